@@ -1,0 +1,1 @@
+//! clinic-alarm: placeholder until its issue lands.

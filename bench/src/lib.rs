@@ -1,0 +1,1 @@
+//! clinic-bench: placeholder until its issue lands.

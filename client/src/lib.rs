@@ -1,0 +1,1 @@
+//! clinic-client: placeholder until its issue lands.

@@ -1,0 +1,58 @@
+//! The one error shape of the wire: `{code, message}` in a REST body and in an `error` frame.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable, machine-readable error codes. Clients branch on these; `message` is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request or frame is malformed (bad JSON, missing or invalid field).
+    BadRequest,
+    /// A WebSocket frame had an unknown `type`.
+    UnknownEvent,
+    /// No valid credentials (bad password, unknown, expired or revoked token).
+    Unauthorized,
+    /// Authenticated, but not allowed: not a participant, wrong role, disabled account.
+    Forbidden,
+    /// The thing named does not exist (or the caller may not know it exists).
+    NotFound,
+    /// The request conflicts with current state (e.g. resolving a resolved emergency).
+    Conflict,
+    /// A frame, body, field or file is over its limit.
+    TooLarge,
+    /// A file's content is not an allowed type.
+    UnsupportedMediaType,
+    /// Too many requests; slow down.
+    RateLimited,
+    /// Something failed on the server; the request may be retried.
+    Internal,
+    /// The server is shutting down or overloaded; retry later.
+    Unavailable,
+    /// A code this build does not know (a newer peer).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// True when retrying the same request later may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Internal | Self::Unavailable | Self::RateLimited)
+    }
+}
+
+/// The body of every REST error response, and the fields of the WebSocket `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Newtype ids: opaque strings on the wire, distinct types in Rust so they cannot be mixed up.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                Self(value)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self(value.to_owned())
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A user account (patient, doctor or admin).
+    UserId
+);
+string_id!(
+    /// A message as stored by the server.
+    MessageId
+);
+string_id!(
+    /// The sender's own id for a send, unique per send; the server deduplicates on it so that a
+    /// retried send never becomes a second message.
+    ClientId
+);
+string_id!(
+    /// An emergency raised by a patient's emergency message.
+    EmergencyId
+);
+string_id!(
+    /// A persisted in-app notification.
+    NotificationId
+);
+string_id!(
+    /// An uploaded file (random, unguessable).
+    FileId
+);
+
+/// A position in the server's change log. Every change the server commits (a new message, a
+/// receipt, an emergency transition) gets the next `Seq`; a client that remembers the highest
+/// `Seq` it has seen can ask for everything after it and miss nothing.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Seq(pub i64);
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}

@@ -1,0 +1,21 @@
+//! Wire types of the clinic messaging system: what crosses the network, and nothing else.
+//!
+//! Everything here is plain serde data. The JSON shape (camelCase fields, `type`-tagged WebSocket
+//! frames, RFC 3339 UTC times, opaque string ids) is a public contract documented in
+//! `docs/protocol.md`; the snapshot tests in `tests/snapshots.rs` pin it. This crate does no I/O
+//! and depends on no other crate of ours.
+
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod model;
+pub mod rest;
+pub mod ws;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use ids::{ClientId, EmergencyId, FileId, MessageId, NotificationId, Seq, UserId};
+pub use model::{
+    Contact, Conversation, ConversationKey, Emergency, EmergencyState, Message, MessageStatus,
+    MessageType, NewMessage, Notification, NotificationKind, Role, User,
+};
+pub use ws::{ClientFrame, ServerFrame};

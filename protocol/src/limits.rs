@@ -1,0 +1,22 @@
+//! Bounds every peer enforces, shared so that a client can refuse bad input before sending it.
+
+/// Largest WebSocket text frame accepted, in bytes.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Largest message `content`, in bytes of UTF-8.
+pub const MAX_CONTENT_BYTES: usize = 16 * 1024;
+/// Largest `clientId`, in bytes.
+pub const MAX_CLIENT_ID_BYTES: usize = 128;
+/// Largest `fileName`, in bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// Largest resolution note of an emergency, in bytes.
+pub const MAX_NOTE_BYTES: usize = 2 * 1024;
+/// Largest JSON body of a REST request (uploads have their own limit), in bytes.
+pub const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
+/// Default page size of `GET /api/chat/messages`.
+pub const DEFAULT_PAGE: u32 = 50;
+/// Largest page of `GET /api/chat/messages`.
+pub const MAX_PAGE: u32 = 500;
+/// Most message ids in one mark-read or delivered request.
+pub const MAX_IDS_PER_REQUEST: usize = 1_000;
+/// Default size limit of an uploaded file, in bytes.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25 * 1024 * 1024;

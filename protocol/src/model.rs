@@ -1,0 +1,278 @@
+//! The domain records that travel on the wire: users, messages, conversations, emergencies,
+//! notifications.
+
+use crate::ids::{ClientId, EmergencyId, MessageId, NotificationId, Seq, UserId};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What an account is. Serialized upper-case like the seed's enums; lower-case is accepted too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    #[serde(alias = "patient")]
+    Patient,
+    #[serde(alias = "doctor")]
+    Doctor,
+    #[serde(alias = "admin")]
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Patient => "PATIENT",
+            Self::Doctor => "DOCTOR",
+            Self::Admin => "ADMIN",
+        }
+    }
+}
+
+/// The signed-in user, as returned by login and `authenticated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// Another person one can talk to: a doctor for a patient, a patient for a doctor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub id: UserId,
+    pub username: String,
+    pub name: String,
+    pub role: Role,
+    /// Patients only, and only shown to doctors.
+    #[serde(default)]
+    pub date_of_birth: Option<NaiveDate>,
+    /// Whole years, derived from `dateOfBirth`.
+    #[serde(default)]
+    pub age: Option<u32>,
+    #[serde(default)]
+    pub blood_group: Option<String>,
+    #[serde(default)]
+    pub online: bool,
+}
+
+/// A conversation is the pair (patient, doctor); there is exactly one per pair.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationKey {
+    pub patient_id: UserId,
+    pub doctor_id: UserId,
+}
+
+impl ConversationKey {
+    pub fn new(patient_id: impl Into<UserId>, doctor_id: impl Into<UserId>) -> Self {
+        Self {
+            patient_id: patient_id.into(),
+            doctor_id: doctor_id.into(),
+        }
+    }
+
+    /// True when `user` is one of the two participants.
+    pub fn has_participant(&self, user: &UserId) -> bool {
+        &self.patient_id == user || &self.doctor_id == user
+    }
+
+    /// The participant who is not `user`.
+    pub fn other(&self, user: &UserId) -> &UserId {
+        if &self.patient_id == user {
+            &self.doctor_id
+        } else {
+            &self.patient_id
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MessageType {
+    Regular,
+    Emergency,
+    File,
+    System,
+}
+
+/// `SENT`, `DELIVERED` and `READ` come from the server; `SENDING` and `FAILED` exist only in a
+/// client's cache, for a message still in its outbox or refused for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum MessageStatus {
+    Failed,
+    Sending,
+    Sent,
+    Delivered,
+    Read,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failed => "FAILED",
+            Self::Sending => "SENDING",
+            Self::Sent => "SENT",
+            Self::Delivered => "DELIVERED",
+            Self::Read => "READ",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "FAILED" => Self::Failed,
+            "SENDING" => Self::Sending,
+            "SENT" => Self::Sent,
+            "DELIVERED" => Self::Delivered,
+            "READ" => Self::Read,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: MessageId,
+    /// Server-assigned order: a later message has a larger `seq`.
+    pub seq: Seq,
+    pub client_id: ClientId,
+    pub patient_id: UserId,
+    pub doctor_id: UserId,
+    pub sender_id: UserId,
+    pub content: String,
+    pub message_type: MessageType,
+    pub status: MessageStatus,
+    #[serde(default)]
+    pub file_url: Option<String>,
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub file_size: Option<u64>,
+    #[serde(default)]
+    pub file_type: Option<String>,
+    pub is_emergency: bool,
+    #[serde(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl Message {
+    pub fn conversation(&self) -> ConversationKey {
+        ConversationKey {
+            patient_id: self.patient_id.clone(),
+            doctor_id: self.doctor_id.clone(),
+        }
+    }
+}
+
+/// A message to be sent: the body of `POST /api/chat/messages` and of the `message:send` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewMessage {
+    /// Required over WebSocket; over REST the server makes one when it is missing.
+    #[serde(default)]
+    pub client_id: Option<ClientId>,
+    pub patient_id: UserId,
+    pub doctor_id: UserId,
+    pub content: String,
+    #[serde(default)]
+    pub is_emergency: bool,
+    #[serde(default)]
+    pub file_url: Option<String>,
+    #[serde(default)]
+    pub file_name: Option<String>,
+}
+
+/// One entry of `GET /api/chat/conversations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub patient_id: UserId,
+    pub doctor_id: UserId,
+    /// The participant who is not the caller (with age and blood group when it is a patient).
+    pub other_party: Contact,
+    #[serde(default)]
+    pub last_message: Option<Message>,
+    /// Messages addressed to the caller and not yet read.
+    pub unread_count: u32,
+    /// True while the conversation has an emergency that is not resolved.
+    pub has_emergency: bool,
+    /// The most recent open emergency, if any.
+    #[serde(default)]
+    pub emergency: Option<Emergency>,
+}
+
+/// Where an emergency is in its life: raised -> acknowledged -> resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EmergencyState {
+    Raised,
+    Acknowledged,
+    Resolved,
+}
+
+/// An emergency raised by a patient's emergency message; closed-loop until resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Emergency {
+    pub id: EmergencyId,
+    pub message_id: MessageId,
+    pub patient_id: UserId,
+    pub patient_name: String,
+    pub doctor_id: UserId,
+    pub state: EmergencyState,
+    pub raised_at: DateTime<Utc>,
+    /// Set once no doctor acknowledged within the escalation timeout.
+    #[serde(default)]
+    pub escalated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub acknowledged_by: Option<UserId>,
+    #[serde(default)]
+    pub acknowledged_by_name: Option<String>,
+    #[serde(default)]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub resolved_by: Option<UserId>,
+    #[serde(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub resolution_note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NotificationKind {
+    NewMessage,
+    Emergency,
+    EmergencyUpdate,
+    #[serde(other)]
+    Other,
+}
+
+/// An in-app notification, persisted for its recipient and pushed live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: NotificationId,
+    pub user_id: UserId,
+    pub kind: NotificationKind,
+    pub title: String,
+    pub body: String,
+    #[serde(default)]
+    pub message_id: Option<MessageId>,
+    #[serde(default)]
+    pub patient_id: Option<UserId>,
+    #[serde(default)]
+    pub doctor_id: Option<UserId>,
+    pub read: bool,
+    pub created_at: DateTime<Utc>,
+}

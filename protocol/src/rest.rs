@@ -1,0 +1,100 @@
+//! REST request and response bodies under `/api` (errors are [`crate::ErrorBody`]).
+
+use crate::ids::{MessageId, Seq};
+use crate::model::{Emergency, Message, User};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginResponse {
+    /// Bearer token; the server keeps only its hash.
+    pub token: String,
+    pub user: User,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Query of `GET /api/chat/messages`: a page of one conversation, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagesQuery {
+    pub patient_id: String,
+    pub doctor_id: String,
+    /// Default 50, at most 500.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Only messages older than this one (paging back through history).
+    #[serde(default)]
+    pub before: Option<MessageId>,
+}
+
+/// `PATCH /api/chat/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkReadRequest {
+    pub message_ids: Vec<MessageId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkReadResponse {
+    pub success: bool,
+    /// The ids that changed to READ (ids not addressed to the caller are left alone).
+    pub message_ids: Vec<MessageId>,
+}
+
+/// `POST /api/chat/upload`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadResponse {
+    pub file_url: String,
+    pub file_name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+/// Query of `GET /api/sync`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncQuery {
+    pub since: Seq,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Everything in the caller's conversations that changed after a cursor: `GET /api/sync` and the
+/// `sync:batch` frame. Apply `messages` and `emergencies` as upserts by id, then keep `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncPage {
+    pub messages: Vec<Message>,
+    pub emergencies: Vec<Emergency>,
+    /// Ask for `since = cursor` next time.
+    pub cursor: Seq,
+    /// More changes are waiting after `cursor`.
+    pub has_more: bool,
+}
+
+/// `POST /api/emergencies/{id}/resolve`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolveRequest {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}

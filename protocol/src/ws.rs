@@ -1,0 +1,164 @@
+//! WebSocket frames at `/ws`: one JSON object per text frame, `{"type": "<event>", ...fields}`.
+//!
+//! The seed's Socket.io event names are kept as they were; the frames it did not have (acks,
+//! delivered receipts, catch-up, emergency transitions, presence status) are ours.
+
+use crate::error::ErrorCode;
+use crate::ids::{ClientId, EmergencyId, MessageId, Seq, UserId};
+use crate::model::{ConversationKey, Emergency, Message, NewMessage, Notification, User};
+use crate::rest::SyncPage;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Whether a doctor wants routine alerts. Emergencies reach doctors on do-not-disturb only once
+/// they escalate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Availability {
+    Available,
+    DoNotDisturb,
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum ClientFrame {
+    /// Must be the first frame unless the upgrade carried `Authorization: Bearer`.
+    #[serde(rename = "authenticate")]
+    Authenticate { token: String },
+    /// Subscribe to a conversation's typing indicators (messages and receipts reach participants
+    /// whether or not they joined).
+    #[serde(rename = "join:chat")]
+    JoinChat(ConversationKey),
+    #[serde(rename = "leave:chat")]
+    LeaveChat(ConversationKey),
+    /// Answered by `message:ack` to the sender's socket once the message is on disk.
+    #[serde(rename = "message:send")]
+    MessageSend(NewMessage),
+    #[serde(rename = "typing:start")]
+    TypingStart(ConversationKey),
+    #[serde(rename = "typing:stop")]
+    TypingStop(ConversationKey),
+    /// Marks a message addressed to the caller as read (and everything before it in that
+    /// conversation).
+    #[serde(rename = "message:read")]
+    MessageRead {
+        message_id: MessageId,
+        patient_id: UserId,
+        doctor_id: UserId,
+    },
+    /// The client stored these messages: tell their senders.
+    #[serde(rename = "message:delivered")]
+    MessageDelivered { message_ids: Vec<MessageId> },
+    /// Catch-up: everything in the caller's conversations that changed after `since`, answered
+    /// by one or more `sync:batch` frames, the last with `hasMore: false`.
+    #[serde(rename = "sync")]
+    Sync { since: Seq },
+    /// A doctor takes an emergency ("I'm on it").
+    #[serde(rename = "emergency:acknowledge")]
+    EmergencyAcknowledge { emergency_id: EmergencyId },
+    /// A doctor closes an emergency with a short note.
+    #[serde(rename = "emergency:resolve")]
+    EmergencyResolve {
+        emergency_id: EmergencyId,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// A doctor's tray status.
+    #[serde(rename = "presence:set")]
+    PresenceSet { availability: Availability },
+}
+
+/// Frames the server sends.
+// A frame lives only from construction to serialization; boxing the large variants would add an
+// allocation per frame for no benefit.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum ServerFrame {
+    #[serde(rename = "authenticated")]
+    Authenticated {
+        user: User,
+        /// Contacts of the caller who are online right now.
+        online_users: Vec<UserId>,
+    },
+    #[serde(rename = "chat:joined")]
+    ChatJoined(ConversationKey),
+    #[serde(rename = "chat:left")]
+    ChatLeft(ConversationKey),
+    /// A new message in one of the caller's conversations (also to the sender's other sockets).
+    #[serde(rename = "message:received")]
+    MessageReceived { message: Message },
+    /// The caller's send is committed: `message` carries the server's id and `seq`. A repeated
+    /// `clientId` gets the same ack again.
+    #[serde(rename = "message:ack")]
+    MessageAck {
+        client_id: ClientId,
+        message: Message,
+    },
+    #[serde(rename = "typing:started")]
+    TypingStarted {
+        patient_id: UserId,
+        doctor_id: UserId,
+        user_id: UserId,
+    },
+    #[serde(rename = "typing:stopped")]
+    TypingStopped {
+        patient_id: UserId,
+        doctor_id: UserId,
+        user_id: UserId,
+    },
+    #[serde(rename = "message:read:confirmed")]
+    MessageReadConfirmed {
+        patient_id: UserId,
+        doctor_id: UserId,
+        message_ids: Vec<MessageId>,
+        reader_id: UserId,
+        read_at: DateTime<Utc>,
+    },
+    #[serde(rename = "message:delivered:confirmed")]
+    MessageDeliveredConfirmed {
+        patient_id: UserId,
+        doctor_id: UserId,
+        message_ids: Vec<MessageId>,
+        recipient_id: UserId,
+        delivered_at: DateTime<Utc>,
+    },
+    #[serde(rename = "user:online")]
+    UserOnline { user_id: UserId },
+    #[serde(rename = "user:offline")]
+    UserOffline { user_id: UserId },
+    /// To doctors: an open emergency. Repeated (with a growing `repeat`) until acknowledged.
+    #[serde(rename = "emergency:alert")]
+    EmergencyAlert {
+        emergency: Emergency,
+        message: Message,
+        repeat: u32,
+        escalated: bool,
+    },
+    /// An emergency changed state (acknowledged, escalated, resolved): to its patient and doctors.
+    #[serde(rename = "emergency:updated")]
+    EmergencyUpdated { emergency: Emergency },
+    #[serde(rename = "notification")]
+    Notification { notification: Notification },
+    #[serde(rename = "sync:batch")]
+    SyncBatch(SyncPage),
+    #[serde(rename = "error")]
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// Set when the error answers a `message:send`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<ClientId>,
+    },
+}
+
+impl ServerFrame {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            client_id: None,
+        }
+    }
+}

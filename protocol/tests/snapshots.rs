@@ -1,0 +1,357 @@
+//! Snapshot tests of every wire type: a change to the JSON contract shows up as a snapshot diff.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use clinic_protocol::rest::{
+    Health, LoginRequest, LoginResponse, MarkReadRequest, MarkReadResponse, MessagesQuery,
+    ResolveRequest, SyncPage, SyncQuery, UploadResponse,
+};
+use clinic_protocol::ws::Availability;
+use clinic_protocol::*;
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_790_000_000 + secs, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn key() -> ConversationKey {
+    ConversationKey::new("u-pat-1", "u-doc-1")
+}
+
+fn user() -> User {
+    User {
+        id: "u-pat-1".into(),
+        username: "alice".into(),
+        name: "Alice Patient".into(),
+        role: Role::Patient,
+    }
+}
+
+fn message() -> Message {
+    Message {
+        id: "m-1".into(),
+        seq: Seq(42),
+        client_id: "c-1".into(),
+        patient_id: "u-pat-1".into(),
+        doctor_id: "u-doc-1".into(),
+        sender_id: "u-pat-1".into(),
+        content: "My chest hurts".into(),
+        message_type: MessageType::Emergency,
+        status: MessageStatus::Delivered,
+        file_url: Some("/api/files/f-1".into()),
+        file_name: Some("ecg.pdf".into()),
+        file_size: Some(1234),
+        file_type: Some("application/pdf".into()),
+        is_emergency: true,
+        resolved_at: None,
+        created_at: t(0),
+        updated_at: t(5),
+        delivered_at: Some(t(5)),
+        read_at: None,
+    }
+}
+
+fn emergency() -> Emergency {
+    Emergency {
+        id: "e-1".into(),
+        message_id: "m-1".into(),
+        patient_id: "u-pat-1".into(),
+        patient_name: "Alice Patient".into(),
+        doctor_id: "u-doc-1".into(),
+        state: EmergencyState::Acknowledged,
+        raised_at: t(0),
+        escalated_at: None,
+        acknowledged_by: Some("u-doc-2".into()),
+        acknowledged_by_name: Some("Dr. Bob".into()),
+        acknowledged_at: Some(t(30)),
+        resolved_by: None,
+        resolved_at: None,
+        resolution_note: None,
+    }
+}
+
+fn notification() -> Notification {
+    Notification {
+        id: "n-1".into(),
+        user_id: "u-doc-1".into(),
+        kind: NotificationKind::NewMessage,
+        title: "New message from Alice Patient".into(),
+        body: "My chest hurts".into(),
+        message_id: Some("m-1".into()),
+        patient_id: Some("u-pat-1".into()),
+        doctor_id: Some("u-doc-1".into()),
+        read: false,
+        created_at: t(0),
+    }
+}
+
+fn contact() -> Contact {
+    Contact {
+        id: "u-pat-1".into(),
+        username: "alice".into(),
+        name: "Alice Patient".into(),
+        role: Role::Patient,
+        date_of_birth: NaiveDate::from_ymd_opt(1980, 5, 17),
+        age: Some(46),
+        blood_group: Some("A+".into()),
+        online: true,
+    }
+}
+
+fn new_message() -> NewMessage {
+    NewMessage {
+        client_id: Some("c-1".into()),
+        patient_id: "u-pat-1".into(),
+        doctor_id: "u-doc-1".into(),
+        content: "Hello doctor".into(),
+        is_emergency: false,
+        file_url: None,
+        file_name: None,
+    }
+}
+
+fn sync_page() -> SyncPage {
+    SyncPage {
+        messages: vec![message()],
+        emergencies: vec![emergency()],
+        cursor: Seq(43),
+        has_more: false,
+    }
+}
+
+#[test]
+fn client_frames() {
+    let frames = vec![
+        ClientFrame::Authenticate {
+            token: "tok".into(),
+        },
+        ClientFrame::JoinChat(key()),
+        ClientFrame::LeaveChat(key()),
+        ClientFrame::MessageSend(new_message()),
+        ClientFrame::TypingStart(key()),
+        ClientFrame::TypingStop(key()),
+        ClientFrame::MessageRead {
+            message_id: "m-1".into(),
+            patient_id: "u-pat-1".into(),
+            doctor_id: "u-doc-1".into(),
+        },
+        ClientFrame::MessageDelivered {
+            message_ids: vec!["m-1".into()],
+        },
+        ClientFrame::Sync { since: Seq(41) },
+        ClientFrame::EmergencyAcknowledge {
+            emergency_id: "e-1".into(),
+        },
+        ClientFrame::EmergencyResolve {
+            emergency_id: "e-1".into(),
+            note: Some("Called an ambulance".into()),
+        },
+        ClientFrame::PresenceSet {
+            availability: Availability::DoNotDisturb,
+        },
+    ];
+    for frame in &frames {
+        let json = serde_json::to_string(frame).expect("serialize");
+        let back: ClientFrame = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(&back, frame);
+    }
+    insta::assert_json_snapshot!(frames);
+}
+
+#[test]
+fn server_frames() {
+    let frames = vec![
+        ServerFrame::Authenticated {
+            user: user(),
+            online_users: vec!["u-doc-1".into()],
+        },
+        ServerFrame::ChatJoined(key()),
+        ServerFrame::ChatLeft(key()),
+        ServerFrame::MessageReceived { message: message() },
+        ServerFrame::MessageAck {
+            client_id: "c-1".into(),
+            message: message(),
+        },
+        ServerFrame::TypingStarted {
+            patient_id: "u-pat-1".into(),
+            doctor_id: "u-doc-1".into(),
+            user_id: "u-doc-1".into(),
+        },
+        ServerFrame::TypingStopped {
+            patient_id: "u-pat-1".into(),
+            doctor_id: "u-doc-1".into(),
+            user_id: "u-doc-1".into(),
+        },
+        ServerFrame::MessageReadConfirmed {
+            patient_id: "u-pat-1".into(),
+            doctor_id: "u-doc-1".into(),
+            message_ids: vec!["m-1".into()],
+            reader_id: "u-doc-1".into(),
+            read_at: t(60),
+        },
+        ServerFrame::MessageDeliveredConfirmed {
+            patient_id: "u-pat-1".into(),
+            doctor_id: "u-doc-1".into(),
+            message_ids: vec!["m-1".into()],
+            recipient_id: "u-doc-1".into(),
+            delivered_at: t(5),
+        },
+        ServerFrame::UserOnline {
+            user_id: "u-doc-1".into(),
+        },
+        ServerFrame::UserOffline {
+            user_id: "u-doc-1".into(),
+        },
+        ServerFrame::EmergencyAlert {
+            emergency: emergency(),
+            message: message(),
+            repeat: 2,
+            escalated: true,
+        },
+        ServerFrame::EmergencyUpdated {
+            emergency: emergency(),
+        },
+        ServerFrame::Notification {
+            notification: notification(),
+        },
+        ServerFrame::SyncBatch(sync_page()),
+        ServerFrame::error(
+            ErrorCode::Forbidden,
+            "not a participant of this conversation",
+        ),
+        ServerFrame::Error {
+            code: ErrorCode::TooLarge,
+            message: "content over 16384 bytes".into(),
+            client_id: Some("c-2".into()),
+        },
+    ];
+    for frame in &frames {
+        let json = serde_json::to_string(frame).expect("serialize");
+        let back: ServerFrame = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(&back, frame);
+    }
+    insta::assert_json_snapshot!(frames);
+}
+
+#[test]
+fn rest_bodies() {
+    insta::assert_json_snapshot!(
+        "login_request",
+        LoginRequest {
+            username: "alice".into(),
+            password: "secret".into()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "login_response",
+        LoginResponse {
+            token: "tok".into(),
+            user: user(),
+            expires_at: t(86_400)
+        }
+    );
+    insta::assert_json_snapshot!(
+        "messages_query",
+        MessagesQuery {
+            patient_id: "u-pat-1".into(),
+            doctor_id: "u-doc-1".into(),
+            limit: Some(50),
+            before: Some("m-9".into())
+        }
+    );
+    insta::assert_json_snapshot!("new_message", new_message());
+    insta::assert_json_snapshot!(
+        "mark_read_request",
+        MarkReadRequest {
+            message_ids: vec!["m-1".into(), "m-2".into()]
+        }
+    );
+    insta::assert_json_snapshot!(
+        "mark_read_response",
+        MarkReadResponse {
+            success: true,
+            message_ids: vec!["m-1".into()]
+        }
+    );
+    insta::assert_json_snapshot!(
+        "upload_response",
+        UploadResponse {
+            file_url: "/api/files/f-1".into(),
+            file_name: "ecg.pdf".into(),
+            size: 1234,
+            content_type: "application/pdf".into()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "sync_query",
+        SyncQuery {
+            since: Seq(41),
+            limit: Some(500)
+        }
+    );
+    insta::assert_json_snapshot!("sync_page", sync_page());
+    insta::assert_json_snapshot!(
+        "resolve_request",
+        ResolveRequest {
+            note: Some("Seen in clinic".into())
+        }
+    );
+    insta::assert_json_snapshot!(
+        "health",
+        Health {
+            status: "ok".into(),
+            version: "0.1.0".into()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "error_body",
+        ErrorBody::new(ErrorCode::Unauthorized, "invalid username or password")
+    );
+    insta::assert_json_snapshot!(
+        "conversation",
+        Conversation {
+            patient_id: "u-pat-1".into(),
+            doctor_id: "u-doc-1".into(),
+            other_party: contact(),
+            last_message: Some(message()),
+            unread_count: 3,
+            has_emergency: true,
+            emergency: Some(emergency()),
+        }
+    );
+}
+
+#[test]
+fn seed_shapes_are_accepted() {
+    // A seed-style send without the optional fields, and a lower-case role.
+    let frame: ClientFrame = serde_json::from_str(
+        r#"{"type":"message:send","clientId":"c-9","patientId":"p","doctorId":"d","content":"hi"}"#,
+    )
+    .expect("minimal send parses");
+    let ClientFrame::MessageSend(m) = frame else {
+        panic!("wrong variant")
+    };
+    assert!(!m.is_emergency);
+    assert_eq!(m.file_url, None);
+    let role: Role = serde_json::from_str(r#""doctor""#).expect("lower-case role");
+    assert_eq!(role, Role::Doctor);
+}
+
+#[test]
+fn unknown_and_bad_frames_are_errors_not_panics() {
+    for bad in [
+        r#"{"type":"no:such:event"}"#,
+        r#"{"type":"message:send"}"#,
+        r#"{"content":"no type"}"#,
+        r#"[1,2,3]"#,
+        "not json",
+    ] {
+        assert!(
+            serde_json::from_str::<ClientFrame>(bad).is_err(),
+            "{bad} should not parse"
+        );
+    }
+    let code: ErrorCode =
+        serde_json::from_str(r#""some_future_code""#).expect("unknown code tolerated");
+    assert_eq!(code, ErrorCode::Unknown);
+}

@@ -1,0 +1,1 @@
+//! clinic-server: placeholder until its issue lands.

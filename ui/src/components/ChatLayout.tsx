@@ -1,0 +1,65 @@
+// The signed-in screen: top bar (who, connection, settings), emergency banner for doctors,
+// conversation list left, chat right, patient info for doctors.
+
+import { useState } from 'react';
+import { useChat, useStore } from '../store/hooks';
+import type { User } from '../types';
+import { ChatWindow } from './ChatWindow';
+import { ConnectionBadge } from './ConnectionBadge';
+import { ConversationList } from './ConversationList';
+import { EmergencyBanner } from './EmergencyBanner';
+import { PatientInfoPanel } from './PatientInfoPanel';
+import { SettingsPanel } from './SettingsPanel';
+
+function Notice() {
+  const store = useStore();
+  const notice = useChat((s) => s.notice);
+  if (!notice) return null;
+  return (
+    <div className="notice" data-testid="notice" role="alert">
+      {notice}
+      <button type="button" className="icon-button" onClick={() => store.dismissNotice()} aria-label="Dismiss">
+        ×
+      </button>
+    </div>
+  );
+}
+
+export function ChatLayout({ me }: { me: User }) {
+  const active = useChat((s) => s.active);
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const isDoctor = me.role === 'DOCTOR';
+  return (
+    <div className={`app ${isDoctor ? 'theme-doctor' : 'theme-patient'}`} data-testid="chat-layout" data-role={me.role}>
+      <header className="topbar">
+        <span className="brand">
+          <span className="brand-mark" aria-hidden="true">
+            ✚
+          </span>
+          Clinic Messages
+        </span>
+        <ConnectionBadge />
+        <span className="topbar-user" data-testid="current-user">
+          {me.name}
+        </span>
+        <button type="button" className="secondary-button" data-testid="settings-button" onClick={() => setSettingsOpen(true)} aria-haspopup="dialog">
+          ⚙ Settings
+        </button>
+      </header>
+      {isDoctor && <EmergencyBanner />}
+      <main className={`layout ${isDoctor && active ? 'with-info' : ''}`}>
+        <ConversationList me={me} />
+        {active ? (
+          <ChatWindow key={`${active.patientId}|${active.doctorId}`} active={active} me={me} />
+        ) : (
+          <section className="chat card chat-empty" data-testid="chat-empty">
+            <p>{isDoctor ? 'Choose a patient on the left.' : 'Choose a doctor on the left to start chatting.'}</p>
+          </section>
+        )}
+        {isDoctor && active && <PatientInfoPanel active={active} />}
+      </main>
+      {settingsOpen && <SettingsPanel me={me} onClose={() => setSettingsOpen(false)} />}
+      <Notice />
+    </div>
+  );
+}

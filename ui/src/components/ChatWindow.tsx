@@ -1,0 +1,70 @@
+// The open conversation: header with the other person, the patient's emergency controls, the
+// message history, who is typing, and the composer.
+
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { keyOf, sameKey } from '../logic/conversations';
+import { initials } from '../logic/format';
+import { typingUsers } from '../logic/typing';
+import { useChat, useStore } from '../store/hooks';
+import { EMPTY_MESSAGES } from '../store/state';
+import type { ConversationKey, User } from '../types';
+import { EmergencyButton } from './EmergencyButton';
+import { EmergencyStatus } from './EmergencyStatus';
+import { MessageInput } from './MessageInput';
+import { MessageList } from './MessageList';
+import { OnlineStatus } from './OnlineStatus';
+import { TypingIndicator } from './TypingIndicator';
+
+/** Re-renders once a second while someone is typing, so expired indicators vanish on time. */
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [active]);
+  return active ? now : Date.now();
+}
+
+export function ChatWindow({ active, me }: { active: ConversationKey; me: User }) {
+  const store = useStore();
+  const k = keyOf(active);
+  const data = useChat((s) => s.messages[k]) ?? EMPTY_MESSAGES;
+  const conversations = useChat((s) => s.conversations);
+  const typingMap = useChat((s) => s.typing);
+  useChat((s) => s.presence);
+  const conv = conversations.find((c) => sameKey(active, c));
+  const other = conv?.otherParty;
+  const someoneTyping = Object.keys(typingMap[k] ?? {}).length > 0;
+  const now = useNow(someoneTyping);
+  const typingNames = useMemo(
+    () => typingUsers(typingMap, active, me.id, now).map((id) => (id === other?.id ? other.name : 'Someone')),
+    [typingMap, active, me.id, now, other],
+  );
+  const loadOlder = useCallback(() => void store.loadOlder(active), [store, active]);
+  const isPatient = me.role === 'PATIENT';
+
+  return (
+    <section className="chat card" data-testid="chat-window" aria-label={`Conversation with ${other?.name ?? ''}`}>
+      <header className="chat-header">
+        <span className="avatar" aria-hidden="true">
+          {initials(other?.name ?? '?')}
+        </span>
+        <div className="chat-title">
+          <h2 data-testid="chat-title">{other?.name ?? 'Conversation'}</h2>
+          <span className="chat-subtitle">
+            {other && <OnlineStatus online={store.isOnline(other.id)} label={other.name} />}
+            {other && (store.isOnline(other.id) ? 'Online' : 'Offline')}
+            {!isPatient && other?.age != null && <> · {other.age} y</>}
+            {!isPatient && other?.bloodGroup && <> · {other.bloodGroup}</>}
+          </span>
+        </div>
+        {isPatient && <EmergencyButton />}
+      </header>
+      {isPatient && <EmergencyStatus conversation={active} items={data.items} />}
+      <MessageList data={data} me={me.id} onLoadOlder={loadOlder} />
+      <TypingIndicator names={typingNames} />
+      <MessageInput conversationKey={k} />
+    </section>
+  );
+}

@@ -1,0 +1,23 @@
+// Always-visible connection state (online / connecting / reconnecting n / offline) and the
+// number of messages waiting in the outbox.
+
+import { connectionView } from '../logic/connection';
+import { useChat } from '../store/hooks';
+
+export function ConnectionBadge() {
+  const status = useChat((s) => s.connection);
+  const view = connectionView(status);
+  return (
+    <div className={`connection connection-${view.tone}`} role="status" aria-live="polite" title={status.lastError ?? undefined}>
+      <span className="connection-dot" aria-hidden="true" />
+      <span data-testid="connection-state" data-state={status.state}>
+        {view.text}
+      </span>
+      {view.queuedText && (
+        <span className="queued" data-testid="queued-count" data-count={status.queued}>
+          · {view.queuedText}
+        </span>
+      )}
+    </div>
+  );
+}

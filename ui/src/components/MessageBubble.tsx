@@ -1,0 +1,75 @@
+// One message: mine on the right, theirs on the left, with time, delivery ticks, attachment,
+// emergency styling, and Retry when it failed.
+
+import { memo, useEffect, useState } from 'react';
+import { fileKind, formatTime } from '../logic/format';
+import { useChat, useStore } from '../store/hooks';
+import type { LocalMessage } from '../types';
+import { FilePreview } from './FilePreview';
+import { StatusTicks } from './StatusTicks';
+
+/** Loads an image attachment's preview once, through the backend. */
+function useImagePreview(msg: LocalMessage): string | null {
+  const store = useStore();
+  const [url, setUrl] = useState<string | null>(null);
+  const isImage = !!msg.fileName && fileKind(msg.fileName, msg.fileType) === 'image';
+  useEffect(() => {
+    if (!isImage) return;
+    let live = true;
+    store.backend
+      .attachmentPreview(msg.clientId)
+      .then((u) => live && setUrl(u))
+      .catch(() => live && setUrl(null));
+    return () => {
+      live = false;
+    };
+  }, [store, isImage, msg.clientId, msg.fileUrl]);
+  return url;
+}
+
+export const MessageBubble = memo(function MessageBubble({ message, mine }: { message: LocalMessage; mine: boolean }) {
+  const store = useStore();
+  const progress = useChat((s) => s.uploads[message.clientId]);
+  const imageUrl = useImagePreview(message);
+  const failed = message.status === 'FAILED';
+  const classes = ['bubble', mine ? 'mine' : 'theirs', message.isEmergency ? 'is-emergency' : '', failed ? 'is-failed' : '']
+    .filter(Boolean)
+    .join(' ');
+  return (
+    <div className={`bubble-row ${mine ? 'mine' : 'theirs'}`}>
+      <article
+        className={classes}
+        data-testid="message"
+        data-status={message.status}
+        data-mine={mine}
+        data-client-id={message.clientId}
+        aria-label={`${mine ? 'You' : 'They'} said`}
+      >
+        {message.isEmergency && <div className="bubble-emergency-tag">⚠ Emergency</div>}
+        {message.fileName && (
+          <FilePreview
+            name={message.fileName}
+            size={message.fileSize}
+            mimeType={message.fileType}
+            imageUrl={imageUrl}
+            progress={message.status === 'SENDING' ? progress : null}
+            onOpen={() => void store.backend.openAttachment(message.clientId).catch(() => undefined)}
+          />
+        )}
+        {message.content && <p className="bubble-text">{message.content}</p>}
+        <footer className="bubble-meta">
+          <time dateTime={message.createdAt}>{formatTime(message.createdAt)}</time>
+          {mine && <StatusTicks status={message.status} />}
+        </footer>
+        {failed && (
+          <div className="bubble-failed" role="alert">
+            <span>{message.error ?? 'Not sent'}</span>
+            <button type="button" className="link-button" data-testid="message-retry" onClick={() => void store.retry(message.clientId)}>
+              Retry
+            </button>
+          </div>
+        )}
+      </article>
+    </div>
+  );
+});

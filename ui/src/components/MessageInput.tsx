@@ -1,0 +1,116 @@
+// The composer: Enter sends, Shift+Enter adds a line; typing start/stop (debounced); one
+// attachment from the file picker or dropped onto the window.
+
+import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { TypingSender } from '../logic/typing';
+import { useStore } from '../store/hooks';
+import type { PickedFile } from '../types';
+import { FilePreview } from './FilePreview';
+
+/** protocol/src/limits.rs MAX_CONTENT_BYTES. */
+export const MAX_CONTENT_BYTES = 16 * 1024;
+
+function byteLength(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
+
+export function MessageInput({ conversationKey }: { conversationKey: string }) {
+  const store = useStore();
+  const [text, setText] = useState('');
+  const [file, setFile] = useState<PickedFile | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const inputRef = useRef<HTMLTextAreaElement>(null);
+  const typing = useMemo(() => new TypingSender((t) => store.setTyping(t)), [store]);
+
+  // A new conversation starts with an empty composer; leaving one ends "typing" there.
+  useEffect(() => {
+    setText('');
+    setFile(null);
+    return () => typing.stop();
+  }, [conversationKey, typing]);
+
+  useEffect(
+    () =>
+      store.backend.onFileDrop((e) => {
+        if (e.kind === 'over') setDragging(true);
+        else {
+          setDragging(false);
+          if (e.kind === 'drop' && e.files[0]) setFile(e.files[0]);
+        }
+      }),
+    [store],
+  );
+
+  const tooLong = byteLength(text) > MAX_CONTENT_BYTES;
+  const canSend = (text.trim().length > 0 || file !== null) && !tooLong;
+
+  const send = () => {
+    if (!canSend) return;
+    typing.stop();
+    void store.send(text.trim(), file);
+    setText('');
+    setFile(null);
+    inputRef.current?.focus();
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  };
+
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    send();
+  };
+
+  const pick = async () => {
+    try {
+      const picked = await store.backend.pickFile();
+      if (picked) setFile(picked);
+    } catch (err) {
+      console.warn('pick_file', err);
+    }
+  };
+
+  return (
+    <form className={`composer ${dragging ? 'is-dragging' : ''}`} onSubmit={onSubmit} data-testid="drop-zone" data-dragging={dragging}>
+      {dragging && <div className="drop-hint">Drop the file to attach it</div>}
+      {file && (
+        <div className="composer-attachment" data-testid="attachment-preview">
+          <FilePreview name={file.name} size={file.size} mimeType={file.mimeType} onRemove={() => setFile(null)} />
+        </div>
+      )}
+      <div className="composer-row">
+        <button type="button" className="icon-button" data-testid="attach-button" onClick={() => void pick()} aria-label="Attach a file" title="Attach a file">
+          📎
+        </button>
+        <textarea
+          ref={inputRef}
+          className="composer-input"
+          data-testid="message-input"
+          aria-label="Message"
+          placeholder="Write a message…  (Enter to send, Shift+Enter for a new line)"
+          rows={1}
+          value={text}
+          onChange={(e) => {
+            setText(e.target.value);
+            if (e.target.value) typing.input();
+            else typing.stop();
+          }}
+          onKeyDown={onKeyDown}
+          onBlur={() => typing.stop()}
+        />
+        <button type="submit" className="primary-button send-button" data-testid="send-button" disabled={!canSend}>
+          Send
+        </button>
+      </div>
+      {tooLong && (
+        <p className="composer-error" role="alert">
+          This message is too long (at most 16 KB).
+        </p>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,98 @@
+// The virtualised message history: renders only the rows on screen, loads older pages when the
+// user scrolls near the top, keeps the view pinned to the bottom when new messages arrive.
+
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useEffect, useLayoutEffect, useRef } from 'react';
+import { shouldLoadOlder } from '../logic/paging';
+import type { ConversationMessages } from '../store/state';
+import type { UserId } from '../types';
+import { MessageBubble } from './MessageBubble';
+
+/** Within this many pixels of the bottom counts as "at the bottom" (so new messages scroll in). */
+const STICK_PX = 80;
+
+export interface MessageListProps {
+  data: ConversationMessages;
+  me: UserId;
+  onLoadOlder: () => void;
+}
+
+export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const items = data.items;
+  const virtualizer = useVirtualizer({
+    count: items.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => 72,
+    overscan: 8,
+    getItemKey: (i) => items[i]?.clientId ?? i,
+    initialRect: { width: 600, height: 600 },
+  });
+  const virtualItems = virtualizer.getVirtualItems();
+  const firstIndex = virtualItems[0]?.index ?? -1;
+
+  // Older pages: ask when the first rendered row is near the top.
+  useEffect(() => {
+    if (shouldLoadOlder({ firstVisibleIndex: firstIndex, hasOlder: data.hasOlder, loading: data.loadingOlder }))
+      onLoadOlder();
+  }, [firstIndex, data.hasOlder, data.loadingOlder, onLoadOlder]);
+
+  // Keep the reader where they were when a page is prepended; follow the bottom otherwise.
+  const prev = useRef<{ first: string | undefined; last: string | undefined; count: number }>({
+    first: undefined,
+    last: undefined,
+    count: 0,
+  });
+  const atBottom = useRef(true);
+  useLayoutEffect(() => {
+    const before = prev.current;
+    const first = items[0]?.clientId;
+    const last = items[items.length - 1]?.clientId;
+    prev.current = { first, last, count: items.length };
+    if (items.length === 0) return;
+    if (before.count === 0) {
+      virtualizer.scrollToIndex(items.length - 1, { align: 'end' });
+      return;
+    }
+    if (first !== before.first && last === before.last) {
+      const added = items.findIndex((m) => m.clientId === before.first);
+      if (added > 0) virtualizer.scrollToIndex(added, { align: 'start' });
+      return;
+    }
+    const mineLast = items[items.length - 1]?.senderId === me;
+    if (last !== before.last && (atBottom.current || mineLast))
+      virtualizer.scrollToIndex(items.length - 1, { align: 'end' });
+  }, [items, me, virtualizer]);
+
+  const onScroll = () => {
+    const el = scrollRef.current;
+    if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+  };
+
+  return (
+    <div className="message-scroll" ref={scrollRef} onScroll={onScroll} data-testid="message-list" tabIndex={0} aria-label="Messages" role="log">
+      {data.loadingOlder && (
+        <div className="loading-older" data-testid="loading-older">
+          Loading older messages…
+        </div>
+      )}
+      {data.loaded && items.length === 0 && <p className="empty-hint">No messages yet. Say hello!</p>}
+      <div className="message-canvas" style={{ height: virtualizer.getTotalSize() }}>
+        {virtualItems.map((row) => {
+          const msg = items[row.index];
+          return (
+            <div
+              key={row.key}
+              data-index={row.index}
+              ref={virtualizer.measureElement}
+              className="message-row"
+              style={{ transform: `translateY(${row.start}px)` }}
+            >
+              <MessageBubble message={msg} mine={msg.senderId === me} />
+            </div>
+          );
+        })}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,58 @@
+// Formatting for people: file sizes, times, file kinds.
+
+const UNITS = ['KB', 'MB', 'GB', 'TB'];
+
+/** 0 B, 999 B, 1.5 KB, 23 MB: one decimal below 10, none above. */
+export function formatFileSize(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '?';
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const shown = value < 10 ? value.toFixed(1).replace(/\.0$/, '') : Math.round(value).toString();
+  return `${shown} ${UNITS[unit]}`;
+}
+
+/** "14:05" in the user's locale and time zone. */
+export function formatTime(ts: string): string {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/** "14:05" today, "Mon 14:05" this week, "12 Nov" before. */
+export function formatShortDate(ts: string, now: Date = new Date()): string {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return '';
+  const sameDay = d.toDateString() === now.toDateString();
+  if (sameDay) return formatTime(ts);
+  const ageDays = (now.getTime() - d.getTime()) / 86_400_000;
+  if (ageDays < 6) return `${d.toLocaleDateString([], { weekday: 'short' })} ${formatTime(ts)}`;
+  return d.toLocaleDateString([], { day: 'numeric', month: 'short' });
+}
+
+export type FileKind = 'image' | 'pdf' | 'document' | 'other';
+
+const DOC_EXT = /\.(docx?|odt|rtf|txt|xlsx?|ods|csv|pptx?)$/i;
+const IMAGE_EXT = /\.(png|jpe?g|gif|webp|bmp)$/i;
+
+export function fileKind(name: string, mimeType?: string | null): FileKind {
+  const mime = mimeType ?? '';
+  if (mime.startsWith('image/') || IMAGE_EXT.test(name)) return 'image';
+  if (mime === 'application/pdf' || /\.pdf$/i.test(name)) return 'pdf';
+  if (mime.startsWith('text/') || DOC_EXT.test(name)) return 'document';
+  return 'other';
+}
+
+/** Initials for an avatar: "Dr. Ana Silva" -> "AS". */
+export function initials(name: string): string {
+  const words = name
+    .replace(/^(dr|mr|mrs|ms)\.?\s+/i, '')
+    .split(/\s+/)
+    .filter(Boolean);
+  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
+  return letters.map((w) => w[0]?.toUpperCase() ?? '').join('') || '?';
+}

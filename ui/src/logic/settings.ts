@@ -1,0 +1,25 @@
+// Settings defaults and normalisation of whatever the shell returns.
+
+import type { Availability, Settings } from '../types';
+
+/** Private by default: notifications name the sender only; no autostart. */
+export const DEFAULT_SETTINGS: Settings = {
+  showMessageContent: false,
+  startOnLogin: false,
+  availability: 'AVAILABLE',
+};
+
+const AVAILABILITIES: readonly Availability[] = ['AVAILABLE', 'DO_NOT_DISTURB'];
+
+/** Fills missing or malformed fields with defaults (an older shell may not know a field). */
+export function normalizeSettings(raw: unknown): Settings {
+  const rec = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  const bool = (v: unknown, d: boolean) => (typeof v === 'boolean' ? v : d);
+  return {
+    showMessageContent: bool(rec.showMessageContent, DEFAULT_SETTINGS.showMessageContent),
+    startOnLogin: bool(rec.startOnLogin, DEFAULT_SETTINGS.startOnLogin),
+    availability: AVAILABILITIES.includes(rec.availability as Availability)
+      ? (rec.availability as Availability)
+      : DEFAULT_SETTINGS.availability,
+  };
+}

@@ -8,6 +8,7 @@ import { ChatWindow } from './ChatWindow';
 import { ConnectionBadge } from './ConnectionBadge';
 import { ConversationList } from './ConversationList';
 import { EmergencyBanner } from './EmergencyBanner';
+import { Icon } from './Icon';
 import { PatientInfoPanel } from './PatientInfoPanel';
 import { SettingsPanel } from './SettingsPanel';
 
@@ -43,7 +44,7 @@ export function ChatLayout({ me }: { me: User }) {
           {me.name}
         </span>
         <button type="button" className="secondary-button" data-testid="settings-button" onClick={() => setSettingsOpen(true)} aria-haspopup="dialog">
-          ⚙ Settings
+          <Icon name="gear" size={16} /> Settings
         </button>
       </header>
       {isDoctor && <EmergencyBanner />}

@@ -11,7 +11,7 @@ import { OnlineStatus } from './OnlineStatus';
 function preview(c: Conversation, me: User): string {
   const m = c.lastMessage;
   if (!m) return me.role === 'PATIENT' ? 'Start a conversation' : 'No messages yet';
-  const body = m.content || (m.fileName ? `📎 ${m.fileName}` : '');
+  const body = m.content || (m.fileName ? `Attachment: ${m.fileName}` : '');
   return m.senderId === me.id ? `You: ${body}` : body;
 }
 

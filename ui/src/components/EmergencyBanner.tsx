@@ -6,6 +6,7 @@ import { openEmergencies } from '../logic/emergency';
 import { formatTime } from '../logic/format';
 import { useChat, useStore } from '../store/hooks';
 import type { Emergency } from '../types';
+import { Icon } from './Icon';
 
 function EmergencyItem({ e }: { e: Emergency }) {
   const store = useStore();
@@ -79,7 +80,7 @@ export function EmergencyBanner() {
         </span>
         {alerting && (
           <button type="button" className="banner-button" data-testid="silence-alarm" onClick={() => void store.silence()}>
-            🔕 Silence this device
+            <Icon name="bellOff" size={16} /> Silence this device
           </button>
         )}
       </div>

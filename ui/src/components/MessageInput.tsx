@@ -6,6 +6,7 @@ import { TypingSender } from '../logic/typing';
 import { useStore } from '../store/hooks';
 import type { PickedFile } from '../types';
 import { FilePreview } from './FilePreview';
+import { Icon } from './Icon';
 
 /** protocol/src/limits.rs MAX_CONTENT_BYTES. */
 export const MAX_CONTENT_BYTES = 16 * 1024;
@@ -84,7 +85,7 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
       )}
       <div className="composer-row">
         <button type="button" className="icon-button" data-testid="attach-button" onClick={() => void pick()} aria-label="Attach a file" title="Attach a file">
-          📎
+          <Icon name="paperclip" />
         </button>
         <textarea
           ref={inputRef}

@@ -50,22 +50,25 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
     const last = items[items.length - 1]?.clientId;
     prev.current = { first, last, count: items.length };
     if (items.length === 0) return;
-    if (before.count === 0) {
-      virtualizer.scrollToIndex(items.length - 1, { align: 'end' });
-      return;
-    }
-    if (first !== before.first && last === before.last) {
+    if (before.count > 0 && first !== before.first && last === before.last) {
       const added = items.findIndex((m) => m.clientId === before.first);
       if (added > 0) virtualizer.scrollToIndex(added, { align: 'start' });
       return;
     }
-    const mineLast = items[items.length - 1]?.senderId === me;
-    if (last !== before.last && (atBottom.current || mineLast))
-      virtualizer.scrollToIndex(items.length - 1, { align: 'end' });
+    // Sending a message always brings the view down to it.
+    if (last !== before.last && items[items.length - 1]?.senderId === me) atBottom.current = true;
   }, [items, me, virtualizer]);
+
+  // While pinned to the bottom, stay there as rows are measured and added.
+  const totalSize = virtualizer.getTotalSize();
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [totalSize, items]);
 
   const onScroll = () => {
     const el = scrollRef.current;
+    // Our own scrollTop writes land here too, and they keep atBottom true.
     if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
   };
 

@@ -1,6 +1,6 @@
 // Demo data and scenarios for the fake backend (`npm run dev`, then open /?fake=1&as=doctor).
 // Query parameters: as=patient|doctor (signed in) or absent (login screen; password "password"),
-// scenario=emergency (an open emergency) | offline (no connection, a queued message).
+// scenario=emergency (an open emergency) | offline (no connection, a queued message), open=<username>.
 
 import type { Contact, Emergency, LocalMessage } from '../types';
 import { FakeBackend } from './fakeBackend';
@@ -111,6 +111,13 @@ export function demoBackend(search: string): FakeBackend {
     alerting: scenario === 'emergency',
   });
   if (scenario === 'emergency') setTimeout(() => fake.upsertEmergency(emergencies[0], true), 50);
+  // ?open=<username> opens that conversation, the way a click on a notification would.
+  const open = DEMO_USERS.find((u) => u.username === params.get('open'));
+  if (open && user)
+    setTimeout(() => {
+      const key = user.role === 'PATIENT' ? { patientId: user.id, doctorId: open.id } : { patientId: open.id, doctorId: user.id };
+      fake.events.emit('open-conversation', key);
+    }, 100);
   wireBrowserDrop(fake);
   return fake;
 }

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { msg } from '../test/fixtures';
+import type { Emergency } from '../types';
+import { emergencyStatus, latestEmergency, openEmergencies, upsertEmergency } from './emergency';
+
+const e = (id: string, state: Emergency['state'], raisedAt: string, extra: Partial<Emergency> = {}): Emergency => ({
+  id, messageId: `m-${id}`, patientId: 'p1', doctorId: 'd1', patientName: 'Pat', state, raisedAt, ...extra,
+});
+
+describe('emergency lists', () => {
+  it('open ones: raised before acknowledged, longest waiting first; resolved dropped', () => {
+    const list = [
+      e('a', 'ACKNOWLEDGED', '2026-01-01T08:00:00Z'),
+      e('b', 'RAISED', '2026-01-01T09:00:00Z'),
+      e('c', 'RAISED', '2026-01-01T07:00:00Z'),
+      e('d', 'RESOLVED', '2026-01-01T06:00:00Z'),
+    ];
+    expect(openEmergencies(list).map((x) => x.id)).toEqual(['c', 'b', 'a']);
+  });
+
+  it('upserts by id and finds the latest of a conversation', () => {
+    let list = upsertEmergency([], e('a', 'RAISED', '2026-01-01T08:00:00Z'));
+    list = upsertEmergency(list, e('b', 'RAISED', '2026-01-01T09:00:00Z'));
+    list = upsertEmergency(list, e('a', 'RESOLVED', '2026-01-01T08:00:00Z'));
+    expect(list).toHaveLength(2);
+    expect(latestEmergency(list, { patientId: 'p1', doctorId: 'd1' })?.id).toBe('b');
+    expect(latestEmergency(list, { patientId: 'p9', doctorId: 'd1' })).toBeNull();
+  });
+});
+
+describe('emergencyStatus (what the patient sees)', () => {
+  it('walks sending -> received -> acknowledged by Dr. X -> resolved', () => {
+    const pending = msg({ seq: null, isEmergency: true, createdAt: '2026-01-01T10:00:00Z' });
+    expect(emergencyStatus(null, pending)?.tone).toBe('sending');
+    expect(emergencyStatus(null, { ...pending, status: 'FAILED' })?.tone).toBe('failed');
+    const raised = e('a', 'RAISED', '2026-01-01T10:00:01Z');
+    expect(emergencyStatus(raised, null)).toEqual({ tone: 'raised', text: 'Emergency received - alerting the doctors' });
+    const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
+    expect(emergencyStatus(ack, null)?.text).toBe('Acknowledged by Dr. Dana Doe');
+    expect(emergencyStatus({ ...ack, state: 'RESOLVED', resolutionNote: 'Called back' }, null)?.text).toBe('Resolved: Called back');
+    expect(emergencyStatus(null, null)).toBeNull();
+  });
+
+  it('a new pending emergency wins over an older resolved one', () => {
+    const old = e('a', 'RESOLVED', '2026-01-01T09:00:00Z');
+    const pending = msg({ seq: null, isEmergency: true, createdAt: '2026-01-01T10:00:00Z' });
+    expect(emergencyStatus(old, pending)?.tone).toBe('sending');
+  });
+});

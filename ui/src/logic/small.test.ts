@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { connectionView } from './connection';
+import { fileKind, formatFileSize, formatShortDate, initials } from './format';
+import { pageHasMore, shouldLoadOlder } from './paging';
+import { DEFAULT_SETTINGS, normalizeSettings } from './settings';
+import { statusTicks } from './status';
+
+describe('statusTicks', () => {
+  it('maps every status to its icon and label', () => {
+    expect(statusTicks('SENDING')).toEqual({ icon: 'clock', label: 'Sending' });
+    expect(statusTicks('SENT')).toEqual({ icon: 'single', label: 'Sent' });
+    expect(statusTicks('DELIVERED')).toEqual({ icon: 'double', label: 'Delivered' });
+    expect(statusTicks('READ')).toEqual({ icon: 'double-read', label: 'Read' });
+    expect(statusTicks('FAILED')).toEqual({ icon: 'failed', label: 'Not sent' });
+  });
+});
+
+describe('connectionView', () => {
+  it('says online, connecting, reconnecting with the attempt, offline', () => {
+    expect(connectionView({ state: 'online', queued: 0 })).toEqual({ text: 'Online', tone: 'online', queuedText: null });
+    expect(connectionView({ state: 'connecting', queued: 0 }).text).toBe('Connecting…');
+    expect(connectionView({ state: 'connecting', attempt: 4, queued: 0 }).text).toBe('Reconnecting (attempt 4)');
+    expect(connectionView({ state: 'offline', queued: 0 }).tone).toBe('offline');
+  });
+
+  it('counts queued messages', () => {
+    expect(connectionView({ state: 'offline', queued: 1 }).queuedText).toBe('1 message waiting to send');
+    expect(connectionView({ state: 'offline', queued: 3 }).queuedText).toBe('3 messages waiting to send');
+  });
+});
+
+describe('formatFileSize', () => {
+  it.each([
+    [0, '0 B'],
+    [1023, '1023 B'],
+    [1024, '1 KB'],
+    [1536, '1.5 KB'],
+    [482_000, '471 KB'],
+    [1_240_000, '1.2 MB'],
+    [25 * 1024 * 1024, '25 MB'],
+    [3 * 1024 ** 3, '3 GB'],
+    [-1, '?'],
+    [Number.NaN, '?'],
+  ])('%d -> %s', (bytes, text) => {
+    expect(formatFileSize(bytes)).toBe(text);
+  });
+});
+
+describe('fileKind and initials', () => {
+  it('classifies by MIME type, then by extension', () => {
+    expect(fileKind('x', 'image/png')).toBe('image');
+    expect(fileKind('scan.JPG')).toBe('image');
+    expect(fileKind('report.pdf')).toBe('pdf');
+    expect(fileKind('letter.docx', null)).toBe('document');
+    expect(fileKind('notes', 'text/plain')).toBe('document');
+    expect(fileKind('archive.zip', 'application/zip')).toBe('other');
+  });
+
+  it('makes avatar initials without titles', () => {
+    expect(initials('Dr. Ana Maria Silva')).toBe('AS');
+    expect(initials('maria')).toBe('M');
+    expect(initials('')).toBe('?');
+  });
+
+  it('formats dates relative to now', () => {
+    const now = new Date('2026-11-24T12:00:00Z');
+    expect(formatShortDate('not a date', now)).toBe('');
+    expect(formatShortDate('2026-01-05T12:00:00Z', now)).toMatch(/5/);
+  });
+});
+
+describe('paging trigger', () => {
+  it('loads older only near the top, when more exist, and not twice', () => {
+    expect(shouldLoadOlder({ firstVisibleIndex: 0, hasOlder: true, loading: false })).toBe(true);
+    expect(shouldLoadOlder({ firstVisibleIndex: 4, hasOlder: true, loading: false })).toBe(true);
+    expect(shouldLoadOlder({ firstVisibleIndex: 5, hasOlder: true, loading: false })).toBe(false);
+    expect(shouldLoadOlder({ firstVisibleIndex: 0, hasOlder: false, loading: false })).toBe(false);
+    expect(shouldLoadOlder({ firstVisibleIndex: 0, hasOlder: true, loading: true })).toBe(false);
+    expect(shouldLoadOlder({ firstVisibleIndex: -1, hasOlder: true, loading: false })).toBe(false);
+  });
+
+  it('a short page means the start of history', () => {
+    expect(pageHasMore(50, 50)).toBe(true);
+    expect(pageHasMore(12, 50)).toBe(false);
+  });
+});
+
+describe('settings', () => {
+  it('defaults to private notifications and no autostart', () => {
+    expect(DEFAULT_SETTINGS).toEqual({ showMessageContent: false, startOnLogin: false, availability: 'AVAILABLE' });
+  });
+
+  it('fills missing and malformed fields with defaults', () => {
+    expect(normalizeSettings(null)).toEqual(DEFAULT_SETTINGS);
+    expect(normalizeSettings({ showMessageContent: true, availability: 'BUSY', startOnLogin: 'yes' })).toEqual({
+      ...DEFAULT_SETTINGS,
+      showMessageContent: true,
+    });
+    expect(normalizeSettings({ availability: 'DO_NOT_DISTURB' }).availability).toBe('DO_NOT_DISTURB');
+  });
+});

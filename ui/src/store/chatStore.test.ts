@@ -1,0 +1,198 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { keyOf } from '../logic/conversations';
+import { PAGE_SIZE } from '../logic/paging';
+import { TYPING_TIMEOUT_MS } from '../logic/typing';
+import { DOCTOR, PATIENT, PATIENT2, flush, history, msg, setup } from '../test/fixtures';
+import type { Emergency } from '../types';
+
+const KEY = { patientId: PATIENT.id, doctorId: DOCTOR.id };
+
+afterEach(() => vi.useRealTimers());
+
+describe('session', () => {
+  it('shows the login screen without a stored session, then logs in', async () => {
+    const { fake, store } = setup({ as: null });
+    await store.start();
+    expect(store.getState().phase).toBe('login');
+
+    await store.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'wrong' });
+    expect(store.getState()).toMatchObject({ phase: 'login', loginError: 'Wrong username or password', loggingIn: false });
+
+    await store.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'password' });
+    expect(store.getState().phase).toBe('ready');
+    expect(store.getState().session?.user.id).toBe(PATIENT.id);
+    // A patient sees every doctor, talked to or not.
+    expect(store.getState().conversations.map((c) => c.otherParty.username).sort()).toEqual(['doc', 'doc2']);
+    expect(fake.callsOf('login')).toEqual([{ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: '***' }, { serverUrl: 'http://127.0.0.1:1', username: 'pat', password: '***' }]);
+  });
+
+  it('restores a stored session, and goes back to login on logout or a session event', async () => {
+    const { fake, store } = setup({ messages: history(3) });
+    await store.start();
+    expect(store.getState().phase).toBe('ready');
+    await store.logout();
+    expect(store.getState()).toMatchObject({ phase: 'login', session: null, conversations: [] });
+    expect(fake.callsOf('logout')).toHaveLength(1);
+
+    fake.session = { serverUrl: 'http://x', user: { id: PATIENT.id, username: 'pat', name: 'Pat', role: 'PATIENT' } };
+    fake.events.emit('session', { session: fake.session });
+    await flush();
+    expect(store.getState().phase).toBe('ready');
+    fake.events.emit('session', { session: null, reason: 'Your session expired' });
+    expect(store.getState()).toMatchObject({ phase: 'login', loginError: 'Your session expired' });
+  });
+});
+
+describe('messages', () => {
+  it('loads the newest page on select, marks incoming as read, pages back on demand', async () => {
+    const all = history(120);
+    all[119] = { ...all[119], status: 'DELIVERED' }; // from the doctor, unread
+    const { fake, store } = setup({ messages: all });
+    await store.start();
+    await store.select(KEY);
+    const page = store.getState().messages[keyOf(KEY)];
+    expect(page.items).toHaveLength(PAGE_SIZE);
+    expect(page.items[0].seq).toBe(71);
+    expect(page.hasOlder).toBe(true);
+    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY, messageIds: ['m120'] }]);
+
+    await store.loadOlder(KEY);
+    expect(fake.callsOf('load_messages')[1]).toEqual({ ...KEY, beforeSeq: 71, limit: PAGE_SIZE });
+    await store.loadOlder(KEY);
+    const all3 = store.getState().messages[keyOf(KEY)];
+    expect(all3.items).toHaveLength(120);
+    expect(all3.hasOlder).toBe(false);
+    await store.loadOlder(KEY);
+    expect(fake.callsOf('load_messages')).toHaveLength(3);
+  });
+
+  it('sends optimistically, queues offline, and turns SENT when back online', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    const { fake, store } = setup({ connection: { state: 'offline', queued: 0 }, ackDelayMs: 10 });
+    await store.start();
+    await store.select(KEY);
+    await store.send('hello offline');
+    const items = () => store.getState().messages[keyOf(KEY)].items;
+    expect(items()).toHaveLength(1);
+    expect(items()[0]).toMatchObject({ status: 'SENDING', id: null, seq: null, content: 'hello offline' });
+    expect(store.getState().connection).toMatchObject({ state: 'offline', queued: 1 });
+
+    fake.setConnection({ state: 'online', queued: 1 });
+    await vi.advanceTimersByTimeAsync(20);
+    expect(items()[0]).toMatchObject({ status: 'SENT', id: 'm-1', seq: 1 });
+    expect(store.getState().connection).toMatchObject({ state: 'online', queued: 0 });
+    expect(store.getState().conversations.find((c) => c.doctorId === DOCTOR.id)?.lastMessage?.status).toBe('SENT');
+  });
+
+  it('shows FAILED with the error, and retry sends again', async () => {
+    const { fake, store } = setup();
+    await store.start();
+    await store.select(KEY);
+    await store.send('x');
+    const clientId = store.getState().messages[keyOf(KEY)].items[0].clientId;
+    fake.fail(clientId, 'Message too large');
+    expect(store.getState().messages[keyOf(KEY)].items[0]).toMatchObject({ status: 'FAILED', error: 'Message too large' });
+    await store.retry(clientId);
+    expect(store.getState().messages[keyOf(KEY)].items[0]).toMatchObject({ status: 'SENDING', error: null });
+    fake.ack(clientId);
+    expect(store.getState().messages[keyOf(KEY)].items[0].status).toBe('SENT');
+  });
+
+  it('counts unread in other conversations and clears it on open', async () => {
+    const { fake, store } = setup({ as: DOCTOR, messages: [msg({ seq: 1, status: 'READ' }), msg({ seq: 2, patientId: PATIENT2.id, status: 'READ' })] });
+    await store.start();
+    await store.select(KEY);
+    fake.receive(msg({ seq: 3, patientId: PATIENT2.id, senderId: PATIENT2.id, status: 'DELIVERED' }));
+    fake.receive(msg({ seq: 4, patientId: PATIENT2.id, senderId: PATIENT2.id, status: 'DELIVERED' }));
+    fake.receive(msg({ seq: 5, senderId: PATIENT.id, status: 'DELIVERED' }));
+    const byPatient = (id: string) => store.getState().conversations.find((c) => c.patientId === id);
+    expect(byPatient(PATIENT2.id)?.unreadCount).toBe(2);
+    expect(byPatient(PATIENT.id)?.unreadCount).toBe(0);
+    expect(fake.callsOf('mark_read')).toContainEqual({ ...KEY, messageIds: ['m5'] });
+    await store.select({ patientId: PATIENT2.id, doctorId: DOCTOR.id });
+    expect(byPatient(PATIENT2.id)?.unreadCount).toBe(0);
+  });
+
+  it('shows typing until stopped or timed out, and tracks presence', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    const { fake, store } = setup();
+    await store.start();
+    fake.events.emit('typing', { ...KEY, userId: DOCTOR.id, typing: true });
+    expect(Object.keys(store.getState().typing[keyOf(KEY)])).toEqual([DOCTOR.id]);
+    await vi.advanceTimersByTimeAsync(TYPING_TIMEOUT_MS + 50);
+    expect(store.getState().typing[keyOf(KEY)]).toEqual({});
+
+    expect(store.isOnline(DOCTOR.id)).toBe(true);
+    fake.events.emit('presence', { userId: DOCTOR.id, online: false });
+    expect(store.isOnline(DOCTOR.id)).toBe(false);
+  });
+
+  it('refetches conversations on the conversations event', async () => {
+    const { fake, store } = setup();
+    await store.start();
+    const before = fake.callsOf('list_conversations').length;
+    fake.events.emit('conversations', {});
+    await flush();
+    expect(fake.callsOf('list_conversations').length).toBe(before + 1);
+  });
+
+  it('attachments: the path goes to send_message and upload progress is tracked until acked', async () => {
+    const { fake, store } = setup();
+    await store.start();
+    await store.select(KEY);
+    const file = await fake.pickFile();
+    if (!file) throw new Error('no file');
+    await store.send('', file);
+    const m = store.getState().messages[keyOf(KEY)].items[0];
+    expect(fake.callsOf('send_message')[0]).toMatchObject({ attachmentPath: file.path, content: '' });
+    expect(m).toMatchObject({ fileName: 'blood-test-results.pdf', localFilePath: file.path });
+    fake.events.emit('upload-progress', { clientId: m.clientId, sent: 50, total: 100 });
+    expect(store.getState().uploads[m.clientId]).toEqual({ sent: 50, total: 100 });
+    fake.ack(m.clientId);
+    expect(store.getState().uploads[m.clientId]).toBeUndefined();
+  });
+});
+
+describe('emergencies and settings', () => {
+  const raised: Emergency = {
+    id: 'e1', messageId: 'm1', ...KEY, patientName: PATIENT.name, state: 'RAISED', raisedAt: '2026-01-01T10:00:00Z',
+  };
+
+  it('doctor: alert, acknowledge, silence, resolve with a note', async () => {
+    const { fake, store } = setup({ as: DOCTOR, messages: [msg({ seq: 1 })] });
+    await store.start();
+    fake.upsertEmergency(raised, true);
+    expect(store.getState()).toMatchObject({ alerting: true });
+    expect(store.getState().conversations[0].hasEmergency).toBe(true);
+    await store.acknowledge('e1');
+    expect(store.getState().emergencies[0]).toMatchObject({ state: 'ACKNOWLEDGED', acknowledgedByName: DOCTOR.name });
+    await store.silence();
+    expect(store.getState().alerting).toBe(false);
+    expect(await store.resolve('e1', 'Called, all fine')).toBe(true);
+    expect(fake.callsOf('resolve_emergency')).toEqual([{ emergencyId: 'e1', note: 'Called, all fine' }]);
+    expect(store.getState().conversations[0].hasEmergency).toBe(false);
+    expect(await store.resolve('nope', '')).toBe(false);
+    expect(store.getState().notice).toMatch(/No such emergency/);
+  });
+
+  it('patient: an emergency send raises an emergency once acked', async () => {
+    const { fake, store } = setup();
+    await store.start();
+    await store.select(KEY);
+    await store.send('help', null, true);
+    expect(fake.callsOf('send_message')[0]).toMatchObject({ isEmergency: true, content: 'help' });
+    fake.ackAll();
+    expect(store.getState().emergencies[0]).toMatchObject({ state: 'RAISED', patientId: PATIENT.id });
+  });
+
+  it('saves settings through the backend and loads open emergencies at start', async () => {
+    const { fake, store } = setup({ as: DOCTOR, emergencies: [raised] });
+    await store.start();
+    expect(store.getState().emergencies).toHaveLength(1);
+    await store.updateSettings({ availability: 'DO_NOT_DISTURB' });
+    expect(fake.settings.availability).toBe('DO_NOT_DISTURB');
+    expect(store.getState().settings).toMatchObject({ availability: 'DO_NOT_DISTURB', showMessageContent: false });
+    await store.sendTestAlert();
+    expect(fake.callsOf('send_test_alert')).toHaveLength(1);
+  });
+});

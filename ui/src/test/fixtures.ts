@@ -1,0 +1,57 @@
+// Shared test data: small users, messages, and a FakeBackend + ChatStore ready to use.
+
+import { FakeBackend, type FakeOptions } from '../fake/fakeBackend';
+import { ChatStore } from '../store/chatStore';
+import type { Contact, LocalMessage, Session } from '../types';
+
+export const PATIENT: Contact = { id: 'p1', username: 'pat', name: 'Pat Patient', role: 'PATIENT', age: 40, bloodGroup: 'AB-', online: true };
+export const PATIENT2: Contact = { id: 'p2', username: 'quinn', name: 'Quinn Other', role: 'PATIENT', age: 70, bloodGroup: 'O+', online: false };
+export const DOCTOR: Contact = { id: 'd1', username: 'doc', name: 'Dr. Dana Doe', role: 'DOCTOR', online: true };
+export const DOCTOR2: Contact = { id: 'd2', username: 'doc2', name: 'Dr. Eli Roe', role: 'DOCTOR', online: false };
+export const USERS = [PATIENT, PATIENT2, DOCTOR, DOCTOR2];
+
+export function sessionOf(c: Contact): Session {
+  return { serverUrl: 'http://127.0.0.1:8470', user: { id: c.id, username: c.username, name: c.name, role: c.role } };
+}
+
+let n = 0;
+
+/** A message; `seq` null makes it pending (no id yet). */
+export function msg(partial: Partial<LocalMessage> & { seq: number | null }): LocalMessage {
+  n += 1;
+  const at = partial.createdAt ?? new Date(Date.UTC(2026, 0, 1, 9, 0, n)).toISOString();
+  return {
+    id: partial.seq === null ? null : `m${partial.seq}`,
+    clientId: `c${n}`,
+    patientId: PATIENT.id,
+    doctorId: DOCTOR.id,
+    senderId: PATIENT.id,
+    content: `hello ${n}`,
+    messageType: 'REGULAR',
+    status: partial.seq === null ? 'SENDING' : 'SENT',
+    isEmergency: false,
+    createdAt: at,
+    updatedAt: at,
+    ...partial,
+  };
+}
+
+/** `count` acked messages alternating between the two participants, seq 1..count. */
+export function history(count: number): LocalMessage[] {
+  return Array.from({ length: count }, (_, i) =>
+    msg({ seq: i + 1, senderId: i % 2 ? DOCTOR.id : PATIENT.id, status: 'READ', content: `line ${i + 1}` }),
+  );
+}
+
+export function setup(opts: Partial<FakeOptions> & { as?: Contact | null } = {}) {
+  const { as = PATIENT, ...rest } = opts;
+  const fake = new FakeBackend({ users: USERS, session: as ? sessionOf(as) : null, ackDelayMs: null, ...rest });
+  const store = new ChatStore(fake);
+  return { fake, store };
+}
+
+/** Lets pending promise callbacks run. */
+export async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i += 1) await Promise.resolve();
+  await new Promise((r) => setTimeout(r, 0));
+}

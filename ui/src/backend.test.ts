@@ -102,3 +102,14 @@ describe('createTauriBackend', () => {
     expect(unlisten).toHaveBeenCalledTimes(2);
   });
 });
+
+describe('the one door', () => {
+  it('no module but backend.ts imports @tauri-apps', () => {
+    const sources = import.meta.glob<string>('./**/*.{ts,tsx}', { query: '?raw', import: 'default', eager: true });
+    const offenders = Object.entries(sources)
+      .filter(([path, text]) => path !== './backend.ts' && !path.endsWith('.test.ts') && /from '@tauri-apps/.test(text))
+      .map(([path]) => path);
+    expect(Object.keys(sources).length).toBeGreaterThan(20);
+    expect(offenders).toEqual([]);
+  });
+});

@@ -6,7 +6,7 @@ import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { createTauriBackend, type Backend } from './backend';
 import { ChatStore } from './store/chatStore';
-import { StoreProvider } from './store/hooks';
+import { StoreProvider } from './store/StoreProvider';
 import './styles/base.css';
 import './styles/layout.css';
 import './styles/chat.css';

@@ -23,7 +23,7 @@ function useNow(active: boolean): number {
     const t = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(t);
   }, [active]);
-  return active ? now : Date.now();
+  return now;
 }
 
 export function ChatWindow({ active, me }: { active: ConversationKey; me: User }) {

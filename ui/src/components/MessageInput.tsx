@@ -23,12 +23,9 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const typing = useMemo(() => new TypingSender((t) => store.setTyping(t)), [store]);
 
-  // A new conversation starts with an empty composer; leaving one ends "typing" there.
-  useEffect(() => {
-    setText('');
-    setFile(null);
-    return () => typing.stop();
-  }, [conversationKey, typing]);
+  // Leaving a conversation ends "typing" there. (ChatLayout keys ChatWindow by conversation, so
+  // each conversation gets a fresh, empty composer.)
+  useEffect(() => () => typing.stop(), [conversationKey, typing]);
 
   useEffect(
     () =>

@@ -2,7 +2,7 @@
 // user scrolls near the top, keeps the view pinned to the bottom when new messages arrive.
 
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useLayoutEffect, useRef } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { shouldLoadOlder } from '../logic/paging';
 import type { ConversationMessages } from '../store/state';
 import type { UserId } from '../types';
@@ -20,6 +20,9 @@ export interface MessageListProps {
 export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const items = data.items;
+  // The virtualiser returns new measurements from a stable object, which the React Compiler cannot
+  // memoise; we do not use the compiler, and re-render through `items` anyway.
+  // oxlint-disable-next-line react/incompatible-library
   const virtualizer = useVirtualizer({
     count: items.length,
     getScrollElement: () => scrollRef.current,
@@ -31,11 +34,13 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
   const virtualItems = virtualizer.getVirtualItems();
   const firstIndex = virtualItems[0]?.index ?? -1;
 
-  // Older pages: ask when the first rendered row is near the top.
+  // Older pages: ask when the first rendered row is near the top. Armed by the first scroll
+  // event, because the very first render sits at offset 0 before it is pinned to the bottom.
+  const [armed, setArmed] = useState(false);
   useEffect(() => {
-    if (shouldLoadOlder({ firstVisibleIndex: firstIndex, hasOlder: data.hasOlder, loading: data.loadingOlder }))
+    if (armed && shouldLoadOlder({ firstVisibleIndex: firstIndex, hasOlder: data.hasOlder, loading: data.loadingOlder }))
       onLoadOlder();
-  }, [firstIndex, data.hasOlder, data.loadingOlder, onLoadOlder]);
+  }, [armed, firstIndex, data.hasOlder, data.loadingOlder, onLoadOlder]);
 
   // Keep the reader where they were when a page is prepended; follow the bottom otherwise.
   const prev = useRef<{ first: string | undefined; last: string | undefined; count: number }>({
@@ -70,6 +75,7 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
     const el = scrollRef.current;
     // Our own scrollTop writes land here too, and they keep atBottom true.
     if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    if (!armed) setArmed(true);
   };
 
   return (

@@ -1,14 +1,9 @@
-// React access to the ChatStore: a context provider and a selector hook.
+// React access to the ChatStore: the store itself and a selector hook.
 
-import { createContext, useContext, useSyncExternalStore, type ReactNode } from 'react';
+import { useContext, useSyncExternalStore } from 'react';
 import type { ChatStore } from './chatStore';
+import { StoreContext } from './context';
 import type { ChatState } from './state';
-
-const StoreContext = createContext<ChatStore | null>(null);
-
-export function StoreProvider({ store, children }: { store: ChatStore; children: ReactNode }) {
-  return <StoreContext.Provider value={store}>{children}</StoreContext.Provider>;
-}
 
 export function useStore(): ChatStore {
   const store = useContext(StoreContext);

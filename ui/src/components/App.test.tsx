@@ -1,0 +1,207 @@
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import { App } from '../App';
+import { StoreProvider } from '../store/StoreProvider';
+import { DOCTOR, PATIENT, history, msg, setup } from '../test/fixtures';
+import type { Emergency } from '../types';
+
+type Setup = ReturnType<typeof setup>;
+
+async function renderApp(s: Setup) {
+  render(
+    <StoreProvider store={s.store}>
+      <App />
+    </StoreProvider>,
+  );
+  await act(() => s.store.start());
+  return { ...s, user: userEvent.setup() };
+}
+
+async function openChat(user: ReturnType<typeof userEvent.setup>, username: string) {
+  await user.click(await screen.findByTestId(`conversation-${username}`));
+  return screen.findByTestId('chat-window');
+}
+
+describe('login', () => {
+  it('logs in from the form and shows the conversation list; shows errors', async () => {
+    const { user } = await renderApp(setup({ as: null }));
+    await user.type(screen.getByTestId('server-url'), 'http://127.0.0.1:8470');
+    await user.type(screen.getByTestId('username'), 'pat');
+    await user.type(screen.getByTestId('password'), 'bad');
+    await user.click(screen.getByTestId('login-submit'));
+    expect(await screen.findByTestId('login-error')).toHaveTextContent('Wrong username or password');
+    await user.clear(screen.getByTestId('password'));
+    await user.type(screen.getByTestId('password'), 'password');
+    await user.click(screen.getByTestId('login-submit'));
+    expect(await screen.findByTestId('conversation-doc')).toBeInTheDocument();
+    expect(screen.getByTestId('chat-layout')).toHaveAttribute('data-role', 'PATIENT');
+    expect(screen.getByTestId('connection-state')).toHaveAttribute('data-state', 'online');
+  });
+});
+
+describe('patient chat', () => {
+  it('renders bubbles with status and side; Enter sends, Shift+Enter does not; typing is debounced', async () => {
+    const s = await renderApp(setup({ messages: [msg({ seq: 1, status: 'READ' }), msg({ seq: 2, senderId: DOCTOR.id, status: 'READ' })] }));
+    await openChat(s.user, 'doc');
+    const bubbles = await screen.findAllByTestId('message');
+    expect(bubbles.map((b) => [b.dataset.status, b.dataset.mine])).toEqual([['READ', 'true'], ['READ', 'false']]);
+    expect(within(bubbles[0]).getByTestId('message-ticks')).toHaveAttribute('data-icon', 'double-read');
+
+    const input = screen.getByTestId('message-input');
+    await s.user.type(input, 'first line{Shift>}{Enter}{/Shift}second');
+    expect(screen.getAllByTestId('message')).toHaveLength(2);
+    expect(s.fake.callsOf('set_typing')).toEqual([{ patientId: PATIENT.id, doctorId: DOCTOR.id, typing: true }]);
+    await s.user.keyboard('{Enter}');
+    const sent = await screen.findAllByTestId('message');
+    expect(sent).toHaveLength(3);
+    expect(sent[2]).toHaveAttribute('data-status', 'SENDING');
+    expect(within(sent[2]).getByTestId('message-ticks')).toHaveAttribute('data-icon', 'clock');
+    expect(s.fake.callsOf('send_message')[0]).toMatchObject({ content: 'first line\nsecond', isEmergency: false });
+    expect(s.fake.callsOf('set_typing').at(-1)).toMatchObject({ typing: false });
+    expect(input).toHaveValue('');
+
+    act(() => s.fake.ackAll());
+    expect(screen.getAllByTestId('message')[2]).toHaveAttribute('data-status', 'SENT');
+  });
+
+  it('a FAILED message shows its error and Retry', async () => {
+    const failed = msg({ seq: null, status: 'FAILED', error: 'Attachment too large' });
+    const s = await renderApp(setup({ messages: [failed] }));
+    await openChat(s.user, 'doc');
+    const bubble = await screen.findByTestId('message');
+    expect(bubble).toHaveAttribute('data-status', 'FAILED');
+    expect(bubble).toHaveTextContent('Attachment too large');
+    await s.user.click(within(bubble).getByTestId('message-retry'));
+    expect(s.fake.callsOf('retry_message')).toEqual([{ clientId: failed.clientId }]);
+    expect(await screen.findByTestId('message')).toHaveAttribute('data-status', 'SENDING');
+  });
+
+  it('the emergency button asks first, then sends and shows the status', async () => {
+    const s = await renderApp(setup());
+    await openChat(s.user, 'doc');
+    await s.user.click(screen.getByTestId('emergency-button'));
+    expect(screen.getByTestId('emergency-confirm')).toBeInTheDocument();
+    await s.user.click(screen.getByTestId('emergency-cancel'));
+    expect(s.fake.callsOf('send_message')).toHaveLength(0);
+    await s.user.click(screen.getByTestId('emergency-button'));
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    expect(s.fake.callsOf('send_message')[0]).toMatchObject({ isEmergency: true, content: 'EMERGENCY: I need urgent help.' });
+    expect(await screen.findByTestId('emergency-status')).toHaveAttribute('data-state', 'sending');
+    act(() => s.fake.ackAll());
+    expect(screen.getByTestId('emergency-status')).toHaveAttribute('data-state', 'raised');
+    const e = s.fake.emergencies[0];
+    act(() => s.fake.upsertEmergency({ ...e, state: 'ACKNOWLEDGED', acknowledgedByName: 'Dr. Dana Doe' }, false));
+    expect(screen.getByTestId('emergency-status')).toHaveTextContent('Acknowledged by Dr. Dana Doe');
+  });
+
+  it('attaches a file from the picker or a drop, and sends it', async () => {
+    const s = await renderApp(setup());
+    await openChat(s.user, 'doc');
+    await s.user.click(screen.getByTestId('attach-button'));
+    const preview = await screen.findByTestId('attachment-preview');
+    expect(preview).toHaveTextContent('blood-test-results.pdf');
+    expect(within(preview).getByTestId('file-preview')).toHaveAttribute('data-kind', 'pdf');
+    await s.user.click(screen.getByTestId('attachment-remove'));
+    expect(screen.queryByTestId('attachment-preview')).toBeNull();
+
+    act(() => s.fake.drop({ kind: 'over' }));
+    expect(screen.getByTestId('drop-zone')).toHaveAttribute('data-dragging', 'true');
+    act(() => s.fake.drop({ kind: 'drop', files: [{ path: '/x/scan.png', name: 'scan.png', size: 2048, mimeType: 'image/png' }] }));
+    expect(screen.getByTestId('drop-zone')).toHaveAttribute('data-dragging', 'false');
+    expect(screen.getByTestId('attachment-preview')).toHaveTextContent('2 KB');
+    await s.user.click(screen.getByTestId('send-button'));
+    expect(s.fake.callsOf('send_message')[0]).toMatchObject({ attachmentPath: '/x/scan.png' });
+    const bubble = await screen.findByTestId('message');
+    expect(within(bubble).getByTestId('file-preview')).toHaveAttribute('data-kind', 'image');
+    expect(within(bubble).getByTestId('upload-progress')).toHaveAttribute('aria-valuenow', '0');
+    act(() => s.fake.events.emit('upload-progress', { clientId: bubble.dataset.clientId ?? '', sent: 1024, total: 2048 }));
+    expect(within(bubble).getByTestId('upload-progress')).toHaveAttribute('aria-valuenow', '50');
+  });
+
+  it('loads older messages when scrolled to the top of a long history', async () => {
+    const s = await renderApp(setup({ messages: history(120) }));
+    await openChat(s.user, 'doc');
+    await screen.findAllByTestId('message');
+    expect(screen.getAllByTestId('message').length).toBeLessThan(50);
+    fireEvent.scroll(screen.getByTestId('message-list'));
+    await waitFor(() => expect(s.fake.callsOf('load_messages')).toHaveLength(2));
+    expect(s.fake.callsOf('load_messages')[1]).toMatchObject({ beforeSeq: 71, limit: 50 });
+  });
+});
+
+describe('doctor view', () => {
+  const raised: Emergency = {
+    id: 'e1', messageId: 'm1', patientId: PATIENT.id, doctorId: DOCTOR.id, patientName: PATIENT.name, state: 'RAISED', raisedAt: '2026-01-01T10:00:00Z',
+  };
+
+  it('shows unread counts, patient info, and the emergency banner with its actions', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, messages: [msg({ seq: 1, status: 'DELIVERED' }), msg({ seq: 2, status: 'DELIVERED' })], emergencies: [raised] }));
+    const item = await screen.findByTestId('conversation-pat');
+    expect(within(item).getByTestId('unread-count')).toHaveTextContent('2');
+    expect(within(item).getByTestId('emergency-badge')).toBeInTheDocument();
+    const banner = screen.getByTestId('emergency-banner');
+    expect(within(banner).queryByTestId('silence-alarm')).toBeNull();
+    act(() => s.fake.upsertEmergency(raised, true));
+    await s.user.click(within(banner).getByTestId('silence-alarm'));
+    expect(s.fake.callsOf('silence_alarm')).toHaveLength(1);
+    expect(within(banner).queryByTestId('silence-alarm')).toBeNull();
+
+    await s.user.click(within(banner).getByTestId('emergency-acknowledge'));
+    expect(within(banner).getByTestId('emergency-item')).toHaveAttribute('data-state', 'ACKNOWLEDGED');
+    await s.user.click(within(banner).getByTestId('emergency-resolve'));
+    await s.user.type(within(banner).getByTestId('emergency-resolve-note'), 'Called back');
+    await s.user.click(within(banner).getByTestId('emergency-resolve-submit'));
+    expect(s.fake.callsOf('resolve_emergency')).toEqual([{ emergencyId: 'e1', note: 'Called back' }]);
+    expect(screen.queryByTestId('emergency-banner')).toBeNull();
+
+    await s.user.click(item);
+    expect(within(item).queryByTestId('unread-count')).toBeNull();
+    expect(screen.getByTestId('patient-age')).toHaveTextContent('40');
+    expect(screen.getByTestId('patient-blood-group')).toHaveTextContent('AB-');
+  });
+
+  it('shows who is typing, then hides it on stop', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, messages: [msg({ seq: 1 })] }));
+    await openChat(s.user, 'pat');
+    act(() => s.fake.events.emit('typing', { patientId: PATIENT.id, doctorId: DOCTOR.id, userId: PATIENT.id, typing: true }));
+    expect(screen.getByTestId('typing-indicator')).toHaveTextContent('Pat Patient is typing');
+    act(() => s.fake.events.emit('typing', { patientId: PATIENT.id, doctorId: DOCTOR.id, userId: PATIENT.id, typing: false }));
+    expect(screen.queryByTestId('typing-indicator')).toBeNull();
+  });
+});
+
+describe('connection and settings', () => {
+  it('shows reconnecting with the queued count', async () => {
+    const s = await renderApp(setup());
+    act(() => s.fake.setConnection({ state: 'connecting', attempt: 2, queued: 3 }));
+    expect(screen.getByTestId('connection-state')).toHaveTextContent('Reconnecting (attempt 2)');
+    expect(screen.getByTestId('connection-state')).toHaveAttribute('data-state', 'connecting');
+    expect(screen.getByTestId('queued-count')).toHaveTextContent('3 messages waiting to send');
+    act(() => s.fake.setConnection({ state: 'offline', queued: 0 }));
+    expect(screen.getByTestId('connection-state')).toHaveTextContent('Offline');
+    expect(screen.queryByTestId('queued-count')).toBeNull();
+  });
+
+  it('changes settings and logs out', async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    await s.user.click(await screen.findByTestId('settings-button'));
+    const panel = screen.getByTestId('settings-panel');
+    expect(within(panel).getByTestId('setting-show-content')).not.toBeChecked();
+    await s.user.click(within(panel).getByTestId('setting-show-content'));
+    await s.user.selectOptions(within(panel).getByTestId('setting-availability'), 'DO_NOT_DISTURB');
+    expect(s.fake.settings).toEqual({ showMessageContent: true, startOnLogin: false, availability: 'DO_NOT_DISTURB' });
+    await s.user.click(within(panel).getByTestId('send-test-alert'));
+    expect(s.fake.callsOf('send_test_alert')).toHaveLength(1);
+    await s.user.click(within(panel).getByTestId('logout-button'));
+    expect(await screen.findByTestId('login-form')).toBeInTheDocument();
+  });
+
+  it('patients have no availability setting', async () => {
+    const s = await renderApp(setup());
+    await s.user.click(await screen.findByTestId('settings-button'));
+    expect(screen.queryByTestId('setting-availability')).toBeNull();
+    await s.user.click(screen.getByTestId('settings-close'));
+    expect(screen.queryByTestId('settings-panel')).toBeNull();
+  });
+});

@@ -5,7 +5,7 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import { keyOf, sameKey } from '../logic/conversations';
 import { initials } from '../logic/format';
 import { typingUsers } from '../logic/typing';
-import { useChat, useStore } from '../store/hooks';
+import { useChat, useIsOnline, useStore } from '../store/hooks';
 import { EMPTY_MESSAGES } from '../store/state';
 import type { ConversationKey, User } from '../types';
 import { EmergencyButton } from './EmergencyButton';
@@ -32,9 +32,9 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
   const data = useChat((s) => s.messages[k]) ?? EMPTY_MESSAGES;
   const conversations = useChat((s) => s.conversations);
   const typingMap = useChat((s) => s.typing);
-  useChat((s) => s.presence);
   const conv = conversations.find((c) => sameKey(active, c));
   const other = conv?.otherParty;
+  const online = useIsOnline(other?.id);
   const someoneTyping = Object.keys(typingMap[k] ?? {}).length > 0;
   const now = useNow(someoneTyping);
   const typingNames = useMemo(
@@ -53,8 +53,8 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         <div className="chat-title">
           <h2 data-testid="chat-title">{other?.name ?? 'Conversation'}</h2>
           <span className="chat-subtitle">
-            {other && <OnlineStatus online={store.isOnline(other.id)} label={other.name} />}
-            {other && (store.isOnline(other.id) ? 'Online' : 'Offline')}
+            {other && <OnlineStatus online={online} label={other.name} />}
+            {other && (online ? 'Online' : 'Offline')}
             {!isPatient && other?.age != null && <> · {other.age} y</>}
             {!isPatient && other?.bloodGroup && <> · {other.bloodGroup}</>}
           </span>

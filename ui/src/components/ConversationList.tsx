@@ -3,7 +3,7 @@
 
 import { sameKey } from '../logic/conversations';
 import { formatShortDate, initials } from '../logic/format';
-import { useChat, useStore } from '../store/hooks';
+import { useChat, useIsOnline, useStore } from '../store/hooks';
 import type { Conversation, User } from '../types';
 import { EmergencyBadge } from './EmergencyBadge';
 import { OnlineStatus } from './OnlineStatus';
@@ -15,53 +15,56 @@ function preview(c: Conversation, me: User): string {
   return m.senderId === me.id ? `You: ${body}` : body;
 }
 
-export function ConversationList({ me }: { me: User }) {
+function ConversationItem({ c, me, selected }: { c: Conversation; me: User; selected: boolean }) {
   const store = useStore();
+  const other = c.otherParty;
+  const online = useIsOnline(other.id);
+  return (
+    <li>
+      <button
+        type="button"
+        className={`conversation ${selected ? 'is-active' : ''} ${c.hasEmergency ? 'has-emergency' : ''}`}
+        data-testid={`conversation-${other.username}`}
+        data-active={selected}
+        aria-current={selected ? 'true' : undefined}
+        onClick={() => void store.select({ patientId: c.patientId, doctorId: c.doctorId })}
+      >
+        <span className="avatar" aria-hidden="true">
+          {initials(other.name)}
+          <OnlineStatus online={online} label={other.name} />
+        </span>
+        <span className="conversation-body">
+          <span className="conversation-top">
+            <span className="conversation-name">{other.name}</span>
+            {c.lastMessage && <time className="conversation-time">{formatShortDate(c.lastMessage.createdAt)}</time>}
+          </span>
+          <span className="conversation-bottom">
+            <span className="conversation-preview">{preview(c, me)}</span>
+            {c.hasEmergency && <EmergencyBadge state={c.emergency?.state} />}
+            {c.unreadCount > 0 && (
+              <span className="unread" data-testid="unread-count" aria-label={`${c.unreadCount} unread`}>
+                {c.unreadCount}
+              </span>
+            )}
+          </span>
+        </span>
+      </button>
+    </li>
+  );
+}
+
+export function ConversationList({ me }: { me: User }) {
   const conversations = useChat((s) => s.conversations);
   const active = useChat((s) => s.active);
-  useChat((s) => s.presence);
   const heading = me.role === 'PATIENT' ? 'Your doctors' : 'Patients';
   return (
     <nav className="sidebar card" aria-label={heading}>
       <h2 className="sidebar-title">{heading}</h2>
       {conversations.length === 0 && <p className="empty-hint">Nobody here yet.</p>}
       <ul className="conversation-list">
-        {conversations.map((c) => {
-          const selected = sameKey(active, c);
-          const other = c.otherParty;
-          return (
-            <li key={other.id}>
-              <button
-                type="button"
-                className={`conversation ${selected ? 'is-active' : ''} ${c.hasEmergency ? 'has-emergency' : ''}`}
-                data-testid={`conversation-${other.username}`}
-                data-active={selected}
-                aria-current={selected ? 'true' : undefined}
-                onClick={() => void store.select({ patientId: c.patientId, doctorId: c.doctorId })}
-              >
-                <span className="avatar" aria-hidden="true">
-                  {initials(other.name)}
-                  <OnlineStatus online={store.isOnline(other.id)} label={other.name} />
-                </span>
-                <span className="conversation-body">
-                  <span className="conversation-top">
-                    <span className="conversation-name">{other.name}</span>
-                    {c.lastMessage && <time className="conversation-time">{formatShortDate(c.lastMessage.createdAt)}</time>}
-                  </span>
-                  <span className="conversation-bottom">
-                    <span className="conversation-preview">{preview(c, me)}</span>
-                    {c.hasEmergency && <EmergencyBadge state={c.emergency?.state} />}
-                    {c.unreadCount > 0 && (
-                      <span className="unread" data-testid="unread-count" aria-label={`${c.unreadCount} unread`}>
-                        {c.unreadCount}
-                      </span>
-                    )}
-                  </span>
-                </span>
-              </button>
-            </li>
-          );
-        })}
+        {conversations.map((c) => (
+          <ConversationItem key={c.otherParty.id} c={c} me={me} selected={sameKey(active, c)} />
+        ))}
       </ul>
     </nav>
   );

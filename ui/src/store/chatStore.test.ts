@@ -113,6 +113,21 @@ describe('messages', () => {
     expect(byPatient(PATIENT2.id)?.unreadCount).toBe(0);
   });
 
+  it('does not mark as read while the window is hidden (tray), catches up when shown', async () => {
+    const { fake, store } = setup({ messages: [msg({ seq: 1, status: 'READ' })] });
+    await store.start();
+    await store.select(KEY);
+    const visibility = vi.spyOn(document, 'visibilityState', 'get').mockReturnValue('hidden');
+    fake.receive(msg({ seq: 2, senderId: DOCTOR.id, status: 'DELIVERED' }));
+    expect(fake.callsOf('mark_read')).toEqual([]);
+    visibility.mockReturnValue('visible');
+    document.dispatchEvent(new Event('visibilitychange'));
+    await flush();
+    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY, messageIds: ['m2'] }]);
+    visibility.mockRestore();
+    store.stop();
+  });
+
   it('shows typing until stopped or timed out, and tracks presence', async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true });
     const { fake, store } = setup();
@@ -124,6 +139,9 @@ describe('messages', () => {
 
     expect(store.isOnline(DOCTOR.id)).toBe(true);
     fake.events.emit('presence', { userId: DOCTOR.id, online: false });
+    expect(store.isOnline(DOCTOR.id)).toBe(false);
+    fake.events.emit('presence', { userId: DOCTOR.id, online: true });
+    fake.setConnection({ state: 'offline', queued: 0 });
     expect(store.isOnline(DOCTOR.id)).toBe(false);
   });
 

@@ -28,6 +28,10 @@ import { EMPTY_MESSAGES, initialState, type ChatState, type ConversationMessages
 
 type Listener = () => void;
 
+function isHidden(): boolean {
+  return typeof document !== 'undefined' && document.visibilityState === 'hidden';
+}
+
 function describe(err: unknown): string {
   return BackendError.from(err).message;
 }
@@ -86,7 +90,15 @@ export class ChatStore {
 
   private listen(): void {
     const b = this.backend;
-    this.unlisten = [
+    // A window hidden in the tray must not mark messages as read; catch up when it shows again.
+    if (typeof document !== 'undefined') {
+      const onVisible = () => {
+        if (!isHidden()) void this.markActiveRead();
+      };
+      document.addEventListener('visibilitychange', onVisible);
+      this.unlisten.push(() => document.removeEventListener('visibilitychange', onVisible));
+    }
+    this.unlisten.push(
       b.on('connection', (connection) => this.set({ connection })),
       b.on('message', ({ message }) => this.onMessage(message)),
       b.on('typing', (e) => this.onTyping(e)),
@@ -104,7 +116,7 @@ export class ChatStore {
         else this.reset(reason ?? null);
       }),
       b.on('open-conversation', (key) => void this.select(key)),
-    ];
+    );
   }
 
   private async enter(session: ChatState['session'] & object): Promise<void> {
@@ -201,7 +213,7 @@ export class ChatStore {
 
   async markActiveRead(): Promise<void> {
     const { active, session } = this.state;
-    if (!active || !session) return;
+    if (!active || !session || isHidden()) return;
     const ids = unreadIds(this.state.messages[keyOf(active)]?.items ?? [], session.user.id);
     const conv = this.state.conversations.find((c) => sameKey(active, c));
     if (ids.length === 0 && !conv?.unreadCount) return;
@@ -333,7 +345,9 @@ export class ChatStore {
     this.set({ notice: null });
   }
 
+  /** Presence is only known while connected; otherwise everyone shows as offline (grey). */
   isOnline(userId: string): boolean {
+    if (this.state.connection.state !== 'online') return false;
     const live = this.state.presence[userId];
     if (live !== undefined) return live;
     return this.state.contacts.find((c) => c.id === userId)?.online ?? false;

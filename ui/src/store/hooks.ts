@@ -19,3 +19,9 @@ export function useChat<T>(selector: (s: ChatState) => T): T {
   const store = useStore();
   return useSyncExternalStore(store.subscribe, () => selector(store.getState()));
 }
+
+/** Whether a user shows as online (live presence while connected). */
+export function useIsOnline(userId: string | undefined): boolean {
+  const store = useStore();
+  return useChat(() => (userId ? store.isOnline(userId) : false));
+}

@@ -37,6 +37,7 @@ describe('createTauriBackend', () => {
     await b.resolveEmergency('e1', 'ok');
     await b.listOpenEmergencies();
     await b.silenceAlarm();
+    await b.alarmStatus();
     await b.getSettings();
     await b.setSettings(settings);
     await b.sendTestAlert();
@@ -59,6 +60,7 @@ describe('createTauriBackend', () => {
       ['resolve_emergency', { emergencyId: 'e1', note: 'ok' }],
       ['list_open_emergencies', undefined],
       ['silence_alarm', undefined],
+      ['alarm_status', undefined],
       ['get_settings', undefined],
       ['set_settings', { settings }],
       ['send_test_alert', undefined],

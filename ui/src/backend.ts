@@ -6,6 +6,7 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
 import type {
+  AlarmEvent,
   BackendErrorBody,
   BackendEventName,
   BackendEvents,
@@ -47,6 +48,8 @@ export interface Backend {
   resolveEmergency(emergencyId: EmergencyId, note: string): Promise<void>;
   listOpenEmergencies(): Promise<Emergency[]>;
   silenceAlarm(): Promise<void>;
+  /** Whether this device is sounding an emergency alarm right now (the `alarm` event's value). */
+  alarmStatus(): Promise<AlarmEvent>;
   getSettings(): Promise<Settings>;
   setSettings(settings: Settings): Promise<Settings>;
   sendTestAlert(): Promise<void>;
@@ -130,6 +133,7 @@ export function createTauriBackend(): Backend {
     resolveEmergency: (emergencyId, note) => call('resolve_emergency', { emergencyId, note }),
     listOpenEmergencies: () => call('list_open_emergencies'),
     silenceAlarm: () => call('silence_alarm'),
+    alarmStatus: () => call('alarm_status'),
     getSettings: () => call('get_settings'),
     setSettings: (settings) => call('set_settings', { settings }),
     sendTestAlert: () => call('send_test_alert'),

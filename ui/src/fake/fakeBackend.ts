@@ -53,6 +53,7 @@ export class FakeBackend implements Backend {
   emergencies: Emergency[];
   connection: ConnectionStatus;
   settings: Settings;
+  alerting: boolean;
   private nextSeq: number;
   private nextId = 1;
 
@@ -66,6 +67,7 @@ export class FakeBackend implements Backend {
     this.emergencies = opts.emergencies ?? [];
     this.connection = opts.connection ?? { state: 'online', queued: 0 };
     this.settings = opts.settings ?? DEFAULT_SETTINGS;
+    this.alerting = opts.alerting ?? false;
     this.nextSeq = Math.max(0, ...this.messages.map((m) => m.seq ?? 0)) + 1;
   }
 
@@ -240,7 +242,8 @@ export class FakeBackend implements Backend {
 
   upsertEmergency(e: Emergency, alerting = this.session?.user.role === 'DOCTOR'): void {
     this.emergencies = [...this.emergencies.filter((x) => x.id !== e.id), e];
-    this.events.emit('emergency', { emergency: e, alerting: alerting && e.state === 'RAISED' });
+    this.alerting = alerting && e.state === 'RAISED';
+    this.events.emit('emergency', { emergency: e, alerting: this.alerting });
   }
 
   async retryMessage(clientId: string) {
@@ -296,7 +299,13 @@ export class FakeBackend implements Backend {
 
   async silenceAlarm() {
     this.record('silence_alarm');
+    this.alerting = false;
     this.events.emit('alarm', { alerting: false });
+  }
+
+  async alarmStatus() {
+    this.record('alarm_status');
+    return { alerting: this.alerting };
   }
 
   async getSettings() {

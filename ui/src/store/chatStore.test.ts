@@ -204,9 +204,10 @@ describe('emergencies and settings', () => {
   });
 
   it('saves settings through the backend and loads open emergencies at start', async () => {
-    const { fake, store } = setup({ as: DOCTOR, emergencies: [raised] });
+    const { fake, store } = setup({ as: DOCTOR, emergencies: [raised], alerting: true });
     await store.start();
     expect(store.getState().emergencies).toHaveLength(1);
+    expect(store.getState().alerting).toBe(true);
     await store.updateSettings({ availability: 'DO_NOT_DISTURB' });
     expect(fake.settings.availability).toBe('DO_NOT_DISTURB');
     expect(store.getState().settings).toMatchObject({ availability: 'DO_NOT_DISTURB', showMessageContent: false });

@@ -122,12 +122,14 @@ export class ChatStore {
   private async enter(session: ChatState['session'] & object): Promise<void> {
     this.set({ session, phase: 'ready', loginError: null });
     const b = this.backend;
-    const [connection, settings, emergencies] = await Promise.all([
+    // Events sent before we listened are lost, so read the current values once.
+    const [connection, settings, emergencies, alarm] = await Promise.all([
       b.connectionStatus().catch(() => this.state.connection),
       b.getSettings().catch(() => this.state.settings),
       b.listOpenEmergencies().catch(() => []),
+      b.alarmStatus().catch(() => ({ alerting: false })),
     ]);
-    this.set({ connection, settings: normalizeSettings(settings), emergencies });
+    this.set({ connection, settings: normalizeSettings(settings), emergencies, alerting: alarm.alerting });
     await this.refreshConversations();
   }
 

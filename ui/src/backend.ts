@@ -2,7 +2,7 @@
 // implementation. Nothing else in ui/src imports @tauri-apps; components get their data from
 // the store (store/chatStore.ts), which is fed by a Backend. Tests and `?fake=1` use fake/.
 
-import { invoke } from '@tauri-apps/api/core';
+import { invoke, isTauri } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
 import type {
@@ -114,6 +114,11 @@ function subscribe(register: () => Promise<() => void>): Unlisten {
     cancelled = true;
     stop?.();
   };
+}
+
+/** True inside the Tauri webview; false in a plain browser (then only the fake backend works). */
+export function runningInTauri(): boolean {
+  return isTauri();
 }
 
 /** The real backend: commands and events of the Tauri shell (src-tauri). */

@@ -1,7 +1,7 @@
 // The signed-in screen: top bar (who, connection, settings), emergency banner for doctors,
 // conversation list left, chat right, patient info for doctors.
 
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useChat, useStore } from '../store/hooks';
 import type { User } from '../types';
 import { ChatWindow } from './ChatWindow';
@@ -12,9 +12,17 @@ import { Icon } from './Icon';
 import { PatientInfoPanel } from './PatientInfoPanel';
 import { SettingsPanel } from './SettingsPanel';
 
+/** Error toasts go away by themselves after this long. */
+const NOTICE_MS = 8000;
+
 function Notice() {
   const store = useStore();
   const notice = useChat((s) => s.notice);
+  useEffect(() => {
+    if (!notice) return;
+    const t = setTimeout(() => store.dismissNotice(), NOTICE_MS);
+    return () => clearTimeout(t);
+  }, [notice, store]);
   if (!notice) return null;
   return (
     <div className="notice" data-testid="notice" role="alert">

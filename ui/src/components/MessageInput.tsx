@@ -91,6 +91,7 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
           aria-label="Message"
           placeholder="Write a message…  (Enter to send, Shift+Enter for a new line)"
           rows={1}
+          autoFocus
           value={text}
           onChange={(e) => {
             setText(e.target.value);

@@ -145,6 +145,18 @@ describe('messages', () => {
     expect(store.isOnline(DOCTOR.id)).toBe(false);
   });
 
+  it('refetches the list when a message or emergency arrives for a conversation it lacks', async () => {
+    const { fake, store } = setup({ as: DOCTOR });
+    await store.start();
+    expect(store.getState().conversations.every((c) => !c.lastMessage)).toBe(true);
+    const before = fake.callsOf('list_conversations').length;
+    fake.users = [...fake.users, { id: 'p9', username: 'new', name: 'New Patient', role: 'PATIENT', online: true }];
+    fake.receive(msg({ seq: 1, patientId: 'p9', senderId: 'p9', status: 'DELIVERED' }));
+    await flush();
+    expect(fake.callsOf('list_conversations').length).toBe(before + 1);
+    expect(store.getState().conversations.find((c) => c.patientId === 'p9')?.unreadCount).toBe(1);
+  });
+
   it('refetches conversations on the conversations event', async () => {
     const { fake, store } = setup();
     await store.start();

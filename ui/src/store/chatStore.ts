@@ -166,7 +166,11 @@ export class ChatStore {
         this.backend.listConversations(),
         this.backend.listContacts(),
       ]);
-      this.set({ conversations: withContacts(conversations, contacts, me), contacts });
+      const list = withContacts(conversations, contacts, me);
+      // The open conversation is being read; a server count that lags behind mark_read must not
+      // flash a badge on it.
+      const active = this.state.active;
+      this.set({ conversations: active && !isHidden() ? clearUnread(list, active) : list, contacts });
     } catch (err) {
       this.set({ notice: `Could not load conversations: ${describe(err)}` });
     }
@@ -232,6 +236,8 @@ export class ChatStore {
     const me = this.state.session?.user;
     if (!me) return;
     const key = keyOf(message);
+    // A conversation we do not list yet (a new patient writing first): fetch the list again.
+    if (!this.state.conversations.some((c) => sameKey(c, message))) void this.refreshConversations();
     this.set((s) => {
       const loaded = s.messages[key];
       return {
@@ -304,6 +310,7 @@ export class ChatStore {
   // ---- emergencies ----
 
   private onEmergency(e: EmergencyEvent): void {
+    if (!this.state.conversations.some((c) => sameKey(c, e.emergency))) void this.refreshConversations();
     this.set((s) => ({
       emergencies: upsertEmergency(s.emergencies, e.emergency),
       conversations: applyEmergency(s.conversations, e.emergency),

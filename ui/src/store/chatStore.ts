@@ -180,20 +180,7 @@ export class ChatStore {
 
   async select(key: ConversationKey): Promise<void> {
     this.set({ active: key });
-    const current = this.state.messages[keyOf(key)];
-    if (!current?.loaded) {
-      try {
-        const page = await this.backend.loadMessages({ ...key, limit: PAGE_SIZE });
-        this.patchMessages(key, (m) => ({
-          ...m,
-          items: mergeMessages(m.items, page),
-          hasOlder: pageHasMore(page.length, PAGE_SIZE),
-          loaded: true,
-        }));
-      } catch (err) {
-        this.set({ notice: `Could not load messages: ${describe(err)}` });
-      }
-    }
+    if (!this.state.messages[keyOf(key)]?.loaded) await this.loadPage(key, undefined);
     await this.markActiveRead();
   }
 
@@ -202,18 +189,29 @@ export class ChatStore {
     const m = this.state.messages[keyOf(key)];
     if (!m || !m.hasOlder || m.loadingOlder) return;
     const beforeSeq = oldestSeq(m.items);
+    if (beforeSeq === undefined) return;
     this.patchMessages(key, (x) => ({ ...x, loadingOlder: true }));
+    await this.loadPage(key, beforeSeq);
+  }
+
+  /** The newest page (no `beforeSeq`) or the one before `beforeSeq`, merged into the list. */
+  private async loadPage(key: ConversationKey, beforeSeq: number | undefined): Promise<void> {
     try {
-      const page = await this.backend.loadMessages({ ...key, beforeSeq, limit: PAGE_SIZE });
-      this.patchMessages(key, (x) => ({
-        ...x,
-        items: mergeMessages(x.items, page),
+      const page = await this.backend.loadMessages({
+        ...key,
+        ...(beforeSeq === undefined ? {} : { beforeSeq }),
+        limit: PAGE_SIZE,
+      });
+      this.patchMessages(key, (m) => ({
+        ...m,
+        items: mergeMessages(m.items, page),
         hasOlder: pageHasMore(page.length, PAGE_SIZE),
+        loaded: true,
         loadingOlder: false,
       }));
     } catch (err) {
-      this.patchMessages(key, (x) => ({ ...x, loadingOlder: false }));
-      this.set({ notice: `Could not load older messages: ${describe(err)}` });
+      this.patchMessages(key, (m) => ({ ...m, loadingOlder: false }));
+      this.set({ notice: `Could not load messages: ${describe(err)}` });
     }
   }
 

@@ -98,3 +98,31 @@ pub struct Health {
     pub status: String,
     pub version: String,
 }
+
+/// `PATCH /api/notifications`: mark the caller's own notifications read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkNotificationsReadRequest {
+    pub ids: Vec<crate::ids::NotificationId>,
+}
+
+/// Query of `GET /api/notifications`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationsQuery {
+    /// Only unread ones (default false).
+    #[serde(default)]
+    pub unread_only: Option<bool>,
+    /// Default 50, at most 500.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Query of `GET /api/emergencies`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergenciesQuery {
+    /// Only emergencies not yet resolved (default false: all, newest first).
+    #[serde(default)]
+    pub open: Option<bool>,
+}

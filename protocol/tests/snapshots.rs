@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clinic_protocol::rest::{
-    Health, LoginRequest, LoginResponse, MarkReadRequest, MarkReadResponse, MessagesQuery,
-    ResolveRequest, SyncPage, SyncQuery, UploadResponse,
+    EmergenciesQuery, Health, LoginRequest, LoginResponse, MarkNotificationsReadRequest,
+    MarkReadRequest, MarkReadResponse, MessagesQuery, NotificationsQuery, ResolveRequest, SyncPage,
+    SyncQuery, UploadResponse,
 };
 use clinic_protocol::ws::Availability;
 use clinic_protocol::*;
@@ -235,6 +236,23 @@ fn server_frames() {
 
 #[test]
 fn rest_bodies() {
+    insta::assert_json_snapshot!(
+        "mark_notifications_read_request",
+        MarkNotificationsReadRequest {
+            ids: vec!["n-1".into()]
+        }
+    );
+    insta::assert_json_snapshot!(
+        "notifications_query",
+        NotificationsQuery {
+            unread_only: Some(true),
+            limit: Some(20)
+        }
+    );
+    insta::assert_json_snapshot!(
+        "emergencies_query",
+        EmergenciesQuery { open: Some(true) }
+    );
     insta::assert_json_snapshot!(
         "login_request",
         LoginRequest {

@@ -1,1 +1,25 @@
-//! clinic-server: placeholder until its issue lands.
+//! clinic-server: the LAN server of clinic messaging (axum WebSocket + REST over SQLite).
+//!
+//! Entry point for embedding and tests: [`run`] serves on a listener until `shutdown` resolves.
+//! Accounts can be made without the CLI through [`accounts::create_user`], and a demo clinic
+//! through [`demo::seed`].
+
+pub mod accounts;
+pub mod config;
+pub mod demo;
+pub mod error;
+
+mod chat;
+mod emergency;
+mod http;
+mod hub;
+mod limiter;
+mod server;
+mod state;
+mod store;
+mod time;
+mod ws;
+
+pub use config::{Config, Synchronous};
+pub use error::ServerError;
+pub use server::run;

@@ -1,0 +1,221 @@
+//! Accounts without the server: create, list, disable and reset users in a data folder (used by
+//! the CLI, the demo and tests), plus password and token hashing shared with login.
+
+use crate::config::db_path;
+use crate::error::ApiError;
+use crate::store::{self, users};
+use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use base64::Engine;
+use chrono::NaiveDate;
+use clinic_protocol::{ErrorCode, Role, User};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::LazyLock;
+
+/// A new account, as clinic IT enters it.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: String,
+    pub name: String,
+    pub role: Role,
+    pub password: String,
+    /// Patients: shown to doctors as age.
+    pub date_of_birth: Option<NaiveDate>,
+    pub blood_group: Option<String>,
+}
+
+/// An account as `list_users` shows it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub user: User,
+    pub date_of_birth: Option<NaiveDate>,
+    pub blood_group: Option<String>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid account: {0}")]
+    Invalid(String),
+    #[error("username {0:?} is taken")]
+    UsernameTaken(String),
+    #[error("no user {0:?}")]
+    NotFound(String),
+    #[error("cannot prepare the data folder: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<rusqlite::Error> for AccountError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Database(err.to_string())
+    }
+}
+
+impl From<ApiError> for AccountError {
+    fn from(err: ApiError) -> Self {
+        match err.code {
+            ErrorCode::BadRequest | ErrorCode::TooLarge => Self::Invalid(err.message),
+            _ => Self::Database(err.message),
+        }
+    }
+}
+
+const MAX_USERNAME: usize = 64;
+const MAX_NAME: usize = 128;
+const MAX_PASSWORD: usize = 1024;
+
+fn validate(account: &NewAccount) -> Result<(), AccountError> {
+    let username_ok = !account.username.is_empty()
+        && account.username.len() <= MAX_USERNAME
+        && account
+            .username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if !username_ok {
+        return Err(AccountError::Invalid(format!(
+            "username must be 1-{MAX_USERNAME} characters of a-z, 0-9, '.', '_', '-', '@'"
+        )));
+    }
+    if account.name.trim().is_empty() || account.name.len() > MAX_NAME {
+        return Err(AccountError::Invalid(format!(
+            "name must be 1-{MAX_NAME} bytes"
+        )));
+    }
+    if account.password.is_empty() || account.password.len() > MAX_PASSWORD {
+        return Err(AccountError::Invalid("password must not be empty".into()));
+    }
+    if account.blood_group.as_ref().is_some_and(|g| g.len() > 8) {
+        return Err(AccountError::Invalid("blood group is too long".into()));
+    }
+    Ok(())
+}
+
+fn open(data_dir: &Path) -> Result<rusqlite::Connection, AccountError> {
+    std::fs::create_dir_all(data_dir)?;
+    Ok(store::open_write(
+        &db_path(data_dir),
+        crate::Synchronous::Full,
+    )?)
+}
+
+/// Creates an account in the data folder (creating the database if needed). Safe while a server
+/// serves the same folder. Usernames are stored lower-case.
+pub fn create_user(data_dir: &Path, account: NewAccount) -> Result<User, AccountError> {
+    let account = NewAccount {
+        username: account.username.to_lowercase(),
+        ..account
+    };
+    validate(&account)?;
+    let hash = hash_password(&account.password)?;
+    let mut conn = open(data_dir)?;
+    let result = store::writer::run_direct(&mut conn, |conn, _| {
+        users::insert(
+            conn,
+            &users::InsertUser {
+                username: &account.username,
+                name: account.name.trim(),
+                role: account.role,
+                password_hash: &hash,
+                date_of_birth: account.date_of_birth,
+                blood_group: account.blood_group.as_deref(),
+            },
+        )
+    });
+    match result {
+        Err(err) if err.code == ErrorCode::Conflict => {
+            Err(AccountError::UsernameTaken(account.username))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Every account, by role then username.
+pub fn list_users(data_dir: &Path) -> Result<Vec<AccountInfo>, AccountError> {
+    let conn = open(data_dir)?;
+    Ok(users::list(&conn)?
+        .into_iter()
+        .map(|a| AccountInfo {
+            user: a.user,
+            date_of_birth: a.date_of_birth,
+            blood_group: a.blood_group,
+            disabled: a.disabled,
+        })
+        .collect())
+}
+
+/// Disables (revoking every token; a running server closes the user's sockets within
+/// `Config::session_check_interval`) or re-enables an account.
+pub fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> Result<(), AccountError> {
+    let username = username.to_lowercase();
+    let mut conn = open(data_dir)?;
+    let found = store::writer::run_direct(&mut conn, |conn, _| {
+        users::set_disabled(conn, &username, disabled)
+    })?;
+    if found {
+        Ok(())
+    } else {
+        Err(AccountError::NotFound(username))
+    }
+}
+
+/// Sets a new password and revokes every token of the account.
+pub fn reset_password(data_dir: &Path, username: &str, password: &str) -> Result<(), AccountError> {
+    if password.is_empty() || password.len() > MAX_PASSWORD {
+        return Err(AccountError::Invalid("password must not be empty".into()));
+    }
+    let username = username.to_lowercase();
+    let hash = hash_password(password)?;
+    let mut conn = open(data_dir)?;
+    let found = store::writer::run_direct(&mut conn, |conn, _| {
+        users::set_password(conn, &username, &hash)
+    })?;
+    if found {
+        Ok(())
+    } else {
+        Err(AccountError::NotFound(username))
+    }
+}
+
+/// An argon2id hash (PHC string) of `password`. Slow on purpose: call off the async runtime.
+pub(crate) fn hash_password(password: &str) -> Result<String, AccountError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Invalid(format!("cannot hash password: {e}")))
+}
+
+/// A hash to verify against when the username is unknown, so that unknown and known usernames
+/// take the same time to refuse.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_password("not a real password").unwrap_or_default());
+
+/// Checks `password` against a stored hash (or the dummy one). Slow on purpose.
+pub(crate) fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    let stored = stored.unwrap_or(DUMMY_HASH.as_str());
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let ok = Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    ok && stored != DUMMY_HASH.as_str()
+}
+
+/// A new bearer token: 32 random bytes, base64url.
+pub(crate) fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the database keeps of a token: its SHA-256, hex.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -1,0 +1,65 @@
+//! Chat actions shared by REST and WebSocket: what to tell whom after a send or a receipt.
+
+use crate::emergency;
+use crate::hub::{Hub, SocketId};
+use crate::store::messages::{Receipt, Sent};
+use clinic_protocol::{ServerFrame, UserId};
+
+/// After a committed send: `message:received` to every socket of both participants except
+/// `skip` (the sending socket, which gets `message:ack` instead), notifications to their
+/// recipients, and the emergency alert. A repeated `clientId` tells nobody anything new.
+pub(crate) fn publish_sent(hub: &Hub, sent: &Sent, skip: Option<SocketId>) {
+    if !sent.created {
+        return;
+    }
+    let key = sent.message.conversation();
+    hub.to_conversation(
+        &key,
+        &ServerFrame::MessageReceived {
+            message: sent.message.clone(),
+        },
+        skip,
+    );
+    for notification in &sent.notifications {
+        hub.to_users(
+            &[&notification.user_id],
+            &ServerFrame::Notification {
+                notification: notification.clone(),
+            },
+            None,
+        );
+    }
+    if let Some(found) = &sent.emergency {
+        emergency::alert(hub, found, &sent.message);
+    }
+}
+
+/// Which receipt a status change is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReceiptKind {
+    Read,
+    Delivered,
+}
+
+/// Tells both participants of each conversation that `by` read (or received) messages.
+pub(crate) fn publish_receipts(hub: &Hub, receipts: &[Receipt], by: &UserId, kind: ReceiptKind) {
+    for receipt in receipts {
+        let frame = match kind {
+            ReceiptKind::Read => ServerFrame::MessageReadConfirmed {
+                patient_id: receipt.key.patient_id.clone(),
+                doctor_id: receipt.key.doctor_id.clone(),
+                message_ids: receipt.ids.clone(),
+                reader_id: by.clone(),
+                read_at: receipt.at,
+            },
+            ReceiptKind::Delivered => ServerFrame::MessageDeliveredConfirmed {
+                patient_id: receipt.key.patient_id.clone(),
+                doctor_id: receipt.key.doctor_id.clone(),
+                message_ids: receipt.ids.clone(),
+                recipient_id: by.clone(),
+                delivered_at: receipt.at,
+            },
+        };
+        hub.to_conversation(&receipt.key, &frame, None);
+    }
+}

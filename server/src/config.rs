@@ -1,0 +1,101 @@
+//! Server configuration: production defaults from `Config::new`, every field public so tests and
+//! the CLI can adjust it.
+
+use clinic_protocol::limits;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// SQLite `synchronous` mode. `Full` fsyncs on every commit (durable against power loss); `Normal`
+/// in WAL mode can lose the last commits on power loss but never corrupts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    #[default]
+    Full,
+    Normal,
+}
+
+impl Synchronous {
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Everything `run` needs to know. Build with [`Config::new`] and change fields as needed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder holding `clinic.db` (and, later, uploaded files).
+    pub data_dir: PathBuf,
+    /// A socket that has not authenticated after this long gets an error frame and is closed.
+    pub auth_timeout: Duration,
+    /// Lifetime of a login token.
+    pub token_ttl: Duration,
+    /// How often live sockets are checked against revoked tokens and disabled accounts (changes
+    /// made by another process, such as the CLI, are noticed within this interval).
+    pub session_check_interval: Duration,
+    /// WebSocket ping interval; a socket silent for two intervals is closed.
+    pub ping_interval: Duration,
+    pub synchronous: Synchronous,
+    /// Most commands the writer commits in one transaction.
+    pub max_batch: usize,
+    /// Capacity of the writer's command queue.
+    pub writer_queue: usize,
+    /// Capacity of each socket's outbound queue; a socket whose queue is full is closed.
+    pub socket_queue: usize,
+    /// Most unacknowledged sends one socket may have in flight before the server stops reading it.
+    pub max_in_flight: usize,
+    /// Soft frame limit: larger text frames get `error {code: too_large}`.
+    pub max_frame_bytes: usize,
+    /// Hard frame limit: larger frames close the socket (tungstenite refuses to buffer them).
+    pub max_ws_message_bytes: usize,
+    pub max_json_body_bytes: usize,
+    /// Per-socket sends per second (token bucket refill) and burst.
+    pub send_rate_per_sec: f64,
+    pub send_burst: f64,
+    /// Failed logins per username or IP before the lockout starts.
+    pub login_max_failures: u32,
+    /// First lockout; doubles with each further failure, capped at `login_max_lockout`.
+    pub login_base_lockout: Duration,
+    pub login_max_lockout: Duration,
+    /// Idle read connections kept open.
+    pub read_pool_size: usize,
+}
+
+impl Config {
+    /// Production defaults with data in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            auth_timeout: Duration::from_secs(5),
+            token_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_check_interval: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(20),
+            synchronous: Synchronous::Full,
+            max_batch: 512,
+            writer_queue: 4096,
+            socket_queue: 1024,
+            max_in_flight: 1024,
+            max_frame_bytes: limits::MAX_FRAME_BYTES,
+            max_ws_message_bytes: 4 * limits::MAX_FRAME_BYTES,
+            max_json_body_bytes: limits::MAX_JSON_BODY_BYTES,
+            send_rate_per_sec: 500.0,
+            send_burst: 2000.0,
+            login_max_failures: 5,
+            login_base_lockout: Duration::from_secs(1),
+            login_max_lockout: Duration::from_secs(15 * 60),
+            read_pool_size: 8,
+        }
+    }
+
+    /// The SQLite database file inside the data folder.
+    pub fn db_path(&self) -> PathBuf {
+        db_path(&self.data_dir)
+    }
+}
+
+/// The SQLite database file of a data folder.
+pub fn db_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("clinic.db")
+}

@@ -1,0 +1,89 @@
+//! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
+
+use super::ApiJson;
+use crate::accounts::{new_token, token_hash, verify_password};
+use crate::error::ApiError;
+use crate::state::{AppState, Session};
+use crate::store::users;
+use crate::time::{from_ms, now_ms};
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use clinic_protocol::User;
+use clinic_protocol::rest::{LoginRequest, LoginResponse};
+use std::net::SocketAddr;
+
+/// Longest username or password looked at; longer ones are refused before any hashing.
+const MAX_CREDENTIAL_BYTES: usize = 1024;
+
+pub(super) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    if request.username.len() > MAX_CREDENTIAL_BYTES
+        || request.password.len() > MAX_CREDENTIAL_BYTES
+    {
+        return Err(ApiError::too_large("username or password is too long"));
+    }
+    let username = request.username.trim().to_lowercase();
+    let keys = [format!("user:{username}"), format!("ip:{}", peer.ip())];
+    if let Some(wait) = state.logins.locked(&keys) {
+        return Err(ApiError::rate_limited(wait));
+    }
+    let lookup = username.clone();
+    let account = state
+        .store
+        .reads
+        .run(move |conn| users::by_username(conn, &lookup))
+        .await?;
+    let stored = account
+        .as_ref()
+        .filter(|a| !a.disabled)
+        .map(|a| a.password_hash.clone());
+    let password = request.password;
+    let good = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
+        .await
+        .map_err(|_| ApiError::internal("password check failed"))?;
+    let Some(account) = account.filter(|_| good) else {
+        state.logins.fail(&keys);
+        return Err(ApiError::unauthorized("wrong username or password"));
+    };
+    state.logins.succeed(&keys[0]);
+
+    let token = new_token();
+    let hash = token_hash(&token);
+    let ttl_ms = i64::try_from(state.config.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    let expires_at = now_ms().saturating_add(ttl_ms);
+    let user_id = account.user.id.clone();
+    state
+        .store
+        .writer
+        .run(move |conn, _| users::insert_token(conn, &hash, &user_id, expires_at))
+        .await?;
+    tracing::info!(username, "login");
+    Ok(Json(LoginResponse {
+        token,
+        user: account.user,
+        expires_at: from_ms(expires_at),
+    }))
+}
+
+/// Revokes the caller's token and closes the sockets that used it.
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<StatusCode, ApiError> {
+    let hash = session.token_hash.clone();
+    state
+        .store
+        .writer
+        .run(move |conn, _| users::revoke_token(conn, &hash))
+        .await?;
+    state.hub.close_token(&session.token_hash);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn me(session: Session) -> Json<User> {
+    Json(session.user)
+}

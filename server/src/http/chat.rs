@@ -1,0 +1,151 @@
+//! Chat over REST: messages (history, send, read and delivered receipts), conversations,
+//! contacts, and catch-up (`GET /api/sync`).
+
+use super::{ApiJson, ApiQuery};
+use crate::chat::{ReceiptKind, publish_receipts, publish_sent};
+use crate::error::ApiError;
+use crate::state::{AppState, Session};
+use crate::store::{messages, views};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use clinic_protocol::rest::{
+    MarkReadRequest, MarkReadResponse, MessagesQuery, SyncPage, SyncQuery,
+};
+use clinic_protocol::{
+    ClientId, Contact, Conversation, ConversationKey, Message, NewMessage, limits,
+};
+
+/// Default size of a sync page over REST.
+const DEFAULT_SYNC_PAGE: u32 = 200;
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    ApiQuery(query): ApiQuery<MessagesQuery>,
+) -> Result<Json<Vec<Message>>, ApiError> {
+    let key = ConversationKey::new(query.patient_id, query.doctor_id);
+    let limit = query
+        .limit
+        .unwrap_or(limits::DEFAULT_PAGE)
+        .clamp(1, limits::MAX_PAGE);
+    let page = state
+        .store
+        .reads
+        .run(move |conn| {
+            messages::check_access(conn, &session.user, &key)?;
+            messages::page(conn, &key, limit, query.before.as_ref())
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+/// 201 with the new message, or 200 with the stored one when `clientId` was seen before.
+pub(super) async fn send(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(new): ApiJson<NewMessage>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let client_id = new
+        .client_id
+        .clone()
+        .unwrap_or_else(|| ClientId::new(format!("srv-{}", uuid::Uuid::new_v4().simple())));
+    messages::validate(&new, &client_id)?;
+    let sender = session.user;
+    let sent = state
+        .store
+        .writer
+        .run(move |conn, seqs| messages::send(conn, seqs, &sender, &new, &client_id))
+        .await?;
+    publish_sent(&state.hub, &sent, None);
+    let status = if sent.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(sent.message)))
+}
+
+async fn receipts(
+    state: &AppState,
+    session: Session,
+    request: MarkReadRequest,
+    kind: ReceiptKind,
+) -> Result<Json<MarkReadResponse>, ApiError> {
+    messages::check_ids(&request.message_ids)?;
+    let reader = session.user.id.clone();
+    let receipts = state
+        .store
+        .writer
+        .run(move |conn, seqs| match kind {
+            ReceiptKind::Read => messages::mark_read(conn, seqs, &reader, &request.message_ids),
+            ReceiptKind::Delivered => {
+                messages::mark_delivered(conn, seqs, &reader, &request.message_ids)
+            }
+        })
+        .await?;
+    publish_receipts(&state.hub, &receipts, &session.user.id, kind);
+    let message_ids = receipts.into_iter().flat_map(|r| r.ids).collect();
+    Ok(Json(MarkReadResponse {
+        success: true,
+        message_ids,
+    }))
+}
+
+/// `PATCH /api/chat/messages {messageIds}`: marks messages addressed to the caller read.
+pub(super) async fn mark_read(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(request): ApiJson<MarkReadRequest>,
+) -> Result<Json<MarkReadResponse>, ApiError> {
+    receipts(&state, session, request, ReceiptKind::Read).await
+}
+
+/// `POST /api/chat/messages/delivered {messageIds}`: the caller's client stored these messages.
+pub(super) async fn mark_delivered(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(request): ApiJson<MarkReadRequest>,
+) -> Result<Json<MarkReadResponse>, ApiError> {
+    receipts(&state, session, request, ReceiptKind::Delivered).await
+}
+
+pub(super) async fn conversations(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<Conversation>>, ApiError> {
+    let online = state.hub.online_users();
+    let list = state
+        .store
+        .reads
+        .run(move |conn| views::conversations(conn, &session.user, &online))
+        .await?;
+    Ok(Json(list))
+}
+
+pub(super) async fn contacts(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<Contact>>, ApiError> {
+    let online = state.hub.online_users();
+    let list = state
+        .store
+        .reads
+        .run(move |conn| views::contacts(conn, &session.user, &online))
+        .await?;
+    Ok(Json(list))
+}
+
+pub(super) async fn sync(
+    State(state): State<AppState>,
+    session: Session,
+    ApiQuery(query): ApiQuery<SyncQuery>,
+) -> Result<Json<SyncPage>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_SYNC_PAGE);
+    let page = state
+        .store
+        .reads
+        .run(move |conn| views::sync_page(conn, &session.user, query.since, limit))
+        .await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,47 @@
+//! `GET /api/emergencies[?open=true]`, `POST /api/emergencies/{id}/acknowledge`,
+//! `POST /api/emergencies/{id}/resolve {note}`.
+
+use super::{ApiQuery, OptionalJson};
+use crate::emergency;
+use crate::error::ApiError;
+use crate::state::{AppState, Session};
+use crate::store::emergencies;
+use axum::Json;
+use axum::extract::{Path, State};
+use clinic_protocol::rest::{EmergenciesQuery, ResolveRequest};
+use clinic_protocol::{Emergency, EmergencyId};
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    ApiQuery(query): ApiQuery<EmergenciesQuery>,
+) -> Result<Json<Vec<Emergency>>, ApiError> {
+    let open = query.open.unwrap_or(false);
+    let list = state
+        .store
+        .reads
+        .run(move |conn| emergencies::list(conn, &session.user, open))
+        .await?;
+    Ok(Json(list))
+}
+
+pub(super) async fn acknowledge(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Emergency>, ApiError> {
+    Ok(Json(
+        emergency::acknowledge(&state, &session.user, EmergencyId::new(id)).await?,
+    ))
+}
+
+pub(super) async fn resolve(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    OptionalJson(request): OptionalJson<ResolveRequest>,
+) -> Result<Json<Emergency>, ApiError> {
+    let found =
+        emergency::resolve(&state, &session.user, EmergencyId::new(id), request.note).await?;
+    Ok(Json(found))
+}

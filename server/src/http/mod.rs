@@ -1,0 +1,156 @@
+//! The HTTP surface: the router, and extractors that turn every bad request into our JSON error.
+
+mod auth;
+mod chat;
+mod emergencies;
+mod notifications;
+
+use crate::error::ApiError;
+use crate::state::{AppState, Session};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clinic_protocol::rest::Health;
+use serde::de::DeserializeOwned;
+
+pub(crate) fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_json_body_bytes;
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/ws", get(crate::ws::upgrade))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
+        .route(
+            "/api/chat/messages",
+            get(chat::list).post(chat::send).patch(chat::mark_read),
+        )
+        .route("/api/chat/messages/delivered", post(chat::mark_delivered))
+        .route("/api/chat/conversations", get(chat::conversations))
+        .route("/api/contacts", get(chat::contacts))
+        .route("/api/sync", get(chat::sync))
+        .route(
+            "/api/notifications",
+            get(notifications::list).patch(notifications::mark_read),
+        )
+        .route("/api/emergencies", get(emergencies::list))
+        .route(
+            "/api/emergencies/{id}/acknowledge",
+            post(emergencies::acknowledge),
+        )
+        .route("/api/emergencies/{id}/resolve", post(emergencies::resolve))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                code: clinic_protocol::ErrorCode::BadRequest,
+                message: "method not allowed on this endpoint".into(),
+                retry_after: None,
+            }
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state
+        .store
+        .reads
+        .run(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .map_err(|_| ApiError::unavailable("database unavailable"))?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+/// The token of an `Authorization: Bearer ...` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+        state.session(token).await
+    }
+}
+
+/// JSON body whose rejections are our `ErrorBody` (400, or 413 over the size limit).
+#[derive(Debug)]
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large("request body is over the size limit")
+    } else {
+        ApiError::bad_request(rejection.body_text())
+    }
+}
+
+/// An optional JSON body: empty means `T::default()`.
+#[derive(Debug)]
+pub(crate) struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::too_large("request body is over the size limit")
+                } else {
+                    ApiError::bad_request(r.body_text())
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// Query string whose rejections are our `ErrorBody`.
+#[derive(Debug)]
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(query_rejection(&rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: &QueryRejection) -> ApiError {
+    ApiError::bad_request(rejection.body_text())
+}

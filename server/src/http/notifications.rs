@@ -1,0 +1,46 @@
+//! `GET /api/notifications` and `PATCH /api/notifications {ids}`.
+
+use super::{ApiJson, ApiQuery};
+use crate::error::ApiError;
+use crate::state::{AppState, Session};
+use crate::store::notifications;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use clinic_protocol::Notification;
+use clinic_protocol::limits;
+use clinic_protocol::rest::{MarkNotificationsReadRequest, NotificationsQuery};
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    ApiQuery(query): ApiQuery<NotificationsQuery>,
+) -> Result<Json<Vec<Notification>>, ApiError> {
+    let limit = query
+        .limit
+        .unwrap_or(limits::DEFAULT_PAGE)
+        .clamp(1, limits::MAX_PAGE);
+    let unread_only = query.unread_only.unwrap_or(false);
+    let list = state
+        .store
+        .reads
+        .run(move |conn| notifications::list(conn, &session.user.id, unread_only, limit))
+        .await?;
+    Ok(Json(list))
+}
+
+pub(super) async fn mark_read(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(request): ApiJson<MarkNotificationsReadRequest>,
+) -> Result<StatusCode, ApiError> {
+    if request.ids.len() > limits::MAX_IDS_PER_REQUEST {
+        return Err(ApiError::too_large("too many ids in one request"));
+    }
+    state
+        .store
+        .writer
+        .run(move |conn, _| notifications::mark_read(conn, &session.user.id, &request.ids))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,233 @@
+//! The live fan-out: which sockets are open for which user, which conversations they joined, and
+//! frame delivery to them through bounded per-socket queues that never block the sender.
+
+use axum::extract::ws::{Utf8Bytes, close_code};
+use clinic_protocol::ws::Availability;
+use clinic_protocol::{ConversationKey, Role, ServerFrame, User, UserId};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) type SocketId = u64;
+
+/// The sending side of one socket: its bounded queue and the switch that closes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    pub frames: mpsc::Sender<Utf8Bytes>,
+    pub close: CancellationToken,
+    /// Close code and reason; the first one set wins.
+    pub reason: Arc<OnceLock<(u16, &'static str)>>,
+}
+
+impl Outbox {
+    pub(crate) fn new(frames: mpsc::Sender<Utf8Bytes>, close: CancellationToken) -> Self {
+        Self {
+            frames,
+            close,
+            reason: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Closes the socket with a close frame carrying `code` and `reason`.
+    pub(crate) fn close_with(&self, code: u16, reason: &'static str) {
+        let _ = self.reason.set((code, reason));
+        self.close.cancel();
+    }
+
+    /// Queues a frame, waiting for room (for long answers such as a sync; only this socket waits).
+    pub(crate) async fn push_wait(&self, frame: Utf8Bytes) {
+        // An error means the socket is closing; the frame has nowhere to go.
+        let _ = self.frames.send(frame).await;
+    }
+
+    /// Queues a frame; a socket too slow to keep its queue from filling is closed (it will
+    /// reconnect and catch up with `sync`) rather than let it grow memory or stall others.
+    pub(crate) fn push(&self, frame: Utf8Bytes) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.frames.try_send(frame) {
+            tracing::warn!("outbound queue full; closing a slow socket");
+            self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    user: User,
+    token_hash: String,
+    outbox: Outbox,
+    joined: HashSet<ConversationKey>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sockets: HashMap<SocketId, Entry>,
+    by_user: HashMap<UserId, Vec<SocketId>>,
+    availability: HashMap<UserId, Availability>,
+    next_id: SocketId,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Hub {
+    state: Mutex<State>,
+}
+
+/// Serializes a frame once for any number of sockets.
+pub(crate) fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    match serde_json::to_string(frame) {
+        Ok(text) => Utf8Bytes::from(text),
+        Err(err) => {
+            // Our own types always serialize; keep going rather than panic if one ever doesn't.
+            tracing::error!(error = %err, "cannot serialize a frame");
+            Utf8Bytes::from_static(r#"{"type":"error","code":"internal","message":"encoding"}"#)
+        }
+    }
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps inconsistent in a harmful way.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a socket; true when it is the user's first (the user just came online).
+    pub(crate) fn register(
+        &self,
+        user: &User,
+        token_hash: &str,
+        outbox: Outbox,
+    ) -> (SocketId, bool) {
+        let mut state = self.lock();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.sockets.insert(
+            id,
+            Entry {
+                user: user.clone(),
+                token_hash: token_hash.to_owned(),
+                outbox,
+                joined: HashSet::new(),
+            },
+        );
+        let sockets = state.by_user.entry(user.id.clone()).or_default();
+        sockets.push(id);
+        (id, sockets.len() == 1)
+    }
+
+    /// Removes a socket; true when it was the user's last (the user went offline).
+    pub(crate) fn unregister(&self, id: SocketId) -> bool {
+        let mut state = self.lock();
+        let Some(entry) = state.sockets.remove(&id) else {
+            return false;
+        };
+        let user_id = entry.user.id;
+        let last = match state.by_user.get_mut(&user_id) {
+            Some(sockets) => {
+                sockets.retain(|s| *s != id);
+                sockets.is_empty()
+            }
+            None => true,
+        };
+        if last {
+            state.by_user.remove(&user_id);
+            state.availability.remove(&user_id);
+        }
+        last
+    }
+
+    pub(crate) fn join(&self, id: SocketId, key: ConversationKey) {
+        if let Some(entry) = self.lock().sockets.get_mut(&id) {
+            entry.joined.insert(key);
+        }
+    }
+
+    pub(crate) fn leave(&self, id: SocketId, key: &ConversationKey) {
+        if let Some(entry) = self.lock().sockets.get_mut(&id) {
+            entry.joined.remove(key);
+        }
+    }
+
+    pub(crate) fn is_online(&self, user: &UserId) -> bool {
+        self.lock().by_user.contains_key(user)
+    }
+
+    pub(crate) fn online_users(&self) -> HashSet<UserId> {
+        self.lock().by_user.keys().cloned().collect()
+    }
+
+    pub(crate) fn set_availability(&self, user: &UserId, availability: Availability) {
+        self.lock().availability.insert(user.clone(), availability);
+    }
+
+    /// To every socket of each of `users`, except `skip`.
+    pub(crate) fn to_users(&self, users: &[&UserId], frame: &ServerFrame, skip: Option<SocketId>) {
+        let text = encode(frame);
+        let state = self.lock();
+        for user in users {
+            for id in state.by_user.get(*user).into_iter().flatten() {
+                if Some(*id) != skip
+                    && let Some(entry) = state.sockets.get(id)
+                {
+                    entry.outbox.push(text.clone());
+                }
+            }
+        }
+    }
+
+    /// To both participants of a conversation, except the socket `skip`.
+    pub(crate) fn to_conversation(
+        &self,
+        key: &ConversationKey,
+        frame: &ServerFrame,
+        skip: Option<SocketId>,
+    ) {
+        self.to_users(&[&key.patient_id, &key.doctor_id], frame, skip);
+    }
+
+    /// To the sockets of `key`'s participants other than `from` that joined `key` (typing).
+    pub(crate) fn to_joined(&self, key: &ConversationKey, from: &UserId, frame: &ServerFrame) {
+        let text = encode(frame);
+        let state = self.lock();
+        for id in state.by_user.get(key.other(from)).into_iter().flatten() {
+            if let Some(entry) = state.sockets.get(id)
+                && entry.joined.contains(key)
+            {
+                entry.outbox.push(text.clone());
+            }
+        }
+    }
+
+    /// To every socket of every online user with `role`.
+    pub(crate) fn to_role(&self, role: Role, frame: &ServerFrame) {
+        let text = encode(frame);
+        let state = self.lock();
+        for entry in state.sockets.values().filter(|e| e.user.role == role) {
+            entry.outbox.push(text.clone());
+        }
+    }
+
+    /// Closes every socket authenticated with this token (logout).
+    pub(crate) fn close_token(&self, token_hash: &str) {
+        for entry in self
+            .lock()
+            .sockets
+            .values()
+            .filter(|e| e.token_hash == token_hash)
+        {
+            entry.outbox.close_with(close_code::POLICY, "session ended");
+        }
+    }
+
+    /// The distinct token hashes of live sockets (for the session sweep).
+    pub(crate) fn token_hashes(&self) -> Vec<String> {
+        let set: HashSet<String> = self
+            .lock()
+            .sockets
+            .values()
+            .map(|e| e.token_hash.clone())
+            .collect();
+        set.into_iter().collect()
+    }
+}

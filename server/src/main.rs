@@ -1,0 +1,288 @@
+//! `clinic-server`: serve, manage accounts, back up, seed a demo clinic.
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+use clinic_protocol::Role;
+use clinic_server::accounts::{self, NewAccount};
+use clinic_server::{Config, Synchronous, demo};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(name = "clinic-server", version, about = "The clinic messaging server")]
+struct Cli {
+    /// Data folder (database, files). Default: the OS data directory.
+    #[arg(long, global = true, env = "CLINIC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve WebSocket (/ws), REST (/api) and /healthz.
+    Serve {
+        #[arg(long, env = "CLINIC_LISTEN", default_value = "0.0.0.0:8470")]
+        listen: String,
+        /// Seed the demo clinic first if the data folder has no accounts.
+        #[arg(long)]
+        demo: bool,
+        /// `normal` trades the last commits on power loss for speed.
+        #[arg(long, value_enum, default_value_t = SyncMode::Full)]
+        synchronous: SyncMode,
+    },
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Copy the database to FILE while the server keeps serving (SQLite online backup).
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Create the demo clinic (password for every account: clinic-demo).
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password from the first line of stdin.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        date_of_birth: Option<NaiveDate>,
+        #[arg(long)]
+        blood_group: Option<String>,
+    },
+    List,
+    Disable {
+        username: String,
+    },
+    Enable {
+        username: String,
+    },
+    ResetPassword {
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Patient,
+    Doctor,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SyncMode {
+    Full,
+    Normal,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => directories::ProjectDirs::from("org", "clinic", "clinic-server")
+            .context("cannot find the OS data directory; pass --data-dir")?
+            .data_dir()
+            .to_path_buf(),
+    };
+    match cli.command {
+        Command::Serve {
+            listen,
+            demo: seed_demo,
+            synchronous,
+        } => {
+            if seed_demo {
+                let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
+                if clinic.created {
+                    tracing::info!("demo clinic created (password: {})", demo::DEMO_PASSWORD);
+                }
+            }
+            let mut config = Config::new(data_dir);
+            config.synchronous = match synchronous {
+                SyncMode::Full => Synchronous::Full,
+                SyncMode::Normal => Synchronous::Normal,
+            };
+            serve(&listen, config)
+        }
+        Command::User(command) => user(&data_dir, command),
+        Command::Backup { to } => backup(&data_dir, &to),
+        Command::Demo => {
+            let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
+            if !clinic.created {
+                bail!("{} already has accounts; nothing done", data_dir.display());
+            }
+            for user in clinic.users {
+                println!("{}\t{}\t{}", user.username, user.role.as_str(), user.name);
+            }
+            println!("password for every account: {}", demo::DEMO_PASSWORD);
+            Ok(())
+        }
+    }
+}
+
+fn serve(listen: &str, config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        // Scripts and tests read this line to find the port.
+        println!("listening on http://{addr}");
+        std::io::stdout().flush().ok();
+        tracing::info!(data_dir = %config.data_dir.display(), "serving on {addr}");
+        clinic_server::run(listener, config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    Ok(password)
+}
+
+fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            username,
+            name,
+            role,
+            password_stdin: _,
+            date_of_birth,
+            blood_group,
+        } => {
+            let password = read_password()?;
+            let role = match role {
+                RoleArg::Patient => Role::Patient,
+                RoleArg::Doctor => Role::Doctor,
+                RoleArg::Admin => Role::Admin,
+            };
+            let user = accounts::create_user(
+                data_dir,
+                NewAccount {
+                    username,
+                    name,
+                    role,
+                    password,
+                    date_of_birth,
+                    blood_group,
+                },
+            )?;
+            println!(
+                "created {} ({}) id {}",
+                user.username,
+                user.role.as_str(),
+                user.id
+            );
+        }
+        UserCommand::List => {
+            for account in accounts::list_users(data_dir)? {
+                let user = account.user;
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    user.username,
+                    user.role.as_str(),
+                    user.name,
+                    account
+                        .date_of_birth
+                        .map(|d| d.to_string())
+                        .unwrap_or_default(),
+                    account.blood_group.unwrap_or_default(),
+                    if account.disabled {
+                        "disabled"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+        UserCommand::Disable { username } => {
+            accounts::set_disabled(data_dir, &username, true)?;
+            println!("disabled {username}");
+        }
+        UserCommand::Enable { username } => {
+            accounts::set_disabled(data_dir, &username, false)?;
+            println!("enabled {username}");
+        }
+        UserCommand::ResetPassword {
+            username,
+            password_stdin: _,
+        } => {
+            let password = read_password()?;
+            accounts::reset_password(data_dir, &username, &password)?;
+            println!("password reset for {username}; their sessions are revoked");
+        }
+    }
+    Ok(())
+}
+
+fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
+    let source_path = clinic_server::config::db_path(data_dir);
+    if !source_path.exists() {
+        bail!("no database at {}", source_path.display());
+    }
+    let source = rusqlite::Connection::open_with_flags(
+        &source_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .with_context(|| format!("opening {}", source_path.display()))?;
+    source.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut target =
+        rusqlite::Connection::open(to).with_context(|| format!("creating {}", to.display()))?;
+    {
+        let backup = rusqlite::backup::Backup::new(&source, &mut target)?;
+        backup
+            .run_to_completion(256, std::time::Duration::from_millis(5), None)
+            .context("copying the database")?;
+    }
+    println!("backed up {} to {}", source_path.display(), to.display());
+    Ok(())
+}

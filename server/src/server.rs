@@ -1,0 +1,119 @@
+//! `run`: open the store, start the writer, serve HTTP and WebSocket until shutdown, then close
+//! sockets with a close frame and let the writer finish.
+
+use crate::config::Config;
+use crate::error::ServerError;
+use crate::hub::Hub;
+use crate::limiter::LoginThrottle;
+use crate::state::AppState;
+use crate::store::{self, Reads, Store, Writer, users};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for sockets to send their close frames.
+const SOCKET_DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves on `listener` until `shutdown` resolves. Every message acknowledged before that is on
+/// disk; sockets get a close frame (1001) on the way out.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let path = config.db_path();
+    let conn = store::open_write(&path, config.synchronous)?;
+    let (writer, writer_thread) =
+        Writer::start(conn, config.writer_queue, config.max_batch).map_err(ServerError::Serve)?;
+    let state = AppState {
+        store: Store {
+            writer,
+            reads: Reads::new(path, config.read_pool_size),
+        },
+        hub: Arc::new(Hub::default()),
+        logins: Arc::new(LoginThrottle::new(
+            config.login_max_failures,
+            config.login_base_lockout,
+            config.login_max_lockout,
+        )),
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+        config: Arc::new(config),
+    };
+    let sweep = tokio::spawn(session_sweep(state.clone()));
+    let app = crate::http::router(state.clone());
+    let stop = state.shutdown.clone();
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        stop.cancel();
+    })
+    .await;
+
+    // Close every socket (close frame first), then wait for what the writer still holds.
+    state.shutdown.cancel();
+    sweep.abort();
+    state.tasks.close();
+    if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sockets did not close in time");
+    }
+    let _ = state.store.writer.run(|_, _| Ok(())).await;
+    drop(state);
+    // The thread ends once the last writer handle is gone; a late straggler must not hang us.
+    let _ = tokio::time::timeout(
+        SOCKET_DRAIN,
+        tokio::task::spawn_blocking(move || writer_thread.join()),
+    )
+    .await;
+    tracing::info!("server stopped");
+    served.map_err(ServerError::Serve)
+}
+
+/// Closes live sockets whose token was revoked or whose account was disabled, including by
+/// another process such as the CLI.
+async fn session_sweep(state: AppState) {
+    let mut tick = tokio::time::interval(state.config.session_check_interval);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let hashes = state.hub.token_hashes();
+        if hashes.is_empty() {
+            continue;
+        }
+        let checked = state
+            .store
+            .reads
+            .run(move |conn| {
+                let mut dead = Vec::new();
+                for hash in hashes {
+                    if !users::token_valid(conn, &hash)? {
+                        dead.push(hash);
+                    }
+                }
+                Ok(dead)
+            })
+            .await;
+        match checked {
+            Ok(dead) => {
+                for hash in dead {
+                    state.hub.close_token(&hash);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "session sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Emergencies in SQLite: raised with their message, then acknowledged and resolved by doctors.
+
+use super::rows::{self, EMERGENCY_SELECT};
+use super::{Seqs, notifications};
+use crate::error::ApiError;
+use crate::time::{from_ms, now_ms};
+use clinic_protocol::{
+    Emergency, EmergencyId, EmergencyState, Message, Notification, NotificationKind, Role, Seq,
+    User, limits,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Records a new emergency for `message` (in the message's transaction).
+pub(crate) fn raise(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    message: &Message,
+    patient_name: &str,
+) -> Result<Emergency, ApiError> {
+    let emergency = Emergency {
+        id: rows::new_id("e-").into(),
+        message_id: message.id.clone(),
+        patient_id: message.patient_id.clone(),
+        patient_name: patient_name.to_owned(),
+        doctor_id: message.doctor_id.clone(),
+        state: EmergencyState::Raised,
+        raised_at: message.created_at,
+        escalated_at: None,
+        acknowledged_by: None,
+        acknowledged_by_name: None,
+        acknowledged_at: None,
+        resolved_by: None,
+        resolved_at: None,
+        resolution_note: None,
+    };
+    conn.execute(
+        "INSERT INTO emergencies (id, message_id, patient_id, doctor_id, state, raised_at, \
+         change_seq) VALUES (?1, ?2, ?3, ?4, 'RAISED', ?5, ?6)",
+        params![
+            emergency.id.as_str(),
+            message.id.as_str(),
+            message.patient_id.as_str(),
+            message.doctor_id.as_str(),
+            message.created_at.timestamp_millis(),
+            seqs.next().0
+        ],
+    )?;
+    Ok(emergency)
+}
+
+pub(crate) fn get(conn: &Connection, id: &EmergencyId) -> Result<Option<Emergency>, ApiError> {
+    Ok(conn
+        .query_row(
+            &format!("{EMERGENCY_SELECT} WHERE e.id = ?1"),
+            [id.as_str()],
+            rows::emergency,
+        )
+        .optional()?
+        .map(|(e, _)| e))
+}
+
+/// Emergencies `user` may see: all of them for doctors, their own for patients.
+pub(crate) fn list(
+    conn: &Connection,
+    user: &User,
+    open_only: bool,
+) -> Result<Vec<Emergency>, ApiError> {
+    let (filter, who) = scope(user);
+    let open = if open_only {
+        " AND e.state != 'RESOLVED'"
+    } else {
+        ""
+    };
+    let mut stmt = conn.prepare(&format!(
+        "{EMERGENCY_SELECT} WHERE {filter}{open} ORDER BY e.raised_at DESC LIMIT 500"
+    ))?;
+    let list = stmt
+        .query_map([who], rows::emergency)?
+        .map(|r| r.map(|(e, _)| e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(list)
+}
+
+fn scope(user: &User) -> (&'static str, &str) {
+    match user.role {
+        Role::Doctor => ("?1 = ?1", user.id.as_str()),
+        Role::Patient => ("e.patient_id = ?1", user.id.as_str()),
+        Role::Admin => ("?1 IS NULL", user.id.as_str()),
+    }
+}
+
+pub(crate) fn changed_since(
+    conn: &Connection,
+    user: &User,
+    since: Seq,
+    limit: u32,
+) -> Result<Vec<(Emergency, Seq)>, ApiError> {
+    let (filter, who) = scope(user);
+    let mut stmt = conn.prepare_cached(&format!(
+        "{EMERGENCY_SELECT} WHERE {filter} AND e.change_seq > ?2 ORDER BY e.change_seq LIMIT ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![who, since.0, limit], rows::emergency)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// What a transition did: the emergency as it is now, and the patient's notification.
+#[derive(Debug, Clone)]
+pub(crate) struct Transition {
+    pub emergency: Emergency,
+    pub notification: Notification,
+}
+
+fn load_for_doctor(
+    conn: &Connection,
+    doctor: &User,
+    id: &EmergencyId,
+) -> Result<Emergency, ApiError> {
+    if doctor.role != Role::Doctor {
+        return Err(ApiError::forbidden("only doctors can handle emergencies"));
+    }
+    get(conn, id)?.ok_or_else(|| ApiError::not_found("no such emergency"))
+}
+
+/// RAISED -> ACKNOWLEDGED. Acknowledging an acknowledged emergency again is a conflict.
+pub(crate) fn acknowledge(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    doctor: &User,
+    id: &EmergencyId,
+) -> Result<Transition, ApiError> {
+    let current = load_for_doctor(conn, doctor, id)?;
+    if current.state != EmergencyState::Raised {
+        return Err(ApiError::conflict(format!(
+            "the emergency is already {}",
+            rows::state_text(current.state).to_lowercase()
+        )));
+    }
+    conn.execute(
+        "UPDATE emergencies SET state = 'ACKNOWLEDGED', acknowledged_by = ?2, acknowledged_at = ?3, \
+         change_seq = ?4 WHERE id = ?1",
+        params![id.as_str(), doctor.id.as_str(), now_ms(), seqs.next().0],
+    )?;
+    finish(conn, id, &format!("{} is on it", doctor.name))
+}
+
+/// RAISED or ACKNOWLEDGED -> RESOLVED with an optional note. Resolving twice is a conflict.
+pub(crate) fn resolve(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    doctor: &User,
+    id: &EmergencyId,
+    note: Option<&str>,
+) -> Result<Transition, ApiError> {
+    if note.is_some_and(|n| n.len() > limits::MAX_NOTE_BYTES) {
+        return Err(ApiError::too_large(format!(
+            "note is longer than {} bytes",
+            limits::MAX_NOTE_BYTES
+        )));
+    }
+    let current = load_for_doctor(conn, doctor, id)?;
+    if current.state == EmergencyState::Resolved {
+        return Err(ApiError::conflict("the emergency is already resolved"));
+    }
+    let now = now_ms();
+    // Someone resolving an unacknowledged emergency has evidently taken it.
+    conn.execute(
+        "UPDATE emergencies SET state = 'RESOLVED', resolved_by = ?2, resolved_at = ?3, \
+         resolution_note = ?4, acknowledged_by = COALESCE(acknowledged_by, ?2), \
+         acknowledged_at = COALESCE(acknowledged_at, ?3), change_seq = ?5 WHERE id = ?1",
+        params![id.as_str(), doctor.id.as_str(), now, note, seqs.next().0],
+    )?;
+    // The emergency message carries `resolvedAt` too (as in the seed's schema).
+    conn.execute(
+        "UPDATE messages SET resolved_at = ?2, updated_at = ?2, change_seq = ?3 WHERE id = ?1",
+        params![current.message_id.as_str(), now, seqs.next().0],
+    )?;
+    finish(conn, id, &format!("Resolved by {}", doctor.name))
+}
+
+fn finish(conn: &Connection, id: &EmergencyId, title: &str) -> Result<Transition, ApiError> {
+    let emergency = get(conn, id)?.ok_or_else(|| ApiError::internal("emergency vanished"))?;
+    let notification = notifications::insert_raw(
+        conn,
+        &emergency.patient_id,
+        NotificationKind::EmergencyUpdate,
+        title,
+        &format!(
+            "Your emergency is now {}",
+            rows::state_text(emergency.state).to_lowercase()
+        ),
+        Some(&emergency.message_id),
+        Some((&emergency.patient_id, &emergency.doctor_id)),
+        from_ms(now_ms()),
+    )?;
+    Ok(Transition {
+        emergency,
+        notification,
+    })
+}

@@ -1,0 +1,439 @@
+//! Messages in SQLite: idempotent send, read and delivered receipts, history pages, sync.
+
+use super::rows::{self, MESSAGE_COLUMNS};
+use super::{Seqs, emergencies, notifications, users};
+use crate::error::ApiError;
+use crate::time::{from_ms, now_ms};
+use chrono::{DateTime, Utc};
+use clinic_protocol::{
+    ClientId, ConversationKey, Emergency, Message, MessageId, MessageStatus, MessageType,
+    NewMessage, Notification, NotificationKind, Role, Seq, User, UserId, limits,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Longest `fileUrl` accepted.
+const MAX_FILE_URL_BYTES: usize = 2048;
+
+/// Checks the sizes of a send before it reaches the writer.
+pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), ApiError> {
+    if client_id.as_str().is_empty() {
+        return Err(ApiError::bad_request("clientId must not be empty"));
+    }
+    if client_id.as_str().len() > limits::MAX_CLIENT_ID_BYTES {
+        return Err(ApiError::too_large(format!(
+            "clientId is longer than {} bytes",
+            limits::MAX_CLIENT_ID_BYTES
+        )));
+    }
+    if new.content.len() > limits::MAX_CONTENT_BYTES {
+        return Err(ApiError::too_large(format!(
+            "content is longer than {} bytes",
+            limits::MAX_CONTENT_BYTES
+        )));
+    }
+    if new.content.trim().is_empty() && new.file_url.is_none() {
+        return Err(ApiError::bad_request("content must not be empty"));
+    }
+    if new
+        .file_name
+        .as_ref()
+        .is_some_and(|n| n.len() > limits::MAX_FILE_NAME_BYTES)
+    {
+        return Err(ApiError::too_large("fileName is too long"));
+    }
+    if new
+        .file_url
+        .as_ref()
+        .is_some_and(|u| u.len() > MAX_FILE_URL_BYTES)
+    {
+        return Err(ApiError::too_large("fileUrl is too long"));
+    }
+    Ok(())
+}
+
+/// Checks that `caller` is a participant of `key` and that `key` names a real patient and a real
+/// doctor. Returns the other participant's account.
+pub(crate) fn check_access(
+    conn: &Connection,
+    caller: &User,
+    key: &ConversationKey,
+) -> Result<users::Account, ApiError> {
+    let caller_side_ok = match caller.role {
+        Role::Patient => key.patient_id == caller.id,
+        Role::Doctor => key.doctor_id == caller.id,
+        Role::Admin => false,
+    };
+    if !caller_side_ok {
+        return Err(ApiError::forbidden(
+            "you are not a participant of this conversation",
+        ));
+    }
+    let (other_id, other_role) = match caller.role {
+        Role::Patient => (&key.doctor_id, Role::Doctor),
+        _ => (&key.patient_id, Role::Patient),
+    };
+    match users::by_id(conn, other_id)? {
+        Some(other) if other.user.role == other_role && !other.disabled => Ok(other),
+        _ => Err(ApiError::not_found(format!(
+            "no such {}",
+            other_role.as_str().to_lowercase()
+        ))),
+    }
+}
+
+/// What a send did.
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    pub message: Message,
+    /// False for a repeated `clientId` (the stored message is returned, nothing else happens).
+    pub created: bool,
+    pub emergency: Option<Emergency>,
+    pub notifications: Vec<Notification>,
+}
+
+fn by_client_id(
+    conn: &Connection,
+    sender: &UserId,
+    client_id: &ClientId,
+) -> Result<Option<Message>, ApiError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_id = ?2"
+            ),
+            params![sender.as_str(), client_id.as_str()],
+            rows::message,
+        )
+        .optional()?
+        .map(|(m, _)| m))
+}
+
+pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> Result<Option<Message>, ApiError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+            [id.as_str()],
+            rows::message,
+        )
+        .optional()?
+        .map(|(m, _)| m))
+}
+
+/// Stores a message (idempotent on `(sender, clientId)`), its emergency and its notifications.
+pub(crate) fn send(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    sender: &User,
+    new: &NewMessage,
+    client_id: &ClientId,
+) -> Result<Sent, ApiError> {
+    if let Some(message) = by_client_id(conn, &sender.id, client_id)? {
+        return Ok(Sent {
+            message,
+            created: false,
+            emergency: None,
+            notifications: Vec::new(),
+        });
+    }
+    let key = ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone());
+    let other = check_access(conn, sender, &key)?;
+    if new.is_emergency && sender.role != Role::Patient {
+        return Err(ApiError::forbidden("only patients can raise an emergency"));
+    }
+    let now = now_ms();
+    conn.execute(
+        "INSERT OR IGNORE INTO conversations (patient_id, doctor_id, created_at) VALUES (?1, ?2, ?3)",
+        params![key.patient_id.as_str(), key.doctor_id.as_str(), now],
+    )?;
+    let message_type = if new.is_emergency {
+        MessageType::Emergency
+    } else if new.file_url.is_some() {
+        MessageType::File
+    } else {
+        MessageType::Regular
+    };
+    let seq = seqs.next();
+    let at = from_ms(now);
+    let message = Message {
+        id: rows::new_id("m-").into(),
+        seq,
+        client_id: client_id.clone(),
+        patient_id: key.patient_id.clone(),
+        doctor_id: key.doctor_id.clone(),
+        sender_id: sender.id.clone(),
+        content: new.content.clone(),
+        message_type,
+        status: MessageStatus::Sent,
+        file_url: new.file_url.clone(),
+        file_name: new.file_name.clone(),
+        file_size: None,
+        file_type: None,
+        is_emergency: new.is_emergency,
+        resolved_at: None,
+        created_at: at,
+        updated_at: at,
+        delivered_at: None,
+        read_at: None,
+    };
+    conn.execute(
+        &format!(
+            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, NULL, NULL, ?12, NULL, ?13, ?13, NULL, NULL, ?2)"
+        ),
+        params![
+            message.id.as_str(),
+            seq.0,
+            client_id.as_str(),
+            key.patient_id.as_str(),
+            key.doctor_id.as_str(),
+            sender.id.as_str(),
+            message.content,
+            rows::message_type_text(message_type),
+            rows::status_text(MessageStatus::Sent),
+            message.file_url,
+            message.file_name,
+            message.is_emergency,
+            now
+        ],
+    )?;
+    let mut notes = Vec::new();
+    let emergency = if new.is_emergency {
+        let emergency = emergencies::raise(conn, seqs, &message, &sender.name)?;
+        for doctor in users::active_with_role(conn, Role::Doctor)? {
+            notes.push(notifications::insert(
+                conn,
+                &doctor.user.id,
+                NotificationKind::Emergency,
+                &format!("Emergency from {}", sender.name),
+                &message,
+            )?);
+        }
+        Some(emergency)
+    } else {
+        notes.push(notifications::insert(
+            conn,
+            &other.user.id,
+            NotificationKind::NewMessage,
+            &format!("New message from {}", sender.name),
+            &message,
+        )?);
+        None
+    };
+    Ok(Sent {
+        message,
+        created: true,
+        emergency,
+        notifications: notes,
+    })
+}
+
+/// Messages of one conversation whose status changed together (a receipt to tell both sides of).
+#[derive(Debug, Clone)]
+pub(crate) struct Receipt {
+    pub key: ConversationKey,
+    pub ids: Vec<MessageId>,
+    pub at: DateTime<Utc>,
+}
+
+/// Moves the given messages addressed to `recipient` to `to` (READ or DELIVERED), each taking a
+/// new change sequence. Ids that are unknown, not addressed to the caller or already there are
+/// skipped.
+fn advance(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    recipient: &UserId,
+    candidates: Vec<(MessageId, ConversationKey)>,
+    to: MessageStatus,
+) -> Result<Vec<Receipt>, ApiError> {
+    let now = now_ms();
+    let mut receipts: Vec<Receipt> = Vec::new();
+    let sql = match to {
+        MessageStatus::Read => {
+            "UPDATE messages SET status = 'READ', read_at = ?2, \
+             delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3 \
+             WHERE id = ?1 AND status != 'READ'"
+        }
+        _ => {
+            "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, updated_at = ?2, \
+             change_seq = ?3 WHERE id = ?1 AND status = 'SENT'"
+        }
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    for (id, key) in candidates {
+        if !key.has_participant(recipient) {
+            continue;
+        }
+        let seq = seqs.next();
+        if stmt.execute(params![id.as_str(), now, seq.0])? == 0 {
+            continue;
+        }
+        match receipts.iter_mut().find(|r| r.key == key) {
+            Some(receipt) => receipt.ids.push(id),
+            None => receipts.push(Receipt {
+                key,
+                ids: vec![id],
+                at: from_ms(now),
+            }),
+        }
+    }
+    Ok(receipts)
+}
+
+/// The candidates among `ids`: messages in the caller's conversations not sent by the caller.
+fn addressed_to(
+    conn: &Connection,
+    caller: &UserId,
+    ids: &[MessageId],
+) -> Result<Vec<(MessageId, ConversationKey)>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT patient_id, doctor_id FROM messages WHERE id = ?1 AND sender_id != ?2 \
+         AND (patient_id = ?2 OR doctor_id = ?2)",
+    )?;
+    let mut found = Vec::new();
+    for id in ids {
+        let key = stmt
+            .query_row(params![id.as_str(), caller.as_str()], |r| {
+                Ok(ConversationKey::new(
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                ))
+            })
+            .optional()?;
+        if let Some(key) = key {
+            found.push((id.clone(), key));
+        }
+    }
+    Ok(found)
+}
+
+pub(crate) fn check_ids(ids: &[MessageId]) -> Result<(), ApiError> {
+    if ids.len() > limits::MAX_IDS_PER_REQUEST {
+        return Err(ApiError::too_large(format!(
+            "at most {} ids per request",
+            limits::MAX_IDS_PER_REQUEST
+        )));
+    }
+    Ok(())
+}
+
+/// Marks the given messages addressed to `reader` as read.
+pub(crate) fn mark_read(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    reader: &UserId,
+    ids: &[MessageId],
+) -> Result<Vec<Receipt>, ApiError> {
+    let candidates = addressed_to(conn, reader, ids)?;
+    advance(conn, seqs, reader, candidates, MessageStatus::Read)
+}
+
+/// Marks the given messages addressed to `recipient` as delivered.
+pub(crate) fn mark_delivered(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    recipient: &UserId,
+    ids: &[MessageId],
+) -> Result<Vec<Receipt>, ApiError> {
+    let candidates = addressed_to(conn, recipient, ids)?;
+    advance(conn, seqs, recipient, candidates, MessageStatus::Delivered)
+}
+
+/// Marks `up_to` and every earlier message addressed to `reader` in its conversation as read.
+pub(crate) fn mark_read_up_to(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    reader: &User,
+    key: &ConversationKey,
+    up_to: &MessageId,
+) -> Result<Vec<Receipt>, ApiError> {
+    check_access(conn, reader, key)?;
+    let limit: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM messages WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3",
+            params![
+                up_to.as_str(),
+                key.patient_id.as_str(),
+                key.doctor_id.as_str()
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let limit = limit.ok_or_else(|| ApiError::not_found("no such message in this conversation"))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND sender_id != ?3 \
+         AND status != 'READ' AND seq <= ?4 ORDER BY seq",
+    )?;
+    let candidates = stmt
+        .query_map(
+            params![
+                key.patient_id.as_str(),
+                key.doctor_id.as_str(),
+                reader.id.as_str(),
+                limit
+            ],
+            |r| Ok((MessageId::from(r.get::<_, String>(0)?), key.clone())),
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    advance(conn, seqs, &reader.id, candidates, MessageStatus::Read)
+}
+
+/// A page of one conversation, oldest first: the newest `limit` messages, or those before
+/// `before`.
+pub(crate) fn page(
+    conn: &Connection,
+    key: &ConversationKey,
+    limit: u32,
+    before: Option<&MessageId>,
+) -> Result<Vec<Message>, ApiError> {
+    let before_seq = match before {
+        None => i64::MAX,
+        Some(id) => conn
+            .query_row(
+                "SELECT seq FROM messages WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3",
+                params![id.as_str(), key.patient_id.as_str(), key.doctor_id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| ApiError::not_found("`before` names no message of this conversation"))?,
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
+         AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+    ))?;
+    let mut messages = stmt
+        .query_map(
+            params![
+                key.patient_id.as_str(),
+                key.doctor_id.as_str(),
+                before_seq,
+                limit
+            ],
+            rows::message,
+        )?
+        .map(|r| r.map(|(m, _)| m))
+        .collect::<Result<Vec<_>, _>>()?;
+    messages.reverse();
+    Ok(messages)
+}
+
+/// Messages in `user`'s conversations changed after `since`, by change sequence, at most `limit`.
+pub(crate) fn changed_since(
+    conn: &Connection,
+    user: &User,
+    since: Seq,
+    limit: u32,
+) -> Result<Vec<(Message, Seq)>, ApiError> {
+    let column = match user.role {
+        Role::Patient => "patient_id",
+        Role::Doctor => "doctor_id",
+        Role::Admin => return Ok(Vec::new()),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = ?1 AND change_seq > ?2 \
+         ORDER BY change_seq LIMIT ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![user.id.as_str(), since.0, limit], rows::message)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

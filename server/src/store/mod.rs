@@ -1,0 +1,108 @@
+//! Storage: SQLite in WAL mode, one writer thread with group commit, a small pool of read-only
+//! connections used off the async runtime.
+
+pub(crate) mod emergencies;
+pub(crate) mod messages;
+pub(crate) mod notifications;
+pub(crate) mod rows;
+pub(crate) mod schema;
+pub(crate) mod users;
+pub(crate) mod views;
+pub(crate) mod writer;
+
+use crate::config::Synchronous;
+use crate::error::ApiError;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub(crate) use writer::{Seqs, Writer};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens (creating if needed) the database for writing and brings its schema up to date.
+pub(crate) fn open_write(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(mode, "SQLite refused WAL mode");
+    }
+    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn open_read(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Read-only connections, reused. In WAL mode readers never wait for the writer.
+#[derive(Debug)]
+pub(crate) struct Reads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+}
+
+impl Reads {
+    pub(crate) fn new(path: PathBuf, max_idle: usize) -> Arc<Self> {
+        Arc::new(Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        })
+    }
+
+    /// Runs `f` on a blocking thread inside one read transaction (one consistent snapshot).
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let conn = this.take()?;
+            let result = (|| {
+                let tx = conn.unchecked_transaction()?;
+                let value = f(&tx)?;
+                tx.finish()?;
+                Ok(value)
+            })();
+            this.give(conn);
+            result
+        })
+        .await
+        .map_err(|_| ApiError::internal("read task failed"))?
+    }
+
+    fn take(&self) -> Result<Connection, ApiError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => Ok(open_read(&self.path)?),
+        }
+    }
+
+    fn give(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+/// The storage handle shared by every request: the writer and the read pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pub(crate) writer: Writer,
+    pub(crate) reads: Arc<Reads>,
+}

@@ -1,0 +1,196 @@
+//! Accounts and login tokens in SQLite.
+
+use super::rows::{self, USER_COLUMNS};
+use crate::error::ApiError;
+use crate::time::now_ms;
+use chrono::NaiveDate;
+use clinic_protocol::{Role, User, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A stored account with what login and the views need beyond [`User`].
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub user: User,
+    pub password_hash: String,
+    pub date_of_birth: Option<NaiveDate>,
+    pub blood_group: Option<String>,
+    pub disabled: bool,
+}
+
+const ACCOUNT_SELECT: &str = "SELECT id, username, name, role, password_hash, date_of_birth, \
+     blood_group, disabled FROM users";
+
+fn account(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        user: rows::user(row)?,
+        password_hash: row.get(4)?,
+        date_of_birth: row
+            .get::<_, Option<String>>(5)?
+            .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()),
+        blood_group: row.get(6)?,
+        disabled: row.get(7)?,
+    })
+}
+
+pub(crate) struct InsertUser<'a> {
+    pub username: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub password_hash: &'a str,
+    pub date_of_birth: Option<NaiveDate>,
+    pub blood_group: Option<&'a str>,
+}
+
+pub(crate) fn insert(conn: &Connection, new: &InsertUser<'_>) -> Result<User, ApiError> {
+    let taken: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)",
+        [new.username],
+        |r| r.get(0),
+    )?;
+    if taken {
+        return Err(ApiError::conflict(format!(
+            "username {:?} is taken",
+            new.username
+        )));
+    }
+    let id = rows::new_id("u-");
+    conn.execute(
+        "INSERT INTO users (id, username, name, role, password_hash, date_of_birth, blood_group, \
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            id,
+            new.username,
+            new.name,
+            rows::role_text(new.role),
+            new.password_hash,
+            new.date_of_birth.map(|d| d.format("%Y-%m-%d").to_string()),
+            new.blood_group,
+            now_ms()
+        ],
+    )?;
+    Ok(User {
+        id: id.into(),
+        username: new.username.to_owned(),
+        name: new.name.to_owned(),
+        role: new.role,
+    })
+}
+
+pub(crate) fn by_username(conn: &Connection, username: &str) -> Result<Option<Account>, ApiError> {
+    Ok(conn
+        .query_row(
+            &format!("{ACCOUNT_SELECT} WHERE username = ?1"),
+            [username],
+            account,
+        )
+        .optional()?)
+}
+
+pub(crate) fn by_id(conn: &Connection, id: &UserId) -> Result<Option<Account>, ApiError> {
+    Ok(conn
+        .query_row(
+            &format!("{ACCOUNT_SELECT} WHERE id = ?1"),
+            [id.as_str()],
+            account,
+        )
+        .optional()?)
+}
+
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Account>, ApiError> {
+    let mut stmt = conn.prepare(&format!("{ACCOUNT_SELECT} ORDER BY role, username"))?;
+    let accounts = stmt.query_map([], account)?.collect::<Result<_, _>>()?;
+    Ok(accounts)
+}
+
+/// Active users of one role (e.g. every doctor of the clinic).
+pub(crate) fn active_with_role(conn: &Connection, role: Role) -> Result<Vec<Account>, ApiError> {
+    let mut stmt = conn.prepare(&format!(
+        "{ACCOUNT_SELECT} WHERE role = ?1 AND disabled = 0 ORDER BY name"
+    ))?;
+    let accounts = stmt
+        .query_map([rows::role_text(role)], account)?
+        .collect::<Result<_, _>>()?;
+    Ok(accounts)
+}
+
+/// Sets `disabled`; disabling also revokes every token. False when no such user.
+pub(crate) fn set_disabled(
+    conn: &Connection,
+    username: &str,
+    disabled: bool,
+) -> Result<bool, ApiError> {
+    let changed = conn.execute(
+        "UPDATE users SET disabled = ?2 WHERE username = ?1",
+        params![username, disabled],
+    )?;
+    if disabled {
+        conn.execute(
+            "UPDATE tokens SET revoked = 1 WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
+            [username],
+        )?;
+    }
+    Ok(changed > 0)
+}
+
+/// Replaces the password hash and revokes every token. False when no such user.
+pub(crate) fn set_password(
+    conn: &Connection,
+    username: &str,
+    hash: &str,
+) -> Result<bool, ApiError> {
+    let changed = conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+        params![username, hash],
+    )?;
+    conn.execute(
+        "UPDATE tokens SET revoked = 1 WHERE user_id = (SELECT id FROM users WHERE username = ?1)",
+        [username],
+    )?;
+    Ok(changed > 0)
+}
+
+pub(crate) fn insert_token(
+    conn: &Connection,
+    hash: &str,
+    user: &UserId,
+    expires_at: i64,
+) -> Result<(), ApiError> {
+    conn.execute(
+        "INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![hash, user.as_str(), now_ms(), expires_at],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn revoke_token(conn: &Connection, hash: &str) -> Result<(), ApiError> {
+    conn.execute("UPDATE tokens SET revoked = 1 WHERE hash = ?1", [hash])?;
+    Ok(())
+}
+
+/// The active user a token belongs to, if the token is known, unrevoked and unexpired.
+pub(crate) fn by_token(conn: &Connection, hash: &str) -> Result<Option<User>, ApiError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {} FROM tokens t JOIN users u ON u.id = t.user_id \
+                 WHERE t.hash = ?1 AND t.revoked = 0 AND t.expires_at > ?2 AND u.disabled = 0",
+                prefixed_user_columns()
+            ),
+            params![hash, now_ms()],
+            rows::user,
+        )
+        .optional()?)
+}
+
+/// Whether the token is still good (used to sweep live sockets).
+pub(crate) fn token_valid(conn: &Connection, hash: &str) -> Result<bool, ApiError> {
+    Ok(by_token(conn, hash)?.is_some())
+}
+
+fn prefixed_user_columns() -> String {
+    USER_COLUMNS
+        .split(", ")
+        .map(|c| format!("u.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,196 @@
+//! Read-side views: the conversation list, contacts, and who shares a conversation with whom.
+
+use super::rows::{self, EMERGENCY_SELECT, MESSAGE_COLUMNS};
+use super::users::{self, Account};
+use crate::error::ApiError;
+use crate::time::age_on;
+use clinic_protocol::rest::SyncPage;
+use clinic_protocol::{
+    Contact, Conversation, ConversationKey, EmergencyState, Role, Seq, User, UserId, limits,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashSet;
+
+/// `account` as `viewer` may see it: demographics of patients only for doctors.
+pub(crate) fn contact(account: &Account, viewer: Role, online: &HashSet<UserId>) -> Contact {
+    let show_medical = account.user.role == Role::Patient && viewer == Role::Doctor;
+    let today = chrono::Utc::now().date_naive();
+    Contact {
+        id: account.user.id.clone(),
+        username: account.user.username.clone(),
+        name: account.user.name.clone(),
+        role: account.user.role,
+        date_of_birth: account.date_of_birth.filter(|_| show_medical),
+        age: account
+            .date_of_birth
+            .filter(|_| show_medical)
+            .map(|dob| age_on(dob, today)),
+        blood_group: account.blood_group.clone().filter(|_| show_medical),
+        online: online.contains(&account.user.id),
+    }
+}
+
+/// The conversations of `user` (empty for admins).
+pub(crate) fn conversation_keys(
+    conn: &Connection,
+    user: &User,
+) -> Result<Vec<ConversationKey>, ApiError> {
+    let column = match user.role {
+        Role::Patient => "patient_id",
+        Role::Doctor => "doctor_id",
+        Role::Admin => return Ok(Vec::new()),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT patient_id, doctor_id FROM conversations WHERE {column} = ?1"
+    ))?;
+    let keys = stmt
+        .query_map([user.id.as_str()], |r| {
+            Ok(ConversationKey::new(
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(keys)
+}
+
+/// Users who share a conversation with `user` (who to tell about `user`'s presence).
+pub(crate) fn partners(conn: &Connection, user: &User) -> Result<Vec<UserId>, ApiError> {
+    Ok(conversation_keys(conn, user)?
+        .into_iter()
+        .map(|key| key.other(&user.id).clone())
+        .collect())
+}
+
+/// `GET /api/chat/conversations`: for doctors open emergencies first, then most recent first.
+pub(crate) fn conversations(
+    conn: &Connection,
+    user: &User,
+    online: &HashSet<UserId>,
+) -> Result<Vec<Conversation>, ApiError> {
+    let mut last_stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
+         ORDER BY seq DESC LIMIT 1"
+    ))?;
+    let mut unread_stmt = conn.prepare_cached(
+        "SELECT COUNT(*) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
+         AND sender_id != ?3 AND status != 'READ'",
+    )?;
+    let mut emergency_stmt = conn.prepare_cached(&format!(
+        "{EMERGENCY_SELECT} WHERE e.patient_id = ?1 AND e.doctor_id = ?2 AND e.state != 'RESOLVED' \
+         ORDER BY e.raised_at DESC LIMIT 1"
+    ))?;
+    let mut list = Vec::new();
+    for key in conversation_keys(conn, user)? {
+        let Some(other) = users::by_id(conn, key.other(&user.id))? else {
+            continue;
+        };
+        let pair = params![key.patient_id.as_str(), key.doctor_id.as_str()];
+        let last_message = last_stmt
+            .query_row(pair, rows::message)
+            .optional()?
+            .map(|(m, _)| m);
+        let unread: u32 = unread_stmt.query_row(
+            params![
+                key.patient_id.as_str(),
+                key.doctor_id.as_str(),
+                user.id.as_str()
+            ],
+            |r| r.get(0),
+        )?;
+        let emergency = emergency_stmt
+            .query_row(pair, rows::emergency)
+            .optional()?
+            .map(|(e, _)| e);
+        list.push(Conversation {
+            patient_id: key.patient_id.clone(),
+            doctor_id: key.doctor_id.clone(),
+            other_party: contact(&other, user.role, online),
+            last_message,
+            unread_count: unread,
+            has_emergency: emergency
+                .as_ref()
+                .is_some_and(|e| e.state != EmergencyState::Resolved),
+            emergency,
+        });
+    }
+    let recency = |c: &Conversation| c.last_message.as_ref().map(|m| m.seq);
+    if user.role == Role::Doctor {
+        list.sort_by(|a, b| {
+            b.has_emergency
+                .cmp(&a.has_emergency)
+                .then_with(|| recency(b).cmp(&recency(a)))
+        });
+    } else {
+        list.sort_by(|a, b| recency(b).cmp(&recency(a)));
+    }
+    Ok(list)
+}
+
+/// `GET /api/contacts`: the clinic's doctors for a patient; a doctor's patients.
+pub(crate) fn contacts(
+    conn: &Connection,
+    user: &User,
+    online: &HashSet<UserId>,
+) -> Result<Vec<Contact>, ApiError> {
+    let accounts = match user.role {
+        Role::Patient => users::active_with_role(conn, Role::Doctor)?,
+        Role::Doctor => {
+            let mut found = Vec::new();
+            for id in partners(conn, user)? {
+                if let Some(account) = users::by_id(conn, &id)?.filter(|a| !a.disabled) {
+                    found.push(account);
+                }
+            }
+            found.sort_by(|a, b| a.user.name.cmp(&b.user.name));
+            found
+        }
+        Role::Admin => Vec::new(),
+    };
+    Ok(accounts
+        .iter()
+        .map(|a| contact(a, user.role, online))
+        .collect())
+}
+
+/// `sync` / `GET /api/sync`: messages and emergencies visible to `user` whose change sequence is
+/// after `since`, merged in change order, at most `limit` of them.
+pub(crate) fn sync_page(
+    conn: &Connection,
+    user: &User,
+    since: Seq,
+    limit: u32,
+) -> Result<SyncPage, ApiError> {
+    let limit = limit.clamp(1, limits::MAX_PAGE);
+    let mut messages = super::messages::changed_since(conn, user, since, limit + 1)?
+        .into_iter()
+        .peekable();
+    let mut emergencies = super::emergencies::changed_since(conn, user, since, limit + 1)?
+        .into_iter()
+        .peekable();
+    let mut page = SyncPage {
+        messages: Vec::new(),
+        emergencies: Vec::new(),
+        cursor: since,
+        has_more: false,
+    };
+    for _ in 0..limit {
+        let take_message = match (messages.peek(), emergencies.peek()) {
+            (Some((_, m)), Some((_, e))) => m < e,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_message {
+            if let Some((message, seq)) = messages.next() {
+                page.messages.push(message);
+                page.cursor = seq;
+            }
+        } else if let Some((emergency, seq)) = emergencies.next() {
+            page.emergencies.push(emergency);
+            page.cursor = seq;
+        }
+    }
+    page.has_more = messages.peek().is_some() || emergencies.peek().is_some();
+    Ok(page)
+}

@@ -1,0 +1,166 @@
+//! The single writer: one thread owns the write connection and commits commands in groups (many
+//! commands, one transaction, one fsync), replying to each only after the commit.
+
+use crate::error::ApiError;
+use clinic_protocol::Seq;
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+/// Called after the batch's commit (or its failure) to hand the command's result back.
+type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+/// A command: runs inside the batch transaction, says whether it succeeded, and how to reply.
+type Job = Box<dyn FnOnce(&Connection, &mut Seqs) -> (bool, Finish) + Send>;
+
+/// Allocator of the one global change sequence. Loaded from and saved to the `counters` table in
+/// the same transaction, so other processes (the CLI) writing in between stay consistent.
+#[derive(Debug)]
+pub(crate) struct Seqs {
+    last: i64,
+}
+
+impl Seqs {
+    fn load(conn: &Connection) -> rusqlite::Result<Self> {
+        let last = conn.query_row(
+            "SELECT value FROM counters WHERE name = 'change_seq'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Self { last })
+    }
+
+    fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute(
+            "UPDATE counters SET value = ?1 WHERE name = 'change_seq'",
+            [self.last],
+        )?;
+        Ok(())
+    }
+
+    /// The next change sequence value.
+    pub(crate) fn next(&mut self) -> Seq {
+        self.last += 1;
+        Seq(self.last)
+    }
+}
+
+/// Handle to the writer thread; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`. It stops when every `Writer` clone is dropped.
+    pub(crate) fn start(
+        conn: Connection,
+        queue: usize,
+        max_batch: usize,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let handle = std::thread::Builder::new()
+            .name("clinic-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch.max(1)))?;
+        Ok((Self { jobs: tx }, handle))
+    }
+
+    /// Queues `f` and returns where its result will arrive. Commands queued by one task run in
+    /// the order they were queued, which is what keeps one socket's sends in frame order.
+    pub(crate) async fn submit<T, F>(
+        &self,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, ApiError>>, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+    {
+        let (reply, receiver) = oneshot::channel();
+        let job: Job = Box::new(move |conn, seqs| {
+            let result = f(conn, seqs);
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit| {
+                // The receiver may be gone (client disconnected); nothing to do then.
+                let _ = reply.send(commit.and(result));
+            });
+            (ok, finish)
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+        Ok(receiver)
+    }
+
+    /// Runs `f` in the next batch and waits for the commit.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+    {
+        let receiver = self.submit(f).await?;
+        receiver
+            .await
+            .map_err(|_| ApiError::unavailable("the write was not completed"))?
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        jobs.push(first);
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&mut conn, &mut jobs);
+    }
+    tracing::debug!("writer stopped");
+}
+
+/// Runs every job in one transaction, each inside its own savepoint so that a failing command
+/// leaves no half-written rows and does not spoil the others, then commits once and replies.
+fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) {
+    let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
+    let outcome = (|| -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut seqs = Seqs::load(&tx)?;
+        for job in jobs.drain(..) {
+            let before = seqs.last;
+            tx.execute_batch("SAVEPOINT job")?;
+            let (ok, finish) = job(&tx, &mut seqs);
+            finishes.push(finish);
+            if ok {
+                tx.execute_batch("RELEASE job")?;
+            } else {
+                tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                seqs.last = before;
+            }
+        }
+        seqs.save(&tx)?;
+        tx.commit()
+    })();
+    // Jobs that never ran (an error before them) drop their reply channel: the caller sees
+    // `unavailable` and may retry; nothing of theirs was written.
+    jobs.clear();
+    let commit = outcome.map_err(|err| {
+        tracing::error!(error = %err, "group commit failed");
+        ApiError::unavailable("the write could not be committed; retry")
+    });
+    for finish in finishes {
+        finish(commit.clone());
+    }
+}
+
+/// Runs `f` in its own transaction on `conn`, outside any server (CLI, demo seeding).
+pub(crate) fn run_direct<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut seqs = Seqs::load(&tx)?;
+    let value = f(&tx, &mut seqs)?;
+    seqs.save(&tx)?;
+    tx.commit()?;
+    Ok(value)
+}

@@ -1,0 +1,354 @@
+//! An authenticated socket: registration in the hub, presence, and the frame loop with pipelined
+//! sends (acks in send order, after commit).
+
+use super::{error_frame, frames, is_too_large, refuse_oversized};
+use crate::chat::{ReceiptKind, publish_receipts, publish_sent};
+use crate::emergency;
+use crate::error::ApiError;
+use crate::hub::{Outbox, SocketId, encode};
+use crate::limiter::Bucket;
+use crate::state::{AppState, Session};
+use crate::store::messages::{self, Sent};
+use crate::store::views;
+use axum::extract::ws::{Message, WebSocket, close_code};
+use clinic_protocol::{ClientFrame, ClientId, ConversationKey, Role, ServerFrame, User, UserId};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, SplitStream};
+use std::collections::HashSet;
+use tokio::time::{Instant, sleep_until};
+
+/// Messages and emergencies per `sync:batch` frame.
+const SYNC_BATCH: u32 = 100;
+/// Most conversations whose access check a socket remembers.
+const MAX_VERIFIED: usize = 1024;
+
+type PendingSend = BoxFuture<'static, (ClientId, Result<Sent, ApiError>)>;
+
+struct Socket<'a> {
+    state: &'a AppState,
+    user: User,
+    id: SocketId,
+    outbox: &'a Outbox,
+    /// Conversations this socket may use (checked once against the database).
+    verified: HashSet<ConversationKey>,
+    sends: Bucket,
+}
+
+pub(super) async fn run(
+    state: &AppState,
+    session: Session,
+    stream: &mut SplitStream<WebSocket>,
+    outbox: &Outbox,
+) {
+    let user = session.user.clone();
+    let partners = match partners_of(state, &user).await {
+        Ok(partners) => partners,
+        Err(err) => {
+            outbox.push(encode(&error_frame(err, None)));
+            return;
+        }
+    };
+    let online_users = partners
+        .iter()
+        .filter(|p| state.hub.is_online(p))
+        .cloned()
+        .collect();
+    outbox.push(encode(&ServerFrame::Authenticated {
+        user: user.clone(),
+        online_users,
+    }));
+    // Registered before any `sync` is answered, so nothing falls between snapshot and live events.
+    let (id, first) = state
+        .hub
+        .register(&user, &session.token_hash, outbox.clone());
+    if first {
+        let refs: Vec<&UserId> = partners.iter().collect();
+        state.hub.to_users(
+            &refs,
+            &ServerFrame::UserOnline {
+                user_id: user.id.clone(),
+            },
+            None,
+        );
+    }
+    if let Err(err) = emergency::on_connect(state, &user, outbox).await {
+        outbox.push(encode(&error_frame(err, None)));
+    }
+    let config = &state.config;
+    let mut socket = Socket {
+        state,
+        user,
+        id,
+        outbox,
+        verified: HashSet::new(),
+        sends: Bucket::new(config.send_rate_per_sec, config.send_burst),
+    };
+    socket.frame_loop(stream).await;
+
+    if state.hub.unregister(id) {
+        // Partners may have changed while connected (a first message); ask again.
+        let partners = partners_of(state, &socket.user).await.unwrap_or(partners);
+        let refs: Vec<&UserId> = partners.iter().collect();
+        state.hub.to_users(
+            &refs,
+            &ServerFrame::UserOffline {
+                user_id: socket.user.id.clone(),
+            },
+            None,
+        );
+    }
+}
+
+async fn partners_of(state: &AppState, user: &User) -> Result<Vec<UserId>, ApiError> {
+    let who = user.clone();
+    state
+        .store
+        .reads
+        .run(move |conn| views::partners(conn, &who))
+        .await
+}
+
+impl Socket<'_> {
+    async fn frame_loop(&mut self, stream: &mut SplitStream<WebSocket>) {
+        let idle_limit = self.state.config.ping_interval * 2;
+        let mut idle_deadline = Instant::now() + idle_limit;
+        let mut pending: FuturesOrdered<PendingSend> = FuturesOrdered::new();
+        let max_in_flight = self.state.config.max_in_flight.max(1);
+        loop {
+            tokio::select! {
+                () = self.outbox.close.cancelled() => break,
+                Some((client_id, result)) = pending.next(), if !pending.is_empty() => {
+                    self.acknowledge(client_id, result);
+                }
+                () = sleep_until(idle_deadline) => {
+                    self.outbox.close_with(close_code::AWAY, "no pong");
+                    break;
+                }
+                incoming = stream.next(), if pending.len() < max_in_flight => {
+                    idle_deadline = Instant::now() + idle_limit;
+                    match incoming {
+                        None | Some(Ok(Message::Close(_))) => break,
+                        Some(Err(err)) => {
+                            if is_too_large(&err) {
+                                refuse_oversized(self.outbox);
+                            }
+                            break;
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            match frames::parse(&text, self.state.config.max_frame_bytes) {
+                                Ok(frame) => self.handle(frame, &mut pending).await,
+                                Err(err) => self.error(err, None),
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            self.error(ApiError::bad_request("binary frames are not supported"), None);
+                        }
+                        Some(Ok(_)) => {}
+                    }
+                }
+            }
+        }
+        // Sends still in flight are committed by the writer anyway; their acks have nowhere to
+        // go, and the client's retry with the same clientId gets the stored message.
+    }
+
+    fn error(&self, err: ApiError, client_id: Option<ClientId>) {
+        self.outbox.push(encode(&error_frame(err, client_id)));
+    }
+
+    fn acknowledge(&self, client_id: ClientId, result: Result<Sent, ApiError>) {
+        match result {
+            Ok(sent) => {
+                self.outbox.push(encode(&ServerFrame::MessageAck {
+                    client_id,
+                    message: sent.message.clone(),
+                }));
+                publish_sent(&self.state.hub, &sent, Some(self.id));
+            }
+            Err(err) => self.error(err, Some(client_id)),
+        }
+    }
+
+    /// Checks (once per conversation) that the caller may use `key`.
+    async fn verify(&mut self, key: &ConversationKey) -> Result<(), ApiError> {
+        if self.verified.contains(key) {
+            return Ok(());
+        }
+        let (user, check) = (self.user.clone(), key.clone());
+        self.state
+            .store
+            .reads
+            .run(move |conn| messages::check_access(conn, &user, &check).map(|_| ()))
+            .await?;
+        if self.verified.len() >= MAX_VERIFIED {
+            self.verified.clear();
+        }
+        self.verified.insert(key.clone());
+        Ok(())
+    }
+
+    async fn handle(&mut self, frame: ClientFrame, pending: &mut FuturesOrdered<PendingSend>) {
+        let result = match frame {
+            ClientFrame::MessageSend(new) => return self.send(new, pending).await,
+            ClientFrame::Authenticate { .. } => Err(ApiError::bad_request("already authenticated")),
+            ClientFrame::JoinChat(key) => self.join(key).await,
+            ClientFrame::LeaveChat(key) => {
+                self.state.hub.leave(self.id, &key);
+                self.outbox.push(encode(&ServerFrame::ChatLeft(key)));
+                Ok(())
+            }
+            ClientFrame::TypingStart(key) => self.typing(key, true).await,
+            ClientFrame::TypingStop(key) => self.typing(key, false).await,
+            ClientFrame::MessageRead {
+                message_id,
+                patient_id,
+                doctor_id,
+            } => {
+                let key = ConversationKey::new(patient_id, doctor_id);
+                let reader = self.user.clone();
+                self.receipts(ReceiptKind::Read, move |conn, seqs| {
+                    messages::mark_read_up_to(conn, seqs, &reader, &key, &message_id)
+                })
+                .await
+            }
+            ClientFrame::MessageDelivered { message_ids } => {
+                match messages::check_ids(&message_ids) {
+                    Err(err) => Err(err),
+                    Ok(()) => {
+                        let recipient = self.user.id.clone();
+                        self.receipts(ReceiptKind::Delivered, move |conn, seqs| {
+                            messages::mark_delivered(conn, seqs, &recipient, &message_ids)
+                        })
+                        .await
+                    }
+                }
+            }
+            ClientFrame::Sync { since } => self.sync(since).await,
+            ClientFrame::EmergencyAcknowledge { emergency_id } => {
+                emergency::acknowledge(self.state, &self.user, emergency_id)
+                    .await
+                    .map(|_| ())
+            }
+            ClientFrame::EmergencyResolve { emergency_id, note } => {
+                emergency::resolve(self.state, &self.user, emergency_id, note)
+                    .await
+                    .map(|_| ())
+            }
+            ClientFrame::PresenceSet { availability } => {
+                if self.user.role == Role::Doctor {
+                    self.state.hub.set_availability(&self.user.id, availability);
+                    Ok(())
+                } else {
+                    Err(ApiError::forbidden("only doctors set availability"))
+                }
+            }
+        };
+        if let Err(err) = result {
+            self.error(err, None);
+        }
+    }
+
+    /// Queues a send with the writer now (so this socket's sends keep frame order) and awaits its
+    /// commit among the pending ones, without blocking further frames.
+    async fn send(
+        &mut self,
+        new: clinic_protocol::NewMessage,
+        pending: &mut FuturesOrdered<PendingSend>,
+    ) {
+        let Some(client_id) = new.client_id.clone() else {
+            return self.error(ApiError::bad_request("message:send needs a clientId"), None);
+        };
+        if !self.sends.take() {
+            let wait = std::time::Duration::from_secs(1);
+            return self.error(ApiError::rate_limited(wait), Some(client_id));
+        }
+        if let Err(err) = messages::validate(&new, &client_id) {
+            return self.error(err, Some(client_id));
+        }
+        let sender = self.user.clone();
+        let id_for_writer = client_id.clone();
+        let queued = self
+            .state
+            .store
+            .writer
+            .submit(move |conn, seqs| messages::send(conn, seqs, &sender, &new, &id_for_writer))
+            .await;
+        match queued {
+            Err(err) => self.error(err, Some(client_id)),
+            Ok(receiver) => pending.push_back(Box::pin(async move {
+                let result = receiver
+                    .await
+                    .unwrap_or_else(|_| Err(ApiError::unavailable("the send was not completed")));
+                (client_id, result)
+            })),
+        }
+    }
+
+    async fn join(&mut self, key: ConversationKey) -> Result<(), ApiError> {
+        self.verify(&key).await?;
+        self.state.hub.join(self.id, key.clone());
+        self.outbox.push(encode(&ServerFrame::ChatJoined(key)));
+        Ok(())
+    }
+
+    async fn typing(&mut self, key: ConversationKey, started: bool) -> Result<(), ApiError> {
+        self.verify(&key).await?;
+        let (patient_id, doctor_id, user_id) = (
+            key.patient_id.clone(),
+            key.doctor_id.clone(),
+            self.user.id.clone(),
+        );
+        let frame = if started {
+            ServerFrame::TypingStarted {
+                patient_id,
+                doctor_id,
+                user_id,
+            }
+        } else {
+            ServerFrame::TypingStopped {
+                patient_id,
+                doctor_id,
+                user_id,
+            }
+        };
+        self.state.hub.to_joined(&key, &self.user.id, &frame);
+        Ok(())
+    }
+
+    async fn receipts<F>(&self, kind: ReceiptKind, f: F) -> Result<(), ApiError>
+    where
+        F: FnOnce(
+                &rusqlite::Connection,
+                &mut crate::store::Seqs,
+            ) -> Result<Vec<messages::Receipt>, ApiError>
+            + Send
+            + 'static,
+    {
+        let receipts = self.state.store.writer.run(f).await?;
+        publish_receipts(&self.state.hub, &receipts, &self.user.id, kind);
+        Ok(())
+    }
+
+    /// Answers `sync {since}` with `sync:batch` frames until one says `hasMore: false`.
+    async fn sync(&self, since: clinic_protocol::Seq) -> Result<(), ApiError> {
+        let mut cursor = since;
+        loop {
+            let user = self.user.clone();
+            let page = self
+                .state
+                .store
+                .reads
+                .run(move |conn| views::sync_page(conn, &user, cursor, SYNC_BATCH))
+                .await?;
+            cursor = page.cursor;
+            let more = page.has_more;
+            self.outbox
+                .push_wait(encode(&ServerFrame::SyncBatch(page)))
+                .await;
+            if !more || self.outbox.close.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+}

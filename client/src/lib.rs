@@ -1,1 +1,37 @@
-//! clinic-client: placeholder until its issue lands.
+//! clinic-client: everything the clinic messaging app knows and does, without a window.
+//!
+//! The desktop shell (src-tauri) and the headless `clinic` CLI are both thin layers over
+//! [`Client`]. See `client/README.md` for the API a UI uses and the CLI's commands.
+//!
+//! - [`Client`]: a cheap-to-clone handle per signed-in user: login, one WebSocket kept open
+//!   with reconnect forever (exponential backoff, full jitter), catch-up from a cursor before
+//!   reporting online, optimistic sends through a persistent outbox, receipts, typing with a
+//!   timeout, presence, emergencies.
+//! - [`Cache`]: the per-user-and-server SQLite cache (WAL, migrations), readable offline.
+//! - [`ClientEvent`] / [`ConnectionState`]: what a UI listens to (camelCase JSON).
+//! - [`CredentialStore`]: the OS keyring ([`KeyringStore`]) or an explicit plain
+//!   [`FileStore`] for headless machines.
+
+pub mod api;
+pub mod backoff;
+pub mod cache;
+mod client;
+mod connection;
+pub mod credentials;
+pub mod error;
+pub mod events;
+pub mod profile;
+pub mod record;
+mod shared;
+mod typing;
+
+pub use backoff::BackoffConfig;
+pub use cache::Cache;
+pub use client::{Client, ClientOptions};
+pub use connection::MAX_INBOUND_BYTES;
+pub use credentials::{CredentialStore, FileStore, KeyringStore};
+pub use error::{ClientError, Result};
+pub use events::{ClientEvent, ConnectionState};
+pub use profile::{Profile, Session};
+pub use record::LocalMessage;
+pub use shared::Tuning;

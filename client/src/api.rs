@@ -1,0 +1,211 @@
+//! REST calls to the server (reqwest with rustls): login, logout, conversations, contacts,
+//! catch-up pages and history pages.
+
+use crate::error::{ClientError, Result};
+use clinic_protocol::rest::{LoginRequest, LoginResponse, MarkReadRequest, SyncPage};
+use clinic_protocol::{Contact, Conversation, ConversationKey, ErrorBody, ErrorCode, Message, Seq};
+use reqwest::{RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// A REST client for one server, optionally carrying a bearer token.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: Url,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Api {
+    /// `server_url` is the server's base, e.g. `http://192.168.1.10:8080`.
+    pub fn new(server_url: &str) -> Result<Self> {
+        let base = normalize_base(server_url)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            base,
+            http,
+            token: None,
+        })
+    }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// The WebSocket address (`ws://…/ws` or `wss://…/ws`).
+    pub fn ws_url(&self) -> Result<Url> {
+        let mut url = self.base.join("ws").map_err(invalid_url)?;
+        let scheme = if self.base.scheme() == "https" {
+            "wss"
+        } else {
+            "ws"
+        };
+        url.set_scheme(scheme)
+            .map_err(|()| ClientError::Invalid(format!("cannot make a WebSocket URL of {url}")))?;
+        Ok(url)
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Result<LoginResponse> {
+        let body = LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
+        self.send(self.http.post(self.url("api/auth/login")?).json(&body))
+            .await
+    }
+
+    /// Revokes the token on the server.
+    pub async fn logout(&self) -> Result<()> {
+        let resp = self
+            .auth(self.http.post(self.url("api/auth/logout")?))
+            .send()
+            .await?;
+        check(resp).await.map(drop)
+    }
+
+    pub async fn conversations(&self) -> Result<Vec<Conversation>> {
+        self.send(self.auth(self.http.get(self.url("api/chat/conversations")?)))
+            .await
+    }
+
+    /// The people the caller may message.
+    pub async fn contacts(&self) -> Result<Vec<Contact>> {
+        self.send(self.auth(self.http.get(self.url("api/contacts")?)))
+            .await
+    }
+
+    /// One catch-up page after `since`.
+    pub async fn sync(&self, since: Seq, limit: Option<u32>) -> Result<SyncPage> {
+        let mut req = self
+            .http
+            .get(self.url("api/sync")?)
+            .query(&[("since", since.0.to_string())]);
+        if let Some(limit) = limit {
+            req = req.query(&[("limit", limit.to_string())]);
+        }
+        self.send(self.auth(req)).await
+    }
+
+    /// A page of one conversation, oldest first, optionally older than `before`.
+    pub async fn messages(
+        &self,
+        conversation: &ConversationKey,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<Message>> {
+        let mut req = self.http.get(self.url("api/chat/messages")?).query(&[
+            ("patientId", conversation.patient_id.as_str()),
+            ("doctorId", conversation.doctor_id.as_str()),
+            ("limit", &limit.to_string()),
+        ]);
+        if let Some(before) = before {
+            req = req.query(&[("before", before)]);
+        }
+        self.send(self.auth(req)).await
+    }
+
+    pub async fn mark_read(&self, request: &MarkReadRequest) -> Result<()> {
+        let resp = self
+            .auth(
+                self.http
+                    .patch(self.url("api/chat/messages")?)
+                    .json(request),
+            )
+            .send()
+            .await?;
+        check(resp).await.map(drop)
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base.join(path).map_err(invalid_url)
+    }
+
+    fn auth(&self, req: RequestBuilder) -> RequestBuilder {
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+        let resp = check(req.send().await?).await?;
+        Ok(resp.json().await?)
+    }
+}
+
+/// Turns a non-success response into [`ClientError::Server`] (or `SessionExpired` on 401 with
+/// a token), reading the server's `{code, message}` when it sent one.
+async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    // Error bodies are small; cap what we keep of a hostile one.
+    let text = resp.text().await.unwrap_or_default();
+    let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
+    let code = body.as_ref().map(|b| b.code).unwrap_or(match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::Unknown,
+    });
+    let message = body
+        .map(|b| b.message)
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    Err(ClientError::Server {
+        status: status.as_u16(),
+        code,
+        message,
+    })
+}
+
+fn normalize_base(server_url: &str) -> Result<Url> {
+    let trimmed = server_url.trim();
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let mut url = Url::parse(&with_scheme).map_err(invalid_url)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ClientError::Invalid(format!(
+            "server URL must be http or https: {server_url}"
+        )));
+    }
+    // `join` replaces the last path segment unless the base ends with a slash.
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn invalid_url(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Invalid(format!("bad server URL: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_normalized() {
+        let api = Api::new("127.0.0.1:8080").unwrap();
+        assert_eq!(api.base().as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(api.ws_url().unwrap().as_str(), "ws://127.0.0.1:8080/ws");
+        let api = Api::new("https://clinic.lan/chat").unwrap();
+        assert_eq!(api.ws_url().unwrap().as_str(), "wss://clinic.lan/chat/ws");
+        assert!(Api::new("ftp://x").is_err());
+    }
+}

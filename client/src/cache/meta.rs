@@ -1,0 +1,187 @@
+//! Small state beside the messages: the sync cursor, contacts, the conversation list as last
+//! seen online, emergencies, and read receipts owed to the server.
+
+use super::Cache;
+use crate::error::Result;
+use clinic_protocol::{
+    Contact, Conversation, ConversationKey, Emergency, EmergencyState, MessageId, Seq,
+};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+const CURSOR_KEY: &str = "sync_cursor";
+
+impl Cache {
+    /// Where the next catch-up starts.
+    pub fn cursor(&self) -> Result<Seq> {
+        let conn = self.lock();
+        let value: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![CURSOR_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(Seq(value.and_then(|v| v.parse().ok()).unwrap_or(0)))
+    }
+
+    /// Replaces the known contacts.
+    pub fn save_contacts(&self, contacts: &[Contact]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM contacts", [])?;
+        for c in contacts {
+            tx.execute(
+                "INSERT OR REPLACE INTO contacts (id, username, data) VALUES (?1, ?2, ?3)",
+                params![c.id.as_str(), c.username, serde_json::to_string(c)?],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Adds or updates contacts without dropping the others (e.g. from a conversation list).
+    pub fn merge_contacts(&self, contacts: &[Contact]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for c in contacts {
+            tx.execute(
+                "INSERT OR REPLACE INTO contacts (id, username, data) VALUES (?1, ?2, ?3)",
+                params![c.id.as_str(), c.username, serde_json::to_string(c)?],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn contacts(&self) -> Result<Vec<Contact>> {
+        self.json_rows("SELECT data FROM contacts ORDER BY username", [])
+    }
+
+    pub fn contact_by_username(&self, username: &str) -> Result<Option<Contact>> {
+        Ok(self
+            .json_rows(
+                "SELECT data FROM contacts WHERE username = ?1",
+                params![username],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    /// Replaces the cached conversation list (kept in the server's order).
+    pub fn save_conversations(&self, list: &[Conversation]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM conversations", [])?;
+        for c in list {
+            tx.execute(
+                "INSERT OR REPLACE INTO conversations (patient_id, doctor_id, data)
+                 VALUES (?1, ?2, ?3)",
+                params![
+                    c.patient_id.as_str(),
+                    c.doctor_id.as_str(),
+                    serde_json::to_string(c)?
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn conversations(&self) -> Result<Vec<Conversation>> {
+        self.json_rows("SELECT data FROM conversations ORDER BY rowid", [])
+    }
+
+    pub fn save_emergency(&self, emergency: &Emergency) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        upsert_emergency(&tx, emergency)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Emergencies not yet resolved.
+    pub fn open_emergencies(&self) -> Result<Vec<Emergency>> {
+        self.json_rows(
+            "SELECT data FROM emergencies WHERE state != 'RESOLVED' ORDER BY rowid",
+            [],
+        )
+    }
+
+    /// Remembers a read receipt to send once connected (only the latest per conversation
+    /// matters: reading a message reads everything before it).
+    pub fn owe_read(&self, conversation: &ConversationKey, message_id: &MessageId) -> Result<()> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO pending_reads (patient_id, doctor_id, message_id)
+             VALUES (?1, ?2, ?3)",
+            params![
+                conversation.patient_id.as_str(),
+                conversation.doctor_id.as_str(),
+                message_id.as_str()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The read receipts owed, without forgetting them (see [`Cache::settle_read`]).
+    pub fn owed_reads(&self) -> Result<Vec<(ConversationKey, MessageId)>> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT patient_id, doctor_id, message_id FROM pending_reads")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    ConversationKey::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    MessageId(r.get(2)?),
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The receipt for `message_id` went out; forget it unless a newer one replaced it.
+    pub fn settle_read(&self, message_id: &MessageId) -> Result<()> {
+        self.lock().execute(
+            "DELETE FROM pending_reads WHERE message_id = ?1",
+            params![message_id.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<T>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(args, |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for data in rows {
+            if let Ok(v) = serde_json::from_str(&data?) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub(super) fn set_cursor_in(tx: &Transaction<'_>, cursor: Seq) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![CURSOR_KEY, cursor.0.to_string()],
+    )?;
+    Ok(())
+}
+
+pub(super) fn upsert_emergency(tx: &Transaction<'_>, e: &Emergency) -> Result<()> {
+    let state = match e.state {
+        EmergencyState::Raised => "RAISED",
+        EmergencyState::Acknowledged => "ACKNOWLEDGED",
+        EmergencyState::Resolved => "RESOLVED",
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO emergencies (id, state, data) VALUES (?1, ?2, ?3)",
+        params![e.id.as_str(), state, serde_json::to_string(e)?],
+    )?;
+    Ok(())
+}

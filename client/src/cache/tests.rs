@@ -1,0 +1,189 @@
+//! Unit tests of the cache: merging server copies onto optimistic ones, order, receipts, outbox.
+
+use super::Cache;
+use crate::record::LocalMessage;
+use chrono::Utc;
+use clinic_protocol::rest::SyncPage;
+use clinic_protocol::{
+    ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, Seq, UserId,
+};
+
+fn conv() -> ConversationKey {
+    ConversationKey::new("p1", "d1")
+}
+
+fn local(client_id: &str, sender: &str) -> LocalMessage {
+    let now = Utc::now();
+    LocalMessage {
+        id: None,
+        seq: None,
+        client_id: ClientId::from(client_id),
+        patient_id: "p1".into(),
+        doctor_id: "d1".into(),
+        sender_id: sender.into(),
+        content: format!("text {client_id}"),
+        message_type: MessageType::Regular,
+        status: MessageStatus::Sending,
+        file_url: None,
+        file_name: None,
+        file_size: None,
+        file_type: None,
+        is_emergency: false,
+        resolved_at: None,
+        created_at: now,
+        updated_at: now,
+        delivered_at: None,
+        read_at: None,
+        error: None,
+    }
+}
+
+fn server(client_id: &str, sender: &str, seq: i64) -> Message {
+    // Fixed, like the server's stored copy: the same message always looks the same.
+    let now = chrono::DateTime::from_timestamp(1_700_000_000 + seq, 0).unwrap();
+    Message {
+        id: MessageId::new(format!("m{seq}")),
+        seq: Seq(seq),
+        client_id: ClientId::from(client_id),
+        patient_id: "p1".into(),
+        doctor_id: "d1".into(),
+        sender_id: sender.into(),
+        content: format!("text {client_id}"),
+        message_type: MessageType::Regular,
+        status: MessageStatus::Sent,
+        file_url: None,
+        file_name: None,
+        file_size: None,
+        file_type: None,
+        is_emergency: false,
+        resolved_at: None,
+        created_at: now,
+        updated_at: now,
+        delivered_at: None,
+        read_at: None,
+    }
+}
+
+fn open() -> (tempfile::TempDir, Cache) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&dir.path().join("c.sqlite")).unwrap();
+    (dir, cache)
+}
+
+#[test]
+fn ack_turns_the_optimistic_copy_into_the_stored_one() {
+    let (_d, cache) = open();
+    let me = UserId::from("p1");
+    cache.enqueue(&local("c1", "p1"), None).unwrap();
+    assert_eq!(cache.outbox_len().unwrap(), 1);
+    let entries = cache.outbox_after(&me, 0, 10).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].message.client_id, Some(ClientId::from("c1")));
+
+    let changed = cache
+        .apply_message(&me, server("c1", "p1", 7))
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.status, MessageStatus::Sent);
+    assert_eq!(cache.outbox_len().unwrap(), 0);
+    // The same copy again (live event after ack, or sync) changes nothing and adds nothing.
+    assert!(
+        cache
+            .apply_message(&me, server("c1", "p1", 7))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(cache.message_count().unwrap(), 1);
+}
+
+#[test]
+fn history_orders_acked_by_seq_then_pending_by_creation() {
+    let (_d, cache) = open();
+    let me = UserId::from("p1");
+    cache.enqueue(&local("late-1", "p1"), None).unwrap();
+    cache.apply_message(&me, server("x2", "d1", 20)).unwrap();
+    cache.apply_message(&me, server("x1", "d1", 10)).unwrap();
+    cache.enqueue(&local("late-2", "p1"), None).unwrap();
+    let h = cache.history(&conv(), 100, None).unwrap();
+    let ids: Vec<&str> = h.iter().map(|m| m.client_id.as_str()).collect();
+    assert_eq!(ids, ["x1", "x2", "late-1", "late-2"]);
+    let last_two = cache.history(&conv(), 2, None).unwrap();
+    assert_eq!(last_two.len(), 2);
+    assert_eq!(last_two[0].client_id.as_str(), "late-1");
+    let older = cache.history(&conv(), 10, Some(Seq(20))).unwrap();
+    assert_eq!(older.len(), 1);
+}
+
+#[test]
+fn receipts_only_raise_status_and_failures_can_be_retried() {
+    let (_d, cache) = open();
+    let me = UserId::from("p1");
+    cache.apply_message(&me, server("c1", "p1", 1)).unwrap();
+    let now = Utc::now();
+    let read = cache
+        .apply_receipts(&[MessageId::from("m1")], MessageStatus::Read, now)
+        .unwrap();
+    assert_eq!(read[0].status, MessageStatus::Read);
+    let late = cache
+        .apply_receipts(&[MessageId::from("m1")], MessageStatus::Delivered, now)
+        .unwrap();
+    assert!(late.is_empty());
+    // A late ack copy with status SENT must not lower READ either.
+    assert!(
+        cache
+            .apply_message(&me, server("c1", "p1", 1))
+            .unwrap()
+            .is_none()
+    );
+
+    cache.enqueue(&local("c2", "p1"), None).unwrap();
+    cache.enqueue(&local("c3", "p1"), None).unwrap();
+    let failed = cache
+        .mark_failed(&me, "c2", "TooLarge: no")
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(cache.outbox_len().unwrap(), 1);
+    assert_eq!(cache.outbox_failed().unwrap(), 1);
+    let last = cache.outbox_after(&me, 0, 10).unwrap().last().unwrap().pos;
+    let retried = cache.retry(&me, "c2").unwrap().unwrap();
+    assert_eq!(retried.status, MessageStatus::Sending);
+    let after = cache.outbox_after(&me, last, 10).unwrap();
+    assert_eq!(
+        after.len(),
+        1,
+        "a retried send goes after everything queued"
+    );
+    assert!(cache.retry(&me, "c2").unwrap().is_none());
+}
+
+#[test]
+fn sync_page_is_applied_whole_and_moves_the_cursor() {
+    let (dir, cache) = open();
+    let me = UserId::from("d1");
+    let page = SyncPage {
+        messages: (1..=50)
+            .map(|i| server(&format!("c{i}"), "p1", i))
+            .collect(),
+        emergencies: vec![],
+        cursor: Seq(50),
+        has_more: false,
+    };
+    let (changed, _) = cache.apply_sync_page(&me, &page).unwrap();
+    assert_eq!(changed.len(), 50);
+    let (again, _) = cache.apply_sync_page(&me, &page).unwrap();
+    assert!(again.is_empty());
+    assert_eq!(cache.cursor().unwrap(), Seq(50));
+    assert_eq!(cache.undelivered_to(&me, 1000).unwrap().len(), 50);
+    let (conversation, read) = cache
+        .mark_read_up_to(&me, &MessageId::from("m10"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(conversation, conv());
+    assert_eq!(read.len(), 10);
+    drop(cache);
+    // Reopening runs no migration twice and keeps everything.
+    let cache = Cache::open(&dir.path().join("c.sqlite")).unwrap();
+    assert_eq!(cache.message_count().unwrap(), 50);
+    assert_eq!(cache.cursor().unwrap(), Seq(50));
+}

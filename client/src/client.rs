@@ -1,0 +1,459 @@
+//! The `Client` handle: cheap to clone, one per signed-in user. Everything a UI needs: log in,
+//! connect, state and events, optimistic sends, history from the cache, receipts, typing,
+//! emergencies, presence.
+
+use crate::api::Api;
+use crate::cache::Cache;
+use crate::connection;
+use crate::credentials::CredentialStore;
+use crate::error::{ClientError, Result};
+use crate::events::{ClientEvent, ConnectionState};
+use crate::profile::{Profile, Session, account};
+use crate::record::LocalMessage;
+use crate::shared::{Shared, Tuning};
+use chrono::Utc;
+use clinic_protocol::limits::MAX_CONTENT_BYTES;
+use clinic_protocol::ws::Availability;
+use clinic_protocol::{
+    ClientFrame, ClientId, Contact, Conversation, ConversationKey, Emergency, EmergencyId,
+    MessageId, MessageStatus, MessageType, Role, Seq, User, UserId,
+};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+/// Where a client keeps its state and its token.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub profile_dir: PathBuf,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub tuning: Tuning,
+}
+
+impl ClientOptions {
+    pub fn new(profile_dir: impl Into<PathBuf>, credentials: Arc<dyn CredentialStore>) -> Self {
+        Self {
+            profile_dir: profile_dir.into(),
+            credentials,
+            tuning: Tuning::default(),
+        }
+    }
+}
+
+/// The running connection task; stopping it when the last handle goes away.
+#[derive(Debug)]
+struct Task {
+    handle: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.handle.abort();
+    }
+}
+
+/// A signed-in client. Clone freely; all clones share one cache, one connection, one event
+/// stream. Methods that only touch the cache are synchronous and work offline.
+#[derive(Debug, Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    profile: Profile,
+    credentials: Arc<dyn CredentialStore>,
+    task: Arc<Mutex<Option<Task>>>,
+}
+
+impl Client {
+    /// Logs in over REST, keeps the token in the credential store and the session in the
+    /// profile, and fetches contacts and conversations. Does not connect yet.
+    pub async fn login(
+        options: ClientOptions,
+        server_url: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Self> {
+        let api = Api::new(server_url)?;
+        let response = api.login(username, password).await?;
+        let session = Session {
+            server_url: api.base().to_string(),
+            user: response.user,
+            credentials: options.credentials.kind().to_owned(),
+        };
+        options
+            .credentials
+            .save(&session.account(), &response.token)?;
+        let profile = Profile::new(&options.profile_dir);
+        profile.save_session(&session)?;
+        let client = Self::with_session(options, session, response.token)?;
+        if let Err(e) = refresh_directory(&client.shared).await {
+            tracing::warn!("logged in, but could not fetch contacts: {e}");
+        }
+        Ok(client)
+    }
+
+    /// Opens the profile's saved session without any network traffic.
+    pub fn open(options: ClientOptions) -> Result<Self> {
+        let profile = Profile::new(&options.profile_dir);
+        let session = profile.load_session()?.ok_or(ClientError::NotLoggedIn)?;
+        let token = options
+            .credentials
+            .load(&session.account())?
+            .ok_or(ClientError::NotLoggedIn)?;
+        Self::with_session(options, session, token)
+    }
+
+    fn with_session(options: ClientOptions, session: Session, token: String) -> Result<Self> {
+        let profile = Profile::new(&options.profile_dir);
+        let cache = Cache::open(&profile.cache_path(&session))?;
+        let api = Api::new(&session.server_url)?.with_token(token.clone());
+        let shared = Shared::new(session.user, api, token, cache, options.tuning)?;
+        Ok(Self {
+            shared: Arc::new(shared),
+            profile,
+            credentials: options.credentials,
+            task: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Revokes the token on the server (best effort), forgets it locally and ends the session.
+    /// The cache stays, so history remains readable.
+    pub async fn logout(&self) -> Result<()> {
+        self.disconnect().await;
+        if let Err(e) = self.shared.api.logout().await {
+            tracing::warn!("could not revoke the token on the server: {e}");
+        }
+        self.credentials.delete(&account(
+            self.shared.api.base().as_str(),
+            &self.user().username,
+        ))?;
+        self.profile.clear_session()
+    }
+
+    pub fn user(&self) -> &User {
+        &self.shared.user
+    }
+
+    pub fn server_url(&self) -> &str {
+        self.shared.api.base().as_str()
+    }
+
+    /// Starts the connection task (must be called within a tokio runtime). It reconnects by
+    /// itself until [`Client::disconnect`] or until the token is refused. A no-op if running.
+    pub fn connect(&self) {
+        let mut slot = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|t| !t.handle.is_finished()) {
+            return;
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let handle = tokio::spawn(connection::run(Arc::clone(&self.shared), stop_rx));
+        *slot = Some(Task { handle, stop });
+    }
+
+    /// Stops the connection task and waits for it to end.
+    pub async fn disconnect(&self) {
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut task) = task {
+            let _ = task.stop.send(true);
+            let _ = (&mut task.handle).await;
+        }
+    }
+
+    /// Skips the current reconnect delay (e.g. the user clicked "retry now").
+    pub fn reconnect_now(&self) {
+        self.shared.reconnect_now.notify_one();
+    }
+
+    pub fn state(&self) -> ConnectionState {
+        self.shared.state.borrow().clone()
+    }
+
+    pub fn watch_state(&self) -> watch::Receiver<ConnectionState> {
+        self.shared.state.subscribe()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ClientEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Waits until the client is caught up and online. Fails at once when signed out.
+    pub async fn wait_online(&self, within: Duration) -> Result<()> {
+        let mut rx = self.watch_state();
+        let wait = rx.wait_for(|s| {
+            matches!(
+                s,
+                ConnectionState::Online | ConnectionState::SignedOut { .. }
+            )
+        });
+        let state = tokio::time::timeout(within, wait)
+            .await
+            .map_err(|_| ClientError::Timeout("online"))?
+            .map_err(|_| ClientError::NotConnected)?
+            .clone();
+        match state {
+            ConnectionState::SignedOut { .. } => Err(ClientError::SessionExpired),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends waiting in the outbox (failed ones not counted).
+    pub fn queued(&self) -> u64 {
+        *self.shared.queued.borrow()
+    }
+
+    pub fn watch_queued(&self) -> watch::Receiver<u64> {
+        self.shared.queued.subscribe()
+    }
+
+    /// Waits until the outbox holds nothing more to deliver.
+    pub async fn wait_outbox_empty(&self, within: Duration) -> Result<()> {
+        let mut rx = self.watch_queued();
+        tokio::time::timeout(within, rx.wait_for(|n| *n == 0))
+            .await
+            .map_err(|_| ClientError::Timeout("the outbox to empty"))?
+            .map_err(|_| ClientError::NotConnected)?;
+        Ok(())
+    }
+
+    /// Sends refused for good and waiting for [`Client::retry`].
+    pub fn failed_count(&self) -> Result<u64> {
+        self.shared.cache.outbox_failed()
+    }
+
+    /// Optimistic send: stores the message (status `SENDING`) in the cache and the outbox and
+    /// returns at once, online or not. The connection task delivers it.
+    pub fn send(
+        &self,
+        conversation: &ConversationKey,
+        content: &str,
+        is_emergency: bool,
+    ) -> Result<LocalMessage> {
+        if content.trim().is_empty() {
+            return Err(ClientError::Invalid("a message needs some text".into()));
+        }
+        if content.len() > MAX_CONTENT_BYTES {
+            return Err(ClientError::Invalid(format!(
+                "a message holds at most {MAX_CONTENT_BYTES} bytes"
+            )));
+        }
+        if !conversation.has_participant(self.shared.me()) {
+            return Err(ClientError::Invalid("not a conversation of yours".into()));
+        }
+        let now = Utc::now();
+        let message = LocalMessage {
+            id: None,
+            seq: None,
+            client_id: ClientId::new(uuid::Uuid::now_v7().to_string()),
+            patient_id: conversation.patient_id.clone(),
+            doctor_id: conversation.doctor_id.clone(),
+            sender_id: self.shared.me().clone(),
+            content: content.to_owned(),
+            message_type: if is_emergency {
+                MessageType::Emergency
+            } else {
+                MessageType::Regular
+            },
+            status: MessageStatus::Sending,
+            file_url: None,
+            file_name: None,
+            file_size: None,
+            file_type: None,
+            is_emergency,
+            resolved_at: None,
+            created_at: now,
+            updated_at: now,
+            delivered_at: None,
+            read_at: None,
+            error: None,
+        };
+        self.shared.cache.enqueue(&message, None)?;
+        self.shared.refresh_queued();
+        self.shared.emit(ClientEvent::MessageUpserted {
+            message: message.clone(),
+        });
+        self.shared.outbox_wake.notify_one();
+        Ok(message)
+    }
+
+    /// Puts a `FAILED` send back into the outbox.
+    pub fn retry(&self, client_id: &ClientId) -> Result<LocalMessage> {
+        let message = self
+            .shared
+            .cache
+            .retry(self.shared.me(), client_id.as_str())?
+            .ok_or_else(|| ClientError::NotFound(format!("failed send {client_id}")))?;
+        self.shared.refresh_queued();
+        self.shared.emit(ClientEvent::MessageUpserted {
+            message: message.clone(),
+        });
+        self.shared.outbox_wake.notify_one();
+        Ok(message)
+    }
+
+    /// The conversation with a contact, by username (from the cached contacts).
+    pub fn conversation_with(&self, username: &str) -> Result<ConversationKey> {
+        let contact = self
+            .shared
+            .cache
+            .contact_by_username(username)?
+            .ok_or_else(|| ClientError::UnknownContact(username.to_owned()))?;
+        self.conversation_with_contact(&contact)
+    }
+
+    pub fn conversation_with_contact(&self, contact: &Contact) -> Result<ConversationKey> {
+        let me = self.user();
+        match (me.role, contact.role) {
+            (Role::Patient, Role::Doctor) => {
+                Ok(ConversationKey::new(me.id.clone(), contact.id.clone()))
+            }
+            (Role::Doctor, Role::Patient) => {
+                Ok(ConversationKey::new(contact.id.clone(), me.id.clone()))
+            }
+            _ => Err(ClientError::Invalid(format!(
+                "{} cannot message {} (conversations are between a patient and a doctor)",
+                me.username, contact.username
+            ))),
+        }
+    }
+
+    /// The last `limit` messages of a conversation, from the cache (works with no server):
+    /// acknowledged ones by server order, then pending ones in the order they were written.
+    /// `before` pages back through acknowledged history.
+    pub fn history(
+        &self,
+        conversation: &ConversationKey,
+        limit: u32,
+        before: Option<Seq>,
+    ) -> Result<Vec<LocalMessage>> {
+        self.shared.cache.history(conversation, limit, before)
+    }
+
+    /// One of this user's messages by its `clientId`.
+    pub fn message(&self, client_id: &ClientId) -> Result<Option<LocalMessage>> {
+        self.shared
+            .cache
+            .message_by_client_id(self.shared.me(), client_id.as_str())
+    }
+
+    /// The conversation list: fresh from the server when reachable (and then cached), else as
+    /// last seen.
+    pub async fn conversations(&self) -> Result<Vec<Conversation>> {
+        match refresh_directory(&self.shared).await {
+            Ok(list) => Ok(list),
+            Err(e) => {
+                tracing::debug!("conversations from cache ({e})");
+                self.shared.cache.conversations()
+            }
+        }
+    }
+
+    /// Contacts as last fetched (refreshed on every connect).
+    pub fn contacts(&self) -> Result<Vec<Contact>> {
+        self.shared.cache.contacts()
+    }
+
+    /// Emergencies not yet resolved, as last seen.
+    pub fn open_emergencies(&self) -> Result<Vec<Emergency>> {
+        self.shared.cache.open_emergencies()
+    }
+
+    /// Users known to be online right now (empty while offline).
+    pub fn online_users(&self) -> Vec<UserId> {
+        self.shared.presence().iter().cloned().collect()
+    }
+
+    /// Peers typing right now, as (conversation, user).
+    pub fn typists(&self) -> Vec<(ConversationKey, UserId)> {
+        self.shared.typing.typists()
+    }
+
+    /// The UI showed `message_id`: it and everything before it addressed to this user become
+    /// read, in the cache at once and on the server now or after the next connect.
+    pub fn mark_read(&self, message_id: &MessageId) -> Result<()> {
+        let me = self.shared.me().clone();
+        let Some((conversation, changed)) = self.shared.cache.mark_read_up_to(&me, message_id)?
+        else {
+            return Err(ClientError::NotFound(format!("message {message_id}")));
+        };
+        self.shared.emit_messages(changed);
+        let frame = ClientFrame::MessageRead {
+            message_id: message_id.clone(),
+            patient_id: conversation.patient_id.clone(),
+            doctor_id: conversation.doctor_id.clone(),
+        };
+        if self.send_live(frame).is_err() {
+            self.shared.cache.owe_read(&conversation, message_id)?;
+        }
+        Ok(())
+    }
+
+    /// Follow a conversation's typing indicators (kept across reconnects).
+    pub fn join(&self, conversation: &ConversationKey) {
+        self.shared.joined().insert(conversation.clone());
+        let _ = self.send_live(ClientFrame::JoinChat(conversation.clone()));
+    }
+
+    pub fn leave(&self, conversation: &ConversationKey) {
+        self.shared.joined().remove(conversation);
+        let _ = self.send_live(ClientFrame::LeaveChat(conversation.clone()));
+    }
+
+    /// Tell the peer this user is (or stopped) typing. Call `true` again every few seconds
+    /// while typing continues: peers time out after [`Tuning::typing_timeout`]. Dropped
+    /// silently while offline (a stale indicator is worse than none).
+    pub fn set_typing(&self, conversation: &ConversationKey, typing: bool) {
+        let frame = if typing {
+            ClientFrame::TypingStart(conversation.clone())
+        } else {
+            ClientFrame::TypingStop(conversation.clone())
+        };
+        let _ = self.send_live(frame);
+    }
+
+    /// A doctor takes an emergency. Needs a connection (an alarm must not look handled when
+    /// it is not).
+    pub fn acknowledge_emergency(&self, emergency_id: &EmergencyId) -> Result<()> {
+        self.send_live(ClientFrame::EmergencyAcknowledge {
+            emergency_id: emergency_id.clone(),
+        })
+    }
+
+    pub fn resolve_emergency(
+        &self,
+        emergency_id: &EmergencyId,
+        note: Option<String>,
+    ) -> Result<()> {
+        self.send_live(ClientFrame::EmergencyResolve {
+            emergency_id: emergency_id.clone(),
+            note,
+        })
+    }
+
+    pub fn set_presence(&self, availability: Availability) -> Result<()> {
+        self.send_live(ClientFrame::PresenceSet { availability })
+    }
+
+    fn send_live(&self, frame: ClientFrame) -> Result<()> {
+        let live = self.shared.live().clone();
+        match live {
+            Some(tx) => tx.try_send(frame).map_err(|_| ClientError::NotConnected),
+            None => Err(ClientError::NotConnected),
+        }
+    }
+}
+
+/// Fetches contacts and conversations over REST into the cache; returns the conversations.
+pub(crate) async fn refresh_directory(shared: &Shared) -> Result<Vec<Conversation>> {
+    match shared.api.contacts().await {
+        Ok(contacts) => shared.cache.save_contacts(&contacts)?,
+        // Older servers have no contact list; conversations below still name the other party.
+        Err(e) => tracing::debug!("no contact list from the server: {e}"),
+    }
+    let list = shared.api.conversations().await?;
+    shared.cache.save_conversations(&list)?;
+    let others: Vec<Contact> = list.iter().map(|c| c.other_party.clone()).collect();
+    shared.cache.merge_contacts(&others)?;
+    Ok(list)
+}

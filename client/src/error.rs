@@ -1,0 +1,72 @@
+//! The one error type of the client core, serializable so a desktop shell can hand it to its UI.
+
+use clinic_protocol::ErrorCode;
+use serde::{Serialize, Serializer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("local cache: {0}")]
+    Cache(#[from] rusqlite::Error),
+    #[error("network: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("server refused ({status}, {code:?}): {message}")]
+    Server {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+    },
+    #[error("not logged in: run login first")]
+    NotLoggedIn,
+    #[error("the session was refused by the server; log in again")]
+    SessionExpired,
+    #[error("not connected to the server")]
+    NotConnected,
+    #[error("unknown contact {0:?}; sync while online to refresh contacts")]
+    UnknownContact(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("credential store: {0}")]
+    Credentials(String),
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad data: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+impl ClientError {
+    /// A short stable name for the kind of error, for UIs that branch on it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Cache(_) => "cache",
+            Self::Http(_) => "network",
+            Self::Server { .. } => "server",
+            Self::NotLoggedIn => "notLoggedIn",
+            Self::SessionExpired => "sessionExpired",
+            Self::NotConnected => "notConnected",
+            Self::UnknownContact(_) => "unknownContact",
+            Self::NotFound(_) => "notFound",
+            Self::Invalid(_) => "invalid",
+            Self::Credentials(_) => "credentials",
+            Self::Timeout(_) => "timeout",
+            Self::Io(_) => "io",
+            Self::Json(_) => "json",
+        }
+    }
+}
+
+/// Serialized as `{"kind": "...", "message": "..."}` so Tauri commands can return it as is.
+impl Serialize for ClientError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("ClientError", 2)?;
+        s.serialize_field("kind", self.kind())?;
+        s.serialize_field("message", &self.to_string())?;
+        s.end()
+    }
+}

@@ -1,0 +1,84 @@
+//! What the client tells a UI: connection state and a stream of events (camelCase JSON, tagged
+//! by `type`), ready to be forwarded 1:1 by a desktop shell.
+
+use crate::record::LocalMessage;
+use clinic_protocol::{Emergency, ErrorCode, Message, Notification, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Where the connection is. Reported through a watch (latest value) and as
+/// [`ClientEvent::Connection`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "state",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ConnectionState {
+    /// Not trying (before `connect`, or after `disconnect`).
+    Idle,
+    /// Opening the socket and authenticating; `attempt` counts since the last success.
+    Connecting { attempt: u32 },
+    /// Authenticated; fetching everything since the cursor. Not yet "online".
+    Syncing,
+    /// Caught up and live.
+    Online,
+    /// The last attempt failed or the connection dropped; the next try is in `retryInMs`.
+    Offline {
+        attempt: u32,
+        last_error: String,
+        retry_in_ms: u64,
+    },
+    /// The server refused the token: the client stopped trying until the user logs in again.
+    SignedOut { reason: String },
+}
+
+/// Events for a UI, delivered over a `tokio::sync::broadcast`: a slow receiver misses events
+/// (it sees `Lagged`) and should then re-read what it shows from the cache.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ClientEvent {
+    /// The connection state changed; `queued` is how many sends wait in the outbox.
+    Connection {
+        state: ConnectionState,
+        queued: u64,
+    },
+    /// A message was added to the cache or changed (ack, receipt, failure): replace by
+    /// `clientId` (stable from the first optimistic copy on) or by `id`.
+    MessageUpserted {
+        message: LocalMessage,
+    },
+    /// A peer started or stopped typing; `typing: false` also comes after a timeout with no
+    /// refresh, so a crashed peer never types forever.
+    Typing {
+        patient_id: UserId,
+        doctor_id: UserId,
+        user_id: UserId,
+        typing: bool,
+    },
+    Presence {
+        user_id: UserId,
+        online: bool,
+    },
+    /// To doctors: an open emergency, repeated until acknowledged.
+    EmergencyAlert {
+        emergency: Emergency,
+        message: Message,
+        repeat: u32,
+        escalated: bool,
+    },
+    EmergencyUpdated {
+        emergency: Emergency,
+    },
+    Notification {
+        notification: Notification,
+    },
+    /// An `error` frame not tied to one send (those become `FAILED` messages).
+    ServerError {
+        code: ErrorCode,
+        message: String,
+    },
+}

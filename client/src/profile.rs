@@ -1,0 +1,98 @@
+//! A profile directory: which server and user this client is signed in as (never the token),
+//! and where that user's cache lives. One directory can hold caches of several users/servers.
+
+use crate::credentials::{CredentialStore, FileStore, KeyringStore};
+use crate::error::Result;
+use clinic_protocol::User;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What `login` leaves behind in `session.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub server_url: String,
+    pub user: User,
+    /// Which credential store holds the token: `keyring` or `file`.
+    pub credentials: String,
+}
+
+impl Session {
+    /// The credential store account name of this session.
+    pub fn account(&self) -> String {
+        account(&self.server_url, &self.user.username)
+    }
+}
+
+pub(crate) fn account(server_url: &str, username: &str) -> String {
+    format!("{username}@{server_url}")
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    dir: PathBuf,
+}
+
+impl Profile {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn session_path(&self) -> PathBuf {
+        self.dir.join("session.json")
+    }
+
+    pub fn load_session(&self) -> Result<Option<Session>> {
+        match std::fs::read_to_string(self.session_path()) {
+            Ok(s) => Ok(Some(serde_json::from_str(&s)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn save_session(&self, session: &Session) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.session_path();
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(session)?)?;
+        std::fs::rename(tmp, path)?;
+        Ok(())
+    }
+
+    pub fn clear_session(&self) -> Result<()> {
+        match std::fs::remove_file(self.session_path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The cache file of one user on one server (kept after logout: history stays readable).
+    pub fn cache_path(&self, session: &Session) -> PathBuf {
+        let key = format!("{}\n{}", session.server_url, session.user.id);
+        let digest = hex::encode(Sha256::digest(key.as_bytes()));
+        self.dir.join(format!(
+            "cache-{}-{}.sqlite",
+            session.user.username.replace(['/', '\\', '.'], "_"),
+            &digest[..12]
+        ))
+    }
+
+    /// The explicit plain-file credential store of this profile (see [`FileStore`]).
+    pub fn file_store(&self) -> FileStore {
+        FileStore::new(self.dir.join("credentials"))
+    }
+
+    /// The store named `kind` (`file` → this profile's [`FileStore`], else the OS keyring).
+    pub fn credential_store(&self, kind: &str) -> Arc<dyn CredentialStore> {
+        match kind {
+            "file" => Arc::new(self.file_store()),
+            _ => Arc::new(KeyringStore::new()),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Records the client keeps and hands to a UI: a message as the cache knows it (possibly not yet
+//! acknowledged by the server).
+
+use chrono::{DateTime, Utc};
+use clinic_protocol::{
+    ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, Seq, UserId,
+};
+use serde::{Deserialize, Serialize};
+
+/// A message in the local cache: the server's [`Message`] fields, with `id` and `seq` missing
+/// while the send is still in the outbox, a local status (`SENDING`, `FAILED`) and the reason of
+/// a permanent refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalMessage {
+    pub id: Option<MessageId>,
+    pub seq: Option<Seq>,
+    pub client_id: ClientId,
+    pub patient_id: UserId,
+    pub doctor_id: UserId,
+    pub sender_id: UserId,
+    pub content: String,
+    pub message_type: MessageType,
+    pub status: MessageStatus,
+    pub file_url: Option<String>,
+    pub file_name: Option<String>,
+    pub file_size: Option<u64>,
+    pub file_type: Option<String>,
+    pub is_emergency: bool,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+    /// Why the server refused this send for good (status `FAILED`).
+    pub error: Option<String>,
+}
+
+impl LocalMessage {
+    pub fn conversation(&self) -> ConversationKey {
+        ConversationKey::new(self.patient_id.clone(), self.doctor_id.clone())
+    }
+
+    /// True once the server has stored it.
+    pub fn is_acked(&self) -> bool {
+        self.id.is_some()
+    }
+}
+
+impl From<Message> for LocalMessage {
+    fn from(m: Message) -> Self {
+        Self {
+            id: Some(m.id),
+            seq: Some(m.seq),
+            client_id: m.client_id,
+            patient_id: m.patient_id,
+            doctor_id: m.doctor_id,
+            sender_id: m.sender_id,
+            content: m.content,
+            message_type: m.message_type,
+            status: m.status,
+            file_url: m.file_url,
+            file_name: m.file_name,
+            file_size: m.file_size,
+            file_type: m.file_type,
+            is_emergency: m.is_emergency,
+            resolved_at: m.resolved_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            delivered_at: m.delivered_at,
+            read_at: m.read_at,
+            error: None,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! State shared by a `Client` handle and its connection task.
+
+use crate::api::Api;
+use crate::backoff::BackoffConfig;
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::events::{ClientEvent, ConnectionState};
+use crate::record::LocalMessage;
+use crate::typing::Typing;
+use clinic_protocol::{ClientFrame, ConversationKey, User, UserId};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast, mpsc, watch};
+
+/// Tunables of a client; the defaults suit the desktop app.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub backoff: BackoffConfig,
+    /// How many sends may await their ack at once (pipelining: a burst does not cost one round
+    /// trip per message).
+    pub send_window: usize,
+    /// A peer's typing indicator ends this long after its last `typing:start`.
+    pub typing_timeout: Duration,
+    /// Capacity of the event broadcast; slower receivers see `Lagged`.
+    pub event_capacity: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            backoff: BackoffConfig::default(),
+            send_window: 64,
+            typing_timeout: Duration::from_secs(6),
+            event_capacity: 4096,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) user: User,
+    pub(crate) api: Api,
+    pub(crate) token: String,
+    pub(crate) cache: Cache,
+    pub(crate) tuning: Tuning,
+    pub(crate) events: broadcast::Sender<ClientEvent>,
+    pub(crate) state: watch::Sender<ConnectionState>,
+    pub(crate) queued: watch::Sender<u64>,
+    /// Poked when the outbox gained entries.
+    pub(crate) outbox_wake: Notify,
+    /// Poked to skip the current reconnect delay.
+    pub(crate) reconnect_now: Notify,
+    /// The way to the live socket while online; `None` otherwise.
+    pub(crate) live: Mutex<Option<mpsc::Sender<ClientFrame>>>,
+    pub(crate) typing: Arc<Typing>,
+    pub(crate) presence: Mutex<HashSet<UserId>>,
+    /// Conversations joined (for typing indicators); re-joined after every reconnect.
+    pub(crate) joined: Mutex<HashSet<ConversationKey>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        user: User,
+        api: Api,
+        token: String,
+        cache: Cache,
+        tuning: Tuning,
+    ) -> Result<Self> {
+        let queued = cache.outbox_len()?;
+        let (events, _) = broadcast::channel(tuning.event_capacity.max(16));
+        Ok(Self {
+            user,
+            api,
+            token,
+            cache,
+            typing: Arc::new(Typing::new(tuning.typing_timeout)),
+            tuning,
+            events,
+            state: watch::channel(ConnectionState::Idle).0,
+            queued: watch::channel(queued).0,
+            outbox_wake: Notify::new(),
+            reconnect_now: Notify::new(),
+            live: Mutex::new(None),
+            presence: Mutex::new(HashSet::new()),
+            joined: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub(crate) fn me(&self) -> &UserId {
+        &self.user.id
+    }
+
+    pub(crate) fn emit(&self, event: ClientEvent) {
+        // No receiver is fine: events are a view, the cache is the truth.
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn emit_messages(&self, messages: impl IntoIterator<Item = LocalMessage>) {
+        for message in messages {
+            self.emit(ClientEvent::MessageUpserted { message });
+        }
+    }
+
+    pub(crate) fn set_state(&self, state: ConnectionState) {
+        self.state.send_replace(state.clone());
+        let queued = *self.queued.borrow();
+        self.emit(ClientEvent::Connection { state, queued });
+    }
+
+    /// Re-reads the outbox size after it changed.
+    pub(crate) fn refresh_queued(&self) {
+        match self.cache.outbox_len() {
+            Ok(n) => {
+                self.queued.send_replace(n);
+            }
+            Err(e) => tracing::warn!("cannot count the outbox: {e}"),
+        }
+    }
+
+    pub(crate) fn live(&self) -> MutexGuard<'_, Option<mpsc::Sender<ClientFrame>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn presence(&self) -> MutexGuard<'_, HashSet<UserId>> {
+        self.presence.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn joined(&self) -> MutexGuard<'_, HashSet<ConversationKey>> {
+        self.joined.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_online(&self, user: &UserId, online: bool) {
+        let changed = if online {
+            self.presence().insert(user.clone())
+        } else {
+            self.presence().remove(user)
+        };
+        if changed {
+            self.emit(ClientEvent::Presence {
+                user_id: user.clone(),
+                online,
+            });
+        }
+    }
+
+    /// The socket is gone: nothing live is known any more.
+    pub(crate) fn went_offline(&self) {
+        *self.live() = None;
+        self.typing.clear(&self.events);
+        let gone: Vec<UserId> = self.presence().drain().collect();
+        for user_id in gone {
+            self.emit(ClientEvent::Presence {
+                user_id,
+                online: false,
+            });
+        }
+    }
+}

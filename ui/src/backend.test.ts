@@ -7,7 +7,9 @@ const invoke = vi.fn();
 const listen = vi.fn();
 vi.mock('@tauri-apps/api/core', () => ({ invoke: (...a: unknown[]) => invoke(...a), isTauri: () => false }));
 vi.mock('@tauri-apps/api/event', () => ({ listen: (...a: unknown[]) => listen(...a) }));
-vi.mock('@tauri-apps/api/webview', () => ({ getCurrentWebview: () => ({ onDragDropEvent: vi.fn(async () => () => {}) }) }));
+vi.mock('@tauri-apps/api/webview', () => ({
+  getCurrentWebview: () => ({ onDragDropEvent: vi.fn(async () => () => {}) }),
+}));
 
 const { BackendError, createTauriBackend } = await import('./backend');
 
@@ -74,7 +76,10 @@ describe('createTauriBackend', () => {
   it('turns rejections into BackendError with a code', async () => {
     const b = createTauriBackend();
     invoke.mockRejectedValueOnce({ code: 'unauthorized', message: 'Wrong username or password' });
-    await expect(b.login({ serverUrl: 'x', username: 'u', password: 'p' })).rejects.toMatchObject({ code: 'unauthorized', message: 'Wrong username or password' });
+    await expect(b.login({ serverUrl: 'x', username: 'u', password: 'p' })).rejects.toMatchObject({
+      code: 'unauthorized',
+      message: 'Wrong username or password',
+    });
     invoke.mockRejectedValueOnce('plain string');
     await expect(b.logout()).rejects.toBeInstanceOf(BackendError);
     expect(BackendError.from(42)).toMatchObject({ code: 'internal', message: '42' });
@@ -107,9 +112,16 @@ describe('createTauriBackend', () => {
 
 describe('the one door', () => {
   it('no module but backend.ts imports @tauri-apps', () => {
-    const sources = import.meta.glob<string>('./**/*.{ts,tsx}', { query: '?raw', import: 'default', eager: true });
+    const sources = import.meta.glob<string>('./**/*.{ts,tsx}', {
+      query: '?raw',
+      import: 'default',
+      eager: true,
+    });
     const offenders = Object.entries(sources)
-      .filter(([path, text]) => path !== './backend.ts' && !path.endsWith('.test.ts') && /from '@tauri-apps/.test(text))
+      .filter(
+        ([path, text]) =>
+          path !== './backend.ts' && !path.endsWith('.test.ts') && /from '@tauri-apps/.test(text),
+      )
       .map(([path]) => path);
     expect(Object.keys(sources).length).toBeGreaterThan(20);
     expect(offenders).toEqual([]);

@@ -44,13 +44,7 @@ export type MessageType = 'REGULAR' | 'EMERGENCY' | 'FILE' | 'SYSTEM';
 /** SENT, DELIVERED, READ come from the server; SENDING and FAILED exist only in the local cache. */
 export type MessageStatus = 'SENDING' | 'SENT' | 'DELIVERED' | 'READ' | 'FAILED';
 
-export const MESSAGE_STATUSES: readonly MessageStatus[] = [
-  'SENDING',
-  'SENT',
-  'DELIVERED',
-  'READ',
-  'FAILED',
-];
+export const MESSAGE_STATUSES: readonly MessageStatus[] = ['SENDING', 'SENT', 'DELIVERED', 'READ', 'FAILED'];
 
 /** A stored message, as the server sends it. */
 export interface Message extends ConversationKey {
@@ -225,10 +219,7 @@ export interface UploadProgressEvent {
   total: number;
 }
 
-export type FileDropEvent =
-  | { kind: 'over' }
-  | { kind: 'leave' }
-  | { kind: 'drop'; files: PickedFile[] };
+export type FileDropEvent = { kind: 'over' } | { kind: 'leave' } | { kind: 'drop'; files: PickedFile[] };
 
 export interface SessionEvent {
   session: Session | null;

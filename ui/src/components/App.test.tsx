@@ -42,22 +42,34 @@ describe('login', () => {
 
 describe('patient chat', () => {
   it('renders bubbles with status and side; Enter sends, Shift+Enter does not; typing is debounced', async () => {
-    const s = await renderApp(setup({ messages: [msg({ seq: 1, status: 'READ' }), msg({ seq: 2, senderId: DOCTOR.id, status: 'READ' })] }));
+    const s = await renderApp(
+      setup({
+        messages: [msg({ seq: 1, status: 'READ' }), msg({ seq: 2, senderId: DOCTOR.id, status: 'READ' })],
+      }),
+    );
     await openChat(s.user, 'doc');
     const bubbles = await screen.findAllByTestId('message');
-    expect(bubbles.map((b) => [b.dataset.status, b.dataset.mine])).toEqual([['READ', 'true'], ['READ', 'false']]);
+    expect(bubbles.map((b) => [b.dataset.status, b.dataset.mine])).toEqual([
+      ['READ', 'true'],
+      ['READ', 'false'],
+    ]);
     expect(within(bubbles[0]).getByTestId('message-ticks')).toHaveAttribute('data-icon', 'double-read');
 
     const input = screen.getByTestId('message-input');
     await s.user.type(input, 'first line{Shift>}{Enter}{/Shift}second');
     expect(screen.getAllByTestId('message')).toHaveLength(2);
-    expect(s.fake.callsOf('set_typing')).toEqual([{ patientId: PATIENT.id, doctorId: DOCTOR.id, typing: true }]);
+    expect(s.fake.callsOf('set_typing')).toEqual([
+      { patientId: PATIENT.id, doctorId: DOCTOR.id, typing: true },
+    ]);
     await s.user.keyboard('{Enter}');
     const sent = await screen.findAllByTestId('message');
     expect(sent).toHaveLength(3);
     expect(sent[2]).toHaveAttribute('data-status', 'SENDING');
     expect(within(sent[2]).getByTestId('message-ticks')).toHaveAttribute('data-icon', 'clock');
-    expect(s.fake.callsOf('send_message')[0]).toMatchObject({ content: 'first line\nsecond', isEmergency: false });
+    expect(s.fake.callsOf('send_message')[0]).toMatchObject({
+      content: 'first line\nsecond',
+      isEmergency: false,
+    });
     expect(s.fake.callsOf('set_typing').at(-1)).toMatchObject({ typing: false });
     expect(input).toHaveValue('');
 
@@ -86,12 +98,17 @@ describe('patient chat', () => {
     expect(s.fake.callsOf('send_message')).toHaveLength(0);
     await s.user.click(screen.getByTestId('emergency-button'));
     await s.user.click(screen.getByTestId('emergency-confirm-send'));
-    expect(s.fake.callsOf('send_message')[0]).toMatchObject({ isEmergency: true, content: 'EMERGENCY: I need urgent help.' });
+    expect(s.fake.callsOf('send_message')[0]).toMatchObject({
+      isEmergency: true,
+      content: 'EMERGENCY: I need urgent help.',
+    });
     expect(await screen.findByTestId('emergency-status')).toHaveAttribute('data-state', 'sending');
     act(() => s.fake.ackAll());
     expect(screen.getByTestId('emergency-status')).toHaveAttribute('data-state', 'raised');
     const e = s.fake.emergencies[0];
-    act(() => s.fake.upsertEmergency({ ...e, state: 'ACKNOWLEDGED', acknowledgedByName: 'Dr. Dana Doe' }, false));
+    act(() =>
+      s.fake.upsertEmergency({ ...e, state: 'ACKNOWLEDGED', acknowledgedByName: 'Dr. Dana Doe' }, false),
+    );
     expect(screen.getByTestId('emergency-status')).toHaveTextContent('Acknowledged by Dr. Dana Doe');
   });
 
@@ -107,7 +124,12 @@ describe('patient chat', () => {
 
     act(() => s.fake.drop({ kind: 'over' }));
     expect(screen.getByTestId('drop-zone')).toHaveAttribute('data-dragging', 'true');
-    act(() => s.fake.drop({ kind: 'drop', files: [{ path: '/x/scan.png', name: 'scan.png', size: 2048, mimeType: 'image/png' }] }));
+    act(() =>
+      s.fake.drop({
+        kind: 'drop',
+        files: [{ path: '/x/scan.png', name: 'scan.png', size: 2048, mimeType: 'image/png' }],
+      }),
+    );
     expect(screen.getByTestId('drop-zone')).toHaveAttribute('data-dragging', 'false');
     expect(screen.getByTestId('attachment-preview')).toHaveTextContent('2 KB');
     await s.user.click(screen.getByTestId('send-button'));
@@ -115,7 +137,13 @@ describe('patient chat', () => {
     const bubble = await screen.findByTestId('message');
     expect(within(bubble).getByTestId('file-preview')).toHaveAttribute('data-kind', 'image');
     expect(within(bubble).getByTestId('upload-progress')).toHaveAttribute('aria-valuenow', '0');
-    act(() => s.fake.events.emit('upload-progress', { clientId: bubble.dataset.clientId ?? '', sent: 1024, total: 2048 }));
+    act(() =>
+      s.fake.events.emit('upload-progress', {
+        clientId: bubble.dataset.clientId ?? '',
+        sent: 1024,
+        total: 2048,
+      }),
+    );
     expect(within(bubble).getByTestId('upload-progress')).toHaveAttribute('aria-valuenow', '50');
   });
 
@@ -132,11 +160,23 @@ describe('patient chat', () => {
 
 describe('doctor view', () => {
   const raised: Emergency = {
-    id: 'e1', messageId: 'm1', patientId: PATIENT.id, doctorId: DOCTOR.id, patientName: PATIENT.name, state: 'RAISED', raisedAt: '2026-01-01T10:00:00Z',
+    id: 'e1',
+    messageId: 'm1',
+    patientId: PATIENT.id,
+    doctorId: DOCTOR.id,
+    patientName: PATIENT.name,
+    state: 'RAISED',
+    raisedAt: '2026-01-01T10:00:00Z',
   };
 
   it('shows unread counts, patient info, and the emergency banner with its actions', async () => {
-    const s = await renderApp(setup({ as: DOCTOR, messages: [msg({ seq: 1, status: 'DELIVERED' }), msg({ seq: 2, status: 'DELIVERED' })], emergencies: [raised] }));
+    const s = await renderApp(
+      setup({
+        as: DOCTOR,
+        messages: [msg({ seq: 1, status: 'DELIVERED' }), msg({ seq: 2, status: 'DELIVERED' })],
+        emergencies: [raised],
+      }),
+    );
     const item = await screen.findByTestId('conversation-pat');
     expect(within(item).getByTestId('unread-count')).toHaveTextContent('2');
     expect(within(item).getByTestId('emergency-badge')).toBeInTheDocument();
@@ -164,9 +204,23 @@ describe('doctor view', () => {
   it('shows who is typing, then hides it on stop', async () => {
     const s = await renderApp(setup({ as: DOCTOR, messages: [msg({ seq: 1 })] }));
     await openChat(s.user, 'pat');
-    act(() => s.fake.events.emit('typing', { patientId: PATIENT.id, doctorId: DOCTOR.id, userId: PATIENT.id, typing: true }));
+    act(() =>
+      s.fake.events.emit('typing', {
+        patientId: PATIENT.id,
+        doctorId: DOCTOR.id,
+        userId: PATIENT.id,
+        typing: true,
+      }),
+    );
     expect(screen.getByTestId('typing-indicator')).toHaveTextContent('Pat Patient is typing');
-    act(() => s.fake.events.emit('typing', { patientId: PATIENT.id, doctorId: DOCTOR.id, userId: PATIENT.id, typing: false }));
+    act(() =>
+      s.fake.events.emit('typing', {
+        patientId: PATIENT.id,
+        doctorId: DOCTOR.id,
+        userId: PATIENT.id,
+        typing: false,
+      }),
+    );
     expect(screen.queryByTestId('typing-indicator')).toBeNull();
   });
 });
@@ -190,7 +244,11 @@ describe('connection and settings', () => {
     expect(within(panel).getByTestId('setting-show-content')).not.toBeChecked();
     await s.user.click(within(panel).getByTestId('setting-show-content'));
     await s.user.selectOptions(within(panel).getByTestId('setting-availability'), 'DO_NOT_DISTURB');
-    expect(s.fake.settings).toEqual({ showMessageContent: true, startOnLogin: false, availability: 'DO_NOT_DISTURB' });
+    expect(s.fake.settings).toEqual({
+      showMessageContent: true,
+      startOnLogin: false,
+      availability: 'DO_NOT_DISTURB',
+    });
     await s.user.click(within(panel).getByTestId('send-test-alert'));
     expect(s.fake.callsOf('send_test_alert')).toHaveLength(1);
     await s.user.click(within(panel).getByTestId('logout-button'));

@@ -27,7 +27,12 @@ function Notice() {
   return (
     <div className="notice" data-testid="notice" role="alert">
       {notice}
-      <button type="button" className="icon-button" onClick={() => store.dismissNotice()} aria-label="Dismiss">
+      <button
+        type="button"
+        className="icon-button"
+        onClick={() => store.dismissNotice()}
+        aria-label="Dismiss"
+      >
         ×
       </button>
     </div>
@@ -39,7 +44,11 @@ export function ChatLayout({ me }: { me: User }) {
   const [settingsOpen, setSettingsOpen] = useState(false);
   const isDoctor = me.role === 'DOCTOR';
   return (
-    <div className={`app ${isDoctor ? 'theme-doctor' : 'theme-patient'}`} data-testid="chat-layout" data-role={me.role}>
+    <div
+      className={`app ${isDoctor ? 'theme-doctor' : 'theme-patient'}`}
+      data-testid="chat-layout"
+      data-role={me.role}
+    >
       <header className="topbar">
         <span className="brand">
           <span className="brand-mark" aria-hidden="true">
@@ -51,7 +60,13 @@ export function ChatLayout({ me }: { me: User }) {
         <span className="topbar-user" data-testid="current-user">
           {me.name}
         </span>
-        <button type="button" className="secondary-button" data-testid="settings-button" onClick={() => setSettingsOpen(true)} aria-haspopup="dialog">
+        <button
+          type="button"
+          className="secondary-button"
+          data-testid="settings-button"
+          onClick={() => setSettingsOpen(true)}
+          aria-haspopup="dialog"
+        >
           <Icon name="gear" size={16} /> Settings
         </button>
       </header>
@@ -62,7 +77,9 @@ export function ChatLayout({ me }: { me: User }) {
           <ChatWindow key={`${active.patientId}|${active.doctorId}`} active={active} me={me} />
         ) : (
           <section className="chat card chat-empty" data-testid="chat-empty">
-            <p>{isDoctor ? 'Choose a patient on the left.' : 'Choose a doctor on the left to start chatting.'}</p>
+            <p>
+              {isDoctor ? 'Choose a patient on the left.' : 'Choose a doctor on the left to start chatting.'}
+            </p>
           </section>
         )}
         {isDoctor && active && <PatientInfoPanel active={active} />}

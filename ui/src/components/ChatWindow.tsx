@@ -45,7 +45,11 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
   const isPatient = me.role === 'PATIENT';
 
   return (
-    <section className="chat card" data-testid="chat-window" aria-label={`Conversation with ${other?.name ?? ''}`}>
+    <section
+      className="chat card"
+      data-testid="chat-window"
+      aria-label={`Conversation with ${other?.name ?? ''}`}
+    >
       <header className="chat-header">
         <span className="avatar" aria-hidden="true">
           {initials(other?.name ?? '?')}

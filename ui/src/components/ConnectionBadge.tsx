@@ -8,7 +8,12 @@ export function ConnectionBadge() {
   const status = useChat((s) => s.connection);
   const view = connectionView(status);
   return (
-    <div className={`connection connection-${view.tone}`} role="status" aria-live="polite" title={status.lastError ?? undefined}>
+    <div
+      className={`connection connection-${view.tone}`}
+      role="status"
+      aria-live="polite"
+      title={status.lastError ?? undefined}
+    >
       <span className="connection-dot" aria-hidden="true" />
       <span data-testid="connection-state" data-state={status.state}>
         {view.text}

@@ -36,7 +36,9 @@ function ConversationItem({ c, me, selected }: { c: Conversation; me: User; sele
         <span className="conversation-body">
           <span className="conversation-top">
             <span className="conversation-name">{other.name}</span>
-            {c.lastMessage && <time className="conversation-time">{formatShortDate(c.lastMessage.createdAt)}</time>}
+            {c.lastMessage && (
+              <time className="conversation-time">{formatShortDate(c.lastMessage.createdAt)}</time>
+            )}
           </span>
           <span className="conversation-bottom">
             <span className="conversation-preview">{preview(c, me)}</span>

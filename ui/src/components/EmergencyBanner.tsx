@@ -20,7 +20,12 @@ function EmergencyItem({ e }: { e: Emergency }) {
     return ok;
   };
   return (
-    <li className={`banner-item state-${e.state.toLowerCase()}`} data-testid="emergency-item" data-state={e.state} data-emergency-id={e.id}>
+    <li
+      className={`banner-item state-${e.state.toLowerCase()}`}
+      data-testid="emergency-item"
+      data-state={e.state}
+      data-emergency-id={e.id}
+    >
       <span className="banner-text">
         <strong>{e.patientName}</strong>{' '}
         {e.state === 'RAISED'
@@ -28,16 +33,31 @@ function EmergencyItem({ e }: { e: Emergency }) {
           : `· acknowledged by ${e.acknowledgedByName ?? 'a doctor'}`}
       </span>
       <span className="banner-actions">
-        <button type="button" className="banner-button" onClick={() => void store.select({ patientId: e.patientId, doctorId: e.doctorId })}>
+        <button
+          type="button"
+          className="banner-button"
+          onClick={() => void store.select({ patientId: e.patientId, doctorId: e.doctorId })}
+        >
           Open chat
         </button>
         {e.state === 'RAISED' && (
-          <button type="button" className="banner-button strong" data-testid="emergency-acknowledge" disabled={busy} onClick={() => void run(() => store.acknowledge(e.id))}>
+          <button
+            type="button"
+            className="banner-button strong"
+            data-testid="emergency-acknowledge"
+            disabled={busy}
+            onClick={() => void run(() => store.acknowledge(e.id))}
+          >
             Acknowledge
           </button>
         )}
         {!resolving && (
-          <button type="button" className="banner-button" data-testid="emergency-resolve" onClick={() => setResolving(true)}>
+          <button
+            type="button"
+            className="banner-button"
+            data-testid="emergency-resolve"
+            onClick={() => setResolving(true)}
+          >
             Resolve…
           </button>
         )}
@@ -53,8 +73,21 @@ function EmergencyItem({ e }: { e: Emergency }) {
           <label className="sr-only" htmlFor={`note-${e.id}`}>
             Resolution note
           </label>
-          <input id={`note-${e.id}`} data-testid="emergency-resolve-note" value={note} maxLength={2048} placeholder="What was done (e.g. called the patient, ambulance sent)" onChange={(ev) => setNote(ev.target.value)} autoFocus />
-          <button type="submit" className="banner-button strong" data-testid="emergency-resolve-submit" disabled={busy}>
+          <input
+            id={`note-${e.id}`}
+            data-testid="emergency-resolve-note"
+            value={note}
+            maxLength={2048}
+            placeholder="What was done (e.g. called the patient, ambulance sent)"
+            onChange={(ev) => setNote(ev.target.value)}
+            autoFocus
+          />
+          <button
+            type="submit"
+            className="banner-button strong"
+            data-testid="emergency-resolve-submit"
+            disabled={busy}
+          >
             Resolve
           </button>
           <button type="button" className="banner-button" onClick={() => setResolving(false)}>
@@ -73,13 +106,23 @@ export function EmergencyBanner() {
   const open = useMemo(() => openEmergencies(emergencies), [emergencies]);
   if (open.length === 0) return null;
   return (
-    <section className={`emergency-banner ${alerting ? 'is-alerting' : ''}`} data-testid="emergency-banner" role="alert" aria-label="Open emergencies">
+    <section
+      className={`emergency-banner ${alerting ? 'is-alerting' : ''}`}
+      data-testid="emergency-banner"
+      role="alert"
+      aria-label="Open emergencies"
+    >
       <div className="banner-head">
         <span className="banner-title">
           <span aria-hidden="true">⚠</span> {open.length === 1 ? 'Emergency' : `${open.length} emergencies`}
         </span>
         {alerting && (
-          <button type="button" className="banner-button" data-testid="silence-alarm" onClick={() => void store.silence()}>
+          <button
+            type="button"
+            className="banner-button"
+            data-testid="silence-alarm"
+            onClick={() => void store.silence()}
+          >
             <Icon name="bellOff" size={16} /> Silence this device
           </button>
         )}

@@ -23,23 +23,54 @@ export function EmergencyButton() {
 
   return (
     <>
-      <button type="button" className="emergency-button" data-testid="emergency-button" onClick={() => setOpen(true)}>
+      <button
+        type="button"
+        className="emergency-button"
+        data-testid="emergency-button"
+        onClick={() => setOpen(true)}
+      >
         ⚠ Emergency
       </button>
       {open && (
         <div className="modal-backdrop" onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
-          <div className="modal card emergency-confirm" role="alertdialog" aria-modal="true" aria-labelledby="emergency-title" data-testid="emergency-confirm" ref={dialogRef}>
+          <div
+            className="modal card emergency-confirm"
+            role="alertdialog"
+            aria-modal="true"
+            aria-labelledby="emergency-title"
+            data-testid="emergency-confirm"
+            ref={dialogRef}
+          >
             <h2 id="emergency-title">Send an emergency alert?</h2>
-            <p>Your doctors will be alerted at once with a repeating alarm. If your life is in danger, also call the emergency number.</p>
+            <p>
+              Your doctors will be alerted at once with a repeating alarm. If your life is in danger, also
+              call the emergency number.
+            </p>
             <label className="field">
               <span>What is happening? (optional)</span>
-              <textarea data-testid="emergency-text" value={text} onChange={(e) => setText(e.target.value)} rows={3} placeholder={DEFAULT_EMERGENCY_TEXT} />
+              <textarea
+                data-testid="emergency-text"
+                value={text}
+                onChange={(e) => setText(e.target.value)}
+                rows={3}
+                placeholder={DEFAULT_EMERGENCY_TEXT}
+              />
             </label>
             <div className="modal-actions">
-              <button type="button" className="secondary-button" data-testid="emergency-cancel" onClick={() => setOpen(false)}>
+              <button
+                type="button"
+                className="secondary-button"
+                data-testid="emergency-cancel"
+                onClick={() => setOpen(false)}
+              >
                 Cancel
               </button>
-              <button type="button" className="danger-button" data-testid="emergency-confirm-send" onClick={confirm}>
+              <button
+                type="button"
+                className="danger-button"
+                data-testid="emergency-confirm-send"
+                onClick={confirm}
+              >
                 Send emergency
               </button>
             </div>

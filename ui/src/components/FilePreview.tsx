@@ -17,9 +17,18 @@ export interface FilePreviewProps {
 
 const ICONS = { pdf: 'PDF', document: 'DOC', image: 'IMG', other: 'FILE' } as const;
 
-export function FilePreview({ name, size, mimeType, imageUrl, progress, onOpen, onRemove }: FilePreviewProps) {
+export function FilePreview({
+  name,
+  size,
+  mimeType,
+  imageUrl,
+  progress,
+  onOpen,
+  onRemove,
+}: FilePreviewProps) {
   const kind = fileKind(name, mimeType);
-  const pct = progress && progress.total > 0 ? Math.min(100, Math.round((progress.sent / progress.total) * 100)) : null;
+  const pct =
+    progress && progress.total > 0 ? Math.min(100, Math.round((progress.sent / progress.total) * 100)) : null;
   const body = (
     <>
       {kind === 'image' && imageUrl ? (
@@ -47,12 +56,26 @@ export function FilePreview({ name, size, mimeType, imageUrl, progress, onOpen, 
         <div className="file-open">{body}</div>
       )}
       {onRemove && (
-        <button type="button" className="icon-button file-remove" data-testid="attachment-remove" onClick={onRemove} aria-label={`Remove ${name}`}>
+        <button
+          type="button"
+          className="icon-button file-remove"
+          data-testid="attachment-remove"
+          onClick={onRemove}
+          aria-label={`Remove ${name}`}
+        >
           ×
         </button>
       )}
       {pct !== null && (
-        <div className="upload-progress" data-testid="upload-progress" role="progressbar" aria-label="Upload progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct}>
+        <div
+          className="upload-progress"
+          data-testid="upload-progress"
+          role="progressbar"
+          aria-label="Upload progress"
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={pct}
+        >
           <div className="upload-progress-bar" style={{ width: `${pct}%` }} />
         </div>
       )}

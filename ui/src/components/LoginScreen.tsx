@@ -42,15 +42,37 @@ export function LoginScreen() {
         <p className="login-sub">Sign in to your clinic</p>
         <label className="field">
           <span>Clinic server address</span>
-          <input data-testid="server-url" type="url" required placeholder="http://192.168.1.10:8470" value={serverUrl} onChange={(e) => setServerUrl(e.target.value)} autoComplete="url" />
+          <input
+            data-testid="server-url"
+            type="url"
+            required
+            placeholder="http://192.168.1.10:8470"
+            value={serverUrl}
+            onChange={(e) => setServerUrl(e.target.value)}
+            autoComplete="url"
+          />
         </label>
         <label className="field">
           <span>Username</span>
-          <input data-testid="username" required value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="username" autoCapitalize="none" />
+          <input
+            data-testid="username"
+            required
+            value={username}
+            onChange={(e) => setUsername(e.target.value)}
+            autoComplete="username"
+            autoCapitalize="none"
+          />
         </label>
         <label className="field">
           <span>Password</span>
-          <input data-testid="password" type="password" required value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" />
+          <input
+            data-testid="password"
+            type="password"
+            required
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            autoComplete="current-password"
+          />
         </label>
         {error && (
           <p className="login-error" data-testid="login-error" role="alert">

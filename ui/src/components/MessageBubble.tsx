@@ -30,13 +30,25 @@ function useImagePreview(msg: LocalMessage): string | null {
 /** Only messages that just arrived animate in; history rows mounting during scrolling do not. */
 const FRESH_MS = 10_000;
 
-export const MessageBubble = memo(function MessageBubble({ message, mine }: { message: LocalMessage; mine: boolean }) {
+export const MessageBubble = memo(function MessageBubble({
+  message,
+  mine,
+}: {
+  message: LocalMessage;
+  mine: boolean;
+}) {
   const store = useStore();
   const [fresh] = useState(() => Date.now() - new Date(message.createdAt).getTime() < FRESH_MS);
   const progress = useChat((s) => s.uploads[message.clientId]);
   const imageUrl = useImagePreview(message);
   const failed = message.status === 'FAILED';
-  const classes = ['bubble', mine ? 'mine' : 'theirs', message.isEmergency ? 'is-emergency' : '', failed ? 'is-failed' : '', fresh ? 'is-fresh' : '']
+  const classes = [
+    'bubble',
+    mine ? 'mine' : 'theirs',
+    message.isEmergency ? 'is-emergency' : '',
+    failed ? 'is-failed' : '',
+    fresh ? 'is-fresh' : '',
+  ]
     .filter(Boolean)
     .join(' ');
   return (
@@ -68,7 +80,12 @@ export const MessageBubble = memo(function MessageBubble({ message, mine }: { me
         {failed && (
           <div className="bubble-failed" role="alert">
             <span>{message.error ?? 'Not sent'}</span>
-            <button type="button" className="link-button" data-testid="message-retry" onClick={() => void store.retry(message.clientId)}>
+            <button
+              type="button"
+              className="link-button"
+              data-testid="message-retry"
+              onClick={() => void store.retry(message.clientId)}
+            >
               Retry
             </button>
           </div>

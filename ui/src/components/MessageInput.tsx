@@ -73,15 +73,32 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
   };
 
   return (
-    <form className={`composer ${dragging ? 'is-dragging' : ''}`} onSubmit={onSubmit} data-testid="drop-zone" data-dragging={dragging}>
+    <form
+      className={`composer ${dragging ? 'is-dragging' : ''}`}
+      onSubmit={onSubmit}
+      data-testid="drop-zone"
+      data-dragging={dragging}
+    >
       {dragging && <div className="drop-hint">Drop the file to attach it</div>}
       {file && (
         <div className="composer-attachment" data-testid="attachment-preview">
-          <FilePreview name={file.name} size={file.size} mimeType={file.mimeType} onRemove={() => setFile(null)} />
+          <FilePreview
+            name={file.name}
+            size={file.size}
+            mimeType={file.mimeType}
+            onRemove={() => setFile(null)}
+          />
         </div>
       )}
       <div className="composer-row">
-        <button type="button" className="icon-button" data-testid="attach-button" onClick={() => void pick()} aria-label="Attach a file" title="Attach a file">
+        <button
+          type="button"
+          className="icon-button"
+          data-testid="attach-button"
+          onClick={() => void pick()}
+          aria-label="Attach a file"
+          title="Attach a file"
+        >
           <Icon name="paperclip" />
         </button>
         <textarea
@@ -101,7 +118,12 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
           onKeyDown={onKeyDown}
           onBlur={() => typing.stop()}
         />
-        <button type="submit" className="primary-button send-button" data-testid="send-button" disabled={!canSend}>
+        <button
+          type="submit"
+          className="primary-button send-button"
+          data-testid="send-button"
+          disabled={!canSend}
+        >
           Send
         </button>
       </div>

@@ -38,7 +38,10 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
   // event, because the very first render sits at offset 0 before it is pinned to the bottom.
   const [armed, setArmed] = useState(false);
   useEffect(() => {
-    if (armed && shouldLoadOlder({ firstVisibleIndex: firstIndex, hasOlder: data.hasOlder, loading: data.loadingOlder }))
+    if (
+      armed &&
+      shouldLoadOlder({ firstVisibleIndex: firstIndex, hasOlder: data.hasOlder, loading: data.loadingOlder })
+    )
       onLoadOlder();
   }, [armed, firstIndex, data.hasOlder, data.loadingOlder, onLoadOlder]);
 
@@ -79,7 +82,15 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
   };
 
   return (
-    <div className="message-scroll" ref={scrollRef} onScroll={onScroll} data-testid="message-list" tabIndex={0} aria-label="Messages" role="log">
+    <div
+      className="message-scroll"
+      ref={scrollRef}
+      onScroll={onScroll}
+      data-testid="message-list"
+      tabIndex={0}
+      aria-label="Messages"
+      role="log"
+    >
       {data.loadingOlder && (
         <div className="loading-older" data-testid="loading-older">
           Loading older messages…

@@ -12,10 +12,24 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   useEffect(() => closeRef.current?.focus(), []);
   return (
     <div className="modal-backdrop" onClick={onClose} onKeyDown={(e) => e.key === 'Escape' && onClose()}>
-      <div className="modal card settings" role="dialog" aria-modal="true" aria-labelledby="settings-title" data-testid="settings-panel" onClick={(e) => e.stopPropagation()}>
+      <div
+        className="modal card settings"
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby="settings-title"
+        data-testid="settings-panel"
+        onClick={(e) => e.stopPropagation()}
+      >
         <header className="modal-head">
           <h2 id="settings-title">Settings</h2>
-          <button type="button" className="icon-button" ref={closeRef} data-testid="settings-close" onClick={onClose} aria-label="Close settings">
+          <button
+            type="button"
+            className="icon-button"
+            ref={closeRef}
+            data-testid="settings-close"
+            onClick={onClose}
+            aria-label="Close settings"
+          >
             ×
           </button>
         </header>
@@ -23,32 +37,56 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
           Signed in as <strong>{me.name}</strong> ({me.username}) on {serverUrl}
         </p>
         <label className="toggle">
-          <input type="checkbox" data-testid="setting-show-content" checked={settings.showMessageContent} onChange={(e) => void store.updateSettings({ showMessageContent: e.target.checked })} />
+          <input
+            type="checkbox"
+            data-testid="setting-show-content"
+            checked={settings.showMessageContent}
+            onChange={(e) => void store.updateSettings({ showMessageContent: e.target.checked })}
+          />
           <span>
             Show message content in notifications
             <small>Off: notifications only say who wrote, so nothing private shows on screen.</small>
           </span>
         </label>
         <label className="toggle">
-          <input type="checkbox" data-testid="setting-start-on-login" checked={settings.startOnLogin} onChange={(e) => void store.updateSettings({ startOnLogin: e.target.checked })} />
-          <span>
-            Start when I log in to this computer
-          </span>
+          <input
+            type="checkbox"
+            data-testid="setting-start-on-login"
+            checked={settings.startOnLogin}
+            onChange={(e) => void store.updateSettings({ startOnLogin: e.target.checked })}
+          />
+          <span>Start when I log in to this computer</span>
         </label>
         {me.role === 'DOCTOR' && (
           <label className="field">
             <span>Availability</span>
-            <select data-testid="setting-availability" value={settings.availability} onChange={(e) => void store.updateSettings({ availability: e.target.value as Availability })}>
+            <select
+              data-testid="setting-availability"
+              value={settings.availability}
+              onChange={(e) => void store.updateSettings({ availability: e.target.value as Availability })}
+            >
               <option value="AVAILABLE">Available</option>
-              <option value="DO_NOT_DISTURB">Do not disturb (emergencies still reach you once escalated)</option>
+              <option value="DO_NOT_DISTURB">
+                Do not disturb (emergencies still reach you once escalated)
+              </option>
             </select>
           </label>
         )}
         <div className="settings-actions">
-          <button type="button" className="secondary-button" data-testid="send-test-alert" onClick={() => void store.sendTestAlert()}>
+          <button
+            type="button"
+            className="secondary-button"
+            data-testid="send-test-alert"
+            onClick={() => void store.sendTestAlert()}
+          >
             Send test alert
           </button>
-          <button type="button" className="danger-outline-button" data-testid="logout-button" onClick={() => void store.logout()}>
+          <button
+            type="button"
+            className="danger-outline-button"
+            data-testid="logout-button"
+            onClick={() => void store.logout()}
+          >
             Log out
           </button>
         </div>

@@ -6,9 +6,36 @@ import type { Contact, Emergency, LocalMessage } from '../types';
 import { FakeBackend } from './fakeBackend';
 
 export const DEMO_USERS: Contact[] = [
-  { id: 'p-maria', username: 'maria', name: 'Maria Santos', role: 'PATIENT', age: 34, bloodGroup: 'A+', dateOfBirth: '1992-03-14', online: true },
-  { id: 'p-john', username: 'john', name: 'John Miller', role: 'PATIENT', age: 67, bloodGroup: 'O-', dateOfBirth: '1959-07-02', online: false },
-  { id: 'p-fatima', username: 'fatima', name: 'Fatima Rahman', role: 'PATIENT', age: 8, bloodGroup: 'B+', dateOfBirth: '2018-01-20', online: true },
+  {
+    id: 'p-maria',
+    username: 'maria',
+    name: 'Maria Santos',
+    role: 'PATIENT',
+    age: 34,
+    bloodGroup: 'A+',
+    dateOfBirth: '1992-03-14',
+    online: true,
+  },
+  {
+    id: 'p-john',
+    username: 'john',
+    name: 'John Miller',
+    role: 'PATIENT',
+    age: 67,
+    bloodGroup: 'O-',
+    dateOfBirth: '1959-07-02',
+    online: false,
+  },
+  {
+    id: 'p-fatima',
+    username: 'fatima',
+    name: 'Fatima Rahman',
+    role: 'PATIENT',
+    age: 8,
+    bloodGroup: 'B+',
+    dateOfBirth: '2018-01-20',
+    online: true,
+  },
   { id: 'd-silva', username: 'drsilva', name: 'Dr. Ana Silva', role: 'DOCTOR', online: true },
   { id: 'd-chen', username: 'drchen', name: 'Dr. Wei Chen', role: 'DOCTOR', online: false },
   { id: 'd-okafor', username: 'drokafor', name: 'Dr. Ngozi Okafor', role: 'DOCTOR', online: true },
@@ -62,18 +89,45 @@ export function demoMessages(): LocalMessage[] {
   }
   out.push(
     demoMessage('p-maria', 'd-silva', false, 'Here is the leaflet about the inhaler.', seq++, 40, {
-      messageType: 'FILE', fileName: 'inhaler-guide.pdf', fileSize: 482_000, fileType: 'application/pdf', fileUrl: '/files/f1',
+      messageType: 'FILE',
+      fileName: 'inhaler-guide.pdf',
+      fileSize: 482_000,
+      fileType: 'application/pdf',
+      fileUrl: '/files/f1',
     }),
     demoMessage('p-maria', 'd-silva', true, 'Thank you! This is the rash I mentioned.', seq++, 30, {
-      messageType: 'FILE', fileName: 'rash-photo.jpg', fileSize: 1_240_000, fileType: 'image/jpeg', fileUrl: '/files/f2', status: 'READ',
+      messageType: 'FILE',
+      fileName: 'rash-photo.jpg',
+      fileSize: 1_240_000,
+      fileType: 'image/jpeg',
+      fileUrl: '/files/f2',
+      status: 'READ',
     }),
-    demoMessage('p-maria', 'd-silva', false, 'It looks like a mild allergic reaction. Use the cream twice a day.', seq++, 12, { status: 'DELIVERED' }),
+    demoMessage(
+      'p-maria',
+      'd-silva',
+      false,
+      'It looks like a mild allergic reaction. Use the cream twice a day.',
+      seq++,
+      12,
+      { status: 'DELIVERED' },
+    ),
     demoMessage('p-maria', 'd-silva', true, 'OK, will do.', seq++, 10, { status: 'DELIVERED' }),
-    demoMessage('p-maria', 'd-chen', true, 'Is my prescription ready for pickup?', seq++, 60 * 26, { status: 'READ' }),
-    demoMessage('p-maria', 'd-chen', false, 'Yes, at the front desk from 2 pm.', seq++, 60 * 25, { status: 'READ' }),
-    demoMessage('p-john', 'd-silva', true, 'My blood pressure reading this morning was 150/95.', seq++, 50, { status: 'DELIVERED' }),
+    demoMessage('p-maria', 'd-chen', true, 'Is my prescription ready for pickup?', seq++, 60 * 26, {
+      status: 'READ',
+    }),
+    demoMessage('p-maria', 'd-chen', false, 'Yes, at the front desk from 2 pm.', seq++, 60 * 25, {
+      status: 'READ',
+    }),
+    demoMessage('p-john', 'd-silva', true, 'My blood pressure reading this morning was 150/95.', seq++, 50, {
+      status: 'DELIVERED',
+    }),
     demoMessage('p-john', 'd-silva', true, 'Should I double the dose?', seq++, 49, { status: 'DELIVERED' }),
-    demoMessage('p-fatima', 'd-silva', true, 'Chest pain and trouble breathing!!', seq++, 3, { status: 'DELIVERED', isEmergency: true, messageType: 'EMERGENCY' }),
+    demoMessage('p-fatima', 'd-silva', true, 'Chest pain and trouble breathing!!', seq++, 3, {
+      status: 'DELIVERED',
+      isEmergency: true,
+      messageType: 'EMERGENCY',
+    }),
   );
   return out;
 }
@@ -81,8 +135,13 @@ export function demoMessages(): LocalMessage[] {
 function demoEmergency(messages: LocalMessage[]): Emergency {
   const m = messages[messages.length - 1];
   return {
-    id: 'e-1', messageId: m.id ?? 'm-x', patientId: m.patientId, doctorId: m.doctorId,
-    patientName: 'Fatima Rahman', state: 'RAISED', raisedAt: m.createdAt,
+    id: 'e-1',
+    messageId: m.id ?? 'm-x',
+    patientId: m.patientId,
+    doctorId: m.doctorId,
+    patientName: 'Fatima Rahman',
+    state: 'RAISED',
+    raisedAt: m.createdAt,
   };
 }
 
@@ -98,15 +157,25 @@ export function demoBackend(search: string): FakeBackend {
   if (offline) {
     messages.push({
       ...demoMessage('p-maria', 'd-silva', as !== 'doctor', 'Written while the network was down.', 0, 1),
-      id: null, seq: null, status: 'SENDING',
+      id: null,
+      seq: null,
+      status: 'SENDING',
     });
   }
   const fake = new FakeBackend({
     users: DEMO_USERS,
-    session: as && user ? { serverUrl: 'http://192.168.1.10:8470', user: { id: user.id, username: user.username, name: user.name, role: user.role } } : null,
+    session:
+      as && user
+        ? {
+            serverUrl: 'http://192.168.1.10:8470',
+            user: { id: user.id, username: user.username, name: user.name, role: user.role },
+          }
+        : null,
     messages: scenario === 'emergency' ? messages : messages.filter((m) => !m.isEmergency),
     emergencies,
-    connection: offline ? { state: 'connecting', attempt: 3, queued: 1, lastError: 'connection refused' } : { state: 'online', queued: 0 },
+    connection: offline
+      ? { state: 'connecting', attempt: 3, queued: 1, lastError: 'connection refused' }
+      : { state: 'online', queued: 0 },
     ackDelayMs: 700,
     alerting: scenario === 'emergency',
   });
@@ -115,7 +184,10 @@ export function demoBackend(search: string): FakeBackend {
   const open = DEMO_USERS.find((u) => u.username === params.get('open'));
   if (open && user)
     setTimeout(() => {
-      const key = user.role === 'PATIENT' ? { patientId: user.id, doctorId: open.id } : { patientId: open.id, doctorId: user.id };
+      const key =
+        user.role === 'PATIENT'
+          ? { patientId: user.id, doctorId: open.id }
+          : { patientId: open.id, doctorId: user.id };
       fake.events.emit('open-conversation', key);
     }, 100);
   wireBrowserDrop(fake);
@@ -133,7 +205,10 @@ function wireBrowserDrop(fake: FakeBackend): void {
   window.addEventListener('drop', (e) => {
     e.preventDefault();
     const files = [...(e.dataTransfer?.files ?? [])].map((f) => ({
-      path: `browser://${f.name}`, name: f.name, size: f.size, mimeType: f.type || 'application/octet-stream',
+      path: `browser://${f.name}`,
+      name: f.name,
+      size: f.size,
+      mimeType: f.type || 'application/octet-stream',
     }));
     fake.drop({ kind: 'drop', files });
   });

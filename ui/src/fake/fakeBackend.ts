@@ -370,7 +370,12 @@ const MIME: Record<string, string> = {
 export function describePath(path: string): PickedFile {
   const name = path.split(/[\\/]/).pop() ?? path;
   const ext = name.split('.').pop()?.toLowerCase() ?? '';
-  return { path, name, size: 180_000 + name.length * 1000, mimeType: MIME[ext] ?? 'application/octet-stream' };
+  return {
+    path,
+    name,
+    size: 180_000 + name.length * 1000,
+    mimeType: MIME[ext] ?? 'application/octet-stream',
+  };
 }
 
 /** A small generated picture, so image previews have something to show. */

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { DOCTOR, DOCTOR2, PATIENT, PATIENT2, msg, sessionOf } from '../test/fixtures';
 import type { Conversation, Emergency } from '../types';
-import { applyEmergency, applyMessage, clearUnread, keyOf, sortConversations, totalUnread, withContacts } from './conversations';
+import {
+  applyEmergency,
+  applyMessage,
+  clearUnread,
+  keyOf,
+  sortConversations,
+  totalUnread,
+  withContacts,
+} from './conversations';
 
 const doctor = sessionOf(DOCTOR).user;
 
@@ -18,8 +26,13 @@ function conv(other: typeof PATIENT, lastAt: string | null, extra: Partial<Conve
 }
 
 const emergency: Emergency = {
-  id: 'e1', messageId: 'm1', patientId: PATIENT2.id, doctorId: DOCTOR.id, patientName: PATIENT2.name,
-  state: 'RAISED', raisedAt: '2026-01-01T08:00:00Z',
+  id: 'e1',
+  messageId: 'm1',
+  patientId: PATIENT2.id,
+  doctorId: DOCTOR.id,
+  patientName: PATIENT2.name,
+  state: 'RAISED',
+  raisedAt: '2026-01-01T08:00:00Z',
 };
 
 describe('sortConversations', () => {
@@ -27,16 +40,29 @@ describe('sortConversations', () => {
     const recent = conv(PATIENT, '2026-01-02T10:00:00Z');
     const old = conv(PATIENT2, '2026-01-01T10:00:00Z', { hasEmergency: true });
     const never = conv({ ...PATIENT, id: 'p3', name: 'Aaron' }, null);
-    expect(sortConversations([never, recent, old]).map((c) => c.otherParty.id)).toEqual([PATIENT2.id, PATIENT.id, 'p3']);
+    expect(sortConversations([never, recent, old]).map((c) => c.otherParty.id)).toEqual([
+      PATIENT2.id,
+      PATIENT.id,
+      'p3',
+    ]);
   });
 });
 
 describe('withContacts', () => {
   it('adds contacts without a conversation, for the right role pairing', () => {
     const patient = sessionOf(PATIENT).user;
-    const list = withContacts([conv(PATIENT, '2026-01-02T10:00:00Z')].map((c) => ({ ...c, otherParty: DOCTOR })), [DOCTOR, DOCTOR2], patient);
+    const list = withContacts(
+      [conv(PATIENT, '2026-01-02T10:00:00Z')].map((c) => ({ ...c, otherParty: DOCTOR })),
+      [DOCTOR, DOCTOR2],
+      patient,
+    );
     expect(list).toHaveLength(2);
-    expect(list[1]).toMatchObject({ patientId: PATIENT.id, doctorId: DOCTOR2.id, unreadCount: 0, hasEmergency: false });
+    expect(list[1]).toMatchObject({
+      patientId: PATIENT.id,
+      doctorId: DOCTOR2.id,
+      unreadCount: 0,
+      hasEmergency: false,
+    });
   });
 });
 
@@ -54,7 +80,9 @@ describe('applyMessage', () => {
 
   it('does not count it while the conversation is open, or my own, or an update', () => {
     const m = msg({ seq: 7, patientId: PATIENT.id, senderId: PATIENT.id, createdAt: '2026-01-01T12:00:00Z' });
-    expect(applyMessage(base, m, doctor, { patientId: PATIENT.id, doctorId: DOCTOR.id })[0].unreadCount).toBe(0);
+    expect(applyMessage(base, m, doctor, { patientId: PATIENT.id, doctorId: DOCTOR.id })[0].unreadCount).toBe(
+      0,
+    );
     const mine = { ...m, senderId: DOCTOR.id };
     expect(applyMessage(base, mine, doctor, null)[0].unreadCount).toBe(0);
     const once = applyMessage(base, m, doctor, null);

@@ -1,13 +1,6 @@
 // The conversation list: keys, ordering (emergency first, then most recent), live updates.
 
-import type {
-  Contact,
-  Conversation,
-  ConversationKey,
-  Emergency,
-  LocalMessage,
-  User,
-} from '../types';
+import type { Contact, Conversation, ConversationKey, Emergency, LocalMessage, User } from '../types';
 
 /** A stable string for a (patient, doctor) pair, for maps and test ids. */
 export function keyOf(k: ConversationKey): string {
@@ -79,8 +72,7 @@ export function applyMessage(
     (msg.seq !== null && (last.seq === null || msg.seq > last.seq)) ||
     (msg.seq === null && msg.createdAt >= last.createdAt);
   if (!isNewer) return list.slice();
-  const unread =
-    !isUpdate && msg.senderId !== me.id && msg.status !== 'READ' && !sameKey(active, msg);
+  const unread = !isUpdate && msg.senderId !== me.id && msg.status !== 'READ' && !sameKey(active, msg);
   const next = list.slice();
   next[idx] = {
     ...conv,

@@ -3,8 +3,20 @@ import { msg } from '../test/fixtures';
 import type { Emergency } from '../types';
 import { emergencyStatus, latestEmergency, openEmergencies, upsertEmergency } from './emergency';
 
-const e = (id: string, state: Emergency['state'], raisedAt: string, extra: Partial<Emergency> = {}): Emergency => ({
-  id, messageId: `m-${id}`, patientId: 'p1', doctorId: 'd1', patientName: 'Pat', state, raisedAt, ...extra,
+const e = (
+  id: string,
+  state: Emergency['state'],
+  raisedAt: string,
+  extra: Partial<Emergency> = {},
+): Emergency => ({
+  id,
+  messageId: `m-${id}`,
+  patientId: 'p1',
+  doctorId: 'd1',
+  patientName: 'Pat',
+  state,
+  raisedAt,
+  ...extra,
 });
 
 describe('emergency lists', () => {
@@ -34,10 +46,15 @@ describe('emergencyStatus (what the patient sees)', () => {
     expect(emergencyStatus(null, pending)?.tone).toBe('sending');
     expect(emergencyStatus(null, { ...pending, status: 'FAILED' })?.tone).toBe('failed');
     const raised = e('a', 'RAISED', '2026-01-01T10:00:01Z');
-    expect(emergencyStatus(raised, null)).toEqual({ tone: 'raised', text: 'Emergency received - alerting the doctors' });
+    expect(emergencyStatus(raised, null)).toEqual({
+      tone: 'raised',
+      text: 'Emergency received - alerting the doctors',
+    });
     const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
     expect(emergencyStatus(ack, null)?.text).toBe('Acknowledged by Dr. Dana Doe');
-    expect(emergencyStatus({ ...ack, state: 'RESOLVED', resolutionNote: 'Called back' }, null)?.text).toBe('Resolved: Called back');
+    expect(emergencyStatus({ ...ack, state: 'RESOLVED', resolutionNote: 'Called back' }, null)?.text).toBe(
+      'Resolved: Called back',
+    );
     expect(emergencyStatus(null, null)).toBeNull();
   });
 

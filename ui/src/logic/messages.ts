@@ -60,10 +60,7 @@ export function upsertMessage(list: readonly LocalMessage[], msg: LocalMessage):
 }
 
 /** Upserts a page (e.g. older history) into a list. */
-export function mergeMessages(
-  list: readonly LocalMessage[],
-  page: readonly LocalMessage[],
-): LocalMessage[] {
+export function mergeMessages(list: readonly LocalMessage[], page: readonly LocalMessage[]): LocalMessage[] {
   let next = list.slice();
   for (const msg of page) next = upsertMessage(next, msg);
   return next;

@@ -17,9 +17,15 @@ describe('statusTicks', () => {
 
 describe('connectionView', () => {
   it('says online, connecting, reconnecting with the attempt, offline', () => {
-    expect(connectionView({ state: 'online', queued: 0 })).toEqual({ text: 'Online', tone: 'online', queuedText: null });
+    expect(connectionView({ state: 'online', queued: 0 })).toEqual({
+      text: 'Online',
+      tone: 'online',
+      queuedText: null,
+    });
     expect(connectionView({ state: 'connecting', queued: 0 }).text).toBe('Connecting…');
-    expect(connectionView({ state: 'connecting', attempt: 4, queued: 0 }).text).toBe('Reconnecting (attempt 4)');
+    expect(connectionView({ state: 'connecting', attempt: 4, queued: 0 }).text).toBe(
+      'Reconnecting (attempt 4)',
+    );
     expect(connectionView({ state: 'offline', queued: 0 }).tone).toBe('offline');
   });
 
@@ -87,12 +93,18 @@ describe('paging trigger', () => {
 
 describe('settings', () => {
   it('defaults to private notifications and no autostart', () => {
-    expect(DEFAULT_SETTINGS).toEqual({ showMessageContent: false, startOnLogin: false, availability: 'AVAILABLE' });
+    expect(DEFAULT_SETTINGS).toEqual({
+      showMessageContent: false,
+      startOnLogin: false,
+      availability: 'AVAILABLE',
+    });
   });
 
   it('fills missing and malformed fields with defaults', () => {
     expect(normalizeSettings(null)).toEqual(DEFAULT_SETTINGS);
-    expect(normalizeSettings({ showMessageContent: true, availability: 'BUSY', startOnLogin: 'yes' })).toEqual({
+    expect(
+      normalizeSettings({ showMessageContent: true, availability: 'BUSY', startOnLogin: 'yes' }),
+    ).toEqual({
       ...DEFAULT_SETTINGS,
       showMessageContent: true,
     });

@@ -1,5 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TYPING_IDLE_MS, TYPING_TIMEOUT_MS, TypingSender, applyTyping, expireTyping, nextExpiry, typingUsers } from './typing';
+import {
+  TYPING_IDLE_MS,
+  TYPING_TIMEOUT_MS,
+  TypingSender,
+  applyTyping,
+  expireTyping,
+  nextExpiry,
+  typingUsers,
+} from './typing';
 
 describe('TypingSender', () => {
   beforeEach(() => vi.useFakeTimers());

@@ -16,14 +16,26 @@ describe('session', () => {
     expect(store.getState().phase).toBe('login');
 
     await store.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'wrong' });
-    expect(store.getState()).toMatchObject({ phase: 'login', loginError: 'Wrong username or password', loggingIn: false });
+    expect(store.getState()).toMatchObject({
+      phase: 'login',
+      loginError: 'Wrong username or password',
+      loggingIn: false,
+    });
 
     await store.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'password' });
     expect(store.getState().phase).toBe('ready');
     expect(store.getState().session?.user.id).toBe(PATIENT.id);
     // A patient sees every doctor, talked to or not.
-    expect(store.getState().conversations.map((c) => c.otherParty.username).sort()).toEqual(['doc', 'doc2']);
-    expect(fake.callsOf('login')).toEqual([{ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: '***' }, { serverUrl: 'http://127.0.0.1:1', username: 'pat', password: '***' }]);
+    expect(
+      store
+        .getState()
+        .conversations.map((c) => c.otherParty.username)
+        .sort(),
+    ).toEqual(['doc', 'doc2']);
+    expect(fake.callsOf('login')).toEqual([
+      { serverUrl: 'http://127.0.0.1:1', username: 'pat', password: '***' },
+      { serverUrl: 'http://127.0.0.1:1', username: 'pat', password: '***' },
+    ]);
   });
 
   it('restores a stored session, and goes back to login on logout or a session event', async () => {
@@ -34,7 +46,10 @@ describe('session', () => {
     expect(store.getState()).toMatchObject({ phase: 'login', session: null, conversations: [] });
     expect(fake.callsOf('logout')).toHaveLength(1);
 
-    fake.session = { serverUrl: 'http://x', user: { id: PATIENT.id, username: 'pat', name: 'Pat', role: 'PATIENT' } };
+    fake.session = {
+      serverUrl: 'http://x',
+      user: { id: PATIENT.id, username: 'pat', name: 'Pat', role: 'PATIENT' },
+    };
     fake.events.emit('session', { session: fake.session });
     await flush();
     expect(store.getState().phase).toBe('ready');
@@ -81,7 +96,9 @@ describe('messages', () => {
     await vi.advanceTimersByTimeAsync(20);
     expect(items()[0]).toMatchObject({ status: 'SENT', id: 'm-1', seq: 1 });
     expect(store.getState().connection).toMatchObject({ state: 'online', queued: 0 });
-    expect(store.getState().conversations.find((c) => c.doctorId === DOCTOR.id)?.lastMessage?.status).toBe('SENT');
+    expect(store.getState().conversations.find((c) => c.doctorId === DOCTOR.id)?.lastMessage?.status).toBe(
+      'SENT',
+    );
   });
 
   it('shows FAILED with the error, and retry sends again', async () => {
@@ -91,7 +108,10 @@ describe('messages', () => {
     await store.send('x');
     const clientId = store.getState().messages[keyOf(KEY)].items[0].clientId;
     fake.fail(clientId, 'Message too large');
-    expect(store.getState().messages[keyOf(KEY)].items[0]).toMatchObject({ status: 'FAILED', error: 'Message too large' });
+    expect(store.getState().messages[keyOf(KEY)].items[0]).toMatchObject({
+      status: 'FAILED',
+      error: 'Message too large',
+    });
     await store.retry(clientId);
     expect(store.getState().messages[keyOf(KEY)].items[0]).toMatchObject({ status: 'SENDING', error: null });
     fake.ack(clientId);
@@ -99,7 +119,10 @@ describe('messages', () => {
   });
 
   it('counts unread in other conversations and clears it on open', async () => {
-    const { fake, store } = setup({ as: DOCTOR, messages: [msg({ seq: 1, status: 'READ' }), msg({ seq: 2, patientId: PATIENT2.id, status: 'READ' })] });
+    const { fake, store } = setup({
+      as: DOCTOR,
+      messages: [msg({ seq: 1, status: 'READ' }), msg({ seq: 2, patientId: PATIENT2.id, status: 'READ' })],
+    });
     await store.start();
     await store.select(KEY);
     fake.receive(msg({ seq: 3, patientId: PATIENT2.id, senderId: PATIENT2.id, status: 'DELIVERED' }));
@@ -150,7 +173,10 @@ describe('messages', () => {
     await store.start();
     expect(store.getState().conversations.every((c) => !c.lastMessage)).toBe(true);
     const before = fake.callsOf('list_conversations').length;
-    fake.users = [...fake.users, { id: 'p9', username: 'new', name: 'New Patient', role: 'PATIENT', online: true }];
+    fake.users = [
+      ...fake.users,
+      { id: 'p9', username: 'new', name: 'New Patient', role: 'PATIENT', online: true },
+    ];
     fake.receive(msg({ seq: 1, patientId: 'p9', senderId: 'p9', status: 'DELIVERED' }));
     await flush();
     expect(fake.callsOf('list_conversations').length).toBe(before + 1);
@@ -185,7 +211,12 @@ describe('messages', () => {
 
 describe('emergencies and settings', () => {
   const raised: Emergency = {
-    id: 'e1', messageId: 'm1', ...KEY, patientName: PATIENT.name, state: 'RAISED', raisedAt: '2026-01-01T10:00:00Z',
+    id: 'e1',
+    messageId: 'm1',
+    ...KEY,
+    patientName: PATIENT.name,
+    state: 'RAISED',
+    raisedAt: '2026-01-01T10:00:00Z',
   };
 
   it('doctor: alert, acknowledge, silence, resolve with a note', async () => {
@@ -195,7 +226,10 @@ describe('emergencies and settings', () => {
     expect(store.getState()).toMatchObject({ alerting: true });
     expect(store.getState().conversations[0].hasEmergency).toBe(true);
     await store.acknowledge('e1');
-    expect(store.getState().emergencies[0]).toMatchObject({ state: 'ACKNOWLEDGED', acknowledgedByName: DOCTOR.name });
+    expect(store.getState().emergencies[0]).toMatchObject({
+      state: 'ACKNOWLEDGED',
+      acknowledgedByName: DOCTOR.name,
+    });
     await store.silence();
     expect(store.getState().alerting).toBe(false);
     expect(await store.resolve('e1', 'Called, all fine')).toBe(true);
@@ -222,7 +256,10 @@ describe('emergencies and settings', () => {
     expect(store.getState().alerting).toBe(true);
     await store.updateSettings({ availability: 'DO_NOT_DISTURB' });
     expect(fake.settings.availability).toBe('DO_NOT_DISTURB');
-    expect(store.getState().settings).toMatchObject({ availability: 'DO_NOT_DISTURB', showMessageContent: false });
+    expect(store.getState().settings).toMatchObject({
+      availability: 'DO_NOT_DISTURB',
+      showMessageContent: false,
+    });
     await store.sendTestAlert();
     expect(fake.callsOf('send_test_alert')).toHaveLength(1);
   });

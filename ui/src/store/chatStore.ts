@@ -270,7 +270,8 @@ export class ChatStore {
         ...(attachment ? { attachmentPath: attachment.path } : {}),
       });
       this.onMessage(msg);
-      if (attachment) this.set((s) => ({ uploads: { ...s.uploads, [msg.clientId]: { sent: 0, total: attachment.size } } }));
+      if (attachment)
+        this.set((s) => ({ uploads: { ...s.uploads, [msg.clientId]: { sent: 0, total: attachment.size } } }));
     } catch (err) {
       this.set({ notice: `Could not send: ${describe(err)}` });
     }
@@ -286,7 +287,8 @@ export class ChatStore {
 
   setTyping(typing: boolean): void {
     const active = this.state.active;
-    if (active) this.backend.setTyping(active, typing).catch((err: unknown) => console.warn('set_typing', err));
+    if (active)
+      this.backend.setTyping(active, typing).catch((err: unknown) => console.warn('set_typing', err));
   }
 
   private onTyping(e: TypingEvent): void {
@@ -299,10 +301,13 @@ export class ChatStore {
     this.typingTimer = null;
     const at = nextExpiry(this.state.typing);
     if (at === null) return;
-    this.typingTimer = setTimeout(() => {
-      this.set((s) => ({ typing: expireTyping(s.typing, Date.now()) }));
-      this.scheduleTypingExpiry();
-    }, Math.max(0, at - Date.now()) + 10);
+    this.typingTimer = setTimeout(
+      () => {
+        this.set((s) => ({ typing: expireTyping(s.typing, Date.now()) }));
+        this.scheduleTypingExpiry();
+      },
+      Math.max(0, at - Date.now()) + 10,
+    );
   }
 
   // ---- emergencies ----

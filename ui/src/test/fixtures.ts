@@ -4,14 +4,45 @@ import { FakeBackend, type FakeOptions } from '../fake/fakeBackend';
 import { ChatStore } from '../store/chatStore';
 import type { Contact, LocalMessage, Session } from '../types';
 
-export const PATIENT: Contact = { id: 'p1', username: 'pat', name: 'Pat Patient', role: 'PATIENT', age: 40, bloodGroup: 'AB-', online: true };
-export const PATIENT2: Contact = { id: 'p2', username: 'quinn', name: 'Quinn Other', role: 'PATIENT', age: 70, bloodGroup: 'O+', online: false };
-export const DOCTOR: Contact = { id: 'd1', username: 'doc', name: 'Dr. Dana Doe', role: 'DOCTOR', online: true };
-export const DOCTOR2: Contact = { id: 'd2', username: 'doc2', name: 'Dr. Eli Roe', role: 'DOCTOR', online: false };
+export const PATIENT: Contact = {
+  id: 'p1',
+  username: 'pat',
+  name: 'Pat Patient',
+  role: 'PATIENT',
+  age: 40,
+  bloodGroup: 'AB-',
+  online: true,
+};
+export const PATIENT2: Contact = {
+  id: 'p2',
+  username: 'quinn',
+  name: 'Quinn Other',
+  role: 'PATIENT',
+  age: 70,
+  bloodGroup: 'O+',
+  online: false,
+};
+export const DOCTOR: Contact = {
+  id: 'd1',
+  username: 'doc',
+  name: 'Dr. Dana Doe',
+  role: 'DOCTOR',
+  online: true,
+};
+export const DOCTOR2: Contact = {
+  id: 'd2',
+  username: 'doc2',
+  name: 'Dr. Eli Roe',
+  role: 'DOCTOR',
+  online: false,
+};
 export const USERS = [PATIENT, PATIENT2, DOCTOR, DOCTOR2];
 
 export function sessionOf(c: Contact): Session {
-  return { serverUrl: 'http://127.0.0.1:8470', user: { id: c.id, username: c.username, name: c.name, role: c.role } };
+  return {
+    serverUrl: 'http://127.0.0.1:8470',
+    user: { id: c.id, username: c.username, name: c.name, role: c.role },
+  };
 }
 
 let n = 0;
@@ -45,7 +76,12 @@ export function history(count: number): LocalMessage[] {
 
 export function setup(opts: Partial<FakeOptions> & { as?: Contact | null } = {}) {
   const { as = PATIENT, ...rest } = opts;
-  const fake = new FakeBackend({ users: USERS, session: as ? sessionOf(as) : null, ackDelayMs: null, ...rest });
+  const fake = new FakeBackend({
+    users: USERS,
+    session: as ? sessionOf(as) : null,
+    ackDelayMs: null,
+    ...rest,
+  });
   const store = new ChatStore(fake);
   return { fake, store };
 }

@@ -1,6 +1,7 @@
 // First run: the clinic server's address and the user's credentials.
 
 import { useState, type FormEvent } from 'react';
+import { normalizeServerUrl } from '../logic/format';
 import { useChat, useStore } from '../store/hooks';
 
 const LAST_SERVER_KEY = 'clinic.lastServerUrl';
@@ -23,7 +24,7 @@ export function LoginScreen() {
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const url = serverUrl.trim().replace(/\/+$/, '');
+    const url = normalizeServerUrl(serverUrl);
     try {
       localStorage.setItem(LAST_SERVER_KEY, url);
     } catch {
@@ -44,7 +45,8 @@ export function LoginScreen() {
           <span>Clinic server address</span>
           <input
             data-testid="server-url"
-            type="url"
+            type="text"
+            inputMode="url"
             required
             placeholder="http://192.168.1.10:8470"
             value={serverUrl}

@@ -56,3 +56,10 @@ export function initials(name: string): string {
   const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
   return letters.map((w) => w[0]?.toUpperCase() ?? '').join('') || '?';
 }
+
+/** What people type as the server address -> a base URL: "192.168.1.10:8470/" -> "http://192.168.1.10:8470". */
+export function normalizeServerUrl(input: string): string {
+  const trimmed = input.trim().replace(/\/+$/, '');
+  if (!trimmed) return '';
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+}

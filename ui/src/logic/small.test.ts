@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { connectionView } from './connection';
-import { fileKind, formatFileSize, formatShortDate, initials } from './format';
+import { fileKind, formatFileSize, formatShortDate, initials, normalizeServerUrl } from './format';
 import { pageHasMore, shouldLoadOlder } from './paging';
 import { DEFAULT_SETTINGS, normalizeSettings } from './settings';
 import { statusTicks } from './status';
@@ -60,6 +60,12 @@ describe('fileKind and initials', () => {
     expect(fileKind('letter.docx', null)).toBe('document');
     expect(fileKind('notes', 'text/plain')).toBe('document');
     expect(fileKind('archive.zip', 'application/zip')).toBe('other');
+  });
+
+  it('normalises the server address people type', () => {
+    expect(normalizeServerUrl(' 192.168.1.10:8470/ ')).toBe('http://192.168.1.10:8470');
+    expect(normalizeServerUrl('https://clinic.lan:8470')).toBe('https://clinic.lan:8470');
+    expect(normalizeServerUrl('')).toBe('');
   });
 
   it('makes avatar initials without titles', () => {

@@ -69,6 +69,24 @@ describe('paging helpers', () => {
     expect(oldestSeq([msg({ seq: null })])).toBeUndefined();
   });
 
+  it('merging a page updates known messages by clientId or id', () => {
+    const a = msg({ seq: 1, status: 'SENT' });
+    const pending = msg({ seq: null });
+    const list = mergeMessages(
+      [a, pending],
+      [
+        { ...a, clientId: 'renamed', status: 'READ' },
+        { ...pending, id: 'm7', seq: 7, status: 'SENT' },
+        msg({ seq: 3 }),
+      ],
+    );
+    expect(list.map((m) => [m.seq, m.status])).toEqual([
+      [1, 'READ'],
+      [3, 'SENT'],
+      [7, 'SENT'],
+    ]);
+  });
+
   it('orders pending messages by creation time', () => {
     const a = msg({ seq: null, createdAt: '2026-01-01T10:00:00Z' });
     const b = msg({ seq: null, createdAt: '2026-01-01T10:00:01Z' });

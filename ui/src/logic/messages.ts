@@ -59,11 +59,26 @@ export function upsertMessage(list: readonly LocalMessage[], msg: LocalMessage):
   return next.sort(compareMessages);
 }
 
-/** Upserts a page (e.g. older history) into a list. */
+/** Upserts a page (e.g. older history) into a list: one pass and one sort, whatever the sizes. */
 export function mergeMessages(list: readonly LocalMessage[], page: readonly LocalMessage[]): LocalMessage[] {
-  let next = list.slice();
-  for (const msg of page) next = upsertMessage(next, msg);
-  return next;
+  const next = list.slice();
+  const index = new Map<string, number>();
+  const remember = (m: LocalMessage, i: number) => {
+    index.set(`c:${m.clientId}`, i);
+    if (m.id !== null) index.set(`i:${m.id}`, i);
+  };
+  next.forEach(remember);
+  for (const msg of page) {
+    const i = index.get(`c:${msg.clientId}`) ?? (msg.id !== null ? index.get(`i:${msg.id}`) : undefined);
+    if (i === undefined) {
+      remember(msg, next.length);
+      next.push(msg);
+    } else {
+      next[i] = merge(next[i], msg);
+      remember(next[i], i);
+    }
+  }
+  return next.sort(compareMessages);
 }
 
 /** The smallest seq in the list, the cursor for loading the page before it. */

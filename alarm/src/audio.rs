@@ -1,0 +1,251 @@
+//! The audio thread: opens the output device lazily, loops the alarm while any emergency key
+//! rings, plays the message chime, and closes the device again when idle.
+//!
+//! rodio's output stream is not `Send`, so it lives on this one thread; the `Alarm` handle talks
+//! to it over a channel. A missing or failing device is logged once and retried later (a USB
+//! headset may be plugged in during a shift); it never blocks or fails the caller.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use rodio::source::EmptyCallback;
+use rodio::{CpalErrorKind, DeviceSinkBuilder, DeviceSinkError, MixerDeviceSink, Player};
+
+use crate::sounds::Sound;
+use crate::status::{Availability, Shared};
+
+/// What the handle asks of the audio thread.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// The set of ringing keys changed: start or stop the loop accordingly.
+    Update,
+    /// Play the message chime once (coalesced if one is already playing).
+    Chime,
+}
+
+/// How often the thread wakes while something plays: tops up the loop queue, notices the end
+/// of a chime, retries a missing device. Two loops are queued ahead, so this is not latency-critical.
+const TICK: Duration = Duration::from_millis(100);
+/// Alarm loops kept queued ahead of the one playing (bounds memory, avoids gaps between loops).
+const LOOPS_AHEAD: usize = 2;
+
+/// Audio settings the thread needs from [`crate::AlarmConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct AudioSettings {
+    pub(crate) retry_after: Duration,
+    pub(crate) idle_close: Duration,
+}
+
+/// An open output device and what is playing on it.
+struct Output {
+    sink: MixerDeviceSink,
+    /// Set from cpal's error callback when the device went away mid-stream.
+    broken: Arc<AtomicBool>,
+    alarm: Option<Player>,
+    chime: Option<Player>,
+    idle_since: Option<Instant>,
+}
+
+pub(crate) struct Engine {
+    settings: AudioSettings,
+    shared: Arc<Shared>,
+    alarm: Sound,
+    chime: Sound,
+    out: Option<Output>,
+    chime_pending: bool,
+    next_attempt: Option<Instant>,
+    /// "Said once": true after we warned about a missing device, until it works again.
+    said_unavailable: bool,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        settings: AudioSettings,
+        shared: Arc<Shared>,
+        alarm: Sound,
+        chime: Sound,
+    ) -> Self {
+        Self {
+            settings,
+            shared,
+            alarm,
+            chime,
+            out: None,
+            chime_pending: false,
+            next_attempt: None,
+            said_unavailable: false,
+        }
+    }
+
+    /// Runs until every `Alarm` handle is dropped, then stops all sound.
+    pub(crate) fn run(mut self, commands: &Receiver<Command>) {
+        loop {
+            let command = if self.busy() {
+                match commands.recv_timeout(TICK) {
+                    Ok(command) => Some(command),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match commands.recv() {
+                    Ok(command) => Some(command),
+                    Err(_) => break,
+                }
+            };
+            if let Some(Command::Chime) = command {
+                self.chime_pending = true;
+            }
+            self.step();
+        }
+        self.close();
+    }
+
+    /// Whether the thread must keep waking up (something rings, plays, or waits to close).
+    fn busy(&self) -> bool {
+        self.out.is_some() || self.shared.is_ringing()
+    }
+
+    /// Brings the device and players in line with what should be audible right now.
+    fn step(&mut self) {
+        let ringing = self.shared.is_ringing();
+        if self
+            .out
+            .as_ref()
+            .is_some_and(|out| out.broken.load(Ordering::Acquire))
+        {
+            tracing::warn!("audio device stopped working; will reopen it");
+            self.close();
+            self.said_unavailable = false;
+        }
+        if ringing || self.chime_pending {
+            self.open_if_due();
+        }
+        let chime_wanted = std::mem::take(&mut self.chime_pending);
+        let Some(out) = self.out.as_mut() else {
+            return; // no device: the missing sound was already reported; chimes are dropped
+        };
+        if ringing {
+            let player = out
+                .alarm
+                .get_or_insert_with(|| Player::connect_new(out.sink.mixer()));
+            // Each loop is the sound followed by a marker that counts it as played.
+            while player.len() < 2 * LOOPS_AHEAD {
+                player.append(self.alarm.source());
+                let shared = Arc::clone(&self.shared);
+                player.append(EmptyCallback::new(Box::new(move || {
+                    shared.loops_played.fetch_add(1, Ordering::AcqRel);
+                })));
+            }
+        } else if let Some(player) = out.alarm.take() {
+            player.stop();
+        }
+        // A chime under a ringing alarm adds nothing; a burst of messages gives one chime.
+        let chime_idle = out.chime.as_ref().is_none_or(Player::empty);
+        if chime_wanted && !ringing && chime_idle {
+            let player = out
+                .chime
+                .get_or_insert_with(|| Player::connect_new(out.sink.mixer()));
+            player.append(self.chime.source());
+            self.shared.chimes_played.fetch_add(1, Ordering::AcqRel);
+        }
+        let playing = out.alarm.is_some() || out.chime.as_ref().is_some_and(|p| !p.empty());
+        if playing {
+            out.idle_since = None;
+        } else if out.idle_since.get_or_insert_with(Instant::now).elapsed()
+            >= self.settings.idle_close
+        {
+            // Holding a sound device open all shift costs power and blocks exclusive devices.
+            self.close();
+        }
+    }
+
+    fn open_if_due(&mut self) {
+        if self.out.is_some() || self.next_attempt.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        match open_output() {
+            Ok((mut sink, broken)) => {
+                sink.log_on_drop(false);
+                tracing::debug!(config = ?sink.config(), "audio device opened");
+                if self.shared.audio.swap(Availability::Available) == Availability::Unavailable {
+                    tracing::info!("audio output works again");
+                }
+                self.said_unavailable = false;
+                self.next_attempt = None;
+                self.shared.device_open.store(true, Ordering::Release);
+                self.out = Some(Output {
+                    sink,
+                    broken,
+                    alarm: None,
+                    chime: None,
+                    idle_since: None,
+                });
+            }
+            Err(err) => {
+                self.shared.audio.set(Availability::Unavailable);
+                self.next_attempt = Some(Instant::now() + self.settings.retry_after);
+                if self.said_unavailable {
+                    tracing::debug!(error = %err, "still no audio output");
+                } else {
+                    self.said_unavailable = true;
+                    tracing::warn!(
+                        error = %err,
+                        retry_secs = self.settings.retry_after.as_secs(),
+                        "no audio output: alarms on this machine are silent (delivery and \
+                         notifications carry on); will retry"
+                    );
+                }
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(out) = self.out.take() {
+            drop(out);
+            self.shared.device_open.store(false, Ordering::Release);
+            tracing::debug!("audio device closed");
+        }
+    }
+}
+
+/// Opens the default output device, falling back to any other real (non-null) device, as
+/// rodio's `open_default_sink` does, but with an error callback that flags a lost device.
+fn open_output() -> Result<(MixerDeviceSink, Arc<AtomicBool>), DeviceSinkError> {
+    let broken = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&broken);
+    let on_error = move |err: rodio::CpalError| match err.kind() {
+        CpalErrorKind::DeviceNotAvailable
+        | CpalErrorKind::StreamInvalidated
+        | CpalErrorKind::HostUnavailable => {
+            flag.store(true, Ordering::Release);
+        }
+        _ => tracing::debug!(error = %err, "audio stream hiccup"),
+    };
+    let open = |builder: DeviceSinkBuilder| {
+        builder
+            .with_error_callback(on_error.clone())
+            .open_sink_or_fallback()
+    };
+    let sink = DeviceSinkBuilder::from_default_device()
+        .and_then(open)
+        .or_else(|first_err| other_device(open).ok_or(first_err))?;
+    Ok((sink, broken))
+}
+
+/// The first non-default, non-null output device that opens.
+fn other_device(
+    open: impl Fn(DeviceSinkBuilder) -> Result<MixerDeviceSink, DeviceSinkError>,
+) -> Option<MixerDeviceSink> {
+    use rodio::DeviceTrait;
+    use rodio::cpal::traits::HostTrait;
+    rodio::cpal::default_host()
+        .output_devices()
+        .ok()?
+        .filter(|dev| {
+            dev.description()
+                .is_ok_and(|desc| desc.driver().is_some_and(|driver| driver != "null"))
+        })
+        .find_map(|dev| DeviceSinkBuilder::from_device(dev).and_then(&open).ok())
+}

@@ -1,0 +1,236 @@
+//! Native desktop notifications (notify-rust over the D-Bus session bus) on a dedicated thread.
+//!
+//! Sending goes through one background thread so that callers never wait on D-Bus longer than
+//! the configured timeout: a wedged notification daemon, or a bus that tries to auto-start one
+//! that crashes, must not stall message delivery. Failures are logged once per outage.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+use crate::status::{Availability, Shared};
+
+/// Longest title we pass to the notification daemon; longer ones are cut (network input).
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest body we pass to the notification daemon; longer ones are cut (network input).
+pub const MAX_BODY_CHARS: usize = 1000;
+/// Notices waiting for the notification thread; more are refused rather than queued forever.
+const QUEUE: usize = 64;
+
+/// How urgently a notice should be presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// A new message: shown normally and expires as the desktop decides.
+    Normal,
+    /// An emergency: freedesktop urgency 2 ("critical"), which daemons keep on screen until
+    /// dismissed and show even in do-not-disturb mode.
+    Critical,
+}
+
+/// One native notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Summary line, e.g. "Emergency from Jane Doe".
+    pub title: String,
+    /// Detail text. Keep health data out of it if the screen may be seen by others.
+    pub body: String,
+    /// Presentation urgency.
+    pub urgency: Urgency,
+}
+
+impl Notice {
+    /// A critical-urgency notice (emergencies).
+    pub fn critical(title: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            body: body.into(),
+            urgency: Urgency::Critical,
+        }
+    }
+
+    /// A normal-urgency notice (new messages).
+    pub fn normal(title: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            body: body.into(),
+            urgency: Urgency::Normal,
+        }
+    }
+}
+
+/// Why a notice was not shown. Never fatal: log it (we already did, once) and carry on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// Notifications are turned off in [`crate::AlarmConfig`].
+    #[error("notifications are disabled")]
+    Disabled,
+    /// No session bus, no notification daemon, or the daemon refused the call.
+    #[error("notification service unavailable: {0}")]
+    Unavailable(String),
+    /// The daemon did not answer within the configured timeout (the notice may still appear).
+    #[error("notification service did not answer in time")]
+    TimedOut,
+    /// Too many notices are already waiting for a slow notification service.
+    #[error("too many notifications pending")]
+    Busy,
+    /// The notification thread is gone (only after a panic inside notify-rust).
+    #[error("notification thread stopped")]
+    Stopped,
+}
+
+struct Job {
+    notice: Notice,
+    reply: Option<SyncSender<Result<(), NotifyError>>>,
+}
+
+/// Handle to the notification thread.
+#[derive(Debug)]
+pub(crate) struct Notifier {
+    jobs: Option<SyncSender<Job>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("notice", &self.notice).finish()
+    }
+}
+
+impl Notifier {
+    /// Starts the notification thread, or a refusing stub when `enabled` is false.
+    pub(crate) fn start(
+        enabled: bool,
+        app_name: String,
+        timeout: Duration,
+        shared: Arc<Shared>,
+    ) -> Self {
+        if !enabled {
+            tracing::info!("desktop notifications disabled by configuration");
+            return Self {
+                jobs: None,
+                timeout,
+            };
+        }
+        let (tx, rx) = sync_channel(QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("clinic-notify".into())
+            .spawn(move || run(&rx, &app_name, &shared));
+        if let Err(err) = &spawned {
+            tracing::warn!(%err, "could not start the notification thread; notifications are off");
+        }
+        Self {
+            jobs: spawned.ok().map(|_| tx),
+            timeout,
+        }
+    }
+
+    /// Shows `notice` and waits (at most the configured timeout) for the daemon's answer.
+    pub(crate) fn show(&self, notice: Notice) -> Result<(), NotifyError> {
+        let (reply, answer) = sync_channel(1);
+        self.enqueue(Job {
+            notice,
+            reply: Some(reply),
+        })?;
+        match answer.recv_timeout(self.timeout) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(NotifyError::TimedOut),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(NotifyError::Stopped),
+        }
+    }
+
+    /// Queues `notice` without waiting for it to be shown.
+    pub(crate) fn post(&self, notice: Notice) -> Result<(), NotifyError> {
+        self.enqueue(Job {
+            notice,
+            reply: None,
+        })
+    }
+
+    fn enqueue(&self, job: Job) -> Result<(), NotifyError> {
+        let jobs = self.jobs.as_ref().ok_or(NotifyError::Disabled)?;
+        jobs.try_send(job).map_err(|err| match err {
+            TrySendError::Full(_) => NotifyError::Busy,
+            TrySendError::Disconnected(_) => NotifyError::Stopped,
+        })
+    }
+}
+
+fn run(jobs: &Receiver<Job>, app_name: &str, shared: &Shared) {
+    // Logged once per outage: the first failure warns, repeats are debug-level until it works again.
+    let mut said_unavailable = false;
+    for job in jobs {
+        let result = deliver(app_name, &job.notice);
+        match &result {
+            Ok(()) => {
+                shared
+                    .notices_shown
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if shared.notifications.swap(Availability::Available) == Availability::Unavailable {
+                    tracing::info!("desktop notifications work again");
+                }
+                said_unavailable = false;
+            }
+            Err(err) => {
+                shared.notifications.set(Availability::Unavailable);
+                if said_unavailable {
+                    tracing::debug!(%err, "notification not shown");
+                } else {
+                    said_unavailable = true;
+                    tracing::warn!(%err, "desktop notifications unavailable; carrying on without them");
+                }
+            }
+        }
+        if let Some(reply) = job.reply {
+            // The caller may have timed out and gone; that is fine.
+            let _ = reply.try_send(result);
+        }
+    }
+}
+
+fn deliver(app_name: &str, notice: &Notice) -> Result<(), NotifyError> {
+    let mut n = notify_rust::Notification::new();
+    n.appname(app_name)
+        .summary(&truncate(&notice.title, MAX_TITLE_CHARS))
+        .body(&truncate(&notice.body, MAX_BODY_CHARS));
+    match notice.urgency {
+        Urgency::Critical => {
+            // Emergencies stay on screen until someone dismisses them.
+            n.urgency(notify_rust::Urgency::Critical)
+                .timeout(notify_rust::Timeout::Never)
+                .hint(notify_rust::Hint::Category("im.error".into()));
+        }
+        Urgency::Normal => {
+            n.urgency(notify_rust::Urgency::Normal)
+                .hint(notify_rust::Hint::Category("im.received".into()));
+        }
+    }
+    n.show()
+        .map(drop)
+        .map_err(|err| NotifyError::Unavailable(err.to_string()))
+}
+
+/// Cuts `text` to at most `max` characters (never inside a character), marking the cut with "…".
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => {
+            let cut = text[..end].char_indices().last().map_or(0, |(i, _)| i);
+            format!("{}…", &text[..cut])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_keeps_short_text_and_cuts_long_text_on_char_boundaries() {
+        assert_eq!(truncate("hello", 5), "hello");
+        assert_eq!(truncate("hello!", 5), "hell…");
+        assert_eq!(truncate("ééééé é", 5), "éééé…");
+        assert_eq!(truncate("", 0), "");
+        assert_eq!(truncate("x", 0), "…");
+        assert_eq!(truncate(&"🚑".repeat(5000), 1000).chars().count(), 1000);
+    }
+}

@@ -74,6 +74,17 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
   }, [totalSize, items]);
 
+  // The list gets shorter when the composer grows (an attachment, more lines): stay pinned.
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el || typeof ResizeObserver === 'undefined') return;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
   const onScroll = () => {
     const el = scrollRef.current;
     // Our own scrollTop writes land here too, and they keep atBottom true.

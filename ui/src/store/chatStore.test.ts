@@ -143,6 +143,7 @@ describe('messages', () => {
     const visibility = vi.spyOn(document, 'visibilityState', 'get').mockReturnValue('hidden');
     fake.receive(msg({ seq: 2, senderId: DOCTOR.id, status: 'DELIVERED' }));
     expect(fake.callsOf('mark_read')).toEqual([]);
+    expect(store.getState().conversations.find((c) => c.doctorId === DOCTOR.id)?.unreadCount).toBe(1);
     visibility.mockReturnValue('visible');
     document.dispatchEvent(new Event('visibilitychange'));
     await flush();

@@ -239,7 +239,8 @@ export class ChatStore {
     this.set((s) => {
       const loaded = s.messages[key];
       return {
-        conversations: applyMessage(s.conversations, message, me, s.active),
+        // Hidden in the tray, even the open conversation collects unread messages.
+        conversations: applyMessage(s.conversations, message, me, isHidden() ? null : s.active),
         // Only conversations already opened keep a list; others load it on select.
         messages: loaded
           ? { ...s.messages, [key]: { ...loaded, items: upsertMessage(loaded.items, message) } }

@@ -1,1 +1,373 @@
-fn main() {}
+//! `clinic`: the headless command-line client on the same core as the desktop app, for clinic IT
+//! and for scripted tests. See client/README.md.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use clinic_client::{
+    Client, ClientError, ClientEvent, ClientOptions, ConnectionState, LocalMessage, Profile,
+};
+use clinic_protocol::ConversationKey;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit codes beyond 0 (success) and 1 (any other error).
+const EXIT_UNREACHABLE: u8 = 3;
+const EXIT_SIGNED_OUT: u8 = 4;
+const EXIT_SENDS_FAILED: u8 = 5;
+
+#[derive(Debug, Parser)]
+#[command(name = "clinic", version, about = "Headless clinic messaging client")]
+struct Cli {
+    /// Folder holding the session, the cache and (with `--credentials file`) the token.
+    #[arg(long, env = "CLINIC_PROFILE", global = true)]
+    profile: Option<PathBuf>,
+    /// Server base URL, e.g. http://192.168.1.10:8080 (needed by `login` only).
+    #[arg(long, env = "CLINIC_SERVER", global = true)]
+    server: Option<String>,
+    /// Where `login` keeps the token: the OS keyring (default) or, for headless machines
+    /// without one, a plain file in the profile (readable by its owner only, not encrypted).
+    #[arg(long, global = true, value_parser = ["keyring", "file"])]
+    credentials: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Log in; the password is read from the first line of stdin.
+    Login {
+        #[arg(long)]
+        username: String,
+    },
+    /// Revoke the token and forget it (the cache stays).
+    Logout,
+    /// Print the signed-in user.
+    Whoami,
+    /// Queue a message; exits 0 once it is safely in the outbox, reachable server or not.
+    Send {
+        /// The contact's username.
+        #[arg(long = "with")]
+        with: String,
+        #[arg(long)]
+        emergency: bool,
+        /// The message (several words are joined with spaces).
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Connect, catch up, deliver the outbox, refresh contacts; exit 3 if the server is
+    /// unreachable, 5 if some sends were refused for good.
+    Sync {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Failed connection attempts before reporting the server unreachable.
+        #[arg(long, default_value_t = 2)]
+        attempts: u32,
+    },
+    /// Print a conversation from the cache (no network).
+    History {
+        #[arg(long = "with")]
+        with: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Follow a conversation live (reconnecting as needed) until interrupted.
+    Tail {
+        #[arg(long = "with")]
+        with: String,
+        /// One JSON event per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The conversation list (from the server when reachable, else cached).
+    Conversations {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Outbox counts: queued and failed.
+    Outbox {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLINIC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("clinic: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("clinic: {e:#}");
+            let code = match e.downcast_ref::<ClientError>() {
+                Some(ClientError::SessionExpired | ClientError::NotLoggedIn) => EXIT_SIGNED_OUT,
+                _ => 1,
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn profile_dir(cli: &Cli) -> Result<PathBuf> {
+    if let Some(dir) = &cli.profile {
+        return Ok(dir.clone());
+    }
+    let home = std::env::var_os("HOME").context("no --profile given and no HOME")?;
+    Ok(PathBuf::from(home).join(".local/share/clinic-messaging"))
+}
+
+fn open(cli: &Cli) -> Result<Client> {
+    let profile = Profile::new(profile_dir(cli)?);
+    let session = profile
+        .load_session()?
+        .ok_or(ClientError::NotLoggedIn)
+        .context("no session in this profile")?;
+    let kind = cli.credentials.as_deref().unwrap_or(&session.credentials);
+    let options = ClientOptions::new(profile.dir(), profile.credential_store(kind));
+    Ok(Client::open(options)?)
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    match &cli.command {
+        Command::Login { username } => {
+            let server = cli.server.as_deref().context("login needs --server URL")?;
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let profile = Profile::new(profile_dir(&cli)?);
+            let kind = cli.credentials.as_deref().unwrap_or("keyring");
+            let options = ClientOptions::new(profile.dir(), profile.credential_store(kind));
+            let client = Client::login(options, server, username, password)
+                .await
+                .context(if kind == "keyring" {
+                    "login failed (on a machine without a keyring, add --credentials file)"
+                } else {
+                    "login failed"
+                })?;
+            println!(
+                "logged in as {} ({})",
+                client.user().username,
+                client.user().name
+            );
+        }
+        Command::Logout => {
+            open(&cli)?.logout().await?;
+            println!("logged out");
+        }
+        Command::Whoami => {
+            let client = open(&cli)?;
+            let user = client.user();
+            println!(
+                "{} ({}, {:?}) on {}",
+                user.username,
+                user.name,
+                user.role,
+                client.server_url()
+            );
+        }
+        Command::Send {
+            with,
+            emergency,
+            text,
+        } => {
+            let client = open(&cli)?;
+            let conversation = client.conversation_with(with)?;
+            let message = client.send(&conversation, &text.join(" "), *emergency)?;
+            println!("queued {}", message.client_id);
+        }
+        Command::Sync { timeout, attempts } => {
+            return sync(&open(&cli)?, *timeout, *attempts).await;
+        }
+        Command::History { with, json, limit } => {
+            let client = open(&cli)?;
+            let conversation = client.conversation_with(with)?;
+            let history = client.history(&conversation, *limit, None)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+            } else {
+                for message in &history {
+                    println!("{}", line(&client, message));
+                }
+            }
+        }
+        Command::Tail { with, json } => tail(&open(&cli)?, with, *json).await?,
+        Command::Conversations { json } => {
+            let list = open(&cli)?.conversations().await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for c in &list {
+                    let flag = if c.has_emergency { " EMERGENCY" } else { "" };
+                    println!(
+                        "{} ({} unread){flag}",
+                        c.other_party.username, c.unread_count
+                    );
+                }
+            }
+        }
+        Command::Outbox { json } => {
+            let client = open(&cli)?;
+            let (queued, failed) = (client.queued(), client.failed_count()?);
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "queued": queued, "failed": failed })
+                );
+            } else {
+                println!("queued {queued}, failed {failed}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mut state = client.watch_state();
+    client.connect();
+    loop {
+        let current = state.borrow_and_update().clone();
+        match current {
+            ConnectionState::Online => break,
+            ConnectionState::SignedOut { reason } => {
+                eprintln!("clinic: the server refused the session ({reason}); log in again");
+                return Ok(EXIT_SIGNED_OUT);
+            }
+            ConnectionState::Offline {
+                attempt,
+                last_error,
+                ..
+            } if attempt >= attempts.max(1) => {
+                eprintln!("clinic: server unreachable: {last_error}");
+                return Ok(EXIT_UNREACHABLE);
+            }
+            _ => {}
+        }
+        if tokio::time::timeout_at(deadline, state.changed())
+            .await
+            .is_err()
+        {
+            eprintln!("clinic: timed out connecting");
+            return Ok(EXIT_UNREACHABLE);
+        }
+    }
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    client
+        .wait_outbox_empty(left)
+        .await
+        .context("delivering the outbox")?;
+    if let Err(e) = client.conversations().await {
+        eprintln!("clinic: could not refresh conversations: {e}");
+    }
+    client.disconnect().await;
+    let failed = client.failed_count()?;
+    println!("synced; {failed} failed sends");
+    Ok(if failed > 0 { EXIT_SENDS_FAILED } else { 0 })
+}
+
+async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
+    let conversation = client.conversation_with(with)?;
+    let mut events = client.subscribe();
+    client.join(&conversation);
+    client.connect();
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                eprintln!("clinic: missed {n} events (the cache has them all)");
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        };
+        if !concerns(&event, &conversation) {
+            continue;
+        }
+        if json {
+            println!("{}", serde_json::to_string(&event)?);
+            continue;
+        }
+        match &event {
+            ClientEvent::MessageUpserted { message } => println!("{}", line(client, message)),
+            ClientEvent::Connection { state, queued } => eprintln!("[{state:?}, {queued} queued]"),
+            ClientEvent::Typing {
+                user_id, typing, ..
+            } => {
+                eprintln!(
+                    "[{user_id} {}]",
+                    if *typing {
+                        "is typing"
+                    } else {
+                        "stopped typing"
+                    }
+                );
+            }
+            other => eprintln!("[{other:?}]"),
+        }
+    }
+    client.disconnect().await;
+    Ok(())
+}
+
+/// Whether `tail` shows an event: everything about the followed conversation, plus state.
+fn concerns(event: &ClientEvent, conversation: &ConversationKey) -> bool {
+    match event {
+        ClientEvent::MessageUpserted { message } => &message.conversation() == conversation,
+        ClientEvent::Typing {
+            patient_id,
+            doctor_id,
+            ..
+        } => &ConversationKey::new(patient_id.clone(), doctor_id.clone()) == conversation,
+        _ => true,
+    }
+}
+
+fn line(client: &Client, m: &LocalMessage) -> String {
+    let who = if &m.sender_id == &client.user().id {
+        client.user().username.clone()
+    } else {
+        client
+            .contacts()
+            .ok()
+            .and_then(|cs| cs.into_iter().find(|c| c.id == m.sender_id))
+            .map_or_else(|| m.sender_id.to_string(), |c| c.username)
+    };
+    let emergency = if m.is_emergency { " EMERGENCY" } else { "" };
+    let error = m
+        .error
+        .as_deref()
+        .map(|e| format!(" ({e})"))
+        .unwrap_or_default();
+    format!(
+        "{} {who} [{}]{emergency} {}{error}",
+        m.created_at.format("%Y-%m-%d %H:%M:%S"),
+        m.status.as_str(),
+        m.content
+    )
+}

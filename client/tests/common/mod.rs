@@ -1,0 +1,247 @@
+//! Shared harness of the client's integration tests: the real server (in-process on
+//! 127.0.0.1, or its binary for true SIGKILLs), clients with file credentials in temp profiles,
+//! and a REST view of what the server stored.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use clinic_client::api::Api;
+use clinic_client::{BackoffConfig, Client, ClientOptions, FileStore, LocalMessage, Tuning};
+use clinic_protocol::{ConversationKey, Message, Seq};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "clinic-demo";
+/// Generous bound so a broken build fails instead of hanging; never a speed assertion.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
+/// A data folder with the demo clinic (alice, bob, carol; dr.patel, dr.nguyen, dr.okafor).
+pub fn demo_data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    clinic_server::demo::seed(dir.path()).unwrap();
+    dir
+}
+
+/// The real server, in-process on its own runtime so a test can stop it abruptly.
+pub struct InProcessServer {
+    pub addr: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl InProcessServer {
+    /// Serves `data_dir` on 127.0.0.1:`port` (0 = any free port).
+    pub async fn start(data_dir: &Path, port: u16) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (addr_tx, addr_rx) = oneshot::channel();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let config = clinic_server::Config::new(data_dir.to_path_buf());
+        runtime.spawn(async move {
+            let listener = bind(port).await;
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            clinic_server::run(listener, config, async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        let addr = addr_rx.await.unwrap();
+        Self {
+            addr,
+            runtime: Some(runtime),
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drops every task and socket at once, with no goodbye (the closest to a crash that
+    /// stays in-process).
+    pub fn crash(mut self) {
+        self.stop.take();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Binds with SO_REUSEADDR, retrying while a just-stopped server still holds the port.
+async fn bind(port: u16) -> tokio::net::TcpListener {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    for _ in 0..100 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        if socket.bind(addr).is_ok() {
+            if let Ok(listener) = socket.listen(1024) {
+                return listener;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot bind {addr}");
+}
+
+/// The server binary, built if needed, for tests that SIGKILL it.
+pub fn server_binary() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_clinic"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-p", "clinic-server", "--bin", "clinic-server"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building clinic-server failed");
+    let bin = dir.join("clinic-server");
+    assert!(bin.exists(), "no server binary at {}", bin.display());
+    bin
+}
+
+/// The server as a child process.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    pub fn start(bin: &Path, data_dir: &Path, port: u16) -> Self {
+        use std::io::BufRead;
+        for _ in 0..100 {
+            let mut child = std::process::Command::new(bin)
+                .arg("--data-dir")
+                .arg(data_dir)
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .unwrap();
+            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                return Self {
+                    addr: addr.parse().unwrap(),
+                    child,
+                };
+            }
+            // The port is still held by the killed process's sockets; try again.
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the server did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Options for a test client: file credentials in `profile`, fast reconnects.
+pub fn options(profile: &Path) -> ClientOptions {
+    let mut options = ClientOptions::new(
+        profile,
+        Arc::new(FileStore::new(profile.join("credentials"))),
+    );
+    options.tuning = Tuning {
+        backoff: BackoffConfig {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(500),
+        },
+        typing_timeout: Duration::from_secs(1),
+        ..Tuning::default()
+    };
+    options
+}
+
+pub async fn login(url: &str, profile: &Path, username: &str) -> Client {
+    Client::login(options(profile), url, username, PASSWORD)
+        .await
+        .unwrap()
+}
+
+/// Everything the server holds in one conversation, as `username` sees it, oldest first
+/// (read through the catch-up endpoint, one entry per message id).
+pub async fn server_messages(
+    url: &str,
+    username: &str,
+    conversation: &ConversationKey,
+) -> Vec<Message> {
+    let api = Api::new(url).unwrap();
+    let token = api.login(username, PASSWORD).await.unwrap().token;
+    let api = api.with_token(token);
+    let mut by_id: HashMap<String, Message> = HashMap::new();
+    let mut since = Seq(0);
+    loop {
+        let page = api.sync(since, Some(500)).await.unwrap();
+        for m in page.messages {
+            if &m.conversation() == conversation {
+                by_id.insert(m.id.to_string(), m);
+            }
+        }
+        since = page.cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    let mut all: Vec<Message> = by_id.into_values().collect();
+    all.sort_by_key(|m| m.seq);
+    all
+}
+
+/// Contents of `messages` that start with `prefix`, in the order given.
+pub fn contents_with<'a>(messages: impl IntoIterator<Item = &'a str>, prefix: &str) -> Vec<String> {
+    messages
+        .into_iter()
+        .filter(|c| c.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The numbered contents a test sent: `prefix-0` .. `prefix-(n-1)`.
+pub fn numbered(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+pub fn local_contents(history: &[LocalMessage], prefix: &str) -> Vec<String> {
+    contents_with(history.iter().map(|m| m.content.as_str()), prefix)
+}
+
+/// A fresh prefix so a test only counts its own messages (the demo clinic has some).
+pub fn prefix(name: &str) -> String {
+    format!("{name}-{}", &uuid::Uuid::new_v4().to_string()[..8])
+}

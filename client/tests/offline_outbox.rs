@@ -1,0 +1,72 @@
+//! 200 messages sent while the server is down are all delivered, once each and in order, when
+//! it comes back; the client reconnects by itself.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use clinic_client::ConnectionState;
+use clinic_protocol::MessageStatus;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_while_the_server_is_down_are_delivered_once_in_order() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let port = server.addr.port();
+    let url = server.url();
+    let client = login(&url, profile.path(), "alice").await;
+    let conversation = client.conversation_with("dr.patel").unwrap();
+    drop(server);
+
+    // The client keeps trying in the background while the user writes.
+    client.connect();
+    let mut state = client.watch_state();
+    tokio::time::timeout(
+        PATIENCE,
+        state.wait_for(|s| matches!(s, ConnectionState::Offline { .. })),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let tag = prefix("offline");
+    let expected = numbered(&tag, 200);
+    for text in &expected {
+        let m = client.send(&conversation, text, false).unwrap();
+        assert_eq!(m.status, MessageStatus::Sending);
+    }
+    assert_eq!(client.queued(), 200);
+    let pending = client.history(&conversation, 1000, None).unwrap();
+    assert_eq!(
+        local_contents(&pending, &tag),
+        expected,
+        "optimistic copies show at once, in order"
+    );
+
+    let _server = InProcessServer::start(data.path(), port).await;
+    client.wait_online(PATIENCE).await.unwrap();
+    client.wait_outbox_empty(PATIENCE).await.unwrap();
+
+    let stored = server_messages(&url, "dr.patel", &conversation).await;
+    let on_server = contents_with(stored.iter().map(|m| m.content.as_str()), &tag);
+    assert_eq!(on_server, expected, "each message once, in order");
+
+    let local = client.history(&conversation, 1000, None).unwrap();
+    assert_eq!(
+        local_contents(&local, &tag),
+        expected,
+        "no local duplicates"
+    );
+    let mine: Vec<_> = local
+        .iter()
+        .filter(|m| m.content.starts_with(&tag))
+        .collect();
+    assert!(
+        mine.iter()
+            .all(|m| m.is_acked() && m.status >= MessageStatus::Sent)
+    );
+    assert!(mine.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(client.failed_count().unwrap(), 0);
+    client.disconnect().await;
+}

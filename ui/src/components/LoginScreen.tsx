@@ -1,6 +1,6 @@
 // First run: the clinic server's address and the user's credentials.
 
-import { useState, type FormEvent } from 'react';
+import { useState, type FormEvent, type InputHTMLAttributes } from 'react';
 import { normalizeServerUrl } from '../logic/format';
 import { useChat, useStore } from '../store/hooks';
 
@@ -12,6 +12,21 @@ function lastServer(): string {
   } catch {
     return '';
   }
+}
+
+type TextFieldProps = Omit<InputHTMLAttributes<HTMLInputElement>, 'onChange'> & {
+  label: string;
+  onChange: (value: string) => void;
+};
+
+/** A labelled, required text input. */
+function TextField({ label, onChange, ...input }: TextFieldProps) {
+  return (
+    <label className="field">
+      <span>{label}</span>
+      <input type="text" required {...input} onChange={(e) => onChange(e.target.value)} />
+    </label>
+  );
 }
 
 export function LoginScreen() {
@@ -41,41 +56,31 @@ export function LoginScreen() {
         </div>
         <h1 id="login-title">Clinic Messages</h1>
         <p className="login-sub">Sign in to your clinic</p>
-        <label className="field">
-          <span>Clinic server address</span>
-          <input
-            data-testid="server-url"
-            type="text"
-            inputMode="url"
-            required
-            placeholder="http://192.168.1.10:8470"
-            value={serverUrl}
-            onChange={(e) => setServerUrl(e.target.value)}
-            autoComplete="url"
-          />
-        </label>
-        <label className="field">
-          <span>Username</span>
-          <input
-            data-testid="username"
-            required
-            value={username}
-            onChange={(e) => setUsername(e.target.value)}
-            autoComplete="username"
-            autoCapitalize="none"
-          />
-        </label>
-        <label className="field">
-          <span>Password</span>
-          <input
-            data-testid="password"
-            type="password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            autoComplete="current-password"
-          />
-        </label>
+        <TextField
+          label="Clinic server address"
+          data-testid="server-url"
+          inputMode="url"
+          placeholder="http://192.168.1.10:8470"
+          value={serverUrl}
+          onChange={setServerUrl}
+          autoComplete="url"
+        />
+        <TextField
+          label="Username"
+          data-testid="username"
+          value={username}
+          onChange={setUsername}
+          autoComplete="username"
+          autoCapitalize="none"
+        />
+        <TextField
+          label="Password"
+          data-testid="password"
+          type="password"
+          value={password}
+          onChange={setPassword}
+          autoComplete="current-password"
+        />
         {error && (
           <p className="login-error" data-testid="login-error" role="alert">
             {error}

@@ -4,6 +4,27 @@ import { useEffect, useRef } from 'react';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
 
+type BooleanSetting = 'showMessageContent' | 'startOnLogin';
+
+function SettingToggle(props: { testId: string; field: BooleanSetting; label: string; hint?: string }) {
+  const store = useStore();
+  const checked = useChat((s) => s.settings[props.field]);
+  return (
+    <label className="toggle">
+      <input
+        type="checkbox"
+        data-testid={props.testId}
+        checked={checked}
+        onChange={(e) => void store.updateSettings({ [props.field]: e.target.checked })}
+      />
+      <span>
+        {props.label}
+        {props.hint && <small>{props.hint}</small>}
+      </span>
+    </label>
+  );
+}
+
 export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }) {
   const store = useStore();
   const settings = useChat((s) => s.settings);
@@ -36,27 +57,17 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
         <p className="settings-who">
           Signed in as <strong>{me.name}</strong> ({me.username}) on {serverUrl}
         </p>
-        <label className="toggle">
-          <input
-            type="checkbox"
-            data-testid="setting-show-content"
-            checked={settings.showMessageContent}
-            onChange={(e) => void store.updateSettings({ showMessageContent: e.target.checked })}
-          />
-          <span>
-            Show message content in notifications
-            <small>Off: notifications only say who wrote, so nothing private shows on screen.</small>
-          </span>
-        </label>
-        <label className="toggle">
-          <input
-            type="checkbox"
-            data-testid="setting-start-on-login"
-            checked={settings.startOnLogin}
-            onChange={(e) => void store.updateSettings({ startOnLogin: e.target.checked })}
-          />
-          <span>Start when I log in to this computer</span>
-        </label>
+        <SettingToggle
+          testId="setting-show-content"
+          field="showMessageContent"
+          label="Show message content in notifications"
+          hint="Off: notifications only say who wrote, so nothing private shows on screen."
+        />
+        <SettingToggle
+          testId="setting-start-on-login"
+          field="startOnLogin"
+          label="Start when I log in to this computer"
+        />
         {me.role === 'DOCTOR' && (
           <label className="field">
             <span>Availability</span>

@@ -245,3 +245,17 @@ pub fn local_contents(history: &[LocalMessage], prefix: &str) -> Vec<String> {
 pub fn prefix(name: &str) -> String {
     format!("{name}-{}", &uuid::Uuid::new_v4().to_string()[..8])
 }
+
+/// Waits until `done()` holds, re-checking after every event of `client` (lagging is fine:
+/// the check reads the cache, not the events).
+pub async fn wait_until(client: &Client, what: &str, mut done: impl FnMut() -> bool) {
+    let mut events = client.subscribe();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => panic!("timed out waiting for {what}"),
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => panic!("events closed"),
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The desktop app end to end: the real server with the demo clinic, the real app in a real
+//! window (under `scripts/headless`), driven over WebDriver, with the `clinic` CLI as the other
+//! person. Screenshots go to target/e2e-screenshots (and to docs/screenshots with
+//! CLINIC_UPDATE_SCREENSHOTS=1).
+
+use anyhow::{Context, Result};
+use clinic_e2e::{App, Cli, Driver, Server, binary};
+use std::path::{Path, PathBuf};
+
+const PASSWORD: &str = "clinic-demo";
+
+fn shots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots")
+}
+
+/// Copies the screenshots a person looks at in the README into docs/screenshots on request.
+fn publish(shot: &Path, name: &str) -> Result<()> {
+    if std::env::var_os("CLINIC_UPDATE_SCREENSHOTS").is_some() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&docs)?;
+        std::fs::copy(shot, docs.join(format!("{name}.png")))?;
+    }
+    Ok(())
+}
+
+fn has_display() -> bool {
+    std::env::var_os("DISPLAY").is_some()
+}
+
+async fn log_in(app: &App, server_url: &str, username: &str) -> Result<()> {
+    app.wait("login-form").await?;
+    app.fill("server-url", server_url).await?;
+    app.fill("username", username).await?;
+    app.fill("password", PASSWORD).await?;
+    app.click("login-submit").await?;
+    app.wait("chat-layout").await.context("signed-in screen")?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
+    if !has_display() {
+        // scripts/test always runs this inside scripts/headless; a bare `cargo test` has no X.
+        eprintln!("skipped: no DISPLAY (run through scripts/headless)");
+        return Ok(());
+    }
+    let tmp = tempfile::tempdir()?;
+    let server = Server::start(&tmp.path().join("server"), "127.0.0.1:0")?;
+    let url = server.url();
+    let doctor = Cli::login(&url, &tmp.path().join("cli-dr.patel"), "dr.patel", PASSWORD)?;
+    let app_binary = binary("clinic-desktop")?;
+    let shots = shots_dir();
+
+    // --- The patient's app: log in, send, see the doctor's reply with ticks. ---
+    let alice_profile = tmp.path().join("app-alice");
+    let driver = Driver::start(&[("CLINIC_PROFILE_DIR", &alice_profile)])?;
+    let app = App::launch(&driver, &app_binary, &shots).await?;
+    log_in(&app, &url, "alice").await?;
+    app.wait_attr("chat-layout", "data-role", "PATIENT").await?;
+    app.wait_attr("connection-state", "data-state", "online")
+        .await?;
+    app.click("conversation-dr.patel").await?;
+    app.wait("chat-window").await?;
+
+    let hello = "Hello Dr. Patel, this is the end-to-end test.";
+    app.fill("message-input", hello).await?;
+    app.click("send-button").await?;
+    // Acknowledged by the server: one tick at least.
+    app.wait_until(
+        "[data-testid=message][data-mine=true]",
+        "my message acknowledged",
+        |found| found.iter().any(|(t, _)| t.contains(hello)),
+    )
+    .await?;
+    app.wait_css("[data-testid=message][data-mine=true]:not([data-status=SENDING]):not([data-status=FAILED])")
+        .await?;
+
+    // The doctor (CLI) sees it, once.
+    let history = doctor.wait_history("alice", "alice's message", |h| {
+        h.iter().any(|m| m["content"] == hello)
+    })?;
+    assert_eq!(
+        history.iter().filter(|m| m["content"] == hello).count(),
+        1,
+        "exactly once"
+    );
+
+    // The doctor's client stored it, so alice's bubble turns DELIVERED (or READ).
+    app.wait_css("[data-testid=message][data-mine=true][data-status=DELIVERED], [data-testid=message][data-mine=true][data-status=READ]")
+        .await
+        .context("delivered tick")?;
+
+    let reply = "Thanks Alice, I have your message.";
+    doctor.run(&["send", "--with", "alice", reply])?;
+    doctor.run(&["sync"])?;
+    app.wait_until(
+        "[data-testid=message][data-mine=false]",
+        "the doctor's reply",
+        |found| found.iter().any(|(t, _)| t.contains(reply)),
+    )
+    .await?;
+    let shot = app.screenshot("patient").await?;
+    publish(&shot, "patient")?;
+
+    // --- Offline: the server goes away, a send waits, and is delivered once it is back. ---
+    let addr = server.addr;
+    let data_dir = server.data_dir.clone();
+    server.kill();
+    app.wait_attr("connection-state", "data-state", "offline")
+        .await
+        .context("offline badge")?;
+    let offline_text = "Sent while the server was down.";
+    app.fill("message-input", offline_text).await?;
+    app.click("send-button").await?;
+    app.wait_css("[data-testid=message][data-mine=true][data-status=SENDING]")
+        .await?;
+    app.wait_attr("queued-count", "data-count", "1").await?;
+    let shot = app.screenshot("offline").await?;
+    publish(&shot, "offline")?;
+
+    let server = Server::start(&data_dir, &addr.to_string())?;
+    app.wait_attr("connection-state", "data-state", "online")
+        .await
+        .context("back online")?;
+    app.wait_until(
+        "[data-testid=message][data-mine=true]",
+        "the offline message sent",
+        |found| found.iter().any(|(t, _)| t.contains(offline_text)),
+    )
+    .await?;
+    let history = doctor.wait_history("alice", "the offline message", |h| {
+        h.iter().any(|m| m["content"] == offline_text)
+    })?;
+    assert_eq!(
+        history
+            .iter()
+            .filter(|m| m["content"] == offline_text)
+            .count(),
+        1,
+        "exactly once"
+    );
+
+    // --- An emergency from the patient. ---
+    app.click("emergency-button").await?;
+    app.fill("emergency-text", "I feel faint and my chest hurts.")
+        .await?;
+    app.click("emergency-confirm-send").await?;
+    app.wait_css("[data-testid=emergency-status][data-state=raised], [data-testid=emergency-status][data-state=acknowledged]")
+        .await
+        .context("patient sees the emergency was received")?;
+    app.close().await?;
+    drop(driver);
+
+    // --- The doctor's app: unread count, emergency first with the banner, acknowledge. ---
+    let doctor_profile = tmp.path().join("app-dr.patel");
+    let driver = Driver::start(&[("CLINIC_PROFILE_DIR", &doctor_profile)])?;
+    let app = App::launch(&driver, &app_binary, &shots).await?;
+    log_in(&app, &server.url(), "dr.patel").await?;
+    app.wait_attr("chat-layout", "data-role", "DOCTOR").await?;
+    app.wait("emergency-banner")
+        .await
+        .context("emergency banner")?;
+    let unread = app
+        .wait_css("[data-testid=conversation-alice] [data-testid=unread-count]")
+        .await
+        .context("unread badge on alice's conversation")?;
+    let count: u32 = unread
+        .text()
+        .await?
+        .trim()
+        .parse()
+        .context("unread count is a number")?;
+    assert!(count >= 1, "unread count {count}");
+    app.wait("conversation-alice").await?;
+    app.wait_css("[data-testid=conversation-alice] [data-testid=emergency-badge]")
+        .await?;
+    let shot = app.screenshot("doctor-emergency").await?;
+    publish(&shot, "doctor-emergency")?;
+
+    app.click("emergency-acknowledge").await?;
+    app.wait_css("[data-testid=emergency-item][data-state=ACKNOWLEDGED]")
+        .await
+        .context("acknowledged in the banner")?;
+    app.click("conversation-alice").await?;
+    app.wait("patient-info").await?;
+    app.wait_until(
+        "[data-testid=message]",
+        "alice's messages in the doctor's window",
+        |found| found.iter().any(|(t, _)| t.contains(hello)),
+    )
+    .await?;
+    let shot = app.screenshot("doctor").await?;
+    publish(&shot, "doctor")?;
+    app.close().await?;
+    drop(driver);
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! The desktop app driven over WebDriver: tauri-driver starts the real `clinic-desktop` in a real
+//! window (WebKitWebDriver underneath), and [`App`] finds elements by their `data-testid`.
+
+use anyhow::{Context, Result, bail};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A running tauri-driver whose app processes see `env`; stopped with SIGTERM on drop (SIGKILL
+/// would leave WebKitWebDriver holding its port).
+#[derive(Debug)]
+pub struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    pub fn start(env: &[(&str, &Path)]) -> Result<Self> {
+        let port = free_port()?;
+        let native_port = free_port()?;
+        let mut cmd = Command::new("tauri-driver");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .context("starting tauri-driver (cargo install tauri-driver)")?;
+        let driver = Self { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(driver);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("tauri-driver did not listen on {port}")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One app session (one launched app process).
+#[derive(Debug)]
+pub struct App {
+    client: Client,
+    shots: PathBuf,
+}
+
+fn by_testid(id: &str) -> String {
+    format!("[data-testid=\"{id}\"]")
+}
+
+impl App {
+    pub async fn launch(driver: &Driver, app_binary: &Path, shots: &Path) -> Result<Self> {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": app_binary }),
+        );
+        let client = ClientBuilder::rustls()?
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .context("WebDriver session")?;
+        std::fs::create_dir_all(shots)?;
+        Ok(Self {
+            client,
+            shots: shots.to_owned(),
+        })
+    }
+
+    /// Waits for an element matching a CSS selector.
+    pub async fn wait_css(&self, css: &str) -> Result<Element> {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("waiting for {css}"))
+    }
+
+    pub async fn wait(&self, testid: &str) -> Result<Element> {
+        self.wait_css(&by_testid(testid)).await
+    }
+
+    /// Waits until `check` holds for the elements matching `css` (polling the DOM).
+    pub async fn wait_until(
+        &self,
+        css: &str,
+        what: &str,
+        check: impl Fn(&[(String, Element)]) -> bool,
+    ) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut found = Vec::new();
+            for e in self.client.find_all(Locator::Css(css)).await? {
+                let text = e.text().await.unwrap_or_default();
+                found.push((text, e));
+            }
+            if check(&found) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                let texts: Vec<&str> = found.iter().map(|(t, _)| t.as_str()).collect();
+                bail!("timed out waiting for {what}; saw {texts:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn click(&self, testid: &str) -> Result<()> {
+        self.wait(testid)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("click {testid}"))
+    }
+
+    /// Replaces an input's value with `text`.
+    pub async fn fill(&self, testid: &str, text: &str) -> Result<()> {
+        let e = self.wait(testid).await?;
+        e.clear().await?;
+        e.send_keys(text)
+            .await
+            .with_context(|| format!("type into {testid}"))
+    }
+
+    pub async fn attr(&self, testid: &str, name: &str) -> Result<Option<String>> {
+        Ok(self.wait(testid).await?.attr(name).await?)
+    }
+
+    /// Waits until `testid` has `name` = `value`.
+    pub async fn wait_attr(&self, testid: &str, name: &str, value: &str) -> Result<()> {
+        let css = format!("{}[{name}=\"{value}\"]", by_testid(testid));
+        self.wait_css(&css).await.map(drop)
+    }
+
+    /// Saves a screenshot of the window as `<name>.png` (and returns its path).
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        // The frame after a DOM change may not be painted yet.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let png = self.client.screenshot().await?;
+        let path = self.shots.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    pub async fn close(self) -> Result<()> {
+        self.client
+            .close()
+            .await
+            .context("closing the WebDriver session")
+    }
+}

@@ -1,0 +1,9 @@
+//! Harness for the workspace end-to-end tests: runs the built `clinic-server`, `clinic` and
+//! `clinic-desktop` binaries as real processes, and drives the app window over WebDriver
+//! (tauri-driver + WebKitWebDriver) inside the headless session of `scripts/headless`.
+
+pub mod app;
+pub mod procs;
+
+pub use app::{App, Driver};
+pub use procs::{Cli, Server, binary};

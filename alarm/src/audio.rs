@@ -184,6 +184,7 @@ impl Engine {
                 });
             }
             Err(err) => {
+                let err = with_sources(&err);
                 self.shared.audio.set(Availability::Unavailable);
                 self.next_attempt = Some(Instant::now() + self.settings.retry_after);
                 if self.said_unavailable {
@@ -192,7 +193,7 @@ impl Engine {
                     self.said_unavailable = true;
                     tracing::warn!(
                         error = %err,
-                        retry_secs = self.settings.retry_after.as_secs(),
+                        retry_after = ?self.settings.retry_after,
                         "no audio output: alarms on this machine are silent (delivery and \
                          notifications carry on); will retry"
                     );
@@ -248,4 +249,17 @@ fn other_device(
                 .is_ok_and(|desc| desc.driver().is_some_and(|driver| driver != "null"))
         })
         .find_map(|dev| DeviceSinkBuilder::from_device(dev).and_then(&open).ok())
+}
+
+/// `err` with its causes: rodio's messages alone ("Failed to get the config for the given
+/// device") do not say what ALSA actually complained about.
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -1,20 +1,22 @@
 //! Notifications really travel over D-Bus: a private session bus (`dbus-daemon`) with a stand-in
-//! notification server (zbus) that records each Notify call, including its urgency hint.
+//! notification server (zbus) that records each Notify call, including its urgency hint, and
+//! `dbus-monitor` as an independent witness of the bytes on the bus.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::bus::{PrivateBus, serve_notifications};
+use common::bus::{Monitor, PrivateBus, serve_notifications};
 
 #[test]
 fn critical_and_normal_notices_reach_the_notification_service() {
-    if !common::have("dbus-daemon") {
-        println!("SKIPPED: dbus-daemon is not installed (apt-get install dbus)");
+    if !common::have("dbus-daemon") || !common::have("dbus-monitor") {
+        println!("SKIPPED: dbus-daemon or dbus-monitor is not installed (apt-get install dbus)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let bus = PrivateBus::start(dir.path());
     let (_connection, recorder) = serve_notifications(&bus.address);
+    let monitor = Monitor::attach(&bus.address);
     common::asoundrc(dir.path(), "{ type plug; slave.pcm \"null\" }");
 
     let (lines, stderr) = common::run(
@@ -69,6 +71,22 @@ fn critical_and_normal_notices_reach_the_notification_service() {
     assert_eq!(
         (calls[2].summary.as_str(), calls[2].urgency),
         ("Queued emergency", Some(2))
+    );
+
+    // The same, as dbus-monitor saw it on the wire: the first call, up to the second one.
+    let wire = monitor.notify_calls(3).join("\n");
+    let start = wire.find("member=Notify").unwrap();
+    let end = wire.find("string \"New message\"").unwrap();
+    let first = &wire[start..end];
+    assert!(
+        first.contains("string \"Emergency from Jane Doe\""),
+        "{wire}"
+    );
+    let urgency = &first[first.find("string \"urgency\"").unwrap()..];
+    let value = urgency.lines().nth(1).unwrap_or_default();
+    assert!(
+        value.trim().starts_with("variant") && value.trim().ends_with("byte 2"),
+        "urgency=2 on the wire:\n{wire}"
     );
 }
 

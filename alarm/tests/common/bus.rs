@@ -135,3 +135,66 @@ pub fn serve_notifications(address: &str) -> (zbus::Connection, Recorder) {
     .unwrap();
     (connection, recorder)
 }
+
+/// `dbus-monitor` watching Notify calls on a bus: an independent witness of what went over the
+/// wire, next to what our stand-in server decoded.
+pub struct Monitor {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Monitor {
+    /// Starts `dbus-monitor` and waits until it is attached (it prints `NameLost` for its own
+    /// name when it becomes a monitor), so no later call can slip past it.
+    pub fn attach(address: &str) -> Self {
+        let mut child = Command::new("dbus-monitor")
+            .args(["--address", address])
+            .arg("type='method_call',interface='org.freedesktop.Notifications',member='Notify'")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let monitor = Self { child, lines };
+        monitor.read_until(|line| line.contains("member=NameLost"));
+        monitor
+    }
+
+    /// Reads the monitor's output until `calls` Notify calls were printed in full.
+    pub fn notify_calls(self, calls: usize) -> Vec<String> {
+        let mut seen = 0;
+        self.read_until(|line| {
+            // Each Notify ends with its expire_timeout argument, the only int32 in the call.
+            seen += usize::from(line.trim_start().starts_with("int32 "));
+            seen == calls
+        })
+    }
+
+    fn read_until(&self, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(super::HANG_GUARD)
+                .unwrap_or_else(|err| panic!("dbus-monitor went quiet ({err}) after {lines:#?}"));
+            let finished = done(&line);
+            lines.push(line);
+            if finished {
+                return lines;
+            }
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -196,6 +196,7 @@ fn invalid_url(e: impl std::fmt::Display) -> ClientError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

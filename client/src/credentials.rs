@@ -133,6 +133,7 @@ impl CredentialStore for FileStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -34,6 +34,9 @@ pub enum ConnectionState {
 
 /// Events for a UI, delivered over a `tokio::sync::broadcast`: a slow receiver misses events
 /// (it sees `Lagged`) and should then re-read what it shows from the cache.
+// Events are built, cloned to receivers and dropped; boxing the big variants would only add an
+// allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(
     tag = "type",

@@ -86,6 +86,7 @@ fn event((conversation, user_id): &Key, typing: bool) -> ClientEvent {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -349,7 +349,7 @@ fn concerns(event: &ClientEvent, conversation: &ConversationKey) -> bool {
 }
 
 fn line(client: &Client, m: &LocalMessage) -> String {
-    let who = if &m.sender_id == &client.user().id {
+    let who = if m.sender_id == client.user().id {
         client.user().username.clone()
     } else {
         client

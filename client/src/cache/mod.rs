@@ -108,4 +108,5 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

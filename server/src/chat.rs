@@ -2,7 +2,8 @@
 
 use crate::emergency;
 use crate::hub::{Hub, SocketId};
-use crate::store::messages::{Receipt, Sent};
+use crate::store::messages::Sent;
+use crate::store::receipts::Receipt;
 use clinic_protocol::{ServerFrame, UserId};
 
 /// After a committed send: `message:received` to every socket of both participants except

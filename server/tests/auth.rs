@@ -8,10 +8,22 @@ use common::{PASSWORD, TestServer, Ws};
 use serde_json::json;
 use std::time::Duration;
 
-async fn try_login(server: &TestServer, username: &str, password: &str) -> (u16, serde_json::Value, Option<String>) {
-    let response = server.http.post(server.url("/api/auth/login"))
-        .json(&json!({"username": username, "password": password})).send().await.unwrap();
-    let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+async fn try_login(
+    server: &TestServer,
+    username: &str,
+    password: &str,
+) -> (u16, serde_json::Value, Option<String>) {
+    let response = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
     let (status, body) = common::split(response).await;
     (status, body, retry)
 }
@@ -70,18 +82,25 @@ async fn expired_tokens_are_refused() {
 
 #[tokio::test]
 async fn disabling_an_account_ends_its_sessions_and_sockets() {
-    let server = TestServer::start_with(|c| c.session_check_interval = Duration::from_millis(100)).await;
+    let server =
+        TestServer::start_with(|c| c.session_check_interval = Duration::from_millis(100)).await;
     let doc = server.account("doc", Role::Doctor).await;
     let (mut ws, _) = Ws::connect(&server, &doc.token).await;
     let dir = server.dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || clinic_server::accounts::set_disabled(&dir, "doc", true)).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || clinic_server::accounts::set_disabled(&dir, "doc", true))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ws.closed().await, Some(1008));
     let (status, _) = server.get(&doc.token, "/api/auth/me").await;
     assert_eq!(status, 401);
     assert_eq!(try_login(&server, "doc", PASSWORD).await.0, 401);
 
     let dir = server.dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || clinic_server::accounts::set_disabled(&dir, "doc", false)).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || clinic_server::accounts::set_disabled(&dir, "doc", false))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(try_login(&server, "doc", PASSWORD).await.0, 200);
 }
 
@@ -91,13 +110,23 @@ async fn graceful_shutdown_closes_sockets_and_keeps_data() {
     let pat = server.account("pat", Role::Patient).await;
     let doc = server.account("doc", Role::Doctor).await;
     let (mut ws, _) = Ws::connect(&server, &pat.token).await;
-    ws.send(common::send_frame("c-1", &pat, &doc, "before shutdown")).await;
+    ws.send(common::send_frame("c-1", &pat, &doc, "before shutdown"))
+        .await;
     ws.expect("message:ack").await;
     let stopping = tokio::spawn(server.stop());
     assert_eq!(ws.closed().await, Some(1001));
     let dir = stopping.await.unwrap();
     let server = TestServer::start_in(dir, |_| {}).await;
     let token = server.login("doc").await;
-    let (_, page) = server.get(&token, &format!("/api/chat/messages?patientId={}&doctorId={}", pat.id(), doc.id())).await;
+    let (_, page) = server
+        .get(
+            &token,
+            &format!(
+                "/api/chat/messages?patientId={}&doctorId={}",
+                pat.id(),
+                doc.id()
+            ),
+        )
+        .await;
     assert_eq!(page[0]["content"], "before shutdown");
 }

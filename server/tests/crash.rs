@@ -17,7 +17,13 @@ use tokio_tungstenite::tungstenite::Message;
 /// Starts `clinic-server serve` on a free port and returns it with its address.
 fn spawn_server(dir: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
-        .args(["--data-dir", dir.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -26,7 +32,11 @@ fn spawn_server(dir: &Path) -> (Child, String) {
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected: {line}")).to_owned();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_owned();
     (child, addr)
 }
 
@@ -34,14 +44,34 @@ async fn login(addr: &str, username: &str) -> (String, String) {
     let body: Value = reqwest::Client::new()
         .post(format!("http://{addr}/api/auth/login"))
         .json(&json!({"username": username, "password": common::PASSWORD}))
-        .send().await.unwrap().json().await.unwrap();
-    (body["token"].as_str().unwrap().to_owned(), body["user"]["id"].as_str().unwrap().to_owned())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        body["token"].as_str().unwrap().to_owned(),
+        body["user"]["id"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// Sends as fast as acks allow until the socket dies; returns clientId -> acked message id.
-async fn sender(addr: String, token: String, patient: String, doctor: String, tag: usize) -> HashMap<String, String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
-    ws.send(Message::text(json!({"type": "authenticate", "token": token}).to_string())).await.unwrap();
+async fn sender(
+    addr: String,
+    token: String,
+    patient: String,
+    doctor: String,
+    tag: usize,
+) -> HashMap<String, String> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    ws.send(Message::text(
+        json!({"type": "authenticate", "token": token}).to_string(),
+    ))
+    .await
+    .unwrap();
     let mut acked = HashMap::new();
     let mut next = 0usize;
     // Keep up to 32 sends in flight: pipelined, so batches form.
@@ -59,7 +89,10 @@ async fn sender(addr: String, token: String, patient: String, doctor: String, ta
             Some(Ok(Message::Text(text))) => {
                 let frame: Value = serde_json::from_str(&text).unwrap();
                 if frame["type"] == "message:ack" {
-                    acked.insert(frame["clientId"].as_str().unwrap().to_owned(), frame["message"]["id"].as_str().unwrap().to_owned());
+                    acked.insert(
+                        frame["clientId"].as_str().unwrap().to_owned(),
+                        frame["message"]["id"].as_str().unwrap().to_owned(),
+                    );
                     in_flight -= 1;
                 }
             }
@@ -69,14 +102,40 @@ async fn sender(addr: String, token: String, patient: String, doctor: String, ta
     }
 }
 
+/// One page of `GET /api/sync`.
+async fn sync_page(client: &reqwest::Client, addr: &str, token: &str, since: i64) -> Value {
+    let url = format!("http://{addr}/api/sync?since={since}&limit=500");
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn every_acknowledged_message_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    for (username, role) in [("p1", Role::Patient), ("p2", Role::Patient), ("d1", Role::Doctor)] {
-        create_user(dir.path(), NewAccount {
-            username: username.into(), name: username.into(), role,
-            password: common::PASSWORD.into(), date_of_birth: None, blood_group: None,
-        }).unwrap();
+    for (username, role) in [
+        ("p1", Role::Patient),
+        ("p2", Role::Patient),
+        ("d1", Role::Doctor),
+    ] {
+        create_user(
+            dir.path(),
+            NewAccount {
+                username: username.into(),
+                name: username.into(),
+                role,
+                password: common::PASSWORD.into(),
+                date_of_birth: None,
+                blood_group: None,
+            },
+        )
+        .unwrap();
     }
     let (mut child, addr) = spawn_server(dir.path());
     let (t1, p1) = login(&addr, "p1").await;
@@ -88,29 +147,35 @@ async fn every_acknowledged_message_survives_sigkill() {
     // Let acks accumulate (however long that takes here), then kill mid-stream.
     let client = reqwest::Client::new();
     let (td, _) = login(&addr, "d1").await;
-    loop {
-        let page: Value = client.get(format!("http://{addr}/api/sync?since=0&limit=500"))
-            .bearer_auth(&td).send().await.unwrap().json().await.unwrap();
-        if page["messages"].as_array().unwrap().len() >= 300 {
-            break;
-        }
+    while sync_page(&client, &addr, &td, 0).await["messages"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 300
+    {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let mut acked = s1.await.unwrap();
     acked.extend(s2.await.unwrap());
-    assert!(acked.len() >= 100, "only {} acks before the kill", acked.len());
+    assert!(
+        acked.len() >= 100,
+        "only {} acks before the kill",
+        acked.len()
+    );
 
     let (mut child, addr) = spawn_server(dir.path());
     let (td, _) = login(&addr, "d1").await;
     let mut stored: HashMap<String, String> = HashMap::new();
     let mut since = 0i64;
     loop {
-        let page: Value = client.get(format!("http://{addr}/api/sync?since={since}&limit=500"))
-            .bearer_auth(&td).send().await.unwrap().json().await.unwrap();
+        let page = sync_page(&client, &addr, &td, since).await;
         for m in page["messages"].as_array().unwrap() {
-            let previous = stored.insert(m["clientId"].as_str().unwrap().to_owned(), m["id"].as_str().unwrap().to_owned());
+            let previous = stored.insert(
+                m["clientId"].as_str().unwrap().to_owned(),
+                m["id"].as_str().unwrap().to_owned(),
+            );
             assert!(previous.is_none(), "a clientId stored twice");
         }
         since = page["cursor"].as_i64().unwrap();
@@ -119,7 +184,11 @@ async fn every_acknowledged_message_survives_sigkill() {
         }
     }
     for (client_id, id) in &acked {
-        assert_eq!(stored.get(client_id), Some(id), "acknowledged {client_id} lost or changed");
+        assert_eq!(
+            stored.get(client_id),
+            Some(id),
+            "acknowledged {client_id} lost or changed"
+        );
     }
     child.kill().unwrap();
     child.wait().unwrap();

@@ -22,23 +22,50 @@ async fn messages_history_send_and_mark_read() {
     let (p, d) = (c.pat1.id(), c.doc1.id());
     let mut ids = Vec::new();
     for i in 0..7 {
-        let (token, body) = if i % 2 == 0 { (&c.pat1.token, new_message(p, d, &format!("m{i}"))) } else { (&c.doc1.token, new_message(p, d, &format!("m{i}"))) };
+        let (token, body) = if i % 2 == 0 {
+            (&c.pat1.token, new_message(p, d, &format!("m{i}")))
+        } else {
+            (&c.doc1.token, new_message(p, d, &format!("m{i}")))
+        };
         let (status, message) = server.post(token, "/api/chat/messages", body).await;
         assert_eq!(status, 201, "{message}");
         assert!(message["clientId"].as_str().unwrap().starts_with("srv-"));
         ids.push(message["id"].as_str().unwrap().to_owned());
     }
     // Newest page, oldest first, then paging back with `before`.
-    let (status, page) = server.get(&c.pat1.token, &messages_path(p, d, "&limit=3")).await;
+    let (status, page) = server
+        .get(&c.pat1.token, &messages_path(p, d, "&limit=3"))
+        .await;
     assert_eq!(status, 200);
-    let contents: Vec<&str> = page.as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    let contents: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
     assert_eq!(contents, ["m4", "m5", "m6"]);
-    let (_, older) = server.get(&c.doc1.token, &messages_path(p, d, &format!("&limit=3&before={}", ids[4]))).await;
-    let contents: Vec<&str> = older.as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    let (_, older) = server
+        .get(
+            &c.doc1.token,
+            &messages_path(p, d, &format!("&limit=3&before={}", ids[4])),
+        )
+        .await;
+    let contents: Vec<&str> = older
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
     assert_eq!(contents, ["m1", "m2", "m3"]);
 
     // Mark read: only messages addressed to the caller change.
-    let (status, read) = server.patch(&c.doc1.token, "/api/chat/messages", json!({"messageIds": ids})).await;
+    let (status, read) = server
+        .patch(
+            &c.doc1.token,
+            "/api/chat/messages",
+            json!({"messageIds": ids}),
+        )
+        .await;
     assert_eq!(status, 200);
     let changed = read["messageIds"].as_array().unwrap();
     assert_eq!(changed.len(), 4, "the patient's four messages: {read}");
@@ -49,7 +76,13 @@ async fn messages_history_send_and_mark_read() {
     }
 
     // Delivered receipts over REST.
-    let (status, delivered) = server.post(&c.pat1.token, "/api/chat/messages/delivered", json!({"messageIds": [ids[1]]})).await;
+    let (status, delivered) = server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages/delivered",
+            json!({"messageIds": [ids[1]]}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(delivered["messageIds"], json!([ids[1]]));
 }
@@ -59,7 +92,13 @@ async fn participants_only_and_clear_errors_for_bad_input() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
     let (p, d) = (c.pat1.id(), c.doc1.id());
-    server.post(&c.pat1.token, "/api/chat/messages", new_message(p, d, "private")).await;
+    server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            new_message(p, d, "private"),
+        )
+        .await;
 
     // Another patient, another doctor: 403 with the error body.
     let (status, body) = server.get(&c.pat2.token, &messages_path(p, d, "")).await;
@@ -67,39 +106,87 @@ async fn participants_only_and_clear_errors_for_bad_input() {
     assert_eq!(body["code"], "forbidden");
     let (status, _) = server.get(&c.doc2.token, &messages_path(p, d, "")).await;
     assert_eq!(status, 403);
-    let (status, _) = server.post(&c.pat2.token, "/api/chat/messages", new_message(p, d, "hi")).await;
+    let (status, _) = server
+        .post(&c.pat2.token, "/api/chat/messages", new_message(p, d, "hi"))
+        .await;
     assert_eq!(status, 403);
 
     // Unknown ids: 404.
-    let (status, body) = server.get(&c.pat1.token, &messages_path(p, "u-nobody", "")).await;
+    let (status, body) = server
+        .get(&c.pat1.token, &messages_path(p, "u-nobody", ""))
+        .await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
-    let (status, _) = server.get(&c.pat1.token, &messages_path(p, d, "&before=m-unknown")).await;
+    let (status, _) = server
+        .get(&c.pat1.token, &messages_path(p, d, "&before=m-unknown"))
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = server.post(&c.pat1.token, "/api/chat/messages", new_message(p, c.pat2.id(), "to a patient?")).await;
+    let (status, _) = server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            new_message(p, c.pat2.id(), "to a patient?"),
+        )
+        .await;
     assert_eq!(status, 404);
 
     // Malformed and missing fields: 400; oversized: 413; no token: 401; unknown path: 404.
-    let response = server.http.post(server.url("/api/chat/messages")).bearer_auth(&c.pat1.token)
-        .header("content-type", "application/json").body("{oops").send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/api/chat/messages"))
+        .bearer_auth(&c.pat1.token)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
     let (status, body) = common::split(response).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")));
-    let (status, _) = server.post(&c.pat1.token, "/api/chat/messages", json!({"patientId": p})).await;
+    let (status, _) = server
+        .post(&c.pat1.token, "/api/chat/messages", json!({"patientId": p}))
+        .await;
     assert_eq!(status, 400);
     let big = "x".repeat(clinic_protocol::limits::MAX_CONTENT_BYTES + 1);
-    let (status, body) = server.post(&c.pat1.token, "/api/chat/messages", new_message(p, d, &big)).await;
+    let (status, body) = server
+        .post(&c.pat1.token, "/api/chat/messages", new_message(p, d, &big))
+        .await;
     assert_eq!((status, body["code"].as_str()), (413, Some("too_large")));
     let huge = "x".repeat(clinic_protocol::limits::MAX_JSON_BODY_BYTES + 10);
-    let (status, body) = server.post(&c.pat1.token, "/api/chat/messages", new_message(p, d, &huge)).await;
+    let (status, body) = server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            new_message(p, d, &huge),
+        )
+        .await;
     assert_eq!((status, body["code"].as_str()), (413, Some("too_large")));
-    let (status, _) = server.post(&c.doc1.token, "/api/chat/messages", json!({"patientId": p, "doctorId": d, "content": "x", "isEmergency": true})).await;
+    let (status, _) = server
+        .post(
+            &c.doc1.token,
+            "/api/chat/messages",
+            json!({"patientId": p, "doctorId": d, "content": "x", "isEmergency": true}),
+        )
+        .await;
     assert_eq!(status, 403, "doctors do not raise emergencies");
-    let response = server.http.get(server.url("/api/chat/conversations")).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url("/api/chat/conversations"))
+        .send()
+        .await
+        .unwrap();
     let (status, body) = common::split(response).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
     let (status, body) = server.get(&c.pat1.token, "/api/nothing/here").await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
-    let ids: Vec<String> = (0..clinic_protocol::limits::MAX_IDS_PER_REQUEST + 1).map(|i| format!("m-{i}")).collect();
-    let (status, _) = server.patch(&c.pat1.token, "/api/chat/messages", json!({"messageIds": ids})).await;
+    let ids: Vec<String> = (0..clinic_protocol::limits::MAX_IDS_PER_REQUEST + 1)
+        .map(|i| format!("m-{i}"))
+        .collect();
+    let (status, _) = server
+        .patch(
+            &c.pat1.token,
+            "/api/chat/messages",
+            json!({"messageIds": ids}),
+        )
+        .await;
     assert_eq!(status, 413);
 
     // Nothing half-written: the only message is the first one.
@@ -111,15 +198,37 @@ async fn participants_only_and_clear_errors_for_bad_input() {
 async fn conversations_contacts_sync_and_notifications() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
-    server.post(&c.pat1.token, "/api/chat/messages", new_message(c.pat1.id(), c.doc1.id(), "from pat1")).await;
-    server.post(&c.pat2.token, "/api/chat/messages", new_message(c.pat2.id(), c.doc1.id(), "from pat2")).await;
-    server.post(&c.pat1.token, "/api/chat/messages", new_message(c.pat1.id(), c.doc2.id(), "to doc2")).await;
+    server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            new_message(c.pat1.id(), c.doc1.id(), "from pat1"),
+        )
+        .await;
+    server
+        .post(
+            &c.pat2.token,
+            "/api/chat/messages",
+            new_message(c.pat2.id(), c.doc1.id(), "from pat2"),
+        )
+        .await;
+    server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            new_message(c.pat1.id(), c.doc2.id(), "to doc2"),
+        )
+        .await;
 
     let (status, list) = server.get(&c.doc1.token, "/api/chat/conversations").await;
     assert_eq!(status, 200);
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!(list[0]["otherParty"]["id"], c.pat2.id(), "most recent first");
+    assert_eq!(
+        list[0]["otherParty"]["id"],
+        c.pat2.id(),
+        "most recent first"
+    );
     assert_eq!(list[0]["unreadCount"], 1);
     assert_eq!(list[0]["lastMessage"]["content"], "from pat2");
     assert_eq!(list[0]["otherParty"]["bloodGroup"], "AB+");
@@ -145,7 +254,12 @@ async fn conversations_contacts_sync_and_notifications() {
     let (_, first) = server.get(&c.pat1.token, "/api/sync?since=0&limit=1").await;
     assert_eq!(first["messages"].as_array().unwrap().len(), 1);
     assert_eq!(first["hasMore"], true);
-    let (_, rest) = server.get(&c.pat1.token, &format!("/api/sync?since={}", first["cursor"])).await;
+    let (_, rest) = server
+        .get(
+            &c.pat1.token,
+            &format!("/api/sync?since={}", first["cursor"]),
+        )
+        .await;
     assert_eq!(rest["messages"].as_array().unwrap().len(), 1);
     assert_eq!(rest["hasMore"], false);
     let (status, _) = server.get(&c.pat1.token, "/api/sync?since=abc").await;
@@ -157,15 +271,32 @@ async fn conversations_contacts_sync_and_notifications() {
     assert_eq!(notes.len(), 2);
     assert_eq!(notes[0]["kind"], "NEW_MESSAGE");
     let ids: Vec<Value> = notes.iter().map(|n| n["id"].clone()).collect();
-    let (status, _) = server.patch(&c.pat1.token, "/api/notifications", json!({"ids": ids})).await;
+    let (status, _) = server
+        .patch(&c.pat1.token, "/api/notifications", json!({"ids": ids}))
+        .await;
     assert_eq!(status, 204);
-    let (_, unread) = server.get(&c.doc1.token, "/api/notifications?unreadOnly=true").await;
-    assert_eq!(unread.as_array().unwrap().len(), 2, "someone else's ids change nothing");
-    server.patch(&c.doc1.token, "/api/notifications", json!({"ids": ids})).await;
-    let (_, unread) = server.get(&c.doc1.token, "/api/notifications?unreadOnly=true").await;
+    let (_, unread) = server
+        .get(&c.doc1.token, "/api/notifications?unreadOnly=true")
+        .await;
+    assert_eq!(
+        unread.as_array().unwrap().len(),
+        2,
+        "someone else's ids change nothing"
+    );
+    server
+        .patch(&c.doc1.token, "/api/notifications", json!({"ids": ids}))
+        .await;
+    let (_, unread) = server
+        .get(&c.doc1.token, "/api/notifications?unreadOnly=true")
+        .await;
     assert_eq!(unread.as_array().unwrap().len(), 0);
 
-    let response = server.http.get(server.url("/healthz")).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     let (status, health) = common::split(response).await;
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
 }

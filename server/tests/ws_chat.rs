@@ -16,7 +16,9 @@ async fn send_ack_and_broadcast_to_both_participants_and_other_devices() {
     let (mut pat1_pc, _) = Ws::connect(&server, &c.pat1.token).await;
     let (mut doc2, _) = Ws::connect(&server, &c.doc2.token).await;
 
-    pat1_phone.send(send_frame("c-1", &c.pat1, &c.doc1, "hello doctor")).await;
+    pat1_phone
+        .send(send_frame("c-1", &c.pat1, &c.doc1, "hello doctor"))
+        .await;
     let ack = pat1_phone.expect("message:ack").await;
     assert_eq!(ack["clientId"], "c-1");
     let message = &ack["message"];
@@ -33,10 +35,15 @@ async fn send_ack_and_broadcast_to_both_participants_and_other_devices() {
     assert_eq!(note["notification"]["kind"], "NEW_MESSAGE");
 
     // doc2 is no participant: a message to doc2 arrives, and nothing of the first one before it.
-    pat1_phone.send(send_frame("c-2", &c.pat1, &c.doc2, "second opinion?")).await;
+    pat1_phone
+        .send(send_frame("c-2", &c.pat1, &c.doc2, "second opinion?"))
+        .await;
     let (frame, skipped) = doc2.expect_skipping("message:received").await;
     assert_eq!(frame["message"]["content"], "second opinion?");
-    assert!(skipped.iter().all(|t| t != "message:received"), "{skipped:?}");
+    assert!(
+        skipped.iter().all(|t| t != "message:received"),
+        "{skipped:?}"
+    );
 }
 
 #[tokio::test]
@@ -56,7 +63,11 @@ async fn replayed_client_id_gets_the_same_ack_and_no_second_message() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["id"], first["message"]["id"]);
-    let path = format!("/api/chat/messages?patientId={}&doctorId={}", c.pat1.id(), c.doc1.id());
+    let path = format!(
+        "/api/chat/messages?patientId={}&doctorId={}",
+        c.pat1.id(),
+        c.doc1.id()
+    );
     let (_, history) = server.get(&c.doc1.token, &path).await;
     assert_eq!(history.as_array().unwrap().len(), 1);
 }
@@ -67,7 +78,13 @@ async fn pipelined_sends_are_acked_in_order_with_increasing_seqs() {
     let c = clinic(&server).await;
     let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
     for i in 0..100 {
-        pat.send(send_frame(&format!("p-{i}"), &c.pat1, &c.doc1, &format!("m{i}"))).await;
+        pat.send(send_frame(
+            &format!("p-{i}"),
+            &c.pat1,
+            &c.doc1,
+            &format!("m{i}"),
+        ))
+        .await;
     }
     let mut last = 0;
     for i in 0..100 {
@@ -85,7 +102,8 @@ async fn typing_receipts_and_presence() {
     let c = clinic(&server).await;
     let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
     let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
-    pat.send(send_frame("c-1", &c.pat1, &c.doc1, "are you there?")).await;
+    pat.send(send_frame("c-1", &c.pat1, &c.doc1, "are you there?"))
+        .await;
     let sent = pat.expect("message:ack").await["message"].clone();
     doc.expect("message:received").await;
 
@@ -106,7 +124,8 @@ async fn typing_receipts_and_presence() {
     doc.expect("typing:stopped").await;
 
     // Delivered, then read: both sides are told.
-    doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]})).await;
+    doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
+        .await;
     let delivered = pat.expect("message:delivered:confirmed").await;
     assert_eq!(delivered["messageIds"], json!([sent["id"]]));
     doc.send(json!({"type": "message:read", "messageId": sent["id"], "patientId": c.pat1.id(), "doctorId": c.doc1.id()})).await;
@@ -132,7 +151,13 @@ async fn sync_after_reconnect_returns_everything_since_the_cursor() {
     let c = clinic(&server).await;
     let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
     for i in 0..250 {
-        pat.send(send_frame(&format!("s-{i}"), &c.pat1, &c.doc1, &format!("m{i}"))).await;
+        pat.send(send_frame(
+            &format!("s-{i}"),
+            &c.pat1,
+            &c.doc1,
+            &format!("m{i}"),
+        ))
+        .await;
     }
     for _ in 0..250 {
         pat.expect("message:ack").await;
@@ -154,7 +179,8 @@ async fn sync_after_reconnect_returns_everything_since_the_cursor() {
     assert_eq!(ids.len(), 250);
 
     // Later changes only: one more message and a receipt.
-    pat.send(send_frame("late", &c.pat1, &c.doc1, "one more")).await;
+    pat.send(send_frame("late", &c.pat1, &c.doc1, "one more"))
+        .await;
     let late = pat.expect("message:ack").await["message"].clone();
     doc.send(json!({"type": "sync", "since": cursor})).await;
     let batch = doc.expect("sync:batch").await;

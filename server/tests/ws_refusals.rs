@@ -13,7 +13,8 @@ async fn a_patient_cannot_use_another_patients_conversation() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
     let (mut pat1, _) = Ws::connect(&server, &c.pat1.token).await;
-    pat1.send(send_frame("c-1", &c.pat1, &c.doc1, "private")).await;
+    pat1.send(send_frame("c-1", &c.pat1, &c.doc1, "private"))
+        .await;
     let sent = pat1.expect("message:ack").await["message"].clone();
 
     let (mut pat2, _) = Ws::connect(&server, &c.pat2.token).await;
@@ -22,7 +23,8 @@ async fn a_patient_cannot_use_another_patients_conversation() {
     pat2.send(join).await;
     assert_eq!(pat2.expect("error").await["code"], "forbidden");
 
-    pat2.send(send_frame("c-x", &c.pat1, &c.doc1, "intrusion")).await;
+    pat2.send(send_frame("c-x", &c.pat1, &c.doc1, "intrusion"))
+        .await;
     let refused = pat2.expect("error").await;
     assert_eq!(refused["code"], "forbidden");
     assert_eq!(refused["clientId"], "c-x");
@@ -31,7 +33,8 @@ async fn a_patient_cannot_use_another_patients_conversation() {
     assert_eq!(pat2.expect("error").await["code"], "forbidden");
 
     // Receipts for messages not addressed to the caller change nothing and tell no one.
-    pat2.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]})).await;
+    pat2.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
+        .await;
     pat2.send(json!({"type": "sync", "since": 0})).await;
     let batch = pat2.expect("sync:batch").await;
     assert_eq!(batch["messages"], json!([]));
@@ -61,9 +64,13 @@ async fn a_doctors_typing_does_not_reach_a_third_party() {
     pat1.expect("typing:started").await;
     // A barrier: the doctor writes to pat2 after typing to pat1; pat2 must see the message and
     // no typing frame before it.
-    doc.send(send_frame("barrier", &c.pat2, &c.doc1, "hello pat2")).await;
+    doc.send(send_frame("barrier", &c.pat2, &c.doc1, "hello pat2"))
+        .await;
     let (_, skipped) = pat2.expect_skipping("message:received").await;
-    assert!(!skipped.iter().any(|t| t.starts_with("typing")), "leaked: {skipped:?}");
+    assert!(
+        !skipped.iter().any(|t| t.starts_with("typing")),
+        "leaked: {skipped:?}"
+    );
 }
 
 #[tokio::test]
@@ -77,21 +84,27 @@ async fn bad_frames_get_errors_and_the_socket_lives_on() {
     assert_eq!(pat.expect("error").await["code"], "bad_request");
     pat.send(json!({"type": "no:such:event"})).await;
     assert_eq!(pat.expect("error").await["code"], "unknown_event");
-    pat.send(json!({"type": "message:send", "patientId": c.pat1.id()})).await;
+    pat.send(json!({"type": "message:send", "patientId": c.pat1.id()}))
+        .await;
     assert_eq!(pat.expect("error").await["code"], "bad_request");
     pat.send(json!({"type": "message:send", "patientId": c.pat1.id(), "doctorId": c.doc1.id(), "content": "no client id"})).await;
     assert_eq!(pat.expect("error").await["code"], "bad_request");
     let huge_content = "x".repeat(clinic_protocol::limits::MAX_CONTENT_BYTES + 1);
-    pat.send(send_frame("big", &c.pat1, &c.doc1, &huge_content)).await;
+    pat.send(send_frame("big", &c.pat1, &c.doc1, &huge_content))
+        .await;
     let refused = pat.expect("error").await;
     assert_eq!(refused["code"], "too_large");
     assert_eq!(refused["clientId"], "big");
 
     // Over the frame limit (but under the hard limit): an error, and the socket keeps working.
-    let over = format!(r#"{{"type":"sync","since":0,"pad":"{}"}}"#, "y".repeat(clinic_protocol::limits::MAX_FRAME_BYTES));
+    let over = format!(
+        r#"{{"type":"sync","since":0,"pad":"{}"}}"#,
+        "y".repeat(clinic_protocol::limits::MAX_FRAME_BYTES)
+    );
     pat.send_text(over).await;
     assert_eq!(pat.expect("error").await["code"], "too_large");
-    pat.send(send_frame("ok", &c.pat1, &c.doc1, "still alive")).await;
+    pat.send(send_frame("ok", &c.pat1, &c.doc1, "still alive"))
+        .await;
     pat.expect("message:ack").await;
 
     // Far over the hard limit: this socket is closed, others are not.
@@ -115,17 +128,22 @@ async fn unauthenticated_sockets_are_refused_and_closed() {
     assert_eq!(ws.closed().await, Some(1008));
 
     let mut bad = Ws::raw(&server).await;
-    bad.send(json!({"type": "authenticate", "token": "garbage"})).await;
+    bad.send(json!({"type": "authenticate", "token": "garbage"}))
+        .await;
     assert_eq!(bad.expect("error").await["code"], "unauthorized");
     bad.closed().await;
 
     // A logged-out token closes its socket and cannot authenticate again.
     let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
-    let (status, _) = server.post(&c.pat1.token, "/api/auth/logout", json!({})).await;
+    let (status, _) = server
+        .post(&c.pat1.token, "/api/auth/logout", json!({}))
+        .await;
     assert_eq!(status, 204);
     pat.closed().await;
     let mut again = Ws::raw(&server).await;
-    again.send(json!({"type": "authenticate", "token": c.pat1.token})).await;
+    again
+        .send(json!({"type": "authenticate", "token": c.pat1.token}))
+        .await;
     assert_eq!(again.expect("error").await["code"], "unauthorized");
 }
 
@@ -139,7 +157,8 @@ async fn sends_over_the_rate_limit_are_refused() {
     let c = clinic(&server).await;
     let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
     for i in 0..4 {
-        pat.send(send_frame(&format!("r-{i}"), &c.pat1, &c.doc1, "spam")).await;
+        pat.send(send_frame(&format!("r-{i}"), &c.pat1, &c.doc1, "spam"))
+            .await;
     }
     let refused = pat.expect("error").await;
     assert_eq!(refused["code"], "rate_limited");
@@ -152,13 +171,17 @@ async fn bearer_header_at_upgrade_authenticates() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
     let mut request = server.ws_url().into_client_request().unwrap();
-    request.headers_mut().insert("Authorization", format!("Bearer {}", c.doc1.token).parse().unwrap());
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {}", c.doc1.token).parse().unwrap(),
+    );
     let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let mut ws = Ws { stream };
     ws.send(json!({"type": "sync", "since": 0})).await;
     ws.expect("sync:batch").await;
 
     let mut bad = server.ws_url().into_client_request().unwrap();
-    bad.headers_mut().insert("Authorization", "Bearer nope".parse().unwrap());
+    bad.headers_mut()
+        .insert("Authorization", "Bearer nope".parse().unwrap());
     assert!(tokio_tungstenite::connect_async(bad).await.is_err());
 }

@@ -5,7 +5,7 @@ use super::{ApiJson, ApiQuery};
 use crate::chat::{ReceiptKind, publish_receipts, publish_sent};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
-use crate::store::{messages, views};
+use crate::store::{messages, receipts, views};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -72,15 +72,15 @@ async fn receipts(
     request: MarkReadRequest,
     kind: ReceiptKind,
 ) -> Result<Json<MarkReadResponse>, ApiError> {
-    messages::check_ids(&request.message_ids)?;
+    receipts::check_ids(&request.message_ids)?;
     let reader = session.user.id.clone();
     let receipts = state
         .store
         .writer
         .run(move |conn, seqs| match kind {
-            ReceiptKind::Read => messages::mark_read(conn, seqs, &reader, &request.message_ids),
+            ReceiptKind::Read => receipts::mark_read(conn, seqs, &reader, &request.message_ids),
             ReceiptKind::Delivered => {
-                messages::mark_delivered(conn, seqs, &reader, &request.message_ids)
+                receipts::mark_delivered(conn, seqs, &reader, &request.message_ids)
             }
         })
         .await?;

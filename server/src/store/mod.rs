@@ -4,6 +4,7 @@
 pub(crate) mod emergencies;
 pub(crate) mod messages;
 pub(crate) mod notifications;
+pub(crate) mod receipts;
 pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod users;

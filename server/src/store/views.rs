@@ -122,7 +122,7 @@ pub(crate) fn conversations(
                 .then_with(|| recency(b).cmp(&recency(a)))
         });
     } else {
-        list.sort_by(|a, b| recency(b).cmp(&recency(a)));
+        list.sort_by_key(|c| std::cmp::Reverse(recency(c)));
     }
     Ok(list)
 }

@@ -66,7 +66,10 @@ async fn connection(socket: WebSocket, state: AppState, pre: Option<Session>) {
     if let Some(session) = session {
         session::run(&state, session, &mut stream, &outbox).await;
     }
-    outbox.close_with(close_code::NORMAL, "bye");
+    // A socket closed by shutdown or by the server keeps that reason; otherwise a normal close.
+    if !outbox.close.is_cancelled() {
+        outbox.close_with(close_code::NORMAL, "bye");
+    }
     let _ = writer.await;
 }
 

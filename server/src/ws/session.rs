@@ -9,7 +9,7 @@ use crate::hub::{Outbox, SocketId, encode};
 use crate::limiter::Bucket;
 use crate::state::{AppState, Session};
 use crate::store::messages::{self, Sent};
-use crate::store::views;
+use crate::store::{receipts, views};
 use axum::extract::ws::{Message, WebSocket, close_code};
 use clinic_protocol::{ClientFrame, ClientId, ConversationKey, Role, ServerFrame, User, UserId};
 use futures_util::StreamExt;
@@ -208,17 +208,17 @@ impl Socket<'_> {
                 let key = ConversationKey::new(patient_id, doctor_id);
                 let reader = self.user.clone();
                 self.receipts(ReceiptKind::Read, move |conn, seqs| {
-                    messages::mark_read_up_to(conn, seqs, &reader, &key, &message_id)
+                    receipts::mark_read_up_to(conn, seqs, &reader, &key, &message_id)
                 })
                 .await
             }
             ClientFrame::MessageDelivered { message_ids } => {
-                match messages::check_ids(&message_ids) {
+                match receipts::check_ids(&message_ids) {
                     Err(err) => Err(err),
                     Ok(()) => {
                         let recipient = self.user.id.clone();
                         self.receipts(ReceiptKind::Delivered, move |conn, seqs| {
-                            messages::mark_delivered(conn, seqs, &recipient, &message_ids)
+                            receipts::mark_delivered(conn, seqs, &recipient, &message_ids)
                         })
                         .await
                     }
@@ -321,7 +321,7 @@ impl Socket<'_> {
         F: FnOnce(
                 &rusqlite::Connection,
                 &mut crate::store::Seqs,
-            ) -> Result<Vec<messages::Receipt>, ApiError>
+            ) -> Result<Vec<receipts::Receipt>, ApiError>
             + Send
             + 'static,
     {

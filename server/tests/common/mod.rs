@@ -51,7 +51,13 @@ impl TestServer {
         let handle = tokio::spawn(clinic_server::run(listener, config, async {
             let _ = stopped.await;
         }));
-        Self { addr, dir, http: reqwest::Client::new(), stop: Some(stop), handle: Some(handle) }
+        Self {
+            addr,
+            dir,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            handle: Some(handle),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -70,10 +76,14 @@ impl TestServer {
             name: format!("Test {username}"),
             role,
             password: PASSWORD.into(),
-            date_of_birth: (role == Role::Patient).then(|| NaiveDate::from_ymd_opt(1980, 1, 2).unwrap()),
+            date_of_birth: (role == Role::Patient)
+                .then(|| NaiveDate::from_ymd_opt(1980, 1, 2).unwrap()),
             blood_group: (role == Role::Patient).then(|| "AB+".to_owned()),
         };
-        tokio::task::spawn_blocking(move || create_user(&dir, account)).await.unwrap().unwrap()
+        tokio::task::spawn_blocking(move || create_user(&dir, account))
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     pub async fn login(&self, username: &str) -> String {
@@ -96,19 +106,33 @@ impl TestServer {
         Account { user, token }
     }
 
+    /// A request with the token and an optional JSON body; returns status and JSON body.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        split(request.send().await.unwrap()).await
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap();
-        split(response).await
+        self.request(reqwest::Method::GET, token, path, None).await
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
-        split(response).await
+        self.request(reqwest::Method::POST, token, path, Some(body))
+            .await
     }
 
     pub async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let response = self.http.patch(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
-        split(response).await
+        self.request(reqwest::Method::PATCH, token, path, Some(body))
+            .await
     }
 
     /// Stops the server and returns its data folder.
@@ -117,7 +141,11 @@ impl TestServer {
             let _ = stop.send(());
         }
         if let Some(handle) = self.handle.take() {
-            tokio::time::timeout(WAIT, handle).await.unwrap().unwrap().unwrap();
+            tokio::time::timeout(WAIT, handle)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.dir, dir)
@@ -127,7 +155,11 @@ impl TestServer {
 pub async fn split(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, body)
 }
 
@@ -150,20 +182,26 @@ pub struct Ws {
 
 impl Ws {
     pub async fn raw(server: &TestServer) -> Self {
-        let (stream, _) = tokio_tungstenite::connect_async(server.ws_url()).await.unwrap();
+        let (stream, _) = tokio_tungstenite::connect_async(server.ws_url())
+            .await
+            .unwrap();
         Self { stream }
     }
 
     /// Connects and authenticates with the first frame; returns after `authenticated`.
     pub async fn connect(server: &TestServer, token: &str) -> (Self, Value) {
         let mut ws = Self::raw(server).await;
-        ws.send(json!({"type": "authenticate", "token": token})).await;
+        ws.send(json!({"type": "authenticate", "token": token}))
+            .await;
         let authenticated = ws.expect("authenticated").await;
         (ws, authenticated)
     }
 
     pub async fn send(&mut self, frame: Value) {
-        self.stream.send(Message::text(frame.to_string())).await.unwrap();
+        self.stream
+            .send(Message::text(frame.to_string()))
+            .await
+            .unwrap();
     }
 
     pub async fn send_text(&mut self, text: String) {
@@ -173,7 +211,9 @@ impl Ws {
     /// The next JSON frame, or None when the socket closed.
     pub async fn next(&mut self) -> Option<Value> {
         loop {
-            let message = tokio::time::timeout(WAIT, self.stream.next()).await.expect("a frame in time");
+            let message = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("a frame in time");
             match message {
                 Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
@@ -191,7 +231,9 @@ impl Ws {
     pub async fn expect_skipping(&mut self, kind: &str) -> (Value, Vec<String>) {
         let mut skipped = Vec::new();
         loop {
-            let frame = self.next().await.unwrap_or_else(|| panic!("socket closed while waiting for {kind}; skipped {skipped:?}"));
+            let frame = self.next().await.unwrap_or_else(|| {
+                panic!("socket closed while waiting for {kind}; skipped {skipped:?}")
+            });
             let this = frame["type"].as_str().unwrap_or_default().to_owned();
             if this == kind {
                 return (frame, skipped);
@@ -203,7 +245,9 @@ impl Ws {
     /// Waits until the server closes the socket; returns the close code if any.
     pub async fn closed(&mut self) -> Option<u16> {
         loop {
-            let message = tokio::time::timeout(WAIT, self.stream.next()).await.expect("close in time");
+            let message = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("close in time");
             match message {
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
                 None | Some(Err(_)) => return None,

@@ -28,6 +28,8 @@ pub(crate) enum Command {
 /// How often the thread wakes while something plays: tops up the loop queue, notices the end
 /// of a chime, retries a missing device. Two loops are queued ahead, so this is not latency-critical.
 const TICK: Duration = Duration::from_millis(100);
+/// Pause before reopening a device that failed mid-stream (e.g. a USB headset unplugged).
+const RETRY_BROKEN: Duration = Duration::from_millis(500);
 /// Alarm loops kept queued ahead of the one playing (bounds memory, avoids gaps between loops).
 const LOOPS_AHEAD: usize = 2;
 
@@ -58,6 +60,8 @@ pub(crate) struct Engine {
     next_attempt: Option<Instant>,
     /// "Said once": true after we warned about a missing device, until it works again.
     said_unavailable: bool,
+    /// "Said once" for a device that failed while open.
+    said_broken: bool,
 }
 
 impl Engine {
@@ -76,6 +80,7 @@ impl Engine {
             chime_pending: false,
             next_attempt: None,
             said_unavailable: false,
+            said_broken: false,
         }
     }
 
@@ -115,9 +120,15 @@ impl Engine {
             .as_ref()
             .is_some_and(|out| out.broken.load(Ordering::Acquire))
         {
-            tracing::warn!("audio device stopped working; will reopen it");
+            // Said once until a device works through to an idle close; a flapping device is
+            // retried at most every RETRY_BROKEN instead of every tick.
+            if std::mem::replace(&mut self.said_broken, true) {
+                tracing::debug!("audio device stopped working again; will reopen it");
+            } else {
+                tracing::warn!("audio device stopped working; will reopen it");
+            }
             self.close();
-            self.said_unavailable = false;
+            self.next_attempt = Some(Instant::now() + RETRY_BROKEN);
         }
         if ringing || self.chime_pending {
             self.open_if_due();
@@ -158,6 +169,7 @@ impl Engine {
         {
             // Holding a sound device open all shift costs power and blocks exclusive devices.
             self.close();
+            self.said_broken = false;
         }
     }
 

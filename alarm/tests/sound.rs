@@ -133,3 +133,54 @@ fn chime_plays_once_and_softly() {
     let head = pulses(first_note, rate);
     assert!(near(head[0].freq, 1318.5), "{head:?}");
 }
+
+#[test]
+fn a_device_that_appears_while_ringing_is_picked_up() {
+    let home = tempfile::tempdir().unwrap();
+    common::asoundrc(home.path(), "{ type hw; card 31 }"); // no such card yet
+    let no_bus = format!("unix:path={}", home.path().join("no-bus").display());
+    let mut probe = Probe::spawn(
+        home.path(),
+        &no_bus,
+        &[
+            "--retry-ms",
+            "100",
+            "--idle-close-ms",
+            "50",
+            "ring",
+            "a",
+            "wait",
+            "300",
+            "status",
+            "wait",
+            "1500",
+            "status",
+            "stop",
+            "a",
+        ],
+    );
+    let mut seen = Vec::new();
+    let before = probe.next_status(&mut seen);
+    assert_eq!(before.get("audio"), "Unavailable");
+    // "Plug in the headset": ALSA re-reads a changed configuration on the next open.
+    let wav = capture_to(home.path());
+    let after = probe.next_status(&mut seen);
+    assert_eq!(after.get("audio"), "Available");
+    assert!(after.num("loops_played") >= 1, "{after:?}");
+    let (_, stderr) = probe.finish();
+    assert_eq!(
+        common::log_lines(&stderr, "WARN", "no audio output").len(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        common::log_lines(&stderr, "INFO", "audio output works again").len(),
+        1,
+        "{stderr}"
+    );
+    let (samples, rate) = read_channel0(&std::fs::read(&wav).unwrap());
+    assert!(
+        pulses(&samples, rate).len() >= 4,
+        "the alarm reached the new device"
+    );
+}

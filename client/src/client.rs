@@ -11,12 +11,11 @@ use crate::events::{ClientEvent, ConnectionState};
 use crate::profile::{Profile, Session, account};
 use crate::record::LocalMessage;
 use crate::shared::{Shared, Tuning};
-use chrono::Utc;
 use clinic_protocol::limits::MAX_CONTENT_BYTES;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     ClientFrame, ClientId, Contact, Conversation, ConversationKey, Emergency, EmergencyId,
-    MessageId, MessageStatus, MessageType, Role, Seq, User, UserId,
+    MessageId, Role, Seq, User, UserId,
 };
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -241,33 +240,7 @@ impl Client {
         if !conversation.has_participant(self.shared.me()) {
             return Err(ClientError::Invalid("not a conversation of yours".into()));
         }
-        let now = Utc::now();
-        let message = LocalMessage {
-            id: None,
-            seq: None,
-            client_id: ClientId::new(uuid::Uuid::now_v7().to_string()),
-            patient_id: conversation.patient_id.clone(),
-            doctor_id: conversation.doctor_id.clone(),
-            sender_id: self.shared.me().clone(),
-            content: content.to_owned(),
-            message_type: if is_emergency {
-                MessageType::Emergency
-            } else {
-                MessageType::Regular
-            },
-            status: MessageStatus::Sending,
-            file_url: None,
-            file_name: None,
-            file_size: None,
-            file_type: None,
-            is_emergency,
-            resolved_at: None,
-            created_at: now,
-            updated_at: now,
-            delivered_at: None,
-            read_at: None,
-            error: None,
-        };
+        let message = LocalMessage::pending(conversation, self.shared.me(), content, is_emergency);
         self.shared.cache.enqueue(&message, None)?;
         self.shared.refresh_queued();
         self.shared.emit(ClientEvent::MessageUpserted {

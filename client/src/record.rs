@@ -37,6 +37,43 @@ pub struct LocalMessage {
 }
 
 impl LocalMessage {
+    /// A new optimistic message from `sender`, not yet acknowledged: status `SENDING`, a fresh
+    /// UUIDv7 `clientId`, no `id` or `seq`.
+    pub fn pending(
+        conversation: &ConversationKey,
+        sender: &UserId,
+        content: &str,
+        is_emergency: bool,
+    ) -> Self {
+        let now = Utc::now();
+        Self {
+            id: None,
+            seq: None,
+            client_id: ClientId::new(uuid::Uuid::now_v7().to_string()),
+            patient_id: conversation.patient_id.clone(),
+            doctor_id: conversation.doctor_id.clone(),
+            sender_id: sender.clone(),
+            content: content.to_owned(),
+            message_type: if is_emergency {
+                MessageType::Emergency
+            } else {
+                MessageType::Regular
+            },
+            status: MessageStatus::Sending,
+            file_url: None,
+            file_name: None,
+            file_size: None,
+            file_type: None,
+            is_emergency,
+            resolved_at: None,
+            created_at: now,
+            updated_at: now,
+            delivered_at: None,
+            read_at: None,
+            error: None,
+        }
+    }
+
     pub fn conversation(&self) -> ConversationKey {
         ConversationKey::new(self.patient_id.clone(), self.doctor_id.clone())
     }

@@ -75,12 +75,7 @@ async fn a_new_process_delivers_a_killed_one_s_outbox_exactly_once() {
     );
 
     // A follower killed while the server is down...
-    let mut tail = clinic(profile.path())
-        .args(["tail", "--with", "dr.patel", "--json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut tail = spawn_tail(profile.path());
     tail.kill().unwrap();
     tail.wait().unwrap();
 
@@ -90,12 +85,7 @@ async fn a_new_process_delivers_a_killed_one_s_outbox_exactly_once() {
         server_user_id(&url, "alice").await,
         server_user_id(&url, "dr.patel").await,
     );
-    let mut tail = clinic(profile.path())
-        .args(["tail", "--with", "dr.patel", "--json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut tail = spawn_tail(profile.path());
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let stored = server_messages(&url, "dr.patel", &conversation).await;
@@ -133,6 +123,15 @@ async fn a_new_process_delivers_a_killed_one_s_outbox_exactly_once() {
             .filter(|m| m.content.starts_with(&tag))
             .all(|m| m.status >= MessageStatus::Sent)
     );
+}
+
+fn spawn_tail(profile: &Path) -> std::process::Child {
+    clinic(profile)
+        .args(["tail", "--with", "dr.patel", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 async fn server_user_id(url: &str, username: &str) -> clinic_protocol::UserId {

@@ -26,23 +26,20 @@ impl Cache {
 
     /// Replaces the known contacts.
     pub fn save_contacts(&self, contacts: &[Contact]) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        tx.execute("DELETE FROM contacts", [])?;
-        for c in contacts {
-            tx.execute(
-                "INSERT OR REPLACE INTO contacts (id, username, data) VALUES (?1, ?2, ?3)",
-                params![c.id.as_str(), c.username, serde_json::to_string(c)?],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.write_contacts(contacts, true)
     }
 
     /// Adds or updates contacts without dropping the others (e.g. from a conversation list).
     pub fn merge_contacts(&self, contacts: &[Contact]) -> Result<()> {
+        self.write_contacts(contacts, false)
+    }
+
+    fn write_contacts(&self, contacts: &[Contact], replace_all: bool) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        if replace_all {
+            tx.execute("DELETE FROM contacts", [])?;
+        }
         for c in contacts {
             tx.execute(
                 "INSERT OR REPLACE INTO contacts (id, username, data) VALUES (?1, ?2, ?3)",

@@ -7,7 +7,7 @@ use super::messages::{find, update_row};
 use crate::error::Result;
 use crate::record::LocalMessage;
 use clinic_protocol::{MessageStatus, NewMessage, UserId};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 /// One pending send, ready to go on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,19 +106,9 @@ impl Cache {
         if n == 0 {
             return Ok(None);
         }
-        let Some((local_id, mut m)) = find(
-            &tx,
-            "sender_id = ?1 AND client_id = ?2",
-            params![me.as_str(), client_id],
-        )?
-        else {
-            return Ok(None);
-        };
-        m.status = MessageStatus::Failed;
-        m.error = Some(reason.to_owned());
-        update_row(&tx, local_id, &m)?;
+        let changed = set_local_status(&tx, me, client_id, MessageStatus::Failed, Some(reason))?;
         tx.commit()?;
-        Ok(Some(m))
+        Ok(changed)
     }
 
     /// Puts a failed send back at the end of the outbox (with the same `clientId`, so the
@@ -145,18 +135,30 @@ impl Cache {
             "INSERT INTO outbox (client_id, attachment_path, created_at) VALUES (?1, ?2, ?3)",
             params![client_id, attachment, chrono::Utc::now().to_rfc3339()],
         )?;
-        let Some((local_id, mut m)) = find(
-            &tx,
-            "sender_id = ?1 AND client_id = ?2",
-            params![me.as_str(), client_id],
-        )?
-        else {
-            return Ok(None);
-        };
-        m.status = MessageStatus::Sending;
-        m.error = None;
-        update_row(&tx, local_id, &m)?;
+        let changed = set_local_status(&tx, me, client_id, MessageStatus::Sending, None)?;
         tx.commit()?;
-        Ok(Some(m))
+        Ok(changed)
     }
+}
+
+/// Sets the local status (and failure reason) of one of `me`'s messages.
+fn set_local_status(
+    tx: &Transaction<'_>,
+    me: &UserId,
+    client_id: &str,
+    status: MessageStatus,
+    error: Option<&str>,
+) -> Result<Option<LocalMessage>> {
+    let Some((local_id, mut m)) = find(
+        tx,
+        "sender_id = ?1 AND client_id = ?2",
+        params![me.as_str(), client_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    m.status = status;
+    m.error = error.map(str::to_owned);
+    update_row(tx, local_id, &m)?;
+    Ok(Some(m))
 }

@@ -13,29 +13,9 @@ fn conv() -> ConversationKey {
 }
 
 fn local(client_id: &str, sender: &str) -> LocalMessage {
-    let now = Utc::now();
-    LocalMessage {
-        id: None,
-        seq: None,
-        client_id: ClientId::from(client_id),
-        patient_id: "p1".into(),
-        doctor_id: "d1".into(),
-        sender_id: sender.into(),
-        content: format!("text {client_id}"),
-        message_type: MessageType::Regular,
-        status: MessageStatus::Sending,
-        file_url: None,
-        file_name: None,
-        file_size: None,
-        file_type: None,
-        is_emergency: false,
-        resolved_at: None,
-        created_at: now,
-        updated_at: now,
-        delivered_at: None,
-        read_at: None,
-        error: None,
-    }
+    let mut m = LocalMessage::pending(&conv(), &sender.into(), &format!("text {client_id}"), false);
+    m.client_id = ClientId::from(client_id);
+    m
 }
 
 fn server(client_id: &str, sender: &str, seq: i64) -> Message {

@@ -91,10 +91,10 @@ async fn bind(port: u16) -> tokio::net::TcpListener {
     for _ in 0..100 {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_reuseaddr(true).unwrap();
-        if socket.bind(addr).is_ok() {
-            if let Ok(listener) = socket.listen(1024) {
-                return listener;
-            }
+        if socket.bind(addr).is_ok()
+            && let Ok(listener) = socket.listen(1024)
+        {
+            return listener;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -32,7 +32,8 @@ pub enum Urgency {
 pub struct Notice {
     /// Summary line, e.g. "Emergency from Jane Doe".
     pub title: String,
-    /// Detail text. Keep health data out of it if the screen may be seen by others.
+    /// Detail text, plain (markup characters are escaped). Keep health data out of it if the
+    /// screen may be seen by others.
     pub body: String,
     /// Presentation urgency.
     pub urgency: Urgency,
@@ -191,7 +192,7 @@ fn deliver(app_name: &str, notice: &Notice) -> Result<(), NotifyError> {
     let mut n = notify_rust::Notification::new();
     n.appname(app_name)
         .summary(&truncate(&notice.title, MAX_TITLE_CHARS))
-        .body(&truncate(&notice.body, MAX_BODY_CHARS));
+        .body(&escape_markup(&truncate(&notice.body, MAX_BODY_CHARS)));
     match notice.urgency {
         Urgency::Critical => {
             // Emergencies stay on screen until someone dismisses them.
@@ -209,6 +210,22 @@ fn deliver(app_name: &str, notice: &Notice) -> Result<(), NotifyError> {
         .map_err(|err| NotifyError::Unavailable(err.to_string()))
 }
 
+/// Escapes `text` for a notification body. Most daemons render a small HTML-like markup in
+/// bodies; message text is plain and comes from other people, so it must not be able to add
+/// links, images or formatting to a doctor's notification.
+fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Cuts `text` to at most `max` characters (never inside a character), marking the cut with "…".
 fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -222,7 +239,15 @@ fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::{escape_markup, truncate};
+
+    #[test]
+    fn body_markup_is_escaped() {
+        assert_eq!(
+            escape_markup("<a href=\"x\">1 & 2</a>"),
+            "&lt;a href=\"x\"&gt;1 &amp; 2&lt;/a&gt;"
+        );
+    }
 
     #[test]
     fn truncate_keeps_short_text_and_cuts_long_text_on_char_boundaries() {

@@ -9,45 +9,19 @@ fn no_audio_device_and_no_session_bus_are_reported_once_and_never_block() {
     let home = tempfile::tempdir().unwrap();
     // A card that does not exist: opening the default PCM fails inside ALSA.
     common::asoundrc(home.path(), "{ type hw; card 31 }");
-    let no_bus = format!("unix:path={}", home.path().join("no-such-bus").display());
+    let no_bus = common::no_bus(home.path());
     let started = std::time::Instant::now();
     let (lines, stderr) = common::run(
         home.path(),
         &no_bus,
-        &[
+        &common::script(
             // Retry the device every 50 ms, so the failures below are repeated attempts.
-            "--retry-ms",
-            "50",
-            "ring",
-            "a",
-            "wait",
-            "300",
-            "status",
-            "chime",
-            "ring",
-            "b",
-            "wait",
-            "300",
-            "notify",
-            "critical",
-            "Emergency",
-            "one",
-            "notify",
-            "critical",
-            "Emergency",
-            "two",
-            "notify-later",
-            "normal",
-            "Message",
-            "three",
-            "wait",
-            "300",
-            "status",
-            "silence",
-            "stop",
-            "a",
-            "status",
-        ],
+            concat!(
+                "--retry-ms 50 ring a wait 300 status chime ring b wait 300 ",
+                "notify critical Emergency one notify critical Emergency two ",
+                "notify-later normal Message three wait 300 status silence stop a status",
+            ),
+        ),
     );
     assert_eq!(lines[0], "ring true");
     let first = common::Status::parse(&lines[1]);
@@ -92,22 +66,11 @@ fn no_audio_device_and_no_session_bus_are_reported_once_and_never_block() {
 fn disabled_outputs_stay_quiet() {
     let home = tempfile::tempdir().unwrap();
     common::asoundrc(home.path(), "{ type hw; card 31 }");
-    let no_bus = format!("unix:path={}", home.path().join("no-such-bus").display());
+    let no_bus = common::no_bus(home.path());
     let (lines, stderr) = common::run(
         home.path(),
         &no_bus,
-        &[
-            "--no-audio",
-            "--no-notifications",
-            "ring",
-            "a",
-            "chime",
-            "notify",
-            "critical",
-            "t",
-            "b",
-            "status",
-        ],
+        &common::script("--no-audio --no-notifications ring a chime notify critical t b status"),
     );
     assert_eq!(
         lines[..2],

@@ -57,7 +57,10 @@ fn critical_and_normal_notices_reach_the_notification_service() {
     assert_eq!(calls.len(), 3, "{calls:?}");
     let emergency = &calls[0];
     assert_eq!(emergency.summary, "Emergency from Jane Doe");
-    assert_eq!(emergency.body, "Chest pain <b>now</b>");
+    assert_eq!(
+        emergency.body, "Chest pain &lt;b&gt;now&lt;/b&gt;",
+        "plain text, escaped"
+    );
     assert_eq!(emergency.app_name, "Clinic Messaging");
     assert_eq!(emergency.urgency, Some(2), "critical urgency");
     assert_eq!(

@@ -29,27 +29,13 @@ fn capture_to(home: &std::path::Path) -> std::path::PathBuf {
 fn alarm_loops_on_a_real_audio_device_until_stopped() {
     let home = tempfile::tempdir().unwrap();
     let wav = capture_to(home.path());
-    let no_bus = format!("unix:path={}", home.path().join("no-bus").display());
+    let no_bus = common::no_bus(home.path());
     let mut probe = Probe::spawn(
         home.path(),
         &no_bus,
-        &[
-            "--idle-close-ms",
-            "50",
-            "ring",
-            "a",
-            "wait",
-            "400",
-            "status",
-            "stop",
-            "a",
-            "wait",
-            "600",
-            "status",
-            "wait",
-            "600",
-            "status",
-        ],
+        &common::script(
+            "--idle-close-ms 50 ring a wait 400 status stop a wait 600 status wait 600 status",
+        ),
     );
     let mut seen = Vec::new();
     let ringing = probe.next_status(&mut seen);
@@ -103,11 +89,11 @@ fn alarm_loops_on_a_real_audio_device_until_stopped() {
 fn chime_plays_once_and_softly() {
     let home = tempfile::tempdir().unwrap();
     let wav = capture_to(home.path());
-    let no_bus = format!("unix:path={}", home.path().join("no-bus").display());
+    let no_bus = common::no_bus(home.path());
     let (lines, _stderr) = common::run(
         home.path(),
         &no_bus,
-        &["--idle-close-ms", "50", "chime", "wait", "500", "status"],
+        &common::script("--idle-close-ms 50 chime wait 500 status"),
     );
     let status = common::Status::parse(lines.last().unwrap());
     assert_eq!(status.num("chimes_played"), 1);
@@ -138,26 +124,13 @@ fn chime_plays_once_and_softly() {
 fn a_device_that_appears_while_ringing_is_picked_up() {
     let home = tempfile::tempdir().unwrap();
     common::asoundrc(home.path(), "{ type hw; card 31 }"); // no such card yet
-    let no_bus = format!("unix:path={}", home.path().join("no-bus").display());
+    let no_bus = common::no_bus(home.path());
     let mut probe = Probe::spawn(
         home.path(),
         &no_bus,
-        &[
-            "--retry-ms",
-            "100",
-            "--idle-close-ms",
-            "50",
-            "ring",
-            "a",
-            "wait",
-            "300",
-            "status",
-            "wait",
-            "1500",
-            "status",
-            "stop",
-            "a",
-        ],
+        &common::script(
+            "--retry-ms 100 --idle-close-ms 50 ring a wait 300 status wait 1500 status stop a",
+        ),
     );
     let mut seen = Vec::new();
     let before = probe.next_status(&mut seen);

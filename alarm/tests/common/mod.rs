@@ -154,3 +154,13 @@ pub fn log_lines<'a>(stderr: &'a str, level: &str, needle: &str) -> Vec<&'a str>
         .filter(|l| l.contains(level) && l.contains("clinic_alarm") && l.contains(needle))
         .collect()
 }
+
+/// Splits a probe script written as one string ("ring a wait 300 status") into arguments.
+pub fn script(steps: &str) -> Vec<&str> {
+    steps.split_whitespace().collect()
+}
+
+/// A D-Bus address where no bus listens: notifications fail at once.
+pub fn no_bus(home: &Path) -> String {
+    format!("unix:path={}", home.join("no-such-bus").display())
+}

@@ -190,6 +190,26 @@ async fn every_acknowledged_message_survives_sigkill() {
             "acknowledged {client_id} lost or changed"
         );
     }
+
+    // An online backup while this server is serving holds the same messages.
+    let copy = dir.path().join("backup.db");
+    let status = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "backup",
+            "--to",
+            copy.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let copy = rusqlite::Connection::open(&copy).unwrap();
+    let count: i64 = copy
+        .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, i64::try_from(stored.len()).unwrap());
     child.kill().unwrap();
     child.wait().unwrap();
 }

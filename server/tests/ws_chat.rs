@@ -123,6 +123,29 @@ async fn typing_receipts_and_presence() {
     pat.send(typing).await;
     doc.expect("typing:stopped").await;
 
+    // After leave:chat the doctor no longer sees typing; the next thing to arrive is a message.
+    let mut leave = key(&c.pat1, &c.doc1);
+    leave["type"] = json!("leave:chat");
+    doc.send(leave).await;
+    doc.expect("chat:left").await;
+    let mut typing = key(&c.pat1, &c.doc1);
+    typing["type"] = json!("typing:start");
+    pat.send(typing).await;
+    pat.send(send_frame("c-2", &c.pat1, &c.doc1, "still there?"))
+        .await;
+    let (_, skipped) = doc.expect_skipping("message:received").await;
+    assert!(
+        !skipped.iter().any(|t| t.starts_with("typing")),
+        "{skipped:?}"
+    );
+
+    // Availability is the doctors' business.
+    doc.send(json!({"type": "presence:set", "availability": "DO_NOT_DISTURB"}))
+        .await;
+    pat.send(json!({"type": "presence:set", "availability": "DO_NOT_DISTURB"}))
+        .await;
+    assert_eq!(pat.expect("error").await["code"], "forbidden");
+
     // Delivered, then read: both sides are told.
     doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
         .await;

@@ -54,8 +54,11 @@ pub struct Config {
     /// Per-socket sends per second (token bucket refill) and burst.
     pub send_rate_per_sec: f64,
     pub send_burst: f64,
-    /// Failed logins per username or IP before the lockout starts.
+    /// Failed logins per username before the lockout starts.
     pub login_max_failures: u32,
+    /// Failed logins per client IP (any usernames) before that IP is locked out; higher than
+    /// per username because several people may share one front-desk PC.
+    pub login_max_failures_per_ip: u32,
     /// First lockout; doubles with each further failure, capped at `login_max_lockout`.
     pub login_base_lockout: Duration,
     pub login_max_lockout: Duration,
@@ -83,6 +86,7 @@ impl Config {
             send_rate_per_sec: 500.0,
             send_burst: 2000.0,
             login_max_failures: 5,
+            login_max_failures_per_ip: 20,
             login_base_lockout: Duration::from_secs(1),
             login_max_lockout: Duration::from_secs(15 * 60),
             read_pool_size: 8,

@@ -50,7 +50,7 @@ struct Failures {
 /// made-up usernames cannot grow memory without bound.
 const MAX_KEYS: usize = 50_000;
 
-/// Failed logins per key ("user:NAME", "ip:ADDR").
+/// Failed logins per key (a username, or an IP address).
 #[derive(Debug)]
 pub(crate) struct LoginThrottle {
     max_failures: u32,
@@ -69,19 +69,16 @@ impl LoginThrottle {
         }
     }
 
-    /// How long until any of `keys` may try again, if one is locked out.
-    pub(crate) fn locked(&self, keys: &[String]) -> Option<Duration> {
+    /// How long until `key` may try again, if it is locked out.
+    pub(crate) fn locked(&self, key: &str) -> Option<Duration> {
         let now = Instant::now();
         let map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter()
-            .filter_map(|k| map.get(k)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max()
+        let until = map.get(key)?.locked_until?;
+        (until > now).then(|| until - now)
     }
 
-    /// Counts a failure against each key; past the limit each further failure doubles the lockout.
-    pub(crate) fn fail(&self, keys: &[String]) {
+    /// Counts a failure against `key`; past the limit each further failure doubles the lockout.
+    pub(crate) fn fail(&self, key: &str) {
         let now = Instant::now();
         let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_KEYS {
@@ -91,24 +88,22 @@ impl LoginThrottle {
                 map.clear();
             }
         }
-        for key in keys {
-            let entry = map.entry(key.clone()).or_insert(Failures {
-                count: 0,
-                last: now,
-                locked_until: None,
-            });
-            entry.count = entry.count.saturating_add(1);
-            entry.last = now;
-            if entry.count >= self.max_failures {
-                let doublings = (entry.count - self.max_failures).min(20);
-                let lockout = self.base.saturating_mul(1 << doublings).min(self.max);
-                entry.locked_until = Some(now + lockout);
-            }
+        let entry = map.entry(key.to_owned()).or_insert(Failures {
+            count: 0,
+            last: now,
+            locked_until: None,
+        });
+        entry.count = entry.count.saturating_add(1);
+        entry.last = now;
+        if entry.count >= self.max_failures {
+            let doublings = (entry.count - self.max_failures).min(20);
+            let lockout = self.base.saturating_mul(1 << doublings).min(self.max);
+            entry.locked_until = Some(now + lockout);
         }
     }
 
-    /// A successful login clears its username's record (not the IP's: one good password
-    /// should not unlock guessing at other accounts).
+    /// Clears the record of `key` (a successful login clears its username's, not its IP's: one
+    /// good password should not unlock guessing at other accounts).
     pub(crate) fn succeed(&self, key: &str) {
         self.keys
             .lock()
@@ -124,17 +119,17 @@ mod tests {
     #[test]
     fn lockout_starts_after_the_limit_and_grows() {
         let throttle = LoginThrottle::new(3, Duration::from_secs(10), Duration::from_secs(100));
-        let keys = vec!["user:a".to_owned()];
-        throttle.fail(&keys);
-        throttle.fail(&keys);
-        assert!(throttle.locked(&keys).is_none());
-        throttle.fail(&keys);
-        let first = throttle.locked(&keys).expect("locked after 3");
-        throttle.fail(&keys);
-        let second = throttle.locked(&keys).expect("still locked");
+        throttle.fail("a");
+        throttle.fail("a");
+        assert!(throttle.locked("a").is_none());
+        throttle.fail("a");
+        let first = throttle.locked("a").expect("locked after 3");
+        throttle.fail("a");
+        let second = throttle.locked("a").expect("still locked");
         assert!(second > first);
-        throttle.succeed("user:a");
-        assert!(throttle.locked(&keys).is_none());
+        assert!(throttle.locked("b").is_none());
+        throttle.succeed("a");
+        assert!(throttle.locked("a").is_none());
     }
 
     #[test]

@@ -39,8 +39,13 @@ pub async fn run(
             reads: Reads::new(path, config.read_pool_size),
         },
         hub: Arc::new(Hub::default()),
-        logins: Arc::new(LoginThrottle::new(
+        logins_by_user: Arc::new(LoginThrottle::new(
             config.login_max_failures,
+            config.login_base_lockout,
+            config.login_max_lockout,
+        )),
+        logins_by_ip: Arc::new(LoginThrottle::new(
+            config.login_max_failures_per_ip,
             config.login_base_lockout,
             config.login_max_lockout,
         )),

@@ -16,7 +16,9 @@ pub(crate) struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub hub: Arc<Hub>,
-    pub logins: Arc<LoginThrottle>,
+    /// Failed logins by username and by client IP.
+    pub logins_by_user: Arc<LoginThrottle>,
+    pub logins_by_ip: Arc<LoginThrottle>,
     /// Cancelled when the server shuts down: sockets close with a close frame.
     pub shutdown: CancellationToken,
     /// Live socket tasks, waited for at shutdown.

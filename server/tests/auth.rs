@@ -70,6 +70,20 @@ async fn repeated_failures_are_throttled_with_retry_after() {
 }
 
 #[tokio::test]
+async fn guessing_across_usernames_locks_the_address() {
+    let server = TestServer::start_with(|c| {
+        c.login_max_failures_per_ip = 3;
+        c.login_base_lockout = Duration::from_secs(60);
+    })
+    .await;
+    server.user("dave", Role::Patient).await;
+    for name in ["x1", "x2", "x3"] {
+        assert_eq!(try_login(&server, name, "guess").await.0, 401);
+    }
+    assert_eq!(try_login(&server, "dave", PASSWORD).await.0, 429);
+}
+
+#[tokio::test]
 async fn expired_tokens_are_refused() {
     let server = TestServer::start_with(|c| c.token_ttl = Duration::ZERO).await;
     server.user("carol", Role::Patient).await;

@@ -27,8 +27,12 @@ pub(super) async fn login(
         return Err(ApiError::too_large("username or password is too long"));
     }
     let username = request.username.trim().to_lowercase();
-    let keys = [format!("user:{username}"), format!("ip:{}", peer.ip())];
-    if let Some(wait) = state.logins.locked(&keys) {
+    let ip = peer.ip().to_string();
+    let locked = [
+        state.logins_by_user.locked(&username),
+        state.logins_by_ip.locked(&ip),
+    ];
+    if let Some(wait) = locked.into_iter().flatten().max() {
         return Err(ApiError::rate_limited(wait));
     }
     let lookup = username.clone();
@@ -46,10 +50,11 @@ pub(super) async fn login(
         .await
         .map_err(|_| ApiError::internal("password check failed"))?;
     let Some(account) = account.filter(|_| good) else {
-        state.logins.fail(&keys);
+        state.logins_by_user.fail(&username);
+        state.logins_by_ip.fail(&ip);
         return Err(ApiError::unauthorized("wrong username or password"));
     };
-    state.logins.succeed(&keys[0]);
+    state.logins_by_user.succeed(&username);
 
     let token = new_token();
     let hash = token_hash(&token);

@@ -3,7 +3,7 @@
 
 use crate::accounts::{AccountError, NewAccount, create_user, list_users};
 use crate::config::db_path;
-use crate::store::{self, messages};
+use crate::store::{self, messages, receipts};
 use chrono::NaiveDate;
 use clinic_protocol::{ClientId, NewMessage, Role, User};
 use std::path::Path;
@@ -146,9 +146,9 @@ pub fn seed(data_dir: &Path) -> Result<DemoClinic, AccountError> {
     }
     let find = |username: &str| users.iter().find(|u| u.username == username).cloned();
     let mut conn = store::open_write(&db_path(data_dir), crate::Synchronous::Full)?;
-    for (index, (sender, patient, doctor, text)) in HISTORY.iter().enumerate() {
+    for (index, (sender, patient_name, doctor_name, text)) in HISTORY.iter().enumerate() {
         let (Some(sender), Some(patient), Some(doctor)) =
-            (find(sender), find(patient), find(doctor))
+            (find(sender), find(patient_name), find(doctor_name))
         else {
             continue;
         };
@@ -162,8 +162,23 @@ pub fn seed(data_dir: &Path) -> Result<DemoClinic, AccountError> {
             file_url: None,
             file_name: None,
         };
+        // Everything but the last message of each conversation has been read: the history
+        // looks lived-in and the unread badges show one new message.
+        let answered = HISTORY[index + 1..]
+            .iter()
+            .any(|(_, p, d, _)| (*p, *d) == (*patient_name, *doctor_name));
         store::writer::run_direct(&mut conn, |conn, seqs| {
-            messages::send(conn, seqs, &sender, &new, &client_id)
+            let sent = messages::send(conn, seqs, &sender, &new, &client_id)?;
+            if answered {
+                let recipient = new.patient_id.clone();
+                let reader = if sender.id == recipient {
+                    &new.doctor_id
+                } else {
+                    &recipient
+                };
+                receipts::mark_read(conn, seqs, reader, &[sent.message.id])?;
+            }
+            Ok(())
         })?;
     }
     Ok(DemoClinic {

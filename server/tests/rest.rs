@@ -300,3 +300,51 @@ async fn conversations_contacts_sync_and_notifications() {
     let (status, health) = common::split(response).await;
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
 }
+
+#[tokio::test]
+async fn the_demo_clinic_serves_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || clinic_server::demo::seed(&path))
+        .await
+        .unwrap()
+        .unwrap();
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let login = |username: &'static str| {
+        let server = &server;
+        async move {
+            let response = server
+                .http
+                .post(server.url("/api/auth/login"))
+                .json(
+                    &json!({"username": username, "password": clinic_server::demo::DEMO_PASSWORD}),
+                )
+                .send()
+                .await
+                .unwrap();
+            let (_, body) = common::split(response).await;
+            body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let patel = login("dr.patel").await;
+    let (_, list) = server.get(&patel, "/api/chat/conversations").await;
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["otherParty"]["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bob", "alice"]);
+    assert_eq!(list[1]["otherParty"]["bloodGroup"], "A+");
+    assert_eq!(list[1]["unreadCount"], 0, "Dr. Patel answered Alice last");
+    let alice = login("alice").await;
+    let (_, mine) = server.get(&alice, "/api/chat/conversations").await;
+    assert_eq!(
+        mine[0]["unreadCount"], 1,
+        "Alice has the doctor's last message to read"
+    );
+    let nguyen = login("dr.nguyen").await;
+    let (_, list) = server.get(&nguyen, "/api/chat/conversations").await;
+    assert_eq!(list[0]["otherParty"]["username"], "carol");
+    assert_eq!(list[0]["unreadCount"], 1);
+}

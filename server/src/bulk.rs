@@ -1,0 +1,103 @@
+//! Bulk set-up for benchmarks and load tests: thousands of accounts with ready tokens, and long
+//! conversation histories, written straight into a data folder (no server running needed).
+//!
+//! Not for production use: every account gets the same password (hashed once, since argon2 per
+//! account would take minutes for 10,000 accounts) and a token is issued without a login.
+
+use crate::accounts::{AccountError, hash_password, new_token, token_hash};
+use crate::config::db_path;
+use crate::store::{self, messages, users};
+use crate::time::now_ms;
+use clinic_protocol::{ClientId, NewMessage, Role, User};
+use std::path::Path;
+
+/// Rows written per transaction when seeding history (bounded so one transaction stays small).
+const SEED_CHUNK: usize = 5_000;
+
+/// An account made by [`create_users`] with a token that authenticates it.
+#[derive(Debug, Clone)]
+pub struct BulkUser {
+    pub user: User,
+    /// Bearer token, valid for `token_ttl_secs`.
+    pub token: String,
+}
+
+fn open(data_dir: &Path) -> Result<rusqlite::Connection, AccountError> {
+    std::fs::create_dir_all(data_dir)?;
+    Ok(store::open_write(
+        &db_path(data_dir),
+        crate::Synchronous::Normal,
+    )?)
+}
+
+/// Creates `count` accounts named `{prefix}{i}` (i from 0) with `role`, all sharing `password`
+/// (hashed once), and issues each a token valid for `token_ttl_secs`. One transaction.
+pub fn create_users(
+    data_dir: &Path,
+    prefix: &str,
+    role: Role,
+    count: usize,
+    password: &str,
+    token_ttl_secs: i64,
+) -> Result<Vec<BulkUser>, AccountError> {
+    let hash = hash_password(password)?;
+    let mut conn = open(data_dir)?;
+    let expires_at = now_ms().saturating_add(token_ttl_secs.saturating_mul(1000));
+    let made = store::writer::run_direct(&mut conn, |conn, _| {
+        let mut made = Vec::with_capacity(count);
+        for i in 0..count {
+            let username = format!("{prefix}{i}");
+            let user = users::insert(
+                conn,
+                &users::InsertUser {
+                    username: &username,
+                    name: &format!("Bench {role:?} {i}"),
+                    role,
+                    password_hash: &hash,
+                    date_of_birth: None,
+                    blood_group: None,
+                },
+            )?;
+            let token = new_token();
+            users::insert_token(conn, &token_hash(&token), &user.id, expires_at)?;
+            made.push(BulkUser { user, token });
+        }
+        Ok(made)
+    })?;
+    Ok(made)
+}
+
+/// Writes `count` messages into the conversation of `patient` and `doctor`, alternating senders,
+/// through the same code path as a live send (ids, sequences, notifications). Client ids are
+/// `seed-{i}`, so calling it twice adds nothing new.
+pub fn seed_conversation(
+    data_dir: &Path,
+    patient: &User,
+    doctor: &User,
+    count: usize,
+) -> Result<(), AccountError> {
+    let mut conn = open(data_dir)?;
+    let mut next = 0;
+    while next < count {
+        let end = (next + SEED_CHUNK).min(count);
+        store::writer::run_direct(&mut conn, |conn, seqs| {
+            for i in next..end {
+                let sender = if i % 2 == 0 { patient } else { doctor };
+                let client_id = ClientId::new(format!("seed-{i}"));
+                let new = NewMessage {
+                    client_id: Some(client_id.clone()),
+                    patient_id: patient.id.clone(),
+                    doctor_id: doctor.id.clone(),
+                    content: format!("history message {i}"),
+                    is_emergency: false,
+                    file_url: None,
+                    file_name: None,
+                };
+                messages::send(conn, seqs, sender, &new, &client_id)?;
+            }
+            Ok(())
+        })?;
+        next = end;
+    }
+    Ok(())
+}

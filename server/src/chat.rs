@@ -8,12 +8,28 @@ use clinic_protocol::{ServerFrame, UserId};
 
 /// After a committed send: `message:received` to every socket of both participants except
 /// `skip` (the sending socket, which gets `message:ack` instead), notifications to their
-/// recipients, and the emergency alert. A repeated `clientId` tells nobody anything new.
+/// recipients, the emergency alert, and presence between two people who just started talking. A repeated `clientId` tells nobody anything new.
 pub(crate) fn publish_sent(hub: &Hub, sent: &Sent, skip: Option<SocketId>) {
     if !sent.created {
         return;
     }
     let key = sent.message.conversation();
+    if sent.new_conversation {
+        // The two now share a conversation, so each is told whether the other is online.
+        let sender = &sent.message.sender_id;
+        let other = key.other(sender);
+        for (about, to) in [(other, sender), (sender, other)] {
+            if hub.is_online(about) {
+                hub.to_users(
+                    &[to],
+                    &ServerFrame::UserOnline {
+                        user_id: about.clone(),
+                    },
+                    None,
+                );
+            }
+        }
+    }
     hub.to_conversation(
         &key,
         &ServerFrame::MessageReceived {

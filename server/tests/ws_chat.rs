@@ -212,3 +212,18 @@ async fn sync_after_reconnect_returns_everything_since_the_cursor() {
     assert_eq!(messages[0]["id"], late["id"]);
     assert_eq!(batch["hasMore"], false);
 }
+
+#[tokio::test]
+async fn a_first_message_makes_the_two_see_each_others_presence() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc, auth) = Ws::connect(&server, &c.doc2.token).await;
+    assert_eq!(auth["onlineUsers"], json!([]));
+    let (mut pat, _) = Ws::connect(&server, &c.pat2.token).await;
+    pat.send(send_frame("first", &c.pat2, &c.doc2, "hello, new doctor"))
+        .await;
+    assert_eq!(pat.expect("user:online").await["userId"], c.doc2.id());
+    assert_eq!(doc.expect("user:online").await["userId"], c.pat2.id());
+    drop(pat);
+    assert_eq!(doc.expect("user:offline").await["userId"], c.pat2.id());
+}

@@ -86,6 +86,8 @@ pub(crate) struct Sent {
     pub message: Message,
     /// False for a repeated `clientId` (the stored message is returned, nothing else happens).
     pub created: bool,
+    /// This message started the conversation (the two now share one, for presence).
+    pub new_conversation: bool,
     pub emergency: Option<Emergency>,
     pub notifications: Vec<Notification>,
 }
@@ -130,6 +132,7 @@ pub(crate) fn send(
         return Ok(Sent {
             message,
             created: false,
+            new_conversation: false,
             emergency: None,
             notifications: Vec::new(),
         });
@@ -140,10 +143,10 @@ pub(crate) fn send(
         return Err(ApiError::forbidden("only patients can raise an emergency"));
     }
     let now = now_ms();
-    conn.execute(
+    let new_conversation = conn.execute(
         "INSERT OR IGNORE INTO conversations (patient_id, doctor_id, created_at) VALUES (?1, ?2, ?3)",
         params![key.patient_id.as_str(), key.doctor_id.as_str(), now],
-    )?;
+    )? > 0;
     let message_type = if new.is_emergency {
         MessageType::Emergency
     } else if new.file_url.is_some() {
@@ -222,6 +225,7 @@ pub(crate) fn send(
     Ok(Sent {
         message,
         created: true,
+        new_conversation,
         emergency,
         notifications: notes,
     })

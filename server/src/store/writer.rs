@@ -164,3 +164,59 @@ pub(crate) fn run_direct<T>(
     tx.commit()?;
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn insert(conn: &Connection, name: &str) -> Result<(), ApiError> {
+        conn.execute("INSERT INTO counters (name, value) VALUES (?1, 0)", [name])?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failing_command_leaves_nothing_and_gives_its_seq_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = super::super::open_write(&path, crate::Synchronous::Normal).unwrap();
+        let (writer, thread) = Writer::start(conn, 16, 16).unwrap();
+        let first = writer
+            .submit(|conn, seqs| insert(conn, "a").map(|()| seqs.next()))
+            .await
+            .unwrap();
+        let failing = writer
+            .submit(|conn, seqs| {
+                insert(conn, "b")?;
+                seqs.next();
+                Err::<Seq, _>(ApiError::bad_request("refused"))
+            })
+            .await
+            .unwrap();
+        let third = writer
+            .submit(|conn, seqs| insert(conn, "c").map(|()| seqs.next()))
+            .await
+            .unwrap();
+        let first = first.await.unwrap().unwrap();
+        assert!(failing.await.unwrap().is_err());
+        let third = third.await.unwrap().unwrap();
+        assert_eq!(
+            third.0,
+            first.0 + 1,
+            "the failed command's seq was given back"
+        );
+        let names: Vec<String> = writer
+            .run(|conn, _| {
+                let mut stmt = conn.prepare("SELECT name FROM counters ORDER BY name")?;
+                let names = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(names)
+            })
+            .await
+            .unwrap();
+        assert_eq!(names, ["a", "c", "change_seq"]);
+        drop(writer);
+        thread.join().unwrap();
+    }
+}

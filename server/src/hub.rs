@@ -231,3 +231,63 @@ impl Hub {
         set.into_iter().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_closes_the_socket_instead_of_growing() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let outbox = Outbox::new(tx, CancellationToken::new());
+        outbox.push(Utf8Bytes::from_static("1"));
+        outbox.push(Utf8Bytes::from_static("2"));
+        assert!(!outbox.close.is_cancelled());
+        outbox.push(Utf8Bytes::from_static("3"));
+        assert!(outbox.close.is_cancelled());
+        assert_eq!(outbox.reason.get().map(|r| r.0), Some(close_code::AGAIN));
+        assert_eq!(rx.try_recv().ok().as_deref(), Some("1"));
+        assert_eq!(rx.try_recv().ok().as_deref(), Some("2"));
+        assert!(
+            rx.try_recv().is_err(),
+            "the overflowing frame was dropped, not queued"
+        );
+    }
+
+    #[test]
+    fn typing_reaches_only_joined_sockets_of_the_other_participant() {
+        let hub = Hub::default();
+        let user = |id: &str, role| User {
+            id: id.into(),
+            username: id.into(),
+            name: id.into(),
+            role,
+        };
+        let (doc, pat, other) = (
+            user("d", Role::Doctor),
+            user("p", Role::Patient),
+            user("q", Role::Patient),
+        );
+        let key = ConversationKey::new("p", "d");
+        let mut queues = Vec::new();
+        for who in [&doc, &pat, &other] {
+            let (tx, rx) = mpsc::channel(8);
+            let (id, first) = hub.register(who, "t", Outbox::new(tx, CancellationToken::new()));
+            assert!(first);
+            hub.join(id, key.clone());
+            queues.push(rx);
+        }
+        let frame = ServerFrame::TypingStarted {
+            patient_id: "p".into(),
+            doctor_id: "d".into(),
+            user_id: "d".into(),
+        };
+        hub.to_joined(&key, &doc.id, &frame);
+        assert!(queues[0].try_recv().is_err(), "not to the typist");
+        assert!(queues[1].try_recv().is_ok(), "to the patient");
+        assert!(
+            queues[2].try_recv().is_err(),
+            "never to a third party, joined or not"
+        );
+    }
+}

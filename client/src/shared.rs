@@ -108,14 +108,14 @@ impl Shared {
         self.emit(ClientEvent::Connection { state, queued });
     }
 
-    /// Re-reads the outbox size after it changed.
+    /// Re-reads the outbox size after it changed. Counting inside `send_modify` (which holds
+    /// the watch's lock) keeps two racing refreshes from storing a stale count last.
     pub(crate) fn refresh_queued(&self) {
-        match self.cache.outbox_len() {
-            Ok(n) => {
-                self.queued.send_replace(n);
-            }
-            Err(e) => tracing::warn!("cannot count the outbox: {e}"),
-        }
+        self.queued
+            .send_modify(|queued| match self.cache.outbox_len() {
+                Ok(n) => *queued = n,
+                Err(e) => tracing::warn!("cannot count the outbox: {e}"),
+            });
     }
 
     pub(crate) fn live(&self) -> MutexGuard<'_, Option<mpsc::Sender<ClientFrame>>> {

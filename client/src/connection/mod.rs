@@ -1,0 +1,226 @@
+//! The connection task: open the WebSocket, authenticate, catch up from the cursor, then pump
+//! frames (live events in, outbox and control frames out) until the socket dies; then wait a
+//! jittered backoff and start over, forever, until stopped or the token is refused.
+
+use crate::backoff::Backoff;
+use crate::events::ConnectionState;
+use crate::shared::Shared;
+use clinic_protocol::{ClientFrame, ClientId, ErrorCode, ServerFrame};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::VecDeque;
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep, timeout};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+mod inbound;
+mod sending;
+
+/// Largest frame accepted from the server. Catch-up pages are far larger than anything a client
+/// sends, but a hostile or broken server must not make us buffer without bound.
+pub const MAX_INBOUND_BYTES: usize = 16 * 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// No frame at all (not even a pong) for this long: the server or the network is gone.
+const SILENCE_LIMIT: Duration = Duration::from_secs(45);
+/// Sends in flight and no ack for this long: start over on a fresh socket.
+const ACK_TIMEOUT: Duration = Duration::from_secs(60);
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why a connection ended.
+enum End {
+    Stopped,
+    SignedOut(String),
+    Failed(String),
+}
+
+type Step = Result<(), End>;
+
+fn failed(e: impl Display) -> End {
+    End::Failed(e.to_string())
+}
+
+/// Runs until `stop` turns true (or its sender is dropped) or the server refuses the token.
+pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new(shared.tuning.backoff);
+    let mut attempt = 0u32;
+    loop {
+        attempt = attempt.saturating_add(1);
+        shared.set_state(ConnectionState::Connecting { attempt });
+        let mut was_online = false;
+        let end = tokio::select! {
+            end = session(&shared, &mut was_online) => end,
+            _ = stop.wait_for(|s| *s) => End::Stopped,
+        };
+        shared.went_offline();
+        let error = match end {
+            End::Stopped => {
+                shared.set_state(ConnectionState::Idle);
+                return;
+            }
+            End::SignedOut(reason) => {
+                shared.set_state(ConnectionState::SignedOut { reason });
+                return;
+            }
+            End::Failed(error) => error,
+        };
+        if was_online {
+            // A good connection ended: the outage starts now, so does the backoff.
+            backoff.reset();
+            attempt = 0;
+        }
+        let delay = backoff.next_delay();
+        tracing::info!("connection lost ({error}); retrying in {delay:?}");
+        shared.set_state(ConnectionState::Offline {
+            attempt,
+            last_error: error,
+            retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        });
+        tokio::select! {
+            () = sleep(delay) => {}
+            () = shared.reconnect_now.notified() => {}
+            _ = stop.wait_for(|s| *s) => {
+                shared.set_state(ConnectionState::Idle);
+                return;
+            }
+        }
+    }
+}
+
+async fn session(shared: &Arc<Shared>, was_online: &mut bool) -> End {
+    let mut conn = match Conn::open(shared).await {
+        Ok(conn) => conn,
+        Err(end) => return end,
+    };
+    match conn.pump(was_online).await {
+        Ok(()) => End::Stopped,
+        Err(end) => end,
+    }
+}
+
+/// One live socket and the sender's window on it.
+struct Conn {
+    shared: Arc<Shared>,
+    ws: Ws,
+    /// Sends written to this socket and not yet acked, oldest first.
+    inflight: VecDeque<ClientId>,
+    /// Outbox position of the last send written to this socket.
+    last_pos: i64,
+    synced: bool,
+    last_heard: Instant,
+    last_progress: Instant,
+}
+
+impl Conn {
+    async fn open(shared: &Arc<Shared>) -> Result<Self, End> {
+        let url = shared.api.ws_url().map_err(failed)?;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_INBOUND_BYTES))
+            .max_frame_size(Some(MAX_INBOUND_BYTES));
+        let connect =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
+        let (ws, _) = timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| failed("connect timed out"))?
+            .map_err(failed)?;
+        let now = Instant::now();
+        let mut conn = Self {
+            shared: Arc::clone(shared),
+            ws,
+            inflight: VecDeque::new(),
+            last_pos: 0,
+            synced: false,
+            last_heard: now,
+            last_progress: now,
+        };
+        conn.send(&ClientFrame::Authenticate {
+            token: shared.token.clone(),
+        })
+        .await?;
+        timeout(AUTH_TIMEOUT, conn.await_authenticated())
+            .await
+            .map_err(|_| failed("no answer to authenticate"))??;
+        shared.set_state(ConnectionState::Syncing);
+        let since = shared.cache.cursor().map_err(failed)?;
+        conn.send(&ClientFrame::Sync { since }).await?;
+        Ok(conn)
+    }
+
+    async fn await_authenticated(&mut self) -> Step {
+        loop {
+            let text = match self.ws.next().await {
+                None => return Err(failed("connection closed during authentication")),
+                Some(Err(e)) => return Err(failed(e)),
+                Some(Ok(WsMessage::Text(text))) => text,
+                Some(Ok(WsMessage::Close(_))) => return Err(failed("closed by server")),
+                Some(Ok(_)) => continue,
+            };
+            match serde_json::from_str::<ServerFrame>(&text) {
+                Ok(ServerFrame::Authenticated { online_users, .. }) => {
+                    for user in &online_users {
+                        self.shared.set_online(user, true);
+                    }
+                    return Ok(());
+                }
+                Ok(ServerFrame::Error {
+                    code: ErrorCode::Unauthorized,
+                    message,
+                    ..
+                }) => return Err(End::SignedOut(message)),
+                Ok(ServerFrame::Error { code, message, .. }) => {
+                    return Err(failed(format!(
+                        "authentication failed ({code:?}): {message}"
+                    )));
+                }
+                // Anything else before the answer is noise; keep waiting (bounded by the timeout).
+                _ => continue,
+            }
+        }
+    }
+
+    async fn pump(&mut self, was_online: &mut bool) -> Step {
+        let (tx, mut rx) = mpsc::channel::<ClientFrame>(256);
+        let mut ticker = interval(PING_EVERY);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                incoming = self.ws.next() => {
+                    self.last_heard = Instant::now();
+                    match incoming {
+                        None => return Err(failed("connection closed")),
+                        Some(Err(e)) => return Err(failed(e)),
+                        Some(Ok(WsMessage::Text(text))) => {
+                            self.on_text(&text, &tx, was_online).await?;
+                        }
+                        Some(Ok(WsMessage::Close(_))) => return Err(failed("closed by server")),
+                        // Pings are answered by tungstenite; binary frames are not ours.
+                        Some(Ok(_)) => {}
+                    }
+                }
+                Some(frame) = rx.recv() => self.send(&frame).await?,
+                () = self.shared.outbox_wake.notified(), if self.synced => self.fill().await?,
+                _ = ticker.tick() => {
+                    if self.last_heard.elapsed() > SILENCE_LIMIT {
+                        return Err(failed("server silent"));
+                    }
+                    if !self.inflight.is_empty() && self.last_progress.elapsed() > ACK_TIMEOUT {
+                        return Err(failed("sends not acknowledged"));
+                    }
+                    self.ws.send(WsMessage::Ping(Vec::new().into())).await.map_err(failed)?;
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, frame: &ClientFrame) -> Step {
+        let text = serde_json::to_string(frame).map_err(failed)?;
+        self.ws.send(WsMessage::text(text)).await.map_err(failed)
+    }
+}

@@ -97,14 +97,12 @@ fn by_client_id(
     sender: &UserId,
     client_id: &ClientId,
 ) -> Result<Option<Message>, ApiError> {
+    // Hot path (every send): cached statements.
     Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_id = ?2"
-            ),
-            params![sender.as_str(), client_id.as_str()],
-            rows::message,
-        )
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_id = ?2"
+        ))?
+        .query_row(params![sender.as_str(), client_id.as_str()], rows::message)
         .optional()?
         .map(|(m, _)| m))
 }
@@ -143,8 +141,9 @@ pub(crate) fn send(
         return Err(ApiError::forbidden("only patients can raise an emergency"));
     }
     let now = now_ms();
-    let new_conversation = conn.execute(
+    let new_conversation = conn.prepare_cached(
         "INSERT OR IGNORE INTO conversations (patient_id, doctor_id, created_at) VALUES (?1, ?2, ?3)",
+    )?.execute(
         params![key.patient_id.as_str(), key.doctor_id.as_str(), now],
     )? > 0;
     let message_type = if new.is_emergency {
@@ -177,27 +176,25 @@ pub(crate) fn send(
         delivered_at: None,
         read_at: None,
     };
-    conn.execute(
-        &format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-             ?10, ?11, NULL, NULL, ?12, NULL, ?13, ?13, NULL, NULL, ?2)"
-        ),
-        params![
-            message.id.as_str(),
-            seq.0,
-            client_id.as_str(),
-            key.patient_id.as_str(),
-            key.doctor_id.as_str(),
-            sender.id.as_str(),
-            message.content,
-            rows::message_type_text(message_type),
-            rows::status_text(MessageStatus::Sent),
-            message.file_url,
-            message.file_name,
-            message.is_emergency,
-            now
-        ],
-    )?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, NULL, NULL, ?12, NULL, ?13, ?13, NULL, NULL, ?2)"
+    ))?
+    .execute(params![
+        message.id.as_str(),
+        seq.0,
+        client_id.as_str(),
+        key.patient_id.as_str(),
+        key.doctor_id.as_str(),
+        sender.id.as_str(),
+        message.content,
+        rows::message_type_text(message_type),
+        rows::status_text(MessageStatus::Sent),
+        message.file_url,
+        message.file_name,
+        message.is_emergency,
+        now
+    ])?;
     // An emergency concerns every doctor of the clinic; a plain message only its recipient.
     let (emergency, recipients, kind, title) = if new.is_emergency {
         let emergency = emergencies::raise(conn, seqs, &message, &sender.name)?;

@@ -56,9 +56,10 @@ pub(crate) fn insert_raw(
         read: false,
         created_at: at,
     };
-    conn.execute(
-        &format!("INSERT INTO notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)"),
-        params![
+    conn.prepare_cached(&format!(
+        "INSERT INTO notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)"
+    ))?
+    .execute(params![
             notification.id.as_str(),
             user.as_str(),
             rows::kind_text(kind),
@@ -68,8 +69,7 @@ pub(crate) fn insert_raw(
             notification.patient_id.as_ref().map(UserId::as_str),
             notification.doctor_id.as_ref().map(UserId::as_str),
             at.timestamp_millis()
-        ],
-    )?;
+    ])?;
     Ok(notification)
 }
 

@@ -88,11 +88,8 @@ pub(crate) fn by_username(conn: &Connection, username: &str) -> Result<Option<Ac
 
 pub(crate) fn by_id(conn: &Connection, id: &UserId) -> Result<Option<Account>, ApiError> {
     Ok(conn
-        .query_row(
-            &format!("{ACCOUNT_SELECT} WHERE id = ?1"),
-            [id.as_str()],
-            account,
-        )
+        .prepare_cached(&format!("{ACCOUNT_SELECT} WHERE id = ?1"))?
+        .query_row([id.as_str()], account)
         .optional()?)
 }
 

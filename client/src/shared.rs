@@ -37,6 +37,9 @@ impl Default for Tuning {
     }
 }
 
+/// Most users tracked as online at once.
+const MAX_PRESENCE: usize = 100_000;
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) user: User,
@@ -132,7 +135,9 @@ impl Shared {
 
     pub(crate) fn set_online(&self, user: &UserId, online: bool) {
         let changed = if online {
-            self.presence().insert(user.clone())
+            let mut presence = self.presence();
+            // Bounded: a server announcing endless made-up users cannot grow memory.
+            presence.len() < MAX_PRESENCE && presence.insert(user.clone())
         } else {
             self.presence().remove(user)
         };

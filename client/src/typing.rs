@@ -7,15 +7,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 type Key = (ConversationKey, UserId);
+
+/// Most typists tracked at once: a server flooding made-up typists cannot grow memory (or
+/// timers) without bound.
+const MAX_TYPISTS: usize = 1_000;
 
 #[derive(Debug)]
 pub(crate) struct Typing {
     timeout: Duration,
-    /// A generation per typist: a timer only clears the entry it was started for.
-    active: Mutex<HashMap<Key, u64>>,
-    next_generation: Mutex<u64>,
+    /// When each typist's indicator ends unless refreshed.
+    active: Mutex<HashMap<Key, Instant>>,
 }
 
 impl Typing {
@@ -23,31 +27,44 @@ impl Typing {
         Self {
             timeout,
             active: Mutex::new(HashMap::new()),
-            next_generation: Mutex::new(0),
         }
     }
 
     pub(crate) fn started(self: &Arc<Self>, key: Key, events: &broadcast::Sender<ClientEvent>) {
-        let generation = {
-            let mut next = self
-                .next_generation
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            *next += 1;
-            *next
-        };
-        let was_typing = self.lock().insert(key.clone(), generation).is_some();
-        if !was_typing {
-            let _ = events.send(event(&key, true));
+        let deadline = Instant::now() + self.timeout;
+        {
+            let mut active = self.lock();
+            if let Some(current) = active.get_mut(&key) {
+                // A refresh: the timer already running sees the later deadline.
+                *current = deadline;
+                return;
+            }
+            if active.len() >= MAX_TYPISTS {
+                return;
+            }
+            active.insert(key.clone(), deadline);
         }
+        let _ = events.send(event(&key, true));
         let this = Arc::clone(self);
         let events = events.clone();
+        // One timer per typist, sleeping until the latest deadline.
         tokio::spawn(async move {
-            tokio::time::sleep(this.timeout).await;
-            let mut active = this.lock();
-            if active.get(&key) == Some(&generation) {
-                active.remove(&key);
-                drop(active);
+            loop {
+                let deadline = match this.lock().get(&key) {
+                    Some(deadline) => *deadline,
+                    None => return,
+                };
+                if Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(deadline).await;
+            }
+            let expired = {
+                let mut active = this.lock();
+                let due = active.get(&key).is_some_and(|d| Instant::now() >= *d);
+                due && active.remove(&key).is_some()
+            };
+            if expired {
                 let _ = events.send(event(&key, false));
             }
         });
@@ -71,7 +88,7 @@ impl Typing {
         self.lock().keys().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, u64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Instant>> {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

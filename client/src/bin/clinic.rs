@@ -306,6 +306,14 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
         };
+        if let ClientEvent::Connection {
+            state: ConnectionState::SignedOut { reason },
+            ..
+        } = &event
+        {
+            client.disconnect().await;
+            return Err(ClientError::SessionExpired).context(reason.clone());
+        }
         if !concerns(&event, &conversation) {
             continue;
         }

@@ -317,6 +317,14 @@ impl Client {
     /// The conversation list: fresh from the server when reachable (and then cached), else as
     /// last seen.
     pub async fn conversations(&self) -> Result<Vec<Conversation>> {
+        // While the connection task knows the server is away, do not wait on REST timeouts.
+        let reachable = matches!(
+            self.state(),
+            ConnectionState::Online | ConnectionState::Idle | ConnectionState::Syncing
+        );
+        if !reachable {
+            return self.shared.cache.conversations();
+        }
         match refresh_directory(&self.shared).await {
             Ok(list) => Ok(list),
             Err(e) => {

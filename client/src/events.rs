@@ -85,3 +85,50 @@ pub enum ClientEvent {
         message: String,
     },
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The shapes a UI parses: pinned here so a rename is a deliberate change.
+    #[test]
+    fn events_are_camel_case_json_tagged_by_type() {
+        let event = ClientEvent::Connection {
+            state: ConnectionState::Offline {
+                attempt: 2,
+                last_error: "refused".into(),
+                retry_in_ms: 400,
+            },
+            queued: 3,
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            json!({"type": "connection", "queued": 3,
+                   "state": {"state": "offline", "attempt": 2, "lastError": "refused", "retryInMs": 400}})
+        );
+        let typing = ClientEvent::Typing {
+            patient_id: "p".into(),
+            doctor_id: "d".into(),
+            user_id: "p".into(),
+            typing: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&typing).unwrap(),
+            json!({"type": "typing", "patientId": "p", "doctorId": "d", "userId": "p", "typing": true})
+        );
+        assert_eq!(
+            serde_json::to_value(ConnectionState::Connecting { attempt: 1 }).unwrap(),
+            json!({"state": "connecting", "attempt": 1})
+        );
+    }
+
+    #[test]
+    fn the_client_can_live_in_shared_app_state() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<crate::Client>();
+        let e = crate::ClientError::NotConnected;
+        assert_eq!(serde_json::to_value(&e).unwrap()["kind"], "notConnected");
+    }
+}

@@ -3,6 +3,7 @@
 //! emergencies, presence.
 
 mod directory;
+mod directory;
 mod live;
 
 use crate::api::Api;

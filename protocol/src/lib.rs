@@ -15,7 +15,8 @@ pub mod ws;
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{ClientId, EmergencyId, FileId, MessageId, NotificationId, Seq, UserId};
 pub use model::{
-    Contact, Conversation, ConversationKey, Emergency, EmergencyState, Message, MessageStatus,
-    MessageType, NewMessage, Notification, NotificationKind, Role, User,
+    Contact, Conversation, ConversationKey, Emergency, EmergencyState, EmergencyTransition,
+    Message, MessageStatus, MessageType, NewMessage, Notification, NotificationKind, Role,
+    TransitionKind, User,
 };
 pub use ws::{ClientFrame, ServerFrame};

@@ -234,6 +234,12 @@ pub struct Emergency {
     /// Set once no doctor acknowledged within the escalation timeout.
     #[serde(default)]
     pub escalated_at: Option<DateTime<Utc>>,
+    /// When the alert was first queued to a doctor's device: the patient's "received".
+    #[serde(default)]
+    pub alerted_at: Option<DateTime<Utc>>,
+    /// How many different doctors the alert has reached so far.
+    #[serde(default)]
+    pub alerted_doctors: u32,
     #[serde(default)]
     pub acknowledged_by: Option<UserId>,
     #[serde(default)]
@@ -246,6 +252,42 @@ pub struct Emergency {
     pub resolved_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub resolution_note: Option<String>,
+}
+
+/// One step in an emergency's recorded history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TransitionKind {
+    /// The patient's emergency message was stored.
+    Raised,
+    /// The alert was first queued to this doctor's devices.
+    Alerted,
+    /// A doctor took it ("I'm on it").
+    Acknowledged,
+    /// Nobody acknowledged in time: every doctor (also on do-not-disturb) and the server alarm.
+    Escalated,
+    Resolved,
+    #[serde(other)]
+    Other,
+}
+
+/// Who moved an emergency along, and when; stored in the same transaction as the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyTransition {
+    pub kind: TransitionKind,
+    /// The patient (raised), the doctor (alerted, acknowledged, resolved); none for escalation.
+    #[serde(default)]
+    pub actor_id: Option<UserId>,
+    #[serde(default)]
+    pub actor_name: Option<String>,
+    /// For `ALERTED`: how many of the doctor's devices (sockets) the alert was queued to.
+    #[serde(default)]
+    pub devices: Option<u32>,
+    /// For `RESOLVED`: the resolution note.
+    #[serde(default)]
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

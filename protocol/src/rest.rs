@@ -1,7 +1,7 @@
 //! REST request and response bodies under `/api` (errors are [`crate::ErrorBody`]).
 
 use crate::ids::{MessageId, Seq};
-use crate::model::{Emergency, Message, User};
+use crate::model::{Emergency, EmergencyTransition, Message, User};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +89,14 @@ pub struct SyncPage {
 pub struct ResolveRequest {
     #[serde(default)]
     pub note: Option<String>,
+}
+
+/// `GET /api/emergencies/{id}`: the emergency and every recorded transition, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyDetail {
+    pub emergency: Emergency,
+    pub transitions: Vec<EmergencyTransition>,
 }
 
 /// `GET /healthz`.

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clinic_protocol::rest::{
-    EmergenciesQuery, Health, LoginRequest, LoginResponse, MarkNotificationsReadRequest,
-    MarkReadRequest, MarkReadResponse, MessagesQuery, NotificationsQuery, ResolveRequest, SyncPage,
-    SyncQuery, UploadResponse,
+    EmergenciesQuery, EmergencyDetail, Health, LoginRequest, LoginResponse,
+    MarkNotificationsReadRequest, MarkReadRequest, MarkReadResponse, MessagesQuery,
+    NotificationsQuery, ResolveRequest, SyncPage, SyncQuery, UploadResponse,
 };
 use clinic_protocol::ws::Availability;
 use clinic_protocol::*;
@@ -62,6 +62,8 @@ fn emergency() -> Emergency {
         state: EmergencyState::Acknowledged,
         raised_at: t(0),
         escalated_at: None,
+        alerted_at: Some(t(1)),
+        alerted_doctors: 2,
         acknowledged_by: Some("u-doc-2".into()),
         acknowledged_by_name: Some("Dr. Bob".into()),
         acknowledged_at: Some(t(30)),
@@ -249,9 +251,46 @@ fn rest_bodies() {
             limit: Some(20)
         }
     );
+    insta::assert_json_snapshot!("emergencies_query", EmergenciesQuery { open: Some(true) });
     insta::assert_json_snapshot!(
-        "emergencies_query",
-        EmergenciesQuery { open: Some(true) }
+        "emergency_detail",
+        EmergencyDetail {
+            emergency: emergency(),
+            transitions: vec![
+                EmergencyTransition {
+                    kind: TransitionKind::Raised,
+                    actor_id: Some("u-pat-1".into()),
+                    actor_name: Some("Alice Patient".into()),
+                    devices: None,
+                    note: None,
+                    at: t(0),
+                },
+                EmergencyTransition {
+                    kind: TransitionKind::Alerted,
+                    actor_id: Some("u-doc-2".into()),
+                    actor_name: Some("Dr. Bob".into()),
+                    devices: Some(2),
+                    note: None,
+                    at: t(1),
+                },
+                EmergencyTransition {
+                    kind: TransitionKind::Escalated,
+                    actor_id: None,
+                    actor_name: None,
+                    devices: None,
+                    note: None,
+                    at: t(20),
+                },
+                EmergencyTransition {
+                    kind: TransitionKind::Resolved,
+                    actor_id: Some("u-doc-2".into()),
+                    actor_name: Some("Dr. Bob".into()),
+                    devices: None,
+                    note: Some("inhaler, fine now".into()),
+                    at: t(60),
+                },
+            ],
+        }
     );
     insta::assert_json_snapshot!(
         "login_request",

@@ -26,6 +26,8 @@ pub(crate) fn raise(
         state: EmergencyState::Raised,
         raised_at: message.created_at,
         escalated_at: None,
+        alerted_at: None,
+        alerted_doctors: 0,
         acknowledged_by: None,
         acknowledged_by_name: None,
         acknowledged_at: None,

@@ -111,6 +111,8 @@ pub(crate) fn emergency(row: &Row<'_>) -> rusqlite::Result<(Emergency, Seq)> {
         state: row.get::<_, Text<EmergencyState>>(5)?.0,
         raised_at: time(row, 6)?,
         escalated_at: opt_time(row, 7)?,
+        alerted_at: None,
+        alerted_doctors: 0,
         acknowledged_by: row.get::<_, Option<String>>(8)?.map(Into::into),
         acknowledged_by_name: row.get(9)?,
         acknowledged_at: opt_time(row, 10)?,

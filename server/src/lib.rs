@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod files;
 
 mod chat;
 mod emergency;

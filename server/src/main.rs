@@ -31,11 +31,15 @@ enum Command {
         /// `normal` trades the last commits on power loss for speed.
         #[arg(long, value_enum, default_value_t = SyncMode::Full)]
         synchronous: SyncMode,
+        /// Largest uploaded file, in bytes (default 25 MiB).
+        #[arg(long, env = "CLINIC_MAX_UPLOAD_BYTES")]
+        max_upload_bytes: Option<u64>,
     },
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
-    /// Copy the database to FILE while the server keeps serving (SQLite online backup).
+    /// Copy the database to FILE while the server keeps serving (SQLite online backup), and the
+    /// uploaded files into the folder FILE.files/ (only files not already there are copied).
     Backup {
         #[arg(long)]
         to: PathBuf,
@@ -108,6 +112,7 @@ fn main() -> anyhow::Result<()> {
             listen,
             demo: seed_demo,
             synchronous,
+            max_upload_bytes,
         } => {
             if seed_demo {
                 let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
@@ -120,6 +125,9 @@ fn main() -> anyhow::Result<()> {
                 SyncMode::Full => Synchronous::Full,
                 SyncMode::Normal => Synchronous::Normal,
             };
+            if let Some(limit) = max_upload_bytes {
+                config.max_upload_bytes = limit;
+            }
             serve(&listen, config)
         }
         Command::User(command) => user(&data_dir, command),
@@ -284,5 +292,13 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
             .context("copying the database")?;
     }
     println!("backed up {} to {}", source_path.display(), to.display());
+    // After the database: every file it refers to is still there (only unattached uploads are
+    // ever deleted).
+    let mut files_to = to.as_os_str().to_owned();
+    files_to.push(".files");
+    let files_to = PathBuf::from(files_to);
+    let copied = clinic_server::files::backup(data_dir, &files_to)
+        .with_context(|| format!("copying files to {}", files_to.display()))?;
+    println!("copied {copied} new files to {}", files_to.display());
     Ok(())
 }

@@ -4,6 +4,7 @@ mod auth;
 mod chat;
 mod emergencies;
 mod notifications;
+mod upload;
 
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
@@ -18,6 +19,9 @@ use serde::de::DeserializeOwned;
 
 pub(crate) fn router(state: AppState) -> Router {
     let body_limit = state.config.max_json_body_bytes;
+    let upload_limit = usize::try_from(state.config.max_upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     Router::new()
         .route("/healthz", get(health))
         .route("/ws", get(crate::ws::upgrade))
@@ -37,11 +41,19 @@ pub(crate) fn router(state: AppState) -> Router {
             get(notifications::list).patch(notifications::mark_read),
         )
         .route("/api/emergencies", get(emergencies::list))
+        .route("/api/emergencies/{id}", get(emergencies::detail))
         .route(
             "/api/emergencies/{id}/acknowledge",
             post(emergencies::acknowledge),
         )
         .route("/api/emergencies/{id}/resolve", post(emergencies::resolve))
+        .route(
+            "/api/chat/upload",
+            // Uploads have their own limit (enforced while streaming, too); a little slack for
+            // the multipart framing and the id fields.
+            post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/files/{id}", get(upload::download))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError {

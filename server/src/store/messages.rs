@@ -1,7 +1,7 @@
 //! Messages in SQLite: idempotent send, read and delivered receipts, history pages, sync.
 
 use super::rows::{self, MESSAGE_COLUMNS};
-use super::{Seqs, emergencies, notifications, users};
+use super::{Seqs, emergencies, notifications, uploads, users};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
@@ -140,6 +140,12 @@ pub(crate) fn send(
     if new.is_emergency && sender.role != Role::Patient {
         return Err(ApiError::forbidden("only patients can raise an emergency"));
     }
+    // A file must be one of ours, uploaded by the sender for this conversation; its size and
+    // type come from our record, never from the client.
+    let upload = match &new.file_url {
+        Some(url) => Some(uploads::for_send(conn, url, sender, &key)?),
+        None => None,
+    };
     let now = now_ms();
     let new_conversation = conn.prepare_cached(
         "INSERT OR IGNORE INTO conversations (patient_id, doctor_id, created_at) VALUES (?1, ?2, ?3)",
@@ -148,7 +154,7 @@ pub(crate) fn send(
     )? > 0;
     let message_type = if new.is_emergency {
         MessageType::Emergency
-    } else if new.file_url.is_some() {
+    } else if upload.is_some() {
         MessageType::File
     } else {
         MessageType::Regular
@@ -165,10 +171,14 @@ pub(crate) fn send(
         content: new.content.clone(),
         message_type,
         status: MessageStatus::Sent,
-        file_url: new.file_url.clone(),
-        file_name: new.file_name.clone(),
-        file_size: None,
-        file_type: None,
+        file_url: upload.as_ref().map(uploads::Upload::url),
+        file_name: upload.as_ref().map(|u| {
+            new.file_name
+                .as_deref()
+                .map_or_else(|| u.file_name.clone(), crate::files::name::sanitize)
+        }),
+        file_size: upload.as_ref().map(|u| u.size),
+        file_type: upload.as_ref().map(|u| u.content_type.clone()),
         is_emergency: new.is_emergency,
         resolved_at: None,
         created_at: at,
@@ -178,7 +188,7 @@ pub(crate) fn send(
     };
     conn.prepare_cached(&format!(
         "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-         ?10, ?11, NULL, NULL, ?12, NULL, ?13, ?13, NULL, NULL, ?2)"
+         ?10, ?11, ?14, ?15, ?12, NULL, ?13, ?13, NULL, NULL, ?2)"
     ))?
     .execute(params![
         message.id.as_str(),
@@ -193,8 +203,15 @@ pub(crate) fn send(
         message.file_url,
         message.file_name,
         message.is_emergency,
-        now
+        now,
+        message
+            .file_size
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        message.file_type
     ])?;
+    if let Some(upload) = &upload {
+        uploads::attach(conn, &upload.id, message.id.as_str())?;
+    }
     // An emergency concerns every doctor of the clinic; a plain message only its recipient.
     let (emergency, recipients, kind, title) = if new.is_emergency {
         let emergency = emergencies::raise(conn, seqs, &message, &sender.name)?;

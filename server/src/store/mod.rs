@@ -7,6 +7,7 @@ pub(crate) mod notifications;
 pub(crate) mod receipts;
 pub(crate) mod rows;
 pub(crate) mod schema;
+pub(crate) mod uploads;
 pub(crate) mod users;
 pub(crate) mod views;
 pub(crate) mod writer;

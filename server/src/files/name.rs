@@ -1,0 +1,85 @@
+//! Client-supplied file names, made harmless for display and headers. The stored path never
+//! uses them; they are only ever shown or offered as a download name.
+
+use clinic_protocol::limits::MAX_FILE_NAME_BYTES;
+use std::fmt::Write;
+
+/// Strips path components, control and bidirectional-override characters (which can disguise
+/// an extension), trims dots and spaces, and cuts to the protocol limit on a character
+/// boundary. Never empty.
+pub fn sanitize(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    let mut out = String::new();
+    for c in trimmed.chars() {
+        if out.len() + c.len_utf8() > MAX_FILE_NAME_BYTES {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        "file".to_owned()
+    } else {
+        out
+    }
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `Content-Disposition` for a sanitized name: an ASCII fallback in `filename` and the exact name
+/// in RFC 5987/6266 `filename*`.
+pub fn content_disposition(name: &str, inline: bool) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    let kind = if inline { "inline" } else { "attachment" };
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lose_paths_and_tricks() {
+        assert_eq!(sanitize("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize("..\\..\\win.ini"), "win.ini");
+        assert_eq!(sanitize(".."), "file");
+        assert_eq!(sanitize(""), "file");
+        assert_eq!(sanitize("a\u{0}b\nc.pdf"), "abc.pdf");
+        assert_eq!(sanitize("invoice\u{202e}fdp.exe"), "invoicefdp.exe");
+        assert!(sanitize(&"é".repeat(300)).len() <= MAX_FILE_NAME_BYTES);
+    }
+
+    #[test]
+    fn disposition_quotes_safely() {
+        assert_eq!(
+            content_disposition("a \"b\".pdf", false),
+            "attachment; filename=\"a _b_.pdf\"; filename*=UTF-8''a%20%22b%22.pdf"
+        );
+        assert!(
+            content_disposition("résumé.png", true).starts_with("inline; filename=\"r_sum_.png\"")
+        );
+    }
+}

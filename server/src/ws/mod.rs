@@ -21,8 +21,14 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 /// tungstenite's buffers default to 128 KiB each per connection; clinic frames are small.
-const READ_BUFFER: usize = 8 * 1024;
+/// The read buffer is allocated (and zero-filled) up front for every socket, so it dominates an
+/// idle socket's memory: 1 KiB holds a few typical frames (a socket rarely has more waiting),
+/// and a larger frame still gets a buffer of its own size once its header is read (benchmark
+/// S1 in docs/benchmarks.md: 8 KiB here cost 6 KiB more per idle connection).
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
+/// Most queued frames written with one flush.
+const MAX_COALESCE: usize = 64;
 /// How long the last queued frames and the close frame may take once a socket is closing.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
@@ -88,7 +94,7 @@ async fn write_loop(
             () = outbox.close.cancelled() => break,
             frame = queue.recv() => match frame {
                 Some(text) => {
-                    if sink.send(Message::Text(text)).await.is_err() {
+                    if send_queued(&mut sink, text, &mut queue).await.is_err() {
                         outbox.close.cancel();
                         return;
                     }
@@ -119,6 +125,24 @@ async fn write_loop(
         .await
     })
     .await;
+}
+
+/// Writes `first` and whatever else is already queued (up to `MAX_COALESCE` frames) with one
+/// flush: a burst such as a message and its notification, or an emergency alert after its
+/// notification, costs one write to the socket instead of one per frame (benchmarks S3, S4).
+async fn send_queued(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: Utf8Bytes,
+    queue: &mut mpsc::Receiver<Utf8Bytes>,
+) -> Result<(), axum::Error> {
+    sink.feed(Message::Text(first)).await?;
+    for _ in 1..MAX_COALESCE {
+        match queue.try_recv() {
+            Ok(text) => sink.feed(Message::Text(text)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
 }
 
 /// Waits for `authenticate {token}` until the auth timeout. Other frames get `unauthorized`.

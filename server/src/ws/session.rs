@@ -137,7 +137,9 @@ impl Socket<'_> {
                         }
                         Some(Ok(Message::Text(text))) => {
                             match frames::parse(&text, self.state.config.max_frame_bytes) {
-                                Ok(frame) => self.handle(frame, &mut pending).await,
+                                // Boxed: the handlers' futures are large, and inline they would
+                                // sit in every idle socket's task for its whole life.
+                                Ok(frame) => Box::pin(self.handle(frame, &mut pending)).await,
                                 Err(err) => self.error(err, None),
                             }
                         }
@@ -164,7 +166,7 @@ impl Socket<'_> {
                     client_id,
                     message: sent.message.clone(),
                 }));
-                publish_sent(&self.state.hub, &sent, Some(self.id));
+                publish_sent(self.state, &sent, Some(self.id));
             }
             Err(err) => self.error(err, Some(client_id)),
         }

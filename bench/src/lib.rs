@@ -1,1 +1,10 @@
-//! clinic-bench: placeholder until its issue lands.
+//! clinic-bench: a load generator that speaks the real clinic protocol to a real server process,
+//! and the benchmark scenarios S1-S7 built on it (see docs/benchmarks.md).
+
+pub mod clock;
+pub mod conn;
+pub mod frames;
+pub mod load;
+pub mod report;
+pub mod scenarios;
+pub mod server;

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Charts and summaries from docs/bench/results.jsonl (written by clinic-bench).
+
+    python3 bench/chart.py            # docs/bench/latency.png from the latest S3 ramps
+    python3 bench/chart.py --summary  # medians of the latest three runs of each scenario
+
+Needs matplotlib for the chart: python3 -m venv .venv && .venv/bin/pip install matplotlib
+"""
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "bench" / "results.jsonl"
+CHART = ROOT / "docs" / "bench" / "latency.png"
+
+
+def load():
+    with RESULTS.open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def latest(records, scenario, n=3, **match):
+    chosen = [
+        r for r in records
+        if r.get("scenario") == scenario and all(r.get(k) == v for k, v in match.items())
+    ]
+    return chosen[-n:]
+
+
+def get(record, path):
+    value = record
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def median(records, path):
+    values = [get(r, path) for r in records if get(r, path) is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+# What the summary reports for each scenario: (label, record filter, [metric paths]).
+SUMMARY = [
+    ("S1 idle 1k", ("s1", {"connections": 1000}), ["kib_per_conn", "connects_per_s"]),
+    ("S1 idle 5k", ("s1", {"connections": 5000}), ["kib_per_conn", "connects_per_s"]),
+    ("S1 idle 10k", ("s1", {"connections": 10000}), ["kib_per_conn", "connects_per_s", "rss_kib"]),
+    ("S2 steady FULL", ("s2", {"durability": "full"}),
+     ["result.e2e.p50_ms", "result.e2e.p99_ms", "result.e2e.p999_ms",
+      "result.e2e_from_send.p99_ms", "result.ack.p99_ms", "result.delivered_per_s"]),
+    ("S3 ramp FULL", ("s3", {"durability": "full"}), ["sustained_msgs_per_s", "peak_rss_kib"]),
+    ("S3 ramp NORMAL", ("s3", {"durability": "normal"}), ["sustained_msgs_per_s", "peak_rss_kib"]),
+    ("S4 fan-out", ("s4", {}),
+     ["delivered", "every_doctor.p50_ms", "every_doctor.p99_ms", "last_doctor.p50_ms",
+      "last_doctor.p99_ms"]),
+    ("S5 storm", ("s5", {}),
+     ["all_caught_up_s", "per_client.p50_ms", "lost", "doubled", "reconnect_failures"]),
+    ("S6 history", ("s6", {}),
+     ["latest50.p50_ms", "latest50.p99_ms", "page50.p50_ms", "page50.p99_ms", "full_walk_s",
+      "distinct_seen"]),
+    ("S7 slow consumer", ("s7", {}),
+     ["baseline.e2e.p99_ms", "with_slow.e2e.p99_ms", "rss_baseline_kib", "rss_peak_kib",
+      "slow_closed_by_server", "flood_mib"]),
+]
+
+
+def summary(records):
+    print("| scenario | runs | metric | median |")
+    print("|---|---|---|---|")
+    for label, (scenario, match), metrics in SUMMARY:
+        runs = latest(records, scenario, **match)
+        if not runs:
+            continue
+        for metric in metrics:
+            print(f"| {label} | {len(runs)} | {metric} | {median(runs, metric)} |")
+
+
+def chart(records):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    styles = {"full": "tab:red", "normal": "tab:blue"}
+    plotted = False
+    for durability, color in styles.items():
+        runs = latest(records, "s3", n=1, durability=durability)
+        if not runs:
+            continue
+        steps = runs[-1]["steps"]
+        delivered = [s["delivered_per_s"] for s in steps]
+        for quantile, style in (("p50_ms", ":"), ("p99_ms", "-"), ("p999_ms", "--")):
+            ax.plot(
+                delivered,
+                [max(s["e2e"][quantile], 0.01) for s in steps],
+                style,
+                marker="o",
+                markersize=3,
+                color=color,
+                label=f"{durability.upper()} {quantile[:-3]}",
+            )
+        plotted = True
+    if not plotted:
+        sys.exit("no S3 results in " + str(RESULTS))
+    limit = runs[-1].get("p99_limit_ms", 50)
+    ax.axhline(limit, color="grey", linewidth=0.8)
+    ax.text(ax.get_xlim()[0], limit * 1.1, f"p99 limit {limit} ms", color="grey", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("messages delivered per second (persisted, then pushed to the recipient)")
+    ax.set_ylabel("end-to-end latency, ms (log; from scheduled send)")
+    ax.set_title("clinic-server S3 ramp: latency against load (server and generator on 1 core each)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(CHART)
+    print(f"wrote {CHART}")
+
+
+if __name__ == "__main__":
+    records = load()
+    if "--summary" in sys.argv:
+        summary(records)
+    else:
+        chart(records)

@@ -1,0 +1,165 @@
+//! What the generator reads from the server: a cheap view of the frames it measures
+//! (`message:ack`, `message:received`, `emergency:alert`, `sync:batch`, `authenticated`,
+//! `error`), and the stamp it writes into message contents.
+//!
+//! The full `ServerFrame` type would decode dates and enums the generator never looks at; on a
+//! shared core that cost would show up as server latency, so only the needed fields are read.
+
+use serde::Deserialize;
+
+/// The fields of a message the generator uses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Msg {
+    pub id: String,
+    pub seq: i64,
+    pub client_id: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Inbound {
+    Authenticated,
+    Ack(Msg),
+    Received(Msg),
+    Alert(Msg),
+    SyncBatch { messages: Vec<Msg>, has_more: bool },
+    Error { code: String, message: String },
+    Other,
+}
+
+#[derive(Deserialize)]
+struct WithMessage {
+    message: Msg,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Batch {
+    messages: Vec<Msg>,
+    has_more: bool,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// The `type` of a frame. The server writes the tag first, so a prefix look usually suffices;
+/// anything else falls back to a real parse.
+fn frame_type(text: &str) -> Option<String> {
+    const PREFIX: &str = "{\"type\":\"";
+    if let Some(rest) = text.strip_prefix(PREFIX)
+        && let Some(end) = rest.find('"')
+    {
+        return Some(rest[..end].to_owned());
+    }
+    serde_json::from_str::<TypeOnly>(text).ok().map(|t| t.kind)
+}
+
+/// Decodes a server frame into what the generator needs; unknown or malformed frames are `Other`.
+pub fn parse(text: &str) -> Inbound {
+    let Some(kind) = frame_type(text) else {
+        return Inbound::Other;
+    };
+    let with_message = |wrap: fn(Msg) -> Inbound| {
+        serde_json::from_str::<WithMessage>(text)
+            .map(|w| wrap(w.message))
+            .unwrap_or(Inbound::Other)
+    };
+    match kind.as_str() {
+        "authenticated" => Inbound::Authenticated,
+        "message:ack" => with_message(Inbound::Ack),
+        "message:received" => with_message(Inbound::Received),
+        "emergency:alert" => with_message(Inbound::Alert),
+        "sync:batch" => serde_json::from_str::<Batch>(text)
+            .map(|b| Inbound::SyncBatch {
+                messages: b.messages,
+                has_more: b.has_more,
+            })
+            .unwrap_or(Inbound::Other),
+        "error" => serde_json::from_str::<ErrorBody>(text)
+            .map(|e| Inbound::Error {
+                code: e.code,
+                message: e.message,
+            })
+            .unwrap_or(Inbound::Other),
+        _ => Inbound::Other,
+    }
+}
+
+/// Message content carrying the step number, the scheduled send time and the actual one,
+/// padded to `bytes`.
+pub fn stamp(step: u32, scheduled_us: u64, bytes: usize) -> String {
+    let mut content = format!("{step} {scheduled_us} {} ", crate::clock::now_us());
+    while content.len() < bytes {
+        content.push('x');
+    }
+    content
+}
+
+/// What [`stamp`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub step: u32,
+    /// When the open-loop schedule said to send (latency is measured from here).
+    pub scheduled: u64,
+    /// When the frame was actually built and sent.
+    pub sent: u64,
+}
+
+/// The stamp written by [`stamp`].
+pub fn read_stamp(content: &str) -> Option<Stamp> {
+    let mut parts = content.split(' ');
+    Some(Stamp {
+        step: parts.next()?.parse().ok()?,
+        scheduled: parts.next()?.parse().ok()?,
+        sent: parts.next()?.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip() {
+        let content = stamp(3, 123_456, 64);
+        assert_eq!(content.len(), 64);
+        let read = read_stamp(&content).expect("a stamp");
+        assert_eq!((read.step, read.scheduled), (3, 123_456));
+        assert_eq!(read_stamp("hello"), None);
+    }
+
+    #[test]
+    fn parses_real_server_frames() {
+        let ack = r#"{"type":"message:ack","clientId":"c1","message":{"id":"m-1","seq":7,"clientId":"c1","patientId":"p","doctorId":"d","senderId":"p","content":"1 2 x","messageType":"REGULAR","status":"SENT","isEmergency":false,"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}}"#;
+        match parse(ack) {
+            Inbound::Ack(m) => assert_eq!((m.seq, m.content.as_str()), (7, "1 2 x")),
+            other => panic!("unexpected {other:?}"),
+        }
+        let batch =
+            r#"{"type":"sync:batch","messages":[],"emergencies":[],"cursor":5,"hasMore":false}"#;
+        assert!(matches!(
+            parse(batch),
+            Inbound::SyncBatch {
+                has_more: false,
+                ..
+            }
+        ));
+        let error = r#"{"type":"error","code":"rate_limited","message":"slow down"}"#;
+        assert!(matches!(parse(error), Inbound::Error { .. }));
+        assert!(matches!(parse("not json"), Inbound::Other));
+        assert!(matches!(
+            parse(r#"{"type":"notification"}"#),
+            Inbound::Other
+        ));
+    }
+}

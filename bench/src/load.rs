@@ -1,0 +1,347 @@
+//! The open-loop chat load: pairs (patient, doctor) message each other at a fixed total rate.
+//!
+//! Connections are split into groups, one task per group holding many sockets. Each send is
+//! stamped with its *scheduled* time, and latency is taken from that time, so a generator or
+//! server that falls behind shows up as latency instead of silently sending less (correcting
+//! for coordinated omission). Both sides of a pair live in the same group, so a group knows
+//! when every message it sent was acknowledged and received.
+
+use crate::clock::{instant_of, now_us};
+use crate::conn::{Conn, Ws, text};
+use crate::frames::{self, Inbound};
+use crate::report::Latency;
+use clinic_protocol::{ClientFrame, ClientId, NewMessage, UserId};
+use futures_util::stream::{SelectAll, SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::sleep_until;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a step waits after its last send for acks and deliveries.
+const DRAIN: Duration = Duration::from_secs(5);
+/// Most sends a group makes in one go when it is behind schedule (so it keeps reading).
+const MAX_BURST: u32 = 64;
+
+/// One step of load: a total rate for `duration`, measured after `warmup`.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    pub step: u32,
+    /// Messages per second over all pairs.
+    pub rate: f64,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub content_bytes: usize,
+}
+
+/// What a step measured.
+#[derive(Debug, Clone, Default)]
+pub struct StepResult {
+    pub sent: u64,
+    pub acked: u64,
+    pub received: u64,
+    /// Deliveries that arrived inside the measured window.
+    pub received_in_window: u64,
+    pub window_secs: f64,
+    pub errors: u64,
+    pub closed: u64,
+    /// Scheduled send to the recipient's `message:received`.
+    pub e2e: Latency,
+    /// Actual send to the recipient's `message:received`: without the generator's own delays
+    /// (timer granularity, a busy core), for comparison only.
+    pub e2e_from_send: Latency,
+    /// Scheduled send to the sender's `message:ack`.
+    pub ack: Latency,
+    /// How late the generator itself sent (its own saturation).
+    pub send_lag: Latency,
+}
+
+impl StepResult {
+    fn add(&mut self, other: &StepResult) {
+        self.sent += other.sent;
+        self.acked += other.acked;
+        self.received += other.received;
+        self.received_in_window += other.received_in_window;
+        self.window_secs = self.window_secs.max(other.window_secs);
+        self.errors += other.errors;
+        self.closed += other.closed;
+        self.e2e.add(&other.e2e);
+        self.e2e_from_send.add(&other.e2e_from_send);
+        self.ack.add(&other.ack);
+        self.send_lag.add(&other.send_lag);
+    }
+
+    /// Messages delivered per second inside the measured window.
+    pub fn delivered_per_sec(&self) -> f64 {
+        if self.window_secs > 0.0 {
+            self.received_in_window as f64 / self.window_secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Sent, acked, received, delivered/s, errors and the three histograms as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "sent": self.sent,
+            "acked": self.acked,
+            "received": self.received,
+            "delivered_per_s": crate::report::round3(self.delivered_per_sec()),
+            "errors": self.errors,
+            "closed": self.closed,
+            "e2e": self.e2e.summary(),
+            "e2e_from_send": self.e2e_from_send.summary(),
+            "ack": self.ack.summary(),
+            "send_lag": self.send_lag.summary(),
+        })
+    }
+}
+
+type Command = (Step, f64, oneshot::Sender<StepResult>);
+
+/// A running chat load over many pairs.
+#[derive(Debug)]
+pub struct Load {
+    groups: Vec<(mpsc::Sender<Command>, usize)>,
+    tasks: Vec<JoinHandle<()>>,
+    members: usize,
+}
+
+impl Load {
+    /// Takes the pairs' connections into group tasks of `pairs_per_group` pairs.
+    pub fn start(pairs: Vec<(Conn, Conn)>, pairs_per_group: usize) -> Self {
+        let mut groups = Vec::new();
+        let mut tasks = Vec::new();
+        let mut members = 0;
+        let mut pairs = pairs.into_iter().peekable();
+        let mut index = 0u32;
+        while pairs.peek().is_some() {
+            let chunk: Vec<(Conn, Conn)> = pairs.by_ref().take(pairs_per_group.max(1)).collect();
+            let (tx, rx) = mpsc::channel(1);
+            groups.push((tx, chunk.len() * 2));
+            members += chunk.len() * 2;
+            tasks.push(tokio::spawn(group_task(index, chunk, rx)));
+            index += 1;
+        }
+        Self {
+            groups,
+            tasks,
+            members,
+        }
+    }
+
+    /// Runs one step on every group at once and merges the results.
+    pub async fn step(&self, step: Step) -> StepResult {
+        let mut replies = Vec::new();
+        for (tx, size) in &self.groups {
+            let share = step.rate * (*size as f64) / (self.members.max(1) as f64);
+            let (reply, answer) = oneshot::channel();
+            if tx.send((step, share, reply)).await.is_ok() {
+                replies.push(answer);
+            }
+        }
+        let mut total = StepResult::default();
+        for answer in replies {
+            if let Ok(result) = answer.await {
+                total.add(&result);
+            }
+        }
+        total
+    }
+
+    /// Stops every group (dropping its sockets).
+    pub async fn stop(self) {
+        drop(self.groups);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+struct Member {
+    sink: SplitSink<Ws, Message>,
+    /// The pair as (patient, doctor).
+    patient: UserId,
+    doctor: UserId,
+    alive: bool,
+}
+
+/// A step in progress inside one group.
+struct Run {
+    step: Step,
+    reply: oneshot::Sender<StepResult>,
+    interval_us: f64,
+    next_due: f64,
+    warm_from: u64,
+    end: u64,
+    result: StepResult,
+    turn: usize,
+}
+
+impl Run {
+    fn new(step: Step, rate: f64, reply: oneshot::Sender<StepResult>, group: u32) -> Self {
+        let now = now_us();
+        let interval_us = if rate > 0.0 { 1e6 / rate } else { f64::MAX };
+        // Spread groups' first sends over one interval so they do not fire in lockstep.
+        let offset = (f64::from(group % 97) / 97.0) * interval_us.min(1e6);
+        let warm_from = now + step.warmup.as_micros() as u64;
+        let end = warm_from + step.duration.as_micros() as u64;
+        Self {
+            step,
+            reply,
+            interval_us,
+            next_due: now as f64 + offset,
+            warm_from,
+            end,
+            result: StepResult {
+                window_secs: step.duration.as_secs_f64(),
+                ..StepResult::default()
+            },
+            turn: 0,
+        }
+    }
+
+    fn on_frame(&mut self, text: &str) {
+        let now = now_us();
+        let (message, is_ack) = match frames::parse(text) {
+            Inbound::Ack(m) => (m, true),
+            Inbound::Received(m) => (m, false),
+            Inbound::Error { .. } => {
+                self.result.errors += 1;
+                return;
+            }
+            _ => return,
+        };
+        let Some(stamp) = frames::read_stamp(&message.content) else {
+            return;
+        };
+        if stamp.step != self.step.step {
+            return;
+        }
+        let measured = stamp.scheduled >= self.warm_from && stamp.scheduled < self.end;
+        let latency = now.saturating_sub(stamp.scheduled);
+        if is_ack {
+            self.result.acked += 1;
+            if measured {
+                self.result.ack.record(latency);
+            }
+        } else {
+            self.result.received += 1;
+            if measured {
+                self.result.e2e.record(latency);
+                self.result
+                    .e2e_from_send
+                    .record(now.saturating_sub(stamp.sent));
+            }
+            if now >= self.warm_from && now < self.end {
+                self.result.received_in_window += 1;
+            }
+        }
+    }
+
+    fn finished(&self, now: u64) -> bool {
+        let all_in =
+            self.result.acked >= self.result.sent && self.result.received >= self.result.sent;
+        now >= self.end && (all_in || now >= self.end + DRAIN.as_micros() as u64)
+    }
+}
+
+async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Receiver<Command>) {
+    let mut members = Vec::with_capacity(pairs.len() * 2);
+    let mut inbound = SelectAll::new();
+    for (patient, doctor) in pairs {
+        let (p, d) = (patient.user.clone(), doctor.user.clone());
+        for conn in [patient, doctor] {
+            let (sink, stream): (_, SplitStream<Ws>) = conn.ws.split();
+            let index = members.len();
+            inbound.push(stream.map(move |m| (index, m)));
+            members.push(Member {
+                sink,
+                patient: p.clone(),
+                doctor: d.clone(),
+                alive: true,
+            });
+        }
+    }
+    let mut run: Option<Run> = None;
+    let mut seq = 0u64;
+    loop {
+        let wake = match &run {
+            Some(r) if (r.next_due as u64) < r.end => instant_of(r.next_due as u64),
+            Some(r) => instant_of(r.end.max(now_us()) + 50_000),
+            None => instant_of(now_us() + 3_600_000_000),
+        };
+        tokio::select! {
+            command = commands.recv(), if run.is_none() => match command {
+                Some((step, rate, reply)) => run = Some(Run::new(step, rate, reply, group)),
+                None => break,
+            },
+            item = inbound.next(), if !inbound.is_empty() => match item {
+                Some((_, Ok(Message::Text(body)))) => {
+                    if let Some(r) = run.as_mut() {
+                        r.on_frame(body.as_str());
+                    }
+                }
+                Some((index, Ok(Message::Close(_)) | Err(_))) => {
+                    if let Some(member) = members.get_mut(index)
+                        && member.alive
+                    {
+                        member.alive = false;
+                        if let Some(r) = run.as_mut() {
+                            r.result.closed += 1;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            () = sleep_until(wake) => {}
+        }
+        let Some(r) = run.as_mut() else { continue };
+        send_due(group, r, &mut members, &mut seq).await;
+        let now = now_us();
+        if r.finished(now)
+            && let Some(done) = run.take()
+        {
+            let _ = done.reply.send(done.result);
+        }
+    }
+}
+
+/// Sends every message whose scheduled time has come (at most `MAX_BURST` at once).
+async fn send_due(group: u32, r: &mut Run, members: &mut [Member], seq: &mut u64) {
+    let mut burst = 0;
+    while (r.next_due as u64) < r.end && (r.next_due as u64) <= now_us() && burst < MAX_BURST {
+        let scheduled = r.next_due as u64;
+        r.next_due += r.interval_us;
+        burst += 1;
+        let count = members.len();
+        let Some(index) = (0..count)
+            .map(|k| (r.turn + k) % count)
+            .find(|&i| members[i].alive)
+        else {
+            return;
+        };
+        r.turn = index + 1;
+        let member = &mut members[index];
+        *seq += 1;
+        let frame = ClientFrame::MessageSend(NewMessage {
+            client_id: Some(ClientId::new(format!("g{group}-{}", *seq))),
+            patient_id: member.patient.clone(),
+            doctor_id: member.doctor.clone(),
+            content: frames::stamp(r.step.step, scheduled, r.step.content_bytes),
+            is_emergency: false,
+            file_url: None,
+            file_name: None,
+        });
+        if member.sink.send(text(&frame)).await.is_err() {
+            member.alive = false;
+            r.result.closed += 1;
+            continue;
+        }
+        r.result.sent += 1;
+        if scheduled >= r.warm_from {
+            r.result.send_lag.record(now_us().saturating_sub(scheduled));
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! `clinic-bench SCENARIO`: provisions a fresh data folder, starts the release server pinned to
+//! one core, runs the scenario from this process pinned to the other, stops the server, and
+//! prints (and appends to docs/bench/results.jsonl) one JSON line and one table row per result.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use clinic_bench::scenarios::{self, Env, ramp::Ramp};
+use clinic_bench::server::{self, Durability, ServerSpec};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clinic-bench",
+    about = "Benchmarks of the clinic messaging server"
+)]
+struct Cli {
+    /// The server binary (default: clinic-server next to this binary).
+    #[arg(long, global = true)]
+    server_bin: Option<PathBuf>,
+    /// Core for the server (`taskset -c`); -1 for none.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    server_cpu: i64,
+    /// Core for this generator; -1 for none.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 1,
+        allow_negative_numbers = true
+    )]
+    gen_cpu: i64,
+    #[arg(long, global = true, value_enum, default_value_t = Sync::Full)]
+    synchronous: Sync,
+    /// Results file (JSON lines are appended); "-" for none.
+    #[arg(long, global = true)]
+    out: Option<String>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Sync {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Idle connections: RSS per connection and connects/s at each level.
+    S1 {
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
+        levels: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        hold_secs: u64,
+    },
+    /// Steady clinic day: end-to-end latency at a modest rate.
+    S2 {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 20)]
+        secs: u64,
+    },
+    /// Ramp until p99 passes the limit: the sustained maximum.
+    S3 {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "1000,2000,4000,6000,8000,10000,12500,15000,20000,25000,30000,40000,50000"
+        )]
+        rates: Vec<f64>,
+        #[arg(long, default_value_t = 5)]
+        step_secs: u64,
+        #[arg(long, default_value_t = 50.0)]
+        p99_limit_ms: f64,
+    },
+    /// Emergency fan-out to many doctors.
+    S4 {
+        #[arg(long, default_value_t = 1000)]
+        doctors: usize,
+        #[arg(long, default_value_t = 30)]
+        emergencies: usize,
+        #[arg(long, default_value_t = 200)]
+        spacing_ms: u64,
+    },
+    /// Reconnect storm.
+    S5 {
+        #[arg(long, default_value_t = 5000)]
+        clients: usize,
+        #[arg(long, default_value_t = 50)]
+        doctors: usize,
+        #[arg(long, default_value_t = 2)]
+        per_client: usize,
+    },
+    /// History: latest page and paging back through a long conversation.
+    S6 {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 200)]
+        latest: usize,
+    },
+    /// Slow consumers that never read.
+    S7 {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 5)]
+        slow: usize,
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+    },
+}
+
+fn cpu(value: i64) -> Option<usize> {
+    usize::try_from(value).ok()
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(core) = cpu(cli.gen_cpu) {
+        server::pin_self(core).context("pinning the generator")?;
+    }
+    let binary = match cli.server_bin {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no binary folder")?
+            .join("clinic-server"),
+    };
+    let out = match cli.out.as_deref() {
+        Some("-") => None,
+        Some(path) => Some(PathBuf::from(path)),
+        None => Some(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/bench/results.jsonl"
+        ))),
+    };
+    let env = Env {
+        server: ServerSpec {
+            binary,
+            cpu: cpu(cli.server_cpu),
+            durability: match cli.synchronous {
+                Sync::Full => Durability::Full,
+                Sync::Normal => Durability::Normal,
+            },
+        },
+        out,
+    };
+    // One thread: the generator is pinned to one core, and a single-threaded runtime spends it
+    // on sockets rather than on work stealing.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(run(&env, cli.scenario))
+}
+
+async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
+    match scenario {
+        Scenario::S1 { levels, hold_secs } => {
+            scenarios::idle::run(env, &levels, Duration::from_secs(hold_secs)).await
+        }
+        Scenario::S2 { users, rate, secs } => {
+            scenarios::steady::run(env, users, rate, Duration::from_secs(secs)).await
+        }
+        Scenario::S3 {
+            users,
+            rates,
+            step_secs,
+            p99_limit_ms,
+        } => {
+            let ramp = Ramp {
+                users,
+                rates,
+                step: Duration::from_secs(step_secs),
+                p99_limit_ms,
+            };
+            scenarios::ramp::run(env, &ramp).await
+        }
+        Scenario::S4 {
+            doctors,
+            emergencies,
+            spacing_ms,
+        } => {
+            scenarios::fanout::run(env, doctors, emergencies, Duration::from_millis(spacing_ms))
+                .await
+        }
+        Scenario::S5 {
+            clients,
+            doctors,
+            per_client,
+        } => scenarios::storm::run(env, clients, doctors, per_client).await,
+        Scenario::S6 { messages, latest } => scenarios::history::run(env, messages, latest).await,
+        Scenario::S7 {
+            users,
+            slow,
+            rate,
+            secs,
+        } => scenarios::slow::run(env, users, slow, rate, Duration::from_secs(secs)).await,
+    }
+}

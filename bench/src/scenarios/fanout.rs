@@ -1,0 +1,127 @@
+//! S4: emergency fan-out. One patient raises emergencies (open-loop, spaced out) while 1,000
+//! doctors are connected; every doctor must get `emergency:alert`. Reports the latency of every
+//! delivery and, per emergency, to the last doctor.
+
+use super::idle::chunks;
+use super::{Clinic, Env, connect_all};
+use crate::clock::{instant_of, now_us};
+use crate::conn::{Conn, text};
+use crate::frames::{self, Inbound};
+use crate::report::{Latency, emit};
+use clinic_protocol::{ClientFrame, ClientId, NewMessage};
+use futures_util::stream::SelectAll;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Map, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const PER_READER: usize = 100;
+/// Longest wait for the last alert after the last emergency.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// What one reader group saw: every delivery's latency and, per emergency, its slowest one.
+struct Seen {
+    all: Latency,
+    last: Vec<u64>,
+    count: u64,
+}
+
+async fn read_alerts(doctors: Vec<Conn>, emergencies: usize, deadline_us: u64) -> Seen {
+    let expected = (doctors.len() * emergencies) as u64;
+    let mut streams = SelectAll::new();
+    for doctor in doctors {
+        streams.push(doctor.ws);
+    }
+    let mut seen = Seen {
+        all: Latency::new(),
+        last: vec![0; emergencies],
+        count: 0,
+    };
+    while seen.count < expected {
+        let next = tokio::time::timeout_at(instant_of(deadline_us), streams.next()).await;
+        let Ok(Some(Ok(Message::Text(body)))) = next else {
+            if matches!(next, Err(_) | Ok(None)) {
+                break;
+            }
+            continue;
+        };
+        if let Inbound::Alert(message) = frames::parse(body.as_str())
+            && let Some(stamp) = frames::read_stamp(&message.content)
+            && let Some(slot) = seen.last.get_mut(stamp.step as usize)
+        {
+            let latency = now_us().saturating_sub(stamp.scheduled);
+            seen.all.record(latency);
+            *slot = (*slot).max(latency);
+            seen.count += 1;
+        }
+    }
+    seen
+}
+
+pub async fn run(
+    env: &Env,
+    doctors: usize,
+    emergencies: usize,
+    spacing: Duration,
+) -> anyhow::Result<()> {
+    let clinic = Clinic::new(1, doctors)?;
+    let server = clinic.start(env)?;
+    let (doctor_conns, _, failed) = connect_all(&server, &clinic.doctors).await;
+    anyhow::ensure!(failed == 0, "{failed} doctors failed to connect");
+    let (mut patient, _, _) = connect_all(&server, &clinic.patients[..1]).await;
+    let patient = patient
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("patient failed"))?;
+    let (mut sink, mut stream) = patient.ws.split();
+    // The patient's acks and notifications are drained, not measured.
+    let drain = tokio::spawn(async move { while stream.next().await.is_some() {} });
+
+    let start = now_us() + 500_000;
+    let spacing_us = spacing.as_micros() as u64;
+    let deadline = start + spacing_us * emergencies as u64 + SETTLE.as_micros() as u64;
+    let readers: Vec<_> = chunks(doctor_conns, PER_READER)
+        .into_iter()
+        .map(|group| tokio::spawn(read_alerts(group, emergencies, deadline)))
+        .collect();
+    let doctor_id = clinic.doctors[0].user.id.clone();
+    for i in 0..emergencies {
+        let scheduled = start + spacing_us * i as u64;
+        tokio::time::sleep_until(instant_of(scheduled)).await;
+        let frame = ClientFrame::MessageSend(NewMessage {
+            client_id: Some(ClientId::new(format!("emergency-{i}"))),
+            patient_id: patient.user.clone(),
+            doctor_id: doctor_id.clone(),
+            content: frames::stamp(u32::try_from(i).unwrap_or(u32::MAX), scheduled, 40),
+            is_emergency: true,
+            file_url: None,
+            file_name: None,
+        });
+        sink.send(text(&frame)).await?;
+    }
+    let mut all = Latency::new();
+    let mut last = vec![0u64; emergencies];
+    let mut delivered = 0u64;
+    for reader in readers {
+        let seen = reader.await?;
+        all.add(&seen.all);
+        delivered += seen.count;
+        for (slot, value) in last.iter_mut().zip(seen.last) {
+            *slot = (*slot).max(value);
+        }
+    }
+    let mut to_last = Latency::new();
+    for value in &last {
+        to_last.record(*value);
+    }
+    drain.abort();
+    let mut fields = Map::new();
+    fields.insert("durability".into(), json!(env.server.durability.as_str()));
+    fields.insert("doctors".into(), json!(doctors));
+    fields.insert("emergencies".into(), json!(emergencies));
+    fields.insert("expected".into(), json!((doctors * emergencies) as u64));
+    fields.insert("delivered".into(), json!(delivered));
+    fields.insert("every_doctor".into(), all.summary());
+    fields.insert("last_doctor".into(), to_last.summary());
+    emit("s4", fields, env.out.as_deref())?;
+    server.stop()
+}

@@ -1,0 +1,73 @@
+//! The desktop's own settings (notification privacy, autostart, availability), kept as JSON in
+//! the profile directory next to the client's session.
+
+use clinic_protocol::ws::Availability;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Show message text in native notifications (off: they name the sender only, so nothing
+    /// clinical shows on a lock screen).
+    pub show_message_content: bool,
+    pub start_on_login: bool,
+    pub availability: Availability,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            show_message_content: false,
+            start_on_login: false,
+            availability: Availability::Available,
+        }
+    }
+}
+
+fn path(profile_dir: &Path) -> PathBuf {
+    profile_dir.join("settings.json")
+}
+
+/// Missing or unreadable settings fall back to the defaults: a broken file must not stop a doctor
+/// from starting the app.
+pub fn load(profile_dir: &Path) -> Settings {
+    match std::fs::read(path(profile_dir)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!("settings.json unreadable ({e}); using defaults");
+            Settings::default()
+        }),
+        Err(_) => Settings::default(),
+    }
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+pub fn save(profile_dir: &Path, settings: &Settings) -> std::io::Result<()> {
+    std::fs::create_dir_all(profile_dir)?;
+    let target = path(profile_dir);
+    let tmp = target.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(settings)?)?;
+    std::fs::rename(tmp, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_defaults() {
+        let dir = std::env::temp_dir().join(format!("clinic-settings-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(load(&dir), Settings::default());
+        let s = Settings {
+            show_message_content: true,
+            start_on_login: true,
+            availability: Availability::DoNotDisturb,
+        };
+        save(&dir, &s).expect("save");
+        assert_eq!(load(&dir), s);
+        std::fs::write(dir.join("settings.json"), b"{not json").expect("write");
+        assert_eq!(load(&dir), Settings::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

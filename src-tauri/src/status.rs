@@ -1,0 +1,90 @@
+//! What the UI is told about the connection and the session: the client core's state mapped to
+//! the `connection` and `session` events of docs/desktop-api.md.
+
+use clinic_client::ConnectionState;
+use clinic_protocol::User;
+use serde::Serialize;
+
+/// The `connection` event and the `connection_status` command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionStatus {
+    /// `online`, `connecting` or `offline`.
+    pub state: &'static str,
+    /// Reconnect attempt since the link was lost (absent on the first connect).
+    pub attempt: Option<u32>,
+    pub queued: u64,
+    pub last_error: Option<String>,
+}
+
+impl ConnectionStatus {
+    pub fn offline() -> Self {
+        Self {
+            state: "offline",
+            attempt: None,
+            queued: 0,
+            last_error: None,
+        }
+    }
+
+    pub fn from_client(state: &ConnectionState, queued: u64) -> Self {
+        let (state, attempt, last_error) = match state {
+            ConnectionState::Online => ("online", None, None),
+            ConnectionState::Syncing => ("connecting", None, None),
+            ConnectionState::Connecting { attempt } => {
+                ("connecting", (*attempt > 0).then_some(*attempt), None)
+            }
+            ConnectionState::Offline {
+                attempt,
+                last_error,
+                ..
+            } => ("offline", Some(*attempt), Some(last_error.clone())),
+            ConnectionState::Idle => ("offline", None, None),
+            ConnectionState::SignedOut { reason } => ("offline", None, Some(reason.clone())),
+        };
+        Self {
+            state,
+            attempt,
+            queued,
+            last_error,
+        }
+    }
+}
+
+/// The `get_session` answer and the `session` event's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub server_url: String,
+    pub user: User,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_map_to_the_three_the_ui_knows() {
+        let s = ConnectionStatus::from_client(&ConnectionState::Online, 2);
+        assert_eq!((s.state, s.queued), ("online", 2));
+        let s = ConnectionStatus::from_client(&ConnectionState::Connecting { attempt: 3 }, 0);
+        assert_eq!((s.state, s.attempt), ("connecting", Some(3)));
+        let s = ConnectionStatus::from_client(&ConnectionState::Connecting { attempt: 0 }, 0);
+        assert_eq!(s.attempt, None);
+        let s = ConnectionStatus::from_client(
+            &ConnectionState::Offline {
+                attempt: 1,
+                last_error: "refused".into(),
+                retry_in_ms: 500,
+            },
+            5,
+        );
+        assert_eq!(
+            (s.state, s.last_error.as_deref(), s.queued),
+            ("offline", Some("refused"), 5)
+        );
+        let json = serde_json::to_value(ConnectionStatus::offline()).expect("json");
+        assert_eq!(json["state"], "offline");
+        assert!(json.get("lastError").is_some());
+    }
+}

@@ -20,6 +20,10 @@ pub struct Tuning {
     /// How many sends may await their ack at once (pipelining: a burst does not cost one round
     /// trip per message).
     pub send_window: usize,
+    /// Sends per second (sustained) and burst: kept under the server's per-socket limit
+    /// (default 500/s, burst 2000) so a long outbox is paced rather than refused.
+    pub send_rate_per_sec: f64,
+    pub send_burst: f64,
     /// A peer's typing indicator ends this long after its last `typing:start`.
     pub typing_timeout: Duration,
     /// Capacity of the event broadcast; slower receivers see `Lagged`.
@@ -31,6 +35,8 @@ impl Default for Tuning {
         Self {
             backoff: BackoffConfig::default(),
             send_window: 64,
+            send_rate_per_sec: 400.0,
+            send_burst: 1500.0,
             typing_timeout: Duration::from_secs(6),
             event_capacity: 4096,
         }

@@ -214,7 +214,10 @@ mod tests {
         cache.apply_message(&doc, message(4, "ben", "ben"))?;
 
         let list = cache.local_conversations(&doc, Role::Doctor)?;
-        let names: Vec<&str> = list.iter().map(|c| c.other_party.username.as_str()).collect();
+        let names: Vec<&str> = list
+            .iter()
+            .map(|c| c.other_party.username.as_str())
+            .collect();
         assert_eq!(names, ["ben", "ann"], "most recent first");
         assert_eq!((list[0].unread_count, list[1].unread_count), (1, 2));
         assert_eq!(list[1].last_message.as_ref().map(|m| m.seq), Some(Seq(3)));
@@ -240,6 +243,8 @@ mod tests {
             resolved_by: None,
             resolved_at: None,
             resolution_note: None,
+            alerted_at: None,
+            alerted_doctors: 0,
         })?;
         let list = cache.local_conversations(&doc, Role::Doctor)?;
         assert_eq!(list[0].other_party.username, "ann");

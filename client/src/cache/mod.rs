@@ -3,7 +3,6 @@
 //! `PRAGMA user_version`, every multi-row change in one transaction.
 
 mod directory;
-mod directory;
 mod messages;
 mod meta;
 mod outbox;

@@ -3,7 +3,6 @@
 //! emergencies, presence.
 
 mod directory;
-mod directory;
 mod live;
 
 use crate::api::Api;

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 mod inbound;
+mod pace;
 mod sending;
 
 /// Largest frame accepted from the server. Catch-up pages are far larger than anything a client
@@ -116,6 +117,9 @@ struct Conn {
     synced: bool,
     last_heard: Instant,
     last_progress: Instant,
+    pace: pace::Pace,
+    /// Set while sends wait for the pace to allow more.
+    paced_until: Option<Instant>,
 }
 
 impl Conn {
@@ -139,6 +143,8 @@ impl Conn {
             synced: false,
             last_heard: now,
             last_progress: now,
+            pace: pace::Pace::new(shared.tuning.send_rate_per_sec, shared.tuning.send_burst),
+            paced_until: None,
         };
         conn.send(&ClientFrame::Authenticate {
             token: shared.token.clone(),
@@ -206,6 +212,12 @@ impl Conn {
                 }
                 Some(frame) = rx.recv() => self.send(&frame).await?,
                 () = self.shared.outbox_wake.notified(), if self.synced => self.fill().await?,
+                () = tokio::time::sleep_until(self.paced_until.unwrap_or_else(Instant::now)),
+                    if self.paced_until.is_some() =>
+                {
+                    self.paced_until = None;
+                    self.fill().await?;
+                }
                 _ = ticker.tick() => {
                     if self.last_heard.elapsed() > SILENCE_LIMIT {
                         return Err(failed("server silent"));

@@ -74,6 +74,12 @@ impl Conn {
         if room == 0 || !self.synced {
             return Ok(());
         }
+        let allowed = self.pace.available();
+        if allowed == 0 {
+            self.paced_until = Some(self.pace.next_at());
+            return Ok(());
+        }
+        let room = room.min(allowed);
         let entries = self
             .shared
             .cache
@@ -98,6 +104,7 @@ impl Conn {
             self.ws.feed(WsMessage::text(text)).await.map_err(failed)?;
             self.inflight.push_back(client_id);
             self.last_pos = entry.pos;
+            self.pace.take(1);
         }
         self.ws.flush().await.map_err(failed)
     }

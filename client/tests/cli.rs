@@ -6,35 +6,8 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-fn clinic(profile: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clinic"));
-    cmd.arg("--profile").arg(profile).env("CLINIC_LOG", "off");
-    cmd
-}
-
-fn login(profile: &Path, url: &str, password: &str) -> std::process::ExitStatus {
-    let mut child = clinic(profile)
-        .args([
-            "--server",
-            url,
-            "--credentials",
-            "file",
-            "login",
-            "--username",
-            "alice",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    child.wait().unwrap()
-}
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_logs_in_follows_and_logs_out() {
@@ -43,10 +16,10 @@ async fn the_cli_logs_in_follows_and_logs_out() {
     let server = InProcessServer::start(data.path(), 0).await;
     let url = server.url();
 
-    assert!(!login(profile.path(), &url, "wrong").success());
+    assert!(!cli_login(profile.path(), &url, "alice", "wrong"));
     let out = clinic(profile.path()).arg("whoami").output().unwrap();
     assert_eq!(out.status.code(), Some(4), "no session yet");
-    assert!(login(profile.path(), &url, PASSWORD).success());
+    assert!(cli_login(profile.path(), &url, "alice", PASSWORD));
     let out = clinic(profile.path()).arg("whoami").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("alice"));
 

@@ -9,15 +9,8 @@ mod common;
 use clinic_client::LocalMessage;
 use clinic_protocol::MessageStatus;
 use common::*;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn clinic(profile: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clinic"));
-    cmd.arg("--profile").arg(profile).env("CLINIC_LOG", "off");
-    cmd
-}
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
@@ -34,27 +27,7 @@ async fn a_new_process_delivers_a_killed_one_s_outbox_exactly_once() {
     let server = InProcessServer::start(data.path(), 0).await;
     let (port, url) = (server.addr.port(), server.url());
 
-    let mut login = clinic(profile.path())
-        .args([
-            "--server",
-            &url,
-            "--credentials",
-            "file",
-            "login",
-            "--username",
-            "alice",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"clinic-demo\n")
-        .unwrap();
-    assert!(login.wait().unwrap().success());
+    assert!(cli_login(profile.path(), &url, "alice", PASSWORD));
     drop(server);
 
     // Offline: every send is accepted into the outbox.

@@ -259,3 +259,33 @@ pub async fn wait_until(client: &Client, what: &str, mut done: impl FnMut() -> b
         }
     }
 }
+
+/// The `clinic` binary on a profile, quiet.
+pub fn clinic(profile: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_clinic"));
+    cmd.arg("--profile").arg(profile).env("CLINIC_LOG", "off");
+    cmd
+}
+
+/// `clinic login` as `username` with file credentials, the password on stdin.
+pub fn cli_login(profile: &Path, url: &str, username: &str, password: &str) -> bool {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = clinic(profile)
+        .args([
+            "--server",
+            url,
+            "--credentials",
+            "file",
+            "login",
+            "--username",
+            username,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait().unwrap().success()
+}

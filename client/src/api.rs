@@ -1,12 +1,17 @@
 //! REST calls to the server (reqwest with rustls): login, logout, conversations, contacts,
-//! catch-up pages and history pages.
+//! catch-up pages, history pages, file uploads and downloads.
 
 use crate::error::{ClientError, Result};
-use clinic_protocol::rest::{LoginRequest, LoginResponse, MarkReadRequest, SyncPage};
+use clinic_protocol::rest::{
+    LoginRequest, LoginResponse, MarkReadRequest, SyncPage, UploadResponse,
+};
 use clinic_protocol::{Contact, Conversation, ConversationKey, ErrorBody, ErrorCode, Message, Seq};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+
+/// Uploads and downloads of files may take longer than other requests.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// A REST client for one server, optionally carrying a bearer token.
 #[derive(Debug, Clone)]
@@ -122,6 +127,43 @@ impl Api {
             .send()
             .await?;
         check(resp).await.map(drop)
+    }
+
+    /// `POST /api/chat/upload`: streams `body` (`size` bytes) as the multipart `file` field.
+    pub async fn upload(
+        &self,
+        conversation: &ConversationKey,
+        file_name: &str,
+        body: reqwest::Body,
+        size: u64,
+    ) -> Result<UploadResponse> {
+        let form = reqwest::multipart::Form::new()
+            .text("patientId", conversation.patient_id.as_str().to_owned())
+            .text("doctorId", conversation.doctor_id.as_str().to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::stream_with_length(body, size)
+                    .file_name(file_name.to_owned()),
+            );
+        let req = self
+            .http
+            .post(self.url("api/chat/upload")?)
+            .multipart(form)
+            .timeout(TRANSFER_TIMEOUT);
+        self.send(self.auth(req)).await
+    }
+
+    /// `GET fileUrl` with the token; the response streams the content. Only URLs on this
+    /// server are fetched, so a hostile `fileUrl` cannot send the token elsewhere.
+    pub async fn download(&self, file_url: &str) -> Result<reqwest::Response> {
+        let url = self.url(file_url)?;
+        if url.origin() != self.base.origin() {
+            return Err(ClientError::Invalid(format!(
+                "fileUrl {file_url} is not on this server"
+            )));
+        }
+        let req = self.http.get(url).timeout(TRANSFER_TIMEOUT);
+        check(self.auth(req).send().await?).await
     }
 
     fn url(&self, path: &str) -> Result<Url> {

@@ -2,7 +2,7 @@
 //! by `type`), ready to be forwarded 1:1 by a desktop shell.
 
 use crate::record::LocalMessage;
-use clinic_protocol::{Emergency, ErrorCode, Message, Notification, UserId};
+use clinic_protocol::{ClientId, Emergency, ErrorCode, Message, Notification, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Where the connection is. Reported through a watch (latest value) and as
@@ -78,6 +78,12 @@ pub enum ClientEvent {
     },
     Notification {
         notification: Notification,
+    },
+    /// An attachment of one of the user's sends is uploading: `sent` of `total` bytes.
+    UploadProgress {
+        client_id: ClientId,
+        sent: u64,
+        total: u64,
     },
     /// An `error` frame not tied to one send (those become `FAILED` messages).
     ServerError {

@@ -13,6 +13,7 @@
 //!   [`FileStore`] for headless machines.
 
 pub mod api;
+mod attachments;
 pub mod backoff;
 pub mod cache;
 mod client;

@@ -34,6 +34,10 @@ pub struct LocalMessage {
     pub read_at: Option<DateTime<Utc>>,
     /// Why the server refused this send for good (status `FAILED`).
     pub error: Option<String>,
+    /// The sender's own copy of an attachment on this machine (kept in the profile, so the
+    /// original may be moved or deleted while the message waits to be sent).
+    #[serde(default)]
+    pub local_file_path: Option<String>,
 }
 
 impl LocalMessage {
@@ -71,6 +75,7 @@ impl LocalMessage {
             delivered_at: None,
             read_at: None,
             error: None,
+            local_file_path: None,
         }
     }
 
@@ -107,6 +112,7 @@ impl From<Message> for LocalMessage {
             delivered_at: m.delivered_at,
             read_at: m.read_at,
             error: None,
+            local_file_path: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::record::LocalMessage;
 use crate::typing::Typing;
-use clinic_protocol::{ClientFrame, ConversationKey, User, UserId};
+use clinic_protocol::{ClientFrame, ClientId, ConversationKey, User, UserId};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) presence: Mutex<HashSet<UserId>>,
     /// Conversations joined (for typing indicators); re-joined after every reconnect.
     pub(crate) joined: Mutex<HashSet<ConversationKey>>,
+    /// The send whose attachment is uploading right now (one at a time, in outbox order).
+    pub(crate) uploading: Mutex<Option<ClientId>>,
 }
 
 impl Shared {
@@ -93,6 +95,7 @@ impl Shared {
             live: Mutex::new(None),
             presence: Mutex::new(HashSet::new()),
             joined: Mutex::new(HashSet::new()),
+            uploading: Mutex::new(None),
         })
     }
 
@@ -133,6 +136,10 @@ impl Shared {
 
     pub(crate) fn presence(&self) -> MutexGuard<'_, HashSet<UserId>> {
         self.presence.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn uploading(&self) -> MutexGuard<'_, Option<ClientId>> {
+        self.uploading.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn joined(&self) -> MutexGuard<'_, HashSet<ConversationKey>> {

@@ -280,6 +280,8 @@ fn upsert(tx: &Transaction<'_>, me: &UserId, incoming: Message) -> Result<Option
     new.status = new.status.max(old.status);
     new.delivered_at = new.delivered_at.or(old.delivered_at);
     new.read_at = new.read_at.or(old.read_at);
+    // The server knows nothing of the sender's local copy of an attachment.
+    new.local_file_path = old.local_file_path.clone();
     if new == old {
         return Ok(None);
     }

@@ -2,6 +2,7 @@
 //! conversations, emergencies. History stays readable with no server. WAL, migrations by
 //! `PRAGMA user_version`, every multi-row change in one transaction.
 
+mod attachments;
 mod directory;
 mod messages;
 mod meta;

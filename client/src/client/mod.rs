@@ -2,6 +2,7 @@
 //! connect, state and events, optimistic sends, history from the cache, receipts, typing,
 //! emergencies, presence.
 
+mod attachments;
 mod directory;
 mod live;
 

@@ -63,6 +63,16 @@ impl Conn {
                         "send refused for now ({code:?}): {message}"
                     )));
                 }
+                // The server lost the upload the send names (swept): upload it again.
+                if code == ErrorCode::NotFound
+                    && shared
+                        .cache
+                        .requeue_upload(&me, client_id.as_str())
+                        .map_err(failed)?
+                {
+                    self.settled(&client_id);
+                    return self.fill().await;
+                }
                 let changed = shared
                     .cache
                     .mark_failed(&me, client_id.as_str(), &format!("{code:?}: {message}"))

@@ -2,6 +2,7 @@
 //! receipts) and the outbox, written in order through a window of unacknowledged sends.
 
 use super::{Conn, Step, failed};
+use crate::attachments::{self, Ready};
 use crate::events::ConnectionState;
 use clinic_protocol::limits::MAX_IDS_PER_REQUEST;
 use clinic_protocol::{ClientFrame, ClientId};
@@ -92,15 +93,17 @@ impl Conn {
             self.last_progress = Instant::now();
         }
         for entry in entries {
-            // Attachments (issue 6) will be uploaded here before the send; until then the entry
-            // goes out as a plain message.
-            let client_id = entry
-                .message
+            // A file still to upload holds back this entry and the ones after it (order).
+            let message =
+                match attachments::ready(&self.shared, entry.message, entry.attachment_path) {
+                    Ready::Send(message) => message,
+                    Ready::Wait => break,
+                };
+            let client_id = message
                 .client_id
                 .clone()
                 .unwrap_or_else(|| ClientId::from(""));
-            let text =
-                serde_json::to_string(&ClientFrame::MessageSend(entry.message)).map_err(failed)?;
+            let text = serde_json::to_string(&ClientFrame::MessageSend(message)).map_err(failed)?;
             self.ws.feed(WsMessage::text(text)).await.map_err(failed)?;
             self.inflight.push_back(client_id);
             self.last_pos = entry.pos;

@@ -1,0 +1,276 @@
+//! Attachments: the sender's copy of a file kept in the profile, its upload before the send
+//! (streamed from disk, reporting progress, retried after network trouble, restarted from the
+//! beginning when interrupted), and received files downloaded once into the profile's cache.
+
+use crate::error::{ClientError, Result};
+use crate::events::{ClientEvent, ConnectionState};
+use crate::shared::Shared;
+use clinic_protocol::{ClientId, ConversationKey, ErrorCode, NewMessage};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Bytes read from disk per chunk of an upload.
+const CHUNK: usize = 64 * 1024;
+/// Progress is reported at most once per this many bytes (and at the end).
+const PROGRESS_STEP: u64 = 256 * 1024;
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Where the sender's copies live: `<profile>/attachments/sent/<clientId>/<name>`.
+pub(crate) fn sent_path(profile_dir: &Path, client_id: &ClientId, name: &str) -> PathBuf {
+    profile_dir
+        .join("attachments")
+        .join("sent")
+        .join(file_safe(client_id.as_str()))
+        .join(name)
+}
+
+/// Where downloaded files live: `<profile>/attachments/received/<hash of server+url>/<name>`.
+pub(crate) fn received_path(
+    profile_dir: &Path,
+    server: &str,
+    file_url: &str,
+    name: &str,
+) -> PathBuf {
+    let key = hex::encode(Sha256::digest(format!("{server}\n{file_url}").as_bytes()));
+    profile_dir
+        .join("attachments")
+        .join("received")
+        .join(key.get(..32).unwrap_or(&key))
+        .join(name)
+}
+
+/// A file name safe to create on any OS: no path parts, no control or reserved characters,
+/// never empty, at most 120 bytes. Names come from users and from the server.
+pub(crate) fn file_safe(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut out = String::new();
+    for c in base.chars() {
+        if out.len() + c.len_utf8() > 120 {
+            break;
+        }
+        if !c.is_control() && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+            out.push(c);
+        }
+    }
+    let trimmed = out.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    if trimmed.is_empty() {
+        "file".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// Copies `source` into the profile for `client_id` (via a temp name, so a crash never leaves
+/// a short copy under the final name). Returns the copy's path.
+pub(crate) fn store_copy(
+    profile_dir: &Path,
+    client_id: &ClientId,
+    source: &Path,
+    name: &str,
+) -> Result<PathBuf> {
+    let target = sent_path(profile_dir, client_id, name);
+    let dir = target
+        .parent()
+        .ok_or_else(|| ClientError::Invalid("bad attachment path".into()))?;
+    std::fs::create_dir_all(dir)?;
+    let partial = dir.join(".partial");
+    std::fs::copy(source, &partial)?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, &target)?;
+    Ok(target)
+}
+
+/// What the sender may do with an outbox entry now.
+pub(crate) enum Ready {
+    /// Send this (a plain message, or one whose file is uploaded).
+    Send(NewMessage),
+    /// Its file is still to be uploaded; an upload is under way. Later entries wait too, so
+    /// the conversation keeps its order.
+    Wait,
+}
+
+/// Decides whether an outbox entry can go on the wire, starting its upload when not.
+pub(crate) fn ready(shared: &Arc<Shared>, message: NewMessage, path: Option<String>) -> Ready {
+    let Some(path) = path.filter(|_| message.file_url.is_none()) else {
+        return Ready::Send(message);
+    };
+    let Some(client_id) = message.client_id.clone() else {
+        return Ready::Send(message);
+    };
+    let mut uploading = shared.uploading();
+    if uploading.is_none() {
+        *uploading = Some(client_id.clone());
+        let key = ConversationKey::new(message.patient_id, message.doctor_id);
+        let name = message.file_name.unwrap_or_else(|| file_safe(&path));
+        tokio::spawn(upload_task(
+            Arc::clone(shared),
+            client_id,
+            key,
+            PathBuf::from(path),
+            name,
+        ));
+    }
+    Ready::Wait
+}
+
+/// Clears the "upload under way" mark however the task ends (even by panic or abort).
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        *self.0.uploading() = None;
+        // Whatever happened, the sender looks at the outbox again.
+        self.0.outbox_wake.notify_one();
+    }
+}
+
+/// Uploads until done, refused for good, or the client goes offline (the next connection
+/// starts over).
+async fn upload_task(
+    shared: Arc<Shared>,
+    client_id: ClientId,
+    key: ConversationKey,
+    path: PathBuf,
+    name: String,
+) {
+    let _running = Running(Arc::clone(&shared));
+    let me = shared.me().clone();
+    let mut wait = RETRY_FIRST;
+    loop {
+        let outcome = upload_once(&shared, &client_id, &key, &path, &name).await;
+        let error = match outcome {
+            Ok(uploaded) => {
+                match shared
+                    .cache
+                    .set_uploaded(&me, client_id.as_str(), &uploaded)
+                {
+                    Ok(changed) => shared.emit_messages(changed),
+                    Err(e) => tracing::warn!("cannot record the upload of {client_id}: {e}"),
+                }
+                return;
+            }
+            Err(e) => e,
+        };
+        let permanent = match &error {
+            ClientError::Server { code, .. } => {
+                !code.is_transient() && *code != ErrorCode::Unauthorized
+            }
+            ClientError::Io(_) | ClientError::Invalid(_) => true,
+            _ => false,
+        };
+        if permanent {
+            tracing::info!("attachment of {client_id} refused: {error}");
+            match shared
+                .cache
+                .mark_failed(&me, client_id.as_str(), &error.to_string())
+            {
+                Ok(changed) => {
+                    shared.refresh_queued();
+                    shared.emit_messages(changed);
+                }
+                Err(e) => tracing::warn!("cannot mark {client_id} failed: {e}"),
+            }
+            return;
+        }
+        tracing::info!("upload of {client_id} failed ({error}); retrying in {wait:?}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RETRY_MAX);
+        if *shared.state.borrow() != ConnectionState::Online {
+            return;
+        }
+    }
+}
+
+/// One attempt: streams the file from disk, reporting progress.
+async fn upload_once(
+    shared: &Arc<Shared>,
+    client_id: &ClientId,
+    key: &ConversationKey,
+    path: &Path,
+    name: &str,
+) -> Result<clinic_protocol::rest::UploadResponse> {
+    let file = tokio::fs::File::open(path).await?;
+    let total = file.metadata().await?.len();
+    let progress = Arc::clone(shared);
+    let id = client_id.clone();
+    let mut reported = 0u64;
+    let chunks = futures_util::stream::unfold((file, 0u64), |(mut file, sent)| async move {
+        let mut buf = vec![0; CHUNK];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), (file, sent + n as u64)))
+            }
+            Err(e) => Some((Err(e), (file, sent))),
+        }
+    })
+    .scan(0u64, move |sent, chunk: std::io::Result<Vec<u8>>| {
+        if let Ok(bytes) = &chunk {
+            *sent += bytes.len() as u64;
+            if *sent - reported >= PROGRESS_STEP || *sent == total {
+                reported = *sent;
+                progress.emit(ClientEvent::UploadProgress {
+                    client_id: id.clone(),
+                    sent: *sent,
+                    total,
+                });
+            }
+        }
+        std::future::ready(Some(chunk))
+    });
+    let body = reqwest::Body::wrap_stream(chunks);
+    shared.api.upload(key, name, body, total).await
+}
+
+/// Downloads `file_url` into `target` unless a copy of the expected size is there already.
+/// Written under a temp name and renamed, so a cut download never passes for the file.
+pub(crate) async fn download(
+    shared: &Shared,
+    file_url: &str,
+    expected: Option<u64>,
+    target: &Path,
+) -> Result<()> {
+    if let Ok(meta) = tokio::fs::metadata(target).await
+        && expected.is_none_or(|n| n == meta.len())
+    {
+        return Ok(());
+    }
+    let dir = target
+        .parent()
+        .ok_or_else(|| ClientError::Invalid("bad download path".into()))?;
+    tokio::fs::create_dir_all(dir).await?;
+    let partial = dir.join(".partial");
+    let mut response = shared.api.download(file_url).await?;
+    let limit = expected.unwrap_or(clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES * 4);
+    let mut out = tokio::fs::File::create(&partial).await?;
+    let mut written = 0u64;
+    while let Some(chunk) = response.chunk().await? {
+        written += chunk.len() as u64;
+        // A server sending more than it announced is cut off rather than filling the disk.
+        if written > limit {
+            drop(out);
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(ClientError::Invalid(format!(
+                "{file_url} is larger than the message says"
+            )));
+        }
+        out.write_all(&chunk).await?;
+    }
+    out.sync_all().await?;
+    drop(out);
+    if expected.is_some_and(|n| n != written) {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(ClientError::Invalid(format!(
+            "{file_url}: got {written} bytes, the message says {}",
+            expected.unwrap_or_default()
+        )));
+    }
+    tokio::fs::rename(&partial, target).await?;
+    Ok(())
+}

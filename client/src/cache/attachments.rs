@@ -1,0 +1,100 @@
+//! Attachments in the cache: the uploaded file's URL remembered on the pending message (so a
+//! restart does not upload again), sending again after the server lost the upload, and finding
+//! a message by `clientId` for previews.
+
+use super::Cache;
+use super::messages::{find, update_row};
+use crate::error::Result;
+use crate::record::LocalMessage;
+use clinic_protocol::UserId;
+use clinic_protocol::rest::UploadResponse;
+use rusqlite::{OptionalExtension, params};
+
+impl Cache {
+    /// The attachment of a pending send is on the server: its URL, size and type go onto the
+    /// message, which is then ready to be sent.
+    pub fn set_uploaded(
+        &self,
+        me: &UserId,
+        client_id: &str,
+        uploaded: &UploadResponse,
+    ) -> Result<Option<LocalMessage>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let Some((local_id, mut m)) = find(
+            &tx,
+            "sender_id = ?1 AND client_id = ?2 AND id IS NULL",
+            params![me.as_str(), client_id],
+        )?
+        else {
+            return Ok(None);
+        };
+        m.file_url = Some(uploaded.file_url.clone());
+        m.file_size = Some(uploaded.size);
+        m.file_type = Some(uploaded.content_type.clone());
+        update_row(&tx, local_id, &m)?;
+        tx.commit()?;
+        Ok(Some(m))
+    }
+
+    /// The server no longer knows the upload a pending send names (it was swept): forget the
+    /// URL and put the send at the end of the outbox, so the file is uploaded again. False when
+    /// the send has no attachment to upload (then the refusal stands).
+    pub fn requeue_upload(&self, me: &UserId, client_id: &str) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let attachment: Option<Option<String>> = tx
+            .query_row(
+                "SELECT attachment_path FROM outbox WHERE client_id = ?1 AND state = 'pending'",
+                params![client_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(Some(path)) = attachment else {
+            return Ok(false);
+        };
+        let Some((local_id, mut m)) = find(
+            &tx,
+            "sender_id = ?1 AND client_id = ?2 AND id IS NULL",
+            params![me.as_str(), client_id],
+        )?
+        else {
+            return Ok(false);
+        };
+        m.file_url = None;
+        update_row(&tx, local_id, &m)?;
+        tx.execute(
+            "DELETE FROM outbox WHERE client_id = ?1",
+            params![client_id],
+        )?;
+        tx.execute(
+            "INSERT INTO outbox (client_id, attachment_path, created_at) VALUES (?1, ?2, ?3)",
+            params![client_id, path, chrono::Utc::now().to_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// A message by `clientId`: `me`'s own first, else one received (a `clientId` is only
+    /// unique per sender).
+    pub fn message_by_any_client_id(
+        &self,
+        me: &UserId,
+        client_id: &str,
+    ) -> Result<Option<LocalMessage>> {
+        let conn = self.lock();
+        if let Some((_, m)) = find(
+            &conn,
+            "sender_id = ?1 AND client_id = ?2",
+            params![me.as_str(), client_id],
+        )? {
+            return Ok(Some(m));
+        }
+        Ok(find(
+            &conn,
+            "client_id = ?1 ORDER BY local_id DESC LIMIT 1",
+            params![client_id],
+        )?
+        .map(|(_, m)| m))
+    }
+}

@@ -1,0 +1,106 @@
+//! Sending a file with a message, and getting a local copy of any attachment for previews and
+//! opening.
+
+use super::Client;
+use crate::attachments::{self, file_safe};
+use crate::error::{ClientError, Result};
+use crate::events::ClientEvent;
+use crate::record::LocalMessage;
+use clinic_protocol::limits::{DEFAULT_MAX_UPLOAD_BYTES, MAX_CONTENT_BYTES};
+use clinic_protocol::{ClientId, ConversationKey, ErrorCode, MessageType};
+use std::path::{Path, PathBuf};
+
+impl Client {
+    /// Optimistic send with a file: checks the file at once (it exists, is not empty, is within
+    /// the default upload limit), copies it into the profile (so the original may be moved or
+    /// deleted while offline), and queues the message (status `SENDING`, `localFilePath` set).
+    /// Once connected, the file is uploaded first (`uploadProgress` events), then the message
+    /// is sent with its `fileUrl`. The text may be empty.
+    pub fn send_with_attachment(
+        &self,
+        conversation: &ConversationKey,
+        content: &str,
+        is_emergency: bool,
+        path: &Path,
+    ) -> Result<LocalMessage> {
+        if content.len() > MAX_CONTENT_BYTES {
+            return Err(ClientError::Invalid(format!(
+                "a message holds at most {MAX_CONTENT_BYTES} bytes"
+            )));
+        }
+        if !conversation.has_participant(self.shared.me()) {
+            return Err(ClientError::Invalid("not a conversation of yours".into()));
+        }
+        let meta = std::fs::metadata(path)
+            .map_err(|e| ClientError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        if !meta.is_file() {
+            return Err(ClientError::Invalid(format!(
+                "{} is not a file",
+                path.display()
+            )));
+        }
+        if meta.len() == 0 {
+            return Err(ClientError::Invalid(format!("{} is empty", path.display())));
+        }
+        if meta.len() > DEFAULT_MAX_UPLOAD_BYTES {
+            // The same shape the server would answer with, so a UI handles both alike.
+            return Err(ClientError::Server {
+                status: 413,
+                code: ErrorCode::TooLarge,
+                message: format!(
+                    "the file is larger than the upload limit of {} MiB",
+                    DEFAULT_MAX_UPLOAD_BYTES / (1024 * 1024)
+                ),
+            });
+        }
+        let name = file_safe(&path.file_name().unwrap_or_default().to_string_lossy());
+        let mut message =
+            LocalMessage::pending(conversation, self.shared.me(), content, is_emergency);
+        let copy = attachments::store_copy(self.profile.dir(), &message.client_id, path, &name)?;
+        let copy_text = copy.to_string_lossy().into_owned();
+        if !is_emergency {
+            message.message_type = MessageType::File;
+        }
+        message.file_name = Some(name);
+        message.file_size = Some(meta.len());
+        message.local_file_path = Some(copy_text.clone());
+        if let Err(e) = self.shared.cache.enqueue(&message, Some(&copy_text)) {
+            let _ = std::fs::remove_file(&copy);
+            return Err(e);
+        }
+        self.shared.refresh_queued();
+        self.shared.emit(ClientEvent::MessageUpserted {
+            message: message.clone(),
+        });
+        self.shared.outbox_wake.notify_one();
+        Ok(message)
+    }
+
+    /// A file on this machine holding the attachment of the message with this `clientId` (the
+    /// user's own or a received one): the sender's stored copy, or a download of `fileUrl`
+    /// (with the token, size checked) into the profile's cache, reused next time. `None` when
+    /// the message has no attachment; an error when it cannot be fetched (e.g. offline).
+    pub async fn attachment_path(&self, client_id: &ClientId) -> Result<Option<PathBuf>> {
+        let Some(message) = self
+            .shared
+            .cache
+            .message_by_any_client_id(self.shared.me(), client_id.as_str())?
+        else {
+            return Err(ClientError::NotFound(format!("message {client_id}")));
+        };
+        if let Some(local) = &message.local_file_path {
+            let local = PathBuf::from(local);
+            if local.is_file() {
+                return Ok(Some(local));
+            }
+        }
+        let Some(file_url) = &message.file_url else {
+            return Ok(None);
+        };
+        let name = file_safe(message.file_name.as_deref().unwrap_or("file"));
+        let target =
+            attachments::received_path(self.profile.dir(), self.server_url(), file_url, &name);
+        attachments::download(&self.shared, file_url, message.file_size, &target).await?;
+        Ok(Some(target))
+    }
+}

@@ -2,6 +2,7 @@
 
 use crate::emergency;
 use crate::hub::{Hub, SocketId};
+use crate::state::AppState;
 use crate::store::messages::Sent;
 use crate::store::receipts::Receipt;
 use clinic_protocol::{ServerFrame, UserId};
@@ -9,10 +10,11 @@ use clinic_protocol::{ServerFrame, UserId};
 /// After a committed send: `message:received` to every socket of both participants except
 /// `skip` (the sending socket, which gets `message:ack` instead), notifications to their
 /// recipients, the emergency alert, and presence between two people who just started talking. A repeated `clientId` tells nobody anything new.
-pub(crate) fn publish_sent(hub: &Hub, sent: &Sent, skip: Option<SocketId>) {
+pub(crate) fn publish_sent(state: &AppState, sent: &Sent, skip: Option<SocketId>) {
     if !sent.created {
         return;
     }
+    let hub = &state.hub;
     let key = sent.message.conversation();
     if sent.new_conversation {
         // The two now share a conversation, so each is told whether the other is online.
@@ -47,7 +49,7 @@ pub(crate) fn publish_sent(hub: &Hub, sent: &Sent, skip: Option<SocketId>) {
         );
     }
     if let Some(found) = &sent.emergency {
-        emergency::alert(hub, found, &sent.message);
+        emergency::raised(state, found, &sent.message);
     }
 }
 

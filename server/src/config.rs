@@ -65,6 +65,13 @@ pub struct Config {
     pub login_max_lockout: Duration,
     /// Idle read connections kept open.
     pub read_pool_size: usize,
+    /// An emergency nobody has acknowledged is alerted again this often (to available doctors).
+    pub emergency_repeat_interval: Duration,
+    /// An emergency nobody has acknowledged this long after it was raised escalates: to every
+    /// doctor, also those on do-not-disturb, and to the server alarm.
+    pub emergency_escalate_after: Duration,
+    /// Ring the alarm and show notifications on the server machine itself (`serve --alarm`).
+    pub alarm: bool,
     /// Largest uploaded file, in bytes (enforced while the file streams in).
     pub max_upload_bytes: u64,
     /// Uploads not attached to any message after this long are deleted.
@@ -97,6 +104,9 @@ impl Config {
             login_base_lockout: Duration::from_secs(1),
             login_max_lockout: Duration::from_secs(15 * 60),
             read_pool_size: 8,
+            emergency_repeat_interval: Duration::from_secs(30),
+            emergency_escalate_after: Duration::from_secs(120),
+            alarm: false,
             max_upload_bytes: limits::DEFAULT_MAX_UPLOAD_BYTES,
             upload_grace: Duration::from_secs(24 * 3600),
             upload_sweep_interval: Duration::from_secs(3600),

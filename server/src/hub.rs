@@ -199,6 +199,43 @@ impl Hub {
         }
     }
 
+    /// A doctor's availability (available unless they asked for do-not-disturb).
+    pub(crate) fn availability(&self, user: &UserId) -> Availability {
+        self.lock()
+            .availability
+            .get(user)
+            .copied()
+            .unwrap_or(Availability::Available)
+    }
+
+    /// To every socket of every online doctor, leaving out doctors on do-not-disturb unless
+    /// `include_dnd`. Returns each doctor reached with how many sockets the frame was queued to.
+    pub(crate) fn to_doctors(
+        &self,
+        frame: &ServerFrame,
+        include_dnd: bool,
+    ) -> Vec<(UserId, usize)> {
+        let text = encode(frame);
+        let state = self.lock();
+        let mut reached = Vec::new();
+        for (user, sockets) in &state.by_user {
+            if !include_dnd && state.availability.get(user) == Some(&Availability::DoNotDisturb) {
+                continue;
+            }
+            let mut queued = 0;
+            for entry in sockets.iter().filter_map(|id| state.sockets.get(id)) {
+                if entry.user.role == Role::Doctor {
+                    entry.outbox.push(text.clone());
+                    queued += 1;
+                }
+            }
+            if queued > 0 {
+                reached.push((user.clone(), queued));
+            }
+        }
+        reached
+    }
+
     /// To every socket of every online user with `role`.
     pub(crate) fn to_role(&self, role: Role, frame: &ServerFrame) {
         let text = encode(frame);

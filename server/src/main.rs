@@ -8,6 +8,7 @@ use clinic_server::accounts::{self, NewAccount};
 use clinic_server::{Config, Synchronous, demo};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "clinic-server", version, about = "The clinic messaging server")]
@@ -34,6 +35,19 @@ enum Command {
         /// Largest uploaded file, in bytes (default 25 MiB).
         #[arg(long, env = "CLINIC_MAX_UPLOAD_BYTES")]
         max_upload_bytes: Option<u64>,
+        /// Ring the alarm and show notifications on this machine while an emergency waits for
+        /// a doctor (front desk, nurses' station).
+        #[arg(long, env = "CLINIC_ALARM")]
+        alarm: bool,
+        /// Seconds between repeats of an unacknowledged emergency alert.
+        #[arg(long, env = "CLINIC_EMERGENCY_REPEAT_SECS", default_value_t = 30.0,
+              value_parser = positive_secs)]
+        emergency_repeat_secs: f64,
+        /// Seconds after which an unacknowledged emergency escalates (to every doctor, also on
+        /// do-not-disturb, and to the server alarm).
+        #[arg(long, env = "CLINIC_EMERGENCY_ESCALATE_SECS", default_value_t = 120.0,
+              value_parser = positive_secs)]
+        emergency_escalate_secs: f64,
     },
     /// Manage accounts.
     #[command(subcommand)]
@@ -113,6 +127,9 @@ fn main() -> anyhow::Result<()> {
             demo: seed_demo,
             synchronous,
             max_upload_bytes,
+            alarm,
+            emergency_repeat_secs,
+            emergency_escalate_secs,
         } => {
             if seed_demo {
                 let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
@@ -128,6 +145,9 @@ fn main() -> anyhow::Result<()> {
             if let Some(limit) = max_upload_bytes {
                 config.max_upload_bytes = limit;
             }
+            config.alarm = alarm;
+            config.emergency_repeat_interval = Duration::from_secs_f64(emergency_repeat_secs);
+            config.emergency_escalate_after = Duration::from_secs_f64(emergency_escalate_secs);
             serve(&listen, config)
         }
         Command::User(command) => user(&data_dir, command),
@@ -181,6 +201,16 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A positive number of seconds that fits a `Duration` (at most about a day is sensible).
+fn positive_secs(text: &str) -> Result<f64, String> {
+    let secs: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if secs.is_finite() && (0.01..=86_400.0).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err("expected seconds between 0.01 and 86400".into())
     }
 }
 

@@ -2,6 +2,7 @@
 //! sockets with a close frame and let the writer finish.
 
 use crate::config::Config;
+use crate::emergency::Watch;
 use crate::error::ServerError;
 use crate::hub::Hub;
 use crate::limiter::LoginThrottle;
@@ -39,6 +40,7 @@ pub async fn run(
             reads: Reads::new(path, config.read_pool_size),
         },
         hub: Arc::new(Hub::default()),
+        emergencies: Arc::new(Watch::new(&config)),
         logins_by_user: Arc::new(LoginThrottle::new(
             config.login_max_failures,
             config.login_base_lockout,
@@ -53,6 +55,13 @@ pub async fn run(
         tasks: TaskTracker::new(),
         config: Arc::new(config),
     };
+    // Emergencies still waiting for a doctor carry on: repeats, escalation, the server alarm.
+    match Watch::reload(&state).await {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!(count, "emergencies still waiting for a doctor"),
+        Err(err) => tracing::error!(error = %err, "could not reload open emergencies"),
+    }
+    let emergency_timers = tokio::spawn(Watch::run(state.clone()));
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
     let app = crate::http::router(state.clone());
@@ -70,6 +79,7 @@ pub async fn run(
     // Close every socket (close frame first), then wait for what the writer still holds.
     state.shutdown.cancel();
     sweep.abort();
+    emergency_timers.abort();
     upload_sweep.abort();
     state.tasks.close();
     if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())

@@ -2,6 +2,7 @@
 
 use crate::accounts::token_hash;
 use crate::config::Config;
+use crate::emergency::Watch;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::limiter::LoginThrottle;
@@ -16,6 +17,8 @@ pub(crate) struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub hub: Arc<Hub>,
+    /// Emergencies nobody has taken yet: their repeats, escalation and the server alarm.
+    pub emergencies: Arc<Watch>,
     /// Failed logins by username and by client IP.
     pub logins_by_user: Arc<LoginThrottle>,
     pub logins_by_ip: Arc<LoginThrottle>,

@@ -57,7 +57,7 @@ pub(super) async fn send(
         .writer
         .run(move |conn, seqs| messages::send(conn, seqs, &sender, &new, &client_id))
         .await?;
-    publish_sent(&state.hub, &sent, None);
+    publish_sent(&state, &sent, None);
     let status = if sent.created {
         StatusCode::CREATED
     } else {

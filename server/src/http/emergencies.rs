@@ -1,5 +1,5 @@
-//! `GET /api/emergencies[?open=true]`, `POST /api/emergencies/{id}/acknowledge`,
-//! `POST /api/emergencies/{id}/resolve {note}`.
+//! `GET /api/emergencies[?open=true]`, `GET /api/emergencies/{id}` (with its transitions),
+//! `POST /api/emergencies/{id}/acknowledge`, `POST /api/emergencies/{id}/resolve {note}`.
 
 use super::{ApiQuery, OptionalJson};
 use crate::emergency;
@@ -8,7 +8,7 @@ use crate::state::{AppState, Session};
 use crate::store::emergencies;
 use axum::Json;
 use axum::extract::{Path, State};
-use clinic_protocol::rest::{EmergenciesQuery, ResolveRequest};
+use clinic_protocol::rest::{EmergenciesQuery, EmergencyDetail, ResolveRequest};
 use clinic_protocol::{Emergency, EmergencyId};
 
 pub(super) async fn list(
@@ -23,6 +23,16 @@ pub(super) async fn list(
         .run(move |conn| emergencies::list(conn, &session.user, open))
         .await?;
     Ok(Json(list))
+}
+
+pub(super) async fn detail(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<EmergencyDetail>, ApiError> {
+    Ok(Json(
+        emergency::detail(&state, &session.user, EmergencyId::new(id)).await?,
+    ))
 }
 
 pub(super) async fn acknowledge(

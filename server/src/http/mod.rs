@@ -41,6 +41,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(notifications::list).patch(notifications::mark_read),
         )
         .route("/api/emergencies", get(emergencies::list))
+        .route("/api/emergencies/{id}", get(emergencies::detail))
         .route(
             "/api/emergencies/{id}/acknowledge",
             post(emergencies::acknowledge),

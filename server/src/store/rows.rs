@@ -2,8 +2,8 @@
 
 use crate::time::from_ms;
 use clinic_protocol::{
-    Emergency, EmergencyState, Message, MessageStatus, MessageType, Notification, NotificationKind,
-    Role, Seq, User,
+    Emergency, EmergencyState, EmergencyTransition, Message, MessageStatus, MessageType,
+    Notification, NotificationKind, Role, Seq, TransitionKind, User,
 };
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
@@ -16,7 +16,8 @@ pub(crate) const MESSAGE_COLUMNS: &str = "id, seq, client_id, patient_id, doctor
 /// `FROM` clause and columns of an emergency in the order [`emergency`] reads them.
 pub(crate) const EMERGENCY_SELECT: &str = "SELECT e.id, e.message_id, e.patient_id, p.name, \
      e.doctor_id, e.state, e.raised_at, e.escalated_at, e.acknowledged_by, a.name, \
-     e.acknowledged_at, e.resolved_by, e.resolved_at, e.resolution_note, e.change_seq \
+     e.acknowledged_at, e.resolved_by, e.resolved_at, e.resolution_note, e.change_seq, \
+     e.alerted_at, e.alerted_doctors \
      FROM emergencies e JOIN users p ON p.id = e.patient_id \
      LEFT JOIN users a ON a.id = e.acknowledged_by";
 
@@ -57,6 +58,11 @@ text_enum!(MessageStatus, status_text, {
 text_enum!(EmergencyState, state_text, {
     EmergencyState::Raised => "RAISED", EmergencyState::Acknowledged => "ACKNOWLEDGED",
     EmergencyState::Resolved => "RESOLVED",
+});
+text_enum!(TransitionKind, transition_text, {
+    TransitionKind::Raised => "RAISED", TransitionKind::Alerted => "ALERTED",
+    TransitionKind::Acknowledged => "ACKNOWLEDGED", TransitionKind::Escalated => "ESCALATED",
+    TransitionKind::Resolved => "RESOLVED", TransitionKind::Other => "OTHER",
 });
 text_enum!(NotificationKind, kind_text, {
     NotificationKind::NewMessage => "NEW_MESSAGE", NotificationKind::Emergency => "EMERGENCY",
@@ -111,8 +117,8 @@ pub(crate) fn emergency(row: &Row<'_>) -> rusqlite::Result<(Emergency, Seq)> {
         state: row.get::<_, Text<EmergencyState>>(5)?.0,
         raised_at: time(row, 6)?,
         escalated_at: opt_time(row, 7)?,
-        alerted_at: None,
-        alerted_doctors: 0,
+        alerted_at: opt_time(row, 15)?,
+        alerted_doctors: row.get::<_, i64>(16)?.clamp(0, i64::from(u32::MAX)) as u32,
         acknowledged_by: row.get::<_, Option<String>>(8)?.map(Into::into),
         acknowledged_by_name: row.get(9)?,
         acknowledged_at: opt_time(row, 10)?,
@@ -121,6 +127,24 @@ pub(crate) fn emergency(row: &Row<'_>) -> rusqlite::Result<(Emergency, Seq)> {
         resolution_note: row.get(13)?,
     };
     Ok((emergency, Seq(row.get(14)?)))
+}
+
+/// Columns of an emergency's transitions (with the actor's name) in the order [`transition`]
+/// reads them.
+pub(crate) const TRANSITION_SELECT: &str = "SELECT t.kind, t.actor_id, u.name, t.devices, \
+     t.note, t.at FROM emergency_transitions t LEFT JOIN users u ON u.id = t.actor_id";
+
+pub(crate) fn transition(row: &Row<'_>) -> rusqlite::Result<EmergencyTransition> {
+    Ok(EmergencyTransition {
+        kind: row.get::<_, Text<TransitionKind>>(0)?.0,
+        actor_id: row.get::<_, Option<String>>(1)?.map(Into::into),
+        actor_name: row.get(2)?,
+        devices: row
+            .get::<_, Option<i64>>(3)?
+            .map(|n| n.clamp(0, i64::from(u32::MAX)) as u32),
+        note: row.get(4)?,
+        at: time(row, 5)?,
+    })
 }
 
 pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {

@@ -1,12 +1,16 @@
-//! Emergencies in SQLite: raised with their message, then acknowledged and resolved by doctors.
+//! Emergencies in SQLite: raised with their message, alerted, escalated, acknowledged and
+//! resolved, each transition recorded with who and when (see [`transitions`]).
+
+pub(crate) mod transitions;
 
 use super::rows::{self, EMERGENCY_SELECT};
 use super::{Seqs, notifications};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
+use clinic_protocol::rest::EmergencyDetail;
 use clinic_protocol::{
     Emergency, EmergencyId, EmergencyState, Message, Notification, NotificationKind, Role, Seq,
-    User, limits,
+    TransitionKind, User, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -47,6 +51,14 @@ pub(crate) fn raise(
             seqs.next().0
         ],
     )?;
+    transitions::record(
+        conn,
+        &emergency.id,
+        TransitionKind::Raised,
+        Some(&emergency.patient_id),
+        None,
+        message.created_at.timestamp_millis(),
+    )?;
     Ok(emergency)
 }
 
@@ -61,7 +73,8 @@ pub(crate) fn get(conn: &Connection, id: &EmergencyId) -> Result<Option<Emergenc
         .map(|(e, _)| e))
 }
 
-/// Emergencies `user` may see: all of them for doctors, their own for patients.
+/// Emergencies `user` may see: all of them for doctors, their own for patients. Open ones come
+/// first (waiting for someone, then taken), each group newest first.
 pub(crate) fn list(
     conn: &Connection,
     user: &User,
@@ -74,13 +87,49 @@ pub(crate) fn list(
         ""
     };
     let mut stmt = conn.prepare(&format!(
-        "{EMERGENCY_SELECT} WHERE {filter}{open} ORDER BY e.raised_at DESC LIMIT 500"
+        "{EMERGENCY_SELECT} WHERE {filter}{open} ORDER BY CASE e.state WHEN 'RAISED' THEN 0 \
+         WHEN 'ACKNOWLEDGED' THEN 1 ELSE 2 END, e.raised_at DESC LIMIT 500"
     ))?;
     let list = stmt
         .query_map([who], rows::emergency)?
         .map(|r| r.map(|(e, _)| e))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(list)
+}
+
+/// Emergencies still waiting for a doctor, oldest first, for the alert timers after a restart.
+pub(crate) fn waiting(conn: &Connection, limit: usize) -> Result<Vec<Emergency>, ApiError> {
+    let mut stmt = conn.prepare(&format!(
+        "{EMERGENCY_SELECT} WHERE e.state = 'RAISED' ORDER BY e.raised_at LIMIT ?1"
+    ))?;
+    let list = stmt
+        .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], rows::emergency)?
+        .map(|r| r.map(|(e, _)| e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(list)
+}
+
+/// One emergency with its history, for doctors and for the patient who raised it.
+pub(crate) fn detail(
+    conn: &Connection,
+    user: &User,
+    id: &EmergencyId,
+) -> Result<EmergencyDetail, ApiError> {
+    let emergency = get(conn, id)?.ok_or_else(|| ApiError::not_found("no such emergency"))?;
+    let allowed = match user.role {
+        Role::Doctor => true,
+        Role::Patient => emergency.patient_id == user.id,
+        Role::Admin => false,
+    };
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "only doctors and the patient concerned see an emergency",
+        ));
+    }
+    Ok(EmergencyDetail {
+        transitions: transitions::list(conn, id)?,
+        emergency,
+    })
 }
 
 fn scope(user: &User) -> (&'static str, &str) {
@@ -139,10 +188,19 @@ pub(crate) fn acknowledge(
             rows::state_text(current.state).to_lowercase()
         )));
     }
+    let now = now_ms();
     conn.execute(
         "UPDATE emergencies SET state = 'ACKNOWLEDGED', acknowledged_by = ?2, acknowledged_at = ?3, \
          change_seq = ?4 WHERE id = ?1",
-        params![id.as_str(), doctor.id.as_str(), now_ms(), seqs.next().0],
+        params![id.as_str(), doctor.id.as_str(), now, seqs.next().0],
+    )?;
+    transitions::record(
+        conn,
+        id,
+        TransitionKind::Acknowledged,
+        Some(&doctor.id),
+        None,
+        now,
     )?;
     finish(conn, id, &format!("{} is on it", doctor.name))
 }
@@ -178,7 +236,46 @@ pub(crate) fn resolve(
         "UPDATE messages SET resolved_at = ?2, updated_at = ?2, change_seq = ?3 WHERE id = ?1",
         params![current.message_id.as_str(), now, seqs.next().0],
     )?;
+    if current.state == EmergencyState::Raised {
+        transitions::record(
+            conn,
+            id,
+            TransitionKind::Acknowledged,
+            Some(&doctor.id),
+            None,
+            now,
+        )?;
+    }
+    transitions::record(
+        conn,
+        id,
+        TransitionKind::Resolved,
+        Some(&doctor.id),
+        note,
+        now,
+    )?;
     finish(conn, id, &format!("Resolved by {}", doctor.name))
+}
+
+/// RAISED and not yet escalated -> escalated (`escalatedAt` set). None when a doctor took it
+/// meanwhile or it was escalated already, so escalation happens at most once.
+pub(crate) fn escalate(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    id: &EmergencyId,
+) -> Result<Option<Emergency>, ApiError> {
+    let waiting = get(conn, id)?
+        .is_some_and(|e| e.state == EmergencyState::Raised && e.escalated_at.is_none());
+    if !waiting {
+        return Ok(None);
+    }
+    let now = now_ms();
+    conn.execute(
+        "UPDATE emergencies SET escalated_at = ?2, change_seq = ?3 WHERE id = ?1",
+        params![id.as_str(), now, seqs.next().0],
+    )?;
+    transitions::record(conn, id, TransitionKind::Escalated, None, None, now)?;
+    get(conn, id)
 }
 
 fn finish(conn: &Connection, id: &EmergencyId, title: &str) -> Result<Transition, ApiError> {

@@ -1,0 +1,152 @@
+//! Emergencies, live side: alerting doctors when a patient raises one, moving it along
+//! (acknowledge, resolve) and telling everyone concerned. The alerts of emergencies nobody has
+//! taken yet are kept by the [`Watch`], which repeats and escalates them and rings the server's
+//! own alarm ([`siren`]) when `serve --alarm` asked for one.
+
+mod siren;
+mod watch;
+
+pub(crate) use watch::Watch;
+
+use crate::error::ApiError;
+use crate::hub::{Hub, Outbox, encode};
+use crate::state::AppState;
+use crate::store::emergencies::{self, Transition, transitions};
+use clinic_protocol::{Emergency, EmergencyId, EmergencyState, Message, Role, ServerFrame, User};
+
+/// A patient raised an emergency (its message is committed): alert the doctors now and keep
+/// alerting until someone takes it.
+pub(crate) fn raised(state: &AppState, emergency: &Emergency, message: &Message) {
+    let reached = state
+        .emergencies
+        .watch(&state.hub, emergency.clone(), message.clone());
+    record_alerted(state, emergency.id.clone(), reached);
+}
+
+/// Records (in the background) that the alert reached these doctors' devices, and tells the
+/// patient once the count changed: their "received".
+fn record_alerted(state: &AppState, id: EmergencyId, reached: watch::Reached) {
+    if reached.is_empty() {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let for_writer = (id.clone(), reached.clone());
+        let recorded = state
+            .store
+            .writer
+            .run(move |conn, seqs| {
+                transitions::record_alerted(conn, seqs, &for_writer.0, &for_writer.1)
+            })
+            .await;
+        match recorded {
+            Ok(Some(emergency)) => state.emergencies.alerted(&state.hub, emergency),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, emergency = %id, "could not record an alert");
+                state.emergencies.forget_alerted(&id, &reached);
+            }
+        }
+    });
+}
+
+/// Tells the patient and every online doctor that an emergency changed state.
+fn publish(hub: &Hub, transition: &Transition) {
+    let updated = ServerFrame::EmergencyUpdated {
+        emergency: transition.emergency.clone(),
+    };
+    hub.to_role(Role::Doctor, &updated);
+    hub.to_users(&[&transition.emergency.patient_id], &updated, None);
+    hub.to_users(
+        &[&transition.emergency.patient_id],
+        &ServerFrame::Notification {
+            notification: transition.notification.clone(),
+        },
+        None,
+    );
+}
+
+/// A doctor takes an emergency.
+pub(crate) async fn acknowledge(
+    state: &AppState,
+    doctor: &User,
+    id: EmergencyId,
+) -> Result<Emergency, ApiError> {
+    let doctor_for_writer = doctor.clone();
+    let transition = state
+        .store
+        .writer
+        .run(move |conn, seqs| emergencies::acknowledge(conn, seqs, &doctor_for_writer, &id))
+        .await?;
+    // Stopped before the update goes out, so no repeat can follow it.
+    state.emergencies.taken(&transition.emergency.id);
+    publish(&state.hub, &transition);
+    Ok(transition.emergency)
+}
+
+/// A doctor closes an emergency.
+pub(crate) async fn resolve(
+    state: &AppState,
+    doctor: &User,
+    id: EmergencyId,
+    note: Option<String>,
+) -> Result<Emergency, ApiError> {
+    let doctor_for_writer = doctor.clone();
+    let transition = state
+        .store
+        .writer
+        .run(move |conn, seqs| {
+            emergencies::resolve(conn, seqs, &doctor_for_writer, &id, note.as_deref())
+        })
+        .await?;
+    state.emergencies.taken(&transition.emergency.id);
+    publish(&state.hub, &transition);
+    Ok(transition.emergency)
+}
+
+/// The emergency and its recorded transitions (doctors, and the patient who raised it).
+pub(crate) async fn detail(
+    state: &AppState,
+    user: &User,
+    id: EmergencyId,
+) -> Result<clinic_protocol::rest::EmergencyDetail, ApiError> {
+    let user = user.clone();
+    state
+        .store
+        .reads
+        .run(move |conn| emergencies::detail(conn, &user, &id))
+        .await
+}
+
+/// For a doctor's new socket: an `emergency:alert` for each emergency still waiting for someone
+/// (unless the doctor is on do-not-disturb and it has not escalated), and an `emergency:updated`
+/// for each acknowledged but unresolved one.
+pub(crate) async fn on_connect(
+    state: &AppState,
+    user: &User,
+    outbox: &Outbox,
+) -> Result<(), ApiError> {
+    if user.role != Role::Doctor {
+        return Ok(());
+    }
+    let doctor = user.clone();
+    let taken = state
+        .store
+        .reads
+        .run(move |conn| {
+            Ok(emergencies::list(conn, &doctor, true)?
+                .into_iter()
+                .filter(|e| e.state == EmergencyState::Acknowledged)
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    for emergency in taken.into_iter().rev() {
+        outbox.push(encode(&ServerFrame::EmergencyUpdated { emergency }));
+    }
+    let available =
+        state.hub.availability(&user.id) == clinic_protocol::ws::Availability::Available;
+    for id in state.emergencies.alert_socket(&user.id, outbox, available) {
+        record_alerted(state, id, vec![(user.id.clone(), 1)]);
+    }
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! The watch over emergencies nobody has taken yet: it sends the first alert, repeats it every
+//! `emergency_repeat_interval` to available doctors, escalates after `emergency_escalate_after`
+//! (to every doctor, also on do-not-disturb, and to the server alarm), and stops the moment a
+//! doctor acknowledges or resolves. Deadlines count from `raisedAt`, so after a restart the
+//! reloaded emergencies carry on where they were.
+//!
+//! Alerts are queued to sockets while the watch's lock is held, and `taken` removes an
+//! emergency under the same lock before its `emergency:updated` goes out: a repeat can therefore
+//! never reach a socket after the update that ended it.
+
+use super::siren::Siren;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::hub::{Hub, Outbox, encode};
+use crate::state::AppState;
+use crate::store::emergencies::{self, transitions};
+use crate::store::messages;
+use chrono::Utc;
+use clinic_protocol::{Emergency, EmergencyId, Message, ServerFrame, UserId};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep_until};
+
+/// Most emergencies repeated at once. Beyond this (a flood, not a clinic) new ones still get
+/// their first alert and stay in the open list, but are not repeated.
+const MAX_WATCHED: usize = 1000;
+/// A repeat interval below this would only burn CPU.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Doctors an alert reached, each with how many of their sockets it was queued to.
+pub(crate) type Reached = Vec<(UserId, usize)>;
+
+#[derive(Debug)]
+struct Entry {
+    emergency: Emergency,
+    message: Message,
+    repeat: u32,
+    next_repeat: Instant,
+    /// None once escalated, or while the escalation is being written.
+    escalate_at: Option<Instant>,
+    /// Doctors whose first alert is recorded (or being recorded).
+    alerted: HashSet<UserId>,
+}
+
+impl Entry {
+    fn frame(&self) -> ServerFrame {
+        ServerFrame::EmergencyAlert {
+            emergency: self.emergency.clone(),
+            message: self.message.clone(),
+            repeat: self.repeat,
+            escalated: self.emergency.escalated_at.is_some(),
+        }
+    }
+
+    /// Alerts the online doctors (all of them once escalated, else those available) and
+    /// returns the ones reached for the first time.
+    fn send(&mut self, hub: &Hub) -> Reached {
+        let escalated = self.emergency.escalated_at.is_some();
+        let mut reached = hub.to_doctors(&self.frame(), escalated);
+        reached.retain(|(doctor, _)| self.alerted.insert(doctor.clone()));
+        reached
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Watch {
+    open: Mutex<HashMap<EmergencyId, Entry>>,
+    /// Wakes the timer task when a new emergency may have an earlier deadline.
+    wake: Notify,
+    repeat_every: Duration,
+    escalate_after: Duration,
+    siren: Option<Siren>,
+}
+
+impl Watch {
+    /// A watch with the configured timings; the server alarm starts only with `config.alarm`.
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            open: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            repeat_every: config.emergency_repeat_interval.max(MIN_INTERVAL),
+            escalate_after: config.emergency_escalate_after,
+            siren: config.alarm.then(Siren::start),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<EmergencyId, Entry>> {
+        // Entries stay consistent even if a holder panicked: each is updated field by field.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An entry whose deadlines count from the emergency's `raisedAt`.
+    fn entry(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) -> Entry {
+        let now = Instant::now();
+        let elapsed = (Utc::now() - emergency.raised_at)
+            .to_std()
+            .unwrap_or_default();
+        let every = self.repeat_every;
+        let done = u32::try_from(elapsed.as_nanos() / every.as_nanos()).unwrap_or(u32::MAX);
+        let next_repeat = now
+            + every
+                .saturating_mul(done.saturating_add(1))
+                .saturating_sub(elapsed);
+        let escalate_at = emergency
+            .escalated_at
+            .is_none()
+            .then(|| now + self.escalate_after.saturating_sub(elapsed));
+        Entry {
+            emergency,
+            message,
+            repeat: done,
+            next_repeat,
+            escalate_at,
+            alerted,
+        }
+    }
+
+    fn insert(&self, open: &mut HashMap<EmergencyId, Entry>, entry: Entry) {
+        if let Some(siren) = &self.siren {
+            siren.raise(&entry.emergency);
+        }
+        if open.len() >= MAX_WATCHED {
+            tracing::warn!(emergency = %entry.emergency.id, "too many open emergencies; this one is not repeated");
+            return;
+        }
+        open.insert(entry.emergency.id.clone(), entry);
+        self.wake.notify_one();
+    }
+
+    /// A new emergency: the first alert goes out now. Returns the doctors it reached.
+    pub(crate) fn watch(&self, hub: &Hub, emergency: Emergency, message: Message) -> Reached {
+        let mut entry = self.entry(emergency, message, HashSet::new());
+        let mut open = self.lock();
+        let reached = entry.send(hub);
+        self.insert(&mut open, entry);
+        reached
+    }
+
+    /// An emergency still waiting after a restart: the timers carry on from `raisedAt`.
+    fn resume(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) {
+        let entry = self.entry(emergency, message, alerted);
+        self.insert(&mut self.lock(), entry);
+    }
+
+    /// A doctor took or resolved it: no more repeats, and the server alarm stops for it.
+    pub(crate) fn taken(&self, id: &EmergencyId) {
+        self.lock().remove(id);
+        if let Some(siren) = &self.siren {
+            siren.stop(id);
+        }
+    }
+
+    /// The alert's reach was recorded: later repeats carry the new count, and the patient
+    /// learns that their emergency was received.
+    pub(crate) fn alerted(&self, hub: &Hub, recorded: Emergency) {
+        let mut open = self.lock();
+        // Not watched any more: the acknowledgement already told the patient more than this.
+        let Some(entry) = open.get_mut(&recorded.id) else {
+            return;
+        };
+        // Only the alert fields: an escalation written meanwhile must not be undone here.
+        entry.emergency.alerted_at = recorded.alerted_at;
+        entry.emergency.alerted_doctors = recorded.alerted_doctors;
+        hub.to_users(
+            &[&entry.emergency.patient_id],
+            &ServerFrame::EmergencyUpdated {
+                emergency: entry.emergency.clone(),
+            },
+            None,
+        );
+    }
+
+    /// Recording failed: let a later alert try again.
+    pub(crate) fn forget_alerted(&self, id: &EmergencyId, reached: &Reached) {
+        if let Some(entry) = self.lock().get_mut(id) {
+            for (doctor, _) in reached {
+                entry.alerted.remove(doctor);
+            }
+        }
+    }
+
+    /// A doctor's new socket gets the alert of every emergency waiting for someone (only the
+    /// escalated ones when the doctor is on do-not-disturb). Returns the emergencies whose
+    /// alert reached this doctor for the first time.
+    pub(crate) fn alert_socket(
+        &self,
+        doctor: &UserId,
+        outbox: &Outbox,
+        available: bool,
+    ) -> Vec<EmergencyId> {
+        let mut open = self.lock();
+        let mut entries: Vec<&mut Entry> = open.values_mut().collect();
+        entries.sort_by_key(|e| e.emergency.raised_at);
+        let mut first = Vec::new();
+        for entry in entries {
+            if available || entry.emergency.escalated_at.is_some() {
+                outbox.push(encode(&entry.frame()));
+                if entry.alerted.insert(doctor.clone()) {
+                    first.push(entry.emergency.id.clone());
+                }
+            }
+        }
+        first
+    }
+
+    /// Sends the repeats that are due and picks the escalations that are due. Returns the
+    /// doctors newly reached, the emergencies to escalate, and when to look again.
+    fn tick(
+        &self,
+        hub: &Hub,
+    ) -> (
+        Vec<(EmergencyId, Reached)>,
+        Vec<EmergencyId>,
+        Option<Instant>,
+    ) {
+        let now = Instant::now();
+        let mut open = self.lock();
+        let (mut reached, mut escalate, mut next) = (Vec::new(), Vec::new(), None::<Instant>);
+        for (id, entry) in open.iter_mut() {
+            if entry.escalate_at.is_some_and(|at| at <= now) {
+                // The escalated alert replaces this round's repeat.
+                entry.escalate_at = None;
+                entry.next_repeat = now + self.repeat_every;
+                escalate.push(id.clone());
+            } else if entry.next_repeat <= now {
+                entry.repeat = entry.repeat.saturating_add(1);
+                entry.next_repeat = now + self.repeat_every;
+                let new = entry.send(hub);
+                if !new.is_empty() {
+                    reached.push((id.clone(), new));
+                }
+            }
+            for at in [Some(entry.next_repeat), entry.escalate_at]
+                .into_iter()
+                .flatten()
+            {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        (reached, escalate, next)
+    }
+
+    /// The escalation is on disk: tell every doctor (do-not-disturb or not) and the patient,
+    /// and the server alarm. Returns the doctors reached for the first time.
+    fn escalated(&self, hub: &Hub, recorded: &Emergency) -> Reached {
+        let mut open = self.lock();
+        let Some(entry) = open.get_mut(&recorded.id) else {
+            return Vec::new();
+        };
+        entry.emergency.escalated_at = recorded.escalated_at;
+        let updated = ServerFrame::EmergencyUpdated {
+            emergency: entry.emergency.clone(),
+        };
+        hub.to_doctors(&updated, true);
+        hub.to_users(&[&entry.emergency.patient_id], &updated, None);
+        if let Some(siren) = &self.siren {
+            siren.escalated(&entry.emergency);
+        }
+        entry.send(hub)
+    }
+
+    /// The escalation could not be written: try again after one repeat interval.
+    fn retry_escalation(&self, id: &EmergencyId) {
+        if let Some(entry) = self.lock().get_mut(id) {
+            entry.escalate_at = Some(Instant::now() + self.repeat_every);
+        }
+    }
+
+    /// Reloads the emergencies still waiting for a doctor (after a restart).
+    pub(crate) async fn reload(state: &AppState) -> Result<usize, ApiError> {
+        let waiting = state
+            .store
+            .reads
+            .run(|conn| {
+                let mut found = Vec::new();
+                for emergency in emergencies::waiting(conn, MAX_WATCHED)? {
+                    let Some(message) = messages::by_id(conn, &emergency.message_id)? else {
+                        continue;
+                    };
+                    let alerted = transitions::alerted(conn, &emergency.id)?;
+                    found.push((emergency, message, alerted));
+                }
+                Ok(found)
+            })
+            .await?;
+        let count = waiting.len();
+        for (emergency, message, alerted) in waiting {
+            state.emergencies.resume(emergency, message, alerted);
+        }
+        Ok(count)
+    }
+
+    /// Repeats and escalates until the task is aborted at shutdown.
+    pub(crate) async fn run(state: AppState) {
+        let watch = &state.emergencies;
+        loop {
+            let (reached, escalate, next) = watch.tick(&state.hub);
+            for (id, doctors) in reached {
+                super::record_alerted(&state, id, doctors);
+            }
+            for id in escalate {
+                escalate_one(&state, id).await;
+            }
+            // A far deadline when idle: `watch` wakes us for a new emergency.
+            let until = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                () = sleep_until(until) => {}
+                () = watch.wake.notified() => {}
+            }
+        }
+    }
+}
+
+async fn escalate_one(state: &AppState, id: EmergencyId) {
+    let for_writer = id.clone();
+    let written = state
+        .store
+        .writer
+        .run(move |conn, seqs| emergencies::escalate(conn, seqs, &for_writer))
+        .await;
+    match written {
+        Ok(Some(emergency)) => {
+            tracing::warn!(emergency = %id, patient = %emergency.patient_name, "emergency escalated: nobody acknowledged it in time");
+            let reached = state.emergencies.escalated(&state.hub, &emergency);
+            super::record_alerted(state, id, reached);
+        }
+        // Taken meanwhile, or escalated before a restart.
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, emergency = %id, "could not record an escalation; retrying");
+            state.emergencies.retry_escalation(&id);
+        }
+    }
+}

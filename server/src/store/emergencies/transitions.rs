@@ -1,0 +1,97 @@
+//! The recorded history of each emergency: one row per transition (who, when), always written in
+//! the same transaction as the change it records.
+
+use super::get;
+use crate::error::ApiError;
+use crate::store::Seqs;
+use crate::store::rows::{self, TRANSITION_SELECT, transition_text};
+use crate::time::now_ms;
+use clinic_protocol::{Emergency, EmergencyId, EmergencyTransition, TransitionKind, UserId};
+use rusqlite::{Connection, params};
+use std::collections::HashSet;
+
+/// Most transitions returned for one emergency; repeats are never recorded, so a real history
+/// is a handful of rows plus one per doctor.
+const MAX_TRANSITIONS: u32 = 1000;
+
+/// Appends one transition.
+pub(crate) fn record(
+    conn: &Connection,
+    id: &EmergencyId,
+    kind: TransitionKind,
+    actor: Option<&UserId>,
+    note: Option<&str>,
+    at_ms: i64,
+) -> Result<(), ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO emergency_transitions (emergency_id, kind, actor_id, note, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    stmt.execute(params![
+        id.as_str(),
+        transition_text(kind),
+        actor.map(UserId::as_str),
+        note,
+        at_ms
+    ])?;
+    Ok(())
+}
+
+/// Records the first alert to each of `doctors` (with how many of their devices it was queued
+/// to). Doctors already recorded are skipped. Returns the emergency as it is now when at least
+/// one doctor was new, so the change can be published.
+pub(crate) fn record_alerted(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    id: &EmergencyId,
+    doctors: &[(UserId, usize)],
+) -> Result<Option<Emergency>, ApiError> {
+    let at = now_ms();
+    let mut added = 0;
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO emergency_transitions (emergency_id, kind, actor_id, devices, at) \
+             SELECT ?1, 'ALERTED', ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM emergencies WHERE id = ?1)",
+        )?;
+        for (doctor, devices) in doctors {
+            let devices = i64::try_from(*devices).unwrap_or(i64::MAX);
+            added += insert.execute(params![id.as_str(), doctor.as_str(), devices, at])?;
+        }
+    }
+    if added == 0 {
+        return Ok(None);
+    }
+    conn.execute(
+        "UPDATE emergencies SET alerted_at = COALESCE(alerted_at, ?2), alerted_doctors = \
+         (SELECT COUNT(*) FROM emergency_transitions WHERE emergency_id = ?1 AND kind = 'ALERTED'), \
+         change_seq = ?3 WHERE id = ?1",
+        params![id.as_str(), at, seqs.next().0],
+    )?;
+    get(conn, id)
+}
+
+/// The doctors an emergency's alert has reached (recorded), to avoid recording them again.
+pub(crate) fn alerted(conn: &Connection, id: &EmergencyId) -> Result<HashSet<UserId>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT actor_id FROM emergency_transitions WHERE emergency_id = ?1 AND kind = 'ALERTED'",
+    )?;
+    let set = stmt
+        .query_map([id.as_str()], |r| r.get::<_, String>(0))?
+        .map(|r| r.map(UserId::from))
+        .collect::<Result<_, _>>()?;
+    Ok(set)
+}
+
+/// An emergency's transitions, oldest first.
+pub(crate) fn list(
+    conn: &Connection,
+    id: &EmergencyId,
+) -> Result<Vec<EmergencyTransition>, ApiError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{TRANSITION_SELECT} WHERE t.emergency_id = ?1 ORDER BY t.id LIMIT ?2"
+    ))?;
+    let list = stmt
+        .query_map(params![id.as_str(), MAX_TRANSITIONS], rows::transition)?
+        .collect::<Result<_, _>>()?;
+    Ok(list)
+}

@@ -83,9 +83,12 @@ pub async fn send_message(
     let client = desktop.client().await?;
     let conversation = key(patient_id, doctor_id);
     match attachment_path {
-        Some(path) => {
-            Ok(client.send_with_attachment(&conversation, &content, is_emergency, path.as_ref())?)
-        }
+        Some(path) => Ok(client.send_with_attachment(
+            &conversation,
+            &content,
+            is_emergency,
+            path.as_ref(),
+        )?),
         None => Ok(client.send(&conversation, &content, is_emergency)?),
     }
 }

@@ -90,7 +90,11 @@ async fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: Client
         ClientEvent::Notification { notification } => {
             crate::notify::on_notification(app, client, &notification);
         }
-        ClientEvent::UploadProgress { client_id, sent, total } => emit(
+        ClientEvent::UploadProgress {
+            client_id,
+            sent,
+            total,
+        } => emit(
             app,
             "upload-progress",
             json!({"clientId": client_id, "sent": sent, "total": total}),

@@ -5,6 +5,7 @@
 mod commands;
 mod desktop;
 mod error;
+mod files;
 mod forward;
 mod notify;
 mod settings;
@@ -49,6 +50,8 @@ pub fn run() {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             tray::show_main(app)
         }))
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
@@ -56,6 +59,7 @@ pub fn run() {
         .setup(|app| {
             let handle = app.handle().clone();
             app.manage(Desktop::new(&handle));
+            app.manage(tray::TrayMemory::default());
             app.manage(clinic_alarm::Alarm::start(
                 clinic_alarm::AlarmConfig::default(),
             ));
@@ -95,6 +99,10 @@ pub fn run() {
             commands::set_settings,
             commands::send_test_alert,
             commands::connection_status,
+            files::pick_file,
+            files::describe_file,
+            files::attachment_preview,
+            files::open_attachment,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

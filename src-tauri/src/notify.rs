@@ -15,7 +15,12 @@ fn alarm<R: Runtime>(app: &AppHandle<R>) -> Alarm {
 }
 
 fn announce_alarm<R: Runtime>(app: &AppHandle<R>, alarm: &Alarm) {
-    let _ = app.emit("alarm", json!({ "alerting": alarm.is_ringing() }));
+    let ringing = alarm.is_ringing();
+    let _ = app.emit("alarm", json!({ "alerting": ringing }));
+    if ringing {
+        let alarm = alarm.clone();
+        crate::tray::flash_while(app, move || alarm.is_ringing());
+    }
 }
 
 fn window_in_view<R: Runtime>(app: &AppHandle<R>) -> bool {

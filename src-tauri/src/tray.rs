@@ -1,6 +1,9 @@
 //! The tray icon: doctors keep the app here through a shift. Shows unread and emergency state,
 //! and offers open, availability and quit.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
@@ -86,12 +89,18 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
         .build(app)
 }
 
-/// Repaints the tray for a new state; a failure here is cosmetic and only logged.
-pub fn update<R: Runtime>(app: &AppHandle<R>, state: TrayState) {
+/// The tray's last painted state and whether it is flashing; managed as app state.
+#[derive(Debug, Default)]
+pub struct TrayMemory {
+    state: Mutex<TrayState>,
+    flashing: AtomicBool,
+}
+
+fn set_icon<R: Runtime>(app: &AppHandle<R>, bytes: &[u8]) {
     let Some(tray) = app.tray_by_id(TRAY_ID) else {
         return;
     };
-    match Image::from_bytes(state.icon()) {
+    match Image::from_bytes(bytes) {
         Ok(icon) => {
             if let Err(e) = tray.set_icon(Some(icon)) {
                 tracing::warn!("tray icon: {e}");
@@ -99,9 +108,46 @@ pub fn update<R: Runtime>(app: &AppHandle<R>, state: TrayState) {
         }
         Err(e) => tracing::warn!("tray icon image: {e}"),
     }
-    if let Err(e) = tray.set_tooltip(Some(state.tooltip())) {
+}
+
+/// Repaints the tray for a new state; a failure here is cosmetic and only logged.
+pub fn update<R: Runtime>(app: &AppHandle<R>, state: TrayState) {
+    let memory = app.state::<TrayMemory>();
+    *memory.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    if !memory.flashing.load(Ordering::SeqCst) {
+        set_icon(app, state.icon());
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID)
+        && let Err(e) = tray.set_tooltip(Some(state.tooltip()))
+    {
         tracing::warn!("tray tooltip: {e}");
     }
+}
+
+/// Flashes the tray red while `ringing` holds (an alarm nobody acknowledged), then repaints the
+/// last state. A second call while flashing does nothing.
+pub fn flash_while<R: Runtime>(app: &AppHandle<R>, ringing: impl Fn() -> bool + Send + 'static) {
+    const PERIOD: Duration = Duration::from_millis(600);
+    if app
+        .state::<TrayMemory>()
+        .flashing
+        .swap(true, Ordering::SeqCst)
+    {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut lit = true;
+        while ringing() {
+            set_icon(&app, if lit { ICON_EMERGENCY } else { ICON_NORMAL });
+            lit = !lit;
+            tokio::time::sleep(PERIOD).await;
+        }
+        let memory = app.state::<TrayMemory>();
+        memory.flashing.store(false, Ordering::SeqCst);
+        let state = *memory.state.lock().unwrap_or_else(|e| e.into_inner());
+        set_icon(&app, state.icon());
+    });
 }
 
 #[cfg(test)]

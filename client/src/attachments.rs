@@ -199,15 +199,17 @@ async fn upload_once(
     let progress = Arc::clone(shared);
     let id = client_id.clone();
     let mut reported = 0u64;
-    let chunks = futures_util::stream::unfold((file, 0u64), |(mut file, sent)| async move {
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
         let mut buf = vec![0; CHUNK];
         match file.read(&mut buf).await {
             Ok(0) => None,
             Ok(n) => {
                 buf.truncate(n);
-                Some((Ok(buf), (file, sent + n as u64)))
+                Some((Ok(buf), Some(file)))
             }
-            Err(e) => Some((Err(e), (file, sent))),
+            // A read error ends the body (the upload fails and is tried again).
+            Err(e) => Some((Err(e), None)),
         }
     })
     .scan(0u64, move |sent, chunk: std::io::Result<Vec<u8>>| {

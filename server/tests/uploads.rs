@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Account, TestServer, WAIT, Ws, clinic, split};
+use common::{Account, Clinic, TestServer, WAIT, Ws, clinic, split};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -37,7 +37,22 @@ fn form(patient: &Account, doctor: &Account, name: &str, bytes: Vec<u8>, mime: &
         )
 }
 
-async fn upload(server: &TestServer, who: &Account, form: Form) -> (u16, Value) {
+/// `who` uploads into the conversation of pat1 and dr. doc1 (the declared type is always the
+/// same: the server must not care).
+async fn upload(
+    server: &TestServer,
+    who: &Account,
+    c: &Clinic,
+    name: &str,
+    bytes: impl Into<Vec<u8>>,
+) -> (u16, Value) {
+    let form = form(
+        &c.pat1,
+        &c.doc1,
+        name,
+        bytes.into(),
+        "application/octet-stream",
+    );
     let response = server
         .http
         .post(server.url("/api/chat/upload"))
@@ -97,12 +112,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 async fn participants_upload_share_and_download() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
-    let (status, body) = upload(
-        &server,
-        &c.pat1,
-        form(&c.pat1, &c.doc1, "rash.png", PNG.to_vec(), "image/png"),
-    )
-    .await;
+    let (status, body) = upload(&server, &c.pat1, &c, "rash.png", PNG.to_vec()).await;
     assert_eq!(status, 201, "{body}");
     let url = body["fileUrl"].as_str().unwrap().to_owned();
     assert!(url.starts_with("/api/files/"), "{url}");
@@ -175,21 +185,11 @@ async fn participants_upload_share_and_download() {
 async fn third_parties_and_foreign_file_urls_are_refused() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
-    let (status, body) = upload(
-        &server,
-        &c.pat2,
-        form(&c.pat1, &c.doc1, "x.png", PNG.to_vec(), "image/png"),
-    )
-    .await;
+    let (status, body) = upload(&server, &c.pat2, &c, "x.png", PNG.to_vec()).await;
     assert_eq!(status, 403, "{body}");
     assert!(stored(&server).is_empty() && temp_files(&server).is_empty());
 
-    let (status, body) = upload(
-        &server,
-        &c.pat1,
-        form(&c.pat1, &c.doc1, "x.pdf", PDF.to_vec(), "application/pdf"),
-    )
-    .await;
+    let (status, body) = upload(&server, &c.pat1, &c, "x.pdf", PDF.to_vec()).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["contentType"], "application/pdf");
     let url = body["fileUrl"].as_str().unwrap();
@@ -264,12 +264,7 @@ async fn content_decides_the_type_not_the_name() {
         ("letter.docx", zip),
         ("notes.txt", b"caf\xe9 latin-1, not UTF-8".to_vec()),
     ] {
-        let (status, body) = upload(
-            &server,
-            &c.pat1,
-            form(&c.pat1, &c.doc1, name, bytes, "application/pdf"),
-        )
-        .await;
+        let (status, body) = upload(&server, &c.pat1, &c, name, bytes).await;
         assert_eq!(status, 415, "{name}: {body}");
         assert_eq!(body["code"], "unsupported_media_type");
     }
@@ -277,18 +272,7 @@ async fn content_decides_the_type_not_the_name() {
     assert!(temp_files(&server).is_empty());
 
     // Text is text whatever it is called.
-    let (status, body) = upload(
-        &server,
-        &c.pat1,
-        form(
-            &c.pat1,
-            &c.doc1,
-            "blood pressure.exe",
-            "120/80 — gut\n".into(),
-            "application/x-msdownload",
-        ),
-    )
-    .await;
+    let (status, body) = upload(&server, &c.pat1, &c, "blood pressure.exe", "120/80 — gut\n").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["contentType"], "text/plain; charset=utf-8");
 }
@@ -300,13 +284,9 @@ async fn hostile_file_names_are_stored_harmlessly() {
     let (status, body) = upload(
         &server,
         &c.pat1,
-        form(
-            &c.pat1,
-            &c.doc1,
-            "../../../etc/passwd\u{202e}fdp.txt",
-            b"root:x:0:0\n".to_vec(),
-            "text/plain",
-        ),
+        &c,
+        "../../../etc/passwd\u{202e}fdp.txt",
+        b"root:x:0:0\n".to_vec(),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -318,18 +298,7 @@ async fn hostile_file_names_are_stored_harmlessly() {
     assert_eq!(name.len(), 64, "{name}");
     assert!(!server.dir.path().parent().unwrap().join("etc").exists());
 
-    let (status, body) = upload(
-        &server,
-        &c.pat1,
-        form(
-            &c.pat1,
-            &c.doc1,
-            "Befund \"Ärztin\".pdf",
-            PDF.to_vec(),
-            "x/y",
-        ),
-    )
-    .await;
+    let (status, body) = upload(&server, &c.pat1, &c, "Befund \"Ärztin\".pdf", PDF.to_vec()).await;
     assert_eq!(status, 201);
     let url = body["fileUrl"].as_str().unwrap();
     let response = download(&server, &c.pat1.token, url).await;
@@ -347,12 +316,7 @@ async fn identical_content_is_stored_once() {
     let c = clinic(&server).await;
     let mut urls = Vec::new();
     for who in [&c.pat1, &c.doc1] {
-        let (status, body) = upload(
-            &server,
-            who,
-            form(&c.pat1, &c.doc1, "same.png", PNG.to_vec(), "image/png"),
-        )
-        .await;
+        let (status, body) = upload(&server, who, &c, "same.png", PNG.to_vec()).await;
         assert_eq!(status, 201);
         urls.push(body["fileUrl"].as_str().unwrap().to_owned());
     }
@@ -390,12 +354,7 @@ async fn over_size_is_refused_while_streaming() {
     // Exactly at the limit is fine.
     let mut fits = b"%PDF-1.4\n".to_vec();
     fits.resize(LIMIT as usize, b'x');
-    let (status, body) = upload(
-        &server,
-        &c.pat1,
-        form(&c.pat1, &c.doc1, "fits.pdf", fits, "application/pdf"),
-    )
-    .await;
+    let (status, body) = upload(&server, &c.pat1, &c, "fits.pdf", fits).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -445,12 +404,7 @@ async fn unattached_uploads_are_swept_after_the_grace_period() {
     })
     .await;
     let c = clinic(&server).await;
-    let (_, kept) = upload(
-        &server,
-        &c.pat1,
-        form(&c.pat1, &c.doc1, "kept.png", PNG.to_vec(), "image/png"),
-    )
-    .await;
+    let (_, kept) = upload(&server, &c.pat1, &c, "kept.png", PNG.to_vec()).await;
     let kept_url = kept["fileUrl"].as_str().unwrap().to_owned();
     let (status, _) = server
         .post(
@@ -461,18 +415,7 @@ async fn unattached_uploads_are_swept_after_the_grace_period() {
         )
         .await;
     assert_eq!(status, 201);
-    let (_, orphan) = upload(
-        &server,
-        &c.pat1,
-        form(
-            &c.pat1,
-            &c.doc1,
-            "orphan.pdf",
-            PDF.to_vec(),
-            "application/pdf",
-        ),
-    )
-    .await;
+    let (_, orphan) = upload(&server, &c.pat1, &c, "orphan.pdf", PDF.to_vec()).await;
     let orphan_url = orphan["fileUrl"].as_str().unwrap().to_owned();
     assert_eq!(stored(&server).len(), 2);
     eventually("the orphan's content is removed", || {
@@ -503,12 +446,7 @@ async fn unattached_uploads_are_swept_after_the_grace_period() {
 async fn backup_copies_the_files() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
-    let (status, _) = upload(
-        &server,
-        &c.pat1,
-        form(&c.pat1, &c.doc1, "a.png", PNG.to_vec(), "image/png"),
-    )
-    .await;
+    let (status, _) = upload(&server, &c.pat1, &c, "a.png", PNG.to_vec()).await;
     assert_eq!(status, 201);
     let target = tempfile::tempdir().unwrap();
     let db = target.path().join("clinic-backup.db");

@@ -63,14 +63,7 @@ impl Cache {
         };
         m.file_url = None;
         update_row(&tx, local_id, &m)?;
-        tx.execute(
-            "DELETE FROM outbox WHERE client_id = ?1",
-            params![client_id],
-        )?;
-        tx.execute(
-            "INSERT INTO outbox (client_id, attachment_path, created_at) VALUES (?1, ?2, ?3)",
-            params![client_id, path, chrono::Utc::now().to_rfc3339()],
-        )?;
+        super::outbox::to_the_end(&tx, client_id, Some(&path))?;
         tx.commit()?;
         Ok(true)
     }

@@ -126,19 +126,29 @@ impl Cache {
         let Some(attachment) = attachment else {
             return Ok(None);
         };
-        // Delete and re-insert: the AUTOINCREMENT position puts it after everything queued.
-        tx.execute(
-            "DELETE FROM outbox WHERE client_id = ?1",
-            params![client_id],
-        )?;
-        tx.execute(
-            "INSERT INTO outbox (client_id, attachment_path, created_at) VALUES (?1, ?2, ?3)",
-            params![client_id, attachment, chrono::Utc::now().to_rfc3339()],
-        )?;
+        to_the_end(&tx, client_id, attachment.as_deref())?;
         let changed = set_local_status(&tx, me, client_id, MessageStatus::Sending, None)?;
         tx.commit()?;
         Ok(changed)
     }
+}
+
+/// Moves a send to the end of the outbox as `pending`. Delete and re-insert: the AUTOINCREMENT
+/// position puts it after everything queued.
+pub(super) fn to_the_end(
+    tx: &Transaction<'_>,
+    client_id: &str,
+    attachment: Option<&str>,
+) -> Result<()> {
+    tx.execute(
+        "DELETE FROM outbox WHERE client_id = ?1",
+        params![client_id],
+    )?;
+    tx.execute(
+        "INSERT INTO outbox (client_id, attachment_path, created_at) VALUES (?1, ?2, ?3)",
+        params![client_id, attachment, chrono::Utc::now().to_rfc3339()],
+    )?;
+    Ok(())
 }
 
 /// Sets the local status (and failure reason) of one of `me`'s messages.

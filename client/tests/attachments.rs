@@ -7,10 +7,12 @@
 
 mod common;
 
-use clinic_client::{Cache, ClientEvent, ConnectionState, Profile};
+use clinic_client::{Cache, Client, ClientEvent, ConnectionState, LocalMessage, Profile};
+use clinic_protocol::ConversationKey;
 use clinic_protocol::rest::UploadResponse;
 use clinic_protocol::{ErrorCode, MessageStatus, MessageType};
 use common::*;
+use std::path::Path;
 
 /// A 1x1 PNG.
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
@@ -24,6 +26,24 @@ async fn wait_offline(client: &clinic_client::Client) {
     .await
     .unwrap()
     .unwrap();
+}
+
+/// Writes `bytes` to `path`, sends it with text `tag`, then a plain `tag-after`.
+fn file_then_text(
+    client: &Client,
+    conversation: &ConversationKey,
+    path: &Path,
+    bytes: &[u8],
+    tag: &str,
+) -> (LocalMessage, LocalMessage) {
+    std::fs::write(path, bytes).unwrap();
+    let file = client
+        .send_with_attachment(conversation, tag, false, path)
+        .unwrap();
+    let text = client
+        .send(conversation, &format!("{tag}-after"), false)
+        .unwrap();
+    (file, text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,14 +61,8 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
     wait_offline(&alice).await;
 
     let original = files.path().join("scan.png");
-    std::fs::write(&original, PNG).unwrap();
     let tag = prefix("file");
-    let sent = alice
-        .send_with_attachment(&conversation, &tag, false, &original)
-        .unwrap();
-    let after = alice
-        .send(&conversation, &format!("{tag}-after"), false)
-        .unwrap();
+    let (sent, after) = file_then_text(&alice, &conversation, &original, PNG, &tag);
     assert_eq!(sent.status, MessageStatus::Sending);
     assert_eq!(sent.message_type, MessageType::File);
     assert_eq!(sent.file_name.as_deref(), Some("scan.png"));
@@ -220,17 +234,11 @@ async fn refused_files_fail_cleanly_and_do_not_hold_up_the_queue() {
     assert_eq!(alice.queued(), 0);
 
     // An executable renamed .pdf is refused by the server: FAILED, and the next message goes.
-    let fake = profile.path().join("report.pdf");
     let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
     elf.resize(10_000, 0);
-    std::fs::write(&fake, elf).unwrap();
     let tag = prefix("refused");
-    let bad = alice
-        .send_with_attachment(&conversation, &tag, false, &fake)
-        .unwrap();
-    let next = alice
-        .send(&conversation, &format!("{tag}-next"), false)
-        .unwrap();
+    let fake = profile.path().join("report.pdf");
+    let (bad, next) = file_then_text(&alice, &conversation, &fake, &elf, &tag);
     alice.connect();
     alice.wait_online(PATIENCE).await.unwrap();
     alice.wait_outbox_empty(PATIENCE).await.unwrap();

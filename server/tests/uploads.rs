@@ -74,6 +74,16 @@ async fn download(server: &TestServer, token: &str, url: &str) -> reqwest::Respo
         .unwrap()
 }
 
+/// pat1 sends a message carrying `file_url` over REST; returns the status.
+async fn attach(server: &TestServer, c: &Clinic, client_id: &str, file_url: &str) -> u16 {
+    let body = json!({"clientId": client_id, "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
+                      "content": "", "fileUrl": file_url});
+    server
+        .post(&c.pat1.token, "/api/chat/messages", body)
+        .await
+        .0
+}
+
 /// Every regular file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -406,14 +416,7 @@ async fn unattached_uploads_are_swept_after_the_grace_period() {
     let c = clinic(&server).await;
     let (_, kept) = upload(&server, &c.pat1, &c, "kept.png", PNG.to_vec()).await;
     let kept_url = kept["fileUrl"].as_str().unwrap().to_owned();
-    let (status, _) = server
-        .post(
-            &c.pat1.token,
-            "/api/chat/messages",
-            json!({"clientId": "k1", "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
-                   "content": "", "fileUrl": kept_url}),
-        )
-        .await;
+    let status = attach(&server, &c, "k1", &kept_url).await;
     assert_eq!(status, 201);
     let (_, orphan) = upload(&server, &c.pat1, &c, "orphan.pdf", PDF.to_vec()).await;
     let orphan_url = orphan["fileUrl"].as_str().unwrap().to_owned();
@@ -431,14 +434,7 @@ async fn unattached_uploads_are_swept_after_the_grace_period() {
         200
     );
     // Too late to attach it now.
-    let (status, _) = server
-        .post(
-            &c.pat1.token,
-            "/api/chat/messages",
-            json!({"clientId": "k2", "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
-                   "content": "", "fileUrl": orphan_url}),
-        )
-        .await;
+    let status = attach(&server, &c, "k2", &orphan_url).await;
     assert_eq!(status, 404);
 }
 

@@ -156,7 +156,8 @@ impl Api {
     /// `GET fileUrl` with the token; the response streams the content. Only URLs on this
     /// server are fetched, so a hostile `fileUrl` cannot send the token elsewhere.
     pub async fn download(&self, file_url: &str) -> Result<reqwest::Response> {
-        let url = self.url(file_url)?;
+        // `/api/files/…` is relative to the server's base (which may carry a path prefix).
+        let url = self.url(file_url.trim_start_matches('/'))?;
         if url.origin() != self.base.origin() {
             return Err(ClientError::Invalid(format!(
                 "fileUrl {file_url} is not on this server"

@@ -265,3 +265,20 @@ describe('emergencies and settings', () => {
     expect(fake.callsOf('send_test_alert')).toHaveLength(1);
   });
 });
+
+describe('start-up reads', () => {
+  it('keep a connection event pushed while they were in flight', async () => {
+    const { fake, store } = setup({});
+    let release: () => void = () => {};
+    fake.connectionStatus = () =>
+      new Promise((resolve) => {
+        release = () => resolve({ state: 'connecting', attempt: null, queued: 0 });
+      });
+    const started = store.start();
+    await flush();
+    fake.events.emit('connection', { state: 'online', attempt: null, queued: 0 });
+    release();
+    await started;
+    expect(store.getState().connection.state).toBe('online');
+  });
+});

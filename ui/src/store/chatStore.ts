@@ -41,6 +41,8 @@ export class ChatStore {
   private readonly listeners = new Set<Listener>();
   private unlisten: Unlisten[] = [];
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Counts pushed `connection` / `alarm` events, so a start-up read never overwrites a newer push. */
+  private pushed = { connection: 0, alarm: 0 };
 
   readonly backend: Backend;
 
@@ -99,14 +101,20 @@ export class ChatStore {
       this.unlisten.push(() => document.removeEventListener('visibilitychange', onVisible));
     }
     this.unlisten.push(
-      b.on('connection', (connection) => this.set({ connection })),
+      b.on('connection', (connection) => {
+        this.pushed.connection++;
+        this.set({ connection });
+      }),
       b.on('message', ({ message }) => this.onMessage(message)),
       b.on('typing', (e) => this.onTyping(e)),
       b.on('presence', ({ userId, online }) =>
         this.set((s) => ({ presence: { ...s.presence, [userId]: online } })),
       ),
       b.on('emergency', (e) => this.onEmergency(e)),
-      b.on('alarm', ({ alerting }) => this.set({ alerting })),
+      b.on('alarm', ({ alerting }) => {
+        this.pushed.alarm++;
+        this.set({ alerting });
+      }),
       b.on('conversations', () => void this.refreshConversations()),
       b.on('upload-progress', ({ clientId, sent, total }) =>
         this.set((s) => ({ uploads: { ...s.uploads, [clientId]: { sent, total } } })),
@@ -122,14 +130,21 @@ export class ChatStore {
   private async enter(session: ChatState['session'] & object): Promise<void> {
     this.set({ session, phase: 'ready', loginError: null });
     const b = this.backend;
-    // Events sent before we listened are lost, so read the current values once.
+    // Events sent before we listened are lost, so read the current values once; but an event
+    // pushed while these reads are in flight is newer than what they return.
+    const before = { ...this.pushed };
     const [connection, settings, emergencies, alarm] = await Promise.all([
       b.connectionStatus().catch(() => this.state.connection),
       b.getSettings().catch(() => this.state.settings),
       b.listOpenEmergencies().catch(() => []),
       b.alarmStatus().catch(() => ({ alerting: false })),
     ]);
-    this.set({ connection, settings: normalizeSettings(settings), emergencies, alerting: alarm.alerting });
+    this.set((s) => ({
+      connection: this.pushed.connection === before.connection ? connection : s.connection,
+      alerting: this.pushed.alarm === before.alarm ? alarm.alerting : s.alerting,
+      settings: normalizeSettings(settings),
+      emergencies,
+    }));
     await this.refreshConversations();
   }
 

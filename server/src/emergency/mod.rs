@@ -11,6 +11,7 @@ pub(crate) use watch::Watch;
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
 use crate::state::AppState;
+use crate::store::Seqs;
 use crate::store::emergencies::{self, Transition, transitions};
 use clinic_protocol::{Emergency, EmergencyId, EmergencyState, Message, Role, ServerFrame, User};
 
@@ -72,16 +73,11 @@ pub(crate) async fn acknowledge(
     doctor: &User,
     id: EmergencyId,
 ) -> Result<Emergency, ApiError> {
-    let doctor_for_writer = doctor.clone();
-    let transition = state
-        .store
-        .writer
-        .run(move |conn, seqs| emergencies::acknowledge(conn, seqs, &doctor_for_writer, &id))
-        .await?;
-    // Stopped before the update goes out, so no repeat can follow it.
-    state.emergencies.taken(&transition.emergency.id);
-    publish(&state.hub, &transition);
-    Ok(transition.emergency)
+    let doctor = doctor.clone();
+    apply(state, move |conn, seqs| {
+        emergencies::acknowledge(conn, seqs, &doctor, &id)
+    })
+    .await
 }
 
 /// A doctor closes an emergency.
@@ -91,14 +87,22 @@ pub(crate) async fn resolve(
     id: EmergencyId,
     note: Option<String>,
 ) -> Result<Emergency, ApiError> {
-    let doctor_for_writer = doctor.clone();
-    let transition = state
-        .store
-        .writer
-        .run(move |conn, seqs| {
-            emergencies::resolve(conn, seqs, &doctor_for_writer, &id, note.as_deref())
-        })
-        .await?;
+    let doctor = doctor.clone();
+    apply(state, move |conn, seqs| {
+        emergencies::resolve(conn, seqs, &doctor, &id, note.as_deref())
+    })
+    .await
+}
+
+/// Writes a doctor's transition, ends the alerting for it, then tells everyone.
+async fn apply(
+    state: &AppState,
+    write: impl FnOnce(&rusqlite::Connection, &mut Seqs) -> Result<Transition, ApiError>
+    + Send
+    + 'static,
+) -> Result<Emergency, ApiError> {
+    let transition = state.store.writer.run(write).await?;
+    // Stopped before the update goes out, so no repeat can follow it.
     state.emergencies.taken(&transition.emergency.id);
     publish(&state.hub, &transition);
     Ok(transition.emergency)

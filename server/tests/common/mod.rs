@@ -257,6 +257,20 @@ impl Ws {
     }
 }
 
+/// Reads the `listening on http://ADDR` line a spawned `clinic-server serve` prints first.
+pub fn listening_addr(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned()
+}
+
 /// A `message:send` frame.
 pub fn send_frame(client_id: &str, patient: &Account, doctor: &Account, content: &str) -> Value {
     json!({

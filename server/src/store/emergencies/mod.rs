@@ -236,24 +236,13 @@ pub(crate) fn resolve(
         "UPDATE messages SET resolved_at = ?2, updated_at = ?2, change_seq = ?3 WHERE id = ?1",
         params![current.message_id.as_str(), now, seqs.next().0],
     )?;
+    let mut taken = vec![(TransitionKind::Resolved, note)];
     if current.state == EmergencyState::Raised {
-        transitions::record(
-            conn,
-            id,
-            TransitionKind::Acknowledged,
-            Some(&doctor.id),
-            None,
-            now,
-        )?;
+        taken.insert(0, (TransitionKind::Acknowledged, None));
     }
-    transitions::record(
-        conn,
-        id,
-        TransitionKind::Resolved,
-        Some(&doctor.id),
-        note,
-        now,
-    )?;
+    for (kind, note) in taken {
+        transitions::record(conn, id, kind, Some(&doctor.id), note, now)?;
+    }
     finish(conn, id, &format!("Resolved by {}", doctor.name))
 }
 

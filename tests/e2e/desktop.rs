@@ -4,10 +4,16 @@
 //! CLINIC_UPDATE_SCREENSHOTS=1).
 
 use anyhow::{Context, Result};
-use clinic_e2e::{App, Cli, Driver, Server, binary};
+use clinic_e2e::{App, Cli, Driver, Server, binary, choose_in_file_dialog};
 use std::path::{Path, PathBuf};
 
 const PASSWORD: &str = "clinic-demo";
+
+/// The smallest file every PDF reader (and the server's content sniffing) accepts as a PDF.
+const MINIMAL_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n\
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n\
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n\
+trailer<</Root 1 0 R>>\n%%EOF\n";
 
 fn shots_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots")
@@ -44,7 +50,8 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
         eprintln!("skipped: no DISPLAY (run through scripts/headless)");
         return Ok(());
     }
-    let tmp = tempfile::tempdir()?;
+    // Not a dot-directory: the file dialog is asked for a path inside it.
+    let tmp = tempfile::Builder::new().prefix("clinic-e2e-").tempdir()?;
     let server = Server::start(&tmp.path().join("server"), "127.0.0.1:0")?;
     let url = server.url();
     let doctor = Cli::login(&url, &tmp.path().join("cli-dr.patel"), "dr.patel", PASSWORD)?;
@@ -102,6 +109,44 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
     let shot = app.screenshot("patient").await?;
     publish(&shot, "patient")?;
 
+    // --- Attachments: an image and a PDF through the native file dialog. ---
+    let image = tmp.path().join("rash-photo.png");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/icons/128x128.png"),
+        &image,
+    )?;
+    let pdf = tmp.path().join("lab-results.pdf");
+    std::fs::write(&pdf, MINIMAL_PDF)?;
+    for (file, kind, caption) in [
+        (image, "image", "A photo of the rash."),
+        (pdf, "pdf", "My lab results."),
+    ] {
+        app.click("attach-button").await?;
+        tokio::task::spawn_blocking(move || choose_in_file_dialog(&file)).await??;
+        app.wait("attachment-preview")
+            .await
+            .context("attachment chosen")?;
+        app.fill("message-input", caption).await?;
+        app.click("send-button").await?;
+        let sent = format!(
+            "[data-testid=message][data-mine=true]:not([data-status=SENDING]):not([data-status=FAILED]) [data-testid=file-preview][data-kind={kind}]"
+        );
+        app.wait_css(&sent)
+            .await
+            .with_context(|| format!("{kind} attachment sent"))?;
+    }
+    let history = doctor.wait_history("alice", "both attachments", |h| {
+        let named = |n: &str| {
+            h.iter()
+                .any(|m| m["fileName"] == n && m["fileUrl"].is_string())
+        };
+        named("rash-photo.png") && named("lab-results.pdf")
+    })?;
+    let files = history.iter().filter(|m| m["fileUrl"].is_string()).count();
+    assert_eq!(files, 2, "each attachment exactly once");
+    let shot = app.screenshot("attachments").await?;
+    publish(&shot, "attachments")?;
+
     // --- Offline: the server goes away, a send waits, and is delivered once it is back. ---
     let addr = server.addr;
     let data_dir = server.data_dir.clone();
@@ -157,6 +202,9 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
     let app = App::launch(&driver, &app_binary, &shots).await?;
     log_in(&app, &server.url(), "dr.patel").await?;
     app.wait_attr("chat-layout", "data-role", "DOCTOR").await?;
+    app.wait_attr("connection-state", "data-state", "online")
+        .await
+        .context("doctor online")?;
     app.wait("emergency-banner")
         .await
         .context("emergency banner")?;

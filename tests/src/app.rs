@@ -182,3 +182,42 @@ impl App {
             .context("closing the WebDriver session")
     }
 }
+
+/// Answers the app's native "Attach a file" dialog as a person would: focus it, open the
+/// location field (Ctrl+L), type the path, press Enter. WebDriver cannot reach native dialogs.
+pub fn choose_in_file_dialog(path: &Path) -> Result<()> {
+    let find = Command::new("xdotool")
+        .args([
+            "search",
+            "--sync",
+            "--onlyvisible",
+            "--name",
+            "Attach a file",
+        ])
+        .output()
+        .context("xdotool (apt-get install xdotool)")?;
+    let window = String::from_utf8_lossy(&find.stdout)
+        .lines()
+        .last()
+        .map(str::to_owned)
+        .context("the file dialog did not open")?;
+    let run = |args: &[&str]| -> Result<()> {
+        let status = Command::new("xdotool").args(args).status()?;
+        if !status.success() {
+            bail!("xdotool {args:?} failed");
+        }
+        Ok(())
+    };
+    run(&["windowfocus", "--sync", &window])?;
+    std::thread::sleep(Duration::from_millis(300));
+    run(&["key", "--clearmodifiers", "ctrl+l"])?;
+    std::thread::sleep(Duration::from_millis(200));
+    run(&["type", "--delay", "5", &path.to_string_lossy()])?;
+    if let Some(debug) = std::env::var_os("CLINIC_E2E_DIALOG_SHOT") {
+        let _ = Command::new("import").args(["-window", "root"]).arg(debug).status();
+    }
+    // Let the dialog take in the typed path (it completes as you type) before confirming.
+    std::thread::sleep(Duration::from_millis(700));
+    run(&["key", "Return"])?;
+    Ok(())
+}

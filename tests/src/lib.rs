@@ -5,5 +5,5 @@
 pub mod app;
 pub mod procs;
 
-pub use app::{App, Driver};
+pub use app::{App, Driver, choose_in_file_dialog};
 pub use procs::{Cli, Server, binary};

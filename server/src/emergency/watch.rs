@@ -28,6 +28,8 @@ use tokio::time::{Instant, sleep_until};
 const MAX_WATCHED: usize = 1000;
 /// A repeat interval below this would only burn CPU.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Longer timings are treated as this (a year), so deadline arithmetic cannot overflow.
+const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Doctors an alert reached, each with how many of their sockets it was queued to.
 pub(crate) type Reached = Vec<(UserId, usize)>;
@@ -80,8 +82,10 @@ impl Watch {
         Self {
             open: Mutex::new(HashMap::new()),
             wake: Notify::new(),
-            repeat_every: config.emergency_repeat_interval.max(MIN_INTERVAL),
-            escalate_after: config.emergency_escalate_after,
+            repeat_every: config
+                .emergency_repeat_interval
+                .clamp(MIN_INTERVAL, MAX_INTERVAL),
+            escalate_after: config.emergency_escalate_after.min(MAX_INTERVAL),
             siren: config.alarm.then(Siren::start),
         }
     }

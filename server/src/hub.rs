@@ -292,6 +292,39 @@ mod tests {
     }
 
     #[test]
+    fn doctors_on_do_not_disturb_get_only_what_includes_them() {
+        let hub = Hub::default();
+        let mut queues = Vec::new();
+        for (id, role) in [
+            ("d1", Role::Doctor),
+            ("d2", Role::Doctor),
+            ("p", Role::Patient),
+        ] {
+            let user = User {
+                id: id.into(),
+                username: id.into(),
+                name: id.into(),
+                role,
+            };
+            let (tx, rx) = mpsc::channel(8);
+            hub.register(&user, "t", Outbox::new(tx, CancellationToken::new()));
+            queues.push(rx);
+        }
+        hub.set_availability(&"d2".into(), Availability::DoNotDisturb);
+        assert_eq!(hub.availability(&"d2".into()), Availability::DoNotDisturb);
+        let frame = ServerFrame::error(clinic_protocol::ErrorCode::Internal, "x");
+        assert_eq!(hub.to_doctors(&frame, false), [("d1".into(), 1)]);
+        let mut everyone = hub.to_doctors(&frame, true);
+        everyone.sort();
+        assert_eq!(everyone, [("d1".into(), 1), ("d2".into(), 1)]);
+        let counts: Vec<usize> = queues
+            .iter_mut()
+            .map(|q| std::iter::from_fn(|| q.try_recv().ok()).count())
+            .collect();
+        assert_eq!(counts, [2, 1, 0], "never to a patient");
+    }
+
+    #[test]
     fn typing_reaches_only_joined_sockets_of_the_other_participant() {
         let hub = Hub::default();
         let user = |id: &str, role| User {

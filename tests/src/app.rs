@@ -73,6 +73,7 @@ impl Drop for Driver {
 pub struct App {
     client: Client,
     shots: PathBuf,
+    binary: PathBuf,
 }
 
 fn by_testid(id: &str) -> String {
@@ -87,15 +88,18 @@ impl App {
             "tauri:options".into(),
             serde_json::json!({ "application": app_binary }),
         );
-        let client = ClientBuilder::rustls()?
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
+        let mut builder = ClientBuilder::rustls()?;
+        builder.capabilities(caps);
+        let url = format!("http://127.0.0.1:{}", driver.port);
+        let client = tokio::time::timeout(WAIT, builder.connect(&url))
             .await
+            .context("the app did not start within the timeout")?
             .context("WebDriver session")?;
         std::fs::create_dir_all(shots)?;
         Ok(Self {
             client,
             shots: shots.to_owned(),
+            binary: app_binary.to_owned(),
         })
     }
 
@@ -175,12 +179,36 @@ impl App {
         Ok(path)
     }
 
+    /// Ends the session and makes sure the app process is gone: closing its window only hides
+    /// it to the tray, and a leftover instance would make the next launch hand over to it and exit
+    /// (the app allows one instance per desktop session).
     pub async fn close(self) -> Result<()> {
-        self.client
-            .close()
-            .await
+        let closed = tokio::time::timeout(WAIT, self.client.close()).await;
+        let binary = self.binary.clone();
+        tokio::task::spawn_blocking(move || stop_processes_of(&binary)).await??;
+        closed
+            .context("closing the WebDriver session timed out")?
             .context("closing the WebDriver session")
     }
+}
+
+/// Stops every process running `binary` (SIGTERM, then SIGKILL after 5 s) and waits for them.
+fn stop_processes_of(binary: &Path) -> Result<()> {
+    let pattern = binary.to_string_lossy().into_owned();
+    let _ = Command::new("pkill")
+        .args(["-TERM", "-f", &pattern])
+        .status();
+    for _ in 0..50 {
+        let alive = Command::new("pgrep").args(["-f", &pattern]).output()?;
+        if alive.stdout.is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-f", &pattern])
+        .status();
+    Ok(())
 }
 
 /// Answers the app's native "Attach a file" dialog as a person would: focus it, open the
@@ -214,7 +242,10 @@ pub fn choose_in_file_dialog(path: &Path) -> Result<()> {
     std::thread::sleep(Duration::from_millis(200));
     run(&["type", "--delay", "5", &path.to_string_lossy()])?;
     if let Some(debug) = std::env::var_os("CLINIC_E2E_DIALOG_SHOT") {
-        let _ = Command::new("import").args(["-window", "root"]).arg(debug).status();
+        let _ = Command::new("import")
+            .args(["-window", "root"])
+            .arg(debug)
+            .status();
     }
     // Let the dialog take in the typed path (it completes as you type) before confirming.
     std::thread::sleep(Duration::from_millis(700));

@@ -18,6 +18,14 @@ use clinic_protocol::{Emergency, EmergencyId, EmergencyState, Message, Role, Ser
 /// A patient raised an emergency (its message is committed): alert the doctors now and keep
 /// alerting until someone takes it.
 pub(crate) fn raised(state: &AppState, emergency: &Emergency, message: &Message) {
+    // The patient's "received" comes at once, from the server, even while no doctor is online:
+    // alerting (and, failing that, escalation) is then the server's job, not the patient's.
+    let received = ServerFrame::EmergencyUpdated {
+        emergency: emergency.clone(),
+    };
+    state
+        .hub
+        .to_users(&[&emergency.patient_id], &received, None);
     let reached = state
         .emergencies
         .watch(&state.hub, emergency.clone(), message.clone());

@@ -64,6 +64,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
+    /// Create an account (the password is read from stdin, never from the command line).
     Add {
         #[arg(long)]
         username: String,
@@ -79,15 +80,20 @@ enum UserCommand {
         #[arg(long)]
         blood_group: Option<String>,
     },
+    /// List every account with its role and whether it is disabled.
     List,
+    /// Refuse further logins and end every session and live connection of this user.
     Disable {
         username: String,
     },
+    /// Allow a disabled user to log in again.
     Enable {
         username: String,
     },
+    /// Set a new password (read from stdin) and end the user's existing sessions.
     ResetPassword {
         username: String,
+        /// Read the password from the first line of stdin.
         #[arg(long, required = true)]
         password_stdin: bool,
     },

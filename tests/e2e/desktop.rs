@@ -4,7 +4,9 @@
 //! CLINIC_UPDATE_SCREENSHOTS=1).
 
 use anyhow::{Context, Result};
-use clinic_e2e::{App, Cli, Driver, Server, binary, choose_in_file_dialog};
+use clinic_e2e::{
+    App, Cli, Driver, NotificationLog, Server, binary, choose_in_file_dialog, set_window_mapped,
+};
 use std::path::{Path, PathBuf};
 
 const PASSWORD: &str = "clinic-demo";
@@ -97,9 +99,21 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
         .await
         .context("delivered tick")?;
 
+    // The reply arrives while the window is out of sight: a native notification names the
+    // sender, and (by default) never the text, which could show on a lock screen.
+    let notifications = NotificationLog::start(&tmp.path().join("notify.log"))?;
+    set_window_mapped(false)?;
     let reply = "Thanks Alice, I have your message.";
     doctor.run(&["send", "--with", "alice", reply])?;
     doctor.run(&["sync"])?;
+    let shown = notifications
+        .wait_for("New message from Dr. Asha Patel")
+        .await?;
+    assert!(
+        !shown.contains(reply),
+        "message text leaked into a notification:\n{shown}"
+    );
+    set_window_mapped(true)?;
     app.wait_until(
         "[data-testid=message][data-mine=false]",
         "the doctor's reply",
@@ -225,10 +239,17 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
     let shot = app.screenshot("doctor-emergency").await?;
     publish(&shot, "doctor-emergency")?;
 
+    // This device rings until someone acknowledges (the UI offers to silence it meanwhile).
+    app.wait("silence-alarm")
+        .await
+        .context("the doctor's device is alerting")?;
     app.click("emergency-acknowledge").await?;
     app.wait_css("[data-testid=emergency-item][data-state=ACKNOWLEDGED]")
         .await
         .context("acknowledged in the banner")?;
+    app.wait_gone("silence-alarm")
+        .await
+        .context("the alarm stops once acknowledged")?;
     app.click("conversation-alice").await?;
     app.wait("patient-info").await?;
     app.wait_until(

@@ -252,3 +252,83 @@ pub fn choose_in_file_dialog(path: &Path) -> Result<()> {
     run(&["key", "Return"])?;
     Ok(())
 }
+
+impl App {
+    /// Waits until no element has `testid`.
+    pub async fn wait_gone(&self, testid: &str) -> Result<()> {
+        self.wait_until(
+            &by_testid(testid),
+            &format!("{testid} to go away"),
+            |found| found.is_empty(),
+        )
+        .await
+    }
+}
+
+/// Hides (`false`) or shows (`true`) the app's window at the X level, as a person switching to
+/// another program would, so that the app no longer has the user's attention.
+pub fn set_window_mapped(mapped: bool) -> Result<()> {
+    let find = Command::new("xdotool")
+        .args(["search", "--name", "^Clinic Messaging$"])
+        .output()
+        .context("xdotool")?;
+    let windows = String::from_utf8_lossy(&find.stdout).into_owned();
+    if windows.trim().is_empty() {
+        bail!("no app window found");
+    }
+    for window in windows.lines() {
+        let verb = if mapped { "windowmap" } else { "windowunmap" };
+        Command::new("xdotool")
+            .args([verb, "--sync", window])
+            .status()?;
+    }
+    Ok(())
+}
+
+/// Records every `Notify` call on the session bus (what notification daemons are asked to show).
+#[derive(Debug)]
+pub struct NotificationLog {
+    child: Child,
+    path: PathBuf,
+}
+
+impl NotificationLog {
+    pub fn start(path: &Path) -> Result<Self> {
+        let out = std::fs::File::create(path)?;
+        let child = Command::new("dbus-monitor")
+            .args([
+                "--session",
+                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("dbus-monitor")?;
+        Ok(Self {
+            child,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Waits until the log mentions `needle`, and returns the whole log.
+    pub async fn wait_for(&self, needle: &str) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("no notification mentioning {needle:?}; saw:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for NotificationLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

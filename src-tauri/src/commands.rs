@@ -6,6 +6,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::settings::Settings;
 use crate::status::{ConnectionStatus, SessionInfo};
 use clinic_client::LocalMessage;
+use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     ClientId, Contact, Conversation, ConversationKey, Emergency, EmergencyId, MessageId, Seq,
     UserId,
@@ -195,6 +196,7 @@ pub async fn set_settings<R: Runtime>(
         result.map_err(|e| CommandError::new("io", format!("start on login: {e}")))?;
     }
     let saved = desktop.save_settings(settings)?;
+    crate::tray::show_do_not_disturb(&app, saved.availability == Availability::DoNotDisturb);
     // Offline is fine: the pump sends the availability again after the next connect.
     if saved.availability != previous.availability
         && let Ok(client) = desktop.client().await

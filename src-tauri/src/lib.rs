@@ -63,7 +63,9 @@ pub fn run() {
             app.manage(clinic_alarm::Alarm::start(
                 clinic_alarm::AlarmConfig::default(),
             ));
-            tray::build(&handle)?;
+            let do_not_disturb = handle.state::<Desktop>().settings().availability
+                == clinic_protocol::ws::Availability::DoNotDisturb;
+            tray::build(&handle, do_not_disturb)?;
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {

@@ -56,9 +56,18 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
+/// Builds the tray; `do_not_disturb` is the saved availability, shown as the menu's check mark.
+pub fn build<R: Runtime>(app: &AppHandle<R>, do_not_disturb: bool) -> tauri::Result<TrayIcon<R>> {
     let open = MenuItem::with_id(app, "open", "Open Clinic Messaging", true, None::<&str>)?;
-    let dnd = CheckMenuItem::with_id(app, "dnd", "Do not disturb", true, false, None::<&str>)?;
+    let dnd = CheckMenuItem::with_id(
+        app,
+        "dnd",
+        "Do not disturb",
+        true,
+        do_not_disturb,
+        None::<&str>,
+    )?;
+    app.manage(DndItem(dnd.clone()));
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
     let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(app, &[&open, &dnd, &separator, &quit])?;
@@ -87,6 +96,18 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
             }
         })
         .build(app)
+}
+
+/// The tray menu's do-not-disturb item, kept so the settings panel can move its check mark.
+struct DndItem<R: Runtime>(CheckMenuItem<R>);
+
+/// Shows a changed availability in the tray menu (it may have changed in the settings panel).
+pub fn show_do_not_disturb<R: Runtime>(app: &AppHandle<R>, on: bool) {
+    if let Some(item) = app.try_state::<DndItem<R>>()
+        && let Err(e) = item.0.set_checked(on)
+    {
+        tracing::warn!("tray menu: {e}");
+    }
 }
 
 /// The tray's last painted state and whether it is flashing; managed as app state.

@@ -24,18 +24,31 @@ impl Bucket {
         }
     }
 
-    /// Takes one token if there is one.
-    pub(crate) fn take(&mut self) -> bool {
+    fn refill(&mut self) {
         let now = Instant::now();
         let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
         self.tokens = (self.tokens + refill).min(self.burst);
         self.last = now;
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn take(&mut self) -> bool {
+        self.refill();
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
         } else {
             false
         }
+    }
+
+    /// How long until a token is there (`None`: one is there now).
+    pub(crate) fn until_next(&mut self) -> Option<std::time::Duration> {
+        self.refill();
+        (self.tokens < 1.0).then(|| {
+            let secs = (1.0 - self.tokens) / self.rate.max(f64::MIN_POSITIVE);
+            std::time::Duration::from_secs_f64(secs.min(60.0))
+        })
     }
 }
 

@@ -148,21 +148,31 @@ async fn unauthenticated_sockets_are_refused_and_closed() {
 }
 
 #[tokio::test]
-async fn sends_over_the_rate_limit_are_refused() {
+async fn sends_over_the_rate_limit_are_slowed_down_not_refused_or_reordered() {
     let server = TestServer::start_with(|c| {
-        c.send_rate_per_sec = 0.001;
+        c.send_rate_per_sec = 10.0;
         c.send_burst = 3.0;
     })
     .await;
     let c = clinic(&server).await;
     let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
-    for i in 0..4 {
+    let started = std::time::Instant::now();
+    for i in 0..8 {
         pat.send(send_frame(&format!("r-{i}"), &c.pat1, &c.doc1, "spam"))
             .await;
     }
-    let refused = pat.expect("error").await;
-    assert_eq!(refused["code"], "rate_limited");
-    assert_eq!(refused["clientId"], "r-3");
+    let mut seqs = Vec::new();
+    for i in 0..8 {
+        let ack = pat.expect("message:ack").await;
+        assert_eq!(ack["clientId"], format!("r-{i}"), "acks in send order");
+        seqs.push(ack["message"]["seq"].as_i64().unwrap());
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "stored in send order: {seqs:?}"
+    );
+    // Five sends beyond the burst of three, at ten per second: at least about half a second.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
 }
 
 #[tokio::test]

@@ -261,10 +261,13 @@ impl Socket<'_> {
         let Some(client_id) = new.client_id.clone() else {
             return self.error(ApiError::bad_request("message:send needs a clientId"), None);
         };
-        if !self.sends.take() {
-            let wait = std::time::Duration::from_secs(1);
-            return self.error(ApiError::rate_limited(wait), Some(client_id));
+        // Too fast: stop reading this socket until a token is due, so its frames wait in the
+        // TCP buffers (backpressure on the sender) instead of being refused. A refusal in the
+        // middle of a pipelined burst would let the later sends overtake the refused one.
+        while let Some(wait) = self.sends.until_next() {
+            tokio::time::sleep(wait).await;
         }
+        self.sends.take();
         if let Err(err) = messages::validate(&new, &client_id) {
             return self.error(err, Some(client_id));
         }

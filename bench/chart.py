@@ -3,6 +3,7 @@
 
     python3 bench/chart.py            # docs/bench/latency.png from the latest S3 ramps
     python3 bench/chart.py --summary  # medians of the latest three runs of each scenario
+    python3 bench/chart.py --results FILE --chart PNG   # other files
 
 Needs matplotlib for the chart: python3 -m venv .venv && .venv/bin/pip install matplotlib
 """
@@ -17,8 +18,14 @@ RESULTS = ROOT / "docs" / "bench" / "results.jsonl"
 CHART = ROOT / "docs" / "bench" / "latency.png"
 
 
-def load():
-    with RESULTS.open() as f:
+def option(name, default):
+    if name in sys.argv:
+        return Path(sys.argv[sys.argv.index(name) + 1])
+    return default
+
+
+def load(path):
+    with path.open() as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
@@ -77,7 +84,7 @@ def summary(records):
             print(f"| {label} | {len(runs)} | {metric} | {median(runs, metric)} |")
 
 
-def chart(records):
+def chart(records, out):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,10 +98,10 @@ def chart(records):
         if not runs:
             continue
         steps = runs[-1]["steps"]
-        delivered = [s["delivered_per_s"] for s in steps]
+        offered = [s["offered"] for s in steps]
         for quantile, style in (("p50_ms", ":"), ("p99_ms", "-"), ("p999_ms", "--")):
             ax.plot(
-                delivered,
+                offered,
                 [max(s["e2e"][quantile], 0.01) for s in steps],
                 style,
                 marker="o",
@@ -104,24 +111,24 @@ def chart(records):
             )
         plotted = True
     if not plotted:
-        sys.exit("no S3 results in " + str(RESULTS))
+        sys.exit("no S3 results")
     limit = runs[-1].get("p99_limit_ms", 50)
     ax.axhline(limit, color="grey", linewidth=0.8)
     ax.text(ax.get_xlim()[0], limit * 1.1, f"p99 limit {limit} ms", color="grey", fontsize=8)
     ax.set_yscale("log")
-    ax.set_xlabel("messages delivered per second (persisted, then pushed to the recipient)")
+    ax.set_xlabel("offered load, messages per second (each persisted, acked and delivered)")
     ax.set_ylabel("end-to-end latency, ms (log; from scheduled send)")
     ax.set_title("clinic-server S3 ramp: latency against load (server and generator on 1 core each)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    fig.savefig(CHART)
-    print(f"wrote {CHART}")
+    fig.savefig(out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    records = load()
+    records = load(option("--results", RESULTS))
     if "--summary" in sys.argv:
         summary(records)
     else:
-        chart(records)
+        chart(records, option("--chart", CHART))

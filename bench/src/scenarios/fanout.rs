@@ -11,7 +11,7 @@ use crate::report::{Latency, emit};
 use clinic_protocol::{ClientFrame, ClientId, NewMessage};
 use futures_util::stream::SelectAll;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Map, json};
+use serde_json::json;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -114,8 +114,7 @@ pub async fn run(
         to_last.record(*value);
     }
     drain.abort();
-    let mut fields = Map::new();
-    fields.insert("durability".into(), json!(env.server.durability.as_str()));
+    let mut fields = super::fields(env);
     fields.insert("doctors".into(), json!(doctors));
     fields.insert("emergencies".into(), json!(emergencies));
     fields.insert("expected".into(), json!((doctors * emergencies) as u64));

@@ -6,7 +6,7 @@ use crate::frames::Msg;
 use crate::report::{Latency, emit, round3};
 use anyhow::{Context, bail};
 use clinic_server::bulk;
-use serde_json::{Map, json};
+use serde_json::json;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -82,8 +82,7 @@ pub async fn run(env: &Env, messages: usize, latest_repeats: usize) -> anyhow::R
     }
     let walk_s = walk.elapsed().as_secs_f64();
     let rss = server.rss_kib().context("server rss")?;
-    let mut fields = Map::new();
-    fields.insert("durability".into(), json!(env.server.durability.as_str()));
+    let mut fields = super::fields(env);
     fields.insert("messages".into(), json!(messages));
     fields.insert("seed_s".into(), json!(round3(seed_s)));
     fields.insert("latest50".into(), latest.summary());

@@ -6,7 +6,7 @@ use crate::conn::Conn;
 use crate::report::{emit, round3};
 use futures_util::StreamExt;
 use futures_util::stream::SelectAll;
-use serde_json::{Map, json};
+use serde_json::json;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -60,8 +60,7 @@ pub async fn run(env: &Env, levels: &[usize], hold: Duration) -> anyhow::Result<
         }
         tokio::time::sleep(hold).await;
         let rss = server.rss_kib()?;
-        let mut fields = Map::new();
-        fields.insert("durability".into(), json!(env.server.durability.as_str()));
+        let mut fields = super::fields(env);
         fields.insert("connections".into(), json!(ok));
         fields.insert("failed".into(), json!(failed));
         fields.insert(

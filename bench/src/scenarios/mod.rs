@@ -64,6 +64,16 @@ impl Clinic {
     }
 }
 
+/// The fields every result starts with.
+pub fn fields(env: &Env) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert(
+        "durability".into(),
+        serde_json::json!(env.server.durability.as_str()),
+    );
+    fields
+}
+
 /// Connects and authenticates every user (in order), `CONNECT_CONCURRENCY` at a time. Returns
 /// the connections, how long it took, and how many failed.
 pub async fn connect_all(server: &Server, users: &[BulkUser]) -> (Vec<Conn>, Duration, usize) {

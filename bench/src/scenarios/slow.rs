@@ -10,7 +10,7 @@ use crate::load::{Load, Step};
 use crate::report::emit;
 use clinic_protocol::{ClientFrame, ClientId, NewMessage};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Map, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -136,8 +136,7 @@ pub async fn run(
     let rss_after = server.rss_kib()?;
     load.stop().await;
 
-    let mut fields = Map::new();
-    fields.insert("durability".into(), json!(env.server.durability.as_str()));
+    let mut fields = super::fields(env);
     fields.insert("users".into(), json!(pairs * 2));
     fields.insert("rate".into(), json!(rate));
     fields.insert("slow_consumers".into(), json!(slow));

@@ -4,7 +4,7 @@
 use super::{Clinic, Env, connect_pairs};
 use crate::load::{Load, Step};
 use crate::report::emit;
-use serde_json::{Map, json};
+use serde_json::json;
 use std::time::Duration;
 
 /// Pairs per generator task.
@@ -27,8 +27,7 @@ pub async fn run(env: &Env, users: usize, rate: f64, duration: Duration) -> anyh
         .await;
     let rss = server.rss_kib()?;
     load.stop().await;
-    let mut fields = Map::new();
-    fields.insert("durability".into(), json!(env.server.durability.as_str()));
+    let mut fields = super::fields(env);
     fields.insert("users".into(), json!(pairs * 2));
     fields.insert("rate".into(), json!(rate));
     fields.insert("duration_s".into(), json!(duration.as_secs_f64()));

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clinic_protocol::{ClientFrame, ClientId, NewMessage, Seq, UserId};
 use clinic_server::bulk::BulkUser;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Map, json};
+use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -228,8 +228,7 @@ pub async fn run(
     let all_caught_up_s = round3(caught_up.max_ms() / 1000.0);
     let rss_after = server.rss_kib()?;
     drop(doctor_conns);
-    let mut fields = Map::new();
-    fields.insert("durability".into(), json!(env.server.durability.as_str()));
+    let mut fields = super::fields(env);
     fields.insert("clients".into(), json!(clients));
     fields.insert("messages_while_away".into(), json!(clients * per_client));
     fields.insert(

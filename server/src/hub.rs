@@ -5,11 +5,17 @@ use axum::extract::ws::{Utf8Bytes, close_code};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ConversationKey, Role, ServerFrame, User, UserId};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) type SocketId = u64;
+
+/// Most bytes of frames one socket may have waiting. The queue's frame count alone would let a
+/// socket that never reads hold over a thousand maximum-size messages (tens of MiB; benchmark
+/// S7 in docs/benchmarks.md); past this budget it is closed like one whose queue is full.
+pub(crate) const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 
 /// The sending side of one socket: its bounded queue and the switch that closes it.
 #[derive(Debug, Clone)]
@@ -18,6 +24,8 @@ pub(crate) struct Outbox {
     pub close: CancellationToken,
     /// Close code and reason; the first one set wins.
     pub reason: Arc<OnceLock<(u16, &'static str)>>,
+    /// Bytes of the frames queued and not yet taken by the write task.
+    queued: Arc<AtomicUsize>,
 }
 
 impl Outbox {
@@ -26,7 +34,13 @@ impl Outbox {
             frames,
             close,
             reason: Arc::new(OnceLock::new()),
+            queued: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// The write task took `frame` off the queue.
+    pub(crate) fn taken(&self, frame: &Utf8Bytes) {
+        self.queued.fetch_sub(frame.len(), Ordering::Relaxed);
     }
 
     /// Closes the socket with a close frame carrying `code` and `reason`.
@@ -37,16 +51,30 @@ impl Outbox {
 
     /// Queues a frame, waiting for room (for long answers such as a sync; only this socket waits).
     pub(crate) async fn push_wait(&self, frame: Utf8Bytes) {
+        let len = frame.len();
+        self.queued.fetch_add(len, Ordering::Relaxed);
         // An error means the socket is closing; the frame has nowhere to go.
-        let _ = self.frames.send(frame).await;
+        if self.frames.send(frame).await.is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+        }
     }
 
     /// Queues a frame; a socket too slow to keep its queue from filling is closed (it will
     /// reconnect and catch up with `sync`) rather than let it grow memory or stall others.
     pub(crate) fn push(&self, frame: Utf8Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.frames.try_send(frame) {
-            tracing::warn!("outbound queue full; closing a slow socket");
+        let len = frame.len();
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            tracing::warn!("outbound queue over its byte budget; closing a slow socket");
             self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
+            return;
+        }
+        if let Err(err) = self.frames.try_send(frame) {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            if let mpsc::error::TrySendError::Full(_) = err {
+                tracing::warn!("outbound queue full; closing a slow socket");
+                self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
+            }
         }
     }
 }
@@ -289,6 +317,28 @@ mod tests {
             rx.try_recv().is_err(),
             "the overflowing frame was dropped, not queued"
         );
+    }
+
+    #[test]
+    fn a_socket_over_its_byte_budget_is_closed() {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let outbox = Outbox::new(tx, CancellationToken::new());
+        let big = Utf8Bytes::from("x".repeat(MAX_QUEUED_BYTES / 2));
+        outbox.push(big.clone());
+        outbox.push(big.clone());
+        assert!(!outbox.close.is_cancelled());
+        outbox.push(Utf8Bytes::from_static("one byte too many"));
+        assert!(outbox.close.is_cancelled());
+        // What the write task takes off the queue no longer counts.
+        let (tx, mut rx2) = mpsc::channel(1024);
+        let outbox = Outbox::new(tx, CancellationToken::new());
+        for _ in 0..4 {
+            outbox.push(big.clone());
+            let taken = rx2.try_recv().expect("queued");
+            outbox.taken(&taken);
+        }
+        assert!(!outbox.close.is_cancelled());
+        assert!(rx.try_recv().is_ok());
     }
 
     #[test]

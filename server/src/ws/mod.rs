@@ -94,7 +94,8 @@ async fn write_loop(
             () = outbox.close.cancelled() => break,
             frame = queue.recv() => match frame {
                 Some(text) => {
-                    if send_queued(&mut sink, text, &mut queue).await.is_err() {
+                    outbox.taken(&text);
+                    if send_queued(&mut sink, text, &mut queue, &outbox).await.is_err() {
                         outbox.close.cancel();
                         return;
                     }
@@ -116,6 +117,7 @@ async fn write_loop(
         .unwrap_or((close_code::AWAY, "server shutting down"));
     let _ = tokio::time::timeout(CLOSE_FLUSH, async {
         while let Ok(text) = queue.try_recv() {
+            outbox.taken(&text);
             sink.send(Message::Text(text)).await?;
         }
         sink.send(Message::Close(Some(CloseFrame {
@@ -134,11 +136,15 @@ async fn send_queued(
     sink: &mut SplitSink<WebSocket, Message>,
     first: Utf8Bytes,
     queue: &mut mpsc::Receiver<Utf8Bytes>,
+    outbox: &Outbox,
 ) -> Result<(), axum::Error> {
     sink.feed(Message::Text(first)).await?;
     for _ in 1..MAX_COALESCE {
         match queue.try_recv() {
-            Ok(text) => sink.feed(Message::Text(text)).await?,
+            Ok(text) => {
+                outbox.taken(&text);
+                sink.feed(Message::Text(text)).await?;
+            }
             Err(_) => break,
         }
     }

@@ -83,13 +83,9 @@ enum UserCommand {
     /// List every account with its role and whether it is disabled.
     List,
     /// Refuse further logins and end every session and live connection of this user.
-    Disable {
-        username: String,
-    },
+    Disable { username: String },
     /// Allow a disabled user to log in again.
-    Enable {
-        username: String,
-    },
+    Enable { username: String },
     /// Set a new password (read from stdin) and end the user's existing sessions.
     ResetPassword {
         username: String,

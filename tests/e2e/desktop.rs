@@ -264,7 +264,10 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
     // Start of a shift: the doctor checks that alerts reach them.
     app.click("settings-button").await?;
     app.click("send-test-alert").await?;
-    notifications.wait_for("Test alert").await.context("test alert notification")?;
+    notifications
+        .wait_for("Test alert")
+        .await
+        .context("test alert notification")?;
     app.close().await?;
     drop(driver);
     Ok(())

@@ -107,8 +107,10 @@ pub fn server_binary() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf();
+    // Resolve features for the whole workspace, as `cargo test --workspace` did: then the server
+    // it already built is up to date, instead of a second build with other features.
     let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "-p", "clinic-server", "--bin", "clinic-server"])
+        .args(["build", "--workspace", "--bin", "clinic-server"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .unwrap();

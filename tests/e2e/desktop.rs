@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use clinic_e2e::{
-    App, Cli, Driver, NotificationLog, Server, binary, choose_in_file_dialog, set_window_mapped,
+    App, Cli, NotificationLog, Server, binary, choose_in_file_dialog, set_window_mapped, start_app,
 };
 use std::path::{Path, PathBuf};
 
@@ -62,8 +62,12 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
 
     // --- The patient's app: log in, send, see the doctor's reply with ticks. ---
     let alice_profile = tmp.path().join("app-alice");
-    let driver = Driver::start(&[("CLINIC_PROFILE_DIR", &alice_profile)])?;
-    let app = App::launch(&driver, &app_binary, &shots).await?;
+    let (driver, app) = start_app(
+        &[("CLINIC_PROFILE_DIR", &alice_profile)],
+        &app_binary,
+        &shots,
+    )
+    .await?;
     log_in(&app, &url, "alice").await?;
     app.wait_attr("chat-layout", "data-role", "PATIENT").await?;
     app.wait_attr("connection-state", "data-state", "online")
@@ -210,10 +214,43 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
     app.close().await?;
     drop(driver);
 
+    // --- The next start signs in by itself (token from the OS keyring); logout forgets it. ---
+    let (driver, app) = start_app(
+        &[("CLINIC_PROFILE_DIR", &alice_profile)],
+        &app_binary,
+        &shots,
+    )
+    .await?;
+    app.wait_attr("chat-layout", "data-role", "PATIENT")
+        .await
+        .context("signed in again without a password")?;
+    app.click("settings-button").await?;
+    app.click("logout-button").await?;
+    app.wait("login-form")
+        .await
+        .context("back at the login screen")?;
+    app.close().await?;
+    drop(driver);
+    let (driver, app) = start_app(
+        &[("CLINIC_PROFILE_DIR", &alice_profile)],
+        &app_binary,
+        &shots,
+    )
+    .await?;
+    app.wait("login-form")
+        .await
+        .context("still signed out after a restart")?;
+    app.close().await?;
+    drop(driver);
+
     // --- The doctor's app: unread count, emergency first with the banner, acknowledge. ---
     let doctor_profile = tmp.path().join("app-dr.patel");
-    let driver = Driver::start(&[("CLINIC_PROFILE_DIR", &doctor_profile)])?;
-    let app = App::launch(&driver, &app_binary, &shots).await?;
+    let (driver, app) = start_app(
+        &[("CLINIC_PROFILE_DIR", &doctor_profile)],
+        &app_binary,
+        &shots,
+    )
+    .await?;
     log_in(&app, &server.url(), "dr.patel").await?;
     app.wait_attr("chat-layout", "data-role", "DOCTOR").await?;
     app.wait_attr("connection-state", "data-state", "online")

@@ -332,3 +332,25 @@ impl Drop for NotificationLog {
         let _ = self.child.wait();
     }
 }
+
+/// Starts tauri-driver and the app for one session. WebKitWebDriver occasionally fails to bring
+/// up a session right after the previous app exited (no app process appears at all); one retry
+/// with a fresh driver, after clearing leftovers, gets past that without hiding app failures
+/// (a second failure is reported).
+pub async fn start_app(
+    env: &[(&str, &Path)],
+    app_binary: &Path,
+    shots: &Path,
+) -> Result<(Driver, App)> {
+    let driver = Driver::start(env)?;
+    match App::launch(&driver, app_binary, shots).await {
+        Ok(app) => return Ok((driver, app)),
+        Err(e) => eprintln!("app launch failed ({e:#}); retrying once with a fresh driver"),
+    }
+    drop(driver);
+    let binary = app_binary.to_owned();
+    tokio::task::spawn_blocking(move || stop_processes_of(&binary)).await??;
+    let driver = Driver::start(env)?;
+    let app = App::launch(&driver, app_binary, shots).await?;
+    Ok((driver, app))
+}

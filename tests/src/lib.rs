@@ -5,5 +5,5 @@
 pub mod app;
 pub mod procs;
 
-pub use app::{App, Driver, NotificationLog, choose_in_file_dialog, set_window_mapped};
+pub use app::{App, Driver, NotificationLog, choose_in_file_dialog, set_window_mapped, start_app};
 pub use procs::{Cli, Server, binary};

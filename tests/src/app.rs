@@ -82,6 +82,8 @@ fn by_testid(id: &str) -> String {
 
 impl App {
     pub async fn launch(driver: &Driver, app_binary: &Path, shots: &Path) -> Result<Self> {
+        // Already installed by an earlier launch is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), "wry".into());
         caps.insert(

@@ -87,6 +87,32 @@ impl LocalMessage {
     pub fn is_acked(&self) -> bool {
         self.id.is_some()
     }
+
+    /// The wire shape of a cached message (e.g. a conversation's last message): an
+    /// unacknowledged send keeps its local status and has an empty id and seq 0.
+    pub fn into_wire(self) -> Message {
+        Message {
+            id: self.id.unwrap_or_else(|| MessageId::new("")),
+            seq: self.seq.unwrap_or_default(),
+            client_id: self.client_id,
+            patient_id: self.patient_id,
+            doctor_id: self.doctor_id,
+            sender_id: self.sender_id,
+            content: self.content,
+            message_type: self.message_type,
+            status: self.status,
+            file_url: self.file_url,
+            file_name: self.file_name,
+            file_size: self.file_size,
+            file_type: self.file_type,
+            is_emergency: self.is_emergency,
+            resolved_at: self.resolved_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            delivered_at: self.delivered_at,
+            read_at: self.read_at,
+        }
+    }
 }
 
 impl From<Message> for LocalMessage {

@@ -53,7 +53,7 @@ impl Cache {
             .into_iter()
             .map(|(key, mut c)| -> Result<Conversation> {
                 if let Some(last) = self.last_message(&key)? {
-                    c.last_message = Some(to_wire(last));
+                    c.last_message = Some(last.into_wire());
                 }
                 c.unread_count = self.unread_in(&key, me)?;
                 c.emergency = newest_open(&open, &key);
@@ -126,32 +126,6 @@ fn newest_open(open: &[Emergency], key: &ConversationKey) -> Option<Emergency> {
         .filter(|e| e.patient_id == key.patient_id && e.doctor_id == key.doctor_id)
         .max_by_key(|e| e.raised_at)
         .cloned()
-}
-
-/// The wire shape of a cached message for the conversation list (an unacknowledged send shows
-/// with its local status and an empty id).
-fn to_wire(m: LocalMessage) -> clinic_protocol::Message {
-    clinic_protocol::Message {
-        id: m.id.unwrap_or_else(|| clinic_protocol::MessageId::new("")),
-        seq: m.seq.unwrap_or_default(),
-        client_id: m.client_id,
-        patient_id: m.patient_id,
-        doctor_id: m.doctor_id,
-        sender_id: m.sender_id,
-        content: m.content,
-        message_type: m.message_type,
-        status: m.status,
-        file_url: m.file_url,
-        file_name: m.file_name,
-        file_size: m.file_size,
-        file_type: m.file_type,
-        is_emergency: m.is_emergency,
-        resolved_at: m.resolved_at,
-        created_at: m.created_at,
-        updated_at: m.updated_at,
-        delivered_at: m.delivered_at,
-        read_at: m.read_at,
-    }
 }
 
 #[cfg(test)]

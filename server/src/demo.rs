@@ -167,8 +167,17 @@ pub fn seed(data_dir: &Path) -> Result<DemoClinic, AccountError> {
         let answered = HISTORY[index + 1..]
             .iter()
             .any(|(_, p, d, _)| (*p, *d) == (*patient_name, *doctor_name));
+        // The history happened over the last few hours, twenty minutes apart, ending an hour ago.
+        let steps_back = i64::try_from(HISTORY.len() - index).unwrap_or(0);
+        let written_at = crate::time::now_ms() - 3_600_000 - steps_back * 1_200_000;
         store::writer::run_direct(&mut conn, |conn, seqs| {
             let sent = messages::send(conn, seqs, &sender, &new, &client_id)?;
+            conn.execute(
+                "UPDATE messages SET created_at = ?1, updated_at = ?1,
+                 delivered_at = CASE WHEN delivered_at IS NULL THEN NULL ELSE ?1 END
+                 WHERE id = ?2",
+                rusqlite::params![written_at, sent.message.id.as_str()],
+            )?;
             if answered {
                 let recipient = new.patient_id.clone();
                 let reader = if sender.id == recipient {

@@ -9,36 +9,8 @@ use clinic_server::accounts::{NewAccount, create_user};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use tokio_tungstenite::tungstenite::Message;
-
-/// Starts `clinic-server serve` on a free port and returns it with its address.
-fn spawn_server(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_owned();
-    (child, addr)
-}
 
 async fn login(addr: &str, username: &str) -> (String, String) {
     let body: Value = reqwest::Client::new()
@@ -137,7 +109,7 @@ async fn every_acknowledged_message_survives_sigkill() {
         )
         .unwrap();
     }
-    let (mut child, addr) = spawn_server(dir.path());
+    let (mut child, addr) = common::spawn_server(dir.path(), &[]);
     let (t1, p1) = login(&addr, "p1").await;
     let (t2, p2) = login(&addr, "p2").await;
     let (_, d1) = login(&addr, "d1").await;
@@ -165,7 +137,7 @@ async fn every_acknowledged_message_survives_sigkill() {
         acked.len()
     );
 
-    let (mut child, addr) = spawn_server(dir.path());
+    let (mut child, addr) = common::spawn_server(dir.path(), &[]);
     let (td, _) = login(&addr, "d1").await;
     let mut stored: HashMap<String, String> = HashMap::new();
     let mut since = 0i64;

@@ -9,9 +9,9 @@ mod common;
 use common::{Account, Clinic, TestServer, WAIT, Ws, clinic, split};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// A 1x1 PNG.
@@ -476,35 +476,6 @@ async fn backup_copies_the_files() {
     );
 }
 
-/// The real binary on a free port.
-fn spawn_server(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--synchronous",
-            "normal",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_owned();
-    (child, addr)
-}
-
 /// A field of /proc/PID/status, in KiB.
 fn proc_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -536,7 +507,7 @@ async fn server_memory_stays_flat_during_large_uploads() {
         )
         .unwrap();
     }
-    let (mut child, addr) = spawn_server(dir.path());
+    let (mut child, addr) = common::spawn_server(dir.path(), &["--synchronous", "normal"]);
     let http = reqwest::Client::new();
     let mut accounts = Vec::new();
     for name in ["pat", "doc"] {

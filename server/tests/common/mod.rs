@@ -257,6 +257,23 @@ impl Ws {
     }
 }
 
+/// Starts the real `clinic-server serve` binary on a free port with `extra` serve flags; returns
+/// the process (to kill) and its address.
+pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child);
+    (child, addr)
+}
+
 /// Reads the `listening on http://ADDR` line a spawned `clinic-server serve` prints first.
 pub fn listening_addr(child: &mut std::process::Child) -> String {
     let mut line = String::new();

@@ -13,19 +13,8 @@ use std::process::{Command, Stdio};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn login(addr: &str, username: &str) -> (String, String) {
-    let body: Value = reqwest::Client::new()
-        .post(format!("http://{addr}/api/auth/login"))
-        .json(&json!({"username": username, "password": common::PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        body["token"].as_str().unwrap().to_owned(),
-        body["user"]["id"].as_str().unwrap().to_owned(),
-    )
+    let account = common::login_at(addr, username).await;
+    (account.token.clone(), account.id().to_owned())
 }
 
 /// Sends as fast as acks allow until the socket dies; returns clientId -> acked message id.

@@ -509,22 +509,10 @@ async fn server_memory_stays_flat_during_large_uploads() {
     }
     let (mut child, addr) = common::spawn_server(dir.path(), &["--synchronous", "normal"]);
     let http = reqwest::Client::new();
-    let mut accounts = Vec::new();
-    for name in ["pat", "doc"] {
-        let body: Value = http
-            .post(format!("http://{addr}/api/auth/login"))
-            .json(&json!({"username": name, "password": common::PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        accounts.push(Account {
-            user: serde_json::from_value(body["user"].clone()).unwrap(),
-            token: body["token"].as_str().unwrap().to_owned(),
-        });
-    }
+    let accounts = [
+        common::login_at(&addr, "pat").await,
+        common::login_at(&addr, "doc").await,
+    ];
     let (pat, doc) = (&accounts[0], &accounts[1]);
     let post = |bytes: Vec<u8>| {
         http.post(format!("http://{addr}/api/chat/upload"))

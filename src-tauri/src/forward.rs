@@ -22,7 +22,7 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
     let mut events = client.subscribe();
     // The state may have moved before we subscribed: start from the current one.
     on_connection(&app, &client, &client.state(), client.queued());
-    refresh_tray(&app, &client).await;
+    refresh_tray(&app, &client);
     loop {
         match events.recv().await {
             Ok(event) => on_event(&app, &client, event).await,
@@ -43,7 +43,7 @@ async fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: Client
             let incoming = message.sender_id != client.user().id;
             emit(app, "message", json!({ "message": message }));
             if incoming {
-                refresh_tray(app, client).await;
+                refresh_tray(app, client);
             }
         }
         ClientEvent::Typing {
@@ -74,7 +74,7 @@ async fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: Client
                 "emergency",
                 json!({"emergency": emergency, "message": message, "alerting": true}),
             );
-            refresh_tray(app, client).await;
+            refresh_tray(app, client);
         }
         ClientEvent::EmergencyUpdated { emergency } => {
             crate::notify::on_emergency_updated(app, &emergency);
@@ -85,10 +85,10 @@ async fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: Client
                 json!({"emergency": emergency, "message": null, "alerting": alerting}),
             );
             emit(app, "conversations", json!({}));
-            refresh_tray(app, client).await;
+            refresh_tray(app, client);
         }
         ClientEvent::Notification { notification } => {
-            crate::notify::on_notification(app, client, &notification);
+            crate::notify::on_notification(app, &notification);
         }
         ClientEvent::UploadProgress {
             client_id,
@@ -129,7 +129,7 @@ fn on_connection<R: Runtime>(
 }
 
 /// Repaints the tray from the cache: open emergencies first, then unread messages.
-async fn refresh_tray<R: Runtime>(app: &AppHandle<R>, client: &Client) {
+fn refresh_tray<R: Runtime>(app: &AppHandle<R>, client: &Client) {
     let open_emergencies = client.open_emergencies().map(|e| e.len()).unwrap_or(0);
     let unread = client.unread_count().unwrap_or(0);
     tray::update(

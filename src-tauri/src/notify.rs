@@ -5,7 +5,6 @@
 use crate::desktop::Desktop;
 use crate::error::{CmdResult, CommandError};
 use clinic_alarm::{Alarm, Notice};
-use clinic_client::Client;
 use clinic_protocol::{Emergency, EmergencyId, EmergencyState, Notification, NotificationKind};
 use serde_json::json;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -72,7 +71,7 @@ pub fn alerting<R: Runtime>(app: &AppHandle<R>) -> bool {
 
 /// A new-message notification from the server: shown natively only when the window is not in
 /// front of the user, naming the sender; the text only if the user allowed it in the settings.
-pub fn on_notification<R: Runtime>(app: &AppHandle<R>, _client: &Client, n: &Notification) {
+pub fn on_notification<R: Runtime>(app: &AppHandle<R>, n: &Notification) {
     if n.kind != NotificationKind::NewMessage || window_in_view(app) {
         return;
     }

@@ -243,12 +243,6 @@ pub fn choose_in_file_dialog(path: &Path) -> Result<()> {
     run(&["key", "--clearmodifiers", "ctrl+l"])?;
     std::thread::sleep(Duration::from_millis(200));
     run(&["type", "--delay", "5", &path.to_string_lossy()])?;
-    if let Some(debug) = std::env::var_os("CLINIC_E2E_DIALOG_SHOT") {
-        let _ = Command::new("import")
-            .args(["-window", "root"])
-            .arg(debug)
-            .status();
-    }
     // Let the dialog take in the typed path (it completes as you type) before confirming.
     std::thread::sleep(Duration::from_millis(700));
     run(&["key", "Return"])?;

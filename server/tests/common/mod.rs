@@ -274,6 +274,23 @@ pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (std::process::Chi
     (child, addr)
 }
 
+/// Logs in over REST against a server at `addr` (e.g. one from [`spawn_server`]).
+pub async fn login_at(addr: &str, username: &str) -> Account {
+    let body: Value = reqwest::Client::new()
+        .post(format!("http://{addr}/api/auth/login"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Account {
+        user: serde_json::from_value(body["user"].clone()).unwrap(),
+        token: body["token"].as_str().unwrap().to_owned(),
+    }
+}
+
 /// Reads the `listening on http://ADDR` line a spawned `clinic-server serve` prints first.
 pub fn listening_addr(child: &mut std::process::Child) -> String {
     let mut line = String::new();

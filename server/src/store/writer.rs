@@ -1,6 +1,7 @@
 //! The single writer: one thread owns the write connection and commits commands in groups (many
 //! commands, one transaction, one fsync), replying to each only after the commit.
 
+use super::checkpoint::Checkpointer;
 use crate::error::ApiError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
@@ -50,16 +51,22 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`. It stops when every `Writer` clone is dropped.
+    /// Starts the writer thread on `conn`, with checkpoints on a thread of their own. Both stop
+    /// when every `Writer` clone is dropped.
     pub(crate) fn start(
         conn: Connection,
         queue: usize,
         max_batch: usize,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(queue.max(1));
+        let mut conn = conn;
+        let checkpointer = Checkpointer::start(&mut conn)?;
         let handle = std::thread::Builder::new()
             .name("clinic-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch.max(1)))?;
+            .spawn(move || {
+                writer_loop(conn, rx, max_batch.max(1));
+                checkpointer.join();
+            })?;
         Ok((Self { jobs: tx }, handle))
     }
 
@@ -103,6 +110,7 @@ impl Writer {
     }
 }
 
+/// Runs batches until every handle is gone, then closes the connection.
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -127,11 +135,11 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) {
         let mut seqs = Seqs::load(&tx)?;
         for job in jobs.drain(..) {
             let before = seqs.last;
-            tx.execute_batch("SAVEPOINT job")?;
+            tx.prepare_cached("SAVEPOINT job")?.execute([])?;
             let (ok, finish) = job(&tx, &mut seqs);
             finishes.push(finish);
             if ok {
-                tx.execute_batch("RELEASE job")?;
+                tx.prepare_cached("RELEASE job")?.execute([])?;
             } else {
                 tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
                 seqs.last = before;

@@ -4,12 +4,14 @@ use crate::emergency;
 use crate::hub::{Hub, SocketId};
 use crate::state::AppState;
 use crate::store::messages::Sent;
+use crate::store::notifications;
 use crate::store::receipts::Receipt;
 use clinic_protocol::{ServerFrame, UserId};
 
 /// After a committed send: `message:received` to every socket of both participants except
 /// `skip` (the sending socket, which gets `message:ack` instead), notifications to their
-/// recipients, the emergency alert, and presence between two people who just started talking. A repeated `clientId` tells nobody anything new.
+/// recipients, the emergency alert, and presence between two people who just started talking.
+/// A repeated `clientId` tells nobody anything new.
 pub(crate) fn publish_sent(state: &AppState, sent: &Sent, skip: Option<SocketId>) {
     if !sent.created {
         return;
@@ -50,7 +52,39 @@ pub(crate) fn publish_sent(state: &AppState, sent: &Sent, skip: Option<SocketId>
     }
     if let Some(found) = &sent.emergency {
         emergency::raised(state, found, &sent.message);
+        notify_later(state, sent, &found.patient_name);
     }
+}
+
+/// Writes and pushes the notifications a send left for after its commit (see `Sent`).
+fn notify_later(state: &AppState, sent: &Sent, sender_name: &str) {
+    if sent.notify_later.is_empty() {
+        return;
+    }
+    let state = state.clone();
+    let recipients = sent.notify_later.clone();
+    let message = sent.message.clone();
+    let sender_name = sender_name.to_owned();
+    tokio::spawn(async move {
+        let written = state
+            .store
+            .writer
+            .run(move |conn, _| {
+                notifications::for_emergency(conn, &recipients, &message, &sender_name)
+            })
+            .await;
+        match written {
+            Ok(notes) => {
+                for notification in notes {
+                    let to = notification.user_id.clone();
+                    state
+                        .hub
+                        .to_users(&[&to], &ServerFrame::Notification { notification }, None);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not write emergency notifications"),
+        }
+    });
 }
 
 /// Which receipt a status change is.

@@ -34,6 +34,19 @@ async fn emergency_lifecycle() {
     assert_eq!(alert["message"]["content"], "I can't breathe");
     let emergency_id = alert["emergency"]["id"].as_str().unwrap().to_owned();
     doc1.expect("emergency:alert").await;
+    // The doctors' in-app notifications are written after the alert went out, then pushed.
+    let note = doc2.expect("notification").await;
+    assert_eq!(note["notification"]["kind"], "EMERGENCY");
+    assert_eq!(note["notification"]["messageId"], ack["message"]["id"]);
+    let (_, notes) = server.get(&c.doc2.token, "/api/notifications").await;
+    assert!(
+        notes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "EMERGENCY" && n["id"] == note["notification"]["id"]),
+        "the pushed notification is stored: {notes}"
+    );
 
     // A doctor who connects while it is open gets it on connect.
     let doc3 = server.account("doc3", Role::Doctor).await;

@@ -90,6 +90,8 @@ pub(crate) struct Sent {
     pub new_conversation: bool,
     pub emergency: Option<Emergency>,
     pub notifications: Vec<Notification>,
+    /// Recipients whose notifications are written after the commit (an emergency's doctors).
+    pub notify_later: Vec<UserId>,
 }
 
 fn by_client_id(
@@ -133,6 +135,7 @@ pub(crate) fn send(
             new_conversation: false,
             emergency: None,
             notifications: Vec::new(),
+            notify_later: Vec::new(),
         });
     }
     let key = ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone());
@@ -212,36 +215,31 @@ pub(crate) fn send(
     if let Some(upload) = &upload {
         uploads::attach(conn, &upload.id, message.id.as_str())?;
     }
-    // An emergency concerns every doctor of the clinic; a plain message only its recipient.
-    let (emergency, recipients, kind, title) = if new.is_emergency {
+    // An emergency concerns every doctor of the clinic. Their in-app notifications are written
+    // after this commit (`notifications::for_emergency`): with a thousand doctors, a thousand
+    // rows (each on its own index page) in this transaction made the alert wait for them.
+    let (emergency, notes, notify_later) = if new.is_emergency {
         let emergency = emergencies::raise(conn, seqs, &message, &sender.name)?;
-        let doctors = users::active_with_role(conn, Role::Doctor)?;
-        let ids = doctors.into_iter().map(|d| d.user.id).collect();
-        (
-            Some(emergency),
-            ids,
-            NotificationKind::Emergency,
-            "Emergency from",
-        )
+        let doctors = users::active_ids_with_role(conn, Role::Doctor)?;
+        (Some(emergency), Vec::new(), doctors)
     } else {
-        (
-            None,
-            vec![other.user.id],
+        let title = format!("New message from {}", sender.name);
+        let note = notifications::insert(
+            conn,
+            &other.user.id,
             NotificationKind::NewMessage,
-            "New message from",
-        )
+            &title,
+            &message,
+        )?;
+        (None, vec![note], Vec::new())
     };
-    let title = format!("{title} {}", sender.name);
-    let notes = recipients
-        .iter()
-        .map(|user| notifications::insert(conn, user, kind, &title, &message))
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(Sent {
         message,
         created: true,
         new_conversation,
         emergency,
         notifications: notes,
+        notify_later,
     })
 }
 

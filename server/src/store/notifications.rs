@@ -33,6 +33,22 @@ pub(crate) fn insert(
     )
 }
 
+/// The in-app notifications of an emergency, one per doctor in `doctors`. Written in a command
+/// of their own after the emergency's commit, so that the alert does not wait for them; should
+/// the server stop in between, the emergency itself is safe and alerts again on restart.
+pub(crate) fn for_emergency(
+    conn: &Connection,
+    doctors: &[UserId],
+    message: &Message,
+    patient_name: &str,
+) -> Result<Vec<Notification>, ApiError> {
+    let title = format!("Emergency from {patient_name}");
+    doctors
+        .iter()
+        .map(|doctor| insert(conn, doctor, NotificationKind::Emergency, &title, message))
+        .collect()
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_raw(
     conn: &Connection,

@@ -110,6 +110,16 @@ pub(crate) fn active_with_role(conn: &Connection, role: Role) -> Result<Vec<Acco
     Ok(accounts)
 }
 
+/// The ids of the enabled accounts with `role` (the recipients of a clinic-wide alert).
+pub(crate) fn active_ids_with_role(conn: &Connection, role: Role) -> Result<Vec<UserId>, ApiError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM users WHERE role = ?1 AND disabled = 0")?;
+    let ids = stmt
+        .query_map([rows::role_text(role)], |r| r.get::<_, String>(0))?
+        .map(|id| id.map(UserId::from))
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
 /// Sets `disabled`; disabling also revokes every token. False when no such user.
 pub(crate) fn set_disabled(
     conn: &Connection,

@@ -19,3 +19,19 @@ pub fn now_us() -> u64 {
 pub fn instant_of(us: u64) -> tokio::time::Instant {
     tokio::time::Instant::from_std(base() + Duration::from_micros(us))
 }
+
+/// How early a scheduled wait stops sleeping and starts yielding: tokio's timer rounds up to
+/// whole milliseconds, which would make every send up to a millisecond late.
+const SPIN_US: u64 = 1_500;
+
+/// Waits until the clock reads `us`, to within a few microseconds: sleeps while it is far, then
+/// yields to the other tasks (which keep reading their sockets) until it is time. The generator
+/// has a core of its own, so burning it here costs the server nothing.
+pub async fn until(us: u64) {
+    if us > now_us() + SPIN_US {
+        tokio::time::sleep_until(instant_of(us - SPIN_US)).await;
+    }
+    while now_us() < us {
+        tokio::task::yield_now().await;
+    }
+}

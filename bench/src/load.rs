@@ -6,7 +6,7 @@
 //! for coordinated omission). Both sides of a pair live in the same group, so a group knows
 //! when every message it sent was acknowledged and received.
 
-use crate::clock::{instant_of, now_us};
+use crate::clock::{self, now_us};
 use crate::conn::{Conn, Ws, text};
 use crate::frames::{self, Inbound};
 use crate::report::Latency;
@@ -16,7 +16,6 @@ use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::sleep_until;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long a step waits after its last send for acks and deliveries.
@@ -268,9 +267,9 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
     let mut seq = 0u64;
     loop {
         let wake = match &run {
-            Some(r) if (r.next_due as u64) < r.end => instant_of(r.next_due as u64),
-            Some(r) => instant_of(r.end.max(now_us()) + 50_000),
-            None => instant_of(now_us() + 3_600_000_000),
+            Some(r) if (r.next_due as u64) < r.end => r.next_due as u64,
+            Some(r) => r.end.max(now_us()) + 50_000,
+            None => now_us() + 3_600_000_000,
         };
         tokio::select! {
             command = commands.recv(), if run.is_none() => match command {
@@ -295,7 +294,7 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
                 }
                 _ => {}
             },
-            () = sleep_until(wake) => {}
+            () = clock::until(wake) => {}
         }
         let Some(r) = run.as_mut() else { continue };
         send_due(group, r, &mut members, &mut seq).await;

@@ -73,8 +73,20 @@ pub async fn run(
         .pop()
         .ok_or_else(|| anyhow::anyhow!("patient failed"))?;
     let (mut sink, mut stream) = patient.ws.split();
-    // The patient's acks and notifications are drained, not measured.
-    let drain = tokio::spawn(async move { while stream.next().await.is_some() {} });
+    // The patient's acks say when each emergency was committed: the part of the fan-out
+    // latency spent persisting it, before any doctor can be told.
+    let acks = tokio::spawn(async move {
+        let mut committed = Latency::new();
+        while let Some(Ok(message)) = stream.next().await {
+            if let Message::Text(body) = message
+                && let Inbound::Ack(message) = frames::parse(body.as_str())
+                && let Some(stamp) = frames::read_stamp(&message.content)
+            {
+                committed.record(now_us().saturating_sub(stamp.scheduled));
+            }
+        }
+        committed
+    });
 
     let start = now_us() + 500_000;
     let spacing_us = spacing.as_micros() as u64;
@@ -86,7 +98,7 @@ pub async fn run(
     let doctor_id = clinic.doctors[0].user.id.clone();
     for i in 0..emergencies {
         let scheduled = start + spacing_us * i as u64;
-        tokio::time::sleep_until(instant_of(scheduled)).await;
+        crate::clock::until(scheduled).await;
         let frame = ClientFrame::MessageSend(NewMessage {
             client_id: Some(ClientId::new(format!("emergency-{i}"))),
             patient_id: patient.user.clone(),
@@ -113,7 +125,10 @@ pub async fn run(
     for value in &last {
         to_last.record(*value);
     }
-    drain.abort();
+    let _ = sink.close().await;
+    let committed = tokio::time::timeout(SETTLE, acks)
+        .await
+        .map_err(|_| anyhow::anyhow!("the patient's socket did not close"))??;
     let mut fields = super::fields(env);
     fields.insert("doctors".into(), json!(doctors));
     fields.insert("emergencies".into(), json!(emergencies));
@@ -121,6 +136,7 @@ pub async fn run(
     fields.insert("delivered".into(), json!(delivered));
     fields.insert("every_doctor".into(), all.summary());
     fields.insert("last_doctor".into(), to_last.summary());
+    fields.insert("committed".into(), committed.summary());
     emit("s4", fields, env.out.as_deref())?;
     server.stop()
 }

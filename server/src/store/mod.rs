@@ -23,8 +23,6 @@ use std::time::Duration;
 pub(crate) use writer::{Seqs, Writer};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// The writer's page cache, in KiB (as a negative `cache_size`).
-const WRITER_CACHE_KIB: i64 = -64 * 1024;
 
 /// Opens (creating if needed) the database for writing and brings its schema up to date.
 pub(crate) fn open_write(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
@@ -40,9 +38,6 @@ pub(crate) fn open_write(path: &Path, synchronous: Synchronous) -> rusqlite::Res
     // otherwise spill to temp files after 64 KiB: one temp-file write per page per command, more
     // bytes than the WAL itself. In memory they are a memcpy, freed at each commit.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // The writer touches index pages all over the file; a page it must read back from disk on
-    // every batch costs a syscall. 64 MiB keeps the hot part of a large clinic's tables in cache.
-    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     schema::migrate(&mut conn)?;
     Ok(conn)
 }

@@ -9,11 +9,15 @@
 //! with every frame copied back, and a busy writer is always mid-transaction when the thread
 //! finishes. So once the log passes `RECYCLE_AT` the hook checkpoints inline, between two
 //! transactions: by then the thread has copied nearly everything, the inline pass copies the
-//! last few frames, and the next transaction starts the log from the top.
+//! last few frames, and the next transaction starts the log from the top. Past that point the
+//! thread stands aside (only one checkpoint runs at a time, and its pass would make the inline
+//! one fail), so the log stays within `RECYCLE_AT` plus what is committed during one pass.
 
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 
@@ -35,9 +39,16 @@ impl Checkpointer {
     pub(crate) fn start(conn: &mut Connection) -> std::io::Result<Self> {
         let path = PathBuf::from(conn.path().unwrap_or_default());
         let (wake, requests) = mpsc::sync_channel::<()>(1);
+        // The log's length after the latest commit, for the thread to see who owns the log.
+        let log = Arc::new(AtomicI32::new(0));
+        let log_seen = Arc::clone(&log);
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: i32| {
+            log.store(frames, Ordering::Relaxed);
             if frames >= RECYCLE_AT {
-                if let Err(err) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                // Busy means the thread is mid-pass; the next commit tries again.
+                if let Err(err) = wal.checkpoint_v2(CheckpointMode::PASSIVE)
+                    && err.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy)
+                {
                     tracing::warn!(error = %err, "inline checkpoint failed");
                 }
             } else if frames >= START_AT {
@@ -50,7 +61,7 @@ impl Checkpointer {
         .map_err(std::io::Error::other)?;
         let thread = std::thread::Builder::new()
             .name("clinic-checkpoint".into())
-            .spawn(move || checkpoint_loop(&path, &requests))?;
+            .spawn(move || checkpoint_loop(&path, &requests, &log_seen))?;
         Ok(Self { thread })
     }
 
@@ -60,7 +71,7 @@ impl Checkpointer {
     }
 }
 
-fn checkpoint_loop(path: &Path, requests: &Receiver<()>) {
+fn checkpoint_loop(path: &Path, requests: &Receiver<()>, log: &AtomicI32) {
     let conn = match open(path) {
         Ok(conn) => conn,
         Err(err) => {
@@ -70,7 +81,11 @@ fn checkpoint_loop(path: &Path, requests: &Receiver<()>) {
         }
     };
     while requests.recv().is_ok() {
-        run(&conn, "PASSIVE");
+        // Past RECYCLE_AT the writer finishes the job between two transactions; a pass here
+        // would only hold the checkpoint lock and make its attempts fail.
+        if log.load(Ordering::Relaxed) < RECYCLE_AT {
+            run(&conn, "PASSIVE");
+        }
     }
     // The writer is gone: leave an empty log behind (a clean state for backups and restarts).
     run(&conn, "TRUNCATE");
@@ -140,5 +155,34 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, i64::from(commits));
+    }
+
+    #[test]
+    fn a_busy_writer_s_log_starts_over_instead_of_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut conn = super::super::open_write(&path, crate::Synchronous::Normal).unwrap();
+        let checkpointer = Checkpointer::start(&mut conn).unwrap();
+        conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        // Back-to-back commits of two or three pages each, far past the recycling point. The
+        // log must be reused from the top: its file stays within RECYCLE_AT frames plus what
+        // the writer commits while a pass of the thread holds the checkpoint lock (up to
+        // another RECYCLE_AT or so when unsynced commits race a busy thread).
+        let blob = vec![7u8; 4096];
+        let commits = 5 * RECYCLE_AT;
+        for _ in 0..commits {
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [&blob])
+                .unwrap();
+        }
+        let frame = 4096 + 24;
+        let limit = 4 * u64::try_from(RECYCLE_AT).unwrap() * frame;
+        let written = 2 * u64::try_from(commits).unwrap() * frame;
+        let wal = len(&path, "-wal");
+        assert!(
+            wal < limit,
+            "the log grew to {wal} bytes of the {written} written (limit {limit})"
+        );
+        drop(conn);
+        checkpointer.join();
     }
 }

@@ -121,21 +121,27 @@ mod tests {
         std::fs::metadata(PathBuf::from(name)).map_or(0, |m| m.len())
     }
 
-    #[test]
-    fn the_thread_copies_the_log_back_and_empties_it_on_close() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let mut conn = super::super::open_write(&path, crate::Synchronous::Normal).unwrap();
+    /// A write connection with its checkpoint thread, and `commits` commits of a page-sized
+    /// blob each (a leaf and an overflow page, sometimes an interior page, in the log).
+    fn write_blobs(path: &Path, commits: i32) -> (Connection, Checkpointer, u64) {
+        let mut conn = super::super::open_write(path, crate::Synchronous::Normal).unwrap();
         let checkpointer = Checkpointer::start(&mut conn).unwrap();
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
-        let before = len(&path, "");
-        // Each commit adds two pages (a leaf and an overflow page) to the log.
+        let before = len(path, "");
         let blob = vec![7u8; 4096];
-        let commits = START_AT;
         for _ in 0..commits {
             conn.execute("INSERT INTO t (v) VALUES (?1)", [&blob])
                 .unwrap();
         }
+        (conn, checkpointer, before)
+    }
+
+    #[test]
+    fn the_thread_copies_the_log_back_and_empties_it_on_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let commits = START_AT;
+        let (conn, checkpointer, before) = write_blobs(&path, commits);
         // Only a checkpoint writes pages into the main file; the writer's own automatic
         // checkpoint is off, so growth there is this thread's work.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -161,19 +167,12 @@ mod tests {
     fn a_busy_writer_s_log_starts_over_instead_of_growing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let mut conn = super::super::open_write(&path, crate::Synchronous::Normal).unwrap();
-        let checkpointer = Checkpointer::start(&mut conn).unwrap();
-        conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
-        // Back-to-back commits of two or three pages each, far past the recycling point. The
-        // log must be reused from the top: its file stays within RECYCLE_AT frames plus what
-        // the writer commits while a pass of the thread holds the checkpoint lock (up to
-        // another RECYCLE_AT or so when unsynced commits race a busy thread).
-        let blob = vec![7u8; 4096];
+        // Back-to-back commits far past the recycling point. The log must be reused from the
+        // top: its file stays within RECYCLE_AT frames plus what the writer commits while a
+        // pass of the thread holds the checkpoint lock (up to another RECYCLE_AT or so when
+        // unsynced commits race a busy thread).
         let commits = 5 * RECYCLE_AT;
-        for _ in 0..commits {
-            conn.execute("INSERT INTO t (v) VALUES (?1)", [&blob])
-                .unwrap();
-        }
+        let (conn, checkpointer, _) = write_blobs(&path, commits);
         let frame = 4096 + 24;
         let limit = 4 * u64::try_from(RECYCLE_AT).unwrap() * frame;
         let written = 2 * u64::try_from(commits).unwrap() * frame;

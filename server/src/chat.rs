@@ -6,7 +6,7 @@ use crate::state::AppState;
 use crate::store::messages::Sent;
 use crate::store::notifications;
 use crate::store::receipts::Receipt;
-use clinic_protocol::{ServerFrame, UserId};
+use clinic_protocol::{Message, ServerFrame, UserId};
 
 /// After a committed send: `message:received` to every socket of both participants except
 /// `skip` (the sending socket, which gets `message:ack` instead), notifications to their
@@ -52,26 +52,20 @@ pub(crate) fn publish_sent(state: &AppState, sent: &Sent, skip: Option<SocketId>
     }
     if let Some(found) = &sent.emergency {
         emergency::raised(state, found, &sent.message);
-        notify_later(state, sent, &found.patient_name);
+        notify_doctors_later(state, &sent.message, &found.patient_name);
     }
 }
 
-/// Writes and pushes the notifications a send left for after its commit (see `Sent`).
-fn notify_later(state: &AppState, sent: &Sent, sender_name: &str) {
-    if sent.notify_later.is_empty() {
-        return;
-    }
+/// Writes and pushes the doctors' notifications of an emergency, after its commit and alert.
+fn notify_doctors_later(state: &AppState, message: &Message, sender_name: &str) {
     let state = state.clone();
-    let recipients = sent.notify_later.clone();
-    let message = sent.message.clone();
+    let message = message.clone();
     let sender_name = sender_name.to_owned();
     tokio::spawn(async move {
         let written = state
             .store
             .writer
-            .run(move |conn, _| {
-                notifications::for_emergency(conn, &recipients, &message, &sender_name)
-            })
+            .run(move |conn, _| notifications::for_emergency(conn, &message, &sender_name))
             .await;
         match written {
             Ok(notes) => {

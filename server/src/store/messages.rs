@@ -90,8 +90,6 @@ pub(crate) struct Sent {
     pub new_conversation: bool,
     pub emergency: Option<Emergency>,
     pub notifications: Vec<Notification>,
-    /// Recipients whose notifications are written after the commit (an emergency's doctors).
-    pub notify_later: Vec<UserId>,
 }
 
 fn by_client_id(
@@ -135,7 +133,6 @@ pub(crate) fn send(
             new_conversation: false,
             emergency: None,
             notifications: Vec::new(),
-            notify_later: Vec::new(),
         });
     }
     let key = ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone());
@@ -218,10 +215,9 @@ pub(crate) fn send(
     // An emergency concerns every doctor of the clinic. Their in-app notifications are written
     // after this commit (`notifications::for_emergency`): with a thousand doctors, a thousand
     // rows (each on its own index page) in this transaction made the alert wait for them.
-    let (emergency, notes, notify_later) = if new.is_emergency {
+    let (emergency, notes) = if new.is_emergency {
         let emergency = emergencies::raise(conn, seqs, &message, &sender.name)?;
-        let doctors = users::active_ids_with_role(conn, Role::Doctor)?;
-        (Some(emergency), Vec::new(), doctors)
+        (Some(emergency), Vec::new())
     } else {
         let title = format!("New message from {}", sender.name);
         let note = notifications::insert(
@@ -231,7 +227,7 @@ pub(crate) fn send(
             &title,
             &message,
         )?;
-        (None, vec![note], Vec::new())
+        (None, vec![note])
     };
     Ok(Sent {
         message,
@@ -239,7 +235,6 @@ pub(crate) fn send(
         new_conversation,
         emergency,
         notifications: notes,
-        notify_later,
     })
 }
 

@@ -3,7 +3,9 @@
 use super::rows::{self, NOTIFICATION_COLUMNS};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
-use clinic_protocol::{Message, MessageId, Notification, NotificationId, NotificationKind, UserId};
+use clinic_protocol::{
+    Message, MessageId, Notification, NotificationId, NotificationKind, Role, UserId,
+};
 use rusqlite::{Connection, params};
 
 /// Longest notification body: a preview of the message, not the whole of it.
@@ -33,17 +35,16 @@ pub(crate) fn insert(
     )
 }
 
-/// The in-app notifications of an emergency, one per doctor in `doctors`. Written in a command
-/// of their own after the emergency's commit, so that the alert does not wait for them; should
-/// the server stop in between, the emergency itself is safe and alerts again on restart.
+/// The in-app notifications of an emergency, one per enabled doctor. Written in a command of
+/// their own after the emergency's commit, so that the alert does not wait for them; should the
+/// server stop in between, the emergency itself is safe and alerts again on restart.
 pub(crate) fn for_emergency(
     conn: &Connection,
-    doctors: &[UserId],
     message: &Message,
     patient_name: &str,
 ) -> Result<Vec<Notification>, ApiError> {
     let title = format!("Emergency from {patient_name}");
-    doctors
+    super::users::active_ids_with_role(conn, Role::Doctor)?
         .iter()
         .map(|doctor| insert(conn, doctor, NotificationKind::Emergency, &title, message))
         .collect()

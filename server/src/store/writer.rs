@@ -54,12 +54,11 @@ impl Writer {
     /// Starts the writer thread on `conn`, with checkpoints on a thread of their own. Both stop
     /// when every `Writer` clone is dropped.
     pub(crate) fn start(
-        conn: Connection,
+        mut conn: Connection,
         queue: usize,
         max_batch: usize,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        let mut conn = conn;
         let checkpointer = Checkpointer::start(&mut conn)?;
         let handle = std::thread::Builder::new()
             .name("clinic-writer".into())

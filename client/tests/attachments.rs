@@ -48,14 +48,16 @@ fn file_then_text(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
-    let data = demo_data_dir();
-    let profile = tempfile::tempdir().unwrap();
+    let AliceAndPatel {
+        data,
+        profile: _profile,
+        server,
+        port,
+        url,
+        alice,
+        conversation,
+    } = alice_and_patel().await;
     let files = tempfile::tempdir().unwrap();
-    let server = InProcessServer::start(data.path(), 0).await;
-    let port = server.addr.port();
-    let url = server.url();
-    let alice = login(&url, profile.path(), "alice").await;
-    let conversation = alice.conversation_with("dr.patel").unwrap();
     drop(server);
     alice.connect();
     wait_offline(&alice).await;
@@ -151,13 +153,15 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_the_server_lost_is_uploaded_again() {
-    let data = demo_data_dir();
-    let profile = tempfile::tempdir().unwrap();
-    let server = InProcessServer::start(data.path(), 0).await;
-    let port = server.addr.port();
-    let url = server.url();
-    let alice = login(&url, profile.path(), "alice").await;
-    let conversation = alice.conversation_with("dr.patel").unwrap();
+    let AliceAndPatel {
+        data,
+        profile,
+        server,
+        port,
+        url,
+        alice,
+        conversation,
+    } = alice_and_patel().await;
     drop(server);
 
     let original = profile.path().join("notes.txt");
@@ -204,12 +208,16 @@ async fn an_upload_the_server_lost_is_uploaded_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_files_fail_cleanly_and_do_not_hold_up_the_queue() {
-    let data = demo_data_dir();
-    let profile = tempfile::tempdir().unwrap();
-    let server = InProcessServer::start(data.path(), 0).await;
-    let url = server.url();
-    let alice = login(&url, profile.path(), "alice").await;
-    let conversation = alice.conversation_with("dr.patel").unwrap();
+    // Bound, not `_`: the server and its folders must live to the end of the test.
+    let AliceAndPatel {
+        data: _data,
+        profile,
+        server: _server,
+        url,
+        alice,
+        conversation,
+        ..
+    } = alice_and_patel().await;
 
     // Refused at once, before anything is queued.
     let missing =

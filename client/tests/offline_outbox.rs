@@ -11,13 +11,15 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_while_the_server_is_down_are_delivered_once_in_order() {
-    let data = demo_data_dir();
-    let profile = tempfile::tempdir().unwrap();
-    let server = InProcessServer::start(data.path(), 0).await;
-    let port = server.addr.port();
-    let url = server.url();
-    let client = login(&url, profile.path(), "alice").await;
-    let conversation = client.conversation_with("dr.patel").unwrap();
+    let AliceAndPatel {
+        data,
+        profile: _profile,
+        server,
+        port,
+        url,
+        alice: client,
+        conversation,
+    } = alice_and_patel().await;
     drop(server);
 
     // The client keeps trying in the background while the user writes.

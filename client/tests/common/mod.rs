@@ -190,6 +190,37 @@ pub fn options(profile: &Path) -> ClientOptions {
     options
 }
 
+/// The demo clinic served in-process, alice signed in from her own profile (so her contacts are
+/// cached), and her conversation with dr.patel: where most offline tests begin.
+pub struct AliceAndPatel {
+    pub data: tempfile::TempDir,
+    pub profile: tempfile::TempDir,
+    pub server: InProcessServer,
+    pub port: u16,
+    pub url: String,
+    pub alice: Client,
+    pub conversation: ConversationKey,
+}
+
+pub async fn alice_and_patel() -> AliceAndPatel {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let port = server.addr.port();
+    let url = server.url();
+    let alice = login(&url, profile.path(), "alice").await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    AliceAndPatel {
+        data,
+        profile,
+        server,
+        port,
+        url,
+        alice,
+        conversation,
+    }
+}
+
 pub async fn login(url: &str, profile: &Path, username: &str) -> Client {
     Client::login(options(profile), url, username, PASSWORD)
         .await

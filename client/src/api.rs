@@ -3,9 +3,14 @@
 
 use crate::error::{ClientError, Result};
 use clinic_protocol::rest::{
-    LoginRequest, LoginResponse, MarkReadRequest, SyncPage, UploadResponse,
+    AvailabilityBody, EmergencyDetail, LoginRequest, LoginResponse, MarkReadRequest,
+    ResolveRequest, SyncPage, UploadResponse,
 };
-use clinic_protocol::{Contact, Conversation, ConversationKey, ErrorBody, ErrorCode, Message, Seq};
+use clinic_protocol::ws::Availability;
+use clinic_protocol::{
+    Contact, Conversation, ConversationKey, Emergency, EmergencyId, ErrorBody, ErrorCode, Message,
+    Seq,
+};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -117,6 +122,55 @@ impl Api {
         self.send(self.auth(req)).await
     }
 
+    /// `POST /api/emergencies/{id}/acknowledge`: the emergency as the server now has it.
+    pub async fn acknowledge(&self, id: &EmergencyId) -> Result<Emergency> {
+        let url = self.url(&format!(
+            "api/emergencies/{}/acknowledge",
+            segment(id.as_str())
+        ))?;
+        self.send(self.auth(self.http.post(url))).await
+    }
+
+    /// `POST /api/emergencies/{id}/resolve {note}`.
+    pub async fn resolve(&self, id: &EmergencyId, note: Option<String>) -> Result<Emergency> {
+        let url = self.url(&format!("api/emergencies/{}/resolve", segment(id.as_str())))?;
+        let body = ResolveRequest { note };
+        self.send(self.auth(self.http.post(url).json(&body))).await
+    }
+
+    /// `GET /api/emergencies/{id}`: the emergency and its history.
+    pub async fn emergency(&self, id: &EmergencyId) -> Result<EmergencyDetail> {
+        let url = self.url(&format!("api/emergencies/{}", segment(id.as_str())))?;
+        self.send(self.auth(self.http.get(url))).await
+    }
+
+    /// `GET /api/emergencies[?open=true]`.
+    pub async fn emergencies(&self, open_only: bool) -> Result<Vec<Emergency>> {
+        let mut req = self.http.get(self.url("api/emergencies")?);
+        if open_only {
+            req = req.query(&[("open", "true")]);
+        }
+        self.send(self.auth(req)).await
+    }
+
+    /// `GET /api/availability`: the caller's stored availability.
+    pub async fn availability(&self) -> Result<Availability> {
+        let body: AvailabilityBody = self
+            .send(self.auth(self.http.get(self.url("api/availability")?)))
+            .await?;
+        Ok(body.availability)
+    }
+
+    /// `PUT /api/availability`: stores it (doctors only) and answers what is stored.
+    pub async fn set_availability(&self, availability: Availability) -> Result<Availability> {
+        let req = self
+            .http
+            .put(self.url("api/availability")?)
+            .json(&AvailabilityBody { availability });
+        let body: AvailabilityBody = self.send(self.auth(req)).await?;
+        Ok(body.availability)
+    }
+
     pub async fn mark_read(&self, request: &MarkReadRequest) -> Result<()> {
         let resp = self
             .auth(
@@ -211,6 +265,19 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
         code,
         message,
     })
+}
+
+/// An id as one URL path segment (ids are opaque: never let one add path parts).
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn normalize_base(server_url: &str) -> Result<Url> {

@@ -1,24 +1,21 @@
-//! Attachments: the sender's copy of a file kept in the profile, its upload before the send
-//! (streamed from disk, reporting progress, retried after network trouble, restarted from the
-//! beginning when interrupted), and received files downloaded once into the profile's cache.
+//! Attachments: the sender's copy of a file kept in the profile, its upload (streamed from disk,
+//! reporting progress; the send queue retries it and restarts it from the beginning after a
+//! drop), and received files downloaded once into the profile's cache.
 
 use crate::error::{ClientError, Result};
-use crate::events::{ClientEvent, ConnectionState};
+use crate::events::ClientEvent;
 use crate::shared::Shared;
-use clinic_protocol::{ClientId, ConversationKey, ErrorCode, NewMessage};
+use clinic_protocol::{ClientId, ConversationKey};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bytes read from disk per chunk of an upload.
 const CHUNK: usize = 64 * 1024;
 /// Progress is reported at most once per this many bytes (and at the end).
 const PROGRESS_STEP: u64 = 256 * 1024;
-const RETRY_FIRST: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Where the sender's copies live: `<profile>/attachments/sent/<clientId>/<name>`.
 pub(crate) fn sent_path(profile_dir: &Path, client_id: &ClientId, name: &str) -> PathBuf {
@@ -65,6 +62,14 @@ pub(crate) fn file_safe(raw: &str) -> String {
     }
 }
 
+/// Deletes the sender's copy of a discarded send (and its folder, which holds nothing else).
+pub(crate) fn remove_copy(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 /// Copies `source` into the profile for `client_id` (via a temp name, so a crash never leaves
 /// a short copy under the final name). Returns the copy's path.
 pub(crate) fn store_copy(
@@ -85,109 +90,9 @@ pub(crate) fn store_copy(
     Ok(target)
 }
 
-/// What the sender may do with an outbox entry now.
-pub(crate) enum Ready {
-    /// Send this (a plain message, or one whose file is uploaded).
-    Send(NewMessage),
-    /// Its file is still to be uploaded; an upload is under way. Later entries wait too, so
-    /// the conversation keeps its order.
-    Wait,
-}
-
-/// Decides whether an outbox entry can go on the wire, starting its upload when not.
-pub(crate) fn ready(shared: &Arc<Shared>, message: NewMessage, path: Option<String>) -> Ready {
-    let Some(path) = path.filter(|_| message.file_url.is_none()) else {
-        return Ready::Send(message);
-    };
-    let Some(client_id) = message.client_id.clone() else {
-        return Ready::Send(message);
-    };
-    let mut uploading = shared.uploading();
-    if uploading.is_none() {
-        *uploading = Some(client_id.clone());
-        let key = ConversationKey::new(message.patient_id, message.doctor_id);
-        let name = message.file_name.unwrap_or_else(|| file_safe(&path));
-        tokio::spawn(upload_task(
-            Arc::clone(shared),
-            client_id,
-            key,
-            PathBuf::from(path),
-            name,
-        ));
-    }
-    Ready::Wait
-}
-
-/// Clears the "upload under way" mark however the task ends (even by panic or abort).
-struct Running(Arc<Shared>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        *self.0.uploading() = None;
-        // Whatever happened, the sender looks at the outbox again.
-        self.0.outbox_wake.notify_one();
-    }
-}
-
-/// Uploads until done, refused for good, or the client goes offline (the next connection
-/// starts over).
-async fn upload_task(
-    shared: Arc<Shared>,
-    client_id: ClientId,
-    key: ConversationKey,
-    path: PathBuf,
-    name: String,
-) {
-    let _running = Running(Arc::clone(&shared));
-    let me = shared.me().clone();
-    let mut wait = RETRY_FIRST;
-    loop {
-        let outcome = upload_once(&shared, &client_id, &key, &path, &name).await;
-        let error = match outcome {
-            Ok(uploaded) => {
-                match shared
-                    .cache
-                    .set_uploaded(&me, client_id.as_str(), &uploaded)
-                {
-                    Ok(changed) => shared.emit_messages(changed),
-                    Err(e) => tracing::warn!("cannot record the upload of {client_id}: {e}"),
-                }
-                return;
-            }
-            Err(e) => e,
-        };
-        let permanent = match &error {
-            ClientError::Server { code, .. } => {
-                !code.is_transient() && *code != ErrorCode::Unauthorized
-            }
-            ClientError::Io(_) | ClientError::Invalid(_) => true,
-            _ => false,
-        };
-        if permanent {
-            tracing::info!("attachment of {client_id} refused: {error}");
-            match shared
-                .cache
-                .mark_failed(&me, client_id.as_str(), &error.to_string())
-            {
-                Ok(changed) => {
-                    shared.refresh_queued();
-                    shared.emit_messages(changed);
-                }
-                Err(e) => tracing::warn!("cannot mark {client_id} failed: {e}"),
-            }
-            return;
-        }
-        tracing::info!("upload of {client_id} failed ({error}); retrying in {wait:?}");
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(RETRY_MAX);
-        if *shared.state.borrow() != ConnectionState::Online {
-            return;
-        }
-    }
-}
-
-/// One attempt: streams the file from disk, reporting progress.
-async fn upload_once(
+/// One attempt at an upload entry: streams the file from disk, reporting progress. A failed
+/// attempt starts over from the first byte next time (the server keeps no partial uploads).
+pub(crate) async fn upload(
     shared: &Arc<Shared>,
     client_id: &ClientId,
     key: &ConversationKey,

@@ -21,6 +21,15 @@ impl Default for BackoffConfig {
     }
 }
 
+impl BackoffConfig {
+    /// The wait after the `attempt`-th failure (1-based), without jitter: `base`, then doubling,
+    /// at most `cap`.
+    pub fn after(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Backoff {
     config: BackoffConfig,
@@ -74,5 +83,9 @@ mod tests {
         assert_eq!(last, Duration::from_secs(30));
         b.reset();
         assert_eq!(b.ceiling(), Duration::from_millis(250));
+        let c = BackoffConfig::default();
+        assert_eq!(c.after(1), Duration::from_millis(250));
+        assert_eq!(c.after(3), Duration::from_secs(1));
+        assert_eq!(c.after(99), Duration::from_secs(30));
     }
 }

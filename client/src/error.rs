@@ -21,6 +21,10 @@ pub enum ClientError {
     SessionExpired,
     #[error("not connected to the server")]
     NotConnected,
+    /// An action that needs the server's answer did not get one (the sentence says what that
+    /// means for the user, e.g. that the alarm keeps ringing).
+    #[error("{0}")]
+    Unconfirmed(String),
     #[error("unknown contact {0:?}; sync while online to refresh contacts")]
     UnknownContact(String),
     #[error("not found: {0}")]
@@ -49,6 +53,7 @@ impl ClientError {
             Self::NotLoggedIn => "notLoggedIn",
             Self::SessionExpired => "sessionExpired",
             Self::NotConnected => "notConnected",
+            Self::Unconfirmed(_) => "unconfirmed",
             Self::UnknownContact(_) => "unknownContact",
             Self::NotFound(_) => "notFound",
             Self::Invalid(_) => "invalid",

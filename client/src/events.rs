@@ -1,8 +1,10 @@
 //! What the client tells a UI: connection state and a stream of events (camelCase JSON, tagged
 //! by `type`), ready to be forwarded 1:1 by a desktop shell.
 
+use crate::attention::Notice;
 use crate::record::LocalMessage;
-use clinic_protocol::{ClientId, Emergency, ErrorCode, Message, Notification, UserId};
+use clinic_protocol::ws::Availability;
+use clinic_protocol::{ClientId, Emergency, EmergencyId, ErrorCode, Message, Notification, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Where the connection is. Reported through a watch (latest value) and as
@@ -54,6 +56,13 @@ pub enum ClientEvent {
     MessageUpserted {
         message: LocalMessage,
     },
+    /// A parked send was discarded by the user: remove it (matched by sender and `clientId`).
+    MessageDiscarded {
+        client_id: ClientId,
+        sender_id: UserId,
+        patient_id: UserId,
+        doctor_id: UserId,
+    },
     /// A peer started or stopped typing; `typing: false` also comes after a timeout with no
     /// refresh, so a crashed peer never types forever.
     Typing {
@@ -90,6 +99,23 @@ pub enum ClientEvent {
         code: ErrorCode,
         message: String,
     },
+    /// What this device should ring for now (see the attention policy); empty: quiet.
+    Alarm {
+        alerting: bool,
+        ringing: Vec<EmergencyId>,
+    },
+    /// A native notification to show (a click opens `notice.conversation`).
+    Notify {
+        notice: Notice,
+    },
+    /// This doctor's availability as the server stores it (set here, in the tray, or by the
+    /// CLI on another machine).
+    Availability {
+        availability: Availability,
+    },
+    /// The conversation list changed (order, unread counts, last message, emergencies): read
+    /// [`crate::Client::cached_conversations`]. Several changes in a burst are told once.
+    ConversationsChanged,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 pub mod api;
 mod attachments;
+pub mod attention;
 pub mod backoff;
 pub mod cache;
 mod client;
@@ -23,11 +24,12 @@ pub mod error;
 pub mod events;
 pub mod profile;
 pub mod record;
+mod refusal;
 mod shared;
 mod typing;
 
 pub use backoff::BackoffConfig;
-pub use cache::Cache;
+pub use cache::{Cache, OutboxItem};
 pub use client::{Client, ClientOptions};
 pub use connection::MAX_INBOUND_BYTES;
 pub use credentials::{CredentialStore, FileStore, KeyringStore};

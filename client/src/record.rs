@@ -32,8 +32,12 @@ pub struct LocalMessage {
     pub updated_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub read_at: Option<DateTime<Utc>>,
-    /// Why the server refused this send for good (status `FAILED`).
+    /// Why this send is parked (status `FAILED`), as a sentence for people.
     pub error: Option<String>,
+    /// The stable code of that reason (a protocol error code such as `forbidden` or
+    /// `internal`, or the client's own: `file_missing`, `network`), for programs to branch on.
+    #[serde(default)]
+    pub error_code: Option<String>,
     /// The sender's own copy of an attachment on this machine (kept in the profile, so the
     /// original may be moved or deleted while the message waits to be sent).
     #[serde(default)]
@@ -75,6 +79,7 @@ impl LocalMessage {
             delivered_at: None,
             read_at: None,
             error: None,
+            error_code: None,
             local_file_path: None,
         }
     }
@@ -138,6 +143,7 @@ impl From<Message> for LocalMessage {
             delivered_at: m.delivered_at,
             read_at: m.read_at,
             error: None,
+            error_code: None,
             local_file_path: None,
         }
     }

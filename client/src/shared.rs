@@ -1,13 +1,14 @@
 //! State shared by a `Client` handle and its connection task.
 
 use crate::api::Api;
+use crate::attention::{Attention, Effects};
 use crate::backoff::BackoffConfig;
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::record::LocalMessage;
 use crate::typing::Typing;
-use clinic_protocol::{ClientFrame, ClientId, ConversationKey, User, UserId};
+use clinic_protocol::{ClientFrame, ConversationKey, Emergency, User, UserId};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,13 +18,13 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 #[derive(Debug, Clone)]
 pub struct Tuning {
     pub backoff: BackoffConfig,
-    /// How many sends may await their ack at once (pipelining: a burst does not cost one round
-    /// trip per message).
-    pub send_window: usize,
-    /// Sends per second (sustained) and burst: kept under the server's per-socket limit
-    /// (default 500/s, burst 2000) so a long outbox is paced rather than refused.
-    pub send_rate_per_sec: f64,
-    pub send_burst: f64,
+    /// Attempts of one queued send (or upload) that the server refuses with a transient code
+    /// before it is parked as failed. Emergencies are never parked for a transient refusal.
+    pub send_attempts: u32,
+    /// Wait between those attempts (doubling from `base`, at most `cap`), on the same socket.
+    pub send_retry: BackoffConfig,
+    /// Delivered receipts wait this long to go out together in one frame.
+    pub delivered_delay: Duration,
     /// A peer's typing indicator ends this long after its last `typing:start`.
     pub typing_timeout: Duration,
     /// Capacity of the event broadcast; slower receivers see `Lagged`.
@@ -34,9 +35,12 @@ impl Default for Tuning {
     fn default() -> Self {
         Self {
             backoff: BackoffConfig::default(),
-            send_window: 64,
-            send_rate_per_sec: 400.0,
-            send_burst: 1500.0,
+            send_attempts: 5,
+            send_retry: BackoffConfig {
+                base: Duration::from_millis(250),
+                cap: Duration::from_secs(8),
+            },
+            delivered_delay: Duration::from_millis(500),
             typing_timeout: Duration::from_secs(6),
             event_capacity: 4096,
         }
@@ -58,16 +62,17 @@ pub(crate) struct Shared {
     pub(crate) queued: watch::Sender<u64>,
     /// Poked when the outbox gained entries.
     pub(crate) outbox_wake: Notify,
+    /// Poked when a read receipt is owed.
+    pub(crate) receipts_wake: Notify,
     /// Poked to skip the current reconnect delay.
     pub(crate) reconnect_now: Notify,
     /// The way to the live socket while online; `None` otherwise.
     pub(crate) live: Mutex<Option<mpsc::Sender<ClientFrame>>>,
     pub(crate) typing: Arc<Typing>,
+    pub(crate) attention: Attention,
     pub(crate) presence: Mutex<HashSet<UserId>>,
     /// Conversations joined (for typing indicators); re-joined after every reconnect.
     pub(crate) joined: Mutex<HashSet<ConversationKey>>,
-    /// The send whose attachment is uploading right now (one at a time, in outbox order).
-    pub(crate) uploading: Mutex<Option<ClientId>>,
 }
 
 impl Shared {
@@ -79,6 +84,7 @@ impl Shared {
         tuning: Tuning,
     ) -> Result<Self> {
         let queued = cache.outbox_len()?;
+        let availability = cache.availability()?;
         let (events, _) = broadcast::channel(tuning.event_capacity.max(16));
         Ok(Self {
             user,
@@ -86,16 +92,17 @@ impl Shared {
             token,
             cache,
             typing: Arc::new(Typing::new(tuning.typing_timeout)),
+            attention: Attention::new(availability),
             tuning,
             events,
             state: watch::channel(ConnectionState::Idle).0,
             queued: watch::channel(queued).0,
             outbox_wake: Notify::new(),
+            receipts_wake: Notify::new(),
             reconnect_now: Notify::new(),
             live: Mutex::new(None),
             presence: Mutex::new(HashSet::new()),
             joined: Mutex::new(HashSet::new()),
-            uploading: Mutex::new(None),
         })
     }
 
@@ -108,9 +115,33 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
+    /// Carries out what the attention policy decided.
+    pub(crate) fn attend(&self, effects: Effects) {
+        for event in effects.into_events() {
+            self.emit(event);
+        }
+    }
+
+    /// The server told us how an emergency stands now: keep it, tell the UI, and stop ringing
+    /// if someone has it.
+    pub(crate) fn emergency_changed(&self, emergency: Emergency) -> Result<()> {
+        self.cache.save_emergency(&emergency)?;
+        let effects = self.attention.updated(&emergency);
+        self.emit(ClientEvent::EmergencyUpdated { emergency });
+        self.attend(effects);
+        self.emit(ClientEvent::ConversationsChanged);
+        Ok(())
+    }
+
+    /// Tells of changed messages, then (once) that the conversation list changed with them.
     pub(crate) fn emit_messages(&self, messages: impl IntoIterator<Item = LocalMessage>) {
+        let mut any = false;
         for message in messages {
+            any = true;
             self.emit(ClientEvent::MessageUpserted { message });
+        }
+        if any {
+            self.emit(ClientEvent::ConversationsChanged);
         }
     }
 
@@ -136,10 +167,6 @@ impl Shared {
 
     pub(crate) fn presence(&self) -> MutexGuard<'_, HashSet<UserId>> {
         self.presence.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn uploading(&self) -> MutexGuard<'_, Option<ClientId>> {
-        self.uploading.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn joined(&self) -> MutexGuard<'_, HashSet<ConversationKey>> {

@@ -252,14 +252,14 @@ async fn refused_files_fail_cleanly_and_do_not_hold_up_the_queue() {
     alice.wait_outbox_empty(PATIENCE).await.unwrap();
     let failed = alice.message(&bad.client_id).unwrap().unwrap();
     assert_eq!(failed.status, MessageStatus::Failed);
-    assert!(
-        failed
-            .error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("UnsupportedMediaType"),
-        "{:?}",
-        failed.error
+    assert_eq!(
+        failed.error_code.as_deref(),
+        Some("unsupported_media_type"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("The server does not accept this kind of file. Not sent.")
     );
     assert!(alice.message(&next.client_id).unwrap().unwrap().is_acked());
     let stored = server_messages(&url, "alice", &conversation).await;

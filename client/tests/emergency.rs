@@ -1,5 +1,7 @@
-//! A patient's emergency reaches the doctor as an alert; the doctor acknowledges and resolves
-//! it, and both sides see the transitions.
+//! A patient's emergency reaches the doctor as an alert and rings; acknowledge and resolve
+//! return the server's answer and only that stops the alarm: a doctor who was beaten to it hears
+//! who took it and keeps ringing until the server's update arrives, and with the server
+//! unreachable the alarm keeps ringing and the error says so.
 
 #![allow(clippy::unwrap_used)]
 
@@ -61,14 +63,18 @@ async fn emergency_alert_acknowledge_resolve() {
             .any(|e| e.id == raised.id)
     );
 
-    patel.acknowledge_emergency(&raised.id).unwrap();
+    assert_eq!(patel.ringing(), [raised.id.clone()]);
+
+    let taken = patel.acknowledge_emergency(&raised.id).await.unwrap();
+    assert_eq!(taken.state, EmergencyState::Acknowledged);
+    assert!(patel.ringing().is_empty(), "confirmed: quiet");
     next_emergency(&mut doctor_events, EmergencyState::Acknowledged).await;
     next_emergency(&mut patient_events, EmergencyState::Acknowledged).await;
 
-    patel
+    let resolved = patel
         .resolve_emergency(&raised.id, Some("called back".into()))
+        .await
         .unwrap();
-    let resolved = next_emergency(&mut doctor_events, EmergencyState::Resolved).await;
     assert_eq!(resolved.resolution_note.as_deref(), Some("called back"));
     next_emergency(&mut patient_events, EmergencyState::Resolved).await;
     assert!(
@@ -78,4 +84,81 @@ async fn emergency_alert_acknowledge_resolve() {
             .iter()
             .any(|e| e.id == raised.id)
     );
+}
+
+/// Waits until `client` rings for `id`.
+async fn ringing(client: &Client, id: &clinic_protocol::EmergencyId) {
+    wait_until(client, "the alarm", || client.ringing().contains(id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_ringing() {
+    let data = demo_data_dir();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = common::proxy::Proxy::start(server.addr).await;
+    let patel = online(&proxy.url(), dirs[0].path(), "dr.patel").await;
+    let nguyen = online(&server.url(), dirs[1].path(), "dr.nguyen").await;
+    let alice = online(&server.url(), dirs[2].path(), "alice").await;
+    let mut doctor_events = patel.subscribe();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "I fell", true).unwrap();
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    ringing(&patel, &raised.id).await;
+
+    // Dr. Nguyen takes it while news of that is still on its way to Dr. Patel's device.
+    proxy.hold_server_frames();
+    nguyen.acknowledge_emergency(&raised.id).await.unwrap();
+    let refused = patel.acknowledge_emergency(&raised.id).await.unwrap_err();
+    match &refused {
+        clinic_client::ClientError::Server { code, message, .. } => {
+            assert_eq!(*code, clinic_protocol::ErrorCode::Conflict);
+            assert_eq!(message, "Dr. Minh Nguyen already took it.");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        patel.ringing(),
+        [raised.id.clone()],
+        "a conflict does not silence"
+    );
+
+    // The server's own update is what stops it.
+    proxy.release();
+    wait_until(&patel, "the update to stop the alarm", || {
+        patel.ringing().is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_server_unreachable_acknowledge_fails_and_the_alarm_keeps_ringing() {
+    let data = demo_data_dir();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let patel = online(&url, dirs[0].path(), "dr.patel").await;
+    let bob = online(&url, dirs[1].path(), "bob").await;
+    let mut doctor_events = patel.subscribe();
+    let conversation = bob.conversation_with("dr.patel").unwrap();
+    bob.send(&conversation, "dizzy", true).unwrap();
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    ringing(&patel, &raised.id).await;
+
+    server.crash();
+    let error = patel.acknowledge_emergency(&raised.id).await.unwrap_err();
+    assert!(
+        matches!(error, clinic_client::ClientError::Unconfirmed(_)),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("The alarm keeps ringing"),
+        "{error}"
+    );
+    assert_eq!(patel.ringing(), [raised.id.clone()]);
+
+    // Logging out silences this device (and forgets the token even offline).
+    let revoked = patel.logout().await.unwrap();
+    assert!(!revoked);
+    assert!(patel.ringing().is_empty());
 }

@@ -94,6 +94,7 @@ async fn serve(
     ws.send(text(&ServerFrame::Authenticated {
         user: me(),
         online_users: vec![],
+        availability: None,
     }))
     .await
     .unwrap();

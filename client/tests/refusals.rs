@@ -30,9 +30,15 @@ async fn a_refused_send_fails_alone_and_can_be_retried() {
 
     let failed = patel.message(&refused.client_id).unwrap().unwrap();
     assert_eq!(failed.status, MessageStatus::Failed);
-    assert!(
-        failed.error.as_deref().unwrap().contains("Forbidden"),
+    assert_eq!(
+        failed.error_code.as_deref(),
+        Some("forbidden"),
         "{failed:?}"
+    );
+    let sentence = failed.error.as_deref().unwrap();
+    assert!(
+        sentence.starts_with("The server does not allow this message"),
+        "{sentence}"
     );
     assert_eq!(patel.failed_count().unwrap(), 1);
     let stored = server_messages(&url, "alice", &conversation).await;

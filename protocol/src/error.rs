@@ -34,6 +34,24 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The wire name (`bad_request`, `too_large`, ...), the same string serde writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::UnknownEvent => "unknown_event",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::TooLarge => "too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+            Self::Unknown => "unknown",
+        }
+    }
+
     /// True when retrying the same request later may succeed.
     pub fn is_transient(self) -> bool {
         matches!(self, Self::Internal | Self::Unavailable | Self::RateLimited)

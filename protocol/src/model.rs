@@ -220,6 +220,16 @@ pub enum EmergencyState {
     Resolved,
 }
 
+impl EmergencyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Raised => "RAISED",
+            Self::Acknowledged => "ACKNOWLEDGED",
+            Self::Resolved => "RESOLVED",
+        }
+    }
+}
+
 /// An emergency raised by a patient's emergency message; closed-loop until resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

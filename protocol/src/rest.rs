@@ -91,6 +91,14 @@ pub struct ResolveRequest {
     pub note: Option<String>,
 }
 
+/// `GET /api/availability` and `PUT /api/availability`: a doctor's availability, stored per
+/// user (do-not-disturb mutes routine alerts until an emergency escalates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailabilityBody {
+    pub availability: crate::ws::Availability,
+}
+
 /// `GET /api/emergencies/{id}`: the emergency and every recorded transition, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

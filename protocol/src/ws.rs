@@ -64,7 +64,8 @@ pub enum ClientFrame {
         #[serde(default)]
         note: Option<String>,
     },
-    /// A doctor's tray status.
+    /// A doctor's availability: stored for the user like `PUT /api/availability`, and answered
+    /// with `availability:changed` to every socket of theirs.
     #[serde(rename = "presence:set")]
     PresenceSet { availability: Availability },
 }
@@ -81,6 +82,9 @@ pub enum ServerFrame {
         user: User,
         /// Contacts of the caller who are online right now.
         online_users: Vec<UserId>,
+        /// A doctor's stored availability (absent from older servers, and for other roles).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        availability: Option<Availability>,
     },
     #[serde(rename = "chat:joined")]
     ChatJoined(ConversationKey),
@@ -141,6 +145,9 @@ pub enum ServerFrame {
     EmergencyUpdated { emergency: Emergency },
     #[serde(rename = "notification")]
     Notification { notification: Notification },
+    /// The caller's availability changed (on this or another device, or with the CLI).
+    #[serde(rename = "availability:changed")]
+    AvailabilityChanged { availability: Availability },
     #[serde(rename = "sync:batch")]
     SyncBatch(SyncPage),
     #[serde(rename = "error")]

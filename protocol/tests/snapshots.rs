@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clinic_protocol::rest::{
-    EmergenciesQuery, EmergencyDetail, Health, LoginRequest, LoginResponse,
+    AvailabilityBody, EmergenciesQuery, EmergencyDetail, Health, LoginRequest, LoginResponse,
     MarkNotificationsReadRequest, MarkReadRequest, MarkReadResponse, MessagesQuery,
     NotificationsQuery, ResolveRequest, SyncPage, SyncQuery, UploadResponse,
 };
@@ -167,6 +167,15 @@ fn server_frames() {
         ServerFrame::Authenticated {
             user: user(),
             online_users: vec!["u-doc-1".into()],
+            availability: None,
+        },
+        ServerFrame::Authenticated {
+            user: user(),
+            online_users: vec![],
+            availability: Some(Availability::DoNotDisturb),
+        },
+        ServerFrame::AvailabilityChanged {
+            availability: Availability::Available,
         },
         ServerFrame::ChatJoined(key()),
         ServerFrame::ChatLeft(key()),
@@ -411,4 +420,33 @@ fn unknown_and_bad_frames_are_errors_not_panics() {
     let code: ErrorCode =
         serde_json::from_str(r#""some_future_code""#).expect("unknown code tolerated");
     assert_eq!(code, ErrorCode::Unknown);
+}
+
+#[test]
+fn availability_body() {
+    insta::assert_json_snapshot!(AvailabilityBody {
+        availability: Availability::DoNotDisturb,
+    });
+}
+
+#[test]
+fn error_code_names_are_the_wire_names() {
+    for code in [
+        ErrorCode::BadRequest,
+        ErrorCode::UnknownEvent,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::TooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::RateLimited,
+        ErrorCode::Internal,
+        ErrorCode::Unavailable,
+    ] {
+        assert_eq!(
+            serde_json::to_value(code).expect("json"),
+            serde_json::json!(code.as_str())
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod files;
 
+mod availability;
 mod chat;
 mod emergency;
 mod http;

@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use clinic_client::{
     Client, ClientError, ClientEvent, ClientOptions, ConnectionState, LocalMessage, Profile,
 };
-use clinic_protocol::ConversationKey;
+use clinic_protocol::ws::Availability;
+use clinic_protocol::{ClientId, ConversationKey, EmergencyId};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,11 +51,30 @@ enum Command {
         /// The contact's username.
         #[arg(long = "with")]
         with: String,
-        #[arg(long)]
+        /// An emergency: sent before anything else queued (text only).
+        #[arg(long, conflicts_with = "file")]
         emergency: bool,
+        /// A file to attach (uploaded first; the text may then be empty).
+        #[arg(long)]
+        file: Option<PathBuf>,
         /// The message (several words are joined with spaces).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "file")]
         text: Vec<String>,
+    },
+    /// Open emergencies (from the server when reachable, else as last seen).
+    Emergencies {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Act on an emergency (doctors); returns once the server confirmed it.
+    Emergency {
+        #[command(subcommand)]
+        action: EmergencyAction,
+    },
+    /// Show or set this doctor's availability; setting returns once the server stored it.
+    Availability {
+        #[arg(value_parser = ["available", "dnd"])]
+        set: Option<String>,
     },
     /// Connect, catch up, deliver the outbox, refresh contacts; exit 3 if the server is
     /// unreachable, 5 if some sends were refused for good.
@@ -88,11 +108,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Outbox counts: queued and failed.
+    /// Queued and failed sends with their reasons; `retry` or `discard` a failed one.
     Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum EmergencyAction {
+    /// Take an emergency ("I'm on it").
+    Ack { id: String },
+    /// Close an emergency, with a short note of what was done.
+    Resolve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// Queue a failed send again (same clientId: never stored twice).
+    Retry { client_id: String },
+    /// Drop a failed send for good.
+    Discard { client_id: String },
 }
 
 fn main() -> ExitCode {
@@ -174,8 +216,11 @@ async fn run(cli: Cli) -> Result<u8> {
             );
         }
         Command::Logout => {
-            open(&cli)?.logout().await?;
-            println!("logged out");
+            if open(&cli)?.logout().await? {
+                println!("logged out");
+            } else {
+                println!("logged out here; the server could not be reached to end the session");
+            }
         }
         Command::Whoami => {
             let client = open(&cli)?;
@@ -191,12 +236,73 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Send {
             with,
             emergency,
+            file,
             text,
         } => {
             let client = open(&cli)?;
             let conversation = client.conversation_with(with)?;
-            let message = client.send(&conversation, &text.join(" "), *emergency)?;
+            let text = text.join(" ");
+            let message = match file {
+                Some(path) => client.send_with_attachment(&conversation, &text, false, path)?,
+                None => client.send(&conversation, &text, *emergency)?,
+            };
             println!("queued {}", message.client_id);
+        }
+        Command::Emergencies { json } => {
+            let list = open(&cli)?.fetch_open_emergencies().await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for e in &list {
+                    let by = e
+                        .acknowledged_by_name
+                        .as_deref()
+                        .map(|n| format!(" by {n}"))
+                        .unwrap_or_default();
+                    println!(
+                        "{} {} {}{by} (raised {})",
+                        e.id,
+                        e.patient_name,
+                        e.state.as_str(),
+                        e.raised_at.format("%Y-%m-%d %H:%M:%S")
+                    );
+                }
+            }
+        }
+        Command::Emergency { action } => {
+            let client = open(&cli)?;
+            let emergency = match action {
+                EmergencyAction::Ack { id } => {
+                    client.acknowledge_emergency(&EmergencyId::new(id)).await?
+                }
+                EmergencyAction::Resolve { id, note } => {
+                    client
+                        .resolve_emergency(&EmergencyId::new(id), note.clone())
+                        .await?
+                }
+            };
+            println!("{} {}", emergency.id, emergency.state.as_str());
+        }
+        Command::Availability { set } => {
+            let client = open(&cli)?;
+            let availability = match set.as_deref() {
+                None => client.refresh_availability().await?,
+                Some(word) => {
+                    let wanted = if word == "dnd" {
+                        Availability::DoNotDisturb
+                    } else {
+                        Availability::Available
+                    };
+                    client.set_availability(wanted).await?
+                }
+            };
+            println!(
+                "{}",
+                match availability {
+                    Availability::Available => "available",
+                    Availability::DoNotDisturb => "dnd",
+                }
+            );
         }
         Command::Sync { timeout, attempts } => {
             return sync(&open(&cli)?, *timeout, *attempts).await;
@@ -228,16 +334,37 @@ async fn run(cli: Cli) -> Result<u8> {
                 }
             }
         }
-        Command::Outbox { json } => {
+        Command::Outbox { action, json } => {
             let client = open(&cli)?;
-            let (queued, failed) = (client.queued(), client.failed_count()?);
-            if *json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "queued": queued, "failed": failed })
-                );
-            } else {
-                println!("queued {queued}, failed {failed}");
+            match action {
+                Some(OutboxAction::Retry { client_id }) => {
+                    client.retry(&ClientId::new(client_id))?;
+                    println!("queued {client_id} again");
+                }
+                Some(OutboxAction::Discard { client_id }) => {
+                    client.discard(&ClientId::new(client_id))?;
+                    println!("discarded {client_id}");
+                }
+                None if *json => println!("{}", serde_json::to_string_pretty(&client.outbox()?)?),
+                None => {
+                    let items = client.outbox()?;
+                    for item in &items {
+                        let reason = match (&item.error_code, &item.error) {
+                            (Some(code), Some(text)) => format!(" [{code}] {text}"),
+                            _ => String::new(),
+                        };
+                        println!(
+                            "{} {} {}{} {}{reason}",
+                            item.client_id,
+                            item.state,
+                            item.step,
+                            if item.is_emergency { " EMERGENCY" } else { "" },
+                            item.content
+                        );
+                    }
+                    let failed = items.iter().filter(|i| i.state == "failed").count();
+                    println!("queued {}, failed {failed}", items.len() - failed);
+                }
             }
         }
     }

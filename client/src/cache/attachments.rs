@@ -4,6 +4,7 @@
 
 use super::Cache;
 use super::messages::{find, update_row};
+use super::outbox::{EntryKind, push};
 use crate::error::Result;
 use crate::record::LocalMessage;
 use clinic_protocol::UserId;
@@ -33,24 +34,30 @@ impl Cache {
         m.file_size = Some(uploaded.size);
         m.file_type = Some(uploaded.content_type.clone());
         update_row(&tx, local_id, &m)?;
+        // The send that depends on the upload is now at the head of its lane.
+        tx.execute(
+            "DELETE FROM send_queue WHERE client_id = ?1 AND kind = 'upload'",
+            params![client_id],
+        )?;
         tx.commit()?;
         Ok(Some(m))
     }
 
     /// The server no longer knows the upload a pending send names (it was swept): forget the
-    /// URL and put the send at the end of the outbox, so the file is uploaded again. False when
-    /// the send has no attachment to upload (then the refusal stands).
+    /// URL and queue the upload again, then the send, at the end of its lane. False when the
+    /// send has no attachment to upload (then the refusal stands).
     pub fn requeue_upload(&self, me: &UserId, client_id: &str) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let attachment: Option<Option<String>> = tx
+        let row: Option<(String, Option<String>)> = tx
             .query_row(
-                "SELECT attachment_path FROM outbox WHERE client_id = ?1 AND state = 'pending'",
+                "SELECT lane, attachment_path FROM send_queue
+                 WHERE client_id = ?1 AND kind = 'send' AND state = 'pending'",
                 params![client_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some(Some(path)) = attachment else {
+        let Some((lane, Some(path))) = row else {
             return Ok(false);
         };
         let Some((local_id, mut m)) = find(
@@ -63,7 +70,12 @@ impl Cache {
         };
         m.file_url = None;
         update_row(&tx, local_id, &m)?;
-        super::outbox::to_the_end(&tx, client_id, Some(&path))?;
+        tx.execute(
+            "DELETE FROM send_queue WHERE client_id = ?1",
+            params![client_id],
+        )?;
+        push(&tx, client_id, EntryKind::Upload, &lane, Some(&path))?;
+        push(&tx, client_id, EntryKind::Send, &lane, Some(&path))?;
         tx.commit()?;
         Ok(true)
     }

@@ -10,23 +10,6 @@ use clinic_protocol::{ConversationKey, Emergency, Message, MessageId, MessageSta
 use rusqlite::{OptionalExtension, Transaction, params};
 
 impl Cache {
-    /// Stores a new optimistic message (status `SENDING`) and its outbox entry, atomically.
-    pub fn enqueue(&self, message: &LocalMessage, attachment_path: Option<&str>) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        insert_row(&tx, message)?;
-        tx.execute(
-            "INSERT INTO outbox (client_id, attachment_path, created_at) VALUES (?1, ?2, ?3)",
-            params![
-                message.client_id.as_str(),
-                attachment_path,
-                message.created_at.to_rfc3339()
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Merges one server message (live event or ack). Returns the stored copy when it changed.
     pub fn apply_message(&self, me: &UserId, message: Message) -> Result<Option<LocalMessage>> {
         let mut conn = self.lock();
@@ -125,6 +108,33 @@ impl Cache {
         }
         tx.commit()?;
         Ok(Some((conversation, changed)))
+    }
+
+    /// The newest message addressed to `me` in a conversation, if any of those is not read yet:
+    /// the one a "read up to" mark names.
+    pub fn newest_unread_for(
+        &self,
+        me: &UserId,
+        conversation: &ConversationKey,
+    ) -> Result<Option<MessageId>> {
+        let conn = self.lock();
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
+                 AND sender_id != ?3 AND seq IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM messages u WHERE u.patient_id = ?1
+                     AND u.doctor_id = ?2 AND u.sender_id != ?3 AND u.seq IS NOT NULL
+                     AND u.status != 'READ')
+                 ORDER BY seq DESC LIMIT 1",
+                params![
+                    conversation.patient_id.as_str(),
+                    conversation.doctor_id.as_str(),
+                    me.as_str()
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(id.map(MessageId))
     }
 
     /// The last `limit` messages of a conversation in display order: acknowledged ones by server
@@ -253,7 +263,7 @@ pub(super) fn update_row(tx: &Transaction<'_>, local_id: i64, m: &LocalMessage) 
 fn upsert(tx: &Transaction<'_>, me: &UserId, incoming: Message) -> Result<Option<LocalMessage>> {
     if &incoming.sender_id == me {
         tx.execute(
-            "DELETE FROM outbox WHERE client_id = ?1",
+            "DELETE FROM send_queue WHERE client_id = ?1",
             params![incoming.client_id.as_str()],
         )?;
     }

@@ -3,12 +3,14 @@
 
 use super::Cache;
 use crate::error::Result;
+use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     Contact, Conversation, ConversationKey, Emergency, EmergencyState, MessageId, Seq,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
 const CURSOR_KEY: &str = "sync_cursor";
+const AVAILABILITY_KEY: &str = "availability";
 
 impl Cache {
     /// Where the next catch-up starts.
@@ -22,6 +24,34 @@ impl Cache {
             )
             .optional()?;
         Ok(Seq(value.and_then(|v| v.parse().ok()).unwrap_or(0)))
+    }
+
+    /// This user's availability as the server last confirmed it (available until told).
+    pub fn availability(&self) -> Result<Availability> {
+        let value: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![AVAILABILITY_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match value.as_deref() {
+            Some("DO_NOT_DISTURB") => Availability::DoNotDisturb,
+            _ => Availability::Available,
+        })
+    }
+
+    pub fn set_availability(&self, availability: Availability) -> Result<()> {
+        let text = match availability {
+            Availability::Available => "AVAILABLE",
+            Availability::DoNotDisturb => "DO_NOT_DISTURB",
+        };
+        self.lock().execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![AVAILABILITY_KEY, text],
+        )?;
+        Ok(())
     }
 
     /// Replaces the known contacts.

@@ -8,7 +8,7 @@ mod messages;
 mod meta;
 mod outbox;
 
-pub use outbox::OutboxEntry;
+pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
 
 use crate::error::Result;
 use rusqlite::Connection;
@@ -56,6 +56,33 @@ const MIGRATIONS: &[&str] = &[
         message_id TEXT NOT NULL,
         PRIMARY KEY (patient_id, doctor_id)
     );",
+    // 2: the outbox becomes a send queue of lanes (one per conversation, one for emergencies);
+    // an attachment's upload is an entry of its own before its message, and every entry counts
+    // its attempts and keeps the stable code of its last refusal.
+    "CREATE TABLE send_queue (
+        pos             INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id       TEXT NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('upload', 'send')),
+        lane            TEXT NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+        attachment_path TEXT,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        created_at      TEXT NOT NULL,
+        UNIQUE (client_id, kind)
+    );
+    CREATE INDEX send_queue_by_lane ON send_queue (state, lane, pos);
+    INSERT INTO send_queue (pos, client_id, kind, lane, state, attachment_path, created_at)
+        SELECT o.pos * 2, o.client_id, 'upload', m.patient_id || '|' || m.doctor_id, o.state,
+               o.attachment_path, o.created_at
+        FROM outbox o JOIN messages m ON m.client_id = o.client_id AND m.id IS NULL
+        WHERE o.attachment_path IS NOT NULL AND json_extract(m.data, '$.fileUrl') IS NULL;
+    INSERT INTO send_queue (pos, client_id, kind, lane, state, attachment_path, created_at)
+        SELECT o.pos * 2 + 1, o.client_id, 'send',
+               CASE WHEN json_extract(m.data, '$.isEmergency') THEN 'emergency'
+                    ELSE m.patient_id || '|' || m.doctor_id END,
+               o.state, o.attachment_path, o.created_at
+        FROM outbox o JOIN messages m ON m.client_id = o.client_id AND m.id IS NULL;
+    DROP TABLE outbox;",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.

@@ -1,163 +1,397 @@
-//! The outbox: sends not yet acknowledged, in the order they must reach the server. A row lives
-//! until the server's copy of the message arrives (ack, live event or sync) or it is refused for
-//! good (then it stays, `failed`, until retried).
+//! The send queue: sends not yet acknowledged, in lanes. Each conversation is a lane that keeps
+//! its order; emergencies have a lane of their own that never waits behind a conversation. An
+//! attachment's upload is an entry of its own just before the send that carries the file, so the
+//! send depends on it by position. A row lives until the server's copy of the message arrives
+//! (ack, live event or sync), or is parked (`failed`) with the stable code of its last refusal
+//! until the user retries or discards it.
 
 use super::Cache;
-use super::messages::{find, update_row};
+use super::messages::{find, insert_row, update_row};
 use crate::error::Result;
 use crate::record::LocalMessage;
-use clinic_protocol::{MessageStatus, NewMessage, UserId};
+use chrono::{DateTime, Utc};
+use clinic_protocol::{ClientId, ConversationKey, MessageStatus, NewMessage, UserId};
 use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
 
-/// One pending send, ready to go on the wire.
+/// The lane of every emergency, served before any conversation's.
+pub const EMERGENCY_LANE: &str = "emergency";
+
+/// What an entry does when it reaches the head of its lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// Upload the attachment (REST), then record its URL on the message.
+    Upload,
+    /// `message:send` over the socket.
+    Send,
+}
+
+impl EntryKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Send => "send",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        if text == "upload" {
+            Self::Upload
+        } else {
+            Self::Send
+        }
+    }
+}
+
+/// The head of a lane, ready to be worked on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEntry {
-    /// Delivery order; never reused, so "everything after the last one sent" is well defined.
+pub struct QueueEntry {
     pub pos: i64,
-    pub message: NewMessage,
-    /// Seam for attachments (issue 6): a local file to upload first.
+    pub kind: EntryKind,
+    pub lane: String,
+    /// Attempts so far that the server refused (or, for uploads, that failed).
+    pub attempts: u32,
+    /// The sender's copy of the attachment (upload entries).
     pub attachment_path: Option<String>,
+    pub message: LocalMessage,
+}
+
+impl QueueEntry {
+    pub fn is_emergency(&self) -> bool {
+        self.lane == EMERGENCY_LANE
+    }
+
+    /// The `message:send` body of a send entry.
+    pub fn wire(&self) -> NewMessage {
+        let m = &self.message;
+        NewMessage {
+            client_id: Some(m.client_id.clone()),
+            patient_id: m.patient_id.clone(),
+            doctor_id: m.doctor_id.clone(),
+            content: m.content.clone(),
+            is_emergency: m.is_emergency,
+            file_url: m.file_url.clone(),
+            file_name: m.file_name.clone(),
+        }
+    }
+}
+
+/// One send as `clinic outbox` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxItem {
+    pub client_id: ClientId,
+    pub patient_id: UserId,
+    pub doctor_id: UserId,
+    pub content: String,
+    pub file_name: Option<String>,
+    pub is_emergency: bool,
+    /// `queued` (waiting or under way) or `failed` (parked until retried or discarded).
+    pub state: &'static str,
+    /// `upload` while the attachment still has to go up, then `send`.
+    pub step: &'static str,
+    pub attempts: u32,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The lane a message travels in.
+pub fn lane_of(message: &LocalMessage) -> String {
+    if message.is_emergency {
+        EMERGENCY_LANE.to_owned()
+    } else {
+        conversation_lane(&message.conversation())
+    }
+}
+
+fn conversation_lane(key: &ConversationKey) -> String {
+    format!("{}|{}", key.patient_id, key.doctor_id)
 }
 
 impl Cache {
-    /// Pending entries after `after_pos`, in order, at most `limit`.
-    pub fn outbox_after(
-        &self,
-        me: &UserId,
-        after_pos: i64,
-        limit: usize,
-    ) -> Result<Vec<OutboxEntry>> {
+    /// Stores a new optimistic message (status `SENDING`) and its queue entries (an upload
+    /// first when there is a file to send), atomically.
+    pub fn enqueue(&self, message: &LocalMessage, attachment_path: Option<&str>) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        insert_row(&tx, message)?;
+        let lane = lane_of(message);
+        if attachment_path.is_some() && message.file_url.is_none() {
+            push(
+                &tx,
+                message.client_id.as_str(),
+                EntryKind::Upload,
+                &lane,
+                attachment_path,
+            )?;
+        }
+        push(
+            &tx,
+            message.client_id.as_str(),
+            EntryKind::Send,
+            &lane,
+            attachment_path,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The first pending entry of every lane, emergencies first, then by age.
+    pub fn queue_heads(&self, me: &UserId) -> Result<Vec<QueueEntry>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT o.pos, o.attachment_path, m.data FROM outbox o
-             JOIN messages m ON m.sender_id = ?1 AND m.client_id = o.client_id
-             WHERE o.state = 'pending' AND o.pos > ?2 ORDER BY o.pos LIMIT ?3",
+            "SELECT q.pos, q.kind, q.lane, q.attempts, q.attachment_path, m.data
+             FROM send_queue q JOIN messages m ON m.sender_id = ?1 AND m.client_id = q.client_id
+             WHERE q.state = 'pending' AND q.pos = (SELECT MIN(h.pos) FROM send_queue h
+                 WHERE h.state = 'pending' AND h.lane = q.lane)
+             ORDER BY (q.lane = 'emergency') DESC, q.pos",
         )?;
-        let rows = stmt.query_map(
-            params![
-                me.as_str(),
-                after_pos,
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
-        )?;
+        let rows = stmt.query_map(params![me.as_str()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (pos, attachment_path, data) = row?;
-            let Ok(m) = serde_json::from_str::<LocalMessage>(&data) else {
+            let (pos, kind, lane, attempts, attachment_path, data) = row?;
+            // A row written by a newer build that no longer parses is left alone.
+            let Ok(message) = serde_json::from_str::<LocalMessage>(&data) else {
                 continue;
             };
-            out.push(OutboxEntry {
+            out.push(QueueEntry {
                 pos,
-                message: NewMessage {
-                    client_id: Some(m.client_id),
-                    patient_id: m.patient_id,
-                    doctor_id: m.doctor_id,
-                    content: m.content,
-                    is_emergency: m.is_emergency,
-                    file_url: m.file_url,
-                    file_name: m.file_name,
-                },
+                kind: EntryKind::parse(&kind),
+                lane,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                 attachment_path,
+                message,
             });
         }
         Ok(out)
     }
 
-    /// Sends waiting to be delivered (not counting failed ones).
+    /// Sends waiting to be delivered (parked ones not counted).
     pub fn outbox_len(&self) -> Result<u64> {
-        self.count_outbox("pending")
+        self.count_sends("pending")
     }
 
-    /// Sends refused for good, waiting for the user to retry.
+    /// Sends parked after a refusal, waiting for the user to retry or discard them.
     pub fn outbox_failed(&self) -> Result<u64> {
-        self.count_outbox("failed")
+        self.count_sends("failed")
     }
 
-    fn count_outbox(&self, state: &str) -> Result<u64> {
-        let conn = self.lock();
-        let n: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE state = ?1",
+    fn count_sends(&self, state: &str) -> Result<u64> {
+        let n: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM send_queue WHERE kind = 'send' AND state = ?1",
             params![state],
             |r| r.get(0),
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// The server refused a send for good: the message turns `FAILED` with the reason.
-    pub fn mark_failed(
+    /// Every queued and parked send of `me`, oldest first, with its reason when parked.
+    pub fn outbox_items(&self, me: &UserId) -> Result<Vec<OutboxItem>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT s.state, s.attempts,
+                    EXISTS (SELECT 1 FROM send_queue u WHERE u.client_id = s.client_id
+                            AND u.kind = 'upload'),
+                    m.data
+             FROM send_queue s JOIN messages m ON m.sender_id = ?1 AND m.client_id = s.client_id
+             WHERE s.kind = 'send' ORDER BY s.pos",
+        )?;
+        let rows = stmt.query_map(params![me.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (state, attempts, uploading, data) = row?;
+            let Ok(m) = serde_json::from_str::<LocalMessage>(&data) else {
+                continue;
+            };
+            out.push(OutboxItem {
+                client_id: m.client_id,
+                patient_id: m.patient_id,
+                doctor_id: m.doctor_id,
+                content: m.content,
+                file_name: m.file_name,
+                is_emergency: m.is_emergency,
+                state: if state == "failed" {
+                    "failed"
+                } else {
+                    "queued"
+                },
+                step: if uploading { "upload" } else { "send" },
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                error_code: m.error_code,
+                error: m.error,
+                created_at: m.created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One more attempt of this entry was refused; returns how many there have been.
+    pub fn count_attempt(&self, client_id: &str, kind: EntryKind) -> Result<u32> {
+        let conn = self.lock();
+        let n: Option<i64> = conn
+            .query_row(
+                "UPDATE send_queue SET attempts = attempts + 1 WHERE client_id = ?1 AND kind = ?2
+                 RETURNING attempts",
+                params![client_id, kind.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Parks a send (and its upload, if any): the message turns `FAILED` with the stable
+    /// `code` and a sentence for people, and its lane moves on without it.
+    pub fn park(
         &self,
         me: &UserId,
         client_id: &str,
-        reason: &str,
+        code: &str,
+        sentence: &str,
     ) -> Result<Option<LocalMessage>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let n = tx.execute(
-            "UPDATE outbox SET state = 'failed' WHERE client_id = ?1 AND state = 'pending'",
+            "UPDATE send_queue SET state = 'failed' WHERE client_id = ?1 AND state = 'pending'",
             params![client_id],
         )?;
         if n == 0 {
             return Ok(None);
         }
-        let changed = set_local_status(&tx, me, client_id, MessageStatus::Failed, Some(reason))?;
+        let changed = set_local_status(
+            &tx,
+            me,
+            client_id,
+            MessageStatus::Failed,
+            Some((code, sentence)),
+        )?;
         tx.commit()?;
         Ok(changed)
     }
 
-    /// Puts a failed send back at the end of the outbox (with the same `clientId`, so the
-    /// server still cannot store it twice).
+    /// Puts a parked send back at the end of its lane with its attempts reset (same
+    /// `clientId`, so the server still cannot store it twice).
     pub fn retry(&self, me: &UserId, client_id: &str) -> Result<Option<LocalMessage>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let attachment: Option<Option<String>> = tx
-            .query_row(
-                "SELECT attachment_path FROM outbox WHERE client_id = ?1 AND state = 'failed'",
-                params![client_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(attachment) = attachment else {
+        let rows: Vec<(String, String, Option<String>)> = tx
+            .prepare(
+                "SELECT kind, lane, attachment_path FROM send_queue
+                 WHERE client_id = ?1 AND state = 'failed' ORDER BY pos",
+            )?
+            .query_map(params![client_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows.is_empty() {
             return Ok(None);
-        };
-        to_the_end(&tx, client_id, attachment.as_deref())?;
+        }
+        tx.execute(
+            "DELETE FROM send_queue WHERE client_id = ?1",
+            params![client_id],
+        )?;
+        for (kind, lane, attachment) in &rows {
+            push(
+                &tx,
+                client_id,
+                EntryKind::parse(kind),
+                lane,
+                attachment.as_deref(),
+            )?;
+        }
         let changed = set_local_status(&tx, me, client_id, MessageStatus::Sending, None)?;
         tx.commit()?;
         Ok(changed)
     }
+
+    /// Drops a parked send and its local copy for good. Returns the message as it was (its
+    /// attachment copy is the caller's to delete), or `None` when no parked send has this id.
+    pub fn discard(&self, me: &UserId, client_id: &str) -> Result<Option<LocalMessage>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let parked: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM send_queue WHERE client_id = ?1 AND state = 'failed')",
+            params![client_id],
+            |r| r.get(0),
+        )?;
+        if !parked {
+            return Ok(None);
+        }
+        let Some((local_id, message)) = find(
+            &tx,
+            "sender_id = ?1 AND client_id = ?2 AND id IS NULL",
+            params![me.as_str(), client_id],
+        )?
+        else {
+            return Ok(None);
+        };
+        tx.execute(
+            "DELETE FROM send_queue WHERE client_id = ?1",
+            params![client_id],
+        )?;
+        tx.execute(
+            "DELETE FROM messages WHERE local_id = ?1",
+            params![local_id],
+        )?;
+        tx.commit()?;
+        Ok(Some(message))
+    }
+
+    /// Whether a send with this `clientId` is queued and not parked (may be under way).
+    pub fn is_queued(&self, client_id: &str) -> Result<bool> {
+        Ok(self.lock().query_row(
+            "SELECT EXISTS (SELECT 1 FROM send_queue WHERE client_id = ?1 AND state = 'pending')",
+            params![client_id],
+            |r| r.get(0),
+        )?)
+    }
 }
 
-/// Moves a send to the end of the outbox as `pending`. Delete and re-insert: the AUTOINCREMENT
-/// position puts it after everything queued.
-pub(super) fn to_the_end(
+/// Appends an entry at the end of its lane (the AUTOINCREMENT position is after everything).
+pub(super) fn push(
     tx: &Transaction<'_>,
     client_id: &str,
+    kind: EntryKind,
+    lane: &str,
     attachment: Option<&str>,
 ) -> Result<()> {
     tx.execute(
-        "DELETE FROM outbox WHERE client_id = ?1",
-        params![client_id],
-    )?;
-    tx.execute(
-        "INSERT INTO outbox (client_id, attachment_path, created_at) VALUES (?1, ?2, ?3)",
-        params![client_id, attachment, chrono::Utc::now().to_rfc3339()],
+        "INSERT INTO send_queue (client_id, kind, lane, attachment_path, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            client_id,
+            kind.as_str(),
+            lane,
+            attachment,
+            Utc::now().to_rfc3339()
+        ],
     )?;
     Ok(())
 }
 
-/// Sets the local status (and failure reason) of one of `me`'s messages.
+/// Sets the local status (and the reason of a failure) of one of `me`'s messages.
 fn set_local_status(
     tx: &Transaction<'_>,
     me: &UserId,
     client_id: &str,
     status: MessageStatus,
-    error: Option<&str>,
+    reason: Option<(&str, &str)>,
 ) -> Result<Option<LocalMessage>> {
     let Some((local_id, mut m)) = find(
         tx,
@@ -168,7 +402,8 @@ fn set_local_status(
         return Ok(None);
     };
     m.status = status;
-    m.error = error.map(str::to_owned);
+    m.error_code = reason.map(|(code, _)| code.to_owned());
+    m.error = reason.map(|(_, sentence)| sentence.to_owned());
     update_row(tx, local_id, &m)?;
     Ok(Some(m))
 }

@@ -1,6 +1,6 @@
 //! Unit tests of the cache: merging server copies onto optimistic ones, order, receipts, outbox.
 
-use super::Cache;
+use super::{Cache, EntryKind};
 use crate::record::LocalMessage;
 use chrono::Utc;
 use clinic_protocol::rest::SyncPage;
@@ -56,9 +56,9 @@ fn ack_turns_the_optimistic_copy_into_the_stored_one() {
     let me = UserId::from("p1");
     cache.enqueue(&local("c1", "p1"), None).unwrap();
     assert_eq!(cache.outbox_len().unwrap(), 1);
-    let entries = cache.outbox_after(&me, 0, 10).unwrap();
+    let entries = cache.queue_heads(&me).unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].message.client_id, Some(ClientId::from("c1")));
+    assert_eq!(entries[0].wire().client_id, Some(ClientId::from("c1")));
 
     let changed = cache
         .apply_message(&me, server("c1", "p1", 7))
@@ -118,23 +118,126 @@ fn receipts_only_raise_status_and_failures_can_be_retried() {
 
     cache.enqueue(&local("c2", "p1"), None).unwrap();
     cache.enqueue(&local("c3", "p1"), None).unwrap();
+    // One lane: only its head is offered.
+    let heads = cache.queue_heads(&me).unwrap();
+    assert_eq!(heads.len(), 1);
+    assert_eq!(heads[0].message.client_id.as_str(), "c2");
+    assert_eq!(cache.count_attempt("c2", EntryKind::Send).unwrap(), 1);
     let failed = cache
-        .mark_failed(&me, "c2", "TooLarge: no")
+        .park(
+            &me,
+            "c2",
+            "too_large",
+            "The message is too long for the server. Not sent.",
+        )
         .unwrap()
         .unwrap();
     assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(failed.error_code.as_deref(), Some("too_large"));
     assert_eq!(cache.outbox_len().unwrap(), 1);
     assert_eq!(cache.outbox_failed().unwrap(), 1);
-    let last = cache.outbox_after(&me, 0, 10).unwrap().last().unwrap().pos;
-    let retried = cache.retry(&me, "c2").unwrap().unwrap();
-    assert_eq!(retried.status, MessageStatus::Sending);
-    let after = cache.outbox_after(&me, last, 10).unwrap();
+    // Parked: the lane moves on to c3.
     assert_eq!(
-        after.len(),
-        1,
+        cache.queue_heads(&me).unwrap()[0]
+            .message
+            .client_id
+            .as_str(),
+        "c3"
+    );
+    let retried = cache.retry(&me, "c2").unwrap().unwrap();
+    assert_eq!(
+        (retried.status, retried.error_code),
+        (MessageStatus::Sending, None)
+    );
+    let items = cache.outbox_items(&me).unwrap();
+    let order: Vec<&str> = items.iter().map(|i| i.client_id.as_str()).collect();
+    assert_eq!(
+        order,
+        ["c3", "c2"],
         "a retried send goes after everything queued"
     );
-    assert!(cache.retry(&me, "c2").unwrap().is_none());
+    assert_eq!(items[1].attempts, 0, "attempts start over");
+    assert!(
+        cache.retry(&me, "c2").unwrap().is_none(),
+        "only a parked send is retried"
+    );
+    assert!(
+        cache.discard(&me, "c3").unwrap().is_none(),
+        "a queued send is not discarded"
+    );
+}
+
+#[test]
+fn lanes_uploads_and_emergencies() {
+    let (_d, cache) = open();
+    let me = UserId::from("p1");
+    let mut file = local("f1", "p1");
+    file.file_name = Some("scan.png".into());
+    cache.enqueue(&file, Some("/tmp/scan.png")).unwrap();
+    cache.enqueue(&local("t1", "p1"), None).unwrap();
+    let mut other = local("o1", "p1");
+    other.doctor_id = "d2".into();
+    cache.enqueue(&other, None).unwrap();
+    let mut help = local("e1", "p1");
+    help.is_emergency = true;
+    cache.enqueue(&help, None).unwrap();
+
+    let heads = cache.queue_heads(&me).unwrap();
+    let seen: Vec<(&str, EntryKind)> = heads
+        .iter()
+        .map(|h| (h.message.client_id.as_str(), h.kind))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("e1", EntryKind::Send),
+            ("f1", EntryKind::Upload),
+            ("o1", EntryKind::Send)
+        ],
+        "the emergency lane first; the file's upload heads its conversation"
+    );
+    assert_eq!(cache.outbox_len().unwrap(), 4);
+    let uploaded = clinic_protocol::rest::UploadResponse {
+        file_url: "/api/files/x".into(),
+        file_name: "scan.png".into(),
+        size: 3,
+        content_type: "image/png".into(),
+    };
+    cache.set_uploaded(&me, "f1", &uploaded).unwrap().unwrap();
+    let heads = cache.queue_heads(&me).unwrap();
+    let f1 = heads
+        .iter()
+        .find(|h| h.message.client_id.as_str() == "f1")
+        .unwrap();
+    assert_eq!(f1.kind, EntryKind::Send);
+    assert_eq!(f1.wire().file_url.as_deref(), Some("/api/files/x"));
+
+    // A parked upload parks its send too, and Discard removes both and the message.
+    cache
+        .enqueue(
+            &{
+                let mut g = local("g1", "p1");
+                g.doctor_id = "d3".into();
+                g
+            },
+            Some("/tmp/gone.pdf"),
+        )
+        .unwrap();
+    cache
+        .park(&me, "g1", "file_missing", "gone")
+        .unwrap()
+        .unwrap();
+    assert!(
+        cache
+            .queue_heads(&me)
+            .unwrap()
+            .iter()
+            .all(|h| h.message.client_id.as_str() != "g1")
+    );
+    let dropped = cache.discard(&me, "g1").unwrap().unwrap();
+    assert_eq!(dropped.client_id.as_str(), "g1");
+    assert!(cache.message_by_client_id(&me, "g1").unwrap().is_none());
+    assert_eq!(cache.outbox_failed().unwrap(), 0);
 }
 
 #[test]

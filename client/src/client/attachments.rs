@@ -28,6 +28,12 @@ impl Client {
                 "a message holds at most {MAX_CONTENT_BYTES} bytes"
             )));
         }
+        if is_emergency {
+            // An emergency never waits for an upload: it goes out as text at once.
+            return Err(ClientError::Invalid(
+                "an emergency is sent as text at once; send the file as its own message".into(),
+            ));
+        }
         if !conversation.has_participant(self.shared.me()) {
             return Err(ClientError::Invalid("not a conversation of yours".into()));
         }
@@ -58,9 +64,7 @@ impl Client {
             LocalMessage::pending(conversation, self.shared.me(), content, is_emergency);
         let copy = attachments::store_copy(self.profile.dir(), &message.client_id, path, &name)?;
         let copy_text = copy.to_string_lossy().into_owned();
-        if !is_emergency {
-            message.message_type = MessageType::File;
-        }
+        message.message_type = MessageType::File;
         message.file_name = Some(name);
         message.file_size = Some(meta.len());
         message.local_file_path = Some(copy_text.clone());

@@ -1,10 +1,15 @@
-//! Actions that need the live socket (typing, joins, emergency transitions, presence) and read
-//! receipts, which wait in the cache while offline.
+//! Actions beyond sending: read marks (owed in the cache while offline, one frame per
+//! conversation), typing and joins over the live socket, and the actions that only count once
+//! the server confirmed them (emergency acknowledge and resolve, availability), over REST.
 
 use super::Client;
 use crate::error::{ClientError, Result};
+use crate::events::ClientEvent;
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ClientFrame, ConversationKey, EmergencyId, MessageId};
+use clinic_protocol::{
+    ClientFrame, ConversationKey, Emergency, EmergencyId, EmergencyState, ErrorCode, MessageId,
+    Role,
+};
 
 impl Client {
     /// The UI showed `message_id`: it and everything before it addressed to this user become
@@ -15,15 +20,35 @@ impl Client {
         else {
             return Err(ClientError::NotFound(format!("message {message_id}")));
         };
-        self.shared.emit_messages(changed);
-        let frame = ClientFrame::MessageRead {
-            message_id: message_id.clone(),
-            patient_id: conversation.patient_id.clone(),
-            doctor_id: conversation.doctor_id.clone(),
+        self.owe_read(&conversation, message_id, changed)
+    }
+
+    /// The user has the conversation open and in view: everything in it addressed to them is
+    /// read. One `message:read` ("read up to" the newest) goes to the server, however many were
+    /// unread. Returns how many changed; 0 sends nothing.
+    pub fn mark_conversation_read(&self, conversation: &ConversationKey) -> Result<usize> {
+        let me = self.shared.me().clone();
+        let Some(newest) = self.shared.cache.newest_unread_for(&me, conversation)? else {
+            return Ok(0);
         };
-        if self.send_live(frame).is_err() {
-            self.shared.cache.owe_read(&conversation, message_id)?;
-        }
+        let Some((_, changed)) = self.shared.cache.mark_read_up_to(&me, &newest)? else {
+            return Ok(0);
+        };
+        let n = changed.len();
+        self.owe_read(conversation, &newest, changed)?;
+        Ok(n)
+    }
+
+    fn owe_read(
+        &self,
+        conversation: &ConversationKey,
+        message_id: &MessageId,
+        changed: Vec<crate::LocalMessage>,
+    ) -> Result<()> {
+        self.shared.emit_messages(changed);
+        // Only the newest mark per conversation is kept; the connection sends it when it can.
+        self.shared.cache.owe_read(conversation, message_id)?;
+        self.shared.receipts_wake.notify_one();
         Ok(())
     }
 
@@ -39,7 +64,7 @@ impl Client {
     }
 
     /// Tell the peer this user is (or stopped) typing. Call `true` again every few seconds
-    /// while typing continues: peers time out after [`Tuning::typing_timeout`]. Dropped
+    /// while typing continues: peers time out after [`crate::Tuning::typing_timeout`]. Dropped
     /// silently while offline (a stale indicator is worse than none).
     pub fn set_typing(&self, conversation: &ConversationKey, typing: bool) {
         let frame = if typing {
@@ -50,27 +75,128 @@ impl Client {
         let _ = self.send_live(frame);
     }
 
-    /// A doctor takes an emergency. Needs a connection (an alarm must not look handled when
-    /// it is not).
-    pub fn acknowledge_emergency(&self, emergency_id: &EmergencyId) -> Result<()> {
-        self.send_live(ClientFrame::EmergencyAcknowledge {
-            emergency_id: emergency_id.clone(),
-        })
+    /// A doctor takes an emergency. Returns once the server stored it; only then does this
+    /// device stop ringing. Another doctor having taken it first is a `conflict` naming them;
+    /// no answer from the server is [`ClientError::Unconfirmed`] and the alarm keeps ringing.
+    pub async fn acknowledge_emergency(&self, emergency_id: &EmergencyId) -> Result<Emergency> {
+        let answer = self.shared.api.acknowledge(emergency_id).await;
+        self.confirmed(emergency_id, answer, "acknowledged").await
     }
 
-    pub fn resolve_emergency(
+    /// A doctor closes an emergency with an optional note (confirmed like acknowledge).
+    pub async fn resolve_emergency(
         &self,
         emergency_id: &EmergencyId,
         note: Option<String>,
-    ) -> Result<()> {
-        self.send_live(ClientFrame::EmergencyResolve {
-            emergency_id: emergency_id.clone(),
-            note,
-        })
+    ) -> Result<Emergency> {
+        let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        let answer = self.shared.api.resolve(emergency_id, note).await;
+        self.confirmed(emergency_id, answer, "resolved").await
     }
 
-    pub fn set_presence(&self, availability: Availability) -> Result<()> {
-        self.send_live(ClientFrame::PresenceSet { availability })
+    async fn confirmed(
+        &self,
+        id: &EmergencyId,
+        answer: Result<Emergency>,
+        done: &str,
+    ) -> Result<Emergency> {
+        match answer {
+            Ok(emergency) => {
+                self.shared.emergency_changed(emergency.clone())?;
+                Ok(emergency)
+            }
+            Err(ClientError::Server {
+                status,
+                code: ErrorCode::Conflict,
+                ..
+            }) => Err(ClientError::Server {
+                status,
+                code: ErrorCode::Conflict,
+                message: self.who_has(id).await,
+            }),
+            Err(ClientError::Http(e)) => {
+                tracing::info!("emergency {id} not {done}: {e}");
+                Err(ClientError::Unconfirmed(format!(
+                    "The clinic server could not be reached, so the emergency is not {done} \
+                     and nobody was told. The alarm keeps ringing; try again."
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// "Dr. X already took it": who has an emergency someone else moved on first.
+    async fn who_has(&self, id: &EmergencyId) -> String {
+        match self.shared.api.emergency(id).await {
+            Ok(detail) => {
+                let e = detail.emergency;
+                match (e.state, e.acknowledged_by_name) {
+                    (EmergencyState::Resolved, _) => {
+                        "This emergency is already resolved.".to_owned()
+                    }
+                    (_, Some(name)) => format!("{name} already took it."),
+                    _ => "Another doctor already took it.".to_owned(),
+                }
+            }
+            Err(_) => "Another doctor already took it.".to_owned(),
+        }
+    }
+
+    /// This user's availability as last confirmed by the server (kept across restarts).
+    pub fn availability(&self) -> Availability {
+        self.shared.attention.availability()
+    }
+
+    /// A doctor turns do-not-disturb on or off. Returns once the server stored it (for this
+    /// user, on every device); only then does this device change how it alerts.
+    pub async fn set_availability(&self, availability: Availability) -> Result<Availability> {
+        if self.user().role != Role::Doctor {
+            return Err(ClientError::Invalid(
+                "only doctors set their availability".into(),
+            ));
+        }
+        let stored = match self.shared.api.set_availability(availability).await {
+            Ok(stored) => stored,
+            Err(ClientError::Http(_)) => {
+                return Err(ClientError::Unconfirmed(
+                    "The clinic server could not be reached; your availability is unchanged."
+                        .into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        self.shared.availability_changed(stored)?;
+        Ok(stored)
+    }
+
+    /// Reads the availability the server stores (e.g. set from another device) into this one.
+    pub async fn refresh_availability(&self) -> Result<Availability> {
+        let stored = self.shared.api.availability().await?;
+        self.shared.availability_changed(stored)?;
+        Ok(stored)
+    }
+
+    /// Stops this device's alarm for the emergencies ringing now; they stay open (and their
+    /// repeats stay quiet here) until someone takes them.
+    pub fn silence_alarm(&self) {
+        let effects = self.shared.attention.silence();
+        self.shared.attend(effects);
+    }
+
+    /// Emergencies this device is ringing for now.
+    pub fn ringing(&self) -> Vec<EmergencyId> {
+        self.shared.attention.ringing()
+    }
+
+    /// Whether the user is looking at the app (visible and focused): then new messages do not
+    /// pop up native notifications.
+    pub fn set_in_view(&self, in_view: bool) {
+        self.shared.attention.set_in_view(in_view);
+    }
+
+    /// Whether native notifications may show message text (off: only who wrote).
+    pub fn set_notification_content(&self, show: bool) {
+        self.shared.attention.set_show_content(show);
     }
 
     fn send_live(&self, frame: ClientFrame) -> Result<()> {
@@ -79,5 +205,17 @@ impl Client {
             Some(tx) => tx.try_send(frame).map_err(|_| ClientError::NotConnected),
             None => Err(ClientError::NotConnected),
         }
+    }
+}
+
+impl crate::shared::Shared {
+    /// The server confirmed (or told us of) this user's availability.
+    pub(crate) fn availability_changed(&self, availability: Availability) -> Result<()> {
+        self.cache.set_availability(availability)?;
+        if self.attention.availability() != availability {
+            self.attention.set_availability(availability);
+            self.emit(ClientEvent::Availability { availability });
+        }
+        Ok(())
     }
 }

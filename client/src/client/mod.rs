@@ -119,18 +119,27 @@ impl Client {
         })
     }
 
-    /// Revokes the token on the server (best effort), forgets it locally and ends the session.
-    /// The cache stays, so history remains readable.
-    pub async fn logout(&self) -> Result<()> {
+    /// Ends the session: this device stops ringing, the server revokes the token (awaited),
+    /// and the token and session are forgotten here. Returns whether the server confirmed the
+    /// revocation; when it could not be reached the token is forgotten anyway (it expires by
+    /// itself). The cache stays, so history remains readable.
+    pub async fn logout(&self) -> Result<bool> {
         self.disconnect().await;
-        if let Err(e) = self.shared.api.logout().await {
-            tracing::warn!("could not revoke the token on the server: {e}");
-        }
+        let effects = self.shared.attention.end();
+        self.shared.attend(effects);
+        let revoked = match self.shared.api.logout().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("could not revoke the token on the server: {e}");
+                false
+            }
+        };
         self.credentials.delete(&account(
             self.shared.api.base().as_str(),
             &self.user().username,
         ))?;
-        self.profile.clear_session()
+        self.profile.clear_session()?;
+        Ok(revoked)
     }
 
     pub fn user(&self) -> &User {
@@ -222,13 +231,19 @@ impl Client {
         Ok(())
     }
 
-    /// Sends refused for good and waiting for [`Client::retry`].
+    /// Sends parked after a refusal, waiting for [`Client::retry`] or [`Client::discard`].
     pub fn failed_count(&self) -> Result<u64> {
         self.shared.cache.outbox_failed()
     }
 
-    /// Optimistic send: stores the message (status `SENDING`) in the cache and the outbox and
-    /// returns at once, online or not. The connection task delivers it.
+    /// Every queued and parked send, oldest first, with the reason of each parked one.
+    pub fn outbox(&self) -> Result<Vec<crate::OutboxItem>> {
+        self.shared.cache.outbox_items(self.shared.me())
+    }
+
+    /// Optimistic send: stores the message (status `SENDING`) in the cache and the send queue
+    /// and returns at once, online or not. The connection task delivers it: in order within its
+    /// conversation, or, for an emergency, before anything else.
     pub fn send(
         &self,
         conversation: &ConversationKey,
@@ -256,18 +271,43 @@ impl Client {
         Ok(message)
     }
 
-    /// Puts a `FAILED` send back into the outbox.
+    /// Puts a parked (`FAILED`) send back at the end of its lane, attempts reset.
     pub fn retry(&self, client_id: &ClientId) -> Result<LocalMessage> {
         let message = self
             .shared
             .cache
             .retry(self.shared.me(), client_id.as_str())?
-            .ok_or_else(|| ClientError::NotFound(format!("failed send {client_id}")))?;
+            .ok_or_else(|| ClientError::NotFound(format!("no failed send {client_id}")))?;
         self.shared.refresh_queued();
         self.shared.emit(ClientEvent::MessageUpserted {
             message: message.clone(),
         });
         self.shared.outbox_wake.notify_one();
+        Ok(message)
+    }
+
+    /// Drops a parked (`FAILED`) send for good, with its local copy of any attachment. A send
+    /// still queued cannot be discarded (it may be on its way).
+    pub fn discard(&self, client_id: &ClientId) -> Result<LocalMessage> {
+        let message = self
+            .shared
+            .cache
+            .discard(self.shared.me(), client_id.as_str())?
+            .ok_or_else(|| {
+                ClientError::NotFound(format!(
+                    "no failed send {client_id} (only a failed send can be discarded)"
+                ))
+            })?;
+        if let Some(path) = &message.local_file_path {
+            crate::attachments::remove_copy(std::path::Path::new(path));
+        }
+        self.shared.refresh_queued();
+        self.shared.emit(ClientEvent::MessageDiscarded {
+            client_id: message.client_id.clone(),
+            sender_id: message.sender_id.clone(),
+            patient_id: message.patient_id.clone(),
+            doctor_id: message.doctor_id.clone(),
+        });
         Ok(message)
     }
 
@@ -344,6 +384,24 @@ impl Client {
     /// Emergencies not yet resolved, as last seen.
     pub fn open_emergencies(&self) -> Result<Vec<Emergency>> {
         self.shared.cache.open_emergencies()
+    }
+
+    /// Emergencies not yet resolved: from the server when it answers (and then cached), else
+    /// as last seen.
+    pub async fn fetch_open_emergencies(&self) -> Result<Vec<Emergency>> {
+        match self.shared.api.emergencies(true).await {
+            Ok(list) => {
+                for e in &list {
+                    self.shared.cache.save_emergency(e)?;
+                }
+                Ok(list)
+            }
+            Err(ClientError::Http(e)) => {
+                tracing::debug!("emergencies from the cache ({e})");
+                self.shared.cache.open_emergencies()
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Users known to be online right now (empty while offline).

@@ -37,17 +37,17 @@ impl Conn {
                 }
                 shared.emit_messages(changed);
                 if owed {
-                    self.send(&ClientFrame::MessageDelivered {
-                        message_ids: vec![id],
-                    })
-                    .await?;
+                    self.owe_delivered([id]);
+                    if self.delivered_full() {
+                        self.flush_delivered().await?;
+                    }
                 }
             }
             ServerFrame::MessageAck { client_id, message } => {
                 let changed = shared.cache.apply_message(&me, message).map_err(failed)?;
                 // Count the outbox before telling anyone, so a UI reacting to the event sees
                 // a queue that already agrees with it.
-                self.settled(&client_id);
+                self.acked(&client_id);
                 shared.emit_messages(changed);
                 self.fill().await?;
             }
@@ -55,34 +55,7 @@ impl Conn {
                 code,
                 message,
                 client_id: Some(client_id),
-            } => {
-                if code.is_transient() {
-                    // Start over on a fresh socket; the outbox still holds it, and the clientId
-                    // makes the repeat safe.
-                    return Err(failed(format!(
-                        "send refused for now ({code:?}): {message}"
-                    )));
-                }
-                // The server lost the upload the send names (swept): upload it again.
-                if code == ErrorCode::NotFound
-                    && shared
-                        .cache
-                        .requeue_upload(&me, client_id.as_str())
-                        .map_err(failed)?
-                {
-                    self.settled(&client_id);
-                    return self.fill().await;
-                }
-                let changed = shared
-                    .cache
-                    .mark_failed(&me, client_id.as_str(), &format!("{code:?}: {message}"))
-                    .map_err(failed)?;
-                // Count the outbox before telling anyone, so a UI reacting to the event sees
-                // a queue that already agrees with it.
-                self.settled(&client_id);
-                shared.emit_messages(changed);
-                self.fill().await?;
-            }
+            } => self.send_refused(&client_id, code, &message).await?,
             ServerFrame::Error {
                 code: ErrorCode::Unauthorized,
                 message,
@@ -92,12 +65,22 @@ impl Conn {
                 shared.emit(ClientEvent::ServerError { code, message });
             }
             ServerFrame::SyncBatch(page) => {
+                let owed: Vec<_> = page
+                    .messages
+                    .iter()
+                    .filter(|m| m.sender_id != me && m.status == MessageStatus::Sent)
+                    .map(|m| m.id.clone())
+                    .collect();
                 let (messages, emergencies) =
                     shared.cache.apply_sync_page(&me, &page).map_err(failed)?;
+                // Stored: one delivered receipt for the whole page.
+                self.owe_delivered(owed);
+                self.flush_delivered().await?;
                 shared.refresh_queued();
                 shared.emit_messages(messages);
                 for emergency in emergencies {
-                    shared.emit(ClientEvent::EmergencyUpdated { emergency });
+                    // Already stored with the page; this tells the UI and the alarm.
+                    shared.emergency_changed(emergency).map_err(failed)?;
                 }
                 if !page.has_more && !self.synced {
                     self.caught_up(tx, was_online).await?;
@@ -155,19 +138,25 @@ impl Conn {
                     .apply_message(&me, message.clone())
                     .map_err(failed)?;
                 shared.emit_messages(changed);
+                let effects = shared.attention.alerted(&emergency, escalated);
                 shared.emit(ClientEvent::EmergencyAlert {
                     emergency,
                     message,
                     repeat,
                     escalated,
                 });
+                shared.attend(effects);
             }
             ServerFrame::EmergencyUpdated { emergency } => {
-                shared.cache.save_emergency(&emergency).map_err(failed)?;
-                shared.emit(ClientEvent::EmergencyUpdated { emergency });
+                shared.emergency_changed(emergency).map_err(failed)?;
             }
             ServerFrame::Notification { notification } => {
+                let effects = shared.attention.notification(&notification);
                 shared.emit(ClientEvent::Notification { notification });
+                shared.attend(effects);
+            }
+            ServerFrame::AvailabilityChanged { availability } => {
+                shared.availability_changed(availability).map_err(failed)?;
             }
             ServerFrame::Authenticated { .. }
             | ServerFrame::ChatJoined(_)

@@ -1,13 +1,13 @@
 //! The connection task: open the WebSocket, authenticate, catch up from the cursor, then pump
-//! frames (live events in, outbox and control frames out) until the socket dies; then wait a
-//! jittered backoff and start over, forever, until stopped or the token is refused.
+//! frames (live events in; the send queue, receipts and control frames out) until the socket
+//! dies; then wait a jittered backoff and start over, forever, until stopped or the token is
+//! refused. Only the link failing ends a socket: a refused send never does.
 
 use crate::backoff::Backoff;
 use crate::events::ConnectionState;
 use crate::shared::Shared;
-use clinic_protocol::{ClientFrame, ClientId, ErrorCode, ServerFrame};
+use clinic_protocol::{ClientFrame, ErrorCode, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
-use std::collections::VecDeque;
 use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 mod inbound;
-mod pace;
+mod receipts;
 mod sending;
 
 /// Largest frame accepted from the server. Catch-up pages are far larger than anything a client
@@ -30,7 +30,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// No frame at all (not even a pong) for this long: the server or the network is gone.
 const SILENCE_LIMIT: Duration = Duration::from_secs(45);
-/// Sends in flight and no ack for this long: start over on a fresh socket.
+/// A send in flight and no answer for this long: the socket is broken; start over on a fresh
+/// one (the entry is sent again with the same `clientId`).
 const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -67,6 +68,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 return;
             }
             End::SignedOut(reason) => {
+                // Nothing rings for a user who is no longer signed in.
+                shared.attend(shared.attention.end());
                 shared.set_state(ConnectionState::SignedOut { reason });
                 return;
             }
@@ -106,20 +109,14 @@ async fn session(shared: &Arc<Shared>, was_online: &mut bool) -> End {
     }
 }
 
-/// One live socket and the sender's window on it.
+/// One live socket and the send queue's lanes on it.
 struct Conn {
     shared: Arc<Shared>,
     ws: Ws,
-    /// Sends written to this socket and not yet acked, oldest first.
-    inflight: VecDeque<ClientId>,
-    /// Outbox position of the last send written to this socket.
-    last_pos: i64,
+    lanes: sending::Lanes,
+    delivered: receipts::Delivered,
     synced: bool,
     last_heard: Instant,
-    last_progress: Instant,
-    pace: pace::Pace,
-    /// Set while sends wait for the pace to allow more.
-    paced_until: Option<Instant>,
 }
 
 impl Conn {
@@ -134,17 +131,13 @@ impl Conn {
             .await
             .map_err(|_| failed("connect timed out"))?
             .map_err(failed)?;
-        let now = Instant::now();
         let mut conn = Self {
             shared: Arc::clone(shared),
             ws,
-            inflight: VecDeque::new(),
-            last_pos: 0,
+            lanes: sending::Lanes::default(),
+            delivered: receipts::Delivered::default(),
             synced: false,
-            last_heard: now,
-            last_progress: now,
-            pace: pace::Pace::new(shared.tuning.send_rate_per_sec, shared.tuning.send_burst),
-            paced_until: None,
+            last_heard: Instant::now(),
         };
         conn.send(&ClientFrame::Authenticate {
             token: shared.token.clone(),
@@ -169,9 +162,16 @@ impl Conn {
                 Some(Ok(_)) => continue,
             };
             match serde_json::from_str::<ServerFrame>(&text) {
-                Ok(ServerFrame::Authenticated { online_users, .. }) => {
+                Ok(ServerFrame::Authenticated {
+                    online_users,
+                    availability,
+                    ..
+                }) => {
                     for user in &online_users {
                         self.shared.set_online(user, true);
+                    }
+                    if let Some(stored) = availability {
+                        self.shared.availability_changed(stored).map_err(failed)?;
                     }
                     return Ok(());
                 }
@@ -212,17 +212,31 @@ impl Conn {
                 }
                 Some(frame) = rx.recv() => self.send(&frame).await?,
                 () = self.shared.outbox_wake.notified(), if self.synced => self.fill().await?,
-                () = tokio::time::sleep_until(self.paced_until.unwrap_or_else(Instant::now)),
-                    if self.paced_until.is_some() =>
-                {
-                    self.paced_until = None;
+                () = self.shared.receipts_wake.notified(), if self.synced => {
+                    self.flush_reads().await?;
+                }
+                Some(done) = self.lanes.uploads.join_next(), if !self.lanes.uploads.is_empty() => {
+                    match done {
+                        Ok(done) => self.upload_finished(done).await?,
+                        // Only a panic ends an upload task without an answer: try again.
+                        Err(e) => {
+                            tracing::warn!("an upload task failed: {e}");
+                            self.fill().await?;
+                        }
+                    }
+                }
+                () = sleep_until_some(self.lanes.retry_at), if self.lanes.retry_at.is_some() => {
+                    self.lanes.retry_at = None;
                     self.fill().await?;
+                }
+                () = sleep_until_some(self.delivered.due), if self.delivered.due.is_some() => {
+                    self.flush_delivered().await?;
                 }
                 _ = ticker.tick() => {
                     if self.last_heard.elapsed() > SILENCE_LIMIT {
                         return Err(failed("server silent"));
                     }
-                    if !self.inflight.is_empty() && self.last_progress.elapsed() > ACK_TIMEOUT {
+                    if self.lanes.overdue(ACK_TIMEOUT) {
                         return Err(failed("sends not acknowledged"));
                     }
                     self.ws.send(WsMessage::Ping(Vec::new().into())).await.map_err(failed)?;
@@ -235,4 +249,9 @@ impl Conn {
         let text = serde_json::to_string(frame).map_err(failed)?;
         self.ws.send(WsMessage::text(text)).await.map_err(failed)
     }
+}
+
+/// Sleeps until `at` (callers only poll this while it is set).
+async fn sleep_until_some(at: Option<Instant>) {
+    tokio::time::sleep_until(at.unwrap_or_else(Instant::now)).await;
 }

@@ -1,114 +1,258 @@
-//! The sender's side of a live socket: what is owed after catching up (joins, read and delivered
-//! receipts) and the outbox, written in order through a window of unacknowledged sends.
+//! The send queue worked over a live socket. Lanes run side by side: each conversation has at
+//! most one send in flight (so a refusal can never let a later message overtake it) and
+//! emergencies have a lane of their own that is written first and never waits for an upload,
+//! a retry or another conversation. An upload is its own entry, run as a task beside the
+//! socket. A refused entry is retried on the same socket after a backoff, then parked as failed
+//! with its reason; a refusal never costs the connection.
 
 use super::{Conn, Step, failed};
-use crate::attachments::{self, Ready};
-use crate::events::ConnectionState;
-use clinic_protocol::limits::MAX_IDS_PER_REQUEST;
-use clinic_protocol::{ClientFrame, ClientId};
+use crate::attachments::{self, file_safe};
+use crate::cache::{EntryKind, QueueEntry};
+use crate::error::Result;
+use crate::refusal::Refusal;
+use clinic_protocol::rest::UploadResponse;
+use clinic_protocol::{ClientFrame, ClientId, ErrorCode};
 use futures_util::SinkExt;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+/// An emergency refused for now is tried again at least this often, for as long as it takes.
+const EMERGENCY_RETRY_CAP: Duration = Duration::from_secs(2);
+
+/// A send written to the socket and not yet answered.
+#[derive(Debug)]
+struct Flight {
+    client_id: ClientId,
+    pos: i64,
+    since: Instant,
+}
+
+/// How an upload task ended.
+#[derive(Debug)]
+pub(super) struct UploadDone {
+    lane: String,
+    pos: i64,
+    client_id: ClientId,
+    result: Result<UploadResponse>,
+}
+
+/// The queue's state on one socket; dropped with it (uploads under way are aborted and start
+/// over on the next connection).
+#[derive(Debug, Default)]
+pub(super) struct Lanes {
+    inflight: HashMap<String, Flight>,
+    uploading: HashSet<String>,
+    pub(super) uploads: JoinSet<UploadDone>,
+    /// Entries waiting out a backoff after a refusal, by queue position.
+    not_before: HashMap<i64, Instant>,
+    /// When the earliest of those is due.
+    pub(super) retry_at: Option<Instant>,
+}
+
+impl Lanes {
+    fn busy(&self, lane: &str) -> bool {
+        self.inflight.contains_key(lane) || self.uploading.contains(lane)
+    }
+
+    /// Takes the flight of `client_id` off its lane.
+    fn land(&mut self, client_id: &ClientId) -> Option<(String, Flight)> {
+        let lane = self
+            .inflight
+            .iter()
+            .find(|(_, f)| &f.client_id == client_id)
+            .map(|(lane, _)| lane.clone())?;
+        self.inflight.remove(&lane).map(|f| (lane, f))
+    }
+
+    /// True when a send has waited for its answer longer than `limit`.
+    pub(super) fn overdue(&self, limit: Duration) -> bool {
+        self.inflight.values().any(|f| f.since.elapsed() > limit)
+    }
+}
+
 impl Conn {
-    /// Catch-up finished: report online, then send what was owed while away.
-    pub(super) async fn caught_up(
-        &mut self,
-        tx: &mpsc::Sender<ClientFrame>,
-        was_online: &mut bool,
-    ) -> Step {
-        self.synced = true;
-        *was_online = true;
-        let shared = Arc::clone(&self.shared);
-        *shared.live() = Some(tx.clone());
-        shared.set_state(ConnectionState::Online);
-        let joined: Vec<_> = shared.joined().iter().cloned().collect();
-        for key in joined {
-            self.send(&ClientFrame::JoinChat(key)).await?;
+    /// Starts the head of every idle lane that is due: emergencies first, then conversations.
+    pub(super) async fn fill(&mut self) -> Step {
+        if !self.synced {
+            return Ok(());
         }
-        for (conversation, message_id) in shared.cache.owed_reads().map_err(failed)? {
-            self.send(&ClientFrame::MessageRead {
-                message_id: message_id.clone(),
-                patient_id: conversation.patient_id,
-                doctor_id: conversation.doctor_id,
-            })
-            .await?;
-            shared.cache.settle_read(&message_id).map_err(failed)?;
-        }
-        let owed = shared
+        let heads = self
+            .shared
             .cache
-            .undelivered_to(shared.me(), 20 * MAX_IDS_PER_REQUEST)
+            .queue_heads(self.shared.me())
             .map_err(failed)?;
-        for chunk in owed.chunks(MAX_IDS_PER_REQUEST) {
-            self.send(&ClientFrame::MessageDelivered {
-                message_ids: chunk.to_vec(),
-            })
-            .await?;
-        }
-        self.fill().await?;
-        let background = Arc::clone(&shared);
-        tokio::spawn(async move {
-            if let Err(e) = crate::client::refresh_directory(&background).await {
-                tracing::debug!("could not refresh contacts and conversations: {e}");
+        let now = Instant::now();
+        self.lanes.retry_at = None;
+        let mut wrote = false;
+        for entry in heads {
+            if self.lanes.busy(&entry.lane) {
+                continue;
             }
-        });
+            if let Some(at) = self.lanes.not_before.get(&entry.pos).copied() {
+                if at > now {
+                    self.lanes.retry_at = Some(self.lanes.retry_at.map_or(at, |r| r.min(at)));
+                    continue;
+                }
+                self.lanes.not_before.remove(&entry.pos);
+            }
+            match entry.kind {
+                EntryKind::Upload => self.start_upload(entry),
+                EntryKind::Send => {
+                    let frame = ClientFrame::MessageSend(entry.wire());
+                    let text = serde_json::to_string(&frame).map_err(failed)?;
+                    self.ws.feed(WsMessage::text(text)).await.map_err(failed)?;
+                    self.lanes.inflight.insert(
+                        entry.lane,
+                        Flight {
+                            client_id: entry.message.client_id,
+                            pos: entry.pos,
+                            since: now,
+                        },
+                    );
+                    wrote = true;
+                }
+            }
+        }
+        if wrote {
+            self.ws.flush().await.map_err(failed)?;
+        }
         Ok(())
     }
 
-    pub(super) fn settled(&mut self, client_id: &ClientId) {
-        self.inflight.retain(|c| c != client_id);
-        self.last_progress = Instant::now();
+    fn start_upload(&mut self, entry: QueueEntry) {
+        let Some(path) = entry.attachment_path.clone() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let client_id = entry.message.client_id.clone();
+        let key = entry.message.conversation();
+        let name = entry
+            .message
+            .file_name
+            .clone()
+            .unwrap_or_else(|| file_safe(&path));
+        self.lanes.uploading.insert(entry.lane.clone());
+        let (lane, pos) = (entry.lane, entry.pos);
+        self.lanes.uploads.spawn(async move {
+            let result =
+                attachments::upload(&shared, &client_id, &key, &PathBuf::from(path), &name).await;
+            UploadDone {
+                lane,
+                pos,
+                client_id,
+                result,
+            }
+        });
+    }
+
+    /// An upload task ended: record the file's URL (its send is next in the lane) or count
+    /// the failure.
+    pub(super) async fn upload_finished(&mut self, done: UploadDone) -> Step {
+        self.lanes.uploading.remove(&done.lane);
+        let me = self.shared.me().clone();
+        match done.result {
+            Ok(uploaded) => {
+                let changed = self
+                    .shared
+                    .cache
+                    .set_uploaded(&me, done.client_id.as_str(), &uploaded)
+                    .map_err(failed)?;
+                self.shared.emit_messages(changed);
+            }
+            Err(error) => {
+                tracing::info!("upload of {} failed: {error}", done.client_id);
+                let refusal = Refusal::of_upload(&error);
+                self.refused(
+                    done.pos,
+                    &done.client_id,
+                    EntryKind::Upload,
+                    false,
+                    &refusal,
+                )?;
+            }
+        }
+        self.fill().await
+    }
+
+    /// The server stored a send of ours: its lane is free again.
+    pub(super) fn acked(&mut self, client_id: &ClientId) {
+        self.lanes.land(client_id);
         self.shared.refresh_queued();
     }
 
-    /// Writes outbox entries until the window is full. Frames from one socket get increasing
-    /// server seqs in frame order, so the outbox order is the conversation order.
-    pub(super) async fn fill(&mut self) -> Step {
-        let room = self
-            .shared
-            .tuning
-            .send_window
-            .max(1)
-            .saturating_sub(self.inflight.len());
-        if room == 0 || !self.synced {
+    /// The server refused a send: retry it later on this socket, upload its file again, or
+    /// park it; then let the lanes move on.
+    pub(super) async fn send_refused(
+        &mut self,
+        client_id: &ClientId,
+        code: ErrorCode,
+        message: &str,
+    ) -> Step {
+        let Some((lane, flight)) = self.lanes.land(client_id) else {
+            tracing::debug!("refusal of {client_id}, which is not in flight: {message}");
             return Ok(());
+        };
+        let me = self.shared.me().clone();
+        // The server lost the upload the send names (swept): upload it again.
+        if code == ErrorCode::NotFound
+            && self
+                .shared
+                .cache
+                .requeue_upload(&me, client_id.as_str())
+                .map_err(failed)?
+        {
+            return self.fill().await;
         }
-        let allowed = self.pace.available();
-        if allowed == 0 {
-            self.paced_until = Some(self.pace.next_at());
-            return Ok(());
-        }
-        let room = room.min(allowed);
-        let entries = self
-            .shared
-            .cache
-            .outbox_after(self.shared.me(), self.last_pos, room)
+        let refusal = Refusal::of_send(code, message);
+        let emergency = lane == crate::cache::EMERGENCY_LANE;
+        self.refused(flight.pos, client_id, EntryKind::Send, emergency, &refusal)?;
+        self.fill().await
+    }
+
+    /// Counts a refused attempt; schedules the next one, or parks the send for good.
+    fn refused(
+        &mut self,
+        pos: i64,
+        client_id: &ClientId,
+        kind: EntryKind,
+        emergency: bool,
+        refusal: &Refusal,
+    ) -> Step {
+        let cache = &self.shared.cache;
+        let attempts = cache
+            .count_attempt(client_id.as_str(), kind)
             .map_err(failed)?;
-        if entries.is_empty() {
+        let tuning = &self.shared.tuning;
+        if refusal.transient && (emergency || attempts < tuning.send_attempts.max(1)) {
+            let mut wait = tuning.send_retry.after(attempts);
+            if emergency {
+                wait = wait.min(EMERGENCY_RETRY_CAP);
+            }
+            tracing::info!(
+                "{client_id} refused for now ({}); attempt {attempts}, next in {wait:?}",
+                refusal.code
+            );
+            self.lanes.not_before.insert(pos, Instant::now() + wait);
             return Ok(());
         }
-        if self.inflight.is_empty() {
-            self.last_progress = Instant::now();
-        }
-        for entry in entries {
-            // A file still to upload holds back this entry and the ones after it (order).
-            let message =
-                match attachments::ready(&self.shared, entry.message, entry.attachment_path) {
-                    Ready::Send(message) => message,
-                    Ready::Wait => break,
-                };
-            let client_id = message
-                .client_id
-                .clone()
-                .unwrap_or_else(|| ClientId::from(""));
-            let text = serde_json::to_string(&ClientFrame::MessageSend(message)).map_err(failed)?;
-            self.ws.feed(WsMessage::text(text)).await.map_err(failed)?;
-            self.inflight.push_back(client_id);
-            self.last_pos = entry.pos;
-            self.pace.take(1);
-        }
-        self.ws.flush().await.map_err(failed)
+        let sentence = refusal.parked_sentence(attempts);
+        let changed = cache
+            .park(
+                self.shared.me(),
+                client_id.as_str(),
+                &refusal.code,
+                &sentence,
+            )
+            .map_err(failed)?;
+        // Count the outbox before telling anyone, so a UI reacting to the event sees a queue
+        // that already agrees with it.
+        self.shared.refresh_queued();
+        self.shared.emit_messages(changed);
+        Ok(())
     }
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod proxy;
+
 use clinic_client::api::Api;
 use clinic_client::{BackoffConfig, Client, ClientOptions, FileStore, LocalMessage, Tuning};
 use clinic_protocol::{ConversationKey, Message, Seq};
@@ -321,4 +323,16 @@ pub fn cli_login(profile: &Path, url: &str, username: &str, password: &str) -> b
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     child.wait().unwrap().success()
+}
+
+/// Polls `done()` every 50 ms until it holds (for conditions no client event announces).
+pub async fn poll_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, and extractors that turn every bad request into our JSON error.
 
 mod auth;
+mod availability;
 mod chat;
 mod emergencies;
 mod notifications;
@@ -39,6 +40,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/api/notifications",
             get(notifications::list).patch(notifications::mark_read),
+        )
+        .route(
+            "/api/availability",
+            get(availability::get).put(availability::put),
         )
         .route("/api/emergencies", get(emergencies::list))
         .route("/api/emergencies/{id}", get(emergencies::detail))

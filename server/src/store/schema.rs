@@ -148,6 +148,12 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, 'RESOLVED', resolved_by, resolution_note, resolved_at FROM emergencies
         WHERE resolved_at IS NOT NULL;
     ",
+    // v4: a doctor's availability (do-not-disturb) is stored per user, so every device of that
+    // doctor, the CLI and the server's alert routing agree, across reconnects and restarts.
+    "
+    ALTER TABLE users ADD COLUMN availability TEXT NOT NULL DEFAULT 'AVAILABLE'
+        CHECK (availability IN ('AVAILABLE', 'DO_NOT_DISTURB'));
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.

@@ -4,6 +4,7 @@ use super::rows::{self, USER_COLUMNS};
 use crate::error::ApiError;
 use crate::time::now_ms;
 use chrono::NaiveDate;
+use clinic_protocol::ws::Availability;
 use clinic_protocol::{Role, User, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -200,4 +201,36 @@ fn prefixed_user_columns() -> String {
         .map(|c| format!("u.{c}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A user's stored availability (`AVAILABLE` unless a doctor chose do-not-disturb).
+pub(crate) fn availability(conn: &Connection, id: &UserId) -> Result<Availability, ApiError> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT availability FROM users WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match text.as_deref() {
+        Some("DO_NOT_DISTURB") => Availability::DoNotDisturb,
+        _ => Availability::Available,
+    })
+}
+
+/// Stores a user's availability.
+pub(crate) fn set_availability(
+    conn: &Connection,
+    id: &UserId,
+    availability: Availability,
+) -> Result<(), ApiError> {
+    let text = match availability {
+        Availability::Available => "AVAILABLE",
+        Availability::DoNotDisturb => "DO_NOT_DISTURB",
+    };
+    conn.execute(
+        "UPDATE users SET availability = ?2 WHERE id = ?1",
+        params![id.as_str(), text],
+    )?;
+    Ok(())
 }

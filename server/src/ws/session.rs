@@ -54,14 +54,29 @@ pub(super) async fn run(
         .filter(|p| state.hub.is_online(p))
         .cloned()
         .collect();
+    let availability = match user.role {
+        Role::Doctor => match crate::availability::get(state, &user.id).await {
+            Ok(stored) => Some(stored),
+            Err(err) => {
+                outbox.push(encode(&error_frame(err, None)));
+                return;
+            }
+        },
+        _ => None,
+    };
     outbox.push(encode(&ServerFrame::Authenticated {
         user: user.clone(),
         online_users,
+        availability,
     }));
     // Registered before any `sync` is answered, so nothing falls between snapshot and live events.
     let (id, first) = state
         .hub
         .register(&user, &session.token_hash, outbox.clone());
+    if let Some(stored) = availability {
+        // Alert routing follows the stored availability from the first alert on.
+        state.hub.set_availability(&user.id, stored);
+    }
     if first {
         let refs: Vec<&UserId> = partners.iter().collect();
         state.hub.to_users(
@@ -238,12 +253,9 @@ impl Socket<'_> {
                     .map(|_| ())
             }
             ClientFrame::PresenceSet { availability } => {
-                if self.user.role == Role::Doctor {
-                    self.state.hub.set_availability(&self.user.id, availability);
-                    Ok(())
-                } else {
-                    Err(ApiError::forbidden("only doctors set availability"))
-                }
+                crate::availability::set(self.state, &self.user, availability)
+                    .await
+                    .map(drop)
             }
         };
         if let Err(err) = result {

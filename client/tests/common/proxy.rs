@@ -1,0 +1,226 @@
+//! A TCP proxy on 127.0.0.1 in front of the real server, for faults the server does not make on
+//! its own: it relays HTTP as bytes (stalling uploads on request: it takes the request and
+//! never reads on) and WebSocket frame by frame (counting connections and frame types,
+//! answering chosen sends with `error internal` itself, holding the server's frames back).
+
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+#[derive(Debug, Default)]
+struct Rules {
+    stall_uploads: AtomicBool,
+    refuse_marker: Mutex<Option<String>>,
+    hold_server_frames: AtomicBool,
+    released: Notify,
+    ws_connections: AtomicUsize,
+    /// `type` of every frame a client sent, in order.
+    client_frames: Mutex<Vec<String>>,
+    uploads_stalled: AtomicUsize,
+}
+
+/// The proxy; stops with the test's runtime.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    pub addr: SocketAddr,
+    rules: Arc<Rules>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rules = Arc::new(Rules::default());
+        let shared = Arc::clone(&rules);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(handle(tcp, upstream, Arc::clone(&shared)));
+            }
+        });
+        Self { addr, rules }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// From now on every `POST /api/chat/upload` is taken and never read.
+    pub fn stall_uploads(&self) {
+        self.rules.stall_uploads.store(true, Ordering::SeqCst);
+    }
+
+    pub fn uploads_stalled(&self) -> usize {
+        self.rules.uploads_stalled.load(Ordering::SeqCst)
+    }
+
+    /// Answers every `message:send` whose content contains `marker` with `error internal`
+    /// (the server never sees it).
+    pub fn refuse_sends_containing(&self, marker: &str) {
+        *self.rules.refuse_marker.lock().unwrap() = Some(marker.to_owned());
+    }
+
+    /// Holds every server-to-client WebSocket frame back until [`Proxy::release`].
+    pub fn hold_server_frames(&self) {
+        self.rules.hold_server_frames.store(true, Ordering::SeqCst);
+    }
+
+    pub fn release(&self) {
+        self.rules.hold_server_frames.store(false, Ordering::SeqCst);
+        self.rules.released.notify_waiters();
+    }
+
+    /// WebSocket connections opened through the proxy so far.
+    pub fn ws_connections(&self) -> usize {
+        self.rules.ws_connections.load(Ordering::SeqCst)
+    }
+
+    /// How many frames of this `type` clients sent so far.
+    pub fn client_frames(&self, kind: &str) -> usize {
+        self.rules
+            .client_frames
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.as_str() == kind)
+            .count()
+    }
+}
+
+async fn handle(client: TcpStream, upstream: SocketAddr, rules: Arc<Rules>) {
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    for _ in 0..200 {
+        match client.peek(&mut head).await {
+            Ok(0) | Err(_) => return,
+            Ok(got) => n = got,
+        }
+        if n >= 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if head[..n].starts_with(b"GET /ws") {
+        relay_ws(client, upstream, rules).await;
+    } else {
+        relay_http(client, upstream, rules).await;
+    }
+}
+
+/// Bytes both ways; an upload request (also on a kept-alive connection) is taken in and then
+/// nothing more is read from that client, so its upload never ends.
+async fn relay_http(client: TcpStream, upstream: SocketAddr, rules: Arc<Rules>) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let down = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let Ok(got) = client_read.read(&mut buf).await else {
+            break;
+        };
+        if got == 0 {
+            break;
+        }
+        let chunk = &buf[..got];
+        if rules.stall_uploads.load(Ordering::SeqCst)
+            && let Some(at) = find(chunk, b"POST /api/chat/upload")
+        {
+            let _ = server_write.write_all(&chunk[..at]).await;
+            rules.uploads_stalled.fetch_add(1, Ordering::SeqCst);
+            // Keep the connection open and unread for as long as the test runs.
+            std::future::pending::<()>().await;
+        }
+        if server_write.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+    let _ = server_write.shutdown().await;
+    let _ = down.await;
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Frames both ways, applying the rules.
+async fn relay_ws(client: TcpStream, upstream: SocketAddr, rules: Arc<Rules>) {
+    let Ok(client) = tokio_tungstenite::accept_async(client).await else {
+        return;
+    };
+    let Ok((server, _)) = tokio_tungstenite::connect_async(format!("ws://{upstream}/ws")).await
+    else {
+        return;
+    };
+    rules.ws_connections.fetch_add(1, Ordering::SeqCst);
+    let (mut to_client, mut from_client) = client.split();
+    let (mut to_server, mut from_server) = server.split();
+    let (answers_tx, mut answers_rx) = tokio::sync::mpsc::unbounded_channel::<Ws>();
+    let up_rules = Arc::clone(&rules);
+    let up = async move {
+        while let Some(Ok(frame)) = from_client.next().await {
+            if let Ws::Text(text) = &frame {
+                let value: serde_json::Value =
+                    serde_json::from_str(text.as_str()).unwrap_or_default();
+                let kind = value["type"].as_str().unwrap_or_default().to_owned();
+                up_rules.client_frames.lock().unwrap().push(kind.clone());
+                let marker = up_rules.refuse_marker.lock().unwrap().clone();
+                if kind == "message:send"
+                    && let Some(marker) = marker
+                    && value["content"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(&marker)
+                {
+                    let refusal = serde_json::json!({
+                        "type": "error", "code": "internal",
+                        "message": "database is locked", "clientId": value["clientId"],
+                    });
+                    let _ = answers_tx.send(Ws::text(refusal.to_string()));
+                    continue;
+                }
+            }
+            if to_server.send(frame).await.is_err() {
+                break;
+            }
+        }
+    };
+    let down = async move {
+        loop {
+            tokio::select! {
+                frame = from_server.next() => {
+                    let Some(Ok(frame)) = frame else { break };
+                    while rules.hold_server_frames.load(Ordering::SeqCst) {
+                        let released = rules.released.notified();
+                        if !rules.hold_server_frames.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        released.await;
+                    }
+                    if to_client.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+                Some(answer) = answers_rx.recv() => {
+                    if to_client.send(answer).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
+}

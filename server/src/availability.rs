@@ -1,0 +1,43 @@
+//! A doctor's availability (do-not-disturb): stored per user, applied to alert routing at once,
+//! and pushed to that doctor's other sockets, whether it was set over REST or WebSocket.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::users;
+use clinic_protocol::ws::Availability;
+use clinic_protocol::{Role, ServerFrame, User, UserId};
+
+/// Stores `availability` for `user` (doctors only) and tells their devices. Returns what is
+/// stored.
+pub(crate) async fn set(
+    state: &AppState,
+    user: &User,
+    availability: Availability,
+) -> Result<Availability, ApiError> {
+    if user.role != Role::Doctor {
+        return Err(ApiError::forbidden("only doctors set their availability"));
+    }
+    let id = user.id.clone();
+    state
+        .store
+        .writer
+        .run(move |conn, _| users::set_availability(conn, &id, availability))
+        .await?;
+    state.hub.set_availability(&user.id, availability);
+    state.hub.to_users(
+        &[&user.id],
+        &ServerFrame::AvailabilityChanged { availability },
+        None,
+    );
+    Ok(availability)
+}
+
+/// The stored availability of `user`.
+pub(crate) async fn get(state: &AppState, user: &UserId) -> Result<Availability, ApiError> {
+    let id = user.clone();
+    state
+        .store
+        .reads
+        .run(move |conn| users::availability(conn, &id))
+        .await
+}

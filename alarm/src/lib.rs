@@ -177,7 +177,17 @@ impl Alarm {
     /// Queues a native notification and returns at once; failures are only logged.
     /// Errs only when notifications are disabled or too many are already waiting.
     pub fn notify_later(&self, notice: Notice) -> Result<(), NotifyError> {
-        self.inner.notifier.post(notice)
+        self.inner.notifier.post(notice, None)
+    }
+
+    /// Like [`Alarm::notify_later`]; `on_click` runs (on a notification thread) when the user
+    /// clicks the notification, e.g. to open the conversation it is about.
+    pub fn notify_later_then(
+        &self,
+        notice: Notice,
+        on_click: impl FnOnce() + Send + 'static,
+    ) -> Result<(), NotifyError> {
+        self.inner.notifier.post(notice, Some(Box::new(on_click)))
     }
 
     /// An emergency in one call: [`Alarm::ring`] for `key`, plus a critical notification

@@ -79,9 +79,13 @@ pub enum NotifyError {
     Stopped,
 }
 
+/// Called when the user clicks a notification (its default action).
+pub(crate) type OnClick = Box<dyn FnOnce() + Send + 'static>;
+
 struct Job {
     notice: Notice,
     reply: Option<SyncSender<Result<(), NotifyError>>>,
+    on_click: Option<OnClick>,
 }
 
 /// Handle to the notification thread.
@@ -131,6 +135,7 @@ impl Notifier {
         self.enqueue(Job {
             notice,
             reply: Some(reply),
+            on_click: None,
         })?;
         match answer.recv_timeout(self.timeout) {
             Ok(result) => result,
@@ -139,11 +144,17 @@ impl Notifier {
         }
     }
 
-    /// Queues `notice` without waiting for it to be shown.
-    pub(crate) fn post(&self, notice: Notice) -> Result<(), NotifyError> {
+    /// Queues `notice` without waiting for it to be shown; `on_click` runs if the user clicks
+    /// it.
+    pub(crate) fn post(
+        &self,
+        notice: Notice,
+        on_click: Option<OnClick>,
+    ) -> Result<(), NotifyError> {
         self.enqueue(Job {
             notice,
             reply: None,
+            on_click,
         })
     }
 
@@ -160,7 +171,7 @@ fn run(jobs: &Receiver<Job>, app_name: &str, shared: &Shared) {
     // Logged once per outage: the first failure warns, repeats are debug-level until it works again.
     let mut said_unavailable = false;
     for job in jobs {
-        let result = deliver(app_name, &job.notice);
+        let result = deliver(app_name, &job.notice, job.on_click);
         match &result {
             Ok(()) => {
                 shared
@@ -188,7 +199,7 @@ fn run(jobs: &Receiver<Job>, app_name: &str, shared: &Shared) {
     }
 }
 
-fn deliver(app_name: &str, notice: &Notice) -> Result<(), NotifyError> {
+fn deliver(app_name: &str, notice: &Notice, on_click: Option<OnClick>) -> Result<(), NotifyError> {
     let mut n = notify_rust::Notification::new();
     n.appname(app_name)
         .summary(&truncate(&notice.title, MAX_TITLE_CHARS))
@@ -205,10 +216,38 @@ fn deliver(app_name: &str, notice: &Notice) -> Result<(), NotifyError> {
                 .hint(notify_rust::Hint::Category("im.received".into()));
         }
     }
-    n.show()
-        .map(drop)
-        .map_err(|err| NotifyError::Unavailable(err.to_string()))
+    if on_click.is_some() {
+        // The daemon's "default" action is a click on the notification itself.
+        n.action("default", "Open");
+    }
+    let handle = n
+        .show()
+        .map_err(|err| NotifyError::Unavailable(err.to_string()))?;
+    if let Some(on_click) = on_click {
+        wait_for_click(handle, on_click);
+    }
+    Ok(())
 }
+
+/// Waits (on a thread of its own, until the notification is clicked or closed) for a click.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn wait_for_click(handle: notify_rust::NotificationHandle, on_click: OnClick) {
+    let spawned = std::thread::Builder::new()
+        .name("clinic-notify-click".into())
+        .spawn(move || {
+            handle.wait_for_action(|action| {
+                if action == "default" {
+                    on_click();
+                }
+            });
+        });
+    if let Err(err) = spawned {
+        tracing::debug!(%err, "cannot wait for a notification click");
+    }
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn wait_for_click(_handle: notify_rust::NotificationHandle, _on_click: OnClick) {}
 
 /// Escapes `text` for a notification body. Most daemons render a small HTML-like markup in
 /// bodies; message text is plain and comes from other people, so it must not be able to add

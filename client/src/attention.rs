@@ -21,6 +21,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 /// A native notification the shell should show.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notice {

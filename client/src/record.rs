@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// A message in the local cache: the server's [`Message`] fields, with `id` and `seq` missing
 /// while the send is still in the outbox, a local status (`SENDING`, `FAILED`) and the reason of
 /// a permanent refusal.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalMessage {

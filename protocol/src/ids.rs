@@ -6,6 +6,7 @@ use std::fmt;
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub String);
@@ -69,6 +70,7 @@ string_id!(
 /// A position in the server's change log. Every change the server commits (a new message, a
 /// receipt, an emergency transition) gets the next `Seq`; a client that remembers the highest
 /// `Seq` it has seen can ask for everything after it and miss nothing.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]

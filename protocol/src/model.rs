@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What an account is. Serialized upper-case like the seed's enums; lower-case is accepted too.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
@@ -28,6 +29,7 @@ impl Role {
 }
 
 /// The signed-in user, as returned by login and `authenticated`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
@@ -38,6 +40,7 @@ pub struct User {
 }
 
 /// Another person one can talk to: a doctor for a patient, a patient for a doctor.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
@@ -58,6 +61,7 @@ pub struct Contact {
 }
 
 /// A conversation is the pair (patient, doctor); there is exactly one per pair.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationKey {
@@ -88,6 +92,7 @@ impl ConversationKey {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum MessageType {
@@ -99,6 +104,7 @@ pub enum MessageType {
 
 /// `SENT`, `DELIVERED` and `READ` come from the server; `SENDING` and `FAILED` exist only in a
 /// client's cache, for a message still in its outbox or refused for good.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum MessageStatus {
@@ -133,6 +139,7 @@ impl MessageStatus {
 }
 
 /// A stored message.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
@@ -175,6 +182,7 @@ impl Message {
 }
 
 /// A message to be sent: the body of `POST /api/chat/messages` and of the `message:send` frame.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewMessage {
@@ -193,6 +201,7 @@ pub struct NewMessage {
 }
 
 /// One entry of `GET /api/chat/conversations`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
@@ -212,6 +221,7 @@ pub struct Conversation {
 }
 
 /// Where an emergency is in its life: raised -> acknowledged -> resolved.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EmergencyState {
@@ -231,6 +241,7 @@ impl EmergencyState {
 }
 
 /// An emergency raised by a patient's emergency message; closed-loop until resolved.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Emergency {
@@ -265,6 +276,7 @@ pub struct Emergency {
 }
 
 /// One step in an emergency's recorded history.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum TransitionKind {
@@ -282,6 +294,7 @@ pub enum TransitionKind {
 }
 
 /// Who moved an emergency along, and when; stored in the same transaction as the change.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyTransition {
@@ -300,6 +313,7 @@ pub struct EmergencyTransition {
     pub at: DateTime<Utc>,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NotificationKind {
@@ -311,6 +325,7 @@ pub enum NotificationKind {
 }
 
 /// An in-app notification, persisted for its recipient and pushed live.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Whether a doctor wants routine alerts. Emergencies reach doctors on do-not-disturb only once
 /// they escalate.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Availability {

@@ -1,28 +1,32 @@
 //! The Tauri commands of docs/desktop-api.md. Each one delegates to the client core (or to the
 //! shell's settings); none holds logic worth a test of its own.
 
-use crate::desktop::Desktop;
+use crate::desktop::{Desktop, session_of};
 use crate::error::{CmdResult, CommandError};
 use crate::settings::Settings;
-use crate::status::{ConnectionStatus, SessionInfo};
+use crate::ui::{Snapshot, UiEvent};
 use clinic_client::LocalMessage;
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{
-    ClientId, Contact, Conversation, ConversationKey, Emergency, EmergencyId, MessageId, Seq,
-    UserId,
-};
+use clinic_protocol::{ClientId, ConversationKey, Emergency, EmergencyId, Seq, UserId};
+use serde::Serialize;
+use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
 fn key(patient_id: String, doctor_id: String) -> ConversationKey {
     ConversationKey::new(UserId::new(patient_id), UserId::new(doctor_id))
 }
 
+/// The UI starts here: events go to `events` from now on, and the answer is the state as it is
+/// (the saved session restored without the network, if there is one).
 #[tauri::command]
-pub async fn get_session<R: Runtime>(
+pub async fn subscribe<R: Runtime>(
     app: AppHandle<R>,
     desktop: State<'_, Desktop>,
-) -> CmdResult<Option<SessionInfo>> {
-    Ok(desktop.restore(&app).await)
+    events: Channel<UiEvent>,
+) -> CmdResult<Snapshot> {
+    desktop.set_channel(events);
+    let client = desktop.restore(&app).await;
+    Ok(desktop.snapshot(client.as_ref()))
 }
 
 #[tauri::command]
@@ -32,31 +36,30 @@ pub async fn login<R: Runtime>(
     server_url: String,
     username: String,
     password: String,
-) -> CmdResult<SessionInfo> {
-    desktop
+) -> CmdResult<Snapshot> {
+    let client = desktop
         .login(&app, server_url.trim(), username.trim(), &password)
-        .await
+        .await?;
+    tracing::info!("signed in as {}", session_of(&client).user.username);
+    Ok(desktop.snapshot(Some(&client)))
+}
+
+/// Whether the server confirmed the end of the session.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct LoggedOut {
+    /// False when the server could not be reached (the token is forgotten here anyway).
+    pub revoked: bool,
 }
 
 #[tauri::command]
-pub async fn logout<R: Runtime>(app: AppHandle<R>, desktop: State<'_, Desktop>) -> CmdResult<()> {
-    desktop.logout(&app).await
-}
-
-#[tauri::command]
-pub async fn list_conversations(desktop: State<'_, Desktop>) -> CmdResult<Vec<Conversation>> {
-    Ok(desktop.client().await?.cached_conversations()?)
-}
-
-#[tauri::command]
-pub async fn list_contacts(desktop: State<'_, Desktop>) -> CmdResult<Vec<Contact>> {
-    let client = desktop.client().await?;
-    let online = client.online_users();
-    let mut contacts = client.contacts()?;
-    for c in &mut contacts {
-        c.online = online.contains(&c.id);
-    }
-    Ok(contacts)
+pub async fn logout<R: Runtime>(
+    app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
+) -> CmdResult<LoggedOut> {
+    let revoked = desktop.logout(&app).await?;
+    Ok(LoggedOut { revoked })
 }
 
 #[tauri::command]
@@ -69,7 +72,9 @@ pub async fn load_messages(
 ) -> CmdResult<Vec<LocalMessage>> {
     let client = desktop.client().await?;
     let limit = limit.clamp(1, clinic_protocol::limits::MAX_PAGE);
-    Ok(client.history(&key(patient_id, doctor_id), limit, before_seq.map(Seq))?)
+    Ok(client
+        .load_history(&key(patient_id, doctor_id), limit, before_seq.map(Seq))
+        .await?)
 }
 
 #[tauri::command]
@@ -95,28 +100,28 @@ pub async fn send_message(
 }
 
 #[tauri::command]
-pub async fn retry_message(desktop: State<'_, Desktop>, client_id: String) -> CmdResult<()> {
-    desktop.client().await?.retry(&ClientId::new(client_id))?;
+pub async fn retry_message(
+    desktop: State<'_, Desktop>,
+    client_id: String,
+) -> CmdResult<LocalMessage> {
+    Ok(desktop.client().await?.retry(&ClientId::new(client_id))?)
+}
+
+#[tauri::command]
+pub async fn discard_message(desktop: State<'_, Desktop>, client_id: String) -> CmdResult<()> {
+    desktop.client().await?.discard(&ClientId::new(client_id))?;
     Ok(())
 }
 
+/// The conversation is open and in view: everything in it addressed to the user is read.
 #[tauri::command]
 pub async fn mark_read(
     desktop: State<'_, Desktop>,
     patient_id: String,
     doctor_id: String,
-    message_ids: Vec<String>,
 ) -> CmdResult<()> {
     let client = desktop.client().await?;
-    let _ = (patient_id, doctor_id);
-    // Reading a message marks everything before it too: the newest id is enough, but the UI
-    // may send them in any order, so mark each (repeats are no-ops).
-    for id in message_ids {
-        match client.mark_read(&MessageId::new(id)) {
-            Ok(()) | Err(clinic_client::ClientError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    client.mark_conversation_read(&key(patient_id, doctor_id))?;
     Ok(())
 }
 
@@ -137,15 +142,12 @@ pub async fn set_typing(
 }
 
 #[tauri::command]
-pub async fn acknowledge_emergency<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn acknowledge_emergency(
     desktop: State<'_, Desktop>,
     emergency_id: String,
-) -> CmdResult<()> {
+) -> CmdResult<Emergency> {
     let id = EmergencyId::new(emergency_id);
-    desktop.client().await?.acknowledge_emergency(&id)?;
-    crate::notify::stop_alarm(&app, &id);
-    Ok(())
+    Ok(desktop.client().await?.acknowledge_emergency(&id).await?)
 }
 
 #[tauri::command]
@@ -153,29 +155,31 @@ pub async fn resolve_emergency(
     desktop: State<'_, Desktop>,
     emergency_id: String,
     note: String,
-) -> CmdResult<()> {
-    let note = Some(note.trim().to_owned()).filter(|n| !n.is_empty());
-    desktop
+) -> CmdResult<Emergency> {
+    let id = EmergencyId::new(emergency_id);
+    Ok(desktop
         .client()
         .await?
-        .resolve_emergency(&EmergencyId::new(emergency_id), note)?;
+        .resolve_emergency(&id, Some(note))
+        .await?)
+}
+
+#[tauri::command]
+pub async fn silence_alarm(desktop: State<'_, Desktop>) -> CmdResult<()> {
+    desktop.client().await?.silence_alarm();
     Ok(())
 }
 
 #[tauri::command]
-pub async fn list_open_emergencies(desktop: State<'_, Desktop>) -> CmdResult<Vec<Emergency>> {
-    Ok(desktop.client().await?.open_emergencies()?)
-}
-
-#[tauri::command]
-pub async fn silence_alarm<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
-    crate::notify::silence(&app);
-    Ok(())
-}
-
-#[tauri::command]
-pub async fn get_settings(desktop: State<'_, Desktop>) -> CmdResult<Settings> {
-    Ok(desktop.settings())
+pub async fn set_availability(
+    desktop: State<'_, Desktop>,
+    availability: Availability,
+) -> CmdResult<Availability> {
+    Ok(desktop
+        .client()
+        .await?
+        .set_availability(availability)
+        .await?)
 }
 
 #[tauri::command]
@@ -193,15 +197,11 @@ pub async fn set_settings<R: Runtime>(
         } else {
             launcher.disable()
         };
-        result.map_err(|e| CommandError::new("io", format!("start on login: {e}")))?;
+        result.map_err(|e| CommandError::new("io", format!("Start on login: {e}")))?;
     }
     let saved = desktop.save_settings(settings)?;
-    crate::tray::show_do_not_disturb(&app, saved.availability == Availability::DoNotDisturb);
-    // Offline is fine: the pump sends the availability again after the next connect.
-    if saved.availability != previous.availability
-        && let Ok(client) = desktop.client().await
-    {
-        let _ = client.set_presence(saved.availability);
+    if let Ok(client) = desktop.client().await {
+        client.set_notification_content(saved.show_message_content);
     }
     Ok(saved)
 }
@@ -209,21 +209,4 @@ pub async fn set_settings<R: Runtime>(
 #[tauri::command]
 pub async fn send_test_alert<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
     crate::notify::test_alert(&app).await
-}
-
-#[tauri::command]
-pub async fn connection_status(desktop: State<'_, Desktop>) -> CmdResult<ConnectionStatus> {
-    Ok(desktop.status())
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AlarmStatus {
-    alerting: bool,
-}
-
-#[tauri::command]
-pub async fn alarm_status<R: Runtime>(app: AppHandle<R>) -> CmdResult<AlarmStatus> {
-    Ok(AlarmStatus {
-        alerting: crate::notify::alerting(&app),
-    })
 }

@@ -1,15 +1,18 @@
 //! The shell's state: where the profile lives, which credential store holds the token, the
-//! signed-in client (if any) and the settings. Session start and end happen here; everything
-//! else is the client core's.
+//! signed-in client (if any), the settings, and the UI's channel. Session start and end happen
+//! here; everything else is the client core's.
 
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{self, Settings};
 use crate::status::{ConnectionStatus, SessionInfo};
+use crate::ui::{Snapshot, UiEvent};
 use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Profile};
+use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tauri::async_runtime::JoinHandle;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager, Runtime};
 
 /// Environment overrides, for tests and for machines without an OS keyring.
 pub const PROFILE_DIR_ENV: &str = "CLINIC_PROFILE_DIR";
@@ -28,6 +31,22 @@ pub struct Desktop {
     active: tokio::sync::Mutex<Option<Active>>,
     settings: Mutex<Settings>,
     status: Mutex<ConnectionStatus>,
+    /// Where events for the UI go (the latest subscription); `None` before the UI subscribed.
+    channel: Mutex<Outlet>,
+}
+
+/// The UI's channel, if it subscribed.
+#[derive(Default)]
+struct Outlet(Option<Channel<UiEvent>>);
+
+impl std::fmt::Debug for Outlet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Outlet(subscribed)"
+        } else {
+            "Outlet(none)"
+        })
+    }
 }
 
 impl Desktop {
@@ -50,6 +69,7 @@ impl Desktop {
             active: tokio::sync::Mutex::new(None),
             settings: Mutex::new(settings),
             status: Mutex::new(ConnectionStatus::offline()),
+            channel: Mutex::new(Outlet::default()),
         }
     }
 
@@ -68,16 +88,15 @@ impl Desktop {
 
     /// Restores the saved session without the network (token from the keyring) and starts
     /// connecting. `None` on first run or after logout.
-    pub async fn restore<R: Runtime>(&self, app: &AppHandle<R>) -> Option<SessionInfo> {
+    pub async fn restore<R: Runtime>(&self, app: &AppHandle<R>) -> Option<Client> {
         let mut active = self.active.lock().await;
         if let Some(a) = active.as_ref() {
-            return Some(session_of(&a.client));
+            return Some(a.client.clone());
         }
         match Client::open(self.options()) {
             Ok(client) => {
-                let info = session_of(&client);
-                *active = Some(self.start(app, client));
-                Some(info)
+                *active = Some(self.start(app, client.clone()));
+                Some(client)
             }
             Err(clinic_client::ClientError::NotLoggedIn) => None,
             Err(e) => {
@@ -93,31 +112,37 @@ impl Desktop {
         server_url: &str,
         username: &str,
         password: &str,
-    ) -> CmdResult<SessionInfo> {
+    ) -> CmdResult<Client> {
         let client = Client::login(self.options(), server_url, username, password).await?;
-        let info = session_of(&client);
         let mut active = self.active.lock().await;
         if let Some(old) = active.take() {
             old.forwarder.abort();
             old.client.disconnect().await;
         }
-        *active = Some(self.start(app, client));
-        Ok(info)
+        *active = Some(self.start(app, client.clone()));
+        Ok(client)
     }
 
-    pub async fn logout<R: Runtime>(&self, app: &AppHandle<R>) -> CmdResult<()> {
+    /// Ends the session (the client silences this device first). True when the server
+    /// confirmed the token is revoked.
+    pub async fn logout<R: Runtime>(&self, app: &AppHandle<R>) -> CmdResult<bool> {
         let old = self.active.lock().await.take();
+        let mut revoked = true;
         if let Some(old) = old {
             old.forwarder.abort();
-            old.client.logout().await?;
+            // The forwarder is gone: carry out the client's "stop ringing" here.
+            crate::notify::sync_alarm(app, &[]);
+            revoked = old.client.logout().await?;
         }
         self.set_status(app, ConnectionStatus::offline());
         crate::forward::on_session_end(app);
-        Ok(())
+        Ok(revoked)
     }
 
     /// Connects and starts forwarding the client's events to the UI.
     fn start<R: Runtime>(&self, app: &AppHandle<R>, client: Client) -> Active {
+        client.set_notification_content(self.settings().show_message_content);
+        client.set_in_view(crate::window_in_view(app));
         client.connect();
         let forwarder =
             tauri::async_runtime::spawn(crate::forward::run(app.clone(), client.clone()));
@@ -145,19 +170,64 @@ impl Desktop {
     }
 
     /// Records and announces a new connection status (only when it changed).
-    pub fn set_status<R: Runtime>(&self, app: &AppHandle<R>, status: ConnectionStatus) {
+    pub fn set_status<R: Runtime>(&self, _app: &AppHandle<R>, status: ConnectionStatus) {
         let mut current = self.status.lock().unwrap_or_else(|e| e.into_inner());
         if *current != status {
             *current = status.clone();
             drop(current);
-            if let Err(e) = app.emit("connection", status) {
-                tracing::warn!("emit connection: {e}");
-            }
+            self.send(UiEvent::Connection { status });
+        }
+    }
+
+    /// The UI subscribed (again, after a reload): later events go to this channel.
+    pub fn set_channel(&self, channel: Channel<UiEvent>) {
+        *self.channel.lock().unwrap_or_else(|e| e.into_inner()) = Outlet(Some(channel));
+    }
+
+    /// Sends an event to the UI (dropped before the UI subscribed: its snapshot covers it).
+    pub fn send(&self, event: UiEvent) {
+        let channel = self
+            .channel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone();
+        if let Some(channel) = channel
+            && let Err(e) = channel.send(event)
+        {
+            tracing::warn!("the UI's channel refused an event: {e}");
+        }
+    }
+
+    /// The state as the UI shows it, from the client core (no network).
+    pub fn snapshot(&self, client: Option<&Client>) -> Snapshot {
+        let Some(client) = client else {
+            return Snapshot {
+                session: None,
+                connection: self.status(),
+                settings: self.settings(),
+                availability: Availability::Available,
+                conversations: Vec::new(),
+                emergencies: Vec::new(),
+                ringing: Vec::new(),
+            };
+        };
+        Snapshot {
+            session: Some(session_of(client)),
+            connection: ConnectionStatus::from_client(&client.state(), client.queued()),
+            settings: self.settings(),
+            availability: client.availability(),
+            conversations: client.conversation_list().unwrap_or_else(|e| {
+                tracing::warn!("conversation list: {e}");
+                Vec::new()
+            }),
+            emergencies: client.open_emergencies().unwrap_or_default(),
+            ringing: client.ringing(),
         }
     }
 }
 
-fn session_of(client: &Client) -> SessionInfo {
+pub fn session_of(client: &Client) -> SessionInfo {
     SessionInfo {
         server_url: client.server_url().to_owned(),
         user: client.user().clone(),

@@ -5,6 +5,7 @@ use clinic_client::ClientError;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct CommandError {
     pub code: &'static str,
     pub message: String,
@@ -23,20 +24,13 @@ impl CommandError {
     }
 }
 
-/// The snake_case wire name of a protocol error code.
+/// The code the UI branches on for a protocol error code (an unknown one counts as internal).
 fn protocol_code(code: clinic_protocol::ErrorCode) -> &'static str {
     use clinic_protocol::ErrorCode as C;
     match code {
-        C::BadRequest | C::UnknownEvent => "bad_request",
-        C::Unauthorized => "unauthorized",
-        C::Forbidden => "forbidden",
-        C::NotFound => "not_found",
-        C::Conflict => "conflict",
-        C::TooLarge => "too_large",
-        C::UnsupportedMediaType => "unsupported_media_type",
-        C::RateLimited => "rate_limited",
-        C::Unavailable => "unavailable",
-        C::Internal | C::Unknown => "internal",
+        C::UnknownEvent => "bad_request",
+        C::Unknown => "internal",
+        known => known.as_str(),
     }
 }
 
@@ -44,7 +38,10 @@ impl From<ClientError> for CommandError {
     fn from(e: ClientError) -> Self {
         let code = match &e {
             ClientError::Server { code, .. } => protocol_code(*code),
-            ClientError::Http(_) | ClientError::NotConnected | ClientError::Timeout(_) => "network",
+            ClientError::Http(_)
+            | ClientError::NotConnected
+            | ClientError::Timeout(_)
+            | ClientError::Unconfirmed(_) => "network",
             ClientError::NotLoggedIn => "not_logged_in",
             ClientError::SessionExpired => "unauthorized",
             ClientError::UnknownContact(_) | ClientError::NotFound(_) => "not_found",
@@ -59,7 +56,9 @@ impl From<ClientError> for CommandError {
                 code: clinic_protocol::ErrorCode::Unauthorized,
                 ..
             } => "wrong username or password".to_owned(),
-            ClientError::Http(_) => "cannot reach the clinic server".to_owned(),
+            ClientError::Http(_) => "Cannot reach the clinic server.".to_owned(),
+            // The server's own sentence (e.g. "Dr. X already took it."), not our wrapping.
+            ClientError::Server { message, .. } => message.clone(),
             _ => e.to_string(),
         };
         Self { code, message }

@@ -16,11 +16,14 @@ use tauri_plugin_opener::OpenerExt;
 /// by the webview).
 const MAX_PREVIEW_BYTES: u64 = 1024 * 1024;
 
+/// A file on this machine chosen with the picker or dropped on the window.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PickedFile {
     path: String,
     name: String,
+    #[cfg_attr(test, ts(type = "number"))]
     size: u64,
     mime_type: String,
 }

@@ -1,134 +1,146 @@
-//! The event pump: forwards the client core's events to the UI (docs/desktop-api.md "Events"),
-//! and turns the ones a person must notice into tray changes and native notifications.
+//! The event pump: forwards the client core's events to the UI's channel as typed [`UiEvent`]s
+//! and carries out what the core's attention policy decided (alarm, notifications, tray). It
+//! decides nothing itself; bursts of list changes are coalesced into one list.
 
 use crate::desktop::Desktop;
 use crate::status::ConnectionStatus;
 use crate::tray::{self, TrayState};
+use crate::ui::UiEvent;
 use clinic_client::{Client, ClientEvent, ConnectionState, LocalMessage};
 use clinic_protocol::ws::Availability;
-use serde::Serialize;
-use serde_json::json;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use std::time::Duration;
+use tauri::{AppHandle, Manager, Runtime};
 use tokio::sync::broadcast::error::RecvError;
 
-fn emit<R: Runtime, S: Serialize + Clone>(app: &AppHandle<R>, event: &str, payload: S) {
-    if let Err(e) = app.emit(event, payload) {
-        tracing::warn!("emit {event}: {e}");
-    }
-}
+/// Changes to the conversation list within this long go to the UI as one list.
+const LIST_COALESCE: Duration = Duration::from_millis(100);
 
 /// Runs until the client is dropped (logout) or the task is aborted.
 pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
     let mut events = client.subscribe();
+    let desktop = app.state::<Desktop>();
     // The state may have moved before we subscribed: start from the current one.
-    on_connection(&app, &client, &client.state(), client.queued());
+    desktop.set_status(
+        &app,
+        ConnectionStatus::from_client(&client.state(), client.queued()),
+    );
+    crate::notify::sync_alarm(&app, &client.ringing());
+    tray::show_do_not_disturb(&app, client.availability() == Availability::DoNotDisturb);
     refresh_tray(&app, &client);
+    let mut list_due: Option<tokio::time::Instant> = None;
     loop {
-        match events.recv().await {
-            Ok(event) => on_event(&app, &client, event).await,
-            Err(RecvError::Lagged(missed)) => {
-                // We missed events: the UI re-reads everything from the cache.
-                tracing::warn!("UI forwarder lagged by {missed} events");
-                emit(&app, "conversations", json!({}));
+        let due = list_due;
+        tokio::select! {
+            received = events.recv() => match received {
+                Ok(ClientEvent::ConversationsChanged) => {
+                    list_due.get_or_insert_with(|| tokio::time::Instant::now() + LIST_COALESCE);
+                }
+                Ok(event) => on_event(&app, &client, event),
+                Err(RecvError::Lagged(missed)) => {
+                    // We missed events: the UI gets the whole state again.
+                    tracing::warn!("UI forwarder lagged by {missed} events");
+                    let snapshot = desktop.snapshot(Some(&client));
+                    desktop.send(UiEvent::Snapshot { snapshot });
+                }
+                Err(RecvError::Closed) => break,
+            },
+            () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)),
+                if due.is_some() =>
+            {
+                list_due = None;
+                match client.conversation_list() {
+                    Ok(conversations) => desktop.send(UiEvent::Conversations { conversations }),
+                    Err(e) => tracing::warn!("conversation list: {e}"),
+                }
+                refresh_tray(&app, &client);
             }
-            Err(RecvError::Closed) => break,
         }
     }
 }
 
-async fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent) {
-    match event {
-        ClientEvent::Connection { state, queued } => on_connection(app, client, &state, queued),
-        ClientEvent::MessageUpserted { message } => {
-            let incoming = message.sender_id != client.user().id;
-            emit(app, "message", json!({ "message": message }));
-            if incoming {
-                refresh_tray(app, client);
+fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent) {
+    let desktop = app.state::<Desktop>();
+    let ui = match event {
+        ClientEvent::Connection { state, queued } => {
+            desktop.set_status(app, ConnectionStatus::from_client(&state, queued));
+            match state {
+                ConnectionState::SignedOut { reason } => UiEvent::Session {
+                    session: None,
+                    reason: Some(reason),
+                },
+                _ => return,
             }
         }
+        ClientEvent::MessageUpserted { message } => UiEvent::Message { message },
+        ClientEvent::MessageDiscarded {
+            client_id,
+            sender_id,
+            patient_id,
+            doctor_id,
+        } => UiEvent::MessageDiscarded {
+            client_id,
+            sender_id,
+            patient_id,
+            doctor_id,
+        },
         ClientEvent::Typing {
             patient_id,
             doctor_id,
             user_id,
             typing,
-        } => emit(
-            app,
-            "typing",
-            json!({"patientId": patient_id, "doctorId": doctor_id, "userId": user_id, "typing": typing}),
-        ),
-        ClientEvent::Presence { user_id, online } => emit(
-            app,
-            "presence",
-            json!({"userId": user_id, "online": online}),
-        ),
+        } => UiEvent::Typing {
+            patient_id,
+            doctor_id,
+            user_id,
+            typing,
+        },
+        ClientEvent::Presence { user_id, online } => UiEvent::Presence { user_id, online },
         ClientEvent::EmergencyAlert {
+            emergency, message, ..
+        } => UiEvent::Emergency {
             emergency,
-            message,
-            repeat,
-            ..
-        } => {
-            crate::notify::on_emergency_alert(app, &emergency, repeat);
-            let message = LocalMessage::from(message);
-            emit(
-                app,
-                "emergency",
-                json!({"emergency": emergency, "message": message, "alerting": true}),
-            );
-            refresh_tray(app, client);
-        }
-        ClientEvent::EmergencyUpdated { emergency } => {
-            crate::notify::on_emergency_updated(app, &emergency);
-            let alerting = crate::notify::alerting(app);
-            emit(
-                app,
-                "emergency",
-                json!({"emergency": emergency, "message": null, "alerting": alerting}),
-            );
-            emit(app, "conversations", json!({}));
-            refresh_tray(app, client);
-        }
-        ClientEvent::Notification { notification } => {
-            crate::notify::on_notification(app, &notification);
-        }
+            message: Some(LocalMessage::from(message)),
+        },
+        ClientEvent::EmergencyUpdated { emergency } => UiEvent::Emergency {
+            emergency,
+            message: None,
+        },
+        // Native notifications are the attention policy's (`Notify`); the UI needs nothing.
+        ClientEvent::Notification { .. } | ClientEvent::ConversationsChanged => return,
         ClientEvent::UploadProgress {
             client_id,
             sent,
             total,
-        } => emit(
-            app,
-            "upload-progress",
-            json!({"clientId": client_id, "sent": sent, "total": total}),
-        ),
+        } => UiEvent::UploadProgress {
+            client_id,
+            sent,
+            total,
+        },
         ClientEvent::ServerError { code, message } => {
-            tracing::warn!("server error {code:?}: {message}");
-        }
-    }
-}
-
-fn on_connection<R: Runtime>(
-    app: &AppHandle<R>,
-    client: &Client,
-    state: &ConnectionState,
-    queued: u64,
-) {
-    let desktop = app.state::<Desktop>();
-    desktop.set_status(app, ConnectionStatus::from_client(state, queued));
-    match state {
-        ConnectionState::Online => {
-            // The server keeps availability per connection: tell it again after every connect.
-            if desktop.settings().availability == Availability::DoNotDisturb {
-                let _ = client.set_presence(Availability::DoNotDisturb);
+            tracing::warn!("server error {}: {message}", code.as_str());
+            UiEvent::Notice {
+                code: code.as_str().to_owned(),
+                message,
             }
-            emit(app, "conversations", json!({}));
         }
-        ConnectionState::SignedOut { reason } => {
-            emit(app, "session", json!({"session": null, "reason": reason}));
+        ClientEvent::Alarm { alerting, ringing } => {
+            crate::notify::sync_alarm(app, &ringing);
+            refresh_tray(app, client);
+            UiEvent::Alarm { alerting, ringing }
         }
-        _ => {}
-    }
+        ClientEvent::Notify { notice } => {
+            crate::notify::show(app, notice);
+            return;
+        }
+        ClientEvent::Availability { availability } => {
+            tray::show_do_not_disturb(app, availability == Availability::DoNotDisturb);
+            UiEvent::Availability { availability }
+        }
+    };
+    desktop.send(ui);
 }
 
-/// Repaints the tray from the cache: open emergencies first, then unread messages.
+/// Repaints the tray from the core: open emergencies first, then unread messages.
 fn refresh_tray<R: Runtime>(app: &AppHandle<R>, client: &Client) {
     let open_emergencies = client.open_emergencies().map(|e| e.len()).unwrap_or(0);
     let unread = client.unread_count().unwrap_or(0);
@@ -144,5 +156,8 @@ fn refresh_tray<R: Runtime>(app: &AppHandle<R>, client: &Client) {
 /// After logout: quiet tray, and the UI back to the login screen.
 pub fn on_session_end<R: Runtime>(app: &AppHandle<R>) {
     tray::update(app, TrayState::default());
-    emit(app, "session", json!({"session": null, "reason": null}));
+    app.state::<Desktop>().send(UiEvent::Session {
+        session: None,
+        reason: None,
+    });
 }

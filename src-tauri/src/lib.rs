@@ -2,6 +2,8 @@
 //! `clinic-client`, which holds all the app's logic (see docs/desktop-api.md for the contract
 //! with the UI).
 
+#[cfg(test)]
+mod bindings;
 mod commands;
 mod desktop;
 mod error;
@@ -11,29 +13,65 @@ mod notify;
 mod settings;
 mod status;
 mod tray;
+mod ui;
 
 use desktop::Desktop;
 use tauri::{AppHandle, Manager, Runtime, WindowEvent};
 
-/// Called from the tray when the doctor toggles do-not-disturb.
-fn on_availability_changed<R: Runtime>(app: &AppHandle<R>, do_not_disturb: bool) {
+/// The tray's do-not-disturb item was toggled: ask the server; the check mark follows what it
+/// stored (and goes back if it could not be reached).
+fn on_availability_toggled<R: Runtime>(app: &AppHandle<R>, do_not_disturb: bool) {
     use clinic_protocol::ws::Availability;
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let desktop = app.state::<Desktop>();
-        let mut settings = desktop.settings();
-        settings.availability = if do_not_disturb {
+        let Ok(client) = desktop.client().await else {
+            tray::show_do_not_disturb(&app, false);
+            return;
+        };
+        let wanted = if do_not_disturb {
             Availability::DoNotDisturb
         } else {
             Availability::Available
         };
-        match desktop.save_settings(settings) {
-            Ok(saved) => {
-                if let Ok(client) = desktop.client().await {
-                    let _ = client.set_presence(saved.availability);
-                }
-            }
-            Err(e) => tracing::warn!("saving availability: {}", e.message),
+        if let Err(e) = client.set_availability(wanted).await {
+            let e = error::CommandError::from(e);
+            tray::show_do_not_disturb(&app, client.availability() == Availability::DoNotDisturb);
+            desktop.send(ui::UiEvent::Notice {
+                code: e.code.to_owned(),
+                message: e.message,
+            });
+        }
+    });
+}
+
+/// The tray's "open": the window, on the conversation that most needs the user.
+fn on_open<R: Runtime>(app: &AppHandle<R>) {
+    tray::show_main(app);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let Ok(client) = app.state::<Desktop>().client().await else {
+            return;
+        };
+        if let Ok(Some(key)) = client.conversation_needing_attention() {
+            notify::open_conversation(&app, &key);
+        }
+    });
+}
+
+/// Whether the user is looking at the app: its window visible and focused.
+pub(crate) fn window_in_view<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.get_webview_window("main")
+        .map(|w| w.is_visible().unwrap_or(false) && w.is_focused().unwrap_or(false))
+        .unwrap_or(false)
+}
+
+/// Tells the client core whether the user is looking (new-message notifications depend on it).
+fn report_in_view<R: Runtime>(app: &AppHandle<R>, in_view: bool) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Ok(client) = app.state::<Desktop>().client().await {
+            client.set_in_view(in_view);
         }
     });
 }
@@ -60,12 +98,11 @@ pub fn run() {
             let handle = app.handle().clone();
             app.manage(Desktop::new(&handle));
             app.manage(tray::TrayMemory::default());
+            app.manage(notify::Rung::default());
             app.manage(clinic_alarm::Alarm::start(
                 clinic_alarm::AlarmConfig::default(),
             ));
-            let do_not_disturb = handle.state::<Desktop>().settings().availability
-                == clinic_protocol::ws::Availability::DoNotDisturb;
-            tray::build(&handle, do_not_disturb)?;
+            tray::build(&handle)?;
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {
@@ -74,33 +111,35 @@ pub fn run() {
             });
             Ok(())
         })
-        .on_window_event(|window, event| {
+        .on_window_event(|window, event| match event {
             // Closing hides to the tray: a doctor's app keeps running through the shift.
-            if let WindowEvent::CloseRequested { api, .. } = event {
+            WindowEvent::CloseRequested { api, .. } => {
                 api.prevent_close();
                 let _ = window.hide();
+                report_in_view(window.app_handle(), false);
             }
+            WindowEvent::Focused(focused) => {
+                let visible = window.is_visible().unwrap_or(false);
+                report_in_view(window.app_handle(), *focused && visible);
+            }
+            _ => {}
         })
         .invoke_handler(tauri::generate_handler![
-            commands::get_session,
+            commands::subscribe,
             commands::login,
             commands::logout,
-            commands::list_conversations,
-            commands::list_contacts,
             commands::load_messages,
             commands::send_message,
             commands::retry_message,
+            commands::discard_message,
             commands::mark_read,
             commands::set_typing,
             commands::acknowledge_emergency,
             commands::resolve_emergency,
-            commands::list_open_emergencies,
             commands::silence_alarm,
-            commands::alarm_status,
-            commands::get_settings,
+            commands::set_availability,
             commands::set_settings,
             commands::send_test_alert,
-            commands::connection_status,
             files::pick_file,
             files::describe_file,
             files::attachment_preview,

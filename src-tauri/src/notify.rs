@@ -1,89 +1,74 @@
-//! What a person must notice: the alarm that rings until an emergency is acknowledged, and native
-//! notifications for new messages while the window is hidden or unfocused. Policy only; sound and
-//! notification mechanics are the `clinic-alarm` crate's.
+//! Carries out the client core's attention decisions with `clinic-alarm`: the alarm rings for
+//! exactly the emergencies the core says, notifications are shown as the core words them, and a
+//! click on one opens its conversation. No policy here.
 
 use crate::desktop::Desktop;
 use crate::error::{CmdResult, CommandError};
-use clinic_alarm::{Alarm, Notice};
-use clinic_protocol::{Emergency, EmergencyId, EmergencyState, Notification, NotificationKind};
-use serde_json::json;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use crate::ui::UiEvent;
+use clinic_alarm::Alarm;
+use clinic_client::attention::Notice;
+use clinic_protocol::{ConversationKey, EmergencyId};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use tauri::{AppHandle, Manager, Runtime};
 
 fn alarm<R: Runtime>(app: &AppHandle<R>) -> Alarm {
     app.state::<Alarm>().inner().clone()
 }
 
-fn announce_alarm<R: Runtime>(app: &AppHandle<R>, alarm: &Alarm) {
-    let ringing = alarm.is_ringing();
-    let _ = app.emit("alarm", json!({ "alerting": ringing }));
-    if ringing {
+/// The emergency keys this shell made the alarm ring for.
+#[derive(Debug, Default)]
+pub struct Rung(Mutex<BTreeSet<String>>);
+
+/// Makes the alarm ring for exactly `ringing` (and flashes the tray while it does).
+pub fn sync_alarm<R: Runtime>(app: &AppHandle<R>, ringing: &[EmergencyId]) {
+    let alarm = alarm(app);
+    let wanted: BTreeSet<String> = ringing.iter().map(|id| id.as_str().to_owned()).collect();
+    let rung = app.state::<Rung>();
+    let mut rung = rung.0.lock().unwrap_or_else(|e| e.into_inner());
+    for gone in rung.difference(&wanted) {
+        alarm.stop(gone);
+    }
+    for new in wanted.difference(&rung) {
+        alarm.ring(new.clone());
+    }
+    *rung = wanted;
+    if alarm.is_ringing() {
         let alarm = alarm.clone();
         crate::tray::flash_while(app, move || alarm.is_ringing());
     }
 }
 
-fn window_in_view<R: Runtime>(app: &AppHandle<R>) -> bool {
-    app.get_webview_window("main")
-        .map(|w| w.is_visible().unwrap_or(false) && w.is_focused().unwrap_or(false))
-        .unwrap_or(false)
-}
-
-/// An emergency alert arrived (or repeated): ring until it is acknowledged, and raise a critical
-/// notification the first time.
-pub fn on_emergency_alert<R: Runtime>(app: &AppHandle<R>, emergency: &Emergency, repeat: u32) {
+/// Shows a notification the core asked for; a click opens its conversation.
+pub fn show<R: Runtime>(app: &AppHandle<R>, notice: Notice) {
     let alarm = alarm(app);
-    alarm.ring(emergency.id.as_str());
-    announce_alarm(app, &alarm);
-    if repeat == 0 {
-        notify(
-            &alarm,
-            Notice::critical(
-                format!("EMERGENCY: {}", emergency.patient_name),
-                "A patient needs help now. Open Clinic Messaging to acknowledge.",
-            ),
-        );
+    if notice.chime {
+        alarm.chime();
     }
-}
-
-/// An emergency moved on: once someone took it (or it was resolved) this device stops ringing.
-pub fn on_emergency_updated<R: Runtime>(app: &AppHandle<R>, emergency: &Emergency) {
-    if emergency.state != EmergencyState::Raised {
-        stop_alarm(app, &emergency.id);
-    }
-}
-
-pub fn stop_alarm<R: Runtime>(app: &AppHandle<R>, id: &EmergencyId) {
-    let alarm = alarm(app);
-    alarm.stop(id.as_str());
-    announce_alarm(app, &alarm);
-}
-
-/// Silences this device only: the emergency stays open (and the tray red) until acknowledged.
-pub fn silence<R: Runtime>(app: &AppHandle<R>) {
-    let alarm = alarm(app);
-    alarm.silence();
-    announce_alarm(app, &alarm);
-}
-
-pub fn alerting<R: Runtime>(app: &AppHandle<R>) -> bool {
-    alarm(app).is_ringing()
-}
-
-/// A new-message notification from the server: shown natively only when the window is not in
-/// front of the user, naming the sender; the text only if the user allowed it in the settings.
-pub fn on_notification<R: Runtime>(app: &AppHandle<R>, n: &Notification) {
-    if n.kind != NotificationKind::NewMessage || window_in_view(app) {
-        return;
-    }
-    let show_content = app.state::<Desktop>().settings().show_message_content;
-    let body = if show_content {
-        n.body.clone()
+    let shown = if notice.critical {
+        clinic_alarm::Notice::critical(notice.title, notice.body)
     } else {
-        "Open Clinic Messaging to read it.".into()
+        clinic_alarm::Notice::normal(notice.title, notice.body)
     };
-    let alarm = alarm(app);
-    alarm.chime();
-    notify(&alarm, Notice::normal(n.title.clone(), body));
+    let queued = match notice.conversation {
+        Some(key) => {
+            let app = app.clone();
+            alarm.notify_later_then(shown, move || open_conversation(&app, &key))
+        }
+        None => alarm.notify_later(shown),
+    };
+    if let Err(e) = queued {
+        tracing::debug!("notification not queued: {e}");
+    }
+}
+
+/// Brings the window up on `key` (a notification or the tray was clicked).
+pub fn open_conversation<R: Runtime>(app: &AppHandle<R>, key: &ConversationKey) {
+    crate::tray::show_main(app);
+    app.state::<Desktop>().send(UiEvent::OpenConversation {
+        patient_id: key.patient_id.clone(),
+        doctor_id: key.doctor_id.clone(),
+    });
 }
 
 /// "Send test alert" in the settings: one round of the alarm sound and a critical notification,
@@ -92,7 +77,7 @@ pub async fn test_alert<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
     const KEY: &str = "test-alert";
     let alarm = alarm(app);
     alarm.ring(KEY);
-    let notice = Notice::critical(
+    let notice = clinic_alarm::Notice::critical(
         "Test alert",
         "If you heard the alarm and see this, emergencies will reach you.",
     );
@@ -106,7 +91,7 @@ pub async fn test_alert<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(CommandError::new(
             "notifications",
-            format!("no notification shown: {e}"),
+            format!("No notification could be shown: {e}"),
         )),
         Err(e) => Err(CommandError::new("internal", e.to_string())),
     }
@@ -114,10 +99,3 @@ pub async fn test_alert<R: Runtime>(app: &AppHandle<R>) -> CmdResult<()> {
 
 /// How long the test alert rings: long enough to hear it, short enough not to annoy.
 const TEST_ALERT_RING: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Shows a notice without blocking; a missing notification service is the alarm crate's to log.
-fn notify(alarm: &Alarm, notice: Notice) {
-    if let Err(e) = alarm.notify_later(notice) {
-        tracing::debug!("notification not queued: {e}");
-    }
-}

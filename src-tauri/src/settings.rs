@@ -1,18 +1,18 @@
-//! The desktop's own settings (notification privacy, autostart, availability), kept as JSON in
-//! the profile directory next to the client's session.
+//! The desktop's own settings (notification privacy, autostart), kept as JSON in the profile
+//! directory next to the client's session. A doctor's availability is not here: the server
+//! stores it, so every device and the CLI agree.
 
-use clinic_protocol::ws::Availability;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Settings {
     /// Show message text in native notifications (off: they name the sender only, so nothing
     /// clinical shows on a lock screen).
     pub show_message_content: bool,
     pub start_on_login: bool,
-    pub availability: Availability,
 }
 
 impl Default for Settings {
@@ -20,7 +20,6 @@ impl Default for Settings {
         Self {
             show_message_content: false,
             start_on_login: false,
-            availability: Availability::Available,
         }
     }
 }
@@ -62,7 +61,6 @@ mod tests {
         let s = Settings {
             show_message_content: true,
             start_on_login: true,
-            availability: Availability::DoNotDisturb,
         };
         save(&dir, &s).expect("save");
         assert_eq!(load(&dir), s);

@@ -5,14 +5,17 @@ use clinic_client::ConnectionState;
 use clinic_protocol::User;
 use serde::Serialize;
 
-/// The `connection` event and the `connection_status` command.
+/// The connection as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ConnectionStatus {
     /// `online`, `connecting` or `offline`.
+    #[cfg_attr(test, ts(type = "'online' | 'connecting' | 'offline'"))]
     pub state: &'static str,
     /// Reconnect attempt since the link was lost (absent on the first connect).
     pub attempt: Option<u32>,
+    #[cfg_attr(test, ts(type = "number"))]
     pub queued: u64,
     pub last_error: Option<String>,
 }
@@ -51,9 +54,10 @@ impl ConnectionStatus {
     }
 }
 
-/// The `get_session` answer and the `session` event's payload.
+/// Who is signed in where (the token never reaches the UI).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SessionInfo {
     pub server_url: String,
     pub user: User,

@@ -1,5 +1,5 @@
 //! The tray icon: doctors keep the app here through a shift. Shows unread and emergency state,
-//! and offers open, availability and quit.
+//! and offers open (on the conversation that needs the user), availability and quit.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,17 +56,10 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// Builds the tray; `do_not_disturb` is the saved availability, shown as the menu's check mark.
-pub fn build<R: Runtime>(app: &AppHandle<R>, do_not_disturb: bool) -> tauri::Result<TrayIcon<R>> {
+/// Builds the tray; the do-not-disturb check mark follows the server's word once signed in.
+pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
     let open = MenuItem::with_id(app, "open", "Open Clinic Messaging", true, None::<&str>)?;
-    let dnd = CheckMenuItem::with_id(
-        app,
-        "dnd",
-        "Do not disturb",
-        true,
-        do_not_disturb,
-        None::<&str>,
-    )?;
+    let dnd = CheckMenuItem::with_id(app, "dnd", "Do not disturb", true, false, None::<&str>)?;
     app.manage(DndItem(dnd.clone()));
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
     let separator = PredefinedMenuItem::separator(app)?;
@@ -77,10 +70,10 @@ pub fn build<R: Runtime>(app: &AppHandle<R>, do_not_disturb: bool) -> tauri::Res
         .menu(&menu)
         .show_menu_on_left_click(false)
         .on_menu_event(move |app, event| match event.id().as_ref() {
-            "open" => show_main(app),
+            "open" => crate::on_open(app),
             "dnd" => {
                 let on = dnd.is_checked().unwrap_or(false);
-                crate::on_availability_changed(app, on);
+                crate::on_availability_toggled(app, on);
             }
             "quit" => app.exit(0),
             _ => {}
@@ -101,7 +94,8 @@ pub fn build<R: Runtime>(app: &AppHandle<R>, do_not_disturb: bool) -> tauri::Res
 /// The tray menu's do-not-disturb item, kept so the settings panel can move its check mark.
 struct DndItem<R: Runtime>(CheckMenuItem<R>);
 
-/// Shows a changed availability in the tray menu (it may have changed in the settings panel).
+/// Shows the stored availability in the tray menu (it may have changed in the settings panel,
+/// or with the CLI on another machine).
 pub fn show_do_not_disturb<R: Runtime>(app: &AppHandle<R>, on: bool) {
     if let Some(item) = app.try_state::<DndItem<R>>()
         && let Err(e) = item.0.set_checked(on)

@@ -1,66 +1,59 @@
 // The one door between the UI and the desktop shell: the Backend interface, and its Tauri
 // implementation. Nothing else in ui/src imports @tauri-apps; components get their data from
-// the store (store/chatStore.ts), which is fed by a Backend. Tests and `?fake=1` use fake/.
+// the store (store/chatStore.ts), which is fed by a Backend. Tests and the browser preview use
+// fake/ (chosen at build time, never shipped).
 
-import { invoke, isTauri } from '@tauri-apps/api/core';
-import { listen } from '@tauri-apps/api/event';
+import { Channel, invoke, isTauri } from '@tauri-apps/api/core';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
 import type {
-  AlarmEvent,
+  Availability,
   BackendErrorBody,
-  BackendEventName,
-  BackendEvents,
   ClientId,
-  Contact,
-  Conversation,
   ConversationKey,
-  ConnectionStatus,
   Emergency,
   EmergencyId,
   FileDropEvent,
   LoadMessagesArgs,
   LocalMessage,
+  LoggedOut,
   LoginArgs,
-  MessageId,
   PickedFile,
   SendMessageArgs,
-  Session,
   Settings,
+  Snapshot,
+  UiEvent,
 } from './types';
 
 /** Stops listening. */
 export type Unlisten = () => void;
 
 export interface Backend {
-  getSession(): Promise<Session | null>;
-  login(args: LoginArgs): Promise<Session>;
-  logout(): Promise<void>;
-  listConversations(): Promise<Conversation[]>;
-  listContacts(): Promise<Contact[]>;
+  /** Starts the event stream (every later change goes to `onEvent`) and answers the state now. */
+  subscribe(onEvent: (event: UiEvent) => void): Promise<Snapshot>;
+  login(args: LoginArgs): Promise<Snapshot>;
+  logout(): Promise<LoggedOut>;
   /** Oldest first; at most `limit` messages, all older than `beforeSeq` when given. */
   loadMessages(args: LoadMessagesArgs): Promise<LocalMessage[]>;
-  /** Returns at once with the optimistic message (status SENDING); updates come as `message` events. */
+  /** Returns at once with the optimistic message (status SENDING); updates come as events. */
   sendMessage(args: SendMessageArgs): Promise<LocalMessage>;
-  retryMessage(clientId: ClientId): Promise<void>;
-  markRead(key: ConversationKey, messageIds: MessageId[]): Promise<void>;
+  retryMessage(clientId: ClientId): Promise<LocalMessage>;
+  discardMessage(clientId: ClientId): Promise<void>;
+  /** The conversation is open and in view: everything in it to me is read (one mark). */
+  markRead(key: ConversationKey): Promise<void>;
   setTyping(key: ConversationKey, typing: boolean): Promise<void>;
-  acknowledgeEmergency(emergencyId: EmergencyId): Promise<void>;
-  resolveEmergency(emergencyId: EmergencyId, note: string): Promise<void>;
-  listOpenEmergencies(): Promise<Emergency[]>;
+  /** Resolves once the server stored it; rejects with `conflict` ("Dr. X already took it."). */
+  acknowledgeEmergency(emergencyId: EmergencyId): Promise<Emergency>;
+  resolveEmergency(emergencyId: EmergencyId, note: string): Promise<Emergency>;
   silenceAlarm(): Promise<void>;
-  /** Whether this device is sounding an emergency alarm right now (the `alarm` event's value). */
-  alarmStatus(): Promise<AlarmEvent>;
-  getSettings(): Promise<Settings>;
+  setAvailability(availability: Availability): Promise<Availability>;
   setSettings(settings: Settings): Promise<Settings>;
   sendTestAlert(): Promise<void>;
-  connectionStatus(): Promise<ConnectionStatus>;
   /** Native file dialog; null when the user cancels. */
   pickFile(): Promise<PickedFile | null>;
   /** Image preview of an attachment as a data: URL; null when it is not an image or not available. */
   attachmentPreview(clientId: ClientId): Promise<string | null>;
   /** Opens an attachment with the system's default application (downloading it first if needed). */
   openAttachment(clientId: ClientId): Promise<void>;
-  on<E extends BackendEventName>(event: E, handler: (payload: BackendEvents[E]) => void): Unlisten;
   /** Files dragged over / dropped on the window. */
   onFileDrop(handler: (event: FileDropEvent) => void): Unlisten;
 }
@@ -97,60 +90,41 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
   }
 }
 
-/**
- * Adapts Tauri's async `listen` to a synchronous unlisten function: if the caller unlistens
- * before registration finished, the registration is undone as soon as it completes.
- */
-function subscribe(register: () => Promise<() => void>): Unlisten {
-  let stop: (() => void) | null = null;
-  let cancelled = false;
-  register()
-    .then((fn) => {
-      if (cancelled) fn();
-      else stop = fn;
-    })
-    .catch((err: unknown) => console.error('listen failed', err));
-  return () => {
-    cancelled = true;
-    stop?.();
-  };
-}
-
-/** True inside the Tauri webview; false in a plain browser (then only the fake backend works). */
+/** True inside the Tauri webview; false in a plain browser. */
 export function runningInTauri(): boolean {
   return isTauri();
 }
 
-/** The real backend: commands and events of the Tauri shell (src-tauri). */
+/** The real backend: commands and the event channel of the Tauri shell (src-tauri). */
 export function createTauriBackend(): Backend {
   return {
-    getSession: () => call('get_session'),
+    subscribe: (onEvent) => {
+      const events = new Channel<UiEvent>();
+      events.onmessage = onEvent;
+      return call('subscribe', { events });
+    },
     login: (args) => call('login', { ...args }),
     logout: () => call('logout'),
-    listConversations: () => call('list_conversations'),
-    listContacts: () => call('list_contacts'),
     loadMessages: (args) => call('load_messages', { ...args }),
     sendMessage: (args) => call('send_message', { ...args }),
     retryMessage: (clientId) => call('retry_message', { clientId }),
-    markRead: (key, messageIds) => call('mark_read', { ...key, messageIds }),
+    discardMessage: (clientId) => call('discard_message', { clientId }),
+    markRead: (key) => call('mark_read', { ...key }),
     setTyping: (key, typing) => call('set_typing', { ...key, typing }),
     acknowledgeEmergency: (emergencyId) => call('acknowledge_emergency', { emergencyId }),
     resolveEmergency: (emergencyId, note) => call('resolve_emergency', { emergencyId, note }),
-    listOpenEmergencies: () => call('list_open_emergencies'),
     silenceAlarm: () => call('silence_alarm'),
-    alarmStatus: () => call('alarm_status'),
-    getSettings: () => call('get_settings'),
+    setAvailability: (availability) => call('set_availability', { availability }),
     setSettings: (settings) => call('set_settings', { settings }),
     sendTestAlert: () => call('send_test_alert'),
-    connectionStatus: () => call('connection_status'),
     pickFile: () => call('pick_file'),
     attachmentPreview: (clientId) => call('attachment_preview', { clientId }),
     openAttachment: (clientId) => call('open_attachment', { clientId }),
-    on: (event, handler) =>
-      subscribe(() => listen<BackendEvents[typeof event]>(event, (e) => handler(e.payload))),
-    onFileDrop: (handler) =>
-      subscribe(() =>
-        getCurrentWebview().onDragDropEvent((e) => {
+    onFileDrop: (handler) => {
+      let stop: (() => void) | null = null;
+      let cancelled = false;
+      getCurrentWebview()
+        .onDragDropEvent((e) => {
           const p = e.payload;
           if (p.type === 'enter' || p.type === 'over') handler({ kind: 'over' });
           else if (p.type === 'leave') handler({ kind: 'leave' });
@@ -163,7 +137,16 @@ export function createTauriBackend(): Backend {
                 handler({ kind: 'leave' });
               });
           }
-        }),
-      ),
+        })
+        .then((fn) => {
+          if (cancelled) fn();
+          else stop = fn;
+        })
+        .catch((err: unknown) => console.error('listen failed', err));
+      return () => {
+        cancelled = true;
+        stop?.();
+      };
+    },
   };
 }

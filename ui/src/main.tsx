@@ -1,10 +1,12 @@
-// Entry point: picks the backend (Tauri, or the in-memory fake with ?fake=1, VITE_FAKE_BACKEND=1,
-// or in a plain browser), starts the store, renders the app.
+// Entry point: picks the backend at build time (the fake only in a preview or test build made
+// with VITE_FAKE_BACKEND=1; a product build has no fake in it), starts the store, renders the
+// app. A product build opened outside the desktop app shows an error, never demo data.
 
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { createTauriBackend, runningInTauri, type Backend } from './backend';
+import { NoShell } from './components/NoShell';
 import { ChatStore } from './store/chatStore';
 import { StoreProvider } from './store/StoreProvider';
 import './styles/base.css';
@@ -12,21 +14,24 @@ import './styles/layout.css';
 import './styles/chat.css';
 import './styles/emergency.css';
 
-async function chooseBackend(): Promise<Backend> {
-  const params = new URLSearchParams(window.location.search);
-  // A plain browser has no shell to talk to: fall back to the fake rather than fail on every call.
-  if (params.has('fake') || import.meta.env.VITE_FAKE_BACKEND || !runningInTauri()) {
-    // Loaded on demand so the fake and its demo data stay out of the shipped bundle's main chunk.
+async function chooseBackend(): Promise<Backend | null> {
+  // Replaced by a constant at build time, so without the variable the fake is not bundled.
+  if (import.meta.env.VITE_FAKE_BACKEND === '1') {
     const { demoBackend } = await import('./fake/demo');
     return demoBackend(window.location.search);
   }
-  return createTauriBackend();
+  return runningInTauri() ? createTauriBackend() : null;
 }
 
 async function main() {
-  const store = new ChatStore(await chooseBackend());
   const root = document.getElementById('root');
   if (!root) throw new Error('no #root element');
+  const backend = await chooseBackend();
+  if (!backend) {
+    createRoot(root).render(<NoShell />);
+    return;
+  }
+  const store = new ChatStore(backend);
   createRoot(root).render(
     <StrictMode>
       <StoreProvider store={store}>

@@ -204,6 +204,42 @@ impl Cache {
         Ok(ids)
     }
 
+    /// Stores a page of older history fetched from the server (upserts; the sync cursor is not
+    /// touched: later changes still come through sync).
+    pub fn store_history(&self, me: &UserId, messages: Vec<Message>) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for message in messages {
+            upsert(&tx, me, message)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The id of the message with `seq` in a conversation (the anchor of a page before it).
+    pub fn message_id_at(
+        &self,
+        conversation: &ConversationKey,
+        seq: Option<Seq>,
+    ) -> Result<Option<MessageId>> {
+        let Some(seq) = seq else {
+            return Ok(None);
+        };
+        let id: Option<Option<String>> = self
+            .lock()
+            .query_row(
+                "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND seq = ?3",
+                params![
+                    conversation.patient_id.as_str(),
+                    conversation.doctor_id.as_str(),
+                    seq.0
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(id.flatten().map(MessageId))
+    }
+
     /// How many messages the cache holds (all conversations).
     pub fn message_count(&self) -> Result<u64> {
         let conn = self.lock();

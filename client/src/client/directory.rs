@@ -3,7 +3,8 @@
 
 use super::Client;
 use crate::error::Result;
-use clinic_protocol::Conversation;
+use clinic_protocol::{Conversation, ConversationKey, UserId};
+use std::collections::HashSet;
 
 impl Client {
     /// The conversation list from the cache, with unread counts and open emergencies as this
@@ -11,6 +12,49 @@ impl Client {
     pub fn cached_conversations(&self) -> Result<Vec<Conversation>> {
         let me = &self.shared.user;
         self.shared.cache.local_conversations(&me.id, me.role)
+    }
+
+    /// What a UI lists: every conversation (as [`Client::cached_conversations`]) followed by
+    /// the contacts not talked to yet (a patient sees every doctor of the clinic), each as an
+    /// empty conversation, in name order. The one list a UI shows; it sorts nothing itself.
+    pub fn conversation_list(&self) -> Result<Vec<Conversation>> {
+        let mut list = self.cached_conversations()?;
+        let online = self.shared.presence().clone();
+        let talked: HashSet<UserId> = list.iter().map(|c| c.other_party.id.clone()).collect();
+        let mut fresh: Vec<Conversation> = self
+            .contacts()?
+            .into_iter()
+            .filter(|c| !talked.contains(&c.id) && c.id != self.shared.user.id)
+            .filter_map(|contact| {
+                let key = self.conversation_with_contact(&contact).ok()?;
+                Some(Conversation {
+                    patient_id: key.patient_id,
+                    doctor_id: key.doctor_id,
+                    other_party: contact,
+                    last_message: None,
+                    unread_count: 0,
+                    has_emergency: false,
+                    emergency: None,
+                })
+            })
+            .collect();
+        fresh.sort_by(|a, b| a.other_party.name.cmp(&b.other_party.name));
+        list.extend(fresh);
+        for c in &mut list {
+            c.other_party.online = online.contains(&c.other_party.id);
+        }
+        Ok(list)
+    }
+
+    /// The conversation a user opening the app most likely wants: the first with an open
+    /// emergency (doctors), else the first with unread messages.
+    pub fn conversation_needing_attention(&self) -> Result<Option<ConversationKey>> {
+        let list = self.cached_conversations()?;
+        let first = list
+            .iter()
+            .find(|c| c.has_emergency && self.user().role == clinic_protocol::Role::Doctor)
+            .or_else(|| list.iter().find(|c| c.unread_count > 0));
+        Ok(first.map(|c| ConversationKey::new(c.patient_id.clone(), c.doctor_id.clone())))
     }
 
     /// Messages addressed to this user not yet read, across all conversations.

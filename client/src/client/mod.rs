@@ -349,6 +349,48 @@ impl Client {
         self.shared.cache.history(conversation, limit, before)
     }
 
+    /// A page of history for a UI: from the cache first; when the cache has fewer than `limit`
+    /// messages before `before` and the server is reachable, the older ones are fetched
+    /// (`GET /api/chat/messages?before=`), stored, and the page is read again. Offline, the
+    /// cached page as it is.
+    pub async fn load_history(
+        &self,
+        conversation: &ConversationKey,
+        limit: u32,
+        before: Option<Seq>,
+    ) -> Result<Vec<LocalMessage>> {
+        let page = self.history(conversation, limit, before)?;
+        let full = page.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
+        if full || before.is_none() || !matches!(self.state(), ConnectionState::Online) {
+            return Ok(page);
+        }
+        let oldest = page.iter().find_map(|m| m.id.clone()).or_else(|| {
+            self.shared
+                .cache
+                .message_id_at(conversation, before)
+                .ok()
+                .flatten()
+        });
+        let Some(oldest) = oldest else {
+            return Ok(page);
+        };
+        match self
+            .shared
+            .api
+            .messages(conversation, limit, Some(oldest.as_str()))
+            .await
+        {
+            Ok(older) => {
+                self.shared.cache.store_history(self.shared.me(), older)?;
+                self.history(conversation, limit, before)
+            }
+            Err(e) => {
+                tracing::debug!("older history from the cache only ({e})");
+                Ok(page)
+            }
+        }
+    }
+
     /// One of this user's messages by its `clientId`.
     pub fn message(&self, client_id: &ClientId) -> Result<Option<LocalMessage>> {
         self.shared

@@ -3,8 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { App } from '../App';
 import { StoreProvider } from '../store/StoreProvider';
-import { DOCTOR, PATIENT, history, msg, setup } from '../test/fixtures';
-import type { Emergency } from '../types';
+import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 
 type Setup = ReturnType<typeof setup>;
 
@@ -77,8 +76,13 @@ describe('patient chat', () => {
     expect(screen.getAllByTestId('message')[2]).toHaveAttribute('data-status', 'SENT');
   });
 
-  it('a FAILED message shows its error and Retry', async () => {
-    const failed = msg({ seq: null, status: 'FAILED', error: 'Attachment too large' });
+  it('a FAILED message shows its error with Retry and Discard', async () => {
+    const failed = msg({
+      seq: null,
+      status: 'FAILED',
+      error: 'Attachment too large',
+      errorCode: 'too_large',
+    });
     const s = await renderApp(setup({ messages: [failed] }));
     await openChat(s.user, 'doc');
     const bubble = await screen.findByTestId('message');
@@ -87,6 +91,11 @@ describe('patient chat', () => {
     await s.user.click(within(bubble).getByTestId('message-retry'));
     expect(s.fake.callsOf('retry_message')).toEqual([{ clientId: failed.clientId }]);
     expect(await screen.findByTestId('message')).toHaveAttribute('data-status', 'SENDING');
+    act(() => s.fake.fail(failed.clientId, 'Attachment too large', 'too_large'));
+    const again = await screen.findByTestId('message');
+    expect(again).toHaveAttribute('data-error-code', 'too_large');
+    await s.user.click(within(again).getByTestId('message-discard'));
+    await waitFor(() => expect(screen.queryByTestId('message')).toBeNull());
   });
 
   it('the emergency button asks first, then sends and shows the status', async () => {
@@ -138,10 +147,13 @@ describe('patient chat', () => {
     expect(within(bubble).getByTestId('file-preview')).toHaveAttribute('data-kind', 'image');
     expect(within(bubble).getByTestId('upload-progress')).toHaveAttribute('aria-valuenow', '0');
     act(() =>
-      s.fake.events.emit('upload-progress', {
-        clientId: bubble.dataset.clientId ?? '',
-        sent: 1024,
-        total: 2048,
+      s.fake.emit({
+        type: 'uploadProgress',
+        ...{
+          clientId: bubble.dataset.clientId ?? '',
+          sent: 1024,
+          total: 2048,
+        },
       }),
     );
     expect(within(bubble).getByTestId('upload-progress')).toHaveAttribute('aria-valuenow', '50');
@@ -159,15 +171,7 @@ describe('patient chat', () => {
 });
 
 describe('doctor view', () => {
-  const raised: Emergency = {
-    id: 'e1',
-    messageId: 'm1',
-    patientId: PATIENT.id,
-    doctorId: DOCTOR.id,
-    patientName: PATIENT.name,
-    state: 'RAISED',
-    raisedAt: '2026-01-01T10:00:00Z',
-  };
+  const raised = emergency();
 
   it('shows unread counts, patient info, and the emergency banner with its actions', async () => {
     const s = await renderApp(
@@ -205,20 +209,26 @@ describe('doctor view', () => {
     const s = await renderApp(setup({ as: DOCTOR, messages: [msg({ seq: 1 })] }));
     await openChat(s.user, 'pat');
     act(() =>
-      s.fake.events.emit('typing', {
-        patientId: PATIENT.id,
-        doctorId: DOCTOR.id,
-        userId: PATIENT.id,
-        typing: true,
+      s.fake.emit({
+        type: 'typing',
+        ...{
+          patientId: PATIENT.id,
+          doctorId: DOCTOR.id,
+          userId: PATIENT.id,
+          typing: true,
+        },
       }),
     );
     expect(screen.getByTestId('typing-indicator')).toHaveTextContent('Pat Patient is typing');
     act(() =>
-      s.fake.events.emit('typing', {
-        patientId: PATIENT.id,
-        doctorId: DOCTOR.id,
-        userId: PATIENT.id,
-        typing: false,
+      s.fake.emit({
+        type: 'typing',
+        ...{
+          patientId: PATIENT.id,
+          doctorId: DOCTOR.id,
+          userId: PATIENT.id,
+          typing: false,
+        },
       }),
     );
     expect(screen.queryByTestId('typing-indicator')).toBeNull();
@@ -244,11 +254,9 @@ describe('connection and settings', () => {
     expect(within(panel).getByTestId('setting-show-content')).not.toBeChecked();
     await s.user.click(within(panel).getByTestId('setting-show-content'));
     await s.user.selectOptions(within(panel).getByTestId('setting-availability'), 'DO_NOT_DISTURB');
-    expect(s.fake.settings).toEqual({
-      showMessageContent: true,
-      startOnLogin: false,
-      availability: 'DO_NOT_DISTURB',
-    });
+    expect(s.fake.settings).toEqual({ showMessageContent: true, startOnLogin: false });
+    expect(s.fake.availability).toBe('DO_NOT_DISTURB');
+    expect(within(panel).getByTestId('setting-availability')).toHaveValue('DO_NOT_DISTURB');
     await s.user.click(within(panel).getByTestId('send-test-alert'));
     expect(s.fake.callsOf('send_test_alert')).toHaveLength(1);
     await s.user.click(within(panel).getByTestId('logout-button'));

@@ -1,7 +1,7 @@
 // The open conversation: header with the other person, the patient's emergency controls, the
 // message history, who is typing, and the composer.
 
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useMemo } from 'react';
 import { keyOf, sameKey } from '../logic/conversations';
 import { initials } from '../logic/format';
 import { typingUsers } from '../logic/typing';
@@ -15,17 +15,6 @@ import { MessageList } from './MessageList';
 import { OnlineStatus } from './OnlineStatus';
 import { TypingIndicator } from './TypingIndicator';
 
-/** Re-renders once a second while someone is typing, so expired indicators vanish on time. */
-function useNow(active: boolean): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (!active) return;
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
-  }, [active]);
-  return now;
-}
-
 export function ChatWindow({ active, me }: { active: ConversationKey; me: User }) {
   const store = useStore();
   const k = keyOf(active);
@@ -35,11 +24,9 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
   const conv = conversations.find((c) => sameKey(active, c));
   const other = conv?.otherParty;
   const online = useIsOnline(other?.id);
-  const someoneTyping = Object.keys(typingMap[k] ?? {}).length > 0;
-  const now = useNow(someoneTyping);
   const typingNames = useMemo(
-    () => typingUsers(typingMap, active, me.id, now).map((id) => (id === other?.id ? other.name : 'Someone')),
-    [typingMap, active, me.id, now, other],
+    () => typingUsers(typingMap, active, me.id).map((id) => (id === other?.id ? other.name : 'Someone')),
+    [typingMap, active, me.id, other],
   );
   const loadOlder = useCallback(() => void store.loadOlder(active), [store, active]);
   const isPatient = me.role === 'PATIENT';

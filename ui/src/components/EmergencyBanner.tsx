@@ -102,7 +102,7 @@ function EmergencyItem({ e }: { e: Emergency }) {
 export function EmergencyBanner() {
   const store = useStore();
   const emergencies = useChat((s) => s.emergencies);
-  const alerting = useChat((s) => s.alerting);
+  const alerting = useChat((s) => s.ringing.length > 0);
   const open = useMemo(() => openEmergencies(emergencies), [emergencies]);
   if (open.length === 0) return null;
   return (

@@ -57,6 +57,7 @@ export const MessageBubble = memo(function MessageBubble({
         className={classes}
         data-testid="message"
         data-status={message.status}
+        data-error-code={message.errorCode ?? undefined}
         data-mine={mine}
         data-client-id={message.clientId}
         aria-label={`${mine ? 'You' : 'They'} said`}
@@ -87,6 +88,14 @@ export const MessageBubble = memo(function MessageBubble({
               onClick={() => void store.retry(message.clientId)}
             >
               Retry
+            </button>
+            <button
+              type="button"
+              className="link-button"
+              data-testid="message-discard"
+              onClick={() => void store.discard(message.clientId)}
+            >
+              Discard
             </button>
           </div>
         )}

@@ -5,8 +5,13 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { shouldLoadOlder } from '../logic/paging';
 import type { ConversationMessages } from '../store/state';
-import type { UserId } from '../types';
+import type { LocalMessage, UserId } from '../types';
 import { MessageBubble } from './MessageBubble';
+
+/** A row's key: a clientId is unique only per sender. */
+function identity(m: LocalMessage): string {
+  return `${m.senderId}|${m.clientId}`;
+}
 
 /** Within this many pixels of the bottom counts as "at the bottom" (so new messages scroll in). */
 const STICK_PX = 80;
@@ -28,7 +33,7 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
     getScrollElement: () => scrollRef.current,
     estimateSize: () => 72,
     overscan: 8,
-    getItemKey: (i) => items[i]?.clientId ?? i,
+    getItemKey: (i) => (items[i] ? identity(items[i]) : i),
     initialRect: { width: 600, height: 600 },
   });
   const virtualItems = virtualizer.getVirtualItems();
@@ -54,12 +59,12 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
   const atBottom = useRef(true);
   useLayoutEffect(() => {
     const before = prev.current;
-    const first = items[0]?.clientId;
-    const last = items[items.length - 1]?.clientId;
+    const first = items[0] && identity(items[0]);
+    const last = items[items.length - 1] && identity(items[items.length - 1]);
     prev.current = { first, last, count: items.length };
     if (items.length === 0) return;
     if (before.count > 0 && first !== before.first && last === before.last) {
-      const added = items.findIndex((m) => m.clientId === before.first);
+      const added = items.findIndex((m) => identity(m) === before.first);
       if (added > 0) virtualizer.scrollToIndex(added, { align: 'start' });
       return;
     }

@@ -27,7 +27,7 @@ function SettingToggle(props: { testId: string; field: BooleanSetting; label: st
 
 export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }) {
   const store = useStore();
-  const settings = useChat((s) => s.settings);
+  const availability = useChat((s) => s.availability);
   const serverUrl = useChat((s) => s.session?.serverUrl);
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => closeRef.current?.focus(), []);
@@ -73,8 +73,8 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             <span>Availability</span>
             <select
               data-testid="setting-availability"
-              value={settings.availability}
-              onChange={(e) => void store.updateSettings({ availability: e.target.value as Availability })}
+              value={availability}
+              onChange={(e) => void store.setAvailability(e.target.value as Availability)}
             >
               <option value="AVAILABLE">Available</option>
               <option value="DO_NOT_DISTURB">

@@ -5,6 +5,8 @@
 import type { Contact, Emergency, LocalMessage } from '../types';
 import { FakeBackend } from './fakeBackend';
 
+const NO_PATIENT_INFO = { dateOfBirth: null, age: null, bloodGroup: null };
+
 export const DEMO_USERS: Contact[] = [
   {
     id: 'p-maria',
@@ -36,9 +38,30 @@ export const DEMO_USERS: Contact[] = [
     dateOfBirth: '2018-01-20',
     online: true,
   },
-  { id: 'd-silva', username: 'drsilva', name: 'Dr. Ana Silva', role: 'DOCTOR', online: true },
-  { id: 'd-chen', username: 'drchen', name: 'Dr. Wei Chen', role: 'DOCTOR', online: false },
-  { id: 'd-okafor', username: 'drokafor', name: 'Dr. Ngozi Okafor', role: 'DOCTOR', online: true },
+  {
+    id: 'd-silva',
+    username: 'drsilva',
+    name: 'Dr. Ana Silva',
+    role: 'DOCTOR',
+    online: true,
+    ...NO_PATIENT_INFO,
+  },
+  {
+    id: 'd-chen',
+    username: 'drchen',
+    name: 'Dr. Wei Chen',
+    role: 'DOCTOR',
+    online: false,
+    ...NO_PATIENT_INFO,
+  },
+  {
+    id: 'd-okafor',
+    username: 'drokafor',
+    name: 'Dr. Ngozi Okafor',
+    role: 'DOCTOR',
+    online: true,
+    ...NO_PATIENT_INFO,
+  },
 ];
 
 const LINES: [boolean, string][] = [
@@ -73,6 +96,16 @@ export function demoMessage(
     messageType: 'REGULAR',
     status: 'READ',
     isEmergency: false,
+    fileUrl: null,
+    fileName: null,
+    fileSize: null,
+    fileType: null,
+    resolvedAt: null,
+    deliveredAt: null,
+    readAt: null,
+    error: null,
+    errorCode: null,
+    localFilePath: null,
     createdAt: at,
     updatedAt: at,
     ...extra,
@@ -142,6 +175,15 @@ function demoEmergency(messages: LocalMessage[]): Emergency {
     patientName: 'Fatima Rahman',
     state: 'RAISED',
     raisedAt: m.createdAt,
+    escalatedAt: null,
+    alertedAt: null,
+    alertedDoctors: 1,
+    acknowledgedBy: null,
+    acknowledgedByName: null,
+    acknowledgedAt: null,
+    resolvedBy: null,
+    resolvedAt: null,
+    resolutionNote: null,
   };
 }
 
@@ -177,7 +219,7 @@ export function demoBackend(search: string): FakeBackend {
       ? { state: 'connecting', attempt: 3, queued: 1, lastError: 'connection refused' }
       : { state: 'online', queued: 0 },
     ackDelayMs: 700,
-    alerting: scenario === 'emergency',
+    ringing: scenario === 'emergency' ? emergencies.map((e) => e.id) : [],
   });
   if (scenario === 'emergency') setTimeout(() => fake.upsertEmergency(emergencies[0], true), 50);
   // ?open=<username> opens that conversation, the way a click on a notification would.
@@ -188,7 +230,7 @@ export function demoBackend(search: string): FakeBackend {
         user.role === 'PATIENT'
           ? { patientId: user.id, doctorId: open.id }
           : { patientId: open.id, doctorId: user.id };
-      fake.events.emit('open-conversation', key);
+      fake.emit({ type: 'openConversation', ...key });
     }, 100);
   wireBrowserDrop(fake);
   return fake;

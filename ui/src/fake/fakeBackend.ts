@@ -1,26 +1,34 @@
-// An in-memory Backend: the test double for Vitest, and the data source of `npm run dev` with
-// `?fake=1` so the UI can be looked at in a browser without Rust. It imitates the shell's
-// behaviour (optimistic sends, acks, outbox while offline, emergencies), not its internals.
+// An in-memory Backend: the test double for Vitest and the data source of the browser preview
+// (`npm run dev:fake`, chosen at build time: it is never in the product bundle). It imitates the
+// shell and client core as docs/desktop-api.md describes them (snapshot then events, optimistic
+// sends, parked failures, the core's conversation list, confirmed emergency actions); the
+// contract suite (contract/) holds it to the same scenarios as the real shell.
 
 import { BackendError, type Backend, type Unlisten } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
 import { fileKind } from '../logic/format';
 import { DEFAULT_SETTINGS } from '../logic/settings';
 import type {
+  Availability,
   ConnectionStatus,
   Contact,
   Conversation,
   ConversationKey,
   Emergency,
+  EmergencyId,
   FileDropEvent,
   LocalMessage,
   PickedFile,
   SendMessageArgs,
   Session,
   Settings,
+  Snapshot,
+  UiEvent,
   User,
 } from '../types';
-import { Emitter } from './emitter';
+
+/** Marks the fake in a bundle; the product build is checked not to contain it. */
+export const FAKE_BACKEND_MARKER = 'clinic-fake-backend:do-not-ship';
 
 export interface FakeOptions {
   /** Everyone known to the fake server (the signed-in user included). */
@@ -29,11 +37,12 @@ export interface FakeOptions {
   session?: Session | null;
   messages?: LocalMessage[];
   emergencies?: Emergency[];
-  connection?: ConnectionStatus;
+  connection?: Partial<ConnectionStatus>;
   settings?: Settings;
   /** Acks sends after this many ms; null leaves them SENDING until ack() is called. */
   ackDelayMs?: number | null;
-  alerting?: boolean;
+  /** Emergencies ringing on this device from the start. */
+  ringing?: EmergencyId[];
 }
 
 export interface FakeCall {
@@ -43,9 +52,14 @@ export interface FakeCall {
 
 const PASSWORD = 'password';
 
+function status(partial: Partial<ConnectionStatus> = {}): ConnectionStatus {
+  return { state: 'online', attempt: null, queued: 0, lastError: null, ...partial };
+}
+
 export class FakeBackend implements Backend {
-  readonly events = new Emitter();
   readonly calls: FakeCall[] = [];
+  readonly marker = FAKE_BACKEND_MARKER;
+  private handler: ((e: UiEvent) => void) | null = null;
   private readonly dropHandlers = new Set<(e: FileDropEvent) => void>();
   session: Session | null;
   users: Contact[];
@@ -53,7 +67,12 @@ export class FakeBackend implements Backend {
   emergencies: Emergency[];
   connection: ConnectionStatus;
   settings: Settings;
-  alerting: boolean;
+  availability: Availability = 'AVAILABLE';
+  ringing: EmergencyId[];
+  /** When set, the next acknowledge is refused with this conflict message. */
+  conflictOnAcknowledge: string | null = null;
+  /** When true, confirmed actions fail as if the server could not be reached. */
+  unreachable = false;
   private nextSeq: number;
   private nextId = 1;
 
@@ -65,9 +84,9 @@ export class FakeBackend implements Backend {
     this.session = opts.session ?? null;
     this.messages = opts.messages ?? [];
     this.emergencies = opts.emergencies ?? [];
-    this.connection = opts.connection ?? { state: 'online', queued: 0 };
+    this.connection = status(opts.connection);
     this.settings = opts.settings ?? DEFAULT_SETTINGS;
-    this.alerting = opts.alerting ?? false;
+    this.ringing = opts.ringing ?? [];
     this.nextSeq = Math.max(0, ...this.messages.map((m) => m.seq ?? 0)) + 1;
   }
 
@@ -79,17 +98,35 @@ export class FakeBackend implements Backend {
     return this.calls.filter((c) => c.command === command).map((c) => c.args);
   }
 
+  /** Sends an event to the subscribed UI (as the shell's channel does). */
+  emit(event: UiEvent): void {
+    this.handler?.(event);
+  }
+
   private me(): User {
     if (!this.session) throw new BackendError('not_logged_in', 'Not logged in');
     return this.session.user;
   }
 
-  async getSession() {
-    this.record('get_session');
-    return this.session;
+  snapshot(): Snapshot {
+    return {
+      session: this.session,
+      connection: this.connection,
+      settings: this.settings,
+      availability: this.availability,
+      conversations: this.session ? this.conversationList() : [],
+      emergencies: this.emergencies.filter((e) => e.state !== 'RESOLVED'),
+      ringing: this.ringing,
+    };
   }
 
-  async login(args: { serverUrl: string; username: string; password: string }) {
+  async subscribe(onEvent: (e: UiEvent) => void): Promise<Snapshot> {
+    this.record('subscribe');
+    this.handler = onEvent;
+    return this.snapshot();
+  }
+
+  async login(args: { serverUrl: string; username: string; password: string }): Promise<Snapshot> {
     this.record('login', { ...args, password: '***' });
     const user = this.users.find((u) => u.username === args.username);
     if (!/^https?:\/\//.test(args.serverUrl))
@@ -98,47 +135,71 @@ export class FakeBackend implements Backend {
       throw new BackendError('unauthorized', 'Wrong username or password');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
-    return this.session;
+    return this.snapshot();
   }
 
   async logout() {
     this.record('logout');
     this.session = null;
+    this.ringing = [];
+    return { revoked: !this.unreachable };
   }
 
-  async listContacts() {
-    this.record('list_contacts');
-    const me = this.me();
-    const want = me.role === 'PATIENT' ? 'DOCTOR' : 'PATIENT';
-    return this.users.filter((u) => u.role === want);
-  }
-
-  async listConversations(): Promise<Conversation[]> {
-    this.record('list_conversations');
+  /** The list as the client core makes it: emergencies first for doctors, then most recent, then contacts not talked to. */
+  conversationList(): Conversation[] {
     const me = this.me();
     const byKey = new Map<string, LocalMessage[]>();
     for (const m of this.messages) {
       if (m.patientId !== me.id && m.doctorId !== me.id) continue;
       byKey.set(keyOf(m), [...(byKey.get(keyOf(m)) ?? []), m]);
     }
-    return [...byKey.values()].flatMap((list) => {
+    const talked: Conversation[] = [...byKey.values()].flatMap((list) => {
       const last = list[list.length - 1];
       const otherId = last.patientId === me.id ? last.doctorId : last.patientId;
       const other = this.users.find((u) => u.id === otherId);
       if (!other) return [];
-      const emergency = this.emergencies.find((e) => sameKey(e, last) && e.state !== 'RESOLVED');
+      const emergency = this.emergencies.find((e) => sameKey(e, last) && e.state !== 'RESOLVED') ?? null;
       return [
         {
           patientId: last.patientId,
           doctorId: last.doctorId,
           otherParty: other,
-          lastMessage: last,
+          lastMessage: { ...last, id: last.id ?? '', seq: last.seq ?? 0 },
           unreadCount: list.filter((m) => m.senderId !== me.id && m.status !== 'READ').length,
           hasEmergency: !!emergency,
-          emergency: emergency ?? null,
+          emergency,
         },
       ];
     });
+    const doctor = me.role === 'DOCTOR';
+    talked.sort((a, b) => {
+      if (doctor && a.hasEmergency !== b.hasEmergency) return a.hasEmergency ? -1 : 1;
+      return (b.lastMessage?.createdAt ?? '').localeCompare(a.lastMessage?.createdAt ?? '');
+    });
+    const seen = new Set(talked.map((c) => c.otherParty.id));
+    const want = me.role === 'PATIENT' ? 'DOCTOR' : 'PATIENT';
+    const fresh: Conversation[] = this.users
+      .filter((u) => u.role === want && !seen.has(u.id) && me.role === 'PATIENT')
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((u) => ({
+        patientId: me.id,
+        doctorId: u.id,
+        otherParty: u,
+        lastMessage: null,
+        unreadCount: 0,
+        hasEmergency: false,
+        emergency: null,
+      }));
+    return [...talked, ...fresh];
+  }
+
+  private listChanged(): void {
+    if (this.session) this.emit({ type: 'conversations', conversations: this.conversationList() });
+  }
+
+  private changed(message: LocalMessage): void {
+    this.emit({ type: 'message', message: { ...message } });
+    this.listChanged();
   }
 
   async loadMessages(args: ConversationKey & { beforeSeq?: number; limit: number }) {
@@ -146,12 +207,17 @@ export class FakeBackend implements Backend {
     const list = this.messages.filter(
       (m) => sameKey(m, args) && (args.beforeSeq === undefined || (m.seq ?? Infinity) < args.beforeSeq),
     );
-    return list.slice(Math.max(0, list.length - args.limit));
+    return list.slice(Math.max(0, list.length - args.limit)).map((m) => ({ ...m }));
   }
 
   async sendMessage(args: SendMessageArgs): Promise<LocalMessage> {
     this.record('send_message', args);
     const me = this.me();
+    if (args.isEmergency && args.attachmentPath)
+      throw new BackendError(
+        'bad_request',
+        'an emergency is sent as text at once; send the file as its own message',
+      );
     const now = new Date().toISOString();
     const file = args.attachmentPath ? describePath(args.attachmentPath) : null;
     const msg: LocalMessage = {
@@ -165,17 +231,24 @@ export class FakeBackend implements Backend {
       messageType: args.isEmergency ? 'EMERGENCY' : file ? 'FILE' : 'REGULAR',
       status: 'SENDING',
       isEmergency: args.isEmergency,
+      fileUrl: null,
       fileName: file?.name ?? null,
       fileSize: file?.size ?? null,
       fileType: file?.mimeType ?? null,
       localFilePath: args.attachmentPath ?? null,
+      resolvedAt: null,
+      deliveredAt: null,
+      readAt: null,
+      error: null,
+      errorCode: null,
       createdAt: now,
       updatedAt: now,
     };
     this.messages.push(msg);
     this.setQueued();
+    this.listChanged();
     this.scheduleAck();
-    return msg;
+    return { ...msg };
   }
 
   private setQueued(): void {
@@ -196,121 +269,186 @@ export class FakeBackend implements Backend {
 
   /** Acks one send: id, seq, SENT; an emergency message also raises its emergency. */
   ack(clientId: string): void {
-    const idx = this.messages.findIndex((m) => m.clientId === clientId);
+    const idx = this.messages.findIndex((m) => m.clientId === clientId && m.id === null);
     if (idx < 0) return;
     const seq = this.nextSeq++;
-    const m: LocalMessage = { ...this.messages[idx], id: `m-${seq}`, seq, status: 'SENT', error: null };
+    const m: LocalMessage = {
+      ...this.messages[idx],
+      id: `m-${seq}`,
+      seq,
+      status: 'SENT',
+      error: null,
+      errorCode: null,
+    };
     this.messages.splice(idx, 1);
     this.messages.push(m);
-    this.events.emit('message', { message: m });
     this.setQueued();
+    this.changed(m);
     if (m.isEmergency && m.id) {
       const sender = this.users.find((u) => u.id === m.senderId);
       this.upsertEmergency({
         id: `e-${seq}`,
         messageId: m.id,
         patientId: m.patientId,
-        doctorId: m.doctorId,
         patientName: sender?.name ?? 'Patient',
+        doctorId: m.doctorId,
         state: 'RAISED',
         raisedAt: m.createdAt,
+        escalatedAt: null,
+        alertedAt: null,
+        alertedDoctors: 0,
+        acknowledgedBy: null,
+        acknowledgedByName: null,
+        acknowledgedAt: null,
+        resolvedBy: null,
+        resolvedAt: null,
+        resolutionNote: null,
       });
     }
   }
 
-  /** Makes a pending send FAILED (as the shell does on a permanent refusal). */
-  fail(clientId: string, error: string): void {
-    const m = this.messages.find((x) => x.clientId === clientId);
+  /** Parks a pending send (as the core does after its attempts, or on a permanent refusal). */
+  fail(clientId: string, error: string, code = 'internal'): void {
+    const m = this.messages.find((x) => x.clientId === clientId && x.id === null);
     if (!m) return;
-    Object.assign(m, { status: 'FAILED', error });
-    this.events.emit('message', { message: { ...m } });
+    Object.assign(m, { status: 'FAILED', error, errorCode: code });
     this.setQueued();
+    this.changed(m);
   }
 
   /** Another user's message arriving live. */
   receive(msg: LocalMessage): void {
     this.messages.push(msg);
-    this.events.emit('message', { message: msg });
+    this.changed(msg);
   }
 
-  setConnection(status: ConnectionStatus): void {
+  setConnection(partial: Partial<ConnectionStatus>): void {
     const wasOnline = this.connection.state === 'online';
-    this.connection = status;
-    this.events.emit('connection', status);
-    if (!wasOnline && status.state === 'online') this.scheduleAck();
+    this.connection = status({ ...this.connection, ...partial });
+    this.emit({ type: 'connection', status: this.connection });
+    if (!wasOnline && this.connection.state === 'online') this.scheduleAck();
   }
 
-  upsertEmergency(e: Emergency, alerting = this.session?.user.role === 'DOCTOR'): void {
+  /** An emergency raised or changed on the server; a doctor's device rings while it is RAISED. */
+  upsertEmergency(e: Emergency, ring = this.session?.user.role === 'DOCTOR'): void {
     this.emergencies = [...this.emergencies.filter((x) => x.id !== e.id), e];
-    this.alerting = alerting && e.state === 'RAISED';
-    this.events.emit('emergency', { emergency: e, alerting: this.alerting });
+    this.emit({ type: 'emergency', emergency: e, message: null });
+    const ringing =
+      e.state === 'RAISED' && ring
+        ? [...new Set([...this.ringing, e.id])]
+        : this.ringing.filter((id) => id !== e.id);
+    if (ringing.length !== this.ringing.length) {
+      this.ringing = ringing;
+      this.emit({ type: 'alarm', alerting: ringing.length > 0, ringing });
+    }
+    this.listChanged();
   }
 
   async retryMessage(clientId: string) {
     this.record('retry_message', { clientId });
-    const m = this.messages.find((x) => x.clientId === clientId);
-    if (!m) throw new BackendError('not_found', 'No such message');
-    Object.assign(m, { status: 'SENDING', error: null });
-    this.events.emit('message', { message: { ...m } });
+    const m = this.messages.find((x) => x.clientId === clientId && x.status === 'FAILED');
+    if (!m) throw new BackendError('not_found', `No failed send ${clientId}`);
+    Object.assign(m, { status: 'SENDING', error: null, errorCode: null });
     this.setQueued();
+    this.changed(m);
     this.scheduleAck();
+    return { ...m };
   }
 
-  async markRead(key: ConversationKey, messageIds: string[]) {
-    this.record('mark_read', { ...key, messageIds });
-    for (const m of this.messages) if (m.id && messageIds.includes(m.id)) m.status = 'READ';
+  async discardMessage(clientId: string) {
+    this.record('discard_message', { clientId });
+    const m = this.messages.find((x) => x.clientId === clientId && x.status === 'FAILED');
+    if (!m)
+      throw new BackendError('not_found', `No failed send ${clientId} (only a failed send can be discarded)`);
+    this.messages = this.messages.filter((x) => x !== m);
+    this.emit({
+      type: 'messageDiscarded',
+      clientId,
+      senderId: m.senderId,
+      patientId: m.patientId,
+      doctorId: m.doctorId,
+    });
+    this.listChanged();
+  }
+
+  async markRead(key: ConversationKey) {
+    this.record('mark_read', { ...key });
+    const me = this.me();
+    for (const m of this.messages)
+      if (sameKey(m, key) && m.senderId !== me.id && m.id && m.status !== 'READ') {
+        m.status = 'READ';
+        this.emit({ type: 'message', message: { ...m } });
+      }
+    this.listChanged();
   }
 
   async setTyping(key: ConversationKey, typing: boolean) {
     this.record('set_typing', { ...key, typing });
   }
 
-  private changeEmergency(id: string, patch: Partial<Emergency>): void {
+  private confirm(id: string, patch: (e: Emergency) => Partial<Emergency>): Emergency {
+    if (this.unreachable)
+      throw new BackendError(
+        'network',
+        'The clinic server could not be reached, so the emergency is not acknowledged and nobody was told. The alarm keeps ringing; try again.',
+      );
     const e = this.emergencies.find((x) => x.id === id);
     if (!e) throw new BackendError('not_found', 'No such emergency');
-    this.upsertEmergency({ ...e, ...patch }, false);
+    const next = { ...e, ...patch(e) };
+    this.upsertEmergency(next, false);
+    return next;
   }
 
   async acknowledgeEmergency(emergencyId: string) {
     this.record('acknowledge_emergency', { emergencyId });
+    if (this.conflictOnAcknowledge) throw new BackendError('conflict', this.conflictOnAcknowledge);
     const me = this.me();
-    this.changeEmergency(emergencyId, {
-      state: 'ACKNOWLEDGED',
-      acknowledgedBy: me.id,
-      acknowledgedByName: me.name,
-      acknowledgedAt: new Date().toISOString(),
+    return this.confirm(emergencyId, (e) => {
+      if (e.state !== 'RAISED')
+        throw new BackendError('conflict', `${e.acknowledgedByName ?? 'Another doctor'} already took it.`);
+      return {
+        state: 'ACKNOWLEDGED',
+        acknowledgedBy: me.id,
+        acknowledgedByName: me.name,
+        acknowledgedAt: new Date().toISOString(),
+      };
     });
   }
 
   async resolveEmergency(emergencyId: string, note: string) {
     this.record('resolve_emergency', { emergencyId, note });
-    this.changeEmergency(emergencyId, {
-      state: 'RESOLVED',
-      resolvedBy: this.me().id,
-      resolvedAt: new Date().toISOString(),
-      resolutionNote: note || null,
+    const me = this.me();
+    return this.confirm(emergencyId, (e) => {
+      if (e.state === 'RESOLVED') throw new BackendError('conflict', 'This emergency is already resolved.');
+      return {
+        state: 'RESOLVED',
+        acknowledgedBy: e.acknowledgedBy ?? me.id,
+        acknowledgedByName: e.acknowledgedByName ?? me.name,
+        resolvedBy: me.id,
+        resolvedAt: new Date().toISOString(),
+        resolutionNote: note || null,
+      };
     });
-  }
-
-  async listOpenEmergencies() {
-    this.record('list_open_emergencies');
-    return this.emergencies.filter((e) => e.state !== 'RESOLVED');
   }
 
   async silenceAlarm() {
     this.record('silence_alarm');
-    this.alerting = false;
-    this.events.emit('alarm', { alerting: false });
+    this.ringing = [];
+    this.emit({ type: 'alarm', alerting: false, ringing: [] });
   }
 
-  async alarmStatus() {
-    this.record('alarm_status');
-    return { alerting: this.alerting };
-  }
-
-  async getSettings() {
-    this.record('get_settings');
-    return this.settings;
+  async setAvailability(availability: Availability) {
+    this.record('set_availability', { availability });
+    if (this.me().role !== 'DOCTOR')
+      throw new BackendError('bad_request', 'only doctors set their availability');
+    if (this.unreachable)
+      throw new BackendError(
+        'network',
+        'The clinic server could not be reached; your availability is unchanged.',
+      );
+    this.availability = availability;
+    this.emit({ type: 'availability', availability });
+    return availability;
   }
 
   async setSettings(settings: Settings) {
@@ -321,11 +459,6 @@ export class FakeBackend implements Backend {
 
   async sendTestAlert() {
     this.record('send_test_alert');
-  }
-
-  async connectionStatus() {
-    this.record('connection_status');
-    return this.connection;
   }
 
   async pickFile(): Promise<PickedFile | null> {
@@ -343,8 +476,6 @@ export class FakeBackend implements Backend {
   async openAttachment(clientId: string) {
     this.record('open_attachment', { clientId });
   }
-
-  on: Backend['on'] = (event, handler) => this.events.on(event, handler);
 
   onFileDrop(handler: (e: FileDropEvent) => void): Unlisten {
     this.dropHandlers.add(handler);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { msg } from '../test/fixtures';
+import { emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
 import { emergencyStatus, latestEmergency, openEmergencies, upsertEmergency } from './emergency';
 
@@ -8,16 +8,17 @@ const e = (
   state: Emergency['state'],
   raisedAt: string,
   extra: Partial<Emergency> = {},
-): Emergency => ({
-  id,
-  messageId: `m-${id}`,
-  patientId: 'p1',
-  doctorId: 'd1',
-  patientName: 'Pat',
-  state,
-  raisedAt,
-  ...extra,
-});
+): Emergency =>
+  emergency({
+    id,
+    messageId: `m-${id}`,
+    patientId: 'p1',
+    doctorId: 'd1',
+    patientName: 'Pat',
+    state,
+    raisedAt,
+    ...extra,
+  });
 
 describe('emergency lists', () => {
   it('open ones: raised before acknowledged, longest waiting first; resolved dropped', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { msg } from '../test/fixtures';
-import { compareMessages, mergeMessages, mergeStatus, oldestSeq, unreadIds, upsertMessage } from './messages';
+import { compareMessages, hasUnread, mergeMessages, mergeStatus, oldestSeq, upsertMessage } from './messages';
 
 describe('upsertMessage', () => {
   it('inserts new messages in seq order, pending ones last', () => {
@@ -95,14 +95,25 @@ describe('paging helpers', () => {
   });
 });
 
-describe('unreadIds', () => {
-  it('lists acked messages from others that are not READ', () => {
-    const list = [
-      msg({ seq: 1, senderId: 'd1', status: 'DELIVERED' }),
-      msg({ seq: 2, senderId: 'd1', status: 'READ' }),
-      msg({ seq: 3, senderId: 'p1', status: 'SENT' }),
-      msg({ seq: 4, senderId: 'd1', status: 'SENT' }),
-    ];
-    expect(unreadIds(list, 'p1')).toEqual(['m1', 'm4']);
+describe('hasUnread', () => {
+  it('sees acked messages from others that are not READ', () => {
+    expect(hasUnread([msg({ seq: 1, senderId: 'd1', status: 'DELIVERED' })], 'p1')).toBe(true);
+    expect(
+      hasUnread([msg({ seq: 2, senderId: 'd1', status: 'READ' }), msg({ seq: 3, senderId: 'p1' })], 'p1'),
+    ).toBe(false);
+  });
+});
+
+describe('identity', () => {
+  it('a peer reusing my clientId is another message; the server id wins when both have one', () => {
+    const mine = msg({ seq: null, senderId: 'p1', clientId: 'same' });
+    const theirs = msg({ seq: 5, senderId: 'd1', clientId: 'same' });
+    const list = upsertMessage(upsertMessage([], mine), theirs);
+    expect(list).toHaveLength(2);
+    const merged = mergeMessages(list, [{ ...theirs, status: 'READ' }]);
+    expect(merged.map((m) => [m.senderId, m.status])).toEqual([
+      ['d1', 'READ'],
+      ['p1', 'SENDING'],
+    ]);
   });
 });

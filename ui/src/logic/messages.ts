@@ -1,4 +1,4 @@
-// Message list logic: ordering, insert-or-update by clientId, status merging, unread ids.
+// Message list logic: ordering, insert-or-update by id or (sender, clientId), status merging.
 
 import type { LocalMessage, MessageStatus, UserId } from '../types';
 
@@ -13,8 +13,13 @@ export function compareMessages(a: LocalMessage, b: LocalMessage): number {
   return a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0;
 }
 
-function sameMessage(a: LocalMessage, b: LocalMessage): boolean {
-  return a.clientId === b.clientId || (a.id !== null && a.id === b.id);
+/**
+ * The same message: the server's id when both have one, else the sender's clientId (a clientId
+ * is unique only per sender, so a peer reusing mine is another message).
+ */
+export function sameMessage(a: LocalMessage, b: LocalMessage): boolean {
+  if (a.id !== null && b.id !== null) return a.id === b.id;
+  return a.senderId === b.senderId && a.clientId === b.clientId;
 }
 
 /** The status to keep when `incoming` updates `current`. */
@@ -37,6 +42,7 @@ function merge(current: LocalMessage, incoming: LocalMessage): LocalMessage {
     localFilePath: incoming.localFilePath ?? current.localFilePath,
     status,
     error: status === 'FAILED' ? (incoming.error ?? current.error) : null,
+    errorCode: status === 'FAILED' ? (incoming.errorCode ?? current.errorCode) : null,
   };
 }
 
@@ -64,12 +70,14 @@ export function mergeMessages(list: readonly LocalMessage[], page: readonly Loca
   const next = list.slice();
   const index = new Map<string, number>();
   const remember = (m: LocalMessage, i: number) => {
-    index.set(`c:${m.clientId}`, i);
+    index.set(`c:${m.senderId}|${m.clientId}`, i);
     if (m.id !== null) index.set(`i:${m.id}`, i);
   };
   next.forEach(remember);
   for (const msg of page) {
-    const i = index.get(`c:${msg.clientId}`) ?? (msg.id !== null ? index.get(`i:${msg.id}`) : undefined);
+    const i =
+      (msg.id !== null ? index.get(`i:${msg.id}`) : undefined) ??
+      index.get(`c:${msg.senderId}|${msg.clientId}`);
     if (i === undefined) {
       remember(msg, next.length);
       next.push(msg);
@@ -88,9 +96,16 @@ export function oldestSeq(list: readonly LocalMessage[]): number | undefined {
   return min;
 }
 
-/** Ids of messages addressed to `me` that are not read yet. */
-export function unreadIds(list: readonly LocalMessage[], me: UserId): string[] {
-  const ids: string[] = [];
-  for (const m of list) if (m.senderId !== me && m.id !== null && m.status !== 'READ') ids.push(m.id);
-  return ids;
+/** Whether any message addressed to `me` is not read yet. */
+export function hasUnread(list: readonly LocalMessage[], me: UserId): boolean {
+  return list.some((m) => m.senderId !== me && m.id !== null && m.status !== 'READ');
+}
+
+/** Removes one of `sender`'s messages by its clientId (a discarded send). */
+export function removeMessage(
+  list: readonly LocalMessage[],
+  sender: UserId,
+  clientId: string,
+): LocalMessage[] {
+  return list.filter((m) => !(m.senderId === sender && m.clientId === clientId));
 }

@@ -1,15 +1,12 @@
 // Settings defaults and normalisation of whatever the shell returns.
 
-import type { Availability, Settings } from '../types';
+import type { Settings } from '../types';
 
 /** Private by default: notifications name the sender only; no autostart. */
 export const DEFAULT_SETTINGS: Settings = {
   showMessageContent: false,
   startOnLogin: false,
-  availability: 'AVAILABLE',
 };
-
-const AVAILABILITIES: readonly Availability[] = ['AVAILABLE', 'DO_NOT_DISTURB'];
 
 /** Fills missing or malformed fields with defaults (an older shell may not know a field). */
 export function normalizeSettings(raw: unknown): Settings {
@@ -18,8 +15,5 @@ export function normalizeSettings(raw: unknown): Settings {
   return {
     showMessageContent: bool(rec.showMessageContent, DEFAULT_SETTINGS.showMessageContent),
     startOnLogin: bool(rec.startOnLogin, DEFAULT_SETTINGS.startOnLogin),
-    availability: AVAILABILITIES.includes(rec.availability as Availability)
-      ? (rec.availability as Availability)
-      : DEFAULT_SETTINGS.availability,
   };
 }

@@ -17,21 +17,29 @@ describe('statusTicks', () => {
 
 describe('connectionView', () => {
   it('says online, connecting, reconnecting with the attempt, offline', () => {
-    expect(connectionView({ state: 'online', queued: 0 })).toEqual({
+    expect(connectionView({ state: 'online', attempt: null, queued: 0, lastError: null })).toEqual({
       text: 'Online',
       tone: 'online',
       queuedText: null,
     });
-    expect(connectionView({ state: 'connecting', queued: 0 }).text).toBe('Connecting…');
-    expect(connectionView({ state: 'connecting', attempt: 4, queued: 0 }).text).toBe(
+    expect(connectionView({ state: 'connecting', attempt: null, queued: 0, lastError: null }).text).toBe(
+      'Connecting…',
+    );
+    expect(connectionView({ state: 'connecting', attempt: 4, queued: 0, lastError: null }).text).toBe(
       'Reconnecting (attempt 4)',
     );
-    expect(connectionView({ state: 'offline', queued: 0 }).tone).toBe('offline');
+    expect(connectionView({ state: 'offline', attempt: null, queued: 0, lastError: null }).tone).toBe(
+      'offline',
+    );
   });
 
   it('counts queued messages', () => {
-    expect(connectionView({ state: 'offline', queued: 1 }).queuedText).toBe('1 message waiting to send');
-    expect(connectionView({ state: 'offline', queued: 3 }).queuedText).toBe('3 messages waiting to send');
+    expect(connectionView({ state: 'offline', attempt: null, queued: 1, lastError: null }).queuedText).toBe(
+      '1 message waiting to send',
+    );
+    expect(connectionView({ state: 'offline', attempt: null, queued: 3, lastError: null }).queuedText).toBe(
+      '3 messages waiting to send',
+    );
   });
 });
 
@@ -102,7 +110,6 @@ describe('settings', () => {
     expect(DEFAULT_SETTINGS).toEqual({
       showMessageContent: false,
       startOnLogin: false,
-      availability: 'AVAILABLE',
     });
   });
 
@@ -114,6 +121,5 @@ describe('settings', () => {
       ...DEFAULT_SETTINGS,
       showMessageContent: true,
     });
-    expect(normalizeSettings({ availability: 'DO_NOT_DISTURB' }).availability).toBe('DO_NOT_DISTURB');
   });
 });

@@ -1,13 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  TYPING_IDLE_MS,
-  TYPING_TIMEOUT_MS,
-  TypingSender,
-  applyTyping,
-  expireTyping,
-  nextExpiry,
-  typingUsers,
-} from './typing';
+import { TYPING_IDLE_MS, TypingSender, applyTyping, typingUsers } from './typing';
 
 describe('TypingSender', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -41,20 +33,12 @@ describe('TypingSender', () => {
 describe('remote typing', () => {
   const key = { patientId: 'p', doctorId: 'd' };
 
-  it('shows others typing until stop or timeout, never me', () => {
-    let map = applyTyping({}, { ...key, userId: 'd', typing: true }, 1000);
-    map = applyTyping(map, { ...key, userId: 'p', typing: true }, 1000);
-    expect(typingUsers(map, key, 'p', 1500)).toEqual(['d']);
-    expect(nextExpiry(map)).toBe(1000 + TYPING_TIMEOUT_MS);
-    expect(typingUsers(map, key, 'p', 1000 + TYPING_TIMEOUT_MS)).toEqual([]);
-    const stopped = applyTyping(map, { ...key, userId: 'd', typing: false }, 2000);
-    expect(typingUsers(stopped, key, 'p', 2000)).toEqual([]);
-  });
-
-  it('expiry drops stale entries and keeps the same map when nothing expired', () => {
-    const map = applyTyping({}, { ...key, userId: 'd', typing: true }, 0);
-    expect(expireTyping(map, 10)).toBe(map);
-    const expired = expireTyping(map, TYPING_TIMEOUT_MS + 1);
-    expect(nextExpiry(expired)).toBeNull();
+  it('shows others typing until the core says they stopped, never me', () => {
+    let map = applyTyping({}, { ...key, userId: 'd', typing: true });
+    map = applyTyping(map, { ...key, userId: 'p', typing: true });
+    map = applyTyping(map, { ...key, userId: 'd', typing: true });
+    expect(typingUsers(map, key, 'p')).toEqual(['d']);
+    const stopped = applyTyping(map, { ...key, userId: 'd', typing: false });
+    expect(typingUsers(stopped, key, 'p')).toEqual([]);
   });
 });

@@ -1,9 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { keyOf } from '../logic/conversations';
 import { PAGE_SIZE } from '../logic/paging';
-import { TYPING_TIMEOUT_MS } from '../logic/typing';
-import { DOCTOR, PATIENT, PATIENT2, flush, history, msg, setup } from '../test/fixtures';
-import type { Emergency } from '../types';
+import { DOCTOR, PATIENT, PATIENT2, emergency, flush, history, msg, setup } from '../test/fixtures';
 
 const KEY = { patientId: PATIENT.id, doctorId: DOCTOR.id };
 
@@ -50,10 +48,10 @@ describe('session', () => {
       serverUrl: 'http://x',
       user: { id: PATIENT.id, username: 'pat', name: 'Pat', role: 'PATIENT' },
     };
-    fake.events.emit('session', { session: fake.session });
+    fake.emit({ type: 'snapshot', snapshot: fake.snapshot() });
     await flush();
     expect(store.getState().phase).toBe('ready');
-    fake.events.emit('session', { session: null, reason: 'Your session expired' });
+    fake.emit({ type: 'session', ...{ session: null, reason: 'Your session expired' } });
     expect(store.getState()).toMatchObject({ phase: 'login', loginError: 'Your session expired' });
   });
 });
@@ -69,7 +67,7 @@ describe('messages', () => {
     expect(page.items).toHaveLength(PAGE_SIZE);
     expect(page.items[0].seq).toBe(71);
     expect(page.hasOlder).toBe(true);
-    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY, messageIds: ['m120'] }]);
+    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY }]);
 
     await store.loadOlder(KEY);
     expect(fake.callsOf('load_messages')[1]).toEqual({ ...KEY, beforeSeq: 71, limit: PAGE_SIZE });
@@ -131,7 +129,7 @@ describe('messages', () => {
     const byPatient = (id: string) => store.getState().conversations.find((c) => c.patientId === id);
     expect(byPatient(PATIENT2.id)?.unreadCount).toBe(2);
     expect(byPatient(PATIENT.id)?.unreadCount).toBe(0);
-    expect(fake.callsOf('mark_read')).toContainEqual({ ...KEY, messageIds: ['m5'] });
+    expect(fake.callsOf('mark_read')).toContainEqual({ ...KEY });
     await store.select({ patientId: PATIENT2.id, doctorId: DOCTOR.id });
     expect(byPatient(PATIENT2.id)?.unreadCount).toBe(0);
   });
@@ -147,50 +145,25 @@ describe('messages', () => {
     visibility.mockReturnValue('visible');
     document.dispatchEvent(new Event('visibilitychange'));
     await flush();
-    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY, messageIds: ['m2'] }]);
+    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY }]);
     visibility.mockRestore();
     store.stop();
   });
 
-  it('shows typing until stopped or timed out, and tracks presence', async () => {
-    vi.useFakeTimers({ shouldAdvanceTime: true });
+  it('shows typing as the core reports it (its timeouts included), and tracks presence', async () => {
     const { fake, store } = setup();
     await store.start();
-    fake.events.emit('typing', { ...KEY, userId: DOCTOR.id, typing: true });
-    expect(Object.keys(store.getState().typing[keyOf(KEY)])).toEqual([DOCTOR.id]);
-    await vi.advanceTimersByTimeAsync(TYPING_TIMEOUT_MS + 50);
-    expect(store.getState().typing[keyOf(KEY)]).toEqual({});
+    fake.emit({ type: 'typing', ...{ ...KEY, userId: DOCTOR.id, typing: true } });
+    expect(store.getState().typing[keyOf(KEY)]).toEqual([DOCTOR.id]);
+    fake.emit({ type: 'typing', ...{ ...KEY, userId: DOCTOR.id, typing: false } });
+    expect(store.getState().typing[keyOf(KEY)]).toEqual([]);
 
     expect(store.isOnline(DOCTOR.id)).toBe(true);
-    fake.events.emit('presence', { userId: DOCTOR.id, online: false });
+    fake.emit({ type: 'presence', ...{ userId: DOCTOR.id, online: false } });
     expect(store.isOnline(DOCTOR.id)).toBe(false);
-    fake.events.emit('presence', { userId: DOCTOR.id, online: true });
+    fake.emit({ type: 'presence', ...{ userId: DOCTOR.id, online: true } });
     fake.setConnection({ state: 'offline', queued: 0 });
     expect(store.isOnline(DOCTOR.id)).toBe(false);
-  });
-
-  it('refetches the list when a message or emergency arrives for a conversation it lacks', async () => {
-    const { fake, store } = setup({ as: DOCTOR });
-    await store.start();
-    expect(store.getState().conversations.every((c) => !c.lastMessage)).toBe(true);
-    const before = fake.callsOf('list_conversations').length;
-    fake.users = [
-      ...fake.users,
-      { id: 'p9', username: 'new', name: 'New Patient', role: 'PATIENT', online: true },
-    ];
-    fake.receive(msg({ seq: 1, patientId: 'p9', senderId: 'p9', status: 'DELIVERED' }));
-    await flush();
-    expect(fake.callsOf('list_conversations').length).toBe(before + 1);
-    expect(store.getState().conversations.find((c) => c.patientId === 'p9')?.unreadCount).toBe(1);
-  });
-
-  it('refetches conversations on the conversations event', async () => {
-    const { fake, store } = setup();
-    await store.start();
-    const before = fake.callsOf('list_conversations').length;
-    fake.events.emit('conversations', {});
-    await flush();
-    expect(fake.callsOf('list_conversations').length).toBe(before + 1);
   });
 
   it('attachments: the path goes to send_message and upload progress is tracked until acked', async () => {
@@ -203,7 +176,7 @@ describe('messages', () => {
     const m = store.getState().messages[keyOf(KEY)].items[0];
     expect(fake.callsOf('send_message')[0]).toMatchObject({ attachmentPath: file.path, content: '' });
     expect(m).toMatchObject({ fileName: 'blood-test-results.pdf', localFilePath: file.path });
-    fake.events.emit('upload-progress', { clientId: m.clientId, sent: 50, total: 100 });
+    fake.emit({ type: 'uploadProgress', ...{ clientId: m.clientId, sent: 50, total: 100 } });
     expect(store.getState().uploads[m.clientId]).toEqual({ sent: 50, total: 100 });
     fake.ack(m.clientId);
     expect(store.getState().uploads[m.clientId]).toBeUndefined();
@@ -211,28 +184,21 @@ describe('messages', () => {
 });
 
 describe('emergencies and settings', () => {
-  const raised: Emergency = {
-    id: 'e1',
-    messageId: 'm1',
-    ...KEY,
-    patientName: PATIENT.name,
-    state: 'RAISED',
-    raisedAt: '2026-01-01T10:00:00Z',
-  };
+  const raised = emergency();
 
   it('doctor: alert, acknowledge, silence, resolve with a note', async () => {
     const { fake, store } = setup({ as: DOCTOR, messages: [msg({ seq: 1 })] });
     await store.start();
     fake.upsertEmergency(raised, true);
-    expect(store.getState()).toMatchObject({ alerting: true });
+    expect(store.getState().ringing).toEqual(['e1']);
     expect(store.getState().conversations[0].hasEmergency).toBe(true);
     await store.acknowledge('e1');
     expect(store.getState().emergencies[0]).toMatchObject({
       state: 'ACKNOWLEDGED',
       acknowledgedByName: DOCTOR.name,
     });
-    await store.silence();
-    expect(store.getState().alerting).toBe(false);
+    // Confirmed by the server: quiet.
+    expect(store.getState().ringing).toEqual([]);
     expect(await store.resolve('e1', 'Called, all fine')).toBe(true);
     expect(fake.callsOf('resolve_emergency')).toEqual([{ emergencyId: 'e1', note: 'Called, all fine' }]);
     expect(store.getState().conversations[0].hasEmergency).toBe(false);
@@ -250,35 +216,61 @@ describe('emergencies and settings', () => {
     expect(store.getState().emergencies[0]).toMatchObject({ state: 'RAISED', patientId: PATIENT.id });
   });
 
-  it('saves settings through the backend and loads open emergencies at start', async () => {
-    const { fake, store } = setup({ as: DOCTOR, emergencies: [raised], alerting: true });
+  it('a conflict says who took it and keeps ringing; no server keeps ringing and says so', async () => {
+    const { fake, store } = setup({
+      as: DOCTOR,
+      messages: [msg({ seq: 1 })],
+      emergencies: [raised],
+      ringing: ['e1'],
+    });
+    await store.start();
+    fake.conflictOnAcknowledge = 'Dr. Eli Roe already took it.';
+    expect(await store.acknowledge('e1')).toBe(false);
+    expect(store.getState().notice).toBe('Dr. Eli Roe already took it.');
+    expect(store.getState().ringing).toEqual(['e1']);
+    fake.conflictOnAcknowledge = null;
+    fake.unreachable = true;
+    expect(await store.acknowledge('e1')).toBe(false);
+    expect(store.getState().notice).toMatch(/The alarm keeps ringing/);
+    expect(store.getState().ringing).toEqual(['e1']);
+    await store.silence();
+    expect(store.getState().ringing).toEqual([]);
+  });
+
+  it("availability is the server's; settings are saved; open emergencies come with the snapshot", async () => {
+    const { fake, store } = setup({ as: DOCTOR, emergencies: [raised], ringing: ['e1'] });
     await store.start();
     expect(store.getState().emergencies).toHaveLength(1);
-    expect(store.getState().alerting).toBe(true);
-    await store.updateSettings({ availability: 'DO_NOT_DISTURB' });
-    expect(fake.settings.availability).toBe('DO_NOT_DISTURB');
-    expect(store.getState().settings).toMatchObject({
-      availability: 'DO_NOT_DISTURB',
-      showMessageContent: false,
-    });
+    expect(store.getState().ringing).toEqual(['e1']);
+    await store.setAvailability('DO_NOT_DISTURB');
+    expect(fake.availability).toBe('DO_NOT_DISTURB');
+    expect(store.getState().availability).toBe('DO_NOT_DISTURB');
+    await store.updateSettings({ showMessageContent: true });
+    expect(fake.settings).toEqual({ showMessageContent: true, startOnLogin: false });
     await store.sendTestAlert();
     expect(fake.callsOf('send_test_alert')).toHaveLength(1);
   });
 });
 
-describe('start-up reads', () => {
-  it('keep a connection event pushed while they were in flight', async () => {
-    const { fake, store } = setup({});
-    let release: () => void = () => {};
-    fake.connectionStatus = () =>
-      new Promise((resolve) => {
-        release = () => resolve({ state: 'connecting', attempt: null, queued: 0 });
-      });
-    const started = store.start();
-    await flush();
-    fake.events.emit('connection', { state: 'online', attempt: null, queued: 0 });
-    release();
-    await started;
-    expect(store.getState().connection.state).toBe('online');
+describe('message identity', () => {
+  it('a peer reusing my clientId never replaces my bubble; discard removes only mine', async () => {
+    const { fake, store } = setup();
+    await store.start();
+    await store.select(KEY);
+    await store.send('mine');
+    const mine = store.getState().messages[keyOf(KEY)].items[0];
+    fake.receive(msg({ seq: 7, senderId: DOCTOR.id, clientId: mine.clientId, content: 'theirs' }));
+    const items = () => store.getState().messages[keyOf(KEY)].items;
+    expect(items().map((m) => [m.senderId, m.content])).toEqual([
+      [DOCTOR.id, 'theirs'],
+      [PATIENT.id, 'mine'],
+    ]);
+    fake.fail(
+      mine.clientId,
+      'The server could not store the message. Tried 5 times; press Retry to try again.',
+    );
+    expect(items()[1]).toMatchObject({ status: 'FAILED', errorCode: 'internal' });
+    await store.discard(mine.clientId);
+    expect(items().map((m) => m.content)).toEqual(['theirs']);
   });
 });

@@ -1,28 +1,24 @@
-// The UI's single store: holds ChatState, applies backend events to it, and runs user actions
-// through the Backend. Components read it with hooks (store/hooks.ts); it knows nothing of React.
+// The UI's single store: starts from the shell's snapshot, applies its events, and runs user
+// actions through the Backend. It computes no lists or counts of its own: the client core sends
+// the conversation list (ordered, with unread counts) and decides what rings. Components read
+// it with hooks (store/hooks.ts); it knows nothing of React.
 
-import { BackendError, type Backend, type Unlisten } from '../backend';
-import {
-  applyEmergency,
-  applyMessage,
-  clearUnread,
-  keyOf,
-  sameKey,
-  withContacts,
-} from '../logic/conversations';
+import { BackendError, type Backend } from '../backend';
+import { keyOf, sameKey } from '../logic/conversations';
 import { upsertEmergency } from '../logic/emergency';
-import { mergeMessages, oldestSeq, unreadIds, upsertMessage } from '../logic/messages';
+import { hasUnread, mergeMessages, oldestSeq, removeMessage, upsertMessage } from '../logic/messages';
 import { PAGE_SIZE, pageHasMore } from '../logic/paging';
 import { normalizeSettings } from '../logic/settings';
-import { applyTyping, expireTyping, nextExpiry } from '../logic/typing';
+import { applyTyping } from '../logic/typing';
 import type {
+  Availability,
   ConversationKey,
-  EmergencyEvent,
   LocalMessage,
   LoginArgs,
   PickedFile,
   Settings,
-  TypingEvent,
+  Snapshot,
+  UiEvent,
 } from '../types';
 import { EMPTY_MESSAGES, initialState, type ChatState, type ConversationMessages } from './state';
 
@@ -39,10 +35,7 @@ function describe(err: unknown): string {
 export class ChatStore {
   private state: ChatState = initialState();
   private readonly listeners = new Set<Listener>();
-  private unlisten: Unlisten[] = [];
-  private typingTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Counts pushed `connection` / `alarm` events, so a start-up read never overwrites a newer push. */
-  private pushed = { connection: 0, alarm: 0 };
+  private stopVisibility: (() => void) | null = null;
 
   readonly backend: Backend;
 
@@ -72,123 +65,112 @@ export class ChatStore {
 
   // ---- lifecycle ----
 
-  /** Subscribes to events and restores the session (the shell reads the OS keyring). */
+  /** Subscribes to the shell's events; its answer is the state to start from. */
   async start(): Promise<void> {
-    this.listen();
+    if (typeof document !== 'undefined') {
+      // A window hidden in the tray must not mark messages as read; catch up when it shows.
+      const onVisible = () => {
+        if (!isHidden()) void this.markActiveRead();
+      };
+      document.addEventListener('visibilitychange', onVisible);
+      this.stopVisibility = () => document.removeEventListener('visibilitychange', onVisible);
+    }
     try {
-      const session = await this.backend.getSession();
-      if (session) await this.enter(session);
-      else this.set({ phase: 'login' });
+      this.apply(await this.backend.subscribe((event) => this.onEvent(event)));
     } catch (err) {
       this.set({ phase: 'login', loginError: describe(err) });
     }
   }
 
   stop(): void {
-    for (const u of this.unlisten) u();
-    this.unlisten = [];
-    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
+    this.stopVisibility?.();
+    this.stopVisibility = null;
   }
 
-  private listen(): void {
-    const b = this.backend;
-    // A window hidden in the tray must not mark messages as read; catch up when it shows again.
-    if (typeof document !== 'undefined') {
-      const onVisible = () => {
-        if (!isHidden()) void this.markActiveRead();
-      };
-      document.addEventListener('visibilitychange', onVisible);
-      this.unlisten.push(() => document.removeEventListener('visibilitychange', onVisible));
+  /** Replaces everything with a snapshot from the shell. */
+  private apply(snapshot: Snapshot): void {
+    if (!snapshot.session) {
+      this.set({ ...initialState(), phase: 'login', loginError: this.state.loginError });
+      return;
     }
-    this.unlisten.push(
-      b.on('connection', (connection) => {
-        this.pushed.connection++;
-        this.set({ connection });
-      }),
-      b.on('message', ({ message }) => this.onMessage(message)),
-      b.on('typing', (e) => this.onTyping(e)),
-      b.on('presence', ({ userId, online }) =>
-        this.set((s) => ({ presence: { ...s.presence, [userId]: online } })),
-      ),
-      b.on('emergency', (e) => this.onEmergency(e)),
-      b.on('alarm', ({ alerting }) => {
-        this.pushed.alarm++;
-        this.set({ alerting });
-      }),
-      b.on('conversations', () => void this.refreshConversations()),
-      b.on('upload-progress', ({ clientId, sent, total }) =>
-        this.set((s) => ({ uploads: { ...s.uploads, [clientId]: { sent, total } } })),
-      ),
-      b.on('session', ({ session, reason }) => {
-        if (session) void this.enter(session);
-        else this.reset(reason ?? null);
-      }),
-      b.on('open-conversation', (key) => void this.select(key)),
-    );
+    const sameUser = this.state.session?.user.id === snapshot.session.user.id;
+    this.set({
+      ...(sameUser ? {} : initialState()),
+      phase: 'ready',
+      session: snapshot.session,
+      loginError: null,
+      connection: snapshot.connection,
+      settings: normalizeSettings(snapshot.settings),
+      availability: snapshot.availability,
+      conversations: snapshot.conversations,
+      emergencies: snapshot.emergencies,
+      ringing: snapshot.ringing,
+    });
   }
 
-  private async enter(session: ChatState['session'] & object): Promise<void> {
-    this.set({ session, phase: 'ready', loginError: null });
-    const b = this.backend;
-    // Events sent before we listened are lost, so read the current values once; but an event
-    // pushed while these reads are in flight is newer than what they return.
-    const before = { ...this.pushed };
-    const [connection, settings, emergencies, alarm] = await Promise.all([
-      b.connectionStatus().catch(() => this.state.connection),
-      b.getSettings().catch(() => this.state.settings),
-      b.listOpenEmergencies().catch(() => []),
-      b.alarmStatus().catch(() => ({ alerting: false })),
-    ]);
-    this.set((s) => ({
-      connection: this.pushed.connection === before.connection ? connection : s.connection,
-      alerting: this.pushed.alarm === before.alarm ? alarm.alerting : s.alerting,
-      settings: normalizeSettings(settings),
-      emergencies,
-    }));
-    await this.refreshConversations();
-  }
-
-  private reset(loginError: string | null): void {
-    this.set({ ...initialState(), phase: 'login', loginError });
+  private onEvent(e: UiEvent): void {
+    switch (e.type) {
+      case 'snapshot':
+        return this.apply(e.snapshot);
+      case 'connection':
+        return this.set({ connection: e.status });
+      case 'message':
+        return this.onMessage(e.message);
+      case 'messageDiscarded':
+        return this.patchMessages(e, (m) => ({
+          ...m,
+          items: removeMessage(m.items, e.senderId, e.clientId),
+        }));
+      case 'conversations':
+        return this.set({ conversations: e.conversations });
+      case 'typing':
+        return this.set((s) => ({ typing: applyTyping(s.typing, e) }));
+      case 'presence':
+        return this.set((s) => ({ presence: { ...s.presence, [e.userId]: e.online } }));
+      case 'emergency':
+        this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e.emergency) }));
+        if (e.message) this.onMessage(e.message);
+        return;
+      case 'alarm':
+        return this.set({ ringing: e.ringing });
+      case 'availability':
+        return this.set({ availability: e.availability });
+      case 'uploadProgress':
+        return this.set((s) => ({
+          uploads: { ...s.uploads, [e.clientId]: { sent: e.sent, total: e.total } },
+        }));
+      case 'session':
+        if (e.session) return;
+        return this.set({ ...initialState(), phase: 'login', loginError: e.reason ?? null });
+      case 'openConversation':
+        void this.select({ patientId: e.patientId, doctorId: e.doctorId });
+        return;
+      case 'notice':
+        return this.set({ notice: e.message });
+    }
   }
 
   async login(args: LoginArgs): Promise<void> {
     this.set({ loggingIn: true, loginError: null });
     try {
-      const session = await this.backend.login(args);
+      const snapshot = await this.backend.login(args);
       this.set({ loggingIn: false });
-      await this.enter(session);
+      this.apply(snapshot);
     } catch (err) {
       this.set({ loggingIn: false, loginError: describe(err) });
     }
   }
 
   async logout(): Promise<void> {
+    let loginError: string | null = null;
     try {
-      await this.backend.logout();
+      const { revoked } = await this.backend.logout();
+      if (!revoked)
+        loginError = 'Signed out on this computer. The server could not be reached to end the session.';
     } catch (err) {
-      // Log out locally anyway: the shell forgets the token even if the server was unreachable.
-      console.warn('logout', err);
+      loginError = `Signed out on this computer (${describe(err)}).`;
     }
-    this.reset(null);
-  }
-
-  async refreshConversations(): Promise<void> {
-    const me = this.state.session?.user;
-    if (!me) return;
-    try {
-      const [conversations, contacts] = await Promise.all([
-        this.backend.listConversations(),
-        this.backend.listContacts(),
-      ]);
-      const list = withContacts(conversations, contacts, me);
-      // The open conversation is being read; a server count that lags behind mark_read must not
-      // flash a badge on it.
-      const active = this.state.active;
-      this.set({ conversations: active && !isHidden() ? clearUnread(list, active) : list, contacts });
-    } catch (err) {
-      this.set({ notice: `Could not load conversations: ${describe(err)}` });
-    }
+    this.set({ ...initialState(), phase: 'login', loginError });
   }
 
   // ---- conversations and messages ----
@@ -199,7 +181,7 @@ export class ChatStore {
     await this.markActiveRead();
   }
 
-  /** Loads the page before the oldest loaded message (from the local cache first). */
+  /** Loads the page before the oldest loaded message (the shell asks the server if needed). */
   async loadOlder(key: ConversationKey): Promise<void> {
     const m = this.state.messages[keyOf(key)];
     if (!m || !m.hasOlder || m.loadingOlder) return;
@@ -230,18 +212,17 @@ export class ChatStore {
     }
   }
 
+  /** The open conversation is in view: one read mark for everything in it. */
   async markActiveRead(): Promise<void> {
     const { active, session } = this.state;
     if (!active || !session || isHidden()) return;
-    const ids = unreadIds(this.state.messages[keyOf(active)]?.items ?? [], session.user.id);
+    const items = this.state.messages[keyOf(active)]?.items ?? [];
     const conv = this.state.conversations.find((c) => sameKey(active, c));
-    if (ids.length === 0 && !conv?.unreadCount) return;
-    this.set((s) => ({ conversations: clearUnread(s.conversations, active) }));
-    if (ids.length === 0) return;
+    if (!hasUnread(items, session.user.id) && !conv?.unreadCount) return;
     try {
-      await this.backend.markRead(active, ids);
+      await this.backend.markRead(active);
     } catch (err) {
-      console.warn('mark_read', err);
+      this.set({ notice: `Could not mark as read: ${describe(err)}` });
     }
   }
 
@@ -249,20 +230,15 @@ export class ChatStore {
     const me = this.state.session?.user;
     if (!me) return;
     const key = keyOf(message);
-    // A conversation we do not list yet (a new patient writing first): fetch the list again.
-    if (!this.state.conversations.some((c) => sameKey(c, message))) void this.refreshConversations();
     this.set((s) => {
       const loaded = s.messages[key];
-      return {
-        // Hidden in the tray, even the open conversation collects unread messages.
-        conversations: applyMessage(s.conversations, message, me, isHidden() ? null : s.active),
-        // Only conversations already opened keep a list; others load it on select.
-        messages: loaded
-          ? { ...s.messages, [key]: { ...loaded, items: upsertMessage(loaded.items, message) } }
-          : s.messages,
-      };
+      // Only conversations already opened keep a list; others load it on select.
+      return loaded
+        ? { messages: { ...s.messages, [key]: { ...loaded, items: upsertMessage(loaded.items, message) } } }
+        : {};
     });
-    if (sameKey(this.state.active, message) && message.senderId !== me.id) void this.markActiveRead();
+    if (sameKey(this.state.active, message) && message.senderId !== me.id && message.status !== 'READ')
+      void this.markActiveRead();
     if (message.status !== 'SENDING') this.dropUpload(message.clientId);
   }
 
@@ -293,13 +269,9 @@ export class ChatStore {
     }
   }
 
-  async retry(clientId: string): Promise<void> {
-    try {
-      await this.backend.retryMessage(clientId);
-    } catch (err) {
-      this.set({ notice: `Could not retry: ${describe(err)}` });
-    }
-  }
+  retry = (clientId: string) =>
+    this.act('retry', () => this.backend.retryMessage(clientId).then(() => undefined));
+  discard = (clientId: string) => this.act('discard', () => this.backend.discardMessage(clientId));
 
   setTyping(typing: boolean): void {
     const active = this.state.active;
@@ -307,55 +279,36 @@ export class ChatStore {
       this.backend.setTyping(active, typing).catch((err: unknown) => console.warn('set_typing', err));
   }
 
-  private onTyping(e: TypingEvent): void {
-    this.set((s) => ({ typing: applyTyping(s.typing, e, Date.now()) }));
-    this.scheduleTypingExpiry();
-  }
-
-  private scheduleTypingExpiry(): void {
-    if (this.typingTimer !== null) clearTimeout(this.typingTimer);
-    this.typingTimer = null;
-    const at = nextExpiry(this.state.typing);
-    if (at === null) return;
-    this.typingTimer = setTimeout(
-      () => {
-        this.set((s) => ({ typing: expireTyping(s.typing, Date.now()) }));
-        this.scheduleTypingExpiry();
-      },
-      Math.max(0, at - Date.now()) + 10,
-    );
-  }
-
-  // ---- emergencies ----
-
-  private onEmergency(e: EmergencyEvent): void {
-    if (!this.state.conversations.some((c) => sameKey(c, e.emergency))) void this.refreshConversations();
-    this.set((s) => ({
-      emergencies: upsertEmergency(s.emergencies, e.emergency),
-      conversations: applyEmergency(s.conversations, e.emergency),
-      alerting: e.alerting,
-    }));
-    if (e.message) this.onMessage(e.message);
-  }
+  // ---- emergencies: only the server's answer changes anything ----
 
   private async act(what: string, fn: () => Promise<void>): Promise<boolean> {
     try {
       await fn();
       return true;
     } catch (err) {
-      this.set({ notice: `Could not ${what}: ${describe(err)}` });
+      const e = BackendError.from(err);
+      // A conflict says who has it ("Dr. X already took it."): that is the whole message.
+      this.set({ notice: e.code === 'conflict' ? e.message : `Could not ${what}: ${e.message}` });
       return false;
     }
   }
 
-  acknowledge = (id: string) => this.act('acknowledge', () => this.backend.acknowledgeEmergency(id));
-  resolve = (id: string, note: string) => this.act('resolve', () => this.backend.resolveEmergency(id, note));
-  silence = () =>
-    this.act('silence the alarm', async () => {
-      await this.backend.silenceAlarm();
-      this.set({ alerting: false });
+  acknowledge = (id: string) =>
+    this.act('acknowledge', async () => {
+      const e = await this.backend.acknowledgeEmergency(id);
+      this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
     });
+  resolve = (id: string, note: string) =>
+    this.act('resolve', async () => {
+      const e = await this.backend.resolveEmergency(id, note);
+      this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
+    });
+  silence = () => this.act('silence the alarm', () => this.backend.silenceAlarm());
   sendTestAlert = () => this.act('send a test alert', () => this.backend.sendTestAlert());
+  setAvailability = (availability: Availability) =>
+    this.act('change your availability', async () => {
+      this.set({ availability: await this.backend.setAvailability(availability) });
+    });
 
   // ---- settings and misc ----
 
@@ -378,6 +331,6 @@ export class ChatStore {
     if (this.state.connection.state !== 'online') return false;
     const live = this.state.presence[userId];
     if (live !== undefined) return live;
-    return this.state.contacts.find((c) => c.id === userId)?.online ?? false;
+    return this.state.conversations.find((c) => c.otherParty.id === userId)?.otherParty.online ?? false;
   }
 }

@@ -1,14 +1,16 @@
-// The shape of the UI's state, and its starting value.
+// The shape of the UI's state, and its starting value. Lists and counts come from the client
+// core as they are (through the shell's snapshot and events); the UI keeps only what it shows.
 
 import { DEFAULT_SETTINGS } from '../logic/settings';
 import type { TypingMap } from '../logic/typing';
 import type {
+  Availability,
   ClientId,
   ConnectionStatus,
-  Contact,
   Conversation,
   ConversationKey,
   Emergency,
+  EmergencyId,
   LocalMessage,
   Session,
   Settings,
@@ -39,18 +41,19 @@ export interface ChatState {
   loginError: string | null;
   loggingIn: boolean;
   connection: ConnectionStatus;
+  /** The core's list: ordered, with unread counts and contacts not talked to yet. */
   conversations: Conversation[];
-  contacts: Contact[];
   active: ConversationKey | null;
   /** By conversation key (keyOf). */
   messages: Record<string, ConversationMessages>;
   typing: TypingMap;
-  /** Live presence; falls back to Contact.online. */
+  /** Live presence (overrides the list's `online`). */
   presence: Record<UserId, boolean>;
   /** Emergencies known to this session (open ones, and resolved ones seen live). */
   emergencies: Emergency[];
-  /** This device is sounding an emergency alarm. */
-  alerting: boolean;
+  /** Emergencies this device is sounding the alarm for. */
+  ringing: EmergencyId[];
+  availability: Availability;
   uploads: Record<ClientId, UploadProgress>;
   settings: Settings;
   /** A transient problem to show in a toast. */
@@ -70,15 +73,15 @@ export function initialState(): ChatState {
     session: null,
     loginError: null,
     loggingIn: false,
-    connection: { state: 'connecting', queued: 0 },
+    connection: { state: 'connecting', attempt: null, queued: 0, lastError: null },
     conversations: [],
-    contacts: [],
     active: null,
     messages: {},
     typing: {},
     presence: {},
     emergencies: [],
-    alerting: false,
+    ringing: [],
+    availability: 'AVAILABLE',
     uploads: {},
     settings: DEFAULT_SETTINGS,
     notice: null,

@@ -2,7 +2,9 @@
 
 import { FakeBackend, type FakeOptions } from '../fake/fakeBackend';
 import { ChatStore } from '../store/chatStore';
-import type { Contact, LocalMessage, Session } from '../types';
+import type { Contact, Emergency, LocalMessage, Session } from '../types';
+
+const NO_PATIENT_INFO = { dateOfBirth: null, age: null, bloodGroup: null };
 
 export const PATIENT: Contact = {
   id: 'p1',
@@ -11,6 +13,7 @@ export const PATIENT: Contact = {
   role: 'PATIENT',
   age: 40,
   bloodGroup: 'AB-',
+  dateOfBirth: null,
   online: true,
 };
 export const PATIENT2: Contact = {
@@ -20,6 +23,7 @@ export const PATIENT2: Contact = {
   role: 'PATIENT',
   age: 70,
   bloodGroup: 'O+',
+  dateOfBirth: null,
   online: false,
 };
 export const DOCTOR: Contact = {
@@ -27,6 +31,7 @@ export const DOCTOR: Contact = {
   username: 'doc',
   name: 'Dr. Dana Doe',
   role: 'DOCTOR',
+  ...NO_PATIENT_INFO,
   online: true,
 };
 export const DOCTOR2: Contact = {
@@ -34,6 +39,7 @@ export const DOCTOR2: Contact = {
   username: 'doc2',
   name: 'Dr. Eli Roe',
   role: 'DOCTOR',
+  ...NO_PATIENT_INFO,
   online: false,
 };
 export const USERS = [PATIENT, PATIENT2, DOCTOR, DOCTOR2];
@@ -61,8 +67,41 @@ export function msg(partial: Partial<LocalMessage> & { seq: number | null }): Lo
     messageType: 'REGULAR',
     status: partial.seq === null ? 'SENDING' : 'SENT',
     isEmergency: false,
+    fileUrl: null,
+    fileName: null,
+    fileSize: null,
+    fileType: null,
+    resolvedAt: null,
+    deliveredAt: null,
+    readAt: null,
+    error: null,
+    errorCode: null,
+    localFilePath: null,
     createdAt: at,
     updatedAt: at,
+    ...partial,
+  };
+}
+
+/** An emergency of PATIENT with DOCTOR, RAISED unless said otherwise. */
+export function emergency(partial: Partial<Emergency> = {}): Emergency {
+  return {
+    id: 'e1',
+    messageId: 'm1',
+    patientId: PATIENT.id,
+    doctorId: DOCTOR.id,
+    patientName: PATIENT.name,
+    state: 'RAISED',
+    raisedAt: '2026-01-01T10:00:00Z',
+    escalatedAt: null,
+    alertedAt: null,
+    alertedDoctors: 0,
+    acknowledgedBy: null,
+    acknowledgedByName: null,
+    acknowledgedAt: null,
+    resolvedBy: null,
+    resolvedAt: null,
+    resolutionNote: null,
     ...partial,
   };
 }

@@ -1,0 +1,110 @@
+//! What the shell tells the UI: the snapshot a subscription starts with, then the events that
+//! follow on its channel. These types (and the client core's that they carry) are exported to
+//! TypeScript by `bindings.rs` into `ui/src/generated/bindings.ts`, never copied by hand.
+
+use crate::settings::Settings;
+use crate::status::{ConnectionStatus, SessionInfo};
+use clinic_client::LocalMessage;
+use clinic_protocol::ws::Availability;
+use clinic_protocol::{ClientId, Conversation, Emergency, EmergencyId, UserId};
+use serde::Serialize;
+
+/// Everything the UI shows, as it is now.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Snapshot {
+    /// `None` on first run or after logout (the UI shows the login screen).
+    pub session: Option<SessionInfo>,
+    pub connection: ConnectionStatus,
+    pub settings: Settings,
+    /// The doctor's availability as the server stores it.
+    pub availability: Availability,
+    /// In the order to show: doctors see open emergencies first; then most recent; then the
+    /// contacts not talked to yet. Unread counts included.
+    pub conversations: Vec<Conversation>,
+    /// Emergencies not resolved.
+    pub emergencies: Vec<Emergency>,
+    /// Emergencies this device rings for now.
+    pub ringing: Vec<EmergencyId>,
+}
+
+/// One change, in the order it happened.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum UiEvent {
+    /// The whole state again (a session started, or the shell fell behind).
+    Snapshot {
+        snapshot: Snapshot,
+    },
+    Connection {
+        status: ConnectionStatus,
+    },
+    /// A message was added or changed: merge by `id`, else by (`senderId`, `clientId`).
+    Message {
+        message: LocalMessage,
+    },
+    /// A parked send was discarded: remove it.
+    MessageDiscarded {
+        client_id: ClientId,
+        sender_id: UserId,
+        patient_id: UserId,
+        doctor_id: UserId,
+    },
+    /// The conversation list, replaced whole (order and unread counts are the core's).
+    Conversations {
+        conversations: Vec<Conversation>,
+    },
+    /// `typing: false` also comes when a peer's indicator times out.
+    Typing {
+        patient_id: UserId,
+        doctor_id: UserId,
+        user_id: UserId,
+        typing: bool,
+    },
+    Presence {
+        user_id: UserId,
+        online: bool,
+    },
+    /// An emergency raised, repeated or changed (with its message when an alert carried it).
+    Emergency {
+        emergency: Emergency,
+        message: Option<LocalMessage>,
+    },
+    /// What this device rings for now.
+    Alarm {
+        alerting: bool,
+        ringing: Vec<EmergencyId>,
+    },
+    Availability {
+        availability: Availability,
+    },
+    UploadProgress {
+        client_id: ClientId,
+        #[cfg_attr(test, ts(type = "number"))]
+        sent: u64,
+        #[cfg_attr(test, ts(type = "number"))]
+        total: u64,
+    },
+    /// The session ended outside the UI (`reason` is shown on the login screen).
+    Session {
+        session: Option<SessionInfo>,
+        reason: Option<String>,
+    },
+    /// Show this conversation (a notification or the tray's "open" was clicked).
+    OpenConversation {
+        patient_id: UserId,
+        doctor_id: UserId,
+    },
+    /// The server refused something that was not a send (those park on their bubble).
+    Notice {
+        code: String,
+        message: String,
+    },
+}

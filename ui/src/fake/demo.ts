@@ -1,4 +1,4 @@
-// Demo data and scenarios for the fake backend (`npm run dev`, then open /?fake=1&as=doctor).
+// Demo data and scenarios for the fake backend (`npm run dev`, then open /?as=doctor).
 // Query parameters: as=patient|doctor (signed in) or absent (login screen; password "password"),
 // scenario=emergency (an open emergency) | offline (no connection, a queued message), open=<username>.
 

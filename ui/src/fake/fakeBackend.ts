@@ -1,8 +1,7 @@
 // An in-memory Backend: the test double for Vitest and the data source of the browser preview
 // (`npm run dev:fake`, chosen at build time: it is never in the product bundle). It imitates the
 // shell and client core as docs/desktop-api.md describes them (snapshot then events, optimistic
-// sends, parked failures, the core's conversation list, confirmed emergency actions); the
-// contract suite (contract/) holds it to the same scenarios as the real shell.
+// sends, parked failures, the core's conversation list, confirmed emergency actions).
 
 import { BackendError, type Backend, type Unlisten } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';

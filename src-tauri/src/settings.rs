@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Settings {
@@ -13,15 +13,6 @@ pub struct Settings {
     /// clinical shows on a lock screen).
     pub show_message_content: bool,
     pub start_on_login: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            show_message_content: false,
-            start_on_login: false,
-        }
-    }
 }
 
 fn path(profile_dir: &Path) -> PathBuf {

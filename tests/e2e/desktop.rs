@@ -1,13 +1,17 @@
-//! The desktop app end to end: the real server with the demo clinic, the real app in a real
-//! window (under `scripts/headless`), driven over WebDriver, with the `clinic` CLI as the other
-//! person. Screenshots go to target/e2e-screenshots (and to docs/screenshots with
-//! CLINIC_UPDATE_SCREENSHOTS=1).
+//! The desktop app end to end, in scenarios over one shared server (the demo clinic): the real
+//! app in a real window (under `scripts/headless`), driven over WebDriver, with the `clinic` CLI
+//! as the other people. Each scenario is its own test with its own screenshot (in
+//! target/e2e-screenshots; README ones also in docs/screenshots with CLINIC_UPDATE_SCREENSHOTS=1).
+//! They run one at a time (the app is single-instance). No display or keyring is a failure.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clinic_e2e::{
-    App, Cli, NotificationLog, Server, binary, choose_in_file_dialog, set_window_mapped, start_app,
+    App, Cli, Driver, NotificationLog, Proxy, Server, binary, choose_in_file_dialog,
+    set_window_mapped, start_app,
 };
+use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 const PASSWORD: &str = "clinic-demo";
 
@@ -17,22 +21,89 @@ const MINIMAL_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endob
 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n\
 trailer<</Root 1 0 R>>\n%%EOF\n";
 
-fn shots_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots")
+const HELLO: &str = "Hello Dr. Patel, this is the end-to-end test.";
+
+/// What every scenario shares: the server, the CLI people, the patient's app profile.
+struct World {
+    rt: tokio::runtime::Runtime,
+    tmp: tempfile::TempDir,
+    server: Mutex<Option<Server>>,
+    url: String,
+    patel: Cli,
+    nguyen: Cli,
+    bob: Cli,
+    alice_cli: Cli,
+    app_binary: PathBuf,
+    shots: PathBuf,
 }
 
-/// Copies the screenshots a person looks at in the README into docs/screenshots on request.
-fn publish(shot: &Path, name: &str) -> Result<()> {
-    if std::env::var_os("CLINIC_UPDATE_SCREENSHOTS").is_some() {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-        std::fs::create_dir_all(&docs)?;
-        std::fs::copy(shot, docs.join(format!("{name}.png")))?;
+static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
+
+fn world() -> Result<&'static World> {
+    WORLD
+        .get_or_init(|| World::start().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+impl World {
+    fn start() -> Result<Self> {
+        if std::env::var_os("DISPLAY").is_none() {
+            bail!("no DISPLAY: the desktop scenarios run through scripts/headless");
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        // Not a dot-directory: the file dialog is asked for a path inside it.
+        let tmp = tempfile::Builder::new().prefix("clinic-e2e-").tempdir()?;
+        let server = Server::start(&tmp.path().join("server"), "127.0.0.1:0")?;
+        let url = server.url();
+        let cli =
+            |who: &str| Cli::login(&url, &tmp.path().join(format!("cli-{who}")), who, PASSWORD);
+        Ok(Self {
+            patel: cli("dr.patel")?,
+            nguyen: cli("dr.nguyen")?,
+            bob: cli("bob")?,
+            alice_cli: cli("alice")?,
+            app_binary: binary("clinic-desktop")?,
+            shots: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots"),
+            server: Mutex::new(Some(server)),
+            url,
+            tmp,
+            rt,
+        })
     }
-    Ok(())
-}
 
-fn has_display() -> bool {
-    std::env::var_os("DISPLAY").is_some()
+    fn profile(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(format!("app-{name}"))
+    }
+
+    async fn app(&self, profile: &Path) -> Result<(Driver, App)> {
+        start_app(
+            &[("CLINIC_PROFILE_DIR", profile)],
+            &self.app_binary,
+            &self.shots,
+        )
+        .await
+    }
+
+    /// A screenshot; README ones are copied to docs/screenshots on request.
+    async fn shot(&self, app: &App, name: &str, readme: bool) -> Result<()> {
+        let shot = app.screenshot(name).await?;
+        if readme && std::env::var_os("CLINIC_UPDATE_SCREENSHOTS").is_some() {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+            std::fs::create_dir_all(&docs)?;
+            std::fs::copy(&shot, docs.join(format!("{name}.png")))?;
+        }
+        Ok(())
+    }
+
+    fn stop(&self) {
+        if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            server.kill();
+        }
+    }
 }
 
 async fn log_in(app: &App, server_url: &str, username: &str) -> Result<()> {
@@ -42,188 +113,35 @@ async fn log_in(app: &App, server_url: &str, username: &str) -> Result<()> {
     app.fill("password", PASSWORD).await?;
     app.click("login-submit").await?;
     app.wait("chat-layout").await.context("signed-in screen")?;
-    Ok(())
+    app.wait_attr("connection-state", "data-state", "online")
+        .await
+        .context("online")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
-    if !has_display() {
-        // scripts/test always runs this inside scripts/headless; a bare `cargo test` has no X.
-        eprintln!("skipped: no DISPLAY (run through scripts/headless)");
-        return Ok(());
-    }
-    // Not a dot-directory: the file dialog is asked for a path inside it.
-    let tmp = tempfile::Builder::new().prefix("clinic-e2e-").tempdir()?;
-    let server = Server::start(&tmp.path().join("server"), "127.0.0.1:0")?;
-    let url = server.url();
-    let doctor = Cli::login(&url, &tmp.path().join("cli-dr.patel"), "dr.patel", PASSWORD)?;
-    let app_binary = binary("clinic-desktop")?;
-    let shots = shots_dir();
+const MY_SETTLED: &str =
+    "[data-testid=message][data-mine=true]:not([data-status=SENDING]):not([data-status=FAILED])";
 
-    // --- The patient's app: log in, send, see the doctor's reply with ticks. ---
-    let alice_profile = tmp.path().join("app-alice");
-    let (driver, app) = start_app(
-        &[("CLINIC_PROFILE_DIR", &alice_profile)],
-        &app_binary,
-        &shots,
-    )
-    .await?;
-    log_in(&app, &url, "alice").await?;
+/// Signing in, the next start signing in by itself from the keyring, logout forgetting it.
+async fn login_and_session(w: &World) -> Result<()> {
+    let profile = w.profile("carol");
+    let (driver, app) = w.app(&profile).await?;
+    app.fill("server-url", &w.url).await?;
+    app.fill("username", "carol").await?;
+    app.fill("password", "wrong password").await?;
+    app.click("login-submit").await?;
+    app.wait("login-error")
+        .await
+        .context("a wrong password is refused")?;
+    log_in(&app, &w.url, "carol").await?;
     app.wait_attr("chat-layout", "data-role", "PATIENT").await?;
-    app.wait_attr("connection-state", "data-state", "online")
-        .await?;
-    app.click("conversation-dr.patel").await?;
-    app.wait("chat-window").await?;
-
-    let hello = "Hello Dr. Patel, this is the end-to-end test.";
-    app.fill("message-input", hello).await?;
-    app.click("send-button").await?;
-    // Acknowledged by the server: one tick at least.
-    app.wait_until(
-        "[data-testid=message][data-mine=true]",
-        "my message acknowledged",
-        |found| found.iter().any(|(t, _)| t.contains(hello)),
-    )
-    .await?;
-    app.wait_css("[data-testid=message][data-mine=true]:not([data-status=SENDING]):not([data-status=FAILED])")
-        .await?;
-
-    // The doctor (CLI) sees it, once.
-    let history = doctor.wait_history("alice", "alice's message", |h| {
-        h.iter().any(|m| m["content"] == hello)
-    })?;
-    assert_eq!(
-        history.iter().filter(|m| m["content"] == hello).count(),
-        1,
-        "exactly once"
-    );
-
-    // The doctor's client stored it, so alice's bubble turns DELIVERED (or READ).
-    app.wait_css("[data-testid=message][data-mine=true][data-status=DELIVERED], [data-testid=message][data-mine=true][data-status=READ]")
-        .await
-        .context("delivered tick")?;
-
-    // The reply arrives while the window is out of sight: a native notification names the
-    // sender, and (by default) never the text, which could show on a lock screen.
-    let notifications = NotificationLog::start(&tmp.path().join("notify.log"))?;
-    set_window_mapped(false)?;
-    let reply = "Thanks Alice, I have your message.";
-    doctor.run(&["send", "--with", "alice", reply])?;
-    doctor.run(&["sync"])?;
-    let shown = notifications
-        .wait_for("New message from Dr. Asha Patel")
-        .await?;
-    assert!(
-        !shown.contains(reply),
-        "message text leaked into a notification:\n{shown}"
-    );
-    set_window_mapped(true)?;
-    app.wait_until(
-        "[data-testid=message][data-mine=false]",
-        "the doctor's reply",
-        |found| found.iter().any(|(t, _)| t.contains(reply)),
-    )
-    .await?;
-    let shot = app.screenshot("patient").await?;
-    publish(&shot, "patient")?;
-
-    // --- Attachments: an image and a PDF through the native file dialog. ---
-    let image = tmp.path().join("rash-photo.png");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/icons/128x128.png"),
-        &image,
-    )?;
-    let pdf = tmp.path().join("lab-results.pdf");
-    std::fs::write(&pdf, MINIMAL_PDF)?;
-    for (file, kind, caption) in [
-        (image, "image", "A photo of the rash."),
-        (pdf, "pdf", "My lab results."),
-    ] {
-        app.click("attach-button").await?;
-        tokio::task::spawn_blocking(move || choose_in_file_dialog(&file)).await??;
-        app.wait("attachment-preview")
-            .await
-            .context("attachment chosen")?;
-        app.fill("message-input", caption).await?;
-        app.click("send-button").await?;
-        let sent = format!(
-            "[data-testid=message][data-mine=true]:not([data-status=SENDING]):not([data-status=FAILED]) [data-testid=file-preview][data-kind={kind}]"
-        );
-        app.wait_css(&sent)
-            .await
-            .with_context(|| format!("{kind} attachment sent"))?;
-    }
-    let history = doctor.wait_history("alice", "both attachments", |h| {
-        let named = |n: &str| {
-            h.iter()
-                .any(|m| m["fileName"] == n && m["fileUrl"].is_string())
-        };
-        named("rash-photo.png") && named("lab-results.pdf")
-    })?;
-    let files = history.iter().filter(|m| m["fileUrl"].is_string()).count();
-    assert_eq!(files, 2, "each attachment exactly once");
-    let shot = app.screenshot("attachments").await?;
-    publish(&shot, "attachments")?;
-
-    // --- Offline: the server goes away, a send waits, and is delivered once it is back. ---
-    let addr = server.addr;
-    let data_dir = server.data_dir.clone();
-    server.kill();
-    app.wait_attr("connection-state", "data-state", "offline")
-        .await
-        .context("offline badge")?;
-    let offline_text = "Sent while the server was down.";
-    app.fill("message-input", offline_text).await?;
-    app.click("send-button").await?;
-    app.wait_css("[data-testid=message][data-mine=true][data-status=SENDING]")
-        .await?;
-    app.wait_attr("queued-count", "data-count", "1").await?;
-    let shot = app.screenshot("offline").await?;
-    publish(&shot, "offline")?;
-
-    let server = Server::start(&data_dir, &addr.to_string())?;
-    app.wait_attr("connection-state", "data-state", "online")
-        .await
-        .context("back online")?;
-    app.wait_until(
-        "[data-testid=message][data-mine=true]",
-        "the offline message sent",
-        |found| found.iter().any(|(t, _)| t.contains(offline_text)),
-    )
-    .await?;
-    let history = doctor.wait_history("alice", "the offline message", |h| {
-        h.iter().any(|m| m["content"] == offline_text)
-    })?;
-    assert_eq!(
-        history
-            .iter()
-            .filter(|m| m["content"] == offline_text)
-            .count(),
-        1,
-        "exactly once"
-    );
-
-    // --- An emergency from the patient. ---
-    app.click("emergency-button").await?;
-    app.fill("emergency-text", "I feel faint and my chest hurts.")
-        .await?;
-    app.click("emergency-confirm-send").await?;
-    app.wait_css("[data-testid=emergency-status][data-state=raised], [data-testid=emergency-status][data-state=acknowledged]")
-        .await
-        .context("patient sees the emergency was received")?;
     app.close().await?;
     drop(driver);
 
-    // --- The next start signs in by itself (token from the OS keyring); logout forgets it. ---
-    let (driver, app) = start_app(
-        &[("CLINIC_PROFILE_DIR", &alice_profile)],
-        &app_binary,
-        &shots,
-    )
-    .await?;
+    let (driver, app) = w.app(&profile).await?;
     app.wait_attr("chat-layout", "data-role", "PATIENT")
         .await
         .context("signed in again without a password")?;
+    w.shot(&app, "session", false).await?;
     app.click("settings-button").await?;
     app.click("logout-button").await?;
     app.wait("login-form")
@@ -231,74 +149,298 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
         .context("back at the login screen")?;
     app.close().await?;
     drop(driver);
-    let (driver, app) = start_app(
-        &[("CLINIC_PROFILE_DIR", &alice_profile)],
-        &app_binary,
-        &shots,
-    )
-    .await?;
+
+    let (driver, app) = w.app(&profile).await?;
     app.wait("login-form")
         .await
         .context("still signed out after a restart")?;
     app.close().await?;
     drop(driver);
+    Ok(())
+}
 
-    // --- The doctor's app: unread count, emergency first with the banner, acknowledge. ---
-    let doctor_profile = tmp.path().join("app-dr.patel");
-    let (driver, app) = start_app(
-        &[("CLINIC_PROFILE_DIR", &doctor_profile)],
-        &app_binary,
-        &shots,
+/// A message, exactly once, its delivered tick, and a reply while the window is away.
+async fn chat_and_receipts(w: &World) -> Result<()> {
+    let (driver, app) = w.app(&w.profile("alice")).await?;
+    log_in(&app, &w.url, "alice").await?;
+    app.click("conversation-dr.patel").await?;
+    app.wait("chat-window").await?;
+    app.fill("message-input", HELLO).await?;
+    app.click("send-button").await?;
+    app.wait_css(MY_SETTLED).await.context("acknowledged")?;
+    let history = w.patel.wait_history("alice", "alice's message", |h| {
+        h.iter().any(|m| m["content"] == HELLO)
+    })?;
+    let copies = history.iter().filter(|m| m["content"] == HELLO).count();
+    if copies != 1 {
+        bail!("the message arrived {copies} times");
+    }
+    app.wait_css("[data-testid=message][data-mine=true][data-status=DELIVERED], [data-testid=message][data-mine=true][data-status=READ]")
+        .await
+        .context("delivered tick")?;
+
+    // The reply arrives while the window is out of sight: a native notification names the
+    // sender, and (by default) never the text, which could show on a lock screen.
+    let notifications = NotificationLog::start(&w.tmp.path().join("notify-chat.log"))?;
+    set_window_mapped(false)?;
+    let reply = "Thanks Alice, I have your message.";
+    w.patel.run(&["send", "--with", "alice", reply])?;
+    w.patel.run(&["sync"])?;
+    let shown = notifications
+        .wait_for("New message from Dr. Asha Patel")
+        .await?;
+    if shown.contains(reply) {
+        bail!("message text leaked into a notification:\n{shown}");
+    }
+    set_window_mapped(true)?;
+    app.wait_until(
+        "[data-testid=message][data-mine=false]",
+        "the doctor's reply",
+        |found| found.iter().any(|(t, _)| t.contains(reply)),
     )
     .await?;
-    log_in(&app, &server.url(), "dr.patel").await?;
-    app.wait_attr("chat-layout", "data-role", "DOCTOR").await?;
+    w.shot(&app, "patient", true).await?;
+    app.close().await?;
+    drop(driver);
+    Ok(())
+}
+
+/// An image and a PDF through the native file dialog; a file the server refuses is parked on
+/// its bubble with Retry and Discard, and the conversation goes on.
+async fn attachments(w: &World) -> Result<()> {
+    let (driver, app) = w.app(&w.profile("alice")).await?;
+    app.wait_attr("connection-state", "data-state", "online")
+        .await?;
+    app.click("conversation-dr.patel").await?;
+    let image = w.tmp.path().join("rash-photo.png");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/icons/128x128.png"),
+        &image,
+    )?;
+    let pdf = w.tmp.path().join("lab-results.pdf");
+    std::fs::write(&pdf, MINIMAL_PDF)?;
+    for (file, kind, caption) in [
+        (image, "image", "A photo of the rash."),
+        (pdf, "pdf", "My lab results."),
+    ] {
+        attach(&app, file, caption).await?;
+        app.wait_css(&format!(
+            "{MY_SETTLED} [data-testid=file-preview][data-kind={kind}]"
+        ))
+        .await
+        .with_context(|| format!("{kind} attachment sent"))?;
+    }
+    let history = w.patel.wait_history("alice", "both attachments", |h| {
+        let named = |n: &str| {
+            h.iter()
+                .any(|m| m["fileName"] == n && m["fileUrl"].is_string())
+        };
+        named("rash-photo.png") && named("lab-results.pdf")
+    })?;
+    let files = history.iter().filter(|m| m["fileUrl"].is_string()).count();
+    if files != 2 {
+        bail!("{files} attachments stored, expected each exactly once");
+    }
+    w.shot(&app, "attachments", true).await?;
+
+    // A program renamed .pdf: the server refuses its content; the send is parked, not lost.
+    let fake = w.tmp.path().join("discharge-letter.pdf");
+    let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+    elf.resize(4096, 0);
+    std::fs::write(&fake, elf)?;
+    attach(&app, fake, "The discharge letter.").await?;
+    let parked = "[data-testid=message][data-mine=true][data-status=FAILED][data-error-code=unsupported_media_type]";
+    app.wait_css(parked)
+        .await
+        .context("the refused file is parked")?;
+    app.wait_until(parked, "the reason on the bubble", |found| {
+        found
+            .iter()
+            .any(|(t, _)| t.contains("The server does not accept this kind of file."))
+    })
+    .await?;
+    app.wait_css(&format!("{parked} [data-testid=message-retry]"))
+        .await?;
+    w.shot(&app, "failed-retry", false).await?;
+    // Retry sends it again (and it is parked again); Discard removes it.
+    app.wait_css(&format!("{parked} [data-testid=message-retry]"))
+        .await?
+        .click()
+        .await?;
+    app.wait_css(parked)
+        .await
+        .context("parked again after Retry")?;
+    app.wait_css(&format!("{parked} [data-testid=message-discard]"))
+        .await?
+        .click()
+        .await?;
+    app.wait_until(parked, "the discarded bubble to go", |found| {
+        found.is_empty()
+    })
+    .await?;
+    app.close().await?;
+    drop(driver);
+    Ok(())
+}
+
+async fn attach(app: &App, file: PathBuf, caption: &str) -> Result<()> {
+    app.click("attach-button").await?;
+    tokio::task::spawn_blocking(move || choose_in_file_dialog(&file)).await??;
+    app.wait("attachment-preview")
+        .await
+        .context("attachment chosen")?;
+    app.fill("message-input", caption).await?;
+    app.click("send-button").await
+}
+
+/// The server goes away; a send waits in the queue and is delivered once it is back.
+async fn offline(w: &World) -> Result<()> {
+    let (driver, app) = w.app(&w.profile("alice")).await?;
+    app.wait_attr("connection-state", "data-state", "online")
+        .await?;
+    app.click("conversation-dr.patel").await?;
+    let (addr, data_dir) = {
+        let mut slot = w.server.lock().unwrap_or_else(|e| e.into_inner());
+        let server = slot.take().context("the server")?;
+        let kept = (server.addr, server.data_dir.clone());
+        server.kill();
+        kept
+    };
+    app.wait_attr("connection-state", "data-state", "offline")
+        .await
+        .context("offline badge")?;
+    let text = "Sent while the server was down.";
+    app.fill("message-input", text).await?;
+    app.click("send-button").await?;
+    app.wait_css("[data-testid=message][data-mine=true][data-status=SENDING]")
+        .await?;
+    app.wait_attr("queued-count", "data-count", "1").await?;
+    w.shot(&app, "offline", true).await?;
+
+    let server = Server::start(&data_dir, &addr.to_string())?;
+    *w.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
     app.wait_attr("connection-state", "data-state", "online")
         .await
-        .context("doctor online")?;
+        .context("back online")?;
+    app.wait_until(MY_SETTLED, "the offline message sent", |found| {
+        found.iter().any(|(t, _)| t.contains(text))
+    })
+    .await?;
+    let history = w.patel.wait_history("alice", "the offline message", |h| {
+        h.iter().any(|m| m["content"] == text)
+    })?;
+    let copies = history.iter().filter(|m| m["content"] == text).count();
+    if copies != 1 {
+        bail!("the offline message arrived {copies} times");
+    }
+    app.close().await?;
+    drop(driver);
+    Ok(())
+}
+
+/// The patient presses Emergency and sees that the server has it.
+async fn emergency_as_patient(w: &World) -> Result<()> {
+    let (driver, app) = w.app(&w.profile("alice")).await?;
+    app.wait_attr("connection-state", "data-state", "online")
+        .await?;
+    app.click("conversation-dr.patel").await?;
+    app.click("emergency-button").await?;
+    app.fill("emergency-text", "I feel faint and my chest hurts.")
+        .await?;
+    app.click("emergency-confirm-send").await?;
+    app.wait_css("[data-testid=emergency-status][data-state=raised], [data-testid=emergency-status][data-state=acknowledged]")
+        .await
+        .context("the patient sees the emergency was received")?;
+    w.shot(&app, "patient-emergency", false).await?;
+    app.close().await?;
+    drop(driver);
+    Ok(())
+}
+
+/// The doctor's app rings; acknowledging what another doctor already took says who and keeps
+/// ringing until the server's news arrives; acknowledging a fresh one stops the alarm.
+async fn emergency_as_doctor(w: &World) -> Result<()> {
+    // An open emergency of alice's (a second press joins the one already open).
+    w.alice_cli
+        .run(&["send", "--with", "dr.patel", "--emergency", "Please help."])?;
+    w.alice_cli.run(&["sync"])?;
+    let server_addr = {
+        let slot = w.server.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().context("the server")?.addr
+    };
+    let proxy = Proxy::start(server_addr).await?;
+    let (driver, app) = w.app(&w.profile("dr.patel")).await?;
+    log_in(&app, &proxy.url(), "dr.patel").await?;
     app.wait("emergency-banner")
         .await
         .context("emergency banner")?;
-    let unread = app
-        .wait_css("[data-testid=conversation-alice] [data-testid=unread-count]")
+    app.wait_css("[data-testid=conversation-alice] [data-testid=unread-count]")
         .await
-        .context("unread badge on alice's conversation")?;
-    let count: u32 = unread
-        .text()
-        .await?
-        .trim()
-        .parse()
-        .context("unread count is a number")?;
-    assert!(count >= 1, "unread count {count}");
-    app.wait("conversation-alice").await?;
+        .context("unread badge")?;
     app.wait_css("[data-testid=conversation-alice] [data-testid=emergency-badge]")
         .await?;
-    let shot = app.screenshot("doctor-emergency").await?;
-    publish(&shot, "doctor-emergency")?;
-
-    // This device rings until someone acknowledges (the UI offers to silence it meanwhile).
     app.wait("silence-alarm")
         .await
         .context("the doctor's device is alerting")?;
-    app.click("emergency-acknowledge").await?;
-    app.wait_css("[data-testid=emergency-item][data-state=ACKNOWLEDGED]")
+    w.shot(&app, "doctor-emergency", true).await?;
+
+    // Dr. Nguyen takes it while the news is held on its way to this app.
+    let open: Vec<serde_json::Value> =
+        serde_json::from_str(&w.nguyen.run(&["emergencies", "--json"])?)?;
+    let id = open
+        .iter()
+        .find(|e| e["patientName"] == "Alice Martin" && e["state"] == "RAISED")
+        .and_then(|e| e["id"].as_str())
+        .context("alice's emergency")?
+        .to_owned();
+    proxy.hold_pushes();
+    w.nguyen.run(&["emergency", "ack", &id])?;
+    let item = format!("[data-testid=emergency-item][data-emergency-id=\"{id}\"]");
+    app.wait_css(&format!("{item} [data-testid=emergency-acknowledge]"))
+        .await?
+        .click()
+        .await?;
+    app.wait_until("[data-testid=notice]", "the conflict", |found| {
+        found
+            .iter()
+            .any(|(t, _)| t.contains("Dr. Minh Nguyen already took it."))
+    })
+    .await?;
+    app.wait("silence-alarm")
         .await
-        .context("acknowledged in the banner")?;
+        .context("a conflict does not silence")?;
+    w.shot(&app, "conflict", false).await?;
+    proxy.release();
+    app.wait_css(&format!("{item}[data-state=ACKNOWLEDGED]"))
+        .await
+        .context("the server's news arrives")?;
+
+    // Bob's emergency: acknowledged from this app, confirmed by the server, the alarm stops.
+    w.bob
+        .run(&["send", "--with", "dr.patel", "--emergency", "I fell."])?;
+    w.bob.run(&["sync"])?;
+    app.wait_css(
+        "[data-testid=emergency-item][data-state=RAISED] [data-testid=emergency-acknowledge]",
+    )
+    .await
+    .context("bob's emergency")?
+    .click()
+    .await?;
     app.wait_gone("silence-alarm")
         .await
-        .context("the alarm stops once acknowledged")?;
+        .context("the alarm stops once the server confirmed")?;
     app.click("conversation-alice").await?;
     app.wait("patient-info").await?;
     app.wait_until(
         "[data-testid=message]",
         "alice's messages in the doctor's window",
-        |found| found.iter().any(|(t, _)| t.contains(hello)),
+        |found| found.iter().any(|(t, _)| t.contains(HELLO)),
     )
     .await?;
-    let shot = app.screenshot("doctor").await?;
-    publish(&shot, "doctor")?;
+    w.shot(&app, "doctor", true).await?;
 
     // Start of a shift: the doctor checks that alerts reach them.
+    let notifications = NotificationLog::start(&w.tmp.path().join("notify-test.log"))?;
     app.click("settings-button").await?;
     app.click("send-test-alert").await?;
     notifications
@@ -308,4 +450,38 @@ async fn patient_and_doctor_chat_in_the_real_window() -> Result<()> {
     app.close().await?;
     drop(driver);
     Ok(())
+}
+
+fn failed(e: impl std::fmt::Display) -> Failed {
+    Failed::from(e.to_string())
+}
+
+/// One scenario as its own test, run on the shared world.
+macro_rules! trial {
+    ($name:ident) => {
+        Trial::test(stringify!($name), || {
+            let w = world().map_err(|e| failed(format!("{e:#}")))?;
+            w.rt.block_on($name(w))
+                .map_err(|e| failed(format!("{e:#}")))
+        })
+    };
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // One app window at a time: the app allows one instance per desktop session.
+    args.test_threads = Some(1);
+    let trials = vec![
+        trial!(login_and_session),
+        trial!(chat_and_receipts),
+        trial!(attachments),
+        trial!(offline),
+        trial!(emergency_as_patient),
+        trial!(emergency_as_doctor),
+    ];
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(Ok(w)) = WORLD.get() {
+        w.stop();
+    }
+    conclusion.exit();
 }

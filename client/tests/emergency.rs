@@ -63,7 +63,7 @@ async fn emergency_alert_acknowledge_resolve() {
             .any(|e| e.id == raised.id)
     );
 
-    assert_eq!(patel.ringing(), [raised.id.clone()]);
+    assert_eq!(patel.ringing(), std::slice::from_ref(&raised.id));
 
     let taken = patel.acknowledge_emergency(&raised.id).await.unwrap();
     assert_eq!(taken.state, EmergencyState::Acknowledged);
@@ -119,7 +119,7 @@ async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_rin
     }
     assert_eq!(
         patel.ringing(),
-        [raised.id.clone()],
+        std::slice::from_ref(&raised.id),
         "a conflict does not silence"
     );
 
@@ -155,7 +155,7 @@ async fn with_the_server_unreachable_acknowledge_fails_and_the_alarm_keeps_ringi
         error.to_string().contains("The alarm keeps ringing"),
         "{error}"
     );
-    assert_eq!(patel.ringing(), [raised.id.clone()]);
+    assert_eq!(patel.ringing(), std::slice::from_ref(&raised.id));
 
     // Logging out silences this device (and forgets the token even offline).
     let revoked = patel.logout().await.unwrap();

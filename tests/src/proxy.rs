@@ -68,10 +68,7 @@ async fn relay(client: TcpStream, upstream: SocketAddr, hold: Arc<Hold>) {
         let _ = server_write.shutdown().await;
     });
     let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let Ok(n) = server_read.read(&mut buf).await else {
-            break;
-        };
+    while let Ok(n) = server_read.read(&mut buf).await {
         if n == 0 {
             break;
         }

@@ -125,10 +125,7 @@ async fn relay_http(client: TcpStream, upstream: SocketAddr, rules: Arc<Rules>) 
         let _ = client_write.shutdown().await;
     });
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let Ok(got) = client_read.read(&mut buf).await else {
-            break;
-        };
+    while let Ok(got) = client_read.read(&mut buf).await {
         if got == 0 {
             break;
         }

@@ -283,6 +283,22 @@ async fn attachments(w: &World) -> Result<()> {
     Ok(())
 }
 
+/// Clicks what `css` finds, again if the bubble re-rendered under the pointer (stale element).
+async fn click_css(app: &App, css: &str) -> Result<()> {
+    let mut last = None;
+    for _ in 0..20 {
+        match app.wait_css(css).await?.click().await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Err(last.map_or_else(
+        || anyhow::anyhow!("cannot click {css}"),
+        anyhow::Error::from,
+    ))
+}
+
 async fn attach(app: &App, file: PathBuf, caption: &str) -> Result<()> {
     app.click("attach-button").await?;
     tokio::task::spawn_blocking(move || choose_in_file_dialog(&file)).await??;
@@ -360,10 +376,21 @@ async fn emergency_as_patient(w: &World) -> Result<()> {
 /// The doctor's app rings; acknowledging what another doctor already took says who and keeps
 /// ringing until the server's news arrives; acknowledging a fresh one stops the alarm.
 async fn emergency_as_doctor(w: &World) -> Result<()> {
-    // An open emergency of alice's (a second press joins the one already open).
-    w.alice_cli
-        .run(&["send", "--with", "dr.patel", "--emergency", "Please help."])?;
-    w.alice_cli.run(&["sync"])?;
+    // An open emergency of alice's (raised in the patient's scenario, or here).
+    let alices_raised = |cli: &Cli| -> Result<Vec<String>> {
+        let open: Vec<serde_json::Value> =
+            serde_json::from_str(&cli.run(&["emergencies", "--json"])?)?;
+        Ok(open
+            .iter()
+            .filter(|e| e["patientName"] == "Alice Martin" && e["state"] == "RAISED")
+            .filter_map(|e| e["id"].as_str().map(str::to_owned))
+            .collect())
+    };
+    if alices_raised(&w.nguyen)?.is_empty() {
+        w.alice_cli
+            .run(&["send", "--with", "dr.patel", "--emergency", "Please help."])?;
+        w.alice_cli.run(&["sync"])?;
+    }
     let server_addr = {
         let slot = w.server.lock().unwrap_or_else(|e| e.into_inner());
         slot.as_ref().context("the server")?.addr
@@ -385,21 +412,14 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
     w.shot(&app, "doctor-emergency", true).await?;
 
     // Dr. Nguyen takes it while the news is held on its way to this app.
-    let open: Vec<serde_json::Value> =
-        serde_json::from_str(&w.nguyen.run(&["emergencies", "--json"])?)?;
-    let id = open
-        .iter()
-        .find(|e| e["patientName"] == "Alice Martin" && e["state"] == "RAISED")
-        .and_then(|e| e["id"].as_str())
-        .context("alice's emergency")?
-        .to_owned();
+    let taken = alices_raised(&w.nguyen)?;
+    let id = taken.first().context("alice's emergency")?.clone();
     proxy.hold_pushes();
-    w.nguyen.run(&["emergency", "ack", &id])?;
+    for id in &taken {
+        w.nguyen.run(&["emergency", "ack", id])?;
+    }
     let item = format!("[data-testid=emergency-item][data-emergency-id=\"{id}\"]");
-    app.wait_css(&format!("{item} [data-testid=emergency-acknowledge]"))
-        .await?
-        .click()
-        .await?;
+    click_css(&app, &format!("{item} [data-testid=emergency-acknowledge]")).await?;
     app.wait_until("[data-testid=notice]", "the conflict", |found| {
         found
             .iter()
@@ -414,6 +434,9 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
     app.wait_css(&format!("{item}[data-state=ACKNOWLEDGED]"))
         .await
         .context("the server's news arrives")?;
+    app.wait_gone("silence-alarm")
+        .await
+        .context("the server's news stops the alarm")?;
 
     // Bob's emergency: acknowledged from this app, confirmed by the server, the alarm stops.
     w.bob

@@ -23,8 +23,15 @@ pub enum Inbound {
     Ack(Msg),
     Received(Msg),
     Alert(Msg),
-    SyncBatch { messages: Vec<Msg>, has_more: bool },
-    Error { code: String, message: String },
+    SyncBatch {
+        messages: Vec<Msg>,
+        cursor: i64,
+        has_more: bool,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
     Other,
 }
 
@@ -37,6 +44,7 @@ struct WithMessage {
 #[serde(rename_all = "camelCase")]
 struct Batch {
     messages: Vec<Msg>,
+    cursor: i64,
     has_more: bool,
 }
 
@@ -82,6 +90,7 @@ pub fn parse(text: &str) -> Inbound {
         "sync:batch" => serde_json::from_str::<Batch>(text)
             .map(|b| Inbound::SyncBatch {
                 messages: b.messages,
+                cursor: b.cursor,
                 has_more: b.has_more,
             })
             .unwrap_or(Inbound::Other),

@@ -7,21 +7,25 @@
 pub mod accounts;
 pub mod bulk;
 pub mod config;
+pub mod datadir;
 pub mod demo;
 pub mod error;
 pub mod files;
+pub mod restore;
 
 mod chat;
 mod emergency;
 mod http;
 mod hub;
 mod limiter;
+mod login;
 mod server;
 mod state;
 mod store;
+mod text;
 mod time;
 mod ws;
 
-pub use config::{Config, Synchronous};
+pub use config::{Config, FrameRates, Rate, Synchronous};
 pub use error::ServerError;
 pub use server::run;

@@ -148,6 +148,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, 'RESOLVED', resolved_by, resolution_note, resolved_at FROM emergencies
         WHERE resolved_at IS NOT NULL;
     ",
+    // v4: each user's recent uploads, for the daily upload quota.
+    "
+    CREATE INDEX uploads_uploader ON uploads(uploader_id, created_at);
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.

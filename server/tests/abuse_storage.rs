@@ -129,6 +129,24 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
     server.kill();
     assert!(std::fs::metadata(wal(dir.path())).unwrap().len() > 0);
 
+    // The old README way, on a copy of the folder: the backup copied over `clinic.db`, the
+    // crash's log left beside it. SQLite replays that log onto the copy; the server used to
+    // serve the result (and fail every write); now it refuses to, saying what to do.
+    {
+        let copy = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+            }
+        }
+        std::fs::copy(&backup, copy.path().join("clinic.db")).unwrap();
+        let out = run_cli(copy.path(), &["serve", "--listen", "127.0.0.1:0"]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("is damaged"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("restore"), "{}", stderr(&out));
+    }
+
     // Restoring refuses while a server holds the folder.
     let busy = Binary::start(dir.path(), &[]);
     let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);

@@ -32,6 +32,9 @@ const WRITE_BUFFER: usize = 8 * 1024;
 const MAX_COALESCE: usize = 64;
 /// How long the last queued frames and the close frame may take once a socket is closing.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+/// How long a socket closed as too slow has to read what was already sent before its close
+/// frame (nothing more is queued for it meanwhile).
+const CLOSE_SLOW: Duration = Duration::from_secs(10);
 
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
@@ -160,9 +163,17 @@ async fn write_loop(
         .get()
         .copied()
         .unwrap_or((close_code::AWAY, "server shutting down"));
-    let _ = tokio::time::timeout(CLOSE_FLUSH, async {
+    // A socket closed for being too slow gets its close frame right after what it has not read
+    // yet (and its alerts), not after a full queue it would never get through: it reconnects
+    // and syncs. Any other close lets the last queued frames go first.
+    let (flush_queue, within) = if code == close_code::AGAIN {
+        (false, CLOSE_SLOW)
+    } else {
+        (true, CLOSE_FLUSH)
+    };
+    let _ = tokio::time::timeout(within, async {
         pump.feed_alerts().await?;
-        while let Ok(text) = pump.queue.try_recv() {
+        while flush_queue && let Ok(text) = pump.queue.try_recv() {
             pump.feed(text).await?;
             pump.feed_alerts().await?;
         }

@@ -8,8 +8,22 @@
 mod common;
 
 use clinic_protocol::{Role, limits};
-use common::{Binary, WAIT, accounts};
-use serde_json::{Value, json};
+use common::{Account, Binary, WAIT, Ws, accounts};
+use serde_json::json;
+
+/// Emergencies `ids` of the largest allowed size from `patient`, pipelined, all acknowledged.
+async fn flood(ws: &mut Ws, patient: &Account, doctor: &Account, ids: std::ops::Range<usize>) {
+    let content = "!".repeat(limits::MAX_CONTENT_BYTES);
+    for i in ids.clone() {
+        let frame = json!({"type": "message:send", "clientId": format!("sos-{i}"),
+                           "patientId": patient.id(), "doctorId": doctor.id(),
+                           "content": content, "isEmergency": true});
+        ws.send(frame).await;
+    }
+    for _ in ids {
+        ws.expect("message:ack").await;
+    }
+}
 
 #[tokio::test]
 async fn an_emergency_flood_from_one_patient_leaves_the_doctors_online() {
@@ -29,31 +43,11 @@ async fn an_emergency_flood_from_one_patient_leaves_the_doctors_online() {
 
     // 300 emergencies of the largest allowed size, pipelined on one socket.
     let mut attack = server.ws(&flooder.token).await;
-    let content = "!".repeat(limits::MAX_CONTENT_BYTES);
-    for i in 0..300 {
-        attack
-            .send(
-                json!({"type": "message:send", "clientId": format!("sos-{i}"),
-                         "patientId": flooder.id(), "doctorId": doc.id(),
-                         "content": content, "isEmergency": true}),
-            )
-            .await;
-    }
-    for _ in 0..300 {
-        attack.expect("message:ack").await;
-    }
+    flood(&mut attack, &flooder, &doc, 0..300).await;
 
     // One open emergency for that patient; every raise is stored.
-    let http = reqwest::Client::new();
-    let open: Vec<Value> = http
-        .get(server.url("/api/emergencies?open=true"))
-        .bearer_auth(&doc.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, open) = server.get(&doc.token, "/api/emergencies?open=true").await;
+    let open = open.as_array().unwrap().clone();
     assert_eq!(
         open.len(),
         1,
@@ -86,30 +80,12 @@ async fn an_emergency_flood_from_one_patient_leaves_the_doctors_online() {
 
     // More raises join it: the patient's later presses re-alert within their own rate, and
     // the doctor's socket lives through them.
-    for i in 300..310 {
-        attack
-            .send(
-                json!({"type": "message:send", "clientId": format!("sos-{i}"),
-                         "patientId": flooder.id(), "doctorId": doc.id(),
-                         "content": content, "isEmergency": true}),
-            )
-            .await;
-    }
-    for _ in 0..10 {
-        attack.expect("message:ack").await;
-    }
+    flood(&mut attack, &flooder, &doc, 300..310).await;
 
     // A real emergency from someone else reaches the doctor.
-    let (status, _) = common::split(
-        http.post(server.url("/api/chat/messages"))
-            .bearer_auth(&real.token)
-            .json(&json!({"patientId": real.id(), "doctorId": doc.id(),
-                          "content": "I fell and cannot get up", "isEmergency": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let sos = json!({"patientId": real.id(), "doctorId": doc.id(),
+                     "content": "I fell and cannot get up", "isEmergency": true});
+    let (status, _) = server.post(&real.token, "/api/chat/messages", sos).await;
     assert_eq!(status, 201);
     let alert = tokio::time::timeout(WAIT, async {
         loop {
@@ -126,29 +102,22 @@ async fn an_emergency_flood_from_one_patient_leaves_the_doctors_online() {
 
     // Resolving closes the one emergency and marks every message that joined it.
     let id = open[0]["id"].as_str().unwrap();
-    let (status, _) = common::split(
-        http.post(server.url(&format!("/api/emergencies/{id}/resolve")))
-            .bearer_auth(&doc.token)
-            .json(&json!({"note": "spoke to the patient"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let resolve = format!("/api/emergencies/{id}/resolve");
+    let (status, _) = server
+        .post(
+            &doc.token,
+            &resolve,
+            json!({"note": "spoke to the patient"}),
+        )
+        .await;
     assert_eq!(status, 200);
-    let history: Vec<Value> = http
-        .get(server.url(&format!(
-            "/api/chat/messages?patientId={}&doctorId={}&limit=500",
-            flooder.id(),
-            doc.id()
-        )))
-        .bearer_auth(&doc.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!(
+        "/api/chat/messages?patientId={}&doctorId={}&limit=500",
+        flooder.id(),
+        doc.id()
+    );
+    let (_, history) = server.get(&doc.token, &path).await;
+    let history = history.as_array().unwrap();
     assert_eq!(history.len(), 310);
     assert!(history.iter().all(|m| m["resolvedAt"].is_string()));
 }
@@ -160,52 +129,31 @@ async fn a_repeated_raise_after_an_acknowledgement_waits_for_a_doctor_again() {
     let server = Binary::start(dir.path(), &[]);
     let doc = server.login("doc").await;
     let pat = server.login("pat").await;
-    let http = reqwest::Client::new();
     let raise = |text: &str| {
-        http.post(server.url("/api/chat/messages"))
-            .bearer_auth(&pat.token)
-            .json(
-                &json!({"patientId": pat.id(), "doctorId": doc.id(), "content": text,
-                          "isEmergency": true}),
-            )
-            .send()
+        let body = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": text,
+                          "isEmergency": true});
+        server.post(&pat.token, "/api/chat/messages", body)
     };
-    assert_eq!(raise("chest pain").await.unwrap().status(), 201);
-    let open: Vec<Value> = http
-        .get(server.url("/api/emergencies?open=true"))
-        .bearer_auth(&doc.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(raise("chest pain").await.0, 201);
+    let (_, open) = server.get(&doc.token, "/api/emergencies?open=true").await;
     let id = open[0]["id"].as_str().unwrap().to_owned();
     let mut desk = server.ws(&doc.token).await;
     desk.expect("emergency:alert").await;
-    let ack = http
-        .post(server.url(&format!("/api/emergencies/{id}/acknowledge")))
-        .bearer_auth(&doc.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ack.status(), 200);
+    let acknowledge = format!("/api/emergencies/{id}/acknowledge");
+    assert_eq!(
+        server.post(&doc.token, &acknowledge, json!({})).await.0,
+        200
+    );
 
     // Pressed again while a doctor is on it: the same emergency, waiting again, alerting.
-    assert_eq!(raise("it is getting worse").await.unwrap().status(), 201);
+    assert_eq!(raise("it is getting worse").await.0, 201);
     let alert = desk.expect("emergency:alert").await;
     assert_eq!(alert["emergency"]["id"], id.as_str());
     assert_eq!(alert["emergency"]["state"], "RAISED");
     assert_eq!(alert["message"]["content"], "it is getting worse");
-    let detail: Value = http
-        .get(server.url(&format!("/api/emergencies/{id}")))
-        .bearer_auth(&doc.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, detail) = server
+        .get(&doc.token, &format!("/api/emergencies/{id}"))
+        .await;
     // (Which doctors an alert reached is recorded in the background, in any order.)
     let kinds: Vec<&str> = detail["transitions"]
         .as_array()

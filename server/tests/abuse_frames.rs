@@ -7,35 +7,13 @@
 
 mod common;
 
-use clinic_protocol::Role;
-use common::{Account, Binary, Ws, accounts, key, send_frame};
+use common::{BinaryClinic, Ws, binary_clinic, key, send_frame};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-struct Clinic {
-    server: Binary,
-    pat: Account,
-    doc: Account,
-    _dir: tempfile::TempDir,
-}
-
-async fn clinic() -> Clinic {
-    let dir = tempfile::tempdir().unwrap();
-    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
-    let server = Binary::start(dir.path(), &[]);
-    let pat = server.login("pat").await;
-    let doc = server.login("doc").await;
-    Clinic {
-        server,
-        pat,
-        doc,
-        _dir: dir,
-    }
-}
-
-async fn join(ws: &mut Ws, c: &Clinic) {
+async fn join(ws: &mut Ws, c: &BinaryClinic) {
     let mut frame = key(&c.pat, &c.doc);
     frame["type"] = json!("join:chat");
     ws.send(frame).await;
@@ -44,7 +22,7 @@ async fn join(ws: &mut Ws, c: &Clinic) {
 
 #[tokio::test]
 async fn a_typing_flood_does_not_close_the_doctors_socket() {
-    let c = clinic().await;
+    let c = binary_clinic(&[], &[]).await;
     let mut doc = c.server.ws(&c.doc.token).await;
     let mut pat = c.server.ws(&c.pat.token).await;
     join(&mut doc, &c).await;
@@ -79,7 +57,7 @@ async fn a_typing_flood_does_not_close_the_doctors_socket() {
 
 #[tokio::test]
 async fn a_socket_too_slow_for_its_queue_is_closed_with_1013() {
-    let c = clinic().await;
+    let c = binary_clinic(&[], &[]).await;
     let mut doc = c.server.ws(&c.doc.token).await;
     let mut pat = c.server.ws(&c.pat.token).await;
     // Far more than the doctor's queue and socket buffers hold, while the doctor reads nothing.
@@ -100,7 +78,7 @@ async fn a_socket_too_slow_for_its_queue_is_closed_with_1013() {
 
 #[tokio::test]
 async fn sync_answers_one_page_per_request() {
-    let c = clinic().await;
+    let c = binary_clinic(&[], &[]).await;
     let mut pat = c.server.ws(&c.pat.token).await;
     for i in 0..600 {
         pat.send(send_frame(&format!("s-{i}"), &c.pat, &c.doc, "history"))
@@ -147,7 +125,7 @@ async fn sync_answers_one_page_per_request() {
 
 #[tokio::test]
 async fn text_that_hides_or_reorders_what_a_reader_sees_is_refused() {
-    let c = clinic().await;
+    let c = binary_clinic(&[], &[]).await;
     let mut pat = c.server.ws(&c.pat.token).await;
     for (i, content) in [
         "nul\0inside",
@@ -169,19 +147,20 @@ async fn text_that_hides_or_reorders_what_a_reader_sees_is_refused() {
     pat.send(send_frame("rtl", &c.pat, &c.doc, "שלום \u{200f}(עברית)"))
         .await;
     pat.expect("message:ack").await;
-    let response = reqwest::Client::new()
-        .post(c.server.url("/api/chat/messages"))
-        .bearer_auth(&c.pat.token)
-        .json(&json!({"patientId": c.pat.id(), "doctorId": c.doc.id(), "content": "a\u{0}b"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let (status, _) = c
+        .server
+        .post(
+            &c.pat.token,
+            "/api/chat/messages",
+            json!({"patientId": c.pat.id(), "doctorId": c.doc.id(), "content": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test]
 async fn close_codes_and_errors_are_as_documented() {
-    let c = clinic().await;
+    let c = binary_clinic(&[], &[]).await;
     // A bad token: an error frame, then close 1008.
     let (stream, _) = tokio_tungstenite::connect_async(c.server.ws_url())
         .await
@@ -194,13 +173,11 @@ async fn close_codes_and_errors_are_as_documented() {
 
     // Logout: close 1008.
     let mut live = c.server.ws(&c.pat.token).await;
-    let response = reqwest::Client::new()
-        .post(c.server.url("/api/auth/logout"))
-        .bearer_auth(&c.pat.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    let (status, _) = c
+        .server
+        .post(&c.pat.token, "/api/auth/logout", json!({}))
+        .await;
+    assert_eq!(status, 204);
     assert_eq!(live.closed().await, Some(1008));
 
     // A frame over the hard limit: an error frame and close 1009.
@@ -226,7 +203,7 @@ async fn close_codes_and_errors_are_as_documented() {
 
 #[tokio::test]
 async fn a_page_from_another_origin_cannot_open_the_websocket() {
-    let c = clinic().await;
+    let c = binary_clinic(&[], &[]).await;
     let upgrade = |origin: Option<String>| {
         let mut request = c.server.ws_url().into_client_request().unwrap();
         if let Some(origin) = origin {

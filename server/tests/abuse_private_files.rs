@@ -8,8 +8,6 @@ mod common;
 
 use clinic_protocol::Role;
 use common::{Binary, accounts, mode, run_cli, send_frame};
-use reqwest::multipart::{Form, Part};
-use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -45,23 +43,16 @@ async fn the_data_folder_and_everything_in_it_are_private() {
     let mut ws = server.ws(&pat.token).await;
     ws.send(send_frame("m1", &pat, &doc, "my results")).await;
     ws.expect("message:ack").await;
-    let form = Form::new()
-        .text("patientId", pat.id().to_owned())
-        .text("doctorId", doc.id().to_owned())
-        .part(
-            "file",
-            Part::bytes(b"blood pressure 120/80".to_vec()).file_name("bp.txt"),
-        );
-    let uploaded: Value = reqwest::Client::new()
-        .post(server.url("/api/chat/upload"))
-        .bearer_auth(&pat.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, uploaded) = server
+        .upload(
+            &pat,
+            &pat,
+            &doc,
+            "bp.txt",
+            b"blood pressure 120/80".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 201);
     assert!(uploaded["fileUrl"].is_string(), "{uploaded}");
 
     assert_eq!(mode(&dir), 0o700, "the data folder");

@@ -7,13 +7,10 @@
 mod common;
 
 use clinic_protocol::Role;
-use common::{Account, Binary, accounts, run_cli, send_frame};
-use reqwest::multipart::{Form, Part};
-use serde_json::{Value, json};
+use common::{Account, Binary, PNG, accounts, run_cli, send_frame};
+use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
-
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -53,15 +50,9 @@ async fn history(server: &Binary, doc: &Account, pat: &Account) -> Vec<String> {
     let mut contents = Vec::new();
     let mut since = 0;
     loop {
-        let page: Value = reqwest::Client::new()
-            .get(server.url(&format!("/api/sync?since={since}&limit=500")))
-            .bearer_auth(&doc.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, page) = server
+            .get(&doc.token, &format!("/api/sync?since={since}&limit=500"))
+            .await;
         for m in page["messages"].as_array().unwrap() {
             if m["patientId"] == pat.id() {
                 let content = m["content"].as_str().unwrap();
@@ -88,34 +79,14 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
     let pat = server.login("pat").await;
     let doc = server.login("doc").await;
     send_many(&server, &pat, &doc, "before", 50, 100).await;
-    let form = Form::new()
-        .text("patientId", pat.id().to_owned())
-        .text("doctorId", doc.id().to_owned())
-        .part("file", Part::bytes(PNG.to_vec()).file_name("scan.png"));
-    let uploaded: Value = reqwest::Client::new()
-        .post(server.url("/api/chat/upload"))
-        .bearer_auth(&pat.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, uploaded) = server
+        .upload(&pat, &pat, &doc, "scan.png", PNG.to_vec())
+        .await;
+    assert_eq!(status, 201, "{uploaded}");
     let file_url = uploaded["fileUrl"].as_str().unwrap().to_owned();
-    let (status, _) = common::split(
-        reqwest::Client::new()
-            .post(server.url("/api/chat/messages"))
-            .bearer_auth(&pat.token)
-            .json(
-                &json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "before scan",
-                          "fileUrl": file_url, "clientId": "scan"}),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let message = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "before scan",
+                         "fileUrl": file_url, "clientId": "scan"});
+    let (status, _) = server.post(&pat.token, "/api/chat/messages", message).await;
     assert_eq!(status, 201);
 
     // The README: a backup while the server serves.
@@ -175,19 +146,9 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
     );
     assert!(!contents.iter().any(|c| c.starts_with("after ")));
     send_many(&server, &pat, &doc, "restored", 5, 10).await;
-    let (status, _) = common::split(
-        reqwest::Client::new()
-            .post(server.url("/api/chat/messages"))
-            .bearer_auth(&pat.token)
-            .json(
-                &json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "help",
-                          "isEmergency": true}),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let sos = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "help",
+                     "isEmergency": true});
+    let (status, _) = server.post(&pat.token, "/api/chat/messages", sos).await;
     assert_eq!(status, 201, "an emergency can be written after the restore");
     let file = reqwest::Client::new()
         .get(server.url(&file_url))

@@ -9,71 +9,27 @@
 mod common;
 
 use clinic_protocol::Role;
-use common::{Account, Binary, accounts};
-use reqwest::multipart::{Form, Part};
+use common::{Account, BinaryClinic, PNG, binary_clinic};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 
-/// A 1x1 PNG.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
-
-struct Clinic {
-    server: Binary,
-    pat: Account,
-    doc: Account,
-    _dir: tempfile::TempDir,
+async fn clinic(flags: &[&str]) -> BinaryClinic {
+    binary_clinic(flags, &[("other", Role::Patient)]).await
 }
 
-async fn clinic(flags: &[&str]) -> Clinic {
-    let dir = tempfile::tempdir().unwrap();
-    accounts(
-        dir.path(),
-        &[
-            ("pat", Role::Patient),
-            ("doc", Role::Doctor),
-            ("other", Role::Patient),
-        ],
-    );
-    let server = Binary::start(dir.path(), flags);
-    let pat = server.login("pat").await;
-    let doc = server.login("doc").await;
-    Clinic {
-        server,
-        pat,
-        doc,
-        _dir: dir,
-    }
+/// `who` uploads into the conversation of the clinic's patient and doctor.
+async fn upload(c: &BinaryClinic, who: &Account, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    c.server.upload(who, &c.pat, &c.doc, name, bytes).await
 }
 
-impl Clinic {
-    async fn upload(&self, who: &Account, name: &str, bytes: Vec<u8>) -> (u16, Value) {
-        let form = Form::new()
-            .text("patientId", self.pat.id().to_owned())
-            .text("doctorId", self.doc.id().to_owned())
-            .part("file", Part::bytes(bytes).file_name(name.to_owned()));
-        let response = reqwest::Client::new()
-            .post(self.server.url("/api/chat/upload"))
-            .bearer_auth(&who.token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        common::split(response).await
-    }
-
-    async fn send(&self, content: &str, emergency: bool) -> u16 {
-        let response = reqwest::Client::new()
-            .post(self.server.url("/api/chat/messages"))
-            .bearer_auth(&self.pat.token)
-            .json(
-                &json!({"patientId": self.pat.id(), "doctorId": self.doc.id(),
-                          "content": content, "isEmergency": emergency}),
-            )
-            .send()
-            .await
-            .unwrap();
-        response.status().as_u16()
-    }
+/// The patient sends a message (an emergency with `emergency`); returns the status.
+async fn send(c: &BinaryClinic, content: &str, emergency: bool) -> u16 {
+    let body = json!({"patientId": c.pat.id(), "doctorId": c.doc.id(), "content": content,
+                      "isEmergency": emergency});
+    c.server
+        .post(&c.pat.token, "/api/chat/messages", body)
+        .await
+        .0
 }
 
 fn pdf(size: usize) -> Vec<u8> {
@@ -89,7 +45,7 @@ async fn uploads_have_a_quota_and_a_rate_per_user() {
     // 8 x 1 MiB at once from one account filled the disk before; now the daily quota holds.
     let mut statuses = Vec::new();
     for i in 0..8 {
-        let (status, body) = c.upload(&c.pat, &format!("scan-{i}.pdf"), pdf(MIB)).await;
+        let (status, body) = upload(&c, &c.pat, &format!("scan-{i}.pdf"), pdf(MIB)).await;
         if status != 201 {
             assert_eq!(body["code"], "rate_limited", "{body}");
         }
@@ -98,19 +54,17 @@ async fn uploads_have_a_quota_and_a_rate_per_user() {
     assert_eq!(statuses[..2], [201, 201], "{statuses:?}");
     assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
     // Small files still fit into what is left.
-    let (status, _) = c.upload(&c.pat, "note.txt", b"still fits".to_vec()).await;
+    let (status, _) = upload(&c, &c.pat, "note.txt", b"still fits".to_vec()).await;
     assert_eq!(status, 201);
     // Another user has their own quota.
-    let doc_upload = c.upload(&c.doc, "reply.pdf", pdf(MIB)).await.0;
+    let doc_upload = upload(&c, &c.doc, "reply.pdf", pdf(MIB)).await.0;
     assert_eq!(doc_upload, 201);
 
     // And a rate: ten small uploads at once, then one every few seconds.
     let small = clinic(&[]).await;
     let mut refused = 0;
     for i in 0..14 {
-        let (status, _) = small
-            .upload(&small.pat, &format!("{i}.txt"), b"hi".to_vec())
-            .await;
+        let (status, _) = upload(&small, &small.pat, &format!("{i}.txt"), b"hi".to_vec()).await;
         if status == 429 {
             refused += 1;
         }
@@ -128,14 +82,14 @@ async fn a_nearly_full_disk_stops_uploads_long_before_messages() {
         "1000000000000000",
     ])
     .await;
-    let (status, body) = c.upload(&c.pat, "scan.png", PNG.to_vec()).await;
+    let (status, body) = upload(&c, &c.pat, "scan.png", PNG.to_vec()).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (503, Some("unavailable")),
         "{body}"
     );
-    assert_eq!(c.send("messages still go through", false).await, 201);
-    assert_eq!(c.send("and emergencies", true).await, 201);
+    assert_eq!(send(&c, "messages still go through", false).await, 201);
+    assert_eq!(send(&c, "and emergencies", true).await, 201);
     // Liveness says alive; readiness says why not ready.
     assert_eq!(
         reqwest::get(c.server.url("/healthz"))
@@ -178,7 +132,7 @@ async fn names_and_types_cannot_disguise_a_file() {
     // A PNG that is also an HTML page keeps no `.html` name.
     let mut poly = PNG.to_vec();
     poly.extend_from_slice(b"<html><script>alert(1)</script></html>");
-    let (status, body) = c.upload(&c.pat, "poly.html", poly).await;
+    let (status, body) = upload(&c, &c.pat, "poly.html", poly).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["fileName"], "poly.png");
     let download = reqwest::Client::new()
@@ -193,22 +147,20 @@ async fn names_and_types_cannot_disguise_a_file() {
         "{disposition}"
     );
     // Format characters are stripped from names.
-    let (_, body) = c
-        .upload(&c.pat, "report\u{200b}\u{2066}.txt", b"plain".to_vec())
-        .await;
+    let (_, body) = upload(&c, &c.pat, "report\u{200b}\u{2066}.txt", b"plain".to_vec()).await;
     assert_eq!(body["fileName"], "report.txt");
 
     // OOXML is what its central directory says, not what its bytes mention.
     let mut fake = b"PK\x03\x04".to_vec();
     fake.extend_from_slice(&[0; 26]);
     fake.extend_from_slice(b"[Content_Types].xml word/document.xml <html>not a zip</html>");
-    let (status, body) = c.upload(&c.pat, "fake.docx", fake).await;
+    let (status, body) = upload(&c, &c.pat, "fake.docx", fake).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (415, Some("unsupported_media_type"))
     );
     let docx = zip_of(&["[Content_Types].xml", "_rels/.rels", "word/document.xml"]);
-    let (status, body) = c.upload(&c.pat, "letter.docx", docx).await;
+    let (status, body) = upload(&c, &c.pat, "letter.docx", docx).await;
     assert_eq!(status, 201, "{body}");
     assert!(
         body["contentType"]
@@ -217,7 +169,7 @@ async fn names_and_types_cannot_disguise_a_file() {
             .contains("wordprocessingml")
     );
     let smuggler = zip_of(&["[Content_Types].xml", "word/x", "payload.exe"]);
-    let (status, _) = c.upload(&c.pat, "letter.docx", smuggler).await;
+    let (status, _) = upload(&c, &c.pat, "letter.docx", smuggler).await;
     assert_eq!(status, 415);
 }
 

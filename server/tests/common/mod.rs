@@ -20,6 +20,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Only to keep a broken test from hanging; never a claim about speed.
 pub const WAIT: Duration = Duration::from_secs(15);
 pub const PASSWORD: &str = "correct horse";
+/// A 1x1 PNG.
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -116,11 +118,7 @@ impl TestServer {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        split(request.send().await.unwrap()).await
+        call(&self.http, method, &self.url(path), token, body).await
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
@@ -152,6 +150,41 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.dir, dir)
     }
+}
+
+/// A request to `url` with `token` and an optional JSON body; returns status and JSON body.
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    split(request.send().await.unwrap()).await
+}
+
+/// The multipart body of an upload into the conversation of `patient` and `doctor`.
+pub fn upload_form(
+    patient: &Account,
+    doctor: &Account,
+    name: &str,
+    bytes: Vec<u8>,
+    mime: &str,
+) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("patientId", patient.id().to_owned())
+        .text("doctorId", doctor.id().to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes)
+                .file_name(name.to_owned())
+                .mime_str(mime)
+                .unwrap(),
+        )
 }
 
 pub async fn split(response: reqwest::Response) -> (u16, Value) {
@@ -262,18 +295,25 @@ impl Ws {
 /// Starts the real `clinic-server serve` binary on a free port with `extra` serve flags; returns
 /// the process (to kill) and its address.
 pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
+    let mut child = serve_command(dir, extra)
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
     let addr = listening_addr(&mut child);
     (child, addr)
+}
+
+/// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 EXTRA...`, stdout piped.
+fn serve_command(dir: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"));
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped());
+    command
 }
 
 /// Logs in over REST against a server at `addr` (e.g. one from [`spawn_server`]).
@@ -355,13 +395,7 @@ impl Binary {
     pub fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("server.log");
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"))
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
+        let mut child = serve_command(dir, extra)
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
@@ -422,6 +456,53 @@ impl Binary {
         ws
     }
 
+    /// A REST request with `token` and an optional JSON body; returns status and JSON body.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        call(
+            &reqwest::Client::new(),
+            method,
+            &self.url(path),
+            token,
+            body,
+        )
+        .await
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, token, path, None).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, token, path, Some(body))
+            .await
+    }
+
+    /// `who` uploads `bytes` named `name` into the conversation of `patient` and `doctor`.
+    pub async fn upload(
+        &self,
+        who: &Account,
+        patient: &Account,
+        doctor: &Account,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let form = upload_form(patient, doctor, name, bytes, "application/octet-stream");
+        let response = reqwest::Client::new()
+            .post(self.url("/api/chat/upload"))
+            .bearer_auth(&who.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        split(response).await
+    }
+
     /// Stops it with SIGKILL (a crash); returns its log.
     pub fn kill(mut self) -> String {
         self.child.kill().unwrap();
@@ -452,6 +533,31 @@ impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The real binary serving a patient `pat` and a doctor `doc` (logged in), in a folder of its
+/// own.
+pub struct BinaryClinic {
+    pub server: Binary,
+    pub pat: Account,
+    pub doc: Account,
+    pub dir: TempDir,
+}
+
+/// [`BinaryClinic`] with `extra` serve flags, and more accounts (`others`, not logged in).
+pub async fn binary_clinic(extra: &[&str], others: &[(&str, Role)]) -> BinaryClinic {
+    let dir = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    accounts(dir.path(), others);
+    let server = Binary::start(dir.path(), extra);
+    let pat = server.login("pat").await;
+    let doc = server.login("doc").await;
+    BinaryClinic {
+        server,
+        pat,
+        doc,
+        dir,
     }
 }
 

@@ -137,3 +137,28 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry_after(wait: Duration) -> Option<String> {
+        let response = ApiError::rate_limited(wait).into_response();
+        response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn retry_after_is_rounded_up_to_whole_seconds() {
+        assert_eq!(
+            retry_after(Duration::from_millis(1500)).as_deref(),
+            Some("2")
+        );
+        assert_eq!(retry_after(Duration::from_secs(2)).as_deref(), Some("2"));
+        assert_eq!(retry_after(Duration::from_millis(10)).as_deref(), Some("1"));
+        assert_eq!(retry_after(Duration::ZERO).as_deref(), Some("1"));
+    }
+}

@@ -16,12 +16,14 @@ mod emergency;
 mod http;
 mod hub;
 mod limiter;
+mod metrics;
 mod server;
 mod state;
 mod store;
+mod systemd;
 mod time;
 mod ws;
 
-pub use config::{Config, Synchronous};
+pub use config::{Config, MetricsAccess, Synchronous};
 pub use error::ServerError;
 pub use server::run;

@@ -27,6 +27,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // Installed before anything is counted (a no-op when it already is).
+    crate::metrics::handle();
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -65,6 +67,7 @@ pub async fn run(
     let emergency_timers = tokio::spawn(Watch::run(state.clone()));
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
+    let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
     let app = crate::http::router(state.clone());
     let stop = state.shutdown.clone();
     // Frames are small and must leave at once: with Nagle's algorithm a frame written while the
@@ -75,12 +78,15 @@ pub async fn run(
             tracing::debug!(error = %err, "cannot set TCP_NODELAY");
         }
     });
+    // Migrated, bound, writer running: from here on connections are answered.
+    crate::systemd::ready();
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
+        crate::systemd::stopping();
         stop.cancel();
     })
     .await;
@@ -90,6 +96,7 @@ pub async fn run(
     sweep.abort();
     emergency_timers.abort();
     upload_sweep.abort();
+    watchdog.abort();
     state.tasks.close();
     if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())
         .await

@@ -26,7 +26,11 @@ pub fn set<R: tauri::Runtime>(_app: &tauri::AppHandle<R>, on: bool) -> Result<()
 pub fn set<R: tauri::Runtime>(app: &tauri::AppHandle<R>, on: bool) -> Result<(), String> {
     use tauri_plugin_autostart::ManagerExt;
     let launcher = app.autolaunch();
-    let result = if on { launcher.enable() } else { launcher.disable() };
+    let result = if on {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
     result.map_err(|e| e.to_string())
 }
 
@@ -81,14 +85,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("clinic-autostart-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let autostart = dir.join("autostart");
-        apply(&autostart, Path::new("/usr/bin/clinic-desktop"), true).unwrap_or_else(|e| panic!("{e}"));
+        apply(&autostart, Path::new("/usr/bin/clinic-desktop"), true)
+            .unwrap_or_else(|e| panic!("{e}"));
         let text = std::fs::read_to_string(autostart.join(ENTRY)).unwrap_or_default();
-        assert!(text.contains("\nExec=\"/usr/bin/clinic-desktop\"\n"), "{text}");
+        assert!(
+            text.contains("\nExec=\"/usr/bin/clinic-desktop\"\n"),
+            "{text}"
+        );
         assert!(text.starts_with("[Desktop Entry]\nType=Application\n"));
-        apply(&autostart, Path::new("/usr/bin/clinic-desktop"), false).unwrap_or_else(|e| panic!("{e}"));
+        apply(&autostart, Path::new("/usr/bin/clinic-desktop"), false)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(!autostart.join(ENTRY).exists());
         // Turning off what is already off is fine.
-        apply(&autostart, Path::new("/usr/bin/clinic-desktop"), false).unwrap_or_else(|e| panic!("{e}"));
+        apply(&autostart, Path::new("/usr/bin/clinic-desktop"), false)
+            .unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

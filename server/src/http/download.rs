@@ -90,7 +90,7 @@ fn render(packages: &[Package], host: &str) -> String {
          and the login your clinic gave you.</p>\n",
     );
     if !host.is_empty() {
-        let _ = writeln!(html, "<p>Server address: <code>{}</code></p>", escape(host));
+        let _ = writeln!(html, "<p>Server address: <code>http://{}</code></p>", escape(host));
     }
     if packages.is_empty() {
         html.push_str("<p>No packages are offered here yet: ask your clinic for the app.</p>\n");

@@ -2,6 +2,7 @@
 """Charts and summaries from docs/bench/results.jsonl (written by clinic-bench).
 
     python3 bench/chart.py            # docs/bench/latency.png from the latest S3 ramps
+    python3 bench/chart.py --versus   # docs/bench/versus.png from the latest `versus` run
     python3 bench/chart.py --summary  # medians of the latest three runs of each scenario
     python3 bench/chart.py --results FILE --chart PNG   # other files
 
@@ -16,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "bench" / "results.jsonl"
 CHART = ROOT / "docs" / "bench" / "latency.png"
+VERSUS_CHART = ROOT / "docs" / "bench" / "versus.png"
 
 
 def option(name, default):
@@ -70,7 +72,21 @@ SUMMARY = [
     ("S7 slow consumer", ("s7", {}),
      ["baseline.e2e.p99_ms", "with_slow.e2e.p99_ms", "rss_baseline_kib", "rss_peak_kib",
       "slow_closed_by_server", "flood_mib"]),
+    ("versus", ("versus", {}),
+     ["clinic.sustained_msgs_per_s", "reference.sustained_msgs_per_s", "ratio",
+      "clinic.max_delivered_per_s", "reference.max_delivered_per_s", "loadavg"]),
+    ("restart after SIGKILL", ("restart", {}),
+     ["messages", "healthz_ms", "login_ms", "seed_s"]),
 ]
+
+
+def cost_steps(records, stack):
+    """Per offered rate, the `cost` steps of the latest three runs for `stack`."""
+    by_rate = {}
+    for r in latest(records, "cost", stack=stack):
+        for step in r.get("steps", []):
+            by_rate.setdefault(step["offered"], []).append(step)
+    return by_rate
 
 
 def summary(records):
@@ -82,6 +98,67 @@ def summary(records):
             continue
         for metric in metrics:
             print(f"| {label} | {len(runs)} | {metric} | {median(runs, metric)} |")
+    for stack in ("clinic", "reference"):
+        for rate, steps in sorted(cost_steps(records, stack).items()):
+            label = f"cost {stack} at {rate:g} msg/s"
+            metrics = ["per_message.write_bytes", "per_message.cpu_us", "e2e.p99_ms"]
+            metrics += [f"per_message.threads.{t}.{m}" for t in ("clinic-writer", "clinic-checkpoi")
+                        for m in ("cpu_us", "wchar")]
+            for metric in metrics:
+                value = median(steps, metric)
+                if value is not None:
+                    print(f"| {label} | {len(steps)} | {metric} | {value} |")
+
+
+def versus_chart(records, out):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    runs = latest(records, "versus", n=1)
+    if not runs:
+        sys.exit("no versus results")
+    run = runs[-1]
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    names = {"clinic": "clinic-server (Rust)", "reference": "seed stack (Node + Socket.io + SQLite)"}
+    for stack, color in (("clinic", "tab:red"), ("reference", "tab:green")):
+        steps = run[stack]["steps"]
+        offered = [s["offered"] for s in steps]
+        durability = run[stack].get("durability", "")
+        for quantile, style in (("p50_ms", ":"), ("p99_ms", "-")):
+            ax.plot(
+                offered,
+                [max(s["e2e"][quantile], 0.01) for s in steps],
+                style,
+                marker="o",
+                markersize=3,
+                color=color,
+                label=f"{names[stack]}, {durability}: {quantile[:-3]}",
+            )
+        sustained = run[stack]["sustained_msgs_per_s"]
+        if sustained:
+            ax.axvline(sustained, color=color, linewidth=0.8, alpha=0.5)
+    limit = run.get("p99_limit_ms", 50)
+    ax.axhline(limit, color="grey", linewidth=0.8)
+    ax.text(ax.get_xlim()[0], limit * 1.1, f"p99 limit {limit} ms", color="grey", fontsize=8)
+    ratio = run.get("ratio")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load, messages per second (each persisted, acked and delivered; log)")
+    ax.set_ylabel("end-to-end latency, ms (log; from scheduled send)")
+    ax.set_title(
+        "versus: the same ramp against both stacks (server 1 core, generator 1 core)"
+        + (f"; ratio {ratio}x" if ratio else "")
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    print(f"wrote {out}")
 
 
 def chart(records, out):
@@ -130,5 +207,7 @@ if __name__ == "__main__":
     records = load(option("--results", RESULTS))
     if "--summary" in sys.argv:
         summary(records)
+    elif "--versus" in sys.argv:
+        versus_chart(records, option("--chart", VERSUS_CHART))
     else:
         chart(records, option("--chart", CHART))

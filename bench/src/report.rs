@@ -103,7 +103,10 @@ pub fn table_row(record: &Map<String, Value>) -> String {
 
 fn flatten(prefix: &str, map: &Map<String, Value>, cells: &mut Vec<String>) {
     for (key, value) in map {
-        if matches!(key.as_str(), "unix_time" | "steps" | "scenario" | "loadavg") {
+        if matches!(
+            key.as_str(),
+            "unix_time" | "steps" | "runs" | "scenario" | "loadavg"
+        ) {
             continue;
         }
         let name = if prefix.is_empty() {

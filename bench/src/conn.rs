@@ -19,6 +19,9 @@ pub type Ws = WebSocketStream<TcpStream>;
 
 /// How long a connect plus authenticate may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for the reference server, whose every sign-in is broadcast to every socket (the
+/// seed's presence), so that signing in 1,000 users sends ~500,000 frames from one Node thread.
+const REFERENCE_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A signed-in socket, who it is, and which server protocol it speaks.
 #[derive(Debug)]
@@ -47,7 +50,11 @@ pub async fn connect(
     user: &UserId,
     token: &str,
 ) -> anyhow::Result<Conn> {
-    tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(addr, stack, user, token))
+    let limit = match stack {
+        Stack::Clinic => CONNECT_TIMEOUT,
+        Stack::Reference => REFERENCE_CONNECT_TIMEOUT,
+    };
+    tokio::time::timeout(limit, connect_inner(addr, stack, user, token))
         .await
         .context("connect timed out")?
 }

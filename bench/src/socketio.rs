@@ -12,8 +12,8 @@
 //! default namespace `/` is implied.
 
 use crate::frames::{Inbound, Msg};
-use serde::Deserialize;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Path of the WebSocket transport (no HTTP long-polling first).
 pub const PATH: &str = "/socket.io/?EIO=4&transport=websocket";
@@ -47,14 +47,14 @@ struct ErrorBody {
 
 /// Splits `["name",payload]` into the name and the payload's JSON text. Socket.IO writes
 /// `JSON.stringify` output (no spaces), so a prefix look suffices; anything else is a real parse.
-fn split_event(json: &str) -> Option<(String, String)> {
+fn split_event(json: &str) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     if let Some(rest) = json.strip_prefix("[\"")
         && let Some(end) = rest.find('"')
         && !rest[..end].contains('\\')
     {
         let name = &rest[..end];
         let payload = rest[end + 1..].strip_prefix(',')?.strip_suffix(']')?;
-        return Some((name.to_owned(), payload.to_owned()));
+        return Some((Cow::Borrowed(name), Cow::Borrowed(payload)));
     }
     let mut array: Vec<serde_json::Value> = serde_json::from_str(json).ok()?;
     if array.is_empty() {
@@ -62,7 +62,7 @@ fn split_event(json: &str) -> Option<(String, String)> {
     }
     let name = array.remove(0).as_str()?.to_owned();
     let payload = array.into_iter().next().unwrap_or(serde_json::Value::Null);
-    Some((name, payload.to_string()))
+    Some((Cow::Owned(name), Cow::Owned(payload.to_string())))
 }
 
 /// Decodes a reference-server frame into what the generator needs.
@@ -95,7 +95,7 @@ fn parse_event(json: &str) -> Inbound {
     let Some((name, payload)) = split_event(json) else {
         return Inbound::Other;
     };
-    match name.as_str() {
+    match name.as_ref() {
         "authenticated" => Inbound::Authenticated,
         "message:received" => serde_json::from_str::<Msg>(&payload)
             .map(Inbound::Received)

@@ -84,11 +84,11 @@ mod tests {
         assert!(
             clinic
                 .to_text()
-                .unwrap()
+                .expect("a text frame")
                 .starts_with(r#"{"type":"message:send""#)
         );
         let reference = Stack::Reference.message_send(message, 9);
-        let text = reference.to_text().unwrap();
+        let text = reference.to_text().expect("a text frame");
         assert!(
             text.starts_with(r#"429["message:send",{"clientId":"c1","#),
             "{text}"

@@ -32,7 +32,7 @@ pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
     let server = clinic.start(env)?;
     let (conns, _) = connect_pairs(&server, &clinic).await?;
     let load = Load::start(conns, PAIRS_PER_GROUP);
-    tokio::time::sleep(TRAIL * 2).await;
+    tokio::time::sleep(super::ramp::SETTLE).await;
     let mut steps = Vec::new();
     for (i, &rate) in cost.rates.iter().enumerate() {
         let before = Sample::take(server.pid)?;

@@ -127,16 +127,7 @@ def versus_chart(records, out):
         steps = run[stack]["steps"]
         offered = [s["offered"] for s in steps]
         durability = run[stack].get("durability", "")
-        for quantile, style in (("p50_ms", ":"), ("p99_ms", "-")):
-            ax.plot(
-                offered,
-                [max(s["e2e"][quantile], 0.01) for s in steps],
-                style,
-                marker="o",
-                markersize=3,
-                color=color,
-                label=f"{names[stack]}, {durability}: {quantile[:-3]}",
-            )
+        plot_steps(ax, steps, color, f"{names[stack]}, {durability}:", ("p50_ms", "p99_ms"))
         sustained = run[stack]["sustained_msgs_per_s"]
         if sustained:
             ax.axvline(sustained, color=color, linewidth=0.8, alpha=0.5)
@@ -161,6 +152,24 @@ def versus_chart(records, out):
     print(f"wrote {out}")
 
 
+STYLES = {"p50_ms": ":", "p99_ms": "-", "p999_ms": "--"}
+
+
+def plot_steps(ax, steps, color, label, quantiles):
+    """One line per quantile of a ramp's end-to-end latency against the offered rate."""
+    offered = [s["offered"] for s in steps]
+    for quantile in quantiles:
+        ax.plot(
+            offered,
+            [max(s["e2e"][quantile], 0.01) for s in steps],
+            STYLES[quantile],
+            marker="o",
+            markersize=3,
+            color=color,
+            label=f"{label} {quantile[:-3]}",
+        )
+
+
 def chart(records, out):
     import matplotlib
 
@@ -174,18 +183,8 @@ def chart(records, out):
         runs = latest(records, "s3", n=1, durability=durability)
         if not runs:
             continue
-        steps = runs[-1]["steps"]
-        offered = [s["offered"] for s in steps]
-        for quantile, style in (("p50_ms", ":"), ("p99_ms", "-"), ("p999_ms", "--")):
-            ax.plot(
-                offered,
-                [max(s["e2e"][quantile], 0.01) for s in steps],
-                style,
-                marker="o",
-                markersize=3,
-                color=color,
-                label=f"{durability.upper()} {quantile[:-3]}",
-            )
+        plot_steps(ax, runs[-1]["steps"], color, durability.upper(),
+                   ("p50_ms", "p99_ms", "p999_ms"))
         plotted = True
     if not plotted:
         sys.exit("no S3 results")

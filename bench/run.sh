@@ -43,6 +43,10 @@ case $scenario in
     *) echo "$usage" >&2; exit 2 ;;
 esac
 case $scenario in versus | store) reference ;; esac
+if [ "$scenario" = store ] && [ $# -gt 0 ]; then
+    echo "store takes no extra arguments (run versus, cost and restart on their own for that)" >&2
+    exit 2
+fi
 
 if [ "$scenario" = restart ]; then
     exec "$bin" restart --runs "$runs" "$@"

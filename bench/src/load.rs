@@ -37,6 +37,20 @@ pub struct Step {
     pub content_bytes: usize,
 }
 
+impl Step {
+    /// Step number `index` (from 0) of a ramp: `rate` msg/s of 100-byte messages for
+    /// `duration`, measured after one second.
+    pub fn ramp(index: usize, rate: f64, duration: Duration) -> Self {
+        Self {
+            step: u32::try_from(index + 1).unwrap_or(u32::MAX),
+            rate,
+            duration,
+            warmup: Duration::from_secs(1),
+            content_bytes: 100,
+        }
+    }
+}
+
 /// What a step measured.
 #[derive(Debug, Clone, Default)]
 pub struct StepResult {

@@ -36,15 +36,7 @@ pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
     let mut steps = Vec::new();
     for (i, &rate) in cost.rates.iter().enumerate() {
         let before = Sample::take(server.pid)?;
-        let result = load
-            .step(Step {
-                step: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                rate,
-                duration: cost.step,
-                warmup: Duration::from_secs(1),
-                content_bytes: 100,
-            })
-            .await;
+        let result = load.step(Step::ramp(i, rate, cost.step)).await;
         tokio::time::sleep(TRAIL).await;
         let spent = Sample::take(server.pid)?.since(&before);
         let per_message = spent.per_message(result.acked);

@@ -77,15 +77,7 @@ pub async fn ramp_stack(env: &Env, stack: Stack, ramp: &Ramp) -> anyhow::Result<
     let mut over_in_a_row = 0;
     let label = env.server.durability_of(stack);
     for (i, &rate) in ramp.rates.iter().enumerate() {
-        let result = load
-            .step(Step {
-                step: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                rate,
-                duration: ramp.step,
-                warmup: Duration::from_secs(1),
-                content_bytes: 100,
-            })
-            .await;
+        let result = load.step(Step::ramp(i, rate, ramp.step)).await;
         outcome.peak_rss_kib = outcome.peak_rss_kib.max(server.rss_kib()?);
         let p99 = result.e2e.ms(0.99);
         // Keeping up: nearly all offered messages delivered inside the window, none lost.

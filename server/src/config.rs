@@ -71,6 +71,19 @@ impl Default for FrameRates {
     }
 }
 
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricsAccess {
+    /// Nobody: `/metrics` answers 403.
+    Off,
+    /// Loopback, private and link-local addresses: the clinic's own network, not patients coming
+    /// in through a port forward.
+    #[default]
+    Lan,
+    /// Every address (behind a firewall or VPN that already limits who reaches the server).
+    Any,
+}
+
 /// Everything `run` needs to know. Build with [`Config::new`] and change fields as needed.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -161,6 +174,10 @@ pub struct Config {
     /// Create the database when the data folder has none (`serve --init`); without it the
     /// server refuses to start on a folder without a database.
     pub init: bool,
+    /// Who may read `GET /metrics`.
+    pub metrics: MetricsAccess,
+    /// Folder whose desktop packages `GET /download` offers (none: the page says there are none).
+    pub downloads_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -208,6 +225,8 @@ impl Config {
             upload_timeout: Duration::from_secs(15 * 60),
             allowed_origins: Vec::new(),
             init: false,
+            metrics: MetricsAccess::Lan,
+            downloads_dir: None,
         }
     }
 

@@ -123,6 +123,17 @@ pub fn check_database(data_dir: &Path, init: bool) -> Result<(), ServerError> {
     }
 }
 
+/// Creates an empty clinic database in the data folder if it has none (`clinic-server init`,
+/// the first step of a new installation). Returns whether one was created.
+pub fn init(data_dir: &Path) -> Result<bool, ServerError> {
+    prepare(data_dir)?;
+    if has_database(data_dir) {
+        return Ok(false);
+    }
+    crate::store::open_write(&db_path(data_dir), crate::Synchronous::Full)?;
+    Ok(true)
+}
+
 /// The data folder held by this process: while it lives, no other server and no `restore`
 /// can use the folder. Released when dropped or when the process ends, however it ends.
 #[derive(Debug)]

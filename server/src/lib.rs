@@ -19,13 +19,15 @@ mod http;
 mod hub;
 mod limiter;
 mod login;
+mod metrics;
 mod server;
 mod state;
 mod store;
+mod systemd;
 mod text;
 mod time;
 mod ws;
 
-pub use config::{Config, FrameRates, Rate, Synchronous};
+pub use config::{Config, FrameRates, MetricsAccess, Rate, Synchronous};
 pub use error::ServerError;
 pub use server::run;

@@ -170,6 +170,7 @@ impl Attempt {
             return;
         }
         tracing::warn!(username, address, "failed login");
+        metrics::counter!(crate::metrics::LOGIN_FAILURES).increment(1);
         if let Failed::LockedOut(wait) = logins.by_pair.fail(&pair) {
             tracing::warn!(
                 username,

@@ -32,6 +32,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // Installed before anything is counted (a no-op when it already is).
+    crate::metrics::handle();
     // Checked before anything is created: a wrong folder must not become a new empty clinic.
     datadir::check_database(&config.data_dir, config.init)?;
     datadir::prepare(&config.data_dir)?;
@@ -62,6 +64,7 @@ pub async fn run(
     let emergency_timers = tokio::spawn(Watch::run(state.clone()));
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
+    let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
     let app = crate::http::router(state.clone());
     let stop = state.shutdown.clone();
     // Frames are small and must leave at once: with Nagle's algorithm a frame written while the
@@ -72,12 +75,15 @@ pub async fn run(
             tracing::debug!(error = %err, "cannot set TCP_NODELAY");
         }
     });
+    // Migrated, bound, writer running: from here on connections are answered.
+    crate::systemd::ready();
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
+        crate::systemd::stopping();
         stop.cancel();
     })
     .await;
@@ -87,6 +93,7 @@ pub async fn run(
     sweep.abort();
     emergency_timers.abort();
     upload_sweep.abort();
+    watchdog.abort();
     state.tasks.close();
     if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())
         .await

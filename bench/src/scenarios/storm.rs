@@ -7,6 +7,7 @@ use super::{CONNECT_CONCURRENCY, Clinic, Env, connect_all};
 use crate::conn::{self, Conn, text};
 use crate::frames::{self, Inbound};
 use crate::report::{Latency, emit, round3};
+use crate::stack::Stack;
 use anyhow::{Context, bail};
 use clinic_protocol::{ClientFrame, ClientId, NewMessage, Seq, UserId};
 use clinic_server::bulk::BulkUser;
@@ -73,7 +74,7 @@ async fn come_back(
     t0: Instant,
 ) -> Return {
     let mut out = Return::default();
-    let mut conn = match conn::connect(addr, &user.user.id, &user.token).await {
+    let mut conn = match conn::connect(addr, Stack::Clinic, &user.user.id, &user.token).await {
         Ok(c) => c,
         Err(_) => {
             out.failed = true;

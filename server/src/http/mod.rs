@@ -3,7 +3,9 @@
 mod auth;
 mod body;
 mod chat;
+mod download;
 mod emergencies;
+mod metrics;
 mod notifications;
 mod upload;
 
@@ -26,6 +28,9 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::metrics))
+        .route("/download", get(download::page))
+        .route("/download/{file}", get(download::file))
         .route("/ws", get(crate::ws::upgrade))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))

@@ -143,6 +143,8 @@ fn writer_loop(
 /// Returns the change sequence the commit reached.
 fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
+    metrics::histogram!(crate::metrics::BATCH_SIZE).record(jobs.len() as f64);
+    let started = std::time::Instant::now();
     let outcome = (|| -> rusqlite::Result<i64> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seqs = Seqs::load(&tx)?;
@@ -162,6 +164,7 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
         tx.commit()?;
         Ok(seqs.last)
     })();
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
     // Jobs that never ran (an error before them) drop their reply channel: the caller sees
     // `unavailable` and may retry; nothing of theirs was written.
     jobs.clear();

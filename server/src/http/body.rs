@@ -145,6 +145,10 @@ pub(super) async fn guard(State(state): State<AppState>, request: Request, next:
         }
         return refusal;
     }
+    if body.is_end_stream() {
+        // No body at all (a GET, a WebSocket upgrade): nothing to bound.
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     let now = Instant::now();
     let shared = Arc::new(Mutex::new(Shared {
         body: Some(body),

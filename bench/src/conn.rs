@@ -1,7 +1,10 @@
 //! One client connection: TCP to 127.0.0.1, WebSocket upgrade with small buffers (the generator
-//! holds up to 10,000 of them), and `authenticate {token}` as the first frame, like the app.
+//! holds up to 10,000 of them), and `authenticate {token}` as the first frame, like the app. For
+//! the reference server the Engine.IO handshake and the Socket.IO namespace connect come first.
 
-use crate::frames::{self, Inbound};
+use crate::frames::Inbound;
+use crate::socketio;
+use crate::stack::Stack;
 use anyhow::{Context, bail};
 use clinic_protocol::{ClientFrame, UserId};
 use futures_util::{SinkExt, StreamExt};
@@ -16,12 +19,16 @@ pub type Ws = WebSocketStream<TcpStream>;
 
 /// How long a connect plus authenticate may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for the reference server, whose every sign-in is broadcast to every socket (the
+/// seed's presence), so that signing in 1,000 users sends ~500,000 frames from one Node thread.
+const REFERENCE_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A signed-in socket and who it is.
+/// A signed-in socket, who it is, and which server protocol it speaks.
 #[derive(Debug)]
 pub struct Conn {
     pub ws: Ws,
     pub user: UserId,
+    pub stack: Stack,
 }
 
 /// A serialized client frame.
@@ -37,42 +44,83 @@ fn config() -> WebSocketConfig {
 }
 
 /// Connects, upgrades and authenticates; returns once `authenticated` arrived.
-pub async fn connect(addr: SocketAddr, user: &UserId, token: &str) -> anyhow::Result<Conn> {
-    tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(addr, user, token))
+pub async fn connect(
+    addr: SocketAddr,
+    stack: Stack,
+    user: &UserId,
+    token: &str,
+) -> anyhow::Result<Conn> {
+    let limit = match stack {
+        Stack::Clinic => CONNECT_TIMEOUT,
+        Stack::Reference => REFERENCE_CONNECT_TIMEOUT,
+    };
+    tokio::time::timeout(limit, connect_inner(addr, stack, user, token))
         .await
         .context("connect timed out")?
 }
 
-/// Connects and upgrades without reading anything afterwards (a slow consumer).
+/// Connects and upgrades to clinic-server's `/ws` without reading anything afterwards (a slow
+/// consumer).
 pub async fn connect_raw(addr: SocketAddr) -> anyhow::Result<Ws> {
+    upgrade(addr, Stack::Clinic).await
+}
+
+async fn upgrade(addr: SocketAddr, stack: Stack) -> anyhow::Result<Ws> {
     let tcp = TcpStream::connect(addr).await.context("tcp connect")?;
     tcp.set_nodelay(true)?;
-    let url = format!("ws://{addr}/ws");
+    let url = format!("ws://{addr}{}", stack.ws_path());
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config()))
         .await
         .context("websocket upgrade")?;
     Ok(ws)
 }
 
-async fn connect_inner(addr: SocketAddr, user: &UserId, token: &str) -> anyhow::Result<Conn> {
-    let mut ws = connect_raw(addr).await?;
-    ws.send(text(&ClientFrame::Authenticate {
-        token: token.to_owned(),
-    }))
-    .await?;
+/// Reads frames until `want` says it has what it waited for (answering Engine.IO pings).
+async fn read_until(
+    ws: &mut Ws,
+    stack: Stack,
+    what: &str,
+    want: fn(&Inbound) -> bool,
+) -> anyhow::Result<()> {
     while let Some(message) = ws.next().await {
         if let Message::Text(body) = message? {
-            match frames::parse(body.as_str()) {
-                Inbound::Authenticated => {
-                    return Ok(Conn {
-                        ws,
-                        user: user.clone(),
-                    });
-                }
-                Inbound::Error { code, message } => bail!("authenticate refused: {code} {message}"),
+            match stack.parse(body.as_str()) {
+                Inbound::Ping => ws.send(Message::text(socketio::PONG)).await?,
+                Inbound::Error { code, message } => bail!("{what} refused: {code} {message}"),
+                inbound if want(&inbound) => return Ok(()),
                 _ => {}
             }
         }
     }
-    bail!("closed before authenticated")
+    bail!("closed before {what}")
+}
+
+async fn connect_inner(
+    addr: SocketAddr,
+    stack: Stack,
+    user: &UserId,
+    token: &str,
+) -> anyhow::Result<Conn> {
+    let mut ws = upgrade(addr, stack).await?;
+    if stack == Stack::Reference {
+        read_until(&mut ws, stack, "engine.io open", |i| {
+            matches!(i, Inbound::Open)
+        })
+        .await?;
+        ws.send(Message::text(socketio::CONNECT)).await?;
+        read_until(&mut ws, stack, "namespace connect", |i| {
+            matches!(i, Inbound::Connected)
+        })
+        .await?;
+    }
+    ws.send(stack.authenticate(token)).await?;
+    read_until(&mut ws, stack, "authenticate", |i| {
+        matches!(i, Inbound::Authenticated)
+    })
+    .await?;
+    Ok(Conn {
+        ws,
+        user: user.clone(),
+        stack,
+    })
 }

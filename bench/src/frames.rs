@@ -7,12 +7,15 @@
 
 use serde::Deserialize;
 
-/// The fields of a message the generator uses.
+/// The fields of a message the generator uses. The reference server's messages have no `seq`
+/// (0 here) and carry `clientId` only when the sender gave one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Msg {
     pub id: String,
+    #[serde(default)]
     pub seq: i64,
+    #[serde(default)]
     pub client_id: String,
     pub content: String,
 }
@@ -23,8 +26,20 @@ pub enum Inbound {
     Ack(Msg),
     Received(Msg),
     Alert(Msg),
-    SyncBatch { messages: Vec<Msg>, has_more: bool },
-    Error { code: String, message: String },
+    SyncBatch {
+        messages: Vec<Msg>,
+        cursor: i64,
+        has_more: bool,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    /// Engine.IO (reference server only): the transport opened, the namespace connected, and
+    /// a ping that must be answered with a pong.
+    Open,
+    Connected,
+    Ping,
     Other,
 }
 
@@ -37,6 +52,7 @@ struct WithMessage {
 #[serde(rename_all = "camelCase")]
 struct Batch {
     messages: Vec<Msg>,
+    cursor: i64,
     has_more: bool,
 }
 
@@ -82,6 +98,7 @@ pub fn parse(text: &str) -> Inbound {
         "sync:batch" => serde_json::from_str::<Batch>(text)
             .map(|b| Inbound::SyncBatch {
                 messages: b.messages,
+                cursor: b.cursor,
                 has_more: b.has_more,
             })
             .unwrap_or(Inbound::Other),

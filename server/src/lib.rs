@@ -7,9 +7,11 @@
 pub mod accounts;
 pub mod bulk;
 pub mod config;
+pub mod datadir;
 pub mod demo;
 pub mod error;
 pub mod files;
+pub mod restore;
 
 mod availability;
 mod chat;
@@ -17,12 +19,16 @@ mod emergency;
 mod http;
 mod hub;
 mod limiter;
+mod login;
+mod metrics;
 mod server;
 mod state;
 mod store;
+mod systemd;
+mod text;
 mod time;
 mod ws;
 
-pub use config::{Config, Synchronous};
+pub use config::{Config, FrameRates, MetricsAccess, Rate, Synchronous};
 pub use error::ServerError;
 pub use server::run;

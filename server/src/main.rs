@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use clinic_protocol::Role;
 use clinic_server::accounts::{self, NewAccount};
-use clinic_server::{Config, Synchronous, demo};
+use clinic_server::{Config, MetricsAccess, Synchronous, datadir, demo};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,9 +13,13 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "clinic-server", version, about = "The clinic messaging server")]
 struct Cli {
-    /// Data folder (database, files). Default: the OS data directory.
+    /// Data folder (database, files). Default: /var/lib/clinic-server in the installed package,
+    /// the OS data directory otherwise.
     #[arg(long, global = true, env = "CLINIC_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Log lines as text for people or as JSON objects for a log collector.
+    #[arg(long, global = true, env = "CLINIC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,7 +30,12 @@ enum Command {
     Serve {
         #[arg(long, env = "CLINIC_LISTEN", default_value = "0.0.0.0:8470")]
         listen: String,
-        /// Seed the demo clinic first if the data folder has no accounts.
+        /// Start a new, empty clinic if the data folder has no database (without it the server
+        /// refuses such a folder: a wrong --data-dir must not look like an empty clinic).
+        #[arg(long)]
+        init: bool,
+        /// Seed the demo clinic first if the data folder has no accounts (with --init for a
+        /// new folder).
         #[arg(long)]
         demo: bool,
         /// `normal` trades the last commits on power loss for speed.
@@ -35,6 +44,23 @@ enum Command {
         /// Largest uploaded file, in bytes (default 25 MiB).
         #[arg(long, env = "CLINIC_MAX_UPLOAD_BYTES")]
         max_upload_bytes: Option<u64>,
+        /// Bytes one user may upload in 24 hours (default 500 MiB).
+        #[arg(long, env = "CLINIC_UPLOAD_QUOTA_BYTES")]
+        upload_quota_bytes: Option<u64>,
+        /// Free disk space uploads must leave for messages (default 1 GiB).
+        #[arg(long, env = "CLINIC_UPLOAD_RESERVE_BYTES")]
+        upload_reserve_bytes: Option<u64>,
+        /// Free disk space below which /readyz reports not ready (default 64 MiB).
+        #[arg(long, env = "CLINIC_MIN_FREE_BYTES")]
+        min_free_bytes: Option<u64>,
+        /// A web origin (scheme://host[:port]) allowed to open /ws besides the server's own;
+        /// repeat for more.
+        #[arg(
+            long = "allowed-origin",
+            env = "CLINIC_ALLOWED_ORIGINS",
+            value_delimiter = ','
+        )]
+        allowed_origins: Vec<String>,
         /// Ring the alarm and show notifications on this machine while an emergency waits for
         /// a doctor (front desk, nurses' station).
         #[arg(long, env = "CLINIC_ALARM")]
@@ -48,6 +74,16 @@ enum Command {
         #[arg(long, env = "CLINIC_EMERGENCY_ESCALATE_SECS", default_value_t = 120.0,
               value_parser = positive_secs)]
         emergency_escalate_secs: f64,
+        /// Who may read GET /metrics: `lan` (loopback and private addresses), `any` or `off`.
+        #[arg(long, env = "CLINIC_METRICS", value_enum, default_value_t = MetricsArg::Lan)]
+        metrics: MetricsArg,
+        /// Folder of desktop packages offered on GET /download.
+        #[arg(
+            long,
+            env = "CLINIC_DOWNLOADS_DIR",
+            default_value = "/usr/share/clinic-server/downloads"
+        )]
+        downloads_dir: PathBuf,
     },
     /// Manage accounts.
     #[command(subcommand)]
@@ -58,6 +94,13 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Create an empty clinic database in the data folder if it has none (a new installation;
+    /// `serve` refuses a folder without one unless given --init).
+    Init,
+    /// Put a backup (made by `backup --to FILE`) in place as this data folder's database, with
+    /// its files (FILE.files/). Stop the server first. The database that was there is moved
+    /// into a before-restore-TIME folder, never deleted.
+    Restore { file: PathBuf },
     /// Create the demo clinic (password for every account: clinic-demo).
     Demo,
 }
@@ -103,36 +146,75 @@ enum RoleArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum MetricsArg {
+    Lan,
+    Any,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum SyncMode {
     Full,
     Normal,
 }
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let data_dir = match cli.data_dir {
-        Some(dir) => dir,
-        None => directories::ProjectDirs::from("org", "clinic", "clinic-server")
+/// The data folder when none is given: the package build sets `CLINIC_DEFAULT_DATA_DIR` (the
+/// service's StateDirectory), so IT's `sudo -u clinic clinic-server user ...` finds the same data.
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = option_env!("CLINIC_DEFAULT_DATA_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    Ok(
+        directories::ProjectDirs::from("org", "clinic", "clinic-server")
             .context("cannot find the OS data directory; pass --data-dir")?
             .data_dir()
             .to_path_buf(),
+    )
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // Colour codes only for a person at a terminal, not in a service's log.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
     };
     match cli.command {
         Command::Serve {
             listen,
+            init,
             demo: seed_demo,
             synchronous,
             max_upload_bytes,
+            upload_quota_bytes,
+            upload_reserve_bytes,
+            min_free_bytes,
+            allowed_origins,
             alarm,
             emergency_repeat_secs,
             emergency_escalate_secs,
+            metrics,
+            downloads_dir,
         } => {
+            // Before the demo seeds anything: it must not make a new clinic in a wrong folder.
+            datadir::check_database(&data_dir, init)?;
             if seed_demo {
                 let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
                 if clinic.created {
@@ -144,16 +226,45 @@ fn main() -> anyhow::Result<()> {
                 SyncMode::Full => Synchronous::Full,
                 SyncMode::Normal => Synchronous::Normal,
             };
+            config.init = init;
             if let Some(limit) = max_upload_bytes {
                 config.max_upload_bytes = limit;
             }
+            if let Some(quota) = upload_quota_bytes {
+                config.upload_quota_bytes = quota;
+            }
+            if let Some(reserve) = upload_reserve_bytes {
+                config.upload_reserve_bytes = reserve;
+            }
+            if let Some(free) = min_free_bytes {
+                config.min_free_bytes = free;
+            }
+            config.allowed_origins = allowed_origins;
             config.alarm = alarm;
             config.emergency_repeat_interval = Duration::from_secs_f64(emergency_repeat_secs);
             config.emergency_escalate_after = Duration::from_secs_f64(emergency_escalate_secs);
+            config.metrics = match metrics {
+                MetricsArg::Lan => MetricsAccess::Lan,
+                MetricsArg::Any => MetricsAccess::Any,
+                MetricsArg::Off => MetricsAccess::Off,
+            };
+            config.downloads_dir = Some(downloads_dir);
             serve(&listen, config)
         }
         Command::User(command) => user(&data_dir, command),
         Command::Backup { to } => backup(&data_dir, &to),
+        Command::Restore { file } => restore(&data_dir, &file),
+        Command::Init => {
+            if datadir::init(&data_dir)? {
+                println!("created an empty clinic database in {}", data_dir.display());
+            } else {
+                println!(
+                    "{} already holds a clinic database; nothing done",
+                    data_dir.display()
+                );
+            }
+            Ok(())
+        }
         Command::Demo => {
             let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
             if !clinic.created {
@@ -315,6 +426,8 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening {}", source_path.display()))?;
     source.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Health data: the copy is as private as the original.
+    datadir::private_file(to, false).with_context(|| format!("creating {}", to.display()))?;
     let mut target =
         rusqlite::Connection::open(to).with_context(|| format!("creating {}", to.display()))?;
     {
@@ -332,5 +445,25 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     let copied = clinic_server::files::backup(data_dir, &files_to)
         .with_context(|| format!("copying files to {}", files_to.display()))?;
     println!("copied {copied} new files to {}", files_to.display());
+    Ok(())
+}
+
+fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
+    let restored = clinic_server::restore::restore(data_dir, file)?;
+    println!(
+        "restored {} into {}: {} accounts, {} messages, last change {}",
+        file.display(),
+        data_dir.display(),
+        restored.users,
+        restored.messages,
+        restored.last_change
+    );
+    if let Some(previous) = restored.previous {
+        println!(
+            "the database that was there (with its log) is in {}",
+            previous.display()
+        );
+    }
+    println!("copied {} files", restored.files_copied);
     Ok(())
 }

@@ -2,10 +2,12 @@
 //! sockets with a close frame and let the writer finish.
 
 use crate::config::Config;
+use crate::datadir;
 use crate::emergency::Watch;
 use crate::error::ServerError;
+use crate::files::allowance::Allowance;
 use crate::hub::Hub;
-use crate::limiter::LoginThrottle;
+use crate::login::Logins;
 use crate::state::AppState;
 use crate::store::{self, Reads, Store, Writer, users};
 use axum::serve::ListenerExt;
@@ -17,6 +19,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long a start waits for a server that is still stopping to let go of the data folder.
+const HOLD_PATIENCE: Duration = Duration::from_secs(10);
+
 /// How long shutdown waits for sockets to send their close frames.
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 
@@ -27,12 +32,14 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    // Installed before anything is counted (a no-op when it already is).
+    crate::metrics::handle();
+    // Checked before anything is created: a wrong folder must not become a new empty clinic.
+    datadir::check_database(&config.data_dir, config.init)?;
+    datadir::prepare(&config.data_dir)?;
+    let _held = datadir::hold_waiting(&config.data_dir, HOLD_PATIENCE).await?;
     let path = config.db_path();
-    let conn = store::open_write(&path, config.synchronous)?;
+    let conn = store::open_serving(&path, config.synchronous)?;
     let (writer, writer_thread) =
         Writer::start(conn, config.writer_queue, config.max_batch).map_err(ServerError::Serve)?;
     let state = AppState {
@@ -42,16 +49,8 @@ pub async fn run(
         },
         hub: Arc::new(Hub::default()),
         emergencies: Arc::new(Watch::new(&config)),
-        logins_by_user: Arc::new(LoginThrottle::new(
-            config.login_max_failures,
-            config.login_base_lockout,
-            config.login_max_lockout,
-        )),
-        logins_by_ip: Arc::new(LoginThrottle::new(
-            config.login_max_failures_per_ip,
-            config.login_base_lockout,
-            config.login_max_lockout,
-        )),
+        logins: Logins::start(&config).map_err(ServerError::Serve)?,
+        uploads: Allowance::new(&config),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         config: Arc::new(config),
@@ -65,6 +64,7 @@ pub async fn run(
     let emergency_timers = tokio::spawn(Watch::run(state.clone()));
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
+    let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
     let app = crate::http::router(state.clone());
     let stop = state.shutdown.clone();
     // Frames are small and must leave at once: with Nagle's algorithm a frame written while the
@@ -75,12 +75,15 @@ pub async fn run(
             tracing::debug!(error = %err, "cannot set TCP_NODELAY");
         }
     });
+    // Migrated, bound, writer running: from here on connections are answered.
+    crate::systemd::ready();
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
+        crate::systemd::stopping();
         stop.cancel();
     })
     .await;
@@ -90,6 +93,7 @@ pub async fn run(
     sweep.abort();
     emergency_timers.abort();
     upload_sweep.abort();
+    watchdog.abort();
     state.tasks.close();
     if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())
         .await

@@ -4,8 +4,9 @@ use crate::accounts::token_hash;
 use crate::config::Config;
 use crate::emergency::Watch;
 use crate::error::ApiError;
+use crate::files::allowance::Allowance;
 use crate::hub::Hub;
-use crate::limiter::LoginThrottle;
+use crate::login::Logins;
 use crate::store::{Store, users};
 use clinic_protocol::User;
 use std::sync::Arc;
@@ -19,9 +20,10 @@ pub(crate) struct AppState {
     pub hub: Arc<Hub>,
     /// Emergencies nobody has taken yet: their repeats, escalation and the server alarm.
     pub emergencies: Arc<Watch>,
-    /// Failed logins by username and by client IP.
-    pub logins_by_user: Arc<LoginThrottle>,
-    pub logins_by_ip: Arc<LoginThrottle>,
+    /// Login throttles and the password-check threads.
+    pub logins: Arc<Logins>,
+    /// What each user may upload.
+    pub uploads: Arc<Allowance>,
     /// Cancelled when the server shuts down: sockets close with a close frame.
     pub shutdown: CancellationToken,
     /// Live socket tasks, waited for at shutdown.

@@ -188,16 +188,10 @@ pub async fn set_settings<R: Runtime>(
     desktop: State<'_, Desktop>,
     settings: Settings,
 ) -> CmdResult<Settings> {
-    use tauri_plugin_autostart::ManagerExt;
     let previous = desktop.settings();
     if settings.start_on_login != previous.start_on_login {
-        let launcher = app.autolaunch();
-        let result = if settings.start_on_login {
-            launcher.enable()
-        } else {
-            launcher.disable()
-        };
-        result.map_err(|e| CommandError::new("io", format!("Start on login: {e}")))?;
+        crate::autostart::set(&app, settings.start_on_login)
+            .map_err(|e| CommandError::new("io", format!("Start on login: {e}")))?;
     }
     let saved = desktop.save_settings(settings)?;
     if let Ok(client) = desktop.client().await {

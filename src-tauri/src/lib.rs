@@ -2,6 +2,7 @@
 //! `clinic-client`, which holds all the app's logic (see docs/desktop-api.md for the contract
 //! with the UI).
 
+mod autostart;
 #[cfg(test)]
 mod bindings;
 mod commands;

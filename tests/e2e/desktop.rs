@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use clinic_e2e::{
-    App, Cli, Driver, NotificationLog, Proxy, Server, binary, choose_in_file_dialog,
+    App, Cli, Driver, NotificationLog, Proxy, Server, binary, choose_in_file_dialog, publish,
     set_window_mapped, start_app,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -91,10 +91,8 @@ impl World {
     /// A screenshot; README ones are copied to docs/screenshots on request.
     async fn shot(&self, app: &App, name: &str, readme: bool) -> Result<()> {
         let shot = app.screenshot(name).await?;
-        if readme && std::env::var_os("CLINIC_UPDATE_SCREENSHOTS").is_some() {
-            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-            std::fs::create_dir_all(&docs)?;
-            std::fs::copy(&shot, docs.join(format!("{name}.png")))?;
+        if readme {
+            publish(&shot, name)?;
         }
         Ok(())
     }

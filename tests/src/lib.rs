@@ -6,6 +6,8 @@ pub mod app;
 pub mod procs;
 pub mod proxy;
 
-pub use app::{App, Driver, NotificationLog, choose_in_file_dialog, set_window_mapped, start_app};
+pub use app::{
+    App, Driver, NotificationLog, choose_in_file_dialog, publish, set_window_mapped, start_app,
+};
 pub use procs::{Cli, Server, binary};
 pub use proxy::Proxy;

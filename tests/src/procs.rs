@@ -36,7 +36,7 @@ impl Server {
         let mut child = Command::new(binary("clinic-server")?)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["serve", "--demo", "--listen", listen])
+            .args(["serve", "--init", "--demo", "--listen", listen])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -7,6 +7,7 @@ use super::{CONNECT_CONCURRENCY, Clinic, Env, connect_all};
 use crate::conn::{self, Conn, text};
 use crate::frames::{self, Inbound};
 use crate::report::{Latency, emit, round3};
+use crate::stack::Stack;
 use anyhow::{Context, bail};
 use clinic_protocol::{ClientFrame, ClientId, NewMessage, Seq, UserId};
 use clinic_server::bulk::BulkUser;
@@ -73,7 +74,7 @@ async fn come_back(
     t0: Instant,
 ) -> Return {
     let mut out = Return::default();
-    let mut conn = match conn::connect(addr, &user.user.id, &user.token).await {
+    let mut conn = match conn::connect(addr, Stack::Clinic, &user.user.id, &user.token).await {
         Ok(c) => c,
         Err(_) => {
             out.failed = true;
@@ -83,7 +84,10 @@ async fn come_back(
     };
     if conn
         .ws
-        .send(text(&ClientFrame::Sync { since: Seq(cursor) }))
+        .send(text(&ClientFrame::Sync {
+            since: Seq(cursor),
+            limit: None,
+        }))
         .await
         .is_err()
     {
@@ -104,7 +108,23 @@ async fn come_back(
             break;
         };
         let messages = match frames::parse(body.as_str()) {
-            Inbound::SyncBatch { messages, .. } => messages,
+            Inbound::SyncBatch {
+                messages,
+                cursor,
+                has_more,
+            } => {
+                // One page per request: ask for the next from where this one ended.
+                if has_more {
+                    let next = ClientFrame::Sync {
+                        since: Seq(cursor),
+                        limit: None,
+                    };
+                    if conn.ws.send(text(&next)).await.is_err() {
+                        break;
+                    }
+                }
+                messages
+            }
             Inbound::Received(m) => vec![m],
             _ => continue,
         };

@@ -148,7 +148,11 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, 'RESOLVED', resolved_by, resolution_note, resolved_at FROM emergencies
         WHERE resolved_at IS NOT NULL;
     ",
-    // v4: a doctor's availability (do-not-disturb) is stored per user, so every device of that
+    // v4: each user's recent uploads, for the daily upload quota.
+    "
+    CREATE INDEX uploads_uploader ON uploads(uploader_id, created_at);
+    ",
+    // v5: a doctor's availability (do-not-disturb) is stored per user, so every device of that
     // doctor, the CLI and the server's alert routing agree, across reconnects and restarts.
     "
     ALTER TABLE users ADD COLUMN availability TEXT NOT NULL DEFAULT 'AVAILABLE'

@@ -77,6 +77,38 @@ fn ack_turns_the_optimistic_copy_into_the_stored_one() {
 }
 
 #[test]
+fn a_peer_reusing_my_client_id_is_another_message() {
+    let (_d, cache) = open();
+    let me = UserId::from("p1");
+    cache.enqueue(&local("same", "p1"), None).unwrap();
+    // The doctor's client happened to pick the same clientId: a message of its own.
+    let theirs = cache
+        .apply_message(&me, server("same", "d1", 3))
+        .unwrap()
+        .unwrap();
+    assert_eq!(theirs.sender_id, UserId::from("d1"));
+    let mine = cache.message_by_client_id(&me, "same").unwrap().unwrap();
+    assert_eq!(mine.status, MessageStatus::Sending, "mine is still mine");
+    assert_eq!(cache.outbox_len().unwrap(), 1, "and still to be sent");
+    assert_eq!(cache.message_count().unwrap(), 2);
+    // My ack merges onto my copy only.
+    cache
+        .apply_message(&me, server("same", "p1", 4))
+        .unwrap()
+        .unwrap();
+    let history = cache.history(&conv(), 10, None).unwrap();
+    let who: Vec<(&str, MessageStatus)> = history
+        .iter()
+        .map(|m| (m.sender_id.as_str(), m.status))
+        .collect();
+    assert_eq!(
+        who,
+        [("d1", MessageStatus::Sent), ("p1", MessageStatus::Sent)]
+    );
+    assert_eq!(cache.outbox_len().unwrap(), 0);
+}
+
+#[test]
 fn history_orders_acked_by_seq_then_pending_by_creation() {
     let (_d, cache) = open();
     let me = UserId::from("p1");

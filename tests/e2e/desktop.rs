@@ -22,6 +22,9 @@ const MINIMAL_PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endob
 trailer<</Root 1 0 R>>\n%%EOF\n";
 
 const HELLO: &str = "Hello Dr. Patel, this is the end-to-end test.";
+/// Alice's emergency from the app (the patient scenario), or from the CLI when that did not run.
+const PATIENT_EMERGENCY: &str = "I feel faint and my chest hurts.";
+const CLI_EMERGENCY: &str = "Please help.";
 
 /// What every scenario shares: the server, the CLI people, the patient's app profile.
 struct World {
@@ -102,6 +105,20 @@ impl World {
             server.kill();
         }
     }
+}
+
+/// Signs in unless the profile already holds a session (an earlier scenario signed in), so
+/// each scenario also runs alone (`cargo test -p clinic-e2e --test desktop -- offline`).
+async fn signed_in(app: &App, server_url: &str, username: &str) -> Result<()> {
+    let first = app
+        .wait_css("[data-testid=login-form], [data-testid=chat-layout]")
+        .await?;
+    if first.attr("data-testid").await?.as_deref() == Some("login-form") {
+        return log_in(app, server_url, username).await;
+    }
+    app.wait_attr("connection-state", "data-state", "online")
+        .await
+        .context("online")
 }
 
 async fn log_in(app: &App, server_url: &str, username: &str) -> Result<()> {
@@ -207,8 +224,7 @@ async fn chat_and_receipts(w: &World) -> Result<()> {
 /// its bubble with Retry and Discard, and the conversation goes on.
 async fn attachments(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
-    app.wait_attr("connection-state", "data-state", "online")
-        .await?;
+    signed_in(&app, &w.url, "alice").await?;
     app.click("conversation-dr.patel").await?;
     let image = w.tmp.path().join("rash-photo.png");
     std::fs::copy(
@@ -310,8 +326,7 @@ async fn attach(app: &App, file: PathBuf, caption: &str) -> Result<()> {
 /// The server goes away; a send waits in the queue and is delivered once it is back.
 async fn offline(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
-    app.wait_attr("connection-state", "data-state", "online")
-        .await?;
+    signed_in(&app, &w.url, "alice").await?;
     app.click("conversation-dr.patel").await?;
     let (addr, data_dir) = {
         let mut slot = w.server.lock().unwrap_or_else(|e| e.into_inner());
@@ -355,12 +370,10 @@ async fn offline(w: &World) -> Result<()> {
 /// The patient presses Emergency and sees that the server has it.
 async fn emergency_as_patient(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
-    app.wait_attr("connection-state", "data-state", "online")
-        .await?;
+    signed_in(&app, &w.url, "alice").await?;
     app.click("conversation-dr.patel").await?;
     app.click("emergency-button").await?;
-    app.fill("emergency-text", "I feel faint and my chest hurts.")
-        .await?;
+    app.fill("emergency-text", PATIENT_EMERGENCY).await?;
     app.click("emergency-confirm-send").await?;
     app.wait_css("[data-testid=emergency-status][data-state=raised], [data-testid=emergency-status][data-state=acknowledged]")
         .await
@@ -386,7 +399,7 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
     };
     if alices_raised(&w.nguyen)?.is_empty() {
         w.alice_cli
-            .run(&["send", "--with", "dr.patel", "--emergency", "Please help."])?;
+            .run(&["send", "--with", "dr.patel", "--emergency", CLI_EMERGENCY])?;
         w.alice_cli.run(&["sync"])?;
     }
     let server_addr = {
@@ -452,10 +465,15 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
         .context("the alarm stops once the server confirmed")?;
     app.click("conversation-alice").await?;
     app.wait("patient-info").await?;
+    // Alice's emergency message (the patient scenario's, or this one's) is in the history.
     app.wait_until(
-        "[data-testid=message]",
-        "alice's messages in the doctor's window",
-        |found| found.iter().any(|(t, _)| t.contains(HELLO)),
+        "[data-testid=message][data-mine=false]",
+        "alice's emergency message in the doctor's window",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains(PATIENT_EMERGENCY) || t.contains(CLI_EMERGENCY))
+        },
     )
     .await?;
     w.shot(&app, "doctor", true).await?;

@@ -1,5 +1,6 @@
 //! The send queue against the real server, through a proxy that makes the faults: an upload the
-//! server never takes in holds back neither an emergency nor another conversation, and a send
+//! server never takes in holds back neither an emergency nor another conversation (and starts
+//! again when its connection drops), and a send
 //! the server always refuses is retried on the same socket, then parked with its reason while
 //! later sends go through, without reconnecting.
 
@@ -106,6 +107,34 @@ async fn an_emergency_and_other_conversations_never_wait_for_a_stalled_upload() 
     assert_eq!(proxy.ws_connections(), 1, "no reconnect");
     let stored = server_messages(&server.url(), "alice", &with_nguyen).await;
     assert!(stored.iter().any(|m| m.client_id == other.client_id));
+
+    // The line drops mid-upload: the upload starts again, then its conversation goes on in order.
+    proxy.drop_stalled_uploads();
+    wait_until(&alice, "the scan and the message behind it", || {
+        status(&alice, &behind) >= MessageStatus::Sent
+    })
+    .await;
+    assert!(status(&alice, &file) >= MessageStatus::Sent);
+    let stored = server_messages(&server.url(), "alice", &with_patel).await;
+    let ours: Vec<&str> = stored
+        .iter()
+        .map(|m| m.content.as_str())
+        .filter(|c| c.starts_with(&tag))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            help.as_str(),
+            &format!("{tag} scan"),
+            &format!("{tag} after the scan")
+        ]
+    );
+    assert!(
+        stored
+            .iter()
+            .any(|m| m.client_id == file.client_id && m.file_url.is_some())
+    );
+    assert!(alice.outbox().unwrap().is_empty());
     alice.disconnect().await;
     patel.disconnect().await;
     nguyen.disconnect().await;

@@ -1,6 +1,6 @@
 //! A TCP proxy on 127.0.0.1 in front of the real server, for faults the server does not make on
 //! its own: it relays HTTP as bytes (stalling uploads on request: it takes the request and
-//! never reads on) and WebSocket frame by frame (counting connections and frame types,
+//! never reads on, until the test drops those connections) and WebSocket frame by frame (counting connections and frame types,
 //! answering chosen sends with `error internal` itself, holding the server's frames back).
 
 use futures_util::{SinkExt, StreamExt};
@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 #[derive(Debug, Default)]
 struct Rules {
     stall_uploads: AtomicBool,
+    /// Wakes the stalled uploads to drop their connections.
+    drop_stalled: Notify,
     refuse_marker: Mutex<Option<String>>,
     hold_server_frames: AtomicBool,
     released: Notify,
@@ -53,6 +55,13 @@ impl Proxy {
     /// From now on every `POST /api/chat/upload` is taken and never read.
     pub fn stall_uploads(&self) {
         self.rules.stall_uploads.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops stalling and drops the connections of the uploads stalled so far, mid-request (the
+    /// line went down): the client has to start those uploads again.
+    pub fn drop_stalled_uploads(&self) {
+        self.rules.stall_uploads.store(false, Ordering::SeqCst);
+        self.rules.drop_stalled.notify_waiters();
     }
 
     pub fn uploads_stalled(&self) -> usize {
@@ -134,9 +143,12 @@ async fn relay_http(client: TcpStream, upstream: SocketAddr, rules: Arc<Rules>) 
             && let Some(at) = find(chunk, b"POST /api/chat/upload")
         {
             let _ = server_write.write_all(&chunk[..at]).await;
+            let dropped = rules.drop_stalled.notified();
             rules.uploads_stalled.fetch_add(1, Ordering::SeqCst);
-            // Keep the connection open and unread for as long as the test runs.
-            std::future::pending::<()>().await;
+            // Keep the connection open and unread until the test drops it.
+            dropped.await;
+            down.abort();
+            return;
         }
         if server_write.write_all(chunk).await.is_err() {
             break;

@@ -1,8 +1,8 @@
 //! The send queue against the real server, through a proxy that makes the faults: an upload the
 //! server never takes in holds back neither an emergency nor another conversation (and starts
-//! again when its connection drops), and a send
-//! the server always refuses is retried on the same socket, then parked with its reason while
-//! later sends go through, without reconnecting.
+//! again when its connection drops); a send the server always refuses is retried on the same
+//! socket, then parked with its reason while later sends go through, without reconnecting; a
+//! refused emergency is tried until it is taken.
 
 #![allow(clippy::unwrap_used)]
 
@@ -233,5 +233,23 @@ async fn a_send_the_server_always_refuses_is_parked_without_a_reconnect() {
     );
     let stored = server_messages(&server.url(), "alice", &with_patel).await;
     assert!(!stored.iter().any(|m| m.content.contains("REFUSE-ME")));
+
+    // An emergency is never parked: refused past the five attempts, it is still being tried,
+    // and goes through once the server takes it.
+    let sends_before = proxy.client_frames("message:send");
+    let help = alice
+        .send(&with_patel, &format!("{tag} REFUSE-ME help"), true)
+        .unwrap();
+    poll_until("more refusals than a message gets", || {
+        proxy.client_frames("message:send") - sends_before > 6
+    })
+    .await;
+    assert_eq!(status(&alice, &help), MessageStatus::Sending, "not parked");
+    proxy.stop_refusing();
+    wait_until(&alice, "the emergency to go through", || {
+        status(&alice, &help) >= MessageStatus::Sent
+    })
+    .await;
+    assert_eq!(proxy.ws_connections(), 1);
     alice.disconnect().await;
 }

@@ -74,6 +74,11 @@ impl Proxy {
         *self.rules.refuse_marker.lock().unwrap() = Some(marker.to_owned());
     }
 
+    /// Lets every send through again.
+    pub fn stop_refusing(&self) {
+        *self.rules.refuse_marker.lock().unwrap() = None;
+    }
+
     /// Holds every server-to-client WebSocket frame back until [`Proxy::release`].
     pub fn hold_server_frames(&self) {
         self.rules.hold_server_frames.store(true, Ordering::SeqCst);

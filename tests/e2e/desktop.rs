@@ -194,8 +194,12 @@ async fn chat_and_receipts(w: &World) -> Result<()> {
         .await
         .context("delivered tick")?;
 
-    // The reply arrives while the window is out of sight: a native notification names the
-    // sender, and (by default) never the text, which could show on a lock screen.
+    // The reply arrives while the window is out of sight (and another conversation is open): a
+    // native notification names the sender, and (by default) never the text, which could show
+    // on a lock screen. Clicking it opens the conversation it is about.
+    app.click("conversation-dr.nguyen").await?;
+    app.wait_attr("conversation-dr.nguyen", "data-active", "true")
+        .await?;
     let notifications = NotificationLog::start(&w.tmp.path().join("notify-chat.log"))?;
     set_window_mapped(false)?;
     let reply = "Thanks Alice, I have your message.";
@@ -207,7 +211,11 @@ async fn chat_and_receipts(w: &World) -> Result<()> {
     if shown.contains(reply) {
         bail!("message text leaked into a notification:\n{shown}");
     }
+    click_notification()?;
     set_window_mapped(true)?;
+    app.wait_attr("conversation-dr.patel", "data-active", "true")
+        .await
+        .context("the notification's click opens its conversation")?;
     app.wait_until(
         "[data-testid=message][data-mine=false]",
         "the doctor's reply",
@@ -294,6 +302,18 @@ async fn attachments(w: &World) -> Result<()> {
     .await?;
     app.close().await?;
     drop(driver);
+    Ok(())
+}
+
+/// Clicks the newest notification, as a person would (dunst's default action).
+fn click_notification() -> Result<()> {
+    let status = std::process::Command::new("dunstctl")
+        .args(["action", "0"])
+        .status()
+        .context("dunstctl")?;
+    if !status.success() {
+        bail!("dunstctl action failed: {status}");
+    }
     Ok(())
 }
 

@@ -80,6 +80,8 @@ fn report_in_view<R: Runtime>(app: &AppHandle<R>, in_view: bool) {
 /// Starts the app; returns when the user quits.
 pub fn run() {
     tracing_subscriber::fmt()
+        // stderr, like GTK's own messages: the journal and test harnesses keep it.
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

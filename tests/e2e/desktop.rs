@@ -285,17 +285,11 @@ async fn attachments(w: &World) -> Result<()> {
         .await?;
     w.shot(&app, "failed-retry", false).await?;
     // Retry sends it again (and it is parked again); Discard removes it.
-    app.wait_css(&format!("{parked} [data-testid=message-retry]"))
-        .await?
-        .click()
-        .await?;
+    click_css(&app, &format!("{parked} [data-testid=message-retry]")).await?;
     app.wait_css(parked)
         .await
         .context("parked again after Retry")?;
-    app.wait_css(&format!("{parked} [data-testid=message-discard]"))
-        .await?
-        .click()
-        .await?;
+    click_css(&app, &format!("{parked} [data-testid=message-discard]")).await?;
     app.wait_until(parked, "the discarded bubble to go", |found| {
         found.is_empty()
     })

@@ -274,3 +274,43 @@ describe('message identity', () => {
     expect(items().map((m) => m.content)).toEqual(['theirs']);
   });
 });
+
+describe("a command's answer never undoes what events already said", () => {
+  it('a file parked before send_message answered stays parked, with no upload bar', async () => {
+    const { fake, store } = setup();
+    await store.start();
+    await store.select(KEY);
+    const file = await fake.pickFile();
+    if (!file) throw new Error('no file');
+    const send = fake.sendMessage.bind(fake);
+    fake.sendMessage = async (args) => {
+      const m = await send(args);
+      // The refusal's event reaches the UI before the command's answer does.
+      fake.fail(
+        m.clientId,
+        'The server does not accept this kind of file. Not sent.',
+        'unsupported_media_type',
+      );
+      return m;
+    };
+    await store.send('The discharge letter.', file);
+    const m = store.getState().messages[keyOf(KEY)].items[0];
+    expect(m).toMatchObject({ status: 'FAILED', errorCode: 'unsupported_media_type' });
+    expect(store.getState().uploads[m.clientId]).toBeUndefined();
+  });
+
+  it('a connection event heard while the login answer was on its way wins over its snapshot', async () => {
+    const { fake, store } = setup({ as: null });
+    await store.start();
+    const login = fake.login.bind(fake);
+    fake.login = async (args) => {
+      const snapshot = await login(args);
+      // The snapshot was taken while connecting; "online" overtakes the command's answer.
+      fake.setConnection({ state: 'online' });
+      return { ...snapshot, connection: { ...snapshot.connection, state: 'connecting' } };
+    };
+    await store.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'password' });
+    expect(store.getState().phase).toBe('ready');
+    expect(store.getState().connection.state).toBe('online');
+  });
+});

@@ -6,13 +6,21 @@
 import { BackendError, type Backend } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
 import { upsertEmergency } from '../logic/emergency';
-import { hasUnread, mergeMessages, oldestSeq, removeMessage, upsertMessage } from '../logic/messages';
+import {
+  hasUnread,
+  mergeMessages,
+  oldestSeq,
+  removeMessage,
+  sameMessage,
+  upsertMessage,
+} from '../logic/messages';
 import { PAGE_SIZE, pageHasMore } from '../logic/paging';
 import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
 import type {
   Availability,
   ConversationKey,
+  Emergency,
   LocalMessage,
   LoginArgs,
   PickedFile,
@@ -23,6 +31,12 @@ import type {
 import { EMPTY_MESSAGES, initialState, type ChatState, type ConversationMessages } from './state';
 
 type Listener = () => void;
+
+/** What events said while a command's snapshot was on its way (see `ChatStore.applyAnswer`). */
+interface Heard {
+  fields: Partial<Pick<ChatState, 'connection' | 'conversations' | 'availability' | 'ringing'>>;
+  emergencies: Emergency[];
+}
 
 function isHidden(): boolean {
   return typeof document !== 'undefined' && document.visibilityState === 'hidden';
@@ -36,6 +50,9 @@ export class ChatStore {
   private state: ChatState = initialState();
   private readonly listeners = new Set<Listener>();
   private stopVisibility: (() => void) | null = null;
+  /** Commands on their way whose answer is a snapshot, and what events said meanwhile. */
+  private snapshotsAwaited = 0;
+  private heard: Heard = { fields: {}, emergencies: [] };
 
   readonly backend: Backend;
 
@@ -76,7 +93,7 @@ export class ChatStore {
       this.stopVisibility = () => document.removeEventListener('visibilitychange', onVisible);
     }
     try {
-      this.apply(await this.backend.subscribe((event) => this.onEvent(event)));
+      await this.applyAnswer(() => this.backend.subscribe((event) => this.onEvent(event)));
     } catch (err) {
       this.set({ phase: 'login', loginError: describe(err) });
     }
@@ -85,6 +102,34 @@ export class ChatStore {
   stop(): void {
     this.stopVisibility?.();
     this.stopVisibility = null;
+  }
+
+  /**
+   * Applies the snapshot a command answers with. The channel's events and a command's answer
+   * are not ordered with each other: an event heard while the command was on its way is at least
+   * as new as what the snapshot says (every later change sends another event), so it wins.
+   */
+  private async applyAnswer(command: () => Promise<Snapshot>): Promise<void> {
+    if (this.snapshotsAwaited++ === 0) this.heard = { fields: {}, emergencies: [] };
+    try {
+      const snapshot = await command();
+      this.apply(snapshot);
+      if (this.state.phase !== 'ready') return;
+      const { fields, emergencies } = this.heard;
+      this.set((st) => ({
+        ...fields,
+        emergencies: emergencies.reduce(upsertEmergency, st.emergencies),
+      }));
+    } finally {
+      this.snapshotsAwaited -= 1;
+    }
+  }
+
+  /** Notes what an event said while a snapshot is awaited (see `applyAnswer`). */
+  private hear(fields: Heard['fields'], emergency?: Emergency): void {
+    if (this.snapshotsAwaited === 0) return;
+    Object.assign(this.heard.fields, fields);
+    if (emergency) this.heard.emergencies.push(emergency);
   }
 
   /** Replaces everything with a snapshot from the shell. */
@@ -113,6 +158,7 @@ export class ChatStore {
       case 'snapshot':
         return this.apply(e.snapshot);
       case 'connection':
+        this.hear({ connection: e.status });
         return this.set({ connection: e.status });
       case 'message':
         return this.onMessage(e.message);
@@ -122,18 +168,22 @@ export class ChatStore {
           items: removeMessage(m.items, e.senderId, e.clientId),
         }));
       case 'conversations':
+        this.hear({ conversations: e.conversations });
         return this.set({ conversations: e.conversations });
       case 'typing':
         return this.set((s) => ({ typing: applyTyping(s.typing, e) }));
       case 'presence':
         return this.set((s) => ({ presence: { ...s.presence, [e.userId]: e.online } }));
       case 'emergency':
+        this.hear({}, e.emergency);
         this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e.emergency) }));
         if (e.message) this.onMessage(e.message);
         return;
       case 'alarm':
+        this.hear({ ringing: e.ringing });
         return this.set({ ringing: e.ringing });
       case 'availability':
+        this.hear({ availability: e.availability });
         return this.set({ availability: e.availability });
       case 'uploadProgress':
         return this.set((s) => ({
@@ -153,9 +203,8 @@ export class ChatStore {
   async login(args: LoginArgs): Promise<void> {
     this.set({ loggingIn: true, loginError: null });
     try {
-      const snapshot = await this.backend.login(args);
+      await this.applyAnswer(() => this.backend.login(args));
       this.set({ loggingIn: false });
-      this.apply(snapshot);
     } catch (err) {
       this.set({ loggingIn: false, loginError: describe(err) });
     }
@@ -242,6 +291,12 @@ export class ChatStore {
     if (message.status !== 'SENDING') this.dropUpload(message.clientId);
   }
 
+  /** Whether the open list already holds this message (by id, else sender and clientId). */
+  private knows(message: LocalMessage): boolean {
+    const loaded = this.state.messages[keyOf(message)];
+    return loaded?.items.some((m) => sameMessage(m, message)) ?? false;
+  }
+
   private dropUpload(clientId: string): void {
     if (!(clientId in this.state.uploads)) return;
     this.set((s) => {
@@ -261,9 +316,17 @@ export class ChatStore {
         isEmergency,
         ...(attachment ? { attachmentPath: attachment.path } : {}),
       });
+      // The answer is the message's first state; events may already have moved it on (a file
+      // the server refuses is parked within milliseconds), and then it must not go back.
+      if (this.knows(msg)) return;
       this.onMessage(msg);
       if (attachment)
-        this.set((s) => ({ uploads: { ...s.uploads, [msg.clientId]: { sent: 0, total: attachment.size } } }));
+        this.set((s) => ({
+          uploads:
+            msg.clientId in s.uploads
+              ? s.uploads
+              : { ...s.uploads, [msg.clientId]: { sent: 0, total: attachment.size } },
+        }));
     } catch (err) {
       this.set({ notice: `Could not send: ${describe(err)}` });
     }

@@ -100,10 +100,12 @@ impl World {
         Ok(())
     }
 
+    /// Stops the server and removes the temp folder (a static is never dropped).
     fn stop(&self) {
         if let Some(server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
             server.kill();
         }
+        let _ = std::fs::remove_dir_all(self.tmp.path());
     }
 }
 

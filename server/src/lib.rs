@@ -10,7 +10,11 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod files;
+pub mod fuzzing;
+pub mod sessions;
+pub mod tls;
 
+mod accept;
 mod chat;
 mod emergency;
 mod http;
@@ -22,6 +26,6 @@ mod store;
 mod time;
 mod ws;
 
-pub use config::{Config, Synchronous};
+pub use config::{Config, ConnectionLimits, Synchronous};
 pub use error::ServerError;
 pub use server::run;

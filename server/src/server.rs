@@ -1,19 +1,21 @@
-//! `run`: open the store, start the writer, serve HTTP and WebSocket until shutdown, then close
-//! sockets with a close frame and let the writer finish.
+//! `run`: open the store, start the writer, serve HTTPS and WebSocket (through the accept loop)
+//! until shutdown, then close sockets with a close frame and let the writer finish.
 
+use crate::accept::Accept;
 use crate::config::Config;
 use crate::emergency::Watch;
 use crate::error::ServerError;
 use crate::hub::Hub;
 use crate::limiter::LoginThrottle;
 use crate::state::AppState;
-use crate::store::{self, Reads, Store, Writer, users};
-use axum::serve::ListenerExt;
+use crate::store::{self, Reads, Store, Writer, tokens, users};
+use crate::time::now_ms;
+use crate::tls::ServerTls;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,12 +23,78 @@ use tokio_util::task::TaskTracker;
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves on `listener` until `shutdown` resolves. Every message acknowledged before that is on
-/// disk; sockets get a close frame (1001) on the way out.
+/// disk; sockets get a close frame (1001) on the way out. Speaks HTTPS unless `config.tls` says
+/// otherwise (plain HTTP is refused on non-loopback addresses).
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let local = listener.local_addr().map_err(ServerError::Serve)?;
+    let tls = ServerTls::prepare(&config, local)?.map(Arc::new);
+    let (state, writer_thread) = open_state(config)?;
+    // Emergencies still waiting for a doctor carry on: repeats, escalation, the server alarm.
+    match Watch::reload(&state).await {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!(count, "emergencies still waiting for a doctor"),
+        Err(err) => tracing::error!(error = %err, "could not reload open emergencies"),
+    }
+    let emergency_timers = tokio::spawn(Watch::run(state.clone()));
+    let sweep = tokio::spawn(session_sweep(state.clone()));
+    let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
+    let renewal = tls
+        .as_ref()
+        .map(|tls| tokio::spawn(Arc::clone(tls).keep_fresh(state.config.tls.check_interval)));
+    let accept = Accept {
+        router: crate::http::router(state.clone()),
+        tls: tls.map(|tls| TlsAcceptor::from(tls.server_config())),
+        limits: state.config.connections,
+        stop: CancellationToken::new(),
+    };
+    let stop = state.shutdown.clone();
+    accept
+        .run(
+            listener,
+            async move {
+                shutdown.await;
+                // WebSockets close (with 1001) while HTTP requests finish.
+                stop.cancel();
+            },
+            SOCKET_DRAIN,
+        )
+        .await;
+
+    // Close every socket (close frame first), then wait for what the writer still holds.
+    state.shutdown.cancel();
+    sweep.abort();
+    emergency_timers.abort();
+    upload_sweep.abort();
+    if let Some(renewal) = renewal {
+        renewal.abort();
+    }
+    state.tasks.close();
+    if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sockets did not close in time");
+    }
+    let _ = state.store.writer.run(|_, _| Ok(())).await;
+    drop(state);
+    // The thread ends once the last writer handle is gone; a late straggler must not hang us.
+    let _ = tokio::time::timeout(
+        SOCKET_DRAIN,
+        tokio::task::spawn_blocking(move || writer_thread.join()),
+    )
+    .await;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Opens the store and starts its writer: the state every handler shares.
+pub(crate) fn open_state(
+    config: Config,
+) -> Result<(AppState, std::thread::JoinHandle<()>), ServerError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -56,61 +124,12 @@ pub async fn run(
         tasks: TaskTracker::new(),
         config: Arc::new(config),
     };
-    // Emergencies still waiting for a doctor carry on: repeats, escalation, the server alarm.
-    match Watch::reload(&state).await {
-        Ok(0) => {}
-        Ok(count) => tracing::warn!(count, "emergencies still waiting for a doctor"),
-        Err(err) => tracing::error!(error = %err, "could not reload open emergencies"),
-    }
-    let emergency_timers = tokio::spawn(Watch::run(state.clone()));
-    let sweep = tokio::spawn(session_sweep(state.clone()));
-    let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
-    let app = crate::http::router(state.clone());
-    let stop = state.shutdown.clone();
-    // Frames are small and must leave at once: with Nagle's algorithm a frame written while the
-    // previous one is unacknowledged waits for the peer's delayed ACK, up to 40 ms on Linux
-    // (benchmark S2 showed exactly that as its p99).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        stop.cancel();
-    })
-    .await;
-
-    // Close every socket (close frame first), then wait for what the writer still holds.
-    state.shutdown.cancel();
-    sweep.abort();
-    emergency_timers.abort();
-    upload_sweep.abort();
-    state.tasks.close();
-    if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some sockets did not close in time");
-    }
-    let _ = state.store.writer.run(|_, _| Ok(())).await;
-    drop(state);
-    // The thread ends once the last writer handle is gone; a late straggler must not hang us.
-    let _ = tokio::time::timeout(
-        SOCKET_DRAIN,
-        tokio::task::spawn_blocking(move || writer_thread.join()),
-    )
-    .await;
-    tracing::info!("server stopped");
-    served.map_err(ServerError::Serve)
+    Ok((state, writer_thread))
 }
 
-/// Closes live sockets whose token was revoked or whose account was disabled, including by
-/// another process such as the CLI.
+/// Closes live sockets whose session ended (revoked, expired, account disabled), including by
+/// another process such as the CLI, and marks the sessions of the others as used: a connected
+/// app is in use, so its session does not reach the idle expiry.
 async fn session_sweep(state: AppState) {
     let mut tick = tokio::time::interval(state.config.session_check_interval);
     tick.tick().await;
@@ -120,23 +139,37 @@ async fn session_sweep(state: AppState) {
         if hashes.is_empty() {
             continue;
         }
+        let (idle, stale_after) = (state.idle_ms(), state.touch_interval_ms());
         let checked = state
             .store
             .reads
             .run(move |conn| {
-                let mut dead = Vec::new();
+                let (mut dead, mut stale) = (Vec::new(), Vec::new());
                 for hash in hashes {
-                    if !users::token_valid(conn, &hash)? {
-                        dead.push(hash);
+                    match users::by_token(conn, &hash, idle)? {
+                        None => dead.push(hash),
+                        Some((_, last_used)) if now_ms() - last_used >= stale_after => {
+                            stale.push(hash);
+                        }
+                        Some(_) => {}
                     }
                 }
-                Ok(dead)
+                Ok((dead, stale))
             })
             .await;
         match checked {
-            Ok(dead) => {
+            Ok((dead, stale)) => {
                 for hash in dead {
                     state.hub.close_token(&hash);
+                }
+                if !stale.is_empty()
+                    && let Err(err) = state
+                        .store
+                        .writer
+                        .run(move |conn, _| tokens::touch(conn, &stale))
+                        .await
+                {
+                    tracing::warn!(error = %err, "could not mark live sessions as used");
                 }
             }
             Err(err) => tracing::warn!(error = %err, "session sweep failed"),

@@ -9,10 +9,10 @@ mod common;
 use common::{Account, Clinic, TestServer, WAIT, Ws, clinic, split};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
 /// A 1x1 PNG.
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
@@ -386,11 +386,11 @@ async fn an_interrupted_upload_leaves_no_half_file() {
          Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n",
         server.addr, c.pat1.token
     );
-    let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
-    socket.write_all(request.as_bytes()).unwrap();
-    socket.write_all(head.as_bytes()).unwrap();
-    socket.write_all(&vec![b'x'; 256 * 1024]).unwrap();
-    socket.flush().unwrap();
+    let mut socket = server.raw_tls().await;
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&vec![b'x'; 256 * 1024]).await.unwrap();
+    socket.flush().await.unwrap();
     eventually("the upload is streaming into a temp file", || {
         temp_files(&server)
             .first()
@@ -508,14 +508,14 @@ async fn server_memory_stays_flat_during_large_uploads() {
         .unwrap();
     }
     let (mut child, addr) = common::spawn_server(dir.path(), &["--synchronous", "normal"]);
-    let http = reqwest::Client::new();
+    let http = common::http_client(&common::tls_config(dir.path()));
     let accounts = [
-        common::login_at(&addr, "pat").await,
-        common::login_at(&addr, "doc").await,
+        common::login_at(dir.path(), &addr, "pat").await,
+        common::login_at(dir.path(), &addr, "doc").await,
     ];
     let (pat, doc) = (&accounts[0], &accounts[1]);
     let post = |bytes: Vec<u8>| {
-        http.post(format!("http://{addr}/api/chat/upload"))
+        http.post(format!("https://{addr}/api/chat/upload"))
             .bearer_auth(&pat.token)
             .multipart(form(pat, doc, "scan.pdf", bytes, "application/pdf"))
             .send()

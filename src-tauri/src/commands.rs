@@ -32,9 +32,11 @@ pub async fn login<R: Runtime>(
     server_url: String,
     username: String,
     password: String,
+    pin: Option<String>,
 ) -> CmdResult<SessionInfo> {
+    let pairing = clinic_client::Pairing::from_pin(pin.as_deref());
     desktop
-        .login(&app, server_url.trim(), username.trim(), &password)
+        .login(&app, server_url.trim(), username.trim(), &password, pairing)
         .await
 }
 

@@ -5,7 +5,7 @@
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{self, Settings};
 use crate::status::{ConnectionStatus, SessionInfo};
-use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Profile};
+use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Pairing, Profile};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tauri::async_runtime::JoinHandle;
@@ -93,8 +93,9 @@ impl Desktop {
         server_url: &str,
         username: &str,
         password: &str,
+        pairing: Pairing,
     ) -> CmdResult<SessionInfo> {
-        let client = Client::login(self.options(), server_url, username, password).await?;
+        let client = Client::login(self.options(), server_url, username, password, pairing).await?;
         let info = session_of(&client);
         let mut active = self.active.lock().await;
         if let Some(old) = active.take() {

@@ -148,6 +148,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, 'RESOLVED', resolved_by, resolution_note, resolved_at FROM emergencies
         WHERE resolved_at IS NOT NULL;
     ",
+    // v4: when a session was last used, for the idle expiry.
+    "
+    ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.

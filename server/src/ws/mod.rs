@@ -5,12 +5,13 @@
 mod frames;
 mod session;
 
+use crate::accept::ConnTag;
 use crate::error::ApiError;
 use crate::http::bearer;
 use crate::hub::{Outbox, encode};
 use crate::state::{AppState, Session};
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use clinic_protocol::{ClientFrame, ErrorCode, ServerFrame};
@@ -32,11 +33,18 @@ const MAX_COALESCE: usize = 64;
 /// How long the last queued frames and the close frame may take once a socket is closing.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
+/// One text frame through the frame parser (for the fuzz targets).
+pub(crate) fn parse_frame(text: &str, max_bytes: usize) -> Result<ClientFrame, ApiError> {
+    frames::parse(text, max_bytes)
+}
+
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    tag: Option<Extension<ConnTag>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let tag = tag.map(|Extension(tag)| tag);
     let pre = match bearer(&headers) {
         Some(token) => match state.session(token).await {
             Ok(session) => Some(session),
@@ -49,11 +57,17 @@ pub(crate) async fn upgrade(
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| connection(socket, state, pre))
+        .on_upgrade(move |socket| connection(socket, state, pre, tag))
         .into_response()
 }
 
-async fn connection(socket: WebSocket, state: AppState, pre: Option<Session>) {
+/// `tag` is the connection's place under the caps, held as long as the socket lives.
+async fn connection(
+    socket: WebSocket,
+    state: AppState,
+    pre: Option<Session>,
+    tag: Option<ConnTag>,
+) {
     let _tracked = state.tasks.token();
     let (sink, mut stream) = socket.split();
     let (frames, queue) = mpsc::channel(state.config.socket_queue.max(1));
@@ -67,8 +81,26 @@ async fn connection(socket: WebSocket, state: AppState, pre: Option<Session>) {
 
     let session = match pre {
         Some(session) => Some(session),
-        None => authenticate(&mut stream, &state, &outbox).await,
+        None => {
+            // Until it signs in, the socket may be shed to make room for a newcomer.
+            let shed = async {
+                match &tag {
+                    Some(tag) => tag.shed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                session = authenticate(&mut stream, &state, &outbox) => session,
+                () = shed => {
+                    outbox.close_with(close_code::AGAIN, "server busy");
+                    None
+                }
+            }
+        }
     };
+    if let (Some(tag), Some(_)) = (&tag, &session) {
+        tag.authenticated();
+    }
     if let Some(session) = session {
         session::run(&state, session, &mut stream, &outbox).await;
     }

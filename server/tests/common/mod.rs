@@ -1,5 +1,6 @@
-//! Test harness: a real server on 127.0.0.1:0 with a temp data folder, accounts, logins, and
-//! WebSocket clients that wait for a given frame with a generous timeout.
+//! Test harness: a real server on 127.0.0.1:0 with a temp data folder, speaking HTTPS with the
+//! clinic CA of that folder (as in production), accounts, logins, and WebSocket clients that
+//! wait for a given frame with a generous timeout.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use chrono::NaiveDate;
@@ -9,6 +10,8 @@ use clinic_server::{Config, ServerError};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
@@ -25,6 +28,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: TempDir,
     pub http: reqwest::Client,
+    /// Trusts the clinic CA of `dir` (and nothing else).
+    pub tls: Arc<rustls::ClientConfig>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -47,25 +52,42 @@ impl TestServer {
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let tls = tls_config(dir.path());
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(clinic_server::run(listener, config, async {
             let _ = stopped.await;
         }));
         Self {
             addr,
+            http: http_client(&tls),
+            tls,
             dir,
-            http: reqwest::Client::new(),
             stop: Some(stop),
             handle: Some(handle),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("https://{}{path}", self.addr)
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        format!("wss://{}/ws", self.addr)
+    }
+
+    /// A TLS connection to the server for hand-written HTTP.
+    pub async fn raw_tls(&self) -> tokio_rustls::client::TlsStream<TcpStream> {
+        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::IpAddress(self.addr.ip().into());
+        tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    }
+
+    /// The TLS settings for a WebSocket to this server.
+    pub fn connector(&self) -> tokio_tungstenite::Connector {
+        tokio_tungstenite::Connector::Rustls(Arc::clone(&self.tls))
     }
 
     /// Creates an account (patients get a date of birth and blood group).
@@ -182,9 +204,14 @@ pub struct Ws {
 
 impl Ws {
     pub async fn raw(server: &TestServer) -> Self {
-        let (stream, _) = tokio_tungstenite::connect_async(server.ws_url())
-            .await
-            .unwrap();
+        let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+            server.ws_url(),
+            None,
+            false,
+            Some(server.connector()),
+        )
+        .await
+        .unwrap();
         Self { stream }
     }
 
@@ -274,10 +301,35 @@ pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (std::process::Chi
     (child, addr)
 }
 
-/// Logs in over REST against a server at `addr` (e.g. one from [`spawn_server`]).
-pub async fn login_at(addr: &str, username: &str) -> Account {
-    let body: Value = reqwest::Client::new()
-        .post(format!("http://{addr}/api/auth/login"))
+/// TLS settings that trust the clinic CA of a data folder (made now if the server has not run
+/// yet; the server then uses the same one) and nothing else.
+pub fn tls_config(data_dir: &Path) -> Arc<rustls::ClientConfig> {
+    use clinic_server::tls::pki::{TlsPaths, ensure_ca};
+    let ca = ensure_ca(&TlsPaths::new(data_dir)).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert_der.into()).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(clinic_server::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// An HTTPS client for the server of `tls` (see [`tls_config`]).
+pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
+        .build()
+        .unwrap()
+}
+
+/// Logs in over REST against a server at `addr` serving `data_dir` (e.g. one from
+/// [`spawn_server`]).
+pub async fn login_at(data_dir: &Path, addr: &str, username: &str) -> Account {
+    let body: Value = http_client(&tls_config(data_dir))
+        .post(format!("https://{addr}/api/auth/login"))
         .json(&json!({"username": username, "password": PASSWORD}))
         .send()
         .await
@@ -291,7 +343,8 @@ pub async fn login_at(addr: &str, username: &str) -> Account {
     }
 }
 
-/// Reads the `listening on http://ADDR` line a spawned `clinic-server serve` prints first.
+/// Reads the `listening on https://ADDR` (or `http://` with `--tls off`) line a spawned
+/// `clinic-server serve` prints first.
 pub fn listening_addr(child: &mut std::process::Child) -> String {
     let mut line = String::new();
     std::io::BufRead::read_line(
@@ -299,10 +352,26 @@ pub fn listening_addr(child: &mut std::process::Child) -> String {
         &mut line,
     )
     .unwrap();
-    line.trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned()
+    let rest = line.trim().strip_prefix("listening on ");
+    rest.and_then(|r| {
+        r.strip_prefix("https://")
+            .or_else(|| r.strip_prefix("http://"))
+    })
+    .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+    .to_owned()
+}
+
+/// A WebSocket to `wss://ADDR/ws` of a server serving `data_dir`.
+pub async fn ws_at(data_dir: &Path, addr: &str) -> Ws {
+    let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{addr}/ws"),
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(tls_config(data_dir))),
+    )
+    .await
+    .unwrap();
+    Ws { stream }
 }
 
 /// A `message:send` frame.

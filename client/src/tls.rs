@@ -384,21 +384,21 @@ pub(crate) async fn resolve(
 }
 
 /// The error a failed TLS handshake means to a person, if it was about the server's identity.
+/// The rustls error may sit anywhere down the chain, also inside nested `io::Error`s (as
+/// hyper-util and tokio-rustls wrap it).
 pub(crate) fn identity_error(err: &(dyn std::error::Error + 'static)) -> Option<ClientError> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(err) = current {
         if let Some(found) = err.downcast_ref::<rustls::Error>().and_then(classify) {
             return Some(found);
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(found) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                .and_then(classify)
-        {
-            return Some(found);
-        }
-        current = err.source();
+        current = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => err.source(),
+            },
+            None => err.source(),
+        };
     }
     None
 }

@@ -32,7 +32,12 @@ impl Drop for Mitm {
 impl Mitm {
     /// Listens on 127.0.0.1:`port` (0: any) and relays to `upstream` (a real server whose CA
     /// is `upstream_ca`).
-    pub async fn start(port: u16, upstream: SocketAddr, upstream_ca: Vec<u8>, disguise: Disguise) -> Self {
+    pub async fn start(
+        port: u16,
+        upstream: SocketAddr,
+        upstream_ca: Vec<u8>,
+        disguise: Disguise,
+    ) -> Self {
         let (chain, key) = forged_chain(&upstream_ca, disguise);
         let server = rustls::ServerConfig::builder_with_provider(clinic_client::tls::provider())
             .with_safe_default_protocol_versions()

@@ -5,6 +5,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod mitm;
+
 use clinic_client::api::Api;
 use clinic_client::{
     BackoffConfig, Client, ClientOptions, FileStore, LocalMessage, Pairing, Trust, Tuning,

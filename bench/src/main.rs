@@ -125,6 +125,7 @@ fn cpu(value: i64) -> Option<usize> {
 }
 
 fn main() -> anyhow::Result<()> {
+    clinic_server::tls::install_provider();
     let cli = Cli::parse();
     if let Some(core) = cpu(cli.gen_cpu) {
         server::pin_self(core).context("pinning the generator")?;

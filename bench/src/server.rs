@@ -40,6 +40,8 @@ pub struct ServerSpec {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The address and TLS settings clients connect with.
+    pub target: crate::conn::Target,
     pub pid: u32,
 }
 
@@ -62,6 +64,8 @@ impl Server {
             .arg(data_dir)
             .args(["serve", "--listen", "127.0.0.1:0", "--synchronous"])
             .arg(spec.durability.as_str())
+            // Every generated connection comes from 127.0.0.1.
+            .args(["--max-connections-per-address", "0"])
             // Warnings only: an info line per event would cost the server time we measure.
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -76,7 +80,7 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on http://") {
+                if let Some(addr) = line.strip_prefix("listening on https://") {
                     let _ = tx.send(addr.trim().to_owned());
                 }
             }
@@ -88,9 +92,11 @@ impl Server {
                 bail!("the server did not report its address within 60 s");
             }
         };
+        let addr: SocketAddr = addr.parse().context("parsing the server address")?;
         Ok(Self {
             child,
-            addr: addr.parse().context("parsing the server address")?,
+            addr,
+            target: crate::conn::Target::new(addr, data_dir)?,
             pid,
         })
     }

@@ -77,10 +77,10 @@ pub fn fields(env: &Env) -> serde_json::Map<String, serde_json::Value> {
 /// Connects and authenticates every user (in order), `CONNECT_CONCURRENCY` at a time. Returns
 /// the connections, how long it took, and how many failed.
 pub async fn connect_all(server: &Server, users: &[BulkUser]) -> (Vec<Conn>, Duration, usize) {
-    let addr = server.addr;
+    let target = &server.target;
     let started = Instant::now();
     let results: Vec<anyhow::Result<Conn>> = futures_util::stream::iter(users.iter())
-        .map(|u| conn::connect(addr, &u.user.id, &u.token))
+        .map(|u| conn::connect(target, &u.user.id, &u.token))
         .buffered(CONNECT_CONCURRENCY)
         .collect()
         .await;

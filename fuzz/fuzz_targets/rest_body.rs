@@ -8,5 +8,5 @@ use std::sync::LazyLock;
 static HARNESS: LazyLock<Harness> = LazyLock::new(Harness::new);
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    HARNESS.rest_body(data);
+    let _ = HARNESS.rest_body(data);
 });

@@ -18,6 +18,10 @@ use tower::ServiceExt;
 
 /// The boundary the multipart target's inputs use (the corpus has examples).
 pub const MULTIPART_BOUNDARY: &str = "fuzzboundary";
+/// Placeholders in inputs for the harness's patient and doctor ids (which are random), so that
+/// inputs can reach past the participant checks.
+pub const PATIENT: &str = "u-PATIENT";
+pub const DOCTOR: &str = "u-DOCTOR";
 
 /// One WebSocket text frame through the frame parser.
 pub fn ws_frame(data: &[u8]) {
@@ -44,6 +48,7 @@ pub struct Harness {
     runtime: tokio::runtime::Runtime,
     router: Router,
     token: String,
+    ids: [(String, String); 2],
     _state: AppState,
     _dir: tempfile::TempDir,
 }
@@ -95,10 +100,12 @@ impl Harness {
             .block_on(async { crate::server::open_state(config).map(|(state, _writer)| state) })
             .expect("the server state");
         let router = crate::http::router(state.clone());
-        let harness = Self {
+        let ids = [PATIENT, DOCTOR].map(|placeholder| (placeholder.to_owned(), String::new()));
+        let mut harness = Self {
             runtime,
             router,
             token: String::new(),
+            ids,
             _state: state,
             _dir: dir,
         };
@@ -111,14 +118,39 @@ impl Harness {
         );
         assert_eq!(status, StatusCode::OK, "harness login");
         let body: serde_json::Value = serde_json::from_slice(&body).expect("login JSON");
-        let token = body["token"].as_str().expect("a token").to_owned();
-        Self { token, ..harness }
+        harness.token = body["token"].as_str().expect("a token").to_owned();
+        let (_, contacts) = harness.call(Method::GET, "/api/contacts", "", Vec::new());
+        let contacts: serde_json::Value = serde_json::from_slice(&contacts).expect("contacts");
+        let doctor = contacts[0]["id"].as_str().expect("the doctor").to_owned();
+        let patient = body["user"]["id"].as_str().expect("the patient").to_owned();
+        harness.ids = [(PATIENT.to_owned(), patient), (DOCTOR.to_owned(), doctor)];
+        harness
     }
 
-    /// The first byte picks a route; the rest is its JSON body or its query string.
-    pub fn rest_body(&self, data: &[u8]) {
+    /// The input with the id placeholders replaced by the real ids.
+    fn personalize(&self, data: &[u8]) -> Vec<u8> {
+        let mut out = data.to_vec();
+        for (placeholder, id) in &self.ids {
+            let (from, to) = (placeholder.as_bytes(), id.as_bytes());
+            let mut replaced = Vec::with_capacity(out.len());
+            let mut rest = &out[..];
+            while let Some(at) = rest.windows(from.len()).position(|w| w == from) {
+                replaced.extend_from_slice(&rest[..at]);
+                replaced.extend_from_slice(to);
+                rest = &rest[at + from.len()..];
+            }
+            replaced.extend_from_slice(rest);
+            out = replaced;
+        }
+        out
+    }
+
+    /// The first byte picks a route; the rest is its JSON body or its query string. Returns
+    /// the answer's status.
+    pub fn rest_body(&self, data: &[u8]) -> StatusCode {
+        let data = self.personalize(data);
         let Some((&pick, rest)) = data.split_first() else {
-            return;
+            return StatusCode::BAD_REQUEST;
         };
         let (method, path, has_body) = &ROUTES[usize::from(pick) % ROUTES.len()];
         let (uri, body) = if *has_body {
@@ -134,18 +166,16 @@ impl Harness {
         };
         let (status, _) = self.call(method.clone(), &uri, "application/json", body);
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{method} {uri}");
+        status
     }
 
-    /// A multipart upload body (boundary [`MULTIPART_BOUNDARY`]).
-    pub fn multipart(&self, data: &[u8]) {
+    /// A multipart upload body (boundary [`MULTIPART_BOUNDARY`]); returns the answer's status.
+    pub fn multipart(&self, data: &[u8]) -> StatusCode {
         let content_type = format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}");
-        let (status, _) = self.call(
-            Method::POST,
-            "/api/chat/upload",
-            &content_type,
-            data.to_vec(),
-        );
+        let body = self.personalize(data);
+        let (status, _) = self.call(Method::POST, "/api/chat/upload", &content_type, body);
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "upload");
+        status
     }
 
     fn call(

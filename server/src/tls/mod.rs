@@ -128,7 +128,7 @@ pub(crate) struct ServerTls {
 enum Source {
     Auto {
         paths: TlsPaths,
-        ca: Ca,
+        ca: Box<Ca>,
         listen: IpAddr,
         extra: Vec<String>,
         validity: Duration,
@@ -151,7 +151,7 @@ impl ServerTls {
             TlsMode::Off => return Ok(None),
             TlsMode::Auto => {
                 let paths = TlsPaths::new(&config.data_dir);
-                let ca = pki::ensure_ca(&paths)?;
+                let ca = Box::new(pki::ensure_ca(&paths)?);
                 let source = Source::Auto {
                     paths,
                     ca,

@@ -69,6 +69,16 @@ pub enum Pairing {
     SystemRoots,
 }
 
+impl Pairing {
+    /// The code a person entered, if any (blank counts as none), else the saved pin.
+    pub fn from_pin(pin: Option<&str>) -> Self {
+        match pin.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(code) => Self::Code(code.to_owned()),
+            None => Self::Saved,
+        }
+    }
+}
+
 /// The CA a server presented, and its pairing code to show a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerCa {

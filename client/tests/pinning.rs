@@ -25,30 +25,9 @@ fn ca_der(data: &Path) -> Vec<u8> {
     ensure_ca(&TlsPaths::new(data)).unwrap().cert_der
 }
 
-/// `clinic login` with the code given, password on stdin.
+/// `clinic login` as alice with the code given (if any).
 fn cli_login_with(profile: &Path, url: &str, pin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut args = vec![
-        "--server",
-        url,
-        "--credentials",
-        "file",
-        "login",
-        "--username",
-        "alice",
-    ];
-    if let Some(pin) = pin {
-        args.extend(["--pin", pin]);
-    }
-    let mut child = clinic(profile)
-        .args(&args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    child.wait_with_output().unwrap()
+    cli_login_output(profile, url, "alice", PASSWORD, pin)
 }
 
 /// Waits until a connecting client reports `Offline` and returns its last error.

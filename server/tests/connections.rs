@@ -8,7 +8,6 @@
 mod common;
 
 use clinic_protocol::Role;
-use clinic_server::accounts::{NewAccount, create_user};
 use common::{TestServer, WAIT, Ws, http_client, tls_config};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -21,20 +20,7 @@ use tokio::net::TcpStream;
 const IDLE_CONNECTIONS: usize = 1_100;
 
 fn accounts(dir: &Path) {
-    for (username, role) in [("pat", Role::Patient), ("doc", Role::Doctor)] {
-        create_user(
-            dir,
-            NewAccount {
-                username: username.into(),
-                name: username.into(),
-                role,
-                password: common::PASSWORD.into(),
-                date_of_birth: None,
-                blood_group: None,
-            },
-        )
-        .unwrap();
-    }
+    common::create_accounts(dir, &[("pat", Role::Patient), ("doc", Role::Doctor)]);
 }
 
 /// The server binary with the open-file limit a service usually gets (1024).
@@ -70,12 +56,7 @@ async fn half_sent_header(
     addr: &str,
     tls: &Arc<rustls::ClientConfig>,
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let mut stream = common::tls_stream(addr, tls).await;
     stream
         .write_all(b"POST /api/auth/login HTTP/1.1\r\nHost: clinic\r\nX-Slow: ")
         .await
@@ -213,12 +194,7 @@ async fn silent_half_sent_and_idle_connections_are_closed() {
     // A handshake and half a request head, trickled.
     let slowloris = half_sent_header(&addr, &tls).await;
     // A keep-alive connection that made one request and went quiet.
-    let tcp = TcpStream::connect(&addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut idle = tokio_rustls::TlsConnector::from(Arc::clone(&tls))
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let mut idle = common::tls_stream(&addr, &tls).await;
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: clinic\r\n\r\n")
         .await
         .unwrap();

@@ -5,7 +5,6 @@
 mod common;
 
 use clinic_protocol::Role;
-use clinic_server::accounts::{NewAccount, create_user};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -80,24 +79,14 @@ async fn sync_page(client: &reqwest::Client, addr: &str, token: &str, since: i64
 #[tokio::test]
 async fn every_acknowledged_message_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    for (username, role) in [
-        ("p1", Role::Patient),
-        ("p2", Role::Patient),
-        ("d1", Role::Doctor),
-    ] {
-        create_user(
-            dir.path(),
-            NewAccount {
-                username: username.into(),
-                name: username.into(),
-                role,
-                password: common::PASSWORD.into(),
-                date_of_birth: None,
-                blood_group: None,
-            },
-        )
-        .unwrap();
-    }
+    common::create_accounts(
+        dir.path(),
+        &[
+            ("p1", Role::Patient),
+            ("p2", Role::Patient),
+            ("d1", Role::Doctor),
+        ],
+    );
     let (mut child, addr) = common::spawn_server(dir.path(), &[]);
     let data = dir.path().to_path_buf();
     let (t1, p1) = login(&data, &addr, "p1").await;

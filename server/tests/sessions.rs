@@ -6,7 +6,6 @@
 mod common;
 
 use clinic_protocol::Role;
-use clinic_server::accounts::{NewAccount, create_user};
 use common::{Account, WAIT, http_client, login_at, tls_config, ws_at};
 use serde_json::json;
 use std::path::Path;
@@ -14,24 +13,14 @@ use std::process::Command;
 use std::time::Duration;
 
 fn accounts(dir: &Path) {
-    for (username, role) in [
-        ("pat", Role::Patient),
-        ("doc", Role::Doctor),
-        ("nurse", Role::Doctor),
-    ] {
-        create_user(
-            dir,
-            NewAccount {
-                username: username.into(),
-                name: username.into(),
-                role,
-                password: common::PASSWORD.into(),
-                date_of_birth: None,
-                blood_group: None,
-            },
-        )
-        .unwrap();
-    }
+    common::create_accounts(
+        dir,
+        &[
+            ("pat", Role::Patient),
+            ("doc", Role::Doctor),
+            ("nurse", Role::Doctor),
+        ],
+    );
 }
 
 fn sessions(dir: &Path, args: &[&str]) -> String {

@@ -22,13 +22,8 @@ fn server_bin() -> Command {
 
 /// The certificate chain a TLS handshake with `addr` presents, trusting `tls`.
 async fn presented(addr: &str, tls: Arc<rustls::ClientConfig>) -> Vec<Vec<u8>> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
+    common::tls_stream(addr, &tls)
         .await
-        .unwrap();
-    stream
         .get_ref()
         .1
         .peer_certificates()

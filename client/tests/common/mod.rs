@@ -358,27 +358,36 @@ pub fn clinic(profile: &Path) -> std::process::Command {
     cmd
 }
 
-/// `clinic login` as `username` with file credentials, the password on stdin.
+/// `clinic login` as `username` with file credentials, the server's pairing code, and the
+/// password on stdin.
 pub fn cli_login(profile: &Path, url: &str, username: &str, password: &str) -> bool {
+    cli_login_output(profile, url, username, password, Some(&code_for(url)))
+        .status
+        .success()
+}
+
+/// `clinic login` with file credentials and the given pairing code (if any); its output.
+pub fn cli_login_output(
+    profile: &Path,
+    url: &str,
+    username: &str,
+    password: &str,
+    pin: Option<&str>,
+) -> std::process::Output {
     use std::io::Write;
     use std::process::Stdio;
+    let mut args = vec!["--server", url, "--credentials", "file", "login"];
+    args.extend(["--username", username]);
+    if let Some(pin) = pin {
+        args.extend(["--pin", pin]);
+    }
     let mut child = clinic(profile)
-        .args([
-            "--server",
-            url,
-            "--credentials",
-            "file",
-            "login",
-            "--username",
-            username,
-            "--pin",
-            &code_for(url),
-        ])
+        .args(&args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    child.wait().unwrap().success()
+    child.wait_with_output().unwrap()
 }

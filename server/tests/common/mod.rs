@@ -77,12 +77,7 @@ impl TestServer {
 
     /// A TLS connection to the server for hand-written HTTP.
     pub async fn raw_tls(&self) -> tokio_rustls::client::TlsStream<TcpStream> {
-        let tcp = TcpStream::connect(self.addr).await.unwrap();
-        let name = rustls::pki_types::ServerName::IpAddress(self.addr.ip().into());
-        tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
-            .connect(name, tcp)
-            .await
-            .unwrap()
+        tls_stream(&self.addr.to_string(), &self.tls).await
     }
 
     /// The TLS settings for a WebSocket to this server.
@@ -299,6 +294,37 @@ pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (std::process::Chi
         .unwrap();
     let addr = listening_addr(&mut child);
     (child, addr)
+}
+
+/// Creates accounts (password [`PASSWORD`]) in a data folder, without a server.
+pub fn create_accounts(data_dir: &Path, accounts: &[(&str, Role)]) {
+    for (username, role) in accounts {
+        create_user(
+            data_dir,
+            NewAccount {
+                username: (*username).into(),
+                name: (*username).into(),
+                role: *role,
+                password: PASSWORD.into(),
+                date_of_birth: None,
+                blood_group: None,
+            },
+        )
+        .unwrap();
+    }
+}
+
+/// A TLS connection to `addr` (127.0.0.1) trusting `tls`, for hand-written HTTP.
+pub async fn tls_stream(
+    addr: &str,
+    tls: &Arc<rustls::ClientConfig>,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    tokio_rustls::TlsConnector::from(Arc::clone(tls))
+        .connect(name, tcp)
+        .await
+        .unwrap()
 }
 
 /// TLS settings that trust the clinic CA of a data folder (made now if the server has not run

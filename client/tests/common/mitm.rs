@@ -4,8 +4,7 @@
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// What the proxy shows the client.
@@ -54,7 +53,7 @@ impl Mitm {
             .with_root_certificates(roots)
             .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-        let listener = bind(port).await;
+        let listener = super::bind(port).await;
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             loop {
@@ -103,20 +102,4 @@ fn forged_chain(
     };
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     (vec![leaf.der().clone(), top], key)
-}
-
-/// Binds 127.0.0.1:`port`, retrying while a just-stopped server still holds it.
-async fn bind(port: u16) -> TcpListener {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    for _ in 0..100 {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        if socket.bind(addr).is_ok()
-            && let Ok(listener) = socket.listen(128)
-        {
-            return listener;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("cannot bind {addr}");
 }

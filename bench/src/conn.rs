@@ -1,65 +1,34 @@
-//! One client connection: TCP to 127.0.0.1, TLS trusting the clinic CA of the server's data
-//! folder (as a paired app does), WebSocket upgrade with small buffers (the generator holds up
-//! to 10,000 of them), and `authenticate {token}` as the first frame, like the app.
+//! One client connection: TCP to 127.0.0.1, WebSocket upgrade with small buffers (the generator
+//! holds up to 10,000 of them), and `authenticate {token}` as the first frame, like the app. For
+//! the reference server the Engine.IO handshake and the Socket.IO namespace connect come first.
 
-use crate::frames::{self, Inbound};
+use crate::frames::Inbound;
+use crate::socketio;
+use crate::stack::Stack;
 use anyhow::{Context, bail};
 use clinic_protocol::{ClientFrame, UserId};
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-pub type Ws = WebSocketStream<TlsStream<TcpStream>>;
-
-/// Where the server listens, and TLS settings that trust its clinic CA.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub addr: SocketAddr,
-    pub tls: Arc<rustls::ClientConfig>,
-}
-
-impl Target {
-    /// Trusts the clinic CA in `data_dir` (the server made it before it said it was listening).
-    pub fn new(addr: SocketAddr, data_dir: &std::path::Path) -> anyhow::Result<Self> {
-        let pem = std::fs::read_to_string(data_dir.join("tls").join("ca.pem"))
-            .context("reading the clinic CA")?;
-        let mut roots = rustls::RootCertStore::empty();
-        for der in clinic_server::tls::pki::pem_certificates(&pem) {
-            roots.add(der.into())?;
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(clinic_server::tls::provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Self {
-            addr,
-            tls: Arc::new(tls),
-        })
-    }
-
-    /// An HTTPS client for this server.
-    pub fn http(&self, timeout: Duration) -> anyhow::Result<reqwest::Client> {
-        Ok(reqwest::Client::builder()
-            .use_preconfigured_tls(rustls::ClientConfig::clone(&self.tls))
-            .timeout(timeout)
-            .build()?)
-    }
-}
+pub type Ws = WebSocketStream<TcpStream>;
 
 /// How long a connect plus authenticate may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for the reference server, whose every sign-in is broadcast to every socket (the
+/// seed's presence), so that signing in 1,000 users sends ~500,000 frames from one Node thread.
+const REFERENCE_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A signed-in socket and who it is.
+/// A signed-in socket, who it is, and which server protocol it speaks.
 #[derive(Debug)]
 pub struct Conn {
     pub ws: Ws,
     pub user: UserId,
+    pub stack: Stack,
 }
 
 /// A serialized client frame.
@@ -75,48 +44,83 @@ fn config() -> WebSocketConfig {
 }
 
 /// Connects, upgrades and authenticates; returns once `authenticated` arrived.
-pub async fn connect(target: &Target, user: &UserId, token: &str) -> anyhow::Result<Conn> {
-    tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(target, user, token))
+pub async fn connect(
+    addr: SocketAddr,
+    stack: Stack,
+    user: &UserId,
+    token: &str,
+) -> anyhow::Result<Conn> {
+    let limit = match stack {
+        Stack::Clinic => CONNECT_TIMEOUT,
+        Stack::Reference => REFERENCE_CONNECT_TIMEOUT,
+    };
+    tokio::time::timeout(limit, connect_inner(addr, stack, user, token))
         .await
         .context("connect timed out")?
 }
 
-/// Connects and upgrades without reading anything afterwards (a slow consumer).
-pub async fn connect_raw(target: &Target) -> anyhow::Result<Ws> {
-    let addr = target.addr;
+/// Connects and upgrades to clinic-server's `/ws` without reading anything afterwards (a slow
+/// consumer).
+pub async fn connect_raw(addr: SocketAddr) -> anyhow::Result<Ws> {
+    upgrade(addr, Stack::Clinic).await
+}
+
+async fn upgrade(addr: SocketAddr, stack: Stack) -> anyhow::Result<Ws> {
     let tcp = TcpStream::connect(addr).await.context("tcp connect")?;
     tcp.set_nodelay(true)?;
-    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-    let tcp = tokio_rustls::TlsConnector::from(Arc::clone(&target.tls))
-        .connect(name, tcp)
-        .await
-        .context("tls handshake")?;
-    let url = format!("wss://{addr}/ws");
+    let url = format!("ws://{addr}{}", stack.ws_path());
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config()))
         .await
         .context("websocket upgrade")?;
     Ok(ws)
 }
 
-async fn connect_inner(target: &Target, user: &UserId, token: &str) -> anyhow::Result<Conn> {
-    let mut ws = connect_raw(target).await?;
-    ws.send(text(&ClientFrame::Authenticate {
-        token: token.to_owned(),
-    }))
-    .await?;
+/// Reads frames until `want` says it has what it waited for (answering Engine.IO pings).
+async fn read_until(
+    ws: &mut Ws,
+    stack: Stack,
+    what: &str,
+    want: fn(&Inbound) -> bool,
+) -> anyhow::Result<()> {
     while let Some(message) = ws.next().await {
         if let Message::Text(body) = message? {
-            match frames::parse(body.as_str()) {
-                Inbound::Authenticated => {
-                    return Ok(Conn {
-                        ws,
-                        user: user.clone(),
-                    });
-                }
-                Inbound::Error { code, message } => bail!("authenticate refused: {code} {message}"),
+            match stack.parse(body.as_str()) {
+                Inbound::Ping => ws.send(Message::text(socketio::PONG)).await?,
+                Inbound::Error { code, message } => bail!("{what} refused: {code} {message}"),
+                inbound if want(&inbound) => return Ok(()),
                 _ => {}
             }
         }
     }
-    bail!("closed before authenticated")
+    bail!("closed before {what}")
+}
+
+async fn connect_inner(
+    addr: SocketAddr,
+    stack: Stack,
+    user: &UserId,
+    token: &str,
+) -> anyhow::Result<Conn> {
+    let mut ws = upgrade(addr, stack).await?;
+    if stack == Stack::Reference {
+        read_until(&mut ws, stack, "engine.io open", |i| {
+            matches!(i, Inbound::Open)
+        })
+        .await?;
+        ws.send(Message::text(socketio::CONNECT)).await?;
+        read_until(&mut ws, stack, "namespace connect", |i| {
+            matches!(i, Inbound::Connected)
+        })
+        .await?;
+    }
+    ws.send(stack.authenticate(token)).await?;
+    read_until(&mut ws, stack, "authenticate", |i| {
+        matches!(i, Inbound::Authenticated)
+    })
+    .await?;
+    Ok(Conn {
+        ws,
+        user: user.clone(),
+        stack,
+    })
 }

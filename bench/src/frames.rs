@@ -7,12 +7,15 @@
 
 use serde::Deserialize;
 
-/// The fields of a message the generator uses.
+/// The fields of a message the generator uses. The reference server's messages have no `seq`
+/// (0 here) and carry `clientId` only when the sender gave one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Msg {
     pub id: String,
+    #[serde(default)]
     pub seq: i64,
+    #[serde(default)]
     pub client_id: String,
     pub content: String,
 }
@@ -23,8 +26,19 @@ pub enum Inbound {
     Ack(Msg),
     Received(Msg),
     Alert(Msg),
-    SyncBatch { messages: Vec<Msg>, has_more: bool },
-    Error { code: String, message: String },
+    SyncBatch {
+        messages: Vec<Msg>,
+        has_more: bool,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    /// Engine.IO (reference server only): the transport opened, the namespace connected, and
+    /// a ping that must be answered with a pong.
+    Open,
+    Connected,
+    Ping,
     Other,
 }
 

@@ -7,12 +7,15 @@
 //! when every message it sent was acknowledged and received.
 
 use crate::clock::{self, now_us};
-use crate::conn::{Conn, Ws, text};
+use crate::conn::{Conn, Ws};
 use crate::frames::{self, Inbound};
 use crate::report::Latency;
-use clinic_protocol::{ClientFrame, ClientId, NewMessage, UserId};
+use crate::socketio;
+use crate::stack::Stack;
+use clinic_protocol::{ClientId, NewMessage, UserId};
 use futures_util::stream::{SelectAll, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -32,6 +35,20 @@ pub struct Step {
     pub duration: Duration,
     pub warmup: Duration,
     pub content_bytes: usize,
+}
+
+impl Step {
+    /// Step number `index` (from 0) of a ramp: `rate` msg/s of 100-byte messages for
+    /// `duration`, measured after one second.
+    pub fn ramp(index: usize, rate: f64, duration: Duration) -> Self {
+        Self {
+            step: u32::try_from(index + 1).unwrap_or(u32::MAX),
+            rate,
+            duration,
+            warmup: Duration::from_secs(1),
+            content_bytes: 100,
+        }
+    }
 }
 
 /// What a step measured.
@@ -160,6 +177,7 @@ impl Load {
 
 struct Member {
     sink: SplitSink<Ws, Message>,
+    stack: Stack,
     /// The pair as (patient, doctor).
     patient: UserId,
     doctor: UserId,
@@ -201,9 +219,9 @@ impl Run {
         }
     }
 
-    fn on_frame(&mut self, text: &str) {
+    fn on_frame(&mut self, inbound: Inbound) {
         let now = now_us();
-        let (message, is_ack) = match frames::parse(text) {
+        let (message, is_ack) = match inbound {
             Inbound::Ack(m) => (m, true),
             Inbound::Received(m) => (m, false),
             Inbound::Error { .. } => {
@@ -257,6 +275,7 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
             inbound.push(stream.map(move |m| (index, m)));
             members.push(Member {
                 sink,
+                stack: conn.stack,
                 patient: p.clone(),
                 doctor: d.clone(),
                 alive: true,
@@ -264,7 +283,6 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
         }
     }
     let mut run: Option<Run> = None;
-    let mut seq = 0u64;
     loop {
         let wake = match &run {
             Some(r) if (r.next_due as u64) < r.end => r.next_due as u64,
@@ -277,9 +295,18 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
                 None => break,
             },
             item = inbound.next(), if !inbound.is_empty() => match item {
-                Some((_, Ok(Message::Text(body)))) => {
-                    if let Some(r) = run.as_mut() {
-                        r.on_frame(body.as_str());
+                Some((index, Ok(Message::Text(body)))) => {
+                    let Some(member) = members.get_mut(index) else { continue };
+                    match member.stack.parse(body.as_str()) {
+                        // Engine.IO: an unanswered ping closes the socket after pingTimeout.
+                        Inbound::Ping => {
+                            let _ = member.sink.send(Message::text(socketio::PONG)).await;
+                        }
+                        frame => {
+                            if let Some(r) = run.as_mut() {
+                                r.on_frame(frame);
+                            }
+                        }
                     }
                 }
                 Some((index, Ok(Message::Close(_)) | Err(_))) => {
@@ -297,7 +324,7 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
             () = clock::until(wake) => {}
         }
         let Some(r) = run.as_mut() else { continue };
-        send_due(group, r, &mut members, &mut seq).await;
+        send_due(group, r, &mut members).await;
         let now = now_us();
         if r.finished(now)
             && let Some(done) = run.take()
@@ -307,8 +334,12 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
     }
 }
 
+/// Numbers the sends of every load in this process, so that client ids stay unique when one
+/// server sees several loads (a repeated client id would be answered from the store, not sent).
+static SENDS: AtomicU64 = AtomicU64::new(1);
+
 /// Sends every message whose scheduled time has come (at most `MAX_BURST` at once).
-async fn send_due(group: u32, r: &mut Run, members: &mut [Member], seq: &mut u64) {
+async fn send_due(group: u32, r: &mut Run, members: &mut [Member]) {
     let mut burst = 0;
     while (r.next_due as u64) < r.end && (r.next_due as u64) <= now_us() && burst < MAX_BURST {
         let scheduled = r.next_due as u64;
@@ -323,17 +354,18 @@ async fn send_due(group: u32, r: &mut Run, members: &mut [Member], seq: &mut u64
         };
         r.turn = index + 1;
         let member = &mut members[index];
-        *seq += 1;
-        let frame = ClientFrame::MessageSend(NewMessage {
-            client_id: Some(ClientId::new(format!("g{group}-{}", *seq))),
+        let seq = SENDS.fetch_add(1, Ordering::Relaxed);
+        let message = NewMessage {
+            client_id: Some(ClientId::new(format!("g{group}-{seq}"))),
             patient_id: member.patient.clone(),
             doctor_id: member.doctor.clone(),
             content: frames::stamp(r.step.step, scheduled, r.step.content_bytes),
             is_emergency: false,
             file_url: None,
             file_name: None,
-        });
-        if member.sink.send(text(&frame)).await.is_err() {
+        };
+        let frame = member.stack.message_send(message, seq);
+        if member.sink.send(frame).await.is_err() {
             member.alive = false;
             r.result.closed += 1;
             continue;

@@ -3,9 +3,10 @@
 //! prints (and appends to docs/bench/results.jsonl) one JSON line and one table row per result.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
-use clinic_bench::scenarios::{self, Env, ramp::Ramp};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clinic_bench::scenarios::{self, Env, cost::Cost, ramp::Ramp, restart::Restart};
 use clinic_bench::server::{self, Durability, ServerSpec};
+use clinic_bench::stack::Stack;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,6 +37,16 @@ struct Cli {
     gen_cpu: i64,
     #[arg(long, global = true, value_enum, default_value_t = Sync::Full)]
     synchronous: Sync,
+    /// An extra argument for `clinic-server serve` (repeat for several), e.g.
+    /// `--serve-arg=--idle-timeout-secs --serve-arg=120` (the server always gets `--tls off`).
+    #[arg(long = "serve-arg", global = true, allow_hyphen_values = true)]
+    serve_args: Vec<String>,
+    /// The reference server's folder (with `npm ci` done).
+    #[arg(long, global = true)]
+    reference_dir: Option<PathBuf>,
+    /// The reference server's `synchronous` (default: better-sqlite3's own, NORMAL in WAL).
+    #[arg(long, global = true, value_enum)]
+    reference_synchronous: Option<Sync>,
     /// Results file (JSON lines are appended); "-" for none.
     #[arg(long, global = true)]
     out: Option<String>,
@@ -47,6 +58,49 @@ struct Cli {
 enum Sync {
     Full,
     Normal,
+}
+
+impl From<Sync> for Durability {
+    fn from(sync: Sync) -> Self {
+        match sync {
+            Sync::Full => Durability::Full,
+            Sync::Normal => Durability::Normal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StackArg {
+    Clinic,
+    Reference,
+}
+
+/// The S3 ramp's parameters (also `versus`).
+#[derive(Debug, Args)]
+struct RampArgs {
+    #[arg(long, default_value_t = 1000)]
+    users: usize,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "500,1000,1500,2000,2500,3000,4000,5000,6000,8000,10000,15000,20000,25000,30000,40000,50000"
+    )]
+    rates: Vec<f64>,
+    #[arg(long, default_value_t = 5)]
+    step_secs: u64,
+    #[arg(long, default_value_t = 50.0)]
+    p99_limit_ms: f64,
+}
+
+impl RampArgs {
+    fn ramp(self) -> Ramp {
+        Ramp {
+            users: self.users,
+            rates: self.rates,
+            step: Duration::from_secs(self.step_secs),
+            p99_limit_ms: self.p99_limit_ms,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,19 +122,35 @@ enum Scenario {
         secs: u64,
     },
     /// Ramp until p99 passes the limit: the sustained maximum.
-    S3 {
+    S3(RampArgs),
+    /// The S3 ramp against clinic-server, then against the reference server (the seed's Node
+    /// stack, bench/reference): both sustained rates and their ratio.
+    Versus(RampArgs),
+    /// CPU and bytes written per message at steady rates (from /proc).
+    Cost {
+        #[arg(long, value_enum, default_value_t = StackArg::Clinic)]
+        stack: StackArg,
         #[arg(long, default_value_t = 1000)]
         users: usize,
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "500,1000,1500,2000,2500,3000,4000,5000,6000,8000,10000,15000,20000,30000,40000,50000"
-        )]
+        #[arg(long, value_delimiter = ',', default_value = "1000,3000")]
         rates: Vec<f64>,
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 10)]
         step_secs: u64,
-        #[arg(long, default_value_t = 50.0)]
-        p99_limit_ms: f64,
+    },
+    /// Restart after SIGKILL under load with a large database: time to /healthz and a login.
+    Restart {
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+        /// Conversations the messages are spread over (and users / 2 of the load).
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Kill-and-restart cycles (one seeding).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 2000.0)]
+        load_rate: f64,
+        #[arg(long, default_value_t = 3000)]
+        kill_after_ms: u64,
     },
     /// Emergency fan-out to many doctors.
     S4 {
@@ -149,10 +219,12 @@ fn main() -> anyhow::Result<()> {
         server: ServerSpec {
             binary,
             cpu: cpu(cli.server_cpu),
-            durability: match cli.synchronous {
-                Sync::Full => Durability::Full,
-                Sync::Normal => Durability::Normal,
-            },
+            durability: cli.synchronous.into(),
+            serve_args: cli.serve_args,
+            reference_dir: cli.reference_dir.unwrap_or_else(|| {
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/reference"))
+            }),
+            reference_durability: cli.reference_synchronous.map(Durability::from),
         },
         out,
     };
@@ -173,19 +245,40 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
         Scenario::S2 { users, rate, secs } => {
             scenarios::steady::run(env, users, rate, Duration::from_secs(secs)).await
         }
-        Scenario::S3 {
+        Scenario::S3(args) => scenarios::ramp::run(env, &args.ramp()).await,
+        Scenario::Versus(args) => scenarios::versus::run(env, &args.ramp()).await,
+        Scenario::Cost {
+            stack,
             users,
             rates,
             step_secs,
-            p99_limit_ms,
         } => {
-            let ramp = Ramp {
+            let cost = Cost {
+                stack: match stack {
+                    StackArg::Clinic => Stack::Clinic,
+                    StackArg::Reference => Stack::Reference,
+                },
                 users,
                 rates,
                 step: Duration::from_secs(step_secs),
-                p99_limit_ms,
             };
-            scenarios::ramp::run(env, &ramp).await
+            scenarios::cost::run(env, &cost).await
+        }
+        Scenario::Restart {
+            messages,
+            pairs,
+            runs,
+            load_rate,
+            kill_after_ms,
+        } => {
+            let restart = Restart {
+                messages,
+                pairs,
+                runs,
+                load_rate,
+                kill_after: Duration::from_millis(kill_after_ms),
+            };
+            scenarios::restart::run(env, &restart).await
         }
         Scenario::S4 {
             doctors,

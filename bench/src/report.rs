@@ -74,6 +74,8 @@ pub fn emit(scenario: &str, fields: Map<String, Value>, out: Option<&Path>) -> a
     record.insert("unix_time".into(), json!(unix_time()));
     // Other work on the box (the cores are shared) shows up as latency; keep it on record.
     record.insert("loadavg".into(), json!(loadavg()));
+    // Runs on a busy box may raise their priority (`nice -n -20 bench/run.sh ...`).
+    record.insert("nice".into(), json!(nice()));
     record.extend(fields);
     let line = Value::Object(record.clone()).to_string();
     println!("{line}");
@@ -103,7 +105,10 @@ pub fn table_row(record: &Map<String, Value>) -> String {
 
 fn flatten(prefix: &str, map: &Map<String, Value>, cells: &mut Vec<String>) {
     for (key, value) in map {
-        if matches!(key.as_str(), "unix_time" | "steps" | "scenario" | "loadavg") {
+        if matches!(
+            key.as_str(),
+            "unix_time" | "steps" | "runs" | "scenario" | "loadavg" | "nice"
+        ) {
             continue;
         }
         let name = if prefix.is_empty() {
@@ -124,6 +129,24 @@ fn loadavg() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(0.0)
+}
+
+/// This process's nice value (0 if unknown): field 19 of `/proc/self/stat`, counted after the
+/// command name, which may contain spaces but ends with the last `)`.
+fn nice() -> i64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| nice_from_stat(&s))
+        .unwrap_or(0)
+}
+
+fn nice_from_stat(stat: &str) -> Option<i64> {
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(16)?
+        .parse()
+        .ok()
 }
 
 fn unix_time() -> u64 {
@@ -150,6 +173,19 @@ mod tests {
         assert!((a.ms(0.5) - 0.5).abs() < 0.01, "p50 {}", a.ms(0.5));
         assert!((a.max_ms() - 50.0).abs() < 0.1);
         assert_eq!(Latency::new().ms(0.99), 0.0);
+    }
+
+    #[test]
+    fn nice_value_from_proc_stat() {
+        // The command name may hold spaces and parentheses; fields count from the last ')'.
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 -20 1 0 99 \
+                    1000 200 18446744073709551615";
+        assert_eq!(nice_from_stat(stat), Some(-20));
+        assert_eq!(nice_from_stat("garbage"), None);
+        assert!(
+            nice_from_stat(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+                .is_some()
+        );
     }
 
     #[test]

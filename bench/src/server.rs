@@ -1,7 +1,9 @@
-//! The server under test as a separate process: started from the release `clinic-server` binary
-//! with its own data folder, optionally pinned to a core with `taskset`, watched through
-//! `/proc/<pid>/status`, stopped with SIGTERM.
+//! The server under test as a separate process: the release `clinic-server` binary, or the
+//! reference server (`node bench/reference/server.js`), with its own data folder, optionally
+//! pinned to a core with `taskset`, watched through `/proc/<pid>/status`, stopped with SIGTERM
+//! (or killed with SIGKILL to measure recovery).
 
+use crate::stack::Stack;
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -33,6 +35,78 @@ pub struct ServerSpec {
     /// Core to pin the server to (`taskset -c`), if any.
     pub cpu: Option<usize>,
     pub durability: Durability,
+    /// More arguments for `clinic-server serve` (for example `--tls off` where TLS is the
+    /// default: the generator speaks plain WebSocket).
+    pub serve_args: Vec<String>,
+    /// The reference server's folder (`bench/reference`, with `node_modules` installed).
+    pub reference_dir: PathBuf,
+    /// The reference server's `synchronous`; `None` keeps better-sqlite3's default (NORMAL in
+    /// WAL mode: no fsync per commit).
+    pub reference_durability: Option<Durability>,
+}
+
+impl ServerSpec {
+    /// How the given stack stores: "full"/"normal", or "normal (default)" for the reference
+    /// server left at its driver's default.
+    pub fn durability_of(&self, stack: Stack) -> String {
+        match (stack, self.reference_durability) {
+            (Stack::Clinic, _) => self.durability.as_str().to_owned(),
+            (Stack::Reference, Some(d)) => d.as_str().to_owned(),
+            (Stack::Reference, None) => "normal (default)".to_owned(),
+        }
+    }
+
+    fn command(&self, stack: Stack, data_dir: &Path) -> Command {
+        let (program, args): (PathBuf, Vec<String>) = match stack {
+            Stack::Clinic => {
+                let mut args = vec![
+                    "--data-dir".to_owned(),
+                    data_dir.display().to_string(),
+                    "serve".to_owned(),
+                    "--listen".to_owned(),
+                    "127.0.0.1:0".to_owned(),
+                    "--synchronous".to_owned(),
+                    self.durability.as_str().to_owned(),
+                    // The generator speaks plain WebSocket, as to the reference server (loopback
+                    // only), and every generated connection comes from 127.0.0.1.
+                    "--tls".to_owned(),
+                    "off".to_owned(),
+                    "--max-connections-per-address".to_owned(),
+                    "0".to_owned(),
+                ];
+                args.extend(self.serve_args.iter().cloned());
+                (self.binary.clone(), args)
+            }
+            Stack::Reference => {
+                let mut args = vec![
+                    self.reference_dir.join("server.js").display().to_string(),
+                    "--db".to_owned(),
+                    reference_db(data_dir).display().to_string(),
+                    "--listen".to_owned(),
+                    "127.0.0.1:0".to_owned(),
+                ];
+                if let Some(d) = self.reference_durability {
+                    args.extend(["--synchronous".to_owned(), d.as_str().to_owned()]);
+                }
+                (PathBuf::from("node"), args)
+            }
+        };
+        let mut command = match self.cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        command.args(args);
+        command
+    }
+}
+
+/// The reference server's database inside a data folder.
+pub fn reference_db(data_dir: &Path) -> PathBuf {
+    data_dir.join("reference.db")
 }
 
 /// A running server process; killed on drop if not stopped.
@@ -40,63 +114,61 @@ pub struct ServerSpec {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
-    /// The address and TLS settings clients connect with.
-    pub target: crate::conn::Target,
     pub pid: u32,
 }
 
 impl Server {
-    /// Starts `clinic-server --data-dir DIR serve --listen 127.0.0.1:0` and waits for its
-    /// "listening on" line.
-    pub fn start(spec: &ServerSpec, data_dir: &Path) -> anyhow::Result<Self> {
-        let log = std::fs::File::create(data_dir.join("server.log"))
+    /// Starts `clinic-server --data-dir DIR serve --listen 127.0.0.1:0` (or the reference
+    /// server on `DIR/reference.db`) and waits for its "listening on" line.
+    pub fn start(spec: &ServerSpec, stack: Stack, data_dir: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
             .context("creating the server log")?;
-        let mut command = match spec.cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(&spec.binary);
-                c
-            }
-            None => Command::new(&spec.binary),
-        };
+        let mut command = spec.command(stack, data_dir);
         command
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["serve", "--listen", "127.0.0.1:0", "--synchronous"])
-            .arg(spec.durability.as_str())
-            // Every generated connection comes from 127.0.0.1.
-            .args(["--max-connections-per-address", "0"])
             // Warnings only: an info line per event would cost the server time we measure.
             .env("RUST_LOG", "warn")
+            .env("NODE_ENV", "production")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
         let mut child = command
             .spawn()
-            .with_context(|| format!("starting {}", spec.binary.display()))?;
+            .with_context(|| format!("starting the {} server", stack.name()))?;
         let pid = child.id();
         let stdout = child.stdout.take().context("no server stdout")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on https://") {
+                if let Some(addr) = line.strip_prefix("listening on ") {
                     let _ = tx.send(addr.trim().to_owned());
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                bail!("the server did not report its address within 60 s");
+                bail!(
+                    "the {} server did not report its address within 60 s (see {})",
+                    stack.name(),
+                    data_dir.join("server.log").display()
+                );
             }
         };
-        let addr: SocketAddr = addr.parse().context("parsing the server address")?;
+        let Some(addr) = url.strip_prefix("http://") else {
+            let _ = child.kill();
+            bail!(
+                "the server serves {url}, but the generator speaks plain WebSocket (the server \
+                 should have been started with `--tls off`)"
+            );
+        };
         Ok(Self {
             child,
-            addr,
-            target: crate::conn::Target::new(addr, data_dir)?,
+            addr: addr.parse().context("parsing the server address")?,
             pid,
         })
     }
@@ -104,6 +176,13 @@ impl Server {
     /// Resident memory of the server process, in KiB (VmRSS).
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
         rss_kib(self.pid)
+    }
+
+    /// SIGKILL, as a crash or a power cut would end it; returns once it is gone.
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().context("sending SIGKILL")?;
+        self.child.wait()?;
+        Ok(())
     }
 
     /// SIGTERM, then up to 15 s for a clean shutdown, then SIGKILL.

@@ -16,6 +16,7 @@ pub(crate) fn publish_sent(state: &AppState, sent: &Sent, skip: Option<SocketId>
     if !sent.created {
         return;
     }
+    metrics::counter!(crate::metrics::MESSAGES).increment(1);
     let hub = &state.hub;
     let key = sent.message.conversation();
     if sent.new_conversation {

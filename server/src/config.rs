@@ -54,6 +54,19 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricsAccess {
+    /// Nobody: `/metrics` answers 403.
+    Off,
+    /// Loopback, private and link-local addresses: the clinic's own network, not patients coming
+    /// in through a port forward.
+    #[default]
+    Lan,
+    /// Every address (behind a firewall or VPN that already limits who reaches the server).
+    Any,
+}
+
 /// Everything `run` needs to know. Build with [`Config::new`] and change fields as needed.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -114,6 +127,10 @@ pub struct Config {
     pub upload_grace: Duration,
     /// How often unattached uploads (and crash leftovers) are swept.
     pub upload_sweep_interval: Duration,
+    /// Who may read `GET /metrics`.
+    pub metrics: MetricsAccess,
+    /// Folder whose desktop packages `GET /download` offers (none: the page says there are none).
+    pub downloads_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -149,6 +166,8 @@ impl Config {
             max_upload_bytes: limits::DEFAULT_MAX_UPLOAD_BYTES,
             upload_grace: Duration::from_secs(24 * 3600),
             upload_sweep_interval: Duration::from_secs(3600),
+            metrics: MetricsAccess::Lan,
+            downloads_dir: None,
         }
     }
 

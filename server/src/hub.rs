@@ -66,6 +66,7 @@ impl Outbox {
         if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES {
             self.queued.fetch_sub(len, Ordering::Relaxed);
             tracing::warn!("outbound queue over its byte budget; closing a slow socket");
+            metrics::counter!(crate::metrics::QUEUE_DROPS).increment(1);
             self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
             return;
         }
@@ -73,6 +74,7 @@ impl Outbox {
             self.queued.fetch_sub(len, Ordering::Relaxed);
             if let mpsc::error::TrySendError::Full(_) = err {
                 tracing::warn!("outbound queue full; closing a slow socket");
+                metrics::counter!(crate::metrics::QUEUE_DROPS).increment(1);
                 self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
             }
         }
@@ -163,6 +165,11 @@ impl Hub {
             state.availability.remove(&user_id);
         }
         last
+    }
+
+    /// Authenticated sockets open now.
+    pub(crate) fn socket_count(&self) -> usize {
+        self.lock().sockets.len()
     }
 
     pub(crate) fn join(&self, id: SocketId, key: ConversationKey) {

@@ -20,12 +20,14 @@ mod emergency;
 mod http;
 mod hub;
 mod limiter;
+mod metrics;
 mod server;
 mod state;
 mod store;
+mod systemd;
 mod time;
 mod ws;
 
-pub use config::{Config, ConnectionLimits, Synchronous};
+pub use config::{Config, ConnectionLimits, MetricsAccess, Synchronous};
 pub use error::ServerError;
 pub use server::run;

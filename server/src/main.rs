@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use clinic_protocol::Role;
 use clinic_server::accounts::{self, NewAccount};
 use clinic_server::tls::{TlsMode, check_listen};
-use clinic_server::{Config, ConnectionLimits, Synchronous, demo, sessions};
+use clinic_server::{Config, ConnectionLimits, MetricsAccess, Synchronous, demo, sessions};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,9 +14,13 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "clinic-server", version, about = "The clinic messaging server")]
 struct Cli {
-    /// Data folder (database, files). Default: the OS data directory.
+    /// Data folder (database, files). Default: /var/lib/clinic-server in the installed package,
+    /// the OS data directory otherwise.
     #[arg(long, global = true, env = "CLINIC_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Log lines as text for people or as JSON objects for a log collector.
+    #[arg(long, global = true, env = "CLINIC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +59,16 @@ enum Command {
         connections: ConnectionArgs,
         #[command(flatten)]
         sessions: SessionArgs,
+        /// Who may read GET /metrics: `lan` (loopback and private addresses), `any` or `off`.
+        #[arg(long, env = "CLINIC_METRICS", value_enum, default_value_t = MetricsArg::Lan)]
+        metrics: MetricsArg,
+        /// Folder of desktop packages offered on GET /download.
+        #[arg(
+            long,
+            env = "CLINIC_DOWNLOADS_DIR",
+            default_value = "/usr/share/clinic-server/downloads"
+        )]
+        downloads_dir: PathBuf,
     },
     /// The server's TLS certificate authority.
     #[command(subcommand)]
@@ -218,26 +232,53 @@ enum RoleArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum MetricsArg {
+    Lan,
+    Any,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum SyncMode {
     Full,
     Normal,
 }
 
-fn main() -> anyhow::Result<()> {
-    clinic_server::tls::install_provider();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let data_dir = match cli.data_dir {
-        Some(dir) => dir,
-        None => directories::ProjectDirs::from("org", "clinic", "clinic-server")
+/// The data folder when none is given: the package build sets `CLINIC_DEFAULT_DATA_DIR` (the
+/// service's StateDirectory), so IT's `sudo -u clinic clinic-server user ...` finds the same data.
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = option_env!("CLINIC_DEFAULT_DATA_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    Ok(
+        directories::ProjectDirs::from("org", "clinic", "clinic-server")
             .context("cannot find the OS data directory; pass --data-dir")?
             .data_dir()
             .to_path_buf(),
+    )
+}
+
+fn main() -> anyhow::Result<()> {
+    clinic_server::tls::install_provider();
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
     };
     match cli.command {
         Command::Serve {
@@ -251,6 +292,8 @@ fn main() -> anyhow::Result<()> {
             tls,
             connections,
             sessions,
+            metrics,
+            downloads_dir,
         } => {
             if seed_demo {
                 let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
@@ -287,6 +330,12 @@ fn main() -> anyhow::Result<()> {
             config.session_idle_timeout = Duration::from_secs_f64(sessions.session_idle_secs);
             config.token_ttl = Duration::from_secs_f64(sessions.session_max_secs);
             config.session_check_interval = Duration::from_secs_f64(sessions.session_check_secs);
+            config.metrics = match metrics {
+                MetricsArg::Lan => MetricsAccess::Lan,
+                MetricsArg::Any => MetricsAccess::Any,
+                MetricsArg::Off => MetricsAccess::Off,
+            };
+            config.downloads_dir = Some(downloads_dir);
             serve(&listen, config)
         }
         Command::Tls(TlsCommand::Fingerprint { tls_cert }) => {

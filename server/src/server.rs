@@ -42,6 +42,7 @@ pub async fn run(
     let emergency_timers = tokio::spawn(Watch::run(state.clone()));
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
+    let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
     let renewal = tls
         .as_ref()
         .map(|tls| tokio::spawn(Arc::clone(tls).keep_fresh(state.config.tls.check_interval)));
@@ -52,11 +53,14 @@ pub async fn run(
         stop: CancellationToken::new(),
     };
     let stop = state.shutdown.clone();
+    // Migrated, bound, writer running: from here on connections are answered.
+    crate::systemd::ready();
     accept
         .run(
             listener,
             async move {
                 shutdown.await;
+                crate::systemd::stopping();
                 // WebSockets close (with 1001) while HTTP requests finish.
                 stop.cancel();
             },
@@ -69,6 +73,7 @@ pub async fn run(
     sweep.abort();
     emergency_timers.abort();
     upload_sweep.abort();
+    watchdog.abort();
     if let Some(renewal) = renewal {
         renewal.abort();
     }
@@ -95,6 +100,8 @@ pub async fn run(
 pub(crate) fn open_state(
     config: Config,
 ) -> Result<(AppState, std::thread::JoinHandle<()>), ServerError> {
+    // Installed before anything is counted (a no-op when it already is).
+    crate::metrics::handle();
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.clone(),
         source,

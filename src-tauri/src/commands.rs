@@ -186,16 +186,10 @@ pub async fn set_settings<R: Runtime>(
     desktop: State<'_, Desktop>,
     settings: Settings,
 ) -> CmdResult<Settings> {
-    use tauri_plugin_autostart::ManagerExt;
     let previous = desktop.settings();
     if settings.start_on_login != previous.start_on_login {
-        let launcher = app.autolaunch();
-        let result = if settings.start_on_login {
-            launcher.enable()
-        } else {
-            launcher.disable()
-        };
-        result.map_err(|e| CommandError::new("io", format!("start on login: {e}")))?;
+        crate::autostart::set(&app, settings.start_on_login)
+            .map_err(|e| CommandError::new("io", format!("start on login: {e}")))?;
     }
     let saved = desktop.save_settings(settings)?;
     crate::tray::show_do_not_disturb(&app, saved.availability == Availability::DoNotDisturb);

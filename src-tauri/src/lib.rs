@@ -2,6 +2,7 @@
 //! `clinic-client`, which holds all the app's logic (see docs/desktop-api.md for the contract
 //! with the UI).
 
+mod autostart;
 mod commands;
 mod desktop;
 mod error;

@@ -5,7 +5,8 @@
 
 use anyhow::{Context, Result};
 use clinic_e2e::{
-    App, Cli, NotificationLog, Server, binary, choose_in_file_dialog, set_window_mapped, start_app,
+    App, Cli, NotificationLog, Server, binary, choose_in_file_dialog, publish, set_window_mapped,
+    start_app,
 };
 use std::path::{Path, PathBuf};
 
@@ -19,16 +20,6 @@ trailer<</Root 1 0 R>>\n%%EOF\n";
 
 fn shots_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots")
-}
-
-/// Copies the screenshots a person looks at in the README into docs/screenshots on request.
-fn publish(shot: &Path, name: &str) -> Result<()> {
-    if std::env::var_os("CLINIC_UPDATE_SCREENSHOTS").is_some() {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-        std::fs::create_dir_all(&docs)?;
-        std::fs::copy(shot, docs.join(format!("{name}.png")))?;
-    }
-    Ok(())
 }
 
 fn has_display() -> bool {

@@ -350,3 +350,14 @@ pub async fn start_app(
     let app = App::launch(&driver, app_binary, shots).await?;
     Ok((driver, app))
 }
+
+/// Copies a screenshot a person looks at in the README into docs/screenshots as `NAME.png`, when
+/// asked to with CLINIC_UPDATE_SCREENSHOTS=1.
+pub fn publish(shot: &Path, name: &str) -> Result<()> {
+    if std::env::var_os("CLINIC_UPDATE_SCREENSHOTS").is_some() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&docs)?;
+        std::fs::copy(shot, docs.join(format!("{name}.png")))?;
+    }
+    Ok(())
+}

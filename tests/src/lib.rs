@@ -5,5 +5,7 @@
 pub mod app;
 pub mod procs;
 
-pub use app::{App, Driver, NotificationLog, choose_in_file_dialog, set_window_mapped, start_app};
+pub use app::{
+    App, Driver, NotificationLog, choose_in_file_dialog, publish, set_window_mapped, start_app,
+};
 pub use procs::{Cli, Server, binary};

@@ -39,9 +39,11 @@ pub async fn run(env: &Env, messages: usize, latest_repeats: usize) -> anyhow::R
     bulk::seed_conversation(clinic.path(), &patient.user, &doctor.user, messages)?;
     let seed_s = seeding.elapsed().as_secs_f64();
     let server = clinic.start(env)?;
-    let http = server.target.http(Duration::from_secs(30))?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let url = format!(
-        "https://{}/api/chat/messages?patientId={}&doctorId={}&limit={PAGE}",
+        "http://{}/api/chat/messages?patientId={}&doctorId={}&limit={PAGE}",
         server.addr, patient.user.id, doctor.user.id
     );
 

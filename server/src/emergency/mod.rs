@@ -82,10 +82,15 @@ pub(crate) async fn acknowledge(
     id: EmergencyId,
 ) -> Result<Emergency, ApiError> {
     let doctor = doctor.clone();
-    apply(state, move |conn, seqs| {
+    let emergency = apply(state, move |conn, seqs| {
         emergencies::acknowledge(conn, seqs, &doctor, &id)
     })
-    .await
+    .await?;
+    if let Some(at) = emergency.acknowledged_at {
+        let waited = (at - emergency.raised_at).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!(crate::metrics::ACK_SECONDS).record(waited);
+    }
+    Ok(emergency)
 }
 
 /// A doctor closes an emergency.

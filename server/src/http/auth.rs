@@ -52,6 +52,7 @@ pub(super) async fn login(
     let Some(account) = account.filter(|_| good) else {
         state.logins_by_user.fail(&username);
         state.logins_by_ip.fail(&ip);
+        metrics::counter!(crate::metrics::LOGIN_FAILURES).increment(1);
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     state.logins_by_user.succeed(&username);

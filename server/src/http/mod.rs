@@ -2,7 +2,9 @@
 
 mod auth;
 mod chat;
+mod download;
 mod emergencies;
+mod metrics;
 mod notifications;
 mod upload;
 
@@ -25,6 +27,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .saturating_add(64 * 1024);
     Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics::metrics))
+        .route("/download", get(download::page))
+        .route("/download/{file}", get(download::file))
         .route("/ws", get(crate::ws::upgrade))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))

@@ -129,6 +129,8 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usi
 /// leaves no half-written rows and does not spoil the others, then commits once and replies.
 fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) {
     let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
+    metrics::histogram!(crate::metrics::BATCH_SIZE).record(jobs.len() as f64);
+    let started = std::time::Instant::now();
     let outcome = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seqs = Seqs::load(&tx)?;
@@ -147,6 +149,7 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) {
         seqs.save(&tx)?;
         tx.commit()
     })();
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
     // Jobs that never ran (an error before them) drop their reply channel: the caller sees
     // `unavailable` and may retry; nothing of theirs was written.
     jobs.clear();

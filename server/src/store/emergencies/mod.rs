@@ -287,3 +287,13 @@ fn finish(conn: &Connection, id: &EmergencyId, title: &str) -> Result<Transition
         notification,
     })
 }
+
+/// How many emergencies are open (not resolved), and how many of those no doctor has taken yet.
+pub(crate) fn open_counts(conn: &Connection) -> Result<(i64, i64), ApiError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(state != 'RESOLVED'), 0), COALESCE(SUM(state = 'RAISED'), 0) \
+         FROM emergencies",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}

@@ -28,6 +28,7 @@ pub enum Inbound {
     Alert(Msg),
     SyncBatch {
         messages: Vec<Msg>,
+        cursor: i64,
         has_more: bool,
     },
     Error {
@@ -51,6 +52,7 @@ struct WithMessage {
 #[serde(rename_all = "camelCase")]
 struct Batch {
     messages: Vec<Msg>,
+    cursor: i64,
     has_more: bool,
 }
 
@@ -96,6 +98,7 @@ pub fn parse(text: &str) -> Inbound {
         "sync:batch" => serde_json::from_str::<Batch>(text)
             .map(|b| Inbound::SyncBatch {
                 messages: b.messages,
+                cursor: b.cursor,
                 has_more: b.has_more,
             })
             .unwrap_or(Inbound::Other),

@@ -61,10 +61,13 @@ impl Profile {
     }
 
     pub fn save_session(&self, session: &Session) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        private_dir(&self.dir)?;
         let path = self.session_path();
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(session)?)?;
+        std::io::Write::write_all(
+            &mut private_file(&tmp)?,
+            &serde_json::to_vec_pretty(session)?,
+        )?;
         std::fs::rename(tmp, path)?;
         Ok(())
     }
@@ -150,4 +153,35 @@ impl Profile {
             _ => Arc::new(KeyringStore::new()),
         }
     }
+}
+
+/// Creates `dir` if needed, readable by this account only (0700): a profile holds health data.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Creates (or truncates) `path` readable and writable by this account only (0600); an existing
+/// file made by an older version is tightened too.
+pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }

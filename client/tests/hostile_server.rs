@@ -102,7 +102,7 @@ async fn serve(
             continue;
         };
         match frame {
-            ClientFrame::Sync { since } => {
+            ClientFrame::Sync { since, .. } => {
                 seen.send(Seen::Sync(since)).unwrap();
                 if hostile {
                     hostile = false;

@@ -20,3 +20,7 @@ pub const MAX_PAGE: u32 = 500;
 pub const MAX_IDS_PER_REQUEST: usize = 1_000;
 /// Default size limit of an uploaded file, in bytes.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25 * 1024 * 1024;
+/// Default page of `GET /api/sync` and of a `sync` frame.
+pub const DEFAULT_SYNC_PAGE: u32 = 200;
+/// Most bytes of a message's `content` carried by an `emergency:alert` (a preview).
+pub const ALERT_PREVIEW_BYTES: usize = 1024;

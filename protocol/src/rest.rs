@@ -107,6 +107,16 @@ pub struct Health {
     pub version: String,
 }
 
+/// `GET /readyz`: the server can commit a write and has disk space to spare.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ready {
+    pub status: String,
+    pub version: String,
+    /// Bytes free for the data folder.
+    pub free_bytes: u64,
+}
+
 /// `PATCH /api/notifications`: mark the caller's own notifications read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -50,10 +50,15 @@ pub enum ClientFrame {
     /// The client stored these messages: tell their senders.
     #[serde(rename = "message:delivered")]
     MessageDelivered { message_ids: Vec<MessageId> },
-    /// Catch-up: everything in the caller's conversations that changed after `since`, answered
-    /// by one or more `sync:batch` frames, the last with `hasMore: false`.
+    /// Catch-up: one page of what changed in the caller's conversations after `since`,
+    /// answered by one `sync:batch` of at most `limit` records (default and cap in
+    /// [`crate::limits`]); ask again from its `cursor` while it says `hasMore`.
     #[serde(rename = "sync")]
-    Sync { since: Seq },
+    Sync {
+        since: Seq,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     /// A doctor takes an emergency ("I'm on it").
     #[serde(rename = "emergency:acknowledge")]
     EmergencyAcknowledge { emergency_id: EmergencyId },
@@ -129,12 +134,17 @@ pub enum ServerFrame {
     #[serde(rename = "user:offline")]
     UserOffline { user_id: UserId },
     /// To doctors: an open emergency. Repeated (with a growing `repeat`) until acknowledged.
+    /// `message` is the patient's latest emergency message, its `content` cut to a preview of
+    /// at most [`crate::limits::ALERT_PREVIEW_BYTES`] (then `truncated` is true: the whole
+    /// message comes with `message:received` or `sync`; do not store the preview over it).
     #[serde(rename = "emergency:alert")]
     EmergencyAlert {
         emergency: Emergency,
         message: Message,
         repeat: u32,
         escalated: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        truncated: bool,
     },
     /// An emergency changed state (acknowledged, escalated, resolved): to its patient and doctors.
     #[serde(rename = "emergency:updated")]

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clinic_protocol::rest::{
     EmergenciesQuery, EmergencyDetail, Health, LoginRequest, LoginResponse,
     MarkNotificationsReadRequest, MarkReadRequest, MarkReadResponse, MessagesQuery,
-    NotificationsQuery, ResolveRequest, SyncPage, SyncQuery, UploadResponse,
+    NotificationsQuery, Ready, ResolveRequest, SyncPage, SyncQuery, UploadResponse,
 };
 use clinic_protocol::ws::Availability;
 use clinic_protocol::*;
@@ -141,7 +141,14 @@ fn client_frames() {
         ClientFrame::MessageDelivered {
             message_ids: vec!["m-1".into()],
         },
-        ClientFrame::Sync { since: Seq(41) },
+        ClientFrame::Sync {
+            since: Seq(41),
+            limit: None,
+        },
+        ClientFrame::Sync {
+            since: Seq(41),
+            limit: Some(100),
+        },
         ClientFrame::EmergencyAcknowledge {
             emergency_id: "e-1".into(),
         },
@@ -210,6 +217,14 @@ fn server_frames() {
             message: message(),
             repeat: 2,
             escalated: true,
+            truncated: false,
+        },
+        ServerFrame::EmergencyAlert {
+            emergency: emergency(),
+            message: message(),
+            repeat: 0,
+            escalated: false,
+            truncated: true,
         },
         ServerFrame::EmergencyUpdated {
             emergency: emergency(),
@@ -358,6 +373,14 @@ fn rest_bodies() {
         Health {
             status: "ok".into(),
             version: "0.1.0".into()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "ready",
+        Ready {
+            status: "ready".into(),
+            version: "0.1.0".into(),
+            free_bytes: 52_428_800
         }
     );
     insta::assert_json_snapshot!(

@@ -4,10 +4,8 @@
 use crate::config::db_path;
 use crate::error::ApiError;
 use crate::store::{self, users};
-use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{self, PasswordHash, PasswordHasher, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use chrono::NaiveDate;
 use clinic_protocol::{ErrorCode, Role, User};
@@ -99,7 +97,7 @@ fn validate(account: &NewAccount) -> Result<(), AccountError> {
 }
 
 pub(crate) fn open(data_dir: &Path) -> Result<rusqlite::Connection, AccountError> {
-    std::fs::create_dir_all(data_dir)?;
+    crate::datadir::private_dir(data_dir)?;
     Ok(store::open_write(
         &db_path(data_dir),
         crate::Synchronous::Full,
@@ -198,16 +196,47 @@ pub(crate) fn hash_password(password: &str) -> Result<String, AccountError> {
 static DUMMY_HASH: LazyLock<String> =
     LazyLock::new(|| hash_password("not a real password").unwrap_or_default());
 
-/// Checks `password` against a stored hash (or the dummy one). Slow on purpose.
-pub(crate) fn verify_password(password: &str, stored: Option<&str>) -> bool {
+/// Largest argon2 memory a stored hash may ask for, in KiB blocks (ours use the default,
+/// 19 MiB): a hash edited into the database cannot make a login take gigabytes.
+const MAX_MEMORY_BLOCKS: u32 = 256 * 1024;
+
+/// Checks `password` against a stored hash (or the dummy one). Slow on purpose. The argon2
+/// working memory is `memory`, kept by the caller from one check to the next: allocated afresh
+/// for every check, the allocator kept each one (19 MiB more resident memory per failed login).
+pub(crate) fn verify_password(
+    password: &str,
+    stored: Option<&str>,
+    memory: &mut Vec<Block>,
+) -> bool {
     let stored = stored.unwrap_or(DUMMY_HASH.as_str());
-    let Ok(parsed) = PasswordHash::new(stored) else {
-        return false;
+    let mut check = || -> Option<bool> {
+        let parsed = PasswordHash::new(stored).ok()?;
+        let params = Params::try_from(&parsed).ok()?;
+        if params.m_cost() > MAX_MEMORY_BLOCKS {
+            return None;
+        }
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = Version::try_from(parsed.version.unwrap_or(0x13)).ok()?;
+        let expected = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let mut out = vec![0u8; expected.len()];
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut out,
+                &mut memory[..blocks],
+            )
+            .ok()?;
+        // Constant-time comparison.
+        Some(password_hash::Output::new(&out).ok()? == expected)
     };
-    let ok = Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok();
-    ok && stored != DUMMY_HASH.as_str()
+    check().unwrap_or(false) && stored != DUMMY_HASH.as_str()
 }
 
 /// A new bearer token: 32 random bytes, base64url.
@@ -220,4 +249,26 @@ pub(crate) fn new_token() -> String {
 /// What the database keeps of a token: its SHA-256, hex.
 pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn passwords_verify_in_reused_memory() {
+        let hash = hash_password("correct horse").unwrap();
+        let mut memory = Vec::new();
+        assert!(verify_password("correct horse", Some(&hash), &mut memory));
+        let kept = memory.len();
+        assert!(kept > 0);
+        assert!(!verify_password("wrong horse", Some(&hash), &mut memory));
+        assert!(
+            !verify_password("correct horse", None, &mut memory),
+            "unknown user"
+        );
+        assert!(!verify_password("x", Some("not a hash"), &mut memory));
+        assert_eq!(memory.len(), kept, "the same memory, not more");
+    }
 }

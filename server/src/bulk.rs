@@ -23,7 +23,7 @@ pub struct BulkUser {
 }
 
 fn open(data_dir: &Path) -> Result<rusqlite::Connection, AccountError> {
-    std::fs::create_dir_all(data_dir)?;
+    crate::datadir::private_dir(data_dir)?;
     Ok(store::open_write(
         &db_path(data_dir),
         crate::Synchronous::Normal,

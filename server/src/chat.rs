@@ -51,9 +51,10 @@ pub(crate) fn publish_sent(state: &AppState, sent: &Sent, skip: Option<SocketId>
             None,
         );
     }
-    if let Some(found) = &sent.emergency {
-        emergency::raised(state, found, &sent.message);
-        notify_doctors_later(state, &sent.message, &found.patient_name);
+    if let Some(raised) = &sent.emergency
+        && emergency::raised(state, raised, &sent.message)
+    {
+        notify_doctors_later(state, &sent.message, &raised.emergency.patient_name);
     }
 }
 

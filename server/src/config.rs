@@ -54,6 +54,54 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// A rate: `per_sec` tokens per second, at most `burst` saved up (a token bucket).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_sec: f64,
+    pub burst: f64,
+}
+
+impl Rate {
+    pub const fn new(per_sec: f64, burst: f64) -> Self {
+        Self { per_sec, burst }
+    }
+}
+
+/// Per-socket rates of the frames other than `message:send` (which has its own). A socket over
+/// its typing rate has those frames dropped (they are ephemeral); over any other rate the server
+/// stops reading it until the next frame is due, so nothing is refused or reordered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameRates {
+    /// `typing:start`, `typing:stop`.
+    pub typing: Rate,
+    /// `message:read`, `message:delivered`.
+    pub receipts: Rate,
+    /// `join:chat`, `leave:chat`.
+    pub rooms: Rate,
+    /// `sync` (each answered by one page).
+    pub sync: Rate,
+    /// `emergency:acknowledge`, `emergency:resolve`.
+    pub emergency: Rate,
+    /// `presence:set`.
+    pub presence: Rate,
+    /// Everything else: a second `authenticate`, malformed or unknown frames.
+    pub other: Rate,
+}
+
+impl Default for FrameRates {
+    fn default() -> Self {
+        Self {
+            typing: Rate::new(4.0, 10.0),
+            receipts: Rate::new(100.0, 500.0),
+            rooms: Rate::new(20.0, 100.0),
+            sync: Rate::new(10.0, 20.0),
+            emergency: Rate::new(10.0, 20.0),
+            presence: Rate::new(2.0, 5.0),
+            other: Rate::new(10.0, 50.0),
+        }
+    }
+}
+
 /// Who may read `GET /metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MetricsAccess {
@@ -104,14 +152,25 @@ pub struct Config {
     /// Per-socket sends per second (token bucket refill) and burst.
     pub send_rate_per_sec: f64,
     pub send_burst: f64,
-    /// Failed logins per username before the lockout starts.
+    /// Failed logins of one username from one address before that pair is locked out (only
+    /// that pair: a stranger elsewhere cannot lock a user out of their own PC). Its lockout
+    /// doubles every second further failure.
     pub login_max_failures: u32,
-    /// Failed logins per client IP (any usernames) before that IP is locked out; higher than
-    /// per username because several people may share one front-desk PC.
+    /// Failed logins from one address (any usernames) before the address is locked out; higher
+    /// than per pair because several people may share one front-desk PC. Its lockout doubles
+    /// with every further failure.
     pub login_max_failures_per_ip: u32,
-    /// First lockout; doubles with each further failure, capped at `login_max_lockout`.
+    /// First lockout, capped at `login_max_lockout`.
     pub login_base_lockout: Duration,
     pub login_max_lockout: Duration,
+    /// Password checks (argon2, about 19 MiB each) running at once, on threads of their own;
+    /// as many more may wait, and logins beyond that get 429 at once.
+    pub login_checks: usize,
+    /// Rates of the other frame types, per socket.
+    pub frame_rates: FrameRates,
+    /// How often one patient's repeated emergency raises alert the doctors again (a raise
+    /// while one is open joins it; past this rate it is stored and shown, without a new alert).
+    pub emergency_raise_rate: Rate,
     /// Idle read connections kept open.
     pub read_pool_size: usize,
     /// An emergency nobody has acknowledged is alerted again this often (to available doctors).
@@ -127,6 +186,30 @@ pub struct Config {
     pub upload_grace: Duration,
     /// How often unattached uploads (and crash leftovers) are swept.
     pub upload_sweep_interval: Duration,
+    /// Uploads per user: started uploads per second and burst.
+    pub upload_rate: Rate,
+    /// Uploads one user may have streaming at once.
+    pub upload_concurrency: usize,
+    /// Bytes one user may upload in 24 hours.
+    pub upload_quota_bytes: u64,
+    /// Free disk space uploads must leave: an upload is refused (503) when the free space
+    /// minus the largest allowed file would fall below this, long before messages run short.
+    pub upload_reserve_bytes: u64,
+    /// Free disk space below which `/readyz` says the server is not ready.
+    pub min_free_bytes: u64,
+    /// A request body that sends nothing for this long is abandoned.
+    pub body_idle_timeout: Duration,
+    /// A JSON body must have arrived whole within this.
+    pub json_body_timeout: Duration,
+    /// An upload must have arrived whole within this.
+    pub upload_timeout: Duration,
+    /// Web origins (`scheme://host[:port]`) whose pages may open `/ws` besides the server's
+    /// own; an upgrade with any other `Origin` header is refused (clients that send none, such
+    /// as the desktop app, are not affected).
+    pub allowed_origins: Vec<String>,
+    /// Create the database when the data folder has none (`serve --init`); without it the
+    /// server refuses to start on a folder without a database.
+    pub init: bool,
     /// Who may read `GET /metrics`.
     pub metrics: MetricsAccess,
     /// Folder whose desktop packages `GET /download` offers (none: the page says there are none).
@@ -159,13 +242,28 @@ impl Config {
             login_max_failures_per_ip: 20,
             login_base_lockout: Duration::from_secs(1),
             login_max_lockout: Duration::from_secs(15 * 60),
+            login_checks: 2,
+            frame_rates: FrameRates::default(),
+            // Three raises at once, then one every ten seconds.
+            emergency_raise_rate: Rate::new(0.1, 3.0),
             read_pool_size: 8,
             emergency_repeat_interval: Duration::from_secs(30),
             emergency_escalate_after: Duration::from_secs(120),
             alarm: false,
             max_upload_bytes: limits::DEFAULT_MAX_UPLOAD_BYTES,
-            upload_grace: Duration::from_secs(24 * 3600),
-            upload_sweep_interval: Duration::from_secs(3600),
+            upload_grace: Duration::from_secs(3600),
+            upload_sweep_interval: Duration::from_secs(600),
+            // Ten at once, then one every six seconds.
+            upload_rate: Rate::new(1.0 / 6.0, 10.0),
+            upload_concurrency: 2,
+            upload_quota_bytes: 500 * 1024 * 1024,
+            upload_reserve_bytes: 1024 * 1024 * 1024,
+            min_free_bytes: 64 * 1024 * 1024,
+            body_idle_timeout: Duration::from_secs(30),
+            json_body_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(15 * 60),
+            allowed_origins: Vec::new(),
+            init: false,
             metrics: MetricsAccess::Lan,
             downloads_dir: None,
         }

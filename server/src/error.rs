@@ -15,6 +15,21 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} holds no clinic database: check --data-dir, put a backup in place with \
+         `clinic-server --data-dir {path} restore FILE`, or pass --init to start a new, empty clinic there"
+    )]
+    NoDatabase { path: std::path::PathBuf },
+    #[error(
+        "the database {path} is damaged ({detail}); the server will not serve it. Restore the \
+         latest backup with `clinic-server --data-dir DIR restore FILE`"
+    )]
+    Damaged {
+        path: std::path::PathBuf,
+        detail: String,
+    },
+    #[error("another clinic-server is using the data folder {path}; stop it first")]
+    InUse { path: std::path::PathBuf },
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("serving failed: {0}")]
@@ -115,11 +130,37 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let Some(wait) = self.retry_after {
-            let secs = wait.as_secs().max(1);
+            // Rounded up: a client that waits exactly this long must not be refused again.
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry_after(wait: Duration) -> Option<String> {
+        let response = ApiError::rate_limited(wait).into_response();
+        response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn retry_after_is_rounded_up_to_whole_seconds() {
+        assert_eq!(
+            retry_after(Duration::from_millis(1500)).as_deref(),
+            Some("2")
+        );
+        assert_eq!(retry_after(Duration::from_secs(2)).as_deref(), Some("2"));
+        assert_eq!(retry_after(Duration::from_millis(10)).as_deref(), Some("1"));
+        assert_eq!(retry_after(Duration::ZERO).as_deref(), Some("1"));
     }
 }

@@ -3,11 +3,11 @@
 
 use axum::extract::ws::{Utf8Bytes, close_code};
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ConversationKey, Role, ServerFrame, User, UserId};
+use clinic_protocol::{ConversationKey, EmergencyId, Role, ServerFrame, User, UserId};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) type SocketId = u64;
@@ -16,6 +16,53 @@ pub(crate) type SocketId = u64;
 /// socket that never reads hold over a thousand maximum-size messages (tens of MiB; benchmark
 /// S7 in docs/benchmarks.md); past this budget it is closed like one whose queue is full.
 pub(crate) const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
+
+/// Queued bytes past which a socket counts as behind: typing indicators for it are dropped
+/// rather than queued (they are stale by the time it would read them).
+const BEHIND_BYTES: usize = 64 * 1024;
+
+/// Most emergencies one socket may have alerts waiting for; more would mean more open
+/// emergencies than the watch keeps.
+const MAX_PENDING_ALERTS: usize = 1024;
+
+/// The emergency alerts waiting for one socket, outside its queue: at most one per emergency
+/// (a newer alert replaces the older one), written before anything else queued, and never
+/// counted against the socket's budget. A socket that is behind may be closed for its other
+/// frames, but its alerts cannot be what closes it, and they are the first thing it gets.
+#[derive(Debug, Default)]
+pub(crate) struct Alerts {
+    pending: Mutex<Vec<(EmergencyId, Utf8Bytes)>>,
+    any: AtomicBool,
+    /// Wakes the write task.
+    pub wake: Notify,
+}
+
+impl Alerts {
+    /// Takes every waiting alert, oldest emergency first.
+    pub(crate) fn take(&self) -> Vec<Utf8Bytes> {
+        if !self.any.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.drain(..).map(|(_, frame)| frame).collect()
+    }
+
+    /// Queues `frame` as the alert of `id`; false when too many are waiting.
+    fn put(&self, id: &EmergencyId, frame: Utf8Bytes) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = pending.iter_mut().find(|(waiting, _)| waiting == id) {
+            slot.1 = frame;
+        } else if pending.len() < MAX_PENDING_ALERTS {
+            pending.push((id.clone(), frame));
+        } else {
+            return false;
+        }
+        self.any.store(true, Ordering::Release);
+        drop(pending);
+        self.wake.notify_one();
+        true
+    }
+}
 
 /// The sending side of one socket: its bounded queue and the switch that closes it.
 #[derive(Debug, Clone)]
@@ -26,6 +73,8 @@ pub(crate) struct Outbox {
     pub reason: Arc<OnceLock<(u16, &'static str)>>,
     /// Bytes of the frames queued and not yet taken by the write task.
     queued: Arc<AtomicUsize>,
+    /// Emergency alerts, ahead of the queue.
+    pub alerts: Arc<Alerts>,
 }
 
 impl Outbox {
@@ -35,6 +84,25 @@ impl Outbox {
             close,
             reason: Arc::new(OnceLock::new()),
             queued: Arc::new(AtomicUsize::new(0)),
+            alerts: Arc::new(Alerts::default()),
+        }
+    }
+
+    /// Queues the alert of emergency `id` ahead of everything else (see [`Alerts`]).
+    pub(crate) fn alert(&self, id: &EmergencyId, frame: Utf8Bytes) {
+        if !self.alerts.put(id, frame) {
+            tracing::warn!("too many emergency alerts waiting; closing a slow socket");
+            self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
+        }
+    }
+
+    /// Queues a frame that is worthless once stale (typing), unless the socket is behind:
+    /// then it is dropped, never queued, and never a reason to close the socket.
+    pub(crate) fn offer(&self, frame: Utf8Bytes) {
+        let behind = self.queued.load(Ordering::Relaxed) + frame.len() > BEHIND_BYTES
+            || self.frames.capacity() < self.frames.max_capacity() / 2;
+        if !behind {
+            self.push(frame);
         }
     }
 
@@ -229,7 +297,7 @@ impl Hub {
             if let Some(entry) = state.sockets.get(id)
                 && entry.joined.contains(key)
             {
-                entry.outbox.push(text.clone());
+                entry.outbox.offer(text.clone());
             }
         }
     }
@@ -251,6 +319,22 @@ impl Hub {
         include_dnd: bool,
     ) -> Vec<(UserId, usize)> {
         let text = encode(frame);
+        self.each_doctor(include_dnd, |outbox| outbox.push(text.clone()))
+    }
+
+    /// The alert of emergency `id`, like [`Hub::to_doctors`] but ahead of every socket's queue
+    /// (see [`Alerts`]).
+    pub(crate) fn alert_doctors(
+        &self,
+        id: &EmergencyId,
+        frame: &ServerFrame,
+        include_dnd: bool,
+    ) -> Vec<(UserId, usize)> {
+        let text = encode(frame);
+        self.each_doctor(include_dnd, |outbox| outbox.alert(id, text.clone()))
+    }
+
+    fn each_doctor(&self, include_dnd: bool, deliver: impl Fn(&Outbox)) -> Vec<(UserId, usize)> {
         let state = self.lock();
         let mut reached = Vec::new();
         for (user, sockets) in &state.by_user {
@@ -260,7 +344,7 @@ impl Hub {
             let mut queued = 0;
             for entry in sockets.iter().filter_map(|id| state.sockets.get(id)) {
                 if entry.user.role == Role::Doctor {
-                    entry.outbox.push(text.clone());
+                    deliver(&entry.outbox);
                     queued += 1;
                 }
             }

@@ -7,10 +7,12 @@
 pub mod accounts;
 pub mod bulk;
 pub mod config;
+pub mod datadir;
 pub mod demo;
 pub mod error;
 pub mod files;
 pub mod fuzzing;
+pub mod restore;
 pub mod sessions;
 pub mod tls;
 
@@ -20,14 +22,16 @@ mod emergency;
 mod http;
 mod hub;
 mod limiter;
+mod login;
 mod metrics;
 mod server;
 mod state;
 mod store;
 mod systemd;
+mod text;
 mod time;
 mod ws;
 
-pub use config::{Config, ConnectionLimits, MetricsAccess, Synchronous};
+pub use config::{Config, ConnectionLimits, FrameRates, MetricsAccess, Rate, Synchronous};
 pub use error::ServerError;
 pub use server::run;

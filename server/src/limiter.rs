@@ -1,7 +1,9 @@
-//! Rate limits: a token bucket for a socket's sends, and the failed-login throttle keyed by
-//! username and by IP with exponential lockout.
+//! Rate limits: token buckets (per socket, or per key such as a user), and the failed-login
+//! throttle with its exponential lockout.
 
+pub(crate) use crate::config::Rate;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,10 @@ impl Bucket {
         }
     }
 
+    pub(crate) fn with(rate: Rate) -> Self {
+        Self::new(rate.per_sec, rate.burst)
+    }
+
     fn refill(&mut self) {
         let now = Instant::now();
         let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
@@ -43,85 +49,176 @@ impl Bucket {
     }
 
     /// How long until a token is there (`None`: one is there now).
-    pub(crate) fn until_next(&mut self) -> Option<std::time::Duration> {
+    pub(crate) fn until_next(&mut self) -> Option<Duration> {
         self.refill();
         (self.tokens < 1.0).then(|| {
             let secs = (1.0 - self.tokens) / self.rate.max(f64::MIN_POSITIVE);
-            std::time::Duration::from_secs_f64(secs.min(60.0))
+            Duration::from_secs_f64(secs.min(3600.0))
         })
+    }
+
+    /// Waits until a token is there and takes it: the caller is slowed down, never refused.
+    pub(crate) async fn wait(&mut self) {
+        while let Some(wait) = self.until_next() {
+            tokio::time::sleep(wait).await;
+        }
+        self.take();
+    }
+
+    /// True when the bucket is full again (nothing to remember about its key).
+    fn is_full(&mut self) -> bool {
+        self.refill();
+        self.tokens >= self.burst
+    }
+}
+
+/// Most keys a keyed limiter remembers; beyond this, full buckets (which carry no state worth
+/// keeping) are forgotten first, then everything: a flood of keys cannot grow memory.
+const MAX_KEYS: usize = 50_000;
+
+/// One token bucket per key (a user, an address).
+#[derive(Debug)]
+pub(crate) struct KeyedBuckets<K> {
+    rate: Rate,
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
+    pub(crate) fn new(rate: Rate) -> Self {
+        Self {
+            rate,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token of `key`'s bucket, or says how long until one is there.
+    pub(crate) fn take(&self, key: &K) -> Result<(), Duration> {
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_KEYS && !map.contains_key(key) {
+            map.retain(|_, b| !b.is_full());
+            if map.len() >= MAX_KEYS {
+                map.clear();
+            }
+        }
+        let bucket = map
+            .entry(key.clone())
+            .or_insert_with(|| Bucket::with(self.rate));
+        match bucket.until_next() {
+            Some(wait) => Err(wait),
+            None => {
+                bucket.take();
+                Ok(())
+            }
+        }
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
+    /// Attempts counted and not yet decided (their password is being checked).
+    pending: u32,
     last: Instant,
     locked_until: Option<Instant>,
 }
 
-/// Most keys remembered; beyond this the oldest entries are forgotten first, so a flood of
-/// made-up usernames cannot grow memory without bound.
-const MAX_KEYS: usize = 50_000;
-
-/// Failed logins per key (a username, or an IP address).
+/// Failed logins per key, counted before the password is checked: an attempt first takes a
+/// slot, and past `max_failures` (decided or pending) no slot is given, so concurrency cannot
+/// get more guesses checked than the limit. From the limit on each further failure lengthens
+/// the lockout: it doubles every `ramp` failures, from `base` up to `max`.
 #[derive(Debug)]
 pub(crate) struct LoginThrottle {
     max_failures: u32,
+    ramp: u32,
     base: Duration,
     max: Duration,
     keys: Mutex<HashMap<String, Failures>>,
 }
 
+/// What a failure did to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failed {
+    Counted,
+    /// The key is now locked out for this long.
+    LockedOut(Duration),
+}
+
+/// How long to wait when a key's slots are all taken by attempts still being checked.
+const PENDING_WAIT: Duration = Duration::from_secs(1);
+
 impl LoginThrottle {
-    pub(crate) fn new(max_failures: u32, base: Duration, max: Duration) -> Self {
+    pub(crate) fn new(max_failures: u32, ramp: u32, base: Duration, max: Duration) -> Self {
         Self {
-            max_failures,
+            max_failures: max_failures.max(1),
+            ramp: ramp.max(1),
             base,
             max,
             keys: Mutex::new(HashMap::new()),
         }
     }
 
-    /// How long until `key` may try again, if it is locked out.
-    pub(crate) fn locked(&self, key: &str) -> Option<Duration> {
-        let now = Instant::now();
-        let map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        let until = map.get(key)?.locked_until?;
-        (until > now).then(|| until - now)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failures>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts a failure against `key`; past the limit each further failure doubles the lockout.
-    pub(crate) fn fail(&self, key: &str) {
+    /// Takes an attempt slot for `key`, or says how long until it may try again.
+    pub(crate) fn begin(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_KEYS {
+        let mut map = self.lock();
+        if map.len() >= MAX_KEYS && !map.contains_key(key) {
             let horizon = self.max;
-            map.retain(|_, f| now.duration_since(f.last) < horizon);
+            map.retain(|_, f| f.pending > 0 || now.duration_since(f.last) < horizon);
             if map.len() >= MAX_KEYS {
-                map.clear();
+                map.retain(|_, f| f.pending > 0);
             }
         }
         let entry = map.entry(key.to_owned()).or_insert(Failures {
             count: 0,
+            pending: 0,
             last: now,
             locked_until: None,
         });
-        entry.count = entry.count.saturating_add(1);
-        entry.last = now;
-        if entry.count >= self.max_failures {
-            let doublings = (entry.count - self.max_failures).min(20);
-            let lockout = self.base.saturating_mul(1 << doublings).min(self.max);
-            entry.locked_until = Some(now + lockout);
+        if let Some(until) = entry.locked_until.filter(|u| *u > now) {
+            return Err(until - now);
         }
+        // Below the limit, as many at once as it has room for; at or past it (between
+        // lockouts), one at a time.
+        if entry.pending > 0 && entry.count.saturating_add(entry.pending) >= self.max_failures {
+            return Err(PENDING_WAIT);
+        }
+        entry.pending += 1;
+        entry.last = now;
+        Ok(())
     }
 
-    /// Clears the record of `key` (a successful login clears its username's, not its IP's: one
-    /// good password should not unlock guessing at other accounts).
-    pub(crate) fn succeed(&self, key: &str) {
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+    /// The attempt failed: counted, and past the limit the lockout grows.
+    pub(crate) fn fail(&self, key: &str) -> Failed {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let Some(entry) = map.get_mut(key) else {
+            return Failed::Counted;
+        };
+        entry.pending = entry.pending.saturating_sub(1);
+        entry.count = entry.count.saturating_add(1);
+        entry.last = now;
+        if entry.count < self.max_failures {
+            return Failed::Counted;
+        }
+        let doublings = ((entry.count - self.max_failures) / self.ramp).min(20);
+        let lockout = self.base.saturating_mul(1 << doublings).min(self.max);
+        entry.locked_until = Some(now + lockout);
+        Failed::LockedOut(lockout)
+    }
+
+    /// The attempt succeeded (or was never decided): its slot is given back; with `clear`
+    /// the key's failures are forgotten too.
+    pub(crate) fn release(&self, key: &str, clear: bool) {
+        let mut map = self.lock();
+        if clear {
+            map.remove(key);
+        } else if let Some(entry) = map.get_mut(key) {
+            entry.pending = entry.pending.saturating_sub(1);
+        }
     }
 }
 
@@ -130,19 +227,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lockout_starts_after_the_limit_and_grows() {
-        let throttle = LoginThrottle::new(3, Duration::from_secs(10), Duration::from_secs(100));
-        throttle.fail("a");
-        throttle.fail("a");
-        assert!(throttle.locked("a").is_none());
-        throttle.fail("a");
-        let first = throttle.locked("a").expect("locked after 3");
-        throttle.fail("a");
-        let second = throttle.locked("a").expect("still locked");
-        assert!(second > first);
-        assert!(throttle.locked("b").is_none());
-        throttle.succeed("a");
-        assert!(throttle.locked("a").is_none());
+    fn lockout_starts_at_the_limit_and_grows_at_its_ramp() {
+        let throttle = LoginThrottle::new(3, 2, Duration::from_secs(10), Duration::from_secs(100));
+        for _ in 0..2 {
+            assert!(throttle.begin("a").is_ok());
+            assert_eq!(throttle.fail("a"), Failed::Counted);
+        }
+        assert!(throttle.begin("a").is_ok());
+        assert_eq!(
+            throttle.fail("a"),
+            Failed::LockedOut(Duration::from_secs(10))
+        );
+        assert!(throttle.begin("a").is_err(), "locked");
+        assert!(throttle.begin("b").is_ok(), "other keys are not");
+        // Two more failures per doubling (forced past the lock here).
+        assert_eq!(
+            throttle.fail("a"),
+            Failed::LockedOut(Duration::from_secs(10))
+        );
+        assert_eq!(
+            throttle.fail("a"),
+            Failed::LockedOut(Duration::from_secs(20))
+        );
+        throttle.release("a", true);
+        assert!(throttle.begin("a").is_ok());
+    }
+
+    #[test]
+    fn pending_attempts_count_against_the_limit() {
+        let throttle = LoginThrottle::new(2, 1, Duration::from_secs(1), Duration::from_secs(9));
+        assert!(throttle.begin("k").is_ok());
+        assert!(throttle.begin("k").is_ok());
+        assert_eq!(throttle.begin("k"), Err(PENDING_WAIT), "both slots taken");
+        throttle.release("k", false);
+        assert!(
+            throttle.begin("k").is_ok(),
+            "a decided attempt gives its slot back"
+        );
+        // Past the limit, once the lockout is over: one attempt at a time.
+        let throttle = LoginThrottle::new(1, 1, Duration::ZERO, Duration::ZERO);
+        assert!(throttle.begin("k").is_ok());
+        assert_eq!(throttle.fail("k"), Failed::LockedOut(Duration::ZERO));
+        assert!(throttle.begin("k").is_ok(), "the lockout is over");
+        assert_eq!(throttle.begin("k"), Err(PENDING_WAIT), "but one at a time");
     }
 
     #[test]
@@ -150,5 +277,13 @@ mod tests {
         let mut bucket = Bucket::new(0.001, 3.0);
         assert!(bucket.take() && bucket.take() && bucket.take());
         assert!(!bucket.take());
+    }
+
+    #[test]
+    fn keyed_buckets_are_separate() {
+        let buckets = KeyedBuckets::new(Rate::new(0.001, 1.0));
+        assert!(buckets.take(&"a").is_ok());
+        assert!(buckets.take(&"a").is_err());
+        assert!(buckets.take(&"b").is_ok());
     }
 }

@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use clinic_protocol::Role;
 use clinic_server::accounts::{self, NewAccount};
 use clinic_server::tls::{TlsMode, check_listen};
-use clinic_server::{Config, ConnectionLimits, MetricsAccess, Synchronous, demo, sessions};
+use clinic_server::{
+    Config, ConnectionLimits, MetricsAccess, Synchronous, datadir, demo, sessions,
+};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,12 +28,21 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start; boxing the serve flags saves nothing"
+)]
 enum Command {
     /// Serve WebSocket (/ws), REST (/api) and /healthz.
     Serve {
         #[arg(long, env = "CLINIC_LISTEN", default_value = "0.0.0.0:8470")]
         listen: String,
-        /// Seed the demo clinic first if the data folder has no accounts.
+        /// Start a new, empty clinic if the data folder has no database (without it the server
+        /// refuses such a folder: a wrong --data-dir must not look like an empty clinic).
+        #[arg(long)]
+        init: bool,
+        /// Seed the demo clinic first if the data folder has no accounts (with --init for a
+        /// new folder).
         #[arg(long)]
         demo: bool,
         /// `normal` trades the last commits on power loss for speed.
@@ -40,6 +51,23 @@ enum Command {
         /// Largest uploaded file, in bytes (default 25 MiB).
         #[arg(long, env = "CLINIC_MAX_UPLOAD_BYTES")]
         max_upload_bytes: Option<u64>,
+        /// Bytes one user may upload in 24 hours (default 500 MiB).
+        #[arg(long, env = "CLINIC_UPLOAD_QUOTA_BYTES")]
+        upload_quota_bytes: Option<u64>,
+        /// Free disk space uploads must leave for messages (default 1 GiB).
+        #[arg(long, env = "CLINIC_UPLOAD_RESERVE_BYTES")]
+        upload_reserve_bytes: Option<u64>,
+        /// Free disk space below which /readyz reports not ready (default 64 MiB).
+        #[arg(long, env = "CLINIC_MIN_FREE_BYTES")]
+        min_free_bytes: Option<u64>,
+        /// A web origin (scheme://host[:port]) allowed to open /ws besides the server's own;
+        /// repeat for more.
+        #[arg(
+            long = "allowed-origin",
+            env = "CLINIC_ALLOWED_ORIGINS",
+            value_delimiter = ','
+        )]
+        allowed_origins: Vec<String>,
         /// Ring the alarm and show notifications on this machine while an emergency waits for
         /// a doctor (front desk, nurses' station).
         #[arg(long, env = "CLINIC_ALARM")]
@@ -85,6 +113,13 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Create an empty clinic database in the data folder if it has none (a new installation;
+    /// `serve` refuses a folder without one unless given --init).
+    Init,
+    /// Put a backup (made by `backup --to FILE`) in place as this data folder's database, with
+    /// its files (FILE.files/). Stop the server first. The database that was there is moved
+    /// into a before-restore-TIME folder, never deleted.
+    Restore { file: PathBuf },
     /// Create the demo clinic (password for every account: clinic-demo).
     Demo,
 }
@@ -273,7 +308,10 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr);
     match cli.log_format {
-        LogFormat::Text => logs.init(),
+        // Colour codes only for a person at a terminal, not in a service's log.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
     let data_dir = match cli.data_dir {
@@ -283,9 +321,14 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             listen,
+            init,
             demo: seed_demo,
             synchronous,
             max_upload_bytes,
+            upload_quota_bytes,
+            upload_reserve_bytes,
+            min_free_bytes,
+            allowed_origins,
             alarm,
             emergency_repeat_secs,
             emergency_escalate_secs,
@@ -295,6 +338,8 @@ fn main() -> anyhow::Result<()> {
             metrics,
             downloads_dir,
         } => {
+            // Before the demo seeds anything: it must not make a new clinic in a wrong folder.
+            datadir::check_database(&data_dir, init)?;
             if seed_demo {
                 let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
                 if clinic.created {
@@ -306,9 +351,20 @@ fn main() -> anyhow::Result<()> {
                 SyncMode::Full => Synchronous::Full,
                 SyncMode::Normal => Synchronous::Normal,
             };
+            config.init = init;
             if let Some(limit) = max_upload_bytes {
                 config.max_upload_bytes = limit;
             }
+            if let Some(quota) = upload_quota_bytes {
+                config.upload_quota_bytes = quota;
+            }
+            if let Some(reserve) = upload_reserve_bytes {
+                config.upload_reserve_bytes = reserve;
+            }
+            if let Some(free) = min_free_bytes {
+                config.min_free_bytes = free;
+            }
+            config.allowed_origins = allowed_origins;
             config.alarm = alarm;
             config.emergency_repeat_interval = Duration::from_secs_f64(emergency_repeat_secs);
             config.emergency_escalate_after = Duration::from_secs_f64(emergency_escalate_secs);
@@ -354,6 +410,18 @@ fn main() -> anyhow::Result<()> {
         Command::Sessions(command) => sessions_command(&data_dir, command),
         Command::User(command) => user(&data_dir, command),
         Command::Backup { to } => backup(&data_dir, &to),
+        Command::Restore { file } => restore(&data_dir, &file),
+        Command::Init => {
+            if datadir::init(&data_dir)? {
+                println!("created an empty clinic database in {}", data_dir.display());
+            } else {
+                println!(
+                    "{} already holds a clinic database; nothing done",
+                    data_dir.display()
+                );
+            }
+            Ok(())
+        }
         Command::Demo => {
             let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
             if !clinic.created {
@@ -565,6 +633,8 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening {}", source_path.display()))?;
     source.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Health data: the copy is as private as the original.
+    datadir::private_file(to, false).with_context(|| format!("creating {}", to.display()))?;
     let mut target =
         rusqlite::Connection::open(to).with_context(|| format!("creating {}", to.display()))?;
     {
@@ -582,5 +652,25 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     let copied = clinic_server::files::backup(data_dir, &files_to)
         .with_context(|| format!("copying files to {}", files_to.display()))?;
     println!("copied {copied} new files to {}", files_to.display());
+    Ok(())
+}
+
+fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
+    let restored = clinic_server::restore::restore(data_dir, file)?;
+    println!(
+        "restored {} into {}: {} accounts, {} messages, last change {}",
+        file.display(),
+        data_dir.display(),
+        restored.users,
+        restored.messages,
+        restored.last_change
+    );
+    if let Some(previous) = restored.previous {
+        println!(
+            "the database that was there (with its log) is in {}",
+            previous.display()
+        );
+    }
+    println!("copied {} files", restored.files_copied);
     Ok(())
 }

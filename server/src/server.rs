@@ -3,10 +3,12 @@
 
 use crate::accept::Accept;
 use crate::config::Config;
+use crate::datadir;
 use crate::emergency::Watch;
 use crate::error::ServerError;
+use crate::files::allowance::Allowance;
 use crate::hub::Hub;
-use crate::limiter::LoginThrottle;
+use crate::login::Logins;
 use crate::state::AppState;
 use crate::store::{self, Reads, Store, Writer, tokens, users};
 use crate::time::now_ms;
@@ -18,6 +20,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// How long a start waits for a server that is still stopping to let go of the data folder.
+const HOLD_PATIENCE: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for sockets to send their close frames.
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);
@@ -31,6 +36,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Serve)?;
+    // Checked before anything is created: a wrong folder must not become a new empty clinic
+    // (nor get a certificate authority).
+    datadir::check_database(&config.data_dir, config.init)?;
+    datadir::prepare(&config.data_dir)?;
+    let _held = datadir::hold_waiting(&config.data_dir, HOLD_PATIENCE).await?;
     let tls = ServerTls::prepare(&config, local)?.map(Arc::new);
     let (state, writer_thread) = open_state(config)?;
     // Emergencies still waiting for a doctor carry on: repeats, escalation, the server alarm.
@@ -96,18 +106,15 @@ pub async fn run(
     Ok(())
 }
 
-/// Opens the store and starts its writer: the state every handler shares.
+/// Opens the store of a checked, private and held data folder and starts its writer: the state
+/// every handler shares.
 pub(crate) fn open_state(
     config: Config,
 ) -> Result<(AppState, std::thread::JoinHandle<()>), ServerError> {
     // Installed before anything is counted (a no-op when it already is).
     crate::metrics::handle();
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
     let path = config.db_path();
-    let conn = store::open_write(&path, config.synchronous)?;
+    let conn = store::open_serving(&path, config.synchronous)?;
     let (writer, writer_thread) =
         Writer::start(conn, config.writer_queue, config.max_batch).map_err(ServerError::Serve)?;
     let state = AppState {
@@ -117,16 +124,8 @@ pub(crate) fn open_state(
         },
         hub: Arc::new(Hub::default()),
         emergencies: Arc::new(Watch::new(&config)),
-        logins_by_user: Arc::new(LoginThrottle::new(
-            config.login_max_failures,
-            config.login_base_lockout,
-            config.login_max_lockout,
-        )),
-        logins_by_ip: Arc::new(LoginThrottle::new(
-            config.login_max_failures_per_ip,
-            config.login_base_lockout,
-            config.login_max_lockout,
-        )),
+        logins: Logins::start(&config).map_err(ServerError::Serve)?,
+        uploads: Allowance::new(&config),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         config: Arc::new(config),

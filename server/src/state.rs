@@ -4,8 +4,9 @@ use crate::accounts::token_hash;
 use crate::config::Config;
 use crate::emergency::Watch;
 use crate::error::ApiError;
+use crate::files::allowance::Allowance;
 use crate::hub::Hub;
-use crate::limiter::LoginThrottle;
+use crate::login::Logins;
 use crate::store::{Store, tokens, users};
 use crate::time::now_ms;
 use clinic_protocol::User;
@@ -20,9 +21,10 @@ pub(crate) struct AppState {
     pub hub: Arc<Hub>,
     /// Emergencies nobody has taken yet: their repeats, escalation and the server alarm.
     pub emergencies: Arc<Watch>,
-    /// Failed logins by username and by client IP.
-    pub logins_by_user: Arc<LoginThrottle>,
-    pub logins_by_ip: Arc<LoginThrottle>,
+    /// Login throttles and the password-check threads.
+    pub logins: Arc<Logins>,
+    /// What each user may upload.
+    pub uploads: Arc<Allowance>,
     /// Cancelled when the server shuts down: sockets close with a close frame.
     pub shutdown: CancellationToken,
     /// Live socket tasks, waited for at shutdown.

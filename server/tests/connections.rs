@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 const IDLE_CONNECTIONS: usize = 1_100;
 
 fn accounts(dir: &Path) {
-    common::create_accounts(dir, &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    common::accounts(dir, &[("pat", Role::Patient), ("doc", Role::Doctor)]);
 }
 
 /// The server binary with the open-file limit a service usually gets (1024).

@@ -79,7 +79,7 @@ async fn sync_page(client: &reqwest::Client, addr: &str, token: &str, since: i64
 #[tokio::test]
 async fn every_acknowledged_message_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    common::create_accounts(
+    common::accounts(
         dir.path(),
         &[
             ("p1", Role::Patient),

@@ -138,9 +138,30 @@ async fn transitions_are_recorded_visible_to_all_and_survive_restarts() {
     assert_eq!(detail["transitions"][3]["note"], "ECG normal");
     assert_eq!(detail["transitions"][3]["actorId"], c.doc2.id());
 
-    // The doctor's list shows open emergencies first.
+    // The doctor's list shows open emergencies first (from two patients: a patient's second
+    // raise would join their open emergency).
     let newer = raise(&server, &c, "sos-2").await;
-    let third = raise(&server, &c, "sos-3").await;
+    let (status, _) = server
+        .post(
+            &c.pat2.token,
+            "/api/chat/messages",
+            json!({"patientId": c.pat2.id(), "doctorId": c.doc1.id(), "content": "Dizzy",
+                   "isEmergency": true, "clientId": "sos-3"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, open) = server
+        .get(&c.doc1.token, "/api/emergencies?open=true")
+        .await;
+    let third = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["patientId"] == c.pat2.id())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     server
         .post(
             &c.doc1.token,

@@ -11,7 +11,7 @@ fn json_logs_are_one_object_per_line() {
     let mut server = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--init", "--listen", "127.0.0.1:0"])
         .env("CLINIC_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

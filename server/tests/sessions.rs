@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn accounts(dir: &Path) {
-    common::create_accounts(
+    common::accounts(
         dir,
         &[
             ("pat", Role::Patient),

@@ -79,7 +79,8 @@ fn serve(data_dir: &Path, notify: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_clinic-server"))
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        // A new folder: a new, empty clinic.
+        .args(["serve", "--init", "--tls", "off", "--listen", "127.0.0.1:0"])
         .env("NOTIFY_SOCKET", notify.join("notify.sock"))
         .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
         .env("RUST_LOG", "warn")

@@ -65,7 +65,7 @@ fn tls_off_is_refused_on_a_network_address() {
     let out = server_bin()
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["serve", "--tls", "off", "--listen", "0.0.0.0:0"])
+        .args(["serve", "--init", "--tls", "off", "--listen", "0.0.0.0:0"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -87,7 +87,7 @@ async fn tls_off_on_loopback_serves_plain_http() {
     let mut child = server_bin()
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["serve", "--tls", "off", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--init", "--tls", "off", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -139,8 +139,9 @@ async fn the_server_certificate_is_renewed_from_the_same_ca_without_a_restart() 
     assert_eq!(status, 200);
 }
 
+/// A new, empty clinic in `dir` (or the one already there).
 fn spawn(dir: &Path, extra: &[&str]) -> (std::process::Child, String) {
-    common::spawn_server(dir, extra)
+    common::spawn_server(dir, &[&["--init"], extra].concat())
 }
 
 #[tokio::test]

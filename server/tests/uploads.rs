@@ -6,35 +6,19 @@
 
 mod common;
 
-use common::{Account, Clinic, TestServer, WAIT, Ws, clinic, split};
-use reqwest::multipart::{Form, Part};
+use common::{Account, Clinic, PNG, TestServer, WAIT, Ws, clinic, split};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-/// A 1x1 PNG.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n2 0 obj <</Type /Pages /Kids [] /Count 0>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n";
 
 fn elf() -> Vec<u8> {
     let mut bytes = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0".to_vec();
     bytes.resize(20_000, 0x90);
     bytes
-}
-
-fn form(patient: &Account, doctor: &Account, name: &str, bytes: Vec<u8>, mime: &str) -> Form {
-    Form::new()
-        .text("patientId", patient.id().to_owned())
-        .text("doctorId", doctor.id().to_owned())
-        .part(
-            "file",
-            Part::bytes(bytes)
-                .file_name(name.to_owned())
-                .mime_str(mime)
-                .unwrap(),
-        )
 }
 
 /// `who` uploads into the conversation of pat1 and dr. doc1 (the declared type is always the
@@ -46,7 +30,7 @@ async fn upload(
     name: &str,
     bytes: impl Into<Vec<u8>>,
 ) -> (u16, Value) {
-    let form = form(
+    let form = common::upload_form(
         &c.pat1,
         &c.doc1,
         name,
@@ -345,7 +329,13 @@ async fn over_size_is_refused_while_streaming() {
         .http
         .post(server.url("/api/chat/upload"))
         .bearer_auth(&c.pat1.token)
-        .multipart(form(&c.pat1, &c.doc1, "big.pdf", big, "application/pdf"))
+        .multipart(common::upload_form(
+            &c.pat1,
+            &c.doc1,
+            "big.pdf",
+            big,
+            "application/pdf",
+        ))
         .send()
         .await;
     // The server answers 413 as soon as the limit is crossed; the client may see that answer
@@ -477,16 +467,6 @@ async fn backup_copies_the_files() {
 }
 
 /// A field of /proc/PID/status, in KiB.
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap()
-}
-
 #[tokio::test]
 async fn server_memory_stays_flat_during_large_uploads() {
     let dir = tempfile::tempdir().unwrap();
@@ -517,13 +497,19 @@ async fn server_memory_stays_flat_during_large_uploads() {
     let post = |bytes: Vec<u8>| {
         http.post(format!("https://{addr}/api/chat/upload"))
             .bearer_auth(&pat.token)
-            .multipart(form(pat, doc, "scan.pdf", bytes, "application/pdf"))
+            .multipart(common::upload_form(
+                pat,
+                doc,
+                "scan.pdf",
+                bytes,
+                "application/pdf",
+            ))
             .send()
     };
     // Warm up (first request, thread pools), then measure the peak.
     let (status, _) = split(post(PDF.to_vec()).await.unwrap()).await;
     assert_eq!(status, 201);
-    let before = proc_kib(child.id(), "VmHWM:");
+    let before = common::memory(child.id(), "VmHWM") / 1024;
     let mut under = b"%PDF-1.4\n".to_vec();
     under.resize(20 * 1024 * 1024, b'u');
     let (status, body) = split(post(under).await.unwrap()).await;
@@ -533,7 +519,7 @@ async fn server_memory_stays_flat_during_large_uploads() {
     if let Ok(response) = post(over).await {
         assert_eq!(response.status(), 413);
     }
-    let after = proc_kib(child.id(), "VmHWM:");
+    let after = common::memory(child.id(), "VmHWM") / 1024;
     let grown_mib = after.saturating_sub(before) / 1024;
     println!("server peak RSS: {before} KiB before, {after} KiB after 20 MiB + 30 MiB uploads");
     assert!(

@@ -186,11 +186,15 @@ async fn sync_after_reconnect_returns_everything_since_the_cursor() {
         pat.expect("message:ack").await;
     }
     let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
-    doc.send(json!({"type": "sync", "since": 0})).await;
+    // One page per request, asked for again from its cursor while it says there is more.
     let mut ids = std::collections::HashSet::new();
     let mut cursor = 0;
+    let mut pages = 0;
     loop {
+        doc.send(json!({"type": "sync", "since": cursor, "limit": 100}))
+            .await;
         let batch = doc.expect("sync:batch").await;
+        pages += 1;
         for m in batch["messages"].as_array().unwrap() {
             ids.insert(m["id"].as_str().unwrap().to_owned());
         }
@@ -200,6 +204,7 @@ async fn sync_after_reconnect_returns_everything_since_the_cursor() {
         }
     }
     assert_eq!(ids.len(), 250);
+    assert_eq!(pages, 3);
 
     // Later changes only: one more message and a receipt.
     pat.send(send_frame("late", &c.pat1, &c.doc1, "one more"))

@@ -39,7 +39,9 @@ impl Server {
         let mut child = Command::new(binary("clinic-server")?)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["serve", "--demo", "--tls", "off", "--listen", listen])
+            .args([
+                "serve", "--init", "--demo", "--tls", "off", "--listen", listen,
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,6 +1,7 @@
-//! S4: emergency fan-out. One patient raises emergencies (open-loop, spaced out) while 1,000
-//! doctors are connected; every doctor must get `emergency:alert`. Reports the latency of every
-//! delivery and, per emergency, to the last doctor.
+//! S4: emergency fan-out. Patients raise emergencies (open-loop, spaced out; one patient per
+//! emergency, since a patient's further raises join their open one) while 1,000 doctors are
+//! connected; every doctor must get `emergency:alert`. Reports the latency of every delivery
+//! and, per emergency, to the last doctor.
 
 use super::idle::chunks;
 use super::{Clinic, Env, connect_all};
@@ -64,20 +65,24 @@ pub async fn run(
     emergencies: usize,
     spacing: Duration,
 ) -> anyhow::Result<()> {
-    let clinic = Clinic::new(1, doctors)?;
+    let clinic = Clinic::new(emergencies, doctors)?;
     let server = clinic.start(env)?;
     let (doctor_conns, _, failed) = connect_all(&server, &clinic.doctors).await;
     anyhow::ensure!(failed == 0, "{failed} doctors failed to connect");
-    let (mut patient, _, _) = connect_all(&server, &clinic.patients[..1]).await;
-    let patient = patient
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("patient failed"))?;
-    let (mut sink, mut stream) = patient.ws.split();
-    // The patient's acks say when each emergency was committed: the part of the fan-out
+    let (patients, _, failed) = connect_all(&server, &clinic.patients).await;
+    anyhow::ensure!(failed == 0, "{failed} patients failed to connect");
+    let mut sinks = Vec::with_capacity(patients.len());
+    let mut streams = SelectAll::new();
+    for patient in patients {
+        let (sink, stream) = patient.ws.split();
+        sinks.push((patient.user, sink));
+        streams.push(stream);
+    }
+    // The patients' acks say when each emergency was committed: the part of the fan-out
     // latency spent persisting it, before any doctor can be told.
     let acks = tokio::spawn(async move {
         let mut committed = Latency::new();
-        while let Some(Ok(message)) = stream.next().await {
+        while let Some(Ok(message)) = streams.next().await {
             if let Message::Text(body) = message
                 && let Inbound::Ack(message) = frames::parse(body.as_str())
                 && let Some(stamp) = frames::read_stamp(&message.content)
@@ -96,12 +101,12 @@ pub async fn run(
         .map(|group| tokio::spawn(read_alerts(group, emergencies, deadline)))
         .collect();
     let doctor_id = clinic.doctors[0].user.id.clone();
-    for i in 0..emergencies {
+    for (i, (patient, sink)) in sinks.iter_mut().enumerate() {
         let scheduled = start + spacing_us * i as u64;
         crate::clock::until(scheduled).await;
         let frame = ClientFrame::MessageSend(NewMessage {
             client_id: Some(ClientId::new(format!("emergency-{i}"))),
-            patient_id: patient.user.clone(),
+            patient_id: patient.clone(),
             doctor_id: doctor_id.clone(),
             content: frames::stamp(u32::try_from(i).unwrap_or(u32::MAX), scheduled, 40),
             is_emergency: true,
@@ -125,10 +130,12 @@ pub async fn run(
     for value in &last {
         to_last.record(*value);
     }
-    let _ = sink.close().await;
+    for (_, sink) in &mut sinks {
+        let _ = sink.close().await;
+    }
     let committed = tokio::time::timeout(SETTLE, acks)
         .await
-        .map_err(|_| anyhow::anyhow!("the patient's socket did not close"))??;
+        .map_err(|_| anyhow::anyhow!("the patients' sockets did not close"))??;
     let mut fields = super::fields(env);
     fields.insert("doctors".into(), json!(doctors));
     fields.insert("emergencies".into(), json!(emergencies));

@@ -84,7 +84,10 @@ async fn come_back(
     };
     if conn
         .ws
-        .send(text(&ClientFrame::Sync { since: Seq(cursor) }))
+        .send(text(&ClientFrame::Sync {
+            since: Seq(cursor),
+            limit: None,
+        }))
         .await
         .is_err()
     {
@@ -105,7 +108,23 @@ async fn come_back(
             break;
         };
         let messages = match frames::parse(body.as_str()) {
-            Inbound::SyncBatch { messages, .. } => messages,
+            Inbound::SyncBatch {
+                messages,
+                cursor,
+                has_more,
+            } => {
+                // One page per request: ask for the next from where this one ended.
+                if has_more {
+                    let next = ClientFrame::Sync {
+                        since: Seq(cursor),
+                        limit: None,
+                    };
+                    if conn.ws.send(text(&next)).await.is_err() {
+                        break;
+                    }
+                }
+                messages
+            }
             Inbound::Received(m) => vec![m],
             _ => continue,
         };

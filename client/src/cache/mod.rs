@@ -68,7 +68,16 @@ impl Cache {
     /// Opens (creating if needed) and migrates the cache at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::profile::private_dir(dir)?;
+        }
+        // Private before SQLite opens it (its log and shared memory take the same permissions).
+        if !path.exists() {
+            crate::profile::private_file(path)?;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
         let mut conn = Connection::open(path)?;
         // WAL: readers never block the writer. synchronous=FULL: a send acknowledged to the user

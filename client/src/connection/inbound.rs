@@ -99,7 +99,14 @@ impl Conn {
                 for emergency in emergencies {
                     shared.emit(ClientEvent::EmergencyUpdated { emergency });
                 }
-                if !page.has_more && !self.synced {
+                if page.has_more {
+                    // One page per request: ask for the next one from where this one ended.
+                    self.send(&ClientFrame::Sync {
+                        since: page.cursor,
+                        limit: None,
+                    })
+                    .await?;
+                } else if !self.synced {
                     self.caught_up(tx, was_online).await?;
                 }
             }
@@ -148,13 +155,18 @@ impl Conn {
                 message,
                 repeat,
                 escalated,
+                truncated,
             } => {
                 shared.cache.save_emergency(&emergency).map_err(failed)?;
-                let changed = shared
-                    .cache
-                    .apply_message(&me, message.clone())
-                    .map_err(failed)?;
-                shared.emit_messages(changed);
+                // A preview must never replace the whole message in the cache; that comes with
+                // `message:received` or `sync`.
+                if !truncated {
+                    let changed = shared
+                        .cache
+                        .apply_message(&me, message.clone())
+                        .map_err(failed)?;
+                    shared.emit_messages(changed);
+                }
                 shared.emit(ClientEvent::EmergencyAlert {
                     emergency,
                     message,

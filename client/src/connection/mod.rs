@@ -161,7 +161,7 @@ impl Conn {
             .map_err(|_| failed("no answer to authenticate"))??;
         shared.set_state(ConnectionState::Syncing);
         let since = shared.cache.cursor().map_err(failed)?;
-        conn.send(&ClientFrame::Sync { since }).await?;
+        conn.send(&ClientFrame::Sync { since, limit: None }).await?;
         Ok(conn)
     }
 

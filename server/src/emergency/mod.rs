@@ -12,12 +12,39 @@ use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
 use crate::state::AppState;
 use crate::store::Seqs;
-use crate::store::emergencies::{self, Transition, transitions};
+use crate::store::emergencies::{self, Raise, Raised, Transition, transitions};
 use clinic_protocol::{Emergency, EmergencyId, EmergencyState, Message, Role, ServerFrame, User};
 
 /// A patient raised an emergency (its message is committed): alert the doctors now and keep
-/// alerting until someone takes it.
-pub(crate) fn raised(state: &AppState, emergency: &Emergency, message: &Message) {
+/// alerting until someone takes it. A repeated raise joins the patient's open emergency: one
+/// still waiting is alerted again at once (within the raise rate), one a doctor had taken waits
+/// for a doctor again. Returns whether the doctors were alerted (then they get notifications).
+pub(crate) fn raised(state: &AppState, raised: &Raised, message: &Message) -> bool {
+    let emergency = &raised.emergency;
+    let reached = match raised.how {
+        Raise::New => state
+            .emergencies
+            .watch(&state.hub, emergency.clone(), message.clone()),
+        Raise::Joined => {
+            if !state.emergencies.may_realert(&emergency.patient_id) {
+                return false;
+            }
+            state
+                .emergencies
+                .realert(&state.hub, emergency, message.clone())
+        }
+        Raise::Reopened => {
+            // Not limited by the raise rate: only a doctor's acknowledgement makes one again.
+            let _ = state.emergencies.may_realert(&emergency.patient_id);
+            let updated = ServerFrame::EmergencyUpdated {
+                emergency: emergency.clone(),
+            };
+            state.hub.to_role(Role::Doctor, &updated);
+            state
+                .emergencies
+                .watch(&state.hub, emergency.clone(), message.clone())
+        }
+    };
     // The patient's "received" comes at once, from the server, even while no doctor is online:
     // alerting (and, failing that, escalation) is then the server's job, not the patient's.
     let received = ServerFrame::EmergencyUpdated {
@@ -26,10 +53,8 @@ pub(crate) fn raised(state: &AppState, emergency: &Emergency, message: &Message)
     state
         .hub
         .to_users(&[&emergency.patient_id], &received, None);
-    let reached = state
-        .emergencies
-        .watch(&state.hub, emergency.clone(), message.clone());
     record_alerted(state, emergency.id.clone(), reached);
+    true
 }
 
 /// Records (in the background) that the alert reached these doctors' devices, and tells the
@@ -157,8 +182,12 @@ pub(crate) async fn on_connect(
                 .collect::<Vec<_>>())
         })
         .await?;
+    // Waits for room instead of closing the socket: a catch-up must never be what makes a
+    // doctor's socket look too slow.
     for emergency in taken.into_iter().rev() {
-        outbox.push(encode(&ServerFrame::EmergencyUpdated { emergency }));
+        outbox
+            .push_wait(encode(&ServerFrame::EmergencyUpdated { emergency }))
+            .await;
     }
     let available =
         state.hub.availability(&user.id) == clinic_protocol::ws::Availability::Available;

@@ -12,11 +12,12 @@ use super::siren::Siren;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
+use crate::limiter::KeyedBuckets;
 use crate::state::AppState;
 use crate::store::emergencies::{self, transitions};
 use crate::store::messages;
 use chrono::Utc;
-use clinic_protocol::{Emergency, EmergencyId, Message, ServerFrame, UserId};
+use clinic_protocol::{Emergency, EmergencyId, Message, ServerFrame, UserId, limits};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -37,7 +38,9 @@ pub(crate) type Reached = Vec<(UserId, usize)>;
 #[derive(Debug)]
 struct Entry {
     emergency: Emergency,
+    /// The patient's latest emergency message, its content cut to the alert's preview.
     message: Message,
+    truncated: bool,
     repeat: u32,
     next_repeat: Instant,
     /// None once escalated, or while the escalation is being written.
@@ -53,22 +56,43 @@ impl Entry {
             message: self.message.clone(),
             repeat: self.repeat,
             escalated: self.emergency.escalated_at.is_some(),
+            truncated: self.truncated,
         }
+    }
+
+    fn set_message(&mut self, message: Message) {
+        (self.message, self.truncated) = preview(message);
     }
 
     /// Alerts the online doctors (all of them once escalated, else those available) and
     /// returns the ones reached for the first time.
     fn send(&mut self, hub: &Hub) -> Reached {
         let escalated = self.emergency.escalated_at.is_some();
-        let mut reached = hub.to_doctors(&self.frame(), escalated);
+        let mut reached = hub.alert_doctors(&self.emergency.id, &self.frame(), escalated);
         reached.retain(|(doctor, _)| self.alerted.insert(doctor.clone()));
         reached
     }
 }
 
+/// `message` with its content cut to the alert's preview (on a character boundary), and
+/// whether anything was cut: an alert is a call to act, not a 16 KiB read.
+fn preview(mut message: Message) -> (Message, bool) {
+    let mut end = limits::ALERT_PREVIEW_BYTES;
+    if message.content.len() <= end {
+        return (message, false);
+    }
+    while !message.content.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.content.truncate(end);
+    (message, true)
+}
+
 #[derive(Debug)]
 pub(crate) struct Watch {
     open: Mutex<HashMap<EmergencyId, Entry>>,
+    /// Per patient: how often a repeated raise may alert the doctors again.
+    raises: KeyedBuckets<UserId>,
     /// Wakes the timer task when a new emergency may have an earlier deadline.
     wake: Notify,
     repeat_every: Duration,
@@ -81,6 +105,7 @@ impl Watch {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             open: Mutex::new(HashMap::new()),
+            raises: KeyedBuckets::new(config.emergency_raise_rate),
             wake: Notify::new(),
             repeat_every: config
                 .emergency_repeat_interval
@@ -111,9 +136,11 @@ impl Watch {
             .escalated_at
             .is_none()
             .then(|| now + self.escalate_after.saturating_sub(elapsed));
+        let (message, truncated) = preview(message);
         Entry {
             emergency,
             message,
+            truncated,
             repeat: done,
             next_repeat,
             escalate_at,
@@ -140,6 +167,28 @@ impl Watch {
         let reached = entry.send(hub);
         self.insert(&mut open, entry);
         reached
+    }
+
+    /// A repeated raise of an emergency still waiting: its alert now carries `message`, and
+    /// goes out again at once. Returns the doctors reached for the first time.
+    pub(crate) fn realert(&self, hub: &Hub, emergency: &Emergency, message: Message) -> Reached {
+        let mut open = self.lock();
+        match open.get_mut(&emergency.id) {
+            Some(entry) => {
+                entry.set_message(message);
+                entry.send(hub)
+            }
+            // Not repeated (more open emergencies than the watch keeps): one alert all the same.
+            None => {
+                let mut entry = self.entry(emergency.clone(), message, HashSet::new());
+                entry.send(hub)
+            }
+        }
+    }
+
+    /// Whether a repeated raise by `patient` may alert the doctors again now (its own rate).
+    pub(crate) fn may_realert(&self, patient: &UserId) -> bool {
+        self.raises.take(patient).is_ok()
     }
 
     /// An emergency still waiting after a restart: the timers carry on from `raisedAt`.
@@ -200,7 +249,7 @@ impl Watch {
         let mut first = Vec::new();
         for entry in entries {
             if available || entry.emergency.escalated_at.is_some() {
-                outbox.push(encode(&entry.frame()));
+                outbox.alert(&entry.emergency.id, encode(&entry.frame()));
                 if entry.alerted.insert(doctor.clone()) {
                     first.push(entry.emergency.id.clone());
                 }

@@ -63,16 +63,18 @@ fn refused_type() -> ApiError {
 impl Incoming {
     /// Opens a fresh temp file with a random name in `temp_dir`.
     pub(crate) async fn create(temp_dir: &Path, limit: u64) -> Result<Self, ApiError> {
-        tokio::fs::create_dir_all(temp_dir)
+        let dir = temp_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || crate::datadir::private_dir(&dir))
             .await
+            .map_err(|_| ApiError::internal("could not store the file"))?
             .map_err(io_error)?;
         let path = temp_dir.join(format!("{}.part", super::random_id()));
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await
-            .map_err(io_error)?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // Health data: readable by the server's account only (renamed into place as it is).
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(&path).await.map_err(io_error)?;
         Ok(Self {
             temp: TempPath(Some(path)),
             file,
@@ -122,13 +124,23 @@ impl Incoming {
         if self.size == 0 {
             return Err(ApiError::bad_request("the file is empty"));
         }
-        let content_type = match (self.kind, &self.text) {
+        let mut content_type = match (self.kind, &self.text) {
             (Some(kind), _) => kind,
             (None, Some(text)) if text.finish() => sniff::TEXT,
             _ => return Err(refused_type()),
         };
         self.file.flush().await.map_err(io_error)?;
         self.file.sync_all().await.map_err(io_error)?;
+        if sniff::is_zip_type(content_type) {
+            // The first bytes only suggested an office document; the archive's own table of
+            // contents decides.
+            let path = self.temp.0.clone().unwrap_or_default();
+            content_type = tokio::task::spawn_blocking(move || sniff::office_type(&path))
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(refused_type)?;
+        }
         Ok(Finished {
             temp: self.temp,
             sha256: hex::encode(self.hasher.finalize()),
@@ -151,7 +163,7 @@ impl Finished {
             return Ok(());
         }
         if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::datadir::private_dir(dir)?;
         }
         std::fs::rename(&temp, &target)?;
         self.temp.0 = None;

@@ -7,6 +7,7 @@
 //!
 //! Which upload is whose lives in the `uploads` table; see `store::uploads`.
 
+pub(crate) mod allowance;
 pub(crate) mod incoming;
 pub mod name;
 pub(crate) mod sniff;
@@ -46,9 +47,13 @@ pub(crate) fn is_id(s: &str) -> bool {
 
 /// Every stored content file as (hash, path).
 fn stored(data_dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    stored_in(&files_dir(data_dir))
+}
+
+/// Every content file under `root` (`<two hex digits>/<sha256>`) as (hash, path).
+fn stored_in(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
-    let root = files_dir(data_dir);
-    let shards = match std::fs::read_dir(&root) {
+    let shards = match std::fs::read_dir(root) {
         Ok(shards) => shards,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(e),
@@ -71,27 +76,51 @@ fn stored(data_dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Copies every stored file into `to` (same layout), skipping those already there: content
-/// files never change, so a repeated backup into the same folder only copies what is new.
-/// Returns how many files were copied.
-pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
+/// True for a content name: a SHA-256 in lower-case hex.
+fn is_content_name(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Copies every content file under `from` into `to` (same layout, private), skipping those
+/// already there: content files never change, so copying into the same folder again only
+/// copies what is new. Returns how many files were copied.
+fn copy_contents(from: &Path, to: &Path) -> std::io::Result<u64> {
     let mut copied = 0;
-    for (sha256, path) in stored(data_dir)? {
+    for (sha256, path) in stored_in(from)? {
+        if !is_content_name(&sha256) {
+            continue;
+        }
         let target = to.join(sha256.get(..2).unwrap_or("00")).join(&sha256);
         if target.exists() {
             continue;
         }
         if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::datadir::private_dir(dir)?;
         }
-        // Copy under a temp name first so an interrupted backup never leaves a short file
+        // Copy under a temp name first so an interrupted copy never leaves a short file
         // under a content name.
         let partial = target.with_extension("part");
         std::fs::copy(&path, &partial)?;
+        crate::datadir::make_private(&partial)?;
         std::fs::rename(&partial, &target)?;
         copied += 1;
     }
     Ok(copied)
+}
+
+/// Copies every stored file into `to` (same layout), skipping those already there. Returns
+/// how many files were copied.
+pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
+    copy_contents(&files_dir(data_dir), to)
+}
+
+/// Copies the files of a backup (`FILE.files/`) into the data folder, skipping those already
+/// there. Returns how many files were copied.
+pub fn restore(from: &Path, data_dir: &Path) -> std::io::Result<u64> {
+    copy_contents(from, &files_dir(data_dir))
 }
 
 fn older_than(path: &Path, age: Duration) -> bool {

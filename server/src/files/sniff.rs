@@ -69,6 +69,46 @@ fn office_zip(head: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// True for the types `binary_type` takes from a zip's first bytes: only a guess until
+/// [`office_type`] has read the archive's central directory.
+pub(crate) fn is_zip_type(kind: &str) -> bool {
+    kind.starts_with("application/vnd.openxmlformats-officedocument")
+        || kind.starts_with("application/vnd.oasis.opendocument")
+}
+
+/// The office type of the complete zip file at `path`, decided by its central directory (the
+/// archive's real table of contents, at its end): OOXML needs `[Content_Types].xml` and the
+/// main part of its kind, OpenDocument a `mimetype` entry naming its kind and a `content.xml`.
+/// A file that merely contains those names somewhere is not an archive of them.
+pub(crate) fn office_type(path: &std::path::Path) -> Option<&'static str> {
+    let file = std::fs::File::open(path).ok()?;
+    let archive = zip::ZipArchive::new(std::io::BufReader::new(file)).ok()?;
+    let has = |name: &str| archive.index_for_name(name).is_some();
+    if has("[Content_Types].xml") {
+        return if has("word/document.xml") {
+            Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        } else if has("xl/workbook.xml") {
+            Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        } else if has("ppt/presentation.xml") {
+            Some("application/vnd.openxmlformats-officedocument.presentationml.presentation")
+        } else {
+            None
+        };
+    }
+    if has("mimetype") && has("content.xml") {
+        // The first local header's stored `mimetype` names the kind (checked in the head).
+        let head = {
+            let mut head = vec![0u8; 30 + 8 + 64];
+            let mut file = std::fs::File::open(path).ok()?;
+            let read = std::io::Read::read(&mut file, &mut head).ok()?;
+            head.truncate(read);
+            head
+        };
+        return office_zip(&head).filter(|kind| kind.contains("opendocument"));
+    }
+    None
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -130,6 +170,36 @@ mod tests {
         plain_zip.extend_from_slice(&[0; 26]);
         plain_zip.extend_from_slice(b"evil.exe");
         assert_eq!(binary_type(&plain_zip), None);
+    }
+
+    #[test]
+    fn office_documents_are_judged_by_their_central_directory() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let zip_of = |names: &[&str]| {
+            let path = dir.path().join(format!("{}.zip", names.len()));
+            let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+            let mut zip = zip::ZipWriter::new(file);
+            for name in names {
+                zip.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                zip.write_all(b"<x/>").unwrap_or_else(|e| panic!("{e}"));
+            }
+            zip.finish().unwrap_or_else(|e| panic!("{e}"));
+            path
+        };
+        let docx = zip_of(&["[Content_Types].xml", "word/document.xml"]);
+        assert!(office_type(&docx).is_some_and(|t| t.contains("wordprocessingml")));
+        let other = zip_of(&["[Content_Types].xml", "evil.exe", "x"]);
+        assert_eq!(office_type(&other), None);
+        // The marker strings in a file that is no archive at all.
+        let fake = dir.path().join("fake.docx");
+        let mut bytes = b"PK\x03\x04".to_vec();
+        bytes.extend_from_slice(&[0; 26]);
+        bytes.extend_from_slice(b"[Content_Types].xml word/document.xml <html>");
+        std::fs::write(&fake, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert!(binary_type(&bytes).is_some(), "the head alone is fooled");
+        assert_eq!(office_type(&fake), None, "the central directory is not");
     }
 
     #[test]

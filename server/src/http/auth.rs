@@ -1,8 +1,9 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
 
 use super::ApiJson;
-use crate::accounts::{new_token, token_hash, verify_password};
+use crate::accounts::{new_token, token_hash};
 use crate::error::ApiError;
+use crate::login::Refused;
 use crate::state::{AppState, Session};
 use crate::store::users;
 use crate::time::{from_ms, now_ms};
@@ -27,14 +28,8 @@ pub(super) async fn login(
         return Err(ApiError::too_large("username or password is too long"));
     }
     let username = request.username.trim().to_lowercase();
-    let ip = peer.ip().to_string();
-    let locked = [
-        state.logins_by_user.locked(&username),
-        state.logins_by_ip.locked(&ip),
-    ];
-    if let Some(wait) = locked.into_iter().flatten().max() {
-        return Err(ApiError::rate_limited(wait));
-    }
+    // Counted before anything else happens, so concurrent guesses cannot outrun the limit.
+    let attempt = state.logins.begin(&username, peer.ip()).map_err(refused)?;
     let lookup = username.clone();
     let account = state
         .store
@@ -45,17 +40,14 @@ pub(super) async fn login(
         .as_ref()
         .filter(|a| !a.disabled)
         .map(|a| a.password_hash.clone());
-    let password = request.password;
-    let good = tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
+    let good = state
+        .logins
+        .check(attempt, request.password, stored)
         .await
-        .map_err(|_| ApiError::internal("password check failed"))?;
+        .map_err(refused)?;
     let Some(account) = account.filter(|_| good) else {
-        state.logins_by_user.fail(&username);
-        state.logins_by_ip.fail(&ip);
-        metrics::counter!(crate::metrics::LOGIN_FAILURES).increment(1);
         return Err(ApiError::unauthorized("wrong username or password"));
     };
-    state.logins_by_user.succeed(&username);
 
     let token = new_token();
     let hash = token_hash(&token);
@@ -73,6 +65,16 @@ pub(super) async fn login(
         user: account.user,
         expires_at: from_ms(expires_at),
     }))
+}
+
+fn refused(refused: Refused) -> ApiError {
+    match refused {
+        Refused::Throttled(wait) => ApiError::rate_limited(wait),
+        Refused::Busy(wait) => ApiError {
+            message: "the server is checking too many logins; try again in a moment".into(),
+            ..ApiError::rate_limited(wait)
+        },
+    }
 }
 
 /// Revokes the caller's token and closes the sockets that used it.

@@ -16,9 +16,6 @@ use clinic_protocol::{
     ClientId, Contact, Conversation, ConversationKey, Message, NewMessage, limits,
 };
 
-/// Default size of a sync page over REST.
-const DEFAULT_SYNC_PAGE: u32 = 200;
-
 pub(super) async fn list(
     State(state): State<AppState>,
     session: Session,
@@ -141,7 +138,7 @@ pub(super) async fn sync(
     session: Session,
     ApiQuery(query): ApiQuery<SyncQuery>,
 ) -> Result<Json<SyncPage>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_SYNC_PAGE);
+    let limit = query.limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
     let page = state
         .store
         .reads

@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, and extractors that turn every bad request into our JSON error.
 
 mod auth;
+mod body;
 mod chat;
 mod download;
 mod emergencies;
@@ -17,16 +18,17 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use clinic_protocol::rest::Health;
+use clinic_protocol::rest::{Health, Ready};
 use serde::de::DeserializeOwned;
 
 pub(crate) fn router(state: AppState) -> Router {
     let body_limit = state.config.max_json_body_bytes;
     let upload_limit = usize::try_from(state.config.max_upload_bytes)
         .unwrap_or(usize::MAX)
-        .saturating_add(64 * 1024);
+        .saturating_add(body::MULTIPART_SLACK);
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics::metrics))
         .route("/download", get(download::page))
         .route("/download/{file}", get(download::file))
@@ -54,7 +56,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/emergencies/{id}/resolve", post(emergencies::resolve))
         .route(
-            "/api/chat/upload",
+            body::UPLOAD_PATH,
             // Uploads have their own limit (enforced while streaming, too); a little slack for
             // the multipart framing and the id fields.
             post(upload::upload).layer(DefaultBodyLimit::max(upload_limit)),
@@ -69,6 +71,10 @@ pub(crate) fn router(state: AppState) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body::guard,
+        ))
         .with_state(state)
 }
 
@@ -82,6 +88,38 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     Ok(Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+/// `GET /readyz`: 200 only when a write commits (through the writer, like every message) and
+/// the data folder's disk has more than `min_free_bytes` free; else 503 saying which.
+async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+    let at = crate::time::now_ms();
+    state
+        .store
+        .writer
+        .run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO counters (name, value) VALUES ('ready_check', ?1) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [at],
+            )?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| ApiError::unavailable("the database cannot commit a write"))?;
+    let free = crate::datadir::free_bytes(&state.config.data_dir).unwrap_or(u64::MAX);
+    if free < state.config.min_free_bytes {
+        tracing::warn!(free, "not ready: the disk is nearly full");
+        return Err(ApiError::unavailable(format!(
+            "the disk of the data folder is nearly full ({} MiB free)",
+            free / (1024 * 1024)
+        )));
+    }
+    Ok(Json(Ready {
+        status: "ready".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        free_bytes: free,
     }))
 }
 

@@ -3,6 +3,7 @@
 //! participants only, with headers that keep a browser or webview from running it.
 
 use crate::error::ApiError;
+use crate::files::allowance::{Granted, over_quota};
 use crate::files::incoming::{Finished, Incoming};
 use crate::files::{self, name};
 use crate::state::{AppState, Session};
@@ -15,7 +16,8 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clinic_protocol::rest::UploadResponse;
-use clinic_protocol::{ConversationKey, User};
+use clinic_protocol::{ConversationKey, ErrorCode, User};
+use std::time::Duration;
 use tokio_util::io::ReaderStream;
 
 /// Longest `patientId` / `doctorId` field accepted.
@@ -40,13 +42,23 @@ async fn small_text(mut field: Field<'_>) -> Result<String, ApiError> {
     String::from_utf8(bytes).map_err(|_| ApiError::bad_request("an id field is not UTF-8"))
 }
 
-/// Streams the `file` field into a temp file; dropping the result (any error on the way, or
-/// the request future being dropped on disconnect) removes it.
-async fn receive(state: &AppState, mut field: Field<'_>) -> Result<Finished, ApiError> {
+/// Streams the `file` field into a temp file, at most `granted.limit` bytes; dropping the
+/// result (any error on the way, or the request future being dropped on disconnect) removes it.
+async fn receive(
+    state: &AppState,
+    granted: &Granted,
+    mut field: Field<'_>,
+) -> Result<Finished, ApiError> {
     let temp_dir = files::temp_dir(&state.config.data_dir);
-    let mut incoming = Incoming::create(&temp_dir, state.config.max_upload_bytes).await?;
+    let mut incoming = Incoming::create(&temp_dir, granted.limit).await?;
     while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e))? {
-        incoming.write(&chunk).await?;
+        incoming.write(&chunk).await.map_err(|err| {
+            if err.code == ErrorCode::TooLarge && granted.quota_limited {
+                over_quota(&state.config, Duration::from_secs(3600))
+            } else {
+                err
+            }
+        })?;
     }
     incoming.finish().await
 }
@@ -66,6 +78,11 @@ pub(super) async fn upload(
     session: Session,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadResponse>), ApiError> {
+    // Before a byte of the body is read (no `100 Continue` for a refused upload).
+    let granted = state
+        .uploads
+        .grant(&state.config, &state.store.reads, &session.user.id)
+        .await?;
     let mut multipart = multipart.map_err(|r| ApiError::bad_request(r.body_text()))?;
     let (mut patient, mut doctor, mut received) = (None, None, None);
     while let Some(field) = multipart
@@ -91,7 +108,7 @@ pub(super) async fn upload(
                     .await?;
                 }
                 let file_name = name::sanitize(field.file_name().unwrap_or_default());
-                received = Some((receive(&state, field).await?, file_name));
+                received = Some((receive(&state, &granted, field).await?, file_name));
             }
             // Unknown fields are skipped (the body limit bounds them).
             _ => {}
@@ -108,7 +125,7 @@ pub(super) async fn upload(
         sha256: finished.sha256.clone(),
         size: finished.size,
         content_type: finished.content_type.to_owned(),
-        file_name,
+        file_name: name::for_type(&file_name, finished.content_type),
         uploader_id: session.user.id.clone(),
         key,
         message_id: None,

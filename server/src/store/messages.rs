@@ -5,8 +5,8 @@ use super::{Seqs, emergencies, notifications, uploads, users};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
-    ClientId, ConversationKey, Emergency, Message, MessageId, MessageStatus, MessageType,
-    NewMessage, Notification, NotificationKind, Role, Seq, User, UserId, limits,
+    ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, NewMessage,
+    Notification, NotificationKind, Role, Seq, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -30,9 +30,10 @@ pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), Api
             limits::MAX_CONTENT_BYTES
         )));
     }
-    if new.content.trim().is_empty() && new.file_url.is_none() {
+    if crate::text::is_blank(&new.content) && new.file_url.is_none() {
         return Err(ApiError::bad_request("content must not be empty"));
     }
+    crate::text::check("content", &new.content)?;
     if new
         .file_name
         .as_ref()
@@ -88,7 +89,8 @@ pub(crate) struct Sent {
     pub created: bool,
     /// This message started the conversation (the two now share one, for presence).
     pub new_conversation: bool,
-    pub emergency: Option<Emergency>,
+    /// For an emergency message: the emergency it raised or joined.
+    pub emergency: Option<emergencies::Raised>,
     pub notifications: Vec<Notification>,
 }
 
@@ -173,9 +175,15 @@ pub(crate) fn send(
         status: MessageStatus::Sent,
         file_url: upload.as_ref().map(uploads::Upload::url),
         file_name: upload.as_ref().map(|u| {
-            new.file_name
-                .as_deref()
-                .map_or_else(|| u.file_name.clone(), crate::files::name::sanitize)
+            new.file_name.as_deref().map_or_else(
+                || u.file_name.clone(),
+                |name| {
+                    crate::files::name::for_type(
+                        &crate::files::name::sanitize(name),
+                        &u.content_type,
+                    )
+                },
+            )
         }),
         file_size: upload.as_ref().map(|u| u.size),
         file_type: upload.as_ref().map(|u| u.content_type.clone()),
@@ -216,8 +224,8 @@ pub(crate) fn send(
     // after this commit (`notifications::for_emergency`): with a thousand doctors, a thousand
     // rows (each on its own index page) in this transaction made the alert wait for them.
     let (emergency, notes) = if new.is_emergency {
-        let emergency = emergencies::raise(conn, seqs, &message, &sender.name)?;
-        (Some(emergency), Vec::new())
+        let raised = emergencies::raise_or_join(conn, seqs, &message, &sender.name)?;
+        (Some(raised), Vec::new())
     } else {
         let title = format!("New message from {}", sender.name);
         let note = notifications::insert(

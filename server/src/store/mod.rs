@@ -3,6 +3,7 @@
 
 mod checkpoint;
 pub(crate) mod emergencies;
+pub(crate) mod marker;
 pub(crate) mod messages;
 pub(crate) mod notifications;
 pub(crate) mod receipts;
@@ -25,9 +26,67 @@ pub(crate) use writer::{Seqs, Writer};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Opens (creating if needed) the database for writing and brings its schema up to date.
+/// Opens (creating if needed, private) the database for writing and brings its schema up to
+/// date.
 pub(crate) fn open_write(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
-    let mut conn = Connection::open(path)?;
+    prepare(open_private(path)?, synchronous)
+}
+
+/// Opens the database, creating it as a private (0600) file if there is none; SQLite gives its
+/// log and shared-memory files the same permissions.
+fn open_private(path: &Path) -> rusqlite::Result<Connection> {
+    if !path.exists()
+        && let Err(err) = crate::datadir::private_file(path, false)
+    {
+        tracing::warn!(error = %err, path = %path.display(), "cannot create the database file");
+    }
+    Connection::open(path)
+}
+
+/// Opens the database the server is to serve: refuses a damaged one (`PRAGMA quick_check`,
+/// before anything is written to it) and reports, loudly, committed changes that are missing
+/// (the database is behind its marker: a damaged log, or an older copy put in place).
+pub(crate) fn open_serving(
+    path: &Path,
+    synchronous: Synchronous,
+) -> Result<Connection, crate::ServerError> {
+    let conn = open_private(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let damaged = |detail: String| crate::ServerError::Damaged {
+        path: path.to_path_buf(),
+        detail,
+    };
+    match quick_check(&conn) {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => return Err(damaged(problems.join("; "))),
+        Err(err) => return Err(damaged(err.to_string())),
+    }
+    let conn = prepare(conn, synchronous)?;
+    let missing = marker::missing(path, &conn)?;
+    if missing > 0 {
+        tracing::error!(
+            missing,
+            database = %path.display(),
+            "the database is behind its last committed change: changes that were acknowledged \
+             are missing (the write-ahead log was damaged or cut short, or an older copy of the \
+             database was put in place without `clinic-server restore`). Serving what is there; \
+             restore the latest backup if they matter"
+        );
+    }
+    Ok(conn)
+}
+
+/// `PRAGMA quick_check`: empty when the database is sound, else what is wrong (a few lines).
+pub(crate) fn quick_check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(lines.into_iter().filter(|l| l != "ok").collect())
+}
+
+/// Configures a write connection (WAL, durability, foreign keys) and migrates its schema.
+fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

@@ -148,7 +148,11 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, 'RESOLVED', resolved_by, resolution_note, resolved_at FROM emergencies
         WHERE resolved_at IS NOT NULL;
     ",
-    // v4: when a session was last used, for the idle expiry.
+    // v4: each user's recent uploads, for the daily upload quota.
+    "
+    CREATE INDEX uploads_uploader ON uploads(uploader_id, created_at);
+    ",
+    // v5: when a session was last used, for the idle expiry.
     "
     ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
     ",

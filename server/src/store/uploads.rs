@@ -88,6 +88,23 @@ pub(crate) fn by_id(conn: &Connection, id: &str) -> Result<Option<Upload>, ApiEr
         .optional()?)
 }
 
+/// Bytes `user` uploaded since `since` (ms), and when the oldest of those uploads was made.
+pub(crate) fn uploaded_since(
+    conn: &Connection,
+    user: &UserId,
+    since: i64,
+) -> Result<(u64, Option<i64>), ApiError> {
+    let (bytes, oldest): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(size), 0), MIN(created_at) FROM uploads \
+             WHERE uploader_id = ?1 AND created_at > ?2",
+        )?
+        .query_row(params![user.as_str(), since], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok((u64::try_from(bytes).unwrap_or(0), oldest))
+}
+
 /// The upload a send names in `fileUrl`: it must exist, belong to this conversation and have
 /// been uploaded by the sender. Anything else is `not_found` (ids cannot be probed).
 pub(crate) fn for_send(

@@ -2,9 +2,11 @@
 //! commands, one transaction, one fsync), replying to each only after the commit.
 
 use super::checkpoint::Checkpointer;
+use super::marker::{self, Marker};
 use crate::error::ApiError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
+use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
@@ -59,11 +61,15 @@ impl Writer {
         max_batch: usize,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(queue.max(1));
+        let db = PathBuf::from(conn.path().unwrap_or_default());
+        let seq = marker::committed(&conn).map_err(std::io::Error::other)?;
+        let marker = Marker::start(&db, seq)?;
         let checkpointer = Checkpointer::start(&mut conn)?;
         let handle = std::thread::Builder::new()
             .name("clinic-writer".into())
             .spawn(move || {
-                writer_loop(conn, rx, max_batch.max(1));
+                writer_loop(conn, rx, max_batch.max(1), &marker);
+                marker.finish();
                 checkpointer.join();
             })?;
         Ok((Self { jobs: tx }, handle))
@@ -110,7 +116,12 @@ impl Writer {
 }
 
 /// Runs batches until every handle is gone, then closes the connection.
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    marker: &Marker,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
@@ -120,18 +131,21 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usi
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, &mut jobs);
+        if let Some(seq) = run_batch(&mut conn, &mut jobs) {
+            marker.committed(seq);
+        }
     }
     tracing::debug!("writer stopped");
 }
 
 /// Runs every job in one transaction, each inside its own savepoint so that a failing command
 /// leaves no half-written rows and does not spoil the others, then commits once and replies.
-fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) {
+/// Returns the change sequence the commit reached.
+fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
     metrics::histogram!(crate::metrics::BATCH_SIZE).record(jobs.len() as f64);
     let started = std::time::Instant::now();
-    let outcome = (|| -> rusqlite::Result<()> {
+    let outcome = (|| -> rusqlite::Result<i64> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seqs = Seqs::load(&tx)?;
         for job in jobs.drain(..) {
@@ -147,19 +161,22 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) {
             }
         }
         seqs.save(&tx)?;
-        tx.commit()
+        tx.commit()?;
+        Ok(seqs.last)
     })();
     metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
     // Jobs that never ran (an error before them) drop their reply channel: the caller sees
     // `unavailable` and may retry; nothing of theirs was written.
     jobs.clear();
-    let commit = outcome.map_err(|err| {
+    let committed = outcome.as_ref().ok().copied();
+    let commit = outcome.map(|_| ()).map_err(|err| {
         tracing::error!(error = %err, "group commit failed");
         ApiError::unavailable("the write could not be committed; retry")
     });
     for finish in finishes {
         finish(commit.clone());
     }
+    committed
 }
 
 /// Runs `f` in its own transaction on `conn`, outside any server (CLI, demo seeding).

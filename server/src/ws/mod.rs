@@ -10,9 +10,10 @@ use crate::error::ApiError;
 use crate::http::bearer;
 use crate::hub::{Outbox, encode};
 use crate::state::{AppState, Session};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Extension, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use clinic_protocol::{ClientFrame, ErrorCode, ServerFrame};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -32,6 +33,9 @@ const WRITE_BUFFER: usize = 8 * 1024;
 const MAX_COALESCE: usize = 64;
 /// How long the last queued frames and the close frame may take once a socket is closing.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+/// How long a socket closed as too slow has to read what was already sent before its close
+/// frame (nothing more is queued for it meanwhile).
+const CLOSE_SLOW: Duration = Duration::from_secs(10);
 
 /// One text frame through the frame parser (for the fuzz targets).
 pub(crate) fn parse_frame(text: &str, max_bytes: usize) -> Result<ClientFrame, ApiError> {
@@ -42,9 +46,23 @@ pub(crate) async fn upgrade(
     State(state): State<AppState>,
     tag: Option<Extension<ConnTag>>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let tag = tag.map(|Extension(tag)| tag);
+    // Our error body, like every other endpoint, for a request that is no WebSocket upgrade.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return ApiError::bad_request(format!(
+                "/ws takes WebSocket upgrades only: {}",
+                rejection.body_text()
+            ))
+            .into_response();
+        }
+    };
+    if let Err(err) = check_origin(&headers, &state.config.allowed_origins) {
+        return err.into_response();
+    }
     let pre = match bearer(&headers) {
         Some(token) => match state.session(token).await {
             Ok(session) => Some(session),
@@ -59,6 +77,36 @@ pub(crate) async fn upgrade(
         .max_frame_size(hard_limit)
         .on_upgrade(move |socket| connection(socket, state, pre, tag))
         .into_response()
+}
+
+/// A browser sends `Origin` with every WebSocket upgrade, and a page from any site may ask
+/// for one; only the server's own origin (same host and port as the request) and the configured
+/// ones may. Clients that send no `Origin` (the desktop app, the CLI) are not web pages.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let refused = || ApiError::forbidden("WebSocket connections from this web origin are refused");
+    let origin = origin.to_str().map_err(|_| refused())?.trim();
+    if allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return Ok(());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(refused)?;
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'))
+        .ok_or_else(refused)?;
+    if origin_host.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
 }
 
 /// `tag` is the connection's place under the caps, held as long as the socket lives.
@@ -111,76 +159,129 @@ async fn connection(
     let _ = writer.await;
 }
 
+/// The first frame of an authenticated socket. Alerts wait until it is written: a client
+/// takes nothing before it (and may drop what comes first).
+const GREETING: &str = r#"{"type":"authenticated""#;
+
+/// The write half of a socket: queued frames, alerts ahead of them, keepalive pings.
+struct Pump {
+    sink: SplitSink<WebSocket, Message>,
+    queue: mpsc::Receiver<Utf8Bytes>,
+    outbox: Outbox,
+    /// The `authenticated` frame is written: alerts may go out.
+    greeted: bool,
+}
+
 /// Sends queued frames and keepalive pings until the socket is closed, then flushes what is left
 /// and sends a close frame.
 async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Utf8Bytes>,
+    sink: SplitSink<WebSocket, Message>,
+    queue: mpsc::Receiver<Utf8Bytes>,
     outbox: Outbox,
     ping_every: Duration,
 ) {
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-    loop {
-        tokio::select! {
-            biased;
-            () = outbox.close.cancelled() => break,
-            frame = queue.recv() => match frame {
-                Some(text) => {
-                    outbox.taken(&text);
-                    if send_queued(&mut sink, text, &mut queue, &outbox).await.is_err() {
-                        outbox.close.cancel();
-                        return;
-                    }
-                }
-                None => break,
-            },
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    outbox.close.cancel();
-                    return;
-                }
-            }
-        }
+    let mut pump = Pump {
+        sink,
+        queue,
+        outbox: outbox.clone(),
+        greeted: false,
+    };
+    if pump.run(ping_every).await.is_err() {
+        outbox.close.cancel();
+        return;
     }
     let (code, reason) = outbox
         .reason
         .get()
         .copied()
         .unwrap_or((close_code::AWAY, "server shutting down"));
-    let _ = tokio::time::timeout(CLOSE_FLUSH, async {
-        while let Ok(text) = queue.try_recv() {
-            outbox.taken(&text);
-            sink.send(Message::Text(text)).await?;
+    // A socket closed for being too slow gets its close frame right after what it has not read
+    // yet (and its alerts), not after a full queue it would never get through: it reconnects
+    // and syncs. Any other close lets the last queued frames go first.
+    let (flush_queue, within) = if code == close_code::AGAIN {
+        (false, CLOSE_SLOW)
+    } else {
+        (true, CLOSE_FLUSH)
+    };
+    let _ = tokio::time::timeout(within, async {
+        pump.feed_alerts().await?;
+        while flush_queue && let Ok(text) = pump.queue.try_recv() {
+            pump.feed(text).await?;
+            pump.feed_alerts().await?;
         }
-        sink.send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        })))
-        .await
+        pump.sink
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+            .await
     })
     .await;
 }
 
-/// Writes `first` and whatever else is already queued (up to `MAX_COALESCE` frames) with one
-/// flush: a burst such as a message and its notification, or an emergency alert after its
-/// notification, costs one write to the socket instead of one per frame (benchmarks S3, S4).
-async fn send_queued(
-    sink: &mut SplitSink<WebSocket, Message>,
-    first: Utf8Bytes,
-    queue: &mut mpsc::Receiver<Utf8Bytes>,
-    outbox: &Outbox,
-) -> Result<(), axum::Error> {
-    sink.feed(Message::Text(first)).await?;
-    for _ in 1..MAX_COALESCE {
-        match queue.try_recv() {
-            Ok(text) => {
-                outbox.taken(&text);
-                sink.feed(Message::Text(text)).await?;
+impl Pump {
+    /// Until the socket is closed (Ok) or a write fails (Err).
+    async fn run(&mut self, ping_every: Duration) -> Result<(), axum::Error> {
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        loop {
+            // Alerts first, whatever woke us.
+            if self.feed_alerts().await? {
+                self.sink.flush().await?;
             }
-            Err(_) => break,
+            tokio::select! {
+                biased;
+                () = self.outbox.close.cancelled() => return Ok(()),
+                // Loops round to the alerts above.
+                () = self.outbox.alerts.wake.notified() => {}
+                frame = self.queue.recv() => match frame {
+                    Some(text) => self.send_queued(text).await?,
+                    None => return Ok(()),
+                },
+                _ = ping.tick() => self.sink.send(Message::Ping(Default::default())).await?,
+            }
         }
     }
-    sink.flush().await
+
+    /// Writes `first` and whatever else is already queued (up to `MAX_COALESCE` frames) with
+    /// one flush: a burst such as a message and its notification, or an emergency alert after
+    /// its notification, costs one write to the socket instead of one per frame (benchmarks
+    /// S3, S4).
+    ///
+    /// Waiting alerts go first, also between two queued frames: an alert put in its lane before
+    /// a frame was queued (say the `emergency:updated` that ends it) is written before that
+    /// frame.
+    async fn send_queued(&mut self, first: Utf8Bytes) -> Result<(), axum::Error> {
+        self.feed(first).await?;
+        for _ in 1..MAX_COALESCE {
+            self.feed_alerts().await?;
+            match self.queue.try_recv() {
+                Ok(text) => self.feed(text).await?,
+                Err(_) => break,
+            }
+        }
+        self.sink.flush().await
+    }
+
+    async fn feed(&mut self, text: Utf8Bytes) -> Result<(), axum::Error> {
+        self.outbox.taken(&text);
+        if !self.greeted && text.as_str().starts_with(GREETING) {
+            self.greeted = true;
+        }
+        self.sink.feed(Message::Text(text)).await
+    }
+
+    /// Feeds the waiting alerts (once the socket is greeted); true when there were any.
+    async fn feed_alerts(&mut self) -> Result<bool, axum::Error> {
+        if !self.greeted {
+            return Ok(false);
+        }
+        let alerts = self.outbox.alerts.take();
+        let any = !alerts.is_empty();
+        for text in alerts {
+            self.sink.feed(Message::Text(text)).await?;
+        }
+        Ok(any)
+    }
 }
 
 /// Waits for `authenticate {token}` until the auth timeout. Other frames get `unauthorized`.

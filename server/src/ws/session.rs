@@ -3,6 +3,7 @@
 
 use super::{error_frame, frames, is_too_large, refuse_oversized};
 use crate::chat::{ReceiptKind, publish_receipts, publish_sent};
+use crate::config::FrameRates;
 use crate::emergency;
 use crate::error::ApiError;
 use crate::hub::{Outbox, SocketId, encode};
@@ -11,15 +12,15 @@ use crate::state::{AppState, Session};
 use crate::store::messages::{self, Sent};
 use crate::store::{receipts, views};
 use axum::extract::ws::{Message, WebSocket, close_code};
-use clinic_protocol::{ClientFrame, ClientId, ConversationKey, Role, ServerFrame, User, UserId};
+use clinic_protocol::{
+    ClientFrame, ClientId, ConversationKey, Role, ServerFrame, User, UserId, limits,
+};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, SplitStream};
 use std::collections::HashSet;
 use tokio::time::{Instant, sleep_until};
 
-/// Messages and emergencies per `sync:batch` frame.
-const SYNC_BATCH: u32 = 100;
 /// Most conversations whose access check a socket remembers.
 const MAX_VERIFIED: usize = 1024;
 
@@ -33,6 +34,49 @@ struct Socket<'a> {
     /// Conversations this socket may use (checked once against the database).
     verified: HashSet<ConversationKey>,
     sends: Bucket,
+    rates: Rates,
+}
+
+/// The socket's token bucket for each kind of frame other than `message:send`.
+struct Rates {
+    typing: Bucket,
+    receipts: Bucket,
+    rooms: Bucket,
+    sync: Bucket,
+    emergency: Bucket,
+    presence: Bucket,
+    other: Bucket,
+}
+
+impl Rates {
+    fn new(rates: &FrameRates) -> Self {
+        Self {
+            typing: Bucket::with(rates.typing),
+            receipts: Bucket::with(rates.receipts),
+            rooms: Bucket::with(rates.rooms),
+            sync: Bucket::with(rates.sync),
+            emergency: Bucket::with(rates.emergency),
+            presence: Bucket::with(rates.presence),
+            other: Bucket::with(rates.other),
+        }
+    }
+
+    /// The bucket `frame` draws from (`message:send` has its own, see [`Socket::send`]).
+    fn of(&mut self, frame: &ClientFrame) -> &mut Bucket {
+        match frame {
+            ClientFrame::TypingStart(_) | ClientFrame::TypingStop(_) => &mut self.typing,
+            ClientFrame::MessageRead { .. } | ClientFrame::MessageDelivered { .. } => {
+                &mut self.receipts
+            }
+            ClientFrame::JoinChat(_) | ClientFrame::LeaveChat(_) => &mut self.rooms,
+            ClientFrame::Sync { .. } => &mut self.sync,
+            ClientFrame::EmergencyAcknowledge { .. } | ClientFrame::EmergencyResolve { .. } => {
+                &mut self.emergency
+            }
+            ClientFrame::PresenceSet { .. } => &mut self.presence,
+            ClientFrame::Authenticate { .. } | ClientFrame::MessageSend(_) => &mut self.other,
+        }
+    }
 }
 
 pub(super) async fn run(
@@ -83,6 +127,7 @@ pub(super) async fn run(
         outbox,
         verified: HashSet::new(),
         sends: Bucket::new(config.send_rate_per_sec, config.send_burst),
+        rates: Rates::new(&config.frame_rates),
     };
     socket.frame_loop(stream).await;
 
@@ -137,13 +182,18 @@ impl Socket<'_> {
                         }
                         Some(Ok(Message::Text(text))) => {
                             match frames::parse(&text, self.state.config.max_frame_bytes) {
+                                Ok(frame) if !self.paced(&frame).await => {}
                                 // Boxed: the handlers' futures are large, and inline they would
                                 // sit in every idle socket's task for its whole life.
                                 Ok(frame) => Box::pin(self.handle(frame, &mut pending)).await,
-                                Err(err) => self.error(err, None),
+                                Err(err) => {
+                                    self.rates.other.wait().await;
+                                    self.error(err, None);
+                                }
                             }
                         }
                         Some(Ok(Message::Binary(_))) => {
+                            self.rates.other.wait().await;
                             self.error(ApiError::bad_request("binary frames are not supported"), None);
                         }
                         Some(Ok(_)) => {}
@@ -153,6 +203,21 @@ impl Socket<'_> {
         }
         // Sends still in flight are committed by the writer anyway; their acks have nowhere to
         // go, and the client's retry with the same clientId gets the stored message.
+    }
+
+    /// Holds `frame` to its kind's rate: typing over its rate is dropped (false: an indicator
+    /// that late is worthless, and an error per frame would only add traffic); any other frame
+    /// waits until it is due (the server stops reading this socket meanwhile, so a flood slows
+    /// its sender down and nothing is refused or reordered). Sends are paced in `send`.
+    async fn paced(&mut self, frame: &ClientFrame) -> bool {
+        match frame {
+            ClientFrame::MessageSend(_) => true,
+            ClientFrame::TypingStart(_) | ClientFrame::TypingStop(_) => self.rates.typing.take(),
+            other => {
+                self.rates.of(other).wait().await;
+                true
+            }
+        }
     }
 
     fn error(&self, err: ApiError, client_id: Option<ClientId>) {
@@ -226,7 +291,7 @@ impl Socket<'_> {
                     }
                 }
             }
-            ClientFrame::Sync { since } => self.sync(since).await,
+            ClientFrame::Sync { since, limit } => self.sync(since, limit).await,
             ClientFrame::EmergencyAcknowledge { emergency_id } => {
                 emergency::acknowledge(self.state, &self.user, emergency_id)
                     .await
@@ -264,10 +329,7 @@ impl Socket<'_> {
         // Too fast: stop reading this socket until a token is due, so its frames wait in the
         // TCP buffers (backpressure on the sender) instead of being refused. A refusal in the
         // middle of a pipelined burst would let the later sends overtake the refused one.
-        while let Some(wait) = self.sends.until_next() {
-            tokio::time::sleep(wait).await;
-        }
-        self.sends.take();
+        self.sends.wait().await;
         if let Err(err) = messages::validate(&new, &client_id) {
             return self.error(err, Some(client_id));
         }
@@ -335,25 +397,21 @@ impl Socket<'_> {
         Ok(())
     }
 
-    /// Answers `sync {since}` with `sync:batch` frames until one says `hasMore: false`.
-    async fn sync(&self, since: clinic_protocol::Seq) -> Result<(), ApiError> {
-        let mut cursor = since;
-        loop {
-            let user = self.user.clone();
-            let page = self
-                .state
-                .store
-                .reads
-                .run(move |conn| views::sync_page(conn, &user, cursor, SYNC_BATCH))
-                .await?;
-            cursor = page.cursor;
-            let more = page.has_more;
-            self.outbox
-                .push_wait(encode(&ServerFrame::SyncBatch(page)))
-                .await;
-            if !more || self.outbox.close.is_cancelled() {
-                return Ok(());
-            }
-        }
+    /// Answers `sync {since, limit}` with one `sync:batch` (the client asks again from its
+    /// cursor while it says `hasMore`): a small frame never makes the server read and send
+    /// more than one page.
+    async fn sync(&self, since: clinic_protocol::Seq, limit: Option<u32>) -> Result<(), ApiError> {
+        let limit = limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
+        let user = self.user.clone();
+        let page = self
+            .state
+            .store
+            .reads
+            .run(move |conn| views::sync_page(conn, &user, since, limit))
+            .await?;
+        self.outbox
+            .push_wait(encode(&ServerFrame::SyncBatch(page)))
+            .await;
+        Ok(())
     }
 }

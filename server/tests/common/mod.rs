@@ -23,6 +23,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Only to keep a broken test from hanging; never a claim about speed.
 pub const WAIT: Duration = Duration::from_secs(15);
 pub const PASSWORD: &str = "correct horse";
+/// A 1x1 PNG.
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -49,6 +51,8 @@ impl TestServer {
         let mut config = Config::new(dir.path().to_path_buf());
         // Tests do not need durability against power loss; the crash test uses the binary.
         config.synchronous = clinic_server::Synchronous::Normal;
+        // Accounts are made after the start, in a folder that has no database yet.
+        config.init = true;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -131,11 +135,7 @@ impl TestServer {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        split(request.send().await.unwrap()).await
+        call(&self.http, method, &self.url(path), token, body).await
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
@@ -167,6 +167,41 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.dir, dir)
     }
+}
+
+/// A request to `url` with `token` and an optional JSON body; returns status and JSON body.
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    split(request.send().await.unwrap()).await
+}
+
+/// The multipart body of an upload into the conversation of `patient` and `doctor`.
+pub fn upload_form(
+    patient: &Account,
+    doctor: &Account,
+    name: &str,
+    bytes: Vec<u8>,
+    mime: &str,
+) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("patientId", patient.id().to_owned())
+        .text("doctorId", doctor.id().to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes)
+                .file_name(name.to_owned())
+                .mime_str(mime)
+                .unwrap(),
+        )
 }
 
 pub async fn split(response: reqwest::Response) -> (u16, Value) {
@@ -282,36 +317,12 @@ impl Ws {
 /// Starts the real `clinic-server serve` binary on a free port with `extra` serve flags; returns
 /// the process (to kill) and its address.
 pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
+    let mut child = serve_command(dir, extra)
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
     let addr = listening_addr(&mut child);
     (child, addr)
-}
-
-/// Creates accounts (password [`PASSWORD`]) in a data folder, without a server.
-pub fn create_accounts(data_dir: &Path, accounts: &[(&str, Role)]) {
-    for (username, role) in accounts {
-        create_user(
-            data_dir,
-            NewAccount {
-                username: (*username).into(),
-                name: (*username).into(),
-                role: *role,
-                password: PASSWORD.into(),
-                date_of_birth: None,
-                blood_group: None,
-            },
-        )
-        .unwrap();
-    }
 }
 
 /// A TLS connection to `addr` (127.0.0.1) trusting `tls`, for hand-written HTTP.
@@ -349,6 +360,19 @@ pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> reqwest::Client {
         .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
         .build()
         .unwrap()
+}
+
+/// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 EXTRA...`, stdout piped.
+fn serve_command(dir: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"));
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped());
+    command
 }
 
 /// Logs in over REST against a server at `addr` serving `data_dir` (e.g. one from
@@ -431,4 +455,266 @@ pub async fn clinic(server: &TestServer) -> Clinic {
         pat1: server.account("pat1", Role::Patient).await,
         pat2: server.account("pat2", Role::Patient).await,
     }
+}
+
+/// The real `clinic-server` binary serving a data folder on 127.0.0.1, its log (stderr) kept in
+/// a file the test can read; killed with SIGKILL when dropped.
+pub struct Binary {
+    pub child: std::process::Child,
+    pub addr: String,
+    log: std::path::PathBuf,
+    _log_dir: TempDir,
+}
+
+impl Binary {
+    /// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 --tls off EXTRA...`; panics with the log
+    /// if it does not start.
+    pub fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
+        let log_dir = tempfile::tempdir().unwrap();
+        let log = log_dir.path().join("server.log");
+        // Plain HTTP on loopback: these tests are about the application; TLS has its own
+        // (tls.rs, connections.rs).
+        let mut child = serve_command(dir, &[&["--tls", "off"], extra].concat())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+            let _ = child.wait();
+            panic!(
+                "the server did not start: {line}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        Self {
+            addr: addr.to_owned(),
+            child,
+            log,
+            _log_dir: log_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Logs in (from 127.0.0.1).
+    pub async fn login(&self, username: &str) -> Account {
+        let body: Value = reqwest::Client::new()
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Account {
+            user: serde_json::from_value(body["user"].clone()).unwrap(),
+            token: body["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A WebSocket authenticated with `token`, after its `authenticated` frame (which must come
+    /// first: a client drops anything before it).
+    pub async fn ws(&self, token: &str) -> Ws {
+        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url())
+            .await
+            .unwrap();
+        let mut ws = Ws { stream };
+        ws.send(json!({"type": "authenticate", "token": token}))
+            .await;
+        let first = ws.next().await.expect("an answer to authenticate");
+        assert_eq!(first["type"], "authenticated", "{first}");
+        ws
+    }
+
+    /// A REST request with `token` and an optional JSON body; returns status and JSON body.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        call(
+            &reqwest::Client::new(),
+            method,
+            &self.url(path),
+            token,
+            body,
+        )
+        .await
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, token, path, None).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, token, path, Some(body))
+            .await
+    }
+
+    /// `who` uploads `bytes` named `name` into the conversation of `patient` and `doctor`.
+    pub async fn upload(
+        &self,
+        who: &Account,
+        patient: &Account,
+        doctor: &Account,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let form = upload_form(patient, doctor, name, bytes, "application/octet-stream");
+        let response = reqwest::Client::new()
+            .post(self.url("/api/chat/upload"))
+            .bearer_auth(&who.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        split(response).await
+    }
+
+    /// Stops it with SIGKILL (a crash); returns its log.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.log()
+    }
+
+    /// Stops it with SIGTERM (a clean shutdown) and waits; returns its log.
+    pub fn stop(mut self) -> String {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + WAIT;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no clean stop in time"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.log()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real binary serving a patient `pat` and a doctor `doc` (logged in), in a folder of its
+/// own.
+pub struct BinaryClinic {
+    pub server: Binary,
+    pub pat: Account,
+    pub doc: Account,
+    pub dir: TempDir,
+}
+
+/// [`BinaryClinic`] with `extra` serve flags, and more accounts (`others`, not logged in).
+pub async fn binary_clinic(extra: &[&str], others: &[(&str, Role)]) -> BinaryClinic {
+    let dir = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    accounts(dir.path(), others);
+    let server = Binary::start(dir.path(), extra);
+    let pat = server.login("pat").await;
+    let doc = server.login("doc").await;
+    BinaryClinic {
+        server,
+        pat,
+        doc,
+        dir,
+    }
+}
+
+/// Runs `clinic-server --data-dir DIR ARGS...` to its end (a refusal, or a CLI command).
+pub fn run_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("clinic-server {args:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Creates accounts in a data folder without a server (password [`PASSWORD`]).
+pub fn accounts(dir: &std::path::Path, people: &[(&str, Role)]) {
+    for (username, role) in people {
+        create_user(
+            dir,
+            NewAccount {
+                username: (*username).into(),
+                name: format!("Test {username}"),
+                role: *role,
+                password: PASSWORD.into(),
+                date_of_birth: None,
+                blood_group: None,
+            },
+        )
+        .unwrap();
+    }
+}
+
+/// A memory figure of a process from /proc (`VmRSS`, `VmHWM` = peak), in bytes.
+pub fn memory(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// The permission bits of a path.
+#[cfg(unix)]
+pub fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
 }

@@ -10,12 +10,85 @@ use crate::time::{from_ms, now_ms};
 use clinic_protocol::rest::EmergencyDetail;
 use clinic_protocol::{
     Emergency, EmergencyId, EmergencyState, Message, Notification, NotificationKind, Role, Seq,
-    TransitionKind, User, limits,
+    TransitionKind, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
-/// Records a new emergency for `message` (in the message's transaction).
-pub(crate) fn raise(
+/// How an emergency message met the patient's emergencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Raise {
+    /// No emergency of the patient was open: this message opened one.
+    New,
+    /// One was waiting for a doctor: the message joined it.
+    Joined,
+    /// One had been acknowledged and not resolved: the message joined it, and it waits for a
+    /// doctor again.
+    Reopened,
+}
+
+/// The emergency an emergency message raised or joined, as it is after the message.
+#[derive(Debug, Clone)]
+pub(crate) struct Raised {
+    pub emergency: Emergency,
+    pub how: Raise,
+}
+
+/// The patient's open emergency (at most one), if any.
+fn open_of(conn: &Connection, patient: &UserId) -> Result<Option<Emergency>, ApiError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "{EMERGENCY_SELECT} WHERE e.patient_id = ?1 AND e.state != 'RESOLVED' \
+             ORDER BY e.raised_at DESC LIMIT 1"
+        ))?
+        .query_row([patient.as_str()], rows::emergency)
+        .optional()?
+        .map(|(e, _)| e))
+}
+
+/// Records an emergency message (in the message's transaction): a patient has at most one open
+/// emergency, so the message opens a new one only when none is open, and joins it otherwise.
+pub(crate) fn raise_or_join(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    message: &Message,
+    patient_name: &str,
+) -> Result<Raised, ApiError> {
+    let Some(open) = open_of(conn, &message.patient_id)? else {
+        return Ok(Raised {
+            emergency: raise(conn, seqs, message, patient_name)?,
+            how: Raise::New,
+        });
+    };
+    if open.state == EmergencyState::Raised {
+        return Ok(Raised {
+            emergency: open,
+            how: Raise::Joined,
+        });
+    }
+    // Taken by a doctor and pressed again: the patient needs someone again.
+    let at = message.created_at.timestamp_millis();
+    conn.execute(
+        "UPDATE emergencies SET state = 'RAISED', acknowledged_by = NULL, acknowledged_at = NULL, \
+         change_seq = ?2 WHERE id = ?1",
+        params![open.id.as_str(), seqs.next().0],
+    )?;
+    transitions::record(
+        conn,
+        &open.id,
+        TransitionKind::Raised,
+        Some(&message.patient_id),
+        None,
+        at,
+    )?;
+    let emergency = get(conn, &open.id)?.ok_or_else(|| ApiError::internal("emergency vanished"))?;
+    Ok(Raised {
+        emergency,
+        how: Raise::Reopened,
+    })
+}
+
+/// Records a new emergency for `message`.
+fn raise(
     conn: &Connection,
     seqs: &mut Seqs,
     message: &Message,
@@ -219,6 +292,9 @@ pub(crate) fn resolve(
             limits::MAX_NOTE_BYTES
         )));
     }
+    if let Some(note) = note {
+        crate::text::check("note", note)?;
+    }
     let current = load_for_doctor(conn, doctor, id)?;
     if current.state == EmergencyState::Resolved {
         return Err(ApiError::conflict("the emergency is already resolved"));
@@ -231,11 +307,29 @@ pub(crate) fn resolve(
          acknowledged_at = COALESCE(acknowledged_at, ?3), change_seq = ?5 WHERE id = ?1",
         params![id.as_str(), doctor.id.as_str(), now, note, seqs.next().0],
     )?;
-    // The emergency message carries `resolvedAt` too (as in the seed's schema).
-    conn.execute(
+    // The emergency messages carry `resolvedAt` too (as in the seed's schema): the one that
+    // raised it and every later one that joined it.
+    let joined: Vec<String> = conn
+        .prepare_cached(
+            "SELECT id FROM messages WHERE patient_id = ?1 AND is_emergency = 1 \
+             AND resolved_at IS NULL AND created_at >= ?2",
+        )?
+        .query_map(
+            params![
+                current.patient_id.as_str(),
+                current.raised_at.timestamp_millis()
+            ],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut mark = conn.prepare_cached(
         "UPDATE messages SET resolved_at = ?2, updated_at = ?2, change_seq = ?3 WHERE id = ?1",
-        params![current.message_id.as_str(), now, seqs.next().0],
     )?;
+    let first = current.message_id.as_str();
+    let others = joined.iter().map(String::as_str).filter(|id| *id != first);
+    for id in std::iter::once(first).chain(others) {
+        mark.execute(params![id, now, seqs.next().0])?;
+    }
     let mut taken = vec![(TransitionKind::Resolved, note)];
     if current.state == EmergencyState::Raised {
         taken.insert(0, (TransitionKind::Acknowledged, None));

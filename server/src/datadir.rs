@@ -1,0 +1,221 @@
+//! The data folder as a whole: private to the account that runs the server (folder 0700, files
+//! 0600), held by one server at a time (a lock file), never silently replaced by a new empty
+//! clinic (a database must exist unless `--init`), and put back from a backup by `restore`.
+
+use crate::config::db_path;
+use crate::error::ServerError;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The lock file a running server holds.
+pub fn lock_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("clinic.lock")
+}
+
+/// Creates `dir` (and its parents) if needed and makes it private (0700).
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        // An existing folder (made by an older version, or by hand) is tightened too.
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Opens `path` for writing, creating it private (0600) if it does not exist.
+pub fn private_file(path: &Path, truncate: bool) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(truncate);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Makes an existing file private (0600); a missing one is fine.
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o777 != 0o600 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Bytes free for unprivileged use on the filesystem holding `dir` (None when unknown).
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let stats = rustix::fs::statvfs(dir).ok()?;
+        Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// The database and the files SQLite keeps beside it.
+pub(crate) fn database_files(data_dir: &Path) -> [PathBuf; 3] {
+    let db = db_path(data_dir);
+    let beside = |suffix: &str| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [beside("-wal"), beside("-shm"), db]
+}
+
+/// Makes the data folder private and its database files 0600 (they may predate this version).
+pub fn prepare(data_dir: &Path) -> Result<(), ServerError> {
+    let failed = |source| ServerError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    };
+    private_dir(data_dir).map_err(failed)?;
+    for path in database_files(data_dir) {
+        make_private(&path).map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// True when the data folder holds a database (a file with something in it).
+pub fn has_database(data_dir: &Path) -> bool {
+    std::fs::metadata(db_path(data_dir)).is_ok_and(|m| m.is_file() && m.len() > 0)
+}
+
+/// Refuses a data folder without a database unless `init` (a wrong `--data-dir`, or a lost
+/// database, must not quietly become a new empty clinic).
+pub fn check_database(data_dir: &Path, init: bool) -> Result<(), ServerError> {
+    if init || has_database(data_dir) {
+        Ok(())
+    } else {
+        Err(ServerError::NoDatabase {
+            path: data_dir.to_path_buf(),
+        })
+    }
+}
+
+/// Creates an empty clinic database in the data folder if it has none (`clinic-server init`,
+/// the first step of a new installation). Returns whether one was created.
+pub fn init(data_dir: &Path) -> Result<bool, ServerError> {
+    prepare(data_dir)?;
+    if has_database(data_dir) {
+        return Ok(false);
+    }
+    crate::store::open_write(&db_path(data_dir), crate::Synchronous::Full)?;
+    Ok(true)
+}
+
+/// The data folder held by this process: while it lives, no other server and no `restore`
+/// can use the folder. Released when dropped or when the process ends, however it ends.
+#[derive(Debug)]
+pub struct Held {
+    _file: File,
+}
+
+/// Takes the data folder's lock, or says that another process holds it.
+pub fn hold(data_dir: &Path) -> Result<Held, ServerError> {
+    let path = lock_path(data_dir);
+    let mut file = private_file(&path, false).map_err(|source| ServerError::DataDir {
+        path: path.clone(),
+        source,
+    })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(ServerError::InUse {
+                path: data_dir.to_path_buf(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => {
+            return Err(ServerError::DataDir { path, source });
+        }
+    }
+    // For people looking: which process holds it.
+    let _ = file.set_len(0);
+    let _ = writeln!(file, "{}", std::process::id());
+    Ok(Held { _file: file })
+}
+
+/// Like [`hold`], but waits up to `patience` for a server that is still stopping (a restart)
+/// to let go.
+pub async fn hold_waiting(
+    data_dir: &Path,
+    patience: std::time::Duration,
+) -> Result<Held, ServerError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match hold(data_dir) {
+            Err(ServerError::InUse { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_folder_is_made_private_and_held_by_one_process() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(db_path(&dir), b"x").unwrap();
+        std::fs::set_permissions(db_path(&dir), std::fs::Permissions::from_mode(0o644)).unwrap();
+        prepare(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&db_path(&dir)), 0o600);
+
+        let held = hold(&dir).unwrap();
+        assert!(matches!(hold(&dir), Err(ServerError::InUse { .. })));
+        drop(held);
+        assert!(hold(&dir).is_ok());
+    }
+
+    #[test]
+    fn no_database_means_no_clinic_unless_told_to_start_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_database(dir.path(), false).is_err());
+        std::fs::write(db_path(dir.path()), b"").unwrap();
+        assert!(check_database(dir.path(), false).is_err(), "empty file");
+        assert!(check_database(dir.path(), true).is_ok());
+    }
+}

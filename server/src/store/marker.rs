@@ -1,0 +1,109 @@
+//! The committed-sequence marker: a small file beside the database holding the last change
+//! sequence the writer committed. SQLite cannot tell a log that was cut short or damaged
+//! (its later commits are silently dropped when the database opens) from one that simply ended
+//! there; this file can. At start a database behind its marker is reported loudly.
+//!
+//! The marker is written by a thread of its own after commits (at most every
+//! `MIN_INTERVAL`), never by the writer, so no commit waits for it; it can trail the database
+//! by that much, never lead it.
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Shortest time between two writes of the marker.
+const MIN_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The marker of the database at `db`.
+pub(crate) fn path(db: &Path) -> PathBuf {
+    db.with_file_name("clinic.seq")
+}
+
+/// The sequence the marker holds, if there is a readable one.
+pub(crate) fn read(db: &Path) -> Option<i64> {
+    std::fs::read_to_string(path(db)).ok()?.trim().parse().ok()
+}
+
+/// Writes the marker (a new file renamed over the old one, so it is never half written).
+pub(crate) fn write(db: &Path, seq: i64) -> std::io::Result<()> {
+    let target = path(db);
+    let temp = target.with_extension("seq.tmp");
+    std::io::Write::write_all(
+        &mut crate::datadir::private_file(&temp, true)?,
+        format!("{seq}\n").as_bytes(),
+    )?;
+    std::fs::rename(&temp, &target)
+}
+
+/// The last committed change sequence of the database `conn` is open on.
+pub(crate) fn committed(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT value FROM counters WHERE name = 'change_seq'",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Compares the database with its marker; returns how many committed changes are missing
+/// (0 when none, or when there is no marker yet).
+pub(crate) fn missing(db: &Path, conn: &Connection) -> rusqlite::Result<i64> {
+    let now = committed(conn)?;
+    Ok(read(db).map_or(0, |marked| (marked - now).max(0)))
+}
+
+/// The thread that keeps the marker up to date.
+#[derive(Debug)]
+pub(crate) struct Marker {
+    last: Arc<AtomicI64>,
+    wake: SyncSender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Marker {
+    /// Starts keeping the marker of `db`, which stands at `seq` now.
+    pub(crate) fn start(db: &Path, seq: i64) -> std::io::Result<Self> {
+        write(db, seq)?;
+        let last = Arc::new(AtomicI64::new(seq));
+        let (wake, woken) = mpsc::sync_channel(1);
+        let db = db.to_path_buf();
+        let seen = Arc::clone(&last);
+        let thread = std::thread::Builder::new()
+            .name("clinic-marker".into())
+            .spawn(move || keep(&db, &seen, &woken, seq))?;
+        Ok(Self { last, wake, thread })
+    }
+
+    /// A commit up to `seq` is durable.
+    pub(crate) fn committed(&self, seq: i64) {
+        self.last.store(seq, Ordering::Release);
+        // Full: a wake-up is pending and will see this value too.
+        let _ = self.wake.try_send(());
+    }
+
+    /// Writes the last value and stops the thread.
+    pub(crate) fn finish(self) {
+        drop(self.wake);
+        let _ = self.thread.join();
+    }
+}
+
+fn keep(db: &Path, last: &AtomicI64, woken: &Receiver<()>, mut written: i64) {
+    loop {
+        let stop = woken.recv().is_err();
+        let seq = last.load(Ordering::Acquire);
+        if seq != written {
+            match write(db, seq) {
+                Ok(()) => written = seq,
+                Err(err) => tracing::warn!(error = %err, "cannot write the commit marker"),
+            }
+        }
+        if stop {
+            return;
+        }
+        std::thread::sleep(MIN_INTERVAL);
+    }
+}

@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Sync::Full)]
     synchronous: Sync,
     /// An extra argument for `clinic-server serve` (repeat for several), e.g.
-    /// `--serve-arg=--tls --serve-arg=off`.
+    /// `--serve-arg=--idle-timeout-secs --serve-arg=120` (the server always gets `--tls off`).
     #[arg(long = "serve-arg", global = true, allow_hyphen_values = true)]
     serve_args: Vec<String>,
     /// The reference server's folder (with `npm ci` done).
@@ -195,6 +195,7 @@ fn cpu(value: i64) -> Option<usize> {
 }
 
 fn main() -> anyhow::Result<()> {
+    clinic_server::tls::install_provider();
     let cli = Cli::parse();
     if let Some(core) = cpu(cli.gen_cpu) {
         server::pin_self(core).context("pinning the generator")?;

@@ -67,6 +67,12 @@ impl ServerSpec {
                     "127.0.0.1:0".to_owned(),
                     "--synchronous".to_owned(),
                     self.durability.as_str().to_owned(),
+                    // The generator speaks plain WebSocket, as to the reference server (loopback
+                    // only), and every generated connection comes from 127.0.0.1.
+                    "--tls".to_owned(),
+                    "off".to_owned(),
+                    "--max-connections-per-address".to_owned(),
+                    "0".to_owned(),
                 ];
                 args.extend(self.serve_args.iter().cloned());
                 (self.binary.clone(), args)
@@ -156,8 +162,8 @@ impl Server {
         let Some(addr) = url.strip_prefix("http://") else {
             let _ = child.kill();
             bail!(
-                "the server serves {url}, but the generator speaks plain WebSocket: pass \
-                 `--serve-arg=--tls --serve-arg=off` (loopback only)"
+                "the server serves {url}, but the generator speaks plain WebSocket (the server \
+                 should have been started with `--tls off`)"
             );
         };
         Ok(Self {

@@ -1,7 +1,9 @@
-//! REST calls to the server (reqwest with rustls): login, logout, conversations, contacts,
-//! catch-up pages, history pages, file uploads and downloads.
+//! REST calls to the server (reqwest with the rustls config of `tls`, shared with the
+//! WebSocket): login, logout, conversations, contacts, catch-up pages, history pages, file
+//! uploads and downloads.
 
 use crate::error::{ClientError, Result};
+use crate::tls::{self, Trust};
 use clinic_protocol::rest::{
     AvailabilityBody, EmergencyDetail, LoginRequest, LoginResponse, MarkReadRequest,
     ResolveRequest, SyncPage, UploadResponse,
@@ -12,33 +14,63 @@ use clinic_protocol::{
     Seq,
 };
 use reqwest::{RequestBuilder, StatusCode, Url};
+use rustls::ClientConfig;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Uploads and downloads of files may take longer than other requests.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Idle pooled connections are dropped before the server's idle timeout (60 s by default) could
+/// close one just as a request goes out on it.
+const POOL_IDLE: Duration = Duration::from_secs(30);
 
 /// A REST client for one server, optionally carrying a bearer token.
 #[derive(Debug, Clone)]
 pub struct Api {
     base: Url,
     http: reqwest::Client,
+    /// The TLS settings of this server, also used by the WebSocket (`None`: plain http to this
+    /// computer).
+    tls: Option<Arc<ClientConfig>>,
     token: Option<String>,
 }
 
 impl Api {
-    /// `server_url` is the server's base, e.g. `http://192.168.1.10:8080`.
-    pub fn new(server_url: &str) -> Result<Self> {
+    /// `server_url` is the server's base, e.g. `https://192.168.1.10:8470`; `trust` is what the
+    /// profile pinned for it (required for `https://`; plain `http://` is allowed to this
+    /// computer only).
+    pub fn new(server_url: &str, trust: Option<&Trust>) -> Result<Self> {
         let base = normalize_base(server_url)?;
-        let http = reqwest::Client::builder()
+        tls::check_plain_http(&base)?;
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
-            .build()?;
+            .pool_idle_timeout(POOL_IDLE);
+        let tls = match (base.scheme(), trust) {
+            ("https", Some(trust)) => {
+                let config = tls::client_config(trust)?;
+                builder = builder.use_preconfigured_tls(ClientConfig::clone(&config));
+                Some(config)
+            }
+            ("https", None) => {
+                return Err(ClientError::Invalid(format!(
+                    "{base} is not paired: log in with its pairing code first"
+                )));
+            }
+            _ => None,
+        };
         Ok(Self {
             base,
-            http,
+            http: builder.build()?,
+            tls,
             token: None,
         })
+    }
+
+    /// The TLS settings the WebSocket must use too.
+    pub(crate) fn tls(&self) -> Option<Arc<ClientConfig>> {
+        self.tls.clone()
     }
 
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
@@ -280,12 +312,18 @@ fn segment(id: &str) -> String {
     out
 }
 
-fn normalize_base(server_url: &str) -> Result<Url> {
+/// The normalized base URL of a server address as typed (how profiles name servers).
+pub fn normalized(server_url: &str) -> Result<String> {
+    normalize_base(server_url).map(String::from)
+}
+
+pub(crate) fn normalize_base(server_url: &str) -> Result<Url> {
     let trimmed = server_url.trim();
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_owned()
     } else {
-        format!("http://{trimmed}")
+        // TLS is the default: a bare `host:port` means the server's HTTPS port.
+        format!("https://{trimmed}")
     };
     let mut url = Url::parse(&with_scheme).map_err(invalid_url)?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -312,11 +350,33 @@ mod tests {
 
     #[test]
     fn urls_are_normalized() {
-        let api = Api::new("127.0.0.1:8080").unwrap();
+        crate::tls::install_crypto_provider();
+        let api = Api::new("http://127.0.0.1:8080", None).unwrap();
         assert_eq!(api.base().as_str(), "http://127.0.0.1:8080/");
         assert_eq!(api.ws_url().unwrap().as_str(), "ws://127.0.0.1:8080/ws");
-        let api = Api::new("https://clinic.lan/chat").unwrap();
+        let api = Api::new("https://clinic.lan/chat", Some(&Trust::SystemRoots)).unwrap();
         assert_eq!(api.ws_url().unwrap().as_str(), "wss://clinic.lan/chat/ws");
-        assert!(Api::new("ftp://x").is_err());
+        assert!(Api::new("ftp://x", None).is_err());
+    }
+
+    #[test]
+    fn plain_http_only_to_this_computer() {
+        for ok in ["http://127.0.0.1:1", "http://localhost:1", "http://[::1]:1"] {
+            assert!(Api::new(ok, None).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://192.168.1.10:8470",
+            "http://clinic.lan",
+            "http://10.0.0.1",
+        ] {
+            let err = Api::new(refused, None).unwrap_err();
+            assert!(
+                err.to_string().contains("plain http://"),
+                "{refused}: {err}"
+            );
+        }
+        // https without a pin is not a silent fallback to anything; a bare address means https.
+        assert!(Api::new("https://clinic.lan", None).is_err());
+        assert!(Api::new("10.0.0.1:8470", None).is_err());
     }
 }

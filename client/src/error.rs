@@ -8,7 +8,26 @@ pub enum ClientError {
     #[error("local cache: {0}")]
     Cache(#[from] rusqlite::Error),
     #[error("network: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(reqwest::Error),
+    /// The server could not prove it holds a certificate from the pinned clinic CA.
+    #[error("This is not your clinic's server (its security code changed)")]
+    NotYourServer,
+    /// At pairing: the server presented a CA whose code is not the one the user entered.
+    #[error("This is not your clinic's server (its security code is not the one you entered)")]
+    CodeMismatch,
+    /// An `https://` server this profile has not paired with yet.
+    #[error(
+        "this server is not paired yet. Its security code is {code}: compare it with the code \
+         your clinic gave you, then pair with that code"
+    )]
+    NotPaired { code: String },
+    #[error(
+        "the server's certificate has expired or is not valid yet (check this computer's date \
+         and time; if it is right, tell the clinic's IT)"
+    )]
+    CertificateExpired,
+    #[error("pairing code: {0}")]
+    PairingCode(#[from] clinic_protocol::pairing::CodeError),
     #[error("server refused ({status}, {code:?}): {message}")]
     Server {
         status: u16,
@@ -43,12 +62,24 @@ pub enum ClientError {
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
+/// A failed request that was really a failed identity check says so in its own words.
+impl From<reqwest::Error> for ClientError {
+    fn from(err: reqwest::Error) -> Self {
+        crate::tls::identity_error(&err).unwrap_or(Self::Http(err))
+    }
+}
+
 impl ClientError {
     /// A short stable name for the kind of error, for UIs that branch on it.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Cache(_) => "cache",
             Self::Http(_) => "network",
+            Self::NotYourServer => "notYourServer",
+            Self::CodeMismatch => "codeMismatch",
+            Self::NotPaired { .. } => "notPaired",
+            Self::CertificateExpired => "certificateExpired",
+            Self::PairingCode(_) => "pairingCode",
             Self::Server { .. } => "server",
             Self::NotLoggedIn => "notLoggedIn",
             Self::SessionExpired => "sessionExpired",

@@ -11,6 +11,8 @@
 //! - [`ClientEvent`] / [`ConnectionState`]: what a UI listens to (camelCase JSON).
 //! - [`CredentialStore`]: the OS keyring ([`KeyringStore`]) or an explicit plain
 //!   [`FileStore`] for headless machines.
+//! - [`tls`]: pairing with a server (its CA pinned in the profile) and the one rustls config
+//!   REST and WebSocket share.
 
 pub mod api;
 mod attachments;
@@ -26,6 +28,7 @@ pub mod profile;
 pub mod record;
 mod refusal;
 mod shared;
+pub mod tls;
 mod typing;
 
 pub use backoff::BackoffConfig;
@@ -38,3 +41,4 @@ pub use events::{ClientEvent, ConnectionState};
 pub use profile::{Profile, Session};
 pub use record::LocalMessage;
 pub use shared::Tuning;
+pub use tls::{Pairing, ServerCa, Trust};

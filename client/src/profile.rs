@@ -3,9 +3,13 @@
 
 use crate::credentials::{CredentialStore, FileStore, KeyringStore};
 use crate::error::Result;
+use crate::tls::Trust;
 use clinic_protocol::User;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,6 +70,57 @@ impl Profile {
         )?;
         std::fs::rename(tmp, path)?;
         Ok(())
+    }
+
+    /// Writes a file of this profile readable by its owner only, replacing it atomically.
+    fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(tmp, path)?;
+        Ok(())
+    }
+
+    fn pins_path(&self) -> PathBuf {
+        self.dir.join("trusted-servers.json")
+    }
+
+    fn load_pins(&self) -> Result<BTreeMap<String, Trust>> {
+        match std::fs::read_to_string(self.pins_path()) {
+            Ok(s) => Ok(serde_json::from_str(&s)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What this profile trusts for the server at `server_url` (a normalized base URL), kept
+    /// across logouts so a changed certificate is noticed however long ago the pairing was.
+    pub fn pin(&self, server_url: &str) -> Result<Option<Trust>> {
+        Ok(self.load_pins()?.remove(server_url))
+    }
+
+    pub fn save_pin(&self, server_url: &str, trust: &Trust) -> Result<()> {
+        let mut pins = self.load_pins()?;
+        pins.insert(server_url.to_owned(), trust.clone());
+        self.write_private(&self.pins_path(), &serde_json::to_vec_pretty(&pins)?)
+    }
+
+    /// Forgets the pin of a server (after IT replaced its CA; the next login pairs again).
+    /// False if there was none.
+    pub fn forget_pin(&self, server_url: &str) -> Result<bool> {
+        let mut pins = self.load_pins()?;
+        let had = pins.remove(server_url).is_some();
+        if had {
+            self.write_private(&self.pins_path(), &serde_json::to_vec_pretty(&pins)?)?;
+        }
+        Ok(had)
     }
 
     pub fn clear_session(&self) -> Result<()> {

@@ -107,6 +107,6 @@ fn spawn_tail(profile: &Path) -> std::process::Child {
 }
 
 async fn server_user_id(url: &str, username: &str) -> clinic_protocol::UserId {
-    let api = clinic_client::api::Api::new(url).unwrap();
+    let api = common::api(url);
     api.login(username, PASSWORD).await.unwrap().user.id
 }

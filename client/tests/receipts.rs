@@ -6,7 +6,6 @@
 
 mod common;
 
-use clinic_client::api::Api;
 use clinic_protocol::{ClientFrame, ClientId, MessageStatus, NewMessage, ServerFrame};
 use common::proxy::Proxy;
 use common::*;
@@ -18,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 async fn a_burst_costs_a_few_delivered_frames_and_opening_it_one_read_frame() {
     let data = demo_data_dir();
     let profile = tempfile::tempdir().unwrap();
-    let server = InProcessServer::start(data.path(), 0).await;
+    let server = InProcessServer::start_plain(data.path()).await;
     let proxy = Proxy::start(server.addr).await;
     let alice = login(&proxy.url(), profile.path(), "alice").await;
     alice.connect();
@@ -33,8 +32,7 @@ async fn a_burst_costs_a_few_delivered_frames_and_opening_it_one_read_frame() {
     let delivered_before = proxy.client_frames("message:delivered");
 
     // The doctor pipelines 500 messages on one socket: they reach alice in a burst.
-    let token = Api::new(&server.url())
-        .unwrap()
+    let token = common::api(&server.url())
         .login("dr.patel", PASSWORD)
         .await
         .unwrap()

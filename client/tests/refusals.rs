@@ -86,12 +86,7 @@ async fn a_revoked_token_signs_the_client_out() {
         .load(&session.account())
         .unwrap()
         .unwrap();
-    clinic_client::api::Api::new(&url)
-        .unwrap()
-        .with_token(token)
-        .logout()
-        .await
-        .unwrap();
+    common::api(&url).with_token(token).logout().await.unwrap();
 
     alice.connect();
     assert!(matches!(

@@ -47,7 +47,7 @@ fn status(client: &Client, message: &clinic_client::LocalMessage) -> MessageStat
 async fn an_emergency_and_other_conversations_never_wait_for_a_stalled_upload() {
     let data = demo_data_dir();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let server = InProcessServer::start(data.path(), 0).await;
+    let server = InProcessServer::start_plain(data.path()).await;
     let proxy = Proxy::start(server.addr).await;
     let patel = online(&server.url(), dirs[0].path(), "dr.patel").await;
     let nguyen = online(&server.url(), dirs[1].path(), "dr.nguyen").await;
@@ -144,7 +144,7 @@ async fn an_emergency_and_other_conversations_never_wait_for_a_stalled_upload() 
 async fn a_send_the_server_always_refuses_is_parked_without_a_reconnect() {
     let data = demo_data_dir();
     let profile = tempfile::tempdir().unwrap();
-    let server = InProcessServer::start(data.path(), 0).await;
+    let server = InProcessServer::start_plain(data.path()).await;
     let proxy = Proxy::start(server.addr).await;
     proxy.refuse_sends_containing("REFUSE-ME");
     let started = Instant::now();

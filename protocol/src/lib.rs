@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod pairing;
 pub mod rest;
 pub mod ws;
 

@@ -43,6 +43,8 @@ pub enum AccountError {
     UsernameTaken(String),
     #[error("no user {0:?}")]
     NotFound(String),
+    #[error("no active session {0}")]
+    SessionNotFound(String),
     #[error("cannot prepare the data folder: {0}")]
     Io(#[from] std::io::Error),
     #[error("database error: {0}")]
@@ -94,7 +96,7 @@ fn validate(account: &NewAccount) -> Result<(), AccountError> {
     Ok(())
 }
 
-fn open(data_dir: &Path) -> Result<rusqlite::Connection, AccountError> {
+pub(crate) fn open(data_dir: &Path) -> Result<rusqlite::Connection, AccountError> {
     crate::datadir::private_dir(data_dir)?;
     Ok(store::open_write(
         &db_path(data_dir),

@@ -1,6 +1,7 @@
 //! Server configuration: production defaults from `Config::new`, every field public so tests and
 //! the CLI can adjust it.
 
+use crate::tls::TlsConfig;
 use clinic_protocol::limits;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +20,36 @@ impl Synchronous {
         match self {
             Self::Full => "FULL",
             Self::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Connection-level bounds of the accept loop (see docs/protocol.md, Connections).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections held at once (lowered to fit the process's open-file limit). When full,
+    /// the oldest connection that has not signed in is shed to make room.
+    pub max: usize,
+    /// Most connections from one client address; 0 for no cap (e.g. behind a reverse proxy on
+    /// the same machine, where every connection comes from 127.0.0.1).
+    pub per_address: usize,
+    /// Time for a client to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Time for a request's header to arrive in full (from the connection's start, or from the
+    /// first byte of a later request).
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max: 10_000,
+            per_address: 256,
+            tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -92,8 +123,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A socket that has not authenticated after this long gets an error frame and is closed.
     pub auth_timeout: Duration,
-    /// Lifetime of a login token.
+    /// Absolute lifetime of a login token (a session ends this long after login, used or not).
     pub token_ttl: Duration,
+    /// A session unused for this long ends (a live WebSocket counts as use).
+    pub session_idle_timeout: Duration,
+    /// HTTPS: the clinic CA (default), the clinic's own certificate, or off (loopback only).
+    pub tls: TlsConfig,
+    pub connections: ConnectionLimits,
     /// How often live sockets are checked against revoked tokens and disabled accounts (changes
     /// made by another process, such as the CLI, are noticed within this interval).
     pub session_check_interval: Duration,
@@ -187,6 +223,9 @@ impl Config {
             data_dir,
             auth_timeout: Duration::from_secs(5),
             token_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
+            tls: TlsConfig::default(),
+            connections: ConnectionLimits::default(),
             session_check_interval: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
             synchronous: Synchronous::Full,
@@ -239,4 +278,10 @@ impl Config {
 /// The SQLite database file of a data folder.
 pub fn db_path(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("clinic.db")
+}
+
+/// Raises this process's soft open-file limit to its hard limit (the connection cap is derived
+/// from it); returns the limit now in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    rlimit::increase_nofile_limit(u64::MAX).ok()
 }

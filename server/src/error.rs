@@ -34,6 +34,8 @@ pub enum ServerError {
     Database(#[from] rusqlite::Error),
     #[error("serving failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// An error a client is told about: a stable code plus a message for people.

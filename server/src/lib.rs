@@ -11,8 +11,12 @@ pub mod datadir;
 pub mod demo;
 pub mod error;
 pub mod files;
+pub mod fuzzing;
 pub mod restore;
+pub mod sessions;
+pub mod tls;
 
+mod accept;
 mod availability;
 mod chat;
 mod emergency;
@@ -29,6 +33,6 @@ mod text;
 mod time;
 mod ws;
 
-pub use config::{Config, FrameRates, MetricsAccess, Rate, Synchronous};
+pub use config::{Config, ConnectionLimits, FrameRates, MetricsAccess, Rate, Synchronous};
 pub use error::ServerError;
 pub use server::run;

@@ -5,7 +5,10 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use clinic_protocol::Role;
 use clinic_server::accounts::{self, NewAccount};
-use clinic_server::{Config, MetricsAccess, Synchronous, datadir, demo};
+use clinic_server::tls::{TlsMode, check_listen};
+use clinic_server::{
+    Config, ConnectionLimits, MetricsAccess, Synchronous, datadir, demo, sessions,
+};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +28,10 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start; boxing the serve flags saves nothing"
+)]
 enum Command {
     /// Serve WebSocket (/ws), REST (/api) and /healthz.
     Serve {
@@ -74,6 +81,12 @@ enum Command {
         #[arg(long, env = "CLINIC_EMERGENCY_ESCALATE_SECS", default_value_t = 120.0,
               value_parser = positive_secs)]
         emergency_escalate_secs: f64,
+        #[command(flatten)]
+        tls: TlsArgs,
+        #[command(flatten)]
+        connections: ConnectionArgs,
+        #[command(flatten)]
+        sessions: SessionArgs,
         /// Who may read GET /metrics: `lan` (loopback and private addresses), `any` or `off`.
         #[arg(long, env = "CLINIC_METRICS", value_enum, default_value_t = MetricsArg::Lan)]
         metrics: MetricsArg,
@@ -85,6 +98,12 @@ enum Command {
         )]
         downloads_dir: PathBuf,
     },
+    /// The server's TLS certificate authority.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+    /// List and end sessions (logins).
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -138,6 +157,108 @@ enum UserCommand {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// `auto`: HTTPS with the clinic CA made in the data folder (tls/); `off`: plain HTTP, only
+    /// allowed when listening on a loopback address (behind a reverse proxy on this machine).
+    #[arg(long = "tls", env = "CLINIC_TLS", value_enum, default_value_t = TlsArg::Auto)]
+    mode: TlsArg,
+    /// The clinic's own certificate chain (PEM, server certificate first) instead of the
+    /// clinic CA; reloaded when the file changes.
+    #[arg(
+        long,
+        env = "CLINIC_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "mode"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "CLINIC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Another host name or address clients use to reach this server (e.g. the name patients
+    /// use from home); repeat, or separate with commas.
+    #[arg(long = "tls-name", env = "CLINIC_TLS_NAMES", value_delimiter = ',')]
+    names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TlsArg {
+    Auto,
+    Off,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConnectionArgs {
+    /// Most connections at once (lowered to fit the open-file limit); when full, the oldest
+    /// connection that has not signed in makes room.
+    #[arg(long, env = "CLINIC_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max)]
+    max_connections: usize,
+    /// Most connections from one client address (0: no cap, e.g. behind a reverse proxy).
+    #[arg(long, env = "CLINIC_MAX_CONNECTIONS_PER_ADDRESS",
+          default_value_t = ConnectionLimits::default().per_address)]
+    max_connections_per_address: usize,
+    /// Seconds a client has to complete the TLS handshake.
+    #[arg(long, env = "CLINIC_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10.0,
+          value_parser = positive_secs)]
+    tls_handshake_timeout_secs: f64,
+    /// Seconds a request's header may take to arrive in full.
+    #[arg(long, env = "CLINIC_HEADER_READ_TIMEOUT_SECS", default_value_t = 10.0,
+          value_parser = positive_secs)]
+    header_read_timeout_secs: f64,
+    /// Seconds a keep-alive connection may stay idle between requests.
+    #[arg(long, env = "CLINIC_IDLE_TIMEOUT_SECS", default_value_t = 60.0,
+          value_parser = positive_secs)]
+    idle_timeout_secs: f64,
+}
+
+#[derive(Debug, clap::Args)]
+struct SessionArgs {
+    /// A session unused for this many seconds ends (default 7 days; a connected app counts as
+    /// use).
+    #[arg(long, env = "CLINIC_SESSION_IDLE_SECS", default_value_t = 7.0 * 86_400.0,
+          value_parser = session_secs)]
+    session_idle_secs: f64,
+    /// A session ends this many seconds after login however it is used (default 30 days).
+    #[arg(long, env = "CLINIC_SESSION_MAX_SECS", default_value_t = 30.0 * 86_400.0,
+          value_parser = session_secs)]
+    session_max_secs: f64,
+    /// Seconds between checks that close the sockets of ended sessions (revoked here or by
+    /// `clinic-server sessions revoke`).
+    #[arg(long, env = "CLINIC_SESSION_CHECK_SECS", default_value_t = 10.0,
+          value_parser = positive_secs)]
+    session_check_secs: f64,
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Print the pairing code (the clinic CA's SHA-256) and a QR code of it; clients enter it
+    /// at their first login. Creates the CA if the server never ran.
+    Fingerprint {
+        /// With the clinic's own certificate: the chain file given to `serve --tls-cert`.
+        #[arg(long, env = "CLINIC_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// Active sessions, newest first.
+    List {
+        /// Only this user's sessions.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End sessions: the user's apps are signed out within seconds.
+    Revoke {
+        /// Every session of this user.
+        #[arg(long, required_unless_present = "session", conflicts_with = "session")]
+        user: Option<String>,
+        /// One session, by the id `sessions list` shows.
+        #[arg(long)]
+        session: Option<String>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum RoleArg {
     Patient,
@@ -179,6 +300,7 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 }
 
 fn main() -> anyhow::Result<()> {
+    clinic_server::tls::install_provider();
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
@@ -210,6 +332,9 @@ fn main() -> anyhow::Result<()> {
             alarm,
             emergency_repeat_secs,
             emergency_escalate_secs,
+            tls,
+            connections,
+            sessions,
             metrics,
             downloads_dir,
         } => {
@@ -243,6 +368,24 @@ fn main() -> anyhow::Result<()> {
             config.alarm = alarm;
             config.emergency_repeat_interval = Duration::from_secs_f64(emergency_repeat_secs);
             config.emergency_escalate_after = Duration::from_secs_f64(emergency_escalate_secs);
+            config.tls.mode = match (tls.mode, tls.tls_cert, tls.tls_key) {
+                (_, Some(cert), Some(key)) => TlsMode::Files { cert, key },
+                (TlsArg::Off, _, _) => TlsMode::Off,
+                _ => TlsMode::Auto,
+            };
+            config.tls.names = tls.names;
+            config.connections = ConnectionLimits {
+                max: connections.max_connections,
+                per_address: connections.max_connections_per_address,
+                tls_handshake_timeout: Duration::from_secs_f64(
+                    connections.tls_handshake_timeout_secs,
+                ),
+                header_read_timeout: Duration::from_secs_f64(connections.header_read_timeout_secs),
+                idle_timeout: Duration::from_secs_f64(connections.idle_timeout_secs),
+            };
+            config.session_idle_timeout = Duration::from_secs_f64(sessions.session_idle_secs);
+            config.token_ttl = Duration::from_secs_f64(sessions.session_max_secs);
+            config.session_check_interval = Duration::from_secs_f64(sessions.session_check_secs);
             config.metrics = match metrics {
                 MetricsArg::Lan => MetricsAccess::Lan,
                 MetricsArg::Any => MetricsAccess::Any,
@@ -251,6 +394,20 @@ fn main() -> anyhow::Result<()> {
             config.downloads_dir = Some(downloads_dir);
             serve(&listen, config)
         }
+        Command::Tls(TlsCommand::Fingerprint { tls_cert }) => {
+            let print = clinic_server::tls::fingerprint(&data_dir, tls_cert.as_deref())?;
+            println!("Pairing code of {}:\n", print.source.display());
+            println!("    {}\n", print.code);
+            println!("{}", print.qr);
+            println!(
+                "Give this code to the people who set up the app: they enter it (or compare it) \
+                 when they first connect. Keep {} secret: whoever has it can impersonate this \
+                 server.",
+                data_dir.join("tls").join("ca.key").display()
+            );
+            Ok(())
+        }
+        Command::Sessions(command) => sessions_command(&data_dir, command),
         Command::User(command) => user(&data_dir, command),
         Command::Backup { to } => backup(&data_dir, &to),
         Command::Restore { file } => restore(&data_dir, &file),
@@ -280,14 +437,22 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(listen: &str, config: Config) -> anyhow::Result<()> {
+    clinic_server::config::raise_open_file_limit();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
+        check_listen(&config.tls, addr)?;
+        clinic_server::tls::prepare_files(&config, addr)?;
+        let scheme = if config.tls.mode == TlsMode::Off {
+            "http"
+        } else {
+            "https"
+        };
         // Scripts and tests read this line to find the port.
-        println!("listening on http://{addr}");
+        println!("listening on {scheme}://{addr}");
         std::io::stdout().flush().ok();
         tracing::info!(data_dir = %config.data_dir.display(), "serving on {addr}");
         clinic_server::run(listener, config, shutdown_signal()).await?;
@@ -325,6 +490,48 @@ fn positive_secs(text: &str) -> Result<f64, String> {
     } else {
         Err("expected seconds between 0.01 and 86400".into())
     }
+}
+
+/// Seconds for session lifetimes: up to ten years.
+fn session_secs(text: &str) -> Result<f64, String> {
+    let secs: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if secs.is_finite() && (0.5..=315_360_000.0).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err("expected seconds between 0.5 and 315360000".into())
+    }
+}
+
+fn sessions_command(data_dir: &Path, command: SessionsCommand) -> anyhow::Result<()> {
+    match command {
+        SessionsCommand::List { user } => {
+            println!("SESSION\tUSER\tSIGNED IN\tLAST USED\tENDS AT THE LATEST");
+            for s in sessions::list(data_dir, user.as_deref())? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    s.id,
+                    s.username,
+                    s.created_at.format("%Y-%m-%d %H:%M"),
+                    s.last_used_at.format("%Y-%m-%d %H:%M"),
+                    s.expires_at.format("%Y-%m-%d %H:%M")
+                );
+            }
+        }
+        SessionsCommand::Revoke {
+            user: Some(user), ..
+        } => {
+            let count = sessions::revoke_user(data_dir, &user)?;
+            println!("ended {count} sessions of {user}");
+        }
+        SessionsCommand::Revoke {
+            session: Some(id), ..
+        } => {
+            sessions::revoke_session(data_dir, &id)?;
+            println!("ended session {id}");
+        }
+        SessionsCommand::Revoke { .. } => bail!("give --user U or --session ID"),
+    }
+    Ok(())
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -1,6 +1,7 @@
-//! `run`: open the store, start the writer, serve HTTP and WebSocket until shutdown, then close
-//! sockets with a close frame and let the writer finish.
+//! `run`: open the store, start the writer, serve HTTPS and WebSocket (through the accept loop)
+//! until shutdown, then close sockets with a close frame and let the writer finish.
 
+use crate::accept::Accept;
 use crate::config::Config;
 use crate::datadir;
 use crate::emergency::Watch;
@@ -9,13 +10,14 @@ use crate::files::allowance::Allowance;
 use crate::hub::Hub;
 use crate::login::Logins;
 use crate::state::AppState;
-use crate::store::{self, Reads, Store, Writer, users};
-use axum::serve::ListenerExt;
+use crate::store::{self, Reads, Store, Writer, tokens, users};
+use crate::time::now_ms;
+use crate::tls::ServerTls;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -26,18 +28,91 @@ const HOLD_PATIENCE: Duration = Duration::from_secs(10);
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves on `listener` until `shutdown` resolves. Every message acknowledged before that is on
-/// disk; sockets get a close frame (1001) on the way out.
+/// disk; sockets get a close frame (1001) on the way out. Speaks HTTPS unless `config.tls` says
+/// otherwise (plain HTTP is refused on non-loopback addresses).
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    // Installed before anything is counted (a no-op when it already is).
-    crate::metrics::handle();
-    // Checked before anything is created: a wrong folder must not become a new empty clinic.
+    let local = listener.local_addr().map_err(ServerError::Serve)?;
+    // Checked before anything is created: a wrong folder must not become a new empty clinic
+    // (nor get a certificate authority).
     datadir::check_database(&config.data_dir, config.init)?;
     datadir::prepare(&config.data_dir)?;
     let _held = datadir::hold_waiting(&config.data_dir, HOLD_PATIENCE).await?;
+    let tls = ServerTls::prepare(&config, local)?.map(Arc::new);
+    let (state, writer_thread) = open_state(config)?;
+    // Emergencies still waiting for a doctor carry on: repeats, escalation, the server alarm.
+    match Watch::reload(&state).await {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!(count, "emergencies still waiting for a doctor"),
+        Err(err) => tracing::error!(error = %err, "could not reload open emergencies"),
+    }
+    let emergency_timers = tokio::spawn(Watch::run(state.clone()));
+    let sweep = tokio::spawn(session_sweep(state.clone()));
+    let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
+    let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
+    let renewal = tls
+        .as_ref()
+        .map(|tls| tokio::spawn(Arc::clone(tls).keep_fresh(state.config.tls.check_interval)));
+    let accept = Accept {
+        router: crate::http::router(state.clone()),
+        tls: tls.map(|tls| TlsAcceptor::from(tls.server_config())),
+        limits: state.config.connections,
+        stop: CancellationToken::new(),
+    };
+    let stop = state.shutdown.clone();
+    // Migrated, bound, writer running: from here on connections are answered.
+    crate::systemd::ready();
+    accept
+        .run(
+            listener,
+            async move {
+                shutdown.await;
+                crate::systemd::stopping();
+                // WebSockets close (with 1001) while HTTP requests finish.
+                stop.cancel();
+            },
+            SOCKET_DRAIN,
+        )
+        .await;
+
+    // Close every socket (close frame first), then wait for what the writer still holds.
+    state.shutdown.cancel();
+    sweep.abort();
+    emergency_timers.abort();
+    upload_sweep.abort();
+    watchdog.abort();
+    if let Some(renewal) = renewal {
+        renewal.abort();
+    }
+    state.tasks.close();
+    if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sockets did not close in time");
+    }
+    let _ = state.store.writer.run(|_, _| Ok(())).await;
+    drop(state);
+    // The thread ends once the last writer handle is gone; a late straggler must not hang us.
+    let _ = tokio::time::timeout(
+        SOCKET_DRAIN,
+        tokio::task::spawn_blocking(move || writer_thread.join()),
+    )
+    .await;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Opens the store of a checked, private and held data folder and starts its writer: the state
+/// every handler shares.
+pub(crate) fn open_state(
+    config: Config,
+) -> Result<(AppState, std::thread::JoinHandle<()>), ServerError> {
+    // Installed before anything is counted (a no-op when it already is).
+    crate::metrics::handle();
     let path = config.db_path();
     let conn = store::open_serving(&path, config.synchronous)?;
     let (writer, writer_thread) =
@@ -55,66 +130,12 @@ pub async fn run(
         tasks: TaskTracker::new(),
         config: Arc::new(config),
     };
-    // Emergencies still waiting for a doctor carry on: repeats, escalation, the server alarm.
-    match Watch::reload(&state).await {
-        Ok(0) => {}
-        Ok(count) => tracing::warn!(count, "emergencies still waiting for a doctor"),
-        Err(err) => tracing::error!(error = %err, "could not reload open emergencies"),
-    }
-    let emergency_timers = tokio::spawn(Watch::run(state.clone()));
-    let sweep = tokio::spawn(session_sweep(state.clone()));
-    let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
-    let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
-    let app = crate::http::router(state.clone());
-    let stop = state.shutdown.clone();
-    // Frames are small and must leave at once: with Nagle's algorithm a frame written while the
-    // previous one is unacknowledged waits for the peer's delayed ACK, up to 40 ms on Linux
-    // (benchmark S2 showed exactly that as its p99).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
-    // Migrated, bound, writer running: from here on connections are answered.
-    crate::systemd::ready();
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        crate::systemd::stopping();
-        stop.cancel();
-    })
-    .await;
-
-    // Close every socket (close frame first), then wait for what the writer still holds.
-    state.shutdown.cancel();
-    sweep.abort();
-    emergency_timers.abort();
-    upload_sweep.abort();
-    watchdog.abort();
-    state.tasks.close();
-    if tokio::time::timeout(SOCKET_DRAIN, state.tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some sockets did not close in time");
-    }
-    let _ = state.store.writer.run(|_, _| Ok(())).await;
-    drop(state);
-    // The thread ends once the last writer handle is gone; a late straggler must not hang us.
-    let _ = tokio::time::timeout(
-        SOCKET_DRAIN,
-        tokio::task::spawn_blocking(move || writer_thread.join()),
-    )
-    .await;
-    tracing::info!("server stopped");
-    served.map_err(ServerError::Serve)
+    Ok((state, writer_thread))
 }
 
-/// Closes live sockets whose token was revoked or whose account was disabled, including by
-/// another process such as the CLI.
+/// Closes live sockets whose session ended (revoked, expired, account disabled), including by
+/// another process such as the CLI, and marks the sessions of the others as used: a connected
+/// app is in use, so its session does not reach the idle expiry.
 async fn session_sweep(state: AppState) {
     let mut tick = tokio::time::interval(state.config.session_check_interval);
     tick.tick().await;
@@ -124,23 +145,37 @@ async fn session_sweep(state: AppState) {
         if hashes.is_empty() {
             continue;
         }
+        let (idle, stale_after) = (state.idle_ms(), state.touch_interval_ms());
         let checked = state
             .store
             .reads
             .run(move |conn| {
-                let mut dead = Vec::new();
+                let (mut dead, mut stale) = (Vec::new(), Vec::new());
                 for hash in hashes {
-                    if !users::token_valid(conn, &hash)? {
-                        dead.push(hash);
+                    match users::by_token(conn, &hash, idle)? {
+                        None => dead.push(hash),
+                        Some((_, last_used)) if now_ms() - last_used >= stale_after => {
+                            stale.push(hash);
+                        }
+                        Some(_) => {}
                     }
                 }
-                Ok(dead)
+                Ok((dead, stale))
             })
             .await;
         match checked {
-            Ok(dead) => {
+            Ok((dead, stale)) => {
                 for hash in dead {
                     state.hub.close_token(&hash);
+                }
+                if !stale.is_empty()
+                    && let Err(err) = state
+                        .store
+                        .writer
+                        .run(move |conn, _| tokens::touch(conn, &stale))
+                        .await
+                {
+                    tracing::warn!(error = %err, "could not mark live sessions as used");
                 }
             }
             Err(err) => tracing::warn!(error = %err, "session sweep failed"),

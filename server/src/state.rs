@@ -7,7 +7,8 @@ use crate::error::ApiError;
 use crate::files::allowance::Allowance;
 use crate::hub::Hub;
 use crate::login::Logins;
-use crate::store::{Store, users};
+use crate::store::{Store, tokens, users};
+use crate::time::now_ms;
 use clinic_protocol::User;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -38,19 +39,45 @@ pub(crate) struct Session {
 }
 
 impl AppState {
-    /// Resolves a bearer token to its session, or `unauthorized`.
+    /// Resolves a bearer token to its session, or `unauthorized`. Marks the session as used
+    /// (at most once per [`AppState::touch_interval`], so requests do not each cost a write).
     pub(crate) async fn session(&self, token: &str) -> Result<Session, ApiError> {
         let hash = token_hash(token);
         let lookup = hash.clone();
-        let user = self
+        let idle = self.idle_ms();
+        let (user, last_used) = self
             .store
             .reads
-            .run(move |conn| users::by_token(conn, &lookup))
+            .run(move |conn| users::by_token(conn, &lookup, idle))
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid, expired or revoked token"))?;
+        if now_ms().saturating_sub(last_used) >= self.touch_interval_ms() {
+            let touched = vec![hash.clone()];
+            let writer = self.store.writer.clone();
+            // Fire and forget: the answer does not wait for the mark.
+            tokio::spawn(async move {
+                if let Err(err) = writer
+                    .run(move |conn, _| tokens::touch(conn, &touched))
+                    .await
+                {
+                    tracing::warn!(error = %err, "could not mark a session as used");
+                }
+            });
+        }
         Ok(Session {
             user,
             token_hash: hash,
         })
+    }
+
+    /// The idle expiry in milliseconds.
+    pub(crate) fn idle_ms(&self) -> i64 {
+        i64::try_from(self.config.session_idle_timeout.as_millis()).unwrap_or(i64::MAX / 2)
+    }
+
+    /// How stale a session's "last used" mark may get before it is written again: a tenth of the
+    /// idle expiry, at most an hour.
+    pub(crate) fn touch_interval_ms(&self) -> i64 {
+        (self.idle_ms() / 10).min(3_600_000)
     }
 }

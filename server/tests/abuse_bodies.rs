@@ -1,35 +1,36 @@
 //! Request bodies in bounds (the request-level part of finding 2 of the abuse review; the
 //! connection-level part is the accept loop's): a body that stalls or dawdles is abandoned with
-//! an answer, and an upload cut short that way leaves no temp file. In-process, because the
+//! an answer (over TLS, as clients send them), and an upload cut short that way leaves no temp file. In-process, because the
 //! timeouts are configuration the binary has no flags for.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{TestServer, clinic};
-use std::io::{Read, Write};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Sends `head` and then `chunks` of the body with `pause` between them; returns the status
-/// line of the answer (or what went wrong).
-fn drip(addr: std::net::SocketAddr, head: &str, chunks: &[Vec<u8>], pause: Duration) -> String {
-    let mut socket = std::net::TcpStream::connect(addr).unwrap();
-    socket.set_read_timeout(Some(common::WAIT)).unwrap();
-    socket.write_all(head.as_bytes()).unwrap();
+/// Sends `head` and then `chunks` of the body with `pause` between them over TLS; returns the
+/// status line of the answer (or what went wrong).
+async fn drip(server: &TestServer, head: &str, chunks: &[Vec<u8>], pause: Duration) -> String {
+    let mut socket = server.raw_tls().await;
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.flush().await.unwrap();
     for chunk in chunks {
-        std::thread::sleep(pause);
-        if socket.write_all(chunk).is_err() {
+        tokio::time::sleep(pause).await;
+        if socket.write_all(chunk).await.is_err() || socket.flush().await.is_err() {
             break;
         }
     }
     let mut answer = [0u8; 256];
-    match socket.read(&mut answer) {
-        Ok(n) => String::from_utf8_lossy(&answer[..n])
+    match tokio::time::timeout(common::WAIT, socket.read(&mut answer)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&answer[..n])
             .lines()
             .next()
             .unwrap_or_default()
             .to_owned(),
-        Err(err) => format!("error: {err}"),
+        Ok(Err(err)) => format!("error: {err}"),
+        Err(_) => "no answer in time".to_owned(),
     }
 }
 
@@ -52,19 +53,12 @@ async fn a_stalled_or_dawdling_body_is_abandoned() {
     };
     // Ten bytes of a thousand, then nothing: abandoned after the idle time.
     let head = json_head(1000);
-    let status = tokio::task::spawn_blocking(move || {
-        drip(addr, &head, &[b"{\"patient".to_vec()], Duration::ZERO)
-    })
-    .await
-    .unwrap();
+    let status = drip(&server, &head, &[b"{\"patient".to_vec()], Duration::ZERO).await;
     assert!(status.starts_with("HTTP/1.1 400"), "{status}");
     // A byte every 200 ms never looks idle, but the whole body has only a second.
     let head = json_head(100);
     let chunks = vec![b" ".to_vec(); 100];
-    let status =
-        tokio::task::spawn_blocking(move || drip(addr, &head, &chunks, Duration::from_millis(200)))
-            .await
-            .unwrap();
+    let status = drip(&server, &head, &chunks, Duration::from_millis(200)).await;
     assert!(status.starts_with("HTTP/1.1 400"), "{status}");
 
     // An upload that stops mid-file: answered, and its temp file removed.
@@ -82,11 +76,7 @@ async fn a_stalled_or_dawdling_body_is_abandoned() {
          Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 100000\r\n\r\n",
         c.pat1.token
     );
-    let status = tokio::task::spawn_blocking(move || {
-        drip(addr, &head, &[body.into_bytes()], Duration::ZERO)
-    })
-    .await
-    .unwrap();
+    let status = drip(&server, &head, &[body.into_bytes()], Duration::ZERO).await;
     assert!(status.starts_with("HTTP/1.1 400"), "{status}");
     let temp = server.dir.path().join("uploads-tmp");
     let leftovers = std::fs::read_dir(&temp).map_or(0, |d| d.count());

@@ -5,29 +5,28 @@
 mod common;
 
 use clinic_protocol::Role;
-use clinic_server::accounts::{NewAccount, create_user};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use tokio_tungstenite::tungstenite::Message;
 
-async fn login(addr: &str, username: &str) -> (String, String) {
-    let account = common::login_at(addr, username).await;
+async fn login(dir: &Path, addr: &str, username: &str) -> (String, String) {
+    let account = common::login_at(dir, addr, username).await;
     (account.token.clone(), account.id().to_owned())
 }
 
 /// Sends as fast as acks allow until the socket dies; returns clientId -> acked message id.
 async fn sender(
+    dir: PathBuf,
     addr: String,
     token: String,
     patient: String,
     doctor: String,
     tag: usize,
 ) -> HashMap<String, String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
+    let mut ws = common::ws_at(&dir, &addr).await.stream;
     ws.send(Message::text(
         json!({"type": "authenticate", "token": token}).to_string(),
     ))
@@ -65,7 +64,7 @@ async fn sender(
 
 /// One page of `GET /api/sync`.
 async fn sync_page(client: &reqwest::Client, addr: &str, token: &str, since: i64) -> Value {
-    let url = format!("http://{addr}/api/sync?since={since}&limit=500");
+    let url = format!("https://{addr}/api/sync?since={since}&limit=500");
     client
         .get(url)
         .bearer_auth(token)
@@ -80,34 +79,39 @@ async fn sync_page(client: &reqwest::Client, addr: &str, token: &str, since: i64
 #[tokio::test]
 async fn every_acknowledged_message_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    for (username, role) in [
-        ("p1", Role::Patient),
-        ("p2", Role::Patient),
-        ("d1", Role::Doctor),
-    ] {
-        create_user(
-            dir.path(),
-            NewAccount {
-                username: username.into(),
-                name: username.into(),
-                role,
-                password: common::PASSWORD.into(),
-                date_of_birth: None,
-                blood_group: None,
-            },
-        )
-        .unwrap();
-    }
+    common::accounts(
+        dir.path(),
+        &[
+            ("p1", Role::Patient),
+            ("p2", Role::Patient),
+            ("d1", Role::Doctor),
+        ],
+    );
     let (mut child, addr) = common::spawn_server(dir.path(), &[]);
-    let (t1, p1) = login(&addr, "p1").await;
-    let (t2, p2) = login(&addr, "p2").await;
-    let (_, d1) = login(&addr, "d1").await;
-    let s1 = tokio::spawn(sender(addr.clone(), t1, p1.clone(), d1.clone(), 1));
-    let s2 = tokio::spawn(sender(addr.clone(), t2, p2.clone(), d1.clone(), 2));
+    let data = dir.path().to_path_buf();
+    let (t1, p1) = login(&data, &addr, "p1").await;
+    let (t2, p2) = login(&data, &addr, "p2").await;
+    let (_, d1) = login(&data, &addr, "d1").await;
+    let s1 = tokio::spawn(sender(
+        data.clone(),
+        addr.clone(),
+        t1,
+        p1.clone(),
+        d1.clone(),
+        1,
+    ));
+    let s2 = tokio::spawn(sender(
+        data.clone(),
+        addr.clone(),
+        t2,
+        p2.clone(),
+        d1.clone(),
+        2,
+    ));
 
     // Let acks accumulate (however long that takes here), then kill mid-stream.
-    let client = reqwest::Client::new();
-    let (td, _) = login(&addr, "d1").await;
+    let client = common::http_client(&common::tls_config(&data));
+    let (td, _) = login(&data, &addr, "d1").await;
     while sync_page(&client, &addr, &td, 0).await["messages"]
         .as_array()
         .unwrap()
@@ -127,7 +131,7 @@ async fn every_acknowledged_message_survives_sigkill() {
     );
 
     let (mut child, addr) = common::spawn_server(dir.path(), &[]);
-    let (td, _) = login(&addr, "d1").await;
+    let (td, _) = login(&data, &addr, "d1").await;
     let mut stored: HashMap<String, String> = HashMap::new();
     let mut since = 0i64;
     loop {

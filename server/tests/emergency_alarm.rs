@@ -66,7 +66,7 @@ impl Server {
         Self {
             child,
             addr,
-            http: reqwest::Client::new(),
+            http: common::http_client(&common::tls_config(data)),
             stderr,
         }
     }
@@ -74,7 +74,7 @@ impl Server {
     async fn post(&self, token: Option<&str>, path: &str, body: Value) -> (u16, Value) {
         let mut request = self
             .http
-            .post(format!("http://{}{path}", self.addr))
+            .post(format!("https://{}{path}", self.addr))
             .json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -83,7 +83,7 @@ impl Server {
     }
 
     async fn get(&self, token: &str, path: &str) -> Value {
-        let request = self.http.get(format!("http://{}{path}", self.addr));
+        let request = self.http.get(format!("https://{}{path}", self.addr));
         let (status, body) = common::split(request.bearer_auth(token).send().await.unwrap()).await;
         assert_eq!(status, 200, "{body}");
         body

@@ -80,7 +80,7 @@ fn serve(data_dir: &Path, notify: &Path) -> Child {
         .arg("--data-dir")
         .arg(data_dir)
         // A new folder: a new, empty clinic.
-        .args(["serve", "--init", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--init", "--tls", "off", "--listen", "127.0.0.1:0"])
         .env("NOTIFY_SOCKET", notify.join("notify.sock"))
         .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
         .env("RUST_LOG", "warn")

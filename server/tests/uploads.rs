@@ -8,10 +8,10 @@ mod common;
 
 use common::{Account, Clinic, PNG, TestServer, WAIT, Ws, clinic, split};
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n2 0 obj <</Type /Pages /Kids [] /Count 0>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n";
 
@@ -376,11 +376,11 @@ async fn an_interrupted_upload_leaves_no_half_file() {
          Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n",
         server.addr, c.pat1.token
     );
-    let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
-    socket.write_all(request.as_bytes()).unwrap();
-    socket.write_all(head.as_bytes()).unwrap();
-    socket.write_all(&vec![b'x'; 256 * 1024]).unwrap();
-    socket.flush().unwrap();
+    let mut socket = server.raw_tls().await;
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&vec![b'x'; 256 * 1024]).await.unwrap();
+    socket.flush().await.unwrap();
     eventually("the upload is streaming into a temp file", || {
         temp_files(&server)
             .first()
@@ -488,14 +488,14 @@ async fn server_memory_stays_flat_during_large_uploads() {
         .unwrap();
     }
     let (mut child, addr) = common::spawn_server(dir.path(), &["--synchronous", "normal"]);
-    let http = reqwest::Client::new();
+    let http = common::http_client(&common::tls_config(dir.path()));
     let accounts = [
-        common::login_at(&addr, "pat").await,
-        common::login_at(&addr, "doc").await,
+        common::login_at(dir.path(), &addr, "pat").await,
+        common::login_at(dir.path(), &addr, "doc").await,
     ];
     let (pat, doc) = (&accounts[0], &accounts[1]);
     let post = |bytes: Vec<u8>| {
-        http.post(format!("http://{addr}/api/chat/upload"))
+        http.post(format!("https://{addr}/api/chat/upload"))
             .bearer_auth(&pat.token)
             .multipart(common::upload_form(
                 pat,

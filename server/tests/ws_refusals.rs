@@ -185,7 +185,14 @@ async fn bearer_header_at_upgrade_authenticates() {
         "Authorization",
         format!("Bearer {}", c.doc1.token).parse().unwrap(),
     );
-    let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        None,
+        false,
+        Some(server.connector()),
+    )
+    .await
+    .unwrap();
     let mut ws = Ws { stream };
     ws.send(json!({"type": "sync", "since": 0})).await;
     ws.expect("sync:batch").await;
@@ -193,5 +200,14 @@ async fn bearer_header_at_upgrade_authenticates() {
     let mut bad = server.ws_url().into_client_request().unwrap();
     bad.headers_mut()
         .insert("Authorization", "Bearer nope".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(bad).await.is_err());
+    assert!(
+        tokio_tungstenite::connect_async_tls_with_config(
+            bad,
+            None,
+            false,
+            Some(server.connector())
+        )
+        .await
+        .is_err()
+    );
 }

@@ -36,9 +36,11 @@ pub async fn login<R: Runtime>(
     server_url: String,
     username: String,
     password: String,
+    pin: Option<String>,
 ) -> CmdResult<Snapshot> {
+    let pairing = clinic_client::Pairing::from_pin(pin.as_deref());
     let client = desktop
-        .login(&app, server_url.trim(), username.trim(), &password)
+        .login(&app, server_url.trim(), username.trim(), &password, pairing)
         .await?;
     tracing::info!("signed in as {}", session_of(&client).user.username);
     Ok(desktop.snapshot(Some(&client)))

@@ -6,7 +6,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::settings::{self, Settings};
 use crate::status::{ConnectionStatus, SessionInfo};
 use crate::ui::{Snapshot, UiEvent};
-use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Profile};
+use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Pairing, Profile};
 use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -112,8 +112,9 @@ impl Desktop {
         server_url: &str,
         username: &str,
         password: &str,
+        pairing: Pairing,
     ) -> CmdResult<Client> {
-        let client = Client::login(self.options(), server_url, username, password).await?;
+        let client = Client::login(self.options(), server_url, username, password, pairing).await?;
         let mut active = self.active.lock().await;
         if let Some(old) = active.take() {
             old.forwarder.abort();

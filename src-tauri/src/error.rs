@@ -49,6 +49,10 @@ impl From<ClientError> for CommandError {
             ClientError::Credentials(_) => "keyring",
             ClientError::Io(_) => "io",
             ClientError::Cache(_) | ClientError::Json(_) => "internal",
+            ClientError::NotYourServer | ClientError::CodeMismatch => "not_your_server",
+            ClientError::NotPaired { .. } => "not_paired",
+            ClientError::CertificateExpired => "certificate_expired",
+            ClientError::PairingCode(_) => "bad_request",
         };
         let message = match &e {
             // People read this on the login screen: say it plainly.

@@ -32,11 +32,16 @@ pub struct Server {
 
 impl Server {
     /// Starts on a free port (`listen` = `127.0.0.1:0`) or a given one (a restart).
+    ///
+    /// Plain HTTP on loopback (`--tls off`) until the desktop app has its pairing screen; the
+    /// server, client and CLI suites cover TLS and pinning.
     pub fn start(data_dir: &Path, listen: &str) -> Result<Self> {
         let mut child = Command::new(binary("clinic-server")?)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["serve", "--init", "--demo", "--listen", listen])
+            .args([
+                "serve", "--init", "--demo", "--tls", "off", "--listen", listen,
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

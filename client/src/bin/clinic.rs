@@ -4,11 +4,12 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use clinic_client::{
-    Client, ClientError, ClientEvent, ClientOptions, ConnectionState, LocalMessage, Profile,
+    Client, ClientError, ClientEvent, ClientOptions, ConnectionState, LocalMessage, Pairing,
+    Profile, tls,
 };
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, ConversationKey, EmergencyId};
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,7 +25,7 @@ struct Cli {
     /// Folder holding the session, the cache and (with `--credentials file`) the token.
     #[arg(long, env = "CLINIC_PROFILE", global = true)]
     profile: Option<PathBuf>,
-    /// Server base URL, e.g. http://192.168.1.10:8080 (needed by `login` only).
+    /// Server base URL, e.g. https://192.168.1.10:8470 (needed by `login` and `forget-server`).
     #[arg(long, env = "CLINIC_SERVER", global = true)]
     server: Option<String>,
     /// Where `login` keeps the token: the OS keyring (default) or, for headless machines
@@ -37,11 +38,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Log in; the password is read from the first line of stdin.
+    /// Log in; the password is read from the first line of stdin. The first login to an
+    /// https:// server pairs with it: give its pairing code (`clinic-server tls fingerprint`)
+    /// with --pin, or, at a terminal, compare the code shown and confirm it.
     Login {
         #[arg(long)]
         username: String,
+        /// The server's pairing code, as IT gave it (case, spaces and dashes do not matter).
+        #[arg(long, conflicts_with = "system_roots")]
+        pin: Option<String>,
+        /// The server has a certificate from a public authority: trust the system's
+        /// certificates instead of pairing.
+        #[arg(long)]
+        system_roots: bool,
     },
+    /// Forget the pairing with --server (after IT replaced its certificate authority); the next
+    /// login pairs again.
+    ForgetServer,
     /// Revoke the token and forget it (the cache stays).
     Logout,
     /// Print the signed-in user.
@@ -138,6 +151,7 @@ enum OutboxAction {
 }
 
 fn main() -> ExitCode {
+    tls::install_crypto_provider();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CLINIC_LOG")
@@ -191,18 +205,23 @@ fn open(cli: &Cli) -> Result<Client> {
 
 async fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
-        Command::Login { username } => {
+        Command::Login {
+            username,
+            pin,
+            system_roots,
+        } => {
             let server = cli.server.as_deref().context("login needs --server URL")?;
+            let profile = Profile::new(profile_dir(&cli)?);
+            let pairing = pairing(&profile, server, pin.as_deref(), *system_roots).await?;
             let mut password = String::new();
             std::io::stdin()
                 .lock()
                 .read_line(&mut password)
                 .context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let profile = Profile::new(profile_dir(&cli)?);
             let kind = cli.credentials.as_deref().unwrap_or("keyring");
             let options = ClientOptions::new(profile.dir(), profile.credential_store(kind));
-            let client = Client::login(options, server, username, password)
+            let client = Client::login(options, server, username, password, pairing)
                 .await
                 .context(if kind == "keyring" {
                     "login failed (on a machine without a keyring, add --credentials file)"
@@ -220,6 +239,19 @@ async fn run(cli: Cli) -> Result<u8> {
                 println!("logged out");
             } else {
                 println!("logged out here; the server could not be reached to end the session");
+            }
+        }
+        Command::ForgetServer => {
+            let server = cli
+                .server
+                .as_deref()
+                .context("forget-server needs --server URL")?;
+            let profile = Profile::new(profile_dir(&cli)?);
+            let url = clinic_client::api::normalized(server)?;
+            if profile.forget_pin(&url)? {
+                println!("forgot the pairing with {url}");
+            } else {
+                println!("{url} was not paired");
             }
         }
         Command::Whoami => {
@@ -369,6 +401,40 @@ async fn run(cli: Cli) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// What to trust at login: the code given, the system's roots, or (at a terminal, for a server
+/// not paired yet) the server's own code once the user confirmed it matches theirs.
+async fn pairing(
+    profile: &Profile,
+    server: &str,
+    pin: Option<&str>,
+    system_roots: bool,
+) -> Result<Pairing> {
+    if system_roots {
+        return Ok(Pairing::SystemRoots);
+    }
+    if let Some(pin) = pin {
+        return Ok(Pairing::Code(pin.to_owned()));
+    }
+    let url = clinic_client::api::normalized(server)?;
+    let needs_pairing = url.starts_with("https://") && profile.pin(&url)?.is_none();
+    if !needs_pairing || !std::io::stdin().is_terminal() {
+        // Without a terminal to ask at, an unpaired server is refused with its code shown.
+        return Ok(Pairing::Saved);
+    }
+    let presented = tls::fetch_server_ca(server).await?;
+    eprintln!("This is the first connection to {url}. Its security code is:\n");
+    eprintln!("    {}\n", presented.code());
+    eprint!("Is it the code your clinic gave you? Type yes to trust this server: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim().eq_ignore_ascii_case("yes") {
+        Ok(Pairing::Confirmed(presented))
+    } else {
+        anyhow::bail!("not paired: the server was not confirmed")
+    }
 }
 
 async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {

@@ -15,6 +15,7 @@ use crate::events::{ClientEvent, ConnectionState};
 use crate::profile::{Profile, Session, account};
 use crate::record::LocalMessage;
 use crate::shared::{Shared, Tuning};
+use crate::tls::{self, Pairing};
 use clinic_protocol::limits::MAX_CONTENT_BYTES;
 use clinic_protocol::{
     ClientId, Contact, Conversation, ConversationKey, Emergency, Role, Seq, User, UserId,
@@ -70,14 +71,25 @@ pub struct Client {
 impl Client {
     /// Logs in over REST, keeps the token in the credential store and the session in the
     /// profile, and fetches contacts and conversations. Does not connect yet.
+    ///
+    /// An `https://` server must be paired: `pairing` gives the code the user typed (or the CA
+    /// they confirmed, see [`tls::fetch_server_ca`]) the first time; the CA is then pinned in the
+    /// profile and every later connection must prove it holds a certificate from it.
     pub async fn login(
         options: ClientOptions,
         server_url: &str,
         username: &str,
         password: &str,
+        pairing: Pairing,
     ) -> Result<Self> {
-        let api = Api::new(server_url)?;
+        let base = crate::api::normalize_base(server_url)?;
+        let profile = Profile::new(&options.profile_dir);
+        let trust = tls::resolve(&base, profile.pin(base.as_str())?, pairing).await?;
+        let api = Api::new(base.as_str(), trust.as_ref())?;
         let response = api.login(username, password).await?;
+        if let Some(trust) = &trust {
+            profile.save_pin(api.base().as_str(), trust)?;
+        }
         let session = Session {
             server_url: api.base().to_string(),
             user: response.user,
@@ -86,7 +98,6 @@ impl Client {
         options
             .credentials
             .save(&session.account(), &response.token)?;
-        let profile = Profile::new(&options.profile_dir);
         profile.save_session(&session)?;
         let client = Self::with_session(options, session, response.token)?;
         if let Err(e) = refresh_directory(&client.shared).await {
@@ -108,8 +119,9 @@ impl Client {
 
     fn with_session(options: ClientOptions, session: Session, token: String) -> Result<Self> {
         let profile = Profile::new(&options.profile_dir);
+        let trust = profile.pin(&session.server_url)?;
         let cache = Cache::open(&profile.cache_path(&session))?;
-        let api = Api::new(&session.server_url)?.with_token(token.clone());
+        let api = Api::new(&session.server_url, trust.as_ref())?.with_token(token.clone());
         let shared = Shared::new(session.user, api, token, cache, options.tuning)?;
         Ok(Self {
             shared: Arc::new(shared),

@@ -125,12 +125,18 @@ impl Conn {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_INBOUND_BYTES))
             .max_frame_size(Some(MAX_INBOUND_BYTES));
-        let connect =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
+        // The same TLS settings (and so the same pinned CA) as REST.
+        let connector = shared.api.tls().map(tokio_tungstenite::Connector::Rustls);
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            url.as_str(),
+            Some(config),
+            true,
+            connector,
+        );
         let (ws, _) = timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| failed("connect timed out"))?
-            .map_err(failed)?;
+            .map_err(|e| failed(crate::tls::describe_ws_error(&e)))?;
         let mut conn = Self {
             shared: Arc::clone(shared),
             ws,

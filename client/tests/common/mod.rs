@@ -1,20 +1,71 @@
-//! Shared harness of the client's integration tests: the real server (in-process on
-//! 127.0.0.1, or its binary for true SIGKILLs), clients with file credentials in temp profiles,
-//! and a REST view of what the server stored.
+//! Shared harness of the client's integration tests: the real server over HTTPS with its clinic
+//! CA (in-process on 127.0.0.1, or its binary for true SIGKILLs), clients with file credentials
+//! in temp profiles that pair with the server's code as a user would, and a REST view of what
+//! the server stored.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod mitm;
 pub mod proxy;
 
 use clinic_client::api::Api;
-use clinic_client::{BackoffConfig, Client, ClientOptions, FileStore, LocalMessage, Tuning};
+use clinic_client::{
+    BackoffConfig, Client, ClientOptions, FileStore, LocalMessage, Pairing, Trust, Tuning,
+};
+use clinic_protocol::pairing::PairingCode;
 use clinic_protocol::{ConversationKey, Message, Seq};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// The clinic CA (DER) of each server a test started, by its URL: what IT would hand out as
+/// the pairing code.
+static CAS: Mutex<Vec<(String, Vec<u8>)>> = Mutex::new(Vec::new());
+
+/// The clinic CA of a data folder, made now if it does not exist yet (call before the server
+/// starts: it then uses the same one).
+fn data_dir_ca(data_dir: &Path) -> Vec<u8> {
+    use clinic_server::tls::pki::{TlsPaths, ensure_ca};
+    ensure_ca(&TlsPaths::new(data_dir)).unwrap().cert_der
+}
+
+/// Notes the CA of the server at `url`.
+fn remember_ca(url: &str, der: Vec<u8>) {
+    let mut cas = CAS.lock().unwrap();
+    cas.retain(|(u, _)| u != url);
+    cas.push((url.to_owned(), der));
+}
+
+fn ca_of(url: &str) -> Vec<u8> {
+    let url = url.trim_end_matches('/');
+    CAS.lock()
+        .unwrap()
+        .iter()
+        .find(|(u, _)| u == url)
+        .map(|(_, der)| der.clone())
+        .unwrap_or_else(|| panic!("no test server at {url}"))
+}
+
+/// The pairing code of the server at `url`, as `clinic-server tls fingerprint` prints it.
+pub fn code_for(url: &str) -> String {
+    PairingCode::of_certificate(&ca_of(url)).to_string()
+}
+
+/// What a paired client trusts for the server at `url`.
+pub fn trust_for(url: &str) -> Trust {
+    Trust::pinned(&ca_of(url))
+}
+
+/// A REST client for the server at `url`, trusting its CA.
+pub fn api(url: &str) -> Api {
+    if url.starts_with("http://") {
+        return Api::new(url, None).unwrap();
+    }
+    Api::new(url, Some(&trust_for(url))).unwrap()
+}
 
 pub const PASSWORD: &str = "clinic-demo";
 /// Generous bound so a broken build fails instead of hanging; never a speed assertion.
@@ -30,13 +81,24 @@ pub fn demo_data_dir() -> tempfile::TempDir {
 /// The real server, in-process on its own runtime so a test can stop it abruptly.
 pub struct InProcessServer {
     pub addr: SocketAddr,
+    scheme: &'static str,
     runtime: Option<tokio::runtime::Runtime>,
     stop: Option<oneshot::Sender<()>>,
 }
 
 impl InProcessServer {
-    /// Serves `data_dir` on 127.0.0.1:`port` (0 = any free port).
+    /// Serves `data_dir` over TLS (its clinic CA) on 127.0.0.1:`port` (0 = any free port).
     pub async fn start(data_dir: &Path, port: u16) -> Self {
+        Self::serve(data_dir, port, true).await
+    }
+
+    /// Serves `data_dir` over plain HTTP on 127.0.0.1 (any free port), for tests whose proxy
+    /// reads and rewrites WebSocket frames on the way (`proxy.rs`).
+    pub async fn start_plain(data_dir: &Path) -> Self {
+        Self::serve(data_dir, 0, false).await
+    }
+
+    async fn serve(data_dir: &Path, port: u16, tls: bool) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -44,7 +106,11 @@ impl InProcessServer {
             .unwrap();
         let (addr_tx, addr_rx) = oneshot::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
-        let config = clinic_server::Config::new(data_dir.to_path_buf());
+        let mut config = clinic_server::Config::new(data_dir.to_path_buf());
+        if !tls {
+            config.tls.mode = clinic_server::tls::TlsMode::Off;
+        }
+        let ca = data_dir_ca(data_dir);
         runtime.spawn(async move {
             let listener = bind(port).await;
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
@@ -55,15 +121,20 @@ impl InProcessServer {
             .unwrap();
         });
         let addr = addr_rx.await.unwrap();
+        let scheme = if tls { "https" } else { "http" };
+        if tls {
+            remember_ca(&format!("https://{addr}"), ca);
+        }
         Self {
             addr,
+            scheme,
             runtime: Some(runtime),
             stop: Some(stop),
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Drops every task and socket at once, with no goodbye (the closest to a crash that
@@ -145,11 +216,11 @@ impl ServerProcess {
             std::io::BufReader::new(stdout)
                 .read_line(&mut line)
                 .unwrap();
-            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
-                return Self {
-                    addr: addr.parse().unwrap(),
-                    child,
-                };
+            if let Some(addr) = line.trim().strip_prefix("listening on https://") {
+                let addr: SocketAddr = addr.parse().unwrap();
+                // The server made its CA before it said it was listening.
+                remember_ca(&format!("https://{addr}"), data_dir_ca(data_dir));
+                return Self { addr, child };
             }
             // The port is still held by the killed process's sockets; try again.
             let _ = child.wait();
@@ -159,7 +230,7 @@ impl ServerProcess {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 
     pub fn kill(mut self) {
@@ -223,10 +294,21 @@ pub async fn alice_and_patel() -> AliceAndPatel {
     }
 }
 
+/// Logs in with the server's pairing code (as a user given the code by IT would).
 pub async fn login(url: &str, profile: &Path, username: &str) -> Client {
-    Client::login(options(profile), url, username, PASSWORD)
-        .await
-        .unwrap()
+    Client::login(
+        options(profile),
+        url,
+        username,
+        PASSWORD,
+        if url.starts_with("http://") {
+            Pairing::Saved
+        } else {
+            Pairing::Code(code_for(url))
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// Everything the server holds in one conversation, as `username` sees it, oldest first
@@ -236,7 +318,7 @@ pub async fn server_messages(
     username: &str,
     conversation: &ConversationKey,
 ) -> Vec<Message> {
-    let api = Api::new(url).unwrap();
+    let api = api(url);
     let token = api.login(username, PASSWORD).await.unwrap().token;
     let api = api.with_token(token);
     let mut by_id: HashMap<String, Message> = HashMap::new();
@@ -302,27 +384,38 @@ pub fn clinic(profile: &Path) -> std::process::Command {
     cmd
 }
 
-/// `clinic login` as `username` with file credentials, the password on stdin.
+/// `clinic login` as `username` with file credentials, the server's pairing code, and the
+/// password on stdin.
 pub fn cli_login(profile: &Path, url: &str, username: &str, password: &str) -> bool {
+    cli_login_output(profile, url, username, password, Some(&code_for(url)))
+        .status
+        .success()
+}
+
+/// `clinic login` with file credentials and the given pairing code (if any); its output.
+pub fn cli_login_output(
+    profile: &Path,
+    url: &str,
+    username: &str,
+    password: &str,
+    pin: Option<&str>,
+) -> std::process::Output {
     use std::io::Write;
     use std::process::Stdio;
+    let mut args = vec!["--server", url, "--credentials", "file", "login"];
+    args.extend(["--username", username]);
+    if let Some(pin) = pin {
+        args.extend(["--pin", pin]);
+    }
     let mut child = clinic(profile)
-        .args([
-            "--server",
-            url,
-            "--credentials",
-            "file",
-            "login",
-            "--username",
-            username,
-        ])
+        .args(&args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    child.wait().unwrap().success()
+    child.wait_with_output().unwrap()
 }
 
 /// Polls `done()` every 50 ms until it holds (for conditions no client event announces).

@@ -72,10 +72,11 @@ pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> H
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    Html(render(&packages(&state).await, host))
+    let tls = state.config.tls.mode != crate::tls::TlsMode::Off;
+    Html(render(&packages(&state).await, host, tls))
 }
 
-fn render(packages: &[Package], host: &str) -> String {
+fn render(packages: &[Package], host: &str, tls: bool) -> String {
     let mut html = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -88,8 +89,22 @@ fn render(packages: &[Package], host: &str) -> String {
          <p>Install the app on your computer, start it, and enter this server's address \
          and the login your clinic gave you.</p>\n",
     );
+    let scheme = if tls { "https" } else { "http" };
     if plain_host(host) {
-        let _ = writeln!(html, "<p>Server address: <code>http://{}</code></p>", host);
+        let _ = writeln!(
+            html,
+            "<p>Server address: <code>{scheme}://{host}</code></p>"
+        );
+    }
+    if tls {
+        // Never the code itself: a page from the network cannot vouch for the network.
+        html.push_str(
+            "<p>The first time you sign in, the app asks for this server's <b>pairing code</b> \
+             (eight groups of seven letters and digits). Use only the code your clinic gave you \
+             in person or on paper (clinic IT prints it with \
+             <code>clinic-server tls fingerprint</code>), never one from a web page or an \
+             e-mail.</p>\n",
+        );
     }
     if packages.is_empty() {
         html.push_str("<p>No packages are offered here yet: ask your clinic for the app.</p>\n");
@@ -179,14 +194,21 @@ mod tests {
                 bytes: 9_500_000,
             }],
             "clinic.lan:8470\"><script>",
+            false,
         );
         assert!(html.contains("href=\"/download/clinic-messaging_0.1.0_amd64.deb\""));
         assert!(html.contains("sudo apt install ./clinic-messaging_0.1.0_amd64.deb"));
         assert!(html.contains("9.5 MB"));
         assert!(!html.contains("<script>") && !html.contains("Server address"));
-        let plain = render(&[], "clinic.lan:8470");
+        let plain = render(&[], "clinic.lan:8470", false);
         assert!(plain.contains("<code>http://clinic.lan:8470</code>"));
-        assert!(render(&[], "[fd00::5]:8470").contains("http://[fd00::5]:8470"));
-        assert!(render(&[], "").contains("No packages are offered here yet"));
+        assert!(!plain.contains("pairing code"));
+        let tls = render(&[], "[fd00::5]:8470", true);
+        assert!(tls.contains("https://[fd00::5]:8470"));
+        assert!(
+            tls.contains("clinic-server tls fingerprint"),
+            "where the code comes from"
+        );
+        assert!(render(&[], "", false).contains("No packages are offered here yet"));
     }
 }

@@ -10,6 +10,7 @@ mod metrics;
 mod notifications;
 mod upload;
 
+use crate::accept::ConnTag;
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -143,7 +144,12 @@ impl FromRequestParts<AppState> for Session {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
-        state.session(token).await
+        let session = state.session(token).await?;
+        // A connection that carried a signed-in request is never shed for a newcomer.
+        if let Some(tag) = parts.extensions.get::<ConnTag>() {
+            tag.authenticated();
+        }
+        Ok(session)
     }
 }
 

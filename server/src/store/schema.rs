@@ -152,7 +152,11 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX uploads_uploader ON uploads(uploader_id, created_at);
     ",
-    // v5: a doctor's availability (do-not-disturb) is stored per user, so every device of that
+    // v5: when a session was last used, for the idle expiry.
+    "
+    ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
+    ",
+    // v6: a doctor's availability (do-not-disturb) is stored per user, so every device of that
     // doctor, the CLI and the server's alert routing agree, across reconnects and restarts.
     "
     ALTER TABLE users ADD COLUMN availability TEXT NOT NULL DEFAULT 'AVAILABLE'

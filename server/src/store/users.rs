@@ -175,24 +175,25 @@ pub(crate) fn revoke_token(conn: &Connection, hash: &str) -> Result<(), ApiError
     Ok(())
 }
 
-/// The active user a token belongs to, if the token is known, unrevoked and unexpired.
-pub(crate) fn by_token(conn: &Connection, hash: &str) -> Result<Option<User>, ApiError> {
+/// The active user a token belongs to and when the token was last used, if the token is known,
+/// unrevoked, within its absolute lifetime and used within the last `idle_ms`.
+pub(crate) fn by_token(
+    conn: &Connection,
+    hash: &str,
+    idle_ms: i64,
+) -> Result<Option<(User, i64)>, ApiError> {
     Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {} FROM tokens t JOIN users u ON u.id = t.user_id \
-                 WHERE t.hash = ?1 AND t.revoked = 0 AND t.expires_at > ?2 AND u.disabled = 0",
-                prefixed_user_columns()
-            ),
-            params![hash, now_ms()],
-            rows::user,
-        )
+        .prepare_cached(&format!(
+            "SELECT {}, COALESCE(t.last_used_at, t.created_at) FROM tokens t \
+             JOIN users u ON u.id = t.user_id \
+             WHERE t.hash = ?1 AND t.revoked = 0 AND t.expires_at > ?2 \
+             AND COALESCE(t.last_used_at, t.created_at) > ?2 - ?3 AND u.disabled = 0",
+            prefixed_user_columns()
+        ))?
+        .query_row(params![hash, now_ms(), idle_ms], |row| {
+            Ok((rows::user(row)?, row.get(USER_COLUMNS.split(", ").count())?))
+        })
         .optional()?)
-}
-
-/// Whether the token is still good (used to sweep live sockets).
-pub(crate) fn token_valid(conn: &Connection, hash: &str) -> Result<bool, ApiError> {
-    Ok(by_token(conn, hash)?.is_some())
 }
 
 fn prefixed_user_columns() -> String {

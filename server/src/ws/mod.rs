@@ -5,13 +5,14 @@
 mod frames;
 mod session;
 
+use crate::accept::ConnTag;
 use crate::error::ApiError;
 use crate::http::bearer;
 use crate::hub::{Outbox, encode};
 use crate::state::{AppState, Session};
-use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use clinic_protocol::{ClientFrame, ErrorCode, ServerFrame};
@@ -36,11 +37,18 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 /// frame (nothing more is queued for it meanwhile).
 const CLOSE_SLOW: Duration = Duration::from_secs(10);
 
+/// One text frame through the frame parser (for the fuzz targets).
+pub(crate) fn parse_frame(text: &str, max_bytes: usize) -> Result<ClientFrame, ApiError> {
+    frames::parse(text, max_bytes)
+}
+
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    tag: Option<Extension<ConnTag>>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let tag = tag.map(|Extension(tag)| tag);
     // Our error body, like every other endpoint, for a request that is no WebSocket upgrade.
     let ws = match ws {
         Ok(ws) => ws,
@@ -67,7 +75,7 @@ pub(crate) async fn upgrade(
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| connection(socket, state, pre))
+        .on_upgrade(move |socket| connection(socket, state, pre, tag))
         .into_response()
 }
 
@@ -101,7 +109,13 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
     }
 }
 
-async fn connection(socket: WebSocket, state: AppState, pre: Option<Session>) {
+/// `tag` is the connection's place under the caps, held as long as the socket lives.
+async fn connection(
+    socket: WebSocket,
+    state: AppState,
+    pre: Option<Session>,
+    tag: Option<ConnTag>,
+) {
     let _tracked = state.tasks.token();
     let (sink, mut stream) = socket.split();
     let (frames, queue) = mpsc::channel(state.config.socket_queue.max(1));
@@ -115,8 +129,26 @@ async fn connection(socket: WebSocket, state: AppState, pre: Option<Session>) {
 
     let session = match pre {
         Some(session) => Some(session),
-        None => authenticate(&mut stream, &state, &outbox).await,
+        None => {
+            // Until it signs in, the socket may be shed to make room for a newcomer.
+            let shed = async {
+                match &tag {
+                    Some(tag) => tag.shed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                session = authenticate(&mut stream, &state, &outbox) => session,
+                () = shed => {
+                    outbox.close_with(close_code::AGAIN, "server busy");
+                    None
+                }
+            }
+        }
     };
+    if let (Some(tag), Some(_)) = (&tag, &session) {
+        tag.authenticated();
+    }
     if let Some(session) = session {
         session::run(&state, session, &mut stream, &outbox).await;
     }

@@ -1,5 +1,6 @@
-//! Test harness: a real server on 127.0.0.1:0 with a temp data folder, accounts, logins, and
-//! WebSocket clients that wait for a given frame with a generous timeout.
+//! Test harness: a real server on 127.0.0.1:0 with a temp data folder, speaking HTTPS with the
+//! clinic CA of that folder (as in production), accounts, logins, and WebSocket clients that
+//! wait for a given frame with a generous timeout.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use chrono::NaiveDate;
@@ -9,6 +10,8 @@ use clinic_server::{Config, ServerError};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
@@ -27,6 +30,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: TempDir,
     pub http: reqwest::Client,
+    /// Trusts the clinic CA of `dir` (and nothing else).
+    pub tls: Arc<rustls::ClientConfig>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -51,25 +56,37 @@ impl TestServer {
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let tls = tls_config(dir.path());
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(clinic_server::run(listener, config, async {
             let _ = stopped.await;
         }));
         Self {
             addr,
+            http: http_client(&tls),
+            tls,
             dir,
-            http: reqwest::Client::new(),
             stop: Some(stop),
             handle: Some(handle),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("https://{}{path}", self.addr)
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        format!("wss://{}/ws", self.addr)
+    }
+
+    /// A TLS connection to the server for hand-written HTTP.
+    pub async fn raw_tls(&self) -> tokio_rustls::client::TlsStream<TcpStream> {
+        tls_stream(&self.addr.to_string(), &self.tls).await
+    }
+
+    /// The TLS settings for a WebSocket to this server.
+    pub fn connector(&self) -> tokio_tungstenite::Connector {
+        tokio_tungstenite::Connector::Rustls(Arc::clone(&self.tls))
     }
 
     /// Creates an account (patients get a date of birth and blood group).
@@ -217,9 +234,14 @@ pub struct Ws {
 
 impl Ws {
     pub async fn raw(server: &TestServer) -> Self {
-        let (stream, _) = tokio_tungstenite::connect_async(server.ws_url())
-            .await
-            .unwrap();
+        let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+            server.ws_url(),
+            None,
+            false,
+            Some(server.connector()),
+        )
+        .await
+        .unwrap();
         Self { stream }
     }
 
@@ -303,6 +325,43 @@ pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (std::process::Chi
     (child, addr)
 }
 
+/// A TLS connection to `addr` (127.0.0.1) trusting `tls`, for hand-written HTTP.
+pub async fn tls_stream(
+    addr: &str,
+    tls: &Arc<rustls::ClientConfig>,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    tokio_rustls::TlsConnector::from(Arc::clone(tls))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+/// TLS settings that trust the clinic CA of a data folder (made now if the server has not run
+/// yet; the server then uses the same one) and nothing else.
+pub fn tls_config(data_dir: &Path) -> Arc<rustls::ClientConfig> {
+    use clinic_server::tls::pki::{TlsPaths, ensure_ca};
+    let ca = ensure_ca(&TlsPaths::new(data_dir)).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert_der.into()).unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(clinic_server::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// An HTTPS client for the server of `tls` (see [`tls_config`]).
+pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
+        .build()
+        .unwrap()
+}
+
 /// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 EXTRA...`, stdout piped.
 fn serve_command(dir: &std::path::Path, extra: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"));
@@ -316,10 +375,11 @@ fn serve_command(dir: &std::path::Path, extra: &[&str]) -> std::process::Command
     command
 }
 
-/// Logs in over REST against a server at `addr` (e.g. one from [`spawn_server`]).
-pub async fn login_at(addr: &str, username: &str) -> Account {
-    let body: Value = reqwest::Client::new()
-        .post(format!("http://{addr}/api/auth/login"))
+/// Logs in over REST against a server at `addr` serving `data_dir` (e.g. one from
+/// [`spawn_server`]).
+pub async fn login_at(data_dir: &Path, addr: &str, username: &str) -> Account {
+    let body: Value = http_client(&tls_config(data_dir))
+        .post(format!("https://{addr}/api/auth/login"))
         .json(&json!({"username": username, "password": PASSWORD}))
         .send()
         .await
@@ -333,7 +393,8 @@ pub async fn login_at(addr: &str, username: &str) -> Account {
     }
 }
 
-/// Reads the `listening on http://ADDR` line a spawned `clinic-server serve` prints first.
+/// Reads the `listening on https://ADDR` (or `http://` with `--tls off`) line a spawned
+/// `clinic-server serve` prints first.
 pub fn listening_addr(child: &mut std::process::Child) -> String {
     let mut line = String::new();
     std::io::BufRead::read_line(
@@ -341,10 +402,26 @@ pub fn listening_addr(child: &mut std::process::Child) -> String {
         &mut line,
     )
     .unwrap();
-    line.trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned()
+    let rest = line.trim().strip_prefix("listening on ");
+    rest.and_then(|r| {
+        r.strip_prefix("https://")
+            .or_else(|| r.strip_prefix("http://"))
+    })
+    .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+    .to_owned()
+}
+
+/// A WebSocket to `wss://ADDR/ws` of a server serving `data_dir`.
+pub async fn ws_at(data_dir: &Path, addr: &str) -> Ws {
+    let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{addr}/ws"),
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(tls_config(data_dir))),
+    )
+    .await
+    .unwrap();
+    Ws { stream }
 }
 
 /// A `message:send` frame.
@@ -390,12 +467,14 @@ pub struct Binary {
 }
 
 impl Binary {
-    /// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 EXTRA...`; panics with the log
+    /// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 --tls off EXTRA...`; panics with the log
     /// if it does not start.
     pub fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("server.log");
-        let mut child = serve_command(dir, extra)
+        // Plain HTTP on loopback: these tests are about the application; TLS has its own
+        // (tls.rs, connections.rs).
+        let mut child = serve_command(dir, &[&["--tls", "off"], extra].concat())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
@@ -439,7 +518,19 @@ impl Binary {
 
     /// Logs in (from 127.0.0.1).
     pub async fn login(&self, username: &str) -> Account {
-        login_at(&self.addr, username).await
+        let body: Value = reqwest::Client::new()
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Account {
+            user: serde_json::from_value(body["user"].clone()).unwrap(),
+            token: body["token"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// A WebSocket authenticated with `token`, after its `authenticated` frame (which must come

@@ -1,0 +1,223 @@
+//! Connection caps: how many connections the server holds at once, overall and per client
+//! address, and which one gives way when a new one arrives at a full house.
+//!
+//! Every accepted connection is registered until its last handle is dropped (a WebSocket keeps
+//! the handle of the connection it was upgraded from). A connection becomes *authenticated* when
+//! a request on it presented a valid token or its WebSocket signed in. When a cap is reached,
+//! the oldest unauthenticated connection in the scope (everywhere, or that address) is shed to
+//! make room, so idle or half-open connections can never lock out a login, a health check or
+//! an emergency. Only when every connection in the scope is authenticated is the newcomer
+//! refused.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
+
+/// The caps in force.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    pub total: usize,
+    /// 0: no per-address cap.
+    pub per_ip: usize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_id: u64,
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Unauthenticated connections by age (ids grow), with the way to shed each.
+    unauthenticated: BTreeMap<u64, (IpAddr, CancellationToken)>,
+}
+
+/// The registry of live connections.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    caps: Caps,
+    inner: Mutex<Inner>,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    Full,
+    AddressFull,
+}
+
+impl Registry {
+    pub(crate) fn new(caps: Caps) -> Arc<Self> {
+        Arc::new(Self {
+            caps,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection from `ip`, shedding the oldest unauthenticated one of its scope
+    /// if a cap is reached.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnTag, Refused> {
+        let mut inner = self.lock();
+        let from_ip = inner.per_ip.get(&ip).copied().unwrap_or(0);
+        if self.caps.per_ip > 0 && from_ip >= self.caps.per_ip && !shed(&mut inner, Some(ip)) {
+            return Err(Refused::AddressFull);
+        }
+        if inner.total >= self.caps.total && !shed(&mut inner, None) {
+            return Err(Refused::Full);
+        }
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.total += 1;
+        *inner.per_ip.entry(ip).or_default() += 1;
+        let shed_token = CancellationToken::new();
+        inner.unauthenticated.insert(id, (ip, shed_token.clone()));
+        Ok(ConnTag(Arc::new(Entry {
+            id,
+            ip,
+            registry: Arc::clone(self),
+            shed: shed_token,
+            authenticated: AtomicBool::new(false),
+        })))
+    }
+
+    /// Sheds the oldest unauthenticated connection anywhere (the process ran out of file
+    /// descriptors). False when there is none.
+    pub(crate) fn shed_oldest(&self) -> bool {
+        shed(&mut self.lock(), None)
+    }
+
+    /// Connections held now.
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> usize {
+        self.lock().total
+    }
+
+    fn remove(&self, entry: &Entry) {
+        let mut inner = self.lock();
+        inner.total = inner.total.saturating_sub(1);
+        if let Some(count) = inner.per_ip.get_mut(&entry.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                inner.per_ip.remove(&entry.ip);
+            }
+        }
+        inner.unauthenticated.remove(&entry.id);
+    }
+}
+
+/// Cancels the oldest unauthenticated connection (from `ip` if given) and stops counting it
+/// against the caps at once: its task closes the socket as soon as it runs.
+fn shed(inner: &mut Inner, ip: Option<IpAddr>) -> bool {
+    let victim = inner
+        .unauthenticated
+        .iter()
+        .find(|(_, (from, _))| ip.is_none_or(|ip| *from == ip))
+        .map(|(id, _)| *id);
+    let Some(id) = victim else { return false };
+    if let Some((from, token)) = inner.unauthenticated.remove(&id) {
+        token.cancel();
+        inner.total = inner.total.saturating_sub(1);
+        if let Some(count) = inner.per_ip.get_mut(&from) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                inner.per_ip.remove(&from);
+            }
+        }
+        tracing::debug!(%from, "shed an unauthenticated connection to make room");
+    }
+    true
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    ip: IpAddr,
+    registry: Arc<Registry>,
+    shed: CancellationToken,
+    authenticated: AtomicBool,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // A shed entry was already uncounted.
+        if !self.shed.is_cancelled() {
+            self.registry.remove(self);
+        }
+    }
+}
+
+/// A handle on one registered connection, carried by its requests (as an extension) and by a
+/// WebSocket upgraded from it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnTag(Arc<Entry>);
+
+impl ConnTag {
+    /// Marks the connection as carrying a signed-in user: it is never shed from now on.
+    pub(crate) fn authenticated(&self) {
+        if !self.0.authenticated.swap(true, Ordering::AcqRel) {
+            self.0.registry.lock().unauthenticated.remove(&self.0.id);
+        }
+    }
+
+    /// Resolves when the connection was shed to make room for another.
+    pub(crate) async fn shed(&self) {
+        self.0.shed.cancelled().await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn a_full_house_sheds_the_oldest_unauthenticated() {
+        let registry = Registry::new(Caps {
+            total: 3,
+            per_ip: 0,
+        });
+        let first = registry.admit(ip(1)).unwrap();
+        let second = registry.admit(ip(2)).unwrap();
+        let third = registry.admit(ip(3)).unwrap();
+        first.authenticated();
+        let fourth = registry.admit(ip(4)).unwrap();
+        // `second` was the oldest unauthenticated one.
+        assert!(second.0.shed.is_cancelled());
+        assert!(!first.0.shed.is_cancelled());
+        assert_eq!(registry.count(), 3);
+        for tag in [&third, &fourth] {
+            tag.authenticated();
+        }
+        assert_eq!(registry.admit(ip(5)).unwrap_err(), Refused::Full);
+        drop(second);
+        assert_eq!(registry.count(), 3);
+        drop(third);
+        assert_eq!(registry.count(), 2);
+        assert!(registry.admit(ip(5)).is_ok());
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_slot() {
+        let registry = Registry::new(Caps {
+            total: 100,
+            per_ip: 2,
+        });
+        let a = registry.admit(ip(1)).unwrap();
+        let b = registry.admit(ip(1)).unwrap();
+        a.authenticated();
+        b.authenticated();
+        assert_eq!(registry.admit(ip(1)).unwrap_err(), Refused::AddressFull);
+        let other = registry.admit(ip(2));
+        assert!(other.is_ok());
+        drop(a);
+        assert!(registry.admit(ip(1)).is_ok());
+    }
+}

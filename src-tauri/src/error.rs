@@ -9,6 +9,11 @@ use serde::Serialize;
 pub struct CommandError {
     pub code: &'static str,
     pub message: String,
+    /// With `not_paired`: the server's pairing code, for the user to compare with the one the
+    /// clinic gave them on paper (the UI words its own sentence around it).
+    #[serde(rename = "serverCode", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(rename = "serverCode", optional))]
+    pub server_code: Option<String>,
 }
 
 impl CommandError {
@@ -16,6 +21,7 @@ impl CommandError {
         Self {
             code,
             message: message.into(),
+            server_code: None,
         }
     }
 
@@ -65,7 +71,15 @@ impl From<ClientError> for CommandError {
             ClientError::Server { message, .. } => message.clone(),
             _ => e.to_string(),
         };
-        Self { code, message }
+        let server_code = match &e {
+            ClientError::NotPaired { code } => Some(code.clone()),
+            _ => None,
+        };
+        Self {
+            code,
+            message,
+            server_code,
+        }
     }
 }
 
@@ -101,6 +115,26 @@ mod tests {
         assert_eq!(
             (e.code, e.message.as_str()),
             ("unauthorized", "wrong username or password")
+        );
+        let e: CommandError = ClientError::NotPaired {
+            code: "ABCD-EFGH".into(),
+        }
+        .into();
+        assert_eq!(
+            (e.code, e.server_code.as_deref()),
+            ("not_paired", Some("ABCD-EFGH"))
+        );
+        assert_eq!(
+            serde_json::to_value(&e).expect("json")["serverCode"],
+            "ABCD-EFGH"
+        );
+        let e: CommandError = ClientError::NotYourServer.into();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                "not_your_server",
+                "This is not your clinic's server (its security code changed)"
+            )
         );
         let json = serde_json::to_value(CommandError::new("io", "disk full")).expect("json");
         assert_eq!(

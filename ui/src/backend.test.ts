@@ -77,6 +77,19 @@ describe('createTauriBackend', () => {
     invoke.mockRejectedValueOnce('plain string');
     await expect(b.logout()).rejects.toBeInstanceOf(BackendError);
     expect(BackendError.from(42)).toMatchObject({ code: 'internal', message: '42' });
+    invoke.mockRejectedValueOnce({ code: 'not_paired', message: 'not paired yet', serverCode: 'ABCDEFG' });
+    await expect(
+      b.login({ serverUrl: 'https://x', username: 'u', password: 'p', pin: 'Q' }),
+    ).rejects.toMatchObject({
+      code: 'not_paired',
+      serverCode: 'ABCDEFG',
+    });
+    expect(invoke).toHaveBeenLastCalledWith('login', {
+      serverUrl: 'https://x',
+      username: 'u',
+      password: 'p',
+      pin: 'Q',
+    });
   });
 
   it('subscribes with one channel: the snapshot answers, events follow on the channel', async () => {

@@ -61,11 +61,14 @@ export interface Backend {
 /** A failed command, with a machine-readable code (see docs/desktop-api.md). */
 export class BackendError extends Error implements BackendErrorBody {
   readonly code: string;
+  /** With `not_paired`: the server's pairing code. */
+  readonly serverCode?: string;
 
-  constructor(code: string, message: string) {
+  constructor(code: string, message: string, serverCode?: string) {
     super(message);
     this.name = 'BackendError';
     this.code = code;
+    if (serverCode !== undefined) this.serverCode = serverCode;
   }
 
   /** Tauri rejects with whatever the Rust command returned as its error: an object or a string. */
@@ -75,7 +78,8 @@ export class BackendError extends Error implements BackendErrorBody {
       const rec = raw as Record<string, unknown>;
       const code = typeof rec.code === 'string' ? rec.code : 'internal';
       const message = typeof rec.message === 'string' ? rec.message : JSON.stringify(raw);
-      return new BackendError(code, message);
+      const serverCode = typeof rec.serverCode === 'string' ? rec.serverCode : undefined;
+      return new BackendError(code, message, serverCode);
     }
     if (typeof raw === 'string') return new BackendError('internal', raw);
     return new BackendError('internal', String(raw));

@@ -2,7 +2,7 @@
 // generated from the Rust types (generated/bindings.ts, checked by a Rust test); what is here is
 // only the UI's own argument shapes and names for parts of the generated ones.
 
-import type { ConversationKey, PickedFile, SessionInfo, UiEvent } from './generated/bindings';
+import type { CommandError, ConversationKey, PickedFile, SessionInfo, UiEvent } from './generated/bindings';
 
 export type * from './generated/bindings';
 
@@ -16,6 +16,8 @@ export interface LoginArgs {
   serverUrl: string;
   username: string;
   password: string;
+  /** The server's pairing code the user typed (needed the first time this app meets an `https://` server). */
+  pin?: string;
 }
 
 export interface LoadMessagesArgs extends ConversationKey {
@@ -33,11 +35,11 @@ export interface SendMessageArgs extends ConversationKey {
 
 export type FileDropEvent = { kind: 'over' } | { kind: 'leave' } | { kind: 'drop'; files: PickedFile[] };
 
-/** What a failed command rejects with (the Tauri implementation normalises every rejection). */
-export interface BackendErrorBody {
-  /** A protocol error code ("unauthorized", "conflict", ...) or a desktop one ("network", "keyring", "io", "not_logged_in"). */
-  code: string;
-  message: string;
-}
+/**
+ * What a failed command rejects with (the Tauri implementation normalises every rejection): a
+ * protocol error code ("unauthorized", "conflict", ...) or a desktop one ("network", "keyring",
+ * "not_paired", ...), a sentence, and with `not_paired` the server's pairing code.
+ */
+export type BackendErrorBody = CommandError;
 
 export const MESSAGE_STATUSES = ['SENDING', 'SENT', 'DELIVERED', 'READ', 'FAILED'] as const;

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { App } from '../App';
 import { StoreProvider } from '../store/StoreProvider';
 import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
+import { FAKE_PAIRING_CODE } from '../fake/fakeBackend';
 
 type Setup = ReturnType<typeof setup>;
 
@@ -36,6 +37,37 @@ describe('login', () => {
     expect(await screen.findByTestId('conversation-doc')).toBeInTheDocument();
     expect(screen.getByTestId('chat-layout')).toHaveAttribute('data-role', 'PATIENT');
     expect(screen.getByTestId('connection-state')).toHaveAttribute('data-state', 'online');
+  });
+
+  it("pairs with an https server by its code: shows the server's code, refuses a wrong one", async () => {
+    const s = setup({ as: null });
+    const { user } = await renderApp(s);
+    expect(screen.getByTestId('pairing-code-hint')).toHaveTextContent(
+      'Your clinic gives you this code on paper',
+    );
+    await user.clear(screen.getByTestId('server-url'));
+    await user.type(screen.getByTestId('server-url'), 'clinic.lan:8470');
+    await user.type(screen.getByTestId('username'), 'pat');
+    await user.type(screen.getByTestId('password'), 'password');
+    await user.click(screen.getByTestId('login-submit'));
+    const error = await screen.findByTestId('login-error');
+    expect(error).toHaveTextContent(`The server's security code is ${FAKE_PAIRING_CODE}`);
+    expect(error).toHaveTextContent('Compare it with the pairing code on the paper from your clinic');
+
+    await user.type(screen.getByTestId('pairing-code'), 'ZZZZZZZ-ZZZZZZZ');
+    await user.click(screen.getByTestId('login-submit'));
+    await waitFor(() =>
+      expect(screen.getByTestId('login-error')).toHaveTextContent("This is not your clinic's server"),
+    );
+
+    await user.clear(screen.getByTestId('pairing-code'));
+    await user.type(screen.getByTestId('pairing-code'), ` ${FAKE_PAIRING_CODE.toLowerCase()} `);
+    await user.click(screen.getByTestId('login-submit'));
+    expect(await screen.findByTestId('conversation-doc')).toBeInTheDocument();
+    expect(s.fake.callsOf('login').at(-1)).toMatchObject({
+      serverUrl: 'https://clinic.lan:8470',
+      pin: FAKE_PAIRING_CODE.toLowerCase(),
+    });
   });
 });
 

@@ -1,8 +1,9 @@
 // First run: the clinic server's address and the user's credentials.
 
 import { useState, type FormEvent, type InputHTMLAttributes } from 'react';
-import { normalizeServerUrl } from '../logic/format';
+import { loginArgs } from '../logic/login';
 import { useChat, useStore } from '../store/hooks';
+import { PairingCodeField } from './PairingCodeField';
 
 const LAST_SERVER_KEY = 'clinic.lastServerUrl';
 
@@ -36,16 +37,17 @@ export function LoginScreen() {
   const [serverUrl, setServerUrl] = useState(lastServer);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
+  const [pairingCode, setPairingCode] = useState('');
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const url = normalizeServerUrl(serverUrl);
+    const args = loginArgs({ serverUrl, username, password, pairingCode });
     try {
-      localStorage.setItem(LAST_SERVER_KEY, url);
+      localStorage.setItem(LAST_SERVER_KEY, args.serverUrl);
     } catch {
       // Remembering the address is a convenience only.
     }
-    void store.login({ serverUrl: url, username: username.trim(), password });
+    void store.login(args);
   };
 
   return (
@@ -60,7 +62,7 @@ export function LoginScreen() {
           label="Clinic server address"
           data-testid="server-url"
           inputMode="url"
-          placeholder="http://192.168.1.10:8470"
+          placeholder="https://192.168.1.10:8470"
           value={serverUrl}
           onChange={setServerUrl}
           autoComplete="url"
@@ -81,6 +83,7 @@ export function LoginScreen() {
           onChange={setPassword}
           autoComplete="current-password"
         />
+        <PairingCodeField value={pairingCode} onChange={setPairingCode} />
         {error && (
           <p className="login-error" data-testid="login-error" role="alert">
             {error}

@@ -17,6 +17,7 @@ import type {
   EmergencyId,
   FileDropEvent,
   LocalMessage,
+  LoginArgs,
   PickedFile,
   SendMessageArgs,
   Session,
@@ -50,6 +51,10 @@ export interface FakeCall {
 }
 
 const PASSWORD = 'password';
+/** The fake `https://` server's pairing code (an `http://` one needs none, like a loopback server). */
+export const FAKE_PAIRING_CODE = 'AAAAAAA-BBBBBBB';
+
+const compact = (code: string) => code.replace(/[\s-]/g, '').toUpperCase();
 
 function status(partial: Partial<ConnectionStatus> = {}): ConnectionStatus {
   return { state: 'online', attempt: null, queued: 0, lastError: null, ...partial };
@@ -125,16 +130,35 @@ export class FakeBackend implements Backend {
     return this.snapshot();
   }
 
-  async login(args: { serverUrl: string; username: string; password: string }): Promise<Snapshot> {
+  async login(args: LoginArgs): Promise<Snapshot> {
     this.record('login', { ...args, password: '***' });
     const user = this.users.find((u) => u.username === args.username);
     if (!/^https?:\/\//.test(args.serverUrl))
       throw new BackendError('bad_request', 'The server address must start with http:// or https://');
+    this.checkPairing(args);
     if (!user || args.password !== PASSWORD)
       throw new BackendError('unauthorized', 'Wrong username or password');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
     return this.snapshot();
+  }
+
+  /** Servers this fake app paired with, like the profile's pins. */
+  private readonly paired = new Set<string>();
+
+  /** Pairing as the client core does it: the code once per https:// server, then the saved pin. */
+  private checkPairing({ serverUrl, pin }: LoginArgs) {
+    if (!serverUrl.startsWith('https://')) return;
+    if (pin === undefined) {
+      if (this.paired.has(serverUrl)) return;
+      throw new BackendError('not_paired', 'this server is not paired yet', FAKE_PAIRING_CODE);
+    }
+    if (compact(pin) !== compact(FAKE_PAIRING_CODE))
+      throw new BackendError(
+        'not_your_server',
+        "This is not your clinic's server (its security code is not the one you entered)",
+      );
+    this.paired.add(serverUrl);
   }
 
   async logout() {

@@ -5,7 +5,12 @@ export type Availability = "AVAILABLE" | "DO_NOT_DISTURB";
 
 export type ClientId = string;
 
-export type CommandError = { code: string, message: string, };
+export type CommandError = { code: string, message: string, 
+/**
+ * With `not_paired`: the server's pairing code, for the user to compare with the one the
+ * clinic gave them on paper (the UI words its own sentence around it).
+ */
+serverCode?: string, };
 
 export type ConnectionStatus = { 
 /**

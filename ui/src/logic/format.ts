@@ -57,9 +57,12 @@ export function initials(name: string): string {
   return letters.map((w) => w[0]?.toUpperCase() ?? '').join('') || '?';
 }
 
-/** What people type as the server address -> a base URL: "192.168.1.10:8470/" -> "http://192.168.1.10:8470". */
+/**
+ * What people type as the server address -> a base URL: "192.168.1.10:8470/" ->
+ * "https://192.168.1.10:8470" (servers speak HTTPS unless IT put them behind a local proxy).
+ */
 export function normalizeServerUrl(input: string): string {
   const trimmed = input.trim().replace(/\/+$/, '');
   if (!trimmed) return '';
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
 }

@@ -71,8 +71,9 @@ describe('fileKind and initials', () => {
   });
 
   it('normalises the server address people type', () => {
-    expect(normalizeServerUrl(' 192.168.1.10:8470/ ')).toBe('http://192.168.1.10:8470');
+    expect(normalizeServerUrl(' 192.168.1.10:8470/ ')).toBe('https://192.168.1.10:8470');
     expect(normalizeServerUrl('https://clinic.lan:8470')).toBe('https://clinic.lan:8470');
+    expect(normalizeServerUrl('http://127.0.0.1:8470')).toBe('http://127.0.0.1:8470');
     expect(normalizeServerUrl('')).toBe('');
   });
 

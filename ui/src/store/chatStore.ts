@@ -15,6 +15,7 @@ import {
   upsertMessage,
 } from '../logic/messages';
 import { PAGE_SIZE, pageHasMore } from '../logic/paging';
+import { loginErrorText } from '../logic/login';
 import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
 import type {
@@ -206,7 +207,7 @@ export class ChatStore {
       await this.applyAnswer(() => this.backend.login(args));
       this.set({ loggingIn: false });
     } catch (err) {
-      this.set({ loggingIn: false, loginError: describe(err) });
+      this.set({ loggingIn: false, loginError: loginErrorText(BackendError.from(err)) });
     }
   }
 

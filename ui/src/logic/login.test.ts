@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { loginArgs, loginErrorText } from './login';
+
+const FORM = {
+  serverUrl: ' https://clinic.lan:8470/ ',
+  username: ' pat ',
+  password: ' pw ',
+  pairingCode: '',
+};
+
+describe('loginArgs', () => {
+  it('sends no pin when the pairing code is blank, and keeps the password as typed', () => {
+    const args = loginArgs({ ...FORM, pairingCode: '   ' });
+    expect(args).toEqual({ serverUrl: 'https://clinic.lan:8470', username: 'pat', password: ' pw ' });
+    expect('pin' in args).toBe(false);
+  });
+
+  it('sends the typed pairing code, trimmed', () => {
+    expect(loginArgs({ ...FORM, pairingCode: '  ABCDEFG-HIJKLMN \n' }).pin).toBe('ABCDEFG-HIJKLMN');
+  });
+});
+
+describe('loginErrorText', () => {
+  it("shows the server's code on not_paired and asks to compare it with the paper", () => {
+    const text = loginErrorText({
+      code: 'not_paired',
+      message: 'not paired yet',
+      serverCode: 'AAAAAAA-BBBBBBB',
+    });
+    expect(text).toContain('AAAAAAA-BBBBBBB');
+    expect(text).toContain('Compare it with the pairing code on the paper from your clinic');
+    expect(text).toContain('Pairing code');
+  });
+
+  it("shows the client's sentence when the server is not the clinic's", () => {
+    const message = "This is not your clinic's server (its security code changed)";
+    expect(loginErrorText({ code: 'not_your_server', message })).toBe(message);
+  });
+
+  it('falls back to the message when not_paired comes without a code', () => {
+    expect(loginErrorText({ code: 'not_paired', message: 'not paired' })).toBe('not paired');
+  });
+
+  it('passes other errors through', () => {
+    expect(loginErrorText({ code: 'unauthorized', message: 'wrong username or password' })).toBe(
+      'wrong username or password',
+    );
+  });
+});

@@ -1,0 +1,40 @@
+// The login form's logic: what it sends to the shell, and the sentence a failed login shows.
+
+import { normalizeServerUrl } from './format';
+import type { BackendErrorBody, LoginArgs } from '../types';
+
+/** What the person typed, as it is in the form. */
+export interface LoginForm {
+  serverUrl: string;
+  username: string;
+  password: string;
+  /** The clinic's pairing code from paper; blank when this app already paired with the server. */
+  pairingCode: string;
+}
+
+/** The `login` command's arguments: a clean address and name; the code only when one was typed. */
+export function loginArgs(form: LoginForm): LoginArgs {
+  const args: LoginArgs = {
+    serverUrl: normalizeServerUrl(form.serverUrl),
+    username: form.username.trim(),
+    password: form.password,
+  };
+  const pin = form.pairingCode.trim();
+  if (pin) args.pin = pin;
+  return args;
+}
+
+/** The sentence the login screen shows for a failed login. */
+export function loginErrorText(error: BackendErrorBody): string {
+  if (error.code === 'not_paired' && error.serverCode) {
+    return (
+      `This app is not paired with this server yet. The server's security code is ` +
+      `${error.serverCode}. Compare it with the pairing code on the paper from your clinic: if ` +
+      `they are the same, enter it under "Pairing code" and sign in again. If they differ, do not ` +
+      `sign in and call your clinic.`
+    );
+  }
+  // not_your_server and the rest: the client's own sentence, e.g. "This is not your clinic's
+  // server (its security code changed)".
+  return error.message;
+}

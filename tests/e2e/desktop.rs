@@ -32,6 +32,8 @@ struct World {
     tmp: tempfile::TempDir,
     server: Mutex<Option<Server>>,
     url: String,
+    /// The server's pairing code, as the clinic would hand it out on paper.
+    code: String,
     patel: Cli,
     nguyen: Cli,
     bob: Cli,
@@ -61,9 +63,15 @@ impl World {
         // Not a dot-directory: the file dialog is asked for a path inside it.
         let tmp = tempfile::Builder::new().prefix("clinic-e2e-").tempdir()?;
         let server = Server::start(&tmp.path().join("server"), "127.0.0.1:0")?;
-        let url = server.url();
-        let cli =
-            |who: &str| Cli::login(&url, &tmp.path().join(format!("cli-{who}")), who, PASSWORD);
+        let (url, code) = (server.url(), server.pairing_code.clone());
+        let cli = |who: &str| {
+            Cli::login(
+                &server,
+                &tmp.path().join(format!("cli-{who}")),
+                who,
+                PASSWORD,
+            )
+        };
         Ok(Self {
             patel: cli("dr.patel")?,
             nguyen: cli("dr.nguyen")?,
@@ -73,6 +81,7 @@ impl World {
             shots: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots"),
             server: Mutex::new(Some(server)),
             url,
+            code,
             tmp,
             rt,
         })
@@ -111,23 +120,25 @@ impl World {
 
 /// Signs in unless the profile already holds a session (an earlier scenario signed in), so
 /// each scenario also runs alone (`cargo test -p clinic-e2e --test desktop -- offline`).
-async fn signed_in(app: &App, server_url: &str, username: &str) -> Result<()> {
+async fn signed_in(w: &World, app: &App, username: &str) -> Result<()> {
     let first = app
         .wait_css("[data-testid=login-form], [data-testid=chat-layout]")
         .await?;
     if first.attr("data-testid").await?.as_deref() == Some("login-form") {
-        return log_in(app, server_url, username).await;
+        return log_in(app, &w.url, username, &w.code).await;
     }
     app.wait_attr("connection-state", "data-state", "online")
         .await
         .context("online")
 }
 
-async fn log_in(app: &App, server_url: &str, username: &str) -> Result<()> {
+/// Signs in with the server's pairing code typed into the form (a fresh profile pairs).
+async fn log_in(app: &App, server_url: &str, username: &str, code: &str) -> Result<()> {
     app.wait("login-form").await?;
     app.fill("server-url", server_url).await?;
     app.fill("username", username).await?;
     app.fill("password", PASSWORD).await?;
+    app.fill("pairing-code", code).await?;
     app.click("login-submit").await?;
     app.wait("chat-layout").await.context("signed-in screen")?;
     app.wait_attr("connection-state", "data-state", "online")
@@ -138,18 +149,47 @@ async fn log_in(app: &App, server_url: &str, username: &str) -> Result<()> {
 const MY_SETTLED: &str =
     "[data-testid=message][data-mine=true]:not([data-status=SENDING]):not([data-status=FAILED])";
 
-/// Signing in, the next start signing in by itself from the keyring, logout forgetting it.
+/// A well-formed pairing code (its check characters right) that is not the server's.
+fn wrong_code() -> String {
+    clinic_protocol::pairing::PairingCode::of_certificate(b"not the clinic's CA").to_string()
+}
+
+/// Waits for the login error to contain `text`.
+async fn login_error(app: &App, text: &str) -> Result<()> {
+    app.wait_until("[data-testid=login-error]", text, |found| {
+        found.iter().any(|(t, _)| t.contains(text))
+    })
+    .await
+    .map(drop)
+}
+
+/// Pairing by code (none: the server's code is shown to compare; a wrong one: refused),
+/// signing in, the next start signing in by itself from the keyring, logout forgetting it.
 async fn login_and_session(w: &World) -> Result<()> {
     let profile = w.profile("carol");
     let (driver, app) = w.app(&profile).await?;
+    app.wait("pairing-code-hint").await?;
     app.fill("server-url", &w.url).await?;
     app.fill("username", "carol").await?;
+    app.fill("password", PASSWORD).await?;
+    app.click("login-submit").await?;
+    login_error(&app, &format!("The server's security code is {}", w.code))
+        .await
+        .context("an unpaired server shows its code to compare")?;
+    w.shot(&app, "pairing-needed", false).await?;
+    app.fill("pairing-code", &wrong_code()).await?;
+    app.click("login-submit").await?;
+    login_error(&app, "This is not your clinic's server")
+        .await
+        .context("a wrong pairing code is refused")?;
+    w.shot(&app, "pairing-wrong-code", false).await?;
+    app.fill("pairing-code", &w.code).await?;
     app.fill("password", "wrong password").await?;
     app.click("login-submit").await?;
-    app.wait("login-error")
+    login_error(&app, "wrong username or password")
         .await
         .context("a wrong password is refused")?;
-    log_in(&app, &w.url, "carol").await?;
+    log_in(&app, &w.url, "carol", &w.code).await?;
     app.wait_attr("chat-layout", "data-role", "PATIENT").await?;
     app.close().await?;
     drop(driver);
@@ -179,7 +219,7 @@ async fn login_and_session(w: &World) -> Result<()> {
 /// A message, exactly once, its delivered tick, and a reply while the window is away.
 async fn chat_and_receipts(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
-    log_in(&app, &w.url, "alice").await?;
+    log_in(&app, &w.url, "alice", &w.code).await?;
     app.click("conversation-dr.patel").await?;
     app.wait("chat-window").await?;
     app.fill("message-input", HELLO).await?;
@@ -234,7 +274,7 @@ async fn chat_and_receipts(w: &World) -> Result<()> {
 /// its bubble with Retry and Discard, and the conversation goes on.
 async fn attachments(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
-    signed_in(&app, &w.url, "alice").await?;
+    signed_in(w, &app, "alice").await?;
     app.click("conversation-dr.patel").await?;
     let image = w.tmp.path().join("rash-photo.png");
     std::fs::copy(
@@ -342,7 +382,7 @@ async fn attach(app: &App, file: PathBuf, caption: &str) -> Result<()> {
 /// The server goes away; a send waits in the queue and is delivered once it is back.
 async fn offline(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
-    signed_in(&app, &w.url, "alice").await?;
+    signed_in(w, &app, "alice").await?;
     app.click("conversation-dr.patel").await?;
     let (addr, data_dir) = {
         let mut slot = w.server.lock().unwrap_or_else(|e| e.into_inner());
@@ -386,7 +426,7 @@ async fn offline(w: &World) -> Result<()> {
 /// The patient presses Emergency and sees that the server has it.
 async fn emergency_as_patient(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
-    signed_in(&app, &w.url, "alice").await?;
+    signed_in(w, &app, "alice").await?;
     app.click("conversation-dr.patel").await?;
     app.click("emergency-button").await?;
     app.fill("emergency-text", PATIENT_EMERGENCY).await?;
@@ -418,13 +458,14 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
             .run(&["send", "--with", "dr.patel", "--emergency", CLI_EMERGENCY])?;
         w.alice_cli.run(&["sync"])?;
     }
-    let server_addr = {
+    let (server_addr, data_dir) = {
         let slot = w.server.lock().unwrap_or_else(|e| e.into_inner());
-        slot.as_ref().context("the server")?.addr
+        let server = slot.as_ref().context("the server")?;
+        (server.addr, server.data_dir.clone())
     };
-    let proxy = Proxy::start(server_addr).await?;
+    let proxy = Proxy::start(server_addr, &data_dir).await?;
     let (driver, app) = w.app(&w.profile("dr.patel")).await?;
-    log_in(&app, &proxy.url(), "dr.patel").await?;
+    log_in(&app, &proxy.url(), "dr.patel", &w.code).await?;
     app.wait("emergency-banner")
         .await
         .context("emergency banner")?;
@@ -507,6 +548,50 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
     Ok(())
 }
 
+/// A paired app meets a server at the same address with another clinic CA (its certificate
+/// changed): it refuses to sign in with the sentence, and says so again with no code typed.
+async fn changed_certificate(w: &World) -> Result<()> {
+    let first = Server::start(&w.tmp.path().join("impostor-a"), "127.0.0.1:0")?;
+    let (addr, url, first_code) = (
+        first.addr.to_string(),
+        first.url(),
+        first.pairing_code.clone(),
+    );
+    let (driver, app) = w.app(&w.profile("dave")).await?;
+    log_in(&app, &url, "carol", &first.pairing_code).await?;
+    app.click("settings-button").await?;
+    app.click("logout-button").await?;
+    app.wait("login-form").await?;
+    first.kill();
+
+    // Another server (a new CA) now answers at the paired address.
+    let other = Server::start(&w.tmp.path().join("impostor-b"), &addr)?;
+    if other.pairing_code == first_code {
+        bail!("the second server kept the first one's CA");
+    }
+    app.fill("server-url", &url).await?;
+    app.fill("username", "carol").await?;
+    app.fill("password", PASSWORD).await?;
+    app.fill("pairing-code", "").await?;
+    app.click("login-submit").await?;
+    login_error(
+        &app,
+        "This is not your clinic's server (its security code changed)",
+    )
+    .await
+    .context("a changed certificate is refused")?;
+    w.shot(&app, "not-your-server", true).await?;
+    app.fill("pairing-code", &other.pairing_code).await?;
+    app.click("login-submit").await?;
+    login_error(&app, "This is not your clinic's server")
+        .await
+        .context("typing the new server's code does not replace the pin")?;
+    app.close().await?;
+    drop(driver);
+    other.kill();
+    Ok(())
+}
+
 fn failed(e: impl std::fmt::Display) -> Failed {
     Failed::from(e.to_string())
 }
@@ -533,6 +618,7 @@ fn main() {
         trial!(offline),
         trial!(emergency_as_patient),
         trial!(emergency_as_doctor),
+        trial!(changed_certificate),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
     if let Some(Ok(w)) = WORLD.get() {

@@ -152,10 +152,13 @@ impl App {
             .with_context(|| format!("click {testid}"))
     }
 
-    /// Replaces an input's value with `text`.
+    /// Replaces an input's value with `text` (empties it for "").
     pub async fn fill(&self, testid: &str, text: &str) -> Result<()> {
         let e = self.wait(testid).await?;
         e.clear().await?;
+        if text.is_empty() {
+            return Ok(());
+        }
         e.send_keys(text)
             .await
             .with_context(|| format!("type into {testid}"))

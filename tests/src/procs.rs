@@ -22,26 +22,33 @@ pub fn binary(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `clinic-server serve --demo` on 127.0.0.1 with its own data folder; killed on drop.
+/// `clinic-server serve --demo` on 127.0.0.1 with its own data folder, over HTTPS with the
+/// clinic CA it makes there (as installed); killed on drop.
 #[derive(Debug)]
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// The clinic CA's pairing code, what `clinic-server tls fingerprint` prints.
+    pub pairing_code: String,
+}
+
+/// The pairing code of the clinic CA in a server's data folder (`DATA-DIR/tls/ca.pem`), by the
+/// one definition the server prints and clients check.
+pub fn pairing_code(data_dir: &Path) -> Result<String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let ca = CertificateDer::from_pem_file(data_dir.join("tls/ca.pem"))
+        .context("the clinic CA certificate")?;
+    Ok(clinic_protocol::pairing::PairingCode::of_certificate(&ca).to_string())
 }
 
 impl Server {
     /// Starts on a free port (`listen` = `127.0.0.1:0`) or a given one (a restart).
-    ///
-    /// Plain HTTP on loopback (`--tls off`) until the desktop app has its pairing screen; the
-    /// server, client and CLI suites cover TLS and pinning.
     pub fn start(data_dir: &Path, listen: &str) -> Result<Self> {
         let mut child = Command::new(binary("clinic-server")?)
             .arg("--data-dir")
             .arg(data_dir)
-            .args([
-                "serve", "--init", "--demo", "--tls", "off", "--listen", listen,
-            ])
+            .args(["serve", "--init", "--demo", "--listen", listen])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -51,7 +58,7 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
             let line = lines.next().context("server exited before listening")??;
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            if let Some(rest) = line.split("listening on https://").nth(1) {
                 break rest
                     .trim()
                     .parse::<SocketAddr>()
@@ -64,11 +71,12 @@ impl Server {
             child,
             addr,
             data_dir: data_dir.to_owned(),
+            pairing_code: pairing_code(data_dir)?,
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 
     /// Stops the server hard (as a power cut would).
@@ -92,14 +100,16 @@ pub struct Cli {
 }
 
 impl Cli {
-    pub fn login(server_url: &str, profile: &Path, username: &str, password: &str) -> Result<Self> {
+    /// `clinic login --pin CODE`: pairs the profile with the server by its code, then signs in.
+    pub fn login(server: &Server, profile: &Path, username: &str, password: &str) -> Result<Self> {
         let cli = Self {
             profile: profile.to_owned(),
         };
         let mut child = Command::new(binary("clinic")?)
-            .args(["--server", server_url, "--profile"])
+            .args(["--server", &server.url(), "--profile"])
             .arg(profile)
             .args(["--credentials", "file", "login", "--username", username])
+            .args(["--pin", &server.pairing_code])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,6 +1,7 @@
 //! The installed desktop package, end to end: `scripts/package-check` installs the .debs and runs
 //! this (it is ignored by a plain `cargo test`) against /usr/bin/clinic-desktop and the installed
-//! server. The app signs in from its real default data folder and keyring, and "start on login"
+//! server. The app pairs by the server's code and signs in from its real default data folder and
+//! keyring, and "start on login"
 //! writes an autostart entry under $XDG_CONFIG_HOME that starts the installed binary.
 //! Screenshots go to target/e2e-screenshots (docs/screenshots with CLINIC_UPDATE_SCREENSHOTS=1).
 
@@ -30,6 +31,8 @@ fn wait_file(path: &Path, present: bool) -> Result<()> {
 async fn the_installed_app_signs_in_and_starts_on_login() -> Result<()> {
     let url = std::env::var("CLINIC_INSTALLED_SERVER")
         .context("CLINIC_INSTALLED_SERVER: the installed server's address")?;
+    let pin = std::env::var("CLINIC_INSTALLED_PIN")
+        .context("CLINIC_INSTALLED_PIN: the installed server's pairing code")?;
     let app_binary = PathBuf::from("/usr/bin/clinic-desktop");
     let tmp = tempfile::Builder::new()
         .prefix("clinic-installed-")
@@ -44,6 +47,7 @@ async fn the_installed_app_signs_in_and_starts_on_login() -> Result<()> {
         "installed-first-start",
     )?;
     app.fill("server-url", &url).await?;
+    app.fill("pairing-code", &pin).await?;
     app.fill("username", "dr.patel").await?;
     app.fill("password", "clinic-demo").await?;
     app.click("login-submit").await?;

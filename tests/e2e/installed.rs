@@ -1,8 +1,8 @@
 //! The installed desktop package, end to end: `scripts/package-check` installs the .debs and runs
 //! this (it is ignored by a plain `cargo test`) against /usr/bin/clinic-desktop and the installed
 //! server. The app pairs by the server's code and signs in from its real default data folder and
-//! keyring, and "start on login"
-//! writes an autostart entry under $XDG_CONFIG_HOME that starts the installed binary.
+//! keyring, and "start on login" writes an autostart entry under $XDG_CONFIG_HOME that starts the
+//! installed binary.
 //! Screenshots go to target/e2e-screenshots (docs/screenshots with CLINIC_UPDATE_SCREENSHOTS=1).
 
 use anyhow::{Context, Result, bail};

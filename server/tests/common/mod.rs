@@ -378,8 +378,18 @@ fn serve_command(dir: &std::path::Path, extra: &[&str]) -> std::process::Command
 /// Logs in over REST against a server at `addr` serving `data_dir` (e.g. one from
 /// [`spawn_server`]).
 pub async fn login_at(data_dir: &Path, addr: &str, username: &str) -> Account {
-    let body: Value = http_client(&tls_config(data_dir))
-        .post(format!("https://{addr}/api/auth/login"))
+    login_with(
+        &http_client(&tls_config(data_dir)),
+        &format!("https://{addr}/api/auth/login"),
+        username,
+    )
+    .await
+}
+
+/// `POST url` (a login endpoint) with `username` and [`PASSWORD`].
+async fn login_with(http: &reqwest::Client, url: &str, username: &str) -> Account {
+    let body: Value = http
+        .post(url)
         .json(&json!({"username": username, "password": PASSWORD}))
         .send()
         .await
@@ -518,19 +528,12 @@ impl Binary {
 
     /// Logs in (from 127.0.0.1).
     pub async fn login(&self, username: &str) -> Account {
-        let body: Value = reqwest::Client::new()
-            .post(self.url("/api/auth/login"))
-            .json(&json!({"username": username, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Account {
-            user: serde_json::from_value(body["user"].clone()).unwrap(),
-            token: body["token"].as_str().unwrap().to_owned(),
-        }
+        login_with(
+            &reqwest::Client::new(),
+            &self.url("/api/auth/login"),
+            username,
+        )
+        .await
     }
 
     /// A WebSocket authenticated with `token`, after its `authenticated` frame (which must come

@@ -258,10 +258,10 @@ async fn run(cli: Cli) -> Result<u8> {
             let client = open(&cli)?;
             let user = client.user();
             println!(
-                "{} ({}, {:?}) on {}",
+                "{} ({}, {}) on {}",
                 user.username,
                 user.name,
-                user.role,
+                user.role.as_str().to_lowercase(),
                 client.server_url()
             );
         }
@@ -516,24 +516,108 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
         }
         match &event {
             ClientEvent::MessageUpserted { message } => println!("{}", line(client, message)),
-            ClientEvent::Connection { state, queued } => eprintln!("[{state:?}, {queued} queued]"),
-            ClientEvent::Typing {
-                user_id, typing, ..
-            } => {
-                eprintln!(
-                    "[{user_id} {}]",
-                    if *typing {
-                        "is typing"
-                    } else {
-                        "stopped typing"
-                    }
-                );
+            other => {
+                if let Some(sentence) = describe(other) {
+                    eprintln!("[{sentence}]");
+                }
             }
-            other => eprintln!("[{other:?}]"),
         }
     }
     client.disconnect().await;
     Ok(())
+}
+
+/// What `tail` says about an event other than a message, as a sentence; `None` for what a
+/// person following a conversation does not need to read (the list changed, receipts).
+fn describe(event: &ClientEvent) -> Option<String> {
+    Some(match event {
+        ClientEvent::MessageUpserted { .. } | ClientEvent::ConversationsChanged => return None,
+        ClientEvent::Connection { state, queued } => {
+            let state = match state {
+                ConnectionState::Idle => "not connected".to_owned(),
+                ConnectionState::Connecting { attempt } => format!("connecting (try {attempt})"),
+                ConnectionState::Syncing => "catching up".to_owned(),
+                ConnectionState::Online => "online".to_owned(),
+                ConnectionState::Offline {
+                    last_error,
+                    retry_in_ms,
+                    ..
+                } => format!(
+                    "offline: {last_error}; trying again in {} s",
+                    retry_in_ms.div_ceil(1000)
+                ),
+                ConnectionState::SignedOut { reason } => format!("signed out: {reason}"),
+            };
+            format!("{state}, {queued} waiting to be sent")
+        }
+        ClientEvent::MessageDiscarded { client_id, .. } => {
+            format!("the unsent message {client_id} was discarded")
+        }
+        ClientEvent::Typing {
+            user_id, typing, ..
+        } => {
+            let doing = if *typing {
+                "is typing"
+            } else {
+                "stopped typing"
+            };
+            format!("{user_id} {doing}")
+        }
+        ClientEvent::Presence { user_id, online } => {
+            let now = if *online { "online" } else { "offline" };
+            format!("{user_id} is {now}")
+        }
+        ClientEvent::EmergencyAlert {
+            emergency,
+            repeat,
+            escalated,
+            ..
+        } => {
+            let escalated = if *escalated { ", escalated" } else { "" };
+            format!(
+                "EMERGENCY from {} (alert {}{escalated}): clinic emergency ack {}",
+                emergency.patient_name,
+                repeat + 1,
+                emergency.id
+            )
+        }
+        ClientEvent::EmergencyUpdated { emergency } => {
+            let by = emergency
+                .acknowledged_by_name
+                .as_deref()
+                .map(|name| format!(" by {name}"))
+                .unwrap_or_default();
+            format!(
+                "emergency {} of {} is {}{by}",
+                emergency.id,
+                emergency.patient_name,
+                emergency.state.as_str().to_lowercase()
+            )
+        }
+        ClientEvent::Notification { notification } => {
+            format!("{}: {}", notification.title, notification.body)
+        }
+        ClientEvent::UploadProgress {
+            client_id,
+            sent,
+            total,
+        } => format!("uploading {client_id}: {sent} of {total} bytes"),
+        ClientEvent::ServerError { code, message } => {
+            format!("the server refused: {message} ({})", code.as_str())
+        }
+        ClientEvent::Alarm { alerting, ringing } => {
+            if *alerting {
+                format!("ringing for {} open emergencies", ringing.len())
+            } else {
+                "the alarm is quiet".to_owned()
+            }
+        }
+        ClientEvent::Notify { notice } => format!("{}: {}", notice.title, notice.body),
+        ClientEvent::Availability { availability } => match availability {
+            Availability::Available => "you are available".to_owned(),
+            Availability::DoNotDisturb => "you are on do not disturb".to_owned(),
+        },
+    })
 }
 
 /// Whether `tail` shows an event: everything about the followed conversation, plus state.
@@ -571,4 +655,56 @@ fn line(client: &Client, m: &LocalMessage) -> String {
         m.status.as_str(),
         m.content
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clinic_protocol::{ErrorCode, UserId};
+
+    #[test]
+    fn tail_speaks_in_sentences_never_debug_output() {
+        let events = [
+            ClientEvent::Connection {
+                state: ConnectionState::Offline {
+                    attempt: 2,
+                    last_error: "connection refused".into(),
+                    retry_in_ms: 1500,
+                },
+                queued: 3,
+            },
+            ClientEvent::Connection {
+                state: ConnectionState::Connecting { attempt: 1 },
+                queued: 0,
+            },
+            ClientEvent::Presence {
+                user_id: UserId::from("u-1".to_owned()),
+                online: true,
+            },
+            ClientEvent::ServerError {
+                code: ErrorCode::RateLimited,
+                message: "Too many frames.".into(),
+            },
+            ClientEvent::Alarm {
+                alerting: false,
+                ringing: vec![],
+            },
+            ClientEvent::Availability {
+                availability: Availability::DoNotDisturb,
+            },
+        ];
+        let said: Vec<String> = events.iter().filter_map(describe).collect();
+        assert_eq!(said.len(), events.len());
+        assert_eq!(
+            said[0],
+            "offline: connection refused; trying again in 2 s, 3 waiting to be sent"
+        );
+        for sentence in &said {
+            assert!(
+                !sentence.contains(['{', '}']) && !sentence.contains("Connecting"),
+                "{sentence}"
+            );
+        }
+        assert!(describe(&ClientEvent::ConversationsChanged).is_none());
+    }
 }

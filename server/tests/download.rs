@@ -90,5 +90,14 @@ async fn without_packages_the_page_says_so() {
         .await
         .unwrap();
     assert!(html.contains("No packages are offered here yet"), "{html}");
+    // On the server's own computer (loopback) the page shows the pairing code to print, the
+    // same one `clinic-server tls fingerprint` gives.
+    let code = clinic_server::tls::fingerprint(server.dir.path(), None)
+        .unwrap()
+        .code;
+    assert!(
+        html.contains(&format!("<code data-pairing-code>{}</code>", code.as_str())),
+        "{html}"
+    );
     server.stop().await;
 }

@@ -4,10 +4,11 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use std::fmt::Write;
+use std::net::SocketAddr;
 
 /// One package file offered for download.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,16 +68,48 @@ async fn packages(state: &AppState) -> Vec<Package> {
     found
 }
 
-pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> Html<String> {
+pub(super) async fn page(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Html<String> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     let tls = state.config.tls.mode != crate::tls::TlsMode::Off;
-    Html(render(&packages(&state).await, host, tls))
+    // The code itself only on the server's own computer (no network in between to vouch for),
+    // where IT opens the page to print it for the front desk.
+    let code = if tls && peer.ip().is_loopback() {
+        pairing_code(&state).await
+    } else {
+        None
+    };
+    Html(render(&packages(&state).await, host, tls, code.as_deref()))
 }
 
-fn render(packages: &[Package], host: &str, tls: bool) -> String {
+/// The pairing code of the CA the server's certificate comes from (`tls fingerprint`).
+async fn pairing_code(state: &AppState) -> Option<String> {
+    let data_dir = state.config.data_dir.clone();
+    let own_cert = match &state.config.tls.mode {
+        crate::tls::TlsMode::Files { cert, .. } => Some(cert.clone()),
+        _ => None,
+    };
+    let found = tokio::task::spawn_blocking(move || {
+        crate::tls::fingerprint(&data_dir, own_cert.as_deref())
+    })
+    .await;
+    match found {
+        Ok(Ok(fingerprint)) => Some(fingerprint.code.as_str().to_owned()),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "no pairing code for the download page");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+fn render(packages: &[Package], host: &str, tls: bool, code: Option<&str>) -> String {
     let mut html = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -106,6 +139,13 @@ fn render(packages: &[Package], host: &str, tls: bool) -> String {
              e-mail.</p>\n",
         );
     }
+    if let Some(code) = code.filter(|c| plain_code(c)) {
+        let _ = writeln!(
+            html,
+            "<p>This server's pairing code (shown only on the server's own computer: print it \
+             for the front desk): <code data-pairing-code>{code}</code></p>"
+        );
+    }
     if packages.is_empty() {
         html.push_str("<p>No packages are offered here yet: ask your clinic for the app.</p>\n");
     } else {
@@ -124,6 +164,12 @@ fn render(packages: &[Package], host: &str, tls: bool) -> String {
     }
     html.push_str("</body></html>\n");
     html
+}
+
+/// Letters, digits, dashes and spaces only (what a pairing code is made of): safe in HTML.
+fn plain_code(code: &str) -> bool {
+    code.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ')
 }
 
 /// A host name or address with an optional port (what a Host header should hold); anything else
@@ -195,20 +241,24 @@ mod tests {
             }],
             "clinic.lan:8470\"><script>",
             false,
+            None,
         );
         assert!(html.contains("href=\"/download/clinic-messaging_0.1.0_amd64.deb\""));
         assert!(html.contains("sudo apt install ./clinic-messaging_0.1.0_amd64.deb"));
         assert!(html.contains("9.5 MB"));
         assert!(!html.contains("<script>") && !html.contains("Server address"));
-        let plain = render(&[], "clinic.lan:8470", false);
+        let plain = render(&[], "clinic.lan:8470", false, None);
         assert!(plain.contains("<code>http://clinic.lan:8470</code>"));
         assert!(!plain.contains("pairing code"));
-        let tls = render(&[], "[fd00::5]:8470", true);
+        let tls = render(&[], "[fd00::5]:8470", true, None);
         assert!(tls.contains("https://[fd00::5]:8470"));
         assert!(
             tls.contains("clinic-server tls fingerprint"),
             "where the code comes from"
         );
-        assert!(render(&[], "", false).contains("No packages are offered here yet"));
+        assert!(render(&[], "", false, None).contains("No packages are offered here yet"));
+        let code = "ABCDEFG-HIJKLMN";
+        assert!(render(&[], "localhost:8470", true, Some(code)).contains(code));
+        assert!(!render(&[], "x", true, Some("<script>")).contains("<script>"));
     }
 }

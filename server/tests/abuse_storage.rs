@@ -16,7 +16,9 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Sends `count` messages over one socket and waits for every ack; returns the last seq.
+/// Sends `count` messages over one socket and waits for every ack; returns the last seq. Acks
+/// carry the message, so they are read every [`WINDOW`] sends: a client that never reads what
+/// the server writes is rightly closed as too slow (1013) once its queue is over budget.
 async fn send_many(
     server: &Binary,
     pat: &Account,
@@ -25,22 +27,26 @@ async fn send_many(
     count: usize,
     size: usize,
 ) -> i64 {
+    const WINDOW: usize = 50;
     let mut ws = server.ws(&pat.token).await;
     let padding = "x".repeat(size);
-    for i in 0..count {
-        ws.send(send_frame(
-            &format!("{tag}-{i}"),
-            pat,
-            doc,
-            &format!("{tag} {i} {padding}"),
-        ))
-        .await;
-    }
     let mut last = 0;
-    for _ in 0..count {
-        last = ws.expect("message:ack").await["message"]["seq"]
-            .as_i64()
-            .unwrap();
+    for start in (0..count).step_by(WINDOW) {
+        let end = (start + WINDOW).min(count);
+        for i in start..end {
+            ws.send(send_frame(
+                &format!("{tag}-{i}"),
+                pat,
+                doc,
+                &format!("{tag} {i} {padding}"),
+            ))
+            .await;
+        }
+        for _ in start..end {
+            last = ws.expect("message:ack").await["message"]["seq"]
+                .as_i64()
+                .unwrap();
+        }
     }
     last
 }

@@ -86,10 +86,19 @@ export class BackendError extends Error implements BackendErrorBody {
   }
 }
 
-/** One line of the contract transcript (docs/desktop-api.md, "The contract suite"). */
+/**
+ * One line of the contract transcript (docs/desktop-api.md, "The contract suite"). A call is
+ * added when it is made (so the lines are in request order) and gets `ok` or `error` when
+ * answered; events are added as they arrive.
+ */
 export type TranscriptLine =
-  | { kind: 'call'; command: string; args: Record<string, unknown> | null; ok: unknown }
-  | { kind: 'call'; command: string; args: Record<string, unknown> | null; error: BackendErrorBody }
+  | {
+      kind: 'call';
+      command: string;
+      args: Record<string, unknown> | null;
+      ok?: unknown;
+      error?: BackendErrorBody;
+    }
   | { kind: 'event'; event: UiEvent };
 
 /** The e2e's transcript: present only when the shell was started with CLINIC_E2E_TRANSCRIPT=1. */
@@ -111,19 +120,16 @@ function recordedArgs(args?: Record<string, unknown>): Record<string, unknown> |
 }
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  const line: TranscriptLine = { kind: 'call', command, args: recordedArgs(args) };
+  transcript()?.push(line);
   try {
     const ok = await invoke<T>(command, args);
-    transcript()?.push({ kind: 'call', command, args: recordedArgs(args), ok });
+    line.ok = ok ?? null;
     return ok;
   } catch (raw) {
     const error = BackendError.from(raw);
     const { code, message, serverCode } = error;
-    transcript()?.push({
-      kind: 'call',
-      command,
-      args: recordedArgs(args),
-      error: serverCode === undefined ? { code, message } : { code, message, serverCode },
-    });
+    line.error = serverCode === undefined ? { code, message } : { code, message, serverCode };
     throw error;
   }
 }

@@ -22,11 +22,11 @@ const transcript: ContractLine[] = transcriptText
 
 type Args = Record<string, unknown>;
 
-/** Each command of docs/desktop-api.md as a call on a Backend (backend.ts maps the other way). */
+/**
+ * Each command of docs/desktop-api.md as a call on a Backend (backend.ts maps the other way);
+ * `subscribe` starts a new fake app in `replay`.
+ */
 const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
-  subscribe: () => {
-    throw new Error('subscribe is replayed by the harness');
-  },
   login: (b, a) => b.login(a as never),
   logout: (b) => b.logout(),
   load_messages: (b, a) => b.loadMessages(a as never),
@@ -78,7 +78,7 @@ const SERVER = /^<server(?:-(\d+))?>/;
 async function replay(lines: ContractLine[], users: Contact[]): Promise<ContractLine[]> {
   const out: ContractLine[] = [];
   let fake: FakeBackend | null = null;
-  /** The fake remembers pairings for the whole run, like an app profile. */
+  /** The shell's clientIds of this scenario's sends to the fake's. */
   const clientIds = new Map<string, string>();
   const url = (s: string) => s.replace(SERVER, (_, n?: string) => `https://clinic${n ?? ''}.test`);
 
@@ -129,6 +129,7 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
     } else if (line.kind === 'call' && line.command === 'subscribe') {
       // A new app start: the saved session (the keyring's) is the profile's, as in the e2e.
       const recorded = (line.ok as Snapshot | undefined)?.session ?? null;
+      // The profile keeps its pins across app starts within the scenario.
       const paired = fake?.pairedServers() ?? [];
       const changed = fake?.changedCertificates() ?? [];
       fake = new FakeBackend({ users, ackDelayMs: null, session: recorded as Session | null });

@@ -13,6 +13,7 @@ mod forward;
 mod notify;
 mod settings;
 mod status;
+mod transcript;
 mod tray;
 mod ui;
 
@@ -97,6 +98,7 @@ pub fn run() {
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
         ))
+        .plugin(transcript::plugin())
         .setup(|app| {
             let handle = app.handle().clone();
             app.manage(Desktop::new(&handle));

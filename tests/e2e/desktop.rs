@@ -5,11 +5,13 @@
 //! They run one at a time (the app is single-instance). No display or keyring is a failure.
 
 use anyhow::{Context, Result, bail};
+use clinic_e2e::contract::{Normaliser, Placeholders, shapes};
 use clinic_e2e::{
     App, Cli, Driver, NotificationLog, Proxy, Server, binary, choose_in_file_dialog, publish,
     set_window_mapped, start_app,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -40,6 +42,10 @@ struct World {
     alice_cli: Cli,
     app_binary: PathBuf,
     shots: PathBuf,
+    /// The contract transcript of the scenario running now.
+    transcript: Mutex<Vec<Value>>,
+    /// The transcripts of the scenarios that passed, in order.
+    recorded: Mutex<Vec<(&'static str, Vec<Value>)>>,
 }
 
 static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
@@ -80,6 +86,8 @@ impl World {
             app_binary: binary("clinic-desktop")?,
             shots: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots"),
             server: Mutex::new(Some(server)),
+            transcript: Mutex::default(),
+            recorded: Mutex::default(),
             url,
             code,
             tmp,
@@ -93,11 +101,31 @@ impl World {
 
     async fn app(&self, profile: &Path) -> Result<(Driver, App)> {
         start_app(
-            &[("CLINIC_PROFILE_DIR", profile)],
+            &[
+                ("CLINIC_PROFILE_DIR", profile),
+                ("CLINIC_E2E_TRANSCRIPT", Path::new("1")),
+            ],
             &self.app_binary,
             &self.shots,
         )
         .await
+    }
+
+    /// Keeps what the app recorded for the contract transcript, then closes it.
+    async fn close(&self, app: App) -> Result<()> {
+        let lines = app.take_transcript().await?;
+        lock(&self.transcript).extend(lines);
+        app.close().await
+    }
+
+    /// Notes in the transcript something that happened outside the app (for the fake's replay),
+    /// after what the app recorded so far.
+    async fn outside(&self, app: &App, what: &str) -> Result<()> {
+        let lines = app.take_transcript().await?;
+        let mut transcript = lock(&self.transcript);
+        transcript.extend(lines);
+        transcript.push(serde_json::json!({ "kind": "outside", "what": what }));
+        Ok(())
     }
 
     /// A screenshot; README ones are copied to docs/screenshots on request.
@@ -191,7 +219,7 @@ async fn login_and_session(w: &World) -> Result<()> {
         .context("a wrong password is refused")?;
     log_in(&app, &w.url, "carol", &w.code).await?;
     app.wait_attr("chat-layout", "data-role", "PATIENT").await?;
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
 
     let (driver, app) = w.app(&profile).await?;
@@ -204,14 +232,14 @@ async fn login_and_session(w: &World) -> Result<()> {
     app.wait("login-form")
         .await
         .context("back at the login screen")?;
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
 
     let (driver, app) = w.app(&profile).await?;
     app.wait("login-form")
         .await
         .context("still signed out after a restart")?;
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
     Ok(())
 }
@@ -265,7 +293,7 @@ async fn chat_and_receipts(w: &World) -> Result<()> {
     )
     .await?;
     w.shot(&app, "patient", true).await?;
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
     Ok(())
 }
@@ -336,7 +364,7 @@ async fn attachments(w: &World) -> Result<()> {
         found.is_empty()
     })
     .await?;
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
     Ok(())
 }
@@ -418,7 +446,7 @@ async fn offline(w: &World) -> Result<()> {
     if copies != 1 {
         bail!("the offline message arrived {copies} times");
     }
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
     Ok(())
 }
@@ -435,7 +463,7 @@ async fn emergency_as_patient(w: &World) -> Result<()> {
         .await
         .context("the patient sees the emergency was received")?;
     w.shot(&app, "patient-emergency", false).await?;
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
     Ok(())
 }
@@ -486,6 +514,7 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
     for id in &taken {
         w.nguyen.run(&["emergency", "ack", id])?;
     }
+    w.outside(&app, "emergency-taken-elsewhere").await?;
     let item = format!("[data-testid=emergency-item][data-emergency-id=\"{id}\"]");
     click_css(&app, &format!("{item} [data-testid=emergency-acknowledge]")).await?;
     app.wait_until("[data-testid=notice]", "the conflict", |found| {
@@ -543,7 +572,7 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
         .wait_for("Test alert")
         .await
         .context("test alert notification")?;
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
     Ok(())
 }
@@ -565,6 +594,7 @@ async fn changed_certificate(w: &World) -> Result<()> {
     first.kill();
 
     // Another server (a new CA) now answers at the paired address.
+    w.outside(&app, "server-certificate-changed").await?;
     let other = Server::start(&w.tmp.path().join("impostor-b"), &addr)?;
     if other.pairing_code == first_code {
         bail!("the second server kept the first one's CA");
@@ -586,9 +616,85 @@ async fn changed_certificate(w: &World) -> Result<()> {
     login_error(&app, "This is not your clinic's server")
         .await
         .context("typing the new server's code does not replace the pin")?;
-    app.close().await?;
+    w.close(app).await?;
     drop(driver);
     other.kill();
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const SCENARIOS: [&str; 7] = [
+    "login_and_session",
+    "chat_and_receipts",
+    "attachments",
+    "offline",
+    "emergency_as_patient",
+    "emergency_as_doctor",
+    "changed_certificate",
+];
+
+/// Where the checked-in contract transcript lives (replayed against the fake by Vitest).
+fn contract_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/contract/transcript.jsonl")
+}
+
+/// The real shell's transcript of this run against the checked-in one, by shape (command names,
+/// argument keys, answer and event field sets and types, error codes). Needs every scenario to
+/// have passed in this run; CLINIC_UPDATE_CONTRACT=1 rewrites the checked-in file instead.
+fn contract(w: &World) -> Result<()> {
+    let recorded = lock(&w.recorded);
+    let missing: Vec<&str> = SCENARIOS
+        .iter()
+        .filter(|name| !recorded.iter().any(|(n, _)| n == *name))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        bail!("the contract needs every scenario to pass in the same run; missing: {missing:?}");
+    }
+    let mut normaliser = Normaliser::new(Placeholders {
+        server_url: w.url.clone(),
+        pairing_code: w.code.clone(),
+        wrong_codes: vec![wrong_code()],
+        tmp: w.tmp.path().to_owned(),
+    });
+    let fresh: Vec<Value> = recorded
+        .iter()
+        .flat_map(|(name, lines)| normaliser.scenario(name, lines))
+        .collect();
+    let path = contract_fixture();
+    if std::env::var_os("CLINIC_UPDATE_CONTRACT").is_some() {
+        let text: String = fresh.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, text)?;
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{} (CLINIC_UPDATE_CONTRACT=1 writes it)", path.display()))?;
+    let kept: Vec<Value> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("the checked-in transcript")?;
+    let (now, then) = (shapes(&fresh), shapes(&kept));
+    let new: Vec<&String> = now.difference(&then).collect();
+    let gone: Vec<&String> = then.difference(&now).collect();
+    if !new.is_empty() || !gone.is_empty() {
+        bail!(
+            "the shell's contract changed (update the fake in ui/src/fake/ if needed, then rerun \
+             with CLINIC_UPDATE_CONTRACT=1):\n  only now:\n    {}\n  only in {}:\n    {}",
+            new.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n    "),
+            path.display(),
+            gone.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n    "),
+        );
+    }
     Ok(())
 }
 
@@ -601,8 +707,12 @@ macro_rules! trial {
     ($name:ident) => {
         Trial::test(stringify!($name), || {
             let w = world().map_err(|e| failed(format!("{e:#}")))?;
+            lock(&w.transcript).clear();
             w.rt.block_on($name(w))
-                .map_err(|e| failed(format!("{e:#}")))
+                .map_err(|e| failed(format!("{e:#}")))?;
+            let lines = std::mem::take(&mut *lock(&w.transcript));
+            lock(&w.recorded).push((stringify!($name), lines));
+            Ok(())
         })
     };
 }
@@ -619,6 +729,11 @@ fn main() {
         trial!(emergency_as_patient),
         trial!(emergency_as_doctor),
         trial!(changed_certificate),
+        // Last: the trials run in this order, one at a time.
+        Trial::test("contract_transcript", || {
+            let w = world().map_err(|e| failed(format!("{e:#}")))?;
+            contract(w).map_err(|e| failed(format!("{e:#}")))
+        }),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
     if let Some(Ok(w)) = WORLD.get() {

@@ -184,6 +184,17 @@ impl App {
         Ok(path)
     }
 
+    /// The contract transcript the UI recorded since the last call (ui/src/backend.ts records
+    /// only in an app started with CLINIC_E2E_TRANSCRIPT=1; without it this fails).
+    pub async fn take_transcript(&self) -> Result<Vec<serde_json::Value>> {
+        let script =
+            "const t = window.__CLINIC_TRANSCRIPT__; return Array.isArray(t) ? t.splice(0) : null;";
+        match self.client.execute(script, vec![]).await? {
+            serde_json::Value::Array(lines) => Ok(lines),
+            _ => bail!("the app recorded no transcript (started without CLINIC_E2E_TRANSCRIPT=1?)"),
+        }
+    }
+
     /// Ends the session and makes sure the app process is gone: closing its window only hides
     /// it to the tray, and a leftover instance would make the next launch hand over to it and exit
     /// (the app allows one instance per desktop session).

@@ -3,6 +3,7 @@
 //! (tauri-driver + WebKitWebDriver) inside the headless session of `scripts/headless`.
 
 pub mod app;
+pub mod contract;
 pub mod procs;
 pub mod proxy;
 

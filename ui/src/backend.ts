@@ -86,11 +86,51 @@ export class BackendError extends Error implements BackendErrorBody {
   }
 }
 
+/**
+ * One line of the contract transcript (docs/desktop-api.md, "The contract suite"). A call is
+ * added when it is made (so the lines are in request order) and gets `ok` or `error` when
+ * answered; events are added as they arrive.
+ */
+export type TranscriptLine =
+  | {
+      kind: 'call';
+      command: string;
+      args: Record<string, unknown> | null;
+      ok?: unknown;
+      error?: BackendErrorBody;
+    }
+  | { kind: 'event'; event: UiEvent };
+
+/** The e2e's transcript: present only when the shell was started with CLINIC_E2E_TRANSCRIPT=1. */
+function transcript(): TranscriptLine[] | null {
+  const t = (globalThis as { __CLINIC_TRANSCRIPT__?: unknown }).__CLINIC_TRANSCRIPT__;
+  return Array.isArray(t) ? (t as TranscriptLine[]) : null;
+}
+
+/** Arguments as recorded: never the password, never the channel object. */
+function recordedArgs(args?: Record<string, unknown>): Record<string, unknown> | null {
+  if (!args) return null;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    if (k === 'events') out[k] = '<channel>';
+    else if (k === 'password') out[k] = '<redacted>';
+    else out[k] = v;
+  }
+  return out;
+}
+
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  const line: TranscriptLine = { kind: 'call', command, args: recordedArgs(args) };
+  transcript()?.push(line);
   try {
-    return await invoke<T>(command, args);
+    const ok = await invoke<T>(command, args);
+    line.ok = ok ?? null;
+    return ok;
   } catch (raw) {
-    throw BackendError.from(raw);
+    const error = BackendError.from(raw);
+    const { code, message, serverCode } = error;
+    line.error = serverCode === undefined ? { code, message } : { code, message, serverCode };
+    throw error;
   }
 }
 
@@ -104,7 +144,10 @@ export function createTauriBackend(): Backend {
   return {
     subscribe: (onEvent) => {
       const events = new Channel<UiEvent>();
-      events.onmessage = onEvent;
+      events.onmessage = (event) => {
+        transcript()?.push({ kind: 'event', event });
+        onEvent(event);
+      };
       return call('subscribe', { events });
     },
     login: (args) => call('login', { ...args }),

@@ -18,6 +18,7 @@ import type {
   FileDropEvent,
   LocalMessage,
   LoginArgs,
+  Message,
   PickedFile,
   SendMessageArgs,
   Session,
@@ -145,10 +146,36 @@ export class FakeBackend implements Backend {
 
   /** Servers this fake app paired with, like the profile's pins. */
   private readonly paired = new Set<string>();
+  /** Paired servers that now present another clinic CA's certificate. */
+  private readonly changedCerts = new Set<string>();
+
+  pairedServers(): string[] {
+    return [...this.paired];
+  }
+
+  changedCertificates(): string[] {
+    return [...this.changedCerts];
+  }
+
+  /** As if this profile had paired with `serverUrl` before. */
+  pairWith(serverUrl: string): void {
+    this.paired.add(serverUrl);
+  }
+
+  /** Another server (another CA) now answers at a paired address. */
+  changeCertificate(serverUrl: string): void {
+    this.changedCerts.add(serverUrl);
+  }
 
   /** Pairing as the client core does it: the code once per https:// server, then the saved pin. */
   private checkPairing({ serverUrl, pin }: LoginArgs) {
     if (!serverUrl.startsWith('https://')) return;
+    // The pin is kept: typing the new server's code does not replace it.
+    if (this.changedCerts.has(serverUrl))
+      throw new BackendError(
+        'not_your_server',
+        "This is not your clinic's server (its security code changed)",
+      );
     if (pin === undefined) {
       if (this.paired.has(serverUrl)) return;
       throw new BackendError('not_paired', 'this server is not paired yet', FAKE_PAIRING_CODE);
@@ -165,6 +192,7 @@ export class FakeBackend implements Backend {
     this.record('logout');
     this.session = null;
     this.ringing = [];
+    this.emit({ type: 'session', session: null, reason: null });
     return { revoked: !this.unreachable };
   }
 
@@ -187,7 +215,7 @@ export class FakeBackend implements Backend {
           patientId: last.patientId,
           doctorId: last.doctorId,
           otherParty: other,
-          lastMessage: { ...last, id: last.id ?? '', seq: last.seq ?? 0 },
+          lastMessage: wireMessage(last),
           unreadCount: list.filter((m) => m.senderId !== me.id && m.status !== 'READ').length,
           hasEmergency: !!emergency,
           emergency,
@@ -509,6 +537,12 @@ export class FakeBackend implements Backend {
   drop(e: FileDropEvent): void {
     for (const h of this.dropHandlers) h(e);
   }
+}
+
+/** The wire record the conversation list carries: a message without this device's send state. */
+function wireMessage(m: LocalMessage): Message {
+  const { error: _error, errorCode: _errorCode, localFilePath: _path, ...wire } = m;
+  return { ...wire, id: m.id ?? '', seq: m.seq ?? 0 };
 }
 
 const MIME: Record<string, string> = {

@@ -1,0 +1,344 @@
+//! The desktop contract transcript: what the real shell answered and sent to the UI during the
+//! e2e scenarios, normalised (ids, times, servers, pairing codes, temp paths replaced by
+//! placeholders) and reduced to its shapes. The checked-in transcript
+//! (ui/src/contract/transcript.jsonl) is compared with each run by shape, and replayed against
+//! the UI's fake backend by ui/src/contract/contract.test.ts, so neither side can drift unseen.
+
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+/// The run-specific values to hide behind placeholders.
+#[derive(Debug)]
+pub struct Placeholders {
+    /// The shared server's URL (`<server>`); other servers become `<server-2>`, `<server-3>`...
+    pub server_url: String,
+    /// The shared server's pairing code (`<pin>` in any text).
+    pub pairing_code: String,
+    /// Codes the scenarios type on purpose that are not the server's (`<wrong-pin>` as a
+    /// `pin`); any other `pin` or `serverCode` is the code of the server asked (`<pin>`).
+    pub wrong_codes: Vec<String>,
+    /// The temp folder of the run (`<tmp>`).
+    pub tmp: PathBuf,
+}
+
+/// Replaces run-specific values in transcript lines, keeping identities: the same id is the same
+/// placeholder throughout (`<user:alice>` for a user, `<id:N>` for anything else).
+#[derive(Debug)]
+pub struct Normaliser {
+    places: Placeholders,
+    ids: HashMap<String, String>,
+    servers: Vec<String>,
+}
+
+const ID_KEYS: &[&str] = &["acknowledgedBy", "resolvedBy", "ringing"];
+
+impl Normaliser {
+    pub fn new(places: Placeholders) -> Self {
+        Self {
+            servers: vec![places.server_url.clone()],
+            places,
+            ids: HashMap::new(),
+        }
+    }
+
+    /// Normalises one scenario's lines (each gets a `scenario` field).
+    pub fn scenario(&mut self, name: &str, lines: &[Value]) -> Vec<Value> {
+        for line in lines {
+            self.learn_users(line);
+        }
+        lines
+            .iter()
+            .map(|line| {
+                let mut v = self.value(None, line);
+                if let Value::Object(map) = &mut v {
+                    map.insert("scenario".into(), name.into());
+                }
+                v
+            })
+            .collect()
+    }
+
+    fn learn_users(&mut self, v: &Value) {
+        match v {
+            Value::Object(map) => {
+                if let (Some(Value::String(id)), Some(Value::String(name))) =
+                    (map.get("id"), map.get("username"))
+                {
+                    self.ids.insert(id.clone(), format!("<user:{name}>"));
+                }
+                map.values().for_each(|v| self.learn_users(v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| self.learn_users(v)),
+            _ => {}
+        }
+    }
+
+    fn id(&mut self, raw: &str) -> String {
+        let next = format!("<id:{}>", self.ids.len() + 1);
+        self.ids.entry(raw.to_owned()).or_insert(next).clone()
+    }
+
+    fn value(&mut self, key: Option<&str>, v: &Value) -> Value {
+        match v {
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (k, v) in map {
+                    let v = self.value(Some(k), v);
+                    out.insert(k.clone(), v);
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.value(key, v)).collect()),
+            Value::String(s) => Value::String(self.string(key.unwrap_or(""), s)),
+            other => other.clone(),
+        }
+    }
+
+    fn string(&mut self, key: &str, s: &str) -> String {
+        let is_id = key == "id" || key.ends_with("Id") || ID_KEYS.contains(&key);
+        if is_id && !s.starts_with('<') {
+            return self.id(s);
+        }
+        if key.ends_with("At") {
+            return "<time>".into();
+        }
+        if key == "pin" || key == "serverCode" {
+            let wrong = (self.places.wrong_codes.iter()).any(|w| compact(w) == compact(s));
+            return if wrong { "<wrong-pin>" } else { "<pin>" }.into();
+        }
+        if key == "fileUrl" {
+            return "<file-url>".into();
+        }
+        if s.starts_with("data:") {
+            return "data:<...>".into();
+        }
+        let mut out = s.replace(&self.places.pairing_code, "<pin>");
+        let tmp = self.places.tmp.to_string_lossy();
+        out = out.replace(tmp.as_ref(), "<tmp>");
+        self.servers_in(&out)
+    }
+
+    /// Local server URLs (`https://127.0.0.1:PORT`) become `<server>` / `<server-N>`.
+    fn servers_in(&mut self, s: &str) -> String {
+        let mut text = s.to_owned();
+        for scheme in ["https://127.0.0.1:", "http://127.0.0.1:"] {
+            let mut out = String::new();
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find(scheme) {
+                let after = &rest[at + scheme.len()..];
+                let digits = after.chars().take_while(char::is_ascii_digit).count();
+                let url = &rest[at..at + scheme.len() + digits];
+                let index = match self.servers.iter().position(|u| u == url) {
+                    Some(i) => i,
+                    None => {
+                        self.servers.push(url.to_owned());
+                        self.servers.len() - 1
+                    }
+                };
+                out.push_str(&rest[..at]);
+                out.push_str(&match index {
+                    0 => "<server>".to_owned(),
+                    n => format!("<server-{}>", n + 1),
+                });
+                rest = &rest[at + url.len()..];
+            }
+            out.push_str(rest);
+            text = out;
+        }
+        text
+    }
+}
+
+fn compact(code: &str) -> String {
+    code.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// The shape of a value, merged over many: `null` merges into anything (nullability is not
+/// compared: which optionals are set depends on timing), objects merge field by field.
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    Null,
+    Bool,
+    Num,
+    Str,
+    Arr(Box<Shape>),
+    Obj(BTreeMap<String, Shape>),
+    Mixed(BTreeSet<String>),
+}
+
+impl Shape {
+    fn of(v: &Value) -> Self {
+        match v {
+            Value::Null => Self::Null,
+            Value::Bool(_) => Self::Bool,
+            Value::Number(_) => Self::Num,
+            Value::String(_) => Self::Str,
+            Value::Array(items) => Self::Arr(Box::new(
+                items.iter().map(Self::of).fold(Self::Null, Self::merge),
+            )),
+            Value::Object(map) => {
+                Self::Obj(map.iter().map(|(k, v)| (k.clone(), Self::of(v))).collect())
+            }
+        }
+    }
+
+    fn merge(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Null, x) | (x, Self::Null) => x,
+            (Self::Arr(a), Self::Arr(b)) => Self::Arr(Box::new(a.merge(*b))),
+            (Self::Obj(mut a), Self::Obj(b)) => {
+                for (k, v) in b {
+                    let merged = match a.remove(&k) {
+                        Some(old) => old.merge(v),
+                        None => v,
+                    };
+                    a.insert(k, merged);
+                }
+                Self::Obj(a)
+            }
+            (a, b) if a == b => a,
+            (a, b) => {
+                let mut set = BTreeSet::new();
+                for s in [a, b] {
+                    match s {
+                        Self::Mixed(inner) => set.extend(inner),
+                        other => {
+                            set.insert(other.to_string());
+                        }
+                    }
+                }
+                Self::Mixed(set)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Null => f.write_str("null"),
+            Self::Bool => f.write_str("boolean"),
+            Self::Num => f.write_str("number"),
+            Self::Str => f.write_str("string"),
+            Self::Arr(inner) => write!(f, "{inner}[]"),
+            Self::Obj(fields) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{k}:{v}")?;
+                }
+                f.write_str("}")
+            }
+            Self::Mixed(set) => {
+                let all: Vec<&str> = set.iter().map(String::as_str).collect();
+                write!(f, "({})", all.join("|"))
+            }
+        }
+    }
+}
+
+/// The transcript reduced to what must not drift: per command its argument key sets, the merged
+/// shape of its answers and its error codes; per event type the merged shape of its events.
+/// ui/src/contract/shapes.ts computes the same list the same way for the fake.
+pub fn shapes(lines: &[Value]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut answers: BTreeMap<String, Shape> = BTreeMap::new();
+    let mut events: BTreeMap<String, Shape> = BTreeMap::new();
+    for line in lines {
+        match line["kind"].as_str() {
+            Some("call") => {
+                let command = line["command"].as_str().unwrap_or("?");
+                let mut keys: Vec<&str> = line["args"]
+                    .as_object()
+                    .map(|m| m.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                keys.sort_unstable();
+                out.insert(format!("call {command} args {{{}}}", keys.join(",")));
+                if let Some(ok) = line.get("ok") {
+                    let merged = answers.remove(command).unwrap_or(Shape::Null);
+                    answers.insert(command.to_owned(), merged.merge(Shape::of(ok)));
+                    out.insert(format!("call {command} ok"));
+                }
+                if let Some(code) = line["error"]["code"].as_str() {
+                    out.insert(format!("call {command} error {code}"));
+                }
+            }
+            Some("event") => {
+                let kind = line["event"]["type"].as_str().unwrap_or("?").to_owned();
+                let merged = events.remove(&kind).unwrap_or(Shape::Null);
+                events.insert(kind, merged.merge(Shape::of(&line["event"])));
+            }
+            _ => {}
+        }
+    }
+    for (command, shape) in answers {
+        out.insert(format!("call {command} answer {shape}"));
+    }
+    for (kind, shape) in events {
+        out.insert(format!("event {kind} {shape}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_keep_their_identity_and_times_and_servers_are_hidden() {
+        let mut n = Normaliser::new(Placeholders {
+            server_url: "https://127.0.0.1:4000".into(),
+            pairing_code: "ABCDEFG-HIJKLMN".into(),
+            wrong_codes: vec!["ZZZZZZZ-ZZZZZZZ".into()],
+            tmp: "/tmp/x".into(),
+        });
+        let lines = n.scenario(
+            "s",
+            &[
+                json!({"kind":"call","command":"login","args":{"serverUrl":"https://127.0.0.1:4000","pin":"abcdefghijklmn"},
+                       "ok":{"session":{"user":{"id":"u-1","username":"alice"}}}}),
+                json!({"kind":"event","event":{"type":"message","message":{"id":"m-9","senderId":"u-1","createdAt":"2026-01-01T00:00:00Z","localFilePath":"/tmp/x/a.png"}}}),
+                json!({"kind":"call","command":"login","args":{"serverUrl":"https://127.0.0.1:5000","pin":"ZZZZZZZ-ZZZZZZZ"},"error":{"code":"not_your_server","message":"at https://127.0.0.1:5000"}}),
+            ],
+        );
+        assert_eq!(lines[0]["args"]["serverUrl"], "<server>");
+        assert_eq!(lines[0]["args"]["pin"], "<pin>");
+        assert_eq!(lines[1]["event"]["message"]["senderId"], "<user:alice>");
+        assert_eq!(lines[1]["event"]["message"]["id"], "<id:2>");
+        assert_eq!(lines[1]["event"]["message"]["createdAt"], "<time>");
+        assert_eq!(lines[1]["event"]["message"]["localFilePath"], "<tmp>/a.png");
+        assert_eq!(lines[2]["args"]["serverUrl"], "<server-2>");
+        assert_eq!(lines[2]["args"]["pin"], "<wrong-pin>");
+        assert_eq!(lines[2]["error"]["message"], "at <server-2>");
+        assert_eq!(lines[2]["scenario"], "s");
+    }
+
+    #[test]
+    fn shapes_merge_nulls_and_keep_error_codes() {
+        let lines = [
+            json!({"kind":"call","command":"c","args":{"a":1},"ok":{"x":null,"y":[]}}),
+            json!({"kind":"call","command":"c","args":{"a":1},"ok":{"x":"s","y":[{"z":true}]}}),
+            json!({"kind":"call","command":"c","args":null,"error":{"code":"conflict","message":"m"}}),
+            json!({"kind":"event","event":{"type":"alarm","ringing":[]}}),
+        ];
+        let got: Vec<String> = shapes(&lines).into_iter().collect();
+        assert_eq!(
+            got,
+            [
+                "call c answer {x:string,y:{z:boolean}[]}",
+                "call c args {a}",
+                "call c args {}",
+                "call c error conflict",
+                "call c ok",
+                "event alarm {ringing:null[],type:string}",
+            ]
+        );
+    }
+}

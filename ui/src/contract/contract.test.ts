@@ -1,0 +1,222 @@
+// The contract suite, fake side: replays the real shell's transcript (recorded by the desktop
+// e2e, tests/e2e/desktop.rs, into transcript.jsonl) against the fake backend and requires the
+// same shapes: every command the real shell answered gets an answer with the same fields and
+// types, the same error codes for the same failures, and every event the fake sends has the real
+// event's fields. The e2e checks the other half: the real shell still matches this file.
+//
+// What happened outside the app in the e2e (a doctor's reply, the server's acks and refusals, an
+// emergency raised by a patient, the server going away) is told to the fake through its test
+// hooks, taken from the events the real shell sent; the fake must then answer by its own rules.
+
+import { describe, expect, it } from 'vitest';
+import type { Backend } from '../backend';
+import { FAKE_PAIRING_CODE, FakeBackend } from '../fake/fakeBackend';
+import type { Contact, Emergency, LocalMessage, Session, Snapshot, UiEvent } from '../types';
+import { differences, shapeTable, type ContractLine } from './shapes';
+import transcriptText from './transcript.jsonl?raw';
+
+const transcript: ContractLine[] = transcriptText
+  .split('\n')
+  .filter((l) => l.trim() !== '')
+  .map((l) => JSON.parse(l) as ContractLine);
+
+type Args = Record<string, unknown>;
+
+/**
+ * Each command of docs/desktop-api.md as a call on a Backend (backend.ts maps the other way);
+ * `subscribe` starts a new fake app in `replay`.
+ */
+const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
+  login: (b, a) => b.login(a as never),
+  logout: (b) => b.logout(),
+  load_messages: (b, a) => b.loadMessages(a as never),
+  send_message: (b, a) => b.sendMessage(a as never),
+  retry_message: (b, a) => b.retryMessage(a.clientId as string),
+  discard_message: (b, a) => b.discardMessage(a.clientId as string),
+  mark_read: (b, a) => b.markRead(a as never),
+  set_typing: (b, a) =>
+    b.setTyping({ patientId: a.patientId as string, doctorId: a.doctorId as string }, !!a.typing),
+  acknowledge_emergency: (b, a) => b.acknowledgeEmergency(a.emergencyId as string),
+  resolve_emergency: (b, a) => b.resolveEmergency(a.emergencyId as string, a.note as string),
+  silence_alarm: (b) => b.silenceAlarm(),
+  set_availability: (b, a) => b.setAvailability(a.availability as never),
+  set_settings: (b, a) => b.setSettings(a.settings as never),
+  send_test_alert: (b) => b.sendTestAlert(),
+  pick_file: (b) => b.pickFile(),
+  attachment_preview: (b, a) => b.attachmentPreview(a.clientId as string),
+  open_attachment: (b, a) => b.openAttachment(a.clientId as string),
+};
+
+/** The people of the e2e's clinic, as the real shell described them (ids are placeholders). */
+function usersOf(lines: ContractLine[]): Contact[] {
+  const found = new Map<string, Contact>();
+  const walk = (v: unknown) => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o.id === 'string' && typeof o.username === 'string' && typeof o.role === 'string') {
+        const known = found.get(o.id);
+        found.set(o.id, {
+          age: null,
+          bloodGroup: null,
+          dateOfBirth: null,
+          online: false,
+          ...known,
+          ...(o as Partial<Contact>),
+        } as Contact);
+      }
+      Object.values(o).forEach(walk);
+    }
+  };
+  lines.forEach(walk);
+  return [...found.values()];
+}
+
+const SERVER = /^<server(?:-(\d+))?>/;
+
+/** Replays one scenario's lines; returns the fake's transcript in the same form. */
+async function replay(lines: ContractLine[], users: Contact[]): Promise<ContractLine[]> {
+  const out: ContractLine[] = [];
+  let fake: FakeBackend | null = null;
+  /** The shell's clientIds of this scenario's sends to the fake's. */
+  const clientIds = new Map<string, string>();
+  const url = (s: string) => s.replace(SERVER, (_, n?: string) => `https://clinic${n ?? ''}.test`);
+
+  const mapArgs = (line: ContractLine): Args => {
+    const a: Args = { ...(line.args ?? {}) };
+    if (typeof a.serverUrl === 'string') a.serverUrl = url(a.serverUrl);
+    if (a.pin === '<pin>') a.pin = FAKE_PAIRING_CODE;
+    if (a.pin === '<wrong-pin>') a.pin = 'ZZZZZZZ-ZZZZZZZ';
+    // The recorder never keeps passwords: a refused login is replayed with a wrong one.
+    if (a.password === '<redacted>')
+      a.password = line.error?.code === 'unauthorized' ? 'not the password' : 'password';
+    if (typeof a.clientId === 'string') a.clientId = clientIds.get(a.clientId) ?? a.clientId;
+    return a;
+  };
+
+  const me = () => fake?.session?.user.id;
+  const localId = (m: LocalMessage) => clientIds.get(m.clientId) ?? m.clientId;
+
+  /** Tells the fake what the real shell's event shows happened outside the app. */
+  const outside = (f: FakeBackend, e: UiEvent) => {
+    if (e.type === 'connection') {
+      if (e.status.state !== f.connection.state) f.setConnection({ state: e.status.state });
+    } else if (e.type === 'message') {
+      const m = e.message;
+      const local = f.messages.find((x) => x.clientId === localId(m) && x.senderId === m.senderId);
+      if (m.senderId !== me()) {
+        if (!local) f.receive({ ...m });
+      } else if (local && local.status === 'SENDING' && m.status === 'FAILED')
+        f.fail(local.clientId, m.error ?? 'refused', m.errorCode ?? 'internal');
+      else if (local && local.status === 'SENDING' && m.id !== null) f.ack(local.clientId);
+    } else if (e.type === 'emergency') {
+      f.conflictOnAcknowledge = null;
+      if (!f.emergencies.some((x) => x.id === e.emergency.id && x.state === e.emergency.state))
+        f.upsertEmergency({ ...e.emergency } as Emergency);
+    }
+  };
+
+  for (const line of lines) {
+    if (line.kind === 'outside') {
+      if (!fake) throw new Error(`outside event ${line.what} before the app started`);
+      if (line.what === 'server-certificate-changed')
+        for (const s of fake.pairedServers()) fake.changeCertificate(s);
+      else if (line.what === 'emergency-taken-elsewhere')
+        fake.conflictOnAcknowledge = 'Dr. Minh Nguyen already took it.';
+      else throw new Error(`the replay does not know the outside event ${line.what}`);
+    } else if (line.kind === 'event' && line.event) {
+      if (fake) outside(fake, line.event as unknown as UiEvent);
+    } else if (line.kind === 'call' && line.command === 'subscribe') {
+      // A new app start: the saved session (the keyring's) is the profile's, as in the e2e.
+      const recorded = (line.ok as Snapshot | undefined)?.session ?? null;
+      // The profile keeps its pins across app starts within the scenario.
+      const paired = fake?.pairedServers() ?? [];
+      const changed = fake?.changedCertificates() ?? [];
+      fake = new FakeBackend({ users, ackDelayMs: null, session: recorded as Session | null });
+      paired.forEach((s) => fake!.pairWith(s));
+      changed.forEach((s) => fake!.changeCertificate(s));
+      const f = fake;
+      const ok = await f.subscribe((event) => out.push({ kind: 'event', event }));
+      out.push({ kind: 'call', command: 'subscribe', args: line.args, ok });
+    } else if (line.kind === 'call' && line.command) {
+      const run = COMMANDS[line.command];
+      if (!run) throw new Error(`the replay does not know the command ${line.command}`);
+      if (!fake) throw new Error(`${line.command} before subscribe`);
+      const answered = 'ok' in line || line.error !== undefined;
+      const mine: ContractLine = { kind: 'call', command: line.command, args: line.args };
+      out.push(mine);
+      try {
+        const ok = await run(fake, mapArgs(line));
+        if (line.command === 'send_message' && line.ok)
+          clientIds.set((line.ok as LocalMessage).clientId, (ok as LocalMessage).clientId);
+        // A call the app closed on before its answer is compared by its arguments only.
+        if (answered) mine.ok = ok ?? null;
+      } catch (e) {
+        const { code, message } = e as { code: string; message: string };
+        if (answered) mine.error = { code, message };
+      }
+    }
+  }
+  return out;
+}
+
+const real = transcript;
+const scenarios = [...new Set(real.map((l) => l.scenario ?? '?'))];
+
+/** Event types the shell sends that the fake never does (it has no network, tray or notifications). */
+const NOT_IMITATED = ['openConversation', 'presence', 'uploadProgress'];
+
+/** The fake's transcript of the whole replay (each scenario from a fresh fake profile). */
+async function replayAll(): Promise<ContractLine[]> {
+  const users = usersOf(real);
+  const out: ContractLine[] = [];
+  for (const name of scenarios)
+    out.push(
+      ...(await replay(
+        real.filter((l) => l.scenario === name),
+        users,
+      )),
+    );
+  return out;
+}
+
+/** Each signature's differences between the fake and the shell (empty when they agree). */
+function compare(prefix: string, fake: ContractLine[]) {
+  const ours = new Map([...shapeTable(fake)].filter(([k]) => k.startsWith(prefix)));
+  const theirs = new Map([...shapeTable(real)].filter(([k]) => k.startsWith(prefix)));
+  const problems: string[] = [];
+  for (const [key, shape] of ours) {
+    const r = theirs.get(key);
+    if (r === undefined) problems.push(`${key}: only in the fake`);
+    else if (shape && r) problems.push(...differences(shape, r).map((d) => `${key} ${d}`));
+  }
+  const missing = [...theirs.keys()].filter((k) => !ours.has(k));
+  return { problems, missing };
+}
+
+describe('the fake backend against the real shell transcript', () => {
+  it('has a transcript of every e2e scenario', () => {
+    expect(scenarios).toEqual([
+      'login_and_session',
+      'chat_and_receipts',
+      'attachments',
+      'offline',
+      'emergency_as_patient',
+      'emergency_as_doctor',
+      'changed_certificate',
+    ]);
+  });
+
+  it('answers every command with the shapes and error codes of the real shell', async () => {
+    const { problems, missing } = compare('call ', await replayAll());
+    expect(problems).toEqual([]);
+    expect(missing).toEqual([]);
+  });
+
+  it('sends events with the fields of the real shell', async () => {
+    const { problems, missing } = compare('event ', await replayAll());
+    expect(problems).toEqual([]);
+    // Every kind the shell sent, except the few the fake cannot have.
+    expect(missing.map((k) => k.split(' ')[1]).sort()).toEqual(NOT_IMITATED);
+  });
+});

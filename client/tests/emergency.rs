@@ -64,6 +64,12 @@ async fn emergency_alert_acknowledge_resolve() {
     );
 
     assert_eq!(patel.ringing(), std::slice::from_ref(&raised.id));
+    // The tray's "Open" takes the doctor where they are needed: the open emergency's
+    // conversation, ahead of any unread one.
+    assert_eq!(
+        patel.conversation_needing_attention().unwrap(),
+        Some(conversation.clone())
+    );
 
     let taken = patel.acknowledge_emergency(&raised.id).await.unwrap();
     assert_eq!(taken.state, EmergencyState::Acknowledged);

@@ -75,19 +75,45 @@ impl Systemd {
     }
 }
 
-fn serve(data_dir: &Path, notify: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_clinic-server"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        // A new folder: a new, empty clinic.
-        .args(["serve", "--init", "--tls", "off", "--listen", "127.0.0.1:0"])
-        .env("NOTIFY_SOCKET", notify.join("notify.sock"))
-        .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+/// The server process, killed when the test ends however it ends: a failed assertion must not
+/// leave a server holding the test runner's output open (the run would hang instead of failing).
+struct Served(Child);
+
+impl std::ops::Deref for Served {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data_dir: &Path, notify: &Path) -> Served {
+    Served(
+        Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            // A new folder: a new, empty clinic.
+            .args(["serve", "--init", "--tls", "off", "--listen", "127.0.0.1:0"])
+            .env("NOTIFY_SOCKET", notify.join("notify.sock"))
+            .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// `GET /healthz` over a plain socket: the status line.

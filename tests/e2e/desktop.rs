@@ -356,6 +356,17 @@ async fn attachments(w: &World) -> Result<()> {
     w.shot(&app, "failed-retry", false).await?;
     // Retry sends it again (and it is parked again); Discard removes it.
     click_css(&app, &format!("{parked} [data-testid=message-retry]")).await?;
+    // The bubble shows FAILED until the retry lands, so wait for the app's own record of
+    // it: the retry answered, then the message parked again (a Discard in between is rightly
+    // refused, since the send may be on its way).
+    app.wait_script(
+        "the retried send to be parked again",
+        r#"const t = window.__CLINIC_TRANSCRIPT__ || [];
+           const i = t.findLastIndex(l => l.kind === 'call' && l.command === 'retry_message');
+           return i >= 0 && 'ok' in t[i] && t.slice(i + 1).some(l =>
+             l.kind === 'event' && l.event.type === 'message' && l.event.message.status === 'FAILED');"#,
+    )
+    .await?;
     app.wait_css(parked)
         .await
         .context("parked again after Retry")?;

@@ -144,6 +144,21 @@ impl App {
         }
     }
 
+    /// Waits until a script run in the webview returns `true` (for what the DOM cannot show,
+    /// such as "this command has been answered").
+    pub async fn wait_script(&self, what: &str, script: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if self.client.execute(script, vec![]).await? == serde_json::Value::Bool(true) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn click(&self, testid: &str) -> Result<()> {
         self.wait(testid)
             .await?

@@ -11,7 +11,7 @@ use clinic_protocol::Role;
 use common::{TestServer, WAIT, Ws, http_client, tls_config};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -68,6 +68,7 @@ pub fn words(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -75,11 +76,9 @@ mod tests {
         let f = fold("Crème Ärzt");
         assert_eq!(f.chars.iter().collect::<String>(), "creme arzt");
         assert_eq!(f.origin[2], 2); // the e of è
-        assert_eq!(words("Amoxicillin-Clavulanate 500mg, Müller"), [
-            "amoxicillin",
-            "clavulanate",
-            "500mg",
-            "muller"
-        ]);
+        assert_eq!(
+            words("Amoxicillin-Clavulanate 500mg, Müller"),
+            ["amoxicillin", "clavulanate", "500mg", "muller"]
+        );
     }
 }

@@ -95,7 +95,10 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
     for piece in pieces {
         match piece {
             Piece::Phrase { text, negated } => q.add_text(&text, false, negated),
-            Piece::Bare { text, negated: true } => q.add_text(&text, true, true),
+            Piece::Bare {
+                text,
+                negated: true,
+            } => q.add_text(&text, true, true),
             Piece::Bare { text, .. } => q.add_bare(&text)?,
         }
     }
@@ -135,7 +138,8 @@ impl Query {
 
     fn add_bare(&mut self, piece: &str) -> Result<(), QueryError> {
         if let Some(part) = piece.strip_prefix('~') {
-            let folded = fold_str(part);
+            // Control characters (NUL ends a string for SQLite's FTS5 parser) are never text.
+            let folded: String = fold_str(part).chars().filter(|c| !c.is_control()).collect();
             if folded.chars().count() < MIN_SUBSTRING_CHARS {
                 return Err(QueryError::ShortPart(part.to_owned()));
             }

@@ -1,4 +1,5 @@
 //! The query language and its snippets, case by case.
+#![allow(clippy::unwrap_used)]
 
 use super::*;
 use crate::rest::Highlight;
@@ -13,12 +14,15 @@ fn t(words: &[&str], prefix: bool) -> Text {
 #[test]
 fn words_are_prefixes_and_phrases_are_exact() {
     let q = parse(r#"Amox "Blood Pressure" -rash -"side effect""#).unwrap();
-    assert_eq!(q.include, [t(&["amox"], true), t(&["blood", "pressure"], false)]);
-    assert_eq!(q.exclude, [t(&["rash"], true), t(&["side", "effect"], false)]);
     assert_eq!(
-        q.fts_include().unwrap(),
-        r#""amox"* AND "blood pressure""#
+        q.include,
+        [t(&["amox"], true), t(&["blood", "pressure"], false)]
     );
+    assert_eq!(
+        q.exclude,
+        [t(&["rash"], true), t(&["side", "effect"], false)]
+    );
+    assert_eq!(q.fts_include().unwrap(), r#""amox"* AND "blood pressure""#);
     assert_eq!(q.fts_exclude().unwrap(), r#""rash"* OR "side effect""#);
 }
 
@@ -40,15 +44,19 @@ fn nothing_typed_is_fts_syntax() {
 
 #[test]
 fn filters() {
-    let q = parse("from:me in:@Dr.Patel before:2026-03-01 after:2026-01-31 has:image is:emergency x")
-        .unwrap();
+    let q =
+        parse("from:me in:@Dr.Patel before:2026-03-01 after:2026-01-31 has:image is:emergency x")
+            .unwrap();
     assert_eq!(q.from, Some(Party::Me));
     assert_eq!(q.with, Some(Party::User("dr.patel".into())));
     assert_eq!(q.before, NaiveDate::from_ymd_opt(2026, 3, 1));
     assert_eq!(q.after, NaiveDate::from_ymd_opt(2026, 1, 31));
     assert_eq!(q.has, Some(Has::Image));
     assert!(q.emergency_only);
-    assert_eq!(parse("from:@alice").unwrap().from, Some(Party::User("alice".into())));
+    assert_eq!(
+        parse("from:@alice").unwrap().from,
+        Some(Party::User("alice".into()))
+    );
     // Filters alone are a search.
     assert!(parse("is:emergency").unwrap().include.is_empty());
 }
@@ -56,7 +64,10 @@ fn filters() {
 #[test]
 fn unknown_filters_are_plain_text() {
     let q = parse("dose:5mg has:video").unwrap();
-    assert_eq!(q.include, [t(&["dose", "5mg"], true), t(&["has", "video"], true)]);
+    assert_eq!(
+        q.include,
+        [t(&["dose", "5mg"], true), t(&["has", "video"], true)]
+    );
     assert_eq!(q.has, None);
 }
 
@@ -64,6 +75,7 @@ fn unknown_filters_are_plain_text() {
 fn parts_of_words() {
     let q = parse("~CLAVUL").unwrap();
     assert_eq!(q.parts, ["clavul"]);
+    assert_eq!(parse("~ab\0c\u{7}d").unwrap().parts, ["abcd"]);
     assert_eq!(q.fts_parts().unwrap(), r#""clavul""#);
     assert_eq!(parse("~cl"), Err(QueryError::ShortPart("cl".into())));
 }
@@ -94,7 +106,9 @@ fn random_input_never_panics() {
         let len = usize::try_from(x % 40).unwrap_or(0);
         let s: String = (0..len)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 alphabet[usize::try_from(x >> 33).unwrap_or(0) % alphabet.len()]
             })
             .collect();
@@ -127,9 +141,17 @@ fn snippets_mark_what_matched_in_utf16() {
 
 #[test]
 fn long_texts_are_cut_around_the_first_match() {
-    let text = format!("{} the rash is worse {}", "word ".repeat(100), "tail ".repeat(100));
+    let text = format!(
+        "{} the rash is worse {}",
+        "word ".repeat(100),
+        "tail ".repeat(100)
+    );
     let s = snippet(&text, &parse("rash").unwrap(), 60);
-    assert!(s.text.starts_with('…') && s.text.ends_with('…'), "{}", s.text);
+    assert!(
+        s.text.starts_with('…') && s.text.ends_with('…'),
+        "{}",
+        s.text
+    );
     let [h] = s.highlights.as_slice() else {
         panic!("{s:?}")
     };

@@ -101,8 +101,8 @@ async fn ringing(client: &Client, id: &clinic_protocol::EmergencyId) {
 async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_ringing() {
     let data = demo_data_dir();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let server = InProcessServer::start_plain(data.path()).await;
-    let proxy = common::proxy::Proxy::start(server.addr).await;
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = common::proxy::Proxy::start(server.addr, data.path()).await;
     let patel = online(&proxy.url(), dirs[0].path(), "dr.patel").await;
     let nguyen = online(&server.url(), dirs[1].path(), "dr.nguyen").await;
     let alice = online(&server.url(), dirs[2].path(), "alice").await;

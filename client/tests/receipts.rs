@@ -17,8 +17,8 @@ use tokio_tungstenite::tungstenite::Message as Ws;
 async fn a_burst_costs_a_few_delivered_frames_and_opening_it_one_read_frame() {
     let data = demo_data_dir();
     let profile = tempfile::tempdir().unwrap();
-    let server = InProcessServer::start_plain(data.path()).await;
-    let proxy = Proxy::start(server.addr).await;
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
     let alice = login(&proxy.url(), profile.path(), "alice").await;
     alice.connect();
     alice.wait_online(PATIENCE).await.unwrap();
@@ -37,9 +37,15 @@ async fn a_burst_costs_a_few_delivered_frames_and_opening_it_one_read_frame() {
         .await
         .unwrap()
         .token;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
-        .await
-        .unwrap();
+    let tls = clinic_client::tls::client_config(&common::trust_for(&server.url())).unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{}/ws", server.addr),
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(tls)),
+    )
+    .await
+    .unwrap();
     let frame = |f: &ClientFrame| Ws::text(serde_json::to_string(f).unwrap());
     ws.send(frame(&ClientFrame::Authenticate { token }))
         .await

@@ -81,7 +81,6 @@ pub fn demo_data_dir() -> tempfile::TempDir {
 /// The real server, in-process on its own runtime so a test can stop it abruptly.
 pub struct InProcessServer {
     pub addr: SocketAddr,
-    scheme: &'static str,
     runtime: Option<tokio::runtime::Runtime>,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -89,16 +88,6 @@ pub struct InProcessServer {
 impl InProcessServer {
     /// Serves `data_dir` over TLS (its clinic CA) on 127.0.0.1:`port` (0 = any free port).
     pub async fn start(data_dir: &Path, port: u16) -> Self {
-        Self::serve(data_dir, port, true).await
-    }
-
-    /// Serves `data_dir` over plain HTTP on 127.0.0.1 (any free port), for tests whose proxy
-    /// reads and rewrites WebSocket frames on the way (`proxy.rs`).
-    pub async fn start_plain(data_dir: &Path) -> Self {
-        Self::serve(data_dir, 0, false).await
-    }
-
-    async fn serve(data_dir: &Path, port: u16, tls: bool) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -106,10 +95,7 @@ impl InProcessServer {
             .unwrap();
         let (addr_tx, addr_rx) = oneshot::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
-        let mut config = clinic_server::Config::new(data_dir.to_path_buf());
-        if !tls {
-            config.tls.mode = clinic_server::tls::TlsMode::Off;
-        }
+        let config = clinic_server::Config::new(data_dir.to_path_buf());
         let ca = data_dir_ca(data_dir);
         runtime.spawn(async move {
             let listener = bind(port).await;
@@ -121,20 +107,16 @@ impl InProcessServer {
             .unwrap();
         });
         let addr = addr_rx.await.unwrap();
-        let scheme = if tls { "https" } else { "http" };
-        if tls {
-            remember_ca(&format!("https://{addr}"), ca);
-        }
+        remember_ca(&format!("https://{addr}"), ca);
         Self {
             addr,
-            scheme,
             runtime: Some(runtime),
             stop: Some(stop),
         }
     }
 
     pub fn url(&self) -> String {
-        format!("{}://{}", self.scheme, self.addr)
+        format!("https://{}", self.addr)
     }
 
     /// Drops every task and socket at once, with no goodbye (the closest to a crash that

@@ -1,17 +1,80 @@
-//! A TCP proxy on 127.0.0.1 in front of the real server, for faults the server does not make on
-//! its own: it relays HTTP as bytes (stalling uploads on request: it takes the request and
-//! never reads on, until the test drops those connections) and WebSocket frame by frame (counting connections and frame types,
-//! answering chosen sends with `error internal` itself, holding the server's frames back).
+//! A proxy on 127.0.0.1 in front of the real server, for faults the server does not make on
+//! its own. It terminates TLS with the server's own certificate (so a paired client cannot tell
+//! it from the server) and speaks TLS to the server: it relays HTTP as bytes (stalling uploads
+//! on request: it takes the request and never reads on, until the test drops those connections)
+//! and WebSocket frame by frame (counting connections and frame types, answering chosen sends
+//! with `error internal` itself, holding the server's frames back).
 
 use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_tungstenite::tungstenite::Message as Ws;
+
+/// Both ends of the proxy's TLS, from the server's data folder (`DATA-DIR/tls/`).
+struct Tls {
+    acceptor: TlsAcceptor,
+    client: Arc<rustls::ClientConfig>,
+}
+
+impl Tls {
+    fn of_server(data_dir: &Path) -> Self {
+        let dir = data_dir.join("tls");
+        // The in-process server writes its certificate as it starts serving.
+        for _ in 0..200 {
+            if dir.join("server.key").exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let provider = clinic_server::tls::provider();
+        let chain = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+            .unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Self {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            client: Arc::new(client),
+        }
+    }
+
+    /// A TLS connection to the server, as a client that trusts the clinic CA.
+    async fn connect(
+        &self,
+        upstream: SocketAddr,
+    ) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(upstream).await.ok()?;
+        let name = ServerName::from(upstream.ip());
+        TlsConnector::from(Arc::clone(&self.client))
+            .connect(name, tcp)
+            .await
+            .ok()
+    }
+}
 
 #[derive(Debug, Default)]
 struct Rules {
@@ -34,22 +97,37 @@ pub struct Proxy {
     rules: Arc<Rules>,
 }
 
+/// What every relayed connection needs.
+struct Route {
+    upstream: SocketAddr,
+    tls: Tls,
+    rules: Arc<Rules>,
+}
+
 impl Proxy {
-    pub async fn start(upstream: SocketAddr) -> Self {
+    /// In front of the HTTPS server on `upstream` whose files are in `data_dir`; clients pair
+    /// with the proxy's URL by the same code as with the server's.
+    pub async fn start(upstream: SocketAddr, data_dir: &Path) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let rules = Arc::new(Rules::default());
-        let shared = Arc::clone(&rules);
+        let route = Arc::new(Route {
+            upstream,
+            tls: Tls::of_server(data_dir),
+            rules: Arc::clone(&rules),
+        });
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(handle(tcp, upstream, Arc::clone(&shared)));
+                tokio::spawn(handle(tcp, Arc::clone(&route)));
             }
         });
-        Self { addr, rules }
+        let proxy = Self { addr, rules };
+        super::remember_ca(&proxy.url(), super::data_dir_ca(data_dir));
+        proxy
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 
     /// From now on every `POST /api/chat/upload` is taken and never read.
@@ -106,34 +184,41 @@ impl Proxy {
     }
 }
 
-async fn handle(client: TcpStream, upstream: SocketAddr, rules: Arc<Rules>) {
-    let mut head = [0u8; 16];
-    let mut n = 0;
-    for _ in 0..200 {
-        match client.peek(&mut head).await {
-            Ok(0) | Err(_) => return,
-            Ok(got) => n = got,
+async fn handle(client: TcpStream, route: Arc<Route>) {
+    let Ok(client) = route.tls.acceptor.accept(client).await else {
+        return;
+    };
+    // The request line says what this is; the bytes read to see it are replayed first.
+    let (mut read, write) = tokio::io::split(client);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while head.len() < 7 {
+        match tokio::time::timeout(Duration::from_secs(5), read.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            _ => return,
         }
-        if n >= 7 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    if head[..n].starts_with(b"GET /ws") {
-        relay_ws(client, upstream, rules).await;
+    let websocket = head.starts_with(b"GET /ws");
+    let client = tokio::io::join(std::io::Cursor::new(head).chain(read), write);
+    if websocket {
+        relay_ws(client, route).await;
     } else {
-        relay_http(client, upstream, rules).await;
+        relay_http(client, route).await;
     }
 }
 
 /// Bytes both ways; an upload request (also on a kept-alive connection) is taken in and then
 /// nothing more is read from that client, so its upload never ends.
-async fn relay_http(client: TcpStream, upstream: SocketAddr, rules: Arc<Rules>) {
-    let Ok(server) = TcpStream::connect(upstream).await else {
+async fn relay_http(
+    client: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    route: Arc<Route>,
+) {
+    let Some(server) = route.tls.connect(route.upstream).await else {
         return;
     };
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = server.into_split();
+    let rules = Arc::clone(&route.rules);
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut server_read, mut server_write) = tokio::io::split(server);
     let down = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
         let _ = client_write.shutdown().await;
@@ -168,14 +253,23 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Frames both ways, applying the rules.
-async fn relay_ws(client: TcpStream, upstream: SocketAddr, rules: Arc<Rules>) {
+async fn relay_ws(client: impl AsyncRead + AsyncWrite + Unpin, route: Arc<Route>) {
     let Ok(client) = tokio_tungstenite::accept_async(client).await else {
         return;
     };
-    let Ok((server, _)) = tokio_tungstenite::connect_async(format!("ws://{upstream}/ws")).await
+    let Ok((server, _)) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{}/ws", route.upstream),
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(Arc::clone(
+            &route.tls.client,
+        ))),
+    )
+    .await
     else {
         return;
     };
+    let rules = Arc::clone(&route.rules);
     rules.ws_connections.fetch_add(1, Ordering::SeqCst);
     let (mut to_client, mut from_client) = client.split();
     let (mut to_server, mut from_server) = server.split();

@@ -116,7 +116,13 @@ async fn sync_answers_one_page_per_request() {
             }
         }));
     }
-    let health = reqwest::get(c.server.url("/healthz")).await.unwrap();
+    let health = c
+        .server
+        .http
+        .get(c.server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     for task in loops {
         task.await.unwrap();
@@ -162,9 +168,14 @@ async fn text_that_hides_or_reorders_what_a_reader_sees_is_refused() {
 async fn close_codes_and_errors_are_as_documented() {
     let c = binary_clinic(&[], &[]).await;
     // A bad token: an error frame, then close 1008.
-    let (stream, _) = tokio_tungstenite::connect_async(c.server.ws_url())
-        .await
-        .unwrap();
+    let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+        c.server.ws_url(),
+        None,
+        false,
+        Some(c.server.connector()),
+    )
+    .await
+    .unwrap();
     let mut bad = Ws { stream };
     bad.send(json!({"type": "authenticate", "token": "nope"}))
         .await;
@@ -187,7 +198,7 @@ async fn close_codes_and_errors_are_as_documented() {
     assert_eq!(big.closed().await, Some(1009));
 
     // Not an upgrade: our JSON error body.
-    let response = reqwest::get(c.server.url("/ws")).await.unwrap();
+    let response = c.server.http.get(c.server.url("/ws")).send().await.unwrap();
     assert_eq!(response.status(), 400);
     let text = response.text().await.unwrap();
     let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
@@ -211,7 +222,12 @@ async fn a_page_from_another_origin_cannot_open_the_websocket() {
                 .headers_mut()
                 .insert("Origin", origin.parse().unwrap());
         }
-        tokio_tungstenite::connect_async(request)
+        tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            None,
+            false,
+            Some(c.server.connector()),
+        )
     };
     match upgrade(Some("http://evil.example".into())).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -220,7 +236,7 @@ async fn a_page_from_another_origin_cannot_open_the_websocket() {
         other => panic!("a foreign origin was let in: {:?}", other.map(|_| ())),
     }
     assert!(
-        upgrade(Some(format!("http://{}", c.server.addr)))
+        upgrade(Some(format!("https://{}", c.server.addr)))
             .await
             .is_ok(),
         "the server's own origin"

@@ -13,10 +13,12 @@ use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-/// A client whose connections come from `address` (any 127.x.y.z is loopback on Linux).
-fn from(address: Ipv4Addr) -> reqwest::Client {
+/// A client of `server` whose connections come from `address` (any 127.x.y.z is loopback on
+/// Linux).
+fn from(server: &Binary, address: Ipv4Addr) -> reqwest::Client {
     reqwest::Client::builder()
         .local_address(IpAddr::V4(address))
+        .use_preconfigured_tls(rustls::ClientConfig::clone(&server.tls))
         .build()
         .unwrap()
 }
@@ -48,7 +50,7 @@ async fn a_login_flood_gets_few_checks_and_leaves_memory_flat() {
     let server = Binary::start(dir.path(), &[]);
     let pid = server.pid();
     // One real login first: the server has hashed a password once, as after any morning.
-    let local = from(Ipv4Addr::LOCALHOST);
+    let local = from(&server, Ipv4Addr::LOCALHOST);
     assert_eq!(login(&local, &server, "victim", PASSWORD).await.0, 200);
     let before = memory(pid, "VmRSS");
 
@@ -73,9 +75,14 @@ async fn a_login_flood_gets_few_checks_and_leaves_memory_flat() {
         let address = Ipv4Addr::new(127, 1, (i / 200) as u8, (i % 200 + 2) as u8);
         let server = &server;
         async move {
-            login(&from(address), server, &format!("nobody-{i}"), "wrong")
-                .await
-                .0
+            login(
+                &from(server, address),
+                server,
+                &format!("nobody-{i}"),
+                "wrong",
+            )
+            .await
+            .0
         }
     });
     let statuses = futures_util::future::join_all(flood).await;
@@ -111,8 +118,8 @@ async fn a_stranger_cannot_lock_a_doctor_out_of_their_own_pc() {
     let dir = tempfile::tempdir().unwrap();
     accounts(dir.path(), &[("dr.house", Role::Doctor)]);
     let server = Binary::start(dir.path(), &[]);
-    let stranger = from(Ipv4Addr::new(127, 0, 0, 2));
-    let own_pc = from(Ipv4Addr::new(127, 0, 0, 3));
+    let stranger = from(&server, Ipv4Addr::new(127, 0, 0, 2));
+    let own_pc = from(&server, Ipv4Addr::new(127, 0, 0, 3));
 
     // Eight wrong passwords from the stranger's address, one at a time, waiting out each
     // lockout the answer names: the pair's lockout ramps up slowly.

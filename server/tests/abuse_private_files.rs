@@ -84,7 +84,12 @@ async fn the_data_folder_and_everything_in_it_are_private() {
     // A folder made from scratch is private from the start.
     let fresh = root.path().join("fresh");
     let server = Binary::start(&fresh, &["--init"]);
-    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    let health = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200, "serving");
     assert_eq!(mode(&fresh), 0o700);
     assert_eq!(mode(&fresh.join("clinic.db")), 0o600);

@@ -156,7 +156,8 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
                      "isEmergency": true});
     let (status, _) = server.post(&pat.token, "/api/chat/messages", sos).await;
     assert_eq!(status, 201, "an emergency can be written after the restore");
-    let file = reqwest::Client::new()
+    let file = server
+        .http
         .get(server.url(&file_url))
         .bearer_auth(&doc.token)
         .send()
@@ -164,7 +165,7 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
         .unwrap();
     assert_eq!(file.status(), 200);
     assert_eq!(file.bytes().await.unwrap().as_ref(), PNG);
-    let ready = reqwest::get(server.url("/readyz")).await.unwrap();
+    let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let log = server.kill();
     assert!(
@@ -271,7 +272,12 @@ async fn a_folder_without_a_database_is_not_a_new_empty_clinic() {
 
     // Told to, it starts one.
     let server = Binary::start(dir.path(), &["--init"]);
-    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    let health = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     server.kill();
     // From then on the folder has its database.

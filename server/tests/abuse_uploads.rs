@@ -92,19 +92,34 @@ async fn a_nearly_full_disk_stops_uploads_long_before_messages() {
     assert_eq!(send(&c, "and emergencies", true).await, 201);
     // Liveness says alive; readiness says why not ready.
     assert_eq!(
-        reqwest::get(c.server.url("/healthz"))
+        c.server
+            .http
+            .get(c.server.url("/healthz"))
+            .send()
             .await
             .unwrap()
             .status(),
         200
     );
-    let ready = reqwest::get(c.server.url("/readyz")).await.unwrap();
+    let ready = c
+        .server
+        .http
+        .get(c.server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("disk"), "{body}");
 
     let fine = clinic(&[]).await;
-    let ready = reqwest::get(fine.server.url("/readyz")).await.unwrap();
+    let ready = fine
+        .server
+        .http
+        .get(fine.server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
@@ -135,7 +150,9 @@ async fn names_and_types_cannot_disguise_a_file() {
     let (status, body) = upload(&c, &c.pat, "poly.html", poly).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["fileName"], "poly.png");
-    let download = reqwest::Client::new()
+    let download = c
+        .server
+        .http
         .get(c.server.url(body["fileUrl"].as_str().unwrap()))
         .bearer_auth(&c.pat.token)
         .send()
@@ -173,10 +190,20 @@ async fn names_and_types_cannot_disguise_a_file() {
     assert_eq!(status, 415);
 }
 
-/// Writes a raw HTTP request and reads the first answer's status line.
-fn raw(addr: &str, head: &str, body: &[u8]) -> std::io::Result<String> {
-    let mut socket = std::net::TcpStream::connect(addr)?;
-    socket.set_read_timeout(Some(common::WAIT))?;
+/// Writes a raw HTTP request over TLS and reads the first answer's status line.
+fn raw(
+    addr: &str,
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+    head: &str,
+    body: &[u8],
+) -> std::io::Result<String> {
+    let tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(common::WAIT))?;
+    let name =
+        rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(std::io::Error::other)?;
+    let session = rustls::ClientConnection::new(std::sync::Arc::clone(tls), name)
+        .map_err(std::io::Error::other)?;
+    let mut socket = rustls::StreamOwned::new(session, tcp);
     socket.write_all(head.as_bytes())?;
     socket.write_all(body)?;
     let mut answer = Vec::new();
@@ -205,7 +232,7 @@ async fn oversized_bodies_get_no_100_continue_and_early_refusals_are_readable() 
          Content-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n",
         c.pat.token
     );
-    let status = raw(&addr, &head, b"").unwrap();
+    let status = raw(&addr, &c.server.tls, &head, b"").unwrap();
     assert!(status.starts_with("HTTP/1.1 413"), "{status}");
     // An upload declared over the file limit, likewise.
     let head = format!(
@@ -214,7 +241,7 @@ async fn oversized_bodies_get_no_100_continue_and_early_refusals_are_readable() 
          Expect: 100-continue\r\n\r\n",
         c.pat.token
     );
-    let status = raw(&addr, &head, b"").unwrap();
+    let status = raw(&addr, &c.server.tls, &head, b"").unwrap();
     assert!(status.starts_with("HTTP/1.1 413"), "{status}");
 
     // An upload refused after its first field (a stranger's conversation), its body sent in
@@ -239,7 +266,7 @@ async fn oversized_bodies_get_no_100_continue_and_early_refusals_are_readable() 
         body.len()
     );
     for _ in 0..5 {
-        let status = raw(&addr, &head, &body).expect("an answer, not a reset");
+        let status = raw(&addr, &c.server.tls, &head, &body).expect("an answer, not a reset");
         assert!(status.starts_with("HTTP/1.1 403"), "{status}");
     }
 }

@@ -499,19 +499,23 @@ pub async fn clinic(server: &TestServer) -> Clinic {
 pub struct Binary {
     pub child: std::process::Child,
     pub addr: String,
+    /// Trusts the clinic CA of its data folder, and nothing else.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// An HTTPS client with [`Binary::tls`].
+    pub http: reqwest::Client,
     log: std::path::PathBuf,
     _log_dir: TempDir,
 }
 
 impl Binary {
-    /// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 --tls off EXTRA...`; panics with the log
-    /// if it does not start.
+    /// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 EXTRA...` (HTTPS with its clinic
+    /// CA, as clinics run it); panics with the log if it does not start.
     pub fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("server.log");
-        // Plain HTTP on loopback: these tests are about the application; TLS has its own
-        // (tls.rs, connections.rs).
-        let mut child = serve_command(dir, &[&["--tls", "off"], extra].concat())
+        // Made before the server starts (or the one already there): the server uses the same.
+        let tls = tls_config(dir);
+        let mut child = serve_command(dir, extra)
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
@@ -521,7 +525,7 @@ impl Binary {
             &mut line,
         )
         .unwrap();
-        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+        let Some(addr) = line.trim().strip_prefix("listening on https://") else {
             let _ = child.wait();
             panic!(
                 "the server did not start: {line}\n{}",
@@ -531,17 +535,24 @@ impl Binary {
         Self {
             addr: addr.to_owned(),
             child,
+            http: http_client(&tls),
+            tls,
             log,
             _log_dir: log_dir,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("https://{}{path}", self.addr)
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        format!("wss://{}/ws", self.addr)
+    }
+
+    /// For WebSocket clients: TLS trusting this server's clinic CA.
+    pub fn connector(&self) -> tokio_tungstenite::Connector {
+        tokio_tungstenite::Connector::Rustls(Arc::clone(&self.tls))
     }
 
     pub fn pid(&self) -> u32 {
@@ -555,20 +566,20 @@ impl Binary {
 
     /// Logs in (from 127.0.0.1).
     pub async fn login(&self, username: &str) -> Account {
-        login_with(
-            &reqwest::Client::new(),
-            &self.url("/api/auth/login"),
-            username,
-        )
-        .await
+        login_with(&self.http, &self.url("/api/auth/login"), username).await
     }
 
     /// A WebSocket authenticated with `token`, after its `authenticated` frame (which must come
     /// first: a client drops anything before it).
     pub async fn ws(&self, token: &str) -> Ws {
-        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url())
-            .await
-            .unwrap();
+        let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+            self.ws_url(),
+            None,
+            false,
+            Some(self.connector()),
+        )
+        .await
+        .unwrap();
         let mut ws = Ws { stream };
         ws.send(json!({"type": "authenticate", "token": token}))
             .await;
@@ -585,14 +596,7 @@ impl Binary {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        call(
-            &reqwest::Client::new(),
-            method,
-            &self.url(path),
-            token,
-            body,
-        )
-        .await
+        call(&self.http, method, &self.url(path), token, body).await
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
@@ -614,7 +618,8 @@ impl Binary {
         bytes: Vec<u8>,
     ) -> (u16, Value) {
         let form = upload_form(patient, doctor, name, bytes, "application/octet-stream");
-        let response = reqwest::Client::new()
+        let response = self
+            .http
             .post(self.url("/api/chat/upload"))
             .bearer_auth(&who.token)
             .multipart(form)

@@ -200,6 +200,17 @@ impl Desktop {
         }
     }
 
+    /// Tells the user when the client had to start its cache afresh (the sentence states what
+    /// was lost). The UI keeps a notice heard while it waits for its snapshot.
+    pub fn announce_cache_reset(&self, client: &Client) {
+        if let Some(reset) = client.cache_reset() {
+            self.send(UiEvent::Notice {
+                code: "cacheReset".to_owned(),
+                message: reset.sentence(),
+            });
+        }
+    }
+
     /// The state as the UI shows it, from the client core (no network).
     pub fn snapshot(&self, client: Option<&Client>) -> Snapshot {
         let Some(client) = client else {

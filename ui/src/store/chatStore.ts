@@ -35,7 +35,7 @@ type Listener = () => void;
 
 /** What events said while a command's snapshot was on its way (see `ChatStore.applyAnswer`). */
 interface Heard {
-  fields: Partial<Pick<ChatState, 'connection' | 'conversations' | 'availability' | 'ringing'>>;
+  fields: Partial<Pick<ChatState, 'connection' | 'conversations' | 'availability' | 'ringing' | 'notice'>>;
   emergencies: Emergency[];
 }
 
@@ -197,6 +197,7 @@ export class ChatStore {
         void this.select({ patientId: e.patientId, doctorId: e.doctorId });
         return;
       case 'notice':
+        this.hear({ notice: e.message });
         return this.set({ notice: e.message });
     }
   }

@@ -222,8 +222,22 @@ impl Desktop {
                 conversations: Vec::new(),
                 emergencies: Vec::new(),
                 ringing: Vec::new(),
+                lock: None,
             };
         };
+        let lock = client.lock_status();
+        if lock.locked {
+            return Snapshot {
+                session: Some(session_of(client)),
+                connection: ConnectionStatus::from_client(&client.state(), client.queued()),
+                settings: self.settings(),
+                availability: client.availability(),
+                conversations: Vec::new(),
+                emergencies: Vec::new(),
+                ringing: client.ringing(),
+                lock: Some(lock),
+            };
+        }
         Snapshot {
             session: Some(session_of(client)),
             connection: ConnectionStatus::from_client(&client.state(), client.queued()),
@@ -235,6 +249,7 @@ impl Desktop {
             }),
             emergencies: client.open_emergencies().unwrap_or_default(),
             ringing: client.ringing(),
+            lock: Some(lock),
         }
     }
 }

@@ -10,6 +10,7 @@ mod desktop;
 mod error;
 mod files;
 mod forward;
+mod lock;
 mod notify;
 mod settings;
 mod status;
@@ -145,6 +146,11 @@ pub fn run() {
             commands::set_availability,
             commands::set_settings,
             commands::send_test_alert,
+            lock::user_active,
+            lock::lock_now,
+            lock::unlock,
+            lock::set_pin,
+            lock::set_lock_policy,
             files::pick_file,
             files::describe_file,
             files::attachment_preview,

@@ -25,11 +25,11 @@ export function LockScreen() {
   };
 
   return (
-    <main className="login lock-screen" data-testid="lock-screen">
-      <form className="card login-card" onSubmit={(e) => void submit(e)}>
-        <h1>Clinic Messaging is locked</h1>
+    <main className="login-page" data-testid="lock-screen">
+      <form className="login card" onSubmit={(e) => void submit(e)} aria-labelledby="lock-title">
+        <h1 id="lock-title">Clinic Messaging is locked</h1>
         {ringing.length > 0 && (
-          <p className="lock-emergency" role="alert" data-testid="lock-emergency">
+          <p className="login-error lock-emergency" role="alert" data-testid="lock-emergency">
             EMERGENCY from a patient: unlock to respond
           </p>
         )}
@@ -54,10 +54,15 @@ export function LockScreen() {
             {error}
           </p>
         )}
-        <button type="submit" className="primary" disabled={busy} data-testid="unlock-submit">
+        <button type="submit" className="primary-button" disabled={busy} data-testid="unlock-submit">
           Unlock
         </button>
-        <button type="button" className="link" data-testid="lock-logout" onClick={() => void store.logout()}>
+        <button
+          type="button"
+          className="link-button"
+          data-testid="lock-logout"
+          onClick={() => void store.logout()}
+        >
           Not you? Log out
         </button>
       </form>

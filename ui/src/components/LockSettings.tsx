@@ -39,7 +39,7 @@ export function LockSettings() {
             onChange={(e) => setPin(e.target.value)}
           />
         </label>
-        <button type="submit" data-testid="pin-save" disabled={pin.length === 0}>
+        <button type="submit" className="secondary-button" data-testid="pin-save" disabled={pin.length === 0}>
           Save PIN
         </button>
         {pinResult && (

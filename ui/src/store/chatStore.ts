@@ -228,14 +228,14 @@ export class ChatStore {
    * unlocked: the shell's snapshot brings the list back and the open conversation reloads.
    */
   private onLock(status: LockStatus): void {
-    const wasLocked = this.state.lock?.locked === true;
     if (status.locked) {
       this.set({ lock: status, messages: {}, conversations: [], emergencies: [], typing: {} });
       return;
     }
     this.set({ lock: status, lockError: null });
+    // The open conversation's page was dropped when the app locked: load it again.
     const active = this.state.active;
-    if (wasLocked && active) void this.select(active);
+    if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);
   }
 
   /** The user did something: the shell restarts the idle time (at most every few seconds). */

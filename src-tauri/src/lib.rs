@@ -12,6 +12,7 @@ mod files;
 mod forward;
 mod lock;
 mod notify;
+mod screen;
 mod settings;
 mod status;
 mod transcript;
@@ -109,6 +110,7 @@ pub fn run() {
                 clinic_alarm::AlarmConfig::default(),
             ));
             tray::build(&handle)?;
+            screen::watch(&handle);
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {

@@ -71,9 +71,9 @@ pub async fn unlock<R: Runtime>(
 }
 
 #[tauri::command]
-pub async fn set_pin(desktop: State<'_, Desktop>, pin: String) -> CmdResult<LockStatus> {
+pub async fn set_pin(desktop: State<'_, Desktop>, new_pin: String) -> CmdResult<LockStatus> {
     let client = desktop.client().await?;
-    client.set_pin(&pin)?;
+    client.set_pin(&new_pin)?;
     Ok(client.lock_status())
 }
 

@@ -1,7 +1,8 @@
 //! The app lock end to end (included by desktop.rs): a doctor sets a PIN and a one-minute idle
 //! time, the app locks by itself, the page holds no message text, an emergency still rings and
-//! says "unlock to respond", the PIN unlocks; then IT revokes the doctor's sessions and the app
-//! shows the login screen within seconds.
+//! says "unlock to respond", the PIN unlocks; the desktop's screen lock locks it too and the
+//! password unlocks; then IT revokes the doctor's sessions and the app shows the login screen
+//! within seconds.
 
 use super::*;
 use clinic_e2e::NotificationLog;
@@ -21,8 +22,7 @@ fn locked_without(text: &str) -> String {
 
 pub(crate) async fn app_lock(w: &World) -> Result<()> {
     let secret = format!("Lock test {}: blood pressure 150/95.", std::process::id());
-    w.alice_cli
-        .run(&["send", "--with", "dr.patel", &secret])?;
+    w.alice_cli.run(&["send", "--with", "dr.patel", &secret])?;
     w.alice_cli.run(&["sync"])?;
 
     let (driver, app) = w.app(&w.profile("patel-lock")).await?;
@@ -35,6 +35,7 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
 
     // A PIN (a weak one refused first) and the shortest idle time.
     app.click("settings-button").await?;
+    app.click("lock-settings-open").await?;
     app.fill("pin-input", "1234").await?;
     app.click("pin-save").await?;
     app.wait_until("[data-testid=pin-result]", "a weak PIN refused", |found| {
@@ -54,7 +55,10 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     // No input from here: the app locks by itself after a minute.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60 + LOCK_SLACK_SECS);
     loop {
-        match app.wait_script("the idle lock", &locked_without(&secret)).await {
+        match app
+            .wait_script("the idle lock", &locked_without(&secret))
+            .await
+        {
             Ok(()) => break,
             Err(e) if tokio::time::Instant::now() > deadline => {
                 return Err(e).context("locked after a minute without input, no message text");
@@ -62,12 +66,17 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
             Err(_) => {}
         }
     }
-    w.shot(&app, "locked", true).await?;
+    w.shot(&app, "locked", false).await?;
 
     // An emergency rings through the lock and says to unlock.
     let notifications = NotificationLog::start(&w.tmp.path().join("notify-lock.log"))?;
-    w.bob
-        .run(&["send", "--with", "dr.patel", "--emergency", "Lock test: I fell again."])?;
+    w.bob.run(&[
+        "send",
+        "--with",
+        "dr.patel",
+        "--emergency",
+        "Lock test: I fell again.",
+    ])?;
     w.bob.run(&["sync"])?;
     app.wait("lock-emergency")
         .await
@@ -94,6 +103,30 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         .await
         .context("the emergency still rings after unlocking")?;
     app.click("silence-alarm").await?;
+
+    // The desktop's screen locks (its screen saver says so on the session bus): so does the app,
+    // and the password unlocks it too.
+    let sent = std::process::Command::new("dbus-send")
+        .args([
+            "--session",
+            "--type=signal",
+            "/org/freedesktop/ScreenSaver",
+            "org.freedesktop.ScreenSaver.ActiveChanged",
+            "boolean:true",
+        ])
+        .status()
+        .context("dbus-send")?;
+    if !sent.success() {
+        bail!("dbus-send failed: {sent}");
+    }
+    app.wait_script("the screen-lock lock", &locked_without(&secret))
+        .await
+        .context("the app locks with the screen")?;
+    app.fill("unlock-secret", PASSWORD).await?;
+    app.click("unlock-submit").await?;
+    app.wait("chat-layout")
+        .await
+        .context("the password unlocks")?;
 
     // IT ends the doctor's sessions: the app shows the login screen within seconds.
     let data_dir = {

@@ -125,7 +125,7 @@ function recordedArgs(args?: Record<string, unknown>): Record<string, unknown> |
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args)) {
     if (k === 'events') out[k] = '<channel>';
-    else if (k === 'password' || k === 'secret' || k === 'pin') out[k] = '<redacted>';
+    else if (k === 'password' || k === 'secret' || k === 'newPin') out[k] = '<redacted>';
     else out[k] = v;
   }
   return out;
@@ -182,7 +182,7 @@ export function createTauriBackend(): Backend {
     userActive: () => call('user_active'),
     lockNow: () => call('lock_now'),
     unlock: (secret) => call('unlock', { secret }),
-    setPin: (pin) => call('set_pin', { pin }),
+    setPin: (pin) => call('set_pin', { newPin: pin }),
     setLockPolicy: (device, idleMinutes) => call('set_lock_policy', { device, idleMinutes }),
     onFileDrop: (handler) => {
       let stop: (() => void) | null = null;

@@ -23,6 +23,7 @@ describe('app lock', () => {
     expect(await screen.findByText('line 3')).toBeInTheDocument();
 
     await user.click(screen.getByTestId('settings-button'));
+    await user.click(screen.getByTestId('lock-settings-open'));
     await user.type(screen.getByTestId('pin-input'), '1234');
     await user.click(screen.getByTestId('pin-save'));
     expect(await screen.findByTestId('pin-result')).toHaveTextContent('too easy to guess');

@@ -25,8 +25,11 @@ export function LockSettings() {
   };
 
   return (
-    <fieldset className="lock-settings" data-testid="lock-settings">
-      <legend>Lock</legend>
+    <details className="lock-settings" data-testid="lock-settings">
+      <summary data-testid="lock-settings-open">
+        Lock: {lock.hasPin ? 'PIN set' : 'no PIN yet'}, after {minutes} {minutes === 1 ? 'minute' : 'minutes'}{' '}
+        without input
+      </summary>
       <form className="pin-setup" onSubmit={(e) => void savePin(e)}>
         <label className="field">
           <span>{lock.hasPin ? 'Change unlock PIN' : 'Unlock PIN (4-8 digits)'}</span>
@@ -55,8 +58,8 @@ export function LockSettings() {
           value={lock.device}
           onChange={(e) => void store.setLockPolicy(e.target.value as Device, null)}
         >
-          <option value="shared">Shared (locks after 5 minutes at most; logout clears its messages)</option>
-          <option value="personal">Only mine (locks after 15 minutes at most)</option>
+          <option value="shared">Shared (5 minutes at most; logout clears it)</option>
+          <option value="personal">Only mine (15 minutes at most)</option>
         </select>
       </label>
       <label className="field">
@@ -74,6 +77,6 @@ export function LockSettings() {
         </select>
       </label>
       <p className="hint">Lock now at any time with Ctrl+L.</p>
-    </fieldset>
+    </details>
   );
 }

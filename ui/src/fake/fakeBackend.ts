@@ -528,17 +528,23 @@ export class FakeBackend implements Backend {
     // Not recorded: it comes with every few seconds of input.
   }
 
+  /** The lock changed (as the shell says it with a `lock` event). */
+  setLock(lock: LockStatus): LockStatus {
+    this.lock = lock;
+    this.emit({ type: 'lock', status: lock });
+    return lock;
+  }
+
   async lockNow(): Promise<LockStatus> {
     this.record('lock_now');
-    this.lock = { ...this.lock, locked: true };
-    return this.lock;
+    return this.setLock({ ...this.lock, locked: true });
   }
 
   async unlock(secret: string): Promise<LockStatus> {
     this.record('unlock', { secret: '***' });
     if (!this.lock.locked) return this.lock;
     if (secret === PASSWORD || (this.pin !== null && secret === this.pin)) {
-      this.lock = { ...this.lock, locked: false, triesLeft: UNLOCKED.triesLeft };
+      this.setLock({ ...this.lock, locked: false, triesLeft: UNLOCKED.triesLeft });
       this.emit({ type: 'snapshot', snapshot: this.snapshot() });
       return this.lock;
     }
@@ -549,7 +555,7 @@ export class FakeBackend implements Backend {
       this.pin = null;
       throw new BackendError('logged_out', 'Too many wrong PIN or password tries: you were logged out.');
     }
-    this.lock = { ...this.lock, triesLeft };
+    this.setLock({ ...this.lock, triesLeft });
     throw new BackendError(
       'wrong_secret',
       `Wrong PIN or password. ${triesLeft} tries left before you are logged out.`,
@@ -563,16 +569,14 @@ export class FakeBackend implements Backend {
     if (/^(\d)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin))
       throw new BackendError('bad_request', 'invalid input: this PIN is too easy to guess; pick another');
     this.pin = pin;
-    this.lock = { ...this.lock, hasPin: true };
-    return this.lock;
+    return this.setLock({ ...this.lock, hasPin: true });
   }
 
   async setLockPolicy(device: Device, idleMinutes: number | null): Promise<LockStatus> {
     this.record('set_lock_policy', { device, idleMinutes });
     const longest = device === 'shared' ? 300 : 900;
     const chosen = idleMinutes === null ? longest : Math.min(idleMinutes * 60, longest);
-    this.lock = { ...this.lock, device, idleLimitSecs: chosen };
-    return this.lock;
+    return this.setLock({ ...this.lock, device, idleLimitSecs: chosen });
   }
 
   async sendTestAlert() {

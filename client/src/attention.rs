@@ -45,6 +45,8 @@ struct State {
     /// The window is visible and focused.
     in_view: bool,
     show_content: bool,
+    /// The app is locked: notifications name nobody and say nothing of the message.
+    locked: bool,
     availability: Availability,
 }
 
@@ -71,6 +73,7 @@ impl Attention {
                 silenced: HashSet::new(),
                 in_view: false,
                 show_content: false,
+                locked: false,
                 availability,
             }),
         }
@@ -101,6 +104,10 @@ impl Attention {
         self.lock().show_content = show;
     }
 
+    pub(crate) fn set_locked(&self, locked: bool) {
+        self.lock().locked = locked;
+    }
+
     /// An `emergency:alert` (first or repeated) reached this doctor's device.
     pub(crate) fn alerted(&self, emergency: &Emergency, escalated: bool) -> Effects {
         let mut state = self.lock();
@@ -113,11 +120,22 @@ impl Attention {
         }
         if state.ringing.insert(emergency.id.clone()) {
             effects.0.push(alarm(&state));
+            let (title, body) = if state.locked {
+                (
+                    "EMERGENCY from a patient".to_owned(),
+                    "Unlock Clinic Messaging to respond.".to_owned(),
+                )
+            } else {
+                (
+                    format!("EMERGENCY: {}", emergency.patient_name),
+                    "A patient needs help now. Open Clinic Messaging to acknowledge.".to_owned(),
+                )
+            };
             effects.0.push(ClientEvent::Notify {
                 notice: Notice {
                     critical: true,
-                    title: format!("EMERGENCY: {}", emergency.patient_name),
-                    body: "A patient needs help now. Open Clinic Messaging to acknowledge.".into(),
+                    title,
+                    body,
                     conversation: Some(ConversationKey::new(
                         emergency.patient_id.clone(),
                         emergency.doctor_id.clone(),
@@ -172,8 +190,20 @@ impl Attention {
             n.kind,
             NotificationKind::NewMessage | NotificationKind::EmergencyUpdate
         );
-        if !routine || state.in_view || state.availability == Availability::DoNotDisturb {
+        let in_view = state.in_view && !state.locked;
+        if !routine || in_view || state.availability == Availability::DoNotDisturb {
             return Effects::default();
+        }
+        if state.locked {
+            return Effects(vec![ClientEvent::Notify {
+                notice: Notice {
+                    critical: false,
+                    title: "Clinic Messaging".into(),
+                    body: "Something new. Unlock Clinic Messaging to read it.".into(),
+                    conversation: None,
+                    chime: n.kind == NotificationKind::NewMessage,
+                },
+            }]);
         }
         let body = if state.show_content || n.kind == NotificationKind::EmergencyUpdate {
             n.body.clone()

@@ -7,6 +7,9 @@ use serde::{Serialize, Serializer};
 pub enum ClientError {
     #[error("local cache: {0}")]
     Cache(#[from] rusqlite::Error),
+    /// The cache file is encrypted with another key than the one given.
+    #[error("the local cache cannot be opened with this computer's key")]
+    WrongCacheKey,
     #[error("network: {0}")]
     Http(reqwest::Error),
     /// The server could not prove it holds a certificate from the pinned clinic CA.
@@ -38,6 +41,9 @@ pub enum ClientError {
     NotLoggedIn,
     #[error("the session was refused by the server; log in again")]
     SessionExpired,
+    /// The app is locked: unlock it first.
+    #[error("the app is locked; unlock it with your PIN or password")]
+    Locked,
     #[error("not connected to the server")]
     NotConnected,
     /// An action that needs the server's answer did not get one (the sentence says what that
@@ -74,6 +80,7 @@ impl ClientError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Cache(_) => "cache",
+            Self::WrongCacheKey => "wrongCacheKey",
             Self::Http(_) => "network",
             Self::NotYourServer => "notYourServer",
             Self::CodeMismatch => "codeMismatch",
@@ -83,6 +90,7 @@ impl ClientError {
             Self::Server { .. } => "server",
             Self::NotLoggedIn => "notLoggedIn",
             Self::SessionExpired => "sessionExpired",
+            Self::Locked => "locked",
             Self::NotConnected => "notConnected",
             Self::Unconfirmed(_) => "unconfirmed",
             Self::UnknownContact(_) => "unknownContact",

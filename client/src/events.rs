@@ -116,6 +116,10 @@ pub enum ClientEvent {
     /// The conversation list changed (order, unread counts, last message, emergencies): read
     /// [`crate::Client::cached_conversations`]. Several changes in a burst are told once.
     ConversationsChanged,
+    /// The app lock changed (locked, unlocked, a wrong try, a new PIN or policy).
+    Lock {
+        status: crate::client::LockStatus,
+    },
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod connection;
 pub mod credentials;
 pub mod error;
 pub mod events;
+pub mod lock;
 pub mod profile;
 pub mod record;
 mod refusal;
@@ -33,7 +34,7 @@ mod typing;
 
 pub use backoff::BackoffConfig;
 pub use cache::{Cache, OutboxItem};
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, LockStatus};
 pub use connection::MAX_INBOUND_BYTES;
 pub use credentials::{CredentialStore, FileStore, KeyringStore};
 pub use error::{ClientError, Result};

@@ -7,7 +7,9 @@
 
 mod common;
 
-use clinic_client::{Cache, Client, ClientEvent, ConnectionState, LocalMessage, Profile};
+use clinic_client::{
+    Cache, Client, ClientEvent, ConnectionState, FileStore, LocalMessage, Profile,
+};
 use clinic_protocol::ConversationKey;
 use clinic_protocol::rest::UploadResponse;
 use clinic_protocol::{ErrorCode, MessageStatus, MessageType};
@@ -175,7 +177,14 @@ async fn an_upload_the_server_lost_is_uploaded_again() {
         .load_session()
         .unwrap()
         .unwrap();
-    let cache = Cache::open(&Profile::new(profile.path()).cache_path(&session)).unwrap();
+    let store = FileStore::new(profile.path().join("credentials"));
+    let cache = Cache::open_with_store(
+        &Profile::new(profile.path()).cache_path(&session),
+        &store,
+        &session.account(),
+    )
+    .unwrap()
+    .cache;
     let gone = UploadResponse {
         file_url: format!("/api/files/{}", "0".repeat(32)),
         file_name: "notes.txt".into(),

@@ -26,6 +26,9 @@ pub async fn subscribe<R: Runtime>(
 ) -> CmdResult<Snapshot> {
     desktop.set_channel(events);
     let client = desktop.restore(&app).await;
+    if let Some(client) = &client {
+        desktop.announce_cache_reset(client);
+    }
     Ok(desktop.snapshot(client.as_ref()))
 }
 
@@ -43,6 +46,7 @@ pub async fn login<R: Runtime>(
         .login(&app, server_url.trim(), username.trim(), &password, pairing)
         .await?;
     tracing::info!("signed in as {}", session_of(&client).user.username);
+    desktop.announce_cache_reset(&client);
     Ok(desktop.snapshot(Some(&client)))
 }
 

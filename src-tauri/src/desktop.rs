@@ -200,6 +200,17 @@ impl Desktop {
         }
     }
 
+    /// Tells the user when the client had to start its cache afresh (the sentence states what
+    /// was lost). The UI keeps a notice heard while it waits for its snapshot.
+    pub fn announce_cache_reset(&self, client: &Client) {
+        if let Some(reset) = client.cache_reset() {
+            self.send(UiEvent::Notice {
+                code: "cacheReset".to_owned(),
+                message: reset.sentence(),
+            });
+        }
+    }
+
     /// The state as the UI shows it, from the client core (no network).
     pub fn snapshot(&self, client: Option<&Client>) -> Snapshot {
         let Some(client) = client else {
@@ -211,8 +222,22 @@ impl Desktop {
                 conversations: Vec::new(),
                 emergencies: Vec::new(),
                 ringing: Vec::new(),
+                lock: None,
             };
         };
+        let lock = client.lock_status();
+        if lock.locked {
+            return Snapshot {
+                session: Some(session_of(client)),
+                connection: ConnectionStatus::from_client(&client.state(), client.queued()),
+                settings: self.settings(),
+                availability: client.availability(),
+                conversations: Vec::new(),
+                emergencies: Vec::new(),
+                ringing: client.ringing(),
+                lock: Some(lock),
+            };
+        }
         Snapshot {
             session: Some(session_of(client)),
             connection: ConnectionStatus::from_client(&client.state(), client.queued()),
@@ -224,6 +249,7 @@ impl Desktop {
             }),
             emergencies: client.open_emergencies().unwrap_or_default(),
             ringing: client.ringing(),
+            lock: Some(lock),
         }
     }
 }

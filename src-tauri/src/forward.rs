@@ -15,6 +15,9 @@ use tokio::sync::broadcast::error::RecvError;
 /// Changes to the conversation list within this long go to the UI as one list.
 const LIST_COALESCE: Duration = Duration::from_millis(100);
 
+/// How often the app lock's idle time is checked.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 /// Runs until the client is dropped (logout) or the task is aborted.
 pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
     let mut events = client.subscribe();
@@ -28,6 +31,7 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
     tray::show_do_not_disturb(&app, client.availability() == Availability::DoNotDisturb);
     refresh_tray(&app, &client);
     let mut list_due: Option<tokio::time::Instant> = None;
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
     loop {
         let due = list_due;
         tokio::select! {
@@ -44,10 +48,18 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
                 }
                 Err(RecvError::Closed) => break,
             },
+            _ = idle_check.tick() => {
+                if let Err(e) = client.check_idle() {
+                    tracing::warn!("could not lock the app: {e}");
+                }
+            }
             () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)),
                 if due.is_some() =>
             {
                 list_due = None;
+                if client.is_locked() {
+                    continue;
+                }
                 match client.conversation_list() {
                     Ok(conversations) => desktop.send(UiEvent::Conversations { conversations }),
                     Err(e) => tracing::warn!("conversation list: {e}"),
@@ -60,6 +72,11 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
 
 fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent) {
     let desktop = app.state::<Desktop>();
+    // Locked: no message text goes to the page (the snapshot after unlocking brings it).
+    let locked = client.is_locked();
+    if locked && matches!(event, ClientEvent::MessageUpserted { .. }) {
+        return;
+    }
     let ui = match event {
         ClientEvent::Connection { state, queued } => {
             desktop.set_status(app, ConnectionStatus::from_client(&state, queued));
@@ -99,7 +116,7 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
             emergency, message, ..
         } => UiEvent::Emergency {
             emergency,
-            message: Some(LocalMessage::from(message)),
+            message: (!locked).then(|| LocalMessage::from(message)),
         },
         ClientEvent::EmergencyUpdated { emergency } => UiEvent::Emergency {
             emergency,
@@ -135,6 +152,15 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
         ClientEvent::Availability { availability } => {
             tray::show_do_not_disturb(app, availability == Availability::DoNotDisturb);
             UiEvent::Availability { availability }
+        }
+        ClientEvent::Lock { status } => {
+            let unlocked = !status.locked;
+            desktop.send(UiEvent::Lock { status });
+            if unlocked {
+                let snapshot = desktop.snapshot(Some(client));
+                desktop.send(UiEvent::Snapshot { snapshot });
+            }
+            return;
         }
     };
     desktop.send(ui);

@@ -10,7 +10,9 @@ mod desktop;
 mod error;
 mod files;
 mod forward;
+mod lock;
 mod notify;
+mod screen;
 mod settings;
 mod status;
 mod transcript;
@@ -108,6 +110,7 @@ pub fn run() {
                 clinic_alarm::AlarmConfig::default(),
             ));
             tray::build(&handle)?;
+            screen::watch(&handle);
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {
@@ -145,6 +148,11 @@ pub fn run() {
             commands::set_availability,
             commands::set_settings,
             commands::send_test_alert,
+            lock::user_active,
+            lock::lock_now,
+            lock::unlock,
+            lock::set_pin,
+            lock::set_lock_policy,
             files::pick_file,
             files::describe_file,
             files::attachment_preview,

@@ -4,7 +4,7 @@
 
 use crate::settings::Settings;
 use crate::status::{ConnectionStatus, SessionInfo};
-use clinic_client::LocalMessage;
+use clinic_client::{LocalMessage, LockStatus};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, Conversation, Emergency, EmergencyId, UserId};
 use serde::Serialize;
@@ -27,6 +27,9 @@ pub struct Snapshot {
     pub emergencies: Vec<Emergency>,
     /// Emergencies this device rings for now.
     pub ringing: Vec<EmergencyId>,
+    /// The app lock (`None` when signed out). While locked the snapshot carries no
+    /// conversations and no emergencies: nothing of a message reaches the page.
+    pub lock: Option<LockStatus>,
 }
 
 /// One change, in the order it happened.
@@ -101,6 +104,11 @@ pub enum UiEvent {
     OpenConversation {
         patient_id: UserId,
         doctor_id: UserId,
+    },
+    /// The app lock changed. While locked no message, list or emergency text is sent to the
+    /// page; after unlocking a snapshot follows.
+    Lock {
+        status: LockStatus,
     },
     /// The server refused something that was not a send (those park on their bubble).
     Notice {

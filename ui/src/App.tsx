@@ -1,12 +1,16 @@
-// The root component: login screen or the chat, depending on the session.
+// The root component: login screen, lock screen, or the chat, depending on the session.
 
 import { ChatLayout } from './components/ChatLayout';
+import { LockScreen } from './components/LockScreen';
 import { LoginScreen } from './components/LoginScreen';
+import { useLockKeys } from './components/useLockKeys';
 import { useChat } from './store/hooks';
 
 export function App() {
   const phase = useChat((s) => s.phase);
   const user = useChat((s) => s.session?.user);
+  const locked = useChat((s) => s.lock?.locked === true);
+  useLockKeys();
   if (phase === 'starting')
     return (
       <div className="splash" data-testid="splash">
@@ -14,5 +18,6 @@ export function App() {
       </div>
     );
   if (phase === 'login' || !user) return <LoginScreen />;
+  if (locked) return <LockScreen />;
   return <ChatLayout me={user} />;
 }

@@ -10,11 +10,13 @@ import type {
   BackendErrorBody,
   ClientId,
   ConversationKey,
+  Device,
   Emergency,
   EmergencyId,
   FileDropEvent,
   LoadMessagesArgs,
   LocalMessage,
+  LockStatus,
   LoggedOut,
   LoginArgs,
   PickedFile,
@@ -56,6 +58,16 @@ export interface Backend {
   openAttachment(clientId: ClientId): Promise<void>;
   /** Files dragged over / dropped on the window. */
   onFileDrop(handler: (event: FileDropEvent) => void): Unlisten;
+  /** A key or click in the window: the app lock's idle time starts again. */
+  userActive(): Promise<void>;
+  /** "Lock now" (Ctrl+L). */
+  lockNow(): Promise<LockStatus>;
+  /** A PIN or the password; rejects with `wrong_secret`, `wait` or `logged_out` (5th wrong try). */
+  unlock(secret: string): Promise<LockStatus>;
+  /** 4-8 digits; weak ones are refused (`bad_request`). */
+  setPin(pin: string): Promise<LockStatus>;
+  /** Who uses this computer; `idleMinutes` may only shorten the policy's limit (null: the policy's). */
+  setLockPolicy(device: Device, idleMinutes: number | null): Promise<LockStatus>;
 }
 
 /** A failed command, with a machine-readable code (see docs/desktop-api.md). */
@@ -113,7 +125,7 @@ function recordedArgs(args?: Record<string, unknown>): Record<string, unknown> |
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args)) {
     if (k === 'events') out[k] = '<channel>';
-    else if (k === 'password') out[k] = '<redacted>';
+    else if (k === 'password' || k === 'secret' || k === 'newPin') out[k] = '<redacted>';
     else out[k] = v;
   }
   return out;
@@ -167,6 +179,11 @@ export function createTauriBackend(): Backend {
     pickFile: () => call('pick_file'),
     attachmentPreview: (clientId) => call('attachment_preview', { clientId }),
     openAttachment: (clientId) => call('open_attachment', { clientId }),
+    userActive: () => call('user_active'),
+    lockNow: () => call('lock_now'),
+    unlock: (secret) => call('unlock', { secret }),
+    setPin: (pin) => call('set_pin', { newPin: pin }),
+    setLockPolicy: (device, idleMinutes) => call('set_lock_policy', { device, idleMinutes }),
     onFileDrop: (handler) => {
       let stop: (() => void) | null = null;
       let cancelled = false;

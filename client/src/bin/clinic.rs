@@ -29,8 +29,9 @@ struct Cli {
     /// Server base URL, e.g. https://192.168.1.10:8470 (needed by `login` and `forget-server`).
     #[arg(long, env = "CLINIC_SERVER", global = true)]
     server: Option<String>,
-    /// Where `login` keeps the token: the OS keyring (default) or, for headless machines
-    /// without one, a plain file in the profile (readable by its owner only, not encrypted).
+    /// Where `login` keeps the token and the cache's key: the OS keyring (default) or, for
+    /// headless machines without one, plain files in the profile (readable by its owner only,
+    /// not encrypted: whoever reads them can act as the user and read the cache).
     #[arg(long, global = true, value_parser = ["keyring", "file"])]
     credentials: Option<String>,
     #[command(subcommand)]
@@ -569,7 +570,10 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
 /// person following a conversation does not need to read (the list changed, receipts).
 fn describe(event: &ClientEvent) -> Option<String> {
     Some(match event {
-        ClientEvent::MessageUpserted { .. } | ClientEvent::ConversationsChanged => return None,
+        // The app lock is the desktop's; the CLI never locks.
+        ClientEvent::MessageUpserted { .. }
+        | ClientEvent::ConversationsChanged
+        | ClientEvent::Lock { .. } => return None,
         ClientEvent::Connection { state, queued } => {
             let state = match state {
                 ConnectionState::Idle => "not connected".to_owned(),

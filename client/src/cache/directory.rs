@@ -178,7 +178,10 @@ mod tests {
     #[test]
     fn built_from_local_messages_with_unread_and_emergencies_first() -> Result<()> {
         let dir = tempfile::tempdir()?;
-        let cache = Cache::open(&dir.path().join("c.sqlite"))?;
+        let cache = Cache::open(
+            &dir.path().join("c.sqlite"),
+            &crate::cache::CacheKey::random(),
+        )?;
         let doc = UserId::from("doc");
         cache.save_contacts(&[contact("ann", "ann"), contact("ben", "ben")])?;
         // ann wrote twice (older), ben once (newer); the doctor answered ann.

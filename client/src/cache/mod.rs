@@ -1,16 +1,20 @@
 //! The local SQLite cache of one user on one server: messages, outbox, cursor, contacts,
-//! conversations, emergencies. History stays readable with no server. WAL, migrations by
-//! `PRAGMA user_version`, every multi-row change in one transaction.
+//! conversations, emergencies. History stays readable with no server. Encrypted at rest
+//! (SQLCipher, key in the credential store), WAL, migrations by `PRAGMA user_version`, every
+//! multi-row change in one transaction.
 
 mod attachments;
+mod cipher;
 mod directory;
 mod messages;
 mod meta;
 mod outbox;
 
+pub use cipher::CacheKey;
 pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
 
-use crate::error::Result;
+use crate::credentials::CredentialStore;
+use crate::error::{ClientError, Result};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -91,9 +95,50 @@ pub struct Cache {
     conn: Mutex<Connection>,
 }
 
+/// Why a cache was deleted and started afresh (history then comes back from the server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheReset {
+    /// The credential store has no key for it (a new keyring, or the entry was removed).
+    KeyMissing,
+    /// The stored key does not open it (the keyring was replaced or restored from elsewhere).
+    WrongKey,
+}
+
+impl CacheReset {
+    /// What the user is told, loss included.
+    pub fn sentence(self) -> String {
+        let why = match self {
+            Self::KeyMissing => "its key is no longer in this computer's keyring",
+            Self::WrongKey => "the key in this computer's keyring does not open it",
+        };
+        format!(
+            "The local message cache could not be opened ({why}), so it was deleted and your \
+             history is being downloaded again from the server. Messages that were still \
+             waiting to be sent from this computer were lost: please check your conversations \
+             and send them again."
+        )
+    }
+}
+
+/// What [`Cache::open_with_store`] found.
+#[derive(Debug)]
+pub struct Opened {
+    pub cache: Cache,
+    /// Set when the old cache could not be opened and was replaced by an empty one.
+    pub reset: Option<CacheReset>,
+    /// Set when a plaintext cache of an older version was encrypted (and the plaintext wiped).
+    pub migrated: bool,
+}
+
+/// The credential store account of a cache's key, beside the token of `account`.
+pub fn key_account(account: &str) -> String {
+    format!("{account}#cache-key")
+}
+
 impl Cache {
-    /// Opens (creating if needed) and migrates the cache at `path`.
-    pub fn open(path: &Path) -> Result<Self> {
+    /// Opens (creating if needed) and migrates the encrypted cache at `path`. A file that `key`
+    /// does not open fails with [`ClientError::WrongCacheKey`] and is left alone.
+    pub fn open(path: &Path, key: &CacheKey) -> Result<Self> {
         if let Some(dir) = path.parent() {
             crate::profile::private_dir(dir)?;
         }
@@ -107,6 +152,7 @@ impl Cache {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
         let mut conn = Connection::open(path)?;
+        cipher::unlock(&conn, key)?;
         // WAL: readers never block the writer. synchronous=FULL: a send acknowledged to the user
         // ("it is in the outbox") survives a power cut, not only a crash.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -117,6 +163,65 @@ impl Cache {
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Opens the cache at `path` with its key from `store` (account [`key_account`]), making
+    /// a key for a new cache. A plaintext cache of an older version is encrypted and its
+    /// plaintext wiped. A cache whose key is gone or wrong cannot be read by anyone: it is
+    /// deleted and started afresh, and `reset` says why so the user is told (never a silent
+    /// fallback to plaintext). A store that cannot be read at all is an error.
+    pub fn open_with_store(
+        path: &Path,
+        store: &dyn CredentialStore,
+        account: &str,
+    ) -> Result<Opened> {
+        let account = key_account(account);
+        cipher::wipe_leftovers(path)?;
+        let stored = store
+            .load(&account)?
+            .as_deref()
+            .and_then(CacheKey::from_hex);
+        let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let plaintext = cipher::is_plaintext(path)?;
+        let mut reset = None;
+        let key = match stored {
+            Some(key) => key,
+            None => {
+                if exists && !plaintext {
+                    reset = Some(CacheReset::KeyMissing);
+                    cipher::remove_family(path)?;
+                }
+                let key = CacheKey::random();
+                store.save(&account, &key.to_hex())?;
+                key
+            }
+        };
+        if plaintext {
+            cipher::migrate_plaintext(path, &key)?;
+        }
+        let cache = match Self::open(path, &key) {
+            Err(ClientError::WrongCacheKey) => {
+                reset = Some(CacheReset::WrongKey);
+                cipher::remove_family(path)?;
+                Self::open(path, &key)?
+            }
+            other => other?,
+        };
+        if let Some(why) = reset {
+            tracing::warn!("local cache reset: {why:?}");
+        }
+        Ok(Opened {
+            cache,
+            reset,
+            migrated: plaintext,
+        })
+    }
+
+    /// Deletes the cache at `path` (with its log) and forgets its key: on a shared PC, logging
+    /// out leaves nothing of the user's messages behind.
+    pub fn erase(path: &Path, store: &dyn CredentialStore, account: &str) -> Result<()> {
+        cipher::remove_family(path)?;
+        store.delete(&key_account(account))
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -1,6 +1,6 @@
 //! Unit tests of the cache: merging server copies onto optimistic ones, order, receipts, outbox.
 
-use super::{Cache, EntryKind};
+use super::{Cache, CacheKey, EntryKind};
 use crate::record::LocalMessage;
 use chrono::Utc;
 use clinic_protocol::rest::SyncPage;
@@ -45,9 +45,15 @@ fn server(client_id: &str, sender: &str, seq: i64) -> Message {
 }
 
 fn open() -> (tempfile::TempDir, Cache) {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(&dir.path().join("c.sqlite")).unwrap();
+    let (dir, cache, _) = open_keyed();
     (dir, cache)
+}
+
+fn open_keyed() -> (tempfile::TempDir, Cache, CacheKey) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = CacheKey::random();
+    let cache = Cache::open(&dir.path().join("c.sqlite"), &key).unwrap();
+    (dir, cache, key)
 }
 
 #[test]
@@ -274,7 +280,7 @@ fn lanes_uploads_and_emergencies() {
 
 #[test]
 fn sync_page_is_applied_whole_and_moves_the_cursor() {
-    let (dir, cache) = open();
+    let (dir, cache, key) = open_keyed();
     let me = UserId::from("d1");
     let page = SyncPage {
         messages: (1..=50)
@@ -298,7 +304,15 @@ fn sync_page_is_applied_whole_and_moves_the_cursor() {
     assert_eq!(read.len(), 10);
     drop(cache);
     // Reopening runs no migration twice and keeps everything.
-    let cache = Cache::open(&dir.path().join("c.sqlite")).unwrap();
+    let cache = Cache::open(&dir.path().join("c.sqlite"), &key).unwrap();
+    assert_eq!(cache.message_count().unwrap(), 50);
+    drop(cache);
+    // Another key opens nothing and changes nothing.
+    assert!(matches!(
+        Cache::open(&dir.path().join("c.sqlite"), &CacheKey::random()),
+        Err(crate::ClientError::WrongCacheKey)
+    ));
+    let cache = Cache::open(&dir.path().join("c.sqlite"), &key).unwrap();
     assert_eq!(cache.message_count().unwrap(), 50);
     assert_eq!(cache.cursor().unwrap(), Seq(50));
 }

@@ -15,6 +15,8 @@ impl Client {
     /// The UI showed `message_id`: it and everything before it addressed to this user become
     /// read, in the cache at once and on the server now or after the next connect.
     pub fn mark_read(&self, message_id: &MessageId) -> Result<()> {
+        // Read receipts pause while locked: nobody is reading.
+        self.ensure_unlocked()?;
         let me = self.shared.me().clone();
         let Some((conversation, changed)) = self.shared.cache.mark_read_up_to(&me, message_id)?
         else {
@@ -27,6 +29,7 @@ impl Client {
     /// read. One `message:read` ("read up to" the newest) goes to the server, however many were
     /// unread. Returns how many changed; 0 sends nothing.
     pub fn mark_conversation_read(&self, conversation: &ConversationKey) -> Result<usize> {
+        self.ensure_unlocked()?;
         let me = self.shared.me().clone();
         let Some(newest) = self.shared.cache.newest_unread_for(&me, conversation)? else {
             return Ok(0);

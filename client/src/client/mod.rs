@@ -5,14 +5,18 @@
 mod attachments;
 mod directory;
 mod live;
+mod lock;
 mod search;
 
+pub use lock::LockStatus;
+
 use crate::api::Api;
-use crate::cache::Cache;
+use crate::cache::{Cache, CacheReset};
 use crate::connection;
 use crate::credentials::CredentialStore;
 use crate::error::{ClientError, Result};
 use crate::events::{ClientEvent, ConnectionState};
+use crate::lock::{AppLock, Clock, SystemClock};
 use crate::profile::{Profile, Session, account};
 use crate::record::LocalMessage;
 use crate::shared::{Shared, Tuning};
@@ -33,6 +37,8 @@ pub struct ClientOptions {
     pub profile_dir: PathBuf,
     pub credentials: Arc<dyn CredentialStore>,
     pub tuning: Tuning,
+    /// The app lock's time (a fake one in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ClientOptions {
@@ -41,6 +47,7 @@ impl ClientOptions {
             profile_dir: profile_dir.into(),
             credentials,
             tuning: Tuning::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -67,6 +74,9 @@ pub struct Client {
     profile: Profile,
     credentials: Arc<dyn CredentialStore>,
     task: Arc<Mutex<Option<Task>>>,
+    /// Set when this session's cache could not be opened and started afresh.
+    cache_reset: Option<CacheReset>,
+    lock: Arc<Mutex<AppLock>>,
 }
 
 impl Client {
@@ -100,6 +110,11 @@ impl Client {
             .credentials
             .save(&session.account(), &response.token)?;
         profile.save_session(&session)?;
+        // A new sign-in starts a new lock: no PIN yet, no wrong tries, this password unlocks.
+        let mut lock = AppLock::load(profile.dir(), Arc::clone(&options.clock))?;
+        lock.reset()?;
+        lock.remember_password(password)?;
+        drop(lock);
         let client = Self::with_session(options, session, response.token)?;
         if let Err(e) = refresh_directory(&client.shared).await {
             tracing::warn!("logged in, but could not fetch contacts: {e}");
@@ -121,21 +136,37 @@ impl Client {
     fn with_session(options: ClientOptions, session: Session, token: String) -> Result<Self> {
         let profile = Profile::new(&options.profile_dir);
         let trust = profile.pin(&session.server_url)?;
-        let cache = Cache::open(&profile.cache_path(&session))?;
+        let opened = Cache::open_with_store(
+            &profile.cache_path(&session),
+            options.credentials.as_ref(),
+            &session.account(),
+        )?;
         let api = Api::new(&session.server_url, trust.as_ref())?.with_token(token.clone());
-        let shared = Shared::new(session.user, api, token, cache, options.tuning)?;
+        let shared = Shared::new(session.user, api, token, opened.cache, options.tuning)?;
+        let lock = AppLock::load(profile.dir(), options.clock)?;
+        shared.attention.set_locked(lock.is_locked());
         Ok(Self {
             shared: Arc::new(shared),
             profile,
             credentials: options.credentials,
             task: Arc::new(Mutex::new(None)),
+            cache_reset: opened.reset,
+            lock: Arc::new(Mutex::new(lock)),
         })
+    }
+
+    /// Set when the local cache could not be opened with its key (see [`CacheReset`]) and was
+    /// started afresh: a UI tells the user ([`CacheReset::sentence`]). History comes back from
+    /// the server as the connection catches up from the start.
+    pub fn cache_reset(&self) -> Option<CacheReset> {
+        self.cache_reset
     }
 
     /// Ends the session: this device stops ringing, the server revokes the token (awaited),
     /// and the token and session are forgotten here. Returns whether the server confirmed the
     /// revocation; when it could not be reached the token is forgotten anyway (it expires by
-    /// itself). The cache stays, so history remains readable.
+    /// itself). The lock starts over (no PIN). On a personal computer the cache stays, so
+    /// history remains readable; on a shared one it is deleted with its key.
     pub async fn logout(&self) -> Result<bool> {
         self.disconnect().await;
         let effects = self.shared.attention.end();
@@ -147,11 +178,26 @@ impl Client {
                 false
             }
         };
-        self.credentials.delete(&account(
-            self.shared.api.base().as_str(),
-            &self.user().username,
-        ))?;
+        let account = account(self.shared.api.base().as_str(), &self.user().username);
+        self.credentials.delete(&account)?;
+        let session = self.profile.load_session()?;
         self.profile.clear_session()?;
+        let shared_pc = {
+            let mut lock = self.app_lock();
+            let shared_pc = lock.device() == crate::lock::Device::Shared;
+            lock.reset()?;
+            shared_pc
+        };
+        self.shared.attention.set_locked(false);
+        if shared_pc && let Some(session) = session {
+            // Other handles may still hold the file open; on Unix deleting it is still final
+            // (the data goes when the last handle closes) and the key is gone at once.
+            Cache::erase(
+                &self.profile.cache_path(&session),
+                self.credentials.as_ref(),
+                &account,
+            )?;
+        }
         Ok(revoked)
     }
 
@@ -263,6 +309,7 @@ impl Client {
         content: &str,
         is_emergency: bool,
     ) -> Result<LocalMessage> {
+        self.ensure_unlocked()?;
         if content.trim().is_empty() {
             return Err(ClientError::Invalid("a message needs some text".into()));
         }
@@ -359,6 +406,7 @@ impl Client {
         limit: u32,
         before: Option<Seq>,
     ) -> Result<Vec<LocalMessage>> {
+        self.ensure_unlocked()?;
         self.shared.cache.history(conversation, limit, before)
     }
 

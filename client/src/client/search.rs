@@ -16,6 +16,8 @@ impl Client {
         conversation: Option<&ConversationKey>,
         cursor: Option<&str>,
     ) -> Result<SearchPage> {
+        // Results carry message text: nothing while the app is locked.
+        self.ensure_unlocked()?;
         clinic_protocol::search::parse(query).map_err(|e| ClientError::Invalid(e.to_string()))?;
         let offset_minutes = chrono::Local::now().offset().local_minus_utc() / 60;
         match self

@@ -3,6 +3,7 @@
 import { useEffect, useRef } from 'react';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
+import { LockSettings } from './LockSettings';
 
 type BooleanSetting = 'showMessageContent' | 'startOnLogin';
 
@@ -68,6 +69,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
           field="startOnLogin"
           label="Start when I log in to this computer"
         />
+        <LockSettings />
         {me.role === 'DOCTOR' && (
           <label className="field">
             <span>Availability</span>

@@ -45,6 +45,11 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   pick_file: (b) => b.pickFile(),
   attachment_preview: (b, a) => b.attachmentPreview(a.clientId as string),
   open_attachment: (b, a) => b.openAttachment(a.clientId as string),
+  user_active: (b) => b.userActive(),
+  lock_now: (b) => b.lockNow(),
+  unlock: (b, a) => b.unlock(a.secret as string),
+  set_pin: (b, a) => b.setPin(a.newPin as string),
+  set_lock_policy: (b, a) => b.setLockPolicy(a.device as never, (a.idleMinutes as number | null) ?? null),
 };
 
 /** The people of the e2e's clinic, as the real shell described them (ids are placeholders). */
@@ -91,6 +96,9 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
     if (a.password === '<redacted>')
       a.password = line.error?.code === 'unauthorized' ? 'not the password' : 'password';
     if (typeof a.clientId === 'string') a.clientId = clientIds.get(a.clientId) ?? a.clientId;
+    // Nor PINs: a refused one is replayed with a weak one, a refused unlock with a wrong one.
+    if (a.newPin === '<redacted>') a.newPin = line.error ? '1234' : '8203';
+    if (a.secret === '<redacted>') a.secret = line.error ? '1357' : 'password';
     return a;
   };
 
@@ -109,6 +117,9 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       } else if (local && local.status === 'SENDING' && m.status === 'FAILED')
         f.fail(local.clientId, m.error ?? 'refused', m.errorCode ?? 'internal');
       else if (local && local.status === 'SENDING' && m.id !== null) f.ack(local.clientId);
+    } else if (e.type === 'lock') {
+      // Locked by idle time or the screen lock, which the replay has no clock or bus for.
+      if (e.status.locked && !f.lock.locked) f.setLock({ ...f.lock, locked: true });
     } else if (e.type === 'emergency') {
       f.conflictOnAcknowledge = null;
       if (!f.emergencies.some((x) => x.id === e.emergency.id && x.state === e.emergency.state))
@@ -204,6 +215,7 @@ describe('the fake backend against the real shell transcript', () => {
       'emergency_as_patient',
       'emergency_as_doctor',
       'changed_certificate',
+      'app_lock',
     ]);
   });
 

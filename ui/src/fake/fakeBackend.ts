@@ -13,10 +13,12 @@ import type {
   Contact,
   Conversation,
   ConversationKey,
+  Device,
   Emergency,
   EmergencyId,
   FileDropEvent,
   LocalMessage,
+  LockStatus,
   LoginArgs,
   Message,
   PickedFile,
@@ -61,6 +63,16 @@ function status(partial: Partial<ConnectionStatus> = {}): ConnectionStatus {
   return { state: 'online', attempt: null, queued: 0, lastError: null, ...partial };
 }
 
+/** A new session's lock: unlocked, no PIN, a shared computer's 5 minutes. */
+const UNLOCKED: LockStatus = {
+  locked: false,
+  hasPin: false,
+  device: 'shared',
+  idleLimitSecs: 300,
+  waitSecs: null,
+  triesLeft: 5,
+};
+
 export class FakeBackend implements Backend {
   readonly calls: FakeCall[] = [];
   readonly marker = FAKE_BACKEND_MARKER;
@@ -73,6 +85,9 @@ export class FakeBackend implements Backend {
   connection: ConnectionStatus;
   settings: Settings;
   availability: Availability = 'AVAILABLE';
+  /** The app lock as the client core keeps it (without its delays). */
+  lock: LockStatus = { ...UNLOCKED };
+  private pin: string | null = null;
   ringing: EmergencyId[];
   /** When set, the next acknowledge is refused with this conflict message. */
   conflictOnAcknowledge: string | null = null;
@@ -122,6 +137,7 @@ export class FakeBackend implements Backend {
       conversations: this.session ? this.conversationList() : [],
       emergencies: this.emergencies.filter((e) => e.state !== 'RESOLVED'),
       ringing: this.ringing,
+      lock: this.session ? this.lock : null,
     };
   }
 
@@ -506,6 +522,61 @@ export class FakeBackend implements Backend {
     this.record('set_settings', { settings });
     this.settings = settings;
     return settings;
+  }
+
+  async userActive() {
+    // Not recorded: it comes with every few seconds of input.
+  }
+
+  /** The lock changed (as the shell says it with a `lock` event). */
+  setLock(lock: LockStatus): LockStatus {
+    this.lock = lock;
+    this.emit({ type: 'lock', status: lock });
+    return lock;
+  }
+
+  async lockNow(): Promise<LockStatus> {
+    this.record('lock_now');
+    return this.setLock({ ...this.lock, locked: true });
+  }
+
+  async unlock(secret: string): Promise<LockStatus> {
+    this.record('unlock', { secret: '***' });
+    if (!this.lock.locked) return this.lock;
+    if (secret === PASSWORD || (this.pin !== null && secret === this.pin)) {
+      this.setLock({ ...this.lock, locked: false, triesLeft: UNLOCKED.triesLeft });
+      this.emit({ type: 'snapshot', snapshot: this.snapshot() });
+      return this.lock;
+    }
+    const triesLeft = this.lock.triesLeft - 1;
+    if (triesLeft === 0) {
+      this.session = null;
+      this.lock = { ...UNLOCKED };
+      this.pin = null;
+      throw new BackendError('logged_out', 'Too many wrong PIN or password tries: you were logged out.');
+    }
+    this.setLock({ ...this.lock, triesLeft });
+    throw new BackendError(
+      'wrong_secret',
+      `Wrong PIN or password. ${triesLeft} tries left before you are logged out.`,
+    );
+  }
+
+  async setPin(pin: string): Promise<LockStatus> {
+    this.record('set_pin', { pin: '***' });
+    if (!/^\d{4,8}$/.test(pin))
+      throw new BackendError('bad_request', 'invalid input: a PIN is 4 to 8 digits');
+    if (/^(\d)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin))
+      throw new BackendError('bad_request', 'invalid input: this PIN is too easy to guess; pick another');
+    this.pin = pin;
+    return this.setLock({ ...this.lock, hasPin: true });
+  }
+
+  async setLockPolicy(device: Device, idleMinutes: number | null): Promise<LockStatus> {
+    this.record('set_lock_policy', { device, idleMinutes });
+    const longest = device === 'shared' ? 300 : 900;
+    const chosen = idleMinutes === null ? longest : Math.min(idleMinutes * 60, longest);
+    return this.setLock({ ...this.lock, device, idleLimitSecs: chosen });
   }
 
   async sendTestAlert() {

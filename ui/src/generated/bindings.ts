@@ -52,6 +52,8 @@ emergency: Emergency | null, };
 
 export type ConversationKey = { patientId: UserId, doctorId: UserId, };
 
+export type Device = "shared" | "personal";
+
 export type Emergency = { id: EmergencyId, messageId: MessageId, patientId: UserId, patientName: string, doctorId: UserId, state: EmergencyState, raisedAt: string, 
 /**
  * Set once no doctor acknowledged within the escalation timeout.
@@ -85,6 +87,20 @@ errorCode: string | null,
  * original may be moved or deleted while the message waits to be sent).
  */
 localFilePath: string | null, };
+
+export type LockStatus = { locked: boolean, hasPin: boolean, device: Device, 
+/**
+ * Seconds without input before the app locks.
+ */
+idleLimitSecs: number, 
+/**
+ * Seconds to wait before the next unlock try is accepted (after 3 wrong ones).
+ */
+waitSecs: number | null, 
+/**
+ * Wrong tries left before the session ends.
+ */
+triesLeft: number, };
 
 export type LoggedOut = { 
 /**
@@ -140,9 +156,14 @@ emergencies: Array<Emergency>,
 /**
  * Emergencies this device rings for now.
  */
-ringing: Array<EmergencyId>, };
+ringing: Array<EmergencyId>, 
+/**
+ * The app lock (`None` when signed out). While locked the snapshot carries no
+ * conversations and no emergencies: nothing of a message reaches the page.
+ */
+lock: LockStatus | null, };
 
-export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "notice", code: string, message: string, };
+export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "lock", status: LockStatus, } | { "type": "notice", code: string, message: string, };
 
 export type User = { id: UserId, username: string, name: string, role: Role, };
 

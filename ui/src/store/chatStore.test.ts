@@ -313,4 +313,19 @@ describe("a command's answer never undoes what events already said", () => {
     expect(store.getState().phase).toBe('ready');
     expect(store.getState().connection.state).toBe('online');
   });
+
+  it('a notice heard while the login answer was on its way (a cache started afresh) stays shown', async () => {
+    const { fake, store } = setup({ as: null });
+    await store.start();
+    const login = fake.login.bind(fake);
+    const sentence = 'The local message cache could not be opened, so it was deleted.';
+    fake.login = async (args) => {
+      const snapshot = await login(args);
+      fake.emit({ type: 'notice', code: 'cacheReset', message: sentence });
+      return snapshot;
+    };
+    await store.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'password' });
+    expect(store.getState().phase).toBe('ready');
+    expect(store.getState().notice).toBe(sentence);
+  });
 });

@@ -21,8 +21,10 @@ import { applyTyping } from '../logic/typing';
 import type {
   Availability,
   ConversationKey,
+  Device,
   Emergency,
   LocalMessage,
+  LockStatus,
   LoginArgs,
   PickedFile,
   Settings,
@@ -34,8 +36,11 @@ import { EMPTY_MESSAGES, initialState, type ChatState, type ConversationMessages
 type Listener = () => void;
 
 /** What events said while a command's snapshot was on its way (see `ChatStore.applyAnswer`). */
+/** Input tells the shell at most this often that the user is there. */
+const ACTIVITY_EVERY_MS = 5000;
+
 interface Heard {
-  fields: Partial<Pick<ChatState, 'connection' | 'conversations' | 'availability' | 'ringing'>>;
+  fields: Partial<Pick<ChatState, 'connection' | 'conversations' | 'availability' | 'ringing' | 'notice'>>;
   emergencies: Emergency[];
 }
 
@@ -54,6 +59,7 @@ export class ChatStore {
   /** Commands on their way whose answer is a snapshot, and what events said meanwhile. */
   private snapshotsAwaited = 0;
   private heard: Heard = { fields: {}, emergencies: [] };
+  private lastActive = 0;
 
   readonly backend: Backend;
 
@@ -151,6 +157,7 @@ export class ChatStore {
       conversations: snapshot.conversations,
       emergencies: snapshot.emergencies,
       ringing: snapshot.ringing,
+      lock: snapshot.lock,
     });
   }
 
@@ -197,7 +204,10 @@ export class ChatStore {
         void this.select({ patientId: e.patientId, doctorId: e.doctorId });
         return;
       case 'notice':
+        this.hear({ notice: e.message });
         return this.set({ notice: e.message });
+      case 'lock':
+        return this.onLock(e.status);
     }
   }
 
@@ -208,6 +218,67 @@ export class ChatStore {
       this.set({ loggingIn: false });
     } catch (err) {
       this.set({ loggingIn: false, loginError: loginErrorText(BackendError.from(err)) });
+    }
+  }
+
+  // ---- the app lock ----
+
+  /**
+   * Locked: every message and list is dropped from memory (the shell sends none while locked);
+   * unlocked: the shell's snapshot brings the list back and the open conversation reloads.
+   */
+  private onLock(status: LockStatus): void {
+    if (status.locked) {
+      this.set({ lock: status, messages: {}, conversations: [], emergencies: [], typing: {} });
+      return;
+    }
+    this.set({ lock: status, lockError: null });
+    // The open conversation's page was dropped when the app locked: load it again.
+    const active = this.state.active;
+    if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);
+  }
+
+  /** The user did something: the shell restarts the idle time (at most every few seconds). */
+  userActive(): void {
+    const now = Date.now();
+    if (now - this.lastActive < ACTIVITY_EVERY_MS) return;
+    this.lastActive = now;
+    this.backend.userActive().catch(() => undefined);
+  }
+
+  async lockNow(): Promise<void> {
+    try {
+      this.onLock(await this.backend.lockNow());
+    } catch (err) {
+      this.set({ notice: `Could not lock: ${describe(err)}` });
+    }
+  }
+
+  async unlock(secret: string): Promise<void> {
+    try {
+      this.onLock(await this.backend.unlock(secret));
+    } catch (err) {
+      const e = BackendError.from(err);
+      if (e.code === 'logged_out') this.set({ ...initialState(), phase: 'login', loginError: e.message });
+      else this.set({ lockError: e.message });
+    }
+  }
+
+  /** Resolves to an error sentence, or null when the PIN was saved. */
+  async setPin(pin: string): Promise<string | null> {
+    try {
+      this.set({ lock: await this.backend.setPin(pin) });
+      return null;
+    } catch (err) {
+      return describe(err);
+    }
+  }
+
+  async setLockPolicy(device: Device, idleMinutes: number | null): Promise<void> {
+    try {
+      this.set({ lock: await this.backend.setLockPolicy(device, idleMinutes) });
+    } catch (err) {
+      this.set({ notice: `Could not save the lock settings: ${describe(err)}` });
     }
   }
 

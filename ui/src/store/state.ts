@@ -12,6 +12,7 @@ import type {
   Emergency,
   EmergencyId,
   LocalMessage,
+  LockStatus,
   Session,
   Settings,
   UserId,
@@ -58,6 +59,10 @@ export interface ChatState {
   settings: Settings;
   /** A transient problem to show in a toast. */
   notice: string | null;
+  /** The app lock (null when signed out). While locked only the lock screen shows. */
+  lock: LockStatus | null;
+  /** Why the last unlock try failed. */
+  lockError: string | null;
 }
 
 export const EMPTY_MESSAGES: ConversationMessages = {
@@ -85,5 +90,7 @@ export function initialState(): ChatState {
     uploads: {},
     settings: DEFAULT_SETTINGS,
     notice: null,
+    lock: null,
+    lockError: null,
   };
 }

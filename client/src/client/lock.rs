@@ -1,0 +1,131 @@
+//! The app lock as a `Client` offers it: input, idle checks, "Lock now", unlocking, the PIN
+//! and the policy. A lock change tells the attention policy (notifications without content,
+//! emergencies still ring) and the UI ([`ClientEvent::Lock`]); too many wrong tries log out.
+
+use super::Client;
+use crate::error::Result;
+use crate::events::ClientEvent;
+use crate::lock::{AppLock, Device, Unlock};
+use serde::Serialize;
+use std::sync::MutexGuard;
+use std::time::Duration;
+
+/// The lock as a UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct LockStatus {
+    pub locked: bool,
+    pub has_pin: bool,
+    pub device: Device,
+    /// Seconds without input before the app locks.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub idle_limit_secs: u64,
+    /// Seconds to wait before the next unlock try is accepted (after 3 wrong ones).
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub wait_secs: Option<u64>,
+    /// Wrong tries left before the session ends.
+    pub tries_left: u32,
+}
+
+impl Client {
+    pub(super) fn app_lock(&self) -> MutexGuard<'_, AppLock> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn lock_status(&self) -> LockStatus {
+        status_of(&self.app_lock())
+    }
+
+    /// The user did something in the app (a key, a click): the idle time starts again.
+    pub fn touch(&self) {
+        self.app_lock().touch();
+    }
+
+    /// Locks if the idle limit has passed (a shell calls this every few seconds); true if it
+    /// locked now.
+    pub fn check_idle(&self) -> Result<bool> {
+        let locked = self.app_lock().tick()?;
+        if locked {
+            self.lock_changed();
+        }
+        Ok(locked)
+    }
+
+    /// "Lock now" (Ctrl+L), or the OS screen locked.
+    pub fn lock_now(&self) -> Result<()> {
+        let was = self.app_lock().is_locked();
+        self.app_lock().lock_now()?;
+        if !was {
+            self.lock_changed();
+        }
+        Ok(())
+    }
+
+    /// Tries a PIN or the password (checked here, offline). The 5th wrong try ends the session
+    /// as [`Client::logout`] does, wiping the cache on a shared computer.
+    pub async fn unlock(&self, secret: &str) -> Result<Unlock> {
+        let outcome = self.app_lock().unlock(secret)?;
+        match outcome {
+            Unlock::Unlocked => self.lock_changed(),
+            Unlock::LogOut => {
+                tracing::warn!("too many wrong unlock tries: logging out");
+                self.logout().await?;
+            }
+            Unlock::Wrong { .. } | Unlock::Wait(_) => self.emit_lock(),
+        }
+        Ok(outcome)
+    }
+
+    /// Sets the unlock PIN (4-8 digits, weak ones refused). Only while unlocked.
+    pub fn set_pin(&self, pin: &str) -> Result<()> {
+        let mut lock = self.app_lock();
+        lock.ensure_unlocked()?;
+        lock.set_pin(pin)?;
+        drop(lock);
+        self.emit_lock();
+        Ok(())
+    }
+
+    /// Who uses this computer and, optionally, a shorter idle time. Only while unlocked.
+    pub fn set_lock_policy(&self, device: Device, chosen: Option<Duration>) -> Result<()> {
+        let mut lock = self.app_lock();
+        lock.ensure_unlocked()?;
+        lock.set_policy(device, chosen)?;
+        drop(lock);
+        self.emit_lock();
+        Ok(())
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.app_lock().is_locked()
+    }
+
+    /// Fails with [`crate::ClientError::Locked`] while locked.
+    pub(crate) fn ensure_unlocked(&self) -> Result<()> {
+        self.app_lock().ensure_unlocked()
+    }
+
+    fn lock_changed(&self) {
+        let locked = self.is_locked();
+        self.shared.attention.set_locked(locked);
+        self.emit_lock();
+    }
+
+    fn emit_lock(&self) {
+        self.shared.emit(ClientEvent::Lock {
+            status: self.lock_status(),
+        });
+    }
+}
+
+fn status_of(lock: &AppLock) -> LockStatus {
+    LockStatus {
+        locked: lock.is_locked(),
+        has_pin: lock.has_pin(),
+        device: lock.device(),
+        idle_limit_secs: lock.idle_limit().as_secs(),
+        wait_secs: lock.wait().map(|w| w.as_secs().max(1)),
+        tries_left: crate::lock::LOGOUT_AFTER.saturating_sub(lock.failures()),
+    }
+}

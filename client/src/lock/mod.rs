@@ -1,0 +1,301 @@
+//! The app lock (HIPAA automatic logoff): locks after a period without input, at once on "Lock
+//! now" or when the OS screen locks; unlocks with a PIN or the password, both checked offline
+//! against argon2id hashes; rising delays after 3 wrong tries, and the 5th logs out. The state
+//! (locked or not, PIN and password hashes, the failure count) lives in `lock.json` in the
+//! profile, so quitting the app neither unlocks it nor resets the count. Time comes from a
+//! [`Clock`] so tests drive it.
+
+mod pin;
+
+pub use pin::{PIN_DIGITS, check_pin};
+
+use crate::error::{ClientError, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the time comes from (a fake one in tests).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The computer's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Who uses this computer, which sets the longest idle time the lock allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub enum Device {
+    /// A front-desk or ward PC several people use.
+    #[default]
+    Shared,
+    /// One person's own computer.
+    Personal,
+}
+
+impl Device {
+    /// The policy's longest idle time: 5 minutes on a shared PC, 15 on a personal one.
+    pub fn longest_idle(self) -> Duration {
+        match self {
+            Self::Shared => Duration::from_secs(5 * 60),
+            Self::Personal => Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The idle time after which the app locks: the user's choice, never longer than `longest`.
+pub fn idle_limit(longest: Duration, chosen: Option<Duration>) -> Duration {
+    chosen.map_or(longest, |c| c.min(longest))
+}
+
+/// Wrong tries allowed without waiting; then each one doubles the wait from [`FIRST_DELAY`].
+pub const FREE_TRIES: u32 = 3;
+/// The wrong try that ends the session.
+pub const LOGOUT_AFTER: u32 = 5;
+const FIRST_DELAY: Duration = Duration::from_secs(30);
+
+/// What an unlock attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlock {
+    Unlocked,
+    /// Wrong; `wait` before the next try is accepted, `left` tries before logout.
+    Wrong {
+        left: u32,
+        wait: Option<Duration>,
+    },
+    /// Too soon after a wrong try: nothing was checked.
+    Wait(Duration),
+    /// Too many wrong tries: the caller logs out (and on a shared PC wipes the cache).
+    LogOut,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Stored {
+    /// Who uses this computer, and the idle time its user chose (kept across sessions).
+    device: Device,
+    chosen_idle_secs: Option<u64>,
+    locked: bool,
+    pin_hash: Option<String>,
+    password_hash: Option<String>,
+    failures: u32,
+    last_failure: Option<DateTime<Utc>>,
+}
+
+/// The lock of one profile. Not shared by itself: wrap it in a mutex.
+#[derive(Debug)]
+pub struct AppLock {
+    path: PathBuf,
+    clock: Arc<dyn Clock>,
+    last_input: DateTime<Utc>,
+    stored: Stored,
+}
+
+impl AppLock {
+    /// The lock of the profile in `dir` (unlocked with no PIN if it never had one). A damaged
+    /// file counts as locked: refusing to open is safer than opening unasked.
+    pub fn load(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+        let path = dir.join("lock.json");
+        let stored = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!("lock.json unreadable ({e}); starting locked");
+                Stored {
+                    locked: true,
+                    ..Stored::default()
+                }
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stored::default(),
+            Err(e) => return Err(e.into()),
+        };
+        let last_input = clock.now();
+        Ok(Self {
+            path,
+            clock,
+            last_input,
+            stored,
+        })
+    }
+
+    fn save(&self) -> Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        std::io::Write::write_all(
+            &mut crate::profile::private_file(&tmp)?,
+            &serde_json::to_vec_pretty(&self.stored)?,
+        )?;
+        std::fs::rename(tmp, &self.path)?;
+        Ok(())
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.stored.locked
+    }
+
+    pub fn has_pin(&self) -> bool {
+        self.stored.pin_hash.is_some()
+    }
+
+    pub fn device(&self) -> Device {
+        self.stored.device
+    }
+
+    /// The idle time the user chose (`None`: the policy's longest).
+    pub fn chosen_idle(&self) -> Option<Duration> {
+        self.stored.chosen_idle_secs.map(Duration::from_secs)
+    }
+
+    /// The idle time after which the app locks now.
+    pub fn idle_limit(&self) -> Duration {
+        idle_limit(self.stored.device.longest_idle(), self.chosen_idle())
+    }
+
+    /// Who uses this computer, and a shorter idle time if the user wants one (a longer one is
+    /// cut to the policy's; less than 30 seconds is refused as unusable).
+    pub fn set_policy(&mut self, device: Device, chosen: Option<Duration>) -> Result<()> {
+        if chosen.is_some_and(|c| c < Duration::from_secs(30)) {
+            return Err(ClientError::Invalid(
+                "the app can lock after 30 seconds without input at the soonest".into(),
+            ));
+        }
+        self.stored.device = device;
+        self.stored.chosen_idle_secs = chosen.map(|c| c.min(device.longest_idle()).as_secs());
+        self.save()
+    }
+
+    /// Wrong tries since the last unlock.
+    pub fn failures(&self) -> u32 {
+        self.stored.failures
+    }
+
+    /// The user did something in the app: the idle time starts again.
+    pub fn touch(&mut self) {
+        self.last_input = self.clock.now();
+    }
+
+    /// Locks when the idle limit has passed since the last input; true if it locked now.
+    pub fn tick(&mut self) -> Result<bool> {
+        if self.stored.locked {
+            return Ok(false);
+        }
+        let idle = (self.clock.now() - self.last_input)
+            .to_std()
+            .unwrap_or_default();
+        if idle < self.idle_limit() {
+            return Ok(false);
+        }
+        self.lock_now()?;
+        Ok(true)
+    }
+
+    /// How long until [`AppLock::tick`] would lock (zero when due or locked).
+    pub fn until_idle_lock(&self) -> Duration {
+        let idle = (self.clock.now() - self.last_input)
+            .to_std()
+            .unwrap_or_default();
+        self.idle_limit().saturating_sub(idle)
+    }
+
+    /// "Lock now", or the OS screen locked.
+    pub fn lock_now(&mut self) -> Result<()> {
+        if !self.stored.locked {
+            self.stored.locked = true;
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Sets the PIN (refusing weak ones, see [`check_pin`]); stored as an argon2id hash.
+    pub fn set_pin(&mut self, pin: &str) -> Result<()> {
+        check_pin(pin)?;
+        self.stored.pin_hash = Some(pin::hash(pin)?);
+        self.save()
+    }
+
+    /// Remembers the password the user signed in with (as an argon2id hash), so it unlocks the
+    /// app with no server.
+    pub fn remember_password(&mut self, password: &str) -> Result<()> {
+        self.stored.password_hash = Some(pin::hash(password)?);
+        self.save()
+    }
+
+    /// Tries the PIN or the password. Unlocking when not locked is a success with no check.
+    pub fn unlock(&mut self, secret: &str) -> Result<Unlock> {
+        if !self.stored.locked {
+            return Ok(Unlock::Unlocked);
+        }
+        if self.stored.failures >= LOGOUT_AFTER {
+            return Ok(Unlock::LogOut);
+        }
+        if let Some(wait) = self.wait() {
+            return Ok(Unlock::Wait(wait));
+        }
+        let matches =
+            |hash: &Option<String>| hash.as_deref().is_some_and(|h| pin::verify(secret, h));
+        if matches(&self.stored.pin_hash) || matches(&self.stored.password_hash) {
+            self.stored.locked = false;
+            self.stored.failures = 0;
+            self.stored.last_failure = None;
+            self.save()?;
+            self.touch();
+            return Ok(Unlock::Unlocked);
+        }
+        self.stored.failures += 1;
+        self.stored.last_failure = Some(self.clock.now());
+        self.save()?;
+        if self.stored.failures >= LOGOUT_AFTER {
+            return Ok(Unlock::LogOut);
+        }
+        Ok(Unlock::Wrong {
+            left: LOGOUT_AFTER - self.stored.failures,
+            wait: self.wait(),
+        })
+    }
+
+    /// The wait still due after the last wrong try, if any.
+    pub fn wait(&self) -> Option<Duration> {
+        let extra = self.stored.failures.checked_sub(FREE_TRIES - 1)?;
+        if extra == 0 {
+            return None;
+        }
+        let delay = FIRST_DELAY * 2u32.saturating_pow(extra - 1);
+        let since = self
+            .stored
+            .last_failure
+            .map(|t| (self.clock.now() - t).to_std().unwrap_or_default())
+            .unwrap_or(delay);
+        Some(delay.saturating_sub(since)).filter(|d| !d.is_zero())
+    }
+
+    /// The session ended (logout, revoked, too many tries): the next user starts unlocked with
+    /// no PIN and no remembered password. Who uses the computer and the idle time stay.
+    pub fn reset(&mut self) -> Result<()> {
+        self.stored = Stored {
+            device: self.stored.device,
+            chosen_idle_secs: self.stored.chosen_idle_secs,
+            ..Stored::default()
+        };
+        self.save()
+    }
+
+    /// Refuses an action a locked app must not take (reading, marking read, sending).
+    pub fn ensure_unlocked(&self) -> Result<()> {
+        if self.stored.locked {
+            Err(ClientError::Locked)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,0 +1,152 @@
+//! The app lock end to end (included by desktop.rs): a doctor sets a PIN and a one-minute idle
+//! time, the app locks by itself, the page holds no message text, an emergency still rings and
+//! says "unlock to respond", the PIN unlocks; the desktop's screen lock locks it too and the
+//! password unlocks; then IT revokes the doctor's sessions and the app shows the login screen
+//! within seconds.
+
+use super::*;
+use clinic_e2e::NotificationLog;
+
+/// Seconds the app may take beyond its one-minute idle time to lock (the check runs every
+/// second; the machine may be loaded).
+const LOCK_SLACK_SECS: u64 = 60;
+
+/// True (in the webview) when the lock screen is up and `text` is nowhere in the page.
+fn locked_without(text: &str) -> String {
+    format!(
+        "return document.querySelector('[data-testid=lock-screen]') !== null \
+         && !document.documentElement.outerHTML.includes({text:?}) \
+         && !document.body.innerText.includes({text:?});"
+    )
+}
+
+pub(crate) async fn app_lock(w: &World) -> Result<()> {
+    let secret = format!("Lock test {}: blood pressure 150/95.", std::process::id());
+    w.alice_cli.run(&["send", "--with", "dr.patel", &secret])?;
+    w.alice_cli.run(&["sync"])?;
+
+    let (driver, app) = w.app(&w.profile("patel-lock")).await?;
+    log_in(&app, &w.url, "dr.patel", &w.code).await?;
+    app.click("conversation-alice").await?;
+    app.wait_until("[data-testid=message]", "alice's message", |found| {
+        found.iter().any(|(t, _)| t.contains(&secret))
+    })
+    .await?;
+
+    // A PIN (a weak one refused first) and the shortest idle time.
+    app.click("settings-button").await?;
+    app.click("lock-settings-open").await?;
+    app.fill("pin-input", "1234").await?;
+    app.click("pin-save").await?;
+    app.wait_until("[data-testid=pin-result]", "a weak PIN refused", |found| {
+        found.iter().any(|(t, _)| t.contains("too easy to guess"))
+    })
+    .await?;
+    app.fill("pin-input", "8203").await?;
+    app.click("pin-save").await?;
+    app.wait_until("[data-testid=pin-result]", "the PIN saved", |found| {
+        found.iter().any(|(t, _)| t.contains("PIN saved"))
+    })
+    .await?;
+    click_css(&app, "[data-testid=lock-idle] option[value=\"1\"]").await?;
+    w.shot(&app, "lock-settings", false).await?;
+    app.click("settings-close").await?;
+
+    // No input from here: the app locks by itself after a minute.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60 + LOCK_SLACK_SECS);
+    loop {
+        match app
+            .wait_script("the idle lock", &locked_without(&secret))
+            .await
+        {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() > deadline => {
+                return Err(e).context("locked after a minute without input, no message text");
+            }
+            Err(_) => {}
+        }
+    }
+    w.shot(&app, "locked", false).await?;
+
+    // An emergency rings through the lock and says to unlock.
+    let notifications = NotificationLog::start(&w.tmp.path().join("notify-lock.log"))?;
+    w.bob.run(&[
+        "send",
+        "--with",
+        "dr.patel",
+        "--emergency",
+        "Lock test: I fell again.",
+    ])?;
+    w.bob.run(&["sync"])?;
+    app.wait("lock-emergency")
+        .await
+        .context("the locked app shows the emergency ringing")?;
+    notifications
+        .wait_for("EMERGENCY from a patient")
+        .await
+        .context("a notification without the patient's name")?;
+    app.wait_script("still no message text", &locked_without("I fell again"))
+        .await?;
+    w.shot(&app, "locked-emergency", true).await?;
+
+    // A wrong PIN is refused with the tries left; the right one unlocks.
+    app.fill("unlock-secret", "1357").await?;
+    app.click("unlock-submit").await?;
+    app.wait_until("[data-testid=unlock-error]", "a wrong PIN", |found| {
+        found.iter().any(|(t, _)| t.contains("4 tries left"))
+    })
+    .await?;
+    app.fill("unlock-secret", "8203").await?;
+    app.click("unlock-submit").await?;
+    app.wait("chat-layout").await.context("unlocked")?;
+    app.wait("silence-alarm")
+        .await
+        .context("the emergency still rings after unlocking")?;
+    app.click("silence-alarm").await?;
+
+    // The desktop's screen locks (its screen saver says so on the session bus): so does the app,
+    // and the password unlocks it too.
+    let sent = std::process::Command::new("dbus-send")
+        .args([
+            "--session",
+            "--type=signal",
+            "/org/freedesktop/ScreenSaver",
+            "org.freedesktop.ScreenSaver.ActiveChanged",
+            "boolean:true",
+        ])
+        .status()
+        .context("dbus-send")?;
+    if !sent.success() {
+        bail!("dbus-send failed: {sent}");
+    }
+    app.wait_script("the screen-lock lock", &locked_without(&secret))
+        .await
+        .context("the app locks with the screen")?;
+    app.fill("unlock-secret", PASSWORD).await?;
+    app.click("unlock-submit").await?;
+    app.wait("chat-layout")
+        .await
+        .context("the password unlocks")?;
+
+    // IT ends the doctor's sessions: the app shows the login screen within seconds.
+    let data_dir = {
+        let slot = w.server.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().context("the server")?.data_dir.clone()
+    };
+    let out = std::process::Command::new(binary("clinic-server")?)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["sessions", "revoke", "--user", "dr.patel"])
+        .output()
+        .context("clinic-server sessions revoke")?;
+    if !out.status.success() {
+        bail!("sessions revoke: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    app.wait("login-form")
+        .await
+        .context("a revoked session shows the login screen")?;
+    w.shot(&app, "session-revoked", false).await?;
+    w.close(app).await?;
+    drop(driver);
+    Ok(())
+}

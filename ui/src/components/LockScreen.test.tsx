@@ -1,0 +1,59 @@
+import { act, fireEvent, render, screen } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import { App } from '../App';
+import { StoreProvider } from '../store/StoreProvider';
+import { DOCTOR, history, setup } from '../test/fixtures';
+
+async function renderApp(s: ReturnType<typeof setup>) {
+  render(
+    <StoreProvider store={s.store}>
+      <App />
+    </StoreProvider>,
+  );
+  await act(() => s.store.start());
+  return { ...s, user: userEvent.setup() };
+}
+
+describe('app lock', () => {
+  it('Ctrl+L locks: no message text in the page; a weak PIN is refused; the PIN unlocks', async () => {
+    const s = await renderApp(setup({ messages: history(3) }));
+    const { user, store } = s;
+    await user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    expect(await screen.findByText('line 3')).toBeInTheDocument();
+
+    await user.click(screen.getByTestId('settings-button'));
+    await user.click(screen.getByTestId('lock-settings-open'));
+    await user.type(screen.getByTestId('pin-input'), '1234');
+    await user.click(screen.getByTestId('pin-save'));
+    expect(await screen.findByTestId('pin-result')).toHaveTextContent('too easy to guess');
+    await user.clear(screen.getByTestId('pin-input'));
+    await user.type(screen.getByTestId('pin-input'), '8203');
+    await user.click(screen.getByTestId('pin-save'));
+    expect(await screen.findByTestId('pin-result')).toHaveTextContent('PIN saved');
+    await user.click(screen.getByTestId('settings-close'));
+
+    await act(async () => {
+      fireEvent.keyDown(window, { key: 'l', ctrlKey: true });
+    });
+    expect(await screen.findByTestId('lock-screen')).toBeInTheDocument();
+    expect(document.body.innerHTML).not.toContain('line 3');
+    expect(store.getState().messages).toEqual({});
+
+    await user.type(screen.getByTestId('unlock-secret'), '1357');
+    await user.click(screen.getByTestId('unlock-submit'));
+    expect(await screen.findByTestId('unlock-error')).toHaveTextContent('4 tries left');
+    await user.type(screen.getByTestId('unlock-secret'), '8203');
+    await user.click(screen.getByTestId('unlock-submit'));
+    expect(await screen.findByTestId('chat-layout')).toBeInTheDocument();
+    // The open conversation comes back.
+    expect(await screen.findByText('line 3')).toBeInTheDocument();
+  });
+
+  it('"Not you? Log out" goes to the login screen', async () => {
+    const { user, store } = await renderApp(setup());
+    await act(() => store.lockNow());
+    await user.click(await screen.findByTestId('lock-logout'));
+    expect(await screen.findByTestId('login-form')).toBeInTheDocument();
+  });
+});

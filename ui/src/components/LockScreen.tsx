@@ -1,0 +1,71 @@
+// The locked app: nothing of the messages, only who is signed in, an unlock field, an
+// emergency's "unlock to respond", and "Not you? Log out".
+
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useChat, useStore } from '../store/hooks';
+
+export function LockScreen() {
+  const store = useStore();
+  const user = useChat((s) => s.session?.user);
+  const lock = useChat((s) => s.lock);
+  const error = useChat((s) => s.lockError);
+  const ringing = useChat((s) => s.ringing);
+  const [secret, setSecret] = useState('');
+  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => input.current?.focus(), []);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    await store.unlock(secret);
+    setSecret('');
+    setBusy(false);
+    input.current?.focus();
+  };
+
+  return (
+    <main className="login-page" data-testid="lock-screen">
+      <form className="login card" onSubmit={(e) => void submit(e)} aria-labelledby="lock-title">
+        <h1 id="lock-title">Clinic Messaging is locked</h1>
+        {ringing.length > 0 && (
+          <p className="login-error lock-emergency" role="alert" data-testid="lock-emergency">
+            EMERGENCY from a patient: unlock to respond
+          </p>
+        )}
+        <p>
+          Signed in as <strong>{user?.name}</strong> ({user?.username}). Enter your{' '}
+          {lock?.hasPin ? 'PIN or password' : 'password'} to continue.
+        </p>
+        <label className="field">
+          <span>{lock?.hasPin ? 'PIN or password' : 'Password'}</span>
+          <input
+            ref={input}
+            type="password"
+            autoComplete="off"
+            required
+            data-testid="unlock-secret"
+            value={secret}
+            onChange={(e) => setSecret(e.target.value)}
+          />
+        </label>
+        {error && (
+          <p className="login-error" role="alert" data-testid="unlock-error">
+            {error}
+          </p>
+        )}
+        <button type="submit" className="primary-button" disabled={busy} data-testid="unlock-submit">
+          Unlock
+        </button>
+        <button
+          type="button"
+          className="link-button"
+          data-testid="lock-logout"
+          onClick={() => void store.logout()}
+        >
+          Not you? Log out
+        </button>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,82 @@
+// The lock's part of the settings: the unlock PIN, who uses this computer, and a shorter idle
+// time than the policy's.
+
+import { useState, type FormEvent } from 'react';
+import type { Device } from '../types';
+import { useChat, useStore } from '../store/hooks';
+
+/** Idle times a user may pick (minutes); longer than the policy's are not offered. */
+const IDLE_CHOICES = [1, 2, 5, 10, 15];
+
+export function LockSettings() {
+  const store = useStore();
+  const lock = useChat((s) => s.lock);
+  const [pin, setPin] = useState('');
+  const [pinResult, setPinResult] = useState<string | null>(null);
+  if (!lock) return null;
+  const longest = lock.device === 'shared' ? 5 : 15;
+  const minutes = Math.round(lock.idleLimitSecs / 60);
+
+  const savePin = async (e: FormEvent) => {
+    e.preventDefault();
+    const error = await store.setPin(pin);
+    setPinResult(error ?? 'PIN saved.');
+    if (!error) setPin('');
+  };
+
+  return (
+    <details className="lock-settings" data-testid="lock-settings">
+      <summary data-testid="lock-settings-open">
+        Lock: {lock.hasPin ? 'PIN set' : 'no PIN yet'}, after {minutes} {minutes === 1 ? 'minute' : 'minutes'}{' '}
+        without input
+      </summary>
+      <form className="pin-setup" onSubmit={(e) => void savePin(e)}>
+        <label className="field">
+          <span>{lock.hasPin ? 'Change unlock PIN' : 'Unlock PIN (4-8 digits)'}</span>
+          <input
+            type="password"
+            inputMode="numeric"
+            autoComplete="off"
+            data-testid="pin-input"
+            value={pin}
+            onChange={(e) => setPin(e.target.value)}
+          />
+        </label>
+        <button type="submit" className="secondary-button" data-testid="pin-save" disabled={pin.length === 0}>
+          Save PIN
+        </button>
+        {pinResult && (
+          <p className="hint" role="status" data-testid="pin-result">
+            {pinResult}
+          </p>
+        )}
+      </form>
+      <label className="field">
+        <span>This computer is</span>
+        <select
+          data-testid="lock-device"
+          value={lock.device}
+          onChange={(e) => void store.setLockPolicy(e.target.value as Device, null)}
+        >
+          <option value="shared">Shared (5 minutes at most; logout clears it)</option>
+          <option value="personal">Only mine (15 minutes at most)</option>
+        </select>
+      </label>
+      <label className="field">
+        <span>Lock after</span>
+        <select
+          data-testid="lock-idle"
+          value={minutes}
+          onChange={(e) => void store.setLockPolicy(lock.device, Number(e.target.value))}
+        >
+          {IDLE_CHOICES.filter((m) => m <= longest).map((m) => (
+            <option key={m} value={m}>
+              {m} {m === 1 ? 'minute' : 'minutes'} without input
+            </option>
+          ))}
+        </select>
+      </label>
+      <p className="hint">Lock now at any time with Ctrl+L.</p>
+    </details>
+  );
+}

@@ -168,3 +168,35 @@ async fn with_the_server_unreachable_acknowledge_fails_and_the_alarm_keeps_ringi
     assert!(!revoked);
     assert!(patel.ringing().is_empty());
 }
+
+/// Do-not-disturb mutes, never hides: a doctor on do-not-disturb has the open emergency (the
+/// banner and Acknowledge are there) without ringing, and can acknowledge it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_not_disturb_shows_the_emergency_without_ringing() {
+    let data = demo_data_dir();
+    let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let patel = online(&url, p1.path(), "dr.patel").await;
+    patel
+        .set_availability(clinic_protocol::ws::Availability::DoNotDisturb)
+        .await
+        .unwrap();
+    let alice = online(&url, p2.path(), "alice").await;
+    let mut doctor_events = patel.subscribe();
+
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "chest pain", true).unwrap();
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    assert!(
+        patel
+            .open_emergencies()
+            .unwrap()
+            .iter()
+            .any(|e| e.id == raised.id),
+        "shown on do-not-disturb"
+    );
+    assert!(patel.ringing().is_empty(), "muted on do-not-disturb");
+    let taken = patel.acknowledge_emergency(&raised.id).await.unwrap();
+    assert_eq!(taken.state, EmergencyState::Acknowledged);
+}

@@ -10,8 +10,8 @@ use crate::rest::SyncPage;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Whether a doctor wants routine alerts. Emergencies reach doctors on do-not-disturb only once
-/// they escalate.
+/// Whether a doctor wants routine alerts. Do-not-disturb mutes, never hides: emergencies reach
+/// doctors on do-not-disturb at once (to show), and ring for them only once they escalate.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -237,6 +237,58 @@ describe('doctor view', () => {
     expect(screen.getByTestId('patient-blood-group')).toHaveTextContent('AB-');
   });
 
+  it('on do-not-disturb still shows the emergency: its text, age, Acknowledge; Open chat jumps to it', async () => {
+    const long = `My chest hurts and my left arm is numb. ${'I feel dizzy. '.repeat(20)}`;
+    const sos = msg({ seq: 1, id: 'm-sos', content: long, isEmergency: true, status: 'DELIVERED' });
+    const s = await renderApp(
+      setup({ as: DOCTOR, messages: [sos, ...history(60).map((m) => ({ ...m, seq: (m.seq ?? 0) + 1 }))] }),
+    );
+    await s.user.click(await screen.findByTestId('settings-button'));
+    await s.user.selectOptions(screen.getByTestId('setting-availability'), 'DO_NOT_DISTURB');
+    await s.user.click(screen.getByTestId('settings-close'));
+    expect(screen.getByTestId('dnd-indicator')).toHaveTextContent('Do not disturb');
+
+    const raisedAt = new Date(Date.now() - 3 * 60_000 - 20_000).toISOString();
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e9', messageId: 'm-sos', raisedAt }), false, sos));
+    const banner = screen.getByTestId('emergency-banner');
+    expect(within(banner).getByTestId('banner-dnd')).toBeInTheDocument();
+    expect(within(banner).queryByTestId('silence-alarm')).toBeNull();
+    await waitFor(() =>
+      expect(within(banner).getByTestId('emergency-age')).toHaveTextContent('raised 3 min ago'),
+    );
+    const text = within(banner).getByTestId('emergency-text');
+    expect(text).toHaveTextContent('My chest hurts and my left arm is numb.');
+    expect(text).toHaveAttribute('data-expanded', 'false');
+    await s.user.click(within(banner).getByTestId('emergency-text-toggle'));
+    expect(text).toHaveAttribute('data-expanded', 'true');
+
+    await s.user.click(within(banner).getByTestId('emergency-open-chat'));
+    await waitFor(() => expect(document.querySelector('[data-highlighted=true]')).not.toBeNull());
+    expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('My chest hurts');
+
+    await s.user.click(within(banner).getByTestId('emergency-acknowledge'));
+    expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent('acknowledged by');
+    expect(within(banner).getByTestId('emergency-taken')).toBeInTheDocument();
+
+    await s.user.click(screen.getByTestId('dnd-indicator'));
+    expect(s.fake.availability).toBe('AVAILABLE');
+    expect(screen.queryByTestId('dnd-indicator')).toBeNull();
+  });
+
+  it('asks before logging out a device that is alerting', async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e5' }), true));
+    await s.user.click(await screen.findByTestId('settings-button'));
+    await s.user.click(screen.getByTestId('logout-button'));
+    expect(screen.getByTestId('logout-confirm')).toHaveTextContent('alerting for an emergency');
+    expect(s.fake.callsOf('logout')).toHaveLength(0);
+    await s.user.click(screen.getByTestId('logout-cancel'));
+    expect(screen.queryByTestId('logout-confirm')).toBeNull();
+    await s.user.click(screen.getByTestId('logout-button'));
+    await s.user.click(screen.getByTestId('logout-confirm-button'));
+    expect(await screen.findByTestId('login-form')).toBeInTheDocument();
+  });
+
   it('shows who is typing, then hides it on stop', async () => {
     const s = await renderApp(setup({ as: DOCTOR, messages: [msg({ seq: 1 })] }));
     await openChat(s.user, 'pat');

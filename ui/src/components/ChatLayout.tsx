@@ -40,7 +40,9 @@ function Notice() {
 }
 
 export function ChatLayout({ me }: { me: User }) {
+  const store = useStore();
   const active = useChat((s) => s.active);
+  const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
   const [settingsOpen, setSettingsOpen] = useState(false);
   const isDoctor = me.role === 'DOCTOR';
   return (
@@ -57,6 +59,17 @@ export function ChatLayout({ me }: { me: User }) {
           Clinic Messages
         </span>
         <ConnectionBadge />
+        {isDoctor && resting && (
+          <button
+            type="button"
+            className="dnd-pill"
+            data-testid="dnd-indicator"
+            title="Sound and notifications are muted; emergencies still show here. Click to be available."
+            onClick={() => void store.setAvailability('AVAILABLE')}
+          >
+            Do not disturb
+          </button>
+        )}
         <span className="topbar-user" data-testid="current-user">
           {me.name}
         </span>

@@ -1,6 +1,6 @@
 // Settings: notification privacy, start on login, doctor availability, test alert, log out.
 
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
 
@@ -29,6 +29,8 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   const store = useStore();
   const availability = useChat((s) => s.availability);
   const serverUrl = useChat((s) => s.session?.serverUrl);
+  const alerting = useChat((s) => s.ringing.length > 0);
+  const [confirmLogout, setConfirmLogout] = useState(false);
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => closeRef.current?.focus(), []);
   return (
@@ -78,7 +80,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             >
               <option value="AVAILABLE">Available</option>
               <option value="DO_NOT_DISTURB">
-                Do not disturb (emergencies still reach you once escalated)
+                Do not disturb (emergencies still show; they ring once escalated)
               </option>
             </select>
           </label>
@@ -96,11 +98,37 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             type="button"
             className="danger-outline-button"
             data-testid="logout-button"
-            onClick={() => void store.logout()}
+            onClick={() => (alerting ? setConfirmLogout(true) : void store.logout())}
           >
             Log out
           </button>
         </div>
+        {confirmLogout && (
+          <div className="logout-confirm" role="alert" data-testid="logout-confirm">
+            <p>
+              This device is alerting for an emergency nobody has acknowledged. Logging out stops the alarm
+              here; other doctors are still alerted.
+            </p>
+            <div className="modal-actions">
+              <button
+                type="button"
+                className="secondary-button"
+                data-testid="logout-cancel"
+                onClick={() => setConfirmLogout(false)}
+              >
+                Stay signed in
+              </button>
+              <button
+                type="button"
+                className="danger-button"
+                data-testid="logout-confirm-button"
+                onClick={() => void store.logout()}
+              >
+                Log out anyway
+              </button>
+            </div>
+          </div>
+        )}
       </div>
     </div>
   );

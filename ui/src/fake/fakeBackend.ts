@@ -381,9 +381,14 @@ export class FakeBackend implements Backend {
   }
 
   /** An emergency raised or changed on the server; a doctor's device rings while it is RAISED. */
-  upsertEmergency(e: Emergency, ring = this.session?.user.role === 'DOCTOR'): void {
+  /** An emergency changed; `message` is what an alert carries (a doctor's device). */
+  upsertEmergency(
+    e: Emergency,
+    ring = this.session?.user.role === 'DOCTOR',
+    message: LocalMessage | null = null,
+  ): void {
     this.emergencies = [...this.emergencies.filter((x) => x.id !== e.id), e];
-    this.emit({ type: 'emergency', emergency: e, message: null });
+    this.emit({ type: 'emergency', emergency: e, message });
     const ringing =
       e.state === 'RAISED' && ring
         ? [...new Set([...this.ringing, e.id])]

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
-import { emergencyStatus, latestEmergency, openEmergencies, upsertEmergency } from './emergency';
+import {
+  emergencyStatus,
+  formatAge,
+  latestEmergency,
+  openEmergencies,
+  previewText,
+  upsertEmergency,
+} from './emergency';
 
 const e = (
   id: string,
@@ -21,14 +28,45 @@ const e = (
   });
 
 describe('emergency lists', () => {
-  it('open ones: raised before acknowledged, longest waiting first; resolved dropped', () => {
+  it('open ones: longest waiting first, resolved dropped', () => {
     const list = [
       e('a', 'ACKNOWLEDGED', '2026-01-01T08:00:00Z'),
       e('b', 'RAISED', '2026-01-01T09:00:00Z'),
       e('c', 'RAISED', '2026-01-01T07:00:00Z'),
       e('d', 'RESOLVED', '2026-01-01T06:00:00Z'),
     ];
-    expect(openEmergencies(list).map((x) => x.id)).toEqual(['c', 'b', 'a']);
+    expect(openEmergencies(list).map((x) => x.id)).toEqual(['c', 'a', 'b']);
+  });
+
+  it('banner rows never move when one is acknowledged (the next Acknowledge stays put)', () => {
+    const before = [
+      e('a', 'RAISED', '2026-01-01T08:00:00Z'),
+      e('b', 'RAISED', '2026-01-01T08:00:00Z'),
+      e('c', 'RAISED', '2026-01-01T09:00:00Z'),
+    ];
+    const order = openEmergencies(before).map((x) => x.id);
+    for (const taken of order) {
+      const after = upsertEmergency(before, {
+        ...before.find((x) => x.id === taken)!,
+        state: 'ACKNOWLEDGED',
+      });
+      expect(openEmergencies(after).map((x) => x.id)).toEqual(order);
+      // Arrival order in the list does not matter either.
+      expect(openEmergencies([...after].reverse()).map((x) => x.id)).toEqual(order);
+    }
+  });
+
+  it('says how long ago, and cuts a long text on a word for the preview', () => {
+    const now = Date.parse('2026-01-01T10:00:00Z');
+    expect(formatAge('2026-01-01T09:59:40Z', now)).toBe('just now');
+    expect(formatAge('2026-01-01T09:57:00Z', now)).toBe('3 min ago');
+    expect(formatAge('2026-01-01T07:55:00Z', now)).toBe('2 h 5 min ago');
+    expect(formatAge('2026-01-01T08:00:00Z', now)).toBe('2 h ago');
+    expect(formatAge('nonsense', now)).toBe('');
+    expect(previewText('  chest   pain\n now ')).toEqual({ text: 'chest pain now', cut: false });
+    const long = previewText('word '.repeat(60), 20);
+    expect(long.cut).toBe(true);
+    expect(long.text).toBe('word word word word…');
   });
 
   it('upserts by id and finds the latest of a conversation', () => {

@@ -12,14 +12,36 @@ export function upsertEmergency(list: readonly Emergency[], e: Emergency): Emerg
   return next;
 }
 
-/** Not yet resolved; unacknowledged ones first, then oldest first (the longest wait on top). */
+/**
+ * Not yet resolved, oldest first (the longest wait on top). The order depends only on when each
+ * was raised, never on its state: acknowledging a row must not move the rows under the pointer
+ * (the next row's Acknowledge would land where the doctor just clicked).
+ */
 export function openEmergencies(list: readonly Emergency[]): Emergency[] {
   return list
     .filter((e) => e.state !== 'RESOLVED')
-    .sort((a, b) => {
-      if (a.state !== b.state) return a.state === 'RAISED' ? -1 : 1;
-      return a.raisedAt < b.raisedAt ? -1 : a.raisedAt > b.raisedAt ? 1 : 0;
-    });
+    .sort((a, b) => (a.raisedAt < b.raisedAt ? -1 : a.raisedAt > b.raisedAt ? 1 : a.id < b.id ? -1 : 1));
+}
+
+/** "just now", "raised 1 min ago", "2 h 5 min": how long ago `ts` was, for people. */
+export function formatAge(ts: string, now: number): string {
+  const then = new Date(ts).getTime();
+  if (Number.isNaN(then)) return '';
+  const minutes = Math.floor(Math.max(0, now - then) / 60_000);
+  if (minutes < 1) return 'just now';
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return rest ? `${hours} h ${rest} min ago` : `${hours} h ago`;
+}
+
+/** A message's text cut to about `max` characters on a word boundary, and whether it was cut. */
+export function previewText(text: string, max = 140): { text: string; cut: boolean } {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (flat.length <= max) return { text: flat, cut: false };
+  const head = flat.slice(0, max);
+  const space = head.lastIndexOf(' ');
+  return { text: `${(space > max / 2 ? head.slice(0, space) : head).trimEnd()}…`, cut: true };
 }
 
 /** The most recent emergency of a conversation (open or resolved), for the patient's status. */

@@ -178,7 +178,11 @@ export class ChatStore {
       case 'emergency':
         this.hear({}, e.emergency);
         this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e.emergency) }));
-        if (e.message) this.onMessage(e.message);
+        if (e.message) {
+          const message = e.message;
+          this.set((s) => ({ emergencyMessages: { ...s.emergencyMessages, [e.emergency.id]: message } }));
+          this.onMessage(message);
+        }
         return;
       case 'alarm':
         this.hear({ ringing: e.ringing });
@@ -367,6 +371,16 @@ export class ChatStore {
       const e = await this.backend.resolveEmergency(id, note);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
     });
+  /** "Open chat" on the banner: the emergency's conversation, scrolled to its message. */
+  async openEmergency(e: Emergency): Promise<void> {
+    const key = { patientId: e.patientId, doctorId: e.doctorId };
+    this.set({ focus: { key: keyOf(key), messageId: e.messageId } });
+    await this.select(key);
+  }
+  /** The focused message was shown (or the user moved on). */
+  clearFocus(): void {
+    if (this.state.focus) this.set({ focus: null });
+  }
   silence = () => this.act('silence the alarm', () => this.backend.silenceAlarm());
   sendTestAlert = () => this.act('send a test alert', () => this.backend.sendTestAlert());
   setAvailability = (availability: Availability) =>

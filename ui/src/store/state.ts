@@ -53,6 +53,10 @@ export interface ChatState {
   emergencies: Emergency[];
   /** Emergencies this device is sounding the alarm for. */
   ringing: EmergencyId[];
+  /** The latest emergency message each alert carried (a preview), for the banner. */
+  emergencyMessages: Record<EmergencyId, LocalMessage>;
+  /** A message to scroll to and highlight in its conversation ("Open chat" on the banner). */
+  focus: { key: string; messageId: string } | null;
   availability: Availability;
   uploads: Record<ClientId, UploadProgress>;
   settings: Settings;
@@ -81,6 +85,8 @@ export function initialState(): ChatState {
     presence: {},
     emergencies: [],
     ringing: [],
+    emergencyMessages: {},
+    focus: null,
     availability: 'AVAILABLE',
     uploads: {},
     settings: DEFAULT_SETTINGS,

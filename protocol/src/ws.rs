@@ -5,7 +5,9 @@
 
 use crate::error::ErrorCode;
 use crate::ids::{ClientId, EmergencyId, MessageId, Seq, UserId};
-use crate::model::{ConversationKey, Emergency, Message, NewMessage, Notification, User};
+use crate::model::{
+    ClinicInfo, ConversationKey, Emergency, Message, NewMessage, Notification, User,
+};
 use crate::rest::SyncPage;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -91,6 +93,9 @@ pub enum ServerFrame {
         /// A doctor's stored availability (absent from older servers, and for other roles).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         availability: Option<Availability>,
+        /// The clinic's settings for clients (absent from older servers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clinic: Option<ClinicInfo>,
     },
     #[serde(rename = "chat:joined")]
     ChatJoined(ConversationKey),

@@ -211,6 +211,7 @@ impl Desktop {
                 conversations: Vec::new(),
                 emergencies: Vec::new(),
                 ringing: Vec::new(),
+                clinic: None,
             };
         };
         Snapshot {
@@ -224,6 +225,7 @@ impl Desktop {
             }),
             emergencies: client.open_emergencies().unwrap_or_default(),
             ringing: client.ringing(),
+            clinic: client.clinic_info(),
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::settings::Settings;
 use crate::status::{ConnectionStatus, SessionInfo};
 use clinic_client::LocalMessage;
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ClientId, Conversation, Emergency, EmergencyId, UserId};
+use clinic_protocol::{ClientId, ClinicInfo, Conversation, Emergency, EmergencyId, UserId};
 use serde::Serialize;
 
 /// Everything the UI shows, as it is now.
@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub emergencies: Vec<Emergency>,
     /// Emergencies this device rings for now.
     pub ringing: Vec<EmergencyId>,
+    /// The clinic's settings (its emergency phone number), as last heard from the server.
+    pub clinic: Option<ClinicInfo>,
 }
 
 /// One change, in the order it happened.
@@ -84,6 +86,10 @@ pub enum UiEvent {
     },
     Availability {
         availability: Availability,
+    },
+    /// The clinic's settings arrived or changed.
+    Clinic {
+        clinic: ClinicInfo,
     },
     UploadProgress {
         client_id: ClientId,

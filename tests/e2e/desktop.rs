@@ -15,6 +15,11 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+mod safety;
+use safety::{
+    dnd_doctor_sees_emergency, second_emergency_joins, unanswered_emergency_shows_number,
+};
+
 const PASSWORD: &str = "clinic-demo";
 
 /// The smallest file every PDF reader (and the server's content sniffing) accepts as a PDF.
@@ -637,7 +642,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 10] = [
     "login_and_session",
     "chat_and_receipts",
     "attachments",
@@ -645,6 +650,9 @@ const SCENARIOS: [&str; 7] = [
     "emergency_as_patient",
     "emergency_as_doctor",
     "changed_certificate",
+    "dnd_doctor_sees_emergency",
+    "second_emergency_joins",
+    "unanswered_emergency_shows_number",
 ];
 
 /// Where the checked-in contract transcript lives (replayed against the fake by Vitest).
@@ -740,6 +748,9 @@ fn main() {
         trial!(emergency_as_patient),
         trial!(emergency_as_doctor),
         trial!(changed_certificate),
+        trial!(dnd_doctor_sees_emergency),
+        trial!(second_emergency_joins),
+        trial!(unanswered_emergency_shows_number),
         // Last: the trials run in this order, one at a time.
         Trial::test("contract_transcript", || {
             let w = world().map_err(|e| failed(format!("{e:#}")))?;

@@ -5,12 +5,13 @@ use super::Cache;
 use crate::error::Result;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
-    Contact, Conversation, ConversationKey, Emergency, EmergencyState, MessageId, Seq,
+    ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState, MessageId, Seq,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
 const CURSOR_KEY: &str = "sync_cursor";
 const AVAILABILITY_KEY: &str = "availability";
+const CLINIC_KEY: &str = "clinic";
 
 impl Cache {
     /// Where the next catch-up starts.
@@ -50,6 +51,29 @@ impl Cache {
         self.lock().execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
             params![AVAILABILITY_KEY, text],
+        )?;
+        Ok(())
+    }
+
+    /// The clinic's settings as the server last sent them (kept for when the app is offline:
+    /// that is when a patient most needs the emergency number).
+    pub fn clinic_info(&self) -> Result<Option<ClinicInfo>> {
+        let value: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![CLINIC_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    pub fn set_clinic_info(&self, clinic: &ClinicInfo) -> Result<()> {
+        let text = serde_json::to_string(clinic).unwrap_or_default();
+        self.lock().execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![CLINIC_KEY, text],
         )?;
         Ok(())
     }

@@ -153,6 +153,32 @@ describe('patient chat', () => {
     expect(screen.getByTestId('emergency-status')).toHaveTextContent('Acknowledged by Dr. Dana Doe');
   });
 
+  it("shows the clinic's emergency number in the dialog, offline, and when nobody has answered", async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const s = await renderApp(setup({ clinic, connection: { state: 'offline' } }));
+    await openChat(s.user, 'doc');
+    await s.user.click(screen.getByTestId('emergency-button'));
+    expect(screen.getByTestId('emergency-dialog-phone')).toHaveTextContent('+44 20 7946 0000');
+    expect(screen.getByTestId('emergency-dialog-offline')).toBeInTheDocument();
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    const status = await screen.findByTestId('emergency-status');
+    expect(status).toHaveTextContent('You are offline');
+    expect(within(status).getByTestId('emergency-phone')).toHaveTextContent('+44 20 7946 0000');
+
+    act(() => s.fake.setConnection({ state: 'online' }));
+    act(() => s.fake.ackAll());
+    const e = s.fake.emergencies[0];
+    const longAgo = new Date(Date.now() - 2 * 60_000 - 5_000).toISOString();
+    act(() => s.fake.upsertEmergency({ ...e, raisedAt: longAgo }, false));
+    await waitFor(() =>
+      expect(screen.getByTestId('emergency-status')).toHaveAttribute('data-state', 'unanswered'),
+    );
+    expect(screen.getByTestId('emergency-status')).toHaveTextContent(
+      'No doctor has answered yet (raised 2 min ago)',
+    );
+    expect(screen.getByTestId('emergency-phone')).toHaveTextContent('+44 20 7946 0000');
+  });
+
   it('attaches a file from the picker or a drop, and sends it', async () => {
     const s = await renderApp(setup());
     await openChat(s.user, 'doc');

@@ -2,32 +2,17 @@
 // long ago, escalation, who took it and when; open the chat at the emergency, Acknowledge,
 // Resolve with a note, and silence this device's alarm. Shown on do-not-disturb too.
 
-import { useEffect, useMemo, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { formatAge, openEmergencies, previewText } from '../logic/emergency';
 import { formatTime } from '../logic/format';
 import { keyOf } from '../logic/conversations';
 import { useChat, useStore } from '../store/hooks';
 import type { Emergency } from '../types';
 import { Icon } from './Icon';
+import { useNow } from './useNow';
 
 /** The ages ("3 min ago") are redrawn this often. */
 const TICK_MS = 15_000;
-
-/** The time now, renewed every `every` ms and whenever `rows` changes (so a new row is never
- * aged by a stale clock). */
-function useNow(every: number, rows: string): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const tick = () => setNow(Date.now());
-    const first = setTimeout(tick, 0);
-    const t = setInterval(tick, every);
-    return () => {
-      clearTimeout(first);
-      clearInterval(t);
-    };
-  }, [every, rows]);
-  return now;
-}
 
 /** What the patient wrote: the whole message when this device has it, else the alert's preview. */
 function usePatientText(e: Emergency): string | null {

@@ -9,6 +9,7 @@ import { fileKind } from '../logic/format';
 import { DEFAULT_SETTINGS } from '../logic/settings';
 import type {
   Availability,
+  ClinicInfo,
   ConnectionStatus,
   Contact,
   Conversation,
@@ -44,6 +45,8 @@ export interface FakeOptions {
   ackDelayMs?: number | null;
   /** Emergencies ringing on this device from the start. */
   ringing?: EmergencyId[];
+  /** The clinic's settings the fake server sends (default: 112, repeats every 30 s). */
+  clinic?: ClinicInfo | null;
 }
 
 export interface FakeCall {
@@ -73,6 +76,7 @@ export class FakeBackend implements Backend {
   connection: ConnectionStatus;
   settings: Settings;
   availability: Availability = 'AVAILABLE';
+  clinic: ClinicInfo | null;
   ringing: EmergencyId[];
   /** When set, the next acknowledge is refused with this conflict message. */
   conflictOnAcknowledge: string | null = null;
@@ -92,6 +96,8 @@ export class FakeBackend implements Backend {
     this.connection = status(opts.connection);
     this.settings = opts.settings ?? DEFAULT_SETTINGS;
     this.ringing = opts.ringing ?? [];
+    this.clinic =
+      opts.clinic === undefined ? { emergencyPhone: '112', emergencyRepeatSecs: 30 } : opts.clinic;
     this.nextSeq = Math.max(0, ...this.messages.map((m) => m.seq ?? 0)) + 1;
   }
 
@@ -122,6 +128,7 @@ export class FakeBackend implements Backend {
       conversations: this.session ? this.conversationList() : [],
       emergencies: this.emergencies.filter((e) => e.state !== 'RESOLVED'),
       ringing: this.ringing,
+      clinic: this.session ? this.clinic : null,
     };
   }
 

@@ -5,6 +5,18 @@ export type Availability = "AVAILABLE" | "DO_NOT_DISTURB";
 
 export type ClientId = string;
 
+export type ClinicInfo = { 
+/**
+ * The phone number to call in an emergency (e.g. "112" or the clinic's emergency line);
+ * none when IT did not set one.
+ */
+emergencyPhone: string | null, 
+/**
+ * How often an emergency nobody acknowledged is alerted again, in seconds: after this long
+ * without an acknowledgement the patient is told nobody has answered yet.
+ */
+emergencyRepeatSecs: number, };
+
 export type CommandError = { code: string, message: string, 
 /**
  * With `not_paired`: the server's pairing code, for the user to compare with the one the
@@ -140,9 +152,13 @@ emergencies: Array<Emergency>,
 /**
  * Emergencies this device rings for now.
  */
-ringing: Array<EmergencyId>, };
+ringing: Array<EmergencyId>, 
+/**
+ * The clinic's settings (its emergency phone number), as last heard from the server.
+ */
+clinic: ClinicInfo | null, };
 
-export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "notice", code: string, message: string, };
+export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "notice", code: string, message: string, };
 
 export type User = { id: UserId, username: string, name: string, role: Role, };
 

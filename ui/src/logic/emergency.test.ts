@@ -85,9 +85,10 @@ describe('emergencyStatus (what the patient sees)', () => {
     expect(emergencyStatus(null, pending)?.tone).toBe('sending');
     expect(emergencyStatus(null, { ...pending, status: 'FAILED' })?.tone).toBe('failed');
     const raised = e('a', 'RAISED', '2026-01-01T10:00:01Z');
-    expect(emergencyStatus(raised, null)).toEqual({
+    const soon = { now: Date.parse('2026-01-01T10:00:11Z'), clinic: null, online: true };
+    expect(emergencyStatus(raised, null, soon)).toEqual({
       tone: 'raised',
-      text: 'Emergency received - alerting the doctors',
+      text: 'Emergency received - alerting the doctors (raised just now)',
     });
     const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
     expect(emergencyStatus(ack, null)?.text).toBe('Acknowledged by Dr. Dana Doe');
@@ -95,6 +96,36 @@ describe('emergencyStatus (what the patient sees)', () => {
       'Resolved: Called back',
     );
     expect(emergencyStatus(null, null)).toBeNull();
+  });
+
+  it('tells the patient to call the clinic number when offline, not sent, or unanswered', () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const at = (iso: string, online = true) => ({ now: Date.parse(iso), clinic, online });
+    const pending = msg({ seq: null, isEmergency: true, createdAt: '2026-01-01T10:00:00Z' });
+    const offline = emergencyStatus(null, pending, at('2026-01-01T10:02:00Z', false));
+    expect(offline?.call).toBe('+44 20 7946 0000');
+    expect(offline?.text).toContain('You are offline');
+    expect(offline?.text).toContain('written 2 min ago');
+    expect(emergencyStatus(null, pending, at('2026-01-01T10:00:01Z'))?.call).toBeUndefined();
+    expect(emergencyStatus(null, { ...pending, status: 'FAILED' }, at('2026-01-01T10:00:01Z'))?.call).toBe(
+      '+44 20 7946 0000',
+    );
+
+    const raised = e('a', 'RAISED', '2026-01-01T10:00:00Z');
+    // Within one repeat interval: alerting, no number yet.
+    expect(emergencyStatus(raised, null, at('2026-01-01T10:00:29Z'))?.tone).toBe('raised');
+    // Nobody acknowledged after the repeat interval: say so, with the time, and the number.
+    const unanswered = emergencyStatus(raised, null, at('2026-01-01T10:03:10Z'));
+    expect(unanswered?.tone).toBe('unanswered');
+    expect(unanswered?.text).toContain('No doctor has answered yet (raised 3 min ago)');
+    expect(unanswered?.call).toBe('+44 20 7946 0000');
+    // Once a doctor has it, the number goes away.
+    const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
+    expect(emergencyStatus(ack, null, at('2026-01-01T10:03:10Z'))?.call).toBeUndefined();
+    // Without a clinic number, the words still say where to turn.
+    expect(emergencyStatus(raised, null, { ...at('2026-01-01T10:03:10Z'), clinic: null })?.call).toBe(
+      'your local emergency number',
+    );
   });
 
   it('a new pending emergency wins over an older resolved one', () => {

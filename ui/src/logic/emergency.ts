@@ -1,6 +1,6 @@
 // Emergencies: the open list doctors see, and the status line a patient sees.
 
-import type { ConversationKey, Emergency, LocalMessage } from '../types';
+import type { ClinicInfo, ConversationKey, Emergency, LocalMessage } from '../types';
 import { sameKey } from './conversations';
 
 /** Inserts or replaces by id. */
@@ -51,29 +51,66 @@ export function latestEmergency(list: readonly Emergency[], key: ConversationKey
   return best;
 }
 
-export type EmergencyTone = 'sending' | 'failed' | 'raised' | 'acknowledged' | 'resolved';
+export type EmergencyTone = 'sending' | 'failed' | 'raised' | 'unanswered' | 'acknowledged' | 'resolved';
 
 export interface EmergencyStatusView {
   tone: EmergencyTone;
   text: string;
+  /** Shown after the text as "If you need help now, call …": the clinic's number, or words. */
+  call?: string;
+}
+
+/** What the patient's status line knows besides the emergency itself. */
+export interface EmergencyContext {
+  now: number;
+  /** The clinic's settings from the server (its emergency number, the repeat interval). */
+  clinic: ClinicInfo | null;
+  /** The app is connected and caught up. */
+  online: boolean;
+}
+
+/** The number to tell a patient to call: the clinic's, else a plain "emergency services". */
+export function emergencyNumber(clinic: ClinicInfo | null): string {
+  return clinic?.emergencyPhone ?? 'your local emergency number';
 }
 
 /**
  * What the patient sees about their latest emergency: the pending message until the server has
- * it, then the emergency's state.
+ * it, then the emergency's state. When the app cannot get help (offline, not sent) or nobody has
+ * acknowledged after one repeat interval, it says so, with the time, and the number to call.
  */
 export function emergencyStatus(
   emergency: Emergency | null,
   pending: LocalMessage | null,
+  ctx: EmergencyContext = { now: Date.now(), clinic: null, online: true },
 ): EmergencyStatusView | null {
+  const call = emergencyNumber(ctx.clinic);
   if (pending && pending.status === 'FAILED')
-    return { tone: 'failed', text: 'Emergency not sent - press Retry or call the clinic' };
+    return { tone: 'failed', text: 'Emergency not sent - press Retry.', call };
   if (pending && pending.status === 'SENDING' && (!emergency || emergency.raisedAt < pending.createdAt))
-    return { tone: 'sending', text: 'Sending emergency… (it will go out as soon as we are connected)' };
+    return ctx.online
+      ? { tone: 'sending', text: 'Sending emergency…' }
+      : {
+          tone: 'failed',
+          text: `You are offline: your emergency goes out as soon as we are connected (written ${formatAge(pending.createdAt, ctx.now)}).`,
+          call,
+        };
   if (!emergency) return null;
   switch (emergency.state) {
-    case 'RAISED':
-      return { tone: 'raised', text: 'Emergency received - alerting the doctors' };
+    case 'RAISED': {
+      const waited = ctx.now - new Date(emergency.raisedAt).getTime();
+      const repeatMs = (ctx.clinic?.emergencyRepeatSecs ?? 30) * 1000;
+      if (waited >= repeatMs || emergency.escalatedAt)
+        return {
+          tone: 'unanswered',
+          text: `No doctor has answered yet (raised ${formatAge(emergency.raisedAt, ctx.now)}); the clinic keeps alerting them.`,
+          call,
+        };
+      return {
+        tone: 'raised',
+        text: `Emergency received - alerting the doctors (raised ${formatAge(emergency.raisedAt, ctx.now)})`,
+      };
+    }
     case 'ACKNOWLEDGED':
       return {
         tone: 'acknowledged',

@@ -148,6 +148,7 @@ export class ChatStore {
       connection: snapshot.connection,
       settings: normalizeSettings(snapshot.settings),
       availability: snapshot.availability,
+      clinic: snapshot.clinic,
       conversations: snapshot.conversations,
       emergencies: snapshot.emergencies,
       ringing: snapshot.ringing,
@@ -190,6 +191,8 @@ export class ChatStore {
       case 'availability':
         this.hear({ availability: e.availability });
         return this.set({ availability: e.availability });
+      case 'clinic':
+        return this.set({ clinic: e.clinic });
       case 'uploadProgress':
         return this.set((s) => ({
           uploads: { ...s.uploads, [e.clientId]: { sent: e.sent, total: e.total } },

@@ -6,6 +6,7 @@ import type { TypingMap } from '../logic/typing';
 import type {
   Availability,
   ClientId,
+  ClinicInfo,
   ConnectionStatus,
   Conversation,
   ConversationKey,
@@ -58,6 +59,8 @@ export interface ChatState {
   /** A message to scroll to and highlight in its conversation ("Open chat" on the banner). */
   focus: { key: string; messageId: string } | null;
   availability: Availability;
+  /** The clinic's settings from the server (its emergency phone number). */
+  clinic: ClinicInfo | null;
   uploads: Record<ClientId, UploadProgress>;
   settings: Settings;
   /** A transient problem to show in a toast. */
@@ -88,6 +91,7 @@ export function initialState(): ChatState {
     emergencyMessages: {},
     focus: null,
     availability: 'AVAILABLE',
+    clinic: null,
     uploads: {},
     settings: DEFAULT_SETTINGS,
     notice: null,

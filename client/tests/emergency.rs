@@ -200,3 +200,24 @@ async fn do_not_disturb_shows_the_emergency_without_ringing() {
     let taken = patel.acknowledge_emergency(&raised.id).await.unwrap();
     assert_eq!(taken.state, EmergencyState::Acknowledged);
 }
+
+/// A patient new to a doctor writes (here: an emergency): the doctor's list names them (with
+/// their details) instead of leaving the conversation out for want of a contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_new_to_the_doctor_is_named_in_the_list() {
+    let data = demo_data_dir();
+    let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let nguyen = online(&url, p1.path(), "dr.nguyen").await;
+    let bob = online(&url, p2.path(), "bob").await;
+    let conversation = bob.conversation_with("dr.nguyen").unwrap();
+    bob.send(&conversation, "I fell and cannot get up", true)
+        .unwrap();
+    wait_until(&nguyen, "bob in the doctor's list", || {
+        nguyen.conversation_list().unwrap().iter().any(|c| {
+            c.patient_id == conversation.patient_id && c.other_party.name == "Bob Kowalski"
+        })
+    })
+    .await;
+}

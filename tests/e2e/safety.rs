@@ -78,7 +78,9 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     )
     .await?;
     app.wait_until("[data-testid=emergency-age]", "its age", |found| {
-        found.iter().any(|(t, _)| t.contains("raised just now"))
+        found
+            .iter()
+            .any(|(t, _)| t.contains("raised just now") || t.contains(" s ago"))
     })
     .await?;
     app.wait("emergency-acknowledge").await?;
@@ -97,6 +99,11 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
         "the emergency message scrolled to and highlighted",
         |found| found.iter().any(|(t, _)| t.contains("My chest hurts")),
     )
+    .await?;
+    // A patient new to this doctor is named (not "?"), once the core has learnt the contact.
+    app.wait_until("[data-testid=chat-title]", "the patient's name", |found| {
+        found.iter().any(|(t, _)| t.contains("Bob Kowalski"))
+    })
     .await?;
     w.shot(&app, "emergency-open-chat", false).await?;
 

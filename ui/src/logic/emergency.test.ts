@@ -58,7 +58,8 @@ describe('emergency lists', () => {
 
   it('says how long ago, and cuts a long text on a word for the preview', () => {
     const now = Date.parse('2026-01-01T10:00:00Z');
-    expect(formatAge('2026-01-01T09:59:40Z', now)).toBe('just now');
+    expect(formatAge('2026-01-01T09:59:55Z', now)).toBe('just now');
+    expect(formatAge('2026-01-01T09:59:40Z', now)).toBe('20 s ago');
     expect(formatAge('2026-01-01T09:57:00Z', now)).toBe('3 min ago');
     expect(formatAge('2026-01-01T07:55:00Z', now)).toBe('2 h 5 min ago');
     expect(formatAge('2026-01-01T08:00:00Z', now)).toBe('2 h ago');
@@ -88,7 +89,7 @@ describe('emergencyStatus (what the patient sees)', () => {
     const soon = { now: Date.parse('2026-01-01T10:00:11Z'), clinic: null, online: true };
     expect(emergencyStatus(raised, null, soon)).toEqual({
       tone: 'raised',
-      text: 'Emergency received - alerting the doctors (raised just now)',
+      text: 'Emergency received - alerting the doctors (raised 10 s ago)',
     });
     const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
     expect(emergencyStatus(ack, null)?.text).toBe('Acknowledged by Dr. Dana Doe');

@@ -23,12 +23,14 @@ export function openEmergencies(list: readonly Emergency[]): Emergency[] {
     .sort((a, b) => (a.raisedAt < b.raisedAt ? -1 : a.raisedAt > b.raisedAt ? 1 : a.id < b.id ? -1 : 1));
 }
 
-/** "just now", "raised 1 min ago", "2 h 5 min": how long ago `ts` was, for people. */
+/** "just now", "40 s ago", "3 min ago", "2 h 5 min ago": how long ago `ts` was, for people. */
 export function formatAge(ts: string, now: number): string {
   const then = new Date(ts).getTime();
   if (Number.isNaN(then)) return '';
-  const minutes = Math.floor(Math.max(0, now - then) / 60_000);
-  if (minutes < 1) return 'just now';
+  const seconds = Math.floor(Math.max(0, now - then) / 1000);
+  if (seconds < 10) return 'just now';
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 1) return `${seconds} s ago`;
   if (minutes < 60) return `${minutes} min ago`;
   const hours = Math.floor(minutes / 60);
   const rest = minutes % 60;

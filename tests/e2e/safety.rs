@@ -1,7 +1,7 @@
 //! The emergency-safety scenarios (issue 12): a doctor on do-not-disturb still sees an
 //! emergency with what the patient wrote and can acknowledge it, "Open chat" jumps to the
-//! emergency message, a second Emergency press joins the open emergency, and an emergency
-//! nobody answers tells the patient the clinic's emergency number. Each leaves no
+//! emergency message, a second Emergency press joins the open emergency, an emergency nobody
+//! answers tells the patient the clinic's emergency number, and a device without sound says so. Each leaves no
 //! emergency open behind it, so the scenarios around it start from a quiet clinic.
 
 use super::{World, click_css, log_in, signed_in};
@@ -63,12 +63,18 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
             .run(&["send", "--with", "dr.nguyen", &format!("later message {i}")])?;
     }
     w.bob.run(&["sync"])?;
-    app.wait("emergency-banner")
+    let raised = open_of(&w.nguyen, "Bob Kowalski")?;
+    let [(id, _)] = raised.as_slice() else {
+        bail!("bob should have one open emergency: {raised:?}");
+    };
+    // Other scenarios may leave emergencies open: this one's row, by its id.
+    let item = format!("[data-testid=emergency-item][data-emergency-id=\"{id}\"]");
+    app.wait_css(&item)
         .await
         .context("the banner shows on do-not-disturb")?;
     app.wait("banner-dnd").await?;
     app.wait_until(
-        "[data-testid=emergency-text]",
+        &format!("{item} [data-testid=emergency-text]"),
         "the patient's words in the banner",
         |found| {
             found
@@ -77,23 +83,26 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
         },
     )
     .await?;
-    app.wait_until("[data-testid=emergency-age]", "its age", |found| {
-        found
-            .iter()
-            .any(|(t, _)| t.contains("raised just now") || t.contains(" s ago"))
-    })
-    .await?;
-    app.wait("emergency-acknowledge").await?;
-    // Shown, not rung: on do-not-disturb the device rings only once the emergency escalates
-    // (two minutes, longer than this scenario waits).
-    app.wait_script(
-        "the device not ringing on do-not-disturb",
-        "return document.querySelector('[data-testid=silence-alarm]') === null",
+    app.wait_until(
+        &format!("{item} [data-testid=emergency-age]"),
+        "its age",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains("raised just now") || t.contains(" s ago"))
+        },
     )
     .await?;
+    app.wait_css(&format!("{item} [data-testid=emergency-acknowledge]"))
+        .await?;
+    // Shown, not rung: on do-not-disturb the device rings only once the emergency escalates
+    // (two minutes, longer than this scenario waits).
+    app.wait_css("[data-testid=emergency-banner][data-alerting=false]")
+        .await
+        .context("the device not ringing on do-not-disturb")?;
     w.shot(&app, "dnd-emergency", false).await?;
 
-    click_css(&app, "[data-testid=emergency-open-chat]").await?;
+    click_css(&app, &format!("{item} [data-testid=emergency-open-chat]")).await?;
     app.wait_until(
         "[data-highlighted=true] [data-testid=message]",
         "the emergency message scrolled to and highlighted",
@@ -107,9 +116,9 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     .await?;
     w.shot(&app, "emergency-open-chat", false).await?;
 
-    click_css(&app, "[data-testid=emergency-acknowledge]").await?;
+    click_css(&app, &format!("{item} [data-testid=emergency-acknowledge]")).await?;
     app.wait_until(
-        "[data-testid=emergency-taken-by]",
+        &format!("{item} [data-testid=emergency-taken-by]"),
         "who took it and when",
         |found| found.iter().any(|(t, _)| t.contains("Nguyen")),
     )
@@ -117,7 +126,11 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     w.nguyen.run(&["availability", "available"])?;
     app.wait_gone("dnd-indicator").await?;
     resolve_all(&w.nguyen, "Bob Kowalski")?;
-    app.wait_gone("emergency-banner").await?;
+    app.wait_script(
+        "bob's row gone once resolved",
+        &format!("return document.querySelector('{item}') === null"),
+    )
+    .await?;
     w.close(app).await?;
     drop(driver);
     Ok(())
@@ -207,5 +220,36 @@ pub(super) async fn unanswered_emergency_shows_number(w: &World) -> Result<()> {
     w.close(app).await?;
     drop(driver);
     server.kill();
+    Ok(())
+}
+
+/// The e2e box has no sound device: the test alert says the sound did not play (and what did
+/// work), and the app then says this device cannot ring.
+pub(super) async fn device_without_sound_says_so(w: &World) -> Result<()> {
+    let (driver, app) = w.app(&w.profile("dr.okafor")).await?;
+    signed_in(w, &app, "dr.okafor").await?;
+    app.click("settings-button").await?;
+    app.click("send-test-alert").await?;
+    app.wait_until(
+        "[data-testid=test-alert-result]",
+        "the test alert's report",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains("Sound: did not play (no sound device)."))
+        },
+    )
+    .await?;
+    w.shot(&app, "test-alert-no-sound", false).await?;
+    app.click("settings-close").await?;
+    app.wait_until("[data-testid=device-warning]", "the warning", |found| {
+        found
+            .iter()
+            .any(|(t, _)| t.contains("This device cannot ring"))
+    })
+    .await?;
+    w.shot(&app, "device-cannot-ring", false).await?;
+    w.close(app).await?;
+    drop(driver);
     Ok(())
 }

@@ -10,6 +10,7 @@ import type {
   BackendErrorBody,
   ClientId,
   ConversationKey,
+  DeviceCheck,
   Emergency,
   EmergencyId,
   FileDropEvent,
@@ -47,7 +48,8 @@ export interface Backend {
   silenceAlarm(): Promise<void>;
   setAvailability(availability: Availability): Promise<Availability>;
   setSettings(settings: Settings): Promise<Settings>;
-  sendTestAlert(): Promise<void>;
+  /** Rings once and shows a notification; answers what worked. */
+  sendTestAlert(): Promise<DeviceCheck>;
   /** Native file dialog; null when the user cancels. */
   pickFile(): Promise<PickedFile | null>;
   /** Image preview of an attachment as a data: URL; null when it is not an image or not available. */

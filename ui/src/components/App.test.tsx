@@ -301,6 +301,24 @@ describe('doctor view', () => {
     expect(screen.queryByTestId('dnd-indicator')).toBeNull();
   });
 
+  it('a device that cannot ring says so, offers no "Silence", and the test alert says what worked', async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e7' }), true));
+    const banner = await screen.findByTestId('emergency-banner');
+    expect(within(banner).getByTestId('silence-alarm')).toBeInTheDocument();
+    act(() => s.fake.emit({ type: 'device', device: { sound: 'missing', notifications: 'works' } }));
+    expect(within(banner).queryByTestId('silence-alarm')).toBeNull();
+    expect(within(banner).getByTestId('device-cannot-ring')).toBeInTheDocument();
+    expect(screen.getByTestId('device-warning')).toHaveTextContent('This device cannot ring');
+
+    await s.user.click(screen.getByTestId('settings-button'));
+    await s.user.click(screen.getByTestId('send-test-alert'));
+    expect(await screen.findByTestId('test-alert-result')).toHaveTextContent(
+      'Sound: played. Notification: shown.',
+    );
+    expect(screen.queryByTestId('device-warning')).toBeNull();
+  });
+
   it('asks before logging out a device that is alerting', async () => {
     const s = await renderApp(setup({ as: DOCTOR }));
     act(() => s.fake.upsertEmergency(emergency({ id: 'e5' }), true));

@@ -3,6 +3,7 @@
 // Resolve with a note, and silence this device's alarm. Shown on do-not-disturb too.
 
 import { useMemo, useState } from 'react';
+import { canRing } from '../logic/device';
 import { formatAge, openEmergencies, previewText } from '../logic/emergency';
 import { formatTime } from '../logic/format';
 import { keyOf } from '../logic/conversations';
@@ -162,6 +163,7 @@ export function EmergencyBanner() {
   const emergencies = useChat((s) => s.emergencies);
   const alerting = useChat((s) => s.ringing.length > 0);
   const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
+  const ringable = useChat((s) => canRing(s.device));
   const open = useMemo(() => openEmergencies(emergencies), [emergencies]);
   const now = useNow(TICK_MS, open.map((e) => e.id).join());
   if (open.length === 0) return null;
@@ -169,6 +171,7 @@ export function EmergencyBanner() {
     <section
       className={`emergency-banner ${alerting ? 'is-alerting' : ''}`}
       data-testid="emergency-banner"
+      data-alerting={alerting}
       role="alert"
       aria-label="Open emergencies"
     >
@@ -181,7 +184,12 @@ export function EmergencyBanner() {
             Do not disturb: this device stays quiet until an emergency escalates
           </span>
         )}
-        {alerting && (
+        {!ringable && (
+          <span className="banner-quiet" data-testid="device-cannot-ring">
+            This device cannot ring (no sound device): watch this screen
+          </span>
+        )}
+        {alerting && ringable && (
           <button
             type="button"
             className="banner-button"

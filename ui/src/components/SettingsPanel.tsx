@@ -1,6 +1,7 @@
 // Settings: notification privacy, start on login, doctor availability, test alert, log out.
 
 import { useEffect, useRef, useState } from 'react';
+import { testAlertReport } from '../logic/device';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
 
@@ -31,6 +32,15 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   const serverUrl = useChat((s) => s.session?.serverUrl);
   const alerting = useChat((s) => s.ringing.length > 0);
   const [confirmLogout, setConfirmLogout] = useState(false);
+  const [testResult, setTestResult] = useState<string | null>(null);
+  const [testing, setTesting] = useState(false);
+  const testAlert = async () => {
+    setTesting(true);
+    setTestResult(null);
+    const checked = await store.sendTestAlert();
+    setTesting(false);
+    if (checked) setTestResult(testAlertReport(checked));
+  };
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => closeRef.current?.focus(), []);
   return (
@@ -90,9 +100,10 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             type="button"
             className="secondary-button"
             data-testid="send-test-alert"
-            onClick={() => void store.sendTestAlert()}
+            disabled={testing}
+            onClick={() => void testAlert()}
           >
-            Send test alert
+            {testing ? 'Testing…' : 'Send test alert'}
           </button>
           <button
             type="button"
@@ -103,6 +114,11 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             Log out
           </button>
         </div>
+        {testResult && (
+          <p className="test-alert-result" data-testid="test-alert-result" role="status">
+            {testResult}
+          </p>
+        )}
         {confirmLogout && (
           <div className="logout-confirm" role="alert" data-testid="logout-confirm">
             <p>

@@ -11,6 +11,7 @@ import type {
   Availability,
   ClinicInfo,
   ConnectionStatus,
+  DeviceCheck,
   Contact,
   Conversation,
   ConversationKey,
@@ -77,6 +78,8 @@ export class FakeBackend implements Backend {
   settings: Settings;
   availability: Availability = 'AVAILABLE';
   clinic: ClinicInfo | null;
+  /** What the fake device can do (the browser preview and tests: everything, once tried). */
+  device: DeviceCheck = { sound: 'untested', notifications: 'untested' };
   ringing: EmergencyId[];
   /** When set, the next acknowledge is refused with this conflict message. */
   conflictOnAcknowledge: string | null = null;
@@ -129,6 +132,7 @@ export class FakeBackend implements Backend {
       emergencies: this.emergencies.filter((e) => e.state !== 'RESOLVED'),
       ringing: this.ringing,
       clinic: this.session ? this.clinic : null,
+      device: this.device,
     };
   }
 
@@ -520,8 +524,10 @@ export class FakeBackend implements Backend {
     return settings;
   }
 
-  async sendTestAlert() {
+  async sendTestAlert(): Promise<DeviceCheck> {
     this.record('send_test_alert');
+    this.device = { sound: 'works', notifications: 'works' };
+    return this.device;
   }
 
   async pickFile(): Promise<PickedFile | null> {

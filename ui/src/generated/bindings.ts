@@ -64,6 +64,10 @@ emergency: Emergency | null, };
 
 export type ConversationKey = { patientId: UserId, doctorId: UserId, };
 
+export type DeviceCheck = { sound: DeviceState, notifications: DeviceState, };
+
+export type DeviceState = "works" | "missing" | "untested";
+
 export type Emergency = { id: EmergencyId, messageId: MessageId, patientId: UserId, patientName: string, doctorId: UserId, state: EmergencyState, raisedAt: string, 
 /**
  * Set once no doctor acknowledged within the escalation timeout.
@@ -156,9 +160,13 @@ ringing: Array<EmergencyId>,
 /**
  * The clinic's settings (its emergency phone number), as last heard from the server.
  */
-clinic: ClinicInfo | null, };
+clinic: ClinicInfo | null, 
+/**
+ * Whether this device can ring and notify.
+ */
+device: DeviceCheck, };
 
-export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "notice", code: string, message: string, };
+export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "device", device: DeviceCheck, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "notice", code: string, message: string, };
 
 export type User = { id: UserId, username: string, name: string, role: Role, };
 

@@ -21,6 +21,7 @@ import { applyTyping } from '../logic/typing';
 import type {
   Availability,
   ConversationKey,
+  DeviceCheck,
   Emergency,
   LocalMessage,
   LoginArgs,
@@ -35,7 +36,9 @@ type Listener = () => void;
 
 /** What events said while a command's snapshot was on its way (see `ChatStore.applyAnswer`). */
 interface Heard {
-  fields: Partial<Pick<ChatState, 'connection' | 'conversations' | 'availability' | 'ringing'>>;
+  fields: Partial<
+    Pick<ChatState, 'connection' | 'conversations' | 'availability' | 'ringing' | 'clinic' | 'device'>
+  >;
   emergencies: Emergency[];
 }
 
@@ -149,6 +152,7 @@ export class ChatStore {
       settings: normalizeSettings(snapshot.settings),
       availability: snapshot.availability,
       clinic: snapshot.clinic,
+      device: snapshot.device,
       conversations: snapshot.conversations,
       emergencies: snapshot.emergencies,
       ringing: snapshot.ringing,
@@ -192,7 +196,11 @@ export class ChatStore {
         this.hear({ availability: e.availability });
         return this.set({ availability: e.availability });
       case 'clinic':
+        this.hear({ clinic: e.clinic });
         return this.set({ clinic: e.clinic });
+      case 'device':
+        this.hear({ device: e.device });
+        return this.set({ device: e.device });
       case 'uploadProgress':
         return this.set((s) => ({
           uploads: { ...s.uploads, [e.clientId]: { sent: e.sent, total: e.total } },
@@ -385,7 +393,15 @@ export class ChatStore {
     if (this.state.focus) this.set({ focus: null });
   }
   silence = () => this.act('silence the alarm', () => this.backend.silenceAlarm());
-  sendTestAlert = () => this.act('send a test alert', () => this.backend.sendTestAlert());
+  /** Rings and notifies once; answers what worked (null when the command failed). */
+  async sendTestAlert(): Promise<DeviceCheck | null> {
+    let checked: DeviceCheck | null = null;
+    await this.act('send a test alert', async () => {
+      checked = await this.backend.sendTestAlert();
+      this.set({ device: checked });
+    });
+    return checked;
+  }
   setAvailability = (availability: Availability) =>
     this.act('change your availability', async () => {
       this.set({ availability: await this.backend.setAvailability(availability) });

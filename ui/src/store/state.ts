@@ -7,6 +7,7 @@ import type {
   Availability,
   ClientId,
   ClinicInfo,
+  DeviceCheck,
   ConnectionStatus,
   Conversation,
   ConversationKey,
@@ -61,6 +62,8 @@ export interface ChatState {
   availability: Availability;
   /** The clinic's settings from the server (its emergency phone number). */
   clinic: ClinicInfo | null;
+  /** Whether this device can ring and notify (as far as it has found out). */
+  device: DeviceCheck;
   uploads: Record<ClientId, UploadProgress>;
   settings: Settings;
   /** A transient problem to show in a toast. */
@@ -92,6 +95,7 @@ export function initialState(): ChatState {
     focus: null,
     availability: 'AVAILABLE',
     clinic: null,
+    device: { sound: 'untested', notifications: 'untested' },
     uploads: {},
     settings: DEFAULT_SETTINGS,
     notice: null,

@@ -221,3 +221,35 @@ async fn a_patient_new_to_the_doctor_is_named_in_the_list() {
     })
     .await;
 }
+
+/// A second Emergency press joins the open emergency: one emergency (both messages), for the
+/// doctor and for the patient's own status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_press_joins_the_open_emergency() {
+    let data = demo_data_dir();
+    let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let patel = online(&url, p1.path(), "dr.patel").await;
+    let alice = online(&url, p2.path(), "alice").await;
+    let mut doctor_events = patel.subscribe();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "first press", true).unwrap();
+    let first = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    alice.send(&conversation, "second press", true).unwrap();
+    wait_until(&alice, "both presses sent", || {
+        alice.queued() == 0
+            && alice
+                .open_emergencies()
+                .map(|open| open.len() == 1 && open[0].id == first.id)
+                .unwrap_or(false)
+    })
+    .await;
+    let open = patel.fetch_open_emergencies().await.unwrap();
+    let alices: Vec<_> = open
+        .iter()
+        .filter(|e| e.patient_id == conversation.patient_id)
+        .collect();
+    assert_eq!(alices.len(), 1, "{open:?}");
+    assert_eq!(alices[0].id, first.id);
+}

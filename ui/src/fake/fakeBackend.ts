@@ -152,7 +152,17 @@ export class FakeBackend implements Backend {
       throw new BackendError('unauthorized', 'Wrong username or password');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
-    return this.snapshot();
+    const snapshot = this.snapshot();
+    // The clinic's settings come with the first connection (the store keeps what an event said
+    // while the login's answer was on its way).
+    if (this.clinic) this.emit({ type: 'clinic', clinic: this.clinic });
+    return snapshot;
+  }
+
+  /** The doctor's availability was changed on another device (the tray, the CLI). */
+  availabilityFromElsewhere(availability: Availability): void {
+    this.availability = availability;
+    this.emit({ type: 'availability', availability });
   }
 
   /** Servers this fake app paired with, like the profile's pins. */
@@ -527,6 +537,7 @@ export class FakeBackend implements Backend {
   async sendTestAlert(): Promise<DeviceCheck> {
     this.record('send_test_alert');
     this.device = { sound: 'works', notifications: 'works' };
+    this.emit({ type: 'device', device: this.device });
     return this.device;
   }
 

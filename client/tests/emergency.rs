@@ -41,14 +41,32 @@ async fn online(url: &str, profile: &std::path::Path, username: &str) -> Client 
     client
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn emergency_alert_acknowledge_resolve() {
+/// A demo clinic in process with two people online (the guards keep it alive).
+async fn two_online(
+    first: &str,
+    second: &str,
+) -> (
+    (
+        tempfile::TempDir,
+        tempfile::TempDir,
+        tempfile::TempDir,
+        InProcessServer,
+    ),
+    Client,
+    Client,
+) {
     let data = demo_data_dir();
     let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let server = InProcessServer::start(data.path(), 0).await;
     let url = server.url();
-    let patel = online(&url, p1.path(), "dr.patel").await;
-    let alice = online(&url, p2.path(), "alice").await;
+    let a = online(&url, p1.path(), first).await;
+    let b = online(&url, p2.path(), second).await;
+    ((data, p1, p2, server), a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_alert_acknowledge_resolve() {
+    let (_clinic, patel, alice) = two_online("dr.patel", "alice").await;
     let mut doctor_events = patel.subscribe();
     let mut patient_events = alice.subscribe();
 
@@ -205,12 +223,7 @@ async fn do_not_disturb_shows_the_emergency_without_ringing() {
 /// their details) instead of leaving the conversation out for want of a contact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_new_to_the_doctor_is_named_in_the_list() {
-    let data = demo_data_dir();
-    let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let server = InProcessServer::start(data.path(), 0).await;
-    let url = server.url();
-    let nguyen = online(&url, p1.path(), "dr.nguyen").await;
-    let bob = online(&url, p2.path(), "bob").await;
+    let (_clinic, nguyen, bob) = two_online("dr.nguyen", "bob").await;
     let conversation = bob.conversation_with("dr.nguyen").unwrap();
     bob.send(&conversation, "I fell and cannot get up", true)
         .unwrap();
@@ -226,12 +239,7 @@ async fn a_patient_new_to_the_doctor_is_named_in_the_list() {
 /// doctor and for the patient's own status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_press_joins_the_open_emergency() {
-    let data = demo_data_dir();
-    let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let server = InProcessServer::start(data.path(), 0).await;
-    let url = server.url();
-    let patel = online(&url, p1.path(), "dr.patel").await;
-    let alice = online(&url, p2.path(), "alice").await;
+    let (_clinic, patel, alice) = two_online("dr.patel", "alice").await;
     let mut doctor_events = patel.subscribe();
     let conversation = alice.conversation_with("dr.patel").unwrap();
     alice.send(&conversation, "first press", true).unwrap();

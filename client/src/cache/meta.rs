@@ -27,16 +27,19 @@ impl Cache {
         Ok(Seq(value.and_then(|v| v.parse().ok()).unwrap_or(0)))
     }
 
+    /// One value of the `meta` table, if set.
+    fn meta_value(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// This user's availability as the server last confirmed it (available until told).
     pub fn availability(&self) -> Result<Availability> {
-        let value: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                params![AVAILABILITY_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let value = self.meta_value(AVAILABILITY_KEY)?;
         Ok(match value.as_deref() {
             Some("DO_NOT_DISTURB") => Availability::DoNotDisturb,
             _ => Availability::Available,
@@ -58,14 +61,7 @@ impl Cache {
     /// The clinic's settings as the server last sent them (kept for when the app is offline:
     /// that is when a patient most needs the emergency number).
     pub fn clinic_info(&self) -> Result<Option<ClinicInfo>> {
-        let value: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                params![CLINIC_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let value = self.meta_value(CLINIC_KEY)?;
         Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
 

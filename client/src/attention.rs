@@ -4,8 +4,8 @@
 //!
 //! - An emergency alert rings until the server says the emergency moved on (this device's
 //!   confirmed acknowledge, someone else's, or a resolve): never on a mere click.
-//! - Do-not-disturb mutes new-message notifications, never the banner; escalated alerts ring
-//!   even then (the server only sends those to do-not-disturb doctors).
+//! - Do-not-disturb mutes sound and notifications, never the banner or Acknowledge (the server
+//!   sends every alert to doctors on do-not-disturb too); escalated alerts ring even then.
 //! - Silencing quiets this device for the emergencies ringing now; their repeats stay quiet
 //!   here, a new emergency rings again. Logging out silences everything.
 //! - A new message notifies (with a chime) only while the window is not in front of the user,

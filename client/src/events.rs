@@ -4,7 +4,9 @@
 use crate::attention::Notice;
 use crate::record::LocalMessage;
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ClientId, Emergency, EmergencyId, ErrorCode, Message, Notification, UserId};
+use clinic_protocol::{
+    ClientId, ClinicInfo, Emergency, EmergencyId, ErrorCode, Message, Notification, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 /// Where the connection is. Reported through a watch (latest value) and as
@@ -112,6 +114,10 @@ pub enum ClientEvent {
     /// CLI on another machine).
     Availability {
         availability: Availability,
+    },
+    /// The clinic's settings (the emergency phone number) arrived or changed.
+    Clinic {
+        clinic: ClinicInfo,
     },
     /// The conversation list changed (order, unread counts, last message, emergencies): read
     /// [`crate::Client::cached_conversations`]. Several changes in a burst are told once.

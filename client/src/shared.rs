@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) presence: Mutex<HashSet<UserId>>,
     /// Conversations joined (for typing indicators); re-joined after every reconnect.
     pub(crate) joined: Mutex<HashSet<ConversationKey>>,
+    /// A contact refresh for a message from someone unknown is under way.
+    pub(crate) directory_refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -103,6 +105,7 @@ impl Shared {
             live: Mutex::new(None),
             presence: Mutex::new(HashSet::new()),
             joined: Mutex::new(HashSet::new()),
+            directory_refreshing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

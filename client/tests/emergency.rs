@@ -41,14 +41,32 @@ async fn online(url: &str, profile: &std::path::Path, username: &str) -> Client 
     client
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn emergency_alert_acknowledge_resolve() {
+/// A demo clinic in process with two people online (the guards keep it alive).
+async fn two_online(
+    first: &str,
+    second: &str,
+) -> (
+    (
+        tempfile::TempDir,
+        tempfile::TempDir,
+        tempfile::TempDir,
+        InProcessServer,
+    ),
+    Client,
+    Client,
+) {
     let data = demo_data_dir();
     let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let server = InProcessServer::start(data.path(), 0).await;
     let url = server.url();
-    let patel = online(&url, p1.path(), "dr.patel").await;
-    let alice = online(&url, p2.path(), "alice").await;
+    let a = online(&url, p1.path(), first).await;
+    let b = online(&url, p2.path(), second).await;
+    ((data, p1, p2, server), a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_alert_acknowledge_resolve() {
+    let (_clinic, patel, alice) = two_online("dr.patel", "alice").await;
     let mut doctor_events = patel.subscribe();
     let mut patient_events = alice.subscribe();
 
@@ -167,4 +185,79 @@ async fn with_the_server_unreachable_acknowledge_fails_and_the_alarm_keeps_ringi
     let revoked = patel.logout().await.unwrap();
     assert!(!revoked);
     assert!(patel.ringing().is_empty());
+}
+
+/// Do-not-disturb mutes, never hides: a doctor on do-not-disturb has the open emergency (the
+/// banner and Acknowledge are there) without ringing, and can acknowledge it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_not_disturb_shows_the_emergency_without_ringing() {
+    let data = demo_data_dir();
+    let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let patel = online(&url, p1.path(), "dr.patel").await;
+    patel
+        .set_availability(clinic_protocol::ws::Availability::DoNotDisturb)
+        .await
+        .unwrap();
+    let alice = online(&url, p2.path(), "alice").await;
+    let mut doctor_events = patel.subscribe();
+
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "chest pain", true).unwrap();
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    assert!(
+        patel
+            .open_emergencies()
+            .unwrap()
+            .iter()
+            .any(|e| e.id == raised.id),
+        "shown on do-not-disturb"
+    );
+    assert!(patel.ringing().is_empty(), "muted on do-not-disturb");
+    let taken = patel.acknowledge_emergency(&raised.id).await.unwrap();
+    assert_eq!(taken.state, EmergencyState::Acknowledged);
+}
+
+/// A patient new to a doctor writes (here: an emergency): the doctor's list names them (with
+/// their details) instead of leaving the conversation out for want of a contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_new_to_the_doctor_is_named_in_the_list() {
+    let (_clinic, nguyen, bob) = two_online("dr.nguyen", "bob").await;
+    let conversation = bob.conversation_with("dr.nguyen").unwrap();
+    bob.send(&conversation, "I fell and cannot get up", true)
+        .unwrap();
+    wait_until(&nguyen, "bob in the doctor's list", || {
+        nguyen.conversation_list().unwrap().iter().any(|c| {
+            c.patient_id == conversation.patient_id && c.other_party.name == "Bob Kowalski"
+        })
+    })
+    .await;
+}
+
+/// A second Emergency press joins the open emergency: one emergency (both messages), for the
+/// doctor and for the patient's own status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_press_joins_the_open_emergency() {
+    let (_clinic, patel, alice) = two_online("dr.patel", "alice").await;
+    let mut doctor_events = patel.subscribe();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "first press", true).unwrap();
+    let first = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    alice.send(&conversation, "second press", true).unwrap();
+    wait_until(&alice, "both presses sent", || {
+        alice.queued() == 0
+            && alice
+                .open_emergencies()
+                .map(|open| open.len() == 1 && open[0].id == first.id)
+                .unwrap_or(false)
+    })
+    .await;
+    let open = patel.fetch_open_emergencies().await.unwrap();
+    let alices: Vec<_> = open
+        .iter()
+        .filter(|e| e.patient_id == conversation.patient_id)
+        .collect();
+    assert_eq!(alices.len(), 1, "{open:?}");
+    assert_eq!(alices[0].id, first.id);
 }

@@ -95,6 +95,7 @@ async fn serve(
         user: me(),
         online_users: vec![],
         availability: None,
+        clinic: None,
     }))
     .await
     .unwrap();

@@ -17,8 +17,8 @@ pub mod ws;
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{ClientId, EmergencyId, FileId, MessageId, NotificationId, Seq, UserId};
 pub use model::{
-    Contact, Conversation, ConversationKey, Emergency, EmergencyState, EmergencyTransition,
-    Message, MessageStatus, MessageType, NewMessage, Notification, NotificationKind, Role,
-    TransitionKind, User,
+    ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState,
+    EmergencyTransition, Message, MessageStatus, MessageType, NewMessage, Notification,
+    NotificationKind, Role, TransitionKind, User,
 };
 pub use ws::{ClientFrame, ServerFrame};

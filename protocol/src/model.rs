@@ -343,3 +343,18 @@ pub struct Notification {
     pub read: bool,
     pub created_at: DateTime<Utc>,
 }
+
+/// What the clinic tells every client when it signs in (set by clinic IT on the server): where a
+/// patient should turn when the app cannot get them help in time.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClinicInfo {
+    /// The phone number to call in an emergency (e.g. "112" or the clinic's emergency line);
+    /// none when IT did not set one.
+    #[serde(default)]
+    pub emergency_phone: Option<String>,
+    /// How often an emergency nobody acknowledged is alerted again, in seconds: after this long
+    /// without an acknowledgement the patient is told nobody has answered yet.
+    pub emergency_repeat_secs: u32,
+}

@@ -5,13 +5,15 @@
 
 use crate::error::ErrorCode;
 use crate::ids::{ClientId, EmergencyId, MessageId, Seq, UserId};
-use crate::model::{ConversationKey, Emergency, Message, NewMessage, Notification, User};
+use crate::model::{
+    ClinicInfo, ConversationKey, Emergency, Message, NewMessage, Notification, User,
+};
 use crate::rest::SyncPage;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Whether a doctor wants routine alerts. Emergencies reach doctors on do-not-disturb only once
-/// they escalate.
+/// Whether a doctor wants routine alerts. Do-not-disturb mutes, never hides: emergencies reach
+/// doctors on do-not-disturb at once (to show), and ring for them only once they escalate.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -91,6 +93,9 @@ pub enum ServerFrame {
         /// A doctor's stored availability (absent from older servers, and for other roles).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         availability: Option<Availability>,
+        /// The clinic's settings for clients (absent from older servers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clinic: Option<ClinicInfo>,
     },
     #[serde(rename = "chat:joined")]
     ChatJoined(ConversationKey),

@@ -176,11 +176,16 @@ fn server_frames() {
             user: user(),
             online_users: vec!["u-doc-1".into()],
             availability: None,
+            clinic: None,
         },
         ServerFrame::Authenticated {
             user: user(),
             online_users: vec![],
             availability: Some(Availability::DoNotDisturb),
+            clinic: Some(clinic_protocol::ClinicInfo {
+                emergency_phone: Some("+44 20 7946 0000".into()),
+                emergency_repeat_secs: 30,
+            }),
         },
         ServerFrame::AvailabilityChanged {
             availability: Availability::Available,

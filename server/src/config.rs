@@ -180,6 +180,9 @@ pub struct Config {
     pub emergency_escalate_after: Duration,
     /// Ring the alarm and show notifications on the server machine itself (`serve --alarm`).
     pub alarm: bool,
+    /// The phone number patients are told to call when the app cannot get them help in time
+    /// (`serve --emergency-phone`); sent to every client when it signs in.
+    pub emergency_phone: Option<String>,
     /// Largest uploaded file, in bytes (enforced while the file streams in).
     pub max_upload_bytes: u64,
     /// Uploads not attached to any message after this long are deleted.
@@ -250,6 +253,7 @@ impl Config {
             emergency_repeat_interval: Duration::from_secs(30),
             emergency_escalate_after: Duration::from_secs(120),
             alarm: false,
+            emergency_phone: None,
             max_upload_bytes: limits::DEFAULT_MAX_UPLOAD_BYTES,
             upload_grace: Duration::from_secs(3600),
             upload_sweep_interval: Duration::from_secs(600),
@@ -284,4 +288,61 @@ pub fn db_path(data_dir: &std::path::Path) -> PathBuf {
 /// from it); returns the limit now in force.
 pub fn raise_open_file_limit() -> Option<u64> {
     rlimit::increase_nofile_limit(u64::MAX).ok()
+}
+
+/// Most characters of an emergency phone number.
+pub const MAX_EMERGENCY_PHONE_CHARS: usize = 32;
+
+/// Checks an emergency phone number as clinic IT typed it: digits with the usual separators
+/// (`+`, spaces, `-`, `(`, `)`, `.`, `/`), at most [`MAX_EMERGENCY_PHONE_CHARS`]. Returns it
+/// trimmed, or a sentence saying what is wrong.
+pub fn emergency_phone(text: &str) -> Result<String, String> {
+    let phone = text.trim();
+    if phone.is_empty() || !phone.chars().any(|c| c.is_ascii_digit()) {
+        return Err("an emergency phone number needs digits, e.g. 112 or +44 20 7946 0000".into());
+    }
+    if phone.chars().count() > MAX_EMERGENCY_PHONE_CHARS {
+        return Err(format!(
+            "an emergency phone number has at most {MAX_EMERGENCY_PHONE_CHARS} characters"
+        ));
+    }
+    if let Some(bad) = phone
+        .chars()
+        .find(|c| !(c.is_ascii_digit() || " +-().//".contains(*c)))
+    {
+        return Err(format!(
+            "an emergency phone number has only digits, spaces and + - ( ) . / (not {bad:?})"
+        ));
+    }
+    Ok(phone.to_owned())
+}
+
+impl Config {
+    /// What every client is told when it signs in (see [`clinic_protocol::ClinicInfo`]).
+    pub(crate) fn clinic_info(&self) -> clinic_protocol::ClinicInfo {
+        let repeat = self.emergency_repeat_interval.as_secs_f64().ceil();
+        clinic_protocol::ClinicInfo {
+            emergency_phone: self.emergency_phone.clone(),
+            // At least a second; a clinic's interval is far below u32::MAX seconds.
+            emergency_repeat_secs: (repeat as u32).max(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod phone_tests {
+    use super::*;
+
+    #[test]
+    fn emergency_phone_numbers_are_checked() {
+        assert_eq!(emergency_phone(" 112 ").as_deref(), Ok("112"));
+        assert_eq!(
+            emergency_phone("+44 (20) 7946-0000").as_deref(),
+            Ok("+44 (20) 7946-0000")
+        );
+        assert!(emergency_phone("").is_err());
+        assert!(emergency_phone("call us").is_err());
+        assert!(emergency_phone("112<script>").is_err());
+        assert!(emergency_phone(&"1".repeat(33)).is_err());
+    }
 }

@@ -322,16 +322,31 @@ impl Hub {
         self.each_doctor(include_dnd, |outbox| outbox.push(text.clone()))
     }
 
-    /// The alert of emergency `id`, like [`Hub::to_doctors`] but ahead of every socket's queue
-    /// (see [`Alerts`]).
+    /// The alert of emergency `id` to every socket of every online doctor, ahead of every
+    /// socket's queue (see [`Alerts`]). Doctors on do-not-disturb get it too (their app shows the
+    /// banner and Acknowledge without ringing, until `escalated`); the doctors returned are the
+    /// ones asked to ring (all of them once `escalated`), each with how many sockets it reached.
     pub(crate) fn alert_doctors(
         &self,
         id: &EmergencyId,
         frame: &ServerFrame,
-        include_dnd: bool,
+        escalated: bool,
     ) -> Vec<(UserId, usize)> {
         let text = encode(frame);
-        self.each_doctor(include_dnd, |outbox| outbox.alert(id, text.clone()))
+        let resting: Vec<(UserId, usize)> = if escalated {
+            Vec::new()
+        } else {
+            let state = self.lock();
+            state
+                .availability
+                .iter()
+                .filter(|(_, a)| **a == Availability::DoNotDisturb)
+                .map(|(user, _)| (user.clone(), 0))
+                .collect()
+        };
+        let mut reached = self.each_doctor(true, |outbox| outbox.alert(id, text.clone()));
+        reached.retain(|(user, _)| !resting.iter().any(|(r, _)| r == user));
+        reached
     }
 
     fn each_doctor(&self, include_dnd: bool, deliver: impl Fn(&Outbox)) -> Vec<(UserId, usize)> {

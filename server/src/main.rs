@@ -72,6 +72,10 @@ enum Command {
         /// a doctor (front desk, nurses' station).
         #[arg(long, env = "CLINIC_ALARM")]
         alarm: bool,
+        /// The phone number patients are told to call when nobody has answered their
+        /// emergency in time, or their app is offline (e.g. 112 or the clinic's emergency line).
+        #[arg(long, env = "CLINIC_EMERGENCY_PHONE", value_parser = clinic_server::config::emergency_phone)]
+        emergency_phone: Option<String>,
         /// Seconds between repeats of an unacknowledged emergency alert.
         #[arg(long, env = "CLINIC_EMERGENCY_REPEAT_SECS", default_value_t = 30.0,
               value_parser = positive_secs)]
@@ -330,6 +334,7 @@ fn main() -> anyhow::Result<()> {
             min_free_bytes,
             allowed_origins,
             alarm,
+            emergency_phone,
             emergency_repeat_secs,
             emergency_escalate_secs,
             tls,
@@ -366,6 +371,7 @@ fn main() -> anyhow::Result<()> {
             }
             config.allowed_origins = allowed_origins;
             config.alarm = alarm;
+            config.emergency_phone = emergency_phone;
             config.emergency_repeat_interval = Duration::from_secs_f64(emergency_repeat_secs);
             config.emergency_escalate_after = Duration::from_secs_f64(emergency_escalate_secs);
             config.tls.mode = match (tls.mode, tls.tls_cert, tls.tls_key) {

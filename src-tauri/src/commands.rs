@@ -207,6 +207,6 @@ pub async fn set_settings<R: Runtime>(
 }
 
 #[tauri::command]
-pub async fn send_test_alert<R: Runtime>(app: AppHandle<R>) -> CmdResult<()> {
+pub async fn send_test_alert<R: Runtime>(app: AppHandle<R>) -> CmdResult<crate::ui::DeviceCheck> {
     crate::notify::test_alert(&app).await
 }

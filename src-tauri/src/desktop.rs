@@ -5,7 +5,7 @@
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{self, Settings};
 use crate::status::{ConnectionStatus, SessionInfo};
-use crate::ui::{Snapshot, UiEvent};
+use crate::ui::{DeviceCheck, DeviceState, Snapshot, UiEvent};
 use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Pairing, Profile};
 use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
@@ -33,6 +33,8 @@ pub struct Desktop {
     status: Mutex<ConnectionStatus>,
     /// Where events for the UI go (the latest subscription); `None` before the UI subscribed.
     channel: Mutex<Outlet>,
+    /// What this device can do, as last found out (`notify::check_device`).
+    device: Mutex<DeviceCheck>,
 }
 
 /// The UI's channel, if it subscribed.
@@ -70,7 +72,24 @@ impl Desktop {
             settings: Mutex::new(settings),
             status: Mutex::new(ConnectionStatus::offline()),
             channel: Mutex::new(Outlet::default()),
+            device: Mutex::new(DeviceCheck {
+                sound: DeviceState::Untested,
+                notifications: DeviceState::Untested,
+            }),
         }
+    }
+
+    /// What this device can do, as last found out.
+    pub fn device(&self) -> DeviceCheck {
+        *self.device.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records what this device can do; true when it changed.
+    pub fn set_device(&self, device: DeviceCheck) -> bool {
+        let mut kept = self.device.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = *kept != device;
+        *kept = device;
+        changed
     }
 
     fn options(&self) -> ClientOptions {
@@ -223,6 +242,8 @@ impl Desktop {
                 emergencies: Vec::new(),
                 ringing: Vec::new(),
                 lock: None,
+                clinic: None,
+                device: self.device(),
             };
         };
         let lock = client.lock_status();
@@ -236,6 +257,8 @@ impl Desktop {
                 emergencies: Vec::new(),
                 ringing: client.ringing(),
                 lock: Some(lock),
+                clinic: client.clinic_info(),
+                device: self.device(),
             };
         }
         Snapshot {
@@ -250,6 +273,8 @@ impl Desktop {
             emergencies: client.open_emergencies().unwrap_or_default(),
             ringing: client.ringing(),
             lock: Some(lock),
+            clinic: client.clinic_info(),
+            device: self.device(),
         }
     }
 }

@@ -28,6 +28,10 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
         ConnectionStatus::from_client(&client.state(), client.queued()),
     );
     crate::notify::sync_alarm(&app, &client.ringing());
+    // Heard on the first connection, maybe before we subscribed.
+    if let Some(clinic) = client.clinic_info() {
+        desktop.send(UiEvent::Clinic { clinic });
+    }
     tray::show_do_not_disturb(&app, client.availability() == Availability::DoNotDisturb);
     refresh_tray(&app, &client);
     let mut list_due: Option<tokio::time::Instant> = None;
@@ -149,6 +153,7 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
             crate::notify::show(app, notice);
             return;
         }
+        ClientEvent::Clinic { clinic } => UiEvent::Clinic { clinic },
         ClientEvent::Availability { availability } => {
             tray::show_do_not_disturb(app, availability == Availability::DoNotDisturb);
             UiEvent::Availability { availability }

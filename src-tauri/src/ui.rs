@@ -6,8 +6,31 @@ use crate::settings::Settings;
 use crate::status::{ConnectionStatus, SessionInfo};
 use clinic_client::{LocalMessage, LockStatus};
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ClientId, Conversation, Emergency, EmergencyId, UserId};
+use clinic_protocol::{ClientId, ClinicInfo, Conversation, Emergency, EmergencyId, UserId};
 use serde::Serialize;
+
+/// Whether one of this device's outputs works, as far as the alarm knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum DeviceState {
+    /// The last attempt worked.
+    Works,
+    /// The last attempt failed (no sound device, no notification service).
+    Missing,
+    /// Not tried yet (the sound device opens on the first ring or chime).
+    Untested,
+}
+
+/// What this device can do to get a doctor's attention: shown in the app, and the answer of
+/// the test alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct DeviceCheck {
+    pub sound: DeviceState,
+    pub notifications: DeviceState,
+}
 
 /// Everything the UI shows, as it is now.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +53,10 @@ pub struct Snapshot {
     /// The app lock (`None` when signed out). While locked the snapshot carries no
     /// conversations and no emergencies: nothing of a message reaches the page.
     pub lock: Option<LockStatus>,
+    /// The clinic's settings (its emergency phone number), as last heard from the server.
+    pub clinic: Option<ClinicInfo>,
+    /// Whether this device can ring and notify.
+    pub device: DeviceCheck,
 }
 
 /// One change, in the order it happened.
@@ -87,6 +114,14 @@ pub enum UiEvent {
     },
     Availability {
         availability: Availability,
+    },
+    /// The clinic's settings arrived or changed.
+    Clinic {
+        clinic: ClinicInfo,
+    },
+    /// What this device can do changed (found out on a ring, a chime or a notification).
+    Device {
+        device: DeviceCheck,
     },
     UploadProgress {
         client_id: ClientId,

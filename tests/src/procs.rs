@@ -45,10 +45,16 @@ pub fn pairing_code(data_dir: &Path) -> Result<String> {
 impl Server {
     /// Starts on a free port (`listen` = `127.0.0.1:0`) or a given one (a restart).
     pub fn start(data_dir: &Path, listen: &str) -> Result<Self> {
+        Self::start_with(data_dir, listen, &[])
+    }
+
+    /// Like [`Server::start`], with more `serve` flags (e.g. `--emergency-phone`).
+    pub fn start_with(data_dir: &Path, listen: &str, serve_args: &[&str]) -> Result<Self> {
         let mut child = Command::new(binary("clinic-server")?)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["serve", "--init", "--demo", "--listen", listen])
+            .args(serve_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -11,6 +11,7 @@ import type {
   ClientId,
   ConversationKey,
   Device,
+  DeviceCheck,
   Emergency,
   EmergencyId,
   FileDropEvent,
@@ -49,7 +50,8 @@ export interface Backend {
   silenceAlarm(): Promise<void>;
   setAvailability(availability: Availability): Promise<Availability>;
   setSettings(settings: Settings): Promise<Settings>;
-  sendTestAlert(): Promise<void>;
+  /** Rings once and shows a notification; answers what worked. */
+  sendTestAlert(): Promise<DeviceCheck>;
   /** Native file dialog; null when the user cancels. */
   pickFile(): Promise<PickedFile | null>;
   /** Image preview of an attachment as a data: URL; null when it is not an image or not available. */

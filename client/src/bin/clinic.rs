@@ -659,6 +659,10 @@ fn describe(event: &ClientEvent) -> Option<String> {
             Availability::Available => "you are available".to_owned(),
             Availability::DoNotDisturb => "you are on do not disturb".to_owned(),
         },
+        ClientEvent::Clinic { clinic } => match &clinic.emergency_phone {
+            Some(phone) => format!("in an emergency the clinic says: call {phone}"),
+            None => return None,
+        },
     })
 }
 

@@ -5,12 +5,13 @@ use super::Cache;
 use crate::error::Result;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
-    Contact, Conversation, ConversationKey, Emergency, EmergencyState, MessageId, Seq,
+    ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState, MessageId, Seq,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
 const CURSOR_KEY: &str = "sync_cursor";
 const AVAILABILITY_KEY: &str = "availability";
+const CLINIC_KEY: &str = "clinic";
 
 impl Cache {
     /// Where the next catch-up starts.
@@ -26,16 +27,19 @@ impl Cache {
         Ok(Seq(value.and_then(|v| v.parse().ok()).unwrap_or(0)))
     }
 
+    /// One value of the `meta` table, if set.
+    fn meta_value(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// This user's availability as the server last confirmed it (available until told).
     pub fn availability(&self) -> Result<Availability> {
-        let value: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                params![AVAILABILITY_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let value = self.meta_value(AVAILABILITY_KEY)?;
         Ok(match value.as_deref() {
             Some("DO_NOT_DISTURB") => Availability::DoNotDisturb,
             _ => Availability::Available,
@@ -50,6 +54,22 @@ impl Cache {
         self.lock().execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
             params![AVAILABILITY_KEY, text],
+        )?;
+        Ok(())
+    }
+
+    /// The clinic's settings as the server last sent them (kept for when the app is offline:
+    /// that is when a patient most needs the emergency number).
+    pub fn clinic_info(&self) -> Result<Option<ClinicInfo>> {
+        let value = self.meta_value(CLINIC_KEY)?;
+        Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    pub fn set_clinic_info(&self, clinic: &ClinicInfo) -> Result<()> {
+        let text = serde_json::to_string(clinic).unwrap_or_default();
+        self.lock().execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![CLINIC_KEY, text],
         )?;
         Ok(())
     }

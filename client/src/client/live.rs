@@ -7,8 +7,8 @@ use crate::error::{ClientError, Result};
 use crate::events::ClientEvent;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
-    ClientFrame, ConversationKey, Emergency, EmergencyId, EmergencyState, ErrorCode, MessageId,
-    Role,
+    ClientFrame, ClinicInfo, ConversationKey, Emergency, EmergencyId, EmergencyState, ErrorCode,
+    MessageId, Role,
 };
 
 impl Client {
@@ -145,6 +145,12 @@ impl Client {
         }
     }
 
+    /// The clinic's settings (the emergency phone number) as the server last sent them, kept
+    /// across restarts so they are there offline.
+    pub fn clinic_info(&self) -> Option<ClinicInfo> {
+        self.shared.cache.clinic_info().ok().flatten()
+    }
+
     /// This user's availability as last confirmed by the server (kept across restarts).
     pub fn availability(&self) -> Availability {
         self.shared.attention.availability()
@@ -212,6 +218,15 @@ impl Client {
 }
 
 impl crate::shared::Shared {
+    /// The server sent its clinic settings (on every sign-in): keep them, tell the UI if new.
+    pub(crate) fn clinic_changed(&self, clinic: ClinicInfo) -> Result<()> {
+        if self.cache.clinic_info()?.as_ref() != Some(&clinic) {
+            self.cache.set_clinic_info(&clinic)?;
+            self.emit(ClientEvent::Clinic { clinic });
+        }
+        Ok(())
+    }
+
     /// The server confirmed (or told us of) this user's availability.
     pub(crate) fn availability_changed(&self, availability: Availability) -> Result<()> {
         self.cache.set_availability(availability)?;

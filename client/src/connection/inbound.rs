@@ -7,6 +7,35 @@ use clinic_protocol::{ClientFrame, ConversationKey, ErrorCode, MessageStatus, Se
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// Someone this client has no contact for wrote (a patient new to this doctor, or the other
+/// party of a conversation opened on another device): fetch the contacts and conversations
+/// again in the background, so the list shows their name (and a patient's age and blood group)
+/// instead of nothing. At most one such refresh runs at a time.
+fn learn_contact(shared: &Arc<crate::shared::Shared>, other: &clinic_protocol::UserId) {
+    let known = shared
+        .cache
+        .contacts()
+        .map(|list| list.iter().any(|c| &c.id == other))
+        .unwrap_or(true);
+    if known
+        || shared
+            .directory_refreshing
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
+    }
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        if let Err(e) = crate::client::refresh_directory(&shared).await {
+            tracing::debug!("could not refresh contacts for a new conversation: {e}");
+        }
+        shared
+            .directory_refreshing
+            .store(false, std::sync::atomic::Ordering::Release);
+        shared.emit(ClientEvent::ConversationsChanged);
+    });
+}
+
 impl Conn {
     pub(super) async fn on_text(
         &mut self,
@@ -30,6 +59,7 @@ impl Conn {
                 let owed = message.sender_id != me && message.status == MessageStatus::Sent;
                 let id = message.id.clone();
                 let mine = message.sender_id == me;
+                learn_contact(&shared, message.conversation().other(&me));
                 let changed = shared.cache.apply_message(&me, message).map_err(failed)?;
                 if mine {
                     // Sent from this account elsewhere, or settles one of our outbox entries.

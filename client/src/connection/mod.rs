@@ -171,8 +171,12 @@ impl Conn {
                 Ok(ServerFrame::Authenticated {
                     online_users,
                     availability,
+                    clinic,
                     ..
                 }) => {
+                    if let Some(clinic) = clinic {
+                        self.shared.clinic_changed(clinic).map_err(failed)?;
+                    }
                     for user in &online_users {
                         self.shared.set_online(user, true);
                     }

@@ -161,8 +161,8 @@ pub(crate) async fn detail(
 }
 
 /// For a doctor's new socket: an `emergency:alert` for each emergency still waiting for someone
-/// (unless the doctor is on do-not-disturb and it has not escalated), and an `emergency:updated`
-/// for each acknowledged but unresolved one.
+/// (also on do-not-disturb: the app shows it and rings only once it escalated), and an
+/// `emergency:updated` for each acknowledged but unresolved one.
 pub(crate) async fn on_connect(
     state: &AppState,
     user: &User,

@@ -64,8 +64,8 @@ impl Entry {
         (self.message, self.truncated) = preview(message);
     }
 
-    /// Alerts the online doctors (all of them once escalated, else those available) and
-    /// returns the ones reached for the first time.
+    /// Alerts every online doctor and returns the ones asked to ring for the first time (all
+    /// of them once escalated, else those available: do-not-disturb shows, never rings).
     fn send(&mut self, hub: &Hub) -> Reached {
         let escalated = self.emergency.escalated_at.is_some();
         let mut reached = hub.alert_doctors(&self.emergency.id, &self.frame(), escalated);
@@ -234,9 +234,9 @@ impl Watch {
         }
     }
 
-    /// A doctor's new socket gets the alert of every emergency waiting for someone (only the
-    /// escalated ones when the doctor is on do-not-disturb). Returns the emergencies whose
-    /// alert reached this doctor for the first time.
+    /// A doctor's new socket gets the alert of every emergency waiting for someone (on
+    /// do-not-disturb too: shown, not rung). Returns the emergencies whose alert asked this
+    /// doctor to ring for the first time.
     pub(crate) fn alert_socket(
         &self,
         doctor: &UserId,
@@ -248,11 +248,12 @@ impl Watch {
         entries.sort_by_key(|e| e.emergency.raised_at);
         let mut first = Vec::new();
         for entry in entries {
-            if available || entry.emergency.escalated_at.is_some() {
-                outbox.alert(&entry.emergency.id, encode(&entry.frame()));
-                if entry.alerted.insert(doctor.clone()) {
-                    first.push(entry.emergency.id.clone());
-                }
+            // Do-not-disturb mutes, never hides: the app shows it without ringing.
+            outbox.alert(&entry.emergency.id, encode(&entry.frame()));
+            if (available || entry.emergency.escalated_at.is_some())
+                && entry.alerted.insert(doctor.clone())
+            {
+                first.push(entry.emergency.id.clone());
             }
         }
         first

@@ -112,6 +112,7 @@ pub(super) async fn run(
         user: user.clone(),
         online_users,
         availability,
+        clinic: Some(state.config.clinic_info()),
     }));
     // Registered before any `sync` is answered, so nothing falls between snapshot and live events.
     let (id, first) = state

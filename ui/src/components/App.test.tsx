@@ -153,6 +153,32 @@ describe('patient chat', () => {
     expect(screen.getByTestId('emergency-status')).toHaveTextContent('Acknowledged by Dr. Dana Doe');
   });
 
+  it("shows the clinic's emergency number in the dialog, offline, and when nobody has answered", async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const s = await renderApp(setup({ clinic, connection: { state: 'offline' } }));
+    await openChat(s.user, 'doc');
+    await s.user.click(screen.getByTestId('emergency-button'));
+    expect(screen.getByTestId('emergency-dialog-phone')).toHaveTextContent('+44 20 7946 0000');
+    expect(screen.getByTestId('emergency-dialog-offline')).toBeInTheDocument();
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    const status = await screen.findByTestId('emergency-status');
+    expect(status).toHaveTextContent('You are offline');
+    expect(within(status).getByTestId('emergency-phone')).toHaveTextContent('+44 20 7946 0000');
+
+    act(() => s.fake.setConnection({ state: 'online' }));
+    act(() => s.fake.ackAll());
+    const e = s.fake.emergencies[0];
+    const longAgo = new Date(Date.now() - 2 * 60_000 - 5_000).toISOString();
+    act(() => s.fake.upsertEmergency({ ...e, raisedAt: longAgo }, false));
+    await waitFor(() =>
+      expect(screen.getByTestId('emergency-status')).toHaveAttribute('data-state', 'unanswered'),
+    );
+    expect(screen.getByTestId('emergency-status')).toHaveTextContent(
+      'No doctor has answered yet (raised 2 min ago)',
+    );
+    expect(screen.getByTestId('emergency-phone')).toHaveTextContent('+44 20 7946 0000');
+  });
+
   it('attaches a file from the picker or a drop, and sends it', async () => {
     const s = await renderApp(setup());
     await openChat(s.user, 'doc');
@@ -235,6 +261,76 @@ describe('doctor view', () => {
     expect(within(item).queryByTestId('unread-count')).toBeNull();
     expect(screen.getByTestId('patient-age')).toHaveTextContent('40');
     expect(screen.getByTestId('patient-blood-group')).toHaveTextContent('AB-');
+  });
+
+  it('on do-not-disturb still shows the emergency: its text, age, Acknowledge; Open chat jumps to it', async () => {
+    const long = `My chest hurts and my left arm is numb. ${'I feel dizzy. '.repeat(20)}`;
+    const sos = msg({ seq: 1, id: 'm-sos', content: long, isEmergency: true, status: 'DELIVERED' });
+    const s = await renderApp(
+      setup({ as: DOCTOR, messages: [sos, ...history(60).map((m) => ({ ...m, seq: (m.seq ?? 0) + 1 }))] }),
+    );
+    await s.user.click(await screen.findByTestId('settings-button'));
+    await s.user.selectOptions(screen.getByTestId('setting-availability'), 'DO_NOT_DISTURB');
+    await s.user.click(screen.getByTestId('settings-close'));
+    expect(screen.getByTestId('dnd-indicator')).toHaveTextContent('Do not disturb');
+
+    const raisedAt = new Date(Date.now() - 3 * 60_000 - 20_000).toISOString();
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e9', messageId: 'm-sos', raisedAt }), false, sos));
+    const banner = screen.getByTestId('emergency-banner');
+    expect(within(banner).getByTestId('banner-dnd')).toBeInTheDocument();
+    expect(within(banner).queryByTestId('silence-alarm')).toBeNull();
+    await waitFor(() =>
+      expect(within(banner).getByTestId('emergency-age')).toHaveTextContent('raised 3 min ago'),
+    );
+    const text = within(banner).getByTestId('emergency-text');
+    expect(text).toHaveTextContent('My chest hurts and my left arm is numb.');
+    expect(text).toHaveAttribute('data-expanded', 'false');
+    await s.user.click(within(banner).getByTestId('emergency-text-toggle'));
+    expect(text).toHaveAttribute('data-expanded', 'true');
+
+    await s.user.click(within(banner).getByTestId('emergency-open-chat'));
+    await waitFor(() => expect(document.querySelector('[data-highlighted=true]')).not.toBeNull());
+    expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('My chest hurts');
+
+    await s.user.click(within(banner).getByTestId('emergency-acknowledge'));
+    expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent('acknowledged by');
+    expect(within(banner).getByTestId('emergency-taken')).toBeInTheDocument();
+
+    await s.user.click(screen.getByTestId('dnd-indicator'));
+    expect(s.fake.availability).toBe('AVAILABLE');
+    expect(screen.queryByTestId('dnd-indicator')).toBeNull();
+  });
+
+  it('a device that cannot ring says so, offers no "Silence", and the test alert says what worked', async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e7' }), true));
+    const banner = await screen.findByTestId('emergency-banner');
+    expect(within(banner).getByTestId('silence-alarm')).toBeInTheDocument();
+    act(() => s.fake.emit({ type: 'device', device: { sound: 'missing', notifications: 'works' } }));
+    expect(within(banner).queryByTestId('silence-alarm')).toBeNull();
+    expect(within(banner).getByTestId('device-cannot-ring')).toBeInTheDocument();
+    expect(screen.getByTestId('device-warning')).toHaveTextContent('This device cannot ring');
+
+    await s.user.click(screen.getByTestId('settings-button'));
+    await s.user.click(screen.getByTestId('send-test-alert'));
+    expect(await screen.findByTestId('test-alert-result')).toHaveTextContent(
+      'Sound: played. Notification: shown.',
+    );
+    expect(screen.queryByTestId('device-warning')).toBeNull();
+  });
+
+  it('asks before logging out a device that is alerting', async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e5' }), true));
+    await s.user.click(await screen.findByTestId('settings-button'));
+    await s.user.click(screen.getByTestId('logout-button'));
+    expect(screen.getByTestId('logout-confirm')).toHaveTextContent('alerting for an emergency');
+    expect(s.fake.callsOf('logout')).toHaveLength(0);
+    await s.user.click(screen.getByTestId('logout-cancel'));
+    expect(screen.queryByTestId('logout-confirm')).toBeNull();
+    await s.user.click(screen.getByTestId('logout-button'));
+    await s.user.click(screen.getByTestId('logout-confirm-button'));
+    expect(await screen.findByTestId('login-form')).toBeInTheDocument();
   });
 
   it('shows who is typing, then hides it on stop', async () => {

@@ -1,7 +1,8 @@
 // The signed-in screen: top bar (who, connection, settings), emergency banner for doctors,
 // conversation list left, chat right, patient info for doctors.
 
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
+import { deviceProblems } from '../logic/device';
 import { useChat, useStore } from '../store/hooks';
 import type { User } from '../types';
 import { ChatWindow } from './ChatWindow';
@@ -40,7 +41,11 @@ function Notice() {
 }
 
 export function ChatLayout({ me }: { me: User }) {
+  const store = useStore();
   const active = useChat((s) => s.active);
+  const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
+  const device = useChat((s) => s.device);
+  const problems = useMemo(() => deviceProblems(device), [device]);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const isDoctor = me.role === 'DOCTOR';
   return (
@@ -57,6 +62,17 @@ export function ChatLayout({ me }: { me: User }) {
           Clinic Messages
         </span>
         <ConnectionBadge />
+        {isDoctor && resting && (
+          <button
+            type="button"
+            className="dnd-pill"
+            data-testid="dnd-indicator"
+            title="Sound and notifications are muted; emergencies still show here. Click to be available."
+            onClick={() => void store.setAvailability('AVAILABLE')}
+          >
+            Do not disturb
+          </button>
+        )}
         <span className="topbar-user" data-testid="current-user">
           {me.name}
         </span>
@@ -70,6 +86,13 @@ export function ChatLayout({ me }: { me: User }) {
           <Icon name="gear" size={16} /> Settings
         </button>
       </header>
+      {isDoctor && problems.length > 0 && (
+        <div className="device-warning" data-testid="device-warning" role="status">
+          {problems.map((p) => (
+            <p key={p}>⚠ {p}</p>
+          ))}
+        </div>
+      )}
       {isDoctor && <EmergencyBanner />}
       <main className={`layout ${isDoctor && active ? 'with-info' : ''}`}>
         <ConversationList me={me} />

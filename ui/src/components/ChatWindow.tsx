@@ -29,6 +29,8 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
     [typingMap, active, me.id, other],
   );
   const loadOlder = useCallback(() => void store.loadOlder(active), [store, active]);
+  const focus = useChat((s) => (s.focus?.key === k ? s.focus.messageId : null));
+  const focused = useCallback(() => store.clearFocus(), [store]);
   const isPatient = me.role === 'PATIENT';
 
   return (
@@ -53,7 +55,7 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         {isPatient && <EmergencyButton />}
       </header>
       {isPatient && <EmergencyStatus conversation={active} items={data.items} />}
-      <MessageList data={data} me={me.id} onLoadOlder={loadOlder} />
+      <MessageList data={data} me={me.id} onLoadOlder={loadOlder} focusId={focus} onFocused={focused} />
       <TypingIndicator names={typingNames} />
       <MessageInput conversationKey={k} />
     </section>

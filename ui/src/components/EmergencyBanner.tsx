@@ -1,15 +1,35 @@
-// The doctor's full-width red banner while any emergency is open: open the chat, Acknowledge,
-// Resolve with a note, and silence this device's alarm.
+// The doctor's full-width red banner while any emergency is open: what the patient wrote, how
+// long ago, escalation, who took it and when; open the chat at the emergency, Acknowledge,
+// Resolve with a note, and silence this device's alarm. Shown on do-not-disturb too.
 
 import { useMemo, useState } from 'react';
-import { openEmergencies } from '../logic/emergency';
+import { canRing } from '../logic/device';
+import { formatAge, openEmergencies, previewText } from '../logic/emergency';
 import { formatTime } from '../logic/format';
+import { keyOf } from '../logic/conversations';
 import { useChat, useStore } from '../store/hooks';
 import type { Emergency } from '../types';
 import { Icon } from './Icon';
+import { useNow } from './useNow';
 
-function EmergencyItem({ e }: { e: Emergency }) {
+/** The ages ("3 min ago") are redrawn this often. */
+const TICK_MS = 15_000;
+
+/** What the patient wrote: the whole message when this device has it, else the alert's preview. */
+function usePatientText(e: Emergency): string | null {
+  const fromAlert = useChat((s) => s.emergencyMessages[e.id]);
+  const loaded = useChat((s) =>
+    s.messages[keyOf(e)]?.items.find((m) => m.id === (fromAlert?.id ?? e.messageId)),
+  );
+  const text = loaded?.content ?? fromAlert?.content ?? null;
+  return text && text.trim() ? text : null;
+}
+
+function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
   const store = useStore();
+  const text = usePatientText(e);
+  const [expanded, setExpanded] = useState(false);
+  const preview = text ? previewText(text) : null;
   const [resolving, setResolving] = useState(false);
   const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);
@@ -27,29 +47,68 @@ function EmergencyItem({ e }: { e: Emergency }) {
       data-emergency-id={e.id}
     >
       <span className="banner-text">
-        <strong>{e.patientName}</strong>{' '}
-        {e.state === 'RAISED'
-          ? `needs help · raised ${formatTime(e.raisedAt)}${e.escalatedAt ? ' · escalated' : ''}`
-          : `· acknowledged by ${e.acknowledgedByName ?? 'a doctor'}`}
+        <span className="banner-who">
+          <strong>{e.patientName}</strong>{' '}
+          <span data-testid="emergency-age" title={`Raised at ${formatTime(e.raisedAt)}`}>
+            {e.state === 'RAISED' ? 'needs help · ' : ''}raised {formatAge(e.raisedAt, now)} (
+            {formatTime(e.raisedAt)})
+          </span>
+          {e.escalatedAt && e.state === 'RAISED' && (
+            <span className="banner-escalated" data-testid="emergency-escalated">
+              {' '}
+              · escalated {formatAge(e.escalatedAt, now)}: nobody has acknowledged it yet
+            </span>
+          )}
+          {e.state !== 'RAISED' && (
+            <span data-testid="emergency-taken-by">
+              {' '}
+              · acknowledged by {e.acknowledgedByName ?? 'a doctor'}
+              {e.acknowledgedAt &&
+                ` at ${formatTime(e.acknowledgedAt)} (${formatAge(e.acknowledgedAt, now)})`}
+            </span>
+          )}
+        </span>
+        {preview && (
+          <span className="banner-preview" data-testid="emergency-text" data-expanded={expanded}>
+            “{expanded ? text : preview.text}”
+            {preview.cut && (
+              <button
+                type="button"
+                className="link-button"
+                data-testid="emergency-text-toggle"
+                aria-expanded={expanded}
+                onClick={() => setExpanded(!expanded)}
+              >
+                {expanded ? 'Show less' : 'Show all'}
+              </button>
+            )}
+          </span>
+        )}
       </span>
       <span className="banner-actions">
         <button
           type="button"
           className="banner-button"
-          onClick={() => void store.select({ patientId: e.patientId, doctorId: e.doctorId })}
+          data-testid="emergency-open-chat"
+          onClick={() => void store.openEmergency(e)}
         >
           Open chat
         </button>
-        {e.state === 'RAISED' && (
+        {/* The same slot either way, so nothing moves under the pointer once it is taken. */}
+        {e.state === 'RAISED' ? (
           <button
             type="button"
-            className="banner-button strong"
+            className="banner-button strong banner-slot"
             data-testid="emergency-acknowledge"
             disabled={busy}
             onClick={() => void run(() => store.acknowledge(e.id))}
           >
             Acknowledge
           </button>
+        ) : (
+          <span className="banner-button banner-slot is-taken" data-testid="emergency-taken">
+            ✓ Taken
+          </span>
         )}
         {!resolving && (
           <button
@@ -103,12 +162,16 @@ export function EmergencyBanner() {
   const store = useStore();
   const emergencies = useChat((s) => s.emergencies);
   const alerting = useChat((s) => s.ringing.length > 0);
+  const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
+  const ringable = useChat((s) => canRing(s.device));
   const open = useMemo(() => openEmergencies(emergencies), [emergencies]);
+  const now = useNow(TICK_MS, open.map((e) => e.id).join());
   if (open.length === 0) return null;
   return (
     <section
       className={`emergency-banner ${alerting ? 'is-alerting' : ''}`}
       data-testid="emergency-banner"
+      data-alerting={alerting}
       role="alert"
       aria-label="Open emergencies"
     >
@@ -116,7 +179,17 @@ export function EmergencyBanner() {
         <span className="banner-title">
           <span aria-hidden="true">⚠</span> {open.length === 1 ? 'Emergency' : `${open.length} emergencies`}
         </span>
-        {alerting && (
+        {resting && !alerting && (
+          <span className="banner-quiet" data-testid="banner-dnd">
+            Do not disturb: this device stays quiet until an emergency escalates
+          </span>
+        )}
+        {!ringable && (
+          <span className="banner-quiet" data-testid="device-cannot-ring">
+            This device cannot ring (no sound device): watch this screen
+          </span>
+        )}
+        {alerting && ringable && (
           <button
             type="button"
             className="banner-button"
@@ -129,7 +202,7 @@ export function EmergencyBanner() {
       </div>
       <ul className="banner-list">
         {open.map((e) => (
-          <EmergencyItem key={e.id} e={e} />
+          <EmergencyItem key={e.id} e={e} now={now} />
         ))}
       </ul>
     </section>

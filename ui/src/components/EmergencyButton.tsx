@@ -1,12 +1,15 @@
 // The patient's emergency button: a confirm dialog, then an emergency message to the doctor.
 
 import { useEffect, useRef, useState } from 'react';
-import { useStore } from '../store/hooks';
+import { emergencyNumber } from '../logic/emergency';
+import { useChat, useStore } from '../store/hooks';
 
 export const DEFAULT_EMERGENCY_TEXT = 'EMERGENCY: I need urgent help.';
 
 export function EmergencyButton() {
   const store = useStore();
+  const clinic = useChat((s) => s.clinic);
+  const online = useChat((s) => s.connection.state === 'online');
   const [open, setOpen] = useState(false);
   const [text, setText] = useState('');
   const dialogRef = useRef<HTMLDivElement>(null);
@@ -44,8 +47,14 @@ export function EmergencyButton() {
             <h2 id="emergency-title">Send an emergency alert?</h2>
             <p>
               Your doctors will be alerted at once with a repeating alarm. If your life is in danger, also
-              call the emergency number.
+              call <strong data-testid="emergency-dialog-phone">{emergencyNumber(clinic)}</strong>.
             </p>
+            {!online && (
+              <p className="emergency-offline" data-testid="emergency-dialog-offline">
+                You are offline: the alert goes out as soon as we are connected. Call{' '}
+                {emergencyNumber(clinic)} now if you need help.
+              </p>
+            )}
             <label className="field">
               <span>What is happening? (optional)</span>
               <textarea

@@ -1,10 +1,15 @@
 // What the patient sees about their latest emergency: sending / received / acknowledged by
-// Dr. X / resolved.
+// Dr. X / resolved; and when the app cannot get help in time (offline, not sent, nobody has
+// answered after the repeat interval), how long it has been and the number to call.
 
 import { useMemo } from 'react';
 import { emergencyStatus, latestEmergency } from '../logic/emergency';
 import { useChat } from '../store/hooks';
 import type { ConversationKey, LocalMessage } from '../types';
+import { useNow } from './useNow';
+
+/** The elapsed time is redrawn this often. */
+const TICK_MS = 5_000;
 
 export function EmergencyStatus({
   conversation,
@@ -14,12 +19,17 @@ export function EmergencyStatus({
   items: LocalMessage[];
 }) {
   const emergencies = useChat((s) => s.emergencies);
-  const view = useMemo(() => {
-    const pending =
+  const clinic = useChat((s) => s.clinic);
+  const online = useChat((s) => s.connection.state === 'online');
+  const pending = useMemo(
+    () =>
       [...items].reverse().find((m) => m.isEmergency && (m.status === 'SENDING' || m.status === 'FAILED')) ??
-      null;
-    return emergencyStatus(latestEmergency(emergencies, conversation), pending);
-  }, [emergencies, conversation, items]);
+      null,
+    [items],
+  );
+  const latest = useMemo(() => latestEmergency(emergencies, conversation), [emergencies, conversation]);
+  const now = useNow(TICK_MS, `${latest?.id ?? ''}|${latest?.state ?? ''}|${pending?.clientId ?? ''}`);
+  const view = emergencyStatus(latest, pending, { now, clinic, online });
   if (!view) return null;
   return (
     <div
@@ -30,6 +40,12 @@ export function EmergencyStatus({
       aria-live="assertive"
     >
       <span aria-hidden="true">{view.tone === 'resolved' ? '✓' : '⚠'}</span> {view.text}
+      {view.call && (
+        <span className="emergency-call">
+          {' '}
+          If you need help now, call <strong data-testid="emergency-phone">{view.call}</strong>.
+        </span>
+      )}
     </div>
   );
 }

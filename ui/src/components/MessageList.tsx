@@ -16,13 +16,20 @@ function identity(m: LocalMessage): string {
 /** Within this many pixels of the bottom counts as "at the bottom" (so new messages scroll in). */
 const STICK_PX = 80;
 
+/** How long a message jumped to stays highlighted. */
+const HIGHLIGHT_MS = 4000;
+
 export interface MessageListProps {
   data: ConversationMessages;
   me: UserId;
   onLoadOlder: () => void;
+  /** A message to scroll to and highlight (older pages are loaded until it is found). */
+  focusId?: string | null;
+  /** The focused message was shown, or cannot be found. */
+  onFocused?: () => void;
 }
 
-export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
+export function MessageList({ data, me, onLoadOlder, focusId, onFocused }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const items = data.items;
   // The virtualiser returns new measurements from a stable object, which the React Compiler cannot
@@ -72,6 +79,29 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
     if (last !== before.last && items[items.length - 1]?.senderId === me) atBottom.current = true;
   }, [items, me, virtualizer]);
 
+  // Jump to a message ("Open chat" on an emergency): load older pages until it is there, then
+  // scroll it to the middle and highlight it; the view stops following the bottom.
+  const [highlighted, setHighlighted] = useState<string | null>(null);
+  useEffect(() => {
+    if (!focusId || !data.loaded) return;
+    const index = items.findIndex((m) => m.id === focusId);
+    if (index < 0) {
+      if (data.hasOlder) {
+        if (!data.loadingOlder) onLoadOlder();
+      } else onFocused?.();
+      return;
+    }
+    atBottom.current = false;
+    virtualizer.scrollToIndex(index, { align: 'center' });
+    setHighlighted(focusId);
+    onFocused?.();
+  }, [focusId, items, data.loaded, data.hasOlder, data.loadingOlder, onLoadOlder, onFocused, virtualizer]);
+  useEffect(() => {
+    if (!highlighted) return;
+    const t = setTimeout(() => setHighlighted(null), HIGHLIGHT_MS);
+    return () => clearTimeout(t);
+  }, [highlighted]);
+
   // While pinned to the bottom, stay there as rows are measured and added.
   const totalSize = virtualizer.getTotalSize();
   useLayoutEffect(() => {
@@ -90,10 +120,17 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
     return () => observer.disconnect();
   }, []);
 
+  // Only the reader scrolling up leaves the bottom: a row growing under a pinned view (an image
+  // that finished loading) also fires scroll events, and must not stop the view following.
+  const lastTop = useRef(0);
   const onScroll = () => {
     const el = scrollRef.current;
-    // Our own scrollTop writes land here too, and they keep atBottom true.
-    if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    if (el) {
+      const near = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+      if (near) atBottom.current = true;
+      else if (el.scrollTop < lastTop.current) atBottom.current = false;
+      lastTop.current = el.scrollTop;
+    }
     if (!armed) setArmed(true);
   };
 
@@ -116,12 +153,14 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
       <div className="message-canvas" style={{ height: virtualizer.getTotalSize() }}>
         {virtualItems.map((row) => {
           const msg = items[row.index];
+          const isFocus = highlighted !== null && msg.id === highlighted;
           return (
             <div
               key={row.key}
               data-index={row.index}
               ref={virtualizer.measureElement}
-              className="message-row"
+              className={`message-row${isFocus ? ' is-highlighted' : ''}`}
+              data-highlighted={isFocus || undefined}
               style={{ transform: `translateY(${row.start}px)` }}
             >
               <MessageBubble message={msg} mine={msg.senderId === me} />

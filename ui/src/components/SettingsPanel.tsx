@@ -1,6 +1,7 @@
 // Settings: notification privacy, start on login, doctor availability, test alert, log out.
 
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { testAlertReport } from '../logic/device';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
 import { LockSettings } from './LockSettings';
@@ -30,6 +31,17 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   const store = useStore();
   const availability = useChat((s) => s.availability);
   const serverUrl = useChat((s) => s.session?.serverUrl);
+  const alerting = useChat((s) => s.ringing.length > 0);
+  const [confirmLogout, setConfirmLogout] = useState(false);
+  const [testResult, setTestResult] = useState<string | null>(null);
+  const [testing, setTesting] = useState(false);
+  const testAlert = async () => {
+    setTesting(true);
+    setTestResult(null);
+    const checked = await store.sendTestAlert();
+    setTesting(false);
+    if (checked) setTestResult(testAlertReport(checked));
+  };
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => closeRef.current?.focus(), []);
   return (
@@ -80,7 +92,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             >
               <option value="AVAILABLE">Available</option>
               <option value="DO_NOT_DISTURB">
-                Do not disturb (emergencies still reach you once escalated)
+                Do not disturb (emergencies still show; they ring once escalated)
               </option>
             </select>
           </label>
@@ -90,19 +102,51 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             type="button"
             className="secondary-button"
             data-testid="send-test-alert"
-            onClick={() => void store.sendTestAlert()}
+            disabled={testing}
+            onClick={() => void testAlert()}
           >
-            Send test alert
+            {testing ? 'Testing…' : 'Send test alert'}
           </button>
           <button
             type="button"
             className="danger-outline-button"
             data-testid="logout-button"
-            onClick={() => void store.logout()}
+            onClick={() => (alerting ? setConfirmLogout(true) : void store.logout())}
           >
             Log out
           </button>
         </div>
+        {testResult && (
+          <p className="test-alert-result" data-testid="test-alert-result" role="status">
+            {testResult}
+          </p>
+        )}
+        {confirmLogout && (
+          <div className="logout-confirm" role="alert" data-testid="logout-confirm">
+            <p>
+              This device is alerting for an emergency nobody has acknowledged. Logging out stops the alarm
+              here; other doctors are still alerted.
+            </p>
+            <div className="modal-actions">
+              <button
+                type="button"
+                className="secondary-button"
+                data-testid="logout-cancel"
+                onClick={() => setConfirmLogout(false)}
+              >
+                Stay signed in
+              </button>
+              <button
+                type="button"
+                className="danger-button"
+                data-testid="logout-confirm-button"
+                onClick={() => void store.logout()}
+              >
+                Log out anyway
+              </button>
+            </div>
+          </div>
+        )}
       </div>
     </div>
   );

@@ -134,6 +134,7 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
         for (const s of fake.pairedServers()) fake.changeCertificate(s);
       else if (line.what === 'emergency-taken-elsewhere')
         fake.conflictOnAcknowledge = 'Dr. Minh Nguyen already took it.';
+      else if (line.what === 'availability-set-elsewhere') fake.availabilityFromElsewhere('DO_NOT_DISTURB');
       else throw new Error(`the replay does not know the outside event ${line.what}`);
     } else if (line.kind === 'event' && line.event) {
       if (fake) outside(fake, line.event as unknown as UiEvent);
@@ -215,6 +216,10 @@ describe('the fake backend against the real shell transcript', () => {
       'emergency_as_patient',
       'emergency_as_doctor',
       'changed_certificate',
+      'dnd_doctor_sees_emergency',
+      'second_emergency_joins',
+      'unanswered_emergency_shows_number',
+      'device_without_sound_says_so',
       'app_lock',
     ]);
   });

@@ -9,7 +9,9 @@ import { fileKind } from '../logic/format';
 import { DEFAULT_SETTINGS } from '../logic/settings';
 import type {
   Availability,
+  ClinicInfo,
   ConnectionStatus,
+  DeviceCheck,
   Contact,
   Conversation,
   ConversationKey,
@@ -46,6 +48,8 @@ export interface FakeOptions {
   ackDelayMs?: number | null;
   /** Emergencies ringing on this device from the start. */
   ringing?: EmergencyId[];
+  /** The clinic's settings the fake server sends (default: 112, repeats every 30 s). */
+  clinic?: ClinicInfo | null;
 }
 
 export interface FakeCall {
@@ -88,6 +92,9 @@ export class FakeBackend implements Backend {
   /** The app lock as the client core keeps it (without its delays). */
   lock: LockStatus = { ...UNLOCKED };
   private pin: string | null = null;
+  clinic: ClinicInfo | null;
+  /** What the fake device can do (the browser preview and tests: everything, once tried). */
+  device: DeviceCheck = { sound: 'untested', notifications: 'untested' };
   ringing: EmergencyId[];
   /** When set, the next acknowledge is refused with this conflict message. */
   conflictOnAcknowledge: string | null = null;
@@ -107,6 +114,8 @@ export class FakeBackend implements Backend {
     this.connection = status(opts.connection);
     this.settings = opts.settings ?? DEFAULT_SETTINGS;
     this.ringing = opts.ringing ?? [];
+    this.clinic =
+      opts.clinic === undefined ? { emergencyPhone: '112', emergencyRepeatSecs: 30 } : opts.clinic;
     this.nextSeq = Math.max(0, ...this.messages.map((m) => m.seq ?? 0)) + 1;
   }
 
@@ -138,6 +147,8 @@ export class FakeBackend implements Backend {
       emergencies: this.emergencies.filter((e) => e.state !== 'RESOLVED'),
       ringing: this.ringing,
       lock: this.session ? this.lock : null,
+      clinic: this.session ? this.clinic : null,
+      device: this.device,
     };
   }
 
@@ -157,7 +168,17 @@ export class FakeBackend implements Backend {
       throw new BackendError('unauthorized', 'Wrong username or password');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
-    return this.snapshot();
+    const snapshot = this.snapshot();
+    // The clinic's settings come with the first connection (the store keeps what an event said
+    // while the login's answer was on its way).
+    if (this.clinic) this.emit({ type: 'clinic', clinic: this.clinic });
+    return snapshot;
+  }
+
+  /** The doctor's availability was changed on another device (the tray, the CLI). */
+  availabilityFromElsewhere(availability: Availability): void {
+    this.availability = availability;
+    this.emit({ type: 'availability', availability });
   }
 
   /** Servers this fake app paired with, like the profile's pins. */
@@ -397,9 +418,14 @@ export class FakeBackend implements Backend {
   }
 
   /** An emergency raised or changed on the server; a doctor's device rings while it is RAISED. */
-  upsertEmergency(e: Emergency, ring = this.session?.user.role === 'DOCTOR'): void {
+  /** An emergency changed; `message` is what an alert carries (a doctor's device). */
+  upsertEmergency(
+    e: Emergency,
+    ring = this.session?.user.role === 'DOCTOR',
+    message: LocalMessage | null = null,
+  ): void {
     this.emergencies = [...this.emergencies.filter((x) => x.id !== e.id), e];
-    this.emit({ type: 'emergency', emergency: e, message: null });
+    this.emit({ type: 'emergency', emergency: e, message });
     const ringing =
       e.state === 'RAISED' && ring
         ? [...new Set([...this.ringing, e.id])]
@@ -579,8 +605,11 @@ export class FakeBackend implements Backend {
     return this.setLock({ ...this.lock, device, idleLimitSecs: chosen });
   }
 
-  async sendTestAlert() {
+  async sendTestAlert(): Promise<DeviceCheck> {
     this.record('send_test_alert');
+    this.device = { sound: 'works', notifications: 'works' };
+    this.emit({ type: 'device', device: this.device });
+    return this.device;
   }
 
   async pickFile(): Promise<PickedFile | null> {

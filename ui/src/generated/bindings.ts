@@ -5,6 +5,18 @@ export type Availability = "AVAILABLE" | "DO_NOT_DISTURB";
 
 export type ClientId = string;
 
+export type ClinicInfo = { 
+/**
+ * The phone number to call in an emergency (e.g. "112" or the clinic's emergency line);
+ * none when IT did not set one.
+ */
+emergencyPhone: string | null, 
+/**
+ * How often an emergency nobody acknowledged is alerted again, in seconds: after this long
+ * without an acknowledgement the patient is told nobody has answered yet.
+ */
+emergencyRepeatSecs: number, };
+
 export type CommandError = { code: string, message: string, 
 /**
  * With `not_paired`: the server's pairing code, for the user to compare with the one the
@@ -53,6 +65,10 @@ emergency: Emergency | null, };
 export type ConversationKey = { patientId: UserId, doctorId: UserId, };
 
 export type Device = "shared" | "personal";
+
+export type DeviceCheck = { sound: DeviceState, notifications: DeviceState, };
+
+export type DeviceState = "works" | "missing" | "untested";
 
 export type Emergency = { id: EmergencyId, messageId: MessageId, patientId: UserId, patientName: string, doctorId: UserId, state: EmergencyState, raisedAt: string, 
 /**
@@ -161,9 +177,17 @@ ringing: Array<EmergencyId>,
  * The app lock (`None` when signed out). While locked the snapshot carries no
  * conversations and no emergencies: nothing of a message reaches the page.
  */
-lock: LockStatus | null, };
+lock: LockStatus | null, 
+/**
+ * The clinic's settings (its emergency phone number), as last heard from the server.
+ */
+clinic: ClinicInfo | null, 
+/**
+ * Whether this device can ring and notify.
+ */
+device: DeviceCheck, };
 
-export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "lock", status: LockStatus, } | { "type": "notice", code: string, message: string, };
+export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "device", device: DeviceCheck, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "lock", status: LockStatus, } | { "type": "notice", code: string, message: string, };
 
 export type User = { id: UserId, username: string, name: string, role: Role, };
 

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
-import { emergencyStatus, latestEmergency, openEmergencies, upsertEmergency } from './emergency';
+import {
+  emergencyStatus,
+  formatAge,
+  latestEmergency,
+  openEmergencies,
+  previewText,
+  upsertEmergency,
+} from './emergency';
 
 const e = (
   id: string,
@@ -21,14 +28,46 @@ const e = (
   });
 
 describe('emergency lists', () => {
-  it('open ones: raised before acknowledged, longest waiting first; resolved dropped', () => {
+  it('open ones: longest waiting first, resolved dropped', () => {
     const list = [
       e('a', 'ACKNOWLEDGED', '2026-01-01T08:00:00Z'),
       e('b', 'RAISED', '2026-01-01T09:00:00Z'),
       e('c', 'RAISED', '2026-01-01T07:00:00Z'),
       e('d', 'RESOLVED', '2026-01-01T06:00:00Z'),
     ];
-    expect(openEmergencies(list).map((x) => x.id)).toEqual(['c', 'b', 'a']);
+    expect(openEmergencies(list).map((x) => x.id)).toEqual(['c', 'a', 'b']);
+  });
+
+  it('banner rows never move when one is acknowledged (the next Acknowledge stays put)', () => {
+    const before = [
+      e('a', 'RAISED', '2026-01-01T08:00:00Z'),
+      e('b', 'RAISED', '2026-01-01T08:00:00Z'),
+      e('c', 'RAISED', '2026-01-01T09:00:00Z'),
+    ];
+    const order = openEmergencies(before).map((x) => x.id);
+    for (const taken of order) {
+      const after = upsertEmergency(before, {
+        ...before.find((x) => x.id === taken)!,
+        state: 'ACKNOWLEDGED',
+      });
+      expect(openEmergencies(after).map((x) => x.id)).toEqual(order);
+      // Arrival order in the list does not matter either.
+      expect(openEmergencies([...after].reverse()).map((x) => x.id)).toEqual(order);
+    }
+  });
+
+  it('says how long ago, and cuts a long text on a word for the preview', () => {
+    const now = Date.parse('2026-01-01T10:00:00Z');
+    expect(formatAge('2026-01-01T09:59:55Z', now)).toBe('just now');
+    expect(formatAge('2026-01-01T09:59:40Z', now)).toBe('20 s ago');
+    expect(formatAge('2026-01-01T09:57:00Z', now)).toBe('3 min ago');
+    expect(formatAge('2026-01-01T07:55:00Z', now)).toBe('2 h 5 min ago');
+    expect(formatAge('2026-01-01T08:00:00Z', now)).toBe('2 h ago');
+    expect(formatAge('nonsense', now)).toBe('');
+    expect(previewText('  chest   pain\n now ')).toEqual({ text: 'chest pain now', cut: false });
+    const long = previewText('word '.repeat(60), 20);
+    expect(long.cut).toBe(true);
+    expect(long.text).toBe('word word word word…');
   });
 
   it('upserts by id and finds the latest of a conversation', () => {
@@ -47,9 +86,10 @@ describe('emergencyStatus (what the patient sees)', () => {
     expect(emergencyStatus(null, pending)?.tone).toBe('sending');
     expect(emergencyStatus(null, { ...pending, status: 'FAILED' })?.tone).toBe('failed');
     const raised = e('a', 'RAISED', '2026-01-01T10:00:01Z');
-    expect(emergencyStatus(raised, null)).toEqual({
+    const soon = { now: Date.parse('2026-01-01T10:00:11Z'), clinic: null, online: true };
+    expect(emergencyStatus(raised, null, soon)).toEqual({
       tone: 'raised',
-      text: 'Emergency received - alerting the doctors',
+      text: 'Emergency received - alerting the doctors (raised 10 s ago)',
     });
     const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
     expect(emergencyStatus(ack, null)?.text).toBe('Acknowledged by Dr. Dana Doe');
@@ -57,6 +97,36 @@ describe('emergencyStatus (what the patient sees)', () => {
       'Resolved: Called back',
     );
     expect(emergencyStatus(null, null)).toBeNull();
+  });
+
+  it('tells the patient to call the clinic number when offline, not sent, or unanswered', () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const at = (iso: string, online = true) => ({ now: Date.parse(iso), clinic, online });
+    const pending = msg({ seq: null, isEmergency: true, createdAt: '2026-01-01T10:00:00Z' });
+    const offline = emergencyStatus(null, pending, at('2026-01-01T10:02:00Z', false));
+    expect(offline?.call).toBe('+44 20 7946 0000');
+    expect(offline?.text).toContain('You are offline');
+    expect(offline?.text).toContain('written 2 min ago');
+    expect(emergencyStatus(null, pending, at('2026-01-01T10:00:01Z'))?.call).toBeUndefined();
+    expect(emergencyStatus(null, { ...pending, status: 'FAILED' }, at('2026-01-01T10:00:01Z'))?.call).toBe(
+      '+44 20 7946 0000',
+    );
+
+    const raised = e('a', 'RAISED', '2026-01-01T10:00:00Z');
+    // Within one repeat interval: alerting, no number yet.
+    expect(emergencyStatus(raised, null, at('2026-01-01T10:00:29Z'))?.tone).toBe('raised');
+    // Nobody acknowledged after the repeat interval: say so, with the time, and the number.
+    const unanswered = emergencyStatus(raised, null, at('2026-01-01T10:03:10Z'));
+    expect(unanswered?.tone).toBe('unanswered');
+    expect(unanswered?.text).toContain('No doctor has answered yet (raised 3 min ago)');
+    expect(unanswered?.call).toBe('+44 20 7946 0000');
+    // Once a doctor has it, the number goes away.
+    const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
+    expect(emergencyStatus(ack, null, at('2026-01-01T10:03:10Z'))?.call).toBeUndefined();
+    // Without a clinic number, the words still say where to turn.
+    expect(emergencyStatus(raised, null, { ...at('2026-01-01T10:03:10Z'), clinic: null })?.call).toBe(
+      'your local emergency number',
+    );
   });
 
   it('a new pending emergency wins over an older resolved one', () => {

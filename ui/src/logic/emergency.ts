@@ -1,6 +1,6 @@
 // Emergencies: the open list doctors see, and the status line a patient sees.
 
-import type { ConversationKey, Emergency, LocalMessage } from '../types';
+import type { ClinicInfo, ConversationKey, Emergency, LocalMessage } from '../types';
 import { sameKey } from './conversations';
 
 /** Inserts or replaces by id. */
@@ -12,14 +12,38 @@ export function upsertEmergency(list: readonly Emergency[], e: Emergency): Emerg
   return next;
 }
 
-/** Not yet resolved; unacknowledged ones first, then oldest first (the longest wait on top). */
+/**
+ * Not yet resolved, oldest first (the longest wait on top). The order depends only on when each
+ * was raised, never on its state: acknowledging a row must not move the rows under the pointer
+ * (the next row's Acknowledge would land where the doctor just clicked).
+ */
 export function openEmergencies(list: readonly Emergency[]): Emergency[] {
   return list
     .filter((e) => e.state !== 'RESOLVED')
-    .sort((a, b) => {
-      if (a.state !== b.state) return a.state === 'RAISED' ? -1 : 1;
-      return a.raisedAt < b.raisedAt ? -1 : a.raisedAt > b.raisedAt ? 1 : 0;
-    });
+    .sort((a, b) => (a.raisedAt < b.raisedAt ? -1 : a.raisedAt > b.raisedAt ? 1 : a.id < b.id ? -1 : 1));
+}
+
+/** "just now", "40 s ago", "3 min ago", "2 h 5 min ago": how long ago `ts` was, for people. */
+export function formatAge(ts: string, now: number): string {
+  const then = new Date(ts).getTime();
+  if (Number.isNaN(then)) return '';
+  const seconds = Math.floor(Math.max(0, now - then) / 1000);
+  if (seconds < 10) return 'just now';
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 1) return `${seconds} s ago`;
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  return rest ? `${hours} h ${rest} min ago` : `${hours} h ago`;
+}
+
+/** A message's text cut to about `max` characters on a word boundary, and whether it was cut. */
+export function previewText(text: string, max = 140): { text: string; cut: boolean } {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (flat.length <= max) return { text: flat, cut: false };
+  const head = flat.slice(0, max);
+  const space = head.lastIndexOf(' ');
+  return { text: `${(space > max / 2 ? head.slice(0, space) : head).trimEnd()}…`, cut: true };
 }
 
 /** The most recent emergency of a conversation (open or resolved), for the patient's status. */
@@ -29,29 +53,66 @@ export function latestEmergency(list: readonly Emergency[], key: ConversationKey
   return best;
 }
 
-export type EmergencyTone = 'sending' | 'failed' | 'raised' | 'acknowledged' | 'resolved';
+export type EmergencyTone = 'sending' | 'failed' | 'raised' | 'unanswered' | 'acknowledged' | 'resolved';
 
 export interface EmergencyStatusView {
   tone: EmergencyTone;
   text: string;
+  /** Shown after the text as "If you need help now, call …": the clinic's number, or words. */
+  call?: string;
+}
+
+/** What the patient's status line knows besides the emergency itself. */
+export interface EmergencyContext {
+  now: number;
+  /** The clinic's settings from the server (its emergency number, the repeat interval). */
+  clinic: ClinicInfo | null;
+  /** The app is connected and caught up. */
+  online: boolean;
+}
+
+/** The number to tell a patient to call: the clinic's, else a plain "emergency services". */
+export function emergencyNumber(clinic: ClinicInfo | null): string {
+  return clinic?.emergencyPhone ?? 'your local emergency number';
 }
 
 /**
  * What the patient sees about their latest emergency: the pending message until the server has
- * it, then the emergency's state.
+ * it, then the emergency's state. When the app cannot get help (offline, not sent) or nobody has
+ * acknowledged after one repeat interval, it says so, with the time, and the number to call.
  */
 export function emergencyStatus(
   emergency: Emergency | null,
   pending: LocalMessage | null,
+  ctx: EmergencyContext = { now: Date.now(), clinic: null, online: true },
 ): EmergencyStatusView | null {
+  const call = emergencyNumber(ctx.clinic);
   if (pending && pending.status === 'FAILED')
-    return { tone: 'failed', text: 'Emergency not sent - press Retry or call the clinic' };
+    return { tone: 'failed', text: 'Emergency not sent - press Retry.', call };
   if (pending && pending.status === 'SENDING' && (!emergency || emergency.raisedAt < pending.createdAt))
-    return { tone: 'sending', text: 'Sending emergency… (it will go out as soon as we are connected)' };
+    return ctx.online
+      ? { tone: 'sending', text: 'Sending emergency…' }
+      : {
+          tone: 'failed',
+          text: `You are offline: your emergency goes out as soon as we are connected (written ${formatAge(pending.createdAt, ctx.now)}).`,
+          call,
+        };
   if (!emergency) return null;
   switch (emergency.state) {
-    case 'RAISED':
-      return { tone: 'raised', text: 'Emergency received - alerting the doctors' };
+    case 'RAISED': {
+      const waited = ctx.now - new Date(emergency.raisedAt).getTime();
+      const repeatMs = (ctx.clinic?.emergencyRepeatSecs ?? 30) * 1000;
+      if (waited >= repeatMs || emergency.escalatedAt)
+        return {
+          tone: 'unanswered',
+          text: `No doctor has answered yet (raised ${formatAge(emergency.raisedAt, ctx.now)}); the clinic keeps alerting them.`,
+          call,
+        };
+      return {
+        tone: 'raised',
+        text: `Emergency received - alerting the doctors (raised ${formatAge(emergency.raisedAt, ctx.now)})`,
+      };
+    }
     case 'ACKNOWLEDGED':
       return {
         tone: 'acknowledged',

@@ -22,6 +22,7 @@ import type {
   Availability,
   ConversationKey,
   Device,
+  DeviceCheck,
   Emergency,
   LocalMessage,
   LockStatus,
@@ -40,7 +41,12 @@ type Listener = () => void;
 const ACTIVITY_EVERY_MS = 5000;
 
 interface Heard {
-  fields: Partial<Pick<ChatState, 'connection' | 'conversations' | 'availability' | 'ringing' | 'notice'>>;
+  fields: Partial<
+    Pick<
+      ChatState,
+      'connection' | 'conversations' | 'availability' | 'ringing' | 'notice' | 'clinic' | 'device'
+    >
+  >;
   emergencies: Emergency[];
 }
 
@@ -154,6 +160,8 @@ export class ChatStore {
       connection: snapshot.connection,
       settings: normalizeSettings(snapshot.settings),
       availability: snapshot.availability,
+      clinic: snapshot.clinic,
+      device: snapshot.device,
       conversations: snapshot.conversations,
       emergencies: snapshot.emergencies,
       ringing: snapshot.ringing,
@@ -185,7 +193,11 @@ export class ChatStore {
       case 'emergency':
         this.hear({}, e.emergency);
         this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e.emergency) }));
-        if (e.message) this.onMessage(e.message);
+        if (e.message) {
+          const message = e.message;
+          this.set((s) => ({ emergencyMessages: { ...s.emergencyMessages, [e.emergency.id]: message } }));
+          this.onMessage(message);
+        }
         return;
       case 'alarm':
         this.hear({ ringing: e.ringing });
@@ -193,6 +205,12 @@ export class ChatStore {
       case 'availability':
         this.hear({ availability: e.availability });
         return this.set({ availability: e.availability });
+      case 'clinic':
+        this.hear({ clinic: e.clinic });
+        return this.set({ clinic: e.clinic });
+      case 'device':
+        this.hear({ device: e.device });
+        return this.set({ device: e.device });
       case 'uploadProgress':
         return this.set((s) => ({
           uploads: { ...s.uploads, [e.clientId]: { sent: e.sent, total: e.total } },
@@ -438,8 +456,26 @@ export class ChatStore {
       const e = await this.backend.resolveEmergency(id, note);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
     });
+  /** "Open chat" on the banner: the emergency's conversation, scrolled to its message. */
+  async openEmergency(e: Emergency): Promise<void> {
+    const key = { patientId: e.patientId, doctorId: e.doctorId };
+    this.set({ focus: { key: keyOf(key), messageId: e.messageId } });
+    await this.select(key);
+  }
+  /** The focused message was shown (or the user moved on). */
+  clearFocus(): void {
+    if (this.state.focus) this.set({ focus: null });
+  }
   silence = () => this.act('silence the alarm', () => this.backend.silenceAlarm());
-  sendTestAlert = () => this.act('send a test alert', () => this.backend.sendTestAlert());
+  /** Rings and notifies once; answers what worked (null when the command failed). */
+  async sendTestAlert(): Promise<DeviceCheck | null> {
+    let checked: DeviceCheck | null = null;
+    await this.act('send a test alert', async () => {
+      checked = await this.backend.sendTestAlert();
+      this.set({ device: checked });
+    });
+    return checked;
+  }
   setAvailability = (availability: Availability) =>
     this.act('change your availability', async () => {
       this.set({ availability: await this.backend.setAvailability(availability) });

@@ -6,6 +6,8 @@ import type { TypingMap } from '../logic/typing';
 import type {
   Availability,
   ClientId,
+  ClinicInfo,
+  DeviceCheck,
   ConnectionStatus,
   Conversation,
   ConversationKey,
@@ -54,7 +56,15 @@ export interface ChatState {
   emergencies: Emergency[];
   /** Emergencies this device is sounding the alarm for. */
   ringing: EmergencyId[];
+  /** The latest emergency message each alert carried (a preview), for the banner. */
+  emergencyMessages: Record<EmergencyId, LocalMessage>;
+  /** A message to scroll to and highlight in its conversation ("Open chat" on the banner). */
+  focus: { key: string; messageId: string } | null;
   availability: Availability;
+  /** The clinic's settings from the server (its emergency phone number). */
+  clinic: ClinicInfo | null;
+  /** Whether this device can ring and notify (as far as it has found out). */
+  device: DeviceCheck;
   uploads: Record<ClientId, UploadProgress>;
   settings: Settings;
   /** A transient problem to show in a toast. */
@@ -86,7 +96,11 @@ export function initialState(): ChatState {
     presence: {},
     emergencies: [],
     ringing: [],
+    emergencyMessages: {},
+    focus: null,
     availability: 'AVAILABLE',
+    clinic: null,
+    device: { sound: 'untested', notifications: 'untested' },
     uploads: {},
     settings: DEFAULT_SETTINGS,
     notice: null,

@@ -1,21 +1,22 @@
-//! One client connection: TCP to 127.0.0.1, WebSocket upgrade with small buffers (the generator
-//! holds up to 10,000 of them), and `authenticate {token}` as the first frame, like the app. For
-//! the reference server the Engine.IO handshake and the Socket.IO namespace connect come first.
+//! One client connection: TCP to 127.0.0.1, TLS when the server speaks it, WebSocket upgrade with
+//! small buffers (the generator holds up to 10,000 of them), and `authenticate {token}` as the
+//! first frame, like the app. For the reference server the Engine.IO handshake and the Socket.IO
+//! namespace connect come first.
 
+use crate::endpoint::Endpoint;
 use crate::frames::Inbound;
 use crate::socketio;
 use crate::stack::Stack;
 use anyhow::{Context, bail};
 use clinic_protocol::{ClientFrame, UserId};
 use futures_util::{SinkExt, StreamExt};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a connect plus authenticate may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,7 +46,7 @@ fn config() -> WebSocketConfig {
 
 /// Connects, upgrades and authenticates; returns once `authenticated` arrived.
 pub async fn connect(
-    addr: SocketAddr,
+    endpoint: &Endpoint,
     stack: Stack,
     user: &UserId,
     token: &str,
@@ -54,24 +55,34 @@ pub async fn connect(
         Stack::Clinic => CONNECT_TIMEOUT,
         Stack::Reference => REFERENCE_CONNECT_TIMEOUT,
     };
-    tokio::time::timeout(limit, connect_inner(addr, stack, user, token))
+    tokio::time::timeout(limit, connect_inner(endpoint, stack, user, token))
         .await
         .context("connect timed out")?
 }
 
 /// Connects and upgrades to clinic-server's `/ws` without reading anything afterwards (a slow
 /// consumer).
-pub async fn connect_raw(addr: SocketAddr) -> anyhow::Result<Ws> {
-    upgrade(addr, Stack::Clinic).await
+pub async fn connect_raw(endpoint: &Endpoint) -> anyhow::Result<Ws> {
+    upgrade(endpoint, Stack::Clinic).await
 }
 
-async fn upgrade(addr: SocketAddr, stack: Stack) -> anyhow::Result<Ws> {
-    let tcp = TcpStream::connect(addr).await.context("tcp connect")?;
-    tcp.set_nodelay(true)?;
-    let url = format!("ws://{addr}{}", stack.ws_path());
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config()))
+async fn upgrade(endpoint: &Endpoint, stack: Stack) -> anyhow::Result<Ws> {
+    let tcp = TcpStream::connect(endpoint.addr)
         .await
-        .context("websocket upgrade")?;
+        .context("tcp connect")?;
+    tcp.set_nodelay(true)?;
+    let connector = match &endpoint.tls {
+        Some(tls) => Connector::Rustls(tls.clone()),
+        None => Connector::Plain,
+    };
+    let (ws, _) = tokio_tungstenite::client_async_tls_with_config(
+        endpoint.ws_url(stack.ws_path()),
+        tcp,
+        Some(config()),
+        Some(connector),
+    )
+    .await
+    .context("websocket upgrade")?;
     Ok(ws)
 }
 
@@ -96,12 +107,12 @@ async fn read_until(
 }
 
 async fn connect_inner(
-    addr: SocketAddr,
+    endpoint: &Endpoint,
     stack: Stack,
     user: &UserId,
     token: &str,
 ) -> anyhow::Result<Conn> {
-    let mut ws = upgrade(addr, stack).await?;
+    let mut ws = upgrade(endpoint, stack).await?;
     if stack == Stack::Reference {
         read_until(&mut ws, stack, "engine.io open", |i| {
             matches!(i, Inbound::Open)

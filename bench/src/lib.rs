@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod conn;
+pub mod endpoint;
 pub mod frames;
 pub mod load;
 pub mod procstat;

@@ -38,9 +38,14 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Sync::Full)]
     synchronous: Sync,
     /// An extra argument for `clinic-server serve` (repeat for several), e.g.
-    /// `--serve-arg=--idle-timeout-secs --serve-arg=120` (the server always gets `--tls off`).
+    /// `--serve-arg=--idle-timeout-secs --serve-arg=120`.
     #[arg(long = "serve-arg", global = true, allow_hyphen_values = true)]
     serve_args: Vec<String>,
+    /// Run clinic-server with `--tls off` (plain HTTP/WebSocket on loopback), only to compare
+    /// with results recorded before TLS; by default it serves HTTPS/WSS with its own clinic CA,
+    /// as in a clinic, and the generator trusts that CA.
+    #[arg(long, global = true)]
+    plain: bool,
     /// The reference server's folder (with `npm ci` done).
     #[arg(long, global = true)]
     reference_dir: Option<PathBuf>,
@@ -221,6 +226,7 @@ fn main() -> anyhow::Result<()> {
             cpu: cpu(cli.server_cpu),
             durability: cli.synchronous.into(),
             serve_args: cli.serve_args,
+            tls: !cli.plain,
             reference_dir: cli.reference_dir.unwrap_or_else(|| {
                 PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/reference"))
             }),

@@ -3,10 +3,10 @@
 //! pinned to a core with `taskset`, watched through `/proc/<pid>/status`, stopped with SIGTERM
 //! (or killed with SIGKILL to measure recovery).
 
+use crate::endpoint::Endpoint;
 use crate::stack::Stack;
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -35,9 +35,12 @@ pub struct ServerSpec {
     /// Core to pin the server to (`taskset -c`), if any.
     pub cpu: Option<usize>,
     pub durability: Durability,
-    /// More arguments for `clinic-server serve` (for example `--tls off` where TLS is the
-    /// default: the generator speaks plain WebSocket).
+    /// More arguments for `clinic-server serve`.
     pub serve_args: Vec<String>,
+    /// Serve clinic-server over TLS (`https`/`wss`, its own clinic CA), as clinics run it; off
+    /// (`--tls off`) only to compare with results recorded before TLS. The reference server
+    /// always speaks plain HTTP, as the seed does.
+    pub tls: bool,
     /// The reference server's folder (`bench/reference`, with `node_modules` installed).
     pub reference_dir: PathBuf,
     /// The reference server's `synchronous`; `None` keeps better-sqlite3's default (NORMAL in
@@ -67,13 +70,13 @@ impl ServerSpec {
                     "127.0.0.1:0".to_owned(),
                     "--synchronous".to_owned(),
                     self.durability.as_str().to_owned(),
-                    // The generator speaks plain WebSocket, as to the reference server (loopback
-                    // only), and every generated connection comes from 127.0.0.1.
-                    "--tls".to_owned(),
-                    "off".to_owned(),
+                    // Every generated connection comes from 127.0.0.1.
                     "--max-connections-per-address".to_owned(),
                     "0".to_owned(),
                 ];
+                if !self.tls {
+                    args.extend(["--tls".to_owned(), "off".to_owned()]);
+                }
                 args.extend(self.serve_args.iter().cloned());
                 (self.binary.clone(), args)
             }
@@ -113,12 +116,13 @@ pub fn reference_db(data_dir: &Path) -> PathBuf {
 #[derive(Debug)]
 pub struct Server {
     child: Child,
-    pub addr: SocketAddr,
+    pub endpoint: Endpoint,
     pub pid: u32,
 }
 
 impl Server {
-    /// Starts `clinic-server --data-dir DIR serve --listen 127.0.0.1:0` (or the reference
+    /// Starts `clinic-server --data-dir DIR serve --listen 127.0.0.1:0` (HTTPS unless the spec
+    /// says plain; or the reference
     /// server on `DIR/reference.db`) and waits for its "listening on" line.
     pub fn start(spec: &ServerSpec, stack: Stack, data_dir: &Path) -> anyhow::Result<Self> {
         let log = std::fs::OpenOptions::new()
@@ -159,16 +163,16 @@ impl Server {
                 );
             }
         };
-        let Some(addr) = url.strip_prefix("http://") else {
-            let _ = child.kill();
-            bail!(
-                "the server serves {url}, but the generator speaks plain WebSocket (the server \
-                 should have been started with `--tls off`)"
-            );
+        let endpoint = match Endpoint::from_listening(&url, data_dir) {
+            Ok(endpoint) => endpoint,
+            Err(err) => {
+                let _ = child.kill();
+                return Err(err);
+            }
         };
         Ok(Self {
             child,
-            addr: addr.parse().context("parsing the server address")?,
+            endpoint,
             pid,
         })
     }

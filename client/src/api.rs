@@ -6,7 +6,7 @@ use crate::error::{ClientError, Result};
 use crate::tls::{self, Trust};
 use clinic_protocol::rest::{
     AvailabilityBody, EmergencyDetail, LoginRequest, LoginResponse, MarkReadRequest,
-    ResolveRequest, SyncPage, UploadResponse,
+    ResolveRequest, SearchPage, SyncPage, UploadResponse,
 };
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
@@ -150,6 +150,30 @@ impl Api {
         ]);
         if let Some(before) = before {
             req = req.query(&[("before", before)]);
+        }
+        self.send(self.auth(req)).await
+    }
+
+    /// `GET /api/search/messages`: a page of the caller's messages matching `query`.
+    pub async fn search(
+        &self,
+        query: &str,
+        conversation: Option<&ConversationKey>,
+        cursor: Option<&str>,
+        tz_offset_minutes: i32,
+    ) -> Result<SearchPage> {
+        let mut req = self.http.get(self.url("api/search/messages")?).query(&[
+            ("q", query),
+            ("tzOffsetMinutes", &tz_offset_minutes.to_string()),
+        ]);
+        if let Some(key) = conversation {
+            req = req.query(&[
+                ("patientId", key.patient_id.as_str()),
+                ("doctorId", key.doctor_id.as_str()),
+            ]);
+        }
+        if let Some(cursor) = cursor {
+            req = req.query(&[("cursor", cursor)]);
         }
         self.send(self.auth(req)).await
     }

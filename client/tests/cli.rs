@@ -1,6 +1,6 @@
 //! The `clinic` CLI end to end: login (bad and good password), whoami, tail following a
 //! conversation live, conversations, logout; sending a file and an emergency, the outbox, a
-//! doctor taking and resolving the emergency, and availability stored on the server.
+//! doctor taking and resolving the emergency, and availability stored on the server; search.
 
 #![allow(clippy::unwrap_used)]
 
@@ -218,4 +218,57 @@ async fn the_cli_sends_files_and_emergencies_and_a_doctor_takes_them() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "patients have no availability");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_searches_on_the_server_and_says_when_it_cannot() {
+    let data = demo_data_dir();
+    let (alice, patel) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    assert!(cli_login(alice.path(), &url, "alice", PASSWORD));
+    assert!(cli_login(patel.path(), &url, "dr.patel", PASSWORD));
+    let tag = prefix("search");
+    let text = format!("{tag} Amoxicillin-Clavulanate for Frau Müller");
+    ok(alice.path(), &["send", "--with", "dr.patel", &text]);
+    ok(alice.path(), &["sync"]);
+
+    // The doctor finds it by a prefix, an accent-free spelling and a part of a word.
+    for query in ["amoxi muller", "~clavul from:@alice", "in:@alice mull"] {
+        let page = json(patel.path(), &["search", "--json", &tag, query]);
+        let results = page["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{query}: {page}");
+        assert_eq!(results[0]["message"]["content"], text.as_str());
+    }
+    let printed = ok(patel.path(), &["search", &tag, "amox", "--with", "alice"]);
+    assert!(
+        printed.contains("alice -> dr.patel") && printed.contains("Amoxicillin"),
+        "{printed}"
+    );
+    assert_eq!(
+        ok(patel.path(), &["search", &tag, "nothing-like-this"]),
+        "no messages found\n"
+    );
+
+    // A query the parser refuses is explained before any request.
+    let out = clinic(patel.path())
+        .args(["search", "--", "-rash"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be only -words"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // With the server gone, the CLI says search needs it.
+    server.crash();
+    let out = clinic(patel.path())
+        .args(["search", "amox"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Search needs the clinic's server"), "{said}");
 }

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod model;
 pub mod pairing;
 pub mod rest;
+pub mod search;
 pub mod ws;
 
 pub use error::{ErrorBody, ErrorCode};

@@ -152,3 +152,61 @@ pub struct EmergenciesQuery {
     #[serde(default)]
     pub open: Option<bool>,
 }
+
+/// Query of `GET /api/search/messages`: the caller's own conversations, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchParams {
+    /// What the user typed (see `clinic_protocol::search` for the language), at most 256 bytes.
+    pub q: String,
+    /// Only in this conversation (both or neither of `patientId` and `doctorId`).
+    #[serde(default)]
+    pub patient_id: Option<String>,
+    #[serde(default)]
+    pub doctor_id: Option<String>,
+    /// Default 20, at most 50.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// The searcher's offset from UTC in minutes (east positive), for `before:`/`after:`/`on:`.
+    #[serde(default)]
+    pub tz_offset_minutes: Option<i32>,
+}
+
+/// A `[start, end)` range of a snippet's text, in UTF-16 code units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Highlight {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// The part of a message to show for a result (plain text: render it as text, never as HTML),
+/// "…" where it was cut, and what matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snippet {
+    pub text: String,
+    pub highlights: Vec<Highlight>,
+}
+
+/// One search result: the message (its `patientId`/`doctorId` name the conversation) and what to
+/// show of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    pub message: Message,
+    /// From the text, or from the file name when only that matched.
+    pub snippet: Snippet,
+}
+
+/// A page of results, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchPage {
+    pub results: Vec<SearchHit>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}

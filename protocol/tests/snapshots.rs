@@ -4,7 +4,8 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clinic_protocol::rest::{
     AvailabilityBody, EmergenciesQuery, EmergencyDetail, Health, LoginRequest, LoginResponse,
     MarkNotificationsReadRequest, MarkReadRequest, MarkReadResponse, MessagesQuery,
-    NotificationsQuery, Ready, ResolveRequest, SyncPage, SyncQuery, UploadResponse,
+    NotificationsQuery, Ready, ResolveRequest, SearchHit, SearchPage, SearchParams, Snippet,
+    SyncPage, SyncQuery, UploadResponse,
 };
 use clinic_protocol::ws::Availability;
 use clinic_protocol::*;
@@ -262,6 +263,30 @@ fn server_frames() {
 
 #[test]
 fn rest_bodies() {
+    insta::assert_json_snapshot!(
+        "search_params",
+        SearchParams {
+            q: "amox from:me".into(),
+            patient_id: Some("u-pat-1".into()),
+            doctor_id: Some("u-doc-1".into()),
+            limit: Some(20),
+            cursor: Some("41".into()),
+            tz_offset_minutes: Some(60),
+        }
+    );
+    insta::assert_json_snapshot!(
+        "search_page",
+        SearchPage {
+            results: vec![SearchHit {
+                message: message(),
+                snippet: Snippet {
+                    text: "…the rash is worse".into(),
+                    highlights: vec![rest::Highlight { start: 5, end: 9 }],
+                },
+            }],
+            next_cursor: Some("40".into()),
+        }
+    );
     insta::assert_json_snapshot!(
         "mark_notifications_read_request",
         MarkNotificationsReadRequest {

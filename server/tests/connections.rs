@@ -11,7 +11,7 @@ use clinic_protocol::Role;
 use common::{TestServer, WAIT, Ws, http_client, tls_config};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,19 +24,21 @@ fn accounts(dir: &Path) {
 }
 
 /// The server binary with the open-file limit a service usually gets (1024).
-fn spawn_limited(dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new("prlimit")
-        .arg("--nofile=1024:1024")
-        .arg(env!("CARGO_BIN_EXE_clinic-server"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+fn spawn_limited(dir: &Path, extra: &[&str]) -> (common::Spawned, String) {
+    let mut child = common::Spawned(
+        Command::new("prlimit")
+            .arg("--nofile=1024:1024")
+            .arg(env!("CARGO_BIN_EXE_clinic-server"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
     let addr = common::listening_addr(&mut child);
     (child, addr)
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::Spawned;
 
 use common::{WAIT, listening_addr};
 use std::io::{Read, Write};
@@ -75,32 +76,8 @@ impl Systemd {
     }
 }
 
-/// The server process, killed when the test ends however it ends: a failed assertion must not
-/// leave a server holding the test runner's output open (the run would hang instead of failing).
-struct Served(Child);
-
-impl std::ops::Deref for Served {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Served {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(data_dir: &Path, notify: &Path) -> Served {
-    Served(
+fn serve(data_dir: &Path, notify: &Path) -> Spawned {
+    Spawned(
         Command::new(env!("CARGO_BIN_EXE_clinic-server"))
             .arg("--data-dir")
             .arg(data_dir)

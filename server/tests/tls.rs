@@ -84,14 +84,16 @@ fn tls_off_is_refused_on_a_network_address() {
 #[tokio::test]
 async fn tls_off_on_loopback_serves_plain_http() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = server_bin()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["serve", "--init", "--tls", "off", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::Spawned(
+        server_bin()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["serve", "--init", "--tls", "off", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.stdout.take().unwrap()),
@@ -140,7 +142,7 @@ async fn the_server_certificate_is_renewed_from_the_same_ca_without_a_restart() 
 }
 
 /// A new, empty clinic in `dir` (or the one already there).
-fn spawn(dir: &Path, extra: &[&str]) -> (std::process::Child, String) {
+fn spawn(dir: &Path, extra: &[&str]) -> (common::Spawned, String) {
     common::spawn_server(dir, &[&["--init"], extra].concat())
 }
 

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clinic_server::bulk;
 use serde_json::json;
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PAGE: usize = 50;
 
@@ -39,12 +39,12 @@ pub async fn run(env: &Env, messages: usize, latest_repeats: usize) -> anyhow::R
     bulk::seed_conversation(clinic.path(), &patient.user, &doctor.user, messages)?;
     let seed_s = seeding.elapsed().as_secs_f64();
     let server = clinic.start(env)?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let http = server.endpoint.http_client()?;
     let url = format!(
-        "http://{}/api/chat/messages?patientId={}&doctorId={}&limit={PAGE}",
-        server.addr, patient.user.id, doctor.user.id
+        "{}/api/chat/messages?patientId={}&doctorId={}&limit={PAGE}",
+        server.endpoint.base_url(),
+        patient.user.id,
+        doctor.user.id
     );
 
     let mut latest = Latency::new();

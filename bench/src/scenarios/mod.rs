@@ -158,6 +158,7 @@ pub fn fields(env: &Env) -> serde_json::Map<String, serde_json::Value> {
         "durability".into(),
         serde_json::json!(env.server.durability.as_str()),
     );
+    fields.insert("tls".into(), serde_json::json!(env.server.tls));
     fields
 }
 
@@ -173,10 +174,10 @@ pub async fn connect_all_to(
     stack: Stack,
     users: &[BulkUser],
 ) -> (Vec<Conn>, Duration, usize) {
-    let addr = server.addr;
+    let endpoint = &server.endpoint;
     let started = Instant::now();
     let results: Vec<anyhow::Result<Conn>> = futures_util::stream::iter(users.iter())
-        .map(|u| conn::connect(addr, stack, &u.user.id, &u.token))
+        .map(|u| conn::connect(endpoint, stack, &u.user.id, &u.token))
         .buffered(CONNECT_CONCURRENCY)
         .collect()
         .await;

@@ -75,11 +75,10 @@ pub async fn run(env: &Env, r: &Restart) -> anyhow::Result<()> {
     }
     let seed_s = seeding.elapsed().as_secs_f64();
     eprintln!("restart: seeded {} messages in {seed_s:.1} s", r.messages);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
     let patient = &clinic.patients[0];
     let mut server = clinic.start(env)?;
+    // The same clinic CA across restarts (it lives in the data folder).
+    let http = server.endpoint.http_client()?;
     let mut runs = Vec::new();
     for run in 0..r.runs {
         let (conns, _) = connect_pairs(&server, &clinic).await?;
@@ -106,7 +105,7 @@ pub async fn run(env: &Env, r: &Restart) -> anyhow::Result<()> {
         let started = Instant::now();
         server = clinic.start(env)?;
         let listening = started.elapsed();
-        let base = format!("http://{}", server.addr);
+        let base = server.endpoint.base_url();
         let healthz = wait_for(started, "GET /healthz", || async {
             matches!(http.get(format!("{base}/healthz")).send().await,
                      Ok(resp) if resp.status().is_success())

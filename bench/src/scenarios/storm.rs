@@ -5,6 +5,7 @@
 
 use super::{CONNECT_CONCURRENCY, Clinic, Env, connect_all};
 use crate::conn::{self, Conn, text};
+use crate::endpoint::Endpoint;
 use crate::frames::{self, Inbound};
 use crate::report::{Latency, emit, round3};
 use crate::stack::Stack;
@@ -14,7 +15,6 @@ use clinic_server::bulk::BulkUser;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -67,14 +67,14 @@ struct Return {
 /// Reconnects, asks for everything since `cursor`, and reads until every expected client id is
 /// there (or the limit passes).
 async fn come_back(
-    addr: SocketAddr,
+    endpoint: Endpoint,
     user: BulkUser,
     cursor: i64,
     expected: HashSet<String>,
     t0: Instant,
 ) -> Return {
     let mut out = Return::default();
-    let mut conn = match conn::connect(addr, Stack::Clinic, &user.user.id, &user.token).await {
+    let mut conn = match conn::connect(&endpoint, Stack::Clinic, &user.user.id, &user.token).await {
         Ok(c) => c,
         Err(_) => {
             out.failed = true;
@@ -156,7 +156,6 @@ pub async fn run(
     let doctors = doctors.max(1);
     let clinic = Clinic::new(clients, doctors)?;
     let server = clinic.start(env)?;
-    let addr = server.addr;
     let doctor_of = |i: usize| &clinic.doctors[i % doctors];
 
     // Online, each with a first message (which creates the conversation and sets the cursor).
@@ -230,7 +229,9 @@ pub async fn run(
         .cloned()
         .zip(cursors)
         .zip(expected)
-        .map(|((user, cursor), want)| tokio::spawn(come_back(addr, user, cursor, want, t0)))
+        .map(|((user, cursor), want)| {
+            tokio::spawn(come_back(server.endpoint.clone(), user, cursor, want, t0))
+        })
         .collect();
     let mut caught_up = Latency::new();
     let (mut lost, mut doubled, mut repeated, mut failures, mut done) = (0, 0, 0, 0, 0);

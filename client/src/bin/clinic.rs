@@ -7,6 +7,7 @@ use clinic_client::{
     Client, ClientError, ClientEvent, ClientOptions, ConnectionState, LocalMessage, Pairing,
     Profile, tls,
 };
+use clinic_protocol::rest::{SearchPage, Snippet};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, ConversationKey, EmergencyId};
 use std::io::{BufRead, IsTerminal, Write};
@@ -107,6 +108,23 @@ enum Command {
         json: bool,
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+    },
+    /// Search your messages on the server, newest first: words (as prefixes), "phrases",
+    /// -word, ~part, from:me|@user, in:@user, before:/after:/on:YYYY-MM-DD, has:file|image,
+    /// is:emergency.
+    Search {
+        /// The query (several words are joined with spaces). To leave a word out with
+        /// `-word`, put the query after `--`: `clinic search -- amox -rash`.
+        #[arg(required = true)]
+        query: Vec<String>,
+        /// Only the conversation with this contact (username).
+        #[arg(long = "with")]
+        with: Option<String>,
+        /// Continue after a previous page (the cursor it printed).
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Follow a conversation live (reconnecting as needed) until interrupted.
     Tail {
@@ -349,6 +367,26 @@ async fn run(cli: Cli) -> Result<u8> {
                 for message in &history {
                     println!("{}", line(&client, message));
                 }
+            }
+        }
+        Command::Search {
+            query,
+            with,
+            cursor,
+            json,
+        } => {
+            let client = open(&cli)?;
+            let conversation = with
+                .as_deref()
+                .map(|w| client.conversation_with(w))
+                .transpose()?;
+            let page = client
+                .search(&query.join(" "), conversation.as_ref(), cursor.as_deref())
+                .await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                print_results(&client, &page);
             }
         }
         Command::Tail { with, json } => tail(&open(&cli)?, with, *json).await?,
@@ -631,6 +669,70 @@ fn concerns(event: &ClientEvent, conversation: &ConversationKey) -> bool {
         } => &ConversationKey::new(patient_id.clone(), doctor_id.clone()) == conversation,
         _ => true,
     }
+}
+
+/// One line per result: when, who wrote it, in which conversation, and the snippet with its
+/// matches in bold on a terminal.
+fn print_results(client: &Client, page: &SearchPage) {
+    let bold = std::io::stdout().is_terminal();
+    let contacts = client.contacts().unwrap_or_default();
+    let name = |id: &clinic_protocol::UserId| {
+        if *id == client.user().id {
+            client.user().username.clone()
+        } else {
+            contacts
+                .iter()
+                .find(|c| c.id == *id)
+                .map_or_else(|| id.to_string(), |c| c.username.clone())
+        }
+    };
+    if page.results.is_empty() {
+        println!("no messages found");
+    }
+    for hit in &page.results {
+        let m = &hit.message;
+        let other = if m.sender_id == m.patient_id {
+            &m.doctor_id
+        } else {
+            &m.patient_id
+        };
+        let emergency = if m.is_emergency { " EMERGENCY" } else { "" };
+        println!(
+            "{} {} -> {}{emergency}: {}",
+            m.created_at
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M"),
+            name(&m.sender_id),
+            name(other),
+            marked(&hit.snippet, bold)
+        );
+    }
+    if let Some(cursor) = &page.next_cursor {
+        println!("more: clinic search --cursor {cursor} ...");
+    }
+}
+
+/// The snippet's text, its highlights in bold (ANSI) when `bold`.
+fn marked(snippet: &Snippet, bold: bool) -> String {
+    if !bold {
+        return snippet.text.clone();
+    }
+    let units: Vec<u16> = snippet.text.encode_utf16().collect();
+    let mut out = String::new();
+    let mut at = 0usize;
+    for h in &snippet.highlights {
+        let (start, end) = (h.start as usize, (h.end as usize).min(units.len()));
+        if start < at || start > end {
+            continue;
+        }
+        out.push_str(&String::from_utf16_lossy(&units[at..start]));
+        out.push_str("\x1b[1m");
+        out.push_str(&String::from_utf16_lossy(&units[start..end]));
+        out.push_str("\x1b[0m");
+        at = end;
+    }
+    out.push_str(&String::from_utf16_lossy(&units[at..]));
+    out
 }
 
 fn line(client: &Client, m: &LocalMessage) -> String {

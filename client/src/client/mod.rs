@@ -5,6 +5,7 @@
 mod attachments;
 mod directory;
 mod live;
+mod search;
 
 use crate::api::Api;
 use crate::cache::Cache;

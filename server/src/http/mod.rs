@@ -8,6 +8,7 @@ mod download;
 mod emergencies;
 mod metrics;
 mod notifications;
+mod search;
 mod upload;
 
 use crate::accept::ConnTag;
@@ -45,6 +46,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/chat/conversations", get(chat::conversations))
         .route("/api/contacts", get(chat::contacts))
         .route("/api/sync", get(chat::sync))
+        .route("/api/search/messages", get(search::messages))
         .route(
             "/api/notifications",
             get(notifications::list).patch(notifications::mark_read),

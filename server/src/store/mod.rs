@@ -9,6 +9,7 @@ pub(crate) mod notifications;
 pub(crate) mod receipts;
 pub(crate) mod rows;
 pub(crate) mod schema;
+pub(crate) mod search;
 pub(crate) mod tokens;
 pub(crate) mod uploads;
 pub(crate) mod users;

@@ -162,6 +162,49 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN availability TEXT NOT NULL DEFAULT 'AVAILABLE'
         CHECK (availability IN ('AVAILABLE', 'DO_NOT_DISTURB'));
     ",
+    // v7: search. Two FTS5 indexes fed from `searchable_messages` (the text a participant may
+    // see; once messages can be retracted it leaves them out, so a rebuild cannot bring them
+    // back), keyed by `seq`, which VACUUM never renumbers: words (case and accents folded,
+    // prefix indexes for 2 and 3 letters) and trigrams (parts of words, `~clav`). Triggers keep
+    // both in the transaction that changes the message.
+    "
+    CREATE VIEW searchable_messages AS
+        SELECT seq, content, file_name FROM messages;
+    CREATE VIRTUAL TABLE messages_words USING fts5(
+        content, file_name,
+        content = 'searchable_messages', content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+    );
+    CREATE VIRTUAL TABLE messages_parts USING fts5(
+        content, file_name,
+        content = 'searchable_messages', content_rowid = 'seq',
+        tokenize = 'trigram remove_diacritics 1'
+    );
+    CREATE TRIGGER messages_search_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_words (rowid, content, file_name)
+            VALUES (new.seq, new.content, new.file_name);
+        INSERT INTO messages_parts (rowid, content, file_name)
+            VALUES (new.seq, new.content, new.file_name);
+    END;
+    CREATE TRIGGER messages_search_update AFTER UPDATE OF content, file_name ON messages BEGIN
+        INSERT INTO messages_words (messages_words, rowid, content, file_name)
+            VALUES ('delete', old.seq, old.content, old.file_name);
+        INSERT INTO messages_parts (messages_parts, rowid, content, file_name)
+            VALUES ('delete', old.seq, old.content, old.file_name);
+        INSERT INTO messages_words (rowid, content, file_name)
+            VALUES (new.seq, new.content, new.file_name);
+        INSERT INTO messages_parts (rowid, content, file_name)
+            VALUES (new.seq, new.content, new.file_name);
+    END;
+    CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_words (messages_words, rowid, content, file_name)
+            VALUES ('delete', old.seq, old.content, old.file_name);
+        INSERT INTO messages_parts (messages_parts, rowid, content, file_name)
+            VALUES ('delete', old.seq, old.content, old.file_name);
+    END;
+    INSERT INTO messages_words (messages_words) VALUES ('rebuild');
+    INSERT INTO messages_parts (messages_parts) VALUES ('rebuild');
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.
@@ -177,4 +220,62 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A database made by an older server, with a message in it, gains search on upgrade.
+    #[test]
+    fn upgrading_indexes_the_messages_already_there() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..6].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap())
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
+                ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
+             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
+             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, file_name, is_emergency, created_at,
+                 updated_at)
+             VALUES ('m', 7, 7, 'c', 'p', 'd', 'p', 'Crème for the rash', 'FILE', 'SENT',
+                 'Röntgen.pdf', 0, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let words: i64 = conn
+            .query_row(
+                "SELECT rowid FROM messages_words WHERE messages_words MATCH '\"creme\"*'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let parts: i64 = conn
+            .query_row(
+                "SELECT rowid FROM messages_parts WHERE messages_parts MATCH '\"ontgen\"'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!((words, parts), (7, 7));
+        // Later changes follow through the triggers.
+        conn.execute(
+            "UPDATE messages SET content = 'ointment' WHERE id = 'm'",
+            [],
+        )
+        .unwrap();
+        let stale: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM messages_words WHERE messages_words MATCH 'creme'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stale, 0);
+    }
 }

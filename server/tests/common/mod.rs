@@ -316,13 +316,40 @@ impl Ws {
 
 /// Starts the real `clinic-server serve` binary on a free port with `extra` serve flags; returns
 /// the process (to kill) and its address.
-pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
-    let mut child = serve_command(dir, extra)
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
+pub fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (Spawned, String) {
+    let mut child = Spawned(
+        serve_command(dir, extra)
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
     let addr = listening_addr(&mut child);
     (child, addr)
+}
+
+/// A server process killed when the test ends however it ends: a failed assertion must not
+/// leave a server holding the test runner's output open (the run would hang instead of failing).
+#[derive(Debug)]
+pub struct Spawned(pub std::process::Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A TLS connection to `addr` (127.0.0.1) trusting `tls`, for hand-written HTTP.

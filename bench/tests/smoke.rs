@@ -1,0 +1,80 @@
+//! The load generator against the debug `clinic-server` over TLS, tiny sizes: the benchmark
+//! tools keep working (and keep speaking TLS, as clinics run the server) between benchmark runs.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The workspace's `clinic-server`, built beside this test's binaries (`cargo test --workspace`).
+fn server_binary() -> PathBuf {
+    let deps = std::env::current_exe().expect("test binary path");
+    let bin = deps
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("clinic-server");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs one scenario unpinned, results to stdout only; returns its JSON line.
+fn scenario(args: &[&str]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_clinic-bench"))
+        .arg("--server-bin")
+        .arg(server_binary())
+        .args(["--server-cpu", "-1", "--gen-cpu", "-1", "--out", "-"])
+        .args(args)
+        .output()
+        .expect("running clinic-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "clinic-bench {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON result in:\n{stdout}"));
+    serde_json::from_str(line).expect("a JSON result line")
+}
+
+#[test]
+fn steady_chat_over_tls_delivers_every_message() {
+    let r = scenario(&["s2", "--users", "20", "--rate", "20", "--secs", "2"]);
+    assert_eq!(r["tls"], true, "{r}");
+    let result = &r["result"];
+    assert_eq!(result["errors"], 0, "{r}");
+    assert!(result["sent"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert_eq!(result["received"], result["sent"], "{r}");
+    assert_eq!(result["acked"], result["sent"], "{r}");
+}
+
+#[test]
+fn reconnect_storm_over_tls_loses_nothing() {
+    let r = scenario(&[
+        "s5",
+        "--clients",
+        "20",
+        "--doctors",
+        "2",
+        "--per-client",
+        "2",
+    ]);
+    assert_eq!(r["tls"], true, "{r}");
+    assert_eq!(r["lost"], 0, "{r}");
+    assert_eq!(r["doubled"], 0, "{r}");
+    assert_eq!(r["reconnect_failures"], 0, "{r}");
+    assert_eq!(r["caught_up_clients"], 20, "{r}");
+}
+
+#[test]
+fn plain_is_still_available_for_old_comparisons() {
+    let r = scenario(&["--plain", "s6", "--messages", "120", "--latest", "3"]);
+    assert_eq!(r["tls"], false, "{r}");
+    assert_eq!(r["distinct_seen"], 120, "{r}");
+    assert_eq!(r["out_of_order"], 0, "{r}");
+}

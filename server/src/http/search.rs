@@ -1,0 +1,72 @@
+//! `GET /api/search/messages`: the caller's own messages matching a query, newest first.
+
+use super::ApiQuery;
+use crate::error::ApiError;
+use crate::state::{AppState, Session};
+use crate::store::{messages, search};
+use axum::Json;
+use axum::extract::State;
+use clinic_protocol::rest::{SearchPage, SearchParams};
+use clinic_protocol::search::{QueryError, parse};
+use clinic_protocol::{ConversationKey, UserId};
+use std::time::{Duration, Instant};
+
+/// Default and largest page.
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 50;
+/// A search that runs longer is stopped (503) so that it cannot hold a reader.
+const DEADLINE: Duration = Duration::from_secs(2);
+/// Furthest time zones from UTC (Kiribati +14, Baker Island -12).
+const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+
+pub(super) async fn messages(
+    State(state): State<AppState>,
+    session: Session,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<SearchPage>, ApiError> {
+    let query = parse(&params.q).map_err(|e| match e {
+        QueryError::TooLong => ApiError::too_large(e.to_string()),
+        e => ApiError::bad_request(e.to_string()),
+    })?;
+    let conversation = match (params.patient_id, params.doctor_id) {
+        (Some(p), Some(d)) => Some(ConversationKey::new(UserId::new(p), UserId::new(d))),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "to search one conversation, give both patientId and doctorId",
+            ));
+        }
+    };
+    let before_seq = params
+        .cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor is not one this search gave out"))
+        })
+        .transpose()?;
+    let tz_offset_minutes = params.tz_offset_minutes.unwrap_or(0);
+    if tz_offset_minutes.abs() > MAX_OFFSET_MINUTES {
+        return Err(ApiError::bad_request(
+            "tzOffsetMinutes must be between -840 and 840",
+        ));
+    }
+    let search = search::Search {
+        query,
+        conversation,
+        limit: params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
+        before_seq,
+        tz_offset_minutes,
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let page = state
+        .store
+        .reads
+        .run(move |conn| {
+            if let Some(key) = &search.conversation {
+                messages::check_access(conn, &session.user, key)?;
+            }
+            search::run(conn, &session.user, &search, deadline)
+        })
+        .await?;
+    Ok(Json(page))
+}

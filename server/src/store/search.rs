@@ -1,0 +1,236 @@
+//! Message search over the FTS5 indexes of schema v7: the caller's own conversations only,
+//! filtered in the same statement as the match (so the limit counts only what they may see),
+//! newest first, paged by `seq`, and cut off when it runs too long.
+
+use super::rows::{self, MESSAGE_COLUMNS};
+use super::users;
+use crate::error::ApiError;
+use chrono::{Duration, NaiveDate};
+use clinic_protocol::rest::{SearchHit, SearchPage, Snippet};
+use clinic_protocol::search::{Has, Party, Query, snippet};
+use clinic_protocol::{ConversationKey, Message, Role, User, UserId};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, params_from_iter};
+use std::time::Instant;
+
+/// Chars of a message shown per result.
+const SNIPPET_CHARS: usize = 160;
+
+/// A search as the server runs it (parsed and checked by the caller).
+#[derive(Debug, Clone)]
+pub(crate) struct Search {
+    pub query: Query,
+    /// Only this conversation (already checked: the caller is a participant).
+    pub conversation: Option<ConversationKey>,
+    pub limit: u32,
+    /// Only messages older than this `seq` (the cursor).
+    pub before_seq: Option<i64>,
+    /// The searcher's offset from UTC, for day filters.
+    pub tz_offset_minutes: i32,
+}
+
+/// Runs `search` for `caller` (a patient or a doctor), giving up with 503 after `deadline`.
+pub(crate) fn run(
+    conn: &Connection,
+    caller: &User,
+    search: &Search,
+    deadline: Instant,
+) -> Result<SearchPage, ApiError> {
+    // A watchdog thread interrupts the statement at the deadline; finishing first hangs up on
+    // it (an interrupt with no statement running is a no-op in SQLite).
+    let handle = conn.get_interrupt_handle();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(left) {
+            handle.interrupt();
+        }
+    });
+    let result = query(conn, caller, search);
+    drop(done);
+    let _ = watchdog.join();
+    result.map_err(|err| match err {
+        Failed::Api(e) => e,
+        Failed::Sql(e) if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
+            ApiError::unavailable(
+                "The search took too long. Add a word or a date (after:YYYY-MM-DD) and try again.",
+            )
+        }
+        Failed::Sql(e) => e.into(),
+    })
+}
+
+enum Failed {
+    Api(ApiError),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Failed {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl From<ApiError> for Failed {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Failed> {
+    let (mine, theirs) = match caller.role {
+        Role::Patient => ("patient_id", "doctor_id"),
+        Role::Doctor => ("doctor_id", "patient_id"),
+        Role::Admin => {
+            return Err(ApiError::forbidden(
+                "search shows people their own conversations; an admin account has none",
+            )
+            .into());
+        }
+    };
+    let q = &s.query;
+    let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {mine} = ?");
+    let mut args: Vec<Value> = vec![Value::Text(caller.id.as_str().to_owned())];
+    let mut and = |clause: &str, value: Option<Value>| {
+        sql.push_str(" AND ");
+        sql.push_str(clause);
+        args.extend(value);
+    };
+    if let Some(key) = &s.conversation {
+        and("patient_id = ?", Some(text(key.patient_id.as_str())));
+        and("doctor_id = ?", Some(text(key.doctor_id.as_str())));
+    }
+    if let Some(fts) = q.fts_include() {
+        and(
+            "seq IN (SELECT rowid FROM messages_words WHERE messages_words MATCH ?)",
+            Some(Value::Text(fts)),
+        );
+    }
+    if let Some(fts) = q.fts_parts() {
+        and(
+            "seq IN (SELECT rowid FROM messages_parts WHERE messages_parts MATCH ?)",
+            Some(Value::Text(fts)),
+        );
+    }
+    if let Some(fts) = q.fts_exclude() {
+        and(
+            "seq NOT IN (SELECT rowid FROM messages_words WHERE messages_words MATCH ?)",
+            Some(Value::Text(fts)),
+        );
+    }
+    if let Some(from) = &q.from {
+        let Some(id) = party(conn, caller, from)? else {
+            return Ok(empty());
+        };
+        and("sender_id = ?", Some(text(id.as_str())));
+    }
+    if let Some(with) = &q.with {
+        let Some(id) = party(conn, caller, with)? else {
+            return Ok(empty());
+        };
+        and(&format!("{theirs} = ?"), Some(text(id.as_str())));
+    }
+    let day = |d: NaiveDate| day_start_ms(d, s.tz_offset_minutes);
+    if let Some(d) = q.before {
+        and("created_at < ?", Some(Value::Integer(day(d))));
+    }
+    if let Some(d) = q.after {
+        and("created_at >= ?", Some(Value::Integer(day(next(d)))));
+    }
+    if let Some(d) = q.on {
+        and("created_at >= ?", Some(Value::Integer(day(d))));
+        and("created_at < ?", Some(Value::Integer(day(next(d)))));
+    }
+    match q.has {
+        Some(Has::File) => and("file_url IS NOT NULL", None),
+        Some(Has::Image) => and("file_url IS NOT NULL AND file_type LIKE 'image/%'", None),
+        None => {}
+    }
+    if q.emergency_only {
+        and("is_emergency = 1", None);
+    }
+    if let Some(seq) = s.before_seq {
+        and("seq < ?", Some(Value::Integer(seq)));
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    args.push(Value::Integer(i64::from(s.limit) + 1));
+
+    let mut found: Vec<(Message, i64)> = conn
+        .prepare(&sql)?
+        .query_map(params_from_iter(args), rows::message)?
+        .map(|r| r.map(|(m, seq)| (m, seq.0)))
+        .collect::<rusqlite::Result<_>>()?;
+    let more = found.len() > usize::try_from(s.limit).unwrap_or(usize::MAX);
+    found.truncate(usize::try_from(s.limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| found.last().map(|(_, seq)| seq.to_string()))
+        .flatten();
+    let results = found
+        .into_iter()
+        .map(|(message, _)| SearchHit {
+            snippet: show(&message, q),
+            message,
+        })
+        .collect();
+    Ok(SearchPage {
+        results,
+        next_cursor,
+    })
+}
+
+/// The text part of a result, or its file name when only that matched.
+fn show(message: &Message, q: &Query) -> Snippet {
+    let text = snippet(&message.content, q, SNIPPET_CHARS);
+    if text.highlights.is_empty()
+        && let Some(name) = &message.file_name
+    {
+        let named = snippet(name, q, SNIPPET_CHARS);
+        if !named.highlights.is_empty() {
+            return named;
+        }
+    }
+    text
+}
+
+/// The account a `from:`/`in:` names, or `None` if there is none (then nothing can match).
+fn party(conn: &Connection, caller: &User, party: &Party) -> Result<Option<UserId>, ApiError> {
+    Ok(match party {
+        Party::Me => Some(caller.id.clone()),
+        Party::User(name) => users::by_username(conn, name)?.map(|a| a.user.id),
+    })
+}
+
+fn empty() -> SearchPage {
+    SearchPage {
+        results: Vec::new(),
+        next_cursor: None,
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+fn next(d: NaiveDate) -> NaiveDate {
+    d.succ_opt().unwrap_or(d)
+}
+
+/// Milliseconds since the epoch when `day` starts for someone `offset` minutes east of UTC.
+fn day_start_ms(day: NaiveDate, offset_minutes: i32) -> i64 {
+    let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+    (midnight - Duration::minutes(i64::from(offset_minutes))).timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn days_start_at_the_searchers_midnight() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let utc = day_start_ms(d, 0);
+        assert_eq!(day_start_ms(d, 60), utc - 3_600_000); // Berlin: an hour earlier in UTC
+        assert_eq!(day_start_ms(d, -300), utc + 5 * 3_600_000); // New York
+    }
+}

@@ -4,6 +4,10 @@
 //! target/e2e-screenshots; README ones also in docs/screenshots with CLINIC_UPDATE_SCREENSHOTS=1).
 //! They run one at a time (the app is single-instance). No display or keyring is a failure.
 
+mod search;
+
+use search::search;
+
 use anyhow::{Context, Result, bail};
 use clinic_e2e::contract::{Normaliser, Placeholders, shapes};
 use clinic_e2e::{
@@ -637,9 +641,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "login_and_session",
     "chat_and_receipts",
+    "search",
     "attachments",
     "offline",
     "emergency_as_patient",
@@ -735,6 +740,7 @@ fn main() {
     let trials = vec![
         trial!(login_and_session),
         trial!(chat_and_receipts),
+        trial!(search),
         trial!(attachments),
         trial!(offline),
         trial!(emergency_as_patient),

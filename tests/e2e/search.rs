@@ -5,16 +5,17 @@
 use super::{World, click_css, signed_in};
 use anyhow::{Context, Result};
 
-const NEEDLE: &str = "The Amoxicillin-Clavulanate from Dr. Müller made me itchy.";
+const NEEDLE: &str = "Take the Amoxicillin-Clavulanate twice a day; Dr. Müller agrees.";
 
 pub(super) async fn search(w: &World) -> Result<()> {
-    // An older message, then enough newer ones that it is off screen when the chat opens.
-    w.alice_cli.run(&["send", "--with", "dr.patel", NEEDLE])?;
+    // The doctor's older message, then enough newer ones that it is off screen when the chat
+    // opens.
+    w.patel.run(&["send", "--with", "alice", NEEDLE])?;
     for i in 0..30 {
-        w.alice_cli
-            .run(&["send", "--with", "dr.patel", &format!("Later note {i}.")])?;
+        w.patel
+            .run(&["send", "--with", "alice", &format!("Later note {i}.")])?;
     }
-    w.alice_cli.run(&["sync"])?;
+    w.patel.run(&["sync"])?;
 
     let (driver, app) = w.app(&w.profile("alice")).await?;
     signed_in(w, &app, "alice").await?;
@@ -32,7 +33,7 @@ pub(super) async fn search(w: &World) -> Result<()> {
     app.wait_until(
         "[data-highlighted=true]",
         "the conversation open at the message",
-        |found| found.iter().any(|(t, _)| t.contains("made me itchy")),
+        |found| found.iter().any(|(t, _)| t.contains("Dr. Müller agrees")),
     )
     .await
     .context("jump to the result")?;

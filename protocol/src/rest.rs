@@ -177,6 +177,7 @@ pub struct SearchParams {
 
 /// A `[start, end)` range of a snippet's text, in UTF-16 code units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Highlight {
     pub start: u32,
@@ -186,6 +187,7 @@ pub struct Highlight {
 /// The part of a message to show for a result (plain text: render it as text, never as HTML),
 /// "…" where it was cut, and what matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Snippet {
     pub text: String,
@@ -195,6 +197,7 @@ pub struct Snippet {
 /// One search result: the message (its `patientId`/`doctorId` name the conversation) and what to
 /// show of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchHit {
     pub message: Message,
@@ -204,6 +207,7 @@ pub struct SearchHit {
 
 /// A page of results, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchPage {
     pub results: Vec<SearchHit>,

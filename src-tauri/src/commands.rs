@@ -6,6 +6,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::settings::Settings;
 use crate::ui::{Snapshot, UiEvent};
 use clinic_client::LocalMessage;
+use clinic_protocol::rest::SearchPage;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, ConversationKey, Emergency, EmergencyId, Seq, UserId};
 use serde::Serialize;
@@ -66,6 +67,26 @@ pub async fn logout<R: Runtime>(
 ) -> CmdResult<LoggedOut> {
     let revoked = desktop.logout(&app).await?;
     Ok(LoggedOut { revoked })
+}
+
+/// Searches the signed-in user's messages on the server (`clinic_protocol::search` language),
+/// optionally in one conversation, from a previous page's cursor.
+#[tauri::command]
+pub async fn search_messages(
+    desktop: State<'_, Desktop>,
+    query: String,
+    patient_id: Option<String>,
+    doctor_id: Option<String>,
+    cursor: Option<String>,
+) -> CmdResult<SearchPage> {
+    let client = desktop.client().await?;
+    let conversation = match (patient_id, doctor_id) {
+        (Some(p), Some(d)) => Some(key(p, d)),
+        _ => None,
+    };
+    Ok(client
+        .search(&query, conversation.as_ref(), cursor.as_deref())
+        .await?)
 }
 
 #[tauri::command]

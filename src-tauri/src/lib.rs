@@ -139,6 +139,7 @@ pub fn run() {
             commands::load_messages,
             commands::send_message,
             commands::retry_message,
+            commands::search_messages,
             commands::discard_message,
             commands::mark_read,
             commands::set_typing,

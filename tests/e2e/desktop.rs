@@ -4,6 +4,10 @@
 //! target/e2e-screenshots; README ones also in docs/screenshots with CLINIC_UPDATE_SCREENSHOTS=1).
 //! They run one at a time (the app is single-instance). No display or keyring is a failure.
 
+mod lock;
+mod safety;
+mod search;
+
 use anyhow::{Context, Result, bail};
 use clinic_e2e::contract::{Normaliser, Placeholders, shapes};
 use clinic_e2e::{
@@ -15,13 +19,12 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-mod safety;
+use lock::app_lock;
 use safety::{
     device_without_sound_says_so, dnd_doctor_sees_emergency, second_emergency_joins,
     unanswered_emergency_shows_number,
 };
-mod lock;
-use lock::app_lock;
+use search::search;
 use std::time::Duration;
 
 const PASSWORD: &str = "clinic-demo";
@@ -652,9 +655,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "login_and_session",
     "chat_and_receipts",
+    "search",
     "attachments",
     "offline",
     "emergency_as_patient",
@@ -755,6 +759,7 @@ fn main() {
     let trials = vec![
         trial!(login_and_session),
         trial!(chat_and_receipts),
+        trial!(search),
         trial!(attachments),
         trial!(offline),
         trial!(emergency_as_patient),

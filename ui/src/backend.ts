@@ -21,6 +21,8 @@ import type {
   LoggedOut,
   LoginArgs,
   PickedFile,
+  SearchArgs,
+  SearchPage,
   SendMessageArgs,
   Settings,
   Snapshot,
@@ -44,6 +46,8 @@ export interface Backend {
   /** The conversation is open and in view: everything in it to me is read (one mark). */
   markRead(key: ConversationKey): Promise<void>;
   setTyping(key: ConversationKey, typing: boolean): Promise<void>;
+  /** The server's search over my conversations, newest first (rejects with `network` offline). */
+  searchMessages(args: SearchArgs): Promise<SearchPage>;
   /** Resolves once the server stored it; rejects with `conflict` ("Dr. X already took it."). */
   acknowledgeEmergency(emergencyId: EmergencyId): Promise<Emergency>;
   resolveEmergency(emergencyId: EmergencyId, note: string): Promise<Emergency>;
@@ -170,6 +174,7 @@ export function createTauriBackend(): Backend {
     sendMessage: (args) => call('send_message', { ...args }),
     retryMessage: (clientId) => call('retry_message', { clientId }),
     discardMessage: (clientId) => call('discard_message', { clientId }),
+    searchMessages: (args) => call('search_messages', { ...args }),
     markRead: (key) => call('mark_read', { ...key }),
     setTyping: (key, typing) => call('set_typing', { ...key, typing }),
     acknowledgeEmergency: (emergencyId) => call('acknowledge_emergency', { emergencyId }),

@@ -14,6 +14,7 @@ import './styles/layout.css';
 import './styles/chat.css';
 import './styles/emergency.css';
 import './styles/lock.css';
+import './styles/search.css';
 
 async function chooseBackend(): Promise<Backend | null> {
   // Replaced by a constant at build time, so without the variable the fake is not bundled.

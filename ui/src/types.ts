@@ -33,6 +33,15 @@ export interface SendMessageArgs extends ConversationKey {
   attachmentPath?: string;
 }
 
+export interface SearchArgs {
+  query: string;
+  /** Only this conversation (both or neither). */
+  patientId?: string;
+  doctorId?: string;
+  /** A previous page's `nextCursor`. */
+  cursor?: string;
+}
+
 export type FileDropEvent = { kind: 'over' } | { kind: 'leave' } | { kind: 'drop'; files: PickedFile[] };
 
 /**

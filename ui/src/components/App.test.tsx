@@ -363,6 +363,39 @@ describe('doctor view', () => {
   });
 });
 
+describe('search', () => {
+  it('Ctrl+K searches, marks what matched as text, and a result opens the chat at the message', async () => {
+    const found = msg({ seq: 1, id: 'm-rash', content: 'The <b>rash</b> on my arm is worse', status: 'READ' });
+    const s = await renderApp(
+      setup({ as: DOCTOR, messages: [found, ...history(60).map((m) => ({ ...m, seq: (m.seq ?? 0) + 1 }))] }),
+    );
+    await screen.findByTestId('conversation-pat');
+    await s.user.keyboard('{Control>}k{/Control}');
+    expect(screen.getByTestId('search-input')).toHaveFocus();
+    await s.user.keyboard('RASH{Enter}');
+    const result = await screen.findByTestId('search-result');
+    expect(result.querySelector('mark')).toHaveTextContent(/^rash$/);
+    // Markup in a message is shown as text, never rendered.
+    expect(result).toHaveTextContent('The <b>rash</b> on my arm is worse');
+    expect(result.querySelector('b')).toBeNull();
+    expect(s.fake.callsOf('search_messages')).toEqual([{ query: 'RASH' }]);
+
+    await s.user.click(result);
+    expect(screen.queryByTestId('search-results')).toBeNull();
+    await waitFor(() => expect(document.querySelector('[data-highlighted=true]')).not.toBeNull());
+    expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('on my arm is worse');
+  });
+
+  it('says when nothing matched, and what is wrong offline', async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    await s.user.type(await screen.findByTestId('search-input'), 'zebra{Enter}');
+    expect(await screen.findByText('No messages found.')).toBeInTheDocument();
+    act(() => s.fake.setConnection({ state: 'offline' }));
+    await s.user.type(screen.getByTestId('search-input'), '{Enter}');
+    expect(await screen.findByTestId('search-error')).toHaveTextContent("Search needs the clinic's server");
+  });
+});
+
 describe('connection and settings', () => {
   it('shows reconnecting with the queued count', async () => {
     const s = await renderApp(setup());

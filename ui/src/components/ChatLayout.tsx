@@ -11,6 +11,7 @@ import { ConversationList } from './ConversationList';
 import { EmergencyBanner } from './EmergencyBanner';
 import { Icon } from './Icon';
 import { PatientInfoPanel } from './PatientInfoPanel';
+import { SearchBox } from './SearchBox';
 import { SettingsPanel } from './SettingsPanel';
 
 /** Error toasts go away by themselves after this long. */
@@ -62,6 +63,7 @@ export function ChatLayout({ me }: { me: User }) {
           Clinic Messages
         </span>
         <ConnectionBadge />
+        <SearchBox me={me} />
         {isDoctor && resting && (
           <button
             type="button"

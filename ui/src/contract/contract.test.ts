@@ -33,6 +33,7 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   send_message: (b, a) => b.sendMessage(a as never),
   retry_message: (b, a) => b.retryMessage(a.clientId as string),
   discard_message: (b, a) => b.discardMessage(a.clientId as string),
+  search_messages: (b, a) => b.searchMessages(a as never),
   mark_read: (b, a) => b.markRead(a as never),
   set_typing: (b, a) =>
     b.setTyping({ patientId: a.patientId as string, doctorId: a.doctorId as string }, !!a.typing),
@@ -211,6 +212,7 @@ describe('the fake backend against the real shell transcript', () => {
     expect(scenarios).toEqual([
       'login_and_session',
       'chat_and_receipts',
+      'search',
       'attachments',
       'offline',
       'emergency_as_patient',

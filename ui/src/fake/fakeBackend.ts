@@ -24,6 +24,8 @@ import type {
   LoginArgs,
   Message,
   PickedFile,
+  SearchArgs,
+  SearchPage,
   SendMessageArgs,
   Session,
   Settings,
@@ -437,6 +439,40 @@ export class FakeBackend implements Backend {
     this.listChanged();
   }
 
+  async searchMessages(args: SearchArgs): Promise<SearchPage> {
+    this.record('search_messages', args);
+    const me = this.me();
+    // A test double of the server's search: every typed word is a prefix of some word of the
+    // text (case and accents folded), newest first, ten at a time. Filters are not modelled.
+    const fold = (t: string) => t.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+    const words = fold(args.query).split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+    if (words.length === 0) throw new BackendError('bad_request', 'invalid input: Type something to search for.');
+    if (this.connection.state === 'offline')
+      throw new BackendError(
+        'network',
+        "Search needs the clinic's server, which cannot be reached now (this computer's copy of your messages is not searched).",
+      );
+    const hits = this.messages
+      .filter((m) => m.id !== null && m.seq !== null && (m.patientId === me.id || m.doctorId === me.id))
+      .filter((m) => !args.patientId || sameKey(m, { patientId: args.patientId, doctorId: args.doctorId ?? '' }))
+      .filter((m) => (args.cursor === undefined ? true : (m.seq ?? 0) < Number(args.cursor)))
+      .filter((m) => {
+        const have = fold(m.content).split(/[^\p{L}\p{N}]+/u);
+        return words.every((w) => have.some((h) => h.startsWith(w)));
+      })
+      .sort((a, b) => (b.seq ?? 0) - (a.seq ?? 0));
+    const page = hits.slice(0, 10);
+    return {
+      results: page.map((m) => {
+        const highlights = [...fold(m.content).matchAll(/[\p{L}\p{N}]+/gu)]
+          .filter((t) => words.some((w) => t[0].startsWith(w)))
+          .map((t) => ({ start: t.index, end: t.index + t[0].length }));
+        return { message: toMessage(m), snippet: { text: m.content, highlights } };
+      }),
+      nextCursor: hits.length > page.length ? String(page[page.length - 1]?.seq) : null,
+    };
+  }
+
   async retryMessage(clientId: string) {
     this.record('retry_message', { clientId });
     const m = this.messages.find((x) => x.clientId === clientId && x.status === 'FAILED');
@@ -670,4 +706,29 @@ export function describePath(path: string): PickedFile {
 function demoImage(label: string): string {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160"><rect width="240" height="160" fill="#cbd5e1"/><circle cx="120" cy="70" r="34" fill="#64748b"/><text x="120" y="140" font-family="sans-serif" font-size="14" text-anchor="middle" fill="#1e293b">${label.replace(/[<&>]/g, '')}</text></svg>`;
   return `data:image/svg+xml;utf8,${encodeURIComponent(svg)}`;
+}
+
+/** A stored message as the server sends it (the local-only fields dropped). */
+function toMessage(m: LocalMessage): Message {
+  return {
+    id: m.id ?? '',
+    seq: m.seq ?? 0,
+    clientId: m.clientId,
+    patientId: m.patientId,
+    doctorId: m.doctorId,
+    senderId: m.senderId,
+    content: m.content,
+    messageType: m.messageType,
+    status: m.status,
+    fileUrl: m.fileUrl,
+    fileName: m.fileName,
+    fileSize: m.fileSize,
+    fileType: m.fileType,
+    isEmergency: m.isEmergency,
+    resolvedAt: m.resolvedAt,
+    createdAt: m.createdAt,
+    updatedAt: m.updatedAt,
+    deliveredAt: m.deliveredAt,
+    readAt: m.readAt,
+  };
 }

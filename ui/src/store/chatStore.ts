@@ -458,8 +458,11 @@ export class ChatStore {
     });
   /** "Open chat" on the banner: the emergency's conversation, scrolled to its message. */
   async openEmergency(e: Emergency): Promise<void> {
-    const key = { patientId: e.patientId, doctorId: e.doctorId };
-    this.set({ focus: { key: keyOf(key), messageId: e.messageId } });
+    await this.openMessage({ patientId: e.patientId, doctorId: e.doctorId }, e.messageId);
+  }
+  /** A message's conversation, scrolled to it and highlighted (a search result, an emergency). */
+  async openMessage(key: ConversationKey, messageId: string): Promise<void> {
+    this.set({ focus: { key: keyOf(key), messageId } });
     await this.select(key);
   }
   /** The focused message was shown (or the user moved on). */

@@ -1,0 +1,165 @@
+// The search box in the top bar (Ctrl+K): the server's search over my conversations, results
+// with what matched marked, a click opens the conversation at that message.
+
+import { useEffect, useRef, useState } from 'react';
+import { BackendError } from '../backend';
+import { keyOf } from '../logic/conversations';
+import { formatShortDate } from '../logic/format';
+import { segments } from '../logic/highlight';
+import { useChat, useStore } from '../store/hooks';
+import type { SearchHit, SearchPage, User } from '../types';
+
+function Snippet({ hit }: { hit: SearchHit }) {
+  return (
+    <span className="search-snippet">
+      {segments(hit.snippet.text, hit.snippet.highlights).map((s, i) =>
+        s.mark ? <mark key={i}>{s.text}</mark> : <span key={i}>{s.text}</span>,
+      )}
+    </span>
+  );
+}
+
+export function SearchBox({ me }: { me: User }) {
+  const store = useStore();
+  const conversations = useChat((s) => s.conversations);
+  const active = useChat((s) => s.active);
+  const input = useRef<HTMLInputElement>(null);
+  const [query, setQuery] = useState('');
+  const [onlyHere, setOnlyHere] = useState(false);
+  const [open, setOpen] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [page, setPage] = useState<SearchPage | null>(null);
+
+  // Ctrl+K (Cmd+K) reaches the box from anywhere in the window.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'k') {
+        e.preventDefault();
+        input.current?.focus();
+        input.current?.select();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+
+  const nameOf = (patientId: string, doctorId: string) => {
+    const c = conversations.find((x) => keyOf(x) === keyOf({ patientId, doctorId }));
+    return c?.otherParty.name ?? (me.role === 'PATIENT' ? 'a doctor' : 'a patient');
+  };
+
+  const run = async (cursor?: string) => {
+    setOpen(true);
+    setBusy(true);
+    setError(null);
+    try {
+      const scope = onlyHere && active ? { patientId: active.patientId, doctorId: active.doctorId } : {};
+      const next = await store.backend.searchMessages({ query, ...scope, ...(cursor ? { cursor } : {}) });
+      setPage((before) =>
+        cursor && before ? { results: [...before.results, ...next.results], nextCursor: next.nextCursor } : next,
+      );
+    } catch (e) {
+      setPage(null);
+      setError(e instanceof BackendError ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const openHit = (hit: SearchHit) => {
+    const m = hit.message;
+    setOpen(false);
+    void store.openMessage({ patientId: m.patientId, doctorId: m.doctorId }, m.id);
+  };
+
+  return (
+    <div className="search" data-testid="search">
+      <form
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (query.trim()) void run();
+        }}
+      >
+        <input
+          ref={input}
+          type="search"
+          className="search-input"
+          data-testid="search-input"
+          placeholder="Search messages (Ctrl+K)"
+          aria-label="Search messages"
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Escape') setOpen(false);
+          }}
+        />
+      </form>
+      {open && (
+        <div className="search-panel card" data-testid="search-results" role="dialog" aria-label="Search results">
+          <div className="search-panel-top">
+            {active && (
+              <label className="search-scope">
+                <input
+                  type="checkbox"
+                  checked={onlyHere}
+                  onChange={(e) => setOnlyHere(e.target.checked)}
+                  data-testid="search-only-here"
+                />
+                Only this conversation
+              </label>
+            )}
+            <button type="button" className="icon-button" aria-label="Close search" onClick={() => setOpen(false)}>
+              ×
+            </button>
+          </div>
+          {busy && !page && <p className="search-note">Searching…</p>}
+          {error && (
+            <p className="search-note search-error" data-testid="search-error" role="alert">
+              {error}
+            </p>
+          )}
+          {page && page.results.length === 0 && !busy && <p className="search-note">No messages found.</p>}
+          {page && page.results.length > 0 && (
+            <ul className="search-list">
+              {page.results.map((hit) => {
+                const m = hit.message;
+                const mine = m.senderId === me.id;
+                const other = nameOf(m.patientId, m.doctorId);
+                return (
+                  <li key={m.id}>
+                    <button
+                      type="button"
+                      className="search-hit"
+                      data-testid="search-result"
+                      data-message-id={m.id}
+                      onClick={() => openHit(hit)}
+                    >
+                      <span className="search-hit-top">
+                        <span className="search-hit-who">{mine ? `You to ${other}` : other}</span>
+                        {m.isEmergency && <span className="search-hit-flag">Emergency</span>}
+                        <time>{formatShortDate(m.createdAt)}</time>
+                      </span>
+                      <Snippet hit={hit} />
+                    </button>
+                  </li>
+                );
+              })}
+            </ul>
+          )}
+          {page?.nextCursor && (
+            <button
+              type="button"
+              className="secondary-button search-more"
+              disabled={busy}
+              onClick={() => void run(page.nextCursor ?? undefined)}
+            >
+              More results
+            </button>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}

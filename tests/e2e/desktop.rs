@@ -15,6 +15,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+#[path = "receipts.rs"]
+mod receipts;
+use receipts::true_receipts;
+
 const PASSWORD: &str = "clinic-demo";
 
 /// The smallest file every PDF reader (and the server's content sniffing) accepts as a PDF.
@@ -637,7 +641,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "login_and_session",
     "chat_and_receipts",
     "attachments",
@@ -645,6 +649,7 @@ const SCENARIOS: [&str; 7] = [
     "emergency_as_patient",
     "emergency_as_doctor",
     "changed_certificate",
+    "true_receipts",
 ];
 
 /// Where the checked-in contract transcript lives (replayed against the fake by Vitest).
@@ -740,6 +745,7 @@ fn main() {
         trial!(emergency_as_patient),
         trial!(emergency_as_doctor),
         trial!(changed_certificate),
+        trial!(true_receipts),
         // Last: the trials run in this order, one at a time.
         Trial::test("contract_transcript", || {
             let w = world().map_err(|e| failed(format!("{e:#}")))?;

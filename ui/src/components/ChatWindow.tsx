@@ -29,6 +29,10 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
     [typingMap, active, me.id, other],
   );
   const loadOlder = useCallback(() => void store.loadOlder(active), [store, active]);
+  const onScreenChange = useCallback(
+    (ids: ReadonlySet<string>) => store.setOnScreen(active, ids),
+    [store, active],
+  );
   const isPatient = me.role === 'PATIENT';
 
   return (
@@ -53,7 +57,7 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         {isPatient && <EmergencyButton />}
       </header>
       {isPatient && <EmergencyStatus conversation={active} items={data.items} />}
-      <MessageList data={data} me={me.id} onLoadOlder={loadOlder} />
+      <MessageList data={data} me={me.id} onLoadOlder={loadOlder} onScreenChange={onScreenChange} />
       <TypingIndicator names={typingNames} />
       <MessageInput conversationKey={k} />
     </section>

@@ -1,11 +1,13 @@
 // The virtualised message history: renders only the rows on screen, loads older pages when the
-// user scrolls near the top, keeps the view pinned to the bottom when new messages arrive.
+// user scrolls near the top, keeps the view pinned to the bottom when new messages arrive, and
+// reports which messages are on screen (the store marks read only what was seen).
 
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type RefObject } from 'react';
 import { shouldLoadOlder } from '../logic/paging';
+import { isOnScreen } from '../logic/receipts';
 import type { ConversationMessages } from '../store/state';
-import type { LocalMessage, UserId } from '../types';
+import type { LocalMessage, MessageId, UserId } from '../types';
 import { MessageBubble } from './MessageBubble';
 
 /** A row's key: a clientId is unique only per sender. */
@@ -20,10 +22,70 @@ export interface MessageListProps {
   data: ConversationMessages;
   me: UserId;
   onLoadOlder: () => void;
+  /** Which messages (by server id) are on screen now, whenever that changes. */
+  onScreenChange?: (ids: ReadonlySet<MessageId>) => void;
 }
 
-export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
+/**
+ * Watches the rendered rows with an IntersectionObserver (no layout reads on scroll) and reports
+ * the ids of the messages on screen. Returns the function each row's ref calls.
+ */
+function useOnScreen(
+  scrollRef: RefObject<HTMLDivElement | null>,
+  onChange: ((ids: ReadonlySet<MessageId>) => void) | undefined,
+) {
+  const observer = useRef<IntersectionObserver | null>(null);
+  const shown = useRef(new Set<MessageId>());
+  const rows = useRef(new Set<HTMLElement>());
+  const onChangeRef = useRef(onChange);
+  useEffect(() => {
+    onChangeRef.current = onChange;
+  }, [onChange]);
+  useEffect(() => {
+    const root = scrollRef.current;
+    if (!root || typeof IntersectionObserver === 'undefined') return;
+    const io = new IntersectionObserver(
+      (entries) => {
+        let changed = false;
+        for (const e of entries) {
+          const id = (e.target as HTMLElement).dataset.messageId;
+          if (!id) continue;
+          const viewport = e.rootBounds?.height ?? root.clientHeight;
+          const seen =
+            e.isIntersecting && isOnScreen(e.intersectionRect.height, e.boundingClientRect.height, viewport);
+          if (seen !== shown.current.has(id)) {
+            if (seen) shown.current.add(id);
+            else shown.current.delete(id);
+            changed = true;
+          }
+        }
+        if (changed) onChangeRef.current?.(new Set(shown.current));
+      },
+      { root, threshold: [0, 0.25, 0.5, 0.75, 1] },
+    );
+    observer.current = io;
+    for (const el of rows.current) io.observe(el);
+    return () => {
+      io.disconnect();
+      observer.current = null;
+    };
+  }, [scrollRef]);
+  // A row's ref: watch it while it is mounted (virtualised rows come and go as one scrolls).
+  return useCallback((el: HTMLElement) => {
+    rows.current.add(el);
+    observer.current?.observe(el);
+    return () => {
+      rows.current.delete(el);
+      observer.current?.unobserve(el);
+      const gone = el.dataset.messageId;
+      if (gone && shown.current.delete(gone)) onChangeRef.current?.(new Set(shown.current));
+    };
+  }, []);
+}
+
+export function MessageList({ data, me, onLoadOlder, onScreenChange }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
+  const watchRow = useOnScreen(scrollRef, onScreenChange);
   const items = data.items;
   // The virtualiser returns new measurements from a stable object, which the React Compiler cannot
   // memoise; we do not use the compiler, and re-render through `items` anyway.
@@ -37,6 +99,14 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
     initialRect: { width: 600, height: 600 },
   });
   const virtualItems = virtualizer.getVirtualItems();
+  // One stable ref for every row (a new function each render would re-attach every row).
+  const rowRef = useCallback(
+    (el: HTMLDivElement) => {
+      virtualizer.measureElement(el);
+      return watchRow(el);
+    },
+    [virtualizer, watchRow],
+  );
   const firstIndex = virtualItems[0]?.index ?? -1;
 
   // Older pages: ask when the first rendered row is near the top. Armed by the first scroll
@@ -57,6 +127,19 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
     count: 0,
   });
   const atBottom = useRef(true);
+  /** scrollTop as of the last scroll event or our own write. */
+  const lastTop = useRef(0);
+  /** Follows the bottom unless the reader scrolled up, even if that scroll's event is still on
+   * its way (a render in between must not pull them back down, and read what they left). */
+  const follow = useCallback(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const clamped = el.scrollHeight - el.scrollTop - el.clientHeight < 1; // the content shrank
+    if (el.scrollTop + 1 < lastTop.current && !clamped) atBottom.current = false;
+    if (!atBottom.current) return;
+    el.scrollTop = el.scrollHeight;
+    lastTop.current = el.scrollTop;
+  }, []);
   useLayoutEffect(() => {
     const before = prev.current;
     const first = items[0] && identity(items[0]);
@@ -74,26 +157,24 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
 
   // While pinned to the bottom, stay there as rows are measured and added.
   const totalSize = virtualizer.getTotalSize();
-  useLayoutEffect(() => {
-    const el = scrollRef.current;
-    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
-  }, [totalSize, items]);
+  useLayoutEffect(follow, [totalSize, items, follow]);
 
   // The list gets shorter when the composer grows (an attachment, more lines): stay pinned.
   useEffect(() => {
     const el = scrollRef.current;
     if (!el || typeof ResizeObserver === 'undefined') return;
-    const observer = new ResizeObserver(() => {
-      if (atBottom.current) el.scrollTop = el.scrollHeight;
-    });
+    const observer = new ResizeObserver(follow);
     observer.observe(el);
     return () => observer.disconnect();
-  }, []);
+  }, [follow]);
 
   const onScroll = () => {
     const el = scrollRef.current;
     // Our own scrollTop writes land here too, and they keep atBottom true.
-    if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    if (el) {
+      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+      lastTop.current = el.scrollTop;
+    }
     if (!armed) setArmed(true);
   };
 
@@ -120,7 +201,8 @@ export function MessageList({ data, me, onLoadOlder }: MessageListProps) {
             <div
               key={row.key}
               data-index={row.index}
-              ref={virtualizer.measureElement}
+              data-message-id={msg.id ?? undefined}
+              ref={rowRef}
               className="message-row"
               style={{ transform: `translateY(${row.start}px)` }}
             >

@@ -11,6 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../backend';
 import { FAKE_PAIRING_CODE, FakeBackend } from '../fake/fakeBackend';
+import { sameKey } from '../logic/conversations';
 import type { Contact, Emergency, LocalMessage, Session, Snapshot, UiEvent } from '../types';
 import { differences, shapeTable, type ContractLine } from './shapes';
 import transcriptText from './transcript.jsonl?raw';
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   retry_message: (b, a) => b.retryMessage(a.clientId as string),
   discard_message: (b, a) => b.discardMessage(a.clientId as string),
   mark_read: (b, a) => b.markRead(a as never),
+  view_conversation: (b, a) => b.viewConversation(a as never),
   set_typing: (b, a) =>
     b.setTyping({ patientId: a.patientId as string, doctorId: a.doctorId as string }, !!a.typing),
   acknowledge_emergency: (b, a) => b.acknowledgeEmergency(a.emergencyId as string),
@@ -91,6 +93,13 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
     if (a.password === '<redacted>')
       a.password = line.error?.code === 'unauthorized' ? 'not the password' : 'password';
     if (typeof a.clientId === 'string') a.clientId = clientIds.get(a.clientId) ?? a.clientId;
+    // A read mark names a message the real shell loaded from the server's history, which the
+    // fake may not hold: replay it as the fake's newest message from the other person there.
+    if (line.command === 'mark_read' && fake && !fake.messages.some((m) => m.id === a.messageId)) {
+      const key = { patientId: a.patientId as string, doctorId: a.doctorId as string };
+      const theirs = fake.messages.filter((m) => sameKey(m, key) && m.senderId !== me() && m.id !== null);
+      a.messageId = theirs[theirs.length - 1]?.id ?? a.messageId;
+    }
     return a;
   };
 

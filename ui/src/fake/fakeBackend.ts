@@ -18,6 +18,7 @@ import type {
   FileDropEvent,
   LocalMessage,
   LoginArgs,
+  MarkReadArgs,
   Message,
   PickedFile,
   SendMessageArgs,
@@ -422,15 +423,29 @@ export class FakeBackend implements Backend {
     this.listChanged();
   }
 
-  async markRead(key: ConversationKey) {
-    this.record('mark_read', { ...key });
+  async markRead(args: MarkReadArgs) {
+    this.record('mark_read', { ...args });
+    const { messageId, ...key } = args;
+    const seen = this.messages.find((m) => m.id === messageId && sameKey(m, key));
+    if (!seen) throw new BackendError('not_found', `Not found: message ${messageId} in this conversation`);
     const me = this.me();
+    // "Read up to": the message seen and everything before it to me; later ones stay unread.
     for (const m of this.messages)
-      if (sameKey(m, key) && m.senderId !== me.id && m.id && m.status !== 'READ') {
+      if (
+        sameKey(m, key) &&
+        m.senderId !== me.id &&
+        m.id &&
+        m.status !== 'READ' &&
+        (m.seq ?? 0) <= (seen.seq ?? 0)
+      ) {
         m.status = 'READ';
         this.emit({ type: 'message', message: { ...m } });
       }
     this.listChanged();
+  }
+
+  async viewConversation(key: ConversationKey) {
+    this.record('view_conversation', { ...key });
   }
 
   async setTyping(key: ConversationKey, typing: boolean) {

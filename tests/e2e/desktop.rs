@@ -15,8 +15,11 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+#[path = "at_rest.rs"]
+mod at_rest;
 #[path = "receipts.rs"]
 mod receipts;
+use at_rest::bench_desktop_at_rest;
 use receipts::true_receipts;
 
 const PASSWORD: &str = "clinic-demo";
@@ -746,6 +749,8 @@ fn main() {
         trial!(emergency_as_doctor),
         trial!(changed_certificate),
         trial!(true_receipts),
+        // A benchmark (bench/desktop-at-rest.sh), not a test: run only with --ignored.
+        trial!(bench_desktop_at_rest).with_ignored_flag(true),
         // Last: the trials run in this order, one at a time.
         Trial::test("contract_transcript", || {
             let w = world().map_err(|e| failed(format!("{e:#}")))?;

@@ -132,15 +132,19 @@ async fn has_focus(app: &App, focused: bool) -> Result<()> {
     .await
 }
 
+/// Scrolls the message list to its top or bottom, as a reader would, and waits until it stays
+/// there (the app handles a scroll in the frame after it).
 async fn scroll_list(app: &App, to_top: bool) -> Result<()> {
     let top = if to_top { "0" } else { "el.scrollHeight" };
     app.wait_script(
-        "the list scrolled",
+        "the list to stay scrolled",
         &format!(
             "const el = document.querySelector('[data-testid=message-list]');
-             el.scrollTop = {top};
-             return {to_top} ? el.scrollTop === 0
-               : el.scrollHeight - el.scrollTop - el.clientHeight < 2;"
+             const there = {to_top} ? el.scrollTop === 0
+               : el.scrollHeight - el.scrollTop - el.clientHeight < 2;
+             if (!there) {{ el.scrollTop = {top}; window.__settled = 0; return false; }}
+             window.__settled = (window.__settled || 0) + 1;
+             return window.__settled >= 5;"
         ),
     )
     .await

@@ -127,19 +127,6 @@ export function MessageList({ data, me, onLoadOlder, onScreenChange }: MessageLi
     count: 0,
   });
   const atBottom = useRef(true);
-  /** scrollTop as of the last scroll event or our own write. */
-  const lastTop = useRef(0);
-  /** Follows the bottom unless the reader scrolled up, even if that scroll's event is still on
-   * its way (a render in between must not pull them back down, and read what they left). */
-  const follow = useCallback(() => {
-    const el = scrollRef.current;
-    if (!el) return;
-    const clamped = el.scrollHeight - el.scrollTop - el.clientHeight < 1; // the content shrank
-    if (el.scrollTop + 1 < lastTop.current && !clamped) atBottom.current = false;
-    if (!atBottom.current) return;
-    el.scrollTop = el.scrollHeight;
-    lastTop.current = el.scrollTop;
-  }, []);
   useLayoutEffect(() => {
     const before = prev.current;
     const first = items[0] && identity(items[0]);
@@ -157,24 +144,26 @@ export function MessageList({ data, me, onLoadOlder, onScreenChange }: MessageLi
 
   // While pinned to the bottom, stay there as rows are measured and added.
   const totalSize = virtualizer.getTotalSize();
-  useLayoutEffect(follow, [totalSize, items, follow]);
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [totalSize, items]);
 
   // The list gets shorter when the composer grows (an attachment, more lines): stay pinned.
   useEffect(() => {
     const el = scrollRef.current;
     if (!el || typeof ResizeObserver === 'undefined') return;
-    const observer = new ResizeObserver(follow);
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    });
     observer.observe(el);
     return () => observer.disconnect();
-  }, [follow]);
+  }, []);
 
   const onScroll = () => {
     const el = scrollRef.current;
     // Our own scrollTop writes land here too, and they keep atBottom true.
-    if (el) {
-      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
-      lastTop.current = el.scrollTop;
-    }
+    if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
     if (!armed) setArmed(true);
   };
 

@@ -11,7 +11,6 @@ mod error;
 mod files;
 mod forward;
 mod notify;
-mod rendering;
 mod settings;
 mod status;
 mod transcript;
@@ -109,7 +108,6 @@ pub fn run() {
                 clinic_alarm::AlarmConfig::default(),
             ));
             tray::build(&handle)?;
-            rendering::paint_without_compositing(&handle);
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {

@@ -213,6 +213,7 @@ describe('the fake backend against the real shell transcript', () => {
       'emergency_as_patient',
       'emergency_as_doctor',
       'changed_certificate',
+      'true_receipts',
     ]);
   });
 

@@ -156,12 +156,24 @@ impl Shared {
 
     /// Re-reads the outbox size after it changed. Counting inside `send_modify` (which holds
     /// the watch's lock) keeps two racing refreshes from storing a stale count last.
+    /// A changed count is told at once (with the connection state, as the UI shows them
+    /// together): "2 messages waiting to send" must not outlive their delivery.
     pub(crate) fn refresh_queued(&self) {
+        let mut changed = None;
         self.queued
             .send_modify(|queued| match self.cache.outbox_len() {
-                Ok(n) => *queued = n,
+                Ok(n) => {
+                    if *queued != n {
+                        changed = Some(n);
+                    }
+                    *queued = n;
+                }
                 Err(e) => tracing::warn!("cannot count the outbox: {e}"),
             });
+        if let Some(queued) = changed {
+            let state = self.state.borrow().clone();
+            self.emit(ClientEvent::Connection { state, queued });
+        }
     }
 
     pub(crate) fn live(&self) -> MutexGuard<'_, Option<mpsc::Sender<ClientFrame>>> {

@@ -8,7 +8,7 @@ use crate::ui::{Snapshot, UiEvent};
 use clinic_client::LocalMessage;
 use clinic_protocol::rest::SearchPage;
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ClientId, ConversationKey, Emergency, EmergencyId, Seq, UserId};
+use clinic_protocol::{ClientId, ConversationKey, Emergency, EmergencyId, MessageId, Seq, UserId};
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
@@ -140,15 +140,30 @@ pub async fn discard_message(desktop: State<'_, Desktop>, client_id: String) -> 
     Ok(())
 }
 
-/// The conversation is open and in view: everything in it addressed to the user is read.
+/// The user saw `message_id` (window focused, message on screen): it and everything before it
+/// addressed to the user is read (the UI decides what was seen, see ui/src/logic/receipts.ts).
 #[tauri::command]
 pub async fn mark_read(
     desktop: State<'_, Desktop>,
     patient_id: String,
     doctor_id: String,
+    message_id: String,
 ) -> CmdResult<()> {
     let client = desktop.client().await?;
-    client.mark_conversation_read(&key(patient_id, doctor_id))?;
+    client.mark_seen(&key(patient_id, doctor_id), &MessageId::new(message_id))?;
+    Ok(())
+}
+
+/// The user opened this conversation: its typing indicators are followed from now on (and the
+/// one open before is left).
+#[tauri::command]
+pub async fn view_conversation(
+    desktop: State<'_, Desktop>,
+    patient_id: String,
+    doctor_id: String,
+) -> CmdResult<()> {
+    let client = desktop.client().await?;
+    client.view(Some(&key(patient_id, doctor_id)));
     Ok(())
 }
 

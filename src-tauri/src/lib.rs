@@ -143,6 +143,7 @@ pub fn run() {
             commands::discard_message,
             commands::mark_read,
             commands::set_typing,
+            commands::view_conversation,
             commands::acknowledge_emergency,
             commands::resolve_emergency,
             commands::silence_alarm,

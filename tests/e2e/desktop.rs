@@ -4,7 +4,9 @@
 //! target/e2e-screenshots; README ones also in docs/screenshots with CLINIC_UPDATE_SCREENSHOTS=1).
 //! They run one at a time (the app is single-instance). No display or keyring is a failure.
 
+mod at_rest;
 mod lock;
+mod receipts;
 mod safety;
 mod search;
 
@@ -19,7 +21,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use at_rest::bench_desktop_at_rest;
 use lock::app_lock;
+use receipts::true_receipts;
 use safety::{
     device_without_sound_says_so, dnd_doctor_sees_emergency, second_emergency_joins,
     unanswered_emergency_shows_number,
@@ -655,7 +659,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "login_and_session",
     "chat_and_receipts",
     "search",
@@ -668,6 +672,7 @@ const SCENARIOS: [&str; 13] = [
     "second_emergency_joins",
     "unanswered_emergency_shows_number",
     "device_without_sound_says_so",
+    "true_receipts",
     "app_lock",
 ];
 
@@ -769,8 +774,11 @@ fn main() {
         trial!(second_emergency_joins),
         trial!(unanswered_emergency_shows_number),
         trial!(device_without_sound_says_so),
+        trial!(true_receipts),
         // Revokes dr.patel's sessions at its end (the CLI's too): after the others.
         trial!(app_lock),
+        // A benchmark (bench/desktop-at-rest.sh), not a test: run only with --ignored.
+        trial!(bench_desktop_at_rest).with_ignored_flag(true),
         // Last: the trials run in this order, one at a time.
         Trial::test("contract_transcript", || {
             let w = world().map_err(|e| failed(format!("{e:#}")))?;

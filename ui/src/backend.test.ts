@@ -35,7 +35,8 @@ describe('createTauriBackend', () => {
     await b.sendMessage({ ...key, content: 'hi', isEmergency: false, attachmentPath: '/f' });
     await b.retryMessage('c1');
     await b.discardMessage('c1');
-    await b.markRead(key);
+    await b.markRead({ ...key, messageId: 'm1' });
+    await b.viewConversation(key);
     await b.setTyping(key, true);
     await b.acknowledgeEmergency('e1');
     await b.resolveEmergency('e1', 'ok');
@@ -53,7 +54,8 @@ describe('createTauriBackend', () => {
       ['send_message', { ...key, content: 'hi', isEmergency: false, attachmentPath: '/f' }],
       ['retry_message', { clientId: 'c1' }],
       ['discard_message', { clientId: 'c1' }],
-      ['mark_read', key],
+      ['mark_read', { ...key, messageId: 'm1' }],
+      ['view_conversation', key],
       ['set_typing', { ...key, typing: true }],
       ['acknowledge_emergency', { emergencyId: 'e1' }],
       ['resolve_emergency', { emergencyId: 'e1', note: 'ok' }],

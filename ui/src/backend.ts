@@ -20,6 +20,7 @@ import type {
   LockStatus,
   LoggedOut,
   LoginArgs,
+  MarkReadArgs,
   PickedFile,
   SearchArgs,
   SearchPage,
@@ -43,8 +44,10 @@ export interface Backend {
   sendMessage(args: SendMessageArgs): Promise<LocalMessage>;
   retryMessage(clientId: ClientId): Promise<LocalMessage>;
   discardMessage(clientId: ClientId): Promise<void>;
-  /** The conversation is open and in view: everything in it to me is read (one mark). */
-  markRead(key: ConversationKey): Promise<void>;
+  /** The user saw `messageId` (window focused, message on screen): it and everything before it to me is read. */
+  markRead(args: MarkReadArgs): Promise<void>;
+  /** The user opened this conversation: its typing indicators are followed from now on. */
+  viewConversation(key: ConversationKey): Promise<void>;
   setTyping(key: ConversationKey, typing: boolean): Promise<void>;
   /** The server's search over my conversations, newest first (rejects with `network` offline). */
   searchMessages(args: SearchArgs): Promise<SearchPage>;
@@ -175,7 +178,8 @@ export function createTauriBackend(): Backend {
     retryMessage: (clientId) => call('retry_message', { clientId }),
     discardMessage: (clientId) => call('discard_message', { clientId }),
     searchMessages: (args) => call('search_messages', { ...args }),
-    markRead: (key) => call('mark_read', { ...key }),
+    markRead: (args) => call('mark_read', { ...args }),
+    viewConversation: (key) => call('view_conversation', { ...key }),
     setTyping: (key, typing) => call('set_typing', { ...key, typing }),
     acknowledgeEmergency: (emergencyId) => call('acknowledge_emergency', { emergencyId }),
     resolveEmergency: (emergencyId, note) => call('resolve_emergency', { emergencyId, note }),

@@ -2,7 +2,14 @@
 // generated from the Rust types (generated/bindings.ts, checked by a Rust test); what is here is
 // only the UI's own argument shapes and names for parts of the generated ones.
 
-import type { CommandError, ConversationKey, PickedFile, SessionInfo, UiEvent } from './generated/bindings';
+import type {
+  CommandError,
+  ConversationKey,
+  MessageId,
+  PickedFile,
+  SessionInfo,
+  UiEvent,
+} from './generated/bindings';
 
 export type * from './generated/bindings';
 
@@ -24,6 +31,11 @@ export interface LoadMessagesArgs extends ConversationKey {
   /** Only messages with a smaller seq (older); omit for the newest page. */
   beforeSeq?: number;
   limit: number;
+}
+
+export interface MarkReadArgs extends ConversationKey {
+  /** The newest message the user saw; it and everything before it addressed to them is read. */
+  messageId: MessageId;
 }
 
 export interface SendMessageArgs extends ConversationKey {

@@ -240,6 +240,12 @@ impl Cache {
         Ok(id.flatten().map(MessageId))
     }
 
+    /// The conversation a stored message belongs to.
+    pub fn conversation_of(&self, message_id: &MessageId) -> Result<Option<ConversationKey>> {
+        let conn = self.lock();
+        Ok(find(&conn, "id = ?1", params![message_id.as_str()])?.map(|(_, m)| m.conversation()))
+    }
+
     /// How many messages the cache holds (all conversations).
     pub fn message_count(&self) -> Result<u64> {
         let conn = self.lock();

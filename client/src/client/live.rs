@@ -25,6 +25,32 @@ impl Client {
         self.owe_read(&conversation, message_id, changed)
     }
 
+    /// The user saw `message_id` in `conversation` (the window had focus and the message was
+    /// on screen): it and everything before it addressed to them become read, one "read up to"
+    /// mark for the server. Messages after it (below the fold) stay unread. Returns how many
+    /// changed; a message of another conversation is [`ClientError::NotFound`].
+    pub fn mark_seen(
+        &self,
+        conversation: &ConversationKey,
+        message_id: &MessageId,
+    ) -> Result<usize> {
+        if self.shared.cache.conversation_of(message_id)?.as_ref() != Some(conversation) {
+            return Err(ClientError::NotFound(format!(
+                "message {message_id} in this conversation"
+            )));
+        }
+        let me = self.shared.me().clone();
+        let Some((_, changed)) = self.shared.cache.mark_read_up_to(&me, message_id)? else {
+            return Ok(0);
+        };
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        let n = changed.len();
+        self.owe_read(conversation, message_id, changed)?;
+        Ok(n)
+    }
+
     /// The user has the conversation open and in view: everything in it addressed to them is
     /// read. One `message:read` ("read up to" the newest) goes to the server, however many were
     /// unread. Returns how many changed; 0 sends nothing.
@@ -59,6 +85,29 @@ impl Client {
     pub fn join(&self, conversation: &ConversationKey) {
         self.shared.joined().insert(conversation.clone());
         let _ = self.send_live(ClientFrame::JoinChat(conversation.clone()));
+    }
+
+    /// The user opened `conversation` (or closed the open one, `None`): follow its typing
+    /// indicators from now on, and stop following the one open before. Joining on open (not on
+    /// the first keystroke) lets both people see each other typing at once.
+    pub fn view(&self, conversation: Option<&ConversationKey>) {
+        let others: Vec<ConversationKey> = self
+            .shared
+            .joined()
+            .iter()
+            .filter(|k| Some(*k) != conversation)
+            .cloned()
+            .collect();
+        for other in &others {
+            self.leave(other);
+        }
+        let Some(conversation) = conversation else {
+            return;
+        };
+        let joined = self.shared.joined().contains(conversation);
+        if !joined {
+            self.join(conversation);
+        }
     }
 
     pub fn leave(&self, conversation: &ConversationKey) {

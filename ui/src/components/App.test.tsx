@@ -365,7 +365,12 @@ describe('doctor view', () => {
 
 describe('search', () => {
   it('Ctrl+K searches, marks what matched as text, and a result opens the chat at the message', async () => {
-    const found = msg({ seq: 1, id: 'm-rash', content: 'The <b>rash</b> on my arm is worse', status: 'READ' });
+    const found = msg({
+      seq: 1,
+      id: 'm-rash',
+      content: 'The <b>rash</b> on my arm is worse',
+      status: 'READ',
+    });
     const s = await renderApp(
       setup({ as: DOCTOR, messages: [found, ...history(60).map((m) => ({ ...m, seq: (m.seq ?? 0) + 1 }))] }),
     );

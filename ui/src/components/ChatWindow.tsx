@@ -31,6 +31,10 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
   const loadOlder = useCallback(() => void store.loadOlder(active), [store, active]);
   const focus = useChat((s) => (s.focus?.key === k ? s.focus.messageId : null));
   const focused = useCallback(() => store.clearFocus(), [store]);
+  const onScreenChange = useCallback(
+    (ids: ReadonlySet<string>) => store.setOnScreen(active, ids),
+    [store, active],
+  );
   const isPatient = me.role === 'PATIENT';
 
   return (
@@ -55,7 +59,14 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         {isPatient && <EmergencyButton />}
       </header>
       {isPatient && <EmergencyStatus conversation={active} items={data.items} />}
-      <MessageList data={data} me={me.id} onLoadOlder={loadOlder} focusId={focus} onFocused={focused} />
+      <MessageList
+        data={data}
+        me={me.id}
+        onLoadOlder={loadOlder}
+        focusId={focus}
+        onFocused={focused}
+        onScreenChange={onScreenChange}
+      />
       <TypingIndicator names={typingNames} />
       <MessageInput conversationKey={k} />
     </section>

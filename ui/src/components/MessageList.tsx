@@ -1,11 +1,13 @@
 // The virtualised message history: renders only the rows on screen, loads older pages when the
-// user scrolls near the top, keeps the view pinned to the bottom when new messages arrive.
+// user scrolls near the top, keeps the view pinned to the bottom when new messages arrive, and
+// reports which messages are on screen (the store marks read only what was seen).
 
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type RefObject } from 'react';
 import { shouldLoadOlder } from '../logic/paging';
+import { isOnScreen } from '../logic/receipts';
 import type { ConversationMessages } from '../store/state';
-import type { LocalMessage, UserId } from '../types';
+import type { LocalMessage, MessageId, UserId } from '../types';
 import { MessageBubble } from './MessageBubble';
 
 /** A row's key: a clientId is unique only per sender. */
@@ -27,10 +29,70 @@ export interface MessageListProps {
   focusId?: string | null;
   /** The focused message was shown, or cannot be found. */
   onFocused?: () => void;
+  /** Which messages (by server id) are on screen now, whenever that changes. */
+  onScreenChange?: (ids: ReadonlySet<MessageId>) => void;
 }
 
-export function MessageList({ data, me, onLoadOlder, focusId, onFocused }: MessageListProps) {
+/**
+ * Watches the rendered rows with an IntersectionObserver (no layout reads on scroll) and reports
+ * the ids of the messages on screen. Returns the function each row's ref calls.
+ */
+function useOnScreen(
+  scrollRef: RefObject<HTMLDivElement | null>,
+  onChange: ((ids: ReadonlySet<MessageId>) => void) | undefined,
+) {
+  const observer = useRef<IntersectionObserver | null>(null);
+  const shown = useRef(new Set<MessageId>());
+  const rows = useRef(new Set<HTMLElement>());
+  const onChangeRef = useRef(onChange);
+  useEffect(() => {
+    onChangeRef.current = onChange;
+  }, [onChange]);
+  useEffect(() => {
+    const root = scrollRef.current;
+    if (!root || typeof IntersectionObserver === 'undefined') return;
+    const io = new IntersectionObserver(
+      (entries) => {
+        let changed = false;
+        for (const e of entries) {
+          const id = (e.target as HTMLElement).dataset.messageId;
+          if (!id) continue;
+          const viewport = e.rootBounds?.height ?? root.clientHeight;
+          const seen =
+            e.isIntersecting && isOnScreen(e.intersectionRect.height, e.boundingClientRect.height, viewport);
+          if (seen !== shown.current.has(id)) {
+            if (seen) shown.current.add(id);
+            else shown.current.delete(id);
+            changed = true;
+          }
+        }
+        if (changed) onChangeRef.current?.(new Set(shown.current));
+      },
+      { root, threshold: [0, 0.25, 0.5, 0.75, 1] },
+    );
+    observer.current = io;
+    for (const el of rows.current) io.observe(el);
+    return () => {
+      io.disconnect();
+      observer.current = null;
+    };
+  }, [scrollRef]);
+  // A row's ref: watch it while it is mounted (virtualised rows come and go as one scrolls).
+  return useCallback((el: HTMLElement) => {
+    rows.current.add(el);
+    observer.current?.observe(el);
+    return () => {
+      rows.current.delete(el);
+      observer.current?.unobserve(el);
+      const gone = el.dataset.messageId;
+      if (gone && shown.current.delete(gone)) onChangeRef.current?.(new Set(shown.current));
+    };
+  }, []);
+}
+
+export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScreenChange }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
+  const watchRow = useOnScreen(scrollRef, onScreenChange);
   const items = data.items;
   // The virtualiser returns new measurements from a stable object, which the React Compiler cannot
   // memoise; we do not use the compiler, and re-render through `items` anyway.
@@ -44,6 +106,14 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused }: Messa
     initialRect: { width: 600, height: 600 },
   });
   const virtualItems = virtualizer.getVirtualItems();
+  // One stable ref for every row (a new function each render would re-attach every row).
+  const rowRef = useCallback(
+    (el: HTMLDivElement) => {
+      virtualizer.measureElement(el);
+      return watchRow(el);
+    },
+    [virtualizer, watchRow],
+  );
   const firstIndex = virtualItems[0]?.index ?? -1;
 
   // Older pages: ask when the first rendered row is near the top. Armed by the first scroll
@@ -158,7 +228,8 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused }: Messa
             <div
               key={row.key}
               data-index={row.index}
-              ref={virtualizer.measureElement}
+              data-message-id={msg.id ?? undefined}
+              ref={rowRef}
               className={`message-row${isFocus ? ' is-highlighted' : ''}`}
               data-highlighted={isFocus || undefined}
               style={{ transform: `translateY(${row.start}px)` }}

@@ -57,7 +57,9 @@ export function SearchBox({ me }: { me: User }) {
       const scope = onlyHere && active ? { patientId: active.patientId, doctorId: active.doctorId } : {};
       const next = await store.backend.searchMessages({ query, ...scope, ...(cursor ? { cursor } : {}) });
       setPage((before) =>
-        cursor && before ? { results: [...before.results, ...next.results], nextCursor: next.nextCursor } : next,
+        cursor && before
+          ? { results: [...before.results, ...next.results], nextCursor: next.nextCursor }
+          : next,
       );
     } catch (e) {
       setPage(null);
@@ -97,7 +99,12 @@ export function SearchBox({ me }: { me: User }) {
         />
       </form>
       {open && (
-        <div className="search-panel card" data-testid="search-results" role="dialog" aria-label="Search results">
+        <div
+          className="search-panel card"
+          data-testid="search-results"
+          role="dialog"
+          aria-label="Search results"
+        >
           <div className="search-panel-top">
             {active && (
               <label className="search-scope">
@@ -110,7 +117,12 @@ export function SearchBox({ me }: { me: User }) {
                 Only this conversation
               </label>
             )}
-            <button type="button" className="icon-button" aria-label="Close search" onClick={() => setOpen(false)}>
+            <button
+              type="button"
+              className="icon-button"
+              aria-label="Close search"
+              onClick={() => setOpen(false)}
+            >
               ×
             </button>
           </div>

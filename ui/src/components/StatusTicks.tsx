@@ -1,4 +1,5 @@
-// The delivery tick of my message: clock, one tick, two ticks, two coloured ticks, or a red mark.
+// The delivery tick of my message: clock, one tick, two outlined ticks (delivered), two ticks on a
+// filled disc (read), or a red mark. Each state differs in shape, not only in colour.
 
 import { statusTicks } from '../logic/status';
 import type { MessageStatus } from '../types';
@@ -19,6 +20,20 @@ const PATHS = {
       <path d="M7 11.5l7-7" fill="none" stroke="currentColor" strokeWidth="1.7" strokeLinecap="round" />
     </>
   ),
+  // Read is a different shape, not only a colour: two ticks on a filled disc.
+  read: (
+    <>
+      <circle cx="9" cy="8" r="7.5" fill="currentColor" />
+      <path
+        className="ticks-cut"
+        d="M3.5 8.3l2.3 2.3 5-5"
+        fill="none"
+        strokeWidth="1.6"
+        strokeLinecap="round"
+      />
+      <path className="ticks-cut" d="M8.3 10.6l5-5" fill="none" strokeWidth="1.6" strokeLinecap="round" />
+    </>
+  ),
   failed: (
     <>
       <circle cx="8" cy="8" r="6.5" fill="currentColor" />
@@ -29,7 +44,7 @@ const PATHS = {
 
 export function StatusTicks({ status }: { status: MessageStatus }) {
   const view = statusTicks(status);
-  const icon = view.icon === 'double-read' ? 'double' : view.icon;
+  const icon = view.icon === 'double-read' ? 'read' : view.icon;
   return (
     <svg
       className={`ticks ticks-${view.icon}`}
@@ -37,7 +52,7 @@ export function StatusTicks({ status }: { status: MessageStatus }) {
       data-icon={view.icon}
       width={view.icon === 'double' || view.icon === 'double-read' ? 18 : 16}
       height="16"
-      viewBox={view.icon === 'double' || view.icon === 'double-read' ? '0 0 16 16' : '0 0 16 16'}
+      viewBox={view.icon === 'double-read' ? '0 0 18 16' : '0 0 16 16'}
       role="img"
       aria-label={view.label}
     >

@@ -22,6 +22,7 @@ import type {
   LocalMessage,
   LockStatus,
   LoginArgs,
+  MarkReadArgs,
   Message,
   PickedFile,
   SearchArgs,
@@ -445,8 +446,11 @@ export class FakeBackend implements Backend {
     // A test double of the server's search: every typed word is a prefix of some word of the
     // text (case and accents folded), newest first, ten at a time. Filters are not modelled.
     const fold = (t: string) => t.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
-    const words = fold(args.query).split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-    if (words.length === 0) throw new BackendError('bad_request', 'invalid input: Type something to search for.');
+    const words = fold(args.query)
+      .split(/[^\p{L}\p{N}]+/u)
+      .filter(Boolean);
+    if (words.length === 0)
+      throw new BackendError('bad_request', 'invalid input: Type something to search for.');
     if (this.connection.state === 'offline')
       throw new BackendError(
         'network',
@@ -454,7 +458,9 @@ export class FakeBackend implements Backend {
       );
     const hits = this.messages
       .filter((m) => m.id !== null && m.seq !== null && (m.patientId === me.id || m.doctorId === me.id))
-      .filter((m) => !args.patientId || sameKey(m, { patientId: args.patientId, doctorId: args.doctorId ?? '' }))
+      .filter(
+        (m) => !args.patientId || sameKey(m, { patientId: args.patientId, doctorId: args.doctorId ?? '' }),
+      )
       .filter((m) => (args.cursor === undefined ? true : (m.seq ?? 0) < Number(args.cursor)))
       .filter((m) => {
         const have = fold(m.content).split(/[^\p{L}\p{N}]+/u);
@@ -500,15 +506,29 @@ export class FakeBackend implements Backend {
     this.listChanged();
   }
 
-  async markRead(key: ConversationKey) {
-    this.record('mark_read', { ...key });
+  async markRead(args: MarkReadArgs) {
+    this.record('mark_read', { ...args });
+    const { messageId, ...key } = args;
+    const seen = this.messages.find((m) => m.id === messageId && sameKey(m, key));
+    if (!seen) throw new BackendError('not_found', `Not found: message ${messageId} in this conversation`);
     const me = this.me();
+    // "Read up to": the message seen and everything before it to me; later ones stay unread.
     for (const m of this.messages)
-      if (sameKey(m, key) && m.senderId !== me.id && m.id && m.status !== 'READ') {
+      if (
+        sameKey(m, key) &&
+        m.senderId !== me.id &&
+        m.id &&
+        m.status !== 'READ' &&
+        (m.seq ?? 0) <= (seen.seq ?? 0)
+      ) {
         m.status = 'READ';
         this.emit({ type: 'message', message: { ...m } });
       }
     this.listChanged();
+  }
+
+  async viewConversation(key: ConversationKey) {
+    this.record('view_conversation', { ...key });
   }
 
   async setTyping(key: ConversationKey, typing: boolean) {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TYPING_IDLE_MS, TypingSender, applyTyping, typingUsers } from './typing';
+import { TYPING_IDLE_MS, TYPING_REFRESH_MS, TypingSender, applyTyping, typingUsers } from './typing';
 
 describe('TypingSender', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -17,6 +17,22 @@ describe('TypingSender', () => {
     expect(sent).toEqual([true]);
     vi.advanceTimersByTime(1);
     expect(sent).toEqual([true, false]);
+  });
+
+  it('says "typing" again while typing goes on, so peers do not time it out', () => {
+    const sent: boolean[] = [];
+    const t = new TypingSender((v) => sent.push(v));
+    // Ten seconds of steady typing, a key every 200 ms.
+    for (let ms = 0; ms < 10_000; ms += 200) {
+      t.input();
+      vi.advanceTimersByTime(200);
+    }
+    const starts = sent.filter((v) => v).length;
+    expect(sent).not.toContain(false);
+    // Refreshed at least once within every peer timeout (6 s), never once per key.
+    expect(starts).toBeGreaterThanOrEqual(Math.ceil(10_000 / 6000) + 1);
+    expect(starts).toBeLessThanOrEqual(Math.ceil(10_000 / TYPING_REFRESH_MS) + 1);
+    expect(TYPING_REFRESH_MS).toBeLessThan(6000);
   });
 
   it('stops at once on send, and does not stop twice', () => {

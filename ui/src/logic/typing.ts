@@ -6,28 +6,39 @@ import { keyOf } from './conversations';
 
 /** I stop "typing" this long after my last keystroke. */
 export const TYPING_IDLE_MS = 3000;
+/**
+ * While I keep typing, "typing" is said again this often: peers end an indicator that is not
+ * refreshed (the client core's typing timeout, 6 s), so it must not vanish mid-sentence.
+ */
+export const TYPING_REFRESH_MS = 2500;
 type TypingChange = Omit<UiEventOf<'typing'>, 'type'>;
 
 /**
- * Turns keystrokes into one `typing: true` and, after a pause (or on send/blur), one
- * `typing: false`, instead of a frame per key.
+ * Turns keystrokes into one `typing: true` (repeated every few seconds while typing goes on)
+ * and, after a pause (or on send/blur), one `typing: false`, instead of a frame per key.
  */
 export class TypingSender {
   private typing = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** When `typing: true` was last said. */
+  private saidAt = 0;
 
   private readonly send: (typing: boolean) => void;
   private readonly idleMs: number;
+  private readonly refreshMs: number;
 
-  constructor(send: (typing: boolean) => void, idleMs = TYPING_IDLE_MS) {
+  constructor(send: (typing: boolean) => void, idleMs = TYPING_IDLE_MS, refreshMs = TYPING_REFRESH_MS) {
     this.send = send;
     this.idleMs = idleMs;
+    this.refreshMs = refreshMs;
   }
 
   /** Call on every edit of the input. */
   input(): void {
-    if (!this.typing) {
+    const now = Date.now();
+    if (!this.typing || now - this.saidAt >= this.refreshMs) {
       this.typing = true;
+      this.saidAt = now;
       this.send(true);
     }
     if (this.timer !== null) clearTimeout(this.timer);

@@ -67,7 +67,13 @@ describe('messages', () => {
     expect(page.items).toHaveLength(PAGE_SIZE);
     expect(page.items[0].seq).toBe(71);
     expect(page.hasOlder).toBe(true);
-    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY }]);
+    // Nothing is read until the list says what is on screen (with the window focused).
+    expect(fake.callsOf('mark_read')).toEqual([]);
+    const focus = vi.spyOn(document, 'hasFocus').mockReturnValue(true);
+    store.setOnScreen(KEY, new Set([page.items[48].id!, page.items[49].id!]));
+    await flush();
+    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY, messageId: page.items[49].id }]);
+    focus.mockRestore();
 
     await store.loadOlder(KEY);
     expect(fake.callsOf('load_messages')[1]).toEqual({ ...KEY, beforeSeq: 71, limit: PAGE_SIZE });
@@ -121,32 +127,67 @@ describe('messages', () => {
       as: DOCTOR,
       messages: [msg({ seq: 1, status: 'READ' }), msg({ seq: 2, patientId: PATIENT2.id, status: 'READ' })],
     });
+    const focus = vi.spyOn(document, 'hasFocus').mockReturnValue(true);
     await store.start();
     await store.select(KEY);
     fake.receive(msg({ seq: 3, patientId: PATIENT2.id, senderId: PATIENT2.id, status: 'DELIVERED' }));
     fake.receive(msg({ seq: 4, patientId: PATIENT2.id, senderId: PATIENT2.id, status: 'DELIVERED' }));
-    fake.receive(msg({ seq: 5, senderId: PATIENT.id, status: 'DELIVERED' }));
+    const fifth = msg({ seq: 5, senderId: PATIENT.id, status: 'DELIVERED' });
+    fake.receive(fifth);
+    store.setOnScreen(KEY, new Set([fifth.id!]));
+    await flush();
     const byPatient = (id: string) => store.getState().conversations.find((c) => c.patientId === id);
     expect(byPatient(PATIENT2.id)?.unreadCount).toBe(2);
     expect(byPatient(PATIENT.id)?.unreadCount).toBe(0);
-    expect(fake.callsOf('mark_read')).toContainEqual({ ...KEY });
-    await store.select({ patientId: PATIENT2.id, doctorId: DOCTOR.id });
+    expect(fake.callsOf('mark_read')).toContainEqual({ ...KEY, messageId: fifth.id });
+    const other = { patientId: PATIENT2.id, doctorId: DOCTOR.id };
+    await store.select(other);
+    expect(fake.callsOf('view_conversation')).toEqual([KEY, other]);
+    store.setOnScreen(other, new Set(store.getState().messages[keyOf(other)].items.map((m) => m.id!)));
+    await flush();
     expect(byPatient(PATIENT2.id)?.unreadCount).toBe(0);
+    focus.mockRestore();
   });
 
-  it('does not mark as read while the window is hidden (tray), catches up when shown', async () => {
+  it('marks read only what is on screen while the window has focus, and catches up on focus', async () => {
     const { fake, store } = setup({ messages: [msg({ seq: 1, status: 'READ' })] });
+    let focused = false;
+    const focus = vi.spyOn(document, 'hasFocus').mockImplementation(() => focused);
     await store.start();
     await store.select(KEY);
-    const visibility = vi.spyOn(document, 'visibilityState', 'get').mockReturnValue('hidden');
-    fake.receive(msg({ seq: 2, senderId: DOCTOR.id, status: 'DELIVERED' }));
+    const seen = msg({ seq: 2, senderId: DOCTOR.id, status: 'DELIVERED' });
+    const below = msg({ seq: 3, senderId: DOCTOR.id, status: 'DELIVERED' });
+    fake.receive(seen);
+    fake.receive(below);
+    // On screen, but another program is in front: nothing is read.
+    store.setOnScreen(KEY, new Set([seen.id!]));
+    await flush();
     expect(fake.callsOf('mark_read')).toEqual([]);
-    expect(store.getState().conversations.find((c) => c.doctorId === DOCTOR.id)?.unreadCount).toBe(1);
+    expect(store.getState().conversations.find((c) => c.doctorId === DOCTOR.id)?.unreadCount).toBe(2);
+    // Focus comes back: what is on screen is read, the message below the fold is not.
+    focused = true;
+    window.dispatchEvent(new Event('focus'));
+    await flush();
+    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY, messageId: seen.id }]);
+    const status = (id: string | null) =>
+      store.getState().messages[keyOf(KEY)].items.find((m) => m.id === id)?.status;
+    expect(status(seen.id)).toBe('READ');
+    expect(status(below.id)).toBe('DELIVERED');
+    // Hidden in the tray (focus or not), scrolling it into view reads nothing.
+    const visibility = vi.spyOn(document, 'visibilityState', 'get').mockReturnValue('hidden');
+    store.setOnScreen(KEY, new Set([seen.id!, below.id!]));
+    await flush();
+    expect(fake.callsOf('mark_read')).toHaveLength(1);
     visibility.mockReturnValue('visible');
     document.dispatchEvent(new Event('visibilitychange'));
     await flush();
-    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY }]);
+    expect(fake.callsOf('mark_read')).toEqual([
+      { ...KEY, messageId: seen.id },
+      { ...KEY, messageId: below.id },
+    ]);
+    expect(status(below.id)).toBe('READ');
     visibility.mockRestore();
+    focus.mockRestore();
     store.stop();
   });
 

@@ -15,6 +15,7 @@ import {
   upsertMessage,
 } from '../logic/messages';
 import { PAGE_SIZE, pageHasMore } from '../logic/paging';
+import { readMark } from '../logic/receipts';
 import { loginErrorText } from '../logic/login';
 import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
@@ -27,6 +28,7 @@ import type {
   LocalMessage,
   LockStatus,
   LoginArgs,
+  MessageId,
   PickedFile,
   Settings,
   Snapshot,
@@ -50,8 +52,10 @@ interface Heard {
   emergencies: Emergency[];
 }
 
-function isHidden(): boolean {
-  return typeof document !== 'undefined' && document.visibilityState === 'hidden';
+/** The window has the keyboard focus and is not hidden (in the tray or minimised). */
+function windowFocused(): boolean {
+  if (typeof document === 'undefined') return false;
+  return document.visibilityState !== 'hidden' && document.hasFocus();
 }
 
 function describe(err: unknown): string {
@@ -61,7 +65,11 @@ function describe(err: unknown): string {
 export class ChatStore {
   private state: ChatState = initialState();
   private readonly listeners = new Set<Listener>();
-  private stopVisibility: (() => void) | null = null;
+  private stopWatchingFocus: (() => void) | null = null;
+  /** Ids of the open conversation's messages on screen now (reported by the message list). */
+  private onScreen: ReadonlySet<MessageId> = new Set();
+  /** The read mark on its way, so that a burst of reports asks once. */
+  private marking: MessageId | null = null;
   /** Commands on their way whose answer is a snapshot, and what events said meanwhile. */
   private snapshotsAwaited = 0;
   private heard: Heard = { fields: {}, emergencies: [] };
@@ -97,13 +105,16 @@ export class ChatStore {
 
   /** Subscribes to the shell's events; its answer is the state to start from. */
   async start(): Promise<void> {
-    if (typeof document !== 'undefined') {
-      // A window hidden in the tray must not mark messages as read; catch up when it shows.
-      const onVisible = () => {
-        if (!isHidden()) void this.markActiveRead();
+    if (typeof window !== 'undefined') {
+      // Read means seen: nothing is marked while the window is in the background (another
+      // program in front, or hidden in the tray); what is on screen counts once it has focus.
+      const recheck = () => void this.markSeen();
+      window.addEventListener('focus', recheck);
+      document.addEventListener('visibilitychange', recheck);
+      this.stopWatchingFocus = () => {
+        window.removeEventListener('focus', recheck);
+        document.removeEventListener('visibilitychange', recheck);
       };
-      document.addEventListener('visibilitychange', onVisible);
-      this.stopVisibility = () => document.removeEventListener('visibilitychange', onVisible);
     }
     try {
       await this.applyAnswer(() => this.backend.subscribe((event) => this.onEvent(event)));
@@ -113,8 +124,8 @@ export class ChatStore {
   }
 
   stop(): void {
-    this.stopVisibility?.();
-    this.stopVisibility = null;
+    this.stopWatchingFocus?.();
+    this.stopWatchingFocus = null;
   }
 
   /**
@@ -315,9 +326,19 @@ export class ChatStore {
   // ---- conversations and messages ----
 
   async select(key: ConversationKey): Promise<void> {
+    if (!sameKey(this.state.active, key)) this.onScreen = new Set();
     this.set({ active: key });
+    // Follow its typing indicators from now on (not only after typing in it myself).
+    this.backend.viewConversation(key).catch((err: unknown) => console.warn('view_conversation', err));
     if (!this.state.messages[keyOf(key)]?.loaded) await this.loadPage(key, undefined);
-    await this.markActiveRead();
+    await this.markSeen();
+  }
+
+  /** The message list reports which messages of `key` are on screen now. */
+  setOnScreen(key: ConversationKey, ids: ReadonlySet<MessageId>): void {
+    if (!sameKey(this.state.active, key)) return;
+    this.onScreen = ids;
+    void this.markSeen();
   }
 
   /** Loads the page before the oldest loaded message (the shell asks the server if needed). */
@@ -351,17 +372,25 @@ export class ChatStore {
     }
   }
 
-  /** The open conversation is in view: one read mark for everything in it. */
-  async markActiveRead(): Promise<void> {
+  /**
+   * Marks as read what the user has seen: the newest unread message on screen while the window
+   * has focus, and everything before it (logic/receipts.ts). Messages below the fold, or
+   * arriving while the window is in the background, stay unread until they are seen.
+   */
+  async markSeen(): Promise<void> {
     const { active, session } = this.state;
-    if (!active || !session || isHidden()) return;
+    if (!active || !session) return;
     const items = this.state.messages[keyOf(active)]?.items ?? [];
-    const conv = this.state.conversations.find((c) => sameKey(active, c));
-    if (!hasUnread(items, session.user.id) && !conv?.unreadCount) return;
+    if (!hasUnread(items, session.user.id)) return;
+    const messageId = readMark(items, session.user.id, { focused: windowFocused(), onScreen: this.onScreen });
+    if (messageId === null || messageId === this.marking) return;
+    this.marking = messageId;
     try {
-      await this.backend.markRead(active);
+      await this.backend.markRead({ ...active, messageId });
     } catch (err) {
       this.set({ notice: `Could not mark as read: ${describe(err)}` });
+    } finally {
+      if (this.marking === messageId) this.marking = null;
     }
   }
 
@@ -377,7 +406,7 @@ export class ChatStore {
         : {};
     });
     if (sameKey(this.state.active, message) && message.senderId !== me.id && message.status !== 'READ')
-      void this.markActiveRead();
+      void this.markSeen();
     if (message.status !== 'SENDING') this.dropUpload(message.clientId);
   }
 

@@ -34,3 +34,34 @@ for (const prop of ['offsetHeight', 'clientHeight'] as const) {
 }
 Object.defineProperty(HTMLElement.prototype, 'offsetWidth', { configurable: true, get: () => 600 });
 HTMLElement.prototype.scrollTo = function scrollTo() {};
+
+/**
+ * jsdom has no layout, so no IntersectionObserver: this one reports every observed row as fully
+ * on screen (as the rendered rows of a short list are). The receipt rule itself is tested
+ * without it (logic/receipts.test.ts, store/chatStore.test.ts).
+ */
+class AllVisibleIntersectionObserver {
+  private readonly callback: IntersectionObserverCallback;
+  constructor(callback: IntersectionObserverCallback) {
+    this.callback = callback;
+  }
+  observe(target: Element) {
+    const rect = { height: ROW_HEIGHT } as DOMRectReadOnly;
+    const entry = {
+      target,
+      isIntersecting: true,
+      intersectionRatio: 1,
+      intersectionRect: rect,
+      boundingClientRect: rect,
+      rootBounds: { height: VIEWPORT } as DOMRectReadOnly,
+      time: 0,
+    } as IntersectionObserverEntry;
+    queueMicrotask(() => this.callback([entry], this as unknown as IntersectionObserver));
+  }
+  unobserve() {}
+  disconnect() {}
+  takeRecords() {
+    return [];
+  }
+}
+globalThis.IntersectionObserver ??= AllVisibleIntersectionObserver as unknown as typeof IntersectionObserver;

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The desktop app at rest: CPU share of a core and RSS of all its processes with a long
+# conversation open (composer focused, then not), in a headless session. Prints "at-rest" lines.
+# Usage: bench/desktop-at-rest.sh [MESSAGES]   (default 300; each is one `clinic send`)
+# Build first: scripts/ui-build && cargo build -p clinic-desktop -p clinic-client -p clinic-server
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CLINIC_AT_REST_MESSAGES="${1:-300}"
+scripts/headless cargo test -q -p clinic-e2e --test desktop -- --ignored --exact bench_desktop_at_rest \
+  --nocapture 2>/dev/null | grep '^at-rest'

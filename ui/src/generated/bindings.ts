@@ -88,6 +88,8 @@ export type EmergencyId = string;
 
 export type EmergencyState = "RAISED" | "ACKNOWLEDGED" | "RESOLVED";
 
+export type Highlight = { start: number, end: number, };
+
 export type LocalMessage = { id: MessageId | null, seq: Seq | null, clientId: ClientId, patientId: UserId, doctorId: UserId, senderId: UserId, content: string, messageType: MessageType, status: MessageStatus, fileUrl: string | null, fileName: string | null, fileSize: number | null, fileType: string | null, isEmergency: boolean, resolvedAt: string | null, createdAt: string, updatedAt: string, deliveredAt: string | null, readAt: string | null, 
 /**
  * Why this send is parked (status `FAILED`), as a sentence for people.
@@ -140,6 +142,18 @@ export type PickedFile = { path: string, name: string, size: number, mimeType: s
 
 export type Role = "PATIENT" | "DOCTOR" | "ADMIN";
 
+export type SearchHit = { message: Message, 
+/**
+ * From the text, or from the file name when only that matched.
+ */
+snippet: Snippet, };
+
+export type SearchPage = { results: Array<SearchHit>, 
+/**
+ * Pass as `cursor` for the next (older) page; absent on the last page.
+ */
+nextCursor: string | null, };
+
 export type Seq = number;
 
 export type SessionInfo = { serverUrl: string, user: User, };
@@ -186,6 +200,8 @@ clinic: ClinicInfo | null,
  * Whether this device can ring and notify.
  */
 device: DeviceCheck, };
+
+export type Snippet = { text: string, highlights: Array<Highlight>, };
 
 export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "device", device: DeviceCheck, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "lock", status: LockStatus, } | { "type": "notice", code: string, message: string, };
 

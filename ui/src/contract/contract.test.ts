@@ -169,6 +169,11 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       out.push(mine);
       try {
         const ok = await run(fake, mapArgs(line));
+        // History the real shell loaded from the server is the server's, not this app's doing:
+        // the fake holds it from now on (a later read mark may name one of those messages).
+        if (line.command === 'load_messages' && Array.isArray(line.ok))
+          for (const m of line.ok as LocalMessage[])
+            if (m.id !== null && !fake.messages.some((x) => x.id === m.id)) fake.messages.push({ ...m });
         if (line.command === 'send_message' && line.ok)
           clientIds.set((line.ok as LocalMessage).clientId, (ok as LocalMessage).clientId);
         // A call the app closed on before its answer is compared by its arguments only.

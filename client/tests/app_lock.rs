@@ -1,7 +1,7 @@
 //! The app lock on a real client and server, time from a fake clock: idle locks; while locked
 //! no history, no read receipts, notifications say nothing, an emergency still rings and says
 //! "unlock to respond"; the PIN unlocks; five wrong tries log out (token revoked) and on a shared
-//! computer wipe the cache.
+//! computer wipe the cache; the clinic's server sets the longest idle times.
 
 #![allow(clippy::unwrap_used)]
 
@@ -203,4 +203,47 @@ async fn five_wrong_tries_log_out_and_a_shared_pc_keeps_no_cache() {
         api(&url).with_token(token).conversations().await.is_err(),
         "and revoked on the server"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clinics_server_sets_the_longest_idle_time_and_users_may_only_shorten_it() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start_with(data.path(), 0, |config| {
+        config.lock_shared_idle = Duration::from_secs(2 * 60);
+        config.lock_personal_idle = Duration::from_secs(7 * 60);
+    })
+    .await;
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let alice = signed_in(&server.url(), profile.path(), "alice", &clock).await;
+    // Told on sign-in: a shared computer locks after the clinic's 2 minutes, not the default 5.
+    poll_until("the clinic's lock policy", || {
+        alice.lock_status().idle_limit_secs == 120
+    })
+    .await;
+    // A user asking for longer gets the clinic's longest; shorter is kept.
+    alice
+        .set_lock_policy(Device::Personal, Some(Duration::from_secs(30 * 60)))
+        .unwrap();
+    assert_eq!(alice.lock_status().idle_limit_secs, 7 * 60);
+    alice
+        .set_lock_policy(Device::Personal, Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(alice.lock_status().idle_limit_secs, 60);
+    alice.set_lock_policy(Device::Shared, None).unwrap();
+    // It holds offline and after a restart: the policy is kept with the cache.
+    alice.disconnect().await;
+    drop(alice);
+    server.crash();
+    let mut options = options(profile.path());
+    options.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+    let again = Client::open(options).unwrap();
+    assert_eq!(again.lock_status().idle_limit_secs, 120);
+    // And it locks then.
+    clock.advance(Duration::from_secs(121));
+    assert!(
+        again.check_idle().unwrap(),
+        "locked after the clinic's 2 minutes"
+    );
+    assert!(again.lock_status().locked);
 }

@@ -96,6 +96,7 @@ async fn serve(
         online_users: vec![],
         availability: None,
         clinic: None,
+        lock_policy: None,
     }))
     .await
     .unwrap();

@@ -18,7 +18,7 @@ pub use error::{ErrorBody, ErrorCode};
 pub use ids::{ClientId, EmergencyId, FileId, MessageId, NotificationId, Seq, UserId};
 pub use model::{
     ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState,
-    EmergencyTransition, Message, MessageStatus, MessageType, NewMessage, Notification,
+    EmergencyTransition, LockPolicy, Message, MessageStatus, MessageType, NewMessage, Notification,
     NotificationKind, Role, TransitionKind, User,
 };
 pub use ws::{ClientFrame, ServerFrame};

@@ -358,3 +358,14 @@ pub struct ClinicInfo {
     /// without an acknowledgement the patient is told nobody has answered yet.
     pub emergency_repeat_secs: u32,
 }
+
+/// The clinic's lock policy (`serve --lock-shared-minutes`, `--lock-personal-minutes`): the
+/// longest time without input before the app locks, in seconds, on a computer several people use
+/// and on one person's own. Users may only shorten it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockPolicy {
+    pub shared_idle_secs: u32,
+    pub personal_idle_secs: u32,
+}

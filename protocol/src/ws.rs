@@ -6,7 +6,7 @@
 use crate::error::ErrorCode;
 use crate::ids::{ClientId, EmergencyId, MessageId, Seq, UserId};
 use crate::model::{
-    ClinicInfo, ConversationKey, Emergency, Message, NewMessage, Notification, User,
+    ClinicInfo, ConversationKey, Emergency, LockPolicy, Message, NewMessage, Notification, User,
 };
 use crate::rest::SyncPage;
 use chrono::{DateTime, Utc};
@@ -96,6 +96,10 @@ pub enum ServerFrame {
         /// The clinic's settings for clients (absent from older servers).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         clinic: Option<ClinicInfo>,
+        /// The clinic's lock policy (absent from older servers: clients then use 5 and 15
+        /// minutes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lock_policy: Option<LockPolicy>,
     },
     #[serde(rename = "chat:joined")]
     ChatJoined(ConversationKey),

@@ -177,6 +177,7 @@ fn server_frames() {
             online_users: vec!["u-doc-1".into()],
             availability: None,
             clinic: None,
+            lock_policy: None,
         },
         ServerFrame::Authenticated {
             user: user(),
@@ -185,6 +186,10 @@ fn server_frames() {
             clinic: Some(clinic_protocol::ClinicInfo {
                 emergency_phone: Some("+44 20 7946 0000".into()),
                 emergency_repeat_secs: 30,
+            }),
+            lock_policy: Some(clinic_protocol::LockPolicy {
+                shared_idle_secs: 300,
+                personal_idle_secs: 900,
             }),
         },
         ServerFrame::AvailabilityChanged {

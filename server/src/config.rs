@@ -183,6 +183,11 @@ pub struct Config {
     /// The phone number patients are told to call when the app cannot get them help in time
     /// (`serve --emergency-phone`); sent to every client when it signs in.
     pub emergency_phone: Option<String>,
+    /// The longest time without input before the desktop app locks, on a shared computer and on
+    /// a personal one (`serve --lock-shared-minutes`, `--lock-personal-minutes`); users may only
+    /// shorten it.
+    pub lock_shared_idle: Duration,
+    pub lock_personal_idle: Duration,
     /// Largest uploaded file, in bytes (enforced while the file streams in).
     pub max_upload_bytes: u64,
     /// Uploads not attached to any message after this long are deleted.
@@ -254,6 +259,8 @@ impl Config {
             emergency_escalate_after: Duration::from_secs(120),
             alarm: false,
             emergency_phone: None,
+            lock_shared_idle: Duration::from_secs(5 * 60),
+            lock_personal_idle: Duration::from_secs(15 * 60),
             max_upload_bytes: limits::DEFAULT_MAX_UPLOAD_BYTES,
             upload_grace: Duration::from_secs(3600),
             upload_sweep_interval: Duration::from_secs(600),
@@ -317,6 +324,21 @@ pub fn emergency_phone(text: &str) -> Result<String, String> {
     Ok(phone.to_owned())
 }
 
+/// Whole seconds, saturating (the lock times are minutes).
+fn secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
+/// `--lock-*-minutes`: a whole number of minutes from 1 to 120.
+pub fn lock_minutes(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(m) if (1..=120).contains(&m) => Ok(m),
+        _ => Err(format!(
+            "{text:?} is not a lock time: give whole minutes from 1 to 120, e.g. 5"
+        )),
+    }
+}
+
 impl Config {
     /// What every client is told when it signs in (see [`clinic_protocol::ClinicInfo`]).
     pub(crate) fn clinic_info(&self) -> clinic_protocol::ClinicInfo {
@@ -327,11 +349,38 @@ impl Config {
             emergency_repeat_secs: (repeat as u32).max(1),
         }
     }
+
+    /// The lock policy every client is told when it signs in.
+    pub(crate) fn lock_policy(&self) -> clinic_protocol::LockPolicy {
+        clinic_protocol::LockPolicy {
+            shared_idle_secs: secs(self.lock_shared_idle),
+            personal_idle_secs: secs(self.lock_personal_idle),
+        }
+    }
 }
 
 #[cfg(test)]
 mod phone_tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn lock_times_are_whole_minutes_within_two_hours() {
+        assert_eq!(lock_minutes(" 5 "), Ok(5));
+        assert_eq!(lock_minutes("120"), Ok(120));
+        for bad in ["0", "121", "-1", "5m", "2.5", ""] {
+            let err = lock_minutes(bad).unwrap_err();
+            assert!(err.contains("whole minutes from 1 to 120"), "{bad}: {err}");
+        }
+        let config = Config::new("/tmp/x".into());
+        assert_eq!(
+            config.lock_policy(),
+            clinic_protocol::LockPolicy {
+                shared_idle_secs: 300,
+                personal_idle_secs: 900
+            }
+        );
+    }
 
     #[test]
     fn emergency_phone_numbers_are_checked() {

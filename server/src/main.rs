@@ -76,6 +76,15 @@ enum Command {
         /// emergency in time, or their app is offline (e.g. 112 or the clinic's emergency line).
         #[arg(long, env = "CLINIC_EMERGENCY_PHONE", value_parser = clinic_server::config::emergency_phone)]
         emergency_phone: Option<String>,
+        /// The longest time without input, in minutes, before the desktop app locks on a
+        /// computer several people use (users may only shorten it).
+        #[arg(long, env = "CLINIC_LOCK_SHARED_MINUTES", default_value_t = 5,
+              value_parser = clinic_server::config::lock_minutes)]
+        lock_shared_minutes: u64,
+        /// The same on a person's own computer.
+        #[arg(long, env = "CLINIC_LOCK_PERSONAL_MINUTES", default_value_t = 15,
+              value_parser = clinic_server::config::lock_minutes)]
+        lock_personal_minutes: u64,
         /// Seconds between repeats of an unacknowledged emergency alert.
         #[arg(long, env = "CLINIC_EMERGENCY_REPEAT_SECS", default_value_t = 30.0,
               value_parser = positive_secs)]
@@ -335,6 +344,8 @@ fn main() -> anyhow::Result<()> {
             allowed_origins,
             alarm,
             emergency_phone,
+            lock_shared_minutes,
+            lock_personal_minutes,
             emergency_repeat_secs,
             emergency_escalate_secs,
             tls,
@@ -372,6 +383,8 @@ fn main() -> anyhow::Result<()> {
             config.allowed_origins = allowed_origins;
             config.alarm = alarm;
             config.emergency_phone = emergency_phone;
+            config.lock_shared_idle = Duration::from_secs(lock_shared_minutes * 60);
+            config.lock_personal_idle = Duration::from_secs(lock_personal_minutes * 60);
             config.emergency_repeat_interval = Duration::from_secs_f64(emergency_repeat_secs);
             config.emergency_escalate_after = Duration::from_secs_f64(emergency_escalate_secs);
             config.tls.mode = match (tls.mode, tls.tls_cert, tls.tls_key) {

@@ -129,7 +129,14 @@ impl App {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let mut found = Vec::new();
-            for e in self.client.find_all(Locator::Css(css)).await? {
+            // A list re-rendering while it is read can fail the lookup ("stale element"):
+            // that is "not yet", and the next poll sees the new rows.
+            for e in self
+                .client
+                .find_all(Locator::Css(css))
+                .await
+                .unwrap_or_default()
+            {
                 let text = e.text().await.unwrap_or_default();
                 found.push((text, e));
             }

@@ -5,13 +5,15 @@ use super::Cache;
 use crate::error::Result;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
-    ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState, MessageId, Seq,
+    ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState, LockPolicy,
+    MessageId, Seq,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
 const CURSOR_KEY: &str = "sync_cursor";
 const AVAILABILITY_KEY: &str = "availability";
 const CLINIC_KEY: &str = "clinic";
+const LOCK_POLICY_KEY: &str = "lock_policy";
 
 impl Cache {
     /// Where the next catch-up starts.
@@ -70,6 +72,22 @@ impl Cache {
         self.lock().execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
             params![CLINIC_KEY, text],
+        )?;
+        Ok(())
+    }
+
+    /// The clinic's lock policy as its server last said it (so it holds offline and after a
+    /// restart).
+    pub fn lock_policy(&self) -> Result<Option<LockPolicy>> {
+        let value = self.meta_value(LOCK_POLICY_KEY)?;
+        Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    pub fn set_lock_policy(&self, policy: &LockPolicy) -> Result<()> {
+        let text = serde_json::to_string(policy).unwrap_or_default();
+        self.lock().execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![LOCK_POLICY_KEY, text],
         )?;
         Ok(())
     }

@@ -21,6 +21,12 @@ pub struct LockStatus {
     /// Seconds without input before the app locks.
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub idle_limit_secs: u64,
+    /// The most the clinic's policy allows on a shared and on a personal computer (a user may
+    /// choose less).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub shared_longest_secs: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub personal_longest_secs: u64,
     /// Seconds to wait before the next unlock try is accepted (after 3 wrong ones).
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub wait_secs: Option<u64>,
@@ -29,8 +35,14 @@ pub struct LockStatus {
 }
 
 impl Client {
+    /// The lock, with the clinic's policy as its server last said it (kept in the cache, so it
+    /// holds offline and across restarts).
     pub(super) fn app_lock(&self) -> MutexGuard<'_, AppLock> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+        let mut lock = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(Some(policy)) = self.shared.cache.lock_policy() {
+            lock.set_clinic_policy(policy);
+        }
+        lock
     }
 
     pub fn lock_status(&self) -> LockStatus {
@@ -125,6 +137,8 @@ fn status_of(lock: &AppLock) -> LockStatus {
         has_pin: lock.has_pin(),
         device: lock.device(),
         idle_limit_secs: lock.idle_limit().as_secs(),
+        shared_longest_secs: lock.longest_idle(Device::Shared).as_secs(),
+        personal_longest_secs: lock.longest_idle(Device::Personal).as_secs(),
         wait_secs: lock.wait().map(|w| w.as_secs().max(1)),
         tries_left: crate::lock::LOGOUT_AFTER.saturating_sub(lock.failures()),
     }

@@ -172,10 +172,14 @@ impl Conn {
                     online_users,
                     availability,
                     clinic,
+                    lock_policy,
                     ..
                 }) => {
                     if let Some(clinic) = clinic {
                         self.shared.clinic_changed(clinic).map_err(failed)?;
+                    }
+                    if let Some(policy) = lock_policy {
+                        self.shared.cache.set_lock_policy(&policy).map_err(failed)?;
                     }
                     for user in &online_users {
                         self.shared.set_online(user, true);

@@ -11,6 +11,7 @@ pub use pin::{PIN_DIGITS, check_pin};
 
 use crate::error::{ClientError, Result};
 use chrono::{DateTime, Utc};
+use clinic_protocol::LockPolicy;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,14 +45,25 @@ pub enum Device {
 }
 
 impl Device {
-    /// The policy's longest idle time: 5 minutes on a shared PC, 15 on a personal one.
-    pub fn longest_idle(self) -> Duration {
-        match self {
-            Self::Shared => Duration::from_secs(5 * 60),
-            Self::Personal => Duration::from_secs(15 * 60),
-        }
+    /// The longest idle time the clinic's policy allows on this kind of computer (the server's
+    /// `LockPolicy`; 5 minutes shared, 15 personal until a server said otherwise).
+    pub fn longest_idle(self, policy: &LockPolicy) -> Duration {
+        let secs = match self {
+            Self::Shared => policy.shared_idle_secs,
+            Self::Personal => policy.personal_idle_secs,
+        };
+        Duration::from_secs(u64::from(secs.max(MIN_IDLE_SECS)))
     }
 }
+
+/// The policy before any server has told this profile its own.
+pub const DEFAULT_POLICY: LockPolicy = LockPolicy {
+    shared_idle_secs: 5 * 60,
+    personal_idle_secs: 15 * 60,
+};
+
+/// Sooner than this the app cannot be used: no policy or choice goes below it.
+const MIN_IDLE_SECS: u32 = 30;
 
 /// The idle time after which the app locks: the user's choice, never longer than `longest`.
 pub fn idle_limit(longest: Duration, chosen: Option<Duration>) -> Duration {
@@ -99,6 +111,8 @@ pub struct AppLock {
     clock: Arc<dyn Clock>,
     last_input: DateTime<Utc>,
     stored: Stored,
+    /// The clinic's longest idle times, as its server last said.
+    policy: LockPolicy,
 }
 
 impl AppLock {
@@ -123,6 +137,7 @@ impl AppLock {
             clock,
             last_input,
             stored,
+            policy: DEFAULT_POLICY,
         })
     }
 
@@ -155,19 +170,33 @@ impl AppLock {
 
     /// The idle time after which the app locks now.
     pub fn idle_limit(&self) -> Duration {
-        idle_limit(self.stored.device.longest_idle(), self.chosen_idle())
+        idle_limit(
+            self.stored.device.longest_idle(&self.policy),
+            self.chosen_idle(),
+        )
+    }
+
+    /// The most the clinic's policy allows on this kind of computer.
+    pub fn longest_idle(&self, device: Device) -> Duration {
+        device.longest_idle(&self.policy)
+    }
+
+    /// The clinic's policy as its server said it (a user's longer choice is cut to it).
+    pub fn set_clinic_policy(&mut self, policy: LockPolicy) {
+        self.policy = policy;
     }
 
     /// Who uses this computer, and a shorter idle time if the user wants one (a longer one is
     /// cut to the policy's; less than 30 seconds is refused as unusable).
     pub fn set_policy(&mut self, device: Device, chosen: Option<Duration>) -> Result<()> {
-        if chosen.is_some_and(|c| c < Duration::from_secs(30)) {
+        if chosen.is_some_and(|c| c < Duration::from_secs(u64::from(MIN_IDLE_SECS))) {
             return Err(ClientError::Invalid(
                 "the app can lock after 30 seconds without input at the soonest".into(),
             ));
         }
         self.stored.device = device;
-        self.stored.chosen_idle_secs = chosen.map(|c| c.min(device.longest_idle()).as_secs());
+        self.stored.chosen_idle_secs =
+            chosen.map(|c| c.min(device.longest_idle(&self.policy)).as_secs());
         self.save()
     }
 

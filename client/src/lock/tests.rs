@@ -32,8 +32,8 @@ fn lock_in(dir: &Path, clock: &Arc<FakeClock>) -> AppLock {
 
 #[test]
 fn policy_users_may_only_shorten() {
-    assert_eq!(Device::Shared.longest_idle(), 5 * MIN);
-    assert_eq!(Device::Personal.longest_idle(), 15 * MIN);
+    assert_eq!(Device::Shared.longest_idle(&DEFAULT_POLICY), 5 * MIN);
+    assert_eq!(Device::Personal.longest_idle(&DEFAULT_POLICY), 15 * MIN);
     assert_eq!(idle_limit(5 * MIN, None), 5 * MIN);
     assert_eq!(idle_limit(15 * MIN, Some(2 * MIN)), 2 * MIN);
     assert_eq!(idle_limit(5 * MIN, Some(60 * MIN)), 5 * MIN);

@@ -88,6 +88,15 @@ pub struct InProcessServer {
 impl InProcessServer {
     /// Serves `data_dir` over TLS (its clinic CA) on 127.0.0.1:`port` (0 = any free port).
     pub async fn start(data_dir: &Path, port: u16) -> Self {
+        Self::start_with(data_dir, port, |_| {}).await
+    }
+
+    /// [`InProcessServer::start`] with the server's configuration adjusted first.
+    pub async fn start_with(
+        data_dir: &Path,
+        port: u16,
+        adjust: impl FnOnce(&mut clinic_server::Config),
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -95,7 +104,8 @@ impl InProcessServer {
             .unwrap();
         let (addr_tx, addr_rx) = oneshot::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
-        let config = clinic_server::Config::new(data_dir.to_path_buf());
+        let mut config = clinic_server::Config::new(data_dir.to_path_buf());
+        adjust(&mut config);
         let ca = data_dir_ca(data_dir);
         runtime.spawn(async move {
             let listener = bind(port).await;

@@ -113,6 +113,7 @@ pub(super) async fn run(
         online_users,
         availability,
         clinic: Some(state.config.clinic_info()),
+        lock_policy: Some(state.config.lock_policy()),
     }));
     // Registered before any `sync` is answered, so nothing falls between snapshot and live events.
     let (id, first) = state

@@ -5,7 +5,7 @@ import { useState, type FormEvent } from 'react';
 import type { Device } from '../types';
 import { useChat, useStore } from '../store/hooks';
 
-/** Idle times a user may pick (minutes); longer than the policy's are not offered. */
+/** Idle times a user may pick (minutes); longer than the clinic's policy allows are not offered. */
 const IDLE_CHOICES = [1, 2, 5, 10, 15];
 
 export function LockSettings() {
@@ -14,8 +14,12 @@ export function LockSettings() {
   const [pin, setPin] = useState('');
   const [pinResult, setPinResult] = useState<string | null>(null);
   if (!lock) return null;
-  const longest = lock.device === 'shared' ? 5 : 15;
+  const mins = (secs: number) => Math.max(1, Math.floor(secs / 60));
+  const [sharedMost, personalMost] = [mins(lock.sharedLongestSecs), mins(lock.personalLongestSecs)];
+  const longest = lock.device === 'shared' ? sharedMost : personalMost;
   const minutes = Math.round(lock.idleLimitSecs / 60);
+  // The clinic's longest is always a choice, whatever it is.
+  const choices = [...new Set([...IDLE_CHOICES.filter((m) => m < longest), longest])];
 
   const savePin = async (e: FormEvent) => {
     e.preventDefault();
@@ -58,8 +62,12 @@ export function LockSettings() {
           value={lock.device}
           onChange={(e) => void store.setLockPolicy(e.target.value as Device, null)}
         >
-          <option value="shared">Shared (5 minutes at most; logout clears it)</option>
-          <option value="personal">Only mine (15 minutes at most)</option>
+          <option value="shared">
+            Shared ({sharedMost} {sharedMost === 1 ? 'minute' : 'minutes'} at most; logout clears it)
+          </option>
+          <option value="personal">
+            Only mine ({personalMost} {personalMost === 1 ? 'minute' : 'minutes'} at most)
+          </option>
         </select>
       </label>
       <label className="field">
@@ -69,7 +77,7 @@ export function LockSettings() {
           value={minutes}
           onChange={(e) => void store.setLockPolicy(lock.device, Number(e.target.value))}
         >
-          {IDLE_CHOICES.filter((m) => m <= longest).map((m) => (
+          {choices.map((m) => (
             <option key={m} value={m}>
               {m} {m === 1 ? 'minute' : 'minutes'} without input
             </option>

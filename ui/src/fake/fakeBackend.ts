@@ -76,6 +76,8 @@ const UNLOCKED: LockStatus = {
   hasPin: false,
   device: 'shared',
   idleLimitSecs: 300,
+  sharedLongestSecs: 300,
+  personalLongestSecs: 900,
   waitSecs: null,
   triesLeft: 5,
 };
@@ -656,7 +658,7 @@ export class FakeBackend implements Backend {
 
   async setLockPolicy(device: Device, idleMinutes: number | null): Promise<LockStatus> {
     this.record('set_lock_policy', { device, idleMinutes });
-    const longest = device === 'shared' ? 300 : 900;
+    const longest = device === 'shared' ? this.lock.sharedLongestSecs : this.lock.personalLongestSecs;
     const chosen = idleMinutes === null ? longest : Math.min(idleMinutes * 60, longest);
     return this.setLock({ ...this.lock, device, idleLimitSecs: chosen });
   }

@@ -112,6 +112,11 @@ export type LockStatus = { locked: boolean, hasPin: boolean, device: Device,
  */
 idleLimitSecs: number, 
 /**
+ * The most the clinic's policy allows on a shared and on a personal computer (a user may
+ * choose less).
+ */
+sharedLongestSecs: number, personalLongestSecs: number, 
+/**
  * Seconds to wait before the next unlock try is accepted (after 3 wrong ones).
  */
 waitSecs: number | null, 

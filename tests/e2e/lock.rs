@@ -99,10 +99,11 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     app.fill("unlock-secret", "8203").await?;
     app.click("unlock-submit").await?;
     app.wait("chat-layout").await.context("unlocked")?;
-    app.wait("silence-alarm")
+    // Still alerting (this box has no sound device, so the banner offers no "Silence this
+    // device": the alert shows, and it is the banner's state that says so).
+    app.wait_css(ALERTING)
         .await
         .context("the emergency still rings after unlocking")?;
-    app.click("silence-alarm").await?;
 
     // The desktop's screen locks (its screen saver says so on the session bus): so does the app,
     // and the password unlocks it too.

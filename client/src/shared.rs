@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::record::LocalMessage;
 use crate::typing::Typing;
-use clinic_protocol::{ClientFrame, ConversationKey, Emergency, User, UserId};
+use clinic_protocol::{ClientFrame, ConversationKey, Emergency, LockPolicy, User, UserId};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -75,6 +75,10 @@ pub(crate) struct Shared {
     pub(crate) joined: Mutex<HashSet<ConversationKey>>,
     /// A contact refresh for a message from someone unknown is under way.
     pub(crate) directory_refreshing: std::sync::atomic::AtomicBool,
+    /// The clinic's lock policy as its server last said it: read on every input event, so it is
+    /// kept here and only written through to the cache (which keeps it offline and after a
+    /// restart) when the server says something new.
+    pub(crate) lock_policy: Mutex<Option<LockPolicy>>,
 }
 
 impl Shared {
@@ -87,6 +91,7 @@ impl Shared {
     ) -> Result<Self> {
         let queued = cache.outbox_len()?;
         let availability = cache.availability()?;
+        let lock_policy = cache.lock_policy()?;
         let (events, _) = broadcast::channel(tuning.event_capacity.max(16));
         Ok(Self {
             user,
@@ -106,6 +111,7 @@ impl Shared {
             presence: Mutex::new(HashSet::new()),
             joined: Mutex::new(HashSet::new()),
             directory_refreshing: std::sync::atomic::AtomicBool::new(false),
+            lock_policy: Mutex::new(lock_policy),
         })
     }
 

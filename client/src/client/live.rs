@@ -8,7 +8,7 @@ use crate::events::ClientEvent;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     ClientFrame, ClinicInfo, ConversationKey, Emergency, EmergencyId, EmergencyState, ErrorCode,
-    MessageId, Role,
+    LockPolicy, MessageId, Role,
 };
 
 impl Client {
@@ -272,6 +272,16 @@ impl crate::shared::Shared {
         if self.cache.clinic_info()?.as_ref() != Some(&clinic) {
             self.cache.set_clinic_info(&clinic)?;
             self.emit(ClientEvent::Clinic { clinic });
+        }
+        Ok(())
+    }
+
+    /// The server sent the clinic's lock policy (on every sign-in): keep it if new.
+    pub(crate) fn lock_policy_changed(&self, policy: LockPolicy) -> Result<()> {
+        let mut known = self.lock_policy.lock().unwrap_or_else(|e| e.into_inner());
+        if known.as_ref() != Some(&policy) {
+            self.cache.set_lock_policy(&policy)?;
+            *known = Some(policy);
         }
         Ok(())
     }

@@ -35,11 +35,16 @@ pub struct LockStatus {
 }
 
 impl Client {
-    /// The lock, with the clinic's policy as its server last said it (kept in the cache, so it
-    /// holds offline and across restarts).
+    /// The lock, with the clinic's policy as its server last said it (kept in memory and in the
+    /// cache, so it holds offline and across restarts).
     pub(super) fn app_lock(&self) -> MutexGuard<'_, AppLock> {
         let mut lock = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Ok(Some(policy)) = self.shared.cache.lock_policy() {
+        let policy = *self
+            .shared
+            .lock_policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(policy) = policy {
             lock.set_clinic_policy(policy);
         }
         lock

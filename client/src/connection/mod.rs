@@ -179,7 +179,7 @@ impl Conn {
                         self.shared.clinic_changed(clinic).map_err(failed)?;
                     }
                     if let Some(policy) = lock_policy {
-                        self.shared.cache.set_lock_policy(&policy).map_err(failed)?;
+                        self.shared.lock_policy_changed(policy).map_err(failed)?;
                     }
                     for user in &online_users {
                         self.shared.set_online(user, true);

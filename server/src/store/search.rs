@@ -36,19 +36,7 @@ pub(crate) fn run(
     search: &Search,
     deadline: Instant,
 ) -> Result<SearchPage, ApiError> {
-    // A watchdog thread interrupts the statement at the deadline; finishing first hangs up on
-    // it (an interrupt with no statement running is a no-op in SQLite).
-    let handle = conn.get_interrupt_handle();
-    let (done, wait) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(left) {
-            handle.interrupt();
-        }
-    });
-    let result = query(conn, caller, search);
-    drop(done);
-    let _ = watchdog.join();
+    let result = until(conn, deadline, || query(conn, caller, search));
     result.map_err(|err| match err {
         Failed::Api(e) => e,
         Failed::Sql(e) if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
@@ -58,6 +46,32 @@ pub(crate) fn run(
         }
         Failed::Sql(e) => e.into(),
     })
+}
+
+/// Runs `f` on `conn`, interrupting its statements from `deadline` on. A watchdog thread keeps
+/// interrupting until `f` returns: one interrupt while no statement runs would be a no-op in
+/// SQLite, and `f` may start its statement just after it.
+fn until<T>(conn: &Connection, deadline: Instant, f: impl FnOnce() -> T) -> T {
+    const AGAIN: std::time::Duration = std::time::Duration::from_millis(5);
+    let handle = conn.get_interrupt_handle();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if wait.recv_timeout(left).is_ok() {
+            return;
+        }
+        loop {
+            handle.interrupt();
+            match wait.recv_timeout(AGAIN) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                _ => return,
+            }
+        }
+    });
+    let result = f();
+    drop(done);
+    let _ = watchdog.join();
+    result
 }
 
 enum Failed {
@@ -225,6 +239,42 @@ fn day_start_ms(day: NaiveDate, offset_minutes: i32) -> i64 {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_statement_running_past_the_deadline_is_interrupted() {
+        let conn = Connection::open_in_memory().unwrap();
+        let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c";
+        let started = Instant::now();
+        let deadline = started + std::time::Duration::from_millis(50);
+        let result = until(&conn, deadline, || {
+            conn.query_row(endless, [], |row| row.get::<_, i64>(0))
+        });
+        let err = result.unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(ErrorCode::OperationInterrupted)
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+        // The connection is usable again once the watchdog has gone.
+        let one: i64 = conn.query_row("SELECT 1", [], |row| row.get(0)).unwrap();
+        assert_eq!(one, 1);
+    }
+
+    #[test]
+    fn a_statement_started_after_the_deadline_is_interrupted_too() {
+        let conn = Connection::open_in_memory().unwrap();
+        let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c";
+        let result = until(&conn, Instant::now(), || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            conn.query_row(endless, [], |row| row.get::<_, i64>(0))
+        });
+        assert_eq!(
+            result.unwrap_err().sqlite_error_code(),
+            Some(ErrorCode::OperationInterrupted)
+        );
+    }
 
     #[test]
     fn days_start_at_the_searchers_midnight() {

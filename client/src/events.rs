@@ -3,6 +3,7 @@
 
 use crate::attention::Notice;
 use crate::record::LocalMessage;
+use chrono::{DateTime, Utc};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     ClientId, ClinicInfo, Emergency, EmergencyId, ErrorCode, Message, Notification, UserId,
@@ -64,6 +65,14 @@ pub enum ClientEvent {
         sender_id: UserId,
         patient_id: UserId,
         doctor_id: UserId,
+    },
+    /// The clinic's retention policy removed this conversation's messages up to `up_to_seq`
+    /// (they are gone from the cache too).
+    HistoryPurged {
+        patient_id: UserId,
+        doctor_id: UserId,
+        up_to_seq: i64,
+        purged_at: DateTime<Utc>,
     },
     /// A peer started or stopped typing; `typing: false` also comes after a timeout with no
     /// refresh, so a crashed peer never types forever.

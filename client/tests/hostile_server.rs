@@ -116,6 +116,7 @@ async fn serve(
                     let page = SyncPage {
                         messages: vec![],
                         emergencies: vec![],
+                        purges: Vec::new(),
                         cursor: since,
                         has_more: false,
                     };
@@ -171,6 +172,7 @@ async fn send_abuse(
     let page = SyncPage {
         messages: vec![message(3, "synced".into())],
         emergencies: vec![],
+        purges: Vec::new(),
         cursor: Seq(3),
         has_more: false,
     };

@@ -1,6 +1,6 @@
 //! REST request and response bodies under `/api` (errors are [`crate::ErrorBody`]).
 
-use crate::ids::{MessageId, Seq};
+use crate::ids::{MessageId, Seq, UserId};
 use crate::model::{Emergency, EmergencyTransition, Message, User};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,10 +77,26 @@ pub struct SyncQuery {
 pub struct SyncPage {
     pub messages: Vec<Message>,
     pub emergencies: Vec<Emergency>,
+    /// Conversations whose older history the clinic's retention policy removed: drop every
+    /// cached message (and its emergency) of that conversation up to `upToSeq`. Absent from
+    /// servers before retention existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purges: Vec<Purge>,
     /// Ask for `since = cursor` next time.
     pub cursor: Seq,
     /// More changes are waiting after `cursor`.
     pub has_more: bool,
+}
+
+/// The retention policy removed a conversation's messages up to `up_to_seq` (and their files,
+/// emergencies and notifications) on `purged_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Purge {
+    pub patient_id: UserId,
+    pub doctor_id: UserId,
+    pub up_to_seq: Seq,
+    pub purged_at: DateTime<Utc>,
 }
 
 /// `POST /api/emergencies/{id}/resolve`.

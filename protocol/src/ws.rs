@@ -8,7 +8,7 @@ use crate::ids::{ClientId, EmergencyId, MessageId, Seq, UserId};
 use crate::model::{
     ClinicInfo, ConversationKey, Emergency, LockPolicy, Message, NewMessage, Notification, User,
 };
-use crate::rest::SyncPage;
+use crate::rest::{Purge, SyncPage};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -170,6 +170,10 @@ pub enum ServerFrame {
     AvailabilityChanged { availability: Availability },
     #[serde(rename = "sync:batch")]
     SyncBatch(SyncPage),
+    /// The clinic's retention policy removed a conversation's messages up to `upToSeq`: drop
+    /// them from the cache. Also in `SyncPage.purges` for devices that were offline.
+    #[serde(rename = "conversation:purged")]
+    ConversationPurged(Purge),
     #[serde(rename = "error")]
     Error {
         code: ErrorCode,

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use clinic_protocol::rest::{
     AvailabilityBody, EmergenciesQuery, EmergencyDetail, Health, LoginRequest, LoginResponse,
     MarkNotificationsReadRequest, MarkReadRequest, MarkReadResponse, MessagesQuery,
-    NotificationsQuery, Ready, ResolveRequest, SearchHit, SearchPage, SearchParams, Snippet,
+    NotificationsQuery, Purge, Ready, ResolveRequest, SearchHit, SearchPage, SearchParams, Snippet,
     SyncPage, SyncQuery, UploadResponse,
 };
 use clinic_protocol::ws::Availability;
@@ -118,6 +118,12 @@ fn sync_page() -> SyncPage {
     SyncPage {
         messages: vec![message()],
         emergencies: vec![emergency()],
+        purges: vec![Purge {
+            patient_id: "u-pat-2".into(),
+            doctor_id: "u-doc-1".into(),
+            up_to_seq: Seq(12),
+            purged_at: t(1_900_000_000),
+        }],
         cursor: Seq(43),
         has_more: false,
     }
@@ -253,6 +259,7 @@ fn server_frames() {
             notification: notification(),
         },
         ServerFrame::SyncBatch(sync_page()),
+        ServerFrame::ConversationPurged(sync_page().purges.remove(0)),
         ServerFrame::error(
             ErrorCode::Forbidden,
             "not a participant of this conversation",

@@ -45,6 +45,8 @@ pub enum AccountError {
     NotFound(String),
     #[error("no active session {0}")]
     SessionNotFound(String),
+    #[error("no active hold {0} (see `clinic-server hold list`)")]
+    HoldNotFound(i64),
     #[error("cannot prepare the data folder: {0}")]
     Io(#[from] std::io::Error),
     #[error("database error: {0}")]

@@ -188,6 +188,10 @@ pub struct Config {
     /// shorten it.
     pub lock_shared_idle: Duration,
     pub lock_personal_idle: Duration,
+    /// The retention policy (`serve --retention`); `None`, the default, keeps everything.
+    pub retention: Option<crate::retention::Policy>,
+    /// The server's local time of the nightly retention run (`serve --retention-at`).
+    pub retention_at: chrono::NaiveTime,
     /// Largest uploaded file, in bytes (enforced while the file streams in).
     pub max_upload_bytes: u64,
     /// Uploads not attached to any message after this long are deleted.
@@ -261,6 +265,8 @@ impl Config {
             emergency_phone: None,
             lock_shared_idle: Duration::from_secs(5 * 60),
             lock_personal_idle: Duration::from_secs(15 * 60),
+            retention: None,
+            retention_at: chrono::NaiveTime::from_hms_opt(3, 0, 0).unwrap_or_default(),
             max_upload_bytes: limits::DEFAULT_MAX_UPLOAD_BYTES,
             upload_grace: Duration::from_secs(3600),
             upload_sweep_interval: Duration::from_secs(600),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod files;
 pub mod fuzzing;
 pub mod restore;
+pub mod retention;
 pub mod sessions;
 pub mod tls;
 

@@ -1,4 +1,6 @@
-//! `clinic-server`: serve, manage accounts, back up, seed a demo clinic.
+//! `clinic-server`: serve, manage accounts and sessions, retention and legal holds, back up, seed a demo clinic.
+
+mod records_cli;
 
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
@@ -100,6 +102,10 @@ enum Command {
         connections: ConnectionArgs,
         #[command(flatten)]
         sessions: SessionArgs,
+        #[command(flatten)]
+        retention: records_cli::RetentionArgs,
+        #[command(flatten)]
+        retention_at: records_cli::RetentionAtArg,
         /// Who may read GET /metrics: `lan` (loopback and private addresses), `any` or `off`.
         #[arg(long, env = "CLINIC_METRICS", value_enum, default_value_t = MetricsArg::Lan)]
         metrics: MetricsArg,
@@ -120,6 +126,12 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// What the retention policy removes (off unless --retention is given).
+    #[command(subcommand)]
+    Retention(records_cli::RetentionCommand),
+    /// Legal holds: conversations retention must keep.
+    #[command(subcommand)]
+    Hold(records_cli::HoldCommand),
     /// Copy the database to FILE while the server keeps serving (SQLite online backup), and the
     /// uploaded files into the folder FILE.files/ (only files not already there are copied).
     Backup {
@@ -351,9 +363,13 @@ fn main() -> anyhow::Result<()> {
             tls,
             connections,
             sessions,
+            retention,
+            retention_at,
             metrics,
             downloads_dir,
         } => {
+            // A bad setting stops the server before it serves (and before anything is removed).
+            let retention = retention.policy()?;
             // Before the demo seeds anything: it must not make a new clinic in a wrong folder.
             datadir::check_database(&data_dir, init)?;
             if seed_demo {
@@ -411,6 +427,8 @@ fn main() -> anyhow::Result<()> {
                 MetricsArg::Off => MetricsAccess::Off,
             };
             config.downloads_dir = Some(downloads_dir);
+            config.retention = retention;
+            config.retention_at = retention_at.at;
             serve(&listen, config)
         }
         Command::Tls(TlsCommand::Fingerprint { tls_cert }) => {
@@ -428,6 +446,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Sessions(command) => sessions_command(&data_dir, command),
         Command::User(command) => user(&data_dir, command),
+        Command::Retention(command) => records_cli::retention(&data_dir, command),
+        Command::Hold(command) => records_cli::hold(&data_dir, command),
         Command::Backup { to } => backup(&data_dir, &to),
         Command::Restore { file } => restore(&data_dir, &file),
         Command::Init => {

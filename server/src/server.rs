@@ -53,6 +53,10 @@ pub async fn run(
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
     let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
+    let retention = state
+        .config
+        .retention
+        .map(|policy| tokio::spawn(crate::retention::nightly::run(state.clone(), policy)));
     let renewal = tls
         .as_ref()
         .map(|tls| tokio::spawn(Arc::clone(tls).keep_fresh(state.config.tls.check_interval)));
@@ -84,6 +88,9 @@ pub async fn run(
     emergency_timers.abort();
     upload_sweep.abort();
     watchdog.abort();
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     if let Some(renewal) = renewal {
         renewal.abort();
     }

@@ -104,6 +104,17 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
             patient_id,
             doctor_id,
         },
+        ClientEvent::HistoryPurged {
+            patient_id,
+            doctor_id,
+            up_to_seq,
+            purged_at,
+        } => UiEvent::HistoryPurged {
+            patient_id,
+            doctor_id,
+            up_to_seq,
+            purged_at,
+        },
         ClientEvent::Typing {
             patient_id,
             doctor_id,

@@ -4,6 +4,7 @@
 
 use crate::settings::Settings;
 use crate::status::{ConnectionStatus, SessionInfo};
+use chrono::{DateTime, Utc};
 use clinic_client::{LocalMessage, LockStatus};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, ClinicInfo, Conversation, Emergency, EmergencyId, UserId};
@@ -86,6 +87,15 @@ pub enum UiEvent {
         sender_id: UserId,
         patient_id: UserId,
         doctor_id: UserId,
+    },
+    /// The clinic's retention policy removed this conversation's messages up to `up_to_seq`:
+    /// drop them and say where the history now starts.
+    HistoryPurged {
+        patient_id: UserId,
+        doctor_id: UserId,
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        up_to_seq: i64,
+        purged_at: DateTime<Utc>,
     },
     /// The conversation list, replaced whole (order and unread counts are the core's).
     Conversations {

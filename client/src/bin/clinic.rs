@@ -595,6 +595,10 @@ fn describe(event: &ClientEvent) -> Option<String> {
         ClientEvent::MessageDiscarded { client_id, .. } => {
             format!("the unsent message {client_id} was discarded")
         }
+        ClientEvent::HistoryPurged { purged_at, .. } => format!(
+            "earlier messages were removed on {} under the clinic's retention policy",
+            purged_at.format("%Y-%m-%d")
+        ),
         ClientEvent::Typing {
             user_id, typing, ..
         } => {

@@ -28,6 +28,10 @@ impl Cache {
     ) -> Result<(Vec<LocalMessage>, Vec<Emergency>)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        // Purges first: a page holds only changes after them, so nothing it brings is older.
+        for purge in &page.purges {
+            super::purges::apply_in(&tx, purge)?;
+        }
         let mut changed = Vec::new();
         for message in &page.messages {
             if let Some(m) = upsert(&tx, me, message.clone())? {

@@ -9,6 +9,7 @@ mod directory;
 mod messages;
 mod meta;
 mod outbox;
+mod purges;
 
 pub use cipher::CacheKey;
 pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
@@ -87,6 +88,15 @@ const MIGRATIONS: &[&str] = &[
                o.state, o.attachment_path, o.created_at
         FROM outbox o JOIN messages m ON m.client_id = o.client_id AND m.id IS NULL;
     DROP TABLE outbox;",
+    // 3: conversations whose older history the clinic's retention policy removed (for the
+    // notice in the conversation).
+    "CREATE TABLE purges (
+        patient_id TEXT NOT NULL,
+        doctor_id  TEXT NOT NULL,
+        up_to_seq  INTEGER NOT NULL,
+        purged_at  TEXT NOT NULL,
+        PRIMARY KEY (patient_id, doctor_id)
+    );",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.

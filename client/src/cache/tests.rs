@@ -287,6 +287,7 @@ fn sync_page_is_applied_whole_and_moves_the_cursor() {
             .map(|i| server(&format!("c{i}"), "p1", i))
             .collect(),
         emergencies: vec![],
+        purges: Vec::new(),
         cursor: Seq(50),
         has_more: false,
     };

@@ -276,6 +276,17 @@ impl crate::shared::Shared {
         Ok(())
     }
 
+    /// Tells the UI a conversation's older history was removed (already gone from the cache).
+    pub(crate) fn history_purged(&self, purge: clinic_protocol::rest::Purge) {
+        self.emit(ClientEvent::HistoryPurged {
+            patient_id: purge.patient_id,
+            doctor_id: purge.doctor_id,
+            up_to_seq: purge.up_to_seq.0,
+            purged_at: purge.purged_at,
+        });
+        self.emit(ClientEvent::ConversationsChanged);
+    }
+
     /// The server sent the clinic's lock policy (on every sign-in): keep it if new.
     pub(crate) fn lock_policy_changed(&self, policy: LockPolicy) -> Result<()> {
         let mut known = self.lock_policy.lock().unwrap_or_else(|e| e.into_inner());

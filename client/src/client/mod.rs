@@ -21,6 +21,7 @@ use crate::profile::{Profile, Session, account};
 use crate::record::LocalMessage;
 use crate::shared::{Shared, Tuning};
 use crate::tls::{self, Pairing};
+use chrono::{DateTime, Utc};
 use clinic_protocol::limits::MAX_CONTENT_BYTES;
 use clinic_protocol::{
     ClientId, Contact, Conversation, ConversationKey, Emergency, Role, Seq, User, UserId,
@@ -408,6 +409,12 @@ impl Client {
     ) -> Result<Vec<LocalMessage>> {
         self.ensure_unlocked()?;
         self.shared.cache.history(conversation, limit, before)
+    }
+
+    /// When the clinic's retention policy last removed this conversation's older messages (a
+    /// UI says so where the history starts).
+    pub fn purged_at(&self, conversation: &ConversationKey) -> Result<Option<DateTime<Utc>>> {
+        self.shared.cache.purged_at(conversation)
     }
 
     /// A page of history for a UI: from the cache first; when the cache has fewer than `limit`

@@ -94,6 +94,10 @@ impl Conn {
             ServerFrame::Error { code, message, .. } => {
                 shared.emit(ClientEvent::ServerError { code, message });
             }
+            ServerFrame::ConversationPurged(purge) => {
+                shared.cache.apply_purge(&purge).map_err(failed)?;
+                shared.history_purged(purge);
+            }
             ServerFrame::SyncBatch(page) => {
                 let owed: Vec<_> = page
                     .messages
@@ -103,6 +107,9 @@ impl Conn {
                     .collect();
                 let (messages, emergencies) =
                     shared.cache.apply_sync_page(&me, &page).map_err(failed)?;
+                for purge in page.purges {
+                    shared.history_purged(purge);
+                }
                 // Stored: one delivered receipt for the whole page.
                 self.owe_delivered(owed);
                 self.flush_delivered().await?;

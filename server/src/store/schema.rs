@@ -205,6 +205,34 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO messages_words (messages_words) VALUES ('rebuild');
     INSERT INTO messages_parts (messages_parts) VALUES ('rebuild');
     ",
+    // v8: retention. A legal hold keeps a patient's conversations (or one of them) from being
+    // purged; a purge removes a conversation's messages up to a seq in batches and, once done,
+    // takes a change seq so that sync tells every device to drop them too.
+    "
+    CREATE TABLE holds (
+        id             INTEGER PRIMARY KEY,
+        patient_id     TEXT NOT NULL REFERENCES users(id),
+        doctor_id      TEXT REFERENCES users(id),
+        reason         TEXT NOT NULL,
+        placed_at      INTEGER NOT NULL,
+        released_at    INTEGER,
+        release_reason TEXT
+    ) STRICT;
+    CREATE INDEX holds_patient ON holds(patient_id) WHERE released_at IS NULL;
+    CREATE TABLE purges (
+        id          INTEGER PRIMARY KEY,
+        patient_id  TEXT NOT NULL,
+        doctor_id   TEXT NOT NULL,
+        up_to_seq   INTEGER NOT NULL,
+        messages    INTEGER NOT NULL DEFAULT 0,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        change_seq  INTEGER UNIQUE,
+        FOREIGN KEY (patient_id, doctor_id) REFERENCES conversations(patient_id, doctor_id)
+    ) STRICT;
+    CREATE UNIQUE INDEX purges_unfinished ON purges(patient_id, doctor_id)
+        WHERE finished_at IS NULL;
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.

@@ -168,29 +168,53 @@ pub(crate) fn sync_page(
     let mut emergencies = super::emergencies::changed_since(conn, user, since, limit + 1)?
         .into_iter()
         .peekable();
+    let mut purges = super::retention::changed_since(conn, user, since, limit + 1)?
+        .into_iter()
+        .peekable();
     let mut page = SyncPage {
         messages: Vec::new(),
         emergencies: Vec::new(),
+        purges: Vec::new(),
         cursor: since,
         has_more: false,
     };
+    // Three streams, each in change order: take the lowest change next.
     for _ in 0..limit {
-        let take_message = match (messages.peek(), emergencies.peek()) {
-            (Some((_, m)), Some((_, e))) => m < e,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
+        let next = [
+            messages.peek().map(|(_, s)| *s),
+            emergencies.peek().map(|(_, s)| *s),
+            purges.peek().map(|(_, s)| *s),
+        ];
+        let Some((which, _)) = next
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+            .min_by_key(|(_, s)| *s)
+        else {
+            break;
         };
-        if take_message {
-            if let Some((message, seq)) = messages.next() {
-                page.messages.push(message);
-                page.cursor = seq;
+        match which {
+            0 => {
+                if let Some((message, seq)) = messages.next() {
+                    page.messages.push(message);
+                    page.cursor = seq;
+                }
             }
-        } else if let Some((emergency, seq)) = emergencies.next() {
-            page.emergencies.push(emergency);
-            page.cursor = seq;
+            1 => {
+                if let Some((emergency, seq)) = emergencies.next() {
+                    page.emergencies.push(emergency);
+                    page.cursor = seq;
+                }
+            }
+            _ => {
+                if let Some((purge, seq)) = purges.next() {
+                    page.purges.push(purge);
+                    page.cursor = seq;
+                }
+            }
         }
     }
-    page.has_more = messages.peek().is_some() || emergencies.peek().is_some();
+    page.has_more =
+        messages.peek().is_some() || emergencies.peek().is_some() || purges.peek().is_some();
     Ok(page)
 }

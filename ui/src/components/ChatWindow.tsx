@@ -3,7 +3,7 @@
 
 import { useCallback, useMemo } from 'react';
 import { keyOf, sameKey } from '../logic/conversations';
-import { initials } from '../logic/format';
+import { formatDay, initials } from '../logic/format';
 import { typingUsers } from '../logic/typing';
 import { useChat, useIsOnline, useStore } from '../store/hooks';
 import { EMPTY_MESSAGES } from '../store/state';
@@ -59,6 +59,12 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         {isPatient && <EmergencyButton />}
       </header>
       {isPatient && <EmergencyStatus conversation={active} items={data.items} />}
+      {data.purgedAt && (
+        <p className="history-purged" role="note" data-testid="history-purged">
+          Earlier messages were removed on {formatDay(data.purgedAt)} under the clinic&apos;s retention
+          policy.
+        </p>
+      )}
       <MessageList
         data={data}
         me={me.id}

@@ -34,6 +34,13 @@ export function formatShortDate(ts: string, now: Date = new Date()): string {
   return d.toLocaleDateString([], { day: 'numeric', month: 'short' });
 }
 
+/** "12 Nov 2026": a day with its year (for events that may be long past). */
+export function formatDay(ts: string): string {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toLocaleDateString([], { day: 'numeric', month: 'short', year: 'numeric' });
+}
+
 export type FileKind = 'image' | 'pdf' | 'document' | 'other';
 
 const DOC_EXT = /\.(docx?|odt|rtf|txt|xlsx?|ods|csv|pptx?)$/i;

@@ -224,6 +224,27 @@ describe('messages', () => {
   });
 });
 
+describe('retention', () => {
+  it('drops purged history and says when it went', async () => {
+    const { fake, store } = setup({ messages: history(5) });
+    await store.start();
+    await store.select(KEY);
+    expect(store.getState().messages[keyOf(KEY)].items).toHaveLength(5);
+    const first = store.getState().messages[keyOf(KEY)].items[2].seq ?? 0;
+    fake.emit({
+      type: 'historyPurged',
+      patientId: KEY.patientId,
+      doctorId: KEY.doctorId,
+      upToSeq: first,
+      purgedAt: '2026-11-30T03:00:00Z',
+    });
+    const after = store.getState().messages[keyOf(KEY)];
+    expect(after.items).toHaveLength(2);
+    expect(after.items.every((m) => (m.seq ?? 0) > first)).toBe(true);
+    expect(after.purgedAt).toBe('2026-11-30T03:00:00Z');
+  });
+});
+
 describe('emergencies and settings', () => {
   const raised = emergency();
 

@@ -194,6 +194,12 @@ export class ChatStore {
           ...m,
           items: removeMessage(m.items, e.senderId, e.clientId),
         }));
+      case 'historyPurged':
+        return this.patchMessages(e, (m) => ({
+          ...m,
+          items: m.items.filter((x) => x.seq == null || x.seq > e.upToSeq),
+          purgedAt: e.purgedAt,
+        }));
       case 'conversations':
         this.hear({ conversations: e.conversations });
         return this.set({ conversations: e.conversations });

@@ -28,6 +28,8 @@ export interface ConversationMessages {
   loadingOlder: boolean;
   /** The first page has arrived. */
   loaded: boolean;
+  /** When the clinic's retention policy removed the older history (RFC 3339), if it did. */
+  purgedAt?: string;
 }
 
 export interface UploadProgress {

@@ -1,0 +1,286 @@
+//! Retention: off unless the clinic turns it on. When on, a conversation is kept until
+//! `max(last activity + the period, the patient's 25th birthday)`, never less than a 6-year
+//! floor without an explicit override, and never while a legal hold covers it. Purges run in
+//! bounded steps (one transaction each), so a killed run resumes where it stopped.
+
+pub mod admin;
+pub(crate) mod nightly;
+
+use crate::error::ApiError;
+use crate::store::retention::{self as sql, Batch, Unfinished};
+use crate::store::writer::Seqs;
+use chrono::{DateTime, Days, Months, NaiveDate, Utc};
+use rusqlite::Connection;
+use std::fmt;
+use std::str::FromStr;
+
+pub use crate::store::retention::{Due, Hold};
+
+/// The shortest period allowed without `--retention-below-floor`.
+pub const FLOOR_YEARS: u32 = 6;
+/// A patient's conversations are kept at least until this birthday (records of minors).
+pub const MINOR_UNTIL_AGE: u32 = 25;
+/// Messages removed per transaction: short enough not to hold up live sends.
+pub(crate) const BATCH: u32 = 500;
+
+/// How long a conversation is kept after its last message: `30d` or `10y`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Days(u32),
+    Years(u32),
+}
+
+impl Period {
+    fn after(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let later = match self {
+            Self::Days(d) => t.checked_add_days(Days::new(u64::from(d))),
+            Self::Years(y) => t.checked_add_months(Months::new(y.saturating_mul(12))),
+        };
+        later.unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    fn below_floor(self) -> bool {
+        let start = DateTime::<Utc>::UNIX_EPOCH;
+        self.after(start) < Self::Years(FLOOR_YEARS).after(start)
+    }
+}
+
+impl FromStr for Period {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let form = || {
+            format!("{text:?} is not a period: write a number of days or years, such as 30d or 10y")
+        };
+        let text = text.trim();
+        let (number, unit) = text.split_at(text.len().saturating_sub(1));
+        let n: u32 = number.parse().map_err(|_| form())?;
+        if n == 0 {
+            return Err(form());
+        }
+        match unit {
+            "d" => Ok(Self::Days(n)),
+            "y" => Ok(Self::Years(n)),
+            _ => Err(form()),
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Days(d) => write!(f, "{d}d"),
+            Self::Years(y) => write!(f, "{y}y"),
+        }
+    }
+}
+
+/// The clinic's retention policy (`serve --retention`); `None` in the configuration means off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub period: Period,
+}
+
+impl Policy {
+    /// The policy for `--retention VALUE`: `off` (`None`) or a period at or above the floor
+    /// (below it only with `below_floor_allowed`).
+    pub fn parse(text: &str, below_floor_allowed: bool) -> Result<Option<Self>, String> {
+        if text.trim().eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let period: Period = text.parse()?;
+        if period.below_floor() && !below_floor_allowed {
+            return Err(format!(
+                "{period} is below the {FLOOR_YEARS}-year floor; give --retention-below-floor \
+                 (CLINIC_RETENTION_BELOW_FLOOR=true) if the clinic really must keep less"
+            ));
+        }
+        Ok(Some(Self { period }))
+    }
+
+    /// When a conversation whose last message is `last_activity` may go.
+    pub fn keep_until(
+        &self,
+        last_activity: DateTime<Utc>,
+        birth: Option<NaiveDate>,
+    ) -> DateTime<Utc> {
+        let kept = self.period.after(last_activity);
+        let minor = birth
+            .and_then(|b| b.checked_add_months(Months::new(MINOR_UNTIL_AGE * 12)))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc());
+        kept.max(minor.unwrap_or(kept))
+    }
+}
+
+/// Whether a run may start purging conversations or only finish what a killed run began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Full,
+    ResumeOnly,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Removed messages of a purge (and these content files may go after the commit).
+    Removed { purge: Unfinished, batch: Batch },
+    /// Started purging a conversation.
+    Began(clinic_protocol::ConversationKey),
+    /// Nothing left to do.
+    Idle,
+}
+
+/// One bounded unit of work in one transaction: a batch of an unfinished purge, else the start
+/// of the next due conversation's purge (in `Mode::Full`).
+pub(crate) fn step(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    policy: &Policy,
+    now: i64,
+    mode: Mode,
+) -> Result<Step, ApiError> {
+    if let Some(purge) = sql::unfinished(conn)?.into_iter().next() {
+        let batch = sql::batch(conn, seqs, &purge, BATCH, now)?;
+        return Ok(Step::Removed { purge, batch });
+    }
+    if mode == Mode::ResumeOnly {
+        return Ok(Step::Idle);
+    }
+    let next = sql::due(conn, policy, now)?.into_iter().find(|d| !d.held);
+    match next {
+        Some(due) => {
+            sql::begin(conn, &due.key, now)?;
+            Ok(Step::Began(due.key))
+        }
+        None => Ok(Step::Idle),
+    }
+}
+
+/// Removes content files no upload refers to any more (in a write transaction, so an upload of
+/// the same content cannot slip in between the check and the removal).
+pub(crate) fn remove_files(
+    conn: &Connection,
+    data_dir: &std::path::Path,
+    files: &[String],
+) -> Result<(), ApiError> {
+    for sha in files {
+        if !sql::is_referenced(conn, sha)? {
+            crate::files::remove_content(data_dir, sha).map_err(|e| {
+                tracing::error!("retention: removing a purged file failed: {e}");
+                ApiError::internal("could not remove a purged file")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A run killed between two batches (every batch is its own transaction) is finished by the
+    /// next run, which counts what both removed.
+    #[test]
+    fn a_run_killed_midway_completes_on_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::datadir::init(dir.path()).unwrap();
+        let mut conn = crate::accounts::open(dir.path()).unwrap();
+        let old = Utc::now().timestamp_millis() - 20 * 365 * 86_400_000;
+        conn.execute_batch(&format!(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
+                 ('p', 'pat', 'P', 'PATIENT', 'x', 0), ('d', 'doc', 'D', 'DOCTOR', 'x', 0);
+             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200)
+             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             SELECT 'm' || i, i, i, 'c' || i, 'p', 'd', 'p', 'text ' || i, 'TEXT', 'SENT', 0,
+                 {old} + i, {old} + i FROM n;
+             UPDATE counters SET value = 1200 WHERE name = 'change_seq';"
+        ))
+        .unwrap();
+        let policy = Policy {
+            period: Period::Years(10),
+        };
+        let now = Utc::now().timestamp_millis();
+        let mut step_once = || {
+            crate::store::writer::run_direct(&mut conn, |c, seqs| {
+                step(c, seqs, &policy, now, Mode::Full)
+            })
+            .unwrap()
+        };
+        assert!(matches!(step_once(), Step::Began(_)));
+        let Step::Removed { batch, .. } = step_once() else {
+            panic!("expected a batch");
+        };
+        assert_eq!((batch.removed, batch.finished), (u64::from(BATCH), false));
+        drop(conn); // killed here
+
+        let purged = admin::run(dir.path(), &policy).unwrap();
+        assert_eq!(purged.len(), 1);
+        assert_eq!(purged[0].messages, 1200);
+        let conn = crate::accounts::open(dir.path()).unwrap();
+        let (left, finished): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM messages),
+                        (SELECT count(*) FROM purges WHERE finished_at IS NOT NULL
+                             AND change_seq > 1200)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((left, finished), (0, 1));
+    }
+
+    #[test]
+    fn periods_are_days_or_years_and_nothing_else() {
+        assert_eq!("30d".parse(), Ok(Period::Days(30)));
+        assert_eq!("10y".parse(), Ok(Period::Years(10)));
+        for bad in ["10 years", "-1d", "0y", "y", "", "10", "1.5y", "10Y"] {
+            let err = bad.parse::<Period>().unwrap_err();
+            assert!(err.contains("30d or 10y"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn off_by_default_and_the_floor_needs_an_override() {
+        assert_eq!(Policy::parse("off", false), Ok(None));
+        assert!(
+            Policy::parse("5y", false)
+                .unwrap_err()
+                .contains("6-year floor")
+        );
+        assert!(Policy::parse("2190d", false).is_err());
+        assert!(Policy::parse("2200d", false).unwrap().is_some());
+        assert_eq!(
+            Policy::parse("30d", true),
+            Ok(Some(Policy {
+                period: Period::Days(30)
+            }))
+        );
+    }
+
+    #[test]
+    fn minors_are_kept_until_their_25th_birthday() {
+        let policy = Policy {
+            period: Period::Years(10),
+        };
+        let last = Utc.with_ymd_and_hms(2010, 5, 1, 12, 0, 0).unwrap();
+        assert_eq!(
+            policy.keep_until(last, None),
+            Utc.with_ymd_and_hms(2020, 5, 1, 12, 0, 0).unwrap()
+        );
+        let child = NaiveDate::from_ymd_opt(2005, 3, 2);
+        assert_eq!(
+            policy.keep_until(last, child),
+            Utc.with_ymd_and_hms(2030, 3, 2, 0, 0, 0).unwrap()
+        );
+        let adult = NaiveDate::from_ymd_opt(1960, 1, 1);
+        assert_eq!(
+            policy.keep_until(last, adult),
+            policy.keep_until(last, None)
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! The server's retention job: at start it finishes what a killed run began, then every night
+//! at `Config::retention_at` (03:00 server time unless `serve --retention-at`) it purges what the policy says may go, a batch per writer turn so live
+//! sends are never held up for long. Participants online at the time are told at once
+//! (`conversation:purged`); every other device learns it at its next sync.
+
+use super::{Mode, Policy, Step, remove_files, step};
+use crate::state::AppState;
+use crate::store::retention as sql;
+use crate::time::now_ms;
+use chrono::{Local, NaiveTime, TimeDelta};
+use clinic_protocol::ServerFrame;
+use clinic_protocol::rest::Purge;
+use std::time::Duration;
+
+pub(crate) async fn run(state: AppState, policy: Policy) {
+    pass(&state, policy, Mode::ResumeOnly).await;
+    loop {
+        tokio::time::sleep(until_next_run(state.config.retention_at)).await;
+        pass(&state, policy, Mode::Full).await;
+    }
+}
+
+fn until_next_run(at: NaiveTime) -> Duration {
+    let now = Local::now().naive_local();
+    let mut next = now.date().and_time(at);
+    if next <= now {
+        next += TimeDelta::days(1);
+    }
+    (next - now).to_std().unwrap_or(Duration::from_secs(3600))
+}
+
+/// Steps until there is nothing left to do (or the store fails: the next night tries again).
+pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
+    loop {
+        let done = state
+            .store
+            .writer
+            .run(move |conn, seqs| step(conn, seqs, &policy, now_ms(), mode))
+            .await;
+        let (purge, batch) = match done {
+            Ok(Step::Idle) => return,
+            Ok(Step::Began(_)) => continue,
+            Ok(Step::Removed { purge, batch }) => (purge, batch),
+            Err(err) => {
+                tracing::error!(error = %err, "retention run stopped; it resumes at the next run");
+                return;
+            }
+        };
+        if !batch.files.is_empty() {
+            let data_dir = state.config.data_dir.clone();
+            let files = batch.files;
+            if let Err(err) = state
+                .store
+                .writer
+                .run(move |conn, _| remove_files(conn, &data_dir, &files))
+                .await
+            {
+                tracing::error!(error = %err, "retention: purged files stay until the next run");
+            }
+        }
+        if batch.finished {
+            announce(state, purge).await;
+        }
+    }
+}
+
+/// Logs the finished purge (counts, never content) and tells the participants online now.
+async fn announce(state: &AppState, purge: sql::Unfinished) {
+    let id = purge.id;
+    let removed = state
+        .store
+        .reads
+        .run(move |conn| sql::removed(conn, id))
+        .await
+        .unwrap_or_default();
+    tracing::info!(
+        patient = %purge.key.patient_id,
+        doctor = %purge.key.doctor_id,
+        messages = removed,
+        "retention: removed a conversation's messages"
+    );
+    let frame = ServerFrame::ConversationPurged(Purge {
+        patient_id: purge.key.patient_id.clone(),
+        doctor_id: purge.key.doctor_id.clone(),
+        up_to_seq: clinic_protocol::Seq(purge.up_to_seq),
+        purged_at: chrono::Utc::now(),
+    });
+    state
+        .hub
+        .to_users(&[&purge.key.patient_id, &purge.key.doctor_id], &frame, None);
+}

@@ -1,0 +1,319 @@
+//! Retention in SQL: legal holds, the conversations whose keep-until date has passed, and purges
+//! that remove a conversation's messages in bounded batches (each its own transaction, so a
+//! killed run resumes where it stopped) and, when done, take a change seq for sync.
+
+use super::writer::Seqs;
+use crate::error::ApiError;
+use crate::retention::Policy;
+use crate::time::from_ms;
+use chrono::{DateTime, NaiveDate, Utc};
+use clinic_protocol::rest::Purge;
+use clinic_protocol::{ConversationKey, Role, Seq, User, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A legal hold as `hold list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub id: i64,
+    pub patient: String,
+    /// `None`: every conversation of the patient.
+    pub doctor: Option<String>,
+    pub reason: String,
+    pub placed_at: DateTime<Utc>,
+    pub released_at: Option<DateTime<Utc>>,
+    pub release_reason: Option<String>,
+}
+
+/// A conversation and what the policy says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub key: ConversationKey,
+    pub patient: String,
+    pub doctor: String,
+    pub messages: u64,
+    pub last_activity: DateTime<Utc>,
+    pub keep_until: DateTime<Utc>,
+    /// A legal hold keeps it.
+    pub held: bool,
+}
+
+pub(crate) fn place_hold(
+    conn: &Connection,
+    patient_id: &UserId,
+    doctor_id: Option<&UserId>,
+    reason: &str,
+    now: i64,
+) -> Result<i64, ApiError> {
+    conn.execute(
+        "INSERT INTO holds (patient_id, doctor_id, reason, placed_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            patient_id.as_str(),
+            doctor_id.map(UserId::as_str),
+            reason,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Releases an active hold; false if there is no active hold with this id.
+pub(crate) fn release_hold(
+    conn: &Connection,
+    id: i64,
+    reason: &str,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let changed = conn.execute(
+        "UPDATE holds SET released_at = ?2, release_reason = ?3
+         WHERE id = ?1 AND released_at IS NULL",
+        params![id, now, reason],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Holds, newest first; only the active ones unless `all`.
+pub(crate) fn holds(conn: &Connection, all: bool) -> Result<Vec<Hold>, ApiError> {
+    let mut stmt = conn.prepare(
+        "SELECT h.id, p.username, d.username, h.reason, h.placed_at, h.released_at,
+                h.release_reason
+         FROM holds h JOIN users p ON p.id = h.patient_id LEFT JOIN users d ON d.id = h.doctor_id
+         WHERE ?1 OR h.released_at IS NULL ORDER BY h.id DESC",
+    )?;
+    let rows = stmt.query_map([all], |r| {
+        Ok(Hold {
+            id: r.get(0)?,
+            patient: r.get(1)?,
+            doctor: r.get(2)?,
+            reason: r.get(3)?,
+            placed_at: from_ms(r.get(4)?),
+            released_at: r.get::<_, Option<i64>>(5)?.map(from_ms),
+            release_reason: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn is_held(conn: &Connection, key: &ConversationKey) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM holds WHERE released_at IS NULL AND patient_id = ?1
+                        AND (doctor_id IS NULL OR doctor_id = ?2))",
+        params![key.patient_id.as_str(), key.doctor_id.as_str()],
+        |r| r.get(0),
+    )
+}
+
+/// Every conversation with messages whose keep-until date is at or before `now`, oldest last
+/// activity first (held ones included and marked). One pass over the messages: a nightly cost.
+pub(crate) fn due(conn: &Connection, policy: &Policy, now: i64) -> Result<Vec<Due>, ApiError> {
+    let mut stmt = conn.prepare(
+        "SELECT m.patient_id, m.doctor_id, p.username, d.username, p.date_of_birth,
+                count(*), max(m.created_at)
+         FROM messages m JOIN users p ON p.id = m.patient_id JOIN users d ON d.id = m.doctor_id
+         GROUP BY m.patient_id, m.doctor_id ORDER BY max(m.created_at)",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                ConversationKey::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = from_ms(now);
+    let mut due = Vec::new();
+    for (key, patient, doctor, birth, messages, last) in rows {
+        let birth = birth.and_then(|b| b.parse::<NaiveDate>().ok());
+        let last_activity = from_ms(last);
+        let keep_until = policy.keep_until(last_activity, birth);
+        if keep_until <= now {
+            let held = is_held(conn, &key)?;
+            due.push(Due {
+                key,
+                patient,
+                doctor,
+                messages: u64::try_from(messages).unwrap_or(0),
+                last_activity,
+                keep_until,
+                held,
+            });
+        }
+    }
+    Ok(due)
+}
+
+/// A purge under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unfinished {
+    pub id: i64,
+    pub key: ConversationKey,
+    pub up_to_seq: i64,
+}
+
+/// Unfinished purges of conversations without an active hold.
+pub(crate) fn unfinished(conn: &Connection) -> Result<Vec<Unfinished>, ApiError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, patient_id, doctor_id, up_to_seq FROM purges WHERE finished_at IS NULL
+         ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Unfinished {
+                id: r.get(0)?,
+                key: ConversationKey::new(r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                up_to_seq: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut open = Vec::new();
+    for purge in rows {
+        if !is_held(conn, &purge.key)? {
+            open.push(purge);
+        }
+    }
+    Ok(open)
+}
+
+/// Starts purging `key` up to its newest message (nothing if a purge of it is under way).
+pub(crate) fn begin(conn: &Connection, key: &ConversationKey, now: i64) -> Result<(), ApiError> {
+    let newest: Option<i64> = conn.query_row(
+        "SELECT max(seq) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2",
+        params![key.patient_id.as_str(), key.doctor_id.as_str()],
+        |r| r.get(0),
+    )?;
+    if let Some(up_to) = newest {
+        conn.execute(
+            "INSERT OR IGNORE INTO purges (patient_id, doctor_id, up_to_seq, started_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![key.patient_id.as_str(), key.doctor_id.as_str(), up_to, now],
+        )?;
+    }
+    Ok(())
+}
+
+/// What one batch of a purge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Batch {
+    pub removed: u64,
+    /// The purge finished in this batch (nothing was left).
+    pub finished: bool,
+    /// Content files (by sha256) whose last upload row went: remove them after the commit.
+    pub files: Vec<String>,
+}
+
+/// Removes up to `limit` of the purge's oldest messages with what hangs on them (emergencies
+/// and their transitions, notifications, uploads), or finishes the purge when none are left.
+pub(crate) fn batch(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    purge: &Unfinished,
+    limit: u32,
+    now: i64,
+) -> Result<Batch, ApiError> {
+    let key = &purge.key;
+    let ids: Vec<String> = conn
+        .prepare(
+            "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND seq <= ?3
+             ORDER BY seq LIMIT ?4",
+        )?
+        .query_map(
+            params![
+                key.patient_id.as_str(),
+                key.doctor_id.as_str(),
+                purge.up_to_seq,
+                limit
+            ],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        conn.execute(
+            "UPDATE purges SET finished_at = ?2, change_seq = ?3 WHERE id = ?1",
+            params![purge.id, now, seqs.next().0],
+        )?;
+        return Ok(Batch {
+            removed: 0,
+            finished: true,
+            files: Vec::new(),
+        });
+    }
+    let mut files = Vec::new();
+    for id in &ids {
+        conn.execute(
+            "DELETE FROM emergency_transitions WHERE emergency_id IN
+                 (SELECT id FROM emergencies WHERE message_id = ?1)",
+            [id],
+        )?;
+        conn.execute("DELETE FROM emergencies WHERE message_id = ?1", [id])?;
+        conn.execute("DELETE FROM notifications WHERE message_id = ?1", [id])?;
+        let mut gone =
+            conn.prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?;
+        for sha in gone.query_map([id], |r| r.get::<_, String>(0))? {
+            files.push(sha?);
+        }
+        conn.execute("DELETE FROM messages WHERE id = ?1", [id])?;
+    }
+    let removed = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    conn.execute(
+        "UPDATE purges SET messages = messages + ?2 WHERE id = ?1",
+        params![purge.id, removed],
+    )?;
+    let removed = u64::try_from(removed).unwrap_or(0);
+    files.retain(|sha| !is_referenced(conn, sha).unwrap_or(true));
+    files.sort();
+    files.dedup();
+    Ok(Batch {
+        removed,
+        finished: false,
+        files,
+    })
+}
+
+pub(crate) fn is_referenced(conn: &Connection, sha256: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM uploads WHERE sha256 = ?1)",
+        [sha256],
+        |r| r.get(0),
+    )
+}
+
+/// How many messages a finished purge removed.
+pub(crate) fn removed(conn: &Connection, id: i64) -> Result<u64, ApiError> {
+    let n: Option<i64> = conn
+        .query_row("SELECT messages FROM purges WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+}
+
+/// Finished purges `user` must hear of after change `since` (with their change seq): patients
+/// their own conversations, doctors every conversation (they also hold every emergency).
+pub(crate) fn changed_since(
+    conn: &Connection,
+    user: &User,
+    since: Seq,
+    limit: u32,
+) -> Result<Vec<(Purge, Seq)>, ApiError> {
+    let everyone = user.role == Role::Doctor;
+    let mut stmt = conn.prepare_cached(
+        "SELECT patient_id, doctor_id, up_to_seq, finished_at, change_seq FROM purges
+         WHERE change_seq > ?1 AND (?2 OR patient_id = ?3 OR doctor_id = ?3)
+         ORDER BY change_seq LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![since.0, everyone, user.id.as_str(), limit], |r| {
+        Ok((
+            Purge {
+                patient_id: UserId::from(r.get::<_, String>(0)?),
+                doctor_id: UserId::from(r.get::<_, String>(1)?),
+                up_to_seq: Seq(r.get(2)?),
+                purged_at: from_ms(r.get(3)?),
+            },
+            Seq(r.get(4)?),
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -121,6 +121,33 @@ impl LocalMessage {
     }
 }
 
+impl LocalMessage {
+    /// The server's copy as the server would send it; `None` until the server acknowledged it.
+    pub fn to_server(&self) -> Option<Message> {
+        Some(Message {
+            id: self.id.clone()?,
+            seq: self.seq?,
+            client_id: self.client_id.clone(),
+            patient_id: self.patient_id.clone(),
+            doctor_id: self.doctor_id.clone(),
+            sender_id: self.sender_id.clone(),
+            content: self.content.clone(),
+            message_type: self.message_type,
+            status: self.status,
+            file_url: self.file_url.clone(),
+            file_name: self.file_name.clone(),
+            file_size: self.file_size,
+            file_type: self.file_type.clone(),
+            is_emergency: self.is_emergency,
+            resolved_at: self.resolved_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            delivered_at: self.delivered_at,
+            read_at: self.read_at,
+        })
+    }
+}
+
 impl From<Message> for LocalMessage {
     fn from(m: Message) -> Self {
         Self {

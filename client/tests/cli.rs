@@ -262,13 +262,16 @@ async fn the_cli_searches_on_the_server_and_says_when_it_cannot() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // With the server gone, the CLI says search needs it.
+    // With the server gone, the CLI searches what this computer holds, and says so.
+    ok(patel.path(), &["sync"]);
     server.crash();
-    let out = clinic(patel.path())
-        .args(["search", "amox"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("Search needs the clinic's server"), "{said}");
+    let said = ok(patel.path(), &["search", &tag, "amox"]);
+    assert!(
+        said.contains("only the messages on this computer were searched")
+            && said.contains("Amoxicillin"),
+        "{said}"
+    );
+    let page = json(patel.path(), &["search", "--json", &tag, "~clavul"]);
+    assert_eq!(page["offline"], true);
+    assert_eq!(page["results"][0]["message"]["content"], text.as_str());
 }

@@ -6,8 +6,8 @@ use crate::commands::LoggedOut;
 use crate::error::CommandError;
 use crate::files::PickedFile;
 use crate::ui::{Snapshot, UiEvent};
+use clinic_client::Found;
 use clinic_protocol::ConversationKey;
-use clinic_protocol::rest::SearchPage;
 use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
 use ts_rs::{Config, TS};
@@ -27,7 +27,7 @@ fn render() -> String {
     collect::<LoggedOut>(&cfg, &mut seen);
     collect::<Availability>(&cfg, &mut seen);
     collect::<ConversationKey>(&cfg, &mut seen);
-    collect::<SearchPage>(&cfg, &mut seen);
+    collect::<Found>(&cfg, &mut seen);
     for decl in seen.values() {
         out.push('\n');
         out.push_str("export ");

@@ -5,8 +5,7 @@ use crate::desktop::{Desktop, session_of};
 use crate::error::{CmdResult, CommandError};
 use crate::settings::Settings;
 use crate::ui::{Snapshot, UiEvent};
-use clinic_client::LocalMessage;
-use clinic_protocol::rest::SearchPage;
+use clinic_client::{Found, LocalMessage};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, ConversationKey, Emergency, EmergencyId, MessageId, Seq, UserId};
 use serde::Serialize;
@@ -78,7 +77,7 @@ pub async fn search_messages(
     patient_id: Option<String>,
     doctor_id: Option<String>,
     cursor: Option<String>,
-) -> CmdResult<SearchPage> {
+) -> CmdResult<Found> {
     let client = desktop.client().await?;
     let conversation = match (patient_id, doctor_id) {
         (Some(p), Some(d)) => Some(key(p, d)),

@@ -93,7 +93,7 @@ pub enum UiEvent {
     HistoryPurged {
         patient_id: UserId,
         doctor_id: UserId,
-        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        #[cfg_attr(test, ts(type = "number"))]
         up_to_seq: i64,
         purged_at: DateTime<Utc>,
     },

@@ -23,7 +23,7 @@ import type {
   MarkReadArgs,
   PickedFile,
   SearchArgs,
-  SearchPage,
+  Found,
   SendMessageArgs,
   Settings,
   Snapshot,
@@ -50,7 +50,7 @@ export interface Backend {
   viewConversation(key: ConversationKey): Promise<void>;
   setTyping(key: ConversationKey, typing: boolean): Promise<void>;
   /** The server's search over my conversations, newest first (rejects with `network` offline). */
-  searchMessages(args: SearchArgs): Promise<SearchPage>;
+  searchMessages(args: SearchArgs): Promise<Found>;
   /** Resolves once the server stored it; rejects with `conflict` ("Dr. X already took it."). */
   acknowledgeEmergency(emergencyId: EmergencyId): Promise<Emergency>;
   resolveEmergency(emergencyId: EmergencyId, note: string): Promise<Emergency>;

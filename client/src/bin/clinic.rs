@@ -4,10 +4,10 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use clinic_client::{
-    Client, ClientError, ClientEvent, ClientOptions, ConnectionState, LocalMessage, Pairing,
+    Client, ClientError, ClientEvent, ClientOptions, ConnectionState, Found, LocalMessage, Pairing,
     Profile, tls,
 };
-use clinic_protocol::rest::{SearchPage, Snippet};
+use clinic_protocol::rest::Snippet;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, ConversationKey, EmergencyId};
 use std::io::{BufRead, IsTerminal, Write};
@@ -685,7 +685,7 @@ fn concerns(event: &ClientEvent, conversation: &ConversationKey) -> bool {
 
 /// One line per result: when, who wrote it, in which conversation, and the snippet with its
 /// matches in bold on a terminal.
-fn print_results(client: &Client, page: &SearchPage) {
+fn print_results(client: &Client, page: &Found) {
     let bold = std::io::stdout().is_terminal();
     let contacts = client.contacts().unwrap_or_default();
     let name = |id: &clinic_protocol::UserId| {
@@ -698,6 +698,11 @@ fn print_results(client: &Client, page: &SearchPage) {
                 .map_or_else(|| id.to_string(), |c| c.username.clone())
         }
     };
+    if page.offline {
+        println!(
+            "(the clinic's server cannot be reached: only the messages on this computer were searched)"
+        );
+    }
     if page.results.is_empty() {
         println!("no messages found");
     }

@@ -10,9 +10,11 @@ mod messages;
 mod meta;
 mod outbox;
 mod purges;
+mod search;
 
 pub use cipher::CacheKey;
 pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
+pub use search::LocalSearch;
 
 use crate::credentials::CredentialStore;
 use crate::error::{ClientError, Result};
@@ -97,6 +99,56 @@ const MIGRATIONS: &[&str] = &[
         purged_at  TEXT NOT NULL,
         PRIMARY KEY (patient_id, doctor_id)
     );",
+    // 4: offline search, as on the server (only ever in an encrypted cache): words with case
+    // and accents folded and prefix indexes, and trigrams for parts of words, both fed by
+    // triggers from the messages' text, keyed by `local_id` (which VACUUM never renumbers).
+    "CREATE VIEW searchable AS
+        SELECT local_id, json_extract(data, '$.content') AS content,
+               json_extract(data, '$.fileName') AS file_name
+        FROM messages;
+    CREATE VIRTUAL TABLE search_words USING fts5(
+        content, file_name, content = 'searchable', content_rowid = 'local_id',
+        tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+    );
+    CREATE VIRTUAL TABLE search_parts USING fts5(
+        content, file_name, content = 'searchable', content_rowid = 'local_id',
+        tokenize = 'trigram remove_diacritics 1'
+    );
+    CREATE TRIGGER search_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO search_words (rowid, content, file_name) VALUES
+            (new.local_id, json_extract(new.data, '$.content'),
+             json_extract(new.data, '$.fileName'));
+        INSERT INTO search_parts (rowid, content, file_name) VALUES
+            (new.local_id, json_extract(new.data, '$.content'),
+             json_extract(new.data, '$.fileName'));
+    END;
+    CREATE TRIGGER search_update AFTER UPDATE OF data ON messages
+    WHEN json_extract(old.data, '$.content') IS NOT json_extract(new.data, '$.content')
+      OR json_extract(old.data, '$.fileName') IS NOT json_extract(new.data, '$.fileName')
+    BEGIN
+        INSERT INTO search_words (search_words, rowid, content, file_name) VALUES
+            ('delete', old.local_id, json_extract(old.data, '$.content'),
+             json_extract(old.data, '$.fileName'));
+        INSERT INTO search_parts (search_parts, rowid, content, file_name) VALUES
+            ('delete', old.local_id, json_extract(old.data, '$.content'),
+             json_extract(old.data, '$.fileName'));
+        INSERT INTO search_words (rowid, content, file_name) VALUES
+            (new.local_id, json_extract(new.data, '$.content'),
+             json_extract(new.data, '$.fileName'));
+        INSERT INTO search_parts (rowid, content, file_name) VALUES
+            (new.local_id, json_extract(new.data, '$.content'),
+             json_extract(new.data, '$.fileName'));
+    END;
+    CREATE TRIGGER search_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO search_words (search_words, rowid, content, file_name) VALUES
+            ('delete', old.local_id, json_extract(old.data, '$.content'),
+             json_extract(old.data, '$.fileName'));
+        INSERT INTO search_parts (search_parts, rowid, content, file_name) VALUES
+            ('delete', old.local_id, json_extract(old.data, '$.content'),
+             json_extract(old.data, '$.fileName'));
+    END;
+    INSERT INTO search_words (search_words) VALUES ('rebuild');
+    INSERT INTO search_parts (search_parts) VALUES ('rebuild');",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.

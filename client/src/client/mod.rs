@@ -9,6 +9,7 @@ mod lock;
 mod search;
 
 pub use lock::LockStatus;
+pub use search::Found;
 
 use crate::api::Api;
 use crate::cache::{Cache, CacheReset};

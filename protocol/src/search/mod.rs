@@ -237,6 +237,35 @@ impl Text {
     }
 }
 
+/// Chars of a message shown per result.
+pub const SNIPPET_CHARS: usize = 160;
+
+/// What a result shows: its text around the matches, or its file name when only that matched.
+pub fn shown(message: &crate::Message, q: &Query) -> crate::rest::Snippet {
+    let text = snippet(&message.content, q, SNIPPET_CHARS);
+    if text.highlights.is_empty()
+        && let Some(name) = &message.file_name
+    {
+        let named = snippet(name, q, SNIPPET_CHARS);
+        if !named.highlights.is_empty() {
+            return named;
+        }
+    }
+    text
+}
+
+/// Milliseconds since the epoch when `day` starts for someone `offset_minutes` east of UTC (the
+/// day filters are the searcher's days).
+pub fn day_start_ms(day: NaiveDate, offset_minutes: i32) -> i64 {
+    let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+    (midnight - chrono::Duration::minutes(i64::from(offset_minutes))).timestamp_millis()
+}
+
+/// The day after `day` (the same day at the end of the calendar).
+pub fn next_day(day: NaiveDate) -> NaiveDate {
+    day.succ_opt().unwrap_or(day)
+}
+
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }

@@ -160,3 +160,12 @@ fn long_texts_are_cut_around_the_first_match() {
     let end = usize::try_from(h.end).unwrap();
     assert_eq!(String::from_utf16(&units[start..end]).unwrap(), "rash");
 }
+
+#[test]
+fn days_start_at_the_searchers_midnight() {
+    let d = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    let utc = day_start_ms(d, 0);
+    assert_eq!(day_start_ms(d, 60), utc - 3_600_000); // Berlin: an hour earlier in UTC
+    assert_eq!(day_start_ms(d, -300), utc + 5 * 3_600_000); // New York
+    assert_eq!(next_day(d), NaiveDate::from_ymd_opt(2026, 3, 2).unwrap());
+}

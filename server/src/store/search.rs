@@ -5,16 +5,13 @@
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::users;
 use crate::error::ApiError;
-use chrono::{Duration, NaiveDate};
-use clinic_protocol::rest::{SearchHit, SearchPage, Snippet};
-use clinic_protocol::search::{Has, Party, Query, snippet};
+use chrono::NaiveDate;
+use clinic_protocol::rest::{SearchHit, SearchPage};
+use clinic_protocol::search::{Has, Party, Query, day_start_ms, next_day as next, shown};
 use clinic_protocol::{ConversationKey, Message, Role, User, UserId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, params_from_iter};
 use std::time::Instant;
-
-/// Chars of a message shown per result.
-const SNIPPET_CHARS: usize = 160;
 
 /// A search as the server runs it (parsed and checked by the caller).
 #[derive(Debug, Clone)]
@@ -182,7 +179,7 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
     let results = found
         .into_iter()
         .map(|(message, _)| SearchHit {
-            snippet: show(&message, q),
+            snippet: shown(&message, q),
             message,
         })
         .collect();
@@ -190,20 +187,6 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
         results,
         next_cursor,
     })
-}
-
-/// The text part of a result, or its file name when only that matched.
-fn show(message: &Message, q: &Query) -> Snippet {
-    let text = snippet(&message.content, q, SNIPPET_CHARS);
-    if text.highlights.is_empty()
-        && let Some(name) = &message.file_name
-    {
-        let named = snippet(name, q, SNIPPET_CHARS);
-        if !named.highlights.is_empty() {
-            return named;
-        }
-    }
-    text
 }
 
 /// The account a `from:`/`in:` names, or `None` if there is none (then nothing can match).
@@ -223,16 +206,6 @@ fn empty() -> SearchPage {
 
 fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
-}
-
-fn next(d: NaiveDate) -> NaiveDate {
-    d.succ_opt().unwrap_or(d)
-}
-
-/// Milliseconds since the epoch when `day` starts for someone `offset` minutes east of UTC.
-fn day_start_ms(day: NaiveDate, offset_minutes: i32) -> i64 {
-    let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
-    (midnight - Duration::minutes(i64::from(offset_minutes))).timestamp_millis()
 }
 
 #[cfg(test)]
@@ -274,13 +247,5 @@ mod tests {
             result.unwrap_err().sqlite_error_code(),
             Some(ErrorCode::OperationInterrupted)
         );
-    }
-
-    #[test]
-    fn days_start_at_the_searchers_midnight() {
-        let d = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-        let utc = day_start_ms(d, 0);
-        assert_eq!(day_start_ms(d, 60), utc - 3_600_000); // Berlin: an hour earlier in UTC
-        assert_eq!(day_start_ms(d, -300), utc + 5 * 3_600_000); // New York
     }
 }

@@ -391,13 +391,19 @@ describe('search', () => {
     expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('on my arm is worse');
   });
 
-  it('says when nothing matched, and what is wrong offline', async () => {
+  it('says when nothing matched, and that offline only this computer was searched', async () => {
     const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
     await s.user.type(await screen.findByTestId('search-input'), 'zebra{Enter}');
     expect(await screen.findByText('No messages found.')).toBeInTheDocument();
+    expect(screen.queryByTestId('search-offline')).toBeNull();
     act(() => s.fake.setConnection({ state: 'offline' }));
-    await s.user.type(screen.getByTestId('search-input'), '{Enter}');
-    expect(await screen.findByTestId('search-error')).toHaveTextContent("Search needs the clinic's server");
+    const box = screen.getByTestId('search-input');
+    await s.user.clear(box);
+    await s.user.type(box, 'line{Enter}');
+    expect(await screen.findByTestId('search-offline')).toHaveTextContent(
+      'only the messages on this computer',
+    );
+    expect(screen.getAllByTestId('search-result')).toHaveLength(3);
   });
 });
 

@@ -7,7 +7,7 @@ import { keyOf } from '../logic/conversations';
 import { formatShortDate } from '../logic/format';
 import { segments } from '../logic/highlight';
 import { useChat, useStore } from '../store/hooks';
-import type { SearchHit, SearchPage, User } from '../types';
+import type { SearchHit, Found, User } from '../types';
 
 function Snippet({ hit }: { hit: SearchHit }) {
   return (
@@ -29,7 +29,7 @@ export function SearchBox({ me }: { me: User }) {
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const [page, setPage] = useState<SearchPage | null>(null);
+  const [page, setPage] = useState<Found | null>(null);
 
   // Ctrl+K (Cmd+K) reaches the box from anywhere in the window.
   useEffect(() => {
@@ -58,7 +58,11 @@ export function SearchBox({ me }: { me: User }) {
       const next = await store.backend.searchMessages({ query, ...scope, ...(cursor ? { cursor } : {}) });
       setPage((before) =>
         cursor && before
-          ? { results: [...before.results, ...next.results], nextCursor: next.nextCursor }
+          ? {
+              results: [...before.results, ...next.results],
+              nextCursor: next.nextCursor,
+              offline: next.offline,
+            }
           : next,
       );
     } catch (e) {
@@ -127,6 +131,11 @@ export function SearchBox({ me }: { me: User }) {
             </button>
           </div>
           {busy && !page && <p className="search-note">Searching…</p>}
+          {page?.offline && (
+            <p className="search-note" data-testid="search-offline" role="status">
+              The clinic&apos;s server cannot be reached: only the messages on this computer were searched.
+            </p>
+          )}
           {error && (
             <p className="search-note search-error" data-testid="search-error" role="alert">
               {error}

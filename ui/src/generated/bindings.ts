@@ -88,6 +88,16 @@ export type EmergencyId = string;
 
 export type EmergencyState = "RAISED" | "ACKNOWLEDGED" | "RESOLVED";
 
+export type Found = { results: Array<SearchHit>, 
+/**
+ * Pass as `cursor` for the next (older) page; absent on the last page.
+ */
+nextCursor: string | null, 
+/**
+ * The server could not be asked: only the messages this computer holds were searched.
+ */
+offline: boolean, };
+
 export type Highlight = { start: number, end: number, };
 
 export type LocalMessage = { id: MessageId | null, seq: Seq | null, clientId: ClientId, patientId: UserId, doctorId: UserId, senderId: UserId, content: string, messageType: MessageType, status: MessageStatus, fileUrl: string | null, fileName: string | null, fileSize: number | null, fileType: string | null, isEmergency: boolean, resolvedAt: string | null, createdAt: string, updatedAt: string, deliveredAt: string | null, readAt: string | null, 
@@ -152,12 +162,6 @@ export type SearchHit = { message: Message,
  * From the text, or from the file name when only that matched.
  */
 snippet: Snippet, };
-
-export type SearchPage = { results: Array<SearchHit>, 
-/**
- * Pass as `cursor` for the next (older) page; absent on the last page.
- */
-nextCursor: string | null, };
 
 export type Seq = number;
 

@@ -193,7 +193,9 @@ async fn close_codes_and_errors_are_as_documented() {
 
     // A frame over the hard limit: an error frame and close 1009.
     let mut big = c.server.ws(&c.doc.token).await;
-    big.send_text("z".repeat(300 * 1024)).await;
+    // The server may answer and close before a slow client has written the whole frame, so
+    // that write may fail: what counts is what the server said.
+    let _ = big.stream.send(Message::text("z".repeat(300 * 1024))).await;
     assert_eq!(big.expect("error").await["code"], "too_large");
     assert_eq!(big.closed().await, Some(1009));
 

@@ -182,6 +182,16 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         latest: usize,
     },
+    /// Search: two-word and part-of-word searches over a large store, the index size, the
+    /// same searches over a client's cache, and what the index costs each write.
+    S8 {
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 400)]
+        queries: usize,
+        #[arg(long, default_value_t = 100_000)]
+        cached: usize,
+    },
     /// Slow consumers that never read.
     S7 {
         #[arg(long, default_value_t = 1000)]
@@ -300,6 +310,11 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             per_client,
         } => scenarios::storm::run(env, clients, doctors, per_client).await,
         Scenario::S6 { messages, latest } => scenarios::history::run(env, messages, latest).await,
+        Scenario::S8 {
+            messages,
+            queries,
+            cached,
+        } => scenarios::search::run(env, messages, queries, cached).await,
         Scenario::S7 {
             users,
             slow,

@@ -69,12 +69,25 @@ pub fn create_users(
 
 /// Writes `count` messages into the conversation of `patient` and `doctor`, alternating senders,
 /// through the same code path as a live send (ids, sequences, notifications). Client ids are
-/// `seed-{i}`, so calling it twice adds nothing new.
+/// `seed-{patientId}-{i}` (a doctor seeded into several conversations sends each its own),, so calling it twice adds nothing new.
 pub fn seed_conversation(
     data_dir: &Path,
     patient: &User,
     doctor: &User,
     count: usize,
+) -> Result<(), AccountError> {
+    seed_conversation_with(data_dir, patient, doctor, count, |i| {
+        format!("history message {i}")
+    })
+}
+
+/// As [`seed_conversation`], with the text of message `i` from `text`.
+pub fn seed_conversation_with(
+    data_dir: &Path,
+    patient: &User,
+    doctor: &User,
+    count: usize,
+    mut text: impl FnMut(usize) -> String,
 ) -> Result<(), AccountError> {
     let mut conn = open(data_dir)?;
     let mut next = 0;
@@ -83,12 +96,12 @@ pub fn seed_conversation(
         store::writer::run_direct(&mut conn, |conn, seqs| {
             for i in next..end {
                 let sender = if i % 2 == 0 { patient } else { doctor };
-                let client_id = ClientId::new(format!("seed-{i}"));
+                let client_id = ClientId::new(format!("seed-{}-{i}", patient.id));
                 let new = NewMessage {
                     client_id: Some(client_id.clone()),
                     patient_id: patient.id.clone(),
                     doctor_id: doctor.id.clone(),
-                    content: format!("history message {i}"),
+                    content: text(i),
                     is_emergency: false,
                     file_url: None,
                     file_name: None,

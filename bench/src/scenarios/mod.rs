@@ -7,6 +7,7 @@ pub mod history;
 pub mod idle;
 pub mod ramp;
 pub mod restart;
+pub mod search;
 pub mod slow;
 pub mod steady;
 pub mod storm;

@@ -101,3 +101,26 @@ pub fn seed_conversation(
     }
     Ok(())
 }
+
+/// Like [`seed_conversation`] between two existing accounts named by username (e.g. the demo
+/// clinic's `bob` and `dr.nguyen`), for benchmarks of a client on a long conversation.
+pub fn seed_conversation_between(
+    data_dir: &Path,
+    patient: &str,
+    doctor: &str,
+    count: usize,
+) -> Result<(), AccountError> {
+    let conn = open(data_dir)?;
+    let find = |username: &str, role: Role| -> Result<User, AccountError> {
+        match users::by_username(&conn, username)? {
+            Some(account) if account.user.role == role => Ok(account.user),
+            Some(_) => Err(AccountError::Invalid(format!(
+                "{username} is not a {role:?}"
+            ))),
+            None => Err(AccountError::NotFound(username.to_owned())),
+        }
+    };
+    let (patient, doctor) = (find(patient, Role::Patient)?, find(doctor, Role::Doctor)?);
+    drop(conn);
+    seed_conversation(data_dir, &patient, &doctor, count)
+}

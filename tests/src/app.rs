@@ -151,6 +151,29 @@ impl App {
         }
     }
 
+    /// The wall-clock time (Unix ms, this machine's clock) at which an element matching `css`
+    /// was first in the DOM, watched with a MutationObserver from now on (now, if it already is),
+    /// and the time the page began loading (`performance.timeOrigin`). For start-up benchmarks.
+    pub async fn appeared_at(&self, css: &str) -> Result<(f64, f64)> {
+        let script = r#"
+            const [css, done] = arguments;
+            const report = () => done([Date.now(), performance.timeOrigin]);
+            if (document.querySelector(css)) return report();
+            const seen = new MutationObserver(() => {
+                if (document.querySelector(css)) { seen.disconnect(); report(); }
+            });
+            seen.observe(document, { childList: true, subtree: true });
+        "#;
+        let found = tokio::time::timeout(WAIT, self.client.execute_async(script, vec![css.into()]))
+            .await
+            .with_context(|| format!("waiting for {css}"))??;
+        let at = |i: usize| found.get(i).and_then(serde_json::Value::as_f64);
+        match (at(0), at(1)) {
+            (Some(seen), Some(origin)) => Ok((seen, origin)),
+            _ => bail!("unexpected answer {found}"),
+        }
+    }
+
     /// Waits until a script run in the webview returns `true` (for what the DOM cannot show,
     /// such as "this command has been answered").
     pub async fn wait_script(&self, what: &str, script: &str) -> Result<()> {

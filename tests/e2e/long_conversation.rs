@@ -78,6 +78,12 @@ pub(super) async fn bench_desktop_long_conversation(w: &World) -> Result<()> {
     seed(w, n)?;
     // The newest seeded message (`history message {n-1}`; even indexes are bob's).
     let newest = format!("history message {}", n - 1);
+    // Read through the DOM (textContent): WebDriver's visible text came back empty for every
+    // row in some launches of the compositing build, with the rows plainly on screen.
+    let shows_newest = format!(
+        "return [...document.querySelectorAll('[data-testid=message]')]\
+         .some(e => e.textContent.includes('{newest}'));"
+    );
     let profile = w.profile("dr.nguyen-long");
     println!("long: {n} messages, app {}", w.app_binary.display());
 
@@ -107,10 +113,7 @@ pub(super) async fn bench_desktop_long_conversation(w: &World) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     app.click("conversation-bob").await?;
-    app.wait_until("[data-testid=message]", "the newest message", |found| {
-        found.iter().any(|(t, _)| t.contains(&newest))
-    })
-    .await?;
+    app.wait_script("the newest message", &shows_newest).await?;
     w.close(app).await?;
     drop(driver);
 
@@ -125,17 +128,16 @@ pub(super) async fn bench_desktop_long_conversation(w: &World) -> Result<()> {
             page - launched
         );
         app.click("conversation-bob").await?;
-        let rows = Cell::new(0);
-        let shown = app
-            .wait_until("[data-testid=message]", "the newest message", |found| {
-                rows.set(found.len());
-                found.iter().any(|(t, _)| t.contains(&newest))
-            })
-            .await;
-        if let Err(e) = shown {
+        if let Err(e) = app.wait_script("the newest message", &shows_newest).await {
             let shot = app.screenshot("long-conversation-failed").await?;
             return Err(e.context(format!("screenshot {}", shot.display())));
         }
+        let rows = Cell::new(0);
+        app.wait_until("[data-testid=message]", "the rendered rows", |found| {
+            rows.set(found.len());
+            true
+        })
+        .await?;
         println!("long round {round}: {} message rows in the DOM", rows.get());
         tokio::time::sleep(Duration::from_secs(5)).await;
         let label = format!("long round {round}");

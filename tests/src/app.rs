@@ -36,6 +36,15 @@ impl Driver {
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
+        // The app turns WebKit's compositing off unless this variable is set (see
+        // src-tauri/src/compositing.rs). WebKit's WebDriver waits for the page's next paint after
+        // a screenshot request and between typed keys, and with compositing off an idle page
+        // (no caret blinking) does not paint: screenshots and typing then hang until something
+        // on screen changes. So the scenarios keep compositing on, as before, unless the run
+        // chose (the benchmarks run the app's own default; they take no screenshots).
+        if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+            cmd.env("WEBKIT_DISABLE_COMPOSITING_MODE", "0");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -124,3 +124,35 @@ pub fn seed_conversation_between(
     drop(conn);
     seed_conversation(data_dir, &patient, &doctor, count)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(data_dir: &Path) -> i64 {
+        open(data_dir)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn seeds_between_named_accounts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        create_users(dir.path(), "p", Role::Patient, 1, "pw-for-bench", 60).unwrap();
+        create_users(dir.path(), "d", Role::Doctor, 1, "pw-for-bench", 60).unwrap();
+        seed_conversation_between(dir.path(), "p0", "d0", 5).unwrap();
+        assert_eq!(count(dir.path()), 5);
+        // Client ids repeat, so a second call adds nothing.
+        seed_conversation_between(dir.path(), "p0", "d0", 5).unwrap();
+        assert_eq!(count(dir.path()), 5);
+        assert!(matches!(
+            seed_conversation_between(dir.path(), "d0", "p0", 1),
+            Err(AccountError::Invalid(_))
+        ));
+        assert!(matches!(
+            seed_conversation_between(dir.path(), "nobody", "d0", 1),
+            Err(AccountError::NotFound(_))
+        ));
+    }
+}

@@ -127,6 +127,7 @@ pub fn seed_conversation_between(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn count(data_dir: &Path) -> i64 {

@@ -203,6 +203,18 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         secs: u64,
     },
+    /// Not a scenario: writes a long conversation between two existing accounts straight into a
+    /// data folder whose server is stopped (for the desktop app's benchmarks).
+    Seed {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        doctor: String,
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+    },
 }
 
 fn cpu(value: i64) -> Option<usize> {
@@ -321,5 +333,12 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             rate,
             secs,
         } => scenarios::slow::run(env, users, slow, rate, Duration::from_secs(secs)).await,
+        Scenario::Seed {
+            data_dir,
+            patient,
+            doctor,
+            messages,
+        } => clinic_server::bulk::seed_conversation_between(&data_dir, &patient, &doctor, messages)
+            .with_context(|| format!("seeding {}", data_dir.display())),
     }
 }

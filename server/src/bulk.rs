@@ -114,3 +114,59 @@ pub fn seed_conversation_with(
     }
     Ok(())
 }
+
+/// Like [`seed_conversation`] between two existing accounts named by username (e.g. the demo
+/// clinic's `bob` and `dr.nguyen`), for benchmarks of a client on a long conversation.
+pub fn seed_conversation_between(
+    data_dir: &Path,
+    patient: &str,
+    doctor: &str,
+    count: usize,
+) -> Result<(), AccountError> {
+    let conn = open(data_dir)?;
+    let find = |username: &str, role: Role| -> Result<User, AccountError> {
+        match users::by_username(&conn, username)? {
+            Some(account) if account.user.role == role => Ok(account.user),
+            Some(_) => Err(AccountError::Invalid(format!(
+                "{username} is not a {role:?}"
+            ))),
+            None => Err(AccountError::NotFound(username.to_owned())),
+        }
+    };
+    let (patient, doctor) = (find(patient, Role::Patient)?, find(doctor, Role::Doctor)?);
+    drop(conn);
+    seed_conversation(data_dir, &patient, &doctor, count)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn count(data_dir: &Path) -> i64 {
+        open(data_dir)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn seeds_between_named_accounts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        create_users(dir.path(), "p", Role::Patient, 1, "pw-for-bench", 60).unwrap();
+        create_users(dir.path(), "d", Role::Doctor, 1, "pw-for-bench", 60).unwrap();
+        seed_conversation_between(dir.path(), "p0", "d0", 5).unwrap();
+        assert_eq!(count(dir.path()), 5);
+        // Client ids repeat, so a second call adds nothing.
+        seed_conversation_between(dir.path(), "p0", "d0", 5).unwrap();
+        assert_eq!(count(dir.path()), 5);
+        assert!(matches!(
+            seed_conversation_between(dir.path(), "d0", "p0", 1),
+            Err(AccountError::Invalid(_))
+        ));
+        assert!(matches!(
+            seed_conversation_between(dir.path(), "nobody", "d0", 1),
+            Err(AccountError::NotFound(_))
+        ));
+    }
+}

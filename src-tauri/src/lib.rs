@@ -6,6 +6,7 @@ mod autostart;
 #[cfg(test)]
 mod bindings;
 mod commands;
+pub mod compositing;
 mod desktop;
 mod error;
 mod files;

@@ -10,8 +10,28 @@ use std::time::Duration;
 /// The processes of the running app: the shell and the WebKit processes it started.
 const NAMES: [&str; 3] = ["clinic-desktop", "WebKitWebProces", "WebKitNetworkPr"];
 
-/// (pid, name, CPU ticks so far, RSS in KiB) of each of the app's processes.
-fn app_processes() -> Result<Vec<(u32, String, u64, u64)>> {
+/// One of the app's processes: id, name, CPU ticks so far, RSS and PSS in KiB.
+struct Proc {
+    pid: u32,
+    name: String,
+    ticks: u64,
+    rss: u64,
+    /// Proportional set size: shared pages (libraries, WebKit's shared memory) divided among
+    /// the processes that map them, so the sum over processes counts each page once.
+    pss: u64,
+}
+
+/// A `Name:   123 kB` field of a /proc status-like file, in KiB.
+fn kib_field(text: &str, field: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Each of the app's processes now.
+fn app_processes() -> Result<Vec<Proc>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
@@ -30,40 +50,48 @@ fn app_processes() -> Result<Vec<(u32, String, u64, u64)>> {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let ticks = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let rss = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        found.push((pid, name, ticks, rss));
+        let rollup =
+            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        found.push(Proc {
+            pid,
+            name,
+            ticks,
+            rss: kib_field(&status, "VmRSS:"),
+            pss: kib_field(&rollup, "Pss:"),
+        });
     }
     Ok(found)
 }
 
-/// CPU share of one core per process over `secs`, and the RSS at the end.
-async fn sample(what: &str, secs: u64) -> Result<()> {
+/// CPU share of one core per process over `secs` (the processes' own CPU time, so other work on
+/// the machine does not count), and the RSS and PSS at the end; prints lines starting `label`.
+pub(super) async fn sample(label: &str, what: &str, secs: u64) -> Result<()> {
     let before = app_processes()?;
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let after = app_processes()?;
     // USER_HZ is 100 on Linux.
     let mut total_cpu = 0.0;
-    let mut total_rss = 0;
-    for (pid, name, ticks, rss) in &after {
-        let Some((_, _, t0, _)) = before.iter().find(|(p, ..)| p == pid) else {
+    let (mut total_rss, mut total_pss) = (0, 0);
+    for p in &after {
+        let Some(t0) = before.iter().find(|b| b.pid == p.pid).map(|b| b.ticks) else {
             continue;
         };
-        let cpu = (ticks - t0) as f64 / secs as f64;
+        let cpu = (p.ticks - t0) as f64 / secs as f64;
         total_cpu += cpu;
-        total_rss += rss;
+        total_rss += p.rss;
+        total_pss += p.pss;
         println!(
-            "at-rest {what}: {name} (pid {pid}) cpu {cpu:.1} % rss {} MiB",
-            rss / 1024
+            "{label} {what}: {} (pid {}) cpu {cpu:.1} % rss {} MiB pss {} MiB",
+            p.name,
+            p.pid,
+            p.rss / 1024,
+            p.pss / 1024
         );
     }
     println!(
-        "at-rest {what}: all app processes cpu {total_cpu:.1} % of a core, rss {} MiB",
-        total_rss / 1024
+        "{label} {what}: all app processes cpu {total_cpu:.1} % of a core, rss {} MiB, pss {} MiB",
+        total_rss / 1024,
+        total_pss / 1024
     );
     Ok(())
 }
@@ -99,14 +127,14 @@ pub(super) async fn bench_desktop_at_rest(w: &World) -> Result<()> {
     .await?;
     println!("at-rest: {n} messages in the conversation");
     tokio::time::sleep(Duration::from_secs(5)).await;
-    sample("composer focused (caret blinking)", 20).await?;
+    sample("at-rest", "composer focused (caret blinking)", 20).await?;
     app.wait_script(
         "the composer to lose focus",
         "document.activeElement.blur(); return true;",
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    sample("nothing focused", 20).await?;
+    sample("at-rest", "nothing focused", 20).await?;
     w.close(app).await?;
     drop(driver);
     Ok(())

@@ -6,6 +6,7 @@
 
 mod at_rest;
 mod lock;
+mod long_conversation;
 mod receipts;
 mod safety;
 mod search;
@@ -23,6 +24,7 @@ use std::sync::{Mutex, OnceLock};
 
 use at_rest::bench_desktop_at_rest;
 use lock::app_lock;
+use long_conversation::bench_desktop_long_conversation;
 use receipts::true_receipts;
 use safety::{
     device_without_sound_says_so, dnd_doctor_sees_emergency, second_emergency_joins,
@@ -99,7 +101,11 @@ impl World {
             nguyen: cli("dr.nguyen")?,
             bob: cli("bob")?,
             alice_cli: cli("alice")?,
-            app_binary: binary("clinic-desktop")?,
+            // The benchmarks run the release app (CLINIC_E2E_APP=target/release/clinic-desktop).
+            app_binary: match std::env::var_os("CLINIC_E2E_APP") {
+                Some(path) => PathBuf::from(path),
+                None => binary("clinic-desktop")?,
+            },
             shots: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots"),
             server: Mutex::new(Some(server)),
             transcript: Mutex::default(),
@@ -779,6 +785,8 @@ fn main() {
         trial!(app_lock),
         // A benchmark (bench/desktop-at-rest.sh), not a test: run only with --ignored.
         trial!(bench_desktop_at_rest).with_ignored_flag(true),
+        // Another (bench/desktop-long-conversation.sh): 10,000 messages, cold start, memory.
+        trial!(bench_desktop_long_conversation).with_ignored_flag(true),
         // Last: the trials run in this order, one at a time.
         Trial::test("contract_transcript", || {
             let w = world().map_err(|e| failed(format!("{e:#}")))?;

@@ -35,6 +35,8 @@ pub struct Desktop {
     channel: Mutex<Outlet>,
     /// What this device can do, as last found out (`notify::check_device`).
     device: Mutex<DeviceCheck>,
+    /// Bumped by `cancel_login`: a sign-in waiting for the server gives up.
+    login_cancel: tokio::sync::watch::Sender<u64>,
 }
 
 /// The UI's channel, if it subscribed.
@@ -76,6 +78,7 @@ impl Desktop {
                 sound: DeviceState::Untested,
                 notifications: DeviceState::Untested,
             }),
+            login_cancel: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -133,7 +136,18 @@ impl Desktop {
         password: &str,
         pairing: Pairing,
     ) -> CmdResult<Client> {
-        let client = Client::login(self.options(), server_url, username, password, pairing).await?;
+        let mut cancel = self.login_cancel.subscribe();
+        cancel.mark_unchanged();
+        let cancelled = async move {
+            // A dropped sender never happens while `self` lives; then the login just runs on.
+            if cancel.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let options = self.options();
+        let client =
+            Client::login_until(options, server_url, username, password, pairing, cancelled)
+                .await?;
         let mut active = self.active.lock().await;
         if let Some(old) = active.take() {
             old.forwarder.abort();
@@ -141,6 +155,11 @@ impl Desktop {
         }
         *active = Some(self.start(app, client.clone()));
         Ok(client)
+    }
+
+    /// Makes a sign-in that is waiting for the server give up (`cancelled`).
+    pub fn cancel_login(&self) {
+        self.login_cancel.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Ends the session (the client silences this device first). True when the server

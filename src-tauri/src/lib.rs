@@ -10,6 +10,7 @@ mod desktop;
 mod error;
 mod files;
 mod forward;
+mod links;
 mod lock;
 mod notify;
 mod screen;
@@ -96,6 +97,7 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(links::navigation_guard())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
@@ -135,6 +137,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::subscribe,
             commands::login,
+            commands::cancel_login,
             commands::logout,
             commands::load_messages,
             commands::send_message,
@@ -159,6 +162,7 @@ pub fn run() {
             files::describe_file,
             files::attachment_preview,
             files::open_attachment,
+            links::open_link,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

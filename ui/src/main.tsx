@@ -7,6 +7,7 @@ import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { createTauriBackend, runningInTauri, type Backend } from './backend';
 import { NoShell } from './components/NoShell';
+import { blockNativeMenu } from './logic/contextMenu';
 import { ChatStore } from './store/chatStore';
 import { StoreProvider } from './store/StoreProvider';
 import './styles/base.css';
@@ -26,6 +27,8 @@ async function chooseBackend(): Promise<Backend | null> {
 }
 
 async function main() {
+  // The browser's Reload/Back menu has no place in the app (text fields keep cut/copy/paste).
+  blockNativeMenu();
   const root = document.getElementById('root');
   if (!root) throw new Error('no #root element');
   const backend = await chooseBackend();

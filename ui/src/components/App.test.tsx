@@ -350,6 +350,9 @@ describe('doctor view', () => {
     await s.user.click(within(banner).getByTestId('emergency-acknowledge'));
     expect(within(banner).getByTestId('emergency-item')).toHaveAttribute('data-state', 'ACKNOWLEDGED');
     await s.user.click(within(banner).getByTestId('emergency-resolve'));
+    expect(within(banner).getByTestId('emergency-resolve-note')).toHaveAccessibleDescription(
+      'The patient sees this note word for word.',
+    );
     await s.user.type(within(banner).getByTestId('emergency-resolve-note'), 'Called back');
     await s.user.click(within(banner).getByTestId('emergency-resolve-submit'));
     expect(s.fake.callsOf('resolve_emergency')).toEqual([{ emergencyId: 'e1', note: 'Called back' }]);
@@ -527,10 +530,14 @@ describe('connection and settings', () => {
     expect(await screen.findByTestId('login-form')).toBeInTheDocument();
   });
 
-  it('patients have no availability setting', async () => {
+  it('patients have no availability setting and no test alert, but their own settings', async () => {
     const s = await renderApp(setup());
     await s.user.click(await screen.findByTestId('settings-button'));
     expect(screen.queryByTestId('setting-availability')).toBeNull();
+    expect(screen.queryByTestId('send-test-alert')).toBeNull();
+    expect(screen.getByTestId('setting-show-content')).toBeInTheDocument();
+    expect(screen.getByTestId('setting-start-on-login')).toBeInTheDocument();
+    expect(screen.getByTestId('logout-button')).toBeInTheDocument();
     await s.user.click(screen.getByTestId('settings-close'));
     expect(screen.queryByTestId('settings-panel')).toBeNull();
   });

@@ -5,7 +5,7 @@
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{self, Settings};
 use crate::status::{ConnectionStatus, SessionInfo};
-use crate::ui::{DeviceCheck, DeviceState, Snapshot, UiEvent};
+use crate::ui::{DeviceCheck, DeviceState, Known, Snapshot, UiEvent};
 use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Pairing, Profile};
 use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
@@ -77,6 +77,8 @@ impl Desktop {
             device: Mutex::new(DeviceCheck {
                 sound: DeviceState::Untested,
                 notifications: DeviceState::Untested,
+                notifications_suppressed: Known::Unknown,
+                tray_host: Known::Unknown,
             }),
             login_cancel: tokio::sync::watch::Sender::new(0),
         }

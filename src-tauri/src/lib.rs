@@ -7,6 +7,7 @@ mod autostart;
 mod bindings;
 mod commands;
 mod desktop;
+mod desktop_check;
 mod error;
 mod files;
 mod forward;
@@ -113,6 +114,11 @@ pub fn run() {
             ));
             tray::build(&handle)?;
             screen::watch(&handle);
+            // Whether the desktop holds notifications back or shows no tray: known from the start.
+            let checking = handle.clone();
+            tauri::async_runtime::spawn(async move {
+                notify::check_device(&checking).await;
+            });
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {

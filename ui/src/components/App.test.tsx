@@ -407,7 +407,12 @@ describe('doctor view', () => {
     act(() => s.fake.upsertEmergency(emergency({ id: 'e7' }), true));
     const banner = await screen.findByTestId('emergency-banner');
     expect(within(banner).getByTestId('silence-alarm')).toBeInTheDocument();
-    act(() => s.fake.emit({ type: 'device', device: { sound: 'missing', notifications: 'works' } }));
+    act(() =>
+      s.fake.emit({
+        type: 'device',
+        device: { sound: 'missing', notifications: 'works', notificationsSuppressed: 'no', trayHost: 'yes' },
+      }),
+    );
     expect(within(banner).queryByTestId('silence-alarm')).toBeNull();
     expect(within(banner).getByTestId('device-cannot-ring')).toBeInTheDocument();
     expect(screen.getByTestId('device-warning')).toHaveTextContent('This device cannot ring');
@@ -415,7 +420,7 @@ describe('doctor view', () => {
     await s.user.click(screen.getByTestId('settings-button'));
     await s.user.click(screen.getByTestId('send-test-alert'));
     expect(await screen.findByTestId('test-alert-result')).toHaveTextContent(
-      'Sound: played. Notification: shown.',
+      'Sound: played. Notification: shown. Desktop do-not-disturb: off. Tray icon: shown.',
     );
     expect(screen.queryByTestId('device-warning')).toBeNull();
   });

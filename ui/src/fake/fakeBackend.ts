@@ -100,7 +100,12 @@ export class FakeBackend implements Backend {
   private pin: string | null = null;
   clinic: ClinicInfo | null;
   /** What the fake device can do (the browser preview and tests: everything, once tried). */
-  device: DeviceCheck = { sound: 'untested', notifications: 'untested' };
+  device: DeviceCheck = {
+    sound: 'untested',
+    notifications: 'untested',
+    notificationsSuppressed: 'unknown',
+    trayHost: 'unknown',
+  };
   ringing: EmergencyId[];
   /** When set, the next acknowledge is refused with this conflict message. */
   conflictOnAcknowledge: string | null = null;
@@ -679,7 +684,8 @@ export class FakeBackend implements Backend {
 
   async sendTestAlert(): Promise<DeviceCheck> {
     this.record('send_test_alert');
-    this.device = { sound: 'works', notifications: 'works' };
+    // The fake desktop: everything works, nothing held back, a tray.
+    this.device = { sound: 'works', notifications: 'works', notificationsSuppressed: 'no', trayHost: 'yes' };
     this.emit({ type: 'device', device: this.device });
     return this.device;
   }

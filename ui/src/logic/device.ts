@@ -15,6 +15,14 @@ export function deviceProblems(device: DeviceCheck): string[] {
     problems.push('This device cannot ring: no sound device was found. Emergencies only show on screen.');
   if (device.notifications === 'missing')
     problems.push('Notifications are not shown on this device: no notification service answered.');
+  if (device.notificationsSuppressed === 'yes')
+    problems.push(
+      "This computer's do-not-disturb holds notifications back: emergency pop-ups will not appear (the app still shows them).",
+    );
+  if (device.trayHost === 'no')
+    problems.push(
+      'This desktop shows no tray icons: keep the window open, as closing it hides the app (start it again to bring it back).',
+    );
   return problems;
 }
 
@@ -32,5 +40,17 @@ export function testAlertReport(device: DeviceCheck): string {
       : device.notifications === 'missing'
         ? 'Notification: not shown (no notification service).'
         : 'Notification: not known yet.';
-  return `${sound} ${notice}`;
+  const held =
+    device.notificationsSuppressed === 'yes'
+      ? 'Desktop do-not-disturb: on (notifications held back).'
+      : device.notificationsSuppressed === 'no'
+        ? 'Desktop do-not-disturb: off.'
+        : 'Desktop do-not-disturb: this desktop does not say.';
+  const tray =
+    device.trayHost === 'yes'
+      ? 'Tray icon: shown.'
+      : device.trayHost === 'no'
+        ? 'Tray icon: no tray on this desktop.'
+        : 'Tray icon: not known.';
+  return `${sound} ${notice} ${held} ${tray}`;
 }

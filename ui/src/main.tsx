@@ -16,6 +16,8 @@ import './styles/chat.css';
 import './styles/emergency.css';
 import './styles/lock.css';
 import './styles/search.css';
+import './styles/responsive.css';
+import './styles/dark.css';
 
 async function chooseBackend(): Promise<Backend | null> {
   // Replaced by a constant at build time, so without the variable the fake is not bundled.

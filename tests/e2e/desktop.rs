@@ -6,6 +6,7 @@
 
 mod at_rest;
 mod lock;
+mod message_actions;
 mod receipts;
 mod safety;
 mod search;
@@ -23,6 +24,7 @@ use std::sync::{Mutex, OnceLock};
 
 use at_rest::bench_desktop_at_rest;
 use lock::app_lock;
+use message_actions::message_actions;
 use receipts::true_receipts;
 use safety::{
     device_without_sound_says_so, dnd_doctor_sees_emergency, second_emergency_joins,
@@ -659,7 +661,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 15] = [
     "login_and_session",
     "chat_and_receipts",
     "search",
@@ -673,6 +675,7 @@ const SCENARIOS: [&str; 14] = [
     "unanswered_emergency_shows_number",
     "device_without_sound_says_so",
     "true_receipts",
+    "message_actions",
     "app_lock",
 ];
 
@@ -775,6 +778,7 @@ fn main() {
         trial!(unanswered_emergency_shows_number),
         trial!(device_without_sound_says_so),
         trial!(true_receipts),
+        trial!(message_actions),
         // Revokes dr.patel's sessions at its end (the CLI's too): after the others.
         trial!(app_lock),
         // A benchmark (bench/desktop-at-rest.sh), not a test: run only with --ignored.

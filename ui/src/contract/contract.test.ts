@@ -237,6 +237,7 @@ describe('the fake backend against the real shell transcript', () => {
       'unanswered_emergency_shows_number',
       'device_without_sound_says_so',
       'true_receipts',
+      'message_actions',
       'app_lock',
     ]);
   });

@@ -119,6 +119,18 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if !json {
+            let status = resp.status();
+            // A proxy in front of the clinic server saying it is down, not a wrong address.
+            if matches!(status.as_u16(), 502..=504) {
+                return Err(unreachable(
+                    &self.base,
+                    format!(
+                        "a proxy there answered that the server behind it is not available \
+                         (HTTP {})",
+                        status.as_u16()
+                    ),
+                ));
+            }
             return Err(not_clinic_server(&self.base));
         }
         let resp = check(resp).await?;

@@ -85,6 +85,17 @@ async fn a_web_page_is_not_a_clinic_server_and_its_body_is_never_shown() {
 }
 
 #[tokio::test]
+async fn a_proxy_whose_server_is_down_says_so_without_its_page() {
+    let port = html_server("502 Bad Gateway").await;
+    let url = format!("http://127.0.0.1:{port}");
+    let (err, _profile) = login(&url, Pairing::Saved).await;
+    assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&url) && text.contains("HTTP 502"), "{text}");
+    assert_no_page(&err);
+}
+
+#[tokio::test]
 async fn a_web_page_behind_https_is_not_a_clinic_server_either() {
     // The pairing probe speaks TLS to a server that answers plain HTML.
     let port = html_server("400 Bad Request").await;

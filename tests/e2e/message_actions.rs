@@ -163,7 +163,7 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     )
     .await
     .context("WebKitGTK follows GTK_THEME=Adwaita:dark")?;
-    w.shot(&app, "chat-dark", true).await?;
+    w.shot(&app, "chat-dark", false).await?;
     // The narrowest window still works: the conversation list shows avatars only.
     app.set_window_size(560, 720).await?;
     app.wait_script(

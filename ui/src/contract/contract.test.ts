@@ -48,6 +48,8 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   pick_file: (b) => b.pickFile(),
   attachment_preview: (b, a) => b.attachmentPreview(a.clientId as string),
   open_attachment: (b, a) => b.openAttachment(a.clientId as string),
+  open_link: (b, a) => b.openLink(a.url as string),
+  cancel_login: (b) => b.cancelLogin(),
   user_active: (b) => b.userActive(),
   lock_now: (b) => b.lockNow(),
   unlock: (b, a) => b.unlock(a.secret as string),

@@ -3,8 +3,10 @@
 //! back into the composer to prove it), the menu opens from the keyboard too (Shift+F10), and a
 //! link opens through the system's opener (a stand-in `xdg-open` first on PATH logs what it was
 //! asked; no browser starts) while the window stays on the app. Then the same chat in dark mode
-//! (GTK_THEME=Adwaita:dark) and at the narrowest window, with screenshots of each.
+//! (GTK_THEME=Adwaita:dark) and at the narrowest window, and a doctor's emergency banner and
+//! resolution form in dark mode, with screenshots of each.
 
+use super::safety::{open_of, resolve_all};
 use super::{World, click_css, signed_in};
 use anyhow::{Context, Result, bail};
 use clinic_e2e::{App, Driver, start_app};
@@ -16,6 +18,8 @@ const SHIFT: char = '\u{E008}';
 const F10: char = '\u{E03A}';
 const CONTROL: char = '\u{E009}';
 const ESCAPE: char = '\u{E00C}';
+/// GTK's dark theme, as a desktop set to dark mode gives it.
+const DARK: &str = "Adwaita:dark";
 
 /// A folder with an `xdg-open` that only logs its arguments to `log`.
 fn fake_opener(dir: &Path, log: &Path) -> Result<()> {
@@ -30,11 +34,16 @@ fn fake_opener(dir: &Path, log: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The app for bob, with the stand-in opener first on PATH and `extra` in its environment.
-async fn bob_app(w: &World, bin: &Path, extra: &[(&str, &Path)]) -> Result<(Driver, App)> {
+/// The app on `profile`, with the stand-in opener first on PATH and `extra` in its environment.
+async fn app_with(
+    w: &World,
+    profile: &str,
+    bin: &Path,
+    extra: &[(&str, &Path)],
+) -> Result<(Driver, App)> {
     let path = std::env::var("PATH").unwrap_or_default();
     let path = format!("{}:{path}", bin.display());
-    let profile = w.profile("bob-actions");
+    let profile = w.profile(profile);
     let mut env: Vec<(&str, &Path)> = vec![
         ("CLINIC_PROFILE_DIR", &profile),
         ("CLINIC_E2E_TRANSCRIPT", Path::new("1")),
@@ -73,7 +82,7 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     let log = w.tmp.path().join("xdg-open.log");
     fake_opener(&bin, &log)?;
 
-    let (driver, app) = bob_app(w, &bin, &[]).await?;
+    let (driver, app) = app_with(w, "bob-actions", &bin, &[]).await?;
     let bubble = open_chat(w, &app, "Please fill in the form").await?;
     // Markup in a message is text; the link is the one anchor in it.
     let anchors = app
@@ -155,7 +164,7 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     drop(driver);
 
     // Dark mode follows the desktop's theme.
-    let (driver, app) = bob_app(w, &bin, &[("GTK_THEME", Path::new("Adwaita:dark"))]).await?;
+    let (driver, app) = app_with(w, "bob-actions", &bin, &[("GTK_THEME", Path::new(DARK))]).await?;
     open_chat(w, &app, "Please fill in the form").await?;
     app.wait_script(
         "the page in dark mode",
@@ -174,6 +183,65 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     .await
     .context("a usable composer at the minimum width")?;
     w.shot(&app, "chat-dark-narrow", false).await?;
+    w.close(app).await?;
+    drop(driver);
+    emergency_in_dark(w, &bin).await
+}
+
+/// A doctor's emergency banner and the resolution form in dark mode (their colours are the
+/// ones that must read at a glance); the emergency is resolved again at the end.
+async fn emergency_in_dark(w: &World, bin: &Path) -> Result<()> {
+    resolve_all(&w.nguyen, "Bob Kowalski")?;
+    let (driver, app) = app_with(w, "nguyen-dark", bin, &[("GTK_THEME", Path::new(DARK))]).await?;
+    signed_in(w, &app, "dr.nguyen").await?;
+    w.bob.run(&[
+        "send",
+        "--with",
+        "dr.nguyen",
+        "--emergency",
+        "Dark mode check: I feel dizzy and short of breath.",
+    ])?;
+    w.bob.run(&["sync"])?;
+    let raised = open_of(&w.nguyen, "Bob Kowalski")?;
+    let [(id, _)] = raised.as_slice() else {
+        bail!("bob should have one open emergency: {raised:?}");
+    };
+    let item = format!("[data-testid=emergency-item][data-emergency-id=\"{id}\"]");
+    app.wait_css(&format!("{item} [data-testid=emergency-acknowledge]"))
+        .await
+        .context("the banner in dark mode")?;
+    w.shot(&app, "emergency-dark", false).await?;
+    click_css(&app, &format!("{item} [data-testid=emergency-acknowledge]")).await?;
+    click_css(&app, &format!("{item} [data-testid=emergency-resolve]")).await?;
+    app.wait_until(
+        &format!("{item} [data-testid=emergency-resolve-hint]"),
+        "the note's word-for-word hint",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains("The patient sees this note word for word."))
+        },
+    )
+    .await?;
+    app.fill(
+        "emergency-resolve-note",
+        "Called back; breathing calmly now.",
+    )
+    .await?;
+    w.shot(&app, "emergency-resolve-dark", false).await?;
+    click_css(
+        &app,
+        &format!("{item} [data-testid=emergency-resolve-submit]"),
+    )
+    .await?;
+    app.wait_script(
+        "the emergency resolved",
+        &format!(
+            "return !document.querySelector('{}');",
+            item.replace('\'', "\\'")
+        ),
+    )
+    .await?;
     w.close(app).await?;
     drop(driver);
     Ok(())

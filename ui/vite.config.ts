@@ -14,5 +14,7 @@ export default defineConfig({
     globals: true,
     setupFiles: ['./src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
+    // Stylesheets imported `?raw` (the theme contrast test reads them) keep their text.
+    css: { include: [/\.css\?raw$/] },
   },
 });

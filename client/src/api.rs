@@ -21,6 +21,9 @@ use std::time::Duration;
 
 /// Uploads and downloads of files may take longer than other requests.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The whole login request (connect, TLS, the server's password check): long enough for a
+/// busy server on a LAN, short enough that a silent address is reported while the person waits.
+pub(crate) const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle pooled connections are dropped before the server's idle timeout (60 s by default) could
 /// close one just as a request goes out on it.
 const POOL_IDLE: Duration = Duration::from_secs(30);
@@ -44,7 +47,7 @@ impl Api {
         let base = normalize_base(server_url)?;
         tls::check_plain_http(&base)?;
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(4))
             .timeout(Duration::from_secs(30))
             .pool_idle_timeout(POOL_IDLE);
         let tls = match (base.scheme(), trust) {
@@ -95,13 +98,43 @@ impl Api {
         Ok(url)
     }
 
+    /// `POST /api/auth/login`. Every failure is a sentence naming this address: nothing
+    /// answered ([`ClientError::Unreachable`]), something that is not a clinic server answered
+    /// ([`ClientError::NotClinicServer`], its body never shown), or the server's own refusal.
     pub async fn login(&self, username: &str, password: &str) -> Result<LoginResponse> {
         let body = LoginRequest {
             username: username.to_owned(),
             password: password.to_owned(),
         };
-        self.send(self.http.post(self.url("api/auth/login")?).json(&body))
-            .await
+        let req = self
+            .http
+            .post(self.url("api/auth/login")?)
+            .json(&body)
+            .timeout(LOGIN_TIMEOUT);
+        let resp = req.send().await.map_err(|e| login_failure(&self.base, e))?;
+        // Our server answers JSON, errors included; a web page or another service does not.
+        let json = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            let status = resp.status();
+            // A proxy in front of the clinic server saying it is down, not a wrong address.
+            if matches!(status.as_u16(), 502..=504) {
+                return Err(unreachable(
+                    &self.base,
+                    format!(
+                        "a proxy there answered that the server behind it is not available \
+                         (HTTP {})",
+                        status.as_u16()
+                    ),
+                ));
+            }
+            return Err(not_clinic_server(&self.base));
+        }
+        let resp = check(resp).await?;
+        resp.json().await.map_err(|_| not_clinic_server(&self.base))
     }
 
     /// Revokes the token on the server.
@@ -313,9 +346,13 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
         s if s.is_server_error() => ErrorCode::Internal,
         _ => ErrorCode::Unknown,
     });
-    let message = body
-        .map(|b| b.message)
-        .unwrap_or_else(|| text.chars().take(200).collect());
+    // Never show what something else put in its body (a web page, a proxy's error).
+    let message = body.map(|b| b.message).unwrap_or_else(|| {
+        format!(
+            "the server answered HTTP {} without saying why",
+            status.as_u16()
+        )
+    });
     Err(ClientError::Server {
         status: status.as_u16(),
         code,
@@ -363,6 +400,105 @@ pub(crate) fn normalize_base(server_url: &str) -> Result<Url> {
     Ok(url)
 }
 
+/// The server address a person typed, as the login uses it: `https://` when no scheme is
+/// given and the clinic's default port when no port is given (an explicit `:443` stays).
+pub(crate) fn login_base(server_url: &str) -> Result<Url> {
+    let mut url = normalize_base(server_url)?;
+    if url.port().is_none() && !names_port(server_url) {
+        url.set_port(Some(clinic_protocol::DEFAULT_PORT))
+            .map_err(|()| ClientError::Invalid(format!("{url} cannot have a port")))?;
+    }
+    Ok(url)
+}
+
+/// Whether the typed address spells out a port (the URL parser drops a scheme's default one).
+fn names_port(typed: &str) -> bool {
+    let rest = typed
+        .trim()
+        .split_once("://")
+        .map_or(typed.trim(), |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port.rsplit_once(']') {
+        Some((_, after)) => after.starts_with(':'),
+        None => host_port.contains(':'),
+    }
+}
+
+/// The address as a person reads it: `https://192.168.1.10:8470`.
+pub(crate) fn shown_address(base: &Url) -> String {
+    base.as_str().trim_end_matches('/').to_owned()
+}
+
+pub(crate) fn not_clinic_server(base: &Url) -> ClientError {
+    ClientError::NotClinicServer {
+        address: shown_address(base),
+    }
+}
+
+pub(crate) fn unreachable(base: &Url, why: impl Into<String>) -> ClientError {
+    ClientError::Unreachable {
+        address: shown_address(base),
+        why: why.into(),
+    }
+}
+
+/// A failed login request in words: why nothing usable answered at `base`.
+fn login_failure(base: &Url, err: reqwest::Error) -> ClientError {
+    if let Some(identity) = crate::tls::identity_error(&err) {
+        return identity;
+    }
+    if err.is_timeout() {
+        return unreachable(
+            base,
+            format!("no answer within {} seconds", LOGIN_TIMEOUT.as_secs()),
+        );
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            // A TLS handshake that failed for another reason than the certificate: whatever
+            // answered does not speak the clinic server's TLS.
+            return not_clinic_server(base);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(why) = io_reason(base, io)
+        {
+            return unreachable(base, why);
+        }
+        if e.to_string().contains("dns error") {
+            return unreachable(
+                base,
+                format!(
+                    "the name {} was not found",
+                    base.host_str().unwrap_or_default()
+                ),
+            );
+        }
+        source = e.source();
+    }
+    if err.is_connect() {
+        unreachable(base, "no connection could be made")
+    } else {
+        unreachable(base, "the connection failed")
+    }
+}
+
+/// Why a connection to `base` failed, for the kinds a person can act on.
+pub(crate) fn io_reason(base: &Url, io: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind as K;
+    let port = base.port_or_known_default().unwrap_or_default();
+    Some(match io.kind() {
+        K::ConnectionRefused => format!("nothing is listening on port {port}"),
+        K::TimedOut => "no answer".to_owned(),
+        K::HostUnreachable | K::NetworkUnreachable => "that computer is not reachable".to_owned(),
+        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof => {
+            "the connection was closed".to_owned()
+        }
+        _ => return None,
+    })
+}
+
 fn invalid_url(e: impl std::fmt::Display) -> ClientError {
     ClientError::Invalid(format!("bad server URL: {e}"))
 }
@@ -381,6 +517,27 @@ mod tests {
         let api = Api::new("https://clinic.lan/chat", Some(&Trust::SystemRoots)).unwrap();
         assert_eq!(api.ws_url().unwrap().as_str(), "wss://clinic.lan/chat/ws");
         assert!(Api::new("ftp://x", None).is_err());
+    }
+
+    #[test]
+    fn a_typed_address_gets_https_and_the_default_port() {
+        for (typed, base) in [
+            ("192.168.1.10", "https://192.168.1.10:8470/"),
+            (" clinic.lan/ ", "https://clinic.lan:8470/"),
+            ("https://clinic.lan", "https://clinic.lan:8470/"),
+            ("clinic.lan:9000", "https://clinic.lan:9000/"),
+            ("https://clinic.lan:443", "https://clinic.lan/"),
+            ("[fd00::5]", "https://[fd00::5]:8470/"),
+            ("[fd00::5]:9000", "https://[fd00::5]:9000/"),
+            ("http://127.0.0.1", "http://127.0.0.1:8470/"),
+            ("https://clinic.lan/chat", "https://clinic.lan:8470/chat/"),
+        ] {
+            assert_eq!(login_base(typed).unwrap().as_str(), base, "{typed}");
+        }
+        assert_eq!(
+            shown_address(&login_base("10.0.0.1").unwrap()),
+            "https://10.0.0.1:8470"
+        );
     }
 
     #[test]

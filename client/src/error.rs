@@ -60,6 +60,24 @@ pub enum ClientError {
     Credentials(String),
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
+    /// At login: nothing usable answered at the address (refused, unknown name, no answer in
+    /// time). `why` says which, in words.
+    #[error(
+        "Could not reach the clinic server at {address}: {why}. Check the address and port, \
+         that this computer is on the clinic's network, and that the clinic server is running."
+    )]
+    Unreachable { address: String, why: String },
+    /// At login: something answered, but not a clinic server (e.g. a web page). Its body is
+    /// never shown.
+    #[error(
+        "{address} answered, but it is not a clinic server. Check the address and the port \
+         (a clinic server listens on port {port} unless your clinic's IT chose another).",
+        port = clinic_protocol::DEFAULT_PORT
+    )]
+    NotClinicServer { address: String },
+    /// The user cancelled the sign-in.
+    #[error("Sign-in cancelled.")]
+    Cancelled,
     #[error("file: {0}")]
     Io(#[from] std::io::Error),
     #[error("bad data: {0}")]
@@ -98,6 +116,9 @@ impl ClientError {
             Self::Invalid(_) => "invalid",
             Self::Credentials(_) => "credentials",
             Self::Timeout(_) => "timeout",
+            Self::Unreachable { .. } => "unreachable",
+            Self::NotClinicServer { .. } => "notClinicServer",
+            Self::Cancelled => "cancelled",
             Self::Io(_) => "io",
             Self::Json(_) => "json",
         }

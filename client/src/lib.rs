@@ -24,6 +24,7 @@ mod connection;
 pub mod credentials;
 pub mod error;
 pub mod events;
+pub mod links;
 pub mod lock;
 pub mod profile;
 pub mod record;

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a client trusts for one server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,14 +265,26 @@ pub async fn fetch_server_ca(server_url: &str) -> Result<ServerCa> {
         let _ = connector.connect(name, tcp).await;
         Ok::<_, std::io::Error>(())
     };
+    let unreachable = |why: String| crate::api::unreachable(&url, why);
     tokio::time::timeout(PROBE_TIMEOUT, probe)
         .await
-        .map_err(|_| ClientError::Timeout("the server's certificate"))??;
+        .map_err(|_| {
+            unreachable(format!(
+                "no answer within {} seconds",
+                PROBE_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| match crate::api::io_reason(&url, &e) {
+            Some(why) => unreachable(why),
+            None if e.to_string().contains("lookup") || e.to_string().contains("resolve") => {
+                unreachable(format!("the name {host} was not found"))
+            }
+            None => unreachable(format!("{e}")),
+        })?;
     let chain = std::mem::take(&mut *recorder.chain.lock().unwrap_or_else(|e| e.into_inner()));
     match chain.len() {
-        0 => Err(ClientError::Invalid(format!(
-            "{url} did not answer with a certificate (is it a clinic server speaking https?)"
-        ))),
+        // No TLS at all (a plain web server, another service): not a clinic server.
+        0 => Err(crate::api::not_clinic_server(&url)),
         1 => Err(ClientError::Invalid(
             "the server sent only its own certificate and no CA to pair with; if it has a \
              certificate from a public authority, trust the system's certificates instead"

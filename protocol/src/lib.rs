@@ -22,3 +22,7 @@ pub use model::{
     NotificationKind, Role, TransitionKind, User,
 };
 pub use ws::{ClientFrame, ServerFrame};
+
+/// The TCP port a clinic server listens on unless its IT chose another; clients add it to an
+/// address typed without a port.
+pub const DEFAULT_PORT: u16 = 8470;

@@ -37,7 +37,7 @@ struct Cli {
 enum Command {
     /// Serve WebSocket (/ws), REST (/api) and /healthz.
     Serve {
-        #[arg(long, env = "CLINIC_LISTEN", default_value = "0.0.0.0:8470")]
+        #[arg(long, env = "CLINIC_LISTEN", default_value_t = format!("0.0.0.0:{}", clinic_protocol::DEFAULT_PORT))]
         listen: String,
         /// Start a new, empty clinic if the data folder has no database (without it the server
         /// refuses such a folder: a wrong --data-dir must not look like an empty clinic).

@@ -14,12 +14,23 @@ const PLUGIN_ENTRY: &str = "Clinic Messaging.desktop";
 /// Turns start-on-login on or off for this user.
 #[cfg(target_os = "linux")]
 pub fn set<R: tauri::Runtime>(_app: &tauri::AppHandle<R>, on: bool) -> Result<(), String> {
-    let base = directories::BaseDirs::new().ok_or("no home folder to keep the autostart entry")?;
-    if let Some(home) = directories::UserDirs::new() {
-        let _ = std::fs::remove_file(home.home_dir().join(".config/autostart").join(PLUGIN_ENTRY));
-    }
+    let home = directories::UserDirs::new().ok_or("no home folder to keep the autostart entry")?;
+    let home = home.home_dir();
+    let _ = std::fs::remove_file(home.join(".config/autostart").join(PLUGIN_ENTRY));
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the app's binary: {e}"))?;
-    apply(&base.config_dir().join("autostart"), &exe, on).map_err(|e| e.to_string())
+    let dir = autostart_dir(std::env::var_os("XDG_CONFIG_HOME"), home);
+    apply(&dir, &exe, on).map_err(|e| e.to_string())
+}
+
+/// `$XDG_CONFIG_HOME/autostart`, or `~/.config/autostart` when it is unset, empty or relative
+/// (the XDG Base Directory spec says to ignore a relative one).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn autostart_dir(xdg_config_home: Option<std::ffi::OsString>, home: &Path) -> PathBuf {
+    xdg_config_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| home.join(".config"))
+        .join("autostart")
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -100,6 +111,23 @@ mod tests {
         apply(&autostart, Path::new("/usr/bin/clinic-desktop"), false)
             .unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_entry_goes_under_xdg_config_home_when_it_is_set() {
+        let home = Path::new("/home/pat");
+        let xdg = std::env::temp_dir().join(format!("clinic-xdg-{}", std::process::id()));
+        let dir = autostart_dir(Some(xdg.clone().into_os_string()), home);
+        assert_eq!(dir, xdg.join("autostart"));
+        apply(&dir, Path::new("/usr/bin/clinic-desktop"), true).unwrap_or_else(|e| panic!("{e}"));
+        assert!(xdg.join("autostart").join(ENTRY).is_file());
+        let _ = std::fs::remove_dir_all(&xdg);
+        for unset in [None, Some("".into()), Some("relative/config".into())] {
+            assert_eq!(
+                autostart_dir(unset, home),
+                Path::new("/home/pat/.config/autostart")
+            );
+        }
     }
 
     #[test]

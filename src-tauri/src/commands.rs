@@ -50,6 +50,12 @@ pub async fn login<R: Runtime>(
     Ok(desktop.snapshot(Some(&client)))
 }
 
+/// Makes a `login` that is still waiting for the server end with `cancelled`.
+#[tauri::command]
+pub fn cancel_login(desktop: State<'_, Desktop>) {
+    desktop.cancel_login();
+}
+
 /// Whether the server confirmed the end of the session.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -5,7 +5,7 @@
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{self, Settings};
 use crate::status::{ConnectionStatus, SessionInfo};
-use crate::ui::{DeviceCheck, DeviceState, Snapshot, UiEvent};
+use crate::ui::{DeviceCheck, DeviceState, Known, Snapshot, UiEvent};
 use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Pairing, Profile};
 use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
@@ -35,6 +35,8 @@ pub struct Desktop {
     channel: Mutex<Outlet>,
     /// What this device can do, as last found out (`notify::check_device`).
     device: Mutex<DeviceCheck>,
+    /// Bumped by `cancel_login`: a sign-in waiting for the server gives up.
+    login_cancel: tokio::sync::watch::Sender<u64>,
 }
 
 /// The UI's channel, if it subscribed.
@@ -75,7 +77,10 @@ impl Desktop {
             device: Mutex::new(DeviceCheck {
                 sound: DeviceState::Untested,
                 notifications: DeviceState::Untested,
+                notifications_suppressed: Known::Unknown,
+                tray_host: Known::Unknown,
             }),
+            login_cancel: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -133,7 +138,18 @@ impl Desktop {
         password: &str,
         pairing: Pairing,
     ) -> CmdResult<Client> {
-        let client = Client::login(self.options(), server_url, username, password, pairing).await?;
+        let mut cancel = self.login_cancel.subscribe();
+        cancel.mark_unchanged();
+        let cancelled = async move {
+            // A dropped sender never happens while `self` lives; then the login just runs on.
+            if cancel.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let options = self.options();
+        let client =
+            Client::login_until(options, server_url, username, password, pairing, cancelled)
+                .await?;
         let mut active = self.active.lock().await;
         if let Some(old) = active.take() {
             old.forwarder.abort();
@@ -141,6 +157,11 @@ impl Desktop {
         }
         *active = Some(self.start(app, client.clone()));
         Ok(client)
+    }
+
+    /// Makes a sign-in that is waiting for the server give up (`cancelled`).
+    pub fn cancel_login(&self) {
+        self.login_cancel.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Ends the session (the client silences this device first). True when the server

@@ -45,6 +45,7 @@ impl From<ClientError> for CommandError {
         let code = match &e {
             ClientError::Server { code, .. } => protocol_code(*code),
             ClientError::Http(_)
+            | ClientError::Unreachable { .. }
             | ClientError::NotConnected
             | ClientError::Timeout(_)
             | ClientError::Unconfirmed(_) => "network",
@@ -60,6 +61,8 @@ impl From<ClientError> for CommandError {
             ClientError::NotPaired { .. } => "not_paired",
             ClientError::CertificateExpired => "certificate_expired",
             ClientError::PairingCode(_) => "bad_request",
+            ClientError::NotClinicServer { .. } => "not_clinic_server",
+            ClientError::Cancelled => "cancelled",
         };
         let message = match &e {
             // People read this on the login screen: say it plainly.

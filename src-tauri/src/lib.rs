@@ -8,9 +8,11 @@ mod bindings;
 mod commands;
 pub mod compositing;
 mod desktop;
+mod desktop_check;
 mod error;
 mod files;
 mod forward;
+mod links;
 mod lock;
 mod notify;
 mod screen;
@@ -97,6 +99,7 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(links::navigation_guard())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
@@ -112,6 +115,11 @@ pub fn run() {
             ));
             tray::build(&handle)?;
             screen::watch(&handle);
+            // Whether the desktop holds notifications back or shows no tray: known from the start.
+            let checking = handle.clone();
+            tauri::async_runtime::spawn(async move {
+                notify::check_device(&checking).await;
+            });
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {
@@ -136,6 +144,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::subscribe,
             commands::login,
+            commands::cancel_login,
             commands::logout,
             commands::load_messages,
             commands::send_message,
@@ -160,6 +169,7 @@ pub fn run() {
             files::describe_file,
             files::attachment_preview,
             files::open_attachment,
+            links::open_link,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

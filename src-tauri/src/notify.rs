@@ -3,6 +3,7 @@
 //! click on one opens its conversation. No policy here.
 
 use crate::desktop::Desktop;
+use crate::desktop_check::SessionCheck;
 use crate::error::{CmdResult, CommandError};
 use crate::ui::{DeviceCheck, DeviceState, UiEvent};
 use clinic_alarm::Alarm;
@@ -40,8 +41,8 @@ pub fn sync_alarm<R: Runtime>(app: &AppHandle<R>, ringing: &[EmergencyId]) {
     }
 }
 
-/// The alarm's outputs as the UI shows them.
-fn device_of(status: &clinic_alarm::AlarmStatus) -> DeviceCheck {
+/// The alarm's outputs and the desktop session's answers, as the UI shows them.
+fn device_of(status: &clinic_alarm::AlarmStatus, session: SessionCheck) -> DeviceCheck {
     let state = |a: clinic_alarm::Availability| match a {
         clinic_alarm::Availability::Available => DeviceState::Works,
         clinic_alarm::Availability::Unavailable => DeviceState::Missing,
@@ -50,12 +51,16 @@ fn device_of(status: &clinic_alarm::AlarmStatus) -> DeviceCheck {
     DeviceCheck {
         sound: state(status.audio),
         notifications: state(status.notifications),
+        notifications_suppressed: session.notifications_suppressed,
+        tray_host: session.tray_host,
     }
 }
 
-/// Reads what this device can do now and tells the UI if that changed.
-pub fn check_device<R: Runtime>(app: &AppHandle<R>) -> DeviceCheck {
-    let device = device_of(&alarm(app).status());
+/// Reads what this device can do now (the alarm's outputs, and the session bus about
+/// notifications held back and the tray) and tells the UI if that changed.
+pub async fn check_device<R: Runtime>(app: &AppHandle<R>) -> DeviceCheck {
+    let session = crate::desktop_check::check_session().await;
+    let device = device_of(&alarm(app).status(), session);
     let desktop = app.state::<Desktop>();
     if desktop.set_device(device) {
         desktop.send(UiEvent::Device { device });
@@ -72,7 +77,7 @@ fn check_device_soon<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(OUTCOME_AFTER).await;
-        check_device(&app);
+        check_device(&app).await;
     });
 }
 
@@ -131,7 +136,7 @@ pub async fn test_alert<R: Runtime>(app: &AppHandle<R>) -> CmdResult<DeviceCheck
         Ok(Err(e)) => tracing::warn!("test alert: no notification could be shown: {e}"),
         Err(e) => return Err(CommandError::new("internal", e.to_string())),
     }
-    Ok(check_device(app))
+    Ok(check_device(app).await)
 }
 
 /// How long the test alert rings: long enough to hear it, short enough not to annoy.

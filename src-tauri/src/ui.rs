@@ -23,6 +23,16 @@ pub enum DeviceState {
     Untested,
 }
 
+/// An answer the desktop session gave, or `Unknown` where it offers no way to ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum Known {
+    Yes,
+    No,
+    Unknown,
+}
+
 /// What this device can do to get a doctor's attention: shown in the app, and the answer of
 /// the test alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,6 +41,10 @@ pub enum DeviceState {
 pub struct DeviceCheck {
     pub sound: DeviceState,
     pub notifications: DeviceState,
+    /// The notification server holds notifications back (the desktop's do-not-disturb).
+    pub notifications_suppressed: Known,
+    /// A tray host (StatusNotifierWatcher) shows the app's tray icon.
+    pub tray_host: Known,
 }
 
 /// Everything the UI shows, as it is now.

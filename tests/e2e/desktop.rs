@@ -7,6 +7,7 @@
 mod at_rest;
 mod lock;
 mod long_conversation;
+mod message_actions;
 mod receipts;
 mod safety;
 mod search;
@@ -25,6 +26,7 @@ use std::sync::{Mutex, OnceLock};
 use at_rest::bench_desktop_at_rest;
 use lock::app_lock;
 use long_conversation::bench_desktop_long_conversation;
+use message_actions::message_actions;
 use receipts::true_receipts;
 use safety::{
     device_without_sound_says_so, dnd_doctor_sees_emergency, second_emergency_joins,
@@ -665,7 +667,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 15] = [
     "login_and_session",
     "chat_and_receipts",
     "search",
@@ -679,6 +681,7 @@ const SCENARIOS: [&str; 14] = [
     "unanswered_emergency_shows_number",
     "device_without_sound_says_so",
     "true_receipts",
+    "message_actions",
     "app_lock",
 ];
 
@@ -781,6 +784,7 @@ fn main() {
         trial!(unanswered_emergency_shows_number),
         trial!(device_without_sound_says_so),
         trial!(true_receipts),
+        trial!(message_actions),
         // Revokes dr.patel's sessions at its end (the CLI's too): after the others.
         trial!(app_lock),
         // A benchmark (bench/desktop-at-rest.sh), not a test: run only with --ignored.

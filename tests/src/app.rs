@@ -256,6 +256,60 @@ impl App {
         self.wait_css(&css).await.map(drop)
     }
 
+    /// A right-click in the middle of the first element matching `css` (a real pointer event,
+    /// so the page's `contextmenu` handling is what is tested).
+    pub async fn right_click(&self, css: &str) -> Result<()> {
+        use fantoccini::actions::{InputSource, MOUSE_BUTTON_RIGHT, MouseActions, PointerAction};
+        let element = self.wait_css(css).await?;
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_RIGHT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_RIGHT,
+            });
+        self.client
+            .perform_actions(mouse)
+            .await
+            .with_context(|| format!("right-click {css}"))
+    }
+
+    /// Presses keys together, in order, then lets them go (e.g. Shift then F10); the focused
+    /// element gets them.
+    pub async fn press(&self, keys: &[char]) -> Result<()> {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut actions = KeyActions::new("keyboard".into());
+        for &value in keys {
+            actions = actions.then(KeyAction::Down { value });
+        }
+        for &value in keys.iter().rev() {
+            actions = actions.then(KeyAction::Up { value });
+        }
+        self.client.perform_actions(actions).await.context("keys")?;
+        self.client.release_actions().await.context("release keys")
+    }
+
+    /// Runs a script in the webview and answers what it returned.
+    pub async fn script(&self, script: &str) -> Result<serde_json::Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    /// The address the webview shows now.
+    pub async fn current_url(&self) -> Result<String> {
+        Ok(self.client.current_url().await?.to_string())
+    }
+
+    /// Resizes the window (its inner size is what the page lays out in).
+    pub async fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        Ok(self.client.set_window_size(width, height).await?)
+    }
+
     /// Saves a screenshot of the window as `<name>.png` (and returns its path).
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         // The frame after a DOM change may not be painted yet.

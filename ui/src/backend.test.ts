@@ -47,6 +47,8 @@ describe('createTauriBackend', () => {
     await b.pickFile();
     await b.attachmentPreview('c1');
     await b.openAttachment('c1');
+    await b.openLink('https://x.org');
+    await b.cancelLogin();
     expect(invoke.mock.calls).toEqual([
       ['login', { serverUrl: 'http://h:1', username: 'u', password: 'p' }],
       ['logout', undefined],
@@ -66,6 +68,8 @@ describe('createTauriBackend', () => {
       ['pick_file', undefined],
       ['attachment_preview', { clientId: 'c1' }],
       ['open_attachment', { clientId: 'c1' }],
+      ['open_link', { url: 'https://x.org' }],
+      ['cancel_login', undefined],
     ]);
   });
 

@@ -37,6 +37,8 @@ export interface Backend {
   /** Starts the event stream (every later change goes to `onEvent`) and answers the state now. */
   subscribe(onEvent: (event: UiEvent) => void): Promise<Snapshot>;
   login(args: LoginArgs): Promise<Snapshot>;
+  /** A `login` still waiting for the server rejects with `cancelled`. */
+  cancelLogin(): Promise<void>;
   logout(): Promise<LoggedOut>;
   /** Oldest first; at most `limit` messages, all older than `beforeSeq` when given. */
   loadMessages(args: LoadMessagesArgs): Promise<LocalMessage[]>;
@@ -65,6 +67,8 @@ export interface Backend {
   attachmentPreview(clientId: ClientId): Promise<string | null>;
   /** Opens an attachment with the system's default application (downloading it first if needed). */
   openAttachment(clientId: ClientId): Promise<void>;
+  /** Opens an http(s) or mailto link from a message in the system's browser (never in the app). */
+  openLink(url: string): Promise<void>;
   /** Files dragged over / dropped on the window. */
   onFileDrop(handler: (event: FileDropEvent) => void): Unlisten;
   /** A key or click in the window: the app lock's idle time starts again. */
@@ -172,6 +176,7 @@ export function createTauriBackend(): Backend {
       return call('subscribe', { events });
     },
     login: (args) => call('login', { ...args }),
+    cancelLogin: () => call('cancel_login'),
     logout: () => call('logout'),
     loadMessages: (args) => call('load_messages', { ...args }),
     sendMessage: (args) => call('send_message', { ...args }),
@@ -190,6 +195,7 @@ export function createTauriBackend(): Backend {
     pickFile: () => call('pick_file'),
     attachmentPreview: (clientId) => call('attachment_preview', { clientId }),
     openAttachment: (clientId) => call('open_attachment', { clientId }),
+    openLink: (url) => call('open_link', { url }),
     userActive: () => call('user_active'),
     lockNow: () => call('lock_now'),
     unlock: (secret) => call('unlock', { secret }),

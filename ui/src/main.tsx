@@ -7,6 +7,7 @@ import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { createTauriBackend, runningInTauri, type Backend } from './backend';
 import { NoShell } from './components/NoShell';
+import { blockNativeMenu } from './logic/contextMenu';
 import { ChatStore } from './store/chatStore';
 import { StoreProvider } from './store/StoreProvider';
 import './styles/base.css';
@@ -15,6 +16,8 @@ import './styles/chat.css';
 import './styles/emergency.css';
 import './styles/lock.css';
 import './styles/search.css';
+import './styles/responsive.css';
+import './styles/dark.css';
 
 async function chooseBackend(): Promise<Backend | null> {
   // Replaced by a constant at build time, so without the variable the fake is not bundled.
@@ -26,6 +29,8 @@ async function chooseBackend(): Promise<Backend | null> {
 }
 
 async function main() {
+  // The browser's Reload/Back menu has no place in the app (text fields keep cut/copy/paste).
+  blockNativeMenu();
   const root = document.getElementById('root');
   if (!root) throw new Error('no #root element');
   const backend = await chooseBackend();

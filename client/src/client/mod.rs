@@ -88,6 +88,8 @@ impl Client {
     /// An `https://` server must be paired: `pairing` gives the code the user typed (or the CA
     /// they confirmed, see [`tls::fetch_server_ca`]) the first time; the CA is then pinned in the
     /// profile and every later connection must prove it holds a certificate from it.
+    ///
+    /// An address typed without a scheme or port gets `https://` and the clinic's default port.
     pub async fn login(
         options: ClientOptions,
         server_url: &str,
@@ -95,11 +97,33 @@ impl Client {
         password: &str,
         pairing: Pairing,
     ) -> Result<Self> {
-        let base = crate::api::normalize_base(server_url)?;
+        let never = std::future::pending();
+        Self::login_until(options, server_url, username, password, pairing, never).await
+    }
+
+    /// [`Client::login`] that gives up with [`ClientError::Cancelled`] when `cancelled`
+    /// completes while the server has not answered yet. Once it has, the login completes, so a
+    /// cancel never leaves half a session behind.
+    pub async fn login_until(
+        options: ClientOptions,
+        server_url: &str,
+        username: &str,
+        password: &str,
+        pairing: Pairing,
+        cancelled: impl std::future::Future<Output = ()>,
+    ) -> Result<Self> {
+        let base = crate::api::login_base(server_url)?;
         let profile = Profile::new(&options.profile_dir);
-        let trust = tls::resolve(&base, profile.pin(base.as_str())?, pairing).await?;
-        let api = Api::new(base.as_str(), trust.as_ref())?;
-        let response = api.login(username, password).await?;
+        let ask = async {
+            let trust = tls::resolve(&base, profile.pin(base.as_str())?, pairing).await?;
+            let api = Api::new(base.as_str(), trust.as_ref())?;
+            let response = api.login(username, password).await?;
+            Ok::<_, ClientError>((trust, api, response))
+        };
+        let (trust, api, response) = tokio::select! {
+            answered = ask => answered?,
+            () = cancelled => return Err(ClientError::Cancelled),
+        };
         if let Some(trust) = &trust {
             profile.save_pin(api.base().as_str(), trust)?;
         }

@@ -71,6 +71,104 @@ describe('login', () => {
   });
 });
 
+describe('message actions and links', () => {
+  it('right-click opens the app menu; copy puts the text on the clipboard; a link opens in the browser', async () => {
+    const text = 'Forms: https://clinic.example/forms. <b>bold</b>';
+    const s = await renderApp(setup({ messages: [msg({ seq: 1, senderId: DOCTOR.id, content: text })] }));
+    const chat = await openChat(s.user, 'doc');
+    const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    // Markup stays text; the link is an anchor.
+    expect(bubble.querySelector('b')).toBeNull();
+    expect(bubble).toHaveTextContent('<b>bold</b>');
+    const link = within(bubble).getByTestId('message-link');
+    expect(link).toHaveAttribute('href', 'https://clinic.example/forms');
+
+    const writes: string[] = [];
+    Object.defineProperty(navigator, 'clipboard', {
+      configurable: true,
+      value: { writeText: async (t: string) => void writes.push(t) },
+    });
+    fireEvent.contextMenu(bubble, { clientX: 20, clientY: 20 });
+    const menu = await screen.findByTestId('message-menu');
+    expect(
+      within(menu)
+        .getAllByRole('menuitem')
+        .map((m) => m.textContent),
+    ).toEqual(['Copy text', 'Copy link']);
+    expect(within(menu).getByTestId('message-action-copy-text')).toHaveFocus();
+    await s.user.click(within(menu).getByTestId('message-action-copy-text'));
+    await waitFor(() => expect(writes).toEqual([text]));
+    expect(screen.queryByTestId('message-menu')).toBeNull();
+
+    await s.user.click(link);
+    expect(s.fake.callsOf('open_link')).toEqual([{ url: 'https://clinic.example/forms' }]);
+  });
+
+  it('opens from the keyboard (Shift+F10), moves with arrows, picks with Enter, closes with Escape', async () => {
+    const s = await renderApp(
+      setup({
+        messages: [msg({ seq: 1, senderId: DOCTOR.id, content: 'see https://a.org and https://b.org' })],
+      }),
+    );
+    const chat = await openChat(s.user, 'doc');
+    const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    bubble.focus();
+    await s.user.keyboard('{Shift>}{F10}{/Shift}');
+    const menu = await screen.findByTestId('message-menu');
+    expect(
+      within(menu)
+        .getAllByRole('menuitem')
+        .map((m) => m.textContent),
+    ).toEqual(['Copy text', 'Copy link (a.org)', 'Copy link (b.org)']);
+    await s.user.keyboard('{ArrowUp}');
+    expect(within(menu).getByText('Copy link (b.org)')).toHaveFocus();
+    await s.user.keyboard('{Escape}');
+    expect(screen.queryByTestId('message-menu')).toBeNull();
+    expect(bubble).toHaveFocus();
+
+    const writes: string[] = [];
+    Object.defineProperty(navigator, 'clipboard', {
+      configurable: true,
+      value: { writeText: async (t: string) => void writes.push(t) },
+    });
+    await s.user.keyboard('{ContextMenu}');
+    await screen.findByTestId('message-menu');
+    await s.user.keyboard('{ArrowDown}{Enter}');
+    await waitFor(() => expect(writes).toEqual(['https://a.org']));
+  });
+});
+
+describe('login: focus and cancel', () => {
+  it('puts the focus in the first empty field', async () => {
+    localStorage.setItem('clinic.lastServerUrl', 'https://clinic.lan:8470');
+    try {
+      await renderApp(setup({ as: null }));
+      expect(screen.getByTestId('username')).toHaveFocus();
+    } finally {
+      localStorage.removeItem('clinic.lastServerUrl');
+    }
+  });
+
+  it('offers Cancel while signing in to a silent server; cancelling brings the form back', async () => {
+    const s = setup({ as: null });
+    s.fake.silentServers.add('https://silent.lan');
+    const { user } = await renderApp(s);
+    expect(screen.getByTestId('server-url')).toHaveFocus();
+    expect(screen.queryByTestId('login-cancel')).toBeNull();
+    await user.type(screen.getByTestId('server-url'), 'silent.lan');
+    await user.type(screen.getByTestId('username'), 'pat');
+    await user.type(screen.getByTestId('password'), 'password');
+    await user.click(screen.getByTestId('login-submit'));
+    expect(screen.getByTestId('login-submit')).toHaveTextContent('Signing in…');
+    await user.click(await screen.findByTestId('login-cancel'));
+    await waitFor(() => expect(screen.getByTestId('login-submit')).toHaveTextContent('Sign in'));
+    expect(screen.queryByTestId('login-cancel')).toBeNull();
+    expect(screen.queryByTestId('login-error')).toBeNull();
+    expect(s.fake.callsOf('cancel_login')).toHaveLength(1);
+    expect(screen.getByTestId('username')).toHaveValue('pat');
+  });
+});
+
 describe('patient chat', () => {
   it('renders bubbles with status and side; Enter sends, Shift+Enter does not; typing is debounced', async () => {
     const s = await renderApp(
@@ -252,6 +350,9 @@ describe('doctor view', () => {
     await s.user.click(within(banner).getByTestId('emergency-acknowledge'));
     expect(within(banner).getByTestId('emergency-item')).toHaveAttribute('data-state', 'ACKNOWLEDGED');
     await s.user.click(within(banner).getByTestId('emergency-resolve'));
+    expect(within(banner).getByTestId('emergency-resolve-note')).toHaveAccessibleDescription(
+      'The patient sees this note word for word.',
+    );
     await s.user.type(within(banner).getByTestId('emergency-resolve-note'), 'Called back');
     await s.user.click(within(banner).getByTestId('emergency-resolve-submit'));
     expect(s.fake.callsOf('resolve_emergency')).toEqual([{ emergencyId: 'e1', note: 'Called back' }]);
@@ -306,7 +407,12 @@ describe('doctor view', () => {
     act(() => s.fake.upsertEmergency(emergency({ id: 'e7' }), true));
     const banner = await screen.findByTestId('emergency-banner');
     expect(within(banner).getByTestId('silence-alarm')).toBeInTheDocument();
-    act(() => s.fake.emit({ type: 'device', device: { sound: 'missing', notifications: 'works' } }));
+    act(() =>
+      s.fake.emit({
+        type: 'device',
+        device: { sound: 'missing', notifications: 'works', notificationsSuppressed: 'no', trayHost: 'yes' },
+      }),
+    );
     expect(within(banner).queryByTestId('silence-alarm')).toBeNull();
     expect(within(banner).getByTestId('device-cannot-ring')).toBeInTheDocument();
     expect(screen.getByTestId('device-warning')).toHaveTextContent('This device cannot ring');
@@ -314,7 +420,7 @@ describe('doctor view', () => {
     await s.user.click(screen.getByTestId('settings-button'));
     await s.user.click(screen.getByTestId('send-test-alert'));
     expect(await screen.findByTestId('test-alert-result')).toHaveTextContent(
-      'Sound: played. Notification: shown.',
+      'Sound: played. Notification: shown. Desktop do-not-disturb: off. Tray icon: shown.',
     );
     expect(screen.queryByTestId('device-warning')).toBeNull();
   });
@@ -435,10 +541,14 @@ describe('connection and settings', () => {
     expect(await screen.findByTestId('login-form')).toBeInTheDocument();
   });
 
-  it('patients have no availability setting', async () => {
+  it('patients have no availability setting and no test alert, but their own settings', async () => {
     const s = await renderApp(setup());
     await s.user.click(await screen.findByTestId('settings-button'));
     expect(screen.queryByTestId('setting-availability')).toBeNull();
+    expect(screen.queryByTestId('send-test-alert')).toBeNull();
+    expect(screen.getByTestId('setting-show-content')).toBeInTheDocument();
+    expect(screen.getByTestId('setting-start-on-login')).toBeInTheDocument();
+    expect(screen.getByTestId('logout-button')).toBeInTheDocument();
     await s.user.click(screen.getByTestId('settings-close'));
     expect(screen.queryByTestId('settings-panel')).toBeNull();
   });

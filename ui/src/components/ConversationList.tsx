@@ -25,6 +25,7 @@ function ConversationItem({ c, me, selected }: { c: Conversation; me: User; sele
         type="button"
         className={`conversation ${selected ? 'is-active' : ''} ${c.hasEmergency ? 'has-emergency' : ''}`}
         data-testid={`conversation-${other.username}`}
+        title={other.name}
         data-active={selected}
         aria-current={selected ? 'true' : undefined}
         onClick={() => void store.select({ patientId: c.patientId, doctorId: c.doctorId })}

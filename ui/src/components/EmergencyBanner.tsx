@@ -135,6 +135,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           <input
             id={`note-${e.id}`}
             data-testid="emergency-resolve-note"
+            aria-describedby={`note-hint-${e.id}`}
             value={note}
             maxLength={2048}
             placeholder="What was done (e.g. called the patient, ambulance sent)"
@@ -152,6 +153,9 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           <button type="button" className="banner-button" onClick={() => setResolving(false)}>
             Cancel
           </button>
+          <p className="banner-resolve-hint" id={`note-hint-${e.id}`} data-testid="emergency-resolve-hint">
+            The patient sees this note word for word.
+          </p>
         </form>
       )}
     </li>

@@ -1,7 +1,7 @@
 // First run: the clinic server's address and the user's credentials.
 
 import { useState, type FormEvent, type InputHTMLAttributes } from 'react';
-import { loginArgs } from '../logic/login';
+import { firstEmptyField, loginArgs } from '../logic/login';
 import { useChat, useStore } from '../store/hooks';
 import { PairingCodeField } from './PairingCodeField';
 
@@ -38,6 +38,8 @@ export function LoginScreen() {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [pairingCode, setPairingCode] = useState('');
+  // Decided once, when the form opens: the first field the person still has to fill in.
+  const [focus] = useState(() => firstEmptyField({ serverUrl, username, password }));
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -66,6 +68,8 @@ export function LoginScreen() {
           value={serverUrl}
           onChange={setServerUrl}
           autoComplete="url"
+          autoFocus={focus === 'serverUrl'}
+          disabled={busy}
         />
         <TextField
           label="Username"
@@ -73,6 +77,8 @@ export function LoginScreen() {
           value={username}
           onChange={setUsername}
           autoComplete="username"
+          autoFocus={focus === 'username'}
+          disabled={busy}
           autoCapitalize="none"
         />
         <TextField
@@ -82,6 +88,8 @@ export function LoginScreen() {
           value={password}
           onChange={setPassword}
           autoComplete="current-password"
+          autoFocus={focus === 'password'}
+          disabled={busy}
         />
         <PairingCodeField value={pairingCode} onChange={setPairingCode} />
         {error && (
@@ -92,6 +100,16 @@ export function LoginScreen() {
         <button type="submit" className="primary-button" data-testid="login-submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
+        {busy && (
+          <button
+            type="button"
+            className="secondary-button"
+            data-testid="login-cancel"
+            onClick={() => void store.cancelLogin()}
+          >
+            Cancel
+          </button>
+        )}
       </form>
     </main>
   );

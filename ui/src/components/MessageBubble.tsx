@@ -1,12 +1,15 @@
 // One message: mine on the right, theirs on the left, with time, delivery ticks, attachment,
-// emergency styling, and Retry when it failed.
+// emergency styling, clickable links, its own menu (right-click, Shift+F10), and Retry when it
+// failed.
 
 import { memo, useEffect, useState } from 'react';
 import { fileKind, formatTime } from '../logic/format';
 import { useChat, useStore } from '../store/hooks';
 import type { LocalMessage } from '../types';
 import { FilePreview } from './FilePreview';
+import { MessageText } from './MessageText';
 import { StatusTicks } from './StatusTicks';
+import { useMessageMenu } from './useMessageMenu';
 
 /** Loads an image attachment's preview once, through the backend. */
 function useImagePreview(msg: LocalMessage): string | null {
@@ -41,6 +44,7 @@ export const MessageBubble = memo(function MessageBubble({
   const [fresh] = useState(() => Date.now() - new Date(message.createdAt).getTime() < FRESH_MS);
   const progress = useChat((s) => s.uploads[message.clientId]);
   const imageUrl = useImagePreview(message);
+  const menu = useMessageMenu(message);
   const failed = message.status === 'FAILED';
   const classes = [
     'bubble',
@@ -61,6 +65,10 @@ export const MessageBubble = memo(function MessageBubble({
         data-mine={mine}
         data-client-id={message.clientId}
         aria-label={`${mine ? 'You' : 'They'} said`}
+        aria-haspopup="menu"
+        tabIndex={0}
+        onContextMenu={menu.onContextMenu}
+        onKeyDown={menu.onKeyDown}
       >
         {message.isEmergency && <div className="bubble-emergency-tag">⚠ Emergency</div>}
         {message.fileName && (
@@ -73,7 +81,7 @@ export const MessageBubble = memo(function MessageBubble({
             onOpen={() => void store.backend.openAttachment(message.clientId).catch(() => undefined)}
           />
         )}
-        {message.content && <p className="bubble-text">{message.content}</p>}
+        {message.content && <MessageText text={message.content} />}
         <footer className="bubble-meta">
           <time dateTime={message.createdAt}>{formatTime(message.createdAt)}</time>
           {mine && <StatusTicks status={message.status} />}
@@ -100,6 +108,7 @@ export const MessageBubble = memo(function MessageBubble({
           </div>
         )}
       </article>
+      {menu.menu}
     </div>
   );
 });

@@ -1,7 +1,17 @@
 // The composer: Enter sends, Shift+Enter adds a line; typing start/stop (debounced); one
 // attachment from the file picker or dropped onto the window.
 
-import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import {
+  useEffect,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+  type FormEvent,
+  type KeyboardEvent,
+  type RefObject,
+} from 'react';
+import { composerHeight } from '../logic/composer';
 import { TypingSender } from '../logic/typing';
 import { useStore } from '../store/hooks';
 import type { PickedFile } from '../types';
@@ -15,12 +25,29 @@ function byteLength(s: string): number {
   return new TextEncoder().encode(s).length;
 }
 
+/** Sizes the composer to its text: one line when empty, growing up to a limit. */
+function useAutoGrow(ref: RefObject<HTMLTextAreaElement | null>, text: string) {
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const style = getComputedStyle(el);
+    const px = (v: string) => Number.parseFloat(v) || 0;
+    el.style.height = 'auto';
+    el.style.height = `${composerHeight(el.scrollHeight, {
+      lineHeight: px(style.lineHeight) || px(style.fontSize) * 1.45,
+      padding: px(style.paddingTop) + px(style.paddingBottom),
+      border: px(style.borderTopWidth) + px(style.borderBottomWidth),
+    })}px`;
+  }, [ref, text]);
+}
+
 export function MessageInput({ conversationKey }: { conversationKey: string }) {
   const store = useStore();
   const [text, setText] = useState('');
   const [file, setFile] = useState<PickedFile | null>(null);
   const [dragging, setDragging] = useState(false);
   const inputRef = useRef<HTMLTextAreaElement>(null);
+  useAutoGrow(inputRef, text);
   const typing = useMemo(() => new TypingSender((t) => store.setTyping(t)), [store]);
 
   // Leaving a conversation ends "typing" there. (ChatLayout keys ChatWindow by conversation, so
@@ -106,7 +133,8 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
           className="composer-input"
           data-testid="message-input"
           aria-label="Message"
-          placeholder="Write a message…  (Enter to send, Shift+Enter for a new line)"
+          placeholder="Write a message…"
+          title="Enter sends, Shift+Enter starts a new line"
           rows={1}
           autoFocus
           value={text}

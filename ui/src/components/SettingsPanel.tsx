@@ -1,7 +1,9 @@
-// Settings: notification privacy, start on login, doctor availability, test alert, log out.
+// Settings: notification privacy, start on login, the app lock, log out; for doctors also
+// availability and the test alert (patients are never alerted, so they see neither).
 
 import { useEffect, useRef, useState } from 'react';
 import { testAlertReport } from '../logic/device';
+import { settingsSections } from '../logic/settings';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
 import { LockSettings } from './LockSettings';
@@ -42,6 +44,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
     setTesting(false);
     if (checked) setTestResult(testAlertReport(checked));
   };
+  const sections = settingsSections(me.role);
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => closeRef.current?.focus(), []);
   return (
@@ -82,7 +85,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
           label="Start when I log in to this computer"
         />
         <LockSettings />
-        {me.role === 'DOCTOR' && (
+        {sections.availability && (
           <label className="field">
             <span>Availability</span>
             <select
@@ -98,15 +101,17 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
           </label>
         )}
         <div className="settings-actions">
-          <button
-            type="button"
-            className="secondary-button"
-            data-testid="send-test-alert"
-            disabled={testing}
-            onClick={() => void testAlert()}
-          >
-            {testing ? 'Testing…' : 'Send test alert'}
-          </button>
+          {sections.alarmCheck && (
+            <button
+              type="button"
+              className="secondary-button"
+              data-testid="send-test-alert"
+              disabled={testing}
+              onClick={() => void testAlert()}
+            >
+              {testing ? 'Testing…' : 'Send test alert'}
+            </button>
+          )}
           <button
             type="button"
             className="danger-outline-button"

@@ -48,6 +48,8 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   pick_file: (b) => b.pickFile(),
   attachment_preview: (b, a) => b.attachmentPreview(a.clientId as string),
   open_attachment: (b, a) => b.openAttachment(a.clientId as string),
+  open_link: (b, a) => b.openLink(a.url as string),
+  cancel_login: (b) => b.cancelLogin(),
   user_active: (b) => b.userActive(),
   lock_now: (b) => b.lockNow(),
   unlock: (b, a) => b.unlock(a.secret as string),
@@ -237,6 +239,7 @@ describe('the fake backend against the real shell transcript', () => {
       'unanswered_emergency_shows_number',
       'device_without_sound_says_so',
       'true_receipts',
+      'message_actions',
       'app_lock',
     ]);
   });

@@ -6,6 +6,7 @@
 import { BackendError, type Backend, type Unlisten } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
 import { fileKind } from '../logic/format';
+import { isOpenableLink } from '../logic/links';
 import { DEFAULT_SETTINGS } from '../logic/settings';
 import type {
   Availability,
@@ -99,12 +100,20 @@ export class FakeBackend implements Backend {
   private pin: string | null = null;
   clinic: ClinicInfo | null;
   /** What the fake device can do (the browser preview and tests: everything, once tried). */
-  device: DeviceCheck = { sound: 'untested', notifications: 'untested' };
+  device: DeviceCheck = {
+    sound: 'untested',
+    notifications: 'untested',
+    notificationsSuppressed: 'unknown',
+    trayHost: 'unknown',
+  };
   ringing: EmergencyId[];
   /** When set, the next acknowledge is refused with this conflict message. */
   conflictOnAcknowledge: string | null = null;
   /** When true, confirmed actions fail as if the server could not be reached. */
   unreachable = false;
+  /** Addresses that accept a sign-in and never answer (until `cancelLogin`). */
+  readonly silentServers = new Set<string>();
+  private cancelPending: (() => void) | null = null;
   private nextSeq: number;
   private nextId = 1;
 
@@ -168,6 +177,10 @@ export class FakeBackend implements Backend {
     const user = this.users.find((u) => u.username === args.username);
     if (!/^https?:\/\//.test(args.serverUrl))
       throw new BackendError('bad_request', 'The server address must start with http:// or https://');
+    if (this.silentServers.has(args.serverUrl))
+      await new Promise<never>((_, reject) => {
+        this.cancelPending = () => reject(new BackendError('cancelled', 'Sign-in cancelled.'));
+      });
     this.checkPairing(args);
     if (!user || args.password !== PASSWORD)
       throw new BackendError('unauthorized', 'Wrong username or password');
@@ -178,6 +191,12 @@ export class FakeBackend implements Backend {
     // while the login's answer was on its way).
     if (this.clinic) this.emit({ type: 'clinic', clinic: this.clinic });
     return snapshot;
+  }
+
+  async cancelLogin(): Promise<void> {
+    this.record('cancel_login');
+    this.cancelPending?.();
+    this.cancelPending = null;
   }
 
   /** The doctor's availability was changed on another device (the tray, the CLI). */
@@ -663,7 +682,8 @@ export class FakeBackend implements Backend {
 
   async sendTestAlert(): Promise<DeviceCheck> {
     this.record('send_test_alert');
-    this.device = { sound: 'works', notifications: 'works' };
+    // The fake desktop: everything works, nothing held back, a tray.
+    this.device = { sound: 'works', notifications: 'works', notificationsSuppressed: 'no', trayHost: 'yes' };
     this.emit({ type: 'device', device: this.device });
     return this.device;
   }
@@ -678,6 +698,12 @@ export class FakeBackend implements Backend {
     const m = this.messages.find((x) => x.clientId === clientId);
     if (!m?.fileName || fileKind(m.fileName, m.fileType) !== 'image') return null;
     return demoImage(m.fileName);
+  }
+
+  async openLink(url: string) {
+    this.record('open_link', { url });
+    if (!isOpenableLink(url))
+      throw new BackendError('bad_request', 'only web (http, https) and e-mail (mailto) links are opened');
   }
 
   async openAttachment(clientId: string) {

@@ -66,7 +66,15 @@ export type ConversationKey = { patientId: UserId, doctorId: UserId, };
 
 export type Device = "shared" | "personal";
 
-export type DeviceCheck = { sound: DeviceState, notifications: DeviceState, };
+export type DeviceCheck = { sound: DeviceState, notifications: DeviceState, 
+/**
+ * The notification server holds notifications back (the desktop's do-not-disturb).
+ */
+notificationsSuppressed: Known, 
+/**
+ * A tray host (StatusNotifierWatcher) shows the app's tray icon.
+ */
+trayHost: Known, };
 
 export type DeviceState = "works" | "missing" | "untested";
 
@@ -99,6 +107,8 @@ nextCursor: string | null,
 offline: boolean, };
 
 export type Highlight = { start: number, end: number, };
+
+export type Known = "yes" | "no" | "unknown";
 
 export type LocalMessage = { id: MessageId | null, seq: Seq | null, clientId: ClientId, patientId: UserId, doctorId: UserId, senderId: UserId, content: string, messageType: MessageType, status: MessageStatus, fileUrl: string | null, fileName: string | null, fileSize: number | null, fileType: string | null, isEmergency: boolean, resolvedAt: string | null, createdAt: string, updatedAt: string, deliveredAt: string | null, readAt: string | null, 
 /**

@@ -3,23 +3,62 @@ import { canRing, deviceProblems, testAlertReport } from './device';
 
 describe('device self-check', () => {
   it('says what works and what does not', () => {
-    const silent = { sound: 'missing', notifications: 'works' } as const;
+    const silent = {
+      sound: 'missing',
+      notifications: 'works',
+      notificationsSuppressed: 'no',
+      trayHost: 'yes',
+    } as const;
     expect(canRing(silent)).toBe(false);
     expect(deviceProblems(silent)).toEqual([
       'This device cannot ring: no sound device was found. Emergencies only show on screen.',
     ]);
-    expect(testAlertReport(silent)).toBe('Sound: did not play (no sound device). Notification: shown.');
+    expect(testAlertReport(silent)).toBe(
+      'Sound: did not play (no sound device). Notification: shown. Desktop do-not-disturb: off. Tray icon: shown.',
+    );
 
-    const fine = { sound: 'works', notifications: 'works' } as const;
+    const fine = {
+      sound: 'works',
+      notifications: 'works',
+      notificationsSuppressed: 'no',
+      trayHost: 'yes',
+    } as const;
     expect(canRing(fine)).toBe(true);
     expect(deviceProblems(fine)).toEqual([]);
-    expect(testAlertReport(fine)).toBe('Sound: played. Notification: shown.');
+    expect(testAlertReport(fine)).toBe(
+      'Sound: played. Notification: shown. Desktop do-not-disturb: off. Tray icon: shown.',
+    );
 
-    const untried = { sound: 'untested', notifications: 'missing' } as const;
+    const untried = {
+      sound: 'untested',
+      notifications: 'missing',
+      notificationsSuppressed: 'unknown',
+      trayHost: 'unknown',
+    } as const;
     expect(canRing(untried)).toBe(true);
     expect(deviceProblems(untried)).toHaveLength(1);
     expect(testAlertReport(untried)).toBe(
-      'Sound: not known yet. Notification: not shown (no notification service).',
+      'Sound: not known yet. Notification: not shown (no notification service). ' +
+        'Desktop do-not-disturb: this desktop does not say. Tray icon: not known.',
     );
+  });
+
+  it('says when the desktop holds notifications back or has no tray, and never guesses', () => {
+    const held = {
+      sound: 'works',
+      notifications: 'works',
+      notificationsSuppressed: 'yes',
+      trayHost: 'no',
+    } as const;
+    expect(deviceProblems(held)).toEqual([
+      "This computer's do-not-disturb holds notifications back: emergency pop-ups will not appear (the app still shows them).",
+      'This desktop shows no tray icons: keep the window open, as closing it hides the app (start it again to bring it back).',
+    ]);
+    expect(testAlertReport(held)).toBe(
+      'Sound: played. Notification: shown. Desktop do-not-disturb: on (notifications held back). ' +
+        'Tray icon: no tray on this desktop.',
+    );
+    const unknown = { ...held, notificationsSuppressed: 'unknown', trayHost: 'unknown' } as const;
+    expect(deviceProblems(unknown)).toEqual([]);
   });
 });

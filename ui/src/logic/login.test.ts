@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loginArgs, loginErrorText } from './login';
+import { firstEmptyField, loginArgs, loginErrorText } from './login';
 
 const FORM = {
   serverUrl: ' https://clinic.lan:8470/ ',
@@ -45,5 +45,27 @@ describe('loginErrorText', () => {
     expect(loginErrorText({ code: 'unauthorized', message: 'wrong username or password' })).toBe(
       'wrong username or password',
     );
+  });
+});
+
+describe('firstEmptyField', () => {
+  it('focuses the address on first run, then the first field still empty', () => {
+    expect(firstEmptyField({ serverUrl: '', username: '', password: '' })).toBe('serverUrl');
+    expect(firstEmptyField({ serverUrl: ' https://clinic.lan ', username: ' ', password: '' })).toBe(
+      'username',
+    );
+    expect(firstEmptyField({ serverUrl: 'clinic.lan', username: 'pat', password: '' })).toBe('password');
+  });
+});
+
+describe('loginErrorText for a cancelled or failed sign-in', () => {
+  it('shows nothing when the person cancelled', () => {
+    expect(loginErrorText({ code: 'cancelled', message: 'Sign-in cancelled.' })).toBeNull();
+  });
+
+  it("shows the client's sentence naming the address, never a page", () => {
+    const message =
+      'https://10.0.0.9:8470 answered, but it is not a clinic server. Check the address and the port.';
+    expect(loginErrorText({ code: 'not_clinic_server', message })).toBe(message);
   });
 });

@@ -24,8 +24,22 @@ export function loginArgs(form: LoginForm): LoginArgs {
   return args;
 }
 
-/** The sentence the login screen shows for a failed login. */
-export function loginErrorText(error: BackendErrorBody): string {
+/** The fields of the form a person fills in, in order. */
+export type LoginField = 'serverUrl' | 'username' | 'password';
+
+/** The field that gets the focus when the form opens: the first one still empty. */
+export function firstEmptyField(form: Pick<LoginForm, LoginField>): LoginField {
+  if (!form.serverUrl.trim()) return 'serverUrl';
+  if (!form.username.trim()) return 'username';
+  return 'password';
+}
+
+/**
+ * The sentence the login screen shows for a failed login, or null when the person cancelled it
+ * (the form is simply back).
+ */
+export function loginErrorText(error: BackendErrorBody): string | null {
+  if (error.code === 'cancelled') return null;
   if (error.code === 'not_paired' && error.serverCode) {
     return (
       `This app is not paired with this server yet. The server's security code is ` +

@@ -1,6 +1,6 @@
 // Settings defaults and normalisation of whatever the shell returns.
 
-import type { Settings } from '../types';
+import type { Role, Settings } from '../types';
 
 /** Private by default: notifications name the sender only; no autostart. */
 export const DEFAULT_SETTINGS: Settings = {
@@ -16,4 +16,17 @@ export function normalizeSettings(raw: unknown): Settings {
     showMessageContent: bool(rec.showMessageContent, DEFAULT_SETTINGS.showMessageContent),
     startOnLogin: bool(rec.startOnLogin, DEFAULT_SETTINGS.startOnLogin),
   };
+}
+
+/** What the settings panel offers a role: alerts, availability and the alarm check are a doctor's. */
+export interface SettingsSections {
+  /** Available / Do not disturb. */
+  availability: boolean;
+  /** "Send test alert" and what this device can do (sound, notifications, tray). */
+  alarmCheck: boolean;
+}
+
+export function settingsSections(role: Role): SettingsSections {
+  const doctor = role === 'DOCTOR';
+  return { availability: doctor, alarmCheck: doctor };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { connectionView } from './connection';
 import { fileKind, formatFileSize, formatShortDate, initials, normalizeServerUrl } from './format';
 import { pageHasMore, shouldLoadOlder } from './paging';
-import { DEFAULT_SETTINGS, normalizeSettings } from './settings';
+import { DEFAULT_SETTINGS, normalizeSettings, settingsSections } from './settings';
 import { statusTicks } from './status';
 
 describe('statusTicks', () => {
@@ -122,5 +122,12 @@ describe('settings', () => {
       ...DEFAULT_SETTINGS,
       showMessageContent: true,
     });
+  });
+});
+
+describe('settingsSections', () => {
+  it('offers availability and the alarm check to doctors only', () => {
+    expect(settingsSections('DOCTOR')).toEqual({ availability: true, alarmCheck: true });
+    expect(settingsSections('PATIENT')).toEqual({ availability: false, alarmCheck: false });
   });
 });

@@ -256,6 +256,16 @@ export class ChatStore {
     }
   }
 
+  /** Gives up a sign-in that waits for the server; the form is back as it was. */
+  async cancelLogin(): Promise<void> {
+    if (!this.state.loggingIn) return;
+    try {
+      await this.backend.cancelLogin();
+    } catch {
+      // The login itself answers (cancelled or not); nothing else to do here.
+    }
+  }
+
   // ---- the app lock ----
 
   /**

@@ -102,7 +102,12 @@ export function initialState(): ChatState {
     focus: null,
     availability: 'AVAILABLE',
     clinic: null,
-    device: { sound: 'untested', notifications: 'untested' },
+    device: {
+      sound: 'untested',
+      notifications: 'untested',
+      notificationsSuppressed: 'unknown',
+      trayHost: 'unknown',
+    },
     uploads: {},
     settings: DEFAULT_SETTINGS,
     notice: null,

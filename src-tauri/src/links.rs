@@ -1,0 +1,68 @@
+//! Links leave the app: `open_link` hands a checked http(s)/mailto link to the system's
+//! browser or mail program, and the webview itself never navigates away from the app's pages.
+
+use crate::error::{CmdResult, CommandError};
+use tauri::plugin::{Builder, TauriPlugin};
+use tauri::{AppHandle, Runtime};
+use tauri_plugin_opener::OpenerExt;
+
+/// Opens a link from a message in the system's browser (or mail program for `mailto:`).
+#[tauri::command]
+pub fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<()> {
+    let url = clinic_client::links::external_link(&url)?;
+    app.opener()
+        .open_url(url.as_str(), None::<&str>)
+        .map_err(|e| CommandError::new("io", format!("could not open the link: {e}")))
+}
+
+/// Whether the webview may show `url`: only the app's own pages (the bundled UI).
+fn is_app_page(url: &tauri::Url) -> bool {
+    match url.scheme() {
+        // Linux and macOS serve the UI from tauri://localhost, Windows from http://tauri.localhost.
+        "tauri" => url.host_str() == Some("localhost"),
+        "http" | "https" => url.host_str() == Some("tauri.localhost"),
+        "about" => url.path() == "blank",
+        _ => false,
+    }
+}
+
+/// Blocks every navigation of the webview away from the app (a link followed by accident,
+/// a redirect): a link is opened only by `open_link`, in the system's browser.
+pub fn navigation_guard<R: Runtime>() -> TauriPlugin<R> {
+    Builder::new("navigation-guard")
+        .on_navigation(|_webview, url| {
+            let allowed = is_app_page(url);
+            if !allowed {
+                tracing::warn!("blocked the window from navigating to {}", url.scheme());
+            }
+            allowed
+        })
+        .build()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_apps_own_pages_are_shown() {
+        for ok in [
+            "tauri://localhost/",
+            "tauri://localhost/index.html#x",
+            "http://tauri.localhost/",
+            "about:blank",
+        ] {
+            assert!(is_app_page(&ok.parse().unwrap()), "{ok}");
+        }
+        for blocked in [
+            "https://example.org/",
+            "http://localhost:8470/",
+            "tauri://evil/",
+            "file:///etc/passwd",
+            "mailto:x@y.z",
+        ] {
+            assert!(!is_app_page(&blocked.parse().unwrap()), "{blocked}");
+        }
+    }
+}

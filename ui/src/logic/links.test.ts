@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { isOpenableLink, linksOf, splitLinks } from './links';
+
+const joined = (text: string) =>
+  splitLinks(text)
+    .map((p) => p.text)
+    .join('');
+
+describe('splitLinks', () => {
+  it('finds http(s) and mailto links and leaves the rest as text', () => {
+    expect(
+      splitLinks('See https://clinic.example/forms?a=1&b=2 and write to mailto:desk@clinic.example'),
+    ).toEqual([
+      { kind: 'text', text: 'See ' },
+      {
+        kind: 'link',
+        text: 'https://clinic.example/forms?a=1&b=2',
+        href: 'https://clinic.example/forms?a=1&b=2',
+      },
+      { kind: 'text', text: ' and write to ' },
+      { kind: 'link', text: 'mailto:desk@clinic.example', href: 'mailto:desk@clinic.example' },
+    ]);
+  });
+
+  it('leaves sentence punctuation and an unbalanced bracket outside the link', () => {
+    expect(linksOf('Read this: https://x.org/a.')).toEqual(['https://x.org/a']);
+    expect(linksOf('(see https://x.org/page)')).toEqual(['https://x.org/page']);
+    expect(linksOf('https://en.wikipedia.org/wiki/Asthma_(disease), ok?')).toEqual([
+      'https://en.wikipedia.org/wiki/Asthma_(disease)',
+    ]);
+  });
+
+  it('never makes links of other schemes or of bare words', () => {
+    for (const text of [
+      'javascript:alert(1)',
+      'file:///etc/passwd',
+      'data:text/html,<b>x</b>',
+      'www.example.org',
+      'tauri://localhost/',
+      'http://',
+    ]) {
+      expect(
+        splitLinks(text).every((p) => p.kind === 'text'),
+        text,
+      ).toBe(true);
+    }
+  });
+
+  it('keeps markup as text: nothing is cut out or turned into HTML', () => {
+    const text =
+      '<img src=x onerror=alert(1)> https://x.org/"><script>alert(1)</script> <a href="javascript:x">y</a>';
+    const parts = splitLinks(text);
+    expect(joined(text)).toBe(text);
+    expect(parts.filter((p) => p.kind === 'link').map((p) => p.text)).toEqual(['https://x.org/']);
+  });
+
+  it('gives the text back unchanged, links or not', () => {
+    for (const text of ['', 'no links', 'a https://a.b c https://d.e/f. g', 'ends with https://x.y']) {
+      expect(joined(text)).toBe(text);
+    }
+  });
+});
+
+describe('isOpenableLink', () => {
+  it('accepts web and mail links only', () => {
+    expect(isOpenableLink('https://x.org')).toBe(true);
+    expect(isOpenableLink('http://192.168.1.5:8080/')).toBe(true);
+    expect(isOpenableLink('mailto:a@b.c')).toBe(true);
+    expect(isOpenableLink('mailto:nobody')).toBe(false);
+    expect(isOpenableLink('javascript:alert(1)')).toBe(false);
+    expect(isOpenableLink('not a url')).toBe(false);
+  });
+});

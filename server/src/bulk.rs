@@ -69,7 +69,8 @@ pub fn create_users(
 
 /// Writes `count` messages into the conversation of `patient` and `doctor`, alternating senders,
 /// through the same code path as a live send (ids, sequences, notifications). Client ids are
-/// `seed-{patientId}-{i}` (a doctor seeded into several conversations sends each its own),, so calling it twice adds nothing new.
+/// `seed-{patientId}-{i}` (a doctor seeded into several conversations sends each its own), so
+/// calling it twice adds nothing new.
 pub fn seed_conversation(
     data_dir: &Path,
     patient: &User,

@@ -148,6 +148,7 @@ mod tests {
             age: None,
             blood_group: None,
             online: false,
+            availability: None,
         }
     }
 

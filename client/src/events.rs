@@ -77,6 +77,12 @@ pub enum ClientEvent {
         user_id: UserId,
         online: bool,
     },
+    /// A doctor this user talks to changed their availability (patients show "Do not disturb"
+    /// instead of "Online").
+    PeerAvailability {
+        user_id: UserId,
+        availability: Availability,
+    },
     /// To doctors: an open emergency, repeated until acknowledged.
     EmergencyAlert {
         emergency: Emergency,

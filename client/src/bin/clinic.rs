@@ -609,6 +609,13 @@ fn describe(event: &ClientEvent) -> Option<String> {
             let now = if *online { "online" } else { "offline" };
             format!("{user_id} is {now}")
         }
+        ClientEvent::PeerAvailability {
+            user_id,
+            availability,
+        } => match availability {
+            Availability::DoNotDisturb => format!("{user_id} is on do not disturb"),
+            Availability::Available => format!("{user_id} is available"),
+        },
         ClientEvent::EmergencyAlert {
             emergency,
             repeat,

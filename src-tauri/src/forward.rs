@@ -116,6 +116,13 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
             typing,
         },
         ClientEvent::Presence { user_id, online } => UiEvent::Presence { user_id, online },
+        ClientEvent::PeerAvailability {
+            user_id,
+            availability,
+        } => UiEvent::PeerAvailability {
+            user_id,
+            availability,
+        },
         ClientEvent::EmergencyAlert {
             emergency, message, ..
         } => UiEvent::Emergency {

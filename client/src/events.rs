@@ -116,6 +116,10 @@ pub enum ClientEvent {
     Notify {
         notice: Notice,
     },
+    /// Take the notification shown with this `tag` off the screen (its emergency was handled).
+    WithdrawNotice {
+        tag: String,
+    },
     /// This doctor's availability as the server stores it (set here, in the tray, or by the
     /// CLI on another machine).
     Availability {

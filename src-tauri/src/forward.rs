@@ -160,6 +160,10 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
             crate::notify::show(app, notice);
             return;
         }
+        ClientEvent::WithdrawNotice { tag } => {
+            crate::notify::withdraw(app, &tag);
+            return;
+        }
         ClientEvent::Clinic { clinic } => UiEvent::Clinic { clinic },
         ClientEvent::Availability { availability } => {
             tray::show_do_not_disturb(app, availability == Availability::DoNotDisturb);

@@ -5,6 +5,7 @@
 //! They run one at a time (the app is single-instance). No display or keyring is a failure.
 
 mod at_rest;
+mod care;
 mod lock;
 mod receipts;
 mod safety;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use at_rest::bench_desktop_at_rest;
+use care::care_for_another_doctors_patient;
 use lock::app_lock;
 use receipts::true_receipts;
 use safety::{
@@ -659,7 +661,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 15] = [
     "login_and_session",
     "chat_and_receipts",
     "search",
@@ -673,6 +675,7 @@ const SCENARIOS: [&str; 14] = [
     "unanswered_emergency_shows_number",
     "device_without_sound_says_so",
     "true_receipts",
+    "care_for_another_doctors_patient",
     "app_lock",
 ];
 
@@ -775,6 +778,7 @@ fn main() {
         trial!(unanswered_emergency_shows_number),
         trial!(device_without_sound_says_so),
         trial!(true_receipts),
+        trial!(care_for_another_doctors_patient),
         // Revokes dr.patel's sessions at its end (the CLI's too): after the others.
         trial!(app_lock),
         // A benchmark (bench/desktop-at-rest.sh), not a test: run only with --ignored.

@@ -13,7 +13,7 @@ const BOB_EMERGENCY: &str = "My chest hurts and my left arm is numb. I am alone 
     I feel dizzy when I stand up; I took my tablets an hour ago and it did not help.";
 
 /// The open (not resolved) emergencies of `patient_name`, as a doctor's CLI lists them.
-fn open_of(doctor: &Cli, patient_name: &str) -> Result<Vec<(String, String)>> {
+pub(super) fn open_of(doctor: &Cli, patient_name: &str) -> Result<Vec<(String, String)>> {
     let open: Vec<serde_json::Value> =
         serde_json::from_str(&doctor.run(&["emergencies", "--json"])?)?;
     Ok(open
@@ -29,7 +29,7 @@ fn open_of(doctor: &Cli, patient_name: &str) -> Result<Vec<(String, String)>> {
 }
 
 /// Resolves every open emergency of `patient_name` (earlier scenarios leave some acknowledged).
-fn resolve_all(doctor: &Cli, patient_name: &str) -> Result<()> {
+pub(super) fn resolve_all(doctor: &Cli, patient_name: &str) -> Result<()> {
     for (id, _) in open_of(doctor, patient_name)? {
         doctor.run(&[
             "emergency",

@@ -572,6 +572,7 @@ fn describe(event: &ClientEvent) -> Option<String> {
     Some(match event {
         // The app lock is the desktop's; the CLI never locks.
         ClientEvent::MessageUpserted { .. }
+        | ClientEvent::WithdrawNotice { .. }
         | ClientEvent::ConversationsChanged
         | ClientEvent::Lock { .. } => return None,
         ClientEvent::Connection { state, queued } => {

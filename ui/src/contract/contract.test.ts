@@ -239,6 +239,7 @@ describe('the fake backend against the real shell transcript', () => {
       'unanswered_emergency_shows_number',
       'device_without_sound_says_so',
       'true_receipts',
+      'care_for_another_doctors_patient',
       'app_lock',
     ]);
   });

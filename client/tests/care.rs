@@ -7,18 +7,11 @@
 
 mod common;
 
-use clinic_client::{Client, ClientError, ClientEvent};
+use clinic_client::{ClientError, ClientEvent};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ConversationKey, EmergencyState, Role};
 use common::*;
 use tokio::sync::broadcast;
-
-async fn online(url: &str, profile: &std::path::Path, username: &str) -> Client {
-    let client = login(url, profile, username).await;
-    client.connect();
-    client.wait_online(PATIENCE).await.unwrap();
-    client
-}
 
 async fn next_event(
     events: &mut broadcast::Receiver<ClientEvent>,
@@ -44,8 +37,8 @@ async fn acknowledging_another_doctors_patient_opens_their_conversation() {
     let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
     let server = InProcessServer::start(data.path(), 0).await;
     let url = server.url();
-    let alice = online(&url, dirs[0].path(), "alice").await;
-    let nguyen = online(&url, dirs[1].path(), "dr.nguyen").await;
+    let alice = login_online(&url, dirs[0].path(), "alice").await;
+    let nguyen = login_online(&url, dirs[1].path(), "dr.nguyen").await;
     let mut nguyen_events = nguyen.subscribe();
     let mut alice_events = alice.subscribe();
     let before = nguyen.conversation_list().unwrap();
@@ -95,8 +88,8 @@ async fn doctors_find_patients_and_start_conversations_patients_cannot() {
     let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
     let server = InProcessServer::start(data.path(), 0).await;
     let url = server.url();
-    let okafor = online(&url, dirs[0].path(), "dr.okafor").await;
-    let bob = online(&url, dirs[1].path(), "bob").await;
+    let okafor = login_online(&url, dirs[0].path(), "dr.okafor").await;
+    let bob = login_online(&url, dirs[1].path(), "bob").await;
 
     let found = okafor.find_patients("  BO ").await.unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
@@ -132,8 +125,8 @@ async fn a_patient_sees_a_doctors_do_not_disturb() {
     let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
     let server = InProcessServer::start(data.path(), 0).await;
     let url = server.url();
-    let alice = online(&url, dirs[0].path(), "alice").await;
-    let patel = online(&url, dirs[1].path(), "dr.patel").await;
+    let alice = login_online(&url, dirs[0].path(), "alice").await;
+    let patel = login_online(&url, dirs[1].path(), "dr.patel").await;
     let mut events = alice.subscribe();
     patel
         .set_availability(Availability::DoNotDisturb)

@@ -49,6 +49,26 @@ describe('a doctor taking another doctor’s patient', () => {
     await s.user.click(within(banner).getByTestId('emergency-open-chat'));
     expect(screen.getByTestId('message-input')).toBeInTheDocument();
   });
+
+  it('moves to the own conversation when the list brings it after the answer', async () => {
+    const sos = msg({ seq: 1, id: 'm1', content: 'Help', isEmergency: true });
+    const s = await renderApp(setup({ as: DOCTOR2, messages: [sos], emergencies: [emergency()] }));
+    await s.user.click(within(screen.getByTestId('emergency-banner')).getByTestId('emergency-open-chat'));
+    expect(await screen.findByTestId('not-your-conversation')).toBeInTheDocument();
+    // The shell's list (coalesced) arrives late, with the conversation taking opened.
+    const own = {
+      patientId: PATIENT.id,
+      doctorId: DOCTOR2.id,
+      otherParty: PATIENT,
+      lastMessage: null,
+      unreadCount: 0,
+      hasEmergency: false,
+      emergency: null,
+    };
+    act(() => s.fake.emit({ type: 'conversations', conversations: [own] }));
+    expect(await screen.findByTestId('message-input')).toBeInTheDocument();
+    expect(screen.getByTestId('conversation-pat')).toHaveAttribute('data-active', 'true');
+  });
 });
 
 describe('the patient picker', () => {

@@ -198,7 +198,9 @@ export class ChatStore {
         }));
       case 'conversations':
         this.hear({ conversations: e.conversations });
-        return this.set({ conversations: e.conversations });
+        this.set({ conversations: e.conversations });
+        // Taking an emergency opened our own conversation with the patient: leave theirs.
+        return this.toOwnConversation();
       case 'typing':
         return this.set((s) => ({ typing: applyTyping(s.typing, e) }));
       case 'presence':
@@ -488,13 +490,13 @@ export class ChatStore {
     this.act('acknowledge', async () => {
       const e = await this.backend.acknowledgeEmergency(id);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
-      this.afterTaking(e);
+      this.toOwnConversation();
     });
   resolve = (id: string, note: string) =>
     this.act('resolve', async () => {
       const e = await this.backend.resolveEmergency(id, note);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
-      this.afterTaking(e);
+      this.toOwnConversation();
     });
   /**
    * "Open chat" on the banner: the emergency's conversation, scrolled to its message. For a
@@ -515,13 +517,17 @@ export class ChatStore {
     return this.state.conversations.some((c) => sameKey(c, key)) ? key : null;
   }
 
-  /** After taking `e`: a doctor looking at another doctor's conversation moves to their own. */
-  private afterTaking(e: Emergency): void {
+  /**
+   * A doctor reading another doctor's conversation (opened from an emergency) moves to their
+   * own conversation with that patient as soon as the list has it (taking the emergency opens
+   * it; the list may arrive just before or just after the answer).
+   */
+  private toOwnConversation(): void {
     const active = this.state.active;
     const me = this.state.session?.user;
-    if (!me || !active || !sameKey(active, e) || active.doctorId === me.id) return;
-    const own = this.ownConversationFor(e);
-    if (own) void this.select(own);
+    if (!me || me.role !== 'DOCTOR' || !active || active.doctorId === me.id) return;
+    const own = { patientId: active.patientId, doctorId: me.id };
+    if (this.state.conversations.some((c) => sameKey(c, own))) void this.select(own);
   }
 
   /** Doctors: the clinic's patients whose name contains `query` (null when that failed). */

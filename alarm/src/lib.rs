@@ -190,6 +190,12 @@ impl Alarm {
         self.inner.notifier.post(notice, Some(Box::new(on_click)))
     }
 
+    /// Takes the notification shown with [`Notice::tagged`] `tag` off the screen (the
+    /// emergency it announced was handled). Returns at once; nothing happens for an unknown tag.
+    pub fn withdraw(&self, tag: impl Into<String>) -> Result<(), NotifyError> {
+        self.inner.notifier.withdraw(tag.into())
+    }
+
     /// An emergency in one call: [`Alarm::ring`] for `key`, plus a critical notification
     /// queued with [`Alarm::notify_later`] if the key was not already ringing or silenced.
     pub fn raise(&self, key: impl Into<String>, notice: Notice) -> bool {

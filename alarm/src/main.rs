@@ -15,6 +15,7 @@ const USAGE: &str = "usage: clinic-alarm [--no-audio] [--no-notifications] [--id
 [--retry-ms N] STEP...
 steps: ring KEY | stop KEY | silence | chime | wait MS | status
        notify critical|normal TITLE BODY | notify-later critical|normal TITLE BODY
+       notify-tagged TAG TITLE BODY (critical, queued) | withdraw TAG
 without steps: ring for 3 s, then show a critical test notification";
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +82,7 @@ fn main() -> anyhow::Result<()> {
                     title: arg("a title")?,
                     body: arg("a body")?,
                     urgency,
+                    tag: None,
                 };
                 let result = if step == "notify" {
                     alarm.notify(notice)
@@ -92,6 +94,18 @@ fn main() -> anyhow::Result<()> {
                     Err(err) => println!("{step} error: {err}"),
                 }
             }
+            "notify-tagged" => {
+                let tag = arg("a tag")?;
+                let notice = Notice::critical(arg("a title")?, arg("a body")?).tagged(tag);
+                match alarm.notify_later(notice) {
+                    Ok(()) => println!("{step} ok"),
+                    Err(err) => println!("{step} error: {err}"),
+                }
+            }
+            "withdraw" => match alarm.withdraw(arg("a tag")?) {
+                Ok(()) => println!("{step} ok"),
+                Err(err) => println!("{step} error: {err}"),
+            },
             other => bail!("unknown step {other}\n{USAGE}"),
         }
     }

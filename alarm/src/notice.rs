@@ -37,6 +37,9 @@ pub struct Notice {
     pub body: String,
     /// Presentation urgency.
     pub urgency: Urgency,
+    /// Names the notice so that [`crate::Alarm::withdraw`] can take it off the screen again
+    /// (e.g. an emergency's id, once someone has handled it).
+    pub tag: Option<String>,
 }
 
 impl Notice {
@@ -46,6 +49,7 @@ impl Notice {
             title: title.into(),
             body: body.into(),
             urgency: Urgency::Critical,
+            tag: None,
         }
     }
 
@@ -55,7 +59,15 @@ impl Notice {
             title: title.into(),
             body: body.into(),
             urgency: Urgency::Normal,
+            tag: None,
         }
+    }
+
+    /// The same notice, withdrawable by `tag`.
+    #[must_use]
+    pub fn tagged(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
+        self
     }
 }
 
@@ -88,10 +100,20 @@ struct Job {
     on_click: Option<OnClick>,
 }
 
+/// What the notification thread does next, in the order asked (a withdrawal never overtakes
+/// the notice it withdraws).
+enum Task {
+    Show(Job),
+    Withdraw(String),
+}
+
+/// Most tagged notices remembered for withdrawal (a hostile server cannot grow this forever).
+const MAX_TAGGED: usize = 1024;
+
 /// Handle to the notification thread.
 #[derive(Debug)]
 pub(crate) struct Notifier {
-    jobs: Option<SyncSender<Job>>,
+    jobs: Option<SyncSender<Task>>,
     timeout: Duration,
 }
 
@@ -158,20 +180,50 @@ impl Notifier {
         })
     }
 
+    /// Takes the notice tagged `tag` off the screen, if one was shown; returns at once.
+    pub(crate) fn withdraw(&self, tag: String) -> Result<(), NotifyError> {
+        self.send(Task::Withdraw(tag))
+    }
+
     fn enqueue(&self, job: Job) -> Result<(), NotifyError> {
+        self.send(Task::Show(job))
+    }
+
+    fn send(&self, task: Task) -> Result<(), NotifyError> {
         let jobs = self.jobs.as_ref().ok_or(NotifyError::Disabled)?;
-        jobs.try_send(job).map_err(|err| match err {
+        jobs.try_send(task).map_err(|err| match err {
             TrySendError::Full(_) => NotifyError::Busy,
             TrySendError::Disconnected(_) => NotifyError::Stopped,
         })
     }
 }
 
-fn run(jobs: &Receiver<Job>, app_name: &str, shared: &Shared) {
+fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared) {
     // Logged once per outage: the first failure warns, repeats are debug-level until it works again.
     let mut said_unavailable = false;
-    for job in jobs {
-        let result = deliver(app_name, &job.notice, job.on_click);
+    // The daemon's id of each tagged notice on screen.
+    let mut tagged: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for task in tasks {
+        let job = match task {
+            Task::Show(job) => job,
+            Task::Withdraw(tag) => {
+                if let Some(id) = tagged.remove(&tag) {
+                    match close(id) {
+                        Ok(()) => tracing::debug!(tag, "notification withdrawn"),
+                        Err(err) => tracing::debug!(%err, tag, "notification not withdrawn"),
+                    }
+                }
+                continue;
+            }
+        };
+        let result = deliver(app_name, &job.notice, job.on_click).map(|id| {
+            if let Some(tag) = &job.notice.tag {
+                if tagged.len() >= MAX_TAGGED {
+                    tagged.clear();
+                }
+                tagged.insert(tag.clone(), id);
+            }
+        });
         match &result {
             Ok(()) => {
                 shared
@@ -199,7 +251,8 @@ fn run(jobs: &Receiver<Job>, app_name: &str, shared: &Shared) {
     }
 }
 
-fn deliver(app_name: &str, notice: &Notice, on_click: Option<OnClick>) -> Result<(), NotifyError> {
+/// Shows `notice`; returns the daemon's id for it.
+fn deliver(app_name: &str, notice: &Notice, on_click: Option<OnClick>) -> Result<u32, NotifyError> {
     let mut n = notify_rust::Notification::new();
     n.appname(app_name)
         .summary(&truncate(&notice.title, MAX_TITLE_CHARS))
@@ -223,9 +276,35 @@ fn deliver(app_name: &str, notice: &Notice, on_click: Option<OnClick>) -> Result
     let handle = n
         .show()
         .map_err(|err| NotifyError::Unavailable(err.to_string()))?;
+    let id = handle.id();
     if let Some(on_click) = on_click {
         wait_for_click(handle, on_click);
     }
+    Ok(id)
+}
+
+/// Asks the notification service to close notification `id` (freedesktop `CloseNotification`).
+/// The handle may be held by the thread waiting for a click, so this goes by id.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn close(id: u32) -> Result<(), NotifyError> {
+    futures_lite::future::block_on(async {
+        let connection = zbus::Connection::session().await?;
+        connection
+            .call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.Notifications"),
+                "CloseNotification",
+                &(id,),
+            )
+            .await?;
+        Ok::<(), zbus::Error>(())
+    })
+    .map_err(|err| NotifyError::Unavailable(err.to_string()))
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn close(_id: u32) -> Result<(), NotifyError> {
     Ok(())
 }
 

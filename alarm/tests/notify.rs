@@ -117,3 +117,52 @@ fn long_text_from_the_network_is_cut_before_it_reaches_the_desktop() {
     );
     assert_eq!(calls[0].body.chars().count(), clinic_alarm::MAX_BODY_CHARS);
 }
+
+#[test]
+fn a_tagged_notice_is_withdrawn_by_its_tag() {
+    if !common::have("dbus-daemon") {
+        println!("SKIPPED: dbus-daemon is not installed (apt-get install dbus)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bus = PrivateBus::start(dir.path());
+    let (_connection, recorder) = serve_notifications(&bus.address);
+    let (lines, stderr) = common::run(
+        dir.path(),
+        &bus.address,
+        &[
+            "notify-later",
+            "normal",
+            "New message",
+            "untagged",
+            "notify-tagged",
+            "e-1",
+            "EMERGENCY: Jane Doe",
+            "A patient needs help now.",
+            "withdraw",
+            "e-unknown",
+            "withdraw",
+            "e-1",
+            "withdraw",
+            "e-1",
+            "wait",
+            "500",
+        ],
+    );
+    assert_eq!(
+        lines,
+        [
+            "notify-later ok",
+            "notify-tagged ok",
+            "withdraw ok",
+            "withdraw ok",
+            "withdraw ok"
+        ],
+        "{stderr}"
+    );
+    let shown = recorder.0.lock().unwrap().clone();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert_eq!(shown[1].summary, "EMERGENCY: Jane Doe");
+    // Only the tagged one (the daemon's id 2), once; unknown and repeated tags close nothing.
+    assert_eq!(*recorder.1.lock().unwrap(), [2]);
+}

@@ -11,7 +11,7 @@ use clinic_protocol::rest::{
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     Contact, Conversation, ConversationKey, Emergency, EmergencyId, ErrorBody, ErrorCode, Message,
-    Seq,
+    Seq, UserId,
 };
 use reqwest::{RequestBuilder, StatusCode, Url};
 use rustls::ClientConfig;
@@ -155,6 +155,21 @@ impl Api {
     pub async fn contacts(&self) -> Result<Vec<Contact>> {
         self.send(self.auth(self.http.get(self.url("api/contacts")?)))
             .await
+    }
+
+    /// `GET /api/patients?q=` (doctors): the clinic's patients whose name contains `q`.
+    pub async fn patients(&self, q: &str) -> Result<Vec<Contact>> {
+        let req = self.http.get(self.url("api/patients")?).query(&[("q", q)]);
+        self.send(self.auth(req)).await
+    }
+
+    /// `POST /api/conversations {patientId}` (doctors): opens the conversation with a patient.
+    pub async fn start_conversation(&self, patient: &UserId) -> Result<Conversation> {
+        let body = clinic_protocol::rest::StartConversationRequest {
+            patient_id: patient.clone(),
+        };
+        let req = self.http.post(self.url("api/conversations")?).json(&body);
+        self.send(self.auth(req)).await
     }
 
     /// One catch-up page after `since`.

@@ -10,6 +10,8 @@
 //!   here, a new emergency rings again. Logging out silences everything.
 //! - A new message notifies (with a chime) only while the window is not in front of the user,
 //!   and shows its text only when the user allowed it.
+//! - An emergency's notification is withdrawn once the emergency is handled (acknowledged or
+//!   resolved, by anyone) or the session ends: a handled emergency must not keep shouting.
 
 use crate::events::ClientEvent;
 use clinic_protocol::ws::Availability;
@@ -33,6 +35,9 @@ pub struct Notice {
     pub conversation: Option<ConversationKey>,
     /// Play the short message chime with it.
     pub chime: bool,
+    /// Set on an emergency's notice (its id): [`ClientEvent::WithdrawNotice`] with this tag
+    /// takes it off the screen.
+    pub tag: Option<String>,
 }
 
 /// Most emergencies remembered as silenced (a hostile server cannot grow this without bound).
@@ -41,6 +46,8 @@ const MAX_SILENCED: usize = 10_000;
 #[derive(Debug)]
 struct State {
     ringing: BTreeSet<EmergencyId>,
+    /// Emergencies whose notification may still be on screen.
+    notified: HashSet<EmergencyId>,
     silenced: HashSet<EmergencyId>,
     /// The window is visible and focused.
     in_view: bool,
@@ -70,6 +77,7 @@ impl Attention {
         Self {
             state: Mutex::new(State {
                 ringing: BTreeSet::new(),
+                notified: HashSet::new(),
                 silenced: HashSet::new(),
                 in_view: false,
                 show_content: false,
@@ -141,8 +149,12 @@ impl Attention {
                         emergency.doctor_id.clone(),
                     )),
                     chime: false,
+                    tag: Some(emergency.id.as_str().to_owned()),
                 },
             });
+            if state.notified.len() < MAX_SILENCED {
+                state.notified.insert(emergency.id.clone());
+            }
         }
         effects
     }
@@ -157,6 +169,11 @@ impl Attention {
         state.silenced.remove(&emergency.id);
         if state.ringing.remove(&emergency.id) {
             effects.0.push(alarm(&state));
+        }
+        if state.notified.remove(&emergency.id) {
+            effects.0.push(ClientEvent::WithdrawNotice {
+                tag: emergency.id.as_str().to_owned(),
+            });
         }
         effects
     }
@@ -177,10 +194,16 @@ impl Attention {
     pub(crate) fn end(&self) -> Effects {
         let mut state = self.lock();
         state.silenced.clear();
-        if std::mem::take(&mut state.ringing).is_empty() {
-            return Effects::default();
+        let mut effects: Vec<ClientEvent> = std::mem::take(&mut state.notified)
+            .into_iter()
+            .map(|id| ClientEvent::WithdrawNotice {
+                tag: id.as_str().to_owned(),
+            })
+            .collect();
+        if !std::mem::take(&mut state.ringing).is_empty() {
+            effects.insert(0, alarm(&state));
         }
-        Effects(vec![alarm(&state)])
+        Effects(effects)
     }
 
     /// An in-app notification from the server: maybe a native one.
@@ -202,6 +225,7 @@ impl Attention {
                     body: "Something new. Unlock Clinic Messaging to read it.".into(),
                     conversation: None,
                     chime: n.kind == NotificationKind::NewMessage,
+                    tag: None,
                 },
             }]);
         }
@@ -221,6 +245,7 @@ impl Attention {
                 body,
                 conversation,
                 chime: n.kind == NotificationKind::NewMessage,
+                tag: None,
             },
         }])
     }
@@ -289,6 +314,47 @@ mod tests {
         let taken = a.updated(&emergency("e1", EmergencyState::Acknowledged));
         assert_eq!(alerting(&taken), Some(false));
         assert!(a.ringing().is_empty());
+    }
+
+    fn withdrawn(effects: &Effects) -> Vec<String> {
+        effects
+            .0
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::WithdrawNotice { tag } => Some(tag.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_emergencys_notification_is_withdrawn_once_it_is_handled() {
+        let a = Attention::new(Availability::Available);
+        let shown = a.alerted(&emergency("e1", EmergencyState::Raised), false);
+        assert!(shown.0.iter().any(|e| matches!(e,
+            ClientEvent::Notify { notice } if notice.tag.as_deref() == Some("e1"))));
+        assert!(withdrawn(&a.updated(&emergency("e1", EmergencyState::Raised))).is_empty());
+        // Handled by anyone (this update is all the device learns): withdrawn, once.
+        let taken = a.updated(&emergency("e1", EmergencyState::Acknowledged));
+        assert_eq!(withdrawn(&taken), ["e1"]);
+        assert!(withdrawn(&a.updated(&emergency("e1", EmergencyState::Resolved))).is_empty());
+
+        // Silenced here: the alarm stops but the notification stays until it is handled.
+        a.alerted(&emergency("e2", EmergencyState::Raised), false);
+        assert!(withdrawn(&a.silence()).is_empty());
+        assert_eq!(
+            withdrawn(&a.updated(&emergency("e2", EmergencyState::Resolved))),
+            ["e2"]
+        );
+
+        // Never shown (do-not-disturb): nothing to withdraw. Logging out withdraws the rest.
+        let quiet = Attention::new(Availability::DoNotDisturb);
+        quiet.alerted(&emergency("e3", EmergencyState::Raised), false);
+        assert!(
+            withdrawn(&quiet.updated(&emergency("e3", EmergencyState::Acknowledged))).is_empty()
+        );
+        a.alerted(&emergency("e4", EmergencyState::Raised), false);
+        assert_eq!(withdrawn(&a.end()), ["e4"]);
     }
 
     #[test]

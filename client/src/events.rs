@@ -86,6 +86,12 @@ pub enum ClientEvent {
         user_id: UserId,
         online: bool,
     },
+    /// A doctor this user talks to changed their availability (patients show "Do not disturb"
+    /// instead of "Online").
+    PeerAvailability {
+        user_id: UserId,
+        availability: Availability,
+    },
     /// To doctors: an open emergency, repeated until acknowledged.
     EmergencyAlert {
         emergency: Emergency,
@@ -118,6 +124,10 @@ pub enum ClientEvent {
     /// A native notification to show (a click opens `notice.conversation`).
     Notify {
         notice: Notice,
+    },
+    /// Take the notification shown with this `tag` off the screen (its emergency was handled).
+    WithdrawNotice {
+        tag: String,
     },
     /// This doctor's availability as the server stores it (set here, in the tray, or by the
     /// CLI on another machine).

@@ -58,6 +58,11 @@ pub struct Contact {
     pub blood_group: Option<String>,
     #[serde(default)]
     pub online: bool,
+    /// A doctor's stored availability (`DO_NOT_DISTURB` shows instead of "Online"); absent for
+    /// patients and from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub availability: Option<crate::ws::Availability>,
 }
 
 /// A conversation is the pair (patient, doctor); there is exactly one per pair.

@@ -230,3 +230,23 @@ pub struct SearchPage {
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// Query of `GET /api/patients` (doctors only): the clinic's enabled patients whose name or
+/// username contains `q` (case-insensitive; empty: all), in name order, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatientsQuery {
+    #[serde(default)]
+    pub q: String,
+    /// Default 50, at most 200.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// `POST /api/conversations` (doctors only): open the conversation with a patient of the clinic
+/// (a care relation "started"); answered with the [`crate::Conversation`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartConversationRequest {
+    pub patient_id: UserId,
+}

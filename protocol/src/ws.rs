@@ -147,6 +147,12 @@ pub enum ServerFrame {
     UserOnline { user_id: UserId },
     #[serde(rename = "user:offline")]
     UserOffline { user_id: UserId },
+    /// A doctor who shares a conversation with the receiver changed their stored availability.
+    #[serde(rename = "user:availability")]
+    UserAvailability {
+        user_id: UserId,
+        availability: Availability,
+    },
     /// To doctors: an open emergency. Repeated (with a growing `repeat`) until acknowledged.
     /// `message` is the patient's latest emergency message, its `content` cut to a preview of
     /// at most [`crate::limits::ALERT_PREVIEW_BYTES`] (then `truncated` is true: the whole

@@ -99,6 +99,7 @@ fn contact() -> Contact {
         age: Some(46),
         blood_group: Some("A+".into()),
         online: true,
+        availability: None,
     }
 }
 
@@ -238,6 +239,10 @@ fn server_frames() {
         ServerFrame::UserOffline {
             user_id: "u-doc-1".into(),
         },
+        ServerFrame::UserAvailability {
+            user_id: "u-doc-1".into(),
+            availability: Availability::DoNotDisturb,
+        },
         ServerFrame::EmergencyAlert {
             emergency: emergency(),
             message: message(),
@@ -280,6 +285,28 @@ fn server_frames() {
 
 #[test]
 fn rest_bodies() {
+    insta::assert_json_snapshot!(
+        "patients_query",
+        rest::PatientsQuery {
+            q: "alice".into(),
+            limit: Some(20),
+        }
+    );
+    insta::assert_json_snapshot!(
+        "start_conversation_request",
+        rest::StartConversationRequest {
+            patient_id: "u-pat-1".into(),
+        }
+    );
+    insta::assert_json_snapshot!("contact_on_do_not_disturb", {
+        let mut doctor = contact();
+        doctor.role = Role::Doctor;
+        doctor.date_of_birth = None;
+        doctor.age = None;
+        doctor.blood_group = None;
+        doctor.availability = Some(Availability::DoNotDisturb);
+        doctor
+    });
     insta::assert_json_snapshot!(
         "search_params",
         SearchParams {

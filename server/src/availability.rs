@@ -29,6 +29,30 @@ pub(crate) async fn set(
         &ServerFrame::AvailabilityChanged { availability },
         None,
     );
+    // Their patients see "Do not disturb" instead of "Online".
+    let me = user.clone();
+    let partners = match state
+        .store
+        .reads
+        .run(move |conn| crate::store::views::partners(conn, &me))
+        .await
+    {
+        Ok(partners) => partners,
+        Err(err) => {
+            // Stored and applied already; only the patients' label waits for their next list.
+            tracing::warn!(error = %err, "could not tell patients of an availability change");
+            Vec::new()
+        }
+    };
+    let refs: Vec<&UserId> = partners.iter().collect();
+    state.hub.to_users(
+        &refs,
+        &ServerFrame::UserAvailability {
+            user_id: user.id.clone(),
+            availability,
+        },
+        None,
+    );
     Ok(availability)
 }
 

@@ -20,20 +20,7 @@ pub(crate) fn publish_sent(state: &AppState, sent: &Sent, skip: Option<SocketId>
     let hub = &state.hub;
     let key = sent.message.conversation();
     if sent.new_conversation {
-        // The two now share a conversation, so each is told whether the other is online.
-        let sender = &sent.message.sender_id;
-        let other = key.other(sender);
-        for (about, to) in [(other, sender), (sender, other)] {
-            if hub.is_online(about) {
-                hub.to_users(
-                    &[to],
-                    &ServerFrame::UserOnline {
-                        user_id: about.clone(),
-                    },
-                    None,
-                );
-            }
-        }
+        introduce(hub, &key.patient_id, &key.doctor_id);
     }
     hub.to_conversation(
         &key,
@@ -55,6 +42,22 @@ pub(crate) fn publish_sent(state: &AppState, sent: &Sent, skip: Option<SocketId>
         && emergency::raised(state, raised, &sent.message)
     {
         notify_doctors_later(state, &sent.message, &raised.emergency.patient_name);
+    }
+}
+
+/// Two people now share a conversation (a first message, an emergency taken, a conversation a
+/// doctor started): each is told whether the other is online.
+pub(crate) fn introduce(hub: &Hub, patient: &UserId, doctor: &UserId) {
+    for (about, to) in [(patient, doctor), (doctor, patient)] {
+        if hub.is_online(about) {
+            hub.to_users(
+                &[to],
+                &ServerFrame::UserOnline {
+                    user_id: about.clone(),
+                },
+                None,
+            );
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use crate::settings::Settings;
 use crate::ui::{Snapshot, UiEvent};
 use clinic_client::{Found, LocalMessage};
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ClientId, ConversationKey, Emergency, EmergencyId, MessageId, Seq, UserId};
+use clinic_protocol::{
+    ClientId, Contact, Conversation, ConversationKey, Emergency, EmergencyId, MessageId, Seq,
+    UserId,
+};
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
@@ -92,6 +95,23 @@ pub async fn search_messages(
     Ok(client
         .search(&query, conversation.as_ref(), cursor.as_deref())
         .await?)
+}
+
+/// Doctors: the clinic's patients whose name contains `query` (the patient picker).
+#[tauri::command]
+pub async fn find_patients(desktop: State<'_, Desktop>, query: String) -> CmdResult<Vec<Contact>> {
+    let client = desktop.client().await?;
+    Ok(client.find_patients(&query).await?)
+}
+
+/// Doctors: opens the conversation with a patient of the clinic (the server grants it).
+#[tauri::command]
+pub async fn start_conversation(
+    desktop: State<'_, Desktop>,
+    patient_id: String,
+) -> CmdResult<Conversation> {
+    let client = desktop.client().await?;
+    Ok(client.start_conversation(&UserId::new(patient_id)).await?)
 }
 
 #[tauri::command]

@@ -127,6 +127,13 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
             typing,
         },
         ClientEvent::Presence { user_id, online } => UiEvent::Presence { user_id, online },
+        ClientEvent::PeerAvailability {
+            user_id,
+            availability,
+        } => UiEvent::PeerAvailability {
+            user_id,
+            availability,
+        },
         ClientEvent::EmergencyAlert {
             emergency, message, ..
         } => UiEvent::Emergency {
@@ -162,6 +169,10 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
         }
         ClientEvent::Notify { notice } => {
             crate::notify::show(app, notice);
+            return;
+        }
+        ClientEvent::WithdrawNotice { tag } => {
+            crate::notify::withdraw(app, &tag);
             return;
         }
         ClientEvent::Clinic { clinic } => UiEvent::Clinic { clinic },

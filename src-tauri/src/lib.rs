@@ -150,6 +150,8 @@ pub fn run() {
             commands::send_message,
             commands::retry_message,
             commands::search_messages,
+            commands::find_patients,
+            commands::start_conversation,
             commands::discard_message,
             commands::mark_read,
             commands::set_typing,

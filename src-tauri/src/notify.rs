@@ -87,11 +87,14 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, notice: Notice) {
     if notice.chime {
         alarm.chime();
     }
-    let shown = if notice.critical {
+    let mut shown = if notice.critical {
         clinic_alarm::Notice::critical(notice.title, notice.body)
     } else {
         clinic_alarm::Notice::normal(notice.title, notice.body)
     };
+    if let Some(tag) = notice.tag {
+        shown = shown.tagged(tag);
+    }
     let queued = match notice.conversation {
         Some(key) => {
             let app = app.clone();
@@ -103,6 +106,13 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, notice: Notice) {
         tracing::debug!("notification not queued: {e}");
     }
     check_device_soon(app);
+}
+
+/// Takes a notification the core asked for off the screen again (its emergency was handled).
+pub fn withdraw<R: Runtime>(app: &AppHandle<R>, tag: &str) {
+    if let Err(e) = alarm(app).withdraw(tag) {
+        tracing::debug!("notification not withdrawn: {e}");
+    }
 }
 
 /// Brings the window up on `key` (a notification or the tray was clicked).

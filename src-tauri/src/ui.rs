@@ -126,6 +126,11 @@ pub enum UiEvent {
         user_id: UserId,
         online: bool,
     },
+    /// A doctor the user talks to changed their availability (shown to patients).
+    PeerAvailability {
+        user_id: UserId,
+        availability: Availability,
+    },
     /// An emergency raised, repeated or changed (with its message when an alert carried it).
     Emergency {
         emergency: Emergency,

@@ -5,6 +5,7 @@
 //! They run one at a time (the app is single-instance). No display or keyring is a failure.
 
 mod at_rest;
+mod care;
 mod lock;
 mod long_conversation;
 mod message_actions;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use at_rest::bench_desktop_at_rest;
+use care::care_for_another_doctors_patient;
 use lock::app_lock;
 use long_conversation::bench_desktop_long_conversation;
 use message_actions::message_actions;
@@ -667,7 +669,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 15] = [
+const SCENARIOS: [&str; 16] = [
     "login_and_session",
     "chat_and_receipts",
     "search",
@@ -682,6 +684,7 @@ const SCENARIOS: [&str; 15] = [
     "device_without_sound_says_so",
     "true_receipts",
     "message_actions",
+    "care_for_another_doctors_patient",
     "app_lock",
 ];
 
@@ -785,6 +788,7 @@ fn main() {
         trial!(device_without_sound_says_so),
         trial!(true_receipts),
         trial!(message_actions),
+        trial!(care_for_another_doctors_patient),
         // Revokes dr.patel's sessions at its end (the CLI's too): after the others.
         trial!(app_lock),
         // A benchmark (bench/desktop-at-rest.sh), not a test: run only with --ignored.

@@ -440,13 +440,23 @@ pub struct NotificationLog {
 }
 
 impl NotificationLog {
+    /// The notifications shown (`Notify` calls) from now on.
     pub fn start(path: &Path) -> Result<Self> {
+        Self::calls_of(path, "Notify")
+    }
+
+    /// The notifications taken off the screen by the app (`CloseNotification` calls).
+    pub fn closes(path: &Path) -> Result<Self> {
+        Self::calls_of(path, "CloseNotification")
+    }
+
+    fn calls_of(path: &Path, member: &str) -> Result<Self> {
         let out = std::fs::File::create(path)?;
+        let rule = format!(
+            "type='method_call',interface='org.freedesktop.Notifications',member='{member}'"
+        );
         let child = Command::new("dbus-monitor")
-            .args([
-                "--session",
-                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
-            ])
+            .args(["--session", &rule])
             .stdout(out)
             .stderr(Stdio::null())
             .spawn()
@@ -455,6 +465,11 @@ impl NotificationLog {
             child,
             path: path.to_owned(),
         })
+    }
+
+    /// The log so far.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap_or_default()
     }
 
     /// Waits until the log mentions `needle`, and returns the whole log.

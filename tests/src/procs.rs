@@ -152,6 +152,20 @@ impl Cli {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Starts `clinic --profile P ARGS...` in the background (e.g. `tail`, which stays
+    /// connected, so the user is online); the caller kills it.
+    pub fn spawn(&self, args: &[&str]) -> Result<std::process::Child> {
+        Ok(Command::new(binary("clinic")?)
+            .arg("--profile")
+            .arg(&self.profile)
+            .args(args)
+            .env("CLINIC_LOG", "off")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?)
+    }
+
     /// The conversation with `username` as JSON messages, after a sync.
     pub fn history(&self, username: &str) -> Result<Vec<serde_json::Value>> {
         self.run(&["sync"])?;

@@ -9,6 +9,8 @@ import type {
   Availability,
   BackendErrorBody,
   ClientId,
+  Contact,
+  Conversation,
   ConversationKey,
   Device,
   DeviceCheck,
@@ -28,6 +30,7 @@ import type {
   Settings,
   Snapshot,
   UiEvent,
+  UserId,
 } from './types';
 
 /** Stops listening. */
@@ -51,8 +54,12 @@ export interface Backend {
   /** The user opened this conversation: its typing indicators are followed from now on. */
   viewConversation(key: ConversationKey): Promise<void>;
   setTyping(key: ConversationKey, typing: boolean): Promise<void>;
-  /** The server's search over my conversations, newest first (rejects with `network` offline). */
+  /** The server's search over my conversations, newest first; out of reach, this computer's cache (`offline`). */
   searchMessages(args: SearchArgs): Promise<Found>;
+  /** Doctors: the clinic's patients whose name contains `query` (needs the server). */
+  findPatients(query: string): Promise<Contact[]>;
+  /** Doctors: opens the conversation with a patient of the clinic (the server grants it). */
+  startConversation(patientId: UserId): Promise<Conversation>;
   /** Resolves once the server stored it; rejects with `conflict` ("Dr. X already took it."). */
   acknowledgeEmergency(emergencyId: EmergencyId): Promise<Emergency>;
   resolveEmergency(emergencyId: EmergencyId, note: string): Promise<Emergency>;
@@ -183,6 +190,8 @@ export function createTauriBackend(): Backend {
     retryMessage: (clientId) => call('retry_message', { clientId }),
     discardMessage: (clientId) => call('discard_message', { clientId }),
     searchMessages: (args) => call('search_messages', { ...args }),
+    findPatients: (query) => call('find_patients', { query }),
+    startConversation: (patientId) => call('start_conversation', { patientId }),
     markRead: (args) => call('mark_read', { ...args }),
     viewConversation: (key) => call('view_conversation', { ...key }),
     setTyping: (key, typing) => call('set_typing', { ...key, typing }),

@@ -79,9 +79,10 @@ pub struct Notified {
     pub expire_timeout: i32,
 }
 
-/// The recorder behind the stand-in server.
+/// The recorder behind the stand-in server: the Notify calls (the id of each is its position,
+/// from 1) and the ids that CloseNotification asked to close.
 #[derive(Debug, Default, Clone)]
-pub struct Recorder(pub Arc<Mutex<Vec<Notified>>>);
+pub struct Recorder(pub Arc<Mutex<Vec<Notified>>>, pub Arc<Mutex<Vec<u32>>>);
 
 #[zbus::interface(name = "org.freedesktop.Notifications")]
 impl Recorder {
@@ -107,6 +108,10 @@ impl Recorder {
             expire_timeout,
         });
         u32::try_from(calls.len()).unwrap()
+    }
+
+    async fn close_notification(&self, id: u32) {
+        self.1.lock().unwrap().push(id);
     }
 
     async fn get_capabilities(&self) -> Vec<String> {

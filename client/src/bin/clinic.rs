@@ -572,6 +572,7 @@ fn describe(event: &ClientEvent) -> Option<String> {
     Some(match event {
         // The app lock is the desktop's; the CLI never locks.
         ClientEvent::MessageUpserted { .. }
+        | ClientEvent::WithdrawNotice { .. }
         | ClientEvent::ConversationsChanged
         | ClientEvent::Lock { .. } => return None,
         ClientEvent::Connection { state, queued } => {
@@ -613,6 +614,13 @@ fn describe(event: &ClientEvent) -> Option<String> {
             let now = if *online { "online" } else { "offline" };
             format!("{user_id} is {now}")
         }
+        ClientEvent::PeerAvailability {
+            user_id,
+            availability,
+        } => match availability {
+            Availability::DoNotDisturb => format!("{user_id} is on do not disturb"),
+            Availability::Available => format!("{user_id} is available"),
+        },
         ClientEvent::EmergencyAlert {
             emergency,
             repeat,

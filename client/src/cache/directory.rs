@@ -31,7 +31,9 @@ impl Cache {
             .map(|c| (c.id.clone(), c))
             .collect();
         for key in self.message_conversations()? {
-            if by_key.contains_key(&key) {
+            // A doctor's cache also holds other doctors' patients' emergency messages (from the
+            // alerts): those conversations are not this user's to list or write in.
+            if by_key.contains_key(&key) || !key.has_participant(me) {
                 continue;
             }
             let Some(other) = contacts.get(key.other(me)) else {
@@ -148,6 +150,7 @@ mod tests {
             age: None,
             blood_group: None,
             online: false,
+            availability: None,
         }
     }
 

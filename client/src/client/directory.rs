@@ -3,8 +3,9 @@
 
 use super::Client;
 use crate::error::Result;
+use clinic_protocol::ws::Availability;
 use clinic_protocol::{Conversation, ConversationKey, UserId};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 impl Client {
     /// The conversation list from the cache, with unread counts and open emergencies as this
@@ -40,8 +41,17 @@ impl Client {
             .collect();
         fresh.sort_by(|a, b| a.other_party.name.cmp(&b.other_party.name));
         list.extend(fresh);
+        // The contacts hold the latest availability (`user:availability` updates them).
+        let availability: HashMap<UserId, Availability> = self
+            .contacts()?
+            .into_iter()
+            .filter_map(|c| Some((c.id, c.availability?)))
+            .collect();
         for c in &mut list {
             c.other_party.online = online.contains(&c.other_party.id);
+            if let Some(a) = availability.get(&c.other_party.id) {
+                c.other_party.availability = Some(*a);
+            }
         }
         Ok(list)
     }
@@ -60,5 +70,27 @@ impl Client {
     /// Messages addressed to this user not yet read, across all conversations.
     pub fn unread_count(&self) -> Result<u64> {
         self.shared.cache.unread_total(&self.shared.user.id)
+    }
+}
+
+impl crate::shared::Shared {
+    /// `user:availability`: a doctor this user talks to changed it; kept with their contact.
+    pub(crate) fn peer_availability(
+        &self,
+        user: &UserId,
+        availability: Availability,
+    ) -> Result<()> {
+        let Some(mut contact) = self.cache.contacts()?.into_iter().find(|c| &c.id == user) else {
+            return Ok(());
+        };
+        if contact.availability != Some(availability) {
+            contact.availability = Some(availability);
+            self.cache.merge_contacts(std::slice::from_ref(&contact))?;
+        }
+        self.emit(crate::events::ClientEvent::PeerAvailability {
+            user_id: user.clone(),
+            availability,
+        });
+        Ok(())
     }
 }

@@ -155,6 +155,7 @@ impl Client {
         match answer {
             Ok(emergency) => {
                 self.shared.emergency_changed(emergency.clone())?;
+                self.after_taking(&emergency).await;
                 Ok(emergency)
             }
             Err(ClientError::Server {

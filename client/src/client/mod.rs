@@ -3,6 +3,7 @@
 //! emergencies, presence.
 
 mod attachments;
+mod care;
 mod directory;
 mod live;
 mod lock;

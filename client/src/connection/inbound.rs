@@ -170,6 +170,12 @@ impl Conn {
             }
             ServerFrame::UserOnline { user_id } => shared.set_online(&user_id, true),
             ServerFrame::UserOffline { user_id } => shared.set_online(&user_id, false),
+            ServerFrame::UserAvailability {
+                user_id,
+                availability,
+            } => shared
+                .peer_availability(&user_id, availability)
+                .map_err(failed)?,
             ServerFrame::EmergencyAlert {
                 emergency,
                 message,

@@ -355,6 +355,14 @@ pub fn prefix(name: &str) -> String {
     format!("{name}-{}", &uuid::Uuid::new_v4().to_string()[..8])
 }
 
+/// Logs in (pairing as a user would) and waits until the client is online.
+pub async fn login_online(url: &str, profile: &Path, username: &str) -> Client {
+    let client = login(url, profile, username).await;
+    client.connect();
+    client.wait_online(PATIENCE).await.unwrap();
+    client
+}
+
 /// Waits until `done()` holds, re-checking after every event of `client` (lagging is fine:
 /// the check reads the cache, not the events).
 pub async fn wait_until(client: &Client, what: &str, mut done: impl FnMut() -> bool) {

@@ -142,6 +142,13 @@ async fn apply(
     let transition = state.store.writer.run(write).await?;
     // Stopped before the update goes out, so no repeat can follow it.
     state.emergencies.taken(&transition.emergency.id);
+    if transition.new_care {
+        let e = &transition.emergency;
+        let doctor = e.resolved_by.as_ref().or(e.acknowledged_by.as_ref());
+        if let Some(doctor) = doctor {
+            crate::chat::introduce(&state.hub, &e.patient_id, doctor);
+        }
+    }
     publish(&state.hub, &transition);
     Ok(transition.emergency)
 }

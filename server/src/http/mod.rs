@@ -3,6 +3,7 @@
 mod auth;
 mod availability;
 mod body;
+mod care;
 mod chat;
 mod download;
 mod emergencies;
@@ -45,6 +46,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/chat/messages/delivered", post(chat::mark_delivered))
         .route("/api/chat/conversations", get(chat::conversations))
         .route("/api/contacts", get(chat::contacts))
+        .route("/api/patients", get(care::patients))
+        .route("/api/conversations", post(care::start))
         .route("/api/sync", get(chat::sync))
         .route("/api/search/messages", get(search::messages))
         .route(

@@ -1,6 +1,7 @@
 //! Storage: SQLite in WAL mode, one writer thread with group commit, a small pool of read-only
 //! connections used off the async runtime.
 
+pub(crate) mod care;
 mod checkpoint;
 pub(crate) mod emergencies;
 pub(crate) mod marker;

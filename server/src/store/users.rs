@@ -16,10 +16,12 @@ pub(crate) struct Account {
     pub date_of_birth: Option<NaiveDate>,
     pub blood_group: Option<String>,
     pub disabled: bool,
+    /// A doctor's stored availability (always `AVAILABLE` for others).
+    pub availability: Availability,
 }
 
 const ACCOUNT_SELECT: &str = "SELECT id, username, name, role, password_hash, date_of_birth, \
-     blood_group, disabled FROM users";
+     blood_group, disabled, availability FROM users";
 
 fn account(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -30,7 +32,15 @@ fn account(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
             .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()),
         blood_group: row.get(6)?,
         disabled: row.get(7)?,
+        availability: availability_from(row.get::<_, Option<String>>(8)?.as_deref()),
     })
+}
+
+fn availability_from(text: Option<&str>) -> Availability {
+    match text {
+        Some("DO_NOT_DISTURB") => Availability::DoNotDisturb,
+        _ => Availability::Available,
+    }
 }
 
 pub(crate) struct InsertUser<'a> {
@@ -213,10 +223,7 @@ pub(crate) fn availability(conn: &Connection, id: &UserId) -> Result<Availabilit
             |r| r.get(0),
         )
         .optional()?;
-    Ok(match text.as_deref() {
-        Some("DO_NOT_DISTURB") => Availability::DoNotDisturb,
-        _ => Availability::Available,
-    })
+    Ok(availability_from(text.as_deref()))
 }
 
 /// Stores a user's availability.

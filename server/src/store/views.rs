@@ -27,6 +27,7 @@ pub(crate) fn contact(account: &Account, viewer: Role, online: &HashSet<UserId>)
             .map(|dob| age_on(dob, today)),
         blood_group: account.blood_group.clone().filter(|_| show_medical),
         online: online.contains(&account.user.id),
+        availability: (account.user.role == Role::Doctor).then_some(account.availability),
     }
 }
 

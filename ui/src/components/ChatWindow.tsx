@@ -5,7 +5,8 @@ import { useCallback, useMemo } from 'react';
 import { keyOf, sameKey } from '../logic/conversations';
 import { formatDay, initials } from '../logic/format';
 import { typingUsers } from '../logic/typing';
-import { useChat, useIsOnline, useStore } from '../store/hooks';
+import { PEER_STATUS_TEXT } from '../logic/presence';
+import { useChat, usePeerStatus, useStore } from '../store/hooks';
 import { EMPTY_MESSAGES } from '../store/state';
 import type { ConversationKey, User } from '../types';
 import { EmergencyButton } from './EmergencyButton';
@@ -23,7 +24,7 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
   const typingMap = useChat((s) => s.typing);
   const conv = conversations.find((c) => sameKey(active, c));
   const other = conv?.otherParty;
-  const online = useIsOnline(other?.id);
+  const status = usePeerStatus(other?.id);
   const typingNames = useMemo(
     () => typingUsers(typingMap, active, me.id).map((id) => (id === other?.id ? other.name : 'Someone')),
     [typingMap, active, me.id, other],
@@ -36,6 +37,8 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
     [store, active],
   );
   const isPatient = me.role === 'PATIENT';
+  // Another doctor's conversation, opened from an emergency to read it: not ours to write in.
+  const mine = active.patientId === me.id || active.doctorId === me.id;
 
   return (
     <section
@@ -50,8 +53,8 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         <div className="chat-title">
           <h2 data-testid="chat-title">{other?.name ?? 'Conversation'}</h2>
           <span className="chat-subtitle">
-            {other && <OnlineStatus online={online} label={other.name} />}
-            {other && (online ? 'Online' : 'Offline')}
+            {other && <OnlineStatus status={status} label={other.name} />}
+            {other && <span data-testid="peer-status">{PEER_STATUS_TEXT[status]}</span>}
             {!isPatient && other?.age != null && <> · {other.age} y</>}
             {!isPatient && other?.bloodGroup && <> · {other.bloodGroup}</>}
           </span>
@@ -74,7 +77,14 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         onScreenChange={onScreenChange}
       />
       <TypingIndicator names={typingNames} />
-      <MessageInput conversationKey={k} />
+      {mine ? (
+        <MessageInput conversationKey={k} />
+      ) : (
+        <p className="composer-note" data-testid="not-your-conversation">
+          This is another doctor&apos;s conversation. Acknowledge the emergency to talk to the patient in a
+          conversation of your own.
+        </p>
+      )}
     </section>
   );
 }

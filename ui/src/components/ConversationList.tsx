@@ -3,10 +3,11 @@
 
 import { sameKey } from '../logic/conversations';
 import { formatShortDate, initials } from '../logic/format';
-import { useChat, useIsOnline, useStore } from '../store/hooks';
+import { useChat, usePeerStatus, useStore } from '../store/hooks';
 import type { Conversation, User } from '../types';
 import { EmergencyBadge } from './EmergencyBadge';
 import { OnlineStatus } from './OnlineStatus';
+import { PatientPicker } from './PatientPicker';
 
 function preview(c: Conversation, me: User): string {
   const m = c.lastMessage;
@@ -18,7 +19,7 @@ function preview(c: Conversation, me: User): string {
 function ConversationItem({ c, me, selected }: { c: Conversation; me: User; selected: boolean }) {
   const store = useStore();
   const other = c.otherParty;
-  const online = useIsOnline(other.id);
+  const status = usePeerStatus(other.id);
   return (
     <li>
       <button
@@ -32,7 +33,7 @@ function ConversationItem({ c, me, selected }: { c: Conversation; me: User; sele
       >
         <span className="avatar" aria-hidden="true">
           {initials(other.name)}
-          <OnlineStatus online={online} label={other.name} />
+          <OnlineStatus status={status} label={other.name} />
         </span>
         <span className="conversation-body">
           <span className="conversation-top">
@@ -63,6 +64,7 @@ export function ConversationList({ me }: { me: User }) {
   return (
     <nav className="sidebar card" aria-label={heading}>
       <h2 className="sidebar-title">{heading}</h2>
+      {me.role === 'DOCTOR' && <PatientPicker />}
       {conversations.length === 0 && <p className="empty-hint">Nobody here yet.</p>}
       <ul className="conversation-list">
         {conversations.map((c) => (

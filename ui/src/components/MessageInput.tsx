@@ -72,10 +72,16 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
   const send = () => {
     if (!canSend) return;
     typing.stop();
-    void store.send(text.trim(), file);
+    const [sentText, sentFile] = [text, file];
     setText('');
     setFile(null);
     inputRef.current?.focus();
+    // A refused send (the notice says why) gives the text back, unless something new was typed.
+    void store.send(sentText.trim(), sentFile).then((ok) => {
+      if (ok) return;
+      setText((now) => (now === '' ? sentText : now));
+      setFile((now) => now ?? sentFile);
+    });
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {

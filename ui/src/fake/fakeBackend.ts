@@ -34,6 +34,7 @@ import type {
   Snapshot,
   UiEvent,
   User,
+  UserId,
 } from '../types';
 
 /** Marks the fake in a bundle; the product build is checked not to contain it. */
@@ -114,6 +115,8 @@ export class FakeBackend implements Backend {
   /** Addresses that accept a sign-in and never answer (until `cancelLogin`). */
   readonly silentServers = new Set<string>();
   private cancelPending: (() => void) | null = null;
+  /** Care relations without messages yet (`patientId|doctorId`): started, or an emergency taken. */
+  private readonly cares = new Set<string>();
   private nextSeq: number;
   private nextId = 1;
 
@@ -284,6 +287,20 @@ export class FakeBackend implements Backend {
       ];
     });
     const doctor = me.role === 'DOCTOR';
+    for (const k of this.cares) {
+      const [patientId, doctorId] = k.split('|');
+      const other = this.users.find((u) => u.id === patientId);
+      if (doctorId !== me.id || !other || byKey.has(k)) continue;
+      talked.push({
+        patientId,
+        doctorId,
+        otherParty: other,
+        lastMessage: null,
+        unreadCount: 0,
+        hasEmergency: false,
+        emergency: null,
+      });
+    }
     talked.sort((a, b) => {
       if (doctor && a.hasEmergency !== b.hasEmergency) return a.hasEmergency ? -1 : 1;
       return (b.lastMessage?.createdAt ?? '').localeCompare(a.lastMessage?.createdAt ?? '');
@@ -563,6 +580,8 @@ export class FakeBackend implements Backend {
     const e = this.emergencies.find((x) => x.id === id);
     if (!e) throw new BackendError('not_found', 'No such emergency');
     const next = { ...e, ...patch(e) };
+    // Taking a patient's emergency opens this doctor's conversation with them (the care relation).
+    this.cares.add(keyOf({ patientId: e.patientId, doctorId: this.me().id }));
     this.upsertEmergency(next, false);
     return next;
   }
@@ -597,6 +616,30 @@ export class FakeBackend implements Backend {
         resolutionNote: note || null,
       };
     });
+  }
+
+  async findPatients(query: string): Promise<Contact[]> {
+    this.record('find_patients', { query });
+    if (this.me().role !== 'DOCTOR')
+      throw new BackendError('invalid', "only doctors look up the clinic's patients");
+    const q = query.trim().toLowerCase();
+    return this.users
+      .filter((u) => u.role === 'PATIENT')
+      .filter((u) => !q || u.name.toLowerCase().includes(q) || u.username.toLowerCase().includes(q))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async startConversation(patientId: UserId): Promise<Conversation> {
+    this.record('start_conversation', { patientId });
+    const me = this.me();
+    if (me.role !== 'DOCTOR') throw new BackendError('invalid', "only doctors look up the clinic's patients");
+    if (!this.users.some((u) => u.id === patientId && u.role === 'PATIENT'))
+      throw new BackendError('not_found', 'no such patient');
+    this.cares.add(keyOf({ patientId, doctorId: me.id }));
+    this.listChanged();
+    const found = this.conversationList().find((c) => c.patientId === patientId && c.doctorId === me.id);
+    if (!found) throw new BackendError('internal', 'the conversation vanished');
+    return found;
   }
 
   async silenceAlarm() {

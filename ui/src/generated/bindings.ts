@@ -42,7 +42,12 @@ dateOfBirth: string | null,
 /**
  * Whole years, derived from `dateOfBirth`.
  */
-age: number | null, bloodGroup: string | null, online: boolean, };
+age: number | null, bloodGroup: string | null, online: boolean, 
+/**
+ * A doctor's stored availability (`DO_NOT_DISTURB` shows instead of "Online"); absent for
+ * patients and from older servers.
+ */
+availability?: Availability, };
 
 export type Conversation = { patientId: UserId, doctorId: UserId, 
 /**
@@ -222,7 +227,7 @@ device: DeviceCheck, };
 
 export type Snippet = { text: string, highlights: Array<Highlight>, };
 
-export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "historyPurged", patientId: UserId, doctorId: UserId, upToSeq: number, purgedAt: string, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "device", device: DeviceCheck, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "lock", status: LockStatus, } | { "type": "notice", code: string, message: string, };
+export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "historyPurged", patientId: UserId, doctorId: UserId, upToSeq: number, purgedAt: string, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "peerAvailability", userId: UserId, availability: Availability, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "device", device: DeviceCheck, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "lock", status: LockStatus, } | { "type": "notice", code: string, message: string, };
 
 export type User = { id: UserId, username: string, name: string, role: Role, };
 

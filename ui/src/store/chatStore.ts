@@ -15,12 +15,14 @@ import {
   upsertMessage,
 } from '../logic/messages';
 import { PAGE_SIZE, pageHasMore } from '../logic/paging';
+import { peerStatus, type PeerStatus } from '../logic/presence';
 import { readMark } from '../logic/receipts';
 import { loginErrorText } from '../logic/login';
 import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
 import type {
   Availability,
+  Contact,
   ConversationKey,
   Device,
   DeviceCheck,
@@ -202,11 +204,17 @@ export class ChatStore {
         }));
       case 'conversations':
         this.hear({ conversations: e.conversations });
-        return this.set({ conversations: e.conversations });
+        this.set({ conversations: e.conversations });
+        // Taking an emergency opened our own conversation with the patient: leave theirs.
+        return this.toOwnConversation();
       case 'typing':
         return this.set((s) => ({ typing: applyTyping(s.typing, e) }));
       case 'presence':
         return this.set((s) => ({ presence: { ...s.presence, [e.userId]: e.online } }));
+      case 'peerAvailability':
+        return this.set((s) => ({
+          peerAvailability: { ...s.peerAvailability, [e.userId]: e.availability },
+        }));
       case 'emergency':
         this.hear({}, e.emergency);
         this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e.emergency) }));
@@ -441,9 +449,10 @@ export class ChatStore {
     });
   }
 
-  async send(content: string, attachment?: PickedFile | null, isEmergency = false): Promise<void> {
+  /** Queues a send in the open conversation; false when it was refused (the text is not sent). */
+  async send(content: string, attachment?: PickedFile | null, isEmergency = false): Promise<boolean> {
     const active = this.state.active;
-    if (!active) return;
+    if (!active) return false;
     try {
       const msg = await this.backend.sendMessage({
         ...active,
@@ -453,7 +462,7 @@ export class ChatStore {
       });
       // The answer is the message's first state; events may already have moved it on (a file
       // the server refuses is parked within milliseconds), and then it must not go back.
-      if (this.knows(msg)) return;
+      if (this.knows(msg)) return true;
       this.onMessage(msg);
       if (attachment)
         this.set((s) => ({
@@ -462,8 +471,10 @@ export class ChatStore {
               ? s.uploads
               : { ...s.uploads, [msg.clientId]: { sent: 0, total: attachment.size } },
         }));
+      return true;
     } catch (err) {
       this.set({ notice: `Could not send: ${describe(err)}` });
+      return false;
     }
   }
 
@@ -495,16 +506,65 @@ export class ChatStore {
     this.act('acknowledge', async () => {
       const e = await this.backend.acknowledgeEmergency(id);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
+      this.toOwnConversation();
     });
   resolve = (id: string, note: string) =>
     this.act('resolve', async () => {
       const e = await this.backend.resolveEmergency(id, note);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
+      this.toOwnConversation();
     });
-  /** "Open chat" on the banner: the emergency's conversation, scrolled to its message. */
+  /**
+   * "Open chat" on the banner: the emergency's conversation, scrolled to its message. For a
+   * doctor whose patient it is not: their own conversation with the patient once they have one
+   * (taking the emergency opens it), else the emergency's, to read (they cannot write there).
+   */
   async openEmergency(e: Emergency): Promise<void> {
-    await this.openMessage({ patientId: e.patientId, doctorId: e.doctorId }, e.messageId);
+    const own = this.ownConversationFor(e);
+    if (own && !sameKey(own, e)) await this.select(own);
+    else await this.openMessage({ patientId: e.patientId, doctorId: e.doctorId }, e.messageId);
   }
+
+  /** A doctor's own conversation with the patient of `e`, when the list has it. */
+  private ownConversationFor(e: Emergency): ConversationKey | null {
+    const me = this.state.session?.user;
+    if (!me || me.role !== 'DOCTOR') return null;
+    const key = { patientId: e.patientId, doctorId: me.id };
+    return this.state.conversations.some((c) => sameKey(c, key)) ? key : null;
+  }
+
+  /**
+   * A doctor reading another doctor's conversation (opened from an emergency) moves to their
+   * own conversation with that patient as soon as the list has it (taking the emergency opens
+   * it; the list may arrive just before or just after the answer).
+   */
+  private toOwnConversation(): void {
+    const active = this.state.active;
+    const me = this.state.session?.user;
+    if (!me || me.role !== 'DOCTOR' || !active || active.doctorId === me.id) return;
+    const own = { patientId: active.patientId, doctorId: me.id };
+    if (this.state.conversations.some((c) => sameKey(c, own))) void this.select(own);
+  }
+
+  /** Doctors: the clinic's patients whose name contains `query` (null when that failed). */
+  async findPatients(query: string): Promise<Contact[] | null> {
+    try {
+      return await this.backend.findPatients(query);
+    } catch (err) {
+      this.set({ notice: `Could not look up patients: ${describe(err)}` });
+      return null;
+    }
+  }
+
+  /** Doctors: opens (and shows) the conversation with a patient of the clinic. */
+  startConversation = (patientId: string) =>
+    this.act('start the conversation', async () => {
+      const c = await this.backend.startConversation(patientId);
+      this.set((s) => ({
+        conversations: s.conversations.some((x) => sameKey(x, c)) ? s.conversations : [c, ...s.conversations],
+      }));
+      await this.select({ patientId: c.patientId, doctorId: c.doctorId });
+    });
   /** A message's conversation, scrolled to it and highlighted (a search result, an emergency). */
   async openMessage(key: ConversationKey, messageId: string): Promise<void> {
     this.set({ focus: { key: keyOf(key), messageId } });
@@ -545,7 +605,15 @@ export class ChatStore {
     this.set({ notice: null });
   }
 
-  /** Presence is only known while connected; otherwise everyone shows as offline (grey). */
+  /** Online, on do not disturb, offline, or unknown while this app is not connected. */
+  peerStatus(userId: string): PeerStatus {
+    const connected = this.state.connection.state === 'online';
+    const listed = this.state.conversations.find((c) => c.otherParty.id === userId)?.otherParty;
+    const availability = this.state.peerAvailability[userId] ?? listed?.availability;
+    return peerStatus(connected, this.isOnline(userId), availability);
+  }
+
+  /** Presence is only known while connected; otherwise nobody is online. */
   isOnline(userId: string): boolean {
     if (this.state.connection.state !== 'online') return false;
     const live = this.state.presence[userId];

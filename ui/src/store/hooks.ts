@@ -1,6 +1,7 @@
 // React access to the ChatStore: the store itself and a selector hook.
 
 import { useContext, useSyncExternalStore } from 'react';
+import type { PeerStatus } from '../logic/presence';
 import type { ChatStore } from './chatStore';
 import { StoreContext } from './context';
 import type { ChatState } from './state';
@@ -20,8 +21,8 @@ export function useChat<T>(selector: (s: ChatState) => T): T {
   return useSyncExternalStore(store.subscribe, () => selector(store.getState()));
 }
 
-/** Whether a user shows as online (live presence while connected). */
-export function useIsOnline(userId: string | undefined): boolean {
+/** What to show for a user's presence: online, do not disturb, offline, or unknown (we are offline). */
+export function usePeerStatus(userId: string | undefined): PeerStatus {
   const store = useStore();
-  return useChat(() => (userId ? store.isOnline(userId) : false));
+  return useChat(() => (userId ? store.peerStatus(userId) : 'unknown'));
 }

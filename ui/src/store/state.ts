@@ -54,6 +54,8 @@ export interface ChatState {
   typing: TypingMap;
   /** Live presence (overrides the list's `online`). */
   presence: Record<UserId, boolean>;
+  /** Live availability of doctors (overrides the list's `otherParty.availability`). */
+  peerAvailability: Record<UserId, Availability>;
   /** Emergencies known to this session (open ones, and resolved ones seen live). */
   emergencies: Emergency[];
   /** Emergencies this device is sounding the alarm for. */
@@ -96,6 +98,7 @@ export function initialState(): ChatState {
     messages: {},
     typing: {},
     presence: {},
+    peerAvailability: {},
     emergencies: [],
     ringing: [],
     emergencyMessages: {},

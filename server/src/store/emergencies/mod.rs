@@ -234,6 +234,9 @@ pub(crate) fn changed_since(
 pub(crate) struct Transition {
     pub emergency: Emergency,
     pub notification: Notification,
+    /// The doctor who acted had no conversation with the patient until now (see
+    /// [`super::care`]): the two should learn of each other's presence.
+    pub new_care: bool,
 }
 
 fn load_for_doctor(
@@ -275,7 +278,8 @@ pub(crate) fn acknowledge(
         None,
         now,
     )?;
-    finish(conn, id, &format!("{} is on it", doctor.name))
+    let new_care = super::care::open(conn, &current.patient_id, &doctor.id)?;
+    finish(conn, id, &format!("{} is on it", doctor.name), new_care)
 }
 
 /// RAISED or ACKNOWLEDGED -> RESOLVED with an optional note. Resolving twice is a conflict.
@@ -337,7 +341,8 @@ pub(crate) fn resolve(
     for (kind, note) in taken {
         transitions::record(conn, id, kind, Some(&doctor.id), note, now)?;
     }
-    finish(conn, id, &format!("Resolved by {}", doctor.name))
+    let new_care = super::care::open(conn, &current.patient_id, &doctor.id)?;
+    finish(conn, id, &format!("Resolved by {}", doctor.name), new_care)
 }
 
 /// RAISED and not yet escalated -> escalated (`escalatedAt` set). None when a doctor took it
@@ -361,7 +366,12 @@ pub(crate) fn escalate(
     get(conn, id)
 }
 
-fn finish(conn: &Connection, id: &EmergencyId, title: &str) -> Result<Transition, ApiError> {
+fn finish(
+    conn: &Connection,
+    id: &EmergencyId,
+    title: &str,
+    new_care: bool,
+) -> Result<Transition, ApiError> {
     let emergency = get(conn, id)?.ok_or_else(|| ApiError::internal("emergency vanished"))?;
     let notification = notifications::insert_raw(
         conn,
@@ -379,6 +389,7 @@ fn finish(conn: &Connection, id: &EmergencyId, title: &str) -> Result<Transition
     Ok(Transition {
         emergency,
         notification,
+        new_care,
     })
 }
 

@@ -1,0 +1,54 @@
+//! The care relation over REST: `GET /api/patients?q=` (doctors look up the clinic's patients)
+//! and `POST /api/conversations {patientId}` (a doctor opens the conversation with one).
+
+use super::{ApiJson, ApiQuery};
+use crate::error::ApiError;
+use crate::state::{AppState, Session};
+use crate::store::care;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use clinic_protocol::rest::{PatientsQuery, StartConversationRequest};
+use clinic_protocol::{Contact, Conversation};
+
+pub(super) async fn patients(
+    State(state): State<AppState>,
+    session: Session,
+    ApiQuery(query): ApiQuery<PatientsQuery>,
+) -> Result<Json<Vec<Contact>>, ApiError> {
+    let online = state.hub.online_users();
+    let list = state
+        .store
+        .reads
+        .run(move |conn| care::search_patients(conn, &session.user, &query.q, query.limit, &online))
+        .await?;
+    Ok(Json(list))
+}
+
+/// 201 with a new conversation, 200 with one that existed.
+pub(super) async fn start(
+    State(state): State<AppState>,
+    session: Session,
+    ApiJson(request): ApiJson<StartConversationRequest>,
+) -> Result<(StatusCode, Json<Conversation>), ApiError> {
+    let online = state.hub.online_users();
+    let doctor = session.user.clone();
+    let (conversation, created) = state
+        .store
+        .writer
+        .run(move |conn, _| care::start(conn, &doctor, &request.patient_id, &online))
+        .await?;
+    if created {
+        crate::chat::introduce(
+            &state.hub,
+            &conversation.patient_id,
+            &conversation.doctor_id,
+        );
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(conversation)))
+}

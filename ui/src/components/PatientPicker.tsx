@@ -1,0 +1,94 @@
+// Doctors: start a conversation with any patient of the clinic. Type part of a name, pick one,
+// and the conversation opens (the server grants it; patients never get this list).
+
+import { useEffect, useState, type KeyboardEvent } from 'react';
+import { useStore } from '../store/hooks';
+import type { Contact } from '../types';
+
+/** Keystrokes within this long make one lookup. */
+const DEBOUNCE_MS = 250;
+
+export function PatientPicker() {
+  const store = useStore();
+  const [open, setOpen] = useState(false);
+  const [query, setQuery] = useState('');
+  const [found, setFound] = useState<Contact[] | null>(null);
+
+  useEffect(() => {
+    if (!open) return;
+    let stale = false;
+    const timer = setTimeout(() => {
+      void store.findPatients(query).then((list) => {
+        if (!stale) setFound(list);
+      });
+    }, DEBOUNCE_MS);
+    return () => {
+      stale = true;
+      clearTimeout(timer);
+    };
+  }, [open, query, store]);
+
+  const close = () => {
+    setOpen(false);
+    setQuery('');
+    setFound(null);
+  };
+  const pick = async (p: Contact) => {
+    close();
+    await store.startConversation(p.id);
+  };
+  const onKeyDown = (e: KeyboardEvent<HTMLInputElement>) => {
+    if (e.key === 'Escape') close();
+    if (e.key === 'Enter' && found?.length === 1) void pick(found[0]);
+  };
+
+  if (!open)
+    return (
+      <button
+        type="button"
+        className="link-button new-conversation"
+        data-testid="new-conversation"
+        onClick={() => setOpen(true)}
+      >
+        + New conversation
+      </button>
+    );
+  return (
+    <div className="patient-picker" data-testid="patient-picker">
+      <input
+        data-testid="patient-search"
+        aria-label="Find a patient by name"
+        placeholder="Find a patient by name"
+        value={query}
+        autoFocus
+        maxLength={100}
+        onChange={(e) => setQuery(e.target.value)}
+        onKeyDown={onKeyDown}
+      />
+      <button type="button" className="link-button" onClick={close}>
+        Cancel
+      </button>
+      {found && found.length === 0 && <p className="empty-hint">No patient matches.</p>}
+      {found && found.length > 0 && (
+        <ul className="patient-results" aria-label="Patients">
+          {found.map((p) => (
+            <li key={p.id}>
+              <button
+                type="button"
+                className="patient-result"
+                data-testid={`patient-result-${p.username}`}
+                onClick={() => void pick(p)}
+              >
+                <span className="conversation-name">{p.name}</span>
+                <span className="conversation-preview">
+                  {p.age != null ? `${p.age} y` : ''}
+                  {p.bloodGroup ? ` · ${p.bloodGroup}` : ''}
+                </span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}

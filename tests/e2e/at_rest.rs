@@ -30,8 +30,18 @@ fn kib_field(text: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Each of the app's processes now.
+/// Whether a process runs on this test's X display: other helpers' apps (same names, their own
+/// headless sessions) must not count in the sums.
+fn on_our_display(pid: u32, ours: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|b| *b == 0).any(|kv| kv == ours))
+        .unwrap_or(false)
+}
+
+/// Each of the app's processes now (those on this test's display).
 fn app_processes() -> Result<Vec<Proc>> {
+    let display = std::env::var("DISPLAY").context("DISPLAY (run under scripts/headless)")?;
+    let ours = format!("DISPLAY={display}").into_bytes();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
@@ -41,7 +51,7 @@ fn app_processes() -> Result<Vec<Proc>> {
             continue;
         };
         let name = comm.trim().to_owned();
-        if !NAMES.contains(&name.as_str()) {
+        if !NAMES.contains(&name.as_str()) || !on_our_display(pid, &ours) {
             continue;
         }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;

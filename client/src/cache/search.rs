@@ -32,34 +32,41 @@ impl Cache {
             _ => ("patient_id", "doctor_id"),
         };
         let q = s.query;
-        let mut sql = format!(
-            "SELECT data FROM messages WHERE {mine} = ? AND id IS NOT NULL AND seq IS NOT NULL"
-        );
-        let mut args: Vec<Value> = vec![text(me.id.as_str())];
+        // With words to match, the word index drives (its matches are few next to a long
+        // history, and each is one primary-key lookup in the encrypted file); with only
+        // filters, the messages are scanned newest first.
+        let mut args: Vec<Value> = Vec::new();
+        let mut sql = match q.fts_include() {
+            Some(fts) => {
+                args.push(Value::Text(fts));
+                "SELECT m.data FROM search_words w CROSS JOIN messages m ON m.local_id = w.rowid \
+                 WHERE search_words MATCH ?"
+                    .to_owned()
+            }
+            None => "SELECT m.data FROM messages m WHERE 1".to_owned(),
+        };
+        sql.push_str(&format!(
+            " AND m.{mine} = ? AND m.id IS NOT NULL AND m.seq IS NOT NULL"
+        ));
+        args.push(text(me.id.as_str()));
         let mut and = |clause: &str, value: Option<Value>| {
             sql.push_str(" AND ");
             sql.push_str(clause);
             args.extend(value);
         };
         if let Some(key) = s.conversation {
-            and("patient_id = ?", Some(text(key.patient_id.as_str())));
-            and("doctor_id = ?", Some(text(key.doctor_id.as_str())));
-        }
-        if let Some(fts) = q.fts_include() {
-            and(
-                "local_id IN (SELECT rowid FROM search_words WHERE search_words MATCH ?)",
-                Some(Value::Text(fts)),
-            );
+            and("m.patient_id = ?", Some(text(key.patient_id.as_str())));
+            and("m.doctor_id = ?", Some(text(key.doctor_id.as_str())));
         }
         if let Some(fts) = q.fts_parts() {
             and(
-                "local_id IN (SELECT rowid FROM search_parts WHERE search_parts MATCH ?)",
+                "m.local_id IN (SELECT rowid FROM search_parts WHERE search_parts MATCH ?)",
                 Some(Value::Text(fts)),
             );
         }
         if let Some(fts) = q.fts_exclude() {
             and(
-                "local_id NOT IN (SELECT rowid FROM search_words WHERE search_words MATCH ?)",
+                "m.local_id NOT IN (SELECT rowid FROM search_words WHERE search_words MATCH ?)",
                 Some(Value::Text(fts)),
             );
         }
@@ -81,15 +88,15 @@ impl Cache {
             let Some(id) = party(from)? else {
                 return Ok(Vec::new());
             };
-            and("sender_id = ?", Some(text(id.as_str())));
+            and("m.sender_id = ?", Some(text(id.as_str())));
         }
         if let Some(with) = &q.with {
             let Some(id) = party(with)? else {
                 return Ok(Vec::new());
             };
-            and(&format!("{theirs} = ?"), Some(text(id.as_str())));
+            and(&format!("m.{theirs} = ?"), Some(text(id.as_str())));
         }
-        let created = "unixepoch(json_extract(data, '$.createdAt'), 'subsec') * 1000";
+        let created = "unixepoch(json_extract(m.data, '$.createdAt'), 'subsec') * 1000";
         let day = |d| Value::Integer(day_start_ms(d, s.tz_offset_minutes));
         if let Some(d) = q.before {
             and(&format!("{created} < ?"), Some(day(d)));
@@ -102,21 +109,21 @@ impl Cache {
             and(&format!("{created} < ?"), Some(day(next(d))));
         }
         match q.has {
-            Some(Has::File) => and("json_extract(data, '$.fileUrl') IS NOT NULL", None),
+            Some(Has::File) => and("json_extract(m.data, '$.fileUrl') IS NOT NULL", None),
             Some(Has::Image) => and(
-                "json_extract(data, '$.fileUrl') IS NOT NULL \
-                 AND json_extract(data, '$.fileType') LIKE 'image/%'",
+                "json_extract(m.data, '$.fileUrl') IS NOT NULL \
+                 AND json_extract(m.data, '$.fileType') LIKE 'image/%'",
                 None,
             ),
             None => {}
         }
         if q.emergency_only {
-            and("json_extract(data, '$.isEmergency') = 1", None);
+            and("json_extract(m.data, '$.isEmergency') = 1", None);
         }
         if let Some(seq) = s.before_seq {
-            and("seq < ?", Some(Value::Integer(seq)));
+            and("m.seq < ?", Some(Value::Integer(seq)));
         }
-        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        sql.push_str(" ORDER BY m.seq DESC LIMIT ?");
         args.push(Value::Integer(i64::from(s.limit) + 1));
         let rows: Vec<String> = conn
             .prepare(&sql)?

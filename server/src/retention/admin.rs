@@ -1,7 +1,7 @@
 //! Retention and legal holds without the server (`clinic-server retention ...`, `hold ...`):
 //! safe while a server serves the same folder, since every step takes the write lock.
 
-use super::{Due, Hold, Mode, Policy, Step, remove_files, step};
+use super::{Due, Hold, Mode, Policy, Step, queue, remove_files, step};
 use crate::accounts::{AccountError, open};
 use crate::store::{retention as sql, users, writer::run_direct};
 use crate::time::now_ms;
@@ -27,9 +27,11 @@ pub struct Purged {
 pub fn run(data_dir: &Path, policy: &Policy) -> Result<Vec<Purged>, AccountError> {
     let mut conn = open(data_dir)?;
     let mut purged = Vec::new();
+    // Read outside the write lock: it reads every message.
+    let mut keys = queue(&conn, policy, now_ms())?;
     loop {
         let done = run_direct(&mut conn, |conn, seqs| {
-            step(conn, seqs, policy, now_ms(), Mode::Full)
+            step(conn, seqs, policy, now_ms(), Mode::Full, &mut keys)
         })?;
         match done {
             Step::Idle => return Ok(purged),

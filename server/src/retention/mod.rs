@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::store::retention::{self as sql, Batch, Unfinished};
 use crate::store::writer::Seqs;
 use chrono::{DateTime, Days, Months, NaiveDate, Utc};
+use clinic_protocol::ConversationKey;
 use rusqlite::Connection;
 use std::fmt;
 use std::str::FromStr;
@@ -131,14 +132,32 @@ pub(crate) enum Step {
     Idle,
 }
 
-/// One bounded unit of work in one transaction: a batch of an unfinished purge, else the start
-/// of the next due conversation's purge (in `Mode::Full`).
+/// The conversations a full pass will look at, oldest last activity first (`pop` order): read
+/// once per pass outside the writer, since it reads every message.
+pub(crate) fn queue(
+    conn: &Connection,
+    policy: &Policy,
+    now: i64,
+) -> Result<Vec<ConversationKey>, ApiError> {
+    let mut keys: Vec<ConversationKey> = sql::due(conn, policy, now)?
+        .into_iter()
+        .filter(|d| !d.held)
+        .map(|d| d.key)
+        .collect();
+    keys.reverse();
+    Ok(keys)
+}
+
+/// One bounded unit of work in one transaction: a batch of an unfinished purge, else (in
+/// `Mode::Full`) the start of the purge of the next conversation of `queue` that is still due
+/// and not held (checked again here, in the writer, with one conversation's rows).
 pub(crate) fn step(
     conn: &Connection,
     seqs: &mut Seqs,
     policy: &Policy,
     now: i64,
     mode: Mode,
+    queue: &mut Vec<ConversationKey>,
 ) -> Result<Step, ApiError> {
     if let Some(purge) = sql::unfinished(conn)?.into_iter().next() {
         let batch = sql::batch(conn, seqs, &purge, BATCH, now)?;
@@ -147,14 +166,13 @@ pub(crate) fn step(
     if mode == Mode::ResumeOnly {
         return Ok(Step::Idle);
     }
-    let next = sql::due(conn, policy, now)?.into_iter().find(|d| !d.held);
-    match next {
-        Some(due) => {
-            sql::begin(conn, &due.key, now)?;
-            Ok(Step::Began(due.key))
+    while let Some(key) = queue.pop() {
+        if sql::still_due(conn, &key, policy, now)? {
+            sql::begin(conn, &key, now)?;
+            return Ok(Step::Began(key));
         }
-        None => Ok(Step::Idle),
     }
+    Ok(Step::Idle)
 }
 
 /// Removes content files no upload refers to any more (in a write transaction, so an upload of
@@ -205,9 +223,10 @@ mod tests {
             period: Period::Years(10),
         };
         let now = Utc::now().timestamp_millis();
+        let mut keys = queue(&conn, &policy, now).unwrap();
         let mut step_once = || {
             crate::store::writer::run_direct(&mut conn, |c, seqs| {
-                step(c, seqs, &policy, now, Mode::Full)
+                step(c, seqs, &policy, now, Mode::Full, &mut keys)
             })
             .unwrap()
         };

@@ -3,7 +3,7 @@
 //! sends are never held up for long. Participants online at the time are told at once
 //! (`conversation:purged`); every other device learns it at its next sync.
 
-use super::{Mode, Policy, Step, remove_files, step};
+use super::{Mode, Policy, Step, queue, remove_files, step};
 use crate::state::AppState;
 use crate::store::retention as sql;
 use crate::time::now_ms;
@@ -31,16 +31,43 @@ fn until_next_run(at: NaiveTime) -> Duration {
 
 /// Steps until there is nothing left to do (or the store fails: the next night tries again).
 pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
+    // What may be due is read once, on a read connection: it reads every message, and the
+    // writer must not stall live sends for it. Each start is checked again in the writer.
+    let mut keys = if mode == Mode::Full {
+        match state
+            .store
+            .reads
+            .run(move |conn| queue(conn, &policy, now_ms()))
+            .await
+        {
+            Ok(keys) => keys,
+            Err(err) => {
+                tracing::error!(error = %err, "retention run stopped; it resumes at the next run");
+                return;
+            }
+        }
+    } else {
+        Vec::new()
+    };
     loop {
         let done = state
             .store
             .writer
-            .run(move |conn, seqs| step(conn, seqs, &policy, now_ms(), mode))
+            .run(move |conn, seqs| {
+                let done = step(conn, seqs, &policy, now_ms(), mode, &mut keys);
+                done.map(|d| (d, keys))
+            })
             .await;
         let (purge, batch) = match done {
-            Ok(Step::Idle) => return,
-            Ok(Step::Began(_)) => continue,
-            Ok(Step::Removed { purge, batch }) => (purge, batch),
+            Ok((Step::Idle, _)) => return,
+            Ok((Step::Began(_), rest)) => {
+                keys = rest;
+                continue;
+            }
+            Ok((Step::Removed { purge, batch }, rest)) => {
+                keys = rest;
+                (purge, batch)
+            }
             Err(err) => {
                 tracing::error!(error = %err, "retention run stopped; it resumes at the next run");
                 return;

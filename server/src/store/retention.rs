@@ -145,6 +145,27 @@ pub(crate) fn due(conn: &Connection, policy: &Policy, now: i64) -> Result<Vec<Du
     Ok(due)
 }
 
+/// Whether `key` may go now: it has messages, its keep-until date has passed and no active hold
+/// covers it (one conversation's rows, through its index).
+pub(crate) fn still_due(
+    conn: &Connection,
+    key: &ConversationKey,
+    policy: &Policy,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let (last, birth): (Option<i64>, Option<String>) = conn.query_row(
+        "SELECT (SELECT max(created_at) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2),
+                (SELECT date_of_birth FROM users WHERE id = ?1)",
+        params![key.patient_id.as_str(), key.doctor_id.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let Some(last) = last else {
+        return Ok(false);
+    };
+    let birth = birth.and_then(|b| b.parse::<NaiveDate>().ok());
+    Ok(policy.keep_until(from_ms(last), birth) <= from_ms(now) && !is_held(conn, key)?)
+}
+
 /// A purge under way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Unfinished {

@@ -82,6 +82,7 @@ async fn retention_removes_only_what_the_policy_and_holds_allow() {
     let recent = server.account("recent.patient", Role::Patient).await;
     let held = server.account("held.patient", Role::Patient).await;
     let young = server.account("young.patient", Role::Patient).await;
+    let other = server.account("dr.other", Role::Doctor).await;
     // The young patient was born 20 years ago: kept until their 25th birthday.
     {
         let db = rusqlite::Connection::open(dir.join("clinic.db")).unwrap();
@@ -229,9 +230,10 @@ async fn retention_removes_only_what_the_policy_and_holds_allow() {
         .unwrap();
     assert_eq!(leftovers, 0);
 
-    // Devices learn it from sync: the purge is there for the doctor and the patient, not for
-    // another patient.
-    for (who, sees) in [(&doc, true), (&old, true), (&recent, false)] {
+    // Devices learn it from sync: the purge is there for the doctor and the patient, and for
+    // every doctor since an emergency went with it (they all hold emergencies); not for another
+    // patient.
+    for (who, sees) in [(&doc, true), (&old, true), (&other, true), (&recent, false)] {
         let (status, page) = server.get(&who.token, "/api/sync?since=0").await;
         assert_eq!(status, 200);
         let purges = page["purges"].as_array().cloned().unwrap_or_default();

@@ -54,15 +54,19 @@ impl FromStr for Period {
             format!("{text:?} is not a period: write a number of days or years, such as 30d or 10y")
         };
         let text = text.trim();
-        let (number, unit) = text.split_at(text.len().saturating_sub(1));
-        let n: u32 = number.parse().map_err(|_| form())?;
-        if n == 0 {
+        let (number, days) = match (text.strip_suffix('d'), text.strip_suffix('y')) {
+            (Some(n), _) => (n, true),
+            (_, Some(n)) => (n, false),
+            _ => return Err(form()),
+        };
+        if !number.bytes().all(|b| b.is_ascii_digit()) {
             return Err(form());
         }
-        match unit {
-            "d" => Ok(Self::Days(n)),
-            "y" => Ok(Self::Years(n)),
-            _ => Err(form()),
+        let n: u32 = number.parse().map_err(|_| form())?;
+        match (n, days) {
+            (0, _) => Err(form()),
+            (n, true) => Ok(Self::Days(n)),
+            (n, false) => Ok(Self::Years(n)),
         }
     }
 }
@@ -257,7 +261,9 @@ mod tests {
     fn periods_are_days_or_years_and_nothing_else() {
         assert_eq!("30d".parse(), Ok(Period::Days(30)));
         assert_eq!("10y".parse(), Ok(Period::Years(10)));
-        for bad in ["10 years", "-1d", "0y", "y", "", "10", "1.5y", "10Y"] {
+        for bad in [
+            "10 years", "-1d", "0y", "y", "", "10", "1.5y", "10Y", "10é", "+5y",
+        ] {
             let err = bad.parse::<Period>().unwrap_err();
             assert!(err.contains("30d or 10y"), "{bad}: {err}");
         }

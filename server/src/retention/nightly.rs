@@ -94,11 +94,13 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
 /// Logs the finished purge (counts, never content) and tells the participants online now.
 async fn announce(state: &AppState, purge: sql::Unfinished) {
     let id = purge.id;
-    let removed = state
+    let (removed, finished_at) = state
         .store
         .reads
-        .run(move |conn| sql::removed(conn, id))
+        .run(move |conn| sql::finished(conn, id))
         .await
+        .ok()
+        .flatten()
         .unwrap_or_default();
     tracing::info!(
         patient = %purge.key.patient_id,
@@ -110,7 +112,8 @@ async fn announce(state: &AppState, purge: sql::Unfinished) {
         patient_id: purge.key.patient_id.clone(),
         doctor_id: purge.key.doctor_id.clone(),
         up_to_seq: clinic_protocol::Seq(purge.up_to_seq),
-        purged_at: chrono::Utc::now(),
+        // The time sync tells too, so a device hears one date.
+        purged_at: finished_at.unwrap_or_else(chrono::Utc::now),
     });
     state
         .hub

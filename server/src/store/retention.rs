@@ -268,7 +268,12 @@ pub(crate) fn batch(
                  (SELECT id FROM emergencies WHERE message_id = ?1)",
             [id],
         )?;
-        conn.execute("DELETE FROM emergencies WHERE message_id = ?1", [id])?;
+        if conn.execute("DELETE FROM emergencies WHERE message_id = ?1", [id])? > 0 {
+            conn.execute(
+                "UPDATE purges SET had_emergency = 1 WHERE id = ?1",
+                [purge.id],
+            )?;
+        }
         conn.execute("DELETE FROM notifications WHERE message_id = ?1", [id])?;
         let mut gone =
             conn.prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?;
@@ -301,18 +306,28 @@ pub(crate) fn is_referenced(conn: &Connection, sha256: &str) -> rusqlite::Result
     )
 }
 
-/// How many messages a finished purge removed.
+/// How many messages a purge removed.
 pub(crate) fn removed(conn: &Connection, id: i64) -> Result<u64, ApiError> {
-    let n: Option<i64> = conn
-        .query_row("SELECT messages FROM purges WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    Ok(finished(conn, id)?.map_or(0, |(n, _)| n))
 }
 
-/// Finished purges `user` must hear of after change `since` (with their change seq): patients
-/// their own conversations, doctors every conversation (they also hold every emergency).
+/// How many messages a purge removed, and when it finished (as sync tells it).
+type Finished = (u64, Option<DateTime<Utc>>);
+
+pub(crate) fn finished(conn: &Connection, id: i64) -> Result<Option<Finished>, ApiError> {
+    let row: Option<(i64, Option<i64>)> = conn
+        .query_row(
+            "SELECT messages, finished_at FROM purges WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.map(|(n, at)| (u64::try_from(n).unwrap_or(0), at.map(from_ms))))
+}
+
+/// Finished purges `user` must hear of after change `since` (with their change seq): the two
+/// participants, and every doctor when an emergency went with it (every doctor holds every
+/// emergency); who talked to whom is not told to anyone else.
 pub(crate) fn changed_since(
     conn: &Connection,
     user: &User,
@@ -322,7 +337,7 @@ pub(crate) fn changed_since(
     let everyone = user.role == Role::Doctor;
     let mut stmt = conn.prepare_cached(
         "SELECT patient_id, doctor_id, up_to_seq, finished_at, change_seq FROM purges
-         WHERE change_seq > ?1 AND (?2 OR patient_id = ?3 OR doctor_id = ?3)
+         WHERE change_seq > ?1 AND ((?2 AND had_emergency) OR patient_id = ?3 OR doctor_id = ?3)
          ORDER BY change_seq LIMIT ?4",
     )?;
     let rows = stmt.query_map(params![since.0, everyone, user.id.as_str(), limit], |r| {

@@ -225,6 +225,9 @@ const MIGRATIONS: &[&str] = &[
         doctor_id   TEXT NOT NULL,
         up_to_seq   INTEGER NOT NULL,
         messages    INTEGER NOT NULL DEFAULT 0,
+        -- An emergency went with the messages: every doctor holds emergencies, so every doctor
+        -- hears of this purge; otherwise only the two participants do.
+        had_emergency INTEGER NOT NULL DEFAULT 0,
         started_at  INTEGER NOT NULL,
         finished_at INTEGER,
         change_seq  INTEGER UNIQUE,

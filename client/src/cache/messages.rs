@@ -28,7 +28,8 @@ impl Cache {
     ) -> Result<(Vec<LocalMessage>, Vec<Emergency>)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        // Purges first: a page holds only changes after them, so nothing it brings is older.
+        // Purges first. A message the server still has never has a seq at or below a purge's
+        // `upToSeq`, so nothing the page brings is dropped by them.
         for purge in &page.purges {
             super::purges::apply_in(&tx, purge)?;
         }

@@ -35,7 +35,7 @@ pub fn run(data_dir: &Path, policy: &Policy) -> Result<Vec<Purged>, AccountError
         })?;
         match done {
             Step::Idle => return Ok(purged),
-            Step::Began(_) => {}
+            Step::Began(_) | Step::Stopped(_) => {}
             Step::Removed { purge, batch } => {
                 if !batch.files.is_empty() {
                     run_direct(&mut conn, |conn, _| {

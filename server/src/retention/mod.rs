@@ -132,6 +132,8 @@ pub(crate) enum Step {
     Removed { purge: Unfinished, batch: Batch },
     /// Started purging a conversation.
     Began(clinic_protocol::ConversationKey),
+    /// Ended a purge early at what it had removed: the conversation is no longer due.
+    Stopped(Unfinished),
     /// Nothing left to do.
     Idle,
 }
@@ -164,6 +166,12 @@ pub(crate) fn step(
     queue: &mut Vec<ConversationKey>,
 ) -> Result<Step, ApiError> {
     if let Some(purge) = sql::unfinished(conn)?.into_iter().next() {
+        // Checked before every batch: a purge resumed after a hold, or one whose conversation
+        // came back to life, must not remove what the policy now keeps.
+        if sql::has_left(conn, &purge)? && !sql::still_due(conn, &purge.key, policy, now)? {
+            sql::stop_early(conn, seqs, &purge, now)?;
+            return Ok(Step::Stopped(purge));
+        }
         let batch = sql::batch(conn, seqs, &purge, BATCH, now)?;
         return Ok(Step::Removed { purge, batch });
     }
@@ -255,6 +263,60 @@ mod tests {
             )
             .unwrap();
         assert_eq!((left, finished), (0, 1));
+    }
+
+    /// A purge whose conversation comes back to life between two batches stops at what it has
+    /// removed, and says so up to the oldest message left.
+    #[test]
+    fn a_purge_stops_when_its_conversation_is_no_longer_due() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::datadir::init(dir.path()).unwrap();
+        let mut conn = crate::accounts::open(dir.path()).unwrap();
+        let now = Utc::now().timestamp_millis();
+        let old = now - 20 * 365 * 86_400_000;
+        conn.execute_batch(&format!(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
+                 ('p', 'pat', 'P', 'PATIENT', 'x', 0), ('d', 'doc', 'D', 'DOCTOR', 'x', 0);
+             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 700)
+             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             SELECT 'm' || i, i, i, 'c' || i, 'p', 'd', 'p', 'text ' || i, 'TEXT', 'SENT', 0,
+                 {old} + i, {old} + i FROM n;
+             UPDATE counters SET value = 700 WHERE name = 'change_seq';"
+        ))
+        .unwrap();
+        let policy = Policy {
+            period: Period::Years(10),
+        };
+        let mut keys = queue(&conn, &policy, now).unwrap();
+        let mut step_once = |conn: &mut Connection| {
+            crate::store::writer::run_direct(conn, |c, seqs| {
+                step(c, seqs, &policy, now, Mode::Full, &mut keys)
+            })
+            .unwrap()
+        };
+        assert!(matches!(step_once(&mut conn), Step::Began(_)));
+        assert!(matches!(step_once(&mut conn), Step::Removed { .. }));
+        // The patient writes again today.
+        conn.execute_batch(&format!(
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             VALUES ('new', 701, 701, 'c-new', 'p', 'd', 'p', 'back', 'TEXT', 'SENT', 0,
+                 {now}, {now});
+             UPDATE counters SET value = 701 WHERE name = 'change_seq';"
+        ))
+        .unwrap();
+        assert!(matches!(step_once(&mut conn), Step::Stopped(_)));
+        assert!(matches!(step_once(&mut conn), Step::Idle));
+        let (left, up_to): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM messages), (SELECT up_to_seq FROM purges)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((left, up_to), (201, i64::from(BATCH)));
     }
 
     #[test]

@@ -64,6 +64,12 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
                 keys = rest;
                 continue;
             }
+            Ok((Step::Stopped(purge), rest)) => {
+                keys = rest;
+                // What it removed before it stopped is gone: devices are told as for any purge.
+                announce(state, purge).await;
+                continue;
+            }
             Ok((Step::Removed { purge, batch }, rest)) => {
                 keys = rest;
                 (purge, batch)

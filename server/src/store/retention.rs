@@ -227,6 +227,50 @@ pub(crate) struct Batch {
 
 /// Removes up to `limit` of the purge's oldest messages with what hangs on them (emergencies
 /// and their transitions, notifications, uploads), or finishes the purge when none are left.
+/// Whether the purge still has messages to remove.
+pub(crate) fn has_left(conn: &Connection, purge: &Unfinished) -> Result<bool, ApiError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
+                        AND seq <= ?3)",
+        params![
+            purge.key.patient_id.as_str(),
+            purge.key.doctor_id.as_str(),
+            purge.up_to_seq
+        ],
+        |r| r.get(0),
+    )?)
+}
+
+/// Ends a purge that is no longer due (a hold came and went, or the conversation is active
+/// again) at what it already removed: it finishes at the seq just below the oldest message left
+/// (so devices drop exactly what the server dropped), or goes if it removed nothing.
+pub(crate) fn stop_early(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    purge: &Unfinished,
+    now: i64,
+) -> Result<(), ApiError> {
+    if removed(conn, purge.id)? == 0 {
+        conn.execute("DELETE FROM purges WHERE id = ?1", [purge.id])?;
+        return Ok(());
+    }
+    conn.execute(
+        "UPDATE purges SET finished_at = ?2, change_seq = ?3,
+             up_to_seq = min(up_to_seq, coalesce(
+                 (SELECT min(seq) - 1 FROM messages WHERE patient_id = ?4 AND doctor_id = ?5),
+                 up_to_seq))
+         WHERE id = ?1",
+        params![
+            purge.id,
+            now,
+            seqs.next().0,
+            purge.key.patient_id.as_str(),
+            purge.key.doctor_id.as_str()
+        ],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn batch(
     conn: &Connection,
     seqs: &mut Seqs,

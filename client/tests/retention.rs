@@ -11,17 +11,14 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_device_drops_purged_history_at_its_next_sync() {
-    let data = demo_data_dir();
-    let (alice_dir, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let server = InProcessServer::start(data.path(), 0).await;
-    let url = server.url();
-    let alice = login(&url, alice_dir.path(), "alice").await;
-    let patel = login(&url, patel_dir.path(), "dr.patel").await;
-    let conversation = alice.conversation_with("dr.patel").unwrap();
-    alice.connect();
-    patel.connect();
-    alice.wait_online(PATIENCE).await.unwrap();
-    patel.wait_online(PATIENCE).await.unwrap();
+    let BothOnline {
+        data,
+        profiles: _profiles,
+        server: _server,
+        alice,
+        patel,
+        conversation,
+    } = alice_and_patel_online().await;
     let tag = prefix("purged");
     for text in numbered(&tag, 3) {
         alice.send(&conversation, &text, false).unwrap();

@@ -19,17 +19,14 @@ fn contents(found: &clinic_client::Found) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_answers_searches_while_the_server_is_away() {
-    let data = demo_data_dir();
-    let (alice_dir, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let server = InProcessServer::start(data.path(), 0).await;
-    let url = server.url();
-    let alice = login(&url, alice_dir.path(), "alice").await;
-    let patel = login(&url, patel_dir.path(), "dr.patel").await;
-    let conversation = alice.conversation_with("dr.patel").unwrap();
-    alice.connect();
-    patel.connect();
-    alice.wait_online(PATIENCE).await.unwrap();
-    patel.wait_online(PATIENCE).await.unwrap();
+    let BothOnline {
+        data: _data,
+        profiles: _profiles,
+        server,
+        alice,
+        patel,
+        conversation,
+    } = alice_and_patel_online().await;
     let tag = prefix("zq");
     let said = [
         format!("{tag} Take Amoxicillin-clavulanate twice a day"),

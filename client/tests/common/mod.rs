@@ -286,6 +286,39 @@ pub async fn alice_and_patel() -> AliceAndPatel {
     }
 }
 
+/// The demo clinic served in-process, with alice and dr.patel each signed in on a device of
+/// their own and online.
+pub struct BothOnline {
+    pub data: tempfile::TempDir,
+    pub profiles: (tempfile::TempDir, tempfile::TempDir),
+    pub server: InProcessServer,
+    pub alice: Client,
+    pub patel: Client,
+    pub conversation: ConversationKey,
+}
+
+pub async fn alice_and_patel_online() -> BothOnline {
+    let data = demo_data_dir();
+    let profiles = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let alice = login(&url, profiles.0.path(), "alice").await;
+    let patel = login(&url, profiles.1.path(), "dr.patel").await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.connect();
+    patel.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    patel.wait_online(PATIENCE).await.unwrap();
+    BothOnline {
+        data,
+        profiles,
+        server,
+        alice,
+        patel,
+        conversation,
+    }
+}
+
 /// Logs in with the server's pairing code (as a user given the code by IT would).
 pub async fn login(url: &str, profile: &Path, username: &str) -> Client {
     Client::login(

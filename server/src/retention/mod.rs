@@ -211,26 +211,32 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    /// A run killed between two batches (every batch is its own transaction) is finished by the
-    /// next run, which counts what both removed.
-    #[test]
-    fn a_run_killed_midway_completes_on_the_next_run() {
+    /// A data folder with one conversation of `n` messages, all twenty years old.
+    fn twenty_year_old_conversation(n: u32) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
         crate::datadir::init(dir.path()).unwrap();
-        let mut conn = crate::accounts::open(dir.path()).unwrap();
+        let conn = crate::accounts::open(dir.path()).unwrap();
         let old = Utc::now().timestamp_millis() - 20 * 365 * 86_400_000;
         conn.execute_batch(&format!(
             "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
                  ('p', 'pat', 'P', 'PATIENT', 'x', 0), ('d', 'doc', 'D', 'DOCTOR', 'x', 0);
              INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200)
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
              INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
                  sender_id, content, message_type, status, is_emergency, created_at, updated_at)
              SELECT 'm' || i, i, i, 'c' || i, 'p', 'd', 'p', 'text ' || i, 'TEXT', 'SENT', 0,
                  {old} + i, {old} + i FROM n;
-             UPDATE counters SET value = 1200 WHERE name = 'change_seq';"
+             UPDATE counters SET value = {n} WHERE name = 'change_seq';"
         ))
         .unwrap();
+        (dir, conn)
+    }
+
+    /// A run killed between two batches (every batch is its own transaction) is finished by the
+    /// next run, which counts what both removed.
+    #[test]
+    fn a_run_killed_midway_completes_on_the_next_run() {
+        let (dir, mut conn) = twenty_year_old_conversation(1200);
         let policy = Policy {
             period: Period::Years(10),
         };
@@ -269,23 +275,8 @@ mod tests {
     /// removed, and says so up to the oldest message left.
     #[test]
     fn a_purge_stops_when_its_conversation_is_no_longer_due() {
-        let dir = tempfile::tempdir().unwrap();
-        crate::datadir::init(dir.path()).unwrap();
-        let mut conn = crate::accounts::open(dir.path()).unwrap();
+        let (_dir, mut conn) = twenty_year_old_conversation(700);
         let now = Utc::now().timestamp_millis();
-        let old = now - 20 * 365 * 86_400_000;
-        conn.execute_batch(&format!(
-            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
-                 ('p', 'pat', 'P', 'PATIENT', 'x', 0), ('d', 'doc', 'D', 'DOCTOR', 'x', 0);
-             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 700)
-             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
-                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
-             SELECT 'm' || i, i, i, 'c' || i, 'p', 'd', 'p', 'text ' || i, 'TEXT', 'SENT', 0,
-                 {old} + i, {old} + i FROM n;
-             UPDATE counters SET value = 700 WHERE name = 'change_seq';"
-        ))
-        .unwrap();
         let policy = Policy {
             period: Period::Years(10),
         };

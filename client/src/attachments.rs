@@ -70,6 +70,39 @@ pub(crate) fn remove_copy(path: &Path) {
     }
 }
 
+/// Deletes this machine's copies of purged messages' attachments: the download (its folder
+/// holds nothing else) and the sender's copy. Only ever under the profile's attachments folder;
+/// a copy that cannot be deleted is logged (the purge itself stands).
+pub(crate) fn remove_purged(profile_dir: &Path, server: &str, files: &[crate::cache::PurgedFile]) {
+    let root = profile_dir.join("attachments");
+    for file in files {
+        if let Some(url) = &file.file_url {
+            let name = file_safe(file.file_name.as_deref().unwrap_or("file"));
+            if let Some(dir) = received_path(profile_dir, server, url, &name).parent() {
+                remove_folder(dir);
+            }
+        }
+        if let Some(local) = &file.local_path {
+            let local = Path::new(local);
+            if local.starts_with(root.join("sent")) {
+                remove_copy(local);
+            }
+        }
+    }
+}
+
+fn remove_folder(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(
+                "could not delete a purged attachment in {}: {e}",
+                dir.display()
+            );
+        }
+        _ => {}
+    }
+}
+
 /// Copies `source` into the profile for `client_id` (via a temp name, so a crash never leaves
 /// a short copy under the final name). Returns the copy's path.
 pub(crate) fn store_copy(

@@ -178,6 +178,27 @@ impl Attention {
         effects
     }
 
+    /// These emergencies no longer exist (the clinic's retention removed them): stop ringing
+    /// and take their notifications down.
+    pub(crate) fn gone(&self, ids: &[EmergencyId]) -> Effects {
+        let mut state = self.lock();
+        let mut effects = Effects::default();
+        let mut stop_ringing = false;
+        for id in ids {
+            state.silenced.remove(id);
+            stop_ringing |= state.ringing.remove(id);
+            if state.notified.remove(id) {
+                effects.0.push(ClientEvent::WithdrawNotice {
+                    tag: id.as_str().to_owned(),
+                });
+            }
+        }
+        if stop_ringing {
+            effects.0.insert(0, alarm(&state));
+        }
+        effects
+    }
+
     /// The user pressed "silence this device".
     pub(crate) fn silence(&self) -> Effects {
         let mut state = self.lock();

@@ -67,12 +67,14 @@ pub enum ClientEvent {
         doctor_id: UserId,
     },
     /// The clinic's retention policy removed this conversation's messages up to `up_to_seq`
-    /// (they are gone from the cache too).
+    /// and these emergencies (of any conversation a doctor holds emergencies of); they are
+    /// gone from the cache too, with their downloaded files.
     HistoryPurged {
         patient_id: UserId,
         doctor_id: UserId,
         up_to_seq: i64,
         purged_at: DateTime<Utc>,
+        emergency_ids: Vec<EmergencyId>,
     },
     /// A peer started or stopped typing; `typing: false` also comes after a timeout with no
     /// refresh, so a crashed peer never types forever.

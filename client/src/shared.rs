@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     /// kept here and only written through to the cache (which keeps it offline and after a
     /// restart) when the server says something new.
     pub(crate) lock_policy: Mutex<Option<LockPolicy>>,
+    /// The profile folder (downloaded and sent attachment copies live under it).
+    pub(crate) profile_dir: std::path::PathBuf,
 }
 
 impl Shared {
@@ -88,6 +90,7 @@ impl Shared {
         token: String,
         cache: Cache,
         tuning: Tuning,
+        profile_dir: std::path::PathBuf,
     ) -> Result<Self> {
         let queued = cache.outbox_len()?;
         let availability = cache.availability()?;
@@ -112,6 +115,7 @@ impl Shared {
             joined: Mutex::new(HashSet::new()),
             directory_refreshing: std::sync::atomic::AtomicBool::new(false),
             lock_policy: Mutex::new(lock_policy),
+            profile_dir,
         })
     }
 

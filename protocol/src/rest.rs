@@ -1,6 +1,6 @@
 //! REST request and response bodies under `/api` (errors are [`crate::ErrorBody`]).
 
-use crate::ids::{MessageId, Seq, UserId};
+use crate::ids::{EmergencyId, MessageId, Seq, UserId};
 use crate::model::{Emergency, EmergencyTransition, Message, User};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -97,6 +97,11 @@ pub struct Purge {
     pub doctor_id: UserId,
     pub up_to_seq: Seq,
     pub purged_at: DateTime<Utc>,
+    /// The emergencies that went with the messages: every doctor holds every emergency, also of
+    /// conversations whose messages they never had, so they drop these by id. Absent when none
+    /// went, and from servers before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emergency_ids: Vec<EmergencyId>,
 }
 
 /// `POST /api/emergencies/{id}/resolve`.

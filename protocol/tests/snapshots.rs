@@ -124,6 +124,7 @@ fn sync_page() -> SyncPage {
             doctor_id: "u-doc-1".into(),
             up_to_seq: Seq(12),
             purged_at: t(1_900_000_000),
+            emergency_ids: vec!["e-7".into()],
         }],
         cursor: Seq(43),
         has_more: false,

@@ -48,6 +48,34 @@ async fn send(
     assert_eq!(status, 201, "{m}");
 }
 
+/// Uploads a file for the conversation of `patient` (the sender) with `doctor`.
+async fn upload(
+    server: &TestServer,
+    patient: &Account,
+    doctor: &Account,
+    name: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> Value {
+    let response = server
+        .http
+        .post(server.url("/api/chat/upload"))
+        .bearer_auth(&patient.token)
+        .multipart(common::upload_form(
+            patient,
+            doctor,
+            name,
+            bytes,
+            content_type,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (status, file) = common::split(response).await;
+    assert_eq!(status, 201, "{file}");
+    file
+}
+
 const DAY_MS: i64 = 86_400_000;
 const YEAR_MS: i64 = 365 * DAY_MS;
 
@@ -95,22 +123,15 @@ async fn retention_removes_only_what_the_policy_and_holds_allow() {
     }
 
     // The old conversation has a file and an emergency.
-    let upload = server
-        .http
-        .post(server.url("/api/chat/upload"))
-        .bearer_auth(&old.token)
-        .multipart(common::upload_form(
-            &old,
-            &doc,
-            "rash.png",
-            common::PNG.to_vec(),
-            "image/png",
-        ))
-        .send()
-        .await
-        .unwrap();
-    let (status, file) = common::split(upload).await;
-    assert_eq!(status, 201, "{file}");
+    let file = upload(
+        &server,
+        &old,
+        &doc,
+        "rash.png",
+        common::PNG.to_vec(),
+        "image/png",
+    )
+    .await;
     send(
         &server,
         &old,
@@ -136,6 +157,14 @@ async fn retention_removes_only_what_the_policy_and_holds_allow() {
     age(&dir, &recent, 10 * YEAR_MS - 3 * DAY_MS);
     age(&dir, &held, 11 * YEAR_MS);
     age(&dir, &young, 11 * YEAR_MS);
+    let emergency_id: String = rusqlite::Connection::open(dir.join("clinic.db"))
+        .unwrap()
+        .query_row(
+            "SELECT id FROM emergencies WHERE patient_id = ?1",
+            [old.id()],
+            |r| r.get(0),
+        )
+        .unwrap();
     let files_dir = dir.join("files");
     let files_before = walk(&files_dir);
     assert!(!files_before.is_empty());
@@ -229,6 +258,10 @@ async fn retention_removes_only_what_the_policy_and_holds_allow() {
         )
         .unwrap();
     assert_eq!(leftovers, 0);
+    let doomed: i64 = db
+        .query_row("SELECT count(*) FROM doomed_files", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(doomed, 0, "removed files are no longer listed");
 
     // Devices learn it from sync: the purge is there for the doctor and the patient, and for
     // every doctor since an emergency went with it (they all hold emergencies); not for another
@@ -245,6 +278,8 @@ async fn retention_removes_only_what_the_policy_and_holds_allow() {
         );
         if sees {
             assert_eq!(purges[0]["patientId"], json!(old.id()));
+            // The emergency that went is named: a doctor who never had the messages holds it.
+            assert_eq!(purges[0]["emergencyIds"], json!([emergency_id]), "{page}");
             assert!(
                 page["messages"]
                     .as_array()
@@ -334,7 +369,16 @@ async fn the_nightly_run_tells_the_participants_online() {
     let server = TestServer::start().await;
     let doc = server.account("dr.night", Role::Doctor).await;
     let pat = server.account("night.patient", Role::Patient).await;
+    server.account("dr.elsewhere", Role::Doctor).await;
     send(&server, &pat, &pat, &doc, json!({"content": "long ago"})).await;
+    send(
+        &server,
+        &pat,
+        &pat,
+        &doc,
+        json!({"content": "help, long ago", "isEmergency": true}),
+    )
+    .await;
     send(
         &server,
         &doc,
@@ -343,6 +387,9 @@ async fn the_nightly_run_tells_the_participants_online() {
         json!({"content": "answered long ago"}),
     )
     .await;
+    let (_, page) = server.get(&doc.token, "/api/sync?since=0").await;
+    let emergency_id = page["emergencies"][0]["id"].clone();
+    assert!(emergency_id.is_string(), "{page}");
     let dir = server.stop().await;
     age(dir.path(), &pat, 20 * YEAR_MS);
 
@@ -355,11 +402,91 @@ async fn the_nightly_run_tells_the_participants_online() {
     .await;
     let doc_token = server.login("dr.night").await;
     let (mut ws, _) = common::Ws::connect(&server, &doc_token).await;
-    let (purged, _) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        ws.expect_skipping("conversation:purged").await
-    })
-    .await
-    .expect("the nightly run announces the purge");
-    assert_eq!(purged["patientId"], json!(pat.id()));
+    // Another doctor holds the emergency too, so hears of the purge that took it.
+    let other_token = server.login("dr.elsewhere").await;
+    let (mut other, _) = common::Ws::connect(&server, &other_token).await;
+    for ws in [&mut ws, &mut other] {
+        let (purged, _) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            ws.expect_skipping("conversation:purged").await
+        })
+        .await
+        .expect("the nightly run announces the purge");
+        assert_eq!(purged["patientId"], json!(pat.id()));
+        assert_eq!(purged["emergencyIds"], json!([emergency_id]));
+    }
     assert_eq!(count(server.dir.path(), &pat), 0);
+}
+
+/// A purge records the files it dooms in its own transaction; a crash before they are removed
+/// leaves them listed, and the next start removes them (but not one an upload uses again).
+#[tokio::test]
+async fn files_doomed_before_a_crash_go_at_the_next_start() {
+    let server = TestServer::start().await;
+    let doc = server.account("dr.files", Role::Doctor).await;
+    let pat = server.account("files.patient", Role::Patient).await;
+    for (name, bytes) in [
+        ("a.txt", b"purged only".to_vec()),
+        ("b.txt", b"kept".to_vec()),
+    ] {
+        let file = upload(&server, &pat, &doc, name, bytes, "text/plain").await;
+        send(
+            &server,
+            &pat,
+            &pat,
+            &doc,
+            json!({"content": name, "fileUrl": file["fileUrl"]}),
+        )
+        .await;
+    }
+    let dir = server.stop().await;
+    let files_dir = dir.path().join("files");
+    assert_eq!(walk(&files_dir).len(), 2);
+    let shas = {
+        // What a committed batch leaves when the process dies before removing its files: the
+        // first message and its upload gone, both contents listed as doomed (the second one's
+        // upload row is still there, as if uploaded again meanwhile).
+        let db = rusqlite::Connection::open(dir.path().join("clinic.db")).unwrap();
+        let shas: Vec<String> = db
+            .prepare(
+                "SELECT u.sha256 FROM uploads u JOIN messages m ON m.id = u.message_id
+                 ORDER BY m.seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(shas.len(), 2);
+        db.execute_batch(&format!(
+            "DELETE FROM uploads WHERE sha256 = '{0}';
+             DELETE FROM messages WHERE content = 'a.txt';
+             INSERT INTO doomed_files (sha256) VALUES ('{0}'), ('{1}');",
+            shas[0], shas[1]
+        ))
+        .unwrap();
+        shas
+    };
+
+    let server = TestServer::start_in(dir, |_| {}).await;
+    // Answering means started: the doomed files went before the server took connections.
+    let (status, page) = server.get(&doc.token, "/api/sync?since=0").await;
+    assert_eq!(status, 200);
+    let left = walk(&server.dir.path().join("files"));
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].to_string_lossy().contains(&shas[1]), "{left:?}");
+    let db = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
+    let listed: i64 = db
+        .query_row("SELECT count(*) FROM doomed_files", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(listed, 0);
+    // The kept file still downloads.
+    let url = page["messages"][0]["fileUrl"].as_str().unwrap().to_owned();
+    let res = server
+        .http
+        .get(server.url(&url))
+        .bearer_auth(&doc.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }

@@ -5,6 +5,7 @@ use crate::desktop::{Desktop, session_of};
 use crate::error::{CmdResult, CommandError};
 use crate::settings::Settings;
 use crate::ui::{Snapshot, UiEvent};
+use chrono::{DateTime, Utc};
 use clinic_client::{Found, LocalMessage};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
@@ -190,6 +191,18 @@ pub async fn view_conversation(
     let client = desktop.client().await?;
     client.view(Some(&key(patient_id, doctor_id)));
     Ok(())
+}
+
+/// When the clinic's retention policy removed this conversation's older messages, from the
+/// cache (so the notice shows after a restart too); `None` if it never did.
+#[tauri::command]
+pub async fn purged_at(
+    desktop: State<'_, Desktop>,
+    patient_id: String,
+    doctor_id: String,
+) -> CmdResult<Option<DateTime<Utc>>> {
+    let client = desktop.client().await?;
+    Ok(client.purged_at(&key(patient_id, doctor_id))?)
 }
 
 #[tauri::command]

@@ -109,11 +109,13 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
             doctor_id,
             up_to_seq,
             purged_at,
+            emergency_ids,
         } => UiEvent::HistoryPurged {
             patient_id,
             doctor_id,
             up_to_seq,
             purged_at,
+            emergency_ids,
         },
         ClientEvent::Typing {
             patient_id,

@@ -156,6 +156,7 @@ pub fn run() {
             commands::mark_read,
             commands::set_typing,
             commands::view_conversation,
+            commands::purged_at,
             commands::acknowledge_emergency,
             commands::resolve_emergency,
             commands::silence_alarm,

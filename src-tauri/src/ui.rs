@@ -103,13 +103,15 @@ pub enum UiEvent {
         doctor_id: UserId,
     },
     /// The clinic's retention policy removed this conversation's messages up to `up_to_seq`:
-    /// drop them and say where the history now starts.
+    /// drop them and say where the history now starts; drop these emergencies too (of any
+    /// conversation: doctors hold every emergency).
     HistoryPurged {
         patient_id: UserId,
         doctor_id: UserId,
         #[cfg_attr(test, ts(type = "number"))]
         up_to_seq: i64,
         purged_at: DateTime<Utc>,
+        emergency_ids: Vec<EmergencyId>,
     },
     /// The conversation list, replaced whole (order and unread counts are the core's).
     Conversations {

@@ -53,6 +53,8 @@ export interface Backend {
   markRead(args: MarkReadArgs): Promise<void>;
   /** The user opened this conversation: its typing indicators are followed from now on. */
   viewConversation(key: ConversationKey): Promise<void>;
+  /** When the clinic's retention policy removed this conversation's older messages (RFC 3339), from the cache; null if never. */
+  purgedAt(key: ConversationKey): Promise<string | null>;
   setTyping(key: ConversationKey, typing: boolean): Promise<void>;
   /** The server's search over my conversations, newest first; out of reach, this computer's cache (`offline`). */
   searchMessages(args: SearchArgs): Promise<Found>;
@@ -194,6 +196,7 @@ export function createTauriBackend(): Backend {
     startConversation: (patientId) => call('start_conversation', { patientId }),
     markRead: (args) => call('mark_read', { ...args }),
     viewConversation: (key) => call('view_conversation', { ...key }),
+    purgedAt: (key) => call('purged_at', { ...key }),
     setTyping: (key, typing) => call('set_typing', { ...key, typing }),
     acknowledgeEmergency: (emergencyId) => call('acknowledge_emergency', { emergencyId }),
     resolveEmergency: (emergencyId, note) => call('resolve_emergency', { emergencyId, note }),

@@ -14,6 +14,7 @@ mod search;
 
 pub use cipher::CacheKey;
 pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
+pub use purges::PurgedFile;
 pub use search::LocalSearch;
 
 use crate::credentials::CredentialStore;

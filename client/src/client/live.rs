@@ -277,14 +277,24 @@ impl crate::shared::Shared {
         Ok(())
     }
 
-    /// Tells the UI a conversation's older history was removed (already gone from the cache).
-    pub(crate) fn history_purged(&self, purge: clinic_protocol::rest::Purge) {
+    /// A conversation's older history was removed (already gone from the cache): deletes the
+    /// attachment copies of its messages on this machine, stops ringing for an emergency that
+    /// went with them, and tells the UI.
+    pub(crate) fn history_purged(
+        &self,
+        purge: clinic_protocol::rest::Purge,
+        files: &[crate::cache::PurgedFile],
+    ) {
+        crate::attachments::remove_purged(&self.profile_dir, self.api.base().as_str(), files);
+        let effects = self.attention.gone(&purge.emergency_ids);
         self.emit(ClientEvent::HistoryPurged {
             patient_id: purge.patient_id,
             doctor_id: purge.doctor_id,
             up_to_seq: purge.up_to_seq.0,
             purged_at: purge.purged_at,
+            emergency_ids: purge.emergency_ids,
         });
+        self.attend(effects);
         self.emit(ClientEvent::ConversationsChanged);
     }
 

@@ -95,8 +95,9 @@ impl Conn {
                 shared.emit(ClientEvent::ServerError { code, message });
             }
             ServerFrame::ConversationPurged(purge) => {
+                let files = shared.cache.attachments_purged_by(&purge).map_err(failed)?;
                 shared.cache.apply_purge(&purge).map_err(failed)?;
-                shared.history_purged(purge);
+                shared.history_purged(purge, &files);
             }
             ServerFrame::SyncBatch(page) => {
                 let owed: Vec<_> = page
@@ -105,10 +106,16 @@ impl Conn {
                     .filter(|m| m.sender_id != me && m.status == MessageStatus::Sent)
                     .map(|m| m.id.clone())
                     .collect();
+                let files = page
+                    .purges
+                    .iter()
+                    .map(|p| shared.cache.attachments_purged_by(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(failed)?;
                 let (messages, emergencies) =
                     shared.cache.apply_sync_page(&me, &page).map_err(failed)?;
-                for purge in page.purges {
-                    shared.history_purged(purge);
+                for (purge, files) in page.purges.into_iter().zip(files) {
+                    shared.history_purged(purge, &files);
                 }
                 // Stored: one delivered receipt for the whole page.
                 self.owe_delivered(owed);

@@ -1,7 +1,7 @@
 //! Retention and legal holds without the server (`clinic-server retention ...`, `hold ...`):
 //! safe while a server serves the same folder, since every step takes the write lock.
 
-use super::{Due, Hold, Mode, Policy, Step, queue, remove_files, step};
+use super::{Due, Hold, Mode, Policy, Step, queue, remove_doomed, step};
 use crate::accounts::{AccountError, open};
 use crate::store::{retention as sql, users, writer::run_direct};
 use crate::time::now_ms;
@@ -26,6 +26,8 @@ pub struct Purged {
 /// Removes every due, unheld conversation now (finishing what a killed run began first).
 pub fn run(data_dir: &Path, policy: &Policy) -> Result<Vec<Purged>, AccountError> {
     let mut conn = open(data_dir)?;
+    // Files a crashed run left doomed go first.
+    run_direct(&mut conn, |conn, _| remove_doomed(conn, data_dir))?;
     let mut purged = Vec::new();
     // Read outside the write lock: it reads every message.
     let mut keys = queue(&conn, policy, now_ms())?;
@@ -37,10 +39,8 @@ pub fn run(data_dir: &Path, policy: &Policy) -> Result<Vec<Purged>, AccountError
             Step::Idle => return Ok(purged),
             Step::Began(_) | Step::Stopped(_) => {}
             Step::Removed { purge, batch } => {
-                if !batch.files.is_empty() {
-                    run_direct(&mut conn, |conn, _| {
-                        remove_files(conn, data_dir, &batch.files)
-                    })?;
+                if batch.doomed {
+                    run_direct(&mut conn, |conn, _| remove_doomed(conn, data_dir))?;
                 }
                 if batch.finished {
                     let name = |id| {

@@ -128,7 +128,7 @@ pub(crate) enum Mode {
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
-    /// Removed messages of a purge (and these content files may go after the commit).
+    /// Removed messages of a purge (and doomed content files, to remove after the commit).
     Removed { purge: Unfinished, batch: Batch },
     /// Started purging a conversation.
     Began(clinic_protocol::ConversationKey),
@@ -187,22 +187,25 @@ pub(crate) fn step(
     Ok(Step::Idle)
 }
 
-/// Removes content files no upload refers to any more (in a write transaction, so an upload of
-/// the same content cannot slip in between the check and the removal).
-pub(crate) fn remove_files(
+/// Removes the content files purges recorded as doomed (after their commit, and again at every
+/// start in case a crash came in between), except one an upload refers to again. In a write
+/// transaction, so an upload of the same content cannot slip in between the check and the
+/// removal; a row goes only once its file is gone.
+pub(crate) fn remove_doomed(
     conn: &Connection,
     data_dir: &std::path::Path,
-    files: &[String],
-) -> Result<(), ApiError> {
-    for sha in files {
+) -> Result<usize, ApiError> {
+    let doomed = sql::doomed_files(conn)?;
+    for sha in &doomed {
         if !sql::is_referenced(conn, sha)? {
             crate::files::remove_content(data_dir, sha).map_err(|e| {
                 tracing::error!("retention: removing a purged file failed: {e}");
                 ApiError::internal("could not remove a purged file")
             })?;
         }
+        sql::forget_doomed(conn, sha)?;
     }
-    Ok(())
+    Ok(doomed.len())
 }
 
 #[cfg(test)]
@@ -269,6 +272,47 @@ mod tests {
             )
             .unwrap();
         assert_eq!((left, finished), (0, 1));
+    }
+
+    /// A batch lists the files it dooms in its own transaction: killed before removing them,
+    /// the file is still listed, and the next run removes it.
+    #[test]
+    fn a_batch_records_its_doomed_files_durably() {
+        let (dir, mut conn) = twenty_year_old_conversation(3);
+        let sha = "ab".repeat(32);
+        let path = crate::files::content_path(dir.path(), &sha);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"x-ray").unwrap();
+        conn.execute(
+            "INSERT INTO uploads (id, sha256, size, content_type, file_name, uploader_id,
+                 patient_id, doctor_id, message_id, created_at)
+             VALUES ('u1', ?1, 5, 'image/png', 'x.png', 'p', 'p', 'd', 'm2', 0)",
+            [&sha],
+        )
+        .unwrap();
+        let policy = Policy {
+            period: Period::Years(10),
+        };
+        let now = Utc::now().timestamp_millis();
+        let mut keys = queue(&conn, &policy, now).unwrap();
+        let mut step_once = || {
+            crate::store::writer::run_direct(&mut conn, |c, seqs| {
+                step(c, seqs, &policy, now, Mode::Full, &mut keys)
+            })
+            .unwrap()
+        };
+        assert!(matches!(step_once(), Step::Began(_)));
+        assert!(matches!(step_once(), Step::Removed { batch, .. } if batch.doomed));
+        drop(conn); // killed before removing the file
+
+        let conn = crate::accounts::open(dir.path()).unwrap();
+        assert_eq!(sql::doomed_files(&conn).unwrap(), vec![sha.clone()]);
+        assert!(path.exists());
+        drop(conn);
+        admin::run(dir.path(), &policy).unwrap();
+        assert!(!path.exists());
+        let conn = crate::accounts::open(dir.path()).unwrap();
+        assert!(sql::doomed_files(&conn).unwrap().is_empty());
     }
 
     /// A purge whose conversation comes back to life between two batches stops at what it has

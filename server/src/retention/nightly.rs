@@ -1,15 +1,15 @@
 //! The server's retention job: at start it finishes what a killed run began, then every night
-//! at `Config::retention_at` (03:00 server time unless `serve --retention-at`) it purges what the policy says may go, a batch per writer turn so live
-//! sends are never held up for long. Participants online at the time are told at once
+//! at `Config::retention_at` (03:00 server time unless `serve --retention-at`) it purges what
+//! the policy says may go, a batch per writer turn so live sends are never held up for long.
+//! Participants (and every doctor, when emergencies went) online at the time are told at once
 //! (`conversation:purged`); every other device learns it at its next sync.
 
-use super::{Mode, Policy, Step, queue, remove_files, step};
+use super::{Mode, Policy, Step, queue, remove_doomed, step};
 use crate::state::AppState;
 use crate::store::retention as sql;
 use crate::time::now_ms;
 use chrono::{Local, NaiveTime, TimeDelta};
-use clinic_protocol::ServerFrame;
-use clinic_protocol::rest::Purge;
+use clinic_protocol::{Role, ServerFrame};
 use std::time::Duration;
 
 pub(crate) async fn run(state: AppState, policy: Policy) {
@@ -79,17 +79,8 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
                 return;
             }
         };
-        if !batch.files.is_empty() {
-            let data_dir = state.config.data_dir.clone();
-            let files = batch.files;
-            if let Err(err) = state
-                .store
-                .writer
-                .run(move |conn, _| remove_files(conn, &data_dir, &files))
-                .await
-            {
-                tracing::error!(error = %err, "retention: purged files stay until the next run");
-            }
+        if batch.doomed {
+            remove_doomed_files(state).await;
         }
         if batch.finished {
             announce(state, purge).await;
@@ -97,31 +88,54 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
     }
 }
 
+/// Removes the files purges doomed (also at every start, retention on or off: a crash between
+/// a purge's commit and the removal must not leak them).
+pub(crate) async fn remove_doomed_files(state: &AppState) {
+    let data_dir = state.config.data_dir.clone();
+    match state
+        .store
+        .writer
+        .run(move |conn, _| remove_doomed(conn, &data_dir))
+        .await
+    {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "retention: removed the files of purged messages"),
+        Err(err) => {
+            tracing::error!(error = %err, "retention: purged files stay until the next start or run");
+        }
+    }
+}
+
 /// Logs the finished purge (counts, never content) and tells the participants online now.
 async fn announce(state: &AppState, purge: sql::Unfinished) {
     let id = purge.id;
-    let (removed, finished_at) = state
+    let Some((told, removed)) = state
         .store
         .reads
         .run(move |conn| sql::finished(conn, id))
         .await
         .ok()
         .flatten()
-        .unwrap_or_default();
+    else {
+        return;
+    };
     tracing::info!(
         patient = %purge.key.patient_id,
         doctor = %purge.key.doctor_id,
         messages = removed,
+        emergencies = told.emergency_ids.len(),
         "retention: removed a conversation's messages"
     );
-    let frame = ServerFrame::ConversationPurged(Purge {
-        patient_id: purge.key.patient_id.clone(),
-        doctor_id: purge.key.doctor_id.clone(),
-        up_to_seq: clinic_protocol::Seq(purge.up_to_seq),
-        // The time sync tells too, so a device hears one date.
-        purged_at: finished_at.unwrap_or_else(chrono::Utc::now),
-    });
-    state
-        .hub
-        .to_users(&[&purge.key.patient_id, &purge.key.doctor_id], &frame, None);
+    // As sync tells it: the two participants, and every doctor when emergencies went (every
+    // doctor holds every emergency).
+    let everyone = !told.emergency_ids.is_empty();
+    let frame = ServerFrame::ConversationPurged(told);
+    if everyone {
+        state.hub.to_role(Role::Doctor, &frame);
+        state.hub.to_users(&[&purge.key.patient_id], &frame, None);
+    } else {
+        state
+            .hub
+            .to_users(&[&purge.key.patient_id, &purge.key.doctor_id], &frame, None);
+    }
 }

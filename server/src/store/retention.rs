@@ -8,7 +8,7 @@ use crate::retention::Policy;
 use crate::time::from_ms;
 use chrono::{DateTime, NaiveDate, Utc};
 use clinic_protocol::rest::Purge;
-use clinic_protocol::{ConversationKey, Role, Seq, User, UserId};
+use clinic_protocol::{ConversationKey, EmergencyId, Role, Seq, User, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A legal hold as `hold list` shows it.
@@ -221,12 +221,11 @@ pub(crate) struct Batch {
     pub removed: u64,
     /// The purge finished in this batch (nothing was left).
     pub finished: bool,
-    /// Content files (by sha256) whose last upload row went: remove them after the commit.
-    pub files: Vec<String>,
+    /// Content files whose last upload row went are in `doomed_files` (remove them after the
+    /// commit).
+    pub doomed: bool,
 }
 
-/// Removes up to `limit` of the purge's oldest messages with what hangs on them (emergencies
-/// and their transitions, notifications, uploads), or finishes the purge when none are left.
 /// Whether the purge still has messages to remove.
 pub(crate) fn has_left(conn: &Connection, purge: &Unfinished) -> Result<bool, ApiError> {
     Ok(conn.query_row(
@@ -271,6 +270,10 @@ pub(crate) fn stop_early(
     Ok(())
 }
 
+/// Removes up to `limit` of the purge's oldest messages with what hangs on them (emergencies
+/// and their transitions, notifications, uploads), or finishes the purge when none are left.
+/// The emergencies that went are kept with the purge (to tell every doctor), and the content
+/// files no upload refers to any more are recorded as doomed, both in this transaction.
 pub(crate) fn batch(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -302,7 +305,7 @@ pub(crate) fn batch(
         return Ok(Batch {
             removed: 0,
             finished: true,
-            files: Vec::new(),
+            doomed: false,
         });
     }
     let mut files = Vec::new();
@@ -312,7 +315,15 @@ pub(crate) fn batch(
                  (SELECT id FROM emergencies WHERE message_id = ?1)",
             [id],
         )?;
-        if conn.execute("DELETE FROM emergencies WHERE message_id = ?1", [id])? > 0 {
+        let emergencies: Vec<String> = conn
+            .prepare_cached("DELETE FROM emergencies WHERE message_id = ?1 RETURNING id")?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for emergency in &emergencies {
+            conn.execute(
+                "INSERT OR IGNORE INTO purged_emergencies (purge_id, emergency_id) VALUES (?1, ?2)",
+                params![purge.id, emergency],
+            )?;
             conn.execute(
                 "UPDATE purges SET had_emergency = 1 WHERE id = ?1",
                 [purge.id],
@@ -332,14 +343,34 @@ pub(crate) fn batch(
         params![purge.id, removed],
     )?;
     let removed = u64::try_from(removed).unwrap_or(0);
-    files.retain(|sha| !is_referenced(conn, sha).unwrap_or(true));
-    files.sort();
-    files.dedup();
+    let mut doomed = false;
+    for sha in &files {
+        if !is_referenced(conn, sha)? {
+            conn.execute(
+                "INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)",
+                [sha],
+            )?;
+            doomed = true;
+        }
+    }
     Ok(Batch {
         removed,
         finished: false,
-        files,
+        doomed,
     })
+}
+
+/// Content files a purge left to remove (recorded in its transaction).
+pub(crate) fn doomed_files(conn: &Connection) -> Result<Vec<String>, ApiError> {
+    let mut stmt = conn.prepare("SELECT sha256 FROM doomed_files ORDER BY sha256")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The file is gone from disk (or an upload uses it again): forget it.
+pub(crate) fn forget_doomed(conn: &Connection, sha256: &str) -> Result<(), ApiError> {
+    conn.execute("DELETE FROM doomed_files WHERE sha256 = ?1", [sha256])?;
+    Ok(())
 }
 
 pub(crate) fn is_referenced(conn: &Connection, sha256: &str) -> rusqlite::Result<bool> {
@@ -352,21 +383,50 @@ pub(crate) fn is_referenced(conn: &Connection, sha256: &str) -> rusqlite::Result
 
 /// How many messages a purge removed.
 pub(crate) fn removed(conn: &Connection, id: i64) -> Result<u64, ApiError> {
-    Ok(finished(conn, id)?.map_or(0, |(n, _)| n))
+    let n: Option<i64> = conn
+        .query_row("SELECT messages FROM purges WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
-/// How many messages a purge removed, and when it finished (as sync tells it).
-type Finished = (u64, Option<DateTime<Utc>>);
-
-pub(crate) fn finished(conn: &Connection, id: i64) -> Result<Option<Finished>, ApiError> {
-    let row: Option<(i64, Option<i64>)> = conn
+/// A finished purge as sync tells it, with how many messages it removed.
+pub(crate) fn finished(conn: &Connection, id: i64) -> Result<Option<(Purge, u64)>, ApiError> {
+    let row = conn
         .query_row(
-            "SELECT messages, finished_at FROM purges WHERE id = ?1",
+            "SELECT patient_id, doctor_id, up_to_seq, finished_at, messages FROM purges
+             WHERE id = ?1 AND finished_at IS NOT NULL",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((purge_row(r)?, r.get::<_, i64>(4)?)),
         )
         .optional()?;
-    Ok(row.map(|(n, at)| (u64::try_from(n).unwrap_or(0), at.map(from_ms))))
+    let Some((mut purge, removed)) = row else {
+        return Ok(None);
+    };
+    purge.emergency_ids = emergencies_of(conn, id)?;
+    Ok(Some((purge, u64::try_from(removed).unwrap_or(0))))
+}
+
+/// A purge from the first four columns of a `purges` row (its emergencies still to add).
+fn purge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Purge> {
+    Ok(Purge {
+        patient_id: UserId::from(r.get::<_, String>(0)?),
+        doctor_id: UserId::from(r.get::<_, String>(1)?),
+        up_to_seq: Seq(r.get(2)?),
+        purged_at: from_ms(r.get(3)?),
+        emergency_ids: Vec::new(),
+    })
+}
+
+fn emergencies_of(conn: &Connection, purge_id: i64) -> Result<Vec<EmergencyId>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT emergency_id FROM purged_emergencies WHERE purge_id = ?1 ORDER BY emergency_id",
+    )?;
+    let ids = stmt.query_map([purge_id], |r| {
+        Ok(EmergencyId::from(r.get::<_, String>(0)?))
+    })?;
+    Ok(ids.collect::<Result<_, _>>()?)
 }
 
 /// Finished purges `user` must hear of after change `since` (with their change seq): the two
@@ -380,20 +440,19 @@ pub(crate) fn changed_since(
 ) -> Result<Vec<(Purge, Seq)>, ApiError> {
     let everyone = user.role == Role::Doctor;
     let mut stmt = conn.prepare_cached(
-        "SELECT patient_id, doctor_id, up_to_seq, finished_at, change_seq FROM purges
+        "SELECT patient_id, doctor_id, up_to_seq, finished_at, change_seq, id FROM purges
          WHERE change_seq > ?1 AND ((?2 AND had_emergency) OR patient_id = ?3 OR doctor_id = ?3)
          ORDER BY change_seq LIMIT ?4",
     )?;
-    let rows = stmt.query_map(params![since.0, everyone, user.id.as_str(), limit], |r| {
-        Ok((
-            Purge {
-                patient_id: UserId::from(r.get::<_, String>(0)?),
-                doctor_id: UserId::from(r.get::<_, String>(1)?),
-                up_to_seq: Seq(r.get(2)?),
-                purged_at: from_ms(r.get(3)?),
-            },
-            Seq(r.get(4)?),
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt
+        .query_map(params![since.0, everyone, user.id.as_str(), limit], |r| {
+            Ok((purge_row(r)?, Seq(r.get(4)?), r.get::<_, i64>(5)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut purges = Vec::with_capacity(rows.len());
+    for (mut purge, seq, id) in rows {
+        purge.emergency_ids = emergencies_of(conn, id)?;
+        purges.push((purge, seq));
+    }
+    Ok(purges)
 }

@@ -236,6 +236,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX purges_unfinished ON purges(patient_id, doctor_id)
         WHERE finished_at IS NULL;
     ",
+    // v9: what a purge leaves to do outside its transactions, recorded inside them. The
+    // emergencies that went (every doctor holds every emergency, so all are told which by id),
+    // and the content files no upload refers to any more: removed after the commit and again at
+    // every start, so a crash between the two never leaks a file.
+    "
+    CREATE TABLE purged_emergencies (
+        purge_id     INTEGER NOT NULL REFERENCES purges(id) ON DELETE CASCADE,
+        emergency_id TEXT NOT NULL,
+        PRIMARY KEY (purge_id, emergency_id)
+    ) STRICT;
+    CREATE TABLE doomed_files (
+        sha256 TEXT PRIMARY KEY
+    ) STRICT;
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.

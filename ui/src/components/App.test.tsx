@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { App } from '../App';
 import { StoreProvider } from '../store/StoreProvider';
-import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
+import { DOCTOR, DOCTOR2, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { FAKE_PAIRING_CODE } from '../fake/fakeBackend';
 
 type Setup = ReturnType<typeof setup>;
@@ -466,6 +466,40 @@ describe('doctor view', () => {
       }),
     );
     expect(screen.queryByTestId('typing-indicator')).toBeNull();
+  });
+});
+
+describe('retention', () => {
+  const KEY = { patientId: PATIENT.id, doctorId: DOCTOR.id };
+
+  it('shows the notice from the cache when a conversation opens after a restart', async () => {
+    const s = setup({ as: PATIENT, messages: history(4) });
+    // Purged while the app was closed: no live event reaches this run of the UI.
+    s.fake.purge(KEY, 2, '2026-11-30T03:00:00Z');
+    const { user } = await renderApp(s);
+    await openChat(user, 'doc');
+    expect(await screen.findByTestId('history-purged')).toHaveTextContent('Earlier messages were removed on');
+    expect(screen.getByTestId('history-purged')).toHaveTextContent("under the clinic's retention policy");
+    expect(s.fake.callsOf('purged_at')).toEqual([KEY]);
+    expect(screen.queryByText('line 1')).toBeNull();
+    expect(screen.getByText('line 3')).toBeInTheDocument();
+  });
+
+  it('a conversation never purged shows no notice', async () => {
+    const { user } = await renderApp(setup({ as: PATIENT, messages: history(2) }));
+    await openChat(user, 'doc');
+    await screen.findByText('line 1');
+    expect(screen.queryByTestId('history-purged')).toBeNull();
+  });
+
+  it("drops a purged emergency from another doctor's banner and alarm", async () => {
+    const raised = emergency();
+    const s = await renderApp(setup({ as: DOCTOR2, emergencies: [raised], ringing: ['e1'] }));
+    expect(await screen.findByTestId('emergency-banner')).toBeInTheDocument();
+    act(() => s.fake.purge(KEY, 10, '2026-11-30T03:00:00Z', ['e1']));
+    expect(screen.queryByTestId('emergency-banner')).toBeNull();
+    expect(s.store.getState().emergencies).toEqual([]);
+    expect(s.store.getState().ringing).toEqual([]);
   });
 });
 

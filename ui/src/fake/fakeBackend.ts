@@ -119,6 +119,8 @@ export class FakeBackend implements Backend {
   private readonly cares = new Set<string>();
   private nextSeq: number;
   private nextId = 1;
+  /** When the clinic's retention removed each conversation's older messages (by keyOf). */
+  private readonly purges = new Map<string, string>();
 
   private readonly opts: FakeOptions;
 
@@ -565,6 +567,25 @@ export class FakeBackend implements Backend {
 
   async viewConversation(key: ConversationKey) {
     this.record('view_conversation', { ...key });
+  }
+
+  async purgedAt(key: ConversationKey): Promise<string | null> {
+    this.record('purged_at', { ...key });
+    return this.purges.get(keyOf(key)) ?? null;
+  }
+
+  /**
+   * Test hook: the clinic's retention removed a conversation's messages up to `upToSeq` and
+   * these emergencies (as the client core drops them from its cache and tells the UI).
+   */
+  purge(key: ConversationKey, upToSeq: number, purgedAt: string, emergencyIds: EmergencyId[] = []): void {
+    this.messages = this.messages.filter((m) => !sameKey(m, key) || m.seq == null || m.seq > upToSeq);
+    const gone = new Set(emergencyIds);
+    this.emergencies = this.emergencies.filter((e) => !gone.has(e.id));
+    this.ringing = this.ringing.filter((id) => !gone.has(id));
+    this.purges.set(keyOf(key), purgedAt);
+    this.emit({ type: 'historyPurged', ...key, upToSeq, purgedAt, emergencyIds });
+    this.listChanged();
   }
 
   async setTyping(key: ConversationKey, typing: boolean) {

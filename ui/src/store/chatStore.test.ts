@@ -237,6 +237,7 @@ describe('retention', () => {
       doctorId: KEY.doctorId,
       upToSeq: first,
       purgedAt: '2026-11-30T03:00:00Z',
+      emergencyIds: [],
     });
     const after = store.getState().messages[keyOf(KEY)];
     expect(after.items).toHaveLength(2);

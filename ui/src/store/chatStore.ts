@@ -27,6 +27,7 @@ import type {
   Device,
   DeviceCheck,
   Emergency,
+  EmergencyId,
   LocalMessage,
   LockStatus,
   LoginArgs,
@@ -197,6 +198,7 @@ export class ChatStore {
           items: removeMessage(m.items, e.senderId, e.clientId),
         }));
       case 'historyPurged':
+        this.dropEmergencies(e.emergencyIds);
         return this.patchMessages(e, (m) => ({
           ...m,
           items: m.items.filter((x) => x.seq == null || x.seq > e.upToSeq),
@@ -354,8 +356,34 @@ export class ChatStore {
     this.set({ active: key });
     // Follow its typing indicators from now on (not only after typing in it myself).
     this.backend.viewConversation(key).catch((err: unknown) => console.warn('view_conversation', err));
-    if (!this.state.messages[keyOf(key)]?.loaded) await this.loadPage(key, undefined);
+    if (!this.state.messages[keyOf(key)]?.loaded) {
+      await Promise.all([this.loadPage(key, undefined), this.loadPurgedAt(key)]);
+    }
     await this.markSeen();
+  }
+
+  /** The retention notice comes from the cache, so it is there after a restart too. */
+  private async loadPurgedAt(key: ConversationKey): Promise<void> {
+    try {
+      const purgedAt = await this.backend.purgedAt(key);
+      // A live `historyPurged` that came meanwhile is newer: keep it.
+      if (purgedAt) this.patchMessages(key, (m) => ({ ...m, purgedAt: m.purgedAt ?? purgedAt }));
+    } catch (err) {
+      console.warn('purged_at', err);
+    }
+  }
+
+  /** Emergencies the clinic's retention removed: gone from the banner, the list and the alarm. */
+  private dropEmergencies(ids: EmergencyId[]): void {
+    if (ids.length === 0) return;
+    const gone = new Set(ids);
+    this.set((s) => ({
+      emergencies: s.emergencies.filter((x) => !gone.has(x.id)),
+      ringing: s.ringing.filter((id) => !gone.has(id)),
+      emergencyMessages: Object.fromEntries(
+        Object.entries(s.emergencyMessages).filter(([id]) => !gone.has(id)),
+      ),
+    }));
   }
 
   /** The message list reports which messages of `key` are on screen now. */

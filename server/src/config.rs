@@ -200,6 +200,10 @@ pub struct Config {
     pub upload_sweep_interval: Duration,
     /// Uploads per user: started uploads per second and burst.
     pub upload_rate: Rate,
+    /// Patient look-ups and conversation starts (`GET /api/patients`, `POST
+    /// /api/conversations`) per user: each reads every patient or writes, so a flood from one
+    /// token must not hold up everyone's sends.
+    pub care_rate: Rate,
     /// Uploads one user may have streaming at once.
     pub upload_concurrency: usize,
     /// Bytes one user may upload in 24 hours.
@@ -272,6 +276,7 @@ impl Config {
             upload_sweep_interval: Duration::from_secs(600),
             // Ten at once, then one every six seconds.
             upload_rate: Rate::new(1.0 / 6.0, 10.0),
+            care_rate: Rate::new(5.0, 30.0),
             upload_concurrency: 2,
             upload_quota_bytes: 500 * 1024 * 1024,
             upload_reserve_bytes: 1024 * 1024 * 1024,

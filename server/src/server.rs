@@ -135,6 +135,7 @@ pub(crate) fn open_state(
         emergencies: Arc::new(Watch::new(&config)),
         logins: Logins::start(&config).map_err(ServerError::Serve)?,
         uploads: Allowance::new(&config),
+        care: Arc::new(crate::limiter::KeyedBuckets::new(config.care_rate)),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         config: Arc::new(config),

@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub logins: Arc<Logins>,
     /// What each user may upload.
     pub uploads: Arc<Allowance>,
+    /// Each user's rate of patient look-ups and conversation starts.
+    pub care: Arc<crate::limiter::KeyedBuckets<clinic_protocol::UserId>>,
     /// Cancelled when the server shuts down: sockets close with a close frame.
     pub shutdown: CancellationToken,
     /// Live socket tasks, waited for at shutdown.

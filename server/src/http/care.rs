@@ -1,5 +1,6 @@
 //! The care relation over REST: `GET /api/patients?q=` (doctors look up the clinic's patients)
-//! and `POST /api/conversations {patientId}` (a doctor opens the conversation with one).
+//! and `POST /api/conversations {patientId}` (a doctor opens the conversation with one), both
+//! at a per-user rate (`Config::care_rate`).
 
 use super::{ApiJson, ApiQuery};
 use crate::error::ApiError;
@@ -16,6 +17,10 @@ pub(super) async fn patients(
     session: Session,
     ApiQuery(query): ApiQuery<PatientsQuery>,
 ) -> Result<Json<Vec<Contact>>, ApiError> {
+    state
+        .care
+        .take(&session.user.id)
+        .map_err(ApiError::rate_limited)?;
     let online = state.hub.online_users();
     let list = state
         .store
@@ -31,6 +36,10 @@ pub(super) async fn start(
     session: Session,
     ApiJson(request): ApiJson<StartConversationRequest>,
 ) -> Result<(StatusCode, Json<Conversation>), ApiError> {
+    state
+        .care
+        .take(&session.user.id)
+        .map_err(ApiError::rate_limited)?;
     let online = state.hub.online_users();
     let doctor = session.user.clone();
     let (conversation, created) = state

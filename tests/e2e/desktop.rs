@@ -448,7 +448,8 @@ async fn attach(app: &App, file: PathBuf, caption: &str) -> Result<()> {
     app.click("send-button").await
 }
 
-/// The server goes away; a send waits in the queue and is delivered once it is back.
+/// The server goes away; a send waits in the queue and is delivered once it is back, and a search
+/// meanwhile says it searched only this computer.
 async fn offline(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
     signed_in(w, &app, "alice").await?;
@@ -470,6 +471,11 @@ async fn offline(w: &World) -> Result<()> {
         .await?;
     app.wait_attr("queued-count", "data-count", "1").await?;
     w.shot(&app, "offline", true).await?;
+    // Search still answers from this computer's cache, and says that is all it searched.
+    app.fill("search-input", "server\u{E007}").await?;
+    app.wait("search-offline")
+        .await
+        .context("the offline search label")?;
 
     let server = Server::start(&data_dir, &addr.to_string())?;
     *w.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     /// kept here and only written through to the cache (which keeps it offline and after a
     /// restart) when the server says something new.
     pub(crate) lock_policy: Mutex<Option<LockPolicy>>,
+    /// The profile folder (attachment copies live under it).
+    pub(crate) profile_dir: std::path::PathBuf,
 }
 
 impl Shared {
@@ -88,6 +90,7 @@ impl Shared {
         token: String,
         cache: Cache,
         tuning: Tuning,
+        profile_dir: std::path::PathBuf,
     ) -> Result<Self> {
         let queued = cache.outbox_len()?;
         let availability = cache.availability()?;
@@ -112,6 +115,7 @@ impl Shared {
             joined: Mutex::new(HashSet::new()),
             directory_refreshing: std::sync::atomic::AtomicBool::new(false),
             lock_policy: Mutex::new(lock_policy),
+            profile_dir,
         })
     }
 
@@ -151,6 +155,34 @@ impl Shared {
         }
         if any {
             self.emit(ClientEvent::ConversationsChanged);
+        }
+    }
+
+    /// Deletes from this computer the files of messages that became tombstones (the sender's
+    /// copy and a downloaded copy alike).
+    pub(crate) fn remove_dropped_files(&self) {
+        let files = match self.cache.take_dropped_files() {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!("could not list the files of unsent messages: {e}");
+                return;
+            }
+        };
+        for file in files {
+            if let Some(path) = &file.local_path {
+                crate::attachments::remove_copy(std::path::Path::new(path));
+            }
+            if let Some(url) = &file.file_url {
+                let name =
+                    crate::attachments::file_safe(file.file_name.as_deref().unwrap_or("file"));
+                let copy = crate::attachments::received_path(
+                    &self.profile_dir,
+                    self.api.base().as_str(),
+                    url,
+                    &name,
+                );
+                crate::attachments::remove_copy(&copy);
+            }
         }
     }
 

@@ -679,8 +679,8 @@ fn unsend_and_edit() {
         }
     );
     // A message from an older server (no new fields) is version 1 and stands.
-    let old: Message = serde_json::from_value(serde_json::to_value(message()).expect("json"))
-        .expect("parses");
+    let old: Message =
+        serde_json::from_value(serde_json::to_value(message()).expect("json")).expect("parses");
     assert_eq!((old.version(), old.is_retracted()), (1, false));
     assert_eq!((edited.version(), tombstone.is_retracted()), (2, true));
 }

@@ -4,6 +4,7 @@
 
 mod attachments;
 mod care;
+mod changes;
 mod directory;
 mod live;
 mod lock;
@@ -169,7 +170,14 @@ impl Client {
             &session.account(),
         )?;
         let api = Api::new(&session.server_url, trust.as_ref())?.with_token(token.clone());
-        let shared = Shared::new(session.user, api, token, opened.cache, options.tuning)?;
+        let shared = Shared::new(
+            session.user,
+            api,
+            token,
+            opened.cache,
+            options.tuning,
+            profile.dir().to_path_buf(),
+        )?;
         let lock = AppLock::load(profile.dir(), options.clock)?;
         shared.attention.set_locked(lock.is_locked());
         Ok(Self {

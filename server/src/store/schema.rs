@@ -270,6 +270,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'message versions are append-only');
     END;
 
+    -- A retracted text's words are removed from the index pages themselves, not only marked
+    -- deleted (which would keep them in the file until the next merge).
+    INSERT INTO messages_words (messages_words, rank) VALUES ('secure-delete', 1);
+    INSERT INTO messages_parts (messages_parts, rank) VALUES ('secure-delete', 1);
     DROP VIEW searchable_messages;
     CREATE VIEW searchable_messages AS
         SELECT seq, content, file_name FROM messages WHERE retracted_at IS NULL;

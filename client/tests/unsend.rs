@@ -372,3 +372,141 @@ async fn an_edit_queued_offline_arrives_once_with_its_versions_and_emergencies_r
     assert!(patel.unsend(&id, None, false).is_err());
     assert!(patel.edit(&id, "mine now").is_err());
 }
+
+/// `clinic` output and exit code.
+fn cli(profile: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = clinic(profile).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_unsends_edits_retracts_and_shows_tombstones_and_edits_in_history() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let (alice, patel) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (alice, patel) = (alice.path(), patel.path());
+    assert!(cli_login(alice, &url, "alice", PASSWORD));
+    assert!(cli_login(patel, &url, "dr.patel", PASSWORD));
+    let tag = prefix("cli");
+    for text in ["first", "second"] {
+        let (code, _, err) = cli(
+            alice,
+            &["send", "--with", "dr.patel", &format!("{tag} {text}")],
+        );
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let (code, _, err) = cli(
+        patel,
+        &["send", "--with", "alice", &format!("{tag} doctor")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    for profile in [alice, patel, alice] {
+        assert_eq!(cli(profile, &["sync"]).0, Some(0));
+    }
+    let (_, history, _) = cli(alice, &["history", "--with", "dr.patel", "--json"]);
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+    let id_of = |text: &str| {
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["content"] == format!("{tag} {text}").as_str())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (first, second, doctors) = (id_of("first"), id_of("second"), id_of("doctor"));
+
+    let (code, out, err) = cli(alice, &["unsend", &first]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Message unsent by alice at"), "{out}");
+    let (code, out, err) = cli(alice, &["edit", &second, &tag, "second,", "corrected"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(&format!("{tag} second, corrected (edited ")),
+        "{out}"
+    );
+    // Not hers: refused at once, with a sentence and exit 1.
+    let (code, _, err) = cli(alice, &["retract", &doctors]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("only the person who sent a message"), "{err}");
+    let (code, _, err) = cli(alice, &["edit", &second, " "]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("to remove it, unsend it"), "{err}");
+    // Misdirected needs a reason; the doctor retracts his own with one.
+    let (code, _, err) = cli(patel, &["retract", &doctors, "--misdirected"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("with a reason"), "{err}");
+    let (code, out, err) = cli(
+        patel,
+        &[
+            "retract",
+            &doctors,
+            "--misdirected",
+            "--reason",
+            "wrong patient",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Message retracted by dr.patel at"), "{out}");
+
+    assert_eq!(cli(patel, &["sync"]).0, Some(0));
+    let (_, lines, _) = cli(patel, &["history", "--with", "alice"]);
+    assert!(lines.contains("Message unsent by alice at"), "{lines}");
+    assert!(
+        lines.contains(&format!("{tag} second, corrected (edited ")),
+        "{lines}"
+    );
+    assert!(!lines.contains(&format!("{tag} first")), "{lines}");
+
+    // Too late on the server (two days old there): exit 5, the sentence, the message stays.
+    {
+        let db = rusqlite::Connection::open(data.path().join("clinic.db")).unwrap();
+        db.execute(
+            "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE id = ?1",
+            [second.as_str()],
+        )
+        .unwrap();
+    }
+    let (code, _, err) = cli(alice, &["unsend", &second]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("Couldn't unsend: too late."), "{err}");
+    let (_, lines, _) = cli(alice, &["history", "--with", "dr.patel"]);
+    assert!(
+        lines.contains(&format!("{tag} second, corrected")),
+        "{lines}"
+    );
+    // The server gone: exit 3, the change stays queued.
+    let (code, _, err) = cli(
+        alice,
+        &["send", "--with", "dr.patel", &format!("{tag} third")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(cli(alice, &["sync"]).0, Some(0));
+    let (_, history, _) = cli(alice, &["history", "--with", "dr.patel", "--json"]);
+    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
+    let third = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["content"] == format!("{tag} third").as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(server);
+    let (code, _, err) = cli(
+        alice,
+        &["edit", &third, "--timeout", "20", "offline", "fix"],
+    );
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("stays queued"), "{err}");
+    let (_, lines, _) = cli(alice, &["history", "--with", "dr.patel"]);
+    assert!(lines.contains("(edit waiting: offline fix)"), "{lines}");
+}

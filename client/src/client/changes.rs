@@ -93,6 +93,12 @@ impl Client {
         )
     }
 
+    /// One cached message by its server id.
+    pub fn message_by_id(&self, message_id: &MessageId) -> Result<Option<LocalMessage>> {
+        self.ensure_unlocked()?;
+        self.shared.cache.message_by_id(message_id)
+    }
+
     /// Every version of a message's text, oldest first (asked of the server).
     pub async fn versions(&self, message_id: &MessageId) -> Result<MessageVersions> {
         self.ensure_unlocked()?;

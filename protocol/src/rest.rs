@@ -280,6 +280,7 @@ pub struct EditRequest {
 /// `GET /api/chat/messages/{id}/versions`: every version of the text, oldest first, the current
 /// one last. Empty for a retracted message (its text is sealed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct MessageVersions {
     pub message_id: MessageId,

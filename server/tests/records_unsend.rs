@@ -556,3 +556,49 @@ async fn the_index_cannot_find_a_retracted_text_after_a_rebuild_or_vacuum() {
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
 }
+
+/// Retention still purges a conversation whose messages were edited and retracted: the sealed
+/// versions go with their messages (the only deletion the append-only table allows).
+#[tokio::test]
+async fn retention_purges_sealed_versions_with_their_messages() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let edited = send(&server, &c, &c.pat1, "first text").await;
+    let gone = send(&server, &c, &c.pat1, "taken back").await;
+    let (status, _) = edit(
+        &server,
+        &c.pat1,
+        edited["id"].as_str().unwrap(),
+        "second text",
+        1,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = retract(&server, &c.pat1, gone["id"].as_str().unwrap(), json!({})).await;
+    assert_eq!(status, 200);
+    let dir = server.stop().await;
+    let db = dir.path().join("clinic.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE messages SET created_at = created_at - 20 * 365 * 86400000",
+        [],
+    )
+    .unwrap();
+    let versions = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM message_versions", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(versions(&conn), 2);
+    drop(conn);
+    let policy = clinic_server::retention::Policy::parse("10y", false)
+        .unwrap()
+        .unwrap();
+    let purged = clinic_server::retention::admin::run(dir.path(), &policy).unwrap();
+    assert_eq!(
+        purged.iter().map(|p| p.messages).sum::<u64>(),
+        2,
+        "{purged:?}"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(versions(&conn), 0);
+}

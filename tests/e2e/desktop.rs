@@ -36,8 +36,8 @@ use safety::{
     unanswered_emergency_shows_number,
 };
 use search::search;
-use unsend::unsend;
 use std::time::Duration;
+use unsend::unsend;
 
 const PASSWORD: &str = "clinic-demo";
 

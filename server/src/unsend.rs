@@ -4,9 +4,10 @@
 use crate::error::ApiError;
 use crate::hub::SocketId;
 use crate::state::AppState;
+use crate::store::Seqs;
 use crate::store::versions::{self, Changed};
 use clinic_protocol::rest::{EditRequest, RetractRequest};
-use clinic_protocol::{ClientId, MessageId, ServerFrame, User};
+use clinic_protocol::{ClientId, MessageId, MessageWindows, ServerFrame, User};
 
 /// The socket a `message:retract`/`message:edit` came from, and its `clientId`: that socket is
 /// answered by its session (`message:updated` with the `clientId`), the others here.
@@ -21,23 +22,15 @@ pub(crate) async fn retract(
     asker: Option<Asker>,
 ) -> Result<Changed, ApiError> {
     versions::validate_retract(&request)?;
-    let (user, windows) = (caller.clone(), state.config.message_windows());
-    let client_id = asker.as_ref().map(|(_, c)| c.clone());
-    let changed = state
-        .store
-        .writer
-        .run(move |conn, seqs| {
-            versions::retract(
-                conn,
-                seqs,
-                &user,
-                &id,
-                &request,
-                client_id.as_ref(),
-                windows,
-            )
-        })
-        .await?;
+    let changed = commit(
+        state,
+        caller,
+        &asker,
+        move |conn, seqs, user, client_id, windows| {
+            versions::retract(conn, seqs, user, &id, &request, client_id, windows)
+        },
+    )
+    .await?;
     if !changed.files.is_empty() {
         let (files, data_dir) = (changed.files.clone(), state.config.data_dir.clone());
         // The message is already a tombstone; a file that cannot be removed now is an orphan
@@ -64,25 +57,44 @@ pub(crate) async fn edit(
     asker: Option<Asker>,
 ) -> Result<Changed, ApiError> {
     versions::validate_edit(&request)?;
-    let (user, windows) = (caller.clone(), state.config.message_windows());
-    let client_id = asker.as_ref().map(|(_, c)| c.clone());
-    let changed = state
-        .store
-        .writer
-        .run(move |conn, seqs| {
-            versions::edit(
-                conn,
-                seqs,
-                &user,
-                &id,
-                &request,
-                client_id.as_ref(),
-                windows,
-            )
-        })
-        .await?;
+    let changed = commit(
+        state,
+        caller,
+        &asker,
+        move |conn, seqs, user, client_id, windows| {
+            versions::edit(conn, seqs, user, &id, &request, client_id, windows)
+        },
+    )
+    .await?;
     publish(state, &changed, asker);
     Ok(changed)
+}
+
+/// Runs one change in the writer with the caller, the asker's clientId and the clinic's windows.
+async fn commit<F>(
+    state: &AppState,
+    caller: &User,
+    asker: &Option<Asker>,
+    change: F,
+) -> Result<Changed, ApiError>
+where
+    F: FnOnce(
+            &rusqlite::Connection,
+            &mut Seqs,
+            &User,
+            Option<&ClientId>,
+            MessageWindows,
+        ) -> Result<Changed, ApiError>
+        + Send
+        + 'static,
+{
+    let (user, windows) = (caller.clone(), state.config.message_windows());
+    let client_id = asker.as_ref().map(|(_, c)| c.clone());
+    state
+        .store
+        .writer
+        .run(move |conn, seqs| change(conn, seqs, &user, client_id.as_ref(), windows))
+        .await
 }
 
 /// `message:updated` to every socket of both participants but the asking one, when something

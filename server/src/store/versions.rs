@@ -72,19 +72,23 @@ pub(crate) fn validate_edit(request: &EditRequest) -> Result<(), ApiError> {
     crate::text::check("content", &request.content)
 }
 
-/// The message `id` if `caller` sent it: unknown (or in someone else's conversation) is 404,
-/// the other participant's message is 403.
+/// The message `id` as `caller`, a participant, sees it: unknown (or in someone else's
+/// conversation) is 404.
+fn visible(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, ApiError> {
+    conn.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+        [id.as_str()],
+        rows::message,
+    )
+    .optional()?
+    .map(|(m, _)| m)
+    .filter(|m| m.conversation().has_participant(&caller.id))
+    .ok_or_else(|| ApiError::not_found("There is no such message."))
+}
+
+/// The message `id` if `caller` sent it; the other participant's message is 403.
 fn own(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, ApiError> {
-    let message = conn
-        .query_row(
-            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-            [id.as_str()],
-            rows::message,
-        )
-        .optional()?
-        .map(|(m, _)| m)
-        .filter(|m| m.conversation().has_participant(&caller.id))
-        .ok_or_else(|| ApiError::not_found("There is no such message."))?;
+    let message = visible(conn, caller, id)?;
     if message.sender_id != caller.id {
         return Err(ApiError::forbidden(
             "Only the person who sent a message can unsend or edit it.",
@@ -310,16 +314,7 @@ pub(crate) fn list(
     caller: &User,
     id: &MessageId,
 ) -> Result<MessageVersions, ApiError> {
-    let message = conn
-        .query_row(
-            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-            [id.as_str()],
-            rows::message,
-        )
-        .optional()?
-        .map(|(m, _)| m)
-        .filter(|m| m.conversation().has_participant(&caller.id))
-        .ok_or_else(|| ApiError::not_found("There is no such message."))?;
+    let message = visible(conn, caller, id)?;
     let mut versions = Vec::new();
     if !message.is_retracted() {
         let mut stmt = conn.prepare_cached(

@@ -6,12 +6,12 @@ use crate::error::{ClientError, Result};
 use crate::tls::{self, Trust};
 use clinic_protocol::rest::{
     AvailabilityBody, EmergencyDetail, LoginRequest, LoginResponse, MarkReadRequest,
-    ResolveRequest, SearchPage, SyncPage, UploadResponse,
+    MessageVersions, ResolveRequest, SearchPage, SyncPage, UploadResponse,
 };
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     Contact, Conversation, ConversationKey, Emergency, EmergencyId, ErrorBody, ErrorCode, Message,
-    Seq, UserId,
+    MessageId, Seq, UserId,
 };
 use reqwest::{RequestBuilder, StatusCode, Url};
 use rustls::ClientConfig;
@@ -240,6 +240,15 @@ impl Api {
         let url = self.url(&format!("api/emergencies/{}/resolve", segment(id.as_str())))?;
         let body = ResolveRequest { note };
         self.send(self.auth(self.http.post(url).json(&body))).await
+    }
+
+    /// `GET /api/chat/messages/{id}/versions`: every version of a message's text.
+    pub async fn versions(&self, id: &MessageId) -> Result<MessageVersions> {
+        let url = self.url(&format!(
+            "api/chat/messages/{}/versions",
+            segment(id.as_str())
+        ))?;
+        self.send(self.auth(self.http.get(url))).await
     }
 
     /// `GET /api/emergencies/{id}`: the emergency and its history.

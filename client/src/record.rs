@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use clinic_protocol::{
-    ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, Seq, UserId,
+    ClientId, ConversationKey, Edited, Message, MessageId, MessageStatus, MessageType, Seq,
+    Tombstone, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,43 @@ pub struct LocalMessage {
     /// original may be moved or deleted while the message waits to be sent).
     #[serde(default)]
     pub local_file_path: Option<String>,
+    /// Set once the sender unsent or retracted it (then `content` is empty and the file gone).
+    #[serde(default)]
+    pub retracted: Option<Tombstone>,
+    /// Set once the sender edited it.
+    #[serde(default)]
+    pub edited: Option<Edited>,
+    /// An unsend or edit of ours waiting for the server (queued offline or under way): show it
+    /// at once; it settles when the server's copy arrives, or is dropped with `changeNotice`.
+    #[serde(default)]
+    pub pending_change: Option<PendingChange>,
+    /// Why the server refused our last unsend or edit of it ("Couldn't unsend: too late…");
+    /// the message stands as it was.
+    #[serde(default)]
+    pub change_notice: Option<String>,
+}
+
+/// What a queued change does.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeKind {
+    /// Unsend (a patient) or retract (a doctor).
+    Retract,
+    Edit,
+}
+
+/// An unsend or edit of one's own message not yet confirmed by the server.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingChange {
+    pub kind: ChangeKind,
+    /// The change's own `clientId` (the server applies it at most once).
+    pub client_id: ClientId,
+    /// The new text of an edit.
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 impl LocalMessage {
@@ -82,7 +120,16 @@ impl LocalMessage {
             error: None,
             error_code: None,
             local_file_path: None,
+            retracted: None,
+            edited: None,
+            pending_change: None,
+            change_notice: None,
         }
+    }
+
+    /// The version of its text (1 until the first edit): what an edit's `baseVersion` names.
+    pub fn version(&self) -> u32 {
+        self.edited.map_or(1, |e| e.version)
     }
 
     pub fn conversation(&self) -> ConversationKey {
@@ -117,6 +164,8 @@ impl LocalMessage {
             updated_at: self.updated_at,
             delivered_at: self.delivered_at,
             read_at: self.read_at,
+            retracted: self.retracted,
+            edited: self.edited,
         }
     }
 }
@@ -144,6 +193,8 @@ impl LocalMessage {
             updated_at: self.updated_at,
             delivered_at: self.delivered_at,
             read_at: self.read_at,
+            retracted: self.retracted.clone(),
+            edited: self.edited,
         })
     }
 }
@@ -173,6 +224,10 @@ impl From<Message> for LocalMessage {
             error: None,
             error_code: None,
             local_file_path: None,
+            retracted: m.retracted,
+            edited: m.edited,
+            pending_change: None,
+            change_notice: None,
         }
     }
 }

@@ -158,6 +158,34 @@ impl Shared {
         }
     }
 
+    /// Deletes from this computer the files of messages that became tombstones (the sender's
+    /// copy and a downloaded copy alike).
+    pub(crate) fn remove_dropped_files(&self) {
+        let files = match self.cache.take_dropped_files() {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!("could not list the files of unsent messages: {e}");
+                return;
+            }
+        };
+        for file in files {
+            if let Some(path) = &file.local_path {
+                crate::attachments::remove_copy(std::path::Path::new(path));
+            }
+            if let Some(url) = &file.file_url {
+                let name =
+                    crate::attachments::file_safe(file.file_name.as_deref().unwrap_or("file"));
+                let copy = crate::attachments::received_path(
+                    &self.profile_dir,
+                    self.api.base().as_str(),
+                    url,
+                    &name,
+                );
+                crate::attachments::remove_copy(&copy);
+            }
+        }
+    }
+
     pub(crate) fn set_state(&self, state: ConnectionState) {
         self.state.send_replace(state.clone());
         let queued = *self.queued.borrow();

@@ -53,6 +53,8 @@ fn message(n: i64, content: String) -> Message {
         updated_at: at,
         delivered_at: None,
         read_at: None,
+        retracted: None,
+        edited: None,
     }
 }
 

@@ -20,6 +20,12 @@ pub enum ErrorCode {
     Conflict,
     /// A frame, body, field or file is over its limit.
     TooLarge,
+    /// The window for unsending, retracting or editing that message has passed (HTTP 409; the
+    /// message says when it ended).
+    TooLate,
+    /// An edit named a `baseVersion` that is no longer the message's version (HTTP 409): fetch
+    /// the message and edit what is there now.
+    StaleVersion,
     /// A file's content is not an allowed type.
     UnsupportedMediaType,
     /// Too many requests; slow down.
@@ -44,6 +50,8 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
             Self::TooLarge => "too_large",
+            Self::TooLate => "too_late",
+            Self::StaleVersion => "stale_version",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",

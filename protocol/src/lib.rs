@@ -17,9 +17,10 @@ pub mod ws;
 pub use error::{ErrorBody, ErrorCode};
 pub use ids::{ClientId, EmergencyId, FileId, MessageId, NotificationId, Seq, UserId};
 pub use model::{
-    ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState,
-    EmergencyTransition, LockPolicy, Message, MessageStatus, MessageType, NewMessage, Notification,
-    NotificationKind, Role, TransitionKind, User,
+    ClinicInfo, Contact, Conversation, ConversationKey, Edited, Emergency, EmergencyState,
+    EmergencyTransition, LockPolicy, Message, MessageStatus, MessageType, MessageVersion,
+    MessageWindows, NewMessage, Notification, NotificationKind, Role, Tombstone, TransitionKind,
+    User,
 };
 pub use ws::{ClientFrame, ServerFrame};
 

@@ -24,3 +24,11 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25 * 1024 * 1024;
 pub const DEFAULT_SYNC_PAGE: u32 = 200;
 /// Most bytes of a message's `content` carried by an `emergency:alert` (a preview).
 pub const ALERT_PREVIEW_BYTES: usize = 1024;
+/// Largest reason given for a retraction, in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
+/// Defaults of [`crate::MessageWindows`]: patients unsend within 24 h, doctors retract within
+/// 15 minutes, edits within 24 h, at most 10 edits per message.
+pub const DEFAULT_UNSEND_SECS: u32 = 24 * 3600;
+pub const DEFAULT_RETRACT_SECS: u32 = 15 * 60;
+pub const DEFAULT_EDIT_SECS: u32 = 24 * 3600;
+pub const DEFAULT_MAX_EDITS: u32 = 10;

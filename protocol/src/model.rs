@@ -175,9 +175,48 @@ pub struct Message {
     pub delivered_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub read_at: Option<DateTime<Utc>>,
+    /// Set once the sender unsent (patient) or retracted (doctor) the message: `content` is
+    /// empty and the file fields are gone. Absent while the message stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub retracted: Option<Tombstone>,
+    /// Set once the sender edited the message: when, and which version `content` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub edited: Option<Edited>,
+}
+
+/// Who took a message back, and when ("Message unsent by NAME at TIME"). Only the sender can,
+/// so `by` is always the message's `senderId`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tombstone {
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// The last edit of a message ("edited TIME"). The text as first sent is version 1.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Edited {
+    pub at: DateTime<Utc>,
+    /// The version `content` is: 2 after the first edit.
+    pub version: u32,
 }
 
 impl Message {
+    /// The version of `content` (1 until the first edit): what `baseVersion` of an edit names.
+    pub fn version(&self) -> u32 {
+        self.edited.map_or(1, |e| e.version)
+    }
+
+    /// True once the sender unsent or retracted it.
+    pub fn is_retracted(&self) -> bool {
+        self.retracted.is_some()
+    }
+
     pub fn conversation(&self) -> ConversationKey {
         ConversationKey {
             patient_id: self.patient_id.clone(),
@@ -362,6 +401,51 @@ pub struct ClinicInfo {
     /// How often an emergency nobody acknowledged is alerted again, in seconds: after this long
     /// without an acknowledgement the patient is told nobody has answered yet.
     pub emergency_repeat_secs: u32,
+    /// How long senders may unsend, retract and edit (absent from older servers, which allow
+    /// none of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub message_windows: Option<MessageWindows>,
+}
+
+/// The clinic's windows for taking back and correcting a message (`serve --unsend-hours`,
+/// `--retract-minutes`, `--edit-hours`, `--max-edits`). Emergency messages never change; a
+/// misdirected message can be retracted at any age with a reason.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageWindows {
+    /// A patient may unsend their message this long after sending it (default 24 h).
+    pub unsend_secs: u32,
+    /// A doctor may retract their message this long after sending it (default 15 min); later
+    /// they correct it by editing.
+    pub retract_secs: u32,
+    /// Either may edit their message this long after sending it (default 24 h).
+    pub edit_secs: u32,
+    /// Edits per message (default 10).
+    pub max_edits: u32,
+}
+
+impl MessageWindows {
+    /// How long `role` may take back their own message, in seconds.
+    pub fn retract_secs_for(&self, role: Role) -> u32 {
+        match role {
+            Role::Patient => self.unsend_secs,
+            _ => self.retract_secs,
+        }
+    }
+}
+
+/// One version of a message's text, oldest first in `GET /api/chat/messages/{id}/versions`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageVersion {
+    /// 1 for the text as first sent.
+    pub version: u32,
+    pub content: String,
+    /// When this version was written (sent, or edited to).
+    pub at: DateTime<Utc>,
 }
 
 /// The clinic's lock policy (`serve --lock-shared-minutes`, `--lock-personal-minutes`): the

@@ -1,7 +1,7 @@
 //! REST request and response bodies under `/api` (errors are [`crate::ErrorBody`]).
 
 use crate::ids::{EmergencyId, MessageId, Seq, UserId};
-use crate::model::{Emergency, EmergencyTransition, Message, User};
+use crate::model::{Emergency, EmergencyTransition, Message, MessageVersion, User};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -254,4 +254,40 @@ pub struct PatientsQuery {
 #[serde(rename_all = "camelCase")]
 pub struct StartConversationRequest {
     pub patient_id: UserId,
+}
+
+/// `POST /api/chat/messages/{id}/retract`: the sender takes their message back (a patient
+/// "unsends", a doctor "retracts"). Answered with the message as a tombstone; asking again
+/// answers the same tombstone.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetractRequest {
+    /// Why (kept with the sealed original, never shown to the other participant); required
+    /// when `misdirected`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The message went to the wrong person: allowed at any age, with a reason.
+    #[serde(default)]
+    pub misdirected: bool,
+}
+
+/// `POST /api/chat/messages/{id}/edit`: the sender replaces their message's text. Answered with
+/// the edited message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EditRequest {
+    pub content: String,
+    /// The version the edit was made from (`Message::version()`); another version is refused
+    /// (`stale_version`) so that no edit silently overwrites another.
+    pub base_version: u32,
+}
+
+/// `GET /api/chat/messages/{id}/versions`: every version of the text, oldest first, the current
+/// one last. Empty for a retracted message (its text is sealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct MessageVersions {
+    pub message_id: MessageId,
+    pub versions: Vec<MessageVersion>,
 }

@@ -62,6 +62,27 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// The sender takes their message back (`POST /api/chat/messages/{id}/retract` over the
+    /// socket). Answered by `message:updated` with this `clientId`, or an `error` with it.
+    #[serde(rename = "message:retract")]
+    MessageRetract {
+        client_id: ClientId,
+        message_id: MessageId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        misdirected: bool,
+    },
+    /// The sender edits their message (`POST /api/chat/messages/{id}/edit` over the socket).
+    /// Answered by `message:updated` with this `clientId`, or an `error` with it; a repeated
+    /// `clientId` is answered again without a second edit.
+    #[serde(rename = "message:edit")]
+    MessageEdit {
+        client_id: ClientId,
+        message_id: MessageId,
+        content: String,
+        base_version: u32,
+    },
     /// A doctor takes an emergency ("I'm on it").
     #[serde(rename = "emergency:acknowledge")]
     EmergencyAcknowledge { emergency_id: EmergencyId },
@@ -114,6 +135,16 @@ pub enum ServerFrame {
     MessageAck {
         client_id: ClientId,
         message: Message,
+    },
+    /// A message was unsent, retracted or edited: to every socket of both participants. Replace
+    /// the stored message by id (a tombstone has no content or file: drop them and their search
+    /// words). `clientId` is set only on the socket whose `message:retract`/`message:edit` it
+    /// answers.
+    #[serde(rename = "message:updated")]
+    MessageUpdated {
+        message: Message,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<ClientId>,
     },
     #[serde(rename = "typing:started")]
     TypingStarted {
@@ -184,7 +215,7 @@ pub enum ServerFrame {
     Error {
         code: ErrorCode,
         message: String,
-        /// Set when the error answers a `message:send`.
+        /// Set when the error answers a `message:send`, `message:retract` or `message:edit`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<ClientId>,
     },

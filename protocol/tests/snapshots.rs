@@ -50,6 +50,8 @@ fn message() -> Message {
         updated_at: t(5),
         delivered_at: Some(t(5)),
         read_at: None,
+        retracted: None,
+        edited: None,
     }
 }
 
@@ -194,6 +196,7 @@ fn server_frames() {
             clinic: Some(clinic_protocol::ClinicInfo {
                 emergency_phone: Some("+44 20 7946 0000".into()),
                 emergency_repeat_secs: 30,
+                message_windows: None,
             }),
             lock_policy: Some(clinic_protocol::LockPolicy {
                 shared_idle_secs: 300,
@@ -532,6 +535,8 @@ fn error_code_names_are_the_wire_names() {
         ErrorCode::NotFound,
         ErrorCode::Conflict,
         ErrorCode::TooLarge,
+        ErrorCode::TooLate,
+        ErrorCode::StaleVersion,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
@@ -542,4 +547,141 @@ fn error_code_names_are_the_wire_names() {
             serde_json::json!(code.as_str())
         );
     }
+}
+
+/// Unsend / retract and edit: the frames, bodies, the new message fields and the windows.
+#[test]
+fn unsend_and_edit() {
+    let regular = Message {
+        message_type: MessageType::Regular,
+        is_emergency: false,
+        file_url: None,
+        file_name: None,
+        file_size: None,
+        file_type: None,
+        ..message()
+    };
+    let tombstone = Message {
+        content: String::new(),
+        retracted: Some(Tombstone {
+            by: "u-pat-1".into(),
+            at: t(90),
+        }),
+        updated_at: t(90),
+        ..regular.clone()
+    };
+    let edited = Message {
+        content: "My chest hurts a little".into(),
+        edited: Some(Edited {
+            at: t(80),
+            version: 2,
+        }),
+        updated_at: t(80),
+        ..regular
+    };
+    let client = vec![
+        ClientFrame::MessageRetract {
+            client_id: "c-r1".into(),
+            message_id: "m-1".into(),
+            reason: None,
+            misdirected: false,
+        },
+        ClientFrame::MessageRetract {
+            client_id: "c-r2".into(),
+            message_id: "m-1".into(),
+            reason: Some("Sent to the wrong doctor".into()),
+            misdirected: true,
+        },
+        ClientFrame::MessageEdit {
+            client_id: "c-e1".into(),
+            message_id: "m-1".into(),
+            content: "My chest hurts a little".into(),
+            base_version: 1,
+        },
+    ];
+    for frame in &client {
+        let json = serde_json::to_string(frame).expect("serialize");
+        let back: ClientFrame = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(&back, frame);
+    }
+    let server = vec![
+        ServerFrame::MessageUpdated {
+            message: tombstone.clone(),
+            client_id: None,
+        },
+        ServerFrame::MessageUpdated {
+            message: edited.clone(),
+            client_id: Some("c-e1".into()),
+        },
+        ServerFrame::Error {
+            code: ErrorCode::TooLate,
+            message: "Too late to unsend: that ended at 2026-09-22 14:13 UTC, 24 hours after \
+                      it was sent."
+                .into(),
+            client_id: Some("c-r1".into()),
+        },
+        ServerFrame::Authenticated {
+            user: user(),
+            online_users: vec![],
+            availability: None,
+            clinic: Some(ClinicInfo {
+                emergency_phone: None,
+                emergency_repeat_secs: 30,
+                message_windows: Some(MessageWindows {
+                    unsend_secs: 86_400,
+                    retract_secs: 900,
+                    edit_secs: 86_400,
+                    max_edits: 10,
+                }),
+            }),
+            lock_policy: None,
+        },
+    ];
+    for frame in &server {
+        let json = serde_json::to_string(frame).expect("serialize");
+        let back: ServerFrame = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(&back, frame);
+    }
+    insta::assert_json_snapshot!("unsend_client_frames", client);
+    insta::assert_json_snapshot!("unsend_server_frames", server);
+    insta::assert_json_snapshot!(
+        "retract_request",
+        vec![
+            rest::RetractRequest::default(),
+            rest::RetractRequest {
+                reason: Some("Sent to the wrong patient".into()),
+                misdirected: true,
+            },
+        ]
+    );
+    insta::assert_json_snapshot!(
+        "edit_request",
+        rest::EditRequest {
+            content: "My chest hurts a little".into(),
+            base_version: 1,
+        }
+    );
+    insta::assert_json_snapshot!(
+        "message_versions",
+        rest::MessageVersions {
+            message_id: "m-1".into(),
+            versions: vec![
+                MessageVersion {
+                    version: 1,
+                    content: "My chest hurts".into(),
+                    at: t(0),
+                },
+                MessageVersion {
+                    version: 2,
+                    content: "My chest hurts a little".into(),
+                    at: t(80),
+                },
+            ],
+        }
+    );
+    // A message from an older server (no new fields) is version 1 and stands.
+    let old: Message =
+        serde_json::from_value(serde_json::to_value(message()).expect("json")).expect("parses");
+    assert_eq!((old.version(), old.is_retracted()), (1, false));
+    assert_eq!((edited.version(), tombstone.is_retracted()), (2, true));
 }

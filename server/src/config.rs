@@ -188,6 +188,13 @@ pub struct Config {
     /// shorten it.
     pub lock_shared_idle: Duration,
     pub lock_personal_idle: Duration,
+    /// How long a patient may unsend (`serve --unsend-hours`), a doctor retract
+    /// (`--retract-minutes`), either edit (`--edit-hours`) their message, and how many edits
+    /// one message may have (`--max-edits`). Told to every client when it signs in.
+    pub unsend_window: Duration,
+    pub retract_window: Duration,
+    pub edit_window: Duration,
+    pub max_edits: u32,
     /// The retention policy (`serve --retention`); `None`, the default, keeps everything.
     pub retention: Option<crate::retention::Policy>,
     /// The server's local time of the nightly retention run (`serve --retention-at`).
@@ -269,6 +276,10 @@ impl Config {
             emergency_phone: None,
             lock_shared_idle: Duration::from_secs(5 * 60),
             lock_personal_idle: Duration::from_secs(15 * 60),
+            unsend_window: Duration::from_secs(u64::from(limits::DEFAULT_UNSEND_SECS)),
+            retract_window: Duration::from_secs(u64::from(limits::DEFAULT_RETRACT_SECS)),
+            edit_window: Duration::from_secs(u64::from(limits::DEFAULT_EDIT_SECS)),
+            max_edits: limits::DEFAULT_MAX_EDITS,
             retention: None,
             retention_at: chrono::NaiveTime::from_hms_opt(3, 0, 0).unwrap_or_default(),
             max_upload_bytes: limits::DEFAULT_MAX_UPLOAD_BYTES,
@@ -358,6 +369,17 @@ impl Config {
             emergency_phone: self.emergency_phone.clone(),
             // At least a second; a clinic's interval is far below u32::MAX seconds.
             emergency_repeat_secs: (repeat as u32).max(1),
+            message_windows: Some(self.message_windows()),
+        }
+    }
+
+    /// The windows for unsending, retracting and editing, as clients are told them.
+    pub(crate) fn message_windows(&self) -> clinic_protocol::MessageWindows {
+        clinic_protocol::MessageWindows {
+            unsend_secs: secs(self.unsend_window),
+            retract_secs: secs(self.retract_window),
+            edit_secs: secs(self.edit_window),
+            max_edits: self.max_edits,
         }
     }
 

@@ -32,6 +32,7 @@ mod store;
 mod systemd;
 mod text;
 mod time;
+mod unsend;
 mod ws;
 
 pub use config::{Config, ConnectionLimits, FrameRates, MetricsAccess, Rate, Synchronous};

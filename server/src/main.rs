@@ -87,6 +87,23 @@ enum Command {
         #[arg(long, env = "CLINIC_LOCK_PERSONAL_MINUTES", default_value_t = 15,
               value_parser = clinic_server::config::lock_minutes)]
         lock_personal_minutes: u64,
+        /// Hours within which a patient may unsend their message (0: never).
+        #[arg(long, env = "CLINIC_UNSEND_HOURS", default_value_t = 24,
+              value_parser = clap::value_parser!(u64).range(0..=24 * 365))]
+        unsend_hours: u64,
+        /// Minutes within which a doctor may retract their message (later they correct it by
+        /// editing; a misdirected message can be retracted at any age with a reason).
+        #[arg(long, env = "CLINIC_RETRACT_MINUTES", default_value_t = 15,
+              value_parser = clap::value_parser!(u64).range(0..=60 * 24 * 365))]
+        retract_minutes: u64,
+        /// Hours within which either may edit their message (0: never).
+        #[arg(long, env = "CLINIC_EDIT_HOURS", default_value_t = 24,
+              value_parser = clap::value_parser!(u64).range(0..=24 * 365))]
+        edit_hours: u64,
+        /// Edits one message may have.
+        #[arg(long, env = "CLINIC_MAX_EDITS", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(0..=1000))]
+        max_edits: u32,
         /// Seconds between repeats of an unacknowledged emergency alert.
         #[arg(long, env = "CLINIC_EMERGENCY_REPEAT_SECS", default_value_t = 30.0,
               value_parser = positive_secs)]
@@ -358,6 +375,10 @@ fn main() -> anyhow::Result<()> {
             emergency_phone,
             lock_shared_minutes,
             lock_personal_minutes,
+            unsend_hours,
+            retract_minutes,
+            edit_hours,
+            max_edits,
             emergency_repeat_secs,
             emergency_escalate_secs,
             tls,
@@ -401,6 +422,10 @@ fn main() -> anyhow::Result<()> {
             config.emergency_phone = emergency_phone;
             config.lock_shared_idle = Duration::from_secs(lock_shared_minutes * 60);
             config.lock_personal_idle = Duration::from_secs(lock_personal_minutes * 60);
+            config.unsend_window = Duration::from_secs(unsend_hours * 3600);
+            config.retract_window = Duration::from_secs(retract_minutes * 60);
+            config.edit_window = Duration::from_secs(edit_hours * 3600);
+            config.max_edits = max_edits;
             config.emergency_repeat_interval = Duration::from_secs_f64(emergency_repeat_secs);
             config.emergency_escalate_after = Duration::from_secs_f64(emergency_escalate_secs);
             config.tls.mode = match (tls.mode, tls.tls_cert, tls.tls_key) {

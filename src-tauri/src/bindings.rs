@@ -8,6 +8,7 @@ use crate::files::PickedFile;
 use crate::ui::{Snapshot, UiEvent};
 use clinic_client::Found;
 use clinic_protocol::ConversationKey;
+use clinic_protocol::rest::MessageVersions;
 use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
 use ts_rs::{Config, TS};
@@ -28,6 +29,7 @@ fn render() -> String {
     collect::<Availability>(&cfg, &mut seen);
     collect::<ConversationKey>(&cfg, &mut seen);
     collect::<Found>(&cfg, &mut seen);
+    collect::<MessageVersions>(&cfg, &mut seen);
     for decl in seen.values() {
         out.push('\n');
         out.push_str("export ");

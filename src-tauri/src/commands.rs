@@ -7,6 +7,7 @@ use crate::settings::Settings;
 use crate::ui::{Snapshot, UiEvent};
 use chrono::{DateTime, Utc};
 use clinic_client::{Found, LocalMessage};
+use clinic_protocol::rest::MessageVersions;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     ClientId, Contact, Conversation, ConversationKey, Emergency, EmergencyId, MessageId, Seq,
@@ -164,6 +165,47 @@ pub async fn retry_message(
 pub async fn discard_message(desktop: State<'_, Desktop>, client_id: String) -> CmdResult<()> {
     desktop.client().await?.discard(&ClientId::new(client_id))?;
     Ok(())
+}
+
+/// Unsends (patients) or retracts (doctors) one's own message: queued like a send and shown at
+/// once; the server's refusal comes back on the message as `changeNotice`.
+#[tauri::command]
+pub async fn unsend_message(
+    desktop: State<'_, Desktop>,
+    message_id: String,
+    reason: Option<String>,
+    misdirected: bool,
+) -> CmdResult<LocalMessage> {
+    Ok(desktop
+        .client()
+        .await?
+        .unsend(&MessageId::new(message_id), reason, misdirected)?)
+}
+
+/// Replaces the text of one's own message (queued like a send).
+#[tauri::command]
+pub async fn edit_message(
+    desktop: State<'_, Desktop>,
+    message_id: String,
+    content: String,
+) -> CmdResult<LocalMessage> {
+    Ok(desktop
+        .client()
+        .await?
+        .edit(&MessageId::new(message_id), &content)?)
+}
+
+/// Every version of a message's text, oldest first (from the server).
+#[tauri::command]
+pub async fn message_versions(
+    desktop: State<'_, Desktop>,
+    message_id: String,
+) -> CmdResult<MessageVersions> {
+    Ok(desktop
+        .client()
+        .await?
+        .versions(&MessageId::new(message_id))
+        .await?)
 }
 
 /// The user saw `message_id` (window focused, message on screen): it and everything before it

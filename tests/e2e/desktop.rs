@@ -12,6 +12,7 @@ mod message_actions;
 mod receipts;
 mod safety;
 mod search;
+mod unsend;
 
 use anyhow::{Context, Result, bail};
 use clinic_e2e::contract::{Normaliser, Placeholders, shapes};
@@ -36,6 +37,7 @@ use safety::{
 };
 use search::search;
 use std::time::Duration;
+use unsend::unsend;
 
 const PASSWORD: &str = "clinic-demo";
 
@@ -675,7 +677,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const SCENARIOS: [&str; 16] = [
+const SCENARIOS: [&str; 17] = [
     "login_and_session",
     "chat_and_receipts",
     "search",
@@ -691,6 +693,7 @@ const SCENARIOS: [&str; 16] = [
     "true_receipts",
     "message_actions",
     "care_for_another_doctors_patient",
+    "unsend",
     "app_lock",
 ];
 
@@ -795,6 +798,7 @@ fn main() {
         trial!(true_receipts),
         trial!(message_actions),
         trial!(care_for_another_doctors_patient),
+        trial!(unsend),
         // Revokes dr.patel's sessions at its end (the CLI's too): after the others.
         trial!(app_lock),
         // A benchmark (bench/desktop-at-rest.sh), not a test: run only with --ignored.

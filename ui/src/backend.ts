@@ -15,6 +15,7 @@ import type {
   Device,
   DeviceCheck,
   Emergency,
+  EditArgs,
   EmergencyId,
   FileDropEvent,
   LoadMessagesArgs,
@@ -23,6 +24,8 @@ import type {
   LoggedOut,
   LoginArgs,
   MarkReadArgs,
+  MessageId,
+  MessageVersions,
   PickedFile,
   SearchArgs,
   Found,
@@ -30,6 +33,7 @@ import type {
   Settings,
   Snapshot,
   UiEvent,
+  UnsendArgs,
   UserId,
 } from './types';
 
@@ -49,6 +53,13 @@ export interface Backend {
   sendMessage(args: SendMessageArgs): Promise<LocalMessage>;
   retryMessage(clientId: ClientId): Promise<LocalMessage>;
   discardMessage(clientId: ClientId): Promise<void>;
+  /** Unsends (patients) or retracts (doctors) my message: queued like a send, shown at once
+   * (`pendingChange`); a refusal comes back on the message as `changeNotice`. */
+  unsendMessage(args: UnsendArgs): Promise<LocalMessage>;
+  /** Replaces my message's text (queued like a send). */
+  editMessage(args: EditArgs): Promise<LocalMessage>;
+  /** Every version of a message's text, oldest first (needs the server). */
+  messageVersions(messageId: MessageId): Promise<MessageVersions>;
   /** The user saw `messageId` (window focused, message on screen): it and everything before it to me is read. */
   markRead(args: MarkReadArgs): Promise<void>;
   /** The user opened this conversation: its typing indicators are followed from now on. */
@@ -191,6 +202,9 @@ export function createTauriBackend(): Backend {
     sendMessage: (args) => call('send_message', { ...args }),
     retryMessage: (clientId) => call('retry_message', { clientId }),
     discardMessage: (clientId) => call('discard_message', { clientId }),
+    unsendMessage: (args) => call('unsend_message', { ...args }),
+    editMessage: (args) => call('edit_message', { ...args }),
+    messageVersions: (messageId) => call('message_versions', { messageId }),
     searchMessages: (args) => call('search_messages', { ...args }),
     findPatients: (query) => call('find_patients', { query }),
     startConversation: (patientId) => call('start_conversation', { patientId }),

@@ -33,6 +33,19 @@ export interface LoadMessagesArgs extends ConversationKey {
   limit: number;
 }
 
+export interface UnsendArgs {
+  messageId: MessageId;
+  /** Why (kept sealed on the server, never shown to the other side); needed when misdirected. */
+  reason?: string | null;
+  /** Sent to the wrong person: allowed at any age, with a reason. */
+  misdirected: boolean;
+}
+
+export interface EditArgs {
+  messageId: MessageId;
+  content: string;
+}
+
 export interface MarkReadArgs extends ConversationKey {
   /** The newest message the user saw; it and everything before it addressed to them is read. */
   messageId: MessageId;

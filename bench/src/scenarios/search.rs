@@ -275,6 +275,8 @@ fn offline_search(words: &Words, cached: usize, queries: usize) -> anyhow::Resul
             updated_at: now,
             delivered_at: None,
             read_at: None,
+            retracted: None,
+            edited: None,
         });
         if batch.len() == 5_000 {
             cache.store_history(&me.id, std::mem::take(&mut batch))?;

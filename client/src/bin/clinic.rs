@@ -3,13 +3,14 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use clinic_client::record::ChangeKind;
 use clinic_client::{
     Client, ClientError, ClientEvent, ClientOptions, ConnectionState, Found, LocalMessage, Pairing,
     Profile, tls,
 };
 use clinic_protocol::rest::Snippet;
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ClientId, ConversationKey, EmergencyId};
+use clinic_protocol::{ClientId, ConversationKey, EmergencyId, MessageId, Role};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -139,6 +140,32 @@ enum Command {
     Conversations {
         #[arg(long)]
         json: bool,
+    },
+    /// Unsend (patients) or retract (doctors) your own message, within the clinic's window (a
+    /// message sent to the wrong person: at any age, with --misdirected and a --reason).
+    /// Queued like a send, then delivered: exit 0 once the server took it back, 5 if it
+    /// refused (the message stays), 3 if unreachable (it stays queued for `clinic sync`).
+    #[command(visible_alias = "retract")]
+    Unsend {
+        /// The message's id (`clinic history --json` shows them).
+        message_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        misdirected: bool,
+        /// Give up waiting for the server after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Replace the text of your own message (the earlier text stays in its version list).
+    /// Exit codes as for `unsend`.
+    Edit {
+        message_id: String,
+        /// The new text (several words are joined with spaces).
+        #[arg(required = true)]
+        text: Vec<String>,
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
     },
     /// Queued and failed sends with their reasons; `retry` or `discard` a failed one.
     Outbox {
@@ -355,6 +382,27 @@ async fn run(cli: Cli) -> Result<u8> {
                 }
             );
         }
+        Command::Unsend {
+            message_id,
+            reason,
+            misdirected,
+            timeout,
+        } => {
+            let client = open(&cli)?;
+            let id = MessageId::new(message_id);
+            client.unsend(&id, reason.clone(), *misdirected)?;
+            return settle(&client, &id, *timeout).await;
+        }
+        Command::Edit {
+            message_id,
+            text,
+            timeout,
+        } => {
+            let client = open(&cli)?;
+            let id = MessageId::new(message_id);
+            client.edit(&id, &text.join(" "))?;
+            return settle(&client, &id, *timeout).await;
+        }
         Command::Sync { timeout, attempts } => {
             return sync(&open(&cli)?, *timeout, *attempts).await;
         }
@@ -518,6 +566,48 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
     let failed = client.failed_count()?;
     println!("synced; {failed} failed sends");
     Ok(if failed > 0 { EXIT_SENDS_FAILED } else { 0 })
+}
+
+/// Delivers a queued unsend or edit of `id` and reports how the server answered.
+async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mut events = client.subscribe();
+    client.connect();
+    let message = loop {
+        let message = client
+            .message_by_id(id)?
+            .with_context(|| format!("message {id} is no longer in the cache"))?;
+        if message.pending_change.is_none() {
+            break message;
+        }
+        let gone = match client.state() {
+            ConnectionState::SignedOut { reason } => Some(format!(
+                "the server refused the session ({reason}); log in again"
+            )),
+            ConnectionState::Offline {
+                attempt,
+                last_error,
+                ..
+            } if attempt >= 2 => Some(format!("server unreachable: {last_error}")),
+            _ => None,
+        };
+        let timed_out = gone.is_none()
+            && tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .is_err();
+        if let Some(why) = gone.or(timed_out.then(|| "timed out".to_owned())) {
+            client.disconnect().await;
+            eprintln!("clinic: {why}; the change stays queued for the next `clinic sync`");
+            return Ok(EXIT_UNREACHABLE);
+        }
+    };
+    client.disconnect().await;
+    if let Some(notice) = &message.change_notice {
+        eprintln!("clinic: {notice}");
+        return Ok(EXIT_SENDS_FAILED);
+    }
+    println!("{}", line(client, &message));
+    Ok(0)
 }
 
 async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
@@ -776,11 +866,44 @@ fn line(client: &Client, m: &LocalMessage) -> String {
         .as_deref()
         .map(|e| format!(" ({e})"))
         .unwrap_or_default();
+    let content = match &m.retracted {
+        Some(t) => format!(
+            "Message {} by {who} at {}",
+            // Patients unsend, doctors retract; the sender is me or the other side.
+            if (m.sender_id == client.user().id) == (client.user().role == Role::Doctor) {
+                "retracted"
+            } else {
+                "unsent"
+            },
+            t.at.format("%Y-%m-%d %H:%M:%S")
+        ),
+        None => m.content.clone(),
+    };
+    let edited = m
+        .edited
+        .map(|e| format!(" (edited {})", e.at.format("%Y-%m-%d %H:%M:%S")))
+        .unwrap_or_default();
+    let pending = match &m.pending_change {
+        Some(p) if p.kind == ChangeKind::Retract => " (unsending…)".to_owned(),
+        Some(p) => format!(
+            " (edit waiting: {})",
+            p.content.as_deref().unwrap_or_default()
+        ),
+        None => String::new(),
+    };
+    let notice = m
+        .change_notice
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    let id =
+        m.id.as_ref()
+            .map(|id| format!(" [{id}]"))
+            .unwrap_or_default();
     format!(
-        "{} {who} [{}]{emergency} {}{error}",
+        "{} {who} [{}]{emergency} {content}{edited}{pending}{notice}{error}{id}",
         m.created_at.format("%Y-%m-%d %H:%M:%S"),
         m.status.as_str(),
-        m.content
     )
 }
 

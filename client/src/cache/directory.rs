@@ -175,6 +175,8 @@ mod tests {
             updated_at: at(seq),
             delivered_at: None,
             read_at: None,
+            retracted: None,
+            edited: None,
         }
     }
 

@@ -245,6 +245,12 @@ impl Cache {
         Ok(id.flatten().map(MessageId))
     }
 
+    /// One stored message by its server id.
+    pub fn message_by_id(&self, id: &MessageId) -> Result<Option<LocalMessage>> {
+        let conn = self.lock();
+        Ok(find(&conn, "id = ?1", params![id.as_str()])?.map(|(_, m)| m))
+    }
+
     /// The conversation a stored message belongs to.
     pub fn conversation_of(&self, message_id: &MessageId) -> Result<Option<ConversationKey>> {
         let conn = self.lock();
@@ -307,7 +313,11 @@ pub(super) fn update_row(tx: &Transaction<'_>, local_id: i64, m: &LocalMessage) 
 /// Inserts or merges a server copy. Matching by id first, then by (senderId, clientId), is what
 /// turns the optimistic copy into the acknowledged one instead of adding a second row. A copy of
 /// one of `me`'s sends also settles its outbox entry, whichever way it arrived.
-fn upsert(tx: &Transaction<'_>, me: &UserId, incoming: Message) -> Result<Option<LocalMessage>> {
+pub(super) fn upsert(
+    tx: &Transaction<'_>,
+    me: &UserId,
+    incoming: Message,
+) -> Result<Option<LocalMessage>> {
     if &incoming.sender_id == me {
         tx.execute(
             "DELETE FROM send_queue WHERE client_id = ?1",
@@ -339,10 +349,30 @@ fn upsert(tx: &Transaction<'_>, me: &UserId, incoming: Message) -> Result<Option
     new.read_at = new.read_at.or(old.read_at);
     // The server knows nothing of the sender's local copy of an attachment.
     new.local_file_path = old.local_file_path.clone();
+    // Nor of our changes still queued, or the notice of one it refused.
+    new.pending_change = old.pending_change.clone();
+    new.change_notice = old.change_notice.clone();
+    if new.retracted.is_some() && old.retracted.is_none() {
+        // Unsent: its file goes from this computer too (after the commit, see
+        // `Cache::take_dropped_files`).
+        super::changes::drop_files(tx, &old)?;
+        new.local_file_path = None;
+    }
     if new == old {
         return Ok(None);
     }
     update_row(tx, local_id, &new)?;
+    if new.retracted != old.retracted || new.edited != old.edited {
+        // The conversation list's copy of its last message follows an unsend or an edit.
+        tx.execute(
+            "UPDATE conversations SET data = json_set(data, '$.lastMessage', json(?2))
+             WHERE json_extract(data, '$.lastMessage.id') = ?1",
+            params![
+                new.id.as_ref().map(|i| i.as_str()),
+                serde_json::to_string(&new.clone().into_wire())?
+            ],
+        )?;
+    }
     Ok(Some(new))
 }
 

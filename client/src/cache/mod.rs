@@ -4,6 +4,7 @@
 //! multi-row change in one transaction.
 
 mod attachments;
+mod changes;
 mod cipher;
 mod directory;
 mod messages;
@@ -12,6 +13,7 @@ mod outbox;
 mod purges;
 mod search;
 
+pub use changes::{ChangeBody, DroppedFile, QueuedChange};
 pub use cipher::CacheKey;
 pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
 pub use purges::PurgedFile;
@@ -150,6 +152,28 @@ const MIGRATIONS: &[&str] = &[
     END;
     INSERT INTO search_words (search_words) VALUES ('rebuild');
     INSERT INTO search_parts (search_parts) VALUES ('rebuild');",
+    // 5: unsend / retract and edit. Our own changes wait in a queue of their own (each with its
+    // own clientId, so the server applies it at most once), in the order they were made; the
+    // files of messages that became tombstones wait here until they are deleted from disk, so
+    // a crash in between cannot leave them behind.
+    "CREATE TABLE change_queue (
+        pos        INTEGER PRIMARY KEY AUTOINCREMENT,
+        client_id  TEXT NOT NULL UNIQUE,
+        message_id TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('retract', 'edit')),
+        body       TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE dropped_files (
+        id         INTEGER PRIMARY KEY,
+        file_url   TEXT,
+        file_name  TEXT,
+        local_path TEXT
+    );
+    -- A deleted text's words are removed from the index pages themselves, not only marked
+    -- deleted (which would keep them in the file until the next merge).
+    INSERT INTO search_words (search_words, rank) VALUES ('secure-delete', 1);
+    INSERT INTO search_parts (search_parts, rank) VALUES ('secure-delete', 1);",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.
@@ -221,6 +245,9 @@ impl Cache {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Text that is deleted or replaced (an unsent message, its search words) is overwritten
+        // in the file, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
         Ok(Self {

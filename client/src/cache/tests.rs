@@ -41,6 +41,8 @@ fn server(client_id: &str, sender: &str, seq: i64) -> Message {
         updated_at: now,
         delivered_at: None,
         read_at: None,
+        retracted: None,
+        edited: None,
     }
 }
 

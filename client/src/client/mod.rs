@@ -4,6 +4,7 @@
 
 mod attachments;
 mod care;
+mod changes;
 mod directory;
 mod live;
 mod lock;

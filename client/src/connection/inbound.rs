@@ -85,7 +85,25 @@ impl Conn {
                 code,
                 message,
                 client_id: Some(client_id),
-            } => self.send_refused(&client_id, code, &message).await?,
+            } => {
+                if shared.cache.is_queued_change(&client_id).map_err(failed)? {
+                    self.change_refused(&client_id, code, &message)?;
+                } else {
+                    self.send_refused(&client_id, code, &message).await?;
+                }
+            }
+            ServerFrame::MessageUpdated {
+                message,
+                client_id: Some(client_id),
+            } => self.change_answered(&client_id, message)?,
+            ServerFrame::MessageUpdated {
+                message,
+                client_id: None,
+            } => {
+                let changed = shared.cache.apply_message(&me, message).map_err(failed)?;
+                shared.emit_messages(changed);
+                shared.remove_dropped_files();
+            }
             ServerFrame::Error {
                 code: ErrorCode::Unauthorized,
                 message,
@@ -122,6 +140,7 @@ impl Conn {
                 self.flush_delivered().await?;
                 shared.refresh_queued();
                 shared.emit_messages(messages);
+                shared.remove_dropped_files();
                 for emergency in emergencies {
                     // Already stored with the page; this tells the UI and the alarm.
                     shared.emergency_changed(emergency).map_err(failed)?;

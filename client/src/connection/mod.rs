@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+mod changes;
 mod inbound;
 mod receipts;
 mod sending;
@@ -117,6 +118,8 @@ struct Conn {
     delivered: receipts::Delivered,
     synced: bool,
     last_heard: Instant,
+    /// Queued changes (unsend, edit) sent on this socket and not yet answered.
+    changes_sent: std::collections::HashSet<clinic_protocol::ClientId>,
 }
 
 impl Conn {
@@ -144,6 +147,7 @@ impl Conn {
             delivered: receipts::Delivered::default(),
             synced: false,
             last_heard: Instant::now(),
+            changes_sent: std::collections::HashSet::new(),
         };
         conn.send(&ClientFrame::Authenticate {
             token: shared.token.clone(),

@@ -81,6 +81,8 @@ impl Conn {
         if !self.synced {
             return Ok(());
         }
+        // Unsends and edits travel beside the lanes: they only name messages the server has.
+        self.send_changes().await?;
         let heads = self
             .shared
             .cache

@@ -7,13 +7,14 @@ use crate::error::ApiError;
 use crate::state::{AppState, Session};
 use crate::store::{messages, receipts, views};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use clinic_protocol::rest::{
-    MarkReadRequest, MarkReadResponse, MessagesQuery, SyncPage, SyncQuery,
+    EditRequest, MarkReadRequest, MarkReadResponse, MessageVersions, MessagesQuery, RetractRequest,
+    SyncPage, SyncQuery,
 };
 use clinic_protocol::{
-    ClientId, Contact, Conversation, ConversationKey, Message, NewMessage, limits,
+    ClientId, Contact, Conversation, ConversationKey, Message, MessageId, NewMessage, limits,
 };
 
 pub(super) async fn list(
@@ -145,4 +146,43 @@ pub(super) async fn sync(
         .run(move |conn| views::sync_page(conn, &session.user, query.since, limit))
         .await?;
     Ok(Json(page))
+}
+
+/// `POST /api/chat/messages/{id}/retract`: 200 with the tombstone (also when it already was one).
+pub(super) async fn retract(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<RetractRequest>,
+) -> Result<Json<Message>, ApiError> {
+    let changed =
+        crate::unsend::retract(&state, &session.user, MessageId::new(id), request, None).await?;
+    Ok(Json(changed.message))
+}
+
+/// `POST /api/chat/messages/{id}/edit`: 200 with the message as it is now.
+pub(super) async fn edit(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<EditRequest>,
+) -> Result<Json<Message>, ApiError> {
+    let changed =
+        crate::unsend::edit(&state, &session.user, MessageId::new(id), request, None).await?;
+    Ok(Json(changed.message))
+}
+
+/// `GET /api/chat/messages/{id}/versions`: every version of the text, for either participant.
+pub(super) async fn versions(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<MessageVersions>, ApiError> {
+    let id = MessageId::new(id);
+    let list = state
+        .store
+        .reads
+        .run(move |conn| crate::store::versions::list(conn, &session.user, &id))
+        .await?;
+    Ok(Json(list))
 }

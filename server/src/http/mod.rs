@@ -44,6 +44,9 @@ pub(crate) fn router(state: AppState) -> Router {
             get(chat::list).post(chat::send).patch(chat::mark_read),
         )
         .route("/api/chat/messages/delivered", post(chat::mark_delivered))
+        .route("/api/chat/messages/{id}/retract", post(chat::retract))
+        .route("/api/chat/messages/{id}/edit", post(chat::edit))
+        .route("/api/chat/messages/{id}/versions", get(chat::versions))
         .route("/api/chat/conversations", get(chat::conversations))
         .route("/api/contacts", get(chat::contacts))
         .route("/api/patients", get(care::patients))

@@ -193,10 +193,12 @@ pub(crate) fn send(
         updated_at: at,
         delivered_at: None,
         read_at: None,
+        retracted: None,
+        edited: None,
     };
     conn.prepare_cached(&format!(
         "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-         ?10, ?11, ?14, ?15, ?12, NULL, ?13, ?13, NULL, NULL, ?2)"
+         ?10, ?11, ?14, ?15, ?12, NULL, ?13, ?13, NULL, NULL, ?2, NULL, NULL, 1)"
     ))?
     .execute(params![
         message.id.as_str(),

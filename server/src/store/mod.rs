@@ -15,6 +15,7 @@ pub(crate) mod search;
 pub(crate) mod tokens;
 pub(crate) mod uploads;
 pub(crate) mod users;
+pub(crate) mod versions;
 pub(crate) mod views;
 pub(crate) mod writer;
 

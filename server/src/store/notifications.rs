@@ -19,20 +19,24 @@ pub(crate) fn insert(
     title: &str,
     message: &Message,
 ) -> Result<Notification, ApiError> {
-    let body: String = match &message.file_name {
-        Some(name) if message.content.trim().is_empty() => format!("File: {name}"),
-        _ => message.content.chars().take(PREVIEW_CHARS).collect(),
-    };
     insert_raw(
         conn,
         user,
         kind,
         title,
-        &body,
+        &preview(message),
         Some(&message.id),
         Some((&message.patient_id, &message.doctor_id)),
         message.created_at,
     )
+}
+
+/// What a notification shows of `message`.
+pub(crate) fn preview(message: &Message) -> String {
+    match &message.file_name {
+        Some(name) if message.content.trim().is_empty() => format!("File: {name}"),
+        _ => message.content.chars().take(PREVIEW_CHARS).collect(),
+    }
 }
 
 /// The in-app notifications of an emergency, one per enabled doctor. Written in a command of

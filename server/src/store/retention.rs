@@ -336,6 +336,8 @@ pub(crate) fn batch(
             files.push(sha?);
         }
         conn.execute("DELETE FROM messages WHERE id = ?1", [id])?;
+        // Sealed versions go with their message (the append-only trigger allows only that).
+        conn.execute("DELETE FROM message_versions WHERE message_id = ?1", [id])?;
     }
     let removed = i64::try_from(ids.len()).unwrap_or(i64::MAX);
     conn.execute(

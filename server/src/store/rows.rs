@@ -2,8 +2,8 @@
 
 use crate::time::from_ms;
 use clinic_protocol::{
-    Emergency, EmergencyState, EmergencyTransition, Message, MessageStatus, MessageType,
-    Notification, NotificationKind, Role, Seq, TransitionKind, User,
+    Edited, Emergency, EmergencyState, EmergencyTransition, Message, MessageStatus, MessageType,
+    Notification, NotificationKind, Role, Seq, Tombstone, TransitionKind, User,
 };
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
@@ -11,7 +11,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 /// Columns of `messages` in the order [`message`] reads them.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, seq, client_id, patient_id, doctor_id, sender_id, \
      content, message_type, status, file_url, file_name, file_size, file_type, is_emergency, \
-     resolved_at, created_at, updated_at, delivered_at, read_at, change_seq";
+     resolved_at, created_at, updated_at, delivered_at, read_at, change_seq, retracted_at, \
+     edited_at, version";
 
 /// `FROM` clause and columns of an emergency in the order [`emergency`] reads them.
 pub(crate) const EMERGENCY_SELECT: &str = "SELECT e.id, e.message_id, e.patient_id, p.name, \
@@ -82,13 +83,14 @@ fn opt_time(
 
 /// A message and its change sequence.
 pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<(Message, Seq)> {
+    let sender_id: clinic_protocol::UserId = row.get::<_, String>(5)?.into();
     let message = Message {
         id: row.get::<_, String>(0)?.into(),
         seq: Seq(row.get(1)?),
         client_id: row.get::<_, String>(2)?.into(),
         patient_id: row.get::<_, String>(3)?.into(),
         doctor_id: row.get::<_, String>(4)?.into(),
-        sender_id: row.get::<_, String>(5)?.into(),
+        sender_id: sender_id.clone(),
         content: row.get(6)?,
         message_type: row.get::<_, Text<MessageType>>(7)?.0,
         status: row.get::<_, Text<MessageStatus>>(8)?.0,
@@ -102,6 +104,15 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<(Message, Seq)> {
         updated_at: time(row, 16)?,
         delivered_at: opt_time(row, 17)?,
         read_at: opt_time(row, 18)?,
+        // Only the sender can take a message back.
+        retracted: opt_time(row, 20)?.map(|at| Tombstone { by: sender_id, at }),
+        edited: match opt_time(row, 21)? {
+            Some(at) => Some(Edited {
+                at,
+                version: u32::try_from(row.get::<_, i64>(22)?).unwrap_or(u32::MAX),
+            }),
+            None => None,
+        },
     };
     Ok((message, Seq(row.get(19)?)))
 }

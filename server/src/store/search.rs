@@ -100,7 +100,9 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
         }
     };
     let q = &s.query;
-    let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {mine} = ?");
+    // A retracted message has no text to find, whatever the filters.
+    let mut sql =
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {mine} = ? AND retracted_at IS NULL");
     let mut args: Vec<Value> = vec![Value::Text(caller.id.as_str().to_owned())];
     let mut and = |clause: &str, value: Option<Value>| {
         sql.push_str(" AND ");

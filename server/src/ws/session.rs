@@ -10,8 +10,10 @@ use crate::hub::{Outbox, SocketId, encode};
 use crate::limiter::Bucket;
 use crate::state::{AppState, Session};
 use crate::store::messages::{self, Sent};
+use crate::store::versions::Changed;
 use crate::store::{receipts, views};
 use axum::extract::ws::{Message, WebSocket, close_code};
+use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{
     ClientFrame, ClientId, ConversationKey, Role, ServerFrame, User, UserId, limits,
 };
@@ -74,7 +76,10 @@ impl Rates {
                 &mut self.emergency
             }
             ClientFrame::PresenceSet { .. } => &mut self.presence,
-            ClientFrame::Authenticate { .. } | ClientFrame::MessageSend(_) => &mut self.other,
+            ClientFrame::Authenticate { .. }
+            | ClientFrame::MessageSend(_)
+            | ClientFrame::MessageRetract { .. }
+            | ClientFrame::MessageEdit { .. } => &mut self.other,
         }
     }
 }
@@ -254,6 +259,17 @@ impl Socket<'_> {
         }
     }
 
+    /// Answers a `message:retract`/`message:edit` on this socket, with its `clientId`.
+    fn answer_change(&self, client_id: ClientId, done: Result<Changed, ApiError>) {
+        match done {
+            Ok(changed) => self.outbox.push(encode(&ServerFrame::MessageUpdated {
+                message: changed.message,
+                client_id: Some(client_id),
+            })),
+            Err(err) => self.error(err, Some(client_id)),
+        }
+    }
+
     /// Checks (once per conversation) that the caller may use `key`.
     async fn verify(&mut self, key: &ConversationKey) -> Result<(), ApiError> {
         if self.verified.contains(key) {
@@ -323,6 +339,43 @@ impl Socket<'_> {
                 crate::availability::set(self.state, &self.user, availability)
                     .await
                     .map(drop)
+            }
+            ClientFrame::MessageRetract {
+                client_id,
+                message_id,
+                reason,
+                misdirected,
+            } => {
+                let request = RetractRequest {
+                    reason,
+                    misdirected,
+                };
+                let asker = (self.id, client_id.clone());
+                let done = crate::unsend::retract(
+                    self.state,
+                    &self.user,
+                    message_id,
+                    request,
+                    Some(asker),
+                )
+                .await;
+                return self.answer_change(client_id, done);
+            }
+            ClientFrame::MessageEdit {
+                client_id,
+                message_id,
+                content,
+                base_version,
+            } => {
+                let request = EditRequest {
+                    content,
+                    base_version,
+                };
+                let asker = (self.id, client_id.clone());
+                let done =
+                    crate::unsend::edit(self.state, &self.user, message_id, request, Some(asker))
+                        .await;
+                return self.answer_change(client_id, done);
             }
         };
         if let Err(err) = result {

@@ -2,11 +2,14 @@
 // emergency styling, clickable links, its own menu (right-click, Shift+F10), and Retry when it
 // failed.
 
-import { memo, useEffect, useState } from 'react';
+import { memo, useCallback, useEffect, useState } from 'react';
+import { sameKey } from '../logic/conversations';
 import { fileKind, formatTime } from '../logic/format';
+import { canEdit, canUnsend, unsendLabel } from '../logic/messageChanges';
 import { useChat, useStore } from '../store/hooks';
 import type { LocalMessage } from '../types';
 import { FilePreview } from './FilePreview';
+import { ChangeState, ConfirmUnsend, EditedLabel, Editor, Tombstone, Versions } from './MessageChanges';
 import { MessageText } from './MessageText';
 import { StatusTicks } from './StatusTicks';
 import { useMessageMenu } from './useMessageMenu';
@@ -44,14 +47,30 @@ export const MessageBubble = memo(function MessageBubble({
   const [fresh] = useState(() => Date.now() - new Date(message.createdAt).getTime() < FRESH_MS);
   const progress = useChat((s) => s.uploads[message.clientId]);
   const imageUrl = useImagePreview(message);
-  const menu = useMessageMenu(message);
+  const me = useChat((s) => s.session?.user ?? null);
+  const windows = useChat((s) => s.clinic?.messageWindows ?? null);
+  const other = useChat((s) => s.conversations.find((c) => sameKey(c, message))?.otherParty ?? null);
+  const [open, setOpen] = useState<'unsend' | 'edit' | 'versions' | null>(null);
+  const closeChange = useCallback(() => setOpen(null), []);
+  const role = me?.role ?? 'PATIENT';
+  const menu = useMessageMenu(message, (now) => {
+    const change = { message, mine, role, windows, now };
+    return {
+      unsend: canUnsend(change) ? unsendLabel(role) : null,
+      edit: canEdit(change),
+      edited: !!message.edited && !message.retracted,
+      onChange: setOpen,
+    };
+  });
   const failed = message.status === 'FAILED';
+  const sender = mine ? me : other;
   const classes = [
     'bubble',
     mine ? 'mine' : 'theirs',
     message.isEmergency ? 'is-emergency' : '',
     failed ? 'is-failed' : '',
     fresh ? 'is-fresh' : '',
+    message.retracted ? 'is-retracted' : '',
   ]
     .filter(Boolean)
     .join(' ');
@@ -64,6 +83,7 @@ export const MessageBubble = memo(function MessageBubble({
         data-error-code={message.errorCode ?? undefined}
         data-mine={mine}
         data-client-id={message.clientId}
+        data-message-id={message.id ?? undefined}
         aria-label={`${mine ? 'You' : 'They'} said`}
         aria-haspopup="menu"
         tabIndex={0}
@@ -81,8 +101,23 @@ export const MessageBubble = memo(function MessageBubble({
             onOpen={() => void store.backend.openAttachment(message.clientId).catch(() => undefined)}
           />
         )}
-        {message.content && <MessageText text={message.content} />}
+        <Tombstone
+          message={message}
+          senderName={mine ? 'you' : (sender?.name ?? 'the sender')}
+          senderRole={sender?.role ?? (mine ? role : role === 'DOCTOR' ? 'PATIENT' : 'DOCTOR')}
+        />
+        {open === 'edit' ? (
+          <Editor message={message} onDone={() => setOpen(null)} />
+        ) : (
+          message.content && <MessageText text={message.content} />
+        )}
+        <ChangeState message={message} />
+        {open === 'unsend' && message.id && (
+          <ConfirmUnsend messageId={message.id} role={role} onDone={() => setOpen(null)} />
+        )}
+        {open === 'versions' && message.id && <Versions messageId={message.id} onClose={closeChange} />}
         <footer className="bubble-meta">
+          <EditedLabel message={message} onShow={() => setOpen('versions')} />
           <time dateTime={message.createdAt}>{formatTime(message.createdAt)}</time>
           {mine && <StatusTicks status={message.status} />}
         </footer>

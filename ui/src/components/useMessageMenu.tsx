@@ -28,7 +28,20 @@ function focusSibling(from: HTMLElement, step: 1 | -1) {
   all[all.indexOf(from) + step]?.focus();
 }
 
-export function useMessageMenu(message: LocalMessage): {
+/** What the bubble adds to the menu: its own changes (see logic/messageChanges.ts). */
+export interface ChangeOptions {
+  unsend: 'Unsend' | 'Retract' | null;
+  edit: boolean;
+  edited: boolean;
+  /** The bubble asks to confirm an unsend, opens its editor, or lists the versions. */
+  onChange: (what: 'unsend' | 'edit' | 'versions') => void;
+}
+
+export function useMessageMenu(
+  message: LocalMessage,
+  /** Asked when the menu opens (the windows depend on the time then). */
+  changesAt: (now: number) => ChangeOptions,
+): {
   onContextMenu: (e: MouseEvent<HTMLElement>) => void;
   onKeyDown: (e: KeyboardEvent<HTMLElement>) => void;
   menu: ReactNode;
@@ -39,11 +52,15 @@ export function useMessageMenu(message: LocalMessage): {
 
   const show = (el: HTMLElement, at: Open['at'], link: string | null) => {
     owner.current = el;
+    const changes = changesAt(Date.now());
     const actions = messageActions({
       content: message.content,
       hasFile: !!message.fileName,
       selection: selectionIn(el),
       link,
+      unsend: changes.unsend,
+      edit: changes.edit,
+      edited: changes.edited,
     });
     if (actions.length > 0) setOpen({ at, actions });
   };
@@ -85,6 +102,11 @@ export function useMessageMenu(message: LocalMessage): {
         return;
       case 'open-file':
         void store.backend.openAttachment(message.clientId).catch(() => undefined);
+        return;
+      case 'unsend':
+      case 'edit':
+      case 'versions':
+        changesAt(Date.now()).onChange(action.id);
         return;
     }
   };

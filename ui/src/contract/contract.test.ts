@@ -34,6 +34,9 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   send_message: (b, a) => b.sendMessage(a as never),
   retry_message: (b, a) => b.retryMessage(a.clientId as string),
   discard_message: (b, a) => b.discardMessage(a.clientId as string),
+  unsend_message: (b, a) => b.unsendMessage(a as never),
+  edit_message: (b, a) => b.editMessage(a as never),
+  message_versions: (b, a) => b.messageVersions(a.messageId as string),
   search_messages: (b, a) => b.searchMessages(a as never),
   find_patients: (b, a) => b.findPatients(a.query as string),
   start_conversation: (b, a) => b.startConversation(a.patientId as string),
@@ -244,6 +247,7 @@ describe('the fake backend against the real shell transcript', () => {
       'true_receipts',
       'message_actions',
       'care_for_another_doctors_patient',
+      'unsend',
       'app_lock',
     ]);
   });

@@ -17,6 +17,7 @@ import type {
   Conversation,
   ConversationKey,
   Device,
+  EditArgs,
   Emergency,
   EmergencyId,
   FileDropEvent,
@@ -25,6 +26,9 @@ import type {
   LoginArgs,
   MarkReadArgs,
   Message,
+  MessageVersion,
+  MessageVersions,
+  PendingChange,
   PickedFile,
   SearchArgs,
   Found,
@@ -33,6 +37,7 @@ import type {
   Settings,
   Snapshot,
   UiEvent,
+  UnsendArgs,
   User,
   UserId,
 } from '../types';
@@ -134,7 +139,13 @@ export class FakeBackend implements Backend {
     this.settings = opts.settings ?? DEFAULT_SETTINGS;
     this.ringing = opts.ringing ?? [];
     this.clinic =
-      opts.clinic === undefined ? { emergencyPhone: '112', emergencyRepeatSecs: 30 } : opts.clinic;
+      opts.clinic === undefined
+        ? {
+            emergencyPhone: '112',
+            emergencyRepeatSecs: 30,
+            messageWindows: { unsendSecs: 86_400, retractSecs: 900, editSecs: 86_400, maxEdits: 10 },
+          }
+        : opts.clinic;
     this.nextSeq = Math.max(0, ...this.messages.map((m) => m.seq ?? 0)) + 1;
   }
 
@@ -367,6 +378,10 @@ export class FakeBackend implements Backend {
       fileSize: file?.size ?? null,
       fileType: file?.mimeType ?? null,
       localFilePath: args.attachmentPath ?? null,
+      retracted: null,
+      edited: null,
+      pendingChange: null,
+      changeNotice: null,
       resolvedAt: null,
       deliveredAt: null,
       readAt: null,
@@ -396,6 +411,7 @@ export class FakeBackend implements Backend {
   /** Acks every SENDING message (as the server would once connected). */
   ackAll(): void {
     for (const m of this.messages.filter((x) => x.status === 'SENDING')) this.ack(m.clientId);
+    this.settleChanges();
   }
 
   /** Acks one send: id, seq, SENT; an emergency message also raises its emergency. */
@@ -542,6 +558,147 @@ export class FakeBackend implements Backend {
       doctorId: m.doctorId,
     });
     this.listChanged();
+  }
+
+  // ---- unsend / edit, as the client core does them: checked, queued, shown, then settled ----
+
+  /** When set, the fake server refuses every change with this sentence (as too late). */
+  refuseChanges: string | null = null;
+  /** Earlier texts of edited messages, by message id (the server's version list). */
+  private readonly versions = new Map<string, MessageVersion[]>();
+
+  private ownChangeable(messageId: string, what: string): LocalMessage {
+    const m = this.messages.find((x) => x.id === messageId);
+    if (!m) throw new BackendError('not_found', `not found: message ${messageId}`);
+    if (m.senderId !== this.me().id)
+      throw new BackendError(
+        'bad_request',
+        `invalid input: only the person who sent a message can ${what} it`,
+      );
+    if (m.isEmergency)
+      throw new BackendError(
+        'bad_request',
+        `invalid input: an emergency message can't be ${what === 'edit' ? 'edited' : 'unsent'}; resolve it with a note instead`,
+      );
+    return m;
+  }
+
+  private tooLate(m: LocalMessage, secs: number | undefined, what: string): void {
+    if (secs === undefined) return;
+    const ends = new Date(m.createdAt).getTime() + secs * 1000;
+    if (Date.now() >= ends)
+      throw new BackendError(
+        'bad_request',
+        `invalid input: too late to ${what}: that ended at ${new Date(ends).toISOString()}`,
+      );
+  }
+
+  async unsendMessage(args: UnsendArgs) {
+    this.record('unsend_message', { ...args });
+    const role = this.me().role;
+    const verb = role === 'DOCTOR' ? 'retract' : 'unsend';
+    if (args.misdirected && !args.reason?.trim())
+      throw new BackendError(
+        'bad_request',
+        'invalid input: say why: a message sent to the wrong person is retracted with a reason',
+      );
+    const m = this.ownChangeable(args.messageId, 'unsend');
+    if (m.retracted) return { ...m };
+    const w = this.clinic?.messageWindows;
+    if (!args.misdirected) this.tooLate(m, role === 'DOCTOR' ? w?.retractSecs : w?.unsendSecs, verb);
+    this.queueChange(m, { kind: 'retract', clientId: `fake-change-${this.nextId++}`, content: null });
+    return { ...m };
+  }
+
+  async editMessage(args: EditArgs) {
+    this.record('edit_message', { ...args });
+    if (!args.content.trim())
+      throw new BackendError(
+        'bad_request',
+        'invalid input: an edit cannot leave the message empty; to remove it, unsend it',
+      );
+    const m = this.ownChangeable(args.messageId, 'edit');
+    if (m.retracted)
+      throw new BackendError(
+        'bad_request',
+        'invalid input: this message was unsent; there is nothing left to edit',
+      );
+    this.tooLate(m, this.clinic?.messageWindows?.editSecs, 'edit');
+    this.queueChange(m, { kind: 'edit', clientId: `fake-change-${this.nextId++}`, content: args.content });
+    return { ...m };
+  }
+
+  async messageVersions(messageId: string): Promise<MessageVersions> {
+    this.record('message_versions', { messageId });
+    const m = this.messages.find((x) => x.id === messageId);
+    if (!m) throw new BackendError('not_found', 'There is no such message.');
+    if (this.connection.state !== 'online')
+      throw new BackendError('network', 'Cannot reach the clinic server.');
+    if (m.retracted) return { messageId, versions: [] };
+    const current = { version: m.edited?.version ?? 1, content: m.content, at: m.edited?.at ?? m.createdAt };
+    return { messageId, versions: [...(this.versions.get(messageId) ?? []), current] };
+  }
+
+  private queueChange(m: LocalMessage, change: PendingChange): void {
+    Object.assign(m, { pendingChange: change, changeNotice: null });
+    this.changed(m);
+    this.scheduleAck();
+  }
+
+  /** The fake server answers every queued change (as the core does after catch-up). */
+  settleChanges(): void {
+    for (const m of this.messages.filter((x) => x.pendingChange)) {
+      const change = m.pendingChange;
+      if (!change) continue;
+      const now = new Date().toISOString();
+      if (this.refuseChanges) {
+        const verb = change.kind === 'edit' ? 'edit' : this.me().role === 'DOCTOR' ? 'retract' : 'unsend';
+        Object.assign(m, {
+          pendingChange: null,
+          changeNotice: `Couldn't ${verb}: too late. ${this.refuseChanges}`,
+        });
+      } else if (change.kind === 'retract') {
+        Object.assign(m, {
+          pendingChange: null,
+          content: '',
+          fileUrl: null,
+          fileName: null,
+          fileSize: null,
+          fileType: null,
+          localFilePath: null,
+          retracted: { by: m.senderId, at: now },
+          updatedAt: now,
+        });
+      } else {
+        const version = m.edited?.version ?? 1;
+        if (m.id) {
+          const earlier = this.versions.get(m.id) ?? [];
+          earlier.push({ version, content: m.content, at: m.edited?.at ?? m.createdAt });
+          this.versions.set(m.id, earlier);
+        }
+        Object.assign(m, {
+          pendingChange: null,
+          content: change.content ?? m.content,
+          edited: { at: now, version: version + 1 },
+          updatedAt: now,
+        });
+      }
+      this.changed(m);
+    }
+  }
+
+  /** The other side takes back or edits its own message (as `message:updated` would bring). */
+  peerChanged(messageId: string, change: { retract: true } | { content: string }): void {
+    const m = this.messages.find((x) => x.id === messageId);
+    if (!m) return;
+    Object.assign(m, {
+      pendingChange: {
+        kind: 'content' in change ? 'edit' : 'retract',
+        clientId: 'peer',
+        content: 'content' in change ? change.content : null,
+      },
+    });
+    this.settleChanges();
   }
 
   async markRead(args: MarkReadArgs) {
@@ -787,8 +944,23 @@ export class FakeBackend implements Backend {
 
 /** The wire record the conversation list carries: a message without this device's send state. */
 function wireMessage(m: LocalMessage): Message {
-  const { error: _error, errorCode: _errorCode, localFilePath: _path, ...wire } = m;
-  return { ...wire, id: m.id ?? '', seq: m.seq ?? 0 };
+  const {
+    error: _error,
+    errorCode: _errorCode,
+    localFilePath: _path,
+    pendingChange: _pending,
+    changeNotice: _notice,
+    retracted,
+    edited,
+    ...wire
+  } = m;
+  return {
+    ...wire,
+    id: m.id ?? '',
+    seq: m.seq ?? 0,
+    ...(retracted ? { retracted } : {}),
+    ...(edited ? { edited } : {}),
+  };
 }
 
 const MIME: Record<string, string> = {

@@ -3,6 +3,8 @@
 
 export type Availability = "AVAILABLE" | "DO_NOT_DISTURB";
 
+export type ChangeKind = "retract" | "edit";
+
 export type ClientId = string;
 
 export type ClinicInfo = { 
@@ -15,7 +17,12 @@ emergencyPhone: string | null,
  * How often an emergency nobody acknowledged is alerted again, in seconds: after this long
  * without an acknowledgement the patient is told nobody has answered yet.
  */
-emergencyRepeatSecs: number, };
+emergencyRepeatSecs: number, 
+/**
+ * How long senders may unsend, retract and edit (absent from older servers, which allow
+ * none of it).
+ */
+messageWindows?: MessageWindows, };
 
 export type CommandError = { code: string, message: string, 
 /**
@@ -83,6 +90,12 @@ trayHost: Known, };
 
 export type DeviceState = "works" | "missing" | "untested";
 
+export type Edited = { at: string, 
+/**
+ * The version `content` is: 2 after the first edit.
+ */
+version: number, };
+
 export type Emergency = { id: EmergencyId, messageId: MessageId, patientId: UserId, patientName: string, doctorId: UserId, state: EmergencyState, raisedAt: string, 
 /**
  * Set once no doctor acknowledged within the escalation timeout.
@@ -129,7 +142,25 @@ errorCode: string | null,
  * The sender's own copy of an attachment on this machine (kept in the profile, so the
  * original may be moved or deleted while the message waits to be sent).
  */
-localFilePath: string | null, };
+localFilePath: string | null, 
+/**
+ * Set once the sender unsent or retracted it (then `content` is empty and the file gone).
+ */
+retracted: Tombstone | null, 
+/**
+ * Set once the sender edited it.
+ */
+edited: Edited | null, 
+/**
+ * An unsend or edit of ours waiting for the server (queued offline or under way): show it
+ * at once; it settles when the server's copy arrives, or is dropped with `changeNotice`.
+ */
+pendingChange: PendingChange | null, 
+/**
+ * Why the server refused our last unsend or edit of it ("Couldn't unsend: too late…");
+ * the message stands as it was.
+ */
+changeNotice: string | null, };
 
 export type LockStatus = { locked: boolean, hasPin: boolean, device: Device, 
 /**
@@ -160,13 +191,63 @@ export type Message = { id: MessageId,
 /**
  * Server-assigned order: a later message has a larger `seq`.
  */
-seq: Seq, clientId: ClientId, patientId: UserId, doctorId: UserId, senderId: UserId, content: string, messageType: MessageType, status: MessageStatus, fileUrl: string | null, fileName: string | null, fileSize: number | null, fileType: string | null, isEmergency: boolean, resolvedAt: string | null, createdAt: string, updatedAt: string, deliveredAt: string | null, readAt: string | null, };
+seq: Seq, clientId: ClientId, patientId: UserId, doctorId: UserId, senderId: UserId, content: string, messageType: MessageType, status: MessageStatus, fileUrl: string | null, fileName: string | null, fileSize: number | null, fileType: string | null, isEmergency: boolean, resolvedAt: string | null, createdAt: string, updatedAt: string, deliveredAt: string | null, readAt: string | null, 
+/**
+ * Set once the sender unsent (patient) or retracted (doctor) the message: `content` is
+ * empty and the file fields are gone. Absent while the message stands.
+ */
+retracted?: Tombstone, 
+/**
+ * Set once the sender edited the message: when, and which version `content` is.
+ */
+edited?: Edited, };
 
 export type MessageId = string;
 
 export type MessageStatus = "FAILED" | "SENDING" | "SENT" | "DELIVERED" | "READ";
 
 export type MessageType = "REGULAR" | "EMERGENCY" | "FILE" | "SYSTEM";
+
+export type MessageVersion = { 
+/**
+ * 1 for the text as first sent.
+ */
+version: number, content: string, 
+/**
+ * When this version was written (sent, or edited to).
+ */
+at: string, };
+
+export type MessageVersions = { messageId: MessageId, versions: Array<MessageVersion>, };
+
+export type MessageWindows = { 
+/**
+ * A patient may unsend their message this long after sending it (default 24 h).
+ */
+unsendSecs: number, 
+/**
+ * A doctor may retract their message this long after sending it (default 15 min); later
+ * they correct it by editing.
+ */
+retractSecs: number, 
+/**
+ * Either may edit their message this long after sending it (default 24 h).
+ */
+editSecs: number, 
+/**
+ * Edits per message (default 10).
+ */
+maxEdits: number, };
+
+export type PendingChange = { kind: ChangeKind, 
+/**
+ * The change's own `clientId` (the server applies it at most once).
+ */
+clientId: ClientId, 
+/**
+ * The new text of an edit.
+ */
+content: string | null, };
 
 export type PickedFile = { path: string, name: string, size: number, mimeType: string, };
 
@@ -226,6 +307,8 @@ clinic: ClinicInfo | null,
 device: DeviceCheck, };
 
 export type Snippet = { text: string, highlights: Array<Highlight>, };
+
+export type Tombstone = { by: UserId, at: string, };
 
 export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "historyPurged", patientId: UserId, doctorId: UserId, upToSeq: number, purgedAt: string, emergencyIds: Array<EmergencyId>, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "peerAvailability", userId: UserId, availability: Availability, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "device", device: DeviceCheck, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "lock", status: LockStatus, } | { "type": "notice", code: string, message: string, };
 

@@ -10,6 +10,19 @@ describe('messageActions', () => {
     expect(actions.map((a) => a.label).join(' ')).not.toMatch(/unsend|edit|delete|reload/i);
   });
 
+  it('offers edit and unsend (retract) only when asked, and versions for an edited message', () => {
+    const own = messageActions({ ...base, content: 'Hello', unsend: 'Unsend', edit: true });
+    expect(own.map((a) => [a.id, a.label])).toEqual([
+      ['copy-text', 'Copy text'],
+      ['edit', 'Edit'],
+      ['unsend', 'Unsend'],
+    ]);
+    const doctors = messageActions({ ...base, content: 'Hello', unsend: 'Retract', edited: true });
+    expect(doctors.map((a) => a.label)).toEqual(['Copy text', 'Show versions', 'Retract']);
+    const theirs = messageActions({ ...base, content: 'Hello', unsend: null, edit: false, edited: true });
+    expect(theirs.map((a) => a.id)).toEqual(['copy-text', 'versions']);
+  });
+
   it('offers the selection first when the person selected part of the message', () => {
     const actions = messageActions({ ...base, content: 'Take two pills', selection: 'two pills' });
     expect(actions.map((a) => [a.id, 'text' in a ? a.text : null])).toEqual([

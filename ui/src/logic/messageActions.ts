@@ -1,5 +1,6 @@
 // What the menu of a message offers (right-click, Shift+F10 or the Menu key on a message).
-// Only actions that exist are listed: unsend and edit join here once the server has them.
+// Only actions that exist are listed: unsend (retract) and edit only for one's own message
+// inside the clinic's window (logic/messageChanges.ts), the version list for an edited one.
 
 import { linksOf } from './links';
 
@@ -8,7 +9,10 @@ export type MessageAction =
   | { id: 'copy-text'; label: string; text: string }
   | { id: 'open-link'; label: string; href: string }
   | { id: 'copy-link'; label: string; text: string }
-  | { id: 'open-file'; label: string };
+  | { id: 'open-file'; label: string }
+  | { id: 'unsend'; label: string }
+  | { id: 'edit'; label: string }
+  | { id: 'versions'; label: string };
 
 /** The menu never grows without end for a message full of links. */
 const MAX_LINKS = 3;
@@ -22,6 +26,12 @@ export interface ActionContext {
   selection: string;
   /** The link under the pointer when the menu was opened with the mouse. */
   link: string | null;
+  /** "Unsend" or "Retract" when this one's own message may still be taken back. */
+  unsend?: 'Unsend' | 'Retract' | null;
+  /** Whether this one's own message may still be edited. */
+  edit?: boolean;
+  /** Whether the message was edited (its versions can be shown, to both sides). */
+  edited?: boolean;
 }
 
 function shortLink(href: string): string {
@@ -34,7 +44,15 @@ function shortLink(href: string): string {
 }
 
 /** The menu's items, in order. */
-export function messageActions({ content, hasFile, selection, link }: ActionContext): MessageAction[] {
+export function messageActions({
+  content,
+  hasFile,
+  selection,
+  link,
+  unsend,
+  edit,
+  edited,
+}: ActionContext): MessageAction[] {
   const actions: MessageAction[] = [];
   if (selection.trim()) actions.push({ id: 'copy-selection', label: 'Copy selection', text: selection });
   if (content) actions.push({ id: 'copy-text', label: 'Copy text', text: content });
@@ -49,8 +67,9 @@ export function messageActions({ content, hasFile, selection, link }: ActionCont
     }
   }
   if (hasFile) actions.push({ id: 'open-file', label: 'Open file' });
-  // Unsend and edit go here (own messages, within the server's time limit) when the protocol
-  // offers them; until then the menu shows nothing it cannot do.
+  if (edited) actions.push({ id: 'versions', label: 'Show versions' });
+  if (edit) actions.push({ id: 'edit', label: 'Edit' });
+  if (unsend) actions.push({ id: 'unsend', label: unsend });
   return actions;
 }
 

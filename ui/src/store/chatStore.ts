@@ -32,6 +32,7 @@ import type {
   LockStatus,
   LoginArgs,
   MessageId,
+  MessageVersions,
   PickedFile,
   Settings,
   Snapshot,
@@ -509,6 +510,23 @@ export class ChatStore {
   retry = (clientId: string) =>
     this.act('retry', () => this.backend.retryMessage(clientId).then(() => undefined));
   discard = (clientId: string) => this.act('discard', () => this.backend.discardMessage(clientId));
+  /** Unsends (patients) or retracts (doctors) my message; the events show it pending, then
+   * settled, or with the server's refusal on the bubble. */
+  unsend = (messageId: string, reason: string | null = null, misdirected = false) =>
+    this.act(this.state.session?.user.role === 'DOCTOR' ? 'retract' : 'unsend', () =>
+      this.backend.unsendMessage({ messageId, reason, misdirected }).then(() => undefined),
+    );
+  edit = (messageId: string, content: string) =>
+    this.act('edit', () => this.backend.editMessage({ messageId, content }).then(() => undefined));
+  /** The version list of an edited message (null when it could not be fetched, e.g. offline). */
+  async versions(messageId: string): Promise<MessageVersions | null> {
+    try {
+      return await this.backend.messageVersions(messageId);
+    } catch (err) {
+      this.set({ notice: `Could not show the versions: ${describe(err)}` });
+      return null;
+    }
+  }
 
   setTyping(typing: boolean): void {
     const active = this.state.active;

@@ -1,0 +1,343 @@
+//! Unsend / retract and edit in SQLite: the rules and refusals, the sealed earlier versions
+//! (`message_versions`, append-only), and the version list both participants may read.
+//!
+//! `retract` and `edit` are each one function running in one writer transaction: the message
+//! row, its sealed version, its notifications and its upload change together or not at all.
+
+use super::rows::{self, MESSAGE_COLUMNS};
+use super::{Seqs, notifications};
+use crate::error::ApiError;
+use crate::time::{from_ms, now_ms};
+use chrono::{DateTime, Utc};
+use clinic_protocol::rest::{EditRequest, MessageVersions, RetractRequest};
+use clinic_protocol::{
+    ClientId, ErrorCode, Message, MessageId, MessageVersion, MessageWindows, Role, User, limits,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// What a retract or an edit did.
+#[derive(Debug, Clone)]
+pub(crate) struct Changed {
+    /// The message as it is now (a tombstone after a retraction).
+    pub message: Message,
+    /// False when nothing changed: a second retraction, an identical edit, a repeated clientId.
+    pub changed: bool,
+    /// Content files (by sha256) whose last upload went with a retraction: remove them after
+    /// the commit.
+    pub files: Vec<String>,
+}
+
+impl Changed {
+    fn same(message: Message) -> Self {
+        Self {
+            message,
+            changed: false,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// Checks a retraction's fields before it reaches the writer.
+pub(crate) fn validate_retract(request: &RetractRequest) -> Result<(), ApiError> {
+    if let Some(reason) = &request.reason {
+        if reason.len() > limits::MAX_REASON_BYTES {
+            return Err(ApiError::too_large(format!(
+                "The reason is longer than {} bytes.",
+                limits::MAX_REASON_BYTES
+            )));
+        }
+        crate::text::check("reason", reason)?;
+    }
+    if request.misdirected && request.reason.as_deref().is_none_or(crate::text::is_blank) {
+        return Err(ApiError::bad_request(
+            "Say why: a message sent to the wrong person is retracted with a reason.",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an edit's fields before it reaches the writer.
+pub(crate) fn validate_edit(request: &EditRequest) -> Result<(), ApiError> {
+    if request.content.len() > limits::MAX_CONTENT_BYTES {
+        return Err(ApiError::too_large(format!(
+            "The new text is longer than {} bytes.",
+            limits::MAX_CONTENT_BYTES
+        )));
+    }
+    if crate::text::is_blank(&request.content) {
+        return Err(ApiError::bad_request(
+            "An edit cannot leave the message empty; to remove it, unsend it.",
+        ));
+    }
+    crate::text::check("content", &request.content)
+}
+
+/// The message `id` as `caller`, a participant, sees it: unknown (or in someone else's
+/// conversation) is 404.
+fn visible(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, ApiError> {
+    conn.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+        [id.as_str()],
+        rows::message,
+    )
+    .optional()?
+    .map(|(m, _)| m)
+    .filter(|m| m.conversation().has_participant(&caller.id))
+    .ok_or_else(|| ApiError::not_found("There is no such message."))
+}
+
+/// The message `id` if `caller` sent it; the other participant's message is 403.
+fn own(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, ApiError> {
+    let message = visible(conn, caller, id)?;
+    if message.sender_id != caller.id {
+        return Err(ApiError::forbidden(
+            "Only the person who sent a message can unsend or edit it.",
+        ));
+    }
+    Ok(message)
+}
+
+/// "2026-09-22 14:13 UTC".
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// "24 hours", "15 minutes", "90 seconds".
+fn span(secs: u32) -> String {
+    let plural = |n: u32, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs >= 3600 && secs.is_multiple_of(3600) {
+        plural(secs / 3600, "hour")
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        plural(secs / 60, "minute")
+    } else {
+        plural(secs, "second")
+    }
+}
+
+/// Refuses with `too_late` once `secs` after the message was sent have passed.
+fn check_window(message: &Message, secs: u32, now: i64, what: &str) -> Result<(), ApiError> {
+    let ends = message.created_at + chrono::Duration::seconds(i64::from(secs));
+    if now >= ends.timestamp_millis() {
+        return Err(ApiError::new(
+            ErrorCode::TooLate,
+            format!(
+                "Too late to {what}: that ended at {}, {} after it was sent.",
+                when(ends),
+                span(secs)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn refuse_emergency(message: &Message, what: &str) -> Result<(), ApiError> {
+    if message.is_emergency {
+        return Err(ApiError::conflict(format!(
+            "An emergency message can't be {what}; resolve it with a note instead."
+        )));
+    }
+    Ok(())
+}
+
+/// The version row that seals `message`'s current text before `change` replaces it.
+fn seal(
+    conn: &Connection,
+    message: &Message,
+    change: &str,
+    caller: &User,
+    client_id: Option<&ClientId>,
+    retract: Option<&RetractRequest>,
+    now: i64,
+) -> Result<(), ApiError> {
+    let written = message.edited.map_or(message.created_at, |e| e.at);
+    conn.prepare_cached(
+        "INSERT INTO message_versions (message_id, version, content, file_name, file_url, \
+         written_at, replaced_at, change, actor_id, client_id, reason, misdirected) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        message.id.as_str(),
+        message.version(),
+        message.content,
+        message.file_name,
+        message.file_url,
+        written.timestamp_millis(),
+        now,
+        change,
+        caller.id.as_str(),
+        client_id.map(ClientId::as_str),
+        retract.and_then(|r| r.reason.as_deref()),
+        retract.is_some_and(|r| r.misdirected),
+    ])?;
+    Ok(())
+}
+
+fn reread(conn: &Connection, id: &MessageId) -> Result<Message, ApiError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+            [id.as_str()],
+            rows::message,
+        )?
+        .0)
+}
+
+/// The sender takes `id` back: its text, file and notification previews go, a tombstone stays,
+/// the original is sealed. A second retraction answers the same tombstone.
+pub(crate) fn retract(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    caller: &User,
+    id: &MessageId,
+    request: &RetractRequest,
+    client_id: Option<&ClientId>,
+    windows: MessageWindows,
+) -> Result<Changed, ApiError> {
+    let message = own(conn, caller, id)?;
+    if message.is_retracted() {
+        return Ok(Changed::same(message));
+    }
+    let verb = if caller.role == Role::Patient {
+        "unsend"
+    } else {
+        "retract"
+    };
+    refuse_emergency(
+        &message,
+        if caller.role == Role::Patient {
+            "unsent"
+        } else {
+            "retracted"
+        },
+    )?;
+    let now = now_ms();
+    if !request.misdirected {
+        check_window(&message, windows.retract_secs_for(caller.role), now, verb)?;
+    }
+    seal(
+        conn,
+        &message,
+        "RETRACT",
+        caller,
+        client_id,
+        Some(request),
+        now,
+    )?;
+    conn.prepare_cached(
+        "UPDATE messages SET content = '', file_url = NULL, file_name = NULL, file_size = NULL, \
+         file_type = NULL, retracted_at = ?2, updated_at = ?2, change_seq = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id.as_str(), now, seqs.next().0])?;
+    conn.prepare_cached("DELETE FROM notifications WHERE message_id = ?1")?
+        .execute([id.as_str()])?;
+    let mut files = conn
+        .prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?
+        .query_map([id.as_str()], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    files.retain(|sha| !super::retention::is_referenced(conn, sha).unwrap_or(true));
+    Ok(Changed {
+        message: reread(conn, id)?,
+        changed: true,
+        files,
+    })
+}
+
+/// The sender replaces the text of `id`; the text it had is sealed as the previous version.
+pub(crate) fn edit(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    caller: &User,
+    id: &MessageId,
+    request: &EditRequest,
+    client_id: Option<&ClientId>,
+    windows: MessageWindows,
+) -> Result<Changed, ApiError> {
+    let message = own(conn, caller, id)?;
+    if message.is_retracted() {
+        return Err(ApiError::conflict(
+            "This message was unsent; there is nothing left to edit.",
+        ));
+    }
+    refuse_emergency(&message, "edited")?;
+    if let Some(client_id) = client_id {
+        let seen: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM message_versions WHERE message_id = ?1 \
+                 AND client_id = ?2 AND change = 'EDIT')",
+            )?
+            .query_row(params![id.as_str(), client_id.as_str()], |r| r.get(0))?;
+        if seen {
+            return Ok(Changed::same(message));
+        }
+    }
+    if request.content == message.content {
+        return Ok(Changed::same(message));
+    }
+    if request.base_version != message.version() {
+        return Err(ApiError::new(
+            ErrorCode::StaleVersion,
+            format!(
+                "The message changed since you began editing (it is at version {} now); \
+                 edit the text as it is now.",
+                message.version()
+            ),
+        ));
+    }
+    let now = now_ms();
+    check_window(&message, windows.edit_secs, now, "edit")?;
+    if message.version() > windows.max_edits {
+        return Err(ApiError::conflict(format!(
+            "This message was already edited {} times, the most allowed.",
+            windows.max_edits
+        )));
+    }
+    seal(conn, &message, "EDIT", caller, client_id, None, now)?;
+    conn.prepare_cached(
+        "UPDATE messages SET content = ?2, edited_at = ?3, updated_at = ?3, \
+         version = version + 1, change_seq = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id.as_str(), request.content, now, seqs.next().0])?;
+    let message = reread(conn, id)?;
+    conn.prepare_cached("UPDATE notifications SET body = ?2 WHERE message_id = ?1")?
+        .execute(params![id.as_str(), notifications::preview(&message)])?;
+    Ok(Changed {
+        message,
+        changed: true,
+        files: Vec::new(),
+    })
+}
+
+/// Every version of `id`'s text, oldest first, for either participant. A retracted message
+/// shows none: its text is sealed.
+pub(crate) fn list(
+    conn: &Connection,
+    caller: &User,
+    id: &MessageId,
+) -> Result<MessageVersions, ApiError> {
+    let message = visible(conn, caller, id)?;
+    let mut versions = Vec::new();
+    if !message.is_retracted() {
+        let mut stmt = conn.prepare_cached(
+            "SELECT version, content, written_at FROM message_versions \
+             WHERE message_id = ?1 AND change = 'EDIT' ORDER BY version",
+        )?;
+        for row in stmt.query_map([id.as_str()], |r| {
+            Ok(MessageVersion {
+                version: u32::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                content: r.get(1)?,
+                at: from_ms(r.get(2)?),
+            })
+        })? {
+            versions.push(row?);
+        }
+        versions.push(MessageVersion {
+            version: message.version(),
+            content: message.content.clone(),
+            at: message.edited.map_or(message.created_at, |e| e.at),
+        });
+    }
+    Ok(MessageVersions {
+        message_id: message.id,
+        versions,
+    })
+}

@@ -1,0 +1,127 @@
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import { App } from '../App';
+import { StoreProvider } from '../store/StoreProvider';
+import { DOCTOR, PATIENT, msg, setup } from '../test/fixtures';
+
+type Setup = ReturnType<typeof setup>;
+
+async function renderChat(s: Setup, username: string) {
+  render(
+    <StoreProvider store={s.store}>
+      <App />
+    </StoreProvider>,
+  );
+  await act(() => s.store.start());
+  const user = userEvent.setup();
+  await user.click(await screen.findByTestId(`conversation-${username}`));
+  return { user, chat: await screen.findByTestId('chat-window') };
+}
+
+function menuOf(bubble: HTMLElement) {
+  fireEvent.contextMenu(bubble, { clientX: 20, clientY: 20 });
+  return screen.findByTestId('message-menu');
+}
+
+const recent = () => new Date(Date.now() - 60_000).toISOString();
+
+describe('unsend and edit', () => {
+  it('a patient unsends their own message after confirming; the bubble becomes a tombstone', async () => {
+    const s = setup({ messages: [msg({ seq: 1, content: 'wrong dose', createdAt: recent() })] });
+    const { user, chat } = await renderChat(s, 'doc');
+    const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    const menu = await menuOf(bubble);
+    expect(
+      within(menu)
+        .getAllByRole('menuitem')
+        .map((m) => m.textContent),
+    ).toEqual(['Copy text', 'Edit', 'Unsend']);
+    await user.click(within(menu).getByTestId('message-action-unsend'));
+    await user.click(await within(bubble).findByTestId('message-unsend-confirm'));
+    expect(s.fake.callsOf('unsend_message')).toEqual([{ messageId: 'm1', reason: null, misdirected: false }]);
+    // Queued and shown at once; the server's answer makes it a tombstone.
+    expect(await within(bubble).findByTestId('message-change-pending')).toHaveTextContent('Taking back');
+    act(() => s.fake.settleChanges());
+    const tomb = await within(chat).findByTestId('message-tombstone');
+    expect(tomb).toHaveTextContent(/^Message unsent by you at /);
+    expect(chat).not.toHaveTextContent('wrong dose');
+  });
+
+  it("the doctor sees the patient's tombstone, never a menu to change it, and 'Retract' for their own", async () => {
+    const s = setup({
+      as: DOCTOR,
+      messages: [
+        msg({ seq: 1, content: 'old news', createdAt: recent() }),
+        msg({ seq: 2, senderId: DOCTOR.id, content: 'take two', createdAt: recent() }),
+      ],
+    });
+    const { chat } = await renderChat(s, 'pat');
+    const [theirs, mine] = within(chat).getAllByTestId('message') as HTMLElement[];
+    expect(
+      within(await menuOf(theirs))
+        .getAllByRole('menuitem')
+        .map((m) => m.textContent),
+    ).toEqual(['Copy text']);
+    fireEvent.keyDown(screen.getByTestId('message-menu'), { key: 'Escape' });
+    expect(
+      within(await menuOf(mine))
+        .getAllByRole('menuitem')
+        .map((m) => m.textContent),
+    ).toEqual(['Copy text', 'Edit', 'Retract']);
+    fireEvent.keyDown(screen.getByTestId('message-menu'), { key: 'Escape' });
+    act(() => s.fake.peerChanged('m1', { retract: true }));
+    await waitFor(() =>
+      expect(within(chat).getByTestId('message-tombstone')).toHaveTextContent(
+        `Message unsent by ${PATIENT.name} at `,
+      ),
+    );
+  });
+
+  it('edits in place, shows "edited", and both sides can list the versions', async () => {
+    const s = setup({ messages: [msg({ seq: 1, content: 'headache since monday', createdAt: recent() })] });
+    const { user, chat } = await renderChat(s, 'doc');
+    const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    await user.click(within(await menuOf(bubble)).getByTestId('message-action-edit'));
+    const box = within(bubble).getByTestId('message-edit-text');
+    await user.clear(box);
+    await user.type(box, 'headache since sunday');
+    await user.click(within(bubble).getByTestId('message-edit-save'));
+    expect(s.fake.callsOf('edit_message')).toEqual([{ messageId: 'm1', content: 'headache since sunday' }]);
+    act(() => s.fake.settleChanges());
+    await user.click(await within(bubble).findByTestId('message-edited'));
+    const versions = await within(bubble).findByTestId('message-versions');
+    await waitFor(() => expect(versions).toHaveTextContent('headache since monday'));
+    expect(versions).toHaveTextContent('headache since sunday');
+  });
+
+  it('never offers changes for an emergency or an old message; says so when the server refuses', async () => {
+    const old = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    const s = setup({
+      messages: [
+        msg({ seq: 1, content: 'help', isEmergency: true, messageType: 'EMERGENCY', createdAt: recent() }),
+        msg({ seq: 2, content: 'ancient', createdAt: old }),
+        msg({ seq: 3, content: 'fresh', createdAt: recent() }),
+      ],
+    });
+    const { user, chat } = await renderChat(s, 'doc');
+    const bubbles = within(chat).getAllByTestId('message') as HTMLElement[];
+    for (const b of bubbles.slice(0, 2)) {
+      const items = within(await menuOf(b))
+        .getAllByRole('menuitem')
+        .map((m) => m.textContent);
+      expect(items).not.toContain('Unsend');
+      expect(items).not.toContain('Edit');
+      fireEvent.keyDown(screen.getByTestId('message-menu'), { key: 'Escape' });
+    }
+    s.fake.refuseChanges = 'That ended at 09:00.';
+    const fresh = bubbles[2];
+    await user.click(within(await menuOf(fresh)).getByTestId('message-action-unsend'));
+    await user.click(await within(fresh).findByTestId('message-unsend-confirm'));
+    act(() => s.fake.settleChanges());
+    expect(await within(fresh).findByTestId('message-change-notice')).toHaveTextContent(
+      "Couldn't unsend: too late. That ended at 09:00.",
+    );
+    expect(fresh).toHaveTextContent('fresh');
+  });
+});

@@ -1,0 +1,161 @@
+// What a bubble shows of unsend / retract and edit: the tombstone ("Message unsent by NAME at
+// TIME"), "edited TIME" with the version list (both sides), the confirmation before taking a
+// message back, the editor, a change still waiting for the server, and the server's refusal.
+
+import { useEffect, useState } from 'react';
+import { editedText, tombstoneText, unsendLabel } from '../logic/messageChanges';
+import { useStore } from '../store/hooks';
+import type { LocalMessage, MessageVersion, Role } from '../types';
+
+export function Tombstone({
+  message,
+  senderName,
+  senderRole,
+}: {
+  message: LocalMessage;
+  senderName: string;
+  senderRole: Role;
+}) {
+  if (!message.retracted) return null;
+  return (
+    <p className="bubble-tombstone" data-testid="message-tombstone">
+      {tombstoneText(senderName, senderRole, message.retracted.at)}
+    </p>
+  );
+}
+
+/** "edited 14:05", which opens the version list. */
+export function EditedLabel({ message, onShow }: { message: LocalMessage; onShow: () => void }) {
+  if (!message.edited || message.retracted) return null;
+  return (
+    <button type="button" className="link-button bubble-edited" data-testid="message-edited" onClick={onShow}>
+      {editedText(message.edited.at)}
+    </button>
+  );
+}
+
+export function Versions({ messageId, onClose }: { messageId: string; onClose: () => void }) {
+  const store = useStore();
+  const [versions, setVersions] = useState<MessageVersion[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    void store.versions(messageId).then((v) => {
+      if (!live) return;
+      if (v) setVersions(v.versions);
+      else onClose();
+    });
+    return () => {
+      live = false;
+    };
+  }, [store, messageId, onClose]);
+  return (
+    <section className="bubble-versions" data-testid="message-versions" aria-label="Versions">
+      {versions === null ? (
+        <p>Loading versions…</p>
+      ) : (
+        <ol>
+          {versions.map((v) => (
+            <li key={v.version}>
+              <span className="bubble-version-text">{v.content}</span>{' '}
+              <time dateTime={v.at}>{new Date(v.at).toLocaleString()}</time>
+            </li>
+          ))}
+        </ol>
+      )}
+      <button type="button" className="link-button" onClick={onClose}>
+        Close
+      </button>
+    </section>
+  );
+}
+
+/** "Unsend this message?" before it goes; the other side will see a tombstone. */
+export function ConfirmUnsend({
+  messageId,
+  role,
+  onDone,
+}: {
+  messageId: string;
+  role: Role;
+  onDone: () => void;
+}) {
+  const store = useStore();
+  const label = unsendLabel(role);
+  return (
+    <div className="bubble-confirm" role="alertdialog" aria-label={`${label} this message?`}>
+      <span>{label} this message? The other side will see that you did.</span>
+      <button
+        type="button"
+        className="link-button"
+        data-testid="message-unsend-confirm"
+        onClick={() => {
+          onDone();
+          void store.unsend(messageId);
+        }}
+      >
+        {label}
+      </button>
+      <button type="button" className="link-button" onClick={onDone}>
+        Cancel
+      </button>
+    </div>
+  );
+}
+
+export function Editor({ message, onDone }: { message: LocalMessage; onDone: () => void }) {
+  const store = useStore();
+  const [text, setText] = useState(message.content);
+  const save = () => {
+    if (!message.id) return;
+    onDone();
+    if (text !== message.content) void store.edit(message.id, text);
+  };
+  return (
+    <form
+      className="bubble-editor"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save();
+      }}
+    >
+      <textarea
+        aria-label="Edit message"
+        data-testid="message-edit-text"
+        value={text}
+        autoFocus
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') onDone();
+          if (e.key === 'Enter' && !e.shiftKey) {
+            e.preventDefault();
+            save();
+          }
+        }}
+      />
+      <button type="submit" className="link-button" data-testid="message-edit-save" disabled={!text.trim()}>
+        Save
+      </button>
+      <button type="button" className="link-button" onClick={onDone}>
+        Cancel
+      </button>
+    </form>
+  );
+}
+
+/** A change of mine still waiting for the server, or the server's refusal of one. */
+export function ChangeState({ message }: { message: LocalMessage }) {
+  const pending = message.pendingChange;
+  if (pending)
+    return (
+      <p className="bubble-pending" data-testid="message-change-pending">
+        {pending.kind === 'retract' ? 'Taking back…' : `Saving edit: ${pending.content ?? ''}`}
+      </p>
+    );
+  if (message.changeNotice)
+    return (
+      <p className="bubble-change-notice" role="alert" data-testid="message-change-notice">
+        {message.changeNotice}
+      </p>
+    );
+  return null;
+}

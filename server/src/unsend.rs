@@ -32,13 +32,13 @@ pub(crate) async fn retract(
     )
     .await?;
     if !changed.files.is_empty() {
-        let (files, data_dir) = (changed.files.clone(), state.config.data_dir.clone());
-        // The message is already a tombstone; a file that cannot be removed now is an orphan
-        // the upload sweep removes later, so the retraction itself stands.
+        let data_dir = state.config.data_dir.clone();
+        // The message is already a tombstone and its files are recorded as doomed: one that
+        // cannot be removed now is removed at the next start, so the retraction itself stands.
         if let Err(err) = state
             .store
             .writer
-            .run(move |conn, _| crate::retention::remove_files(conn, &data_dir, &files))
+            .run(move |conn, _| crate::retention::remove_doomed(conn, &data_dir))
             .await
         {
             tracing::error!(error = %err, "could not remove a retracted message's file");

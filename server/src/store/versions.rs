@@ -234,7 +234,17 @@ pub(crate) fn retract(
         .prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?
         .query_map([id.as_str()], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    files.retain(|sha| !super::retention::is_referenced(conn, sha).unwrap_or(true));
+    // Recorded as doomed in this transaction, like a purge's, so a crash before the removal
+    // after the commit never leaves the file behind (the next start removes it).
+    let mut doomed = Vec::new();
+    for sha in files.drain(..) {
+        if !super::retention::is_referenced(conn, &sha)? {
+            conn.prepare_cached("INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)")?
+                .execute([&sha])?;
+            doomed.push(sha);
+        }
+    }
+    let files = doomed;
     Ok(Changed {
         message: reread(conn, id)?,
         changed: true,

@@ -236,6 +236,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX purges_unfinished ON purges(patient_id, doctor_id)
         WHERE finished_at IS NULL;
     ",
+    // v9: the audit log (see src/audit). Append-only: the triggers refuse changes and removals;
+    // AUTOINCREMENT keeps the highest id ever given out, so a log cut short is found too. The
+    // chain starts here: what happened before this version was not recorded.
+    "
+    CREATE TABLE audit (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         INTEGER NOT NULL,
+        actor      TEXT,
+        action     TEXT NOT NULL,
+        patient_id TEXT,
+        doctor_id  TEXT,
+        subject    TEXT,
+        outcome    TEXT NOT NULL CHECK (outcome IN ('OK', 'DENIED', 'FAILED')),
+        detail     TEXT,
+        prev_hash  TEXT NOT NULL,
+        hash       TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_at ON audit(at);
+    CREATE INDEX audit_patient ON audit(patient_id, at) WHERE patient_id IS NOT NULL;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.

@@ -245,6 +245,14 @@ async fn every_route_and_frame_on_patient_data_writes_its_row() {
             patient: None,
         },
         Case {
+            name: "notifications",
+            call: Call::Get("doc1", "/api/notifications".into()),
+            actor: "doc1",
+            action: "NOTIFICATIONS_READ",
+            outcome: "OK",
+            patient: None,
+        },
+        Case {
             name: "patients",
             call: Call::Get("doc1", "/api/patients".into()),
             actor: "doc1",

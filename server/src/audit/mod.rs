@@ -74,6 +74,8 @@ actions! {
     ConversationJoin => "CONVERSATION_JOIN",
     /// A doctor started a conversation with a patient.
     ConversationStart => "CONVERSATION_START",
+    /// The caller's notifications (they carry message previews; detail: count, patients).
+    NotificationsRead => "NOTIFICATIONS_READ",
     /// A doctor's patient list or patient search.
     PatientList => "PATIENT_LIST",
     /// The list of emergencies, or one emergency with its history.
@@ -411,4 +413,52 @@ pub fn record_export(
         )?;
         Ok(head(conn)?)
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn conn() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            crate::store::open_write(&dir.path().join("t.db"), crate::Synchronous::Normal).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn the_daily_checkpoint_names_the_head_once_a_day() {
+        let (_dir, conn) = conn();
+        record(&conn, &Event::new("system", Action::Export)).unwrap();
+        let (id, hash) = head(&conn).unwrap();
+        assert_eq!(checkpoint_if_due(&conn).unwrap(), Some((id, hash.clone())));
+        assert_eq!(checkpoint_if_due(&conn).unwrap(), None, "once a day");
+        let detail: String = conn
+            .query_row(
+                "SELECT detail FROM audit WHERE action = 'AUDIT_CHECKPOINT'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            detail.contains(&hash) && detail.contains("\"headId\":1"),
+            "{detail}"
+        );
+        assert_eq!(verify(&conn).unwrap(), Ok(2));
+    }
+
+    #[test]
+    fn every_action_has_a_distinct_name_that_parses_back() {
+        let mut names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        for action in Action::ALL {
+            assert_eq!(
+                Action::parse(&action.as_str().to_lowercase()),
+                Some(*action)
+            );
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Action::ALL.len());
+    }
 }

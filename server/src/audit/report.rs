@@ -67,6 +67,7 @@ const READS: &[Action] = &[
     Action::EmergencyRead,
     Action::VersionsRead,
     Action::ConversationsRead,
+    Action::NotificationsRead,
     Action::PatientList,
 ];
 

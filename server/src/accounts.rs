@@ -1,6 +1,7 @@
 //! Accounts without the server: create, list, disable and reset users in a data folder (used by
 //! the CLI, the demo and tests), plus password and token hashing shared with login.
 
+use crate::audit::{self, Action, Event};
 use crate::config::db_path;
 use crate::error::ApiError;
 use crate::store::{self, users};
@@ -117,7 +118,7 @@ pub fn create_user(data_dir: &Path, account: NewAccount) -> Result<User, Account
     let hash = hash_password(&account.password)?;
     let mut conn = open(data_dir)?;
     let result = store::writer::run_direct(&mut conn, |conn, _| {
-        users::insert(
+        let user = users::insert(
             conn,
             &users::InsertUser {
                 username: &account.username,
@@ -127,7 +128,9 @@ pub fn create_user(data_dir: &Path, account: NewAccount) -> Result<User, Account
                 date_of_birth: account.date_of_birth,
                 blood_group: account.blood_group.as_deref(),
             },
-        )
+        )?;
+        admin_event(conn, Action::AccountCreate, &user.id)?;
+        Ok(user)
     });
     match result {
         Err(err) if err.code == ErrorCode::Conflict => {
@@ -157,7 +160,16 @@ pub fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> Result<(
     let username = username.to_lowercase();
     let mut conn = open(data_dir)?;
     let found = store::writer::run_direct(&mut conn, |conn, _| {
-        users::set_disabled(conn, &username, disabled)
+        let found = users::set_disabled(conn, &username, disabled)?;
+        if found {
+            let action = if disabled {
+                Action::AccountDisable
+            } else {
+                Action::AccountEnable
+            };
+            admin_event(conn, action, &id_of(conn, &username)?)?;
+        }
+        Ok(found)
     })?;
     if found {
         Ok(())
@@ -175,13 +187,35 @@ pub fn reset_password(data_dir: &Path, username: &str, password: &str) -> Result
     let hash = hash_password(password)?;
     let mut conn = open(data_dir)?;
     let found = store::writer::run_direct(&mut conn, |conn, _| {
-        users::set_password(conn, &username, &hash)
+        let found = users::set_password(conn, &username, &hash)?;
+        if found {
+            admin_event(conn, Action::PasswordReset, &id_of(conn, &username)?)?;
+        }
+        Ok(found)
     })?;
     if found {
         Ok(())
     } else {
         Err(AccountError::NotFound(username))
     }
+}
+
+/// Records an administrator's change to the account `user` (actor: the OS user of the CLI).
+pub(crate) fn admin_event(
+    conn: &rusqlite::Connection,
+    action: Action,
+    user: &clinic_protocol::UserId,
+) -> Result<(), ApiError> {
+    audit::record(
+        conn,
+        &Event::new(audit::cli_actor(), action).subject(user.as_str()),
+    )
+}
+
+fn id_of(conn: &rusqlite::Connection, username: &str) -> Result<clinic_protocol::UserId, ApiError> {
+    users::by_username(conn, username)?
+        .map(|a| a.user.id)
+        .ok_or_else(|| ApiError::not_found("no such user"))
 }
 
 /// An argon2id hash (PHC string) of `password`. Slow on purpose: call off the async runtime.

@@ -5,6 +5,7 @@
 //! through [`demo::seed`].
 
 pub mod accounts;
+pub mod audit;
 pub mod bulk;
 pub mod config;
 pub mod datadir;

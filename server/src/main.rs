@@ -1,5 +1,6 @@
-//! `clinic-server`: serve, manage accounts and sessions, retention and legal holds, back up, seed a demo clinic.
+//! `clinic-server`: serve, manage accounts and sessions, retention and legal holds, the audit log, back up, seed a demo clinic.
 
+mod audit_cli;
 mod records_cli;
 
 use anyhow::{Context, bail};
@@ -149,6 +150,9 @@ enum Command {
     /// Legal holds: conversations retention must keep.
     #[command(subcommand)]
     Hold(records_cli::HoldCommand),
+    /// The audit log: query it, report who read a patient's data, verify its chain, review.
+    #[command(subcommand)]
+    Audit(audit_cli::AuditCommand),
     /// Copy the database to FILE while the server keeps serving (SQLite online backup), and the
     /// uploaded files into the folder FILE.files/ (only files not already there are copied).
     Backup {
@@ -473,6 +477,7 @@ fn main() -> anyhow::Result<()> {
         Command::User(command) => user(&data_dir, command),
         Command::Retention(command) => records_cli::retention(&data_dir, command),
         Command::Hold(command) => records_cli::hold(&data_dir, command),
+        Command::Audit(command) => audit_cli::run(&data_dir, command),
         Command::Backup { to } => backup(&data_dir, &to),
         Command::Restore { file } => restore(&data_dir, &file),
         Command::Init => {
@@ -697,6 +702,9 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening {}", source_path.display()))?;
     source.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Recorded in the database before it is copied: the backup holds the head it was made at.
+    let (head_id, head_hash) = clinic_server::audit::record_export(data_dir, to)
+        .context("recording the backup in the audit log")?;
     // Health data: the copy is as private as the original.
     datadir::private_file(to, false).with_context(|| format!("creating {}", to.display()))?;
     let mut target =
@@ -708,6 +716,7 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
             .context("copying the database")?;
     }
     println!("backed up {} to {}", source_path.display(), to.display());
+    println!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");
     // After the database: every file it refers to is still there (only unattached uploads are
     // ever deleted).
     let mut files_to = to.as_os_str().to_owned();

@@ -55,6 +55,7 @@ pub async fn run(
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
     let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
+    let audit_checkpoints = tokio::spawn(crate::audit::checkpoints(state.store.clone()));
     let retention = state
         .config
         .retention
@@ -90,6 +91,7 @@ pub async fn run(
     emergency_timers.abort();
     upload_sweep.abort();
     watchdog.abort();
+    audit_checkpoints.abort();
     if let Some(retention) = retention {
         retention.abort();
     }

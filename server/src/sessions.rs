@@ -49,14 +49,39 @@ pub fn revoke_user(data_dir: &Path, username: &str) -> Result<usize, AccountErro
         return Err(AccountError::NotFound(username));
     }
     Ok(store::writer::run_direct(&mut conn, |conn, _| {
-        tokens::revoke_user(conn, &username)
+        let count = tokens::revoke_user(conn, &username)?;
+        if let Some(account) = crate::store::users::by_username(conn, &username)? {
+            crate::audit::record(
+                conn,
+                &crate::audit::Event::new(
+                    crate::audit::cli_actor(),
+                    crate::audit::Action::SessionRevoke,
+                )
+                .subject(account.user.id.as_str())
+                .detail(serde_json::json!({ "sessions": count })),
+            )?;
+        }
+        Ok(count)
     })?)
 }
 
 /// Ends the session whose id (or a unique start of it) is `id`.
 pub fn revoke_session(data_dir: &Path, id: &str) -> Result<(), AccountError> {
     let mut conn = open(data_dir)?;
-    let revoked = store::writer::run_direct(&mut conn, |conn, _| tokens::revoke_id(conn, id))?;
+    let revoked = store::writer::run_direct(&mut conn, |conn, _| {
+        let revoked = tokens::revoke_id(conn, id)?;
+        if revoked > 0 {
+            crate::audit::record(
+                conn,
+                &crate::audit::Event::new(
+                    crate::audit::cli_actor(),
+                    crate::audit::Action::SessionRevoke,
+                )
+                .detail(serde_json::json!({ "session": id })),
+            )?;
+        }
+        Ok(revoked)
+    })?;
     if revoked == 0 {
         return Err(AccountError::SessionNotFound(id.to_owned()));
     }

@@ -8,12 +8,15 @@ mod watch;
 
 pub(crate) use watch::Watch;
 
+use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
 use crate::state::AppState;
 use crate::store::Seqs;
 use crate::store::emergencies::{self, Raise, Raised, Transition, transitions};
-use clinic_protocol::{Emergency, EmergencyId, EmergencyState, Message, Role, ServerFrame, User};
+use clinic_protocol::{
+    ConversationKey, Emergency, EmergencyId, EmergencyState, Message, Role, ServerFrame, User,
+};
 
 /// A patient raised an emergency (its message is committed): alert the doctors now and keep
 /// alerting until someone takes it. A repeated raise joins the patient's open emergency: one
@@ -107,7 +110,8 @@ pub(crate) async fn acknowledge(
     id: EmergencyId,
 ) -> Result<Emergency, ApiError> {
     let doctor = doctor.clone();
-    let emergency = apply(state, move |conn, seqs| {
+    let attempt = Event::by(&doctor.id, Action::EmergencyAcknowledge).subject(id.as_str());
+    let emergency = apply(state, attempt, move |conn, seqs| {
         emergencies::acknowledge(conn, seqs, &doctor, &id)
     })
     .await?;
@@ -126,7 +130,8 @@ pub(crate) async fn resolve(
     note: Option<String>,
 ) -> Result<Emergency, ApiError> {
     let doctor = doctor.clone();
-    apply(state, move |conn, seqs| {
+    let attempt = Event::by(&doctor.id, Action::EmergencyResolve).subject(id.as_str());
+    apply(state, attempt, move |conn, seqs| {
         emergencies::resolve(conn, seqs, &doctor, &id, note.as_deref())
     })
     .await
@@ -135,11 +140,13 @@ pub(crate) async fn resolve(
 /// Writes a doctor's transition, ends the alerting for it, then tells everyone.
 async fn apply(
     state: &AppState,
+    attempt: Event,
     write: impl FnOnce(&rusqlite::Connection, &mut Seqs) -> Result<Transition, ApiError>
     + Send
     + 'static,
 ) -> Result<Emergency, ApiError> {
-    let transition = state.store.writer.run(write).await?;
+    let written = state.store.writer.run(write).await;
+    let transition = audit::audited(&state.store, written, attempt, |_, _| Vec::new()).await?;
     // Stopped before the update goes out, so no repeat can follow it.
     state.emergencies.taken(&transition.emergency.id);
     if transition.new_care {
@@ -160,11 +167,20 @@ pub(crate) async fn detail(
     id: EmergencyId,
 ) -> Result<clinic_protocol::rest::EmergencyDetail, ApiError> {
     let user = user.clone();
-    state
+    let attempt = Event::by(&user.id, Action::EmergencyRead).subject(id.as_str());
+    let found = state
         .store
         .reads
         .run(move |conn| emergencies::detail(conn, &user, &id))
-        .await
+        .await;
+    audit::audited(&state.store, found, attempt, |detail, attempt| {
+        let e = &detail.emergency;
+        vec![attempt.conversation(&ConversationKey::new(
+            e.patient_id.clone(),
+            e.doctor_id.clone(),
+        ))]
+    })
+    .await
 }
 
 /// For a doctor's new socket: an `emergency:alert` for each emergency still waiting for someone

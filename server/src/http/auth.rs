@@ -2,6 +2,7 @@
 
 use super::ApiJson;
 use crate::accounts::{new_token, token_hash};
+use crate::audit::{self, Action, Event, Outcome};
 use crate::error::ApiError;
 use crate::login::Refused;
 use crate::state::{AppState, Session};
@@ -45,7 +46,19 @@ pub(super) async fn login(
         .check(attempt, request.password, stored)
         .await
         .map_err(refused)?;
+    let known = account.as_ref().map(|a| a.user.id.clone());
     let Some(account) = account.filter(|_| good) else {
+        // The name typed is kept (bounded) so that guessing at accounts shows in the review.
+        let failed = match &known {
+            Some(id) => Event::by(id, Action::LoginFailed),
+            None => Event::anonymous(Action::LoginFailed),
+        };
+        let typed: String = username.chars().take(64).collect();
+        let failed = failed
+            .subject(typed)
+            .outcome(Outcome::Failed)
+            .detail(serde_json::json!({ "address": peer.ip().to_string() }));
+        audit::commit(&state.store, vec![failed]).await?;
         return Err(ApiError::unauthorized("wrong username or password"));
     };
 
@@ -54,10 +67,18 @@ pub(super) async fn login(
     let ttl_ms = i64::try_from(state.config.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let expires_at = now_ms().saturating_add(ttl_ms);
     let user_id = account.user.id.clone();
+    let address = peer.ip().to_string();
     state
         .store
         .writer
-        .run(move |conn, _| users::insert_token(conn, &hash, &user_id, expires_at))
+        .run(move |conn, _| {
+            users::insert_token(conn, &hash, &user_id, expires_at)?;
+            audit::record(
+                conn,
+                &Event::by(&user_id, Action::Login)
+                    .detail(serde_json::json!({ "address": address })),
+            )
+        })
         .await?;
     tracing::info!(username, "login");
     Ok(Json(LoginResponse {
@@ -83,10 +104,14 @@ pub(super) async fn logout(
     session: Session,
 ) -> Result<StatusCode, ApiError> {
     let hash = session.token_hash.clone();
+    let user_id = session.user.id.clone();
     state
         .store
         .writer
-        .run(move |conn, _| users::revoke_token(conn, &hash))
+        .run(move |conn, _| {
+            users::revoke_token(conn, &hash)?;
+            audit::record(conn, &Event::by(&user_id, Action::Logout))
+        })
         .await?;
     state.hub.close_token(&session.token_hash);
     Ok(StatusCode::NO_CONTENT)

@@ -3,6 +3,7 @@
 //! at a per-user rate (`Config::care_rate`).
 
 use super::{ApiJson, ApiQuery};
+use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
 use crate::store::care;
@@ -22,11 +23,16 @@ pub(super) async fn patients(
         .take(&session.user.id)
         .map_err(ApiError::rate_limited)?;
     let online = state.hub.online_users();
+    let attempt = Event::by(&session.user.id, Action::PatientList);
     let list = state
         .store
         .reads
         .run(move |conn| care::search_patients(conn, &session.user, &query.q, query.limit, &online))
-        .await?;
+        .await;
+    let list = audit::audited(&state.store, list, attempt, |list, attempt| {
+        vec![attempt.detail(serde_json::json!({ "patients": list.len() }))]
+    })
+    .await?;
     Ok(Json(list))
 }
 
@@ -42,11 +48,14 @@ pub(super) async fn start(
         .map_err(ApiError::rate_limited)?;
     let online = state.hub.online_users();
     let doctor = session.user.clone();
-    let (conversation, created) = state
+    let attempt = Event::by(&doctor.id, Action::ConversationStart).patient(&request.patient_id);
+    let started = state
         .store
         .writer
         .run(move |conn, _| care::start(conn, &doctor, &request.patient_id, &online))
-        .await?;
+        .await;
+    let (conversation, created) =
+        audit::audited(&state.store, started, attempt, |_, _| Vec::new()).await?;
     if created {
         crate::chat::introduce(
             &state.hub,

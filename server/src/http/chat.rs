@@ -2,6 +2,7 @@
 //! contacts, and catch-up (`GET /api/sync`).
 
 use super::{ApiJson, ApiQuery};
+use crate::audit::{self, Action, Event};
 use crate::chat::{ReceiptKind, publish_receipts, publish_sent};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
@@ -27,6 +28,7 @@ pub(super) async fn list(
         .limit
         .unwrap_or(limits::DEFAULT_PAGE)
         .clamp(1, limits::MAX_PAGE);
+    let attempt = Event::by(&session.user.id, Action::HistoryRead).conversation(&key);
     let page = state
         .store
         .reads
@@ -34,7 +36,11 @@ pub(super) async fn list(
             messages::check_access(conn, &session.user, &key)?;
             messages::page(conn, &key, limit, query.before.as_ref())
         })
-        .await?;
+        .await;
+    let page = audit::audited(&state.store, page, attempt, |page, attempt| {
+        vec![attempt.detail(audit::seq_range(page))]
+    })
+    .await?;
     Ok(Json(page))
 }
 
@@ -50,11 +56,16 @@ pub(super) async fn send(
         .unwrap_or_else(|| ClientId::new(format!("srv-{}", uuid::Uuid::new_v4().simple())));
     messages::validate(&new, &client_id)?;
     let sender = session.user;
+    let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(&ConversationKey::new(
+        new.patient_id.clone(),
+        new.doctor_id.clone(),
+    ));
     let sent = state
         .store
         .writer
         .run(move |conn, seqs| messages::send(conn, seqs, &sender, &new, &client_id))
-        .await?;
+        .await;
+    let sent = audit::audited(&state.store, sent, attempt, |_, _| Vec::new()).await?;
     publish_sent(&state, &sent, None);
     let status = if sent.created {
         StatusCode::CREATED
@@ -113,11 +124,16 @@ pub(super) async fn conversations(
     session: Session,
 ) -> Result<Json<Vec<Conversation>>, ApiError> {
     let online = state.hub.online_users();
+    let attempt = Event::by(&session.user.id, Action::ConversationsRead);
     let list = state
         .store
         .reads
         .run(move |conn| views::conversations(conn, &session.user, &online))
-        .await?;
+        .await;
+    let list = audit::audited(&state.store, list, attempt, |list, attempt| {
+        vec![attempt.detail(serde_json::json!({ "conversations": list.len() }))]
+    })
+    .await?;
     Ok(Json(list))
 }
 
@@ -140,11 +156,19 @@ pub(super) async fn sync(
     ApiQuery(query): ApiQuery<SyncQuery>,
 ) -> Result<Json<SyncPage>, ApiError> {
     let limit = query.limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
+    let reader = session.user.id.clone();
     let page = state
         .store
         .reads
         .run(move |conn| views::sync_page(conn, &session.user, query.since, limit))
-        .await?;
+        .await;
+    let page = audit::audited(
+        &state.store,
+        page,
+        Event::by(&reader, Action::SyncRead),
+        |page, attempt| audit::sync_events(page, &attempt),
+    )
+    .await?;
     Ok(Json(page))
 }
 

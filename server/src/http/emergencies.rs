@@ -2,6 +2,7 @@
 //! `POST /api/emergencies/{id}/acknowledge`, `POST /api/emergencies/{id}/resolve {note}`.
 
 use super::{ApiQuery, OptionalJson};
+use crate::audit::{self, Action, Event};
 use crate::emergency;
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
@@ -17,11 +18,19 @@ pub(super) async fn list(
     ApiQuery(query): ApiQuery<EmergenciesQuery>,
 ) -> Result<Json<Vec<Emergency>>, ApiError> {
     let open = query.open.unwrap_or(false);
+    let attempt = Event::by(&session.user.id, Action::EmergencyRead);
     let list = state
         .store
         .reads
         .run(move |conn| emergencies::list(conn, &session.user, open))
-        .await?;
+        .await;
+    let list = audit::audited(&state.store, list, attempt, |list, attempt| {
+        let mut patients: Vec<&str> = list.iter().map(|e| e.patient_id.as_str()).collect();
+        patients.sort_unstable();
+        patients.dedup();
+        vec![attempt.detail(serde_json::json!({ "emergencies": list.len(), "patients": patients }))]
+    })
+    .await?;
     Ok(Json(list))
 }
 

@@ -1,6 +1,7 @@
 //! `GET /api/notifications` and `PATCH /api/notifications {ids}`.
 
 use super::{ApiJson, ApiQuery};
+use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
 use crate::store::notifications;
@@ -21,11 +22,26 @@ pub(super) async fn list(
         .unwrap_or(limits::DEFAULT_PAGE)
         .clamp(1, limits::MAX_PAGE);
     let unread_only = query.unread_only.unwrap_or(false);
+    let attempt = Event::by(&session.user.id, Action::NotificationsRead);
     let list = state
         .store
         .reads
         .run(move |conn| notifications::list(conn, &session.user.id, unread_only, limit))
-        .await?;
+        .await;
+    // Notifications carry message previews: reading them is reading those conversations.
+    let list = audit::audited(&state.store, list, attempt, |list, attempt| {
+        let mut patients: Vec<&str> = list
+            .iter()
+            .filter_map(|n| n.patient_id.as_ref().map(|p| p.as_str()))
+            .collect();
+        patients.sort_unstable();
+        patients.dedup();
+        vec![
+            attempt
+                .detail(serde_json::json!({ "notifications": list.len(), "patients": patients })),
+        ]
+    })
+    .await?;
     Ok(Json(list))
 }
 

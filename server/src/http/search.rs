@@ -1,13 +1,14 @@
 //! `GET /api/search/messages`: the caller's own messages matching a query, newest first.
 
 use super::ApiQuery;
+use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
 use crate::store::{messages, search};
 use axum::Json;
 use axum::extract::State;
 use clinic_protocol::rest::{SearchPage, SearchParams};
-use clinic_protocol::search::{QueryError, parse};
+use clinic_protocol::search::{QueryError, fold_str, parse};
 use clinic_protocol::{ConversationKey, UserId};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,11 @@ pub(super) async fn messages(
     session: Session,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchPage>, ApiError> {
+    // The searcher's own words, folded as the index folds them (see docs/audit.md on why the
+    // query is kept): never text from the messages found.
+    let normalised: Vec<String> = params.q.split_whitespace().map(fold_str).collect();
+    let mut attempt = Event::by(&session.user.id, Action::Search)
+        .detail(serde_json::json!({ "query": normalised.join(" ") }));
     let query = parse(&params.q).map_err(|e| match e {
         QueryError::TooLong => ApiError::too_large(e.to_string()),
         e => ApiError::bad_request(e.to_string()),
@@ -50,6 +56,9 @@ pub(super) async fn messages(
             "tzOffsetMinutes must be between -840 and 840",
         ));
     }
+    if let Some(key) = &conversation {
+        attempt = attempt.conversation(key);
+    }
     let search = search::Search {
         query,
         conversation,
@@ -67,6 +76,25 @@ pub(super) async fn messages(
             }
             search::run(conn, &session.user, &search, deadline)
         })
-        .await?;
+        .await;
+    let page = audit::audited(&state.store, page, attempt, |page, attempt| {
+        let mut found: Vec<(&str, &str)> = page
+            .results
+            .iter()
+            .map(|h| (h.message.patient_id.as_str(), h.message.doctor_id.as_str()))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        let query = attempt
+            .detail
+            .as_ref()
+            .and_then(|d| d.get("query").cloned());
+        vec![attempt.detail(serde_json::json!({
+            "query": query,
+            "results": page.results.len(),
+            "conversations": found,
+        }))]
+    })
+    .await?;
     Ok(Json(page))
 }

@@ -2,6 +2,7 @@
 //! in memory) for a conversation's participant; `GET /api/files/{id}` streams it back to
 //! participants only, with headers that keep a browser or webview from running it.
 
+use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::files::allowance::{Granted, over_quota};
 use crate::files::incoming::{Finished, Incoming};
@@ -167,13 +168,29 @@ pub(super) async fn download(
     if !files::is_id(&id) {
         return Err(missing());
     }
-    let upload = state
+    let attempt = Event::by(&session.user.id, Action::FileDownload).subject(id.clone());
+    let found = state
         .store
         .reads
         .run(move |conn| uploads::by_id(conn, &id))
-        .await?
-        .filter(|u| u.visible_to(&session.user.id))
-        .ok_or_else(missing)?;
+        .await?;
+    // Someone else's file is answered 404 (ids cannot be probed) but audited as DENIED.
+    let upload = match found {
+        Some(u) if u.visible_to(&session.user.id) => {
+            audit::commit(&state.store, vec![attempt.conversation(&u.key)]).await?;
+            u
+        }
+        Some(u) => {
+            let refusal = ApiError::forbidden("not a participant of this file's conversation");
+            audit::commit(
+                &state.store,
+                vec![attempt.conversation(&u.key).denied(&refusal)],
+            )
+            .await?;
+            return Err(missing());
+        }
+        None => return Err(missing()),
+    };
     let path = files::content_path(&state.config.data_dir, &upload.sha256);
     let file = tokio::fs::File::open(&path).await.map_err(|e| {
         tracing::error!(path = %path.display(), "a stored upload is unreadable: {e}");

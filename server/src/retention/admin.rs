@@ -3,6 +3,7 @@
 
 use super::{Due, Hold, Mode, Policy, Step, queue, remove_doomed, step};
 use crate::accounts::{AccountError, open};
+use crate::audit::{self, Action, Event};
 use crate::store::{retention as sql, users, writer::run_direct};
 use crate::time::now_ms;
 use clinic_protocol::Role;
@@ -77,7 +78,14 @@ pub fn hold_add(
         .map(|d| account_with_role(&conn, d, Role::Doctor))
         .transpose()?;
     Ok(run_direct(&mut conn, |conn, _| {
-        sql::place_hold(conn, &patient, doctor.as_ref(), reason, now_ms())
+        let id = sql::place_hold(conn, &patient, doctor.as_ref(), reason, now_ms())?;
+        // The reason is the administrator's, but may name a case: it stays in `holds`.
+        let mut event = Event::new(audit::cli_actor(), Action::HoldAdd)
+            .patient(&patient)
+            .subject(id.to_string());
+        event.doctor = doctor.as_ref().map(|d| d.as_str().to_owned());
+        audit::record(conn, &event)?;
+        Ok(id)
     })?)
 }
 
@@ -98,7 +106,14 @@ pub fn hold_release(data_dir: &Path, id: i64, reason: &str) -> Result<(), Accoun
     }
     let mut conn = open(data_dir)?;
     let released = run_direct(&mut conn, |conn, _| {
-        sql::release_hold(conn, id, reason, now_ms())
+        let released = sql::release_hold(conn, id, reason, now_ms())?;
+        if released {
+            audit::record(
+                conn,
+                &Event::new(audit::cli_actor(), Action::HoldRelease).subject(id.to_string()),
+            )?;
+        }
+        Ok(released)
     })?;
     if released {
         Ok(())

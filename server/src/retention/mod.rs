@@ -169,10 +169,14 @@ pub(crate) fn step(
         // Checked before every batch: a purge resumed after a hold, or one whose conversation
         // came back to life, must not remove what the policy now keeps.
         if sql::has_left(conn, &purge)? && !sql::still_due(conn, &purge.key, policy, now)? {
+            let total = sql::removed(conn, purge.id)?;
             sql::stop_early(conn, seqs, &purge, now)?;
+            audit_purge(conn, &purge, 0, total, true)?;
             return Ok(Step::Stopped(purge));
         }
         let batch = sql::batch(conn, seqs, &purge, BATCH, now)?;
+        let total = sql::removed(conn, purge.id)?;
+        audit_purge(conn, &purge, batch.removed, total, batch.finished)?;
         return Ok(Step::Removed { purge, batch });
     }
     if mode == Mode::ResumeOnly {
@@ -185,6 +189,28 @@ pub(crate) fn step(
         }
     }
     Ok(Step::Idle)
+}
+
+/// Audits one step of a purge in its own transaction: counts only, never what was removed.
+fn audit_purge(
+    conn: &Connection,
+    purge: &sql::Unfinished,
+    removed: u64,
+    total: u64,
+    finished: bool,
+) -> Result<(), ApiError> {
+    crate::audit::record(
+        conn,
+        &crate::audit::Event::new("system:retention", crate::audit::Action::RetentionPurge)
+            .conversation(&purge.key)
+            .subject(purge.id.to_string())
+            .detail(serde_json::json!({
+                "removed": removed,
+                "total": total,
+                "upToSeq": purge.up_to_seq,
+                "finished": finished,
+            })),
+    )
 }
 
 /// Removes the content files purges recorded as doomed (after their commit, and again at every

@@ -86,6 +86,13 @@ pub(crate) fn start(
     // The same check as a send: a real, enabled patient (else `not_found`).
     super::messages::check_access(conn, doctor, &key)?;
     let created = open(conn, patient, &doctor.id)?;
+    if created {
+        crate::audit::record(
+            conn,
+            &crate::audit::Event::by(&doctor.id, crate::audit::Action::ConversationStart)
+                .conversation(&key),
+        )?;
+    }
     let conversation = views::conversations(conn, doctor, online)?
         .into_iter()
         .find(|c| c.patient_id == key.patient_id && c.doctor_id == key.doctor_id)

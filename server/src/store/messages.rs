@@ -239,6 +239,18 @@ pub(crate) fn send(
         )?;
         (None, vec![note])
     };
+    // Never the content or the file name: what and where, not what it said.
+    crate::audit::record(
+        conn,
+        &crate::audit::Event::by(&sender.id, crate::audit::Action::MessageCreate)
+            .conversation(&key)
+            .subject(message.id.as_str())
+            .detail(serde_json::json!({
+                "seq": seq.0,
+                "file": upload.as_ref().map(|u| u.id.clone()),
+                "emergency": message.is_emergency,
+            })),
+    )?;
     Ok(Sent {
         message,
         created: true,

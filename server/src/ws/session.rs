@@ -2,6 +2,7 @@
 //! sends (acks in send order, after commit).
 
 use super::{error_frame, frames, is_too_large, refuse_oversized};
+use crate::audit::{self, Action, Event};
 use crate::chat::{ReceiptKind, publish_receipts, publish_sent};
 use crate::config::FrameRates;
 use crate::emergency;
@@ -276,11 +277,15 @@ impl Socket<'_> {
             return Ok(());
         }
         let (user, check) = (self.user.clone(), key.clone());
-        self.state
+        let checked = self
+            .state
             .store
             .reads
             .run(move |conn| messages::check_access(conn, &user, &check).map(|_| ()))
-            .await?;
+            .await;
+        // Only a refusal is written: joining reads nothing of the conversation yet.
+        let attempt = Event::by(&self.user.id, Action::ConversationJoin).conversation(key);
+        audit::audited(&self.state.store, checked, attempt, |(), _| Vec::new()).await?;
         if self.verified.len() >= MAX_VERIFIED {
             self.verified.clear();
         }
@@ -401,6 +406,10 @@ impl Socket<'_> {
             return self.error(err, Some(client_id));
         }
         let sender = self.user.clone();
+        let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(
+            &clinic_protocol::ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone()),
+        );
+        let store = self.state.store.clone();
         let id_for_writer = client_id.clone();
         let queued = self
             .state
@@ -414,6 +423,7 @@ impl Socket<'_> {
                 let result = receiver
                     .await
                     .unwrap_or_else(|_| Err(ApiError::unavailable("the send was not completed")));
+                let result = audit::audited(&store, result, attempt, |_, _| Vec::new()).await;
                 (client_id, result)
             })),
         }
@@ -475,7 +485,14 @@ impl Socket<'_> {
             .store
             .reads
             .run(move |conn| views::sync_page(conn, &user, since, limit))
-            .await?;
+            .await;
+        let page = audit::audited(
+            &self.state.store,
+            page,
+            Event::by(&self.user.id, Action::SyncRead),
+            |page, attempt| audit::sync_events(page, &attempt),
+        )
+        .await?;
         self.outbox
             .push_wait(encode(&ServerFrame::SyncBatch(page)))
             .await;

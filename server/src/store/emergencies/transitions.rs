@@ -2,11 +2,14 @@
 //! the same transaction as the change it records.
 
 use super::get;
+use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::store::Seqs;
 use crate::store::rows::{self, TRANSITION_SELECT, transition_text};
 use crate::time::now_ms;
-use clinic_protocol::{Emergency, EmergencyId, EmergencyTransition, TransitionKind, UserId};
+use clinic_protocol::{
+    ConversationKey, Emergency, EmergencyId, EmergencyTransition, TransitionKind, UserId,
+};
 use rusqlite::{Connection, params};
 use std::collections::HashSet;
 
@@ -34,7 +37,29 @@ pub(crate) fn record(
         note,
         at_ms
     ])?;
-    Ok(())
+    let action = match kind {
+        TransitionKind::Raised => Action::EmergencyRaise,
+        TransitionKind::Acknowledged => Action::EmergencyAcknowledge,
+        TransitionKind::Escalated => Action::EmergencyEscalate,
+        TransitionKind::Resolved => Action::EmergencyResolve,
+        TransitionKind::Alerted | TransitionKind::Other => return Ok(()),
+    };
+    let (patient, doctor): (String, String) = conn
+        .prepare_cached("SELECT patient_id, doctor_id FROM emergencies WHERE id = ?1")?
+        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let key = ConversationKey::new(UserId::new(patient), UserId::new(doctor));
+    // A resolution note may describe the patient's condition: only whether there was one.
+    let event = match actor {
+        Some(actor) => Event::by(actor, action),
+        None => Event::new("system", action),
+    };
+    audit::record(
+        conn,
+        &event
+            .conversation(&key)
+            .subject(id.as_str())
+            .detail(serde_json::json!({ "note": note.is_some() })),
+    )
 }
 
 /// Records the first alert to each of `doctors` (with how many of their devices it was queued

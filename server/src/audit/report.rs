@@ -1,0 +1,424 @@
+//! Reading the audit log for people (`clinic-server audit query|access-report|review|verify`):
+//! filters, the three output formats, and the row that records each reading.
+
+use super::{Action, Broken, Event, Outcome, record};
+use crate::accounts::{AccountError, open};
+use crate::store::writer::run_direct;
+use rusqlite::{Connection, params_from_iter, types::Value};
+use serde::Serialize;
+use std::path::Path;
+
+/// Which rows `query` returns (every field optional; all given ones must match).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// From this time (inclusive), ms since the epoch.
+    pub from: Option<i64>,
+    /// Before this time (exclusive), ms since the epoch.
+    pub to: Option<i64>,
+    /// A username, a user id, or `admin:NAME`.
+    pub actor: Option<String>,
+    /// A patient's username or id.
+    pub patient: Option<String>,
+    pub action: Option<Action>,
+    pub outcome: Option<Outcome>,
+}
+
+/// One row as shown (ids resolved to usernames where they are users).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub actor: Option<String>,
+    pub action: String,
+    pub patient: Option<String>,
+    pub doctor: Option<String>,
+    pub subject: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// `access-report`: one line per person and kind of read.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    pub reader: Option<String>,
+    pub action: String,
+    pub times: i64,
+    pub first: String,
+    pub last: String,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Jsonl,
+}
+
+/// Reads of a patient's data, for `access-report`.
+const READS: &[Action] = &[
+    Action::HistoryRead,
+    Action::SyncRead,
+    Action::Search,
+    Action::FileDownload,
+    Action::EmergencyRead,
+    Action::VersionsRead,
+    Action::ConversationsRead,
+    Action::NotificationsRead,
+    Action::PatientList,
+];
+
+/// Users are shown by username; other actors (`admin:NAME`, `system`) as they are.
+const NAME_OF: &str = "coalesce((SELECT username FROM users WHERE id = {col}), {col})";
+
+fn name_of(col: &str) -> String {
+    NAME_OF.replace("{col}", col)
+}
+
+fn at_text(ms: i64) -> String {
+    crate::time::from_ms(ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The user id of `who` (a username or an id), or the text itself for other actors.
+fn resolve(
+    conn: &Connection,
+    flag: &str,
+    who: &str,
+    must_exist: bool,
+) -> Result<String, AccountError> {
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT id FROM users WHERE username = lower(?1) OR id = ?1",
+            [who.trim()],
+            |r| r.get(0),
+        )
+        .ok();
+    match id {
+        Some(id) => Ok(id),
+        None if must_exist => Err(AccountError::Invalid(format!(
+            "{flag}: there is no user {who:?} (give a username, as `clinic-server user list` shows)"
+        ))),
+        None => Ok(who.trim().to_owned()),
+    }
+}
+
+fn select(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, AccountError> {
+    let mut sql = format!(
+        "SELECT id, at, {}, action, {}, {}, subject, outcome, detail FROM audit WHERE 1 = 1",
+        name_of("actor"),
+        name_of("patient_id"),
+        name_of("doctor_id")
+    );
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(from) = filter.from {
+        sql.push_str(" AND at >= ?");
+        args.push(from.into());
+    }
+    if let Some(to) = filter.to {
+        sql.push_str(" AND at < ?");
+        args.push(to.into());
+    }
+    if let Some(actor) = &filter.actor {
+        sql.push_str(" AND actor = ?");
+        args.push(resolve(conn, "--actor", actor, !actor.contains(':'))?.into());
+    }
+    if let Some(patient) = &filter.patient {
+        sql.push_str(" AND patient_id = ?");
+        args.push(resolve(conn, "--patient", patient, true)?.into());
+    }
+    if let Some(action) = filter.action {
+        sql.push_str(" AND action = ?");
+        args.push(action.as_str().to_owned().into());
+    }
+    if let Some(outcome) = filter.outcome {
+        sql.push_str(" AND outcome = ?");
+        args.push(outcome.as_str().to_owned().into());
+    }
+    sql.push_str(" ORDER BY id");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(args), |r| {
+            Ok(Entry {
+                id: r.get(0)?,
+                at: at_text(r.get(1)?),
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                patient: r.get(4)?,
+                doctor: r.get(5)?,
+                subject: r.get(6)?,
+                outcome: r.get(7)?,
+                detail: r.get(8)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Reads with `read` and records that `actor` did (one transaction: if the reading cannot be
+/// recorded, nothing is returned).
+fn audited_read<T>(
+    data_dir: &Path,
+    actor: &str,
+    what: serde_json::Value,
+    patient: Option<&str>,
+    read: impl FnOnce(&Connection) -> Result<T, AccountError>,
+) -> Result<T, AccountError> {
+    let mut conn = open(data_dir)?;
+    let mut failure = None;
+    let result = run_direct(&mut conn, |conn, _| {
+        let value = read(conn).map_err(|e| {
+            failure = Some(e);
+            crate::error::ApiError::bad_request("refused")
+        })?;
+        let mut event = Event::new(actor, Action::AuditRead).detail(what);
+        if let Some(patient) = patient {
+            event.patient = Some(resolve(conn, "--patient", patient, true).map_err(|e| {
+                failure = Some(e);
+                crate::error::ApiError::bad_request("refused")
+            })?);
+        }
+        record(conn, &event)?;
+        Ok(value)
+    });
+    match (result, failure) {
+        (_, Some(err)) => Err(err),
+        (result, None) => Ok(result?),
+    }
+}
+
+fn filter_json(filter: &Filter) -> serde_json::Value {
+    serde_json::json!({
+        "from": filter.from.map(at_text),
+        "to": filter.to.map(at_text),
+        "actor": filter.actor,
+        "patient": filter.patient,
+        "action": filter.action.map(Action::as_str),
+        "outcome": filter.outcome.map(Outcome::as_str),
+    })
+}
+
+/// `audit query`: the rows matching `filter`, oldest first.
+pub fn query(data_dir: &Path, actor: &str, filter: &Filter) -> Result<Vec<Entry>, AccountError> {
+    let what = serde_json::json!({ "command": "query", "filter": filter_json(filter) });
+    audited_read(data_dir, actor, what, None, |conn| select(conn, filter))
+}
+
+/// `audit access-report --patient P`: who read this patient's data, how often, first and last.
+pub fn access_report(
+    data_dir: &Path,
+    actor: &str,
+    patient: &str,
+) -> Result<Vec<Access>, AccountError> {
+    let what = serde_json::json!({ "command": "access-report" });
+    audited_read(data_dir, actor, what, Some(patient), |conn| {
+        let id = resolve(conn, "--patient", patient, true)?;
+        let actions = READS
+            .iter()
+            .map(|a| format!("'{}'", a.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {}, action, count(*), min(at), max(at) FROM audit \
+             WHERE patient_id = ?1 AND outcome = 'OK' AND action IN ({actions}) \
+             GROUP BY actor, action ORDER BY max(at) DESC",
+            name_of("actor")
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok(Access {
+                    reader: r.get(0)?,
+                    action: r.get(1)?,
+                    times: r.get(2)?,
+                    first: at_text(r.get(3)?),
+                    last: at_text(r.get(4)?),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    })
+}
+
+/// `audit review --since`: what a privacy officer looks at: failed logins, refusals, misdirected
+/// retractions, exports and failed verifications since `since` (ms since the epoch).
+pub fn review(data_dir: &Path, actor: &str, since: i64) -> Result<Vec<Entry>, AccountError> {
+    let what = serde_json::json!({ "command": "review", "since": at_text(since) });
+    audited_read(data_dir, actor, what, None, |conn| {
+        let all = select(
+            conn,
+            &Filter {
+                from: Some(since),
+                ..Filter::default()
+            },
+        )?;
+        Ok(all
+            .into_iter()
+            .filter(|e| {
+                e.action == Action::LoginFailed.as_str()
+                    || e.outcome != Outcome::Ok.as_str()
+                    || e.action == Action::Export.as_str()
+                    || (e.action == Action::MessageRetract.as_str()
+                        && e.detail
+                            .as_deref()
+                            .is_some_and(|d| d.contains("\"misdirected\":true")))
+            })
+            .collect())
+    })
+}
+
+/// `audit verify`: checks the chain and records the check (outcome FAILED when it is broken).
+pub fn verify(data_dir: &Path, actor: &str) -> Result<Result<i64, Broken>, AccountError> {
+    let mut conn = open(data_dir)?;
+    Ok(run_direct(&mut conn, |conn, _| {
+        let verdict = super::verify(conn)?;
+        let event = Event::new(actor, Action::AuditVerify);
+        let event = match &verdict {
+            Ok(rows) => event.detail(serde_json::json!({ "rows": rows })),
+            Err(broken) => event.outcome(Outcome::Failed).detail(serde_json::json!({
+                "row": broken.row, "problem": broken.problem
+            })),
+        };
+        record(conn, &event)?;
+        Ok(verdict)
+    })?)
+}
+
+/// A CSV/table cell that a spreadsheet would run as a formula is neutralised with a leading `'`.
+fn neutral(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+fn csv_cell(cell: &str) -> String {
+    let cell = neutral(cell);
+    if cell.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    } else {
+        cell
+    }
+}
+
+/// Renders `rows` (given as header + cells) in `format`; `json` gives each row's JSON object.
+fn render_rows<T: Serialize>(
+    format: Format,
+    header: &[&str],
+    rows: &[T],
+    cells: impl Fn(&T) -> Vec<String>,
+) -> String {
+    let mut out = String::new();
+    match format {
+        Format::Jsonl => {
+            for row in rows {
+                out.push_str(&serde_json::to_string(row).unwrap_or_default());
+                out.push('\n');
+            }
+        }
+        Format::Csv => {
+            out.push_str(&header.join(","));
+            out.push('\n');
+            for row in rows {
+                let line: Vec<String> = cells(row).iter().map(|c| csv_cell(c)).collect();
+                out.push_str(&line.join(","));
+                out.push('\n');
+            }
+        }
+        Format::Table => {
+            let body: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    cells(r)
+                        .iter()
+                        .map(|c| neutral(&c.replace(['\n', '\r', '\t'], " ")))
+                        .collect()
+                })
+                .collect();
+            let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+            for line in &body {
+                for (w, c) in widths.iter_mut().zip(line) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+            let mut push = |line: Vec<String>| {
+                let padded: Vec<String> = line
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                out.push_str(padded.join("  ").trim_end());
+                out.push('\n');
+            };
+            push(header.iter().map(|h| (*h).to_owned()).collect());
+            for line in body {
+                push(line);
+            }
+        }
+    }
+    out
+}
+
+fn opt(value: Option<&String>) -> String {
+    value.cloned().unwrap_or_default()
+}
+
+/// Audit rows in `format`.
+pub fn render_entries(format: Format, rows: &[Entry]) -> String {
+    render_rows(
+        format,
+        &[
+            "ID", "AT", "ACTOR", "ACTION", "PATIENT", "DOCTOR", "SUBJECT", "OUTCOME", "DETAIL",
+        ],
+        rows,
+        |e| {
+            vec![
+                e.id.to_string(),
+                e.at.clone(),
+                opt(e.actor.as_ref()),
+                e.action.clone(),
+                opt(e.patient.as_ref()),
+                opt(e.doctor.as_ref()),
+                opt(e.subject.as_ref()),
+                e.outcome.clone(),
+                opt(e.detail.as_ref()),
+            ]
+        },
+    )
+}
+
+/// An access report in `format`.
+pub fn render_access(format: Format, rows: &[Access]) -> String {
+    render_rows(
+        format,
+        &["READER", "ACTION", "TIMES", "FIRST", "LAST"],
+        rows,
+        |a| {
+            vec![
+                opt(a.reader.as_ref()),
+                a.action.clone(),
+                a.times.to_string(),
+                a.first.clone(),
+                a.last.clone(),
+            ]
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_quoted() {
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+    }
+}

@@ -1,0 +1,950 @@
+//! The audit log through the real server: every route and frame that touches patient data
+//! writes its row (DENIED for refusals), a failed audit write fails the request and commits
+//! nothing, the log holds no message text, tampering is found by `verify` at the right row, and
+//! the `clinic-server audit` commands with their refusals.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{TestServer, Ws, clinic, key, send_frame};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Command, Output};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Row {
+    actor: Option<String>,
+    action: String,
+    patient: Option<String>,
+    doctor: Option<String>,
+    subject: Option<String>,
+    outcome: String,
+    detail: Option<String>,
+}
+
+fn db(dir: &Path) -> Connection {
+    Connection::open(clinic_server::config::db_path(dir)).unwrap()
+}
+
+fn last_id(dir: &Path) -> i64 {
+    db(dir)
+        .query_row("SELECT coalesce(max(id), 0) FROM audit", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn rows_after(dir: &Path, id: i64) -> Vec<Row> {
+    let conn = db(dir);
+    let mut stmt = conn
+        .prepare(
+            "SELECT actor, action, patient_id, doctor_id, subject, outcome, detail FROM audit \
+             WHERE id > ?1 ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([id], |r| {
+        Ok(Row {
+            actor: r.get(0)?,
+            action: r.get(1)?,
+            patient: r.get(2)?,
+            doctor: r.get(3)?,
+            subject: r.get(4)?,
+            outcome: r.get(5)?,
+            detail: r.get(6)?,
+        })
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// `from` sends `content` (with `extra` fields) into pat1's conversation with doc1; the status.
+async fn send_text(
+    server: &TestServer,
+    c: &common::Clinic,
+    from: &common::Account,
+    content: &str,
+    extra: Value,
+) -> u16 {
+    let mut body = json!({"patientId": c.pat1.id(), "doctorId": c.doc1.id(), "content": content});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
+    server.post(&from.token, "/api/chat/messages", body).await.0
+}
+
+fn history_path(c: &common::Clinic) -> String {
+    format!(
+        "/api/chat/messages?patientId={}&doctorId={}",
+        c.pat1.id(),
+        c.doc1.id()
+    )
+}
+
+async fn wrong_login(server: &TestServer, username: &str) -> u16 {
+    let response = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"username": username, "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+/// One request or frame and the audit row it must write.
+enum Call {
+    Get(&'static str, String),
+    Post(&'static str, String, Value),
+    /// Who, the frame, and the kind of frame that answers it.
+    Frame(&'static str, Value, &'static str),
+}
+
+struct Case {
+    name: &'static str,
+    call: Call,
+    /// (actor, action, outcome, patient): the patient the row is about, if any.
+    actor: &'static str,
+    action: &'static str,
+    outcome: &'static str,
+    patient: Option<&'static str>,
+}
+
+#[tokio::test]
+async fn every_route_and_frame_on_patient_data_writes_its_row() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let dir = server.dir.path().to_path_buf();
+    // A file message and an emergency to read and handle.
+    let response = server
+        .http
+        .post(server.url("/api/chat/upload"))
+        .bearer_auth(&c.pat1.token)
+        .multipart(common::upload_form(
+            &c.pat1,
+            &c.doc1,
+            "scan.png",
+            common::PNG.to_vec(),
+            "image/png",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (status, uploaded) = common::split(response).await;
+    assert_eq!(status, 201, "{uploaded}");
+    let file_url = uploaded["fileUrl"].as_str().unwrap().to_owned();
+    let body = json!({"clientId": "f1", "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
+                      "content": "", "fileUrl": file_url});
+    assert_eq!(
+        server
+            .post(&c.pat1.token, "/api/chat/messages", body)
+            .await
+            .0,
+        201
+    );
+    let body = json!({"clientId": "sos", "patientId": c.pat2.id(), "doctorId": c.doc1.id(),
+                      "content": "chest pain", "isEmergency": true});
+    assert_eq!(
+        server
+            .post(&c.pat2.token, "/api/chat/messages", body)
+            .await
+            .0,
+        201
+    );
+    let (_, list) = server.get(&c.doc1.token, "/api/emergencies").await;
+    let emergency = list[0]["id"].as_str().unwrap().to_owned();
+
+    let (p1, d1) = (c.pat1.id().to_owned(), c.doc1.id().to_owned());
+    let history = format!("/api/chat/messages?patientId={p1}&doctorId={d1}");
+    let send = json!({"patientId": p1, "doctorId": d1, "content": "hello"});
+    let cases = vec![
+        Case {
+            name: "history",
+            call: Call::Get("pat1", history.clone()),
+            actor: "pat1",
+            action: "HISTORY_READ",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "history of others",
+            call: Call::Get("pat2", history.clone()),
+            actor: "pat2",
+            action: "HISTORY_READ",
+            outcome: "DENIED",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "send",
+            call: Call::Post("doc1", "/api/chat/messages".into(), send.clone()),
+            actor: "doc1",
+            action: "MESSAGE_CREATE",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "send to others",
+            call: Call::Post(
+                "doc2",
+                "/api/chat/messages".into(),
+                json!({"patientId": p1, "doctorId": d1, "content": "x"}),
+            ),
+            actor: "doc2",
+            action: "MESSAGE_CREATE",
+            outcome: "DENIED",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "sync",
+            call: Call::Get("pat1", "/api/sync?since=0".into()),
+            actor: "pat1",
+            action: "SYNC_READ",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "search",
+            call: Call::Get("doc1", "/api/search/messages?q=hello".into()),
+            actor: "doc1",
+            action: "SEARCH",
+            outcome: "OK",
+            patient: None,
+        },
+        Case {
+            name: "search of others",
+            call: Call::Get(
+                "doc2",
+                format!("/api/search/messages?q=hello&patientId={p1}&doctorId={d1}"),
+            ),
+            actor: "doc2",
+            action: "SEARCH",
+            outcome: "DENIED",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "download",
+            call: Call::Get("doc1", file_url.clone()),
+            actor: "doc1",
+            action: "FILE_DOWNLOAD",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "download of others",
+            call: Call::Get("doc2", file_url.clone()),
+            actor: "doc2",
+            action: "FILE_DOWNLOAD",
+            outcome: "DENIED",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "conversations",
+            call: Call::Get("pat1", "/api/chat/conversations".into()),
+            actor: "pat1",
+            action: "CONVERSATIONS_READ",
+            outcome: "OK",
+            patient: None,
+        },
+        Case {
+            name: "notifications",
+            call: Call::Get("doc1", "/api/notifications".into()),
+            actor: "doc1",
+            action: "NOTIFICATIONS_READ",
+            outcome: "OK",
+            patient: None,
+        },
+        Case {
+            name: "patients",
+            call: Call::Get("doc1", "/api/patients".into()),
+            actor: "doc1",
+            action: "PATIENT_LIST",
+            outcome: "OK",
+            patient: None,
+        },
+        Case {
+            name: "patients by a patient",
+            call: Call::Get("pat1", "/api/patients".into()),
+            actor: "pat1",
+            action: "PATIENT_LIST",
+            outcome: "DENIED",
+            patient: None,
+        },
+        Case {
+            name: "emergencies",
+            call: Call::Get("doc2", "/api/emergencies".into()),
+            actor: "doc2",
+            action: "EMERGENCY_READ",
+            outcome: "OK",
+            patient: None,
+        },
+        Case {
+            name: "an emergency",
+            call: Call::Get("doc2", format!("/api/emergencies/{emergency}")),
+            actor: "doc2",
+            action: "EMERGENCY_READ",
+            outcome: "OK",
+            patient: Some("pat2"),
+        },
+        Case {
+            name: "another's emergency",
+            call: Call::Get("pat1", format!("/api/emergencies/{emergency}")),
+            actor: "pat1",
+            action: "EMERGENCY_READ",
+            outcome: "DENIED",
+            patient: None,
+        },
+        Case {
+            name: "acknowledge by a patient",
+            call: Call::Post(
+                "pat1",
+                format!("/api/emergencies/{emergency}/acknowledge"),
+                json!({}),
+            ),
+            actor: "pat1",
+            action: "EMERGENCY_ACKNOWLEDGE",
+            outcome: "DENIED",
+            patient: None,
+        },
+        Case {
+            name: "acknowledge",
+            call: Call::Post(
+                "doc2",
+                format!("/api/emergencies/{emergency}/acknowledge"),
+                json!({}),
+            ),
+            actor: "doc2",
+            action: "EMERGENCY_ACKNOWLEDGE",
+            outcome: "OK",
+            patient: Some("pat2"),
+        },
+        Case {
+            name: "ws send",
+            call: Call::Frame(
+                "pat1",
+                send_frame("w1", &c.pat1, &c.doc1, "ws hello"),
+                "message:ack",
+            ),
+            actor: "pat1",
+            action: "MESSAGE_CREATE",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "ws send to others",
+            call: Call::Frame("pat2", send_frame("w2", &c.pat1, &c.doc1, "x"), "error"),
+            actor: "pat2",
+            action: "MESSAGE_CREATE",
+            outcome: "DENIED",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "ws sync",
+            call: Call::Frame("doc1", json!({"type": "sync", "since": 0}), "sync:batch"),
+            actor: "doc1",
+            action: "SYNC_READ",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "ws join of others",
+            call: Call::Frame(
+                "doc2",
+                {
+                    let mut k = key(&c.pat1, &c.doc1);
+                    k["type"] = json!("join:chat");
+                    k
+                },
+                "error",
+            ),
+            actor: "doc2",
+            action: "CONVERSATION_JOIN",
+            outcome: "DENIED",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "ws resolve by a patient",
+            call: Call::Frame(
+                "pat1",
+                json!({"type": "emergency:resolve", "emergencyId": emergency}),
+                "error",
+            ),
+            actor: "pat1",
+            action: "EMERGENCY_RESOLVE",
+            outcome: "DENIED",
+            patient: None,
+        },
+        Case {
+            name: "ws resolve",
+            call: Call::Frame(
+                "doc2",
+                json!({"type": "emergency:resolve", "emergencyId": emergency, "note": "settled"}),
+                "emergency:updated",
+            ),
+            actor: "doc2",
+            action: "EMERGENCY_RESOLVE",
+            outcome: "OK",
+            patient: Some("pat2"),
+        },
+    ];
+    let account = |name: &str| match name {
+        "pat1" => &c.pat1,
+        "pat2" => &c.pat2,
+        "doc1" => &c.doc1,
+        _ => &c.doc2,
+    };
+    for case in cases {
+        let before = last_id(&dir);
+        match &case.call {
+            Call::Get(who, path) => {
+                server.get(&account(who).token, path).await;
+            }
+            Call::Post(who, path, body) => {
+                server.post(&account(who).token, path, body.clone()).await;
+            }
+            Call::Frame(who, frame, answer) => {
+                let (mut ws, _) = Ws::connect(&server, &account(who).token).await;
+                ws.send(frame.clone()).await;
+                ws.expect_skipping(answer).await;
+            }
+        }
+        let actor_id = account(case.actor).id().to_owned();
+        // The row is written before the answer; a socket may first be sent other frames
+        // (a doctor's catch-up), so wait for it rather than for a particular frame.
+        let deadline = std::time::Instant::now() + common::WAIT;
+        let row = loop {
+            let rows = rows_after(&dir, before);
+            let found = rows
+                .iter()
+                .find(|r| r.action == case.action && r.actor.as_deref() == Some(actor_id.as_str()));
+            match found {
+                Some(row) => break row.clone(),
+                None if std::time::Instant::now() > deadline => {
+                    panic!("{}: no {} row in {rows:?}", case.name, case.action)
+                }
+                None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        assert_eq!(row.outcome, case.outcome, "{}: {row:?}", case.name);
+        if let Some(patient) = case.patient {
+            assert_eq!(
+                row.patient.as_deref(),
+                Some(account(patient).id()),
+                "{}: {row:?}",
+                case.name
+            );
+        }
+    }
+    // Logins (also failed) and logouts.
+    let before = last_id(&dir);
+    assert_eq!(wrong_login(&server, "pat1").await, 401);
+    let token = server.login("pat1").await;
+    let response = server
+        .http
+        .post(server.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let rows = rows_after(&dir, before);
+    let kinds: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.action.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("LOGIN_FAILED", "FAILED"),
+            ("LOGIN", "OK"),
+            ("LOGOUT", "OK")
+        ]
+    );
+    assert!(rows.iter().all(|r| r.actor.as_deref() == Some(c.pat1.id())));
+    // The whole chain is intact.
+    assert!(clinic_server::audit::verify(&db(&dir)).unwrap().is_ok());
+    // Emergency transitions were recorded with the conversation.
+    let conn = db(&dir);
+    let raised: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'EMERGENCY_RAISE' AND patient_id = ?1",
+            [c.pat2.id()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(raised, 1);
+    server.stop().await;
+}
+
+/// A trigger that refuses audit inserts stands in for a full disk or a broken audit table.
+fn break_audit(dir: &Path) {
+    db(dir)
+        .execute_batch(
+            "CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN \
+             SELECT RAISE(ABORT, 'injected audit failure'); END;",
+        )
+        .unwrap();
+}
+
+fn mend_audit(dir: &Path) {
+    db(dir).execute_batch("DROP TRIGGER audit_broken").unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_audit_write_fails_the_request_and_commits_nothing() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let dir = server.dir.path().to_path_buf();
+    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
+    let history = history_path(&c);
+    assert_eq!(
+        send_text(&server, &c, &c.pat1, "first", json!({})).await,
+        201
+    );
+    doc.expect("message:received").await;
+
+    break_audit(&dir);
+    let body =
+        json!({"patientId": c.pat1.id(), "doctorId": c.doc1.id(), "content": "lost-token-7f3a"});
+    let (status, answer) = server.post(&c.pat1.token, "/api/chat/messages", body).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer.get("content").is_none() && answer["message"].as_str().unwrap().contains("audit")
+    );
+    // Over WebSocket too: an error for the clientId, no ack.
+    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+    pat.send(send_frame("ws-lost", &c.pat1, &c.doc1, "lost-token-7f3a"))
+        .await;
+    let error = pat.expect("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["clientId"].as_str()),
+        (Some("unavailable"), Some("ws-lost"))
+    );
+    // Reads return 503 and no content.
+    let (status, answer) = server.get(&c.doc1.token, &history).await;
+    assert_eq!(status, 503);
+    assert!(!answer.to_string().contains("first"), "{answer}");
+    let (status, answer) = server.get(&c.doc1.token, "/api/sync?since=0").await;
+    assert_eq!(status, 503);
+    assert!(!answer.to_string().contains("first"), "{answer}");
+    let (status, _) = server
+        .get(&c.doc1.token, "/api/search/messages?q=first")
+        .await;
+    assert_eq!(status, 503);
+    // A failed login is not let through unrecorded either.
+    assert_eq!(wrong_login(&server, "pat1").await, 503);
+
+    mend_audit(&dir);
+    let stored: i64 = db(&dir)
+        .query_row(
+            "SELECT count(*) FROM messages WHERE content LIKE '%lost-token%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 0, "nothing of the failed sends was stored");
+    // Nor delivered: the next thing the doctor receives is the message after the failure.
+    assert_eq!(
+        send_text(&server, &c, &c.pat1, "after", json!({})).await,
+        201
+    );
+    let received = doc.expect("message:received").await;
+    assert_eq!(received["message"]["content"], "after");
+    let (status, page) = server.get(&c.doc1.token, &history).await;
+    assert_eq!(status, 200);
+    let texts: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["first", "after"]);
+    assert!(clinic_server::audit::verify(&db(&dir)).unwrap().is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_holds_no_message_text() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let dir = server.dir.path().to_path_buf();
+    let tokens = ["zebra-token-91", "quokka-token-52", "emergency-token-33"];
+    assert_eq!(
+        send_text(&server, &c, &c.pat1, tokens[0], json!({})).await,
+        201
+    );
+    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
+    doc.send(send_frame("q", &c.pat1, &c.doc1, tokens[1])).await;
+    doc.expect("message:ack").await;
+    let emergency = json!({"isEmergency": true});
+    assert_eq!(
+        send_text(&server, &c, &c.pat1, tokens[2], emergency).await,
+        201
+    );
+    let history = history_path(&c);
+    assert_eq!(server.get(&c.doc1.token, &history).await.0, 200);
+    assert_eq!(server.get(&c.doc1.token, "/api/sync?since=0").await.0, 200);
+    let conn = db(&dir);
+    let dump: String = conn
+        .query_row(
+            "SELECT group_concat(concat_ws('|', actor, action, patient_id, doctor_id, subject, outcome, detail), '|') FROM audit",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(dump.contains(c.pat1.id()), "the rows are there: {dump}");
+    for token in tokens {
+        assert!(!dump.contains(token), "{token} found in the audit log");
+    }
+    server.stop().await;
+}
+
+fn cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env("USER", "it-admin")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A data folder with some history: messages, reads, a refusal, a failed login.
+async fn some_history() -> (tempfile::TempDir, common::Clinic) {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    assert_eq!(send_text(&server, &c, &c.pat1, "hi", json!({})).await, 201);
+    let history = history_path(&c);
+    assert_eq!(server.get(&c.doc1.token, &history).await.0, 200);
+    assert_eq!(server.get(&c.doc2.token, &history).await.0, 403);
+    assert_eq!(wrong_login(&server, "=cmd|calc").await, 401);
+    (server.stop().await, c)
+}
+
+#[tokio::test]
+async fn tampering_is_found_at_the_right_row() {
+    let (dir, _c) = some_history().await;
+    let original = clinic_server::config::db_path(dir.path());
+    let rows: i64 = db(dir.path())
+        .query_row("SELECT max(id) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    assert!(rows >= 8, "{rows}");
+    let verdict = |tamper: &str| {
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(&original, clinic_server::config::db_path(copy.path())).unwrap();
+        let conn = db(copy.path());
+        conn.execute_batch(&format!(
+            "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; {tamper}"
+        ))
+        .unwrap();
+        let result = clinic_server::audit::verify(&conn).unwrap();
+        drop(conn);
+        let output = cli(copy.path(), &["audit", "verify"]);
+        (result, output)
+    };
+    // Untouched: intact, also through the CLI.
+    let (result, output) = verdict("");
+    assert_eq!(result, Ok(rows));
+    assert!(output.status.success(), "{:?}", text(&output));
+    // Edited.
+    let (result, output) = verdict("UPDATE audit SET detail = '{}' WHERE id = 5");
+    assert_eq!(result.unwrap_err().row, 5);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output)
+            .1
+            .contains("broken at row 5: its contents do not match"),
+        "{:?}",
+        text(&output)
+    );
+    // Deleted.
+    let (result, _) = verdict("DELETE FROM audit WHERE id = 4");
+    let broken = result.unwrap_err();
+    assert_eq!(broken.row, 4, "{broken}");
+    assert!(broken.problem.contains("row 4 is missing"), "{broken}");
+    // Swapped (the contents of rows 3 and 6, ids kept).
+    let (result, _) = verdict(
+        "CREATE TEMP TABLE t AS SELECT * FROM audit WHERE id IN (3, 6);
+         UPDATE audit SET at = (SELECT at FROM t WHERE id = 6), actor = (SELECT actor FROM t WHERE id = 6),
+             action = (SELECT action FROM t WHERE id = 6), patient_id = (SELECT patient_id FROM t WHERE id = 6),
+             doctor_id = (SELECT doctor_id FROM t WHERE id = 6), subject = (SELECT subject FROM t WHERE id = 6),
+             outcome = (SELECT outcome FROM t WHERE id = 6), detail = (SELECT detail FROM t WHERE id = 6),
+             prev_hash = (SELECT prev_hash FROM t WHERE id = 6), hash = (SELECT hash FROM t WHERE id = 6)
+         WHERE id = 3;
+         UPDATE audit SET at = (SELECT at FROM t WHERE id = 3), actor = (SELECT actor FROM t WHERE id = 3),
+             action = (SELECT action FROM t WHERE id = 3), patient_id = (SELECT patient_id FROM t WHERE id = 3),
+             doctor_id = (SELECT doctor_id FROM t WHERE id = 3), subject = (SELECT subject FROM t WHERE id = 3),
+             outcome = (SELECT outcome FROM t WHERE id = 3), detail = (SELECT detail FROM t WHERE id = 3),
+             prev_hash = (SELECT prev_hash FROM t WHERE id = 3), hash = (SELECT hash FROM t WHERE id = 3)
+         WHERE id = 6;",
+    );
+    assert_eq!(result.unwrap_err().row, 3);
+    // Truncated: the last two rows gone.
+    let (result, output) = verdict(&format!("DELETE FROM audit WHERE id > {}", rows - 2));
+    let broken = result.unwrap_err();
+    assert_eq!(broken.row, rows - 1, "{broken}");
+    assert!(broken.problem.contains("cut short"), "{broken}");
+    assert_eq!(output.status.code(), Some(1));
+    // A rewritten row whose hash is recomputed still breaks the next row's link.
+    let conn = db(dir.path());
+    let refused = conn.execute("DELETE FROM audit WHERE id = 1", []);
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    let refused = conn.execute("UPDATE audit SET actor = 'x' WHERE id = 1", []);
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+}
+
+#[tokio::test]
+async fn the_audit_commands_and_their_refusals() {
+    let (dir, c) = some_history().await;
+    let d = dir.path();
+    let count = || -> i64 {
+        db(d)
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .unwrap()
+    };
+
+    // query, in each format; reading is audited.
+    let before = count();
+    let out = cli(
+        d,
+        &[
+            "audit",
+            "query",
+            "--patient",
+            "pat1",
+            "--action",
+            "history_read",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("ID"), "{stdout}");
+    assert!(
+        stdout.contains("HISTORY_READ") && stdout.contains("doc1") && stdout.contains("DENIED"),
+        "{stdout}"
+    );
+    assert_eq!(count(), before + 1);
+    let last: (String, String) = db(d)
+        .query_row(
+            "SELECT actor, action FROM audit ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(last, ("admin:it-admin".to_owned(), "AUDIT_READ".to_owned()));
+
+    let out = cli(
+        d,
+        &["audit", "query", "--outcome", "denied", "--format", "jsonl"],
+    );
+    let (stdout, _) = text(&out);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(
+        (lines[0]["actor"].as_str(), lines[0]["outcome"].as_str()),
+        (Some("doc2"), Some("DENIED"))
+    );
+
+    // CSV: the failed login's typed name starts with "=" and is neutralised.
+    let out = cli(
+        d,
+        &[
+            "audit",
+            "query",
+            "--action",
+            "LOGIN_FAILED",
+            "--format",
+            "csv",
+        ],
+    );
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains(",'=cmd|calc,"), "{stdout}");
+    assert!(!stdout.contains(",=cmd"), "{stdout}");
+
+    let out = cli(
+        d,
+        &[
+            "audit",
+            "query",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2999-01-01T00:00:00Z",
+            "--actor",
+            "pat1",
+        ],
+    );
+    assert!(out.status.success());
+    assert!(text(&out).0.contains("MESSAGE_CREATE"));
+
+    // access-report: who read pat1's messages.
+    let out = cli(d, &["audit", "access-report", "--patient", "pat1"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let doc1_line = stdout
+        .lines()
+        .find(|l| l.starts_with("doc1"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(doc1_line.contains("HISTORY_READ"), "{stdout}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("doc2")),
+        "a refusal is not a read: {stdout}"
+    );
+
+    // review: the failed login and the refusal.
+    let out = cli(d, &["audit", "review", "--since", "24h"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("LOGIN_FAILED") && stdout.contains("DENIED"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("MESSAGE_CREATE"), "{stdout}");
+
+    // verify, recorded too.
+    let out = cli(d, &["audit", "verify"]);
+    assert!(out.status.success());
+    assert!(text(&out).0.contains("intact"));
+
+    // Bad arguments: a sentence naming the flag and the form; nothing written.
+    let before = count();
+    let refusals: &[(&[&str], &str)] = &[
+        (&["audit", "query", "--from", "yesterday"], "--from"),
+        (&["audit", "query", "--to", "30/11/2026"], "YYYY-MM-DD"),
+        (&["audit", "query", "--action", "READ_ALL"], "HISTORY_READ"),
+        (
+            &["audit", "query", "--outcome", "maybe"],
+            "OK, DENIED or FAILED",
+        ),
+        (&["audit", "query", "--format", "xml"], "table"),
+        (
+            &["audit", "query", "--patient", "nobody"],
+            "--patient: there is no user",
+        ),
+        (
+            &["audit", "query", "--actor", "nobody"],
+            "--actor: there is no user",
+        ),
+        (&["audit", "access-report"], "--patient"),
+        (
+            &["audit", "access-report", "--patient", "nobody"],
+            "--patient: there is no user",
+        ),
+        (
+            &["audit", "review", "--since", "24 hours"],
+            "such as 24h or 7d",
+        ),
+        (&["audit", "review", "--since=-1d"], "--since"),
+        (&["audit", "review", "--since", "0h"], "24h"),
+    ];
+    for (args, says) in refusals {
+        let out = cli(d, args);
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("Error {") && !stderr.contains("Invalid("),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(count(), before, "a refused command wrote nothing");
+    let _ = c;
+}
+
+#[test]
+fn admin_commands_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let add = |name: &str, role: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+            .arg("--data-dir")
+            .arg(d)
+            .args([
+                "user",
+                "add",
+                "--username",
+                name,
+                "--name",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+            ])
+            .env("USER", "it-admin")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"long enough password\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    add("pat", "patient");
+    add("doc", "doctor");
+    assert!(cli(d, &["user", "disable", "pat"]).status.success());
+    assert!(cli(d, &["user", "enable", "pat"]).status.success());
+    assert!(
+        cli(d, &["sessions", "revoke", "--user", "pat"])
+            .status
+            .success()
+    );
+    assert!(
+        cli(
+            d,
+            &["hold", "add", "--patient", "pat", "--reason", "case 12"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        cli(d, &["hold", "release", "1", "--reason", "closed"])
+            .status
+            .success()
+    );
+    let backup = d.join("copy.db");
+    let out = cli(d, &["backup", "--to", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("audit chain head: row 8"),
+        "{:?}",
+        text(&out)
+    );
+    let actions: Vec<(String, String)> = db(d)
+        .prepare("SELECT actor, action FROM audit ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let names: Vec<&str> = actions.iter().map(|(_, a)| a.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ACCOUNT_CREATE",
+            "ACCOUNT_CREATE",
+            "ACCOUNT_DISABLE",
+            "ACCOUNT_ENABLE",
+            "SESSION_REVOKE",
+            "HOLD_ADD",
+            "HOLD_RELEASE",
+            "EXPORT"
+        ]
+    );
+    assert!(actions.iter().all(|(actor, _)| actor == "admin:it-admin"));
+    // The backup holds the chain up to and with its own export row, intact.
+    let copy = Connection::open(&backup).unwrap();
+    assert_eq!(clinic_server::audit::verify(&copy).unwrap(), Ok(8));
+}

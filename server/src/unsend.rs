@@ -1,6 +1,7 @@
 //! Unsend / retract and edit, shared by REST and WebSocket: the writer command, the removal of a
 //! retracted file's bytes after the commit, and `message:updated` to both participants.
 
+use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::hub::SocketId;
 use crate::state::AppState;
@@ -22,10 +23,17 @@ pub(crate) async fn retract(
     asker: Option<Asker>,
 ) -> Result<Changed, ApiError> {
     versions::validate_retract(&request)?;
+    let action = if caller.role == clinic_protocol::Role::Patient {
+        Action::MessageUnsend
+    } else {
+        Action::MessageRetract
+    };
+    let attempt = Event::by(&caller.id, action).subject(id.as_str());
     let changed = commit(
         state,
         caller,
         &asker,
+        attempt,
         move |conn, seqs, user, client_id, windows| {
             versions::retract(conn, seqs, user, &id, &request, client_id, windows)
         },
@@ -57,10 +65,12 @@ pub(crate) async fn edit(
     asker: Option<Asker>,
 ) -> Result<Changed, ApiError> {
     versions::validate_edit(&request)?;
+    let attempt = Event::by(&caller.id, Action::MessageEdit).subject(id.as_str());
     let changed = commit(
         state,
         caller,
         &asker,
+        attempt,
         move |conn, seqs, user, client_id, windows| {
             versions::edit(conn, seqs, user, &id, &request, client_id, windows)
         },
@@ -75,6 +85,7 @@ async fn commit<F>(
     state: &AppState,
     caller: &User,
     asker: &Option<Asker>,
+    attempt: Event,
     change: F,
 ) -> Result<Changed, ApiError>
 where
@@ -90,11 +101,13 @@ where
 {
     let (user, windows) = (caller.clone(), state.config.message_windows());
     let client_id = asker.as_ref().map(|(_, c)| c.clone());
-    state
+    let result = state
         .store
         .writer
         .run(move |conn, seqs| change(conn, seqs, &user, client_id.as_ref(), windows))
-        .await
+        .await;
+    // A change's own row went into its transaction; only a refusal is written here.
+    audit::audited(&state.store, result, attempt, |_, _| Vec::new()).await
 }
 
 /// `message:updated` to every socket of both participants but the asking one, when something

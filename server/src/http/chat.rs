@@ -203,10 +203,19 @@ pub(super) async fn versions(
     Path(id): Path<String>,
 ) -> Result<Json<MessageVersions>, ApiError> {
     let id = MessageId::new(id);
+    let attempt = Event::by(&session.user.id, Action::VersionsRead).subject(id.as_str());
     let list = state
         .store
         .reads
         .run(move |conn| crate::store::versions::list(conn, &session.user, &id))
-        .await?;
+        .await;
+    let (list, _) = audit::audited(&state.store, list, attempt, |(list, key), attempt| {
+        vec![
+            attempt
+                .conversation(key)
+                .detail(serde_json::json!({ "versions": list.versions.len() })),
+        ]
+    })
+    .await?;
     Ok(Json(list))
 }

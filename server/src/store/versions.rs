@@ -6,12 +6,14 @@
 
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{Seqs, notifications};
+use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
 use chrono::{DateTime, Utc};
 use clinic_protocol::rest::{EditRequest, MessageVersions, RetractRequest};
 use clinic_protocol::{
-    ClientId, ErrorCode, Message, MessageId, MessageVersion, MessageWindows, Role, User, limits,
+    ClientId, ConversationKey, ErrorCode, Message, MessageId, MessageVersion, MessageWindows, Role,
+    User, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -245,6 +247,18 @@ pub(crate) fn retract(
         }
     }
     let files = doomed;
+    let action = if caller.role == Role::Patient {
+        Action::MessageUnsend
+    } else {
+        Action::MessageRetract
+    };
+    audit::record(
+        conn,
+        &Event::by(&caller.id, action)
+            .conversation(&message.conversation())
+            .subject(id.as_str())
+            .detail(serde_json::json!({ "misdirected": request.misdirected })),
+    )?;
     Ok(Changed {
         message: reread(conn, id)?,
         changed: true,
@@ -310,6 +324,13 @@ pub(crate) fn edit(
     let message = reread(conn, id)?;
     conn.prepare_cached("UPDATE notifications SET body = ?2 WHERE message_id = ?1")?
         .execute(params![id.as_str(), notifications::preview(&message)])?;
+    audit::record(
+        conn,
+        &Event::by(&caller.id, Action::MessageEdit)
+            .conversation(&message.conversation())
+            .subject(id.as_str())
+            .detail(serde_json::json!({ "version": message.version() })),
+    )?;
     Ok(Changed {
         message,
         changed: true,
@@ -317,13 +338,13 @@ pub(crate) fn edit(
     })
 }
 
-/// Every version of `id`'s text, oldest first, for either participant. A retracted message
-/// shows none: its text is sealed.
+/// Every version of `id`'s text, oldest first, for either participant (with the conversation,
+/// for the audit row). A retracted message shows none: its text is sealed.
 pub(crate) fn list(
     conn: &Connection,
     caller: &User,
     id: &MessageId,
-) -> Result<MessageVersions, ApiError> {
+) -> Result<(MessageVersions, ConversationKey), ApiError> {
     let message = visible(conn, caller, id)?;
     let mut versions = Vec::new();
     if !message.is_retracted() {
@@ -346,8 +367,12 @@ pub(crate) fn list(
             at: message.edited.map_or(message.created_at, |e| e.at),
         });
     }
-    Ok(MessageVersions {
-        message_id: message.id,
-        versions,
-    })
+    let key = message.conversation();
+    Ok((
+        MessageVersions {
+            message_id: message.id,
+            versions,
+        },
+        key,
+    ))
 }

@@ -5,6 +5,10 @@
 //! no environment variables or other process-wide settings changed in the test process (set
 //! them on a child `Command` instead).
 //!
+//! A test that needs the process to itself (it reads process-wide state that the others would
+//! move, such as the metrics recorder) is a binary of its own next to this folder, with a comment
+//! saying why: `tests/metrics.rs`.
+//!
 //! To add a test file: create `tests/server/NAME.rs` (opening with a `//!` line; `use
 //! crate::common;` where it needs the harness) and add `mod NAME;` below, in order. Run one file
 //! with `cargo test -p clinic-server --test server NAME::`.
@@ -32,7 +36,6 @@ mod emergency_history;
 mod emergency_received;
 mod fuzz_corpus;
 mod logs;
-mod metrics;
 mod rest;
 mod retention;
 mod search;

@@ -5,6 +5,10 @@
 //! profiles, unique keyring accounts, no environment variables or other process-wide settings
 //! changed in the test process (set them on a child `Command` instead).
 //!
+//! A test that cannot share the process is a binary of its own next to this folder, with a
+//! comment saying why: `tests/receipts.rs` (its frame count depends on how fast the client takes
+//! in a burst, which other tests running beside it slow down).
+//!
 //! To add a test file: create `tests/client/NAME.rs` (opening with a `//!` line; `use
 //! crate::common;` where it needs the harness) and add `mod NAME;` below, in order. Run one file
 //! with `cargo test -p clinic-client --test client NAME::`.
@@ -25,7 +29,6 @@ mod login_errors;
 mod offline_outbox;
 mod pinning;
 mod private_files;
-mod receipts;
 mod refusals;
 mod retention;
 mod search_offline;

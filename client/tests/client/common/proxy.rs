@@ -28,11 +28,10 @@ struct Tls {
 impl Tls {
     fn of_server(data_dir: &Path) -> Self {
         let dir = data_dir.join("tls");
-        // The in-process server writes its certificate as it starts serving.
-        for _ in 0..200 {
-            if dir.join("server.key").exists() {
-                break;
-            }
+        // The in-process server writes its certificate as it starts serving: on a busy machine
+        // (the client's tests run in parallel threads) that took longer than ten seconds once.
+        let deadline = std::time::Instant::now() + super::PATIENCE;
+        while !dir.join("server.key").exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         let provider = clinic_server::tls::provider();

@@ -2,7 +2,7 @@
 //! waits for a doctor, and stops when one acknowledges it; without `--alarm` nothing plays.
 //!
 //! The real binary runs with its own HOME whose `.asoundrc` routes the default ALSA device
-//! through the `file` plugin (over `null`) into a WAV (the recipe of alarm/tests/alarm/sound.rs), and
+//! through the `file` plugin (over `null`) into a WAV (the recipe of alarm/tests/sound.rs), and
 //! a D-Bus address where no bus listens, so notifications fail (once, logged) and must not
 //! affect delivery. ALSA's `null` device is not paced in real time: the capture grows fast
 //! while the device is open, and stops growing once the alarm closes it (after its idle time).

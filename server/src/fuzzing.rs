@@ -1,6 +1,6 @@
 //! Entry points for fuzzing every decoder a stranger can reach: WebSocket frames, REST bodies and
 //! query strings, multipart uploads and the upload sniffer. The cargo-fuzz targets in `fuzz/`
-//! call these, and `tests/fuzz_corpus.rs` replays the checked-in corpus through them on every
+//! call these, and `tests/server/fuzz_corpus.rs` replays the checked-in corpus through them on every
 //! `cargo test`. Each panics (a finding) only when the server misbehaves: a panic inside the
 //! decoder, or a 500 answer to input from the network.
 

@@ -1,8 +1,12 @@
 //! `GET /metrics` scraped while real traffic flows: a failed login, sockets, messages over REST
 //! and WebSocket, an emergency raised and acknowledged, and a socket too slow to read. One test
 //! only: the recorder is process-wide, so nothing else may count in this binary meanwhile.
+//!
+//! Its own test binary for that reason (the server's other integration tests are one binary,
+//! `tests/server/main.rs`, whose traffic would move these counters); it shares their harness.
 #![allow(clippy::unwrap_used)]
 
+#[path = "server/common/mod.rs"]
 mod common;
 
 use clinic_protocol::Role;

@@ -1,0 +1,88 @@
+//! With no audio device and no session bus (a server closet, CI), the alarm says so once in the
+//! log and carries on: calls return promptly, never panic, and repeats do not spam the log.
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+#[test]
+fn no_audio_device_and_no_session_bus_are_reported_once_and_never_block() {
+    let home = tempfile::tempdir().unwrap();
+    // A card that does not exist: opening the default PCM fails inside ALSA.
+    common::asoundrc(home.path(), "{ type hw; card 31 }");
+    let no_bus = common::no_bus(home.path());
+    let started = std::time::Instant::now();
+    let (lines, stderr) = common::run(
+        home.path(),
+        &no_bus,
+        &common::script(
+            // Retry the device every 50 ms, so the failures below are repeated attempts.
+            concat!(
+                "--retry-ms 50 ring a wait 300 status chime ring b wait 300 ",
+                "notify critical Emergency one notify critical Emergency two ",
+                "notify-later normal Message three wait 300 status silence stop a status",
+            ),
+        ),
+    );
+    assert_eq!(lines[0], "ring true");
+    let first = common::Status::parse(&lines[1]);
+    assert_eq!(first.get("audio"), "Unavailable");
+    assert_eq!(
+        first.get("ringing"),
+        "1",
+        "the emergency still counts as ringing"
+    );
+    assert_eq!(first.get("device_open"), "false");
+    assert_eq!(lines[2], "ring true");
+    assert!(
+        lines[3].starts_with("notify error: notification service unavailable"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[4].starts_with("notify error: notification service unavailable"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[5], "notify-later ok",
+        "queued; its failure is only logged"
+    );
+    let second = common::Status::parse(&lines[6]);
+    assert_eq!(second.get("notifications"), "Unavailable");
+    assert_eq!(second.num("loops_played"), 0);
+    assert_eq!(second.num("notices_shown"), 0);
+    assert_eq!(lines[7..9], ["silence 2", "stop false"]);
+    assert_eq!(common::Status::parse(&lines[9]).get("ringing"), "0");
+
+    // Said once each, although the device was retried and three notices failed.
+    let audio = common::log_lines(&stderr, "WARN", "no audio output");
+    let notices = common::log_lines(&stderr, "WARN", "desktop notifications unavailable");
+    assert_eq!(audio.len(), 1, "{stderr}");
+    assert_eq!(notices.len(), 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Only a hang guard, not a speed assertion: the script itself sleeps 0.9 s.
+    assert!(started.elapsed() < common::HANG_GUARD);
+}
+
+#[test]
+fn disabled_outputs_stay_quiet() {
+    let home = tempfile::tempdir().unwrap();
+    common::asoundrc(home.path(), "{ type hw; card 31 }");
+    let no_bus = common::no_bus(home.path());
+    let (lines, stderr) = common::run(
+        home.path(),
+        &no_bus,
+        &common::script("--no-audio --no-notifications ring a chime notify critical t b status"),
+    );
+    assert_eq!(
+        lines[..2],
+        ["ring true", "notify error: notifications are disabled"]
+    );
+    let status = common::Status::parse(&lines[2]);
+    assert_eq!(
+        (status.get("audio"), status.get("notifications")),
+        ("Unknown", "Unknown")
+    );
+    assert!(
+        common::log_lines(&stderr, "WARN", "").is_empty(),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,168 @@
+//! Notifications really travel over D-Bus: a private session bus (`dbus-daemon`) with a stand-in
+//! notification server (zbus) that records each Notify call, including its urgency hint, and
+//! `dbus-monitor` as an independent witness of the bytes on the bus.
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use common::bus::{Monitor, PrivateBus, serve_notifications};
+
+#[test]
+fn critical_and_normal_notices_reach_the_notification_service() {
+    if !common::have("dbus-daemon") || !common::have("dbus-monitor") {
+        println!("SKIPPED: dbus-daemon or dbus-monitor is not installed (apt-get install dbus)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bus = PrivateBus::start(dir.path());
+    let (_connection, recorder) = serve_notifications(&bus.address);
+    let monitor = Monitor::attach(&bus.address);
+    common::asoundrc(dir.path(), "{ type plug; slave.pcm \"null\" }");
+
+    let (lines, stderr) = common::run(
+        dir.path(),
+        &bus.address,
+        &[
+            "notify",
+            "critical",
+            "Emergency from Jane Doe",
+            "Chest pain <b>now</b>",
+            "notify",
+            "normal",
+            "New message",
+            "How are you?",
+            "notify-later",
+            "critical",
+            "Queued emergency",
+            "later",
+            "wait",
+            "500",
+            "status",
+        ],
+    );
+    assert_eq!(
+        lines[..3],
+        ["notify ok", "notify ok", "notify-later ok"],
+        "{stderr}"
+    );
+    let status = common::Status::parse(&lines[3]);
+    assert_eq!(status.get("notifications"), "Available");
+    assert_eq!(status.num("notices_shown"), 3);
+    assert!(
+        common::log_lines(&stderr, "WARN", "").is_empty(),
+        "{stderr}"
+    );
+
+    let calls = recorder.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let emergency = &calls[0];
+    assert_eq!(emergency.summary, "Emergency from Jane Doe");
+    assert_eq!(
+        emergency.body, "Chest pain &lt;b&gt;now&lt;/b&gt;",
+        "plain text, escaped"
+    );
+    assert_eq!(emergency.app_name, "Clinic Messaging");
+    assert_eq!(emergency.urgency, Some(2), "critical urgency");
+    assert_eq!(
+        emergency.expire_timeout, 0,
+        "emergencies never expire on their own"
+    );
+    assert_eq!(
+        (calls[1].summary.as_str(), calls[1].urgency),
+        ("New message", Some(1))
+    );
+    assert_eq!(
+        (calls[2].summary.as_str(), calls[2].urgency),
+        ("Queued emergency", Some(2))
+    );
+
+    // The same, as dbus-monitor saw it on the wire: the first call, up to the second one.
+    let wire = monitor.notify_calls(3).join("\n");
+    let start = wire.find("member=Notify").unwrap();
+    let end = wire.find("string \"New message\"").unwrap();
+    let first = &wire[start..end];
+    assert!(
+        first.contains("string \"Emergency from Jane Doe\""),
+        "{wire}"
+    );
+    let urgency = &first[first.find("string \"urgency\"").unwrap()..];
+    let value = urgency.lines().nth(1).unwrap_or_default();
+    assert!(
+        value.trim().starts_with("variant") && value.trim().ends_with("byte 2"),
+        "urgency=2 on the wire:\n{wire}"
+    );
+}
+
+#[test]
+fn long_text_from_the_network_is_cut_before_it_reaches_the_desktop() {
+    if !common::have("dbus-daemon") {
+        println!("SKIPPED: dbus-daemon is not installed (apt-get install dbus)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bus = PrivateBus::start(dir.path());
+    let (_connection, recorder) = serve_notifications(&bus.address);
+    let title = "T".repeat(5_000);
+    let body = "ü".repeat(50_000);
+    let (lines, stderr) = common::run(
+        dir.path(),
+        &bus.address,
+        &["notify", "critical", &title, &body],
+    );
+    assert_eq!(lines, ["notify ok"], "{stderr}");
+    let calls = recorder.0.lock().unwrap().clone();
+    assert_eq!(
+        calls[0].summary.chars().count(),
+        clinic_alarm::MAX_TITLE_CHARS
+    );
+    assert_eq!(calls[0].body.chars().count(), clinic_alarm::MAX_BODY_CHARS);
+}
+
+#[test]
+fn a_tagged_notice_is_withdrawn_by_its_tag() {
+    if !common::have("dbus-daemon") {
+        println!("SKIPPED: dbus-daemon is not installed (apt-get install dbus)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bus = PrivateBus::start(dir.path());
+    let (_connection, recorder) = serve_notifications(&bus.address);
+    let (lines, stderr) = common::run(
+        dir.path(),
+        &bus.address,
+        &[
+            "notify-later",
+            "normal",
+            "New message",
+            "untagged",
+            "notify-tagged",
+            "e-1",
+            "EMERGENCY: Jane Doe",
+            "A patient needs help now.",
+            "withdraw",
+            "e-unknown",
+            "withdraw",
+            "e-1",
+            "withdraw",
+            "e-1",
+            "wait",
+            "500",
+        ],
+    );
+    assert_eq!(
+        lines,
+        [
+            "notify-later ok",
+            "notify-tagged ok",
+            "withdraw ok",
+            "withdraw ok",
+            "withdraw ok"
+        ],
+        "{stderr}"
+    );
+    let shown = recorder.0.lock().unwrap().clone();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert_eq!(shown[1].summary, "EMERGENCY: Jane Doe");
+    // Only the tagged one (the daemon's id 2), once; unknown and repeated tags close nothing.
+    assert_eq!(*recorder.1.lock().unwrap(), [2]);
+}

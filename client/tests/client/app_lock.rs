@@ -1,0 +1,249 @@
+//! The app lock on a real client and server, time from a fake clock: idle locks; while locked
+//! no history, no read receipts, notifications say nothing, an emergency still rings and says
+//! "unlock to respond"; the PIN unlocks; five wrong tries log out (token revoked) and on a shared
+//! computer wipe the cache; the clinic's server sets the longest idle times.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use chrono::{DateTime, Utc};
+use clinic_client::lock::{Clock, Device, Unlock};
+use clinic_client::{Client, ClientError, ClientEvent, Profile};
+use common::*;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+#[derive(Debug)]
+struct FakeClock(Mutex<DateTime<Utc>>);
+
+impl FakeClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += chrono::Duration::from_std(by).unwrap();
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+async fn signed_in(url: &str, profile: &Path, username: &str, clock: &Arc<FakeClock>) -> Client {
+    let mut options = options(profile);
+    options.clock = Arc::clone(clock) as Arc<dyn Clock>;
+    let client = Client::login(
+        options,
+        url,
+        username,
+        PASSWORD,
+        clinic_client::tls::Pairing::Code(code_for(url)),
+    )
+    .await
+    .unwrap();
+    client.connect();
+    client.wait_online(PATIENCE).await.unwrap();
+    client
+}
+
+async fn next_notify(
+    events: &mut broadcast::Receiver<ClientEvent>,
+) -> clinic_client::attention::Notice {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Ok(ClientEvent::Notify { notice }) => return notice,
+                Err(broadcast::error::RecvError::Closed) => panic!("events closed"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_locks_content_is_withheld_emergencies_ring_and_the_pin_unlocks() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let (pd, pa) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let patel = signed_in(&url, pd.path(), "dr.patel", &clock).await;
+    let alice = signed_in(&url, pa.path(), "alice", &clock).await;
+    patel.set_pin("8203").unwrap();
+    patel
+        .set_lock_policy(Device::Personal, Some(Duration::from_secs(120)))
+        .unwrap();
+    let conversation = patel.conversation_with("alice").unwrap();
+
+    clock.advance(Duration::from_secs(119));
+    assert!(!patel.check_idle().unwrap());
+    clock.advance(Duration::from_secs(1));
+    assert!(patel.check_idle().unwrap(), "two idle minutes lock the app");
+    assert!(patel.lock_status().locked);
+
+    // Locked: nothing to read, no receipts, no sending.
+    assert!(matches!(
+        patel.history(&conversation, 50, None),
+        Err(ClientError::Locked)
+    ));
+    assert!(matches!(
+        patel.mark_conversation_read(&conversation),
+        Err(ClientError::Locked)
+    ));
+    assert!(matches!(
+        patel.send(&conversation, "x", false),
+        Err(ClientError::Locked)
+    ));
+
+    // A message notifies without sender or text.
+    let mut events = patel.subscribe();
+    let tag = prefix("private-symptom");
+    alice.send(&conversation, &tag, false).unwrap();
+    let notice = next_notify(&mut events).await;
+    assert!(!notice.title.contains("alice") && !notice.title.contains("Alice"));
+    assert!(!notice.body.contains(&tag), "{notice:?}");
+    assert!(notice.body.contains("Unlock"));
+
+    // An emergency still rings, and says to unlock.
+    alice
+        .send(&conversation, &format!("{tag}-chest pain"), true)
+        .unwrap();
+    let notice = next_notify(&mut events).await;
+    assert!(notice.critical);
+    assert_eq!(notice.title, "EMERGENCY from a patient");
+    assert!(notice.body.contains("Unlock Clinic Messaging to respond"));
+    wait_until(&patel, "the alarm", || !patel.ringing().is_empty()).await;
+
+    // The PIN unlocks, and everything is there.
+    assert!(matches!(
+        patel.unlock("1357").await.unwrap(),
+        Unlock::Wrong { left: 4, .. }
+    ));
+    assert_eq!(patel.unlock("8203").await.unwrap(), Unlock::Unlocked);
+    let history = patel.history(&conversation, 50, None).unwrap();
+    assert!(history.iter().any(|m| m.content == tag));
+    assert!(patel.mark_conversation_read(&conversation).is_ok());
+    patel.disconnect().await;
+    alice.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_tries_log_out_and_a_shared_pc_keeps_no_cache() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let profile = tempfile::tempdir().unwrap();
+    let alice = signed_in(&url, profile.path(), "alice", &clock).await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    let tag = prefix("shared-pc");
+    alice.send(&conversation, &tag, false).unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    alice.set_pin("8203").unwrap();
+    assert_eq!(alice.lock_status().device, Device::Shared, "the default");
+    let session = Profile::new(profile.path())
+        .load_session()
+        .unwrap()
+        .unwrap();
+    let cache = Profile::new(profile.path()).cache_path(&session);
+    assert!(cache.exists());
+    let token_store = clinic_client::FileStore::new(profile.path().join("credentials"));
+    let token = clinic_client::CredentialStore::load(&token_store, &session.account())
+        .unwrap()
+        .unwrap();
+
+    alice.lock_now().unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            alice.unlock("0000").await.unwrap(),
+            Unlock::Wrong { wait: None, .. }
+        ));
+    }
+    // The third wrong try starts the waits; a restart of the app does not reset the count.
+    assert!(matches!(
+        alice.unlock("0000").await.unwrap(),
+        Unlock::Wrong { wait: Some(_), .. }
+    ));
+    alice.disconnect().await;
+    drop(alice);
+    let mut options = options(profile.path());
+    options.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+    let alice = Client::open(options).unwrap();
+    assert!(alice.lock_status().locked, "still locked after a restart");
+    assert_eq!(alice.lock_status().tries_left, 2);
+    assert!(matches!(
+        alice.unlock("8203").await.unwrap(),
+        Unlock::Wait(_)
+    ));
+    clock.advance(Duration::from_secs(30));
+    assert!(matches!(
+        alice.unlock("0000").await.unwrap(),
+        Unlock::Wrong { left: 1, .. }
+    ));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(alice.unlock("0000").await.unwrap(), Unlock::LogOut);
+
+    assert!(
+        Profile::new(profile.path())
+            .load_session()
+            .unwrap()
+            .is_none()
+    );
+    assert!(!cache.exists(), "a shared PC keeps no cache after logout");
+    assert_eq!(
+        clinic_client::CredentialStore::load(&token_store, &session.account()).unwrap(),
+        None,
+        "the token is forgotten here"
+    );
+    assert!(
+        api(&url).with_token(token).conversations().await.is_err(),
+        "and revoked on the server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clinics_server_sets_the_longest_idle_time_and_users_may_only_shorten_it() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start_with(data.path(), 0, |config| {
+        config.lock_shared_idle = Duration::from_secs(2 * 60);
+        config.lock_personal_idle = Duration::from_secs(7 * 60);
+    })
+    .await;
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let alice = signed_in(&server.url(), profile.path(), "alice", &clock).await;
+    // Told on sign-in: a shared computer locks after the clinic's 2 minutes, not the default 5.
+    poll_until("the clinic's lock policy", || {
+        alice.lock_status().idle_limit_secs == 120
+    })
+    .await;
+    // A user asking for longer gets the clinic's longest; shorter is kept.
+    alice
+        .set_lock_policy(Device::Personal, Some(Duration::from_secs(30 * 60)))
+        .unwrap();
+    assert_eq!(alice.lock_status().idle_limit_secs, 7 * 60);
+    alice
+        .set_lock_policy(Device::Personal, Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(alice.lock_status().idle_limit_secs, 60);
+    alice.set_lock_policy(Device::Shared, None).unwrap();
+    // It holds offline and after a restart: the policy is kept with the cache.
+    alice.disconnect().await;
+    drop(alice);
+    server.crash();
+    let mut options = options(profile.path());
+    options.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+    let again = Client::open(options).unwrap();
+    assert_eq!(again.lock_status().idle_limit_secs, 120);
+    // And it locks then.
+    clock.advance(Duration::from_secs(121));
+    assert!(
+        again.check_idle().unwrap(),
+        "locked after the clinic's 2 minutes"
+    );
+    assert!(again.lock_status().locked);
+}

@@ -1,0 +1,284 @@
+//! Attachments end to end with the real server: a file queued offline is uploaded and
+//! delivered once on reconnect (the original may be gone by then), the recipient downloads it
+//! into its cache, a lost upload is uploaded again, and refused files fail cleanly without
+//! holding up later messages.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_client::{
+    Cache, Client, ClientEvent, ConnectionState, FileStore, LocalMessage, Profile,
+};
+use clinic_protocol::ConversationKey;
+use clinic_protocol::rest::UploadResponse;
+use clinic_protocol::{ErrorCode, MessageStatus, MessageType};
+use common::*;
+use std::path::Path;
+
+/// A 1x1 PNG.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
+
+async fn wait_offline(client: &clinic_client::Client) {
+    let mut state = client.watch_state();
+    tokio::time::timeout(
+        PATIENCE,
+        state.wait_for(|s| matches!(s, ConnectionState::Offline { .. })),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+}
+
+/// Writes `bytes` to `path`, sends it with text `tag`, then a plain `tag-after`.
+fn file_then_text(
+    client: &Client,
+    conversation: &ConversationKey,
+    path: &Path,
+    bytes: &[u8],
+    tag: &str,
+) -> (LocalMessage, LocalMessage) {
+    std::fs::write(path, bytes).unwrap();
+    let file = client
+        .send_with_attachment(conversation, tag, false, path)
+        .unwrap();
+    let text = client
+        .send(conversation, &format!("{tag}-after"), false)
+        .unwrap();
+    (file, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
+    let AliceAndPatel {
+        data,
+        profile: _profile,
+        server,
+        port,
+        url,
+        alice,
+        conversation,
+    } = alice_and_patel().await;
+    let files = tempfile::tempdir().unwrap();
+    drop(server);
+    alice.connect();
+    wait_offline(&alice).await;
+
+    let original = files.path().join("scan.png");
+    let tag = prefix("file");
+    let (sent, after) = file_then_text(&alice, &conversation, &original, PNG, &tag);
+    assert_eq!(sent.status, MessageStatus::Sending);
+    assert_eq!(sent.message_type, MessageType::File);
+    assert_eq!(sent.file_name.as_deref(), Some("scan.png"));
+    let local_copy = sent.local_file_path.clone().unwrap();
+    assert_eq!(std::fs::read(&local_copy).unwrap(), PNG);
+    // The user may delete the original while the message waits.
+    std::fs::remove_file(&original).unwrap();
+    assert_eq!(alice.queued(), 2);
+
+    let mut events = alice.subscribe();
+    let _server = InProcessServer::start(data.path(), port).await;
+    alice.wait_online(PATIENCE).await.unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+
+    let mut progress = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let ClientEvent::UploadProgress {
+            client_id,
+            sent: bytes,
+            total,
+        } = event
+        {
+            assert_eq!(client_id, sent.client_id);
+            progress.push((bytes, total));
+        }
+    }
+    assert_eq!(progress.last(), Some(&(PNG.len() as u64, PNG.len() as u64)));
+
+    let stored = server_messages(&url, "dr.patel", &conversation).await;
+    let ours: Vec<_> = stored
+        .iter()
+        .filter(|m| m.content.starts_with(&tag))
+        .collect();
+    assert_eq!(ours.len(), 2, "the file message once, then the text");
+    assert_eq!(ours[0].client_id, sent.client_id);
+    assert_eq!(ours[1].client_id, after.client_id);
+    let file_message = ours[0];
+    assert_eq!(file_message.message_type, MessageType::File);
+    assert_eq!(file_message.file_name.as_deref(), Some("scan.png"));
+    assert_eq!(file_message.file_size, Some(PNG.len() as u64));
+    assert_eq!(file_message.file_type.as_deref(), Some("image/png"));
+    assert_eq!(
+        std::fs::read_dir(data.path().join("files"))
+            .unwrap()
+            .count(),
+        1,
+        "one stored file"
+    );
+
+    // The acked copy keeps the local file; the sender opens it without a download.
+    let acked = alice.message(&sent.client_id).unwrap().unwrap();
+    assert!(acked.is_acked());
+    assert_eq!(acked.local_file_path.as_deref(), Some(local_copy.as_str()));
+    assert_eq!(
+        alice.attachment_path(&sent.client_id).await.unwrap(),
+        Some(local_copy.clone().into())
+    );
+
+    // The doctor gets it like any message and downloads it into the profile cache.
+    let doctor_profile = tempfile::tempdir().unwrap();
+    let doctor = login(&url, doctor_profile.path(), "dr.patel").await;
+    doctor.connect();
+    doctor.wait_online(PATIENCE).await.unwrap();
+    let history = doctor.history(&conversation, 1000, None).unwrap();
+    let received = history
+        .iter()
+        .find(|m| m.client_id == sent.client_id)
+        .unwrap();
+    assert_eq!(received.file_url, file_message.file_url);
+    let path = doctor
+        .attachment_path(&received.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(path.starts_with(doctor_profile.path()));
+    assert_eq!(path.file_name().unwrap(), "scan.png");
+    assert_eq!(std::fs::read(&path).unwrap(), PNG);
+    // A text message has no attachment.
+    assert_eq!(
+        doctor.attachment_path(&after.client_id).await.unwrap(),
+        None
+    );
+    doctor.disconnect().await;
+    alice.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_the_server_lost_is_uploaded_again() {
+    let AliceAndPatel {
+        data,
+        profile,
+        server,
+        port,
+        url,
+        alice,
+        conversation,
+    } = alice_and_patel().await;
+    drop(server);
+
+    let original = profile.path().join("notes.txt");
+    std::fs::write(&original, "blood pressure 120/80\n").unwrap();
+    let tag = prefix("lost");
+    let sent = alice
+        .send_with_attachment(&conversation, &tag, false, &original)
+        .unwrap();
+    // As if it had been uploaded before a crash and the server swept it since.
+    let session = Profile::new(profile.path())
+        .load_session()
+        .unwrap()
+        .unwrap();
+    let store = FileStore::new(profile.path().join("credentials"));
+    let cache = Cache::open_with_store(
+        &Profile::new(profile.path()).cache_path(&session),
+        &store,
+        &session.account(),
+    )
+    .unwrap()
+    .cache;
+    let gone = UploadResponse {
+        file_url: format!("/api/files/{}", "0".repeat(32)),
+        file_name: "notes.txt".into(),
+        size: 22,
+        content_type: "text/plain; charset=utf-8".into(),
+    };
+    assert!(
+        cache
+            .set_uploaded(&alice.user().id, sent.client_id.as_str(), &gone)
+            .unwrap()
+            .is_some()
+    );
+    drop(cache);
+
+    let _server = InProcessServer::start(data.path(), port).await;
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    let stored = server_messages(&url, "alice", &conversation).await;
+    let ours: Vec<_> = stored.iter().filter(|m| m.content == tag).collect();
+    assert_eq!(ours.len(), 1);
+    assert_ne!(ours[0].file_url, Some(gone.file_url));
+    assert_eq!(
+        ours[0].file_type.as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(alice.failed_count().unwrap(), 0);
+    alice.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_files_fail_cleanly_and_do_not_hold_up_the_queue() {
+    // Bound, not `_`: the server and its folders must live to the end of the test.
+    let AliceAndPatel {
+        data: _data,
+        profile,
+        server: _server,
+        url,
+        alice,
+        conversation,
+        ..
+    } = alice_and_patel().await;
+
+    // Refused at once, before anything is queued.
+    let missing =
+        alice.send_with_attachment(&conversation, "x", false, &profile.path().join("nope.pdf"));
+    assert_eq!(missing.unwrap_err().kind(), "invalid");
+    let empty = profile.path().join("empty.pdf");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(
+        alice
+            .send_with_attachment(&conversation, "x", false, &empty)
+            .is_err()
+    );
+    let huge = profile.path().join("huge.pdf");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(26 * 1024 * 1024).unwrap();
+    match alice.send_with_attachment(&conversation, "x", false, &huge) {
+        Err(clinic_client::ClientError::Server { code, .. }) => {
+            assert_eq!(code, ErrorCode::TooLarge);
+        }
+        other => panic!("expected too_large, got {other:?}"),
+    }
+    assert_eq!(alice.queued(), 0);
+
+    // An executable renamed .pdf is refused by the server: FAILED, and the next message goes.
+    let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+    elf.resize(10_000, 0);
+    let tag = prefix("refused");
+    let fake = profile.path().join("report.pdf");
+    let (bad, next) = file_then_text(&alice, &conversation, &fake, &elf, &tag);
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    let failed = alice.message(&bad.client_id).unwrap().unwrap();
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(
+        failed.error_code.as_deref(),
+        Some("unsupported_media_type"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("The server does not accept this kind of file. Not sent.")
+    );
+    assert!(alice.message(&next.client_id).unwrap().unwrap().is_acked());
+    let stored = server_messages(&url, "alice", &conversation).await;
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|m| m.content.starts_with(&tag))
+            .count(),
+        1,
+        "only the text reached the server"
+    );
+    alice.disconnect().await;
+}

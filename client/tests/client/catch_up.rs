@@ -1,0 +1,114 @@
+//! A client that was offline while its peer sent 500 messages catches up on reconnect before
+//! reporting online, with none missing and none doubled; its cache then serves the history
+//! with the server stopped. Receipts and typing travel between the two.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_client::{Client, ClientEvent};
+use clinic_protocol::MessageStatus;
+use common::*;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_client_catches_up_and_reads_history_without_a_server() {
+    let data = demo_data_dir();
+    let (alice_dir, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+
+    let alice = login(&url, alice_dir.path(), "alice").await;
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    alice.disconnect().await;
+
+    let patel = login(&url, patel_dir.path(), "dr.patel").await;
+    let conversation = patel.conversation_with("alice").unwrap();
+    assert_eq!(alice.conversation_with("dr.patel").unwrap(), conversation);
+    patel.connect();
+    patel.wait_online(PATIENCE).await.unwrap();
+    let tag = prefix("catchup");
+    let expected = numbered(&tag, 500);
+    for text in &expected {
+        patel.send(&conversation, text, false).unwrap();
+    }
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
+
+    // Online means caught up: everything is in the cache the moment it is reported.
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let history = alice.history(&conversation, 5000, None).unwrap();
+    assert_eq!(
+        local_contents(&history, &tag),
+        expected,
+        "none missing, none doubled"
+    );
+
+    // Stored messages are reported delivered; the UI's "shown" marks them read.
+    let all_at_least = |client: &Client, status: MessageStatus| {
+        let h = client.history(&conversation, 5000, None).unwrap();
+        let mine: Vec<_> = h.iter().filter(|m| m.content.starts_with(&tag)).collect();
+        mine.len() == 500 && mine.iter().all(|m| m.status >= status)
+    };
+    wait_until(&patel, "delivered receipts", || {
+        all_at_least(&patel, MessageStatus::Delivered)
+    })
+    .await;
+    let last = history
+        .iter()
+        .rev()
+        .find(|m| m.content.starts_with(&tag))
+        .unwrap();
+    alice.mark_read(last.id.as_ref().unwrap()).unwrap();
+    assert!(
+        all_at_least(&alice, MessageStatus::Read),
+        "read locally at once"
+    );
+    wait_until(&patel, "read receipts", || {
+        all_at_least(&patel, MessageStatus::Read)
+    })
+    .await;
+
+    // Typing reaches the peer and ends by itself when not refreshed.
+    patel.join(&conversation);
+    let mut events = patel.subscribe();
+    let started = tokio::time::timeout(PATIENCE, async {
+        loop {
+            alice.set_typing(&conversation, true);
+            let seen = tokio::time::timeout(Duration::from_millis(300), async {
+                loop {
+                    if let Ok(ClientEvent::Typing { typing: true, .. }) = events.recv().await {
+                        return;
+                    }
+                }
+            })
+            .await;
+            if seen.is_ok() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(started.is_ok(), "typing never arrived");
+    let stopped = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(ClientEvent::Typing { typing: false, .. }) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(stopped.is_ok(), "typing must time out");
+    assert!(patel.typists().is_empty());
+
+    // With the server gone, a fresh client on the same profile still has the history.
+    alice.disconnect().await;
+    patel.disconnect().await;
+    drop(alice);
+    server.crash();
+    let reopened = Client::open(options(alice_dir.path())).unwrap();
+    let offline = reopened.history(&conversation, 5000, None).unwrap();
+    assert_eq!(local_contents(&offline, &tag), expected);
+    assert_eq!(reopened.queued(), 0);
+}

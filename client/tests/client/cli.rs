@@ -1,0 +1,277 @@
+//! The `clinic` CLI end to end: login (bad and good password), whoami, tail following a
+//! conversation live, conversations, logout; sending a file and an emergency, the outbox, a
+//! doctor taking and resolving the emergency, and availability stored on the server; search.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_logs_in_follows_and_logs_out() {
+    let data = demo_data_dir();
+    let (profile, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+
+    assert!(!cli_login(profile.path(), &url, "alice", "wrong"));
+    let out = clinic(profile.path()).arg("whoami").output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "no session yet");
+    assert!(cli_login(profile.path(), &url, "alice", PASSWORD));
+    let out = clinic(profile.path()).arg("whoami").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("alice"));
+
+    let mut tail = clinic(profile.path())
+        .args(["tail", "--with", "dr.patel", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    // Wait for the follower to be online before the peer writes.
+    loop {
+        let line = lines.next().unwrap().unwrap();
+        if line.contains(r#""state":"online""#) {
+            break;
+        }
+    }
+    let patel = common::login(&url, patel_dir.path(), "dr.patel").await;
+    let conversation = patel.conversation_with("alice").unwrap();
+    patel.connect();
+    let tag = prefix("tail");
+    patel.send(&conversation, &tag, false).unwrap();
+    let seen = tokio::task::spawn_blocking(move || {
+        for line in lines {
+            let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            if event["type"] == "messageUpserted" && event["message"]["content"] == tag.as_str() {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(tokio::time::timeout(PATIENCE, seen).await.unwrap().unwrap());
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    patel.disconnect().await;
+
+    let out = clinic(profile.path())
+        .args(["conversations", "--json"])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["otherParty"]["username"] == "dr.patel")
+    );
+
+    assert!(
+        clinic(profile.path())
+            .arg("logout")
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        clinic(profile.path()).arg("sync").status().unwrap().code(),
+        Some(4)
+    );
+    assert!(
+        !profile
+            .path()
+            .join("credentials")
+            .read_dir()
+            .unwrap()
+            .any(|e| { e.unwrap().path().extension().is_some_and(|x| x == "token") })
+    );
+}
+
+/// Runs `clinic` on `profile` with `args`; its stdout, or a panic with its stderr.
+fn ok(profile: &std::path::Path, args: &[&str]) -> String {
+    let out = clinic(profile).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "clinic {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(profile: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(profile, args)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sends_files_and_emergencies_and_a_doctor_takes_them() {
+    let data = demo_data_dir();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (alice, patel, patel_laptop) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    assert!(cli_login(alice, &url, "alice", PASSWORD));
+    assert!(cli_login(patel, &url, "dr.patel", PASSWORD));
+    assert!(cli_login(patel_laptop, &url, "dr.patel", PASSWORD));
+
+    // Queued while offline: the file waits for its upload, the emergency in its own lane.
+    let scan = alice.join("scan.txt");
+    std::fs::write(&scan, "blood pressure 120/80\n").unwrap();
+    let tag = prefix("cli");
+    let caption = format!("{tag} the scan");
+    let queued = ok(
+        alice,
+        &[
+            "send",
+            "--with",
+            "dr.patel",
+            "--file",
+            scan.to_str().unwrap(),
+            &caption,
+        ],
+    );
+    assert!(queued.starts_with("queued "), "{queued}");
+    let help = format!("{tag} please help");
+    ok(alice, &["send", "--with", "dr.patel", "--emergency", &help]);
+    let outbox = json(alice, &["outbox", "--json"]);
+    let steps: Vec<(&str, &str, bool)> = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["state"].as_str().unwrap(),
+                i["step"].as_str().unwrap(),
+                i["isEmergency"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(steps.len(), 2, "{outbox}");
+    assert!(steps.contains(&("queued", "upload", false)), "{outbox}");
+    assert!(steps.contains(&("queued", "send", true)), "{outbox}");
+    assert!(ok(alice, &["sync"]).contains("0 failed sends"));
+    assert_eq!(json(alice, &["outbox", "--json"]), serde_json::json!([]));
+    let out = clinic(alice)
+        .args(["outbox", "retry", "no-such-send"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "retrying an unknown send fails");
+
+    // The doctor sees both, takes the emergency and resolves it.
+    ok(patel, &["sync"]);
+    let history = json(patel, &["history", "--with", "alice", "--json"]);
+    let file = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["content"] == caption.as_str())
+        .unwrap_or_else(|| panic!("no file message in {history}"));
+    assert_eq!(file["fileName"], "scan.txt");
+    let open = json(patel, &["emergencies", "--json"]);
+    let raised = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["patientName"] == "Alice Martin")
+        .unwrap_or_else(|| panic!("no open emergency in {open}"));
+    assert_eq!(raised["state"], "RAISED");
+    let id = raised["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ok(patel, &["emergency", "ack", &id]).trim(),
+        format!("{id} ACKNOWLEDGED")
+    );
+    assert_eq!(
+        ok(
+            patel,
+            &["emergency", "resolve", &id, "--note", "called her back"]
+        )
+        .trim(),
+        format!("{id} RESOLVED")
+    );
+    assert_eq!(
+        json(patel, &["emergencies", "--json"]),
+        serde_json::json!([])
+    );
+    let out = clinic(patel)
+        .args(["emergency", "resolve", &id])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "resolving twice is refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resolved"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Availability lives on the server: the doctor's other device reads what this one set.
+    assert_eq!(ok(patel, &["availability", "dnd"]).trim(), "dnd");
+    assert_eq!(ok(patel_laptop, &["availability"]).trim(), "dnd");
+    assert_eq!(
+        ok(patel_laptop, &["availability", "available"]).trim(),
+        "available"
+    );
+    assert_eq!(ok(patel, &["availability"]).trim(), "available");
+    let out = clinic(alice)
+        .args(["availability", "dnd"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "patients have no availability");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_searches_on_the_server_and_says_when_it_cannot() {
+    let data = demo_data_dir();
+    let (alice, patel) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    assert!(cli_login(alice.path(), &url, "alice", PASSWORD));
+    assert!(cli_login(patel.path(), &url, "dr.patel", PASSWORD));
+    let tag = prefix("search");
+    let text = format!("{tag} Amoxicillin-Clavulanate for Frau Müller");
+    ok(alice.path(), &["send", "--with", "dr.patel", &text]);
+    ok(alice.path(), &["sync"]);
+
+    // The doctor finds it by a prefix, an accent-free spelling and a part of a word.
+    for query in ["amoxi muller", "~clavul from:@alice", "in:@alice mull"] {
+        let page = json(patel.path(), &["search", "--json", &tag, query]);
+        let results = page["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{query}: {page}");
+        assert_eq!(results[0]["message"]["content"], text.as_str());
+    }
+    let printed = ok(patel.path(), &["search", &tag, "amox", "--with", "alice"]);
+    assert!(
+        printed.contains("alice -> dr.patel") && printed.contains("Amoxicillin"),
+        "{printed}"
+    );
+    assert_eq!(
+        ok(patel.path(), &["search", &tag, "nothing-like-this"]),
+        "no messages found\n"
+    );
+
+    // A query the parser refuses is explained before any request.
+    let out = clinic(patel.path())
+        .args(["search", "--", "-rash"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be only -words"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // With the server gone, the CLI searches what this computer holds, and says so.
+    ok(patel.path(), &["sync"]);
+    server.crash();
+    let said = ok(patel.path(), &["search", &tag, "amox"]);
+    assert!(
+        said.contains("only the messages on this computer were searched")
+            && said.contains("Amoxicillin"),
+        "{said}"
+    );
+    let page = json(patel.path(), &["search", "--json", &tag, "~clavul"]);
+    assert_eq!(page["offline"], true);
+    assert_eq!(page["results"][0]["message"]["content"], text.as_str());
+}

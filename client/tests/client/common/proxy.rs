@@ -1,0 +1,333 @@
+//! A proxy on 127.0.0.1 in front of the real server, for faults the server does not make on
+//! its own. It terminates TLS with the server's own certificate (so a paired client cannot tell
+//! it from the server) and speaks TLS to the server: it relays HTTP as bytes (stalling uploads
+//! on request: it takes the request and never reads on, until the test drops those connections)
+//! and WebSocket frame by frame (counting connections and frame types, answering chosen sends
+//! with `error internal` itself, holding the server's frames back).
+
+use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+/// Both ends of the proxy's TLS, from the server's data folder (`DATA-DIR/tls/`).
+struct Tls {
+    acceptor: TlsAcceptor,
+    client: Arc<rustls::ClientConfig>,
+}
+
+impl Tls {
+    fn of_server(data_dir: &Path) -> Self {
+        let dir = data_dir.join("tls");
+        // The in-process server writes its certificate as it starts serving: on a busy machine
+        // (the client's tests run in parallel threads) that took longer than ten seconds once.
+        let deadline = std::time::Instant::now() + super::PATIENCE;
+        while !dir.join("server.key").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let provider = clinic_server::tls::provider();
+        let chain = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+            .unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Self {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            client: Arc::new(client),
+        }
+    }
+
+    /// A TLS connection to the server, as a client that trusts the clinic CA.
+    async fn connect(
+        &self,
+        upstream: SocketAddr,
+    ) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(upstream).await.ok()?;
+        let name = ServerName::from(upstream.ip());
+        TlsConnector::from(Arc::clone(&self.client))
+            .connect(name, tcp)
+            .await
+            .ok()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Rules {
+    stall_uploads: AtomicBool,
+    /// Wakes the stalled uploads to drop their connections.
+    drop_stalled: Notify,
+    refuse_marker: Mutex<Option<String>>,
+    hold_server_frames: AtomicBool,
+    released: Notify,
+    ws_connections: AtomicUsize,
+    /// `type` of every frame a client sent, in order.
+    client_frames: Mutex<Vec<String>>,
+    uploads_stalled: AtomicUsize,
+}
+
+/// The proxy; stops with the test's runtime.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    pub addr: SocketAddr,
+    rules: Arc<Rules>,
+}
+
+/// What every relayed connection needs.
+struct Route {
+    upstream: SocketAddr,
+    tls: Tls,
+    rules: Arc<Rules>,
+}
+
+impl Proxy {
+    /// In front of the HTTPS server on `upstream` whose files are in `data_dir`; clients pair
+    /// with the proxy's URL by the same code as with the server's.
+    pub async fn start(upstream: SocketAddr, data_dir: &Path) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rules = Arc::new(Rules::default());
+        let route = Arc::new(Route {
+            upstream,
+            tls: Tls::of_server(data_dir),
+            rules: Arc::clone(&rules),
+        });
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(handle(tcp, Arc::clone(&route)));
+            }
+        });
+        let proxy = Self { addr, rules };
+        super::remember_ca(&proxy.url(), super::data_dir_ca(data_dir));
+        proxy
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// From now on every `POST /api/chat/upload` is taken and never read.
+    pub fn stall_uploads(&self) {
+        self.rules.stall_uploads.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops stalling and drops the connections of the uploads stalled so far, mid-request (the
+    /// line went down): the client has to start those uploads again.
+    pub fn drop_stalled_uploads(&self) {
+        self.rules.stall_uploads.store(false, Ordering::SeqCst);
+        self.rules.drop_stalled.notify_waiters();
+    }
+
+    pub fn uploads_stalled(&self) -> usize {
+        self.rules.uploads_stalled.load(Ordering::SeqCst)
+    }
+
+    /// Answers every `message:send` whose content contains `marker` with `error internal`
+    /// (the server never sees it).
+    pub fn refuse_sends_containing(&self, marker: &str) {
+        *self.rules.refuse_marker.lock().unwrap() = Some(marker.to_owned());
+    }
+
+    /// Lets every send through again.
+    pub fn stop_refusing(&self) {
+        *self.rules.refuse_marker.lock().unwrap() = None;
+    }
+
+    /// Holds every server-to-client WebSocket frame back until [`Proxy::release`].
+    pub fn hold_server_frames(&self) {
+        self.rules.hold_server_frames.store(true, Ordering::SeqCst);
+    }
+
+    pub fn release(&self) {
+        self.rules.hold_server_frames.store(false, Ordering::SeqCst);
+        self.rules.released.notify_waiters();
+    }
+
+    /// WebSocket connections opened through the proxy so far.
+    pub fn ws_connections(&self) -> usize {
+        self.rules.ws_connections.load(Ordering::SeqCst)
+    }
+
+    /// How many frames of this `type` clients sent so far.
+    pub fn client_frames(&self, kind: &str) -> usize {
+        self.rules
+            .client_frames
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.as_str() == kind)
+            .count()
+    }
+}
+
+async fn handle(client: TcpStream, route: Arc<Route>) {
+    let Ok(client) = route.tls.acceptor.accept(client).await else {
+        return;
+    };
+    // The request line says what this is; the bytes read to see it are replayed first.
+    let (mut read, write) = tokio::io::split(client);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while head.len() < 7 {
+        match tokio::time::timeout(Duration::from_secs(5), read.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let websocket = head.starts_with(b"GET /ws");
+    let client = tokio::io::join(std::io::Cursor::new(head).chain(read), write);
+    if websocket {
+        relay_ws(client, route).await;
+    } else {
+        relay_http(client, route).await;
+    }
+}
+
+/// Bytes both ways; an upload request (also on a kept-alive connection) is taken in and then
+/// nothing more is read from that client, so its upload never ends.
+async fn relay_http(
+    client: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    route: Arc<Route>,
+) {
+    let Some(server) = route.tls.connect(route.upstream).await else {
+        return;
+    };
+    let rules = Arc::clone(&route.rules);
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut server_read, mut server_write) = tokio::io::split(server);
+    let down = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(got) = client_read.read(&mut buf).await {
+        if got == 0 {
+            break;
+        }
+        let chunk = &buf[..got];
+        if rules.stall_uploads.load(Ordering::SeqCst)
+            && let Some(at) = find(chunk, b"POST /api/chat/upload")
+        {
+            let _ = server_write.write_all(&chunk[..at]).await;
+            let dropped = rules.drop_stalled.notified();
+            rules.uploads_stalled.fetch_add(1, Ordering::SeqCst);
+            // Keep the connection open and unread until the test drops it.
+            dropped.await;
+            down.abort();
+            return;
+        }
+        if server_write.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+    let _ = server_write.shutdown().await;
+    let _ = down.await;
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Frames both ways, applying the rules.
+async fn relay_ws(client: impl AsyncRead + AsyncWrite + Unpin, route: Arc<Route>) {
+    let Ok(client) = tokio_tungstenite::accept_async(client).await else {
+        return;
+    };
+    let Ok((server, _)) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{}/ws", route.upstream),
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(Arc::clone(
+            &route.tls.client,
+        ))),
+    )
+    .await
+    else {
+        return;
+    };
+    let rules = Arc::clone(&route.rules);
+    rules.ws_connections.fetch_add(1, Ordering::SeqCst);
+    let (mut to_client, mut from_client) = client.split();
+    let (mut to_server, mut from_server) = server.split();
+    let (answers_tx, mut answers_rx) = tokio::sync::mpsc::unbounded_channel::<Ws>();
+    let up_rules = Arc::clone(&rules);
+    let up = async move {
+        while let Some(Ok(frame)) = from_client.next().await {
+            if let Ws::Text(text) = &frame {
+                let value: serde_json::Value =
+                    serde_json::from_str(text.as_str()).unwrap_or_default();
+                let kind = value["type"].as_str().unwrap_or_default().to_owned();
+                up_rules.client_frames.lock().unwrap().push(kind.clone());
+                let marker = up_rules.refuse_marker.lock().unwrap().clone();
+                if kind == "message:send"
+                    && let Some(marker) = marker
+                    && value["content"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(&marker)
+                {
+                    let refusal = serde_json::json!({
+                        "type": "error", "code": "internal",
+                        "message": "database is locked", "clientId": value["clientId"],
+                    });
+                    let _ = answers_tx.send(Ws::text(refusal.to_string()));
+                    continue;
+                }
+            }
+            if to_server.send(frame).await.is_err() {
+                break;
+            }
+        }
+    };
+    let down = async move {
+        loop {
+            tokio::select! {
+                frame = from_server.next() => {
+                    let Some(Ok(frame)) = frame else { break };
+                    while rules.hold_server_frames.load(Ordering::SeqCst) {
+                        let released = rules.released.notified();
+                        if !rules.hold_server_frames.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        released.await;
+                    }
+                    if to_client.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+                Some(answer) = answers_rx.recv() => {
+                    if to_client.send(answer).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
+}

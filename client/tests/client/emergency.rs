@@ -1,0 +1,263 @@
+//! A patient's emergency reaches the doctor as an alert and rings; acknowledge and resolve
+//! return the server's answer and only that stops the alarm: a doctor who was beaten to it hears
+//! who took it and keeps ringing until the server's update arrives, and with the server
+//! unreachable the alarm keeps ringing and the error says so.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_client::{Client, ClientEvent};
+use clinic_protocol::{Emergency, EmergencyState};
+use common::*;
+use tokio::sync::broadcast;
+
+async fn next_emergency(
+    events: &mut broadcast::Receiver<ClientEvent>,
+    state: EmergencyState,
+) -> Emergency {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Ok(ClientEvent::EmergencyAlert { emergency, .. })
+                | Ok(ClientEvent::EmergencyUpdated { emergency })
+                    if emergency.state == state =>
+                {
+                    return emergency;
+                }
+                Err(broadcast::error::RecvError::Closed) => panic!("events closed"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn online(url: &str, profile: &std::path::Path, username: &str) -> Client {
+    let client = login(url, profile, username).await;
+    client.connect();
+    client.wait_online(PATIENCE).await.unwrap();
+    client
+}
+
+/// A demo clinic in process with two people online (the guards keep it alive).
+async fn two_online(
+    first: &str,
+    second: &str,
+) -> (
+    (
+        tempfile::TempDir,
+        tempfile::TempDir,
+        tempfile::TempDir,
+        InProcessServer,
+    ),
+    Client,
+    Client,
+) {
+    let data = demo_data_dir();
+    let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let a = online(&url, p1.path(), first).await;
+    let b = online(&url, p2.path(), second).await;
+    ((data, p1, p2, server), a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_alert_acknowledge_resolve() {
+    let (_clinic, patel, alice) = two_online("dr.patel", "alice").await;
+    let mut doctor_events = patel.subscribe();
+    let mut patient_events = alice.subscribe();
+
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "chest pain", true).unwrap();
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    assert!(
+        patel
+            .open_emergencies()
+            .unwrap()
+            .iter()
+            .any(|e| e.id == raised.id)
+    );
+
+    assert_eq!(patel.ringing(), std::slice::from_ref(&raised.id));
+    // The tray's "Open" takes the doctor where they are needed: the open emergency's
+    // conversation, ahead of any unread one.
+    assert_eq!(
+        patel.conversation_needing_attention().unwrap(),
+        Some(conversation.clone())
+    );
+
+    let taken = patel.acknowledge_emergency(&raised.id).await.unwrap();
+    assert_eq!(taken.state, EmergencyState::Acknowledged);
+    assert!(patel.ringing().is_empty(), "confirmed: quiet");
+    next_emergency(&mut doctor_events, EmergencyState::Acknowledged).await;
+    next_emergency(&mut patient_events, EmergencyState::Acknowledged).await;
+
+    let resolved = patel
+        .resolve_emergency(&raised.id, Some("called back".into()))
+        .await
+        .unwrap();
+    assert_eq!(resolved.resolution_note.as_deref(), Some("called back"));
+    next_emergency(&mut patient_events, EmergencyState::Resolved).await;
+    assert!(
+        !patel
+            .open_emergencies()
+            .unwrap()
+            .iter()
+            .any(|e| e.id == raised.id)
+    );
+}
+
+/// Waits until `client` rings for `id`.
+async fn ringing(client: &Client, id: &clinic_protocol::EmergencyId) {
+    wait_until(client, "the alarm", || client.ringing().contains(id)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_ringing() {
+    let data = demo_data_dir();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = common::proxy::Proxy::start(server.addr, data.path()).await;
+    let patel = online(&proxy.url(), dirs[0].path(), "dr.patel").await;
+    let nguyen = online(&server.url(), dirs[1].path(), "dr.nguyen").await;
+    let alice = online(&server.url(), dirs[2].path(), "alice").await;
+    let mut doctor_events = patel.subscribe();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "I fell", true).unwrap();
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    ringing(&patel, &raised.id).await;
+
+    // Dr. Nguyen takes it while news of that is still on its way to Dr. Patel's device.
+    proxy.hold_server_frames();
+    nguyen.acknowledge_emergency(&raised.id).await.unwrap();
+    let refused = patel.acknowledge_emergency(&raised.id).await.unwrap_err();
+    match &refused {
+        clinic_client::ClientError::Server { code, message, .. } => {
+            assert_eq!(*code, clinic_protocol::ErrorCode::Conflict);
+            assert_eq!(message, "Dr. Minh Nguyen already took it.");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        patel.ringing(),
+        std::slice::from_ref(&raised.id),
+        "a conflict does not silence"
+    );
+
+    // The server's own update is what stops it.
+    proxy.release();
+    wait_until(&patel, "the update to stop the alarm", || {
+        patel.ringing().is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_server_unreachable_acknowledge_fails_and_the_alarm_keeps_ringing() {
+    let data = demo_data_dir();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let patel = online(&url, dirs[0].path(), "dr.patel").await;
+    let bob = online(&url, dirs[1].path(), "bob").await;
+    let mut doctor_events = patel.subscribe();
+    let conversation = bob.conversation_with("dr.patel").unwrap();
+    bob.send(&conversation, "dizzy", true).unwrap();
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    ringing(&patel, &raised.id).await;
+
+    server.crash();
+    let error = patel.acknowledge_emergency(&raised.id).await.unwrap_err();
+    assert!(
+        matches!(error, clinic_client::ClientError::Unconfirmed(_)),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("The alarm keeps ringing"),
+        "{error}"
+    );
+    assert_eq!(patel.ringing(), std::slice::from_ref(&raised.id));
+
+    // Logging out silences this device (and forgets the token even offline).
+    let revoked = patel.logout().await.unwrap();
+    assert!(!revoked);
+    assert!(patel.ringing().is_empty());
+}
+
+/// Do-not-disturb mutes, never hides: a doctor on do-not-disturb has the open emergency (the
+/// banner and Acknowledge are there) without ringing, and can acknowledge it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_not_disturb_shows_the_emergency_without_ringing() {
+    let data = demo_data_dir();
+    let (p1, p2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let patel = online(&url, p1.path(), "dr.patel").await;
+    patel
+        .set_availability(clinic_protocol::ws::Availability::DoNotDisturb)
+        .await
+        .unwrap();
+    let alice = online(&url, p2.path(), "alice").await;
+    let mut doctor_events = patel.subscribe();
+
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "chest pain", true).unwrap();
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    assert!(
+        patel
+            .open_emergencies()
+            .unwrap()
+            .iter()
+            .any(|e| e.id == raised.id),
+        "shown on do-not-disturb"
+    );
+    assert!(patel.ringing().is_empty(), "muted on do-not-disturb");
+    let taken = patel.acknowledge_emergency(&raised.id).await.unwrap();
+    assert_eq!(taken.state, EmergencyState::Acknowledged);
+}
+
+/// A patient new to a doctor writes (here: an emergency): the doctor's list names them (with
+/// their details) instead of leaving the conversation out for want of a contact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_new_to_the_doctor_is_named_in_the_list() {
+    let (_clinic, nguyen, bob) = two_online("dr.nguyen", "bob").await;
+    let conversation = bob.conversation_with("dr.nguyen").unwrap();
+    bob.send(&conversation, "I fell and cannot get up", true)
+        .unwrap();
+    wait_until(&nguyen, "bob in the doctor's list", || {
+        nguyen.conversation_list().unwrap().iter().any(|c| {
+            c.patient_id == conversation.patient_id && c.other_party.name == "Bob Kowalski"
+        })
+    })
+    .await;
+}
+
+/// A second Emergency press joins the open emergency: one emergency (both messages), for the
+/// doctor and for the patient's own status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_press_joins_the_open_emergency() {
+    let (_clinic, patel, alice) = two_online("dr.patel", "alice").await;
+    let mut doctor_events = patel.subscribe();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "first press", true).unwrap();
+    let first = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    alice.send(&conversation, "second press", true).unwrap();
+    wait_until(&alice, "both presses sent", || {
+        alice.queued() == 0
+            && alice
+                .open_emergencies()
+                .map(|open| open.len() == 1 && open[0].id == first.id)
+                .unwrap_or(false)
+    })
+    .await;
+    let open = patel.fetch_open_emergencies().await.unwrap();
+    let alices: Vec<_> = open
+        .iter()
+        .filter(|e| e.patient_id == conversation.patient_id)
+        .collect();
+    assert_eq!(alices.len(), 1, "{open:?}");
+    assert_eq!(alices[0].id, first.id);
+}

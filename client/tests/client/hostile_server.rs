@@ -1,0 +1,252 @@
+//! Bad or hostile server frames (garbage, unknown types, missing fields, deep nesting, binary,
+//! huge) neither crash the client nor corrupt its cache; an oversized frame only costs a
+//! reconnect, and the cursor survives it.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_client::{
+    Client, ClientEvent, ConnectionState, CredentialStore, FileStore, Profile, Session,
+};
+use clinic_protocol::rest::SyncPage;
+use clinic_protocol::{
+    ClientFrame, ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, Role,
+    Seq, ServerFrame, User, UserId,
+};
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+fn me() -> User {
+    User {
+        id: UserId::from("u-alice"),
+        username: "alice".into(),
+        name: "Alice".into(),
+        role: Role::Patient,
+    }
+}
+
+fn message(n: i64, content: String) -> Message {
+    let at = chrono::DateTime::from_timestamp(1_700_000_000 + n, 0).unwrap();
+    Message {
+        id: MessageId::new(format!("m{n}")),
+        seq: Seq(n),
+        client_id: ClientId::new(format!("c{n}")),
+        patient_id: "u-alice".into(),
+        doctor_id: "u-doc".into(),
+        sender_id: "u-doc".into(),
+        content,
+        message_type: MessageType::Regular,
+        status: MessageStatus::Sent,
+        file_url: None,
+        file_name: None,
+        file_size: None,
+        file_type: None,
+        is_emergency: false,
+        resolved_at: None,
+        created_at: at,
+        updated_at: at,
+        delivered_at: None,
+        read_at: None,
+        retracted: None,
+        edited: None,
+    }
+}
+
+fn text(frame: &ServerFrame) -> Ws {
+    Ws::text(serde_json::to_string(frame).unwrap())
+}
+
+/// What the fake server saw: the `since` of each connection's `sync`, and sends.
+#[derive(Debug)]
+enum Seen {
+    Sync(Seq),
+    Send(ClientId),
+}
+
+async fn fake_server(listener: TcpListener, seen: mpsc::UnboundedSender<Seen>) {
+    let upgraded = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (seen, upgraded) = (seen.clone(), Arc::clone(&upgraded));
+        tokio::spawn(async move {
+            // The client's REST calls land here too; they are not WebSocket upgrades.
+            let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            let connection = upgraded.fetch_add(1, Ordering::SeqCst);
+            serve(ws, connection == 0, seen).await;
+        });
+    }
+}
+
+async fn serve(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    mut hostile: bool,
+    seen: mpsc::UnboundedSender<Seen>,
+) {
+    let first = ws.next().await.unwrap().unwrap();
+    let first: ClientFrame = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert!(matches!(first, ClientFrame::Authenticate { .. }));
+    ws.send(text(&ServerFrame::Authenticated {
+        user: me(),
+        online_users: vec![],
+        availability: None,
+        clinic: None,
+        lock_policy: None,
+    }))
+    .await
+    .unwrap();
+    while let Some(Ok(frame)) = ws.next().await {
+        let Ok(frame) = serde_json::from_str::<ClientFrame>(frame.to_text().unwrap_or("")) else {
+            continue;
+        };
+        match frame {
+            ClientFrame::Sync { since, .. } => {
+                seen.send(Seen::Sync(since)).unwrap();
+                if hostile {
+                    hostile = false;
+                    if send_abuse(&mut ws).await.is_err() {
+                        return;
+                    }
+                } else {
+                    let page = SyncPage {
+                        messages: vec![],
+                        emergencies: vec![],
+                        purges: Vec::new(),
+                        cursor: since,
+                        has_more: false,
+                    };
+                    ws.send(text(&ServerFrame::SyncBatch(page))).await.unwrap();
+                }
+            }
+            ClientFrame::MessageSend(new) => {
+                let client_id = new.client_id.unwrap();
+                seen.send(Seen::Send(client_id.clone())).unwrap();
+                let mut stored = message(100, new.content);
+                stored.client_id = client_id.clone();
+                stored.sender_id = "u-alice".into();
+                ws.send(text(&ServerFrame::MessageAck {
+                    client_id,
+                    message: stored,
+                }))
+                .await
+                .unwrap();
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn send_abuse(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let garbage = [
+        "not json".to_owned(),
+        "{}".to_owned(),
+        "[1,2,3]".to_owned(),
+        r#"{"type":"no:such:event","x":1}"#.to_owned(),
+        r#"{"type":"message:received"}"#.to_owned(),
+        r#"{"type":"message:received","message":{"id":5}}"#.to_owned(),
+        r#"{"type":"message:read:confirmed","patientId":"u-alice","doctorId":"u-doc","messageIds":["nope"],"readerId":"u-doc","readAt":"2026-01-01T00:00:00Z"}"#.to_owned(),
+        r#"{"type":"error","code":"brand_new_code","message":"?"}"#.to_owned(),
+        deep,
+    ];
+    for g in garbage {
+        ws.send(Ws::text(g)).await?;
+    }
+    ws.send(Ws::binary(vec![0u8; 1024])).await?;
+    ws.send(text(&ServerFrame::MessageReceived {
+        message: message(1, "hello".into()),
+    }))
+    .await?;
+    // Big but within the client's limit: stored like any other.
+    ws.send(text(&ServerFrame::MessageReceived {
+        message: message(2, "x".repeat(1 << 20)),
+    }))
+    .await?;
+    let page = SyncPage {
+        messages: vec![message(3, "synced".into())],
+        emergencies: vec![],
+        purges: Vec::new(),
+        cursor: Seq(3),
+        has_more: false,
+    };
+    ws.send(text(&ServerFrame::SyncBatch(page))).await?;
+    // Over the client's limit: the client must drop this connection, not buffer it.
+    ws.send(Ws::text(
+        "y".repeat(clinic_client::MAX_INBOUND_BYTES + 1024),
+    ))
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_cost_at_most_a_reconnect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let fake = tokio::spawn(fake_server(listener, seen_tx));
+
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session {
+        server_url: format!("http://{addr}/"),
+        user: me(),
+        credentials: "file".into(),
+    };
+    Profile::new(dir.path()).save_session(&session).unwrap();
+    FileStore::new(dir.path().join("credentials"))
+        .save(&session.account(), "token")
+        .unwrap();
+    let client = Client::open(options(dir.path())).unwrap();
+    let mut events = client.subscribe();
+    client.connect();
+
+    assert!(matches!(seen.recv().await.unwrap(), Seen::Sync(Seq(0))));
+    // The second connection resumes from the cursor the first one stored.
+    let second = tokio::time::timeout(PATIENCE, seen.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(second, Seen::Sync(Seq(3))), "got {second:?}");
+    client.wait_online(PATIENCE).await.unwrap();
+
+    let conversation = ConversationKey::new("u-alice", "u-doc");
+    let history = client.history(&conversation, 100, None).unwrap();
+    let ids: Vec<_> = history.iter().map(|m| m.id.clone().unwrap().0).collect();
+    assert_eq!(ids, ["m1", "m2", "m3"], "exactly the valid messages");
+
+    // An unknown error code reached the UI as such; the connection went offline once.
+    let mut saw_error = false;
+    let mut offline = 0;
+    while let Ok(event) = events.try_recv() {
+        match event {
+            ClientEvent::ServerError { .. } => saw_error = true,
+            ClientEvent::Connection {
+                state: ConnectionState::Offline { .. },
+                ..
+            } => offline += 1,
+            _ => {}
+        }
+    }
+    assert!(saw_error);
+    assert_eq!(offline, 1);
+
+    // And the client still works.
+    let sent = client.send(&conversation, "still here", false).unwrap();
+    let next = tokio::time::timeout(PATIENCE, seen.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(next, Seen::Send(ref c) if *c == sent.client_id));
+    client.wait_outbox_empty(PATIENCE).await.unwrap();
+    assert_eq!(client.history(&conversation, 100, None).unwrap().len(), 4);
+    client.disconnect().await;
+    fake.abort();
+}

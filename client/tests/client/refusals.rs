@@ -1,0 +1,101 @@
+//! Permanent refusals turn a send FAILED with the reason without blocking the ones behind it,
+//! and can be retried; a revoked token stops the reconnect loop with `signedOut`.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_client::{ClientError, ConnectionState, CredentialStore, FileStore, Profile};
+use clinic_protocol::MessageStatus;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_send_fails_alone_and_can_be_retried() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let patel = login(&url, profile.path(), "dr.patel").await;
+    let conversation = patel.conversation_with("alice").unwrap();
+    patel.connect();
+    patel.wait_online(PATIENCE).await.unwrap();
+
+    // Only patients raise emergencies: the server refuses this one for good.
+    let refused = patel.send(&conversation, "not allowed", true).unwrap();
+    let tag = prefix("after");
+    patel
+        .send(&conversation, &format!("{tag}-0"), false)
+        .unwrap();
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
+
+    let failed = patel.message(&refused.client_id).unwrap().unwrap();
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(
+        failed.error_code.as_deref(),
+        Some("forbidden"),
+        "{failed:?}"
+    );
+    let sentence = failed.error.as_deref().unwrap();
+    assert!(
+        sentence.starts_with("The server does not allow this message"),
+        "{sentence}"
+    );
+    assert_eq!(patel.failed_count().unwrap(), 1);
+    let stored = server_messages(&url, "alice", &conversation).await;
+    assert_eq!(
+        contents_with(stored.iter().map(|m| m.content.as_str()), &tag).len(),
+        1
+    );
+    assert!(!stored.iter().any(|m| m.content == "not allowed"));
+
+    // Retrying sends it again (same clientId) and it is refused again, still alone.
+    let retried = patel.retry(&refused.client_id).unwrap();
+    assert_eq!(retried.status, MessageStatus::Sending);
+    wait_until(&patel, "the retry to fail again", || {
+        patel.message(&refused.client_id).unwrap().unwrap().status == MessageStatus::Failed
+    })
+    .await;
+    assert_eq!(patel.queued(), 0);
+    patel.disconnect().await;
+
+    // Local validation refuses what could never be sent.
+    assert!(matches!(
+        patel.send(&conversation, "  ", false),
+        Err(ClientError::Invalid(_))
+    ));
+    let huge = "x".repeat(clinic_protocol::limits::MAX_CONTENT_BYTES + 1);
+    assert!(matches!(
+        patel.send(&conversation, &huge, false),
+        Err(ClientError::Invalid(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_signs_the_client_out() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let alice = login(&url, profile.path(), "alice").await;
+
+    let session = Profile::new(profile.path())
+        .load_session()
+        .unwrap()
+        .unwrap();
+    let token = FileStore::new(profile.path().join("credentials"))
+        .load(&session.account())
+        .unwrap()
+        .unwrap();
+    common::api(&url).with_token(token).logout().await.unwrap();
+
+    alice.connect();
+    assert!(matches!(
+        alice.wait_online(PATIENCE).await,
+        Err(ClientError::SessionExpired)
+    ));
+    assert!(matches!(alice.state(), ConnectionState::SignedOut { .. }));
+    // History and the outbox still work without a session.
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.send(&conversation, "kept for later", false).unwrap();
+    assert_eq!(alice.queued(), 1);
+}

@@ -1,0 +1,120 @@
+//! Search without the server: the same query language over this computer's encrypted cache,
+//! labelled offline, paged by `seq` like the server's, never showing a message that was not
+//! acknowledged; and online the server answers.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_client::{Client, ConnectionState};
+use common::*;
+
+fn contents(found: &clinic_client::Found) -> Vec<String> {
+    found
+        .results
+        .iter()
+        .map(|h| h.message.content.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_answers_searches_while_the_server_is_away() {
+    let BothOnline {
+        data: _data,
+        profiles: _profiles,
+        server,
+        alice,
+        patel,
+        conversation,
+    } = alice_and_patel_online().await;
+    let tag = prefix("zq");
+    let said = [
+        format!("{tag} Take Amoxicillin-clavulanate twice a day"),
+        format!("{tag} The crème helped with the rash"),
+        format!("{tag} No more fever since Tuesday"),
+    ];
+    alice.send(&conversation, &said[1], false).unwrap();
+    alice.send(&conversation, &said[2], false).unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    patel.send(&conversation, &said[0], false).unwrap();
+    for i in 0..25 {
+        patel
+            .send(&conversation, &format!("{tag} page filler {i}"), false)
+            .unwrap();
+    }
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
+    let all_arrived = |c: &Client| {
+        local_contents(&c.history(&conversation, 500, None).unwrap(), &tag).len() == 28
+    };
+    wait_until(&alice, "everything reaches alice", || all_arrived(&alice)).await;
+
+    // Online: the server answers.
+    let online = alice.search("amox", None, None).await.unwrap();
+    assert!(!online.offline);
+    assert_eq!(contents(&online), [said[0].clone()]);
+
+    server.crash();
+    poll_until("alice notices the server is gone", || {
+        matches!(alice.state(), ConnectionState::Offline { .. })
+    })
+    .await;
+    // A message written now waits in the outbox: it is not searchable until acknowledged.
+    alice
+        .send(&conversation, &format!("{tag} amoxicillin again?"), false)
+        .unwrap();
+
+    let search = |q: String| {
+        let alice = &alice;
+        async move { alice.search(&q, None, None).await.unwrap() }
+    };
+    let found = search("amox".into()).await;
+    assert!(found.offline, "labelled offline");
+    assert_eq!(
+        contents(&found),
+        [said[0].clone()],
+        "prefix, and no unsent message"
+    );
+    assert_eq!(
+        contents(&search("CREME".into()).await),
+        [said[1].clone()],
+        "case and accents"
+    );
+    assert_eq!(
+        contents(&search("~clavul".into()).await),
+        [said[0].clone()],
+        "part of a word"
+    );
+    assert_eq!(
+        contents(&search(format!("{tag} from:me -filler")).await),
+        [said[2].clone(), said[1].clone()],
+        "newest first, from me, without excluded words"
+    );
+    assert_eq!(
+        contents(&search("\"rash\" in:@dr.patel".to_owned()).await),
+        [said[1].clone()]
+    );
+    assert!(search("in:@nobody fever".into()).await.results.is_empty());
+    let bad = alice.search("~ab", None, None).await.unwrap_err();
+    assert!(bad.to_string().contains("at least 3 letters"), "{bad}");
+
+    // Pages of 20 by seq, no gaps or doubles.
+    let first = search(format!("{tag} filler")).await;
+    assert_eq!(first.results.len(), 20);
+    let cursor = first.next_cursor.clone().expect("a second page");
+    let second = alice
+        .search(&format!("{tag} filler"), Some(&conversation), Some(&cursor))
+        .await
+        .unwrap();
+    assert!(second.next_cursor.is_none());
+    let mut seen: Vec<String> = contents(&first);
+    seen.extend(contents(&second));
+    let mut expected: Vec<String> = (0..25)
+        .rev()
+        .map(|i| format!("{tag} page filler {i}"))
+        .collect();
+    assert_eq!(seen, expected);
+    expected.sort();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, expected);
+}

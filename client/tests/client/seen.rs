@@ -1,0 +1,129 @@
+//! What the user saw is what is read: a "read up to" mark for the message seen leaves the ones
+//! after it unread, on this device and on the sender's. Opening a conversation follows its
+//! typing indicators, so two people who opened it see each other type at once.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_client::{Client, ClientError, ClientEvent};
+use clinic_protocol::{ConversationKey, MessageStatus};
+use common::*;
+use std::time::Duration;
+
+/// Keeps `typist` typing until `watcher` hears it (the joins travel on their own sockets).
+async fn typing_reaches(typist: &Client, watcher: &Client, conversation: &ConversationKey) -> bool {
+    let mut events = watcher.subscribe();
+    let who = typist.user().id.clone();
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            typist.set_typing(conversation, true);
+            let heard = tokio::time::timeout(Duration::from_millis(300), async {
+                loop {
+                    if let Ok(ClientEvent::Typing {
+                        typing: true,
+                        user_id,
+                        ..
+                    }) = events.recv().await
+                        && user_id == who
+                    {
+                        return;
+                    }
+                }
+            })
+            .await;
+            if heard.is_ok() {
+                typist.set_typing(conversation, false);
+                return;
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_goes_up_to_the_message_seen_and_typing_works_both_ways_on_open() {
+    let data = demo_data_dir();
+    let (alice_dir, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let alice = login(&url, alice_dir.path(), "alice").await;
+    let patel = login(&url, patel_dir.path(), "dr.patel").await;
+    alice.connect();
+    patel.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    patel.wait_online(PATIENCE).await.unwrap();
+    let conversation = patel.conversation_with("alice").unwrap();
+
+    let tag = prefix("seen");
+    let texts = numbered(&tag, 3);
+    for text in &texts {
+        patel.send(&conversation, text, false).unwrap();
+    }
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
+    let tagged = |client: &Client| -> Vec<clinic_client::LocalMessage> {
+        client
+            .history(&conversation, 500, None)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.content.starts_with(&tag))
+            .collect()
+    };
+    wait_until(&alice, "the three messages delivered", || {
+        let mine = tagged(&patel);
+        mine.len() == 3 && mine.iter().all(|m| m.status >= MessageStatus::Delivered)
+    })
+    .await;
+
+    // Alice saw the second (the third is below the fold): one mark, up to the second.
+    let received = tagged(&alice);
+    let second = received[1].id.clone().unwrap();
+    let changed = alice.mark_seen(&conversation, &second).unwrap();
+    assert!(changed >= 2, "{changed} marked read");
+    let statuses = |client: &Client| -> Vec<MessageStatus> {
+        tagged(client).iter().map(|m| m.status).collect()
+    };
+    assert_eq!(
+        statuses(&alice),
+        [
+            MessageStatus::Read,
+            MessageStatus::Read,
+            MessageStatus::Delivered
+        ],
+        "read locally up to the message seen"
+    );
+    wait_until(&patel, "read receipts for the two seen", || {
+        statuses(&patel)[..2] == [MessageStatus::Read, MessageStatus::Read]
+    })
+    .await;
+    assert_eq!(
+        statuses(&patel)[2],
+        MessageStatus::Delivered,
+        "the message not seen is not read"
+    );
+    // Seeing it again sends nothing; a message named under another conversation is refused.
+    assert_eq!(alice.mark_seen(&conversation, &second).unwrap(), 0);
+    let other = alice.conversation_with("dr.nguyen").unwrap();
+    assert!(matches!(
+        alice.mark_seen(&other, &second),
+        Err(ClientError::NotFound(_))
+    ));
+
+    // Both open the conversation: each sees the other typing, without typing first.
+    alice.view(Some(&conversation));
+    patel.view(Some(&conversation));
+    assert!(
+        typing_reaches(&patel, &alice, &conversation).await,
+        "the doctor's typing never reached the patient who only opened the chat"
+    );
+    assert!(
+        typing_reaches(&alice, &patel, &conversation).await,
+        "the patient's typing never reached the doctor"
+    );
+    // Switching to another conversation stops following this one.
+    alice.view(Some(&other));
+    alice.view(None);
+    alice.disconnect().await;
+    patel.disconnect().await;
+}

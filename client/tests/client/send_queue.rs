@@ -1,0 +1,256 @@
+//! The send queue against the real server, through a proxy that makes the faults: an upload the
+//! server never takes in holds back neither an emergency nor another conversation (and starts
+//! again when its connection drops); a send the server always refuses is retried on the same
+//! socket, then parked with its reason while later sends go through, without reconnecting; a
+//! refused emergency is tried until it is taken.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_client::{Client, ClientEvent};
+use clinic_protocol::{ConversationKey, MessageStatus};
+use common::proxy::Proxy;
+use common::*;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+async fn online(url: &str, profile: &std::path::Path, username: &str) -> Client {
+    let client = login(url, profile, username).await;
+    client.connect();
+    client.wait_online(PATIENCE).await.unwrap();
+    client
+}
+
+/// Waits for an alert whose message says `text`; returns when it came.
+async fn alert_with(events: &mut broadcast::Receiver<ClientEvent>, text: &str) -> Instant {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Ok(ClientEvent::EmergencyAlert { message, .. }) if message.content == text => {
+                    return Instant::now();
+                }
+                Err(broadcast::error::RecvError::Closed) => panic!("events closed"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn status(client: &Client, message: &clinic_client::LocalMessage) -> MessageStatus {
+    client.message(&message.client_id).unwrap().unwrap().status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_and_other_conversations_never_wait_for_a_stalled_upload() {
+    let data = demo_data_dir();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
+    let patel = online(&server.url(), dirs[0].path(), "dr.patel").await;
+    let nguyen = online(&server.url(), dirs[1].path(), "dr.nguyen").await;
+    let (mut to_patel, mut to_nguyen) = (patel.subscribe(), nguyen.subscribe());
+    let alice = online(&proxy.url(), dirs[2].path(), "alice").await;
+    let with_patel = alice.conversation_with("dr.patel").unwrap();
+    let with_nguyen = alice.conversation_with("dr.nguyen").unwrap();
+
+    // A scan on a slow home line: the server side takes the request and never reads it.
+    proxy.stall_uploads();
+    let scan = dirs[2].path().join("scan.txt");
+    std::fs::write(&scan, "x".repeat(4 * 1024 * 1024)).unwrap();
+    let tag = prefix("stall");
+    let file = alice
+        .send_with_attachment(&with_patel, &format!("{tag} scan"), false, &scan)
+        .unwrap();
+    let behind = alice
+        .send(&with_patel, &format!("{tag} after the scan"), false)
+        .unwrap();
+    poll_until("the upload to start", || proxy.uploads_stalled() > 0).await;
+
+    // The emergency goes at once, to every online doctor.
+    let help = format!("{tag} help, I cannot breathe");
+    let pressed = Instant::now();
+    alice.send(&with_patel, &help, true).unwrap();
+    let reached = [
+        alert_with(&mut to_patel, &help).await,
+        alert_with(&mut to_nguyen, &help).await,
+    ];
+    for at in reached {
+        let took = at - pressed;
+        assert!(took < Duration::from_secs(2), "the alert took {took:?}");
+    }
+
+    // Another conversation is delivered while the first is stuck.
+    let other = alice
+        .send(&with_nguyen, &format!("{tag} another conversation"), false)
+        .unwrap();
+    wait_until(&alice, "the other conversation's message", || {
+        status(&alice, &other) >= MessageStatus::Sent
+    })
+    .await;
+
+    // The stuck conversation keeps its order: nothing of it reached the server yet.
+    assert_eq!(status(&alice, &file), MessageStatus::Sending);
+    assert_eq!(status(&alice, &behind), MessageStatus::Sending);
+    let stored = server_messages(&server.url(), "alice", &with_patel).await;
+    let ours: Vec<&str> = stored
+        .iter()
+        .map(|m| m.content.as_str())
+        .filter(|c| c.starts_with(&tag))
+        .collect();
+    assert_eq!(ours, [help.as_str()]);
+    let outbox = alice.outbox().unwrap();
+    let steps: Vec<(&str, &str)> = outbox.iter().map(|i| (i.state, i.step)).collect();
+    assert_eq!(steps, [("queued", "upload"), ("queued", "send")]);
+    assert_eq!(proxy.ws_connections(), 1, "no reconnect");
+    let stored = server_messages(&server.url(), "alice", &with_nguyen).await;
+    assert!(stored.iter().any(|m| m.client_id == other.client_id));
+
+    // The line drops mid-upload: the upload starts again, then its conversation goes on in order.
+    proxy.drop_stalled_uploads();
+    wait_until(&alice, "the scan and the message behind it", || {
+        status(&alice, &behind) >= MessageStatus::Sent
+    })
+    .await;
+    assert!(status(&alice, &file) >= MessageStatus::Sent);
+    let stored = server_messages(&server.url(), "alice", &with_patel).await;
+    let ours: Vec<&str> = stored
+        .iter()
+        .map(|m| m.content.as_str())
+        .filter(|c| c.starts_with(&tag))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            help.as_str(),
+            &format!("{tag} scan"),
+            &format!("{tag} after the scan")
+        ]
+    );
+    assert!(
+        stored
+            .iter()
+            .any(|m| m.client_id == file.client_id && m.file_url.is_some())
+    );
+    assert!(alice.outbox().unwrap().is_empty());
+    alice.disconnect().await;
+    patel.disconnect().await;
+    nguyen.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_the_server_always_refuses_is_parked_without_a_reconnect() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
+    proxy.refuse_sends_containing("REFUSE-ME");
+    let started = Instant::now();
+    let alice = online(&proxy.url(), profile.path(), "alice").await;
+    let with_patel = alice.conversation_with("dr.patel").unwrap();
+    let with_nguyen: ConversationKey = alice.conversation_with("dr.nguyen").unwrap();
+
+    let tag = prefix("refused");
+    let refused = alice
+        .send(&with_patel, &format!("{tag} REFUSE-ME"), false)
+        .unwrap();
+    let after = alice
+        .send(&with_patel, &format!("{tag} after"), false)
+        .unwrap();
+    let elsewhere = alice
+        .send(&with_nguyen, &format!("{tag} elsewhere"), false)
+        .unwrap();
+
+    // Another conversation does not wait for the retries.
+    wait_until(&alice, "the other conversation", || {
+        status(&alice, &elsewhere) >= MessageStatus::Sent
+    })
+    .await;
+    assert_eq!(
+        status(&alice, &refused),
+        MessageStatus::Sending,
+        "still being retried"
+    );
+
+    wait_until(&alice, "the refused send to be parked", || {
+        status(&alice, &refused) == MessageStatus::Failed
+    })
+    .await;
+    wait_until(&alice, "the send behind it", || {
+        status(&alice, &after) >= MessageStatus::Sent
+    })
+    .await;
+    let parked = alice.message(&refused.client_id).unwrap().unwrap();
+    assert_eq!(parked.error_code.as_deref(), Some("internal"));
+    assert_eq!(
+        parked.error.as_deref(),
+        Some("The server could not store the message. Tried 5 times; press Retry to try again.")
+    );
+    assert_eq!(proxy.client_frames("message:send") - 2, 5, "five attempts");
+    let outbox = alice.outbox().unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(
+        (
+            outbox[0].state,
+            outbox[0].attempts,
+            outbox[0].error_code.as_deref()
+        ),
+        ("failed", 5, Some("internal"))
+    );
+
+    // Over ten seconds, the refusals cost no reconnect.
+    let ten = Duration::from_secs(10);
+    if let Some(left) = ten.checked_sub(started.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+    assert!(
+        proxy.ws_connections() < 5,
+        "{} connections",
+        proxy.ws_connections()
+    );
+    assert_eq!(proxy.ws_connections(), 1);
+
+    // Retry starts over (same clientId) and is parked again; Discard drops it for good.
+    alice.retry(&refused.client_id).unwrap();
+    assert_eq!(status(&alice, &refused), MessageStatus::Sending);
+    wait_until(&alice, "the retry to be parked again", || {
+        status(&alice, &refused) == MessageStatus::Failed
+    })
+    .await;
+    let mut events = alice.subscribe();
+    alice.discard(&refused.client_id).unwrap();
+    assert!(alice.message(&refused.client_id).unwrap().is_none());
+    assert!(alice.outbox().unwrap().is_empty());
+    // Among the events the discard sent (a queued-count change may come first), the UI is told.
+    let told = std::iter::from_fn(|| events.try_recv().ok()).any(|e| {
+        matches!(e, ClientEvent::MessageDiscarded { client_id, .. } if client_id == refused.client_id)
+    });
+    assert!(told, "MessageDiscarded was sent");
+    assert!(
+        alice.discard(&after.client_id).is_err(),
+        "only a failed send"
+    );
+    let stored = server_messages(&server.url(), "alice", &with_patel).await;
+    assert!(!stored.iter().any(|m| m.content.contains("REFUSE-ME")));
+
+    // An emergency is never parked: refused past the five attempts, it is still being tried,
+    // and goes through once the server takes it.
+    let sends_before = proxy.client_frames("message:send");
+    let help = alice
+        .send(&with_patel, &format!("{tag} REFUSE-ME help"), true)
+        .unwrap();
+    poll_until("more refusals than a message gets", || {
+        proxy.client_frames("message:send") - sends_before > 6
+    })
+    .await;
+    assert_eq!(status(&alice, &help), MessageStatus::Sending, "not parked");
+    proxy.stop_refusing();
+    wait_until(&alice, "the emergency to go through", || {
+        status(&alice, &help) >= MessageStatus::Sent
+    })
+    .await;
+    assert_eq!(proxy.ws_connections(), 1);
+    alice.disconnect().await;
+}

@@ -1,0 +1,286 @@
+//! Findings 4 and 8 of the abuse review, against the real binary: the README's backup and
+//! restore, end to end (back up while serving, crash, restore, serve); a damaged database is
+//! refused with a sentence that says what to do; a log that lost acknowledged commits is
+//! reported; a folder without a database is not silently served as a new empty clinic.
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_protocol::Role;
+use common::{Account, Binary, PNG, accounts, run_cli, send_frame};
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Sends `count` messages over one socket and waits for every ack; returns the last seq. Acks
+/// carry the message, so they are read every [`WINDOW`] sends: a client that never reads what
+/// the server writes is rightly closed as too slow (1013) once its queue is over budget.
+async fn send_many(
+    server: &Binary,
+    pat: &Account,
+    doc: &Account,
+    tag: &str,
+    count: usize,
+    size: usize,
+) -> i64 {
+    const WINDOW: usize = 50;
+    let mut ws = server.ws(&pat.token).await;
+    let padding = "x".repeat(size);
+    let mut last = 0;
+    for start in (0..count).step_by(WINDOW) {
+        let end = (start + WINDOW).min(count);
+        for i in start..end {
+            ws.send(send_frame(
+                &format!("{tag}-{i}"),
+                pat,
+                doc,
+                &format!("{tag} {i} {padding}"),
+            ))
+            .await;
+        }
+        for _ in start..end {
+            last = ws.expect("message:ack").await["message"]["seq"]
+                .as_i64()
+                .unwrap();
+        }
+    }
+    last
+}
+
+/// Every message of the conversation, by content prefix.
+async fn history(server: &Binary, doc: &Account, pat: &Account) -> Vec<String> {
+    let mut contents = Vec::new();
+    let mut since = 0;
+    loop {
+        let (_, page) = server
+            .get(&doc.token, &format!("/api/sync?since={since}&limit=500"))
+            .await;
+        for m in page["messages"].as_array().unwrap() {
+            if m["patientId"] == pat.id() {
+                let content = m["content"].as_str().unwrap();
+                contents.push(content.split(' ').take(2).collect::<Vec<_>>().join(" "));
+            }
+        }
+        since = page["cursor"].as_i64().unwrap();
+        if page["hasMore"] == false {
+            return contents;
+        }
+    }
+}
+
+fn wal(dir: &Path) -> std::path::PathBuf {
+    dir.join("clinic.db-wal")
+}
+
+#[tokio::test]
+async fn backup_crash_restore_serve_as_the_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    let server = Binary::start(dir.path(), &[]);
+    let pat = server.login("pat").await;
+    let doc = server.login("doc").await;
+    send_many(&server, &pat, &doc, "before", 50, 100).await;
+    let (status, uploaded) = server
+        .upload(&pat, &pat, &doc, "scan.png", PNG.to_vec())
+        .await;
+    assert_eq!(status, 201, "{uploaded}");
+    let file_url = uploaded["fileUrl"].as_str().unwrap().to_owned();
+    let message = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "before scan",
+                         "fileUrl": file_url, "clientId": "scan"});
+    let (status, _) = server.post(&pat.token, "/api/chat/messages", message).await;
+    assert_eq!(status, 201);
+
+    // The README: a backup while the server serves.
+    let backup = vault.path().join("clinic-backup.db");
+    let out = run_cli(dir.path(), &["backup", "--to", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Work goes on after the backup (enough for the log to start over at least once), then
+    // the machine crashes: the log beside the database belongs to the lost database.
+    send_many(&server, &pat, &doc, "after", 1500, 8 * 1024).await;
+    server.kill();
+    assert!(std::fs::metadata(wal(dir.path())).unwrap().len() > 0);
+
+    // The old README way, on a copy of the folder: the backup copied over `clinic.db`, the
+    // crash's log left beside it. SQLite replays that log onto the copy; the server used to
+    // serve the result (and fail every write); now it refuses to, saying what to do.
+    {
+        let copy = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+            }
+        }
+        std::fs::copy(&backup, copy.path().join("clinic.db")).unwrap();
+        let out = run_cli(copy.path(), &["serve", "--listen", "127.0.0.1:0"]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("is damaged"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("restore"), "{}", stderr(&out));
+    }
+
+    // Restoring refuses while a server holds the folder.
+    let busy = Binary::start(dir.path(), &[]);
+    let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("stop it first"), "{}", stderr(&out));
+    busy.kill();
+
+    let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("restored"), "{said}");
+    assert!(
+        said.contains("before-restore-"),
+        "the old database is kept: {said}"
+    );
+
+    // And serve: the backup's history is there, the later one is not, and writes work.
+    let server = Binary::start(dir.path(), &[]);
+    let pat = server.login("pat").await;
+    let doc = server.login("doc").await;
+    let contents = history(&server, &doc, &pat).await;
+    assert_eq!(
+        contents.iter().filter(|c| c.starts_with("before ")).count(),
+        51,
+        "{contents:?}"
+    );
+    assert!(!contents.iter().any(|c| c.starts_with("after ")));
+    send_many(&server, &pat, &doc, "restored", 5, 10).await;
+    let sos = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "help",
+                     "isEmergency": true});
+    let (status, _) = server.post(&pat.token, "/api/chat/messages", sos).await;
+    assert_eq!(status, 201, "an emergency can be written after the restore");
+    let file = server
+        .http
+        .get(server.url(&file_url))
+        .bearer_auth(&doc.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.bytes().await.unwrap().as_ref(), PNG);
+    let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let log = server.kill();
+    assert!(
+        !log.contains("behind"),
+        "the restored database is where its marker says: {log}"
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_database_is_refused_with_a_clear_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    let server = Binary::start(dir.path(), &[]);
+    let pat = server.login("pat").await;
+    let doc = server.login("doc").await;
+    send_many(&server, &pat, &doc, "m", 200, 500).await;
+    // A clean stop copies the log into the database.
+    server.stop();
+    let db = dir.path().join("clinic.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    assert!(bytes.len() > 6 * page, "a few pages: {}", bytes.len());
+    // Pages 3 to 5 scribbled over, as a failing disk or a careless copy would.
+    for byte in &mut bytes[2 * page..5 * page] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&db, bytes).unwrap();
+
+    let out = run_cli(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success(), "a damaged database is not served");
+    let said = stderr(&out);
+    assert!(said.contains("is damaged"), "{said}");
+    assert!(said.contains("restore"), "{said}");
+}
+
+#[tokio::test]
+async fn acknowledged_messages_missing_after_a_damaged_log_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    let server = Binary::start(dir.path(), &[]);
+    let pat = server.login("pat").await;
+    let doc = server.login("doc").await;
+    let last = send_many(&server, &pat, &doc, "m", 40, 100).await;
+    // The marker follows the commits closely (it is written off the commit path).
+    let marker = dir.path().join("clinic.seq");
+    tokio::time::timeout(common::WAIT, async {
+        while std::fs::read_to_string(&marker)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .is_none_or(|seq| seq < last)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    server.kill();
+
+    // Half the log lost: SQLite opens what is left without a word.
+    let log_len = std::fs::metadata(wal(dir.path())).unwrap().len();
+    let frame = 4096 + 24;
+    let frames = (log_len - 32) / frame;
+    assert!(frames > 4, "{frames} frames");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(wal(dir.path()))
+        .unwrap();
+    file.set_len(32 + frames / 2 * frame).unwrap();
+    drop(file);
+
+    let server = Binary::start(dir.path(), &[]);
+    let doc = server.login("doc").await;
+    let kept = history(&server, &doc, &pat).await.len();
+    assert!(kept < 40, "the test lost nothing ({kept} kept)");
+    let log = server.kill();
+    assert!(
+        log.contains("the database is behind its last committed change"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_folder_without_a_database_is_not_a_new_empty_clinic() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--init"), "{}", stderr(&out));
+    assert!(
+        !dir.path().join("clinic.db").exists(),
+        "nothing was created"
+    );
+
+    // An empty database file is no database either (a failed copy, a full disk).
+    std::fs::write(dir.path().join("clinic.db"), b"").unwrap();
+    let out = run_cli(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("holds no clinic database"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_cli(dir.path(), &["serve", "--demo", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success(), "not even to seed the demo");
+
+    // Told to, it starts one.
+    let server = Binary::start(dir.path(), &["--init"]);
+    let health = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    server.kill();
+    // From then on the folder has its database.
+    let server = Binary::start(dir.path(), &[]);
+    server.kill();
+}

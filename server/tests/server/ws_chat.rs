@@ -1,0 +1,234 @@
+//! WebSocket chat through the real server: sends, acks, broadcast to both participants and their
+//! other devices, typing, receipts, presence, pipelining, idempotent clientId, catch-up.
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use common::{Ws, clinic, key, send_frame};
+use serde_json::json;
+
+#[tokio::test]
+async fn send_ack_and_broadcast_to_both_participants_and_other_devices() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc1, _) = Ws::connect(&server, &c.doc1.token).await;
+    let (mut pat1_phone, _) = Ws::connect(&server, &c.pat1.token).await;
+    let (mut pat1_pc, _) = Ws::connect(&server, &c.pat1.token).await;
+    let (mut doc2, _) = Ws::connect(&server, &c.doc2.token).await;
+
+    pat1_phone
+        .send(send_frame("c-1", &c.pat1, &c.doc1, "hello doctor"))
+        .await;
+    let ack = pat1_phone.expect("message:ack").await;
+    assert_eq!(ack["clientId"], "c-1");
+    let message = &ack["message"];
+    assert_eq!(message["content"], "hello doctor");
+    assert_eq!(message["status"], "SENT");
+    assert_eq!(message["senderId"], c.pat1.id());
+    assert!(message["seq"].as_i64().unwrap() > 0);
+
+    let received = doc1.expect("message:received").await;
+    assert_eq!(received["message"]["id"], message["id"]);
+    let other_device = pat1_pc.expect("message:received").await;
+    assert_eq!(other_device["message"]["id"], message["id"]);
+    let note = doc1.expect("notification").await;
+    assert_eq!(note["notification"]["kind"], "NEW_MESSAGE");
+
+    // doc2 is no participant: a message to doc2 arrives, and nothing of the first one before it.
+    pat1_phone
+        .send(send_frame("c-2", &c.pat1, &c.doc2, "second opinion?"))
+        .await;
+    let (frame, skipped) = doc2.expect_skipping("message:received").await;
+    assert_eq!(frame["message"]["content"], "second opinion?");
+    assert!(
+        skipped.iter().all(|t| t != "message:received"),
+        "{skipped:?}"
+    );
+}
+
+#[tokio::test]
+async fn replayed_client_id_gets_the_same_ack_and_no_second_message() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+    pat.send(send_frame("same", &c.pat1, &c.doc1, "once")).await;
+    let first = pat.expect("message:ack").await;
+    pat.send(send_frame("same", &c.pat1, &c.doc1, "once")).await;
+    let second = pat.expect("message:ack").await;
+    assert_eq!(first["message"]["id"], second["message"]["id"]);
+    assert_eq!(first["message"]["seq"], second["message"]["seq"]);
+    // Over REST too, the same clientId is the same message.
+    let (status, body) = server
+        .post(&c.pat1.token, "/api/chat/messages", json!({"clientId": "same", "patientId": c.pat1.id(), "doctorId": c.doc1.id(), "content": "once"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], first["message"]["id"]);
+    let path = format!(
+        "/api/chat/messages?patientId={}&doctorId={}",
+        c.pat1.id(),
+        c.doc1.id()
+    );
+    let (_, history) = server.get(&c.doc1.token, &path).await;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn pipelined_sends_are_acked_in_order_with_increasing_seqs() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+    for i in 0..100 {
+        pat.send(send_frame(
+            &format!("p-{i}"),
+            &c.pat1,
+            &c.doc1,
+            &format!("m{i}"),
+        ))
+        .await;
+    }
+    let mut last = 0;
+    for i in 0..100 {
+        let ack = pat.expect("message:ack").await;
+        assert_eq!(ack["clientId"], format!("p-{i}"));
+        let seq = ack["message"]["seq"].as_i64().unwrap();
+        assert!(seq > last, "seq {seq} after {last}");
+        last = seq;
+    }
+}
+
+#[tokio::test]
+async fn typing_receipts_and_presence() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
+    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+    pat.send(send_frame("c-1", &c.pat1, &c.doc1, "are you there?"))
+        .await;
+    let sent = pat.expect("message:ack").await["message"].clone();
+    doc.expect("message:received").await;
+
+    // Typing reaches the other participant once they joined the chat.
+    let mut join = key(&c.pat1, &c.doc1);
+    join["type"] = json!("join:chat");
+    doc.send(join.clone()).await;
+    doc.expect("chat:joined").await;
+    pat.send(join).await;
+    pat.expect("chat:joined").await;
+    let mut typing = key(&c.pat1, &c.doc1);
+    typing["type"] = json!("typing:start");
+    pat.send(typing.clone()).await;
+    let started = doc.expect("typing:started").await;
+    assert_eq!(started["userId"], c.pat1.id());
+    typing["type"] = json!("typing:stop");
+    pat.send(typing).await;
+    doc.expect("typing:stopped").await;
+
+    // After leave:chat the doctor no longer sees typing; the next thing to arrive is a message.
+    let mut leave = key(&c.pat1, &c.doc1);
+    leave["type"] = json!("leave:chat");
+    doc.send(leave).await;
+    doc.expect("chat:left").await;
+    let mut typing = key(&c.pat1, &c.doc1);
+    typing["type"] = json!("typing:start");
+    pat.send(typing).await;
+    pat.send(send_frame("c-2", &c.pat1, &c.doc1, "still there?"))
+        .await;
+    let (_, skipped) = doc.expect_skipping("message:received").await;
+    assert!(
+        !skipped.iter().any(|t| t.starts_with("typing")),
+        "{skipped:?}"
+    );
+
+    // Availability is the doctors' business.
+    doc.send(json!({"type": "presence:set", "availability": "DO_NOT_DISTURB"}))
+        .await;
+    pat.send(json!({"type": "presence:set", "availability": "DO_NOT_DISTURB"}))
+        .await;
+    assert_eq!(pat.expect("error").await["code"], "forbidden");
+
+    // Delivered, then read: both sides are told.
+    doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
+        .await;
+    let delivered = pat.expect("message:delivered:confirmed").await;
+    assert_eq!(delivered["messageIds"], json!([sent["id"]]));
+    doc.send(json!({"type": "message:read", "messageId": sent["id"], "patientId": c.pat1.id(), "doctorId": c.doc1.id()})).await;
+    let read = pat.expect("message:read:confirmed").await;
+    assert_eq!(read["readerId"], c.doc1.id());
+    doc.expect("message:read:confirmed").await;
+
+    // Presence: the patient goes offline and comes back; the doctor who shares a conversation
+    // is told, and sees the patient in `onlineUsers` on a new socket.
+    drop(pat);
+    let offline = doc.expect("user:offline").await;
+    assert_eq!(offline["userId"], c.pat1.id());
+    let (_pat_again, auth) = Ws::connect(&server, &c.pat1.token).await;
+    assert_eq!(auth["user"]["id"], c.pat1.id());
+    assert_eq!(auth["onlineUsers"], json!([c.doc1.id()]));
+    let online = doc.expect("user:online").await;
+    assert_eq!(online["userId"], c.pat1.id());
+}
+
+#[tokio::test]
+async fn sync_after_reconnect_returns_everything_since_the_cursor() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+    for i in 0..250 {
+        pat.send(send_frame(
+            &format!("s-{i}"),
+            &c.pat1,
+            &c.doc1,
+            &format!("m{i}"),
+        ))
+        .await;
+    }
+    for _ in 0..250 {
+        pat.expect("message:ack").await;
+    }
+    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
+    // One page per request, asked for again from its cursor while it says there is more.
+    let mut ids = std::collections::HashSet::new();
+    let mut cursor = 0;
+    let mut pages = 0;
+    loop {
+        doc.send(json!({"type": "sync", "since": cursor, "limit": 100}))
+            .await;
+        let batch = doc.expect("sync:batch").await;
+        pages += 1;
+        for m in batch["messages"].as_array().unwrap() {
+            ids.insert(m["id"].as_str().unwrap().to_owned());
+        }
+        cursor = batch["cursor"].as_i64().unwrap().max(cursor);
+        if !batch["hasMore"].as_bool().unwrap() {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), 250);
+    assert_eq!(pages, 3);
+
+    // Later changes only: one more message and a receipt.
+    pat.send(send_frame("late", &c.pat1, &c.doc1, "one more"))
+        .await;
+    let late = pat.expect("message:ack").await["message"].clone();
+    doc.send(json!({"type": "sync", "since": cursor})).await;
+    let batch = doc.expect("sync:batch").await;
+    let messages = batch["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["id"], late["id"]);
+    assert_eq!(batch["hasMore"], false);
+}
+
+#[tokio::test]
+async fn a_first_message_makes_the_two_see_each_others_presence() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc, auth) = Ws::connect(&server, &c.doc2.token).await;
+    assert_eq!(auth["onlineUsers"], json!([]));
+    let (mut pat, _) = Ws::connect(&server, &c.pat2.token).await;
+    pat.send(send_frame("first", &c.pat2, &c.doc2, "hello, new doctor"))
+        .await;
+    assert_eq!(pat.expect("user:online").await["userId"], c.doc2.id());
+    assert_eq!(doc.expect("user:online").await["userId"], c.pat2.id());
+    drop(pat);
+    assert_eq!(doc.expect("user:offline").await["userId"], c.pat2.id());
+}

@@ -35,3 +35,4 @@ mod search_offline;
 mod seen;
 mod send_queue;
 mod server_crash;
+mod unsend;

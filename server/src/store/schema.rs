@@ -323,6 +323,7 @@ const MIGRATIONS: &[&str] = &[
             VALUES ('delete', old.seq, old.content, old.file_name);
         INSERT INTO messages_parts (messages_parts, rowid, content, file_name)
             VALUES ('delete', old.seq, old.content, old.file_name);
+    END;
     ",
     // v11: the audit log (see src/audit). Append-only: the triggers refuse changes and removals;
     // AUTOINCREMENT keeps the highest id ever given out, so a log cut short is found too. The

@@ -16,12 +16,14 @@
 mod common;
 
 mod abuse_bodies;
+mod abuse_care;
 mod abuse_emergencies;
 mod abuse_frames;
 mod abuse_logins;
 mod abuse_private_files;
 mod abuse_storage;
 mod abuse_uploads;
+mod audit;
 mod auth;
 mod availability;
 mod care;
@@ -36,6 +38,7 @@ mod emergency_history;
 mod emergency_received;
 mod fuzz_corpus;
 mod logs;
+mod records_unsend;
 mod rest;
 mod retention;
 mod search;

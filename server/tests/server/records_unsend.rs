@@ -4,7 +4,7 @@
 //! with its status, its sentence, and nothing written.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Account, Clinic, PNG, TestServer, Ws, clinic, split};
 use serde_json::{Value, json};

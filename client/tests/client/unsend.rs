@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use clinic_client::cache::key_account;
 use clinic_client::record::ChangeKind;

@@ -5,7 +5,7 @@
 //! writes nothing.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use clinic_protocol::Role;
 use common::{TestServer, clinic};

@@ -4,7 +4,7 @@
 //! the `clinic-server audit` commands with their refusals.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{TestServer, Ws, clinic, key, send_frame};
 use rusqlite::Connection;
@@ -156,7 +156,92 @@ async fn every_route_and_frame_on_patient_data_writes_its_row() {
     let (p1, d1) = (c.pat1.id().to_owned(), c.doc1.id().to_owned());
     let history = format!("/api/chat/messages?patientId={p1}&doctorId={d1}");
     let send = json!({"patientId": p1, "doctorId": d1, "content": "hello"});
+    // Messages to edit, retract and unsend.
+    let mut ids = Vec::new();
+    for (who, client_id) in [
+        (&c.doc1, "e1"),
+        (&c.doc1, "r1"),
+        (&c.pat1, "u1"),
+        (&c.doc1, "r2"),
+    ] {
+        let body = json!({"clientId": client_id, "patientId": p1, "doctorId": d1,
+                          "content": format!("to change {client_id}")});
+        let (status, message) = server.post(&who.token, "/api/chat/messages", body).await;
+        assert_eq!(status, 201, "{message}");
+        ids.push(message["id"].as_str().unwrap().to_owned());
+    }
+    let (to_edit, to_retract, to_unsend, to_retract_ws) = (
+        ids[0].clone(),
+        ids[1].clone(),
+        ids[2].clone(),
+        ids[3].clone(),
+    );
+    let edit = json!({"content": "changed", "baseVersion": 1});
     let cases = vec![
+        Case {
+            name: "edit",
+            call: Call::Post(
+                "doc1",
+                format!("/api/chat/messages/{to_edit}/edit"),
+                edit.clone(),
+            ),
+            actor: "doc1",
+            action: "MESSAGE_EDIT",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "edit of someone else's message",
+            call: Call::Post("pat1", format!("/api/chat/messages/{to_edit}/edit"), edit),
+            actor: "pat1",
+            action: "MESSAGE_EDIT",
+            outcome: "DENIED",
+            patient: None,
+        },
+        Case {
+            name: "versions",
+            call: Call::Get("pat1", format!("/api/chat/messages/{to_edit}/versions")),
+            actor: "pat1",
+            action: "VERSIONS_READ",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "retract",
+            call: Call::Post(
+                "doc1",
+                format!("/api/chat/messages/{to_retract}/retract"),
+                json!({"reason": "wrong patient", "misdirected": true}),
+            ),
+            actor: "doc1",
+            action: "MESSAGE_RETRACT",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "unsend",
+            call: Call::Post(
+                "pat1",
+                format!("/api/chat/messages/{to_unsend}/retract"),
+                json!({}),
+            ),
+            actor: "pat1",
+            action: "MESSAGE_UNSEND",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
+        Case {
+            name: "ws retract",
+            call: Call::Frame(
+                "doc1",
+                json!({"type": "message:retract", "clientId": "w9", "messageId": to_retract_ws}),
+                "message:updated",
+            ),
+            actor: "doc1",
+            action: "MESSAGE_RETRACT",
+            outcome: "OK",
+            patient: Some("pat1"),
+        },
         Case {
             name: "history",
             call: Call::Get("pat1", history.clone()),

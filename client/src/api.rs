@@ -6,7 +6,7 @@ use crate::error::{ClientError, Result};
 use crate::tls::{self, Trust};
 use clinic_protocol::rest::{
     AvailabilityBody, EmergencyDetail, LoginRequest, LoginResponse, MarkReadRequest,
-    MessageVersions, ResolveRequest, SearchPage, SyncPage, UploadResponse,
+    MessageVersions, ResolveRequest, SearchOrder, SearchPage, SyncPage, UploadResponse,
 };
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
@@ -209,11 +209,15 @@ impl Api {
         conversation: Option<&ConversationKey>,
         cursor: Option<&str>,
         tz_offset_minutes: i32,
+        order: SearchOrder,
     ) -> Result<SearchPage> {
         let mut req = self.http.get(self.url("api/search/messages")?).query(&[
             ("q", query),
             ("tzOffsetMinutes", &tz_offset_minutes.to_string()),
         ]);
+        if order == SearchOrder::Rank {
+            req = req.query(&[("order", "rank")]);
+        }
         if let Some(key) = conversation {
             req = req.query(&[
                 ("patientId", key.patient_id.as_str()),

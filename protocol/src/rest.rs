@@ -194,6 +194,23 @@ pub struct SearchParams {
     /// The searcher's offset from UTC in minutes (east positive), for `before:`/`after:`/`on:`.
     #[serde(default)]
     pub tz_offset_minutes: Option<i32>,
+    /// `newest` (the default) or `rank`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<SearchOrder>,
+}
+
+/// The order of search results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SearchOrder {
+    /// Newest first, paged by `cursor` without gaps or repeats while messages arrive.
+    #[default]
+    Newest,
+    /// Best matches first (BM25 over the query's words; equal scores newest first): one page of
+    /// at most `limit`, without `nextCursor`, since scores shift as messages arrive and a later
+    /// page could repeat or skip a result. A query without words (only `~parts`, filters or
+    /// `-words`) has nothing to rank and comes newest first.
+    Rank,
 }
 
 /// A `[start, end)` range of a snippet's text, in UTF-16 code units.

@@ -320,6 +320,15 @@ fn rest_bodies() {
             limit: Some(20),
             cursor: Some("41".into()),
             tz_offset_minutes: Some(60),
+            order: None,
+        }
+    );
+    insta::assert_json_snapshot!(
+        "search_params_by_rank",
+        SearchParams {
+            q: "amox".into(),
+            order: Some(rest::SearchOrder::Rank),
+            ..SearchParams::default()
         }
     );
     insta::assert_json_snapshot!(

@@ -8,7 +8,7 @@ use clinic_client::{
     Client, ClientError, ClientEvent, ClientOptions, ConnectionState, Found, LocalMessage, Pairing,
     Profile, tls,
 };
-use clinic_protocol::rest::Snippet;
+use clinic_protocol::rest::{SearchOrder, Snippet};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, ConversationKey, EmergencyId, MessageId, Role};
 use std::io::{BufRead, IsTerminal, Write};
@@ -111,7 +111,8 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
-    /// Search your messages on the server, newest first: words (as prefixes), "phrases",
+    /// Search your messages on the server, newest first (or best first with --rank): words (as
+    /// prefixes), "phrases",
     /// -word, ~part, from:me|@user, in:@user, before:/after:/on:YYYY-MM-DD, has:file|image,
     /// is:emergency.
     Search {
@@ -123,8 +124,11 @@ enum Command {
         #[arg(long = "with")]
         with: Option<String>,
         /// Continue after a previous page (the cursor it printed).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rank")]
         cursor: Option<String>,
+        /// The best matches first, one page (offline: newest first, from this computer).
+        #[arg(long)]
+        rank: bool,
         #[arg(long)]
         json: bool,
     },
@@ -422,6 +426,7 @@ async fn run(cli: Cli) -> Result<u8> {
             query,
             with,
             cursor,
+            rank,
             json,
         } => {
             let client = open(&cli)?;
@@ -430,7 +435,16 @@ async fn run(cli: Cli) -> Result<u8> {
                 .map(|w| client.conversation_with(w))
                 .transpose()?;
             let page = client
-                .search(&query.join(" "), conversation.as_ref(), cursor.as_deref())
+                .search_in_order(
+                    &query.join(" "),
+                    conversation.as_ref(),
+                    cursor.as_deref(),
+                    if *rank {
+                        SearchOrder::Rank
+                    } else {
+                        SearchOrder::Newest
+                    },
+                )
                 .await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&page)?);

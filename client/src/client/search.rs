@@ -7,7 +7,7 @@ use crate::error::{ClientError, Result};
 use crate::events::ConnectionState;
 use crate::record::LocalMessage;
 use clinic_protocol::ConversationKey;
-use clinic_protocol::rest::SearchHit;
+use clinic_protocol::rest::{SearchHit, SearchOrder};
 use clinic_protocol::search::shown;
 use serde::Serialize;
 
@@ -38,6 +38,19 @@ impl Client {
         conversation: Option<&ConversationKey>,
         cursor: Option<&str>,
     ) -> Result<Found> {
+        self.search_in_order(query, conversation, cursor, SearchOrder::Newest)
+            .await
+    }
+
+    /// [`Client::search`] in `order`. The best matches (`SearchOrder::Rank`) come from the
+    /// server as one page; offline, this computer's cache answers newest first (`offline`).
+    pub async fn search_in_order(
+        &self,
+        query: &str,
+        conversation: Option<&ConversationKey>,
+        cursor: Option<&str>,
+        order: SearchOrder,
+    ) -> Result<Found> {
         // Results carry message text: nothing while the app is locked.
         self.ensure_unlocked()?;
         let parsed = clinic_protocol::search::parse(query)
@@ -49,7 +62,7 @@ impl Client {
             match self
                 .shared
                 .api
-                .search(query, conversation, cursor, offset_minutes)
+                .search(query, conversation, cursor, offset_minutes, order)
                 .await
             {
                 Err(ClientError::Http(e)) => {

@@ -249,6 +249,19 @@ async fn the_cli_searches_on_the_server_and_says_when_it_cannot() {
         ok(patel.path(), &["search", &tag, "nothing-like-this"]),
         "no messages found\n"
     );
+    // Best matches first: one page, no cursor to continue.
+    ok(
+        alice.path(),
+        &["send", "--with", "dr.patel", &format!("{tag} amox")],
+    );
+    let page = json(patel.path(), &["search", "--json", "--rank", &tag, "amox"]);
+    let results = page["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{page}");
+    assert_eq!(
+        results[0]["message"]["content"],
+        format!("{tag} amox").as_str()
+    );
+    assert!(page["nextCursor"].is_null(), "{page}");
 
     // A query the parser refuses is explained before any request.
     let out = clinic(patel.path())

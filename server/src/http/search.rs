@@ -1,4 +1,5 @@
-//! `GET /api/search/messages`: the caller's own messages matching a query, newest first.
+//! `GET /api/search/messages`: the caller's own messages matching a query, newest first or
+//! best first.
 
 use super::ApiQuery;
 use crate::audit::{self, Action, Event};
@@ -7,7 +8,7 @@ use crate::state::{AppState, Session};
 use crate::store::{messages, search};
 use axum::Json;
 use axum::extract::State;
-use clinic_protocol::rest::{SearchPage, SearchParams};
+use clinic_protocol::rest::{SearchOrder, SearchPage, SearchParams};
 use clinic_protocol::search::{QueryError, fold_str, parse};
 use clinic_protocol::{ConversationKey, UserId};
 use std::time::{Duration, Instant};
@@ -65,6 +66,7 @@ pub(super) async fn messages(
         limit: params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
         before_seq,
         tz_offset_minutes,
+        by_rank: params.order == Some(SearchOrder::Rank),
     };
     let deadline = Instant::now() + DEADLINE;
     let page = state

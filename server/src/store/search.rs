@@ -1,6 +1,7 @@
 //! Message search over the FTS5 indexes of schema v7: the caller's own conversations only,
 //! filtered in the same statement as the match (so the limit counts only what they may see),
-//! newest first, paged by `seq`, and cut off when it runs too long.
+//! newest first and paged by `seq` (or one page of the best matches by BM25), and cut off when
+//! it runs too long.
 
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::users;
@@ -24,6 +25,8 @@ pub(crate) struct Search {
     pub before_seq: Option<i64>,
     /// The searcher's offset from UTC, for day filters.
     pub tz_offset_minutes: i32,
+    /// Best matches first (one page, no cursor) instead of newest first.
+    pub by_rank: bool,
 }
 
 /// Runs `search` for `caller` (a patient or a doctor), giving up with 503 after `deadline`.
@@ -100,10 +103,21 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
         }
     };
     let q = &s.query;
+    // By rank, the words' match is a join that yields BM25 scores (lower is better); otherwise
+    // it is a filter like the others.
+    let ranked = q.fts_include().filter(|_| s.by_rank);
+    let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages");
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(fts) = &ranked {
+        sql.push_str(
+            " JOIN (SELECT rowid AS hit, bm25(messages_words) AS score FROM messages_words \
+             WHERE messages_words MATCH ?) ON hit = seq",
+        );
+        args.push(Value::Text(fts.clone()));
+    }
     // A retracted message has no text to find, whatever the filters.
-    let mut sql =
-        format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {mine} = ? AND retracted_at IS NULL");
-    let mut args: Vec<Value> = vec![Value::Text(caller.id.as_str().to_owned())];
+    sql.push_str(&format!(" WHERE {mine} = ? AND retracted_at IS NULL"));
+    args.push(Value::Text(caller.id.as_str().to_owned()));
     let mut and = |clause: &str, value: Option<Value>| {
         sql.push_str(" AND ");
         sql.push_str(clause);
@@ -113,7 +127,7 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
         and("patient_id = ?", Some(text(key.patient_id.as_str())));
         and("doctor_id = ?", Some(text(key.doctor_id.as_str())));
     }
-    if let Some(fts) = q.fts_include() {
+    if let Some(fts) = q.fts_include().filter(|_| ranked.is_none()) {
         and(
             "seq IN (SELECT rowid FROM messages_words WHERE messages_words MATCH ?)",
             Some(Value::Text(fts)),
@@ -165,7 +179,11 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
     if let Some(seq) = s.before_seq {
         and("seq < ?", Some(Value::Integer(seq)));
     }
-    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    sql.push_str(if ranked.is_some() {
+        " ORDER BY score, seq DESC LIMIT ?"
+    } else {
+        " ORDER BY seq DESC LIMIT ?"
+    });
     args.push(Value::Integer(i64::from(s.limit) + 1));
 
     let mut found: Vec<(Message, i64)> = conn
@@ -175,7 +193,8 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
         .collect::<rusqlite::Result<_>>()?;
     let more = found.len() > usize::try_from(s.limit).unwrap_or(usize::MAX);
     found.truncate(usize::try_from(s.limit).unwrap_or(usize::MAX));
-    let next_cursor = more
+    // A ranked page is the only one: scores move as messages arrive (see `SearchOrder::Rank`).
+    let next_cursor = (more && ranked.is_none())
         .then(|| found.last().map(|(_, seq)| seq.to_string()))
         .flatten();
     let results = found

@@ -271,6 +271,68 @@ async fn pages_have_no_gaps_or_duplicates_while_messages_arrive() {
 }
 
 #[tokio::test]
+async fn by_rank_the_best_matches_come_first_in_one_page() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let (p, d) = (&c.pat1, &c.doc1);
+    let long = "a newer mention of metformin among a great many other words in this message";
+    // Oldest first. BM25 puts the short message that says it three times first, then the two
+    // equal ones (newest first), then the long one.
+    for text in [
+        "metformin refill",
+        "metformin metformin: the metformin dose",
+        "nothing about it",
+        "metformin refill",
+        long,
+    ] {
+        send(&server, p, p, d, text).await;
+    }
+    let (status, page) = server
+        .get(&p.token, &path("metformin", "&order=rank&limit=3"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        contents(&page),
+        [
+            "metformin metformin: the metformin dose",
+            "metformin refill",
+            "metformin refill"
+        ]
+    );
+    let seqs: Vec<i64> = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["message"]["seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        seqs[1] > seqs[2],
+        "equal scores come newest first: {seqs:?}"
+    );
+    // One page only: scores move as messages arrive, so a cursor could skip or repeat.
+    assert!(page["nextCursor"].is_null(), "{page}");
+    // Newest first stays the default, and pages on.
+    let (_, page) = server.get(&p.token, &path("metformin", "&limit=3")).await;
+    assert_eq!(contents(&page)[0], long);
+    assert!(page["nextCursor"].is_string(), "{page}");
+    // Nothing to rank (only a part of a word): newest first, the filters as ever.
+    let (status, page) = server.get(&p.token, &path("~tformi", "&order=rank")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(contents(&page).len(), 4);
+    assert_eq!(contents(&page)[0], long);
+    // Another patient's messages never rank.
+    let (_, page) = server
+        .get(&c.pat2.token, &path("metformin", "&order=rank"))
+        .await;
+    assert!(contents(&page).is_empty(), "{page}");
+    // An unknown order is refused with a sentence.
+    let (status, body) = server
+        .get(&p.token, &path("metformin", "&order=best"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
 async fn snippets_are_text_with_utf16_highlights() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;

@@ -42,6 +42,15 @@ pub enum AuditCommand {
     },
     /// Check the hash chain; exits 1 naming the first bad row.
     Verify,
+    /// Every text a message had: what edits replaced and what was unsent or retracted (the
+    /// sealed record; reading it is audited as EXPORT).
+    Originals {
+        /// The message's id (`clinic history` shows ids).
+        #[arg(long)]
+        message: String,
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
+    },
     /// Failed logins, refusals, misdirected retractions and exports of the last period.
     Review {
         /// How far back: hours or days, such as 24h or 7d.
@@ -149,6 +158,14 @@ pub fn run(data_dir: &Path, command: AuditCommand) -> anyhow::Result<()> {
             let from = Utc::now().timestamp_millis() - since;
             let rows = report::review(data_dir, &actor, from)?;
             print!("{}", report::render_entries(format.into(), &rows));
+        }
+        AuditCommand::Originals { message, format } => {
+            let rows = audit::originals::originals(data_dir, &actor, &message)?;
+            if rows.is_empty() && matches!(format, FormatArg::Table) {
+                println!("message {message} was never edited, unsent or retracted");
+            } else {
+                print!("{}", audit::originals::render(format.into(), &rows));
+            }
         }
         AuditCommand::Verify => match report::verify(data_dir, &actor)? {
             Ok(rows) => println!("the audit log is intact: {rows} rows, every link checked"),

@@ -254,6 +254,8 @@ async fn the_cli_searches_on_the_server_and_says_when_it_cannot() {
         alice.path(),
         &["send", "--with", "dr.patel", &format!("{tag} amox")],
     );
+    // `send` only queues it; `sync` delivers it.
+    ok(alice.path(), &["sync"]);
     let page = json(patel.path(), &["search", "--json", "--rank", &tag, "amox"]);
     let results = page["results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "{page}");

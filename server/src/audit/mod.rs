@@ -8,6 +8,7 @@
 //! query.
 
 mod chain;
+pub mod originals;
 pub mod report;
 
 use crate::error::ApiError;
@@ -95,7 +96,8 @@ actions! {
     HoldRelease => "HOLD_RELEASE",
     /// Retention removed a conversation's history (detail: counts only).
     RetentionPurge => "RETENTION_PURGE",
-    /// A copy of the database was made (`clinic-server backup`; detail: the chain head).
+    /// A copy of the database was made (`clinic-server backup`; detail: the chain head), or a
+    /// message's sealed versions were read (`clinic-server audit originals`; subject: its id).
     Export => "EXPORT",
     /// The audit log was read (`clinic-server audit query|access-report|review`).
     AuditRead => "AUDIT_READ",

@@ -78,7 +78,7 @@ fn name_of(col: &str) -> String {
     NAME_OF.replace("{col}", col)
 }
 
-fn at_text(ms: i64) -> String {
+pub(super) fn at_text(ms: i64) -> String {
     crate::time::from_ms(ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -305,7 +305,7 @@ fn csv_cell(cell: &str) -> String {
 }
 
 /// Renders `rows` (given as header + cells) in `format`; `json` gives each row's JSON object.
-fn render_rows<T: Serialize>(
+pub(super) fn render_rows<T: Serialize>(
     format: Format,
     header: &[&str],
     rows: &[T],

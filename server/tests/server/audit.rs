@@ -1033,3 +1033,65 @@ fn admin_commands_are_audited() {
     let copy = Connection::open(&backup).unwrap();
     assert_eq!(clinic_server::audit::verify(&copy).unwrap(), Ok(8));
 }
+
+#[tokio::test]
+async fn originals_shows_what_was_edited_and_taken_back_and_is_audited() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let body = json!({"clientId": "o1", "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
+                      "content": "take 50 mg originals-first"});
+    let (status, message) = server.post(&c.doc1.token, "/api/chat/messages", body).await;
+    assert_eq!(status, 201, "{message}");
+    let id = message["id"].as_str().unwrap().to_owned();
+    let edit = json!({"content": "take 5 mg originals-second", "baseVersion": 1});
+    let path = format!("/api/chat/messages/{id}/edit");
+    assert_eq!(server.post(&c.doc1.token, &path, edit).await.0, 200);
+    let retract = json!({"reason": "wrong patient", "misdirected": true});
+    let path = format!("/api/chat/messages/{id}/retract");
+    assert_eq!(server.post(&c.doc1.token, &path, retract).await.0, 200);
+    let dir = server.stop().await;
+
+    let before = last_id(dir.path());
+    let out = cli(
+        dir.path(),
+        &["audit", "originals", "--message", &id, "--format", "jsonl"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(rows[0]["content"], "take 50 mg originals-first");
+    assert_eq!(rows[0]["change"], "EDIT");
+    assert_eq!(rows[1]["content"], "take 5 mg originals-second");
+    assert_eq!(rows[1]["change"], "RETRACT");
+    assert_eq!(rows[1]["misdirected"], true);
+    assert_eq!(rows[1]["by"], c.doc1.user.username.as_str());
+    // The reading is audited (who, which message, whose conversation), without the text.
+    let rows = rows_after(dir.path(), before);
+    let export = rows.iter().find(|r| r.action == "EXPORT").unwrap();
+    assert_eq!(export.actor.as_deref(), Some("admin:it-admin"));
+    assert_eq!(export.subject.as_deref(), Some(id.as_str()));
+    assert_eq!(export.patient.as_deref(), Some(c.pat1.id()));
+    let all: String = db(dir.path())
+        .query_row(
+            "SELECT group_concat(coalesce(detail, ''), ' ') FROM audit",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!all.contains("originals-first"), "{all}");
+
+    // An unknown message: a sentence naming the flag, exit 1, nothing written.
+    let before = last_id(dir.path());
+    let out = cli(dir.path(), &["audit", "originals", "--message", "m-none"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--message: there is no message"),
+        "{stderr}"
+    );
+    assert_eq!(last_id(dir.path()), before);
+}

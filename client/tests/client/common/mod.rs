@@ -172,10 +172,12 @@ pub fn server_binary() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf();
-    // Resolve features for the whole workspace, as `cargo test --workspace` did: then the server
-    // it already built is up to date, instead of a second build with other features.
+    // Resolve features as `cargo test --workspace` (and `cargo build --workspace --all-targets`
+    // before it) did: the whole workspace with its tests, so dev-dependencies' features count.
+    // Then the server it already built is up to date, instead of a second build of rustls and
+    // the rest with other features (about 90 s).
     let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--workspace", "--bin", "clinic-server"])
+        .args(["build", "--workspace", "--all-targets"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .unwrap();

@@ -79,6 +79,8 @@ actions! {
     NotificationsRead => "NOTIFICATIONS_READ",
     /// A doctor's patient list or patient search.
     PatientList => "PATIENT_LIST",
+    /// The caller's contacts (for a doctor, their patients' details: age, blood group).
+    ContactsRead => "CONTACTS_READ",
     /// The list of emergencies, or one emergency with its history.
     EmergencyRead => "EMERGENCY_READ",
     /// Emergency transitions (subject: the emergency id).

@@ -142,11 +142,16 @@ pub(super) async fn contacts(
     session: Session,
 ) -> Result<Json<Vec<Contact>>, ApiError> {
     let online = state.hub.online_users();
+    let attempt = Event::by(&session.user.id, Action::ContactsRead);
     let list = state
         .store
         .reads
         .run(move |conn| views::contacts(conn, &session.user, &online))
-        .await?;
+        .await;
+    let list = audit::audited(&state.store, list, attempt, |list, attempt| {
+        vec![attempt.detail(serde_json::json!({ "contacts": list.len() }))]
+    })
+    .await?;
     Ok(Json(list))
 }
 

@@ -199,6 +199,14 @@ async fn every_route_and_frame_on_patient_data_writes_its_row() {
             patient: None,
         },
         Case {
+            name: "contacts",
+            call: Call::Get("doc1", "/api/contacts".into()),
+            actor: "doc1",
+            action: "CONTACTS_READ",
+            outcome: "OK",
+            patient: None,
+        },
+        Case {
             name: "versions",
             call: Call::Get("pat1", format!("/api/chat/messages/{to_edit}/versions")),
             actor: "pat1",

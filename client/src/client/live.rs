@@ -81,8 +81,14 @@ impl Client {
         Ok(())
     }
 
-    /// Follow a conversation's typing indicators (kept across reconnects).
+    /// Follow a conversation's typing indicators (kept across reconnects). Only a participant
+    /// joins: a doctor reading another doctor's conversation (opened from an emergency) has no
+    /// typing to follow there, and the server would refuse the join.
     pub fn join(&self, conversation: &ConversationKey) {
+        let me = self.shared.me();
+        if conversation.patient_id != *me && conversation.doctor_id != *me {
+            return;
+        }
         self.shared.joined().insert(conversation.clone());
         let _ = self.send_live(ClientFrame::JoinChat(conversation.clone()));
     }

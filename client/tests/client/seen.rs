@@ -127,3 +127,36 @@ async fn read_goes_up_to_the_message_seen_and_typing_works_both_ways_on_open() {
     alice.disconnect().await;
     patel.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_another_doctors_conversation_joins_nothing_and_raises_no_error() {
+    let data = demo_data_dir();
+    let (alice_dir, nguyen_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let alice = login(&url, alice_dir.path(), "alice").await;
+    let nguyen = login(&url, nguyen_dir.path(), "dr.nguyen").await;
+    alice.connect();
+    nguyen.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    nguyen.wait_online(PATIENCE).await.unwrap();
+    let mut events = nguyen.subscribe();
+    // Opened from an emergency: another doctor's conversation, to read.
+    let patels = alice.conversation_with("dr.patel").unwrap();
+    nguyen.view(Some(&patels));
+    // Then their own: the frames after it travel on the same socket, so once each hears the
+    // other type, a refusal of the first view would have arrived before.
+    let own = alice.conversation_with("dr.nguyen").unwrap();
+    nguyen.view(Some(&own));
+    alice.view(Some(&own));
+    assert!(typing_reaches(&nguyen, &alice, &own).await);
+    assert!(typing_reaches(&alice, &nguyen, &own).await);
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !matches!(event, ClientEvent::ServerError { .. }),
+            "the server refused something: {event:?}"
+        );
+    }
+    alice.disconnect().await;
+    nguyen.disconnect().await;
+}

@@ -39,11 +39,10 @@ pub fn originals(
     let mut conn = open(data_dir)?;
     let mut failure = None;
     let result = run_direct(&mut conn, |conn, _| {
-        let read = read(conn, message_id).map_err(|e| {
+        let (key, versions) = read(conn, message_id).map_err(|e| {
             failure = Some(e);
             crate::error::ApiError::bad_request("refused")
         })?;
-        let (key, versions) = read;
         record(
             conn,
             &Event::new(actor, Action::Export)

@@ -105,10 +105,11 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
     let q = &s.query;
     // By rank, the words' match is a join that yields BM25 scores (lower is better); otherwise
     // it is a filter like the others.
-    let ranked = q.fts_include().filter(|_| s.by_rank);
+    let words = q.fts_include();
+    let ranked = words.as_ref().filter(|_| s.by_rank);
     let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages");
     let mut args: Vec<Value> = Vec::new();
-    if let Some(fts) = &ranked {
+    if let Some(fts) = ranked {
         sql.push_str(
             " JOIN (SELECT rowid AS hit, bm25(messages_words) AS score FROM messages_words \
              WHERE messages_words MATCH ?) ON hit = seq",
@@ -127,7 +128,7 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
         and("patient_id = ?", Some(text(key.patient_id.as_str())));
         and("doctor_id = ?", Some(text(key.doctor_id.as_str())));
     }
-    if let Some(fts) = q.fts_include().filter(|_| ranked.is_none()) {
+    if let Some(fts) = words.clone().filter(|_| ranked.is_none()) {
         and(
             "seq IN (SELECT rowid FROM messages_words WHERE messages_words MATCH ?)",
             Some(Value::Text(fts)),

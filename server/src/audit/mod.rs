@@ -284,7 +284,7 @@ pub(crate) async fn commit(store: &Store, events: Vec<Event>) -> Result<(), ApiE
     }
     store
         .writer
-        .run(move |conn, _| events.iter().try_for_each(|e| record(conn, e)))
+        .run_validated(move |conn, _| events.iter().try_for_each(|e| record(conn, e)))
         .await
         .map_err(|err| {
             if err.code == ErrorCode::Unavailable {

@@ -60,11 +60,12 @@ pub(super) async fn send(
         new.patient_id.clone(),
         new.doctor_id.clone(),
     ));
-    let sent = state
-        .store
-        .writer
-        .run(move |conn, seqs| messages::send(conn, seqs, &sender, &new, &client_id))
-        .await;
+    let sent = match messages::queue_send(&state.store.writer, sender, new, client_id).await {
+        Ok(receiver) => receiver
+            .await
+            .unwrap_or_else(|_| Err(ApiError::unavailable("the send was not completed"))),
+        Err(err) => Err(err),
+    };
     let sent = audit::audited(&state.store, sent, attempt, |_, _| Vec::new()).await?;
     publish_sent(&state, &sent, None);
     let status = if sent.created {
@@ -86,7 +87,7 @@ async fn receipts(
     let receipts = state
         .store
         .writer
-        .run(move |conn, seqs| match kind {
+        .run_validated(move |conn, seqs| match kind {
             ReceiptKind::Read => receipts::mark_read(conn, seqs, &reader, &request.message_ids),
             ReceiptKind::Delivered => {
                 receipts::mark_delivered(conn, seqs, &reader, &request.message_ids)

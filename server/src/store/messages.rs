@@ -1,7 +1,7 @@
 //! Messages in SQLite: idempotent send, read and delivered receipts, history pages, sync.
 
 use super::rows::{self, MESSAGE_COLUMNS};
-use super::{Seqs, emergencies, notifications, uploads, users};
+use super::{Seqs, Writer, emergencies, notifications, uploads, users};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
@@ -9,6 +9,7 @@ use clinic_protocol::{
     Notification, NotificationKind, Role, Seq, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
 
 /// Longest `fileUrl` accepted.
 const MAX_FILE_URL_BYTES: usize = 2048;
@@ -120,7 +121,27 @@ pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> Result<Option<Message>
         .map(|(m, _)| m))
 }
 
+/// Queues [`send`] on the writer. A plain send makes every refusal before its first write, so it
+/// runs without a savepoint (see `writer::Guard`); an emergency raises or joins one over several
+/// statements, any of which may refuse, so it keeps one.
+pub(crate) async fn queue_send(
+    writer: &Writer,
+    sender: User,
+    new: NewMessage,
+    client_id: ClientId,
+) -> Result<oneshot::Receiver<Result<Sent, ApiError>>, ApiError> {
+    let emergency = new.is_emergency;
+    let send =
+        move |conn: &Connection, seqs: &mut Seqs| send(conn, seqs, &sender, &new, &client_id);
+    if emergency {
+        writer.submit(send).await
+    } else {
+        writer.submit_validated(send).await
+    }
+}
+
 /// Stores a message (idempotent on `(sender, clientId)`), its emergency and its notifications.
+/// Every refusal comes before the first write (see [`queue_send`]).
 pub(crate) fn send(
     conn: &Connection,
     seqs: &mut Seqs,

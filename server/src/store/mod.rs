@@ -12,6 +12,7 @@ pub(crate) mod retention;
 pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod search;
+mod search_index;
 pub(crate) mod tokens;
 pub(crate) mod uploads;
 pub(crate) mod users;

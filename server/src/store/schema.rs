@@ -351,6 +351,49 @@ const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'the audit log is append-only');
     END;
     ",
+    // v12: new messages enter the search index once per commit (`search::index_new`), not one
+    // by one through a trigger. Every statement that writes the messages table opens a statement
+    // savepoint, and the full-text index writes its pending entries out at every savepoint: the
+    // trigger made one index segment per message, which then had to be merged, and that was most
+    // of the writer's time. `search_seq` is the newest message seq in the index; changes to a
+    // message not yet indexed leave the index alone (`index_new` reads the message as it is).
+    // An index that an edit damaged under v10 and v11 is rebuilt (`repair_after_v12`).
+    // The audit's per-patient index leaves out the row every send writes (MESSAGE_CREATE): keyed
+    // by patient, it put one entry on a random page per message. The access report (reads of a
+    // patient's data) still finds its rows through it.
+    "
+    DROP INDEX audit_patient;
+    CREATE INDEX audit_patient_access ON audit(patient_id, at)
+        WHERE patient_id IS NOT NULL AND action != 'MESSAGE_CREATE';
+    DROP TRIGGER messages_search_insert;
+    DROP TRIGGER messages_search_update_old;
+    DROP TRIGGER messages_search_update_new;
+    DROP TRIGGER messages_search_delete;
+    INSERT INTO counters (name, value)
+        VALUES ('search_seq', (SELECT COALESCE(MAX(seq), 0) FROM messages));
+    -- One trigger, the removal first: as two triggers (v10), SQLite ran the insertion of the new
+    -- text before the removal of the old, and the removal took the row's length record with it,
+    -- which FTS5's integrity check reports as corruption.
+    CREATE TRIGGER messages_search_update AFTER UPDATE OF content, file_name, retracted_at
+        ON messages WHEN old.seq <= (SELECT value FROM counters WHERE name = 'search_seq') BEGIN
+        INSERT INTO messages_words (messages_words, rowid, content, file_name)
+            SELECT 'delete', old.seq, old.content, old.file_name WHERE old.retracted_at IS NULL;
+        INSERT INTO messages_parts (messages_parts, rowid, content, file_name)
+            SELECT 'delete', old.seq, old.content, old.file_name WHERE old.retracted_at IS NULL;
+        INSERT INTO messages_words (rowid, content, file_name)
+            SELECT new.seq, new.content, new.file_name WHERE new.retracted_at IS NULL;
+        INSERT INTO messages_parts (rowid, content, file_name)
+            SELECT new.seq, new.content, new.file_name WHERE new.retracted_at IS NULL;
+    END;
+    CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
+        WHEN old.retracted_at IS NULL
+            AND old.seq <= (SELECT value FROM counters WHERE name = 'search_seq') BEGIN
+        INSERT INTO messages_words (messages_words, rowid, content, file_name)
+            VALUES ('delete', old.seq, old.content, old.file_name);
+        INSERT INTO messages_parts (messages_parts, rowid, content, file_name)
+            VALUES ('delete', old.seq, old.content, old.file_name);
+    END;
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.
@@ -362,10 +405,30 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         version += 1;
         if version > current {
             tx.execute_batch(sql)?;
+            if version == 12 {
+                repair_after_v12(&tx)?;
+            }
             tx.pragma_update(None, "user_version", version)?;
         }
     }
     tx.commit()
+}
+
+/// Under schema v10 and v11 an edit left the search index without the edited message's length
+/// record (see v12). Rebuilding from the messages restores it; only done where an edit exists.
+fn repair_after_v12(conn: &Connection) -> rusqlite::Result<()> {
+    let edited: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE edited_at IS NOT NULL)",
+        [],
+        |r| r.get(0),
+    )?;
+    if edited {
+        conn.execute_batch(
+            "INSERT INTO messages_words (messages_words) VALUES ('rebuild');
+             INSERT INTO messages_parts (messages_parts) VALUES ('rebuild');",
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -423,5 +486,53 @@ mod tests {
             )
             .unwrap();
         assert_eq!(stale, 0);
+    }
+
+    /// An edit under v11 broke FTS5's own integrity check (the length record went with the old
+    /// text); upgrading repairs the index, and edits after it keep it whole.
+    #[test]
+    fn upgrading_repairs_an_index_an_edit_damaged() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..11].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap())
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
+                ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
+             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
+             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             VALUES ('m', 7, 7, 'c', 'p', 'd', 'p', 'take ibuprofen', 'TEXT', 'SENT', 0, 0, 0);
+             UPDATE messages SET content = 'take naproxen', edited_at = 1 WHERE id = 'm';",
+        )
+        .unwrap();
+        let check = |conn: &Connection| {
+            ["messages_words", "messages_parts"].map(|t| {
+                conn.execute(
+                    &format!("INSERT INTO {t} ({t}, rank) VALUES ('integrity-check', 1)"),
+                    [],
+                )
+                .is_ok()
+            })
+        };
+        assert_eq!(check(&conn), [false, false], "v11 damaged the index");
+        migrate(&mut conn).unwrap();
+        assert_eq!(check(&conn), [true, true]);
+        conn.execute(
+            "UPDATE messages SET content = 'take aspirin' WHERE id = 'm'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(check(&conn), [true, true]);
+        let found: i64 = conn
+            .query_row(
+                "SELECT rowid FROM messages_words WHERE messages_words MATCH 'aspirin'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 7);
     }
 }

@@ -11,8 +11,28 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
 type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
-/// A command: runs inside the batch transaction, says whether it succeeded, and how to reply.
-type Job = Box<dyn FnOnce(&Connection, &mut Seqs) -> (bool, Finish) + Send>;
+/// A command's body: runs inside the batch transaction, says whether it succeeded, and how to
+/// reply.
+type Body = Box<dyn FnOnce(&Connection, &mut Seqs) -> (bool, Finish) + Send>;
+
+/// How a command keeps its failure from spoiling the others of its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Inside a savepoint, rolled back on failure. General, but every SAVEPOINT and RELEASE
+    /// makes SQLite's full-text index write its pending entries out as a segment of their own,
+    /// so a batch of savepointed sends wrote one search segment per message (and merged them).
+    Savepoint,
+    /// No savepoint: the command makes every refusal before its first write. Should it fail
+    /// after writing anyway (a storage error), the whole batch is rolled back and every command
+    /// in it answered "retry": nothing half-written is ever committed.
+    Validated,
+}
+
+/// A queued command.
+struct Job {
+    guard: Guard,
+    body: Body,
+}
 
 /// Allocator of the one global change sequence. Loaded from and saved to the `counters` table in
 /// the same transaction, so other processes (the CLI) writing in between stay consistent.
@@ -76,7 +96,8 @@ impl Writer {
     }
 
     /// Queues `f` and returns where its result will arrive. Commands queued by one task run in
-    /// the order they were queued, which is what keeps one socket's sends in frame order.
+    /// the order they were queued, which is what keeps one socket's sends in frame order. `f`
+    /// runs inside a savepoint: it may refuse at any point, and what it wrote is undone.
     pub(crate) async fn submit<T, F>(
         &self,
         f: F,
@@ -85,18 +106,45 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
     {
+        self.queue(Guard::Savepoint, f).await
+    }
+
+    /// Like [`Writer::submit`] for a command that makes all its refusals before its first write
+    /// (the hot commands: plain sends, receipts, audit rows of reads). It runs without a
+    /// savepoint; a failure after a write rolls the whole batch back.
+    pub(crate) async fn submit_validated<T, F>(
+        &self,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, ApiError>>, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.queue(Guard::Validated, f).await
+    }
+
+    async fn queue<T, F>(
+        &self,
+        guard: Guard,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, ApiError>>, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+    {
         let (reply, receiver) = oneshot::channel();
-        let job: Job = Box::new(move |conn, seqs| {
+        let body: Body = Box::new(move |conn, seqs| {
             let result = f(conn, seqs);
             let ok = result.is_ok();
             let finish: Finish = Box::new(move |commit| {
+                // A command's own failure says more than the batch's (which it may have caused).
                 // The receiver may be gone (client disconnected); nothing to do then.
-                let _ = reply.send(commit.and(result));
+                let _ = reply.send(result.and_then(|value| commit.map(|()| value)));
             });
             (ok, finish)
         });
         self.jobs
-            .send(job)
+            .send(Job { guard, body })
             .await
             .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
         Ok(receiver)
@@ -108,11 +156,33 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
     {
-        let receiver = self.submit(f).await?;
+        Self::wait(self.submit(f).await?).await
+    }
+
+    /// Runs `f` as a validated command (see [`Writer::submit_validated`]) and waits for the
+    /// commit.
+    pub(crate) async fn run_validated<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+    {
+        Self::wait(self.submit_validated(f).await?).await
+    }
+
+    async fn wait<T>(receiver: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
         receiver
             .await
             .map_err(|_| ApiError::unavailable("the write was not completed"))?
     }
+}
+
+/// Why a batch was not committed.
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a validated command failed after writing: {0}")]
+    FailedAfterWriting(String),
 }
 
 /// Runs batches until every handle is gone, then closes the connection.
@@ -145,21 +215,42 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
     metrics::histogram!(crate::metrics::BATCH_SIZE).record(jobs.len() as f64);
     let started = std::time::Instant::now();
-    let outcome = (|| -> rusqlite::Result<i64> {
+    let outcome = (|| -> Result<i64, BatchError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seqs = Seqs::load(&tx)?;
-        for job in jobs.drain(..) {
+        for Job { guard, body } in jobs.drain(..) {
             let before = seqs.last;
-            tx.prepare_cached("SAVEPOINT job")?.execute([])?;
-            let (ok, finish) = job(&tx, &mut seqs);
-            finishes.push(finish);
-            if ok {
-                tx.prepare_cached("RELEASE job")?.execute([])?;
-            } else {
-                tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
-                seqs.last = before;
+            match guard {
+                Guard::Savepoint => {
+                    tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+                    let (ok, finish) = body(&tx, &mut seqs);
+                    finishes.push(finish);
+                    if ok {
+                        tx.prepare_cached("RELEASE job")?.execute([])?;
+                    } else {
+                        tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                        seqs.last = before;
+                    }
+                }
+                Guard::Validated => {
+                    // Counts rows written by completed statements: a statement that fails is
+                    // undone by SQLite itself and does not count.
+                    let changes = tx.total_changes();
+                    let (ok, finish) = body(&tx, &mut seqs);
+                    finishes.push(finish);
+                    if !ok {
+                        if tx.total_changes() != changes {
+                            return Err(BatchError::FailedAfterWriting(format!(
+                                "{} rows written before the failure",
+                                tx.total_changes() - changes
+                            )));
+                        }
+                        seqs.last = before;
+                    }
+                }
             }
         }
+        super::search_index::index_new(&tx)?;
         seqs.save(&tx)?;
         tx.commit()?;
         Ok(seqs.last)
@@ -170,7 +261,7 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
     jobs.clear();
     let committed = outcome.as_ref().ok().copied();
     let commit = outcome.map(|_| ()).map_err(|err| {
-        tracing::error!(error = %err, "group commit failed");
+        tracing::error!(error = %err, "group commit failed; the batch was rolled back");
         ApiError::unavailable("the write could not be committed; retry")
     });
     for finish in finishes {
@@ -187,6 +278,7 @@ pub(crate) fn run_direct<T>(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut seqs = Seqs::load(&tx)?;
     let value = f(&tx, &mut seqs)?;
+    super::search_index::index_new(&tx)?;
     seqs.save(&tx)?;
     tx.commit()?;
     Ok(value)
@@ -242,8 +334,104 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(names, ["a", "c", "change_seq"]);
+        assert_eq!(names, ["a", "c", "change_seq", "search_seq"]);
         drop(writer);
         thread.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_validated_command_that_refuses_before_writing_spoils_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            super::super::open_write(&dir.path().join("t.db"), crate::Synchronous::Normal).unwrap();
+        let (writer, thread) = Writer::start(conn, 16, 16).unwrap();
+        let first = writer
+            .submit_validated(|conn, seqs| insert(conn, "a").map(|()| seqs.next()))
+            .await
+            .unwrap();
+        let refused = writer
+            .submit_validated(|_, seqs| {
+                seqs.next();
+                Err::<Seq, _>(ApiError::bad_request("refused"))
+            })
+            .await
+            .unwrap();
+        let third = writer
+            .submit_validated(|conn, seqs| insert(conn, "c").map(|()| seqs.next()))
+            .await
+            .unwrap();
+        let first = first.await.unwrap().unwrap();
+        assert!(refused.await.unwrap().is_err());
+        assert_eq!(third.await.unwrap().unwrap().0, first.0 + 1);
+        assert_eq!(names(&writer).await, ["a", "c", "change_seq", "search_seq"]);
+        drop(writer);
+        thread.join().unwrap();
+    }
+
+    /// A validated command that breaks its promise (fails after a write) must not leave its
+    /// half in the database: the batch goes back whole and everyone in it is told to retry.
+    #[tokio::test]
+    async fn a_validated_command_failing_after_a_write_rolls_the_batch_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            super::super::open_write(&dir.path().join("t.db"), crate::Synchronous::Normal).unwrap();
+        let (writer, thread) = Writer::start(conn, 16, 16).unwrap();
+        // Hold the writer so that the three commands below share one batch.
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let gate = writer
+            .submit(move |_, _| {
+                started_tx.send(()).ok();
+                gate_rx.recv().ok();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        started_rx.await.unwrap();
+        let first = writer
+            .submit_validated(|conn, _| insert(conn, "a"))
+            .await
+            .unwrap();
+        let broken = writer
+            .submit_validated(|conn, _| {
+                insert(conn, "b")?;
+                Err::<(), _>(ApiError::bad_request("refused too late"))
+            })
+            .await
+            .unwrap();
+        let third = writer
+            .submit_validated(|conn, _| insert(conn, "c"))
+            .await
+            .unwrap();
+        gate_tx.send(()).unwrap();
+        gate.await.unwrap().unwrap();
+        // The commands that ran get the failed commit; the one after the failure never ran and
+        // finds its reply dropped (`Writer::wait` makes that "unavailable" too).
+        assert_eq!(
+            first.await.unwrap().unwrap_err().code,
+            clinic_protocol::ErrorCode::Unavailable
+        );
+        assert_eq!(
+            broken.await.unwrap().unwrap_err().message,
+            "refused too late",
+            "the command that failed hears its own error"
+        );
+        assert!(third.await.is_err());
+        assert_eq!(names(&writer).await, ["change_seq", "search_seq"]);
+        drop(writer);
+        thread.join().unwrap();
+    }
+
+    async fn names(writer: &Writer) -> Vec<String> {
+        writer
+            .run(|conn, _| {
+                let mut stmt = conn.prepare("SELECT name FROM counters ORDER BY name")?;
+                let names = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(names)
+            })
+            .await
+            .unwrap()
     }
 }

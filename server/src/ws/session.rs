@@ -411,12 +411,8 @@ impl Socket<'_> {
         );
         let store = self.state.store.clone();
         let id_for_writer = client_id.clone();
-        let queued = self
-            .state
-            .store
-            .writer
-            .submit(move |conn, seqs| messages::send(conn, seqs, &sender, &new, &id_for_writer))
-            .await;
+        let queued =
+            messages::queue_send(&self.state.store.writer, sender, new, id_for_writer).await;
         match queued {
             Err(err) => self.error(err, Some(client_id)),
             Ok(receiver) => pending.push_back(Box::pin(async move {
@@ -469,7 +465,7 @@ impl Socket<'_> {
             + Send
             + 'static,
     {
-        let receipts = self.state.store.writer.run(f).await?;
+        let receipts = self.state.store.writer.run_validated(f).await?;
         publish_receipts(&self.state.hub, &receipts, &self.user.id, kind);
         Ok(())
     }

@@ -89,7 +89,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Check),
         1 => Just(Op::Restart),
         1 => (conv(), any::<bool>(), 0..6usize, 0..6usize).prop_map(
-            |(conv, by_doctor, sends, acks)| Op::Kill { conv, by_doctor, sends, acks: acks.min(sends) }
+            |(conv, by_doctor, sends, acks)| {
+                Op::Kill { conv, by_doctor, sends, acks: acks.min(sends) }
+            }
         ),
     ]
 }

@@ -1,15 +1,17 @@
 //! Model-based property test: random sequences of sends (new and repeated clientIds, over
-//! WebSocket and REST), delivered and read receipts (`message:delivered`, `message:read`,
-//! `POST /api/chat/messages/delivered`, `PATCH /api/chat/messages`), notifications marked read,
-//! graceful restarts (SIGTERM) and kills (SIGKILL with sends in flight, then the client's outbox
-//! sent again) against the real `clinic-server` binary on a real SQLite file, compared with an
-//! in-memory model (`model/oracle.rs`) by history pages, sync walks, unread counts and
-//! notifications (`model/checks.rs`).
+//! WebSocket and REST, and bursts from several sockets at once), delivered and read receipts
+//! (`message:delivered`, `message:read`, `POST /api/chat/messages/delivered`,
+//! `PATCH /api/chat/messages`), notifications marked read, and stops of the real
+//! `clinic-server` binary (SIGTERM or SIGKILL, with sends and a read receipt in flight, then the
+//! client's outbox sent again) on a real SQLite file, compared with an in-memory model
+//! (`model/oracle.rs`) by history pages, sync walks, unread counts and notifications
+//! (`model/checks.rs`) after every stop, at random checkpoints and at the end.
 //!
-//! Bounded for CI (10 cases of up to 40 operations, a fixed seed, so a run is repeatable);
-//! for longer local runs set `CLINIC_MODEL_CASES` (cases), `CLINIC_MODEL_OPS` (most operations
-//! per case) and `CLINIC_MODEL_SEED` (any number) on the test process. A failure is shrunk to a
-//! short sequence of operations, printed with the panic.
+//! Bounded for CI (10 cases of up to 40 operations, about 10 s, from a fixed seed, so a run is
+//! repeatable). For longer runs set, on the test process, `CLINIC_MODEL_CASES` (cases),
+//! `CLINIC_MODEL_OPS` (most operations per case) and `CLINIC_MODEL_SEED` (any number), e.g.
+//! `CLINIC_MODEL_CASES=200 CLINIC_MODEL_OPS=80 cargo test -p clinic-server --test server model::`.
+//! A failure is shrunk to a short sequence of operations, printed with the seed in the panic.
 #![allow(clippy::unwrap_used)]
 
 mod checks;
@@ -55,16 +57,28 @@ enum Op {
     ReadNotifications { user: usize, picks: Vec<Index> },
     /// Compare everything now.
     Check,
-    /// SIGTERM, then start again on the same data folder.
-    Restart,
-    /// Pipeline `sends` messages on one socket, wait for `acks` of them, SIGKILL, start again,
-    /// and send all of them again with the same clientIds (what a client's outbox does).
-    Kill {
-        conv: Conv,
-        by_doctor: bool,
-        sends: usize,
-        acks: usize,
-    },
+    /// Several users send at once, each pipelining on their own socket: the commits interleave
+    /// (group commit), and the model takes them in the order of their seqs.
+    Burst { sends: Vec<(Conv, bool)> },
+    /// Stops the server while sends (and maybe a read receipt) are in flight, and starts it
+    /// again on the same data folder.
+    Stop(Stop),
+}
+
+/// How a server stops in the middle of things: `sends` messages pipelined on one socket, `acks`
+/// of them awaited, maybe a `message:read` (user, conversation, message) sent and not awaited,
+/// then SIGKILL (`kill`) or SIGTERM. After the start every message acknowledged before the stop
+/// is there unchanged, all the sends are made again with the same clientIds (what a client's
+/// outbox does: each ends up stored once), and the receipt is either wholly applied or not at
+/// all (then it is sent again).
+#[derive(Debug, Clone)]
+struct Stop {
+    kill: bool,
+    conv: Conv,
+    by_doctor: bool,
+    sends: usize,
+    acks: usize,
+    read: Option<(usize, Index, Index)>,
 }
 
 fn conv() -> impl Strategy<Value = Conv> {
@@ -87,12 +101,17 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..USERS, picks()).prop_map(|(user, picks)| Op::MarkRead { user, picks }),
         1 => (0..USERS, picks()).prop_map(|(user, picks)| Op::ReadNotifications { user, picks }),
         2 => Just(Op::Check),
-        1 => Just(Op::Restart),
-        1 => (conv(), any::<bool>(), 0..6usize, 0..6usize).prop_map(
-            |(conv, by_doctor, sends, acks)| {
-                Op::Kill { conv, by_doctor, sends, acks: acks.min(sends) }
-            }
-        ),
+        1 => proptest::collection::vec((conv(), any::<bool>()), 2..7)
+            .prop_map(|sends| Op::Burst { sends }),
+        2 => (
+            any::<bool>(),
+            (conv(), any::<bool>()),
+            (0..6usize, 0..6usize),
+            proptest::option::of((0..USERS, any::<Index>(), any::<Index>())),
+        )
+            .prop_map(|(kill, (conv, by_doctor), (sends, acks), read)| {
+                Op::Stop(Stop { kill, conv, by_doctor, sends, acks: acks.min(sends), read })
+            }),
     ]
 }
 
@@ -187,6 +206,8 @@ struct Case<'a> {
     users: &'a [Account],
     model: Model,
     next_id: usize,
+    /// Sockets kept open until the next stop.
+    open: Vec<Ws>,
 }
 
 impl<'a> Case<'a> {
@@ -200,6 +221,7 @@ impl<'a> Case<'a> {
             users: &clinic.users,
             model: Model::new(ids),
             next_id: 0,
+            open: Vec::new(),
         };
         for op in ops {
             case.step(op).await;
@@ -356,19 +378,9 @@ impl<'a> Case<'a> {
             Op::Check => {
                 self.check(false).await;
             }
-            Op::Restart => {
-                self.server.take().unwrap().stop();
-                self.server = Some(Binary::start(self.dir.path(), &[]));
-                self.check(false).await;
-            }
-            Op::Kill {
-                conv,
-                by_doctor,
-                sends,
-                acks,
-            } => {
-                self.kill(*conv, sender(*conv, *by_doctor), *sends, *acks)
-                    .await;
+            Op::Burst { sends } => self.burst(sends).await,
+            Op::Stop(stop) => {
+                self.stop(stop).await;
                 self.check(false).await;
             }
         }
@@ -458,45 +470,160 @@ impl<'a> Case<'a> {
         assert_eq!(got, expected, "the ids a receipt changed");
     }
 
-    async fn kill(&mut self, conv: Conv, sender: usize, sends: usize, acks: usize) {
-        let outbox: Vec<(String, String)> = (0..sends).map(|_| self.fresh()).collect();
-        let frame = |(client_id, content): &(String, String)| {
-            json!({
-                "type": "message:send",
-                "clientId": client_id,
-                "patientId": self.model.ids[conv.patient],
-                "doctorId": self.model.ids[conv.doctor_user()],
-                "content": content,
-            })
-        };
-        let token = self.users[sender].token.clone();
-        let mut ws = self.server().ws(&token).await;
-        for entry in &outbox {
-            ws.send(frame(entry)).await;
+    async fn burst(&mut self, sends: &[(Conv, bool)]) {
+        let mut sockets: Vec<(usize, Ws, Vec<Pending>)> = Vec::new();
+        for &(conv, by_doctor) in sends {
+            let sender = sender(conv, by_doctor);
+            let (client_id, content) = self.fresh();
+            if !sockets.iter().any(|(s, _, _)| *s == sender) {
+                let ws = self.server().ws(&self.users[sender].token).await;
+                sockets.push((sender, ws, Vec::new()));
+            }
+            let (_, ws, sent) = sockets.iter_mut().find(|(s, _, _)| *s == sender).unwrap();
+            ws.send(self.send_frame(conv, &client_id, &content)).await;
+            sent.push((conv, client_id, content));
         }
         let mut acked = Vec::new();
-        for (client_id, _) in outbox.iter().take(acks) {
+        for (sender, ws, sent) in &mut sockets {
+            for (conv, client_id, content) in sent.drain(..) {
+                let message = ack(ws, &client_id).await;
+                acked.push((message, *sender, conv, client_id, content));
+            }
+        }
+        acked.sort_by_key(|(message, ..)| message.seq);
+        for (message, sender, conv, client_id, content) in acked {
+            self.model.add(conv, sender, &client_id, &content, &message);
+        }
+    }
+
+    fn send_frame(&self, conv: Conv, client_id: &str, content: &str) -> Value {
+        json!({
+            "type": "message:send",
+            "clientId": client_id,
+            "patientId": self.model.ids[conv.patient],
+            "doctorId": self.model.ids[conv.doctor_user()],
+            "content": content,
+        })
+    }
+
+    async fn stop(&mut self, stop: &Stop) {
+        let sender = sender(stop.conv, stop.by_doctor);
+        let outbox: Vec<(String, String)> = (0..stop.sends).map(|_| self.fresh()).collect();
+        let token = self.users[sender].token.clone();
+        let mut ws = self.server().ws(&token).await;
+        for (client_id, content) in &outbox {
+            ws.send(self.send_frame(stop.conv, client_id, content))
+                .await;
+        }
+        let mut acked = Vec::new();
+        for (client_id, _) in outbox.iter().take(stop.acks) {
             acked.push(ack(&mut ws, client_id).await);
         }
-        self.server.take().unwrap().kill();
-        drop(ws);
+        let read = match stop.read {
+            Some((user, conv, pick)) => self.read_in_flight(user, conv, pick).await,
+            None => None,
+        };
+        let server = self.server.take().unwrap();
+        if stop.kill {
+            server.kill();
+        } else {
+            server.stop();
+        }
+        // Acks the server wrote before it stopped count too (a reset may lose some: those the
+        // client never saw, it does not know of).
+        while let Some(frame) = ws.next().await {
+            if frame["type"] == "message:ack" && acked.len() < outbox.len() {
+                assert_eq!(
+                    frame["clientId"].as_str(),
+                    Some(outbox[acked.len()].0.as_str())
+                );
+                acked.push(serde_json::from_value(frame["message"].clone()).unwrap());
+            }
+        }
         self.server = Some(Binary::start(self.dir.path(), &[]));
         let mut ws = self.server().ws(&token).await;
-        for entry in &outbox {
-            ws.send(frame(entry)).await;
+        for (client_id, content) in &outbox {
+            ws.send(self.send_frame(stop.conv, client_id, content))
+                .await;
         }
         for (i, (client_id, content)) in outbox.iter().enumerate() {
             let message = ack(&mut ws, client_id).await;
             if let Some(before) = acked.get(i) {
                 assert_eq!(
                     &message, before,
-                    "an acknowledged message changed over a kill"
+                    "an acknowledged message changed over a stop"
                 );
             }
-            self.model.add(conv, sender, client_id, content, &message);
+            self.model
+                .add(stop.conv, sender, client_id, content, &message);
+        }
+        if let Some((user, frame, index)) = read {
+            self.settle_read(user, frame, index).await;
         }
     }
+
+    /// Sends a `message:read` as `user` without waiting for it; returns it for
+    /// [`Case::settle_read`] (None when there is nothing to read).
+    async fn read_in_flight(
+        &mut self,
+        user: usize,
+        conv: Index,
+        pick: Index,
+    ) -> Option<(usize, Value, usize)> {
+        let convs = Conv::of(user);
+        let conv = convs[conv.index(convs.len())];
+        let messages = self.model.in_conv(conv);
+        if messages.is_empty() {
+            return None;
+        }
+        let index = messages[pick.index(messages.len())];
+        let frame = json!({
+            "type": "message:read",
+            "messageId": self.ids(&[index])[0],
+            "patientId": self.model.ids[conv.patient],
+            "doctorId": self.model.ids[conv.doctor_user()],
+        });
+        let mut ws = self.server().ws(&self.users[user].token).await;
+        ws.send(frame.clone()).await;
+        // The socket stays open until the stop: dropping it could cancel the receipt.
+        self.open.push(ws);
+        Some((user, frame, index))
+    }
+
+    /// After a stop: the read receipt in flight was applied to every message it covers or to
+    /// none (then it is sent again, as a client would).
+    async fn settle_read(&mut self, user: usize, frame: Value, index: usize) {
+        self.open.clear();
+        let covered = self.model.read_covers(user, index);
+        let conv = self.model.messages[index].conv;
+        let path = format!(
+            "/api/chat/messages?patientId={}&doctorId={}&limit=500",
+            self.model.ids[conv.patient],
+            self.model.ids[conv.doctor_user()]
+        );
+        let (status, body) = self.server().get(&self.users[user].token, &path).await;
+        assert_eq!(status, 200, "{body}");
+        let history: Vec<Message> = serde_json::from_value(body).unwrap();
+        let ids = self.ids(&covered);
+        let read = history
+            .iter()
+            .filter(|m| ids.iter().any(|id| id == m.id.as_str()))
+            .filter(|m| m.status == MessageStatus::Read)
+            .count();
+        assert!(
+            read == 0 || read == covered.len(),
+            "a read receipt was half applied over a stop: {read} of {} messages read",
+            covered.len()
+        );
+        if read == 0 {
+            self.over_ws(user, frame).await;
+        }
+        self.model.read_up_to(user, index);
+    }
 }
+
+/// A send not acknowledged yet: its conversation, clientId and text.
+type Pending = (Conv, String, String);
 
 fn sender(conv: Conv, by_doctor: bool) -> usize {
     if by_doctor {

@@ -155,6 +155,18 @@ impl Model {
         moves
     }
 
+    /// The messages a `message:read` of message `index` by `user` would move to READ.
+    pub fn read_covers(&self, user: usize, index: usize) -> Vec<usize> {
+        let conv = self.messages[index].conv;
+        self.in_conv(conv)
+            .into_iter()
+            .filter(|&i| {
+                let m = &self.messages[i];
+                i <= index && m.recipient() == user && m.status != MessageStatus::Read
+            })
+            .collect()
+    }
+
     /// `message:read` of message `index` by `user`: it and every earlier message of its
     /// conversation addressed to `user` become READ.
     pub fn read_up_to(&mut self, user: usize, index: usize) {

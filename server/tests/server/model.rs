@@ -278,12 +278,9 @@ impl<'a> Case<'a> {
                     return;
                 };
                 let ids = self.ids(&indexes);
-                let mut changed = Vec::new();
-                for index in indexes {
-                    if self.model.receipt(*user, index, MessageStatus::Delivered) {
-                        changed.push(index);
-                    }
-                }
+                let changed = self
+                    .model
+                    .receipts(*user, &indexes, MessageStatus::Delivered);
                 if *rest {
                     let (status, body) = self
                         .server()
@@ -304,19 +301,9 @@ impl<'a> Case<'a> {
                 }
             }
             Op::ReadUpTo { user, conv, pick } => {
-                let convs = Conv::of(*user);
-                let conv = convs[conv.index(convs.len())];
-                let messages = self.model.in_conv(conv);
-                if messages.is_empty() {
+                let Some((frame, index)) = self.read_frame(*user, *conv, *pick) else {
                     return;
-                }
-                let index = messages[pick.index(messages.len())];
-                let frame = json!({
-                    "type": "message:read",
-                    "messageId": self.ids(&[index])[0],
-                    "patientId": self.model.ids[conv.patient],
-                    "doctorId": self.model.ids[conv.doctor_user()],
-                });
+                };
                 self.model.read_up_to(*user, index);
                 self.over_ws(*user, frame).await;
             }
@@ -325,20 +312,9 @@ impl<'a> Case<'a> {
                     return;
                 };
                 let ids = self.ids(&indexes);
-                let mut changed = Vec::new();
-                for index in indexes {
-                    if self.model.receipt(*user, index, MessageStatus::Read) {
-                        changed.push(index);
-                    }
-                }
+                let changed = self.model.receipts(*user, &indexes, MessageStatus::Read);
                 let (status, body) = self
-                    .server()
-                    .request(
-                        reqwest::Method::PATCH,
-                        &self.users[*user].token,
-                        "/api/chat/messages",
-                        Some(json!({"messageIds": ids})),
-                    )
+                    .patch(*user, "/api/chat/messages", json!({"messageIds": ids}))
                     .await;
                 assert_eq!(status, 200, "{body}");
                 self.answered(body, changed);
@@ -365,13 +341,7 @@ impl<'a> Case<'a> {
                     self.model.messages[index].notified = false;
                 }
                 let (status, body) = self
-                    .server()
-                    .request(
-                        reqwest::Method::PATCH,
-                        &self.users[*user].token,
-                        "/api/notifications",
-                        Some(json!({"ids": ids})),
-                    )
+                    .patch(*user, "/api/notifications", json!({"ids": ids}))
                     .await;
                 assert_eq!(status, 204, "{body}");
             }
@@ -419,6 +389,13 @@ impl<'a> Case<'a> {
             let created = self.model.find(sender, client_id).is_none();
             (message, created)
         }
+    }
+
+    async fn patch(&self, user: usize, path: &str, body: Value) -> (u16, Value) {
+        let token = &self.users[user].token;
+        self.server()
+            .request(reqwest::Method::PATCH, token, path, Some(body))
+            .await
     }
 
     /// Sends `frame` as `user` on a WebSocket and waits until the server handled it (a `sync`
@@ -562,14 +539,9 @@ impl<'a> Case<'a> {
         }
     }
 
-    /// Sends a `message:read` as `user` without waiting for it; returns it for
-    /// [`Case::settle_read`] (None when there is nothing to read).
-    async fn read_in_flight(
-        &mut self,
-        user: usize,
-        conv: Index,
-        pick: Index,
-    ) -> Option<(usize, Value, usize)> {
+    /// A `message:read` by `user` of a message of one of their conversations, and the message
+    /// (None when that conversation has none).
+    fn read_frame(&self, user: usize, conv: Index, pick: Index) -> Option<(Value, usize)> {
         let convs = Conv::of(user);
         let conv = convs[conv.index(convs.len())];
         let messages = self.model.in_conv(conv);
@@ -583,6 +555,18 @@ impl<'a> Case<'a> {
             "patientId": self.model.ids[conv.patient],
             "doctorId": self.model.ids[conv.doctor_user()],
         });
+        Some((frame, index))
+    }
+
+    /// Sends a `message:read` as `user` without waiting for it; returns it for
+    /// [`Case::settle_read`] (None when there is nothing to read).
+    async fn read_in_flight(
+        &mut self,
+        user: usize,
+        conv: Index,
+        pick: Index,
+    ) -> Option<(usize, Value, usize)> {
+        let (frame, index) = self.read_frame(user, conv, pick)?;
         let mut ws = self.server().ws(&self.users[user].token).await;
         ws.send(frame.clone()).await;
         // The socket stays open until the stop: dropping it could cancel the receipt.

@@ -155,6 +155,15 @@ impl Model {
         moves
     }
 
+    /// Receipts by `user` for the messages `indexes`; returns those that moved.
+    pub fn receipts(&mut self, user: usize, indexes: &[usize], to: MessageStatus) -> Vec<usize> {
+        indexes
+            .iter()
+            .copied()
+            .filter(|&index| self.receipt(user, index, to))
+            .collect()
+    }
+
     /// The messages a `message:read` of message `index` by `user` would move to READ.
     pub fn read_covers(&self, user: usize, index: usize) -> Vec<usize> {
         let conv = self.messages[index].conv;

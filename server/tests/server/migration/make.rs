@@ -1,6 +1,7 @@
 //! The story the v11 fixture holds, played through the real server: two patients and two
 //! doctors, text and file messages, receipts, an edit, an unsend and a misdirected retraction,
-//! two emergencies (one resolved, one acknowledged), notifications partly read.
+//! two emergencies (one resolved, one acknowledged), a doctor on do-not-disturb, notifications
+//! partly read.
 
 use crate::common::{self, Account, Binary, PASSWORD, PNG, WAIT};
 use chrono::NaiveDate;
@@ -196,6 +197,17 @@ async fn story(server: &Binary) {
     let ben_emergency = raise(server, ben, dee, "ben-2", "Chest pain").await;
     alerted(server, cho, &ben_emergency, 2).await;
     emergency(server, cho, &ben_emergency, "acknowledge", json!({})).await;
+
+    // Dee goes on do-not-disturb (stored per doctor).
+    let (status, body) = server
+        .request(
+            reqwest::Method::PUT,
+            &dee.token,
+            "/api/availability",
+            Some(json!({"availability": "DO_NOT_DISTURB"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     // Ada reads her oldest notification; the rest stay unread.
     let (status, list) = server.get(&ada.token, "/api/notifications?limit=500").await;

@@ -1,6 +1,6 @@
 //! What the API shows of a data folder, as JSON that two servers can be compared by: every
 //! user's messages and emergencies (from a sync walk), notifications, conversations with unread
-//! counts, emergency lists; each conversation's history; each emergency with its transitions;
+//! counts, emergency lists, availability; each conversation's history; each emergency with its transitions;
 //! the versions of changed messages; a search; and every file's bytes (as SHA-256).
 
 use super::make::USERS;
@@ -55,6 +55,7 @@ pub async fn take(server: &Binary, users: &[(String, Account)]) -> (Value, Value
                 "conversations": list,
                 "notifications": get(server, user, "/api/notifications?limit=500").await,
                 "emergencies": get(server, user, "/api/emergencies").await,
+                "availability": get(server, user, "/api/availability").await,
             }),
         );
     }
@@ -109,7 +110,13 @@ pub fn assert_same(now: &Value, expected: &Value) {
         assert_eq!(now[part], expected[part], "{part} differ");
     }
     for (name, _) in USERS {
-        for part in ["sync", "conversations", "notifications", "emergencies"] {
+        for part in [
+            "sync",
+            "conversations",
+            "notifications",
+            "emergencies",
+            "availability",
+        ] {
             assert_eq!(
                 now["users"][name][part], expected["users"][name][part],
                 "{name}'s {part} differ"

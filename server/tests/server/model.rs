@@ -1,5 +1,6 @@
 //! Model-based property test: random sequences of sends (new and repeated clientIds, over
-//! WebSocket and REST, and bursts from several sockets at once), delivered and read receipts
+//! WebSocket and REST, and bursts from several sockets at once, with a read receipt from another
+//! socket meanwhile), delivered and read receipts
 //! (`message:delivered`, `message:read`, `POST /api/chat/messages/delivered`,
 //! `PATCH /api/chat/messages`), notifications marked read, and stops of the real
 //! `clinic-server` binary (SIGTERM or SIGKILL, with sends and a read receipt in flight, then the
@@ -59,7 +60,11 @@ enum Op {
     Check,
     /// Several users send at once, each pipelining on their own socket: the commits interleave
     /// (group commit), and the model takes them in the order of their seqs.
-    Burst { sends: Vec<(Conv, bool)> },
+    /// Maybe with a `message:read` (user, conversation, message) from another socket meanwhile.
+    Burst {
+        sends: Vec<(Conv, bool)>,
+        read: Option<(usize, Index, Index)>,
+    },
     /// Stops the server while sends (and maybe a read receipt) are in flight, and starts it
     /// again on the same data folder.
     Stop(Stop),
@@ -102,7 +107,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..USERS, picks()).prop_map(|(user, picks)| Op::ReadNotifications { user, picks }),
         2 => Just(Op::Check),
         1 => proptest::collection::vec((conv(), any::<bool>()), 2..7)
-            .prop_map(|sends| Op::Burst { sends }),
+            .prop_map(|sends| Op::Burst { sends, read: None }),
+        1 => (
+            proptest::collection::vec((conv(), any::<bool>()), 1..5),
+            (0..USERS, any::<Index>(), any::<Index>()),
+        )
+            .prop_map(|(sends, read)| Op::Burst { sends, read: Some(read) }),
         2 => (
             any::<bool>(),
             (conv(), any::<bool>()),
@@ -348,7 +358,7 @@ impl<'a> Case<'a> {
             Op::Check => {
                 self.check(false).await;
             }
-            Op::Burst { sends } => self.burst(sends).await,
+            Op::Burst { sends, read } => self.burst(sends, *read).await,
             Op::Stop(stop) => {
                 self.stop(stop).await;
                 self.check(false).await;
@@ -403,13 +413,7 @@ impl<'a> Case<'a> {
     async fn over_ws(&self, user: usize, frame: Value) {
         let mut ws = self.server().ws(&self.users[user].token).await;
         ws.send(frame.clone()).await;
-        ws.send(json!({"type": "sync", "since": i64::MAX, "limit": 1}))
-            .await;
-        let (_, skipped) = ws.expect_skipping("sync:batch").await;
-        assert!(
-            !skipped.iter().any(|t| t == "error"),
-            "{frame} refused: {skipped:?}"
-        );
+        handled(&mut ws, &frame).await;
     }
 
     /// Message indexes for `picks`, among all messages (None when there are none).
@@ -447,7 +451,17 @@ impl<'a> Case<'a> {
         assert_eq!(got, expected, "the ids a receipt changed");
     }
 
-    async fn burst(&mut self, sends: &[(Conv, bool)]) {
+    async fn burst(&mut self, sends: &[(Conv, bool)], read: Option<(usize, Index, Index)>) {
+        // The read covers messages from before the burst only, so the model's outcome does
+        // not depend on how the two interleave; the server's may not either.
+        let mut reading = None;
+        if let Some((user, conv, pick)) = read
+            && let Some((frame, index)) = self.read_frame(user, conv, pick)
+        {
+            let mut ws = self.server().ws(&self.users[user].token).await;
+            ws.send(frame.clone()).await;
+            reading = Some((user, ws, frame, index));
+        }
         let mut sockets: Vec<(usize, Ws, Vec<Pending>)> = Vec::new();
         for &(conv, by_doctor) in sends {
             let sender = sender(conv, by_doctor);
@@ -470,6 +484,10 @@ impl<'a> Case<'a> {
         acked.sort_by_key(|(message, ..)| message.seq);
         for (message, sender, conv, client_id, content) in acked {
             self.model.add(conv, sender, &client_id, &content, &message);
+        }
+        if let Some((user, mut ws, frame, index)) = reading {
+            handled(&mut ws, &frame).await;
+            self.model.read_up_to(user, index);
         }
     }
 
@@ -615,6 +633,18 @@ fn sender(conv: Conv, by_doctor: bool) -> usize {
     } else {
         conv.patient
     }
+}
+
+/// Returns once the server handled what was sent on `ws` (a `sync` after it on the same
+/// socket is answered only then); an `error` meanwhile (a refusal of `frame`) fails the test.
+async fn handled(ws: &mut Ws, frame: &Value) {
+    ws.send(json!({"type": "sync", "since": i64::MAX, "limit": 1}))
+        .await;
+    let (_, skipped) = ws.expect_skipping("sync:batch").await;
+    assert!(
+        !skipped.iter().any(|t| t == "error"),
+        "{frame} refused: {skipped:?}"
+    );
 }
 
 /// Waits for the ack of `client_id` on `ws`; an error for it fails the test.

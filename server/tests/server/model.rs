@@ -1,12 +1,11 @@
 //! Model-based property test: random sequences of sends (new and repeated clientIds, over
-//! WebSocket and REST, and bursts from several sockets at once, with a read receipt from another
-//! socket meanwhile), delivered and read receipts
-//! (`message:delivered`, `message:read`, `POST /api/chat/messages/delivered`,
-//! `PATCH /api/chat/messages`), notifications marked read, and stops of the real
-//! `clinic-server` binary (SIGTERM or SIGKILL, with sends and a read receipt in flight, then the
-//! client's outbox sent again) on a real SQLite file, compared with an in-memory model
-//! (`model/oracle.rs`) by history pages, sync walks, unread counts and notifications
-//! (`model/checks.rs`) after every stop, at random checkpoints and at the end.
+//! WebSocket and REST, and bursts from several sockets at once, with a read receipt from
+//! another socket meanwhile), delivered and read receipts (`message:delivered`, `message:read`,
+//! `POST /api/chat/messages/delivered`, `PATCH /api/chat/messages`), notifications marked
+//! read, and stops of the real `clinic-server` binary (SIGTERM or SIGKILL, with sends and a
+//! read receipt in flight, then the client's outbox sent again) on a real SQLite file, compared
+//! with an in-memory model (`model/oracle.rs`) by history pages, sync walks, unread counts and
+//! notifications (`model/checks.rs`) after every stop, at random checkpoints and at the end.
 //!
 //! Bounded for CI (10 cases of up to 40 operations, about 10 s, from a fixed seed, so a run is
 //! repeatable). For longer runs set, on the test process, `CLINIC_MODEL_CASES` (cases),

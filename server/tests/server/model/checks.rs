@@ -2,9 +2,10 @@
 //! list and notifications, each against the model.
 
 use super::oracle::{Conv, DOCTORS, Model, USERS};
-use crate::common::{Account, Binary};
+use crate::common::{Account, Binary, Ws};
 use clinic_protocol::rest::SyncPage;
 use clinic_protocol::{Conversation, Message, Notification, NotificationKind};
+use serde_json::json;
 use std::collections::HashSet;
 
 /// Small pages, so that paging itself is exercised with a few messages.
@@ -75,10 +76,11 @@ async fn history(server: &Binary, users: &[Account], model: &mut Model, conv: Co
 /// there exactly once and nothing else, the cursor only grows, and each record is as the model
 /// says.
 async fn sync(server: &Binary, users: &[Account], model: &mut Model, user: usize) {
+    let mut pages = Pages::new(server, &users[user], user).await;
     let mut since = model.cursors[user];
     let mut seen = HashSet::new();
     loop {
-        let page = sync_page(server, &users[user], since).await;
+        let page = pages.from(since).await;
         assert!(page.cursor.0 >= since, "user {user}: the cursor went back");
         if page.messages.is_empty() {
             assert_eq!(
@@ -118,10 +120,11 @@ async fn sync(server: &Binary, users: &[Account], model: &mut Model, user: usize
 
 /// A sync walk from 0: every message of the user's conversations, once.
 async fn full_sync(server: &Binary, users: &[Account], model: &mut Model, user: usize) {
+    let mut pages = Pages::new(server, &users[user], user).await;
     let mut since = 0;
     let mut seen = Vec::new();
     loop {
-        let page = sync_page(server, &users[user], since).await;
+        let page = pages.from(since).await;
         for message in &page.messages {
             let index = model.by_id(message.id.as_str()).unwrap();
             model.observe(index, message);
@@ -144,14 +147,43 @@ async fn full_sync(server: &Binary, users: &[Account], model: &mut Model, user: 
     assert_eq!(seen, expected, "user {user}: a sync from 0");
 }
 
-async fn sync_page(server: &Binary, user: &Account, since: i64) -> SyncPage {
-    let path = format!("/api/sync?since={since}&limit={PAGE}");
-    let (status, body) = server.get(&user.token, &path).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    let page: SyncPage = serde_json::from_value(body).unwrap();
-    assert!(page.messages.len() <= PAGE);
-    assert!(page.emergencies.is_empty() && page.purges.is_empty());
-    page
+/// Sync pages for one user: over REST (`GET /api/sync`) for some users, over their WebSocket
+/// (`sync` frames answered by `sync:batch`) for the others, so both ways are held to the model.
+struct Pages<'a> {
+    server: &'a Binary,
+    user: &'a Account,
+    ws: Option<Ws>,
+}
+
+impl<'a> Pages<'a> {
+    async fn new(server: &'a Binary, user: &'a Account, number: usize) -> Self {
+        let ws = if number % 2 == 1 {
+            Some(server.ws(&user.token).await)
+        } else {
+            None
+        };
+        Self { server, user, ws }
+    }
+
+    async fn from(&mut self, since: i64) -> SyncPage {
+        let page: SyncPage = match &mut self.ws {
+            Some(ws) => {
+                ws.send(json!({"type": "sync", "since": since, "limit": PAGE}))
+                    .await;
+                let frame = ws.expect("sync:batch").await;
+                serde_json::from_value(frame).unwrap()
+            }
+            None => {
+                let path = format!("/api/sync?since={since}&limit={PAGE}");
+                let (status, body) = self.server.get(&self.user.token, &path).await;
+                assert_eq!(status, 200, "{path}: {body}");
+                serde_json::from_value(body).unwrap()
+            }
+        };
+        assert!(page.messages.len() <= PAGE);
+        assert!(page.emergencies.is_empty() && page.purges.is_empty());
+        page
+    }
 }
 
 /// `GET /api/chat/conversations`: the conversations that have messages, each with its unread

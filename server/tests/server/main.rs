@@ -38,6 +38,8 @@ mod emergency_history;
 mod emergency_received;
 mod fuzz_corpus;
 mod logs;
+mod migration;
+mod model;
 mod records_unsend;
 mod rest;
 mod retention;

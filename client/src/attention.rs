@@ -496,32 +496,15 @@ mod tests {
     /// Message `id` as this device holds it: standing, edited to `version`, or unsent.
     fn message(id: &str, version: u32, unsent: bool) -> LocalMessage {
         let now = chrono::Utc::now();
-        LocalMessage::from(clinic_protocol::Message {
-            id: id.into(),
-            seq: clinic_protocol::Seq(1),
-            client_id: format!("c-{id}").into(),
-            patient_id: "p".into(),
-            doctor_id: "d".into(),
-            sender_id: "p".into(),
-            content: if unsent { String::new() } else { "text".into() },
-            message_type: clinic_protocol::MessageType::Regular,
-            status: clinic_protocol::MessageStatus::Delivered,
-            file_url: None,
-            file_name: None,
-            file_size: None,
-            file_type: None,
-            is_emergency: false,
-            resolved_at: None,
-            created_at: now,
-            updated_at: now,
-            delivered_at: None,
-            read_at: None,
-            retracted: unsent.then(|| clinic_protocol::Tombstone {
-                by: "p".into(),
-                at: now,
-            }),
-            edited: (version > 1).then_some(clinic_protocol::Edited { at: now, version }),
-        })
+        let mut m =
+            LocalMessage::pending(&ConversationKey::new("p", "d"), &"p".into(), "text", false);
+        m.id = Some(id.into());
+        m.edited = (version > 1).then_some(clinic_protocol::Edited { at: now, version });
+        m.retracted = unsent.then(|| clinic_protocol::Tombstone {
+            by: "p".into(),
+            at: now,
+        });
+        m
     }
 
     fn notice_tag(effects: Effects) -> Option<String> {

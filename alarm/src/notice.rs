@@ -110,6 +110,36 @@ enum Task {
 /// Most tagged notices remembered for withdrawal (a hostile server cannot grow this forever).
 const MAX_TAGGED: usize = 1024;
 
+/// The daemon's id of each tagged notice that may be on screen. Past [`MAX_TAGGED`] the oldest
+/// is forgotten, never the lot: a doctor's shift of message notices (tagged so that an unsend
+/// can withdraw them) must not make a recent emergency's notice impossible to withdraw.
+#[derive(Debug, Default)]
+struct Tagged {
+    ids: std::collections::HashMap<String, (u32, u64)>,
+    shown: u64,
+}
+
+impl Tagged {
+    fn insert(&mut self, tag: String, id: u32) {
+        if self.ids.len() >= MAX_TAGGED
+            && !self.ids.contains_key(&tag)
+            && let Some(oldest) = self
+                .ids
+                .iter()
+                .min_by_key(|(_, (_, order))| *order)
+                .map(|(tag, _)| tag.clone())
+        {
+            self.ids.remove(&oldest);
+        }
+        self.shown += 1;
+        self.ids.insert(tag, (id, self.shown));
+    }
+
+    fn remove(&mut self, tag: &str) -> Option<u32> {
+        self.ids.remove(tag).map(|(id, _)| id)
+    }
+}
+
 /// Handle to the notification thread.
 #[derive(Debug)]
 pub(crate) struct Notifier {
@@ -201,8 +231,7 @@ impl Notifier {
 fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared) {
     // Logged once per outage: the first failure warns, repeats are debug-level until it works again.
     let mut said_unavailable = false;
-    // The daemon's id of each tagged notice on screen.
-    let mut tagged: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut tagged = Tagged::default();
     for task in tasks {
         let job = match task {
             Task::Show(job) => job,
@@ -218,9 +247,6 @@ fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared) {
         };
         let result = deliver(app_name, &job.notice, job.on_click).map(|id| {
             if let Some(tag) = &job.notice.tag {
-                if tagged.len() >= MAX_TAGGED {
-                    tagged.clear();
-                }
                 tagged.insert(tag.clone(), id);
             }
         });
@@ -357,7 +383,26 @@ fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape_markup, truncate};
+    use super::{MAX_TAGGED, Tagged, escape_markup, truncate};
+
+    #[test]
+    fn past_the_limit_the_oldest_tag_is_forgotten_not_all() {
+        let mut tagged = Tagged::default();
+        tagged.insert("emergency".into(), 1);
+        for i in 0..MAX_TAGGED {
+            tagged.insert(format!("message:{i}"), 2 + u32::try_from(i).unwrap_or(0));
+        }
+        assert_eq!(tagged.remove("emergency"), None, "the oldest went");
+        assert_eq!(tagged.remove("message:0"), Some(2));
+        tagged.insert("emergency-2".into(), 9999);
+        assert_eq!(
+            tagged.remove("message:1"),
+            Some(3),
+            "room was made by the remove"
+        );
+        assert_eq!(tagged.remove("emergency-2"), Some(9999));
+        assert_eq!(tagged.remove("emergency-2"), None, "withdrawn once");
+    }
 
     #[test]
     fn body_markup_is_escaped() {

@@ -12,14 +12,19 @@
 //!   and shows its text only when the user allowed it.
 //! - An emergency's notification is withdrawn once the emergency is handled (acknowledged or
 //!   resolved, by anyone) or the session ends: a handled emergency must not keep shouting.
+//! - A new message's notification is withdrawn when its sender unsends or retracts it, and when
+//!   they edit it while it shows the old text: what was taken back must not stay on screen.
+//!   Logging out withdraws them too.
 
 use crate::events::ClientEvent;
+use crate::record::LocalMessage;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
-    ConversationKey, Emergency, EmergencyId, EmergencyState, Notification, NotificationKind,
+    ConversationKey, Emergency, EmergencyId, EmergencyState, MessageId, Notification,
+    NotificationKind,
 };
 use serde::Serialize;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 /// A native notification the shell should show.
@@ -35,19 +40,40 @@ pub struct Notice {
     pub conversation: Option<ConversationKey>,
     /// Play the short message chime with it.
     pub chime: bool,
-    /// Set on an emergency's notice (its id): [`ClientEvent::WithdrawNotice`] with this tag
-    /// takes it off the screen.
+    /// Set on an emergency's notice (its id) and on a message's ([`message_tag`]):
+    /// [`ClientEvent::WithdrawNotice`] with this tag takes it off the screen.
     pub tag: Option<String>,
 }
 
 /// Most emergencies remembered as silenced (a hostile server cannot grow this without bound).
 const MAX_SILENCED: usize = 10_000;
 
+/// Most message notifications remembered for withdrawal; past it the oldest are forgotten (the
+/// notification service has long since let them expire).
+const MAX_SHOWN_MESSAGES: usize = 1_000;
+
+/// The tag of a new message's notice: emergency and message ids never collide with it.
+pub fn message_tag(id: &MessageId) -> String {
+    format!("message:{}", id.as_str())
+}
+
+/// A message's notification that may still be on screen.
+#[derive(Debug, Clone, Copy)]
+struct ShownMessage {
+    /// The version of the text it showed (`None`: it showed no text).
+    text_version: Option<u32>,
+    /// Order of showing, to forget the oldest first.
+    order: u64,
+}
+
 #[derive(Debug)]
 struct State {
     ringing: BTreeSet<EmergencyId>,
     /// Emergencies whose notification may still be on screen.
     notified: HashSet<EmergencyId>,
+    /// Messages whose notification may still be on screen.
+    shown_messages: HashMap<MessageId, ShownMessage>,
+    shown_count: u64,
     silenced: HashSet<EmergencyId>,
     /// The window is visible and focused.
     in_view: bool,
@@ -78,6 +104,8 @@ impl Attention {
             state: Mutex::new(State {
                 ringing: BTreeSet::new(),
                 notified: HashSet::new(),
+                shown_messages: HashMap::new(),
+                shown_count: 0,
                 silenced: HashSet::new(),
                 in_view: false,
                 show_content: false,
@@ -221,15 +249,23 @@ impl Attention {
                 tag: id.as_str().to_owned(),
             })
             .collect();
+        effects.extend(
+            std::mem::take(&mut state.shown_messages)
+                .into_keys()
+                .map(|id| ClientEvent::WithdrawNotice {
+                    tag: message_tag(&id),
+                }),
+        );
         if !std::mem::take(&mut state.ringing).is_empty() {
             effects.insert(0, alarm(&state));
         }
         Effects(effects)
     }
 
-    /// An in-app notification from the server: maybe a native one.
-    pub(crate) fn notification(&self, n: &Notification) -> Effects {
-        let state = self.lock();
+    /// An in-app notification from the server: maybe a native one. `version` is the version of
+    /// its message's text as this device holds it (1 when unknown).
+    pub(crate) fn notification(&self, n: &Notification, version: u32) -> Effects {
+        let mut state = self.lock();
         let routine = matches!(
             n.kind,
             NotificationKind::NewMessage | NotificationKind::EmergencyUpdate
@@ -238,7 +274,13 @@ impl Attention {
         if !routine || in_view || state.availability == Availability::DoNotDisturb {
             return Effects::default();
         }
+        // A new message's notice can be taken back with the message.
+        let message = n
+            .message_id
+            .as_ref()
+            .filter(|_| n.kind == NotificationKind::NewMessage);
         if state.locked {
+            let tag = message.map(|id| state.remember_message(id, None));
             return Effects(vec![ClientEvent::Notify {
                 notice: Notice {
                     critical: false,
@@ -246,15 +288,17 @@ impl Attention {
                     body: "Something new. Unlock Clinic Messaging to read it.".into(),
                     conversation: None,
                     chime: n.kind == NotificationKind::NewMessage,
-                    tag: None,
+                    tag,
                 },
             }]);
         }
-        let body = if state.show_content || n.kind == NotificationKind::EmergencyUpdate {
+        let with_text = state.show_content || n.kind == NotificationKind::EmergencyUpdate;
+        let body = if with_text {
             n.body.clone()
         } else {
             "Open Clinic Messaging to read it.".into()
         };
+        let tag = message.map(|id| state.remember_message(id, with_text.then_some(version)));
         let conversation = match (&n.patient_id, &n.doctor_id) {
             (Some(p), Some(d)) => Some(ConversationKey::new(p.clone(), d.clone())),
             _ => None,
@@ -266,9 +310,65 @@ impl Attention {
                 body,
                 conversation,
                 chime: n.kind == NotificationKind::NewMessage,
-                tag: None,
+                tag,
             },
         }])
+    }
+
+    /// These messages changed on this device (arrived, read, edited, unsent): withdraw the
+    /// notification of each one unsent or retracted, and of each one edited since its
+    /// notification showed its text.
+    pub(crate) fn messages_changed<'a>(
+        &self,
+        messages: impl IntoIterator<Item = &'a LocalMessage>,
+    ) -> Effects {
+        let mut state = self.lock();
+        let mut effects = Effects::default();
+        if state.shown_messages.is_empty() {
+            return effects;
+        }
+        for message in messages {
+            let Some(id) = &message.id else { continue };
+            let Some(shown) = state.shown_messages.get(id) else {
+                continue;
+            };
+            let stale = message.retracted.is_some()
+                || shown
+                    .text_version
+                    .is_some_and(|version| message.version() != version);
+            if stale {
+                state.shown_messages.remove(id);
+                effects.0.push(ClientEvent::WithdrawNotice {
+                    tag: message_tag(id),
+                });
+            }
+        }
+        effects
+    }
+}
+
+impl State {
+    /// Remembers that a notice for message `id` is on screen; returns its tag.
+    fn remember_message(&mut self, id: &MessageId, text_version: Option<u32>) -> String {
+        if self.shown_messages.len() >= MAX_SHOWN_MESSAGES
+            && !self.shown_messages.contains_key(id)
+            && let Some(oldest) = self
+                .shown_messages
+                .iter()
+                .min_by_key(|(_, shown)| shown.order)
+                .map(|(id, _)| id.clone())
+        {
+            self.shown_messages.remove(&oldest);
+        }
+        self.shown_count += 1;
+        self.shown_messages.insert(
+            id.clone(),
+            ShownMessage {
+                text_version,
+                order: self.shown_count,
+            },
+        );
+        message_tag(id)
     }
 }
 
@@ -378,6 +478,110 @@ mod tests {
         assert_eq!(withdrawn(&a.end()), ["e4"]);
     }
 
+    fn new_message(id: &str) -> Notification {
+        Notification {
+            id: format!("n-{id}").into(),
+            user_id: "d".into(),
+            kind: NotificationKind::NewMessage,
+            title: "New message from Pat".into(),
+            body: "I took the wrong pills".into(),
+            message_id: Some(id.into()),
+            patient_id: Some("p".into()),
+            doctor_id: Some("d".into()),
+            read: false,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    /// Message `id` as this device holds it: standing, edited to `version`, or unsent.
+    fn message(id: &str, version: u32, unsent: bool) -> LocalMessage {
+        let now = chrono::Utc::now();
+        let mut m =
+            LocalMessage::pending(&ConversationKey::new("p", "d"), &"p".into(), "text", false);
+        m.id = Some(id.into());
+        m.edited = (version > 1).then_some(clinic_protocol::Edited { at: now, version });
+        m.retracted = unsent.then(|| clinic_protocol::Tombstone {
+            by: "p".into(),
+            at: now,
+        });
+        m
+    }
+
+    fn notice_tag(effects: Effects) -> Option<String> {
+        match &effects.into_events()[..] {
+            [ClientEvent::Notify { notice }] => notice.tag.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_messages_notification_is_withdrawn_when_it_is_unsent_or_its_shown_text_edited() {
+        let a = Attention::new(Availability::Available);
+        a.set_show_content(true);
+        // Shown with its text: tagged with the message.
+        let tag = notice_tag(a.notification(&new_message("m1"), 1));
+        assert_eq!(tag.as_deref(), Some("message:m1"));
+        // A read receipt or a repeat changes nothing; an edit withdraws the old text.
+        assert!(withdrawn(&a.messages_changed(&[message("m1", 1, false)])).is_empty());
+        assert_eq!(
+            withdrawn(&a.messages_changed(&[message("m1", 2, false)])),
+            ["message:m1"]
+        );
+        assert!(withdrawn(&a.messages_changed(&[message("m1", 2, true)])).is_empty());
+
+        // Shown already edited (version 3 when it came): only a later edit withdraws it.
+        notice_tag(a.notification(&new_message("m2"), 3));
+        assert!(withdrawn(&a.messages_changed(&[message("m2", 3, false)])).is_empty());
+        assert_eq!(
+            withdrawn(&a.messages_changed(&[message("m2", 4, false)])),
+            ["message:m2"]
+        );
+
+        // Shown without its text: an edit leaves it, an unsend withdraws it.
+        a.set_show_content(false);
+        notice_tag(a.notification(&new_message("m3"), 1));
+        assert!(withdrawn(&a.messages_changed(&[message("m3", 2, false)])).is_empty());
+        assert_eq!(
+            withdrawn(&a.messages_changed(&[message("m3", 2, true)])),
+            ["message:m3"]
+        );
+
+        // Locked ("something new"): unsending it withdraws that too.
+        a.set_locked(true);
+        assert_eq!(
+            notice_tag(a.notification(&new_message("m4"), 1)).as_deref(),
+            Some("message:m4")
+        );
+        assert_eq!(
+            withdrawn(&a.messages_changed(&[message("m4", 1, true)])),
+            ["message:m4"]
+        );
+        a.set_locked(false);
+
+        // Never shown (in view): nothing to withdraw. Logging out withdraws the rest.
+        a.set_in_view(true);
+        assert!(a.notification(&new_message("m5"), 1).0.is_empty());
+        assert!(withdrawn(&a.messages_changed(&[message("m5", 1, true)])).is_empty());
+        a.set_in_view(false);
+        notice_tag(a.notification(&new_message("m6"), 1));
+        assert_eq!(withdrawn(&a.end()), ["message:m6"]);
+        assert!(withdrawn(&a.messages_changed(&[message("m6", 1, true)])).is_empty());
+    }
+
+    #[test]
+    fn message_notifications_remembered_are_bounded_oldest_forgotten_first() {
+        let a = Attention::new(Availability::Available);
+        for i in 0..=MAX_SHOWN_MESSAGES {
+            notice_tag(a.notification(&new_message(&format!("m{i}")), 1));
+        }
+        assert_eq!(a.lock().shown_messages.len(), MAX_SHOWN_MESSAGES);
+        assert!(withdrawn(&a.messages_changed(&[message("m0", 1, true)])).is_empty());
+        assert_eq!(
+            withdrawn(&a.messages_changed(&[message("m1", 1, true)])),
+            ["message:m1"]
+        );
+    }
+
     #[test]
     fn silenced_here_stays_quiet_and_logout_ends_it() {
         let a = Attention::new(Availability::Available);
@@ -413,9 +617,9 @@ mod tests {
             read: false,
             created_at: chrono::Utc::now(),
         };
-        assert!(a.notification(&n).0.is_empty());
+        assert!(a.notification(&n, 1).0.is_empty());
         a.set_availability(Availability::Available);
-        let shown = a.notification(&n).into_events();
+        let shown = a.notification(&n, 1).into_events();
         match &shown[..] {
             [ClientEvent::Notify { notice }] => {
                 assert_eq!(notice.body, "Open Clinic Messaging to read it.");
@@ -425,11 +629,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         a.set_show_content(true);
-        assert!(matches!(&a.notification(&n).into_events()[..],
+        assert!(matches!(&a.notification(&n, 1).into_events()[..],
             [ClientEvent::Notify { notice }] if notice.body == "my chest hurts"));
         a.set_in_view(true);
         assert!(
-            a.notification(&n).0.is_empty(),
+            a.notification(&n, 1).0.is_empty(),
             "not while the user is looking"
         );
     }

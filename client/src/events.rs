@@ -127,7 +127,8 @@ pub enum ClientEvent {
     Notify {
         notice: Notice,
     },
-    /// Take the notification shown with this `tag` off the screen (its emergency was handled).
+    /// Take the notification shown with this `tag` off the screen (its emergency was handled,
+    /// its message unsent or its shown text edited, or the session ended).
     WithdrawNotice {
         tag: String,
     },

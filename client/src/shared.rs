@@ -146,16 +146,19 @@ impl Shared {
         Ok(())
     }
 
-    /// Tells of changed messages, then (once) that the conversation list changed with them.
+    /// Tells of changed messages, then (once) that the conversation list changed with them;
+    /// a notification still showing what one of them no longer says is withdrawn.
     pub(crate) fn emit_messages(&self, messages: impl IntoIterator<Item = LocalMessage>) {
-        let mut any = false;
+        let messages: Vec<LocalMessage> = messages.into_iter().collect();
+        if messages.is_empty() {
+            return;
+        }
+        let effects = self.attention.messages_changed(&messages);
         for message in messages {
-            any = true;
             self.emit(ClientEvent::MessageUpserted { message });
         }
-        if any {
-            self.emit(ClientEvent::ConversationsChanged);
-        }
+        self.attend(effects);
+        self.emit(ClientEvent::ConversationsChanged);
     }
 
     /// Deletes from this computer the files of messages that became tombstones (the sender's

@@ -5,6 +5,7 @@
 use anyhow::bail;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Subcommand, ValueEnum};
+use clinic_server::audit::head::Head;
 use clinic_server::audit::{self, Action, Outcome, report};
 use std::path::Path;
 
@@ -40,8 +41,14 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
     },
-    /// Check the hash chain; exits 1 naming the first bad row.
-    Verify,
+    /// Check the hash chain; exits 1 naming the first bad row, or the head it does not hold.
+    Verify {
+        /// A chain head kept outside the database (the server log's "audit checkpoint", the
+        /// line a backup prints): ROW:HASH, or the hash alone. Verify fails unless the chain
+        /// holds it there. May be given more than once.
+        #[arg(long = "head", value_name = "ROW:HASH", value_parser = head)]
+        heads: Vec<Head>,
+    },
     /// Every text a message had: what edits replaced and what was unsent or retracted (the
     /// sealed record; reading it is audited as EXPORT).
     Originals {
@@ -101,6 +108,10 @@ fn action(text: &str) -> Result<Action, String> {
             names.join(", ")
         )
     })
+}
+
+fn head(text: &str) -> Result<Head, String> {
+    text.parse()
 }
 
 fn outcome(text: &str) -> Result<Outcome, String> {
@@ -167,13 +178,17 @@ pub fn run(data_dir: &Path, command: AuditCommand) -> anyhow::Result<()> {
                 print!("{}", audit::originals::render(format.into(), &rows));
             }
         }
-        AuditCommand::Verify => match report::verify(data_dir, &actor)? {
-            Ok(rows) => println!("the audit log is intact: {rows} rows, every link checked"),
-            Err(broken) => bail!(
-                "the audit log is broken at row {}: {}",
-                broken.row,
-                broken.problem
+        AuditCommand::Verify { heads } => match report::verify(data_dir, &actor, &heads)? {
+            Ok(rows) if heads.is_empty() => {
+                println!("the audit log is intact: {rows} rows, every link checked");
+            }
+            Ok(rows) => println!(
+                "the audit log is intact: {rows} rows, every link checked, and it holds the {} \
+                 chain head{} you gave",
+                heads.len(),
+                if heads.len() == 1 { "" } else { "s" }
             ),
+            Err(unverified) => bail!("{unverified}"),
         },
     }
     Ok(())

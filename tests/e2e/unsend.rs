@@ -1,11 +1,15 @@
 //! Unsend in the real app: the patient (bob) opens his message's menu, picks "Unsend" and
 //! confirms; his bubble becomes "Message unsent by you at …". Then dr.patel's window shows the
 //! tombstone "Message unsent by Bob Kowalski at …" in place of the text, with a screenshot.
+//! Last, with dr.patel's window out of sight, a message from bob raises a native notification,
+//! and bob unsending it (from the CLI) takes that notification off the screen.
 
 use super::{World, click_css, signed_in};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use clinic_e2e::{NotificationLog, set_window_mapped};
 
 const TEXT: &str = "I doubled the dose by mistake, please ignore my last question";
+const WITHDRAWN: &str = "Sorry, that photo was meant for my sister";
 
 pub(super) async fn unsend(w: &World) -> Result<()> {
     w.bob.run(&["send", "--with", "dr.patel", TEXT])?;
@@ -80,7 +84,40 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
     )
     .await?;
     w.shot(&app, "unsend", true).await?;
+    notification_withdrawn(w).await?;
     w.close(app).await?;
     drop(driver);
     Ok(())
+}
+
+/// dr.patel's window is out of sight: bob's message raises a notification, his unsend closes it.
+async fn notification_withdrawn(w: &World) -> Result<()> {
+    let tmp = w.tmp.path();
+    let shown = NotificationLog::start(&tmp.join("notify-unsend.log"))?;
+    let closed = NotificationLog::closes(&tmp.join("notify-unsend-closed.log"))?;
+    set_window_mapped(false)?;
+    w.bob.run(&["send", "--with", "dr.patel", WITHDRAWN])?;
+    w.bob.run(&["sync"])?;
+    shown
+        .wait_for("New message from Bob Kowalski")
+        .await
+        .context("the new message's native notification")?;
+    if closed.text().contains("CloseNotification") {
+        bail!("a notification was withdrawn before bob unsent anything");
+    }
+    let history = w.bob.history("dr.patel")?;
+    let id = history
+        .iter()
+        .rev()
+        .find(|m| m["content"] == WITHDRAWN)
+        .and_then(|m| m["id"].as_str())
+        .context("bob's message id")?
+        .to_owned();
+    w.bob.run(&["unsend", &id])?;
+    let result = closed
+        .wait_for("CloseNotification")
+        .await
+        .context("the unsent message's notification is withdrawn");
+    set_window_mapped(true)?;
+    result.map(drop)
 }

@@ -10,6 +10,11 @@ use clinic_protocol::{Contact, Conversation, ConversationKey, Emergency, Role, U
 use rusqlite::{OptionalExtension, params};
 use std::collections::HashMap;
 
+/// A cached message that was not unsent or retracted (`data` is the [`LocalMessage`] as JSON):
+/// a tombstone the user never opened is not unread, so the badge drops when the sender takes the
+/// message back.
+const STANDING: &str = "json_extract(data, '$.retracted') IS NULL";
+
 impl Cache {
     /// Every conversation of `me`: the cached server list plus any conversation that only the
     /// local messages know of. Doctors get open emergencies first, then the most recent;
@@ -74,10 +79,14 @@ impl Cache {
         Ok(list)
     }
 
-    /// Messages addressed to `me` not yet read, in all conversations.
+    /// Messages addressed to `me` not yet read, in all conversations (tombstones are not
+    /// counted: there is nothing left to read).
     pub fn unread_total(&self, me: &UserId) -> Result<u64> {
         let n: i64 = self.lock().query_row(
-            "SELECT COUNT(*) FROM messages WHERE sender_id != ?1 AND status != 'READ'",
+            &format!(
+                "SELECT COUNT(*) FROM messages WHERE sender_id != ?1 AND status != 'READ'
+                 AND {STANDING}"
+            ),
             params![me.as_str()],
             |r| r.get(0),
         )?;
@@ -86,8 +95,10 @@ impl Cache {
 
     fn unread_in(&self, key: &ConversationKey, me: &UserId) -> Result<u32> {
         let n: i64 = self.lock().query_row(
-            "SELECT COUNT(*) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
-             AND sender_id != ?3 AND status != 'READ'",
+            &format!(
+                "SELECT COUNT(*) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
+                 AND sender_id != ?3 AND status != 'READ' AND {STANDING}"
+            ),
             params![key.patient_id.as_str(), key.doctor_id.as_str(), me.as_str()],
             |r| r.get(0),
         )?;
@@ -204,6 +215,18 @@ mod tests {
         assert_eq!((list[0].unread_count, list[1].unread_count), (1, 2));
         assert_eq!(list[1].last_message.as_ref().map(|m| m.seq), Some(Seq(3)));
         assert_eq!(cache.unread_total(&doc)?, 3);
+
+        // ann unsends her first message before the doctor read it: a tombstone is not unread.
+        let mut unsent = message(1, "ann", "ann");
+        unsent.content = String::new();
+        unsent.retracted = Some(clinic_protocol::Tombstone {
+            by: "ann".into(),
+            at: at(5),
+        });
+        cache.apply_message(&doc, unsent)?;
+        assert_eq!(cache.unread_total(&doc)?, 2);
+        let list = cache.local_conversations(&doc, Role::Doctor)?;
+        assert_eq!((list[0].unread_count, list[1].unread_count), (1, 1));
 
         // Reading ann's messages locally clears her count at once, offline.
         cache.mark_read_up_to(&doc, &MessageId::new("m2"))?;

@@ -232,7 +232,13 @@ impl Conn {
                 shared.emergency_changed(emergency).map_err(failed)?;
             }
             ServerFrame::Notification { notification } => {
-                let effects = shared.attention.notification(&notification);
+                // Its message came first (`message:received`): the version its text shows.
+                let version = notification
+                    .message_id
+                    .as_ref()
+                    .and_then(|id| shared.cache.message_by_id(id).ok().flatten())
+                    .map_or(1, |m| m.version());
+                let effects = shared.attention.notification(&notification, version);
                 shared.emit(ClientEvent::Notification { notification });
                 shared.attend(effects);
             }

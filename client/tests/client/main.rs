@@ -36,3 +36,4 @@ mod seen;
 mod send_queue;
 mod server_crash;
 mod unsend;
+mod unsend_notices;

@@ -8,6 +8,7 @@
 //! query.
 
 mod chain;
+pub mod head;
 pub mod originals;
 pub mod report;
 

@@ -1,6 +1,7 @@
 //! Reading the audit log for people (`clinic-server audit query|access-report|review|verify`):
 //! filters, the three output formats, and the row that records each reading.
 
+use super::head::{Head, Missing};
 use super::{Action, Broken, Event, Outcome, record};
 use crate::accounts::{AccountError, open};
 use crate::store::writer::run_direct;
@@ -276,17 +277,45 @@ pub fn review(data_dir: &Path, actor: &str, since: i64) -> Result<Vec<Entry>, Ac
     })
 }
 
-/// `audit verify`: checks the chain and records the check (outcome FAILED when it is broken).
-pub fn verify(data_dir: &Path, actor: &str) -> Result<Result<i64, Broken>, AccountError> {
+/// Why `audit verify` failed: the chain is broken, or it is intact but does not hold a head
+/// kept outside the database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unverified {
+    #[error("the audit log is broken at row {}: {}", .0.row, .0.problem)]
+    Broken(Broken),
+    #[error(transparent)]
+    Head(Missing),
+}
+
+/// `audit verify [--head ...]`: checks the chain, then that it holds every head in `heads`, and
+/// records the check (outcome FAILED when it failed).
+pub fn verify(
+    data_dir: &Path,
+    actor: &str,
+    heads: &[Head],
+) -> Result<Result<i64, Unverified>, AccountError> {
     let mut conn = open(data_dir)?;
     Ok(run_direct(&mut conn, |conn, _| {
-        let verdict = super::verify(conn)?;
+        let verdict = match super::verify(conn)? {
+            Err(broken) => Err(Unverified::Broken(broken)),
+            Ok(rows) => match super::head::first_missing(conn, heads)? {
+                Some(missing) => Err(Unverified::Head(missing)),
+                None => Ok(rows),
+            },
+        };
         let event = Event::new(actor, Action::AuditVerify);
         let event = match &verdict {
-            Ok(rows) => event.detail(serde_json::json!({ "rows": rows })),
-            Err(broken) => event.outcome(Outcome::Failed).detail(serde_json::json!({
-                "row": broken.row, "problem": broken.problem
-            })),
+            Ok(rows) => event.detail(serde_json::json!({ "rows": rows, "heads": heads.len() })),
+            Err(Unverified::Broken(broken)) => event
+                .outcome(Outcome::Failed)
+                .detail(serde_json::json!({ "row": broken.row, "problem": broken.problem })),
+            Err(Unverified::Head(missing)) => {
+                event.outcome(Outcome::Failed).detail(serde_json::json!({
+                    "headRow": missing.head.row,
+                    "headHash": missing.head.hash,
+                    "problem": missing.problem
+                }))
+            }
         };
         record(conn, &event)?;
         Ok(verdict)

@@ -73,9 +73,11 @@ pub(crate) fn conversations(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
          ORDER BY seq DESC LIMIT 1"
     ))?;
+    // A message taken back before it was read is a tombstone, not something left to read: the
+    // badge must drop when the sender unsends it.
     let mut unread_stmt = conn.prepare_cached(
         "SELECT COUNT(*) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
-         AND sender_id != ?3 AND status != 'READ'",
+         AND sender_id != ?3 AND status != 'READ' AND retracted_at IS NULL",
     )?;
     let mut emergency_stmt = conn.prepare_cached(&format!(
         "{EMERGENCY_SELECT} WHERE e.patient_id = ?1 AND e.doctor_id = ?2 AND e.state != 'RESOLVED' \

@@ -792,6 +792,163 @@ async fn tampering_is_found_at_the_right_row() {
     assert!(refused.unwrap_err().to_string().contains("append-only"));
 }
 
+/// Rewrites `dir`'s audit log from row `from` on as someone able to change the whole database
+/// would: row `from` altered, every hash after it recomputed (docs/audit.md says how), so the
+/// chain alone verifies again.
+fn rewrite_from(dir: &Path, from: i64) {
+    use sha2::{Digest, Sha256};
+    let conn = db(dir);
+    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+        .unwrap();
+    conn.execute("UPDATE audit SET actor = 'nobody' WHERE id = ?1", [from])
+        .unwrap();
+    let mut prev: String = conn
+        .query_row("SELECT prev_hash FROM audit WHERE id = ?1", [from], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let last = last_id(dir);
+    for id in from..=last {
+        let canonical: Value = conn
+            .query_row(
+                "SELECT id, at, actor, action, patient_id, doctor_id, subject, outcome, detail \
+                 FROM audit WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(json!([
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        prev
+                    ]))
+                },
+            )
+            .unwrap();
+        let hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+        conn.execute(
+            "UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
+            rusqlite::params![id, prev, hash],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+#[tokio::test]
+async fn a_rewritten_log_is_found_by_a_head_kept_outside_the_database() {
+    let (dir, _c) = some_history().await;
+    let d = dir.path();
+    // The head a backup prints, kept with it.
+    let backups = tempfile::tempdir().unwrap();
+    let out = cli(
+        d,
+        &[
+            "backup",
+            "--to",
+            backups.path().join("b.sqlite").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let line = text(&out)
+        .0
+        .lines()
+        .find_map(|l| l.strip_prefix("audit chain head: row ").map(str::to_owned))
+        .unwrap();
+    let (row, rest) = line.split_once(", hash ").unwrap();
+    let hash = rest.split_whitespace().next().unwrap().to_owned();
+    let head = format!("{row}:{hash}");
+    let row: i64 = row.parse().unwrap();
+
+    // The untouched database holds it, by row and hash or by the hash alone (in any case).
+    for given in [head.clone(), hash.to_uppercase()] {
+        let out = cli(d, &["audit", "verify", "--head", &given]);
+        assert!(out.status.success(), "{:?}", text(&out));
+        assert!(
+            text(&out)
+                .0
+                .contains("and it holds the 1 chain head you gave"),
+            "{:?}",
+            text(&out)
+        );
+    }
+
+    // A copy rewritten from row 3 on: every link checks, so verify alone is fooled...
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        clinic_server::config::db_path(d),
+        clinic_server::config::db_path(copy.path()),
+    )
+    .unwrap();
+    rewrite_from(copy.path(), 3);
+    let out = cli(copy.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "the control: {:?}", text(&out));
+    // ...but not with the head kept outside.
+    let before = last_id(copy.path());
+    let out = cli(copy.path(), &["audit", "verify", "--head", &head]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let said = text(&out).1;
+    assert!(
+        said.contains(&format!(
+            "the audit log does not hold the chain head you gave (row {row}, hash {hash}): \
+             row {row} has hash "
+        )) && said.contains(&format!("the log was rewritten at row {row} or before it")),
+        "{said}"
+    );
+    let out = cli(copy.path(), &["audit", "verify", "--head", &hash]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("has that hash: the log was rewritten"),
+        "{:?}",
+        text(&out)
+    );
+    // The failed checks are recorded, naming the head.
+    let recorded = rows_after(copy.path(), before);
+    assert_eq!(recorded[0].action, "AUDIT_VERIFY");
+    assert_eq!(recorded[0].outcome, "FAILED");
+    assert!(
+        recorded[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains(&format!("\"headRow\":{row}")),
+        "{recorded:?}"
+    );
+
+    // A head past the end (the log rewritten shorter), among good ones: the first missing is named.
+    let beyond = format!("{}:{hash}", row + 1000);
+    let out = cli(d, &["audit", "verify", "--head", &head, "--head", &beyond]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains(&format!(
+            "row {}, hash {hash}): the log ends at row",
+            row + 1000
+        )),
+        "{:?}",
+        text(&out)
+    );
+
+    // A malformed head is refused before anything is read or written.
+    let before = last_id(d);
+    for bad in ["12", "12:abc", "row 12, hash x", ":"] {
+        let out = cli(d, &["audit", "verify", "--head", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {:?}", text(&out));
+        assert!(
+            text(&out).1.contains("is not a chain head: write ROW:HASH"),
+            "{bad}: {:?}",
+            text(&out)
+        );
+    }
+    assert_eq!(last_id(d), before);
+}
+
 #[tokio::test]
 async fn the_audit_commands_and_their_refusals() {
     let (dir, c) = some_history().await;

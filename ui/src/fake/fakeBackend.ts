@@ -293,7 +293,8 @@ export class FakeBackend implements Backend {
           doctorId: last.doctorId,
           otherParty: other,
           lastMessage: wireMessage(last),
-          unreadCount: list.filter((m) => m.senderId !== me.id && m.status !== 'READ').length,
+          // A tombstone is nothing to read, as in the client's cache.
+          unreadCount: list.filter((m) => m.senderId !== me.id && m.status !== 'READ' && !m.retracted).length,
           hasEmergency: !!emergency,
           emergency,
         },

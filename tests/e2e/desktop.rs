@@ -15,7 +15,7 @@ mod search;
 mod unsend;
 
 use anyhow::{Context, Result, bail};
-use clinic_e2e::contract::{Normaliser, Placeholders, shapes};
+use clinic_e2e::contract::{Normaliser, Placeholders, differences};
 use clinic_e2e::{
     App, Cli, Driver, NotificationLog, Proxy, Server, binary, choose_in_file_dialog, publish,
     set_window_mapped, start_app,
@@ -738,9 +738,7 @@ fn contract(w: &World) -> Result<()> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .context("the checked-in transcript")?;
-    let (now, then) = (shapes(&fresh), shapes(&kept));
-    let new: Vec<&String> = now.difference(&then).collect();
-    let gone: Vec<&String> = then.difference(&now).collect();
+    let (new, gone) = differences(&fresh, &kept);
     if !new.is_empty() || !gone.is_empty() {
         bail!(
             "the shell's contract changed (update the fake in ui/src/fake/ if needed, then rerun \

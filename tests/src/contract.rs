@@ -186,6 +186,20 @@ impl Shape {
         }
     }
 
+    /// The same shape but where one of the two has `null` (the other may have anything there).
+    fn compatible(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Null, _) | (_, Self::Null) => true,
+            (Self::Arr(a), Self::Arr(b)) => a.compatible(b),
+            (Self::Obj(a), Self::Obj(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|(k, v)| b.get(k).is_some_and(|w| v.compatible(w)))
+            }
+            (a, b) => a == b,
+        }
+    }
+
     fn merge(self, other: Self) -> Self {
         match (self, other) {
             (Self::Null, x) | (x, Self::Null) => x,
@@ -247,6 +261,36 @@ impl std::fmt::Display for Shape {
 /// shape of its answers and its error codes; per event type the merged shape of its events.
 /// ui/src/contract/shapes.ts computes the same list the same way for the fake.
 pub fn shapes(lines: &[Value]) -> BTreeSet<String> {
+    let (mut out, shaped) = reduce(lines);
+    out.extend(shaped.iter().map(|(key, shape)| format!("{key} {shape}")));
+    out
+}
+
+/// The shape lines only one of two transcripts of the real shell has: `(only in fresh, only in
+/// kept)`. A value `null` all through one run and set in the other is no difference: which
+/// optionals are set by the time a command answers depends on timing (the clinic's settings
+/// arrive with the connection, which a sign-in's answer may or may not see).
+pub fn differences(fresh: &[Value], kept: &[Value]) -> (Vec<String>, Vec<String>) {
+    let ((plain_fresh, shaped_fresh), (plain_kept, shaped_kept)) = (reduce(fresh), reduce(kept));
+    let mut new: Vec<String> = plain_fresh.difference(&plain_kept).cloned().collect();
+    let mut gone: Vec<String> = plain_kept.difference(&plain_fresh).cloned().collect();
+    for (key, shape) in &shaped_fresh {
+        match shaped_kept.get(key) {
+            Some(other) if shape.compatible(other) => {}
+            _ => new.push(format!("{key} {shape}")),
+        }
+    }
+    for (key, shape) in &shaped_kept {
+        match shaped_fresh.get(key) {
+            Some(other) if shape.compatible(other) => {}
+            _ => gone.push(format!("{key} {shape}")),
+        }
+    }
+    (new, gone)
+}
+
+/// The plain lines (calls, argument keys, error codes) and the merged shape per answer or event.
+fn reduce(lines: &[Value]) -> (BTreeSet<String>, BTreeMap<String, Shape>) {
     let mut out = BTreeSet::new();
     let mut answers: BTreeMap<String, Shape> = BTreeMap::new();
     let mut events: BTreeMap<String, Shape> = BTreeMap::new();
@@ -277,13 +321,16 @@ pub fn shapes(lines: &[Value]) -> BTreeSet<String> {
             _ => {}
         }
     }
-    for (command, shape) in answers {
-        out.insert(format!("call {command} answer {shape}"));
-    }
-    for (kind, shape) in events {
-        out.insert(format!("event {kind} {shape}"));
-    }
-    out
+    let mut shaped: BTreeMap<String, Shape> = answers
+        .into_iter()
+        .map(|(command, shape)| (format!("call {command} answer"), shape))
+        .collect();
+    shaped.extend(
+        events
+            .into_iter()
+            .map(|(kind, shape)| (format!("event {kind}"), shape)),
+    );
+    (out, shaped)
 }
 
 #[cfg(test)]
@@ -340,5 +387,29 @@ mod tests {
                 "event alarm {ringing:null[],type:string}",
             ]
         );
+    }
+
+    #[test]
+    fn a_value_null_all_through_one_run_is_no_difference_but_a_new_field_is() {
+        let kept =
+            [json!({"kind":"call","command":"login","args":{},"ok":{"clinic":null,"user":"u"}})];
+        let fresh = [
+            json!({"kind":"call","command":"login","args":{},"ok":{"clinic":{"phone":"1"},"user":"u"}}),
+        ];
+        let none: (Vec<String>, Vec<String>) = (vec![], vec![]);
+        assert_eq!(differences(&fresh, &kept), none);
+        assert_eq!(differences(&kept, &fresh), none);
+        let grown = [
+            json!({"kind":"call","command":"login","args":{},"ok":{"clinic":null,"user":"u","x":1}}),
+        ];
+        let (new, gone) = differences(&grown, &kept);
+        assert_eq!(
+            new,
+            ["call login answer {clinic:null,user:string,x:number}"]
+        );
+        assert_eq!(gone, ["call login answer {clinic:null,user:string}"]);
+        let retyped =
+            [json!({"kind":"call","command":"login","args":{},"ok":{"clinic":null,"user":7}})];
+        assert_eq!(differences(&retyped, &kept).0.len(), 1);
     }
 }

@@ -1,16 +1,25 @@
-//! Keeping the search index up to date: new messages enter it once per commit, in one pass.
+//! Keeping the search index up to date off the send path: new messages enter it in bulk, a few
+//! times a second and before every search, never one by one in the statement that stores them.
 //!
-//! Indexing in the statement that stores a message (a trigger) made one index segment per
-//! message: each statement writing `messages` opens a statement savepoint, and FTS5 writes its
-//! pending entries out at every savepoint. One pass at the end of a transaction leaves one
-//! segment per commit. Edits, retractions and deletions of indexed messages still update the
-//! index through triggers in their own statements (schema v12), so a retracted text leaves the
-//! index in the transaction that retracts it.
+//! FTS5 writes its pending entries out as a new index segment at every savepoint and every
+//! commit, and each segment has to be merged later: as a trigger on `messages`, indexing cost a
+//! segment per message (every statement that writes `messages` opens a statement savepoint). In
+//! bulk it costs one per pass. The counter `search_seq` (schema v12) says how far the index goes;
+//! edits, retractions and deletions of messages up to it change the index through a trigger in
+//! their own statement, so a retracted text leaves the index in the transaction that retracts it,
+//! and a message not indexed yet is indexed as it reads then (or not at all once retracted).
 
+use super::Store;
+use crate::error::ApiError;
 use rusqlite::Connection;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// How often the index catches up with the messages while the server runs.
+const INTERVAL: Duration = Duration::from_millis(250);
 
 /// Adds every message newer than the index (`search_seq`) that is not retracted, as it reads
-/// now, and moves `search_seq` past them. Runs last in every write transaction.
+/// now, and moves `search_seq` past them.
 pub(crate) fn index_new(conn: &Connection) -> rusqlite::Result<()> {
     let indexed: i64 = conn
         .prepare_cached("SELECT value FROM counters WHERE name = 'search_seq'")?
@@ -32,6 +41,39 @@ pub(crate) fn index_new(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'search_seq'")?
         .execute([newest])?;
     Ok(())
+}
+
+/// The change sequence up to which every message is known to be in the index.
+#[derive(Debug, Default)]
+pub(crate) struct Indexed(AtomicI64);
+
+/// Brings the index up to every commit made so far (a no-op when it already is): a search that
+/// waits for this finds every message whose send was acknowledged before it started.
+pub(crate) async fn catch_up(store: &Store) -> Result<(), ApiError> {
+    if store.indexed.0.load(Ordering::Acquire) >= store.writer.committed() {
+        return Ok(());
+    }
+    let through = store
+        .writer
+        .run_validated(|conn, seqs| {
+            index_new(conn)?;
+            Ok(seqs.last())
+        })
+        .await?;
+    store.indexed.0.fetch_max(through, Ordering::AcqRel);
+    Ok(())
+}
+
+/// Catches the index up every [`INTERVAL`] while the server runs.
+pub(crate) async fn run(store: Store) {
+    let mut tick = tokio::time::interval(INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = catch_up(&store).await {
+            tracing::warn!(error = %err, "the search index could not catch up; it will try again");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use crate::error::ApiError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
@@ -59,6 +61,11 @@ impl Seqs {
         Ok(())
     }
 
+    /// The last change sequence value given out (in this transaction or before it).
+    pub(crate) fn last(&self) -> i64 {
+        self.last
+    }
+
     /// The next change sequence value.
     pub(crate) fn next(&mut self) -> Seq {
         self.last += 1;
@@ -70,6 +77,8 @@ impl Seqs {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// The change sequence the last commit reached.
+    committed: Arc<AtomicI64>,
 }
 
 impl Writer {
@@ -85,14 +94,27 @@ impl Writer {
         let seq = marker::committed(&conn).map_err(std::io::Error::other)?;
         let marker = Marker::start(&db, seq)?;
         let checkpointer = Checkpointer::start(&mut conn)?;
+        let committed = Arc::new(AtomicI64::new(seq));
+        let reached = Arc::clone(&committed);
         let handle = std::thread::Builder::new()
             .name("clinic-writer".into())
             .spawn(move || {
-                writer_loop(conn, rx, max_batch.max(1), &marker);
+                writer_loop(conn, rx, max_batch.max(1), &marker, &reached);
                 marker.finish();
                 checkpointer.join();
             })?;
-        Ok((Self { jobs: tx }, handle))
+        Ok((
+            Self {
+                jobs: tx,
+                committed,
+            },
+            handle,
+        ))
+    }
+
+    /// The change sequence the last commit reached.
+    pub(crate) fn committed(&self) -> i64 {
+        self.committed.load(Ordering::Acquire)
     }
 
     /// Queues `f` and returns where its result will arrive. Commands queued by one task run in
@@ -191,6 +213,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     marker: &Marker,
+    committed: &AtomicI64,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -203,6 +226,7 @@ fn writer_loop(
         }
         if let Some(seq) = run_batch(&mut conn, &mut jobs) {
             marker.committed(seq);
+            committed.store(seq, Ordering::Release);
         }
     }
     tracing::debug!("writer stopped");
@@ -250,7 +274,6 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
                 }
             }
         }
-        super::search_index::index_new(&tx)?;
         seqs.save(&tx)?;
         tx.commit()?;
         Ok(seqs.last)

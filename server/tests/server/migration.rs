@@ -64,11 +64,25 @@ fn make_v11_fixture() {
     .unwrap();
 }
 
+/// What the server shows differently from v11 on purpose: each change with the issue or
+/// decision behind it. `expected.json` stays as v11 showed it.
+fn changed_since_v11(expected: &mut Value) {
+    // Issue 16: an unread message that was unsent or retracted no longer counts as unread. Cho
+    // never read the message Ada unsent; Ben never read the one retracted as misdirected.
+    for (user, conversation, v11) in [("cho", 0, 3), ("ben", 1, 1)] {
+        let count =
+            &mut expected["snapshot"]["users"][user]["conversations"][conversation]["unreadCount"];
+        assert_eq!(*count, v11, "{user}'s count as v11 showed it");
+        *count = (v11 - 1).into();
+    }
+}
+
 #[tokio::test]
 async fn v11_fixture_opens_with_everything() {
-    let expected: Value =
+    let mut expected: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap())
             .unwrap();
+    changed_since_v11(&mut expected);
     let copy = copy_of_fixture();
     let schema: i64 = rusqlite::Connection::open(copy.path().join("clinic.db"))
         .unwrap()

@@ -559,6 +559,14 @@ async fn the_index_cannot_find_a_retracted_text_after_a_rebuild_or_vacuum() {
     let c = clinic(&server).await;
     let gone = send(&server, &c, &c.pat1, "quetiapinexyz is what I take").await;
     send(&server, &c, &c.pat1, "lisinoprilxyz stays").await;
+    // Found first: the index holds the text before the retraction takes it out.
+    let (status, found) = server
+        .get(&c.pat1.token, "/api/search/messages?q=quetiapinexyz")
+        .await;
+    assert_eq!(
+        (status, found["results"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
     let (status, _) = retract(&server, &c.pat1, gone["id"].as_str().unwrap(), json!({})).await;
     assert_eq!(status, 200);
     let dir = server.stop().await;

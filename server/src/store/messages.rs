@@ -1,7 +1,8 @@
 //! Messages in SQLite: idempotent send, read and delivered receipts, history pages, sync.
 
+use super::peers::{self, Peer};
 use super::rows::{self, MESSAGE_COLUMNS};
-use super::{Seqs, emergencies, notifications, uploads, users};
+use super::{Seqs, emergencies, notifications, uploads};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
@@ -9,6 +10,7 @@ use clinic_protocol::{
     Notification, NotificationKind, Role, Seq, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::Arc;
 
 /// Longest `fileUrl` accepted.
 const MAX_FILE_URL_BYTES: usize = 2048;
@@ -52,12 +54,12 @@ pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), Api
 }
 
 /// Checks that `caller` is a participant of `key` and that `key` names a real patient and a real
-/// doctor. Returns the other participant's account.
+/// doctor. Returns the other participant's account (held in memory by the writer: `peers`).
 pub(crate) fn check_access(
     conn: &Connection,
     caller: &User,
     key: &ConversationKey,
-) -> Result<users::Account, ApiError> {
+) -> Result<Arc<Peer>, ApiError> {
     let caller_side_ok = match caller.role {
         Role::Patient => key.patient_id == caller.id,
         Role::Doctor => key.doctor_id == caller.id,
@@ -72,7 +74,7 @@ pub(crate) fn check_access(
         Role::Patient => (&key.doctor_id, Role::Doctor),
         _ => (&key.patient_id, Role::Patient),
     };
-    match users::by_id(conn, other_id)? {
+    match peers::lookup(conn, other_id)? {
         Some(other) if other.user.role == other_role && !other.disabled => Ok(other),
         _ => Err(ApiError::not_found(format!(
             "no such {}",

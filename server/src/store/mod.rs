@@ -7,6 +7,7 @@ pub(crate) mod emergencies;
 pub(crate) mod marker;
 pub(crate) mod messages;
 pub(crate) mod notifications;
+pub(crate) mod peers;
 pub(crate) mod receipts;
 pub(crate) mod retention;
 pub(crate) mod rows;

@@ -141,6 +141,7 @@ pub(crate) fn set_disabled(
         "UPDATE users SET disabled = ?2 WHERE username = ?1",
         params![username, disabled],
     )?;
+    super::peers::forget();
     if disabled {
         conn.execute(
             "UPDATE tokens SET revoked = 1 WHERE user_id = (SELECT id FROM users WHERE username = ?1)",

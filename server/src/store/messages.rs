@@ -1,7 +1,7 @@
 //! Messages in SQLite: idempotent send, read and delivered receipts, history pages, sync.
 
 use super::peers::{self, Peer};
-use super::rows::{self, MESSAGE_COLUMNS};
+use super::rows::{self, MESSAGE_COLUMNS, message_columns};
 use super::{Seqs, emergencies, notifications, uploads};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
@@ -103,8 +103,10 @@ fn by_client_id(
 ) -> Result<Option<Message>, ApiError> {
     // Hot path (every send): cached statements.
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_id = ?2"
+        .prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE sender_id = ?1 AND client_id = ?2"
         ))?
         .query_row(params![sender.as_str(), client_id.as_str()], rows::message)
         .optional()?
@@ -198,9 +200,11 @@ pub(crate) fn send(
         retracted: None,
         edited: None,
     };
-    conn.prepare_cached(&format!(
-        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-         ?10, ?11, ?14, ?15, ?12, NULL, ?13, ?13, NULL, NULL, ?2, NULL, NULL, 1)"
+    conn.prepare_cached(concat!(
+        "INSERT INTO messages (",
+        message_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, NULL, ?13, ?13, \
+         NULL, NULL, ?2, NULL, NULL, 1)"
     ))?
     .execute(params![
         message.id.as_str(),
@@ -281,9 +285,11 @@ pub(crate) fn page(
             .optional()?
             .ok_or_else(|| ApiError::not_found("`before` names no message of this conversation"))?,
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
-         AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND seq < ?3 \
+         ORDER BY seq DESC LIMIT ?4"
     ))?;
     let mut messages = stmt
         .query_map(
@@ -308,15 +314,23 @@ pub(crate) fn changed_since(
     since: Seq,
     limit: u32,
 ) -> Result<Vec<(Message, Seq)>, ApiError> {
-    let column = match user.role {
-        Role::Patient => "patient_id",
-        Role::Doctor => "doctor_id",
+    macro_rules! changed_by {
+        ($column:literal) => {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE ",
+                $column,
+                " = ?1 AND change_seq > ?2 ORDER BY change_seq LIMIT ?3"
+            )
+        };
+    }
+    let sql = match user.role {
+        Role::Patient => changed_by!("patient_id"),
+        Role::Doctor => changed_by!("doctor_id"),
         Role::Admin => return Ok(Vec::new()),
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = ?1 AND change_seq > ?2 \
-         ORDER BY change_seq LIMIT ?3"
-    ))?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt
         .query_map(params![user.id.as_str(), since.0, limit], rows::message)?
         .collect::<Result<Vec<_>, _>>()?;

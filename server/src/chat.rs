@@ -165,39 +165,11 @@ pub(crate) fn publish_receipts(hub: &Hub, receipts: &[Receipt], by: &UserId, kin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clinic_protocol::{Edited, MessageStatus, MessageType, Seq, Tombstone};
-
-    fn message(content: &str) -> Message {
-        let at = chrono::DateTime::from_timestamp_millis(1_796_000_000_123).unwrap();
-        Message {
-            id: "m-1".to_owned().into(),
-            seq: Seq(7),
-            client_id: ClientId::new("c-\"quoted\" \u{1F600}".to_owned()),
-            patient_id: "u-p".to_owned().into(),
-            doctor_id: "u-d".to_owned().into(),
-            sender_id: "u-p".to_owned().into(),
-            content: content.to_owned(),
-            message_type: MessageType::File,
-            status: MessageStatus::Sent,
-            file_url: Some("/api/files/f-1".to_owned()),
-            file_name: Some("scan.pdf".to_owned()),
-            file_size: Some(1234),
-            file_type: Some("application/pdf".to_owned()),
-            is_emergency: false,
-            resolved_at: None,
-            created_at: at,
-            updated_at: at,
-            delivered_at: Some(at),
-            read_at: None,
-            retracted: None::<Tombstone>,
-            edited: None::<Edited>,
-        }
-    }
 
     #[test]
     fn shared_frames_are_what_encode_makes_of_the_same_frames() {
         for content in ["plain", "line\nbreak, \"quotes\", </script> and \u{7}", ""] {
-            let message = message(content);
+            let message = crate::cpu_path::sample_message(content);
             let frames = MessageFrames::new(&message);
             assert_eq!(
                 frames.received(),

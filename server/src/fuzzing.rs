@@ -2,7 +2,7 @@
 //! query strings, multipart uploads and the upload sniffer. The cargo-fuzz targets in `fuzz/`
 //! call these, and `tests/server/fuzz_corpus.rs` replays the checked-in corpus through them on every
 //! `cargo test`. Each panics (a finding) only when the server misbehaves: a panic inside the
-//! decoder, a 500 answer to input from the network, or (frames) the two-step parse disagreeing
+//! decoder, a 500 answer to input from the network, or (frames) the one-pass parse disagreeing
 //! with serde's derived parser.
 
 use crate::accounts::{self, NewAccount};
@@ -30,7 +30,7 @@ pub fn ws_frame(data: &[u8]) {
         let _ = crate::ws::parse_frame(text, clinic_protocol::limits::MAX_FRAME_BYTES);
         assert!(
             crate::ws::frame_parsers_agree(text),
-            "the two-step frame parse disagrees with serde's on {text:?}"
+            "the one-pass frame parse disagrees with serde's on {text:?}"
         );
     }
 }

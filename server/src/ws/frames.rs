@@ -4,15 +4,17 @@
 //! before it has seen `type`, which may come last, so it first copies the whole frame into a
 //! tree of its own (`Content`, serde-rs/serde#1495) and then parses the variant from that copy.
 //! The frames whose body is a named type (`message:send` and the conversation frames, nearly
-//! all the traffic) are parsed in two steps instead: `type` alone (everything else skipped, no
-//! copy), then the body straight from the text. Every other frame, and every frame the two
-//! steps do not take, goes through the derived parser, so answers and error sentences are the
-//! derived parser's (the tests compare both on every frame kind and on broken frames).
+//! all the traffic) are parsed in one pass instead when `type` is their first member (as serde,
+//! and so every client of ours, writes it): `type`, then the body from the members that follow.
+//! Every other frame, and every frame this does not take, goes through the derived parser, so
+//! answers and error sentences are the derived parser's (the tests compare both on every frame
+//! kind and on broken frames; the fuzz target on whatever it finds).
 
 use crate::error::ApiError;
 use clinic_protocol::{ClientFrame, ErrorCode};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDeserializer};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use std::borrow::Cow;
 
 /// Parses one text frame, or says precisely what is wrong with it.
@@ -36,19 +38,12 @@ pub(super) fn parse(text: &str, max_bytes: usize) -> Result<ClientFrame, ApiErro
     })
 }
 
-/// serde's derived parser of `ClientFrame` (the reference the two-step parse must agree with).
+/// serde's derived parser of `ClientFrame` (the reference the one-pass parse must agree with).
 fn derived(text: &str) -> serde_json::Result<ClientFrame> {
     serde_json::from_str(text)
 }
 
-/// Just the `type` of a frame; serde_json skips the other members without keeping them.
-#[derive(Deserialize)]
-struct Tag<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-}
-
-/// The two-step parse, for the frames whose body is a named type. None when it does not apply
+/// The one-pass parse, for the frames whose body is a named type. None when it does not apply
 /// or the frame is not well formed (the derived parser then answers, with its own words).
 fn by_tag(text: &str) -> Option<ClientFrame> {
     // An object only: serde also reads a struct from an array, which the derived parser reads
@@ -59,23 +54,113 @@ fn by_tag(text: &str) -> Option<ClientFrame> {
     {
         return None;
     }
-    let tag: Tag<'_> = serde_json::from_str(text).ok()?;
-    fn body<T: DeserializeOwned>(text: &str, variant: fn(T) -> ClientFrame) -> Option<ClientFrame> {
-        // The body's own parser ignores members it does not know, `type` among them, as the
-        // derived parser's copy (which leaves `type` out) would.
-        serde_json::from_str(text).ok().map(variant)
+    let mut de = serde_json::Deserializer::from_str(text);
+    let frame = de.deserialize_map(TagFirst).ok()??;
+    de.end().ok()?;
+    Some(frame)
+}
+
+/// Reads `type` as the first member, then the body from the same members that follow, in one
+/// pass. None (the derived parser then answers) when `type` is not first, names a frame whose
+/// body is not a named type, or comes again later.
+struct TagFirst;
+
+impl<'de> Visitor<'de> for TagFirst {
+    type Value = Option<ClientFrame>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a frame")
     }
-    match tag.kind.as_ref() {
-        "message:send" => body(text, ClientFrame::MessageSend),
-        "join:chat" => body(text, ClientFrame::JoinChat),
-        "leave:chat" => body(text, ClientFrame::LeaveChat),
-        "typing:start" => body(text, ClientFrame::TypingStart),
-        "typing:stop" => body(text, ClientFrame::TypingStop),
-        _ => None,
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some(key) = map.next_key_seed(Text)? else {
+            return Ok(None);
+        };
+        if key != "type" {
+            return Ok(None);
+        }
+        let kind = map.next_value_seed(Text)?;
+        fn body<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+            map: A,
+            variant: fn(T) -> ClientFrame,
+        ) -> Result<Option<ClientFrame>, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(NoSecondTag(map))).map(|b| Some(variant(b)))
+        }
+        match kind.as_ref() {
+            "message:send" => body(map, ClientFrame::MessageSend),
+            "join:chat" => body(map, ClientFrame::JoinChat),
+            "leave:chat" => body(map, ClientFrame::LeaveChat),
+            "typing:start" => body(map, ClientFrame::TypingStart),
+            "typing:stop" => body(map, ClientFrame::TypingStop),
+            _ => Ok(None),
+        }
     }
 }
 
-/// For the fuzz target: the parse agrees with serde's derived parser on `text` (the same frame,
+/// A string, borrowed from the frame when it has no escapes.
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+/// The body's members: a second `type` is an error, as it is to the derived parser (the body's
+/// own parser would ignore it as a member it does not know).
+struct NoSecondTag<A>(A);
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for NoSecondTag<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        self.0.next_key_seed(NotTag(seed))
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.0.next_value_seed(seed)
+    }
+}
+
+struct NotTag<K>(K);
+
+impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for NotTag<K> {
+    type Value = K::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        match Text.deserialize(de)? {
+            Cow::Borrowed("type") => Err(de::Error::duplicate_field("type")),
+            Cow::Owned(key) if key == "type" => Err(de::Error::duplicate_field("type")),
+            Cow::Borrowed(key) => self
+                .0
+                .deserialize(BorrowedStrDeserializer::<D::Error>::new(key)),
+            Cow::Owned(key) => self.0.deserialize(StringDeserializer::<D::Error>::new(key)),
+        }
+    }
+}
+
+/// For the fuzz target: the one-pass parse agrees with serde's derived parser on `text` (the same frame,
 /// or an error from both).
 pub(crate) fn agrees_with_derived(text: &str) -> bool {
     match (by_tag(text), derived(text)) {
@@ -178,7 +263,7 @@ mod tests {
         parse(text, 64 * 1024).map_err(|e| (e.code, e.message))
     }
 
-    /// What the derived parser alone answers, mapped the same way as before the two-step parse.
+    /// What the derived parser alone answers, mapped the same way as before the one-pass parse.
     fn reference(text: &str) -> Result<ClientFrame, (ErrorCode, String)> {
         derived(text).map_err(|err| {
             let detail = err.to_string();
@@ -210,6 +295,15 @@ mod tests {
             r#"  {{"type":{kind},"extra":[1,{{"a":null}}]{sep}{inner}}} "#
         ));
         out.push(format!(r#"{{"type":{kind},"type":{kind}{sep}{inner}}}"#));
+        out.push(format!(r#"{{"type":{kind}{sep}{inner},"type":{kind}}}"#));
+        out.push(format!(
+            r#"{{"type":{kind}{sep}{inner},"typ\u0065":{kind}}}"#
+        ));
+        out.push(format!(r#"{{"typ\u0065":{kind}{sep}{inner}}}"#));
+        out.push(format!(r#"{{ "type" : {kind} {sep} {inner} }}"#));
+        out.push(format!(
+            r#"{{"type":{kind}{sep}{inner},"extra":{{"type":"x"}}}}"#
+        ));
         out.push(format!(r#"{{"type":"nope"{sep}{inner}}}"#));
         out.push(format!(r#"{{"type":7{sep}{inner}}}"#));
         out.push(format!(r#"{{{inner}}}"#));

@@ -42,7 +42,7 @@ pub(crate) fn parse_frame(text: &str, max_bytes: usize) -> Result<ClientFrame, A
     frames::parse(text, max_bytes)
 }
 
-/// Whether the frame parser's two-step path agrees with serde's derived parser on `text` (for
+/// Whether the frame parser's one-pass path agrees with serde's derived parser on `text` (for
 /// the fuzz targets).
 pub(crate) fn frame_parsers_agree(text: &str) -> bool {
     frames::agrees_with_derived(text)

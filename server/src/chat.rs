@@ -164,6 +164,7 @@ pub(crate) fn publish_receipts(hub: &Hub, receipts: &[Receipt], by: &UserId, kin
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

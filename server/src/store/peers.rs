@@ -104,6 +104,7 @@ fn load(conn: &Connection, id: &UserId) -> Result<Option<Peer>, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Synchronous;
     use crate::store::users::{self, InsertUser};

@@ -172,6 +172,7 @@ pub(crate) fn agrees_with_derived(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use clinic_protocol::ws::Availability;
     use clinic_protocol::{ConversationKey, NewMessage, Seq, UserId};

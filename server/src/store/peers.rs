@@ -6,8 +6,11 @@
 //! committed: `PRAGMA data_version` changes. The writer reads it on every lookup (a counter
 //! in the pager, no page read) and drops everything it holds when it moved, so an account
 //! disabled by the CLI is refused from the writer's next transaction on. Changes made on the
-//! same connection do not move `data_version`; the functions of `users` that change an account
-//! call [`forget`] for that case.
+//! same connection do not move `data_version`: `users::set_disabled` calls [`forget`] for that
+//! case (no other function changes an account's name, role or state, and none deletes one). If
+//! such a change were ever rolled back after a lookup in its own transaction had cached it, the
+//! cache would keep it until the next commit by another connection; the server makes no account
+//! changes on the writer today.
 //!
 //! Only read-write connections use the cache (in the server that is the writer alone). The
 //! read-only pool's connections see the writer's every commit as a change and run on shared

@@ -9,13 +9,15 @@
 #   versus    the S3 ramp against clinic-server and the reference server (the seed's Node stack,
 #             bench/reference, installed here with `npm ci` on first use); prints the ratio
 #   cost      CPU and bytes written per message at 1,000 and 3,000 msg/s (from /proc)
+#   cpu-path  the send path's CPU steps outside the database, before and after the CPU-path
+#             work, timed in-process (no server)
 #   restart   restart after SIGKILL with 1,000,000 messages (RUNS kill-and-restart cycles after
 #             one seeding)
 #   store     versus, cost and restart RUNS times each: the store's before/after numbers
 # The server is pinned to core 0 and the generator to core 1 (see `clinic-bench --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: bench/run.sh s1|s2|s3|s3n|s4|s5|s6|s7|all|versus|cost|restart|store [runs] [args...]"
+usage="usage: bench/run.sh s1|s2|s3|s3n|s4|s5|s6|s7|all|versus|cost|cpu-path|restart|store [runs] [args...]"
 scenario=${1:?$usage}
 runs=${2:-1}
 shift $(($# < 2 ? $# : 2))
@@ -39,7 +41,7 @@ bin=${CARGO_TARGET_DIR:-target}/release/clinic-bench
 case $scenario in
     all) list=(s1 s2 s3 s3n s4 s5 s6 s7) ;;
     store) list=(versus cost) ;;
-    s1 | s2 | s3 | s3n | s4 | s5 | s6 | s7 | versus | cost | restart) list=("$scenario") ;;
+    s1 | s2 | s3 | s3n | s4 | s5 | s6 | s7 | versus | cost | cpu-path | restart) list=("$scenario") ;;
     *) echo "$usage" >&2; exit 2 ;;
 esac
 case $scenario in versus | store) reference ;; esac

@@ -142,6 +142,14 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         step_secs: u64,
     },
+    /// The send path's CPU steps outside the database, before and after issue 15's CPU-path
+    /// work, timed in this process (best of `rounds` rounds of `iterations` calls each).
+    CpuPath {
+        #[arg(long, default_value_t = 15)]
+        rounds: u32,
+        #[arg(long, default_value_t = 20_000)]
+        iterations: u32,
+    },
     /// Restart after SIGKILL under load with a large database: time to /healthz and a login.
     Restart {
         #[arg(long, default_value_t = 1_000_000)]
@@ -291,6 +299,9 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
                 step: Duration::from_secs(step_secs),
             };
             scenarios::cost::run(env, &cost).await
+        }
+        Scenario::CpuPath { rounds, iterations } => {
+            scenarios::cpu_path::run(env, rounds, iterations)
         }
         Scenario::Restart {
             messages,

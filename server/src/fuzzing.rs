@@ -2,7 +2,8 @@
 //! query strings, multipart uploads and the upload sniffer. The cargo-fuzz targets in `fuzz/`
 //! call these, and `tests/server/fuzz_corpus.rs` replays the checked-in corpus through them on every
 //! `cargo test`. Each panics (a finding) only when the server misbehaves: a panic inside the
-//! decoder, or a 500 answer to input from the network.
+//! decoder, a 500 answer to input from the network, or (frames) the one-pass parse disagreeing
+//! with serde's derived parser.
 
 use crate::accounts::{self, NewAccount};
 use crate::config::Config;
@@ -27,6 +28,10 @@ pub const DOCTOR: &str = "u-DOCTOR";
 pub fn ws_frame(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = crate::ws::parse_frame(text, clinic_protocol::limits::MAX_FRAME_BYTES);
+        assert!(
+            crate::ws::frame_parsers_agree(text),
+            "the one-pass frame parse disagrees with serde's on {text:?}"
+        );
     }
 }
 

@@ -266,7 +266,16 @@ impl Hub {
 
     /// To every socket of each of `users`, except `skip`.
     pub(crate) fn to_users(&self, users: &[&UserId], frame: &ServerFrame, skip: Option<SocketId>) {
-        let text = encode(frame);
+        self.text_to_users(users, &encode(frame), skip);
+    }
+
+    /// An encoded frame to every socket of each of `users`, except `skip`.
+    pub(crate) fn text_to_users(
+        &self,
+        users: &[&UserId],
+        text: &Utf8Bytes,
+        skip: Option<SocketId>,
+    ) {
         let state = self.lock();
         for user in users {
             for id in state.by_user.get(*user).into_iter().flatten() {

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod audit;
 pub mod bulk;
 pub mod config;
+pub mod cpu_path;
 pub mod datadir;
 pub mod demo;
 pub mod error;

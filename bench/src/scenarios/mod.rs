@@ -2,6 +2,7 @@
 //! server process, and connecting many clients at once.
 
 pub mod cost;
+pub mod cpu_path;
 pub mod fanout;
 pub mod history;
 pub mod idle;

@@ -3,7 +3,7 @@
 
 use super::{ApiJson, ApiQuery};
 use crate::audit::{self, Action, Event};
-use crate::chat::{ReceiptKind, publish_receipts, publish_sent};
+use crate::chat::{MessageFrames, ReceiptKind, publish_receipts, publish_sent};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
 use crate::store::{messages, receipts, views};
@@ -67,7 +67,7 @@ pub(super) async fn send(
         Err(err) => Err(err),
     };
     let sent = audit::audited(&state.store, sent, attempt, |_, _| Vec::new()).await?;
-    publish_sent(&state, &sent, None);
+    publish_sent(&state, &sent, None, &MessageFrames::new(&sent.message));
     let status = if sent.created {
         StatusCode::CREATED
     } else {

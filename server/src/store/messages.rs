@@ -1,7 +1,8 @@
 //! Messages in SQLite: idempotent send, read and delivered receipts, history pages, sync.
 
-use super::rows::{self, MESSAGE_COLUMNS};
-use super::{Seqs, Writer, emergencies, notifications, uploads, users};
+use super::peers::{self, Peer};
+use super::rows::{self, MESSAGE_COLUMNS, message_columns};
+use super::{Seqs, Writer, emergencies, notifications, uploads};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
@@ -9,6 +10,7 @@ use clinic_protocol::{
     Notification, NotificationKind, Role, Seq, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Longest `fileUrl` accepted.
@@ -53,12 +55,12 @@ pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), Api
 }
 
 /// Checks that `caller` is a participant of `key` and that `key` names a real patient and a real
-/// doctor. Returns the other participant's account.
+/// doctor. Returns the other participant's account (held in memory by the writer: `peers`).
 pub(crate) fn check_access(
     conn: &Connection,
     caller: &User,
     key: &ConversationKey,
-) -> Result<users::Account, ApiError> {
+) -> Result<Arc<Peer>, ApiError> {
     let caller_side_ok = match caller.role {
         Role::Patient => key.patient_id == caller.id,
         Role::Doctor => key.doctor_id == caller.id,
@@ -73,7 +75,7 @@ pub(crate) fn check_access(
         Role::Patient => (&key.doctor_id, Role::Doctor),
         _ => (&key.patient_id, Role::Patient),
     };
-    match users::by_id(conn, other_id)? {
+    match peers::lookup(conn, other_id)? {
         Some(other) if other.user.role == other_role && !other.disabled => Ok(other),
         _ => Err(ApiError::not_found(format!(
             "no such {}",
@@ -102,8 +104,10 @@ fn by_client_id(
 ) -> Result<Option<Message>, ApiError> {
     // Hot path (every send): cached statements.
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_id = ?2"
+        .prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE sender_id = ?1 AND client_id = ?2"
         ))?
         .query_row(params![sender.as_str(), client_id.as_str()], rows::message)
         .optional()?
@@ -217,9 +221,11 @@ pub(crate) fn send(
         retracted: None,
         edited: None,
     };
-    conn.prepare_cached(&format!(
-        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-         ?10, ?11, ?14, ?15, ?12, NULL, ?13, ?13, NULL, NULL, ?2, NULL, NULL, 1)"
+    conn.prepare_cached(concat!(
+        "INSERT INTO messages (",
+        message_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, NULL, ?13, ?13, \
+         NULL, NULL, ?2, NULL, NULL, 1)"
     ))?
     .execute(params![
         message.id.as_str(),
@@ -300,9 +306,11 @@ pub(crate) fn page(
             .optional()?
             .ok_or_else(|| ApiError::not_found("`before` names no message of this conversation"))?,
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
-         AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND seq < ?3 \
+         ORDER BY seq DESC LIMIT ?4"
     ))?;
     let mut messages = stmt
         .query_map(
@@ -327,15 +335,23 @@ pub(crate) fn changed_since(
     since: Seq,
     limit: u32,
 ) -> Result<Vec<(Message, Seq)>, ApiError> {
-    let column = match user.role {
-        Role::Patient => "patient_id",
-        Role::Doctor => "doctor_id",
+    macro_rules! changed_by {
+        ($column:literal) => {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE ",
+                $column,
+                " = ?1 AND change_seq > ?2 ORDER BY change_seq LIMIT ?3"
+            )
+        };
+    }
+    let sql = match user.role {
+        Role::Patient => changed_by!("patient_id"),
+        Role::Doctor => changed_by!("doctor_id"),
         Role::Admin => return Ok(Vec::new()),
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {column} = ?1 AND change_seq > ?2 \
-         ORDER BY change_seq LIMIT ?3"
-    ))?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt
         .query_map(params![user.id.as_str(), since.0, limit], rows::message)?
         .collect::<Result<Vec<_>, _>>()?;

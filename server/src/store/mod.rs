@@ -7,6 +7,7 @@ pub(crate) mod emergencies;
 pub(crate) mod marker;
 pub(crate) mod messages;
 pub(crate) mod notifications;
+pub(crate) mod peers;
 pub(crate) mod receipts;
 pub(crate) mod retention;
 pub(crate) mod rows;
@@ -30,6 +31,10 @@ use std::time::Duration;
 pub(crate) use writer::{Seqs, Writer};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements a write connection keeps. rusqlite keeps 16 by default; the writer runs
+/// more than that between sends, receipts, emergencies, audit rows, notifications and the
+/// checks before them, and a statement pushed out is compiled again on its next use.
+const STATEMENT_CACHE: usize = 64;
 
 /// Opens (creating if needed, private) the database for writing and brings its schema up to
 /// date.
@@ -103,6 +108,7 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
     // otherwise spill to temp files after 64 KiB: one temp-file write per page per command, more
     // bytes than the WAL itself. In memory they are a memcpy, freed at each commit.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     schema::migrate(&mut conn)?;
     Ok(conn)
 }

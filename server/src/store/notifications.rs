@@ -1,6 +1,6 @@
 //! In-app notifications in SQLite: one row per recipient, marked read by its owner.
 
-use super::rows::{self, NOTIFICATION_COLUMNS};
+use super::rows::{self, NOTIFICATION_COLUMNS, notification_columns};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use clinic_protocol::{
@@ -77,19 +77,21 @@ pub(crate) fn insert_raw(
         read: false,
         created_at: at,
     };
-    conn.prepare_cached(&format!(
-        "INSERT INTO notifications ({NOTIFICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)"
+    conn.prepare_cached(concat!(
+        "INSERT INTO notifications (",
+        notification_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)"
     ))?
     .execute(params![
-            notification.id.as_str(),
-            user.as_str(),
-            rows::kind_text(kind),
-            notification.title,
-            notification.body,
-            notification.message_id.as_ref().map(MessageId::as_str),
-            notification.patient_id.as_ref().map(UserId::as_str),
-            notification.doctor_id.as_ref().map(UserId::as_str),
-            at.timestamp_millis()
+        notification.id.as_str(),
+        user.as_str(),
+        rows::kind_text(kind),
+        notification.title,
+        notification.body,
+        notification.message_id.as_ref().map(MessageId::as_str),
+        notification.patient_id.as_ref().map(UserId::as_str),
+        notification.doctor_id.as_ref().map(UserId::as_str),
+        at.timestamp_millis()
     ])?;
     Ok(notification)
 }

@@ -8,11 +8,18 @@ use clinic_protocol::{
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 
-/// Columns of `messages` in the order [`message`] reads them.
-pub(crate) const MESSAGE_COLUMNS: &str = "id, seq, client_id, patient_id, doctor_id, sender_id, \
-     content, message_type, status, file_url, file_name, file_size, file_type, is_emergency, \
-     resolved_at, created_at, updated_at, delivered_at, read_at, change_seq, retracted_at, \
-     edited_at, version";
+/// Columns of `messages` in the order [`message`] reads them, as a literal for `concat!`: the
+/// statements of the send path are constants, so looking one up in the connection's statement
+/// cache builds no string.
+macro_rules! message_columns {
+    () => {
+        "id, seq, client_id, patient_id, doctor_id, sender_id, content, message_type, status, \
+         file_url, file_name, file_size, file_type, is_emergency, resolved_at, created_at, \
+         updated_at, delivered_at, read_at, change_seq, retracted_at, edited_at, version"
+    };
+}
+pub(crate) use message_columns;
+pub(crate) const MESSAGE_COLUMNS: &str = message_columns!();
 
 /// `FROM` clause and columns of an emergency in the order [`emergency`] reads them.
 pub(crate) const EMERGENCY_SELECT: &str = "SELECT e.id, e.message_id, e.patient_id, p.name, \
@@ -167,8 +174,15 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-pub(crate) const NOTIFICATION_COLUMNS: &str =
-    "id, user_id, kind, title, body, message_id, patient_id, doctor_id, read, created_at";
+/// Columns of `notifications` in the order [`notification`] reads them (a literal for
+/// `concat!`, like [`message_columns`]).
+macro_rules! notification_columns {
+    () => {
+        "id, user_id, kind, title, body, message_id, patient_id, doctor_id, read, created_at"
+    };
+}
+pub(crate) use notification_columns;
+pub(crate) const NOTIFICATION_COLUMNS: &str = notification_columns!();
 
 pub(crate) fn notification(row: &Row<'_>) -> rusqlite::Result<Notification> {
     Ok(Notification {

@@ -20,8 +20,13 @@ pub(crate) struct Account {
     pub availability: Availability,
 }
 
-const ACCOUNT_SELECT: &str = "SELECT id, username, name, role, password_hash, date_of_birth, \
-     blood_group, disabled, availability FROM users";
+macro_rules! account_select {
+    () => {
+        "SELECT id, username, name, role, password_hash, date_of_birth, blood_group, disabled, \
+         availability FROM users"
+    };
+}
+const ACCOUNT_SELECT: &str = account_select!();
 
 fn account(row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -99,7 +104,7 @@ pub(crate) fn by_username(conn: &Connection, username: &str) -> Result<Option<Ac
 
 pub(crate) fn by_id(conn: &Connection, id: &UserId) -> Result<Option<Account>, ApiError> {
     Ok(conn
-        .prepare_cached(&format!("{ACCOUNT_SELECT} WHERE id = ?1"))?
+        .prepare_cached(concat!(account_select!(), " WHERE id = ?1"))?
         .query_row([id.as_str()], account)
         .optional()?)
 }
@@ -141,6 +146,7 @@ pub(crate) fn set_disabled(
         "UPDATE users SET disabled = ?2 WHERE username = ?1",
         params![username, disabled],
     )?;
+    super::peers::forget();
     if disabled {
         conn.execute(
             "UPDATE tokens SET revoked = 1 WHERE user_id = (SELECT id FROM users WHERE username = ?1)",

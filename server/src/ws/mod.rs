@@ -42,6 +42,12 @@ pub(crate) fn parse_frame(text: &str, max_bytes: usize) -> Result<ClientFrame, A
     frames::parse(text, max_bytes)
 }
 
+/// Whether the frame parser's one-pass path agrees with serde's derived parser on `text` (for
+/// the fuzz targets).
+pub(crate) fn frame_parsers_agree(text: &str) -> bool {
+    frames::agrees_with_derived(text)
+}
+
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     tag: Option<Extension<ConnTag>>,

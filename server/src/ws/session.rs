@@ -3,7 +3,7 @@
 
 use super::{error_frame, frames, is_too_large, refuse_oversized};
 use crate::audit::{self, Action, Event};
-use crate::chat::{ReceiptKind, publish_receipts, publish_sent};
+use crate::chat::{MessageFrames, ReceiptKind, publish_receipts, publish_sent};
 use crate::config::FrameRates;
 use crate::emergency;
 use crate::error::ApiError;
@@ -250,11 +250,9 @@ impl Socket<'_> {
     fn acknowledge(&self, client_id: ClientId, result: Result<Sent, ApiError>) {
         match result {
             Ok(sent) => {
-                self.outbox.push(encode(&ServerFrame::MessageAck {
-                    client_id,
-                    message: sent.message.clone(),
-                }));
-                publish_sent(self.state, &sent, Some(self.id));
+                let frames = MessageFrames::new(&sent.message);
+                self.outbox.push(frames.ack(&client_id));
+                publish_sent(self.state, &sent, Some(self.id), &frames);
             }
             Err(err) => self.error(err, Some(client_id)),
         }

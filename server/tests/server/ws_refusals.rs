@@ -211,3 +211,36 @@ async fn bearer_header_at_upgrade_authenticates() {
         .is_err()
     );
 }
+
+/// The writer keeps the accounts a send checks in memory; the CLI changes accounts from another
+/// connection. A send to an account the CLI just disabled is refused, and one to an account it
+/// enabled again goes through, with no restart and no wait.
+#[tokio::test]
+async fn a_send_to_an_account_the_cli_just_disabled_is_refused() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+    pat.send(send_frame("c-1", &c.pat1, &c.doc1, "before"))
+        .await;
+    pat.expect("message:ack").await;
+
+    let cli = |disabled: bool| {
+        let dir = server.dir.path().to_path_buf();
+        let username = c.doc1.user.username.clone();
+        tokio::task::spawn_blocking(move || {
+            clinic_server::accounts::set_disabled(&dir, &username, disabled)
+        })
+    };
+    cli(true).await.unwrap().unwrap();
+    pat.send(send_frame("c-2", &c.pat1, &c.doc1, "after disabling"))
+        .await;
+    let refused = pat.expect("error").await;
+    assert_eq!(refused["code"], "not_found");
+    assert_eq!(refused["message"], "no such doctor");
+    assert_eq!(refused["clientId"], "c-2");
+
+    cli(false).await.unwrap().unwrap();
+    pat.send(send_frame("c-3", &c.pat1, &c.doc1, "after enabling"))
+        .await;
+    assert_eq!(pat.expect("message:ack").await["clientId"], "c-3");
+}

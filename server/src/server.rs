@@ -56,7 +56,6 @@ pub async fn run(
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
     let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
     let audit_checkpoints = tokio::spawn(crate::audit::checkpoints(state.store.clone()));
-    let search_index = tokio::spawn(crate::store::search_index::run(state.store.clone()));
     let retention = state
         .config
         .retention
@@ -93,7 +92,6 @@ pub async fn run(
     upload_sweep.abort();
     watchdog.abort();
     audit_checkpoints.abort();
-    search_index.abort();
     if let Some(retention) = retention {
         retention.abort();
     }
@@ -106,10 +104,6 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("some sockets did not close in time");
-    }
-    // The index goes to disk complete, so the next start has nothing to catch up.
-    if let Err(err) = crate::store::search_index::catch_up(&state.store).await {
-        tracing::warn!(error = %err, "the search index could not catch up before stopping");
     }
     let _ = state.store.writer.run(|_, _| Ok(())).await;
     drop(state);
@@ -138,7 +132,6 @@ pub(crate) fn open_state(
         store: Store {
             writer,
             reads: Reads::new(path, config.read_pool_size),
-            indexed: Arc::default(),
         },
         hub: Arc::new(Hub::default()),
         emergencies: Arc::new(Watch::new(&config)),

@@ -68,8 +68,6 @@ pub(super) async fn messages(
         tz_offset_minutes,
         by_rank: params.order == Some(SearchOrder::Rank),
     };
-    // Every message acknowledged before this search is found (the index catches up in bulk).
-    crate::store::search_index::catch_up(&state.store).await?;
     let deadline = Instant::now() + DEADLINE;
     let page = state
         .store

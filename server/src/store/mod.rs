@@ -13,7 +13,6 @@ pub(crate) mod retention;
 pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod search;
-pub(crate) mod search_index;
 pub(crate) mod tokens;
 pub(crate) mod uploads;
 pub(crate) mod users;
@@ -185,6 +184,4 @@ impl Reads {
 pub(crate) struct Store {
     pub(crate) writer: Writer,
     pub(crate) reads: Arc<Reads>,
-    /// How far the search index is known to go (see `search_index`).
-    pub(crate) indexed: Arc<search_index::Indexed>,
 }

@@ -351,31 +351,18 @@ const MIGRATIONS: &[&str] = &[
         SELECT RAISE(ABORT, 'the audit log is append-only');
     END;
     ",
-    // v12: new messages enter the search index once per commit (`search::index_new`), not one
-    // by one through a trigger. Every statement that writes the messages table opens a statement
-    // savepoint, and the full-text index writes its pending entries out at every savepoint: the
-    // trigger made one index segment per message, which then had to be merged, and that was most
-    // of the writer's time. `search_seq` is the newest message seq in the index; changes to a
-    // message not yet indexed leave the index alone (`index_new` reads the message as it is).
-    // An index that an edit damaged under v10 and v11 is rebuilt (`repair_after_v12`).
-    // The audit's per-patient index leaves out the row every send writes (MESSAGE_CREATE): keyed
-    // by patient, it put one entry on a random page per message. The access report (reads of a
-    // patient's data) still finds its rows through it.
+    // v12: the search index's update trigger is one trigger, the removal first. As two triggers
+    // (v10), SQLite ran the insertion of the new text before the removal of the old, and the
+    // removal took the row's length record with it, which FTS5's integrity check reports as
+    // corruption; an index an edit damaged is rebuilt (`repair_after_v12`). And the audit's
+    // per-patient index leaves out the row every send writes (MESSAGE_CREATE): keyed by patient,
+    // it put one entry on a random page per message. The access report (reads of a patient's
+    // data) still finds its rows through it.
     "
-    DROP INDEX audit_patient;
-    CREATE INDEX audit_patient_access ON audit(patient_id, at)
-        WHERE patient_id IS NOT NULL AND action != 'MESSAGE_CREATE';
-    DROP TRIGGER messages_search_insert;
     DROP TRIGGER messages_search_update_old;
     DROP TRIGGER messages_search_update_new;
-    DROP TRIGGER messages_search_delete;
-    INSERT INTO counters (name, value)
-        VALUES ('search_seq', (SELECT COALESCE(MAX(seq), 0) FROM messages));
-    -- One trigger, the removal first: as two triggers (v10), SQLite ran the insertion of the new
-    -- text before the removal of the old, and the removal took the row's length record with it,
-    -- which FTS5's integrity check reports as corruption.
     CREATE TRIGGER messages_search_update AFTER UPDATE OF content, file_name, retracted_at
-        ON messages WHEN old.seq <= (SELECT value FROM counters WHERE name = 'search_seq') BEGIN
+        ON messages BEGIN
         INSERT INTO messages_words (messages_words, rowid, content, file_name)
             SELECT 'delete', old.seq, old.content, old.file_name WHERE old.retracted_at IS NULL;
         INSERT INTO messages_parts (messages_parts, rowid, content, file_name)
@@ -385,14 +372,9 @@ const MIGRATIONS: &[&str] = &[
         INSERT INTO messages_parts (rowid, content, file_name)
             SELECT new.seq, new.content, new.file_name WHERE new.retracted_at IS NULL;
     END;
-    CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
-        WHEN old.retracted_at IS NULL
-            AND old.seq <= (SELECT value FROM counters WHERE name = 'search_seq') BEGIN
-        INSERT INTO messages_words (messages_words, rowid, content, file_name)
-            VALUES ('delete', old.seq, old.content, old.file_name);
-        INSERT INTO messages_parts (messages_parts, rowid, content, file_name)
-            VALUES ('delete', old.seq, old.content, old.file_name);
-    END;
+    DROP INDEX audit_patient;
+    CREATE INDEX audit_patient_access ON audit(patient_id, at)
+        WHERE patient_id IS NOT NULL AND action != 'MESSAGE_CREATE';
     ",
 ];
 
@@ -534,5 +516,20 @@ mod tests {
             )
             .unwrap();
         assert_eq!(found, 7);
+        // A retraction takes the text out and leaves the index whole.
+        conn.execute(
+            "UPDATE messages SET content = '', retracted_at = 2 WHERE id = 'm'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(check(&conn), [true, true]);
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM messages_words WHERE messages_words MATCH 'aspirin'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }

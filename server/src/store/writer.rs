@@ -7,8 +7,6 @@ use crate::error::ApiError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
@@ -61,11 +59,6 @@ impl Seqs {
         Ok(())
     }
 
-    /// The last change sequence value given out (in this transaction or before it).
-    pub(crate) fn last(&self) -> i64 {
-        self.last
-    }
-
     /// The next change sequence value.
     pub(crate) fn next(&mut self) -> Seq {
         self.last += 1;
@@ -77,8 +70,6 @@ impl Seqs {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
-    /// The change sequence the last commit reached.
-    committed: Arc<AtomicI64>,
 }
 
 impl Writer {
@@ -94,27 +85,14 @@ impl Writer {
         let seq = marker::committed(&conn).map_err(std::io::Error::other)?;
         let marker = Marker::start(&db, seq)?;
         let checkpointer = Checkpointer::start(&mut conn)?;
-        let committed = Arc::new(AtomicI64::new(seq));
-        let reached = Arc::clone(&committed);
         let handle = std::thread::Builder::new()
             .name("clinic-writer".into())
             .spawn(move || {
-                writer_loop(conn, rx, max_batch.max(1), &marker, &reached);
+                writer_loop(conn, rx, max_batch.max(1), &marker);
                 marker.finish();
                 checkpointer.join();
             })?;
-        Ok((
-            Self {
-                jobs: tx,
-                committed,
-            },
-            handle,
-        ))
-    }
-
-    /// The change sequence the last commit reached.
-    pub(crate) fn committed(&self) -> i64 {
-        self.committed.load(Ordering::Acquire)
+        Ok((Self { jobs: tx }, handle))
     }
 
     /// Queues `f` and returns where its result will arrive. Commands queued by one task run in
@@ -213,7 +191,6 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     marker: &Marker,
-    committed: &AtomicI64,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -226,7 +203,6 @@ fn writer_loop(
         }
         if let Some(seq) = run_batch(&mut conn, &mut jobs) {
             marker.committed(seq);
-            committed.store(seq, Ordering::Release);
         }
     }
     tracing::debug!("writer stopped");
@@ -301,7 +277,6 @@ pub(crate) fn run_direct<T>(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut seqs = Seqs::load(&tx)?;
     let value = f(&tx, &mut seqs)?;
-    super::search_index::index_new(&tx)?;
     seqs.save(&tx)?;
     tx.commit()?;
     Ok(value)
@@ -357,7 +332,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(names, ["a", "c", "change_seq", "search_seq"]);
+        assert_eq!(names, ["a", "c", "change_seq"]);
         drop(writer);
         thread.join().unwrap();
     }
@@ -386,7 +361,7 @@ mod tests {
         let first = first.await.unwrap().unwrap();
         assert!(refused.await.unwrap().is_err());
         assert_eq!(third.await.unwrap().unwrap().0, first.0 + 1);
-        assert_eq!(names(&writer).await, ["a", "c", "change_seq", "search_seq"]);
+        assert_eq!(names(&writer).await, ["a", "c", "change_seq"]);
         drop(writer);
         thread.join().unwrap();
     }
@@ -440,7 +415,7 @@ mod tests {
             "the command that failed hears its own error"
         );
         assert!(third.await.is_err());
-        assert_eq!(names(&writer).await, ["change_seq", "search_seq"]);
+        assert_eq!(names(&writer).await, ["change_seq"]);
         drop(writer);
         thread.join().unwrap();
     }

@@ -18,9 +18,8 @@ type Body = Box<dyn FnOnce(&Connection, &mut Seqs) -> (bool, Finish) + Send>;
 /// How a command keeps its failure from spoiling the others of its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guard {
-    /// Inside a savepoint, rolled back on failure. General, but every SAVEPOINT and RELEASE
-    /// makes SQLite's full-text index write its pending entries out as a segment of their own,
-    /// so a batch of savepointed sends wrote one search segment per message (and merged them).
+    /// Inside a savepoint, rolled back on failure: the general case, at the price of two more
+    /// statements per command (and FTS5 writes its pending entries out at each savepoint).
     Savepoint,
     /// No savepoint: the command makes every refusal before its first write. Should it fail
     /// after writing anyway (a storage error), the whole batch is rolled back and every command

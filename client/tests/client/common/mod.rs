@@ -176,7 +176,29 @@ pub fn server_binary() -> PathBuf {
     // before it) did: the whole workspace with its tests, so dev-dependencies' features count.
     // Then the server it already built is up to date, instead of a second build of rustls and
     // the rest with other features (about 90 s).
-    let status = std::process::Command::new(env!("CARGO"))
+    // Without the variables `cargo test` set for this process: build scripts (ring's) ask to be
+    // rerun when `CARGO_PKG_NAME` and the like change, and a nested cargo that still had this
+    // test's values rebuilt ring, rustls and everything above them (about a minute, with the
+    // other tests of this binary running beside it).
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .contains(&name.as_ref())
+        {
+            cargo.env_remove(name.as_ref());
+        }
+    }
+    let status = cargo
         .args(["build", "--workspace", "--all-targets"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()

@@ -222,16 +222,24 @@ async fn relay_http(
         let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
         let _ = client_write.shutdown().await;
     });
+    const UPLOAD: &[u8] = b"POST /api/chat/upload";
     let mut buf = vec![0u8; 64 * 1024];
+    // The end of the previous read: a request line may be split between two reads (the first
+    // one of a connection always is, after the bytes `handle` read to tell WebSocket from HTTP).
+    let mut tail: Vec<u8> = Vec::new();
     while let Ok(got) = client_read.read(&mut buf).await {
         if got == 0 {
             break;
         }
         let chunk = &buf[..got];
+        let seen = [tail.as_slice(), chunk].concat();
         if rules.stall_uploads.load(Ordering::SeqCst)
-            && let Some(at) = find(chunk, b"POST /api/chat/upload")
+            && let Some(at) = find(&seen, UPLOAD)
         {
-            let _ = server_write.write_all(&chunk[..at]).await;
+            // What of this read comes before the request (the tail went to the server already).
+            let _ = server_write
+                .write_all(&chunk[..at.saturating_sub(tail.len())])
+                .await;
             let dropped = rules.drop_stalled.notified();
             rules.uploads_stalled.fetch_add(1, Ordering::SeqCst);
             // Keep the connection open and unread until the test drops it.
@@ -242,6 +250,7 @@ async fn relay_http(
         if server_write.write_all(chunk).await.is_err() {
             break;
         }
+        tail = seen[seen.len().saturating_sub(UPLOAD.len() - 1)..].to_vec();
     }
     let _ = server_write.shutdown().await;
     let _ = down.await;

@@ -418,15 +418,31 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// A database made by an older server, with a message in it, gains search on upgrade.
-    #[test]
-    fn upgrading_indexes_the_messages_already_there() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (i, sql) in MIGRATIONS[..6].iter().enumerate() {
+    /// An in-memory database as a server of schema `version` left it.
+    fn at_version(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..version].iter().enumerate() {
             conn.execute_batch(sql).unwrap();
             conn.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap())
                 .unwrap();
         }
+        conn
+    }
+
+    /// How many rows of the FTS5 table `table` match `query`.
+    fn matching(conn: &Connection, table: &str, query: &str) -> i64 {
+        conn.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1"),
+            [query],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    /// A database made by an older server, with a message in it, gains search on upgrade.
+    #[test]
+    fn upgrading_indexes_the_messages_already_there() {
+        let mut conn = at_version(6);
         conn.execute_batch(
             "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
                 ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
@@ -460,26 +476,14 @@ mod tests {
             [],
         )
         .unwrap();
-        let stale: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM messages_words WHERE messages_words MATCH 'creme'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(stale, 0);
+        assert_eq!(matching(&conn, "messages_words", "creme"), 0);
     }
 
     /// An edit under v11 broke FTS5's own integrity check (the length record went with the old
     /// text); upgrading repairs the index, and edits after it keep it whole.
     #[test]
     fn upgrading_repairs_an_index_an_edit_damaged() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (i, sql) in MIGRATIONS[..11].iter().enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap())
-                .unwrap();
-        }
+        let mut conn = at_version(11);
         conn.execute_batch(
             "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
                 ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
@@ -523,13 +527,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(check(&conn), [true, true]);
-        let left: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM messages_words WHERE messages_words MATCH 'aspirin'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(left, 0);
+        assert_eq!(matching(&conn, "messages_words", "aspirin"), 0);
     }
 }

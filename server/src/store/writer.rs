@@ -293,10 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_command_leaves_nothing_and_gives_its_seq_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = super::super::open_write(&path, crate::Synchronous::Normal).unwrap();
-        let (writer, thread) = Writer::start(conn, 16, 16).unwrap();
+        let (_dir, writer, thread) = started();
         let first = writer
             .submit(|conn, seqs| insert(conn, "a").map(|()| seqs.next()))
             .await
@@ -321,27 +318,14 @@ mod tests {
             first.0 + 1,
             "the failed command's seq was given back"
         );
-        let names: Vec<String> = writer
-            .run(|conn, _| {
-                let mut stmt = conn.prepare("SELECT name FROM counters ORDER BY name")?;
-                let names = stmt
-                    .query_map([], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                Ok(names)
-            })
-            .await
-            .unwrap();
-        assert_eq!(names, ["a", "c", "change_seq"]);
+        assert_eq!(names(&writer).await, ["a", "c", "change_seq"]);
         drop(writer);
         thread.join().unwrap();
     }
 
     #[tokio::test]
     async fn a_validated_command_that_refuses_before_writing_spoils_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn =
-            super::super::open_write(&dir.path().join("t.db"), crate::Synchronous::Normal).unwrap();
-        let (writer, thread) = Writer::start(conn, 16, 16).unwrap();
+        let (_dir, writer, thread) = started();
         let first = writer
             .submit_validated(|conn, seqs| insert(conn, "a").map(|()| seqs.next()))
             .await
@@ -369,10 +353,7 @@ mod tests {
     /// half in the database: the batch goes back whole and everyone in it is told to retry.
     #[tokio::test]
     async fn a_validated_command_failing_after_a_write_rolls_the_batch_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn =
-            super::super::open_write(&dir.path().join("t.db"), crate::Synchronous::Normal).unwrap();
-        let (writer, thread) = Writer::start(conn, 16, 16).unwrap();
+        let (_dir, writer, thread) = started();
         // Hold the writer so that the three commands below share one batch.
         let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
         let (started_tx, started_rx) = oneshot::channel::<()>();
@@ -417,6 +398,15 @@ mod tests {
         assert_eq!(names(&writer).await, ["change_seq"]);
         drop(writer);
         thread.join().unwrap();
+    }
+
+    /// A writer on a fresh database in a temporary folder (kept while the test holds it).
+    fn started() -> (tempfile::TempDir, Writer, std::thread::JoinHandle<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            super::super::open_write(&dir.path().join("t.db"), crate::Synchronous::Normal).unwrap();
+        let (writer, thread) = Writer::start(conn, 16, 16).unwrap();
+        (dir, writer, thread)
     }
 
     async fn names(writer: &Writer) -> Vec<String> {

@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 pub(crate) const MESSAGES: &str = "clinic_messages_total";
 /// Seconds from the writer's `BEGIN` to its `COMMIT` returning, per group commit.
 pub(crate) const COMMIT_SECONDS: &str = "clinic_commit_seconds";
+/// Seconds the writer spends on one step moving the send log into the message table.
+pub(crate) const PROJECTION_SECONDS: &str = "clinic_send_log_move_seconds";
 /// Commands in one group commit.
 pub(crate) const BATCH_SIZE: &str = "clinic_commit_batch_size";
 /// Sockets closed because they did not drain their outbound queue.
@@ -39,6 +41,7 @@ pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
 fn install() -> Option<PrometheusHandle> {
     let built = [
         (COMMIT_SECONDS, COMMIT_BUCKETS),
+        (PROJECTION_SECONDS, COMMIT_BUCKETS),
         (BATCH_SIZE, BATCH_BUCKETS),
         (ACK_SECONDS, ACK_BUCKETS),
     ]
@@ -69,6 +72,11 @@ fn describe() {
         COMMIT_SECONDS,
         Unit::Seconds,
         "Duration of each group commit"
+    );
+    describe_histogram!(
+        PROJECTION_SECONDS,
+        Unit::Seconds,
+        "Duration of each step moving logged sends into the message table"
     );
     describe_histogram!(BATCH_SIZE, "Commands per group commit");
     describe_counter!(

@@ -130,8 +130,8 @@ pub(crate) fn open_state(
         Writer::start(conn, config.writer_queue, config.max_batch).map_err(ServerError::Serve)?;
     let state = AppState {
         store: Store {
+            reads: Reads::new(path, config.read_pool_size, writer.progress()),
             writer,
-            reads: Reads::new(path, config.read_pool_size),
         },
         hub: Arc::new(Hub::default()),
         emergencies: Arc::new(Watch::new(&config)),

@@ -2,7 +2,7 @@
 
 use super::peers::{self, Peer};
 use super::rows::{self, MESSAGE_COLUMNS, message_columns};
-use super::{Seqs, Writer, emergencies, notifications, uploads};
+use super::{Seqs, Writer, emergencies, notifications, projection, uploads};
 use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
@@ -102,8 +102,9 @@ fn by_client_id(
     sender: &UserId,
     client_id: &ClientId,
 ) -> Result<Option<Message>, ApiError> {
-    // Hot path (every send): cached statements.
-    Ok(conn
+    // Hot path (every send): cached statements. A repeat may find its first send still in the
+    // send log.
+    let stored = conn
         .prepare_cached(concat!(
             "SELECT ",
             message_columns!(),
@@ -111,7 +112,15 @@ fn by_client_id(
         ))?
         .query_row(params![sender.as_str(), client_id.as_str()], rows::message)
         .optional()?
-        .map(|(m, _)| m))
+        .map(|(m, _)| m);
+    match stored {
+        Some(message) => Ok(Some(message)),
+        None => Ok(projection::by_client_id(
+            conn,
+            sender.as_str(),
+            client_id.as_str(),
+        )?),
+    }
 }
 
 pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> Result<Option<Message>, ApiError> {
@@ -126,8 +135,9 @@ pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> Result<Option<Message>
 }
 
 /// Queues [`send`] on the writer. A plain send makes every refusal before its first write, so it
-/// runs without a savepoint (see `writer::Guard`); an emergency raises or joins one over several
-/// statements, any of which may refuse, so it keeps one.
+/// runs without a savepoint (see `writer::Guard`), and a text one may go to the send log; an
+/// emergency raises or joins one over several statements, any of which may refuse, so it keeps
+/// one.
 pub(crate) async fn queue_send(
     writer: &Writer,
     sender: User,
@@ -135,10 +145,13 @@ pub(crate) async fn queue_send(
     client_id: ClientId,
 ) -> Result<oneshot::Receiver<Result<Sent, ApiError>>, ApiError> {
     let emergency = new.is_emergency;
+    let text = new.file_url.is_none();
     let send =
         move |conn: &Connection, seqs: &mut Seqs| send(conn, seqs, &sender, &new, &client_id);
     if emergency {
         writer.submit(send).await
+    } else if text {
+        writer.submit_append(send).await
     } else {
         writer.submit_validated(send).await
     }
@@ -221,6 +234,39 @@ pub(crate) fn send(
         retracted: None,
         edited: None,
     };
+    let plain = !new.is_emergency && upload.is_none();
+    if plain && seqs.log_sends() {
+        let title = format!("New message from {}", sender.name);
+        let note = Notification {
+            id: rows::new_id("n-").into(),
+            user_id: other.user.id.clone(),
+            kind: NotificationKind::NewMessage,
+            title,
+            body: notifications::preview(&message),
+            message_id: Some(message.id.clone()),
+            patient_id: Some(key.patient_id.clone()),
+            doctor_id: Some(key.doctor_id.clone()),
+            read: false,
+            created_at: at,
+        };
+        projection::log(
+            conn,
+            &projection::Logged {
+                message: &message,
+                notification_id: note.id.as_str(),
+                recipient: other.user.id.as_str(),
+                title: &note.title,
+            },
+        )?;
+        record_created(conn, sender, &key, &message, None)?;
+        return Ok(Sent {
+            message,
+            created: true,
+            new_conversation,
+            emergency: None,
+            notifications: vec![note],
+        });
+    }
     conn.prepare_cached(concat!(
         "INSERT INTO messages (",
         message_columns!(),
@@ -266,18 +312,7 @@ pub(crate) fn send(
         )?;
         (None, vec![note])
     };
-    // Never the content or the file name: what and where, not what it said.
-    crate::audit::record(
-        conn,
-        &crate::audit::Event::by(&sender.id, crate::audit::Action::MessageCreate)
-            .conversation(&key)
-            .subject(message.id.as_str())
-            .detail(serde_json::json!({
-                "seq": seq.0,
-                "file": upload.as_ref().map(|u| u.id.clone()),
-                "emergency": message.is_emergency,
-            })),
-    )?;
+    record_created(conn, sender, &key, &message, upload.as_ref())?;
     Ok(Sent {
         message,
         created: true,
@@ -285,6 +320,28 @@ pub(crate) fn send(
         emergency,
         notifications: notes,
     })
+}
+
+/// The audit row of a new message. Never the content or the file name: what and where, not what
+/// it said.
+fn record_created(
+    conn: &Connection,
+    sender: &User,
+    key: &ConversationKey,
+    message: &Message,
+    upload: Option<&uploads::Upload>,
+) -> Result<(), ApiError> {
+    crate::audit::record(
+        conn,
+        &crate::audit::Event::by(&sender.id, crate::audit::Action::MessageCreate)
+            .conversation(key)
+            .subject(message.id.as_str())
+            .detail(serde_json::json!({
+                "seq": message.seq.0,
+                "file": upload.map(|u| u.id.clone()),
+                "emergency": message.is_emergency,
+            })),
+    )
 }
 
 /// A page of one conversation, oldest first: the newest `limit` messages, or those before

@@ -8,6 +8,7 @@ pub(crate) mod marker;
 pub(crate) mod messages;
 pub(crate) mod notifications;
 pub(crate) mod peers;
+pub(crate) mod projection;
 pub(crate) mod receipts;
 pub(crate) mod retention;
 pub(crate) mod rows;
@@ -109,6 +110,12 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     schema::migrate(&mut conn)?;
+    // Sends a stopped (or killed) server logged and had not moved yet.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(upto) = projection::apply_all(&tx)? {
+        tracing::info!(upto, "moved the send log into the message table");
+    }
+    tx.commit()?;
     Ok(conn)
 }
 
@@ -123,29 +130,38 @@ fn open_existing(path: &Path, access: OpenFlags) -> rusqlite::Result<Connection>
     Ok(conn)
 }
 
-/// Read-only connections, reused. In WAL mode readers never wait for the writer.
+/// Read-only connections, reused. In WAL mode readers never wait for the writer; they wait only
+/// for the sends logged before them to reach the message table (`projection::Progress`).
 #[derive(Debug)]
 pub(crate) struct Reads {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
+    progress: Arc<projection::Progress>,
 }
 
 impl Reads {
-    pub(crate) fn new(path: PathBuf, max_idle: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        path: PathBuf,
+        max_idle: usize,
+        progress: Arc<projection::Progress>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             path,
             idle: Mutex::new(Vec::new()),
             max_idle,
+            progress,
         })
     }
 
-    /// Runs `f` on a blocking thread inside one read transaction (one consistent snapshot).
+    /// Runs `f` on a blocking thread inside one read transaction (one consistent snapshot) that
+    /// sees every message acknowledged before this call.
     pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
     {
+        self.progress.wait().await;
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let conn = this.take()?;

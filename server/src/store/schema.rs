@@ -376,6 +376,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_patient_access ON audit(patient_id, at)
         WHERE patient_id IS NOT NULL AND action != 'MESSAGE_CREATE';
     ",
+    // v13: the send log. A plain send (text, not an emergency) commits one row here, at the
+    // right edge of a rowid tree, instead of the message row, its seven index entries, its two
+    // search-index entries and its notification row (most of them on random pages). The writer
+    // moves logged rows into `messages` and `notifications` soon after, many per statement, and
+    // deletes them in the same transaction (`store/projection.rs`). Every row here has a higher
+    // seq than any change written elsewhere; readers wait until what was logged before their
+    // read began has moved.
+    "
+    CREATE TABLE send_log (
+        seq             INTEGER PRIMARY KEY,
+        id              TEXT NOT NULL,
+        client_id       TEXT NOT NULL,
+        patient_id      TEXT NOT NULL,
+        doctor_id       TEXT NOT NULL,
+        sender_id       TEXT NOT NULL,
+        content         TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        notification_id TEXT NOT NULL,
+        recipient_id    TEXT NOT NULL,
+        title           TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX send_log_client ON send_log(sender_id, client_id);
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.

@@ -3,11 +3,19 @@
 
 use super::checkpoint::Checkpointer;
 use super::marker::{self, Marker};
+use super::projection::{self, Progress};
 use crate::error::ApiError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
+
+/// Most logged sends one projection step moves after a batch (or between batches when the
+/// queue is empty). A step of this size takes a few milliseconds, which is all a command
+/// arriving during it waits.
+const SLICE: i64 = 256;
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
 type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
@@ -25,6 +33,9 @@ enum Guard {
     /// after writing anyway (a storage error), the whole batch is rolled back and every command
     /// in it answered "retry": nothing half-written is ever committed.
     Validated,
+    /// A plain send: validated, and in a batch of nothing but plain sends it appends to the send
+    /// log instead of writing `messages` (see `Seqs::log_sends`).
+    Append,
 }
 
 /// A queued command.
@@ -38,23 +49,31 @@ struct Job {
 #[derive(Debug)]
 pub(crate) struct Seqs {
     last: i64,
+    log_sends: bool,
 }
 
 impl Seqs {
     fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let last = conn.query_row(
-            "SELECT value FROM counters WHERE name = 'change_seq'",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(Self { last })
+        let last = conn
+            .prepare_cached("SELECT value FROM counters WHERE name = 'change_seq'")?
+            .query_row([], |r| r.get(0))?;
+        Ok(Self {
+            last,
+            log_sends: false,
+        })
+    }
+
+    /// Whether a plain send in this batch goes to the send log (`projection.rs`). Only in a
+    /// batch of nothing but plain sends: any other command may read or change messages, so its
+    /// batch moves the log first and writes its sends to `messages` directly, which keeps every
+    /// logged row newer than every other change.
+    pub(crate) fn log_sends(&self) -> bool {
+        self.log_sends
     }
 
     fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute(
-            "UPDATE counters SET value = ?1 WHERE name = 'change_seq'",
-            [self.last],
-        )?;
+        conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq'")?
+            .execute([self.last])?;
         Ok(())
     }
 
@@ -65,10 +84,21 @@ impl Seqs {
     }
 }
 
+#[cfg(test)]
+impl Seqs {
+    /// The sequence as a batch would start it, logging plain sends or not.
+    pub(crate) fn loaded(conn: &Connection, log_sends: bool) -> Self {
+        let mut seqs = Self::load(conn).expect("counters");
+        seqs.log_sends = log_sends;
+        seqs
+    }
+}
+
 /// Handle to the writer thread; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    progress: Arc<Progress>,
 }
 
 impl Writer {
@@ -84,14 +114,21 @@ impl Writer {
         let seq = marker::committed(&conn).map_err(std::io::Error::other)?;
         let marker = Marker::start(&db, seq)?;
         let checkpointer = Checkpointer::start(&mut conn)?;
+        let progress = Progress::new();
+        let shared = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
             .name("clinic-writer".into())
             .spawn(move || {
-                writer_loop(conn, rx, max_batch.max(1), &marker);
+                writer_loop(conn, rx, max_batch.max(1), &marker, &shared);
                 marker.finish();
                 checkpointer.join();
             })?;
-        Ok((Self { jobs: tx }, handle))
+        Ok((Self { jobs: tx, progress }, handle))
+    }
+
+    /// How far the send log has moved into `messages` (readers wait on it).
+    pub(crate) fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.progress)
     }
 
     /// Queues `f` and returns where its result will arrive. Commands queued by one task run in
@@ -120,6 +157,19 @@ impl Writer {
         F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
     {
         self.queue(Guard::Validated, f).await
+    }
+
+    /// Like [`Writer::submit_validated`] for a plain send, which may go to the send log (see
+    /// [`Seqs::log_sends`]).
+    pub(crate) async fn submit_append<T, F>(
+        &self,
+        f: F,
+    ) -> Result<oneshot::Receiver<Result<T, ApiError>>, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.queue(Guard::Append, f).await
     }
 
     async fn queue<T, F>(
@@ -184,15 +234,33 @@ enum BatchError {
     FailedAfterWriting(String),
 }
 
-/// Runs batches until every handle is gone, then closes the connection.
+/// Runs batches until every handle is gone, moving the send log into `messages` after each
+/// batch and whenever the queue is empty; then moves what is left and closes the connection.
 fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     marker: &Marker,
+    progress: &Progress,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.blocking_recv() {
+    let mut projector = Projector::new(&conn);
+    loop {
+        let first = if progress.pending() && projector.healthy() {
+            match rx.try_recv() {
+                Ok(job) => job,
+                Err(TryRecvError::Empty) => {
+                    projector.step(&mut conn, progress);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            }
+        };
         jobs.push(first);
         while jobs.len() < max_batch {
             match rx.try_recv() {
@@ -200,23 +268,100 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        if let Some(seq) = run_batch(&mut conn, &mut jobs) {
+        if let Some(seq) = run_batch(&mut conn, &mut jobs, progress) {
             marker.committed(seq);
         }
+        // One step after every batch, so that the log keeps up under a steady stream of sends
+        // (the queue is then never empty).
+        if progress.pending() {
+            projector.step(&mut conn, progress);
+        }
+    }
+    // A clean stop leaves nothing in the log.
+    while progress.pending() && projector.healthy() {
+        projector.step(&mut conn, progress);
     }
     tracing::debug!("writer stopped");
+}
+
+/// Moves the send log into `messages`, a slice per transaction.
+struct Projector {
+    /// The connection's `synchronous` level (SQLite's number), restored after each step.
+    synchronous: i64,
+    /// Set after a failed step: the next step waits a little, so that a failing projection does
+    /// not spin the writer.
+    failed: Option<std::time::Instant>,
+}
+
+impl Projector {
+    fn new(conn: &Connection) -> Self {
+        let synchronous = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap_or(2);
+        Self {
+            synchronous,
+            failed: None,
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        self.failed
+            .is_none_or(|at| at.elapsed() > std::time::Duration::from_millis(100))
+    }
+
+    /// Moves up to [`SLICE`] logged sends in a transaction of its own. Its commit is not synced
+    /// (`synchronous = NORMAL`): the rows it moves are already durable in the log, and WAL
+    /// commits land in order, so a crash can lose this step only together with everything after
+    /// it, and the log is moved again on the next start.
+    fn step(&mut self, conn: &mut Connection, progress: &Progress) {
+        let relaxed = self.synchronous > 1;
+        let started = std::time::Instant::now();
+        let outcome = (|| -> rusqlite::Result<Option<i64>> {
+            if relaxed {
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let moved = projection::apply(&tx, SLICE)?;
+            tx.commit()?;
+            Ok(moved)
+        })();
+        if relaxed && let Err(err) = conn.pragma_update(None, "synchronous", self.synchronous) {
+            tracing::error!(error = %err, "cannot restore the synchronous setting");
+        }
+        metrics::histogram!(crate::metrics::PROJECTION_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(Some(upto)) => {
+                self.failed = None;
+                progress.applied(upto);
+            }
+            Ok(None) => {
+                self.failed = None;
+                progress.caught_up();
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot move the send log into the message table");
+                self.failed = Some(std::time::Instant::now());
+            }
+        }
+    }
 }
 
 /// Runs every job in one transaction, each inside its own savepoint so that a failing command
 /// leaves no half-written rows and does not spoil the others, then commits once and replies.
 /// Returns the change sequence the commit reached.
-fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
+fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>, progress: &Progress) -> Option<i64> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
     metrics::histogram!(crate::metrics::BATCH_SIZE).record(jobs.len() as f64);
     let started = std::time::Instant::now();
+    let log_sends = jobs.iter().all(|job| job.guard == Guard::Append);
     let outcome = (|| -> Result<i64, BatchError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seqs = Seqs::load(&tx)?;
+        seqs.log_sends = log_sends;
+        if !log_sends && progress.pending() {
+            projection::apply_all(&tx)?;
+        }
         for Job { guard, body } in jobs.drain(..) {
             let before = seqs.last;
             match guard {
@@ -231,7 +376,7 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
                         seqs.last = before;
                     }
                 }
-                Guard::Validated => {
+                Guard::Validated | Guard::Append => {
                     // Counts rows written by completed statements: a statement that fails is
                     // undone by SQLite itself and does not count.
                     let changes = tx.total_changes();
@@ -258,6 +403,15 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>) -> Option<i64> {
     // `unavailable` and may retry; nothing of theirs was written.
     jobs.clear();
     let committed = outcome.as_ref().ok().copied();
+    // Published before anyone hears of the commit, so that a reader who has heard waits for
+    // what it wrote.
+    if let Some(seq) = committed {
+        if log_sends {
+            progress.logged(seq);
+        } else {
+            progress.caught_up();
+        }
+    }
     let commit = outcome.map(|_| ()).map_err(|err| {
         tracing::error!(error = %err, "group commit failed; the batch was rolled back");
         ApiError::unavailable("the write could not be committed; retry")
@@ -274,6 +428,7 @@ pub(crate) fn run_direct<T>(
     f: impl FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    projection::apply_all(&tx)?;
     let mut seqs = Seqs::load(&tx)?;
     let value = f(&tx, &mut seqs)?;
     seqs.save(&tx)?;

@@ -1,0 +1,414 @@
+//! The send log's projection: moves plain sends from `send_log` into `messages` and
+//! `notifications`, many rows per statement, after the commit that acknowledged them.
+//!
+//! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
+//! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
+//! entries out at every statement's savepoint). One `INSERT ... SELECT` over a slice of the log
+//! pays for that once per slice.
+//!
+//! Invariants (the writer keeps them; `writer.rs` says how):
+//! - Logged rows are always the newest changes: every seq in `send_log` is higher than every
+//!   change written anywhere else. A batch with any other command first moves the whole log, and
+//!   its own sends go straight to `messages`. So a reader's snapshot never holds a change that
+//!   sorts after a message it cannot see yet, and a sync cursor never skips one.
+//! - A slice moves the oldest rows first and deletes them in its own transaction: a row is in
+//!   `send_log` or in `messages`, never both, never neither.
+//! - Readers wait (`Progress::wait`) until what was logged before their read began has moved, so
+//!   a sender reading its history after the ack finds its message.
+
+use clinic_protocol::{Message, MessageStatus, MessageType, Seq};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Longest a read waits for the projection before it reads anyway (and says so in the log). The
+/// writer moves a slice after every batch, so this is only reached if the projection is failing.
+const READ_WAIT: Duration = Duration::from_secs(5);
+
+/// How far the log and its projection are, shared by the writer and the readers.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    /// Highest seq committed to `send_log`.
+    logged: AtomicI64,
+    /// Highest seq known to be out of `send_log` (moved, or the log found empty).
+    applied: watch::Sender<i64>,
+}
+
+impl Progress {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            logged: AtomicI64::new(0),
+            applied: watch::Sender::new(0),
+        })
+    }
+
+    /// The writer committed log rows up to `seq`. Called before the commit is acknowledged.
+    pub(crate) fn logged(&self, seq: i64) {
+        self.logged.fetch_max(seq, Ordering::SeqCst);
+    }
+
+    /// The log is moved up to `seq`.
+    pub(crate) fn applied(&self, seq: i64) {
+        self.applied.send_if_modified(|applied| {
+            let moved = seq > *applied;
+            *applied = (*applied).max(seq);
+            moved
+        });
+    }
+
+    /// The log is empty: everything logged has moved (by the writer, or by another process).
+    pub(crate) fn caught_up(&self) {
+        self.applied(self.logged.load(Ordering::SeqCst));
+    }
+
+    /// Whether logged rows may be waiting to move.
+    pub(crate) fn pending(&self) -> bool {
+        *self.applied.borrow() < self.logged.load(Ordering::SeqCst)
+    }
+
+    /// Waits until everything logged before this call has moved (normally at once: the writer
+    /// moves the log between batches).
+    pub(crate) async fn wait(&self) {
+        let target = self.logged.load(Ordering::SeqCst);
+        let mut applied = self.applied.subscribe();
+        if *applied.borrow() >= target {
+            return;
+        }
+        let waited = tokio::time::timeout(READ_WAIT, applied.wait_for(|a| *a >= target)).await;
+        if waited.is_err() {
+            tracing::warn!(
+                target,
+                "the send log has not moved into the message table in time; reading without it"
+            );
+        }
+    }
+}
+
+/// Moves the oldest `limit` logged sends into `messages` and `notifications` and deletes them
+/// from the log, in the caller's transaction. Returns the highest seq moved, `None` if the log
+/// was empty.
+pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<i64>> {
+    let upto: Option<i64> = conn
+        .prepare_cached("SELECT max(seq) FROM (SELECT seq FROM send_log ORDER BY seq LIMIT ?1)")?
+        .query_row([limit], |r| r.get(0))?;
+    let Some(upto) = upto else {
+        return Ok(None);
+    };
+    // The columns a plain send has; everything else is what a new text message is. The
+    // notification's body is `notifications::preview` of a message without a file: its first
+    // 140 characters (SQLite's substr counts characters, as `chars()` does).
+    conn.prepare_cached(
+        "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, \
+         message_type, status, is_emergency, created_at, updated_at, change_seq, version) \
+         SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', \
+         'SENT', 0, created_at, created_at, seq, 1 FROM send_log WHERE seq <= ?1 ORDER BY seq",
+    )?
+    .execute([upto])?;
+    conn.prepare_cached(
+        "INSERT INTO notifications (id, user_id, kind, title, body, message_id, patient_id, \
+         doctor_id, read, created_at) \
+         SELECT notification_id, recipient_id, 'NEW_MESSAGE', title, substr(content, 1, 140), \
+         id, patient_id, doctor_id, 0, created_at FROM send_log WHERE seq <= ?1 ORDER BY seq",
+    )?
+    .execute([upto])?;
+    conn.prepare_cached("DELETE FROM send_log WHERE seq <= ?1")?
+        .execute([upto])?;
+    Ok(Some(upto))
+}
+
+/// Moves the whole log (on opening the database, and before a command that reads or changes
+/// messages outside the log).
+pub(crate) fn apply_all(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    apply(conn, i64::MAX)
+}
+
+/// What a plain send logs: the message and its recipient's notification.
+pub(crate) struct Logged<'a> {
+    pub message: &'a Message,
+    pub notification_id: &'a str,
+    pub recipient: &'a str,
+    pub title: &'a str,
+}
+
+/// Appends a plain send to the log.
+pub(crate) fn log(conn: &Connection, row: &Logged<'_>) -> rusqlite::Result<()> {
+    let m = row.message;
+    conn.prepare_cached(
+        "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, content, \
+         created_at, notification_id, recipient_id, title) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        m.seq.0,
+        m.id.as_str(),
+        m.client_id.as_str(),
+        m.patient_id.as_str(),
+        m.doctor_id.as_str(),
+        m.sender_id.as_str(),
+        m.content,
+        m.created_at.timestamp_millis(),
+        row.notification_id,
+        row.recipient,
+        row.title,
+    ])?;
+    Ok(())
+}
+
+/// A logged send of `sender` with `client_id`, as the message it will be once moved.
+pub(crate) fn by_client_id(
+    conn: &Connection,
+    sender: &str,
+    client_id: &str,
+) -> rusqlite::Result<Option<Message>> {
+    conn.prepare_cached(
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, created_at \
+         FROM send_log WHERE sender_id = ?1 AND client_id = ?2",
+    )?
+    .query_row(params![sender, client_id], logged_message)
+    .optional()
+}
+
+fn logged_message(row: &Row<'_>) -> rusqlite::Result<Message> {
+    let at = crate::time::from_ms(row.get(7)?);
+    Ok(Message {
+        id: row.get::<_, String>(0)?.into(),
+        seq: Seq(row.get(1)?),
+        client_id: row.get::<_, String>(2)?.into(),
+        patient_id: row.get::<_, String>(3)?.into(),
+        doctor_id: row.get::<_, String>(4)?.into(),
+        sender_id: row.get::<_, String>(5)?.into(),
+        content: row.get(6)?,
+        message_type: MessageType::Regular,
+        status: MessageStatus::Sent,
+        file_url: None,
+        file_name: None,
+        file_size: None,
+        file_type: None,
+        is_emergency: false,
+        resolved_at: None,
+        created_at: at,
+        updated_at: at,
+        delivered_at: None,
+        read_at: None,
+        retracted: None,
+        edited: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::store::users::{self, InsertUser};
+    use crate::store::{Reads, Seqs, Writer, messages, notifications};
+    use clinic_protocol::{ClientId, NewMessage, Role, User};
+
+    struct Clinic {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        patient: User,
+        doctor: User,
+    }
+
+    fn clinic() -> Clinic {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clinic.db");
+        let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
+        let user = |username, role| {
+            users::insert(
+                &conn,
+                &InsertUser {
+                    username,
+                    name: username,
+                    role,
+                    password_hash: "x",
+                    date_of_birth: None,
+                    blood_group: None,
+                },
+            )
+            .unwrap()
+        };
+        let patient = user("pat", Role::Patient);
+        let doctor = user("doc", Role::Doctor);
+        Clinic {
+            _dir: dir,
+            path,
+            patient,
+            doctor,
+        }
+    }
+
+    fn text(c: &Clinic, content: &str) -> NewMessage {
+        NewMessage {
+            client_id: None,
+            patient_id: c.patient.id.clone(),
+            doctor_id: c.doctor.id.clone(),
+            content: content.to_owned(),
+            is_emergency: false,
+            file_url: None,
+            file_name: None,
+        }
+    }
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A logged send answers as the message it becomes: the same record before and after the
+    /// move, the same notification, and a repeat of its clientId finds it in either place.
+    #[test]
+    fn a_logged_send_becomes_the_same_message_and_notification() {
+        let c = clinic();
+        let mut conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        // Longer than a preview, in characters of several bytes.
+        let content = format!("{}🩺 done", "é".repeat(150));
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        let id = ClientId::from("c-1".to_owned());
+        let sent = messages::send(&tx, &mut seqs, &c.patient, &text(&c, &content), &id).unwrap();
+        assert!(sent.created);
+        assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (1, 0));
+        let again = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "x"), &id).unwrap();
+        assert!(!again.created);
+        assert_eq!(
+            again.message, sent.message,
+            "a repeat finds the logged send"
+        );
+        assert_eq!(apply_all(&tx).unwrap(), Some(sent.message.seq.0));
+        assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 1));
+        let moved = messages::by_id(&tx, &sent.message.id).unwrap().unwrap();
+        assert_eq!(moved, sent.message);
+        let again = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "x"), &id).unwrap();
+        assert_eq!((again.created, &again.message), (false, &sent.message));
+        let listed = notifications::list(&tx, &c.doctor.id, false, 10).unwrap();
+        assert_eq!(listed, sent.notifications);
+        assert_eq!(listed[0].body.chars().count(), 140);
+        // The search index has it, as a message written directly would be.
+        let found: i64 = tx
+            .query_row(
+                "SELECT rowid FROM messages_words WHERE messages_words MATCH 'done'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, sent.message.seq.0);
+        tx.commit().unwrap();
+    }
+
+    /// Sends logged by a server that stopped before moving them are moved when the database is
+    /// opened again, before anything is served.
+    #[test]
+    fn opening_the_database_moves_what_a_stopped_server_logged() {
+        let c = clinic();
+        let mut conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        for i in 0..3 {
+            let id = ClientId::from(format!("c-{i}"));
+            messages::send(&tx, &mut seqs, &c.patient, &text(&c, "hello"), &id).unwrap();
+        }
+        tx.commit().unwrap();
+        drop(conn);
+        let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        assert_eq!((count(&conn, "send_log"), count(&conn, "messages")), (0, 3));
+        assert_eq!(count(&conn, "notifications"), 3);
+    }
+
+    /// What the writer does with plain sends: a batch of nothing else logs them; a batch with
+    /// any other command moves the log first and writes its own sends directly; readers see
+    /// every acknowledged send.
+    #[tokio::test]
+    async fn the_writer_logs_only_batches_of_plain_sends_and_readers_see_them_all() {
+        let c = clinic();
+        let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        let (writer, thread) = Writer::start(conn, 64, 64).unwrap();
+        let reads = Reads::new(c.path.clone(), 2, writer.progress());
+        let send = |i: usize| {
+            messages::queue_send(
+                &writer,
+                c.patient.clone(),
+                text(&c, "hello"),
+                ClientId::from(format!("c-{i}")),
+            )
+        };
+        // Hold the writer so that what follows shares one batch.
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+        let gate = writer
+            .submit(move |_, _| {
+                held_tx.send(()).ok();
+                gate_rx.recv().ok();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        held_rx.await.unwrap();
+        let a = send(0).await.unwrap();
+        let b = send(1).await.unwrap();
+        let seen = writer
+            .submit_append(|conn, seqs| {
+                Ok((
+                    seqs.log_sends(),
+                    count(conn, "send_log"),
+                    count(conn, "messages"),
+                ))
+            })
+            .await
+            .unwrap();
+        gate_tx.send(()).unwrap();
+        gate.await.unwrap().unwrap();
+        let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+        assert_eq!(seen.await.unwrap().unwrap(), (true, 2, 0), "logged");
+        // Acknowledged, so readers see both, whether or not the writer has moved them yet.
+        let ids = [a.message.id.clone(), b.message.id.clone()];
+        let read = reads
+            .run(move |conn| {
+                ids.iter()
+                    .map(|id| messages::by_id(conn, id).map(|m| m.is_some()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .unwrap();
+        assert_eq!(read, [true, true]);
+
+        // A batch with another command: the log is moved first, and its send is direct.
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+        let gate = writer
+            .submit(move |_, _| {
+                held_tx.send(()).ok();
+                gate_rx.recv().ok();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        held_rx.await.unwrap();
+        let d = send(2).await.unwrap();
+        let seen = writer
+            .submit(|conn, seqs| {
+                Ok((
+                    seqs.log_sends(),
+                    count(conn, "send_log"),
+                    count(conn, "messages"),
+                ))
+            })
+            .await
+            .unwrap();
+        gate_tx.send(()).unwrap();
+        gate.await.unwrap().unwrap();
+        d.await.unwrap().unwrap();
+        assert_eq!(
+            seen.await.unwrap().unwrap(),
+            (false, 0, 3),
+            "moved, then direct"
+        );
+        drop((writer, reads));
+        thread.join().unwrap();
+        let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        assert_eq!((count(&conn, "send_log"), count(&conn, "messages")), (0, 3));
+    }
+}

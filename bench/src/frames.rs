@@ -116,11 +116,22 @@ pub fn parse(text: &str) -> Inbound {
 /// padded to `bytes`.
 pub fn stamp(step: u32, scheduled_us: u64, bytes: usize) -> String {
     let mut content = format!("{step} {scheduled_us} {} ", crate::clock::now_us());
+    let stamped = content.len();
+    // Words, as a message has: a filler of one repeated letter gave the trigram index a term
+    // with dozens of positions per message, which made FTS5 (in secure-delete mode) search its
+    // index at every flush, a cost real text does not have (docs/benchmarks.md, "The send log").
+    let mut words = FILLER.split(' ').cycle();
     while content.len() < bytes {
-        content.push('x');
+        content.push_str(words.next().unwrap_or("ok"));
+        content.push(' ');
     }
+    content.truncate(bytes.max(stamped));
     content
 }
+
+/// What the stamp is padded with.
+const FILLER: &str = "please take the tablets twice a day after meals and call the clinic if \
+     the pain gets worse or the fever does not go down by tomorrow morning";
 
 /// What [`stamp`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -130,7 +130,7 @@ pub(crate) fn open_state(
         Writer::start(conn, config.writer_queue, config.max_batch).map_err(ServerError::Serve)?;
     let state = AppState {
         store: Store {
-            reads: Reads::new(path, config.read_pool_size, writer.progress()),
+            reads: Reads::new(path, config.read_pool_size, writer.clone()),
             writer,
         },
         hub: Arc::new(Hub::default()),

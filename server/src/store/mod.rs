@@ -112,8 +112,12 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
     schema::migrate(&mut conn)?;
     // Sends a stopped (or killed) server logged and had not moved yet.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if let Some(upto) = projection::apply_all(&tx)? {
-        tracing::info!(upto, "moved the send log into the message table");
+    if let Some(moved) = projection::apply_all(&tx)? {
+        tracing::info!(
+            rows = moved.rows,
+            upto = moved.upto,
+            "moved the send log into the message table"
+        );
     }
     tx.commit()?;
     Ok(conn)
@@ -130,27 +134,25 @@ fn open_existing(path: &Path, access: OpenFlags) -> rusqlite::Result<Connection>
     Ok(conn)
 }
 
-/// Read-only connections, reused. In WAL mode readers never wait for the writer; they wait only
-/// for the sends logged before them to reach the message table (`projection::Progress`).
+/// Read-only connections, reused. In WAL mode readers never wait for the writer, except to have
+/// sends that wait in the send log moved into the message table first.
 #[derive(Debug)]
 pub(crate) struct Reads {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
+    writer: Writer,
     progress: Arc<projection::Progress>,
 }
 
 impl Reads {
-    pub(crate) fn new(
-        path: PathBuf,
-        max_idle: usize,
-        progress: Arc<projection::Progress>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(path: PathBuf, max_idle: usize, writer: Writer) -> Arc<Self> {
         Arc::new(Self {
             path,
             idle: Mutex::new(Vec::new()),
             max_idle,
-            progress,
+            progress: writer.progress(),
+            writer,
         })
     }
 
@@ -161,7 +163,10 @@ impl Reads {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
     {
-        self.progress.wait().await;
+        if self.progress.pending() {
+            // A command that is not a plain send: its batch moves the whole log first.
+            self.writer.run_validated(|_, _| Ok(())).await?;
+        }
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let conn = this.take()?;

@@ -13,19 +13,14 @@
 //!   sorts after a message it cannot see yet, and a sync cursor never skips one.
 //! - A slice moves the oldest rows first and deletes them in its own transaction: a row is in
 //!   `send_log` or in `messages`, never both, never neither.
-//! - Readers wait (`Progress::wait`) until what was logged before their read began has moved, so
-//!   a sender reading its history after the ack finds its message.
+//! - A reader that finds sends logged and not yet moved first has the writer move them all (a
+//!   command of its own: `Reads::run`), so a sender reading its history after the ack finds its
+//!   message.
 
 use clinic_protocol::{Message, MessageStatus, MessageType, Seq};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
-use tokio::sync::watch;
-
-/// Longest a read waits for the projection before it reads anyway (and says so in the log). The
-/// writer moves a slice after every batch, so this is only reached if the projection is failing.
-const READ_WAIT: Duration = Duration::from_secs(5);
 
 /// How far the log and its projection are, shared by the writer and the readers.
 #[derive(Debug)]
@@ -33,14 +28,14 @@ pub(crate) struct Progress {
     /// Highest seq committed to `send_log`.
     logged: AtomicI64,
     /// Highest seq known to be out of `send_log` (moved, or the log found empty).
-    applied: watch::Sender<i64>,
+    applied: AtomicI64,
 }
 
 impl Progress {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             logged: AtomicI64::new(0),
-            applied: watch::Sender::new(0),
+            applied: AtomicI64::new(0),
         })
     }
 
@@ -51,11 +46,7 @@ impl Progress {
 
     /// The log is moved up to `seq`.
     pub(crate) fn applied(&self, seq: i64) {
-        self.applied.send_if_modified(|applied| {
-            let moved = seq > *applied;
-            *applied = (*applied).max(seq);
-            moved
-        });
+        self.applied.fetch_max(seq, Ordering::SeqCst);
     }
 
     /// The log is empty: everything logged has moved (by the writer, or by another process).
@@ -65,31 +56,27 @@ impl Progress {
 
     /// Whether logged rows may be waiting to move.
     pub(crate) fn pending(&self) -> bool {
-        *self.applied.borrow() < self.logged.load(Ordering::SeqCst)
+        self.backlog() > 0
     }
 
-    /// Waits until everything logged before this call has moved (normally at once: the writer
-    /// moves the log between batches).
-    pub(crate) async fn wait(&self) {
-        let target = self.logged.load(Ordering::SeqCst);
-        let mut applied = self.applied.subscribe();
-        if *applied.borrow() >= target {
-            return;
-        }
-        let waited = tokio::time::timeout(READ_WAIT, applied.wait_for(|a| *a >= target)).await;
-        if waited.is_err() {
-            tracing::warn!(
-                target,
-                "the send log has not moved into the message table in time; reading without it"
-            );
-        }
+    /// At least as many seqs as there are rows waiting in the log (a seq taken by another change
+    /// in between counts too).
+    pub(crate) fn backlog(&self) -> i64 {
+        self.logged.load(Ordering::SeqCst) - self.applied.load(Ordering::SeqCst)
     }
 }
 
+/// What one [`apply`] moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Moved {
+    /// The highest seq moved.
+    pub upto: i64,
+    pub rows: usize,
+}
+
 /// Moves the oldest `limit` logged sends into `messages` and `notifications` and deletes them
-/// from the log, in the caller's transaction. Returns the highest seq moved, `None` if the log
-/// was empty.
-pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<i64>> {
+/// from the log, in the caller's transaction. `None` if the log was empty.
+pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
     let upto: Option<i64> = conn
         .prepare_cached("SELECT max(seq) FROM (SELECT seq FROM send_log ORDER BY seq LIMIT ?1)")?
         .query_row([limit], |r| r.get(0))?;
@@ -113,14 +100,15 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<i6
          id, patient_id, doctor_id, 0, created_at FROM send_log WHERE seq <= ?1 ORDER BY seq",
     )?
     .execute([upto])?;
-    conn.prepare_cached("DELETE FROM send_log WHERE seq <= ?1")?
+    let rows = conn
+        .prepare_cached("DELETE FROM send_log WHERE seq <= ?1")?
         .execute([upto])?;
-    Ok(Some(upto))
+    Ok(Some(Moved { upto, rows }))
 }
 
 /// Moves the whole log (on opening the database, and before a command that reads or changes
 /// messages outside the log).
-pub(crate) fn apply_all(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn apply_all(conn: &Connection) -> rusqlite::Result<Option<Moved>> {
     apply(conn, i64::MAX)
 }
 
@@ -278,7 +266,13 @@ mod tests {
             again.message, sent.message,
             "a repeat finds the logged send"
         );
-        assert_eq!(apply_all(&tx).unwrap(), Some(sent.message.seq.0));
+        assert_eq!(
+            apply_all(&tx).unwrap(),
+            Some(Moved {
+                upto: sent.message.seq.0,
+                rows: 1
+            })
+        );
         assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 1));
         let moved = messages::by_id(&tx, &sent.message.id).unwrap().unwrap();
         assert_eq!(moved, sent.message);
@@ -326,7 +320,7 @@ mod tests {
         let c = clinic();
         let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
         let (writer, thread) = Writer::start(conn, 64, 64).unwrap();
-        let reads = Reads::new(c.path.clone(), 2, writer.progress());
+        let reads = Reads::new(c.path.clone(), 2, writer.clone());
         let send = |i: usize| {
             messages::queue_send(
                 &writer,

@@ -12,10 +12,15 @@ use std::sync::Arc;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most logged sends one projection step moves after a batch (or between batches when the
-/// queue is empty). A step of this size takes a few milliseconds, which is all a command
-/// arriving during it waits.
-const SLICE: i64 = 256;
+/// How long one step moving logged sends into `messages` should hold the writer: a command
+/// arriving during a step waits for it. Bigger steps cost less per message (one search-index
+/// flush per statement, index pages shared), so a step takes as many rows as fit in this time
+/// at the cost per row measured so far.
+const STEP_BUDGET_US: f64 = 4_000.0;
+/// Fewest and most rows in one step.
+const SLICE: (i64, i64) = (32, 2048);
+/// When no command has arrived for this long, a step moves what is there.
+const IDLE_MOVE: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
 type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
@@ -245,15 +250,32 @@ fn writer_loop(
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     let mut projector = Projector::new(&conn);
+    // Only to wait for the next command with a timeout.
+    let clock = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build();
     loop {
         let first = if progress.pending() && projector.healthy() {
-            match rx.try_recv() {
-                Ok(job) => job,
-                Err(TryRecvError::Empty) => {
+            let next = match &clock {
+                Ok(clock) => {
+                    clock.block_on(async { tokio::time::timeout(IDLE_MOVE, rx.recv()).await })
+                }
+                Err(_) => Ok(match rx.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(TryRecvError::Disconnected) => None,
+                    Err(TryRecvError::Empty) => {
+                        projector.step(&mut conn, progress);
+                        continue;
+                    }
+                }),
+            };
+            match next {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(_) => {
                     projector.step(&mut conn, progress);
                     continue;
                 }
-                Err(TryRecvError::Disconnected) => break,
             }
         } else {
             match rx.blocking_recv() {
@@ -271,9 +293,8 @@ fn writer_loop(
         if let Some(seq) = run_batch(&mut conn, &mut jobs, progress) {
             marker.committed(seq);
         }
-        // One step after every batch, so that the log keeps up under a steady stream of sends
-        // (the queue is then never empty).
-        if progress.pending() {
+        // Under a steady stream of sends the queue is never idle: a full step moves at once.
+        if progress.backlog() >= projector.slice() && projector.healthy() {
             projector.step(&mut conn, progress);
         }
     }
@@ -291,6 +312,8 @@ struct Projector {
     /// Set after a failed step: the next step waits a little, so that a failing projection does
     /// not spin the writer.
     failed: Option<std::time::Instant>,
+    /// What moving one row has cost lately, in microseconds (a moving average).
+    row_us: f64,
 }
 
 impl Projector {
@@ -301,7 +324,16 @@ impl Projector {
         Self {
             synchronous,
             failed: None,
+            row_us: 50.0,
         }
+    }
+
+    /// How many rows the next step takes.
+    fn slice(&self) -> i64 {
+        // Truncation is intended: a whole number of rows.
+        #[allow(clippy::cast_possible_truncation)]
+        let rows = (STEP_BUDGET_US / self.row_us.max(0.1)) as i64;
+        rows.clamp(SLICE.0, SLICE.1)
     }
 
     fn healthy(&self) -> bool {
@@ -309,31 +341,35 @@ impl Projector {
             .is_none_or(|at| at.elapsed() > std::time::Duration::from_millis(100))
     }
 
-    /// Moves up to [`SLICE`] logged sends in a transaction of its own. Its commit is not synced
+    /// Moves up to [`Projector::slice`] logged sends in a transaction of its own. Its commit is not synced
     /// (`synchronous = NORMAL`): the rows it moves are already durable in the log, and WAL
     /// commits land in order, so a crash can lose this step only together with everything after
     /// it, and the log is moved again on the next start.
     fn step(&mut self, conn: &mut Connection, progress: &Progress) {
         let relaxed = self.synchronous > 1;
         let started = std::time::Instant::now();
-        let outcome = (|| -> rusqlite::Result<Option<i64>> {
+        let limit = self.slice();
+        let outcome = (|| -> rusqlite::Result<Option<projection::Moved>> {
             if relaxed {
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let moved = projection::apply(&tx, SLICE)?;
+            let moved = projection::apply(&tx, limit)?;
             tx.commit()?;
             Ok(moved)
         })();
         if relaxed && let Err(err) = conn.pragma_update(None, "synchronous", self.synchronous) {
             tracing::error!(error = %err, "cannot restore the synchronous setting");
         }
-        metrics::histogram!(crate::metrics::PROJECTION_SECONDS)
-            .record(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        metrics::histogram!(crate::metrics::PROJECTION_SECONDS).record(took.as_secs_f64());
         match outcome {
-            Ok(Some(upto)) => {
+            Ok(Some(moved)) => {
                 self.failed = None;
-                progress.applied(upto);
+                #[allow(clippy::cast_precision_loss)] // a few thousand rows at most
+                let row_us = took.as_secs_f64() * 1e6 / moved.rows.max(1) as f64;
+                self.row_us = 0.7 * self.row_us + 0.3 * row_us;
+                progress.applied(moved.upto);
             }
             Ok(None) => {
                 self.failed = None;

@@ -110,18 +110,26 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     schema::migrate(&mut conn)?;
-    // Sends a stopped (or killed) server logged and had not moved yet.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if let Some(moved) = projection::apply_all(&tx)? {
-        tracing::info!(
-            rows = moved.rows,
-            upto = moved.upto,
-            "moved the send log into the message table"
-        );
+    // Sends a stopped (or killed) server logged and had not moved yet, a slice per transaction:
+    // a kill in between keeps what has moved.
+    let mut rows = 0;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let moved = projection::apply(&tx, REPLAY_SLICE)?;
+        tx.commit()?;
+        match moved {
+            Some(moved) => rows += moved.rows,
+            None => break,
+        }
     }
-    tx.commit()?;
+    if rows > 0 {
+        tracing::info!(rows, "moved the send log into the message table");
+    }
     Ok(conn)
 }
+
+/// Rows per transaction when a database is opened with sends waiting in its log.
+const REPLAY_SLICE: i64 = 4096;
 
 fn open_read(path: &Path) -> rusqlite::Result<Connection> {
     open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)

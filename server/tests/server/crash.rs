@@ -10,21 +10,25 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_tungstenite::tungstenite::Message;
 
-async fn login(dir: &Path, addr: &str, username: &str) -> (String, String) {
+pub(crate) async fn login(dir: &Path, addr: &str, username: &str) -> (String, String) {
     let account = common::login_at(dir, addr, username).await;
     (account.token.clone(), account.id().to_owned())
 }
 
-/// Sends as fast as acks allow until the socket dies; returns clientId -> acked message id.
-async fn sender(
+/// Sends as fast as acks allow until the socket dies, counting acks in `count`; returns
+/// clientId -> acked message id.
+pub(crate) async fn sender(
     dir: PathBuf,
     addr: String,
     token: String,
     patient: String,
     doctor: String,
     tag: usize,
+    count: Arc<AtomicUsize>,
 ) -> HashMap<String, String> {
     let mut ws = common::ws_at(&dir, &addr).await.stream;
     ws.send(Message::text(
@@ -54,6 +58,7 @@ async fn sender(
                         frame["message"]["id"].as_str().unwrap().to_owned(),
                     );
                     in_flight -= 1;
+                    count.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Some(Ok(_)) => {}
@@ -63,7 +68,12 @@ async fn sender(
 }
 
 /// One page of `GET /api/sync`.
-async fn sync_page(client: &reqwest::Client, addr: &str, token: &str, since: i64) -> Value {
+pub(crate) async fn sync_page(
+    client: &reqwest::Client,
+    addr: &str,
+    token: &str,
+    since: i64,
+) -> Value {
     let url = format!("https://{addr}/api/sync?since={since}&limit=500");
     client
         .get(url)
@@ -99,6 +109,7 @@ async fn every_acknowledged_message_survives_sigkill() {
         p1.clone(),
         d1.clone(),
         1,
+        Arc::default(),
     ));
     let s2 = tokio::spawn(sender(
         data.clone(),
@@ -107,6 +118,7 @@ async fn every_acknowledged_message_survives_sigkill() {
         p2.clone(),
         d1.clone(),
         2,
+        Arc::default(),
     ));
 
     // Let acks accumulate (however long that takes here), then kill mid-stream.

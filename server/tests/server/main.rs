@@ -30,6 +30,7 @@ mod care;
 mod cli;
 mod connections;
 mod crash;
+mod crash_log;
 mod download;
 mod emergencies;
 mod emergency_alarm;

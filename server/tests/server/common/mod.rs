@@ -390,7 +390,8 @@ pub fn http_client(tls: &Arc<rustls::ClientConfig>) -> reqwest::Client {
 }
 
 /// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 EXTRA...`, stdout piped.
-fn serve_command(dir: &std::path::Path, extra: &[&str]) -> std::process::Command {
+/// The command [`spawn_server`] runs (for a test that must not wait for it to listen).
+pub fn serve_command(dir: &std::path::Path, extra: &[&str]) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"));
     command
         .arg("--data-dir")

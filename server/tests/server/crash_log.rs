@@ -1,0 +1,188 @@
+//! Durability of the send log (schema v13): the real binary is killed with SIGKILL while
+//! acknowledged sends wait in the log, and again while a starting server moves a large log into
+//! the message table; every acknowledged send ends up there exactly once.
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+use crate::crash::{login, sender, sync_page};
+
+use clinic_protocol::Role;
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Rows in the log a killed server left, and rows of ours already in the message table.
+fn log_and_bulk(db: &Path) -> (i64, i64) {
+    let conn = Connection::open(db).unwrap();
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let both = count("SELECT count(*) FROM send_log WHERE id IN (SELECT id FROM messages)");
+    assert_eq!(
+        both, 0,
+        "a send in the log and in the message table at once"
+    );
+    (
+        count("SELECT count(*) FROM send_log"),
+        count("SELECT count(*) FROM messages WHERE client_id LIKE 'bulk-%'"),
+    )
+}
+
+/// Writes `n` sends of `patient` to `doctor` straight into the log of a stopped server's
+/// database, as its writer would have logged and acknowledged them.
+fn log_directly(db: &Path, n: i64) {
+    let conn = Connection::open(db).unwrap();
+    let id = |username: &str| {
+        conn.query_row(
+            "SELECT id FROM users WHERE username = ?1",
+            [username],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap()
+    };
+    let (patient, doctor) = (id("p1"), id("d1"));
+    let last: i64 = conn
+        .query_row(
+            "SELECT value FROM counters WHERE name = 'change_seq'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?4)
+         INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, content,
+             created_at, notification_id, recipient_id, title)
+         SELECT ?3 + i, 'm-bulk-' || i, 'bulk-' || i, ?1, ?2, ?1, 'logged ' || i, 0,
+             'n-bulk-' || i, ?2, 'New message from p1' FROM n",
+        rusqlite::params![patient, doctor, last, n],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE counters SET value = ?1 WHERE name = 'change_seq'",
+        [last + n],
+    )
+    .unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+#[tokio::test]
+async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
+    let dir = tempfile::tempdir().unwrap();
+    common::accounts(
+        dir.path(),
+        &[
+            ("p1", Role::Patient),
+            ("p2", Role::Patient),
+            ("d1", Role::Doctor),
+        ],
+    );
+    let data = dir.path().to_path_buf();
+    let db = data.join("clinic.db");
+
+    // Kill under load until a kill finds acknowledged sends still in the log (the writer moves
+    // them within milliseconds, so most kills under a steady stream do).
+    let mut acked: HashMap<String, String> = HashMap::new();
+    let mut kills_with_a_log = 0;
+    for round in 0..12usize {
+        let (mut child, addr) = common::spawn_server(&data, &[]);
+        let (t1, p1) = login(&data, &addr, "p1").await;
+        let (t2, p2) = login(&data, &addr, "p2").await;
+        let (_, d1) = login(&data, &addr, "d1").await;
+        let count = Arc::new(AtomicUsize::new(0));
+        let senders = [(t1, p1, 1), (t2, p2, 2)].map(|(token, patient, tag)| {
+            tokio::spawn(sender(
+                data.clone(),
+                addr.clone(),
+                token,
+                patient,
+                d1.clone(),
+                round * 10 + tag,
+                Arc::clone(&count),
+            ))
+        });
+        while count.load(Ordering::Relaxed) < 200 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A different moment of the writer's cycle each round.
+        tokio::time::sleep(Duration::from_millis(u64::try_from(round).unwrap() * 3)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        for s in senders {
+            acked.extend(s.await.unwrap());
+        }
+        let (waiting, _) = log_and_bulk(&db);
+        if waiting > 0 {
+            kills_with_a_log += 1;
+        }
+        if kills_with_a_log >= 2 {
+            break;
+        }
+    }
+    assert!(
+        kills_with_a_log > 0,
+        "no kill landed while acknowledged sends waited in the log"
+    );
+
+    // A large log, as a crash at a very high rate could leave, and a kill while the starting
+    // server moves it (it commits a slice at a time).
+    let bulk = 40_000;
+    log_directly(&db, bulk);
+    let mut child = common::Spawned(common::serve_command(&data, &[]).spawn().unwrap());
+    let (waiting, moved) = loop {
+        let (waiting, moved) = log_and_bulk(&db);
+        if moved > 0 {
+            break (waiting, moved);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (waiting_after, moved_after) = log_and_bulk(&db);
+    assert_eq!(
+        waiting_after + moved_after,
+        bulk,
+        "every logged send is in one place"
+    );
+    assert!(
+        waiting_after > 0 && moved_after >= moved,
+        "the kill came after the move ended ({waiting} waiting, {moved} moved when seen)"
+    );
+
+    // Serving again: every acknowledged send and every logged one, exactly once.
+    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (td, _) = login(&data, &addr, "d1").await;
+    let client = common::http_client(&common::tls_config(&data));
+    let mut stored: HashMap<String, String> = HashMap::new();
+    let mut since = 0i64;
+    loop {
+        let page = sync_page(&client, &addr, &td, since).await;
+        for m in page["messages"].as_array().unwrap() {
+            let previous = stored.insert(
+                m["clientId"].as_str().unwrap().to_owned(),
+                m["id"].as_str().unwrap().to_owned(),
+            );
+            assert!(previous.is_none(), "a clientId stored twice");
+        }
+        since = page["cursor"].as_i64().unwrap();
+        if page["hasMore"] == false {
+            break;
+        }
+    }
+    for (client_id, id) in &acked {
+        assert_eq!(
+            stored.get(client_id),
+            Some(id),
+            "acknowledged {client_id} lost or changed"
+        );
+    }
+    for i in 1..=bulk {
+        assert_eq!(
+            stored.get(&format!("bulk-{i}")).map(String::as_str),
+            Some(format!("m-bulk-{i}").as_str()),
+            "logged bulk-{i} lost"
+        );
+    }
+    assert_eq!(log_and_bulk(&db), (0, bulk));
+}

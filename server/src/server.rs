@@ -54,7 +54,6 @@ pub async fn run(
     let emergency_timers = tokio::spawn(Watch::run(state.clone()));
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
-    let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
     let audit_checkpoints = tokio::spawn(crate::audit::checkpoints(state.store.clone()));
     let retention = state
         .config
@@ -70,8 +69,10 @@ pub async fn run(
         stop: CancellationToken::new(),
     };
     let stop = state.shutdown.clone();
-    // Migrated, bound, writer running: from here on connections are answered.
+    // Migrated, bound, writer running: from here on connections are answered. The watchdog
+    // starts after READY, which systemd must hear first.
     crate::systemd::ready();
+    let watchdog = tokio::spawn(crate::systemd::watchdog(state.clone()));
     accept
         .run(
             listener,

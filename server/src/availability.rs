@@ -62,6 +62,6 @@ pub(crate) async fn get(state: &AppState, user: &UserId) -> Result<Availability,
     state
         .store
         .reads
-        .run(move |conn| users::availability(conn, &id))
+        .run_without_log(move |conn| users::availability(conn, &id))
         .await
 }

@@ -162,7 +162,7 @@ async fn session_sweep(state: AppState) {
         let checked = state
             .store
             .reads
-            .run(move |conn| {
+            .run_without_log(move |conn| {
                 let (mut dead, mut stale) = (Vec::new(), Vec::new());
                 for hash in hashes {
                     match users::by_token(conn, &hash, idle)? {

@@ -50,7 +50,7 @@ impl AppState {
         let (user, last_used) = self
             .store
             .reads
-            .run(move |conn| users::by_token(conn, &lookup, idle))
+            .run_without_log(move |conn| users::by_token(conn, &lookup, idle))
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid, expired or revoked token"))?;
         if now_ms().saturating_sub(last_used) >= self.touch_interval_ms() {

@@ -35,7 +35,7 @@ pub(super) async fn login(
     let account = state
         .store
         .reads
-        .run(move |conn| users::by_username(conn, &lookup))
+        .run_without_log(move |conn| users::by_username(conn, &lookup))
         .await?;
     let stored = account
         .as_ref()

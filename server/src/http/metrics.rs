@@ -24,7 +24,11 @@ pub(super) async fn metrics(
         metrics::handle().ok_or_else(|| ApiError::unavailable("metrics are not recorded"))?;
     // Levels are read when scraped, so they are right even after a restart or a CLI change.
     ::metrics::gauge!(SOCKETS).set(state.hub.socket_count() as f64);
-    let (open, unacknowledged) = state.store.reads.run(emergencies::open_counts).await?;
+    let (open, unacknowledged) = state
+        .store
+        .reads
+        .run_without_log(emergencies::open_counts)
+        .await?;
     ::metrics::gauge!(EMERGENCIES_OPEN).set(open as f64);
     ::metrics::gauge!(EMERGENCIES_UNACKNOWLEDGED).set(unacknowledged as f64);
     Ok((

@@ -95,7 +95,7 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     state
         .store
         .reads
-        .run(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .run_without_log(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
         .await
         .map_err(|_| ApiError::unavailable("database unavailable"))?;
     Ok(Json(Health {

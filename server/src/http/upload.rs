@@ -69,7 +69,7 @@ async fn check(state: &AppState, user: &User, key: &ConversationKey) -> Result<(
     state
         .store
         .reads
-        .run(move |conn| messages::check_access(conn, &user, &key).map(|_| ()))
+        .run_without_log(move |conn| messages::check_access(conn, &user, &key).map(|_| ()))
         .await
 }
 
@@ -172,7 +172,7 @@ pub(super) async fn download(
     let found = state
         .store
         .reads
-        .run(move |conn| uploads::by_id(conn, &id))
+        .run_without_log(move |conn| uploads::by_id(conn, &id))
         .await?;
     // Someone else's file is answered 404 (ids cannot be probed) but audited as DENIED.
     let upload = match found {

@@ -236,6 +236,8 @@ pub(crate) fn send(
     };
     let plain = !new.is_emergency && upload.is_none();
     if plain && seqs.log_sends() {
+        // The log's notification body is SQL's `substr(content, 1, 140)`, which agrees with
+        // `notifications::preview` because `validate` refuses control characters (NUL included).
         let title = format!("New message from {}", sender.name);
         let note = Notification {
             id: rows::new_id("n-").into(),

@@ -175,6 +175,17 @@ impl Reads {
             // A command that is not a plain send: its batch moves the whole log first.
             self.writer.run_validated(|_, _| Ok(())).await?;
         }
+        self.run_without_log(f).await
+    }
+
+    /// Like [`Reads::run`] without moving the send log first, for reads of nothing it holds (no
+    /// message, notification or search row): accounts, sessions, uploads, `/healthz`. They then
+    /// neither wait for the writer nor fail with it.
+    pub(crate) async fn run_without_log<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    {
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let conn = this.take()?;

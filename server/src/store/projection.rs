@@ -290,6 +290,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(found, sent.message.seq.0);
+        seqs.save(&tx).unwrap();
         tx.commit().unwrap();
     }
 
@@ -305,6 +306,7 @@ mod tests {
             let id = ClientId::from(format!("c-{i}"));
             messages::send(&tx, &mut seqs, &c.patient, &text(&c, "hello"), &id).unwrap();
         }
+        seqs.save(&tx).unwrap();
         tx.commit().unwrap();
         drop(conn);
         let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
@@ -313,63 +315,78 @@ mod tests {
     }
 
     /// What the writer does with plain sends: a batch of nothing else logs them; a batch with
-    /// any other command moves the log first and writes its own sends directly; readers see
-    /// every acknowledged send.
+    /// any other command moves the log first (so what it writes sorts after every message) and
+    /// writes its own sends directly; a reader has the log moved before it reads.
     #[tokio::test]
-    async fn the_writer_logs_only_batches_of_plain_sends_and_readers_see_them_all() {
+    async fn the_writer_moves_the_log_before_any_other_command_and_any_read() {
         let c = clinic();
         let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
-        let (writer, thread) = Writer::start(conn, 64, 64).unwrap();
+        // Idle steps never come: the log holds still between the commands below.
+        let (writer, thread) =
+            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
         let reads = Reads::new(c.path.clone(), 2, writer.clone());
+        let outside = Connection::open(&c.path).unwrap();
+        let on_disk = || (count(&outside, "send_log"), count(&outside, "messages"));
         let send = |i: usize| {
-            messages::queue_send(
+            let rx = messages::queue_send(
                 &writer,
                 c.patient.clone(),
                 text(&c, "hello"),
                 ClientId::from(format!("c-{i}")),
-            )
+            );
+            async move { rx.await.unwrap().await.unwrap().unwrap() }
         };
-        // Hold the writer so that what follows shares one batch.
-        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
-        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
-        let gate = writer
-            .submit(move |_, _| {
-                held_tx.send(()).ok();
-                gate_rx.recv().ok();
-                Ok(())
-            })
-            .await
-            .unwrap();
-        held_rx.await.unwrap();
-        let a = send(0).await.unwrap();
-        let b = send(1).await.unwrap();
+        send(0).await;
+        send(1).await;
+        assert_eq!(on_disk(), (2, 0), "acknowledged and logged");
+
         let seen = writer
-            .submit_append(|conn, seqs| {
+            .run(|conn, seqs| {
+                let newest: i64 =
+                    conn.query_row("SELECT max(change_seq) FROM messages", [], |r| r.get(0))?;
                 Ok((
                     seqs.log_sends(),
                     count(conn, "send_log"),
                     count(conn, "messages"),
+                    newest < seqs.next().0,
                 ))
             })
             .await
             .unwrap();
-        gate_tx.send(()).unwrap();
-        gate.await.unwrap().unwrap();
-        let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
-        assert_eq!(seen.await.unwrap().unwrap(), (true, 2, 0), "logged");
-        // Acknowledged, so readers see both, whether or not the writer has moved them yet.
-        let ids = [a.message.id.clone(), b.message.id.clone()];
-        let read = reads
-            .run(move |conn| {
-                ids.iter()
+        assert_eq!(
+            seen,
+            (false, 0, 2, true),
+            "moved first; its change sorts after"
+        );
+
+        let d = send(2).await;
+        let e = send(3).await;
+        assert_eq!(on_disk(), (2, 2));
+        let ids = [d.message.id.clone(), e.message.id.clone()];
+        let unmoved = ids.clone();
+        let without = reads
+            .run_without_log(move |conn| {
+                Ok(unmoved
+                    .iter()
                     .map(|id| messages::by_id(conn, id).map(|m| m.is_some()))
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect::<Result<Vec<_>, _>>()?)
             })
             .await
             .unwrap();
-        assert_eq!(read, [true, true]);
+        assert_eq!(without, [false, false], "still in the log");
+        let read = reads
+            .run(move |conn| {
+                Ok(ids
+                    .iter()
+                    .map(|id| messages::by_id(conn, id).map(|m| m.is_some()))
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(read, [true, true], "a reader sees every acknowledged send");
+        assert_eq!(on_disk(), (0, 4));
 
-        // A batch with another command: the log is moved first, and its send is direct.
+        // A send sharing a batch with another command goes straight to `messages`.
         let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
         let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
         let gate = writer
@@ -381,8 +398,15 @@ mod tests {
             .await
             .unwrap();
         held_rx.await.unwrap();
-        let d = send(2).await.unwrap();
-        let seen = writer
+        let direct = messages::queue_send(
+            &writer,
+            c.patient.clone(),
+            text(&c, "hello"),
+            ClientId::from("c-4".to_owned()),
+        )
+        .await
+        .unwrap();
+        let probe = writer
             .submit(|conn, seqs| {
                 Ok((
                     seqs.log_sends(),
@@ -394,15 +418,10 @@ mod tests {
             .unwrap();
         gate_tx.send(()).unwrap();
         gate.await.unwrap().unwrap();
-        d.await.unwrap().unwrap();
-        assert_eq!(
-            seen.await.unwrap().unwrap(),
-            (false, 0, 3),
-            "moved, then direct"
-        );
+        direct.await.unwrap().unwrap();
+        assert_eq!(probe.await.unwrap().unwrap(), (false, 0, 5));
         drop((writer, reads));
         thread.join().unwrap();
-        let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
-        assert_eq!((count(&conn, "send_log"), count(&conn, "messages")), (0, 3));
+        assert_eq!(on_disk(), (0, 5));
     }
 }

@@ -9,6 +9,7 @@ use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,7 +21,7 @@ const STEP_BUDGET_US: f64 = 4_000.0;
 /// Fewest and most rows in one step.
 const SLICE: (i64, i64) = (32, 2048);
 /// When no command has arrived for this long, a step moves what is there.
-const IDLE_MOVE: std::time::Duration = std::time::Duration::from_millis(2);
+const IDLE_MOVE: Duration = Duration::from_millis(2);
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
 type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
@@ -76,7 +77,7 @@ impl Seqs {
         self.log_sends
     }
 
-    fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
+    pub(crate) fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
         conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq'")?
             .execute([self.last])?;
         Ok(())
@@ -110,9 +111,20 @@ impl Writer {
     /// Starts the writer thread on `conn`, with checkpoints on a thread of their own. Both stop
     /// when every `Writer` clone is dropped.
     pub(crate) fn start(
+        conn: Connection,
+        queue: usize,
+        max_batch: usize,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        Self::start_moving_after(conn, queue, max_batch, IDLE_MOVE)
+    }
+
+    /// [`Writer::start`] with the idle time after which a step moves the send log (tests set it
+    /// long, so that the log holds still between their commands).
+    pub(crate) fn start_moving_after(
         mut conn: Connection,
         queue: usize,
         max_batch: usize,
+        idle_move: Duration,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let db = PathBuf::from(conn.path().unwrap_or_default());
@@ -124,7 +136,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("clinic-writer".into())
             .spawn(move || {
-                writer_loop(conn, rx, max_batch.max(1), &marker, &shared);
+                writer_loop(conn, rx, max_batch.max(1), &marker, &shared, idle_move);
                 marker.finish();
                 checkpointer.join();
             })?;
@@ -239,14 +251,16 @@ enum BatchError {
     FailedAfterWriting(String),
 }
 
-/// Runs batches until every handle is gone, moving the send log into `messages` after each
-/// batch and whenever the queue is empty; then moves what is left and closes the connection.
+/// Runs batches until every handle is gone, moving the send log into `messages` after a batch
+/// that leaves a full step's worth and whenever the queue is idle; then moves what is left and
+/// closes the connection.
 fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     marker: &Marker,
     progress: &Progress,
+    idle_move: Duration,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     let mut projector = Projector::new(&conn);
@@ -254,26 +268,27 @@ fn writer_loop(
     let clock = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build();
+    // After an idle step, the next one follows at once if the queue is still empty.
+    let mut draining = false;
     loop {
         let first = if progress.pending() && projector.healthy() {
-            let next = match &clock {
-                Ok(clock) => {
-                    clock.block_on(async { tokio::time::timeout(IDLE_MOVE, rx.recv()).await })
-                }
-                Err(_) => Ok(match rx.try_recv() {
-                    Ok(job) => Some(job),
-                    Err(TryRecvError::Disconnected) => None,
-                    Err(TryRecvError::Empty) => {
-                        projector.step(&mut conn, progress);
-                        continue;
-                    }
-                }),
+            let wait = if draining { Duration::ZERO } else { idle_move };
+            let next: Result<Option<Job>, ()> = match &clock {
+                Ok(clock) => clock
+                    .block_on(async { tokio::time::timeout(wait, rx.recv()).await })
+                    .map_err(|_| ()),
+                Err(_) => match rx.try_recv() {
+                    Ok(job) => Ok(Some(job)),
+                    Err(TryRecvError::Disconnected) => Ok(None),
+                    Err(TryRecvError::Empty) => Err(()),
+                },
             };
             match next {
                 Ok(Some(job)) => job,
                 Ok(None) => break,
-                Err(_) => {
-                    projector.step(&mut conn, progress);
+                Err(()) => {
+                    projector.step(&mut conn, progress, None);
+                    draining = true;
                     continue;
                 }
             }
@@ -283,6 +298,7 @@ fn writer_loop(
                 None => break,
             }
         };
+        draining = false;
         jobs.push(first);
         while jobs.len() < max_batch {
             match rx.try_recv() {
@@ -290,17 +306,27 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        // A step leaves the connection at `synchronous = NORMAL` only if setting it back failed:
+        // then nothing is committed (and acknowledged) until it is back. The jobs dropped here
+        // answer "unavailable" (their reply channels close) and may be retried.
+        if let Err(err) = projector.durable(&conn) {
+            tracing::error!(error = %err, "cannot make commits durable again; refusing the batch");
+            jobs.clear();
+            continue;
+        }
         if let Some(seq) = run_batch(&mut conn, &mut jobs, progress) {
             marker.committed(seq);
         }
-        // Under a steady stream of sends the queue is never idle: a full step moves at once.
-        if progress.backlog() >= projector.slice() && projector.healthy() {
-            projector.step(&mut conn, progress);
+        // Under a steady stream of sends the queue is never idle: once a step's worth waits, all
+        // of it moves, so the log never holds more than a step and a batch.
+        let backlog = progress.backlog();
+        if backlog >= projector.slice() && projector.healthy() {
+            projector.step(&mut conn, progress, Some(backlog));
         }
     }
     // A clean stop leaves nothing in the log.
     while progress.pending() && projector.healthy() {
-        projector.step(&mut conn, progress);
+        projector.step(&mut conn, progress, None);
     }
     tracing::debug!("writer stopped");
 }
@@ -309,6 +335,8 @@ fn writer_loop(
 struct Projector {
     /// The connection's `synchronous` level (SQLite's number), restored after each step.
     synchronous: i64,
+    /// The level could not be restored after a step (see [`Projector::durable`]).
+    relaxed: bool,
     /// Set after a failed step: the next step waits a little, so that a failing projection does
     /// not spin the writer.
     failed: Option<std::time::Instant>,
@@ -323,12 +351,18 @@ impl Projector {
             .unwrap_or(2);
         Self {
             synchronous,
+            relaxed: false,
             failed: None,
             row_us: 50.0,
         }
     }
 
-    /// How many rows the next step takes.
+    fn healthy(&self) -> bool {
+        self.failed
+            .is_none_or(|at| at.elapsed() > Duration::from_millis(100))
+    }
+
+    /// How many rows a step takes when nothing forces more.
     fn slice(&self) -> i64 {
         // Truncation is intended: a whole number of rows.
         #[allow(clippy::cast_possible_truncation)]
@@ -336,36 +370,41 @@ impl Projector {
         rows.clamp(SLICE.0, SLICE.1)
     }
 
-    fn healthy(&self) -> bool {
-        self.failed
-            .is_none_or(|at| at.elapsed() > std::time::Duration::from_millis(100))
+    /// Sets `synchronous` back if a step could not: a batch must commit as durably as configured.
+    fn durable(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.relaxed {
+            conn.pragma_update(None, "synchronous", self.synchronous)?;
+            self.relaxed = false;
+        }
+        Ok(())
     }
 
-    /// Moves up to [`Projector::slice`] logged sends in a transaction of its own. Its commit is not synced
-    /// (`synchronous = NORMAL`): the rows it moves are already durable in the log, and WAL
-    /// commits land in order, so a crash can lose this step only together with everything after
-    /// it, and the log is moved again on the next start.
-    fn step(&mut self, conn: &mut Connection, progress: &Progress) {
-        let relaxed = self.synchronous > 1;
+    /// Moves up to `rows` logged sends (by default [`Projector::slice`]) in a transaction of its
+    /// own. Its commit is not synced (`synchronous = NORMAL`): the rows it moves are already
+    /// durable in the log, and WAL commits land in order, so a crash can lose this step only
+    /// together with everything after it, and the log is moved again on the next start.
+    fn step(&mut self, conn: &mut Connection, progress: &Progress, rows: Option<i64>) {
+        let relax = self.synchronous > 1;
         let started = std::time::Instant::now();
-        let limit = self.slice();
+        let limit = rows.unwrap_or_else(|| self.slice()).max(1);
         let outcome = (|| -> rusqlite::Result<Option<projection::Moved>> {
-            if relaxed {
+            if relax {
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
+                self.relaxed = true;
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let moved = projection::apply(&tx, limit)?;
             tx.commit()?;
             Ok(moved)
         })();
-        if relaxed && let Err(err) = conn.pragma_update(None, "synchronous", self.synchronous) {
-            tracing::error!(error = %err, "cannot restore the synchronous setting");
+        if let Err(err) = self.durable(conn) {
+            tracing::error!(error = %err, "cannot restore the synchronous setting after a step");
         }
         let took = started.elapsed();
-        metrics::histogram!(crate::metrics::PROJECTION_SECONDS).record(took.as_secs_f64());
         match outcome {
             Ok(Some(moved)) => {
                 self.failed = None;
+                metrics::histogram!(crate::metrics::PROJECTION_SECONDS).record(took.as_secs_f64());
                 #[allow(clippy::cast_precision_loss)] // a few thousand rows at most
                 let row_us = took.as_secs_f64() * 1e6 / moved.rows.max(1) as f64;
                 self.row_us = 0.7 * self.row_us + 0.3 * row_us;
@@ -445,7 +484,8 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>, progress: &Progress) ->
         if log_sends {
             progress.logged(seq);
         } else {
-            progress.caught_up();
+            // The batch moved the whole log: nothing up to its own last seq waits.
+            progress.applied(seq);
         }
     }
     let commit = outcome.map(|_| ()).map_err(|err| {

@@ -279,7 +279,7 @@ impl Socket<'_> {
             .state
             .store
             .reads
-            .run(move |conn| messages::check_access(conn, &user, &check).map(|_| ()))
+            .run_without_log(move |conn| messages::check_access(conn, &user, &check).map(|_| ()))
             .await;
         // Only a refusal is written: joining reads nothing of the conversation yet.
         let attempt = Event::by(&self.user.id, Action::ConversationJoin).conversation(key);

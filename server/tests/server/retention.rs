@@ -89,6 +89,12 @@ fn age(dir: &Path, patient: &Account, age_ms: i64) {
         rusqlite::params![patient.id(), now, age_ms],
     )
     .unwrap();
+    // A text just sent may still wait in the send log.
+    db.execute(
+        "UPDATE send_log SET created_at = ?2 - ?3 + (created_at % 1000) WHERE patient_id = ?1",
+        rusqlite::params![patient.id(), now, age_ms],
+    )
+    .unwrap();
 }
 
 /// The messages of `patient` in the database file, as another process sees it: a text just

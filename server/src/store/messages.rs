@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
     ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, NewMessage,
-    Notification, NotificationKind, Role, Seq, User, UserId, limits,
+    Notification, Role, Seq, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
@@ -235,45 +235,26 @@ pub(crate) fn send(
         edited: None,
     };
     let plain = !new.is_emergency && upload.is_none();
+    // Every message but an emergency notifies its recipient through its own row (`recipient_id`,
+    // `notice`): nothing else is stored for it.
+    let note = (!new.is_emergency)
+        .then(|| notifications::of_message(&message, &other.user.id, &sender.name));
     if plain && seqs.log_sends() {
-        // The log's notification body is SQL's `substr(content, 1, 140)`, which agrees with
-        // `notifications::preview` because `validate` refuses control characters (NUL included).
-        let title = format!("New message from {}", sender.name);
-        let note = Notification {
-            id: rows::new_id("n-").into(),
-            user_id: other.user.id.clone(),
-            kind: NotificationKind::NewMessage,
-            title,
-            body: notifications::preview(&message),
-            message_id: Some(message.id.clone()),
-            patient_id: Some(key.patient_id.clone()),
-            doctor_id: Some(key.doctor_id.clone()),
-            read: false,
-            created_at: at,
-        };
-        projection::log(
-            conn,
-            &projection::Logged {
-                message: &message,
-                notification_id: note.id.as_str(),
-                recipient: other.user.id.as_str(),
-                title: &note.title,
-            },
-        )?;
+        projection::log(conn, &message, other.user.id.as_str())?;
         record_created(conn, sender, &key, &message, None)?;
         return Ok(Sent {
             message,
             created: true,
             new_conversation,
             emergency: None,
-            notifications: vec![note],
+            notifications: note.into_iter().collect(),
         });
     }
     conn.prepare_cached(concat!(
         "INSERT INTO messages (",
         message_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, NULL, ?13, ?13, \
-         NULL, NULL, ?2, NULL, NULL, 1)"
+        ", recipient_id, notice) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, \
+         ?12, NULL, ?13, ?13, NULL, NULL, ?2, NULL, NULL, 1, ?16, ?17)"
     ))?
     .execute(params![
         message.id.as_str(),
@@ -292,7 +273,9 @@ pub(crate) fn send(
         message
             .file_size
             .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
-        message.file_type
+        message.file_type,
+        note.as_ref().map(|n| n.user_id.as_str()),
+        note.as_ref().map(|_| 0)
     ])?;
     if let Some(upload) = &upload {
         uploads::attach(conn, &upload.id, message.id.as_str())?;
@@ -300,19 +283,15 @@ pub(crate) fn send(
     // An emergency concerns every doctor of the clinic. Their in-app notifications are written
     // after this commit (`notifications::for_emergency`): with a thousand doctors, a thousand
     // rows (each on its own index page) in this transaction made the alert wait for them.
-    let (emergency, notes) = if new.is_emergency {
-        let raised = emergencies::raise_or_join(conn, seqs, &message, &sender.name)?;
-        (Some(raised), Vec::new())
-    } else {
-        let title = format!("New message from {}", sender.name);
-        let note = notifications::insert(
+    let emergency = if new.is_emergency {
+        Some(emergencies::raise_or_join(
             conn,
-            &other.user.id,
-            NotificationKind::NewMessage,
-            &title,
+            seqs,
             &message,
-        )?;
-        (None, vec![note])
+            &sender.name,
+        )?)
+    } else {
+        None
     };
     record_created(conn, sender, &key, &message, upload.as_ref())?;
     Ok(Sent {
@@ -320,7 +299,7 @@ pub(crate) fn send(
         created: true,
         new_conversation,
         emergency,
-        notifications: notes,
+        notifications: note.into_iter().collect(),
     })
 }
 

@@ -1,4 +1,6 @@
-//! In-app notifications in SQLite: one row per recipient, marked read by its owner.
+//! In-app notifications: stored rows for emergencies (one per doctor, and the patient's updates),
+//! derived from the message itself for every other message (schema v14: its `recipient_id` and
+//! `notice`, 0 unread and 1 read), both marked read by their owner and listed together.
 
 use super::rows::{self, NOTIFICATION_COLUMNS, notification_columns};
 use crate::error::ApiError;
@@ -33,10 +35,45 @@ pub(crate) fn insert(
 
 /// What a notification shows of `message`.
 pub(crate) fn preview(message: &Message) -> String {
-    match &message.file_name {
-        Some(name) if message.content.trim().is_empty() => format!("File: {name}"),
-        _ => message.content.chars().take(PREVIEW_CHARS).collect(),
+    preview_of(&message.content, message.file_name.as_deref())
+}
+
+fn preview_of(content: &str, file_name: Option<&str>) -> String {
+    match file_name {
+        Some(name) if content.trim().is_empty() => format!("File: {name}"),
+        _ => content.chars().take(PREVIEW_CHARS).collect(),
     }
+}
+
+/// What tells a derived notification's id from a stored one's (`n-` and a UUID): the message's
+/// own id follows it.
+const DERIVED_PREFIX: &str = "n-m-";
+
+/// The id of the notification derived from message `id`.
+fn derived_id(id: &MessageId) -> NotificationId {
+    format!("n-{}", id.as_str()).into()
+}
+
+/// The notification `recipient` has of a new message by `sender_name`: derived from the message
+/// row (`recipient_id`, `notice = 0`), which the send writes, so nothing else is stored.
+pub(crate) fn of_message(message: &Message, recipient: &UserId, sender_name: &str) -> Notification {
+    Notification {
+        id: derived_id(&message.id),
+        user_id: recipient.clone(),
+        kind: NotificationKind::NewMessage,
+        title: title(sender_name),
+        body: preview(message),
+        message_id: Some(message.id.clone()),
+        patient_id: Some(message.patient_id.clone()),
+        doctor_id: Some(message.doctor_id.clone()),
+        read: false,
+        created_at: message.created_at,
+    }
+}
+
+/// The title of a new message's notification.
+pub(crate) fn title(sender_name: &str) -> String {
+    format!("New message from {sender_name}")
 }
 
 /// The in-app notifications of an emergency, one per enabled doctor. Written in a command of
@@ -96,7 +133,8 @@ pub(crate) fn insert_raw(
     Ok(notification)
 }
 
-/// The newest notifications of `user`, newest first.
+/// The newest notifications of `user`, newest first: the stored ones and those derived from
+/// messages addressed to `user`, merged.
 pub(crate) fn list(
     conn: &Connection,
     user: &UserId,
@@ -108,10 +146,70 @@ pub(crate) fn list(
         "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = ?1{unread} \
          ORDER BY created_at DESC, id DESC LIMIT ?2"
     ))?;
-    let list = stmt
+    let mut list: Vec<Notification> = stmt
         .query_map(params![user.as_str(), limit], rows::notification)?
         .collect::<Result<_, _>>()?;
+    if unread_only {
+        // Only unread notices are in `messages_notice_unread`: read ones cost nothing here.
+        let mut stmt = conn.prepare_cached(&format!(
+            "{DERIVED_SELECT} WHERE m.recipient_id = ?1 AND m.notice = 0 ORDER BY m.seq DESC \
+             LIMIT ?2"
+        ))?;
+        for n in stmt.query_map(params![user.as_str(), limit], derived_row)? {
+            list.push(n?);
+        }
+    } else {
+        // Read and unread: the newest `limit` of each conversation (its index is in seq order),
+        // then the newest `limit` of all.
+        let mut keys = conn.prepare_cached(
+            "SELECT patient_id, doctor_id FROM conversations WHERE patient_id = ?1 OR doctor_id = ?1",
+        )?;
+        let keys = keys
+            .query_map([user.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{DERIVED_SELECT} WHERE m.patient_id = ?1 AND m.doctor_id = ?2 \
+             AND m.recipient_id = ?3 AND m.notice IS NOT NULL ORDER BY m.seq DESC LIMIT ?4"
+        ))?;
+        for (patient, doctor) in keys {
+            for n in stmt.query_map(params![patient, doctor, user.as_str(), limit], derived_row)? {
+                list.push(n?);
+            }
+        }
+    }
+    list.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| b.id.as_str().cmp(a.id.as_str()))
+    });
+    list.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(list)
+}
+
+/// A derived notification's columns: the message's, its sender's name and the notice.
+const DERIVED_SELECT: &str = "SELECT m.id, m.patient_id, m.doctor_id, m.recipient_id, m.content, \
+     m.file_name, m.created_at, u.name, m.notice FROM messages m JOIN users u ON u.id = m.sender_id";
+
+fn derived_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Notification> {
+    let id: MessageId = row.get::<_, String>(0)?.into();
+    let created_at = crate::time::from_ms(row.get(6)?);
+    Ok(Notification {
+        id: derived_id(&id),
+        user_id: row.get::<_, String>(3)?.into(),
+        kind: NotificationKind::NewMessage,
+        title: title(&row.get::<_, String>(7)?),
+        body: preview_of(
+            &row.get::<_, String>(4)?,
+            row.get::<_, Option<String>>(5)?.as_deref(),
+        ),
+        message_id: Some(id),
+        patient_id: Some(row.get::<_, String>(1)?.into()),
+        doctor_id: Some(row.get::<_, String>(2)?.into()),
+        read: row.get::<_, i64>(8)? != 0,
+        created_at,
+    })
 }
 
 /// Marks the caller's own notifications read; returns how many changed.
@@ -120,12 +218,136 @@ pub(crate) fn mark_read(
     user: &UserId,
     ids: &[NotificationId],
 ) -> Result<usize, ApiError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stored = conn.prepare_cached(
         "UPDATE notifications SET read = 1 WHERE id = ?1 AND user_id = ?2 AND read = 0",
+    )?;
+    let mut notice = conn.prepare_cached(
+        "UPDATE messages SET notice = 1 WHERE id = ?1 AND recipient_id = ?2 AND notice = 0",
     )?;
     let mut changed = 0;
     for id in ids {
-        changed += stmt.execute(params![id.as_str(), user.as_str()])?;
+        changed += match id.as_str().strip_prefix("n-") {
+            Some(message) if id.as_str().starts_with(DERIVED_PREFIX) => {
+                notice.execute(params![message, user.as_str()])?
+            }
+            _ => stored.execute(params![id.as_str(), user.as_str()])?,
+        };
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::store::users::{self, InsertUser};
+    use crate::store::{Seqs, messages};
+    use clinic_protocol::{ClientId, NewMessage, User};
+
+    fn user(conn: &Connection, username: &str, role: Role) -> User {
+        users::insert(
+            conn,
+            &InsertUser {
+                username,
+                name: username,
+                role,
+                password_hash: "x",
+                date_of_birth: None,
+                blood_group: None,
+            },
+        )
+        .unwrap()
+    }
+
+    fn send(conn: &Connection, seqs: &mut Seqs, from: &User, to: &User, text: &str) -> Message {
+        let (patient, doctor) = if from.role == Role::Patient {
+            (from, to)
+        } else {
+            (to, from)
+        };
+        let new = NewMessage {
+            client_id: None,
+            patient_id: patient.id.clone(),
+            doctor_id: doctor.id.clone(),
+            content: text.to_owned(),
+            is_emergency: false,
+            file_url: None,
+            file_name: None,
+        };
+        let id = ClientId::from(rows::new_id("c-"));
+        messages::send(conn, seqs, from, &new, &id).unwrap().message
+    }
+
+    /// A user's list merges the stored notifications (an emergency's) with those derived from
+    /// messages addressed to them, newest first, over all their conversations; marking one read
+    /// takes it off the unread list, and only its recipient can.
+    #[test]
+    fn stored_and_derived_notifications_list_and_mark_read_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let (p1, p2) = (
+            user(&tx, "p1", Role::Patient),
+            user(&tx, "p2", Role::Patient),
+        );
+        let doctor = user(&tx, "doc", Role::Doctor);
+        // Written directly (not logged), as a batch with other commands does.
+        let mut seqs = Seqs::loaded(&tx, false);
+        let first = send(&tx, &mut seqs, &p1, &doctor, "first");
+        let reply = send(&tx, &mut seqs, &doctor, &p1, "a reply");
+        let stored = insert_raw(
+            &tx,
+            &doctor.id,
+            NotificationKind::Emergency,
+            "Emergency from p2",
+            "help",
+            None,
+            None,
+            crate::time::from_ms(first.created_at.timestamp_millis() + 1),
+        )
+        .unwrap();
+        let second = send(&tx, &mut seqs, &p2, &doctor, "second");
+        let unread = |tx: &Connection| {
+            list(tx, &doctor.id, true, 10)
+                .unwrap()
+                .into_iter()
+                .map(|n| (n.body, n.read))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            unread(&tx),
+            [("second", false), ("help", false), ("first", false)].map(|(b, r)| (b.to_owned(), r))
+        );
+        let listed = list(&tx, &doctor.id, false, 10).unwrap();
+        assert_eq!(listed[2].title, "New message from p1");
+        assert_eq!(listed[2].message_id.as_ref(), Some(&first.id));
+        assert_eq!(listed[0].message_id.as_ref(), Some(&second.id));
+        assert_eq!(list(&tx, &p1.id, false, 10).unwrap()[0].body, "a reply");
+        // The limit keeps the newest.
+        assert_eq!(list(&tx, &doctor.id, true, 2).unwrap().len(), 2);
+
+        let first_note = listed[2].id.clone();
+        assert_eq!(
+            mark_read(&tx, &p1.id, std::slice::from_ref(&first_note)).unwrap(),
+            0
+        );
+        assert_eq!(
+            mark_read(&tx, &doctor.id, &[first_note.clone(), stored.id.clone()]).unwrap(),
+            2
+        );
+        assert_eq!(mark_read(&tx, &doctor.id, &[first_note]).unwrap(), 0);
+        assert_eq!(unread(&tx), vec![("second".to_owned(), false)]);
+        let all: Vec<_> = list(&tx, &doctor.id, false, 10)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.body, n.read))
+            .collect();
+        assert_eq!(
+            all,
+            [("second", false), ("help", true), ("first", true)].map(|(b, r)| (b.to_owned(), r))
+        );
+        assert_eq!(reply.sender_id, doctor.id);
+    }
 }

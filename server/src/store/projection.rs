@@ -1,5 +1,6 @@
-//! The send log's projection: moves plain sends from `send_log` into `messages` and
-//! `notifications`, many rows per statement, after the commit that acknowledged them.
+//! The send log's projection: moves plain sends from `send_log` into `messages` (where each
+//! carries its recipient's derived notification, schema v14), many rows per statement, after the
+//! commit that acknowledged them.
 //!
 //! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
 //! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
@@ -74,8 +75,8 @@ pub(crate) struct Moved {
     pub rows: usize,
 }
 
-/// Moves the oldest `limit` logged sends into `messages` and `notifications` and deletes them
-/// from the log, in the caller's transaction. `None` if the log was empty.
+/// Moves the oldest `limit` logged sends into `messages` and deletes them from the log, in the
+/// caller's transaction. `None` if the log was empty.
 pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
     let upto: Option<i64> = conn
         .prepare_cached("SELECT max(seq) FROM (SELECT seq FROM send_log ORDER BY seq LIMIT ?1)")?
@@ -83,21 +84,15 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     let Some(upto) = upto else {
         return Ok(None);
     };
-    // The columns a plain send has; everything else is what a new text message is. The
-    // notification's body is `notifications::preview` of a message without a file: its first
-    // 140 characters (SQLite's substr counts characters, as `chars()` does).
+    // The columns a plain send has; everything else is what a new text message is, with its
+    // recipient's notification unread.
     conn.prepare_cached(
         "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, \
-         message_type, status, is_emergency, created_at, updated_at, change_seq, version) \
+         message_type, status, is_emergency, created_at, updated_at, change_seq, version, \
+         recipient_id, notice) \
          SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', \
-         'SENT', 0, created_at, created_at, seq, 1 FROM send_log WHERE seq <= ?1 ORDER BY seq",
-    )?
-    .execute([upto])?;
-    conn.prepare_cached(
-        "INSERT INTO notifications (id, user_id, kind, title, body, message_id, patient_id, \
-         doctor_id, read, created_at) \
-         SELECT notification_id, recipient_id, 'NEW_MESSAGE', title, substr(content, 1, 140), \
-         id, patient_id, doctor_id, 0, created_at FROM send_log WHERE seq <= ?1 ORDER BY seq",
+         'SENT', 0, created_at, created_at, seq, 1, recipient_id, 0 FROM send_log \
+         WHERE seq <= ?1 ORDER BY seq",
     )?
     .execute([upto])?;
     let rows = conn
@@ -112,21 +107,11 @@ pub(crate) fn apply_all(conn: &Connection) -> rusqlite::Result<Option<Moved>> {
     apply(conn, i64::MAX)
 }
 
-/// What a plain send logs: the message and its recipient's notification.
-pub(crate) struct Logged<'a> {
-    pub message: &'a Message,
-    pub notification_id: &'a str,
-    pub recipient: &'a str,
-    pub title: &'a str,
-}
-
-/// Appends a plain send to the log.
-pub(crate) fn log(conn: &Connection, row: &Logged<'_>) -> rusqlite::Result<()> {
-    let m = row.message;
+/// Appends a plain send, addressed to `recipient`, to the log.
+pub(crate) fn log(conn: &Connection, m: &Message, recipient: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, content, \
-         created_at, notification_id, recipient_id, title) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, \
+         recipient_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         m.seq.0,
@@ -135,11 +120,9 @@ pub(crate) fn log(conn: &Connection, row: &Logged<'_>) -> rusqlite::Result<()> {
         m.patient_id.as_str(),
         m.doctor_id.as_str(),
         m.sender_id.as_str(),
+        recipient,
         m.content,
         m.created_at.timestamp_millis(),
-        row.notification_id,
-        row.recipient,
-        row.title,
     ])?;
     Ok(())
 }
@@ -311,7 +294,8 @@ mod tests {
         drop(conn);
         let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
         assert_eq!((count(&conn, "send_log"), count(&conn, "messages")), (0, 3));
-        assert_eq!(count(&conn, "notifications"), 3);
+        let unread = notifications::list(&conn, &c.doctor.id, true, 10).unwrap();
+        assert_eq!(unread.len(), 3, "each moved send notifies its recipient");
     }
 
     /// What the writer does with plain sends: a batch of nothing else logs them; a batch with

@@ -399,6 +399,40 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX send_log_client ON send_log(sender_id, client_id);
     ",
+    // v14: a message's notification to its recipient is derived from the message, not stored:
+    // `recipient_id` says whose it is and `notice` whether it is unread (0) or read (1); NULL
+    // for emergencies (their doctors' notifications are stored) and for messages written before
+    // v14, whose stored notification rows stay as they were (their ids do not change). The
+    // partial index holds only unread notices, so listing a user's unread notifications does
+    // not walk the read ones, and a message costs one entry there instead of a notification
+    // row with its two index entries. What a v13 server logged is moved as v13 moved it
+    // (with its stored notification), then the log loses its notification columns.
+    "
+    ALTER TABLE messages ADD COLUMN recipient_id TEXT;
+    ALTER TABLE messages ADD COLUMN notice INTEGER;
+    CREATE INDEX messages_notice_unread ON messages(recipient_id, seq) WHERE notice = 0;
+    INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content,
+        message_type, status, is_emergency, created_at, updated_at, change_seq, version)
+        SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', 'SENT',
+        0, created_at, created_at, seq, 1 FROM send_log ORDER BY seq;
+    INSERT INTO notifications (id, user_id, kind, title, body, message_id, patient_id,
+        doctor_id, read, created_at)
+        SELECT notification_id, recipient_id, 'NEW_MESSAGE', title, substr(content, 1, 140), id,
+        patient_id, doctor_id, 0, created_at FROM send_log ORDER BY seq;
+    DROP TABLE send_log;
+    CREATE TABLE send_log (
+        seq             INTEGER PRIMARY KEY,
+        id              TEXT NOT NULL,
+        client_id       TEXT NOT NULL,
+        patient_id      TEXT NOT NULL,
+        doctor_id       TEXT NOT NULL,
+        sender_id       TEXT NOT NULL,
+        recipient_id    TEXT NOT NULL,
+        content         TEXT NOT NULL,
+        created_at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX send_log_client ON send_log(sender_id, client_id);
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.
@@ -551,5 +585,60 @@ mod tests {
         .unwrap();
         assert_eq!(check(&conn), [true, true]);
         assert_eq!(matching(&conn, "messages_words", "aspirin"), 0);
+    }
+
+    /// What a v13 server logged and had not moved when it stopped is moved on upgrade, with the
+    /// notification v13 promised it (stored, as v13 would have written it); the notifications
+    /// stored before keep their ids; messages sent after it notify through their own row.
+    #[test]
+    fn upgrading_moves_a_v13_log_with_its_stored_notifications() {
+        let mut conn = at_version(13);
+        conn.execute_batch(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
+                ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
+             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
+             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             VALUES ('m-1', 7, 7, 'c-1', 'p', 'd', 'p', 'moved before', 'REGULAR', 'SENT', 0, 1, 1);
+             INSERT INTO notifications (id, user_id, kind, title, body, message_id, patient_id,
+                 doctor_id, read, created_at)
+             VALUES ('n-old', 'd', 'NEW_MESSAGE', 'New message from P', 'moved before', 'm-1',
+                 'p', 'd', 1, 1);
+             INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, content,
+                 created_at, notification_id, recipient_id, title)
+             VALUES (8, 'm-2', 'c-2', 'p', 'd', 'p', 'still in the log', 2, 'n-logged', 'd',
+                 'New message from P');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(
+            rows("SELECT id || ':' || content FROM messages ORDER BY seq"),
+            ["m-1:moved before", "m-2:still in the log"]
+        );
+        assert_eq!(
+            rows("SELECT id || ':' || message_id || ':' || read FROM notifications ORDER BY id"),
+            ["n-logged:m-2:0", "n-old:m-1:1"]
+        );
+        assert_eq!(
+            rows("SELECT id FROM messages WHERE notice IS NOT NULL"),
+            Vec::<String>::new(),
+            "a message from before v14 keeps its stored notification, and only that"
+        );
+        assert_eq!(matching(&conn, "messages_words", "log"), 1);
+        // The new log takes what a v14 send logs.
+        conn.execute(
+            "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id,
+                 recipient_id, content, created_at)
+             VALUES (9, 'm-3', 'c-3', 'p', 'd', 'p', 'd', 'after', 3)",
+            [],
+        )
+        .unwrap();
     }
 }

@@ -227,9 +227,12 @@ pub(crate) fn retract(
     )?;
     conn.prepare_cached(
         "UPDATE messages SET content = '', file_url = NULL, file_name = NULL, file_size = NULL, \
-         file_type = NULL, retracted_at = ?2, updated_at = ?2, change_seq = ?3 WHERE id = ?1",
+         file_type = NULL, retracted_at = ?2, updated_at = ?2, change_seq = ?3, notice = NULL \
+         WHERE id = ?1",
     )?
     .execute(params![id.as_str(), now, seqs.next().0])?;
+    // A stored notification (emergencies, messages from before schema v14) goes with it; a
+    // derived one went with `notice = NULL` above.
     conn.prepare_cached("DELETE FROM notifications WHERE message_id = ?1")?
         .execute([id.as_str()])?;
     let mut files = conn
@@ -322,6 +325,7 @@ pub(crate) fn edit(
     )?
     .execute(params![id.as_str(), request.content, now, seqs.next().0])?;
     let message = reread(conn, id)?;
+    // A derived notification shows the current text by itself; a stored one is rewritten.
     conn.prepare_cached("UPDATE notifications SET body = ?2 WHERE message_id = ?1")?
         .execute(params![id.as_str(), notifications::preview(&message)])?;
     audit::record(

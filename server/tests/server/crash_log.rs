@@ -65,10 +65,9 @@ fn log_directly(db: &Path, n: i64) {
     conn.execute_batch("BEGIN").unwrap();
     conn.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?4)
-         INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, content,
-             created_at, notification_id, recipient_id, title)
-         SELECT ?3 + i, 'm-bulk-' || i, 'bulk-' || i, ?1, ?2, ?1, 'logged ' || i, 0,
-             'n-bulk-' || i, ?2, 'New message from p1' FROM n",
+         INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id,
+             recipient_id, content, created_at)
+         SELECT ?3 + i, 'm-bulk-' || i, 'bulk-' || i, ?1, ?2, ?1, ?2, 'logged ' || i, 0 FROM n",
         rusqlite::params![patient, doctor, last, n],
     )
     .unwrap();
@@ -209,10 +208,14 @@ async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
     let notifications: i64 = Connection::open(&db)
         .unwrap()
         .query_row(
-            "SELECT count(*) FROM notifications WHERE id LIKE 'n-bulk-%'",
+            "SELECT count(*) FROM messages WHERE client_id LIKE 'bulk-%' AND notice = 0 \
+             AND recipient_id = (SELECT id FROM users WHERE username = 'd1')",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(notifications, bulk, "each logged send's notification, once");
+    assert_eq!(
+        notifications, bulk,
+        "each logged send's notification, unread, for its doctor"
+    );
 }

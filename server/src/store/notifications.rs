@@ -241,24 +241,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Synchronous;
-    use crate::store::users::{self, InsertUser};
+    use crate::store::users::for_test as user;
     use crate::store::{Seqs, messages};
     use clinic_protocol::{ClientId, NewMessage, User};
-
-    fn user(conn: &Connection, username: &str, role: Role) -> User {
-        users::insert(
-            conn,
-            &InsertUser {
-                username,
-                name: username,
-                role,
-                password_hash: "x",
-                date_of_birth: None,
-                blood_group: None,
-            },
-        )
-        .unwrap()
-    }
 
     fn send(conn: &Connection, seqs: &mut Seqs, from: &User, to: &User, text: &str) -> Message {
         let (patient, doctor) = if from.role == Role::Patient {

@@ -110,23 +110,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Synchronous;
-    use crate::store::users::{self, InsertUser};
+    use crate::store::users::{self, for_test as insert};
     use clinic_protocol::Role;
-
-    fn insert(conn: &Connection, username: &str, role: Role) -> User {
-        users::insert(
-            conn,
-            &InsertUser {
-                username,
-                name: username,
-                role,
-                password_hash: "x",
-                date_of_birth: None,
-                blood_group: None,
-            },
-        )
-        .unwrap()
-    }
 
     /// Runs `f` on a connection of its own on another thread, as the CLI would (in its own
     /// process): nothing it does touches this thread's cache directly.

@@ -173,7 +173,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Synchronous;
-    use crate::store::users::{self, InsertUser};
+    use crate::store::users;
     use crate::store::{Reads, Seqs, Writer, messages, notifications};
     use clinic_protocol::{ClientId, NewMessage, Role, User};
 
@@ -188,20 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("clinic.db");
         let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
-        let user = |username, role| {
-            users::insert(
-                &conn,
-                &InsertUser {
-                    username,
-                    name: username,
-                    role,
-                    password_hash: "x",
-                    date_of_birth: None,
-                    blood_group: None,
-                },
-            )
-            .unwrap()
-        };
+        let user = |username, role| users::for_test(&conn, username, role);
         let patient = user("pat", Role::Patient);
         let doctor = user("doc", Role::Doctor);
         Clinic {

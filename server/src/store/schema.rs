@@ -486,6 +486,11 @@ mod tests {
         conn
     }
 
+    /// A patient `p` and a doctor `d` in a conversation.
+    const PAIR: &str = "INSERT INTO users (id, username, name, role, password_hash, created_at) \
+         VALUES ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
+         INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);";
+
     /// How many rows of the FTS5 table `table` match `query`.
     fn matching(conn: &Connection, table: &str, query: &str) -> i64 {
         conn.query_row(
@@ -500,11 +505,9 @@ mod tests {
     #[test]
     fn upgrading_indexes_the_messages_already_there() {
         let mut conn = at_version(6);
+        conn.execute_batch(PAIR).unwrap();
         conn.execute_batch(
-            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
-                ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
-             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
-             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
                  sender_id, content, message_type, status, file_name, is_emergency, created_at,
                  updated_at)
              VALUES ('m', 7, 7, 'c', 'p', 'd', 'p', 'Crème for the rash', 'FILE', 'SENT',
@@ -541,11 +544,9 @@ mod tests {
     #[test]
     fn upgrading_repairs_an_index_an_edit_damaged() {
         let mut conn = at_version(11);
+        conn.execute_batch(PAIR).unwrap();
         conn.execute_batch(
-            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
-                ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
-             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
-             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
                  sender_id, content, message_type, status, is_emergency, created_at, updated_at)
              VALUES ('m', 7, 7, 'c', 'p', 'd', 'p', 'take ibuprofen', 'TEXT', 'SENT', 0, 0, 0);
              UPDATE messages SET content = 'take naproxen', edited_at = 1 WHERE id = 'm';",
@@ -593,11 +594,9 @@ mod tests {
     #[test]
     fn upgrading_moves_a_v13_log_with_its_stored_notifications() {
         let mut conn = at_version(13);
+        conn.execute_batch(PAIR).unwrap();
         conn.execute_batch(
-            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
-                ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
-             INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);
-             INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
                  sender_id, content, message_type, status, is_emergency, created_at, updated_at)
              VALUES ('m-1', 7, 7, 'c-1', 'p', 'd', 'p', 'moved before', 'REGULAR', 'SENT', 0, 1, 1);
              INSERT INTO notifications (id, user_id, kind, title, body, message_id, patient_id,

@@ -248,3 +248,21 @@ pub(crate) fn set_availability(
     )?;
     Ok(())
 }
+
+/// A test's account: `username` as name and username, a placeholder password hash.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn for_test(conn: &Connection, username: &str, role: Role) -> User {
+    insert(
+        conn,
+        &InsertUser {
+            username,
+            name: username,
+            role,
+            password_hash: "x",
+            date_of_birth: None,
+            blood_group: None,
+        },
+    )
+    .unwrap()
+}

@@ -293,6 +293,8 @@ mod tests {
             crate::time::from_ms(first.created_at.timestamp_millis() + 1),
         )
         .unwrap();
+        // Newer than the emergency's notification, by the clock the list orders by.
+        std::thread::sleep(std::time::Duration::from_millis(5));
         let second = send(&tx, &mut seqs, &p2, &doctor, "second");
         let unread = |tx: &Connection| {
             list(tx, &doctor.id, true, 10)

@@ -59,9 +59,9 @@ pub(crate) async fn set(
 /// The stored availability of `user`.
 pub(crate) async fn get(state: &AppState, user: &UserId) -> Result<Availability, ApiError> {
     let id = user.clone();
-    state
+    Ok(state
         .store
         .reads
         .run_without_log(move |conn| users::availability(conn, &id))
-        .await
+        .await?)
 }

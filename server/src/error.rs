@@ -128,6 +128,25 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
+/// The one place a storage error becomes what a client is told.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as E;
+        match err {
+            E::NotFound(message) => Self::not_found(message),
+            E::Forbidden(message) => Self::forbidden(message),
+            E::Conflict(message) => Self::conflict(message),
+            E::TooLate(message) => Self::new(ErrorCode::TooLate, message),
+            E::Stale(message) => Self::new(ErrorCode::StaleVersion, message),
+            E::BadInput(message) => Self::bad_request(message),
+            E::TooLarge(message) => Self::too_large(message),
+            E::Unavailable(message) => Self::unavailable(message),
+            E::Internal(message) => Self::internal(message),
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();

@@ -106,7 +106,11 @@ pub async fn run(
     {
         tracing::warn!("some sockets did not close in time");
     }
-    let _ = state.store.writer.run(|_, _| Ok(())).await;
+    let _ = state
+        .store
+        .writer
+        .run(|_, _| Ok::<_, crate::store::StoreError>(()))
+        .await;
     drop(state);
     // The thread ends once the last writer handle is gone; a late straggler must not hang us.
     let _ = tokio::time::timeout(
@@ -173,7 +177,7 @@ async fn session_sweep(state: AppState) {
                         Some(_) => {}
                     }
                 }
-                Ok((dead, stale))
+                Ok::<_, crate::error::ApiError>((dead, stale))
             })
             .await;
         match checked {

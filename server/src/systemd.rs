@@ -35,7 +35,7 @@ pub(crate) async fn watchdog(state: AppState) {
         tick.tick().await;
         let probe = state.store.writer.run(|conn, _| {
             conn.query_row("SELECT count(*) FROM counters", [], |r| r.get::<_, i64>(0))?;
-            Ok(())
+            Ok::<_, crate::error::ApiError>(())
         });
         let failure = match tokio::time::timeout(period, probe).await {
             Ok(Ok(())) => None,

@@ -95,7 +95,7 @@ where
             &User,
             Option<&ClientId>,
             MessageWindows,
-        ) -> Result<Changed, ApiError>
+        ) -> Result<Changed, crate::store::StoreError>
         + Send
         + 'static,
 {

@@ -12,8 +12,8 @@ use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
 use crate::state::AppState;
-use crate::store::Seqs;
 use crate::store::emergencies::{self, Raise, Raised, Transition, transitions};
+use crate::store::{Seqs, StoreError};
 use clinic_protocol::{
     ConversationKey, Emergency, EmergencyId, EmergencyState, Message, Role, ServerFrame, User,
 };
@@ -141,7 +141,7 @@ pub(crate) async fn resolve(
 async fn apply(
     state: &AppState,
     attempt: Event,
-    write: impl FnOnce(&rusqlite::Connection, &mut Seqs) -> Result<Transition, ApiError>
+    write: impl FnOnce(&rusqlite::Connection, &mut Seqs) -> Result<Transition, StoreError>
     + Send
     + 'static,
 ) -> Result<Emergency, ApiError> {
@@ -199,10 +199,12 @@ pub(crate) async fn on_connect(
         .store
         .reads
         .run(move |conn| {
-            Ok(emergencies::list(conn, &doctor, true)?
-                .into_iter()
-                .filter(|e| e.state == EmergencyState::Acknowledged)
-                .collect::<Vec<_>>())
+            Ok::<_, StoreError>(
+                emergencies::list(conn, &doctor, true)?
+                    .into_iter()
+                    .filter(|e| e.state == EmergencyState::Acknowledged)
+                    .collect::<Vec<_>>(),
+            )
         })
         .await?;
     // Waits for room instead of closing the socket: a catch-up must never be what makes a

@@ -336,7 +336,7 @@ impl Watch {
                     let alerted = transitions::alerted(conn, &emergency.id)?;
                     found.push((emergency, message, alerted));
                 }
-                Ok(found)
+                Ok::<_, crate::store::StoreError>(found)
             })
             .await?;
         let count = waiting.len();

@@ -6,7 +6,7 @@ use crate::audit::{self, Action, Event};
 use crate::chat::{MessageFrames, ReceiptKind, publish_receipts, publish_sent};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
-use crate::store::{messages, receipts, views};
+use crate::store::{StoreError, messages, receipts, views};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -63,7 +63,7 @@ pub(super) async fn send(
     let sent = match messages::queue_send(&state.store.writer, sender, new, client_id).await {
         Ok(receiver) => receiver
             .await
-            .unwrap_or_else(|_| Err(ApiError::unavailable("the send was not completed"))),
+            .unwrap_or_else(|_| Err(StoreError::unavailable("the send was not completed"))),
         Err(err) => Err(err),
     };
     let sent = audit::audited(&state.store, sent, attempt, |_, _| Vec::new()).await?;

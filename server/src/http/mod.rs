@@ -95,7 +95,9 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     state
         .store
         .reads
-        .run_without_log(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .run_without_log(|conn| {
+            Ok::<_, ApiError>(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
+        })
         .await
         .map_err(|_| ApiError::unavailable("database unavailable"))?;
     Ok(Json(Health {
@@ -117,7 +119,7 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 [at],
             )?;
-            Ok(())
+            Ok::<_, ApiError>(())
         })
         .await
         .map_err(|_| ApiError::unavailable("the database cannot commit a write"))?;

@@ -66,11 +66,11 @@ async fn receive(
 
 async fn check(state: &AppState, user: &User, key: &ConversationKey) -> Result<(), ApiError> {
     let (user, key) = (user.clone(), key.clone());
-    state
+    Ok(state
         .store
         .reads
         .run_without_log(move |conn| messages::check_access(conn, &user, &key).map(|_| ()))
-        .await
+        .await?)
 }
 
 /// `POST /api/chat/upload` (multipart `patientId`, `doctorId`, `file`) -> 201 `UploadResponse`.
@@ -143,7 +143,7 @@ pub(super) async fn upload(
                 tracing::error!("placing an upload failed: {e}");
                 ApiError::internal("could not store the file")
             })?;
-            uploads::insert(conn, &row, now_ms())
+            Ok::<_, ApiError>(uploads::insert(conn, &row, now_ms())?)
         })
         .await?;
     Ok((

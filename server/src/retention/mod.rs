@@ -199,7 +199,7 @@ fn audit_purge(
     total: u64,
     finished: bool,
 ) -> Result<(), ApiError> {
-    crate::audit::record(
+    Ok(crate::audit::record(
         conn,
         &crate::audit::Event::new("system:retention", crate::audit::Action::RetentionPurge)
             .conversation(&purge.key)
@@ -210,7 +210,7 @@ fn audit_purge(
                 "upToSeq": purge.up_to_seq,
                 "finished": finished,
             })),
-    )
+    )?)
 }
 
 /// Removes the content files purges recorded as doomed (after their commit, and again at every

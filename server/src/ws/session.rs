@@ -170,11 +170,11 @@ pub(super) async fn run(
 
 async fn partners_of(state: &AppState, user: &User) -> Result<Vec<UserId>, ApiError> {
     let who = user.clone();
-    state
+    Ok(state
         .store
         .reads
         .run(move |conn| views::partners(conn, &who))
-        .await
+        .await?)
 }
 
 impl Socket<'_> {
@@ -317,7 +317,7 @@ impl Socket<'_> {
             }
             ClientFrame::MessageDelivered { message_ids } => {
                 match receipts::check_ids(&message_ids) {
-                    Err(err) => Err(err),
+                    Err(err) => Err(err.into()),
                     Ok(()) => {
                         let recipient = self.user.id.clone();
                         self.receipts(ReceiptKind::Delivered, move |conn, seqs| {
@@ -401,7 +401,7 @@ impl Socket<'_> {
         // middle of a pipelined burst would let the later sends overtake the refused one.
         self.sends.wait().await;
         if let Err(err) = messages::validate(&new, &client_id) {
-            return self.error(err, Some(client_id));
+            return self.error(err.into(), Some(client_id));
         }
         let sender = self.user.clone();
         let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(
@@ -412,11 +412,13 @@ impl Socket<'_> {
         let queued =
             messages::queue_send(&self.state.store.writer, sender, new, id_for_writer).await;
         match queued {
-            Err(err) => self.error(err, Some(client_id)),
+            Err(err) => self.error(err.into(), Some(client_id)),
             Ok(receiver) => pending.push_back(Box::pin(async move {
-                let result = receiver
-                    .await
-                    .unwrap_or_else(|_| Err(ApiError::unavailable("the send was not completed")));
+                let result = receiver.await.unwrap_or_else(|_| {
+                    Err(crate::store::StoreError::unavailable(
+                        "the send was not completed",
+                    ))
+                });
                 let result = audit::audited(&store, result, attempt, |_, _| Vec::new()).await;
                 (client_id, result)
             })),
@@ -459,7 +461,7 @@ impl Socket<'_> {
         F: FnOnce(
                 &rusqlite::Connection,
                 &mut crate::store::Seqs,
-            ) -> Result<Vec<receipts::Receipt>, ApiError>
+            ) -> Result<Vec<receipts::Receipt>, crate::store::StoreError>
             + Send
             + 'static,
     {

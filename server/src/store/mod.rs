@@ -8,6 +8,7 @@ mod error;
 pub(crate) mod marker;
 pub(crate) mod messages;
 pub(crate) mod notifications;
+mod ops;
 pub(crate) mod peers;
 pub(crate) mod projection;
 pub(crate) mod receipts;

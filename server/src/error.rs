@@ -175,6 +175,34 @@ mod tests {
     }
 
     #[test]
+    fn store_errors_keep_their_sentence_and_get_their_code() {
+        use crate::store::StoreError as E;
+        let cases = [
+            (E::not_found("a"), ErrorCode::NotFound),
+            (E::forbidden("b"), ErrorCode::Forbidden),
+            (E::conflict("c"), ErrorCode::Conflict),
+            (E::TooLate("d".into()), ErrorCode::TooLate),
+            (E::Stale("e".into()), ErrorCode::StaleVersion),
+            (E::bad_input("f"), ErrorCode::BadRequest),
+            (E::too_large("g"), ErrorCode::TooLarge),
+            (E::unavailable("h"), ErrorCode::Unavailable),
+            (E::internal("i"), ErrorCode::Internal),
+        ];
+        for (err, code) in cases {
+            let sentence = err.to_string();
+            let api = ApiError::from(err);
+            assert_eq!((api.code, api.message), (code, sentence));
+            assert_eq!(api.retry_after, None);
+        }
+        // The database's own words stay in the log; the client reads the generic sentence.
+        let failed = ApiError::from(E::from(rusqlite::Error::InvalidQuery));
+        assert_eq!(
+            (failed.code, failed.message.as_str()),
+            (ErrorCode::Internal, "database error")
+        );
+    }
+
+    #[test]
     fn retry_after_is_rounded_up_to_whole_seconds() {
         assert_eq!(
             retry_after(Duration::from_millis(1500)).as_deref(),

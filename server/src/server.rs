@@ -106,11 +106,7 @@ pub async fn run(
     {
         tracing::warn!("some sockets did not close in time");
     }
-    let _ = state
-        .store
-        .writer
-        .run(|_, _| Ok::<_, crate::store::StoreError>(()))
-        .await;
+    let _ = state.store.flush().await;
     drop(state);
     // The thread ends once the last writer handle is gone; a late straggler must not hang us.
     let _ = tokio::time::timeout(

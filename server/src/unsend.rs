@@ -40,13 +40,11 @@ pub(crate) async fn retract(
     // A change's own row went into its transaction; only a refusal is written here.
     let changed = audit::audited(&state.store, retracted, attempt, |_, _| Vec::new()).await?;
     if !changed.files.is_empty() {
-        let data_dir = state.config.data_dir.clone();
         // The message is already a tombstone and its files are recorded as doomed: one that
         // cannot be removed now is removed at the next start, so the retraction itself stands.
         if let Err(err) = state
             .store
-            .writer
-            .run(move |conn, _| crate::retention::remove_doomed(conn, &data_dir))
+            .remove_doomed_files(state.config.data_dir.clone())
             .await
         {
             tracing::error!(error = %err, "could not remove a retracted message's file");

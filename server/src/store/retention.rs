@@ -458,3 +458,24 @@ pub(crate) fn changed_since(
     }
     Ok(purges)
 }
+
+/// Removes the content files purges recorded as doomed (after their commit, and again at every
+/// start in case a crash came in between), except one an upload refers to again. In a write
+/// transaction, so an upload of the same content cannot slip in between the check and the
+/// removal; a row goes only once its file is gone.
+pub(crate) fn remove_doomed(
+    conn: &Connection,
+    data_dir: &std::path::Path,
+) -> Result<usize, StoreError> {
+    let doomed = doomed_files(conn)?;
+    for sha in &doomed {
+        if !is_referenced(conn, sha)? {
+            crate::files::remove_content(data_dir, sha).map_err(|e| {
+                tracing::error!("retention: removing a purged file failed: {e}");
+                StoreError::internal("could not remove a purged file")
+            })?;
+        }
+        forget_doomed(conn, sha)?;
+    }
+    Ok(doomed.len())
+}

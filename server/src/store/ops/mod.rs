@@ -11,3 +11,4 @@ mod emergencies;
 mod files;
 mod health;
 mod records;
+mod retention;

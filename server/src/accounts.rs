@@ -69,6 +69,13 @@ impl From<ApiError> for AccountError {
     }
 }
 
+/// Through the client's error, so that the CLI reads a store refusal the same way either way.
+impl From<crate::store::StoreError> for AccountError {
+    fn from(err: crate::store::StoreError) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
 const MAX_USERNAME: usize = 64;
 const MAX_NAME: usize = 128;
 const MAX_PASSWORD: usize = 1024;
@@ -130,7 +137,7 @@ pub fn create_user(data_dir: &Path, account: NewAccount) -> Result<User, Account
             },
         )?;
         admin_event(conn, Action::AccountCreate, &user.id)?;
-        Ok(user)
+        Ok::<_, ApiError>(user)
     });
     match result {
         Err(err) if err.code == ErrorCode::Conflict => {
@@ -169,7 +176,7 @@ pub fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> Result<(
             };
             admin_event(conn, action, &id_of(conn, &username)?)?;
         }
-        Ok(found)
+        Ok::<_, crate::error::ApiError>(found)
     })?;
     if found {
         Ok(())
@@ -191,7 +198,7 @@ pub fn reset_password(data_dir: &Path, username: &str, password: &str) -> Result
         if found {
             admin_event(conn, Action::PasswordReset, &id_of(conn, &username)?)?;
         }
-        Ok(found)
+        Ok::<_, crate::error::ApiError>(found)
     })?;
     if found {
         Ok(())
@@ -206,10 +213,10 @@ pub(crate) fn admin_event(
     action: Action,
     user: &clinic_protocol::UserId,
 ) -> Result<(), ApiError> {
-    audit::record(
+    Ok(audit::record(
         conn,
         &Event::new(audit::cli_actor(), action).subject(user.as_str()),
-    )
+    )?)
 }
 
 fn id_of(conn: &rusqlite::Connection, username: &str) -> Result<clinic_protocol::UserId, ApiError> {

@@ -3,7 +3,6 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::users;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{Role, ServerFrame, User, UserId};
 
@@ -17,12 +16,7 @@ pub(crate) async fn set(
     if user.role != Role::Doctor {
         return Err(ApiError::forbidden("only doctors set their availability"));
     }
-    let id = user.id.clone();
-    state
-        .store
-        .writer
-        .run(move |conn, _| users::set_availability(conn, &id, availability))
-        .await?;
+    state.store.set_availability(&user.id, availability).await?;
     state.hub.set_availability(&user.id, availability);
     state.hub.to_users(
         &[&user.id],
@@ -30,13 +24,7 @@ pub(crate) async fn set(
         None,
     );
     // Their patients see "Do not disturb" instead of "Online".
-    let me = user.clone();
-    let partners = match state
-        .store
-        .reads
-        .run(move |conn| crate::store::views::partners(conn, &me))
-        .await
-    {
+    let partners = match state.store.partners(user).await {
         Ok(partners) => partners,
         Err(err) => {
             // Stored and applied already; only the patients' label waits for their next list.
@@ -58,10 +46,5 @@ pub(crate) async fn set(
 
 /// The stored availability of `user`.
 pub(crate) async fn get(state: &AppState, user: &UserId) -> Result<Availability, ApiError> {
-    let id = user.clone();
-    state
-        .store
-        .reads
-        .run_without_log(move |conn| users::availability(conn, &id))
-        .await
+    Ok(state.store.availability(user).await?)
 }

@@ -62,7 +62,7 @@ pub fn create_users(
             users::insert_token(conn, &token_hash(&token), &user.id, expires_at)?;
             made.push(BulkUser { user, token });
         }
-        Ok(made)
+        Ok::<_, crate::error::ApiError>(made)
     })?;
     Ok(made)
 }
@@ -109,7 +109,7 @@ pub fn seed_conversation_with(
                 };
                 messages::send(conn, seqs, sender, &new, &client_id)?;
             }
-            Ok(())
+            Ok::<_, crate::error::ApiError>(())
         })?;
         next = end;
     }

@@ -4,7 +4,6 @@ use crate::emergency;
 use crate::hub::{Hub, SocketId, encode};
 use crate::state::AppState;
 use crate::store::messages::Sent;
-use crate::store::notifications;
 use crate::store::receipts::Receipt;
 use axum::extract::ws::Utf8Bytes;
 use clinic_protocol::{ClientId, Message, ServerFrame, UserId};
@@ -113,11 +112,7 @@ fn notify_doctors_later(state: &AppState, message: &Message, sender_name: &str) 
     let message = message.clone();
     let sender_name = sender_name.to_owned();
     tokio::spawn(async move {
-        let written = state
-            .store
-            .writer
-            .run(move |conn, _| notifications::for_emergency(conn, &message, &sender_name))
-            .await;
+        let written = state.store.notify_doctors(message, sender_name).await;
         match written {
             Ok(notes) => {
                 for notification in notes {

@@ -187,7 +187,7 @@ pub fn seed(data_dir: &Path) -> Result<DemoClinic, AccountError> {
                 };
                 receipts::mark_read(conn, seqs, reader, &[sent.message.id])?;
             }
-            Ok(())
+            Ok::<_, crate::error::ApiError>(())
         })?;
     }
     Ok(DemoClinic {

@@ -128,6 +128,25 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
+/// The one place a storage error becomes what a client is told.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as E;
+        match err {
+            E::NotFound(message) => Self::not_found(message),
+            E::Forbidden(message) => Self::forbidden(message),
+            E::Conflict(message) => Self::conflict(message),
+            E::TooLate(message) => Self::new(ErrorCode::TooLate, message),
+            E::Stale(message) => Self::new(ErrorCode::StaleVersion, message),
+            E::BadInput(message) => Self::bad_request(message),
+            E::TooLarge(message) => Self::too_large(message),
+            E::Unavailable(message) => Self::unavailable(message),
+            E::Internal(message) => Self::internal(message),
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();
@@ -153,6 +172,34 @@ mod tests {
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
+    }
+
+    #[test]
+    fn store_errors_keep_their_sentence_and_get_their_code() {
+        use crate::store::StoreError as E;
+        let cases = [
+            (E::not_found("a"), ErrorCode::NotFound),
+            (E::forbidden("b"), ErrorCode::Forbidden),
+            (E::conflict("c"), ErrorCode::Conflict),
+            (E::TooLate("d".into()), ErrorCode::TooLate),
+            (E::Stale("e".into()), ErrorCode::StaleVersion),
+            (E::bad_input("f"), ErrorCode::BadRequest),
+            (E::too_large("g"), ErrorCode::TooLarge),
+            (E::unavailable("h"), ErrorCode::Unavailable),
+            (E::internal("i"), ErrorCode::Internal),
+        ];
+        for (err, code) in cases {
+            let sentence = err.to_string();
+            let api = ApiError::from(err);
+            assert_eq!((api.code, api.message), (code, sentence));
+            assert_eq!(api.retry_after, None);
+        }
+        // The database's own words stay in the log; the client reads the generic sentence.
+        let failed = ApiError::from(E::from(rusqlite::Error::InvalidQuery));
+        assert_eq!(
+            (failed.code, failed.message.as_str()),
+            (ErrorCode::Internal, "database error")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::files::allowance::Allowance;
 use crate::hub::Hub;
 use crate::login::Logins;
 use crate::state::AppState;
-use crate::store::{self, Reads, Store, Writer, tokens, users};
+use crate::store::{self, Reads, Store, Writer};
 use crate::time::now_ms;
 use crate::tls::ServerTls;
 use std::future::Future;
@@ -106,7 +106,7 @@ pub async fn run(
     {
         tracing::warn!("some sockets did not close in time");
     }
-    let _ = state.store.writer.run(|_, _| Ok(())).await;
+    let _ = state.store.flush().await;
     drop(state);
     // The thread ends once the last writer handle is gone; a late straggler must not hang us.
     let _ = tokio::time::timeout(
@@ -161,32 +161,26 @@ async fn session_sweep(state: AppState) {
         let (idle, stale_after) = (state.idle_ms(), state.touch_interval_ms());
         let checked = state
             .store
-            .reads
-            .run_without_log(move |conn| {
+            .sessions_last_used(hashes, idle)
+            .await
+            .map(|sessions| {
                 let (mut dead, mut stale) = (Vec::new(), Vec::new());
-                for hash in hashes {
-                    match users::by_token(conn, &hash, idle)? {
+                for (hash, last_used) in sessions {
+                    match last_used {
                         None => dead.push(hash),
-                        Some((_, last_used)) if now_ms() - last_used >= stale_after => {
-                            stale.push(hash);
-                        }
+                        Some(last_used) if now_ms() - last_used >= stale_after => stale.push(hash),
                         Some(_) => {}
                     }
                 }
-                Ok((dead, stale))
-            })
-            .await;
+                (dead, stale)
+            });
         match checked {
             Ok((dead, stale)) => {
                 for hash in dead {
                     state.hub.close_token(&hash);
                 }
                 if !stale.is_empty()
-                    && let Err(err) = state
-                        .store
-                        .writer
-                        .run(move |conn, _| tokens::touch(conn, &stale))
-                        .await
+                    && let Err(err) = state.store.touch_sessions(stale).await
                 {
                     tracing::warn!(error = %err, "could not mark live sessions as used");
                 }

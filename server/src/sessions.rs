@@ -61,7 +61,7 @@ pub fn revoke_user(data_dir: &Path, username: &str) -> Result<usize, AccountErro
                 .detail(serde_json::json!({ "sessions": count })),
             )?;
         }
-        Ok(count)
+        Ok::<_, crate::error::ApiError>(count)
     })?)
 }
 
@@ -80,7 +80,7 @@ pub fn revoke_session(data_dir: &Path, id: &str) -> Result<(), AccountError> {
                 .detail(serde_json::json!({ "session": id })),
             )?;
         }
-        Ok(revoked)
+        Ok::<_, crate::error::ApiError>(revoked)
     })?;
     if revoked == 0 {
         return Err(AccountError::SessionNotFound(id.to_owned()));

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::files::allowance::Allowance;
 use crate::hub::Hub;
 use crate::login::Logins;
-use crate::store::{Store, tokens, users};
+use crate::store::Store;
 use crate::time::now_ms;
 use clinic_protocol::User;
 use std::sync::Arc;
@@ -45,23 +45,17 @@ impl AppState {
     /// (at most once per [`AppState::touch_interval`], so requests do not each cost a write).
     pub(crate) async fn session(&self, token: &str) -> Result<Session, ApiError> {
         let hash = token_hash(token);
-        let lookup = hash.clone();
-        let idle = self.idle_ms();
         let (user, last_used) = self
             .store
-            .reads
-            .run_without_log(move |conn| users::by_token(conn, &lookup, idle))
+            .session(&hash, self.idle_ms())
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid, expired or revoked token"))?;
         if now_ms().saturating_sub(last_used) >= self.touch_interval_ms() {
             let touched = vec![hash.clone()];
-            let writer = self.store.writer.clone();
+            let store = self.store.clone();
             // Fire and forget: the answer does not wait for the mark.
             tokio::spawn(async move {
-                if let Err(err) = writer
-                    .run(move |conn, _| tokens::touch(conn, &touched))
-                    .await
-                {
+                if let Err(err) = store.touch_sessions(touched).await {
                     tracing::warn!(error = %err, "could not mark a session as used");
                 }
             });

@@ -33,13 +33,10 @@ pub(crate) async fn watchdog(state: AppState) {
     let mut healthy = true;
     loop {
         tick.tick().await;
-        let probe = state.store.writer.run(|conn, _| {
-            conn.query_row("SELECT count(*) FROM counters", [], |r| r.get::<_, i64>(0))?;
-            Ok(())
-        });
+        let probe = state.store.probe_writer();
         let failure = match tokio::time::timeout(period, probe).await {
             Ok(Ok(())) => None,
-            Ok(Err(err)) => Some(err.message),
+            Ok(Err(err)) => Some(crate::error::ApiError::from(err).message),
             Err(_) => Some(format!("no answer within {} ms", period.as_millis())),
         };
         match failure {

@@ -2,7 +2,7 @@
 //! characters, bidirectional overrides (which reorder what a reader sees), and text made only of
 //! invisible characters.
 
-use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// Unicode format characters (general category Cf): invisible, and able to change how the text
 /// around them is shown (zero-width joiners and spaces, bidirectional marks and overrides, the
@@ -47,17 +47,17 @@ pub(crate) fn is_blank(text: &str) -> bool {
 /// Refuses `text` (the field named `field`) if it holds control characters other than tab and
 /// line breaks, or bidirectional controls. Refused rather than cleaned: a message is stored as
 /// its sender wrote it, or not at all.
-pub(crate) fn check(field: &str, text: &str) -> Result<(), ApiError> {
+pub(crate) fn check(field: &str, text: &str) -> Result<(), StoreError> {
     if text
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
     {
-        return Err(ApiError::bad_request(format!(
+        return Err(StoreError::bad_input(format!(
             "{field} contains control characters (such as NUL)"
         )));
     }
     if text.chars().any(is_bidi_control) {
-        return Err(ApiError::bad_request(format!(
+        return Err(StoreError::bad_input(format!(
             "{field} contains bidirectional override characters (U+202A-U+202E, U+2066-U+2069)"
         )));
     }

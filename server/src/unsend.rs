@@ -5,10 +5,9 @@ use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::hub::SocketId;
 use crate::state::AppState;
-use crate::store::Seqs;
-use crate::store::versions::{self, Changed};
+use crate::store::versions::Changed;
 use clinic_protocol::rest::{EditRequest, RetractRequest};
-use clinic_protocol::{ClientId, MessageId, MessageWindows, ServerFrame, User};
+use clinic_protocol::{ClientId, MessageId, ServerFrame, User};
 
 /// The socket a `message:retract`/`message:edit` came from, and its `clientId`: that socket is
 /// answered by its session (`message:updated` with the `clientId`), the others here.
@@ -22,31 +21,30 @@ pub(crate) async fn retract(
     request: RetractRequest,
     asker: Option<Asker>,
 ) -> Result<Changed, ApiError> {
-    versions::validate_retract(&request)?;
     let action = if caller.role == clinic_protocol::Role::Patient {
         Action::MessageUnsend
     } else {
         Action::MessageRetract
     };
     let attempt = Event::by(&caller.id, action).subject(id.as_str());
-    let changed = commit(
-        state,
-        caller,
-        &asker,
-        attempt,
-        move |conn, seqs, user, client_id, windows| {
-            versions::retract(conn, seqs, user, &id, &request, client_id, windows)
-        },
-    )
-    .await?;
+    let retracted = state
+        .store
+        .retract(
+            caller,
+            id,
+            request,
+            client_id(&asker),
+            state.config.message_windows(),
+        )
+        .await;
+    // A change's own row went into its transaction; only a refusal is written here.
+    let changed = audit::audited(&state.store, retracted, attempt, |_, _| Vec::new()).await?;
     if !changed.files.is_empty() {
-        let data_dir = state.config.data_dir.clone();
         // The message is already a tombstone and its files are recorded as doomed: one that
         // cannot be removed now is removed at the next start, so the retraction itself stands.
         if let Err(err) = state
             .store
-            .writer
-            .run(move |conn, _| crate::retention::remove_doomed(conn, &data_dir))
+            .remove_doomed_files(state.config.data_dir.clone())
             .await
         {
             tracing::error!(error = %err, "could not remove a retracted message's file");
@@ -64,50 +62,25 @@ pub(crate) async fn edit(
     request: EditRequest,
     asker: Option<Asker>,
 ) -> Result<Changed, ApiError> {
-    versions::validate_edit(&request)?;
     let attempt = Event::by(&caller.id, Action::MessageEdit).subject(id.as_str());
-    let changed = commit(
-        state,
-        caller,
-        &asker,
-        attempt,
-        move |conn, seqs, user, client_id, windows| {
-            versions::edit(conn, seqs, user, &id, &request, client_id, windows)
-        },
-    )
-    .await?;
+    let edited = state
+        .store
+        .edit(
+            caller,
+            id,
+            request,
+            client_id(&asker),
+            state.config.message_windows(),
+        )
+        .await;
+    let changed = audit::audited(&state.store, edited, attempt, |_, _| Vec::new()).await?;
     publish(state, &changed, asker);
     Ok(changed)
 }
 
-/// Runs one change in the writer with the caller, the asker's clientId and the clinic's windows.
-async fn commit<F>(
-    state: &AppState,
-    caller: &User,
-    asker: &Option<Asker>,
-    attempt: Event,
-    change: F,
-) -> Result<Changed, ApiError>
-where
-    F: FnOnce(
-            &rusqlite::Connection,
-            &mut Seqs,
-            &User,
-            Option<&ClientId>,
-            MessageWindows,
-        ) -> Result<Changed, ApiError>
-        + Send
-        + 'static,
-{
-    let (user, windows) = (caller.clone(), state.config.message_windows());
-    let client_id = asker.as_ref().map(|(_, c)| c.clone());
-    let result = state
-        .store
-        .writer
-        .run(move |conn, seqs| change(conn, seqs, &user, client_id.as_ref(), windows))
-        .await;
-    // A change's own row went into its transaction; only a refusal is written here.
-    audit::audited(&state.store, result, attempt, |_, _| Vec::new()).await
+/// The asking socket's `clientId`, which makes a repeated change idempotent.
+fn client_id(asker: &Option<Asker>) -> Option<ClientId> {
+    asker.as_ref().map(|(_, c)| c.clone())
 }
 
 /// `message:updated` to every socket of both participants but the asking one, when something

@@ -13,7 +13,7 @@ pub mod originals;
 pub mod report;
 
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use clinic_protocol::{ConversationKey, ErrorCode, UserId};
 use rusqlite::{Connection, OptionalExtension};
 
@@ -231,10 +231,10 @@ pub fn cli_actor() -> String {
 
 /// Appends `event` to the chain inside the caller's transaction. Any failure is `unavailable`
 /// (503), so the caller's job fails and nothing of it commits.
-pub(crate) fn record(conn: &Connection, event: &Event) -> Result<(), ApiError> {
+pub(crate) fn record(conn: &Connection, event: &Event) -> Result<(), StoreError> {
     append(conn, event, crate::time::now_ms()).map_err(|err| {
         tracing::error!(error = %err, action = event.action.as_str(), "cannot write the audit log");
-        ApiError::unavailable(UNAVAILABLE)
+        StoreError::unavailable(UNAVAILABLE)
     })?;
     Ok(())
 }
@@ -287,12 +287,9 @@ pub(crate) async fn commit(store: &Store, events: Vec<Event>) -> Result<(), ApiE
         .writer
         .run_validated(move |conn, _| events.iter().try_for_each(|e| record(conn, e)))
         .await
-        .map_err(|err| {
-            if err.code == ErrorCode::Unavailable {
-                err
-            } else {
-                ApiError::unavailable(UNAVAILABLE)
-            }
+        .map_err(|err| match err {
+            StoreError::Unavailable(_) => err.into(),
+            _ => ApiError::unavailable(UNAVAILABLE),
         })
 }
 
@@ -301,10 +298,11 @@ pub(crate) async fn commit(store: &Store, events: Vec<Event>) -> Result<(), ApiE
 /// `attempt` DENIED. If the rows cannot be written the caller gets 503 and no content.
 pub(crate) async fn audited<T>(
     store: &Store,
-    result: Result<T, ApiError>,
+    result: Result<T, impl Into<ApiError>>,
     attempt: Event,
     ok: impl FnOnce(&T, Event) -> Vec<Event>,
 ) -> Result<T, ApiError> {
+    let result = result.map_err(Into::into);
     let events = match &result {
         Ok(value) => ok(value, attempt),
         Err(err) if err.code == ErrorCode::Forbidden => vec![attempt.denied(err)],
@@ -416,7 +414,7 @@ pub fn record_export(
                 "to": to.display().to_string(), "headId": id, "headHash": hash
             })),
         )?;
-        Ok(head(conn)?)
+        Ok::<_, crate::error::ApiError>(head(conn)?)
     })?)
 }
 

@@ -50,7 +50,7 @@ pub fn originals(
                 .subject(message_id)
                 .detail(serde_json::json!({ "command": "originals", "versions": versions.len() })),
         )?;
-        Ok(versions)
+        Ok::<_, crate::error::ApiError>(versions)
     });
     match (result, failure) {
         (_, Some(err)) => Err(err),

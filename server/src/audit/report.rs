@@ -182,7 +182,7 @@ fn audited_read<T>(
             })?);
         }
         record(conn, &event)?;
-        Ok(value)
+        Ok::<_, crate::error::ApiError>(value)
     });
     match (result, failure) {
         (_, Some(err)) => Err(err),
@@ -318,7 +318,7 @@ pub fn verify(
             }
         };
         record(conn, &event)?;
-        Ok(verdict)
+        Ok::<_, crate::error::ApiError>(verdict)
     })?)
 }
 

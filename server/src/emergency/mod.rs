@@ -12,8 +12,8 @@ use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
 use crate::state::AppState;
-use crate::store::Seqs;
-use crate::store::emergencies::{self, Raise, Raised, Transition, transitions};
+use crate::store::StoreError;
+use crate::store::emergencies::{Raise, Raised, Transition};
 use clinic_protocol::{
     ConversationKey, Emergency, EmergencyId, EmergencyState, Message, Role, ServerFrame, User,
 };
@@ -68,14 +68,7 @@ fn record_alerted(state: &AppState, id: EmergencyId, reached: watch::Reached) {
     }
     let state = state.clone();
     tokio::spawn(async move {
-        let for_writer = (id.clone(), reached.clone());
-        let recorded = state
-            .store
-            .writer
-            .run(move |conn, seqs| {
-                transitions::record_alerted(conn, seqs, &for_writer.0, &for_writer.1)
-            })
-            .await;
+        let recorded = state.store.record_alerted(&id, reached.clone()).await;
         match recorded {
             Ok(Some(emergency)) => state.emergencies.alerted(&state.hub, emergency),
             Ok(None) => {}
@@ -109,12 +102,9 @@ pub(crate) async fn acknowledge(
     doctor: &User,
     id: EmergencyId,
 ) -> Result<Emergency, ApiError> {
-    let doctor = doctor.clone();
     let attempt = Event::by(&doctor.id, Action::EmergencyAcknowledge).subject(id.as_str());
-    let emergency = apply(state, attempt, move |conn, seqs| {
-        emergencies::acknowledge(conn, seqs, &doctor, &id)
-    })
-    .await?;
+    let written = state.store.acknowledge(doctor, id).await;
+    let emergency = apply(state, written, attempt).await?;
     if let Some(at) = emergency.acknowledged_at {
         let waited = (at - emergency.raised_at).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::histogram!(crate::metrics::ACK_SECONDS).record(waited);
@@ -129,23 +119,17 @@ pub(crate) async fn resolve(
     id: EmergencyId,
     note: Option<String>,
 ) -> Result<Emergency, ApiError> {
-    let doctor = doctor.clone();
     let attempt = Event::by(&doctor.id, Action::EmergencyResolve).subject(id.as_str());
-    apply(state, attempt, move |conn, seqs| {
-        emergencies::resolve(conn, seqs, &doctor, &id, note.as_deref())
-    })
-    .await
+    let written = state.store.resolve(doctor, id, note).await;
+    apply(state, written, attempt).await
 }
 
-/// Writes a doctor's transition, ends the alerting for it, then tells everyone.
+/// Audits a doctor's written transition, ends the alerting for it, then tells everyone.
 async fn apply(
     state: &AppState,
+    written: Result<Transition, StoreError>,
     attempt: Event,
-    write: impl FnOnce(&rusqlite::Connection, &mut Seqs) -> Result<Transition, ApiError>
-    + Send
-    + 'static,
 ) -> Result<Emergency, ApiError> {
-    let written = state.store.writer.run(write).await;
     let transition = audit::audited(&state.store, written, attempt, |_, _| Vec::new()).await?;
     // Stopped before the update goes out, so no repeat can follow it.
     state.emergencies.taken(&transition.emergency.id);
@@ -166,13 +150,8 @@ pub(crate) async fn detail(
     user: &User,
     id: EmergencyId,
 ) -> Result<clinic_protocol::rest::EmergencyDetail, ApiError> {
-    let user = user.clone();
     let attempt = Event::by(&user.id, Action::EmergencyRead).subject(id.as_str());
-    let found = state
-        .store
-        .reads
-        .run(move |conn| emergencies::detail(conn, &user, &id))
-        .await;
+    let found = state.store.emergency_detail(user, id).await;
     audit::audited(&state.store, found, attempt, |detail, attempt| {
         let e = &detail.emergency;
         vec![attempt.conversation(&ConversationKey::new(
@@ -194,17 +173,13 @@ pub(crate) async fn on_connect(
     if user.role != Role::Doctor {
         return Ok(());
     }
-    let doctor = user.clone();
-    let taken = state
+    let taken: Vec<_> = state
         .store
-        .reads
-        .run(move |conn| {
-            Ok(emergencies::list(conn, &doctor, true)?
-                .into_iter()
-                .filter(|e| e.state == EmergencyState::Acknowledged)
-                .collect::<Vec<_>>())
-        })
-        .await?;
+        .emergencies(user, true)
+        .await?
+        .into_iter()
+        .filter(|e| e.state == EmergencyState::Acknowledged)
+        .collect();
     // Waits for room instead of closing the socket: a catch-up must never be what makes a
     // doctor's socket look too slow.
     for emergency in taken.into_iter().rev() {

@@ -14,8 +14,6 @@ use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
 use crate::limiter::KeyedBuckets;
 use crate::state::AppState;
-use crate::store::emergencies::{self, transitions};
-use crate::store::messages;
 use chrono::Utc;
 use clinic_protocol::{Emergency, EmergencyId, Message, ServerFrame, UserId, limits};
 use std::collections::{HashMap, HashSet};
@@ -324,21 +322,7 @@ impl Watch {
 
     /// Reloads the emergencies still waiting for a doctor (after a restart).
     pub(crate) async fn reload(state: &AppState) -> Result<usize, ApiError> {
-        let waiting = state
-            .store
-            .reads
-            .run(|conn| {
-                let mut found = Vec::new();
-                for emergency in emergencies::waiting(conn, MAX_WATCHED)? {
-                    let Some(message) = messages::by_id(conn, &emergency.message_id)? else {
-                        continue;
-                    };
-                    let alerted = transitions::alerted(conn, &emergency.id)?;
-                    found.push((emergency, message, alerted));
-                }
-                Ok(found)
-            })
-            .await?;
+        let waiting = state.store.waiting_emergencies(MAX_WATCHED).await?;
         let count = waiting.len();
         for (emergency, message, alerted) in waiting {
             state.emergencies.resume(emergency, message, alerted);
@@ -368,12 +352,7 @@ impl Watch {
 }
 
 async fn escalate_one(state: &AppState, id: EmergencyId) {
-    let for_writer = id.clone();
-    let written = state
-        .store
-        .writer
-        .run(move |conn, seqs| emergencies::escalate(conn, seqs, &for_writer))
-        .await;
+    let written = state.store.escalate(&id).await;
     match written {
         Ok(Some(emergency)) => {
             tracing::warn!(emergency = %id, patient = %emergency.patient_name, "emergency escalated: nobody acknowledged it in time");

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::limiter::KeyedBuckets;
-use crate::store::{Reads, uploads};
+use crate::store::Store;
 use crate::time::now_ms;
 use clinic_protocol::UserId;
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ impl Allowance {
     pub(crate) async fn grant(
         self: &Arc<Self>,
         config: &Config,
-        reads: &Arc<Reads>,
+        store: &Store,
         user: &UserId,
     ) -> Result<Granted, ApiError> {
         // The disk first: when it runs low, uploads stop long before messages would.
@@ -75,10 +75,7 @@ impl Allowance {
             ..ApiError::rate_limited(wait)
         })?;
         let window_start = now_ms().saturating_sub(millis(DAY));
-        let who = user.clone();
-        let (used, oldest) = reads
-            .run(move |conn| uploads::uploaded_since(conn, &who, window_start))
-            .await?;
+        let (used, oldest) = store.uploaded_since(user, window_start).await?;
         let remaining = config.upload_quota_bytes.saturating_sub(used);
         if remaining == 0 {
             // Room comes back as the oldest upload of the window ages out of it.

@@ -2,8 +2,6 @@
 //! period) and content files nothing refers to any more.
 
 use crate::state::AppState;
-use crate::store::uploads;
-use crate::time::now_ms;
 
 /// Runs until aborted, once per `upload_sweep_interval` (the first time right away, which also
 /// clears leftovers of a crash).
@@ -11,12 +9,9 @@ pub(crate) async fn run(state: AppState) {
     let mut tick = tokio::time::interval(state.config.upload_sweep_interval);
     loop {
         tick.tick().await;
-        let data_dir = state.config.data_dir.clone();
-        let grace = state.config.upload_grace;
         let swept = state
             .store
-            .writer
-            .run(move |conn, _| uploads::sweep(conn, &data_dir, now_ms(), grace))
+            .sweep_uploads(state.config.data_dir.clone(), state.config.upload_grace)
             .await;
         match swept {
             Ok(0) => {}

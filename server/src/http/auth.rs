@@ -6,7 +6,6 @@ use crate::audit::{self, Action, Event, Outcome};
 use crate::error::ApiError;
 use crate::login::Refused;
 use crate::state::{AppState, Session};
-use crate::store::users;
 use crate::time::{from_ms, now_ms};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -31,12 +30,7 @@ pub(super) async fn login(
     let username = request.username.trim().to_lowercase();
     // Counted before anything else happens, so concurrent guesses cannot outrun the limit.
     let attempt = state.logins.begin(&username, peer.ip()).map_err(refused)?;
-    let lookup = username.clone();
-    let account = state
-        .store
-        .reads
-        .run_without_log(move |conn| users::by_username(conn, &lookup))
-        .await?;
+    let account = state.store.account(&username).await?;
     let stored = account
         .as_ref()
         .filter(|a| !a.disabled)
@@ -66,19 +60,10 @@ pub(super) async fn login(
     let hash = token_hash(&token);
     let ttl_ms = i64::try_from(state.config.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let expires_at = now_ms().saturating_add(ttl_ms);
-    let user_id = account.user.id.clone();
     let address = peer.ip().to_string();
     state
         .store
-        .writer
-        .run(move |conn, _| {
-            users::insert_token(conn, &hash, &user_id, expires_at)?;
-            audit::record(
-                conn,
-                &Event::by(&user_id, Action::Login)
-                    .detail(serde_json::json!({ "address": address })),
-            )
-        })
+        .sign_in(hash, &account.user.id, expires_at, address)
         .await?;
     tracing::info!(username, "login");
     Ok(Json(LoginResponse {
@@ -103,15 +88,9 @@ pub(super) async fn logout(
     State(state): State<AppState>,
     session: Session,
 ) -> Result<StatusCode, ApiError> {
-    let hash = session.token_hash.clone();
-    let user_id = session.user.id.clone();
     state
         .store
-        .writer
-        .run(move |conn, _| {
-            users::revoke_token(conn, &hash)?;
-            audit::record(conn, &Event::by(&user_id, Action::Logout))
-        })
+        .sign_out(session.token_hash.clone(), &session.user.id)
         .await?;
     state.hub.close_token(&session.token_hash);
     Ok(StatusCode::NO_CONTENT)

@@ -6,7 +6,6 @@ use super::{ApiJson, ApiQuery};
 use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
-use crate::store::care;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,8 +25,7 @@ pub(super) async fn patients(
     let attempt = Event::by(&session.user.id, Action::PatientList);
     let list = state
         .store
-        .reads
-        .run(move |conn| care::search_patients(conn, &session.user, &query.q, query.limit, &online))
+        .search_patients(&session.user, query.q, query.limit, online)
         .await;
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
         vec![attempt.detail(serde_json::json!({ "patients": list.len() }))]
@@ -47,12 +45,11 @@ pub(super) async fn start(
         .take(&session.user.id)
         .map_err(ApiError::rate_limited)?;
     let online = state.hub.online_users();
-    let doctor = session.user.clone();
-    let attempt = Event::by(&doctor.id, Action::ConversationStart).patient(&request.patient_id);
+    let attempt =
+        Event::by(&session.user.id, Action::ConversationStart).patient(&request.patient_id);
     let started = state
         .store
-        .writer
-        .run(move |conn, _| care::start(conn, &doctor, &request.patient_id, &online))
+        .start_conversation(&session.user, request.patient_id, online)
         .await;
     let (conversation, created) =
         audit::audited(&state.store, started, attempt, |_, _| Vec::new()).await?;

@@ -6,7 +6,6 @@ use crate::audit::{self, Action, Event};
 use crate::chat::{MessageFrames, ReceiptKind, publish_receipts, publish_sent};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
-use crate::store::{messages, receipts, views};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -31,11 +30,7 @@ pub(super) async fn list(
     let attempt = Event::by(&session.user.id, Action::HistoryRead).conversation(&key);
     let page = state
         .store
-        .reads
-        .run(move |conn| {
-            messages::check_access(conn, &session.user, &key)?;
-            messages::page(conn, &key, limit, query.before.as_ref())
-        })
+        .page(&session.user, key, limit, query.before)
         .await;
     let page = audit::audited(&state.store, page, attempt, |page, attempt| {
         vec![attempt.detail(audit::seq_range(page))]
@@ -54,16 +49,13 @@ pub(super) async fn send(
         .client_id
         .clone()
         .unwrap_or_else(|| ClientId::new(format!("srv-{}", uuid::Uuid::new_v4().simple())));
-    messages::validate(&new, &client_id)?;
     let sender = session.user;
     let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(&ConversationKey::new(
         new.patient_id.clone(),
         new.doctor_id.clone(),
     ));
-    let sent = match messages::queue_send(&state.store.writer, sender, new, client_id).await {
-        Ok(receiver) => receiver
-            .await
-            .unwrap_or_else(|_| Err(ApiError::unavailable("the send was not completed"))),
+    let sent = match state.store.send(sender, new, client_id).await {
+        Ok(queued) => queued.committed().await,
         Err(err) => Err(err),
     };
     let sent = audit::audited(&state.store, sent, attempt, |_, _| Vec::new()).await?;
@@ -82,18 +74,12 @@ async fn receipts(
     request: MarkReadRequest,
     kind: ReceiptKind,
 ) -> Result<Json<MarkReadResponse>, ApiError> {
-    receipts::check_ids(&request.message_ids)?;
-    let reader = session.user.id.clone();
-    let receipts = state
-        .store
-        .writer
-        .run_validated(move |conn, seqs| match kind {
-            ReceiptKind::Read => receipts::mark_read(conn, seqs, &reader, &request.message_ids),
-            ReceiptKind::Delivered => {
-                receipts::mark_delivered(conn, seqs, &reader, &request.message_ids)
-            }
-        })
-        .await?;
+    let ids = request.message_ids;
+    let reader = &session.user.id;
+    let receipts = match kind {
+        ReceiptKind::Read => state.store.mark_read(reader, ids).await,
+        ReceiptKind::Delivered => state.store.mark_delivered(reader, ids).await,
+    }?;
     publish_receipts(&state.hub, &receipts, &session.user.id, kind);
     let message_ids = receipts.into_iter().flat_map(|r| r.ids).collect();
     Ok(Json(MarkReadResponse {
@@ -126,11 +112,7 @@ pub(super) async fn conversations(
 ) -> Result<Json<Vec<Conversation>>, ApiError> {
     let online = state.hub.online_users();
     let attempt = Event::by(&session.user.id, Action::ConversationsRead);
-    let list = state
-        .store
-        .reads
-        .run(move |conn| views::conversations(conn, &session.user, &online))
-        .await;
+    let list = state.store.conversations(&session.user, online).await;
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
         vec![attempt.detail(serde_json::json!({ "conversations": list.len() }))]
     })
@@ -144,11 +126,7 @@ pub(super) async fn contacts(
 ) -> Result<Json<Vec<Contact>>, ApiError> {
     let online = state.hub.online_users();
     let attempt = Event::by(&session.user.id, Action::ContactsRead);
-    let list = state
-        .store
-        .reads
-        .run(move |conn| views::contacts(conn, &session.user, &online))
-        .await;
+    let list = state.store.contacts(&session.user, online).await;
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
         vec![attempt.detail(serde_json::json!({ "contacts": list.len() }))]
     })
@@ -162,16 +140,14 @@ pub(super) async fn sync(
     ApiQuery(query): ApiQuery<SyncQuery>,
 ) -> Result<Json<SyncPage>, ApiError> {
     let limit = query.limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
-    let reader = session.user.id.clone();
     let page = state
         .store
-        .reads
-        .run(move |conn| views::sync_page(conn, &session.user, query.since, limit))
+        .changes_since(&session.user, query.since, limit)
         .await;
     let page = audit::audited(
         &state.store,
         page,
-        Event::by(&reader, Action::SyncRead),
+        Event::by(&session.user.id, Action::SyncRead),
         |page, attempt| audit::sync_events(page, &attempt),
     )
     .await?;
@@ -210,11 +186,7 @@ pub(super) async fn versions(
 ) -> Result<Json<MessageVersions>, ApiError> {
     let id = MessageId::new(id);
     let attempt = Event::by(&session.user.id, Action::VersionsRead).subject(id.as_str());
-    let list = state
-        .store
-        .reads
-        .run(move |conn| crate::store::versions::list(conn, &session.user, &id))
-        .await;
+    let list = state.store.versions(&session.user, id).await;
     let (list, _) = audit::audited(&state.store, list, attempt, |(list, key), attempt| {
         vec![
             attempt

@@ -6,7 +6,6 @@ use crate::audit::{self, Action, Event};
 use crate::emergency;
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
-use crate::store::emergencies;
 use axum::Json;
 use axum::extract::{Path, State};
 use clinic_protocol::rest::{EmergenciesQuery, EmergencyDetail, ResolveRequest};
@@ -19,11 +18,7 @@ pub(super) async fn list(
 ) -> Result<Json<Vec<Emergency>>, ApiError> {
     let open = query.open.unwrap_or(false);
     let attempt = Event::by(&session.user.id, Action::EmergencyRead);
-    let list = state
-        .store
-        .reads
-        .run(move |conn| emergencies::list(conn, &session.user, open))
-        .await;
+    let list = state.store.emergencies(&session.user, open).await;
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
         let mut patients: Vec<&str> = list.iter().map(|e| e.patient_id.as_str()).collect();
         patients.sort_unstable();

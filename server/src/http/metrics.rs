@@ -5,7 +5,6 @@ use crate::config::MetricsAccess;
 use crate::error::ApiError;
 use crate::metrics::{self, EMERGENCIES_OPEN, EMERGENCIES_UNACKNOWLEDGED, SOCKETS};
 use crate::state::AppState;
-use crate::store::emergencies;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -24,11 +23,7 @@ pub(super) async fn metrics(
         metrics::handle().ok_or_else(|| ApiError::unavailable("metrics are not recorded"))?;
     // Levels are read when scraped, so they are right even after a restart or a CLI change.
     ::metrics::gauge!(SOCKETS).set(state.hub.socket_count() as f64);
-    let (open, unacknowledged) = state
-        .store
-        .reads
-        .run_without_log(emergencies::open_counts)
-        .await?;
+    let (open, unacknowledged) = state.store.open_emergency_counts().await?;
     ::metrics::gauge!(EMERGENCIES_OPEN).set(open as f64);
     ::metrics::gauge!(EMERGENCIES_UNACKNOWLEDGED).set(unacknowledged as f64);
     Ok((

@@ -92,12 +92,11 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state
-        .store
-        .reads
-        .run_without_log(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await
-        .map_err(|_| ApiError::unavailable("database unavailable"))?;
+    state.store.probe_read().await.map_err(|err| {
+        // Mapped first for its log line, which names a database failure.
+        let _ = ApiError::from(err);
+        ApiError::unavailable("database unavailable")
+    })?;
     Ok(Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -108,19 +107,11 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
 /// the data folder's disk has more than `min_free_bytes` free; else 503 saying which.
 async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     let at = crate::time::now_ms();
-    state
-        .store
-        .writer
-        .run(move |conn, _| {
-            conn.execute(
-                "INSERT INTO counters (name, value) VALUES ('ready_check', ?1) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [at],
-            )?;
-            Ok(())
-        })
-        .await
-        .map_err(|_| ApiError::unavailable("the database cannot commit a write"))?;
+    state.store.probe_write(at).await.map_err(|err| {
+        // Mapped first for its log line, which names a database failure.
+        let _ = ApiError::from(err);
+        ApiError::unavailable("the database cannot commit a write")
+    })?;
     let free = crate::datadir::free_bytes(&state.config.data_dir).unwrap_or(u64::MAX);
     if free < state.config.min_free_bytes {
         tracing::warn!(free, "not ready: the disk is nearly full");

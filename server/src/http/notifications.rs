@@ -4,7 +4,6 @@ use super::{ApiJson, ApiQuery};
 use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
-use crate::store::notifications;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,8 +24,7 @@ pub(super) async fn list(
     let attempt = Event::by(&session.user.id, Action::NotificationsRead);
     let list = state
         .store
-        .reads
-        .run(move |conn| notifications::list(conn, &session.user.id, unread_only, limit))
+        .notifications(&session.user.id, unread_only, limit)
         .await;
     // Notifications carry message previews: reading them is reading those conversations.
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
@@ -55,8 +53,7 @@ pub(super) async fn mark_read(
     }
     state
         .store
-        .writer
-        .run(move |conn, _| notifications::mark_read(conn, &session.user.id, &request.ids))
+        .mark_notifications_read(&session.user.id, request.ids)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

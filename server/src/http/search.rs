@@ -5,7 +5,7 @@ use super::ApiQuery;
 use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
-use crate::store::{messages, search};
+use crate::store::search;
 use axum::Json;
 use axum::extract::State;
 use clinic_protocol::rest::{SearchOrder, SearchPage, SearchParams};
@@ -69,16 +69,7 @@ pub(super) async fn messages(
         by_rank: params.order == Some(SearchOrder::Rank),
     };
     let deadline = Instant::now() + DEADLINE;
-    let page = state
-        .store
-        .reads
-        .run(move |conn| {
-            if let Some(key) = &search.conversation {
-                messages::check_access(conn, &session.user, key)?;
-            }
-            search::run(conn, &session.user, &search, deadline)
-        })
-        .await;
+    let page = state.store.search(&session.user, search, deadline).await;
     let page = audit::audited(&state.store, page, attempt, |page, attempt| {
         let mut found: Vec<(&str, &str)> = page
             .results

@@ -8,8 +8,7 @@ use crate::files::allowance::{Granted, over_quota};
 use crate::files::incoming::{Finished, Incoming};
 use crate::files::{self, name};
 use crate::state::{AppState, Session};
-use crate::store::{messages, uploads};
-use crate::time::now_ms;
+use crate::store::uploads;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
@@ -65,12 +64,7 @@ async fn receive(
 }
 
 async fn check(state: &AppState, user: &User, key: &ConversationKey) -> Result<(), ApiError> {
-    let (user, key) = (user.clone(), key.clone());
-    state
-        .store
-        .reads
-        .run_without_log(move |conn| messages::check_access(conn, &user, &key).map(|_| ()))
-        .await
+    Ok(state.store.check_access(user, key).await?)
 }
 
 /// `POST /api/chat/upload` (multipart `patientId`, `doctorId`, `file`) -> 201 `UploadResponse`.
@@ -82,7 +76,7 @@ pub(super) async fn upload(
     // Before a byte of the body is read (no `100 Continue` for a refused upload).
     let granted = state
         .uploads
-        .grant(&state.config, &state.store.reads, &session.user.id)
+        .grant(&state.config, &state.store, &session.user.id)
         .await?;
     let mut multipart = multipart.map_err(|r| ApiError::bad_request(r.body_text()))?;
     let (mut patient, mut doctor, mut received) = (None, None, None);
@@ -131,20 +125,14 @@ pub(super) async fn upload(
         key,
         message_id: None,
     };
-    let row = upload.clone();
-    let data_dir = state.config.data_dir.clone();
-    let user = session.user;
     state
         .store
-        .writer
-        .run(move |conn, _| {
-            messages::check_access(conn, &user, &row.key)?;
-            finished.place(&data_dir).map_err(|e| {
-                tracing::error!("placing an upload failed: {e}");
-                ApiError::internal("could not store the file")
-            })?;
-            uploads::insert(conn, &row, now_ms())
-        })
+        .add_upload(
+            &session.user,
+            upload.clone(),
+            finished,
+            state.config.data_dir.clone(),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -169,11 +157,7 @@ pub(super) async fn download(
         return Err(missing());
     }
     let attempt = Event::by(&session.user.id, Action::FileDownload).subject(id.clone());
-    let found = state
-        .store
-        .reads
-        .run_without_log(move |conn| uploads::by_id(conn, &id))
-        .await?;
+    let found = state.store.upload(&id).await?;
     // Someone else's file is answered 404 (ids cannot be probed) but audited as DENIED.
     let upload = match found {
         Some(u) if u.visible_to(&session.user.id) => {

@@ -85,7 +85,7 @@ pub fn hold_add(
             .subject(id.to_string());
         event.doctor = doctor.as_ref().map(|d| d.as_str().to_owned());
         audit::record(conn, &event)?;
-        Ok(id)
+        Ok::<_, crate::error::ApiError>(id)
     })?)
 }
 
@@ -113,7 +113,7 @@ pub fn hold_release(data_dir: &Path, id: i64, reason: &str) -> Result<(), Accoun
                 &Event::new(audit::cli_actor(), Action::HoldRelease).subject(id.to_string()),
             )?;
         }
-        Ok(released)
+        Ok::<_, crate::error::ApiError>(released)
     })?;
     if released {
         Ok(())

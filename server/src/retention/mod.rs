@@ -7,6 +7,7 @@ pub mod admin;
 pub(crate) mod nightly;
 
 use crate::error::ApiError;
+pub(crate) use crate::store::retention::remove_doomed;
 use crate::store::retention::{self as sql, Batch, Unfinished};
 use crate::store::writer::Seqs;
 use chrono::{DateTime, Days, Months, NaiveDate, Utc};
@@ -199,7 +200,7 @@ fn audit_purge(
     total: u64,
     finished: bool,
 ) -> Result<(), ApiError> {
-    crate::audit::record(
+    Ok(crate::audit::record(
         conn,
         &crate::audit::Event::new("system:retention", crate::audit::Action::RetentionPurge)
             .conversation(&purge.key)
@@ -210,28 +211,7 @@ fn audit_purge(
                 "upToSeq": purge.up_to_seq,
                 "finished": finished,
             })),
-    )
-}
-
-/// Removes the content files purges recorded as doomed (after their commit, and again at every
-/// start in case a crash came in between), except one an upload refers to again. In a write
-/// transaction, so an upload of the same content cannot slip in between the check and the
-/// removal; a row goes only once its file is gone.
-pub(crate) fn remove_doomed(
-    conn: &Connection,
-    data_dir: &std::path::Path,
-) -> Result<usize, ApiError> {
-    let doomed = sql::doomed_files(conn)?;
-    for sha in &doomed {
-        if !sql::is_referenced(conn, sha)? {
-            crate::files::remove_content(data_dir, sha).map_err(|e| {
-                tracing::error!("retention: removing a purged file failed: {e}");
-                ApiError::internal("could not remove a purged file")
-            })?;
-        }
-        sql::forget_doomed(conn, sha)?;
-    }
-    Ok(doomed.len())
+    )?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! Participants (and every doctor, when emergencies went) online at the time are told at once
 //! (`conversation:purged`); every other device learns it at its next sync.
 
-use super::{Mode, Policy, Step, queue, remove_doomed, step};
+use super::{Mode, Policy, Step, queue, step};
 use crate::state::AppState;
 use crate::store::retention as sql;
 use crate::time::now_ms;
@@ -91,11 +91,9 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
 /// Removes the files purges doomed (also at every start, retention on or off: a crash between
 /// a purge's commit and the removal must not leak them).
 pub(crate) async fn remove_doomed_files(state: &AppState) {
-    let data_dir = state.config.data_dir.clone();
     match state
         .store
-        .writer
-        .run(move |conn, _| remove_doomed(conn, &data_dir))
+        .remove_doomed_files(state.config.data_dir.clone())
         .await
     {
         Ok(0) => {}
@@ -108,15 +106,7 @@ pub(crate) async fn remove_doomed_files(state: &AppState) {
 
 /// Logs the finished purge (counts, never content) and tells the participants online now.
 async fn announce(state: &AppState, purge: sql::Unfinished) {
-    let id = purge.id;
-    let Some((told, removed)) = state
-        .store
-        .reads
-        .run(move |conn| sql::finished(conn, id))
-        .await
-        .ok()
-        .flatten()
-    else {
+    let Some((told, removed)) = state.store.purge_outcome(purge.id).await.ok().flatten() else {
         return;
     };
     tracing::info!(

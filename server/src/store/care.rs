@@ -5,7 +5,7 @@
 
 use super::users::{self, Account};
 use super::views;
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::time::now_ms;
 use clinic_protocol::{Contact, Conversation, ConversationKey, Role, User, UserId};
 use rusqlite::{Connection, params};
@@ -19,7 +19,11 @@ const MAX_QUERY_CHARS: usize = 100;
 
 /// Opens the relation between `patient` and `doctor` if there is none. True when it is new (the
 /// two now share a conversation and should learn of each other's presence).
-pub(crate) fn open(conn: &Connection, patient: &UserId, doctor: &UserId) -> Result<bool, ApiError> {
+pub(crate) fn open(
+    conn: &Connection,
+    patient: &UserId,
+    doctor: &UserId,
+) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "INSERT OR IGNORE INTO conversations (patient_id, doctor_id, created_at) \
@@ -29,11 +33,11 @@ pub(crate) fn open(conn: &Connection, patient: &UserId, doctor: &UserId) -> Resu
         > 0)
 }
 
-fn doctor_only(user: &User) -> Result<(), ApiError> {
+fn doctor_only(user: &User) -> Result<(), StoreError> {
     if user.role == Role::Doctor {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
+        Err(StoreError::forbidden(
             "only doctors can look up the clinic's patients",
         ))
     }
@@ -47,11 +51,11 @@ pub(crate) fn search_patients(
     q: &str,
     limit: Option<u32>,
     online: &HashSet<UserId>,
-) -> Result<Vec<Contact>, ApiError> {
+) -> Result<Vec<Contact>, StoreError> {
     doctor_only(viewer)?;
     let q = q.trim();
     if q.chars().count() > MAX_QUERY_CHARS {
-        return Err(ApiError::bad_request(format!(
+        return Err(StoreError::bad_input(format!(
             "q is longer than {MAX_QUERY_CHARS} characters"
         )));
     }
@@ -80,7 +84,7 @@ pub(crate) fn start(
     doctor: &User,
     patient: &UserId,
     online: &HashSet<UserId>,
-) -> Result<(Conversation, bool), ApiError> {
+) -> Result<(Conversation, bool), StoreError> {
     doctor_only(doctor)?;
     let key = ConversationKey::new(patient.clone(), doctor.id.clone());
     // The same check as a send: a real, enabled patient (else `not_found`).
@@ -96,6 +100,6 @@ pub(crate) fn start(
     let conversation = views::conversations(conn, doctor, online)?
         .into_iter()
         .find(|c| c.patient_id == key.patient_id && c.doctor_id == key.doctor_id)
-        .ok_or_else(|| ApiError::internal("a conversation just opened is missing"))?;
+        .ok_or_else(|| StoreError::internal("a conversation just opened is missing"))?;
     Ok((conversation, created))
 }

@@ -3,7 +3,7 @@
 use super::peers::{self, Peer};
 use super::rows::{self, MESSAGE_COLUMNS, message_columns};
 use super::{Seqs, Writer, emergencies, notifications, projection, uploads};
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
     ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, NewMessage,
@@ -17,24 +17,24 @@ use tokio::sync::oneshot;
 const MAX_FILE_URL_BYTES: usize = 2048;
 
 /// Checks the sizes of a send before it reaches the writer.
-pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), ApiError> {
+pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), StoreError> {
     if client_id.as_str().is_empty() {
-        return Err(ApiError::bad_request("clientId must not be empty"));
+        return Err(StoreError::bad_input("clientId must not be empty"));
     }
     if client_id.as_str().len() > limits::MAX_CLIENT_ID_BYTES {
-        return Err(ApiError::too_large(format!(
+        return Err(StoreError::too_large(format!(
             "clientId is longer than {} bytes",
             limits::MAX_CLIENT_ID_BYTES
         )));
     }
     if new.content.len() > limits::MAX_CONTENT_BYTES {
-        return Err(ApiError::too_large(format!(
+        return Err(StoreError::too_large(format!(
             "content is longer than {} bytes",
             limits::MAX_CONTENT_BYTES
         )));
     }
     if crate::text::is_blank(&new.content) && new.file_url.is_none() {
-        return Err(ApiError::bad_request("content must not be empty"));
+        return Err(StoreError::bad_input("content must not be empty"));
     }
     crate::text::check("content", &new.content)?;
     if new
@@ -42,14 +42,14 @@ pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), Api
         .as_ref()
         .is_some_and(|n| n.len() > limits::MAX_FILE_NAME_BYTES)
     {
-        return Err(ApiError::too_large("fileName is too long"));
+        return Err(StoreError::too_large("fileName is too long"));
     }
     if new
         .file_url
         .as_ref()
         .is_some_and(|u| u.len() > MAX_FILE_URL_BYTES)
     {
-        return Err(ApiError::too_large("fileUrl is too long"));
+        return Err(StoreError::too_large("fileUrl is too long"));
     }
     Ok(())
 }
@@ -60,14 +60,14 @@ pub(crate) fn check_access(
     conn: &Connection,
     caller: &User,
     key: &ConversationKey,
-) -> Result<Arc<Peer>, ApiError> {
+) -> Result<Arc<Peer>, StoreError> {
     let caller_side_ok = match caller.role {
         Role::Patient => key.patient_id == caller.id,
         Role::Doctor => key.doctor_id == caller.id,
         Role::Admin => false,
     };
     if !caller_side_ok {
-        return Err(ApiError::forbidden(
+        return Err(StoreError::forbidden(
             "you are not a participant of this conversation",
         ));
     }
@@ -77,7 +77,7 @@ pub(crate) fn check_access(
     };
     match peers::lookup(conn, other_id)? {
         Some(other) if other.user.role == other_role && !other.disabled => Ok(other),
-        _ => Err(ApiError::not_found(format!(
+        _ => Err(StoreError::not_found(format!(
             "no such {}",
             other_role.as_str().to_lowercase()
         ))),
@@ -101,7 +101,7 @@ fn by_client_id(
     conn: &Connection,
     sender: &UserId,
     client_id: &ClientId,
-) -> Result<Option<Message>, ApiError> {
+) -> Result<Option<Message>, StoreError> {
     // Hot path (every send): cached statements. A repeat may find its first send still in the
     // send log.
     let stored = conn
@@ -123,7 +123,7 @@ fn by_client_id(
     }
 }
 
-pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> Result<Option<Message>, ApiError> {
+pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> Result<Option<Message>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
@@ -143,7 +143,7 @@ pub(crate) async fn queue_send(
     sender: User,
     new: NewMessage,
     client_id: ClientId,
-) -> Result<oneshot::Receiver<Result<Sent, ApiError>>, ApiError> {
+) -> Result<oneshot::Receiver<Result<Sent, StoreError>>, StoreError> {
     let emergency = new.is_emergency;
     let text = new.file_url.is_none();
     let send =
@@ -165,7 +165,7 @@ pub(crate) fn send(
     sender: &User,
     new: &NewMessage,
     client_id: &ClientId,
-) -> Result<Sent, ApiError> {
+) -> Result<Sent, StoreError> {
     if let Some(message) = by_client_id(conn, &sender.id, client_id)? {
         return Ok(Sent {
             message,
@@ -178,7 +178,9 @@ pub(crate) fn send(
     let key = ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone());
     let other = check_access(conn, sender, &key)?;
     if new.is_emergency && sender.role != Role::Patient {
-        return Err(ApiError::forbidden("only patients can raise an emergency"));
+        return Err(StoreError::forbidden(
+            "only patients can raise an emergency",
+        ));
     }
     // A file must be one of ours, uploaded by the sender for this conversation; its size and
     // type come from our record, never from the client.
@@ -311,7 +313,7 @@ fn record_created(
     key: &ConversationKey,
     message: &Message,
     upload: Option<&uploads::Upload>,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     crate::audit::record(
         conn,
         &crate::audit::Event::by(&sender.id, crate::audit::Action::MessageCreate)
@@ -332,7 +334,7 @@ pub(crate) fn page(
     key: &ConversationKey,
     limit: u32,
     before: Option<&MessageId>,
-) -> Result<Vec<Message>, ApiError> {
+) -> Result<Vec<Message>, StoreError> {
     let before_seq = match before {
         None => i64::MAX,
         Some(id) => conn
@@ -342,7 +344,9 @@ pub(crate) fn page(
                 |r| r.get(0),
             )
             .optional()?
-            .ok_or_else(|| ApiError::not_found("`before` names no message of this conversation"))?,
+            .ok_or_else(|| {
+                StoreError::not_found("`before` names no message of this conversation")
+            })?,
     };
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
@@ -372,7 +376,7 @@ pub(crate) fn changed_since(
     user: &User,
     since: Seq,
     limit: u32,
-) -> Result<Vec<(Message, Seq)>, ApiError> {
+) -> Result<Vec<(Message, Seq)>, StoreError> {
     macro_rules! changed_by {
         ($column:literal) => {
             concat!(

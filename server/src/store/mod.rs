@@ -4,9 +4,11 @@
 pub(crate) mod care;
 mod checkpoint;
 pub(crate) mod emergencies;
+mod error;
 pub(crate) mod marker;
 pub(crate) mod messages;
 pub(crate) mod notifications;
+mod ops;
 pub(crate) mod peers;
 pub(crate) mod projection;
 pub(crate) mod receipts;
@@ -22,12 +24,12 @@ pub(crate) mod views;
 pub(crate) mod writer;
 
 use crate::config::Synchronous;
-use crate::error::ApiError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub(crate) use error::StoreError;
 pub(crate) use writer::{Seqs, Writer};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -166,14 +168,20 @@ impl Reads {
 
     /// Runs `f` on a blocking thread inside one read transaction (one consistent snapshot) that
     /// sees every message acknowledged before this call.
-    pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    ///
+    /// `f` may fail with any error a [`StoreError`] converts into (the store's own failures here
+    /// become that error too).
+    pub(crate) async fn run<T, E, F>(self: &Arc<Self>, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
         if self.progress.pending() {
             // A command that is not a plain send: its batch moves the whole log first.
-            self.writer.run_validated(|_, _| Ok(())).await?;
+            self.writer
+                .run_validated(|_, _| Ok::<_, StoreError>(()))
+                .await?;
         }
         self.run_without_log(f).await
     }
@@ -181,28 +189,31 @@ impl Reads {
     /// Like [`Reads::run`] without moving the send log first, for reads of nothing it holds (no
     /// message, notification or search row): accounts, sessions, uploads, `/healthz`. They then
     /// neither wait for the writer nor fail with it.
-    pub(crate) async fn run_without_log<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    pub(crate) async fn run_without_log<T, E, F>(self: &Arc<Self>, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let conn = this.take()?;
             let result = (|| {
-                let tx = conn.unchecked_transaction()?;
+                let tx = conn
+                    .unchecked_transaction()
+                    .map_err(|e| E::from(e.into()))?;
                 let value = f(&tx)?;
-                tx.finish()?;
+                tx.finish().map_err(|e| E::from(e.into()))?;
                 Ok(value)
             })();
             this.give(conn);
             result
         })
         .await
-        .map_err(|_| ApiError::internal("read task failed"))?
+        .map_err(|_| E::from(StoreError::internal("read task failed")))?
     }
 
-    fn take(&self) -> Result<Connection, ApiError> {
+    fn take(&self) -> Result<Connection, StoreError> {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         match pooled {
             Some(conn) => Ok(conn),

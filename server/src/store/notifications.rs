@@ -3,7 +3,7 @@
 //! `notice`, 0 unread and 1 read), both marked read by their owner and listed together.
 
 use super::rows::{self, NOTIFICATION_COLUMNS, notification_columns};
-use crate::error::ApiError;
+use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use clinic_protocol::{
     Message, MessageId, Notification, NotificationId, NotificationKind, Role, UserId,
@@ -20,7 +20,7 @@ pub(crate) fn insert(
     kind: NotificationKind,
     title: &str,
     message: &Message,
-) -> Result<Notification, ApiError> {
+) -> Result<Notification, StoreError> {
     insert_raw(
         conn,
         user,
@@ -83,7 +83,7 @@ pub(crate) fn for_emergency(
     conn: &Connection,
     message: &Message,
     patient_name: &str,
-) -> Result<Vec<Notification>, ApiError> {
+) -> Result<Vec<Notification>, StoreError> {
     let title = format!("Emergency from {patient_name}");
     super::users::active_ids_with_role(conn, Role::Doctor)?
         .iter()
@@ -101,7 +101,7 @@ pub(crate) fn insert_raw(
     message_id: Option<&MessageId>,
     pair: Option<(&UserId, &UserId)>,
     at: DateTime<Utc>,
-) -> Result<Notification, ApiError> {
+) -> Result<Notification, StoreError> {
     let notification = Notification {
         id: rows::new_id("n-").into(),
         user_id: user.clone(),
@@ -140,7 +140,7 @@ pub(crate) fn list(
     user: &UserId,
     unread_only: bool,
     limit: u32,
-) -> Result<Vec<Notification>, ApiError> {
+) -> Result<Vec<Notification>, StoreError> {
     let unread = if unread_only { " AND read = 0" } else { "" };
     let mut stmt = conn.prepare(&format!(
         "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE user_id = ?1{unread} \
@@ -217,7 +217,7 @@ pub(crate) fn mark_read(
     conn: &Connection,
     user: &UserId,
     ids: &[NotificationId],
-) -> Result<usize, ApiError> {
+) -> Result<usize, StoreError> {
     let mut stored = conn.prepare_cached(
         "UPDATE notifications SET read = 1 WHERE id = ?1 AND user_id = ?2 AND read = 0",
     )?;

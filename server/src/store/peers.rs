@@ -17,7 +17,7 @@
 //! blocking threads, so they read the account each time, as before.
 
 use super::rows;
-use crate::error::ApiError;
+use crate::store::StoreError;
 use clinic_protocol::{User, UserId};
 use rusqlite::{Connection, MAIN_DB, OptionalExtension};
 use std::cell::RefCell;
@@ -49,7 +49,7 @@ thread_local! {
 }
 
 /// The account `id`, from the cache on a read-write connection.
-pub(crate) fn lookup(conn: &Connection, id: &UserId) -> Result<Option<Arc<Peer>>, ApiError> {
+pub(crate) fn lookup(conn: &Connection, id: &UserId) -> Result<Option<Arc<Peer>>, StoreError> {
     if conn.is_readonly(MAIN_DB)? {
         return Ok(load(conn, id)?.map(Arc::new));
     }
@@ -93,7 +93,7 @@ pub(crate) fn forget() {
     CACHE.with_borrow_mut(|cache| *cache = None);
 }
 
-fn load(conn: &Connection, id: &UserId) -> Result<Option<Peer>, ApiError> {
+fn load(conn: &Connection, id: &UserId) -> Result<Option<Peer>, StoreError> {
     Ok(conn
         .prepare_cached(PEER_SELECT)?
         .query_row([id.as_str()], |row| {

@@ -174,7 +174,7 @@ mod tests {
     use super::*;
     use crate::config::Synchronous;
     use crate::store::users;
-    use crate::store::{Reads, Seqs, Writer, messages, notifications};
+    use crate::store::{Reads, Seqs, StoreError, Writer, messages, notifications};
     use clinic_protocol::{ClientId, NewMessage, Role, User};
 
     struct Clinic {
@@ -315,7 +315,7 @@ mod tests {
             .run(|conn, seqs| {
                 let newest: i64 =
                     conn.query_row("SELECT max(change_seq) FROM messages", [], |r| r.get(0))?;
-                Ok((
+                Ok::<_, StoreError>((
                     seqs.log_sends(),
                     count(conn, "send_log"),
                     count(conn, "messages"),
@@ -363,7 +363,7 @@ mod tests {
             .submit(move |_, _| {
                 held_tx.send(()).ok();
                 gate_rx.recv().ok();
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .await
             .unwrap();
@@ -378,7 +378,7 @@ mod tests {
         .unwrap();
         let probe = writer
             .submit(|conn, seqs| {
-                Ok((
+                Ok::<_, StoreError>((
                     seqs.log_sends(),
                     count(conn, "send_log"),
                     count(conn, "messages"),

@@ -3,7 +3,7 @@
 
 use super::Seqs;
 use super::messages::check_access;
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::time::{from_ms, now_ms};
 use chrono::{DateTime, Utc};
 use clinic_protocol::{ConversationKey, MessageId, MessageStatus, User, UserId, limits};
@@ -25,7 +25,7 @@ fn advance(
     recipient: &UserId,
     candidates: Vec<(MessageId, ConversationKey)>,
     to: MessageStatus,
-) -> Result<Vec<Receipt>, ApiError> {
+) -> Result<Vec<Receipt>, StoreError> {
     let now = now_ms();
     let mut receipts: Vec<Receipt> = Vec::new();
     let sql = match to {
@@ -65,7 +65,7 @@ fn addressed_to(
     conn: &Connection,
     caller: &UserId,
     ids: &[MessageId],
-) -> Result<Vec<(MessageId, ConversationKey)>, ApiError> {
+) -> Result<Vec<(MessageId, ConversationKey)>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT patient_id, doctor_id FROM messages WHERE id = ?1 AND sender_id != ?2 \
          AND (patient_id = ?2 OR doctor_id = ?2)",
@@ -87,9 +87,9 @@ fn addressed_to(
     Ok(found)
 }
 
-pub(crate) fn check_ids(ids: &[MessageId]) -> Result<(), ApiError> {
+pub(crate) fn check_ids(ids: &[MessageId]) -> Result<(), StoreError> {
     if ids.len() > limits::MAX_IDS_PER_REQUEST {
-        return Err(ApiError::too_large(format!(
+        return Err(StoreError::too_large(format!(
             "at most {} ids per request",
             limits::MAX_IDS_PER_REQUEST
         )));
@@ -103,7 +103,7 @@ pub(crate) fn mark_read(
     seqs: &mut Seqs,
     reader: &UserId,
     ids: &[MessageId],
-) -> Result<Vec<Receipt>, ApiError> {
+) -> Result<Vec<Receipt>, StoreError> {
     let candidates = addressed_to(conn, reader, ids)?;
     advance(conn, seqs, reader, candidates, MessageStatus::Read)
 }
@@ -114,7 +114,7 @@ pub(crate) fn mark_delivered(
     seqs: &mut Seqs,
     recipient: &UserId,
     ids: &[MessageId],
-) -> Result<Vec<Receipt>, ApiError> {
+) -> Result<Vec<Receipt>, StoreError> {
     let candidates = addressed_to(conn, recipient, ids)?;
     advance(conn, seqs, recipient, candidates, MessageStatus::Delivered)
 }
@@ -126,7 +126,7 @@ pub(crate) fn mark_read_up_to(
     reader: &User,
     key: &ConversationKey,
     up_to: &MessageId,
-) -> Result<Vec<Receipt>, ApiError> {
+) -> Result<Vec<Receipt>, StoreError> {
     check_access(conn, reader, key)?;
     let limit: Option<i64> = conn
         .query_row(
@@ -139,7 +139,8 @@ pub(crate) fn mark_read_up_to(
             |r| r.get(0),
         )
         .optional()?;
-    let limit = limit.ok_or_else(|| ApiError::not_found("no such message in this conversation"))?;
+    let limit =
+        limit.ok_or_else(|| StoreError::not_found("no such message in this conversation"))?;
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND sender_id != ?3 \
          AND status != 'READ' AND seq <= ?4 ORDER BY seq",

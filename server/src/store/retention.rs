@@ -3,8 +3,8 @@
 //! killed run resumes where it stopped) and, when done, take a change seq for sync.
 
 use super::writer::Seqs;
-use crate::error::ApiError;
 use crate::retention::Policy;
+use crate::store::StoreError;
 use crate::time::from_ms;
 use chrono::{DateTime, NaiveDate, Utc};
 use clinic_protocol::rest::Purge;
@@ -43,7 +43,7 @@ pub(crate) fn place_hold(
     doctor_id: Option<&UserId>,
     reason: &str,
     now: i64,
-) -> Result<i64, ApiError> {
+) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO holds (patient_id, doctor_id, reason, placed_at) VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -62,7 +62,7 @@ pub(crate) fn release_hold(
     id: i64,
     reason: &str,
     now: i64,
-) -> Result<bool, ApiError> {
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
         "UPDATE holds SET released_at = ?2, release_reason = ?3
          WHERE id = ?1 AND released_at IS NULL",
@@ -72,7 +72,7 @@ pub(crate) fn release_hold(
 }
 
 /// Holds, newest first; only the active ones unless `all`.
-pub(crate) fn holds(conn: &Connection, all: bool) -> Result<Vec<Hold>, ApiError> {
+pub(crate) fn holds(conn: &Connection, all: bool) -> Result<Vec<Hold>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT h.id, p.username, d.username, h.reason, h.placed_at, h.released_at,
                 h.release_reason
@@ -104,7 +104,7 @@ fn is_held(conn: &Connection, key: &ConversationKey) -> rusqlite::Result<bool> {
 
 /// Every conversation with messages whose keep-until date is at or before `now`, oldest last
 /// activity first (held ones included and marked). One pass over the messages: a nightly cost.
-pub(crate) fn due(conn: &Connection, policy: &Policy, now: i64) -> Result<Vec<Due>, ApiError> {
+pub(crate) fn due(conn: &Connection, policy: &Policy, now: i64) -> Result<Vec<Due>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT m.patient_id, m.doctor_id, p.username, d.username, p.date_of_birth,
                 count(*), max(m.created_at)
@@ -152,7 +152,7 @@ pub(crate) fn still_due(
     key: &ConversationKey,
     policy: &Policy,
     now: i64,
-) -> Result<bool, ApiError> {
+) -> Result<bool, StoreError> {
     let (last, birth): (Option<i64>, Option<String>) = conn.query_row(
         "SELECT (SELECT max(created_at) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2),
                 (SELECT date_of_birth FROM users WHERE id = ?1)",
@@ -175,7 +175,7 @@ pub(crate) struct Unfinished {
 }
 
 /// Unfinished purges of conversations without an active hold.
-pub(crate) fn unfinished(conn: &Connection) -> Result<Vec<Unfinished>, ApiError> {
+pub(crate) fn unfinished(conn: &Connection) -> Result<Vec<Unfinished>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT id, patient_id, doctor_id, up_to_seq FROM purges WHERE finished_at IS NULL
          ORDER BY id",
@@ -199,7 +199,7 @@ pub(crate) fn unfinished(conn: &Connection) -> Result<Vec<Unfinished>, ApiError>
 }
 
 /// Starts purging `key` up to its newest message (nothing if a purge of it is under way).
-pub(crate) fn begin(conn: &Connection, key: &ConversationKey, now: i64) -> Result<(), ApiError> {
+pub(crate) fn begin(conn: &Connection, key: &ConversationKey, now: i64) -> Result<(), StoreError> {
     let newest: Option<i64> = conn.query_row(
         "SELECT max(seq) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2",
         params![key.patient_id.as_str(), key.doctor_id.as_str()],
@@ -227,7 +227,7 @@ pub(crate) struct Batch {
 }
 
 /// Whether the purge still has messages to remove.
-pub(crate) fn has_left(conn: &Connection, purge: &Unfinished) -> Result<bool, ApiError> {
+pub(crate) fn has_left(conn: &Connection, purge: &Unfinished) -> Result<bool, StoreError> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
                         AND seq <= ?3)",
@@ -248,7 +248,7 @@ pub(crate) fn stop_early(
     seqs: &mut Seqs,
     purge: &Unfinished,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     if removed(conn, purge.id)? == 0 {
         conn.execute("DELETE FROM purges WHERE id = ?1", [purge.id])?;
         return Ok(());
@@ -280,7 +280,7 @@ pub(crate) fn batch(
     purge: &Unfinished,
     limit: u32,
     now: i64,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, StoreError> {
     let key = &purge.key;
     let ids: Vec<String> = conn
         .prepare(
@@ -363,14 +363,14 @@ pub(crate) fn batch(
 }
 
 /// Content files a purge left to remove (recorded in its transaction).
-pub(crate) fn doomed_files(conn: &Connection) -> Result<Vec<String>, ApiError> {
+pub(crate) fn doomed_files(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare("SELECT sha256 FROM doomed_files ORDER BY sha256")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The file is gone from disk (or an upload uses it again): forget it.
-pub(crate) fn forget_doomed(conn: &Connection, sha256: &str) -> Result<(), ApiError> {
+pub(crate) fn forget_doomed(conn: &Connection, sha256: &str) -> Result<(), StoreError> {
     conn.execute("DELETE FROM doomed_files WHERE sha256 = ?1", [sha256])?;
     Ok(())
 }
@@ -384,7 +384,7 @@ pub(crate) fn is_referenced(conn: &Connection, sha256: &str) -> rusqlite::Result
 }
 
 /// How many messages a purge removed.
-pub(crate) fn removed(conn: &Connection, id: i64) -> Result<u64, ApiError> {
+pub(crate) fn removed(conn: &Connection, id: i64) -> Result<u64, StoreError> {
     let n: Option<i64> = conn
         .query_row("SELECT messages FROM purges WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -394,7 +394,7 @@ pub(crate) fn removed(conn: &Connection, id: i64) -> Result<u64, ApiError> {
 }
 
 /// A finished purge as sync tells it, with how many messages it removed.
-pub(crate) fn finished(conn: &Connection, id: i64) -> Result<Option<(Purge, u64)>, ApiError> {
+pub(crate) fn finished(conn: &Connection, id: i64) -> Result<Option<(Purge, u64)>, StoreError> {
     let row = conn
         .query_row(
             "SELECT patient_id, doctor_id, up_to_seq, finished_at, messages FROM purges
@@ -421,7 +421,7 @@ fn purge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Purge> {
     })
 }
 
-fn emergencies_of(conn: &Connection, purge_id: i64) -> Result<Vec<EmergencyId>, ApiError> {
+fn emergencies_of(conn: &Connection, purge_id: i64) -> Result<Vec<EmergencyId>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT emergency_id FROM purged_emergencies WHERE purge_id = ?1 ORDER BY emergency_id",
     )?;
@@ -439,7 +439,7 @@ pub(crate) fn changed_since(
     user: &User,
     since: Seq,
     limit: u32,
-) -> Result<Vec<(Purge, Seq)>, ApiError> {
+) -> Result<Vec<(Purge, Seq)>, StoreError> {
     let everyone = user.role == Role::Doctor;
     let mut stmt = conn.prepare_cached(
         "SELECT patient_id, doctor_id, up_to_seq, finished_at, change_seq, id FROM purges
@@ -457,4 +457,25 @@ pub(crate) fn changed_since(
         purges.push((purge, seq));
     }
     Ok(purges)
+}
+
+/// Removes the content files purges recorded as doomed (after their commit, and again at every
+/// start in case a crash came in between), except one an upload refers to again. In a write
+/// transaction, so an upload of the same content cannot slip in between the check and the
+/// removal; a row goes only once its file is gone.
+pub(crate) fn remove_doomed(
+    conn: &Connection,
+    data_dir: &std::path::Path,
+) -> Result<usize, StoreError> {
+    let doomed = doomed_files(conn)?;
+    for sha in &doomed {
+        if !is_referenced(conn, sha)? {
+            crate::files::remove_content(data_dir, sha).map_err(|e| {
+                tracing::error!("retention: removing a purged file failed: {e}");
+                StoreError::internal("could not remove a purged file")
+            })?;
+        }
+        forget_doomed(conn, sha)?;
+    }
+    Ok(doomed.len())
 }

@@ -5,7 +5,7 @@
 
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::users;
-use crate::error::ApiError;
+use crate::store::StoreError;
 use chrono::NaiveDate;
 use clinic_protocol::rest::{SearchHit, SearchPage};
 use clinic_protocol::search::{Has, Party, Query, day_start_ms, next_day as next, shown};
@@ -35,12 +35,12 @@ pub(crate) fn run(
     caller: &User,
     search: &Search,
     deadline: Instant,
-) -> Result<SearchPage, ApiError> {
+) -> Result<SearchPage, StoreError> {
     let result = until(conn, deadline, || query(conn, caller, search));
     result.map_err(|err| match err {
-        Failed::Api(e) => e,
+        Failed::Store(e) => e,
         Failed::Sql(e) if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
-            ApiError::unavailable(
+            StoreError::unavailable(
                 "The search took too long. Add a word or a date (after:YYYY-MM-DD) and try again.",
             )
         }
@@ -75,7 +75,7 @@ fn until<T>(conn: &Connection, deadline: Instant, f: impl FnOnce() -> T) -> T {
 }
 
 enum Failed {
-    Api(ApiError),
+    Store(StoreError),
     Sql(rusqlite::Error),
 }
 
@@ -85,9 +85,9 @@ impl From<rusqlite::Error> for Failed {
     }
 }
 
-impl From<ApiError> for Failed {
-    fn from(e: ApiError) -> Self {
-        Self::Api(e)
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -96,7 +96,7 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
         Role::Patient => ("patient_id", "doctor_id"),
         Role::Doctor => ("doctor_id", "patient_id"),
         Role::Admin => {
-            return Err(ApiError::forbidden(
+            return Err(StoreError::forbidden(
                 "search shows people their own conversations; an admin account has none",
             )
             .into());
@@ -212,7 +212,7 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
 }
 
 /// The account a `from:`/`in:` names, or `None` if there is none (then nothing can match).
-fn party(conn: &Connection, caller: &User, party: &Party) -> Result<Option<UserId>, ApiError> {
+fn party(conn: &Connection, caller: &User, party: &Party) -> Result<Option<UserId>, StoreError> {
     Ok(match party {
         Party::Me => Some(caller.id.clone()),
         Party::User(name) => users::by_username(conn, name)?.map(|a| a.user.id),

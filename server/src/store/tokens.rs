@@ -2,7 +2,7 @@
 //! drives the idle expiry. A session is named by the first characters of its token's hash, so
 //! nothing that could sign in is ever shown.
 
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::time::now_ms;
 use rusqlite::{Connection, params};
 
@@ -20,7 +20,7 @@ pub(crate) struct Row {
 }
 
 /// Unrevoked sessions within their absolute lifetime, newest first (of `username` if given).
-pub(crate) fn active(conn: &Connection, username: Option<&str>) -> Result<Vec<Row>, ApiError> {
+pub(crate) fn active(conn: &Connection, username: Option<&str>) -> Result<Vec<Row>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT substr(t.hash, 1, ?1), u.username, t.created_at, \
          COALESCE(t.last_used_at, t.created_at), t.expires_at \
@@ -43,7 +43,7 @@ pub(crate) fn active(conn: &Connection, username: Option<&str>) -> Result<Vec<Ro
 }
 
 /// Revokes every session of a user; how many were active.
-pub(crate) fn revoke_user(conn: &Connection, username: &str) -> Result<usize, ApiError> {
+pub(crate) fn revoke_user(conn: &Connection, username: &str) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "UPDATE tokens SET revoked = 1 WHERE revoked = 0 \
          AND user_id = (SELECT id FROM users WHERE username = ?1)",
@@ -52,9 +52,9 @@ pub(crate) fn revoke_user(conn: &Connection, username: &str) -> Result<usize, Ap
 }
 
 /// Revokes the sessions whose id starts with `id` (refused unless it names exactly one).
-pub(crate) fn revoke_id(conn: &Connection, id: &str) -> Result<usize, ApiError> {
+pub(crate) fn revoke_id(conn: &Connection, id: &str) -> Result<usize, StoreError> {
     if id.len() < 6 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request(
+        return Err(StoreError::bad_input(
             "a session id is at least 6 hex characters, as `sessions list` shows it",
         ));
     }
@@ -65,7 +65,7 @@ pub(crate) fn revoke_id(conn: &Connection, id: &str) -> Result<usize, ApiError> 
         |r| r.get(0),
     )?;
     if matching > 1 {
-        return Err(ApiError::bad_request(format!(
+        return Err(StoreError::bad_input(format!(
             "{matching} sessions start with {id}; give more of the id"
         )));
     }
@@ -76,7 +76,7 @@ pub(crate) fn revoke_id(conn: &Connection, id: &str) -> Result<usize, ApiError> 
 }
 
 /// Marks sessions as used now.
-pub(crate) fn touch(conn: &Connection, hashes: &[String]) -> Result<(), ApiError> {
+pub(crate) fn touch(conn: &Connection, hashes: &[String]) -> Result<(), StoreError> {
     let now = now_ms();
     let mut stmt = conn.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE hash = ?1")?;
     for hash in hashes {

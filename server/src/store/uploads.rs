@@ -1,8 +1,8 @@
 //! Uploads in SQLite: who uploaded what for which conversation, and which message it is
 //! attached to. Unattached uploads older than a grace period are swept with their content.
 
-use crate::error::ApiError;
 use crate::files;
+use crate::store::StoreError;
 use clinic_protocol::{ConversationKey, User, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
@@ -48,7 +48,7 @@ pub(crate) fn id_from_url(url: &str) -> Option<&str> {
     path.strip_prefix(URL_PREFIX).filter(|id| files::is_id(id))
 }
 
-pub(crate) fn insert(conn: &Connection, upload: &Upload, now: i64) -> Result<(), ApiError> {
+pub(crate) fn insert(conn: &Connection, upload: &Upload, now: i64) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO uploads (id, sha256, size, content_type, file_name, uploader_id, patient_id, \
          doctor_id, message_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)",
@@ -67,7 +67,7 @@ pub(crate) fn insert(conn: &Connection, upload: &Upload, now: i64) -> Result<(),
     Ok(())
 }
 
-pub(crate) fn by_id(conn: &Connection, id: &str) -> Result<Option<Upload>, ApiError> {
+pub(crate) fn by_id(conn: &Connection, id: &str) -> Result<Option<Upload>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT id, sha256, size, content_type, file_name, uploader_id, patient_id, \
@@ -93,7 +93,7 @@ pub(crate) fn uploaded_since(
     conn: &Connection,
     user: &UserId,
     since: i64,
-) -> Result<(u64, Option<i64>), ApiError> {
+) -> Result<(u64, Option<i64>), StoreError> {
     let (bytes, oldest): (i64, Option<i64>) = conn
         .prepare_cached(
             "SELECT COALESCE(SUM(size), 0), MIN(created_at) FROM uploads \
@@ -112,8 +112,9 @@ pub(crate) fn for_send(
     url: &str,
     sender: &User,
     key: &ConversationKey,
-) -> Result<Upload, ApiError> {
-    let gone = || ApiError::not_found("no such upload in this conversation: upload the file again");
+) -> Result<Upload, StoreError> {
+    let gone =
+        || StoreError::not_found("no such upload in this conversation: upload the file again");
     let id = id_from_url(url).ok_or_else(gone)?;
     let upload = by_id(conn, id)?.ok_or_else(gone)?;
     if &upload.key != key || upload.uploader_id != sender.id {
@@ -123,7 +124,7 @@ pub(crate) fn for_send(
 }
 
 /// Marks an upload attached (in the send's transaction). The first message keeps it.
-pub(crate) fn attach(conn: &Connection, id: &str, message_id: &str) -> Result<(), ApiError> {
+pub(crate) fn attach(conn: &Connection, id: &str, message_id: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE uploads SET message_id = ?2 WHERE id = ?1 AND message_id IS NULL",
         params![id, message_id],
@@ -140,7 +141,7 @@ pub(crate) fn sweep(
     data_dir: &Path,
     now: i64,
     grace: Duration,
-) -> Result<usize, ApiError> {
+) -> Result<usize, StoreError> {
     let cutoff = now.saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
     let orphans: Vec<String> = conn
         .prepare(
@@ -154,7 +155,7 @@ pub(crate) fn sweep(
         .collect::<Result<_, _>>()?;
     let internal = |e: std::io::Error| {
         tracing::error!("sweeping uploads failed: {e}");
-        ApiError::internal("could not remove old uploads")
+        StoreError::internal("could not remove old uploads")
     };
     for sha256 in &orphans {
         if !referenced.contains(sha256) {

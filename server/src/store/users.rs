@@ -1,7 +1,7 @@
 //! Accounts and login tokens in SQLite.
 
 use super::rows::{self, USER_COLUMNS};
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::time::now_ms;
 use chrono::NaiveDate;
 use clinic_protocol::ws::Availability;
@@ -57,14 +57,14 @@ pub(crate) struct InsertUser<'a> {
     pub blood_group: Option<&'a str>,
 }
 
-pub(crate) fn insert(conn: &Connection, new: &InsertUser<'_>) -> Result<User, ApiError> {
+pub(crate) fn insert(conn: &Connection, new: &InsertUser<'_>) -> Result<User, StoreError> {
     let taken: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM users WHERE username = ?1)",
         [new.username],
         |r| r.get(0),
     )?;
     if taken {
-        return Err(ApiError::conflict(format!(
+        return Err(StoreError::conflict(format!(
             "username {:?} is taken",
             new.username
         )));
@@ -92,7 +92,10 @@ pub(crate) fn insert(conn: &Connection, new: &InsertUser<'_>) -> Result<User, Ap
     })
 }
 
-pub(crate) fn by_username(conn: &Connection, username: &str) -> Result<Option<Account>, ApiError> {
+pub(crate) fn by_username(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<Account>, StoreError> {
     Ok(conn
         .query_row(
             &format!("{ACCOUNT_SELECT} WHERE username = ?1"),
@@ -102,21 +105,21 @@ pub(crate) fn by_username(conn: &Connection, username: &str) -> Result<Option<Ac
         .optional()?)
 }
 
-pub(crate) fn by_id(conn: &Connection, id: &UserId) -> Result<Option<Account>, ApiError> {
+pub(crate) fn by_id(conn: &Connection, id: &UserId) -> Result<Option<Account>, StoreError> {
     Ok(conn
         .prepare_cached(concat!(account_select!(), " WHERE id = ?1"))?
         .query_row([id.as_str()], account)
         .optional()?)
 }
 
-pub(crate) fn list(conn: &Connection) -> Result<Vec<Account>, ApiError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Account>, StoreError> {
     let mut stmt = conn.prepare(&format!("{ACCOUNT_SELECT} ORDER BY role, username"))?;
     let accounts = stmt.query_map([], account)?.collect::<Result<_, _>>()?;
     Ok(accounts)
 }
 
 /// Active users of one role (e.g. every doctor of the clinic).
-pub(crate) fn active_with_role(conn: &Connection, role: Role) -> Result<Vec<Account>, ApiError> {
+pub(crate) fn active_with_role(conn: &Connection, role: Role) -> Result<Vec<Account>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "{ACCOUNT_SELECT} WHERE role = ?1 AND disabled = 0 ORDER BY name"
     ))?;
@@ -127,7 +130,10 @@ pub(crate) fn active_with_role(conn: &Connection, role: Role) -> Result<Vec<Acco
 }
 
 /// The ids of the enabled accounts with `role` (the recipients of a clinic-wide alert).
-pub(crate) fn active_ids_with_role(conn: &Connection, role: Role) -> Result<Vec<UserId>, ApiError> {
+pub(crate) fn active_ids_with_role(
+    conn: &Connection,
+    role: Role,
+) -> Result<Vec<UserId>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM users WHERE role = ?1 AND disabled = 0")?;
     let ids = stmt
         .query_map([rows::role_text(role)], |r| r.get::<_, String>(0))?
@@ -141,7 +147,7 @@ pub(crate) fn set_disabled(
     conn: &Connection,
     username: &str,
     disabled: bool,
-) -> Result<bool, ApiError> {
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
         "UPDATE users SET disabled = ?2 WHERE username = ?1",
         params![username, disabled],
@@ -161,7 +167,7 @@ pub(crate) fn set_password(
     conn: &Connection,
     username: &str,
     hash: &str,
-) -> Result<bool, ApiError> {
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
         "UPDATE users SET password_hash = ?2 WHERE username = ?1",
         params![username, hash],
@@ -178,7 +184,7 @@ pub(crate) fn insert_token(
     hash: &str,
     user: &UserId,
     expires_at: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![hash, user.as_str(), now_ms(), expires_at],
@@ -186,7 +192,7 @@ pub(crate) fn insert_token(
     Ok(())
 }
 
-pub(crate) fn revoke_token(conn: &Connection, hash: &str) -> Result<(), ApiError> {
+pub(crate) fn revoke_token(conn: &Connection, hash: &str) -> Result<(), StoreError> {
     conn.execute("UPDATE tokens SET revoked = 1 WHERE hash = ?1", [hash])?;
     Ok(())
 }
@@ -197,7 +203,7 @@ pub(crate) fn by_token(
     conn: &Connection,
     hash: &str,
     idle_ms: i64,
-) -> Result<Option<(User, i64)>, ApiError> {
+) -> Result<Option<(User, i64)>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {}, COALESCE(t.last_used_at, t.created_at) FROM tokens t \
@@ -221,7 +227,7 @@ fn prefixed_user_columns() -> String {
 }
 
 /// A user's stored availability (`AVAILABLE` unless a doctor chose do-not-disturb).
-pub(crate) fn availability(conn: &Connection, id: &UserId) -> Result<Availability, ApiError> {
+pub(crate) fn availability(conn: &Connection, id: &UserId) -> Result<Availability, StoreError> {
     let text: Option<String> = conn
         .query_row(
             "SELECT availability FROM users WHERE id = ?1",
@@ -237,7 +243,7 @@ pub(crate) fn set_availability(
     conn: &Connection,
     id: &UserId,
     availability: Availability,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let text = match availability {
         Availability::Available => "AVAILABLE",
         Availability::DoNotDisturb => "DO_NOT_DISTURB",

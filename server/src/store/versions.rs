@@ -7,13 +7,13 @@
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{Seqs, notifications};
 use crate::audit::{self, Action, Event};
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::time::{from_ms, now_ms};
 use chrono::{DateTime, Utc};
 use clinic_protocol::rest::{EditRequest, MessageVersions, RetractRequest};
 use clinic_protocol::{
-    ClientId, ConversationKey, ErrorCode, Message, MessageId, MessageVersion, MessageWindows, Role,
-    User, limits,
+    ClientId, ConversationKey, Message, MessageId, MessageVersion, MessageWindows, Role, User,
+    limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -40,10 +40,10 @@ impl Changed {
 }
 
 /// Checks a retraction's fields before it reaches the writer.
-pub(crate) fn validate_retract(request: &RetractRequest) -> Result<(), ApiError> {
+pub(crate) fn validate_retract(request: &RetractRequest) -> Result<(), StoreError> {
     if let Some(reason) = &request.reason {
         if reason.len() > limits::MAX_REASON_BYTES {
-            return Err(ApiError::too_large(format!(
+            return Err(StoreError::too_large(format!(
                 "The reason is longer than {} bytes.",
                 limits::MAX_REASON_BYTES
             )));
@@ -51,7 +51,7 @@ pub(crate) fn validate_retract(request: &RetractRequest) -> Result<(), ApiError>
         crate::text::check("reason", reason)?;
     }
     if request.misdirected && request.reason.as_deref().is_none_or(crate::text::is_blank) {
-        return Err(ApiError::bad_request(
+        return Err(StoreError::bad_input(
             "Say why: a message sent to the wrong person is retracted with a reason.",
         ));
     }
@@ -59,15 +59,15 @@ pub(crate) fn validate_retract(request: &RetractRequest) -> Result<(), ApiError>
 }
 
 /// Checks an edit's fields before it reaches the writer.
-pub(crate) fn validate_edit(request: &EditRequest) -> Result<(), ApiError> {
+pub(crate) fn validate_edit(request: &EditRequest) -> Result<(), StoreError> {
     if request.content.len() > limits::MAX_CONTENT_BYTES {
-        return Err(ApiError::too_large(format!(
+        return Err(StoreError::too_large(format!(
             "The new text is longer than {} bytes.",
             limits::MAX_CONTENT_BYTES
         )));
     }
     if crate::text::is_blank(&request.content) {
-        return Err(ApiError::bad_request(
+        return Err(StoreError::bad_input(
             "An edit cannot leave the message empty; to remove it, unsend it.",
         ));
     }
@@ -76,7 +76,7 @@ pub(crate) fn validate_edit(request: &EditRequest) -> Result<(), ApiError> {
 
 /// The message `id` as `caller`, a participant, sees it: unknown (or in someone else's
 /// conversation) is 404.
-fn visible(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, ApiError> {
+fn visible(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, StoreError> {
     conn.query_row(
         &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
         [id.as_str()],
@@ -85,14 +85,14 @@ fn visible(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, 
     .optional()?
     .map(|(m, _)| m)
     .filter(|m| m.conversation().has_participant(&caller.id))
-    .ok_or_else(|| ApiError::not_found("There is no such message."))
+    .ok_or_else(|| StoreError::not_found("There is no such message."))
 }
 
 /// The message `id` if `caller` sent it; the other participant's message is 403.
-fn own(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, ApiError> {
+fn own(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, StoreError> {
     let message = visible(conn, caller, id)?;
     if message.sender_id != caller.id {
-        return Err(ApiError::forbidden(
+        return Err(StoreError::forbidden(
             "Only the person who sent a message can unsend or edit it.",
         ));
     }
@@ -117,24 +117,21 @@ fn span(secs: u32) -> String {
 }
 
 /// Refuses with `too_late` once `secs` after the message was sent have passed.
-fn check_window(message: &Message, secs: u32, now: i64, what: &str) -> Result<(), ApiError> {
+fn check_window(message: &Message, secs: u32, now: i64, what: &str) -> Result<(), StoreError> {
     let ends = message.created_at + chrono::Duration::seconds(i64::from(secs));
     if now >= ends.timestamp_millis() {
-        return Err(ApiError::new(
-            ErrorCode::TooLate,
-            format!(
-                "Too late to {what}: that ended at {}, {} after it was sent.",
-                when(ends),
-                span(secs)
-            ),
-        ));
+        return Err(StoreError::TooLate(format!(
+            "Too late to {what}: that ended at {}, {} after it was sent.",
+            when(ends),
+            span(secs)
+        )));
     }
     Ok(())
 }
 
-fn refuse_emergency(message: &Message, what: &str) -> Result<(), ApiError> {
+fn refuse_emergency(message: &Message, what: &str) -> Result<(), StoreError> {
     if message.is_emergency {
-        return Err(ApiError::conflict(format!(
+        return Err(StoreError::conflict(format!(
             "An emergency message can't be {what}; resolve it with a note instead."
         )));
     }
@@ -150,7 +147,7 @@ fn seal(
     client_id: Option<&ClientId>,
     retract: Option<&RetractRequest>,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let written = message.edited.map_or(message.created_at, |e| e.at);
     conn.prepare_cached(
         "INSERT INTO message_versions (message_id, version, content, file_name, file_url, \
@@ -174,7 +171,7 @@ fn seal(
     Ok(())
 }
 
-fn reread(conn: &Connection, id: &MessageId) -> Result<Message, ApiError> {
+fn reread(conn: &Connection, id: &MessageId) -> Result<Message, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
@@ -194,7 +191,7 @@ pub(crate) fn retract(
     request: &RetractRequest,
     client_id: Option<&ClientId>,
     windows: MessageWindows,
-) -> Result<Changed, ApiError> {
+) -> Result<Changed, StoreError> {
     let message = own(conn, caller, id)?;
     if message.is_retracted() {
         return Ok(Changed::same(message));
@@ -278,10 +275,10 @@ pub(crate) fn edit(
     request: &EditRequest,
     client_id: Option<&ClientId>,
     windows: MessageWindows,
-) -> Result<Changed, ApiError> {
+) -> Result<Changed, StoreError> {
     let message = own(conn, caller, id)?;
     if message.is_retracted() {
-        return Err(ApiError::conflict(
+        return Err(StoreError::conflict(
             "This message was unsent; there is nothing left to edit.",
         ));
     }
@@ -301,19 +298,16 @@ pub(crate) fn edit(
         return Ok(Changed::same(message));
     }
     if request.base_version != message.version() {
-        return Err(ApiError::new(
-            ErrorCode::StaleVersion,
-            format!(
-                "The message changed since you began editing (it is at version {} now); \
+        return Err(StoreError::Stale(format!(
+            "The message changed since you began editing (it is at version {} now); \
                  edit the text as it is now.",
-                message.version()
-            ),
-        ));
+            message.version()
+        )));
     }
     let now = now_ms();
     check_window(&message, windows.edit_secs, now, "edit")?;
     if message.version() > windows.max_edits {
-        return Err(ApiError::conflict(format!(
+        return Err(StoreError::conflict(format!(
             "This message was already edited {} times, the most allowed.",
             windows.max_edits
         )));
@@ -348,7 +342,7 @@ pub(crate) fn list(
     conn: &Connection,
     caller: &User,
     id: &MessageId,
-) -> Result<(MessageVersions, ConversationKey), ApiError> {
+) -> Result<(MessageVersions, ConversationKey), StoreError> {
     let message = visible(conn, caller, id)?;
     let mut versions = Vec::new();
     if !message.is_retracted() {

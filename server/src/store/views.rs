@@ -2,7 +2,7 @@
 
 use super::rows::{self, EMERGENCY_SELECT, MESSAGE_COLUMNS};
 use super::users::{self, Account};
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::time::age_on;
 use clinic_protocol::rest::SyncPage;
 use clinic_protocol::{
@@ -35,7 +35,7 @@ pub(crate) fn contact(account: &Account, viewer: Role, online: &HashSet<UserId>)
 pub(crate) fn conversation_keys(
     conn: &Connection,
     user: &User,
-) -> Result<Vec<ConversationKey>, ApiError> {
+) -> Result<Vec<ConversationKey>, StoreError> {
     let column = match user.role {
         Role::Patient => "patient_id",
         Role::Doctor => "doctor_id",
@@ -56,7 +56,7 @@ pub(crate) fn conversation_keys(
 }
 
 /// Users who share a conversation with `user` (who to tell about `user`'s presence).
-pub(crate) fn partners(conn: &Connection, user: &User) -> Result<Vec<UserId>, ApiError> {
+pub(crate) fn partners(conn: &Connection, user: &User) -> Result<Vec<UserId>, StoreError> {
     Ok(conversation_keys(conn, user)?
         .into_iter()
         .map(|key| key.other(&user.id).clone())
@@ -68,7 +68,7 @@ pub(crate) fn conversations(
     conn: &Connection,
     user: &User,
     online: &HashSet<UserId>,
-) -> Result<Vec<Conversation>, ApiError> {
+) -> Result<Vec<Conversation>, StoreError> {
     let mut last_stmt = conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
          ORDER BY seq DESC LIMIT 1"
@@ -135,7 +135,7 @@ pub(crate) fn contacts(
     conn: &Connection,
     user: &User,
     online: &HashSet<UserId>,
-) -> Result<Vec<Contact>, ApiError> {
+) -> Result<Vec<Contact>, StoreError> {
     let accounts = match user.role {
         Role::Patient => users::active_with_role(conn, Role::Doctor)?,
         Role::Doctor => {
@@ -163,7 +163,7 @@ pub(crate) fn sync_page(
     user: &User,
     since: Seq,
     limit: u32,
-) -> Result<SyncPage, ApiError> {
+) -> Result<SyncPage, StoreError> {
     let limit = limit.clamp(1, limits::MAX_PAGE);
     let mut messages = super::messages::changed_since(conn, user, since, limit + 1)?
         .into_iter()

@@ -4,7 +4,7 @@
 use super::checkpoint::Checkpointer;
 use super::marker::{self, Marker};
 use super::projection::{self, Progress};
-use crate::error::ApiError;
+use crate::store::StoreError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::PathBuf;
@@ -24,7 +24,7 @@ const SLICE: (i64, i64) = (32, 2048);
 const IDLE_MOVE: Duration = Duration::from_millis(2);
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
-type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A command's body: runs inside the batch transaction, says whether it succeeded, and how to
 /// reply.
 type Body = Box<dyn FnOnce(&Connection, &mut Seqs) -> (bool, Finish) + Send>;
@@ -151,13 +151,14 @@ impl Writer {
     /// Queues `f` and returns where its result will arrive. Commands queued by one task run in
     /// the order they were queued, which is what keeps one socket's sends in frame order. `f`
     /// runs inside a savepoint: it may refuse at any point, and what it wrote is undone.
-    pub(crate) async fn submit<T, F>(
+    pub(crate) async fn submit<T, E, F>(
         &self,
         f: F,
-    ) -> Result<oneshot::Receiver<Result<T, ApiError>>, ApiError>
+    ) -> Result<oneshot::Receiver<Result<T, E>>, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
         self.queue(Guard::Savepoint, f).await
     }
@@ -165,38 +166,41 @@ impl Writer {
     /// Like [`Writer::submit`] for a command that makes all its refusals before its first write
     /// (the hot commands: plain sends, receipts, audit rows of reads). It runs without a
     /// savepoint; a failure after a write rolls the whole batch back.
-    pub(crate) async fn submit_validated<T, F>(
+    pub(crate) async fn submit_validated<T, E, F>(
         &self,
         f: F,
-    ) -> Result<oneshot::Receiver<Result<T, ApiError>>, ApiError>
+    ) -> Result<oneshot::Receiver<Result<T, E>>, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
         self.queue(Guard::Validated, f).await
     }
 
     /// Like [`Writer::submit_validated`] for a plain send, which may go to the send log (see
     /// [`Seqs::log_sends`]).
-    pub(crate) async fn submit_append<T, F>(
+    pub(crate) async fn submit_append<T, E, F>(
         &self,
         f: F,
-    ) -> Result<oneshot::Receiver<Result<T, ApiError>>, ApiError>
+    ) -> Result<oneshot::Receiver<Result<T, E>>, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
         self.queue(Guard::Append, f).await
     }
 
-    async fn queue<T, F>(
+    async fn queue<T, E, F>(
         &self,
         guard: Guard,
         f: F,
-    ) -> Result<oneshot::Receiver<Result<T, ApiError>>, ApiError>
+    ) -> Result<oneshot::Receiver<Result<T, E>>, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
         let (reply, receiver) = oneshot::channel();
         let body: Body = Box::new(move |conn, seqs| {
@@ -205,40 +209,45 @@ impl Writer {
             let finish: Finish = Box::new(move |commit| {
                 // A command's own failure says more than the batch's (which it may have caused).
                 // The receiver may be gone (client disconnected); nothing to do then.
-                let _ = reply.send(result.and_then(|value| commit.map(|()| value)));
+                let _ =
+                    reply.send(result.and_then(|value| commit.map(|()| value).map_err(E::from)));
             });
             (ok, finish)
         });
         self.jobs
             .send(Job { guard, body })
             .await
-            .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+            .map_err(|_| StoreError::unavailable("the server is shutting down"))?;
         Ok(receiver)
     }
 
     /// Runs `f` in the next batch and waits for the commit.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub(crate) async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
         Self::wait(self.submit(f).await?).await
     }
 
     /// Runs `f` as a validated command (see [`Writer::submit_validated`]) and waits for the
     /// commit.
-    pub(crate) async fn run_validated<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub(crate) async fn run_validated<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
         Self::wait(self.submit_validated(f).await?).await
     }
 
-    async fn wait<T>(receiver: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
+    async fn wait<T, E: From<StoreError>>(
+        receiver: oneshot::Receiver<Result<T, E>>,
+    ) -> Result<T, E> {
         receiver
             .await
-            .map_err(|_| ApiError::unavailable("the write was not completed"))?
+            .map_err(|_| E::from(StoreError::unavailable("the write was not completed")))?
     }
 }
 
@@ -488,27 +497,33 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>, progress: &Progress) ->
             progress.applied(seq);
         }
     }
-    let commit = outcome.map(|_| ()).map_err(|err| {
+    if let Err(err) = &outcome {
         tracing::error!(error = %err, "group commit failed; the batch was rolled back");
-        ApiError::unavailable("the write could not be committed; retry")
-    });
+    }
     for finish in finishes {
-        finish(commit.clone());
+        finish(match outcome {
+            Ok(_) => Ok(()),
+            Err(_) => Err(StoreError::unavailable(
+                "the write could not be committed; retry",
+            )),
+        });
     }
     committed
 }
 
 /// Runs `f` in its own transaction on `conn`, outside any server (CLI, demo seeding).
-pub(crate) fn run_direct<T>(
+pub(crate) fn run_direct<T, E: From<StoreError>>(
     conn: &mut Connection,
-    f: impl FnOnce(&Connection, &mut Seqs) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    projection::apply_all(&tx)?;
-    let mut seqs = Seqs::load(&tx)?;
+    f: impl FnOnce(&Connection, &mut Seqs) -> Result<T, E>,
+) -> Result<T, E> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    projection::apply_all(&tx).map_err(StoreError::from)?;
+    let mut seqs = Seqs::load(&tx).map_err(StoreError::from)?;
     let value = f(&tx, &mut seqs)?;
-    seqs.save(&tx)?;
-    tx.commit()?;
+    seqs.save(&tx).map_err(StoreError::from)?;
+    tx.commit().map_err(StoreError::from)?;
     Ok(value)
 }
 
@@ -517,7 +532,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn insert(conn: &Connection, name: &str) -> Result<(), ApiError> {
+    fn insert(conn: &Connection, name: &str) -> Result<(), StoreError> {
         conn.execute("INSERT INTO counters (name, value) VALUES (?1, 0)", [name])?;
         Ok(())
     }
@@ -533,7 +548,7 @@ mod tests {
             .submit(|conn, seqs| {
                 insert(conn, "b")?;
                 seqs.next();
-                Err::<Seq, _>(ApiError::bad_request("refused"))
+                Err::<Seq, _>(StoreError::bad_input("refused"))
             })
             .await
             .unwrap();
@@ -564,7 +579,7 @@ mod tests {
         let refused = writer
             .submit_validated(|_, seqs| {
                 seqs.next();
-                Err::<Seq, _>(ApiError::bad_request("refused"))
+                Err::<Seq, _>(StoreError::bad_input("refused"))
             })
             .await
             .unwrap();
@@ -592,7 +607,7 @@ mod tests {
             .submit(move |_, _| {
                 started_tx.send(()).ok();
                 gate_rx.recv().ok();
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .await
             .unwrap();
@@ -604,7 +619,7 @@ mod tests {
         let broken = writer
             .submit_validated(|conn, _| {
                 insert(conn, "b")?;
-                Err::<(), _>(ApiError::bad_request("refused too late"))
+                Err::<(), _>(StoreError::bad_input("refused too late"))
             })
             .await
             .unwrap();
@@ -616,12 +631,12 @@ mod tests {
         gate.await.unwrap().unwrap();
         // The commands that ran get the failed commit; the one after the failure never ran and
         // finds its reply dropped (`Writer::wait` makes that "unavailable" too).
+        assert!(matches!(
+            first.await.unwrap().unwrap_err(),
+            StoreError::Unavailable(_)
+        ));
         assert_eq!(
-            first.await.unwrap().unwrap_err().code,
-            clinic_protocol::ErrorCode::Unavailable
-        );
-        assert_eq!(
-            broken.await.unwrap().unwrap_err().message,
+            broken.await.unwrap().unwrap_err().to_string(),
             "refused too late",
             "the command that failed hears its own error"
         );
@@ -647,7 +662,7 @@ mod tests {
                 let names = stmt
                     .query_map([], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
-                Ok(names)
+                Ok::<_, StoreError>(names)
             })
             .await
             .unwrap()

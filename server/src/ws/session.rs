@@ -10,9 +10,10 @@ use crate::error::ApiError;
 use crate::hub::{Outbox, SocketId, encode};
 use crate::limiter::Bucket;
 use crate::state::{AppState, Session};
-use crate::store::messages::{self, Sent};
+use crate::store::StoreError;
+use crate::store::messages::Sent;
+use crate::store::receipts::Receipt;
 use crate::store::versions::Changed;
-use crate::store::{receipts, views};
 use axum::extract::ws::{Message, WebSocket, close_code};
 use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{
@@ -169,12 +170,7 @@ pub(super) async fn run(
 }
 
 async fn partners_of(state: &AppState, user: &User) -> Result<Vec<UserId>, ApiError> {
-    let who = user.clone();
-    state
-        .store
-        .reads
-        .run(move |conn| views::partners(conn, &who))
-        .await
+    Ok(state.store.partners(user).await?)
 }
 
 impl Socket<'_> {
@@ -274,13 +270,7 @@ impl Socket<'_> {
         if self.verified.contains(key) {
             return Ok(());
         }
-        let (user, check) = (self.user.clone(), key.clone());
-        let checked = self
-            .state
-            .store
-            .reads
-            .run_without_log(move |conn| messages::check_access(conn, &user, &check).map(|_| ()))
-            .await;
+        let checked = self.state.store.check_access(&self.user, key).await;
         // Only a refusal is written: joining reads nothing of the conversation yet.
         let attempt = Event::by(&self.user.id, Action::ConversationJoin).conversation(key);
         audit::audited(&self.state.store, checked, attempt, |(), _| Vec::new()).await?;
@@ -309,23 +299,20 @@ impl Socket<'_> {
                 doctor_id,
             } => {
                 let key = ConversationKey::new(patient_id, doctor_id);
-                let reader = self.user.clone();
-                self.receipts(ReceiptKind::Read, move |conn, seqs| {
-                    receipts::mark_read_up_to(conn, seqs, &reader, &key, &message_id)
-                })
-                .await
+                let marked = self
+                    .state
+                    .store
+                    .mark_read_up_to(&self.user, key, message_id)
+                    .await;
+                self.announce_receipts(ReceiptKind::Read, marked)
             }
             ClientFrame::MessageDelivered { message_ids } => {
-                match receipts::check_ids(&message_ids) {
-                    Err(err) => Err(err),
-                    Ok(()) => {
-                        let recipient = self.user.id.clone();
-                        self.receipts(ReceiptKind::Delivered, move |conn, seqs| {
-                            receipts::mark_delivered(conn, seqs, &recipient, &message_ids)
-                        })
-                        .await
-                    }
-                }
+                let marked = self
+                    .state
+                    .store
+                    .mark_delivered(&self.user.id, message_ids)
+                    .await;
+                self.announce_receipts(ReceiptKind::Delivered, marked)
             }
             ClientFrame::Sync { since, limit } => self.sync(since, limit).await,
             ClientFrame::EmergencyAcknowledge { emergency_id } => {
@@ -400,23 +387,16 @@ impl Socket<'_> {
         // TCP buffers (backpressure on the sender) instead of being refused. A refusal in the
         // middle of a pipelined burst would let the later sends overtake the refused one.
         self.sends.wait().await;
-        if let Err(err) = messages::validate(&new, &client_id) {
-            return self.error(err, Some(client_id));
-        }
         let sender = self.user.clone();
         let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(
             &clinic_protocol::ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone()),
         );
         let store = self.state.store.clone();
-        let id_for_writer = client_id.clone();
-        let queued =
-            messages::queue_send(&self.state.store.writer, sender, new, id_for_writer).await;
+        let queued = self.state.store.send(sender, new, client_id.clone()).await;
         match queued {
-            Err(err) => self.error(err, Some(client_id)),
-            Ok(receiver) => pending.push_back(Box::pin(async move {
-                let result = receiver
-                    .await
-                    .unwrap_or_else(|_| Err(ApiError::unavailable("the send was not completed")));
+            Err(err) => self.error(err.into(), Some(client_id)),
+            Ok(queued) => pending.push_back(Box::pin(async move {
+                let result = queued.committed().await;
                 let result = audit::audited(&store, result, attempt, |_, _| Vec::new()).await;
                 (client_id, result)
             })),
@@ -454,16 +434,13 @@ impl Socket<'_> {
         Ok(())
     }
 
-    async fn receipts<F>(&self, kind: ReceiptKind, f: F) -> Result<(), ApiError>
-    where
-        F: FnOnce(
-                &rusqlite::Connection,
-                &mut crate::store::Seqs,
-            ) -> Result<Vec<receipts::Receipt>, ApiError>
-            + Send
-            + 'static,
-    {
-        let receipts = self.state.store.writer.run_validated(f).await?;
+    /// Tells both sides of each conversation about the receipts just written.
+    fn announce_receipts(
+        &self,
+        kind: ReceiptKind,
+        marked: Result<Vec<Receipt>, StoreError>,
+    ) -> Result<(), ApiError> {
+        let receipts = marked?;
         publish_receipts(&self.state.hub, &receipts, &self.user.id, kind);
         Ok(())
     }
@@ -473,12 +450,10 @@ impl Socket<'_> {
     /// more than one page.
     async fn sync(&self, since: clinic_protocol::Seq, limit: Option<u32>) -> Result<(), ApiError> {
         let limit = limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
-        let user = self.user.clone();
         let page = self
             .state
             .store
-            .reads
-            .run(move |conn| views::sync_page(conn, &user, since, limit))
+            .changes_since(&self.user, since, limit)
             .await;
         let page = audit::audited(
             &self.state.store,

@@ -5,7 +5,7 @@ pub(crate) mod transitions;
 
 use super::rows::{self, EMERGENCY_SELECT};
 use super::{Seqs, notifications};
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::rest::EmergencyDetail;
 use clinic_protocol::{
@@ -34,7 +34,7 @@ pub(crate) struct Raised {
 }
 
 /// The patient's open emergency (at most one), if any.
-fn open_of(conn: &Connection, patient: &UserId) -> Result<Option<Emergency>, ApiError> {
+fn open_of(conn: &Connection, patient: &UserId) -> Result<Option<Emergency>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "{EMERGENCY_SELECT} WHERE e.patient_id = ?1 AND e.state != 'RESOLVED' \
@@ -52,7 +52,7 @@ pub(crate) fn raise_or_join(
     seqs: &mut Seqs,
     message: &Message,
     patient_name: &str,
-) -> Result<Raised, ApiError> {
+) -> Result<Raised, StoreError> {
     let Some(open) = open_of(conn, &message.patient_id)? else {
         return Ok(Raised {
             emergency: raise(conn, seqs, message, patient_name)?,
@@ -80,7 +80,8 @@ pub(crate) fn raise_or_join(
         None,
         at,
     )?;
-    let emergency = get(conn, &open.id)?.ok_or_else(|| ApiError::internal("emergency vanished"))?;
+    let emergency =
+        get(conn, &open.id)?.ok_or_else(|| StoreError::internal("emergency vanished"))?;
     Ok(Raised {
         emergency,
         how: Raise::Reopened,
@@ -93,7 +94,7 @@ fn raise(
     seqs: &mut Seqs,
     message: &Message,
     patient_name: &str,
-) -> Result<Emergency, ApiError> {
+) -> Result<Emergency, StoreError> {
     let emergency = Emergency {
         id: rows::new_id("e-").into(),
         message_id: message.id.clone(),
@@ -135,7 +136,7 @@ fn raise(
     Ok(emergency)
 }
 
-pub(crate) fn get(conn: &Connection, id: &EmergencyId) -> Result<Option<Emergency>, ApiError> {
+pub(crate) fn get(conn: &Connection, id: &EmergencyId) -> Result<Option<Emergency>, StoreError> {
     Ok(conn
         .query_row(
             &format!("{EMERGENCY_SELECT} WHERE e.id = ?1"),
@@ -152,7 +153,7 @@ pub(crate) fn list(
     conn: &Connection,
     user: &User,
     open_only: bool,
-) -> Result<Vec<Emergency>, ApiError> {
+) -> Result<Vec<Emergency>, StoreError> {
     let (filter, who) = scope(user);
     let open = if open_only {
         " AND e.state != 'RESOLVED'"
@@ -171,7 +172,7 @@ pub(crate) fn list(
 }
 
 /// Emergencies still waiting for a doctor, oldest first, for the alert timers after a restart.
-pub(crate) fn waiting(conn: &Connection, limit: usize) -> Result<Vec<Emergency>, ApiError> {
+pub(crate) fn waiting(conn: &Connection, limit: usize) -> Result<Vec<Emergency>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "{EMERGENCY_SELECT} WHERE e.state = 'RAISED' ORDER BY e.raised_at LIMIT ?1"
     ))?;
@@ -187,15 +188,15 @@ pub(crate) fn detail(
     conn: &Connection,
     user: &User,
     id: &EmergencyId,
-) -> Result<EmergencyDetail, ApiError> {
-    let emergency = get(conn, id)?.ok_or_else(|| ApiError::not_found("no such emergency"))?;
+) -> Result<EmergencyDetail, StoreError> {
+    let emergency = get(conn, id)?.ok_or_else(|| StoreError::not_found("no such emergency"))?;
     let allowed = match user.role {
         Role::Doctor => true,
         Role::Patient => emergency.patient_id == user.id,
         Role::Admin => false,
     };
     if !allowed {
-        return Err(ApiError::forbidden(
+        return Err(StoreError::forbidden(
             "only doctors and the patient concerned see an emergency",
         ));
     }
@@ -218,7 +219,7 @@ pub(crate) fn changed_since(
     user: &User,
     since: Seq,
     limit: u32,
-) -> Result<Vec<(Emergency, Seq)>, ApiError> {
+) -> Result<Vec<(Emergency, Seq)>, StoreError> {
     let (filter, who) = scope(user);
     let mut stmt = conn.prepare_cached(&format!(
         "{EMERGENCY_SELECT} WHERE {filter} AND e.change_seq > ?2 ORDER BY e.change_seq LIMIT ?3"
@@ -243,11 +244,11 @@ fn load_for_doctor(
     conn: &Connection,
     doctor: &User,
     id: &EmergencyId,
-) -> Result<Emergency, ApiError> {
+) -> Result<Emergency, StoreError> {
     if doctor.role != Role::Doctor {
-        return Err(ApiError::forbidden("only doctors can handle emergencies"));
+        return Err(StoreError::forbidden("only doctors can handle emergencies"));
     }
-    get(conn, id)?.ok_or_else(|| ApiError::not_found("no such emergency"))
+    get(conn, id)?.ok_or_else(|| StoreError::not_found("no such emergency"))
 }
 
 /// RAISED -> ACKNOWLEDGED. Acknowledging an acknowledged emergency again is a conflict.
@@ -256,10 +257,10 @@ pub(crate) fn acknowledge(
     seqs: &mut Seqs,
     doctor: &User,
     id: &EmergencyId,
-) -> Result<Transition, ApiError> {
+) -> Result<Transition, StoreError> {
     let current = load_for_doctor(conn, doctor, id)?;
     if current.state != EmergencyState::Raised {
-        return Err(ApiError::conflict(format!(
+        return Err(StoreError::conflict(format!(
             "the emergency is already {}",
             rows::state_text(current.state).to_lowercase()
         )));
@@ -289,9 +290,9 @@ pub(crate) fn resolve(
     doctor: &User,
     id: &EmergencyId,
     note: Option<&str>,
-) -> Result<Transition, ApiError> {
+) -> Result<Transition, StoreError> {
     if note.is_some_and(|n| n.len() > limits::MAX_NOTE_BYTES) {
-        return Err(ApiError::too_large(format!(
+        return Err(StoreError::too_large(format!(
             "note is longer than {} bytes",
             limits::MAX_NOTE_BYTES
         )));
@@ -301,7 +302,7 @@ pub(crate) fn resolve(
     }
     let current = load_for_doctor(conn, doctor, id)?;
     if current.state == EmergencyState::Resolved {
-        return Err(ApiError::conflict("the emergency is already resolved"));
+        return Err(StoreError::conflict("the emergency is already resolved"));
     }
     let now = now_ms();
     // Someone resolving an unacknowledged emergency has evidently taken it.
@@ -351,7 +352,7 @@ pub(crate) fn escalate(
     conn: &Connection,
     seqs: &mut Seqs,
     id: &EmergencyId,
-) -> Result<Option<Emergency>, ApiError> {
+) -> Result<Option<Emergency>, StoreError> {
     let waiting = get(conn, id)?
         .is_some_and(|e| e.state == EmergencyState::Raised && e.escalated_at.is_none());
     if !waiting {
@@ -371,8 +372,8 @@ fn finish(
     id: &EmergencyId,
     title: &str,
     new_care: bool,
-) -> Result<Transition, ApiError> {
-    let emergency = get(conn, id)?.ok_or_else(|| ApiError::internal("emergency vanished"))?;
+) -> Result<Transition, StoreError> {
+    let emergency = get(conn, id)?.ok_or_else(|| StoreError::internal("emergency vanished"))?;
     let notification = notifications::insert_raw(
         conn,
         &emergency.patient_id,
@@ -394,7 +395,7 @@ fn finish(
 }
 
 /// How many emergencies are open (not resolved), and how many of those no doctor has taken yet.
-pub(crate) fn open_counts(conn: &Connection) -> Result<(i64, i64), ApiError> {
+pub(crate) fn open_counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(state != 'RESOLVED'), 0), COALESCE(SUM(state = 'RAISED'), 0) \
          FROM emergencies",

@@ -3,8 +3,8 @@
 
 use super::get;
 use crate::audit::{self, Action, Event};
-use crate::error::ApiError;
 use crate::store::Seqs;
+use crate::store::StoreError;
 use crate::store::rows::{self, TRANSITION_SELECT, transition_text};
 use crate::time::now_ms;
 use clinic_protocol::{
@@ -25,7 +25,7 @@ pub(crate) fn record(
     actor: Option<&UserId>,
     note: Option<&str>,
     at_ms: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO emergency_transitions (emergency_id, kind, actor_id, note, at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -70,7 +70,7 @@ pub(crate) fn record_alerted(
     seqs: &mut Seqs,
     id: &EmergencyId,
     doctors: &[(UserId, usize)],
-) -> Result<Option<Emergency>, ApiError> {
+) -> Result<Option<Emergency>, StoreError> {
     let at = now_ms();
     let mut added = 0;
     {
@@ -96,7 +96,7 @@ pub(crate) fn record_alerted(
 }
 
 /// The doctors an emergency's alert has reached (recorded), to avoid recording them again.
-pub(crate) fn alerted(conn: &Connection, id: &EmergencyId) -> Result<HashSet<UserId>, ApiError> {
+pub(crate) fn alerted(conn: &Connection, id: &EmergencyId) -> Result<HashSet<UserId>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT actor_id FROM emergency_transitions WHERE emergency_id = ?1 AND kind = 'ALERTED'",
     )?;
@@ -111,7 +111,7 @@ pub(crate) fn alerted(conn: &Connection, id: &EmergencyId) -> Result<HashSet<Use
 pub(crate) fn list(
     conn: &Connection,
     id: &EmergencyId,
-) -> Result<Vec<EmergencyTransition>, ApiError> {
+) -> Result<Vec<EmergencyTransition>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "{TRANSITION_SELECT} WHERE t.emergency_id = ?1 ORDER BY t.id LIMIT ?2"
     ))?;

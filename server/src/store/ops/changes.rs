@@ -1,0 +1,61 @@
+//! Changing a sent message: retracting (unsending) it and editing its text, within the clinic's
+//! windows.
+
+use crate::store::versions::{self, Changed};
+use crate::store::{Store, StoreError};
+use clinic_protocol::rest::{EditRequest, RetractRequest};
+use clinic_protocol::{ClientId, MessageId, MessageWindows, User};
+
+impl Store {
+    /// Takes message `id` back for `caller` (idempotent on the asker's `client_id`).
+    pub(crate) async fn retract(
+        &self,
+        caller: &User,
+        id: MessageId,
+        request: RetractRequest,
+        client_id: Option<ClientId>,
+        windows: MessageWindows,
+    ) -> Result<Changed, StoreError> {
+        versions::validate_retract(&request)?;
+        let caller = caller.clone();
+        self.writer
+            .run(move |conn, seqs| {
+                versions::retract(
+                    conn,
+                    seqs,
+                    &caller,
+                    &id,
+                    &request,
+                    client_id.as_ref(),
+                    windows,
+                )
+            })
+            .await
+    }
+
+    /// Replaces the text of message `id` for its sender (idempotent on the asker's `client_id`).
+    pub(crate) async fn edit(
+        &self,
+        caller: &User,
+        id: MessageId,
+        request: EditRequest,
+        client_id: Option<ClientId>,
+        windows: MessageWindows,
+    ) -> Result<Changed, StoreError> {
+        versions::validate_edit(&request)?;
+        let caller = caller.clone();
+        self.writer
+            .run(move |conn, seqs| {
+                versions::edit(
+                    conn,
+                    seqs,
+                    &caller,
+                    &id,
+                    &request,
+                    client_id.as_ref(),
+                    windows,
+                )
+            })
+            .await
+    }
+}

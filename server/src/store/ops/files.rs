@@ -1,0 +1,67 @@
+//! Upload operations: recording a received file, finding one, the per-user quota's window, and
+//! sweeping uploads never attached to a message.
+
+use crate::files::incoming::Finished;
+use crate::store::uploads::{self, Upload};
+use crate::store::{Store, StoreError, messages};
+use crate::time::now_ms;
+use clinic_protocol::{User, UserId};
+use std::path::PathBuf;
+use std::time::Duration;
+
+impl Store {
+    /// Moves a received file into the data folder and records it as `upload`, if `user` (its
+    /// uploader) is still a participant of its conversation. Placed inside the write, so a
+    /// refusal leaves no file behind and a file placed is never left unrecorded by a race.
+    pub(crate) async fn add_upload(
+        &self,
+        user: &User,
+        upload: Upload,
+        file: Finished,
+        data_dir: PathBuf,
+    ) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.writer
+            .run(move |conn, _| {
+                messages::check_access(conn, &user, &upload.key)?;
+                file.place(&data_dir).map_err(|e| {
+                    tracing::error!("placing an upload failed: {e}");
+                    StoreError::internal("could not store the file")
+                })?;
+                uploads::insert(conn, &upload, now_ms())
+            })
+            .await
+    }
+
+    /// The upload with this id, whoever may see it.
+    pub(crate) async fn upload(&self, id: &str) -> Result<Option<Upload>, StoreError> {
+        let id = id.to_owned();
+        self.reads
+            .run_without_log(move |conn| uploads::by_id(conn, &id))
+            .await
+    }
+
+    /// Bytes `user` uploaded since `since` (ms), and when the oldest of those uploads was.
+    pub(crate) async fn uploaded_since(
+        &self,
+        user: &UserId,
+        since: i64,
+    ) -> Result<(u64, Option<i64>), StoreError> {
+        let user = user.clone();
+        self.reads
+            .run(move |conn| uploads::uploaded_since(conn, &user, since))
+            .await
+    }
+
+    /// Deletes uploads never attached to a message after `grace`, and content files nothing
+    /// refers to; how many uploads went.
+    pub(crate) async fn sweep_uploads(
+        &self,
+        data_dir: PathBuf,
+        grace: Duration,
+    ) -> Result<usize, StoreError> {
+        self.writer
+            .run(move |conn, _| uploads::sweep(conn, &data_dir, now_ms(), grace))
+            .await
+    }
+}

@@ -1,0 +1,86 @@
+//! Operations on what surrounds the conversations: notifications, a doctor's patients and the
+//! conversations they start, message search, and the counts the metrics show.
+
+use crate::store::{Store, StoreError, care, emergencies, messages, notifications, search};
+use clinic_protocol::rest::SearchPage;
+use clinic_protocol::{Contact, Conversation, Notification, NotificationId, User, UserId};
+use std::collections::HashSet;
+use std::time::Instant;
+
+impl Store {
+    /// `user`'s notifications, newest first (only unread ones with `unread_only`).
+    pub(crate) async fn notifications(
+        &self,
+        user: &UserId,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let user = user.clone();
+        self.reads
+            .run(move |conn| notifications::list(conn, &user, unread_only, limit))
+            .await
+    }
+
+    /// Marks these notifications of `user` read.
+    pub(crate) async fn mark_notifications_read(
+        &self,
+        user: &UserId,
+        ids: Vec<NotificationId>,
+    ) -> Result<usize, StoreError> {
+        let user = user.clone();
+        self.writer
+            .run(move |conn, _| notifications::mark_read(conn, &user, &ids))
+            .await
+    }
+
+    /// Patients a doctor may start a conversation with, matching `query`.
+    pub(crate) async fn search_patients(
+        &self,
+        doctor: &User,
+        query: String,
+        limit: Option<u32>,
+        online: HashSet<UserId>,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let doctor = doctor.clone();
+        self.reads
+            .run(move |conn| care::search_patients(conn, &doctor, &query, limit, &online))
+            .await
+    }
+
+    /// A doctor opens a conversation with a patient; whether it is new.
+    pub(crate) async fn start_conversation(
+        &self,
+        doctor: &User,
+        patient: UserId,
+        online: HashSet<UserId>,
+    ) -> Result<(Conversation, bool), StoreError> {
+        let doctor = doctor.clone();
+        self.writer
+            .run(move |conn, _| care::start(conn, &doctor, &patient, &online))
+            .await
+    }
+
+    /// Runs a message search for `user` (a participant of its conversation, if it names one),
+    /// giving up at `deadline`.
+    pub(crate) async fn search(
+        &self,
+        user: &User,
+        search: search::Search,
+        deadline: Instant,
+    ) -> Result<SearchPage, StoreError> {
+        let user = user.clone();
+        self.reads
+            .run(move |conn| {
+                if let Some(key) = &search.conversation {
+                    messages::check_access(conn, &user, key)?;
+                }
+                search::run(conn, &user, &search, deadline)
+            })
+            .await
+    }
+
+    /// Emergencies open, and those of them nobody acknowledged yet.
+    pub(crate) async fn open_emergency_counts(&self) -> Result<(i64, i64), StoreError> {
+        self.reads.run_without_log(emergencies::open_counts).await
+    }
+}

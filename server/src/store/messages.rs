@@ -279,6 +279,17 @@ pub(crate) fn send(
         note.as_ref().map(|n| n.user_id.as_str()),
         note.as_ref().map(|_| 0)
     ])?;
+    // Unread by its recipient until read (see schema v15; the triggers follow it from here).
+    conn.prepare_cached(
+        "UPDATE conversations SET patient_unread = patient_unread + ?3, \
+         doctor_unread = doctor_unread + ?4 WHERE patient_id = ?1 AND doctor_id = ?2",
+    )?
+    .execute(params![
+        key.patient_id.as_str(),
+        key.doctor_id.as_str(),
+        sender.id != key.patient_id,
+        sender.id != key.doctor_id
+    ])?;
     if let Some(upload) = &upload {
         uploads::attach(conn, &upload.id, message.id.as_str())?;
     }

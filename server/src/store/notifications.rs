@@ -336,5 +336,14 @@ mod tests {
             [("second", false), ("help", true), ("first", true)].map(|(b, r)| (b.to_owned(), r))
         );
         assert_eq!(reply.sender_id, doctor.id);
+        // A direct send counts as unread for its recipient (schema v15), as a moved one does.
+        let counted: (i64, i64) = tx
+            .query_row(
+                "SELECT patient_unread, doctor_unread FROM conversations WHERE patient_id = ?1",
+                [p1.id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(counted, (1, 1));
     }
 }

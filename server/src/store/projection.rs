@@ -84,6 +84,17 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     let Some(upto) = upto else {
         return Ok(None);
     };
+    // Each conversation's unread counters grow by what the slice adds to it (one statement for
+    // the slice, not one per message).
+    conn.prepare_cached(
+        "UPDATE conversations SET patient_unread = patient_unread + n.to_patient, \
+         doctor_unread = doctor_unread + n.to_doctor \
+         FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
+         sum(sender_id != doctor_id) AS to_doctor FROM send_log WHERE seq <= ?1 \
+         GROUP BY patient_id, doctor_id) AS n \
+         WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id",
+    )?
+    .execute([upto])?;
     // The columns a plain send has; everything else is what a new text message is, with its
     // recipient's notification unread.
     conn.prepare_cached(
@@ -283,6 +294,10 @@ mod tests {
         assert_eq!((count(&conn, "send_log"), count(&conn, "messages")), (0, 3));
         let unread = notifications::list(&conn, &c.doctor.id, true, 10).unwrap();
         assert_eq!(unread.len(), 3, "each moved send notifies its recipient");
+        let counted: i64 = conn
+            .query_row("SELECT doctor_unread FROM conversations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(counted, 3, "the move counts what it moves as unread");
     }
 
     /// What the writer does with plain sends: a batch of nothing else logs them; a batch with

@@ -433,6 +433,42 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX send_log_client ON send_log(sender_id, client_id);
     ",
+    // v15: unread counters per conversation and side: how many messages the patient (and the
+    // doctor) has not read, not retracted, from the other side. The conversation list read them
+    // instead of counting every message of every conversation on each call. The two places that
+    // insert messages (a direct send, the send log's move, in bulk per conversation) add to
+    // them; these triggers follow every later change (a read receipt, an unsend or retraction,
+    // a purge), whichever code makes it.
+    "
+    ALTER TABLE conversations ADD COLUMN patient_unread INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN doctor_unread INTEGER NOT NULL DEFAULT 0;
+    UPDATE conversations SET
+        patient_unread = (SELECT count(*) FROM messages m
+            WHERE m.patient_id = conversations.patient_id AND m.doctor_id = conversations.doctor_id
+            AND m.sender_id != m.patient_id AND m.status != 'READ' AND m.retracted_at IS NULL),
+        doctor_unread = (SELECT count(*) FROM messages m
+            WHERE m.patient_id = conversations.patient_id AND m.doctor_id = conversations.doctor_id
+            AND m.sender_id != m.doctor_id AND m.status != 'READ' AND m.retracted_at IS NULL);
+    CREATE TRIGGER messages_unread_update AFTER UPDATE OF status, retracted_at ON messages
+        WHEN (OLD.status != 'READ' AND OLD.retracted_at IS NULL)
+            != (NEW.status != 'READ' AND NEW.retracted_at IS NULL) BEGIN
+        UPDATE conversations SET
+            patient_unread = patient_unread + (NEW.sender_id != NEW.patient_id)
+                * ((NEW.status != 'READ' AND NEW.retracted_at IS NULL) - (OLD.status != 'READ'
+                AND OLD.retracted_at IS NULL)),
+            doctor_unread = doctor_unread + (NEW.sender_id != NEW.doctor_id)
+                * ((NEW.status != 'READ' AND NEW.retracted_at IS NULL) - (OLD.status != 'READ'
+                AND OLD.retracted_at IS NULL))
+            WHERE patient_id = NEW.patient_id AND doctor_id = NEW.doctor_id;
+    END;
+    CREATE TRIGGER messages_unread_delete AFTER DELETE ON messages
+        WHEN OLD.status != 'READ' AND OLD.retracted_at IS NULL BEGIN
+        UPDATE conversations SET
+            patient_unread = patient_unread - (OLD.sender_id != OLD.patient_id),
+            doctor_unread = doctor_unread - (OLD.sender_id != OLD.doctor_id)
+            WHERE patient_id = OLD.patient_id AND doctor_id = OLD.doctor_id;
+    END;
+    ",
 ];
 
 /// Brings the schema up to date inside one transaction.
@@ -639,5 +675,46 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    /// Upgrading counts what each side has left to read; the triggers then follow reads,
+    /// retractions and deletions, whichever statement makes them.
+    #[test]
+    fn unread_counters_start_from_the_messages_and_follow_their_changes() {
+        let mut conn = at_version(14);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             VALUES ('a', 1, 1, 'a', 'p', 'd', 'p', 'x', 'REGULAR', 'SENT', 0, 0, 0),
+                 ('b', 2, 2, 'b', 'p', 'd', 'p', 'x', 'REGULAR', 'DELIVERED', 0, 0, 0),
+                 ('c', 3, 3, 'c', 'p', 'd', 'p', 'x', 'REGULAR', 'READ', 0, 0, 0),
+                 ('e', 4, 4, 'e', 'p', 'd', 'd', 'x', 'REGULAR', 'SENT', 0, 0, 0),
+                 ('f', 5, 5, 'f', 'p', 'd', 'd', 'x', 'REGULAR', 'SENT', 0, 0, 0);
+             UPDATE messages SET retracted_at = 1 WHERE id = 'f';",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let counters = |conn: &Connection| -> (i64, i64) {
+            conn.query_row(
+                "SELECT patient_unread, doctor_unread FROM conversations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(counters(&conn), (1, 2), "(patient: e; doctor: a, b)");
+        conn.execute("UPDATE messages SET status = 'READ' WHERE id = 'a'", [])
+            .unwrap();
+        assert_eq!(counters(&conn), (1, 1));
+        conn.execute("UPDATE messages SET status = 'READ' WHERE id = 'a'", [])
+            .unwrap();
+        assert_eq!(counters(&conn), (1, 1), "read twice counts once");
+        conn.execute("UPDATE messages SET retracted_at = 2 WHERE id = 'e'", [])
+            .unwrap();
+        assert_eq!(counters(&conn), (0, 1));
+        conn.execute("DELETE FROM messages WHERE id IN ('b', 'c', 'e')", [])
+            .unwrap();
+        assert_eq!(counters(&conn), (0, 0));
     }
 }

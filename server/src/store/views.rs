@@ -73,12 +73,16 @@ pub(crate) fn conversations(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
          ORDER BY seq DESC LIMIT 1"
     ))?;
-    // A message taken back before it was read is a tombstone, not something left to read: the
-    // badge must drop when the sender unsends it.
-    let mut unread_stmt = conn.prepare_cached(
-        "SELECT COUNT(*) FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
-         AND sender_id != ?3 AND status != 'READ' AND retracted_at IS NULL",
-    )?;
+    // Kept by the writer (schema v15): messages from the other side neither read nor taken back
+    // (a tombstone is not something left to read).
+    let column = if user.role == Role::Patient {
+        "patient_unread"
+    } else {
+        "doctor_unread"
+    };
+    let mut unread_stmt = conn.prepare_cached(&format!(
+        "SELECT max({column}, 0) FROM conversations WHERE patient_id = ?1 AND doctor_id = ?2"
+    ))?;
     let mut emergency_stmt = conn.prepare_cached(&format!(
         "{EMERGENCY_SELECT} WHERE e.patient_id = ?1 AND e.doctor_id = ?2 AND e.state != 'RESOLVED' \
          ORDER BY e.raised_at DESC LIMIT 1"
@@ -93,14 +97,7 @@ pub(crate) fn conversations(
             .query_row(pair, rows::message)
             .optional()?
             .map(|(m, _)| m);
-        let unread: u32 = unread_stmt.query_row(
-            params![
-                key.patient_id.as_str(),
-                key.doctor_id.as_str(),
-                user.id.as_str()
-            ],
-            |r| r.get(0),
-        )?;
+        let unread: u32 = unread_stmt.query_row(pair, |r| r.get(0))?;
         let emergency = emergency_stmt
             .query_row(pair, rows::emergency)
             .optional()?

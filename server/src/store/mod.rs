@@ -68,12 +68,19 @@ pub(crate) fn open_serving(
         path: path.to_path_buf(),
         detail,
     };
+    let checking = std::time::Instant::now();
     match quick_check(&conn) {
         Ok(problems) if problems.is_empty() => {}
         Ok(problems) => return Err(damaged(problems.join("; "))),
         Err(err) => return Err(damaged(err.to_string())),
     }
+    slow_start_step(checking, "checked the database (PRAGMA quick_check)");
+    let preparing = std::time::Instant::now();
     let conn = prepare(conn, synchronous)?;
+    slow_start_step(
+        preparing,
+        "brought the schema up to date and moved the send log",
+    );
     let missing = marker::missing(path, &conn)?;
     if missing > 0 {
         tracing::error!(
@@ -86,6 +93,19 @@ pub(crate) fn open_serving(
         );
     }
     Ok(conn)
+}
+
+/// Logs how long a step before serving took: at `info`, or at `warn` past a second, so that a
+/// slow start (a large database to check, a long log to move) is explained in the log clinic IT
+/// reads.
+fn slow_start_step(began: std::time::Instant, what: &str) {
+    let took = began.elapsed();
+    let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    if took > Duration::from_secs(1) {
+        tracing::warn!(ms, "{what} before serving; it took more than a second");
+    } else {
+        tracing::info!(ms, "{what}");
+    }
 }
 
 /// `PRAGMA quick_check`: empty when the database is sound, else what is wrong (a few lines).

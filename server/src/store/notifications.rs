@@ -149,36 +149,20 @@ pub(crate) fn list(
     let mut list: Vec<Notification> = stmt
         .query_map(params![user.as_str(), limit], rows::notification)?
         .collect::<Result<_, _>>()?;
-    if unread_only {
-        // Only unread notices are in `messages_notice_unread`: read ones cost nothing here.
-        let mut stmt = conn.prepare_cached(&format!(
-            "{DERIVED_SELECT} WHERE m.recipient_id = ?1 AND m.notice = 0 ORDER BY m.seq DESC \
-             LIMIT ?2"
-        ))?;
-        for n in stmt.query_map(params![user.as_str(), limit], derived_row)? {
+    // `messages_notice` is keyed (recipient, notice, seq): the newest unread, and the newest
+    // read, are each one range read.
+    let mut stmt = conn.prepare_cached(&format!(
+        "{DERIVED_SELECT} WHERE m.recipient_id = ?1 AND m.notice = ?2 ORDER BY m.seq DESC LIMIT ?3"
+    ))?;
+    let wanted: &[i64] = if unread_only { &[0] } else { &[0, 1] };
+    for notice in wanted {
+        for n in stmt.query_map(params![user.as_str(), notice, limit], derived_row)? {
             list.push(n?);
         }
-    } else {
-        // Read and unread: the newest `limit` of each conversation (its index is in seq order),
-        // then the newest `limit` of all.
-        let mut keys = conn.prepare_cached(
-            "SELECT patient_id, doctor_id FROM conversations WHERE patient_id = ?1 OR doctor_id = ?1",
-        )?;
-        let keys = keys
-            .query_map([user.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "{DERIVED_SELECT} WHERE m.patient_id = ?1 AND m.doctor_id = ?2 \
-             AND m.recipient_id = ?3 AND m.notice IS NOT NULL ORDER BY m.seq DESC LIMIT ?4"
-        ))?;
-        for (patient, doctor) in keys {
-            for n in stmt.query_map(params![patient, doctor, user.as_str(), limit], derived_row)? {
-                list.push(n?);
-            }
-        }
     }
+    // Each part is the newest by seq, which is the order of `created_at` unless the clock
+    // stepped back between two sends; the merged list is ordered by `created_at` like the
+    // stored notifications.
     list.sort_by(|a, b| {
         b.created_at
             .cmp(&a.created_at)

@@ -438,7 +438,9 @@ const MIGRATIONS: &[&str] = &[
     // instead of counting every message of every conversation on each call. The two places that
     // insert messages (a direct send, the send log's move, in bulk per conversation) add to
     // them; these triggers follow every later change (a read receipt, an unsend or retraction,
-    // a purge), whichever code makes it.
+    // a purge), whichever code makes it. And the derived notifications' index keeps the read
+    // ones too (keyed by recipient, then read or not, then seq), so listing all of a user's
+    // notifications is two range reads instead of a walk through each conversation's messages.
     "
     ALTER TABLE conversations ADD COLUMN patient_unread INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN doctor_unread INTEGER NOT NULL DEFAULT 0;
@@ -449,6 +451,8 @@ const MIGRATIONS: &[&str] = &[
         doctor_unread = (SELECT count(*) FROM messages m
             WHERE m.patient_id = conversations.patient_id AND m.doctor_id = conversations.doctor_id
             AND m.sender_id != m.doctor_id AND m.status != 'READ' AND m.retracted_at IS NULL);
+    DROP INDEX messages_notice_unread;
+    CREATE INDEX messages_notice ON messages(recipient_id, notice, seq) WHERE notice IS NOT NULL;
     CREATE TRIGGER messages_unread_update AFTER UPDATE OF status, retracted_at ON messages
         WHEN (OLD.status != 'READ' AND OLD.retracted_at IS NULL)
             != (NEW.status != 'READ' AND NEW.retracted_at IS NULL) BEGIN
@@ -667,6 +671,10 @@ mod tests {
             "a message from before v14 keeps its stored notification, and only that"
         );
         assert_eq!(matching(&conn, "messages_words", "log"), 1);
+        let unread: i64 = conn
+            .query_row("SELECT doctor_unread FROM conversations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(unread, 2, "counted after the log moved (v15 after v14)");
         // The new log takes what a v14 send logs.
         conn.execute(
             "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id,

@@ -232,7 +232,8 @@ async fn conversations(server: &Binary, users: &[Account], model: &mut Model, us
 }
 
 /// `GET /api/notifications?unreadOnly=true`: one unread NEW_MESSAGE per message addressed to
-/// the user and not marked read, and nothing else.
+/// the user and not marked read, and nothing else; without `unreadOnly`, one per message
+/// addressed to the user, read as marked.
 async fn notifications(server: &Binary, users: &[Account], model: &Model, user: usize) {
     let list = unread_notifications(server, &users[user]).await;
     let mut got: Vec<usize> = list
@@ -251,6 +252,25 @@ async fn notifications(server: &Binary, users: &[Account], model: &Model, user: 
         model.notified(user),
         "user {user}: unread message notifications"
     );
+    // All of them, read ones too: one per message addressed to the user, read as marked.
+    let (status, body) = server
+        .get(&users[user].token, "/api/notifications?limit=500")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let all: Vec<Notification> = serde_json::from_value(body).unwrap();
+    let mut got: Vec<(usize, bool)> = all
+        .iter()
+        .map(|n| {
+            let id = n.message_id.as_ref().expect("a message id").as_str();
+            (model.by_id(id).expect("a known message"), n.read)
+        })
+        .collect();
+    got.sort_unstable();
+    let expected: Vec<(usize, bool)> = (0..model.messages.len())
+        .filter(|&i| model.messages[i].recipient() == user)
+        .map(|i| (i, !model.messages[i].notified))
+        .collect();
+    assert_eq!(got, expected, "user {user}: all message notifications");
 }
 
 /// The user's unread notifications (at most 500: the model stays below that).

@@ -45,13 +45,17 @@ fn preview_of(content: &str, file_name: Option<&str>) -> String {
     }
 }
 
-/// What tells a derived notification's id from a stored one's (`n-` and a UUID): the message's
-/// own id follows it.
-const DERIVED_PREFIX: &str = "n-m-";
-
-/// The id of the notification derived from message `id`.
+/// The id of the notification derived from message `id`: `n-` and the message's id. A stored
+/// notification's is `n-` and a UUID in hex, so the two never meet (message ids start `m-`).
 fn derived_id(id: &MessageId) -> NotificationId {
     format!("n-{}", id.as_str()).into()
+}
+
+/// The message a derived notification's id names; `None` for a stored notification's id.
+fn derived_from(id: &NotificationId) -> Option<&str> {
+    id.as_str()
+        .strip_prefix("n-")
+        .filter(|m| m.starts_with("m-"))
 }
 
 /// The notification `recipient` has of a new message by `sender_name`: derived from the message
@@ -210,11 +214,9 @@ pub(crate) fn mark_read(
     )?;
     let mut changed = 0;
     for id in ids {
-        changed += match id.as_str().strip_prefix("n-") {
-            Some(message) if id.as_str().starts_with(DERIVED_PREFIX) => {
-                notice.execute(params![message, user.as_str()])?
-            }
-            _ => stored.execute(params![id.as_str(), user.as_str()])?,
+        changed += match derived_from(id) {
+            Some(message) => notice.execute(params![message, user.as_str()])?,
+            None => stored.execute(params![id.as_str(), user.as_str()])?,
         };
     }
     Ok(changed)

@@ -102,7 +102,9 @@ impl Harness {
         let mut config = Config::new(dir.path().to_path_buf());
         config.synchronous = crate::Synchronous::Normal;
         let state = runtime
-            .block_on(async { crate::server::open_state(config).map(|(state, _writer)| state) })
+            .block_on(async {
+                crate::server::open_state(config).map(|(state, _writer, _check)| state)
+            })
             .expect("the server state");
         let router = crate::http::router(state.clone());
         let ids = [PATIENT, DOCTOR].map(|placeholder| (placeholder.to_owned(), String::new()));

@@ -51,6 +51,10 @@ enum Command {
         /// `normal` trades the last commits on power loss for speed.
         #[arg(long, value_enum, default_value_t = SyncMode::Full)]
         synchronous: SyncMode,
+        /// A database up to this many MiB is checked for damage before the server serves; a
+        /// larger one while it serves (the server stops if the check fails).
+        #[arg(long, env = "CLINIC_CHECK_BEFORE_SERVING_MIB", default_value_t = 256)]
+        check_before_serving_mib: u64,
         /// Largest uploaded file, in bytes (default 25 MiB).
         #[arg(long, env = "CLINIC_MAX_UPLOAD_BYTES")]
         max_upload_bytes: Option<u64>,
@@ -370,6 +374,7 @@ fn main() -> anyhow::Result<()> {
             init,
             demo: seed_demo,
             synchronous,
+            check_before_serving_mib,
             max_upload_bytes,
             upload_quota_bytes,
             upload_reserve_bytes,
@@ -409,6 +414,7 @@ fn main() -> anyhow::Result<()> {
                 SyncMode::Normal => Synchronous::Normal,
             };
             config.init = init;
+            config.check_before_serving_bytes = check_before_serving_mib.saturating_mul(1 << 20);
             if let Some(limit) = max_upload_bytes {
                 config.max_upload_bytes = limit;
             }

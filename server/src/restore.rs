@@ -77,8 +77,10 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
 
     // Out of the way first: the database and, above all, its log and shared memory, which
     // belong to it and would be replayed onto the restored copy.
+    // A damage note describes the database that goes aside, so it goes with it.
     let present: Vec<PathBuf> = database_files(data_dir)
         .into_iter()
+        .chain([store::check::damage_note(&db_path(data_dir))])
         .filter(|p| p.exists())
         .collect();
     let previous = if present.is_empty() {
@@ -119,7 +121,7 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     // to date here), must pass the server's own check.
     let conn = store::open_write(&db, crate::Synchronous::Full)
         .map_err(|e| RestoreError::Check(e.to_string()))?;
-    match store::quick_check(&conn) {
+    match store::check::quick_check(&conn) {
         Ok(problems) if problems.is_empty() => {}
         Ok(problems) => return Err(RestoreError::Check(problems.join("; "))),
         Err(err) => return Err(RestoreError::Check(err.to_string())),

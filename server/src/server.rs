@@ -36,13 +36,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let local = listener.local_addr().map_err(ServerError::Serve)?;
+    let db_path = config.db_path();
     // Checked before anything is created: a wrong folder must not become a new empty clinic
     // (nor get a certificate authority).
     datadir::check_database(&config.data_dir, config.init)?;
     datadir::prepare(&config.data_dir)?;
     let _held = datadir::hold_waiting(&config.data_dir, HOLD_PATIENCE).await?;
     let tls = ServerTls::prepare(&config, local)?.map(Arc::new);
-    let (state, writer_thread) = open_state(config)?;
+    let (state, writer_thread, later_check) = open_state(config)?;
+    // A large database is checked while serving; damage found then stops the server.
+    let damage = tokio::spawn(damage_found(later_check, state.shutdown.clone()));
     // Emergencies still waiting for a doctor carry on: repeats, escalation, the server alarm.
     match Watch::reload(&state).await {
         Ok(0) => {}
@@ -69,6 +72,8 @@ pub async fn run(
         stop: CancellationToken::new(),
     };
     let stop = state.shutdown.clone();
+    let damaged = Arc::new(std::sync::Mutex::new(None::<String>));
+    let found = Arc::clone(&damaged);
     // Migrated, bound, writer running: from here on connections are answered. The watchdog
     // starts after READY, which systemd must hear first.
     crate::systemd::ready();
@@ -77,7 +82,15 @@ pub async fn run(
         .run(
             listener,
             async move {
-                shutdown.await;
+                tokio::select! {
+                    () = shutdown => {}
+                    Ok(detail) = damage => {
+                        tracing::error!(%detail, "the database is damaged: stopping");
+                        if let Ok(mut found) = found.lock() {
+                            *found = Some(detail);
+                        }
+                    }
+                }
                 crate::systemd::stopping();
                 // WebSockets close (with 1001) while HTTP requests finish.
                 stop.cancel();
@@ -115,18 +128,53 @@ pub async fn run(
     )
     .await;
     tracing::info!("server stopped");
-    Ok(())
+    match damaged.lock().ok().and_then(|mut found| found.take()) {
+        Some(detail) => Err(ServerError::Damaged {
+            path: db_path,
+            detail,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What the check left for while serving found wrong; never resolves if it found nothing (or
+/// there is none). Shutdown interrupts it: a stop must not wait for a whole-file read.
+async fn damage_found(
+    check: Option<store::check::WhileServing>,
+    shutdown: CancellationToken,
+) -> String {
+    if let Some(check) = check {
+        let interrupt = check.interrupt_handle();
+        let stop = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            interrupt.interrupt();
+        });
+        let verdict = tokio::task::spawn_blocking(move || check.run()).await;
+        stop.abort();
+        if let Ok(Err(detail)) = verdict {
+            return detail;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Opens the store of a checked, private and held data folder and starts its writer: the state
 /// every handler shares.
 pub(crate) fn open_state(
     config: Config,
-) -> Result<(AppState, std::thread::JoinHandle<()>), ServerError> {
+) -> Result<
+    (
+        AppState,
+        std::thread::JoinHandle<()>,
+        Option<store::check::WhileServing>,
+    ),
+    ServerError,
+> {
     // Installed before anything is counted (a no-op when it already is).
     crate::metrics::handle();
     let path = config.db_path();
-    let conn = store::open_serving(&path, config.synchronous)?;
+    let (conn, later_check) =
+        store::open_serving(&path, config.synchronous, config.check_before_serving_bytes)?;
     let (writer, writer_thread) =
         Writer::start(conn, config.writer_queue, config.max_batch).map_err(ServerError::Serve)?;
     let state = AppState {
@@ -143,7 +191,7 @@ pub(crate) fn open_state(
         tasks: TaskTracker::new(),
         config: Arc::new(config),
     };
-    Ok((state, writer_thread))
+    Ok((state, writer_thread, later_check))
 }
 
 /// Closes live sockets whose session ended (revoked, expired, account disabled), including by

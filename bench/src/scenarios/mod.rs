@@ -161,6 +161,13 @@ pub fn fields(env: &Env) -> serde_json::Map<String, serde_json::Value> {
         serde_json::json!(env.server.durability.as_str()),
     );
     fields.insert("tls".into(), serde_json::json!(env.server.tls));
+    // An A/B of one build with different settings is told apart by these.
+    if !env.server.serve_args.is_empty() {
+        fields.insert(
+            "serve_args".into(),
+            serde_json::json!(env.server.serve_args),
+        );
+    }
     fields
 }
 

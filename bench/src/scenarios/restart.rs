@@ -5,8 +5,9 @@
 //! checkpoint copied yet, as after a crash), and starts it again, timing from the start of the
 //! process to its "listening on" line, to the first `200` from `GET /healthz`, and to the first
 //! successful `POST /api/auth/login` (which also checks the password with argon2; its own time
-//! is reported as `login_request_ms`). The page cache stays warm: this is a process crash, not a
-//! reboot.
+//! is reported as `login_request_ms`), then to the first message stored and acknowledged by
+//! `POST /api/chat/messages` (`send_ms`). The page cache stays warm: this is a process crash,
+//! not a reboot.
 
 use super::steady::PAIRS_PER_GROUP;
 use super::{Clinic, Env, PASSWORD, connect_pairs};
@@ -129,6 +130,19 @@ pub async fn run(env: &Env, r: &Restart) -> anyhow::Result<()> {
             }
             tokio::time::sleep(POLL).await;
         };
+        // Serving means taking messages: one sent over REST, stored before the answer.
+        let status = http
+            .post(format!("{base}/api/chat/messages"))
+            .bearer_auth(&patient.token)
+            .json(
+                &json!({"patientId": patient.user.id, "doctorId": clinic.doctors[0].user.id,
+                          "content": format!("after restart {}", run + 1)}),
+            )
+            .send()
+            .await?
+            .status();
+        anyhow::ensure!(status.is_success(), "a send after restart: {status}");
+        let send = started.elapsed();
         // The history is there: the newest page of the first conversation is full.
         let page: Vec<Value> = http
             .get(format!("{base}/api/chat/messages"))
@@ -149,11 +163,12 @@ pub async fn run(env: &Env, r: &Restart) -> anyhow::Result<()> {
             page.len()
         );
         eprintln!(
-            "restart {}: listening {:.1} ms, /healthz {:.1} ms, login {:.1} ms (db {db_mib} MiB, wal {wal_mib} MiB)",
+            "restart {}: listening {:.1} ms, /healthz {:.1} ms, login {:.1} ms, a send stored {:.1} ms (db {db_mib} MiB, wal {wal_mib} MiB)",
             run + 1,
             ms(listening),
             ms(healthz),
-            ms(login)
+            ms(login),
+            ms(send)
         );
         runs.push(json!({
             "sent_before_kill": result.sent,
@@ -164,6 +179,7 @@ pub async fn run(env: &Env, r: &Restart) -> anyhow::Result<()> {
             "healthz_ms": ms(healthz),
             "login_ms": ms(login),
             "login_request_ms": ms(login_request),
+            "send_ms": ms(send),
         }));
     }
     let median = |key: &str| {
@@ -179,6 +195,7 @@ pub async fn run(env: &Env, r: &Restart) -> anyhow::Result<()> {
     fields.insert("kill_after_s".into(), json!(r.kill_after.as_secs_f64()));
     fields.insert("healthz_ms".into(), json!(median("healthz_ms")));
     fields.insert("login_ms".into(), json!(median("login_ms")));
+    fields.insert("send_ms".into(), json!(median("send_ms")));
     fields.insert("runs".into(), Value::Array(runs));
     emit("restart", fields, env.out.as_deref())?;
     server.stop()

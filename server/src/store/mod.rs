@@ -2,6 +2,7 @@
 //! connections used off the async runtime.
 
 pub(crate) mod care;
+pub(crate) mod check;
 mod checkpoint;
 pub(crate) mod emergencies;
 mod error;
@@ -56,25 +57,40 @@ fn open_private(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Opens the database the server is to serve: refuses a damaged one (`PRAGMA quick_check`,
-/// before anything is written to it) and reports, loudly, committed changes that are missing
-/// (the database is behind its marker: a damaged log, or an older copy put in place).
+/// before anything is written to it, or while serving for a large one: see `check`) and
+/// reports, loudly, committed changes that are missing (the database is behind its marker: a
+/// damaged log, or an older copy put in place). Returns the check left for while serving, if any.
 pub(crate) fn open_serving(
     path: &Path,
     synchronous: Synchronous,
-) -> Result<Connection, crate::ServerError> {
+    check_before_serving_bytes: u64,
+) -> Result<(Connection, Option<check::WhileServing>), crate::ServerError> {
     let conn = open_private(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let damaged = |detail: String| crate::ServerError::Damaged {
-        path: path.to_path_buf(),
-        detail,
+    let later = if check::before_serving(path, &conn, check_before_serving_bytes)? {
+        let checking = std::time::Instant::now();
+        check::check(path, &conn).map_err(|failed| crate::ServerError::Damaged {
+            path: path.to_path_buf(),
+            detail: failed.detail(),
+        })?;
+        slow_start_step(checking, "checked the database (PRAGMA quick_check)");
+        None
+    } else {
+        tracing::info!(
+            mib = check::size(path) >> 20,
+            "checking the database (PRAGMA quick_check) while serving: it is larger than \
+             --check-before-serving-mib"
+        );
+        let later =
+            check::WhileServing::open(path).map_err(|err| match check::Failed::from(err) {
+                check::Failed::Damaged(detail) => crate::ServerError::Damaged {
+                    path: path.to_path_buf(),
+                    detail,
+                },
+                check::Failed::Error(err) => err.into(),
+            })?;
+        Some(later)
     };
-    let checking = std::time::Instant::now();
-    match quick_check(&conn) {
-        Ok(problems) if problems.is_empty() => {}
-        Ok(problems) => return Err(damaged(problems.join("; "))),
-        Err(err) => return Err(damaged(err.to_string())),
-    }
-    slow_start_step(checking, "checked the database (PRAGMA quick_check)");
     let preparing = std::time::Instant::now();
     let conn = prepare(conn, synchronous)?;
     slow_start_step(
@@ -92,7 +108,7 @@ pub(crate) fn open_serving(
              restore the latest backup if they matter"
         );
     }
-    Ok(conn)
+    Ok((conn, later))
 }
 
 /// Logs how long a step before serving took: at `info`, or at `warn` past a second, so that a
@@ -106,15 +122,6 @@ fn slow_start_step(began: std::time::Instant, what: &str) {
     } else {
         tracing::info!(ms, "{what}");
     }
-}
-
-/// `PRAGMA quick_check`: empty when the database is sound, else what is wrong (a few lines).
-pub(crate) fn quick_check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
-    let lines = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(lines.into_iter().filter(|l| l != "ok").collect())
 }
 
 /// Configures a write connection (WAL, durability, foreign keys) and migrates its schema.

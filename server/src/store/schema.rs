@@ -475,6 +475,12 @@ const MIGRATIONS: &[&str] = &[
     ",
 ];
 
+/// Whether the database on `conn` has an older schema than this server's.
+pub(crate) fn needs_upgrade(conn: &Connection) -> rusqlite::Result<bool> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(usize::try_from(current).map_or(true, |v| v < MIGRATIONS.len()))
+}
+
 /// Brings the schema up to date inside one transaction.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

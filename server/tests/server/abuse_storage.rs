@@ -174,14 +174,21 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
     );
 }
 
-#[tokio::test]
-async fn a_damaged_database_is_refused_with_a_clear_sentence() {
+/// A server on a new folder with a patient and a doctor who exchanged 200 messages of 500
+/// bytes (enough for every table and index to span pages).
+async fn serving_200_messages() -> (tempfile::TempDir, Binary, Account, Account) {
     let dir = tempfile::tempdir().unwrap();
     accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
     let server = Binary::start(dir.path(), &[]);
     let pat = server.login("pat").await;
     let doc = server.login("doc").await;
     send_many(&server, &pat, &doc, "m", 200, 500).await;
+    (dir, server, pat, doc)
+}
+
+#[tokio::test]
+async fn a_damaged_database_is_refused_with_a_clear_sentence() {
+    let (dir, server, _, _) = serving_200_messages().await;
     // A clean stop copies the log into the database.
     server.stop();
     let db = dir.path().join("clinic.db");
@@ -199,6 +206,98 @@ async fn a_damaged_database_is_refused_with_a_clear_sentence() {
     let said = stderr(&out);
     assert!(said.contains("is damaged"), "{said}");
     assert!(said.contains("restore"), "{said}");
+}
+
+/// Issue 15's restart target against issue 13's refusal: a database larger than
+/// `--check-before-serving-mib` (0 here) is checked while the server serves. Damage found then
+/// stops the server with the same sentence, and the note it leaves makes the next start check
+/// before serving (and refuse); `restore` puts the note aside with the damaged database.
+#[tokio::test]
+async fn a_large_database_is_checked_while_serving_and_damage_found_then_stops_the_server() {
+    let (dir, server, pat, _) = serving_200_messages().await;
+    let backup = dir.path().join("sound.db");
+    let out = run_cli(dir.path(), &["backup", "--to", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    server.stop();
+
+    // A sound database passes, while serving.
+    let later = ["--check-before-serving-mib", "0"];
+    let server = Binary::start_logging(dir.path(), &later, "info");
+    server.login("doc").await;
+    wait_for_log(
+        &server,
+        "checked the database (PRAGMA quick_check) while serving",
+    )
+    .await;
+    server.stop();
+
+    // A leaf page of the part-of-word index (nothing reads it at start) scribbled over.
+    let db = dir.path().join("clinic.db");
+    let (page, size): (i64, i64) = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT pageno, (SELECT page_size FROM pragma_page_size) FROM dbstat \
+             WHERE name = 'messages_parts_data' AND pagetype = 'leaf' \
+             ORDER BY pageno DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut bytes = std::fs::read(&db).unwrap();
+    let start = usize::try_from((page - 1) * size).unwrap();
+    let end = start + usize::try_from(size).unwrap();
+    bytes[start..end].fill(0x5a);
+    std::fs::write(&db, bytes).unwrap();
+
+    let server = Binary::start_logging(dir.path(), &later, "info");
+    let (status, log) = server.exits();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("while serving"), "{log}");
+    assert!(log.contains("is damaged"), "{log}");
+    assert!(log.contains("restore"), "{log}");
+    let note = dir.path().join("clinic.damaged");
+    assert!(note.exists(), "the damage is noted for the next start");
+
+    // The next start checks first, whatever the limit, and refuses.
+    let out = run_cli(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0", later[0], later[1]],
+    );
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("is damaged"), "{said}");
+    assert!(
+        !said.contains("while serving"),
+        "checked before serving: {said}"
+    );
+
+    let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !note.exists(),
+        "the note went aside with the damaged database"
+    );
+    let server = Binary::start_logging(dir.path(), &later, "info");
+    let doc = server.login("doc").await;
+    let contents = history(&server, &doc, &pat).await;
+    assert_eq!(contents.len(), 200, "{contents:?}");
+    wait_for_log(
+        &server,
+        "checked the database (PRAGMA quick_check) while serving",
+    )
+    .await;
+    server.stop();
+}
+
+/// Waits (up to `common::WAIT`) until the server has logged `line`.
+async fn wait_for_log(server: &Binary, line: &str) {
+    tokio::time::timeout(common::WAIT, async {
+        while !server.log().contains(line) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {line:?} in the log: {}", server.log()));
 }
 
 #[tokio::test]

@@ -512,11 +512,17 @@ impl Binary {
     /// `clinic-server --data-dir DIR serve --listen 127.0.0.1:0 EXTRA...` (HTTPS with its clinic
     /// CA, as clinics run it); panics with the log if it does not start.
     pub fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_logging(dir, extra, "warn")
+    }
+
+    /// [`Binary::start`] with the log at `level` (`RUST_LOG`) instead of warnings only.
+    pub fn start_logging(dir: &std::path::Path, extra: &[&str], level: &str) -> Self {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("server.log");
         // Made before the server starts (or the one already there): the server uses the same.
         let tls = tls_config(dir);
         let mut child = serve_command(dir, extra)
+            .env("RUST_LOG", level)
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
@@ -635,6 +641,22 @@ impl Binary {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         self.log()
+    }
+
+    /// Waits (up to [`WAIT`]) for it to stop by itself; returns how it ended and its log.
+    pub fn exits(mut self) -> (std::process::ExitStatus, String) {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.log());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "it did not stop by itself: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops it with SIGTERM (a clean shutdown) and waits; returns its log.

@@ -77,10 +77,13 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
 
     // Out of the way first: the database and, above all, its log and shared memory, which
     // belong to it and would be replayed onto the restored copy.
-    // A damage note describes the database that goes aside, so it goes with it.
+    // The check's notes describe the database that goes aside, so they go with it.
     let present: Vec<PathBuf> = database_files(data_dir)
         .into_iter()
-        .chain([store::check::damage_note(&db_path(data_dir))])
+        .chain([
+            store::check::damage_note(&db_path(data_dir)),
+            store::check::unchecked_note(&db_path(data_dir)),
+        ])
         .filter(|p| p.exists())
         .collect();
     let previous = if present.is_empty() {

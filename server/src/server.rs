@@ -85,7 +85,6 @@ pub async fn run(
                 tokio::select! {
                     () = shutdown => {}
                     Ok(detail) = damage => {
-                        tracing::error!(%detail, "the database is damaged: stopping");
                         if let Ok(mut found) = found.lock() {
                             *found = Some(detail);
                         }
@@ -138,21 +137,26 @@ pub async fn run(
 }
 
 /// What the check left for while serving found wrong; never resolves if it found nothing (or
-/// there is none). Shutdown interrupts it: a stop must not wait for a whole-file read.
+/// there is none). Shutdown stops it: a stop must not wait for a whole-file read.
 async fn damage_found(
     check: Option<store::check::WhileServing>,
     shutdown: CancellationToken,
 ) -> String {
     if let Some(check) = check {
-        let interrupt = check.interrupt_handle();
-        let stop = tokio::spawn(async move {
+        let stop = check.stop_flag();
+        let stopping = tokio::spawn(async move {
             shutdown.cancelled().await;
-            interrupt.interrupt();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
         });
         let verdict = tokio::task::spawn_blocking(move || check.run()).await;
-        stop.abort();
-        if let Ok(Err(detail)) = verdict {
-            return detail;
+        stopping.abort();
+        match verdict {
+            Ok(Err(detail)) => return detail,
+            Ok(Ok(())) => {}
+            Err(err) => tracing::error!(
+                error = %err,
+                "the database check failed; the next start checks the database first"
+            ),
         }
     }
     std::future::pending().await

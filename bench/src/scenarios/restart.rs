@@ -6,8 +6,10 @@
 //! process to its "listening on" line, to the first `200` from `GET /healthz`, and to the first
 //! successful `POST /api/auth/login` (which also checks the password with argon2; its own time
 //! is reported as `login_request_ms`), then to the first message stored and acknowledged by
-//! `POST /api/chat/messages` (`send_ms`). The page cache stays warm: this is a process crash,
-//! not a reboot.
+//! `POST /api/chat/messages` (`send_ms`), and to the end of the damage check (`checked_ms`:
+//! run while serving for a large database; the next cycle's kill comes after it, because a kill
+//! before it makes the next start check first). The page cache stays warm: this is a process
+//! crash, not a reboot.
 
 use super::steady::PAIRS_PER_GROUP;
 use super::{Clinic, Env, PASSWORD, connect_pairs};
@@ -162,13 +164,22 @@ pub async fn run(env: &Env, r: &Restart) -> anyhow::Result<()> {
             "history after restart: {} messages",
             page.len()
         );
+        // A large database is checked for damage while the server serves; a kill before the
+        // verdict makes the next start check first. The cycles time crashes after it.
+        let unchecked = clinic.path().join("clinic.unchecked");
+        let checked = wait_for(started, "the check while serving", || {
+            let done = !unchecked.exists();
+            async move { done }
+        })
+        .await?;
         eprintln!(
-            "restart {}: listening {:.1} ms, /healthz {:.1} ms, login {:.1} ms, a send stored {:.1} ms (db {db_mib} MiB, wal {wal_mib} MiB)",
+            "restart {}: listening {:.1} ms, /healthz {:.1} ms, login {:.1} ms, a send stored {:.1} ms, checked {:.1} ms (db {db_mib} MiB, wal {wal_mib} MiB)",
             run + 1,
             ms(listening),
             ms(healthz),
             ms(login),
-            ms(send)
+            ms(send),
+            ms(checked)
         );
         runs.push(json!({
             "sent_before_kill": result.sent,
@@ -180,6 +191,7 @@ pub async fn run(env: &Env, r: &Restart) -> anyhow::Result<()> {
             "login_ms": ms(login),
             "login_request_ms": ms(login_request),
             "send_ms": ms(send),
+            "checked_ms": ms(checked),
         }));
     }
     let median = |key: &str| {

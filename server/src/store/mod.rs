@@ -67,30 +67,37 @@ pub(crate) fn open_serving(
 ) -> Result<(Connection, Option<check::WhileServing>), crate::ServerError> {
     let conn = open_private(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let later = if check::before_serving(path, &conn, check_before_serving_bytes)? {
-        let checking = std::time::Instant::now();
-        check::check(path, &conn).map_err(|failed| crate::ServerError::Damaged {
-            path: path.to_path_buf(),
-            detail: failed.detail(),
-        })?;
-        slow_start_step(checking, "checked the database (PRAGMA quick_check)");
+    let damaged = |failed: check::Failed| crate::ServerError::Damaged {
+        path: path.to_path_buf(),
+        detail: failed.detail(),
+    };
+    let later = if check::before_serving(path, &conn, check_before_serving_bytes) {
         None
     } else {
-        tracing::info!(
-            mib = check::size(path) >> 20,
-            "checking the database (PRAGMA quick_check) while serving: it is larger than \
-             --check-before-serving-mib"
-        );
-        let later =
-            check::WhileServing::open(path).map_err(|err| match check::Failed::from(err) {
-                check::Failed::Damaged(detail) => crate::ServerError::Damaged {
-                    path: path.to_path_buf(),
-                    detail,
-                },
-                check::Failed::Error(err) => err.into(),
-            })?;
-        Some(later)
+        match check::WhileServing::open(path) {
+            Ok(later) => {
+                tracing::info!(
+                    mib = check::size(path) >> 20,
+                    "checking the database (PRAGMA quick_check) while serving: it is larger \
+                     than --check-before-serving-mib"
+                );
+                Some(later)
+            }
+            Err(failed @ check::Failed::Damaged(_)) => return Err(damaged(failed)),
+            Err(failed) => {
+                tracing::warn!(
+                    error = %failed.detail(),
+                    "cannot check the database while serving: checking it first"
+                );
+                None
+            }
+        }
     };
+    if later.is_none() {
+        let checking = std::time::Instant::now();
+        check::check(path, &conn).map_err(damaged)?;
+        slow_start_step(checking, "checked the database (PRAGMA quick_check)");
+    }
     let preparing = std::time::Instant::now();
     let conn = prepare(conn, synchronous)?;
     slow_start_step(

@@ -206,6 +206,26 @@ async fn a_damaged_database_is_refused_with_a_clear_sentence() {
     let said = stderr(&out);
     assert!(said.contains("is damaged"), "{said}");
     assert!(said.contains("restore"), "{said}");
+
+    // A header scribbled over (the schema version cannot even be read): the same sentence,
+    // whatever the size limit.
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[..100].fill(0x5a);
+    std::fs::write(&db, bytes).unwrap();
+    let out = run_cli(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--check-before-serving-mib",
+            "0",
+        ],
+    );
+    assert!(!out.status.success(), "a damaged database is not served");
+    let said = stderr(&out);
+    assert!(said.contains("is damaged"), "{said}");
+    assert!(said.contains("restore"), "{said}");
 }
 
 /// Issue 15's restart target against issue 13's refusal: a database larger than

@@ -45,7 +45,11 @@ pub async fn run(
     let tls = ServerTls::prepare(&config, local)?.map(Arc::new);
     let (state, writer_thread, later_check) = open_state(config)?;
     // A large database is checked while serving; damage found then stops the server.
-    let damage = tokio::spawn(damage_found(later_check, state.shutdown.clone()));
+    let damage = tokio::spawn(damage_found(
+        later_check,
+        state.shutdown.clone(),
+        state.store.writer.long_reads(),
+    ));
     // Emergencies still waiting for a doctor carry on: repeats, escalation, the server alarm.
     match Watch::reload(&state).await {
         Ok(0) => {}
@@ -141,6 +145,7 @@ pub async fn run(
 async fn damage_found(
     check: Option<store::check::WhileServing>,
     shutdown: CancellationToken,
+    long_reads: store::checkpoint::LongReads,
 ) -> String {
     if let Some(check) = check {
         let stop = check.stop_flag();
@@ -148,7 +153,10 @@ async fn damage_found(
             shutdown.cancelled().await;
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         });
+        // Its snapshot holds the log for seconds: the backlog goes to the checkpoint thread.
+        let long_read = long_reads.begin();
         let verdict = tokio::task::spawn_blocking(move || check.run()).await;
+        drop(long_read);
         stopping.abort();
         match verdict {
             Ok(Err(detail)) => return detail,

@@ -12,24 +12,113 @@
 //! last few frames, and the next transaction starts the log from the top. Past that point the
 //! thread stands aside (only one checkpoint runs at a time, and its pass would make the inline
 //! one fail), so the log stays within `RECYCLE_AT` plus what is committed during one pass.
+//!
+//! A long reader (the start-up check while serving) keeps any checkpoint from copying frames
+//! committed after its snapshot, so the log grows meanwhile, and the first inline pass after it
+//! would copy that whole backlog while sends wait behind the commit. So a long reader says so
+//! (`LongReads::begin`): from then until the log next starts over, the writer leaves the
+//! backlog to the thread and finishes inline only once at most `INLINE_AT_MOST` frames are left
+//! (or the log passed `INLINE_ANYWAY_AT`, which keeps it bounded behind a writer faster than
+//! the thread).
 
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::{self, Receiver, TrySendError};
 use std::thread::JoinHandle;
 
 /// WAL frames (pages) after which the thread is woken (SQLite's own default is 1,000).
 pub(crate) const START_AT: i32 = 1000;
 /// WAL frames after which the writer finishes the checkpoint itself so the log starts over.
 const RECYCLE_AT: i32 = 4 * START_AT;
+/// After a long reader, most frames the writer copies in its inline pass; more are left to the
+/// thread.
+const INLINE_AT_MOST: i32 = START_AT;
+/// The log's length past which the writer copies inline whatever a long reader left.
+const INLINE_ANYWAY_AT: i32 = 32 * RECYCLE_AT;
+/// How long the thread rests after a pass that could copy nothing new behind a long reader.
+const HELD_BACK_REST: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What the writer's hook and the thread share.
+#[derive(Debug, Default)]
+struct Backfill {
+    /// The log's length in frames after the latest commit.
+    log: AtomicI32,
+    /// The log's length when the latest pass ended, and how many frames it had copied by then.
+    pass_log: AtomicI32,
+    pass_copied: AtomicI32,
+    /// Long readers running now.
+    long_readers: AtomicI32,
+    /// A long reader ran since the log last started over.
+    held: AtomicBool,
+    /// The most frames one inline pass copied (for tests and the debug log).
+    largest_inline: AtomicI32,
+}
+
+impl Backfill {
+    /// Frames of a log of `frames` not copied back yet, as far as the latest pass knows.
+    fn uncopied(&self, frames: i32) -> i32 {
+        if frames < self.pass_log.load(Ordering::Relaxed) {
+            // The log started over since: none of the new one is copied.
+            frames
+        } else {
+            frames - self.pass_copied.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Whether the writer finishes the checkpoint inline now, for a log of `frames`.
+    fn inline_due(&self, frames: i32) -> bool {
+        frames >= RECYCLE_AT
+            && (!self.held.load(Ordering::Relaxed)
+                || self.uncopied(frames) <= INLINE_AT_MOST
+                || frames >= INLINE_ANYWAY_AT)
+    }
+
+    fn passed(&self, log: i32, copied: i32) {
+        self.pass_log.store(log, Ordering::Relaxed);
+        self.pass_copied.store(copied, Ordering::Relaxed);
+    }
+
+    /// The log started over: nothing of it is copied, and nothing held it back unless a long
+    /// reader still runs.
+    fn started_over(&self) {
+        self.passed(0, 0);
+        if self.long_readers.load(Ordering::Relaxed) == 0 {
+            self.held.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Where long readers of the database say so (cheap to clone).
+#[derive(Debug, Clone)]
+pub(crate) struct LongReads(Arc<Backfill>);
+
+impl LongReads {
+    /// A long reader begins; it ends when the guard is dropped.
+    pub(crate) fn begin(&self) -> LongRead {
+        self.0.long_readers.fetch_add(1, Ordering::Relaxed);
+        self.0.held.store(true, Ordering::Relaxed);
+        LongRead(Arc::clone(&self.0))
+    }
+}
+
+/// A long reader running (see [`LongReads::begin`]).
+#[derive(Debug)]
+pub(crate) struct LongRead(Arc<Backfill>);
+
+impl Drop for LongRead {
+    fn drop(&mut self) {
+        self.0.long_readers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// The checkpoint thread.
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
     thread: JoinHandle<()>,
+    backfill: Arc<Backfill>,
 }
 
 impl Checkpointer {
@@ -39,39 +128,59 @@ impl Checkpointer {
     pub(crate) fn start(conn: &mut Connection) -> std::io::Result<Self> {
         let path = PathBuf::from(conn.path().unwrap_or_default());
         let (wake, requests) = mpsc::sync_channel::<()>(1);
-        // The log's length after the latest commit, for the thread to see who owns the log.
-        let log = Arc::new(AtomicI32::new(0));
-        let log_seen = Arc::clone(&log);
+        let backfill = Arc::new(Backfill::default());
+        let hook = Arc::clone(&backfill);
+        let thread_side = Arc::clone(&backfill);
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: i32| {
-            log.store(frames, Ordering::Relaxed);
-            if frames >= RECYCLE_AT {
-                // Busy means the thread is mid-pass; the next commit tries again.
-                if let Err(err) = wal.checkpoint_v2(CheckpointMode::PASSIVE)
-                    && err.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy)
-                {
-                    tracing::warn!(error = %err, "inline checkpoint failed");
+            if hook.log.swap(frames, Ordering::Relaxed) > frames {
+                hook.started_over();
+            }
+            let inline = hook.inline_due(frames)
+                // Disconnected: the thread could not start, and the inline pass bounds the log.
+                // Full: a wake-up is already pending and covers this commit too.
+                || (frames >= START_AT
+                    && matches!(wake.try_send(()), Err(TrySendError::Disconnected(())))
+                    && frames >= RECYCLE_AT);
+            if inline {
+                let before = hook.uncopied(frames);
+                match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                    Ok((log, copied)) => {
+                        hook.passed(log, copied);
+                        let now = (log - copied).max(0);
+                        hook.largest_inline
+                            .fetch_max(before - now, Ordering::Relaxed);
+                    }
+                    // Busy means the thread is mid-pass; the next commit tries again.
+                    Err(err)
+                        if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+                    Err(err) => tracing::warn!(error = %err, "inline checkpoint failed"),
                 }
-            } else if frames >= START_AT {
-                // Full: a wake-up is already pending and covers this commit too. Disconnected:
-                // the thread could not start, and the inline pass above bounds the log.
-                let _ = wake.try_send(());
             }
             Ok(())
         }))
         .map_err(std::io::Error::other)?;
         let thread = std::thread::Builder::new()
             .name("clinic-checkpoint".into())
-            .spawn(move || checkpoint_loop(&path, &requests, &log_seen))?;
-        Ok(Self { thread })
+            .spawn(move || checkpoint_loop(&path, &requests, &thread_side))?;
+        Ok(Self { thread, backfill })
+    }
+
+    /// Where long readers of this database say so.
+    pub(crate) fn long_reads(&self) -> LongReads {
+        LongReads(Arc::clone(&self.backfill))
     }
 
     /// Waits for the thread's final checkpoint (after the write connection was closed).
     pub(crate) fn join(self) {
         let _ = self.thread.join();
+        tracing::debug!(
+            frames = self.backfill.largest_inline.load(Ordering::Relaxed),
+            "the largest inline checkpoint"
+        );
     }
 }
 
-fn checkpoint_loop(path: &Path, requests: &Receiver<()>, log: &AtomicI32) {
+fn checkpoint_loop(path: &Path, requests: &Receiver<()>, backfill: &Backfill) {
     let conn = match open(path) {
         Ok(conn) => conn,
         Err(err) => {
@@ -81,10 +190,20 @@ fn checkpoint_loop(path: &Path, requests: &Receiver<()>, log: &AtomicI32) {
         }
     };
     while requests.recv().is_ok() {
-        // Past RECYCLE_AT the writer finishes the job between two transactions; a pass here
+        // When the writer is about to finish the job between two transactions, a pass here
         // would only hold the checkpoint lock and make its attempts fail.
-        if log.load(Ordering::Relaxed) < RECYCLE_AT {
-            run(&conn, "PASSIVE");
+        if backfill.inline_due(backfill.log.load(Ordering::Relaxed)) {
+            continue;
+        }
+        let before = backfill.pass_copied.load(Ordering::Relaxed);
+        if let Some((log, copied)) = run(&conn, "PASSIVE")
+            && log >= 0
+        {
+            backfill.passed(log, copied);
+            // Behind a long reader every commit wakes the thread, and a pass copies nothing.
+            if backfill.long_readers.load(Ordering::Relaxed) > 0 && copied <= before {
+                std::thread::sleep(HELD_BACK_REST);
+            }
         }
     }
     // The writer is gone: leave an empty log behind (a clean state for backups and restarts).
@@ -95,17 +214,24 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     super::open_existing(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
 }
 
-fn run(conn: &Connection, mode: &str) {
+/// A checkpoint in `mode`: the log's length and how many of its frames are copied back.
+fn run(conn: &Connection, mode: &str) -> Option<(i32, i32)> {
     let result = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
         Ok((
             r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
+            r.get::<_, i32>(1)?,
+            r.get::<_, i32>(2)?,
         ))
     });
     match result {
-        Ok((busy, log, copied)) => tracing::debug!(mode, busy, log, copied, "checkpoint"),
-        Err(err) => tracing::warn!(mode, error = %err, "checkpoint failed"),
+        Ok((busy, log, copied)) => {
+            tracing::debug!(mode, busy, log, copied, "checkpoint");
+            Some((log, copied))
+        }
+        Err(err) => {
+            tracing::warn!(mode, error = %err, "checkpoint failed");
+            None
+        }
     }
 }
 
@@ -163,8 +289,65 @@ mod tests {
         assert_eq!(rows, i64::from(commits));
     }
 
+    /// The tests that write thousands of commits as fast as they can run one at a time: side by
+    /// side, each slows the other's checkpoint thread, which the busy writer's bound does not
+    /// allow for.
+    fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+        static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        HEAVY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A long reader holds the log; once it is done, the thread copies what piled up
+    /// meanwhile, not a commit of the writer (which would stall every send behind it).
+    #[test]
+    fn the_backlog_a_long_reader_leaves_is_copied_by_the_thread_not_the_writer() {
+        let _alone = one_at_a_time();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (conn, checkpointer, _) = write_blobs(&path, 10);
+        let long_read = checkpointer.long_reads().begin();
+        let reader = open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        let blob = vec![7u8; 4096];
+        let commit = || {
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [&blob])
+                .unwrap();
+        };
+        for _ in 0..RECYCLE_AT {
+            commit();
+        }
+        let held = checkpointer.backfill.log.load(Ordering::Relaxed);
+        assert!(held > RECYCLE_AT, "the reader held the log: {held} frames");
+        reader.execute_batch("COMMIT").unwrap();
+        drop(reader);
+        drop(long_read);
+        // Sends go on: the log starts over once the thread has copied the backlog.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while checkpointer.backfill.log.load(Ordering::Relaxed) >= held {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log never started over"
+            );
+            commit();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let inline = checkpointer.backfill.largest_inline.load(Ordering::Relaxed);
+        assert!(
+            inline <= 2 * INLINE_AT_MOST,
+            "a commit copied {inline} of the {held} frames the reader had held"
+        );
+        drop(conn);
+        checkpointer.join();
+    }
+
     #[test]
     fn a_busy_writer_s_log_starts_over_instead_of_growing() {
+        let _alone = one_at_a_time();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         // Back-to-back commits far past the recycling point. The log must be reused from the

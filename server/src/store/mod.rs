@@ -3,7 +3,7 @@
 
 pub(crate) mod care;
 pub(crate) mod check;
-mod checkpoint;
+pub(crate) mod checkpoint;
 pub(crate) mod emergencies;
 mod error;
 pub(crate) mod marker;

@@ -1,7 +1,7 @@
 //! The single writer: one thread owns the write connection and commits commands in groups (many
 //! commands, one transaction, one fsync), replying to each only after the commit.
 
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{Checkpointer, LongReads};
 use super::marker::{self, Marker};
 use super::projection::{self, Progress};
 use crate::store::StoreError;
@@ -105,6 +105,7 @@ impl Seqs {
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
     progress: Arc<Progress>,
+    long_reads: LongReads,
 }
 
 impl Writer {
@@ -131,6 +132,7 @@ impl Writer {
         let seq = marker::committed(&conn).map_err(std::io::Error::other)?;
         let marker = Marker::start(&db, seq)?;
         let checkpointer = Checkpointer::start(&mut conn)?;
+        let long_reads = checkpointer.long_reads();
         let progress = Progress::new();
         let shared = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
@@ -140,7 +142,20 @@ impl Writer {
                 marker.finish();
                 checkpointer.join();
             })?;
-        Ok((Self { jobs: tx, progress }, handle))
+        Ok((
+            Self {
+                jobs: tx,
+                progress,
+                long_reads,
+            },
+            handle,
+        ))
+    }
+
+    /// Where a reader that holds one snapshot for long says so, so that the backlog it leaves
+    /// in the log is copied back by the checkpoint thread rather than inside a commit.
+    pub(crate) fn long_reads(&self) -> LongReads {
+        self.long_reads.clone()
     }
 
     /// How far the send log has moved into `messages` (readers wait on it).

@@ -124,11 +124,7 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     // to date here), must pass the server's own check.
     let conn = store::open_write(&db, crate::Synchronous::Full)
         .map_err(|e| RestoreError::Check(e.to_string()))?;
-    match store::check::quick_check(&conn) {
-        Ok(problems) if problems.is_empty() => {}
-        Ok(problems) => return Err(RestoreError::Check(problems.join("; "))),
-        Err(err) => return Err(RestoreError::Check(err.to_string())),
-    }
+    store::check::check(&db, &conn).map_err(|failed| RestoreError::Check(failed.detail()))?;
     let count = |table: &str| {
         conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .map_err(|e| RestoreError::Check(e.to_string()))

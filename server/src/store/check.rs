@@ -40,7 +40,7 @@ pub(crate) fn unchecked_note(db: &Path) -> PathBuf {
 }
 
 /// `PRAGMA quick_check`: empty when the database is sound, else what is wrong (a few lines).
-pub(crate) fn quick_check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+fn quick_check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
     let lines = stmt
         .query_map([], |r| r.get::<_, String>(0))?

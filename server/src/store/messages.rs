@@ -1,4 +1,4 @@
-//! Messages in SQLite: idempotent send, read and delivered receipts, history pages, sync.
+//! Messages in SQLite: idempotent send, read and delivered receipts, history pages.
 
 use super::peers::{self, Peer};
 use super::rows::{self, MESSAGE_COLUMNS, message_columns};
@@ -7,7 +7,7 @@ use crate::store::StoreError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::{
     ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, NewMessage,
-    Notification, Role, Seq, User, UserId, limits,
+    Notification, Role, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
@@ -379,34 +379,4 @@ pub(crate) fn page(
         .collect::<Result<Vec<_>, _>>()?;
     messages.reverse();
     Ok(messages)
-}
-
-/// Messages in `user`'s conversations changed after `since`, by change sequence, at most `limit`.
-pub(crate) fn changed_since(
-    conn: &Connection,
-    user: &User,
-    since: Seq,
-    limit: u32,
-) -> Result<Vec<(Message, Seq)>, StoreError> {
-    macro_rules! changed_by {
-        ($column:literal) => {
-            concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE ",
-                $column,
-                " = ?1 AND change_seq > ?2 ORDER BY change_seq LIMIT ?3"
-            )
-        };
-    }
-    let sql = match user.role {
-        Role::Patient => changed_by!("patient_id"),
-        Role::Doctor => changed_by!("doctor_id"),
-        Role::Admin => return Ok(Vec::new()),
-    };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt
-        .query_map(params![user.id.as_str(), since.0, limit], rows::message)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
 }

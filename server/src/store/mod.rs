@@ -2,6 +2,7 @@
 //! connections used off the async runtime.
 
 pub(crate) mod care;
+pub(crate) mod changes;
 pub(crate) mod check;
 pub(crate) mod checkpoint;
 pub(crate) mod emergencies;

@@ -169,7 +169,7 @@ pub(crate) fn sync_page(
     limit: u32,
 ) -> Result<SyncPage, StoreError> {
     let limit = limit.clamp(1, limits::MAX_PAGE);
-    let mut messages = super::messages::changed_since(conn, user, since, limit + 1)?
+    let mut messages = super::changes::changed_since(conn, user, since, limit + 1)?
         .into_iter()
         .peekable();
     let mut emergencies = super::emergencies::changed_since(conn, user, since, limit + 1)?

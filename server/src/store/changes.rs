@@ -1,0 +1,363 @@
+//! The messages `sync` returns: those in a user's conversations whose change sequence is after a
+//! cursor, lowest first, found without an index entry per user for every message written.
+//!
+//! A message as written has `change_seq = seq`; every later change to it (a receipt, an edit, an
+//! unsend, an emergency's resolution) gives it a new, higher `change_seq`. Since schema v16 the
+//! per-user change-ordered indexes hold only the changed ones (`WHERE change_seq != seq`), so a
+//! send writes nothing there. The unchanged ones are read per conversation by `seq` (the
+//! conversation's index), and the streams are merged: the conversations' by a heap, fetched a
+//! few rows at a time so that a doctor with many conversations does not read all of each.
+//! Invariant: the result is exactly what `WHERE {user} = ? AND change_seq > ? ORDER BY
+//! change_seq LIMIT ?` over all messages gives (the tests compare the two).
+
+use super::StoreError;
+use super::rows::{self, message_columns};
+use clinic_protocol::{Message, Role, Seq, User};
+use rusqlite::{Connection, params};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Fewest rows fetched from one conversation at a time.
+const MIN_CHUNK: u32 = 4;
+
+/// The columns naming the caller's side of a conversation and the other side.
+fn sides(role: Role) -> Option<(&'static str, &'static str)> {
+    match role {
+        Role::Patient => Some(("patient_id", "doctor_id")),
+        Role::Doctor => Some(("doctor_id", "patient_id")),
+        Role::Admin => None,
+    }
+}
+
+/// Messages in `user`'s conversations changed after `since`, by change sequence, at most `limit`.
+pub(crate) fn changed_since(
+    conn: &Connection,
+    user: &User,
+    since: Seq,
+    limit: u32,
+) -> Result<Vec<(Message, Seq)>, StoreError> {
+    let Some((mine, theirs)) = sides(user.role) else {
+        return Ok(Vec::new());
+    };
+    let want = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut changed = changed_after_written(conn, mine, user, since, limit)?
+        .into_iter()
+        .peekable();
+    let partners: Vec<String> = conn
+        .prepare_cached(&format!(
+            "SELECT {theirs} FROM conversations WHERE {mine} = ?1"
+        ))?
+        .query_map([user.id.as_str()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let count = u32::try_from(partners.len()).unwrap_or(u32::MAX).max(1);
+    let chunk = (limit / count).max(MIN_CHUNK).min(limit.max(1));
+    let mut streams = Vec::with_capacity(partners.len());
+    let mut heads = BinaryHeap::new();
+    for partner in partners {
+        let stream = Unchanged::open(conn, (mine, theirs), user, partner, since, chunk)?;
+        if let Some(seq) = stream.head() {
+            heads.push(Reverse((seq, streams.len())));
+        }
+        streams.push(stream);
+    }
+    let mut out = Vec::with_capacity(want.min(1024));
+    while out.len() < want {
+        let unchanged = heads.peek().map(|Reverse((seq, i))| (*seq, *i));
+        let next_changed = changed.peek().map(|(_, seq)| seq.0);
+        match (unchanged, next_changed) {
+            (Some((seq, i)), c) if c.is_none_or(|c| seq < c) => {
+                heads.pop();
+                let stream = &mut streams[i];
+                out.extend(stream.rows.pop_front());
+                if let Some(seq) = stream.next(conn)? {
+                    heads.push(Reverse((seq, i)));
+                }
+            }
+            (_, Some(_)) => out.extend(changed.next()),
+            (None, None) => break,
+            // Unreachable: the first arm takes a head whenever nothing changed is waiting.
+            (Some(_), None) => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Messages changed after they were written, by change sequence (the partial index).
+fn changed_after_written(
+    conn: &Connection,
+    mine: &str,
+    user: &User,
+    since: Seq,
+    limit: u32,
+) -> Result<Vec<(Message, Seq)>, StoreError> {
+    // `change_seq != seq` spelled as in the index's WHERE clause, which lets SQLite use it.
+    let sql = format!(
+        "SELECT {} FROM messages WHERE {mine} = ?1 AND change_seq > ?2 AND change_seq != seq \
+         ORDER BY change_seq LIMIT ?3",
+        message_columns!()
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![user.id.as_str(), since.0, limit], rows::message)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// One conversation's messages unchanged since written, after a cursor, by seq (which is their
+/// change sequence), fetched `chunk` at a time.
+struct Unchanged {
+    sql: String,
+    user: String,
+    partner: String,
+    chunk: u32,
+    rows: VecDeque<(Message, Seq)>,
+    /// The last fetch was full: more may follow the last row fetched.
+    more: bool,
+    /// The seq the next fetch starts after.
+    after: i64,
+}
+
+impl Unchanged {
+    fn open(
+        conn: &Connection,
+        (mine, theirs): (&str, &str),
+        user: &User,
+        partner: String,
+        since: Seq,
+        chunk: u32,
+    ) -> Result<Self, StoreError> {
+        let mut stream = Self {
+            sql: format!(
+                "SELECT {} FROM messages WHERE {mine} = ?1 AND {theirs} = ?2 AND seq > ?3 \
+                 AND change_seq = seq ORDER BY seq LIMIT ?4",
+                message_columns!()
+            ),
+            user: user.id.as_str().to_owned(),
+            partner,
+            chunk,
+            rows: VecDeque::new(),
+            more: true,
+            after: since.0,
+        };
+        stream.fetch(conn)?;
+        Ok(stream)
+    }
+
+    fn head(&self) -> Option<i64> {
+        self.rows.front().map(|(m, _)| m.seq.0)
+    }
+
+    /// The seq of the next row, fetching more when the buffer ran out and more may follow.
+    fn next(&mut self, conn: &Connection) -> Result<Option<i64>, StoreError> {
+        if self.rows.is_empty() && self.more {
+            self.fetch(conn)?;
+        }
+        Ok(self.head())
+    }
+
+    fn fetch(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let mut stmt = conn.prepare_cached(&self.sql)?;
+        let rows = stmt.query_map(
+            params![self.user, self.partner, self.after, self.chunk],
+            rows::message,
+        )?;
+        let before = self.rows.len();
+        for row in rows {
+            let row = row?;
+            self.after = row.0.seq.0;
+            self.rows.push_back(row);
+        }
+        self.more = self.rows.len() - before == usize::try_from(self.chunk).unwrap_or(0);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::schema;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn user(id: &str, role: Role) -> User {
+        User {
+            id: id.into(),
+            username: id.to_owned(),
+            name: id.to_owned(),
+            role,
+        }
+    }
+
+    /// A clinic of `patients` patients and `doctors` doctors, every pair a conversation, and
+    /// `messages` messages among them; a random share of them changed after being written, as
+    /// receipts and edits change them (a new change_seq from the same counter).
+    fn clinic(rng: &mut StdRng, patients: usize, doctors: usize, messages: usize) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let role = |r: &str| r.to_owned();
+        for (prefix, count, r) in [("p", patients, "PATIENT"), ("d", doctors, "DOCTOR")] {
+            for i in 0..count {
+                conn.execute(
+                    "INSERT INTO users (id, username, name, role, password_hash, created_at) \
+                     VALUES (?1, ?1, ?1, ?2, 'x', 0)",
+                    params![format!("{prefix}{i}"), role(r)],
+                )
+                .unwrap();
+            }
+        }
+        for p in 0..patients {
+            for d in 0..doctors {
+                conn.execute(
+                    "INSERT INTO conversations (patient_id, doctor_id, created_at) \
+                     VALUES (?1, ?2, 0)",
+                    params![format!("p{p}"), format!("d{d}")],
+                )
+                .unwrap();
+            }
+        }
+        let mut seq = 0i64;
+        for _ in 0..messages {
+            seq += 1;
+            let (p, d) = (rng.gen_range(0..patients), rng.gen_range(0..doctors));
+            let sender = if rng.gen_bool(0.5) {
+                format!("p{p}")
+            } else {
+                format!("d{d}")
+            };
+            conn.execute(
+                "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id, \
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at) \
+                 VALUES (?1, ?2, ?2, ?1, ?3, ?4, ?5, 'hi', 'REGULAR', 'SENT', 0, ?2, ?2)",
+                params![
+                    format!("m{seq}"),
+                    seq,
+                    format!("p{p}"),
+                    format!("d{d}"),
+                    sender
+                ],
+            )
+            .unwrap();
+            if rng.gen_bool(0.3) {
+                // Some earlier message changes now.
+                seq += 1;
+                let target = rng.gen_range(1..seq);
+                conn.execute(
+                    "UPDATE messages SET change_seq = ?2, status = 'DELIVERED' WHERE seq = ?1",
+                    params![target, seq],
+                )
+                .unwrap();
+            }
+        }
+        conn
+    }
+
+    /// What the pre-v16 query (one per-user index over every message) returns.
+    fn reference(conn: &Connection, user: &User, since: i64, limit: u32) -> Vec<(String, i64)> {
+        let (mine, _) = sides(user.role).unwrap();
+        conn.prepare(&format!(
+            "SELECT id, change_seq FROM messages WHERE {mine} = ?1 AND change_seq > ?2 \
+             ORDER BY change_seq LIMIT ?3"
+        ))
+        .unwrap()
+        .query_map(params![user.id.as_str(), since, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    fn found(conn: &Connection, user: &User, since: i64, limit: u32) -> Vec<(String, i64)> {
+        changed_since(conn, user, Seq(since), limit)
+            .unwrap()
+            .into_iter()
+            .map(|(m, s)| (m.id.as_str().to_owned(), s.0))
+            .collect()
+    }
+
+    #[test]
+    fn pages_are_exactly_what_one_index_over_every_message_gave() {
+        let mut rng = StdRng::seed_from_u64(15);
+        for (patients, doctors, messages) in [(1, 1, 50), (3, 2, 400), (12, 40, 3_000)] {
+            let conn = clinic(&mut rng, patients, doctors, messages);
+            let top: i64 = conn
+                .query_row("SELECT max(change_seq) FROM messages", [], |r| r.get(0))
+                .unwrap();
+            let people = (0..patients)
+                .map(|i| user(&format!("p{i}"), Role::Patient))
+                .chain((0..doctors).map(|i| user(&format!("d{i}"), Role::Doctor)));
+            for person in people {
+                for _ in 0..20 {
+                    let since = rng.gen_range(0..=top);
+                    let limit = rng.gen_range(1..=300);
+                    assert_eq!(
+                        found(&conn, &person, since, limit),
+                        reference(&conn, &person, since, limit),
+                        "{} since {since} limit {limit}",
+                        person.id.as_str()
+                    );
+                }
+                // Paging from the start visits every change once, in order.
+                let mut since = 0;
+                let mut pages = Vec::new();
+                loop {
+                    let page = found(&conn, &person, since, 37);
+                    let Some(last) = page.last() else { break };
+                    since = last.1;
+                    pages.extend(page);
+                }
+                assert_eq!(pages, reference(&conn, &person, 0, u32::MAX));
+            }
+        }
+    }
+
+    #[test]
+    fn an_admin_has_no_conversations_to_sync() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let conn = clinic(&mut rng, 1, 1, 10);
+        assert!(found(&conn, &user("a", Role::Admin), 0, 10).is_empty());
+    }
+
+    #[test]
+    fn each_read_uses_an_index_not_a_scan_of_every_message() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let conn = clinic(&mut rng, 2, 2, 10);
+        for (mine, theirs) in [("patient_id", "doctor_id"), ("doctor_id", "patient_id")] {
+            let changed = format!(
+                "SELECT id FROM messages WHERE {mine} = ?1 AND change_seq > ?2 \
+                 AND change_seq != seq ORDER BY change_seq LIMIT ?3"
+            );
+            let unchanged = format!(
+                "SELECT id FROM messages WHERE {mine} = ?1 AND {theirs} = ?2 AND seq > ?3 \
+                 AND change_seq = seq ORDER BY seq LIMIT ?4"
+            );
+            let plan = |sql: &str| -> String {
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                for i in 1..=stmt.parameter_count() {
+                    stmt.raw_bind_parameter(i, "p0").unwrap();
+                }
+                let mut rows = stmt.raw_query();
+                let mut steps = Vec::new();
+                while let Some(row) = rows.next().unwrap() {
+                    steps.push(row.get::<_, String>(3).unwrap());
+                }
+                steps.join("; ")
+            };
+            let index = if mine == "patient_id" {
+                "messages_patient_change"
+            } else {
+                "messages_doctor_change"
+            };
+            assert!(plan(&changed).contains(index), "{}", plan(&changed));
+            assert!(
+                !plan(&changed).contains("TEMP B-TREE"),
+                "{}",
+                plan(&changed)
+            );
+            let plan = plan(&unchanged);
+            assert!(plan.contains("messages_conversation"), "{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
+    }
+}

@@ -10,7 +10,8 @@ over slices of logged sends, for variants of the schema or the connection:
 - partial-change: the two per-user change-ordered indexes hold only rows changed after they were
   written (`WHERE change_seq != seq`), so a new message writes no entry there;
 - automerge-8: FTS5 `automerge` 8 instead of 4 on both search indexes;
-- no-search: the search triggers dropped (what the two search indexes cost, for reference).
+- no-search: the search triggers dropped (what the two search indexes cost, for reference);
+- v16: partial-change and automerge-8 together (what schema v16 does).
 
 It prints the process CPU per moved row and the write-ahead log bytes per moved row (the WAL is
 not checkpointed during the timed part), medians of three runs per variant.
@@ -79,6 +80,8 @@ VARIANTS = {
     ],
     "no-search": ["DROP TRIGGER messages_search_insert"],
 }
+# Schema v16 is the last two together.
+VARIANTS["v16"] = VARIANTS["partial-change"] + VARIANTS["automerge-8"]
 
 
 def text(rng):

@@ -218,4 +218,17 @@ async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
         notifications, bulk,
         "each logged send's notification, unread, for its doctor"
     );
+    // The unread counters (schema v15), which each move adds to in the move's transaction,
+    // count every unread message once, kills during moves included.
+    let miscounted: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM conversations c WHERE doctor_unread != (SELECT count(*) \
+             FROM messages m WHERE m.patient_id = c.patient_id AND m.doctor_id = c.doctor_id \
+             AND m.sender_id = m.patient_id AND m.status != 'READ' AND m.retracted_at IS NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(miscounted, 0, "a conversation's unread counter is off");
 }

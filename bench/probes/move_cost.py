@@ -11,7 +11,9 @@ over slices of logged sends, for variants of the schema or the connection:
   written (`WHERE change_seq != seq`), so a new message writes no entry there;
 - automerge-8: FTS5 `automerge` 8 instead of 4 on both search indexes;
 - no-search: the search triggers dropped (what the two search indexes cost, for reference);
-- v16: partial-change and automerge-8 together (what schema v16 does).
+- v16: partial-change and automerge-8 together (what schema v16 does);
+- v16-no-notice, v16-no-search: v16 without the derived notifications' index, or without the
+  search indexes (what each still costs).
 
 It prints the process CPU per moved row and the write-ahead log bytes per moved row (the WAL is
 not checkpointed during the timed part), medians of three runs per variant.
@@ -82,6 +84,9 @@ VARIANTS = {
 }
 # Schema v16 is the last two together.
 VARIANTS["v16"] = VARIANTS["partial-change"] + VARIANTS["automerge-8"]
+# What is left in v16, one part at a time: the derived notifications' index, the search indexes.
+VARIANTS["v16-no-notice"] = VARIANTS["v16"] + ["DROP INDEX messages_notice"]
+VARIANTS["v16-no-search"] = VARIANTS["v16"] + ["DROP TRIGGER messages_search_insert"]
 
 
 def text(rng):

@@ -51,11 +51,12 @@ pub(crate) fn changed_since(
         _ => i64::MAX,
     };
     let mut changed = changed.into_iter().peekable();
+    // Only conversations with a message in the span: one statement, whatever the number of
+    // conversations, so a reconnect with nothing new costs a seek per conversation inside
+    // SQLite rather than a statement each.
     let partners: Vec<String> = conn
-        .prepare_cached(&format!(
-            "SELECT {theirs} FROM conversations WHERE {mine} = ?1"
-        ))?
-        .query_map([user.id.as_str()], |r| r.get(0))?
+        .prepare_cached(&active_sql(mine, theirs))?
+        .query_map(params![user.id.as_str(), since.0, up_to], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let count = u32::try_from(partners.len()).unwrap_or(u32::MAX).max(1);
     let chunk = (limit / count).max(MIN_CHUNK).min(limit.max(1));
@@ -105,6 +106,16 @@ fn changed_sql(mine: &str) -> String {
         "SELECT {} FROM messages WHERE {mine} = ?1 AND change_seq > ?2 AND change_seq != seq \
          ORDER BY change_seq LIMIT ?3",
         message_columns!()
+    )
+}
+
+/// The other side of each of the caller's (`?1`) conversations with a message whose seq is
+/// between `?2` and `?3`.
+fn active_sql(mine: &str, theirs: &str) -> String {
+    format!(
+        "SELECT c.{theirs} FROM conversations c WHERE c.{mine} = ?1 AND EXISTS (SELECT 1 \
+         FROM messages m WHERE m.patient_id = c.patient_id AND m.doctor_id = c.doctor_id \
+         AND m.seq > ?2 AND m.seq < ?3)"
     )
 }
 
@@ -432,6 +443,11 @@ mod tests {
                 !plan(&changed).contains("TEMP B-TREE"),
                 "{}",
                 plan(&changed)
+            );
+            let active = plan(&active_sql(mine, theirs));
+            assert!(
+                active.contains("COVERING INDEX messages_conversation"),
+                "{active}"
             );
             let plan = plan(&unchanged);
             assert!(plan.contains("messages_conversation"), "{plan}");

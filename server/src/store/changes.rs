@@ -20,11 +20,58 @@ use std::collections::{BinaryHeap, VecDeque};
 /// Fewest rows fetched from one conversation at a time.
 const MIN_CHUNK: u32 = 4;
 
-/// The columns naming the caller's side of a conversation and the other side.
-fn sides(role: Role) -> Option<(&'static str, &'static str)> {
+/// The statements of one side (the caller a patient, or a doctor), written out once: built per
+/// call, each would cost a few hundred bytes of formatting and hashing for the statement cache.
+struct Statements {
+    /// The changed rows of the caller (`?1`) after `?2`, `?3` of them. `change_seq != seq` is
+    /// spelled as in the partial index's WHERE clause, which lets SQLite use it.
+    changed: &'static str,
+    /// The other side of each of the caller's (`?1`) conversations with a message whose seq is
+    /// between `?2` and `?3`.
+    active: &'static str,
+    /// One conversation's unchanged rows (`?1` the caller, `?2` the other side) with a seq
+    /// between `?3` and `?4`, `?5` of them.
+    unchanged: &'static str,
+}
+
+macro_rules! statements {
+    ($mine:literal, $theirs:literal) => {
+        Statements {
+            changed: concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE ",
+                $mine,
+                " = ?1 AND change_seq > ?2 AND change_seq != seq ORDER BY change_seq LIMIT ?3"
+            ),
+            active: concat!(
+                "SELECT c.",
+                $theirs,
+                " FROM conversations c WHERE c.",
+                $mine,
+                " = ?1 AND EXISTS (SELECT 1 FROM messages m WHERE m.patient_id = c.patient_id \
+                 AND m.doctor_id = c.doctor_id AND m.seq > ?2 AND m.seq < ?3)"
+            ),
+            unchanged: concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE ",
+                $mine,
+                " = ?1 AND ",
+                $theirs,
+                " = ?2 AND seq > ?3 AND seq < ?4 AND change_seq = seq ORDER BY seq LIMIT ?5"
+            ),
+        }
+    };
+}
+
+const PATIENT: Statements = statements!("patient_id", "doctor_id");
+const DOCTOR: Statements = statements!("doctor_id", "patient_id");
+
+fn statements(role: Role) -> Option<&'static Statements> {
     match role {
-        Role::Patient => Some(("patient_id", "doctor_id")),
-        Role::Doctor => Some(("doctor_id", "patient_id")),
+        Role::Patient => Some(&PATIENT),
+        Role::Doctor => Some(&DOCTOR),
         Role::Admin => None,
     }
 }
@@ -36,11 +83,14 @@ pub(crate) fn changed_since(
     since: Seq,
     limit: u32,
 ) -> Result<Vec<(Message, Seq)>, StoreError> {
-    let Some((mine, theirs)) = sides(user.role) else {
+    let Some(side) = statements(user.role) else {
         return Ok(Vec::new());
     };
     let want = usize::try_from(limit).unwrap_or(usize::MAX);
-    let changed = changed_after_written(conn, mine, user, since, limit)?;
+    let changed: Vec<(Message, Seq)> = conn
+        .prepare_cached(side.changed)?
+        .query_map(params![user.id.as_str(), since.0, limit], rows::message)?
+        .collect::<Result<_, _>>()?;
     // A full list of changed rows ends the page at its last change at the latest: no row after
     // it can be among the first `limit`. So the conversations are read only up to there. Most
     // rows of a long history were changed (a receipt each), and without this bound every page
@@ -55,15 +105,14 @@ pub(crate) fn changed_since(
     // conversations, so a reconnect with nothing new costs a seek per conversation inside
     // SQLite rather than a statement each.
     let partners: Vec<String> = conn
-        .prepare_cached(&active_sql(mine, theirs))?
+        .prepare_cached(side.active)?
         .query_map(params![user.id.as_str(), since.0, up_to], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let count = u32::try_from(partners.len()).unwrap_or(u32::MAX).max(1);
     let chunk = (limit / count).max(MIN_CHUNK).min(limit.max(1));
-    let sql = unchanged_sql(mine, theirs);
     let read = Read {
         conn,
-        sql: &sql,
+        sql: side.unchanged,
         user: user.id.as_str(),
         up_to,
         chunk,
@@ -97,51 +146,6 @@ pub(crate) fn changed_since(
         }
     }
     Ok(out)
-}
-
-/// The changed rows of one side, from `?2` on, `?3` of them.
-fn changed_sql(mine: &str) -> String {
-    // `change_seq != seq` spelled as in the index's WHERE clause, which lets SQLite use it.
-    format!(
-        "SELECT {} FROM messages WHERE {mine} = ?1 AND change_seq > ?2 AND change_seq != seq \
-         ORDER BY change_seq LIMIT ?3",
-        message_columns!()
-    )
-}
-
-/// The other side of each of the caller's (`?1`) conversations with a message whose seq is
-/// between `?2` and `?3`.
-fn active_sql(mine: &str, theirs: &str) -> String {
-    format!(
-        "SELECT c.{theirs} FROM conversations c WHERE c.{mine} = ?1 AND EXISTS (SELECT 1 \
-         FROM messages m WHERE m.patient_id = c.patient_id AND m.doctor_id = c.doctor_id \
-         AND m.seq > ?2 AND m.seq < ?3)"
-    )
-}
-
-/// One conversation's unchanged rows (`?1` the caller, `?2` the other side) with a seq between
-/// `?3` and `?4`, `?5` of them.
-fn unchanged_sql(mine: &str, theirs: &str) -> String {
-    format!(
-        "SELECT {} FROM messages WHERE {mine} = ?1 AND {theirs} = ?2 AND seq > ?3 \
-         AND seq < ?4 AND change_seq = seq ORDER BY seq LIMIT ?5",
-        message_columns!()
-    )
-}
-
-/// Messages changed after they were written, by change sequence (the partial index).
-fn changed_after_written(
-    conn: &Connection,
-    mine: &str,
-    user: &User,
-    since: Seq,
-    limit: u32,
-) -> Result<Vec<(Message, Seq)>, StoreError> {
-    let rows = conn
-        .prepare_cached(&changed_sql(mine))?
-        .query_map(params![user.id.as_str(), since.0, limit], rows::message)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
 }
 
 /// What reading one conversation's unchanged rows takes, the same for every conversation.
@@ -289,7 +293,11 @@ mod tests {
 
     /// What the pre-v16 query (one per-user index over every message) returns.
     fn reference(conn: &Connection, user: &User, since: i64, limit: u32) -> Vec<(String, i64)> {
-        let (mine, _) = sides(user.role).unwrap();
+        let mine = if user.role == Role::Patient {
+            "patient_id"
+        } else {
+            "doctor_id"
+        };
         conn.prepare(&format!(
             "SELECT id, change_seq FROM messages WHERE {mine} = ?1 AND change_seq > ?2 \
              ORDER BY change_seq LIMIT ?3"
@@ -418,9 +426,8 @@ mod tests {
     fn each_read_uses_an_index_not_a_scan_of_every_message() {
         let mut rng = StdRng::seed_from_u64(2);
         let conn = clinic(&mut rng, 2, 2, 10);
-        for (mine, theirs) in [("patient_id", "doctor_id"), ("doctor_id", "patient_id")] {
-            let changed = changed_sql(mine);
-            let unchanged = unchanged_sql(mine, theirs);
+        for (side, mine) in [(&PATIENT, "patient_id"), (&DOCTOR, "doctor_id")] {
+            let (changed, unchanged) = (side.changed, side.unchanged);
             let plan = |sql: &str| -> String {
                 let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
                 for i in 1..=stmt.parameter_count() {
@@ -438,18 +445,14 @@ mod tests {
             } else {
                 "messages_doctor_change"
             };
-            assert!(plan(&changed).contains(index), "{}", plan(&changed));
-            assert!(
-                !plan(&changed).contains("TEMP B-TREE"),
-                "{}",
-                plan(&changed)
-            );
-            let active = plan(&active_sql(mine, theirs));
+            assert!(plan(changed).contains(index), "{}", plan(changed));
+            assert!(!plan(changed).contains("TEMP B-TREE"), "{}", plan(changed));
+            let active = plan(side.active);
             assert!(
                 active.contains("COVERING INDEX messages_conversation"),
                 "{active}"
             );
-            let plan = plan(&unchanged);
+            let plan = plan(unchanged);
             assert!(plan.contains("messages_conversation"), "{plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         }

@@ -23,14 +23,15 @@ const MIN_CHUNK: u32 = 4;
 /// The statements of one side (the caller a patient, or a doctor), written out once: built per
 /// call, each would cost a few hundred bytes of formatting and hashing for the statement cache.
 struct Statements {
-    /// The changed rows of the caller (`?1`) after `?2`, `?3` of them. `change_seq != seq` is
-    /// spelled as in the partial index's WHERE clause, which lets SQLite use it.
+    /// The change seq and rowid of the caller's (`?1`) changed rows after `?2`, `?3` of them.
+    /// `change_seq != seq` is spelled as in the partial index's WHERE clause, which lets SQLite
+    /// use it.
     changed: &'static str,
     /// The other side of each of the caller's (`?1`) conversations with a message whose seq is
     /// between `?2` and `?3`.
     active: &'static str,
-    /// One conversation's unchanged rows (`?1` the caller, `?2` the other side) with a seq
-    /// between `?3` and `?4`, `?5` of them.
+    /// The seq and rowid of one conversation's unchanged rows (`?1` the caller, `?2` the other
+    /// side) with a seq between `?3` and `?4`, `?5` of them.
     unchanged: &'static str,
 }
 
@@ -38,9 +39,7 @@ macro_rules! statements {
     ($mine:literal, $theirs:literal) => {
         Statements {
             changed: concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE ",
+                "SELECT change_seq, rowid FROM messages WHERE ",
                 $mine,
                 " = ?1 AND change_seq > ?2 AND change_seq != seq ORDER BY change_seq LIMIT ?3"
             ),
@@ -53,9 +52,7 @@ macro_rules! statements {
                  AND m.doctor_id = c.doctor_id AND m.seq > ?2 AND m.seq < ?3)"
             ),
             unchanged: concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE ",
+                "SELECT seq, rowid FROM messages WHERE ",
                 $mine,
                 " = ?1 AND ",
                 $theirs,
@@ -64,6 +61,13 @@ macro_rules! statements {
         }
     };
 }
+
+/// The messages whose rowids `?1` lists (a JSON array), in change order.
+const ROWS: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE rowid IN (SELECT value FROM json_each(?1)) ORDER BY change_seq"
+);
 
 const PATIENT: Statements = statements!("patient_id", "doctor_id");
 const DOCTOR: Statements = statements!("doctor_id", "patient_id");
@@ -87,9 +91,14 @@ pub(crate) fn changed_since(
         return Ok(Vec::new());
     };
     let want = usize::try_from(limit).unwrap_or(usize::MAX);
-    let changed: Vec<(Message, Seq)> = conn
+    // The page is chosen by keys (sequence numbers and rowids, from the indexes alone where they
+    // can), then read in one statement: a statement of all the message's columns costs several
+    // times one of two, even when it finds nothing, and most calls find nothing.
+    let changed: Vec<(i64, i64)> = conn
         .prepare_cached(side.changed)?
-        .query_map(params![user.id.as_str(), since.0, limit], rows::message)?
+        .query_map(params![user.id.as_str(), since.0, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<Result<_, _>>()?;
     // A full list of changed rows ends the page at its last change at the latest: no row after
     // it can be among the first `limit`. So the conversations are read only up to there. Most
@@ -97,7 +106,7 @@ pub(crate) fn changed_since(
     // would step over all of them after the cursor; with it, the pages' spans do not overlap
     // and a walk through the whole history steps over each row once.
     let up_to = match changed.last() {
-        Some((_, last)) if changed.len() == want => last.0,
+        Some((last, _)) if changed.len() == want => *last,
         _ => i64::MAX,
     };
     let mut changed = changed.into_iter().peekable();
@@ -126,26 +135,34 @@ pub(crate) fn changed_since(
         }
         streams.push(stream);
     }
-    let mut out = Vec::with_capacity(want.min(1024));
+    let mut out = Vec::new();
     while out.len() < want {
         let unchanged = heads.peek().map(|Reverse((seq, i))| (*seq, *i));
-        let next_changed = changed.peek().map(|(_, seq)| seq.0);
+        let next_changed = changed.peek().map(|(seq, _)| *seq);
         match (unchanged, next_changed) {
             (Some((seq, i)), c) if c.is_none_or(|c| seq < c) => {
                 heads.pop();
                 let stream = &mut streams[i];
-                out.extend(stream.rows.pop_front());
+                out.extend(stream.rows.pop_front().map(|(_, rowid)| rowid));
                 if let Some(seq) = stream.next(&read)? {
                     heads.push(Reverse((seq, i)));
                 }
             }
-            (_, Some(_)) => out.extend(changed.next()),
+            (_, Some(_)) => out.extend(changed.next().map(|(_, rowid)| rowid)),
             (None, None) => break,
             // Unreachable: the first arm takes a head whenever nothing changed is waiting.
             (Some(_), None) => break,
         }
     }
-    Ok(out)
+    if out.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rowids = serde_json::to_string(&out).map_err(|e| StoreError::internal(e.to_string()))?;
+    let rows: Vec<(Message, Seq)> = conn
+        .prepare_cached(ROWS)?
+        .query_map([rowids], rows::message)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// What reading one conversation's unchanged rows takes, the same for every conversation.
@@ -163,7 +180,8 @@ struct Read<'a> {
 /// change sequence), fetched a chunk at a time.
 struct Unchanged {
     partner: String,
-    rows: VecDeque<(Message, Seq)>,
+    /// (seq, rowid) of the rows fetched and not yet taken.
+    rows: VecDeque<(i64, i64)>,
     /// The last fetch was full: more may follow the last row fetched.
     more: bool,
     /// The seq the next fetch starts after.
@@ -183,7 +201,7 @@ impl Unchanged {
     }
 
     fn head(&self) -> Option<i64> {
-        self.rows.front().map(|(m, _)| m.seq.0)
+        self.rows.front().map(|(seq, _)| *seq)
     }
 
     /// The seq of the next row, fetching more when the buffer ran out and more may follow.
@@ -198,13 +216,13 @@ impl Unchanged {
         let mut stmt = read.conn.prepare_cached(read.sql)?;
         let rows = stmt.query_map(
             params![read.user, self.partner, self.after, read.up_to, read.chunk],
-            rows::message,
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let before = self.rows.len();
         for row in rows {
-            let row = row?;
-            self.after = row.0.seq.0;
-            self.rows.push_back(row);
+            let (seq, rowid): (i64, i64) = row?;
+            self.after = seq;
+            self.rows.push_back((seq, rowid));
         }
         self.more = self.rows.len() - before == usize::try_from(read.chunk).unwrap_or(0);
         Ok(())
@@ -455,6 +473,21 @@ mod tests {
             let plan = plan(unchanged);
             assert!(plan.contains("messages_conversation"), "{plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
+        {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {ROWS}")).unwrap();
+            stmt.raw_bind_parameter(1, "[1, 2]").unwrap();
+            let mut rows = stmt.raw_query();
+            let mut steps = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                steps.push(row.get::<_, String>(3).unwrap());
+            }
+            let plan = steps.join("; ");
+            assert!(
+                plan.contains("rowid=?") || plan.contains("INTEGER PRIMARY KEY"),
+                "{plan}"
+            );
+            assert!(!plan.contains("SCAN messages"), "{plan}");
         }
     }
 }

@@ -169,7 +169,11 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
 const REPLAY_SLICE: i64 = 4096;
 
 fn open_read(path: &Path) -> rusqlite::Result<Connection> {
-    open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let conn = open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // Readers run every read of every feature (a sync page alone is five statements): with
+    // rusqlite's default of 16 cached statements they would prepare some again on each call.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 /// A further connection to a database `open_write` made (readers, the checkpoint thread).

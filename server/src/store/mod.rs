@@ -170,7 +170,7 @@ const REPLAY_SLICE: i64 = 4096;
 
 fn open_read(path: &Path) -> rusqlite::Result<Connection> {
     let conn = open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    // Readers run every read of every feature (a sync page alone is five statements): with
+    // Readers run every read of every feature (a sync page alone is up to six statements): with
     // rusqlite's default of 16 cached statements they would prepare some again on each call.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)

@@ -121,20 +121,23 @@ class Clinic:
         self.conn.execute(MOVE_DELETE, (upto,))
 
 
+def connect(path, synchronous):
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
 def prefilled(schema_db, folder):
     path = os.path.join(folder, "prefilled.db")
     shutil.copy(schema_db, path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("PRAGMA foreign_keys=ON")
+    conn = connect(path, "OFF")
     conn.execute("BEGIN")
-    for i in range(PATIENTS):
-        conn.execute("INSERT INTO users (id, username, name, role, password_hash, created_at) "
-                     "VALUES (?, ?, ?, 'PATIENT', 'x', 0)", (f"p{i}", f"p{i}", f"P {i}"))
-    for i in range(DOCTORS):
-        conn.execute("INSERT INTO users (id, username, name, role, password_hash, created_at) "
-                     "VALUES (?, ?, ?, 'DOCTOR', 'x', 0)", (f"d{i}", f"d{i}", f"D {i}"))
+    for prefix, count, role in (("p", PATIENTS, "PATIENT"), ("d", DOCTORS, "DOCTOR")):
+        for i in range(count):
+            conn.execute("INSERT INTO users (id, username, name, role, password_hash, created_at) "
+                         "VALUES (?, ?, ?, ?, 'x', 0)", (f"{prefix}{i}", f"{prefix}{i}", f"{prefix} {i}", role))
     for i in range(PATIENTS):
         conn.execute("INSERT INTO conversations (patient_id, doctor_id, created_at) "
                      "VALUES (?, ?, 0)", (f"p{i}", f"d{i % DOCTORS}"))
@@ -152,10 +155,7 @@ def prefilled(schema_db, folder):
 def run(prefilled_db, folder, variant, seed):
     path = os.path.join(folder, f"{variant}.db")
     shutil.copy(prefilled_db, path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    conn = connect(path, "NORMAL")
     conn.execute("PRAGMA wal_autocheckpoint=0")
     for sql in VARIANTS[variant]:
         conn.execute(sql)

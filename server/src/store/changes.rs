@@ -140,6 +140,7 @@ pub(crate) fn changed_since(
         let unchanged = heads.peek().map(|Reverse((seq, i))| (*seq, *i));
         let next_changed = changed.peek().map(|(seq, _)| *seq);
         match (unchanged, next_changed) {
+            (None, None) => break,
             (Some((seq, i)), c) if c.is_none_or(|c| seq < c) => {
                 heads.pop();
                 let stream = &mut streams[i];
@@ -148,10 +149,7 @@ pub(crate) fn changed_since(
                     heads.push(Reverse((seq, i)));
                 }
             }
-            (_, Some(_)) => out.extend(changed.next().map(|(_, rowid)| rowid)),
-            (None, None) => break,
-            // Unreachable: the first arm takes a head whenever nothing changed is waiting.
-            (Some(_), None) => break,
+            _ => out.extend(changed.next().map(|(_, rowid)| rowid)),
         }
     }
     if out.is_empty() {

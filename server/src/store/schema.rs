@@ -725,21 +725,17 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        for index in ["messages_patient_change", "messages_doctor_change"] {
+        for (index, column, user) in [
+            ("messages_patient_change", "patient_id", "p"),
+            ("messages_doctor_change", "doctor_id", "d"),
+        ] {
             let ids: Vec<String> = conn
                 .prepare(&format!(
                     "SELECT id FROM messages INDEXED BY {index} WHERE change_seq != seq \
-                     AND {} = ?1",
-                    if index.contains("patient") {
-                        "patient_id"
-                    } else {
-                        "doctor_id"
-                    }
+                     AND {column} = ?1"
                 ))
                 .unwrap()
-                .query_map([if index.contains("patient") { "p" } else { "d" }], |r| {
-                    r.get(0)
-                })
+                .query_map([user], |r| r.get(0))
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();

@@ -92,11 +92,10 @@ impl From<StoreError> for Failed {
 }
 
 fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Failed> {
-    let Some((sql, args)) = statement(conn, caller, s)? else {
+    let Some(Statement { sql, args, ranked }) = statement(conn, caller, s)? else {
         return Ok(empty());
     };
     let q = &s.query;
-    let ranked = s.by_rank && q.fts_include().is_some();
     let mut found: Vec<(Message, i64)> = conn
         .prepare(&sql)?
         .query_map(params_from_iter(args), rows::message)?
@@ -121,13 +120,17 @@ fn query(conn: &Connection, caller: &User, s: &Search) -> Result<SearchPage, Fai
     })
 }
 
-/// The statement and its arguments for `s`, or `None` when a named party does not exist (then
-/// nothing can match).
-fn statement(
-    conn: &Connection,
-    caller: &User,
-    s: &Search,
-) -> Result<Option<(String, Vec<Value>)>, Failed> {
+/// A search as one SQL statement.
+struct Statement {
+    sql: String,
+    args: Vec<Value>,
+    /// Best matches first (a join on the words' scores): one page, no cursor.
+    ranked: bool,
+}
+
+/// The statement for `s`, or `None` when a named party does not exist (then nothing can
+/// match).
+fn statement(conn: &Connection, caller: &User, s: &Search) -> Result<Option<Statement>, Failed> {
     let (mine, theirs) = match caller.role {
         Role::Patient => ("patient_id", "doctor_id"),
         Role::Doctor => ("doctor_id", "patient_id"),
@@ -229,7 +232,11 @@ fn statement(
         " ORDER BY seq DESC LIMIT ?"
     });
     args.push(Value::Integer(i64::from(s.limit) + 1));
-    Ok(Some((sql, args)))
+    Ok(Some(Statement {
+        sql,
+        args,
+        ranked: ranked.is_some(),
+    }))
 }
 
 /// The account a `from:`/`in:` names, or `None` if there is none (then nothing can match).
@@ -274,7 +281,7 @@ mod tests {
             tz_offset_minutes: 0,
             by_rank,
         };
-        let (sql, args) = statement(&conn, &caller, &search)
+        let Statement { sql, args, .. } = statement(&conn, &caller, &search)
             .map_err(|_| "statement")
             .unwrap()
             .unwrap();

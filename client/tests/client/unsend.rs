@@ -264,12 +264,15 @@ async fn an_unsend_queued_offline_and_refused_as_too_late_leaves_the_message_and
 
     // While alice is offline the window passes: the message is two days old on the server.
     {
+        clinic_server::testing::move_send_log(data.path()).unwrap();
         let db = rusqlite::Connection::open(data.path().join("clinic.db")).unwrap();
-        db.execute(
-            "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE id = ?1",
-            [id.as_str()],
-        )
-        .unwrap();
+        let aged = db
+            .execute(
+                "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE id = ?1",
+                [id.as_str()],
+            )
+            .unwrap();
+        assert_eq!(aged, 1);
     }
     // Alice's computer still thinks it is in time, so it queues the unsend and shows it.
     let queued = alice.unsend(&id, None, false).unwrap();
@@ -467,12 +470,15 @@ async fn the_cli_unsends_edits_retracts_and_shows_tombstones_and_edits_in_histor
 
     // Too late on the server (two days old there): exit 5, the sentence, the message stays.
     {
+        clinic_server::testing::move_send_log(data.path()).unwrap();
         let db = rusqlite::Connection::open(data.path().join("clinic.db")).unwrap();
-        db.execute(
-            "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE id = ?1",
-            [second.as_str()],
-        )
-        .unwrap();
+        let aged = db
+            .execute(
+                "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE id = ?1",
+                [second.as_str()],
+            )
+            .unwrap();
+        assert_eq!(aged, 1);
     }
     let (code, _, err) = cli(alice, &["unsend", &second]);
     assert_eq!(code, Some(5), "{err}");

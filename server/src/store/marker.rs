@@ -41,11 +41,18 @@ pub(crate) fn write(db: &Path, seq: i64) -> std::io::Result<()> {
 
 /// The last committed change sequence of the database `conn` is open on.
 pub(crate) fn committed(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "SELECT value FROM counters WHERE name = 'change_seq'",
+    // A backup made before schema v13 has no send log, and its counter is the whole story.
+    let logs: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'send_log'",
         [],
         |r| r.get(0),
-    )
+    )?;
+    let sql = if logs {
+        super::writer::LAST_SEQ
+    } else {
+        "SELECT value FROM counters WHERE name = 'change_seq'"
+    };
+    conn.query_row(sql, [], |r| r.get(0))
 }
 
 /// Compares the database with its marker; returns how many committed changes are missing

@@ -106,6 +106,9 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
          WHERE seq <= ?1 ORDER BY seq",
     )?
     .execute([upto])?;
+    // The counter may trail the log (`Seqs::save`): it catches up before the rows leave it.
+    conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
+        .execute([upto])?;
     let rows = conn
         .prepare_cached("DELETE FROM send_log WHERE seq <= ?1")?
         .execute([upto])?;
@@ -273,6 +276,65 @@ mod tests {
         assert_eq!(found, sent.message.seq.0);
         seqs.save(&tx).unwrap();
         tx.commit().unwrap();
+    }
+
+    /// A commit whose newest change is a logged send leaves the counter's row alone (one page
+    /// less per commit): the sequence is read from the log, also by the marker's check, and the
+    /// move brings the counter up to what it moves before the rows leave the log.
+    #[test]
+    fn the_log_holds_the_newest_sequence_until_the_move_saves_it() {
+        let c = clinic();
+        let mut conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        let counter = |conn: &Connection| -> i64 {
+            conn.query_row(
+                "SELECT value FROM counters WHERE name = 'change_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let before = counter(&conn);
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        let mut last = 0;
+        for i in 0..2 {
+            let id = ClientId::from(format!("c-{i}"));
+            last = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "hi"), &id)
+                .unwrap()
+                .message
+                .seq
+                .0;
+        }
+        seqs.save(&tx).unwrap();
+        assert_eq!(tx.changes(), 0, "the counter's row is not written");
+        tx.commit().unwrap();
+        assert_eq!(counter(&conn), before);
+        assert_eq!(crate::store::marker::committed(&conn).unwrap(), last);
+
+        // The next batch goes on from the log's newest row, not from the counter.
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        let id = ClientId::from("c-2".to_owned());
+        let third = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "hi"), &id).unwrap();
+        assert_eq!(third.message.seq.0, last + 1);
+        seqs.save(&tx).unwrap();
+        tx.commit().unwrap();
+
+        // Moved, the rows leave the log and the counter holds their sequence.
+        let tx = conn.transaction().unwrap();
+        assert_eq!(apply_all(&tx).unwrap().unwrap().upto, last + 1);
+        tx.commit().unwrap();
+        assert_eq!(count(&conn, "send_log"), 0);
+        assert_eq!(counter(&conn), last + 1);
+        assert_eq!(crate::store::marker::committed(&conn).unwrap(), last + 1);
+
+        // A change outside the log is saved in the counter as before.
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, false);
+        assert_eq!(seqs.next().0, last + 2);
+        seqs.save(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(counter(&conn), last + 2);
     }
 
     /// Sends logged by a server that stopped before moving them are moved when the database is

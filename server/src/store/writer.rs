@@ -50,19 +50,27 @@ struct Job {
     body: Body,
 }
 
-/// Allocator of the one global change sequence. Loaded from and saved to the `counters` table in
-/// the same transaction, so other processes (the CLI) writing in between stay consistent.
+/// Allocator of the one global change sequence. Loaded from the `counters` table and the send
+/// log in the transaction that uses it, and saved back in the same transaction, so other
+/// processes (the CLI) writing in between stay consistent.
+///
+/// A batch whose newest change is a logged send does not write `counters`: that row's page
+/// would be one more page in every commit, and the log says as much, since its rows are always
+/// the newest changes. The move out of the log brings `counters` up to what it moves, in the
+/// same transaction (`projection::apply`), before the rows leave the log.
 #[derive(Debug)]
 pub(crate) struct Seqs {
     last: i64,
     log_sends: bool,
 }
 
+/// The last change sequence given out: the counter, or the newest logged send if it is newer.
+pub(crate) const LAST_SEQ: &str = "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log)) \
+     FROM counters WHERE name = 'change_seq'";
+
 impl Seqs {
     fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let last = conn
-            .prepare_cached("SELECT value FROM counters WHERE name = 'change_seq'")?
-            .query_row([], |r| r.get(0))?;
+        let last = conn.prepare_cached(LAST_SEQ)?.query_row([], |r| r.get(0))?;
         Ok(Self {
             last,
             log_sends: false,
@@ -77,9 +85,14 @@ impl Seqs {
         self.log_sends
     }
 
+    /// Writes the counter unless it already says as much or the newest logged send does (an
+    /// UPDATE that matches no row writes no page).
     pub(crate) fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq'")?
-            .execute([self.last])?;
+        conn.prepare_cached(
+            "UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1 \
+             AND ?1 > (SELECT coalesce(max(seq), 0) FROM send_log)",
+        )?
+        .execute([self.last])?;
         Ok(())
     }
 

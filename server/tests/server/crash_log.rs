@@ -57,7 +57,8 @@ fn log_directly(db: &Path, n: i64) {
     let (patient, doctor) = (id("p1"), id("d1"));
     let last: i64 = conn
         .query_row(
-            "SELECT value FROM counters WHERE name = 'change_seq'",
+            "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log))
+             FROM counters WHERE name = 'change_seq'",
             [],
             |r| r.get(0),
         )

@@ -99,12 +99,35 @@ pub(crate) struct Sent {
 
 fn by_client_id(
     conn: &Connection,
+    seqs: &Seqs,
     sender: &UserId,
     client_id: &ClientId,
 ) -> Result<Option<Message>, StoreError> {
-    // Hot path (every send, nearly always finding nothing): cached statements, and a narrow one
-    // first, since a statement of every message column costs several times more to run even
-    // when it finds no row. A repeat may find its first send still in the send log.
+    // Hot path (every send, nearly always finding nothing): the log's keys are in memory, and
+    // `messages` is asked for a rowid first, since a statement of every message column costs
+    // several times more to run even when it finds no row.
+    if let Some(seq) = seqs.logged().get(sender.as_str(), client_id.as_str()) {
+        let found = match projection::by_seq(conn, seq)? {
+            Some(logged) => Some(logged),
+            // Moved since (the writer drops the key when it hears of the move).
+            None => conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE seq = ?1"
+                ))?
+                .query_row([seq], rows::message)
+                .optional()?
+                .map(|(m, _)| m),
+        };
+        // A key is only ever a hint: the row must be the sender's with that clientId.
+        if let Some(message) = found
+            && message.sender_id == *sender
+            && message.client_id == *client_id
+        {
+            return Ok(Some(message));
+        }
+    }
     let stored: Option<i64> = conn
         .prepare_cached("SELECT rowid FROM messages WHERE sender_id = ?1 AND client_id = ?2")?
         .query_row(params![sender.as_str(), client_id.as_str()], |r| r.get(0))
@@ -119,11 +142,7 @@ fn by_client_id(
             .query_row([rowid], rows::message)
             .optional()?
             .map(|(m, _)| m)),
-        None => Ok(projection::by_client_id(
-            conn,
-            sender.as_str(),
-            client_id.as_str(),
-        )?),
+        None => Ok(None),
     }
 }
 
@@ -170,7 +189,7 @@ pub(crate) fn send(
     new: &NewMessage,
     client_id: &ClientId,
 ) -> Result<Sent, StoreError> {
-    if let Some(message) = by_client_id(conn, &sender.id, client_id)? {
+    if let Some(message) = by_client_id(conn, seqs, &sender.id, client_id)? {
         return Ok(Sent {
             message,
             created: false,
@@ -246,7 +265,7 @@ pub(crate) fn send(
     let note = (!new.is_emergency)
         .then(|| notifications::of_message(&message, &other.user.id, &sender.name));
     if plain && seqs.log_sends() {
-        projection::log(conn, &message, other.user.id.as_str())?;
+        projection::log(conn, seqs.logged_mut(), &message, other.user.id.as_str())?;
         record_created(conn, sender, &key, &message, None)?;
         return Ok(Sent {
             message,

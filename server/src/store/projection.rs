@@ -20,6 +20,7 @@
 
 use clinic_protocol::{Message, MessageStatus, MessageType, Seq};
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -75,6 +76,50 @@ pub(crate) struct Moved {
     pub rows: usize,
 }
 
+/// The log's idempotency index, in memory: the seq of each logged send by its sender and
+/// clientId. An index in the database (schema v13-v16) put an entry on a page of its own, in
+/// every commit, for each send. The writer's copy is complete: only the writer logs, and the log
+/// is empty whenever the database is opened for writing. An entry outlives its row's move only
+/// until the writer hears of the move; a lookup then finds the message by seq in `messages`.
+#[derive(Debug, Default)]
+pub(crate) struct LoggedKeys {
+    seqs: HashMap<(String, String), i64>,
+    /// Entries of the batch in progress, taken back if it rolls back.
+    batch: Vec<(String, String)>,
+}
+
+impl LoggedKeys {
+    /// The seq of the logged send of `sender` with `client_id`, if any.
+    pub(crate) fn get(&self, sender: &str, client_id: &str) -> Option<i64> {
+        self.seqs
+            .get(&(sender.to_owned(), client_id.to_owned()))
+            .copied()
+    }
+
+    fn add(&mut self, sender: &str, client_id: &str, seq: i64) {
+        let key = (sender.to_owned(), client_id.to_owned());
+        self.seqs.insert(key.clone(), seq);
+        self.batch.push(key);
+    }
+
+    /// The batch committed: its entries stay.
+    pub(crate) fn committed(&mut self) {
+        self.batch.clear();
+    }
+
+    /// The batch rolled back: its rows are not in the log, nor its entries here.
+    pub(crate) fn rolled_back(&mut self) {
+        for key in self.batch.drain(..) {
+            self.seqs.remove(&key);
+        }
+    }
+
+    /// A committed move took the log up to `upto` out.
+    pub(crate) fn moved(&mut self, upto: i64) {
+        self.seqs.retain(|_, seq| *seq > upto);
+    }
+}
+
 /// Moves the oldest `limit` logged sends into `messages` and deletes them from the log, in the
 /// caller's transaction. `None` if the log was empty.
 pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
@@ -121,8 +166,13 @@ pub(crate) fn apply_all(conn: &Connection) -> rusqlite::Result<Option<Moved>> {
     apply(conn, i64::MAX)
 }
 
-/// Appends a plain send, addressed to `recipient`, to the log.
-pub(crate) fn log(conn: &Connection, m: &Message, recipient: &str) -> rusqlite::Result<()> {
+/// Appends a plain send, addressed to `recipient`, to the log, and its key to `keys`.
+pub(crate) fn log(
+    conn: &Connection,
+    keys: &mut LoggedKeys,
+    m: &Message,
+    recipient: &str,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, \
          recipient_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -138,20 +188,17 @@ pub(crate) fn log(conn: &Connection, m: &Message, recipient: &str) -> rusqlite::
         m.content,
         m.created_at.timestamp_millis(),
     ])?;
+    keys.add(m.sender_id.as_str(), m.client_id.as_str(), m.seq.0);
     Ok(())
 }
 
-/// A logged send of `sender` with `client_id`, as the message it will be once moved.
-pub(crate) fn by_client_id(
-    conn: &Connection,
-    sender: &str,
-    client_id: &str,
-) -> rusqlite::Result<Option<Message>> {
+/// The logged send `seq`, as the message it will be once moved; `None` if it has moved.
+pub(crate) fn by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Message>> {
     conn.prepare_cached(
         "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, created_at \
-         FROM send_log WHERE sender_id = ?1 AND client_id = ?2",
+         FROM send_log WHERE seq = ?1",
     )?
-    .query_row(params![sender, client_id], logged_message)
+    .query_row([seq], logged_message)
     .optional()
 }
 
@@ -335,6 +382,69 @@ mod tests {
         seqs.save(&tx).unwrap();
         tx.commit().unwrap();
         assert_eq!(counter(&conn), last + 2);
+    }
+
+    /// The writer keeps the log's keys in memory: a repeat in a later batch finds its logged
+    /// send, and after the move its message; a batch that rolls back takes its keys back, so a
+    /// send that later takes the same seq is never mistaken for the one rolled back.
+    #[tokio::test]
+    async fn the_log_s_keys_find_repeats_and_leave_with_a_rolled_back_batch() {
+        let c = clinic();
+        let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        // Idle steps never come: the log moves only when a command below makes it.
+        let (writer, thread) =
+            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
+        let outside = Connection::open(&c.path).unwrap();
+        let send = |from: &User, id: &str| {
+            let rx = messages::queue_send(
+                &writer,
+                from.clone(),
+                text(&c, &format!("from {} as {id}", from.username)),
+                ClientId::from(id.to_owned()),
+            );
+            async move { rx.await.unwrap().await.unwrap().unwrap() }
+        };
+        let first = send(&c.patient, "c-1").await;
+        let again = send(&c.patient, "c-1").await;
+        assert!(first.created && !again.created);
+        assert_eq!(again.message, first.message, "found in the log");
+        assert_eq!(count(&outside, "send_log"), 1);
+
+        // A send whose batch fails after writing: rolled back, its seq given back.
+        let doomed = c.patient.clone();
+        let new = text(&c, "rolled back");
+        let failed = writer
+            .submit_append(move |conn, seqs| {
+                let id = ClientId::from("c-2".to_owned());
+                let sent = messages::send(conn, seqs, &doomed, &new, &id)?;
+                Err::<messages::Sent, _>(StoreError::bad_input(format!(
+                    "refused after logging {}",
+                    sent.message.seq.0
+                )))
+            })
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(failed.is_err());
+        assert_eq!(count(&outside, "send_log"), 1, "nothing of it committed");
+        // The doctor's next send takes the seq the rolled-back one had.
+        let other = send(&c.doctor, "c-2").await;
+        let retried = send(&c.patient, "c-2").await;
+        assert!(
+            other.created && retried.created,
+            "not mistaken for each other"
+        );
+        assert_eq!(retried.message.sender_id, c.patient.id);
+
+        // Moved by another command; a repeat finds the message.
+        writer.run(|_, _| Ok::<_, StoreError>(())).await.unwrap();
+        assert_eq!(count(&outside, "send_log"), 0);
+        let moved = send(&c.patient, "c-1").await;
+        assert_eq!((moved.created, &moved.message), (false, &first.message));
+        assert_eq!(count(&outside, "messages"), 3);
+        drop(writer);
+        thread.join().unwrap();
     }
 
     /// Sends logged by a server that stopped before moving them are moved when the database is

@@ -491,6 +491,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_doctor_change ON messages(doctor_id, change_seq)
         WHERE change_seq != seq;
     ",
+    // v17: the send log's idempotency index is kept in memory by the writer
+    // (`projection::LoggedKeys`): its entry was a page of its own in every commit of sends.
+    "
+    DROP INDEX send_log_client;
+    ",
 ];
 
 /// Whether the database on `conn` has an older schema than this server's.

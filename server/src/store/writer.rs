@@ -3,7 +3,7 @@
 
 use super::checkpoint::{Checkpointer, LongReads};
 use super::marker::{self, Marker};
-use super::projection::{self, Progress};
+use super::projection::{self, LoggedKeys, Progress};
 use crate::store::StoreError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
@@ -62,6 +62,9 @@ struct Job {
 pub(crate) struct Seqs {
     last: i64,
     log_sends: bool,
+    /// The log's keys: the writer's, lent to each batch; empty elsewhere (the log is moved
+    /// before anything else writes).
+    logged: LoggedKeys,
 }
 
 /// The last change sequence given out: the counter, or the newest logged send if it is newer.
@@ -70,11 +73,24 @@ pub(crate) const LAST_SEQ: &str = "SELECT max(value, (SELECT coalesce(max(seq), 
 
 impl Seqs {
     fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let last = conn.prepare_cached(LAST_SEQ)?.query_row([], |r| r.get(0))?;
         Ok(Self {
-            last,
+            last: Self::last(conn)?,
             log_sends: false,
+            logged: LoggedKeys::default(),
         })
+    }
+
+    fn last(conn: &Connection) -> rusqlite::Result<i64> {
+        conn.prepare_cached(LAST_SEQ)?.query_row([], |r| r.get(0))
+    }
+
+    /// The keys of the sends in the log, for the idempotency check.
+    pub(crate) fn logged(&self) -> &LoggedKeys {
+        &self.logged
+    }
+
+    pub(crate) fn logged_mut(&mut self) -> &mut LoggedKeys {
+        &mut self.logged
     }
 
     /// Whether a plain send in this batch goes to the send log (`projection.rs`). Only in a
@@ -351,7 +367,7 @@ fn writer_loop(
             jobs.clear();
             continue;
         }
-        if let Some(seq) = run_batch(&mut conn, &mut jobs, progress) {
+        if let Some(seq) = run_batch(&mut conn, &mut jobs, progress, &mut projector.keys) {
             marker.committed(seq);
         }
         // Under a steady stream of sends the queue is never idle: once a step's worth waits, all
@@ -379,6 +395,8 @@ struct Projector {
     failed: Option<std::time::Instant>,
     /// What moving one row has cost lately, in microseconds (a moving average).
     row_us: f64,
+    /// The keys of the sends in the log: added by batches, dropped as steps move their rows.
+    keys: LoggedKeys,
 }
 
 impl Projector {
@@ -391,6 +409,7 @@ impl Projector {
             relaxed: false,
             failed: None,
             row_us: 50.0,
+            keys: LoggedKeys::default(),
         }
     }
 
@@ -446,10 +465,12 @@ impl Projector {
                 let row_us = took.as_secs_f64() * 1e6 / moved.rows.max(1) as f64;
                 self.row_us = 0.7 * self.row_us + 0.3 * row_us;
                 progress.applied(moved.upto);
+                self.keys.moved(moved.upto);
             }
             Ok(None) => {
                 self.failed = None;
                 progress.caught_up();
+                self.keys.moved(i64::MAX);
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot move the send log into the message table");
@@ -462,15 +483,24 @@ impl Projector {
 /// Runs every job in one transaction, each inside its own savepoint so that a failing command
 /// leaves no half-written rows and does not spoil the others, then commits once and replies.
 /// Returns the change sequence the commit reached.
-fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>, progress: &Progress) -> Option<i64> {
+fn run_batch(
+    conn: &mut Connection,
+    jobs: &mut Vec<Job>,
+    progress: &Progress,
+    logged: &mut LoggedKeys,
+) -> Option<i64> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
     metrics::histogram!(crate::metrics::BATCH_SIZE).record(jobs.len() as f64);
     let started = std::time::Instant::now();
     let log_sends = jobs.iter().all(|job| job.guard == Guard::Append);
+    let mut seqs = Seqs {
+        last: 0,
+        log_sends,
+        logged: std::mem::take(logged),
+    };
     let outcome = (|| -> Result<i64, BatchError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut seqs = Seqs::load(&tx)?;
-        seqs.log_sends = log_sends;
+        seqs.last = Seqs::last(&tx)?;
         if !log_sends && progress.pending() {
             projection::apply_all(&tx)?;
         }
@@ -511,6 +541,16 @@ fn run_batch(conn: &mut Connection, jobs: &mut Vec<Job>, progress: &Progress) ->
         Ok(seqs.last)
     })();
     metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    *logged = seqs.logged;
+    if outcome.is_ok() {
+        logged.committed();
+        if !log_sends {
+            // The batch moved the whole log first.
+            logged.moved(i64::MAX);
+        }
+    } else {
+        logged.rolled_back();
+    }
     // Jobs that never ran (an error before them) drop their reply channel: the caller sees
     // `unavailable` and may retry; nothing of theirs was written.
     jobs.clear();

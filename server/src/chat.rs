@@ -106,12 +106,17 @@ pub(crate) fn introduce(hub: &Hub, patient: &UserId, doctor: &UserId) {
     }
 }
 
-/// Writes and pushes the doctors' notifications of an emergency, after its commit and alert.
+/// Writes and pushes the doctors' notifications of an emergency, after its commit and once its
+/// alerts are written out (see `Hub::alerts_written`).
 fn notify_doctors_later(state: &AppState, message: &Message, sender_name: &str) {
     let state = state.clone();
     let message = message.clone();
     let sender_name = sender_name.to_owned();
     tokio::spawn(async move {
+        state
+            .hub
+            .alerts_written(crate::emergency::ALERTS_FIRST)
+            .await;
         let written = state.store.notify_doctors(message, sender_name).await;
         match written {
             Ok(notes) => {

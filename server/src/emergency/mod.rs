@@ -60,14 +60,20 @@ pub(crate) fn raised(state: &AppState, raised: &Raised, message: &Message) -> bo
     true
 }
 
-/// Records (in the background) that the alert reached these doctors' devices, and tells the
-/// patient once the count changed: their "received".
+/// Longest the database work an alert leads to (the doctors' notifications, the record of whom
+/// it reached) waits for the alerts to be written out first (`Hub::alerts_written`); longer only
+/// for a socket too slow to take its alert.
+pub(crate) const ALERTS_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Records (in the background), once the alert is written out to these doctors' devices, that
+/// it reached them, and tells the patient once the count changed: their "received".
 fn record_alerted(state: &AppState, id: EmergencyId, reached: watch::Reached) {
     if reached.is_empty() {
         return;
     }
     let state = state.clone();
     tokio::spawn(async move {
+        state.hub.alerts_written(ALERTS_FIRST).await;
         let recorded = state.store.record_alerted(&id, reached.clone()).await;
         match recorded {
             Ok(Some(emergency)) => state.emergencies.alerted(&state.hub, emergency),
@@ -189,7 +195,10 @@ pub(crate) async fn on_connect(
     }
     let available =
         state.hub.availability(&user.id) == clinic_protocol::ws::Availability::Available;
-    for id in state.emergencies.alert_socket(&user.id, outbox, available) {
+    for id in state
+        .emergencies
+        .alert_socket(&state.hub, &user.id, outbox, available)
+    {
         record_alerted(state, id, vec![(user.id.clone(), 1)]);
     }
     Ok(())

@@ -8,7 +8,7 @@ mod session;
 use crate::accept::ConnTag;
 use crate::error::ApiError;
 use crate::http::bearer;
-use crate::hub::{Outbox, encode};
+use crate::hub::{Delivery, Outbox, encode};
 use crate::state::{AppState, Session};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -176,6 +176,8 @@ struct Pump {
     outbox: Outbox,
     /// The `authenticated` frame is written: alerts may go out.
     greeted: bool,
+    /// Alerts fed to the sink and not yet flushed: their deliveries end with the flush.
+    unflushed: Vec<Delivery>,
 }
 
 /// Sends queued frames and keepalive pings until the socket is closed, then flushes what is left
@@ -191,6 +193,7 @@ async fn write_loop(
         queue,
         outbox: outbox.clone(),
         greeted: false,
+        unflushed: Vec::new(),
     };
     if pump.run(ping_every).await.is_err() {
         outbox.close.cancel();
@@ -232,7 +235,7 @@ impl Pump {
         loop {
             // Alerts first, whatever woke us.
             if self.feed_alerts().await? {
-                self.sink.flush().await?;
+                self.flush().await?;
             }
             tokio::select! {
                 biased;
@@ -265,7 +268,13 @@ impl Pump {
                 Err(_) => break,
             }
         }
-        self.sink.flush().await
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<(), axum::Error> {
+        self.sink.flush().await?;
+        self.unflushed.clear();
+        Ok(())
     }
 
     async fn feed(&mut self, text: Utf8Bytes) -> Result<(), axum::Error> {
@@ -283,8 +292,9 @@ impl Pump {
         }
         let alerts = self.outbox.alerts.take();
         let any = !alerts.is_empty();
-        for text in alerts {
+        for (text, delivery) in alerts {
             self.sink.feed(Message::Text(text)).await?;
+            self.unflushed.push(delivery);
         }
         Ok(any)
     }

@@ -5,10 +5,14 @@ use axum::extract::ws::{Utf8Bytes, close_code};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ConversationKey, EmergencyId, Role, ServerFrame, User, UserId};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+mod alerts;
+
+pub(crate) use alerts::{Alerts, Delivery, InFlight};
 
 pub(crate) type SocketId = u64;
 
@@ -20,49 +24,6 @@ pub(crate) const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 /// Queued bytes past which a socket counts as behind: typing indicators for it are dropped
 /// rather than queued (they are stale by the time it would read them).
 const BEHIND_BYTES: usize = 64 * 1024;
-
-/// Most emergencies one socket may have alerts waiting for; more would mean more open
-/// emergencies than the watch keeps.
-const MAX_PENDING_ALERTS: usize = 1024;
-
-/// The emergency alerts waiting for one socket, outside its queue: at most one per emergency
-/// (a newer alert replaces the older one), written before anything else queued, and never
-/// counted against the socket's budget. A socket that is behind may be closed for its other
-/// frames, but its alerts cannot be what closes it, and they are the first thing it gets.
-#[derive(Debug, Default)]
-pub(crate) struct Alerts {
-    pending: Mutex<Vec<(EmergencyId, Utf8Bytes)>>,
-    any: AtomicBool,
-    /// Wakes the write task.
-    pub wake: Notify,
-}
-
-impl Alerts {
-    /// Takes every waiting alert, oldest emergency first.
-    pub(crate) fn take(&self) -> Vec<Utf8Bytes> {
-        if !self.any.swap(false, Ordering::AcqRel) {
-            return Vec::new();
-        }
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.drain(..).map(|(_, frame)| frame).collect()
-    }
-
-    /// Queues `frame` as the alert of `id`; false when too many are waiting.
-    fn put(&self, id: &EmergencyId, frame: Utf8Bytes) -> bool {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = pending.iter_mut().find(|(waiting, _)| waiting == id) {
-            slot.1 = frame;
-        } else if pending.len() < MAX_PENDING_ALERTS {
-            pending.push((id.clone(), frame));
-        } else {
-            return false;
-        }
-        self.any.store(true, Ordering::Release);
-        drop(pending);
-        self.wake.notify_one();
-        true
-    }
-}
 
 /// The sending side of one socket: its bounded queue and the switch that closes it.
 #[derive(Debug, Clone)]
@@ -89,8 +50,8 @@ impl Outbox {
     }
 
     /// Queues the alert of emergency `id` ahead of everything else (see [`Alerts`]).
-    pub(crate) fn alert(&self, id: &EmergencyId, frame: Utf8Bytes) {
-        if !self.alerts.put(id, frame) {
+    pub(crate) fn alert(&self, id: &EmergencyId, frame: Utf8Bytes, delivery: Delivery) {
+        if !self.alerts.put(id, frame, delivery) {
             tracing::warn!("too many emergency alerts waiting; closing a slow socket");
             self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
         }
@@ -168,6 +129,8 @@ struct State {
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
     state: Mutex<State>,
+    /// Alerts queued to sockets and not yet written out.
+    alerts_in_flight: Arc<InFlight>,
 }
 
 /// Serializes a frame once for any number of sockets.
@@ -353,9 +316,25 @@ impl Hub {
                 .map(|(user, _)| (user.clone(), 0))
                 .collect()
         };
-        let mut reached = self.each_doctor(true, |outbox| outbox.alert(id, text.clone()));
+        let mut reached = self.each_doctor(true, |outbox| {
+            outbox.alert(id, text.clone(), self.delivery())
+        });
         reached.retain(|(user, _)| !resting.iter().any(|(r, _)| r == user));
         reached
+    }
+
+    /// Counts an alert queued to a socket as in flight until it is written (see [`Delivery`]).
+    pub(crate) fn delivery(&self) -> Delivery {
+        Delivery::new(&self.alerts_in_flight)
+    }
+
+    /// Waits until every alert queued so far has been written to its socket (or `within` has
+    /// passed, for a socket too slow to take it). What an alert leads to in the database (the
+    /// doctors' notifications, the record of whom it reached) waits for this: on one core, a
+    /// thousand rows written while a thousand alerts go out made the last doctor hear it about
+    /// twice as late (benchmark S4).
+    pub(crate) async fn alerts_written(&self, within: std::time::Duration) {
+        self.alerts_in_flight.settled(within).await;
     }
 
     fn each_doctor(&self, include_dnd: bool, deliver: impl Fn(&Outbox)) -> Vec<(UserId, usize)> {

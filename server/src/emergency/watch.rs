@@ -248,7 +248,11 @@ impl Watch {
         let mut first = Vec::new();
         for entry in entries {
             // Do-not-disturb mutes, never hides: the app shows it without ringing.
-            outbox.alert(&entry.emergency.id, encode(&entry.frame()), hub.delivery());
+            outbox.alert(
+                &entry.emergency.id,
+                encode(&entry.frame()),
+                hub.alerts_in_flight(),
+            );
             if (available || entry.emergency.escalated_at.is_some())
                 && entry.alerted.insert(doctor.clone())
             {

@@ -4,7 +4,7 @@
 use axum::extract::ws::Utf8Bytes;
 use clinic_protocol::EmergencyId;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -16,44 +16,103 @@ const MAX_PENDING_ALERTS: usize = 1024;
 /// (a newer alert replaces the older one), written before anything else queued, and never
 /// counted against the socket's budget. A socket that is behind may be closed for its other
 /// frames, but its alerts cannot be what closes it, and they are the first thing it gets.
+///
+/// Each alert put here counts as in flight (hub-wide, [`InFlight`]) until the write task says
+/// it is written out, or the lane closes: a socket whose writes hang holds nobody up once it is
+/// closed.
 #[derive(Debug, Default)]
 pub(crate) struct Alerts {
-    pending: Mutex<Vec<(EmergencyId, Utf8Bytes, Delivery)>>,
+    lane: Mutex<Lane>,
     any: AtomicBool,
     /// Wakes the write task.
     pub wake: Notify,
 }
 
+#[derive(Debug, Default)]
+struct Lane {
+    waiting: Vec<(EmergencyId, Utf8Bytes)>,
+    /// Alerts of this lane counted in flight: waiting, or taken and not yet written.
+    counted: usize,
+    /// Where they are counted (the hub's count, set by the first alert).
+    in_flight: Option<Arc<InFlight>>,
+    /// The socket is closing: nothing more is counted.
+    closed: bool,
+}
+
+impl Lane {
+    fn uncount(&mut self, n: usize) {
+        let n = n.min(self.counted);
+        self.counted -= n;
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.sub(n);
+        }
+    }
+}
+
 impl Alerts {
-    /// Takes every waiting alert, oldest emergency first, each with its [`Delivery`] (to drop
-    /// once the frame is written out).
-    pub(crate) fn take(&self) -> Vec<(Utf8Bytes, Delivery)> {
+    fn lane(&self) -> MutexGuard<'_, Lane> {
+        self.lane.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes every waiting alert, oldest emergency first. They stay in flight until
+    /// [`Alerts::written`].
+    pub(crate) fn take(&self) -> Vec<Utf8Bytes> {
         if !self.any.swap(false, Ordering::AcqRel) {
             return Vec::new();
         }
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending
+        self.lane()
+            .waiting
             .drain(..)
-            .map(|(_, frame, delivery)| (frame, delivery))
+            .map(|(_, frame)| frame)
             .collect()
     }
 
-    /// Queues `frame` as the alert of `id`; false when too many are waiting. The alert it
-    /// replaces, if any, is not written: its delivery ends here.
-    pub(super) fn put(&self, id: &EmergencyId, frame: Utf8Bytes, delivery: Delivery) -> bool {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = pending.iter_mut().find(|(waiting, _, _)| waiting == id) {
+    /// The write task wrote out `n` alerts it took.
+    pub(crate) fn written(&self, n: usize) {
+        if n > 0 {
+            self.lane().uncount(n);
+        }
+    }
+
+    /// The socket is closing: its alerts no longer count as in flight, written or not.
+    pub(crate) fn close(&self) {
+        let mut lane = self.lane();
+        lane.closed = true;
+        let counted = lane.counted;
+        lane.uncount(counted);
+    }
+
+    /// Queues `frame` as the alert of `id`, counted in `in_flight`; false when too many are
+    /// waiting. An alert it replaces was never written and stays counted once.
+    pub(super) fn put(
+        &self,
+        id: &EmergencyId,
+        frame: Utf8Bytes,
+        in_flight: &Arc<InFlight>,
+    ) -> bool {
+        let mut lane = self.lane();
+        if let Some(slot) = lane.waiting.iter_mut().find(|(waiting, _)| waiting == id) {
             slot.1 = frame;
-            slot.2 = delivery;
-        } else if pending.len() < MAX_PENDING_ALERTS {
-            pending.push((id.clone(), frame, delivery));
+        } else if lane.waiting.len() < MAX_PENDING_ALERTS {
+            lane.waiting.push((id.clone(), frame));
+            if !lane.closed {
+                lane.counted += 1;
+                in_flight.add(1);
+                lane.in_flight.get_or_insert_with(|| Arc::clone(in_flight));
+            }
         } else {
             return false;
         }
         self.any.store(true, Ordering::Release);
-        drop(pending);
+        drop(lane);
         self.wake.notify_one();
         true
+    }
+}
+
+impl Drop for Alerts {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -65,13 +124,23 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
+    fn add(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::AcqRel);
+    }
+
+    fn sub(&self, n: usize) {
+        if n > 0 && self.count.fetch_sub(n, Ordering::AcqRel) == n {
+            self.none.notify_waiters();
+        }
+    }
+
     /// Returns once no alert is in flight, or after `within`.
     pub(crate) async fn settled(&self, within: Duration) {
         let _ = tokio::time::timeout(within, async {
             loop {
                 let none = self.none.notified();
                 tokio::pin!(none);
-                // Registered before the check, so a last delivery ending in between wakes it.
+                // Registered before the check, so a last alert written in between wakes it.
                 none.as_mut().enable();
                 if self.count.load(Ordering::Acquire) == 0 {
                     return;
@@ -80,26 +149,6 @@ impl InFlight {
             }
         })
         .await;
-    }
-}
-
-/// One alert in flight to one socket: counted while it exists. It ends (is dropped) once the
-/// write task has written the frame out, or with the alert that replaces it, or with its socket.
-#[derive(Debug)]
-pub(crate) struct Delivery(Arc<InFlight>);
-
-impl Delivery {
-    pub(crate) fn new(in_flight: &Arc<InFlight>) -> Self {
-        in_flight.count.fetch_add(1, Ordering::AcqRel);
-        Self(Arc::clone(in_flight))
-    }
-}
-
-impl Drop for Delivery {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.none.notify_waiters();
-        }
     }
 }
 
@@ -117,41 +166,58 @@ mod tests {
         started.elapsed() < Duration::from_millis(ms)
     }
 
-    /// An alert is in flight from its queueing until it is written, replaced, or its socket goes.
+    /// An alert is in flight from its queueing until it is written (a replaced one counts once),
+    /// or until its socket closes, even with the alert taken and never written.
     #[test]
-    fn an_alert_is_in_flight_until_written_replaced_or_dropped_with_its_socket() {
+    fn an_alert_is_in_flight_until_written_or_its_socket_closes() {
         let in_flight = Arc::new(InFlight::default());
         assert!(settles_within(&in_flight, 200), "nothing queued");
         let (a, b) = (EmergencyId::from("e-a"), EmergencyId::from("e-b"));
         let lane = Alerts::default();
-        assert!(lane.put(&a, "a1".into(), Delivery::new(&in_flight)));
+        assert!(lane.put(&a, "a1".into(), &in_flight));
         assert!(!settles_within(&in_flight, 50), "queued, not written");
-        // Replaced: the first copy's delivery ends, the second's goes on.
-        assert!(lane.put(&a, "a2".into(), Delivery::new(&in_flight)));
-        assert!(lane.put(&b, "b".into(), Delivery::new(&in_flight)));
-        let taken = lane.take();
-        let frames: Vec<&str> = taken.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(frames, ["a2", "b"]);
+        assert!(lane.put(&a, "a2".into(), &in_flight));
+        assert!(lane.put(&b, "b".into(), &in_flight));
+        assert_eq!(lane.take(), ["a2", "b"]);
         assert!(!settles_within(&in_flight, 50), "taken, not yet written");
-        drop(taken);
-        assert!(settles_within(&in_flight, 200), "written");
+        lane.written(1);
+        assert!(!settles_within(&in_flight, 50), "one of two written");
+        lane.written(1);
+        assert!(settles_within(&in_flight, 200), "both written");
 
-        // A socket that goes with an alert still waiting ends its delivery too.
-        let lane = Alerts::default();
-        assert!(lane.put(&a, "a3".into(), Delivery::new(&in_flight)));
+        // A write task stuck with an alert taken: closing the socket ends its count, and what
+        // the task reports later changes nothing.
+        assert!(lane.put(&a, "a3".into(), &in_flight));
+        assert_eq!(lane.take(), ["a3"]);
         assert!(!settles_within(&in_flight, 50));
-        drop(lane);
+        lane.close();
+        assert!(settles_within(&in_flight, 200));
+        lane.written(1);
+        assert!(lane.put(&b, "after close".into(), &in_flight));
+        assert!(
+            settles_within(&in_flight, 200),
+            "a closing socket counts nothing"
+        );
+
+        // Dropped with an alert waiting: the same.
+        let other = Alerts::default();
+        assert!(other.put(&a, "a4".into(), &in_flight));
+        assert!(!settles_within(&in_flight, 50));
+        drop(other);
         assert!(settles_within(&in_flight, 200));
     }
 
-    /// A waiter wakes when the last delivery ends while it waits.
+    /// A waiter wakes when the last alert is written while it waits.
     #[tokio::test]
     async fn a_waiter_wakes_when_the_last_alert_is_written() {
         let in_flight = Arc::new(InFlight::default());
-        let delivery = Delivery::new(&in_flight);
+        let lane = Arc::new(Alerts::default());
+        assert!(lane.put(&EmergencyId::from("e-a"), "a".into(), &in_flight));
+        let writer = Arc::clone(&lane);
         let ends = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(30)).await;
-            drop(delivery);
+            let taken = writer.take();
+            writer.written(taken.len());
         });
         let started = std::time::Instant::now();
         in_flight.settled(Duration::from_secs(10)).await;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 mod alerts;
 
-pub(crate) use alerts::{Alerts, Delivery, InFlight};
+pub(crate) use alerts::{Alerts, InFlight};
 
 pub(crate) type SocketId = u64;
 
@@ -50,8 +50,8 @@ impl Outbox {
     }
 
     /// Queues the alert of emergency `id` ahead of everything else (see [`Alerts`]).
-    pub(crate) fn alert(&self, id: &EmergencyId, frame: Utf8Bytes, delivery: Delivery) {
-        if !self.alerts.put(id, frame, delivery) {
+    pub(crate) fn alert(&self, id: &EmergencyId, frame: Utf8Bytes, in_flight: &Arc<InFlight>) {
+        if !self.alerts.put(id, frame, in_flight) {
             tracing::warn!("too many emergency alerts waiting; closing a slow socket");
             self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
         }
@@ -317,22 +317,22 @@ impl Hub {
                 .collect()
         };
         let mut reached = self.each_doctor(true, |outbox| {
-            outbox.alert(id, text.clone(), self.delivery())
+            outbox.alert(id, text.clone(), &self.alerts_in_flight);
         });
         reached.retain(|(user, _)| !resting.iter().any(|(r, _)| r == user));
         reached
     }
 
-    /// Counts an alert queued to a socket as in flight until it is written (see [`Delivery`]).
-    pub(crate) fn delivery(&self) -> Delivery {
-        Delivery::new(&self.alerts_in_flight)
+    /// Where alerts queued to sockets are counted until written (see [`Alerts`]).
+    pub(crate) fn alerts_in_flight(&self) -> &Arc<InFlight> {
+        &self.alerts_in_flight
     }
 
-    /// Waits until every alert queued so far has been written to its socket (or `within` has
-    /// passed, for a socket too slow to take it). What an alert leads to in the database (the
-    /// doctors' notifications, the record of whom it reached) waits for this: on one core, a
-    /// thousand rows written while a thousand alerts go out made the last doctor hear it about
-    /// twice as late (benchmark S4).
+    /// Waits until no alert is in flight: every one queued to an open socket has been written
+    /// out (or `within` has passed, for a socket too slow to take it, or while alerts keep
+    /// going out). What an alert leads to in the database (the doctors' notifications, the
+    /// record of whom it reached) waits for this: on one core, a thousand rows written while a
+    /// thousand alerts go out made the last doctor hear it about twice as late (benchmark S4).
     pub(crate) async fn alerts_written(&self, within: std::time::Duration) {
         self.alerts_in_flight.settled(within).await;
     }

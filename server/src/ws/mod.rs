@@ -8,7 +8,7 @@ mod session;
 use crate::accept::ConnTag;
 use crate::error::ApiError;
 use crate::http::bearer;
-use crate::hub::{Delivery, Outbox, encode};
+use crate::hub::{Outbox, encode};
 use crate::state::{AppState, Session};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -162,6 +162,8 @@ async fn connection(
     if !outbox.close.is_cancelled() {
         outbox.close_with(close_code::NORMAL, "bye");
     }
+    // Its alerts stop counting as in flight now, even if its writes hang from here on.
+    outbox.alerts.close();
     let _ = writer.await;
 }
 
@@ -176,8 +178,8 @@ struct Pump {
     outbox: Outbox,
     /// The `authenticated` frame is written: alerts may go out.
     greeted: bool,
-    /// Alerts fed to the sink and not yet flushed: their deliveries end with the flush.
-    unflushed: Vec<Delivery>,
+    /// Alerts fed to the sink and not yet flushed: written out with the flush.
+    unflushed: usize,
 }
 
 /// Sends queued frames and keepalive pings until the socket is closed, then flushes what is left
@@ -193,7 +195,7 @@ async fn write_loop(
         queue,
         outbox: outbox.clone(),
         greeted: false,
-        unflushed: Vec::new(),
+        unflushed: 0,
     };
     if pump.run(ping_every).await.is_err() {
         outbox.close.cancel();
@@ -273,7 +275,9 @@ impl Pump {
 
     async fn flush(&mut self) -> Result<(), axum::Error> {
         self.sink.flush().await?;
-        self.unflushed.clear();
+        self.outbox
+            .alerts
+            .written(std::mem::take(&mut self.unflushed));
         Ok(())
     }
 
@@ -292,9 +296,9 @@ impl Pump {
         }
         let alerts = self.outbox.alerts.take();
         let any = !alerts.is_empty();
-        for (text, delivery) in alerts {
+        for text in alerts {
             self.sink.feed(Message::Text(text)).await?;
-            self.unflushed.push(delivery);
+            self.unflushed += 1;
         }
         Ok(any)
     }

@@ -715,6 +715,59 @@ mod tests {
     }
 
     /// A writer on a fresh database in a temporary folder (kept while the test holds it).
+    /// A step that moves part of the log drops the keys of what it moved and keeps the rest;
+    /// a batch that rolls back takes its keys back, one that commits keeps them.
+    #[test]
+    fn the_log_s_keys_follow_commits_rollbacks_and_partial_moves() {
+        use clinic_protocol::{ClientId, NewMessage, Role};
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            super::super::open_write(&dir.path().join("t.db"), crate::Synchronous::Full).unwrap();
+        let patient = crate::store::users::for_test(&conn, "pat", Role::Patient);
+        let doctor = crate::store::users::for_test(&conn, "doc", Role::Doctor);
+        let mut projector = Projector::new(&conn);
+        let progress = Progress::new();
+        let log = |conn: &mut Connection, keys: &mut LoggedKeys, ids: &[&str], commit: bool| {
+            let tx = conn.transaction().unwrap();
+            let mut seqs = Seqs::load(&tx).unwrap();
+            seqs.log_sends = true;
+            seqs.logged = std::mem::take(keys);
+            for id in ids {
+                let new = NewMessage {
+                    client_id: None,
+                    patient_id: patient.id.clone(),
+                    doctor_id: doctor.id.clone(),
+                    content: (*id).to_owned(),
+                    is_emergency: false,
+                    file_url: None,
+                    file_name: None,
+                };
+                let client_id = ClientId::from((*id).to_owned());
+                let sent = crate::store::messages::send(&tx, &mut seqs, &patient, &new, &client_id);
+                progress.logged(sent.unwrap().message.seq.0);
+            }
+            *keys = std::mem::take(&mut seqs.logged);
+            if commit {
+                seqs.save(&tx).unwrap();
+                tx.commit().unwrap();
+                keys.committed();
+            } else {
+                drop(tx);
+                keys.rolled_back();
+            }
+        };
+        let known = |keys: &LoggedKeys, id: &str| keys.get(patient.id.as_str(), id).is_some();
+        log(&mut conn, &mut projector.keys, &["c-1", "c-2", "c-3"], true);
+        log(&mut conn, &mut projector.keys, &["c-4"], false);
+        assert!(known(&projector.keys, "c-3"));
+        assert!(!known(&projector.keys, "c-4"), "rolled back");
+        projector.step(&mut conn, &progress, Some(2));
+        assert!(!known(&projector.keys, "c-1") && !known(&projector.keys, "c-2"));
+        assert!(known(&projector.keys, "c-3"), "still in the log");
+        projector.step(&mut conn, &progress, None);
+        assert!(!known(&projector.keys, "c-3"));
+    }
+
     fn started() -> (tempfile::TempDir, Writer, std::thread::JoinHandle<()>) {
         let dir = tempfile::tempdir().unwrap();
         let conn =

@@ -283,14 +283,10 @@ pub(crate) async fn commit(store: &Store, events: Vec<Event>) -> Result<(), ApiE
     if events.is_empty() {
         return Ok(());
     }
-    store
-        .writer
-        .run_validated(move |conn, _| events.iter().try_for_each(|e| record(conn, e)))
-        .await
-        .map_err(|err| match err {
-            StoreError::Unavailable(_) => err.into(),
-            _ => ApiError::unavailable(UNAVAILABLE),
-        })
+    store.record_audit(events).await.map_err(|err| match err {
+        StoreError::Unavailable(_) => err.into(),
+        _ => ApiError::unavailable(UNAVAILABLE),
+    })
 }
 
 /// Audits the `result` of a request before it is returned: `ok` names the rows of a success
@@ -325,7 +321,7 @@ pub fn head(conn: &Connection) -> rusqlite::Result<(i64, String)> {
 }
 
 /// Writes the checkpoint row if none was written today (UTC); returns the head it recorded.
-pub(crate) fn checkpoint_if_due(conn: &Connection) -> Result<Option<(i64, String)>, ApiError> {
+pub(crate) fn checkpoint_if_due(conn: &Connection) -> Result<Option<(i64, String)>, StoreError> {
     let day_ms = 86_400_000;
     let start_of_day = crate::time::now_ms() / day_ms * day_ms;
     let done: bool = conn.query_row(
@@ -389,7 +385,7 @@ pub(crate) async fn checkpoints(store: Store) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match store.writer.run(|conn, _| checkpoint_if_due(conn)).await {
+        match store.audit_checkpoint().await {
             Ok(Some((id, hash))) => {
                 tracing::info!(head_id = id, head_hash = %hash, "audit checkpoint");
             }

@@ -6,7 +6,7 @@
 pub mod admin;
 pub(crate) mod nightly;
 
-use crate::error::ApiError;
+use crate::store::StoreError;
 pub(crate) use crate::store::retention::remove_doomed;
 use crate::store::retention::{self as sql, Batch, Unfinished};
 use crate::store::writer::Seqs;
@@ -145,7 +145,7 @@ pub(crate) fn queue(
     conn: &Connection,
     policy: &Policy,
     now: i64,
-) -> Result<Vec<ConversationKey>, ApiError> {
+) -> Result<Vec<ConversationKey>, StoreError> {
     let mut keys: Vec<ConversationKey> = sql::due(conn, policy, now)?
         .into_iter()
         .filter(|d| !d.held)
@@ -165,7 +165,7 @@ pub(crate) fn step(
     now: i64,
     mode: Mode,
     queue: &mut Vec<ConversationKey>,
-) -> Result<Step, ApiError> {
+) -> Result<Step, StoreError> {
     if let Some(purge) = sql::unfinished(conn)?.into_iter().next() {
         // Checked before every batch: a purge resumed after a hold, or one whose conversation
         // came back to life, must not remove what the policy now keeps.
@@ -199,8 +199,8 @@ fn audit_purge(
     removed: u64,
     total: u64,
     finished: bool,
-) -> Result<(), ApiError> {
-    Ok(crate::audit::record(
+) -> Result<(), StoreError> {
+    crate::audit::record(
         conn,
         &crate::audit::Event::new("system:retention", crate::audit::Action::RetentionPurge)
             .conversation(&purge.key)
@@ -211,7 +211,7 @@ fn audit_purge(
                 "upToSeq": purge.up_to_seq,
                 "finished": finished,
             })),
-    )?)
+    )
 }
 
 #[cfg(test)]

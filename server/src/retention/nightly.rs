@@ -4,10 +4,9 @@
 //! Participants (and every doctor, when emergencies went) online at the time are told at once
 //! (`conversation:purged`); every other device learns it at its next sync.
 
-use super::{Mode, Policy, Step, queue, step};
+use super::{Mode, Policy, Step};
 use crate::state::AppState;
 use crate::store::retention as sql;
-use crate::time::now_ms;
 use chrono::{Local, NaiveTime, TimeDelta};
 use clinic_protocol::{Role, ServerFrame};
 use std::time::Duration;
@@ -34,12 +33,7 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
     // What may be due is read once, on a read connection: it reads every message, and the
     // writer must not stall live sends for it. Each start is checked again in the writer.
     let mut keys = if mode == Mode::Full {
-        match state
-            .store
-            .reads
-            .run(move |conn| queue(conn, &policy, now_ms()))
-            .await
-        {
+        match state.store.retention_due(policy).await {
             Ok(keys) => keys,
             Err(err) => {
                 tracing::error!(error = %err, "retention run stopped; it resumes at the next run");
@@ -50,14 +44,7 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
         Vec::new()
     };
     loop {
-        let done = state
-            .store
-            .writer
-            .run(move |conn, seqs| {
-                let done = step(conn, seqs, &policy, now_ms(), mode, &mut keys);
-                done.map(|d| (d, keys))
-            })
-            .await;
+        let done = state.store.retention_step(policy, mode, keys).await;
         let (purge, batch) = match done {
             Ok((Step::Idle, _)) => return,
             Ok((Step::Began(_), rest)) => {

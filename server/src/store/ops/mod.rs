@@ -5,6 +5,7 @@
 //! SQLite's place behind these methods.
 
 mod accounts;
+mod audit;
 mod changes;
 mod chat;
 mod emergencies;

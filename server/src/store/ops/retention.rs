@@ -1,12 +1,42 @@
-//! Retention operations the live server runs: removing the files of purged messages, and
-//! reading back what a finished purge removed. (The purge steps themselves, with the policy's
-//! SQL, are `retention/`'s writer commands.)
+//! Retention operations the live server runs: the nightly pass's reading of what is due and its
+//! steps (the policy's logic is `retention/`'s, its SQL `store::retention`'s), removing the files
+//! of purged messages, and reading back what a finished purge removed.
 
+use crate::retention::{Mode, Policy, Step};
 use crate::store::{Store, StoreError, retention};
+use crate::time::now_ms;
+use clinic_protocol::ConversationKey;
 use clinic_protocol::rest::Purge;
 use std::path::PathBuf;
 
 impl Store {
+    /// The conversations a full pass will look at (`retention::queue`), read on a reader: it
+    /// reads every message, and the writer must not stall live sends for it.
+    pub(crate) async fn retention_due(
+        &self,
+        policy: Policy,
+    ) -> Result<Vec<ConversationKey>, StoreError> {
+        self.reads
+            .run(move |conn| crate::retention::queue(conn, &policy, now_ms()))
+            .await
+    }
+
+    /// One step of a pass (`retention::step`) in one writer turn; hands `queue` back with what
+    /// is left of it.
+    pub(crate) async fn retention_step(
+        &self,
+        policy: Policy,
+        mode: Mode,
+        mut queue: Vec<ConversationKey>,
+    ) -> Result<(Step, Vec<ConversationKey>), StoreError> {
+        self.writer
+            .run(move |conn, seqs| {
+                let step = crate::retention::step(conn, seqs, &policy, now_ms(), mode, &mut queue);
+                step.map(|s| (s, queue))
+            })
+            .await
+    }
+
     /// Removes the content files purges and retractions recorded as doomed, unless an upload
     /// refers to them again; how many were recorded.
     pub(crate) async fn remove_doomed_files(&self, data_dir: PathBuf) -> Result<usize, StoreError> {

@@ -151,15 +151,18 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     .execute([upto])?;
     // The columns a plain send has; everything else is what a new text message is, with its
     // recipient's notification unread.
-    conn.prepare_cached(
-        "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, \
-         message_type, status, is_emergency, created_at, updated_at, change_seq, version, \
-         recipient_id, notice) \
-         SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', \
-         'SENT', 0, created_at, created_at, seq, 1, recipient_id, 0 FROM send_log \
-         WHERE seq <= ?1 ORDER BY seq",
-    )?
-    .execute([upto])?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, \
+             message_type, status, is_emergency, created_at, updated_at, change_seq, version, \
+             recipient_id, notice) \
+             SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', \
+             'SENT', 0, created_at, created_at, seq, 1, recipient_id, 0 FROM send_log \
+             WHERE seq <= ?1 ORDER BY seq \
+             ON CONFLICT (sender_id, client_id) DO NOTHING",
+        )?
+        .execute([upto])?;
+    drop_repeats(conn, upto, inserted)?;
     // The counter may trail the log (`Seqs::save`): it catches up before the rows leave it.
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
         .execute([upto])?;
@@ -167,6 +170,35 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
         .prepare_cached("DELETE FROM send_log WHERE seq <= ?1")?
         .execute([upto])?;
     Ok(Some(Moved { upto, rows }))
+}
+
+/// Never happens while the writer's keys are complete (`LoggedKeys`): a logged send that
+/// repeats a stored message's sender and clientId. The move leaves it out (and takes back the
+/// unread count it added) instead of failing on `messages`' unique key, which would stop every
+/// later move and every command that moves the log first, emergencies included.
+fn drop_repeats(conn: &Connection, upto: i64, inserted: usize) -> rusqlite::Result<()> {
+    let logged: i64 = conn
+        .prepare_cached("SELECT count(*) FROM send_log WHERE seq <= ?1")?
+        .query_row([upto], |r| r.get(0))?;
+    let logged = usize::try_from(logged).unwrap_or(usize::MAX);
+    if inserted >= logged {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE conversations SET patient_unread = patient_unread - n.to_patient, \
+         doctor_unread = doctor_unread - n.to_doctor \
+         FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
+         sum(sender_id != doctor_id) AS to_doctor FROM send_log AS l WHERE seq <= ?1 \
+         AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.seq = l.seq) \
+         GROUP BY patient_id, doctor_id) AS n \
+         WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id",
+    )?
+    .execute([upto])?;
+    tracing::error!(
+        dropped = logged - inserted,
+        "logged sends repeated a stored message's sender and clientId; left out of the move"
+    );
+    Ok(())
 }
 
 /// Moves the whole log (on opening the database, and before a command that reads or changes
@@ -455,6 +487,46 @@ mod tests {
         assert_eq!(count(&outside, "messages"), 3);
         drop(writer);
         thread.join().unwrap();
+    }
+
+    /// Should a logged send ever repeat a stored message (sender and clientId), the move leaves
+    /// it out and takes its unread count back, rather than failing on the unique key and with it
+    /// every later move.
+    #[test]
+    fn a_logged_repeat_of_a_stored_message_is_left_out_of_the_move() {
+        let c = clinic();
+        let mut conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        let id = ClientId::from("c-1".to_owned());
+        let first = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "one"), &id).unwrap();
+        apply_all(&tx).unwrap();
+        let unread = |tx: &Connection| -> i64 {
+            tx.query_row("SELECT doctor_unread FROM conversations", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(unread(&tx), 1);
+        // A second row with the same sender and clientId, as a lost key would let through,
+        // and a genuine new send after it.
+        let mut repeat = first.message.clone();
+        repeat.id = "m-repeat".to_owned().into();
+        repeat.seq = seqs.next();
+        log(
+            &tx,
+            &mut LoggedKeys::default(),
+            &repeat,
+            c.doctor.id.as_str(),
+        )
+        .unwrap();
+        let other = ClientId::from("c-2".to_owned());
+        let second = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "two"), &other).unwrap();
+        let moved = apply_all(&tx).unwrap().unwrap();
+        assert_eq!(moved.upto, second.message.seq.0);
+        assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 2));
+        assert!(messages::by_id(&tx, &repeat.id).unwrap().is_none());
+        assert_eq!(unread(&tx), 2, "the repeat's unread count taken back");
+        seqs.save(&tx).unwrap();
+        tx.commit().unwrap();
     }
 
     /// Sends logged by a server that stopped before moving them are moved when the database is

@@ -151,18 +151,24 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     .execute([upto])?;
     // The columns a plain send has; everything else is what a new text message is, with its
     // recipient's notification unread.
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, \
-             message_type, status, is_emergency, created_at, updated_at, change_seq, version, \
-             recipient_id, notice) \
-             SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', \
-             'SENT', 0, created_at, created_at, seq, 1, recipient_id, 0 FROM send_log \
-             WHERE seq <= ?1 ORDER BY seq \
-             ON CONFLICT (sender_id, client_id) DO NOTHING",
-        )?
-        .execute([upto])?;
-    drop_repeats(conn, upto, inserted)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, \
+         message_type, status, is_emergency, created_at, updated_at, change_seq, version, \
+         recipient_id, notice) \
+         SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', \
+         'SENT', 0, created_at, created_at, seq, 1, recipient_id, 0 FROM send_log \
+         WHERE seq <= ?1 ORDER BY seq",
+    )?;
+    match insert.execute([upto]) {
+        Err(err) if is_repeat(&err) => {
+            // A failed statement leaves nothing of itself: drop the repeats, then insert again.
+            drop_repeats(conn, upto)?;
+            insert.execute([upto])?;
+        }
+        other => {
+            other?;
+        }
+    }
     // The counter may trail the log (`Seqs::save`): it catches up before the rows leave it.
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
         .execute([upto])?;
@@ -172,31 +178,47 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     Ok(Some(Moved { upto, rows }))
 }
 
-/// Never happens while the writer's keys are complete (`LoggedKeys`): a logged send that
-/// repeats a stored message's sender and clientId. The move leaves it out (and takes back the
-/// unread count it added) instead of failing on `messages`' unique key, which would stop every
-/// later move and every command that moves the log first, emergencies included.
-fn drop_repeats(conn: &Connection, upto: i64, inserted: usize) -> rusqlite::Result<()> {
-    let logged: i64 = conn
-        .prepare_cached("SELECT count(*) FROM send_log WHERE seq <= ?1")?
-        .query_row([upto], |r| r.get(0))?;
-    let logged = usize::try_from(logged).unwrap_or(usize::MAX);
-    if inserted >= logged {
-        return Ok(());
-    }
-    conn.prepare_cached(
-        "UPDATE conversations SET patient_unread = patient_unread - n.to_patient, \
-         doctor_unread = doctor_unread - n.to_doctor \
-         FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
-         sum(sender_id != doctor_id) AS to_doctor FROM send_log AS l WHERE seq <= ?1 \
-         AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.seq = l.seq) \
-         GROUP BY patient_id, doctor_id) AS n \
-         WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id",
-    )?
-    .execute([upto])?;
+/// Whether `err` is `messages`' unique key on sender and clientId refusing a row.
+fn is_repeat(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, Some(msg))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                && msg.contains("messages.sender_id, messages.client_id")
+    )
+}
+
+/// Never happens while the writer's keys are complete (`LoggedKeys`): logged sends that repeat
+/// a stored message's sender and clientId, or an earlier logged one's. They are left out (their
+/// unread counts taken back) instead of failing the move on `messages`' unique key, which would
+/// stop every later move and every command that moves the log first, emergencies included. Only
+/// then does anything scan the log by key.
+fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
+    const REPEAT: &str = "seq <= ?1 AND (EXISTS (SELECT 1 FROM messages AS m \
+         WHERE m.sender_id = l.sender_id AND m.client_id = l.client_id) \
+         OR EXISTS (SELECT 1 FROM send_log AS e WHERE e.sender_id = l.sender_id \
+         AND e.client_id = l.client_id AND e.seq < l.seq))";
+    conn.execute(
+        &format!(
+            "UPDATE conversations SET patient_unread = patient_unread - n.to_patient, \
+             doctor_unread = doctor_unread - n.to_doctor \
+             FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
+             sum(sender_id != doctor_id) AS to_doctor FROM send_log AS l WHERE {REPEAT} \
+             GROUP BY patient_id, doctor_id) AS n \
+             WHERE conversations.patient_id = n.patient_id \
+             AND conversations.doctor_id = n.doctor_id"
+        ),
+        [upto],
+    )?;
+    let dropped = conn.execute(
+        &format!(
+            "DELETE FROM send_log WHERE seq IN (SELECT seq FROM send_log AS l WHERE {REPEAT})"
+        ),
+        [upto],
+    )?;
     tracing::error!(
-        dropped = logged - inserted,
-        "logged sends repeated a stored message's sender and clientId; left out of the move"
+        dropped,
+        "logged sends repeated the sender and clientId of another message; left out of the move"
     );
     Ok(())
 }
@@ -525,6 +547,18 @@ mod tests {
         assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 2));
         assert!(messages::by_id(&tx, &repeat.id).unwrap().is_none());
         assert_eq!(unread(&tx), 2, "the repeat's unread count taken back");
+
+        // Two logged rows with one key, neither stored yet: the first moves.
+        let key = ClientId::from("c-3".to_owned());
+        let third = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "three"), &key).unwrap();
+        let mut twin = third.message.clone();
+        twin.id = "m-twin".to_owned().into();
+        twin.seq = seqs.next();
+        log(&tx, &mut LoggedKeys::default(), &twin, c.doctor.id.as_str()).unwrap();
+        apply_all(&tx).unwrap();
+        assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 3));
+        assert!(messages::by_id(&tx, &third.message.id).unwrap().is_some());
+        assert_eq!(unread(&tx), 3);
         seqs.save(&tx).unwrap();
         tx.commit().unwrap();
     }

@@ -194,10 +194,12 @@ fn is_repeat(err: &rusqlite::Error) -> bool {
 /// stop every later move and every command that moves the log first, emergencies included. Only
 /// then does anything scan the log by key.
 fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
+    // The first logged row of each key is found once for the whole slice (there is no index by
+    // key on the log to ask per row).
     const REPEAT: &str = "seq <= ?1 AND (EXISTS (SELECT 1 FROM messages AS m \
          WHERE m.sender_id = l.sender_id AND m.client_id = l.client_id) \
-         OR EXISTS (SELECT 1 FROM send_log AS e WHERE e.sender_id = l.sender_id \
-         AND e.client_id = l.client_id AND e.seq < l.seq))";
+         OR seq NOT IN (SELECT min(seq) FROM send_log WHERE seq <= ?1 \
+         GROUP BY sender_id, client_id))";
     conn.execute(
         &format!(
             "UPDATE conversations SET patient_unread = patient_unread - n.to_patient, \

@@ -714,7 +714,6 @@ mod tests {
         thread.join().unwrap();
     }
 
-    /// A writer on a fresh database in a temporary folder (kept while the test holds it).
     /// A step that moves part of the log drops the keys of what it moved and keeps the rest;
     /// a batch that rolls back takes its keys back, one that commits keeps them.
     #[test]
@@ -768,6 +767,7 @@ mod tests {
         assert!(!known(&projector.keys, "c-3"));
     }
 
+    /// A writer on a fresh database in a temporary folder (kept while the test holds it).
     fn started() -> (tempfile::TempDir, Writer, std::thread::JoinHandle<()>) {
         let dir = tempfile::tempdir().unwrap();
         let conn =

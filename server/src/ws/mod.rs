@@ -8,7 +8,7 @@ mod session;
 use crate::accept::ConnTag;
 use crate::error::ApiError;
 use crate::http::bearer;
-use crate::hub::{Outbox, encode};
+use crate::hub::{Alerts, Outbox, encode};
 use crate::state::{AppState, Session};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use clinic_protocol::{ClientFrame, ErrorCode, ServerFrame};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -126,6 +127,9 @@ async fn connection(
     let (sink, mut stream) = socket.split();
     let (frames, queue) = mpsc::channel(state.config.socket_queue.max(1));
     let outbox = Outbox::new(frames, state.shutdown.child_token());
+    // However this task ends (a panic included), the socket's alerts stop counting as in flight:
+    // the hub may hold its outbox after that.
+    let _alerts = CloseAlerts(Arc::clone(&outbox.alerts));
     let writer = tokio::spawn(write_loop(
         sink,
         queue,
@@ -165,6 +169,15 @@ async fn connection(
     // Its alerts stop counting as in flight now, even if its writes hang from here on.
     outbox.alerts.close();
     let _ = writer.await;
+}
+
+/// Closes a socket's alert lane when dropped.
+struct CloseAlerts(Arc<Alerts>);
+
+impl Drop for CloseAlerts {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// The first frame of an authenticated socket. Alerts wait until it is written: a client

@@ -154,6 +154,8 @@ pub(super) async fn run(
         rates: Rates::new(&config.frame_rates),
     };
     socket.frame_loop(stream).await;
+    // Before anything that may wait: the socket's alerts stop counting as in flight.
+    outbox.alerts.close();
 
     if state.hub.unregister(id) {
         // Partners may have changed while connected (a first message); ask again.

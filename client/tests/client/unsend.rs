@@ -98,6 +98,20 @@ fn decrypted_bytes_and_matches(profile: &Path, token: &str) -> (Vec<u8>, i64) {
     (bytes, matches)
 }
 
+/// Makes message `id` two days old on the server (past the unsend window), as another process
+/// editing the serving database: the send log is moved first so the message is in `messages`.
+fn two_days_old(data: &Path, id: &str) {
+    clinic_server::testing::move_send_log(data).unwrap();
+    let db = rusqlite::Connection::open(data.join("clinic.db")).unwrap();
+    let aged = db
+        .execute(
+            "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    assert_eq!(aged, 1);
+}
+
 fn holds(bytes: &[u8], needle: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -263,17 +277,7 @@ async fn an_unsend_queued_offline_and_refused_as_too_late_leaves_the_message_and
     alice.disconnect().await;
 
     // While alice is offline the window passes: the message is two days old on the server.
-    {
-        clinic_server::testing::move_send_log(data.path()).unwrap();
-        let db = rusqlite::Connection::open(data.path().join("clinic.db")).unwrap();
-        let aged = db
-            .execute(
-                "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE id = ?1",
-                [id.as_str()],
-            )
-            .unwrap();
-        assert_eq!(aged, 1);
-    }
+    two_days_old(data.path(), id.as_str());
     // Alice's computer still thinks it is in time, so it queues the unsend and shows it.
     let queued = alice.unsend(&id, None, false).unwrap();
     assert!(queued.pending_change.is_some());
@@ -469,17 +473,7 @@ async fn the_cli_unsends_edits_retracts_and_shows_tombstones_and_edits_in_histor
     assert!(!lines.contains(&format!("{tag} first")), "{lines}");
 
     // Too late on the server (two days old there): exit 5, the sentence, the message stays.
-    {
-        clinic_server::testing::move_send_log(data.path()).unwrap();
-        let db = rusqlite::Connection::open(data.path().join("clinic.db")).unwrap();
-        let aged = db
-            .execute(
-                "UPDATE messages SET created_at = created_at - 2 * 86400000 WHERE id = ?1",
-                [second.as_str()],
-            )
-            .unwrap();
-        assert_eq!(aged, 1);
-    }
+    two_days_old(data.path(), &second);
     let (code, _, err) = cli(alice, &["unsend", &second]);
     assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("Couldn't unsend: too late."), "{err}");

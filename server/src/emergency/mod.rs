@@ -61,8 +61,8 @@ pub(crate) fn raised(state: &AppState, raised: &Raised, message: &Message) -> bo
 }
 
 /// Longest the database work an alert leads to (the doctors' notifications, the record of whom
-/// it reached) waits for the alerts to be written out first (`Hub::alerts_written`); longer only
-/// for a socket too slow to take its alert.
+/// it reached) waits for the alerts to be written out first (`Hub::alerts_written`); it waits
+/// that long only while a socket is too slow to take its alert or alerts keep going out.
 pub(crate) const ALERTS_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Records (in the background), once the alert is written out to these doctors' devices, that
@@ -195,10 +195,7 @@ pub(crate) async fn on_connect(
     }
     let available =
         state.hub.availability(&user.id) == clinic_protocol::ws::Availability::Available;
-    for id in state
-        .emergencies
-        .alert_socket(&state.hub, &user.id, outbox, available)
-    {
+    for id in state.emergencies.alert_socket(&user.id, outbox, available) {
         record_alerted(state, id, vec![(user.id.clone(), 1)]);
     }
     Ok(())

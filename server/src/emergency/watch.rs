@@ -237,7 +237,6 @@ impl Watch {
     /// doctor to ring for the first time.
     pub(crate) fn alert_socket(
         &self,
-        hub: &Hub,
         doctor: &UserId,
         outbox: &Outbox,
         available: bool,
@@ -248,11 +247,7 @@ impl Watch {
         let mut first = Vec::new();
         for entry in entries {
             // Do-not-disturb mutes, never hides: the app shows it without ringing.
-            outbox.alert(
-                &entry.emergency.id,
-                encode(&entry.frame()),
-                hub.alerts_in_flight(),
-            );
+            outbox.alert(&entry.emergency.id, encode(&entry.frame()));
             if (available || entry.emergency.escalated_at.is_some())
                 && entry.alerted.insert(doctor.clone())
             {

@@ -20,12 +20,14 @@ const MAX_PENDING_ALERTS: usize = 1024;
 /// Each alert put here counts as in flight (hub-wide, [`InFlight`]) until the write task says
 /// it is written out, or the lane closes: a socket whose writes hang holds nobody up once it is
 /// closed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Alerts {
     lane: Mutex<Lane>,
     any: AtomicBool,
     /// Wakes the write task.
     pub wake: Notify,
+    /// Where this lane's alerts are counted (the hub's count).
+    in_flight: Arc<InFlight>,
 }
 
 #[derive(Debug, Default)]
@@ -33,25 +35,30 @@ struct Lane {
     waiting: Vec<(EmergencyId, Utf8Bytes)>,
     /// Alerts of this lane counted in flight: waiting, or taken and not yet written.
     counted: usize,
-    /// Where they are counted (the hub's count, set by the first alert).
-    in_flight: Option<Arc<InFlight>>,
     /// The socket is closing: nothing more is counted.
     closed: bool,
 }
 
-impl Lane {
-    fn uncount(&mut self, n: usize) {
-        let n = n.min(self.counted);
-        self.counted -= n;
-        if let Some(in_flight) = &self.in_flight {
-            in_flight.sub(n);
+impl Alerts {
+    /// An empty lane whose alerts count in `in_flight`.
+    pub(crate) fn new(in_flight: Arc<InFlight>) -> Self {
+        Self {
+            lane: Mutex::default(),
+            any: AtomicBool::new(false),
+            wake: Notify::new(),
+            in_flight,
         }
     }
-}
 
-impl Alerts {
     fn lane(&self) -> MutexGuard<'_, Lane> {
         self.lane.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops counting up to `n` of the lane's alerts.
+    fn uncount(&self, lane: &mut Lane, n: usize) {
+        let n = n.min(lane.counted);
+        lane.counted -= n;
+        self.in_flight.sub(n);
     }
 
     /// Takes every waiting alert, oldest emergency first. They stay in flight until
@@ -70,7 +77,7 @@ impl Alerts {
     /// The write task wrote out `n` alerts it took.
     pub(crate) fn written(&self, n: usize) {
         if n > 0 {
-            self.lane().uncount(n);
+            self.uncount(&mut self.lane(), n);
         }
     }
 
@@ -79,17 +86,12 @@ impl Alerts {
         let mut lane = self.lane();
         lane.closed = true;
         let counted = lane.counted;
-        lane.uncount(counted);
+        self.uncount(&mut lane, counted);
     }
 
-    /// Queues `frame` as the alert of `id`, counted in `in_flight`; false when too many are
-    /// waiting. An alert it replaces was never written and stays counted once.
-    pub(super) fn put(
-        &self,
-        id: &EmergencyId,
-        frame: Utf8Bytes,
-        in_flight: &Arc<InFlight>,
-    ) -> bool {
+    /// Queues `frame` as the alert of `id`; false when too many are waiting. An alert it
+    /// replaces was never written and stays counted once.
+    pub(super) fn put(&self, id: &EmergencyId, frame: Utf8Bytes) -> bool {
         let mut lane = self.lane();
         if let Some(slot) = lane.waiting.iter_mut().find(|(waiting, _)| waiting == id) {
             slot.1 = frame;
@@ -97,8 +99,7 @@ impl Alerts {
             lane.waiting.push((id.clone(), frame));
             if !lane.closed {
                 lane.counted += 1;
-                in_flight.add(1);
-                lane.in_flight.get_or_insert_with(|| Arc::clone(in_flight));
+                self.in_flight.add(1);
             }
         } else {
             return false;
@@ -173,11 +174,11 @@ mod tests {
         let in_flight = Arc::new(InFlight::default());
         assert!(settles_within(&in_flight, 200), "nothing queued");
         let (a, b) = (EmergencyId::from("e-a"), EmergencyId::from("e-b"));
-        let lane = Alerts::default();
-        assert!(lane.put(&a, "a1".into(), &in_flight));
+        let lane = Alerts::new(Arc::clone(&in_flight));
+        assert!(lane.put(&a, "a1".into()));
         assert!(!settles_within(&in_flight, 50), "queued, not written");
-        assert!(lane.put(&a, "a2".into(), &in_flight));
-        assert!(lane.put(&b, "b".into(), &in_flight));
+        assert!(lane.put(&a, "a2".into()));
+        assert!(lane.put(&b, "b".into()));
         assert_eq!(lane.take(), ["a2", "b"]);
         assert!(!settles_within(&in_flight, 50), "taken, not yet written");
         lane.written(1);
@@ -187,21 +188,21 @@ mod tests {
 
         // A write task stuck with an alert taken: closing the socket ends its count, and what
         // the task reports later changes nothing.
-        assert!(lane.put(&a, "a3".into(), &in_flight));
+        assert!(lane.put(&a, "a3".into()));
         assert_eq!(lane.take(), ["a3"]);
         assert!(!settles_within(&in_flight, 50));
         lane.close();
         assert!(settles_within(&in_flight, 200));
         lane.written(1);
-        assert!(lane.put(&b, "after close".into(), &in_flight));
+        assert!(lane.put(&b, "after close".into()));
         assert!(
             settles_within(&in_flight, 200),
             "a closing socket counts nothing"
         );
 
         // Dropped with an alert waiting: the same.
-        let other = Alerts::default();
-        assert!(other.put(&a, "a4".into(), &in_flight));
+        let other = Alerts::new(Arc::clone(&in_flight));
+        assert!(other.put(&a, "a4".into()));
         assert!(!settles_within(&in_flight, 50));
         drop(other);
         assert!(settles_within(&in_flight, 200));
@@ -211,8 +212,8 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_wakes_when_the_last_alert_is_written() {
         let in_flight = Arc::new(InFlight::default());
-        let lane = Arc::new(Alerts::default());
-        assert!(lane.put(&EmergencyId::from("e-a"), "a".into(), &in_flight));
+        let lane = Arc::new(Alerts::new(Arc::clone(&in_flight)));
+        assert!(lane.put(&EmergencyId::from("e-a"), "a".into()));
         let writer = Arc::clone(&lane);
         let ends = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(30)).await;

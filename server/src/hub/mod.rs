@@ -39,19 +39,24 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn new(frames: mpsc::Sender<Utf8Bytes>, close: CancellationToken) -> Self {
+    /// A socket's outbox; its alerts count in `in_flight` (the hub's, `Hub::alerts_in_flight`).
+    pub(crate) fn new(
+        frames: mpsc::Sender<Utf8Bytes>,
+        close: CancellationToken,
+        in_flight: Arc<InFlight>,
+    ) -> Self {
         Self {
             frames,
             close,
             reason: Arc::new(OnceLock::new()),
             queued: Arc::new(AtomicUsize::new(0)),
-            alerts: Arc::new(Alerts::default()),
+            alerts: Arc::new(Alerts::new(in_flight)),
         }
     }
 
     /// Queues the alert of emergency `id` ahead of everything else (see [`Alerts`]).
-    pub(crate) fn alert(&self, id: &EmergencyId, frame: Utf8Bytes, in_flight: &Arc<InFlight>) {
-        if !self.alerts.put(id, frame, in_flight) {
+    pub(crate) fn alert(&self, id: &EmergencyId, frame: Utf8Bytes) {
+        if !self.alerts.put(id, frame) {
             tracing::warn!("too many emergency alerts waiting; closing a slow socket");
             self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
         }
@@ -316,14 +321,13 @@ impl Hub {
                 .map(|(user, _)| (user.clone(), 0))
                 .collect()
         };
-        let mut reached = self.each_doctor(true, |outbox| {
-            outbox.alert(id, text.clone(), &self.alerts_in_flight);
-        });
+        let mut reached = self.each_doctor(true, |outbox| outbox.alert(id, text.clone()));
         reached.retain(|(user, _)| !resting.iter().any(|(r, _)| r == user));
         reached
     }
 
-    /// Where alerts queued to sockets are counted until written (see [`Alerts`]).
+    /// Where the alerts queued to sockets are counted until written (see [`Alerts`]): each
+    /// socket's outbox is made with it.
     pub(crate) fn alerts_in_flight(&self) -> &Arc<InFlight> {
         &self.alerts_in_flight
     }
@@ -398,7 +402,7 @@ mod tests {
     #[test]
     fn a_full_queue_closes_the_socket_instead_of_growing() {
         let (tx, mut rx) = mpsc::channel(2);
-        let outbox = Outbox::new(tx, CancellationToken::new());
+        let outbox = Outbox::new(tx, CancellationToken::new(), Arc::default());
         outbox.push(Utf8Bytes::from_static("1"));
         outbox.push(Utf8Bytes::from_static("2"));
         assert!(!outbox.close.is_cancelled());
@@ -416,7 +420,7 @@ mod tests {
     #[test]
     fn a_socket_over_its_byte_budget_is_closed() {
         let (tx, mut rx) = mpsc::channel(1024);
-        let outbox = Outbox::new(tx, CancellationToken::new());
+        let outbox = Outbox::new(tx, CancellationToken::new(), Arc::default());
         let big = Utf8Bytes::from("x".repeat(MAX_QUEUED_BYTES / 2));
         outbox.push(big.clone());
         outbox.push(big.clone());
@@ -425,7 +429,7 @@ mod tests {
         assert!(outbox.close.is_cancelled());
         // What the write task takes off the queue no longer counts.
         let (tx, mut rx2) = mpsc::channel(1024);
-        let outbox = Outbox::new(tx, CancellationToken::new());
+        let outbox = Outbox::new(tx, CancellationToken::new(), Arc::default());
         for _ in 0..4 {
             outbox.push(big.clone());
             let taken = rx2.try_recv().expect("queued");
@@ -451,7 +455,11 @@ mod tests {
                 role,
             };
             let (tx, rx) = mpsc::channel(8);
-            hub.register(&user, "t", Outbox::new(tx, CancellationToken::new()));
+            hub.register(
+                &user,
+                "t",
+                Outbox::new(tx, CancellationToken::new(), Arc::default()),
+            );
             queues.push(rx);
         }
         hub.set_availability(&"d2".into(), Availability::DoNotDisturb);
@@ -486,7 +494,11 @@ mod tests {
         let mut queues = Vec::new();
         for who in [&doc, &pat, &other] {
             let (tx, rx) = mpsc::channel(8);
-            let (id, first) = hub.register(who, "t", Outbox::new(tx, CancellationToken::new()));
+            let (id, first) = hub.register(
+                who,
+                "t",
+                Outbox::new(tx, CancellationToken::new(), Arc::default()),
+            );
             assert!(first);
             hub.join(id, key.clone());
             queues.push(rx);

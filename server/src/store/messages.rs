@@ -104,21 +104,13 @@ fn by_client_id(
     client_id: &ClientId,
 ) -> Result<Option<Message>, StoreError> {
     // Hot path (every send, nearly always finding nothing): the log's keys are in memory, and
-    // `messages` is asked for a rowid first, since a statement of every message column costs
+    // `messages` is asked for a seq first, since a statement of every message column costs
     // several times more to run even when it finds no row.
     if let Some(seq) = seqs.logged().get(sender.as_str(), client_id.as_str()) {
+        // Moved since, if not in the log (the writer drops the key when it hears of the move).
         let found = match projection::by_seq(conn, seq)? {
             Some(logged) => Some(logged),
-            // Moved since (the writer drops the key when it hears of the move).
-            None => conn
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE seq = ?1"
-                ))?
-                .query_row([seq], rows::message)
-                .optional()?
-                .map(|(m, _)| m),
+            None => by_seq(conn, seq)?,
         };
         // A key is only ever a hint: the row must be the sender's with that clientId.
         if let Some(message) = found
@@ -129,21 +121,26 @@ fn by_client_id(
         }
     }
     let stored: Option<i64> = conn
-        .prepare_cached("SELECT rowid FROM messages WHERE sender_id = ?1 AND client_id = ?2")?
+        .prepare_cached("SELECT seq FROM messages WHERE sender_id = ?1 AND client_id = ?2")?
         .query_row(params![sender.as_str(), client_id.as_str()], |r| r.get(0))
         .optional()?;
     match stored {
-        Some(rowid) => Ok(conn
-            .prepare_cached(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE rowid = ?1"
-            ))?
-            .query_row([rowid], rows::message)
-            .optional()?
-            .map(|(m, _)| m)),
+        Some(seq) => by_seq(conn, seq),
         None => Ok(None),
     }
+}
+
+/// The stored message `seq`.
+fn by_seq(conn: &Connection, seq: i64) -> Result<Option<Message>, StoreError> {
+    Ok(conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE seq = ?1"
+        ))?
+        .query_row([seq], rows::message)
+        .optional()?
+        .map(|(m, _)| m))
 }
 
 pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> Result<Option<Message>, StoreError> {

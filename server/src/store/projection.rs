@@ -530,18 +530,17 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(unread(&tx), 1);
-        // A second row with the same sender and clientId, as a lost key would let through,
-        // and a genuine new send after it.
-        let mut repeat = first.message.clone();
-        repeat.id = "m-repeat".to_owned().into();
-        repeat.seq = seqs.next();
-        log(
-            &tx,
-            &mut LoggedKeys::default(),
-            &repeat,
-            c.doctor.id.as_str(),
-        )
-        .unwrap();
+        // A row with `of`'s sender and clientId and an id of its own, as a lost key would let
+        // through.
+        let log_copy = |tx: &Connection, seqs: &mut Seqs, of: &Message, id: &str| {
+            let mut copy = of.clone();
+            copy.id = id.to_owned().into();
+            copy.seq = seqs.next();
+            log(tx, &mut LoggedKeys::default(), &copy, c.doctor.id.as_str()).unwrap();
+            copy
+        };
+        // A copy of a stored message, and a genuine new send after it.
+        let repeat = log_copy(&tx, &mut seqs, &first.message, "m-repeat");
         let other = ClientId::from("c-2".to_owned());
         let second = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "two"), &other).unwrap();
         let moved = apply_all(&tx).unwrap().unwrap();
@@ -553,10 +552,7 @@ mod tests {
         // Two logged rows with one key, neither stored yet: the first moves.
         let key = ClientId::from("c-3".to_owned());
         let third = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "three"), &key).unwrap();
-        let mut twin = third.message.clone();
-        twin.id = "m-twin".to_owned().into();
-        twin.seq = seqs.next();
-        log(&tx, &mut LoggedKeys::default(), &twin, c.doctor.id.as_str()).unwrap();
+        log_copy(&tx, &mut seqs, &third.message, "m-twin");
         apply_all(&tx).unwrap();
         assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 3));
         assert!(messages::by_id(&tx, &third.message.id).unwrap().is_some());

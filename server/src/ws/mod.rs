@@ -126,9 +126,14 @@ async fn connection(
     let _tracked = state.tasks.token();
     let (sink, mut stream) = socket.split();
     let (frames, queue) = mpsc::channel(state.config.socket_queue.max(1));
-    let outbox = Outbox::new(frames, state.shutdown.child_token());
-    // However this task ends (a panic included), the socket's alerts stop counting as in flight:
-    // the hub may hold its outbox after that.
+    let outbox = Outbox::new(
+        frames,
+        state.shutdown.child_token(),
+        Arc::clone(state.hub.alerts_in_flight()),
+    );
+    // However this task ends (a panic included), the socket's alerts stop counting as in flight
+    // (the hub may hold its outbox after that); a session that ends closes them sooner, before
+    // anything that may wait (`session::run`).
     let _alerts = CloseAlerts(Arc::clone(&outbox.alerts));
     let writer = tokio::spawn(write_loop(
         sink,
@@ -166,8 +171,6 @@ async fn connection(
     if !outbox.close.is_cancelled() {
         outbox.close_with(close_code::NORMAL, "bye");
     }
-    // Its alerts stop counting as in flight now, even if its writes hang from here on.
-    outbox.alerts.close();
     let _ = writer.await;
 }
 

@@ -299,16 +299,23 @@ pub(crate) fn send(
         note.as_ref().map(|n| n.user_id.as_str()),
         note.as_ref().map(|_| 0)
     ])?;
-    // Unread by its recipient until read (see schema v15; the triggers follow it from here).
+    // Unread by its recipient until read (see schema v15), and so is its notification unless it
+    // is an emergency (v18); the triggers follow both from here.
+    let to_patient = sender.id != key.patient_id;
+    let to_doctor = sender.id != key.doctor_id;
+    let noted = note.is_some();
     conn.prepare_cached(
         "UPDATE conversations SET patient_unread = patient_unread + ?3, \
-         doctor_unread = doctor_unread + ?4 WHERE patient_id = ?1 AND doctor_id = ?2",
+         doctor_unread = doctor_unread + ?4, patient_notices = patient_notices + ?5, \
+         doctor_notices = doctor_notices + ?6 WHERE patient_id = ?1 AND doctor_id = ?2",
     )?
     .execute(params![
         key.patient_id.as_str(),
         key.doctor_id.as_str(),
-        sender.id != key.patient_id,
-        sender.id != key.doctor_id
+        to_patient,
+        to_doctor,
+        to_patient && noted,
+        to_doctor && noted
     ])?;
     if let Some(upload) = &upload {
         uploads::attach(conn, &upload.id, message.id.as_str())?;

@@ -153,17 +153,7 @@ pub(crate) fn list(
     let mut list: Vec<Notification> = stmt
         .query_map(params![user.as_str(), limit], rows::notification)?
         .collect::<Result<_, _>>()?;
-    // `messages_notice` is keyed (recipient, notice, seq): the newest unread, and the newest
-    // read, are each one range read.
-    let mut stmt = conn.prepare_cached(&format!(
-        "{DERIVED_SELECT} WHERE m.recipient_id = ?1 AND m.notice = ?2 ORDER BY m.seq DESC LIMIT ?3"
-    ))?;
-    let wanted: &[i64] = if unread_only { &[0] } else { &[0, 1] };
-    for notice in wanted {
-        for n in stmt.query_map(params![user.as_str(), notice, limit], derived_row)? {
-            list.push(n?);
-        }
-    }
+    list.extend(derived(conn, user, unread_only, limit)?);
     // Each part is the newest by seq, which is the order of `created_at` unless the clock
     // stepped back between two sends; the merged list is ordered by `created_at` like the
     // stored notifications.
@@ -176,9 +166,86 @@ pub(crate) fn list(
     Ok(list)
 }
 
-/// A derived notification's columns: the message's, its sender's name and the notice.
+/// The newest `limit` notifications derived from messages addressed to `user`, newest (by seq)
+/// first. Found through the user's conversations (schema v18): newest conversation first, each
+/// read backwards through its index only as far as needed, and none once the next conversation's
+/// newest message is older than the `limit`-th found. Unread ones only in the conversations
+/// that count some, and no more of them than counted.
+fn derived(
+    conn: &Connection,
+    user: &UserId,
+    unread_only: bool,
+    limit: u32,
+) -> Result<Vec<Notification>, StoreError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.patient_id, c.doctor_id, \
+         CASE WHEN c.patient_id = ?1 THEN c.patient_notices ELSE c.doctor_notices END, \
+         (SELECT max(m.seq) FROM messages m \
+          WHERE m.patient_id = c.patient_id AND m.doctor_id = c.doctor_id) \
+         FROM conversations c WHERE c.patient_id = ?1 OR c.doctor_id = ?1",
+    )?;
+    let mut conversations = stmt
+        .query_map([user.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    conversations.sort_by_key(|c| std::cmp::Reverse(c.3));
+    let notice = if unread_only {
+        "m.notice = 0"
+    } else {
+        "m.notice IS NOT NULL"
+    };
+    let mut messages = conn.prepare_cached(&format!(
+        "{DERIVED_SELECT} WHERE m.patient_id = ?1 AND m.doctor_id = ?2 AND m.recipient_id = ?3 \
+         AND {notice} ORDER BY m.seq DESC LIMIT ?4"
+    ))?;
+    let mut found: Vec<(i64, Notification)> = Vec::new();
+    for (patient, doctor, unread, newest) in conversations {
+        let Some(newest) = newest else { continue };
+        if found.len() >= limit && found.last().is_some_and(|(seq, _)| newest < *seq) {
+            break;
+        }
+        // A count below zero is a bug in what keeps it: then the conversation is read in full
+        // rather than a notification left out.
+        let wanted = if unread_only && unread >= 0 {
+            limit.min(usize::try_from(unread).unwrap_or(usize::MAX))
+        } else {
+            limit
+        };
+        if wanted == 0 {
+            continue;
+        }
+        let rows = messages.query_map(
+            params![
+                patient,
+                doctor,
+                user.as_str(),
+                i64::try_from(wanted).unwrap_or(i64::MAX)
+            ],
+            |r| Ok((r.get::<_, i64>(9)?, derived_row(r)?)),
+        )?;
+        for row in rows {
+            found.push(row?);
+        }
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
+        found.truncate(limit);
+    }
+    Ok(found.into_iter().map(|(_, n)| n).collect())
+}
+
+/// A derived notification's columns: the message's, its sender's name, the notice and the seq.
 const DERIVED_SELECT: &str = "SELECT m.id, m.patient_id, m.doctor_id, m.recipient_id, m.content, \
-     m.file_name, m.created_at, u.name, m.notice FROM messages m JOIN users u ON u.id = m.sender_id";
+     m.file_name, m.created_at, u.name, m.notice, m.seq FROM messages m \
+     JOIN users u ON u.id = m.sender_id";
 
 fn derived_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Notification> {
     let id: MessageId = row.get::<_, String>(0)?.into();
@@ -331,5 +398,179 @@ mod tests {
             )
             .unwrap();
         assert_eq!(counted, (1, 1));
+        // The notification counters (schema v18): the doctor's were both read, p1's reply not.
+        assert_eq!(notices(&tx, &p1.id), (1, 0));
+    }
+
+    /// The notifications each side of `patient`'s conversations counts as unread.
+    fn notices(conn: &Connection, patient: &UserId) -> (i64, i64) {
+        conn.query_row(
+            "SELECT sum(patient_notices), sum(doctor_notices) FROM conversations \
+             WHERE patient_id = ?1",
+            [patient.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    /// What the derived notifications must be: every message addressed to `user` that gives
+    /// one, newest first, found by reading every message.
+    fn scanned(conn: &Connection, user: &UserId, unread_only: bool, limit: u32) -> Vec<String> {
+        let notice = if unread_only { "= 0" } else { "IS NOT NULL" };
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT 'n-' || id FROM messages NOT INDEXED WHERE recipient_id = ?1 \
+                 AND notice {notice} ORDER BY seq DESC LIMIT ?2"
+            ))
+            .unwrap();
+        stmt.query_map(params![user.as_str(), limit], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Derived notifications are found through each user's conversations (schema v18) and their
+    /// counters: whatever the mix of direct and logged sends, notifications marked read,
+    /// retractions, emergencies and purged messages, every user's list (all or unread, short or
+    /// long) is what reading every message gives, and every counter is what counting them gives.
+    #[test]
+    fn derived_notifications_through_conversations_match_a_scan_of_every_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let patients: Vec<User> = (0..5)
+            .map(|i| user(&tx, &format!("p{i}"), Role::Patient))
+            .collect();
+        let doctors: Vec<User> = (0..3)
+            .map(|i| user(&tx, &format!("d{i}"), Role::Doctor))
+            .collect();
+        let mut sent = Vec::new();
+        // A fixed pseudo-random walk: which pair talks, who speaks, how each send is stored.
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % n
+        };
+        for round in 0..160u64 {
+            let patient = &patients[usize::try_from(next(5)).unwrap()];
+            let doctor = &doctors[usize::try_from(next(3)).unwrap()];
+            let (from, to) = if next(2) == 0 {
+                (patient, doctor)
+            } else {
+                (doctor, patient)
+            };
+            // Half through the send log and its move, half written directly.
+            let logged = next(2) == 0;
+            let mut seqs = Seqs::loaded(&tx, logged);
+            let message = send(&tx, &mut seqs, from, to, &format!("m{round}"));
+            seqs.save(&tx).unwrap();
+            if logged {
+                crate::store::projection::apply_all(&tx).unwrap();
+            }
+            sent.push((message, to.id.clone()));
+            match next(10) {
+                0 | 1 => {
+                    let (m, to) = &sent[usize::try_from(next(sent.len() as u64)).unwrap()];
+                    mark_read(&tx, to, &[derived_id(&m.id)]).unwrap();
+                }
+                2 => {
+                    let (m, _) = &sent[usize::try_from(next(sent.len() as u64)).unwrap()];
+                    tx.execute(
+                        "UPDATE messages SET retracted_at = 1, notice = NULL WHERE id = ?1",
+                        [m.id.as_str()],
+                    )
+                    .unwrap();
+                }
+                3 => {
+                    let (m, _) = &sent[usize::try_from(next(sent.len() as u64)).unwrap()];
+                    tx.execute("DELETE FROM messages WHERE id = ?1", [m.id.as_str()])
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+        // An emergency gives stored notifications, never a derived one or a count.
+        let mut seqs = Seqs::loaded(&tx, false);
+        let new = NewMessage {
+            client_id: None,
+            patient_id: patients[0].id.clone(),
+            doctor_id: doctors[0].id.clone(),
+            content: "help".into(),
+            is_emergency: true,
+            file_url: None,
+            file_name: None,
+        };
+        messages::send(
+            &tx,
+            &mut seqs,
+            &patients[0],
+            &new,
+            &ClientId::from("c-sos".to_owned()),
+        )
+        .unwrap();
+        let recounted: Vec<(i64, i64, i64, i64)> = tx
+            .prepare(
+                "SELECT patient_notices, doctor_notices, \
+                 (SELECT count(*) FROM messages m WHERE m.patient_id = c.patient_id \
+                  AND m.doctor_id = c.doctor_id AND m.recipient_id = m.patient_id \
+                  AND m.notice = 0), \
+                 (SELECT count(*) FROM messages m WHERE m.patient_id = c.patient_id \
+                  AND m.doctor_id = c.doctor_id AND m.recipient_id = m.doctor_id \
+                  AND m.notice = 0) FROM conversations c",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(recounted.len() > 5);
+        for (patient_kept, doctor_kept, patient_counted, doctor_counted) in recounted {
+            assert_eq!(
+                (patient_kept, doctor_kept),
+                (patient_counted, doctor_counted)
+            );
+        }
+        let mut read_some = false;
+        for who in patients.iter().chain(&doctors) {
+            for unread_only in [false, true] {
+                for limit in [1, 3, 7, 1000] {
+                    let listed: Vec<String> = derived(&tx, &who.id, unread_only, limit)
+                        .unwrap()
+                        .into_iter()
+                        .map(|n| {
+                            read_some |= n.read;
+                            n.id.as_str().to_owned()
+                        })
+                        .collect();
+                    assert_eq!(
+                        listed,
+                        scanned(&tx, &who.id, unread_only, limit),
+                        "{} unread_only={unread_only} limit={limit}",
+                        who.username
+                    );
+                }
+            }
+        }
+        assert!(read_some, "the walk marked some notifications read");
+        // Each conversation is read through its own index, not by a scan of every message.
+        let plan: Vec<String> = tx
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {DERIVED_SELECT} WHERE m.patient_id = ?1 \
+                 AND m.doctor_id = ?2 AND m.recipient_id = ?3 AND m.notice = 0 \
+                 ORDER BY m.seq DESC LIMIT ?4"
+            ))
+            .unwrap()
+            .query_map(params!["a", "b", "c", 1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("messages_conversation")),
+            "{plan:?}"
+        );
     }
 }

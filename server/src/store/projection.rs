@@ -139,10 +139,13 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
         return Ok(None);
     };
     // Each conversation's unread counters grow by what the slice adds to it (one statement for
-    // the slice, not one per message).
+    // the slice, not one per message). A plain send is unread by its recipient, and so is the
+    // notification it gives them (schema v18).
     conn.prepare_cached(
         "UPDATE conversations SET patient_unread = patient_unread + n.to_patient, \
-         doctor_unread = doctor_unread + n.to_doctor \
+         doctor_unread = doctor_unread + n.to_doctor, \
+         patient_notices = patient_notices + n.to_patient, \
+         doctor_notices = doctor_notices + n.to_doctor \
          FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
          sum(sender_id != doctor_id) AS to_doctor FROM send_log WHERE seq <= ?1 \
          GROUP BY patient_id, doctor_id) AS n \
@@ -203,7 +206,9 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
     conn.execute(
         &format!(
             "UPDATE conversations SET patient_unread = patient_unread - n.to_patient, \
-             doctor_unread = doctor_unread - n.to_doctor \
+             doctor_unread = doctor_unread - n.to_doctor, \
+             patient_notices = patient_notices - n.to_patient, \
+             doctor_notices = doctor_notices - n.to_doctor \
              FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
              sum(sender_id != doctor_id) AS to_doctor FROM send_log AS l WHERE {REPEAT} \
              GROUP BY patient_id, doctor_id) AS n \

@@ -496,6 +496,40 @@ const MIGRATIONS: &[&str] = &[
     "
     DROP INDEX send_log_client;
     ",
+    // v18: a message's notification is found through its conversation, not through an index
+    // keyed by recipient: that index put one entry per message on a random page of its own,
+    // a third of what moving the send log cost. Each conversation counts, per side, the
+    // notifications its messages give and that are still unread (kept like v15's unread
+    // counters: the two places that insert messages add to them, these triggers follow every
+    // later change), so listing the unread ones reads only the conversations that have some,
+    // and no further back in each than they go (`store/notifications.rs`).
+    "
+    ALTER TABLE conversations ADD COLUMN patient_notices INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN doctor_notices INTEGER NOT NULL DEFAULT 0;
+    UPDATE conversations SET
+        patient_notices = (SELECT count(*) FROM messages m
+            WHERE m.patient_id = conversations.patient_id AND m.doctor_id = conversations.doctor_id
+            AND m.recipient_id = m.patient_id AND m.notice = 0),
+        doctor_notices = (SELECT count(*) FROM messages m
+            WHERE m.patient_id = conversations.patient_id AND m.doctor_id = conversations.doctor_id
+            AND m.recipient_id = m.doctor_id AND m.notice = 0);
+    DROP INDEX messages_notice;
+    CREATE TRIGGER messages_notice_update AFTER UPDATE OF notice ON messages
+        WHEN (OLD.notice IS 0) != (NEW.notice IS 0) BEGIN
+        UPDATE conversations SET
+            patient_notices = patient_notices
+                + (NEW.recipient_id IS NEW.patient_id) * ((NEW.notice IS 0) - (OLD.notice IS 0)),
+            doctor_notices = doctor_notices
+                + (NEW.recipient_id IS NEW.doctor_id) * ((NEW.notice IS 0) - (OLD.notice IS 0))
+            WHERE patient_id = NEW.patient_id AND doctor_id = NEW.doctor_id;
+    END;
+    CREATE TRIGGER messages_notice_delete AFTER DELETE ON messages WHEN OLD.notice IS 0 BEGIN
+        UPDATE conversations SET
+            patient_notices = patient_notices - (OLD.recipient_id IS OLD.patient_id),
+            doctor_notices = doctor_notices - (OLD.recipient_id IS OLD.doctor_id)
+            WHERE patient_id = OLD.patient_id AND doctor_id = OLD.doctor_id;
+    END;
+    ",
 ];
 
 /// Whether the database on `conn` has an older schema than this server's.
@@ -810,5 +844,60 @@ mod tests {
         conn.execute("DELETE FROM messages WHERE id IN ('b', 'c', 'e')", [])
             .unwrap();
         assert_eq!(counters(&conn), (0, 0));
+    }
+
+    /// Upgrading to v18 counts each side's unread notifications from the messages (not an
+    /// emergency's, not a read one's, not one from before v14); the triggers then follow
+    /// notifications marked read, retractions and deletions.
+    #[test]
+    fn notification_counters_start_from_the_messages_and_follow_their_changes() {
+        let mut conn = at_version(17);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at,
+                 recipient_id, notice)
+             VALUES ('a', 1, 1, 'a', 'p', 'd', 'p', 'x', 'REGULAR', 'SENT', 0, 0, 0, 'd', 0),
+                 ('b', 2, 2, 'b', 'p', 'd', 'p', 'x', 'REGULAR', 'READ', 0, 0, 0, 'd', 0),
+                 ('c', 3, 3, 'c', 'p', 'd', 'p', 'x', 'REGULAR', 'SENT', 0, 0, 0, 'd', 1),
+                 ('e', 4, 4, 'e', 'p', 'd', 'd', 'x', 'REGULAR', 'SENT', 0, 0, 0, 'p', 0),
+                 ('s', 5, 5, 's', 'p', 'd', 'p', 'x', 'REGULAR', 'SENT', 1, 0, 0, NULL, NULL),
+                 ('o', 6, 6, 'o', 'p', 'd', 'd', 'x', 'REGULAR', 'SENT', 0, 0, 0, NULL, NULL);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let counters = |conn: &Connection| -> (i64, i64) {
+            conn.query_row(
+                "SELECT patient_notices, doctor_notices FROM conversations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(counters(&conn), (1, 2), "(patient: e; doctor: a, b)");
+        conn.execute("UPDATE messages SET notice = 1 WHERE id = 'a'", [])
+            .unwrap();
+        assert_eq!(counters(&conn), (1, 1));
+        conn.execute("UPDATE messages SET notice = 1 WHERE id = 'a'", [])
+            .unwrap();
+        assert_eq!(counters(&conn), (1, 1), "read twice counts once");
+        conn.execute("UPDATE messages SET notice = NULL WHERE id = 'e'", [])
+            .unwrap();
+        assert_eq!(
+            counters(&conn),
+            (0, 1),
+            "a retraction takes its notification"
+        );
+        conn.execute("DELETE FROM messages WHERE id IN ('b', 'c', 's', 'o')", [])
+            .unwrap();
+        assert_eq!(counters(&conn), (0, 0));
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'messages_notice'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
     }
 }

@@ -128,6 +128,7 @@ pub async fn run(env: &Env, messages: usize, queries: usize, cached: usize) -> a
             }
         }
     }
+    let notifications = notification_lists(&http, &server, &clinic).await?;
     let rss = server.rss_kib().context("server rss")?;
     server.stop()?;
 
@@ -147,11 +148,52 @@ pub async fn run(env: &Env, messages: usize, queries: usize, cached: usize) -> a
         "mean_hits".into(),
         json!(round3(hits as f64 / queries.max(1) as f64)),
     );
+    fields.insert("notifications".into(), notifications);
     fields.insert("rss_kib".into(), json!(rss));
     fields.insert("offline_cached".into(), json!(cached));
     fields.insert("offline_two_words".into(), with_p95(&offline));
     fields.insert("write_us_per_message".into(), write_cost);
     emit("s8", fields, env.out.as_deref())
+}
+
+/// `GET /api/notifications` (a page of everything, and of the unread only) for every doctor
+/// (10 conversations each, every message from their patients unread) and as many patients:
+/// the notifications of messages are found through each conversation (schema v18).
+async fn notification_lists(
+    http: &reqwest::Client,
+    server: &crate::server::Server,
+    clinic: &Clinic,
+) -> anyhow::Result<serde_json::Value> {
+    let base = format!("{}/api/notifications", server.endpoint.base_url());
+    let mut out = serde_json::Map::new();
+    for (name, who) in [
+        ("doctor", &clinic.doctors[..DOCTORS]),
+        ("patient", &clinic.patients[..DOCTORS]),
+    ] {
+        for unread_only in [false, true] {
+            let mut latency = Latency::new();
+            for _ in 0..5 {
+                for user in who {
+                    let started = Instant::now();
+                    let response = http
+                        .get(&base)
+                        .bearer_auth(&user.token)
+                        .query(&[("unreadOnly", unread_only)])
+                        .send()
+                        .await?;
+                    let status = response.status();
+                    let body: serde_json::Value = response.json().await?;
+                    if !status.is_success() || body.as_array().is_none_or(Vec::is_empty) {
+                        bail!("notifications of {}: HTTP {status}: {body}", user.user.username);
+                    }
+                    latency.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+                }
+            }
+            let key = if unread_only { "unread" } else { "all" };
+            out.insert(format!("{name}_{key}"), with_p95(&latency));
+        }
+    }
+    Ok(serde_json::Value::Object(out))
 }
 
 fn with_p95(latency: &Latency) -> serde_json::Value {

@@ -184,9 +184,13 @@ async fn notification_lists(
                     let status = response.status();
                     let body: serde_json::Value = response.json().await?;
                     if !status.is_success() || body.as_array().is_none_or(Vec::is_empty) {
-                        bail!("notifications of {}: HTTP {status}: {body}", user.user.username);
+                        bail!(
+                            "notifications of {}: HTTP {status}: {body}",
+                            user.user.username
+                        );
                     }
-                    latency.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    latency
+                        .record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
                 }
             }
             let key = if unread_only { "unread" } else { "all" };

@@ -181,13 +181,21 @@ fn derived(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let mut stmt = conn.prepare_cached(
+    // For the unread ones, only the conversations that count some (a count below zero is a bug
+    // in what keeps it: such a conversation is read in full rather than one left out).
+    let counted = if unread_only {
+        "(c.patient_id = ?1 AND c.patient_notices != 0) \
+         OR (c.doctor_id = ?1 AND c.doctor_notices != 0)"
+    } else {
+        "c.patient_id = ?1 OR c.doctor_id = ?1"
+    };
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT c.patient_id, c.doctor_id, \
          CASE WHEN c.patient_id = ?1 THEN c.patient_notices ELSE c.doctor_notices END, \
          (SELECT max(m.seq) FROM messages m \
           WHERE m.patient_id = c.patient_id AND m.doctor_id = c.doctor_id) \
-         FROM conversations c WHERE c.patient_id = ?1 OR c.doctor_id = ?1",
-    )?;
+         FROM conversations c WHERE {counted}"
+    ))?;
     let mut conversations = stmt
         .query_map([user.as_str()], |r| {
             Ok((
@@ -206,30 +214,31 @@ fn derived(
     };
     let mut messages = conn.prepare_cached(&format!(
         "{DERIVED_SELECT} WHERE m.patient_id = ?1 AND m.doctor_id = ?2 AND m.recipient_id = ?3 \
-         AND {notice} ORDER BY m.seq DESC LIMIT ?4"
+         AND {notice} AND m.seq > ?5 ORDER BY m.seq DESC LIMIT ?4"
     ))?;
     let mut found: Vec<(i64, Notification)> = Vec::new();
     for (patient, doctor, unread, newest) in conversations {
         let Some(newest) = newest else { continue };
-        if found.len() >= limit && found.last().is_some_and(|(seq, _)| newest < *seq) {
+        // Once `limit` are found, only what is newer than the `limit`-th can still be among them.
+        let floor = match found.last() {
+            Some((seq, _)) if found.len() >= limit => *seq,
+            _ => 0,
+        };
+        if newest <= floor {
             break;
         }
-        // A count below zero is a bug in what keeps it: then the conversation is read in full
-        // rather than a notification left out.
-        let wanted = if unread_only && unread >= 0 {
+        let wanted = if unread_only && unread > 0 {
             limit.min(usize::try_from(unread).unwrap_or(usize::MAX))
         } else {
             limit
         };
-        if wanted == 0 {
-            continue;
-        }
         let rows = messages.query_map(
             params![
                 patient,
                 doctor,
                 user.as_str(),
-                i64::try_from(wanted).unwrap_or(i64::MAX)
+                i64::try_from(wanted).unwrap_or(i64::MAX),
+                floor
             ],
             |r| Ok((r.get::<_, i64>(9)?, derived_row(r)?)),
         )?;
@@ -533,8 +542,15 @@ mod tests {
                 (patient_counted, doctor_counted)
             );
         }
+        // A conversation without a message yet (and so without a newest seq).
+        let quiet = user(&tx, "quiet", Role::Patient);
+        tx.execute(
+            "INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES (?1, ?2, 0)",
+            [quiet.id.as_str(), doctors[0].id.as_str()],
+        )
+        .unwrap();
         let mut read_some = false;
-        for who in patients.iter().chain(&doctors) {
+        for who in patients.iter().chain(&doctors).chain([&quiet]) {
             for unread_only in [false, true] {
                 for limit in [1, 3, 7, 1000] {
                     let listed: Vec<String> = derived(&tx, &who.id, unread_only, limit)
@@ -559,11 +575,11 @@ mod tests {
         let plan: Vec<String> = tx
             .prepare(&format!(
                 "EXPLAIN QUERY PLAN {DERIVED_SELECT} WHERE m.patient_id = ?1 \
-                 AND m.doctor_id = ?2 AND m.recipient_id = ?3 AND m.notice = 0 \
+                 AND m.doctor_id = ?2 AND m.recipient_id = ?3 AND m.notice = 0 AND m.seq > ?5 \
                  ORDER BY m.seq DESC LIMIT ?4"
             ))
             .unwrap()
-            .query_map(params!["a", "b", "c", 1], |r| r.get::<_, String>(3))
+            .query_map(params!["a", "b", "c", 1, 0], |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

@@ -530,9 +530,17 @@ mod tests {
         let id = ClientId::from("c-1".to_owned());
         let first = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "one"), &id).unwrap();
         apply_all(&tx).unwrap();
+        // Unread messages and unread notifications: counted alike for plain sends.
         let unread = |tx: &Connection| -> i64 {
-            tx.query_row("SELECT doctor_unread FROM conversations", [], |r| r.get(0))
-                .unwrap()
+            let (messages, notices): (i64, i64) = tx
+                .query_row(
+                    "SELECT doctor_unread, doctor_notices FROM conversations",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(messages, notices);
+            messages
         };
         assert_eq!(unread(&tx), 1);
         // A row with `of`'s sender and clientId and an id of its own, as a lost key would let

@@ -440,7 +440,8 @@ const MIGRATIONS: &[&str] = &[
     // them; these triggers follow every later change (a read receipt, an unsend or retraction,
     // a purge), whichever code makes it. And the derived notifications' index keeps the read
     // ones too (keyed by recipient, then read or not, then seq), so listing all of a user's
-    // notifications is two range reads instead of a walk through each conversation's messages.
+    // notifications is two range reads instead of a walk through each conversation's messages
+    // (until v18, which found them through the conversations instead).
     "
     ALTER TABLE conversations ADD COLUMN patient_unread INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN doctor_unread INTEGER NOT NULL DEFAULT 0;
@@ -506,14 +507,12 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE conversations ADD COLUMN patient_notices INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN doctor_notices INTEGER NOT NULL DEFAULT 0;
-    UPDATE conversations SET
-        patient_notices = (SELECT count(*) FROM messages m
-            WHERE m.patient_id = conversations.patient_id AND m.doctor_id = conversations.doctor_id
-            AND m.recipient_id = m.patient_id AND m.notice = 0),
-        doctor_notices = (SELECT count(*) FROM messages m
-            WHERE m.patient_id = conversations.patient_id AND m.doctor_id = conversations.doctor_id
-            AND m.recipient_id = m.doctor_id AND m.notice = 0);
     DROP INDEX messages_notice;
+    UPDATE conversations SET patient_notices = n.to_patient, doctor_notices = n.to_doctor
+        FROM (SELECT patient_id, doctor_id, sum(recipient_id = patient_id) AS to_patient,
+            sum(recipient_id = doctor_id) AS to_doctor FROM messages WHERE notice = 0
+            GROUP BY patient_id, doctor_id) AS n
+        WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id;
     CREATE TRIGGER messages_notice_update AFTER UPDATE OF notice ON messages
         WHEN (OLD.notice IS 0) != (NEW.notice IS 0) BEGIN
         UPDATE conversations SET

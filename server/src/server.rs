@@ -62,6 +62,7 @@ pub async fn run(
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
     let audit_checkpoints = tokio::spawn(crate::audit::checkpoints(state.store.clone()));
+    let counts = tokio::spawn(check_counts(state.store.clone()));
     let retention = state
         .config
         .retention
@@ -109,6 +110,7 @@ pub async fn run(
     upload_sweep.abort();
     watchdog.abort();
     audit_checkpoints.abort();
+    counts.abort();
     if let Some(retention) = retention {
         retention.abort();
     }
@@ -209,6 +211,28 @@ pub(crate) fn open_state(
 /// Closes live sockets whose session ended (revoked, expired, account disabled), including by
 /// another process such as the CLI, and marks the sessions of the others as used: a connected
 /// app is in use, so its session does not reach the idle expiry.
+/// How long after the start the conversations' counters are first checked (the start serves
+/// first), and how often after that.
+const COUNTS_FIRST: Duration = Duration::from_secs(60);
+const COUNTS_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// Checks the conversations' counters against their messages now and then, and sets right any
+/// that drifted (`store/counts.rs`): a drift is a bug, logged as an error.
+async fn check_counts(store: crate::store::Store) {
+    tokio::time::sleep(COUNTS_FIRST).await;
+    loop {
+        match store.check_counts().await {
+            Ok(0) => tracing::debug!("the conversations' counters match their messages"),
+            Ok(fixed) => tracing::error!(
+                fixed,
+                "conversations' unread counters did not match their messages; set right"
+            ),
+            Err(err) => tracing::warn!(error = %err, "could not check the conversations' counters"),
+        }
+        tokio::time::sleep(COUNTS_EVERY).await;
+    }
+}
+
 async fn session_sweep(state: AppState) {
     let mut tick = tokio::time::interval(state.config.session_check_interval);
     tick.tick().await;

@@ -5,6 +5,7 @@ pub(crate) mod care;
 pub(crate) mod changes;
 pub(crate) mod check;
 pub(crate) mod checkpoint;
+mod counts;
 pub(crate) mod emergencies;
 mod error;
 pub(crate) mod marker;

@@ -1,7 +1,7 @@
 //! Operations on what surrounds the conversations: notifications, a doctor's patients and the
 //! conversations they start, message search, and the counts the metrics show.
 
-use crate::store::{Store, StoreError, care, emergencies, messages, notifications, search};
+use crate::store::{Store, StoreError, care, counts, emergencies, messages, notifications, search};
 use clinic_protocol::rest::SearchPage;
 use clinic_protocol::{Contact, Conversation, Notification, NotificationId, User, UserId};
 use std::collections::HashSet;
@@ -18,6 +18,23 @@ impl Store {
         let user = user.clone();
         self.reads
             .run(move |conn| notifications::list(conn, &user, unread_only, limit))
+            .await
+    }
+
+    /// Checks every conversation's counters against its messages (a pass on a reader) and sets
+    /// right, in the writer, those that drifted; returns how many did.
+    pub(crate) async fn check_counts(&self) -> Result<usize, StoreError> {
+        // A pass over every message holds its snapshot for a while: the log's checkpoints are
+        // told, as for the check while serving.
+        let long_read = self.writer.long_reads().begin();
+        let drifted = self.reads.run(counts::drifted).await;
+        drop(long_read);
+        let drifted = drifted?;
+        if drifted.is_empty() {
+            return Ok(0);
+        }
+        self.writer
+            .run(move |conn, _| counts::set_right(conn, &drifted))
             .await
     }
 

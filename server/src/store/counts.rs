@@ -1,0 +1,171 @@
+//! The conversations' counters (unread messages, schema v15; unread notifications, v18) checked
+//! against the messages they count, and set right where they drifted.
+//!
+//! They are kept by code and triggers, never recounted on the way: the conversation list shows
+//! them, and an unread notification list reads only the conversations whose count says they have
+//! some, so a count below the truth would hide an unread notification. A drift is a bug; this
+//! finds and repairs it instead of leaving it until someone notices.
+
+use crate::store::StoreError;
+use clinic_protocol::ConversationKey;
+use rusqlite::{Connection, params};
+
+/// The four counts of a conversation as its messages give them: unread messages of the patient
+/// and of the doctor (from the other side, neither read nor taken back), then their unread
+/// notifications.
+const COUNTED: &str = "coalesce(sum(sender_id != patient_id AND status != 'READ' \
+     AND retracted_at IS NULL), 0) AS pu, \
+     coalesce(sum(sender_id != doctor_id AND status != 'READ' AND retracted_at IS NULL), 0) AS du, \
+     coalesce(sum(recipient_id IS patient_id AND notice IS 0), 0) AS pn, \
+     coalesce(sum(recipient_id IS doctor_id AND notice IS 0), 0) AS dn";
+
+/// Whether a conversation's counters (`c`) differ from the counts (`n`, none for a conversation
+/// without messages).
+const DIFFERS: &str = "c.patient_unread != coalesce(n.pu, 0) OR c.doctor_unread != coalesce(n.du, 0) \
+     OR c.patient_notices != coalesce(n.pn, 0) OR c.doctor_notices != coalesce(n.dn, 0)";
+
+/// The conversations whose counters differ from their messages: one pass over every message,
+/// meant for a read connection's snapshot. The table is read in its own order (through the
+/// conversation index it would fetch each row at random): 1.2-1.4 s per million messages in a
+/// probe, against 2.3 s.
+pub(crate) fn drifted(conn: &Connection) -> Result<Vec<ConversationKey>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT c.patient_id, c.doctor_id FROM conversations c LEFT JOIN \
+         (SELECT patient_id, doctor_id, {COUNTED} FROM messages NOT INDEXED \
+          GROUP BY patient_id, doctor_id) n \
+         ON n.patient_id = c.patient_id AND n.doctor_id = c.doctor_id WHERE {DIFFERS}"
+    ))?;
+    let keys = stmt
+        .query_map([], |r| {
+            Ok(ConversationKey::new(
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(keys)
+}
+
+/// Recounts these conversations from their messages and sets the counters that differ; meant
+/// for the writer, so that nothing changes between the count and the update. Returns how many
+/// conversations were set right.
+pub(crate) fn set_right(conn: &Connection, keys: &[ConversationKey]) -> Result<usize, StoreError> {
+    let mut fix = conn.prepare_cached(&format!(
+        "UPDATE conversations AS c SET patient_unread = n.pu, doctor_unread = n.du, \
+         patient_notices = n.pn, doctor_notices = n.dn \
+         FROM (SELECT {COUNTED} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2) AS n \
+         WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({DIFFERS})"
+    ))?;
+    let mut changed = 0;
+    for key in keys {
+        changed += fix.execute(params![key.patient_id.as_str(), key.doctor_id.as_str()])?;
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::store::users::for_test as user;
+    use crate::store::{Seqs, messages, notifications, projection, rows};
+    use clinic_protocol::{ClientId, NewMessage, Role, User};
+
+    fn send(conn: &Connection, seqs: &mut Seqs, from: &User, patient: &User, doctor: &User) {
+        let new = NewMessage {
+            client_id: None,
+            patient_id: patient.id.clone(),
+            doctor_id: doctor.id.clone(),
+            content: "hello".into(),
+            is_emergency: false,
+            file_url: None,
+            file_name: None,
+        };
+        let id = ClientId::from(rows::new_id("c-"));
+        messages::send(conn, seqs, from, &new, &id).unwrap();
+    }
+
+    /// Counters kept as they should be are left alone; counters that drifted (too high, too low,
+    /// on a conversation without messages) are found by the pass and set to what the messages
+    /// say, after which an unread notification hidden by a low count is listed again.
+    #[test]
+    fn drifted_counters_are_found_and_set_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let (p1, p2, p3) = (
+            user(&tx, "p1", Role::Patient),
+            user(&tx, "p2", Role::Patient),
+            user(&tx, "p3", Role::Patient),
+        );
+        let doctor = user(&tx, "doc", Role::Doctor);
+        for logged in [false, true] {
+            let mut seqs = Seqs::loaded(&tx, logged);
+            send(&tx, &mut seqs, &p1, &p1, &doctor);
+            send(&tx, &mut seqs, &doctor, &p1, &doctor);
+            send(&tx, &mut seqs, &p2, &p2, &doctor);
+            seqs.save(&tx).unwrap();
+            projection::apply_all(&tx).unwrap();
+        }
+        tx.execute(
+            "INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES (?1, ?2, 0)",
+            [p3.id.as_str(), doctor.id.as_str()],
+        )
+        .unwrap();
+        assert_eq!(drifted(&tx).unwrap(), Vec::<ConversationKey>::new());
+        assert_eq!(
+            set_right(
+                &tx,
+                &[ConversationKey::new(p1.id.clone(), doctor.id.clone())]
+            )
+            .unwrap(),
+            0
+        );
+
+        let set = |patient: &User, sql: &str| {
+            tx.execute(
+                &format!("UPDATE conversations SET {sql} WHERE patient_id = ?1"),
+                [patient.id.as_str()],
+            )
+            .unwrap();
+        };
+        set(&p1, "doctor_notices = 0");
+        set(&p2, "patient_unread = 7");
+        set(&p3, "doctor_unread = 1, patient_notices = -1");
+        let before = notifications::list(&tx, &doctor.id, true, 50).unwrap();
+        assert_eq!(
+            before.len(),
+            2,
+            "p1's two notifications hidden by the low count"
+        );
+        let mut found = drifted(&tx).unwrap();
+        found.sort_by(|a, b| a.patient_id.as_str().cmp(b.patient_id.as_str()));
+        let mut expected: Vec<ConversationKey> = [&p1, &p2, &p3]
+            .iter()
+            .map(|p| ConversationKey::new(p.id.clone(), doctor.id.clone()))
+            .collect();
+        expected.sort_by(|a, b| a.patient_id.as_str().cmp(b.patient_id.as_str()));
+        assert_eq!(found, expected);
+        assert_eq!(set_right(&tx, &found).unwrap(), 3);
+        assert!(drifted(&tx).unwrap().is_empty());
+        let counters: Vec<(i64, i64, i64, i64)> = tx
+            .prepare(
+                "SELECT patient_unread, doctor_unread, patient_notices, doctor_notices \
+                 FROM conversations c JOIN users u ON u.id = c.patient_id ORDER BY u.username",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(counters, [(2, 2, 2, 2), (0, 2, 0, 2), (0, 0, 0, 0)]);
+        assert_eq!(
+            notifications::list(&tx, &doctor.id, true, 50)
+                .unwrap()
+                .len(),
+            4
+        );
+    }
+}

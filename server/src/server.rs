@@ -62,7 +62,7 @@ pub async fn run(
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
     let audit_checkpoints = tokio::spawn(crate::audit::checkpoints(state.store.clone()));
-    let counts = tokio::spawn(check_counts(state.store.clone()));
+    let counts = tokio::spawn(check_counts(state.store.clone(), state.shutdown.clone()));
     let retention = state
         .config
         .retention
@@ -208,31 +208,47 @@ pub(crate) fn open_state(
     Ok((state, writer_thread, later_check))
 }
 
-/// Closes live sockets whose session ended (revoked, expired, account disabled), including by
-/// another process such as the CLI, and marks the sessions of the others as used: a connected
-/// app is in use, so its session does not reach the idle expiry.
 /// How long after the start the conversations' counters are first checked (the start serves
-/// first), and how often after that.
+/// first), how often after that, and how soon again after a check that could not run.
 const COUNTS_FIRST: Duration = Duration::from_secs(60);
 const COUNTS_EVERY: Duration = Duration::from_secs(24 * 3600);
+const COUNTS_RETRY: Duration = Duration::from_secs(3600);
 
 /// Checks the conversations' counters against their messages now and then, and sets right any
-/// that drifted (`store/counts.rs`): a drift is a bug, logged as an error.
-async fn check_counts(store: crate::store::Store) {
+/// that drifted (`store/counts.rs`): a drift is a bug, logged as an error with the first few.
+async fn check_counts(store: crate::store::Store, stop: CancellationToken) {
     tokio::time::sleep(COUNTS_FIRST).await;
     loop {
-        match store.check_counts().await {
-            Ok(0) => tracing::debug!("the conversations' counters match their messages"),
-            Ok(fixed) => tracing::error!(
-                fixed,
-                "conversations' unread counters did not match their messages; set right"
-            ),
-            Err(err) => tracing::warn!(error = %err, "could not check the conversations' counters"),
-        }
-        tokio::time::sleep(COUNTS_EVERY).await;
+        let next = match store.check_counts(stop.clone()).await {
+            Ok(fixed) if fixed.is_empty() => {
+                tracing::debug!("the conversations' counters match their messages");
+                COUNTS_EVERY
+            }
+            Ok(fixed) => {
+                let first: Vec<String> = fixed
+                    .iter()
+                    .take(5)
+                    .map(|k| format!("{}/{}", k.patient_id, k.doctor_id))
+                    .collect();
+                tracing::error!(
+                    count = fixed.len(),
+                    first = ?first,
+                    "conversations' unread counters did not match their messages; set right"
+                );
+                COUNTS_EVERY
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not check the conversations' counters");
+                COUNTS_RETRY
+            }
+        };
+        tokio::time::sleep(next).await;
     }
 }
 
+/// Closes live sockets whose session ended (revoked, expired, account disabled), including by
+/// another process such as the CLI, and marks the sessions of the others as used: a connected
+/// app is in use, so its session does not reach the idle expiry.
 async fn session_sweep(state: AppState) {
     let mut tick = tokio::time::interval(state.config.session_check_interval);
     tick.tick().await;

@@ -47,18 +47,23 @@ pub(crate) fn drifted(conn: &Connection) -> Result<Vec<ConversationKey>, StoreEr
 }
 
 /// Recounts these conversations from their messages and sets the counters that differ; meant
-/// for the writer, so that nothing changes between the count and the update. Returns how many
-/// conversations were set right.
-pub(crate) fn set_right(conn: &Connection, keys: &[ConversationKey]) -> Result<usize, StoreError> {
+/// for the writer, so that nothing changes between the count and the update. Returns those that
+/// were set right.
+pub(crate) fn set_right(
+    conn: &Connection,
+    keys: &[ConversationKey],
+) -> Result<Vec<ConversationKey>, StoreError> {
     let mut fix = conn.prepare_cached(&format!(
         "UPDATE conversations AS c SET patient_unread = n.pu, doctor_unread = n.du, \
          patient_notices = n.pn, doctor_notices = n.dn \
          FROM (SELECT {COUNTED} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2) AS n \
          WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({DIFFERS})"
     ))?;
-    let mut changed = 0;
+    let mut changed = Vec::new();
     for key in keys {
-        changed += fix.execute(params![key.patient_id.as_str(), key.doctor_id.as_str()])?;
+        if fix.execute(params![key.patient_id.as_str(), key.doctor_id.as_str()])? > 0 {
+            changed.push(key.clone());
+        }
     }
     Ok(changed)
 }
@@ -121,7 +126,7 @@ mod tests {
                 &[ConversationKey::new(p1.id.clone(), doctor.id.clone())]
             )
             .unwrap(),
-            0
+            Vec::<ConversationKey>::new()
         );
 
         let set = |patient: &User, sql: &str| {
@@ -148,7 +153,7 @@ mod tests {
             .collect();
         expected.sort_by(|a, b| a.patient_id.as_str().cmp(b.patient_id.as_str()));
         assert_eq!(found, expected);
-        assert_eq!(set_right(&tx, &found).unwrap(), 3);
+        assert_eq!(set_right(&tx, &found).unwrap(), found);
         assert!(drifted(&tx).unwrap().is_empty());
         let counters: Vec<(i64, i64, i64, i64)> = tx
             .prepare(
@@ -167,5 +172,55 @@ mod tests {
                 .len(),
             4
         );
+    }
+
+    /// The store's check end to end: the pass on a connection of its own, the repair through
+    /// the writer; a stop asked for before it ends interrupts the pass instead of waiting.
+    #[tokio::test]
+    async fn the_store_s_check_sets_drifts_right_and_stops_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let patient = user(&tx, "p", Role::Patient);
+        let doctor = user(&tx, "doc", Role::Doctor);
+        let mut seqs = Seqs::loaded(&tx, false);
+        for _ in 0..300 {
+            send(&tx, &mut seqs, &patient, &patient, &doctor);
+        }
+        seqs.save(&tx).unwrap();
+        tx.execute("UPDATE conversations SET doctor_notices = 0", [])
+            .unwrap();
+        tx.commit().unwrap();
+        let (writer, thread) = crate::store::writer::Writer::start(conn, 16, 16).unwrap();
+        let store = crate::store::Store {
+            reads: crate::store::Reads::new(path, 2, writer.clone()),
+            writer,
+        };
+        let stopped = tokio_util::sync::CancellationToken::new();
+        stopped.cancel();
+        // A pass over a few hundred messages outlasts the handler's first poll: interrupted.
+        assert!(store.check_counts(stopped).await.is_err());
+        let unchanged: i64 = store
+            .reads
+            .run(|conn| {
+                Ok::<_, StoreError>(conn.query_row(
+                    "SELECT doctor_notices FROM conversations",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(unchanged, 0, "a stopped check repairs nothing");
+        let live = tokio_util::sync::CancellationToken::new();
+        let fixed = store.check_counts(live.clone()).await.unwrap();
+        assert_eq!(
+            fixed,
+            [ConversationKey::new(patient.id.clone(), doctor.id.clone())]
+        );
+        assert!(store.check_counts(live).await.unwrap().is_empty());
+        drop(store);
+        thread.join().unwrap();
     }
 }

@@ -5,7 +5,7 @@ pub(crate) mod care;
 pub(crate) mod changes;
 pub(crate) mod check;
 pub(crate) mod checkpoint;
-mod counts;
+pub(crate) mod counts;
 pub(crate) mod emergencies;
 mod error;
 pub(crate) mod marker;
@@ -251,6 +251,12 @@ impl Reads {
         })
         .await
         .map_err(|_| E::from(StoreError::internal("read task failed")))?
+    }
+
+    /// A read-only connection of the caller's own, outside the pool (for a long pass that sets
+    /// a progress handler on it).
+    pub(crate) fn open_own(&self) -> Result<Connection, StoreError> {
+        Ok(open_read(&self.path)?)
     }
 
     fn take(&self) -> Result<Connection, StoreError> {

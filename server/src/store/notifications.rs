@@ -571,6 +571,11 @@ mod tests {
             }
         }
         assert!(read_some, "the walk marked some notifications read");
+        // The counters' check agrees with every counter the walk left.
+        assert_eq!(
+            crate::store::counts::drifted(&tx).unwrap(),
+            Vec::<clinic_protocol::ConversationKey>::new()
+        );
         // Each conversation is read through its own index, not by a scan of every message.
         let plan: Vec<String> = tx
             .prepare(&format!(

@@ -3,9 +3,16 @@
 
 use crate::store::{Store, StoreError, care, counts, emergencies, messages, notifications, search};
 use clinic_protocol::rest::SearchPage;
-use clinic_protocol::{Contact, Conversation, Notification, NotificationId, User, UserId};
+use clinic_protocol::{
+    Contact, Conversation, ConversationKey, Notification, NotificationId, User, UserId,
+};
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// Conversations recounted per writer turn when their counters drifted.
+const COUNTS_PER_TURN: usize = 100;
 
 impl Store {
     /// `user`'s notifications, newest first (only unread ones with `unread_only`).
@@ -21,21 +28,43 @@ impl Store {
             .await
     }
 
-    /// Checks every conversation's counters against its messages (a pass on a reader) and sets
-    /// right, in the writer, those that drifted; returns how many did.
-    pub(crate) async fn check_counts(&self) -> Result<usize, StoreError> {
-        // A pass over every message holds its snapshot for a while: the log's checkpoints are
-        // told, as for the check while serving.
+    /// Checks every conversation's counters against its messages and sets right, in the
+    /// writer, those that drifted; returns them. The pass reads every message on a connection
+    /// of its own, which `stop` interrupts (a shutdown must not wait for it); the log's
+    /// checkpoints are told it holds a snapshot, as for the check while serving. Sends still in
+    /// the send log are in neither the counters nor `messages`, so the snapshot needs no move.
+    pub(crate) async fn check_counts(
+        &self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<Vec<ConversationKey>, StoreError> {
+        let mut conn = self.reads.open_own()?;
+        let stopped = Arc::new(AtomicBool::new(stop.is_cancelled()));
+        let flag = Arc::clone(&stopped);
+        conn.progress_handler(1_000, Some(move || flag.load(Ordering::Relaxed)))?;
+        let flag = Arc::clone(&stopped);
+        let stopping = tokio::spawn(async move {
+            stop.cancelled().await;
+            flag.store(true, Ordering::Relaxed);
+        });
         let long_read = self.writer.long_reads().begin();
-        let drifted = self.reads.run(counts::drifted).await;
+        let drifted = tokio::task::spawn_blocking(move || counts::drifted(&conn)).await;
         drop(long_read);
-        let drifted = drifted?;
-        if drifted.is_empty() {
-            return Ok(0);
+        stopping.abort();
+        let drifted = drifted.map_err(|_| StoreError::internal("the counters' check failed"))??;
+        // A few conversations per writer turn: sends wait behind each turn.
+        let mut fixed = Vec::new();
+        for chunk in drifted.chunks(COUNTS_PER_TURN) {
+            if stopped.load(Ordering::Relaxed) {
+                break;
+            }
+            let chunk = chunk.to_vec();
+            fixed.extend(
+                self.writer
+                    .run(move |conn, _| counts::set_right(conn, &chunk))
+                    .await?,
+            );
         }
-        self.writer
-            .run(move |conn, _| counts::set_right(conn, &drifted))
-            .await
+        Ok(fixed)
     }
 
     /// Marks these notifications of `user` read.

@@ -31,19 +31,25 @@ use std::thread::JoinHandle;
 
 /// WAL frames (pages) after which the thread is woken (SQLite's own default is 1,000).
 pub(crate) const START_AT: i32 = 1000;
-/// WAL frames after which the writer finishes the checkpoint itself so the log starts over.
-const RECYCLE_AT: i32 = 4 * START_AT;
+/// WAL frames after which the writer finishes the checkpoint itself so the log starts over (a
+/// 64 MiB log). Each inline pass holds the commit that triggers it, and the sends behind it, for
+/// a few milliseconds: at 4,000 frames that came every 80 ms at 8,000 msg/s and put S3's p99 at
+/// that rate over 50 ms in two runs of three; at 16,000 in none (docs/benchmarks.md). A start
+/// after a kill reads the log to rebuild its index: no slower at this size in `restart`.
+const RECYCLE_AT: i32 = 16 * START_AT;
 /// After a long reader, most frames the writer copies in its inline pass; more are left to the
 /// thread.
 const INLINE_AT_MOST: i32 = START_AT;
 /// The log's length past which the writer copies inline whatever a long reader left.
-const INLINE_ANYWAY_AT: i32 = 32 * RECYCLE_AT;
+const INLINE_ANYWAY_AT: i32 = 128 * START_AT;
 /// How long the thread rests after a pass that could copy nothing new behind a long reader.
 const HELD_BACK_REST: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What the writer's hook and the thread share.
 #[derive(Debug, Default)]
 struct Backfill {
+    /// The log's length from which the writer finishes the checkpoint inline (`RECYCLE_AT`).
+    recycle_at: i32,
     /// The log's length in frames after the latest commit.
     log: AtomicI32,
     /// The log's length when the latest pass ended, and how many frames it had copied by then.
@@ -70,7 +76,7 @@ impl Backfill {
 
     /// Whether the writer finishes the checkpoint inline now, for a log of `frames`.
     fn inline_due(&self, frames: i32) -> bool {
-        frames >= RECYCLE_AT
+        frames >= self.recycle_at
             && (!self.held.load(Ordering::Relaxed)
                 || self.uncopied(frames) <= INLINE_AT_MOST
                 || frames >= INLINE_ANYWAY_AT)
@@ -126,9 +132,18 @@ impl Checkpointer {
     /// replaces SQLite's automatic checkpoint) and starts the thread. The thread ends, after a
     /// final checkpoint that empties the log, once `conn` is closed.
     pub(crate) fn start(conn: &mut Connection) -> std::io::Result<Self> {
+        Self::start_recycling_at(conn, RECYCLE_AT)
+    }
+
+    /// [`Checkpointer::start`] with the log recycled from `recycle_at` frames (smaller logs for
+    /// tests).
+    fn start_recycling_at(conn: &mut Connection, recycle_at: i32) -> std::io::Result<Self> {
         let path = PathBuf::from(conn.path().unwrap_or_default());
         let (wake, requests) = mpsc::sync_channel::<()>(1);
-        let backfill = Arc::new(Backfill::default());
+        let backfill = Arc::new(Backfill {
+            recycle_at,
+            ..Backfill::default()
+        });
         let hook = Arc::clone(&backfill);
         let thread_side = Arc::clone(&backfill);
         conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: i32| {
@@ -140,7 +155,7 @@ impl Checkpointer {
                 // Full: a wake-up is already pending and covers this commit too.
                 || (frames >= START_AT
                     && matches!(wake.try_send(()), Err(TrySendError::Disconnected(())))
-                    && frames >= RECYCLE_AT);
+                    && frames >= hook.recycle_at);
             if inline {
                 let before = hook.uncopied(frames);
                 match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
@@ -241,6 +256,9 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// The tests' recycling point: the same logic on a smaller log.
+    const TEST_RECYCLE_AT: i32 = 4 * START_AT;
+
     fn len(path: &Path, suffix: &str) -> u64 {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
@@ -251,7 +269,7 @@ mod tests {
     /// blob each (a leaf and an overflow page, sometimes an interior page, in the log).
     fn write_blobs(path: &Path, commits: i32) -> (Connection, Checkpointer, u64) {
         let mut conn = super::super::open_write(path, crate::Synchronous::Normal).unwrap();
-        let checkpointer = Checkpointer::start(&mut conn).unwrap();
+        let checkpointer = Checkpointer::start_recycling_at(&mut conn, TEST_RECYCLE_AT).unwrap();
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
         let before = len(path, "");
         let blob = vec![7u8; 4096];
@@ -318,11 +336,14 @@ mod tests {
             conn.execute("INSERT INTO t (v) VALUES (?1)", [&blob])
                 .unwrap();
         };
-        for _ in 0..RECYCLE_AT {
+        for _ in 0..TEST_RECYCLE_AT {
             commit();
         }
         let held = checkpointer.backfill.log.load(Ordering::Relaxed);
-        assert!(held > RECYCLE_AT, "the reader held the log: {held} frames");
+        assert!(
+            held > TEST_RECYCLE_AT,
+            "the reader held the log: {held} frames"
+        );
         reader.execute_batch("COMMIT").unwrap();
         drop(reader);
         drop(long_read);
@@ -351,13 +372,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         // Back-to-back commits far past the recycling point. The log must be reused from the
-        // top: its file stays within RECYCLE_AT frames plus what the writer commits while a
-        // pass of the thread holds the checkpoint lock (up to another RECYCLE_AT or so when
+        // top: its file stays within TEST_RECYCLE_AT frames plus what the writer commits while a
+        // pass of the thread holds the checkpoint lock (up to another TEST_RECYCLE_AT or so when
         // unsynced commits race a busy thread).
-        let commits = 5 * RECYCLE_AT;
+        let commits = 5 * TEST_RECYCLE_AT;
         let (conn, checkpointer, _) = write_blobs(&path, commits);
         let frame = 4096 + 24;
-        let limit = 4 * u64::try_from(RECYCLE_AT).unwrap() * frame;
+        let limit = 4 * u64::try_from(TEST_RECYCLE_AT).unwrap() * frame;
         let written = 2 * u64::try_from(commits).unwrap() * frame;
         let wal = len(&path, "-wal");
         assert!(

@@ -219,28 +219,31 @@ const COUNTS_RETRY: Duration = Duration::from_secs(3600);
 async fn check_counts(store: crate::store::Store, stop: CancellationToken) {
     tokio::time::sleep(COUNTS_FIRST).await;
     loop {
-        let next = match store.check_counts(stop.clone()).await {
-            Ok(fixed) if fixed.is_empty() => {
-                tracing::debug!("the conversations' counters match their messages");
-                COUNTS_EVERY
-            }
-            Ok(fixed) => {
-                let first: Vec<String> = fixed
-                    .iter()
-                    .take(5)
-                    .map(|k| format!("{}/{}", k.patient_id, k.doctor_id))
-                    .collect();
-                tracing::error!(
-                    count = fixed.len(),
-                    first = ?first,
-                    "conversations' unread counters did not match their messages; set right"
-                );
-                COUNTS_EVERY
-            }
-            Err(err) => {
+        let checked = store.check_counts(stop.clone()).await;
+        if checked.fixed.is_empty() && checked.failed.is_none() {
+            tracing::debug!("the conversations' counters match their messages");
+        }
+        if !checked.fixed.is_empty() {
+            let first: Vec<String> = checked
+                .fixed
+                .iter()
+                .take(5)
+                .map(|k| format!("patient {} with doctor {}", k.patient_id, k.doctor_id))
+                .collect();
+            tracing::error!(
+                count = checked.fixed.len(),
+                first = %first.join(", "),
+                "conversations' unread counters did not match their messages; set right"
+            );
+        }
+        let next = match checked.failed {
+            // Interrupted by the shutdown: nothing to report.
+            Some(_) if stop.is_cancelled() => return,
+            Some(err) => {
                 tracing::warn!(error = %err, "could not check the conversations' counters");
                 COUNTS_RETRY
             }
+            None => COUNTS_EVERY,
         };
         tokio::time::sleep(next).await;
     }

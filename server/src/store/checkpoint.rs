@@ -32,10 +32,11 @@ use std::thread::JoinHandle;
 /// WAL frames (pages) after which the thread is woken (SQLite's own default is 1,000).
 pub(crate) const START_AT: i32 = 1000;
 /// WAL frames after which the writer finishes the checkpoint itself so the log starts over (a
-/// 64 MiB log). Each inline pass holds the commit that triggers it, and the sends behind it, for
-/// a few milliseconds: at 4,000 frames that came every 80 ms at 8,000 msg/s and put S3's p99 at
-/// that rate over 50 ms in two runs of three; at 16,000 in none (docs/benchmarks.md). A start
-/// after a kill reads the log to rebuild its index: no slower at this size in `restart`.
+/// log of about 63 MiB). Each inline pass holds the commit that triggers it, and the sends behind
+/// it, for a few milliseconds: at 4,000 frames that came every 80 ms at 8,000 msg/s and put S3's
+/// p99 at that rate over 50 ms in two runs of six; at 16,000 in none of six
+/// (docs/benchmarks.md). A start after a kill reads the log to rebuild its index: no slower at
+/// this size in `restart`.
 const RECYCLE_AT: i32 = 16 * START_AT;
 /// After a long reader, most frames the writer copies in its inline pass; more are left to the
 /// thread.

@@ -200,7 +200,14 @@ mod tests {
         let stopped = tokio_util::sync::CancellationToken::new();
         stopped.cancel();
         // A pass over a few hundred messages outlasts the handler's first poll: interrupted.
-        assert!(store.check_counts(stopped).await.is_err());
+        let checked = store.check_counts(stopped).await;
+        assert!(checked.fixed.is_empty());
+        assert!(
+            matches!(&checked.failed, Some(StoreError::Database(e))
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)),
+            "{:?}",
+            checked.failed
+        );
         let unchanged: i64 = store
             .reads
             .run(|conn| {
@@ -214,12 +221,14 @@ mod tests {
             .unwrap();
         assert_eq!(unchanged, 0, "a stopped check repairs nothing");
         let live = tokio_util::sync::CancellationToken::new();
-        let fixed = store.check_counts(live.clone()).await.unwrap();
+        let checked = store.check_counts(live.clone()).await;
+        assert!(checked.failed.is_none(), "{:?}", checked.failed);
         assert_eq!(
-            fixed,
+            checked.fixed,
             [ConversationKey::new(patient.id.clone(), doctor.id.clone())]
         );
-        assert!(store.check_counts(live).await.unwrap().is_empty());
+        let again = store.check_counts(live).await;
+        assert!(again.fixed.is_empty() && again.failed.is_none());
         drop(store);
         thread.join().unwrap();
     }

@@ -12,7 +12,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Conversations recounted per writer turn when their counters drifted.
-const COUNTS_PER_TURN: usize = 100;
+const COUNTS_PER_TURN: usize = 10;
+
+/// What a check of the conversations' counters did.
+#[derive(Debug, Default)]
+pub(crate) struct CountsChecked {
+    /// The conversations whose counters were set right.
+    pub(crate) fixed: Vec<ConversationKey>,
+    /// Why the check stopped before its end (the pass or a repair failed), if it did.
+    pub(crate) failed: Option<StoreError>,
+}
 
 impl Store {
     /// `user`'s notifications, newest first (only unread ones with `unread_only`).
@@ -29,11 +38,47 @@ impl Store {
     }
 
     /// Checks every conversation's counters against its messages and sets right, in the
-    /// writer, those that drifted; returns them. The pass reads every message on a connection
-    /// of its own, which `stop` interrupts (a shutdown must not wait for it); the log's
-    /// checkpoints are told it holds a snapshot, as for the check while serving. Sends still in
-    /// the send log are in neither the counters nor `messages`, so the snapshot needs no move.
+    /// writer, those that drifted. The pass reads every message on a connection of its own,
+    /// which `stop` interrupts (a shutdown must not wait for it); the log's checkpoints are told
+    /// it holds a snapshot, as for the check while serving. Sends still in the send log are in
+    /// neither the counters nor `messages`, so the snapshot needs no move. What was set right is
+    /// returned even when a later step failed.
     pub(crate) async fn check_counts(
+        &self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> CountsChecked {
+        let mut checked = CountsChecked::default();
+        let drifted = match self.drifted_counts(stop.clone()).await {
+            Ok(drifted) => drifted,
+            Err(err) => {
+                checked.failed = Some(err);
+                return checked;
+            }
+        };
+        // A few conversations per writer turn: sends wait behind each turn, which recounts
+        // every message of its conversations.
+        for chunk in drifted.chunks(COUNTS_PER_TURN) {
+            if stop.is_cancelled() {
+                break;
+            }
+            let chunk = chunk.to_vec();
+            match self
+                .writer
+                .run(move |conn, _| counts::set_right(conn, &chunk))
+                .await
+            {
+                Ok(fixed) => checked.fixed.extend(fixed),
+                Err(err) => {
+                    checked.failed = Some(err);
+                    break;
+                }
+            }
+        }
+        checked
+    }
+
+    /// The pass of [`Store::check_counts`].
+    async fn drifted_counts(
         &self,
         stop: tokio_util::sync::CancellationToken,
     ) -> Result<Vec<ConversationKey>, StoreError> {
@@ -41,30 +86,15 @@ impl Store {
         let stopped = Arc::new(AtomicBool::new(stop.is_cancelled()));
         let flag = Arc::clone(&stopped);
         conn.progress_handler(1_000, Some(move || flag.load(Ordering::Relaxed)))?;
-        let flag = Arc::clone(&stopped);
         let stopping = tokio::spawn(async move {
             stop.cancelled().await;
-            flag.store(true, Ordering::Relaxed);
+            stopped.store(true, Ordering::Relaxed);
         });
         let long_read = self.writer.long_reads().begin();
         let drifted = tokio::task::spawn_blocking(move || counts::drifted(&conn)).await;
         drop(long_read);
         stopping.abort();
-        let drifted = drifted.map_err(|_| StoreError::internal("the counters' check failed"))??;
-        // A few conversations per writer turn: sends wait behind each turn.
-        let mut fixed = Vec::new();
-        for chunk in drifted.chunks(COUNTS_PER_TURN) {
-            if stopped.load(Ordering::Relaxed) {
-                break;
-            }
-            let chunk = chunk.to_vec();
-            fixed.extend(
-                self.writer
-                    .run(move |conn, _| counts::set_right(conn, &chunk))
-                    .await?,
-            );
-        }
-        Ok(fixed)
+        drifted.map_err(|_| StoreError::internal("the counters' check failed"))?
     }
 
     /// Marks these notifications of `user` read.

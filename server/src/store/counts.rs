@@ -36,12 +36,7 @@ pub(crate) fn drifted(conn: &Connection) -> Result<Vec<ConversationKey>, StoreEr
          ON n.patient_id = c.patient_id AND n.doctor_id = c.doctor_id WHERE {DIFFERS}"
     ))?;
     let keys = stmt
-        .query_map([], |r| {
-            Ok(ConversationKey::new(
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-            ))
-        })?
+        .query_map([], super::rows::conversation_key)?
         .collect::<Result<_, _>>()?;
     Ok(keys)
 }
@@ -74,21 +69,17 @@ mod tests {
     use super::*;
     use crate::config::Synchronous;
     use crate::store::users::for_test as user;
-    use crate::store::{Seqs, messages, notifications, projection, rows};
-    use clinic_protocol::{ClientId, NewMessage, Role, User};
+    use crate::store::{Seqs, messages, notifications, projection};
+    use clinic_protocol::{Role, User};
 
+    /// A plain send from `from` in `patient`'s conversation with `doctor`.
     fn send(conn: &Connection, seqs: &mut Seqs, from: &User, patient: &User, doctor: &User) {
-        let new = NewMessage {
-            client_id: None,
-            patient_id: patient.id.clone(),
-            doctor_id: doctor.id.clone(),
-            content: "hello".into(),
-            is_emergency: false,
-            file_url: None,
-            file_name: None,
+        let to = if from.id == patient.id {
+            doctor
+        } else {
+            patient
         };
-        let id = ClientId::from(rows::new_id("c-"));
-        messages::send(conn, seqs, from, &new, &id).unwrap();
+        messages::for_test(conn, seqs, from, to, "hello");
     }
 
     /// Counters kept as they should be are left alone; counters that drifted (too high, too low,

@@ -407,3 +407,31 @@ pub(crate) fn page(
     messages.reverse();
     Ok(messages)
 }
+
+/// A plain text send from `from` to `to` (a patient and a doctor, either way round), for tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn for_test(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    from: &User,
+    to: &User,
+    text: &str,
+) -> Message {
+    let (patient, doctor) = if from.role == Role::Patient {
+        (from, to)
+    } else {
+        (to, from)
+    };
+    let new = NewMessage {
+        client_id: None,
+        patient_id: patient.id.clone(),
+        doctor_id: doctor.id.clone(),
+        content: text.to_owned(),
+        is_emergency: false,
+        file_url: None,
+        file_name: None,
+    };
+    let id = ClientId::from(rows::new_id("c-"));
+    send(conn, seqs, from, &new, &id).unwrap().message
+}

@@ -307,24 +307,7 @@ mod tests {
     use crate::store::{Seqs, messages};
     use clinic_protocol::{ClientId, NewMessage, User};
 
-    fn send(conn: &Connection, seqs: &mut Seqs, from: &User, to: &User, text: &str) -> Message {
-        let (patient, doctor) = if from.role == Role::Patient {
-            (from, to)
-        } else {
-            (to, from)
-        };
-        let new = NewMessage {
-            client_id: None,
-            patient_id: patient.id.clone(),
-            doctor_id: doctor.id.clone(),
-            content: text.to_owned(),
-            is_emergency: false,
-            file_url: None,
-            file_name: None,
-        };
-        let id = ClientId::from(rows::new_id("c-"));
-        messages::send(conn, seqs, from, &new, &id).unwrap().message
-    }
+    use crate::store::messages::for_test as send;
 
     /// A user's list merges the stored notifications (an emergency's) with those derived from
     /// messages addressed to them, newest first, over all their conversations; marking one read

@@ -73,12 +73,10 @@ fn addressed_to(
     let mut found = Vec::new();
     for id in ids {
         let key = stmt
-            .query_row(params![id.as_str(), caller.as_str()], |r| {
-                Ok(ConversationKey::new(
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                ))
-            })
+            .query_row(
+                params![id.as_str(), caller.as_str()],
+                super::rows::conversation_key,
+            )
             .optional()?;
         if let Some(key) = key {
             found.push((id.clone(), key));

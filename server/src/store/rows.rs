@@ -2,8 +2,9 @@
 
 use crate::time::from_ms;
 use clinic_protocol::{
-    Edited, Emergency, EmergencyState, EmergencyTransition, Message, MessageStatus, MessageType,
-    Notification, NotificationKind, Role, Seq, Tombstone, TransitionKind, User,
+    ConversationKey, Edited, Emergency, EmergencyState, EmergencyTransition, Message,
+    MessageStatus, MessageType, Notification, NotificationKind, Role, Seq, Tombstone,
+    TransitionKind, User,
 };
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
@@ -163,6 +164,14 @@ pub(crate) fn transition(row: &Row<'_>) -> rusqlite::Result<EmergencyTransition>
         note: row.get(4)?,
         at: time(row, 5)?,
     })
+}
+
+/// A conversation's key from the first two columns (patient, doctor).
+pub(crate) fn conversation_key(row: &Row<'_>) -> rusqlite::Result<ConversationKey> {
+    Ok(ConversationKey::new(
+        row.get::<_, String>(0)?,
+        row.get::<_, String>(1)?,
+    ))
 }
 
 pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {

@@ -45,12 +45,7 @@ pub(crate) fn conversation_keys(
         "SELECT patient_id, doctor_id FROM conversations WHERE {column} = ?1"
     ))?;
     let keys = stmt
-        .query_map([user.id.as_str()], |r| {
-            Ok(ConversationKey::new(
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-            ))
-        })?
+        .query_map([user.id.as_str()], rows::conversation_key)?
         .collect::<Result<_, _>>()?;
     Ok(keys)
 }

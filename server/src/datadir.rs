@@ -100,7 +100,8 @@ pub fn prepare(data_dir: &Path) -> Result<(), ServerError> {
         source,
     };
     private_dir(data_dir).map_err(failed)?;
-    for path in database_files(data_dir) {
+    let index = crate::store::search_index::files(&db_path(data_dir));
+    for path in database_files(data_dir).into_iter().chain(index) {
         make_private(&path).map_err(failed)?;
     }
     Ok(())

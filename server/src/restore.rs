@@ -78,8 +78,10 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     // Out of the way first: the database and, above all, its log and shared memory, which
     // belong to it and would be replayed onto the restored copy.
     // The check's notes describe the database that goes aside, so they go with it.
+    // So does the search index, built from the database it belonged to.
     let present: Vec<PathBuf> = database_files(data_dir)
         .into_iter()
+        .chain(store::search_index::files(&db_path(data_dir)))
         .chain([
             store::check::damage_note(&db_path(data_dir)),
             store::check::unchecked_note(&db_path(data_dir)),

@@ -10,6 +10,7 @@ use crate::files::allowance::Allowance;
 use crate::hub::Hub;
 use crate::login::Logins;
 use crate::state::AppState;
+use crate::store::search_index::SearchIndex;
 use crate::store::{self, Reads, Store, Writer};
 use crate::time::now_ms;
 use crate::tls::ServerTls;
@@ -176,14 +177,7 @@ async fn damage_found(
 /// every handler shares.
 pub(crate) fn open_state(
     config: Config,
-) -> Result<
-    (
-        AppState,
-        std::thread::JoinHandle<()>,
-        Option<store::check::WhileServing>,
-    ),
-    ServerError,
-> {
+) -> Result<(AppState, StoreThreads, Option<store::check::WhileServing>), ServerError> {
     // Installed before anything is counted (a no-op when it already is).
     crate::metrics::handle();
     let path = config.db_path();
@@ -191,10 +185,13 @@ pub(crate) fn open_state(
         store::open_serving(&path, config.synchronous, config.check_before_serving_bytes)?;
     let (writer, writer_thread) =
         Writer::start(conn, config.writer_queue, config.max_batch).map_err(ServerError::Serve)?;
+    let (search, search_thread) =
+        SearchIndex::start(&path, writer.progress()).map_err(ServerError::Serve)?;
     let state = AppState {
         store: Store {
             reads: Reads::new(path, config.read_pool_size, writer.clone()),
             writer,
+            search,
         },
         hub: Arc::new(Hub::default()),
         emergencies: Arc::new(Watch::new(&config)),
@@ -205,7 +202,24 @@ pub(crate) fn open_state(
         tasks: TaskTracker::new(),
         config: Arc::new(config),
     };
-    Ok((state, writer_thread, later_check))
+    let threads = StoreThreads {
+        writer: writer_thread,
+        search: search_thread,
+    };
+    Ok((state, threads, later_check))
+}
+
+/// The store's threads: each ends once the last handle to it is gone.
+pub(crate) struct StoreThreads {
+    writer: std::thread::JoinHandle<()>,
+    search: std::thread::JoinHandle<()>,
+}
+
+impl StoreThreads {
+    fn join(self) {
+        let _ = self.writer.join();
+        let _ = self.search.join();
+    }
 }
 
 /// How long after the start the conversations' counters are first checked (the start serves

@@ -184,9 +184,12 @@ mod tests {
             .unwrap();
         tx.commit().unwrap();
         let (writer, thread) = crate::store::writer::Writer::start(conn, 16, 16).unwrap();
+        let (search, _) =
+            crate::store::search_index::SearchIndex::start(&path, writer.progress()).unwrap();
         let store = crate::store::Store {
             reads: crate::store::Reads::new(path, 2, writer.clone()),
             writer,
+            search,
         };
         let stopped = tokio_util::sync::CancellationToken::new();
         stopped.cancel();

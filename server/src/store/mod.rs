@@ -19,6 +19,7 @@ pub(crate) mod retention;
 pub(crate) mod rows;
 pub(crate) mod schema;
 pub(crate) mod search;
+pub(crate) mod search_index;
 pub(crate) mod tokens;
 pub(crate) mod uploads;
 pub(crate) mod users;
@@ -171,6 +172,12 @@ const REPLAY_SLICE: i64 = 4096;
 
 fn open_read(path: &Path) -> rusqlite::Result<Connection> {
     let conn = open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // The search index (its own file, kept by its own thread) is read as the schema `search`,
+    // read-only like the connection.
+    let index = search_index::path_for(path);
+    if index.exists() {
+        conn.execute("ATTACH DATABASE ?1 AS search", [index.to_string_lossy()])?;
+    }
     // Readers run every read of every feature (a sync page alone is up to six statements): with
     // rusqlite's default of 16 cached statements they would prepare some again on each call.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -281,4 +288,5 @@ impl Reads {
 pub(crate) struct Store {
     pub(crate) writer: Writer,
     pub(crate) reads: Arc<Reads>,
+    pub(crate) search: search_index::SearchIndex,
 }

@@ -31,6 +31,9 @@ pub(crate) struct Progress {
     logged: AtomicI64,
     /// Highest seq known to be out of `send_log` (moved, or the log found empty).
     applied: AtomicI64,
+    /// The last `search_changes` entry the search index has applied (`search_index.rs`): the
+    /// writer drops the entries up to it.
+    searched: AtomicI64,
 }
 
 impl Progress {
@@ -38,6 +41,7 @@ impl Progress {
         Arc::new(Self {
             logged: AtomicI64::new(0),
             applied: AtomicI64::new(0),
+            searched: AtomicI64::new(0),
         })
     }
 
@@ -49,6 +53,16 @@ impl Progress {
     /// The log is moved up to `seq`.
     pub(crate) fn applied(&self, seq: i64) {
         self.applied.fetch_max(seq, Ordering::SeqCst);
+    }
+
+    /// The search index applied the queue of changes up to `entry`.
+    pub(crate) fn searched(&self, entry: i64) {
+        self.searched.fetch_max(entry, Ordering::SeqCst);
+    }
+
+    /// The last queue entry the search index has applied.
+    pub(crate) fn search_applied(&self) -> i64 {
+        self.searched.load(Ordering::SeqCst)
     }
 
     /// The log is empty: everything logged has moved (by the writer, or by another process).
@@ -382,15 +396,15 @@ mod tests {
         let listed = notifications::list(&tx, &c.doctor.id, false, 10).unwrap();
         assert_eq!(listed, sent.notifications);
         assert_eq!(listed[0].body.chars().count(), 140);
-        // The search index has it, as a message written directly would be.
-        let found: i64 = tx
+        // Queued for the search index, as a message written directly would be.
+        let queued: i64 = tx
             .query_row(
-                "SELECT rowid FROM messages_words WHERE messages_words MATCH 'done'",
+                "SELECT seq FROM search_changes WHERE op = 0 ORDER BY id DESC LIMIT 1",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(found, sent.message.seq.0);
+        assert_eq!(queued, sent.message.seq.0);
         seqs.save(&tx).unwrap();
         tx.commit().unwrap();
     }
@@ -707,5 +721,64 @@ mod tests {
         drop((writer, reads));
         thread.join().unwrap();
         assert_eq!(on_disk(), (0, 5));
+    }
+
+    /// The writer drops the search index's queue as far as the index has applied it, in the
+    /// steps that move the log and, with no sends to move, on its own; never further.
+    #[tokio::test]
+    async fn the_writer_drops_the_search_queue_the_index_applied() {
+        let c = clinic();
+        let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        let (writer, thread) = Writer::start(conn, 64, 64).unwrap();
+        let progress = writer.progress();
+        let outside = Connection::open(&c.path).unwrap();
+        let queued = || count(&outside, "search_changes");
+        let send = |i: usize| {
+            let rx = messages::queue_send(
+                &writer,
+                c.patient.clone(),
+                text(&c, "hello"),
+                ClientId::from(format!("c-{i}")),
+            );
+            async move { rx.await.unwrap().await.unwrap().unwrap() }
+        };
+        let settle = || tokio::time::sleep(std::time::Duration::from_millis(50));
+        for i in 0..200 {
+            send(i).await;
+        }
+        settle().await;
+        assert_eq!(queued(), 200, "nothing applied, nothing dropped");
+        progress.searched(150);
+        send(200).await;
+        settle().await;
+        let first: i64 = outside
+            .query_row("SELECT min(id) FROM search_changes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            (first, queued()),
+            (151, 51),
+            "dropped up to what was applied"
+        );
+
+        // Changes without sends: dropped once a thousand or so are applied.
+        for _ in 0..6 {
+            writer
+                .run(|conn, _| {
+                    conn.execute("UPDATE messages SET content = 'edited'", [])?;
+                    Ok::<_, StoreError>(())
+                })
+                .await
+                .unwrap();
+        }
+        let newest: i64 = outside
+            .query_row("SELECT max(id) FROM search_changes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(queued(), 51 + 6 * 201);
+        progress.searched(newest);
+        writer.run(|_, _| Ok::<_, StoreError>(())).await.unwrap();
+        settle().await;
+        assert_eq!(queued(), 0);
+        drop(writer);
+        thread.join().unwrap();
     }
 }

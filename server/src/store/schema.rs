@@ -529,7 +529,40 @@ const MIGRATIONS: &[&str] = &[
             WHERE patient_id = OLD.patient_id AND doctor_id = OLD.doctor_id;
     END;
     ",
+    // v19: the search indexes leave this file for one of their own (`search.db`), kept off the
+    // writer by a thread that follows `search_changes`, the queue of messages a search could
+    // now find differently (`store/search_index.rs`). The triggers only queue: `op` 0 for a
+    // message added, 1 for one changed or deleted. `search_source` names this database to its
+    // index. The index file is built from the messages on the first start.
+    "
+    DROP TRIGGER messages_search_insert;
+    DROP TRIGGER messages_search_update;
+    DROP TRIGGER messages_search_delete;
+    DROP TABLE messages_words;
+    DROP TABLE messages_parts;
+    DROP VIEW searchable_messages;
+    CREATE TABLE search_changes (
+        id  INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER NOT NULL,
+        op  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TRIGGER search_new AFTER INSERT ON messages BEGIN
+        INSERT INTO search_changes (seq, op) VALUES (new.seq, 0);
+    END;
+    CREATE TRIGGER search_changed AFTER UPDATE OF content, file_name, retracted_at ON messages
+        BEGIN
+        INSERT INTO search_changes (seq, op) VALUES (new.seq, 1);
+    END;
+    CREATE TRIGGER search_gone AFTER DELETE ON messages BEGIN
+        INSERT INTO search_changes (seq, op) VALUES (old.seq, 1);
+    END;
+    INSERT INTO counters (name, value) VALUES ('search_source', abs(random()));
+    ",
 ];
+
+/// The last schema whose search indexes were in this file (see v19).
+#[cfg(test)]
+pub(crate) const WITH_SEARCH_INSIDE: usize = 18;
 
 /// Whether the database on `conn` has an older schema than this server's.
 pub(crate) fn needs_upgrade(conn: &Connection) -> rusqlite::Result<bool> {
@@ -539,10 +572,27 @@ pub(crate) fn needs_upgrade(conn: &Connection) -> rusqlite::Result<bool> {
 
 /// Brings the schema up to date inside one transaction.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Brings the schema up to `target` (tests of older versions stop early).
+pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if current > known {
+        // An older server would not keep what a newer schema relies on (its triggers, its
+        // queues), and nothing here can bring it back down.
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(format!(
+                "the database was made by a newer clinic-server (schema {current}; this one \
+                 knows up to {known}): run that version again, or restore a backup this one made"
+            )),
+        ));
+    }
     let mut version = 0i64;
-    for sql in MIGRATIONS {
+    for sql in &MIGRATIONS[..target] {
         version += 1;
         if version > current {
             tx.execute_batch(sql)?;
@@ -616,7 +666,7 @@ mod tests {
                  'Röntgen.pdf', 0, 0, 0);",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        migrate_to(&mut conn, WITH_SEARCH_INSIDE).unwrap();
         let words: i64 = conn
             .query_row(
                 "SELECT rowid FROM messages_words WHERE messages_words MATCH '\"creme\"*'",
@@ -664,7 +714,7 @@ mod tests {
             })
         };
         assert_eq!(check(&conn), [false, false], "v11 damaged the index");
-        migrate(&mut conn).unwrap();
+        migrate_to(&mut conn, WITH_SEARCH_INSIDE).unwrap();
         assert_eq!(check(&conn), [true, true]);
         conn.execute(
             "UPDATE messages SET content = 'take aspirin' WHERE id = 'm'",
@@ -711,7 +761,7 @@ mod tests {
                  'New message from P');",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        migrate_to(&mut conn, WITH_SEARCH_INSIDE).unwrap();
         let rows = |sql: &str| -> Vec<String> {
             let mut stmt = conn.prepare(sql).unwrap();
             stmt.query_map([], |r| r.get(0))
@@ -762,7 +812,7 @@ mod tests {
                      2, 3);",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        migrate_to(&mut conn, WITH_SEARCH_INSIDE).unwrap();
         for (index, column, user) in [
             ("messages_patient_change", "patient_id", "p"),
             ("messages_doctor_change", "doctor_id", "d"),
@@ -898,5 +948,74 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexes, 0);
+    }
+
+    /// Upgrading to v19 takes the search indexes out of the database and queues, from then
+    /// on, every message added, changed or deleted for the index of its own; the messages
+    /// already there are found by building that index (`search_index.rs`).
+    #[test]
+    fn upgrading_to_v19_leaves_search_to_its_own_file_and_queues_every_change() {
+        let mut conn = at_version(18);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             VALUES ('a', 1, 1, 'a', 'p', 'd', 'p', 'before', 'REGULAR', 'SENT', 0, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'messages_words%' \
+                 OR name LIKE 'messages_parts%' OR name LIKE 'messages_search%' \
+                 OR name = 'searchable_messages'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+        let source: i64 = conn
+            .query_row(
+                "SELECT value FROM counters WHERE name = 'search_source'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_ne!(source, 0);
+        conn.execute_batch(
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             VALUES ('b', 2, 2, 'b', 'p', 'd', 'p', 'after', 'REGULAR', 'SENT', 0, 0, 0);
+             UPDATE messages SET status = 'READ' WHERE id = 'a';
+             UPDATE messages SET content = 'edited' WHERE id = 'a';
+             UPDATE messages SET retracted_at = 1 WHERE id = 'b';
+             DELETE FROM messages WHERE id = 'a';",
+        )
+        .unwrap();
+        let queued: Vec<(i64, i64)> = conn
+            .prepare("SELECT seq, op FROM search_changes ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            queued,
+            [(2, 0), (1, 1), (2, 1), (1, 1)],
+            "a receipt changes nothing a search sees"
+        );
+    }
+
+    /// A database a newer server made is refused, not served half-understood.
+    #[test]
+    fn a_newer_schema_is_refused_with_a_sentence() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let newer = MIGRATIONS.len() + 1;
+        conn.pragma_update(None, "user_version", i64::try_from(newer).unwrap())
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err().to_string();
+        assert!(err.contains("made by a newer clinic-server"), "{err}");
+        assert!(err.contains(&format!("schema {newer}")), "{err}");
     }
 }

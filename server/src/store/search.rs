@@ -1,4 +1,5 @@
-//! Message search over the FTS5 indexes of schema v7: the caller's own conversations only,
+//! Message search over the FTS5 indexes (in `search.db`, attached as `search`:
+//! `search_index.rs`): the caller's own conversations only,
 //! filtered in the same statement as the match (so the limit counts only what they may see),
 //! newest first and paged by `seq` (or one page of the best matches by BM25), and cut off when
 //! it runs too long.
@@ -150,7 +151,7 @@ fn statement(conn: &Connection, caller: &User, s: &Search) -> Result<Option<Stat
     let mut args: Vec<Value> = Vec::new();
     if let Some(fts) = ranked {
         sql.push_str(
-            " JOIN (SELECT rowid AS hit, bm25(messages_words) AS score FROM messages_words \
+            " JOIN (SELECT rowid AS hit, bm25(messages_words) AS score FROM search.messages_words \
              WHERE messages_words MATCH ?) ON hit = seq",
         );
         args.push(Value::Text(fts.clone()));
@@ -176,19 +177,19 @@ fn statement(conn: &Connection, caller: &User, s: &Search) -> Result<Option<Stat
     }
     if let Some(fts) = words.clone().filter(|_| ranked.is_none()) {
         and(
-            "seq IN (SELECT rowid FROM messages_words WHERE messages_words MATCH ?)",
+            "seq IN (SELECT rowid FROM search.messages_words WHERE messages_words MATCH ?)",
             Some(Value::Text(fts)),
         );
     }
     if let Some(fts) = q.fts_parts() {
         and(
-            "seq IN (SELECT rowid FROM messages_parts WHERE messages_parts MATCH ?)",
+            "seq IN (SELECT rowid FROM search.messages_parts WHERE messages_parts MATCH ?)",
             Some(Value::Text(fts)),
         );
     }
     if let Some(fts) = q.fts_exclude() {
         and(
-            "seq NOT IN (SELECT rowid FROM messages_words WHERE messages_words MATCH ?)",
+            "seq NOT IN (SELECT rowid FROM search.messages_words WHERE messages_words MATCH ?)",
             Some(Value::Text(fts)),
         );
     }
@@ -267,6 +268,9 @@ mod tests {
     fn plan(text: &str, role: Role, by_rank: bool) -> String {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::store::schema::migrate(&mut conn).unwrap();
+        conn.execute("ATTACH DATABASE ':memory:' AS search", [])
+            .unwrap();
+        crate::store::search_index::create_tables(&conn, "search").unwrap();
         let caller = User {
             id: "u".into(),
             username: "u".into(),

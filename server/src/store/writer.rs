@@ -22,6 +22,8 @@ const STEP_BUDGET_US: f64 = 4_000.0;
 const SLICE: (i64, i64) = (32, 2048);
 /// When no command has arrived for this long, a step moves what is there.
 const IDLE_MOVE: Duration = Duration::from_millis(2);
+/// Queue entries the search index has applied before the writer drops them without a move.
+const PRUNE_AT: i64 = 1024;
 
 /// Called after the batch's commit (or its failure) to hand the command's result back.
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -375,6 +377,9 @@ fn writer_loop(
         let backlog = progress.backlog();
         if backlog >= projector.slice() && projector.healthy() {
             projector.step(&mut conn, progress, Some(backlog));
+        } else if progress.search_applied() - projector.pruned >= PRUNE_AT && projector.healthy() {
+            // No sends to move, but other changes queued for the search index.
+            projector.step(&mut conn, progress, Some(0));
         }
     }
     // A clean stop leaves nothing in the log.
@@ -397,6 +402,8 @@ struct Projector {
     row_us: f64,
     /// The keys of the sends in the log: added by batches, dropped as steps move their rows.
     keys: LoggedKeys,
+    /// The search index's queue is dropped up to here.
+    pruned: i64,
 }
 
 impl Projector {
@@ -410,6 +417,7 @@ impl Projector {
             failed: None,
             row_us: 50.0,
             keys: LoggedKeys::default(),
+            pruned: 0,
         }
     }
 
@@ -442,15 +450,28 @@ impl Projector {
     fn step(&mut self, conn: &mut Connection, progress: &Progress, rows: Option<i64>) {
         let relax = self.synchronous > 1;
         let started = std::time::Instant::now();
-        let limit = rows.unwrap_or_else(|| self.slice()).max(1);
+        // Zero only drops the search index's queue.
+        let limit = rows
+            .unwrap_or_else(|| self.slice())
+            .max(i64::from(rows != Some(0)));
         let outcome = (|| -> rusqlite::Result<Option<projection::Moved>> {
             if relax {
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
                 self.relaxed = true;
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let moved = projection::apply(&tx, limit)?;
+            let moved = if limit > 0 {
+                projection::apply(&tx, limit)?
+            } else {
+                None
+            };
+            let searched = progress.search_applied();
+            if searched > self.pruned {
+                tx.prepare_cached("DELETE FROM search_changes WHERE id <= ?1")?
+                    .execute([searched])?;
+            }
             tx.commit()?;
+            self.pruned = self.pruned.max(searched);
             Ok(moved)
         })();
         if let Err(err) = self.durable(conn) {
@@ -467,6 +488,8 @@ impl Projector {
                 progress.applied(moved.upto);
                 self.keys.moved(moved.upto);
             }
+            // Only the search index's queue was dropped: the log was not looked at.
+            Ok(None) if limit == 0 => self.failed = None,
             Ok(None) => {
                 self.failed = None;
                 progress.caught_up();
@@ -779,7 +802,9 @@ mod tests {
     async fn names(writer: &Writer) -> Vec<String> {
         writer
             .run(|conn, _| {
-                let mut stmt = conn.prepare("SELECT name FROM counters ORDER BY name")?;
+                let mut stmt = conn.prepare(
+                    "SELECT name FROM counters WHERE name != 'search_source' ORDER BY name",
+                )?;
                 let names = stmt
                     .query_map([], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;

@@ -256,14 +256,14 @@ async fn a_large_database_is_checked_while_serving_and_damage_found_then_stops_t
     );
     server.stop();
 
-    // A leaf page of the part-of-word index (nothing reads it at start) scribbled over.
+    // A leaf page of the oldest messages (nothing reads it at start) scribbled over.
     let db = dir.path().join("clinic.db");
     let (page, size): (i64, i64) = rusqlite::Connection::open(&db)
         .unwrap()
         .query_row(
             "SELECT pageno, (SELECT page_size FROM pragma_page_size) FROM dbstat \
-             WHERE name = 'messages_parts_data' AND pagetype = 'leaf' \
-             ORDER BY pageno DESC LIMIT 1",
+             WHERE name = 'messages' AND pagetype = 'leaf' \
+             ORDER BY pageno LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -1,7 +1,9 @@
 //! Operations on what surrounds the conversations: notifications, a doctor's patients and the
 //! conversations they start, message search, and the counts the metrics show.
 
-use crate::store::{Store, StoreError, care, counts, emergencies, messages, notifications, search};
+use crate::store::{
+    Store, StoreError, care, counts, emergencies, messages, notifications, search, search_index,
+};
 use clinic_protocol::rest::SearchPage;
 use clinic_protocol::{
     Contact, Conversation, ConversationKey, Notification, NotificationId, User, UserId,
@@ -145,8 +147,17 @@ impl Store {
         deadline: Instant,
     ) -> Result<SearchPage, StoreError> {
         let user = user.clone();
+        // The index first applies every change committed before the search began.
+        let newest = self
+            .reads
+            .run(|conn| Ok::<_, StoreError>(search_index::newest_entry(conn)?))
+            .await?;
+        self.search
+            .caught_up(newest, deadline)
+            .await
+            .map_err(|e| StoreError::unavailable(e.to_string()))?;
         self.reads
-            .run(move |conn| {
+            .run_without_log(move |conn| {
                 if let Some(key) = &search.conversation {
                     messages::check_access(conn, &user, key)?;
                 }

@@ -82,6 +82,7 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     let present: Vec<PathBuf> = database_files(data_dir)
         .into_iter()
         .chain(store::search_index::files(&db_path(data_dir)))
+        .chain([store::search_index::damage_note(&db_path(data_dir))])
         .chain([
             store::check::damage_note(&db_path(data_dir)),
             store::check::unchecked_note(&db_path(data_dir)),

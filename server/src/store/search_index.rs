@@ -165,8 +165,8 @@ impl SearchIndex {
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let source = super::open_existing(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(std::io::Error::other)?;
-        let index = open_or_reset(&path_for(db)).map_err(std::io::Error::other)?;
-        let status = begin(&index, &source).map_err(std::io::Error::other)?;
+        let path = path_for(db);
+        let (index, status) = open_checked(&path, &source).map_err(std::io::Error::other)?;
         if let Status::Indexed(upto) = status {
             progress.searched(upto);
         }
@@ -181,7 +181,7 @@ impl SearchIndex {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("clinic-search".into())
-                .spawn(move || run(&index, &source, &shared, &progress))?
+                .spawn(move || run(&path, &index, &source, &shared, &progress))?
         };
         Ok((
             Self {
@@ -235,13 +235,17 @@ pub(crate) fn newest_entry(conn: &Connection) -> rusqlite::Result<i64> {
     .query_row([], |r| r.get(0))
 }
 
-/// Opens the index file, creating it private; a file SQLite cannot use is set aside and made
-/// anew (it holds nothing that is not in the database).
+/// Opens the index file, creating it private; a file SQLite cannot use is deleted and made anew
+/// (it holds nothing that is not in the database).
 fn open_or_reset(path: &Path) -> rusqlite::Result<Connection> {
     match open_index(path) {
         Ok(conn) => Ok(conn),
         Err(err) => {
-            tracing::warn!(error = %err, path = %path.display(), "the search index cannot be used; making it anew");
+            tracing::warn!(
+                error = %err,
+                path = %path.display(),
+                "the search index cannot be used; making it anew"
+            );
             for file in files(path) {
                 let _ = std::fs::remove_file(file);
             }
@@ -250,21 +254,28 @@ fn open_or_reset(path: &Path) -> rusqlite::Result<Connection> {
     }
 }
 
+/// Not checked page by page at start (that would cost seconds on a large index, every start):
+/// damage found while it is used leaves a note, and the next start makes the index anew.
 fn open_index(path: &Path) -> rusqlite::Result<Connection> {
     let conn = super::open_private(path)?;
     conn.busy_timeout(super::BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // The writer drops the queue entries the index says it applied: what it says must last.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    let ok: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-    if ok != "ok" {
-        return Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
-            Some(ok),
-        ));
-    }
     create_tables(&conn, "main")?;
     Ok(conn)
+}
+
+/// The note that the index was found damaged (see [`open_index`]).
+pub(crate) fn damage_note(db: &Path) -> PathBuf {
+    db.with_file_name("search.damaged")
+}
+
+fn is_damage(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 /// The index's recorded state, if any.
@@ -293,9 +304,17 @@ fn state(index: &Connection) -> rusqlite::Result<Option<State>> {
         .optional()
 }
 
-/// Checks the index against the database and starts a rebuild if it is not this database's or
-/// runs ahead of its queue.
-fn begin(index: &Connection, source: &Connection) -> rusqlite::Result<Status> {
+/// What [`begin`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Begun {
+    /// The index follows this database (a rebuild may be under way, or just begun).
+    Ready(Status),
+    /// The index is another database's, or ahead of the queue: to be made anew.
+    Stale,
+}
+
+/// Checks the index against the database; an empty one starts a rebuild.
+fn begin(index: &Connection, source: &Connection) -> rusqlite::Result<Begun> {
     let tx = source.unchecked_transaction()?;
     let (id, newest, max_seq): (i64, i64, i64) = tx.query_row(
         "SELECT coalesce((SELECT value FROM counters WHERE name = 'search_source'), 0), \
@@ -306,46 +325,76 @@ fn begin(index: &Connection, source: &Connection) -> rusqlite::Result<Status> {
     )?;
     tx.finish()?;
     match state(index)? {
-        Some(s) if s.source == id && s.indexed <= newest => Ok(match s.rebuild {
+        Some(s) if s.source == id && s.indexed <= newest => Ok(Begun::Ready(match s.rebuild {
             Some((next, upto)) => Status::Rebuilding {
                 done: next,
                 total: upto,
             },
             None => Status::Indexed(s.indexed),
-        }),
-        found => {
-            if found.is_some() {
-                tracing::warn!(
-                    "the search index does not match the database (restored, or copied from \
-                     elsewhere); rebuilding it while serving"
-                );
-            } else if max_seq > 0 {
+        })),
+        Some(_) => Ok(Begun::Stale),
+        None => {
+            if max_seq > 0 {
                 tracing::info!("building the search index while serving");
             }
             // Everything queued so far is covered by indexing the messages as this snapshot
-            // saw them; later entries are applied after.
-            let tx = index.unchecked_transaction()?;
-            tx.execute_batch(
-                "INSERT INTO messages_words (messages_words) VALUES ('delete-all');
-                 INSERT INTO messages_parts (messages_parts) VALUES ('delete-all');",
-            )?;
+            // saw them; later entries are applied after. (Without a state the index holds
+            // nothing: its rows come after the state's.)
             let rebuild = (max_seq > 0).then_some((0, max_seq));
-            tx.execute(
-                "INSERT OR REPLACE INTO state (id, source, indexed, rebuild_next, rebuild_upto) \
+            index.execute(
+                "INSERT INTO state (id, source, indexed, rebuild_next, rebuild_upto) \
                  VALUES (1, ?1, ?2, ?3, ?4)",
                 params![id, newest, rebuild.map(|r| r.0), rebuild.map(|r| r.1)],
             )?;
-            tx.commit()?;
-            Ok(match rebuild {
+            Ok(Begun::Ready(match rebuild {
                 Some((done, total)) => Status::Rebuilding { done, total },
                 None => Status::Indexed(newest),
-            })
+            }))
         }
     }
 }
 
+/// Opens the index of the database `source` reads and checks it, making it anew (a new file:
+/// quicker than emptying a large one) if it was found damaged, is another database's or is
+/// ahead of its queue.
+fn open_checked(path: &Path, source: &Connection) -> rusqlite::Result<(Connection, Status)> {
+    let note = damage_note(path);
+    if note.exists() {
+        tracing::warn!("the search index was found damaged; building it again while serving");
+        for file in files(path) {
+            let _ = std::fs::remove_file(file);
+        }
+        let _ = std::fs::remove_file(&note);
+    }
+    let index = open_or_reset(path)?;
+    if let Begun::Ready(status) = begin(&index, source)? {
+        return Ok((index, status));
+    }
+    tracing::warn!(
+        "the search index does not match the database (restored, or copied from elsewhere); \
+         building it again while serving"
+    );
+    drop(index);
+    for file in files(path) {
+        let _ = std::fs::remove_file(file);
+    }
+    let index = open_index(path)?;
+    match begin(&index, source)? {
+        Begun::Ready(status) => Ok((index, status)),
+        Begun::Stale => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some("a new search index does not match its database".into()),
+        )),
+    }
+}
+
 /// The thread: rebuild if needed, then follow the queue until stopped.
-fn run(index: &Connection, source: &Connection, shared: &Shared, progress: &Progress) {
+fn run(path: &Path, index: &Connection, source: &Connection, shared: &Shared, progress: &Progress) {
+    // Below the writer and the sockets: what waits for the index is a search, which may wait.
+    #[cfg(target_os = "linux")]
+    if let Err(err) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!(error = %err, "cannot lower the search index thread's priority");
+    }
     let mut failing = false;
     while !shared.stop.load(Ordering::SeqCst) {
         let step = (|| -> rusqlite::Result<(Status, bool)> {
@@ -374,6 +423,13 @@ fn run(index: &Connection, source: &Connection, shared: &Shared, progress: &Prog
                 }
             }
             Err(err) => {
+                if is_damage(&err) && !damage_note(path).exists() {
+                    tracing::error!(
+                        error = %err,
+                        "the search index is damaged; it is built again at the next start"
+                    );
+                    let _ = crate::datadir::private_file(&damage_note(path), true);
+                }
                 if !failing {
                     tracing::error!(error = %err, "cannot bring the search index up to date");
                     failing = true;
@@ -773,10 +829,10 @@ mod tests {
         let status = begin(&index, &source).unwrap();
         assert_eq!(
             status,
-            Status::Rebuilding {
+            Begun::Ready(Status::Rebuilding {
                 done: 0,
                 total: c.next
-            }
+            })
         );
         let status = rebuild_slice(&index, &source, 0, c.next).unwrap();
         assert_eq!(
@@ -798,34 +854,74 @@ mod tests {
     }
 
     /// What the index's state says about the database decides: its own, caught up or behind,
-    /// is followed; ahead of the queue (a restored database) or another database's is rebuilt.
+    /// is followed; ahead of the queue (a restored database) or another database's is made
+    /// anew, and rebuilt.
     #[test]
-    fn an_index_ahead_of_its_queue_is_rebuilt() {
+    fn an_index_ahead_of_its_queue_or_another_databases_is_made_anew() {
         let mut c = Clinic::new();
         c.send("apple");
-        let index = open_or_reset(&path_for(&c.path)).unwrap();
+        let path = path_for(&c.path);
         let source = crate::store::open_read(&c.path).unwrap();
-        begin(&index, &source).unwrap();
+        let (mut index, status) = open_checked(&path, &source).unwrap();
+        assert_eq!(status, Status::Rebuilding { done: 0, total: 1 });
         rebuild_slice(&index, &source, 0, 1).unwrap();
         let newest = newest_entry(&c.conn).unwrap();
-        assert_eq!(begin(&index, &source).unwrap(), Status::Indexed(newest));
-        index
-            .execute("UPDATE state SET indexed = indexed + 5", [])
-            .unwrap();
         assert_eq!(
             begin(&index, &source).unwrap(),
-            Status::Rebuilding { done: 0, total: 1 },
-            "ahead of its queue"
+            Begun::Ready(Status::Indexed(newest))
         );
-        rebuild_slice(&index, &source, 0, 1).unwrap();
-        assert_eq!(begin(&index, &source).unwrap(), Status::Indexed(newest));
-        index
-            .execute("UPDATE state SET source = source + 1", [])
-            .unwrap();
-        assert_eq!(
-            begin(&index, &source).unwrap(),
-            Status::Rebuilding { done: 0, total: 1 },
-            "another database's"
-        );
+        for (change, what) in [
+            (
+                "UPDATE state SET indexed = indexed + 5",
+                "ahead of its queue",
+            ),
+            ("UPDATE state SET source = source + 1", "another database's"),
+        ] {
+            index.execute(change, []).unwrap();
+            assert_eq!(begin(&index, &source).unwrap(), Begun::Stale, "{what}");
+            drop(index);
+            let (again, status) = open_checked(&path, &source).unwrap();
+            assert_eq!(status, Status::Rebuilding { done: 0, total: 1 }, "{what}");
+            rebuild_slice(&again, &source, 0, 1).unwrap();
+            let found: i64 = again
+                .query_row(
+                    "SELECT rowid FROM messages_words WHERE messages_words MATCH 'apple'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(found, 1, "{what}");
+            index = again;
+        }
+    }
+
+    /// An index found damaged while in use (the note) is made anew at the next start, and so is
+    /// a file that is not a database at all; both are built again from the messages.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_damaged_index_is_made_anew() {
+        let mut c = Clinic::new();
+        c.send("apple banana");
+        let path = path_for(&c.path);
+        let (index, thread) = SearchIndex::start(&c.path, Progress::new()).unwrap();
+        c.check(&index, "built").await;
+        drop(index);
+        thread.join().unwrap();
+        std::fs::write(damage_note(&c.path), b"").unwrap();
+        let source = crate::store::open_read(&c.path).unwrap();
+        let (_, status) = open_checked(&path, &source).unwrap();
+        assert_eq!(status, Status::Rebuilding { done: 0, total: 1 }, "the note");
+        assert!(!damage_note(&c.path).exists());
+        for file in files(&path) {
+            let _ = std::fs::remove_file(file);
+        }
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let (index, thread) = SearchIndex::start(&c.path, Progress::new()).unwrap();
+        c.check(&index, "from a file that was not a database").await;
+        drop(index);
+        thread.join().unwrap();
+        assert!(is_damage(&rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None
+        )));
     }
 }

@@ -1,6 +1,9 @@
 """What moving logged sends into `messages` costs per row, and what each candidate change saves.
 
-A probe, not a benchmark scenario. It copies the schema of a real, empty clinic database (made
+A probe, not a benchmark scenario, written for schemas v15 to v18: since v19 the search indexes
+are in `search.db` and the variants that touch them (automerge-8, no-search, v16, v16-no-search)
+fail on a newer database; run it against a database made by a v18 server (`ed849c1`) to repeat
+those measurements. It copies the schema of a real, empty clinic database (made
 by `clinic-server --data-dir DIR serve --init`), prefills it with messages across many
 conversations, then times the writer's move step (`store/projection.rs`, the same statements)
 over slices of logged sends, for variants of the schema or the connection:

@@ -399,7 +399,7 @@ mod tests {
         // Queued for the search index, as a message written directly would be.
         let queued: i64 = tx
             .query_row(
-                "SELECT seq FROM search_changes WHERE op = 0 ORDER BY id DESC LIMIT 1",
+                "SELECT seq FROM search_changes ORDER BY id DESC LIMIT 1",
                 [],
                 |r| r.get(0),
             )

@@ -531,9 +531,9 @@ const MIGRATIONS: &[&str] = &[
     ",
     // v19: the search indexes leave this file for one of their own (`search.db`), kept off the
     // writer by a thread that follows `search_changes`, the queue of messages a search could
-    // now find differently (`store/search_index.rs`). The triggers only queue: `op` 0 for a
-    // message added, 1 for one changed or deleted. `search_source` names this database to its
-    // index. The index file is built from the messages on the first start.
+    // now find differently (`store/search_index.rs`): the triggers only queue the message's
+    // `seq`. `search_source` names this database to its index. The index file is built from
+    // the messages on the first start.
     "
     DROP TRIGGER messages_search_insert;
     DROP TRIGGER messages_search_update;
@@ -543,18 +543,17 @@ const MIGRATIONS: &[&str] = &[
     DROP VIEW searchable_messages;
     CREATE TABLE search_changes (
         id  INTEGER PRIMARY KEY AUTOINCREMENT,
-        seq INTEGER NOT NULL,
-        op  INTEGER NOT NULL
+        seq INTEGER NOT NULL
     ) STRICT;
     CREATE TRIGGER search_new AFTER INSERT ON messages BEGIN
-        INSERT INTO search_changes (seq, op) VALUES (new.seq, 0);
+        INSERT INTO search_changes (seq) VALUES (new.seq);
     END;
     CREATE TRIGGER search_changed AFTER UPDATE OF content, file_name, retracted_at ON messages
         BEGIN
-        INSERT INTO search_changes (seq, op) VALUES (new.seq, 1);
+        INSERT INTO search_changes (seq) VALUES (new.seq);
     END;
     CREATE TRIGGER search_gone AFTER DELETE ON messages BEGIN
-        INSERT INTO search_changes (seq, op) VALUES (old.seq, 1);
+        INSERT INTO search_changes (seq) VALUES (old.seq);
     END;
     INSERT INTO counters (name, value) VALUES ('search_source', abs(random()));
     ",
@@ -992,16 +991,16 @@ mod tests {
              DELETE FROM messages WHERE id = 'a';",
         )
         .unwrap();
-        let queued: Vec<(i64, i64)> = conn
-            .prepare("SELECT seq, op FROM search_changes ORDER BY id")
+        let queued: Vec<i64> = conn
+            .prepare("SELECT seq FROM search_changes ORDER BY id")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(
             queued,
-            [(2, 0), (1, 1), (2, 1), (1, 1)],
+            [2, 1, 2, 1],
             "a receipt changes nothing a search sees"
         );
     }

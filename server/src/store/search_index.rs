@@ -40,25 +40,38 @@ const REBUILD_SLICE: i64 = 2000;
 const POLL: Duration = Duration::from_millis(100);
 /// How long after a failure the index tries again.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long a search waits for an index being rebuilt, or failing, before it says so.
+const NOT_READY_WAIT: Duration = Duration::from_millis(500);
 
-/// The index's tables, in the schema `schema` (`main` in `search.db`; tests attach one). Both
-/// are contentless (the text stays in `clinic.db` only) and delete by rowid; a deletion removes
-/// the words from the index pages themselves (`secure-delete`), not only marks them.
+/// The index's tables, in the schema `schema` (`main` in `search.db`; tests attach one).
+///
+/// The two FTS5 indexes read the text they index from `texts`, a copy of what each message
+/// said when it was indexed: removing a message from them takes exactly those words out of the
+/// index pages themselves (`secure-delete`), which FTS5 can only do when it has the words. (A
+/// contentless table deleting by rowid, tried first, leaves them in place behind a tombstone
+/// until a merge happens to rewrite the segment.) `state.seen` is the newest queue entry any
+/// transaction of the index has read messages alongside: the database must not be behind it.
 pub(crate) fn create_tables(conn: &Connection, schema: &str) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {schema}.state (
              id INTEGER PRIMARY KEY CHECK (id = 1),
              source INTEGER NOT NULL,
              indexed INTEGER NOT NULL,
+             seen INTEGER NOT NULL,
              rebuild_next INTEGER,
              rebuild_upto INTEGER
          ) STRICT;
+         CREATE TABLE IF NOT EXISTS {schema}.texts (
+             seq INTEGER PRIMARY KEY,
+             content TEXT,
+             file_name TEXT
+         ) STRICT;
          CREATE VIRTUAL TABLE IF NOT EXISTS {schema}.messages_words USING fts5(
-             content, file_name, content = '', contentless_delete = 1,
+             content, file_name, content = 'texts', content_rowid = 'seq',
              tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
          );
          CREATE VIRTUAL TABLE IF NOT EXISTS {schema}.messages_parts USING fts5(
-             content, file_name, content = '', contentless_delete = 1,
+             content, file_name, content = 'texts', content_rowid = 'seq',
              tokenize = 'trigram remove_diacritics 1'
          );
          INSERT INTO {schema}.messages_words (messages_words, rank) VALUES ('secure-delete', 1);
@@ -123,17 +136,25 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// Waits until asked, stopped or `timeout` passed.
-    fn wait(&self, timeout: Duration) {
+    /// Waits until asked (if `asked_wakes`), stopped or `timeout` passed.
+    fn wait(&self, timeout: Duration, asked_wakes: bool) {
         let Ok(asked) = self.asked.lock() else {
             return;
         };
         let stop = &self.stop;
         if let Ok((mut asked, _)) = self.wake.wait_timeout_while(asked, timeout, |asked| {
-            !*asked && !stop.load(Ordering::SeqCst)
+            !(stop.load(Ordering::SeqCst) || *asked && asked_wakes)
         }) {
             *asked = false;
         }
+    }
+
+    /// Stops the thread (under the lock its wait checks, so the wake-up cannot be missed).
+    fn stop(&self) {
+        let held = self.asked.lock();
+        self.stop.store(true, Ordering::SeqCst);
+        drop(held);
+        self.wake.notify_one();
     }
 }
 
@@ -143,8 +164,7 @@ struct Stopper(Arc<Shared>);
 
 impl Drop for Stopper {
     fn drop(&mut self) {
-        self.0.stop.store(true, Ordering::SeqCst);
-        self.0.wake.notify_one();
+        self.0.stop();
     }
 }
 
@@ -205,6 +225,14 @@ impl SearchIndex {
             return Ok(());
         }
         self.shared.ask();
+        // An index being rebuilt, or failing, is not waited for long: a small one is done in
+        // a moment, a large one takes minutes, and the answer should come at once then.
+        let deadline = match *status.borrow() {
+            Status::Indexed(_) => deadline,
+            Status::Rebuilding { .. } | Status::Failed => {
+                deadline.min(std::time::Instant::now() + NOT_READY_WAIT)
+            }
+        };
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let waited = tokio::time::timeout(
             left,
@@ -226,6 +254,14 @@ impl SearchIndex {
     }
 }
 
+/// Whether `conn` has the index attached (a read connection opened while the file was missing
+/// has not): a search without it says the index is not working rather than failing blindly.
+pub(crate) fn attached(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT count(*) FROM pragma_database_list WHERE name = 'search'")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .map(|n| n > 0)
+}
+
 /// The newest queue entry, as the snapshot of `conn` sees it: what a search begun now must find
 /// applied.
 pub(crate) fn newest_entry(conn: &Connection) -> rusqlite::Result<i64> {
@@ -233,25 +269,6 @@ pub(crate) fn newest_entry(conn: &Connection) -> rusqlite::Result<i64> {
         "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'search_changes'), 0)",
     )?
     .query_row([], |r| r.get(0))
-}
-
-/// Opens the index file, creating it private; a file SQLite cannot use is deleted and made anew
-/// (it holds nothing that is not in the database).
-fn open_or_reset(path: &Path) -> rusqlite::Result<Connection> {
-    match open_index(path) {
-        Ok(conn) => Ok(conn),
-        Err(err) => {
-            tracing::warn!(
-                error = %err,
-                path = %path.display(),
-                "the search index cannot be used; making it anew"
-            );
-            for file in files(path) {
-                let _ = std::fs::remove_file(file);
-            }
-            open_index(path)
-        }
-    }
 }
 
 /// Not checked page by page at start (that would cost seconds on a large index, every start):
@@ -262,6 +279,8 @@ fn open_index(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // The writer drops the queue entries the index says it applied: what it says must last.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // A removed text's bytes are overwritten where they stood, not left in free space.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     create_tables(&conn, "main")?;
     Ok(conn)
 }
@@ -283,20 +302,22 @@ fn is_damage(err: &rusqlite::Error) -> bool {
 struct State {
     source: i64,
     indexed: i64,
+    seen: i64,
     rebuild: Option<(i64, i64)>,
 }
 
 fn state(index: &Connection) -> rusqlite::Result<Option<State>> {
     index
         .query_row(
-            "SELECT source, indexed, rebuild_next, rebuild_upto FROM state WHERE id = 1",
+            "SELECT source, indexed, seen, rebuild_next, rebuild_upto FROM state WHERE id = 1",
             [],
             |r| {
-                let next: Option<i64> = r.get(2)?;
-                let upto: Option<i64> = r.get(3)?;
+                let next: Option<i64> = r.get(3)?;
+                let upto: Option<i64> = r.get(4)?;
                 Ok(State {
                     source: r.get(0)?,
                     indexed: r.get(1)?,
+                    seen: r.get(2)?,
                     rebuild: next.zip(upto),
                 })
             },
@@ -309,75 +330,104 @@ fn state(index: &Connection) -> rusqlite::Result<Option<State>> {
 enum Begun {
     /// The index follows this database (a rebuild may be under way, or just begun).
     Ready(Status),
-    /// The index is another database's, or ahead of the queue: to be made anew.
+    /// The index is not this database's as it stands: to be made anew.
     Stale,
 }
 
+/// The database as one snapshot saw it, for [`begin`].
+struct Source {
+    /// `search_source`: which database this is.
+    id: i64,
+    /// The newest queue entry ever given out.
+    newest: i64,
+    /// The oldest queue entry still there.
+    oldest: Option<i64>,
+    max_seq: i64,
+}
+
 /// Checks the index against the database; an empty one starts a rebuild.
+///
+/// The index is stale when it is another database's, or when the database is behind what the
+/// index has seen (a database restored, or a power loss that took changes the index had
+/// already applied), or when queue entries the index has not applied are gone (an older index
+/// file put back): then it could find what is gone or miss what is there.
 fn begin(index: &Connection, source: &Connection) -> rusqlite::Result<Begun> {
     let tx = source.unchecked_transaction()?;
-    let (id, newest, max_seq): (i64, i64, i64) = tx.query_row(
+    let db = tx.query_row(
         "SELECT coalesce((SELECT value FROM counters WHERE name = 'search_source'), 0), \
          coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'search_changes'), 0), \
-         coalesce((SELECT max(seq) FROM messages), 0)",
+         (SELECT min(id) FROM search_changes), coalesce((SELECT max(seq) FROM messages), 0)",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| {
+            Ok(Source {
+                id: r.get(0)?,
+                newest: r.get(1)?,
+                oldest: r.get(2)?,
+                max_seq: r.get(3)?,
+            })
+        },
     )?;
     tx.finish()?;
     match state(index)? {
-        Some(s) if s.source == id && s.indexed <= newest => Ok(Begun::Ready(match s.rebuild {
-            Some((next, upto)) => Status::Rebuilding {
-                done: next,
-                total: upto,
-            },
-            None => Status::Indexed(s.indexed),
-        })),
-        Some(_) => Ok(Begun::Stale),
+        Some(s) => {
+            let gap = s.indexed < db.newest && db.oldest.is_none_or(|id| id > s.indexed + 1);
+            let ahead = s.indexed.max(s.seen) > db.newest;
+            if s.source != db.id || ahead || gap {
+                return Ok(Begun::Stale);
+            }
+            Ok(Begun::Ready(match s.rebuild {
+                Some((next, upto)) => Status::Rebuilding {
+                    done: next,
+                    total: upto,
+                },
+                None => Status::Indexed(s.indexed),
+            }))
+        }
         None => {
-            if max_seq > 0 {
+            if db.max_seq > 0 {
                 tracing::info!("building the search index while serving");
             }
             // Everything queued so far is covered by indexing the messages as this snapshot
             // saw them; later entries are applied after. (Without a state the index holds
             // nothing: its rows come after the state's.)
-            let rebuild = (max_seq > 0).then_some((0, max_seq));
+            let rebuild = (db.max_seq > 0).then_some((0, db.max_seq));
             index.execute(
-                "INSERT INTO state (id, source, indexed, rebuild_next, rebuild_upto) \
-                 VALUES (1, ?1, ?2, ?3, ?4)",
-                params![id, newest, rebuild.map(|r| r.0), rebuild.map(|r| r.1)],
+                "INSERT INTO state (id, source, indexed, seen, rebuild_next, rebuild_upto) \
+                 VALUES (1, ?1, ?2, ?2, ?3, ?4)",
+                params![db.id, db.newest, rebuild.map(|r| r.0), rebuild.map(|r| r.1)],
             )?;
             Ok(Begun::Ready(match rebuild {
                 Some((done, total)) => Status::Rebuilding { done, total },
-                None => Status::Indexed(newest),
+                None => Status::Indexed(db.newest),
             }))
         }
     }
 }
 
 /// Opens the index of the database `source` reads and checks it, making it anew (a new file:
-/// quicker than emptying a large one) if it was found damaged, is another database's or is
-/// ahead of its queue.
+/// quicker than emptying a large one) if it was found damaged, is stale (see [`begin`]) or
+/// cannot be read: it holds nothing the database does not, and must never keep the server
+/// from starting.
 fn open_checked(path: &Path, source: &Connection) -> rusqlite::Result<(Connection, Status)> {
     let note = damage_note(path);
     if note.exists() {
         tracing::warn!("the search index was found damaged; building it again while serving");
-        for file in files(path) {
-            let _ = std::fs::remove_file(file);
-        }
+        remove_files(path);
         let _ = std::fs::remove_file(&note);
     }
-    let index = open_or_reset(path)?;
-    if let Begun::Ready(status) = begin(&index, source)? {
-        return Ok((index, status));
+    let checked = open_index(path).and_then(|index| Ok((begin(&index, source)?, index)));
+    match checked {
+        Ok((Begun::Ready(status), index)) => return Ok((index, status)),
+        Ok((Begun::Stale, _)) => tracing::warn!(
+            "the search index does not match the database (restored, copied from elsewhere, \
+             or behind it); building it again while serving"
+        ),
+        Err(err) => tracing::warn!(
+            error = %err,
+            "the search index cannot be used; building it again while serving"
+        ),
     }
-    tracing::warn!(
-        "the search index does not match the database (restored, or copied from elsewhere); \
-         building it again while serving"
-    );
-    drop(index);
-    for file in files(path) {
-        let _ = std::fs::remove_file(file);
-    }
+    remove_files(path);
     let index = open_index(path)?;
     match begin(&index, source)? {
         Begun::Ready(status) => Ok((index, status)),
@@ -385,6 +435,12 @@ fn open_checked(path: &Path, source: &Connection) -> rusqlite::Result<(Connectio
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
             Some("a new search index does not match its database".into()),
         )),
+    }
+}
+
+fn remove_files(path: &Path) {
+    for file in files(path) {
+        let _ = std::fs::remove_file(file);
     }
 }
 
@@ -419,7 +475,7 @@ fn run(path: &Path, index: &Connection, source: &Connection, shared: &Shared, pr
                     shared.status.send_replace(status);
                 }
                 if !more {
-                    shared.wait(POLL);
+                    shared.wait(POLL, true);
                 }
             }
             Err(err) => {
@@ -435,7 +491,8 @@ fn run(path: &Path, index: &Connection, source: &Connection, shared: &Shared, pr
                     failing = true;
                 }
                 shared.status.send_replace(Status::Failed);
-                shared.wait(RETRY);
+                // Searches asking do not make a failing index retry faster.
+                shared.wait(RETRY, false);
             }
         }
     }
@@ -469,34 +526,42 @@ fn rebuild_slice(
     next: i64,
     upto: i64,
 ) -> rusqlite::Result<Status> {
-    let rows: Vec<(i64, Option<String>, Option<String>)> = {
+    let (rows, newest): (Vec<(i64, Text)>, i64) = {
         let tx = source.unchecked_transaction()?;
+        let newest = newest_entry(&tx)?;
         let rows = tx
             .prepare_cached(
                 "SELECT seq, content, file_name FROM messages \
                  WHERE seq > ?1 AND seq <= ?2 AND retracted_at IS NULL ORDER BY seq LIMIT ?3",
             )?
             .query_map(params![next, upto, REBUILD_SLICE], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((
+                    r.get(0)?,
+                    Text {
+                        content: r.get(1)?,
+                        file_name: r.get(2)?,
+                    },
+                ))
             })?
             .collect::<rusqlite::Result<_>>()?;
         tx.finish()?;
-        rows
+        (rows, newest)
     };
     let reached = match rows.last() {
         Some((seq, ..)) if usize::try_from(REBUILD_SLICE).is_ok_and(|n| rows.len() == n) => *seq,
         _ => upto,
     };
     let tx = index.unchecked_transaction()?;
-    for (seq, content, file_name) in &rows {
-        insert(&tx, *seq, content.as_deref(), file_name.as_deref())?;
+    for (seq, text) in &rows {
+        insert(&tx, *seq, text)?;
     }
     let done = reached >= upto;
     tx.prepare_cached(
         "UPDATE state SET rebuild_next = CASE WHEN ?2 THEN NULL ELSE ?1 END, \
-         rebuild_upto = CASE WHEN ?2 THEN NULL ELSE rebuild_upto END WHERE id = 1",
+         rebuild_upto = CASE WHEN ?2 THEN NULL ELSE rebuild_upto END, \
+         seen = max(seen, ?3) WHERE id = 1",
     )?
-    .execute(params![reached, done])?;
+    .execute(params![reached, done, newest])?;
     tx.commit()?;
     if done {
         tracing::info!("the search index is complete");
@@ -514,8 +579,6 @@ fn rebuild_slice(
 struct Entry {
     id: i64,
     seq: i64,
-    /// A change (1), not the message's arrival (0): an earlier entry may have indexed it.
-    changed: bool,
     now: Option<Text>,
 }
 
@@ -531,25 +594,25 @@ fn apply(
     source: &Connection,
     indexed: i64,
 ) -> rusqlite::Result<(Status, bool)> {
-    let entries: Vec<Entry> = {
+    let (entries, newest): (Vec<Entry>, i64) = {
         let tx = source.unchecked_transaction()?;
+        let newest = newest_entry(&tx)?;
         let entries = tx
             .prepare_cached(
-                "SELECT c.id, c.seq, c.op != 0, m.seq IS NOT NULL, m.content, m.file_name \
+                "SELECT c.id, c.seq, m.seq IS NOT NULL, m.content, m.file_name \
                  FROM search_changes AS c \
                  LEFT JOIN messages AS m ON m.seq = c.seq AND m.retracted_at IS NULL \
                  WHERE c.id > ?1 ORDER BY c.id LIMIT ?2",
             )?
             .query_map(params![indexed, BATCH], |r| {
-                let live: bool = r.get(3)?;
+                let live: bool = r.get(2)?;
                 Ok(Entry {
                     id: r.get(0)?,
                     seq: r.get(1)?,
-                    changed: r.get(2)?,
                     now: if live {
                         Some(Text {
-                            content: r.get(4)?,
-                            file_name: r.get(5)?,
+                            content: r.get(3)?,
+                            file_name: r.get(4)?,
                         })
                     } else {
                         None
@@ -558,51 +621,60 @@ fn apply(
             })?
             .collect::<rusqlite::Result<_>>()?;
         tx.finish()?;
-        entries
+        (entries, newest)
     };
     let Some(last) = entries.last().map(|e| e.id) else {
         return Ok((Status::Indexed(indexed), false));
     };
     let full = usize::try_from(BATCH).is_ok_and(|n| entries.len() == n);
-    // Each message once, as its first entry here says: whether an earlier entry may have
-    // indexed it, and (read now, so alike in all its entries) what it says.
+    // Each message once (its entries all read it as it is now): out with what the index holds
+    // of it, in with what it says.
     let mut seen = std::collections::HashSet::new();
     let tx = index.unchecked_transaction()?;
     for entry in entries.into_iter().filter(|e| seen.insert(e.seq)) {
-        if entry.changed {
-            tx.prepare_cached("DELETE FROM messages_words WHERE rowid = ?1")?
-                .execute([entry.seq])?;
-            tx.prepare_cached("DELETE FROM messages_parts WHERE rowid = ?1")?
-                .execute([entry.seq])?;
-        }
-        if let Some(text) = entry.now {
-            insert(
-                &tx,
-                entry.seq,
-                text.content.as_deref(),
-                text.file_name.as_deref(),
-            )?;
+        remove(&tx, entry.seq)?;
+        if let Some(text) = &entry.now {
+            insert(&tx, entry.seq, text)?;
         }
     }
-    tx.prepare_cached("UPDATE state SET indexed = ?1 WHERE id = 1")?
-        .execute([last])?;
+    tx.prepare_cached("UPDATE state SET indexed = ?1, seen = max(seen, ?2) WHERE id = 1")?
+        .execute(params![last, newest])?;
     tx.commit()?;
     Ok((Status::Indexed(last), full))
 }
 
-fn insert(
-    conn: &Connection,
-    seq: i64,
-    content: Option<&str>,
-    file_name: Option<&str>,
-) -> rusqlite::Result<()> {
-    for table in [
+fn insert(conn: &Connection, seq: i64, text: &Text) -> rusqlite::Result<()> {
+    for sql in [
+        "INSERT INTO texts (seq, content, file_name) VALUES (?1, ?2, ?3)",
         "INSERT INTO messages_words (rowid, content, file_name) VALUES (?1, ?2, ?3)",
         "INSERT INTO messages_parts (rowid, content, file_name) VALUES (?1, ?2, ?3)",
     ] {
-        conn.prepare_cached(table)?
+        conn.prepare_cached(sql)?
+            .execute(params![seq, text.content, text.file_name])?;
+    }
+    Ok(())
+}
+
+/// Takes message `seq` out of the index, if it is in: its words, as indexed, then its text.
+fn remove(conn: &Connection, seq: i64) -> rusqlite::Result<()> {
+    let indexed: Option<(Option<String>, Option<String>)> = conn
+        .prepare_cached("SELECT content, file_name FROM texts WHERE seq = ?1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((content, file_name)) = indexed else {
+        return Ok(());
+    };
+    for sql in [
+        "INSERT INTO messages_words (messages_words, rowid, content, file_name) \
+         VALUES ('delete', ?1, ?2, ?3)",
+        "INSERT INTO messages_parts (messages_parts, rowid, content, file_name) \
+         VALUES ('delete', ?1, ?2, ?3)",
+    ] {
+        conn.prepare_cached(sql)?
             .execute(params![seq, content, file_name])?;
     }
+    conn.prepare_cached("DELETE FROM texts WHERE seq = ?1")?
+        .execute([seq])?;
     Ok(())
 }
 
@@ -824,7 +896,7 @@ mod tests {
         for i in 0..(REBUILD_SLICE * 2 + 10) {
             c.send(WORDS[usize::try_from(i).unwrap() % WORDS.len()]);
         }
-        let index = open_or_reset(&path_for(&c.path)).unwrap();
+        let index = open_index(&path_for(&c.path)).unwrap();
         let source = crate::store::open_read(&c.path).unwrap();
         let status = begin(&index, &source).unwrap();
         assert_eq!(
@@ -875,9 +947,28 @@ mod tests {
                 "UPDATE state SET indexed = indexed + 5",
                 "ahead of its queue",
             ),
+            (
+                "UPDATE state SET seen = seen + 5",
+                "the database behind what it saw",
+            ),
             ("UPDATE state SET source = source + 1", "another database's"),
+            ("GAP", "entries it never applied dropped"),
         ] {
-            index.execute(change, []).unwrap();
+            if change == "GAP" {
+                // The writer dropped entries an index further on had applied; this one has not.
+                c.conn
+                    .execute("INSERT INTO search_changes (seq) VALUES (1), (1)", [])
+                    .unwrap();
+                c.conn
+                    .execute(
+                        "DELETE FROM search_changes \
+                         WHERE id < (SELECT max(id) FROM search_changes)",
+                        [],
+                    )
+                    .unwrap();
+            } else {
+                index.execute(change, []).unwrap();
+            }
             assert_eq!(begin(&index, &source).unwrap(), Begun::Stale, "{what}");
             drop(index);
             let (again, status) = open_checked(&path, &source).unwrap();
@@ -919,9 +1010,71 @@ mod tests {
         c.check(&index, "from a file that was not a database").await;
         drop(index);
         thread.join().unwrap();
+        // A state the index cannot read: made anew too, never an error that stops the start.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE state; CREATE TABLE state (x);")
+            .unwrap();
+        let (index, thread) = SearchIndex::start(&c.path, Progress::new()).unwrap();
+        c.check(&index, "from a state it could not read").await;
+        drop(index);
+        thread.join().unwrap();
         assert!(is_damage(&rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
             None
         )));
+    }
+
+    /// A retracted or deleted text leaves the index itself, not only its matches: no term of
+    /// it is left in either index, and its words are nowhere in the index file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_removed_text_leaves_no_trace_in_the_index_file() {
+        let mut c = Clinic::new();
+        c.send("quetiapinexyz is what I take");
+        c.send("lisinoprilxyz stays");
+        c.send("zolpidemxyz at night");
+        let (index, thread) = SearchIndex::start(&c.path, Progress::new()).unwrap();
+        c.check(&index, "before").await;
+        c.retract(1);
+        c.delete(3);
+        c.check(&index, "after").await;
+        drop(index);
+        thread.join().unwrap();
+        let path = path_for(&c.path);
+        let conn = Connection::open(&path).unwrap();
+        for (table, term) in [
+            ("messages_words", "quetiapinexyz"),
+            ("messages_words", "zolpidemxyz"),
+            ("messages_parts", "tia"),
+            ("messages_parts", "lpi"),
+        ] {
+            conn.execute_batch(&format!(
+                "CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, {table}, 'row');"
+            ))
+            .unwrap();
+            let left: i64 = conn
+                .query_row("SELECT count(*) FROM temp.v WHERE term = ?1", [term], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let control: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM temp.v WHERE term IN ('lisinoprilxyz', 'ino')",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!((left, control), (0, 1), "{table}: {term}");
+            conn.execute_batch("DROP TABLE temp.v;").unwrap();
+        }
+        drop(conn);
+        let mut bytes = Vec::new();
+        for file in files(&path) {
+            bytes.extend(std::fs::read(file).unwrap_or_default());
+        }
+        let has = |word: &str| bytes.windows(word.len()).any(|w| w == word.as_bytes());
+        assert!(has("lisinoprilxyz"), "the control is in the file");
+        assert!(!has("quetiapinexyz"), "a retracted text's words are gone");
+        assert!(!has("zolpidemxyz"), "a deleted text's words are gone");
     }
 }

@@ -158,6 +158,12 @@ impl Store {
             .map_err(|e| StoreError::unavailable(e.to_string()))?;
         self.reads
             .run_without_log(move |conn| {
+                if !search_index::attached(conn)? {
+                    tracing::warn!("a read connection has no search index attached");
+                    return Err(StoreError::unavailable(
+                        search_index::NotReady::Failed.to_string(),
+                    ));
+                }
                 if let Some(key) = &search.conversation {
                     messages::check_access(conn, &user, key)?;
                 }

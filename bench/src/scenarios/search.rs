@@ -285,8 +285,8 @@ async fn search(
     Ok((us, n))
 }
 
-/// KiB of each search index (words, parts; in `search.db`) and of the messages table, from
-/// `dbstat`.
+/// KiB of each search index (words, parts) and of the copy of the texts they were made from
+/// (all in `search.db`), and of the messages table, from `dbstat`.
 fn index_sizes(dir: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     let db = rusqlite::Connection::open(clinic_server::config::db_path(dir))?;
     db.execute(
@@ -303,6 +303,7 @@ fn index_sizes(dir: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     Ok(json!({
         "words": kib("search", "messages_words%")?,
         "parts": kib("search", "messages_parts%")?,
+        "texts": kib("search", "texts")?,
         "messages": kib("main", "messages")?,
     }))
 }

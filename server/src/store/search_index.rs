@@ -325,7 +325,7 @@ fn state(index: &Connection) -> rusqlite::Result<Option<State>> {
         .optional()
 }
 
-/// What [`begin`] found.
+/// What [`begin_with`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Begun {
     /// The index follows this database (a rebuild may be under way, or just begun).
@@ -334,7 +334,7 @@ enum Begun {
     Stale,
 }
 
-/// The database as one snapshot saw it, for [`begin`].
+/// The database as one snapshot saw it, for [`begin_with`].
 struct Source {
     /// `search_source`: which database this is.
     id: i64,
@@ -345,13 +345,14 @@ struct Source {
     max_seq: i64,
 }
 
-/// Checks the index against the database; an empty one starts a rebuild.
-///
-/// The index is stale when it is another database's, or when the database is behind what the
-/// index has seen (a database restored, or a power loss that took changes the index had
-/// already applied), or when queue entries the index has not applied are gone (an older index
-/// file put back): then it could find what is gone or miss what is there.
+/// [`begin_with`] against the database as `source` sees it now (tests).
+#[cfg(test)]
 fn begin(index: &Connection, source: &Connection) -> rusqlite::Result<Begun> {
+    begin_with(index, &read_source(source)?)
+}
+
+/// The database as one snapshot of `source` sees it.
+fn read_source(source: &Connection) -> rusqlite::Result<Source> {
     let tx = source.unchecked_transaction()?;
     let db = tx.query_row(
         "SELECT coalesce((SELECT value FROM counters WHERE name = 'search_source'), 0), \
@@ -368,6 +369,16 @@ fn begin(index: &Connection, source: &Connection) -> rusqlite::Result<Begun> {
         },
     )?;
     tx.finish()?;
+    Ok(db)
+}
+
+/// Checks the index against the database; an empty one starts a rebuild.
+///
+/// The index is stale when it is another database's, or when the database is behind what the
+/// index has seen (a database restored, or a power loss that took changes the index had
+/// already applied), or when queue entries the index has not applied are gone (an older index
+/// file put back): then it could find what is gone or miss what is there.
+fn begin_with(index: &Connection, db: &Source) -> rusqlite::Result<Begun> {
     match state(index)? {
         Some(s) => {
             let gap = s.indexed < db.newest && db.oldest.is_none_or(|id| id > s.indexed + 1);
@@ -405,7 +416,7 @@ fn begin(index: &Connection, source: &Connection) -> rusqlite::Result<Begun> {
 }
 
 /// Opens the index of the database `source` reads and checks it, making it anew (a new file:
-/// quicker than emptying a large one) if it was found damaged, is stale (see [`begin`]) or
+/// quicker than emptying a large one) if it was found damaged, is stale (see [`begin_with`]) or
 /// cannot be read: it holds nothing the database does not, and must never keep the server
 /// from starting.
 fn open_checked(path: &Path, source: &Connection) -> rusqlite::Result<(Connection, Status)> {
@@ -415,13 +426,18 @@ fn open_checked(path: &Path, source: &Connection) -> rusqlite::Result<(Connectio
         remove_files(path);
         let _ = std::fs::remove_file(&note);
     }
-    let checked = open_index(path).and_then(|index| Ok((begin(&index, source)?, index)));
+    // Read first: a failure here is the database's, not a reason to remake the index.
+    let db = read_source(source)?;
+    let checked = open_index(path).and_then(|index| Ok((begin_with(&index, &db)?, index)));
     match checked {
         Ok((Begun::Ready(status), index)) => return Ok((index, status)),
-        Ok((Begun::Stale, _)) => tracing::warn!(
-            "the search index does not match the database (restored, copied from elsewhere, \
-             or behind it); building it again while serving"
-        ),
+        Ok((Begun::Stale, index)) => {
+            drop(index);
+            tracing::warn!(
+                "the search index does not match the database (restored, copied from \
+                 elsewhere, or behind it); building it again while serving"
+            );
+        }
         Err(err) => tracing::warn!(
             error = %err,
             "the search index cannot be used; building it again while serving"
@@ -429,7 +445,7 @@ fn open_checked(path: &Path, source: &Connection) -> rusqlite::Result<(Connectio
     }
     remove_files(path);
     let index = open_index(path)?;
-    match begin(&index, source)? {
+    match begin_with(&index, &db)? {
         Begun::Ready(status) => Ok((index, status)),
         Begun::Stale => Err(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),

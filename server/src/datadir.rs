@@ -84,13 +84,17 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
 
 /// The database and the files SQLite keeps beside it.
 pub(crate) fn database_files(data_dir: &Path) -> [PathBuf; 3] {
-    let db = db_path(data_dir);
+    sqlite_files(&db_path(data_dir))
+}
+
+/// The SQLite file `db` and its write-ahead log and shared memory, log first.
+pub(crate) fn sqlite_files(db: &Path) -> [PathBuf; 3] {
     let beside = |suffix: &str| {
         let mut name = db.as_os_str().to_owned();
         name.push(suffix);
         PathBuf::from(name)
     };
-    [beside("-wal"), beside("-shm"), db]
+    [beside("-wal"), beside("-shm"), db.to_path_buf()]
 }
 
 /// Makes the data folder private and its database files 0600 (they may predate this version).

@@ -356,6 +356,22 @@ mod tests {
         }
     }
 
+    /// Queues a plain send "hello" from the patient with clientId `c-{i}`; resolves to what it
+    /// stored.
+    async fn hello(writer: &Writer, c: &Clinic, i: usize) -> messages::Sent {
+        messages::queue_send(
+            writer,
+            c.patient.clone(),
+            text(c, "hello"),
+            ClientId::from(format!("c-{i}")),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
     fn count(conn: &Connection, table: &str) -> i64 {
         conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
@@ -626,15 +642,7 @@ mod tests {
         let reads = Reads::new(c.path.clone(), 2, writer.clone());
         let outside = Connection::open(&c.path).unwrap();
         let on_disk = || (count(&outside, "send_log"), count(&outside, "messages"));
-        let send = |i: usize| {
-            let rx = messages::queue_send(
-                &writer,
-                c.patient.clone(),
-                text(&c, "hello"),
-                ClientId::from(format!("c-{i}")),
-            );
-            async move { rx.await.unwrap().await.unwrap().unwrap() }
-        };
+        let send = |i: usize| hello(&writer, &c, i);
         send(0).await;
         send(1).await;
         assert_eq!(on_disk(), (2, 0), "acknowledged and logged");
@@ -733,15 +741,7 @@ mod tests {
         let progress = writer.progress();
         let outside = Connection::open(&c.path).unwrap();
         let queued = || count(&outside, "search_changes");
-        let send = |i: usize| {
-            let rx = messages::queue_send(
-                &writer,
-                c.patient.clone(),
-                text(&c, "hello"),
-                ClientId::from(format!("c-{i}")),
-            );
-            async move { rx.await.unwrap().await.unwrap().unwrap() }
-        };
+        let send = |i: usize| hello(&writer, &c, i);
         let settle = || tokio::time::sleep(std::time::Duration::from_millis(50));
         for i in 0..200 {
             send(i).await;

@@ -88,13 +88,7 @@ pub(crate) fn path_for(db: &Path) -> PathBuf {
 
 /// The index file and the files SQLite keeps beside it.
 pub(crate) fn files(db: &Path) -> [PathBuf; 3] {
-    let index = path_for(db);
-    let beside = |suffix: &str| {
-        let mut name = index.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
-    [beside("-wal"), beside("-shm"), index]
+    crate::datadir::sqlite_files(&path_for(db))
 }
 
 /// Where the index stands, as searches see it.

@@ -24,6 +24,10 @@ pub(crate) const SOCKETS: &str = "clinic_sockets_connected";
 /// scraped, from the database).
 pub(crate) const EMERGENCIES_OPEN: &str = "clinic_emergencies_open";
 pub(crate) const EMERGENCIES_UNACKNOWLEDGED: &str = "clinic_emergencies_unacknowledged";
+/// Changes the search index has yet to take in (during a rebuild, about the messages not yet
+/// indexed), and whether it is failing (set when scraped).
+pub(crate) const SEARCH_BEHIND: &str = "clinic_search_index_behind";
+pub(crate) const SEARCH_FAILING: &str = "clinic_search_index_failing";
 
 const COMMIT_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -94,5 +98,13 @@ fn describe() {
     describe_gauge!(
         EMERGENCIES_UNACKNOWLEDGED,
         "Emergencies no doctor has acknowledged yet"
+    );
+    describe_gauge!(
+        SEARCH_BEHIND,
+        "Changes (during a rebuild, messages) the search index has yet to take in"
+    );
+    describe_gauge!(
+        SEARCH_FAILING,
+        "1 while the search index cannot be brought up to date (see the log), else 0"
     );
 }

@@ -1,5 +1,6 @@
 //! `GET /metrics` scraped while real traffic flows: a failed login, sockets, messages over REST
-//! and WebSocket, an emergency raised and acknowledged, and a socket too slow to read. One test
+//! and WebSocket, an emergency raised and acknowledged, a socket too slow to read, and the search
+//! index taking in messages and being rebuilt. One test
 //! only: the recorder is process-wide, so nothing else may count in this binary meanwhile.
 //!
 //! Its own test binary for that reason (the server's other integration tests are one binary,
@@ -171,5 +172,25 @@ async fn metrics_move_with_real_traffic() {
     }
     until(&server, "clinic_sockets_connected", |v| v == 0.0).await;
     assert_eq!(patient_ws.closed().await, Some(1013), "closed as too slow");
+
+    // The search index takes in every message sent; it is not failing.
+    let indexed = until(&server, "clinic_search_index_behind", |v| v == 0.0).await;
+    assert_eq!(get(&indexed, "clinic_search_index_failing"), 0.0);
+    // Without its file on a large store, it is rebuilt while the server serves: the gauge says
+    // how much is left, and comes down to nothing.
+    let dir = server.stop().await;
+    let copies = 200_000;
+    common::copy_newest_message(&dir.path().join("clinic.db"), copies);
+    common::remove_search_index(dir.path());
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let rebuilding = scrape(&server).await;
+    let left = get(&rebuilding, "clinic_search_index_behind");
+    assert!(left > 0.0 && left < (2 * copies) as f64, "{left}");
+    assert_eq!(get(&rebuilding, "clinic_search_index_failing"), 0.0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    while get(&scrape(&server).await, "clinic_search_index_behind") > 0.0 {
+        assert!(tokio::time::Instant::now() < deadline, "never rebuilt");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     server.stop().await;
 }

@@ -3,7 +3,9 @@
 
 use crate::config::MetricsAccess;
 use crate::error::ApiError;
-use crate::metrics::{self, EMERGENCIES_OPEN, EMERGENCIES_UNACKNOWLEDGED, SOCKETS};
+use crate::metrics::{
+    self, EMERGENCIES_OPEN, EMERGENCIES_UNACKNOWLEDGED, SEARCH_BEHIND, SEARCH_FAILING, SOCKETS,
+};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header;
@@ -26,6 +28,9 @@ pub(super) async fn metrics(
     let (open, unacknowledged) = state.store.open_emergency_counts().await?;
     ::metrics::gauge!(EMERGENCIES_OPEN).set(open as f64);
     ::metrics::gauge!(EMERGENCIES_UNACKNOWLEDGED).set(unacknowledged as f64);
+    let (behind, failing) = state.store.search_index_lag().await?;
+    ::metrics::gauge!(SEARCH_BEHIND).set(behind as f64);
+    ::metrics::gauge!(SEARCH_FAILING).set(if failing { 1.0 } else { 0.0 });
     Ok((
         [(
             header::CONTENT_TYPE,

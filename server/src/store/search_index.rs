@@ -207,6 +207,11 @@ impl SearchIndex {
         ))
     }
 
+    /// Where the index stands now.
+    pub(crate) fn status(&self) -> Status {
+        *self.status.borrow()
+    }
+
     /// Waits until the index has applied the queue up to `entry` (the newest entry a search
     /// must see), asking the thread to look now; gives up at `deadline`.
     pub(crate) async fn caught_up(

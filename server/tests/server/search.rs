@@ -422,3 +422,46 @@ async fn random_queries_only_ever_get_200_400_or_413() {
         assert!(matches!(status, 200 | 400 | 413), "{status} for {q:?}");
     }
 }
+
+/// A server that finds its search index gone builds it again from the messages while it serves:
+/// meanwhile a search answers 503 with a sentence saying how far the rebuild is (never a wrong
+/// or partial page), and afterwards finds what the messages say.
+#[tokio::test]
+async fn a_missing_index_is_rebuilt_while_searches_say_how_far_it_is() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let (p, d) = (&c.pat1, &c.doc1);
+    send(&server, p, p, d, "the needle is in the haystack").await;
+    let dir = server.stop().await;
+    // Enough that the rebuild takes seconds (here about 5 s in a debug build; the benchmark
+    // machine's release build, 20 s a million): a search waits at most half a second for it.
+    let copies = 600_000;
+    common::copy_newest_message(&dir.path().join("clinic.db"), copies);
+    common::remove_search_index(dir.path());
+
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let (status, body) = server.get(&d.token, &path("needle", "")).await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("The search index is being rebuilt (") && message.contains("% done)"),
+        "{message}"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let page = loop {
+        let (status, page) = server.get(&d.token, &path("needle", "")).await;
+        if status == 200 {
+            break page;
+        }
+        assert_eq!(status, 503, "{page}");
+        assert!(std::time::Instant::now() < deadline, "never rebuilt");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(contents(&page), ["the needle is in the haystack"]);
+    // The newest copy, indexed by the rebuild too, and only for its participants.
+    let last = format!("haystack {copies}");
+    let phrase = format!("\"{last}\"");
+    assert_eq!(found(&server, p, &phrase).await, [last]);
+    assert!(found(&server, &c.pat2, &phrase).await.is_empty());
+}

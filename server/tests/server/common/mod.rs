@@ -776,3 +776,66 @@ pub fn mode(path: &std::path::Path) -> u32 {
         .mode()
         & 0o777
 }
+
+/// Adds `n` copies of the newest message to the database of a stopped server, each with its own
+/// id, sequence and text (`haystack <i>`), as a long history would hold them. The columns are
+/// read from the table, so the copies follow the schema.
+pub fn copy_newest_message(db: &Path, n: i64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('messages')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let values: Vec<&str> = columns
+        .iter()
+        .map(|column| match column.as_str() {
+            "id" => "'m-bulk-' || i",
+            "seq" | "change_seq" => "?1 + i",
+            "client_id" => "'bulk-' || i",
+            "content" => "'haystack ' || i",
+            other => other,
+        })
+        .collect();
+    conn.execute_batch("BEGIN").unwrap();
+    // Sends commit without writing the counter; the newest sequence is the largest of the three.
+    let last: i64 = conn
+        .query_row(
+            "SELECT max((SELECT value FROM counters WHERE name = 'change_seq'),
+                        (SELECT coalesce(max(change_seq), 0) FROM messages),
+                        (SELECT coalesce(max(seq), 0) FROM send_log))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+             INSERT INTO messages ({}) SELECT {} FROM n,
+                 (SELECT * FROM messages ORDER BY seq DESC LIMIT 1)",
+            columns.join(", "),
+            values.join(", ")
+        ),
+        rusqlite::params![last, n],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE counters SET value = ?1 WHERE name = 'change_seq'",
+        [last + n],
+    )
+    .unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+/// Removes the search index of a stopped server's data folder (the server builds it again).
+pub fn remove_search_index(dir: &Path) {
+    for name in ["search.db", "search.db-wal", "search.db-shm"] {
+        match std::fs::remove_file(dir.join(name)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => panic!("removing {name}: {err}"),
+        }
+    }
+}

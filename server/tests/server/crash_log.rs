@@ -55,15 +55,8 @@ fn log_directly(db: &Path, n: i64) {
         .unwrap()
     };
     let (patient, doctor) = (id("p1"), id("d1"));
-    let last: i64 = conn
-        .query_row(
-            "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log))
-             FROM counters WHERE name = 'change_seq'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
     conn.execute_batch("BEGIN").unwrap();
+    let last = common::newest_seq(&conn);
     conn.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?4)
          INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id,
@@ -72,11 +65,7 @@ fn log_directly(db: &Path, n: i64) {
         rusqlite::params![patient, doctor, last, n],
     )
     .unwrap();
-    conn.execute(
-        "UPDATE counters SET value = ?1 WHERE name = 'change_seq'",
-        [last + n],
-    )
-    .unwrap();
+    common::set_newest_seq(&conn, last + n);
     conn.execute_batch("COMMIT").unwrap();
 }
 

@@ -800,16 +800,7 @@ pub fn copy_newest_message(db: &Path, n: i64) {
         })
         .collect();
     conn.execute_batch("BEGIN").unwrap();
-    // Sends commit without writing the counter; the newest sequence is the largest of the three.
-    let last: i64 = conn
-        .query_row(
-            "SELECT max((SELECT value FROM counters WHERE name = 'change_seq'),
-                        (SELECT coalesce(max(change_seq), 0) FROM messages),
-                        (SELECT coalesce(max(seq), 0) FROM send_log))",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let last = newest_seq(&conn);
     conn.execute(
         &format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
@@ -821,12 +812,30 @@ pub fn copy_newest_message(db: &Path, n: i64) {
         rusqlite::params![last, n],
     )
     .unwrap();
+    set_newest_seq(&conn, last + n);
+    conn.execute_batch("COMMIT").unwrap();
+}
+
+/// The newest change sequence of a stopped server's database. Sends commit without writing the
+/// counter, so it is the largest of the counter and the sequences stored.
+pub fn newest_seq(conn: &rusqlite::Connection) -> i64 {
+    conn.query_row(
+        "SELECT max((SELECT value FROM counters WHERE name = 'change_seq'),
+                    (SELECT coalesce(max(change_seq), 0) FROM messages),
+                    (SELECT coalesce(max(seq), 0) FROM send_log))",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Sets the change sequence counter of a stopped server's database, after writing rows up to it.
+pub fn set_newest_seq(conn: &rusqlite::Connection, value: i64) {
     conn.execute(
         "UPDATE counters SET value = ?1 WHERE name = 'change_seq'",
-        [last + n],
+        [value],
     )
     .unwrap();
-    conn.execute_batch("COMMIT").unwrap();
 }
 
 /// Removes the search index of a stopped server's data folder (the server builds it again).

@@ -27,7 +27,14 @@ struct Seen {
     count: u64,
 }
 
-async fn read_alerts(doctors: Vec<Conn>, emergencies: usize, deadline_us: u64) -> Seen {
+/// Reads until every alert of `emergencies` reached each of `doctors` (or the deadline), and
+/// hands the sockets back open: a group done first must not close its sockets while the server
+/// is still writing the last alert to the others (the closes would be measured as fan-out).
+async fn read_alerts(
+    doctors: Vec<Conn>,
+    emergencies: usize,
+    deadline_us: u64,
+) -> (Seen, SelectAll<crate::conn::Ws>) {
     let expected = (doctors.len() * emergencies) as u64;
     let mut streams = SelectAll::new();
     for doctor in doctors {
@@ -56,7 +63,7 @@ async fn read_alerts(doctors: Vec<Conn>, emergencies: usize, deadline_us: u64) -
             seen.count += 1;
         }
     }
-    seen
+    (seen, streams)
 }
 
 pub async fn run(
@@ -118,14 +125,17 @@ pub async fn run(
     let mut all = Latency::new();
     let mut last = vec![0u64; emergencies];
     let mut delivered = 0u64;
+    let mut open = Vec::with_capacity(readers.len());
     for reader in readers {
-        let seen = reader.await?;
+        let (seen, sockets) = reader.await?;
+        open.push(sockets);
         all.add(&seen.all);
         delivered += seen.count;
         for (slot, value) in last.iter_mut().zip(seen.last) {
             *slot = (*slot).max(value);
         }
     }
+    drop(open);
     let mut to_last = Latency::new();
     for value in &last {
         to_last.record(*value);

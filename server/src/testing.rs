@@ -1,4 +1,5 @@
-//! For tests (in this and other crates) that edit a serving server's database file directly.
+//! For tests (in this and other crates) that edit a server's database file directly, while it
+//! serves or while it is stopped.
 
 use crate::accounts::{AccountError, open};
 use crate::store::writer::run_direct;
@@ -12,4 +13,73 @@ use std::path::Path;
 pub fn move_send_log(data_dir: &Path) -> Result<(), AccountError> {
     let mut conn = open(data_dir)?;
     run_direct(&mut conn, |_, _| Ok::<_, AccountError>(()))
+}
+
+/// The newest change sequence of a stopped server's database. Sends commit without writing the
+/// counter, so it is the largest of the counter and the sequences stored.
+pub fn newest_seq(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT max((SELECT value FROM counters WHERE name = 'change_seq'),
+                    (SELECT coalesce(max(change_seq), 0) FROM messages),
+                    (SELECT coalesce(max(seq), 0) FROM send_log))",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Sets the change sequence counter of a stopped server's database, after rows up to `value`
+/// were written.
+pub fn set_newest_seq(conn: &rusqlite::Connection, value: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE counters SET value = ?1 WHERE name = 'change_seq'",
+        [value],
+    )
+    .map(drop)
+}
+
+/// Adds `n` copies of the newest message to the database of a stopped server, each with its own
+/// id, sequence and text (`haystack <i>`), as a long history would hold them (a few seconds a
+/// million). The columns are read from the table, so the copies follow the schema.
+pub fn copy_newest_message(data_dir: &Path, n: i64) -> rusqlite::Result<()> {
+    let mut conn = rusqlite::Connection::open(crate::config::db_path(data_dir))?;
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('messages')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let values: Vec<&str> = columns
+        .iter()
+        .map(|column| match column.as_str() {
+            "id" => "'m-bulk-' || i",
+            "seq" | "change_seq" => "?1 + i",
+            "client_id" => "'bulk-' || i",
+            "content" => "'haystack ' || i",
+            other => other,
+        })
+        .collect();
+    let tx = conn.transaction()?;
+    let last = newest_seq(&tx)?;
+    tx.execute(
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+             INSERT INTO messages ({}) SELECT {} FROM n,
+                 (SELECT * FROM messages ORDER BY seq DESC LIMIT 1)",
+            columns.join(", "),
+            values.join(", ")
+        ),
+        rusqlite::params![last, n],
+    )?;
+    set_newest_seq(&tx, last + n)?;
+    tx.commit()
+}
+
+/// Removes the search index of a stopped server's data folder: the next start builds it again
+/// from the messages, serving meanwhile.
+pub fn remove_search_index(data_dir: &Path) -> std::io::Result<()> {
+    for file in crate::store::search_index::files(&crate::config::db_path(data_dir)) {
+        match std::fs::remove_file(&file) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+    }
+    Ok(())
 }

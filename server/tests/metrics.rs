@@ -180,8 +180,8 @@ async fn metrics_move_with_real_traffic() {
     // how much is left, and comes down to nothing.
     let dir = server.stop().await;
     let copies = 200_000;
-    common::copy_newest_message(&dir.path().join("clinic.db"), copies);
-    common::remove_search_index(dir.path());
+    clinic_server::testing::copy_newest_message(dir.path(), copies).unwrap();
+    clinic_server::testing::remove_search_index(dir.path()).unwrap();
     let server = TestServer::start_in(dir, |_| {}).await;
     let rebuilding = scrape(&server).await;
     let left = get(&rebuilding, "clinic_search_index_behind");

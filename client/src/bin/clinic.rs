@@ -810,10 +810,14 @@ fn print_results(client: &Client, page: &Found) {
                 .map_or_else(|| id.to_string(), |c| c.username.clone())
         }
     };
-    if page.offline {
-        println!(
+    match (&page.server_note, page.offline) {
+        (Some(note), _) => {
+            println!("({note} Only the messages on this computer were searched.)");
+        }
+        (None, true) => println!(
             "(the clinic's server cannot be reached: only the messages on this computer were searched)"
-        );
+        ),
+        (None, false) => {}
     }
     if page.results.is_empty() {
         println!("no messages found");

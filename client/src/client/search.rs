@@ -19,8 +19,12 @@ pub struct Found {
     pub results: Vec<SearchHit>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,
-    /// The server could not be asked: only the messages this computer holds were searched.
+    /// Only the messages this computer holds were searched: the server could not be reached,
+    /// or it said it cannot search now (`server_note`).
     pub offline: bool,
+    /// The server's sentence when it was reached but could not search (its index being built
+    /// again after a restore, say); none when it could not be reached.
+    pub server_note: Option<String>,
 }
 
 /// Results per page, as the server's default.
@@ -30,8 +34,9 @@ impl Client {
     /// The signed-in user's messages matching `query` (the language of
     /// `clinic_protocol::search`), newest first, optionally in one conversation, from `cursor`
     /// (a previous page's `next_cursor`). Days in `before:`/`after:`/`on:` are this computer's.
-    /// The server answers while it can be reached (it holds everything); otherwise this
-    /// computer's encrypted cache does, and the answer says so (`offline`).
+    /// The server answers while it can be reached (it holds everything); otherwise, or while
+    /// it says it cannot search (503), this computer's encrypted cache does, and the answer
+    /// says so (`offline`, with the server's sentence in `server_note`).
     pub async fn search(
         &self,
         query: &str,
@@ -56,6 +61,7 @@ impl Client {
         let parsed = clinic_protocol::search::parse(query)
             .map_err(|e| ClientError::Invalid(e.to_string()))?;
         let offset_minutes = chrono::Local::now().offset().local_minus_utc() / 60;
+        let mut server_note = None;
         // Known to be unreachable (the live connection is waiting to retry): no request that
         // would only time out.
         if !matches!(self.state(), ConnectionState::Offline { .. }) {
@@ -68,12 +74,25 @@ impl Client {
                 Err(ClientError::Http(e)) => {
                     tracing::debug!("search: server unreachable ({e}); searching the cache");
                 }
+                // Reached, but its search cannot run now: what this computer holds is better
+                // than nothing, and the server's sentence says why it is only that.
+                Err(ClientError::Server {
+                    status: 503,
+                    message,
+                    ..
+                }) => {
+                    tracing::debug!(
+                        "search: the server cannot search now ({message}); searching the cache"
+                    );
+                    server_note = Some(message);
+                }
                 Err(e) => return Err(e),
                 Ok(page) => {
                     return Ok(Found {
                         results: page.results,
                         next_cursor: page.next_cursor,
                         offline: false,
+                        server_note: None,
                     });
                 }
             }
@@ -112,6 +131,7 @@ impl Client {
                 .collect(),
             next_cursor,
             offline: true,
+            server_note,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Search without the server: the same query language over this computer's encrypted cache,
 //! labelled offline, paged by `seq` like the server's, never showing a message that was not
-//! acknowledged; and online the server answers.
+//! acknowledged; online the server answers, and while it cannot search (its index being rebuilt)
+//! the cache answers with the server's reason.
 
 #![allow(clippy::unwrap_used)]
 
@@ -117,4 +118,60 @@ async fn the_cache_answers_searches_while_the_server_is_away() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen, expected);
+}
+
+/// A server that is reached but cannot search (its index being built again after it found the
+/// file gone): this computer's cache answers, labelled so, with the server's sentence saying
+/// why; once the index is built the server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_answers_while_the_servers_index_is_rebuilt_and_says_why() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let port = server.addr.port();
+    let alice = login(&server.url(), profile.path(), "alice").await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let text = format!("{} the needle is in the haystack", prefix("rb"));
+    alice.send(&conversation, &text, false).unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    alice.disconnect().await;
+    // The newest message, the one copied below, is bob's: alice has nothing to sync but hers.
+    let bob_profile = tempfile::tempdir().unwrap();
+    let bob = login(&server.url(), bob_profile.path(), "bob").await;
+    bob.connect();
+    bob.send(&bob.conversation_with("dr.patel").unwrap(), "hello", false)
+        .unwrap();
+    bob.wait_outbox_empty(PATIENCE).await.unwrap();
+    bob.disconnect().await;
+    server.stop().await;
+
+    // Enough messages that the rebuild takes seconds (a search waits half a second for it).
+    clinic_server::testing::copy_newest_message(data.path(), 600_000).unwrap();
+    clinic_server::testing::remove_search_index(data.path()).unwrap();
+    let server = InProcessServer::start(data.path(), port).await;
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let found = alice.search("needle", None, None).await.unwrap();
+    assert!(found.offline, "answered by the cache");
+    let note = found.server_note.clone().unwrap_or_default();
+    assert!(
+        note.starts_with("The search index is being rebuilt (") && note.contains("% done)"),
+        "{note}"
+    );
+    assert_eq!(contents(&found), std::slice::from_ref(&text));
+
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let found = alice.search("needle", None, None).await.unwrap();
+        if !found.offline {
+            assert_eq!(found.server_note, None);
+            assert_eq!(contents(&found), [text]);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never rebuilt");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    drop(server);
 }

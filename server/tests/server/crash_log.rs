@@ -56,7 +56,7 @@ fn log_directly(db: &Path, n: i64) {
     };
     let (patient, doctor) = (id("p1"), id("d1"));
     conn.execute_batch("BEGIN").unwrap();
-    let last = common::newest_seq(&conn);
+    let last = clinic_server::testing::newest_seq(&conn).unwrap();
     conn.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?4)
          INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id,
@@ -65,7 +65,7 @@ fn log_directly(db: &Path, n: i64) {
         rusqlite::params![patient, doctor, last, n],
     )
     .unwrap();
-    common::set_newest_seq(&conn, last + n);
+    clinic_server::testing::set_newest_seq(&conn, last + n).unwrap();
     conn.execute_batch("COMMIT").unwrap();
 }
 

@@ -436,8 +436,8 @@ async fn a_missing_index_is_rebuilt_while_searches_say_how_far_it_is() {
     // Enough that the rebuild takes seconds (here about 5 s in a debug build; the benchmark
     // machine's release build, 20 s a million): a search waits at most half a second for it.
     let copies = 600_000;
-    common::copy_newest_message(&dir.path().join("clinic.db"), copies);
-    common::remove_search_index(dir.path());
+    clinic_server::testing::copy_newest_message(dir.path(), copies).unwrap();
+    clinic_server::testing::remove_search_index(dir.path()).unwrap();
 
     let server = TestServer::start_in(dir, |_| {}).await;
     let (status, body) = server.get(&d.token, &path("needle", "")).await;

@@ -545,6 +545,17 @@ describe('search', () => {
     );
     expect(screen.getAllByTestId('search-result')).toHaveLength(3);
   });
+
+  it("says why when the server is reached but cannot search, and searches this computer's messages", async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    s.fake.searchUnavailable = 'The search index is being rebuilt (40% done). Try again in a minute.';
+    await s.user.type(await screen.findByTestId('search-input'), 'line{Enter}');
+    expect(await screen.findByTestId('search-offline')).toHaveTextContent(
+      'The search index is being rebuilt (40% done). Try again in a minute. Meanwhile, only the messages on this computer were searched.',
+    );
+    expect(screen.getAllByTestId('search-result')).toHaveLength(3);
+    expect(screen.queryByTestId('search-error')).toBeNull();
+  });
 });
 
 describe('connection and settings', () => {

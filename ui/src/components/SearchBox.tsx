@@ -62,6 +62,7 @@ export function SearchBox({ me }: { me: User }) {
               results: [...before.results, ...next.results],
               nextCursor: next.nextCursor,
               offline: next.offline,
+              serverNote: next.serverNote,
             }
           : next,
       );
@@ -133,7 +134,9 @@ export function SearchBox({ me }: { me: User }) {
           {busy && !page && <p className="search-note">Searching…</p>}
           {page?.offline && (
             <p className="search-note" data-testid="search-offline" role="status">
-              The clinic&apos;s server cannot be reached: only the messages on this computer were searched.
+              {page.serverNote
+                ? `${page.serverNote} Meanwhile, only the messages on this computer were searched.`
+                : "The clinic's server cannot be reached: only the messages on this computer were searched."}
             </p>
           )}
           {error && (

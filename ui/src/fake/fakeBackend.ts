@@ -117,6 +117,9 @@ export class FakeBackend implements Backend {
   conflictOnAcknowledge: string | null = null;
   /** When true, confirmed actions fail as if the server could not be reached. */
   unreachable = false;
+  /** When set, the server answers searches 503 with this sentence (its index being rebuilt,
+   * say): the core then searches this computer's cache and passes the sentence on. */
+  searchUnavailable: string | null = null;
   /** Addresses that accept a sign-in and never answer (until `cancelLogin`). */
   readonly silentServers = new Set<string>();
   private cancelPending: (() => void) | null = null;
@@ -508,8 +511,10 @@ export class FakeBackend implements Backend {
       .filter(Boolean);
     if (words.length === 0)
       throw new BackendError('bad_request', 'invalid input: Type something to search for.');
-    // Offline, the core searches this computer's cache: here the same messages, labelled so.
-    const offline = this.connection.state === 'offline';
+    // Offline, or while the server cannot search, the core searches this computer's cache:
+    // here the same messages, labelled so.
+    const serverNote = this.connection.state === 'offline' ? null : this.searchUnavailable;
+    const offline = this.connection.state === 'offline' || serverNote !== null;
     const hits = this.messages
       .filter((m) => m.id !== null && m.seq !== null && (m.patientId === me.id || m.doctorId === me.id))
       .filter(
@@ -531,6 +536,7 @@ export class FakeBackend implements Backend {
       }),
       nextCursor: hits.length > page.length ? String(page[page.length - 1]?.seq) : null,
       offline,
+      serverNote,
     };
   }
 

@@ -120,9 +120,15 @@ export type Found = { results: Array<SearchHit>,
  */
 nextCursor: string | null, 
 /**
- * The server could not be asked: only the messages this computer holds were searched.
+ * Only the messages this computer holds were searched: the server could not be reached,
+ * or it said it cannot search now (`server_note`).
  */
-offline: boolean, };
+offline: boolean, 
+/**
+ * The server's sentence when it was reached but could not search (its index being built
+ * again after a restore, say); none when it could not be reached.
+ */
+serverNote: string | null, };
 
 export type Highlight = { start: number, end: number, };
 

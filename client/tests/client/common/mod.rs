@@ -83,6 +83,8 @@ pub struct InProcessServer {
     pub addr: SocketAddr,
     runtime: Option<tokio::runtime::Runtime>,
     stop: Option<oneshot::Sender<()>>,
+    /// Resolves once `clinic_server::run` has returned (its threads joined, its files closed).
+    stopped: Option<oneshot::Receiver<()>>,
 }
 
 impl InProcessServer {
@@ -104,6 +106,7 @@ impl InProcessServer {
             .unwrap();
         let (addr_tx, addr_rx) = oneshot::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
+        let (stopped_tx, stopped) = oneshot::channel::<()>();
         let mut config = clinic_server::Config::new(data_dir.to_path_buf());
         adjust(&mut config);
         let ca = data_dir_ca(data_dir);
@@ -115,6 +118,7 @@ impl InProcessServer {
             })
             .await
             .unwrap();
+            let _ = stopped_tx.send(());
         });
         let addr = addr_rx.await.unwrap();
         remember_ca(&format!("https://{addr}"), ca);
@@ -122,6 +126,21 @@ impl InProcessServer {
             addr,
             runtime: Some(runtime),
             stop: Some(stop),
+            stopped: Some(stopped),
+        }
+    }
+
+    /// Stops the server as a clinic's IT would (its sockets told, its threads joined), so its
+    /// database may be changed from outside before it starts again.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            tokio::time::timeout(PATIENCE, stopped)
+                .await
+                .expect("the server stops")
+                .expect("the server stopped cleanly");
         }
     }
 

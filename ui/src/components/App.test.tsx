@@ -547,14 +547,20 @@ describe('search', () => {
   });
 
   it("says why when the server is reached but cannot search, and searches this computer's messages", async () => {
-    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    const s = await renderApp(setup({ as: PATIENT, messages: history(12) }));
     s.fake.searchUnavailable = 'The search index is being rebuilt (40% done). Try again in a minute.';
     await s.user.type(await screen.findByTestId('search-input'), 'line{Enter}');
-    expect(await screen.findByTestId('search-offline')).toHaveTextContent(
-      'The search index is being rebuilt (40% done). Try again in a minute. Meanwhile, only the messages on this computer were searched.',
-    );
-    expect(screen.getAllByTestId('search-result')).toHaveLength(3);
+    const said =
+      'The search index is being rebuilt (40% done). Try again in a minute. Meanwhile, only the messages on this computer were searched.';
+    expect(await screen.findByTestId('search-offline')).toHaveTextContent(said);
+    expect(screen.getAllByTestId('search-result')).toHaveLength(10);
     expect(screen.queryByTestId('search-error')).toBeNull();
+    // The server searches again by the next page: the list, partly from this computer, keeps
+    // its label.
+    s.fake.searchUnavailable = null;
+    await s.user.click(screen.getByText('More results'));
+    await waitFor(() => expect(screen.getAllByTestId('search-result')).toHaveLength(12));
+    expect(screen.getByTestId('search-offline')).toHaveTextContent(said);
   });
 });
 

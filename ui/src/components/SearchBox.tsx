@@ -61,8 +61,10 @@ export function SearchBox({ me }: { me: User }) {
           ? {
               results: [...before.results, ...next.results],
               nextCursor: next.nextCursor,
-              offline: next.offline,
-              serverNote: next.serverNote,
+              // A list that came partly from this computer's cache stays labelled so, even when
+              // a later page came from the server.
+              offline: before.offline || next.offline,
+              serverNote: before.serverNote ?? next.serverNote,
             }
           : next,
       );

@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod restore;
 pub mod retention;
 pub mod sessions;
+#[doc(hidden)]
 pub mod testing;
 pub mod tls;
 

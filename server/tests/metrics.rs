@@ -175,6 +175,9 @@ async fn metrics_move_with_real_traffic() {
 
     // The search index takes in every message sent; it is not failing.
     let indexed = until(&server, "clinic_search_index_behind", |v| v == 0.0).await;
+    for gauge in ["clinic_search_index_behind", "clinic_search_index_failing"] {
+        assert!(indexed.contains_key(gauge), "{gauge} is shown");
+    }
     assert_eq!(get(&indexed, "clinic_search_index_failing"), 0.0);
     // Without its file on a large store, it is rebuilt while the server serves: the gauge says
     // how much is left, and comes down to nothing.

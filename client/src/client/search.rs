@@ -6,9 +6,9 @@ use crate::cache::LocalSearch;
 use crate::error::{ClientError, Result};
 use crate::events::ConnectionState;
 use crate::record::LocalMessage;
-use clinic_protocol::ConversationKey;
 use clinic_protocol::rest::{SearchHit, SearchOrder};
 use clinic_protocol::search::shown;
+use clinic_protocol::{ConversationKey, ErrorCode};
 use serde::Serialize;
 
 /// A page of search results as a UI shows them.
@@ -29,6 +29,9 @@ pub struct Found {
 
 /// Results per page, as the server's default.
 const PAGE: u32 = 20;
+
+/// Why only this computer's messages were searched, when the server gave no reason of its own.
+const CANNOT_SEARCH: &str = "The clinic's server cannot search right now.";
 
 impl Client {
     /// The signed-in user's messages matching `query` (the language of
@@ -78,13 +81,18 @@ impl Client {
                 // than nothing, and the server's sentence says why it is only that.
                 Err(ClientError::Server {
                     status: 503,
+                    code,
                     message,
-                    ..
                 }) => {
                     tracing::debug!(
                         "search: the server cannot search now ({message}); searching the cache"
                     );
-                    server_note = Some(message);
+                    server_note = Some(if code == ErrorCode::Unavailable {
+                        as_sentence(&message)
+                    } else {
+                        // Not the server's own answer (a proxy's page, say): nothing to quote.
+                        CANNOT_SEARCH.to_owned()
+                    });
                 }
                 Err(e) => return Err(e),
                 Ok(page) => {
@@ -133,5 +141,36 @@ impl Client {
             offline: true,
             server_note,
         })
+    }
+}
+
+/// The server's reason as a sentence (a capital first letter, a full stop): not all of its
+/// messages are written as one, and the search box puts another sentence after it.
+fn as_sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return CANNOT_SEARCH.to_owned();
+    };
+    let mut sentence: String = first.to_uppercase().chain(chars).collect();
+    if !sentence.ends_with(['.', '!', '?']) {
+        sentence.push('.');
+    }
+    sentence
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CANNOT_SEARCH, as_sentence};
+
+    #[test]
+    fn the_servers_reason_is_shown_as_a_sentence() {
+        let rebuilding = "The search index is being rebuilt (40% done). Try again in a minute.";
+        assert_eq!(as_sentence(rebuilding), rebuilding);
+        assert_eq!(
+            as_sentence(" the server is shutting down "),
+            "The server is shutting down."
+        );
+        assert_eq!(as_sentence(""), CANNOT_SEARCH);
     }
 }

@@ -116,6 +116,8 @@ pub(crate) enum NotReady {
 #[derive(Debug)]
 struct Shared {
     status: watch::Sender<Status>,
+    /// The latest status that was not `Failed`: where a failing index stands.
+    stood: Mutex<Status>,
     /// Set to have the thread look for changes now.
     asked: Mutex<bool>,
     wake: Condvar,
@@ -187,6 +189,7 @@ impl SearchIndex {
         let (sender, receiver) = watch::channel(status);
         let shared = Arc::new(Shared {
             status: sender,
+            stood: Mutex::new(status),
             asked: Mutex::new(false),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -207,9 +210,11 @@ impl SearchIndex {
         ))
     }
 
-    /// Where the index stands now.
-    pub(crate) fn status(&self) -> Status {
-        *self.status.borrow()
+    /// How far the index is behind a database whose newest queue entry is `newest`, and
+    /// whether it is failing (see [`lag`]).
+    pub(crate) fn lag(&self, newest: i64) -> (i64, bool) {
+        let stood = self.shared.stood.lock().map_or(Status::Failed, |s| *s);
+        lag(newest, *self.status.borrow(), stood)
     }
 
     /// Waits until the index has applied the queue up to `entry` (the newest entry a search
@@ -251,6 +256,21 @@ impl SearchIndex {
             Status::Indexed(_) => NotReady::Behind,
         })
     }
+}
+
+/// How far an index whose status is `now` is behind a database whose newest queue entry is
+/// `newest`, and whether it is failing. Behind means the queue entries not yet applied or, while
+/// it is rebuilt, the sequence numbers left to index (roughly messages: receipts and other
+/// changes take sequence numbers too; changes queued meanwhile count once it is done). A failing
+/// index counts from where it stood before (`stood`, never `Failed` unless it never stood).
+fn lag(newest: i64, now: Status, stood: Status) -> (i64, bool) {
+    let failing = now == Status::Failed;
+    let behind = match if failing { stood } else { now } {
+        Status::Indexed(upto) => newest - upto,
+        Status::Rebuilding { done, total } => total - done,
+        Status::Failed => newest,
+    };
+    (behind.max(0), failing)
 }
 
 /// Whether `conn` has the index attached (a read connection opened while the file was missing
@@ -488,6 +508,9 @@ fn run(path: &Path, index: &Connection, source: &Connection, shared: &Shared, pr
                 }
                 if *shared.status.borrow() != status {
                     shared.status.send_replace(status);
+                }
+                if let Ok(mut stood) = shared.stood.lock() {
+                    *stood = status;
                 }
                 if !more {
                     shared.wait(POLL, true);
@@ -1003,6 +1026,25 @@ mod tests {
 
     /// An index found damaged while in use (the note) is made anew at the next start, and so is
     /// a file that is not a database at all; both are built again from the messages.
+    /// What `/metrics` shows: entries not applied, what a rebuild has left, and a failing
+    /// index counted from where it stood before it failed.
+    #[test]
+    fn the_lag_counts_from_where_the_index_stands_even_while_it_fails() {
+        let indexed = Status::Indexed(40);
+        let rebuilding = Status::Rebuilding {
+            done: 300,
+            total: 1000,
+        };
+        assert_eq!(lag(50, indexed, indexed), (10, false));
+        assert_eq!(lag(50, Status::Indexed(50), indexed), (0, false));
+        assert_eq!(lag(50, rebuilding, rebuilding), (700, false));
+        assert_eq!(lag(55, Status::Failed, indexed), (15, true));
+        assert_eq!(lag(55, Status::Failed, rebuilding), (700, true));
+        assert_eq!(lag(55, Status::Failed, Status::Failed), (55, true));
+        // A database restored behind its index: nothing is behind.
+        assert_eq!(lag(30, indexed, indexed), (0, false));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_damaged_index_is_made_anew() {
         let mut c = Clinic::new();

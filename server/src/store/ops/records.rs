@@ -172,23 +172,14 @@ impl Store {
             .await
     }
 
-    /// How far the search index is behind the database: changes queued for it and not yet
-    /// applied (during a rebuild, about the messages not yet indexed), and whether it is
-    /// failing (logged).
+    /// How far the search index is behind the database, and whether it is failing (see
+    /// `search_index::lag`).
     pub(crate) async fn search_index_lag(&self) -> Result<(i64, bool), StoreError> {
         let newest = self
             .reads
             .run_without_log(|conn| Ok::<_, StoreError>(search_index::newest_entry(conn)?))
             .await?;
-        Ok(match self.search.status() {
-            search_index::Status::Indexed(upto) => ((newest - upto).max(0), false),
-            search_index::Status::Rebuilding { done, total } => ((total - done).max(0), false),
-            // Where it got to before it failed.
-            search_index::Status::Failed => {
-                let applied = self.writer.progress().search_applied();
-                ((newest - applied).max(0), true)
-            }
-        })
+        Ok(self.search.lag(newest))
     }
 
     /// Emergencies open, and those of them nobody acknowledged yet.

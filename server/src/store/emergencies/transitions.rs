@@ -72,17 +72,21 @@ pub(crate) fn record_alerted(
     doctors: &[(UserId, usize)],
 ) -> Result<Option<Emergency>, StoreError> {
     let at = now_ms();
-    let mut added = 0;
-    {
-        let mut insert = conn.prepare_cached(
+    // One statement for every doctor, passed as a JSON array: a statement per doctor held the
+    // writer about twice as long with a thousand doctors (benchmark S4).
+    let reached = doctors
+        .iter()
+        .map(|(doctor, devices)| (doctor.as_str(), devices))
+        .collect::<Vec<_>>();
+    let reached =
+        serde_json::to_string(&reached).map_err(|e| StoreError::internal(e.to_string()))?;
+    let added = conn
+        .prepare_cached(
             "INSERT OR IGNORE INTO emergency_transitions (emergency_id, kind, actor_id, devices, at) \
-             SELECT ?1, 'ALERTED', ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM emergencies WHERE id = ?1)",
-        )?;
-        for (doctor, devices) in doctors {
-            let devices = i64::try_from(*devices).unwrap_or(i64::MAX);
-            added += insert.execute(params![id.as_str(), doctor.as_str(), devices, at])?;
-        }
-    }
+             SELECT ?1, 'ALERTED', j.value ->> 0, j.value ->> 1, ?3 FROM json_each(?2) AS j \
+             WHERE EXISTS (SELECT 1 FROM emergencies WHERE id = ?1)",
+        )?
+        .execute(params![id.as_str(), reached, at])?;
     if added == 0 {
         return Ok(None);
     }

@@ -410,6 +410,55 @@ mod tests {
         assert_eq!(notices(&tx, &p1.id), (1, 0));
     }
 
+    /// An emergency's notifications, one statement for every enabled doctor: what is returned
+    /// (and pushed) is what is stored, field by field; a disabled doctor gets none, and with no
+    /// doctor enabled there are none.
+    #[test]
+    fn an_emergency_notifies_every_enabled_doctor_as_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let patient = user(&tx, "p", Role::Patient);
+        let doctors: Vec<User> = (0..3)
+            .map(|i| user(&tx, &format!("d{i}"), Role::Doctor))
+            .collect();
+        crate::store::users::set_disabled(&tx, "d2", true).unwrap();
+        let mut seqs = Seqs::loaded(&tx, false);
+        let message = send(&tx, &mut seqs, &patient, &doctors[0], "chest pain");
+        let made = for_emergency(&tx, &message, "Pat Smith").unwrap();
+        assert_eq!(
+            made.iter().map(|n| &n.user_id).collect::<Vec<_>>(),
+            [&doctors[0].id, &doctors[1].id]
+        );
+        for (notification, doctor) in made.iter().zip(&doctors) {
+            assert_eq!(notification.title, "Emergency from Pat Smith");
+            assert_eq!(notification.body, "chest pain");
+            assert_eq!(notification.patient_id.as_ref(), Some(&patient.id));
+            assert_eq!(notification.doctor_id.as_ref(), Some(&doctors[0].id));
+            let stored: Vec<Notification> = list(&tx, &doctor.id, false, 10)
+                .unwrap()
+                .into_iter()
+                .filter(|n| n.kind == NotificationKind::Emergency)
+                .collect();
+            assert_eq!(stored, [notification.clone()]);
+        }
+        assert!(
+            list(&tx, &doctors[2].id, false, 10)
+                .unwrap()
+                .iter()
+                .all(|n| n.kind != NotificationKind::Emergency)
+        );
+        for doctor in ["d0", "d1"] {
+            crate::store::users::set_disabled(&tx, doctor, true).unwrap();
+        }
+        assert!(
+            for_emergency(&tx, &message, "Pat Smith")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     /// The notifications each side of `patient`'s conversations counts as unread.
     fn notices(conn: &Connection, patient: &UserId) -> (i64, i64) {
         conn.query_row(

@@ -76,7 +76,7 @@ pub(crate) fn record_alerted(
     // writer about twice as long with a thousand doctors (benchmark S4).
     let reached = doctors
         .iter()
-        .map(|(doctor, devices)| (doctor.as_str(), devices))
+        .map(|(doctor, devices)| (doctor.as_str(), i64::try_from(*devices).unwrap_or(i64::MAX)))
         .collect::<Vec<_>>();
     let reached =
         serde_json::to_string(&reached).map_err(|e| StoreError::internal(e.to_string()))?;
@@ -123,4 +123,87 @@ pub(crate) fn list(
         .query_map(params![id.as_str(), MAX_TRANSITIONS], rows::transition)?
         .collect::<Result<_, _>>()?;
     Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::store::users::for_test as user;
+    use crate::store::{Seqs, messages};
+    use clinic_protocol::{ClientId, NewMessage, Role};
+
+    /// One statement records every doctor reached: new ones once each (a doctor listed twice
+    /// too), those already recorded not again, with their device counts; nothing for no
+    /// doctors or an emergency that does not exist.
+    #[test]
+    fn the_doctors_an_alert_reached_are_recorded_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let patient = user(&tx, "p", Role::Patient);
+        let doctors: Vec<_> = (0..3)
+            .map(|i| user(&tx, &format!("d{i}"), Role::Doctor).id)
+            .collect();
+        let mut seqs = Seqs::loaded(&tx, false);
+        let new = NewMessage {
+            client_id: None,
+            patient_id: patient.id.clone(),
+            doctor_id: doctors[0].clone(),
+            content: "help".to_owned(),
+            is_emergency: true,
+            file_url: None,
+            file_name: None,
+        };
+        let sent = messages::send(&tx, &mut seqs, &patient, &new, &ClientId::new("e-1")).unwrap();
+        let id = sent.emergency.unwrap().emergency.id;
+
+        let first = record_alerted(&tx, &mut seqs, &id, &[(doctors[0].clone(), 2)]).unwrap();
+        assert_eq!(first.map(|e| e.alerted_doctors), Some(1));
+        let reached = [
+            (doctors[0].clone(), 5),
+            (doctors[1].clone(), 1),
+            (doctors[2].clone(), 3),
+            (doctors[1].clone(), 1),
+        ];
+        let second = record_alerted(&tx, &mut seqs, &id, &reached).unwrap();
+        assert_eq!(second.map(|e| e.alerted_doctors), Some(3));
+        let devices: Vec<(String, i64)> = tx
+            .prepare(
+                "SELECT actor_id, devices FROM emergency_transitions \
+                 WHERE emergency_id = ?1 AND kind = 'ALERTED' ORDER BY id",
+            )
+            .unwrap()
+            .query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected: Vec<(String, i64)> = [(0, 2), (1, 1), (2, 3)]
+            .iter()
+            .map(|&(i, n)| (doctors[i].as_str().to_owned(), n))
+            .collect();
+        assert_eq!(devices, expected);
+        assert!(
+            record_alerted(&tx, &mut seqs, &id, &reached)
+                .unwrap()
+                .is_none()
+        );
+        assert!(record_alerted(&tx, &mut seqs, &id, &[]).unwrap().is_none());
+        let nowhere = EmergencyId::from("e-nowhere");
+        assert!(
+            record_alerted(&tx, &mut seqs, &nowhere, &reached[..1])
+                .unwrap()
+                .is_none()
+        );
+        let stray: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM emergency_transitions WHERE emergency_id = 'e-nowhere'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stray, 0);
+    }
 }

@@ -441,7 +441,7 @@ mod tests {
                 .into_iter()
                 .filter(|n| n.kind == NotificationKind::Emergency)
                 .collect();
-            assert_eq!(stored, [notification.clone()]);
+            assert_eq!(stored, std::slice::from_ref(notification));
         }
         assert!(
             list(&tx, &doctors[2].id, false, 10)

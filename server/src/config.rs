@@ -135,6 +135,9 @@ pub struct Config {
     pub session_check_interval: Duration,
     /// WebSocket ping interval; a socket silent for two intervals is closed.
     pub ping_interval: Duration,
+    /// How long after the start the conversations' unread counters are first checked against
+    /// their messages (the start serves first); then daily.
+    pub counts_first_check: Duration,
     pub synchronous: Synchronous,
     /// Most commands the writer commits in one transaction.
     pub max_batch: usize,
@@ -255,6 +258,7 @@ impl Config {
             connections: ConnectionLimits::default(),
             session_check_interval: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
+            counts_first_check: Duration::from_secs(60),
             synchronous: Synchronous::Full,
             max_batch: 512,
             writer_queue: 4096,

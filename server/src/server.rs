@@ -63,7 +63,11 @@ pub async fn run(
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
     let audit_checkpoints = tokio::spawn(crate::audit::checkpoints(state.store.clone()));
-    let counts = tokio::spawn(check_counts(state.store.clone(), state.shutdown.clone()));
+    let counts = tokio::spawn(check_counts(
+        state.store.clone(),
+        state.shutdown.clone(),
+        state.config.counts_first_check,
+    ));
     let retention = state
         .config
         .retention
@@ -222,16 +226,15 @@ impl StoreThreads {
     }
 }
 
-/// How long after the start the conversations' counters are first checked (the start serves
-/// first), how often after that, and how soon again after a check that could not run.
-const COUNTS_FIRST: Duration = Duration::from_secs(60);
+/// How often the conversations' counters are checked after the first time
+/// (`Config::counts_first_check`), and how soon again after a check that could not run.
 const COUNTS_EVERY: Duration = Duration::from_secs(24 * 3600);
 const COUNTS_RETRY: Duration = Duration::from_secs(3600);
 
 /// Checks the conversations' counters against their messages now and then, and sets right any
 /// that drifted (`store/counts.rs`): a drift is a bug, logged as an error with the first few.
-async fn check_counts(store: crate::store::Store, stop: CancellationToken) {
-    tokio::time::sleep(COUNTS_FIRST).await;
+async fn check_counts(store: crate::store::Store, stop: CancellationToken, first: Duration) {
+    tokio::time::sleep(first).await;
     loop {
         let checked = store.check_counts(stop.clone()).await;
         if checked.fixed.is_empty() && checked.failed.is_none() {

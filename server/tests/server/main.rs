@@ -29,6 +29,7 @@ mod availability;
 mod care;
 mod cli;
 mod connections;
+mod counts;
 mod crash;
 mod crash_log;
 mod download;

@@ -5,27 +5,9 @@
 
 use crate::common;
 
-use common::{Clinic, TestServer, clinic};
+use common::{TestServer, clinic};
 use serde_json::json;
 use std::time::Duration;
-
-/// The doctor's unread count of the conversation with the first patient, and how many unread
-/// notifications the doctor is shown.
-async fn doctor_unread(server: &TestServer, c: &Clinic) -> (u64, usize) {
-    let (status, list) = server.get(&c.doc1.token, "/api/chat/conversations").await;
-    assert_eq!(status, 200, "{list}");
-    let unread = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|conv| conv["patientId"] == c.pat1.id())
-        .map_or(0, |conv| conv["unreadCount"].as_u64().unwrap());
-    let (status, notes) = server
-        .get(&c.doc1.token, "/api/notifications?unreadOnly=true")
-        .await;
-    assert_eq!(status, 200, "{notes}");
-    (unread, notes.as_array().unwrap().len())
-}
 
 #[tokio::test]
 async fn counters_that_drifted_are_set_right_by_the_running_server() {
@@ -36,7 +18,7 @@ async fn counters_that_drifted_are_set_right_by_the_running_server() {
         let (status, m) = server.post(&c.pat1.token, "/api/chat/messages", body).await;
         assert_eq!(status, 201, "{m}");
     }
-    assert_eq!(doctor_unread(&server, &c).await, (3, 3));
+    assert_eq!(common::doctor_unread(&server, &c).await, (3, 3));
     let dir = server.stop().await;
 
     let conn = rusqlite::Connection::open(dir.path().join("clinic.db")).unwrap();
@@ -56,11 +38,11 @@ async fn counters_that_drifted_are_set_right_by_the_running_server() {
     let started = std::time::Instant::now();
     // Drifted: a wrong count, and the unread notifications hidden (the list reads only the
     // conversations whose count says they have some).
-    let drifted = doctor_unread(&server, &c).await;
+    let drifted = common::doctor_unread(&server, &c).await;
     assert!(started.elapsed() < first_check, "looked too late");
     assert_eq!(drifted, (42, 0));
     let deadline = started + first_check + common::WAIT * 4;
-    while doctor_unread(&server, &c).await != (3, 3) {
+    while common::doctor_unread(&server, &c).await != (3, 3) {
         assert!(std::time::Instant::now() < deadline, "never set right");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -135,39 +135,22 @@ async fn a_patient_unsends_and_both_see_the_tombstone_live_and_in_sync() {
     assert!(body["message"].as_str().unwrap().contains("unsent"));
 }
 
-/// doc1's unread count in its conversation with pat1, and its unread notifications.
-async fn doctor_unread(server: &TestServer, c: &Clinic) -> (u64, usize) {
-    let (status, list) = server.get(&c.doc1.token, "/api/chat/conversations").await;
-    assert_eq!(status, 200, "{list}");
-    let unread = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|conv| conv["patientId"] == c.pat1.id())
-        .map_or(0, |conv| conv["unreadCount"].as_u64().unwrap());
-    let (status, notes) = server
-        .get(&c.doc1.token, "/api/notifications?unreadOnly=true")
-        .await;
-    assert_eq!(status, 200, "{notes}");
-    (unread, notes.as_array().unwrap().len())
-}
-
 #[tokio::test]
 async fn an_unread_message_unsent_leaves_the_unread_count_and_the_notifications() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
-    let (before, notes_before) = doctor_unread(&server, &c).await;
+    let (before, notes_before) = common::doctor_unread(&server, &c).await;
     let kept = send(&server, &c, &c.pat1, "my knee still hurts").await;
     let gone = send(&server, &c, &c.pat1, "wrong photo, ignore").await;
     assert_eq!(
-        doctor_unread(&server, &c).await,
+        common::doctor_unread(&server, &c).await,
         (before + 2, notes_before + 2),
         "the control: both count as unread"
     );
     let (status, _) = retract(&server, &c.pat1, gone["id"].as_str().unwrap(), json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(
-        doctor_unread(&server, &c).await,
+        common::doctor_unread(&server, &c).await,
         (before + 1, notes_before + 1),
         "a tombstone is nothing to read: the badge and the notifications drop"
     );
@@ -182,7 +165,7 @@ async fn an_unread_message_unsent_leaves_the_unread_count_and_the_notifications(
     .await;
     assert_eq!(status, 200);
     assert_eq!(
-        doctor_unread(&server, &c).await,
+        common::doctor_unread(&server, &c).await,
         (before + 1, notes_before + 1)
     );
 }

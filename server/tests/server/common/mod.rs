@@ -776,3 +776,20 @@ pub fn mode(path: &std::path::Path) -> u32 {
         .mode()
         & 0o777
 }
+
+/// doc1's unread count in its conversation with pat1, and its unread notifications.
+pub async fn doctor_unread(server: &TestServer, c: &Clinic) -> (u64, usize) {
+    let (status, list) = server.get(&c.doc1.token, "/api/chat/conversations").await;
+    assert_eq!(status, 200, "{list}");
+    let unread = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|conv| conv["patientId"] == c.pat1.id())
+        .map_or(0, |conv| conv["unreadCount"].as_u64().unwrap());
+    let (status, notes) = server
+        .get(&c.doc1.token, "/api/notifications?unreadOnly=true")
+        .await;
+    assert_eq!(status, 200, "{notes}");
+    (unread, notes.as_array().unwrap().len())
+}

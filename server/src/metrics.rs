@@ -24,6 +24,8 @@ pub(crate) const SOCKETS: &str = "clinic_sockets_connected";
 /// scraped, from the database).
 pub(crate) const EMERGENCIES_OPEN: &str = "clinic_emergencies_open";
 pub(crate) const EMERGENCIES_UNACKNOWLEDGED: &str = "clinic_emergencies_unacknowledged";
+/// Emergency alerts queued to sockets and not yet written out (set when scraped).
+pub(crate) const ALERTS_UNWRITTEN: &str = "clinic_emergency_alerts_unwritten";
 /// Changes the search index has yet to take in (during a rebuild, about the messages not yet
 /// indexed), and whether it is failing (set when scraped).
 pub(crate) const SEARCH_BEHIND: &str = "clinic_search_index_behind";
@@ -98,6 +100,10 @@ fn describe() {
     describe_gauge!(
         EMERGENCIES_UNACKNOWLEDGED,
         "Emergencies no doctor has acknowledged yet"
+    );
+    describe_gauge!(
+        ALERTS_UNWRITTEN,
+        "Emergency alerts queued to sockets and not yet written out"
     );
     describe_gauge!(
         SEARCH_BEHIND,

@@ -144,6 +144,10 @@ async fn metrics_move_with_real_traffic() {
         )
         .await;
     assert_eq!(status, 200);
+    // Every alert queued was written out (a count that leaked would make each emergency's
+    // bookkeeping wait its longest, `ALERTS_FIRST`).
+    let written = until(&server, "clinic_emergency_alerts_unwritten", |v| v == 0.0).await;
+    assert!(written.contains_key("clinic_emergency_alerts_unwritten"));
     let taken = scrape(&server).await;
     assert_eq!(get(&taken, "clinic_emergencies_open"), 1.0);
     assert_eq!(get(&taken, "clinic_emergencies_unacknowledged"), 0.0);

@@ -4,7 +4,8 @@
 use crate::config::MetricsAccess;
 use crate::error::ApiError;
 use crate::metrics::{
-    self, EMERGENCIES_OPEN, EMERGENCIES_UNACKNOWLEDGED, SEARCH_BEHIND, SEARCH_FAILING, SOCKETS,
+    self, ALERTS_UNWRITTEN, EMERGENCIES_OPEN, EMERGENCIES_UNACKNOWLEDGED, SEARCH_BEHIND,
+    SEARCH_FAILING, SOCKETS,
 };
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, State};
@@ -25,6 +26,7 @@ pub(super) async fn metrics(
         metrics::handle().ok_or_else(|| ApiError::unavailable("metrics are not recorded"))?;
     // Levels are read when scraped, so they are right even after a restart or a CLI change.
     ::metrics::gauge!(SOCKETS).set(state.hub.socket_count() as f64);
+    ::metrics::gauge!(ALERTS_UNWRITTEN).set(state.hub.alerts_in_flight().count() as f64);
     let (open, unacknowledged) = state.store.open_emergency_counts().await?;
     ::metrics::gauge!(EMERGENCIES_OPEN).set(open as f64);
     ::metrics::gauge!(EMERGENCIES_UNACKNOWLEDGED).set(unacknowledged as f64);

@@ -135,6 +135,11 @@ impl InFlight {
         }
     }
 
+    /// Alerts queued to sockets and not yet written out, now.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
     /// Returns once no alert is in flight, or after `within`.
     pub(crate) async fn settled(&self, within: Duration) {
         let _ = tokio::time::timeout(within, async {

@@ -202,7 +202,8 @@ impl Api {
         self.send(self.auth(req)).await
     }
 
-    /// `GET /api/search/messages`: a page of the caller's messages matching `query`.
+    /// `GET /api/search/messages`: a page of the caller's messages matching `query`, given up
+    /// after `within` when set.
     pub async fn search(
         &self,
         query: &str,
@@ -210,11 +211,15 @@ impl Api {
         cursor: Option<&str>,
         tz_offset_minutes: i32,
         order: SearchOrder,
+        within: Option<Duration>,
     ) -> Result<SearchPage> {
         let mut req = self.http.get(self.url("api/search/messages")?).query(&[
             ("q", query),
             ("tzOffsetMinutes", &tz_offset_minutes.to_string()),
         ]);
+        if let Some(within) = within {
+            req = req.timeout(within);
+        }
         if order == SearchOrder::Rank {
             req = req.query(&[("order", "rank")]);
         }

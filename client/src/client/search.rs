@@ -30,6 +30,10 @@ pub struct Found {
 /// Results per page, as the server's default.
 const PAGE: u32 = 20;
 
+/// How long a search waits for the server while the live connection is offline (on the
+/// clinic's network it answers within a fraction of this; a server that is down, not at all).
+const ASK_WHILE_OFFLINE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why only this computer's messages were searched, when the server gave no reason of its own.
 const CANNOT_SEARCH: &str = "The clinic's server cannot search right now.";
 
@@ -64,47 +68,57 @@ impl Client {
         let parsed = clinic_protocol::search::parse(query)
             .map_err(|e| ClientError::Invalid(e.to_string()))?;
         let offset_minutes = chrono::Local::now().offset().local_minus_utc() / 60;
-        let mut server_note = None;
-        // Known to be unreachable (the live connection is waiting to retry): no request that
-        // would only time out.
-        if !matches!(self.state(), ConnectionState::Offline { .. }) {
-            match self
-                .shared
-                .api
-                .search(query, conversation, cursor, offset_minutes, order)
-                .await
-            {
-                Err(ClientError::Http(e)) => {
-                    tracing::debug!("search: server unreachable ({e}); searching the cache");
-                }
-                // Reached, but its search cannot run now: what this computer holds is better
-                // than nothing, and the server's sentence says why it is only that.
-                Err(ClientError::Server {
-                    status: 503,
-                    code,
-                    message,
-                }) => {
-                    tracing::debug!(
-                        "search: the server cannot search now ({message}); searching the cache"
-                    );
-                    server_note = Some(if code == ErrorCode::Unavailable {
-                        as_sentence(&message)
-                    } else {
-                        // Not the server's own answer (a proxy's page, say): nothing to quote.
-                        CANNOT_SEARCH.to_owned()
-                    });
-                }
-                Err(e) => return Err(e),
-                Ok(page) => {
-                    return Ok(Found {
-                        results: page.results,
-                        next_cursor: page.next_cursor,
-                        offline: false,
-                        server_note: None,
-                    });
-                }
-            }
+        // The live connection waits to retry (up to half a minute, with jitter): the server
+        // may be back before then, so a search asks it all the same, but only briefly, and
+        // has the connection try at once when it answers.
+        let offline = matches!(self.state(), ConnectionState::Offline { .. });
+        let asked = self
+            .shared
+            .api
+            .search(
+                query,
+                conversation,
+                cursor,
+                offset_minutes,
+                order,
+                offline.then_some(ASK_WHILE_OFFLINE),
+            )
+            .await;
+        if offline && !matches!(asked, Err(ClientError::Http(_))) {
+            self.reconnect_now();
         }
+        let server_note = match asked {
+            Ok(page) => {
+                return Ok(Found {
+                    results: page.results,
+                    next_cursor: page.next_cursor,
+                    offline: false,
+                    server_note: None,
+                });
+            }
+            Err(ClientError::Http(e)) => {
+                tracing::debug!("search: server unreachable ({e}); searching the cache");
+                None
+            }
+            // Reached, but its search cannot run now: what this computer holds is better than
+            // nothing, and the server's sentence says why it is only that.
+            Err(ClientError::Server {
+                status: 503,
+                code,
+                message,
+            }) => {
+                tracing::debug!(
+                    "search: the server cannot search now ({message}); searching the cache"
+                );
+                Some(if code == ErrorCode::Unavailable {
+                    as_sentence(&message)
+                } else {
+                    // Not the server's own answer (a proxy's page, say): nothing to quote.
+                    CANNOT_SEARCH.to_owned()
+                })
+            }
+            Err(e) => return Err(e),
+        };
         let before_seq = match cursor {
             None => None,
             Some(c) => Some(c.parse::<i64>().map_err(|_| {

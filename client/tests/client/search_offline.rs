@@ -176,3 +176,54 @@ async fn the_cache_answers_while_the_servers_index_is_rebuilt_and_says_why() {
     }
     drop(server);
 }
+
+/// While its live connection waits to retry, the app still asks the server when the user
+/// searches (briefly): a server that is back answers, rather than the app saying it cannot be
+/// reached, and the connection tries again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_while_waiting_to_reconnect_asks_the_server_and_reconnects() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let port = server.addr.port();
+    let url = server.url();
+    let mut options = options(profile.path());
+    // A retry that will not come by itself during the test.
+    options.tuning.backoff = clinic_client::BackoffConfig {
+        base: std::time::Duration::from_secs(24 * 3600),
+        cap: std::time::Duration::from_secs(24 * 3600),
+    };
+    let alice = Client::login(
+        options,
+        &url,
+        "alice",
+        PASSWORD,
+        clinic_client::Pairing::Code(code_for(&url)),
+    )
+    .await
+    .unwrap();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let text = format!("{} back so soon", prefix("bk"));
+    alice.send(&conversation, &text, false).unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+
+    server.stop().await;
+    poll_until("alice notices the server is gone", || {
+        matches!(alice.state(), ConnectionState::Offline { .. })
+    })
+    .await;
+    let away = alice.search("soon", None, None).await.unwrap();
+    assert!(away.offline && away.server_note.is_none(), "{away:?}");
+
+    let _server = InProcessServer::start(data.path(), port).await;
+    assert!(
+        matches!(alice.state(), ConnectionState::Offline { .. }),
+        "still waiting to retry"
+    );
+    let back = alice.search("soon", None, None).await.unwrap();
+    assert!(!back.offline, "the server answered");
+    assert_eq!(contents(&back), [text]);
+    alice.wait_online(PATIENCE).await.unwrap();
+}

@@ -135,3 +135,32 @@ impl Serialize for ClientError {
         s.end()
     }
 }
+
+/// `text` as a sentence for people: a capital first letter and a full stop (the reasons the
+/// client and the server give are not all written as one); none for an empty text.
+pub fn sentence(text: &str) -> Option<String> {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let first = chars.next()?;
+    let mut sentence: String = first.to_uppercase().chain(chars).collect();
+    if !sentence.ends_with(['.', '!', '?']) {
+        sentence.push('.');
+    }
+    Some(sentence)
+}
+
+#[cfg(test)]
+mod sentence_tests {
+    use super::sentence;
+
+    #[test]
+    fn reasons_are_shown_as_sentences() {
+        let rebuilding = "The search index is being rebuilt (40% done). Try again in a minute.";
+        assert_eq!(sentence(rebuilding).as_deref(), Some(rebuilding));
+        assert_eq!(
+            sentence(" the server is shutting down ").as_deref(),
+            Some("The server is shutting down.")
+        );
+        assert_eq!(sentence("  ").as_deref(), None);
+    }
+}

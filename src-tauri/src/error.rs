@@ -73,6 +73,10 @@ impl From<ClientError> for CommandError {
             ClientError::Http(_) => "Cannot reach the clinic server.".to_owned(),
             // The server's own sentence (e.g. "Dr. X already took it."), not our wrapping.
             ClientError::Server { message, .. } => message.clone(),
+            // Why the client refused, as a sentence, without the "invalid input:" a log needs.
+            ClientError::Invalid(why) => {
+                clinic_client::error::sentence(why).unwrap_or_else(|| e.to_string())
+            }
             _ => e.to_string(),
         };
         let server_code = match &e {
@@ -103,6 +107,11 @@ mod tests {
     fn client_errors_map_to_stable_codes() {
         let e: CommandError = ClientError::NotLoggedIn.into();
         assert_eq!(e.code, "not_logged_in");
+        let e: CommandError = ClientError::Invalid("a message needs some text".into()).into();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("bad_request", "A message needs some text.")
+        );
         let e: CommandError = ClientError::Server {
             status: 403,
             code: clinic_protocol::ErrorCode::Forbidden,

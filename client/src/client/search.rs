@@ -111,7 +111,7 @@ impl Client {
                     "search: the server cannot search now ({message}); searching the cache"
                 );
                 Some(if code == ErrorCode::Unavailable {
-                    as_sentence(&message)
+                    crate::error::sentence(&message).unwrap_or_else(|| CANNOT_SEARCH.to_owned())
                 } else {
                     // Not the server's own answer (a proxy's page, say): nothing to quote.
                     CANNOT_SEARCH.to_owned()
@@ -155,36 +155,5 @@ impl Client {
             offline: true,
             server_note,
         })
-    }
-}
-
-/// The server's reason as a sentence (a capital first letter, a full stop): not all of its
-/// messages are written as one, and the search box puts another sentence after it.
-fn as_sentence(text: &str) -> String {
-    let text = text.trim();
-    let mut chars = text.chars();
-    let Some(first) = chars.next() else {
-        return CANNOT_SEARCH.to_owned();
-    };
-    let mut sentence: String = first.to_uppercase().chain(chars).collect();
-    if !sentence.ends_with(['.', '!', '?']) {
-        sentence.push('.');
-    }
-    sentence
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{CANNOT_SEARCH, as_sentence};
-
-    #[test]
-    fn the_servers_reason_is_shown_as_a_sentence() {
-        let rebuilding = "The search index is being rebuilt (40% done). Try again in a minute.";
-        assert_eq!(as_sentence(rebuilding), rebuilding);
-        assert_eq!(
-            as_sentence(" the server is shutting down "),
-            "The server is shutting down."
-        );
-        assert_eq!(as_sentence(""), CANNOT_SEARCH);
     }
 }

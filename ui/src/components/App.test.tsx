@@ -546,6 +546,29 @@ describe('search', () => {
     expect(screen.getAllByTestId('search-result')).toHaveLength(3);
   });
 
+  it('searches again when the connection is back', async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    act(() => s.fake.setConnection({ state: 'offline' }));
+    await s.user.type(await screen.findByTestId('search-input'), 'line{Enter}');
+    expect(await screen.findByTestId('search-offline')).toHaveTextContent('cannot be reached');
+    act(() => s.fake.setConnection({ state: 'online' }));
+    await waitFor(() => expect(screen.queryByTestId('search-offline')).toBeNull());
+    expect(screen.getAllByTestId('search-result')).toHaveLength(3);
+    expect(s.fake.callsOf('search_messages')).toEqual([{ query: 'line' }, { query: 'line' }]);
+  });
+
+  it('searches again, in the open conversation only, when that box is ticked', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, messages: history(3) }));
+    await s.user.click(await screen.findByTestId('conversation-pat'));
+    await s.user.type(screen.getByTestId('search-input'), 'line{Enter}');
+    await screen.findAllByTestId('search-result');
+    await s.user.click(screen.getByTestId('search-only-here'));
+    await waitFor(() => expect(s.fake.callsOf('search_messages')).toHaveLength(2));
+    expect(s.fake.callsOf('search_messages')[1]).toEqual(
+      expect.objectContaining({ query: 'line', patientId: expect.any(String), doctorId: expect.any(String) }),
+    );
+  });
+
   it("says why when the server is reached but cannot search, and searches this computer's messages", async () => {
     const s = await renderApp(setup({ as: PATIENT, messages: history(12) }));
     s.fake.searchUnavailable = 'The search index is being rebuilt (40% done). Try again in a minute.';

@@ -30,6 +30,9 @@ export function SearchBox({ me }: { me: User }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [page, setPage] = useState<Found | null>(null);
+  // The query last searched for, to search it again when its answer may have changed.
+  const [ran, setRan] = useState<string | null>(null);
+  const online = useChat((s) => s.connection.state === 'online');
 
   // Ctrl+K (Cmd+K) reaches the box from anywhere in the window.
   useEffect(() => {
@@ -49,13 +52,18 @@ export function SearchBox({ me }: { me: User }) {
     return c?.otherParty.name ?? (me.role === 'PATIENT' ? 'a doctor' : 'a patient');
   };
 
-  const run = async (cursor?: string) => {
+  const run = async (cursor?: string, what: string = query, here: boolean = onlyHere) => {
     setOpen(true);
     setBusy(true);
     setError(null);
+    setRan(what);
     try {
-      const scope = onlyHere && active ? { patientId: active.patientId, doctorId: active.doctorId } : {};
-      const next = await store.backend.searchMessages({ query, ...scope, ...(cursor ? { cursor } : {}) });
+      const scope = here && active ? { patientId: active.patientId, doctorId: active.doctorId } : {};
+      const next = await store.backend.searchMessages({
+        query: what,
+        ...scope,
+        ...(cursor ? { cursor } : {}),
+      });
       setPage((before) =>
         cursor && before
           ? {
@@ -75,6 +83,14 @@ export function SearchBox({ me }: { me: User }) {
       setBusy(false);
     }
   };
+
+  // Answered by this computer alone while the server could not be reached: asked again once
+  // the connection is back, so the list does not go on saying the server cannot be reached.
+  useEffect(() => {
+    if (online && open && ran !== null && page?.offline && !page.serverNote && !busy)
+      void run(undefined, ran);
+    // Only the connection coming back searches again, not every change of what it reads.
+  }, [online]);
 
   const openHit = (hit: SearchHit) => {
     const m = hit.message;
@@ -96,7 +112,7 @@ export function SearchBox({ me }: { me: User }) {
           type="search"
           className="search-input"
           data-testid="search-input"
-          placeholder="Search messages (Ctrl+K)"
+          placeholder="Search messages, press Enter (Ctrl+K)"
           aria-label="Search messages"
           value={query}
           onChange={(e) => setQuery(e.target.value)}
@@ -118,7 +134,10 @@ export function SearchBox({ me }: { me: User }) {
                 <input
                   type="checkbox"
                   checked={onlyHere}
-                  onChange={(e) => setOnlyHere(e.target.checked)}
+                  onChange={(e) => {
+                    setOnlyHere(e.target.checked);
+                    if (ran !== null) void run(undefined, ran, e.target.checked);
+                  }}
                   data-testid="search-only-here"
                 />
                 Only this conversation
@@ -179,7 +198,7 @@ export function SearchBox({ me }: { me: User }) {
               type="button"
               className="secondary-button search-more"
               disabled={busy}
-              onClick={() => void run(page.nextCursor ?? undefined)}
+              onClick={() => void run(page.nextCursor ?? undefined, ran ?? query)}
             >
               More results
             </button>

@@ -509,8 +509,7 @@ export class FakeBackend implements Backend {
     const words = fold(args.query)
       .split(/[^\p{L}\p{N}]+/u)
       .filter(Boolean);
-    if (words.length === 0)
-      throw new BackendError('bad_request', 'invalid input: Type something to search for.');
+    if (words.length === 0) throw new BackendError('bad_request', 'Type something to search for.');
     // Offline, or while the server cannot search, the core searches this computer's cache:
     // here the same messages, labelled so.
     const serverNote = this.connection.state === 'offline' ? null : this.searchUnavailable;
@@ -578,14 +577,11 @@ export class FakeBackend implements Backend {
     const m = this.messages.find((x) => x.id === messageId);
     if (!m) throw new BackendError('not_found', `not found: message ${messageId}`);
     if (m.senderId !== this.me().id)
-      throw new BackendError(
-        'bad_request',
-        `invalid input: only the person who sent a message can ${what} it`,
-      );
+      throw new BackendError('bad_request', `Only the person who sent a message can ${what} it.`);
     if (m.isEmergency)
       throw new BackendError(
         'bad_request',
-        `invalid input: an emergency message can't be ${what === 'edit' ? 'edited' : 'unsent'}; resolve it with a note instead`,
+        `An emergency message can't be ${what === 'edit' ? 'edited' : 'unsent'}; resolve it with a note instead.`,
       );
     return m;
   }
@@ -596,7 +592,7 @@ export class FakeBackend implements Backend {
     if (Date.now() >= ends)
       throw new BackendError(
         'bad_request',
-        `invalid input: too late to ${what}: that ended at ${new Date(ends).toISOString()}`,
+        `Too late to ${what}: that ended at ${new Date(ends).toISOString()}.`,
       );
   }
 
@@ -607,7 +603,7 @@ export class FakeBackend implements Backend {
     if (args.misdirected && !args.reason?.trim())
       throw new BackendError(
         'bad_request',
-        'invalid input: say why: a message sent to the wrong person is retracted with a reason',
+        'Say why: a message sent to the wrong person is retracted with a reason.',
       );
     const m = this.ownChangeable(args.messageId, 'unsend');
     if (m.retracted) return { ...m };
@@ -622,14 +618,11 @@ export class FakeBackend implements Backend {
     if (!args.content.trim())
       throw new BackendError(
         'bad_request',
-        'invalid input: an edit cannot leave the message empty; to remove it, unsend it',
+        'An edit cannot leave the message empty; to remove it, unsend it.',
       );
     const m = this.ownChangeable(args.messageId, 'edit');
     if (m.retracted)
-      throw new BackendError(
-        'bad_request',
-        'invalid input: this message was unsent; there is nothing left to edit',
-      );
+      throw new BackendError('bad_request', 'This message was unsent; there is nothing left to edit.');
     this.tooLate(m, this.clinic?.messageWindows?.editSecs, 'edit');
     this.queueChange(m, { kind: 'edit', clientId: `fake-change-${this.nextId++}`, content: args.content });
     return { ...m };
@@ -893,10 +886,9 @@ export class FakeBackend implements Backend {
 
   async setPin(pin: string): Promise<LockStatus> {
     this.record('set_pin', { pin: '***' });
-    if (!/^\d{4,8}$/.test(pin))
-      throw new BackendError('bad_request', 'invalid input: a PIN is 4 to 8 digits');
+    if (!/^\d{4,8}$/.test(pin)) throw new BackendError('bad_request', 'A PIN is 4 to 8 digits.');
     if (/^(\d)\1+$/.test(pin) || '0123456789'.includes(pin) || '9876543210'.includes(pin))
-      throw new BackendError('bad_request', 'invalid input: this PIN is too easy to guess; pick another');
+      throw new BackendError('bad_request', 'This PIN is too easy to guess; pick another.');
     this.pin = pin;
     return this.setLock({ ...this.lock, hasPin: true });
   }

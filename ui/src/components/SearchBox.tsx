@@ -112,7 +112,7 @@ export function SearchBox({ me }: { me: User }) {
           type="search"
           className="search-input"
           data-testid="search-input"
-          placeholder="Search messages, press Enter (Ctrl+K)"
+          placeholder="Search, then Enter (Ctrl+K)"
           aria-label="Search messages"
           value={query}
           onChange={(e) => setQuery(e.target.value)}

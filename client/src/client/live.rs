@@ -13,11 +13,18 @@ use clinic_protocol::{
 
 impl Client {
     /// The UI showed `message_id`: it and everything before it addressed to this user become
-    /// read, in the cache at once and on the server now or after the next connect.
+    /// read, in the cache at once and on the server now or after the next connect (nothing in
+    /// a conversation this user is not part of).
     pub fn mark_read(&self, message_id: &MessageId) -> Result<()> {
         // Read receipts pause while locked: nobody is reading.
         self.ensure_unlocked()?;
         let me = self.shared.me().clone();
+        let Some(conversation) = self.shared.cache.conversation_of(message_id)? else {
+            return Err(ClientError::NotFound(format!("message {message_id}")));
+        };
+        if !conversation.has_participant(&me) {
+            return Ok(());
+        }
         let Some((conversation, changed)) = self.shared.cache.mark_read_up_to(&me, message_id)?
         else {
             return Err(ClientError::NotFound(format!("message {message_id}")));
@@ -40,6 +47,11 @@ impl Client {
             )));
         }
         let me = self.shared.me().clone();
+        // A doctor reading another doctor's conversation (opened from an emergency) reads
+        // nothing addressed to them: its messages stay as their recipient left them.
+        if !conversation.has_participant(&me) {
+            return Ok(0);
+        }
         let Some((_, changed)) = self.shared.cache.mark_read_up_to(&me, message_id)? else {
             return Ok(0);
         };
@@ -57,6 +69,9 @@ impl Client {
     pub fn mark_conversation_read(&self, conversation: &ConversationKey) -> Result<usize> {
         self.ensure_unlocked()?;
         let me = self.shared.me().clone();
+        if !conversation.has_participant(&me) {
+            return Ok(0);
+        }
         let Some(newest) = self.shared.cache.newest_unread_for(&me, conversation)? else {
             return Ok(0);
         };

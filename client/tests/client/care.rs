@@ -58,6 +58,15 @@ async fn acknowledging_another_doctors_patient_opens_their_conversation() {
     // Not Nguyen's conversation: refused before anything is queued.
     let refused = nguyen.send(&with_patel, "hello", false).unwrap_err();
     assert!(matches!(refused, ClientError::Invalid(_)), "{refused}");
+    // Seen there, it is not read: it is Dr. Patel's to read, and the server would refuse
+    // Nguyen's read mark (the app showed that refusal to the doctor).
+    assert_eq!(
+        nguyen
+            .mark_seen(&with_patel, &emergency.message_id)
+            .unwrap(),
+        0
+    );
+    assert_eq!(nguyen.mark_conversation_read(&with_patel).unwrap(), 0);
 
     let taken = nguyen.acknowledge_emergency(&emergency.id).await.unwrap();
     assert_eq!(taken.state, EmergencyState::Acknowledged);

@@ -15,16 +15,9 @@ pub fn move_send_log(data_dir: &Path) -> Result<(), AccountError> {
     run_direct(&mut conn, |_, _| Ok::<_, AccountError>(()))
 }
 
-/// The newest change sequence of a stopped server's database. Sends commit without writing the
-/// counter, so it is the largest of the counter and the sequences stored.
+/// The newest change sequence of a stopped server's database, as its writer reads it.
 pub fn newest_seq(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "SELECT max((SELECT value FROM counters WHERE name = 'change_seq'),
-                    (SELECT coalesce(max(change_seq), 0) FROM messages),
-                    (SELECT coalesce(max(seq), 0) FROM send_log))",
-        [],
-        |r| r.get(0),
-    )
+    conn.query_row(crate::store::writer::LAST_SEQ, [], |r| r.get(0))
 }
 
 /// Sets the change sequence counter of a stopped server's database, after rows up to `value`

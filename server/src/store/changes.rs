@@ -155,7 +155,7 @@ pub(crate) fn changed_since(
     if out.is_empty() {
         return Ok(Vec::new());
     }
-    let rowids = serde_json::to_string(&out).map_err(|e| StoreError::internal(e.to_string()))?;
+    let rowids = super::rows::json_param(&out)?;
     let rows: Vec<(Message, Seq)> = conn
         .prepare_cached(ROWS)?
         .query_map([rowids], rows::message)?

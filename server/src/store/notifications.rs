@@ -92,7 +92,7 @@ pub(crate) fn for_emergency(
         .iter()
         .map(|n| [n.id.as_str(), n.user_id.as_str()])
         .collect::<Vec<_>>();
-    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::internal(e.to_string()))?;
+    let ids = rows::json_param(&ids)?;
     conn.prepare_cached(concat!(
         "INSERT INTO notifications (",
         notification_columns!(),

@@ -212,3 +212,9 @@ pub(crate) fn notification(row: &Row<'_>) -> rusqlite::Result<Notification> {
 pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())
 }
+
+/// `items` as a JSON array for one statement over many rows (`json_each(?)`), instead of a
+/// statement per row.
+pub(crate) fn json_param(items: &impl serde::Serialize) -> Result<String, super::StoreError> {
+    serde_json::to_string(items).map_err(|e| super::StoreError::internal(e.to_string()))
+}

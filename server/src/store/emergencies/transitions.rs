@@ -78,8 +78,7 @@ pub(crate) fn record_alerted(
         .iter()
         .map(|(doctor, devices)| (doctor.as_str(), i64::try_from(*devices).unwrap_or(i64::MAX)))
         .collect::<Vec<_>>();
-    let reached =
-        serde_json::to_string(&reached).map_err(|e| StoreError::internal(e.to_string()))?;
+    let reached = rows::json_param(&reached)?;
     let added = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO emergency_transitions (emergency_id, kind, actor_id, devices, at) \

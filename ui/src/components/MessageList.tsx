@@ -21,6 +21,10 @@ const STICK_PX = 80;
 /** How long a message jumped to stays highlighted. */
 const HIGHLIGHT_MS = 4000;
 
+/** How long after the reader's last wheel, touch or key a scroll still counts as theirs (a
+ * smooth or kinetic scroll goes on moving after the input). */
+const READER_MS = 1000;
+
 export interface MessageListProps {
   data: ConversationMessages;
   me: UserId;
@@ -88,6 +92,50 @@ function useOnScreen(
       if (gone && shown.current.delete(gone)) onChangeRef.current?.(new Set(shown.current));
     };
   }, []);
+}
+
+/**
+ * Whether the reader is scrolling the list by hand now: a wheel, a touch, a key in the list or a
+ * pointer held on it (its scrollbar) just now. Scroll events without that come from layout: the
+ * browser keeping scrollTop within a box or content that changed size, the virtualiser keeping
+ * rows in place as it measures them.
+ */
+function useReaderScrolling(scrollRef: RefObject<HTMLDivElement | null>): () => boolean {
+  const lastInput = useRef(-Infinity);
+  const held = useRef(false);
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const input = () => {
+      lastInput.current = performance.now();
+    };
+    const down = () => {
+      held.current = true;
+      input();
+    };
+    // Released anywhere: a scrollbar drag often ends outside the list.
+    const up = () => {
+      if (!held.current) return;
+      held.current = false;
+      input();
+    };
+    const passive = { passive: true };
+    el.addEventListener('wheel', input, passive);
+    el.addEventListener('touchmove', input, passive);
+    el.addEventListener('keydown', input);
+    el.addEventListener('pointerdown', down);
+    window.addEventListener('pointerup', up);
+    window.addEventListener('pointercancel', up);
+    return () => {
+      el.removeEventListener('wheel', input);
+      el.removeEventListener('touchmove', input);
+      el.removeEventListener('keydown', input);
+      el.removeEventListener('pointerdown', down);
+      window.removeEventListener('pointerup', up);
+      window.removeEventListener('pointercancel', up);
+    };
+  }, [scrollRef]);
+  return useCallback(() => held.current || performance.now() - lastInput.current < READER_MS, []);
 }
 
 export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScreenChange }: MessageListProps) {
@@ -179,7 +227,8 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
   }, [totalSize, items]);
 
-  // The list gets shorter when the composer grows (an attachment, more lines): stay pinned.
+  // The list's box changes size when the composer grows (an attachment, more lines) and when the
+  // window is resized: stay pinned.
   useEffect(() => {
     const el = scrollRef.current;
     if (!el || typeof ResizeObserver === 'undefined') return;
@@ -190,15 +239,20 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     return () => observer.disconnect();
   }, []);
 
-  // Only the reader scrolling up leaves the bottom: a row growing under a pinned view (an image
-  // that finished loading) also fires scroll events, and must not stop the view following.
+  // Only the reader scrolling up leaves the bottom. Layout fires scroll events too (an image
+  // that finished loading, a resize), and by the time one is handled the geometry it reads may
+  // have moved on: narrowing the window makes the browser clamp scrollTop (the box got taller)
+  // while the bubbles re-wrap (the content got taller), which looked like the reader scrolling
+  // up far from the bottom and unpinned the view for good. A scroll without the reader's hand
+  // behind it never unpins; the resize observer and the effect above then pin it again.
+  const readerScrolling = useReaderScrolling(scrollRef);
   const lastTop = useRef(0);
   const onScroll = () => {
     const el = scrollRef.current;
     if (el) {
       const near = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
       if (near) atBottom.current = true;
-      else if (el.scrollTop < lastTop.current) atBottom.current = false;
+      else if (el.scrollTop < lastTop.current && readerScrolling()) atBottom.current = false;
       lastTop.current = el.scrollTop;
     }
     if (!armed) setArmed(true);

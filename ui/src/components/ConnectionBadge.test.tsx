@@ -1,0 +1,89 @@
+// The top bar must not move when the connection changes. jsdom has no layout, but it does apply
+// the app's style sheets: every state of the badge must get the same box (its height set, not
+// left to the line box of its text), and the bar's items must keep to one line, so that a
+// longer badge narrows the search box instead of pushing a neighbour onto a second line.
+
+import { act, render, screen } from '@testing-library/react';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { App } from '../App';
+import base from '../styles/base.css?raw';
+import layout from '../styles/layout.css?raw';
+import responsive from '../styles/responsive.css?raw';
+import { StoreProvider } from '../store/StoreProvider';
+import { setup } from '../test/fixtures';
+import type { ConnectionStatus } from '../types';
+
+beforeAll(() => {
+  const style = document.createElement('style');
+  style.textContent = [base, layout, responsive].join('\n');
+  document.head.append(style);
+});
+
+/** Everything that sizes a box; colours are free to differ. */
+const BOX = [
+  'display',
+  'box-sizing',
+  'height',
+  'min-height',
+  'max-height',
+  'line-height',
+  'font-size',
+  'font-weight',
+  'padding-top',
+  'padding-bottom',
+  'padding-left',
+  'padding-right',
+  'margin-top',
+  'margin-bottom',
+  'border-top-width',
+  'border-bottom-width',
+  'border-top-style',
+  'border-bottom-style',
+  'white-space',
+];
+
+function boxOf(el: Element): Record<string, string> {
+  const style = getComputedStyle(el);
+  return Object.fromEntries(BOX.map((p) => [p, style.getPropertyValue(p)]));
+}
+
+const STATES: Partial<ConnectionStatus>[] = [
+  { state: 'online', attempt: null, queued: 0 },
+  { state: 'offline', attempt: null, queued: 0 },
+  { state: 'connecting', attempt: null, queued: 0 },
+  { state: 'connecting', attempt: 3, queued: 0 },
+  { state: 'offline', attempt: null, queued: 2 },
+];
+
+async function renderApp() {
+  const s = setup();
+  render(
+    <StoreProvider store={s.store}>
+      <App />
+    </StoreProvider>,
+  );
+  await act(() => s.store.start());
+  return s;
+}
+
+describe('the top bar across connection states', () => {
+  it('gives the badge the same box in every state, with a height of its own', async () => {
+    const s = await renderApp();
+    const badge = () => screen.getByTestId('connection-state').parentElement!;
+    const boxes = STATES.map((status) => {
+      act(() => s.fake.setConnection(status));
+      return { state: badge().className, badge: boxOf(badge()) };
+    });
+    expect(new Set(boxes.map((b) => b.state)).size).toBe(3);
+    for (const b of boxes) expect(b.badge, b.state).toEqual(boxes[0].badge);
+    expect(boxes[0].badge.height).toMatch(/^[\d.]+(rem|px)$/);
+  });
+
+  it('keeps every item of the bar on one line', async () => {
+    await renderApp();
+    const bar = document.querySelector('.topbar')!;
+    const items = [...bar.children].filter((el) => !el.matches('.search'));
+    expect(items.length).toBeGreaterThanOrEqual(4);
+    for (const el of items) expect(getComputedStyle(el).whiteSpace, el.className).toBe('nowrap');
+  });
+});

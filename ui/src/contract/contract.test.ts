@@ -5,8 +5,9 @@
 // event's fields. The e2e checks the other half: the real shell still matches this file.
 //
 // What happened outside the app in the e2e (a doctor's reply, the server's acks and refusals, an
-// emergency raised by a patient, the server going away) is told to the fake through its test
-// hooks, taken from the events the real shell sent; the fake must then answer by its own rules.
+// emergency raised by a patient, the server going away, a frame the server refused, a cache the
+// keyring no longer opened) is told to the fake through its test hooks, taken from the events the
+// real shell sent; the fake must then answer by its own rules.
 
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../backend';
@@ -123,6 +124,20 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
   const me = () => fake?.session?.user.id;
   const localId = (m: LocalMessage) => clientIds.get(m.clientId) ?? m.clientId;
 
+  /**
+   * The sentence of the cache reset the shell announced while answering `lines[i]` (a subscribe
+   * or a login): the keyring no longer opened the cache, which the fake is told before it
+   * answers, as the shell knew it before answering.
+   */
+  const cacheResetAt = (i: number): string | null => {
+    for (const l of lines.slice(i + 1)) {
+      if (l.kind === 'call' && (l.command === 'subscribe' || l.command === 'login')) break;
+      if (l.kind === 'event' && l.event?.type === 'notice' && l.event.code === 'cacheReset')
+        return String(l.event.message);
+    }
+    return null;
+  };
+
   /** Tells the fake what the real shell's event shows happened outside the app. */
   const outside = (f: FakeBackend, e: UiEvent) => {
     if (e.type === 'connection') {
@@ -142,10 +157,14 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       f.conflictOnAcknowledge = null;
       if (!f.emergencies.some((x) => x.id === e.emergency.id && x.state === e.emergency.state))
         f.upsertEmergency({ ...e.emergency } as Emergency);
+    } else if (e.type === 'notice' && e.code !== 'cacheReset') {
+      // The server refused a frame (which one the recording does not say; the fake's own rules
+      // for them are unit-tested) or failed as the connection was set up.
+      f.serverError(e.code, e.message);
     }
   };
 
-  for (const line of lines) {
+  for (const [i, line] of lines.entries()) {
     if (line.kind === 'outside') {
       if (!fake) throw new Error(`outside event ${line.what} before the app started`);
       if (line.what === 'server-certificate-changed')
@@ -162,7 +181,12 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       // The profile keeps its pins across app starts within the scenario.
       const paired = fake?.pairedServers() ?? [];
       const changed = fake?.changedCertificates() ?? [];
-      fake = new FakeBackend({ users, ackDelayMs: null, session: recorded as Session | null });
+      fake = new FakeBackend({
+        users,
+        ackDelayMs: null,
+        session: recorded as Session | null,
+        cacheReset: cacheResetAt(i),
+      });
       paired.forEach((s) => fake!.pairWith(s));
       changed.forEach((s) => fake!.changeCertificate(s));
       const f = fake;
@@ -172,6 +196,7 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       const run = COMMANDS[line.command];
       if (!run) throw new Error(`the replay does not know the command ${line.command}`);
       if (!fake) throw new Error(`${line.command} before subscribe`);
+      if (line.command === 'login') fake.cacheReset = cacheResetAt(i);
       const answered = 'ok' in line || line.error !== undefined;
       const mine: ContractLine = { kind: 'call', command: line.command, args: line.args };
       out.push(mine);
@@ -201,14 +226,14 @@ const scenarios = [...new Set(real.map((l) => l.scenario ?? '?'))];
 /** Event types the shell sends that the fake never does (it has no network, tray or notifications). */
 const NOT_IMITATED = ['openConversation', 'presence', 'peerAvailability', 'uploadProgress'];
 
-/** The fake's transcript of the whole replay (each scenario from a fresh fake profile). */
-async function replayAll(): Promise<ContractLine[]> {
-  const users = usersOf(real);
+/** The fake's transcript of the whole replay of `shell` (each scenario from a fresh fake profile). */
+async function replayAll(shell: ContractLine[] = real): Promise<ContractLine[]> {
+  const users = usersOf(shell);
   const out: ContractLine[] = [];
   for (const name of scenarios)
     out.push(
       ...(await replay(
-        real.filter((l) => l.scenario === name),
+        shell.filter((l) => l.scenario === name),
         users,
       )),
     );
@@ -216,9 +241,9 @@ async function replayAll(): Promise<ContractLine[]> {
 }
 
 /** Each signature's differences between the fake and the shell (empty when they agree). */
-function compare(prefix: string, fake: ContractLine[]) {
+function compare(prefix: string, fake: ContractLine[], shell: ContractLine[] = real) {
   const ours = new Map([...shapeTable(fake)].filter(([k]) => k.startsWith(prefix)));
-  const theirs = new Map([...shapeTable(real)].filter(([k]) => k.startsWith(prefix)));
+  const theirs = new Map([...shapeTable(shell)].filter(([k]) => k.startsWith(prefix)));
   const problems: string[] = [];
   for (const [key, shape] of ours) {
     const r = theirs.get(key);
@@ -264,5 +289,40 @@ describe('the fake backend against the real shell transcript', () => {
     // Every kind the shell sent, except the few the fake cannot have.
     const sent = new Set(real.filter((l) => l.kind === 'event').map((l) => l.event?.type));
     expect(missing.map((k) => k.split(' ')[1]).sort()).toEqual(NOT_IMITATED.filter((k) => sent.has(k)));
+  });
+
+  it('imitates the notices a recording may catch', async () => {
+    // As earlier recordings caught it in the care scenario (the server refusing a read mark,
+    // before the client stopped sending marks for another doctor's conversation), and what a
+    // profile whose cache the keyring no longer opens would show when it signs in.
+    const notice = (scenario: string, code: string, message: string): ContractLine => ({
+      kind: 'event',
+      scenario,
+      event: { type: 'notice', code, message },
+    });
+    const care = 'care_for_another_doctors_patient';
+    const refused = notice(care, 'forbidden', 'you are not a participant of this conversation');
+    const reset = notice('login_and_session', 'cacheReset', 'The local message cache could not be opened.');
+    const recording = [...real];
+    recording.splice(
+      recording.findIndex((l) => l.scenario === care && l.command === 'set_typing'),
+      0,
+      refused,
+    );
+    recording.splice(
+      recording.findIndex((l) => l.scenario === reset.scenario && l.command === 'login' && 'ok' in l) + 1,
+      0,
+      reset,
+    );
+
+    const fake = await replayAll(recording);
+    const { problems, missing } = compare('event ', fake, recording);
+    expect(problems).toEqual([]);
+    expect(missing).not.toContain('event notice');
+    // The same notices, in the same order, with the same values.
+    const notices = (lines: ContractLine[]) =>
+      lines.filter((l) => l.event?.type === 'notice').map((l) => l.event);
+    expect(notices(recording)).toEqual(expect.arrayContaining([reset.event, refused.event]));
+    expect(notices(fake)).toEqual(notices(recording));
   });
 });

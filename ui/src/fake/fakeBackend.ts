@@ -60,7 +60,23 @@ export interface FakeOptions {
   ringing?: EmergencyId[];
   /** The clinic's settings the fake server sends (default: 112, repeats every 30 s). */
   clinic?: ClinicInfo | null;
+  /** The local cache could not be opened with its key and was started afresh: the sentence the
+   * shell announces (`notice`, code `cacheReset`) after `subscribe` restores a session and after
+   * `login`. */
+  cacheReset?: string | null;
 }
+
+/** A server's `error` frame: its protocol code (`forbidden`...) and its own text. */
+export interface ServerRefusal {
+  code: string;
+  message: string;
+}
+
+/** What the server answers a frame in a conversation the sender is not part of (check_access). */
+const NOT_A_PARTICIPANT: ServerRefusal = {
+  code: 'forbidden',
+  message: 'you are not a participant of this conversation',
+};
 
 export interface FakeCall {
   command: string;
@@ -120,6 +136,16 @@ export class FakeBackend implements Backend {
   /** When set, the server answers searches 503 with this sentence (its index being rebuilt,
    * say): the core then searches this computer's cache and passes the sentence on. */
   searchUnavailable: string | null = null;
+  /** When set, the server refuses every frame the app sends without waiting for an answer (a
+   * read mark, joining a conversation, typing) with this error; the shell shows each refusal as
+   * a `notice` (see `serverError`). */
+  refuseFrames: ServerRefusal | null = null;
+  /** See FakeOptions.cacheReset. */
+  cacheReset: string | null;
+  /** The conversation whose typing this app follows (joined; joined again after a reconnect). */
+  private joined: ConversationKey | null = null;
+  /** Conversations with a read mark the server has not had yet (sent once the connection is back). */
+  private readonly owedReads = new Set<string>();
   /** Addresses that accept a sign-in and never answer (until `cancelLogin`). */
   readonly silentServers = new Set<string>();
   private cancelPending: (() => void) | null = null;
@@ -150,6 +176,7 @@ export class FakeBackend implements Backend {
           }
         : opts.clinic;
     this.nextSeq = Math.max(0, ...this.messages.map((m) => m.seq ?? 0)) + 1;
+    this.cacheReset = opts.cacheReset ?? null;
   }
 
   private record(command: string, args: unknown = null): void {
@@ -188,7 +215,37 @@ export class FakeBackend implements Backend {
   async subscribe(onEvent: (e: UiEvent) => void): Promise<Snapshot> {
     this.record('subscribe');
     this.handler = onEvent;
+    if (this.session) this.announceCacheReset();
     return this.snapshot();
+  }
+
+  /** As the shell does once it has a client: told before the snapshot or login answers. */
+  private announceCacheReset(): void {
+    if (this.cacheReset) this.emit({ type: 'notice', code: 'cacheReset', message: this.cacheReset });
+  }
+
+  /**
+   * Test hook: the server sent an `error` frame not tied to a send (those park on their
+   * bubble): a refused read mark, join or typing frame, a failure while the connection is set
+   * up. The shell shows it as a `notice` with the protocol's code and the server's own text.
+   */
+  serverError(code: string, message: string): void {
+    this.emit({ type: 'notice', code, message });
+  }
+
+  /**
+   * A frame the app sends without waiting for an answer: dropped unless online (the callers
+   * keep what must be sent later), refused by the server when `refusal` or `refuseFrames` says.
+   */
+  private sendFrame(refusal: ServerRefusal | null = null): void {
+    if (this.connection.state !== 'online') return;
+    const refused = refusal ?? this.refuseFrames;
+    if (refused) this.serverError(refused.code, refused.message);
+  }
+
+  private isMine(key: ConversationKey): boolean {
+    const me = this.me().id;
+    return key.patientId === me || key.doctorId === me;
   }
 
   async login(args: LoginArgs): Promise<Snapshot> {
@@ -205,6 +262,7 @@ export class FakeBackend implements Backend {
       throw new BackendError('unauthorized', 'Wrong username or password');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
+    this.announceCacheReset();
     const snapshot = this.snapshot();
     // The clinic's settings come with the first connection (the store keeps what an event said
     // while the login's answer was on its way).
@@ -272,6 +330,9 @@ export class FakeBackend implements Backend {
     this.record('logout');
     this.session = null;
     this.ringing = [];
+    // The client goes with the session: nothing is followed or owed any more.
+    this.joined = null;
+    this.owedReads.clear();
     this.emit({ type: 'session', session: null, reason: null });
     return { revoked: !this.unreachable };
   }
@@ -477,7 +538,13 @@ export class FakeBackend implements Backend {
     const wasOnline = this.connection.state === 'online';
     this.connection = status({ ...this.connection, ...partial });
     this.emit({ type: 'connection', status: this.connection });
-    if (!wasOnline && this.connection.state === 'online') this.scheduleAck();
+    if (!wasOnline && this.connection.state === 'online') {
+      // What the core owes a new connection: the join, then one read mark per conversation.
+      if (this.joined) this.sendFrame();
+      this.owedReads.forEach(() => this.sendFrame());
+      this.owedReads.clear();
+      this.scheduleAck();
+    }
   }
 
   /** An emergency raised or changed on the server; a doctor's device rings while it is RAISED. */
@@ -707,7 +774,11 @@ export class FakeBackend implements Backend {
     const seen = this.messages.find((m) => m.id === messageId && sameKey(m, key));
     if (!seen) throw new BackendError('not_found', `Not found: message ${messageId} in this conversation`);
     const me = this.me();
+    // Another doctor's conversation (opened from an emergency) is theirs to read: nothing is
+    // marked, and no mark goes to the server (which would refuse it).
+    if (!this.isMine(key)) return;
     // "Read up to": the message seen and everything before it to me; later ones stay unread.
+    let changed = false;
     for (const m of this.messages)
       if (
         sameKey(m, key) &&
@@ -717,13 +788,29 @@ export class FakeBackend implements Backend {
         (m.seq ?? 0) <= (seen.seq ?? 0)
       ) {
         m.status = 'READ';
+        changed = true;
         this.emit({ type: 'message', message: { ...m } });
       }
+    if (!changed) return;
     this.listChanged();
+    // The "read up to" mark: now, or owed until the connection is back.
+    if (this.connection.state === 'online') this.sendFrame();
+    else this.owedReads.add(keyOf(key));
   }
 
   async viewConversation(key: ConversationKey) {
     this.record('view_conversation', { ...key });
+    if (this.joined && sameKey(this.joined, key)) return;
+    // The conversation open before is left (a leave is never refused).
+    this.joined = null;
+    this.join(key);
+  }
+
+  /** Follows a conversation's typing (only a participant joins; the server refuses others). */
+  private join(key: ConversationKey): void {
+    if (!this.isMine(key)) return;
+    this.joined = { patientId: key.patientId, doctorId: key.doctorId };
+    this.sendFrame();
   }
 
   async purgedAt(key: ConversationKey): Promise<string | null> {
@@ -747,6 +834,9 @@ export class FakeBackend implements Backend {
 
   async setTyping(key: ConversationKey, typing: boolean) {
     this.record('set_typing', { ...key, typing });
+    if (typing) this.join(key);
+    // Sent for any conversation (dropped offline); the server refuses one the user is not in.
+    this.sendFrame(this.isMine(key) ? null : NOT_A_PARTICIPANT);
   }
 
   private confirm(id: string, patch: (e: Emergency) => Partial<Emergency>): Emergency {

@@ -133,11 +133,8 @@ def connect(path, synchronous):
     return conn
 
 
-def prefilled(schema_db, folder):
-    path = os.path.join(folder, "prefilled.db")
-    shutil.copy(schema_db, path)
-    conn = connect(path, "OFF")
-    conn.execute("BEGIN")
+def add_people(conn):
+    """PATIENTS patients and DOCTORS doctors, each patient in a conversation with a doctor."""
     for prefix, count, role in (("p", PATIENTS, "PATIENT"), ("d", DOCTORS, "DOCTOR")):
         for i in range(count):
             conn.execute("INSERT INTO users (id, username, name, role, password_hash, created_at) "
@@ -145,6 +142,14 @@ def prefilled(schema_db, folder):
     for i in range(PATIENTS):
         conn.execute("INSERT INTO conversations (patient_id, doctor_id, created_at) "
                      "VALUES (?, ?, 0)", (f"p{i}", f"d{i % DOCTORS}"))
+
+
+def prefilled(schema_db, folder):
+    path = os.path.join(folder, "prefilled.db")
+    shutil.copy(schema_db, path)
+    conn = connect(path, "OFF")
+    conn.execute("BEGIN")
+    add_people(conn)
     clinic = Clinic(conn)
     rng = random.Random(1)
     for _ in range(PREFILL // 5000):
@@ -156,56 +161,80 @@ def prefilled(schema_db, folder):
     return path
 
 
-def run(prefilled_db, folder, variant, seed):
+def copy_for_timing(prefilled_db, folder, variant):
+    """A copy of the prefilled database, opened as the writer would, the WAL not checkpointed."""
     path = os.path.join(folder, f"{variant}.db")
     shutil.copy(prefilled_db, path)
     conn = connect(path, "NORMAL")
     conn.execute("PRAGMA wal_autocheckpoint=0")
+    return path, conn
+
+
+def run(prefilled_db, folder, variant, seed):
+    path, conn = copy_for_timing(prefilled_db, folder, variant)
     for sql in VARIANTS[variant]:
         conn.execute(sql)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     clinic = Clinic(conn)
     rng = random.Random(seed)
+    fk_off = variant == "fk-off"
+    measured = timed_moves(conn, path, lambda: clinic.log(rng, SLICE), clinic.move, fk_off)
+    conn.close()
+    os.remove(path)
+    return measured
+
+
+def timed_moves(conn, path, log, move, fk_off=False):
+    """Logs a slice and times its move, ROUNDS times: CPU seconds and WAL bytes per moved row."""
     cpu = 0.0
     wal = 0
     for _ in range(ROUNDS):
         conn.execute("BEGIN IMMEDIATE")
-        clinic.log(rng, SLICE)
+        log()
         conn.execute("COMMIT")
         before = os.path.getsize(path + "-wal")
-        if variant == "fk-off":
+        if fk_off:
             conn.execute("PRAGMA foreign_keys=OFF")
         started = time.process_time()
         conn.execute("BEGIN IMMEDIATE")
-        clinic.move()
+        move()
         conn.execute("COMMIT")
         cpu += time.process_time() - started
-        if variant == "fk-off":
+        if fk_off:
             conn.execute("PRAGMA foreign_keys=ON")
         wal += os.path.getsize(path + "-wal") - before
-    conn.close()
-    os.remove(path)
     rows = ROUNDS * SLICE
     return cpu * 1e6 / rows, wal / rows
+
+
+def report(results):
+    """Prints each variant's medians and its runs."""
+    width = max(16, max(len(v) for v in results))
+    print(f"{'variant':{width}} {'CPU us/row':>11} {'WAL KB/row':>11}   runs (us)")
+    for variant, runs in results.items():
+        cpu = statistics.median(r[0] for r in runs)
+        wal = statistics.median(r[1] for r in runs)
+        listed = ", ".join(f"{r[0]:.0f}" for r in runs)
+        print(f"{variant:{width}} {cpu:11.1f} {wal / 1024:11.1f}   {listed}")
+
+
+def header():
+    """The line saying what was measured."""
+    print(f"SQLite {sqlite3.sqlite_version}; {PREFILL} messages prefilled over {PATIENTS} "
+          f"conversations; {ROUNDS} slices of {SLICE}")
 
 
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    print(f"SQLite {sqlite3.sqlite_version}; {PREFILL} messages prefilled over {PATIENTS} "
-          f"conversations; {ROUNDS} slices of {SLICE}")
+    header()
     with tempfile.TemporaryDirectory() as folder:
         base = prefilled(sys.argv[1], folder)
         results = {v: [] for v in VARIANTS}
         for seed in range(3):
             for variant in VARIANTS:
                 results[variant].append(run(base, folder, variant, seed))
-        print(f"{'variant':16} {'CPU us/row':>11} {'WAL KB/row':>11}   runs (us)")
-        for variant, runs in results.items():
-            cpu = statistics.median(r[0] for r in runs)
-            wal = statistics.median(r[1] for r in runs)
-            listed = ", ".join(f"{r[0]:.0f}" for r in runs)
-            print(f"{variant:16} {cpu:11.1f} {wal / 1024:11.1f}   {listed}")
+        report(results)
 
 
 if __name__ == "__main__":

@@ -324,7 +324,7 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
             () = clock::until(wake) => {}
         }
         let Some(r) = run.as_mut() else { continue };
-        send_due(group, r, &mut members).await;
+        send_due(r, &mut members).await;
         let now = now_us();
         if r.finished(now)
             && let Some(done) = run.take()
@@ -334,12 +334,12 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
     }
 }
 
-/// Numbers the sends of every load in this process, so that client ids stay unique when one
-/// server sees several loads (a repeated client id would be answered from the store, not sent).
+/// Numbers the sends of every load in this process (the reference server's ack ids, unique per
+/// socket).
 static SENDS: AtomicU64 = AtomicU64::new(1);
 
 /// Sends every message whose scheduled time has come (at most `MAX_BURST` at once).
-async fn send_due(group: u32, r: &mut Run, members: &mut [Member]) {
+async fn send_due(r: &mut Run, members: &mut [Member]) {
     let mut burst = 0;
     while (r.next_due as u64) < r.end && (r.next_due as u64) <= now_us() && burst < MAX_BURST {
         let scheduled = r.next_due as u64;
@@ -356,7 +356,11 @@ async fn send_due(group: u32, r: &mut Run, members: &mut [Member]) {
         let member = &mut members[index];
         let seq = SENDS.fetch_add(1, Ordering::Relaxed);
         let message = NewMessage {
-            client_id: Some(ClientId::new(format!("g{group}-{seq}"))),
+            // Unique across every load one server sees (a repeated client id would be answered
+            // from the store, not sent), and time-ordered as the desktop app makes them
+            // (`clinic_client::record`): the server's idempotency key is ordered by client id
+            // first (schema v20).
+            client_id: Some(ClientId::new(uuid::Uuid::now_v7().to_string())),
             patient_id: member.patient.clone(),
             doctor_id: member.doctor.clone(),
             content: frames::stamp(r.step.step, scheduled, r.step.content_bytes),

@@ -48,7 +48,7 @@ pub(super) async fn send(
     let client_id = new
         .client_id
         .clone()
-        .unwrap_or_else(|| ClientId::new(format!("srv-{}", uuid::Uuid::new_v4().simple())));
+        .unwrap_or_else(|| ClientId::new(format!("srv-{}", uuid::Uuid::now_v7().simple())));
     let sender = session.user;
     let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(&ConversationKey::new(
         new.patient_id.clone(),

@@ -195,13 +195,13 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     Ok(Some(Moved { upto, rows }))
 }
 
-/// Whether `err` is `messages`' unique key on sender and clientId refusing a row.
+/// Whether `err` is `messages`' unique key on clientId and sender refusing a row.
 fn is_repeat(err: &rusqlite::Error) -> bool {
     matches!(
         err,
         rusqlite::Error::SqliteFailure(e, Some(msg))
             if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                && msg.contains("messages.sender_id, messages.client_id")
+                && msg.contains("messages.client_id, messages.sender_id")
     )
 }
 

@@ -1,5 +1,7 @@
 //! The database schema as an ordered list of migrations, tracked with `PRAGMA user_version`.
 
+mod message_keys;
+
 use rusqlite::Connection;
 
 /// Each entry moves the schema one version up. Append only: never edit a shipped migration.
@@ -557,6 +559,10 @@ const MIGRATIONS: &[&str] = &[
     END;
     INSERT INTO counters (name, value) VALUES ('search_source', abs(random()));
     ",
+    // v20: `messages` keyed for idempotency by client id first, then sender, so that a new
+    // message's entry lands beside the others of its moment instead of on a random leaf: the
+    // table is rebuilt by `message_keys::rebuild`, run after this (empty) step.
+    "",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -576,6 +582,17 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 
 /// Brings the schema up to `target` (tests of older versions stop early).
 pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> rusqlite::Result<()> {
+    // A migration that rebuilds a table drops it while other tables still name it (v20): with
+    // foreign keys enforced, the drop would check every row that names it. The pragma is a
+    // no-op inside a transaction, so it is set around it.
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = migrate_inside(conn, target);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    migrated
+}
+
+fn migrate_inside(conn: &mut Connection, target: usize) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
@@ -594,14 +611,21 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> rusqlite::Resu
     for sql in &MIGRATIONS[..target] {
         version += 1;
         if version > current {
-            tx.execute_batch(sql)?;
-            if version == 12 {
-                repair_after_v12(&tx)?;
-            }
+            step(&tx, version, sql)?;
             tx.pragma_update(None, "user_version", version)?;
         }
     }
     tx.commit()
+}
+
+/// Runs migration `version` (its SQL, then what it needs done in code).
+fn step(conn: &Connection, version: i64, sql: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(sql)?;
+    match version {
+        12 => repair_after_v12(conn),
+        20 => message_keys::rebuild(conn),
+        _ => Ok(()),
+    }
 }
 
 /// Under schema v10 and v11 an edit left the search index without the edited message's length
@@ -627,18 +651,19 @@ mod tests {
     use super::*;
 
     /// An in-memory database as a server of schema `version` left it.
-    fn at_version(version: usize) -> Connection {
+    pub(super) fn at_version(version: usize) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         for (i, sql) in MIGRATIONS[..version].iter().enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap())
-                .unwrap();
+            let version = i64::try_from(i + 1).unwrap();
+            step(&conn, version, sql).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
         }
         conn
     }
 
     /// A patient `p` and a doctor `d` in a conversation.
-    const PAIR: &str = "INSERT INTO users (id, username, name, role, password_hash, created_at) \
+    pub(super) const PAIR: &str =
+        "INSERT INTO users (id, username, name, role, password_hash, created_at) \
          VALUES ('p', 'p', 'P', 'PATIENT', 'x', 0), ('d', 'd', 'D', 'DOCTOR', 'x', 0);
          INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES ('p', 'd', 0);";
 

@@ -12,8 +12,8 @@ index beside the rowid. Changing either needs the table rebuilt, so this measure
   the entry lands near the right edge instead of on a random leaf;
 - client-first-seq-rowid: and `seq INTEGER PRIMARY KEY` (the rowid is the seq: one index less).
 
-It copies the schema of a real, empty clinic database (made by `clinic-server --data-dir DIR
-init`), rebuilds `messages` for the variants (before anything is timed), prefills messages across
+It copies the schema of a real, empty clinic database made by a v19 server (`clinic-server
+--data-dir DIR init` of `75d5aa0`; it refuses a newer one, whose table is already rebuilt), rebuilds `messages` for the variants (before anything is timed), prefills messages across
 many conversations, then times the move over slices of logged sends. It prints the process CPU
 and the write-ahead log bytes per moved row, medians of three runs per variant.
 
@@ -48,6 +48,9 @@ def rebuild(conn, client_first, seq_rowid):
     others = [r[0] for r in conn.execute(
         "SELECT sql FROM sqlite_master WHERE tbl_name = 'messages' AND sql IS NOT NULL "
         "AND name != 'messages'")]
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version != 19 or table.count("UNIQUE (sender_id, client_id)") != 1:
+        sys.exit(f"needs an empty database made by a v19 server (`75d5aa0`); this is v{version}")
     if client_first:
         table = table.replace("UNIQUE (sender_id, client_id)", "UNIQUE (client_id, sender_id)")
     if seq_rowid:

@@ -143,12 +143,20 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
     }
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Before `temp_store`: an upgrade that rebuilds a table sorts its indexes and journals its
+    // pages in temp storage as large as the table, which belongs in files, not in memory.
+    let upgrading = schema::needs_upgrade(&conn)?;
+    schema::migrate(&mut conn)?;
+    if upgrading {
+        // An upgrade that rewrote a table left a log as large as the table; copied back now, the
+        // log file starts over small instead of keeping that size on disk while the server runs.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
     // Every command runs in its own savepoint, whose undo copies (the statement journal) would
     // otherwise spill to temp files after 64 KiB: one temp-file write per page per command, more
     // bytes than the WAL itself. In memory they are a memcpy, freed at each commit.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    schema::migrate(&mut conn)?;
     // Sends a stopped (or killed) server logged and had not moved yet, a slice per transaction:
     // a kill in between keeps what has moved.
     let mut rows = 0;

@@ -197,6 +197,11 @@ fn statement(conn: &Connection, caller: &User, s: &Search) -> Result<Option<Stat
         let Some(id) = party(conn, caller, from)? else {
             return Ok(None);
         };
+        // Someone else's messages to the caller are all in their one conversation: naming it
+        // lets the conversation index find them (no index is keyed by sender alone).
+        if id != caller.id {
+            and(&format!("{theirs} = ?"), Some(text(id.as_str())));
+        }
         and("sender_id = ?", Some(text(id.as_str())));
     }
     if let Some(with) = &q.with {
@@ -271,6 +276,15 @@ mod tests {
         conn.execute("ATTACH DATABASE ':memory:' AS search", [])
             .unwrap();
         crate::store::search_index::create_tables(&conn, "search").unwrap();
+        conn.execute(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) \
+             VALUES ('o', 'other', 'O', ?1, 'x', 0)",
+            [match role {
+                Role::Doctor => "PATIENT",
+                _ => "DOCTOR",
+            }],
+        )
+        .unwrap();
         let caller = User {
             id: "u".into(),
             username: "u".into(),
@@ -309,6 +323,9 @@ mod tests {
                 ("pain", false),
                 ("pain", true),
                 ("~ontgen", false),
+                ("from:me", false),
+                ("from:other", false),
+                ("from:other pain", true),
             ] {
                 let plan = plan(text, role, by_rank);
                 assert!(!plan.contains("SCAN messages "), "{role:?} {text}: {plan}");
@@ -318,6 +335,15 @@ mod tests {
             assert!(
                 filters_only.contains("messages_conversation"),
                 "{role:?}: {filters_only}"
+            );
+            // Someone else's messages: their one conversation, read in order, not every one of
+            // the caller's conversations merged by a sort.
+            let from = plan("from:other", role, false);
+            assert!(
+                from.starts_with(
+                    "SEARCH messages USING INDEX messages_conversation (patient_id=? AND doctor_id=?)"
+                ) && !from.contains("TEMP B-TREE"),
+                "{role:?}: {from}"
             );
         }
     }

@@ -77,8 +77,8 @@ fn unexpected(why: &str) -> rusqlite::Error {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::super::migrate_to;
     use super::super::tests::{PAIR, at_version};
-    use super::super::{MIGRATIONS, migrate};
     use rusqlite::Connection;
 
     /// Every row of `sql`'s result, each column as SQLite would print it.
@@ -108,16 +108,32 @@ mod tests {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
-    /// The schema's indexes and triggers on `messages`, by name.
-    fn attached(conn: &Connection) -> Vec<String> {
+    /// The schema's indexes and triggers on `messages`: type, name and SQL.
+    fn attached(conn: &Connection) -> Vec<Vec<String>> {
         rows(
             conn,
-            "SELECT type || ' ' || name FROM sqlite_schema WHERE tbl_name = 'messages' \
-             AND name NOT LIKE 'sqlite_autoindex%' ORDER BY 1",
+            "SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = 'messages' \
+             AND name NOT LIKE 'sqlite_autoindex%' AND type != 'table' ORDER BY type, name",
         )
-        .into_iter()
-        .flatten()
-        .collect()
+    }
+
+    /// All of the schema and every message, to compare a database with itself later.
+    fn everything(conn: &Connection) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+        (
+            rows(
+                conn,
+                "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name",
+            ),
+            rows(conn, "SELECT rowid, * FROM messages ORDER BY rowid"),
+        )
+    }
+
+    /// A v19 database as the server opens it (foreign keys enforced) with a conversation.
+    fn v19_with_a_pair() -> Connection {
+        let conn = at_version(19);
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute_batch(PAIR).unwrap();
+        conn
     }
 
     /// A v19 database with messages in every state, things that name them (an emergency, an
@@ -125,10 +141,7 @@ mod tests {
     /// columns, the key is client id first, and the triggers still follow the table.
     #[test]
     fn upgrading_to_v20_keeps_every_message_and_keys_it_by_client_id_first() {
-        assert_eq!(MIGRATIONS.len(), 20, "this test is of v20");
-        let mut conn = at_version(19);
-        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        conn.execute_batch(PAIR).unwrap();
+        let mut conn = v19_with_a_pair();
         conn.execute_batch(
             "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
                  sender_id, recipient_id, content, message_type, status, is_emergency,
@@ -151,19 +164,26 @@ mod tests {
                  VALUES ('u-1', 'x', 1, 'text/plain', 'a.txt', 'p', 'p', 'd', 'm-a', 10);
              INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id,
                  recipient_id, content, created_at)
-                 VALUES (8, 'm-e', 'c-e', 'p', 'd', 'p', 'd', 'logged', 70);",
+                 VALUES (8, 'm-e', 'c-e', 'p', 'd', 'p', 'd', 'logged', 70);
+             INSERT INTO message_versions (message_id, version, content, written_at,
+                 replaced_at, change, actor_id) VALUES ('m-a', 1, 'first', 10, 55, 'EDIT', 'p');",
         )
         .unwrap();
         let before = rows(&conn, "SELECT rowid, * FROM messages ORDER BY rowid");
         let counters = rows(&conn, "SELECT * FROM conversations");
         let queued = one(&conn, "SELECT count(*) FROM search_changes");
         let mut expected = attached(&conn);
-        expected.push("index messages_client".to_owned());
+        expected.push(vec![
+            "index".to_owned(),
+            "messages_client".to_owned(),
+            "CREATE UNIQUE INDEX messages_client ON messages(client_id, sender_id)".to_owned(),
+        ]);
         expected.sort();
 
-        migrate(&mut conn).unwrap();
+        migrate_to(&mut conn, 20).unwrap();
 
         assert_eq!(one(&conn, "PRAGMA user_version"), 20);
+        assert_eq!(one(&conn, "PRAGMA legacy_alter_table"), 0);
         assert_eq!(one(&conn, "PRAGMA foreign_keys"), 1, "set back after");
         assert_eq!(
             rows(&conn, "SELECT rowid, * FROM messages ORDER BY rowid"),
@@ -223,6 +243,22 @@ mod tests {
             one(&conn, "SELECT doctor_unread FROM conversations"),
             unread - 1
         );
+        // Another table's trigger that names `messages` still finds it: versions of a message
+        // that exists stay.
+        assert!(
+            conn.execute_batch("DELETE FROM message_versions WHERE message_id = 'm-a'")
+                .is_err()
+        );
+        // The send logged before the upgrade moves into the new table.
+        let moved = crate::store::projection::apply_all(&conn).unwrap().unwrap();
+        assert_eq!(moved.rows, 1);
+        assert_eq!(
+            one(
+                &conn,
+                "SELECT count(*) FROM messages WHERE id = 'm-e' AND seq = 8"
+            ),
+            1
+        );
         // Foreign keys are enforced again, against the new table.
         let orphan = conn.execute_batch(
             "INSERT INTO emergencies (id, message_id, patient_id, doctor_id, state, raised_at,
@@ -230,11 +266,40 @@ mod tests {
         );
         assert!(orphan.is_err());
         // And a database that is already v20 is left alone.
-        let after = rows(&conn, "SELECT rowid, * FROM messages ORDER BY rowid");
-        migrate(&mut conn).unwrap();
+        let after = everything(&conn);
+        migrate_to(&mut conn, 20).unwrap();
+        assert_eq!(everything(&conn), after);
+    }
+
+    /// A rebuild that fails after the old table was dropped (here: the new key's name taken)
+    /// leaves the database as v19 left it, foreign keys enforced, and succeeds once the cause
+    /// is gone.
+    #[test]
+    fn a_rebuild_that_fails_half_way_changes_nothing() {
+        let mut conn = v19_with_a_pair();
+        conn.execute_batch(
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+                 VALUES ('m-a', 1, 1, 'c-a', 'p', 'd', 'p', 'kept', 'REGULAR', 'SENT', 0, 10, 10);
+             CREATE INDEX messages_client ON conversations(created_at);",
+        )
+        .unwrap();
+        let before = everything(&conn);
+        let err = migrate_to(&mut conn, 20).unwrap_err().to_string();
+        assert!(err.contains("messages_client"), "{err}");
+        assert_eq!(one(&conn, "PRAGMA user_version"), 19);
+        assert_eq!(everything(&conn), before);
+        assert_eq!(one(&conn, "PRAGMA foreign_keys"), 1);
+        assert_eq!(one(&conn, "PRAGMA legacy_alter_table"), 0);
+        conn.execute_batch("DROP INDEX messages_client").unwrap();
+        migrate_to(&mut conn, 20).unwrap();
+        assert_eq!(one(&conn, "PRAGMA user_version"), 20);
         assert_eq!(
-            rows(&conn, "SELECT rowid, * FROM messages ORDER BY rowid"),
-            after
+            one(
+                &conn,
+                "SELECT count(*) FROM messages WHERE content = 'kept'"
+            ),
+            1
         );
     }
 
@@ -247,7 +312,7 @@ mod tests {
              CREATE TABLE messages (id TEXT PRIMARY KEY, sender_id TEXT, client_id TEXT);",
         )
         .unwrap();
-        let err = migrate(&mut conn).unwrap_err().to_string();
+        let err = migrate_to(&mut conn, 20).unwrap_err().to_string();
         assert!(err.contains("cannot upgrade the message table"), "{err}");
         assert_eq!(one(&conn, "PRAGMA user_version"), 19, "nothing committed");
     }

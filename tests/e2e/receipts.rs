@@ -136,13 +136,19 @@ async fn has_focus(app: &App, focused: bool) -> Result<()> {
 /// there (the app handles a scroll in the frame after it).
 async fn scroll_list(app: &App, to_top: bool) -> Result<()> {
     let top = if to_top { "0" } else { "el.scrollHeight" };
+    // As a reader's wheel does it: the wheel event, then the scroll. The list tells the reader's
+    // scrolling from layout's (a resize, a row measured) by the input before it.
+    let delta = if to_top { "-1" } else { "1" };
     app.wait_script(
         "the list to stay scrolled",
         &format!(
             "const el = document.querySelector('[data-testid=message-list]');
              const there = {to_top} ? el.scrollTop === 0
                : el.scrollHeight - el.scrollTop - el.clientHeight < 2;
-             if (!there) {{ el.scrollTop = {top}; window.__settled = 0; return false; }}
+             if (!there) {{
+               el.dispatchEvent(new WheelEvent('wheel', {{ deltaY: {delta}, bubbles: true }}));
+               el.scrollTop = {top}; window.__settled = 0; return false;
+             }}
              window.__settled = (window.__settled || 0) + 1;
              return window.__settled >= 5;"
         ),

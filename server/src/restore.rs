@@ -123,16 +123,9 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
         let _ = dir.sync_all();
     }
 
-    // Checked as it was backed up first: bringing an older backup's schema up to date may
-    // rewrite a table (v20), and damage in the old table's pages would then be freed unseen.
-    {
-        let plain =
-            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| RestoreError::Check(e.to_string()))?;
-        store::check::check(&db, &plain).map_err(|failed| RestoreError::Check(failed.detail()))?;
-    }
     // The result, opened the way the server opens it (an older backup's schema is brought up
-    // to date here), must pass the server's own check.
+    // to date here, after a check of the backup as it was made), must pass the server's own
+    // check.
     let conn = store::open_write(&db, crate::Synchronous::Full)
         .map_err(|e| RestoreError::Check(e.to_string()))?;
     store::check::check(&db, &conn).map_err(|failed| RestoreError::Check(failed.detail()))?;

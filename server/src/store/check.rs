@@ -236,6 +236,43 @@ mod tests {
         }
     }
 
+    /// Every opening for writing (the CLI, `restore`) checks a database before upgrading it:
+    /// a damaged one is refused with a sentence and left as it was.
+    #[test]
+    fn a_damaged_database_is_not_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("clinic.db");
+        let mut conn = Connection::open(&db).unwrap();
+        schema::migrate_to(&mut conn, 19).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE filler (v TEXT); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
+             INSERT INTO filler SELECT printf('%0500d', i) FROM n;",
+        )
+        .unwrap();
+        drop(conn);
+        let mut bytes = std::fs::read(&db).unwrap();
+        let page = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+        let pages = bytes.len() / page;
+        assert!(pages > 20, "{pages} pages");
+        // The filler's last pages scribbled over.
+        for byte in &mut bytes[(pages - 4) * page..(pages - 1) * page] {
+            *byte = 0x5a;
+        }
+        std::fs::write(&db, &bytes).unwrap();
+
+        let err = crate::store::open_write(&db, crate::Synchronous::Full)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did not pass the check before it"), "{err}");
+        assert!(err.contains("clinic-server restore"), "{err}");
+        let conn = Connection::open(&db).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 19, "not upgraded");
+    }
+
     #[test]
     fn a_check_while_serving_leaves_a_note_until_its_verdict_and_stops_when_asked() {
         let dir = tempfile::tempdir().unwrap();

@@ -43,9 +43,25 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const STATEMENT_CACHE: usize = 64;
 
 /// Opens (creating if needed, private) the database for writing and brings its schema up to
-/// date.
+/// date. A database that needs an upgrade is checked first, as a serving start does
+/// (`open_serving`): an upgrade writes to it (v20 rewrites the message table), and must neither
+/// build on damaged pages nor free them unseen. A new, empty database passes at once.
 pub(crate) fn open_write(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
-    prepare(open_private(path)?, synchronous)
+    let conn = open_private(path)?;
+    if schema::needs_upgrade(&conn)? {
+        check::check(path, &conn).map_err(|failed| match failed {
+            check::Failed::Error(err) => err,
+            other => rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(format!(
+                    "the database needs a schema upgrade and did not pass the check before it: \
+                     {}; restore the latest backup (`clinic-server restore`)",
+                    other.detail()
+                )),
+            ),
+        })?;
+    }
+    prepare(conn, synchronous)
 }
 
 /// Opens the database, creating it as a private (0600) file if there is none; SQLite gives its

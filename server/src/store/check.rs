@@ -236,21 +236,26 @@ mod tests {
         }
     }
 
+    /// A database file of schema `version` with a table of `rows` rows of 500 bytes.
+    fn database_of(version: usize, rows: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("clinic.db");
+        let mut conn = Connection::open(&db).unwrap();
+        schema::migrate_to(&mut conn, version).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE filler (v TEXT); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+             INSERT INTO filler SELECT printf('%0500d', i) FROM n;"
+        ))
+        .unwrap();
+        (dir, db)
+    }
+
     /// Every opening for writing (the CLI, `restore`) checks a database before upgrading it:
     /// a damaged one is refused with a sentence and left as it was.
     #[test]
     fn a_damaged_database_is_not_upgraded() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("clinic.db");
-        let mut conn = Connection::open(&db).unwrap();
-        schema::migrate_to(&mut conn, 19).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE filler (v TEXT); \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
-             INSERT INTO filler SELECT printf('%0500d', i) FROM n;",
-        )
-        .unwrap();
-        drop(conn);
+        let (_dir, db) = database_of(19, 200);
         let mut bytes = std::fs::read(&db).unwrap();
         let page = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
         let pages = bytes.len() / page;
@@ -275,18 +280,8 @@ mod tests {
 
     #[test]
     fn a_check_while_serving_leaves_a_note_until_its_verdict_and_stops_when_asked() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("clinic.db");
-        let mut conn = Connection::open(&db).unwrap();
-        schema::migrate(&mut conn).unwrap();
         // Enough pages for the check to take more than one progress interval.
-        conn.execute_batch(
-            "CREATE TABLE filler (v TEXT); \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
-             INSERT INTO filler SELECT printf('%0500d', i) FROM n;",
-        )
-        .unwrap();
-        drop(conn);
+        let (_dir, db) = database_of(schema::latest(), 2000);
         let later = WhileServing::open(&db).unwrap();
         assert!(unchecked_note(&db).exists());
         later.run().unwrap();

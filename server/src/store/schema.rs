@@ -575,6 +575,12 @@ pub(crate) fn needs_upgrade(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(usize::try_from(current).map_or(true, |v| v < MIGRATIONS.len()))
 }
 
+/// The schema version this server writes.
+#[cfg(test)]
+pub(crate) fn latest() -> usize {
+    MIGRATIONS.len()
+}
+
 /// Brings the schema up to date inside one transaction.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     migrate_to(conn, MIGRATIONS.len())

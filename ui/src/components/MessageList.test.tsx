@@ -143,6 +143,29 @@ describe('the message list across a resize', () => {
     expect(box.scrollTop).toBe(1200);
   });
 
+  it('leaves the bottom for a scroll without a wheel (the scrollbar, a screen reader)', () => {
+    const list = openList();
+    // Nothing changed size since the last scroll event: this scroll is the reader's.
+    box.scrollTop = 1200;
+    fireEvent.scroll(list);
+
+    box.scrollHeight = 3400;
+    listResized(list);
+    expect(box.scrollTop).toBe(1200);
+  });
+
+  it('leaves the bottom for a key in the list even while a row is measured', () => {
+    const list = openList();
+    fireEvent.keyDown(list, { key: 'PageUp' });
+    box.scrollTop = 1200;
+    box.scrollHeight = 3100;
+    fireEvent.scroll(list);
+
+    box.scrollHeight = 3400;
+    listResized(list);
+    expect(box.scrollTop).toBe(1200);
+  });
+
   it('follows the newest message again once the reader scrolls back down to it', () => {
     const list = openList();
     fireEvent.wheel(list, { deltaY: -600 });

@@ -22,7 +22,7 @@ const STICK_PX = 80;
 const HIGHLIGHT_MS = 4000;
 
 /** How long after the reader's last wheel, touch or key a scroll still counts as theirs (a
- * smooth or kinetic scroll goes on moving after the input). */
+ * smooth or kinetic scroll goes on moving after the input, while rows are measured). */
 const READER_MS = 1000;
 
 export interface MessageListProps {
@@ -95,47 +95,28 @@ function useOnScreen(
 }
 
 /**
- * Whether the reader is scrolling the list by hand now: a wheel, a touch, a key in the list or a
- * pointer held on it (its scrollbar) just now. Scroll events without that come from layout: the
- * browser keeping scrollTop within a box or content that changed size, the virtualiser keeping
- * rows in place as it measures them.
+ * Whether the reader just used a wheel, a touch or a key in the list: a scroll right after that
+ * is theirs, even while the list's size changes under it.
  */
-function useReaderScrolling(scrollRef: RefObject<HTMLDivElement | null>): () => boolean {
+function useReaderInput(scrollRef: RefObject<HTMLDivElement | null>): () => boolean {
   const lastInput = useRef(-Infinity);
-  const held = useRef(false);
   useEffect(() => {
     const el = scrollRef.current;
     if (!el) return;
     const input = () => {
       lastInput.current = performance.now();
     };
-    const down = () => {
-      held.current = true;
-      input();
-    };
-    // Released anywhere: a scrollbar drag often ends outside the list.
-    const up = () => {
-      if (!held.current) return;
-      held.current = false;
-      input();
-    };
     const passive = { passive: true };
     el.addEventListener('wheel', input, passive);
     el.addEventListener('touchmove', input, passive);
     el.addEventListener('keydown', input);
-    el.addEventListener('pointerdown', down);
-    window.addEventListener('pointerup', up);
-    window.addEventListener('pointercancel', up);
     return () => {
       el.removeEventListener('wheel', input);
       el.removeEventListener('touchmove', input);
       el.removeEventListener('keydown', input);
-      el.removeEventListener('pointerdown', down);
-      window.removeEventListener('pointerup', up);
-      window.removeEventListener('pointercancel', up);
     };
   }, [scrollRef]);
-  return useCallback(() => held.current || performance.now() - lastInput.current < READER_MS, []);
+  return useCallback(() => performance.now() - lastInput.current < READER_MS, []);
 }
 
 export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScreenChange }: MessageListProps) {
@@ -243,17 +224,22 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
   // that finished loading, a resize), and by the time one is handled the geometry it reads may
   // have moved on: narrowing the window makes the browser clamp scrollTop (the box got taller)
   // while the bubbles re-wrap (the content got taller), which looked like the reader scrolling
-  // up far from the bottom and unpinned the view for good. A scroll without the reader's hand
-  // behind it never unpins; the resize observer and the effect above then pin it again.
-  const readerScrolling = useReaderScrolling(scrollRef);
+  // up far from the bottom and unpinned the view for good. Such a scroll comes with the list's
+  // size changed since the previous scroll event; a reader's (the scrollbar, keys, a screen
+  // reader moving its reading point) leaves it as it was, or follows a wheel, touch or key.
+  const readerInput = useReaderInput(scrollRef);
   const lastTop = useRef(0);
+  const lastSize = useRef({ content: 0, box: 0 });
   const onScroll = () => {
     const el = scrollRef.current;
     if (el) {
       const near = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+      const resized =
+        el.scrollHeight !== lastSize.current.content || el.clientHeight !== lastSize.current.box;
       if (near) atBottom.current = true;
-      else if (el.scrollTop < lastTop.current && readerScrolling()) atBottom.current = false;
+      else if (el.scrollTop < lastTop.current && (!resized || readerInput())) atBottom.current = false;
       lastTop.current = el.scrollTop;
+      lastSize.current = { content: el.scrollHeight, box: el.clientHeight };
     }
     if (!armed) setArmed(true);
   };

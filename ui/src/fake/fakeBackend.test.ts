@@ -47,6 +47,23 @@ describe('the fake backend’s notices', () => {
     expect(notices()).toEqual([{ type: 'notice', ...REFUSED }]);
   });
 
+  it('joins again after a reconnect every conversation it follows, as the client core does', async () => {
+    // The patient is in both conversations: the open one, and another typed in since.
+    const { fake, notices } = await subscribed({ as: PATIENT, connection: { state: 'offline' } });
+    await fake.viewConversation(ours);
+    await fake.setTyping(theirs, true);
+    fake.refuseFrames = REFUSED;
+    fake.setConnection({ state: 'online' });
+    expect(notices()).toHaveLength(2);
+    // Opening one leaves the others: one join is owed after the next reconnect.
+    fake.refuseFrames = null;
+    await fake.viewConversation(ours);
+    fake.setConnection({ state: 'offline' });
+    fake.refuseFrames = REFUSED;
+    fake.setConnection({ state: 'online' });
+    expect(notices()).toHaveLength(3);
+  });
+
   it('marks nothing in another doctor’s conversation, so nothing is refused', async () => {
     const { fake, notices } = await subscribed({ as: DOCTOR });
     await fake.markRead({ ...theirs, messageId: 'm2' });

@@ -142,8 +142,11 @@ export class FakeBackend implements Backend {
   refuseFrames: ServerRefusal | null = null;
   /** See FakeOptions.cacheReset. */
   cacheReset: string | null;
-  /** The conversation whose typing this app follows (joined; joined again after a reconnect). */
-  private joined: ConversationKey | null = null;
+  /**
+   * The conversations whose typing this app follows (joined; joined again after a reconnect): the
+   * open one, and any other it typed in since (as the client core's set of joined conversations).
+   */
+  private readonly joined = new Map<string, ConversationKey>();
   /** Conversations with a read mark the server has not had yet (sent once the connection is back). */
   private readonly owedReads = new Set<string>();
   /** Addresses that accept a sign-in and never answer (until `cancelLogin`). */
@@ -330,8 +333,10 @@ export class FakeBackend implements Backend {
     this.record('logout');
     this.session = null;
     this.ringing = [];
-    // The client goes with the session: nothing is followed or owed any more.
-    this.joined = null;
+    // Nothing is followed any more. The fake also forgets owed read marks here; the real client
+    // keeps them in its cache on a personal computer and sends them after the next sign-in, which
+    // the fake does not model.
+    this.joined.clear();
     this.owedReads.clear();
     this.emit({ type: 'session', session: null, reason: null });
     return { revoked: !this.unreachable };
@@ -540,7 +545,7 @@ export class FakeBackend implements Backend {
     this.emit({ type: 'connection', status: this.connection });
     if (!wasOnline && this.connection.state === 'online') {
       // What the core owes a new connection: the join, then one read mark per conversation.
-      if (this.joined) this.sendFrame();
+      this.joined.forEach(() => this.sendFrame());
       this.owedReads.forEach(() => this.sendFrame());
       this.owedReads.clear();
       this.scheduleAck();
@@ -800,16 +805,16 @@ export class FakeBackend implements Backend {
 
   async viewConversation(key: ConversationKey) {
     this.record('view_conversation', { ...key });
-    if (this.joined && sameKey(this.joined, key)) return;
-    // The conversation open before is left (a leave is never refused).
-    this.joined = null;
+    // Every other followed conversation is left (a leave is never refused).
+    for (const [k, other] of this.joined) if (!sameKey(other, key)) this.joined.delete(k);
+    if (this.joined.has(keyOf(key))) return;
     this.join(key);
   }
 
   /** Follows a conversation's typing (only a participant joins; the server refuses others). */
   private join(key: ConversationKey): void {
     if (!this.isMine(key)) return;
-    this.joined = { patientId: key.patientId, doctorId: key.doctorId };
+    this.joined.set(keyOf(key), { patientId: key.patientId, doctorId: key.doctorId });
     this.sendFrame();
   }
 

@@ -2,17 +2,18 @@
 //! named index, instead of the table's own `UNIQUE (sender_id, client_id)`.
 //!
 //! Keyed by sender first, every new message put an entry on a random leaf of that key (one
-//! region per sender), a page of its own in most moves of the send log. Client ids are UUIDv7
-//! (time first, as the desktop app makes them), so keyed by client id first a new entry lands
-//! at the right edge with the others of the same moment (`bench/probes/message_keys.py`: the
-//! move's log per row -22% in slices of 50, -36% in slices of 200). SQLite cannot drop a
-//! table's constraint, hence the rebuild; the new key is an index that a later change can drop.
+//! region per sender), a page of its own in most moves of the send log. The desktop app makes
+//! client ids as UUIDv7 (time first), so keyed by client id first a new entry lands at the right
+//! edge with the others of the same moment (measured with `bench/probes/message_keys.py`:
+//! docs/benchmarks.md, schema v20). SQLite cannot drop a table's constraint, hence the rebuild;
+//! the new key is an index that a later change can drop.
 
 use rusqlite::Connection;
 
 /// The constraint as v1 wrote it into the table's SQL.
 const OLD_KEY: &str = "UNIQUE (sender_id, client_id),";
-/// What replaces the table's SQL head for the copy.
+/// The table's SQL head as v1 wrote it. After this rebuild's rename SQLite may store it quoted
+/// (`CREATE TABLE "messages" (`): a later rebuild must expect either.
 const HEAD: &str = "CREATE TABLE messages (";
 const NEW_HEAD: &str = "CREATE TABLE messages_v20 (";
 

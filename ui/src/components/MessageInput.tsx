@@ -25,19 +25,29 @@ function byteLength(s: string): number {
   return new TextEncoder().encode(s).length;
 }
 
-/** Sizes the composer to its text: one line when empty, growing up to a limit. */
+/**
+ * Sizes the composer to its text: one line when empty, growing up to a limit. Measuring sets its
+ * height to `auto` for a moment, which the browser lays out: the row around it keeps its height
+ * meanwhile, or the message list above would grow for that moment and the browser would pull
+ * its scroll position back to fit, leaving the newest message (and, since the list's size ends
+ * as it was, reading as the reader scrolling up: `MessageList`).
+ */
 function useAutoGrow(ref: RefObject<HTMLTextAreaElement | null>, text: string) {
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     const style = getComputedStyle(el);
     const px = (v: string) => Number.parseFloat(v) || 0;
+    const row = el.parentElement;
+    const rowHeight = row?.style.height ?? '';
+    if (row) row.style.height = `${row.getBoundingClientRect().height}px`;
     el.style.height = 'auto';
     el.style.height = `${composerHeight(el.scrollHeight, {
       lineHeight: px(style.lineHeight) || px(style.fontSize) * 1.45,
       padding: px(style.paddingTop) + px(style.paddingBottom),
       border: px(style.borderTopWidth) + px(style.borderBottomWidth),
     })}px`;
+    if (row) row.style.height = rowHeight;
   }, [ref, text]);
 }
 

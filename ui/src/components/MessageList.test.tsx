@@ -110,6 +110,13 @@ function openList() {
   return list;
 }
 
+/** The content grows (a message arrives, a row is measured): a reader who left the bottom stays. */
+function grownAndStillAt(list: HTMLElement, top: number) {
+  box.scrollHeight = 3400;
+  listResized(list);
+  expect(box.scrollTop).toBe(top);
+}
+
 describe('the message list across a resize', () => {
   it('stays at the newest message when the window narrows (text re-wraps, the box changes)', () => {
     const list = openList();
@@ -149,9 +156,7 @@ describe('the message list across a resize', () => {
     box.scrollTop = 1200;
     fireEvent.scroll(list);
 
-    box.scrollHeight = 3400;
-    listResized(list);
-    expect(box.scrollTop).toBe(1200);
+    grownAndStillAt(list, 1200);
   });
 
   it('leaves the bottom for a key in the list even while a row is measured', () => {
@@ -161,9 +166,7 @@ describe('the message list across a resize', () => {
     box.scrollHeight = 3100;
     fireEvent.scroll(list);
 
-    box.scrollHeight = 3400;
-    listResized(list);
-    expect(box.scrollTop).toBe(1200);
+    grownAndStillAt(list, 1200);
   });
 
   it('follows the newest message again once the reader scrolls back down to it', () => {

@@ -124,9 +124,9 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     }
 
     // The result, opened the way the server opens it (an older backup's schema is brought up
-    // to date here, after a check of the backup as it was made), must pass the server's own
-    // check.
-    let conn = store::open_write(&db, crate::Synchronous::Full)
+    // to date here, after `check_backup` checked the backup as it was made), must pass the
+    // server's own check.
+    let conn = store::open_write_checked(&db, crate::Synchronous::Full)
         .map_err(|e| RestoreError::Check(e.to_string()))?;
     store::check::check(&db, &conn).map_err(|failed| RestoreError::Check(failed.detail()))?;
     let count = |table: &str| {

@@ -64,6 +64,16 @@ pub(crate) fn open_write(path: &Path, synchronous: Synchronous) -> rusqlite::Res
     prepare(conn, synchronous)
 }
 
+/// [`open_write`] for a database its caller has just checked as a whole (`restore` runs
+/// `PRAGMA integrity_check` on the backup it copies in): the check before an upgrade would read
+/// every page again.
+pub(crate) fn open_write_checked(
+    path: &Path,
+    synchronous: Synchronous,
+) -> rusqlite::Result<Connection> {
+    prepare(open_private(path)?, synchronous)
+}
+
 /// Opens the database, creating it as a private (0600) file if there is none; SQLite gives its
 /// log and shared-memory files the same permissions.
 fn open_private(path: &Path) -> rusqlite::Result<Connection> {

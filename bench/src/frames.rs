@@ -26,6 +26,8 @@ pub enum Inbound {
     Ack(Msg),
     Received(Msg),
     Alert(Msg),
+    /// `message:delivered:confirmed`: how many messages a delivered receipt moved.
+    DeliveredConfirmed(usize),
     SyncBatch {
         messages: Vec<Msg>,
         cursor: i64,
@@ -54,6 +56,12 @@ struct Batch {
     messages: Vec<Msg>,
     cursor: i64,
     has_more: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Confirmed {
+    message_ids: Vec<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +103,9 @@ pub fn parse(text: &str) -> Inbound {
         "message:ack" => with_message(Inbound::Ack),
         "message:received" => with_message(Inbound::Received),
         "emergency:alert" => with_message(Inbound::Alert),
+        "message:delivered:confirmed" => serde_json::from_str::<Confirmed>(text)
+            .map(|c| Inbound::DeliveredConfirmed(c.message_ids.len()))
+            .unwrap_or(Inbound::Other),
         "sync:batch" => serde_json::from_str::<Batch>(text)
             .map(|b| Inbound::SyncBatch {
                 messages: b.messages,
@@ -164,6 +175,20 @@ mod tests {
         let read = read_stamp(&content).expect("a stamp");
         assert_eq!((read.step, read.scheduled), (3, 123_456));
         assert_eq!(read_stamp("hello"), None);
+    }
+
+    /// The confirmation a sender gets for a delivered receipt, as the server's own type writes it.
+    #[test]
+    fn counts_the_messages_a_delivered_confirmation_names() {
+        let frame = clinic_protocol::ServerFrame::MessageDeliveredConfirmed {
+            patient_id: "p".into(),
+            doctor_id: "d".into(),
+            message_ids: vec!["m-1".into(), "m-2".into(), "m-3".into()],
+            recipient_id: "d".into(),
+            delivered_at: chrono::Utc::now(),
+        };
+        let text = serde_json::to_string(&frame).expect("a frame serializes");
+        assert!(matches!(parse(&text), Inbound::DeliveredConfirmed(3)), "{text}");
     }
 
     #[test]

@@ -26,6 +26,11 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Most sends a group makes in one go when it is behind schedule (so it keeps reading).
 const MAX_BURST: u32 = 64;
 
+/// How the desktop app reports what reached it: the ids of the messages a socket received,
+/// gathered for this long, then one `message:delivered` frame (`clinic_client`'s
+/// `delivered_delay`). clinic-server only: the seed's stack has no delivered receipts.
+pub const RECEIPT_DELAY: Duration = Duration::from_millis(500);
+
 /// One step of load: a total rate for `duration`, measured after `warmup`.
 #[derive(Debug, Clone, Copy)]
 pub struct Step {
@@ -71,6 +76,10 @@ pub struct StepResult {
     pub ack: Latency,
     /// How late the generator itself sent (its own saturation).
     pub send_lag: Latency,
+    /// Delivered receipts sent (frames), when the load sends them.
+    pub receipts: u64,
+    /// Messages the server confirmed delivered to their senders (`message:delivered:confirmed`).
+    pub delivered_confirmed: u64,
 }
 
 impl StepResult {
@@ -86,6 +95,8 @@ impl StepResult {
         self.e2e_from_send.add(&other.e2e_from_send);
         self.ack.add(&other.ack);
         self.send_lag.add(&other.send_lag);
+        self.receipts += other.receipts;
+        self.delivered_confirmed += other.delivered_confirmed;
     }
 
     /// Messages delivered per second inside the measured window.
@@ -110,6 +121,8 @@ impl StepResult {
             "e2e_from_send": self.e2e_from_send.summary(),
             "ack": self.ack.summary(),
             "send_lag": self.send_lag.summary(),
+            "receipts": self.receipts,
+            "delivered_confirmed": self.delivered_confirmed,
         })
     }
 }
@@ -127,6 +140,12 @@ pub struct Load {
 impl Load {
     /// Takes the pairs' connections into group tasks of `pairs_per_group` pairs.
     pub fn start(pairs: Vec<(Conn, Conn)>, pairs_per_group: usize) -> Self {
+        Self::start_with(pairs, pairs_per_group, false)
+    }
+
+    /// [`Load::start`], every socket also sending delivered receipts as the desktop app does
+    /// when `receipts` is set (see [`RECEIPT_DELAY`]).
+    pub fn start_with(pairs: Vec<(Conn, Conn)>, pairs_per_group: usize, receipts: bool) -> Self {
         let mut groups = Vec::new();
         let mut tasks = Vec::new();
         let mut members = 0;
@@ -137,7 +156,7 @@ impl Load {
             let (tx, rx) = mpsc::channel(1);
             groups.push((tx, chunk.len() * 2));
             members += chunk.len() * 2;
-            tasks.push(tokio::spawn(group_task(index, chunk, rx)));
+            tasks.push(tokio::spawn(group_task(index, chunk, rx, receipts)));
             index += 1;
         }
         Self {
@@ -182,6 +201,9 @@ struct Member {
     patient: UserId,
     doctor: UserId,
     alive: bool,
+    /// Received and not reported delivered yet, and when the report goes out.
+    owed: Vec<String>,
+    due: Option<u64>,
 }
 
 /// A step in progress inside one group.
@@ -228,6 +250,10 @@ impl Run {
                 self.result.errors += 1;
                 return;
             }
+            Inbound::DeliveredConfirmed(n) => {
+                self.result.delivered_confirmed += n as u64;
+                return;
+            }
             _ => return,
         };
         let Some(stamp) = frames::read_stamp(&message.content) else {
@@ -264,7 +290,12 @@ impl Run {
     }
 }
 
-async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Receiver<Command>) {
+async fn group_task(
+    group: u32,
+    pairs: Vec<(Conn, Conn)>,
+    mut commands: mpsc::Receiver<Command>,
+    receipts: bool,
+) {
     let mut members = Vec::with_capacity(pairs.len() * 2);
     let mut inbound = SelectAll::new();
     for (patient, doctor) in pairs {
@@ -279,6 +310,8 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
                 patient: p.clone(),
                 doctor: d.clone(),
                 alive: true,
+                owed: Vec::new(),
+                due: None,
             });
         }
     }
@@ -289,6 +322,7 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
             Some(r) => r.end.max(now_us()) + 50_000,
             None => now_us() + 3_600_000_000,
         };
+        let wake = members.iter().filter_map(|m| m.due).fold(wake, u64::min);
         tokio::select! {
             command = commands.recv(), if run.is_none() => match command {
                 Some((step, rate, reply)) => run = Some(Run::new(step, rate, reply, group)),
@@ -303,6 +337,12 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
                             let _ = member.sink.send(Message::text(socketio::PONG)).await;
                         }
                         frame => {
+                            if receipts && let Inbound::Received(m) = &frame {
+                                member.owed.push(m.id.clone());
+                                member.due.get_or_insert(
+                                    now_us() + RECEIPT_DELAY.as_micros() as u64,
+                                );
+                            }
                             if let Some(r) = run.as_mut() {
                                 r.on_frame(frame);
                             }
@@ -323,7 +363,9 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
             },
             () = clock::until(wake) => {}
         }
+        let reported = report_delivered(&mut members).await;
         let Some(r) = run.as_mut() else { continue };
+        r.result.receipts += reported;
         send_due(r, &mut members).await;
         let now = now_us();
         if r.finished(now)
@@ -332,6 +374,29 @@ async fn group_task(group: u32, pairs: Vec<(Conn, Conn)>, mut commands: mpsc::Re
             let _ = done.reply.send(done.result);
         }
     }
+}
+
+/// Sends the delivered receipts that are due, as the desktop app does (frames of at most the
+/// server's limit of ids); returns how many frames went out.
+async fn report_delivered(members: &mut [Member]) -> u64 {
+    let now = now_us();
+    let mut frames = 0;
+    for member in members.iter_mut() {
+        if member.due.is_none_or(|due| due > now) {
+            continue;
+        }
+        member.due = None;
+        let ids = std::mem::take(&mut member.owed);
+        for chunk in ids.chunks(clinic_protocol::limits::MAX_IDS_PER_REQUEST) {
+            let frame = crate::conn::text(&clinic_protocol::ClientFrame::MessageDelivered {
+                message_ids: chunk.iter().cloned().map(Into::into).collect(),
+            });
+            if member.alive && member.sink.send(frame).await.is_ok() {
+                frames += 1;
+            }
+        }
+    }
+    frames
 }
 
 /// Numbers the sends of every load in this process (the reference server's ack ids, unique per

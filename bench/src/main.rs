@@ -95,6 +95,10 @@ struct RampArgs {
     step_secs: u64,
     #[arg(long, default_value_t = 50.0)]
     p99_limit_ms: f64,
+    /// Every socket also reports what it received as delivered, as the desktop app does (the
+    /// ids gathered for 500 ms, one `message:delivered` frame); clinic-server only
+    #[arg(long)]
+    receipts: bool,
 }
 
 impl RampArgs {
@@ -104,6 +108,7 @@ impl RampArgs {
             rates: self.rates,
             step: Duration::from_secs(self.step_secs),
             p99_limit_ms: self.p99_limit_ms,
+            receipts: self.receipts,
         }
     }
 }
@@ -141,6 +146,10 @@ enum Scenario {
         rates: Vec<f64>,
         #[arg(long, default_value_t = 10)]
         step_secs: u64,
+        /// Every socket also reports what it received as delivered, as the desktop app does
+        /// (the ids gathered for 500 ms, one `message:delivered` frame); clinic-server only
+        #[arg(long)]
+        receipts: bool,
     },
     /// The send path's CPU steps outside the database, before and after issue 15's CPU-path
     /// work, timed in this process (best of `rounds` rounds of `iterations` calls each).
@@ -288,6 +297,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             users,
             rates,
             step_secs,
+            receipts,
         } => {
             let cost = Cost {
                 stack: match stack {
@@ -297,6 +307,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
                 users,
                 rates,
                 step: Duration::from_secs(step_secs),
+                receipts,
             };
             scenarios::cost::run(env, &cost).await
         }

@@ -53,6 +53,27 @@ fn steady_chat_over_tls_delivers_every_message() {
     assert_eq!(result["acked"], result["sent"], "{r}");
 }
 
+/// `--receipts`: every socket reports what it received as delivered, as the desktop app does,
+/// and the server takes the receipts (it confirms them to the senders, refuses none).
+#[test]
+fn the_load_sends_delivered_receipts_the_server_confirms() {
+    let r = scenario(&[
+        "cost",
+        "--receipts",
+        "--users",
+        "20",
+        "--rates",
+        "40",
+        "--step-secs",
+        "3",
+    ]);
+    assert_eq!(r["receipts"], true, "{r}");
+    let step = &r["steps"][0];
+    assert_eq!(step["errors"], 0, "{r}");
+    assert!(step["receipts"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert!(step["delivered_confirmed"].as_u64().unwrap_or(0) > 0, "{r}");
+}
+
 #[test]
 fn reconnect_storm_over_tls_loses_nothing() {
     let r = scenario(&[

@@ -24,14 +24,17 @@ pub struct Cost {
     pub users: usize,
     pub rates: Vec<f64>,
     pub step: Duration,
+    /// Every socket also sends delivered receipts, as the desktop app does (clinic only).
+    pub receipts: bool,
 }
 
 pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
     let pairs = (cost.users / 2).max(1);
+    super::ramp::receipts_for(cost.stack, cost.receipts)?;
     let clinic = Clinic::for_stack(env, cost.stack, pairs, pairs)?;
     let server = clinic.start(env)?;
     let (conns, _) = connect_pairs(&server, &clinic).await?;
-    let load = Load::start(conns, PAIRS_PER_GROUP);
+    let load = Load::start_with(conns, PAIRS_PER_GROUP, cost.receipts);
     tokio::time::sleep(super::ramp::SETTLE).await;
     let mut steps = Vec::new();
     for (i, &rate) in cost.rates.iter().enumerate() {
@@ -63,6 +66,8 @@ pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
             "acked": result.acked,
             "errors": result.errors,
             "e2e": result.e2e.summary(),
+            "receipts": result.receipts,
+            "delivered_confirmed": result.delivered_confirmed,
         }));
     }
     load.stop().await;
@@ -74,6 +79,7 @@ pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
     );
     fields.insert("users".into(), json!(pairs * 2));
     fields.insert("step_s".into(), json!(cost.step.as_secs_f64()));
+    fields.insert("receipts".into(), json!(cost.receipts));
     fields.insert("steps".into(), Value::Array(steps));
     emit("cost", fields, env.out.as_deref())?;
     server.stop()

@@ -19,6 +19,18 @@ pub struct Ramp {
     pub rates: Vec<f64>,
     pub step: Duration,
     pub p99_limit_ms: f64,
+    /// Every socket also sends delivered receipts, as the desktop app does (clinic only).
+    pub receipts: bool,
+}
+
+/// Refuses delivered receipts for a stack that has none (the seed's).
+pub fn receipts_for(stack: Stack, receipts: bool) -> anyhow::Result<()> {
+    if receipts && stack != Stack::Clinic {
+        anyhow::bail!(
+            "--receipts needs clinic-server: the seed's stack has no delivered receipts to send"
+        );
+    }
+    Ok(())
 }
 
 /// Pause between connecting everyone and the first step, so that what the connects caused
@@ -56,6 +68,7 @@ pub async fn run(env: &Env, ramp: &Ramp) -> anyhow::Result<()> {
     let mut fields = super::fields(env);
     fields.insert("users".into(), json!((ramp.users / 2).max(1) * 2));
     fields.insert("p99_limit_ms".into(), json!(ramp.p99_limit_ms));
+    fields.insert("receipts".into(), json!(ramp.receipts));
     fields.extend(outcome.fields());
     emit("s3", fields, env.out.as_deref())
 }
@@ -63,10 +76,11 @@ pub async fn run(env: &Env, ramp: &Ramp) -> anyhow::Result<()> {
 /// Ramps one stack: fresh accounts and server, every user connected, then the steps.
 pub async fn ramp_stack(env: &Env, stack: Stack, ramp: &Ramp) -> anyhow::Result<Outcome> {
     let pairs = (ramp.users / 2).max(1);
+    receipts_for(stack, ramp.receipts)?;
     let clinic = Clinic::for_stack(env, stack, pairs, pairs)?;
     let server = clinic.start(env)?;
     let (conns, _) = connect_pairs(&server, &clinic).await?;
-    let load = Load::start(conns, PAIRS_PER_GROUP);
+    let load = Load::start_with(conns, PAIRS_PER_GROUP, ramp.receipts);
     tokio::time::sleep(SETTLE).await;
     let mut outcome = Outcome {
         sustained: 0.0,

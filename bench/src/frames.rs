@@ -1,6 +1,6 @@
 //! What the generator reads from the server: a cheap view of the frames it measures
 //! (`message:ack`, `message:received`, `emergency:alert`, `sync:batch`, `authenticated`,
-//! `error`), and the stamp it writes into message contents.
+//! `message:delivered:confirmed`, `error`), and the stamp it writes into message contents.
 //!
 //! The full `ServerFrame` type would decode dates and enums the generator never looks at; on a
 //! shared core that cost would show up as server latency, so only the needed fields are read.
@@ -188,7 +188,10 @@ mod tests {
             delivered_at: chrono::Utc::now(),
         };
         let text = serde_json::to_string(&frame).expect("a frame serializes");
-        assert!(matches!(parse(&text), Inbound::DeliveredConfirmed(3)), "{text}");
+        assert!(
+            matches!(parse(&text), Inbound::DeliveredConfirmed(3)),
+            "{text}"
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@ fn steady_chat_over_tls_delivers_every_message() {
 }
 
 /// `--receipts`: every socket reports what it received as delivered, as the desktop app does,
-/// and the server takes the receipts (it confirms them to the senders, refuses none).
+/// and the server takes the receipts (it confirms them to the conversations, refuses none).
 #[test]
 fn the_load_sends_delivered_receipts_the_server_confirms() {
     let r = scenario(&[

@@ -1,8 +1,9 @@
 //! `clinic-server restore FILE`: puts a backup (`clinic-server backup --to FILE`) in place as
 //! the data folder's database, safely. Copying a backup over `clinic.db` by hand after a crash
 //! leaves the crash's write-ahead log beside it, which SQLite then replays onto the wrong
-//! database; here the old database and its log are moved aside first, the copy is checked
-//! before and after, and the server must be stopped (the folder's lock says whether it is).
+//! database; here the old database and its log are moved aside first, the backup is checked
+//! before it is copied and the copy after it is in place (and upgraded, if it is older), and
+//! the server must be stopped (the folder's lock says whether it is).
 
 use crate::config::db_path;
 use crate::datadir::{self, database_files};

@@ -7,7 +7,7 @@
 use crate::common;
 
 use clinic_protocol::Role;
-use common::{Account, Binary, PNG, accounts, run_cli, send_frame};
+use common::{Account, Binary, PNG, accounts, run_cli, run_cli_within, send_frame};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
@@ -118,7 +118,13 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
             }
         }
         std::fs::copy(&backup, copy.path().join("clinic.db")).unwrap();
-        let out = run_cli(copy.path(), &["serve", "--listen", "127.0.0.1:0"]);
+        // It reads the crash's log and checks every page before refusing: 2 s here alone, and
+        // once over 15 s in a clean-clone CI run with the other tests' servers.
+        let out = run_cli_within(
+            copy.path(),
+            &["serve", "--listen", "127.0.0.1:0"],
+            Duration::from_secs(90),
+        );
         assert!(!out.status.success());
         assert!(stderr(&out).contains("is damaged"), "{}", stderr(&out));
         assert!(stderr(&out).contains("restore"), "{}", stderr(&out));

@@ -712,6 +712,17 @@ pub async fn binary_clinic(extra: &[&str], others: &[(&str, Role)]) -> BinaryCli
 
 /// Runs `clinic-server --data-dir DIR ARGS...` to its end (a refusal, or a CLI command).
 pub fn run_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    run_cli_within(dir, args, WAIT)
+}
+
+/// [`run_cli`] for a command that reads a whole database first (the check before serving),
+/// which a loaded machine running the other tests in parallel can make slow: `wait` is how long
+/// before the test calls it hung.
+pub fn run_cli_within(
+    dir: &std::path::Path,
+    args: &[&str],
+    wait: Duration,
+) -> std::process::Output {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clinic-server"))
         .arg("--data-dir")
         .arg(dir)
@@ -722,11 +733,11 @@ pub fn run_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = std::time::Instant::now() + wait;
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("clinic-server {args:?} did not finish");
+            panic!("clinic-server {args:?} did not finish within {wait:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -110,6 +110,31 @@ function openList() {
   return list;
 }
 
+/** The list moves up to 1200 as a row is measured (its scroll event finds the content grown),
+ * then the content grows again: a reader's scroll leaves them there. */
+function scrolledUpAsARowIsMeasured(list: HTMLElement) {
+  box.scrollTop = 1200;
+  box.scrollHeight = 3100;
+  fireEvent.scroll(list);
+  grownAndStillAt(list, 1200);
+}
+
+/** Renders a conversation of `count` messages, opened at its newest; `rerender(n)` shows `n`
+ * (an even `n` ends with a message from the doctor: one that arrives, not one the reader sent). */
+function openConversation(count: number) {
+  const store = setup().store;
+  const view = (n: number) => (
+    <StoreProvider store={store}>
+      <MessageList data={conversation(n)} me={PATIENT.id} onLoadOlder={() => {}} />
+    </StoreProvider>
+  );
+  const { rerender } = render(view(count));
+  const list = screen.getByTestId('message-list');
+  expect(box.scrollTop).toBe(maxTop());
+  fireEvent.scroll(list);
+  return { list, rerender: (n: number) => rerender(view(n)) };
+}
+
 /** The content grows (a message arrives, a row is measured): a reader who left the bottom stays. */
 function grownAndStillAt(list: HTMLElement, top: number) {
   box.scrollHeight = 3400;
@@ -162,11 +187,113 @@ describe('the message list across a resize', () => {
   it('leaves the bottom for a key in the list even while a row is measured', () => {
     const list = openList();
     fireEvent.keyDown(list, { key: 'PageUp' });
+    scrolledUpAsARowIsMeasured(list);
+  });
+
+  it('leaves the bottom for a press on the scrollbar that lands as a row is measured', () => {
+    const list = openList();
+    // One jump up from a click in the scrollbar's track, in the same frame as a new message's
+    // row: the size changed since the last scroll event, and the press says it was the reader.
+    fireEvent.pointerDown(list);
+    scrolledUpAsARowIsMeasured(list);
+  });
+
+  it('leaves the reader where the scrollbar put them when a message arrives before the scroll event', () => {
+    const { list, rerender } = openConversation(40);
+    // The press moved the view at once; its scroll event is still to come when the new message
+    // is rendered.
+    fireEvent.pointerDown(list);
     box.scrollTop = 1200;
     box.scrollHeight = 3100;
+    rerender(42);
+    expect(box.scrollTop).toBe(1200);
     fireEvent.scroll(list);
-
     grownAndStillAt(list, 1200);
+  });
+
+  it('leaves the bottom for one notch of the wheel that ends near it', () => {
+    const { list, rerender } = openConversation(40);
+    fireEvent.wheel(list, { deltaY: -40 });
+    box.scrollTop = maxTop() - 30;
+    fireEvent.scroll(list);
+    const top = box.scrollTop;
+    box.scrollHeight = 3100;
+    rerender(42);
+    expect(box.scrollTop).toBe(top);
+  });
+
+  it('leaves the bottom on a wheel up before its smooth scroll has moved the list', () => {
+    const { list, rerender } = openConversation(40);
+    fireEvent.wheel(list, { deltaY: -100 });
+    // A message arrives before the scroll's first frame.
+    box.scrollHeight = 3100;
+    rerender(42);
+    expect(box.scrollTop).toBe(2400);
+  });
+
+  it('leaves the bottom on PageUp before the list has moved', () => {
+    const { list, rerender } = openConversation(40);
+    fireEvent.keyDown(list, { key: 'PageUp' });
+    box.scrollHeight = 3100;
+    rerender(42);
+    expect(box.scrollTop).toBe(2400);
+  });
+
+  it('keeps following when a wheel up finds nothing above (all messages fit)', () => {
+    box.scrollHeight = 500;
+    const { list, rerender } = openConversation(3);
+    fireEvent.wheel(list, { deltaY: -100 });
+    box.scrollHeight = 3100;
+    rerender(42);
+    expect(box.scrollTop).toBe(maxTop());
+  });
+
+  it('keeps following when the window is resized right after a press on the list', () => {
+    const { list, rerender } = openConversation(40);
+    fireEvent.pointerDown(list);
+    // Narrowed, then widened again, within the second: the browser clamps, the bubbles re-wrap.
+    box.clientHeight = 640;
+    box.scrollTop = Math.min(box.scrollTop, maxTop());
+    box.scrollHeight = 3400;
+    fireEvent.scroll(list);
+    listResized(list);
+    box.clientHeight = 600;
+    box.scrollHeight = 2950;
+    box.scrollTop = Math.min(box.scrollTop, maxTop());
+    fireEvent.scroll(list);
+    listResized(list);
+    // A frame later the bubbles re-wrap to the wider box: the content shrinks, the browser
+    // clamps again, and this scroll event finds the box as the one before it left it.
+    box.scrollHeight = 2800;
+    box.scrollTop = Math.min(box.scrollTop, maxTop());
+    fireEvent.scroll(list);
+    box.scrollHeight = 3100;
+    rerender(42);
+    expect(box.scrollTop).toBe(maxTop());
+  });
+
+  it('leaves the bottom for a touch scroll that comes after the window was resized', () => {
+    const { list } = openConversation(40);
+    box.clientHeight = 640;
+    box.scrollTop = Math.min(box.scrollTop, maxTop());
+    fireEvent.scroll(list);
+    listResized(list);
+    fireEvent.touchMove(list);
+    // The reader's scroll lands as a row is measured.
+    scrolledUpAsARowIsMeasured(list);
+  });
+
+  it('follows the newest message after a click on a message (a press there is not a scroll)', () => {
+    const { list, rerender } = openConversation(40);
+    fireEvent.pointerDown(list.querySelector('[data-message-id]') ?? list.firstElementChild ?? list);
+    // The window narrows right after: the browser clamps, the bubbles re-wrap.
+    box.clientHeight = 640;
+    box.scrollTop = Math.min(box.scrollTop, maxTop());
+    box.scrollHeight = 3400;
+    fireEvent.scroll(list);
+    listResized(list);
+    rerender(42);
+    expect(box.scrollTop).toBe(maxTop());
   });
 
   it('follows the newest message again once the reader scrolls back down to it', () => {

@@ -21,8 +21,8 @@ const STICK_PX = 80;
 /** How long a message jumped to stays highlighted. */
 const HIGHLIGHT_MS = 4000;
 
-/** How long after the reader's last wheel, touch or key a scroll still counts as theirs (a
- * smooth or kinetic scroll goes on moving after the input, while rows are measured). */
+/** How long after the reader's last wheel, touch, press or key a scroll still counts as theirs
+ * (a smooth or kinetic scroll goes on moving after the input, while rows are measured). */
 const READER_MS = 1000;
 
 export interface MessageListProps {
@@ -94,29 +94,61 @@ function useOnScreen(
   }, []);
 }
 
+/** Keys that scroll a focused list up. */
+const UP_KEYS = new Set(['PageUp', 'ArrowUp', 'Home']);
+
 /**
- * Whether the reader just used a wheel, a touch or a key in the list: a scroll right after that
- * is theirs, even while the list's size changes under it.
+ * Whether the reader just used a wheel, a touch, a key or the scrollbar in the list: a scroll
+ * right after that is theirs, even while the list's size changes under it. A press on the
+ * scrollbar (its track or thumb) reaches the list itself; a press on a message is a click, not a
+ * scroll. Only when each input happened counts, never whether a press was let go, so a release
+ * the list never hears changes nothing. A wheel or key that asks to go up calls `upward` at
+ * once: the scroll it starts may only move a frame or more later (a smooth scroll), and a
+ * message arriving before that must not take the reader back down.
  */
-function useReaderInput(scrollRef: RefObject<HTMLDivElement | null>): () => boolean {
+function useReaderInput(
+  scrollRef: RefObject<HTMLDivElement | null>,
+  upward: () => void,
+): (after: number) => boolean {
   const lastInput = useRef(-Infinity);
+  const up = useRef(upward);
+  useEffect(() => {
+    up.current = upward;
+  }, [upward]);
   useEffect(() => {
     const el = scrollRef.current;
     if (!el) return;
     const input = () => {
       lastInput.current = performance.now();
     };
+    const wheel = (e: WheelEvent) => {
+      input();
+      if (e.deltaY < 0) up.current();
+    };
+    const key = (e: KeyboardEvent) => {
+      input();
+      if (UP_KEYS.has(e.key)) up.current();
+    };
+    const press = (e: PointerEvent) => {
+      if (e.target === el) input();
+    };
     const passive = { passive: true };
-    el.addEventListener('wheel', input, passive);
+    el.addEventListener('wheel', wheel, passive);
     el.addEventListener('touchmove', input, passive);
-    el.addEventListener('keydown', input);
+    el.addEventListener('pointerdown', press, passive);
+    el.addEventListener('keydown', key);
     return () => {
-      el.removeEventListener('wheel', input);
+      el.removeEventListener('wheel', wheel);
       el.removeEventListener('touchmove', input);
-      el.removeEventListener('keydown', input);
+      el.removeEventListener('pointerdown', press);
+      el.removeEventListener('keydown', key);
     };
   }, [scrollRef]);
-  return useCallback(() => performance.now() - lastInput.current < READER_MS, []);
+  // Input from before `after` (a moment given by `performance.now()`) does not count.
+  return useCallback(
+    (after: number) => lastInput.current > after && performance.now() - lastInput.current < READER_MS,
+    [],
+  );
 }
 
 export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScreenChange }: MessageListProps) {
@@ -201,12 +233,35 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     return () => clearTimeout(t);
   }, [highlighted]);
 
-  // While pinned to the bottom, stay there as rows are measured and added.
+  // What the reader did last, and where the list stood at the last scroll event (see onScroll).
+  // Asked to go up from where there is room to: leave the bottom now.
+  const leaveBottom = useCallback(() => {
+    if ((scrollRef.current?.scrollTop ?? 0) > 0) atBottom.current = false;
+  }, []);
+  const readerInput = useReaderInput(scrollRef, leaveBottom);
+  const lastTop = useRef(0);
+  const lastSize = useRef({ content: 0, box: 0 });
+  // The reader's input counts only if it came after the list's box last changed size: a box
+  // that changed (the window resized, the composer grew) moves the list itself, over a frame or
+  // two of scroll events (the height first, then the bubbles re-wrapping), whoever touched it a
+  // moment before. The box's height is compared at each scroll event too, because the browser
+  // may fire a scroll event for a new size before the ResizeObserver reports it.
+  const boxChangedAt = useRef(-Infinity);
+  const readerMoved = useCallback(
+    (el: HTMLElement) => el.clientHeight === lastSize.current.box && readerInput(boxChangedAt.current),
+    [readerInput],
+  );
+
+  // While pinned to the bottom, stay there as rows are measured and added; unless the reader has
+  // just scrolled up and the scroll event is still to come (a row landing in the same frame as a
+  // jump from the scrollbar, or in the middle of a smooth scroll): pinning now would undo it.
   const totalSize = virtualizer.getTotalSize();
   useLayoutEffect(() => {
     const el = scrollRef.current;
-    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
-  }, [totalSize, items]);
+    if (!el || !atBottom.current) return;
+    if (el.scrollTop < lastTop.current && readerMoved(el)) atBottom.current = false;
+    else el.scrollTop = el.scrollHeight;
+  }, [totalSize, items, readerMoved]);
 
   // The list's box changes size when the composer grows (an attachment, more lines) and when the
   // window is resized: stay pinned.
@@ -214,6 +269,7 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     const el = scrollRef.current;
     if (!el || typeof ResizeObserver === 'undefined') return;
     const observer = new ResizeObserver(() => {
+      boxChangedAt.current = performance.now();
       if (atBottom.current) el.scrollTop = el.scrollHeight;
     });
     observer.observe(el);
@@ -226,18 +282,19 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
   // while the bubbles re-wrap (the content got taller), which looked like the reader scrolling
   // up far from the bottom and unpinned the view for good. Such a scroll comes with the list's
   // size changed since the previous scroll event; a reader's (the scrollbar, keys, a screen
-  // reader moving its reading point) leaves it as it was, or follows a wheel, touch or key.
-  const readerInput = useReaderInput(scrollRef);
-  const lastTop = useRef(0);
-  const lastSize = useRef({ content: 0, box: 0 });
+  // reader moving its reading point) leaves it as it was, or follows a wheel, touch, key or a
+  // press on the scrollbar. A scroll up right after such input leaves the bottom even when it
+  // ends near it (one notch of the wheel, the first frames of a smooth scroll).
   const onScroll = () => {
     const el = scrollRef.current;
     if (el) {
       const near = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
       const resized =
         el.scrollHeight !== lastSize.current.content || el.clientHeight !== lastSize.current.box;
-      if (near) atBottom.current = true;
-      else if (el.scrollTop < lastTop.current && (!resized || readerInput())) atBottom.current = false;
+      const up = el.scrollTop < lastTop.current;
+      const theirs = readerMoved(el);
+      if (near && !(up && theirs)) atBottom.current = true;
+      else if (up && (!resized || theirs)) atBottom.current = false;
       lastTop.current = el.scrollTop;
       lastSize.current = { content: el.scrollHeight, box: el.clientHeight };
     }

@@ -119,6 +119,18 @@ function scrolledUpAsARowIsMeasured(list: HTMLElement) {
   grownAndStillAt(list, 1200);
 }
 
+/** One notch of the wheel takes the list `by` px up (still near the bottom), then a message
+ * arrives: the list stays where the wheel put it. */
+function wheeledUpNearTheBottom(list: HTMLElement, rerender: (n: number) => void, by: number) {
+  fireEvent.wheel(list, { deltaY: -by });
+  box.scrollTop = maxTop() - by;
+  fireEvent.scroll(list);
+  const top = box.scrollTop;
+  box.scrollHeight = 3100;
+  rerender(42);
+  expect(box.scrollTop).toBe(top);
+}
+
 /** Renders a conversation of `count` messages, opened at its newest; `rerender(n)` shows `n`
  * (an even `n` ends with a message from the doctor: one that arrives, not one the reader sent). */
 function openConversation(count: number) {
@@ -213,13 +225,7 @@ describe('the message list across a resize', () => {
 
   it('leaves the bottom for one notch of the wheel that ends near it', () => {
     const { list, rerender } = openConversation(40);
-    fireEvent.wheel(list, { deltaY: -40 });
-    box.scrollTop = maxTop() - 30;
-    fireEvent.scroll(list);
-    const top = box.scrollTop;
-    box.scrollHeight = 3100;
-    rerender(42);
-    expect(box.scrollTop).toBe(top);
+    wheeledUpNearTheBottom(list, rerender, 30);
   });
 
   it('leaves the bottom on a wheel up before its smooth scroll has moved the list', () => {
@@ -281,6 +287,27 @@ describe('the message list across a resize', () => {
     fireEvent.touchMove(list);
     // The reader's scroll lands as a row is measured.
     scrolledUpAsARowIsMeasured(list);
+  });
+
+  it('leaves the bottom for a wheel up between a resize and its scroll event', () => {
+    const { list, rerender } = openConversation(40);
+    // Taller box: the browser clamps and the observer reports it; the scroll event it owes is
+    // still to come when the reader turns the wheel.
+    box.clientHeight = 640;
+    box.scrollTop = Math.min(box.scrollTop, maxTop());
+    listResized(list);
+    wheeledUpNearTheBottom(list, rerender, 45);
+  });
+
+  it('leaves the bottom only for an up key the list itself gets', () => {
+    const { list, rerender } = openConversation(40);
+    // A control inside a message takes its arrows (a menu): not a scroll of the list.
+    const row = list.querySelector('[data-message-id]') ?? list;
+    row.addEventListener('keydown', (e) => e.preventDefault());
+    fireEvent.keyDown(row, { key: 'ArrowUp' });
+    box.scrollHeight = 3100;
+    rerender(42);
+    expect(box.scrollTop).toBe(maxTop());
   });
 
   it('follows the newest message after a click on a message (a press there is not a scroll)', () => {

@@ -127,7 +127,8 @@ function useReaderInput(
     };
     const key = (e: KeyboardEvent) => {
       input();
-      if (UP_KEYS.has(e.key)) up.current();
+      // A key a message's own control took (a menu's arrows) does not scroll the list.
+      if (UP_KEYS.has(e.key) && !e.defaultPrevented) up.current();
     };
     const press = (e: PointerEvent) => {
       if (e.target === el) input();
@@ -233,22 +234,26 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     return () => clearTimeout(t);
   }, [highlighted]);
 
-  // What the reader did last, and where the list stood at the last scroll event (see onScroll).
   // Asked to go up from where there is room to: leave the bottom now.
   const leaveBottom = useCallback(() => {
     if ((scrollRef.current?.scrollTop ?? 0) > 0) atBottom.current = false;
   }, []);
+  // What the reader did last, and where the list stood at the last scroll event (see onScroll).
   const readerInput = useReaderInput(scrollRef, leaveBottom);
   const lastTop = useRef(0);
   const lastSize = useRef({ content: 0, box: 0 });
   // The reader's input counts only if it came after the list's box last changed size: a box
   // that changed (the window resized, the composer grew) moves the list itself, over a frame or
   // two of scroll events (the height first, then the bubbles re-wrapping), whoever touched it a
-  // moment before. The box's height is compared at each scroll event too, because the browser
-  // may fire a scroll event for a new size before the ResizeObserver reports it.
+  // moment before. A height that neither the previous scroll event nor the ResizeObserver has
+  // seen yet is a change too: the browser may fire a scroll event for a new size before the
+  // observer reports it (and the observer may report it well before the next scroll event).
   const boxChangedAt = useRef(-Infinity);
+  const observedBox = useRef(-1);
   const readerMoved = useCallback(
-    (el: HTMLElement) => el.clientHeight === lastSize.current.box && readerInput(boxChangedAt.current),
+    (el: HTMLElement) =>
+      (el.clientHeight === lastSize.current.box || el.clientHeight === observedBox.current) &&
+      readerInput(boxChangedAt.current),
     [readerInput],
   );
 
@@ -270,6 +275,7 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     if (!el || typeof ResizeObserver === 'undefined') return;
     const observer = new ResizeObserver(() => {
       boxChangedAt.current = performance.now();
+      observedBox.current = el.clientHeight;
       if (atBottom.current) el.scrollTop = el.scrollHeight;
     });
     observer.observe(el);

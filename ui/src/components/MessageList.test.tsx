@@ -119,6 +119,9 @@ function scrolledUpAsARowIsMeasured(list: HTMLElement) {
   grownAndStillAt(list, 1200);
 }
 
+/** Longer than a wheel or key asking to go up holds the list back when nothing moved. */
+const afterTheUpWait = () => act(() => new Promise<void>((done) => setTimeout(done, 300)));
+
 /** One notch of the wheel takes the list `by` px up (still near the bottom), then a message
  * arrives: the list stays where the wheel put it. */
 function wheeledUpNearTheBottom(list: HTMLElement, rerender: (n: number) => void, by: number) {
@@ -245,10 +248,37 @@ describe('the message list across a resize', () => {
     expect(box.scrollTop).toBe(2400);
   });
 
-  it('keeps following when a wheel up finds nothing above (all messages fit)', () => {
+  it('keeps following when a wheel up finds nothing above (all messages fit)', async () => {
     box.scrollHeight = 500;
     const { list, rerender } = openConversation(3);
     fireEvent.wheel(list, { deltaY: -100 });
+    box.scrollHeight = 3100;
+    rerender(42);
+    await afterTheUpWait();
+    expect(box.scrollTop).toBe(maxTop());
+  });
+
+  it('follows again when a wheel up never moved the list (a child scrolled, a jitter)', async () => {
+    const { list, rerender } = openConversation(40);
+    fireEvent.wheel(list, { deltaY: -1 });
+    box.scrollHeight = 3100;
+    rerender(42);
+    expect(box.scrollTop).toBe(2400);
+    await afterTheUpWait();
+    expect(box.scrollTop).toBe(maxTop());
+    // And the next message too.
+    box.scrollHeight = 3200;
+    rerender(44);
+    expect(box.scrollTop).toBe(maxTop());
+  });
+
+  it('keeps following when a row shrinks at the bottom right after a key (the edit box closing)', () => {
+    const { list, rerender } = openConversation(40);
+    fireEvent.keyDown(list.querySelector('[data-message-id]') ?? list, { key: 'Enter' });
+    box.scrollHeight = 2900;
+    box.scrollTop = Math.min(box.scrollTop, maxTop());
+    rerender(40);
+    fireEvent.scroll(list);
     box.scrollHeight = 3100;
     rerender(42);
     expect(box.scrollTop).toBe(maxTop());
@@ -299,12 +329,9 @@ describe('the message list across a resize', () => {
     wheeledUpNearTheBottom(list, rerender, 45);
   });
 
-  it('leaves the bottom only for an up key the list itself gets', () => {
+  it('keeps following after an up key in a message (its own focus moves, not the list)', () => {
     const { list, rerender } = openConversation(40);
-    // A control inside a message takes its arrows (a menu): not a scroll of the list.
-    const row = list.querySelector('[data-message-id]') ?? list;
-    row.addEventListener('keydown', (e) => e.preventDefault());
-    fireEvent.keyDown(row, { key: 'ArrowUp' });
+    fireEvent.keyDown(list.querySelector('[data-message-id]') ?? list, { key: 'ArrowUp' });
     box.scrollHeight = 3100;
     rerender(42);
     expect(box.scrollTop).toBe(maxTop());

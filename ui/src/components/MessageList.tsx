@@ -97,14 +97,20 @@ function useOnScreen(
 /** Keys that scroll a focused list up. */
 const UP_KEYS = new Set(['PageUp', 'ArrowUp', 'Home']);
 
+/** How long a wheel or key asking to go up holds the list back from the newest message while
+ * the scroll it starts has not moved yet (a smooth scroll's first frame came 5-130 ms after the
+ * input in WebKitGTK). If nothing moved by then, the list follows again. */
+const UP_WAIT_MS = 250;
+
 /**
  * Whether the reader just used a wheel, a touch, a key or the scrollbar in the list: a scroll
  * right after that is theirs, even while the list's size changes under it. A press on the
  * scrollbar (its track or thumb) reaches the list itself; a press on a message is a click, not a
  * scroll. Only when each input happened counts, never whether a press was let go, so a release
- * the list never hears changes nothing. A wheel or key that asks to go up calls `upward` at
- * once: the scroll it starts may only move a frame or more later (a smooth scroll), and a
- * message arriving before that must not take the reader back down.
+ * the list never hears changes nothing. A wheel, or a key to the list itself, that asks to go
+ * up calls `upward` at once: the scroll it starts may only move a frame or more later (a smooth
+ * scroll), and a message arriving before that must not take the reader back down. A key in a
+ * message (its menu, the edit box) is the message's, not a scroll of the list.
  */
 function useReaderInput(
   scrollRef: RefObject<HTMLDivElement | null>,
@@ -127,8 +133,7 @@ function useReaderInput(
     };
     const key = (e: KeyboardEvent) => {
       input();
-      // A key a message's own control took (a menu's arrows) does not scroll the list.
-      if (UP_KEYS.has(e.key) && !e.defaultPrevented) up.current();
+      if (e.target === el && UP_KEYS.has(e.key)) up.current();
     };
     const press = (e: PointerEvent) => {
       if (e.target === el) input();
@@ -234,12 +239,13 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     return () => clearTimeout(t);
   }, [highlighted]);
 
-  // Asked to go up from where there is room to: leave the bottom now.
-  const leaveBottom = useCallback(() => {
-    if ((scrollRef.current?.scrollTop ?? 0) > 0) atBottom.current = false;
+  // Asked to go up: until the scroll moves (or UP_WAIT_MS passes) a new message does not pin.
+  const upAskedAt = useRef(-Infinity);
+  const askedUp = useCallback(() => {
+    upAskedAt.current = performance.now();
   }, []);
   // What the reader did last, and where the list stood at the last scroll event (see onScroll).
-  const readerInput = useReaderInput(scrollRef, leaveBottom);
+  const readerInput = useReaderInput(scrollRef, askedUp);
   const lastTop = useRef(0);
   const lastSize = useRef({ content: 0, box: 0 });
   // The reader's input counts only if it came after the list's box last changed size: a box
@@ -259,13 +265,27 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
 
   // While pinned to the bottom, stay there as rows are measured and added; unless the reader has
   // just scrolled up and the scroll event is still to come (a row landing in the same frame as a
-  // jump from the scrollbar, or in the middle of a smooth scroll): pinning now would undo it.
+  // jump from the scrollbar, or in the middle of a smooth scroll): pinning now would undo it. A
+  // list exactly at its bottom was not moved up by anyone (a row that shrank clamps it there).
+  // Asked to go up and not moved yet: pin once the wait is over, if the scroll never came.
   const totalSize = virtualizer.getTotalSize();
   useLayoutEffect(() => {
     const el = scrollRef.current;
     if (!el || !atBottom.current) return;
-    if (el.scrollTop < lastTop.current && readerMoved(el)) atBottom.current = false;
-    else el.scrollTop = el.scrollHeight;
+    const gap = el.scrollHeight - el.scrollTop - el.clientHeight;
+    if (gap > 1 && el.scrollTop < lastTop.current && readerMoved(el)) {
+      atBottom.current = false;
+      return;
+    }
+    const wait = UP_WAIT_MS - (performance.now() - upAskedAt.current);
+    if (wait <= 0) {
+      el.scrollTop = el.scrollHeight;
+      return;
+    }
+    const t = setTimeout(() => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    }, wait);
+    return () => clearTimeout(t);
   }, [totalSize, items, readerMoved]);
 
   // The list's box changes size when the composer grows (an attachment, more lines) and when the
@@ -289,8 +309,10 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
   // up far from the bottom and unpinned the view for good. Such a scroll comes with the list's
   // size changed since the previous scroll event; a reader's (the scrollbar, keys, a screen
   // reader moving its reading point) leaves it as it was, or follows a wheel, touch, key or a
-  // press on the scrollbar. A scroll up right after such input leaves the bottom even when it
-  // ends near it (one notch of the wheel, the first frames of a smooth scroll).
+  // press on the scrollbar. A scroll up right after the reader asked to go up (a wheel up, an
+  // up key) leaves the bottom even when it ends near it (one notch of the wheel, the first
+  // frames of a smooth scroll); other input does not (a row that shrank after a key in the edit
+  // box clamps the list up a little, and it stays pinned).
   const onScroll = () => {
     const el = scrollRef.current;
     if (el) {
@@ -299,7 +321,11 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
         el.scrollHeight !== lastSize.current.content || el.clientHeight !== lastSize.current.box;
       const up = el.scrollTop < lastTop.current;
       const theirs = readerMoved(el);
-      if (near && !(up && theirs)) atBottom.current = true;
+      const askedUp =
+        theirs &&
+        upAskedAt.current > boxChangedAt.current &&
+        performance.now() - upAskedAt.current < READER_MS;
+      if (near && !(up && askedUp)) atBottom.current = true;
       else if (up && (!resized || theirs)) atBottom.current = false;
       lastTop.current = el.scrollTop;
       lastSize.current = { content: el.scrollHeight, box: el.clientHeight };

@@ -41,16 +41,21 @@ pub(crate) fn write(db: &Path, seq: i64) -> std::io::Result<()> {
 
 /// The last committed change sequence of the database `conn` is open on.
 pub(crate) fn committed(conn: &Connection) -> rusqlite::Result<i64> {
-    // A backup made before schema v13 has no send log, and its counter is the whole story.
-    let logs: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'send_log'",
+    // A backup made before schema v13 has no send log, and its counter is the whole story; one
+    // made before v21 has no receipt log.
+    let logs: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
+         AND name IN ('send_log', 'receipt_log')",
         [],
         |r| r.get(0),
     )?;
-    let sql = if logs {
-        super::writer::LAST_SEQ
-    } else {
-        "SELECT value FROM counters WHERE name = 'change_seq'"
+    let sql = match logs {
+        2 => super::writer::LAST_SEQ,
+        1 => {
+            "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log)) FROM counters \
+             WHERE name = 'change_seq'"
+        }
+        _ => "SELECT value FROM counters WHERE name = 'change_seq'",
     };
     conn.query_row(sql, [], |r| r.get(0))
 }

@@ -117,7 +117,7 @@ fn by_client_id(
             && message.sender_id == *sender
             && message.client_id == *client_id
         {
-            return Ok(Some(message));
+            return as_it_will_be(conn, seqs, message).map(Some);
         }
     }
     let stored: Option<i64> = conn
@@ -125,9 +125,21 @@ fn by_client_id(
         .query_row(params![sender.as_str(), client_id.as_str()], |r| r.get(0))
         .optional()?;
     match stored {
-        Some(seq) => by_seq(conn, seq),
+        Some(seq) => match by_seq(conn, seq)? {
+            Some(message) => as_it_will_be(conn, seqs, message).map(Some),
+            None => Ok(None),
+        },
         None => Ok(None),
     }
+}
+
+/// A repeated send's message with the receipts still logged for it (only a batch that logs
+/// can find any: every other batch moved the logs first).
+fn as_it_will_be(conn: &Connection, seqs: &Seqs, mut m: Message) -> Result<Message, StoreError> {
+    if seqs.log_sends() {
+        projection::with_logged_receipts(conn, &mut m)?;
+    }
+    Ok(m)
 }
 
 /// The stored message `seq`.

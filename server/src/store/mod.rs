@@ -196,7 +196,10 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
         }
     }
     if rows > 0 {
-        tracing::info!(rows, "moved the send log into the message table");
+        tracing::info!(
+            rows,
+            "moved the send and receipt logs into the message table"
+        );
     }
     Ok(conn)
 }

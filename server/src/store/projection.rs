@@ -1,22 +1,29 @@
-//! The send log's projection: moves plain sends from `send_log` into `messages` (where each
-//! carries its recipient's derived notification, schema v14), many rows per statement, after the
-//! commit that acknowledged them.
+//! The logs' projection: moves plain sends from `send_log` into `messages` (where each carries
+//! its recipient's derived notification, schema v14), many rows per statement, and applies the
+//! delivered and read receipts waiting in `receipt_log` (schema v21) to the rows they name,
+//! after the commit that acknowledged them.
 //!
 //! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
 //! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
 //! entries out at every statement's savepoint). One `INSERT ... SELECT` over a slice of the log
-//! pays for that once per slice.
+//! pays for that once per slice. A receipt rewrote its message's row and two per-user index
+//! entries inside the commit, and made its batch move the send log first (schema v21).
 //!
 //! Invariants (the writer keeps them; `writer.rs` says how):
-//! - Logged rows are always the newest changes: every seq in `send_log` is higher than every
-//!   change written anywhere else. A batch with any other command first moves the whole log, and
-//!   its own sends go straight to `messages`. So a reader's snapshot never holds a change that
-//!   sorts after a message it cannot see yet, and a sync cursor never skips one.
-//! - A slice moves the oldest rows first and deletes them in its own transaction: a row is in
-//!   `send_log` or in `messages`, never both, never neither.
-//! - A reader that finds sends logged and not yet moved first has the writer move them all (a
+//! - Logged rows are always the newest changes: every seq in `send_log` and `receipt_log` is
+//!   higher than every change written anywhere else. A batch with any other command first moves
+//!   both logs whole, and its own sends and receipts go straight to `messages`. So a reader's
+//!   snapshot never holds a change that sorts after one it cannot see yet, and a sync cursor
+//!   never skips one.
+//! - A slice moves the oldest rows of the two logs first, in seq order, and deletes them in its
+//!   own transaction: a send is in `send_log` or in `messages`, never both, never neither; a
+//!   receipt is in `receipt_log` or applied, never both.
+//! - At most one delivered and one read receipt wait per message, and only ones that change it
+//!   (`receipts.rs` looks at the row and the log before logging), so applying them is the same
+//!   as having written them at the time.
+//! - A reader that finds rows logged and not yet moved first has the writer move them all (a
 //!   command of its own: `Reads::run`), so a sender reading its history after the ack finds its
-//!   message.
+//!   message, and the other side reading after a receipt finds it applied.
 
 use clinic_protocol::{Message, MessageStatus, MessageType, Seq};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -143,11 +150,16 @@ impl LoggedKeys {
     }
 }
 
-/// Moves the oldest `limit` logged sends into `messages` and deletes them from the log, in the
-/// caller's transaction. `None` if the log was empty.
+/// Moves the oldest `limit` logged sends and receipts (by seq, the two logs together) into
+/// `messages` and deletes them from their logs, in the caller's transaction. `None` if both logs
+/// were empty.
 pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
     let upto: Option<i64> = conn
-        .prepare_cached("SELECT max(seq) FROM (SELECT seq FROM send_log ORDER BY seq LIMIT ?1)")?
+        .prepare_cached(
+            "SELECT max(seq) FROM (SELECT seq FROM (SELECT seq FROM send_log ORDER BY seq \
+             LIMIT ?1) UNION ALL SELECT seq FROM (SELECT seq FROM receipt_log ORDER BY seq \
+             LIMIT ?1) ORDER BY seq LIMIT ?1)",
+        )?
         .query_row([limit], |r| r.get(0))?;
     let Some(upto) = upto else {
         return Ok(None);
@@ -189,10 +201,71 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     // The counter may trail the log (`Seqs::save`): it catches up before the rows leave it.
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
         .execute([upto])?;
-    let rows = conn
+    let sends = conn
         .prepare_cached("DELETE FROM send_log WHERE seq <= ?1")?
         .execute([upto])?;
-    Ok(Some(Moved { upto, rows }))
+    let receipts = apply_receipts(conn, upto)?;
+    Ok(Some(Moved {
+        upto,
+        rows: sends + receipts,
+    }))
+}
+
+/// Applies the logged receipts up to `upto` to `messages` (whose rows they name are all there:
+/// a receipt's message has a lower seq than the receipt, and sends up to `upto` have moved),
+/// as `receipts.rs` would have written them at the time, and deletes them from the log. The
+/// delivered receipts go first: a read one then keeps the delivery's time, as it would have.
+fn apply_receipts(conn: &Connection, upto: i64) -> rusqlite::Result<usize> {
+    // Walked from the log (a few rows) into `messages` by id, never the other way round.
+    conn.prepare_cached(
+        "UPDATE messages SET (status, delivered_at, updated_at, change_seq) = \
+         (SELECT 'DELIVERED', r.at, r.at, r.seq FROM receipt_log AS r \
+         WHERE r.message_id = messages.id AND r.status = 'DELIVERED' AND r.seq <= ?1) \
+         WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 \
+         AND status = 'DELIVERED') AND status = 'SENT'",
+    )?
+    .execute([upto])?;
+    conn.prepare_cached(
+        "UPDATE messages SET (status, read_at, delivered_at, updated_at, change_seq) = \
+         (SELECT 'READ', r.at, coalesce(messages.delivered_at, r.at), r.at, r.seq \
+         FROM receipt_log AS r WHERE r.message_id = messages.id AND r.status = 'READ' \
+         AND r.seq <= ?1) \
+         WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 AND status = 'READ') \
+         AND status != 'READ'",
+    )?
+    .execute([upto])?;
+    conn.prepare_cached("DELETE FROM receipt_log WHERE seq <= ?1")?
+        .execute([upto])
+}
+
+/// What a logged receipt of `message_id` changes on `m` once moved: a message read from
+/// `messages` or the send log is shown as it will be, not as it was.
+pub(crate) fn with_logged_receipts(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, at, seq FROM receipt_log WHERE message_id = ?1 ORDER BY seq",
+    )?;
+    let logged = stmt.query_map([m.id.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for receipt in logged {
+        let (status, at) = receipt?;
+        let at = crate::time::from_ms(at);
+        match status.as_str() {
+            "DELIVERED" if m.status == MessageStatus::Sent => {
+                m.status = MessageStatus::Delivered;
+                m.delivered_at = Some(at);
+                m.updated_at = at;
+            }
+            "READ" if m.status != MessageStatus::Read => {
+                m.status = MessageStatus::Read;
+                m.read_at = Some(at);
+                m.delivered_at = m.delivered_at.or(Some(at));
+                m.updated_at = at;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Whether `err` is `messages`' unique key on clientId and sender refusing a row.
@@ -244,8 +317,8 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Moves the whole log (on opening the database, and before a command that reads or changes
-/// messages outside the log).
+/// Moves both logs whole (on opening the database, and before a command that reads or changes
+/// messages outside the logs).
 pub(crate) fn apply_all(conn: &Connection) -> rusqlite::Result<Option<Moved>> {
     apply(conn, i64::MAX)
 }

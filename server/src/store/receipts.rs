@@ -1,5 +1,6 @@
 //! Read and delivered receipts: moving messages addressed to the caller to READ or DELIVERED,
-//! each change taking a new change sequence.
+//! each change taking a new change sequence, written to the message or, in a batch that logs,
+//! to the receipt log (schema v21).
 
 use super::Seqs;
 use super::messages::check_access;
@@ -102,6 +103,9 @@ pub(crate) fn mark_read(
     reader: &UserId,
     ids: &[MessageId],
 ) -> Result<Vec<Receipt>, StoreError> {
+    if seqs.log_sends() {
+        return log(conn, seqs, reader, ids, MessageStatus::Read);
+    }
     let candidates = addressed_to(conn, reader, ids)?;
     advance(conn, seqs, reader, candidates, MessageStatus::Read)
 }
@@ -113,8 +117,82 @@ pub(crate) fn mark_delivered(
     recipient: &UserId,
     ids: &[MessageId],
 ) -> Result<Vec<Receipt>, StoreError> {
+    if seqs.log_sends() {
+        return log(conn, seqs, recipient, ids, MessageStatus::Delivered);
+    }
     let candidates = addressed_to(conn, recipient, ids)?;
     advance(conn, seqs, recipient, candidates, MessageStatus::Delivered)
+}
+
+/// How far along a status is, for the receipts: delivered after sent, read after delivered.
+fn rank(status: &str) -> u8 {
+    match status {
+        "READ" => 2,
+        "DELIVERED" => 1,
+        _ => 0,
+    }
+}
+
+/// Like [`advance`], in a batch that logs (schema v21): each receipt that changes a message is a
+/// row of the receipt log, applied to `messages` when the logs move (`projection.rs`). Whether
+/// it changes the message is decided as `advance` decides it, on the message as it will be: its
+/// row in `messages` or in the send log, with the receipts already waiting for it.
+fn log(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    recipient: &UserId,
+    ids: &[MessageId],
+    to: MessageStatus,
+) -> Result<Vec<Receipt>, StoreError> {
+    let to_text = match to {
+        MessageStatus::Read => "READ",
+        _ => "DELIVERED",
+    };
+    let now = now_ms();
+    let mut stored = conn.prepare_cached(
+        "SELECT patient_id, doctor_id, status FROM messages WHERE id = ?1 AND sender_id != ?2 \
+         AND (patient_id = ?2 OR doctor_id = ?2)",
+    )?;
+    let mut logged = conn.prepare_cached(
+        "SELECT patient_id, doctor_id, 'SENT' FROM send_log WHERE id = ?1 AND sender_id != ?2 \
+         AND (patient_id = ?2 OR doctor_id = ?2)",
+    )?;
+    let mut waiting =
+        conn.prepare_cached("SELECT status FROM receipt_log WHERE message_id = ?1")?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO receipt_log (seq, message_id, status, at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let found =
+        |r: &rusqlite::Row<'_>| Ok((super::rows::conversation_key(r)?, r.get::<_, String>(2)?));
+    let mut receipts: Vec<Receipt> = Vec::new();
+    for id in ids {
+        let params = params![id.as_str(), recipient.as_str()];
+        let message = match stored.query_row(params, found).optional()? {
+            Some(message) => Some(message),
+            None => logged.query_row(params, found).optional()?,
+        };
+        let Some((key, status)) = message else {
+            continue;
+        };
+        let mut reached = rank(&status);
+        for status in waiting.query_map([id.as_str()], |r| r.get::<_, String>(0))? {
+            reached = reached.max(rank(&status?));
+        }
+        if reached >= rank(to_text) {
+            continue;
+        }
+        let seq = seqs.next();
+        insert.execute(params![seq.0, id.as_str(), to_text, now])?;
+        match receipts.iter_mut().find(|r| r.key == key) {
+            Some(receipt) => receipt.ids.push(id.clone()),
+            None => receipts.push(Receipt {
+                key,
+                ids: vec![id.clone()],
+                at: from_ms(now),
+            }),
+        }
+    }
+    Ok(receipts)
 }
 
 /// Marks `up_to` and every earlier message addressed to `reader` in its conversation as read.
@@ -155,4 +233,197 @@ pub(crate) fn mark_read_up_to(
         )?
         .collect::<Result<Vec<_>, _>>()?;
     advance(conn, seqs, &reader.id, candidates, MessageStatus::Read)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::store::projection::apply_all;
+    use crate::store::{Reads, Writer, marker, messages, users};
+    use clinic_protocol::{ClientId, NewMessage, Role};
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn hello(patient: &User, doctor: &User) -> NewMessage {
+        NewMessage {
+            client_id: None,
+            patient_id: patient.id.clone(),
+            doctor_id: doctor.id.clone(),
+            content: "hello".to_owned(),
+            is_emergency: false,
+            file_url: None,
+            file_name: None,
+        }
+    }
+
+    fn ids(receipts: &[Receipt]) -> Vec<MessageId> {
+        receipts.iter().flat_map(|r| r.ids.clone()).collect()
+    }
+
+    /// In a batch that logs, a receipt is a row of the receipt log that changes nothing else,
+    /// refused or skipped as a written one would be (not the caller's to mark, unknown, already
+    /// there, or already waiting), and the move makes of it what writing it at the time would
+    /// have: the status, both times, the change sequence and the unread count. Until then a
+    /// repeated send answers with the message as it will be.
+    #[test]
+    fn a_logged_receipt_becomes_what_a_written_one_would_have_been() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let patient = users::for_test(&conn, "pat", Role::Patient);
+        let doctor = users::for_test(&conn, "doc", Role::Doctor);
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        let send = |tx: &Connection, seqs: &mut Seqs, i: usize| {
+            let id = ClientId::from(format!("c-{i}"));
+            messages::send(tx, seqs, &patient, &hello(&patient, &doctor), &id)
+                .unwrap()
+                .message
+        };
+        let (first, second) = (send(&tx, &mut seqs, 1), send(&tx, &mut seqs, 2));
+        apply_all(&tx).unwrap();
+        // Still in the send log when its receipts come.
+        let third = send(&tx, &mut seqs, 3);
+        let unknown = MessageId::from("m-nothing".to_owned());
+        let all = [first.id.clone(), second.id.clone(), third.id.clone()];
+
+        let by_sender = mark_delivered(&tx, &mut seqs, &patient.id, &all).unwrap();
+        assert!(by_sender.is_empty(), "not addressed to the sender");
+        let asked = [all.to_vec(), vec![third.id.clone(), unknown]].concat();
+        let delivered = mark_delivered(&tx, &mut seqs, &doctor.id, &asked).unwrap();
+        assert_eq!(ids(&delivered), all, "each once, the unknown one skipped");
+        let read = mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&second.id)).unwrap();
+        assert_eq!(ids(&read), std::slice::from_ref(&second.id));
+        assert!(
+            mark_delivered(&tx, &mut seqs, &doctor.id, &all)
+                .unwrap()
+                .is_empty()
+        );
+        let once_more =
+            mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&second.id)).unwrap();
+        assert!(once_more.is_empty(), "already waiting");
+        let read_seq: i64 = tx
+            .query_row("SELECT max(seq) FROM receipt_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count(&tx, "receipt_log"), 4);
+        let statuses = |tx: &Connection| -> Vec<String> {
+            tx.prepare("SELECT status FROM messages ORDER BY seq")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(statuses(&tx), ["SENT", "SENT"], "nothing rewritten");
+        seqs.save(&tx).unwrap();
+        assert_eq!(marker::committed(&tx).unwrap(), read_seq);
+
+        let repeat = messages::send(
+            &tx,
+            &mut seqs,
+            &patient,
+            &hello(&patient, &doctor),
+            &ClientId::from("c-2".to_owned()),
+        )
+        .unwrap();
+        assert!(!repeat.created);
+        assert_eq!(repeat.message.status, MessageStatus::Read);
+        assert!(repeat.message.delivered_at.is_some() && repeat.message.read_at.is_some());
+
+        let moved = apply_all(&tx).unwrap().unwrap();
+        assert_eq!(
+            (moved.upto, moved.rows),
+            (read_seq, 5),
+            "one send, four receipts"
+        );
+        assert_eq!(count(&tx, "receipt_log"), 0);
+        assert_eq!(statuses(&tx), ["DELIVERED", "READ", "DELIVERED"]);
+        let now = |id: &MessageId| messages::by_id(&tx, id).unwrap().unwrap();
+        assert_eq!(now(&second.id), repeat.message, "as the repeat said");
+        let second_now = now(&second.id);
+        assert_eq!(second_now.read_at, Some(read[0].at));
+        assert_eq!(
+            second_now.delivered_at,
+            Some(delivered[0].at),
+            "the first time"
+        );
+        let change_seq: i64 = tx
+            .query_row(
+                "SELECT change_seq FROM messages WHERE id = ?1",
+                [second.id.as_str()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(change_seq, read_seq, "the read receipt's change");
+        let unread: i64 = tx
+            .query_row("SELECT doctor_unread FROM conversations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(unread, 2);
+    }
+
+    /// Through the writer: receipts by id share a batch with plain sends without moving the
+    /// send log, and a reader finds them applied.
+    #[tokio::test]
+    async fn receipts_keep_the_sends_logged_and_a_reader_sees_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
+        let patient = users::for_test(&conn, "pat", Role::Patient);
+        let doctor = users::for_test(&conn, "doc", Role::Doctor);
+        // Idle steps never come: the logs hold still between the commands below.
+        let (writer, thread) =
+            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
+        let reads = Reads::new(path.clone(), 2, writer.clone());
+        let outside = Connection::open(&path).unwrap();
+        let on_disk = || {
+            (
+                count(&outside, "send_log"),
+                count(&outside, "receipt_log"),
+                count(&outside, "messages"),
+            )
+        };
+        let mut sent = Vec::new();
+        for i in 0..2 {
+            let message = messages::queue_send(
+                &writer,
+                patient.clone(),
+                hello(&patient, &doctor),
+                ClientId::from(format!("c-{i}")),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap()
+            .message;
+            sent.push(message.id);
+        }
+        let asked = sent.clone();
+        let recipient = doctor.id.clone();
+        let marked = writer
+            .run_append(move |conn, seqs| mark_delivered(conn, seqs, &recipient, &asked))
+            .await
+            .unwrap();
+        assert_eq!(ids(&marked), sent);
+        assert_eq!(on_disk(), (2, 2, 0), "logged, the sends too");
+        let asked = sent.clone();
+        let seen = reads
+            .run(move |conn| {
+                asked
+                    .iter()
+                    .map(|id| messages::by_id(conn, id).map(|m| m.map(|m| m.status)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, [Some(MessageStatus::Delivered); 2]);
+        assert_eq!(on_disk(), (0, 0, 2));
+        drop((writer, reads));
+        thread.join().unwrap();
+    }
 }

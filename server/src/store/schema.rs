@@ -563,6 +563,23 @@ const MIGRATIONS: &[&str] = &[
     // message's entry lands beside the others of its moment instead of on a random leaf: the
     // table is rebuilt by `message_keys::rebuild`, run after this (empty) step.
     "",
+    // v21: the receipt log. A delivered or read receipt by message id commits one row here, at
+    // the right edge of a rowid tree, instead of rewriting the message row and putting it in two
+    // per-user change indexes (random pages, in every commit); and a batch with receipts keeps
+    // logging its sends instead of moving the send log first. The writer applies logged receipts
+    // to `messages` together with the sends they follow, in the same moves and in seq order
+    // (`store/projection.rs`). At most one receipt of each kind waits per message (its index
+    // says whether one does). Logged sends are found by id for a receipt the same way.
+    "
+    CREATE TABLE receipt_log (
+        seq        INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('DELIVERED', 'READ')),
+        at         INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX receipt_log_message ON receipt_log(message_id);
+    CREATE INDEX send_log_id ON send_log(id);
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).

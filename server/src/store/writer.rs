@@ -41,8 +41,9 @@ enum Guard {
     /// after writing anyway (a storage error), the whole batch is rolled back and every command
     /// in it answered "retry": nothing half-written is ever committed.
     Validated,
-    /// A plain send: validated, and in a batch of nothing but plain sends it appends to the send
-    /// log instead of writing `messages` (see `Seqs::log_sends`).
+    /// A plain send or a receipt by message ids: validated, and in a batch of nothing but those
+    /// it appends to the send log or the receipt log instead of writing `messages` (see
+    /// `Seqs::log_sends`).
     Append,
 }
 
@@ -69,9 +70,10 @@ pub(crate) struct Seqs {
     logged: LoggedKeys,
 }
 
-/// The last change sequence given out: the counter, or the newest logged send if it is newer.
-pub(crate) const LAST_SEQ: &str = "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log)) \
-     FROM counters WHERE name = 'change_seq'";
+/// The last change sequence given out: the counter, or the newest logged send or receipt if it
+/// is newer.
+pub(crate) const LAST_SEQ: &str = "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log), \
+     (SELECT coalesce(max(seq), 0) FROM receipt_log)) FROM counters WHERE name = 'change_seq'";
 
 impl Seqs {
     fn load(conn: &Connection) -> rusqlite::Result<Self> {
@@ -95,20 +97,22 @@ impl Seqs {
         &mut self.logged
     }
 
-    /// Whether a plain send in this batch goes to the send log (`projection.rs`). Only in a
-    /// batch of nothing but plain sends: any other command may read or change messages, so its
-    /// batch moves the log first and writes its sends to `messages` directly, which keeps every
-    /// logged row newer than every other change.
+    /// Whether a plain send in this batch goes to the send log, and a receipt by message ids to
+    /// the receipt log (`projection.rs`). Only in a batch of nothing but those: any other
+    /// command may read or change messages, so its batch moves the logs first and writes its
+    /// sends and receipts to `messages` directly, which keeps every logged row newer than every
+    /// other change.
     pub(crate) fn log_sends(&self) -> bool {
         self.log_sends
     }
 
-    /// Writes the counter unless it already says as much or the newest logged send does (an
-    /// UPDATE that matches no row writes no page).
+    /// Writes the counter unless it already says as much or the newest logged send or receipt
+    /// does (an UPDATE that matches no row writes no page).
     pub(crate) fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
         conn.prepare_cached(
             "UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1 \
-             AND ?1 > (SELECT coalesce(max(seq), 0) FROM send_log)",
+             AND ?1 > (SELECT coalesce(max(seq), 0) FROM send_log) \
+             AND ?1 > (SELECT coalesce(max(seq), 0) FROM receipt_log)",
         )?
         .execute([self.last])?;
         Ok(())
@@ -224,8 +228,8 @@ impl Writer {
         self.queue(Guard::Validated, f).await
     }
 
-    /// Like [`Writer::submit_validated`] for a plain send, which may go to the send log (see
-    /// [`Seqs::log_sends`]).
+    /// Like [`Writer::submit_validated`] for a plain send or a receipt by message ids, which
+    /// may go to the send log or the receipt log (see [`Seqs::log_sends`]).
     pub(crate) async fn submit_append<T, E, F>(
         &self,
         f: F,
@@ -275,6 +279,17 @@ impl Writer {
         F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
         Self::wait(self.submit(f).await?).await
+    }
+
+    /// Runs `f` as a command that may log (see [`Writer::submit_append`]) and waits for the
+    /// commit.
+    pub(crate) async fn run_append<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
+    {
+        Self::wait(self.submit_append(f).await?).await
     }
 
     /// Runs `f` as a validated command (see [`Writer::submit_validated`]) and waits for the

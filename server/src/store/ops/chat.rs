@@ -96,7 +96,7 @@ impl Store {
         receipts::check_ids(&ids)?;
         let recipient = recipient.clone();
         self.writer
-            .run_validated(move |conn, seqs| receipts::mark_delivered(conn, seqs, &recipient, &ids))
+            .run_append(move |conn, seqs| receipts::mark_delivered(conn, seqs, &recipient, &ids))
             .await
     }
 
@@ -109,7 +109,7 @@ impl Store {
         receipts::check_ids(&ids)?;
         let reader = reader.clone();
         self.writer
-            .run_validated(move |conn, seqs| receipts::mark_read(conn, seqs, &reader, &ids))
+            .run_append(move |conn, seqs| receipts::mark_read(conn, seqs, &reader, &ids))
             .await
     }
 

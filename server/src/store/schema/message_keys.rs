@@ -250,7 +250,9 @@ mod tests {
             conn.execute_batch("DELETE FROM message_versions WHERE message_id = 'm-a'")
                 .is_err()
         );
-        // The send logged before the upgrade moves into the new table.
+        // The send logged before the upgrade moves into the new table (by the code of today,
+        // which knows the receipt log of v21).
+        super::super::migrate(&mut conn).unwrap();
         let moved = crate::store::projection::apply_all(&conn).unwrap().unwrap();
         assert_eq!(moved.rows, 1);
         assert_eq!(

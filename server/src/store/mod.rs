@@ -12,6 +12,7 @@ pub(crate) mod marker;
 pub(crate) mod messages;
 pub(crate) mod notifications;
 mod ops;
+pub(crate) use ops::Queued;
 pub(crate) mod peers;
 pub(crate) mod projection;
 pub(crate) mod receipts;

@@ -1,5 +1,5 @@
 //! An authenticated socket: registration in the hub, presence, and the frame loop with pipelined
-//! sends (acks in send order, after commit).
+//! sends and receipts (answered in frame order, after commit).
 
 use super::{error_frame, frames, is_too_large, refuse_oversized};
 use crate::audit::{self, Action, Event};
@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::hub::{Outbox, SocketId, encode};
 use crate::limiter::Bucket;
 use crate::state::{AppState, Session};
+use crate::store::Queued;
 use crate::store::StoreError;
 use crate::store::messages::Sent;
 use crate::store::receipts::Receipt;
@@ -28,7 +29,16 @@ use tokio::time::{Instant, sleep_until};
 /// Most conversations whose access check a socket remembers.
 const MAX_VERIFIED: usize = 1024;
 
-type PendingSend = BoxFuture<'static, (ClientId, Result<Sent, ApiError>)>;
+/// A command of this socket's that the writer is committing.
+type Pending = BoxFuture<'static, Done>;
+
+/// What a committed command leaves to answer.
+enum Done {
+    /// A send, to acknowledge (and deliver).
+    Sent(ClientId, Result<Sent, ApiError>),
+    /// Receipts, to announce to both sides.
+    Marked(ReceiptKind, Result<Vec<Receipt>, ApiError>),
+}
 
 struct Socket<'a> {
     state: &'a AppState,
@@ -179,14 +189,15 @@ impl Socket<'_> {
     async fn frame_loop(&mut self, stream: &mut SplitStream<WebSocket>) {
         let idle_limit = self.state.config.ping_interval * 2;
         let mut idle_deadline = Instant::now() + idle_limit;
-        let mut pending: FuturesOrdered<PendingSend> = FuturesOrdered::new();
+        let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
         let max_in_flight = self.state.config.max_in_flight.max(1);
         loop {
             tokio::select! {
                 () = self.outbox.close.cancelled() => break,
-                Some((client_id, result)) = pending.next(), if !pending.is_empty() => {
-                    self.acknowledge(client_id, result);
-                }
+                Some(done) = pending.next(), if !pending.is_empty() => match done {
+                    Done::Sent(client_id, result) => self.acknowledge(client_id, result),
+                    Done::Marked(kind, marked) => self.announce_receipts(kind, marked),
+                },
                 () = sleep_until(idle_deadline) => {
                     self.outbox.close_with(close_code::AWAY, "no pong");
                     break;
@@ -283,7 +294,7 @@ impl Socket<'_> {
         Ok(())
     }
 
-    async fn handle(&mut self, frame: ClientFrame, pending: &mut FuturesOrdered<PendingSend>) {
+    async fn handle(&mut self, frame: ClientFrame, pending: &mut FuturesOrdered<Pending>) {
         let result = match frame {
             ClientFrame::MessageSend(new) => return self.send(new, pending).await,
             ClientFrame::Authenticate { .. } => Err(ApiError::bad_request("already authenticated")),
@@ -301,20 +312,20 @@ impl Socket<'_> {
                 doctor_id,
             } => {
                 let key = ConversationKey::new(patient_id, doctor_id);
-                let marked = self
+                let queued = self
                     .state
                     .store
-                    .mark_read_up_to(&self.user, key, message_id)
+                    .queue_mark_read_up_to(&self.user, key, message_id)
                     .await;
-                self.announce_receipts(ReceiptKind::Read, marked)
+                return Self::receipts_pending(ReceiptKind::Read, queued, pending);
             }
             ClientFrame::MessageDelivered { message_ids } => {
-                let marked = self
+                let queued = self
                     .state
                     .store
-                    .mark_delivered(&self.user.id, message_ids)
+                    .queue_mark_delivered(&self.user.id, message_ids)
                     .await;
-                self.announce_receipts(ReceiptKind::Delivered, marked)
+                return Self::receipts_pending(ReceiptKind::Delivered, queued, pending);
             }
             ClientFrame::Sync { since, limit } => self.sync(since, limit).await,
             ClientFrame::EmergencyAcknowledge { emergency_id } => {
@@ -380,7 +391,7 @@ impl Socket<'_> {
     async fn send(
         &mut self,
         new: clinic_protocol::NewMessage,
-        pending: &mut FuturesOrdered<PendingSend>,
+        pending: &mut FuturesOrdered<Pending>,
     ) {
         let Some(client_id) = new.client_id.clone() else {
             return self.error(ApiError::bad_request("message:send needs a clientId"), None);
@@ -400,7 +411,7 @@ impl Socket<'_> {
             Ok(queued) => pending.push_back(Box::pin(async move {
                 let result = queued.committed().await;
                 let result = audit::audited(&store, result, attempt, |_, _| Vec::new()).await;
-                (client_id, result)
+                Done::Sent(client_id, result)
             })),
         }
     }
@@ -436,15 +447,28 @@ impl Socket<'_> {
         Ok(())
     }
 
-    /// Tells both sides of each conversation about the receipts just written.
-    fn announce_receipts(
-        &self,
+    /// Awaits queued receipts among the pending commands, as sends are: the socket goes on
+    /// reading (and acknowledging its sends) while they commit.
+    fn receipts_pending(
         kind: ReceiptKind,
-        marked: Result<Vec<Receipt>, StoreError>,
-    ) -> Result<(), ApiError> {
-        let receipts = marked?;
-        publish_receipts(&self.state.hub, &receipts, &self.user.id, kind);
-        Ok(())
+        queued: Result<Queued<Vec<Receipt>>, StoreError>,
+        pending: &mut FuturesOrdered<Pending>,
+    ) {
+        pending.push_back(Box::pin(async move {
+            let marked = match queued {
+                Ok(queued) => queued.committed().await,
+                Err(err) => Err(err),
+            };
+            Done::Marked(kind, marked.map_err(ApiError::from))
+        }));
+    }
+
+    /// Tells both sides of each conversation about the receipts just written.
+    fn announce_receipts(&self, kind: ReceiptKind, marked: Result<Vec<Receipt>, ApiError>) {
+        match marked {
+            Ok(receipts) => publish_receipts(&self.state.hub, &receipts, &self.user.id, kind),
+            Err(err) => self.error(err, None),
+        }
     }
 
     /// Answers `sync {since, limit}` with one `sync:batch` (the client asks again from its

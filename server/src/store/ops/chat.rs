@@ -11,17 +11,21 @@ use clinic_protocol::{
 use std::collections::HashSet;
 use tokio::sync::oneshot;
 
-/// A send the writer has queued: [`QueuedSend::committed`] waits for its commit. Queuing and
-/// waiting are apart so that one socket can queue its sends in frame order and go on reading
-/// while they commit.
-pub(crate) struct QueuedSend(oneshot::Receiver<Result<Sent, StoreError>>);
+/// A command the writer has queued (a send, a receipt): [`Queued::committed`] waits for its
+/// commit. Queuing and waiting are apart so that one socket can queue its commands in frame
+/// order and go on reading while they commit.
+pub(crate) struct Queued<T>(oneshot::Receiver<Result<T, StoreError>>);
 
-impl QueuedSend {
-    /// The stored message once committed (or the stored one for a repeated `clientId`).
-    pub(crate) async fn committed(self) -> Result<Sent, StoreError> {
+/// A queued send.
+pub(crate) type QueuedSend = Queued<Sent>;
+
+impl<T> Queued<T> {
+    /// The command's result once committed (for a send: the stored message, or the stored one
+    /// for a repeated `clientId`).
+    pub(crate) async fn committed(self) -> Result<T, StoreError> {
         self.0
             .await
-            .unwrap_or_else(|_| Err(StoreError::unavailable("the send was not completed")))
+            .unwrap_or_else(|_| Err(StoreError::unavailable("the write was not completed")))
     }
 }
 
@@ -35,7 +39,7 @@ impl Store {
     ) -> Result<QueuedSend, StoreError> {
         messages::validate(&new, &client_id)?;
         let queued = messages::queue_send(&self.writer, sender, new, client_id).await?;
-        Ok(QueuedSend(queued))
+        Ok(Queued(queued))
     }
 
     /// Refuses unless `user` is a participant of `key` and it names a real patient and doctor.
@@ -72,19 +76,21 @@ impl Store {
             .await
     }
 
-    /// Marks `up_to` and every earlier message addressed to `reader` in `key` as read.
-    pub(crate) async fn mark_read_up_to(
+    /// Queues marking `up_to` and every earlier message addressed to `reader` in `key` as read.
+    pub(crate) async fn queue_mark_read_up_to(
         &self,
         reader: &User,
         key: ConversationKey,
         up_to: MessageId,
-    ) -> Result<Vec<Receipt>, StoreError> {
+    ) -> Result<Queued<Vec<Receipt>>, StoreError> {
         let reader = reader.clone();
-        self.writer
-            .run_validated(move |conn, seqs| {
+        let queued = self
+            .writer
+            .submit_validated(move |conn, seqs| {
                 receipts::mark_read_up_to(conn, seqs, &reader, &key, &up_to)
             })
-            .await
+            .await?;
+        Ok(Queued(queued))
     }
 
     /// Marks these messages addressed to `recipient` as delivered to their device.
@@ -93,11 +99,25 @@ impl Store {
         recipient: &UserId,
         ids: Vec<MessageId>,
     ) -> Result<Vec<Receipt>, StoreError> {
+        self.queue_mark_delivered(recipient, ids)
+            .await?
+            .committed()
+            .await
+    }
+
+    /// Queues [`Store::mark_delivered`] with the writer.
+    pub(crate) async fn queue_mark_delivered(
+        &self,
+        recipient: &UserId,
+        ids: Vec<MessageId>,
+    ) -> Result<Queued<Vec<Receipt>>, StoreError> {
         receipts::check_ids(&ids)?;
         let recipient = recipient.clone();
-        self.writer
-            .run_append(move |conn, seqs| receipts::mark_delivered(conn, seqs, &recipient, &ids))
-            .await
+        let queued = self
+            .writer
+            .submit_append(move |conn, seqs| receipts::mark_delivered(conn, seqs, &recipient, &ids))
+            .await?;
+        Ok(Queued(queued))
     }
 
     /// Marks these messages addressed to `reader` as read.

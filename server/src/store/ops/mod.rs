@@ -13,3 +13,5 @@ mod files;
 mod health;
 mod records;
 mod retention;
+
+pub(crate) use chat::Queued;

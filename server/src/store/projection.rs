@@ -216,27 +216,27 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
 /// as `receipts.rs` would have written them at the time, and deletes them from the log. The
 /// delivered receipts go first: a read one then keeps the delivery's time, as it would have.
 fn apply_receipts(conn: &Connection, upto: i64) -> rusqlite::Result<usize> {
-    // Walked from the log (a few rows) into `messages` by id, never the other way round.
-    conn.prepare_cached(
-        "UPDATE messages SET (status, delivered_at, updated_at, change_seq) = \
-         (SELECT 'DELIVERED', r.at, r.at, r.seq FROM receipt_log AS r \
-         WHERE r.message_id = messages.id AND r.status = 'DELIVERED' AND r.seq <= ?1) \
-         WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 \
-         AND status = 'DELIVERED') AND status = 'SENT'",
-    )?
-    .execute([upto])?;
-    conn.prepare_cached(
-        "UPDATE messages SET (status, read_at, delivered_at, updated_at, change_seq) = \
-         (SELECT 'READ', r.at, coalesce(messages.delivered_at, r.at), r.at, r.seq \
-         FROM receipt_log AS r WHERE r.message_id = messages.id AND r.status = 'READ' \
-         AND r.seq <= ?1) \
-         WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 AND status = 'READ') \
-         AND status != 'READ'",
-    )?
-    .execute([upto])?;
+    conn.prepare_cached(APPLY_DELIVERED)?.execute([upto])?;
+    conn.prepare_cached(APPLY_READ)?.execute([upto])?;
     conn.prepare_cached("DELETE FROM receipt_log WHERE seq <= ?1")?
         .execute([upto])
 }
+
+// Both walk from the log (a few rows) into `messages` by id, never the other way round (a test
+// holds the plan).
+/// Applies the logged delivered receipts up to `?1`.
+pub(crate) const APPLY_DELIVERED: &str = "UPDATE messages SET (status, delivered_at, updated_at, change_seq) = \
+     (SELECT 'DELIVERED', r.at, r.at, r.seq FROM receipt_log AS r \
+     WHERE r.message_id = messages.id AND r.status = 'DELIVERED' AND r.seq <= ?1) \
+     WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 \
+     AND status = 'DELIVERED') AND status = 'SENT'";
+/// Applies the logged read receipts up to `?1`.
+pub(crate) const APPLY_READ: &str = "UPDATE messages SET (status, read_at, delivered_at, updated_at, change_seq) = \
+     (SELECT 'READ', r.at, coalesce(messages.delivered_at, r.at), r.at, r.seq \
+     FROM receipt_log AS r WHERE r.message_id = messages.id AND r.status = 'READ' \
+     AND r.seq <= ?1) \
+     WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 AND status = 'READ') \
+     AND status != 'READ'";
 
 /// What a logged receipt of `message_id` changes on `m` once moved: a message read from
 /// `messages` or the send log is shown as it will be, not as it was.
@@ -677,29 +677,53 @@ mod tests {
         tx.commit().unwrap();
     }
 
-    /// Sends logged by a server that stopped before moving them are moved when the database is
-    /// opened again, before anything is served.
+    /// Sends and receipts logged by a server that stopped before moving them are moved when
+    /// the database is opened again, before anything is served.
     #[test]
     fn opening_the_database_moves_what_a_stopped_server_logged() {
         let c = clinic();
         let mut conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
         let tx = conn.transaction().unwrap();
         let mut seqs = Seqs::loaded(&tx, true);
+        let mut sent = Vec::new();
         for i in 0..3 {
             let id = ClientId::from(format!("c-{i}"));
-            messages::send(&tx, &mut seqs, &c.patient, &text(&c, "hello"), &id).unwrap();
+            let m = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "hello"), &id).unwrap();
+            sent.push(m.message.id);
         }
+        // And the doctor's receipts, logged too: read the first, delivered the second.
+        let doctor = &c.doctor.id;
+        crate::store::receipts::mark_read(&tx, &mut seqs, doctor, &sent[..1]).unwrap();
+        crate::store::receipts::mark_delivered(&tx, &mut seqs, doctor, &sent[1..2]).unwrap();
         seqs.save(&tx).unwrap();
         tx.commit().unwrap();
         drop(conn);
         let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
-        assert_eq!((count(&conn, "send_log"), count(&conn, "messages")), (0, 3));
+        assert_eq!(
+            (
+                count(&conn, "send_log"),
+                count(&conn, "receipt_log"),
+                count(&conn, "messages")
+            ),
+            (0, 0, 3)
+        );
+        let statuses: Vec<String> = conn
+            .prepare("SELECT status FROM messages ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(statuses, ["READ", "DELIVERED", "SENT"]);
         let unread = notifications::list(&conn, &c.doctor.id, true, 10).unwrap();
         assert_eq!(unread.len(), 3, "each moved send notifies its recipient");
         let counted: i64 = conn
             .query_row("SELECT doctor_unread FROM conversations", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(counted, 3, "the move counts what it moves as unread");
+        assert_eq!(
+            counted, 2,
+            "the move counts what it moves as unread, less what was read"
+        );
     }
 
     /// What the writer does with plain sends: a batch of nothing else logs them; a batch with

@@ -133,6 +133,15 @@ fn rank(status: &str) -> u8 {
     }
 }
 
+/// The conversation and status of message `?1` if it is addressed to `?2`.
+const STORED: &str = "SELECT patient_id, doctor_id, status FROM messages WHERE id = ?1 \
+     AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
+/// The same for a logged send (always SENT: nothing changes a send in the log).
+const LOGGED: &str = "SELECT patient_id, doctor_id, 'SENT' FROM send_log WHERE id = ?1 \
+     AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
+/// The receipts waiting for message `?1`.
+const WAITING: &str = "SELECT status FROM receipt_log WHERE message_id = ?1";
+
 /// Like [`advance`], in a batch that logs (schema v21): each receipt that changes a message is a
 /// row of the receipt log, applied to `messages` when the logs move (`projection.rs`). Whether
 /// it changes the message is decided as `advance` decides it, on the message as it will be: its
@@ -149,16 +158,9 @@ fn log(
         _ => "DELIVERED",
     };
     let now = now_ms();
-    let mut stored = conn.prepare_cached(
-        "SELECT patient_id, doctor_id, status FROM messages WHERE id = ?1 AND sender_id != ?2 \
-         AND (patient_id = ?2 OR doctor_id = ?2)",
-    )?;
-    let mut logged = conn.prepare_cached(
-        "SELECT patient_id, doctor_id, 'SENT' FROM send_log WHERE id = ?1 AND sender_id != ?2 \
-         AND (patient_id = ?2 OR doctor_id = ?2)",
-    )?;
-    let mut waiting =
-        conn.prepare_cached("SELECT status FROM receipt_log WHERE message_id = ?1")?;
+    let mut stored = conn.prepare_cached(STORED)?;
+    let mut logged = conn.prepare_cached(LOGGED)?;
+    let mut waiting = conn.prepare_cached(WAITING)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO receipt_log (seq, message_id, status, at) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -425,5 +427,43 @@ mod tests {
         assert_eq!(on_disk(), (0, 0, 2));
         drop((writer, reads));
         thread.join().unwrap();
+    }
+
+    /// Logging a receipt and applying it find rows by key: none of them reads every message,
+    /// every logged send or every logged receipt.
+    #[test]
+    fn logging_and_applying_receipts_use_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            for i in 1..=stmt.parameter_count() {
+                stmt.raw_bind_parameter(i, "x").unwrap();
+            }
+            let mut rows = stmt.raw_query();
+            let mut steps = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                steps.push(row.get::<_, String>(3).unwrap());
+            }
+            steps.join("; ")
+        };
+        for (sql, key) in [
+            (STORED, "messages USING INDEX sqlite_autoindex_messages"),
+            (LOGGED, "send_log USING INDEX send_log_id"),
+            (WAITING, "receipt_log USING INDEX receipt_log_message"),
+        ] {
+            let plan = plan(sql);
+            assert!(plan.contains(key), "{plan}");
+        }
+        use crate::store::projection::{APPLY_DELIVERED, APPLY_READ};
+        for sql in [APPLY_DELIVERED, APPLY_READ] {
+            let plan = plan(sql);
+            assert!(!plan.contains("SCAN messages"), "{plan}");
+            assert!(plan.contains("SEARCH messages USING INDEX"), "{plan}");
+            assert!(
+                plan.contains("SEARCH r USING INDEX receipt_log_message"),
+                "{plan}"
+            );
+        }
     }
 }

@@ -120,6 +120,34 @@ async fn v11_fixture_opens_with_everything() {
     );
 }
 
+/// A backup made by the v11 release (`backup --to` writes a plain copy of the database, as the
+/// fixture's is) restored by today's `restore`: checked, upgraded, checked again, and served
+/// with everything the v11 server showed.
+#[tokio::test]
+async fn a_v11_backup_restores_and_serves_with_everything() {
+    let mut expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap())
+            .unwrap();
+    changed_since_v11(&mut expected);
+    let copy = copy_of_fixture();
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("v11.db");
+    std::fs::copy(copy.path().join("clinic.db"), &backup).unwrap();
+    let said = cli(copy.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(said.contains("restored"), "{said}");
+    let schema: i64 = rusqlite::Connection::open(copy.path().join("clinic.db"))
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(schema > 11, "restored and upgraded: schema {schema}");
+
+    let server = Binary::start(copy.path(), &[]);
+    let users = snapshot::login(&server).await;
+    let (now, _) = snapshot::take(&server, &users).await;
+    snapshot::assert_same(&now, &expected["snapshot"]);
+    server.stop();
+}
+
 /// Every audit row (JSON lines) of a data folder, read with the CLI, without the row that
 /// records this reading (its time is now).
 fn audit_rows(dir: &Path) -> Value {

@@ -364,3 +364,58 @@ describe('the message list across a resize', () => {
     expect(box.scrollTop).toBe(maxTop());
   });
 });
+
+describe('the new messages button', () => {
+  /** `count` messages, the doctor's read by the patient except those after `readUpTo`. */
+  function partlyRead(count: number, readUpTo: number): ConversationMessages {
+    const data = conversation(count);
+    const items = data.items.map((m) =>
+      m.senderId === DOCTOR.id && (m.seq ?? 0) <= readUpTo ? { ...m, status: 'READ' as const } : m,
+    );
+    return { ...data, items };
+  }
+
+  function open(readUpTo: number) {
+    const store = setup().store;
+    const view = (n: number) => (
+      <StoreProvider store={store}>
+        <MessageList data={partlyRead(n, readUpTo)} me={PATIENT.id} onLoadOlder={() => {}} />
+      </StoreProvider>
+    );
+    const { rerender } = render(view(40));
+    const list = screen.getByTestId('message-list');
+    fireEvent.scroll(list);
+    return { list, rerender: (n: number) => rerender(view(n)) };
+  }
+
+  it('is not there while the list follows the newest message, read or not', () => {
+    const { rerender } = open(30);
+    rerender(42);
+    expect(box.scrollTop).toBe(maxTop());
+    expect(screen.queryByTestId('jump-to-latest')).toBeNull();
+  });
+
+  it('counts what arrived unread below a reader who scrolled up, and takes them down to it', () => {
+    const { list, rerender } = open(40);
+    fireEvent.wheel(list, { deltaY: -600 });
+    box.scrollTop = 1200;
+    fireEvent.scroll(list);
+    expect(screen.queryByTestId('jump-to-latest')).toBeNull();
+
+    // Two messages from the doctor arrive (41 is the patient's own, sent from another device).
+    box.scrollHeight = 3200;
+    rerender(42);
+    rerender(44);
+    expect(box.scrollTop).toBe(1200);
+    const button = screen.getByTestId('jump-to-latest');
+    expect(button.textContent).toBe('2 new messages ↓');
+
+    fireEvent.click(button);
+    expect(box.scrollTop).toBe(maxTop());
+    fireEvent.scroll(list);
+    expect(screen.queryByTestId('jump-to-latest')).toBeNull();
+    box.scrollHeight = 3400;
+    rerender(46);
+    expect(box.scrollTop).toBe(maxTop());
+  });
+});

@@ -201,6 +201,13 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     count: 0,
   });
   const atBottom = useRef(true);
+  // Whether the view has left the bottom, for the "new messages" button (the ref is what the
+  // scroll rules read; the state only renders the button).
+  const [behind, setBehind] = useState(false);
+  const follow = useCallback((on: boolean) => {
+    atBottom.current = on;
+    setBehind(!on);
+  }, []);
   useLayoutEffect(() => {
     const before = prev.current;
     const first = items[0] && identity(items[0]);
@@ -213,8 +220,8 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
       return;
     }
     // Sending a message always brings the view down to it.
-    if (last !== before.last && items[items.length - 1]?.senderId === me) atBottom.current = true;
-  }, [items, me, virtualizer]);
+    if (last !== before.last && items[items.length - 1]?.senderId === me) follow(true);
+  }, [items, me, virtualizer, follow]);
 
   // Jump to a message ("Open chat" on an emergency): load older pages until it is there, then
   // scroll it to the middle and highlight it; the view stops following the bottom.
@@ -228,11 +235,21 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
       } else onFocused?.();
       return;
     }
-    atBottom.current = false;
+    follow(false);
     virtualizer.scrollToIndex(index, { align: 'center' });
     setHighlighted(focusId);
     onFocused?.();
-  }, [focusId, items, data.loaded, data.hasOlder, data.loadingOlder, onLoadOlder, onFocused, virtualizer]);
+  }, [
+    focusId,
+    items,
+    data.loaded,
+    data.hasOlder,
+    data.loadingOlder,
+    onLoadOlder,
+    onFocused,
+    virtualizer,
+    follow,
+  ]);
   useEffect(() => {
     if (!highlighted) return;
     const t = setTimeout(() => setHighlighted(null), HIGHLIGHT_MS);
@@ -274,7 +291,7 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     if (!el || !atBottom.current) return;
     const gap = el.scrollHeight - el.scrollTop - el.clientHeight;
     if (gap > 1 && el.scrollTop < lastTop.current && readerMoved(el)) {
-      atBottom.current = false;
+      follow(false);
       return;
     }
     const wait = UP_WAIT_MS - (performance.now() - upAskedAt.current);
@@ -286,7 +303,7 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
       if (atBottom.current) el.scrollTop = el.scrollHeight;
     }, wait);
     return () => clearTimeout(t);
-  }, [totalSize, items, readerMoved]);
+  }, [totalSize, items, readerMoved, follow]);
 
   // The list's box changes size when the composer grows (an attachment, more lines) and when the
   // window is resized: stay pinned.
@@ -325,49 +342,69 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
         theirs &&
         upAskedAt.current > boxChangedAt.current &&
         performance.now() - upAskedAt.current < READER_MS;
-      if (near && !(up && askedUp)) atBottom.current = true;
-      else if (up && (!resized || theirs)) atBottom.current = false;
+      if (near && !(up && askedUp)) follow(true);
+      else if (up && (!resized || theirs)) follow(false);
       lastTop.current = el.scrollTop;
       lastSize.current = { content: el.scrollHeight, box: el.clientHeight };
     }
     if (!armed) setArmed(true);
   };
 
+  // Messages from the other side not read yet, while the view is elsewhere: they arrived below
+  // (what was on screen is marked read up to its newest), and the list no longer follows them.
+  const unseen = behind
+    ? items.filter((m) => m.senderId !== me && m.status !== 'READ' && !m.retracted).length
+    : 0;
+  const toLatest = () => {
+    const el = scrollRef.current;
+    // Asked to go down: an earlier wheel up no longer holds the list back.
+    upAskedAt.current = -Infinity;
+    follow(true);
+    if (el) el.scrollTop = el.scrollHeight;
+  };
+
   return (
-    <div
-      className="message-scroll"
-      ref={scrollRef}
-      onScroll={onScroll}
-      data-testid="message-list"
-      tabIndex={0}
-      aria-label="Messages"
-      role="log"
-    >
-      {data.loadingOlder && (
-        <div className="loading-older" data-testid="loading-older">
-          Loading older messages…
+    <div className="message-pane">
+      <div
+        className="message-scroll"
+        ref={scrollRef}
+        onScroll={onScroll}
+        data-testid="message-list"
+        tabIndex={0}
+        aria-label="Messages"
+        role="log"
+      >
+        {data.loadingOlder && (
+          <div className="loading-older" data-testid="loading-older">
+            Loading older messages…
+          </div>
+        )}
+        {data.loaded && items.length === 0 && <p className="empty-hint">No messages yet. Say hello!</p>}
+        <div className="message-canvas" style={{ height: virtualizer.getTotalSize() }}>
+          {virtualItems.map((row) => {
+            const msg = items[row.index];
+            const isFocus = highlighted !== null && msg.id === highlighted;
+            return (
+              <div
+                key={row.key}
+                data-index={row.index}
+                data-message-id={msg.id ?? undefined}
+                ref={rowRef}
+                className={`message-row${isFocus ? ' is-highlighted' : ''}`}
+                data-highlighted={isFocus || undefined}
+                style={{ transform: `translateY(${row.start}px)` }}
+              >
+                <MessageBubble message={msg} mine={msg.senderId === me} />
+              </div>
+            );
+          })}
         </div>
-      )}
-      {data.loaded && items.length === 0 && <p className="empty-hint">No messages yet. Say hello!</p>}
-      <div className="message-canvas" style={{ height: virtualizer.getTotalSize() }}>
-        {virtualItems.map((row) => {
-          const msg = items[row.index];
-          const isFocus = highlighted !== null && msg.id === highlighted;
-          return (
-            <div
-              key={row.key}
-              data-index={row.index}
-              data-message-id={msg.id ?? undefined}
-              ref={rowRef}
-              className={`message-row${isFocus ? ' is-highlighted' : ''}`}
-              data-highlighted={isFocus || undefined}
-              style={{ transform: `translateY(${row.start}px)` }}
-            >
-              <MessageBubble message={msg} mine={msg.senderId === me} />
-            </div>
-          );
-        })}
       </div>
+      {unseen > 0 && (
+        <button type="button" className="jump-latest" data-testid="jump-to-latest" onClick={toLatest}>
+          {unseen === 1 ? '1 new message' : `${unseen} new messages`} ↓
+        </button>
+      )}
     </div>
   );
 }

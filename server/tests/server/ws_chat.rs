@@ -232,3 +232,45 @@ async fn a_first_message_makes_the_two_see_each_others_presence() {
     drop(pat);
     assert_eq!(doc.expect("user:offline").await["userId"], c.pat2.id());
 }
+
+/// A receipt waits for its commit among the socket's pending commands, not in its frame loop:
+/// while another program (the CLI, say) holds the database's write lock, the socket that sent
+/// `message:delivered` goes on relaying its typing; the receipt is confirmed once the lock goes.
+#[tokio::test]
+async fn a_receipt_waiting_for_its_commit_does_not_hold_its_socket() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
+    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+    pat.send(send_frame("c-1", &c.pat1, &c.doc1, "are you there?"))
+        .await;
+    let sent = pat.expect("message:ack").await["message"].clone();
+    doc.expect("message:received").await;
+    let mut join = key(&c.pat1, &c.doc1);
+    join["type"] = json!("join:chat");
+    doc.send(join.clone()).await;
+    doc.expect("chat:joined").await;
+    pat.send(join).await;
+    pat.expect("chat:joined").await;
+
+    let other = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
+        .await;
+    let mut typing = key(&c.pat1, &c.doc1);
+    typing["type"] = json!("typing:start");
+    doc.send(typing).await;
+    // Well within the writer's wait for the lock (10 s): the old loop relayed nothing until then.
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        pat.expect("typing:started"),
+    )
+    .await
+    .expect("typing relayed while the receipt waits for the lock");
+    assert_eq!(started["userId"], c.doc1.id());
+    other.execute_batch("COMMIT").unwrap();
+
+    let confirmed = pat.expect("message:delivered:confirmed").await;
+    assert_eq!(confirmed["messageIds"], json!([sent["id"]]));
+    doc.expect("message:delivered:confirmed").await;
+}

@@ -119,3 +119,35 @@ fn keep(db: &Path, last: &AtomicI64, woken: &Receiver<()>, mut written: i64) {
         std::thread::sleep(MIN_INTERVAL);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::schema;
+
+    /// The last committed change of a database of any schema `restore` may be given: the
+    /// counter alone before the send log (v13), the send log too before the receipt log (v21),
+    /// then both logs.
+    #[test]
+    fn the_last_change_is_read_as_each_schema_keeps_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate_to(&mut conn, 12).unwrap();
+        conn.execute_batch("UPDATE counters SET value = 5 WHERE name = 'change_seq'")
+            .unwrap();
+        assert_eq!(committed(&conn).unwrap(), 5);
+        schema::migrate_to(&mut conn, 20).unwrap();
+        conn.execute_batch(
+            "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, \
+             recipient_id, content, created_at) VALUES (7, 'm', 'c', 'p', 'd', 'p', 'd', 'x', 0)",
+        )
+        .unwrap();
+        assert_eq!(committed(&conn).unwrap(), 7, "a v13-v20 database");
+        schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO receipt_log (seq, message_id, status, at) VALUES (9, 'm', 'READ', 0)",
+        )
+        .unwrap();
+        assert_eq!(committed(&conn).unwrap(), 9);
+    }
+}

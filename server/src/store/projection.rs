@@ -34,9 +34,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// How far the log and its projection are, shared by the writer and the readers.
 #[derive(Debug)]
 pub(crate) struct Progress {
-    /// Highest seq committed to `send_log`.
+    /// Highest seq committed to `send_log` or `receipt_log`.
     logged: AtomicI64,
-    /// Highest seq known to be out of `send_log` (moved, or the log found empty).
+    /// Highest seq known to be out of both logs (moved, or the logs found empty).
     applied: AtomicI64,
     /// The last `search_changes` entry the search index has applied (`search_index.rs`): the
     /// writer drops the entries up to it.
@@ -241,9 +241,8 @@ pub(crate) const APPLY_READ: &str = "UPDATE messages SET (status, read_at, deliv
 /// What a logged receipt of `message_id` changes on `m` once moved: a message read from
 /// `messages` or the send log is shown as it will be, not as it was.
 pub(crate) fn with_logged_receipts(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT status, at, seq FROM receipt_log WHERE message_id = ?1 ORDER BY seq",
-    )?;
+    let mut stmt = conn
+        .prepare_cached("SELECT status, at FROM receipt_log WHERE message_id = ?1 ORDER BY seq")?;
     let logged = stmt.query_map([m.id.as_str()], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
     })?;

@@ -368,6 +368,39 @@ mod tests {
         assert_eq!(unread, 2);
     }
 
+    /// A move that ends between a message's delivered and read receipts applies the first;
+    /// the next move applies the second, which keeps the delivery's time.
+    #[test]
+    fn a_move_between_a_message_s_two_receipts_applies_them_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let patient = users::for_test(&conn, "pat", Role::Patient);
+        let doctor = users::for_test(&conn, "doc", Role::Doctor);
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        let id = ClientId::from("c-1".to_owned());
+        let sent = messages::send(&tx, &mut seqs, &patient, &hello(&patient, &doctor), &id)
+            .unwrap()
+            .message;
+        apply_all(&tx).unwrap();
+        let ids = std::slice::from_ref(&sent.id);
+        let delivered = mark_delivered(&tx, &mut seqs, &doctor.id, ids).unwrap();
+        let read = mark_read(&tx, &mut seqs, &doctor.id, ids).unwrap();
+        let now = |tx: &Connection| messages::by_id(tx, &sent.id).unwrap().unwrap();
+
+        let first = crate::store::projection::apply(&tx, 1).unwrap().unwrap();
+        assert_eq!(first.rows, 1);
+        assert_eq!(now(&tx).status, MessageStatus::Delivered);
+        assert_eq!(count(&tx, "receipt_log"), 1);
+        crate::store::projection::apply(&tx, 1).unwrap().unwrap();
+        let after = now(&tx);
+        assert_eq!(after.status, MessageStatus::Read);
+        assert_eq!(after.delivered_at, Some(delivered[0].at));
+        assert_eq!(after.read_at, Some(read[0].at));
+        assert_eq!(count(&tx, "receipt_log"), 0);
+    }
+
     /// Through the writer: receipts by id share a batch with plain sends without moving the
     /// send log, and a reader finds them applied.
     #[tokio::test]

@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, SplitStream};
 use std::collections::HashSet;
+use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
 /// Most conversations whose access check a socket remembers.
@@ -166,7 +167,7 @@ pub(super) async fn run(
         sends: Bucket::new(config.send_rate_per_sec, config.send_burst),
         rates: Rates::new(&config.frame_rates),
     };
-    socket.frame_loop(stream).await;
+    let pending = socket.frame_loop(stream).await;
     // Before anything that may wait: the socket's alerts stop counting as in flight.
     outbox.alerts.close();
 
@@ -182,14 +183,20 @@ pub(super) async fn run(
             None,
         );
     }
+    socket.finish(pending).await;
 }
+
+/// Longest a closed socket's task waits for the commits it had queued (the writer's own wait for
+/// the database's lock is 10 s).
+const FINISH_LIMIT: Duration = Duration::from_secs(10);
 
 async fn partners_of(state: &AppState, user: &User) -> Result<Vec<UserId>, ApiError> {
     Ok(state.store.partners(user).await?)
 }
 
 impl Socket<'_> {
-    async fn frame_loop(&mut self, stream: &mut SplitStream<WebSocket>) {
+    /// Reads and answers frames until the socket closes; returns the commands still committing.
+    async fn frame_loop(&mut self, stream: &mut SplitStream<WebSocket>) -> FuturesOrdered<Pending> {
         let idle_limit = self.state.config.ping_interval * 2;
         let mut idle_deadline = Instant::now() + idle_limit;
         let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
@@ -236,8 +243,28 @@ impl Socket<'_> {
                 }
             }
         }
-        // Sends still in flight are committed by the writer anyway; their acks have nowhere to
-        // go, and the client's retry with the same clientId gets the stored message.
+        pending
+    }
+
+    /// The commands a closed socket had queued are committed by the writer anyway: their acks
+    /// have nowhere to go (the client's retry with the same clientId gets the stored message),
+    /// but the other devices and the other side are told of the sends and receipts, which a
+    /// retry would not do again (a receipt already made changes nothing).
+    async fn finish(&self, mut pending: FuturesOrdered<Pending>) {
+        if pending.is_empty() {
+            return;
+        }
+        let answered = async {
+            while let Some(done) = pending.next().await {
+                match done {
+                    Done::Sent(client_id, result) => self.acknowledge(client_id, result),
+                    Done::Marked(kind, marked) => self.announce_receipts(kind, marked),
+                }
+            }
+        };
+        if tokio::time::timeout(FINISH_LIMIT, answered).await.is_err() {
+            tracing::warn!("a closed socket's commands did not commit in time; not announced");
+        }
     }
 
     /// Holds `frame` to its kind's rate: typing over its rate is dropped (false: an indicator

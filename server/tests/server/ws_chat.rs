@@ -274,3 +274,38 @@ async fn a_receipt_waiting_for_its_commit_does_not_hold_its_socket() {
     assert_eq!(confirmed["messageIds"], json!([sent["id"]]));
     doc.expect("message:delivered:confirmed").await;
 }
+
+/// A socket that closes while its send and its receipt wait for the write lock: both are
+/// committed once the lock goes, and the other side hears of both (a retry would not tell them
+/// of the receipt again).
+#[tokio::test]
+async fn what_a_closed_socket_queued_still_reaches_the_other_side() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
+    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+    pat.send(send_frame("c-1", &c.pat1, &c.doc1, "are you there?"))
+        .await;
+    let sent = pat.expect("message:ack").await["message"].clone();
+    doc.expect("message:received").await;
+
+    let other = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
+        .await;
+    doc.send(send_frame("c-2", &c.pat1, &c.doc1, "yes, here"))
+        .await;
+    drop(doc);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    other.execute_batch("COMMIT").unwrap();
+
+    let within = std::time::Duration::from_secs(5);
+    let confirmed = tokio::time::timeout(within, pat.expect("message:delivered:confirmed"))
+        .await
+        .expect("the receipt's confirmation");
+    assert_eq!(confirmed["messageIds"], json!([sent["id"]]));
+    let received = tokio::time::timeout(within, pat.expect("message:received"))
+        .await
+        .expect("the reply");
+    assert_eq!(received["message"]["content"], "yes, here");
+}

@@ -263,6 +263,16 @@ mod tests {
         }
     }
 
+    /// A database in a temporary folder (kept while the test holds it) with a patient and a
+    /// doctor.
+    fn clinic() -> (tempfile::TempDir, Connection, User, User) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let patient = users::for_test(&conn, "pat", Role::Patient);
+        let doctor = users::for_test(&conn, "doc", Role::Doctor);
+        (dir, conn, patient, doctor)
+    }
+
     fn ids(receipts: &[Receipt]) -> Vec<MessageId> {
         receipts.iter().flat_map(|r| r.ids.clone()).collect()
     }
@@ -274,11 +284,7 @@ mod tests {
     /// repeated send answers with the message as it will be.
     #[test]
     fn a_logged_receipt_becomes_what_a_written_one_would_have_been() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn =
-            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
-        let patient = users::for_test(&conn, "pat", Role::Patient);
-        let doctor = users::for_test(&conn, "doc", Role::Doctor);
+        let (_dir, mut conn, patient, doctor) = clinic();
         let tx = conn.transaction().unwrap();
         let mut seqs = Seqs::loaded(&tx, true);
         let send = |tx: &Connection, seqs: &mut Seqs, i: usize| {
@@ -372,11 +378,7 @@ mod tests {
     /// the next move applies the second, which keeps the delivery's time.
     #[test]
     fn a_move_between_a_message_s_two_receipts_applies_them_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn =
-            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
-        let patient = users::for_test(&conn, "pat", Role::Patient);
-        let doctor = users::for_test(&conn, "doc", Role::Doctor);
+        let (_dir, mut conn, patient, doctor) = clinic();
         let tx = conn.transaction().unwrap();
         let mut seqs = Seqs::loaded(&tx, true);
         let id = ClientId::from("c-1".to_owned());

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{Ws, clinic, key, send_frame};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn send_ack_and_broadcast_to_both_participants_and_other_devices() {
@@ -96,16 +96,22 @@ async fn pipelined_sends_are_acked_in_order_with_increasing_seqs() {
     }
 }
 
-#[tokio::test]
-async fn typing_receipts_and_presence() {
-    let server = common::TestServer::start().await;
-    let c = clinic(&server).await;
-    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
-    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
+/// doc1 and pat1 connected, and the patient's first message, acknowledged and received.
+async fn first_message(server: &common::TestServer, c: &common::Clinic) -> (Ws, Ws, Value) {
+    let (mut doc, _) = Ws::connect(server, &c.doc1.token).await;
+    let (mut pat, _) = Ws::connect(server, &c.pat1.token).await;
     pat.send(send_frame("c-1", &c.pat1, &c.doc1, "are you there?"))
         .await;
     let sent = pat.expect("message:ack").await["message"].clone();
     doc.expect("message:received").await;
+    (doc, pat, sent)
+}
+
+#[tokio::test]
+async fn typing_receipts_and_presence() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc, mut pat, sent) = first_message(&server, &c).await;
 
     // Typing reaches the other participant once they joined the chat.
     let mut join = key(&c.pat1, &c.doc1);
@@ -240,12 +246,7 @@ async fn a_first_message_makes_the_two_see_each_others_presence() {
 async fn a_receipt_waiting_for_its_commit_does_not_hold_its_socket() {
     let server = common::TestServer::start().await;
     let c = clinic(&server).await;
-    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
-    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
-    pat.send(send_frame("c-1", &c.pat1, &c.doc1, "are you there?"))
-        .await;
-    let sent = pat.expect("message:ack").await["message"].clone();
-    doc.expect("message:received").await;
+    let (mut doc, mut pat, sent) = first_message(&server, &c).await;
     let mut join = key(&c.pat1, &c.doc1);
     join["type"] = json!("join:chat");
     doc.send(join.clone()).await;
@@ -282,12 +283,7 @@ async fn a_receipt_waiting_for_its_commit_does_not_hold_its_socket() {
 async fn what_a_closed_socket_queued_still_reaches_the_other_side() {
     let server = common::TestServer::start().await;
     let c = clinic(&server).await;
-    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
-    let (mut pat, _) = Ws::connect(&server, &c.pat1.token).await;
-    pat.send(send_frame("c-1", &c.pat1, &c.doc1, "are you there?"))
-        .await;
-    let sent = pat.expect("message:ack").await["message"].clone();
-    doc.expect("message:received").await;
+    let (mut doc, mut pat, sent) = first_message(&server, &c).await;
 
     let other = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();

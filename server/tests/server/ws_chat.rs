@@ -107,6 +107,16 @@ async fn first_message(server: &common::TestServer, c: &common::Clinic) -> (Ws, 
     (doc, pat, sent)
 }
 
+/// doc1 and pat1 join their conversation (typing then reaches the other).
+async fn both_join(doc: &mut Ws, pat: &mut Ws, c: &common::Clinic) {
+    let mut join = key(&c.pat1, &c.doc1);
+    join["type"] = json!("join:chat");
+    doc.send(join.clone()).await;
+    doc.expect("chat:joined").await;
+    pat.send(join).await;
+    pat.expect("chat:joined").await;
+}
+
 #[tokio::test]
 async fn typing_receipts_and_presence() {
     let server = common::TestServer::start().await;
@@ -114,12 +124,7 @@ async fn typing_receipts_and_presence() {
     let (mut doc, mut pat, sent) = first_message(&server, &c).await;
 
     // Typing reaches the other participant once they joined the chat.
-    let mut join = key(&c.pat1, &c.doc1);
-    join["type"] = json!("join:chat");
-    doc.send(join.clone()).await;
-    doc.expect("chat:joined").await;
-    pat.send(join).await;
-    pat.expect("chat:joined").await;
+    both_join(&mut doc, &mut pat, &c).await;
     let mut typing = key(&c.pat1, &c.doc1);
     typing["type"] = json!("typing:start");
     pat.send(typing.clone()).await;
@@ -247,12 +252,7 @@ async fn a_receipt_waiting_for_its_commit_does_not_hold_its_socket() {
     let server = common::TestServer::start().await;
     let c = clinic(&server).await;
     let (mut doc, mut pat, sent) = first_message(&server, &c).await;
-    let mut join = key(&c.pat1, &c.doc1);
-    join["type"] = json!("join:chat");
-    doc.send(join.clone()).await;
-    doc.expect("chat:joined").await;
-    pat.send(join).await;
-    pat.expect("chat:joined").await;
+    both_join(&mut doc, &mut pat, &c).await;
 
     let other = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();

@@ -143,6 +143,9 @@ pub struct Config {
     pub max_batch: usize,
     /// Capacity of the writer's command queue.
     pub writer_queue: usize,
+    /// Most message ids of receipts waiting for the writer at once (at least one request's worth):
+    /// a receipt over the budget waits, and its socket is not read meanwhile.
+    pub receipt_ids_queued: usize,
     /// Capacity of each socket's outbound queue; a socket whose queue is full is closed.
     pub socket_queue: usize,
     /// Most unacknowledged sends one socket may have in flight before the server stops reading it.
@@ -262,6 +265,7 @@ impl Config {
             synchronous: Synchronous::Full,
             max_batch: 512,
             writer_queue: 4096,
+            receipt_ids_queued: 64 * limits::MAX_IDS_PER_REQUEST,
             socket_queue: 1024,
             max_in_flight: 1024,
             max_frame_bytes: limits::MAX_FRAME_BYTES,

@@ -196,6 +196,7 @@ pub(crate) fn open_state(
             reads: Reads::new(path, config.read_pool_size, writer.clone()),
             writer,
             search,
+            receipt_ids: store::receipts::Budget::new(config.receipt_ids_queued),
         },
         hub: Arc::new(Hub::default()),
         emergencies: Arc::new(Watch::new(&config)),

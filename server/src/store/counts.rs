@@ -190,6 +190,9 @@ mod tests {
             reads: crate::store::Reads::new(path, 2, writer.clone()),
             writer,
             search,
+            receipt_ids: crate::store::receipts::Budget::new(
+                clinic_protocol::limits::MAX_IDS_PER_REQUEST,
+            ),
         };
         let stopped = tokio_util::sync::CancellationToken::new();
         stopped.cancel();

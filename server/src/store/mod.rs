@@ -327,4 +327,6 @@ pub(crate) struct Store {
     pub(crate) writer: Writer,
     pub(crate) reads: Arc<Reads>,
     pub(crate) search: search_index::SearchIndex,
+    /// Receipt ids waiting for the writer, across the server ([`receipts::Budget`]).
+    pub(crate) receipt_ids: receipts::Budget,
 }

@@ -276,6 +276,65 @@ async fn a_receipt_waiting_for_its_commit_does_not_hold_its_socket() {
     doc.expect("message:delivered:confirmed").await;
 }
 
+/// Receipts waiting for a stalled writer are held to a budget of ids across the server: a socket
+/// whose receipt does not fit waits for it, unread (its later frames wait in the network), while
+/// other sockets go on; once the writer moves, everything is answered in order.
+#[tokio::test]
+async fn receipts_over_the_budget_wait_with_their_socket_while_the_writer_is_stalled() {
+    let server = common::TestServer::start_with(|config| {
+        config.receipt_ids_queued = clinic_protocol::limits::MAX_IDS_PER_REQUEST;
+    })
+    .await;
+    let c = clinic(&server).await;
+    let (mut doc, mut pat, sent) = first_message(&server, &c).await;
+    both_join(&mut doc, &mut pat, &c).await;
+
+    let other = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // The whole budget: the real id and ids of nothing.
+    let mut ids = vec![sent["id"].clone()];
+    ids.extend(
+        (1..clinic_protocol::limits::MAX_IDS_PER_REQUEST).map(|i| json!(format!("m-none-{i}"))),
+    );
+    doc.send(json!({"type": "message:delivered", "messageIds": ids}))
+        .await;
+    // Does not fit until the first is written: the socket stops reading here.
+    doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
+        .await;
+    let mut typing = key(&c.pat1, &c.doc1);
+    typing["type"] = json!("typing:start");
+    doc.send(typing.clone()).await;
+    // Another socket is read meanwhile.
+    pat.send(typing).await;
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        doc.expect("typing:started"),
+    )
+    .await
+    .expect("the other socket is still read");
+    assert_eq!(started["userId"], c.pat1.id());
+    let held = tokio::time::timeout(
+        std::time::Duration::from_millis(1500),
+        pat.expect("typing:started"),
+    )
+    .await;
+    assert!(held.is_err(), "the socket over the budget was still read");
+
+    other.execute_batch("COMMIT").unwrap();
+    // The receipt's confirmation and the typing it held back, in either order.
+    let (mut confirmed, mut started) = (None, None);
+    while confirmed.is_none() || started.is_none() {
+        let frame = pat.next().await.expect("the socket stays open");
+        match frame["type"].as_str() {
+            Some("message:delivered:confirmed") => confirmed = Some(frame),
+            Some("typing:started") => started = Some(frame),
+            _ => {}
+        }
+    }
+    assert_eq!(confirmed.unwrap()["messageIds"], json!([sent["id"]]));
+    assert_eq!(started.unwrap()["userId"], c.doc1.id());
+}
+
 /// A socket that closes while its send and its receipt wait for the write lock: both are
 /// committed once the lock goes, and the other side hears of both (a retry would not tell them
 /// of the receipt again).

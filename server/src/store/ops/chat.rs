@@ -112,10 +112,14 @@ impl Store {
         ids: Vec<MessageId>,
     ) -> Result<Queued<Vec<Receipt>>, StoreError> {
         receipts::check_ids(&ids)?;
+        let share = self.receipt_ids.take(&ids).await?;
         let recipient = recipient.clone();
         let queued = self
             .writer
-            .submit_append(move |conn, seqs| receipts::mark_delivered(conn, seqs, &recipient, &ids))
+            .submit_append(move |conn, seqs| {
+                let _share = share;
+                receipts::mark_delivered(conn, seqs, &recipient, &ids)
+            })
             .await?;
         Ok(Queued(queued))
     }
@@ -127,9 +131,13 @@ impl Store {
         ids: Vec<MessageId>,
     ) -> Result<Vec<Receipt>, StoreError> {
         receipts::check_ids(&ids)?;
+        let share = self.receipt_ids.take(&ids).await?;
         let reader = reader.clone();
         self.writer
-            .run_append(move |conn, seqs| receipts::mark_read(conn, seqs, &reader, &ids))
+            .run_append(move |conn, seqs| {
+                let _share = share;
+                receipts::mark_read(conn, seqs, &reader, &ids)
+            })
             .await
     }
 

@@ -146,6 +146,9 @@ pub struct Config {
     /// Most message ids of receipts waiting for the writer at once (at least one request's worth):
     /// a receipt over the budget waits, and its socket is not read meanwhile.
     pub receipt_ids_queued: usize,
+    /// Most pages of messages (history, sync) being read or waiting for their audit row at once,
+    /// across the server: a page may hold up to 500 messages of 16 KiB each.
+    pub pages_at_once: usize,
     /// Capacity of each socket's outbound queue; a socket whose queue is full is closed.
     pub socket_queue: usize,
     /// Most unacknowledged sends one socket may have in flight before the server stops reading it.
@@ -266,6 +269,7 @@ impl Config {
             max_batch: 512,
             writer_queue: 4096,
             receipt_ids_queued: 64 * limits::MAX_IDS_PER_REQUEST,
+            pages_at_once: 16,
             socket_queue: 1024,
             max_in_flight: 1024,
             max_frame_bytes: limits::MAX_FRAME_BYTES,

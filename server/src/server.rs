@@ -196,7 +196,11 @@ pub(crate) fn open_state(
             reads: Reads::new(path, config.read_pool_size, writer.clone()),
             writer,
             search,
-            receipt_ids: store::receipts::Budget::new(config.receipt_ids_queued),
+            receipt_ids: store::budget::Budget::new(
+                config.receipt_ids_queued,
+                clinic_protocol::limits::MAX_IDS_PER_REQUEST,
+            ),
+            pages: store::budget::Budget::new(config.pages_at_once, 1),
         },
         hub: Arc::new(Hub::default()),
         emergencies: Arc::new(Watch::new(&config)),

@@ -28,6 +28,7 @@ pub(super) async fn list(
         .unwrap_or(limits::DEFAULT_PAGE)
         .clamp(1, limits::MAX_PAGE);
     let attempt = Event::by(&session.user.id, Action::HistoryRead).conversation(&key);
+    let _page_share = state.store.pages.take(1).await?;
     let page = state
         .store
         .page(&session.user, key, limit, query.before)
@@ -140,6 +141,7 @@ pub(super) async fn sync(
     ApiQuery(query): ApiQuery<SyncQuery>,
 ) -> Result<Json<SyncPage>, ApiError> {
     let limit = query.limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
+    let _page_share = state.store.pages.take(1).await?;
     let page = state
         .store
         .changes_since(&session.user, query.since, limit)

@@ -190,9 +190,11 @@ mod tests {
             reads: crate::store::Reads::new(path, 2, writer.clone()),
             writer,
             search,
-            receipt_ids: crate::store::receipts::Budget::new(
+            receipt_ids: crate::store::budget::Budget::new(
+                1,
                 clinic_protocol::limits::MAX_IDS_PER_REQUEST,
             ),
+            pages: crate::store::budget::Budget::new(1, 1),
         };
         let stopped = tokio_util::sync::CancellationToken::new();
         stopped.cancel();

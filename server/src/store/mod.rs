@@ -13,6 +13,7 @@ pub(crate) mod messages;
 pub(crate) mod notifications;
 mod ops;
 pub(crate) use ops::Queued;
+pub(crate) mod budget;
 pub(crate) mod peers;
 pub(crate) mod projection;
 pub(crate) mod receipts;
@@ -327,6 +328,8 @@ pub(crate) struct Store {
     pub(crate) writer: Writer,
     pub(crate) reads: Arc<Reads>,
     pub(crate) search: search_index::SearchIndex,
-    /// Receipt ids waiting for the writer, across the server ([`receipts::Budget`]).
-    pub(crate) receipt_ids: receipts::Budget,
+    /// Receipt ids queued with the writer, across the server ([`budget`]).
+    pub(crate) receipt_ids: budget::Budget,
+    /// Pages of messages (history, sync) being read or waiting for their audit row ([`budget`]).
+    pub(crate) pages: budget::Budget,
 }

@@ -9,8 +9,6 @@ use crate::time::{from_ms, now_ms};
 use chrono::{DateTime, Utc};
 use clinic_protocol::{ConversationKey, MessageId, MessageStatus, User, UserId, limits};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Messages of one conversation whose status changed together (a receipt to tell both sides of).
 #[derive(Debug, Clone)]
 pub(crate) struct Receipt {
@@ -86,38 +84,6 @@ fn addressed_to(
         }
     }
     Ok(found)
-}
-
-/// How many receipt ids may wait for the writer at once, across the server. The writer's queue
-/// counts commands, not their size, and a receipt names up to `MAX_IDS_PER_REQUEST` ids (about
-/// 80 KB in memory): with the writer stalled (a slow disk, another program holding the lock),
-/// twenty sockets of one account grew the server by 320 MiB of ids in a second. A receipt waits
-/// here for its share instead, and its socket is not read meanwhile.
-#[derive(Debug, Clone)]
-pub(crate) struct Budget(Arc<Semaphore>);
-
-/// A receipt's share of the [`Budget`], given back when the writer has run it (or dropped it).
-pub(crate) struct Share {
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Budget {
-    /// A budget of `ids` (never less than one request's worth, so every receipt fits).
-    pub(crate) fn new(ids: usize) -> Self {
-        let ids = ids.clamp(limits::MAX_IDS_PER_REQUEST, Semaphore::MAX_PERMITS);
-        Self(Arc::new(Semaphore::new(ids)))
-    }
-
-    /// Waits until `ids` fit.
-    pub(crate) async fn take(&self, ids: &[MessageId]) -> Result<Share, StoreError> {
-        // At most MAX_IDS_PER_REQUEST (checked first), and the budget is at least that.
-        let n = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        let permit = Arc::clone(&self.0)
-            .acquire_many_owned(n)
-            .await
-            .map_err(|_| StoreError::unavailable("the server is stopping"))?;
-        Ok(Share { _permit: permit })
-    }
 }
 
 pub(crate) fn check_ids(ids: &[MessageId]) -> Result<(), StoreError> {
@@ -534,33 +500,5 @@ mod tests {
                 "{plan}"
             );
         }
-    }
-
-    #[tokio::test]
-    async fn a_receipt_over_the_budget_waits_until_a_share_is_given_back() {
-        let ids = |n: usize| -> Vec<MessageId> {
-            (0..n).map(|i| MessageId::new(format!("m-{i}"))).collect()
-        };
-        // Never less than one request's worth.
-        let budget = Budget::new(10);
-        let whole = budget
-            .take(&ids(limits::MAX_IDS_PER_REQUEST))
-            .await
-            .unwrap();
-        let one = ids(1);
-        let waiting = budget.take(&one);
-        tokio::pin!(waiting);
-        assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(50), &mut waiting)
-                .await
-                .is_err(),
-            "a receipt over the budget went ahead"
-        );
-        drop(whole);
-        let _one = waiting.await.unwrap();
-        let _rest = budget
-            .take(&ids(limits::MAX_IDS_PER_REQUEST - 1))
-            .await
-            .unwrap();
     }
 }

@@ -506,6 +506,7 @@ impl Socket<'_> {
     /// more than one page.
     async fn sync(&self, since: clinic_protocol::Seq, limit: Option<u32>) -> Result<(), ApiError> {
         let limit = limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
+        let page_share = self.state.store.pages.take(1).await?;
         let page = self
             .state
             .store
@@ -518,9 +519,10 @@ impl Socket<'_> {
             |page, attempt| audit::sync_events(page, &attempt),
         )
         .await?;
-        self.outbox
-            .push_wait(encode(&ServerFrame::SyncBatch(page)))
-            .await;
+        let frame = encode(&ServerFrame::SyncBatch(page));
+        // Given back before waiting for room in this socket's queue, which only its reader frees.
+        drop(page_share);
+        self.outbox.push_wait(frame).await;
         Ok(())
     }
 }

@@ -335,6 +335,42 @@ async fn receipts_over_the_budget_wait_with_their_socket_while_the_writer_is_sta
     assert_eq!(started.unwrap()["userId"], c.doc1.id());
 }
 
+/// Pages read for a stalled writer's audit rows are held to a budget across the server: with
+/// room for one, a second socket's `sync` waits for the first's audit row before it reads, and
+/// both are answered once the writer moves; the budget is given back (a third `sync` is answered).
+#[tokio::test]
+async fn syncs_over_the_page_budget_wait_for_the_writer_and_are_all_answered() {
+    let server = common::TestServer::start_with(|config| config.pages_at_once = 1).await;
+    let c = clinic(&server).await;
+    let (mut doc, mut pat, sent) = first_message(&server, &c).await;
+
+    let other = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let sync = json!({"type": "sync", "since": 0});
+    doc.send(sync.clone()).await;
+    pat.send(sync.clone()).await;
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        doc.expect("sync:batch"),
+    )
+    .await;
+    assert!(
+        early.is_err(),
+        "a page was answered before its audit row was written"
+    );
+    other.execute_batch("COMMIT").unwrap();
+
+    for ws in [&mut doc, &mut pat] {
+        let batch = ws.expect("sync:batch").await;
+        assert_eq!(batch["messages"][0]["id"], sent["id"]);
+    }
+    doc.send(sync).await;
+    assert_eq!(
+        doc.expect("sync:batch").await["messages"][0]["id"],
+        sent["id"]
+    );
+}
+
 /// A socket that closes while its send and its receipt wait for the write lock: both are
 /// committed once the lock goes, and the other side hears of both (a retry would not tell them
 /// of the receipt again).

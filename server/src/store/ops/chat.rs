@@ -112,7 +112,7 @@ impl Store {
         ids: Vec<MessageId>,
     ) -> Result<Queued<Vec<Receipt>>, StoreError> {
         receipts::check_ids(&ids)?;
-        let share = self.receipt_ids.take(&ids).await?;
+        let share = self.receipt_ids.take(ids.len()).await?;
         let recipient = recipient.clone();
         let queued = self
             .writer
@@ -131,7 +131,7 @@ impl Store {
         ids: Vec<MessageId>,
     ) -> Result<Vec<Receipt>, StoreError> {
         receipts::check_ids(&ids)?;
-        let share = self.receipt_ids.take(&ids).await?;
+        let share = self.receipt_ids.take(ids.len()).await?;
         let reader = reader.clone();
         self.writer
             .run_append(move |conn, seqs| {

@@ -6,7 +6,8 @@ use crate::store::StoreError;
 use crate::time::age_on;
 use clinic_protocol::rest::SyncPage;
 use clinic_protocol::{
-    Contact, Conversation, ConversationKey, EmergencyState, Role, Seq, User, UserId, limits,
+    Contact, Conversation, ConversationKey, EmergencyState, Message, Role, Seq, User, UserId,
+    limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
@@ -157,6 +158,12 @@ pub(crate) fn contacts(
 
 /// `sync` / `GET /api/sync`: messages and emergencies visible to `user` whose change sequence is
 /// after `since`, merged in change order, at most `limit` of them.
+/// About what a message adds to a page: its text and file name, and its other fields.
+fn message_bytes(message: &Message) -> usize {
+    const FIELDS: usize = 512;
+    FIELDS + message.content.len() + message.file_name.as_ref().map_or(0, String::len)
+}
+
 pub(crate) fn sync_page(
     conn: &Connection,
     user: &User,
@@ -180,8 +187,14 @@ pub(crate) fn sync_page(
         cursor: since,
         has_more: false,
     };
-    // Three streams, each in change order: take the lowest change next.
+    // Three streams, each in change order: take the lowest change next, until the page is full
+    // by count or, with large messages, by size (what a page holds waits in memory for its
+    // audit row and for a reader that may be slow).
+    let mut bytes = 0;
     for _ in 0..limit {
+        if bytes >= limits::SYNC_PAGE_BYTES {
+            break;
+        }
         let next = [
             messages.peek().map(|(_, s)| *s),
             emergencies.peek().map(|(_, s)| *s),
@@ -198,6 +211,7 @@ pub(crate) fn sync_page(
         match which {
             0 => {
                 if let Some((message, seq)) = messages.next() {
+                    bytes += message_bytes(&message);
                     page.messages.push(message);
                     page.cursor = seq;
                 }

@@ -371,6 +371,57 @@ async fn syncs_over_the_page_budget_wait_for_the_writer_and_are_all_answered() {
     );
 }
 
+/// A page of large messages is cut by size (about `SYNC_PAGE_BYTES`), says `hasMore`, and the
+/// pages from its cursor bring every message exactly once, in order.
+#[tokio::test]
+async fn a_sync_page_of_large_messages_is_cut_by_size_and_loses_nothing() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc, mut pat, _) = first_message(&server, &c).await;
+    let large = "x".repeat(clinic_protocol::limits::MAX_CONTENT_BYTES - 16);
+    const COUNT: usize = 80;
+    for window in (0..COUNT).collect::<Vec<_>>().chunks(20) {
+        for i in window {
+            pat.send(send_frame(
+                &format!("large-{i}"),
+                &c.pat1,
+                &c.doc1,
+                &format!("{i} {large}"),
+            ))
+            .await;
+        }
+        for _ in window {
+            pat.expect("message:ack").await;
+        }
+    }
+
+    let (mut since, mut pages, mut seen) = (0, Vec::new(), Vec::new());
+    loop {
+        doc.send(json!({"type": "sync", "since": since, "limit": 500}))
+            .await;
+        let batch = doc.expect("sync:batch").await;
+        let messages = batch["messages"].as_array().unwrap();
+        pages.push(messages.len());
+        seen.extend(
+            messages
+                .iter()
+                .map(|m| m["clientId"].as_str().unwrap().to_owned()),
+        );
+        since = batch["cursor"].as_i64().unwrap();
+        if batch["hasMore"] == false {
+            break;
+        }
+    }
+    assert!(
+        pages.len() > 1 && pages[0] < COUNT,
+        "one page held them all: {pages:?}"
+    );
+    let expected: Vec<String> = std::iter::once("c-1".to_owned())
+        .chain((0..COUNT).map(|i| format!("large-{i}")))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
 /// A socket that closes while its send and its receipt wait for the write lock: both are
 /// committed once the lock goes, and the other side hears of both (a retry would not tell them
 /// of the receipt again).

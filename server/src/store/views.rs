@@ -156,14 +156,15 @@ pub(crate) fn contacts(
         .collect())
 }
 
-/// `sync` / `GET /api/sync`: messages and emergencies visible to `user` whose change sequence is
-/// after `since`, merged in change order, at most `limit` of them.
 /// About what a message adds to a page: its text and file name, and its other fields.
 fn message_bytes(message: &Message) -> usize {
     const FIELDS: usize = 512;
     FIELDS + message.content.len() + message.file_name.as_ref().map_or(0, String::len)
 }
 
+/// `sync` / `GET /api/sync`: messages and emergencies visible to `user` whose change sequence is
+/// after `since`, merged in change order, at most `limit` of them and about
+/// [`limits::SYNC_PAGE_BYTES`] of messages (at least one record).
 pub(crate) fn sync_page(
     conn: &Connection,
     user: &User,

@@ -1,6 +1,7 @@
 //! Storage: SQLite in WAL mode, one writer thread with group commit, a small pool of read-only
 //! connections used off the async runtime.
 
+pub(crate) mod budget;
 pub(crate) mod care;
 pub(crate) mod changes;
 pub(crate) mod check;
@@ -13,7 +14,6 @@ pub(crate) mod messages;
 pub(crate) mod notifications;
 mod ops;
 pub(crate) use ops::Queued;
-pub(crate) mod budget;
 pub(crate) mod peers;
 pub(crate) mod projection;
 pub(crate) mod receipts;

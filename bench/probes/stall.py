@@ -1,16 +1,19 @@
-"""What the stall probes share (receipt_flood.py, sync_flood.py): the release server serving the
-demo clinic from a throwaway folder on 127.0.0.1 with `--tls off`, its resident memory, logins,
-and the database's write lock taken from another connection, as a slow disk or another program
-would stall the server's writer.
+"""What the memory probes share (receipt_flood.py, sync_flood.py, unread_syncs.py): the release
+server serving the demo clinic from a throwaway folder on 127.0.0.1 with `--tls off`, its
+resident memory, logins, a conversation of large messages, and the database's write lock taken
+from another connection, as a slow disk or another program would stall the server's writer.
 """
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import tempfile
 import time
+import uuid
 
 import requests
+import websockets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get('CARGO_TARGET_DIR', os.path.join(ROOT, 'target'))
@@ -70,3 +73,27 @@ class Server:
     def errors_logged(self):
         with open(self.log) as log:
             return sum(1 for line in log if 'ERROR' in line or 'panicked' in line)
+
+
+async def seed_large(srv, count=500):
+    """`count` messages of 16,000 characters from alice to dr.patel; returns alice's token.
+
+    One at a time: the acks carry the message and, unread, would fill the socket's queue."""
+    tok, me = srv.login('alice')
+    _, doc = srv.login('dr.patel')
+    ws = await websockets.connect(srv.ws_url, max_size=None)
+    await ws.send(json.dumps({'type': 'authenticate', 'token': tok}))
+    await ws.recv()
+    big = 'x' * 16000
+    for _ in range(count):
+        await ws.send(json.dumps({'type': 'message:send', 'clientId': str(uuid.uuid4()),
+                                  'patientId': me['id'], 'doctorId': doc['id'],
+                                  'content': big, 'messageType': 'TEXT'}))
+        while True:
+            answer = json.loads(await ws.recv())
+            if answer['type'] == 'message:ack':
+                break
+            if answer['type'] == 'error':
+                raise RuntimeError(answer)
+    await ws.close()
+    return tok

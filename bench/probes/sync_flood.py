@@ -17,11 +17,10 @@ import asyncio
 import json
 import sys
 import time
-import uuid
 
 import websockets
 
-from stall import Server
+from stall import Server, seed_large
 
 PORT = 18472
 SOCKETS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
@@ -29,24 +28,7 @@ HOLD = 9.0
 
 
 async def main(srv):
-    tok, me = srv.login('alice')
-    _, doc = srv.login('dr.patel')
-    # 500 messages of 16,000 characters in alice's conversation with dr.patel, one at a time
-    # (the acks carry the message: unread, they would fill the socket's queue).
-    ws = await websockets.connect(srv.ws_url, max_size=None)
-    await ws.send(json.dumps({'type': 'authenticate', 'token': tok}))
-    await ws.recv()
-    big = 'x' * 16000
-    for _ in range(500):
-        await ws.send(json.dumps({'type': 'message:send', 'clientId': str(uuid.uuid4()),
-                                  'patientId': me['id'], 'doctorId': doc['id'],
-                                  'content': big, 'messageType': 'TEXT'}))
-        while True:
-            answer = json.loads(await ws.recv())
-            if answer['type'] == 'message:ack':
-                break
-            if answer['type'] == 'error':
-                raise RuntimeError(answer)
+    tok = await seed_large(srv)
     print('seeded; rss', srv.rss_mib(), 'MiB')
     socks = []
     for _ in range(SOCKETS):

@@ -184,13 +184,15 @@ impl Api {
         self.send(self.auth(req)).await
     }
 
-    /// A page of one conversation, oldest first, optionally older than `before`.
+    /// A page of one conversation, oldest first, optionally older than `before`. The server
+    /// may send fewer than `limit` (large messages); [`HistoryPage::has_more`] says whether
+    /// older ones remain.
     pub async fn messages(
         &self,
         conversation: &ConversationKey,
         limit: u32,
         before: Option<&str>,
-    ) -> Result<Vec<Message>> {
+    ) -> Result<HistoryPage> {
         let mut req = self.http.get(self.url("api/chat/messages")?).query(&[
             ("patientId", conversation.patient_id.as_str()),
             ("doctorId", conversation.doctor_id.as_str()),
@@ -199,7 +201,16 @@ impl Api {
         if let Some(before) = before {
             req = req.query(&[("before", before)]);
         }
-        self.send(self.auth(req)).await
+        let resp = check(self.auth(req).send().await?).await?;
+        let has_more = resp
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .any(links_next);
+        Ok(HistoryPage {
+            messages: resp.json().await?,
+            has_more,
+        })
     }
 
     /// `GET /api/search/messages`: a page of the caller's messages matching `query`, given up
@@ -390,6 +401,35 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
         status: status.as_u16(),
         code,
         message,
+    })
+}
+
+/// A page of `GET /api/chat/messages`.
+#[derive(Debug)]
+pub struct HistoryPage {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// Older messages remain (the server's `Link` header names a `rel="next"` page).
+    pub has_more: bool,
+}
+
+/// Whether a `Link` header (RFC 8288) has a link whose `rel` includes `next`.
+fn links_next(header: &reqwest::header::HeaderValue) -> bool {
+    let Ok(header) = header.to_str() else {
+        return false;
+    };
+    header.split(',').any(|link| {
+        link.split(';').skip(1).any(|param| {
+            let Some((name, value)) = param.split_once('=') else {
+                return false;
+            };
+            name.trim().eq_ignore_ascii_case("rel")
+                && value
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|rel| rel.eq_ignore_ascii_case("next"))
+        })
     })
 }
 
@@ -592,5 +632,18 @@ mod tests {
         // https without a pin is not a silent fallback to anything; a bare address means https.
         assert!(Api::new("https://clinic.lan", None).is_err());
         assert!(Api::new("10.0.0.1:8470", None).is_err());
+    }
+
+    #[test]
+    fn a_link_header_says_whether_a_next_page_exists() {
+        let next =
+            |value: &str| links_next(&reqwest::header::HeaderValue::from_str(value).unwrap());
+        assert!(next(r#"</api/chat/messages?before=m-1>; rel="next""#));
+        assert!(next(r#"<a>; rel="prev", <b>; title="x"; REL=next"#));
+        assert!(next(r#"<a>; rel="last next""#));
+        assert!(!next(r#"<a>; rel="prev""#));
+        assert!(!next(r#"<a>; rel="nextish""#));
+        assert!(!next("<a>"));
+        assert!(!next(""));
     }
 }

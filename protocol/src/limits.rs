@@ -22,9 +22,10 @@ pub const MAX_IDS_PER_REQUEST: usize = 1_000;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25 * 1024 * 1024;
 /// Default page of `GET /api/sync` and of a `sync` frame.
 pub const DEFAULT_SYNC_PAGE: u32 = 200;
-/// About the most bytes of messages in one page of `GET /api/sync` or `sync:batch`: a page of
-/// large messages holds fewer than its `limit` (at least one) and says `hasMore`.
-pub const SYNC_PAGE_BYTES: usize = 1024 * 1024;
+/// About the most bytes of messages in one page of `GET /api/sync`, `sync:batch` or `GET
+/// /api/chat/messages`: a page of large messages holds fewer than its `limit` (at least one)
+/// and says there is more (`hasMore`; a `Link` header with `rel="next"` on history pages).
+pub const PAGE_BYTES: usize = 1024 * 1024;
 /// Most bytes of a message's `content` carried by an `emergency:alert` (a preview).
 pub const ALERT_PREVIEW_BYTES: usize = 1024;
 /// Largest reason given for a retraction, in bytes.

@@ -453,44 +453,55 @@ impl Client {
 
     /// A page of history for a UI: from the cache first; when the cache has fewer than `limit`
     /// messages before `before` and the server is reachable, the older ones are fetched
-    /// (`GET /api/chat/messages?before=`), stored, and the page is read again. Offline, the
-    /// cached page as it is.
+    /// (`GET /api/chat/messages?before=`, again while the server cuts its pages short and says
+    /// more remain), stored, and the page is read again. Offline, the cached page as it is.
     pub async fn load_history(
         &self,
         conversation: &ConversationKey,
         limit: u32,
         before: Option<Seq>,
     ) -> Result<Vec<LocalMessage>> {
-        let page = self.history(conversation, limit, before)?;
-        let full = page.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
-        if full || before.is_none() || !matches!(self.state(), ConnectionState::Online) {
+        let mut page = self.history(conversation, limit, before)?;
+        let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+        if page.len() >= wanted
+            || before.is_none()
+            || !matches!(self.state(), ConnectionState::Online)
+        {
             return Ok(page);
         }
-        let oldest = page.iter().find_map(|m| m.id.clone()).or_else(|| {
+        let mut oldest = page.iter().find_map(|m| m.id.clone()).or_else(|| {
             self.shared
                 .cache
                 .message_id_at(conversation, before)
                 .ok()
                 .flatten()
         });
-        let Some(oldest) = oldest else {
-            return Ok(page);
-        };
-        match self
-            .shared
-            .api
-            .messages(conversation, limit, Some(oldest.as_str()))
-            .await
-        {
-            Ok(older) => {
-                self.shared.cache.store_history(self.shared.me(), older)?;
-                self.history(conversation, limit, before)
-            }
-            Err(e) => {
-                tracing::debug!("older history from the cache only ({e})");
-                Ok(page)
+        // Each round that the server answers brings at least one older message, or ends.
+        while let Some(from) = oldest.take() {
+            let older = match self
+                .shared
+                .api
+                .messages(conversation, limit, Some(from.as_str()))
+                .await
+            {
+                Ok(older) => older,
+                Err(e) => {
+                    tracing::debug!("older history from the cache only ({e})");
+                    break;
+                }
+            };
+            let has_more = older.has_more;
+            let next = older.messages.first().map(|m| m.id.clone());
+            self.shared
+                .cache
+                .store_history(self.shared.me(), older.messages)?;
+            let before_round = page.len();
+            page = self.history(conversation, limit, before)?;
+            if has_more && page.len() < wanted && page.len() > before_round {
+                oldest = next;
             }
         }
+        Ok(page)
     }
 
     /// One of this user's messages by its `clientId`.

@@ -70,6 +70,7 @@ async fn send_delivered(client: &Client, conversation: &ConversationKey, tag: &s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_message_text_in_any_file_and_the_file_is_not_sqlite_plaintext() {
     let AliceAndPatel {
+        data: _data,
         profile,
         alice,
         conversation,
@@ -106,6 +107,7 @@ async fn no_message_text_in_any_file_and_the_file_is_not_sqlite_plaintext() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_deletes_the_cache_tells_the_user_and_history_comes_back() {
     let AliceAndPatel {
+        data: _data,
         profile,
         alice,
         conversation,
@@ -151,6 +153,7 @@ async fn a_wrong_key_deletes_the_cache_tells_the_user_and_history_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_key_deletes_the_cache_and_says_so() {
     let AliceAndPatel {
+        data: _data,
         profile,
         alice,
         conversation,
@@ -210,6 +213,7 @@ fn decrypt_in_place(path: &Path, key: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plaintext_cache_is_encrypted_with_its_history_and_the_plaintext_wiped() {
     let AliceAndPatel {
+        data: _data,
         profile,
         alice,
         conversation,

@@ -23,6 +23,7 @@ mod catch_up;
 mod cli;
 mod client_killed;
 mod emergency;
+mod history_pages;
 mod hostile_server;
 mod keyring;
 mod login_errors;

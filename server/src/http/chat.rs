@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::state::{AppState, Session};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use clinic_protocol::rest::{
     EditRequest, MarkReadRequest, MarkReadResponse, MessageVersions, MessagesQuery, RetractRequest,
     SyncPage, SyncQuery,
@@ -17,11 +17,13 @@ use clinic_protocol::{
     ClientId, Contact, Conversation, ConversationKey, Message, MessageId, NewMessage, limits,
 };
 
+/// A page of history; when older messages remain (a full page, or one cut by size), a `Link`
+/// header names the next page (`rel="next"`, RFC 8288).
 pub(super) async fn list(
     State(state): State<AppState>,
     session: Session,
     ApiQuery(query): ApiQuery<MessagesQuery>,
-) -> Result<Json<Vec<Message>>, ApiError> {
+) -> Result<(HeaderMap, Json<Vec<Message>>), ApiError> {
     let key = ConversationKey::new(query.patient_id, query.doctor_id);
     let limit = query
         .limit
@@ -31,13 +33,35 @@ pub(super) async fn list(
     let _page_share = state.store.pages.take(1).await?;
     let page = state
         .store
-        .page(&session.user, key, limit, query.before)
+        .page(&session.user, key.clone(), limit, query.before)
         .await;
     let page = audit::audited(&state.store, page, attempt, |page, attempt| {
-        vec![attempt.detail(audit::seq_range(page))]
+        vec![attempt.detail(audit::seq_range(&page.messages))]
     })
     .await?;
-    Ok(Json(page))
+    let mut headers = HeaderMap::new();
+    if let Some(oldest) = page.messages.first().filter(|_| page.has_more) {
+        headers.insert(header::LINK, next_page(key, limit, &oldest.id)?);
+    }
+    Ok((headers, Json(page.messages)))
+}
+
+/// `Link: </api/chat/messages?...&before=oldest>; rel="next"`.
+fn next_page(
+    key: ConversationKey,
+    limit: u32,
+    oldest: &MessageId,
+) -> Result<HeaderValue, ApiError> {
+    let query = MessagesQuery {
+        patient_id: key.patient_id.as_str().to_owned(),
+        doctor_id: key.doctor_id.as_str().to_owned(),
+        limit: Some(limit),
+        before: Some(oldest.clone()),
+    };
+    let query = serde_urlencoded::to_string(&query)
+        .map_err(|e| ApiError::internal(format!("could not write a page link: {e}")))?;
+    HeaderValue::try_from(format!("</api/chat/messages?{query}>; rel=\"next\""))
+        .map_err(|e| ApiError::internal(format!("could not write a page link: {e}")))
 }
 
 /// 201 with the new message, or 200 with the stored one when `clientId` was seen before.

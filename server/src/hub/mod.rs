@@ -34,6 +34,8 @@ pub(crate) struct Outbox {
     pub reason: Arc<OnceLock<(u16, &'static str)>>,
     /// Bytes of the frames queued and not yet taken by the write task.
     queued: Arc<AtomicUsize>,
+    /// A [`Outbox::push_wait`] waits for room in bytes: the write task wakes it.
+    room: Arc<Room>,
     /// Emergency alerts, ahead of the queue.
     pub alerts: Arc<Alerts>,
 }
@@ -50,6 +52,7 @@ impl Outbox {
             close,
             reason: Arc::new(OnceLock::new()),
             queued: Arc::new(AtomicUsize::new(0)),
+            room: Arc::default(),
             alerts: Arc::new(Alerts::new(in_flight)),
         }
     }
@@ -74,7 +77,12 @@ impl Outbox {
 
     /// The write task took `frame` off the queue.
     pub(crate) fn taken(&self, frame: &Utf8Bytes) {
-        self.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+        self.queued.fetch_sub(frame.len(), Ordering::SeqCst);
+        // Only a waiting `push_wait` needs the wake-up (checked after the bytes went: see
+        // `Room`), so the write path pays no lock per frame.
+        if self.room.waiting.load(Ordering::SeqCst) > 0 {
+            self.room.freed.notify_waiters();
+        }
     }
 
     /// Closes the socket with a close frame carrying `code` and `reason`.
@@ -83,9 +91,28 @@ impl Outbox {
         self.close.cancel();
     }
 
-    /// Queues a frame, waiting for room (for long answers such as a sync; only this socket waits).
+    /// Queues a frame, waiting for room (for long answers such as a sync; only this socket
+    /// waits): for a free slot, and until the frame fits in half the byte budget (or the queue
+    /// is empty), so answers never take the room live frames need, and a client that asks
+    /// without reading holds at most that much.
     pub(crate) async fn push_wait(&self, frame: Utf8Bytes) {
         let len = frame.len();
+        let fits = |queued: usize| queued == 0 || queued + len <= MAX_QUEUED_BYTES / 2;
+        if !fits(self.queued.load(Ordering::SeqCst)) {
+            let _waiting = self.room.wait();
+            loop {
+                let freed = self.room.freed.notified();
+                tokio::pin!(freed);
+                freed.as_mut().enable();
+                if fits(self.queued.load(Ordering::SeqCst)) {
+                    break;
+                }
+                tokio::select! {
+                    () = freed => {}
+                    () = self.close.cancelled() => return,
+                }
+            }
+        }
         self.queued.fetch_add(len, Ordering::Relaxed);
         // An error means the socket is closing; the frame has nowhere to go.
         if self.frames.send(frame).await.is_err() {
@@ -112,6 +139,30 @@ impl Outbox {
                 self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
             }
         }
+    }
+}
+
+/// Wakes a [`Outbox::push_wait`] when the write task frees bytes. A waiter counts itself in
+/// `waiting` before it reads the queued bytes, and the write task reads `waiting` after it
+/// subtracts them (both `SeqCst`): either the waiter sees the bytes gone, or the write task
+/// sees it waiting and wakes it.
+#[derive(Debug, Default)]
+struct Room {
+    waiting: AtomicUsize,
+    freed: tokio::sync::Notify,
+}
+
+impl Room {
+    /// Counts a waiter until the guard drops (also when its future is dropped).
+    fn wait(&self) -> impl Drop + '_ {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(&self.waiting)
     }
 }
 
@@ -437,6 +488,52 @@ mod tests {
         }
         assert!(!outbox.close.is_cancelled());
         assert!(rx.try_recv().is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_answer_waits_for_room_in_half_the_byte_budget() {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let outbox = Outbox::new(tx, CancellationToken::new(), Arc::default());
+        let page = Utf8Bytes::from("x".repeat(MAX_QUEUED_BYTES / 3));
+        // The first goes in at once; one larger than the room goes in when the queue is empty.
+        outbox.push_wait(page.clone()).await;
+        let second = outbox.push_wait(page.clone());
+        tokio::pin!(second);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), second.as_mut())
+                .await
+                .is_err(),
+            "a second page would pass half the budget: it waits"
+        );
+        // Live frames still have their room meanwhile.
+        outbox.push(Utf8Bytes::from("y".repeat(MAX_QUEUED_BYTES / 2)));
+        assert!(!outbox.close.is_cancelled());
+        let taken = rx.recv().await.unwrap();
+        outbox.taken(&taken);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), second.as_mut())
+                .await
+                .is_err(),
+            "still over half with the live frame queued"
+        );
+        let taken = rx.recv().await.unwrap();
+        outbox.taken(&taken);
+        tokio::time::timeout(std::time::Duration::from_secs(5), second)
+            .await
+            .expect("woken once the write task took the frames");
+        let taken = rx.recv().await.unwrap();
+        assert_eq!(taken.len(), page.len());
+        outbox.taken(&taken);
+
+        // A waiting answer gives up when the socket closes.
+        let big = Utf8Bytes::from("x".repeat(MAX_QUEUED_BYTES));
+        outbox.push_wait(big.clone()).await;
+        let waiting = outbox.push_wait(big);
+        outbox.close_with(close_code::AGAIN, "closing");
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("returns on close");
+        assert_eq!(outbox.room.waiting.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -377,14 +377,27 @@ fn record_created(
     )
 }
 
+/// A page of one conversation's history, oldest first.
+pub(crate) struct HistoryPage {
+    pub(crate) messages: Vec<Message>,
+    /// Older messages exist before the page's first.
+    pub(crate) has_more: bool,
+}
+
+/// About what a message adds to a page: its text and file name, and its other fields.
+pub(crate) fn page_bytes(message: &Message) -> usize {
+    const FIELDS: usize = 512;
+    FIELDS + message.content.len() + message.file_name.as_ref().map_or(0, String::len)
+}
+
 /// A page of one conversation, oldest first: the newest `limit` messages, or those before
-/// `before`.
+/// `before`; fewer when they pass about [`limits::PAGE_BYTES`] (at least one).
 pub(crate) fn page(
     conn: &Connection,
     key: &ConversationKey,
     limit: u32,
     before: Option<&MessageId>,
-) -> Result<Vec<Message>, StoreError> {
+) -> Result<HistoryPage, StoreError> {
     let before_seq = match before {
         None => i64::MAX,
         Some(id) => conn
@@ -404,20 +417,31 @@ pub(crate) fn page(
         " FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND seq < ?3 \
          ORDER BY seq DESC LIMIT ?4"
     ))?;
-    let mut messages = stmt
-        .query_map(
-            params![
-                key.patient_id.as_str(),
-                key.doctor_id.as_str(),
-                before_seq,
-                limit
-            ],
-            rows::message,
-        )?
-        .map(|r| r.map(|(m, _)| m))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = stmt.query_map(
+        params![
+            key.patient_id.as_str(),
+            key.doctor_id.as_str(),
+            before_seq,
+            limit.saturating_add(1)
+        ],
+        rows::message,
+    )?;
+    // Newest first, so a page cut by size keeps the messages next to those already shown.
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut messages = Vec::new();
+    let mut bytes = 0;
+    let mut has_more = false;
+    for row in &mut rows {
+        let (message, _) = row?;
+        if messages.len() >= limit || bytes >= limits::PAGE_BYTES {
+            has_more = true;
+            break;
+        }
+        bytes += page_bytes(&message);
+        messages.push(message);
+    }
     messages.reverse();
-    Ok(messages)
+    Ok(HistoryPage { messages, has_more })
 }
 
 /// A plain text send from `from` to `to` (a patient and a doctor, either way round), for tests.

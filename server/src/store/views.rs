@@ -6,8 +6,7 @@ use crate::store::StoreError;
 use crate::time::age_on;
 use clinic_protocol::rest::SyncPage;
 use clinic_protocol::{
-    Contact, Conversation, ConversationKey, EmergencyState, Message, Role, Seq, User, UserId,
-    limits,
+    Contact, Conversation, ConversationKey, EmergencyState, Role, Seq, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
@@ -156,15 +155,9 @@ pub(crate) fn contacts(
         .collect())
 }
 
-/// About what a message adds to a page: its text and file name, and its other fields.
-fn message_bytes(message: &Message) -> usize {
-    const FIELDS: usize = 512;
-    FIELDS + message.content.len() + message.file_name.as_ref().map_or(0, String::len)
-}
-
 /// `sync` / `GET /api/sync`: messages and emergencies visible to `user` whose change sequence is
 /// after `since`, merged in change order, at most `limit` of them and about
-/// [`limits::SYNC_PAGE_BYTES`] of messages (at least one record).
+/// [`limits::PAGE_BYTES`] of messages (at least one record).
 pub(crate) fn sync_page(
     conn: &Connection,
     user: &User,
@@ -193,7 +186,7 @@ pub(crate) fn sync_page(
     // audit row and for a reader that may be slow).
     let mut bytes = 0;
     for _ in 0..limit {
-        if bytes >= limits::SYNC_PAGE_BYTES {
+        if bytes >= limits::PAGE_BYTES {
             break;
         }
         let next = [
@@ -212,7 +205,7 @@ pub(crate) fn sync_page(
         match which {
             0 => {
                 if let Some((message, seq)) = messages.next() {
-                    bytes += message_bytes(&message);
+                    bytes += super::messages::page_bytes(&message);
                     page.messages.push(message);
                     page.cursor = seq;
                 }

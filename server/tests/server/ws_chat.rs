@@ -376,16 +376,11 @@ async fn syncs_over_the_page_budget_wait_for_the_writer_and_are_all_answered() {
     );
 }
 
-/// A page of large messages is cut by size (about `SYNC_PAGE_BYTES`), says `hasMore`, and the
-/// pages from its cursor bring every message exactly once, in order.
-#[tokio::test]
-async fn a_sync_page_of_large_messages_is_cut_by_size_and_loses_nothing() {
-    let server = common::TestServer::start().await;
-    let c = clinic(&server).await;
-    let (mut doc, mut pat, _) = first_message(&server, &c).await;
+/// Messages of nearly the largest content after `first_message`: client ids `large-0` to
+/// `large-{count - 1}`, about 1.3 MB for 80 of them. Returns every client id, oldest first.
+async fn send_large(pat: &mut Ws, c: &common::Clinic, count: usize) -> Vec<String> {
     let large = "x".repeat(clinic_protocol::limits::MAX_CONTENT_BYTES - 16);
-    const COUNT: usize = 80;
-    for window in (0..COUNT).collect::<Vec<_>>().chunks(20) {
+    for window in (0..count).collect::<Vec<_>>().chunks(20) {
         for i in window {
             pat.send(send_frame(
                 &format!("large-{i}"),
@@ -399,6 +394,20 @@ async fn a_sync_page_of_large_messages_is_cut_by_size_and_loses_nothing() {
             pat.expect("message:ack").await;
         }
     }
+    std::iter::once("c-1".to_owned())
+        .chain((0..count).map(|i| format!("large-{i}")))
+        .collect()
+}
+
+/// A page of large messages is cut by size (about `PAGE_BYTES`), says `hasMore`, and the
+/// pages from its cursor bring every message exactly once, in order.
+#[tokio::test]
+async fn a_sync_page_of_large_messages_is_cut_by_size_and_loses_nothing() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut doc, mut pat, _) = first_message(&server, &c).await;
+    const COUNT: usize = 80;
+    let expected = send_large(&mut pat, &c, COUNT).await;
 
     let (mut since, mut pages, mut seen) = (0, Vec::new(), Vec::new());
     loop {
@@ -421,10 +430,65 @@ async fn a_sync_page_of_large_messages_is_cut_by_size_and_loses_nothing() {
         pages.len() > 1 && pages[0] < COUNT,
         "one page held them all: {pages:?}"
     );
-    let expected: Vec<String> = std::iter::once("c-1".to_owned())
-        .chain((0..COUNT).map(|i| format!("large-{i}")))
-        .collect();
     assert_eq!(seen, expected);
+}
+
+/// A history page of large messages is cut by size too; its `Link` header names the page
+/// before it (`rel="next"`), and following the links brings every message exactly once. A
+/// page that reaches the first message has no link.
+#[tokio::test]
+async fn a_history_page_of_large_messages_is_cut_by_size_and_links_the_rest() {
+    let server = common::TestServer::start().await;
+    let c = clinic(&server).await;
+    let (_doc, mut pat, _) = first_message(&server, &c).await;
+    const COUNT: usize = 80;
+    let expected = send_large(&mut pat, &c, COUNT).await;
+
+    let path = format!(
+        "/api/chat/messages?patientId={}&doctorId={}&limit=500",
+        c.pat1.id(),
+        c.doc1.id()
+    );
+    let fetched = common::history_pages(&server.http, &server.url(""), &c.doc1.token, &path).await;
+    let pages: Vec<usize> = fetched.iter().map(Vec::len).collect();
+    // Each page is older than the one before it.
+    let seen: Vec<String> = fetched
+        .iter()
+        .rev()
+        .flatten()
+        .map(|m| m["clientId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        pages.len() > 1 && pages[0] < COUNT,
+        "one page held them all: {pages:?}"
+    );
+    assert_eq!(seen, expected);
+
+    // Cut by count: a full page links the next, the page that reaches the start does not.
+    for text in ["one", "two"] {
+        let body = json!({"patientId": c.pat2.id(), "doctorId": c.doc2.id(), "content": text});
+        let (status, _) = server.post(&c.pat2.token, "/api/chat/messages", body).await;
+        assert_eq!(status, 201);
+    }
+    for (limit, linked) in [(1, true), (2, false), (3, false)] {
+        let path = format!(
+            "/api/chat/messages?patientId={}&doctorId={}&limit={limit}",
+            c.pat2.id(),
+            c.doc2.id()
+        );
+        let response = server
+            .http
+            .get(server.url(&path))
+            .bearer_auth(&c.doc2.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers().contains_key("link"),
+            linked,
+            "limit {limit}"
+        );
+    }
 }
 
 /// A socket that closes while its send and its receipt wait for the write lock: both are

@@ -1,12 +1,11 @@
 //! Chat operations: sends, receipts, history and catch-up, and who talks with whom.
 
-use crate::store::messages::{self, Sent};
+use crate::store::messages::{self, HistoryPage, Sent};
 use crate::store::receipts::{self, Receipt};
 use crate::store::{Store, StoreError, versions, views};
 use clinic_protocol::rest::{MessageVersions, SyncPage};
 use clinic_protocol::{
-    ClientId, Contact, Conversation, ConversationKey, Message, MessageId, NewMessage, Seq, User,
-    UserId,
+    ClientId, Contact, Conversation, ConversationKey, MessageId, NewMessage, Seq, User, UserId,
 };
 use std::collections::HashSet;
 use tokio::sync::oneshot;
@@ -142,14 +141,14 @@ impl Store {
     }
 
     /// A page of history for a participant of `key`, oldest first: the newest `limit`
-    /// messages, or those before `before`.
+    /// messages, or those before `before` (fewer when they are large; see [`HistoryPage`]).
     pub(crate) async fn page(
         &self,
         user: &User,
         key: ConversationKey,
         limit: u32,
         before: Option<MessageId>,
-    ) -> Result<Vec<Message>, StoreError> {
+    ) -> Result<HistoryPage, StoreError> {
         let user = user.clone();
         self.reads
             .run(move |conn| {

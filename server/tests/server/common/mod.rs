@@ -184,6 +184,35 @@ pub async fn call(
     split(request.send().await.unwrap()).await
 }
 
+/// Every page of history from `path` (a `GET /api/chat/messages`), following the `Link`
+/// headers (`rel="next"`) to the start: the pages as fetched, newest first, each oldest first.
+pub async fn history_pages(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+) -> Vec<Vec<Value>> {
+    let mut next = Some(path.to_owned());
+    let mut pages = Vec::new();
+    while let Some(path) = next.take() {
+        assert!(pages.len() < 10_000, "the links do not end");
+        let response = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        next = response.headers().get("link").map(|link| {
+            let (target, rel) = link.to_str().unwrap().split_once(">; ").unwrap();
+            assert_eq!(rel, r#"rel="next""#);
+            target.trim_start_matches('<').to_owned()
+        });
+        pages.push(response.json().await.unwrap());
+    }
+    pages
+}
+
 /// The multipart body of an upload into the conversation of `patient` and `doctor`.
 pub fn upload_form(
     patient: &Account,

@@ -12,13 +12,17 @@
 
 use super::StoreError;
 use super::rows::{self, message_columns};
-use clinic_protocol::{Message, Role, Seq, User};
+use clinic_protocol::{Message, Role, Seq, User, limits};
 use rusqlite::{Connection, params};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 /// Fewest rows fetched from one conversation at a time.
 const MIN_CHUNK: u32 = 4;
+
+/// Messages read whole in one statement: a default page (200) in two, and at most about 1.6 MB
+/// of text held in SQLite's sorter at once.
+const ROWS_AT_ONCE: usize = 100;
 
 /// The statements of one side (the caller a patient, or a doctor), written out once: built per
 /// call, each would cost a few hundred bytes of formatting and hashing for the statement cache.
@@ -80,7 +84,10 @@ fn statements(role: Role) -> Option<&'static Statements> {
     }
 }
 
-/// Messages in `user`'s conversations changed after `since`, by change sequence, at most `limit`.
+/// Messages in `user`'s conversations changed after `since`, by change sequence, at most
+/// `limit`; and once about [`limits::PAGE_BYTES`] of them are read, only one more (what a page
+/// cut by size needs to know that more follow), so a page of large messages is never read
+/// whole to be cut afterwards.
 pub(crate) fn changed_since(
     conn: &Connection,
     user: &User,
@@ -155,11 +162,21 @@ pub(crate) fn changed_since(
     if out.is_empty() {
         return Ok(Vec::new());
     }
-    let rowids = super::rows::json_param(&out)?;
-    let rows: Vec<(Message, Seq)> = conn
-        .prepare_cached(ROWS)?
-        .query_map([rowids], rows::message)?
-        .collect::<Result<_, _>>()?;
+    let mut rows = Vec::with_capacity(out.len());
+    let mut bytes = 0;
+    for chunk in out.chunks(ROWS_AT_ONCE) {
+        let rowids = super::rows::json_param(&chunk)?;
+        let mut stmt = conn.prepare_cached(ROWS)?;
+        for row in stmt.query_map([rowids], rows::message)? {
+            let row = row?;
+            if bytes >= limits::PAGE_BYTES {
+                rows.push(row);
+                return Ok(rows);
+            }
+            bytes += super::messages::page_bytes(&row.0);
+            rows.push(row);
+        }
+    }
     Ok(rows)
 }
 
@@ -369,6 +386,29 @@ mod tests {
                 assert_eq!(pages, reference(&conn, &person, 0, u32::MAX));
             }
         }
+    }
+
+    /// Large messages are read only up to about a page's bytes, and one more: a prefix of what
+    /// the limit alone would give.
+    #[test]
+    fn large_messages_are_read_only_up_to_a_pages_bytes() {
+        let mut rng = StdRng::seed_from_u64(16);
+        let conn = clinic(&mut rng, 1, 1, 300);
+        let large = "x".repeat(16_000);
+        conn.execute("UPDATE messages SET content = ?1", [&large])
+            .unwrap();
+        let person = user("p0", Role::Patient);
+        let all = reference(&conn, &person, 0, 500);
+        let read = found(&conn, &person, 0, 500);
+        let each = 512 + large.len();
+        let to_fill = limits::PAGE_BYTES.div_ceil(each);
+        assert_eq!(read.len(), to_fill + 1);
+        assert_eq!(read[..], all[..read.len()]);
+        // Under the bytes, the limit decides as before.
+        assert_eq!(
+            found(&conn, &person, 0, 10),
+            reference(&conn, &person, 0, 10)
+        );
     }
 
     /// Walks the whole sync of `person` in pages of `page`; returns how many thousand SQLite

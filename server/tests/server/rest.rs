@@ -348,3 +348,86 @@ async fn the_demo_clinic_serves_its_history() {
     assert_eq!(list[0]["otherParty"]["username"], "carol");
     assert_eq!(list[0]["unreadCount"], 1);
 }
+
+/// Over REST as over sockets, a page waits for a share of the page budget before it reads:
+/// with one page at a time and the writer stalled, a history page asked for while a sync page
+/// waits for its audit row is read only after the stall, and so holds a message committed with
+/// it (here by the connection that held the lock). Both are answered once the writer moves.
+#[tokio::test]
+async fn a_rest_page_over_the_budget_waits_before_it_reads() {
+    let server = TestServer::start_with(|config| config.pages_at_once = 1).await;
+    let c = clinic(&server).await;
+    let (p, d) = (c.pat1.id(), c.doc1.id());
+    let (status, first) = server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            new_message(p, d, "first"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // A read's audit row, like any write but a send, moves the send log first: the message is
+    // in `messages` (where the copy below is made from) and no read waits for a move.
+    let (status, _) = server.get(&c.doc1.token, &messages_path(p, d, "")).await;
+    assert_eq!(status, 200);
+
+    let other = server.stall_writer();
+    let sync = {
+        let (server, token) = (&server, c.doc1.token.clone());
+        async move { server.get(&token, "/api/sync?since=0").await }
+    };
+    let history = {
+        let (server, token, path) = (&server, c.doc1.token.clone(), messages_path(p, d, ""));
+        async move {
+            // The sync takes the only share first.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            server.get(&token, &path).await
+        }
+    };
+    let late = async {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        // Written under the lock the writer waits for, as a copy of the first message.
+        let columns: Vec<String> = other
+            .prepare("SELECT name FROM pragma_table_info('messages')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let values: Vec<String> = columns
+            .iter()
+            .map(|column| match column.as_str() {
+                "id" => "'m-late'".to_owned(),
+                "client_id" => "'late'".to_owned(),
+                "seq" | "change_seq" => "1000000".to_owned(),
+                "content" => "'committed with the stall'".to_owned(),
+                other => other.to_owned(),
+            })
+            .collect();
+        let copied = other
+            .execute(
+                &format!(
+                    "INSERT INTO messages ({}) SELECT {} FROM messages WHERE id = ?1",
+                    columns.join(", "),
+                    values.join(", ")
+                ),
+                [first["id"].as_str().unwrap()],
+            )
+            .unwrap();
+        assert_eq!(copied, 1);
+        other.execute_batch("COMMIT").unwrap();
+    };
+    let ((sync_status, _), (history_status, history), ()) = tokio::join!(sync, history, late);
+    assert_eq!((sync_status, history_status), (200, 200));
+    let contents: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        ["first", "committed with the stall"],
+        "the history page was read before its turn"
+    );
+}

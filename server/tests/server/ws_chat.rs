@@ -114,14 +114,6 @@ fn about_their_chat(kind: &str, c: &common::Clinic) -> Value {
     frame
 }
 
-/// Takes the database's write lock from another connection (as another program would), which
-/// holds the server's writer up; `COMMIT` on the result lets it go.
-fn stall_writer(server: &common::TestServer) -> rusqlite::Connection {
-    let other = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    other
-}
-
 /// doc1 and pat1 join their conversation (typing then reaches the other).
 async fn both_join(doc: &mut Ws, pat: &mut Ws, c: &common::Clinic) {
     let join = about_their_chat("join:chat", c);
@@ -263,7 +255,7 @@ async fn a_receipt_waiting_for_its_commit_does_not_hold_its_socket() {
     let (mut doc, mut pat, sent) = first_message(&server, &c).await;
     both_join(&mut doc, &mut pat, &c).await;
 
-    let other = stall_writer(&server);
+    let other = server.stall_writer();
     doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
         .await;
     let typing = about_their_chat("typing:start", &c);
@@ -296,7 +288,7 @@ async fn receipts_over_the_budget_wait_with_their_socket_while_the_writer_is_sta
     let (mut doc, mut pat, sent) = first_message(&server, &c).await;
     both_join(&mut doc, &mut pat, &c).await;
 
-    let other = stall_writer(&server);
+    let other = server.stall_writer();
     // The whole budget: the real id and ids of nothing.
     let mut ids = vec![sent["id"].clone()];
     ids.extend(
@@ -350,7 +342,7 @@ async fn syncs_over_the_page_budget_wait_for_the_writer_and_are_all_answered() {
     let c = clinic(&server).await;
     let (mut doc, mut pat, sent) = first_message(&server, &c).await;
 
-    let other = stall_writer(&server);
+    let other = server.stall_writer();
     let sync = json!({"type": "sync", "since": 0});
     doc.send(sync.clone()).await;
     pat.send(sync.clone()).await;
@@ -500,7 +492,7 @@ async fn what_a_closed_socket_queued_still_reaches_the_other_side() {
     let c = clinic(&server).await;
     let (mut doc, mut pat, sent) = first_message(&server, &c).await;
 
-    let other = stall_writer(&server);
+    let other = server.stall_writer();
     doc.send(json!({"type": "message:delivered", "messageIds": [sent["id"]]}))
         .await;
     doc.send(send_frame("c-2", &c.pat1, &c.doc1, "yes, here"))

@@ -152,6 +152,14 @@ impl TestServer {
             .await
     }
 
+    /// Takes the database's write lock from another connection (as another program would),
+    /// which holds the server's writer up; `COMMIT` on the result lets it go.
+    pub fn stall_writer(&self) -> rusqlite::Connection {
+        let other = rusqlite::Connection::open(self.dir.path().join("clinic.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        other
+    }
+
     /// Stops the server and returns its data folder.
     pub async fn stop(mut self) -> TempDir {
         if let Some(stop) = self.stop.take() {

@@ -413,7 +413,9 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
-/// Whether a `Link` header (RFC 8288) has a link whose `rel` includes `next`.
+/// Whether a `Link` header (RFC 8288) has a link whose `rel` includes `next`. A plain split on
+/// `,` and `;`: the server's targets are percent-encoded, and a server that misleads it costs
+/// at most the bounded rounds of `Client::load_history`.
 fn links_next(header: &reqwest::header::HeaderValue) -> bool {
     let Ok(header) = header.to_str() else {
         return false;

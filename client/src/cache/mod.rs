@@ -249,6 +249,10 @@ impl Cache {
         // in the file, not left in free pages.
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Every change takes the write lock when it begins, waiting for it (the busy timeout)
+        // if another connection holds it: a deferred one that read first could not wait and
+        // would fail with "database is locked" (a CLI or a test beside the app).
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),

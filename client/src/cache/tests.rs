@@ -319,3 +319,24 @@ fn sync_page_is_applied_whole_and_moves_the_cursor() {
     assert_eq!(cache.message_count().unwrap(), 50);
     assert_eq!(cache.cursor().unwrap(), Seq(50));
 }
+
+/// Two connections to one cache (the app and a CLI on the same profile, say) both write at
+/// once: each change waits for the other's lock instead of failing with "database is locked".
+#[test]
+fn two_connections_writing_at_once_wait_for_each_other() {
+    let (dir, cache, key) = open_keyed();
+    let other = Cache::open(&dir.path().join("c.sqlite"), &key).unwrap();
+    std::thread::scope(|scope| {
+        for (n, cache) in [&cache, &other].into_iter().enumerate() {
+            scope.spawn(move || {
+                for i in 0..300 {
+                    let seq = i64::try_from(i * 2 + n).unwrap() + 1;
+                    cache
+                        .apply_message(&"p1".into(), server(&format!("c{seq}"), "d1", seq))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(cache.history(&conv(), 1000, None).unwrap().len(), 600);
+}

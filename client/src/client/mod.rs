@@ -25,7 +25,7 @@ use crate::record::LocalMessage;
 use crate::shared::{Shared, Tuning};
 use crate::tls::{self, Pairing};
 use chrono::{DateTime, Utc};
-use clinic_protocol::limits::MAX_CONTENT_BYTES;
+use clinic_protocol::limits::{self, MAX_CONTENT_BYTES};
 use clinic_protocol::{
     ClientId, Contact, Conversation, ConversationKey, Emergency, Role, Seq, User, UserId,
 };
@@ -452,15 +452,20 @@ impl Client {
     }
 
     /// A page of history for a UI: from the cache first; when the cache has fewer than `limit`
-    /// messages before `before` and the server is reachable, the older ones are fetched
-    /// (`GET /api/chat/messages?before=`, again while the server cuts its pages short and says
-    /// more remain), stored, and the page is read again. Offline, the cached page as it is.
+    /// (at most [`limits::MAX_PAGE`]) messages before `before` and the server is reachable, the
+    /// older ones are fetched (`GET /api/chat/messages?before=`, again while the server cuts
+    /// its pages short and says more remain), stored, and the page is read again. Offline, the
+    /// cached page as it is. A fetch that fails is an error, not a short page: a UI takes a
+    /// short page for the start of the conversation.
     pub async fn load_history(
         &self,
         conversation: &ConversationKey,
         limit: u32,
         before: Option<Seq>,
     ) -> Result<Vec<LocalMessage>> {
+        /// An honest server fills a page of 500 of the largest messages in 9 rounds.
+        const MAX_ROUNDS: usize = 16;
+        let limit = limit.clamp(1, limits::MAX_PAGE);
         let mut page = self.history(conversation, limit, before)?;
         let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
         if page.len() >= wanted
@@ -476,20 +481,14 @@ impl Client {
                 .ok()
                 .flatten()
         });
-        // Each round that the server answers brings at least one older message, or ends.
-        while let Some(from) = oldest.take() {
-            let older = match self
+        // Each round brings at least one older message, or it is the last.
+        for _ in 0..MAX_ROUNDS {
+            let Some(from) = oldest.take() else { break };
+            let older = self
                 .shared
                 .api
                 .messages(conversation, limit, Some(from.as_str()))
-                .await
-            {
-                Ok(older) => older,
-                Err(e) => {
-                    tracing::debug!("older history from the cache only ({e})");
-                    break;
-                }
-            };
+                .await?;
             let has_more = older.has_more;
             let next = older.messages.first().map(|m| m.id.clone());
             self.shared

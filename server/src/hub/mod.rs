@@ -525,10 +525,25 @@ mod tests {
         assert_eq!(taken.len(), page.len());
         outbox.taken(&taken);
 
-        // A waiting answer gives up when the socket closes.
+        // A waiting answer that is dropped (its socket task ended) stops counting as waiting.
         let big = Utf8Bytes::from("x".repeat(MAX_QUEUED_BYTES));
         outbox.push_wait(big.clone()).await;
+        {
+            let dropped = outbox.push_wait(big.clone());
+            tokio::pin!(dropped);
+            let polled =
+                tokio::time::timeout(std::time::Duration::from_millis(50), dropped.as_mut()).await;
+            assert!(polled.is_err(), "it waits");
+            assert_eq!(outbox.room.waiting.load(Ordering::SeqCst), 1);
+        }
+        assert_eq!(outbox.room.waiting.load(Ordering::SeqCst), 0);
+
+        // A waiting answer gives up when the socket closes.
         let waiting = outbox.push_wait(big);
+        tokio::pin!(waiting);
+        let polled =
+            tokio::time::timeout(std::time::Duration::from_millis(50), waiting.as_mut()).await;
+        assert!(polled.is_err(), "it waits");
         outbox.close_with(close_code::AGAIN, "closing");
         tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
             .await

@@ -409,6 +409,15 @@ mod tests {
             found(&conn, &person, 0, 10),
             reference(&conn, &person, 0, 10)
         );
+        // A cut after the first hundred rows read.
+        let medium = "x".repeat(6_000);
+        conn.execute("UPDATE messages SET content = ?1", [&medium])
+            .unwrap();
+        let read = found(&conn, &person, 0, 500);
+        let to_fill = limits::PAGE_BYTES.div_ceil(512 + medium.len());
+        assert!(to_fill > ROWS_AT_ONCE);
+        assert_eq!(read.len(), to_fill + 1);
+        assert_eq!(read[..], all[..read.len()]);
     }
 
     /// Walks the whole sync of `person` in pages of `page`; returns how many thousand SQLite

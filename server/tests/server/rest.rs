@@ -379,13 +379,13 @@ async fn a_rest_page_over_the_budget_waits_before_it_reads() {
     let history = {
         let (server, token, path) = (&server, c.doc1.token.clone(), messages_path(p, d, ""));
         async move {
-            // The sync takes the only share first.
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            // The sync takes the only share first (a margin for a busy machine).
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             server.get(&token, &path).await
         }
     };
     let late = async {
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
         // Written under the lock the writer waits for, as a copy of the first message.
         let columns: Vec<String> = other
             .prepare("SELECT name FROM pragma_table_info('messages')")

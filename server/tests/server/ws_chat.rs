@@ -369,18 +369,25 @@ async fn syncs_over_the_page_budget_wait_for_the_writer_and_are_all_answered() {
 }
 
 /// Messages of nearly the largest content after `first_message`: client ids `large-0` to
-/// `large-{count - 1}`, about 1.3 MB for 80 of them. Returns every client id, oldest first.
-async fn send_large(pat: &mut Ws, c: &common::Clinic, count: usize) -> Vec<String> {
+/// `large-{count - 1}`, about 1.3 MB for 80 of them, the one at `emergency` an emergency.
+/// Returns every client id, oldest first.
+async fn send_large(
+    pat: &mut Ws,
+    c: &common::Clinic,
+    count: usize,
+    emergency: Option<usize>,
+) -> Vec<String> {
     let large = "x".repeat(clinic_protocol::limits::MAX_CONTENT_BYTES - 16);
     for window in (0..count).collect::<Vec<_>>().chunks(20) {
         for i in window {
-            pat.send(send_frame(
+            let mut frame = send_frame(
                 &format!("large-{i}"),
                 &c.pat1,
                 &c.doc1,
                 &format!("{i} {large}"),
-            ))
-            .await;
+            );
+            frame["isEmergency"] = json!(emergency == Some(*i));
+            pat.send(frame).await;
         }
         for _ in window {
             pat.expect("message:ack").await;
@@ -392,16 +399,18 @@ async fn send_large(pat: &mut Ws, c: &common::Clinic, count: usize) -> Vec<Strin
 }
 
 /// A page of large messages is cut by size (about `PAGE_BYTES`), says `hasMore`, and the
-/// pages from its cursor bring every message exactly once, in order.
+/// pages from its cursor bring every message exactly once, in order; an emergency changed after
+/// the cut comes in a later page, not in place of the messages before it.
 #[tokio::test]
 async fn a_sync_page_of_large_messages_is_cut_by_size_and_loses_nothing() {
     let server = common::TestServer::start().await;
     let c = clinic(&server).await;
     let (mut doc, mut pat, _) = first_message(&server, &c).await;
     const COUNT: usize = 80;
-    let expected = send_large(&mut pat, &c, COUNT).await;
+    let expected = send_large(&mut pat, &c, COUNT, Some(70)).await;
 
     let (mut since, mut pages, mut seen) = (0, Vec::new(), Vec::new());
+    let mut emergencies = Vec::new();
     loop {
         doc.send(json!({"type": "sync", "since": since, "limit": 500}))
             .await;
@@ -413,16 +422,24 @@ async fn a_sync_page_of_large_messages_is_cut_by_size_and_loses_nothing() {
                 .iter()
                 .map(|m| m["clientId"].as_str().unwrap().to_owned()),
         );
+        for emergency in batch["emergencies"].as_array().unwrap() {
+            emergencies.push((pages.len(), emergency["id"].clone()));
+        }
         since = batch["cursor"].as_i64().unwrap();
         if batch["hasMore"] == false {
             break;
         }
     }
     assert!(
-        pages.len() > 1 && pages[0] < COUNT,
-        "one page held them all: {pages:?}"
+        pages.len() > 1 && pages[0] < 70,
+        "the first page reached the emergency: {pages:?}"
     );
     assert_eq!(seen, expected);
+    assert_eq!(emergencies.len(), 1, "{emergencies:?}");
+    assert!(
+        emergencies[0].0 > 1,
+        "the emergency came before the messages before it"
+    );
 }
 
 /// A history page of large messages is cut by size too; its `Link` header names the page
@@ -434,7 +451,7 @@ async fn a_history_page_of_large_messages_is_cut_by_size_and_links_the_rest() {
     let c = clinic(&server).await;
     let (_doc, mut pat, _) = first_message(&server, &c).await;
     const COUNT: usize = 80;
-    let expected = send_large(&mut pat, &c, COUNT).await;
+    let expected = send_large(&mut pat, &c, COUNT, None).await;
 
     let path = format!(
         "/api/chat/messages?patientId={}&doctorId={}&limit=500",

@@ -508,7 +508,7 @@ mod tests {
         // Live frames still have their room meanwhile.
         outbox.push(Utf8Bytes::from("y".repeat(MAX_QUEUED_BYTES / 2)));
         assert!(!outbox.close.is_cancelled());
-        let taken = rx.recv().await.unwrap();
+        let taken = rx.recv().await.expect("queued");
         outbox.taken(&taken);
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(50), second.as_mut())
@@ -516,12 +516,12 @@ mod tests {
                 .is_err(),
             "still over half with the live frame queued"
         );
-        let taken = rx.recv().await.unwrap();
+        let taken = rx.recv().await.expect("queued");
         outbox.taken(&taken);
         tokio::time::timeout(std::time::Duration::from_secs(5), second)
             .await
             .expect("woken once the write task took the frames");
-        let taken = rx.recv().await.unwrap();
+        let taken = rx.recv().await.expect("queued");
         assert_eq!(taken.len(), page.len());
         outbox.taken(&taken);
 

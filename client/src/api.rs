@@ -640,7 +640,9 @@ mod tests {
     fn a_link_header_says_whether_a_next_page_exists() {
         let next =
             |value: &str| links_next(&reqwest::header::HeaderValue::from_str(value).unwrap());
-        assert!(next(r#"</api/chat/messages?before=m-1>; rel="next""#));
+        assert!(next(
+            r#"<?patientId=p&doctorId=d&limit=50&before=m-1>; rel="next""#
+        ));
         assert!(next(r#"<a>; rel="prev", <b>; title="x"; REL=next"#));
         assert!(next(r#"<a>; rel="last next""#));
         assert!(!next(r#"<a>; rel="prev""#));

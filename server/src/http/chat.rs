@@ -46,7 +46,9 @@ pub(super) async fn list(
     Ok((headers, Json(page.messages)))
 }
 
-/// `Link: </api/chat/messages?...&before=oldest>; rel="next"`.
+/// `Link: <?patientId=…&doctorId=…&limit=…&before=oldest>; rel="next"`: a reference of a query
+/// alone, which resolves against the request's own path (RFC 3986), so it stays right behind a
+/// reverse proxy that serves the API under a prefix.
 fn next_page(
     key: ConversationKey,
     limit: u32,
@@ -60,7 +62,7 @@ fn next_page(
     };
     let query = serde_urlencoded::to_string(&query)
         .map_err(|e| ApiError::internal(format!("could not write a page link: {e}")))?;
-    HeaderValue::try_from(format!("</api/chat/messages?{query}>; rel=\"next\""))
+    HeaderValue::try_from(format!("<?{query}>; rel=\"next\""))
         .map_err(|e| ApiError::internal(format!("could not write a page link: {e}")))
 }
 

@@ -214,7 +214,10 @@ pub async fn history_pages(
         next = response.headers().get("link").map(|link| {
             let (target, rel) = link.to_str().unwrap().split_once(">; ").unwrap();
             assert_eq!(rel, r#"rel="next""#);
-            target.trim_start_matches('<').to_owned()
+            // A query alone: it resolves against the path just asked for.
+            let query = target.strip_prefix("<?").expect("a query reference");
+            let (asked, _) = path.split_once('?').unwrap_or((&path, ""));
+            format!("{asked}?{query}")
         });
         pages.push(response.json().await.unwrap());
     }

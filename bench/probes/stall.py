@@ -1,7 +1,8 @@
-"""What the memory probes share (receipt_flood.py, sync_flood.py, unread_syncs.py): the release
-server serving the demo clinic from a throwaway folder on 127.0.0.1 with `--tls off`, its
-resident memory, logins, a conversation of large messages, and the database's write lock taken
-from another connection, as a slow disk or another program would stall the server's writer.
+"""What the memory probes share (receipt_flood.py, sync_flood.py, unread_syncs.py,
+unread_history.py): the release server serving the demo clinic from a throwaway folder on
+127.0.0.1 with `--tls off`, its resident memory, logins, a conversation of large messages, and
+the database's write lock taken from another connection, as a slow disk or another program
+would stall the server's writer.
 """
 import json
 import os

@@ -60,10 +60,10 @@ fn next_page(
         limit: Some(limit),
         before: Some(oldest.clone()),
     };
-    let query = serde_urlencoded::to_string(&query)
-        .map_err(|e| ApiError::internal(format!("could not write a page link: {e}")))?;
-    HeaderValue::try_from(format!("<?{query}>; rel=\"next\""))
-        .map_err(|e| ApiError::internal(format!("could not write a page link: {e}")))
+    let failed =
+        |e: &dyn std::fmt::Display| ApiError::internal(format!("could not write a page link: {e}"));
+    let query = serde_urlencoded::to_string(&query).map_err(|e| failed(&e))?;
+    HeaderValue::try_from(format!("<?{query}>; rel=\"next\"")).map_err(|e| failed(&e))
 }
 
 /// 201 with the new message, or 200 with the stored one when `clientId` was seen before.

@@ -11,8 +11,9 @@
 //! change_seq LIMIT ?` over all messages gives (the tests compare the two).
 
 use super::StoreError;
+use super::messages::PageSize;
 use super::rows::{self, message_columns};
-use clinic_protocol::{Message, Role, Seq, User, limits};
+use clinic_protocol::{Message, Role, Seq, User};
 use rusqlite::{Connection, params};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -85,9 +86,9 @@ fn statements(role: Role) -> Option<&'static Statements> {
 }
 
 /// Messages in `user`'s conversations changed after `since`, by change sequence, at most
-/// `limit`; and once about [`limits::PAGE_BYTES`] of them are read, only one more (what a page
-/// cut by size needs to know that more follow), so a page of large messages is never read
-/// whole to be cut afterwards.
+/// `limit`; and once a page is full by size ([`PageSize`]), only one more (what a page cut by
+/// size needs to know that more follow), so a page of large messages is never read whole to
+/// be cut afterwards.
 pub(crate) fn changed_since(
     conn: &Connection,
     user: &User,
@@ -163,17 +164,17 @@ pub(crate) fn changed_since(
         return Ok(Vec::new());
     }
     let mut rows = Vec::with_capacity(out.len());
-    let mut bytes = 0;
+    let mut size = PageSize::default();
     for chunk in out.chunks(ROWS_AT_ONCE) {
         let rowids = super::rows::json_param(&chunk)?;
         let mut stmt = conn.prepare_cached(ROWS)?;
         for row in stmt.query_map([rowids], rows::message)? {
             let row = row?;
-            if bytes >= limits::PAGE_BYTES {
+            if size.full() {
                 rows.push(row);
                 return Ok(rows);
             }
-            bytes += super::messages::page_bytes(&row.0);
+            size.add(&row.0);
             rows.push(row);
         }
     }
@@ -249,6 +250,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::store::schema;
+    use clinic_protocol::limits;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 

@@ -384,10 +384,23 @@ pub(crate) struct HistoryPage {
     pub(crate) has_more: bool,
 }
 
-/// About what a message adds to a page: its text and file name, and its other fields.
-pub(crate) fn page_bytes(message: &Message) -> usize {
-    const FIELDS: usize = 512;
-    FIELDS + message.content.len() + message.file_name.as_ref().map_or(0, String::len)
+/// The size of the messages in a page so far, which is full once about
+/// [`limits::PAGE_BYTES`] are in. Every page of messages counts with it: the sync page and the
+/// read behind it (`changes::changed_since`) must agree on where a page ends.
+#[derive(Debug, Default)]
+pub(crate) struct PageSize(usize);
+
+impl PageSize {
+    /// Counts `message`: its text and file name, and about 512 bytes of its other fields.
+    pub(crate) fn add(&mut self, message: &Message) {
+        const FIELDS: usize = 512;
+        self.0 +=
+            FIELDS + message.content.len() + message.file_name.as_ref().map_or(0, String::len);
+    }
+
+    pub(crate) fn full(&self) -> bool {
+        self.0 >= limits::PAGE_BYTES
+    }
 }
 
 /// A page of one conversation, oldest first: the newest `limit` messages, or those before
@@ -429,15 +442,15 @@ pub(crate) fn page(
     // Newest first, so a page cut by size keeps the messages next to those already shown.
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut messages = Vec::new();
-    let mut bytes = 0;
+    let mut size = PageSize::default();
     let mut has_more = false;
     for row in &mut rows {
         let (message, _) = row?;
-        if messages.len() >= limit || bytes >= limits::PAGE_BYTES {
+        if messages.len() >= limit || size.full() {
             has_more = true;
             break;
         }
-        bytes += page_bytes(&message);
+        size.add(&message);
         messages.push(message);
     }
     messages.reverse();

@@ -184,9 +184,9 @@ pub(crate) fn sync_page(
     // Three streams, each in change order: take the lowest change next, until the page is full
     // by count or, with large messages, by size (what a page holds waits in memory for its
     // audit row and for a reader that may be slow).
-    let mut bytes = 0;
+    let mut size = super::messages::PageSize::default();
     for _ in 0..limit {
-        if bytes >= limits::PAGE_BYTES {
+        if size.full() {
             break;
         }
         let next = [
@@ -205,7 +205,7 @@ pub(crate) fn sync_page(
         match which {
             0 => {
                 if let Some((message, seq)) = messages.next() {
-                    bytes += super::messages::page_bytes(&message);
+                    size.add(&message);
                     page.messages.push(message);
                     page.cursor = seq;
                 }

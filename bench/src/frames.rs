@@ -28,6 +28,8 @@ pub enum Inbound {
     Alert(Msg),
     /// `message:delivered:confirmed`: how many messages a delivered receipt moved.
     DeliveredConfirmed(usize),
+    /// `message:read:confirmed`: how many messages a read mark moved.
+    ReadConfirmed(usize),
     SyncBatch {
         messages: Vec<Msg>,
         cursor: i64,
@@ -105,6 +107,9 @@ pub fn parse(text: &str) -> Inbound {
         "emergency:alert" => with_message(Inbound::Alert),
         "message:delivered:confirmed" => serde_json::from_str::<Confirmed>(text)
             .map(|c| Inbound::DeliveredConfirmed(c.message_ids.len()))
+            .unwrap_or(Inbound::Other),
+        "message:read:confirmed" => serde_json::from_str::<Confirmed>(text)
+            .map(|c| Inbound::ReadConfirmed(c.message_ids.len()))
             .unwrap_or(Inbound::Other),
         "sync:batch" => serde_json::from_str::<Batch>(text)
             .map(|b| Inbound::SyncBatch {
@@ -192,6 +197,20 @@ mod tests {
             matches!(parse(&text), Inbound::DeliveredConfirmed(3)),
             "{text}"
         );
+    }
+
+    /// The confirmation both sides get for a read mark, as the server's own type writes it.
+    #[test]
+    fn counts_the_messages_a_read_confirmation_names() {
+        let frame = clinic_protocol::ServerFrame::MessageReadConfirmed {
+            patient_id: "p".into(),
+            doctor_id: "d".into(),
+            message_ids: vec!["m-1".into(), "m-2".into()],
+            reader_id: "d".into(),
+            read_at: chrono::Utc::now(),
+        };
+        let text = serde_json::to_string(&frame).expect("a frame serializes");
+        assert!(matches!(parse(&text), Inbound::ReadConfirmed(2)), "{text}");
     }
 
     #[test]

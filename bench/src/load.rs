@@ -34,6 +34,24 @@ const MAX_BURST: u32 = 64;
 /// these rates a socket gathers a handful of ids, so neither differs.
 pub const RECEIPT_DELAY: Duration = Duration::from_millis(500);
 
+/// What the sockets report back about what they received, as the desktop app does.
+/// clinic-server only: the seed's stack has no receipts to send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reports {
+    /// Delivered receipts, the ids gathered for [`RECEIPT_DELAY`].
+    pub delivered: bool,
+    /// A `message:read` ("read up to") for each message at once, as the app sends for a message
+    /// that arrives in the conversation its user has open.
+    pub read: bool,
+}
+
+impl Reports {
+    /// Whether the sockets report anything.
+    pub fn any(self) -> bool {
+        self.delivered || self.read
+    }
+}
+
 /// One step of load: a total rate for `duration`, measured after `warmup`.
 #[derive(Debug, Clone, Copy)]
 pub struct Step {
@@ -84,6 +102,10 @@ pub struct StepResult {
     /// Message ids in the `message:delivered:confirmed` frames the sockets read (the server tells
     /// both participants, so about twice the messages a receipt moved).
     pub delivered_confirmed: u64,
+    /// `message:read` frames sent, when the load sends them.
+    pub reads: u64,
+    /// Message ids in the `message:read:confirmed` frames the sockets read (both participants).
+    pub read_confirmed: u64,
 }
 
 impl StepResult {
@@ -101,6 +123,8 @@ impl StepResult {
         self.send_lag.add(&other.send_lag);
         self.receipts += other.receipts;
         self.delivered_confirmed += other.delivered_confirmed;
+        self.reads += other.reads;
+        self.read_confirmed += other.read_confirmed;
     }
 
     /// Messages delivered per second inside the measured window.
@@ -127,6 +151,8 @@ impl StepResult {
             "send_lag": self.send_lag.summary(),
             "receipts": self.receipts,
             "delivered_confirmed": self.delivered_confirmed,
+            "reads": self.reads,
+            "read_confirmed": self.read_confirmed,
         })
     }
 }
@@ -144,12 +170,12 @@ pub struct Load {
 impl Load {
     /// Takes the pairs' connections into group tasks of `pairs_per_group` pairs.
     pub fn start(pairs: Vec<(Conn, Conn)>, pairs_per_group: usize) -> Self {
-        Self::start_with(pairs, pairs_per_group, false)
+        Self::start_with(pairs, pairs_per_group, Reports::default())
     }
 
-    /// [`Load::start`], every socket also sending delivered receipts as the desktop app does
-    /// when `receipts` is set (see [`RECEIPT_DELAY`]).
-    pub fn start_with(pairs: Vec<(Conn, Conn)>, pairs_per_group: usize, receipts: bool) -> Self {
+    /// [`Load::start`], every socket also reporting what it received as the desktop app does
+    /// (see [`Reports`]).
+    pub fn start_with(pairs: Vec<(Conn, Conn)>, pairs_per_group: usize, reports: Reports) -> Self {
         let mut groups = Vec::new();
         let mut tasks = Vec::new();
         let mut members = 0;
@@ -160,7 +186,7 @@ impl Load {
             let (tx, rx) = mpsc::channel(1);
             groups.push((tx, chunk.len() * 2));
             members += chunk.len() * 2;
-            tasks.push(tokio::spawn(group_task(index, chunk, rx, receipts)));
+            tasks.push(tokio::spawn(group_task(index, chunk, rx, reports)));
             index += 1;
         }
         Self {
@@ -258,6 +284,10 @@ impl Run {
                 self.result.delivered_confirmed += n as u64;
                 return;
             }
+            Inbound::ReadConfirmed(n) => {
+                self.result.read_confirmed += n as u64;
+                return;
+            }
             _ => return,
         };
         let Some(stamp) = frames::read_stamp(&message.content) else {
@@ -298,7 +328,7 @@ async fn group_task(
     group: u32,
     pairs: Vec<(Conn, Conn)>,
     mut commands: mpsc::Receiver<Command>,
-    receipts: bool,
+    reports: Reports,
 ) {
     let mut members = Vec::with_capacity(pairs.len() * 2);
     let mut inbound = SelectAll::new();
@@ -326,7 +356,7 @@ async fn group_task(
             Some(r) => r.end.max(now_us()) + 50_000,
             None => now_us() + 3_600_000_000,
         };
-        let wake = if receipts {
+        let wake = if reports.delivered {
             members.iter().filter_map(|m| m.due).fold(wake, u64::min)
         } else {
             wake
@@ -345,11 +375,18 @@ async fn group_task(
                             let _ = member.sink.send(Message::text(socketio::PONG)).await;
                         }
                         frame => {
-                            if receipts && let Inbound::Received(m) = &frame {
-                                member.owed.push(m.id.clone());
-                                member.due.get_or_insert(
-                                    now_us() + RECEIPT_DELAY.as_micros() as u64,
-                                );
+                            if let Inbound::Received(m) = &frame {
+                                if reports.delivered {
+                                    member.owed.push(m.id.clone());
+                                    member.due.get_or_insert(
+                                        now_us() + RECEIPT_DELAY.as_micros() as u64,
+                                    );
+                                }
+                                if reports.read && member.report_read(&m.id).await
+                                    && let Some(r) = run.as_mut()
+                                {
+                                    r.result.reads += 1;
+                                }
                             }
                             if let Some(r) = run.as_mut() {
                                 r.on_frame(frame);
@@ -371,7 +408,7 @@ async fn group_task(
             },
             () = clock::until(wake) => {}
         }
-        let reported = if receipts {
+        let reported = if reports.delivered {
             report_delivered(&mut members).await
         } else {
             0
@@ -385,6 +422,18 @@ async fn group_task(
         {
             let _ = done.reply.send(done.result);
         }
+    }
+}
+
+impl Member {
+    /// Marks the conversation read up to `message_id`; whether the frame went out.
+    async fn report_read(&mut self, message_id: &str) -> bool {
+        let frame = crate::conn::text(&clinic_protocol::ClientFrame::MessageRead {
+            message_id: message_id.to_owned().into(),
+            patient_id: self.patient.clone(),
+            doctor_id: self.doctor.clone(),
+        });
+        self.alive && self.sink.send(frame).await.is_ok()
     }
 }
 

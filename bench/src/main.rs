@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clinic_bench::load::Reports;
 use clinic_bench::scenarios::{self, Env, cost::Cost, ramp::Ramp, restart::Restart};
 use clinic_bench::server::{self, Durability, ServerSpec};
 use clinic_bench::stack::Stack;
@@ -99,6 +100,10 @@ struct RampArgs {
     /// ids gathered for 500 ms, one `message:delivered` frame); clinic-server only
     #[arg(long)]
     receipts: bool,
+    /// Every socket also marks each message it receives read at once (`message:read`), as the
+    /// desktop app does with the conversation open; clinic-server only
+    #[arg(long)]
+    reads: bool,
 }
 
 impl RampArgs {
@@ -108,7 +113,10 @@ impl RampArgs {
             rates: self.rates,
             step: Duration::from_secs(self.step_secs),
             p99_limit_ms: self.p99_limit_ms,
-            receipts: self.receipts,
+            reports: Reports {
+                delivered: self.receipts,
+                read: self.reads,
+            },
         }
     }
 }
@@ -150,6 +158,10 @@ enum Scenario {
         /// (the ids gathered for 500 ms, one `message:delivered` frame); clinic-server only
         #[arg(long)]
         receipts: bool,
+        /// Every socket also marks each message it receives read at once (`message:read`), as
+        /// the desktop app does with the conversation open; clinic-server only
+        #[arg(long)]
+        reads: bool,
     },
     /// The send path's CPU steps outside the database, before and after issue 15's CPU-path
     /// work, timed in this process (best of `rounds` rounds of `iterations` calls each).
@@ -298,6 +310,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             rates,
             step_secs,
             receipts,
+            reads,
         } => {
             let cost = Cost {
                 stack: match stack {
@@ -307,7 +320,10 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
                 users,
                 rates,
                 step: Duration::from_secs(step_secs),
-                receipts,
+                reports: Reports {
+                    delivered: receipts,
+                    read: reads,
+                },
             };
             scenarios::cost::run(env, &cost).await
         }

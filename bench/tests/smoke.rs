@@ -53,13 +53,15 @@ fn steady_chat_over_tls_delivers_every_message() {
     assert_eq!(result["acked"], result["sent"], "{r}");
 }
 
-/// `--receipts`: every socket reports what it received as delivered, as the desktop app does,
-/// and the server takes the receipts (it confirms them to the conversations, refuses none).
+/// `--receipts --reads`: every socket reports what it received as delivered and marks it read,
+/// as the desktop app does with the conversation open, and the server takes both (it confirms
+/// them to the conversations, refuses none).
 #[test]
-fn the_load_sends_delivered_receipts_the_server_confirms() {
+fn the_load_sends_the_app_s_receipts_and_the_server_confirms_them() {
     let r = scenario(&[
         "cost",
         "--receipts",
+        "--reads",
         "--users",
         "20",
         "--rates",
@@ -68,10 +70,12 @@ fn the_load_sends_delivered_receipts_the_server_confirms() {
         "3",
     ]);
     assert_eq!(r["receipts"], true, "{r}");
+    assert_eq!(r["reads"], true, "{r}");
     let step = &r["steps"][0];
     assert_eq!(step["errors"], 0, "{r}");
-    assert!(step["receipts"].as_u64().unwrap_or(0) > 0, "{r}");
-    assert!(step["delivered_confirmed"].as_u64().unwrap_or(0) > 0, "{r}");
+    for count in ["receipts", "reads", "read_confirmed"] {
+        assert!(step[count].as_u64().unwrap_or(0) > 0, "{count}: {r}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use super::steady::PAIRS_PER_GROUP;
 use super::{Clinic, Env, connect_pairs};
-use crate::load::{Load, Step};
+use crate::load::{Load, Reports, Step};
 use crate::procstat::Sample;
 use crate::report::emit;
 use crate::stack::Stack;
@@ -24,17 +24,17 @@ pub struct Cost {
     pub users: usize,
     pub rates: Vec<f64>,
     pub step: Duration,
-    /// Every socket also sends delivered receipts, as the desktop app does (clinic only).
-    pub receipts: bool,
+    /// What every socket reports back, as the desktop app does (clinic only).
+    pub reports: Reports,
 }
 
 pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
     let pairs = (cost.users / 2).max(1);
-    super::ramp::receipts_for(cost.stack, cost.receipts)?;
+    super::ramp::receipts_for(cost.stack, cost.reports)?;
     let clinic = Clinic::for_stack(env, cost.stack, pairs, pairs)?;
     let server = clinic.start(env)?;
     let (conns, _) = connect_pairs(&server, &clinic).await?;
-    let load = Load::start_with(conns, PAIRS_PER_GROUP, cost.receipts);
+    let load = Load::start_with(conns, PAIRS_PER_GROUP, cost.reports);
     tokio::time::sleep(super::ramp::SETTLE).await;
     let mut steps = Vec::new();
     for (i, &rate) in cost.rates.iter().enumerate() {
@@ -68,6 +68,8 @@ pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
             "e2e": result.e2e.summary(),
             "receipts": result.receipts,
             "delivered_confirmed": result.delivered_confirmed,
+            "reads": result.reads,
+            "read_confirmed": result.read_confirmed,
         }));
     }
     load.stop().await;
@@ -79,7 +81,7 @@ pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
     );
     fields.insert("users".into(), json!(pairs * 2));
     fields.insert("step_s".into(), json!(cost.step.as_secs_f64()));
-    fields.insert("receipts".into(), json!(cost.receipts));
+    super::ramp::report_fields(&mut fields, cost.reports);
     fields.insert("steps".into(), Value::Array(steps));
     emit("cost", fields, env.out.as_deref())?;
     server.stop()

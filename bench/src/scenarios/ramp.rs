@@ -6,7 +6,7 @@
 
 use super::steady::PAIRS_PER_GROUP;
 use super::{Clinic, Env, connect_pairs};
-use crate::load::{Load, Step};
+use crate::load::{Load, Reports, Step};
 use crate::report::emit;
 use crate::stack::Stack;
 use serde_json::{Map, Value, json};
@@ -19,18 +19,24 @@ pub struct Ramp {
     pub rates: Vec<f64>,
     pub step: Duration,
     pub p99_limit_ms: f64,
-    /// Every socket also sends delivered receipts, as the desktop app does (clinic only).
-    pub receipts: bool,
+    /// What every socket reports back, as the desktop app does (clinic only).
+    pub reports: Reports,
 }
 
-/// Refuses delivered receipts for a stack that has none (the seed's).
-pub fn receipts_for(stack: Stack, receipts: bool) -> anyhow::Result<()> {
-    if receipts && stack != Stack::Clinic {
+/// Refuses receipts for a stack that has none (the seed's).
+pub fn receipts_for(stack: Stack, reports: Reports) -> anyhow::Result<()> {
+    if reports.any() && stack != Stack::Clinic {
         anyhow::bail!(
-            "--receipts needs clinic-server: the seed's stack has no delivered receipts to send"
+            "--receipts and --reads need clinic-server: the seed's stack has no receipts to send"
         );
     }
     Ok(())
+}
+
+/// The result fields that say what the sockets reported.
+pub fn report_fields(fields: &mut Map<String, Value>, reports: Reports) {
+    fields.insert("receipts".into(), json!(reports.delivered));
+    fields.insert("reads".into(), json!(reports.read));
 }
 
 /// Pause between connecting everyone and the first step, so that what the connects caused
@@ -68,7 +74,7 @@ pub async fn run(env: &Env, ramp: &Ramp) -> anyhow::Result<()> {
     let mut fields = super::fields(env);
     fields.insert("users".into(), json!((ramp.users / 2).max(1) * 2));
     fields.insert("p99_limit_ms".into(), json!(ramp.p99_limit_ms));
-    fields.insert("receipts".into(), json!(ramp.receipts));
+    report_fields(&mut fields, ramp.reports);
     fields.extend(outcome.fields());
     emit("s3", fields, env.out.as_deref())
 }
@@ -76,11 +82,11 @@ pub async fn run(env: &Env, ramp: &Ramp) -> anyhow::Result<()> {
 /// Ramps one stack: fresh accounts and server, every user connected, then the steps.
 pub async fn ramp_stack(env: &Env, stack: Stack, ramp: &Ramp) -> anyhow::Result<Outcome> {
     let pairs = (ramp.users / 2).max(1);
-    receipts_for(stack, ramp.receipts)?;
+    receipts_for(stack, ramp.reports)?;
     let clinic = Clinic::for_stack(env, stack, pairs, pairs)?;
     let server = clinic.start(env)?;
     let (conns, _) = connect_pairs(&server, &clinic).await?;
-    let load = Load::start_with(conns, PAIRS_PER_GROUP, ramp.receipts);
+    let load = Load::start_with(conns, PAIRS_PER_GROUP, ramp.reports);
     tokio::time::sleep(SETTLE).await;
     let mut outcome = Outcome {
         sustained: 0.0,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 pub async fn run(env: &Env, ramp: &Ramp) -> anyhow::Result<()> {
     // Both stacks or neither (before the first one runs).
-    super::ramp::receipts_for(crate::stack::Stack::Reference, ramp.receipts)?;
+    super::ramp::receipts_for(crate::stack::Stack::Reference, ramp.reports)?;
     let mut fields = super::fields(env);
     fields.insert("users".into(), json!((ramp.users / 2).max(1) * 2));
     fields.insert("p99_limit_ms".into(), json!(ramp.p99_limit_ms));

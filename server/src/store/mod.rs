@@ -16,6 +16,7 @@ mod ops;
 pub(crate) use ops::Queued;
 pub(crate) mod peers;
 pub(crate) mod projection;
+pub(crate) mod read_marks;
 pub(crate) mod receipts;
 pub(crate) mod retention;
 pub(crate) mod rows;

@@ -102,12 +102,21 @@ pub(crate) struct Moved {
 /// every commit, for each send. The writer's copy is complete: only the writer logs, and the log
 /// is empty whenever the database is opened for writing. An entry outlives its row's move only
 /// until the writer hears of the move; a lookup then finds the message by seq in `messages`.
+///
+/// The same for conversations: the seqs of each conversation's logged sends, where a "read up
+/// to" finds the logged sends it reaches without reading the whole log (`receipts.rs`). What it
+/// holds may have moved already (the lookup by seq then finds nothing in the log, and the
+/// message in `messages`); it never lacks a logged send.
 #[derive(Debug, Default)]
 pub(crate) struct LoggedKeys {
     /// Seq by clientId, by sender (looked up by `&str`, without building a key per send).
     seqs: HashMap<String, HashMap<String, i64>>,
+    /// Seqs of logged sends, oldest first, by doctor, by patient.
+    conversations: HashMap<String, HashMap<String, Vec<i64>>>,
     /// Entries of the batch in progress, taken back if it rolls back.
     batch: Vec<(String, String)>,
+    /// The first seq the batch in progress logged.
+    batch_from: Option<i64>,
 }
 
 impl LoggedKeys {
@@ -116,17 +125,54 @@ impl LoggedKeys {
         self.seqs.get(sender)?.get(client_id).copied()
     }
 
-    fn add(&mut self, sender: &str, client_id: &str, seq: i64) {
+    /// The seqs of the conversation's sends that may be in the log, after `after` and up to
+    /// `upto`, oldest first.
+    pub(crate) fn in_conversation(
+        &self,
+        patient: &str,
+        doctor: &str,
+        after: i64,
+        upto: i64,
+    ) -> Vec<i64> {
+        let Some(seqs) = self.conversations.get(patient).and_then(|d| d.get(doctor)) else {
+            return Vec::new();
+        };
+        let from = seqs.partition_point(|&seq| seq <= after);
+        seqs[from..]
+            .iter()
+            .copied()
+            .take_while(|&seq| seq <= upto)
+            .collect()
+    }
+
+    fn add(&mut self, m: &Message) {
+        let seq = m.seq.0;
+        let (sender, client_id) = (m.sender_id.as_str(), m.client_id.as_str());
         self.seqs
             .entry(sender.to_owned())
             .or_default()
             .insert(client_id.to_owned(), seq);
+        let by_doctor = match self.conversations.get_mut(m.patient_id.as_str()) {
+            Some(by_doctor) => by_doctor,
+            None => self
+                .conversations
+                .entry(m.patient_id.as_str().to_owned())
+                .or_default(),
+        };
+        match by_doctor.get_mut(m.doctor_id.as_str()) {
+            Some(seqs) => seqs.push(seq),
+            None => {
+                by_doctor.insert(m.doctor_id.as_str().to_owned(), vec![seq]);
+            }
+        }
         self.batch.push((sender.to_owned(), client_id.to_owned()));
+        self.batch_from.get_or_insert(seq);
     }
 
     /// The batch committed: its entries stay.
     pub(crate) fn committed(&mut self) {
         self.batch.clear();
+        self.batch_from = None;
     }
 
     /// The batch rolled back: its rows are not in the log, nor its entries here.
@@ -139,6 +185,9 @@ impl LoggedKeys {
                 }
             }
         }
+        if let Some(from) = self.batch_from.take() {
+            self.keep_conversations(|seq| seq < from);
+        }
     }
 
     /// A committed move took the log up to `upto` out.
@@ -146,6 +195,17 @@ impl LoggedKeys {
         self.seqs.retain(|_, by_client| {
             by_client.retain(|_, seq| *seq > upto);
             !by_client.is_empty()
+        });
+        self.keep_conversations(|seq| seq > upto);
+    }
+
+    fn keep_conversations(&mut self, keep: impl Fn(i64) -> bool) {
+        self.conversations.retain(|_, by_doctor| {
+            by_doctor.retain(|_, seqs| {
+                seqs.retain(|&seq| keep(seq));
+                !seqs.is_empty()
+            });
+            !by_doctor.is_empty()
         });
     }
 }
@@ -344,7 +404,7 @@ pub(crate) fn log(
         m.content,
         m.created_at.timestamp_millis(),
     ])?;
-    keys.add(m.sender_id.as_str(), m.client_id.as_str(), m.seq.0);
+    keys.add(m);
     Ok(())
 }
 

@@ -153,29 +153,43 @@ fn log(
     ids: &[MessageId],
     to: MessageStatus,
 ) -> Result<Vec<Receipt>, StoreError> {
-    let to_text = match to {
-        MessageStatus::Read => "READ",
-        _ => "DELIVERED",
-    };
-    let now = now_ms();
     let mut stored = conn.prepare_cached(STORED)?;
     let mut logged = conn.prepare_cached(LOGGED)?;
-    let mut waiting = conn.prepare_cached(WAITING)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO receipt_log (seq, message_id, status, at) VALUES (?1, ?2, ?3, ?4)",
-    )?;
     let found =
         |r: &rusqlite::Row<'_>| Ok((super::rows::conversation_key(r)?, r.get::<_, String>(2)?));
-    let mut receipts: Vec<Receipt> = Vec::new();
+    let mut candidates = Vec::with_capacity(ids.len());
     for id in ids {
         let params = params![id.as_str(), recipient.as_str()];
         let message = match stored.query_row(params, found).optional()? {
             Some(message) => Some(message),
             None => logged.query_row(params, found).optional()?,
         };
-        let Some((key, status)) = message else {
-            continue;
-        };
+        if let Some((key, status)) = message {
+            candidates.push((id.clone(), key, status));
+        }
+    }
+    log_found(conn, seqs, candidates, to)
+}
+
+/// Logs a receipt for each candidate, found with its conversation and its status as stored
+/// (or SENT in the send log), that it changes: not one already there or already waiting.
+fn log_found(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    candidates: Vec<(MessageId, ConversationKey, String)>,
+    to: MessageStatus,
+) -> Result<Vec<Receipt>, StoreError> {
+    let to_text = match to {
+        MessageStatus::Read => "READ",
+        _ => "DELIVERED",
+    };
+    let now = now_ms();
+    let mut waiting = conn.prepare_cached(WAITING)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO receipt_log (seq, message_id, status, at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut receipts: Vec<Receipt> = Vec::new();
+    for (id, key, status) in candidates {
         let mut reached = rank(&status);
         for status in waiting.query_map([id.as_str()], |r| r.get::<_, String>(0))? {
             reached = reached.max(rank(&status?));
@@ -186,10 +200,10 @@ fn log(
         let seq = seqs.next();
         insert.execute(params![seq.0, id.as_str(), to_text, now])?;
         match receipts.iter_mut().find(|r| r.key == key) {
-            Some(receipt) => receipt.ids.push(id.clone()),
+            Some(receipt) => receipt.ids.push(id),
             None => receipts.push(Receipt {
                 key,
-                ids: vec![id.clone()],
+                ids: vec![id],
                 at: from_ms(now),
             }),
         }
@@ -197,7 +211,25 @@ fn log(
     Ok(receipts)
 }
 
+/// The seq of message `?1` in the conversation of patient `?2` and doctor `?3`.
+const SEQ_STORED: &str =
+    "SELECT seq FROM messages WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3";
+/// The same for a logged send.
+const SEQ_LOGGED: &str =
+    "SELECT seq FROM send_log WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3";
+/// The messages of the conversation of `?1` and `?2` addressed to `?3` after seq `?5` (the
+/// reader's mark, `ReadMarks`) up to seq `?4` that are not read, with their status.
+const UNREAD_STORED: &str = "SELECT id, status FROM messages WHERE patient_id = ?1 \
+     AND doctor_id = ?2 AND seq > ?5 AND seq <= ?4 AND sender_id != ?3 AND status != 'READ' \
+     ORDER BY seq";
+/// The logged send `?1` if it is addressed to `?2` (its seq comes from the writer's list of the
+/// conversation's logged sends, `LoggedKeys::in_conversation`).
+const UNREAD_LOGGED: &str = "SELECT id, 'SENT' FROM send_log WHERE seq = ?1 AND sender_id != ?2";
+
 /// Marks `up_to` and every earlier message addressed to `reader` in its conversation as read.
+/// In a batch that logs, the messages it changes are found in `messages` and in the send log,
+/// and each gets a read receipt in the receipt log, as [`mark_read`] by their ids would. Only
+/// messages after the reader's last mark are looked at (`read_marks.rs`).
 pub(crate) fn mark_read_up_to(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -206,35 +238,49 @@ pub(crate) fn mark_read_up_to(
     up_to: &MessageId,
 ) -> Result<Vec<Receipt>, StoreError> {
     check_access(conn, reader, key)?;
-    let limit: Option<i64> = conn
-        .query_row(
-            "SELECT seq FROM messages WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3",
-            params![
-                up_to.as_str(),
-                key.patient_id.as_str(),
-                key.doctor_id.as_str()
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let (patient, doctor) = (key.patient_id.as_str(), key.doctor_id.as_str());
+    let seq_of = |sql: &str| -> Result<Option<i64>, StoreError> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row(params![up_to.as_str(), patient, doctor], |r| r.get(0))
+            .optional()?)
+    };
+    let limit = match seq_of(SEQ_STORED)? {
+        Some(seq) => Some(seq),
+        None if seqs.log_sends() => seq_of(SEQ_LOGGED)?,
+        None => None,
+    };
     let limit =
         limit.ok_or_else(|| StoreError::not_found("no such message in this conversation"))?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND sender_id != ?3 \
-         AND status != 'READ' AND seq <= ?4 ORDER BY seq",
-    )?;
-    let candidates = stmt
-        .query_map(
-            params![
-                key.patient_id.as_str(),
-                key.doctor_id.as_str(),
-                reader.id.as_str(),
-                limit
-            ],
-            |r| Ok((MessageId::from(r.get::<_, String>(0)?), key.clone())),
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
-    advance(conn, seqs, &reader.id, candidates, MessageStatus::Read)
+    let reader_id = reader.id.as_str();
+    let known = seqs.read_marks_mut().get(patient, doctor, reader_id);
+    let unread = |sql: &str| -> Result<Vec<(MessageId, String)>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![patient, doctor, reader_id, limit, known], |r| {
+            Ok((MessageId::from(r.get::<_, String>(0)?), r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    let mut found = unread(UNREAD_STORED)?;
+    let receipts = if seqs.log_sends() {
+        let mut logged = conn.prepare_cached(UNREAD_LOGGED)?;
+        for seq in seqs.logged().in_conversation(patient, doctor, known, limit) {
+            let row = logged.query_row(params![seq, reader_id], |r| {
+                Ok((MessageId::from(r.get::<_, String>(0)?), r.get(1)?))
+            });
+            found.extend(row.optional()?);
+        }
+        let candidates = found
+            .into_iter()
+            .map(|(id, status)| (id, key.clone(), status))
+            .collect();
+        log_found(conn, seqs, candidates, MessageStatus::Read)?
+    } else {
+        let candidates = found.into_iter().map(|(id, _)| (id, key.clone())).collect();
+        advance(conn, seqs, &reader.id, candidates, MessageStatus::Read)?
+    };
+    seqs.read_marks_mut().set(patient, doctor, reader_id, limit);
+    Ok(receipts)
 }
 
 #[cfg(test)]
@@ -403,6 +449,204 @@ mod tests {
         assert_eq!(count(&tx, "receipt_log"), 0);
     }
 
+    /// In a batch that logs, "read up to" finds the unread messages addressed to the reader up
+    /// to the mark among stored and logged sends alike (the mark itself may still be logged),
+    /// logs a read receipt for each one it changes, and rewrites nothing; the move then makes of
+    /// them what the same mark written at the time would have.
+    #[test]
+    fn a_logged_read_up_to_covers_stored_and_logged_sends_and_rewrites_nothing() {
+        let (_dir, mut conn, patient, doctor) = clinic();
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        let send = |tx: &Connection, seqs: &mut Seqs, from: &User, i: usize| {
+            let id = ClientId::from(format!("c-{i}"));
+            messages::send(tx, seqs, from, &hello(&patient, &doctor), &id)
+                .unwrap()
+                .message
+                .id
+        };
+        let stored_read = send(&tx, &mut seqs, &patient, 1);
+        let stored = send(&tx, &mut seqs, &patient, 2);
+        let own = send(&tx, &mut seqs, &doctor, 3);
+        apply_all(&tx).unwrap();
+        mark_read(
+            &tx,
+            &mut seqs,
+            &doctor.id,
+            std::slice::from_ref(&stored_read),
+        )
+        .unwrap();
+        apply_all(&tx).unwrap();
+        let waiting = send(&tx, &mut seqs, &patient, 4);
+        mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&waiting)).unwrap();
+        let logged = send(&tx, &mut seqs, &patient, 5);
+        let mark = send(&tx, &mut seqs, &patient, 6);
+        let after = send(&tx, &mut seqs, &patient, 7);
+        assert_eq!(count(&tx, "send_log"), 4, "the last four sends are logged");
+        let key = ConversationKey {
+            patient_id: patient.id.clone(),
+            doctor_id: doctor.id.clone(),
+        };
+
+        let unknown = MessageId::from("m-nothing".to_owned());
+        assert!(mark_read_up_to(&tx, &mut seqs, &doctor, &key, &unknown).is_err());
+        let read = mark_read_up_to(&tx, &mut seqs, &doctor, &key, &mark).unwrap();
+        assert_eq!(
+            ids(&read),
+            [stored.clone(), logged.clone(), mark.clone()],
+            "not the one read, the one already waiting, the reader's own or the one after"
+        );
+        assert_eq!(
+            count(&tx, "receipt_log"),
+            4,
+            "the waiting one and three more"
+        );
+        let again = mark_read_up_to(&tx, &mut seqs, &doctor, &key, &mark).unwrap();
+        assert!(again.is_empty(), "all read or waiting");
+        let by_patient = mark_read_up_to(&tx, &mut seqs, &patient, &key, &own).unwrap();
+        assert_eq!(
+            ids(&by_patient),
+            std::slice::from_ref(&own),
+            "the other side's own mark"
+        );
+        let stored_status: String = tx
+            .query_row(
+                "SELECT status FROM messages WHERE id = ?1",
+                [stored.as_str()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored_status, "SENT", "nothing rewritten before the move");
+
+        apply_all(&tx).unwrap();
+        assert_eq!(count(&tx, "receipt_log"), 0);
+        let status = |id: &MessageId| messages::by_id(&tx, id).unwrap().unwrap().status;
+        for id in [&stored_read, &stored, &waiting, &logged, &mark, &own] {
+            assert_eq!(status(id), MessageStatus::Read);
+        }
+        assert_eq!(status(&after), MessageStatus::Sent);
+        let unread: (i64, i64) = tx
+            .query_row(
+                "SELECT patient_unread, doctor_unread FROM conversations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(unread, (0, 1), "only the message after the mark");
+    }
+
+    /// Through the writer: a "read up to" shares a batch with plain sends without moving the
+    /// logs, and marks a message that is still in the send log.
+    #[tokio::test]
+    async fn a_read_up_to_keeps_the_sends_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
+        let patient = users::for_test(&conn, "pat", Role::Patient);
+        let doctor = users::for_test(&conn, "doc", Role::Doctor);
+        let (writer, thread) =
+            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
+        let outside = Connection::open(&path).unwrap();
+        let sent = messages::queue_send(
+            &writer,
+            patient.clone(),
+            hello(&patient, &doctor),
+            ClientId::from("c-1".to_owned()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap()
+        .message;
+        let key = ConversationKey {
+            patient_id: patient.id.clone(),
+            doctor_id: doctor.id.clone(),
+        };
+        let (reader, up_to) = (doctor.clone(), sent.id.clone());
+        let marked = writer
+            .run_append(move |conn, seqs| mark_read_up_to(conn, seqs, &reader, &key, &up_to))
+            .await
+            .unwrap();
+        assert_eq!(ids(&marked), std::slice::from_ref(&sent.id));
+        assert_eq!(
+            (count(&outside, "send_log"), count(&outside, "receipt_log")),
+            (1, 1),
+            "logged, the send too"
+        );
+        drop(writer);
+        thread.join().unwrap();
+    }
+
+    /// A "read up to" in a batch that rolls back leaves no mark behind: marking the same
+    /// message again still finds it unread (the writer's marks follow its batches).
+    #[tokio::test]
+    async fn a_read_up_to_rolled_back_with_its_batch_is_marked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
+        let patient = users::for_test(&conn, "pat", Role::Patient);
+        let doctor = users::for_test(&conn, "doc", Role::Doctor);
+        let (writer, thread) =
+            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
+        let sent = messages::queue_send(
+            &writer,
+            patient.clone(),
+            hello(&patient, &doctor),
+            ClientId::from("c-1".to_owned()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap()
+        .message;
+        let key = ConversationKey {
+            patient_id: patient.id.clone(),
+            doctor_id: doctor.id.clone(),
+        };
+        let read = || {
+            let (reader, key, up_to) = (doctor.clone(), key.clone(), sent.id.clone());
+            move |conn: &Connection, seqs: &mut Seqs| {
+                mark_read_up_to(conn, seqs, &reader, &key, &up_to)
+            }
+        };
+        // Hold the writer so that the read and a command that fails after writing share a batch.
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let gate = writer
+            .submit(move |_, _| {
+                started_tx.send(()).ok();
+                gate_rx.recv().ok();
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        started_rx.await.unwrap();
+        let first = writer.submit_append(read()).await.unwrap();
+        let broken = writer
+            .submit_validated(|conn, _| {
+                conn.execute("UPDATE counters SET value = value", [])?;
+                Err::<(), _>(StoreError::bad_input("refused too late"))
+            })
+            .await
+            .unwrap();
+        gate_tx.send(()).unwrap();
+        gate.await.unwrap().unwrap();
+        assert!(first.await.unwrap().is_err(), "rolled back with its batch");
+        assert!(broken.await.unwrap().is_err());
+        let again = writer
+            .submit_append(read())
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ids(&again), std::slice::from_ref(&sent.id), "still unread");
+        drop(writer);
+        thread.join().unwrap();
+    }
+
     /// Through the writer: receipts by id share a batch with plain sends without moving the
     /// send log, and a reader finds them applied.
     #[tokio::test]
@@ -486,6 +730,17 @@ mod tests {
             (STORED, "messages USING INDEX sqlite_autoindex_messages"),
             (LOGGED, "send_log USING INDEX send_log_id"),
             (WAITING, "receipt_log USING INDEX receipt_log_message"),
+            (SEQ_STORED, "messages USING INDEX sqlite_autoindex_messages"),
+            (SEQ_LOGGED, "send_log USING INDEX send_log_id"),
+            // From the reader's mark on, not from the conversation's start.
+            (
+                UNREAD_STORED,
+                "messages_conversation (patient_id=? AND doctor_id=? AND seq>? AND seq<?)",
+            ),
+            (
+                UNREAD_LOGGED,
+                "send_log USING INTEGER PRIMARY KEY (rowid=?)",
+            ),
         ] {
             let plan = plan(sql);
             assert!(plan.contains(key), "{plan}");

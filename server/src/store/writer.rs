@@ -4,6 +4,7 @@
 use super::checkpoint::{Checkpointer, LongReads};
 use super::marker::{self, Marker};
 use super::projection::{self, LoggedKeys, Progress};
+use super::read_marks::ReadMarks;
 use crate::store::StoreError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
@@ -68,6 +69,9 @@ pub(crate) struct Seqs {
     /// The log's keys: the writer's, lent to each batch; empty elsewhere (the log is moved
     /// before anything else writes).
     logged: LoggedKeys,
+    /// How far readers are known to have read: the writer's, lent to each batch; empty
+    /// elsewhere (a "read up to" then looks from the conversation's start).
+    read_marks: ReadMarks,
 }
 
 /// The last change sequence given out: the counter, or the newest logged send or receipt if it
@@ -81,6 +85,7 @@ impl Seqs {
             last: Self::last(conn)?,
             log_sends: false,
             logged: LoggedKeys::default(),
+            read_marks: ReadMarks::default(),
         })
     }
 
@@ -95,6 +100,11 @@ impl Seqs {
 
     pub(crate) fn logged_mut(&mut self) -> &mut LoggedKeys {
         &mut self.logged
+    }
+
+    /// How far readers are known to have read (see [`ReadMarks`]).
+    pub(crate) fn read_marks_mut(&mut self) -> &mut ReadMarks {
+        &mut self.read_marks
     }
 
     /// Whether a plain send in this batch goes to the send log, and a receipt by message ids to
@@ -334,6 +344,7 @@ fn writer_loop(
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     let mut projector = Projector::new(&conn);
+    let mut read_marks = ReadMarks::default();
     // Only to wait for the next command with a timeout.
     let clock = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -384,7 +395,8 @@ fn writer_loop(
             jobs.clear();
             continue;
         }
-        if let Some(seq) = run_batch(&mut conn, &mut jobs, progress, &mut projector.keys) {
+        let memory = (&mut projector.keys, &mut read_marks);
+        if let Some(seq) = run_batch(&mut conn, &mut jobs, progress, memory) {
             marker.committed(seq);
         }
         // Under a steady stream of sends the queue is never idle: once a step's worth waits, all
@@ -525,7 +537,7 @@ fn run_batch(
     conn: &mut Connection,
     jobs: &mut Vec<Job>,
     progress: &Progress,
-    logged: &mut LoggedKeys,
+    (logged, read_marks): (&mut LoggedKeys, &mut ReadMarks),
 ) -> Option<i64> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
     metrics::histogram!(crate::metrics::BATCH_SIZE).record(jobs.len() as f64);
@@ -535,6 +547,7 @@ fn run_batch(
         last: 0,
         log_sends,
         logged: std::mem::take(logged),
+        read_marks: std::mem::take(read_marks),
     };
     let outcome = (|| -> Result<i64, BatchError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -580,14 +593,17 @@ fn run_batch(
     })();
     metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
     *logged = seqs.logged;
+    *read_marks = seqs.read_marks;
     if outcome.is_ok() {
         logged.committed();
+        read_marks.committed();
         if !log_sends {
             // The batch moved the whole log first.
             logged.moved(i64::MAX);
         }
     } else {
         logged.rolled_back();
+        read_marks.rolled_back();
     }
     // Jobs that never ran (an error before them) drop their reply channel: the caller sees
     // `unavailable` and may retry; nothing of theirs was written.
@@ -794,15 +810,27 @@ mod tests {
             }
         };
         let known = |keys: &LoggedKeys, id: &str| keys.get(patient.id.as_str(), id).is_some();
+        // The conversation's logged sends, as seqs.
+        let listed = |keys: &LoggedKeys| {
+            keys.in_conversation(patient.id.as_str(), doctor.id.as_str(), 0, i64::MAX)
+                .len()
+        };
         log(&mut conn, &mut projector.keys, &["c-1", "c-2", "c-3"], true);
         log(&mut conn, &mut projector.keys, &["c-4"], false);
         assert!(known(&projector.keys, "c-3"));
         assert!(!known(&projector.keys, "c-4"), "rolled back");
+        assert_eq!(
+            listed(&projector.keys),
+            3,
+            "the rolled back send is not listed"
+        );
         projector.step(&mut conn, &progress, Some(2));
         assert!(!known(&projector.keys, "c-1") && !known(&projector.keys, "c-2"));
         assert!(known(&projector.keys, "c-3"), "still in the log");
+        assert_eq!(listed(&projector.keys), 1);
         projector.step(&mut conn, &progress, None);
         assert!(!known(&projector.keys, "c-3"));
+        assert_eq!(listed(&projector.keys), 0);
     }
 
     /// A writer on a fresh database in a temporary folder (kept while the test holds it).

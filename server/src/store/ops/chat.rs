@@ -85,7 +85,7 @@ impl Store {
         let reader = reader.clone();
         let queued = self
             .writer
-            .submit_validated(move |conn, seqs| {
+            .submit_append(move |conn, seqs| {
                 receipts::mark_read_up_to(conn, seqs, &reader, &key, &up_to)
             })
             .await?;

@@ -849,17 +849,7 @@ mod tests {
         assert_eq!(on_disk(), (0, 4));
 
         // A send sharing a batch with another command goes straight to `messages`.
-        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
-        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
-        let gate = writer
-            .submit(move |_, _| {
-                held_tx.send(()).ok();
-                gate_rx.recv().ok();
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .unwrap();
-        held_rx.await.unwrap();
+        let held = writer.hold().await;
         let direct = messages::queue_send(
             &writer,
             c.patient.clone(),
@@ -878,8 +868,7 @@ mod tests {
             })
             .await
             .unwrap();
-        gate_tx.send(()).unwrap();
-        gate.await.unwrap().unwrap();
+        held.release().await;
         direct.await.unwrap().unwrap();
         assert_eq!(probe.await.unwrap().unwrap(), (false, 0, 5));
         drop((writer, reads));

@@ -319,6 +319,62 @@ mod tests {
         (dir, conn, patient, doctor)
     }
 
+    /// A writer over a clinic of one patient and one doctor whose idle moves never come: the
+    /// logs hold still between commands.
+    struct Running {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        writer: Writer,
+        thread: std::thread::JoinHandle<()>,
+        patient: User,
+        doctor: User,
+    }
+
+    impl Running {
+        fn start() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.db");
+            let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
+            let patient = users::for_test(&conn, "pat", Role::Patient);
+            let doctor = users::for_test(&conn, "doc", Role::Doctor);
+            let idle = std::time::Duration::from_secs(3600);
+            let (writer, thread) = Writer::start_moving_after(conn, 64, 64, idle).unwrap();
+            Self {
+                _dir: dir,
+                path,
+                writer,
+                thread,
+                patient,
+                doctor,
+            }
+        }
+
+        /// The patient's message with this clientId, committed.
+        async fn send(&self, client_id: &str) -> clinic_protocol::Message {
+            let new = hello(&self.patient, &self.doctor);
+            let client_id = ClientId::from(client_id.to_owned());
+            messages::queue_send(&self.writer, self.patient.clone(), new, client_id)
+                .await
+                .unwrap()
+                .await
+                .unwrap()
+                .unwrap()
+                .message
+        }
+
+        fn key(&self) -> ConversationKey {
+            ConversationKey {
+                patient_id: self.patient.id.clone(),
+                doctor_id: self.doctor.id.clone(),
+            }
+        }
+
+        fn stop(self) {
+            drop(self.writer);
+            self.thread.join().unwrap();
+        }
+    }
+
     fn ids(receipts: &[Receipt]) -> Vec<MessageId> {
         receipts.iter().flat_map(|r| r.ids.clone()).collect()
     }
@@ -539,32 +595,12 @@ mod tests {
     /// logs, and marks a message that is still in the send log.
     #[tokio::test]
     async fn a_read_up_to_keeps_the_sends_logged() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
-        let patient = users::for_test(&conn, "pat", Role::Patient);
-        let doctor = users::for_test(&conn, "doc", Role::Doctor);
-        let (writer, thread) =
-            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
-        let outside = Connection::open(&path).unwrap();
-        let sent = messages::queue_send(
-            &writer,
-            patient.clone(),
-            hello(&patient, &doctor),
-            ClientId::from("c-1".to_owned()),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .unwrap()
-        .message;
-        let key = ConversationKey {
-            patient_id: patient.id.clone(),
-            doctor_id: doctor.id.clone(),
-        };
-        let (reader, up_to) = (doctor.clone(), sent.id.clone());
-        let marked = writer
+        let run = Running::start();
+        let outside = Connection::open(&run.path).unwrap();
+        let sent = run.send("c-1").await;
+        let (reader, key, up_to) = (run.doctor.clone(), run.key(), sent.id.clone());
+        let marked = run
+            .writer
             .run_append(move |conn, seqs| mark_read_up_to(conn, seqs, &reader, &key, &up_to))
             .await
             .unwrap();
@@ -574,68 +610,37 @@ mod tests {
             (1, 1),
             "logged, the send too"
         );
-        drop(writer);
-        thread.join().unwrap();
+        run.stop();
     }
 
     /// A "read up to" in a batch that rolls back leaves no mark behind: marking the same
     /// message again still finds it unread (the writer's marks follow its batches).
     #[tokio::test]
     async fn a_read_up_to_rolled_back_with_its_batch_is_marked_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
-        let patient = users::for_test(&conn, "pat", Role::Patient);
-        let doctor = users::for_test(&conn, "doc", Role::Doctor);
-        let (writer, thread) =
-            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
-        let sent = messages::queue_send(
-            &writer,
-            patient.clone(),
-            hello(&patient, &doctor),
-            ClientId::from("c-1".to_owned()),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .unwrap()
-        .message;
-        let key = ConversationKey {
-            patient_id: patient.id.clone(),
-            doctor_id: doctor.id.clone(),
-        };
+        let run = Running::start();
+        let sent = run.send("c-1").await;
         let read = || {
-            let (reader, key, up_to) = (doctor.clone(), key.clone(), sent.id.clone());
+            let (reader, key, up_to) = (run.doctor.clone(), run.key(), sent.id.clone());
             move |conn: &Connection, seqs: &mut Seqs| {
                 mark_read_up_to(conn, seqs, &reader, &key, &up_to)
             }
         };
         // Hold the writer so that the read and a command that fails after writing share a batch.
-        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-        let gate = writer
-            .submit(move |_, _| {
-                started_tx.send(()).ok();
-                gate_rx.recv().ok();
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .unwrap();
-        started_rx.await.unwrap();
-        let first = writer.submit_append(read()).await.unwrap();
-        let broken = writer
+        let held = run.writer.hold().await;
+        let first = run.writer.submit_append(read()).await.unwrap();
+        let broken = run
+            .writer
             .submit_validated(|conn, _| {
                 conn.execute("UPDATE counters SET value = value", [])?;
                 Err::<(), _>(StoreError::bad_input("refused too late"))
             })
             .await
             .unwrap();
-        gate_tx.send(()).unwrap();
-        gate.await.unwrap().unwrap();
+        held.release().await;
         assert!(first.await.unwrap().is_err(), "rolled back with its batch");
         assert!(broken.await.unwrap().is_err());
-        let again = writer
+        let again = run
+            .writer
             .submit_append(read())
             .await
             .unwrap()
@@ -643,24 +648,17 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(ids(&again), std::slice::from_ref(&sent.id), "still unread");
-        drop(writer);
-        thread.join().unwrap();
+        run.stop();
     }
 
     /// Through the writer: receipts by id share a batch with plain sends without moving the
     /// send log, and a reader finds them applied.
     #[tokio::test]
     async fn receipts_keep_the_sends_logged_and_a_reader_sees_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
-        let patient = users::for_test(&conn, "pat", Role::Patient);
-        let doctor = users::for_test(&conn, "doc", Role::Doctor);
-        // Idle steps never come: the logs hold still between the commands below.
-        let (writer, thread) =
-            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
-        let reads = Reads::new(path.clone(), 2, writer.clone());
-        let outside = Connection::open(&path).unwrap();
+        let run = Running::start();
+        let (writer, doctor) = (run.writer.clone(), run.doctor.clone());
+        let reads = Reads::new(run.path.clone(), 2, writer.clone());
+        let outside = Connection::open(&run.path).unwrap();
         let on_disk = || {
             (
                 count(&outside, "send_log"),
@@ -670,19 +668,7 @@ mod tests {
         };
         let mut sent = Vec::new();
         for i in 0..2 {
-            let message = messages::queue_send(
-                &writer,
-                patient.clone(),
-                hello(&patient, &doctor),
-                ClientId::from(format!("c-{i}")),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap()
-            .unwrap()
-            .message;
-            sent.push(message.id);
+            sent.push(run.send(&format!("c-{i}")).await.id);
         }
         let asked = sent.clone();
         let recipient = doctor.id.clone();
@@ -705,7 +691,7 @@ mod tests {
         assert_eq!(seen, [Some(MessageStatus::Delivered); 2]);
         assert_eq!(on_disk(), (0, 0, 2));
         drop((writer, reads));
-        thread.join().unwrap();
+        run.stop();
     }
 
     /// Logging a receipt and applying it find rows by key: none of them reads every message,

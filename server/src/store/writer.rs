@@ -135,6 +135,41 @@ impl Seqs {
     }
 }
 
+/// A command holding the writer (tests): what is queued meanwhile shares the next batch.
+#[cfg(test)]
+pub(crate) struct Held {
+    gate: std::sync::mpsc::Sender<()>,
+    done: oneshot::Receiver<Result<(), StoreError>>,
+}
+
+#[cfg(test)]
+impl Held {
+    /// Lets the writer go on and waits for the holding command's commit.
+    pub(crate) async fn release(self) {
+        self.gate.send(()).ok();
+        self.done.await.ok();
+    }
+}
+
+#[cfg(test)]
+impl Writer {
+    /// Queues a command that holds the writer until [`Held::release`]; returns once it runs.
+    pub(crate) async fn hold(&self) -> Held {
+        let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+        let (running_tx, running) = oneshot::channel::<()>();
+        let done = self
+            .submit(move |_, _| {
+                running_tx.send(()).ok();
+                gate_rx.recv().ok();
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .expect("the writer takes commands");
+        running.await.expect("the holding command runs");
+        Held { gate, done }
+    }
+}
+
 #[cfg(test)]
 impl Seqs {
     /// The sequence as a batch would start it, logging plain sends or not.
@@ -723,17 +758,7 @@ mod tests {
     async fn a_validated_command_failing_after_a_write_rolls_the_batch_back() {
         let (_dir, writer, thread) = started();
         // Hold the writer so that the three commands below share one batch.
-        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = oneshot::channel::<()>();
-        let gate = writer
-            .submit(move |_, _| {
-                started_tx.send(()).ok();
-                gate_rx.recv().ok();
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .unwrap();
-        started_rx.await.unwrap();
+        let held = writer.hold().await;
         let first = writer
             .submit_validated(|conn, _| insert(conn, "a"))
             .await
@@ -749,8 +774,7 @@ mod tests {
             .submit_validated(|conn, _| insert(conn, "c"))
             .await
             .unwrap();
-        gate_tx.send(()).unwrap();
-        gate.await.unwrap().unwrap();
+        held.release().await;
         // The commands that ran get the failed commit; the one after the failure never ran and
         // finds its reply dropped (`Writer::wait` makes that "unavailable" too).
         assert!(matches!(

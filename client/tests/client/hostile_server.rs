@@ -1,6 +1,9 @@
 //! Bad or hostile server frames (garbage, unknown types, missing fields, deep nesting, binary,
 //! huge) neither crash the client nor corrupt its cache; an oversized frame only costs a
-//! reconnect, and the cursor survives it.
+//! reconnect, and the cursor survives it. And a server that fails or lies while the client
+//! fills a page of older history: a fetch that fails between rounds is an error, not a short
+//! page the UI would take for the start, and what came before it stays cached; a server that
+//! brings one older message a round forever is asked sixteen times, no more.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,7 +21,8 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as Ws;
 
@@ -187,13 +191,8 @@ async fn send_abuse(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_frames_cost_at_most_a_reconnect() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let fake = tokio::spawn(fake_server(listener, seen_tx));
-
+/// Alice's client, signed in at the fake server on `addr` (not connected yet), and its profile.
+fn signed_in_at(addr: std::net::SocketAddr) -> (Client, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let session = Session {
         server_url: format!("http://{addr}/"),
@@ -204,7 +203,17 @@ async fn hostile_frames_cost_at_most_a_reconnect() {
     FileStore::new(dir.path().join("credentials"))
         .save(&session.account(), "token")
         .unwrap();
-    let client = Client::open(options(dir.path())).unwrap();
+    (Client::open(options(dir.path())).unwrap(), dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_cost_at_most_a_reconnect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let fake = tokio::spawn(fake_server(listener, seen_tx));
+
+    let (client, _dir) = signed_in_at(addr);
     let mut events = client.subscribe();
     client.connect();
 
@@ -249,4 +258,131 @@ async fn hostile_frames_cost_at_most_a_reconnect() {
     assert_eq!(client.history(&conversation, 100, None).unwrap().len(), 4);
     client.disconnect().await;
     fake.abort();
+}
+
+/// How the fake answers `GET /api/chat/messages?before=mN`: one older message, `mN-1`, with a
+/// `Link` to the next page, every time (`Drip`) or only the first time (`FailSecond`: then 500).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum History {
+    Drip,
+    FailSecond,
+}
+
+/// The fake server of [`serve`] for WebSocket connections, answering history pages as `mode`
+/// says; `asked` counts the history requests.
+async fn fake_with_history(listener: TcpListener, mode: History, asked: Arc<AtomicUsize>) {
+    let (seen, _unread) = mpsc::unbounded_channel();
+    loop {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (seen, asked) = (seen.clone(), Arc::clone(&asked));
+        tokio::spawn(async move {
+            const HISTORY: &[u8] = b"GET /api/chat/messages?";
+            let mut start = [0u8; HISTORY.len()];
+            if tcp.peek(&mut start).await.is_err() {
+                return;
+            }
+            if start.starts_with(b"GET /ws") {
+                if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                    serve(ws, false, seen).await;
+                }
+            } else if start == HISTORY {
+                let n = asked.fetch_add(1, Ordering::SeqCst) + 1;
+                answer_history(tcp, Some(mode == History::FailSecond && n >= 2)).await;
+            } else {
+                // The client's other requests (its directory): not found.
+                answer_history(tcp, None).await;
+            }
+        });
+    }
+}
+
+/// One HTTP request, answered and closed: a history page, a failure (`Some(true)`), or 404
+/// (`None`: not a history request).
+async fn answer_history(mut tcp: TcpStream, fail: Option<bool>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let target = head.split_whitespace().nth(1).unwrap_or_default();
+    let before: i64 = target
+        .split(['?', '&'])
+        .find_map(|param| param.strip_prefix("before=m"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let status = match fail {
+        None => "404 Not Found",
+        Some(true) => "500 Internal Server Error",
+        Some(false) => "200 OK",
+    };
+    let response = if fail != Some(false) {
+        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    } else {
+        let mut older = message(before - 1, format!("older {}", before - 1));
+        older.sender_id = "u-doc".into();
+        let body = serde_json::to_string(&[older]).unwrap();
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
+             Link: <?before=m{}>; rel=\"next\"\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            before - 1,
+            body.len()
+        )
+    };
+    tcp.write_all(response.as_bytes()).await.ok();
+    tcp.shutdown().await.ok();
+}
+
+/// Alice online with the fake of [`fake_with_history`], one message of hers (`m100`, seq 100)
+/// in her cache to page back from.
+async fn online_with_history(mode: History) -> (Client, tempfile::TempDir, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(fake_with_history(listener, mode, Arc::clone(&asked)));
+    let (client, dir) = signed_in_at(addr);
+    client.connect();
+    client.wait_online(PATIENCE).await.unwrap();
+    let conversation = ConversationKey::new("u-alice", "u-doc");
+    client.send(&conversation, "anchor", false).unwrap();
+    client.wait_outbox_empty(PATIENCE).await.unwrap();
+    (client, dir, asked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_fetch_that_fails_between_rounds_is_an_error_and_keeps_the_first_round() {
+    let (client, _dir, asked) = online_with_history(History::FailSecond).await;
+    let conversation = ConversationKey::new("u-alice", "u-doc");
+    let page = client.load_history(&conversation, 50, Some(Seq(100))).await;
+    assert!(
+        page.is_err(),
+        "a short page would read as the start: {page:?}"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    let cached = client.history(&conversation, 50, Some(Seq(100))).unwrap();
+    let ids: Vec<_> = cached.iter().map(|m| m.id.clone().unwrap().0).collect();
+    assert_eq!(ids, ["m99"], "the first round's message is kept");
+    client.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_drips_one_message_a_round_is_asked_sixteen_times() {
+    let (client, _dir, asked) = online_with_history(History::Drip).await;
+    let conversation = ConversationKey::new("u-alice", "u-doc");
+    let page = client
+        .load_history(&conversation, 500, Some(Seq(100)))
+        .await
+        .unwrap();
+    assert_eq!(asked.load(Ordering::SeqCst), 16);
+    let ids: Vec<_> = page.iter().map(|m| m.id.clone().unwrap().0).collect();
+    let expected: Vec<_> = (84..100).map(|n| format!("m{n}")).collect();
+    assert_eq!(
+        ids, expected,
+        "what the sixteen rounds brought, oldest first"
+    );
+    client.disconnect().await;
 }

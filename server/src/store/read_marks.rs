@@ -16,36 +16,55 @@
 
 use std::collections::HashMap;
 
-/// A conversation (patient, doctor) and the reader.
-type Key = (String, String, String);
-
 /// The readers' marks (see the module's documentation).
 #[derive(Debug, Default)]
 pub(crate) struct ReadMarks {
-    marks: HashMap<Key, i64>,
+    /// The patient's and the doctor's mark, by doctor, by patient (looked up by `&str`, without
+    /// building a key per mark). A reader is always one of the two (`check_access`).
+    marks: HashMap<String, HashMap<String, [i64; 2]>>,
     /// What the batch in progress changed, with the value before it (to take it back).
-    batch: Vec<(Key, Option<i64>)>,
+    batch: Vec<(String, String, usize, i64)>,
+}
+
+/// Which of a conversation's two marks is `reader`'s.
+fn side(patient: &str, reader: &str) -> usize {
+    usize::from(patient != reader)
 }
 
 impl ReadMarks {
-    /// How far `reader` is known to have read the conversation of `patient` and `doctor` (0:
-    /// nothing known).
+    /// How far `reader`, the patient or the doctor, is known to have read the conversation of
+    /// `patient` and `doctor` (0: nothing known).
     pub(crate) fn get(&self, patient: &str, doctor: &str, reader: &str) -> i64 {
-        // Looked up by an owned key: marks are rare next to sends, and this keeps the map plain.
-        let key = (patient.to_owned(), doctor.to_owned(), reader.to_owned());
-        self.marks.get(&key).copied().unwrap_or(0)
+        self.marks
+            .get(patient)
+            .and_then(|by_doctor| by_doctor.get(doctor))
+            .map_or(0, |marks| marks[side(patient, reader)])
     }
 
     /// Every message addressed to `reader` in the conversation up to `seq` is now read or has a
     /// read receipt waiting. A lower mark than the one known changes nothing.
     pub(crate) fn set(&mut self, patient: &str, doctor: &str, reader: &str, seq: i64) {
-        let key = (patient.to_owned(), doctor.to_owned(), reader.to_owned());
-        let before = self.marks.get(&key).copied();
-        if before.is_some_and(|known| known >= seq) {
+        let side = side(patient, reader);
+        if !self
+            .marks
+            .get(patient)
+            .is_some_and(|d| d.contains_key(doctor))
+        {
+            self.marks
+                .entry(patient.to_owned())
+                .or_default()
+                .insert(doctor.to_owned(), [0, 0]);
+        }
+        let Some(marks) = self.marks.get_mut(patient).and_then(|d| d.get_mut(doctor)) else {
+            return;
+        };
+        let before = marks[side];
+        if before >= seq {
             return;
         }
-        self.marks.insert(key.clone(), seq);
-        self.batch.push((key, before));
+        marks[side] = seq;
+        self.batch
+            .push((patient.to_owned(), doctor.to_owned(), side, before));
     }
 
     /// The batch committed: its marks stay.
@@ -55,11 +74,14 @@ impl ReadMarks {
 
     /// The batch rolled back: its marks go back to what they were, newest change first.
     pub(crate) fn rolled_back(&mut self) {
-        for (key, before) in self.batch.drain(..).rev() {
-            match before {
-                Some(seq) => self.marks.insert(key, seq),
-                None => self.marks.remove(&key),
-            };
+        for (patient, doctor, side, before) in self.batch.drain(..).rev() {
+            if let Some(marks) = self
+                .marks
+                .get_mut(&patient)
+                .and_then(|by_doctor| by_doctor.get_mut(&doctor))
+            {
+                marks[side] = before;
+            }
         }
     }
 }
@@ -79,10 +101,17 @@ mod tests {
         marks.set("p", "d", "d", 8);
         marks.set("p", "d", "d", 9);
         marks.set("p", "d", "p", 4);
+        marks.set("p", "e", "e", 6);
         assert_eq!((marks.get("p", "d", "d"), marks.get("p", "d", "p")), (9, 4));
+        assert_eq!(
+            marks.get("p", "e", "e"),
+            6,
+            "another conversation of the patient"
+        );
         marks.rolled_back();
         assert_eq!(marks.get("p", "d", "d"), 5, "back to the committed mark");
         assert_eq!(marks.get("p", "d", "p"), 0, "back to nothing known");
+        assert_eq!(marks.get("p", "e", "e"), 0);
         marks.set("p", "d", "d", 7);
         marks.committed();
         marks.rolled_back();

@@ -536,9 +536,21 @@ mod tests {
         let waiting = send(&tx, &mut seqs, &patient, 4);
         mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&waiting)).unwrap();
         let logged = send(&tx, &mut seqs, &patient, 5);
-        let mark = send(&tx, &mut seqs, &patient, 6);
-        let after = send(&tx, &mut seqs, &patient, 7);
-        assert_eq!(count(&tx, "send_log"), 4, "the last four sends are logged");
+        let own_logged = send(&tx, &mut seqs, &doctor, 6);
+        let mark = send(&tx, &mut seqs, &patient, 7);
+        let after = send(&tx, &mut seqs, &patient, 8);
+        let other_doctor = users::for_test(&tx, "doc2", Role::Doctor);
+        let elsewhere = messages::send(
+            &tx,
+            &mut seqs,
+            &patient,
+            &hello(&patient, &other_doctor),
+            &ClientId::from("c-9".to_owned()),
+        )
+        .unwrap()
+        .message
+        .id;
+        assert_eq!(count(&tx, "send_log"), 6, "the last six sends are logged");
         let key = ConversationKey {
             patient_id: patient.id.clone(),
             doctor_id: doctor.id.clone(),
@@ -546,6 +558,11 @@ mod tests {
 
         let unknown = MessageId::from("m-nothing".to_owned());
         assert!(mark_read_up_to(&tx, &mut seqs, &doctor, &key, &unknown).is_err());
+        let in_another = mark_read_up_to(&tx, &mut seqs, &doctor, &key, &elsewhere);
+        assert!(
+            matches!(in_another, Err(StoreError::NotFound(_))),
+            "a logged message of another conversation: {in_another:?}"
+        );
         let read = mark_read_up_to(&tx, &mut seqs, &doctor, &key, &mark).unwrap();
         assert_eq!(
             ids(&read),
@@ -580,15 +597,23 @@ mod tests {
         for id in [&stored_read, &stored, &waiting, &logged, &mark, &own] {
             assert_eq!(status(id), MessageStatus::Read);
         }
-        assert_eq!(status(&after), MessageStatus::Sent);
+        for id in [&after, &own_logged, &elsewhere] {
+            assert_eq!(status(id), MessageStatus::Sent);
+        }
         let unread: (i64, i64) = tx
             .query_row(
-                "SELECT patient_unread, doctor_unread FROM conversations",
-                [],
+                "SELECT patient_unread, doctor_unread FROM conversations WHERE doctor_id = ?1",
+                [doctor.id.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert_eq!(unread, (0, 1), "only the message after the mark");
+        assert_eq!(unread, (1, 1), "only the messages after each side's mark");
+
+        // After the move, the next mark finds what came after the last one: stored now, and
+        // logged since.
+        let later = send(&tx, &mut seqs, &patient, 10);
+        let next = mark_read_up_to(&tx, &mut seqs, &doctor, &key, &later).unwrap();
+        assert_eq!(ids(&next), [after.clone(), later.clone()]);
     }
 
     /// Through the writer: a "read up to" shares a batch with plain sends without moving the
@@ -613,41 +638,60 @@ mod tests {
         run.stop();
     }
 
-    /// A "read up to" in a batch that rolls back leaves no mark behind: marking the same
-    /// message again still finds it unread (the writer's marks follow its batches).
+    /// A "read up to" in a batch that rolls back leaves no mark behind, in a batch that logs and
+    /// in one that does not: marking the same message again still finds it unread (the
+    /// writer's marks and its list of logged sends follow its batches).
     #[tokio::test]
     async fn a_read_up_to_rolled_back_with_its_batch_is_marked_again() {
         let run = Running::start();
-        let sent = run.send("c-1").await;
-        let read = || {
-            let (reader, key, up_to) = (run.doctor.clone(), run.key(), sent.id.clone());
-            move |conn: &Connection, seqs: &mut Seqs| {
-                mark_read_up_to(conn, seqs, &reader, &key, &up_to)
-            }
-        };
-        // Hold the writer so that the read and a command that fails after writing share a batch.
-        let held = run.writer.hold().await;
-        let first = run.writer.submit_append(read()).await.unwrap();
-        let broken = run
-            .writer
-            .submit_validated(|conn, _| {
+        let outside = Connection::open(&run.path).unwrap();
+        for logging in [true, false] {
+            let sent = run.send(&format!("c-{logging}")).await;
+            let read = || {
+                let (reader, key, up_to) = (run.doctor.clone(), run.key(), sent.id.clone());
+                move |conn: &Connection, seqs: &mut Seqs| {
+                    mark_read_up_to(conn, seqs, &reader, &key, &up_to)
+                }
+            };
+            let broken = |conn: &Connection, _: &mut Seqs| {
                 conn.execute("UPDATE counters SET value = value", [])?;
                 Err::<(), _>(StoreError::bad_input("refused too late"))
-            })
-            .await
-            .unwrap();
-        held.release().await;
-        assert!(first.await.unwrap().is_err(), "rolled back with its batch");
-        assert!(broken.await.unwrap().is_err());
-        let again = run
-            .writer
-            .submit_append(read())
-            .await
-            .unwrap()
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(ids(&again), std::slice::from_ref(&sent.id), "still unread");
+            };
+            // Hold the writer so that the read and a command that fails after writing share a
+            // batch.
+            let held = if logging {
+                run.writer.hold_logging().await
+            } else {
+                run.writer.hold().await
+            };
+            let first = run.writer.submit_append(read()).await.unwrap();
+            let broken = if logging {
+                run.writer.submit_append(broken).await.unwrap()
+            } else {
+                run.writer.submit_validated(broken).await.unwrap()
+            };
+            held.release().await;
+            assert!(first.await.unwrap().is_err(), "rolled back with its batch");
+            assert!(broken.await.unwrap().is_err());
+            assert_eq!(
+                count(&outside, "receipt_log"),
+                0,
+                "nothing of the batch waits"
+            );
+            let again = run
+                .writer
+                .submit_append(read())
+                .await
+                .unwrap()
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                ids(&again),
+                std::slice::from_ref(&sent.id),
+                "still unread (logging: {logging})"
+            );
+        }
         run.stop();
     }
 

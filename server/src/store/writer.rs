@@ -42,9 +42,9 @@ enum Guard {
     /// after writing anyway (a storage error), the whole batch is rolled back and every command
     /// in it answered "retry": nothing half-written is ever committed.
     Validated,
-    /// A plain send or a receipt by message ids: validated, and in a batch of nothing but those
-    /// it appends to the send log or the receipt log instead of writing `messages` (see
-    /// `Seqs::log_sends`).
+    /// A plain send or a receipt (by message ids, or "read up to" a message): validated, and in
+    /// a batch of nothing but those it appends to the send log or the receipt log instead of
+    /// writing `messages` (see `Seqs::log_sends`).
     Append,
 }
 
@@ -107,8 +107,8 @@ impl Seqs {
         &mut self.read_marks
     }
 
-    /// Whether a plain send in this batch goes to the send log, and a receipt by message ids to
-    /// the receipt log (`projection.rs`). Only in a batch of nothing but those: any other
+    /// Whether a plain send in this batch goes to the send log, and a receipt (by message ids or
+    /// "read up to") to the receipt log (`projection.rs`). Only in a batch of nothing but those: any other
     /// command may read or change messages, so its batch moves the logs first and writes its
     /// sends and receipts to `messages` directly, which keeps every logged row newer than every
     /// other change.
@@ -154,11 +154,21 @@ impl Held {
 #[cfg(test)]
 impl Writer {
     /// Queues a command that holds the writer until [`Held::release`]; returns once it runs.
+    /// Its own batch moves the logs first, as that of any command that does not log.
     pub(crate) async fn hold(&self) -> Held {
+        self.hold_as(Guard::Savepoint).await
+    }
+
+    /// [`Writer::hold`] with a command whose batch leaves the logs as they are.
+    pub(crate) async fn hold_logging(&self) -> Held {
+        self.hold_as(Guard::Append).await
+    }
+
+    async fn hold_as(&self, guard: Guard) -> Held {
         let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
         let (running_tx, running) = oneshot::channel::<()>();
         let done = self
-            .submit(move |_, _| {
+            .queue(guard, move |_, _| {
                 running_tx.send(()).ok();
                 gate_rx.recv().ok();
                 Ok::<_, StoreError>(())
@@ -273,8 +283,8 @@ impl Writer {
         self.queue(Guard::Validated, f).await
     }
 
-    /// Like [`Writer::submit_validated`] for a plain send or a receipt by message ids, which
-    /// may go to the send log or the receipt log (see [`Seqs::log_sends`]).
+    /// Like [`Writer::submit_validated`] for a plain send or a receipt (by message ids or "read
+    /// up to"), which may go to the send log or the receipt log (see [`Seqs::log_sends`]).
     pub(crate) async fn submit_append<T, E, F>(
         &self,
         f: F,

@@ -41,7 +41,8 @@ pub struct Reports {
     /// Delivered receipts, the ids gathered for [`RECEIPT_DELAY`].
     pub delivered: bool,
     /// A `message:read` ("read up to") for each message at once, as the app sends for a message
-    /// that arrives in the conversation its user has open.
+    /// that arrives in the conversation its user has open. The app then leaves the message out
+    /// of its delivered receipt (the read mark made it delivered), and so does the generator.
     pub read: bool,
 }
 
@@ -376,7 +377,7 @@ async fn group_task(
                         }
                         frame => {
                             if let Inbound::Received(m) = &frame {
-                                if reports.delivered {
+                                if reports.delivered && !reports.read {
                                     member.owed.push(m.id.clone());
                                     member.due.get_or_insert(
                                         now_us() + RECEIPT_DELAY.as_micros() as u64,

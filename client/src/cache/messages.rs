@@ -209,6 +209,22 @@ impl Cache {
         Ok(ids)
     }
 
+    /// Of `ids`, those not read here: a delivered receipt for a message already read says
+    /// nothing (the read mark that read it makes it delivered too, on the server). Ids not in
+    /// the cache are kept.
+    pub fn not_read(&self, ids: Vec<MessageId>) -> Result<Vec<MessageId>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT status = 'READ' FROM messages WHERE id = ?1")?;
+        let mut kept = Vec::with_capacity(ids.len());
+        for id in ids {
+            let read: Option<bool> = stmt.query_row([id.as_str()], |r| r.get(0)).optional()?;
+            if read != Some(true) {
+                kept.push(id);
+            }
+        }
+        Ok(kept)
+    }
+
     /// Stores a page of older history fetched from the server (upserts; the sync cursor is not
     /// touched: later changes still come through sync).
     pub fn store_history(&self, me: &UserId, messages: Vec<Message>) -> Result<()> {

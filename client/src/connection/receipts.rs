@@ -80,10 +80,18 @@ impl Conn {
         self.delivered.ids.len() >= MAX_IDS_PER_REQUEST
     }
 
-    /// Sends the delivered receipts gathered so far (in frames of at most the server's limit).
+    /// Sends the delivered receipts gathered so far (in frames of at most the server's limit),
+    /// leaving out messages read here meanwhile: the read marks owed go first, and a read mark
+    /// makes its messages delivered too (with the conversation open, a message is read as it
+    /// arrives, so its delivered receipt would say nothing).
     pub(super) async fn flush_delivered(&mut self) -> Step {
         self.delivered.due = None;
         let ids = std::mem::take(&mut self.delivered.ids);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.flush_reads().await?;
+        let ids = self.shared.cache.not_read(ids).map_err(failed)?;
         for chunk in ids.chunks(MAX_IDS_PER_REQUEST) {
             self.send(&ClientFrame::MessageDelivered {
                 message_ids: chunk.to_vec(),

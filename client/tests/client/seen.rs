@@ -6,8 +6,9 @@
 
 use crate::common;
 
-use clinic_client::{Client, ClientError, ClientEvent};
+use clinic_client::{Client, ClientError, ClientEvent, Pairing};
 use clinic_protocol::{ConversationKey, MessageStatus};
+use common::proxy::Proxy;
 use common::*;
 use std::time::Duration;
 
@@ -159,4 +160,69 @@ async fn reading_another_doctors_conversation_joins_nothing_and_raises_no_error(
     }
     alice.disconnect().await;
     nguyen.disconnect().await;
+}
+
+/// A message read as it arrives (its conversation open) costs no delivered receipt: its read
+/// mark goes first and makes it delivered on the server too, so the sender sees it read, with
+/// a delivery time, and no `message:delivered` frame is sent for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_read_as_it_arrives_costs_no_delivered_receipt() {
+    let data = demo_data_dir();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
+    let patel = login_online(&server.url(), dirs[0].path(), "dr.patel").await;
+    // Time enough to read it before its delivered receipt is due, however busy the machine.
+    let delay = Duration::from_secs(2);
+    let mut with_delay = options(dirs[1].path());
+    with_delay.tuning.delivered_delay = delay;
+    let url = proxy.url();
+    let alice = Client::login(
+        with_delay,
+        &url,
+        "alice",
+        PASSWORD,
+        Pairing::Code(code_for(&url)),
+    )
+    .await
+    .unwrap();
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    // Whatever the demo history owed has gone out, and nothing of it is unread.
+    alice.mark_conversation_read(&conversation).unwrap();
+    tokio::time::sleep(delay + Duration::from_millis(500)).await;
+    let (delivered, reads) = (
+        proxy.client_frames("message:delivered"),
+        proxy.client_frames("message:read"),
+    );
+
+    let sent = patel
+        .send(&conversation, "read as it arrives", false)
+        .unwrap();
+    let arrived = || {
+        alice
+            .history(&conversation, 20, None)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.client_id == sent.client_id && m.sender_id == sent.sender_id)
+    };
+    wait_until(&alice, "the message at alice's", || arrived().is_some()).await;
+    let id = arrived().unwrap().id.unwrap();
+    assert_eq!(alice.mark_seen(&conversation, &id).unwrap(), 1);
+    let at_patel = || patel.message(&sent.client_id).unwrap().unwrap();
+    wait_until(&patel, "the message read at patel's", || {
+        at_patel().status == MessageStatus::Read
+    })
+    .await;
+    assert!(at_patel().delivered_at.is_some(), "{:?}", at_patel());
+    tokio::time::sleep(delay + Duration::from_millis(500)).await;
+    assert_eq!(proxy.client_frames("message:read"), reads + 1);
+    assert_eq!(
+        proxy.client_frames("message:delivered"),
+        delivered,
+        "no delivered receipt for a message read before it was due"
+    );
+    alice.disconnect().await;
+    patel.disconnect().await;
 }

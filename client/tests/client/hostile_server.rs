@@ -287,18 +287,33 @@ async fn fake_with_history(listener: TcpListener, mode: History, asked: Arc<Atom
                 }
             } else if start == HISTORY {
                 let n = asked.fetch_add(1, Ordering::SeqCst) + 1;
-                answer_history(tcp, Some(mode == History::FailSecond && n >= 2)).await;
+                let answer = if mode == History::FailSecond && n >= 2 {
+                    Answer::Failure
+                } else {
+                    Answer::Page
+                };
+                answer_http(tcp, answer).await;
             } else {
-                // The client's other requests (its directory): not found.
-                answer_history(tcp, None).await;
+                // The client's other requests (its directory).
+                answer_http(tcp, Answer::NotFound).await;
             }
         });
     }
 }
 
-/// One HTTP request, answered and closed: a history page, a failure (`Some(true)`), or 404
-/// (`None`: not a history request).
-async fn answer_history(mut tcp: TcpStream, fail: Option<bool>) {
+/// What [`answer_http`] answers a request with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Answer {
+    /// The message before the one the request names, linking to the page before it.
+    Page,
+    /// 500.
+    Failure,
+    /// 404: not a history request.
+    NotFound,
+}
+
+/// One HTTP request, answered as `answer` says and closed.
+async fn answer_http(mut tcp: TcpStream, answer: Answer) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -314,12 +329,12 @@ async fn answer_history(mut tcp: TcpStream, fail: Option<bool>) {
         .find_map(|param| param.strip_prefix("before=m"))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    let status = match fail {
-        None => "404 Not Found",
-        Some(true) => "500 Internal Server Error",
-        Some(false) => "200 OK",
+    let status = match answer {
+        Answer::Page => "200 OK",
+        Answer::Failure => "500 Internal Server Error",
+        Answer::NotFound => "404 Not Found",
     };
-    let response = if fail != Some(false) {
+    let response = if answer != Answer::Page {
         format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     } else {
         let mut older = message(before - 1, format!("older {}", before - 1));

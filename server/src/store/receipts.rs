@@ -254,20 +254,20 @@ pub(crate) fn mark_read_up_to(
         limit.ok_or_else(|| StoreError::not_found("no such message in this conversation"))?;
     let reader_id = reader.id.as_str();
     let known = seqs.read_marks_mut().get(patient, doctor, reader_id);
-    let unread = |sql: &str| -> Result<Vec<(MessageId, String)>, StoreError> {
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![patient, doctor, reader_id, limit, known], |r| {
-            Ok((MessageId::from(r.get::<_, String>(0)?), r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    let id_and_status = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(MessageId, String)> {
+        Ok((MessageId::from(r.get::<_, String>(0)?), r.get(1)?))
     };
-    let mut found = unread(UNREAD_STORED)?;
+    let mut found: Vec<_> = conn
+        .prepare_cached(UNREAD_STORED)?
+        .query_map(
+            params![patient, doctor, reader_id, limit, known],
+            id_and_status,
+        )?
+        .collect::<Result<_, _>>()?;
     let receipts = if seqs.log_sends() {
         let mut logged = conn.prepare_cached(UNREAD_LOGGED)?;
         for seq in seqs.logged().in_conversation(patient, doctor, known, limit) {
-            let row = logged.query_row(params![seq, reader_id], |r| {
-                Ok((MessageId::from(r.get::<_, String>(0)?), r.get(1)?))
-            });
+            let row = logged.query_row(params![seq, reader_id], id_and_status);
             found.extend(row.optional()?);
         }
         let candidates = found

@@ -85,7 +85,7 @@ fn open_private(path: &Path) -> rusqlite::Result<Connection> {
     {
         tracing::warn!(error = %err, path = %path.display(), "cannot create the database file");
     }
-    Connection::open(path)
+    stable_plans(Connection::open(path)?)
 }
 
 /// Opens the database the server is to serve: refuses a damaged one (`PRAGMA quick_check`,
@@ -226,8 +226,26 @@ fn open_read(path: &Path) -> rusqlite::Result<Connection> {
 
 /// A further connection to a database `open_write` made (readers, the checkpoint thread).
 fn open_existing(path: &Path, access: OpenFlags) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = stable_plans(Connection::open_with_flags(
+        path,
+        access | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Turns on SQLite's query planner stability guarantee: a statement keeps the plan it was
+/// prepared with whatever values are bound to it. Without it, a statement whose plan could
+/// depend on a bound value (a `LIMIT ?`, an integer compared to a column) is marked to be
+/// prepared again when that value changes, and rusqlite clears the bindings of every statement
+/// it puts back in its cache, which counts as a change: each such statement was compiled anew
+/// on every use (a read mark's lookup, 14% of the writer's time under load, docs/benchmarks.md).
+/// Our plans are chosen by the indexes and checked by tests, not by the values.
+fn stable_plans(conn: Connection) -> rusqlite::Result<Connection> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(conn)
 }
 
@@ -333,4 +351,53 @@ pub(crate) struct Store {
     pub(crate) receipt_ids: budget::Budget,
     /// Pages of messages (history, sync) being read or waiting for their audit row ([`budget`]).
     pub(crate) pages: budget::Budget,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rusqlite::{StatementStatus, params};
+
+    /// Statements whose plan SQLite would otherwise tie to their bound values are compiled once
+    /// on every kind of connection, however often the cache lends them with new values
+    /// (`stable_plans`): a `LIMIT ?` (the projection's slice) and an equality the chosen index
+    /// does not use in a query with `ORDER BY` (a read mark's lookup).
+    #[test]
+    fn cached_statements_are_compiled_once_whatever_is_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = open_write(&path, Synchronous::Full).unwrap();
+        let reader = open_read(&path).unwrap();
+        let limited = "SELECT seq FROM send_log ORDER BY seq LIMIT ?1";
+        let ordered = "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
+                       AND seq > ?3 AND sender_id != ?4 ORDER BY seq";
+        for (name, conn) in [("writer", &writer), ("reader", &reader)] {
+            for round in 0..5_i64 {
+                let rows = conn
+                    .prepare_cached(limited)
+                    .unwrap()
+                    .query_map([round + 1], |r| r.get::<_, i64>(0))
+                    .unwrap()
+                    .count();
+                assert_eq!(rows, 0);
+                let who = format!("u{round}");
+                let rows = conn
+                    .prepare_cached(ordered)
+                    .unwrap()
+                    .query_map(params![who, who, round, who], |r| r.get::<_, String>(0))
+                    .unwrap()
+                    .count();
+                assert_eq!(rows, 0);
+            }
+            let compiled: Vec<_> = [limited, ordered]
+                .map(|sql| {
+                    let stmt = conn.prepare_cached(sql).unwrap();
+                    let runs = stmt.get_status(StatementStatus::Run);
+                    (runs, stmt.get_status(StatementStatus::RePrepare))
+                })
+                .into();
+            assert_eq!(compiled, [(5, 0), (5, 0)], "{name}: runs, compiled again");
+        }
+    }
 }

@@ -267,7 +267,7 @@ mod tests {
     /// `messages` messages among them; a random share of them changed after being written, as
     /// receipts and edits change them (a new change_seq from the same counter).
     fn clinic(rng: &mut StdRng, patients: usize, doctors: usize, messages: usize) -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
+        let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
         schema::migrate(&mut conn).unwrap();
         let role = |r: &str| r.to_owned();
         for (prefix, count, r) in [("p", patients, "PATIENT"), ("d", doctors, "DOCTOR")] {
@@ -453,7 +453,7 @@ mod tests {
     #[test]
     fn a_walk_through_a_changed_history_reads_each_row_about_once() {
         const MESSAGES: i64 = 20_000;
-        let mut conn = Connection::open_in_memory().unwrap();
+        let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
         schema::migrate(&mut conn).unwrap();
         conn.execute_batch(
             "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES \

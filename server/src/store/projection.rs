@@ -210,16 +210,17 @@ impl LoggedKeys {
     }
 }
 
+/// The last seq of the next slice: the first `?1` rows of both logs together.
+pub(super) const SLICE_END: &str = "SELECT max(seq) FROM (SELECT seq FROM (SELECT seq FROM \
+     send_log ORDER BY seq LIMIT ?1) UNION ALL SELECT seq FROM (SELECT seq FROM receipt_log \
+     ORDER BY seq LIMIT ?1) ORDER BY seq LIMIT ?1)";
+
 /// Moves the oldest `limit` logged sends and receipts (by seq, the two logs together) into
 /// `messages` and deletes them from their logs, in the caller's transaction. `None` if both logs
 /// were empty.
 pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
     let upto: Option<i64> = conn
-        .prepare_cached(
-            "SELECT max(seq) FROM (SELECT seq FROM (SELECT seq FROM send_log ORDER BY seq \
-             LIMIT ?1) UNION ALL SELECT seq FROM (SELECT seq FROM receipt_log ORDER BY seq \
-             LIMIT ?1) ORDER BY seq LIMIT ?1)",
-        )?
+        .prepare_cached(SLICE_END)?
         .query_row([limit], |r| r.get(0))?;
     let Some(upto) = upto else {
         return Ok(None);

@@ -219,7 +219,7 @@ const SEQ_LOGGED: &str =
     "SELECT seq FROM send_log WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3";
 /// The messages of the conversation of `?1` and `?2` addressed to `?3` after seq `?5` (the
 /// reader's mark, `ReadMarks`) up to seq `?4` that are not read, with their status.
-const UNREAD_STORED: &str = "SELECT id, status FROM messages WHERE patient_id = ?1 \
+pub(super) const UNREAD_STORED: &str = "SELECT id, status FROM messages WHERE patient_id = ?1 \
      AND doctor_id = ?2 AND seq > ?5 AND seq <= ?4 AND sender_id != ?3 AND status != 'READ' \
      ORDER BY seq";
 /// The logged send `?1` if it is addressed to `?2` (its seq comes from the writer's list of the

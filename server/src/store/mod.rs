@@ -407,4 +407,35 @@ mod tests {
             assert_eq!(added, [(5, 0), (5, 0)], "{name}: runs, compiled again");
         }
     }
+
+    /// Queries meant to read a partial index read it, also now that its condition cannot be
+    /// matched against a bound value (`stable_plans`): each spells the condition as a literal.
+    #[test]
+    fn queries_of_partial_indexes_use_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+            let steps = stmt
+                .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+                .unwrap();
+            steps.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        for (sql, index) in [
+            (uploads::SWEEP_UNATTACHED, "uploads_unattached"),
+            (retention::HELD, "holds_patient"),
+            (
+                emergencies::transitions::ALERTED,
+                "emergency_transitions_alerted",
+            ),
+            (
+                emergencies::transitions::COUNT_ALERTED,
+                "emergency_transitions_alerted",
+            ),
+        ] {
+            let plan = plan(sql);
+            assert!(plan.contains(&format!("INDEX {index} ")), "{sql}: {plan}");
+        }
+    }
 }

@@ -93,10 +93,14 @@ pub(crate) fn holds(conn: &Connection, all: bool) -> Result<Vec<Hold>, StoreErro
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Whether an active hold covers the conversation of patient `?1` and doctor `?2` (through the
+/// partial index `holds_patient`: a plan test in `store::tests`).
+pub(super) const HELD: &str = "SELECT EXISTS (SELECT 1 FROM holds WHERE released_at IS NULL \
+     AND patient_id = ?1 AND (doctor_id IS NULL OR doctor_id = ?2))";
+
 fn is_held(conn: &Connection, key: &ConversationKey) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM holds WHERE released_at IS NULL AND patient_id = ?1
-                        AND (doctor_id IS NULL OR doctor_id = ?2))",
+        HELD,
         params![key.patient_id.as_str(), key.doctor_id.as_str()],
         |r| r.get(0),
     )

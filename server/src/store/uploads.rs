@@ -132,6 +132,11 @@ pub(crate) fn attach(conn: &Connection, id: &str, message_id: &str) -> Result<()
     Ok(())
 }
 
+/// Deletes the uploads never attached to a message made at or before `?1` (through the partial
+/// index `uploads_unattached`, never the whole table: a plan test in `store::tests`).
+pub(super) const SWEEP_UNATTACHED: &str =
+    "DELETE FROM uploads WHERE message_id IS NULL AND created_at <= ?1 RETURNING sha256";
+
 /// Deletes uploads never attached to a message and older than `grace`, then every content
 /// file no row refers to any more (and crash leftovers older than `grace`). Runs on the writer
 /// thread, so a concurrent upload of the same content cannot lose its file. Returns how many
@@ -144,9 +149,7 @@ pub(crate) fn sweep(
 ) -> Result<usize, StoreError> {
     let cutoff = now.saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
     let orphans: Vec<String> = conn
-        .prepare(
-            "DELETE FROM uploads WHERE message_id IS NULL AND created_at <= ?1 RETURNING sha256",
-        )?
+        .prepare(SWEEP_UNATTACHED)?
         .query_map([cutoff], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let referenced: HashSet<String> = conn

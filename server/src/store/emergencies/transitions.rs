@@ -89,20 +89,24 @@ pub(crate) fn record_alerted(
     if added == 0 {
         return Ok(None);
     }
-    conn.execute(
-        "UPDATE emergencies SET alerted_at = COALESCE(alerted_at, ?2), alerted_doctors = \
-         (SELECT COUNT(*) FROM emergency_transitions WHERE emergency_id = ?1 AND kind = 'ALERTED'), \
-         change_seq = ?3 WHERE id = ?1",
-        params![id.as_str(), at, seqs.next().0],
-    )?;
+    conn.prepare_cached(COUNT_ALERTED)?
+        .execute(params![id.as_str(), at, seqs.next().0])?;
     get(conn, id)
 }
 
+/// Sets emergency `?1`'s count of doctors alerted from its transitions (and when it was first
+/// alerted, `?2`, and its change seq, `?3`).
+pub(crate) const COUNT_ALERTED: &str = "UPDATE emergencies SET alerted_at = \
+     COALESCE(alerted_at, ?2), alerted_doctors = (SELECT COUNT(*) FROM emergency_transitions \
+     WHERE emergency_id = ?1 AND kind = 'ALERTED'), change_seq = ?3 WHERE id = ?1";
+
+/// The doctors alerted of emergency `?1`.
+pub(crate) const ALERTED: &str =
+    "SELECT actor_id FROM emergency_transitions WHERE emergency_id = ?1 AND kind = 'ALERTED'";
+
 /// The doctors an emergency's alert has reached (recorded), to avoid recording them again.
 pub(crate) fn alerted(conn: &Connection, id: &EmergencyId) -> Result<HashSet<UserId>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT actor_id FROM emergency_transitions WHERE emergency_id = ?1 AND kind = 'ALERTED'",
-    )?;
+    let mut stmt = conn.prepare_cached(ALERTED)?;
     let set = stmt
         .query_map([id.as_str()], |r| r.get::<_, String>(0))?
         .map(|r| r.map(UserId::from))

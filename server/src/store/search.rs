@@ -350,7 +350,7 @@ mod tests {
 
     #[test]
     fn a_statement_running_past_the_deadline_is_interrupted() {
-        let conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
         let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                        SELECT count(*) FROM c";
         let started = Instant::now();
@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn a_statement_started_after_the_deadline_is_interrupted_too() {
-        let conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
+        let conn = Connection::open_in_memory().unwrap();
         let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                        SELECT count(*) FROM c";
         let result = until(&conn, Instant::now(), || {

@@ -237,7 +237,8 @@ const COUNTS_EVERY: Duration = Duration::from_secs(24 * 3600);
 const COUNTS_RETRY: Duration = Duration::from_secs(3600);
 
 /// Checks the conversations' counters against their messages now and then, and sets right any
-/// that drifted (`store/counts.rs`): a drift is a bug, logged as an error with the first few.
+/// that drifted, and read marks ahead of an unread message (`store/counts.rs`): a drift is a
+/// bug, logged as an error with the first few.
 async fn check_counts(store: crate::store::Store, stop: CancellationToken, first: Duration) {
     tokio::time::sleep(first).await;
     loop {
@@ -255,7 +256,7 @@ async fn check_counts(store: crate::store::Store, stop: CancellationToken, first
             tracing::error!(
                 count = checked.fixed.len(),
                 first = %first.join(", "),
-                "conversations' unread counters did not match their messages; set right"
+                "conversations' unread counters or read marks did not match their messages; set right"
             );
         }
         let next = match checked.failed {

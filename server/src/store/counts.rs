@@ -1,28 +1,44 @@
-//! The conversations' counters (unread messages, schema v15; unread notifications, v18) checked
-//! against the messages they count, and set right where they drifted.
+//! The conversations' counters (unread messages, schema v15; unread notifications, v18) and
+//! saved read marks (v22) checked against the messages they count or cover, and set right where
+//! they drifted.
 //!
 //! They are kept by code and triggers, never recounted on the way: the conversation list shows
 //! them, and an unread notification list reads only the conversations whose count says they have
-//! some, so a count below the truth would hide an unread notification. A drift is a bug; this
-//! finds and repairs it instead of leaving it until someone notices.
+//! some, so a count below the truth would hide an unread notification; a "read up to" looks only
+//! after a reader's mark, so a mark above an unread message would leave it unread for good. A
+//! drift is a bug; this finds and repairs it instead of leaving it until someone notices.
 
-use crate::store::StoreError;
+use crate::store::{Seqs, StoreError};
 use clinic_protocol::ConversationKey;
 use rusqlite::{Connection, params};
 
-/// The four counts of a conversation as its messages give them: unread messages of the patient
-/// and of the doctor (from the other side, neither read nor taken back), then their unread
-/// notifications.
-const COUNTED: &str = "coalesce(sum(sender_id != patient_id AND status != 'READ' \
-     AND retracted_at IS NULL), 0) AS pu, \
-     coalesce(sum(sender_id != doctor_id AND status != 'READ' AND retracted_at IS NULL), 0) AS du, \
-     coalesce(sum(recipient_id IS patient_id AND notice IS 0), 0) AS pn, \
-     coalesce(sum(recipient_id IS doctor_id AND notice IS 0), 0) AS dn";
+/// Whether a message is unread by its recipient with no read receipt waiting for it (a mark
+/// saved by a step may cover receipts the step did not move yet).
+const UNREAD: &str = "status != 'READ' AND NOT EXISTS (SELECT 1 FROM receipt_log AS r \
+     WHERE r.message_id = messages.id AND r.status = 'READ')";
+
+/// The counts of a conversation as its messages give them: unread messages of the patient and
+/// of the doctor (from the other side, neither read nor taken back), then their unread
+/// notifications, then the first message each side has not read (`pf`, `df`), which its read
+/// mark must stay below.
+fn counted() -> String {
+    format!(
+        "coalesce(sum(sender_id != patient_id AND status != 'READ' \
+         AND retracted_at IS NULL), 0) AS pu, \
+         coalesce(sum(sender_id != doctor_id AND status != 'READ' AND retracted_at IS NULL), 0) \
+         AS du, \
+         coalesce(sum(recipient_id IS patient_id AND notice IS 0), 0) AS pn, \
+         coalesce(sum(recipient_id IS doctor_id AND notice IS 0), 0) AS dn, \
+         min(CASE WHEN sender_id != patient_id AND {UNREAD} THEN seq END) AS pf, \
+         min(CASE WHEN sender_id != doctor_id AND {UNREAD} THEN seq END) AS df"
+    )
+}
 
 /// Whether a conversation's counters (`c`) differ from the counts (`n`, none for a conversation
-/// without messages).
+/// without messages), or a read mark covers an unread message.
 const DIFFERS: &str = "c.patient_unread != coalesce(n.pu, 0) OR c.doctor_unread != coalesce(n.du, 0) \
-     OR c.patient_notices != coalesce(n.pn, 0) OR c.doctor_notices != coalesce(n.dn, 0)";
+     OR c.patient_notices != coalesce(n.pn, 0) OR c.doctor_notices != coalesce(n.dn, 0) \
+     OR c.patient_read >= n.pf OR c.doctor_read >= n.df";
 
 /// The conversations whose counters differ from their messages: one pass over every message,
 /// meant for a read connection's snapshot. The table is read in its own order (through the
@@ -31,9 +47,10 @@ const DIFFERS: &str = "c.patient_unread != coalesce(n.pu, 0) OR c.doctor_unread 
 pub(crate) fn drifted(conn: &Connection) -> Result<Vec<ConversationKey>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT c.patient_id, c.doctor_id FROM conversations c LEFT JOIN \
-         (SELECT patient_id, doctor_id, {COUNTED} FROM messages NOT INDEXED \
+         (SELECT patient_id, doctor_id, {} FROM messages NOT INDEXED \
           GROUP BY patient_id, doctor_id) n \
-         ON n.patient_id = c.patient_id AND n.doctor_id = c.doctor_id WHERE {DIFFERS}"
+         ON n.patient_id = c.patient_id AND n.doctor_id = c.doctor_id WHERE {DIFFERS}",
+        counted()
     ))?;
     let keys = stmt
         .query_map([], super::rows::conversation_key)?
@@ -41,22 +58,29 @@ pub(crate) fn drifted(conn: &Connection) -> Result<Vec<ConversationKey>, StoreEr
     Ok(keys)
 }
 
-/// Recounts these conversations from their messages and sets the counters that differ; meant
-/// for the writer, so that nothing changes between the count and the update. Returns those that
-/// were set right.
+/// Recounts these conversations from their messages, sets the counters that differ and brings
+/// a read mark that covers an unread message down to just below it; meant for the writer, so
+/// that nothing changes between the count and the update. The writer's marks of a conversation
+/// set right are forgotten, to be read again from what was saved. Returns those set right.
 pub(crate) fn set_right(
     conn: &Connection,
+    seqs: &mut Seqs,
     keys: &[ConversationKey],
 ) -> Result<Vec<ConversationKey>, StoreError> {
     let mut fix = conn.prepare_cached(&format!(
         "UPDATE conversations AS c SET patient_unread = n.pu, doctor_unread = n.du, \
-         patient_notices = n.pn, doctor_notices = n.dn \
-         FROM (SELECT {COUNTED} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2) AS n \
-         WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({DIFFERS})"
+         patient_notices = n.pn, doctor_notices = n.dn, \
+         patient_read = CASE WHEN c.patient_read >= n.pf THEN n.pf - 1 ELSE c.patient_read END, \
+         doctor_read = CASE WHEN c.doctor_read >= n.df THEN n.df - 1 ELSE c.doctor_read END \
+         FROM (SELECT {} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2) AS n \
+         WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({DIFFERS})",
+        counted()
     ))?;
     let mut changed = Vec::new();
     for key in keys {
-        if fix.execute(params![key.patient_id.as_str(), key.doctor_id.as_str()])? > 0 {
+        let (patient, doctor) = (key.patient_id.as_str(), key.doctor_id.as_str());
+        if fix.execute(params![patient, doctor])? > 0 {
+            seqs.read_marks_mut().forget(patient, doctor);
             changed.push(key.clone());
         }
     }
@@ -110,16 +134,26 @@ mod tests {
             [p3.id.as_str(), doctor.id.as_str()],
         )
         .unwrap();
-        assert_eq!(drifted(&tx).unwrap(), Vec::<ConversationKey>::new());
-        assert_eq!(
-            set_right(
-                &tx,
-                &[ConversationKey::new(p1.id.clone(), doctor.id.clone())]
-            )
-            .unwrap(),
-            Vec::<ConversationKey>::new()
-        );
-
+        // Two unread messages from p4, a read receipt of the first waiting in the log: a mark
+        // over the first only is true.
+        let p4 = user(&tx, "p4", Role::Patient);
+        let mut seqs = Seqs::loaded(&tx, true);
+        send(&tx, &mut seqs, &p4, &p4, &doctor);
+        send(&tx, &mut seqs, &p4, &p4, &doctor);
+        seqs.save(&tx).unwrap();
+        projection::apply_all(&tx).unwrap();
+        let p4_messages: Vec<(i64, String)> = tx
+            .prepare("SELECT seq, id FROM messages WHERE patient_id = ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([p4.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let [(first, first_id), (second, _)] = &p4_messages[..] else {
+            panic!("{p4_messages:?}")
+        };
+        let first_id = clinic_protocol::MessageId::from(first_id.clone());
+        crate::store::receipts::mark_read(&tx, &mut seqs, &doctor.id, &[first_id]).unwrap();
         let set = |patient: &User, sql: &str| {
             tx.execute(
                 &format!("UPDATE conversations SET {sql} WHERE patient_id = ?1"),
@@ -127,25 +161,51 @@ mod tests {
             )
             .unwrap();
         };
+        set(&p4, &format!("doctor_read = {first}"));
+        assert_eq!(drifted(&tx).unwrap(), Vec::<ConversationKey>::new());
+        assert_eq!(
+            set_right(
+                &tx,
+                &mut seqs,
+                &[
+                    ConversationKey::new(p1.id.clone(), doctor.id.clone()),
+                    ConversationKey::new(p4.id.clone(), doctor.id.clone())
+                ]
+            )
+            .unwrap(),
+            Vec::<ConversationKey>::new()
+        );
+
         set(&p1, "doctor_notices = 0");
         set(&p2, "patient_unread = 7");
         set(&p3, "doctor_unread = 1, patient_notices = -1");
+        set(&p4, &format!("doctor_read = {second}"));
+        let (p4_id, doctor_id) = (p4.id.as_str(), doctor.id.as_str());
+        seqs.read_marks_mut()
+            .set(p4_id, doctor_id, doctor_id, *second);
+        seqs.read_marks_mut().committed();
         let before = notifications::list(&tx, &doctor.id, true, 50).unwrap();
         assert_eq!(
             before.len(),
-            2,
+            4,
             "p1's two notifications hidden by the low count"
         );
         let mut found = drifted(&tx).unwrap();
         found.sort_by(|a, b| a.patient_id.as_str().cmp(b.patient_id.as_str()));
-        let mut expected: Vec<ConversationKey> = [&p1, &p2, &p3]
+        let mut expected: Vec<ConversationKey> = [&p1, &p2, &p3, &p4]
             .iter()
             .map(|p| ConversationKey::new(p.id.clone(), doctor.id.clone()))
             .collect();
         expected.sort_by(|a, b| a.patient_id.as_str().cmp(b.patient_id.as_str()));
         assert_eq!(found, expected);
-        assert_eq!(set_right(&tx, &found).unwrap(), found);
+        assert_eq!(set_right(&tx, &mut seqs, &found).unwrap(), found);
         assert!(drifted(&tx).unwrap().is_empty());
+        let marks = seqs.read_marks_mut();
+        assert_eq!(
+            marks.get(&tx, p4_id, doctor_id, doctor_id).unwrap(),
+            second - 1,
+            "the mark brought below the unread message, in the writer's memory too"
+        );
         let counters: Vec<(i64, i64, i64, i64)> = tx
             .prepare(
                 "SELECT patient_unread, doctor_unread, patient_notices, doctor_notices \
@@ -156,12 +216,15 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(counters, [(2, 2, 2, 2), (0, 2, 0, 2), (0, 0, 0, 0)]);
+        assert_eq!(
+            counters,
+            [(2, 2, 2, 2), (0, 2, 0, 2), (0, 0, 0, 0), (0, 2, 0, 2)]
+        );
         assert_eq!(
             notifications::list(&tx, &doctor.id, true, 50)
                 .unwrap()
                 .len(),
-            4
+            6
         );
     }
 

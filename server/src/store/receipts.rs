@@ -253,7 +253,9 @@ pub(crate) fn mark_read_up_to(
     let limit =
         limit.ok_or_else(|| StoreError::not_found("no such message in this conversation"))?;
     let reader_id = reader.id.as_str();
-    let known = seqs.read_marks_mut().get(patient, doctor, reader_id);
+    let known = seqs
+        .read_marks_mut()
+        .get(conn, patient, doctor, reader_id)?;
     let id_and_status = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(MessageId, String)> {
         Ok((MessageId::from(r.get::<_, String>(0)?), r.get(1)?))
     };
@@ -332,12 +334,16 @@ mod tests {
 
     impl Running {
         fn start() -> Self {
+            Self::start_moving_after(std::time::Duration::from_secs(3600))
+        }
+
+        /// A writer whose idle steps come `idle` after the last command.
+        fn start_moving_after(idle: std::time::Duration) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("c.db");
             let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
             let patient = users::for_test(&conn, "pat", Role::Patient);
             let doctor = users::for_test(&conn, "doc", Role::Doctor);
-            let idle = std::time::Duration::from_secs(3600);
             let (writer, thread) = Writer::start_moving_after(conn, 64, 64, idle).unwrap();
             Self {
                 _dir: dir,
@@ -347,6 +353,29 @@ mod tests {
                 patient,
                 doctor,
             }
+        }
+
+        /// Stops the writer cleanly and starts a new one on the same database.
+        fn restart(self) -> Self {
+            drop(self.writer);
+            self.thread.join().unwrap();
+            let conn = crate::store::open_write(&self.path, Synchronous::Full).unwrap();
+            let idle = std::time::Duration::from_secs(3600);
+            let (writer, thread) = Writer::start_moving_after(conn, 64, 64, idle).unwrap();
+            Self {
+                writer,
+                thread,
+                ..self
+            }
+        }
+
+        /// The doctor's "read up to" `up_to`, committed.
+        async fn read_up_to(&self, up_to: &MessageId) -> Vec<Receipt> {
+            let (reader, key, up_to) = (self.doctor.clone(), self.key(), up_to.clone());
+            self.writer
+                .run_append(move |conn, seqs| mark_read_up_to(conn, seqs, &reader, &key, &up_to))
+                .await
+                .unwrap()
         }
 
         /// The patient's message with this clientId, committed.
@@ -692,6 +721,63 @@ mod tests {
                 "still unread (logging: {logging})"
             );
         }
+        run.stop();
+    }
+
+    /// The doctor's saved read mark (`read_marks.rs`).
+    fn saved_mark(conn: &Connection) -> i64 {
+        conn.query_row("SELECT doctor_read FROM conversations", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A reader's mark is not saved by the commit that marks (one more page on the commit path)
+    /// but by the writer's next step: with no step to come, it is not saved yet; with the idle
+    /// step, it soon is.
+    #[tokio::test]
+    async fn a_read_mark_is_saved_by_a_step_not_by_its_commit() {
+        for idle_ms in [3_600_000, 1] {
+            let run = Running::start_moving_after(std::time::Duration::from_millis(idle_ms));
+            let outside = Connection::open(&run.path).unwrap();
+            let sent = run.send("c-1").await;
+            assert_eq!(ids(&run.read_up_to(&sent.id).await), [sent.id.clone()]);
+            if idle_ms > 1 {
+                assert_eq!(saved_mark(&outside), 0, "not in the commit");
+            } else {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while saved_mark(&outside) != sent.seq.0 {
+                    assert!(std::time::Instant::now() < deadline, "never saved");
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+            run.stop();
+        }
+    }
+
+    /// The mark a clean stop saves is where the first "read up to" after the start looks from:
+    /// a message under it is not looked at again (made unread here behind the writer's back, a
+    /// state the mark rules out, to see that).
+    #[tokio::test]
+    async fn the_first_read_up_to_after_a_start_looks_after_the_saved_mark() {
+        let run = Running::start();
+        let outside = Connection::open(&run.path).unwrap();
+        let first = run.send("c-1").await;
+        assert_eq!(ids(&run.read_up_to(&first.id).await), [first.id.clone()]);
+        let run = run.restart();
+        assert_eq!(saved_mark(&outside), first.seq.0, "saved at the stop");
+        outside
+            .execute(
+                "UPDATE messages SET status = 'SENT', read_at = NULL WHERE id = ?1",
+                [first.id.as_str()],
+            )
+            .unwrap();
+        let second = run.send("c-2").await;
+        assert_eq!(
+            ids(&run.read_up_to(&second.id).await),
+            [second.id.clone()],
+            "only what came after the saved mark"
+        );
+        let run = run.restart();
+        assert_eq!(saved_mark(&outside), second.seq.0);
         run.stop();
     }
 

@@ -4,7 +4,7 @@
 use super::checkpoint::{Checkpointer, LongReads};
 use super::marker::{self, Marker};
 use super::projection::{self, LoggedKeys, Progress};
-use super::read_marks::ReadMarks;
+use super::read_marks::{ReadMarks, Saving};
 use crate::store::StoreError;
 use clinic_protocol::Seq;
 use rusqlite::{Connection, TransactionBehavior};
@@ -397,7 +397,7 @@ fn writer_loop(
     // After an idle step, the next one follows at once if the queue is still empty.
     let mut draining = false;
     loop {
-        let first = if progress.pending() && projector.healthy() {
+        let first = if (progress.pending() || read_marks.any_unsaved()) && projector.healthy() {
             let wait = if draining { Duration::ZERO } else { idle_move };
             let next: Result<Option<Job>, ()> = match &clock {
                 Ok(clock) => clock
@@ -413,7 +413,7 @@ fn writer_loop(
                 Ok(Some(job)) => job,
                 Ok(None) => break,
                 Err(()) => {
-                    projector.step(&mut conn, progress, None);
+                    projector.step(&mut conn, progress, None, &mut read_marks);
                     draining = true;
                     continue;
                 }
@@ -448,15 +448,18 @@ fn writer_loop(
         // of it moves, so the log never holds more than a step and a batch.
         let backlog = progress.backlog();
         if backlog >= projector.slice() && projector.healthy() {
-            projector.step(&mut conn, progress, Some(backlog));
+            projector.step(&mut conn, progress, Some(backlog), &mut read_marks);
         } else if progress.search_applied() - projector.pruned >= PRUNE_AT && projector.healthy() {
             // No sends to move, but other changes queued for the search index.
-            projector.step(&mut conn, progress, Some(0));
+            projector.step(&mut conn, progress, Some(0), &mut read_marks);
         }
     }
-    // A clean stop leaves nothing in the log.
+    // A clean stop leaves nothing in the log, and every mark saved.
     while progress.pending() && projector.healthy() {
-        projector.step(&mut conn, progress, None);
+        projector.step(&mut conn, progress, None, &mut read_marks);
+    }
+    if read_marks.any_unsaved() {
+        projector.step(&mut conn, progress, Some(0), &mut read_marks);
     }
     tracing::debug!("writer stopped");
 }
@@ -515,18 +518,24 @@ impl Projector {
         Ok(())
     }
 
-    /// Moves up to `rows` logged sends (by default [`Projector::slice`]) in a transaction of its
-    /// own. Its commit is not synced (`synchronous = NORMAL`): the rows it moves are already
+    /// Moves up to `rows` logged sends (by default [`Projector::slice`]) and saves the readers'
+    /// marks (`read_marks.rs`) in a transaction of its own. Its commit is not synced (`synchronous = NORMAL`): the rows it moves are already
     /// durable in the log, and WAL commits land in order, so a crash can lose this step only
     /// together with everything after it, and the log is moved again on the next start.
-    fn step(&mut self, conn: &mut Connection, progress: &Progress, rows: Option<i64>) {
+    fn step(
+        &mut self,
+        conn: &mut Connection,
+        progress: &Progress,
+        rows: Option<i64>,
+        read_marks: &mut ReadMarks,
+    ) {
         let relax = self.synchronous > 1;
         let started = std::time::Instant::now();
         // Zero only drops the search index's queue.
         let limit = rows
             .unwrap_or_else(|| self.slice())
             .max(i64::from(rows != Some(0)));
-        let outcome = (|| -> rusqlite::Result<Option<projection::Moved>> {
+        let outcome = (|| -> rusqlite::Result<(Option<projection::Moved>, Saving)> {
             if relax {
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
                 self.relaxed = true;
@@ -542,10 +551,16 @@ impl Projector {
                 tx.prepare_cached("DELETE FROM search_changes WHERE id <= ?1")?
                     .execute([searched])?;
             }
+            // The marks of committed batches only: a step runs between batches.
+            let saving = read_marks.save(&tx)?;
             tx.commit()?;
             self.pruned = self.pruned.max(searched);
-            Ok(moved)
+            Ok((moved, saving))
         })();
+        let outcome = outcome.map(|(moved, saving)| {
+            read_marks.saved(saving);
+            moved
+        });
         if let Err(err) = self.durable(conn) {
             tracing::error!(error = %err, "cannot restore the synchronous setting after a step");
         }
@@ -858,11 +873,11 @@ mod tests {
             3,
             "the rolled back send is not listed"
         );
-        projector.step(&mut conn, &progress, Some(2));
+        projector.step(&mut conn, &progress, Some(2), &mut ReadMarks::default());
         assert!(!known(&projector.keys, "c-1") && !known(&projector.keys, "c-2"));
         assert!(known(&projector.keys, "c-3"), "still in the log");
         assert_eq!(listed(&projector.keys), 1);
-        projector.step(&mut conn, &progress, None);
+        projector.step(&mut conn, &progress, None, &mut ReadMarks::default());
         assert!(!known(&projector.keys, "c-3"));
         assert_eq!(listed(&projector.keys), 0);
     }

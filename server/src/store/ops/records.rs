@@ -66,7 +66,7 @@ impl Store {
             let chunk = chunk.to_vec();
             match self
                 .writer
-                .run(move |conn, _| counts::set_right(conn, &chunk))
+                .run(move |conn, seqs| counts::set_right(conn, seqs, &chunk))
                 .await
             {
                 Ok(fixed) => checked.fixed.extend(fixed),

@@ -16,11 +16,14 @@
 //! back, and a new message takes a higher seq than any mark. In memory, marks follow the batch:
 //! a batch that rolls back takes its marks back, as its receipts were never written. The saved
 //! mark (`conversations.patient_read`, `doctor_read`) is written off the commit path, by the
-//! writer's steps (`writer.rs`), from marks whose batches have committed; so it is never ahead
-//! of a durable mark, and a crash that loses a step leaves an older mark, which is still true.
+//! writer's steps at most every few seconds (`writer::SAVE_MARKS`) and at a clean stop, from
+//! marks whose batches have committed; so it is never ahead of a durable mark, and a crash
+//! leaves an older mark, which is still true (the first "read up to" then walks what came after
+//! it).
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// A conversation's two marks, the patient's first: as known, and as saved.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,7 +33,7 @@ struct Marks {
 }
 
 /// The readers' marks (see the module's documentation).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ReadMarks {
     /// By doctor, by patient (looked up by `&str`, without building a key per mark). A reader is
     /// always one of the two (`check_access`).
@@ -39,6 +42,19 @@ pub(crate) struct ReadMarks {
     batch: Vec<(String, String, usize, i64)>,
     /// Conversations whose known marks are ahead of their saved ones.
     unsaved: Vec<(String, String)>,
+    /// When marks were last saved (or the writer started).
+    saved_at: Instant,
+}
+
+impl Default for ReadMarks {
+    fn default() -> Self {
+        Self {
+            marks: HashMap::new(),
+            batch: Vec::new(),
+            unsaved: Vec::new(),
+            saved_at: Instant::now(),
+        }
+    }
 }
 
 /// Marks taken by a step to save (`ReadMarks::to_save`), in key order.
@@ -135,9 +151,10 @@ impl ReadMarks {
         }
     }
 
-    /// Whether committed marks wait to be saved.
-    pub(crate) fn any_unsaved(&self) -> bool {
-        !self.unsaved.is_empty()
+    /// How long until committed marks waiting to be saved are due, saved at most once `every`
+    /// (zero: due now); `None` when none wait.
+    pub(crate) fn save_due(&self, every: Duration) -> Option<Duration> {
+        (!self.unsaved.is_empty()).then(|| every.saturating_sub(self.saved_at.elapsed()))
     }
 
     /// Writes the committed marks not saved yet to their conversations, in key order, in the
@@ -166,6 +183,7 @@ impl ReadMarks {
 
     /// The transaction that saved `saving` committed.
     pub(crate) fn saved(&mut self, saving: Saving) {
+        self.saved_at = Instant::now();
         for (patient, doctor, known) in saving.0 {
             if let Some(marks) = self
                 .marks
@@ -256,27 +274,36 @@ mod tests {
         let (_dir, mut conn, [p, d, e]) = clinic();
         let (p, d, e) = (p.as_str(), d.as_str(), e.as_str());
         let mut marks = ReadMarks::default();
-        assert!(!marks.any_unsaved());
+        assert_eq!(marks.save_due(Duration::ZERO), None);
         marks.set(p, d, d, 5);
         marks.set(p, e, p, 3);
-        assert!(!marks.any_unsaved(), "not before the batch commits");
+        assert_eq!(
+            marks.save_due(Duration::ZERO),
+            None,
+            "not before the batch commits"
+        );
         marks.committed();
         marks.set(p, d, p, 9);
         marks.rolled_back();
-        assert!(marks.any_unsaved());
+        assert_eq!(marks.save_due(Duration::ZERO), Some(Duration::ZERO));
+        let hour = Duration::from_secs(3600);
+        assert!(
+            marks.save_due(hour) > Some(hour - Duration::from_secs(60)),
+            "not due yet"
+        );
 
         let tx = conn.transaction().unwrap();
         let saving = marks.save(&tx).unwrap();
         drop(tx);
         assert_eq!(stored(&conn, p, d), [0, 0], "rolled back");
-        assert!(marks.any_unsaved(), "still to save");
+        assert!(marks.save_due(Duration::ZERO).is_some(), "still to save");
 
         let tx = conn.transaction().unwrap();
         let saving_again = marks.save(&tx).unwrap();
         tx.commit().unwrap();
         marks.saved(saving_again);
         drop(saving);
-        assert!(!marks.any_unsaved());
+        assert_eq!(marks.save_due(Duration::ZERO), None);
         assert_eq!(
             stored(&conn, p, d),
             [0, 5],

@@ -23,6 +23,28 @@ const STEP_BUDGET_US: f64 = 4_000.0;
 const SLICE: (i64, i64) = (32, 2048);
 /// When no command has arrived for this long, a step moves what is there.
 const IDLE_MOVE: Duration = Duration::from_millis(2);
+/// The readers' marks are saved at most this often (`read_marks.rs`): a save is an UPDATE per
+/// conversation whose mark moved, and saving in every step cost the writer about a tenth more
+/// per message at 1,000 msg/s with the app's read marks (docs/benchmarks.md). A crash loses at
+/// most this long of marks, which the first "read up to" after the start walks again.
+const SAVE_MARKS: Duration = Duration::from_secs(5);
+
+/// When the writer works between commands.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// After this long without a command, a step moves what the logs hold.
+    pub(crate) idle_move: Duration,
+    /// Committed read marks are saved at most this often.
+    pub(crate) save_marks: Duration,
+}
+
+impl Pace {
+    /// The server's.
+    pub(crate) const SERVING: Self = Self {
+        idle_move: IDLE_MOVE,
+        save_marks: SAVE_MARKS,
+    };
+}
 /// Queue entries the search index has applied before the writer drops them without a move.
 const PRUNE_AT: i64 = 1024;
 
@@ -206,16 +228,31 @@ impl Writer {
         queue: usize,
         max_batch: usize,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
-        Self::start_moving_after(conn, queue, max_batch, IDLE_MOVE)
+        Self::start_paced(conn, queue, max_batch, Pace::SERVING)
     }
 
     /// [`Writer::start`] with the idle time after which a step moves the send log (tests set it
     /// long, so that the log holds still between their commands).
+    #[cfg(test)]
     pub(crate) fn start_moving_after(
-        mut conn: Connection,
+        conn: Connection,
         queue: usize,
         max_batch: usize,
         idle_move: Duration,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let pace = Pace {
+            idle_move,
+            ..Pace::SERVING
+        };
+        Self::start_paced(conn, queue, max_batch, pace)
+    }
+
+    /// [`Writer::start`] with its own [`Pace`].
+    pub(crate) fn start_paced(
+        mut conn: Connection,
+        queue: usize,
+        max_batch: usize,
+        pace: Pace,
     ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let db = PathBuf::from(conn.path().unwrap_or_default());
@@ -228,7 +265,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("clinic-writer".into())
             .spawn(move || {
-                writer_loop(conn, rx, max_batch.max(1), &marker, &shared, idle_move);
+                writer_loop(conn, rx, max_batch.max(1), &marker, &shared, pace);
                 marker.finish();
                 checkpointer.join();
             })?;
@@ -385,7 +422,7 @@ fn writer_loop(
     max_batch: usize,
     marker: &Marker,
     progress: &Progress,
-    idle_move: Duration,
+    pace: Pace,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     let mut projector = Projector::new(&conn);
@@ -397,8 +434,17 @@ fn writer_loop(
     // After an idle step, the next one follows at once if the queue is still empty.
     let mut draining = false;
     loop {
-        let first = if (progress.pending() || read_marks.any_unsaved()) && projector.healthy() {
-            let wait = if draining { Duration::ZERO } else { idle_move };
+        // Logged rows move after a short idle time; marks alone wait until they are due.
+        let wait = if progress.pending() {
+            Some(if draining {
+                Duration::ZERO
+            } else {
+                pace.idle_move
+            })
+        } else {
+            read_marks.save_due(pace.save_marks)
+        };
+        let first = if let Some(wait) = wait.filter(|_| projector.healthy()) {
             let next: Result<Option<Job>, ()> = match &clock {
                 Ok(clock) => clock
                     .block_on(async { tokio::time::timeout(wait, rx.recv()).await })
@@ -413,7 +459,8 @@ fn writer_loop(
                 Ok(Some(job)) => job,
                 Ok(None) => break,
                 Err(()) => {
-                    projector.step(&mut conn, progress, None, &mut read_marks);
+                    let marks = due(&mut read_marks, pace.save_marks);
+                    projector.step(&mut conn, progress, None, marks);
                     draining = true;
                     continue;
                 }
@@ -448,20 +495,27 @@ fn writer_loop(
         // of it moves, so the log never holds more than a step and a batch.
         let backlog = progress.backlog();
         if backlog >= projector.slice() && projector.healthy() {
-            projector.step(&mut conn, progress, Some(backlog), &mut read_marks);
+            let marks = due(&mut read_marks, pace.save_marks);
+            projector.step(&mut conn, progress, Some(backlog), marks);
         } else if progress.search_applied() - projector.pruned >= PRUNE_AT && projector.healthy() {
             // No sends to move, but other changes queued for the search index.
-            projector.step(&mut conn, progress, Some(0), &mut read_marks);
+            let marks = due(&mut read_marks, pace.save_marks);
+            projector.step(&mut conn, progress, Some(0), marks);
         }
     }
     // A clean stop leaves nothing in the log, and every mark saved.
     while progress.pending() && projector.healthy() {
-        projector.step(&mut conn, progress, None, &mut read_marks);
+        projector.step(&mut conn, progress, None, None);
     }
-    if read_marks.any_unsaved() {
-        projector.step(&mut conn, progress, Some(0), &mut read_marks);
+    if read_marks.save_due(Duration::ZERO).is_some() {
+        projector.step(&mut conn, progress, Some(0), Some(&mut read_marks));
     }
     tracing::debug!("writer stopped");
+}
+
+/// The marks, if their save is due.
+fn due(marks: &mut ReadMarks, every: Duration) -> Option<&mut ReadMarks> {
+    (marks.save_due(every) == Some(Duration::ZERO)).then_some(marks)
 }
 
 /// Moves the send log into `messages`, a slice per transaction.
@@ -518,8 +572,8 @@ impl Projector {
         Ok(())
     }
 
-    /// Moves up to `rows` logged sends (by default [`Projector::slice`]) and saves the readers'
-    /// marks (`read_marks.rs`) in a transaction of its own. Its commit is not synced (`synchronous = NORMAL`): the rows it moves are already
+    /// Moves up to `rows` logged sends (by default [`Projector::slice`]) and saves `read_marks`
+    /// if given (`read_marks.rs`) in a transaction of its own. Its commit is not synced (`synchronous = NORMAL`): the rows it moves are already
     /// durable in the log, and WAL commits land in order, so a crash can lose this step only
     /// together with everything after it, and the log is moved again on the next start.
     fn step(
@@ -527,7 +581,7 @@ impl Projector {
         conn: &mut Connection,
         progress: &Progress,
         rows: Option<i64>,
-        read_marks: &mut ReadMarks,
+        mut read_marks: Option<&mut ReadMarks>,
     ) {
         let relax = self.synchronous > 1;
         let started = std::time::Instant::now();
@@ -535,7 +589,7 @@ impl Projector {
         let limit = rows
             .unwrap_or_else(|| self.slice())
             .max(i64::from(rows != Some(0)));
-        let outcome = (|| -> rusqlite::Result<(Option<projection::Moved>, Saving)> {
+        let outcome = (|| -> rusqlite::Result<(Option<projection::Moved>, Option<Saving>)> {
             if relax {
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
                 self.relaxed = true;
@@ -552,13 +606,15 @@ impl Projector {
                     .execute([searched])?;
             }
             // The marks of committed batches only: a step runs between batches.
-            let saving = read_marks.save(&tx)?;
+            let saving = read_marks.as_mut().map(|m| m.save(&tx)).transpose()?;
             tx.commit()?;
             self.pruned = self.pruned.max(searched);
             Ok((moved, saving))
         })();
         let outcome = outcome.map(|(moved, saving)| {
-            read_marks.saved(saving);
+            if let (Some(marks), Some(saving)) = (read_marks, saving) {
+                marks.saved(saving);
+            }
             moved
         });
         if let Err(err) = self.durable(conn) {
@@ -873,11 +929,11 @@ mod tests {
             3,
             "the rolled back send is not listed"
         );
-        projector.step(&mut conn, &progress, Some(2), &mut ReadMarks::default());
+        projector.step(&mut conn, &progress, Some(2), None);
         assert!(!known(&projector.keys, "c-1") && !known(&projector.keys, "c-2"));
         assert!(known(&projector.keys, "c-3"), "still in the log");
         assert_eq!(listed(&projector.keys), 1);
-        projector.step(&mut conn, &progress, None, &mut ReadMarks::default());
+        projector.step(&mut conn, &progress, None, None);
         assert!(!known(&projector.keys, "c-3"));
         assert_eq!(listed(&projector.keys), 0);
     }

@@ -1,11 +1,12 @@
-//! The conversations' unread counters checked against their messages by the running server, a
-//! while after its start: counters that drifted (set wrong by hand while it was stopped, as a
-//! bug would leave them) are set right, and what the apps are shown follows.
+//! The conversations' unread counters and saved read marks checked against their messages by
+//! the running server, a while after its start: counters and a mark that drifted (set wrong by
+//! hand while it was stopped, as a bug would leave them) are set right, and what the apps are
+//! shown, and what a "read up to" reaches, follows.
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
 
-use common::{TestServer, clinic};
+use common::{TestServer, Ws, clinic};
 use serde_json::json;
 use std::time::Duration;
 
@@ -13,10 +14,12 @@ use std::time::Duration;
 async fn counters_that_drifted_are_set_right_by_the_running_server() {
     let server = TestServer::start().await;
     let c = clinic(&server).await;
+    let mut last = serde_json::Value::Null;
     for text in ["one", "two", "three"] {
         let body = json!({"patientId": c.pat1.id(), "doctorId": c.doc1.id(), "content": text});
         let (status, m) = server.post(&c.pat1.token, "/api/chat/messages", body).await;
         assert_eq!(status, 201, "{m}");
+        last = m;
     }
     assert_eq!(common::doctor_unread(&server, &c).await, (3, 3));
     let dir = server.stop().await;
@@ -24,8 +27,8 @@ async fn counters_that_drifted_are_set_right_by_the_running_server() {
     let conn = rusqlite::Connection::open(dir.path().join("clinic.db")).unwrap();
     let changed = conn
         .execute(
-            "UPDATE conversations SET doctor_unread = 42, doctor_notices = 0 \
-             WHERE patient_id = ?1 AND doctor_id = ?2",
+            "UPDATE conversations SET doctor_unread = 42, doctor_notices = 0, \
+             doctor_read = 1000000 WHERE patient_id = ?1 AND doctor_id = ?2",
             [c.pat1.id(), c.doc1.id()],
         )
         .unwrap();
@@ -46,4 +49,12 @@ async fn counters_that_drifted_are_set_right_by_the_running_server() {
         assert!(std::time::Instant::now() < deadline, "never set right");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The doctor's mark, saved above three unread messages, was brought below them: reading up
+    // to the last reaches all three.
+    let (mut doc, _) = Ws::connect(&server, &c.doc1.token).await;
+    doc.send(json!({"type": "message:read", "messageId": last["id"], "patientId": c.pat1.id(), "doctorId": c.doc1.id()}))
+        .await;
+    let read = doc.expect("message:read:confirmed").await;
+    assert_eq!(read["messageIds"].as_array().unwrap().len(), 3, "{read}");
+    assert_eq!(common::doctor_unread(&server, &c).await, (0, 3));
 }

@@ -748,7 +748,10 @@ mod tests {
             });
             let outside = Connection::open(&run.path).unwrap();
             let sent = run.send("c-1").await;
-            assert_eq!(ids(&run.read_up_to(&sent.id).await), [sent.id.clone()]);
+            assert_eq!(
+                ids(&run.read_up_to(&sent.id).await),
+                std::slice::from_ref(&sent.id)
+            );
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             let done = |conn: &Connection| {
                 if save_marks > ms(10) {
@@ -776,7 +779,10 @@ mod tests {
         let run = Running::start();
         let outside = Connection::open(&run.path).unwrap();
         let first = run.send("c-1").await;
-        assert_eq!(ids(&run.read_up_to(&first.id).await), [first.id.clone()]);
+        assert_eq!(
+            ids(&run.read_up_to(&first.id).await),
+            std::slice::from_ref(&first.id)
+        );
         let run = run.restart();
         assert_eq!(saved_mark(&outside), first.seq.0, "saved at the stop");
         outside
@@ -788,7 +794,7 @@ mod tests {
         let second = run.send("c-2").await;
         assert_eq!(
             ids(&run.read_up_to(&second.id).await),
-            [second.id.clone()],
+            std::slice::from_ref(&second.id),
             "only what came after the saved mark"
         );
         let run = run.restart();

@@ -7,6 +7,7 @@ would stall the server's writer.
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -34,17 +35,28 @@ class Server:
 
     def __enter__(self):
         subprocess.run([BIN, '--data-dir', self.dir, 'demo'], check=True, capture_output=True)
+        self.serve()
+        return self
+
+    def serve(self):
+        """Starts serving the folder and waits until the server answers."""
         self.proc = subprocess.Popen(
             [BIN, '--data-dir', self.dir, 'serve', '--listen', f'127.0.0.1:{self.port}',
              '--tls', 'off', '--max-connections-per-address', '0'],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, 'w'))
+            stdout=subprocess.DEVNULL, stderr=open(self.log, 'a'))
         for _ in range(100):
             try:
                 if requests.get(self.base + '/healthz', timeout=1).ok:
-                    return self
+                    return
             except requests.RequestException:
                 time.sleep(0.1)
         raise RuntimeError('the server did not start: see ' + self.log)
+
+    def restart(self):
+        """Stops the server cleanly (SIGTERM) and serves the same folder again."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.serve()
 
     def __exit__(self, *exc):
         if self.proc:

@@ -8,6 +8,7 @@
 //! after a reader's mark, so a mark above an unread message would leave it unread for good. A
 //! drift is a bug; this finds and repairs it instead of leaving it until someone notices.
 
+use crate::store::writer::LAST_SEQ;
 use crate::store::{Seqs, StoreError};
 use clinic_protocol::ConversationKey;
 use rusqlite::{Connection, params};
@@ -35,10 +36,16 @@ fn counted() -> String {
 }
 
 /// Whether a conversation's counters (`c`) differ from the counts (`n`, none for a conversation
-/// without messages), or a read mark covers an unread message.
-const DIFFERS: &str = "c.patient_unread != coalesce(n.pu, 0) OR c.doctor_unread != coalesce(n.du, 0) \
-     OR c.patient_notices != coalesce(n.pn, 0) OR c.doctor_notices != coalesce(n.dn, 0) \
-     OR c.patient_read >= n.pf OR c.doctor_read >= n.df";
+/// without messages), or a read mark covers an unread message or is above every seq given out
+/// (a message to come would take a seq under it).
+fn differs() -> String {
+    format!(
+        "c.patient_unread != coalesce(n.pu, 0) OR c.doctor_unread != coalesce(n.du, 0) \
+         OR c.patient_notices != coalesce(n.pn, 0) OR c.doctor_notices != coalesce(n.dn, 0) \
+         OR c.patient_read >= n.pf OR c.doctor_read >= n.df \
+         OR max(c.patient_read, c.doctor_read) > ({LAST_SEQ})"
+    )
+}
 
 /// The conversations whose counters differ from their messages: one pass over every message,
 /// meant for a read connection's snapshot. The table is read in its own order (through the
@@ -49,8 +56,9 @@ pub(crate) fn drifted(conn: &Connection) -> Result<Vec<ConversationKey>, StoreEr
         "SELECT c.patient_id, c.doctor_id FROM conversations c LEFT JOIN \
          (SELECT patient_id, doctor_id, {} FROM messages NOT INDEXED \
           GROUP BY patient_id, doctor_id) n \
-         ON n.patient_id = c.patient_id AND n.doctor_id = c.doctor_id WHERE {DIFFERS}",
-        counted()
+         ON n.patient_id = c.patient_id AND n.doctor_id = c.doctor_id WHERE {}",
+        counted(),
+        differs()
     ))?;
     let keys = stmt
         .query_map([], super::rows::conversation_key)?
@@ -59,9 +67,10 @@ pub(crate) fn drifted(conn: &Connection) -> Result<Vec<ConversationKey>, StoreEr
 }
 
 /// Recounts these conversations from their messages, sets the counters that differ and brings
-/// a read mark that covers an unread message down to just below it; meant for the writer, so
-/// that nothing changes between the count and the update. The writer's marks of a conversation
-/// set right are forgotten, to be read again from what was saved. Returns those set right.
+/// a read mark that covers an unread message down to just below it (one above every seq given
+/// out, down to the last); meant for the writer, so that nothing changes between the count and
+/// the update. The writer's marks of these conversations are forgotten, to be read again from
+/// what is saved. Returns those set right.
 pub(crate) fn set_right(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -70,17 +79,20 @@ pub(crate) fn set_right(
     let mut fix = conn.prepare_cached(&format!(
         "UPDATE conversations AS c SET patient_unread = n.pu, doctor_unread = n.du, \
          patient_notices = n.pn, doctor_notices = n.dn, \
-         patient_read = CASE WHEN c.patient_read >= n.pf THEN n.pf - 1 ELSE c.patient_read END, \
-         doctor_read = CASE WHEN c.doctor_read >= n.df THEN n.df - 1 ELSE c.doctor_read END \
+         patient_read = CASE WHEN c.patient_read >= n.pf THEN n.pf - 1 \
+         ELSE min(c.patient_read, ({LAST_SEQ})) END, \
+         doctor_read = CASE WHEN c.doctor_read >= n.df THEN n.df - 1 \
+         ELSE min(c.doctor_read, ({LAST_SEQ})) END \
          FROM (SELECT {} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2) AS n \
-         WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({DIFFERS})",
-        counted()
+         WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({})",
+        counted(),
+        differs()
     ))?;
     let mut changed = Vec::new();
     for key in keys {
         let (patient, doctor) = (key.patient_id.as_str(), key.doctor_id.as_str());
+        seqs.read_marks_mut().forget(patient, doctor);
         if fix.execute(params![patient, doctor])? > 0 {
-            seqs.read_marks_mut().forget(patient, doctor);
             changed.push(key.clone());
         }
     }
@@ -180,6 +192,14 @@ mod tests {
         set(&p2, "patient_unread = 7");
         set(&p3, "doctor_unread = 1, patient_notices = -1");
         set(&p4, &format!("doctor_read = {second}"));
+        // Nothing unread in p5's conversation, but a mark above every seq given out.
+        let p5 = user(&tx, "p5", Role::Patient);
+        tx.execute(
+            "INSERT INTO conversations (patient_id, doctor_id, created_at) VALUES (?1, ?2, 0)",
+            [p5.id.as_str(), doctor.id.as_str()],
+        )
+        .unwrap();
+        set(&p5, "patient_read = 1000000");
         let (p4_id, doctor_id) = (p4.id.as_str(), doctor.id.as_str());
         seqs.read_marks_mut()
             .set(p4_id, doctor_id, doctor_id, *second);
@@ -192,7 +212,7 @@ mod tests {
         );
         let mut found = drifted(&tx).unwrap();
         found.sort_by(|a, b| a.patient_id.as_str().cmp(b.patient_id.as_str()));
-        let mut expected: Vec<ConversationKey> = [&p1, &p2, &p3, &p4]
+        let mut expected: Vec<ConversationKey> = [&p1, &p2, &p3, &p4, &p5]
             .iter()
             .map(|p| ConversationKey::new(p.id.clone(), doctor.id.clone()))
             .collect();
@@ -206,6 +226,14 @@ mod tests {
             second - 1,
             "the mark brought below the unread message, in the writer's memory too"
         );
+        let last: i64 = tx.query_row(LAST_SEQ, [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            marks
+                .get(&tx, p5.id.as_str(), doctor_id, p5.id.as_str())
+                .unwrap(),
+            last,
+            "brought down to the last seq given out"
+        );
         let counters: Vec<(i64, i64, i64, i64)> = tx
             .prepare(
                 "SELECT patient_unread, doctor_unread, patient_notices, doctor_notices \
@@ -218,7 +246,13 @@ mod tests {
             .unwrap();
         assert_eq!(
             counters,
-            [(2, 2, 2, 2), (0, 2, 0, 2), (0, 0, 0, 0), (0, 2, 0, 2)]
+            [
+                (2, 2, 2, 2),
+                (0, 2, 0, 2),
+                (0, 0, 0, 0),
+                (0, 2, 0, 2),
+                (0, 0, 0, 0)
+            ]
         );
         assert_eq!(
             notifications::list(&tx, &doctor.id, true, 50)

@@ -343,12 +343,17 @@ mod tests {
 
         /// A writer with its own pace.
         fn start_paced(pace: Pace) -> Self {
+            Self::start_batched(pace, 64)
+        }
+
+        /// A writer with its own pace and most commands per batch, and room for 512 queued.
+        fn start_batched(pace: Pace, max_batch: usize) -> Self {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("c.db");
             let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
             let patient = users::for_test(&conn, "pat", Role::Patient);
             let doctor = users::for_test(&conn, "doc", Role::Doctor);
-            let (writer, thread) = Writer::start_paced(conn, 64, 64, pace).unwrap();
+            let (writer, thread) = Writer::start_paced(conn, 512, max_batch, pace).unwrap();
             Self {
                 _dir: dir,
                 path,
@@ -769,6 +774,41 @@ mod tests {
             }
             run.stop();
         }
+    }
+
+    /// A mark is saved once due even while the writer never idles: a held writer lets 256
+    /// commands that do not log queue up, run in batches of 8 back to back, and the later
+    /// ones see the mark saved.
+    #[tokio::test]
+    async fn a_read_mark_is_saved_when_due_while_the_writer_never_idles() {
+        let ms = std::time::Duration::from_millis;
+        let run = Running::start_batched(
+            Pace {
+                idle_move: ms(3_600_000),
+                save_marks: ms(10),
+            },
+            8,
+        );
+        let sent = run.send("c-1").await;
+        assert_eq!(
+            ids(&run.read_up_to(&sent.id).await),
+            std::slice::from_ref(&sent.id)
+        );
+        let held = run.writer.hold().await;
+        // Due by the time the held batch ends.
+        tokio::time::sleep(ms(30)).await;
+        let mut queued = Vec::new();
+        for _ in 0..256 {
+            let saved = |conn: &Connection, _: &mut Seqs| Ok::<_, StoreError>(saved_mark(conn));
+            queued.push(run.writer.submit(saved).await.unwrap());
+        }
+        held.release().await;
+        let mut seen = Vec::new();
+        for answer in queued {
+            seen.push(answer.await.unwrap().unwrap());
+        }
+        assert_eq!(seen.last(), Some(&sent.seq.0), "{seen:?}");
+        run.stop();
     }
 
     /// The mark a clean stop saves is where the first "read up to" after the start looks from:

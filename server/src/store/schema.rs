@@ -584,8 +584,8 @@ const MIGRATIONS: &[&str] = &[
     // it is read (or its read receipt waits in the log). The writer keeps the marks in memory and
     // saves them in its steps now and then, off the commit path (`store/read_marks.rs`), so the
     // first "read up to" of a conversation after a start looks only at what came after, instead
-    // of walking the whole conversation. Zero (nothing known) is always true: existing conversations start
-    // there and are walked once.
+    // of walking the whole conversation. Zero (nothing known) is always true: existing
+    // conversations start there and are walked once.
     "
     ALTER TABLE conversations ADD COLUMN patient_read INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN doctor_read INTEGER NOT NULL DEFAULT 0;

@@ -25,8 +25,9 @@ const SLICE: (i64, i64) = (32, 2048);
 const IDLE_MOVE: Duration = Duration::from_millis(2);
 /// The readers' marks are saved at most this often (`read_marks.rs`): a save is an UPDATE per
 /// conversation whose mark moved, and saving in every step cost the writer about a tenth more
-/// per message at 1,000 msg/s with the app's read marks (docs/benchmarks.md). A crash loses at
-/// most this long of marks, which the first "read up to" after the start walks again.
+/// per message at 1,000 msg/s with the app's read marks (docs/benchmarks.md). A crash loses the
+/// marks not saved yet: the first "read up to" after the start walks what came after the saved
+/// ones.
 const SAVE_MARKS: Duration = Duration::from_secs(5);
 
 /// When the writer works between commands.
@@ -91,8 +92,9 @@ pub(crate) struct Seqs {
     /// The log's keys: the writer's, lent to each batch; empty elsewhere (the log is moved
     /// before anything else writes).
     logged: LoggedKeys,
-    /// How far readers are known to have read: the writer's, lent to each batch; empty
-    /// elsewhere (a "read up to" then looks from the conversation's start).
+    /// How far readers are known to have read: the writer's, lent to each batch; elsewhere
+    /// empty at first (a "read up to" then reads the conversation's saved marks) and never
+    /// saved.
     read_marks: ReadMarks,
 }
 
@@ -449,6 +451,8 @@ fn writer_loop(
                 Ok(clock) => clock
                     .block_on(async { tokio::time::timeout(wait, rx.recv()).await })
                     .map_err(|_| ()),
+                // Without a clock, marks that are not due yet wait for the next command.
+                Err(_) if !progress.pending() && !wait.is_zero() => Ok(rx.blocking_recv()),
                 Err(_) => match rx.try_recv() {
                     Ok(job) => Ok(Some(job)),
                     Err(TryRecvError::Disconnected) => Ok(None),
@@ -501,6 +505,12 @@ fn writer_loop(
             // No sends to move, but other changes queued for the search index.
             let marks = due(&mut read_marks, pace.save_marks);
             projector.step(&mut conn, progress, Some(0), marks);
+        } else if let Some(marks) = due(&mut read_marks, pace.save_marks)
+            && projector.healthy()
+        {
+            // Commands that neither log nor queue for the search index: the marks are saved
+            // when due all the same.
+            projector.step(&mut conn, progress, Some(0), Some(marks));
         }
     }
     // A clean stop leaves nothing in the log, and every mark saved.
@@ -573,9 +583,10 @@ impl Projector {
     }
 
     /// Moves up to `rows` logged sends (by default [`Projector::slice`]) and saves `read_marks`
-    /// if given (`read_marks.rs`) in a transaction of its own. Its commit is not synced (`synchronous = NORMAL`): the rows it moves are already
-    /// durable in the log, and WAL commits land in order, so a crash can lose this step only
-    /// together with everything after it, and the log is moved again on the next start.
+    /// if given (`read_marks.rs`) in a transaction of its own. Its commit is not synced
+    /// (`synchronous = NORMAL`): the rows it moves are already durable in the log, and WAL
+    /// commits land in order, so a crash can lose this step only together with everything after
+    /// it, and the log is moved again on the next start.
     fn step(
         &mut self,
         conn: &mut Connection,

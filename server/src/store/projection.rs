@@ -877,6 +877,37 @@ mod tests {
         assert_eq!(on_disk(), (0, 5));
     }
 
+    /// An idle step that fails is tried again a little later without waiting for a command: a
+    /// server that goes quiet after a failed move still moves its log.
+    #[tokio::test]
+    async fn a_failed_idle_step_is_tried_again_without_a_command() {
+        let c = clinic();
+        let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        let (writer, thread) =
+            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_millis(1)).unwrap();
+        let outside = Connection::open(&c.path).unwrap();
+        // The move's insert into `messages` fails while this trigger is there.
+        outside
+            .execute_batch(
+                "CREATE TRIGGER refuse_moves BEFORE INSERT ON messages \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .unwrap();
+        hello(&writer, &c, 0).await;
+        // Long enough for the idle step to have come and failed.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(count(&outside, "send_log"), 1, "the step failed");
+        outside.execute_batch("DROP TRIGGER refuse_moves").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while count(&outside, "send_log") != 0 {
+            assert!(std::time::Instant::now() < deadline, "never tried again");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(count(&outside, "messages"), 1);
+        drop(writer);
+        thread.join().unwrap();
+    }
+
     /// The writer drops the search index's queue as far as the index has applied it, in the
     /// steps that move the log and, with no sends to move, on its own; never further.
     #[tokio::test]

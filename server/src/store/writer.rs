@@ -46,6 +46,9 @@ impl Pace {
         save_marks: SAVE_MARKS,
     };
 }
+/// After a failed step, the next waits this long, so that a failing projection does not spin
+/// the writer.
+const RETRY_STEP: Duration = Duration::from_millis(100);
 /// Queue entries the search index has applied before the writer drops them without a move.
 const PRUNE_AT: i64 = 1024;
 
@@ -446,13 +449,19 @@ fn writer_loop(
         } else {
             read_marks.save_due(pace.save_marks)
         };
-        let first = if let Some(wait) = wait.filter(|_| projector.healthy()) {
+        // After a failed step, no sooner than it may be tried again (instead of waiting for the
+        // next command, which an idle server may not get for long).
+        let wait = wait.map(|wait| wait.max(projector.retry_in()));
+        let first = if let Some(wait) = wait {
             let next: Result<Option<Job>, ()> = match &clock {
                 Ok(clock) => clock
                     .block_on(async { tokio::time::timeout(wait, rx.recv()).await })
                     .map_err(|_| ()),
-                // Without a clock, marks that are not due yet wait for the next command.
-                Err(_) if !progress.pending() && !wait.is_zero() => Ok(rx.blocking_recv()),
+                // Without a clock, marks that are not due yet and a step that failed lately wait
+                // for the next command.
+                Err(_) if !projector.healthy() || (!progress.pending() && !wait.is_zero()) => {
+                    Ok(rx.blocking_recv())
+                }
                 Err(_) => match rx.try_recv() {
                     Ok(job) => Ok(Some(job)),
                     Err(TryRecvError::Disconnected) => Ok(None),
@@ -534,8 +543,7 @@ struct Projector {
     synchronous: i64,
     /// The level could not be restored after a step (see [`Projector::durable`]).
     relaxed: bool,
-    /// Set after a failed step: the next step waits a little, so that a failing projection does
-    /// not spin the writer.
+    /// Set after a failed step: the next step waits [`RETRY_STEP`].
     failed: Option<std::time::Instant>,
     /// What moving one row has cost lately, in microseconds (a moving average).
     row_us: f64,
@@ -561,8 +569,13 @@ impl Projector {
     }
 
     fn healthy(&self) -> bool {
+        self.failed.is_none_or(|at| at.elapsed() > RETRY_STEP)
+    }
+
+    /// How long until a step may be tried again after a failed one (zero when it may).
+    fn retry_in(&self) -> Duration {
         self.failed
-            .is_none_or(|at| at.elapsed() > Duration::from_millis(100))
+            .map_or(Duration::ZERO, |at| RETRY_STEP.saturating_sub(at.elapsed()))
     }
 
     /// How many rows a step takes when nothing forces more.

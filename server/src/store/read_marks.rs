@@ -351,4 +351,40 @@ mod tests {
         marks.saved(saving);
         assert_eq!(stored(&conn, p, d), [0, 20]);
     }
+
+    /// A forgotten conversation (the daily check set its saved marks right) is read again from
+    /// what is saved: its unsaved mark is not saved over the check's, and a batch that moved a
+    /// mark, forgot it and rolled back leaves nothing of either behind.
+    #[test]
+    fn a_forgotten_conversation_is_read_again_and_never_saved_from_memory() {
+        let (_dir, conn, [p, d, _]) = clinic();
+        let (p, d) = (p.as_str(), d.as_str());
+        let set_saved = |mark: i64| {
+            conn.execute(
+                "UPDATE conversations SET doctor_read = ?1 WHERE doctor_id = ?2",
+                params![mark, d],
+            )
+            .unwrap();
+        };
+        set_saved(4);
+        let mut marks = ReadMarks::default();
+        assert_eq!(marks.get(&conn, p, d, d).unwrap(), 4);
+        marks.set(p, d, d, 6);
+        marks.committed();
+        // The check finds the saved mark wrong, lowers it and forgets the writer's copy.
+        set_saved(2);
+        marks.forget(p, d);
+        let saving = marks.save(&conn).unwrap();
+        marks.saved(saving);
+        assert_eq!(stored(&conn, p, d), [0, 2], "not saved over the check's");
+        assert_eq!(marks.save_due(Duration::ZERO), None, "nothing left to save");
+        assert_eq!(marks.get(&conn, p, d, d).unwrap(), 2, "read again");
+
+        // In one batch: a mark moves, the check forgets the conversation, the batch rolls back.
+        marks.set(p, d, d, 9);
+        marks.forget(p, d);
+        marks.rolled_back();
+        assert_eq!(marks.get(&conn, p, d, d).unwrap(), 2, "what is saved");
+        assert_eq!(marks.save_due(Duration::ZERO), None);
+    }
 }

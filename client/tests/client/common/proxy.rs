@@ -28,10 +28,13 @@ struct Tls {
 impl Tls {
     fn of_server(data_dir: &Path) -> Self {
         let dir = data_dir.join("tls");
-        // The in-process server writes its certificate as it starts serving: on a busy machine
-        // (the client's tests run in parallel threads) that took longer than ten seconds once.
+        // The in-process server writes its CA, then its key, then its certificate as it starts
+        // serving (each file whole, by rename): on a busy machine (the client's tests run in
+        // parallel threads) that took longer than ten seconds once, and a proxy that waited for
+        // the key alone found no certificate yet (three runs in forty, four at a time).
         let deadline = std::time::Instant::now() + super::PATIENCE;
-        while !dir.join("server.key").exists() && std::time::Instant::now() < deadline {
+        let files = ["ca.pem", "server.key", "server.pem"];
+        while !files.iter().all(|f| dir.join(f).exists()) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         let provider = clinic_server::tls::provider();

@@ -18,8 +18,8 @@ bytes per row of each, medians of three runs, for variants of the message table:
   indexes (what those parts of a row cost; none is a candidate as it stands), and the table
   as it is with a page cache of 64 MiB instead of SQLite's default 2 MiB.
 
-Each variant that changes the table rebuilds it on a copy of the prefilled database (foreign keys off, every
-index and trigger of the table made again). Debian 12's python3 and its SQLite 3.40 suffice:
+Each variant that changes the table rebuilds it on a copy of the prefilled database (foreign
+keys off, every index and trigger of the table made again). Debian 12's python3 and its SQLite 3.40 suffice:
     python3 bench/probes/row_cost.py /path/to/clinic.db
 """
 

@@ -162,6 +162,11 @@ enum Scenario {
         /// the desktop app does with the conversation open; clinic-server only
         #[arg(long)]
         reads: bool,
+        /// Messages written into the database before the server starts, spread over the
+        /// conversations and all read by both sides, so that its tables and indexes are a
+        /// running clinic's size, not empty; clinic-server only
+        #[arg(long, default_value_t = 0)]
+        prefill: usize,
     },
     /// The send path's CPU steps outside the database, before and after issue 15's CPU-path
     /// work, timed in this process (best of `rounds` rounds of `iterations` calls each).
@@ -311,6 +316,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             step_secs,
             receipts,
             reads,
+            prefill,
         } => {
             let cost = Cost {
                 stack: match stack {
@@ -324,6 +330,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
                     delivered: receipts,
                     read: reads,
                 },
+                prefill,
             };
             scenarios::cost::run(env, &cost).await
         }

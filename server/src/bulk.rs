@@ -6,9 +6,10 @@
 
 use crate::accounts::{AccountError, hash_password, new_token, token_hash};
 use crate::config::db_path;
-use crate::store::{self, messages, users};
+use crate::store::{self, messages, receipts, users};
 use crate::time::now_ms;
-use clinic_protocol::{ClientId, NewMessage, Role, User};
+use clinic_protocol::{ClientId, ConversationKey, MessageId, NewMessage, Role, User};
+use rusqlite::OptionalExtension;
 use std::path::Path;
 
 /// Rows written per transaction when seeding history (bounded so one transaction stays small).
@@ -116,6 +117,39 @@ pub fn seed_conversation_with(
     Ok(())
 }
 
+/// Marks everything in the conversation of `patient` and `doctor` read by both, as each one's
+/// "read up to" its newest message would (the statuses, times and change sequences a clinic's
+/// history has): a seeded history as a running clinic's looks, read, for benchmarks.
+pub fn read_conversation(
+    data_dir: &Path,
+    patient: &User,
+    doctor: &User,
+) -> Result<(), AccountError> {
+    let mut conn = open(data_dir)?;
+    let key = ConversationKey {
+        patient_id: patient.id.clone(),
+        doctor_id: doctor.id.clone(),
+    };
+    let newest: Option<String> = conn
+        .query_row(
+            "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
+             ORDER BY seq DESC LIMIT 1",
+            [patient.id.as_str(), doctor.id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(newest) = newest.map(MessageId::from) else {
+        return Ok(());
+    };
+    store::writer::run_direct(&mut conn, |conn, seqs| {
+        for reader in [patient, doctor] {
+            receipts::mark_read_up_to(conn, seqs, reader, &key, &newest)?;
+        }
+        Ok::<_, crate::error::ApiError>(())
+    })?;
+    Ok(())
+}
+
 /// Like [`seed_conversation`] between two existing accounts named by username (e.g. the demo
 /// clinic's `bob` and `dr.nguyen`), for benchmarks of a client on a long conversation.
 pub fn seed_conversation_between(
@@ -169,5 +203,26 @@ mod tests {
             seed_conversation_between(dir.path(), "nobody", "d0", 1),
             Err(AccountError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_seeded_conversation_is_read_by_both_with_a_change_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = create_users(dir.path(), "p", Role::Patient, 1, "pw-for-bench", 60).unwrap();
+        let d = create_users(dir.path(), "d", Role::Doctor, 1, "pw-for-bench", 60).unwrap();
+        let (p, d) = (&p[0].user, &d[0].user);
+        read_conversation(dir.path(), p, d).unwrap();
+        seed_conversation(dir.path(), p, d, 6).unwrap();
+        read_conversation(dir.path(), p, d).unwrap();
+        let conn = open(dir.path()).unwrap();
+        let (read, changed, unread): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT sum(status = 'READ'), sum(change_seq != seq), \
+                 (SELECT patient_unread + doctor_unread FROM conversations) FROM messages",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((read, changed, unread), (6, 6, 0));
     }
 }

@@ -11,6 +11,8 @@ use crate::load::{Load, Reports, Step};
 use crate::procstat::Sample;
 use crate::report::emit;
 use crate::stack::Stack;
+use anyhow::Context;
+use clinic_server::bulk;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -26,12 +28,33 @@ pub struct Cost {
     pub step: Duration,
     /// What every socket reports back, as the desktop app does (clinic only).
     pub reports: Reports,
+    /// Messages in the database before the server starts, all read (clinic only).
+    pub prefill: usize,
 }
 
 pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
     let pairs = (cost.users / 2).max(1);
     super::ramp::receipts_for(cost.stack, cost.reports)?;
     let clinic = Clinic::for_stack(env, cost.stack, pairs, pairs)?;
+    if cost.prefill > 0 {
+        anyhow::ensure!(
+            cost.stack == Stack::Clinic,
+            "--prefill is for clinic-server only"
+        );
+        let started = std::time::Instant::now();
+        for (i, (patient, doctor)) in clinic.patients.iter().zip(&clinic.doctors).enumerate() {
+            let count = cost.prefill / pairs + usize::from(i < cost.prefill % pairs);
+            bulk::seed_conversation(clinic.path(), &patient.user, &doctor.user, count)
+                .context("prefilling history")?;
+            bulk::read_conversation(clinic.path(), &patient.user, &doctor.user)
+                .context("reading the prefilled history")?;
+        }
+        eprintln!(
+            "cost: prefilled {} messages, all read, in {:.1} s",
+            cost.prefill,
+            started.elapsed().as_secs_f64()
+        );
+    }
     let server = clinic.start(env)?;
     let (conns, _) = connect_pairs(&server, &clinic).await?;
     let load = Load::start_with(conns, PAIRS_PER_GROUP, cost.reports);
@@ -81,6 +104,9 @@ pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
     );
     fields.insert("users".into(), json!(pairs * 2));
     fields.insert("step_s".into(), json!(cost.step.as_secs_f64()));
+    if cost.prefill > 0 {
+        fields.insert("prefill".into(), json!(cost.prefill));
+    }
     super::ramp::report_fields(&mut fields, cost.reports);
     fields.insert("steps".into(), Value::Array(steps));
     emit("cost", fields, env.out.as_deref())?;

@@ -95,6 +95,29 @@ fn reporting(flag: &str) -> serde_json::Value {
     step
 }
 
+/// `--prefill`: a database with read history before the server starts; the server serves it
+/// and the step runs as on an empty one.
+#[test]
+fn cost_runs_on_a_prefilled_database() {
+    let r = scenario(&[
+        "cost",
+        "--reads",
+        "--prefill",
+        "300",
+        "--users",
+        "20",
+        "--rates",
+        "40",
+        "--step-secs",
+        "2",
+    ]);
+    assert_eq!(r["prefill"], 300, "{r}");
+    let step = &r["steps"][0];
+    assert_eq!(step["errors"], 0, "{r}");
+    assert!(step["acked"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert!(step["read_confirmed"].as_u64().unwrap_or(0) > 0, "{r}");
+}
+
 #[test]
 fn reconnect_storm_over_tls_loses_nothing() {
     let r = scenario(&[

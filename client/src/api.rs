@@ -386,6 +386,7 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
         StatusCode::FORBIDDEN => ErrorCode::Forbidden,
         StatusCode::NOT_FOUND => ErrorCode::NotFound,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
         StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
         s if s.is_server_error() => ErrorCode::Internal,
         _ => ErrorCode::Unknown,

@@ -65,7 +65,13 @@ impl Refusal {
             },
             ClientError::Server { code, .. } => Self {
                 code: code.as_str().to_owned(),
-                sentence: "The server could not take the file.".to_owned(),
+                sentence: if *code == ErrorCode::RequestTimeout {
+                    "The file did not reach the server in time: the connection is slow or keeps \
+                     stopping."
+                        .to_owned()
+                } else {
+                    "The server could not take the file.".to_owned()
+                },
                 transient: true,
             },
             _ => Self {
@@ -122,6 +128,20 @@ mod tests {
         assert_eq!(
             r.parked_sentence(1),
             "The server does not allow this message (only patients raise emergencies). Not sent."
+        );
+        let quiet = Refusal::of_upload(&ClientError::Server {
+            status: 408,
+            code: ErrorCode::RequestTimeout,
+            message: "the request body did not arrive in time; send it again".into(),
+        });
+        assert_eq!(
+            (quiet.code.as_str(), quiet.transient),
+            ("request_timeout", true)
+        );
+        assert_eq!(
+            quiet.parked_sentence(5),
+            "The file did not reach the server in time: the connection is slow or keeps \
+             stopping. Tried 5 times; press Retry to try again."
         );
         let missing = Refusal::of_upload(&ClientError::Io(std::io::Error::other("gone")));
         assert_eq!(missing.code, "file_missing");

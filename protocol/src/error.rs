@@ -28,6 +28,9 @@ pub enum ErrorCode {
     StaleVersion,
     /// A file's content is not an allowed type.
     UnsupportedMediaType,
+    /// A request body did not arrive in time (a stalled or very slow line); sending it again
+    /// may succeed.
+    RequestTimeout,
     /// Too many requests; slow down.
     RateLimited,
     /// Something failed on the server; the request may be retried.
@@ -53,6 +56,7 @@ impl ErrorCode {
             Self::TooLate => "too_late",
             Self::StaleVersion => "stale_version",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
@@ -62,7 +66,10 @@ impl ErrorCode {
 
     /// True when retrying the same request later may succeed.
     pub fn is_transient(self) -> bool {
-        matches!(self, Self::Internal | Self::Unavailable | Self::RateLimited)
+        matches!(
+            self,
+            Self::Internal | Self::Unavailable | Self::RateLimited | Self::RequestTimeout
+        )
     }
 }
 

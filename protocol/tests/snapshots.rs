@@ -547,6 +547,7 @@ fn error_code_names_are_the_wire_names() {
         ErrorCode::TooLate,
         ErrorCode::StaleVersion,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::RequestTimeout,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::Unavailable,

@@ -1,8 +1,9 @@
 //! The send queue against the real server, through a proxy that makes the faults: an upload the
 //! server never takes in holds back neither an emergency nor another conversation (and starts
 //! again when its connection drops); a send the server always refuses is retried on the same
-//! socket, then parked with its reason while later sends go through, without reconnecting; a
-//! refused emergency is tried until it is taken.
+//! socket, then parked with its reason while later sends go through, without reconnecting; an
+//! upload the server abandons on a quiet line is sent again; a refused emergency is tried until
+//! it is taken.
 
 #![allow(clippy::unwrap_used)]
 
@@ -144,6 +145,49 @@ async fn an_emergency_and_other_conversations_never_wait_for_a_stalled_upload() 
     alice.disconnect().await;
     patel.disconnect().await;
     nguyen.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_the_server_abandons_on_a_quiet_line_is_sent_again() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    // The server gives up on a body that sends nothing for half a second (30 s by default).
+    let server = InProcessServer::start_with(data.path(), 0, |c| {
+        c.body_idle_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
+    let alice = online(&proxy.url(), profile.path(), "alice").await;
+    let with_patel = alice.conversation_with("dr.patel").unwrap();
+
+    proxy.pause_next_upload();
+    let scan = profile.path().join("scan.txt");
+    std::fs::write(&scan, "x".repeat(4 * 1024 * 1024)).unwrap();
+    let tag = prefix("quiet");
+    let file = alice
+        .send_with_attachment(&with_patel, &format!("{tag} scan"), false, &scan)
+        .unwrap();
+    // Abandoned (`408 request_timeout`, the line and not the file), so uploaded again: a
+    // `400` would have parked it as refused.
+    wait_until(&alice, "the file to be sent", || {
+        let now = alice.message(&file.client_id).unwrap().unwrap();
+        assert_ne!(now.status, MessageStatus::Failed, "parked: {:?}", now.error);
+        now.status >= MessageStatus::Sent
+    })
+    .await;
+    assert_eq!(
+        proxy.uploads(),
+        2,
+        "the abandoned upload and its second try"
+    );
+    let stored = server_messages(&server.url(), "alice", &with_patel).await;
+    let sent: Vec<_> = stored
+        .iter()
+        .filter(|m| m.client_id == file.client_id)
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].file_size, Some(4 * 1024 * 1024));
+    alice.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,17 @@ pub(super) const MULTIPART_SLACK: usize = 64 * 1024;
 #[error("the request body did not arrive in time")]
 struct TooSlow;
 
+/// Whether `err` (a rejection or a multipart error) is, somewhere down its sources, a body
+/// abandoned by this guard: not the client's content but its line, so worth sending again.
+pub(super) fn arrived_too_slowly(err: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(err), |e| e.source()).any(|e| e.is::<TooSlow>())
+}
+
+/// The answer to a body abandoned by this guard.
+pub(super) fn too_slow() -> ApiError {
+    ApiError::request_timeout("the request body did not arrive in time; send it again")
+}
+
 /// The body as the handler reads it, shared with [`guard`] so that it can tell afterwards
 /// whether the handler read it all, and read the rest.
 struct Shared {

@@ -152,7 +152,8 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-/// JSON body whose rejections are our `ErrorBody` (400, or 413 over the size limit).
+/// JSON body whose rejections are our `ErrorBody` (400, 413 over the size limit, or 408 when
+/// the body did not arrive in time).
 #[derive(Debug)]
 pub(crate) struct ApiJson<T>(pub T);
 
@@ -170,6 +171,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::too_large("request body is over the size limit")
+    } else if body::arrived_too_slowly(rejection) {
+        body::too_slow()
     } else {
         ApiError::bad_request(rejection.body_text())
     }
@@ -188,6 +191,8 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
             .map_err(|r| {
                 if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::too_large("request body is over the size limit")
+                } else if body::arrived_too_slowly(&r) {
+                    body::too_slow()
                 } else {
                     ApiError::bad_request(r.body_text())
                 }

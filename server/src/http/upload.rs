@@ -26,6 +26,9 @@ const MAX_ID_FIELD_BYTES: usize = 256;
 fn multipart_error(e: &MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::too_large("the upload is over the size limit")
+    } else if super::body::arrived_too_slowly(e) {
+        // A stalled line, not a bad file: the client sends it again.
+        super::body::too_slow()
     } else {
         ApiError::bad_request(format!("bad multipart body: {}", e.body_text()))
     }

@@ -1,7 +1,8 @@
 //! Request bodies in bounds (the request-level part of finding 2 of the abuse review; the
-//! connection-level part is the accept loop's): a body that stalls or dawdles is abandoned with
-//! an answer (over TLS, as clients send them), and an upload cut short that way leaves no temp file. In-process, because the
-//! timeouts are configuration the binary has no flags for.
+//! connection-level part is the accept loop's): a body that stalls or dawdles (sent over TLS, as
+//! clients send them) is abandoned with `408 request_timeout`, which clients may send again, and
+//! an upload cut short that way leaves no temp file. In-process, because the timeouts are
+//! configuration the binary has no flags for.
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
@@ -54,12 +55,12 @@ async fn a_stalled_or_dawdling_body_is_abandoned() {
     // Ten bytes of a thousand, then nothing: abandoned after the idle time.
     let head = json_head(1000);
     let status = drip(&server, &head, &[b"{\"patient".to_vec()], Duration::ZERO).await;
-    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
     // A byte every 200 ms never looks idle, but the whole body has only a second.
     let head = json_head(100);
     let chunks = vec![b" ".to_vec(); 100];
     let status = drip(&server, &head, &chunks, Duration::from_millis(200)).await;
-    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
 
     // An upload that stops mid-file: answered, and its temp file removed.
     let boundary = "XBOUNDARYX";
@@ -77,7 +78,7 @@ async fn a_stalled_or_dawdling_body_is_abandoned() {
         c.pat1.token
     );
     let status = drip(&server, &head, &[body.into_bytes()], Duration::ZERO).await;
-    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
     let temp = server.dir.path().join("uploads-tmp");
     let leftovers = std::fs::read_dir(&temp).map_or(0, |d| d.count());
     assert_eq!(leftovers, 0, "no half upload left behind");

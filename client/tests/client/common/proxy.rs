@@ -1,8 +1,9 @@
 //! A proxy on 127.0.0.1 in front of the real server, for faults the server does not make on
 //! its own. It terminates TLS with the server's own certificate (so a paired client cannot tell
 //! it from the server) and speaks TLS to the server: it relays HTTP as bytes (stalling uploads
-//! on request: it takes the request and never reads on, until the test drops those connections)
-//! and WebSocket frame by frame (counting connections and frame types, answering chosen sends
+//! on request: it takes the request and never reads on, until the test drops those connections;
+//! or letting the server see an upload's first bytes and then nothing more, so that the server
+//! abandons it) and WebSocket frame by frame (counting connections and frame types, answering chosen sends
 //! with `error internal` itself, holding the server's frames back).
 
 use futures_util::{SinkExt, StreamExt};
@@ -90,6 +91,9 @@ struct Rules {
     /// `type` of every frame a client sent, in order.
     client_frames: Mutex<Vec<String>>,
     uploads_stalled: AtomicUsize,
+    pause_next_upload: AtomicBool,
+    /// Upload requests seen, stalled, paused or relayed.
+    uploads: AtomicUsize,
 }
 
 /// The proxy; stops with the test's runtime.
@@ -146,6 +150,18 @@ impl Proxy {
 
     pub fn uploads_stalled(&self) -> usize {
         self.rules.uploads_stalled.load(Ordering::SeqCst)
+    }
+
+    /// The next `POST /api/chat/upload` reaches the server with the bytes of its first read
+    /// (its head and the start of its body) and then nothing more: the line went quiet. The
+    /// server's answer still reaches the client; then the connection closes.
+    pub fn pause_next_upload(&self) {
+        self.rules.pause_next_upload.store(true, Ordering::SeqCst);
+    }
+
+    /// Upload requests that reached the proxy so far.
+    pub fn uploads(&self) -> usize {
+        self.rules.uploads.load(Ordering::SeqCst)
     }
 
     /// Answers every `message:send` whose content contains `marker` with `error internal`
@@ -209,8 +225,9 @@ async fn handle(client: TcpStream, route: Arc<Route>) {
     }
 }
 
-/// Bytes both ways; an upload request (also on a kept-alive connection) is taken in and then
-/// nothing more is read from that client, so its upload never ends.
+/// Bytes both ways; while uploads stall, an upload request (also on a kept-alive connection) is
+/// taken in and then nothing more is read from that client, so its upload never ends; a paused
+/// upload reaches the server with its first read only.
 async fn relay_http(
     client: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     route: Arc<Route>,
@@ -236,18 +253,33 @@ async fn relay_http(
         }
         let chunk = &buf[..got];
         let seen = [tail.as_slice(), chunk].concat();
+        // Armed before the rule is read, so that a drop right after it is not missed.
+        let dropped = rules.drop_stalled.notified();
+        tokio::pin!(dropped);
+        dropped.as_mut().enable();
+        let upload = find(&seen, UPLOAD);
+        if upload.is_some() {
+            rules.uploads.fetch_add(1, Ordering::SeqCst);
+        }
         if rules.stall_uploads.load(Ordering::SeqCst)
-            && let Some(at) = find(&seen, UPLOAD)
+            && let Some(at) = upload
         {
             // What of this read comes before the request (the tail went to the server already).
             let _ = server_write
                 .write_all(&chunk[..at.saturating_sub(tail.len())])
                 .await;
-            let dropped = rules.drop_stalled.notified();
             rules.uploads_stalled.fetch_add(1, Ordering::SeqCst);
             // Keep the connection open and unread until the test drops it.
             dropped.await;
             down.abort();
+            return;
+        }
+        if upload.is_some() && rules.pause_next_upload.swap(false, Ordering::SeqCst) {
+            let _ = server_write.write_all(chunk).await;
+            let _ = server_write.flush().await;
+            // Nothing more is read from the client: the server answers and closes, and that
+            // answer goes to the client.
+            let _ = down.await;
             return;
         }
         if server_write.write_all(chunk).await.is_err() {

@@ -1,5 +1,6 @@
 //! The messages `sync` returns: those in a user's conversations whose change sequence is after a
-//! cursor, lowest first, found without an index entry per user for every message written.
+//! cursor, lowest first, found without an index entry per user for every message written or read
+//! up to.
 //!
 //! A message as written has `change_seq = seq`; every later change to it (a receipt, an edit, an
 //! unsend, an emergency's resolution) gives it a new, higher `change_seq`. Since schema v16 the
@@ -7,6 +8,15 @@
 //! send writes nothing there. The unchanged ones are read per conversation by `seq` (the
 //! conversation's index), and the streams are merged: the conversations' by a heap, fetched a
 //! few rows at a time so that a doctor with many conversations does not read all of each.
+//!
+//! Since schema v23 a row last changed by a "read up to" (its `read_seq` is its `change_seq`)
+//! is left out of those indexes too, and read per conversation and reading side: such rows of one
+//! side took their change seqs in the order of their seqs (each read reads everything addressed
+//! to that side up to a message, in seq order, after what the side had read), so they are a
+//! stream by `seq` as well. It starts after the newest such row read by the cursor (every row
+//! before that one was read by then, so none of them was read after the cursor), and only
+//! conversations whose side read after the cursor (`*_read_change`) are looked at.
+//!
 //! Invariant: the result is exactly what `WHERE {user} = ? AND change_seq > ? ORDER BY
 //! change_seq LIMIT ?` over all messages gives (the tests compare the two).
 
@@ -29,40 +39,70 @@ const ROWS_AT_ONCE: usize = 100;
 /// call, each would cost a few hundred bytes of formatting and hashing for the statement cache.
 struct Statements {
     /// The change seq and rowid of the caller's (`?1`) changed rows after `?2`, `?3` of them.
-    /// `change_seq != seq` is spelled as in the partial index's WHERE clause, which lets SQLite
-    /// use it.
+    /// The condition is spelled as in the partial index's WHERE clause, which lets SQLite use
+    /// it.
     changed: &'static str,
-    /// The other side of each of the caller's (`?1`) conversations with a message whose seq is
-    /// between `?2` and `?3`.
+    /// Each of the caller's (`?1`) conversations with a message whose seq is between `?2` and
+    /// `?3` or a side that read up to a message after `?2`: the other side, whether it has such
+    /// a message, and the change seq of each side's last read (patient's, doctor's).
     active: &'static str,
     /// The seq and rowid of one conversation's unchanged rows (`?1` the caller, `?2` the other
     /// side) with a seq between `?3` and `?4`, `?5` of them.
     unchanged: &'static str,
+    /// The seq of the newest row of one conversation (`?1` the caller, `?2` the other side)
+    /// addressed to `?3` that was last changed by a "read up to" at `?4` or before.
+    read_before: &'static str,
+    /// The change seq, rowid and seq of one conversation's rows (`?1`, `?2`) addressed to `?4`
+    /// and last changed by a "read up to", with a seq after `?3` and a change seq between `?5`
+    /// and `?6`, by seq, `?7` of them.
+    read_after: &'static str,
+    /// Whether the caller is the conversation's patient.
+    patient: bool,
 }
 
 macro_rules! statements {
-    ($mine:literal, $theirs:literal) => {
+    ($mine:literal, $theirs:literal, $patient:literal) => {
         Statements {
             changed: concat!(
                 "SELECT change_seq, rowid FROM messages WHERE ",
                 $mine,
-                " = ?1 AND change_seq > ?2 AND change_seq != seq ORDER BY change_seq LIMIT ?3"
+                " = ?1 AND change_seq > ?2 AND change_seq != seq AND change_seq IS NOT read_seq \
+                 ORDER BY change_seq LIMIT ?3"
             ),
             active: concat!(
-                "SELECT c.",
+                "SELECT partner, fresh, patient_read, doctor_read FROM (SELECT c.",
                 $theirs,
-                " FROM conversations c WHERE c.",
+                " AS partner, EXISTS (SELECT 1 FROM messages m WHERE m.patient_id = c.patient_id \
+                 AND m.doctor_id = c.doctor_id AND m.seq > ?2 AND m.seq < ?3) AS fresh, \
+                 c.patient_read_change AS patient_read, c.doctor_read_change AS doctor_read \
+                 FROM conversations c WHERE c.",
                 $mine,
-                " = ?1 AND EXISTS (SELECT 1 FROM messages m WHERE m.patient_id = c.patient_id \
-                 AND m.doctor_id = c.doctor_id AND m.seq > ?2 AND m.seq < ?3)"
+                " = ?1) WHERE fresh OR patient_read > ?2 OR doctor_read > ?2"
             ),
             unchanged: concat!(
-                "SELECT seq, rowid FROM messages WHERE ",
+                "SELECT seq, rowid, seq FROM messages WHERE ",
                 $mine,
                 " = ?1 AND ",
                 $theirs,
                 " = ?2 AND seq > ?3 AND seq < ?4 AND change_seq = seq ORDER BY seq LIMIT ?5"
             ),
+            read_before: concat!(
+                "SELECT seq FROM messages WHERE ",
+                $mine,
+                " = ?1 AND ",
+                $theirs,
+                " = ?2 AND sender_id != ?3 AND change_seq = read_seq AND read_seq <= ?4 \
+                 ORDER BY seq DESC LIMIT 1"
+            ),
+            read_after: concat!(
+                "SELECT change_seq, rowid, seq FROM messages WHERE ",
+                $mine,
+                " = ?1 AND ",
+                $theirs,
+                " = ?2 AND seq > ?3 AND sender_id != ?4 AND change_seq = read_seq \
+                 AND change_seq > ?5 AND change_seq < ?6 ORDER BY seq LIMIT ?7"
+            ),
+            patient: $patient,
         }
     };
 }
@@ -74,8 +114,8 @@ const ROWS: &str = concat!(
     " FROM messages WHERE rowid IN (SELECT value FROM json_each(?1)) ORDER BY change_seq"
 );
 
-const PATIENT: Statements = statements!("patient_id", "doctor_id");
-const DOCTOR: Statements = statements!("doctor_id", "patient_id");
+const PATIENT: Statements = statements!("patient_id", "doctor_id", true);
+const DOCTOR: Statements = statements!("doctor_id", "patient_id", false);
 
 fn statements(role: Role) -> Option<&'static Statements> {
     match role {
@@ -83,6 +123,16 @@ fn statements(role: Role) -> Option<&'static Statements> {
         Role::Doctor => Some(&DOCTOR),
         Role::Admin => None,
     }
+}
+
+/// One of the caller's conversations with something after the cursor.
+struct Active {
+    partner: String,
+    /// A message was written in it after the cursor.
+    fresh: bool,
+    /// The change seq of the patient's and the doctor's last "read up to" in it.
+    patient_read: i64,
+    doctor_read: i64,
 }
 
 /// Messages in `user`'s conversations changed after `since`, by change sequence, at most
@@ -118,43 +168,70 @@ pub(crate) fn changed_since(
         _ => i64::MAX,
     };
     let mut changed = changed.into_iter().peekable();
-    // Only conversations with a message in the span: one statement, whatever the number of
-    // conversations, so a reconnect with nothing new costs a seek per conversation inside
-    // SQLite rather than a statement each.
-    let partners: Vec<String> = conn
+    // Only conversations with a message in the span or a read after the cursor: one statement,
+    // whatever the number of conversations, so a reconnect with nothing new costs a seek per
+    // conversation inside SQLite rather than a statement each.
+    let active: Vec<Active> = conn
         .prepare_cached(side.active)?
-        .query_map(params![user.id.as_str(), since.0, up_to], |r| r.get(0))?
+        .query_map(params![user.id.as_str(), since.0, up_to], |r| {
+            Ok(Active {
+                partner: r.get(0)?,
+                fresh: r.get(1)?,
+                patient_read: r.get(2)?,
+                doctor_read: r.get(3)?,
+            })
+        })?
         .collect::<Result<_, _>>()?;
-    let count = u32::try_from(partners.len()).unwrap_or(u32::MAX).max(1);
+    let count = u32::try_from(active.len()).unwrap_or(u32::MAX).max(1);
     let chunk = (limit / count).max(MIN_CHUNK).min(limit.max(1));
     let read = Read {
         conn,
-        sql: side.unchanged,
+        side,
         user: user.id.as_str(),
+        since: since.0,
         up_to,
         chunk,
     };
-    let mut streams = Vec::with_capacity(partners.len());
+    let mut streams = Vec::with_capacity(active.len());
     let mut heads = BinaryHeap::new();
-    for partner in partners {
-        let stream = Unchanged::open(&read, partner, since)?;
-        if let Some(seq) = stream.head() {
-            heads.push(Reverse((seq, streams.len())));
+    for conversation in active {
+        let (patient, doctor) = if side.patient {
+            (user.id.as_str(), conversation.partner.as_str())
+        } else {
+            (conversation.partner.as_str(), user.id.as_str())
+        };
+        let mut kinds = Vec::with_capacity(3);
+        if conversation.fresh {
+            kinds.push(Kind::Unchanged);
         }
-        streams.push(stream);
+        for (reader, last) in [
+            (patient, conversation.patient_read),
+            (doctor, conversation.doctor_read),
+        ] {
+            if last > since.0 {
+                kinds.push(Kind::ReadUpTo(reader.to_owned()));
+            }
+        }
+        for kind in kinds {
+            let stream = Stream::open(&read, conversation.partner.clone(), kind)?;
+            if let Some(key) = stream.head() {
+                heads.push(Reverse((key, streams.len())));
+            }
+            streams.push(stream);
+        }
     }
     let mut out = Vec::new();
     while out.len() < want {
-        let unchanged = heads.peek().map(|Reverse((seq, i))| (*seq, *i));
+        let streamed = heads.peek().map(|Reverse((key, i))| (*key, *i));
         let next_changed = changed.peek().map(|(seq, _)| *seq);
-        match (unchanged, next_changed) {
+        match (streamed, next_changed) {
             (None, None) => break,
-            (Some((seq, i)), c) if c.is_none_or(|c| seq < c) => {
+            (Some((key, i)), c) if c.is_none_or(|c| key < c) => {
                 heads.pop();
                 let stream = &mut streams[i];
                 out.extend(stream.rows.pop_front().map(|(_, rowid)| rowid));
-                if let Some(seq) = stream.next(&read)? {
-                    heads.push(Reverse((seq, i)));
+                if let Some(key) = stream.next(&read)? {
+                    heads.push(Reverse((key, i)));
                 }
             }
             _ => out.extend(changed.next().map(|(_, rowid)| rowid)),
@@ -181,22 +258,34 @@ pub(crate) fn changed_since(
     Ok(rows)
 }
 
-/// What reading one conversation's unchanged rows takes, the same for every conversation.
+/// What reading one conversation's streams takes, the same for every conversation.
 struct Read<'a> {
     conn: &'a Connection,
-    sql: &'a str,
+    side: &'static Statements,
     user: &'a str,
-    /// Only rows with a seq below this.
+    /// The cursor.
+    since: i64,
+    /// Only rows with a change seq below this.
     up_to: i64,
     /// Rows per fetch.
     chunk: u32,
 }
 
-/// One conversation's messages unchanged since written, after a cursor, by seq (which is their
-/// change sequence), fetched a chunk at a time.
-struct Unchanged {
+/// Which rows of a conversation a stream reads.
+enum Kind {
+    /// Unchanged since written, by seq (which is their change seq).
+    Unchanged,
+    /// Addressed to this participant and last changed by their "read up to", by seq (their
+    /// change seqs follow it).
+    ReadUpTo(String),
+}
+
+/// One conversation's rows of one [`Kind`] after the cursor, in change order, fetched a chunk
+/// at a time.
+struct Stream {
     partner: String,
-    /// (seq, rowid) of the rows fetched and not yet taken.
+    kind: Kind,
+    /// (change seq, rowid) of the rows fetched and not yet taken.
     rows: VecDeque<(i64, i64)>,
     /// The last fetch was full: more may follow the last row fetched.
     more: bool,
@@ -204,23 +293,43 @@ struct Unchanged {
     after: i64,
 }
 
-impl Unchanged {
-    fn open(read: &Read<'_>, partner: String, since: Seq) -> Result<Self, StoreError> {
+impl Stream {
+    fn open(read: &Read<'_>, partner: String, kind: Kind) -> Result<Self, StoreError> {
+        let after = match &kind {
+            Kind::Unchanged => read.since,
+            Kind::ReadUpTo(reader) => {
+                // Everything addressed to the reader up to the newest row their reads had
+                // reached by the cursor was read by then.
+                let before = read
+                    .conn
+                    .prepare_cached(read.side.read_before)?
+                    .query_row(params![read.user, partner, reader, read.since], |r| {
+                        r.get::<_, i64>(0)
+                    });
+                match before {
+                    Ok(seq) => seq,
+                    Err(rusqlite::Error::QueryReturnedNoRows) => 0,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        };
         let mut stream = Self {
             partner,
+            kind,
             rows: VecDeque::new(),
             more: true,
-            after: since.0,
+            after,
         };
         stream.fetch(read)?;
         Ok(stream)
     }
 
     fn head(&self) -> Option<i64> {
-        self.rows.front().map(|(seq, _)| *seq)
+        self.rows.front().map(|(key, _)| *key)
     }
 
-    /// The seq of the next row, fetching more when the buffer ran out and more may follow.
+    /// The change seq of the next row, fetching more when the buffer ran out and more may
+    /// follow.
     fn next(&mut self, read: &Read<'_>) -> Result<Option<i64>, StoreError> {
         if self.rows.is_empty() && self.more {
             self.fetch(read)?;
@@ -229,18 +338,40 @@ impl Unchanged {
     }
 
     fn fetch(&mut self, read: &Read<'_>) -> Result<(), StoreError> {
-        let mut stmt = read.conn.prepare_cached(read.sql)?;
-        let rows = stmt.query_map(
-            params![read.user, self.partner, self.after, read.up_to, read.chunk],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let before = self.rows.len();
-        for row in rows {
-            let (seq, rowid): (i64, i64) = row?;
+        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, i64, i64)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        };
+        let fetched: Vec<(i64, i64, i64)> = match &self.kind {
+            Kind::Unchanged => read
+                .conn
+                .prepare_cached(read.side.unchanged)?
+                .query_map(
+                    params![read.user, self.partner, self.after, read.up_to, read.chunk],
+                    row,
+                )?
+                .collect::<Result<_, _>>()?,
+            Kind::ReadUpTo(reader) => read
+                .conn
+                .prepare_cached(read.side.read_after)?
+                .query_map(
+                    params![
+                        read.user,
+                        self.partner,
+                        self.after,
+                        reader,
+                        read.since,
+                        read.up_to,
+                        read.chunk
+                    ],
+                    row,
+                )?
+                .collect::<Result<_, _>>()?,
+        };
+        self.more = fetched.len() == usize::try_from(read.chunk).unwrap_or(0);
+        for (key, rowid, seq) in fetched {
             self.after = seq;
-            self.rows.push_back((seq, rowid));
+            self.rows.push_back((key, rowid));
         }
-        self.more = self.rows.len() - before == usize::try_from(read.chunk).unwrap_or(0);
         Ok(())
     }
 }
@@ -265,7 +396,10 @@ mod tests {
 
     /// A clinic of `patients` patients and `doctors` doctors, every pair a conversation, and
     /// `messages` messages among them; a random share of them changed after being written, as
-    /// receipts and edits change them (a new change_seq from the same counter).
+    /// receipts and edits change them (a new change_seq from the same counter), and read as the
+    /// server reads them: by id, or up to a message (each unread message addressed to the reader
+    /// up to it, in seq order, a change seq each, noted as such a read in `read_seq` and in the
+    /// conversation's row).
     fn clinic(rng: &mut StdRng, patients: usize, doctors: usize, messages: usize) -> Connection {
         let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
         schema::migrate(&mut conn).unwrap();
@@ -313,14 +447,78 @@ mod tests {
             )
             .unwrap();
             if rng.gen_bool(0.3) {
-                // Some earlier message changes now.
+                // Some earlier message changes now (delivered, edited: a status never goes back).
                 seq += 1;
                 let target = rng.gen_range(1..seq);
                 conn.execute(
-                    "UPDATE messages SET change_seq = ?2, status = 'DELIVERED' WHERE seq = ?1",
+                    "UPDATE messages SET change_seq = ?2, status = CASE status \
+                     WHEN 'SENT' THEN 'DELIVERED' ELSE status END WHERE seq = ?1",
                     params![target, seq],
                 )
                 .unwrap();
+            }
+            if rng.gen_bool(0.1) {
+                // One earlier message is read by id.
+                seq += 1;
+                let target = rng.gen_range(1..seq);
+                conn.execute(
+                    "UPDATE messages SET change_seq = ?2, status = 'READ' \
+                     WHERE seq = ?1 AND status != 'READ'",
+                    params![target, seq],
+                )
+                .unwrap();
+            }
+            if rng.gen_bool(0.3) {
+                // Someone reads a conversation up to one of its messages addressed to them.
+                let (p, d) = (rng.gen_range(0..patients), rng.gen_range(0..doctors));
+                let (patient, doctor) = (format!("p{p}"), format!("d{d}"));
+                let reader = if rng.gen_bool(0.5) { &patient } else { &doctor };
+                let addressed: Vec<i64> = conn
+                    .prepare(
+                        "SELECT seq FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
+                         AND sender_id != ?3 ORDER BY seq",
+                    )
+                    .unwrap()
+                    .query_map(params![patient, doctor, reader], |r| r.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                if addressed.is_empty() {
+                    continue;
+                }
+                let up_to = addressed[rng.gen_range(0..addressed.len())];
+                let unread: Vec<i64> = conn
+                    .prepare(
+                        "SELECT seq FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
+                         AND sender_id != ?3 AND seq <= ?4 AND status != 'READ' ORDER BY seq",
+                    )
+                    .unwrap()
+                    .query_map(params![patient, doctor, reader, up_to], |r| r.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                for message in unread {
+                    seq += 1;
+                    conn.execute(
+                        "UPDATE messages SET change_seq = ?2, read_seq = ?2, status = 'READ' \
+                         WHERE seq = ?1",
+                        params![message, seq],
+                    )
+                    .unwrap();
+                    let side = if *reader == patient {
+                        "patient"
+                    } else {
+                        "doctor"
+                    };
+                    conn.execute(
+                        &format!(
+                            "UPDATE conversations SET {side}_read_change = ?3 \
+                             WHERE patient_id = ?1 AND doctor_id = ?2"
+                        ),
+                        params![patient, doctor, seq],
+                    )
+                    .unwrap();
+                }
             }
         }
         conn
@@ -519,6 +717,12 @@ mod tests {
                 active.contains("COVERING INDEX messages_conversation"),
                 "{active}"
             );
+            // The reads by "read up to": within the one conversation, walked by seq.
+            for sql in [side.read_before, side.read_after] {
+                let plan = plan(sql);
+                assert!(plan.contains("messages_conversation"), "{plan}");
+                assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            }
             let plan = plan(unchanged);
             assert!(plan.contains("messages_conversation"), "{plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");

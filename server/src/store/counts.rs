@@ -1,11 +1,13 @@
-//! The conversations' counters (unread messages, schema v15; unread notifications, v18) and
-//! saved read marks (v22) checked against the messages they count or cover, and set right where
-//! they drifted.
+//! The conversations' counters (unread messages, schema v15; unread notifications, v18), saved
+//! read marks (v22) and the change seqs of their last "read up to" (v23) checked against the
+//! messages they count or cover, and set right where they drifted.
 //!
 //! They are kept by code and triggers, never recounted on the way: the conversation list shows
 //! them, and an unread notification list reads only the conversations whose count says they have
 //! some, so a count below the truth would hide an unread notification; a "read up to" looks only
-//! after a reader's mark, so a mark above an unread message would leave it unread for good. A
+//! after a reader's mark, so a mark above an unread message would leave it unread for good; and
+//! `sync` finds a side's reads up to a message only after that side's last one, so a change seq
+//! below one of them would hide it from every device that syncs. A
 //! drift is a bug; this finds and repairs it instead of leaving it until someone notices.
 
 use crate::store::writer::LAST_SEQ;
@@ -21,7 +23,8 @@ const UNREAD: &str = "status != 'READ' AND NOT EXISTS (SELECT 1 FROM receipt_log
 /// The counts of a conversation as its messages give them: unread messages of the patient and
 /// of the doctor (from the other side, neither read nor taken back), then their unread
 /// notifications, then the first message each side has not read (`pf`, `df`), which its read
-/// mark must stay below.
+/// mark must stay below, then the newest change seq of each side's reads up to a message (`pr`,
+/// `dr`), which the conversation's must not be below.
 fn counted() -> String {
     format!(
         "coalesce(sum(sender_id != patient_id AND status != 'READ' \
@@ -31,7 +34,10 @@ fn counted() -> String {
          coalesce(sum(recipient_id IS patient_id AND notice IS 0), 0) AS pn, \
          coalesce(sum(recipient_id IS doctor_id AND notice IS 0), 0) AS dn, \
          min(CASE WHEN sender_id != patient_id AND {UNREAD} THEN seq END) AS pf, \
-         min(CASE WHEN sender_id != doctor_id AND {UNREAD} THEN seq END) AS df"
+         min(CASE WHEN sender_id != doctor_id AND {UNREAD} THEN seq END) AS df, \
+         max(CASE WHEN sender_id != patient_id AND change_seq = read_seq THEN read_seq END) \
+         AS pr, \
+         max(CASE WHEN sender_id != doctor_id AND change_seq = read_seq THEN read_seq END) AS dr"
     )
 }
 
@@ -43,6 +49,7 @@ fn differs() -> String {
         "c.patient_unread != coalesce(n.pu, 0) OR c.doctor_unread != coalesce(n.du, 0) \
          OR c.patient_notices != coalesce(n.pn, 0) OR c.doctor_notices != coalesce(n.dn, 0) \
          OR c.patient_read >= n.pf OR c.doctor_read >= n.df \
+         OR c.patient_read_change < coalesce(n.pr, 0) OR c.doctor_read_change < coalesce(n.dr, 0) \
          OR max(c.patient_read, c.doctor_read) > ({LAST_SEQ})"
     )
 }
@@ -82,7 +89,9 @@ pub(crate) fn set_right(
          patient_read = CASE WHEN c.patient_read >= n.pf THEN n.pf - 1 \
          ELSE min(c.patient_read, ({LAST_SEQ})) END, \
          doctor_read = CASE WHEN c.doctor_read >= n.df THEN n.df - 1 \
-         ELSE min(c.doctor_read, ({LAST_SEQ})) END \
+         ELSE min(c.doctor_read, ({LAST_SEQ})) END, \
+         patient_read_change = max(c.patient_read_change, coalesce(n.pr, 0)), \
+         doctor_read_change = max(c.doctor_read_change, coalesce(n.dr, 0)) \
          FROM (SELECT {} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2) AS n \
          WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({})",
         counted(),
@@ -260,6 +269,68 @@ mod tests {
                 .len(),
             6
         );
+    }
+
+    /// A conversation whose noted change seq of a side's last "read up to" is below that read
+    /// (`sync` would not find it) is found and set right, by either way a read is written.
+    #[test]
+    fn a_read_up_to_hidden_from_sync_is_found_and_set_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let doctor = user(&tx, "doc", Role::Doctor);
+        for logged in [false, true] {
+            let patient = user(&tx, &format!("p-{logged}"), Role::Patient);
+            let mut seqs = Seqs::loaded(&tx, logged);
+            send(&tx, &mut seqs, &patient, &patient, &doctor);
+            send(&tx, &mut seqs, &patient, &patient, &doctor);
+            seqs.save(&tx).unwrap();
+            projection::apply_all(&tx).unwrap();
+            let last: String = tx
+                .query_row(
+                    "SELECT id FROM messages WHERE patient_id = ?1 ORDER BY seq DESC LIMIT 1",
+                    [patient.id.as_str()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let key = ConversationKey::new(patient.id.clone(), doctor.id.clone());
+            crate::store::receipts::mark_read_up_to(
+                &tx,
+                &mut seqs,
+                &doctor,
+                &key,
+                &clinic_protocol::MessageId::from(last),
+            )
+            .unwrap();
+            seqs.save(&tx).unwrap();
+            projection::apply_all(&tx).unwrap();
+            let noted = |tx: &rusqlite::Transaction<'_>| -> (i64, i64) {
+                tx.query_row(
+                    "SELECT doctor_read_change, (SELECT max(read_seq) FROM messages \
+                     WHERE patient_id = ?1 AND read_seq = change_seq) FROM conversations \
+                     WHERE patient_id = ?1",
+                    [patient.id.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+            };
+            let (change, read) = noted(&tx);
+            assert!(read > 0, "both messages read up to (logged: {logged})");
+            assert_eq!(change, read);
+            assert!(drifted(&tx).unwrap().is_empty());
+            tx.execute(
+                "UPDATE conversations SET doctor_read_change = 1 WHERE patient_id = ?1",
+                [patient.id.as_str()],
+            )
+            .unwrap();
+            assert_eq!(drifted(&tx).unwrap(), vec![key.clone()]);
+            assert_eq!(
+                set_right(&tx, &mut seqs, std::slice::from_ref(&key)).unwrap(),
+                vec![key]
+            );
+            assert_eq!(noted(&tx), (read, read));
+        }
     }
 
     /// The store's check end to end: the pass on a connection of its own, the repair through

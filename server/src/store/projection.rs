@@ -279,6 +279,7 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
 fn apply_receipts(conn: &Connection, upto: i64) -> rusqlite::Result<usize> {
     conn.prepare_cached(APPLY_DELIVERED)?.execute([upto])?;
     conn.prepare_cached(APPLY_READ)?.execute([upto])?;
+    conn.prepare_cached(READ_MOVED)?.execute([upto])?;
     conn.prepare_cached("DELETE FROM receipt_log WHERE seq <= ?1")?
         .execute([upto])
 }
@@ -291,13 +292,28 @@ pub(crate) const APPLY_DELIVERED: &str = "UPDATE messages SET (status, delivered
      WHERE r.message_id = messages.id AND r.status = 'DELIVERED' AND r.seq <= ?1) \
      WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 \
      AND status = 'DELIVERED') AND status = 'SENT'";
-/// Applies the logged read receipts up to `?1`.
-pub(crate) const APPLY_READ: &str = "UPDATE messages SET (status, read_at, delivered_at, updated_at, change_seq) = \
-     (SELECT 'READ', r.at, coalesce(messages.delivered_at, r.at), r.at, r.seq \
+/// Applies the logged read receipts up to `?1`; one from a "read up to" also sets `read_seq`
+/// (schema v23).
+pub(crate) const APPLY_READ: &str = "UPDATE messages SET (status, read_at, delivered_at, updated_at, change_seq, \
+     read_seq) = (SELECT 'READ', r.at, coalesce(messages.delivered_at, r.at), r.at, r.seq, \
+     CASE WHEN r.mark THEN r.seq END \
      FROM receipt_log AS r WHERE r.message_id = messages.id AND r.status = 'READ' \
      AND r.seq <= ?1) \
      WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 AND status = 'READ') \
      AND status != 'READ'";
+
+/// Notes in each conversation the newest change seq of a "read up to" applied by the logged
+/// receipts up to `?1`, per side (`receipts::Mark`): what `sync` finds those reads by.
+pub(crate) const READ_MOVED: &str = "UPDATE conversations SET \
+     patient_read_change = max(patient_read_change, coalesce(n.p, 0)), \
+     doctor_read_change = max(doctor_read_change, coalesce(n.d, 0)) \
+     FROM (SELECT m.patient_id, m.doctor_id, \
+     max(CASE WHEN m.sender_id != m.patient_id THEN r.seq END) AS p, \
+     max(CASE WHEN m.sender_id != m.doctor_id THEN r.seq END) AS d \
+     FROM receipt_log AS r JOIN messages AS m ON m.id = r.message_id \
+     WHERE r.seq <= ?1 AND r.mark = 1 AND m.read_seq = r.seq \
+     GROUP BY m.patient_id, m.doctor_id) AS n \
+     WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 
 /// What a logged receipt of `message_id` changes on `m` once moved: a message read from
 /// `messages` or the send log is shown as it will be, not as it was.

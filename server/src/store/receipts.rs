@@ -26,14 +26,20 @@ fn advance(
     recipient: &UserId,
     candidates: Vec<(MessageId, ConversationKey)>,
     to: MessageStatus,
+    mark: Mark,
 ) -> Result<Vec<Receipt>, StoreError> {
     let now = now_ms();
     let mut receipts: Vec<Receipt> = Vec::new();
-    let sql = match to {
-        MessageStatus::Read => {
+    let sql = match (to, mark) {
+        (MessageStatus::Read, Mark::ById) => {
             "UPDATE messages SET status = 'READ', read_at = ?2, \
              delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3 \
              WHERE id = ?1 AND status != 'READ'"
+        }
+        (MessageStatus::Read, Mark::UpTo) => {
+            "UPDATE messages SET status = 'READ', read_at = ?2, \
+             delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3, \
+             read_seq = ?3 WHERE id = ?1 AND status != 'READ'"
         }
         _ => {
             "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, updated_at = ?2, \
@@ -41,6 +47,7 @@ fn advance(
         }
     };
     let mut stmt = conn.prepare_cached(sql)?;
+    let mut last = 0;
     for (id, key) in candidates {
         if !key.has_participant(recipient) {
             continue;
@@ -49,6 +56,7 @@ fn advance(
         if stmt.execute(params![id.as_str(), now, seq.0])? == 0 {
             continue;
         }
+        last = seq.0;
         match receipts.iter_mut().find(|r| r.key == key) {
             Some(receipt) => receipt.ids.push(id),
             None => receipts.push(Receipt {
@@ -58,7 +66,45 @@ fn advance(
             }),
         }
     }
+    if mark == Mark::UpTo {
+        // A "read up to" reads in one conversation; `last` is its newest change.
+        for receipt in &receipts {
+            read_moved(conn, &receipt.key, recipient, last)?;
+        }
+    }
     Ok(receipts)
+}
+
+/// How a read receipt came: naming its messages, or "read up to" one of them (a watermark: every
+/// earlier message addressed to the reader is read too). A message read up to keeps out of the
+/// per-user change indexes (schema v23, `read_seq`), and its conversation notes the read's
+/// change seq for `sync` (`store/changes.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    ById,
+    UpTo,
+}
+
+/// Notes in `key`'s row that `reader`'s watermark moved at change seq `seq`.
+fn read_moved(
+    conn: &Connection,
+    key: &ConversationKey,
+    reader: &UserId,
+    seq: i64,
+) -> Result<(), StoreError> {
+    let sql = if *reader == key.patient_id {
+        "UPDATE conversations SET patient_read_change = max(patient_read_change, ?3) \
+         WHERE patient_id = ?1 AND doctor_id = ?2"
+    } else {
+        "UPDATE conversations SET doctor_read_change = max(doctor_read_change, ?3) \
+         WHERE patient_id = ?1 AND doctor_id = ?2"
+    };
+    conn.prepare_cached(sql)?.execute(params![
+        key.patient_id.as_str(),
+        key.doctor_id.as_str(),
+        seq
+    ])?;
+    Ok(())
 }
 
 /// The candidates among `ids`: messages in the caller's conversations not sent by the caller.
@@ -107,7 +153,14 @@ pub(crate) fn mark_read(
         return log(conn, seqs, reader, ids, MessageStatus::Read);
     }
     let candidates = addressed_to(conn, reader, ids)?;
-    advance(conn, seqs, reader, candidates, MessageStatus::Read)
+    advance(
+        conn,
+        seqs,
+        reader,
+        candidates,
+        MessageStatus::Read,
+        Mark::ById,
+    )
 }
 
 /// Marks the given messages addressed to `recipient` as delivered.
@@ -121,7 +174,14 @@ pub(crate) fn mark_delivered(
         return log(conn, seqs, recipient, ids, MessageStatus::Delivered);
     }
     let candidates = addressed_to(conn, recipient, ids)?;
-    advance(conn, seqs, recipient, candidates, MessageStatus::Delivered)
+    advance(
+        conn,
+        seqs,
+        recipient,
+        candidates,
+        MessageStatus::Delivered,
+        Mark::ById,
+    )
 }
 
 /// How far along a status is, for the receipts: delivered after sent, read after delivered.
@@ -168,7 +228,7 @@ fn log(
             candidates.push((id.clone(), key, status));
         }
     }
-    log_found(conn, seqs, candidates, to)
+    log_found(conn, seqs, candidates, to, Mark::ById)
 }
 
 /// Logs a receipt for each candidate, found with its conversation and its status as stored
@@ -178,6 +238,7 @@ fn log_found(
     seqs: &mut Seqs,
     candidates: Vec<(MessageId, ConversationKey, String)>,
     to: MessageStatus,
+    mark: Mark,
 ) -> Result<Vec<Receipt>, StoreError> {
     let to_text = match to {
         MessageStatus::Read => "READ",
@@ -186,7 +247,7 @@ fn log_found(
     let now = now_ms();
     let mut waiting = conn.prepare_cached(WAITING)?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO receipt_log (seq, message_id, status, at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO receipt_log (seq, message_id, status, at, mark) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     let mut receipts: Vec<Receipt> = Vec::new();
     for (id, key, status) in candidates {
@@ -198,7 +259,13 @@ fn log_found(
             continue;
         }
         let seq = seqs.next();
-        insert.execute(params![seq.0, id.as_str(), to_text, now])?;
+        insert.execute(params![
+            seq.0,
+            id.as_str(),
+            to_text,
+            now,
+            i64::from(mark == Mark::UpTo)
+        ])?;
         match receipts.iter_mut().find(|r| r.key == key) {
             Some(receipt) => receipt.ids.push(id),
             None => receipts.push(Receipt {
@@ -276,10 +343,17 @@ pub(crate) fn mark_read_up_to(
             .into_iter()
             .map(|(id, status)| (id, key.clone(), status))
             .collect();
-        log_found(conn, seqs, candidates, MessageStatus::Read)?
+        log_found(conn, seqs, candidates, MessageStatus::Read, Mark::UpTo)?
     } else {
         let candidates = found.into_iter().map(|(id, _)| (id, key.clone())).collect();
-        advance(conn, seqs, &reader.id, candidates, MessageStatus::Read)?
+        advance(
+            conn,
+            seqs,
+            &reader.id,
+            candidates,
+            MessageStatus::Read,
+            Mark::UpTo,
+        )?
     };
     seqs.read_marks_mut().set(patient, doctor, reader_id, limit);
     Ok(receipts)
@@ -932,5 +1006,13 @@ mod tests {
                 "{plan}"
             );
         }
+        // The slice's marks, then their messages by id; never a scan of either table.
+        let moved = plan(crate::store::projection::READ_MOVED);
+        assert!(!moved.contains("SCAN m"), "{moved}");
+        assert!(moved.contains("SEARCH m USING INDEX"), "{moved}");
+        assert!(
+            moved.contains("SEARCH r USING INTEGER PRIMARY KEY"),
+            "{moved}"
+        );
     }
 }

@@ -590,6 +590,27 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE conversations ADD COLUMN patient_read INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN doctor_read INTEGER NOT NULL DEFAULT 0;
     ",
+    // v23: a message read by "read up to" (a watermark) leaves the per-user change indexes. Its
+    // read takes a change seq as every change does, and `read_seq` records it: a row whose
+    // `change_seq` is its `read_seq` was last changed by such a read. `sync` finds those rows
+    // through their conversation instead (`store/changes.rs`): each conversation notes, per
+    // side, the change seq of the last read that moved its watermark (`*_read_change`), and
+    // within a side such rows take their change seqs in the order of their seqs. So the read a
+    // message gets as it arrives no longer puts two entries on random pages of indexes keyed by
+    // user (18 of a receipt's 30 us and 5.9 of its 6.4 KB of log, `bench/probes/row_cost.py`).
+    // A receipt waiting in the log says whether it came from such a read (`mark`).
+    "
+    ALTER TABLE messages ADD COLUMN read_seq INTEGER;
+    ALTER TABLE conversations ADD COLUMN patient_read_change INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN doctor_read_change INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE receipt_log ADD COLUMN mark INTEGER NOT NULL DEFAULT 0;
+    DROP INDEX messages_patient_change;
+    DROP INDEX messages_doctor_change;
+    CREATE INDEX messages_patient_change ON messages(patient_id, change_seq)
+        WHERE change_seq != seq AND change_seq IS NOT read_seq;
+    CREATE INDEX messages_doctor_change ON messages(doctor_id, change_seq)
+        WHERE change_seq != seq AND change_seq IS NOT read_seq;
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -909,6 +930,68 @@ mod tests {
             assert_eq!(automerge, 8, "{table}");
         }
         assert_eq!(matching(&conn, "messages_words", "written"), 1);
+    }
+
+    /// Upgrading to v23 keeps every changed message in the per-user change indexes (none was
+    /// read up to as v23 notes it); a row whose last change is such a read leaves them.
+    #[test]
+    fn upgrading_to_v23_leaves_reads_up_to_out_of_the_per_user_indexes() {
+        let mut conn = at_version(22);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at)
+             VALUES ('m-1', 1, 1, 'c-1', 'p', 'd', 'p', 'as written', 'REGULAR', 'SENT', 0, 1, 1),
+                    ('m-2', 2, 4, 'c-2', 'p', 'd', 'p', 'delivered', 'REGULAR', 'DELIVERED', 0,
+                     2, 4),
+                    ('m-3', 3, 5, 'c-3', 'p', 'd', 'p', 'read', 'REGULAR', 'READ', 0, 3, 5);
+             INSERT INTO receipt_log (seq, message_id, status, at) VALUES (6, 'm-1', 'READ', 6);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let indexed = |conn: &Connection| -> Vec<Vec<String>> {
+            [
+                ("messages_patient_change", "patient_id", "p"),
+                ("messages_doctor_change", "doctor_id", "d"),
+            ]
+            .iter()
+            .map(|(index, column, user)| {
+                conn.prepare(&format!(
+                    "SELECT id FROM messages INDEXED BY {index} WHERE change_seq != seq \
+                     AND change_seq IS NOT read_seq AND {column} = ?1 ORDER BY change_seq"
+                ))
+                .unwrap()
+                .query_map([user], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+            })
+            .collect()
+        };
+        assert_eq!(indexed(&conn), [["m-2", "m-3"], ["m-2", "m-3"]]);
+        let noted: (i64, i64, i64) = conn
+            .query_row(
+                "SELECT patient_read_change, doctor_read_change, \
+                 (SELECT mark FROM receipt_log) FROM conversations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            noted,
+            (0, 0, 0),
+            "nothing read up to yet, a waiting receipt by id"
+        );
+        conn.execute(
+            "UPDATE messages SET read_seq = change_seq WHERE id = 'm-3'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(indexed(&conn), [["m-2"], ["m-2"]]);
+        // Changed again (an edit), it is back.
+        conn.execute("UPDATE messages SET change_seq = 7 WHERE id = 'm-3'", [])
+            .unwrap();
+        assert_eq!(indexed(&conn), [["m-2", "m-3"], ["m-2", "m-3"]]);
     }
 
     /// Upgrading counts what each side has left to read; the triggers then follow reads,

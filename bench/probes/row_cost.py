@@ -1,4 +1,4 @@
-"""What each of a message row's b-trees costs the move and a read receipt, schema v22.
+"""What each of a message row's b-trees costs the move and a read receipt, schema v22 and later.
 
 A probe, not a benchmark scenario ("Larger moves: fewer bytes, the same CPU" in
 docs/benchmarks.md found the writer's time in each row's entries, not in the pages they share).
@@ -16,7 +16,14 @@ bytes per row of each, medians of three runs, for variants of the message table:
 - both: the two together;
 - and, for reference only, foreign keys off, no search queue trigger, no per-user change
   indexes (what those parts of a row cost; none is a candidate as it stands), and the table
-  as it is with a page cache of 64 MiB instead of SQLite's default 2 MiB.
+  as it is with a page cache of 64 MiB instead of SQLite's default 2 MiB;
+- conversation-changes: one change index keyed by conversation instead of the two keyed by
+  user (a candidate that was not taken);
+- read-up-to: the table as it is, each read made as schema v23's "read up to" makes it (it
+  also sets `read_seq`, which keeps the row out of the per-user change indexes; needs a
+  database made by a server of schema v23 or later).
+
+`VARIANTS=now,read-up-to` runs only those.
 
 Each variant that changes the table rebuilds it on a copy of the prefilled database (foreign
 keys off, every index and trigger of the table made again). Debian 12's python3 and its SQLite 3.40 suffice:
@@ -78,6 +85,11 @@ TABLE_CHANGES["fk-off"] = []
 TABLE_CHANGES["no-search-queue"] = []
 TABLE_CHANGES["no-change-indexes"] = []
 TABLE_CHANGES["cache-64mib"] = []
+TABLE_CHANGES["conversation-changes"] = []
+# Schema v23's "read up to": the read also sets `read_seq`, which keeps the row out of the
+# per-user change indexes (the database must be v23 or later).
+TABLE_CHANGES["read-up-to"] = []
+READ_UP_TO = READ.replace("change_seq = ?3", "change_seq = ?3, read_seq = ?3")
 AFTER_REBUILD = {
     "fk-off": ["PRAGMA foreign_keys=OFF"],
     "no-search-queue": ["DROP TRIGGER search_new"],
@@ -86,6 +98,12 @@ AFTER_REBUILD = {
     # The table as it is, with a page cache that holds the whole prefilled database (the
     # server's connections keep SQLite's default of about 2 MiB).
     "cache-64mib": ["PRAGMA cache_size=-65536"],
+    # One change index keyed by conversation instead of the two keyed by user: a change writes
+    # one entry, and sync seeks each of the user's conversations instead of one range.
+    "conversation-changes": ["DROP INDEX messages_patient_change",
+                             "DROP INDEX messages_doctor_change",
+                             "CREATE INDEX messages_conversation_change ON messages(patient_id, "
+                             "doctor_id, change_seq) WHERE change_seq != seq"],
 }
 
 
@@ -120,10 +138,10 @@ class Clinic:
         self.conn.execute(MOVE_ROWS, (self.seq,))
         self.conn.execute(MOVE_DELETE, (self.seq,))
 
-    def read_all(self):
+    def read_all(self, statement=READ):
         for message_id in self.moved:
             self.seq += 1
-            self.conn.execute(READ, (message_id, 1_700_000_000_000 + self.seq, self.seq))
+            self.conn.execute(statement, (message_id, 1_700_000_000_000 + self.seq, self.seq))
         self.conn.execute("UPDATE counters SET value = ? WHERE name = 'change_seq'", (self.seq,))
 
 
@@ -212,7 +230,8 @@ def run(prefilled_db, folder, variant, seed):
         conn.execute("BEGIN IMMEDIATE")
         clinic.log(rng, SLICE)
         conn.execute("COMMIT")
-        for what, step in (("move", clinic.move), ("read", clinic.read_all)):
+        statement = READ_UP_TO if variant == "read-up-to" else READ
+        for what, step in (("move", clinic.move), ("read", lambda: clinic.read_all(statement))):
             before = os.path.getsize(path + "-wal")
             started = time.process_time()
             conn.execute("BEGIN IMMEDIATE")
@@ -231,9 +250,11 @@ def main():
         sys.exit(__doc__)
     with tempfile.TemporaryDirectory() as folder:
         base = prefilled(sys.argv[1], folder)
-        results = {variant: [] for variant in TABLE_CHANGES}
+        only = os.environ.get("VARIANTS")
+        variants = only.split(",") if only else list(TABLE_CHANGES)
+        results = {variant: [] for variant in variants}
         for seed in range(RUNS):
-            for variant in TABLE_CHANGES:
+            for variant in variants:
                 results[variant].append(run(base, folder, variant, seed + 2))
         print(f"per row, medians of {RUNS} runs of {ROUNDS} slices of {SLICE}; SQLite "
               f"{sqlite3.sqlite_version}")

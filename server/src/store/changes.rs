@@ -51,7 +51,8 @@ struct Statements {
     changed: &'static str,
     /// Each of the caller's (`?1`) conversations with a message whose seq is between `?2` and
     /// `?3` or a side that read up to a message after `?2`: the other side, whether it has such
-    /// a message, and the change seq of each side's last read (patient's, doctor's).
+    /// a message, the change seq of each side's last read up to (patient's, doctor's) and the
+    /// seq of each side's first message read up to.
     active: &'static str,
     /// The seq, rowid and seq of one conversation's unchanged rows (`?1` the caller, `?2` the
     /// other side) with a seq between `?3` and `?4`, `?5` of them.
@@ -64,7 +65,8 @@ struct Statements {
     /// The seq of the newest row of one conversation (`?1` the caller, `?2` the other side)
     /// addressed to `?3` that was last changed by a "read up to" at `?4` or before. A message
     /// is read after it is written, so its seq is below `?4` too: the walk back starts there,
-    /// not at the conversation's end.
+    /// not at the conversation's end; and it stops at `?5`, the side's first message read up
+    /// to.
     read_before: &'static str,
     /// The change seq, rowid and seq of one conversation's rows (`?1`, `?2`) addressed to `?4`
     /// and last changed by a "read up to", with a seq between `?3` and `?6` and a change seq
@@ -84,11 +86,13 @@ macro_rules! statements {
                  ORDER BY change_seq LIMIT ?3"
             ),
             active: concat!(
-                "SELECT partner, fresh, patient_read, doctor_read FROM (SELECT c.",
+                "SELECT partner, fresh, patient_read, doctor_read, patient_from, doctor_from \
+                 FROM (SELECT c.",
                 $theirs,
                 " AS partner, EXISTS (SELECT 1 FROM messages m WHERE m.patient_id = c.patient_id \
                  AND m.doctor_id = c.doctor_id AND m.seq > ?2 AND m.seq < ?3) AS fresh, \
-                 c.patient_read_change AS patient_read, c.doctor_read_change AS doctor_read \
+                 c.patient_read_change AS patient_read, c.doctor_read_change AS doctor_read, \
+                 c.patient_read_from AS patient_from, c.doctor_read_from AS doctor_from \
                  FROM conversations c WHERE c.",
                 $mine,
                 " = ?1) WHERE fresh OR patient_read > ?2 OR doctor_read > ?2"
@@ -105,7 +109,7 @@ macro_rules! statements {
                 $mine,
                 " = ?1 AND ",
                 $theirs,
-                " = ?2 AND seq < ?4 AND sender_id != ?3 AND change_seq = read_seq \
+                " = ?2 AND seq < ?4 AND seq >= ?5 AND sender_id != ?3 AND change_seq = read_seq \
                  AND read_seq <= ?4 ORDER BY seq DESC LIMIT 1"
             ),
             read_after: concat!(
@@ -161,6 +165,9 @@ struct Active {
     /// The change seq of the patient's and the doctor's last "read up to" in it.
     patient_read: i64,
     doctor_read: i64,
+    /// The seq of the first message each read up to.
+    patient_from: i64,
+    doctor_from: i64,
 }
 
 /// Messages in `user`'s conversations changed after `since`, by change sequence, at most
@@ -207,6 +214,8 @@ pub(crate) fn changed_since(
                 fresh: r.get(1)?,
                 patient_read: r.get(2)?,
                 doctor_read: r.get(3)?,
+                patient_from: r.get(4)?,
+                doctor_from: r.get(5)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -232,12 +241,16 @@ pub(crate) fn changed_since(
         if conversation.fresh {
             kinds.push(Kind::Unchanged);
         }
-        for (reader, last) in [
-            (patient, conversation.patient_read),
-            (doctor, conversation.doctor_read),
+        for (reader, last, from) in [
+            (
+                patient,
+                conversation.patient_read,
+                conversation.patient_from,
+            ),
+            (doctor, conversation.doctor_read, conversation.doctor_from),
         ] {
             if last > since.0 {
-                kinds.push(Kind::ReadUpTo(reader.to_owned()));
+                kinds.push(Kind::ReadUpTo(reader.to_owned(), from));
             }
         }
         if kinds.is_empty() {
@@ -316,8 +329,8 @@ enum Kind {
     /// Unchanged since written, by seq (which is their change seq).
     Unchanged,
     /// Addressed to this participant and last changed by their "read up to", by seq (their
-    /// change seqs follow it).
-    ReadUpTo(String),
+    /// change seqs follow it); none below the seq given (their first read up to).
+    ReadUpTo(String, i64),
 }
 
 /// The conversation's rows a stream's first fetch looks through; each fetch that finds fewer
@@ -344,18 +357,18 @@ impl Stream {
     fn open(read: &Read<'_>, partner: String, kind: Kind, last: i64) -> Result<Self, StoreError> {
         let after = match &kind {
             Kind::Unchanged => read.since,
-            Kind::ReadUpTo(reader) => {
+            Kind::ReadUpTo(reader, from) => {
                 // Everything addressed to the reader up to the newest row their reads had
-                // reached by the cursor was read by then.
+                // reached by the cursor was read by then; and nothing below their first.
                 let before = read
                     .conn
                     .prepare_cached(read.side.read_before)?
-                    .query_row(params![read.user, partner, reader, read.since], |r| {
+                    .query_row(params![read.user, partner, reader, read.since, from], |r| {
                         r.get::<_, i64>(0)
                     });
                 match before {
                     Ok(seq) => seq,
-                    Err(rusqlite::Error::QueryReturnedNoRows) => 0,
+                    Err(rusqlite::Error::QueryReturnedNoRows) => (*from - 1).max(0),
                     Err(err) => return Err(err.into()),
                 }
             }
@@ -419,7 +432,7 @@ impl Stream {
                     row,
                 )?
                 .collect::<Result<_, _>>()?,
-            Kind::ReadUpTo(reader) => read
+            Kind::ReadUpTo(reader, _) => read
                 .conn
                 .prepare_cached(read.side.read_after)?
                 .query_map(
@@ -589,10 +602,12 @@ mod tests {
                     };
                     conn.execute(
                         &format!(
-                            "UPDATE conversations SET {side}_read_change = ?3 \
+                            "UPDATE conversations SET {side}_read_change = ?3, \
+                             {side}_read_from = CASE {side}_read_from WHEN 0 THEN ?4 \
+                             ELSE {side}_read_from END \
                              WHERE patient_id = ?1 AND doctor_id = ?2"
                         ),
-                        params![patient, doctor, seq],
+                        params![patient, doctor, seq, message],
                     )
                     .unwrap();
                 }
@@ -787,7 +802,8 @@ mod tests {
         .unwrap();
         conn.execute(
             "UPDATE conversations SET doctor_read_change = (SELECT max(read_seq) FROM messages \
-             m WHERE m.doctor_id = conversations.doctor_id)",
+             m WHERE m.doctor_id = conversations.doctor_id), doctor_read_from = (SELECT \
+             min(seq) FROM messages m WHERE m.doctor_id = conversations.doctor_id)",
             [],
         )
         .unwrap();
@@ -806,6 +822,48 @@ mod tests {
             let per_row = thousands * 1000 / u64::try_from(expected).unwrap();
             assert!(per_row < 150, "{per_row} instructions per row");
         }
+    }
+
+    /// A long history read by id (as every read was before schema v23) whose end is then read
+    /// up to: a walk from the start does not look back through it for reads up to on every
+    /// page (the side's first message read up to bounds that).
+    #[test]
+    fn a_walk_through_a_history_read_by_id_then_up_to_reads_each_row_about_once() {
+        const MESSAGES: i64 = 20_000;
+        const BY_ID: i64 = 19_000;
+        let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES \
+             ('p0', 'p0', 'p0', 'PATIENT', 'x', 0), ('d0', 'd0', 'd0', 'DOCTOR', 'x', 0); \
+             INSERT INTO conversations (patient_id, doctor_id, created_at) \
+             VALUES ('p0', 'd0', 0);",
+        )
+        .unwrap();
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+             INSERT INTO messages (id, seq, change_seq, read_seq, client_id, patient_id, \
+             doctor_id, sender_id, content, message_type, status, is_emergency, created_at, \
+             updated_at) \
+             SELECT 'm' || i, 2 * i - 1, 2 * i, CASE WHEN i > ?2 THEN 2 * i END, 'c' || i, 'p0', \
+             'd0', 'p0', 'hi', 'REGULAR', 'READ', 0, i, i FROM n",
+            [MESSAGES, BY_ID],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE conversations SET doctor_read_change = ?1, doctor_read_from = ?2",
+            [2 * MESSAGES, 2 * (BY_ID + 1) - 1],
+        )
+        .unwrap();
+        let patient = user("p0", Role::Patient);
+        let (rows, thousands) = walk_cost(&mut conn, &patient, 100);
+        assert_eq!(rows, usize::try_from(MESSAGES).unwrap());
+        assert_eq!(
+            found(&conn, &patient, 0, 500),
+            reference(&conn, &patient, 0, 500)
+        );
+        let per_row = thousands * 1000 / u64::try_from(MESSAGES).unwrap();
+        assert!(per_row < 150, "{per_row} instructions per row");
     }
 
     #[test]

@@ -24,7 +24,8 @@ const UNREAD: &str = "status != 'READ' AND NOT EXISTS (SELECT 1 FROM receipt_log
 /// of the doctor (from the other side, neither read nor taken back), then their unread
 /// notifications, then the first message each side has not read (`pf`, `df`), which its read
 /// mark must stay below, then the newest change seq of each side's reads up to a message (`pr`,
-/// `dr`), which the conversation's must not be below.
+/// `dr`), which the conversation's must not be below, and the lowest message each side read up
+/// to and changed no further (`pm`, `dm`), which the conversation's first must not be above.
 fn counted() -> String {
     format!(
         "coalesce(sum(sender_id != patient_id AND status != 'READ' \
@@ -37,7 +38,9 @@ fn counted() -> String {
          min(CASE WHEN sender_id != doctor_id AND {UNREAD} THEN seq END) AS df, \
          max(CASE WHEN sender_id != patient_id AND change_seq = read_seq THEN read_seq END) \
          AS pr, \
-         max(CASE WHEN sender_id != doctor_id AND change_seq = read_seq THEN read_seq END) AS dr"
+         max(CASE WHEN sender_id != doctor_id AND change_seq = read_seq THEN read_seq END) AS dr, \
+         min(CASE WHEN sender_id != patient_id AND change_seq = read_seq THEN seq END) AS pm, \
+         min(CASE WHEN sender_id != doctor_id AND change_seq = read_seq THEN seq END) AS dm"
     )
 }
 
@@ -50,6 +53,9 @@ fn differs() -> String {
          OR c.patient_notices != coalesce(n.pn, 0) OR c.doctor_notices != coalesce(n.dn, 0) \
          OR c.patient_read >= n.pf OR c.doctor_read >= n.df \
          OR c.patient_read_change < coalesce(n.pr, 0) OR c.doctor_read_change < coalesce(n.dr, 0) \
+         OR c.patient_read_from > n.pm OR c.doctor_read_from > n.dm \
+         OR (c.patient_read_from = 0 AND n.pm IS NOT NULL) \
+         OR (c.doctor_read_from = 0 AND n.dm IS NOT NULL) \
          OR max(c.patient_read, c.doctor_read) > ({LAST_SEQ})"
     )
 }
@@ -91,7 +97,11 @@ pub(crate) fn set_right(
          doctor_read = CASE WHEN c.doctor_read >= n.df THEN n.df - 1 \
          ELSE min(c.doctor_read, ({LAST_SEQ})) END, \
          patient_read_change = max(c.patient_read_change, coalesce(n.pr, 0)), \
-         doctor_read_change = max(c.doctor_read_change, coalesce(n.dr, 0)) \
+         doctor_read_change = max(c.doctor_read_change, coalesce(n.dr, 0)), \
+         patient_read_from = CASE WHEN c.patient_read_from = 0 OR c.patient_read_from > n.pm \
+         THEN coalesce(n.pm, c.patient_read_from) ELSE c.patient_read_from END, \
+         doctor_read_from = CASE WHEN c.doctor_read_from = 0 OR c.doctor_read_from > n.dm \
+         THEN coalesce(n.dm, c.doctor_read_from) ELSE c.doctor_read_from END \
          FROM (SELECT {} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2) AS n \
          WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({})",
         counted(),
@@ -271,8 +281,9 @@ mod tests {
         );
     }
 
-    /// A conversation whose noted change seq of a side's last "read up to" is below that read
-    /// (`sync` would not find it) is found and set right, by either way a read is written.
+    /// A conversation whose noted change seq of a side's last "read up to" is below that read,
+    /// or whose noted first message read up to is above one (`sync` would not find them), is
+    /// found and set right, by either way a read is written.
     #[test]
     fn a_read_up_to_hidden_from_sync_is_found_and_set_right() {
         let dir = tempfile::tempdir().unwrap();
@@ -305,31 +316,38 @@ mod tests {
             .unwrap();
             seqs.save(&tx).unwrap();
             projection::apply_all(&tx).unwrap();
-            let noted = |tx: &rusqlite::Transaction<'_>| -> (i64, i64) {
+            let noted = |tx: &rusqlite::Transaction<'_>| -> (i64, i64, i64, i64) {
                 tx.query_row(
-                    "SELECT doctor_read_change, (SELECT max(read_seq) FROM messages \
-                     WHERE patient_id = ?1 AND read_seq = change_seq) FROM conversations \
-                     WHERE patient_id = ?1",
+                    "SELECT doctor_read_change, doctor_read_from, (SELECT max(read_seq) \
+                     FROM messages WHERE patient_id = ?1 AND read_seq = change_seq), \
+                     (SELECT min(seq) FROM messages WHERE patient_id = ?1 \
+                     AND read_seq = change_seq) FROM conversations WHERE patient_id = ?1",
                     [patient.id.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .unwrap()
             };
-            let (change, read) = noted(&tx);
+            let (change, from, read, first) = noted(&tx);
             assert!(read > 0, "both messages read up to (logged: {logged})");
-            assert_eq!(change, read);
+            assert_eq!((change, from), (read, first));
             assert!(drifted(&tx).unwrap().is_empty());
-            tx.execute(
-                "UPDATE conversations SET doctor_read_change = 1 WHERE patient_id = ?1",
-                [patient.id.as_str()],
-            )
-            .unwrap();
-            assert_eq!(drifted(&tx).unwrap(), vec![key.clone()]);
-            assert_eq!(
-                set_right(&tx, &mut seqs, std::slice::from_ref(&key)).unwrap(),
-                vec![key]
-            );
-            assert_eq!(noted(&tx), (read, read));
+            for wrong in [
+                "doctor_read_change = 1",
+                "doctor_read_from = doctor_read_from + 1",
+                "doctor_read_from = 0",
+            ] {
+                tx.execute(
+                    &format!("UPDATE conversations SET {wrong} WHERE patient_id = ?1"),
+                    [patient.id.as_str()],
+                )
+                .unwrap();
+                assert_eq!(drifted(&tx).unwrap(), vec![key.clone()], "{wrong}");
+                assert_eq!(
+                    set_right(&tx, &mut seqs, std::slice::from_ref(&key)).unwrap(),
+                    vec![key.clone()]
+                );
+                assert_eq!(noted(&tx), (read, first, read, first), "{wrong}");
+            }
         }
     }
 

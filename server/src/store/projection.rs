@@ -303,13 +303,20 @@ pub(crate) const APPLY_READ: &str = "UPDATE messages SET (status, read_at, deliv
      AND status != 'READ'";
 
 /// Notes in each conversation the newest change seq of a "read up to" applied by the logged
-/// receipts up to `?1`, per side (`receipts::Mark`): what `sync` finds those reads by.
+/// receipts up to `?1`, per side (`receipts::Mark`): what `sync` finds those reads by; and, for a
+/// side's first such read, its lowest message.
 pub(crate) const READ_MOVED: &str = "UPDATE conversations SET \
      patient_read_change = max(patient_read_change, coalesce(n.p, 0)), \
-     doctor_read_change = max(doctor_read_change, coalesce(n.d, 0)) \
+     doctor_read_change = max(doctor_read_change, coalesce(n.d, 0)), \
+     patient_read_from = CASE patient_read_from WHEN 0 THEN coalesce(n.pf, 0) \
+     ELSE patient_read_from END, \
+     doctor_read_from = CASE doctor_read_from WHEN 0 THEN coalesce(n.df, 0) \
+     ELSE doctor_read_from END \
      FROM (SELECT m.patient_id, m.doctor_id, \
      max(CASE WHEN m.sender_id != m.patient_id THEN r.seq END) AS p, \
-     max(CASE WHEN m.sender_id != m.doctor_id THEN r.seq END) AS d \
+     max(CASE WHEN m.sender_id != m.doctor_id THEN r.seq END) AS d, \
+     min(CASE WHEN m.sender_id != m.patient_id THEN m.seq END) AS pf, \
+     min(CASE WHEN m.sender_id != m.doctor_id THEN m.seq END) AS df \
      FROM receipt_log AS r JOIN messages AS m ON m.id = r.message_id \
      WHERE r.seq <= ?1 AND r.mark = 1 AND m.read_seq = r.seq \
      GROUP BY m.patient_id, m.doctor_id) AS n \

@@ -67,9 +67,13 @@ fn advance(
         }
     }
     if mark == Mark::UpTo {
-        // A "read up to" reads in one conversation; `last` is its newest change.
+        // A "read up to" reads in one conversation, in seq order: `last` is its newest change,
+        // its first id its lowest message.
         for receipt in &receipts {
-            read_moved(conn, &receipt.key, recipient, last)?;
+            let first: i64 = conn
+                .prepare_cached("SELECT seq FROM messages WHERE id = ?1")?
+                .query_row([receipt.ids[0].as_str()], |r| r.get(0))?;
+            read_moved(conn, &receipt.key, recipient, last, first)?;
         }
     }
     Ok(receipts)
@@ -85,24 +89,29 @@ pub(crate) enum Mark {
     UpTo,
 }
 
-/// Notes in `key`'s row that `reader`'s watermark moved at change seq `seq`.
+/// Notes in `key`'s row that `reader`'s watermark moved at change seq `seq`, and, if it is the
+/// side's first such read, that it began at message `first` (its lowest seq).
 fn read_moved(
     conn: &Connection,
     key: &ConversationKey,
     reader: &UserId,
     seq: i64,
+    first: i64,
 ) -> Result<(), StoreError> {
     let sql = if *reader == key.patient_id {
-        "UPDATE conversations SET patient_read_change = max(patient_read_change, ?3) \
+        "UPDATE conversations SET patient_read_change = max(patient_read_change, ?3), \
+         patient_read_from = CASE patient_read_from WHEN 0 THEN ?4 ELSE patient_read_from END \
          WHERE patient_id = ?1 AND doctor_id = ?2"
     } else {
-        "UPDATE conversations SET doctor_read_change = max(doctor_read_change, ?3) \
+        "UPDATE conversations SET doctor_read_change = max(doctor_read_change, ?3), \
+         doctor_read_from = CASE doctor_read_from WHEN 0 THEN ?4 ELSE doctor_read_from END \
          WHERE patient_id = ?1 AND doctor_id = ?2"
     };
     conn.prepare_cached(sql)?.execute(params![
         key.patient_id.as_str(),
         key.doctor_id.as_str(),
-        seq
+        seq,
+        first
     ])?;
     Ok(())
 }

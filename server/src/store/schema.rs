@@ -598,11 +598,16 @@ const MIGRATIONS: &[&str] = &[
     // within a side such rows take their change seqs in the order of their seqs. So the read a
     // message gets as it arrives no longer puts two entries on random pages of indexes keyed by
     // user (18 of a receipt's 30 us and 5.9 of its 6.4 KB of log, `bench/probes/row_cost.py`).
-    // A receipt waiting in the log says whether it came from such a read (`mark`).
+    // A receipt waiting in the log says whether it came from such a read (`mark`). And each
+    // side notes the seq of the first message it read up to (`*_read_from`): none of its
+    // messages below that was read that way, so `sync` never looks further back in a history
+    // that was read by id before (an upgraded one).
     "
     ALTER TABLE messages ADD COLUMN read_seq INTEGER;
     ALTER TABLE conversations ADD COLUMN patient_read_change INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN doctor_read_change INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN patient_read_from INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN doctor_read_from INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE receipt_log ADD COLUMN mark INTEGER NOT NULL DEFAULT 0;
     DROP INDEX messages_patient_change;
     DROP INDEX messages_doctor_change;
@@ -971,8 +976,9 @@ mod tests {
         assert_eq!(indexed(&conn), [["m-2", "m-3"], ["m-2", "m-3"]]);
         let noted: (i64, i64, i64) = conn
             .query_row(
-                "SELECT patient_read_change, doctor_read_change, \
-                 (SELECT mark FROM receipt_log) FROM conversations",
+                "SELECT patient_read_change + patient_read_from, \
+                 doctor_read_change + doctor_read_from, (SELECT mark FROM receipt_log) \
+                 FROM conversations",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )

@@ -740,21 +740,40 @@ mod tests {
         (rows, steps.load(Ordering::Relaxed))
     }
 
+    /// An empty database with patient `p0` in a conversation with each of `doctors` doctors
+    /// (`d0`, `d1`, ...), for a long history to be written into.
+    fn patient_and_doctors(doctors: usize) -> Connection {
+        let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) \
+             VALUES ('p0', 'p0', 'p0', 'PATIENT', 'x', 0)",
+            [],
+        )
+        .unwrap();
+        for d in 0..doctors {
+            conn.execute(
+                "INSERT INTO users (id, username, name, role, password_hash, created_at) \
+                 VALUES (?1, ?1, ?1, 'DOCTOR', 'x', 0)",
+                [format!("d{d}")],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO conversations (patient_id, doctor_id, created_at) \
+                 VALUES ('p0', ?1, 0)",
+                [format!("d{d}")],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
     /// Most messages of a long history were changed soon after being written (a delivered
     /// receipt each). Walking all of it reads each row about once, not once per page.
     #[test]
     fn a_walk_through_a_changed_history_reads_each_row_about_once() {
         const MESSAGES: i64 = 20_000;
-        let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
-        schema::migrate(&mut conn).unwrap();
-        conn.execute_batch(
-            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES \
-             ('p0', 'p0', 'p0', 'PATIENT', 'x', 0), ('d0', 'd0', 'd0', 'DOCTOR', 'x', 0), \
-             ('d1', 'd1', 'd1', 'DOCTOR', 'x', 0); \
-             INSERT INTO conversations (patient_id, doctor_id, created_at) \
-             VALUES ('p0', 'd0', 0), ('p0', 'd1', 0);",
-        )
-        .unwrap();
+        let mut conn = patient_and_doctors(2);
         // Message i is written at seq 2i - 1 and delivered at 2i.
         conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
@@ -780,16 +799,7 @@ mod tests {
     #[test]
     fn a_walk_through_a_history_read_up_to_reads_each_row_about_once() {
         const MESSAGES: i64 = 20_000;
-        let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
-        schema::migrate(&mut conn).unwrap();
-        conn.execute_batch(
-            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES \
-             ('p0', 'p0', 'p0', 'PATIENT', 'x', 0), ('d0', 'd0', 'd0', 'DOCTOR', 'x', 0), \
-             ('d1', 'd1', 'd1', 'DOCTOR', 'x', 0); \
-             INSERT INTO conversations (patient_id, doctor_id, created_at) \
-             VALUES ('p0', 'd0', 0), ('p0', 'd1', 0);",
-        )
-        .unwrap();
+        let mut conn = patient_and_doctors(2);
         conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
              INSERT INTO messages (id, seq, change_seq, read_seq, client_id, patient_id, \
@@ -831,15 +841,7 @@ mod tests {
     fn a_walk_through_a_history_read_by_id_then_up_to_reads_each_row_about_once() {
         const MESSAGES: i64 = 20_000;
         const BY_ID: i64 = 19_000;
-        let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
-        schema::migrate(&mut conn).unwrap();
-        conn.execute_batch(
-            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES \
-             ('p0', 'p0', 'p0', 'PATIENT', 'x', 0), ('d0', 'd0', 'd0', 'DOCTOR', 'x', 0); \
-             INSERT INTO conversations (patient_id, doctor_id, created_at) \
-             VALUES ('p0', 'd0', 0);",
-        )
-        .unwrap();
+        let mut conn = patient_and_doctors(1);
         conn.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
              INSERT INTO messages (id, seq, change_seq, read_seq, client_id, patient_id, \

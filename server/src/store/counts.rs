@@ -1,14 +1,16 @@
 //! The conversations' counters (unread messages, schema v15; unread notifications, v18), saved
-//! read marks (v22) and the change seqs of their last "read up to" (v23) checked against the
-//! messages they count or cover, and set right where they drifted.
+//! read marks (v22), the change seqs of their last "read up to" (v23) and of their last delivery
+//! "up to" with the newest message delivered so (v24) checked against the messages they count or
+//! cover, and set right where they drifted.
 //!
 //! They are kept by code and triggers, never recounted on the way: the conversation list shows
 //! them, and an unread notification list reads only the conversations whose count says they have
 //! some, so a count below the truth would hide an unread notification; a "read up to" looks only
 //! after a reader's mark, so a mark above an unread message would leave it unread for good; and
 //! `sync` finds a side's reads up to a message only after that side's last one, so a change seq
-//! below one of them would hide it from every device that syncs. A
-//! drift is a bug; this finds and repairs it instead of leaving it until someone notices.
+//! below one of them would hide it from every device that syncs (so would a delivered top below
+//! a message delivered "up to": a later such delivery below it would break their order). A drift
+//! is a bug; this finds and repairs it instead of leaving it until someone notices.
 
 use crate::store::writer::LAST_SEQ;
 use crate::store::{Seqs, StoreError};
@@ -25,7 +27,9 @@ const UNREAD: &str = "status != 'READ' AND NOT EXISTS (SELECT 1 FROM receipt_log
 /// notifications, then the first message each side has not read (`pf`, `df`), which its read
 /// mark must stay below, then the newest change seq of each side's reads up to a message (`pr`,
 /// `dr`), which the conversation's must not be below, and the lowest message each side read up
-/// to and changed no further (`pm`, `dm`), which the conversation's first must not be above.
+/// to and changed no further (`pm`, `dm`), which the conversation's first must not be above;
+/// then the same three of deliveries up to (`pd`, `dd`; `pdm`, `ddm`), and the newest message
+/// each side had delivered so (`pdt`, `ddt`), which the conversation's top must not be below.
 fn counted() -> String {
     format!(
         "coalesce(sum(sender_id != patient_id AND status != 'READ' \
@@ -40,7 +44,18 @@ fn counted() -> String {
          AS pr, \
          max(CASE WHEN sender_id != doctor_id AND change_seq = read_seq THEN read_seq END) AS dr, \
          min(CASE WHEN sender_id != patient_id AND change_seq = read_seq THEN seq END) AS pm, \
-         min(CASE WHEN sender_id != doctor_id AND change_seq = read_seq THEN seq END) AS dm"
+         min(CASE WHEN sender_id != doctor_id AND change_seq = read_seq THEN seq END) AS dm, \
+         max(CASE WHEN sender_id != patient_id AND change_seq = delivered_seq \
+         THEN delivered_seq END) AS pd, \
+         max(CASE WHEN sender_id != doctor_id AND change_seq = delivered_seq \
+         THEN delivered_seq END) AS dd, \
+         min(CASE WHEN sender_id != patient_id AND change_seq = delivered_seq THEN seq END) \
+         AS pdm, \
+         min(CASE WHEN sender_id != doctor_id AND change_seq = delivered_seq THEN seq END) \
+         AS ddm, \
+         max(CASE WHEN sender_id != patient_id AND delivered_seq IS NOT NULL THEN seq END) \
+         AS pdt, \
+         max(CASE WHEN sender_id != doctor_id AND delivered_seq IS NOT NULL THEN seq END) AS ddt"
     )
 }
 
@@ -56,6 +71,13 @@ fn differs() -> String {
          OR c.patient_read_from > n.pm OR c.doctor_read_from > n.dm \
          OR (c.patient_read_from = 0 AND n.pm IS NOT NULL) \
          OR (c.doctor_read_from = 0 AND n.dm IS NOT NULL) \
+         OR c.patient_delivered_change < coalesce(n.pd, 0) \
+         OR c.doctor_delivered_change < coalesce(n.dd, 0) \
+         OR c.patient_delivered_from > n.pdm OR c.doctor_delivered_from > n.ddm \
+         OR (c.patient_delivered_from = 0 AND n.pdm IS NOT NULL) \
+         OR (c.doctor_delivered_from = 0 AND n.ddm IS NOT NULL) \
+         OR c.patient_delivered_top < coalesce(n.pdt, 0) \
+         OR c.doctor_delivered_top < coalesce(n.ddt, 0) \
          OR max(c.patient_read, c.doctor_read) > ({LAST_SEQ})"
     )
 }
@@ -101,7 +123,17 @@ pub(crate) fn set_right(
          patient_read_from = CASE WHEN c.patient_read_from = 0 OR c.patient_read_from > n.pm \
          THEN coalesce(n.pm, c.patient_read_from) ELSE c.patient_read_from END, \
          doctor_read_from = CASE WHEN c.doctor_read_from = 0 OR c.doctor_read_from > n.dm \
-         THEN coalesce(n.dm, c.doctor_read_from) ELSE c.doctor_read_from END \
+         THEN coalesce(n.dm, c.doctor_read_from) ELSE c.doctor_read_from END, \
+         patient_delivered_change = max(c.patient_delivered_change, coalesce(n.pd, 0)), \
+         doctor_delivered_change = max(c.doctor_delivered_change, coalesce(n.dd, 0)), \
+         patient_delivered_from = CASE WHEN c.patient_delivered_from = 0 \
+         OR c.patient_delivered_from > n.pdm \
+         THEN coalesce(n.pdm, c.patient_delivered_from) ELSE c.patient_delivered_from END, \
+         doctor_delivered_from = CASE WHEN c.doctor_delivered_from = 0 \
+         OR c.doctor_delivered_from > n.ddm \
+         THEN coalesce(n.ddm, c.doctor_delivered_from) ELSE c.doctor_delivered_from END, \
+         patient_delivered_top = max(c.patient_delivered_top, coalesce(n.pdt, 0)), \
+         doctor_delivered_top = max(c.doctor_delivered_top, coalesce(n.ddt, 0)) \
          FROM (SELECT {} FROM messages WHERE patient_id = ?1 AND doctor_id = ?2) AS n \
          WHERE c.patient_id = ?1 AND c.doctor_id = ?2 AND ({})",
         counted(),
@@ -281,6 +313,20 @@ mod tests {
         );
     }
 
+    /// Sets `wrong` in `key`'s conversation and sees the check find it and set it right.
+    fn set_wrong_then_right(tx: &Connection, seqs: &mut Seqs, key: &ConversationKey, wrong: &str) {
+        tx.execute(
+            &format!("UPDATE conversations SET {wrong} WHERE patient_id = ?1"),
+            [key.patient_id.as_str()],
+        )
+        .unwrap();
+        assert_eq!(drifted(tx).unwrap(), vec![key.clone()], "{wrong}");
+        assert_eq!(
+            set_right(tx, seqs, std::slice::from_ref(key)).unwrap(),
+            vec![key.clone()]
+        );
+    }
+
     /// A conversation whose noted change seq of a side's last "read up to" is below that read,
     /// or whose noted first message read up to is above one (`sync` would not find them), is
     /// found and set right, by either way a read is written.
@@ -336,17 +382,89 @@ mod tests {
                 "doctor_read_from = doctor_read_from + 1",
                 "doctor_read_from = 0",
             ] {
-                tx.execute(
-                    &format!("UPDATE conversations SET {wrong} WHERE patient_id = ?1"),
-                    [patient.id.as_str()],
-                )
-                .unwrap();
-                assert_eq!(drifted(&tx).unwrap(), vec![key.clone()], "{wrong}");
-                assert_eq!(
-                    set_right(&tx, &mut seqs, std::slice::from_ref(&key)).unwrap(),
-                    vec![key.clone()]
-                );
+                set_wrong_then_right(&tx, &mut seqs, &key, wrong);
                 assert_eq!(noted(&tx), (read, first, read, first), "{wrong}");
+            }
+        }
+    }
+
+    /// The same for deliveries "up to": a noted change seq below the last one, a noted first
+    /// message above one, or a noted top below the newest message delivered so (a later delivery
+    /// under it would count as "up to" and break their order) is found and set right, by either
+    /// way a delivery is written, in the writer's memory too.
+    #[test]
+    fn a_delivery_up_to_hidden_from_sync_is_found_and_set_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::store::open_write(&dir.path().join("c.db"), Synchronous::Full).unwrap();
+        let tx = conn.transaction().unwrap();
+        let doctor = user(&tx, "doc", Role::Doctor);
+        for logged in [false, true] {
+            let patient = user(&tx, &format!("p-{logged}"), Role::Patient);
+            let mut seqs = Seqs::loaded(&tx, logged);
+            for _ in 0..2 {
+                send(&tx, &mut seqs, &patient, &patient, &doctor);
+            }
+            seqs.save(&tx).unwrap();
+            projection::apply_all(&tx).unwrap();
+            let ids: Vec<clinic_protocol::MessageId> = tx
+                .prepare("SELECT id FROM messages WHERE patient_id = ?1 ORDER BY seq")
+                .unwrap()
+                .query_map([patient.id.as_str()], |r| {
+                    Ok(clinic_protocol::MessageId::from(r.get::<_, String>(0)?))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            crate::store::receipts::mark_delivered(&tx, &mut seqs, &doctor.id, &ids).unwrap();
+            seqs.save(&tx).unwrap();
+            projection::apply_all(&tx).unwrap();
+            let noted = |tx: &rusqlite::Transaction<'_>| -> [i64; 6] {
+                tx.query_row(
+                    "SELECT doctor_delivered_change, doctor_delivered_from, \
+                     doctor_delivered_top, (SELECT max(delivered_seq) FROM messages \
+                     WHERE patient_id = ?1 AND delivered_seq = change_seq), \
+                     (SELECT min(seq) FROM messages WHERE patient_id = ?1 \
+                     AND delivered_seq = change_seq), (SELECT max(seq) FROM messages \
+                     WHERE patient_id = ?1 AND delivered_seq IS NOT NULL) \
+                     FROM conversations WHERE patient_id = ?1",
+                    [patient.id.as_str()],
+                    |r| {
+                        Ok([
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ])
+                    },
+                )
+                .unwrap()
+            };
+            let right = noted(&tx);
+            assert!(right[3] > 0, "both delivered up to (logged: {logged})");
+            assert_eq!(right[..3], right[3..]);
+            assert!(drifted(&tx).unwrap().is_empty());
+            let key = ConversationKey::new(patient.id.clone(), doctor.id.clone());
+            for wrong in [
+                "doctor_delivered_change = 1",
+                "doctor_delivered_from = doctor_delivered_from + 1",
+                "doctor_delivered_from = 0",
+                "doctor_delivered_top = doctor_delivered_top - 1",
+            ] {
+                set_wrong_then_right(&tx, &mut seqs, &key, wrong);
+                assert_eq!(noted(&tx), right, "{wrong}");
+                let top = seqs
+                    .read_marks_mut()
+                    .delivered_top(
+                        &tx,
+                        patient.id.as_str(),
+                        doctor.id.as_str(),
+                        doctor.id.as_str(),
+                    )
+                    .unwrap();
+                assert_eq!(top, right[2], "{wrong}");
             }
         }
     }

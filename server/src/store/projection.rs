@@ -279,16 +279,18 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
 fn apply_receipts(conn: &Connection, upto: i64) -> rusqlite::Result<usize> {
     conn.prepare_cached(APPLY_DELIVERED)?.execute([upto])?;
     conn.prepare_cached(APPLY_READ)?.execute([upto])?;
-    conn.prepare_cached(READ_MOVED)?.execute([upto])?;
+    conn.prepare_cached(MARKS_MOVED)?.execute([upto])?;
     conn.prepare_cached("DELETE FROM receipt_log WHERE seq <= ?1")?
         .execute([upto])
 }
 
 // Both walk from the log (a few rows) into `messages` by id, never the other way round (a test
 // holds the plan).
-/// Applies the logged delivered receipts up to `?1`.
-pub(crate) const APPLY_DELIVERED: &str = "UPDATE messages SET (status, delivered_at, updated_at, change_seq) = \
-     (SELECT 'DELIVERED', r.at, r.at, r.seq FROM receipt_log AS r \
+/// Applies the logged delivered receipts up to `?1`; one "up to" also sets `delivered_seq`
+/// (schema v24).
+pub(crate) const APPLY_DELIVERED: &str = "UPDATE messages SET (status, delivered_at, updated_at, change_seq, \
+     delivered_seq) = (SELECT 'DELIVERED', r.at, r.at, r.seq, CASE WHEN r.mark THEN r.seq END \
+     FROM receipt_log AS r \
      WHERE r.message_id = messages.id AND r.status = 'DELIVERED' AND r.seq <= ?1) \
      WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 \
      AND status = 'DELIVERED') AND status = 'SENT'";
@@ -302,23 +304,44 @@ pub(crate) const APPLY_READ: &str = "UPDATE messages SET (status, read_at, deliv
      WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 AND status = 'READ') \
      AND status != 'READ'";
 
-/// Notes in each conversation the newest change seq of a "read up to" applied by the logged
-/// receipts up to `?1`, per side (`receipts::Mark`): what `sync` finds those reads by; and, for a
-/// side's first such read, its lowest message.
-pub(crate) const READ_MOVED: &str = "UPDATE conversations SET \
-     patient_read_change = max(patient_read_change, coalesce(n.p, 0)), \
-     doctor_read_change = max(doctor_read_change, coalesce(n.d, 0)), \
-     patient_read_from = CASE patient_read_from WHEN 0 THEN coalesce(n.pf, 0) \
+/// Notes in each conversation, per side, what the logged receipts "up to" (`receipts::Mark`)
+/// up to `?1` moved: the newest change seq of a read and of a delivery (what `sync` finds those
+/// by), for a side's first such receipt its lowest message, and the newest message delivered so.
+/// A receipt "up to" is one whose message notes its seq (`read_seq`, `delivered_seq`): not one
+/// left out because its message had got there by then.
+pub(crate) const MARKS_MOVED: &str = "UPDATE conversations SET \
+     patient_read_change = max(patient_read_change, coalesce(n.pr, 0)), \
+     doctor_read_change = max(doctor_read_change, coalesce(n.dr, 0)), \
+     patient_read_from = CASE patient_read_from WHEN 0 THEN coalesce(n.prf, 0) \
      ELSE patient_read_from END, \
-     doctor_read_from = CASE doctor_read_from WHEN 0 THEN coalesce(n.df, 0) \
-     ELSE doctor_read_from END \
+     doctor_read_from = CASE doctor_read_from WHEN 0 THEN coalesce(n.drf, 0) \
+     ELSE doctor_read_from END, \
+     patient_delivered_change = max(patient_delivered_change, coalesce(n.pd, 0)), \
+     doctor_delivered_change = max(doctor_delivered_change, coalesce(n.dd, 0)), \
+     patient_delivered_from = CASE patient_delivered_from WHEN 0 THEN coalesce(n.pdf, 0) \
+     ELSE patient_delivered_from END, \
+     doctor_delivered_from = CASE doctor_delivered_from WHEN 0 THEN coalesce(n.ddf, 0) \
+     ELSE doctor_delivered_from END, \
+     patient_delivered_top = max(patient_delivered_top, coalesce(n.pdt, 0)), \
+     doctor_delivered_top = max(doctor_delivered_top, coalesce(n.ddt, 0)) \
      FROM (SELECT m.patient_id, m.doctor_id, \
-     max(CASE WHEN m.sender_id != m.patient_id THEN r.seq END) AS p, \
-     max(CASE WHEN m.sender_id != m.doctor_id THEN r.seq END) AS d, \
-     min(CASE WHEN m.sender_id != m.patient_id THEN m.seq END) AS pf, \
-     min(CASE WHEN m.sender_id != m.doctor_id THEN m.seq END) AS df \
+     max(CASE WHEN m.sender_id != m.patient_id AND r.status = 'READ' THEN r.seq END) AS pr, \
+     max(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'READ' THEN r.seq END) AS dr, \
+     min(CASE WHEN m.sender_id != m.patient_id AND r.status = 'READ' THEN m.seq END) AS prf, \
+     min(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'READ' THEN m.seq END) AS drf, \
+     max(CASE WHEN m.sender_id != m.patient_id AND r.status = 'DELIVERED' THEN r.seq END) \
+     AS pd, \
+     max(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'DELIVERED' THEN r.seq END) AS dd, \
+     min(CASE WHEN m.sender_id != m.patient_id AND r.status = 'DELIVERED' THEN m.seq END) \
+     AS pdf, \
+     min(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'DELIVERED' THEN m.seq END) \
+     AS ddf, \
+     max(CASE WHEN m.sender_id != m.patient_id AND r.status = 'DELIVERED' THEN m.seq END) \
+     AS pdt, \
+     max(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'DELIVERED' THEN m.seq END) \
+     AS ddt \
      FROM receipt_log AS r JOIN messages AS m ON m.id = r.message_id \
-     WHERE r.seq <= ?1 AND r.mark = 1 AND m.read_seq = r.seq \
+     WHERE r.seq <= ?1 AND r.mark = 1 AND (m.read_seq = r.seq OR m.delivered_seq = r.seq) \
      GROUP BY m.patient_id, m.doctor_id) AS n \
      WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 

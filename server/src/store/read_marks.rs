@@ -20,6 +20,13 @@
 //! marks whose batches have committed; so it is never ahead of a durable mark, and a crash
 //! leaves an older mark, which is still true (the first "read up to" then walks what came after
 //! it).
+//!
+//! Beside them, per side, the newest message delivered by a receipt "up to" (`delivered_top`,
+//! schema v24): a delivered receipt counts as "up to" only above it (`receipts::mark_delivered`).
+//! It is read from the conversation's row (which the receipt's move or write raises) and raised
+//! here as receipts are logged; never lowered, not even when a batch rolls back: a top above the
+//! truth only makes a receipt count as by id, and one below it would break the order `sync`
+//! relies on.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
@@ -30,6 +37,8 @@ use std::time::{Duration, Instant};
 struct Marks {
     known: [i64; 2],
     saved: [i64; 2],
+    /// The newest message each side had delivered "up to" (`None`: not read yet).
+    delivered: Option<[i64; 2]>,
     /// Listed among the conversations to save (listed once however often its marks move).
     queued: bool,
 }
@@ -69,9 +78,9 @@ fn side(patient: &str, reader: &str) -> usize {
     usize::from(patient != reader)
 }
 
-/// The saved marks of the conversation of `?1` and `?2`.
-const SAVED: &str =
-    "SELECT patient_read, doctor_read FROM conversations WHERE patient_id = ?1 AND doctor_id = ?2";
+/// The saved marks of the conversation of `?1` and `?2`, and its delivered tops.
+const SAVED: &str = "SELECT patient_read, doctor_read, patient_delivered_top, \
+     doctor_delivered_top FROM conversations WHERE patient_id = ?1 AND doctor_id = ?2";
 /// Saves marks of the conversation of `?1` and `?2` (never lowering one).
 const SAVE: &str = "UPDATE conversations SET patient_read = max(patient_read, ?3), \
      doctor_read = max(doctor_read, ?4) WHERE patient_id = ?1 AND doctor_id = ?2 \
@@ -88,24 +97,77 @@ impl ReadMarks {
         doctor: &str,
         reader: &str,
     ) -> rusqlite::Result<i64> {
-        let side = side(patient, reader);
-        if let Some(marks) = self.marks.get(patient).and_then(|d| d.get(doctor)) {
-            return Ok(marks.known[side]);
+        Ok(self.marks(conn, patient, doctor)?.known[side(patient, reader)])
+    }
+
+    /// The conversation's marks, read from `conn` the first time it is asked about.
+    fn marks(
+        &mut self,
+        conn: &Connection,
+        patient: &str,
+        doctor: &str,
+    ) -> rusqlite::Result<&mut Marks> {
+        let known = self.marks.get(patient).and_then(|d| d.get(doctor));
+        if known.is_none_or(|m| m.delivered.is_none()) {
+            let (saved, delivered) = conn
+                .prepare_cached(SAVED)?
+                .query_row([patient, doctor], |r| {
+                    Ok(([r.get(0)?, r.get(1)?], [r.get(2)?, r.get(3)?]))
+                })
+                .optional()?
+                .unwrap_or_default();
+            let marks = self
+                .marks
+                .entry(patient.to_owned())
+                .or_default()
+                .entry(doctor.to_owned())
+                .or_insert(Marks {
+                    known: saved,
+                    saved,
+                    ..Marks::default()
+                });
+            marks.delivered = Some(delivered);
         }
-        let saved: [i64; 2] = conn
-            .prepare_cached(SAVED)?
-            .query_row([patient, doctor], |r| Ok([r.get(0)?, r.get(1)?]))
-            .optional()?
-            .unwrap_or_default();
-        self.marks.entry(patient.to_owned()).or_default().insert(
-            doctor.to_owned(),
-            Marks {
-                known: saved,
-                saved,
-                queued: false,
-            },
-        );
-        Ok(saved[side])
+        Ok(self
+            .marks
+            .entry(patient.to_owned())
+            .or_default()
+            .entry(doctor.to_owned())
+            .or_default())
+    }
+
+    /// The seq of the newest message addressed to `recipient` in the conversation that a receipt
+    /// "up to" delivered (0: none).
+    pub(crate) fn delivered_top(
+        &mut self,
+        conn: &Connection,
+        patient: &str,
+        doctor: &str,
+        recipient: &str,
+    ) -> rusqlite::Result<i64> {
+        let delivered = self.marks(conn, patient, doctor)?.delivered;
+        Ok(delivered.unwrap_or_default()[side(patient, recipient)])
+    }
+
+    /// A receipt "up to" delivers messages to `recipient` up to `seq` (after
+    /// [`ReadMarks::delivered_top`] read the conversation's).
+    pub(crate) fn raise_delivered_top(
+        &mut self,
+        patient: &str,
+        doctor: &str,
+        recipient: &str,
+        seq: i64,
+    ) {
+        let side = side(patient, recipient);
+        let delivered = self
+            .marks
+            .get_mut(patient)
+            .and_then(|d| d.get_mut(doctor))
+            .and_then(|m| m.delivered.as_mut());
+        // Always there (read just before); were it not, the next look reads the conversation's.
+        if let Some(delivered) = delivered {
+            delivered[side] = delivered[side].max(seq);
+        }
     }
 
     /// Every message addressed to `reader` in the conversation up to `seq` is now read or has a

@@ -17,128 +17,240 @@ pub(crate) struct Receipt {
     pub at: DateTime<Utc>,
 }
 
-/// Moves the given messages addressed to `recipient` to `to` (READ or DELIVERED), each taking a
-/// new change sequence. Ids that are unknown, not addressed to the caller or already there are
-/// skipped.
-fn advance(
-    conn: &Connection,
-    seqs: &mut Seqs,
-    recipient: &UserId,
-    candidates: Vec<(MessageId, ConversationKey)>,
-    to: MessageStatus,
-    mark: Mark,
-) -> Result<Vec<Receipt>, StoreError> {
-    let now = now_ms();
-    let mut receipts: Vec<Receipt> = Vec::new();
-    let sql = match (to, mark) {
-        (MessageStatus::Read, Mark::ById) => {
-            "UPDATE messages SET status = 'READ', read_at = ?2, \
-             delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3 \
-             WHERE id = ?1 AND status != 'READ'"
-        }
-        (MessageStatus::Read, Mark::UpTo) => {
-            "UPDATE messages SET status = 'READ', read_at = ?2, \
-             delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3, \
-             read_seq = ?3 WHERE id = ?1 AND status != 'READ'"
-        }
-        _ => {
-            "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, updated_at = ?2, \
-             change_seq = ?3 WHERE id = ?1 AND status = 'SENT'"
-        }
-    };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut last = 0;
-    for (id, key) in candidates {
-        if !key.has_participant(recipient) {
-            continue;
-        }
-        let seq = seqs.next();
-        if stmt.execute(params![id.as_str(), now, seq.0])? == 0 {
-            continue;
-        }
-        last = seq.0;
-        match receipts.iter_mut().find(|r| r.key == key) {
-            Some(receipt) => receipt.ids.push(id),
-            None => receipts.push(Receipt {
-                key,
-                ids: vec![id],
-                at: from_ms(now),
-            }),
-        }
-    }
-    if mark == Mark::UpTo {
-        // A "read up to" reads in one conversation, in seq order: `last` is its newest change,
-        // its first id its lowest message.
-        for receipt in &receipts {
-            let first: i64 = conn
-                .prepare_cached("SELECT seq FROM messages WHERE id = ?1")?
-                .query_row([receipt.ids[0].as_str()], |r| r.get(0))?;
-            read_moved(conn, &receipt.key, recipient, last, first)?;
-        }
-    }
-    Ok(receipts)
-}
-
-/// How a read receipt came: naming its messages, or "read up to" one of them (a watermark: every
-/// earlier message addressed to the reader is read too). A message read up to keeps out of the
-/// per-user change indexes (schema v23, `read_seq`), and its conversation notes the read's
-/// change seq for `sync` (`store/changes.rs`).
+/// How a receipt came: naming its messages, or "up to" one of them (a watermark). A read up to a
+/// message reads every earlier one addressed to the reader; a delivered receipt counts as "up to"
+/// when its messages in a conversation are all newer than every message of that side delivered
+/// so before (`ReadMarks::delivered_top`). Either way its messages take their change seqs in the
+/// order of their seqs, which is what lets them keep out of the per-user change indexes (schema
+/// v23 for reads, `read_seq`; v24 for deliveries, `delivered_seq`): the conversation notes the
+/// receipt's change seq and `sync` finds them through it (`store/changes.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mark {
     ById,
     UpTo,
 }
 
-/// Notes in `key`'s row that `reader`'s watermark moved at change seq `seq`, and, if it is the
-/// side's first such read, that it began at message `first` (its lowest seq).
-fn read_moved(
-    conn: &Connection,
-    key: &ConversationKey,
-    reader: &UserId,
+/// A message a receipt may change: addressed to the receipt's sender, with its conversation, its
+/// seq and its status as stored (SENT for one still in the send log).
+struct Candidate {
+    id: MessageId,
+    key: ConversationKey,
     seq: i64,
-    first: i64,
-) -> Result<(), StoreError> {
-    let sql = if *reader == key.patient_id {
-        "UPDATE conversations SET patient_read_change = max(patient_read_change, ?3), \
-         patient_read_from = CASE patient_read_from WHEN 0 THEN ?4 ELSE patient_read_from END \
-         WHERE patient_id = ?1 AND doctor_id = ?2"
-    } else {
-        "UPDATE conversations SET doctor_read_change = max(doctor_read_change, ?3), \
-         doctor_read_from = CASE doctor_read_from WHEN 0 THEN ?4 ELSE doctor_read_from END \
-         WHERE patient_id = ?1 AND doctor_id = ?2"
-    };
-    conn.prepare_cached(sql)?.execute(params![
-        key.patient_id.as_str(),
-        key.doctor_id.as_str(),
-        seq,
-        first
-    ])?;
-    Ok(())
+    status: String,
 }
 
-/// The candidates among `ids`: messages in the caller's conversations not sent by the caller.
+fn candidate(id: MessageId) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
+    move |r| {
+        Ok(Candidate {
+            id: id.clone(),
+            key: super::rows::conversation_key(r)?,
+            seq: r.get(2)?,
+            status: r.get(3)?,
+        })
+    }
+}
+
+/// The conversation, seq and status of message `?1` if it is addressed to `?2`.
+const STORED: &str = "SELECT patient_id, doctor_id, seq, status FROM messages WHERE id = ?1 \
+     AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
+/// The same for a logged send (always SENT: nothing changes a send in the log).
+const LOGGED: &str = "SELECT patient_id, doctor_id, seq, 'SENT' FROM send_log WHERE id = ?1 \
+     AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
+/// The receipts waiting for message `?1`.
+const WAITING: &str = "SELECT status FROM receipt_log WHERE message_id = ?1";
+
+/// The candidates among `ids`: messages in the caller's conversations not sent by the caller,
+/// in `messages` or, in a batch that logs, in the send log.
 fn addressed_to(
     conn: &Connection,
+    seqs: &Seqs,
     caller: &UserId,
     ids: &[MessageId],
-) -> Result<Vec<(MessageId, ConversationKey)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT patient_id, doctor_id FROM messages WHERE id = ?1 AND sender_id != ?2 \
-         AND (patient_id = ?2 OR doctor_id = ?2)",
-    )?;
-    let mut found = Vec::new();
+) -> Result<Vec<Candidate>, StoreError> {
+    let mut stored = conn.prepare_cached(STORED)?;
+    let mut logged = match seqs.log_sends() {
+        true => Some(conn.prepare_cached(LOGGED)?),
+        false => None,
+    };
+    let mut found = Vec::with_capacity(ids.len());
     for id in ids {
-        let key = stmt
-            .query_row(
-                params![id.as_str(), caller.as_str()],
-                super::rows::conversation_key,
-            )
-            .optional()?;
-        if let Some(key) = key {
-            found.push((id.clone(), key));
+        let params = params![id.as_str(), caller.as_str()];
+        let mut message = stored.query_row(params, candidate(id.clone())).optional()?;
+        if let (None, Some(logged)) = (&message, logged.as_mut()) {
+            message = logged.query_row(params, candidate(id.clone())).optional()?;
         }
+        found.extend(message);
     }
     Ok(found)
+}
+
+/// How far along a status is, for the receipts: delivered after sent, read after delivered.
+fn rank(status: &str) -> u8 {
+    match status {
+        "READ" => 2,
+        "DELIVERED" => 1,
+        _ => 0,
+    }
+}
+
+fn status_text(to: MessageStatus) -> &'static str {
+    match to {
+        MessageStatus::Read => "READ",
+        _ => "DELIVERED",
+    }
+}
+
+/// The candidates a receipt of `to` changes, each once: not those already there, nor, in a batch
+/// that logs, those with such a receipt already waiting (the message as it will be).
+fn changing(
+    conn: &Connection,
+    seqs: &Seqs,
+    candidates: Vec<Candidate>,
+    to: MessageStatus,
+) -> Result<Vec<Candidate>, StoreError> {
+    let to = rank(status_text(to));
+    let mut waiting = match seqs.log_sends() {
+        true => Some(conn.prepare_cached(WAITING)?),
+        false => None,
+    };
+    let mut kept = Vec::with_capacity(candidates.len());
+    let mut seen = std::collections::HashSet::with_capacity(candidates.len());
+    for c in candidates {
+        if !seen.insert(c.seq) {
+            continue;
+        }
+        let mut reached = rank(&c.status);
+        if let Some(waiting) = waiting.as_mut() {
+            for status in waiting.query_map([c.id.as_str()], |r| r.get::<_, String>(0))? {
+                reached = reached.max(rank(&status?));
+            }
+        }
+        if reached < to {
+            kept.push(c);
+        }
+    }
+    Ok(kept)
+}
+
+/// Moves `candidates` (each one the receipt changes, see [`changing`]) to `to`, each taking a
+/// new change seq in the order given: as a row of the receipt log in a batch that logs (applied
+/// by the move, `projection.rs`), otherwise on the message, and then, for a receipt "up to",
+/// noting it in the conversation. The candidates of a receipt "up to" are of one conversation,
+/// by seq.
+fn write(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    recipient: &UserId,
+    candidates: Vec<Candidate>,
+    to: MessageStatus,
+    mark: Mark,
+) -> Result<Vec<Receipt>, StoreError> {
+    let now = now_ms();
+    let logs = seqs.log_sends();
+    let sql = match (logs, to, mark) {
+        (true, _, _) => {
+            "INSERT INTO receipt_log (seq, message_id, status, at, mark) \
+             VALUES (?3, ?1, ?4, ?2, ?5)"
+        }
+        (false, MessageStatus::Read, Mark::ById) => {
+            "UPDATE messages SET status = 'READ', read_at = ?2, \
+             delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3 \
+             WHERE id = ?1 AND status != 'READ'"
+        }
+        (false, MessageStatus::Read, Mark::UpTo) => {
+            "UPDATE messages SET status = 'READ', read_at = ?2, \
+             delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3, \
+             read_seq = ?3 WHERE id = ?1 AND status != 'READ'"
+        }
+        (false, _, Mark::ById) => {
+            "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, updated_at = ?2, \
+             change_seq = ?3 WHERE id = ?1 AND status = 'SENT'"
+        }
+        (false, _, Mark::UpTo) => {
+            "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, updated_at = ?2, \
+             change_seq = ?3, delivered_seq = ?3 WHERE id = ?1 AND status = 'SENT' \
+            "
+        }
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut receipts: Vec<Receipt> = Vec::new();
+    // Per conversation: the change seq of its last change, and its first and last message.
+    let mut moved: Vec<(i64, i64, i64)> = Vec::new();
+    for c in candidates {
+        let seq = seqs.next();
+        let written = if logs {
+            let flag = i64::from(mark == Mark::UpTo);
+            stmt.execute(params![c.id.as_str(), now, seq.0, status_text(to), flag])?
+        } else {
+            stmt.execute(params![c.id.as_str(), now, seq.0])?
+        };
+        if written == 0 {
+            continue;
+        }
+        match receipts.iter().position(|r| r.key == c.key) {
+            Some(i) => {
+                receipts[i].ids.push(c.id);
+                moved[i].0 = seq.0;
+                moved[i].2 = c.seq;
+            }
+            None => {
+                receipts.push(Receipt {
+                    key: c.key,
+                    ids: vec![c.id],
+                    at: from_ms(now),
+                });
+                moved.push((seq.0, c.seq, c.seq));
+            }
+        }
+    }
+    if mark == Mark::UpTo && !logs {
+        for (receipt, (change, first, last)) in receipts.iter().zip(moved) {
+            up_to_moved(conn, &receipt.key, recipient, to, change, first, last)?;
+        }
+    }
+    Ok(receipts)
+}
+
+/// Notes in `key`'s row that `recipient`'s watermark of `to` moved at change seq `change`,
+/// through messages `first` to `last` (seqs), as the move does for logged receipts
+/// (`projection::MARKS_MOVED`): the change seq, the first message if it is the side's first such
+/// receipt, and for a delivery the newest message delivered so.
+fn up_to_moved(
+    conn: &Connection,
+    key: &ConversationKey,
+    recipient: &UserId,
+    to: MessageStatus,
+    change: i64,
+    first: i64,
+    last: i64,
+) -> Result<(), StoreError> {
+    let side = if *recipient == key.patient_id {
+        "patient"
+    } else {
+        "doctor"
+    };
+    let sql = match to {
+        MessageStatus::Read => format!(
+            "UPDATE conversations SET {side}_read_change = max({side}_read_change, ?3), \
+             {side}_read_from = CASE {side}_read_from WHEN 0 THEN ?4 ELSE {side}_read_from END \
+             WHERE patient_id = ?1 AND doctor_id = ?2"
+        ),
+        _ => format!(
+            "UPDATE conversations SET \
+             {side}_delivered_change = max({side}_delivered_change, ?3), \
+             {side}_delivered_from = CASE {side}_delivered_from WHEN 0 THEN ?4 \
+             ELSE {side}_delivered_from END, \
+             {side}_delivered_top = max({side}_delivered_top, ?5) \
+             WHERE patient_id = ?1 AND doctor_id = ?2"
+        ),
+    };
+    let (patient, doctor) = (key.patient_id.as_str(), key.doctor_id.as_str());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    match to {
+        MessageStatus::Read => stmt.execute(params![patient, doctor, change, first])?,
+        _ => stmt.execute(params![patient, doctor, change, first, last])?,
+    };
+    Ok(())
 }
 
 pub(crate) fn check_ids(ids: &[MessageId]) -> Result<(), StoreError> {
@@ -151,18 +263,17 @@ pub(crate) fn check_ids(ids: &[MessageId]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Marks the given messages addressed to `reader` as read.
+/// Marks the given messages addressed to `reader` as read. Ids that are unknown, not addressed
+/// to the caller or already read are skipped.
 pub(crate) fn mark_read(
     conn: &Connection,
     seqs: &mut Seqs,
     reader: &UserId,
     ids: &[MessageId],
 ) -> Result<Vec<Receipt>, StoreError> {
-    if seqs.log_sends() {
-        return log(conn, seqs, reader, ids, MessageStatus::Read);
-    }
-    let candidates = addressed_to(conn, reader, ids)?;
-    advance(
+    let candidates = addressed_to(conn, seqs, reader, ids)?;
+    let candidates = changing(conn, seqs, candidates, MessageStatus::Read)?;
+    write(
         conn,
         seqs,
         reader,
@@ -172,117 +283,52 @@ pub(crate) fn mark_read(
     )
 }
 
-/// Marks the given messages addressed to `recipient` as delivered.
+/// Marks the given messages addressed to `recipient` as delivered, skipping those unknown, not
+/// addressed to the caller or delivered already. Each conversation's share is a receipt "up to"
+/// (by seq) when all its messages are newer than those of that side delivered so before, as the
+/// app's receipts are; otherwise by id.
 pub(crate) fn mark_delivered(
     conn: &Connection,
     seqs: &mut Seqs,
     recipient: &UserId,
     ids: &[MessageId],
 ) -> Result<Vec<Receipt>, StoreError> {
-    if seqs.log_sends() {
-        return log(conn, seqs, recipient, ids, MessageStatus::Delivered);
+    let candidates = addressed_to(conn, seqs, recipient, ids)?;
+    let mut candidates = changing(conn, seqs, candidates, MessageStatus::Delivered)?;
+    // By conversation (in the order of their first message named), then by seq.
+    let mut order: Vec<ConversationKey> = Vec::new();
+    for c in &candidates {
+        if !order.contains(&c.key) {
+            order.push(c.key.clone());
+        }
     }
-    let candidates = addressed_to(conn, recipient, ids)?;
-    advance(
-        conn,
-        seqs,
-        recipient,
-        candidates,
-        MessageStatus::Delivered,
-        Mark::ById,
-    )
-}
-
-/// How far along a status is, for the receipts: delivered after sent, read after delivered.
-fn rank(status: &str) -> u8 {
-    match status {
-        "READ" => 2,
-        "DELIVERED" => 1,
-        _ => 0,
-    }
-}
-
-/// The conversation and status of message `?1` if it is addressed to `?2`.
-const STORED: &str = "SELECT patient_id, doctor_id, status FROM messages WHERE id = ?1 \
-     AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
-/// The same for a logged send (always SENT: nothing changes a send in the log).
-const LOGGED: &str = "SELECT patient_id, doctor_id, 'SENT' FROM send_log WHERE id = ?1 \
-     AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
-/// The receipts waiting for message `?1`.
-const WAITING: &str = "SELECT status FROM receipt_log WHERE message_id = ?1";
-
-/// Like [`advance`], in a batch that logs (schema v21): each receipt that changes a message is a
-/// row of the receipt log, applied to `messages` when the logs move (`projection.rs`). Whether
-/// it changes the message is decided as `advance` decides it, on the message as it will be: its
-/// row in `messages` or in the send log, with the receipts already waiting for it.
-fn log(
-    conn: &Connection,
-    seqs: &mut Seqs,
-    recipient: &UserId,
-    ids: &[MessageId],
-    to: MessageStatus,
-) -> Result<Vec<Receipt>, StoreError> {
-    let mut stored = conn.prepare_cached(STORED)?;
-    let mut logged = conn.prepare_cached(LOGGED)?;
-    let found =
-        |r: &rusqlite::Row<'_>| Ok((super::rows::conversation_key(r)?, r.get::<_, String>(2)?));
-    let mut candidates = Vec::with_capacity(ids.len());
-    for id in ids {
-        let params = params![id.as_str(), recipient.as_str()];
-        let message = match stored.query_row(params, found).optional()? {
-            Some(message) => Some(message),
-            None => logged.query_row(params, found).optional()?,
+    candidates.sort_by_key(|c| (order.iter().position(|k| *k == c.key), c.seq));
+    let mut receipts = Vec::with_capacity(order.len());
+    let mut rest = candidates.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let key = first.key.clone();
+        let mut group = vec![first];
+        while let Some(c) = rest.next_if(|c| c.key == key) {
+            group.push(c);
+        }
+        let (patient, doctor) = (key.patient_id.as_str(), key.doctor_id.as_str());
+        let marks = seqs.read_marks_mut();
+        let top = marks.delivered_top(conn, patient, doctor, recipient.as_str())?;
+        let mark = if group[0].seq > top {
+            let newest = group[group.len() - 1].seq;
+            marks.raise_delivered_top(patient, doctor, recipient.as_str(), newest);
+            Mark::UpTo
+        } else {
+            Mark::ById
         };
-        if let Some((key, status)) = message {
-            candidates.push((id.clone(), key, status));
-        }
-    }
-    log_found(conn, seqs, candidates, to, Mark::ById)
-}
-
-/// Logs a receipt for each candidate, found with its conversation and its status as stored
-/// (or SENT in the send log), that it changes: not one already there or already waiting.
-fn log_found(
-    conn: &Connection,
-    seqs: &mut Seqs,
-    candidates: Vec<(MessageId, ConversationKey, String)>,
-    to: MessageStatus,
-    mark: Mark,
-) -> Result<Vec<Receipt>, StoreError> {
-    let to_text = match to {
-        MessageStatus::Read => "READ",
-        _ => "DELIVERED",
-    };
-    let now = now_ms();
-    let mut waiting = conn.prepare_cached(WAITING)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO receipt_log (seq, message_id, status, at, mark) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    let mut receipts: Vec<Receipt> = Vec::new();
-    for (id, key, status) in candidates {
-        let mut reached = rank(&status);
-        for status in waiting.query_map([id.as_str()], |r| r.get::<_, String>(0))? {
-            reached = reached.max(rank(&status?));
-        }
-        if reached >= rank(to_text) {
-            continue;
-        }
-        let seq = seqs.next();
-        insert.execute(params![
-            seq.0,
-            id.as_str(),
-            to_text,
-            now,
-            i64::from(mark == Mark::UpTo)
-        ])?;
-        match receipts.iter_mut().find(|r| r.key == key) {
-            Some(receipt) => receipt.ids.push(id),
-            None => receipts.push(Receipt {
-                key,
-                ids: vec![id],
-                at: from_ms(now),
-            }),
-        }
+        receipts.extend(write(
+            conn,
+            seqs,
+            recipient,
+            group,
+            MessageStatus::Delivered,
+            mark,
+        )?);
     }
     Ok(receipts)
 }
@@ -294,13 +340,27 @@ const SEQ_STORED: &str =
 const SEQ_LOGGED: &str =
     "SELECT seq FROM send_log WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3";
 /// The messages of the conversation of `?1` and `?2` addressed to `?3` after seq `?5` (the
-/// reader's mark, `ReadMarks`) up to seq `?4` that are not read, with their status.
-pub(super) const UNREAD_STORED: &str = "SELECT id, status FROM messages WHERE patient_id = ?1 \
-     AND doctor_id = ?2 AND seq > ?5 AND seq <= ?4 AND sender_id != ?3 AND status != 'READ' \
-     ORDER BY seq";
+/// reader's mark, `ReadMarks`) up to seq `?4` that are not read, with their conversation, seq
+/// and status.
+pub(super) const UNREAD_STORED: &str = "SELECT id, patient_id, doctor_id, seq, status \
+     FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 AND seq > ?5 AND seq <= ?4 \
+     AND sender_id != ?3 AND status != 'READ' ORDER BY seq";
 /// The logged send `?1` if it is addressed to `?2` (its seq comes from the writer's list of the
 /// conversation's logged sends, `LoggedKeys::in_conversation`).
-const UNREAD_LOGGED: &str = "SELECT id, 'SENT' FROM send_log WHERE seq = ?1 AND sender_id != ?2";
+const UNREAD_LOGGED: &str = "SELECT id, patient_id, doctor_id, seq, 'SENT' FROM send_log WHERE seq = ?1 AND sender_id != ?2";
+
+/// A candidate from [`UNREAD_STORED`] or [`UNREAD_LOGGED`] (its id first).
+fn unread(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
+    Ok(Candidate {
+        id: MessageId::from(r.get::<_, String>(0)?),
+        key: ConversationKey::new(
+            UserId::from(r.get::<_, String>(1)?),
+            UserId::from(r.get::<_, String>(2)?),
+        ),
+        seq: r.get(3)?,
+        status: r.get(4)?,
+    })
+}
 
 /// Marks `up_to` and every earlier message addressed to `reader` in its conversation as read.
 /// In a batch that logs, the messages it changes are found in `messages` and in the send log,
@@ -332,38 +392,29 @@ pub(crate) fn mark_read_up_to(
     let known = seqs
         .read_marks_mut()
         .get(conn, patient, doctor, reader_id)?;
-    let id_and_status = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(MessageId, String)> {
-        Ok((MessageId::from(r.get::<_, String>(0)?), r.get(1)?))
-    };
-    let mut found: Vec<_> = conn
+    let mut found: Vec<Candidate> = conn
         .prepare_cached(UNREAD_STORED)?
-        .query_map(
-            params![patient, doctor, reader_id, limit, known],
-            id_and_status,
-        )?
+        .query_map(params![patient, doctor, reader_id, limit, known], unread)?
         .collect::<Result<_, _>>()?;
-    let receipts = if seqs.log_sends() {
+    if seqs.log_sends() {
         let mut logged = conn.prepare_cached(UNREAD_LOGGED)?;
         for seq in seqs.logged().in_conversation(patient, doctor, known, limit) {
-            let row = logged.query_row(params![seq, reader_id], id_and_status);
-            found.extend(row.optional()?);
+            found.extend(
+                logged
+                    .query_row(params![seq, reader_id], unread)
+                    .optional()?,
+            );
         }
-        let candidates = found
-            .into_iter()
-            .map(|(id, status)| (id, key.clone(), status))
-            .collect();
-        log_found(conn, seqs, candidates, MessageStatus::Read, Mark::UpTo)?
-    } else {
-        let candidates = found.into_iter().map(|(id, _)| (id, key.clone())).collect();
-        advance(
-            conn,
-            seqs,
-            &reader.id,
-            candidates,
-            MessageStatus::Read,
-            Mark::UpTo,
-        )?
-    };
+    }
+    let found = changing(conn, seqs, found, MessageStatus::Read)?;
+    let receipts = write(
+        conn,
+        seqs,
+        &reader.id,
+        found,
+        MessageStatus::Read,
+        Mark::UpTo,
+    )?;
     seqs.read_marks_mut().set(patient, doctor, reader_id, limit);
     Ok(receipts)
 }
@@ -595,6 +646,134 @@ mod tests {
             .query_row("SELECT doctor_unread FROM conversations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(unread, 2);
+    }
+
+    /// What deliveries "up to" leave: per message (by seq) its status and whether its last
+    /// change was such a delivery (and whether one ever delivered it); per conversation, each
+    /// side's noted change, first and top.
+    type Delivered = (Vec<(i64, String, bool, bool, i64)>, Vec<[i64; 6]>);
+
+    fn delivered_state(conn: &Connection) -> Delivered {
+        let messages = conn
+            .prepare(
+                "SELECT seq, status, change_seq IS delivered_seq, delivered_seq IS NOT NULL, \
+                 change_seq FROM messages ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let conversations = conn
+            .prepare(
+                "SELECT patient_delivered_change, patient_delivered_from, patient_delivered_top, \
+                 doctor_delivered_change, doctor_delivered_from, doctor_delivered_top \
+                 FROM conversations \
+                 ORDER BY (SELECT username FROM users WHERE id = doctor_id)",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok([
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ])
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (messages, conversations)
+    }
+
+    /// Delivered receipts as the app sends them, written or logged: a conversation's share of a
+    /// receipt counts as "up to" (its messages by seq, whatever order they were named in) when
+    /// all of them are above what that side delivered so before, otherwise by id; each
+    /// conversation of a receipt is judged on its own; a message changed again leaves its
+    /// delivery's stream. Both paths end with the same rows and notes.
+    #[test]
+    fn a_delivery_up_to_is_one_above_every_earlier_one_and_both_paths_agree() {
+        let run = |logs: bool| -> Delivered {
+            let (_dir, mut conn, patient, doctor) = clinic();
+            let tx = conn.transaction().unwrap();
+            let other = users::for_test(&tx, "doc2", Role::Doctor);
+            let mut seqs = Seqs::loaded(&tx, logs);
+            let send = |seqs: &mut Seqs, to: &User, i: usize| {
+                let id = ClientId::from(format!("c-{i}"));
+                messages::send(&tx, seqs, &patient, &hello(&patient, to), &id)
+                    .unwrap()
+                    .message
+                    .id
+            };
+            let m: Vec<MessageId> = (1..=6).map(|i| send(&mut seqs, &doctor, i)).collect();
+            let elsewhere = send(&mut seqs, &other, 7);
+            if logs {
+                // The first two are stored by now, the rest still logged.
+                crate::store::projection::apply(&tx, 2).unwrap();
+            }
+            let deliver = |seqs: &mut Seqs, by: &User, named: &[&MessageId]| {
+                let named: Vec<MessageId> = named.iter().map(|id| (*id).clone()).collect();
+                ids(&mark_delivered(&tx, seqs, &by.id, &named).unwrap())
+            };
+            // Named out of order: up to, by seq; the other conversation's share too.
+            assert_eq!(
+                deliver(&mut seqs, &doctor, &[&m[2], &m[1]]),
+                [m[1].clone(), m[2].clone()]
+            );
+            assert_eq!(
+                deliver(&mut seqs, &other, &[&elsewhere]),
+                std::slice::from_ref(&elsewhere)
+            );
+            // One below the top: that conversation's share by id.
+            assert_eq!(
+                deliver(&mut seqs, &doctor, &[&m[4], &m[0]]),
+                [m[0].clone(), m[4].clone()]
+            );
+            // Above the top again (the one between was delivered by id): up to.
+            assert_eq!(
+                deliver(&mut seqs, &doctor, &[&m[5], &m[3], &m[4]]),
+                [m[3].clone(), m[5].clone()]
+            );
+            // Read by id: its delivery no longer its last change.
+            mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&m[1])).unwrap();
+            apply_all(&tx).unwrap();
+            let state = delivered_state(&tx);
+            tx.commit().unwrap();
+            state
+        };
+        let logged = run(true);
+        assert_eq!(logged, run(false), "logged and written alike");
+        let (messages, conversations) = logged;
+        let kinds: Vec<(&str, bool, bool)> = messages
+            .iter()
+            .map(|(_, status, last, ever, _)| (status.as_str(), *last, *ever))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("DELIVERED", false, false),
+                ("READ", false, true),
+                ("DELIVERED", true, true),
+                ("DELIVERED", true, true),
+                ("DELIVERED", false, false),
+                ("DELIVERED", true, true),
+                ("DELIVERED", true, true),
+            ]
+        );
+        let seq = |i: usize| messages[i].0;
+        let change = |i: usize| messages[i].4;
+        let [with_doctor, with_other] = [conversations[0], conversations[1]];
+        assert_eq!(with_doctor[..3], [0, 0, 0], "the patient delivered nothing");
+        assert_eq!(
+            with_doctor[3..],
+            [change(5), seq(1), seq(5)],
+            "the last delivery up to; from the first message delivered so, to the newest"
+        );
+        assert_eq!(with_other[3..], [change(6), seq(6), seq(6)]);
     }
 
     /// A move that ends between a message's delivered and read receipts applies the first;
@@ -1016,7 +1195,7 @@ mod tests {
             );
         }
         // The slice's marks, then their messages by id; never a scan of either table.
-        let moved = plan(crate::store::projection::READ_MOVED);
+        let moved = plan(crate::store::projection::MARKS_MOVED);
         assert!(!moved.contains("SCAN m"), "{moved}");
         assert!(moved.contains("SEARCH m USING INDEX"), "{moved}");
         assert!(

@@ -616,6 +616,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_doctor_change ON messages(doctor_id, change_seq)
         WHERE change_seq != seq AND change_seq IS NOT read_seq;
     ",
+    // v24: a message delivered by a receipt "up to" leaves the per-user change indexes too, as
+    // v23 did for reads. The app's delivered receipts name every message it stored; the server
+    // takes one conversation's share of such a receipt as "up to" when all its messages are
+    // newer than every message of that side delivered so before (`*_delivered_top`), so those
+    // rows take their change seqs in the order of their seqs, and `delivered_seq` records it (a
+    // row whose `change_seq` is its `delivered_seq` was last changed by such a delivery; it stays
+    // when the row changes again). Each conversation notes per side the change seq of its last
+    // such delivery (`*_delivered_change`) and the seq of its first (`*_delivered_from`), which
+    // `sync` finds them by (`store/changes.rs`).
+    "
+    ALTER TABLE messages ADD COLUMN delivered_seq INTEGER;
+    ALTER TABLE conversations ADD COLUMN patient_delivered_change INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN doctor_delivered_change INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN patient_delivered_from INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN doctor_delivered_from INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN patient_delivered_top INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN doctor_delivered_top INTEGER NOT NULL DEFAULT 0;
+    DROP INDEX messages_patient_change;
+    DROP INDEX messages_doctor_change;
+    CREATE INDEX messages_patient_change ON messages(patient_id, change_seq)
+        WHERE change_seq != seq AND change_seq IS NOT read_seq
+        AND change_seq IS NOT delivered_seq;
+    CREATE INDEX messages_doctor_change ON messages(doctor_id, change_seq)
+        WHERE change_seq != seq AND change_seq IS NOT read_seq
+        AND change_seq IS NOT delivered_seq;
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -953,7 +979,7 @@ mod tests {
              INSERT INTO receipt_log (seq, message_id, status, at) VALUES (6, 'm-1', 'READ', 6);",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        migrate_to(&mut conn, 23).unwrap();
         let indexed = |conn: &Connection| -> Vec<Vec<String>> {
             [
                 ("messages_patient_change", "patient_id", "p"),
@@ -998,6 +1024,68 @@ mod tests {
         conn.execute("UPDATE messages SET change_seq = 7 WHERE id = 'm-3'", [])
             .unwrap();
         assert_eq!(indexed(&conn), [["m-2", "m-3"], ["m-2", "m-3"]]);
+    }
+
+    /// Upgrading to v24 keeps the per-user change indexes as they were (nothing was delivered
+    /// "up to" before); a row whose last change is such a delivery leaves them, and is back once
+    /// changed again.
+    #[test]
+    fn upgrading_to_v24_leaves_deliveries_up_to_out_of_the_per_user_indexes() {
+        let mut conn = at_version(23);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (id, seq, change_seq, read_seq, client_id, patient_id,
+                 doctor_id, sender_id, content, message_type, status, is_emergency, created_at,
+                 updated_at)
+             VALUES ('m-1', 1, 1, NULL, 'c-1', 'p', 'd', 'p', 'as written', 'REGULAR', 'SENT',
+                     0, 1, 1),
+                    ('m-2', 2, 4, NULL, 'c-2', 'p', 'd', 'p', 'delivered', 'REGULAR',
+                     'DELIVERED', 0, 2, 4),
+                    ('m-3', 3, 5, 5, 'c-3', 'p', 'd', 'p', 'read up to', 'REGULAR', 'READ', 0,
+                     3, 5);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let indexed = |conn: &Connection| -> Vec<Vec<String>> {
+            [
+                ("messages_patient_change", "patient_id", "p"),
+                ("messages_doctor_change", "doctor_id", "d"),
+            ]
+            .iter()
+            .map(|(index, column, user)| {
+                conn.prepare(&format!(
+                    "SELECT id FROM messages INDEXED BY {index} WHERE change_seq != seq \
+                     AND change_seq IS NOT read_seq AND change_seq IS NOT delivered_seq \
+                     AND {column} = ?1 ORDER BY change_seq"
+                ))
+                .unwrap()
+                .query_map([user], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+            })
+            .collect()
+        };
+        assert_eq!(indexed(&conn), [["m-2"], ["m-2"]]);
+        let noted: i64 = conn
+            .query_row(
+                "SELECT patient_delivered_change + patient_delivered_from \
+                 + patient_delivered_top + doctor_delivered_change + doctor_delivered_from \
+                 + doctor_delivered_top FROM conversations",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(noted, 0, "nothing delivered up to yet");
+        conn.execute(
+            "UPDATE messages SET delivered_seq = change_seq WHERE id = 'm-2'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(indexed(&conn), [[""; 0], [""; 0]]);
+        conn.execute("UPDATE messages SET change_seq = 7 WHERE id = 'm-2'", [])
+            .unwrap();
+        assert_eq!(indexed(&conn), [["m-2"], ["m-2"]]);
     }
 
     /// Upgrading counts what each side has left to read; the triggers then follow reads,

@@ -1,12 +1,13 @@
-"""What each of a message row's b-trees costs the move and a read receipt, schema v22 and later.
+"""What each of a message row's b-trees costs the move and a receipt, schema v22 and later.
 
 A probe, not a benchmark scenario ("Larger moves: fewer bytes, the same CPU" in
 docs/benchmarks.md found the writer's time in each row's entries, not in the pages they share).
 It copies a real, empty clinic database (made by `clinic-server --data-dir DIR init`),
 prefills it with messages across many conversations, then, in rounds, logs a slice of sends,
 moves it into `messages` with the server's own statement (`store/projection.rs`), and applies a
-read receipt to every message of the slice as the next move would (`APPLY_READ`'s effect: the
-status, the times, a new change sequence). It prints the process CPU and the write-ahead log
+read receipt (or, in two variants, a delivered one) to every message of the slice as the next
+move would (`APPLY_READ`'s effect: the status, the times, a new change sequence). The column
+"read" is that receipt. It prints the process CPU and the write-ahead log
 bytes per row of each, medians of three runs, for variants of the message table:
 
 - now: the table as the server makes it (a rowid, then unique indexes on `id`, `seq` and
@@ -21,7 +22,10 @@ bytes per row of each, medians of three runs, for variants of the message table:
   user (a candidate that was not taken);
 - read-up-to: the table as it is, each read made as schema v23's "read up to" makes it (it
   also sets `read_seq`, which keeps the row out of the per-user change indexes; needs a
-  database made by a server of schema v23 or later).
+  database made by a server of schema v23 or later);
+- delivered, delivered-up-to: the receipt is a delivery instead of a read, by id (as every
+  delivery was before schema v24) or "up to" as v24 makes it (it also sets `delivered_seq`,
+  which keeps the row out of the per-user change indexes; needs a database of v24 or later).
 
 `VARIANTS=now,read-up-to` runs only those.
 
@@ -90,6 +94,19 @@ TABLE_CHANGES["conversation-changes"] = []
 # per-user change indexes (the database must be v23 or later).
 TABLE_CHANGES["read-up-to"] = []
 READ_UP_TO = READ.replace("change_seq = ?3", "change_seq = ?3, read_seq = ?3")
+# A delivered receipt, as APPLY_DELIVERED leaves the row: by id, and "up to" (schema v24).
+TABLE_CHANGES["delivered"] = []
+TABLE_CHANGES["delivered-up-to"] = []
+DELIVERED = (
+    "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, updated_at = ?2, "
+    "change_seq = ?3 WHERE id = ?1"
+)
+DELIVERED_UP_TO = DELIVERED.replace("change_seq = ?3", "change_seq = ?3, delivered_seq = ?3")
+RECEIPTS = {
+    "read-up-to": READ_UP_TO,
+    "delivered": DELIVERED,
+    "delivered-up-to": DELIVERED_UP_TO,
+}
 AFTER_REBUILD = {
     "fk-off": ["PRAGMA foreign_keys=OFF"],
     "no-search-queue": ["DROP TRIGGER search_new"],
@@ -230,7 +247,7 @@ def run(prefilled_db, folder, variant, seed):
         conn.execute("BEGIN IMMEDIATE")
         clinic.log(rng, SLICE)
         conn.execute("COMMIT")
-        statement = READ_UP_TO if variant == "read-up-to" else READ
+        statement = RECEIPTS.get(variant, READ)
         for what, step in (("move", clinic.move), ("read", lambda: clinic.read_all(statement))):
             before = os.path.getsize(path + "-wal")
             started = time.process_time()

@@ -22,8 +22,8 @@
 //! only ever of messages above every one it delivered so before (`receipts::mark_delivered`),
 //! so they too took their change seqs in the order of their seqs. Such a stream starts after
 //! the newest row addressed to that side that was delivered "up to" by the cursor or ever read
-//! "up to": every row of the side below one delivered so was delivered before it, and every one
-//! below one read so was read with it, so is in no delivery's stream.
+//! "up to": none of the side's rows below one delivered so was delivered "up to" after it, and
+//! every one below one read so was read with it, so is in no delivery's stream.
 //!
 //! A conversation's streams read a window of its rows at a time (doubling while they find fewer
 //! rows than they may take), and the merge looks further into a stream only when its window's end is

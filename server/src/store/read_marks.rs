@@ -22,11 +22,13 @@
 //! it).
 //!
 //! Beside them, per side, the newest message delivered by a receipt "up to" (`delivered_top`,
-//! schema v24): a delivered receipt counts as "up to" only above it (`receipts::mark_delivered`).
-//! It is read from the conversation's row (which the receipt's move or write raises) and raised
-//! here as receipts are logged; never lowered, not even when a batch rolls back: a top above the
-//! truth only makes a receipt count as by id, and one below it would break the order `sync`
-//! relies on.
+//! schema v24): a delivered receipt counts as "up to" only when every message it changes is above
+//! it (`receipts::mark_delivered`). It is read from the conversation's row (which the receipt's
+//! move, or its write in a batch that does not log, raises) and raised here as such receipts are
+//! logged or written; never lowered: not when a batch rolls back, nor when the counters check
+//! has the read marks read again (`forget`). A top above the truth only makes a receipt count as
+//! by id; one below a message delivered so, with that receipt still in the log, would let a
+//! later one count as "up to" below it and break the order `sync` relies on.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
@@ -37,8 +39,6 @@ use std::time::{Duration, Instant};
 struct Marks {
     known: [i64; 2],
     saved: [i64; 2],
-    /// The newest message each side had delivered "up to" (`None`: not read yet).
-    delivered: Option<[i64; 2]>,
     /// Listed among the conversations to save (listed once however often its marks move).
     queued: bool,
 }
@@ -56,6 +56,9 @@ pub(crate) struct ReadMarks {
     unsaved: Vec<(String, String)>,
     /// When marks were last saved (or the writer started).
     saved_at: Instant,
+    /// The delivered tops (patient's, doctor's) by doctor, by patient, of the conversations
+    /// read so far.
+    delivered: HashMap<String, HashMap<String, [i64; 2]>>,
 }
 
 impl Default for ReadMarks {
@@ -65,6 +68,7 @@ impl Default for ReadMarks {
             batch: Vec::new(),
             unsaved: Vec::new(),
             saved_at: Instant::now(),
+            delivered: HashMap::new(),
         }
     }
 }
@@ -78,9 +82,12 @@ fn side(patient: &str, reader: &str) -> usize {
     usize::from(patient != reader)
 }
 
-/// The saved marks of the conversation of `?1` and `?2`, and its delivered tops.
-const SAVED: &str = "SELECT patient_read, doctor_read, patient_delivered_top, \
-     doctor_delivered_top FROM conversations WHERE patient_id = ?1 AND doctor_id = ?2";
+/// The saved marks of the conversation of `?1` and `?2`.
+const SAVED: &str =
+    "SELECT patient_read, doctor_read FROM conversations WHERE patient_id = ?1 AND doctor_id = ?2";
+/// The delivered tops of the conversation of `?1` and `?2`.
+const DELIVERED: &str = "SELECT patient_delivered_top, doctor_delivered_top FROM conversations \
+     WHERE patient_id = ?1 AND doctor_id = ?2";
 /// Saves marks of the conversation of `?1` and `?2` (never lowering one).
 const SAVE: &str = "UPDATE conversations SET patient_read = max(patient_read, ?3), \
      doctor_read = max(doctor_read, ?4) WHERE patient_id = ?1 AND doctor_id = ?2 \
@@ -97,47 +104,28 @@ impl ReadMarks {
         doctor: &str,
         reader: &str,
     ) -> rusqlite::Result<i64> {
-        Ok(self.marks(conn, patient, doctor)?.known[side(patient, reader)])
-    }
-
-    /// The conversation's marks, read from `conn` the first time it is asked about.
-    fn marks(
-        &mut self,
-        conn: &Connection,
-        patient: &str,
-        doctor: &str,
-    ) -> rusqlite::Result<&mut Marks> {
-        let known = self.marks.get(patient).and_then(|d| d.get(doctor));
-        if known.is_none_or(|m| m.delivered.is_none()) {
-            let (saved, delivered) = conn
-                .prepare_cached(SAVED)?
-                .query_row([patient, doctor], |r| {
-                    Ok(([r.get(0)?, r.get(1)?], [r.get(2)?, r.get(3)?]))
-                })
-                .optional()?
-                .unwrap_or_default();
-            let marks = self
-                .marks
-                .entry(patient.to_owned())
-                .or_default()
-                .entry(doctor.to_owned())
-                .or_insert(Marks {
-                    known: saved,
-                    saved,
-                    ..Marks::default()
-                });
-            marks.delivered = Some(delivered);
+        let side = side(patient, reader);
+        if let Some(marks) = self.marks.get(patient).and_then(|d| d.get(doctor)) {
+            return Ok(marks.known[side]);
         }
-        Ok(self
-            .marks
-            .entry(patient.to_owned())
-            .or_default()
-            .entry(doctor.to_owned())
-            .or_default())
+        let saved: [i64; 2] = conn
+            .prepare_cached(SAVED)?
+            .query_row([patient, doctor], |r| Ok([r.get(0)?, r.get(1)?]))
+            .optional()?
+            .unwrap_or_default();
+        self.marks.entry(patient.to_owned()).or_default().insert(
+            doctor.to_owned(),
+            Marks {
+                known: saved,
+                saved,
+                queued: false,
+            },
+        );
+        Ok(saved[side])
     }
 
     /// The seq of the newest message addressed to `recipient` in the conversation that a receipt
-    /// "up to" delivered (0: none).
+    /// "up to" delivered (0: none), read from `conn` the first time it is asked about.
     pub(crate) fn delivered_top(
         &mut self,
         conn: &Connection,
@@ -145,12 +133,24 @@ impl ReadMarks {
         doctor: &str,
         recipient: &str,
     ) -> rusqlite::Result<i64> {
-        let delivered = self.marks(conn, patient, doctor)?.delivered;
-        Ok(delivered.unwrap_or_default()[side(patient, recipient)])
+        let side = side(patient, recipient);
+        if let Some(tops) = self.delivered.get(patient).and_then(|d| d.get(doctor)) {
+            return Ok(tops[side]);
+        }
+        let tops: [i64; 2] = conn
+            .prepare_cached(DELIVERED)?
+            .query_row([patient, doctor], |r| Ok([r.get(0)?, r.get(1)?]))
+            .optional()?
+            .unwrap_or_default();
+        self.delivered
+            .entry(patient.to_owned())
+            .or_default()
+            .insert(doctor.to_owned(), tops);
+        Ok(tops[side])
     }
 
-    /// A receipt "up to" delivers messages to `recipient` up to `seq` (after
-    /// [`ReadMarks::delivered_top`] read the conversation's).
+    /// A receipt "up to" delivers messages to `recipient` up to `seq`. Called after
+    /// [`ReadMarks::delivered_top`] of the same conversation, which keeps it known for good.
     pub(crate) fn raise_delivered_top(
         &mut self,
         patient: &str,
@@ -159,14 +159,13 @@ impl ReadMarks {
         seq: i64,
     ) {
         let side = side(patient, recipient);
-        let delivered = self
-            .marks
+        let tops = self
+            .delivered
             .get_mut(patient)
-            .and_then(|d| d.get_mut(doctor))
-            .and_then(|m| m.delivered.as_mut());
-        // Always there (read just before); were it not, the next look reads the conversation's.
-        if let Some(delivered) = delivered {
-            delivered[side] = delivered[side].max(seq);
+            .and_then(|d| d.get_mut(doctor));
+        debug_assert!(tops.is_some(), "raised before it was read");
+        if let Some(tops) = tops {
+            tops[side] = tops[side].max(seq);
         }
     }
 
@@ -220,8 +219,10 @@ impl ReadMarks {
         }
     }
 
-    /// Drops what is known of the conversation's marks (`counts.rs` set its saved ones right):
-    /// the next "read up to" reads them again (should the batch roll back, what is saved then).
+    /// Drops what is known of the conversation's read marks (`counts.rs` set its saved ones
+    /// right): the next "read up to" reads them again (should the batch roll back, what is saved
+    /// then). Its delivered tops stay: the check only ever raises the saved ones to what its
+    /// messages show, which those known already cover.
     pub(crate) fn forget(&mut self, patient: &str, doctor: &str) {
         if let Some(by_doctor) = self.marks.get_mut(patient) {
             by_doctor.remove(doctor);

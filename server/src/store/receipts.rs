@@ -19,11 +19,12 @@ pub(crate) struct Receipt {
 
 /// How a receipt came: naming its messages, or "up to" one of them (a watermark). A read up to a
 /// message reads every earlier one addressed to the reader; a delivered receipt counts as "up to"
-/// when its messages in a conversation are all newer than every message of that side delivered
-/// so before (`ReadMarks::delivered_top`). Either way its messages take their change seqs in the
-/// order of their seqs, which is what lets them keep out of the per-user change indexes (schema
-/// v23 for reads, `read_seq`; v24 for deliveries, `delivered_seq`): the conversation notes the
-/// receipt's change seq and `sync` finds them through it (`store/changes.rs`).
+/// when the messages it changes in a conversation are all newer than every message of that side
+/// delivered so before (`ReadMarks::delivered_top`). Either way its messages take their change
+/// seqs in the order of their seqs, which is what lets them keep out of the per-user change
+/// indexes (schema v23 for reads, `read_seq`; v24 for deliveries, `delivered_seq`): the
+/// conversation notes the receipt's change seq and `sync` finds them through it
+/// (`store/changes.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mark {
     ById,
@@ -285,8 +286,8 @@ pub(crate) fn mark_read(
 
 /// Marks the given messages addressed to `recipient` as delivered, skipping those unknown, not
 /// addressed to the caller or delivered already. Each conversation's share is a receipt "up to"
-/// (by seq) when all its messages are newer than those of that side delivered so before, as the
-/// app's receipts are; otherwise by id.
+/// (by seq) when all the messages it changes are newer than those of that side delivered so
+/// before, as the app's receipts are; otherwise by id.
 pub(crate) fn mark_delivered(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -774,6 +775,69 @@ mod tests {
             "the last delivery up to; from the first message delivered so, to the newest"
         );
         assert_eq!(with_other[3..], [change(6), seq(6), seq(6)]);
+    }
+
+    /// A counters check whose batch rolls back (here a later command of it fails after writing)
+    /// leaves the delivered receipt it moved waiting in the log again, and the conversation's
+    /// saved top below it: the writer's own top is still right, so a receipt below it that
+    /// comes next is by id, and a sync from between the two finds the second. (A reviewer found
+    /// the check dropping the writer's tops with its read marks.)
+    #[tokio::test]
+    async fn a_delivered_top_outlives_a_counters_check_that_rolls_back() {
+        let run = Running::start();
+        let first = run.send("c-1").await;
+        let second = run.send("c-2").await;
+        let deliver = |id: &MessageId| {
+            let (doctor, ids) = (run.doctor.id.clone(), vec![id.clone()]);
+            run.writer
+                .run_append(move |conn, seqs| mark_delivered(conn, seqs, &doctor, &ids))
+        };
+        assert_eq!(ids(&deliver(&second.id).await.unwrap()), [second.id]);
+        let held = run.writer.hold_logging().await;
+        let key = run.key();
+        let check = run
+            .writer
+            .submit(move |conn, seqs| crate::store::counts::set_right(conn, seqs, &[key]))
+            .await
+            .unwrap();
+        let failing = run
+            .writer
+            .submit_validated(|conn, _: &mut Seqs| {
+                conn.execute(
+                    "UPDATE counters SET value = value WHERE name = 'change_seq'",
+                    [],
+                )?;
+                Err::<(), StoreError>(StoreError::not_found("fails after writing"))
+            })
+            .await
+            .unwrap();
+        held.release().await;
+        assert!(check.await.unwrap().is_err(), "rolled back with its batch");
+        assert!(failing.await.unwrap().is_err());
+        assert_eq!(
+            ids(&deliver(&first.id).await.unwrap()),
+            std::slice::from_ref(&first.id)
+        );
+        let (path, doctor) = (run.path.clone(), run.doctor.clone());
+        drop(run.writer);
+        run.thread.join().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let rows: Vec<(i64, Option<i64>)> = conn
+            .prepare("SELECT change_seq, delivered_seq FROM messages ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows[0].1, None, "the first, below the top, delivered by id");
+        assert_eq!(rows[1].1, Some(rows[1].0), "the second delivered up to");
+        let since = clinic_protocol::Seq(rows[1].0);
+        let found: Vec<MessageId> = crate::store::changes::changed_since(&conn, &doctor, since, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(m, _)| m.id)
+            .collect();
+        assert_eq!(found, [first.id]);
     }
 
     /// A move that ends between a message's delivered and read receipts applies the first;

@@ -14,9 +14,9 @@
 //! side took their change seqs in the order of their seqs (each read reads everything addressed
 //! to that side up to a message, in seq order, after what the side had read), so they are a
 //! stream by `seq` as well. It starts after the newest such row read by the cursor (every row
-//! before that one was read by then, so none of them was read after the cursor), found in a
-//! few seeks (`reached`), and only conversations whose side read after the cursor
-//! (`*_read_change`) are looked at.
+//! before that one was read by then, so none of them was read after the cursor), found by a
+//! search of the conversation's index (`reached.rs`), and only conversations whose side read
+//! after the cursor (`*_read_change`) are looked at.
 //!
 //! Since schema v24 a row last changed by a delivered receipt "up to" (its `delivered_seq` is its
 //! `change_seq`) is left out as well, and read the same way: a side's deliveries "up to" are
@@ -27,19 +27,22 @@
 //! every one below one read so was read with it, so is in no delivery's stream.
 //!
 //! A conversation's streams read a window of its rows at a time (doubling while they find fewer
-//! rows than they may take), and the merge looks further into a stream only when its window's end is
-//! the lowest place a row could still come from: the rows of a kind may be few among the others
-//! (a history read up to as it came holds no unchanged row at all), and a fetch that asked for a
-//! number of rows would walk to the conversation's end on every page. A row's change seq is at
+//! rows than they may take), and the merge looks further into a stream only when its window's
+//! end is the lowest place a row could still come from: the rows of a kind may be few among the
+//! others (a history read up to as it came holds no unchanged row at all), and a fetch that asked
+//! for a number of rows would walk to the conversation's end on every page. A row's change seq is at
 //! least its seq, so a window's end bounds what the stream has left.
 //!
 //! Invariant: the result is exactly what `WHERE {user} = ? AND change_seq > ? ORDER BY
 //! change_seq LIMIT ?` over all messages gives (the tests compare the two).
 
+mod reached;
+
 use super::StoreError;
 use super::messages::PageSize;
 use super::rows::{self, message_columns};
 use clinic_protocol::{Message, Role, Seq, User};
+use reached::{Span, reached};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -73,18 +76,24 @@ struct Statements {
     /// The seq of one conversation's (`?1`, `?2`) `?4 + 1`th row after seq `?3`, from its index
     /// alone.
     nth: &'static str,
-    /// The seq of the newest row of one conversation (`?1` the caller, `?2` the other side)
-    /// addressed to `?3`, last changed by a "read up to", with a seq from `?5` to `?6`; and
-    /// whether that read was at `?4` or before. Such rows were read in the order of their seqs,
-    /// so one read after `?4` has none read by then above it (`reached`).
-    read_probe: &'static str,
+    /// The seqs of one conversation's (`?1` the caller, `?2` the other side) rows addressed to
+    /// `?3` and last changed by a "read up to", with a seq from `?5` to `?6`, newest first, `?7`
+    /// of them; and whether each was read at `?4` or before. Such rows were read in the order
+    /// of their seqs, so one read after `?4` has none read by then above it (`reached`).
+    read_newest: &'static str,
+    /// As `read_newest`, the oldest such row of the span only.
+    read_oldest: &'static str,
     /// The change seq, rowid and seq of one conversation's rows (`?1`, `?2`) addressed to `?4`
     /// and last changed by a "read up to", with a seq between `?3` and `?6` and a change seq
     /// after `?5`, by seq, `?7` of them.
     read_after: &'static str,
-    /// As `read_probe`, for deliveries up to: the newest row addressed to `?3` delivered up to
-    /// or read up to, and whether it was delivered up to at `?4` or before or ever read up to.
-    delivered_probe: &'static str,
+    /// As `read_newest`, for deliveries up to: rows addressed to `?3` last changed by a delivery
+    /// up to or ever read up to, and whether each was delivered up to at `?4` or before or ever
+    /// read up to. (A row delivered up to and changed again other than by a read up to is left
+    /// out: its answer would break the order.)
+    delivered_newest: &'static str,
+    /// As `delivered_newest`, the oldest such row of the span only.
+    delivered_oldest: &'static str,
     /// As `read_after`, for rows last changed by a delivery up to.
     delivered_after: &'static str,
     /// Whether the caller is the conversation's patient.
@@ -128,13 +137,21 @@ macro_rules! statements {
                 $theirs,
                 " = ?2 AND seq > ?3 AND seq < ?4 AND change_seq = seq ORDER BY seq LIMIT ?5"
             ),
-            read_probe: concat!(
+            read_newest: concat!(
                 "SELECT seq, read_seq <= ?4 FROM messages WHERE ",
                 $mine,
                 " = ?1 AND ",
                 $theirs,
                 " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 \
-                 AND change_seq = read_seq ORDER BY seq DESC LIMIT 1"
+                 AND change_seq = read_seq ORDER BY seq DESC LIMIT ?7"
+            ),
+            read_oldest: concat!(
+                "SELECT seq, read_seq <= ?4 FROM messages WHERE ",
+                $mine,
+                " = ?1 AND ",
+                $theirs,
+                " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 \
+                 AND change_seq = read_seq ORDER BY seq LIMIT 1"
             ),
             read_after: concat!(
                 "SELECT change_seq, rowid, seq FROM messages WHERE ",
@@ -144,15 +161,25 @@ macro_rules! statements {
                 " = ?2 AND seq > ?3 AND seq < ?6 AND sender_id != ?4 AND change_seq = read_seq \
                  AND change_seq > ?5 ORDER BY seq LIMIT ?7"
             ),
-            delivered_probe: concat!(
+            delivered_newest: concat!(
                 "SELECT seq, coalesce(delivered_seq <= ?4, 0) OR read_seq IS NOT NULL \
                  FROM messages WHERE ",
                 $mine,
                 " = ?1 AND ",
                 $theirs,
                 " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 \
-                 AND (delivered_seq IS NOT NULL OR read_seq IS NOT NULL) \
-                 ORDER BY seq DESC LIMIT 1"
+                 AND (change_seq = delivered_seq OR read_seq IS NOT NULL) \
+                 ORDER BY seq DESC LIMIT ?7"
+            ),
+            delivered_oldest: concat!(
+                "SELECT seq, coalesce(delivered_seq <= ?4, 0) OR read_seq IS NOT NULL \
+                 FROM messages WHERE ",
+                $mine,
+                " = ?1 AND ",
+                $theirs,
+                " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 \
+                 AND (change_seq = delivered_seq OR read_seq IS NOT NULL) \
+                 ORDER BY seq LIMIT 1"
             ),
             delivered_after: concat!(
                 "SELECT change_seq, rowid, seq FROM messages WHERE ",
@@ -421,104 +448,11 @@ enum Kind {
     UpTo(UpTo, String, Span),
 }
 
-/// Where a side's rows of one kind of receipt "up to" lie in a conversation.
-#[derive(Clone, Copy)]
-struct Span {
-    /// The seq of the first (none below it).
-    from: i64,
-    /// Most likely none above it: the conversation's note of the newest, which for reads is
-    /// the saved read mark and may lag them. Only a bound to search below; rows above it are
-    /// still read, just from lower down.
-    top: i64,
-}
-
 /// Which receipt "up to".
 #[derive(Clone, Copy)]
 enum UpTo {
     Read,
     Delivered,
-}
-
-/// The seq of the newest row of the conversation with `partner` addressed to `reader` that
-/// their receipts "up to" of kind `receipt` had reached by the cursor (for deliveries, or that
-/// was ever read up to), within `span`; `None` when there is none.
-///
-/// Such rows took those receipts in the order of their seqs (`receipts::mark_delivered`,
-/// `mark_read`), so "reached by the cursor" holds of every one up to some seq and of none after
-/// it: the search goes down from the newest such row below the cursor, in steps that double,
-/// and then halves the span it has left. Each probe is one seek in the conversation's index,
-/// so a cursor far below a large receipt's rows (a history read up to long after it was
-/// delivered, walked page by page) costs a few dozen seeks, not a walk back over those rows on
-/// every page. It starts at the span's top, not at the cursor: a probe steps over every row of
-/// other kinds on its way down, and those between the top and the cursor (a history delivered
-/// after the reads, walked past them) would cost every page a walk again.
-///
-/// Should the order not hold, or a row lie above the top (a read mark not saved yet), a row
-/// found still was reached by the cursor: the answer is only lower than it could be, which the
-/// stream's forward fetch makes up for by reading a few more rows.
-fn reached(
-    read: &Read<'_>,
-    partner: &str,
-    receipt: UpTo,
-    reader: &str,
-    span: Span,
-) -> Result<Option<i64>, StoreError> {
-    let sql = match receipt {
-        UpTo::Read => read.side.read_probe,
-        UpTo::Delivered => read.side.delivered_probe,
-    };
-    let mut stmt = read.conn.prepare_cached(sql)?;
-    // The newest such row with a seq from `low` to `high`, and whether it was reached.
-    let mut probe = |low: i64, high: i64| -> rusqlite::Result<Option<(i64, bool)>> {
-        stmt.query_row(
-            params![read.user, partner, reader, read.since, low, high],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-    };
-    // A message takes its receipt after it is written: nothing at the cursor or above it. A
-    // top below the first is a mark never saved: no bound then.
-    let mut high = read.since.saturating_sub(1);
-    if span.top >= span.from {
-        high = high.min(span.top);
-    }
-    let mut low = span.from;
-    let mut found = None;
-    // Down from the top in steps that double; all along, every such row above `high` was not
-    // reached.
-    let mut step = 1;
-    let mut top = high;
-    while top >= low {
-        match probe(low, top)? {
-            Some((seq, false)) => {
-                high = seq - 1;
-                top = seq.saturating_sub(step);
-                step = step.saturating_mul(2);
-            }
-            Some((seq, true)) => {
-                found = Some(seq);
-                low = top + 1;
-                break;
-            }
-            None => {
-                low = top + 1;
-                break;
-            }
-        }
-    }
-    // What is left lies between `low` and `high`, where one reached may be above `found`.
-    while low <= high {
-        let middle = low + (high - low) / 2;
-        match probe(low, middle)? {
-            Some((seq, false)) => high = seq - 1,
-            Some((seq, true)) => {
-                found = Some(seq);
-                low = middle + 1;
-            }
-            None => low = middle + 1,
-        }
-    }
-    Ok(found)
 }
 
 /// The conversation's rows a stream's first fetch looks through; each fetch that finds fewer
@@ -671,7 +605,12 @@ mod tests {
     /// server reads them: by id, or up to a message (each unread message addressed to the reader
     /// up to it, in seq order, a change seq each, noted as such a read in `read_seq` and in the
     /// conversation's row).
-    fn clinic(rng: &mut StdRng, patients: usize, doctors: usize, messages: usize) -> Connection {
+    pub(super) fn clinic(
+        rng: &mut StdRng,
+        patients: usize,
+        doctors: usize,
+        messages: usize,
+    ) -> Connection {
         let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
         schema::migrate(&mut conn).unwrap();
         let role = |r: &str| r.to_owned();
@@ -992,7 +931,7 @@ mod tests {
 
     /// An empty database with patient `p0` in a conversation with each of `doctors` doctors
     /// (`d0`, `d1`, ...), for a long history to be written into.
-    fn patient_and_doctors(doctors: usize) -> Connection {
+    pub(super) fn patient_and_doctors(doctors: usize) -> Connection {
         let mut conn = crate::store::stable_plans(Connection::open_in_memory().unwrap()).unwrap();
         schema::migrate(&mut conn).unwrap();
         conn.execute(
@@ -1131,7 +1070,7 @@ mod tests {
     #[test]
     fn a_walk_through_a_history_delivered_up_to_reads_each_row_about_once() {
         let mut conn = delivered_and_half_read("3 * i - 2", "3 * i - 1", "3 * i");
-        // Measured: 110 instructions per row (the patient), 120 (the doctor).
+        // Measured: 111 instructions per row (the patient), 120 (the doctor).
         let sinces = [
             0,
             MESSAGES,
@@ -1150,7 +1089,7 @@ mod tests {
     #[test]
     fn a_walk_through_a_history_read_up_to_long_after_delivery_reads_each_row_about_once() {
         let mut conn = delivered_and_half_read("2 * i - 1", "2 * i", "2 * ?1 + i");
-        // Measured: 139 instructions per row (the patient), 127 (the doctor). Walking back
+        // Measured: 141 instructions per row (the patient), 128 (the doctor). Walking back
         // from the cursor on every page, as before, cost 1,469 and 790; searching from the
         // cursor rather than from the read mark, 737 for the patient.
         let sinces = [
@@ -1236,9 +1175,11 @@ mod tests {
             );
             // The reads by receipts "up to": within the one conversation, walked by seq.
             for sql in [
-                side.read_probe,
+                side.read_newest,
+                side.read_oldest,
                 side.read_after,
-                side.delivered_probe,
+                side.delivered_newest,
+                side.delivered_oldest,
                 side.delivered_after,
                 side.last,
                 side.nth,

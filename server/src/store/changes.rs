@@ -1084,7 +1084,7 @@ mod tests {
     /// The same history delivered up to as it arrives, its first half then read up to in one
     /// go after all of it (message i written at 2i - 1, delivered at 2i, read at 2n + i): every
     /// page's look for the newest row read by the cursor finds none below the delivered ones'
-    /// cursors and the newest read rows above the read ones', and still costs a few seeks,
+    /// cursors and the newest read rows above the read ones', and still costs a short search,
     /// not a walk back over the conversation.
     #[test]
     fn a_walk_through_a_history_read_up_to_long_after_delivery_reads_each_row_about_once() {

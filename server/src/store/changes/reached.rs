@@ -30,7 +30,9 @@ const NEWEST: i64 = 32;
 /// it. The search reads the newest few below the span's top in one statement (a sync soon after
 /// the last one finds its answer there); past them it looks at windows of seqs that double on
 /// the way down, then halves the window that holds the answer. Each probe reads only its own
-/// window (the oldest candidate in it), so rows of other kinds are stepped over about once, and
+/// window (the oldest candidate in it), so rows of other kinds are stepped over at most once,
+/// though the last window can reach below the answer (rows the walk back never read: a dense
+/// run of other kinds there costs up to its length, docs/benchmarks.md), and
 /// a cursor far below a large receipt's rows (a history read up to long after it was
 /// delivered, walked page by page) costs a few dozen seeks, not a walk back over those rows on
 /// every page. It starts at the span's top, not at the cursor: rows of other kinds between the
@@ -92,14 +94,14 @@ pub(super) fn reached(
     };
     // Every candidate from `lowest` up was not reached; windows start as wide as the seqs
     // those took, so that one holds about as many candidates.
-    high = lowest - 1;
+    high = lowest.saturating_sub(1);
     let mut stmt = read.conn.prepare_cached(oldest)?;
     let mut probe = |low: i64, high: i64| -> rusqlite::Result<Option<(i64, bool)>> {
         let (u, p, r, since, l, h) = args(low, high);
         stmt.query_row(params![u, p, r, since, l, h], row)
             .optional()
     };
-    let mut step = (top - lowest).max(1);
+    let mut step = top.saturating_sub(lowest).max(1);
     let mut found = None;
     // Down in windows that double, until one holds a reached candidate (its oldest is).
     while found.is_none() {
@@ -113,7 +115,7 @@ pub(super) fn reached(
                 low = seq + 1;
             }
             _ => {
-                high = start - 1;
+                high = start.saturating_sub(1);
                 step = step.saturating_mul(2);
             }
         }
@@ -126,7 +128,7 @@ pub(super) fn reached(
                 found = Some(seq);
                 low = seq + 1;
             }
-            _ => high = middle - 1,
+            _ => high = middle.saturating_sub(1),
         }
     }
     Ok(found)
@@ -137,7 +139,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::tests::{clinic, patient_and_doctors};
     use super::super::{DOCTOR, PATIENT, Read, Statements, UpTo};
-    use super::{Span, reached};
+    use super::{NEWEST, Span, reached};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use rusqlite::{Connection, OptionalExtension, params};
@@ -236,25 +238,33 @@ mod tests {
 
     /// Rows of every kind in any order (receipts out of order too), cursors, tops and firsts
     /// anywhere, extremes included: the search never panics, answers only rows the receipts had
-    /// reached, and never above the walk back. (By a reviewer, as the next two.)
+    /// reached, and never above the walk back. A third of the conversations are long enough for
+    /// more than the first statement's candidates, so the windows and the halving see such rows
+    /// too. (By reviewers, as the next two.)
     #[test]
     fn the_search_answers_a_reached_row_never_above_the_walk_back() {
         let mut rng = StdRng::seed_from_u64(99);
         let conn = patient_and_doctors(1);
         let extremes = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
-        for _ in 0..3000 {
+        for _ in 0..2000 {
             conn.execute("DELETE FROM messages", []).unwrap();
+            let rows = if rng.gen_bool(0.3) { 150..400 } else { 0..25 };
             let mut seq = 0i64;
-            for i in 0..rng.gen_range(0..25) {
+            for i in 0..rng.gen_range(rows) {
                 seq += rng.gen_range(1..4);
                 let sender = if rng.gen_bool(0.5) { "p0" } else { "d0" };
-                let read: Option<i64> = rng.gen_bool(0.5).then(|| rng.gen_range(1..120));
-                let delivered: Option<i64> = rng.gen_bool(0.5).then(|| rng.gen_range(1..120));
-                let mut change = match rng.gen_range(0..4) {
+                // Mostly in about the order of the seqs, as the server writes them.
+                let read: Option<i64> = match rng.gen_range(0..5) {
+                    0 => None,
+                    1 => Some(rng.gen_range(1..1200)),
+                    _ => Some(3 * seq + rng.gen_range(0..3)),
+                };
+                let delivered: Option<i64> = rng.gen_bool(0.6).then(|| rng.gen_range(1..1200));
+                let mut change = match rng.gen_range(0..7) {
                     0 => Some(seq),
-                    1 => read,
-                    2 => delivered,
-                    _ => Some(rng.gen_range(1..120)),
+                    1..=4 => read,
+                    5 => delivered,
+                    _ => Some(rng.gen_range(1..1200)),
                 }
                 .unwrap_or(seq);
                 let taken: bool = conn
@@ -287,9 +297,13 @@ mod tests {
                         rng.gen_range(or)
                     }
                 };
-                let since = pick(&mut rng, 0.2, 0..extremes.len(), -3..130);
-                let from = pick(&mut rng, 0.1, 2..5, 0..70);
-                let top = pick(&mut rng, 0.2, 0..extremes.len(), -5..80);
+                let since = if rng.gen_bool(0.4) {
+                    rng.gen_range(0..=3 * seq + 30)
+                } else {
+                    pick(&mut rng, 0.2, 0..extremes.len(), -3..1210)
+                };
+                let from = pick(&mut rng, 0.1, 2..5, 0..seq / 8 + 1);
+                let top = pick(&mut rng, 0.2, 0..extremes.len(), -5..2 * seq + 5);
                 for (side, user, partner) in [(&PATIENT, "p0", "d0"), (&DOCTOR, "d0", "p0")] {
                     for reader in ["p0", "d0"] {
                         for receipt in [UpTo::Read, UpTo::Delivered] {
@@ -454,7 +468,10 @@ mod tests {
                 );
             }
         }
-        for (run, k) in [(10_000i64, 20i64), (10_000, 2), (1_000, 20)] {
+        // With more than the first statement's candidates above the answer (k of 40), the
+        // windows can reach below it into the run: the answer is still right, the cost is not
+        // bounded by the walk back's (see docs/benchmarks.md, "Sync: where a stream ...").
+        for (run, k) in [(10_000i64, 20i64), (10_000, 2), (1_000, 20), (10_000, 40)] {
             let mut conn = patient_and_doctors(1);
             // Message i at seq i, from d0: the first read up to, the next `run` read by id, the
             // one after (b) read up to before the cursor, the `k` after it read up to after it.
@@ -483,9 +500,9 @@ mod tests {
                 instructions(&mut conn, |c| walk_back(c, &PATIENT, UpTo::Read, &what));
             assert_eq!(found, Some(run + 2));
             assert_eq!(found, walked);
-            // Measured: 113-383 against 117-297.
+            // Measured: 113-383 against 117-297; with 40 after, 907 against 497.
             assert!(
-                cost <= walk * 3 / 2 + 50,
+                k > NEWEST || cost <= walk * 3 / 2 + 50,
                 "run {run}, {k} after: {cost} against {walk}"
             );
         }

@@ -81,8 +81,10 @@ struct Statements {
     /// of them; and whether each was read at `?4` or before. Such rows were read in the order
     /// of their seqs, so one read after `?4` has none read by then above it (`reached`).
     read_newest: &'static str,
-    /// As `read_newest`, the oldest such row of the span only.
-    read_oldest: &'static str,
+    /// One conversation's rows addressed to `?3` (`?1` the caller, `?2` the other side) with a
+    /// seq from `?5` to `?6`, oldest first, each with whether it is one `read_newest` would
+    /// list and whether that one was reached by `?4`.
+    read_window: &'static str,
     /// The change seq, rowid and seq of one conversation's rows (`?1`, `?2`) addressed to `?4`
     /// and last changed by a "read up to", with a seq between `?3` and `?6` and a change seq
     /// after `?5`, by seq, `?7` of them.
@@ -92,8 +94,8 @@ struct Statements {
     /// read up to. (A row delivered up to and changed again other than by a read up to is left
     /// out: its answer would break the order.)
     delivered_newest: &'static str,
-    /// As `delivered_newest`, the oldest such row of the span only.
-    delivered_oldest: &'static str,
+    /// As `read_window`, for `delivered_newest`'s rows.
+    delivered_window: &'static str,
     /// As `read_after`, for rows last changed by a delivery up to.
     delivered_after: &'static str,
     /// Whether the caller is the conversation's patient.
@@ -145,13 +147,13 @@ macro_rules! statements {
                 " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 \
                  AND change_seq = read_seq ORDER BY seq DESC LIMIT ?7"
             ),
-            read_oldest: concat!(
-                "SELECT seq, read_seq <= ?4 FROM messages WHERE ",
+            read_window: concat!(
+                "SELECT seq, change_seq IS read_seq, coalesce(read_seq <= ?4, 0) \
+                 FROM messages WHERE ",
                 $mine,
                 " = ?1 AND ",
                 $theirs,
-                " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 \
-                 AND change_seq = read_seq ORDER BY seq LIMIT 1"
+                " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 ORDER BY seq"
             ),
             read_after: concat!(
                 "SELECT change_seq, rowid, seq FROM messages WHERE ",
@@ -171,15 +173,13 @@ macro_rules! statements {
                  AND (change_seq = delivered_seq OR read_seq IS NOT NULL) \
                  ORDER BY seq DESC LIMIT ?7"
             ),
-            delivered_oldest: concat!(
-                "SELECT seq, coalesce(delivered_seq <= ?4, 0) OR read_seq IS NOT NULL \
-                 FROM messages WHERE ",
+            delivered_window: concat!(
+                "SELECT seq, change_seq IS delivered_seq OR read_seq IS NOT NULL, \
+                 coalesce(delivered_seq <= ?4, 0) OR read_seq IS NOT NULL FROM messages WHERE ",
                 $mine,
                 " = ?1 AND ",
                 $theirs,
-                " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 \
-                 AND (change_seq = delivered_seq OR read_seq IS NOT NULL) \
-                 ORDER BY seq LIMIT 1"
+                " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 ORDER BY seq"
             ),
             delivered_after: concat!(
                 "SELECT change_seq, rowid, seq FROM messages WHERE ",
@@ -1176,10 +1176,10 @@ mod tests {
             // The reads by receipts "up to": within the one conversation, walked by seq.
             for sql in [
                 side.read_newest,
-                side.read_oldest,
+                side.read_window,
                 side.read_after,
                 side.delivered_newest,
-                side.delivered_oldest,
+                side.delivered_window,
                 side.delivered_after,
                 side.last,
                 side.nth,

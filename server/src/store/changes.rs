@@ -81,9 +81,10 @@ struct Statements {
     /// of them; and whether each was read at `?4` or before. Such rows were read in the order
     /// of their seqs, so one read after `?4` has none read by then above it (`reached`).
     read_newest: &'static str,
-    /// One conversation's rows addressed to `?3` (`?1` the caller, `?2` the other side) with a
-    /// seq from `?5` to `?6`, oldest first, each with whether it is one `read_newest` would
-    /// list and whether that one was reached by `?4`.
+    /// One conversation's rows (`?1` the caller, `?2` the other side) with a seq from `?5` to
+    /// `?6`, oldest first, each with whether it is one `read_newest` would list (for the
+    /// reader `?3`) and whether that one was reached by `?4`. Every row, the reader's own too:
+    /// a probe counts what it reads.
     read_window: &'static str,
     /// The change seq, rowid and seq of one conversation's rows (`?1`, `?2`) addressed to `?4`
     /// and last changed by a "read up to", with a seq between `?3` and `?6` and a change seq
@@ -148,12 +149,12 @@ macro_rules! statements {
                  AND change_seq = read_seq ORDER BY seq DESC LIMIT ?7"
             ),
             read_window: concat!(
-                "SELECT seq, change_seq IS read_seq, coalesce(read_seq <= ?4, 0) \
-                 FROM messages WHERE ",
+                "SELECT seq, sender_id != ?3 AND change_seq IS read_seq, \
+                 coalesce(read_seq <= ?4, 0) FROM messages WHERE ",
                 $mine,
                 " = ?1 AND ",
                 $theirs,
-                " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 ORDER BY seq"
+                " = ?2 AND seq >= ?5 AND seq <= ?6 ORDER BY seq"
             ),
             read_after: concat!(
                 "SELECT change_seq, rowid, seq FROM messages WHERE ",
@@ -174,12 +175,13 @@ macro_rules! statements {
                  ORDER BY seq DESC LIMIT ?7"
             ),
             delivered_window: concat!(
-                "SELECT seq, change_seq IS delivered_seq OR read_seq IS NOT NULL, \
+                "SELECT seq, sender_id != ?3 \
+                 AND (change_seq IS delivered_seq OR read_seq IS NOT NULL), \
                  coalesce(delivered_seq <= ?4, 0) OR read_seq IS NOT NULL FROM messages WHERE ",
                 $mine,
                 " = ?1 AND ",
                 $theirs,
-                " = ?2 AND seq >= ?5 AND seq <= ?6 AND sender_id != ?3 ORDER BY seq"
+                " = ?2 AND seq >= ?5 AND seq <= ?6 ORDER BY seq"
             ),
             delivered_after: concat!(
                 "SELECT change_seq, rowid, seq FROM messages WHERE ",

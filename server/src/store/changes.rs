@@ -335,7 +335,6 @@ pub(crate) fn changed_since(
         // Where a side's rows of each kind end: a row read up to is at or below the read mark
         // (were the mark saved); one delivered up to at or below the delivered top, and a
         // delivery's stream also starts after rows read up to.
-        let delivered_top = |top: i64, mark: i64| top.max(mark);
         for (receipt, side, last, from, top) in [
             (
                 UpTo::Read,
@@ -356,14 +355,14 @@ pub(crate) fn changed_since(
                 patient,
                 c.patient_delivered,
                 c.patient_dfrom,
-                delivered_top(c.patient_dtop, c.patient_mark),
+                c.patient_dtop.max(c.patient_mark),
             ),
             (
                 UpTo::Delivered,
                 doctor,
                 c.doctor_delivered,
                 c.doctor_dfrom,
-                delivered_top(c.doctor_dtop, c.doctor_mark),
+                c.doctor_dtop.max(c.doctor_mark),
             ),
         ] {
             if last > since.0 {

@@ -13,7 +13,7 @@
 //! is a bug; this finds and repairs it instead of leaving it until someone notices.
 
 use crate::store::writer::LAST_SEQ;
-use crate::store::{Seqs, StoreError};
+use crate::store::{Seqs, StoreError, read_marks};
 use clinic_protocol::ConversationKey;
 use rusqlite::{Connection, params};
 
@@ -104,8 +104,8 @@ pub(crate) fn drifted(conn: &Connection) -> Result<Vec<ConversationKey>, StoreEr
 /// Recounts these conversations from their messages, sets the counters that differ and brings
 /// a read mark that covers an unread message down to just below it (one above every seq given
 /// out, down to the last); meant for the writer, so that nothing changes between the count and
-/// the update. The writer's marks of these conversations are forgotten, to be read again from
-/// what is saved. Returns those set right.
+/// the update. The writer's read marks of these conversations are forgotten, to be read again
+/// from what is saved; its delivered tops are raised to the saved ones. Returns those set right.
 pub(crate) fn set_right(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -139,11 +139,19 @@ pub(crate) fn set_right(
         counted(),
         differs()
     ))?;
+    let mut read_back = conn.prepare_cached(read_marks::DELIVERED)?;
     let mut changed = Vec::new();
     for key in keys {
         let (patient, doctor) = (key.patient_id.as_str(), key.doctor_id.as_str());
         seqs.read_marks_mut().forget(patient, doctor);
         if fix.execute(params![patient, doctor])? > 0 {
+            // A top raised here may be below one the writer holds (never lowered) or above one
+            // it read while it was low: raise its copy. Kept even if the batch rolls back, as a
+            // top too high only makes deliveries count by id.
+            let tops: [i64; 2] =
+                read_back.query_row([patient, doctor], |r| Ok([r.get(0)?, r.get(1)?]))?;
+            seqs.read_marks_mut()
+                .raise_known_delivered_tops(patient, doctor, tops);
             changed.push(key.clone());
         }
     }
@@ -447,6 +455,16 @@ mod tests {
             assert_eq!(right[..3], right[3..]);
             assert!(drifted(&tx).unwrap().is_empty());
             let key = ConversationKey::new(patient.id.clone(), doctor.id.clone());
+            let top = |seqs: &mut Seqs| {
+                seqs.read_marks_mut()
+                    .delivered_top(
+                        &tx,
+                        patient.id.as_str(),
+                        doctor.id.as_str(),
+                        doctor.id.as_str(),
+                    )
+                    .unwrap()
+            };
             for wrong in [
                 "doctor_delivered_change = 1",
                 "doctor_delivered_from = doctor_delivered_from + 1",
@@ -455,17 +473,25 @@ mod tests {
             ] {
                 set_wrong_then_right(&tx, &mut seqs, &key, wrong);
                 assert_eq!(noted(&tx), right, "{wrong}");
-                let top = seqs
-                    .read_marks_mut()
-                    .delivered_top(
-                        &tx,
-                        patient.id.as_str(),
-                        doctor.id.as_str(),
-                        doctor.id.as_str(),
-                    )
-                    .unwrap();
-                assert_eq!(top, right[2], "{wrong}");
+                assert_eq!(top(&mut seqs), right[2], "{wrong}");
             }
+            // A writer that read the top while it was low (after a drift, before the check)
+            // has its copy raised with the saved one: else a delivery below the true top would
+            // still count as "up to" until a restart.
+            let mut fresh = Seqs::loaded(&tx, logged);
+            tx.execute(
+                "UPDATE conversations SET doctor_delivered_top = doctor_delivered_top - 1 \
+                 WHERE patient_id = ?1",
+                [patient.id.as_str()],
+            )
+            .unwrap();
+            assert_eq!(top(&mut fresh), right[2] - 1);
+            assert_eq!(
+                set_right(&tx, &mut fresh, std::slice::from_ref(&key)).unwrap(),
+                [key]
+            );
+            assert_eq!(noted(&tx), right);
+            assert_eq!(top(&mut fresh), right[2], "the writer's copy raised");
         }
     }
 

@@ -86,7 +86,7 @@ fn side(patient: &str, reader: &str) -> usize {
 const SAVED: &str =
     "SELECT patient_read, doctor_read FROM conversations WHERE patient_id = ?1 AND doctor_id = ?2";
 /// The delivered tops of the conversation of `?1` and `?2`.
-const DELIVERED: &str = "SELECT patient_delivered_top, doctor_delivered_top FROM conversations \
+pub(crate) const DELIVERED: &str = "SELECT patient_delivered_top, doctor_delivered_top FROM conversations \
      WHERE patient_id = ?1 AND doctor_id = ?2";
 /// Saves marks of the conversation of `?1` and `?2` (never lowering one).
 const SAVE: &str = "UPDATE conversations SET patient_read = max(patient_read, ?3), \
@@ -169,6 +169,25 @@ impl ReadMarks {
         }
     }
 
+    /// The counters check set the conversation's saved tops (patient's, doctor's) right: a copy
+    /// held is raised to them; none held is read when next asked for.
+    pub(crate) fn raise_known_delivered_tops(
+        &mut self,
+        patient: &str,
+        doctor: &str,
+        saved: [i64; 2],
+    ) {
+        if let Some(tops) = self
+            .delivered
+            .get_mut(patient)
+            .and_then(|d| d.get_mut(doctor))
+        {
+            for (top, saved) in tops.iter_mut().zip(saved) {
+                *top = (*top).max(saved);
+            }
+        }
+    }
+
     /// Every message addressed to `reader` in the conversation up to `seq` is now read or has a
     /// read receipt waiting. A lower mark than the one known changes nothing. Marks follow the
     /// batch, not a command's savepoint: only a command that cannot fail after it calls this
@@ -221,8 +240,9 @@ impl ReadMarks {
 
     /// Drops what is known of the conversation's read marks (`counts.rs` set its saved ones
     /// right): the next "read up to" reads them again (should the batch roll back, what is saved
-    /// then). Its delivered tops stay: the check only ever raises the saved ones to what its
-    /// messages show, which those known already cover.
+    /// then). Its delivered tops stay (should the batch roll back, a receipt waiting in the log may
+    /// be above the saved ones): the check raises them instead
+    /// ([`ReadMarks::raise_known_delivered_tops`]).
     pub(crate) fn forget(&mut self, patient: &str, doctor: &str) {
         if let Some(by_doctor) = self.marks.get_mut(patient) {
             by_doctor.remove(doctor);

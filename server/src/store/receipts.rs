@@ -421,6 +421,9 @@ pub(crate) fn mark_read_up_to(
 }
 
 #[cfg(test)]
+mod random;
+
+#[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;

@@ -26,7 +26,8 @@
 //! it (`receipts::mark_delivered`). It is read from the conversation's row (which the receipt's
 //! move, or its write in a batch that does not log, raises) and raised here as such receipts are
 //! logged or written; never lowered: not when a batch rolls back, nor when the counters check
-//! has the read marks read again (`forget`). A top above the truth only makes a receipt count as
+//! has the read marks read again (`forget`), which raises these to the saved tops it sets right
+//! instead (`raise_known_delivered_tops`). A top above the truth only makes a receipt count as
 //! by id; one below a message delivered so, with that receipt still in the log, would let a
 //! later one count as "up to" below it and break the order `sync` relies on.
 

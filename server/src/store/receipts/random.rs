@@ -15,7 +15,7 @@ use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{ConversationKey, MessageId, MessageWindows, Role, Seq, User, UserId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -123,18 +123,21 @@ impl Clinic {
             .unwrap();
     }
 
-    async fn check_counts(&self) {
+    /// The daily counters check over every conversation: those it set right.
+    async fn check_counts(&self) -> Vec<ConversationKey> {
         let keys = self.keys.clone();
         self.writer
             .run(move |conn, seqs| counts::set_right(conn, seqs, &keys))
             .await
-            .unwrap();
+            .unwrap()
     }
 
-    fn restart(&mut self) {
-        let (writer, thread) = start(&self.path);
-        drop(std::mem::replace(&mut self.writer, writer));
-        std::mem::replace(&mut self.thread, thread).join().unwrap();
+    /// Stops the writer (a clean stop moves the logs and saves the marks), then starts another.
+    fn restart(mut self) -> Self {
+        drop(self.writer);
+        self.thread.join().unwrap();
+        (self.writer, self.thread) = start(&self.path);
+        self
     }
 
     /// One side's saved delivered top drifts low (a bug elsewhere) below a message it has not
@@ -142,7 +145,12 @@ impl Clinic {
     /// in the conversation reads both), the daily check sets it right, and the side's
     /// undelivered messages above the drifted top are delivered: by id, as one is below the
     /// top the check restored.
-    async fn drift_restart_and_check(&mut self, key: ConversationKey, doctor: bool, quarters: i64) {
+    async fn drift_restart_and_check(
+        mut self,
+        key: ConversationKey,
+        doctor: bool,
+        quarters: i64,
+    ) -> Self {
         let (recipient, other) = if doctor {
             (self.user(&key.doctor_id), self.user(&key.patient_id))
         } else {
@@ -159,27 +167,27 @@ impl Clinic {
              WHERE patient_id = ?1 AND doctor_id = ?2 RETURNING {side}_delivered_top"
         );
         let k = key.clone();
-        let low: Option<i64> = self
+        // The delivery above made the top the newest message: lowered, it is below both.
+        let low: i64 = self
             .writer
             .run(move |conn, _| {
-                let low = conn
-                    .query_row(
-                        &sql,
-                        params![k.patient_id.as_str(), k.doctor_id.as_str(), quarters],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                Ok::<_, StoreError>(low)
+                let params = params![k.patient_id.as_str(), k.doctor_id.as_str(), quarters];
+                Ok::<_, StoreError>(conn.query_row(&sql, params, |r| r.get(0))?)
             })
             .await
             .unwrap();
-        self.restart();
-        self.send(recipient.clone(), other.clone()).await;
-        let to_other = self.sent.iter().filter(|s| s.to.id == other.id);
-        self.deliver(other.id.clone(), to_other.map(|s| s.id.clone()).collect())
+        let mut clinic = self.restart();
+        clinic.send(recipient.clone(), other.clone()).await;
+        let to_other = clinic.sent.iter().filter(|s| s.to.id == other.id);
+        clinic
+            .deliver(other.id.clone(), to_other.map(|s| s.id.clone()).collect())
             .await;
-        self.check_counts().await;
-        let undelivered: Vec<MessageId> = self
+        assert_eq!(
+            clinic.check_counts().await,
+            std::slice::from_ref(&key),
+            "the drift found"
+        );
+        let undelivered: Vec<MessageId> = clinic
             .outside
             .prepare(
                 "SELECT id FROM messages WHERE patient_id = ?1 AND doctor_id = ?2 \
@@ -191,18 +199,19 @@ impl Clinic {
                     key.patient_id.as_str(),
                     key.doctor_id.as_str(),
                     recipient.id.as_str(),
-                    low.unwrap_or(0)
+                    low
                 ],
                 |r| Ok(MessageId::from(r.get::<_, String>(0)?)),
             )
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        self.deliver(recipient.id, undelivered).await;
+        clinic.deliver(recipient.id, undelivered).await;
+        clinic
     }
 
-    /// `sync` from every cursor (a third of them in a round, and the last few) returns what
-    /// `change_seq` says, for everyone; each side's deliveries up to are in seq order.
+    /// `sync` from a third of the cursors (another third each round) and the last few returns
+    /// what `change_seq` says, for everyone; each side's deliveries up to are in seq order.
     async fn compare(&self, seed: u64, round: i64) {
         // A command that does not log moves the logs first.
         self.writer
@@ -220,11 +229,12 @@ impl Clinic {
         for user in &self.everyone {
             for since in (0..=top).filter(|s| s % 3 == round % 3 || *s >= top - 3) {
                 let limit = if since % 2 == 0 { 500 } else { 3 };
-                let found: Vec<String> = changes::changed_since(conn, user, Seq(since), limit)
-                    .unwrap()
-                    .into_iter()
-                    .map(|(m, _)| m.id.as_str().to_owned())
-                    .collect();
+                let found: Vec<(String, i64)> =
+                    changes::changed_since(conn, user, Seq(since), limit)
+                        .unwrap()
+                        .into_iter()
+                        .map(|(m, seq)| (m.id.as_str().to_owned(), seq.0))
+                        .collect();
                 assert_eq!(
                     found,
                     reference(conn, user, since, limit),
@@ -246,8 +256,9 @@ impl Clinic {
         assert_eq!(inverted, 0, "seed {seed}, round {round}");
     }
 
-    /// What the seed exercised, so that a generator that stopped reaching a path shows.
-    fn report(self, seed: u64, restarts: u32, drifts: u32) {
+    /// Rows last changed by a delivery up to, and rows delivered or read otherwise; stops the
+    /// writer.
+    fn report(self, seed: u64) -> (i64, i64) {
         let (up_to, otherwise): (i64, i64) = self
             .outside
             .query_row(
@@ -259,11 +270,12 @@ impl Clinic {
             .unwrap();
         eprintln!(
             "seed {seed}: {} sent, {up_to} last changed by a delivery up to, {otherwise} \
-             delivered or read otherwise, {restarts} restarts, {drifts} drifts",
+             delivered or read otherwise",
             self.sent.len()
         );
         drop(self.writer);
         self.thread.join().unwrap();
+        (up_to, otherwise)
     }
 }
 
@@ -278,18 +290,20 @@ fn windows() -> MessageWindows {
 
 /// Every message of `user`'s conversations changed after `since`, oldest change first, as
 /// `change_seq` says: what `sync` must return.
-fn reference(conn: &Connection, user: &User, since: i64, limit: u32) -> Vec<String> {
+fn reference(conn: &Connection, user: &User, since: i64, limit: u32) -> Vec<(String, i64)> {
     let side = if user.role == Role::Patient {
         "patient_id"
     } else {
         "doctor_id"
     };
     conn.prepare(&format!(
-        "SELECT id FROM messages WHERE {side} = ?1 AND change_seq > ?2 \
+        "SELECT id, change_seq FROM messages WHERE {side} = ?1 AND change_seq > ?2 \
          ORDER BY change_seq LIMIT ?3"
     ))
     .unwrap()
-    .query_map(params![user.id.as_str(), since, limit], |r| r.get(0))
+    .query_map(params![user.id.as_str(), since, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
     .unwrap()
     .collect::<Result<_, _>>()
     .unwrap()
@@ -326,9 +340,19 @@ async fn random_receipts_through_the_writer_keep_sync_whole_and_in_order() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
+    let mut reached = Reached::default();
     for seed in 0..seeds {
-        run(seed).await;
+        run(seed, &mut reached).await;
     }
+    assert!(
+        reached.up_to > 0 && reached.otherwise > 0,
+        "receipts of both kinds"
+    );
+    assert!(
+        reached.drifts > 0 && reached.restarts > reached.drifts,
+        "both kinds of restart"
+    );
+    assert!(reached.direct > 0, "receipts written at once, not logged");
 }
 
 /// A command's answer, awaited at the end of its round (several commands share a batch).
@@ -343,14 +367,38 @@ fn later<T: Send + 'static>(
     })
 }
 
-async fn run(seed: u64) {
+/// What the seeds exercised, so that a generator that stopped reaching a path fails.
+#[derive(Default)]
+struct Reached {
+    /// Rows last changed by a delivery up to, and rows delivered or read otherwise.
+    up_to: i64,
+    otherwise: i64,
+    restarts: u32,
+    drifts: u32,
+    /// Rounds whose commands were all in one batch with one that does not log, so that their
+    /// receipts were written to `messages` at once instead of logged.
+    direct: u32,
+}
+
+async fn run(seed: u64, reached: &mut Reached) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut clinic = Clinic::open();
-    let (mut drifts, mut restarts) = (0, 0);
     for round in 0..50 {
         let mut pending: Vec<Pending> = Vec::new();
+        // Now and then the writer is held while a round queues its commands, which then share
+        // one batch; sends and restarts, which wait for their commit, are left out of it.
+        let held = if !clinic.sent.is_empty() && rng.gen_bool(0.3) {
+            Some(clinic.writer.hold().await)
+        } else {
+            None
+        };
+        let mut logs = true;
         for _ in 0..rng.gen_range(1..8) {
-            let op = rng.gen_range(0..100);
+            let op = if held.is_some() {
+                rng.gen_range(35..95)
+            } else {
+                rng.gen_range(0..100)
+            };
             let who = clinic.everyone[rng.gen_range(0..4)].clone();
             let writer = &clinic.writer;
             if op < 35 || clinic.sent.is_empty() {
@@ -394,25 +442,37 @@ async fn run(seed: u64) {
                     .submit(move |conn, seqs| change(conn, seqs, &message, retract))
                     .await;
                 pending.push(later(answer.unwrap()));
+                logs = false;
             } else if op < 95 {
+                // The daily check on a clinic kept right finds nothing to set right.
                 let keys = clinic.keys.clone();
                 let answer = writer
                     .submit(move |conn, seqs| counts::set_right(conn, seqs, &keys))
-                    .await;
-                pending.push(later(answer.unwrap()));
+                    .await
+                    .unwrap();
+                pending.push(Box::pin(async move {
+                    assert_eq!(answer.await.unwrap().unwrap(), []);
+                }));
+                logs = false;
             } else {
                 for answer in pending.drain(..) {
                     answer.await;
                 }
-                if rng.gen_bool(0.6) {
+                clinic = if rng.gen_bool(0.6) {
                     let key = clinic.keys[rng.gen_range(0..4)].clone();
                     let (doctor, quarters) = (rng.gen_bool(0.5), rng.gen_range(0..4));
-                    clinic.drift_restart_and_check(key, doctor, quarters).await;
-                    drifts += 1;
+                    reached.drifts += 1;
+                    clinic.drift_restart_and_check(key, doctor, quarters).await
                 } else {
-                    clinic.restart();
-                }
-                restarts += 1;
+                    clinic.restart()
+                };
+                reached.restarts += 1;
+            }
+        }
+        if let Some(held) = held {
+            held.release().await;
+            if !logs && pending.len() > 1 {
+                reached.direct += 1;
             }
         }
         for answer in pending.drain(..) {
@@ -420,7 +480,9 @@ async fn run(seed: u64) {
         }
         clinic.compare(seed, round).await;
     }
-    clinic.report(seed, restarts, drifts);
+    let (up_to, otherwise) = clinic.report(seed);
+    reached.up_to += up_to;
+    reached.otherwise += otherwise;
 }
 
 /// An edit or an unsend of `message` by its sender: another kind of change to the row.

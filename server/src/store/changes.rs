@@ -583,7 +583,7 @@ impl Stream {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::store::schema;
@@ -803,8 +803,14 @@ mod tests {
         conn
     }
 
-    /// What the pre-v16 query (one per-user index over every message) returns.
-    fn reference(conn: &Connection, user: &User, since: i64, limit: u32) -> Vec<(String, i64)> {
+    /// What the pre-v16 query (one per-user index over every message) returns: what `sync`
+    /// must return, as every row's `change_seq` says.
+    pub(crate) fn reference(
+        conn: &Connection,
+        user: &User,
+        since: i64,
+        limit: u32,
+    ) -> Vec<(String, i64)> {
         let mine = if user.role == Role::Patient {
             "patient_id"
         } else {
@@ -823,7 +829,13 @@ mod tests {
         .unwrap()
     }
 
-    fn found(conn: &Connection, user: &User, since: i64, limit: u32) -> Vec<(String, i64)> {
+    /// What `sync` returns: each row's id and change seq.
+    pub(crate) fn found(
+        conn: &Connection,
+        user: &User,
+        since: i64,
+        limit: u32,
+    ) -> Vec<(String, i64)> {
         changed_since(conn, user, Seq(since), limit)
             .unwrap()
             .into_iter()

@@ -13,7 +13,7 @@
 //! is a bug; this finds and repairs it instead of leaving it until someone notices.
 
 use crate::store::writer::LAST_SEQ;
-use crate::store::{Seqs, StoreError, read_marks};
+use crate::store::{Seqs, StoreError};
 use clinic_protocol::ConversationKey;
 use rusqlite::{Connection, params};
 
@@ -139,7 +139,6 @@ pub(crate) fn set_right(
         counted(),
         differs()
     ))?;
-    let mut read_back = conn.prepare_cached(read_marks::DELIVERED)?;
     let mut changed = Vec::new();
     for key in keys {
         let (patient, doctor) = (key.patient_id.as_str(), key.doctor_id.as_str());
@@ -148,10 +147,8 @@ pub(crate) fn set_right(
             // A top raised here may be below one the writer holds (never lowered) or above one
             // it read while it was low: raise its copy. Kept even if the batch rolls back, as a
             // top too high only makes deliveries count by id.
-            let tops: [i64; 2] =
-                read_back.query_row([patient, doctor], |r| Ok([r.get(0)?, r.get(1)?]))?;
             seqs.read_marks_mut()
-                .raise_known_delivered_tops(patient, doctor, tops);
+                .raise_known_delivered_tops(conn, patient, doctor)?;
             changed.push(key.clone());
         }
     }

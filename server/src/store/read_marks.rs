@@ -87,12 +87,25 @@ fn side(patient: &str, reader: &str) -> usize {
 const SAVED: &str =
     "SELECT patient_read, doctor_read FROM conversations WHERE patient_id = ?1 AND doctor_id = ?2";
 /// The delivered tops of the conversation of `?1` and `?2`.
-pub(crate) const DELIVERED: &str = "SELECT patient_delivered_top, doctor_delivered_top FROM conversations \
+const DELIVERED: &str = "SELECT patient_delivered_top, doctor_delivered_top FROM conversations \
      WHERE patient_id = ?1 AND doctor_id = ?2";
 /// Saves marks of the conversation of `?1` and `?2` (never lowering one).
 const SAVE: &str = "UPDATE conversations SET patient_read = max(patient_read, ?3), \
      doctor_read = max(doctor_read, ?4) WHERE patient_id = ?1 AND doctor_id = ?2 \
      AND (patient_read < ?3 OR doctor_read < ?4)";
+
+/// The delivered tops saved in the conversation's row (patient's, doctor's; 0 without a row).
+fn saved_delivered_tops(
+    conn: &Connection,
+    patient: &str,
+    doctor: &str,
+) -> rusqlite::Result<[i64; 2]> {
+    Ok(conn
+        .prepare_cached(DELIVERED)?
+        .query_row([patient, doctor], |r| Ok([r.get(0)?, r.get(1)?]))
+        .optional()?
+        .unwrap_or_default())
+}
 
 impl ReadMarks {
     /// How far `reader`, the patient or the doctor, is known to have read the conversation of
@@ -138,11 +151,7 @@ impl ReadMarks {
         if let Some(tops) = self.delivered.get(patient).and_then(|d| d.get(doctor)) {
             return Ok(tops[side]);
         }
-        let tops: [i64; 2] = conn
-            .prepare_cached(DELIVERED)?
-            .query_row([patient, doctor], |r| Ok([r.get(0)?, r.get(1)?]))
-            .optional()?
-            .unwrap_or_default();
+        let tops = saved_delivered_tops(conn, patient, doctor)?;
         self.delivered
             .entry(patient.to_owned())
             .or_default()
@@ -170,14 +179,15 @@ impl ReadMarks {
         }
     }
 
-    /// The counters check set the conversation's saved tops (patient's, doctor's) right: a copy
-    /// held is raised to them; none held is read when next asked for.
+    /// The counters check set the conversation's saved tops right in `conn`: a copy held is
+    /// raised to them; none held is read when next asked for.
     pub(crate) fn raise_known_delivered_tops(
         &mut self,
+        conn: &Connection,
         patient: &str,
         doctor: &str,
-        saved: [i64; 2],
-    ) {
+    ) -> rusqlite::Result<()> {
+        let saved = saved_delivered_tops(conn, patient, doctor)?;
         if let Some(tops) = self
             .delivered
             .get_mut(patient)
@@ -187,6 +197,7 @@ impl ReadMarks {
                 *top = (*top).max(saved);
             }
         }
+        Ok(())
     }
 
     /// Every message addressed to `reader` in the conversation up to `seq` is now read or has a

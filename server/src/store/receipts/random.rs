@@ -10,9 +10,10 @@
 
 use super::{mark_delivered, mark_read, mark_read_up_to};
 use crate::config::Synchronous;
-use crate::store::{StoreError, Writer, changes, counts, messages, users, versions};
+use crate::store::changes::tests::{found, reference};
+use crate::store::{StoreError, Writer, counts, messages, users, versions};
 use clinic_protocol::rest::{EditRequest, RetractRequest};
-use clinic_protocol::{ConversationKey, MessageId, MessageWindows, Role, Seq, User, UserId};
+use clinic_protocol::{ConversationKey, MessageId, MessageWindows, Role, User, UserId};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::{Connection, params};
@@ -229,14 +230,9 @@ impl Clinic {
         for user in &self.everyone {
             for since in (0..=top).filter(|s| s % 3 == round % 3 || *s >= top - 3) {
                 let limit = if since % 2 == 0 { 500 } else { 3 };
-                let found: Vec<(String, i64)> =
-                    changes::changed_since(conn, user, Seq(since), limit)
-                        .unwrap()
-                        .into_iter()
-                        .map(|(m, seq)| (m.id.as_str().to_owned(), seq.0))
-                        .collect();
+
                 assert_eq!(
-                    found,
+                    found(conn, user, since, limit),
                     reference(conn, user, since, limit),
                     "seed {seed}, round {round}, {} since {since}",
                     user.username
@@ -286,27 +282,6 @@ fn windows() -> MessageWindows {
         edit_secs: 86_400,
         max_edits: 1_000,
     }
-}
-
-/// Every message of `user`'s conversations changed after `since`, oldest change first, as
-/// `change_seq` says: what `sync` must return.
-fn reference(conn: &Connection, user: &User, since: i64, limit: u32) -> Vec<(String, i64)> {
-    let side = if user.role == Role::Patient {
-        "patient_id"
-    } else {
-        "doctor_id"
-    };
-    conn.prepare(&format!(
-        "SELECT id, change_seq FROM messages WHERE {side} = ?1 AND change_seq > ?2 \
-         ORDER BY change_seq LIMIT ?3"
-    ))
-    .unwrap()
-    .query_map(params![user.id.as_str(), since, limit], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
 }
 
 /// Delivered receipts mostly as the app sends them (the newest messages to `who`, in order),

@@ -1,5 +1,7 @@
 """What each of a message row's b-trees costs the move and a receipt, schema v22 and later.
 
+(The log is `event_log` from schema v25, `send_log` before: both are handled.)
+
 A probe, not a benchmark scenario ("Larger moves: fewer bytes, the same CPU" in
 docs/benchmarks.md found the writer's time in each row's entries, not in the pages they share).
 It copies a real, empty clinic database (made by `clinic-server --data-dir DIR init`),
@@ -56,16 +58,39 @@ WORDS = (
     "allergy insulin sugar heart rate sleep tired dizzy prescription refill pharmacy x-ray"
 ).split()
 
-# The server's move (projection.rs, without the counters, which every variant pays alike).
-MOVE_ROWS = (
-    "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, "
-    "message_type, status, is_emergency, created_at, updated_at, change_seq, version, "
-    "recipient_id, notice) "
-    "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', "
-    "'SENT', 0, created_at, created_at, seq, 1, recipient_id, 0 FROM send_log "
-    "WHERE seq <= ?1 ORDER BY seq"
-)
-MOVE_DELETE = "DELETE FROM send_log WHERE seq <= ?1"
+# The server's move (projection.rs, without the counters, which every variant pays alike), from
+# the one log of schema v25 (`event_log`) or the send log before it.
+MOVE_ROWS = {
+    "event_log": (
+        "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, "
+        "message_type, status, is_emergency, created_at, updated_at, change_seq, version, "
+        "recipient_id, notice) "
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', "
+        "'SENT', 0, at, at, seq, 1, recipient_id, 0 FROM event_log "
+        "WHERE seq <= ?1 AND kind = 'SEND' ORDER BY seq"
+    ),
+    "send_log": (
+        "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, "
+        "message_type, status, is_emergency, created_at, updated_at, change_seq, version, "
+        "recipient_id, notice) "
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', "
+        "'SENT', 0, created_at, created_at, seq, 1, recipient_id, 0 FROM send_log "
+        "WHERE seq <= ?1 ORDER BY seq"
+    ),
+}
+LOG_SEND = {
+    "event_log": "INSERT INTO event_log (seq, id, client_id, patient_id, doctor_id, sender_id, "
+    "recipient_id, content, at, kind) VALUES (?,?,?,?,?,?,?,?,?,'SEND')",
+    "send_log": "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, "
+    "recipient_id, content, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+}
+
+
+def log_table(conn):
+    """The log a database of this schema has: `event_log` from v25, `send_log` before."""
+    found = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'event_log'").fetchone()
+    return "event_log" if found else "send_log"
 # A read receipt applied by id, as APPLY_READ leaves the row.
 READ = (
     "UPDATE messages SET status = 'READ', read_at = ?2, delivered_at = coalesce(delivered_at, ?2), "
@@ -145,15 +170,14 @@ class Clinic:
             # Time-ordered ids, as the server's UUIDv7 ones are.
             rows.append((self.seq, f"m-{self.seq:012d}", f"c-{self.seq:012d}", patient, doctor,
                          sender, recipient, text(rng), 1_700_000_000_000 + self.seq))
-        self.conn.executemany(
-            "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, "
-            "recipient_id, content, created_at) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        self.conn.executemany(LOG_SEND[log_table(self.conn)], rows)
         self.moved = [r[1] for r in rows]
         self.conn.execute("UPDATE counters SET value = ? WHERE name = 'change_seq'", (self.seq,))
 
     def move(self):
-        self.conn.execute(MOVE_ROWS, (self.seq,))
-        self.conn.execute(MOVE_DELETE, (self.seq,))
+        log = log_table(self.conn)
+        self.conn.execute(MOVE_ROWS[log], (self.seq,))
+        self.conn.execute(f"DELETE FROM {log} WHERE seq <= ?1", (self.seq,))
 
     def read_all(self, statement=READ):
         for message_id in self.moved:

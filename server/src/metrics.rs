@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 pub(crate) const MESSAGES: &str = "clinic_messages_total";
 /// Seconds from the writer's `BEGIN` to its `COMMIT` returning, per group commit.
 pub(crate) const COMMIT_SECONDS: &str = "clinic_commit_seconds";
-/// Seconds the writer spends on one step moving the send log into the message table.
+/// Seconds the writer spends on one step moving the log (sends and receipts) into the message
+/// table (the name is from when the log held only sends; dashboards keep it).
 pub(crate) const PROJECTION_SECONDS: &str = "clinic_send_log_move_seconds";
 /// Commands in one group commit.
 pub(crate) const BATCH_SIZE: &str = "clinic_commit_batch_size";

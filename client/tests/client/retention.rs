@@ -15,7 +15,7 @@ fn twenty_years_later(
     data: &std::path::Path,
     conversation: &clinic_protocol::ConversationKey,
 ) -> Vec<admin::Purged> {
-    clinic_server::testing::move_send_log(data).unwrap();
+    clinic_server::testing::move_log(data).unwrap();
     let db = rusqlite::Connection::open(data.join("clinic.db")).unwrap();
     db.execute(
         "UPDATE messages SET created_at = created_at - 20 * 365 * 86400000

@@ -101,7 +101,7 @@ fn decrypted_bytes_and_matches(profile: &Path, token: &str) -> (Vec<u8>, i64) {
 /// Makes message `id` two days old on the server (past the unsend window), as another process
 /// editing the serving database: the send log is moved first so the message is in `messages`.
 fn two_days_old(data: &Path, id: &str) {
-    clinic_server::testing::move_send_log(data).unwrap();
+    clinic_server::testing::move_log(data).unwrap();
     let db = rusqlite::Connection::open(data.join("clinic.db")).unwrap();
     let aged = db
         .execute(

@@ -19,8 +19,8 @@ use rusqlite::{Connection, params};
 
 /// Whether a message is unread by its recipient with no read receipt waiting for it (a mark
 /// saved by a step may cover receipts the step did not move yet).
-const UNREAD: &str = "status != 'READ' AND NOT EXISTS (SELECT 1 FROM receipt_log AS r \
-     WHERE r.message_id = messages.id AND r.status = 'READ')";
+const UNREAD: &str = "status != 'READ' AND NOT EXISTS (SELECT 1 FROM event_log AS r \
+     WHERE r.id = messages.id AND r.kind = 'READ')";
 
 /// The counts of a conversation as its messages give them: unread messages of the patient and
 /// of the doctor (from the other side, neither read nor taken back), then their unread

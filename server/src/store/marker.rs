@@ -41,17 +41,24 @@ pub(crate) fn write(db: &Path, seq: i64) -> std::io::Result<()> {
 
 /// The last committed change sequence of the database `conn` is open on.
 pub(crate) fn committed(conn: &Connection) -> rusqlite::Result<i64> {
-    // A backup made before schema v13 has no send log, and its counter is the whole story; one
-    // made before v21 has no receipt log.
-    let logs: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' \
-         AND name IN ('send_log', 'receipt_log')",
-        [],
-        |r| r.get(0),
-    )?;
-    let sql = match logs {
-        2 => super::writer::LAST_SEQ,
-        1 => {
+    // A backup made before schema v13 has no log, and its counter is the whole story; one made
+    // before v21 has only the send log, one made before v25 the send log and the receipt log.
+    let logs: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' \
+             AND name IN ('event_log', 'send_log', 'receipt_log') ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let logs: Vec<&str> = logs.iter().map(String::as_str).collect();
+    let sql = match logs.as_slice() {
+        ["event_log"] => super::writer::LAST_SEQ,
+        ["receipt_log", "send_log"] => {
+            "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log), \
+             (SELECT coalesce(max(seq), 0) FROM receipt_log)) FROM counters \
+             WHERE name = 'change_seq'"
+        }
+        ["send_log"] => {
             "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log)) FROM counters \
              WHERE name = 'change_seq'"
         }
@@ -128,7 +135,7 @@ mod tests {
 
     /// The last committed change of a database of any schema `restore` may be given: the
     /// counter alone before the send log (v13), the send log too before the receipt log (v21),
-    /// then both logs.
+    /// then both logs, then the one log (v25).
     #[test]
     fn the_last_change_is_read_as_each_schema_keeps_it() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -143,11 +150,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(committed(&conn).unwrap(), 7, "a v13-v20 database");
-        schema::migrate(&mut conn).unwrap();
+        schema::migrate_to(&mut conn, 24).unwrap();
         conn.execute_batch(
             "INSERT INTO receipt_log (seq, message_id, status, at) VALUES (9, 'm', 'READ', 0)",
         )
         .unwrap();
-        assert_eq!(committed(&conn).unwrap(), 9);
+        assert_eq!(committed(&conn).unwrap(), 9, "a v21-v24 database");
+        schema::migrate(&mut conn).unwrap();
+        assert_eq!(committed(&conn).unwrap(), 9, "both logs became one");
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at) VALUES (11, 'DELIVERED', 'm', 0)",
+        )
+        .unwrap();
+        assert_eq!(committed(&conn).unwrap(), 11);
     }
 }

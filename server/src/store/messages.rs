@@ -134,7 +134,7 @@ fn by_client_id(
 }
 
 /// A repeated send's message with the receipts still logged for it (only a batch that logs
-/// can find any: every other batch moved the logs first).
+/// can find any: every other batch moved the log first).
 fn as_it_will_be(conn: &Connection, seqs: &Seqs, mut m: Message) -> Result<Message, StoreError> {
     if seqs.log_sends() {
         projection::with_logged_receipts(conn, &mut m)?;

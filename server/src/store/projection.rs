@@ -1,7 +1,7 @@
-//! The logs' projection: moves plain sends from `send_log` into `messages` (where each carries
+//! The log's projection: moves plain sends from `event_log` into `messages` (where each carries
 //! its recipient's derived notification, schema v14), many rows per statement, and applies the
-//! delivered and read receipts waiting in `receipt_log` (schema v21) to the rows they name,
-//! after the commit that acknowledged them.
+//! delivered and read receipts waiting there (schema v21; one log with the sends since v25) to
+//! the rows they name, after the commit that acknowledged them.
 //!
 //! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
 //! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
@@ -10,14 +10,13 @@
 //! entries inside the commit, and made its batch move the send log first (schema v21).
 //!
 //! Invariants (the writer keeps them; `writer.rs` says how):
-//! - Logged rows are always the newest changes: every seq in `send_log` and `receipt_log` is
-//!   higher than every change written anywhere else. A batch with any other command first moves
-//!   both logs whole, and its own sends and receipts go straight to `messages`. So a reader's
+//! - Logged rows are always the newest changes: every seq in `event_log` is higher than every
+//!   change written anywhere else. A batch with any other command first moves the log whole, and its own sends and receipts go straight to `messages`. So a reader's
 //!   snapshot never holds a change that sorts after one it cannot see yet, and a sync cursor
 //!   never skips one.
-//! - A slice moves the oldest rows of the two logs first, in seq order, and deletes them in its
-//!   own transaction: a send is in `send_log` or in `messages`, never both, never neither; a
-//!   receipt is in `receipt_log` or applied, never both.
+//! - A slice moves the log's oldest rows first, in seq order, and deletes them in its own
+//!   transaction: a send is in `event_log` or in `messages`, never both, never neither; a
+//!   receipt is in `event_log` or applied, never both.
 //! - At most one delivered and one read receipt wait per message, and only ones that change it
 //!   (`receipts.rs` looks at the row and the log before logging), so applying them is the same
 //!   as having written them at the time.
@@ -34,9 +33,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// How far the log and its projection are, shared by the writer and the readers.
 #[derive(Debug)]
 pub(crate) struct Progress {
-    /// Highest seq committed to `send_log` or `receipt_log`.
+    /// Highest seq committed to `event_log`.
     logged: AtomicI64,
-    /// Highest seq known to be out of both logs (moved, or the logs found empty).
+    /// Highest seq known to be out of the log (moved, or the log found empty).
     applied: AtomicI64,
     /// The last `search_changes` entry the search index has applied (`search_index.rs`): the
     /// writer drops the entries up to it.
@@ -210,14 +209,12 @@ impl LoggedKeys {
     }
 }
 
-/// The last seq of the next slice: the first `?1` rows of both logs together.
-pub(super) const SLICE_END: &str = "SELECT max(seq) FROM (SELECT seq FROM (SELECT seq FROM \
-     send_log ORDER BY seq LIMIT ?1) UNION ALL SELECT seq FROM (SELECT seq FROM receipt_log \
-     ORDER BY seq LIMIT ?1) ORDER BY seq LIMIT ?1)";
+/// The last seq of the next slice: the log's first `?1` rows.
+pub(super) const SLICE_END: &str =
+    "SELECT max(seq) FROM (SELECT seq FROM event_log ORDER BY seq LIMIT ?1)";
 
-/// Moves the oldest `limit` logged sends and receipts (by seq, the two logs together) into
-/// `messages` and deletes them from their logs, in the caller's transaction. `None` if both logs
-/// were empty.
+/// Moves the oldest `limit` rows of the log (sends and receipts, by seq) into `messages` and
+/// deletes them from the log, in the caller's transaction. `None` if the log was empty.
 pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
     let upto: Option<i64> = conn
         .prepare_cached(SLICE_END)?
@@ -234,8 +231,8 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
          patient_notices = patient_notices + n.to_patient, \
          doctor_notices = doctor_notices + n.to_doctor \
          FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
-         sum(sender_id != doctor_id) AS to_doctor FROM send_log WHERE seq <= ?1 \
-         GROUP BY patient_id, doctor_id) AS n \
+         sum(sender_id != doctor_id) AS to_doctor FROM event_log WHERE seq <= ?1 \
+         AND kind = 'SEND' GROUP BY patient_id, doctor_id) AS n \
          WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id",
     )?
     .execute([upto])?;
@@ -246,8 +243,8 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
          message_type, status, is_emergency, created_at, updated_at, change_seq, version, \
          recipient_id, notice) \
          SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', \
-         'SENT', 0, created_at, created_at, seq, 1, recipient_id, 0 FROM send_log \
-         WHERE seq <= ?1 ORDER BY seq",
+         'SENT', 0, at, at, seq, 1, recipient_id, 0 FROM event_log \
+         WHERE seq <= ?1 AND kind = 'SEND' ORDER BY seq",
     )?;
     match insert.execute([upto]) {
         Err(err) if is_repeat(&err) => {
@@ -262,26 +259,22 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     // The counter may trail the log (`Seqs::save`): it catches up before the rows leave it.
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
         .execute([upto])?;
-    let sends = conn
-        .prepare_cached("DELETE FROM send_log WHERE seq <= ?1")?
+    apply_receipts(conn, upto)?;
+    let rows = conn
+        .prepare_cached("DELETE FROM event_log WHERE seq <= ?1")?
         .execute([upto])?;
-    let receipts = apply_receipts(conn, upto)?;
-    Ok(Some(Moved {
-        upto,
-        rows: sends + receipts,
-    }))
+    Ok(Some(Moved { upto, rows }))
 }
 
 /// Applies the logged receipts up to `upto` to `messages` (whose rows they name are all there:
 /// a receipt's message has a lower seq than the receipt, and sends up to `upto` have moved),
-/// as `receipts.rs` would have written them at the time, and deletes them from the log. The
-/// delivered receipts go first: a read one then keeps the delivery's time, as it would have.
-fn apply_receipts(conn: &Connection, upto: i64) -> rusqlite::Result<usize> {
+/// as `receipts.rs` would have written them at the time (the caller deletes them from the log).
+/// The delivered receipts go first: a read one then keeps the delivery's time, as it would have.
+fn apply_receipts(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(APPLY_DELIVERED)?.execute([upto])?;
     conn.prepare_cached(APPLY_READ)?.execute([upto])?;
     conn.prepare_cached(MARKS_MOVED)?.execute([upto])?;
-    conn.prepare_cached("DELETE FROM receipt_log WHERE seq <= ?1")?
-        .execute([upto])
+    Ok(())
 }
 
 // Both walk from the log (a few rows) into `messages` by id, never the other way round (a test
@@ -290,18 +283,18 @@ fn apply_receipts(conn: &Connection, upto: i64) -> rusqlite::Result<usize> {
 /// (schema v24).
 pub(crate) const APPLY_DELIVERED: &str = "UPDATE messages SET (status, delivered_at, updated_at, change_seq, \
      delivered_seq) = (SELECT 'DELIVERED', r.at, r.at, r.seq, CASE WHEN r.mark THEN r.seq END \
-     FROM receipt_log AS r \
-     WHERE r.message_id = messages.id AND r.status = 'DELIVERED' AND r.seq <= ?1) \
-     WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 \
-     AND status = 'DELIVERED') AND status = 'SENT'";
+     FROM event_log AS r \
+     WHERE r.id = messages.id AND r.kind = 'DELIVERED' AND r.seq <= ?1) \
+     WHERE id IN (SELECT id FROM event_log WHERE seq <= ?1 \
+     AND kind = 'DELIVERED') AND status = 'SENT'";
 /// Applies the logged read receipts up to `?1`; one from a "read up to" also sets `read_seq`
 /// (schema v23).
 pub(crate) const APPLY_READ: &str = "UPDATE messages SET (status, read_at, delivered_at, updated_at, change_seq, \
      read_seq) = (SELECT 'READ', r.at, coalesce(messages.delivered_at, r.at), r.at, r.seq, \
      CASE WHEN r.mark THEN r.seq END \
-     FROM receipt_log AS r WHERE r.message_id = messages.id AND r.status = 'READ' \
+     FROM event_log AS r WHERE r.id = messages.id AND r.kind = 'READ' \
      AND r.seq <= ?1) \
-     WHERE id IN (SELECT message_id FROM receipt_log WHERE seq <= ?1 AND status = 'READ') \
+     WHERE id IN (SELECT id FROM event_log WHERE seq <= ?1 AND kind = 'READ') \
      AND status != 'READ'";
 
 /// Notes in each conversation, per side, what the logged receipts "up to" (`receipts::Mark`)
@@ -325,31 +318,32 @@ pub(crate) const MARKS_MOVED: &str = "UPDATE conversations SET \
      patient_delivered_top = max(patient_delivered_top, coalesce(n.pdt, 0)), \
      doctor_delivered_top = max(doctor_delivered_top, coalesce(n.ddt, 0)) \
      FROM (SELECT m.patient_id, m.doctor_id, \
-     max(CASE WHEN m.sender_id != m.patient_id AND r.status = 'READ' THEN r.seq END) AS pr, \
-     max(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'READ' THEN r.seq END) AS dr, \
-     min(CASE WHEN m.sender_id != m.patient_id AND r.status = 'READ' THEN m.seq END) AS prf, \
-     min(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'READ' THEN m.seq END) AS drf, \
-     max(CASE WHEN m.sender_id != m.patient_id AND r.status = 'DELIVERED' THEN r.seq END) \
+     max(CASE WHEN m.sender_id != m.patient_id AND r.kind = 'READ' THEN r.seq END) AS pr, \
+     max(CASE WHEN m.sender_id != m.doctor_id AND r.kind = 'READ' THEN r.seq END) AS dr, \
+     min(CASE WHEN m.sender_id != m.patient_id AND r.kind = 'READ' THEN m.seq END) AS prf, \
+     min(CASE WHEN m.sender_id != m.doctor_id AND r.kind = 'READ' THEN m.seq END) AS drf, \
+     max(CASE WHEN m.sender_id != m.patient_id AND r.kind = 'DELIVERED' THEN r.seq END) \
      AS pd, \
-     max(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'DELIVERED' THEN r.seq END) AS dd, \
-     min(CASE WHEN m.sender_id != m.patient_id AND r.status = 'DELIVERED' THEN m.seq END) \
+     max(CASE WHEN m.sender_id != m.doctor_id AND r.kind = 'DELIVERED' THEN r.seq END) AS dd, \
+     min(CASE WHEN m.sender_id != m.patient_id AND r.kind = 'DELIVERED' THEN m.seq END) \
      AS pdf, \
-     min(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'DELIVERED' THEN m.seq END) \
+     min(CASE WHEN m.sender_id != m.doctor_id AND r.kind = 'DELIVERED' THEN m.seq END) \
      AS ddf, \
-     max(CASE WHEN m.sender_id != m.patient_id AND r.status = 'DELIVERED' THEN m.seq END) \
+     max(CASE WHEN m.sender_id != m.patient_id AND r.kind = 'DELIVERED' THEN m.seq END) \
      AS pdt, \
-     max(CASE WHEN m.sender_id != m.doctor_id AND r.status = 'DELIVERED' THEN m.seq END) \
+     max(CASE WHEN m.sender_id != m.doctor_id AND r.kind = 'DELIVERED' THEN m.seq END) \
      AS ddt \
-     FROM receipt_log AS r JOIN messages AS m ON m.id = r.message_id \
-     WHERE r.seq <= ?1 AND r.mark = 1 AND (m.read_seq = r.seq OR m.delivered_seq = r.seq) \
+     FROM event_log AS r JOIN messages AS m ON m.id = r.id \
+     WHERE r.seq <= ?1 AND r.kind != 'SEND' AND r.mark = 1 AND (m.read_seq = r.seq OR m.delivered_seq = r.seq) \
      GROUP BY m.patient_id, m.doctor_id) AS n \
      WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 
 /// What a logged receipt of `message_id` changes on `m` once moved: a message read from
 /// `messages` or the send log is shown as it will be, not as it was.
 pub(crate) fn with_logged_receipts(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {
-    let mut stmt = conn
-        .prepare_cached("SELECT status, at FROM receipt_log WHERE message_id = ?1 ORDER BY seq")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, at FROM event_log WHERE id = ?1 AND kind != 'SEND' ORDER BY seq",
+    )?;
     let logged = stmt.query_map([m.id.as_str()], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
     })?;
@@ -394,7 +388,7 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
     // key on the log to ask per row).
     const REPEAT: &str = "seq <= ?1 AND (EXISTS (SELECT 1 FROM messages AS m \
          WHERE m.sender_id = l.sender_id AND m.client_id = l.client_id) \
-         OR seq NOT IN (SELECT min(seq) FROM send_log WHERE seq <= ?1 \
+         OR seq NOT IN (SELECT min(seq) FROM event_log WHERE seq <= ?1 AND kind = 'SEND' \
          GROUP BY sender_id, client_id))";
     conn.execute(
         &format!(
@@ -403,7 +397,8 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
              patient_notices = patient_notices - n.to_patient, \
              doctor_notices = doctor_notices - n.to_doctor \
              FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
-             sum(sender_id != doctor_id) AS to_doctor FROM send_log AS l WHERE {REPEAT} \
+             sum(sender_id != doctor_id) AS to_doctor FROM event_log AS l \
+             WHERE kind = 'SEND' AND {REPEAT} \
              GROUP BY patient_id, doctor_id) AS n \
              WHERE conversations.patient_id = n.patient_id \
              AND conversations.doctor_id = n.doctor_id"
@@ -412,7 +407,8 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
     )?;
     let dropped = conn.execute(
         &format!(
-            "DELETE FROM send_log WHERE seq IN (SELECT seq FROM send_log AS l WHERE {REPEAT})"
+            "DELETE FROM event_log WHERE seq IN \
+             (SELECT seq FROM event_log AS l WHERE kind = 'SEND' AND {REPEAT})"
         ),
         [upto],
     )?;
@@ -423,8 +419,8 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Moves both logs whole (on opening the database, and before a command that reads or changes
-/// messages outside the logs).
+/// Moves the log whole (on opening the database, and before a command that reads or changes
+/// messages outside the log).
 pub(crate) fn apply_all(conn: &Connection) -> rusqlite::Result<Option<Moved>> {
     apply(conn, i64::MAX)
 }
@@ -437,8 +433,8 @@ pub(crate) fn log(
     recipient: &str,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id, \
-         recipient_id, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO event_log (seq, kind, id, client_id, patient_id, doctor_id, sender_id, \
+         recipient_id, content, at) VALUES (?1, 'SEND', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         m.seq.0,
@@ -458,8 +454,8 @@ pub(crate) fn log(
 /// The logged send `seq`, as the message it will be once moved; `None` if it has moved.
 pub(crate) fn by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Message>> {
     conn.prepare_cached(
-        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, created_at \
-         FROM send_log WHERE seq = ?1",
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at \
+         FROM event_log WHERE seq = ?1 AND kind = 'SEND'",
     )?
     .query_row([seq], logged_message)
     .optional()
@@ -569,7 +565,13 @@ mod tests {
         let id = ClientId::from("c-1".to_owned());
         let sent = messages::send(&tx, &mut seqs, &c.patient, &text(&c, &content), &id).unwrap();
         assert!(sent.created);
-        assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (1, 0));
+        assert_eq!(
+            (
+                count(&tx, "event_log WHERE kind = 'SEND'"),
+                count(&tx, "messages")
+            ),
+            (1, 0)
+        );
         let again = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "x"), &id).unwrap();
         assert!(!again.created);
         assert_eq!(
@@ -583,7 +585,13 @@ mod tests {
                 rows: 1
             })
         );
-        assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 1));
+        assert_eq!(
+            (
+                count(&tx, "event_log WHERE kind = 'SEND'"),
+                count(&tx, "messages")
+            ),
+            (0, 1)
+        );
         let moved = messages::by_id(&tx, &sent.message.id).unwrap().unwrap();
         assert_eq!(moved, sent.message);
         let again = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "x"), &id).unwrap();
@@ -650,7 +658,7 @@ mod tests {
         let tx = conn.transaction().unwrap();
         assert_eq!(apply_all(&tx).unwrap().unwrap().upto, last + 1);
         tx.commit().unwrap();
-        assert_eq!(count(&conn, "send_log"), 0);
+        assert_eq!(count(&conn, "event_log WHERE kind = 'SEND'"), 0);
         assert_eq!(counter(&conn), last + 1);
         assert_eq!(crate::store::marker::committed(&conn).unwrap(), last + 1);
 
@@ -688,7 +696,7 @@ mod tests {
         let again = send(&c.patient, "c-1").await;
         assert!(first.created && !again.created);
         assert_eq!(again.message, first.message, "found in the log");
-        assert_eq!(count(&outside, "send_log"), 1);
+        assert_eq!(count(&outside, "event_log WHERE kind = 'SEND'"), 1);
 
         // A send whose batch fails after writing: rolled back, its seq given back.
         let doomed = c.patient.clone();
@@ -707,7 +715,11 @@ mod tests {
             .await
             .unwrap();
         assert!(failed.is_err());
-        assert_eq!(count(&outside, "send_log"), 1, "nothing of it committed");
+        assert_eq!(
+            count(&outside, "event_log WHERE kind = 'SEND'"),
+            1,
+            "nothing of it committed"
+        );
         // The doctor's next send takes the seq the rolled-back one had.
         let other = send(&c.doctor, "c-2").await;
         let retried = send(&c.patient, "c-2").await;
@@ -719,7 +731,7 @@ mod tests {
 
         // Moved by another command; a repeat finds the message.
         writer.run(|_, _| Ok::<_, StoreError>(())).await.unwrap();
-        assert_eq!(count(&outside, "send_log"), 0);
+        assert_eq!(count(&outside, "event_log WHERE kind = 'SEND'"), 0);
         let moved = send(&c.patient, "c-1").await;
         assert_eq!((moved.created, &moved.message), (false, &first.message));
         assert_eq!(count(&outside, "messages"), 3);
@@ -767,7 +779,13 @@ mod tests {
         let second = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "two"), &other).unwrap();
         let moved = apply_all(&tx).unwrap().unwrap();
         assert_eq!(moved.upto, second.message.seq.0);
-        assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 2));
+        assert_eq!(
+            (
+                count(&tx, "event_log WHERE kind = 'SEND'"),
+                count(&tx, "messages")
+            ),
+            (0, 2)
+        );
         assert!(messages::by_id(&tx, &repeat.id).unwrap().is_none());
         assert_eq!(unread(&tx), 2, "the repeat's unread count taken back");
 
@@ -776,7 +794,13 @@ mod tests {
         let third = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "three"), &key).unwrap();
         log_copy(&tx, &mut seqs, &third.message, "m-twin");
         apply_all(&tx).unwrap();
-        assert_eq!((count(&tx, "send_log"), count(&tx, "messages")), (0, 3));
+        assert_eq!(
+            (
+                count(&tx, "event_log WHERE kind = 'SEND'"),
+                count(&tx, "messages")
+            ),
+            (0, 3)
+        );
         assert!(messages::by_id(&tx, &third.message.id).unwrap().is_some());
         assert_eq!(unread(&tx), 3);
         seqs.save(&tx).unwrap();
@@ -807,8 +831,8 @@ mod tests {
         let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
         assert_eq!(
             (
-                count(&conn, "send_log"),
-                count(&conn, "receipt_log"),
+                count(&conn, "event_log WHERE kind = 'SEND'"),
+                count(&conn, "event_log WHERE kind != 'SEND'"),
                 count(&conn, "messages")
             ),
             (0, 0, 3)
@@ -844,7 +868,12 @@ mod tests {
             Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
         let reads = Reads::new(c.path.clone(), 2, writer.clone());
         let outside = Connection::open(&c.path).unwrap();
-        let on_disk = || (count(&outside, "send_log"), count(&outside, "messages"));
+        let on_disk = || {
+            (
+                count(&outside, "event_log WHERE kind = 'SEND'"),
+                count(&outside, "messages"),
+            )
+        };
         let send = |i: usize| hello(&writer, &c, i);
         send(0).await;
         send(1).await;
@@ -856,7 +885,7 @@ mod tests {
                     conn.query_row("SELECT max(change_seq) FROM messages", [], |r| r.get(0))?;
                 Ok::<_, StoreError>((
                     seqs.log_sends(),
-                    count(conn, "send_log"),
+                    count(conn, "event_log WHERE kind = 'SEND'"),
                     count(conn, "messages"),
                     newest < seqs.next().0,
                 ))
@@ -909,7 +938,7 @@ mod tests {
             .submit(|conn, seqs| {
                 Ok::<_, StoreError>((
                     seqs.log_sends(),
-                    count(conn, "send_log"),
+                    count(conn, "event_log WHERE kind = 'SEND'"),
                     count(conn, "messages"),
                 ))
             })
@@ -942,10 +971,14 @@ mod tests {
         hello(&writer, &c, 0).await;
         // Long enough for the idle step to have come and failed.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert_eq!(count(&outside, "send_log"), 1, "the step failed");
+        assert_eq!(
+            count(&outside, "event_log WHERE kind = 'SEND'"),
+            1,
+            "the step failed"
+        );
         outside.execute_batch("DROP TRIGGER refuse_moves").unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while count(&outside, "send_log") != 0 {
+        while count(&outside, "event_log WHERE kind = 'SEND'") != 0 {
             assert!(std::time::Instant::now() < deadline, "never tried again");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }

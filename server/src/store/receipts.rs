@@ -55,10 +55,11 @@ fn candidate(id: MessageId) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<C
 const STORED: &str = "SELECT patient_id, doctor_id, seq, status FROM messages WHERE id = ?1 \
      AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
 /// The same for a logged send (always SENT: nothing changes a send in the log).
-const LOGGED: &str = "SELECT patient_id, doctor_id, seq, 'SENT' FROM send_log WHERE id = ?1 \
+const LOGGED: &str = "SELECT patient_id, doctor_id, seq, 'SENT' FROM event_log WHERE id = ?1 \
+     AND kind = 'SEND' \
      AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
 /// The receipts waiting for message `?1`.
-const WAITING: &str = "SELECT status FROM receipt_log WHERE message_id = ?1";
+const WAITING: &str = "SELECT kind FROM event_log WHERE id = ?1 AND kind != 'SEND'";
 
 /// The candidates among `ids`: messages in the caller's conversations not sent by the caller,
 /// in `messages` or, in a batch that logs, in the send log.
@@ -150,7 +151,7 @@ fn write(
     let logs = seqs.log_sends();
     let sql = match (logs, to, mark) {
         (true, _, _) => {
-            "INSERT INTO receipt_log (seq, message_id, status, at, mark) \
+            "INSERT INTO event_log (seq, id, kind, at, mark) \
              VALUES (?3, ?1, ?4, ?2, ?5)"
         }
         (false, MessageStatus::Read, Mark::ById) => {
@@ -338,8 +339,8 @@ pub(crate) fn mark_delivered(
 const SEQ_STORED: &str =
     "SELECT seq FROM messages WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3";
 /// The same for a logged send.
-const SEQ_LOGGED: &str =
-    "SELECT seq FROM send_log WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3";
+const SEQ_LOGGED: &str = "SELECT seq FROM event_log WHERE id = ?1 AND kind = 'SEND' AND patient_id = ?2 \
+     AND doctor_id = ?3";
 /// The messages of the conversation of `?1` and `?2` addressed to `?3` after seq `?5` (the
 /// reader's mark, `ReadMarks`) up to seq `?4` that are not read, with their conversation, seq
 /// and status.
@@ -348,7 +349,8 @@ pub(super) const UNREAD_STORED: &str = "SELECT id, patient_id, doctor_id, seq, s
      AND sender_id != ?3 AND status != 'READ' ORDER BY seq";
 /// The logged send `?1` if it is addressed to `?2` (its seq comes from the writer's list of the
 /// conversation's logged sends, `LoggedKeys::in_conversation`).
-const UNREAD_LOGGED: &str = "SELECT id, patient_id, doctor_id, seq, 'SENT' FROM send_log WHERE seq = ?1 AND sender_id != ?2";
+const UNREAD_LOGGED: &str = "SELECT id, patient_id, doctor_id, seq, 'SENT' FROM event_log \
+     WHERE seq = ?1 AND kind = 'SEND' AND sender_id != ?2";
 
 /// A candidate from [`UNREAD_STORED`] or [`UNREAD_LOGGED`] (its id first).
 fn unread(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
@@ -594,9 +596,13 @@ mod tests {
             mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&second.id)).unwrap();
         assert!(once_more.is_empty(), "already waiting");
         let read_seq: i64 = tx
-            .query_row("SELECT max(seq) FROM receipt_log", [], |r| r.get(0))
+            .query_row(
+                "SELECT max(seq) FROM event_log WHERE kind != 'SEND'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert_eq!(count(&tx, "receipt_log"), 4);
+        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 4);
         let statuses = |tx: &Connection| -> Vec<String> {
             tx.prepare("SELECT status FROM messages ORDER BY seq")
                 .unwrap()
@@ -627,7 +633,7 @@ mod tests {
             (read_seq, 5),
             "one send, four receipts"
         );
-        assert_eq!(count(&tx, "receipt_log"), 0);
+        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 0);
         assert_eq!(statuses(&tx), ["DELIVERED", "READ", "DELIVERED"]);
         let now = |id: &MessageId| messages::by_id(&tx, id).unwrap().unwrap();
         assert_eq!(now(&second.id), repeat.message, "as the repeat said");
@@ -863,13 +869,13 @@ mod tests {
         let first = crate::store::projection::apply(&tx, 1).unwrap().unwrap();
         assert_eq!(first.rows, 1);
         assert_eq!(now(&tx).status, MessageStatus::Delivered);
-        assert_eq!(count(&tx, "receipt_log"), 1);
+        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 1);
         crate::store::projection::apply(&tx, 1).unwrap().unwrap();
         let after = now(&tx);
         assert_eq!(after.status, MessageStatus::Read);
         assert_eq!(after.delivered_at, Some(delivered[0].at));
         assert_eq!(after.read_at, Some(read[0].at));
-        assert_eq!(count(&tx, "receipt_log"), 0);
+        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 0);
     }
 
     /// In a batch that logs, "read up to" finds the unread messages addressed to the reader up
@@ -917,7 +923,11 @@ mod tests {
         .unwrap()
         .message
         .id;
-        assert_eq!(count(&tx, "send_log"), 6, "the last six sends are logged");
+        assert_eq!(
+            count(&tx, "event_log WHERE kind = 'SEND'"),
+            6,
+            "the last six sends are logged"
+        );
         let key = ConversationKey {
             patient_id: patient.id.clone(),
             doctor_id: doctor.id.clone(),
@@ -937,7 +947,7 @@ mod tests {
             "not the one read, the one already waiting, the reader's own or the one after"
         );
         assert_eq!(
-            count(&tx, "receipt_log"),
+            count(&tx, "event_log WHERE kind != 'SEND'"),
             4,
             "the waiting one and three more"
         );
@@ -959,7 +969,7 @@ mod tests {
         assert_eq!(stored_status, "SENT", "nothing rewritten before the move");
 
         apply_all(&tx).unwrap();
-        assert_eq!(count(&tx, "receipt_log"), 0);
+        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 0);
         let status = |id: &MessageId| messages::by_id(&tx, id).unwrap().unwrap().status;
         for id in [&stored_read, &stored, &waiting, &logged, &mark, &own] {
             assert_eq!(status(id), MessageStatus::Read);
@@ -998,7 +1008,10 @@ mod tests {
             .unwrap();
         assert_eq!(ids(&marked), std::slice::from_ref(&sent.id));
         assert_eq!(
-            (count(&outside, "send_log"), count(&outside, "receipt_log")),
+            (
+                count(&outside, "event_log WHERE kind = 'SEND'"),
+                count(&outside, "event_log WHERE kind != 'SEND'")
+            ),
             (1, 1),
             "logged, the send too"
         );
@@ -1041,7 +1054,7 @@ mod tests {
             assert!(first.await.unwrap().is_err(), "rolled back with its batch");
             assert!(broken.await.unwrap().is_err());
             assert_eq!(
-                count(&outside, "receipt_log"),
+                count(&outside, "event_log WHERE kind != 'SEND'"),
                 0,
                 "nothing of the batch waits"
             );
@@ -1089,7 +1102,7 @@ mod tests {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             let done = |conn: &Connection| {
                 if save_marks > ms(10) {
-                    count(conn, "receipt_log") == 0
+                    count(conn, "event_log WHERE kind != 'SEND'") == 0
                 } else {
                     saved_mark(conn) == sent.seq.0
                 }
@@ -1181,8 +1194,8 @@ mod tests {
         let outside = Connection::open(&run.path).unwrap();
         let on_disk = || {
             (
-                count(&outside, "send_log"),
-                count(&outside, "receipt_log"),
+                count(&outside, "event_log WHERE kind = 'SEND'"),
+                count(&outside, "event_log WHERE kind != 'SEND'"),
                 count(&outside, "messages"),
             )
         };
@@ -1234,10 +1247,20 @@ mod tests {
         };
         for (sql, key) in [
             (STORED, "messages USING INDEX sqlite_autoindex_messages"),
-            (LOGGED, "send_log USING INDEX send_log_id"),
-            (WAITING, "receipt_log USING INDEX receipt_log_message"),
+            (
+                LOGGED,
+                "event_log USING INDEX event_log_id (id=? AND kind=?)",
+            ),
+            // The index holds the kind: what waits is known without reading a row.
+            (
+                WAITING,
+                "event_log USING COVERING INDEX event_log_id (id=?)",
+            ),
             (SEQ_STORED, "messages USING INDEX sqlite_autoindex_messages"),
-            (SEQ_LOGGED, "send_log USING INDEX send_log_id"),
+            (
+                SEQ_LOGGED,
+                "event_log USING INDEX event_log_id (id=? AND kind=?)",
+            ),
             // From the reader's mark on, not from the conversation's start.
             (
                 UNREAD_STORED,
@@ -1245,7 +1268,7 @@ mod tests {
             ),
             (
                 UNREAD_LOGGED,
-                "send_log USING INTEGER PRIMARY KEY (rowid=?)",
+                "event_log USING INTEGER PRIMARY KEY (rowid=?)",
             ),
         ] {
             let plan = plan(sql);
@@ -1257,7 +1280,7 @@ mod tests {
             assert!(!plan.contains("SCAN messages"), "{plan}");
             assert!(plan.contains("SEARCH messages USING INDEX"), "{plan}");
             assert!(
-                plan.contains("SEARCH r USING INDEX receipt_log_message"),
+                plan.contains("SEARCH r USING INDEX event_log_id (id=? AND kind=?"),
                 "{plan}"
             );
         }

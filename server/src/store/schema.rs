@@ -642,6 +642,42 @@ const MIGRATIONS: &[&str] = &[
         WHERE change_seq != seq AND change_seq IS NOT read_seq
         AND change_seq IS NOT delivered_seq;
     ",
+    // v25: one log. Sends (v13) and receipts (v21) were rows of two tables, so a commit of both
+    // appended to two tables and two indexes by message id; now they are rows of one,
+    // `event_log`, whose key is the change seq: `kind` says what a row is ('SEND', or a
+    // receipt's status, 'DELIVERED' or 'READ'), `id` names the message (the new one, or the one
+    // a receipt is for; one index serves both), `at` is the send's or the receipt's time, and a
+    // send's other columns are NULL on a receipt. The move (`store/projection.rs`) applies the
+    // rows up to a seq in one pass and deletes them in one statement.
+    "
+    CREATE TABLE event_log (
+        seq          INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL CHECK (kind IN ('SEND', 'DELIVERED', 'READ')),
+        id           TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        client_id    TEXT,
+        patient_id   TEXT,
+        doctor_id    TEXT,
+        sender_id    TEXT,
+        recipient_id TEXT,
+        content      TEXT,
+        mark         INTEGER NOT NULL DEFAULT 0,
+        CHECK (CASE kind WHEN 'SEND' THEN client_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL AND sender_id IS NOT NULL AND recipient_id IS NOT NULL
+            AND content IS NOT NULL AND mark = 0
+            ELSE coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content)
+            IS NULL AND mark IN (0, 1) END)
+    ) STRICT;
+    INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id, sender_id,
+        recipient_id, content)
+        SELECT seq, 'SEND', id, created_at, client_id, patient_id, doctor_id, sender_id,
+        recipient_id, content FROM send_log ORDER BY seq;
+    INSERT INTO event_log (seq, kind, id, at, mark)
+        SELECT seq, status, message_id, at, mark FROM receipt_log ORDER BY seq;
+    DROP TABLE send_log;
+    DROP TABLE receipt_log;
+    CREATE INDEX event_log_id ON event_log(id, kind);
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -1086,6 +1122,83 @@ mod tests {
         conn.execute("UPDATE messages SET change_seq = 7 WHERE id = 'm-2'", [])
             .unwrap();
         assert_eq!(indexed(&conn), [["m-2"], ["m-2"]]);
+    }
+
+    /// Upgrading to v25 puts what both logs hold into the one log, in seq order, and the move
+    /// then applies it as it would have applied the two.
+    #[test]
+    fn upgrading_to_v25_keeps_what_both_logs_held() {
+        let mut conn = at_version(24);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages (id, seq, change_seq, client_id, patient_id, doctor_id,
+                 sender_id, content, message_type, status, is_emergency, created_at, updated_at,
+                 recipient_id, notice)
+             VALUES ('m-1', 1, 1, 'c-1', 'p', 'd', 'p', 'stored', 'REGULAR', 'SENT', 0, 1, 1,
+                     'd', 0);
+             INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id,
+                 recipient_id, content, created_at)
+             VALUES (2, 'm-2', 'c-2', 'p', 'd', 'p', 'd', 'logged', 2);
+             INSERT INTO receipt_log (seq, message_id, status, at, mark)
+             VALUES (3, 'm-1', 'DELIVERED', 3, 1), (4, 'm-2', 'READ', 4, 0);
+             UPDATE counters SET value = 1 WHERE name = 'change_seq';",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        // Each row as one line of text (NULL as "-").
+        let lines = |sql: &str| -> Vec<String> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(
+            lines(
+                "SELECT concat_ws(' ', seq, kind, id, at, coalesce(content, '-')) \
+                 FROM event_log ORDER BY seq"
+            ),
+            [
+                "2 SEND m-2 2 logged",
+                "3 DELIVERED m-1 3 -",
+                "4 READ m-2 4 -"
+            ]
+        );
+        assert_eq!(crate::store::marker::committed(&conn).unwrap(), 4);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('send_log', 'receipt_log')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+        // A receipt row cannot carry a send's columns, nor a send lack them.
+        for bad in [
+            "INSERT INTO event_log (seq, kind, id, at, content) VALUES (5, 'READ', 'm-1', 5, 'x')",
+            "INSERT INTO event_log (seq, kind, id, at) VALUES (5, 'SEND', 'm-3', 5)",
+            "INSERT INTO event_log (seq, kind, id, at) VALUES (5, 'EDIT', 'm-1', 5)",
+        ] {
+            assert!(conn.execute_batch(bad).is_err(), "{bad}");
+        }
+        let moved = crate::store::projection::apply_all(&conn).unwrap().unwrap();
+        assert_eq!((moved.upto, moved.rows), (4, 3));
+        assert_eq!(
+            lines(
+                "SELECT concat_ws(' ', id, status, change_seq, coalesce(delivered_seq, '-'), \
+                 coalesce(read_seq, '-')) FROM messages ORDER BY seq"
+            ),
+            ["m-1 DELIVERED 3 3 -", "m-2 READ 4 - -"]
+        );
+        let (left, top): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM event_log), doctor_delivered_top FROM conversations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((left, top), (0, 1));
     }
 
     /// Upgrading counts what each side has left to read; the triggers then follow reads,

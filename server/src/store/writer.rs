@@ -33,7 +33,7 @@ const SAVE_MARKS: Duration = Duration::from_secs(5);
 /// When the writer works between commands.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pace {
-    /// After this long without a command, a step moves what the logs hold.
+    /// After this long without a command, a step moves what the log holds.
     pub(crate) idle_move: Duration,
     /// Committed read marks are saved at most this often.
     pub(crate) save_marks: Duration,
@@ -103,8 +103,8 @@ pub(crate) struct Seqs {
 
 /// The last change sequence given out: the counter, or the newest logged send or receipt if it
 /// is newer.
-pub(crate) const LAST_SEQ: &str = "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM send_log), \
-     (SELECT coalesce(max(seq), 0) FROM receipt_log)) FROM counters WHERE name = 'change_seq'";
+pub(crate) const LAST_SEQ: &str = "SELECT max(value, (SELECT coalesce(max(seq), 0) FROM event_log)) \
+     FROM counters WHERE name = 'change_seq'";
 
 impl Seqs {
     fn load(conn: &Connection) -> rusqlite::Result<Self> {
@@ -134,11 +134,11 @@ impl Seqs {
         &mut self.read_marks
     }
 
-    /// Whether a plain send in this batch goes to the send log, and a receipt (by message ids or
-    /// "read up to") to the receipt log (`projection.rs`). Only in a batch of nothing but those: any other
-    /// command may read or change messages, so its batch moves the logs first and writes its
-    /// sends and receipts to `messages` directly, which keeps every logged row newer than every
-    /// other change.
+    /// Whether a plain send or a receipt (by message ids or "read up to") in this batch goes to
+    /// the log (`projection.rs`). Only in a batch of nothing but those: any other command may
+    /// read or change messages, so its batch moves the log first and writes its sends and
+    /// receipts to `messages` directly, which keeps every logged row newer than every other
+    /// change.
     pub(crate) fn log_sends(&self) -> bool {
         self.log_sends
     }
@@ -148,8 +148,7 @@ impl Seqs {
     pub(crate) fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
         conn.prepare_cached(
             "UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1 \
-             AND ?1 > (SELECT coalesce(max(seq), 0) FROM send_log) \
-             AND ?1 > (SELECT coalesce(max(seq), 0) FROM receipt_log)",
+             AND ?1 > (SELECT coalesce(max(seq), 0) FROM event_log)",
         )?
         .execute([self.last])?;
         Ok(())
@@ -181,12 +180,12 @@ impl Held {
 #[cfg(test)]
 impl Writer {
     /// Queues a command that holds the writer until [`Held::release`]; returns once it runs.
-    /// Its own batch moves the logs first, as that of any command that does not log.
+    /// Its own batch moves the log first, as that of any command that does not log.
     pub(crate) async fn hold(&self) -> Held {
         self.hold_as(Guard::Savepoint).await
     }
 
-    /// [`Writer::hold`] with a command whose batch leaves the logs as they are.
+    /// [`Writer::hold`] with a command whose batch leaves the log as it is.
     pub(crate) async fn hold_logging(&self) -> Held {
         self.hold_as(Guard::Append).await
     }

@@ -629,7 +629,7 @@ async fn a_failed_audit_write_fails_the_request_and_commits_nothing() {
     let stored: i64 = db(&dir)
         .query_row(
             "SELECT (SELECT count(*) FROM messages WHERE content LIKE '%lost-token%')
-                  + (SELECT count(*) FROM send_log WHERE content LIKE '%lost-token%')",
+                  + (SELECT count(*) FROM event_log WHERE content LIKE '%lost-token%')",
             [],
             |r| r.get(0),
         )

@@ -20,7 +20,9 @@ const PATIENCE: Duration = Duration::from_secs(120);
 /// The ids of the sends waiting in the log of a stopped server.
 fn logged_ids(db: &Path) -> Vec<String> {
     let conn = Connection::open(db).unwrap();
-    let mut stmt = conn.prepare("SELECT id FROM send_log").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id FROM event_log WHERE kind = 'SEND'")
+        .unwrap();
     stmt.query_map([], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
@@ -31,13 +33,15 @@ fn logged_ids(db: &Path) -> Vec<String> {
 fn log_and_bulk(db: &Path) -> (i64, i64) {
     let conn = Connection::open(db).unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-    let both = count("SELECT count(*) FROM send_log WHERE id IN (SELECT id FROM messages)");
+    let both = count(
+        "SELECT count(*) FROM event_log WHERE kind = 'SEND' AND id IN (SELECT id FROM messages)",
+    );
     assert_eq!(
         both, 0,
         "a send in the log and in the message table at once"
     );
     (
-        count("SELECT count(*) FROM send_log"),
+        count("SELECT count(*) FROM event_log WHERE kind = 'SEND'"),
         count("SELECT count(*) FROM messages WHERE client_id LIKE 'bulk-%'"),
     )
 }
@@ -59,9 +63,10 @@ fn log_directly(db: &Path, n: i64) {
     let last = clinic_server::testing::newest_seq(&conn).unwrap();
     conn.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?4)
-         INSERT INTO send_log (seq, id, client_id, patient_id, doctor_id, sender_id,
-             recipient_id, content, created_at)
-         SELECT ?3 + i, 'm-bulk-' || i, 'bulk-' || i, ?1, ?2, ?1, ?2, 'logged ' || i, 0 FROM n",
+         INSERT INTO event_log (seq, kind, id, client_id, patient_id, doctor_id, sender_id,
+             recipient_id, content, at)
+         SELECT ?3 + i, 'SEND', 'm-bulk-' || i, 'bulk-' || i, ?1, ?2, ?1, ?2, 'logged ' || i, 0
+         FROM n",
         rusqlite::params![patient, doctor, last, n],
     )
     .unwrap();

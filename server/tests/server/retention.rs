@@ -82,7 +82,7 @@ const YEAR_MS: i64 = 365 * DAY_MS;
 /// Moves a conversation's messages (and emergencies) `age_ms` into the past.
 fn age(dir: &Path, patient: &Account, age_ms: i64) {
     // A text just sent may still wait in the send log.
-    clinic_server::testing::move_send_log(dir).unwrap();
+    clinic_server::testing::move_log(dir).unwrap();
     let db = rusqlite::Connection::open(dir.join("clinic.db")).unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     db.execute(
@@ -99,7 +99,7 @@ fn count(dir: &Path, patient: &Account) -> i64 {
     let db = rusqlite::Connection::open(dir.join("clinic.db")).unwrap();
     db.query_row(
         "SELECT (SELECT count(*) FROM messages WHERE patient_id = ?1)
-              + (SELECT count(*) FROM send_log WHERE patient_id = ?1)",
+              + (SELECT count(*) FROM event_log WHERE kind = 'SEND' AND patient_id = ?1)",
         [patient.id()],
         |r| r.get(0),
     )

@@ -133,7 +133,7 @@ impl Clinic {
             .unwrap()
     }
 
-    /// Stops the writer (a clean stop moves the logs and saves the marks), then starts another.
+    /// Stops the writer (a clean stop moves the log and saves the marks), then starts another.
     fn restart(mut self) -> Self {
         drop(self.writer);
         self.thread.join().unwrap();
@@ -214,7 +214,7 @@ impl Clinic {
     /// `sync` from a third of the cursors (another third each round) and the last few returns
     /// what `change_seq` says, for everyone; each side's deliveries up to are in seq order.
     async fn compare(&self, seed: u64, round: i64) {
-        // A command that does not log moves the logs first.
+        // A command that does not log moves the log first.
         self.writer
             .run(|_, _| Ok::<_, StoreError>(()))
             .await

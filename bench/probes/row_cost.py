@@ -160,6 +160,7 @@ class Clinic:
         self.seq = row[0] if row else 0
         self.pairs = [(f"p{i}", f"d{i % DOCTORS}") for i in range(PATIENTS)]
         self.moved = []
+        self.log_name = log_table(conn)
 
     def log(self, rng, n):
         rows = []
@@ -170,14 +171,13 @@ class Clinic:
             # Time-ordered ids, as the server's UUIDv7 ones are.
             rows.append((self.seq, f"m-{self.seq:012d}", f"c-{self.seq:012d}", patient, doctor,
                          sender, recipient, text(rng), 1_700_000_000_000 + self.seq))
-        self.conn.executemany(LOG_SEND[log_table(self.conn)], rows)
+        self.conn.executemany(LOG_SEND[self.log_name], rows)
         self.moved = [r[1] for r in rows]
         self.conn.execute("UPDATE counters SET value = ? WHERE name = 'change_seq'", (self.seq,))
 
     def move(self):
-        log = log_table(self.conn)
-        self.conn.execute(MOVE_ROWS[log], (self.seq,))
-        self.conn.execute(f"DELETE FROM {log} WHERE seq <= ?1", (self.seq,))
+        self.conn.execute(MOVE_ROWS[self.log_name], (self.seq,))
+        self.conn.execute(f"DELETE FROM {self.log_name} WHERE seq <= ?1", (self.seq,))
 
     def read_all(self, statement=READ):
         for message_id in self.moved:

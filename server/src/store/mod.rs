@@ -132,10 +132,7 @@ pub(crate) fn open_serving(
     }
     let preparing = std::time::Instant::now();
     let conn = prepare(conn, synchronous)?;
-    slow_start_step(
-        preparing,
-        "brought the schema up to date and moved the send log",
-    );
+    slow_start_step(preparing, "brought the schema up to date and moved the log");
     let missing = marker::missing(path, &conn)?;
     if missing > 0 {
         tracing::error!(
@@ -201,7 +198,7 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
     if rows > 0 {
         tracing::info!(
             rows,
-            "moved the send and receipt logs into the message table"
+            "moved the log (sends and receipts) into the message table"
         );
     }
     Ok(conn)

@@ -11,9 +11,9 @@
 //!
 //! Invariants (the writer keeps them; `writer.rs` says how):
 //! - Logged rows are always the newest changes: every seq in `event_log` is higher than every
-//!   change written anywhere else. A batch with any other command first moves the log whole, and its own sends and receipts go straight to `messages`. So a reader's
-//!   snapshot never holds a change that sorts after one it cannot see yet, and a sync cursor
-//!   never skips one.
+//!   change written anywhere else. A batch with any other command first moves the log whole,
+//!   and its own sends and receipts go straight to `messages`. So a reader's snapshot never
+//!   holds a change that sorts after one it cannot see yet, and a sync cursor never skips one.
 //! - A slice moves the log's oldest rows first, in seq order, and deletes them in its own
 //!   transaction: a send is in `event_log` or in `messages`, never both, never neither; a
 //!   receipt is in `event_log` or applied, never both.
@@ -339,7 +339,7 @@ pub(crate) const MARKS_MOVED: &str = "UPDATE conversations SET \
      WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 
 /// What a logged receipt of `message_id` changes on `m` once moved: a message read from
-/// `messages` or the send log is shown as it will be, not as it was.
+/// `messages` or the log is shown as it will be, not as it was.
 pub(crate) fn with_logged_receipts(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT kind, at FROM event_log WHERE id = ?1 AND kind != 'SEND' ORDER BY seq",

@@ -12,7 +12,7 @@
 //! 24 ms for a conversation of 100,000 messages: "Read marks saved").
 //!
 //! A mark says: every message addressed to the reader in the conversation with a seq up to it
-//! is READ, or has a read receipt waiting in the receipt log. It stays true: a status never goes
+//! is READ, or has a read receipt waiting in the log. It stays true: a status never goes
 //! back, and a new message takes a higher seq than any mark. In memory, marks follow the batch:
 //! a batch that rolls back takes its marks back, as its receipts were never written. The saved
 //! mark (`conversations.patient_read`, `doctor_read`) is written off the commit path, by the

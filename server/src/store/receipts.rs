@@ -1,6 +1,6 @@
 //! Read and delivered receipts: moving messages addressed to the caller to READ or DELIVERED,
 //! each change taking a new change sequence, written to the message or, in a batch that logs,
-//! to the receipt log (schema v21).
+//! as a row of the log (schema v21; `event_log` since v25).
 
 use super::Seqs;
 use super::messages::check_access;
@@ -135,7 +135,7 @@ fn changing(
 }
 
 /// Moves `candidates` (each one the receipt changes, see [`changing`]) to `to`, each taking a
-/// new change seq in the order given: as a row of the receipt log in a batch that logs (applied
+/// new change seq in the order given: as a row of the log in a batch that logs (applied
 /// by the move, `projection.rs`), otherwise on the message, and then, for a receipt "up to",
 /// noting it in the conversation. The candidates of a receipt "up to" are of one conversation,
 /// by seq.
@@ -366,8 +366,8 @@ fn unread(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
 }
 
 /// Marks `up_to` and every earlier message addressed to `reader` in its conversation as read.
-/// In a batch that logs, the messages it changes are found in `messages` and in the send log,
-/// and each gets a read receipt in the receipt log, as [`mark_read`] by their ids would. Only
+/// In a batch that logs, the messages it changes are found in `messages` and among the logged
+/// sends, and each gets a read receipt in the log, as [`mark_read`] by their ids would. Only
 /// messages after the reader's last mark are looked at (`read_marks.rs`).
 pub(crate) fn mark_read_up_to(
     conn: &Connection,
@@ -557,7 +557,7 @@ mod tests {
         receipts.iter().flat_map(|r| r.ids.clone()).collect()
     }
 
-    /// In a batch that logs, a receipt is a row of the receipt log that changes nothing else,
+    /// In a batch that logs, a receipt is a row of the log that changes nothing else,
     /// refused or skipped as a written one would be (not the caller's to mark, unknown, already
     /// there, or already waiting), and the move makes of it what writing it at the time would
     /// have: the status, both times, the change sequence and the unread count. Until then a

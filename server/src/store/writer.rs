@@ -69,7 +69,7 @@ enum Guard {
     /// in it answered "retry": nothing half-written is ever committed.
     Validated,
     /// A plain send or a receipt (by message ids, or "read up to" a message): validated, and in
-    /// a batch of nothing but those it appends to the send log or the receipt log instead of
+    /// a batch of nothing but those it appends to the log (`event_log`) instead of
     /// writing `messages` (see `Seqs::log_sends`).
     Append,
 }
@@ -325,7 +325,7 @@ impl Writer {
     }
 
     /// Like [`Writer::submit_validated`] for a plain send or a receipt (by message ids or "read
-    /// up to"), which may go to the send log or the receipt log (see [`Seqs::log_sends`]).
+    /// up to"), which may go to the log (see [`Seqs::log_sends`]).
     pub(crate) async fn submit_append<T, E, F>(
         &self,
         f: F,
@@ -662,7 +662,7 @@ impl Projector {
                 self.keys.moved(i64::MAX);
             }
             Err(err) => {
-                tracing::error!(error = %err, "cannot move the send log into the message table");
+                tracing::error!(error = %err, "cannot move the log into the message table");
                 self.failed = Some(std::time::Instant::now());
             }
         }

@@ -251,7 +251,7 @@ mod tests {
                 .is_err()
         );
         // The send logged before the upgrade moves into the new table (by the code of today,
-        // which knows the receipt log of v21).
+        // after the later upgrades: the receipt log of v21, the one log of v25).
         super::super::migrate(&mut conn).unwrap();
         let moved = crate::store::projection::apply_all(&conn).unwrap().unwrap();
         assert_eq!(moved.rows, 1);

@@ -334,7 +334,8 @@ pub(crate) const MARKS_MOVED: &str = "UPDATE conversations SET \
      max(CASE WHEN m.sender_id != m.doctor_id AND r.kind = 'DELIVERED' THEN m.seq END) \
      AS ddt \
      FROM event_log AS r JOIN messages AS m ON m.id = r.id \
-     WHERE r.seq <= ?1 AND r.kind != 'SEND' AND r.mark = 1 AND (m.read_seq = r.seq OR m.delivered_seq = r.seq) \
+     WHERE r.seq <= ?1 AND r.kind != 'SEND' AND r.mark = 1 \
+     AND (m.read_seq = r.seq OR m.delivered_seq = r.seq) \
      GROUP BY m.patient_id, m.doctor_id) AS n \
      WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 
@@ -488,6 +489,12 @@ fn logged_message(row: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
+/// The logged sends and the logged receipts, as a table expression for tests that count them.
+#[cfg(test)]
+pub(crate) const LOGGED_SENDS: &str = "event_log WHERE kind = 'SEND'";
+#[cfg(test)]
+pub(crate) const LOGGED_RECEIPTS: &str = "event_log WHERE kind != 'SEND'";
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -565,13 +572,7 @@ mod tests {
         let id = ClientId::from("c-1".to_owned());
         let sent = messages::send(&tx, &mut seqs, &c.patient, &text(&c, &content), &id).unwrap();
         assert!(sent.created);
-        assert_eq!(
-            (
-                count(&tx, "event_log WHERE kind = 'SEND'"),
-                count(&tx, "messages")
-            ),
-            (1, 0)
-        );
+        assert_eq!((count(&tx, LOGGED_SENDS), count(&tx, "messages")), (1, 0));
         let again = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "x"), &id).unwrap();
         assert!(!again.created);
         assert_eq!(
@@ -585,13 +586,7 @@ mod tests {
                 rows: 1
             })
         );
-        assert_eq!(
-            (
-                count(&tx, "event_log WHERE kind = 'SEND'"),
-                count(&tx, "messages")
-            ),
-            (0, 1)
-        );
+        assert_eq!((count(&tx, LOGGED_SENDS), count(&tx, "messages")), (0, 1));
         let moved = messages::by_id(&tx, &sent.message.id).unwrap().unwrap();
         assert_eq!(moved, sent.message);
         let again = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "x"), &id).unwrap();
@@ -658,7 +653,7 @@ mod tests {
         let tx = conn.transaction().unwrap();
         assert_eq!(apply_all(&tx).unwrap().unwrap().upto, last + 1);
         tx.commit().unwrap();
-        assert_eq!(count(&conn, "event_log WHERE kind = 'SEND'"), 0);
+        assert_eq!(count(&conn, LOGGED_SENDS), 0);
         assert_eq!(counter(&conn), last + 1);
         assert_eq!(crate::store::marker::committed(&conn).unwrap(), last + 1);
 
@@ -696,7 +691,7 @@ mod tests {
         let again = send(&c.patient, "c-1").await;
         assert!(first.created && !again.created);
         assert_eq!(again.message, first.message, "found in the log");
-        assert_eq!(count(&outside, "event_log WHERE kind = 'SEND'"), 1);
+        assert_eq!(count(&outside, LOGGED_SENDS), 1);
 
         // A send whose batch fails after writing: rolled back, its seq given back.
         let doomed = c.patient.clone();
@@ -715,11 +710,7 @@ mod tests {
             .await
             .unwrap();
         assert!(failed.is_err());
-        assert_eq!(
-            count(&outside, "event_log WHERE kind = 'SEND'"),
-            1,
-            "nothing of it committed"
-        );
+        assert_eq!(count(&outside, LOGGED_SENDS), 1, "nothing of it committed");
         // The doctor's next send takes the seq the rolled-back one had.
         let other = send(&c.doctor, "c-2").await;
         let retried = send(&c.patient, "c-2").await;
@@ -731,7 +722,7 @@ mod tests {
 
         // Moved by another command; a repeat finds the message.
         writer.run(|_, _| Ok::<_, StoreError>(())).await.unwrap();
-        assert_eq!(count(&outside, "event_log WHERE kind = 'SEND'"), 0);
+        assert_eq!(count(&outside, LOGGED_SENDS), 0);
         let moved = send(&c.patient, "c-1").await;
         assert_eq!((moved.created, &moved.message), (false, &first.message));
         assert_eq!(count(&outside, "messages"), 3);
@@ -779,13 +770,7 @@ mod tests {
         let second = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "two"), &other).unwrap();
         let moved = apply_all(&tx).unwrap().unwrap();
         assert_eq!(moved.upto, second.message.seq.0);
-        assert_eq!(
-            (
-                count(&tx, "event_log WHERE kind = 'SEND'"),
-                count(&tx, "messages")
-            ),
-            (0, 2)
-        );
+        assert_eq!((count(&tx, LOGGED_SENDS), count(&tx, "messages")), (0, 2));
         assert!(messages::by_id(&tx, &repeat.id).unwrap().is_none());
         assert_eq!(unread(&tx), 2, "the repeat's unread count taken back");
 
@@ -794,13 +779,7 @@ mod tests {
         let third = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "three"), &key).unwrap();
         log_copy(&tx, &mut seqs, &third.message, "m-twin");
         apply_all(&tx).unwrap();
-        assert_eq!(
-            (
-                count(&tx, "event_log WHERE kind = 'SEND'"),
-                count(&tx, "messages")
-            ),
-            (0, 3)
-        );
+        assert_eq!((count(&tx, LOGGED_SENDS), count(&tx, "messages")), (0, 3));
         assert!(messages::by_id(&tx, &third.message.id).unwrap().is_some());
         assert_eq!(unread(&tx), 3);
         seqs.save(&tx).unwrap();
@@ -831,8 +810,8 @@ mod tests {
         let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
         assert_eq!(
             (
-                count(&conn, "event_log WHERE kind = 'SEND'"),
-                count(&conn, "event_log WHERE kind != 'SEND'"),
+                count(&conn, LOGGED_SENDS),
+                count(&conn, LOGGED_RECEIPTS),
                 count(&conn, "messages")
             ),
             (0, 0, 3)
@@ -868,12 +847,7 @@ mod tests {
             Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
         let reads = Reads::new(c.path.clone(), 2, writer.clone());
         let outside = Connection::open(&c.path).unwrap();
-        let on_disk = || {
-            (
-                count(&outside, "event_log WHERE kind = 'SEND'"),
-                count(&outside, "messages"),
-            )
-        };
+        let on_disk = || (count(&outside, LOGGED_SENDS), count(&outside, "messages"));
         let send = |i: usize| hello(&writer, &c, i);
         send(0).await;
         send(1).await;
@@ -885,7 +859,7 @@ mod tests {
                     conn.query_row("SELECT max(change_seq) FROM messages", [], |r| r.get(0))?;
                 Ok::<_, StoreError>((
                     seqs.log_sends(),
-                    count(conn, "event_log WHERE kind = 'SEND'"),
+                    count(conn, LOGGED_SENDS),
                     count(conn, "messages"),
                     newest < seqs.next().0,
                 ))
@@ -938,7 +912,7 @@ mod tests {
             .submit(|conn, seqs| {
                 Ok::<_, StoreError>((
                     seqs.log_sends(),
-                    count(conn, "event_log WHERE kind = 'SEND'"),
+                    count(conn, LOGGED_SENDS),
                     count(conn, "messages"),
                 ))
             })
@@ -971,14 +945,10 @@ mod tests {
         hello(&writer, &c, 0).await;
         // Long enough for the idle step to have come and failed.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert_eq!(
-            count(&outside, "event_log WHERE kind = 'SEND'"),
-            1,
-            "the step failed"
-        );
+        assert_eq!(count(&outside, LOGGED_SENDS), 1, "the step failed");
         outside.execute_batch("DROP TRIGGER refuse_moves").unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while count(&outside, "event_log WHERE kind = 'SEND'") != 0 {
+        while count(&outside, LOGGED_SENDS) != 0 {
             assert!(std::time::Instant::now() < deadline, "never tried again");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }

@@ -339,8 +339,8 @@ pub(crate) fn mark_delivered(
 const SEQ_STORED: &str =
     "SELECT seq FROM messages WHERE id = ?1 AND patient_id = ?2 AND doctor_id = ?3";
 /// The same for a logged send.
-const SEQ_LOGGED: &str = "SELECT seq FROM event_log WHERE id = ?1 AND kind = 'SEND' AND patient_id = ?2 \
-     AND doctor_id = ?3";
+const SEQ_LOGGED: &str = "SELECT seq FROM event_log WHERE id = ?1 AND kind = 'SEND' \
+     AND patient_id = ?2 AND doctor_id = ?3";
 /// The messages of the conversation of `?1` and `?2` addressed to `?3` after seq `?5` (the
 /// reader's mark, `ReadMarks`) up to seq `?4` that are not read, with their conversation, seq
 /// and status.
@@ -430,7 +430,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Synchronous;
-    use crate::store::projection::apply_all;
+    use crate::store::projection::{LOGGED_RECEIPTS, LOGGED_SENDS, apply_all};
     use crate::store::writer::Pace;
     use crate::store::{Reads, Writer, marker, messages, users};
     use clinic_protocol::{ClientId, NewMessage, Role};
@@ -597,12 +597,12 @@ mod tests {
         assert!(once_more.is_empty(), "already waiting");
         let read_seq: i64 = tx
             .query_row(
-                "SELECT max(seq) FROM event_log WHERE kind != 'SEND'",
+                &format!("SELECT max(seq) FROM {LOGGED_RECEIPTS}"),
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 4);
+        assert_eq!(count(&tx, LOGGED_RECEIPTS), 4);
         let statuses = |tx: &Connection| -> Vec<String> {
             tx.prepare("SELECT status FROM messages ORDER BY seq")
                 .unwrap()
@@ -633,7 +633,7 @@ mod tests {
             (read_seq, 5),
             "one send, four receipts"
         );
-        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 0);
+        assert_eq!(count(&tx, LOGGED_RECEIPTS), 0);
         assert_eq!(statuses(&tx), ["DELIVERED", "READ", "DELIVERED"]);
         let now = |id: &MessageId| messages::by_id(&tx, id).unwrap().unwrap();
         assert_eq!(now(&second.id), repeat.message, "as the repeat said");
@@ -869,13 +869,13 @@ mod tests {
         let first = crate::store::projection::apply(&tx, 1).unwrap().unwrap();
         assert_eq!(first.rows, 1);
         assert_eq!(now(&tx).status, MessageStatus::Delivered);
-        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 1);
+        assert_eq!(count(&tx, LOGGED_RECEIPTS), 1);
         crate::store::projection::apply(&tx, 1).unwrap().unwrap();
         let after = now(&tx);
         assert_eq!(after.status, MessageStatus::Read);
         assert_eq!(after.delivered_at, Some(delivered[0].at));
         assert_eq!(after.read_at, Some(read[0].at));
-        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 0);
+        assert_eq!(count(&tx, LOGGED_RECEIPTS), 0);
     }
 
     /// In a batch that logs, "read up to" finds the unread messages addressed to the reader up
@@ -923,11 +923,7 @@ mod tests {
         .unwrap()
         .message
         .id;
-        assert_eq!(
-            count(&tx, "event_log WHERE kind = 'SEND'"),
-            6,
-            "the last six sends are logged"
-        );
+        assert_eq!(count(&tx, LOGGED_SENDS), 6, "the last six sends are logged");
         let key = ConversationKey {
             patient_id: patient.id.clone(),
             doctor_id: doctor.id.clone(),
@@ -947,7 +943,7 @@ mod tests {
             "not the one read, the one already waiting, the reader's own or the one after"
         );
         assert_eq!(
-            count(&tx, "event_log WHERE kind != 'SEND'"),
+            count(&tx, LOGGED_RECEIPTS),
             4,
             "the waiting one and three more"
         );
@@ -969,7 +965,7 @@ mod tests {
         assert_eq!(stored_status, "SENT", "nothing rewritten before the move");
 
         apply_all(&tx).unwrap();
-        assert_eq!(count(&tx, "event_log WHERE kind != 'SEND'"), 0);
+        assert_eq!(count(&tx, LOGGED_RECEIPTS), 0);
         let status = |id: &MessageId| messages::by_id(&tx, id).unwrap().unwrap().status;
         for id in [&stored_read, &stored, &waiting, &logged, &mark, &own] {
             assert_eq!(status(id), MessageStatus::Read);
@@ -1009,8 +1005,8 @@ mod tests {
         assert_eq!(ids(&marked), std::slice::from_ref(&sent.id));
         assert_eq!(
             (
-                count(&outside, "event_log WHERE kind = 'SEND'"),
-                count(&outside, "event_log WHERE kind != 'SEND'")
+                count(&outside, LOGGED_SENDS),
+                count(&outside, LOGGED_RECEIPTS)
             ),
             (1, 1),
             "logged, the send too"
@@ -1054,7 +1050,7 @@ mod tests {
             assert!(first.await.unwrap().is_err(), "rolled back with its batch");
             assert!(broken.await.unwrap().is_err());
             assert_eq!(
-                count(&outside, "event_log WHERE kind != 'SEND'"),
+                count(&outside, LOGGED_RECEIPTS),
                 0,
                 "nothing of the batch waits"
             );
@@ -1102,7 +1098,7 @@ mod tests {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             let done = |conn: &Connection| {
                 if save_marks > ms(10) {
-                    count(conn, "event_log WHERE kind != 'SEND'") == 0
+                    count(conn, LOGGED_RECEIPTS) == 0
                 } else {
                     saved_mark(conn) == sent.seq.0
                 }
@@ -1194,8 +1190,8 @@ mod tests {
         let outside = Connection::open(&run.path).unwrap();
         let on_disk = || {
             (
-                count(&outside, "event_log WHERE kind = 'SEND'"),
-                count(&outside, "event_log WHERE kind != 'SEND'"),
+                count(&outside, LOGGED_SENDS),
+                count(&outside, LOGGED_RECEIPTS),
                 count(&outside, "messages"),
             )
         };

@@ -230,7 +230,6 @@ impl Clinic {
         for user in &self.everyone {
             for since in (0..=top).filter(|s| s % 3 == round % 3 || *s >= top - 3) {
                 let limit = if since % 2 == 0 { 500 } else { 3 };
-
                 assert_eq!(
                     found(conn, user, since, limit),
                     reference(conn, user, since, limit),

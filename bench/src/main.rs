@@ -199,6 +199,13 @@ enum Scenario {
         emergencies: usize,
         #[arg(long, default_value_t = 200)]
         spacing_ms: u64,
+        /// More pairs of a patient and a doctor, connected throughout (their doctors get the
+        /// alerts too; the fan-out is measured at the others).
+        #[arg(long, default_value_t = 0)]
+        background_pairs: usize,
+        /// Ordinary chat between those pairs meanwhile, in msg/s.
+        #[arg(long, default_value_t = 0.0, requires = "background_pairs")]
+        background: f64,
     },
     /// Reconnect storm.
     S5 {
@@ -357,9 +364,17 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             doctors,
             emergencies,
             spacing_ms,
+            background_pairs,
+            background,
         } => {
-            scenarios::fanout::run(env, doctors, emergencies, Duration::from_millis(spacing_ms))
-                .await
+            let fanout = scenarios::fanout::Fanout {
+                doctors,
+                emergencies,
+                spacing: Duration::from_millis(spacing_ms),
+                background_pairs,
+                background,
+            };
+            scenarios::fanout::run(env, &fanout).await
         }
         Scenario::S5 {
             clients,

@@ -1,13 +1,17 @@
 //! S4: emergency fan-out. Patients raise emergencies (open-loop, spaced out; one patient per
 //! emergency, since a patient's further raises join their open one) while 1,000 doctors are
 //! connected; every doctor must get `emergency:alert`. Reports the latency of every delivery
-//! and, per emergency, to the last doctor.
+//! and, per emergency, to the last doctor. With `--background-pairs`, more pairs are connected
+//! (their doctors get the alerts too, unmeasured) and, with `--background`, chat meanwhile:
+//! what ordinary traffic costs an emergency, against the same pairs silent.
 
 use super::idle::chunks;
+use super::steady::PAIRS_PER_GROUP;
 use super::{Clinic, Env, connect_all};
 use crate::clock::{instant_of, now_us};
 use crate::conn::{Conn, text};
 use crate::frames::{self, Inbound};
+use crate::load::{Load, Step};
 use crate::report::{Latency, emit};
 use clinic_protocol::{ClientFrame, ClientId, NewMessage};
 use futures_util::stream::SelectAll;
@@ -19,6 +23,21 @@ use tokio_tungstenite::tungstenite::Message;
 const PER_READER: usize = 100;
 /// Longest wait for the last alert after the last emergency.
 const SETTLE: Duration = Duration::from_secs(10);
+/// The background chat's warm-up before the first emergency.
+const WARMUP: Duration = Duration::from_secs(2);
+
+/// What S4 runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Fanout {
+    /// Doctors the fan-out is measured at.
+    pub doctors: usize,
+    pub emergencies: usize,
+    pub spacing: Duration,
+    /// More (patient, doctor) pairs connected throughout.
+    pub background_pairs: usize,
+    /// Ordinary messages a second between those pairs meanwhile (0 for none).
+    pub background: f64,
+}
 
 /// What one reader group saw: every delivery's latency and, per emergency, its slowest one.
 struct Seen {
@@ -66,18 +85,26 @@ async fn read_alerts(
     (seen, streams)
 }
 
-pub async fn run(
-    env: &Env,
-    doctors: usize,
-    emergencies: usize,
-    spacing: Duration,
-) -> anyhow::Result<()> {
-    let clinic = Clinic::new(emergencies, doctors)?;
+pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
+    let (doctors, emergencies) = (s4.doctors, s4.emergencies);
+    let extra = s4.background_pairs;
+    let clinic = Clinic::new(emergencies + extra, doctors + extra)?;
     let server = clinic.start(env)?;
-    let (doctor_conns, _, failed) = connect_all(&server, &clinic.doctors).await;
+    let (doctor_conns, _, failed) = connect_all(&server, &clinic.doctors[..doctors]).await;
     anyhow::ensure!(failed == 0, "{failed} doctors failed to connect");
-    let (patients, _, failed) = connect_all(&server, &clinic.patients).await;
+    let (patients, _, failed) = connect_all(&server, &clinic.patients[..emergencies]).await;
     anyhow::ensure!(failed == 0, "{failed} patients failed to connect");
+    let (chat_patients, _, failed_p) = connect_all(&server, &clinic.patients[emergencies..]).await;
+    let (chat_doctors, _, failed_d) = connect_all(&server, &clinic.doctors[doctors..]).await;
+    anyhow::ensure!(
+        failed_p + failed_d == 0,
+        "{} background sockets failed to connect",
+        failed_p + failed_d
+    );
+    let load = Load::start(
+        chat_patients.into_iter().zip(chat_doctors).collect(),
+        PAIRS_PER_GROUP,
+    );
     let mut sinks = Vec::with_capacity(patients.len());
     let mut streams = SelectAll::new();
     for patient in patients {
@@ -100,28 +127,49 @@ pub async fn run(
         committed
     });
 
-    let start = now_us() + 500_000;
-    let spacing_us = spacing.as_micros() as u64;
+    let lead = if extra > 0 { WARMUP } else { Duration::ZERO };
+    let start = now_us() + 500_000 + lead.as_micros() as u64;
+    let spacing_us = s4.spacing.as_micros() as u64;
     let deadline = start + spacing_us * emergencies as u64 + SETTLE.as_micros() as u64;
     let readers: Vec<_> = chunks(doctor_conns, PER_READER)
         .into_iter()
         .map(|group| tokio::spawn(read_alerts(group, emergencies, deadline)))
         .collect();
     let doctor_id = clinic.doctors[0].user.id.clone();
-    for (i, (patient, sink)) in sinks.iter_mut().enumerate() {
-        let scheduled = start + spacing_us * i as u64;
-        crate::clock::until(scheduled).await;
-        let frame = ClientFrame::MessageSend(NewMessage {
-            client_id: Some(ClientId::new(format!("emergency-{i}"))),
-            patient_id: patient.clone(),
-            doctor_id: doctor_id.clone(),
-            content: frames::stamp(u32::try_from(i).unwrap_or(u32::MAX), scheduled, 40),
-            is_emergency: true,
-            file_url: None,
-            file_name: None,
-        });
-        sink.send(text(&frame)).await?;
-    }
+    let raise = async {
+        for (i, (patient, sink)) in sinks.iter_mut().enumerate() {
+            let scheduled = start + spacing_us * i as u64;
+            crate::clock::until(scheduled).await;
+            let frame = ClientFrame::MessageSend(NewMessage {
+                client_id: Some(ClientId::new(format!("emergency-{i}"))),
+                patient_id: patient.clone(),
+                doctor_id: doctor_id.clone(),
+                content: frames::stamp(u32::try_from(i).unwrap_or(u32::MAX), scheduled, 40),
+                is_emergency: true,
+                file_url: None,
+                file_name: None,
+            });
+            sink.send(text(&frame)).await?;
+        }
+        anyhow::Ok(())
+    };
+    // The chat runs from its warm-up until the last emergency's alerts have had a second.
+    let chat = async {
+        if extra == 0 || s4.background <= 0.0 {
+            return None;
+        }
+        let step = Step {
+            step: 1,
+            rate: s4.background,
+            duration: s4.spacing * u32::try_from(emergencies).unwrap_or(u32::MAX)
+                + Duration::from_secs(1),
+            warmup: WARMUP,
+            content_bytes: 100,
+        };
+        Some(load.step(step).await)
+    };
+    let (raised, chat) = tokio::join!(raise, chat);
+    raised?;
     let mut all = Latency::new();
     let mut last = vec![0u64; emergencies];
     let mut delivered = 0u64;
@@ -154,6 +202,14 @@ pub async fn run(
     fields.insert("every_doctor".into(), all.summary());
     fields.insert("last_doctor".into(), to_last.summary());
     fields.insert("committed".into(), committed.summary());
+    if extra > 0 {
+        fields.insert("background_pairs".into(), json!(extra));
+        fields.insert("background".into(), json!(s4.background));
+    }
+    if let Some(chat) = chat {
+        fields.insert("background_result".into(), chat.json());
+    }
+    load.stop().await;
     emit("s4", fields, env.out.as_deref())?;
     server.stop()
 }

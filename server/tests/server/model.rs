@@ -2,7 +2,8 @@
 //! WebSocket and REST, and bursts from several sockets at once, with a read receipt from
 //! another socket meanwhile), delivered and read receipts (`message:delivered`, `message:read`,
 //! `POST /api/chat/messages/delivered`, `PATCH /api/chat/messages`), notifications marked
-//! read, and stops of the real `clinic-server` binary (SIGTERM or SIGKILL, with sends and a
+//! read, edits and retractions by the sender (over REST and WebSocket, alone and in the middle
+//! of a burst of sends, so that they share a batch with logged sends), and stops of the real `clinic-server` binary (SIGTERM or SIGKILL, with sends and a
 //! read receipt in flight, then the client's outbox sent again) on a real SQLite file, compared
 //! with an in-memory model (`model/oracle.rs`) by history pages, sync walks, unread counts and
 //! notifications (`model/checks.rs`) after every stop, at random checkpoints and at the end.
@@ -20,7 +21,7 @@ mod oracle;
 use crate::common::{self, Account, Binary, Ws};
 use clinic_protocol::rest::MarkReadResponse;
 use clinic_protocol::{Message, MessageStatus, Role};
-use oracle::{Conv, DOCTORS, Model, PATIENTS, USERS};
+use oracle::{Conv, DOCTORS, Model, Outcome, PATIENTS, USERS};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -55,14 +56,18 @@ enum Op {
     MarkRead { user: usize, picks: Vec<Index> },
     /// `PATCH /api/notifications` for some of the user's unread message notifications.
     ReadNotifications { user: usize, picks: Vec<Index> },
+    /// The sender edits (`edit`) or retracts a message.
+    Change { pick: Index, edit: bool, rest: bool },
     /// Compare everything now.
     Check,
     /// Several users send at once, each pipelining on their own socket: the commits interleave
     /// (group commit), and the model takes them in the order of their seqs.
-    /// Maybe with a `message:read` (user, conversation, message) from another socket meanwhile.
+    /// Maybe with a `message:read` (user, conversation, message) from another socket meanwhile,
+    /// or an edit or retraction (message, whether an edit) of an earlier message.
     Burst {
         sends: Vec<(Conv, bool)>,
         read: Option<(usize, Index, Index)>,
+        change: Option<(Index, bool)>,
     },
     /// Stops the server while sends (and maybe a read receipt) are in flight, and starts it
     /// again on the same data folder.
@@ -70,11 +75,12 @@ enum Op {
 }
 
 /// How a server stops in the middle of things: `sends` messages pipelined on one socket, `acks`
-/// of them awaited, maybe a `message:read` (user, conversation, message) sent and not awaited,
-/// then SIGKILL (`kill`) or SIGTERM. After the start every message acknowledged before the stop
-/// is there unchanged, all the sends are made again with the same clientIds (what a client's
-/// outbox does: each ends up stored once), and the receipt is either wholly applied or not at
-/// all (then it is sent again).
+/// of them awaited, maybe a `message:read` (user, conversation, message) and an edit or
+/// retraction sent and not awaited, then SIGKILL (`kill`) or SIGTERM. After the start every
+/// message acknowledged before the stop is there unchanged, all the sends are made again with
+/// the same clientIds (what a client's outbox does: each ends up stored once), the receipt is
+/// either wholly applied or not at all (then it is sent again), and the change, sent again
+/// with its clientId, is made once.
 #[derive(Debug, Clone)]
 struct Stop {
     kill: bool,
@@ -83,6 +89,8 @@ struct Stop {
     sends: usize,
     acks: usize,
     read: Option<(usize, Index, Index)>,
+    /// An edit or retraction (message, whether an edit) sent and not awaited.
+    change: Option<(Index, bool)>,
 }
 
 fn conv() -> impl Strategy<Value = Conv> {
@@ -104,22 +112,31 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(user, conv, pick)| Op::ReadUpTo { user, conv, pick }),
         2 => (0..USERS, picks()).prop_map(|(user, picks)| Op::MarkRead { user, picks }),
         1 => (0..USERS, picks()).prop_map(|(user, picks)| Op::ReadNotifications { user, picks }),
+        2 => (any::<Index>(), any::<bool>(), any::<bool>())
+            .prop_map(|(pick, edit, rest)| Op::Change { pick, edit, rest }),
         2 => Just(Op::Check),
         1 => proptest::collection::vec((conv(), any::<bool>()), 2..7)
-            .prop_map(|sends| Op::Burst { sends, read: None }),
+            .prop_map(|sends| Op::Burst { sends, read: None, change: None }),
         1 => (
             proptest::collection::vec((conv(), any::<bool>()), 1..5),
             (0..USERS, any::<Index>(), any::<Index>()),
         )
-            .prop_map(|(sends, read)| Op::Burst { sends, read: Some(read) }),
+            .prop_map(|(sends, read)| Op::Burst { sends, read: Some(read), change: None }),
+        1 => (
+            proptest::collection::vec((conv(), any::<bool>()), 1..5),
+            (any::<Index>(), any::<bool>()),
+        )
+            .prop_map(|(sends, change)| Op::Burst { sends, read: None, change: Some(change) }),
         2 => (
             any::<bool>(),
             (conv(), any::<bool>()),
             (0..6usize, 0..6usize),
             proptest::option::of((0..USERS, any::<Index>(), any::<Index>())),
+            proptest::option::of((any::<Index>(), any::<bool>())),
         )
-            .prop_map(|(kill, (conv, by_doctor), (sends, acks), read)| {
-                Op::Stop(Stop { kill, conv, by_doctor, sends, acks: acks.min(sends), read })
+            .prop_map(|(kill, (conv, by_doctor), (sends, acks), read, change)| {
+                let acks = acks.min(sends);
+                Op::Stop(Stop { kill, conv, by_doctor, sends, acks, read, change })
             }),
     ]
 }
@@ -354,10 +371,26 @@ impl<'a> Case<'a> {
                     .await;
                 assert_eq!(status, 204, "{body}");
             }
+            Op::Change { pick, edit, rest } => {
+                if let Some(index) = self.pick(std::slice::from_ref(pick)).map(|i| i[0]) {
+                    let change = self.change_request(index, *edit);
+                    if *rest {
+                        self.change_over_rest(&change).await;
+                    } else {
+                        let mut ws = self.server().ws(&self.users[change.sender].token).await;
+                        ws.send(change.frame.clone()).await;
+                        self.change_answered(&mut ws, &change).await;
+                    }
+                }
+            }
             Op::Check => {
                 self.check(false).await;
             }
-            Op::Burst { sends, read } => self.burst(sends, *read).await,
+            Op::Burst {
+                sends,
+                read,
+                change,
+            } => self.burst(sends, *read, *change).await,
             Op::Stop(stop) => {
                 self.stop(stop).await;
                 self.check(false).await;
@@ -450,9 +483,14 @@ impl<'a> Case<'a> {
         assert_eq!(got, expected, "the ids a receipt changed");
     }
 
-    async fn burst(&mut self, sends: &[(Conv, bool)], read: Option<(usize, Index, Index)>) {
-        // The read covers messages from before the burst only, so the model's outcome does
-        // not depend on how the two interleave; the server's may not either.
+    async fn burst(
+        &mut self,
+        sends: &[(Conv, bool)],
+        read: Option<(usize, Index, Index)>,
+        change: Option<(Index, bool)>,
+    ) {
+        // The read, edit or retraction is of messages from before the burst only, so the
+        // model's outcome does not depend on how they interleave; the server's may not either.
         let mut reading = None;
         if let Some((user, conv, pick)) = read
             && let Some((frame, index)) = self.read_frame(user, conv, pick)
@@ -460,6 +498,15 @@ impl<'a> Case<'a> {
             let mut ws = self.server().ws(&self.users[user].token).await;
             ws.send(frame.clone()).await;
             reading = Some((user, ws, frame, index));
+        }
+        let mut changing = None;
+        if let Some((pick, edit)) = change
+            && let Some(index) = self.pick(&[pick]).map(|i| i[0])
+        {
+            let change = self.change_request(index, edit);
+            let mut ws = self.server().ws(&self.users[change.sender].token).await;
+            ws.send(change.frame.clone()).await;
+            changing = Some((ws, change));
         }
         let mut sockets: Vec<(usize, Ws, Vec<Pending>)> = Vec::new();
         for &(conv, by_doctor) in sends {
@@ -488,6 +535,89 @@ impl<'a> Case<'a> {
             handled(&mut ws, &frame).await;
             self.model.read_up_to(user, index);
         }
+        if let Some((mut ws, change)) = changing {
+            self.change_answered(&mut ws, &change).await;
+        }
+    }
+
+    /// An edit (with new text) or a retraction of message `index` by its sender, and what the
+    /// model says it must do.
+    fn change_request(&mut self, index: usize, edit: bool) -> Change {
+        let (client_id, text) = self.fresh();
+        let m = &self.model.messages[index];
+        let id = self.ids(&[index])[0].clone();
+        let (path, body, frame) = if edit {
+            (
+                format!("/api/chat/messages/{id}/edit"),
+                json!({"content": text, "baseVersion": m.version}),
+                json!({"type": "message:edit", "clientId": client_id, "messageId": id,
+                       "content": text, "baseVersion": m.version}),
+            )
+        } else {
+            (
+                format!("/api/chat/messages/{id}/retract"),
+                json!({}),
+                json!({"type": "message:retract", "clientId": client_id, "messageId": id}),
+            )
+        };
+        Change {
+            index,
+            sender: m.sender,
+            content: edit.then_some(text),
+            outcome: self.model.change_outcome(index, edit),
+            path,
+            body,
+            frame,
+        }
+    }
+
+    async fn change_over_rest(&mut self, change: &Change) {
+        let token = &self.users[change.sender].token;
+        let (status, body) = self
+            .server()
+            .post(token, &change.path, change.body.clone())
+            .await;
+        if change.outcome == Outcome::Refused {
+            assert_eq!(status, 409, "{}: {body}", change.path);
+            return;
+        }
+        assert_eq!(status, 200, "{}: {body}", change.path);
+        self.changed(change, &serde_json::from_value(body).unwrap());
+    }
+
+    /// Waits on `ws` for the answer to `change` sent on it (`message:updated` or `error`, with
+    /// its clientId) and holds it to the model.
+    async fn change_answered(&mut self, ws: &mut Ws, change: &Change) {
+        let client_id = change.frame["clientId"].clone();
+        loop {
+            let frame = ws.next().await.expect("the socket closed before an answer");
+            if frame["clientId"] != client_id {
+                continue;
+            }
+            match (frame["type"].as_str(), change.outcome) {
+                (Some("error"), Outcome::Refused) => {
+                    assert_eq!(frame["code"], "conflict", "{frame}");
+                    return;
+                }
+                (Some("message:updated"), Outcome::Changed | Outcome::Same) => {
+                    let message = serde_json::from_value(frame["message"].clone()).unwrap();
+                    self.changed(change, &message);
+                    return;
+                }
+                _ => panic!(
+                    "{} answered {frame}, expected {:?}",
+                    change.frame, change.outcome
+                ),
+            }
+        }
+    }
+
+    /// The server's answer to a change that was not refused.
+    fn changed(&mut self, change: &Change, message: &Message) {
+        if change.outcome == Outcome::Changed {
+            self.model.change(change.index, change.content.as_deref());
+        }
+        self.model.observe(change.index, message);
     }
 
     fn send_frame(&self, conv: Conv, client_id: &str, content: &str) -> Value {
@@ -517,6 +647,17 @@ impl<'a> Case<'a> {
             Some((user, conv, pick)) => self.read_in_flight(user, conv, pick).await,
             None => None,
         };
+        let mut change = None;
+        if let Some((pick, edit)) = stop.change
+            && let Some(index) = self.pick(&[pick]).map(|i| i[0])
+        {
+            let request = self.change_request(index, edit);
+            let mut ws = self.server().ws(&self.users[request.sender].token).await;
+            ws.send(request.frame.clone()).await;
+            // Open until the stop, like the read receipt's.
+            self.open.push(ws);
+            change = Some(request);
+        }
         let server = self.server.take().unwrap();
         if stop.kill {
             server.kill();
@@ -553,6 +694,14 @@ impl<'a> Case<'a> {
         }
         if let Some((user, frame, index)) = read {
             self.settle_read(user, frame, index).await;
+        }
+        // The change in flight was made or not: sent again with its clientId, as the app's
+        // outbox does, it is made once either way and answered as the model says.
+        if let Some(change) = change {
+            self.open.clear();
+            let mut ws = self.server().ws(&self.users[change.sender].token).await;
+            ws.send(change.frame.clone()).await;
+            self.change_answered(&mut ws, &change).await;
         }
     }
 
@@ -625,6 +774,18 @@ impl<'a> Case<'a> {
 
 /// A send not acknowledged yet: its conversation, clientId and text.
 type Pending = (Conv, String, String);
+
+/// An edit or retraction of message `index` by its `sender`: new text for an edit, the outcome
+/// the model expects, and the request both ways (REST path and body, WebSocket frame).
+struct Change {
+    index: usize,
+    sender: usize,
+    content: Option<String>,
+    outcome: Outcome,
+    path: String,
+    body: Value,
+    frame: Value,
+}
 
 fn sender(conv: Conv, by_doctor: bool) -> usize {
     if by_doctor {

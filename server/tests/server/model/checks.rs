@@ -232,8 +232,8 @@ async fn conversations(server: &Binary, users: &[Account], model: &mut Model, us
 }
 
 /// `GET /api/notifications?unreadOnly=true`: one unread NEW_MESSAGE per message addressed to
-/// the user and not marked read, and nothing else; without `unreadOnly`, one per message
-/// addressed to the user, read as marked.
+/// the user, not retracted and not marked read, and nothing else; without `unreadOnly`, one per
+/// such message, read as marked.
 async fn notifications(server: &Binary, users: &[Account], model: &Model, user: usize) {
     let list = unread_notifications(server, &users[user]).await;
     let mut got: Vec<usize> = list
@@ -266,8 +266,9 @@ async fn notifications(server: &Binary, users: &[Account], model: &Model, user: 
         })
         .collect();
     got.sort_unstable();
-    let expected: Vec<(usize, bool)> = (0..model.messages.len())
-        .filter(|&i| model.messages[i].recipient() == user)
+    let expected: Vec<(usize, bool)> = model
+        .notices(user)
+        .into_iter()
         .map(|i| (i, !model.messages[i].notified))
         .collect();
     assert_eq!(got, expected, "user {user}: all message notifications");

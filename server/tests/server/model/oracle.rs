@@ -6,6 +6,8 @@ use clinic_protocol::{Message, MessageStatus, MessageType};
 use std::collections::BTreeSet;
 
 pub const PATIENTS: usize = 3;
+/// Edits the server allows per message (its default).
+pub const MAX_EDITS: u32 = clinic_protocol::limits::DEFAULT_MAX_EDITS;
 pub const DOCTORS: usize = 2;
 /// Users are numbered patients first (0..3), then doctors (3..5).
 pub const USERS: usize = PATIENTS + DOCTORS;
@@ -47,6 +49,17 @@ impl Conv {
     }
 }
 
+/// What the server must answer an edit or a retraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: the message changed.
+    Changed,
+    /// Answered with the message as it is (a retraction of a retracted message).
+    Same,
+    /// Refused with `conflict` (an edit of a retracted message, or one edit too many).
+    Refused,
+}
+
 /// What the model says one message must be.
 #[derive(Debug)]
 pub struct Expected {
@@ -55,6 +68,10 @@ pub struct Expected {
     pub client_id: String,
     pub content: String,
     pub status: MessageStatus,
+    /// The version of its text: 1 as sent, one more per edit.
+    pub version: u32,
+    /// Its sender took it back: no text, no notification, not counted unread.
+    pub retracted: bool,
     /// The recipient's notification of it is still unread.
     pub notified: bool,
     /// The server's copy as last seen (its id, seq and times are learned from the server).
@@ -121,6 +138,8 @@ impl Model {
             client_id: client_id.to_owned(),
             content: content.to_owned(),
             status: MessageStatus::Sent,
+            version: 1,
+            retracted: false,
             notified: true,
             seen: None,
             touched: false,
@@ -153,6 +172,33 @@ impl Model {
             self.changed(index);
         }
         moves
+    }
+
+    /// What an edit or a retraction of message `index` by its sender must do.
+    pub fn change_outcome(&self, index: usize, edit: bool) -> Outcome {
+        let m = &self.messages[index];
+        match (edit, m.retracted) {
+            (true, true) => Outcome::Refused,
+            (true, false) if m.version > MAX_EDITS => Outcome::Refused,
+            (true, false) | (false, false) => Outcome::Changed,
+            (false, true) => Outcome::Same,
+        }
+    }
+
+    /// Message `index` edited to `content` (`Some`) or retracted (`None`).
+    pub fn change(&mut self, index: usize, content: Option<&str>) {
+        let m = &mut self.messages[index];
+        match content {
+            Some(text) => {
+                m.content = text.to_owned();
+                m.version += 1;
+            }
+            None => {
+                m.content.clear();
+                m.retracted = true;
+            }
+        }
+        self.changed(index);
     }
 
     /// Receipts by `user` for the messages `indexes`; returns those that moved.
@@ -201,7 +247,7 @@ impl Model {
             .into_iter()
             .filter(|&i| {
                 let m = &self.messages[i];
-                m.recipient() == user && m.status != MessageStatus::Read
+                m.recipient() == user && m.status != MessageStatus::Read && !m.retracted
             })
             .count();
         u32::try_from(count).unwrap()
@@ -209,8 +255,16 @@ impl Model {
 
     /// Messages addressed to `user` whose notification is unread.
     pub fn notified(&self, user: usize) -> Vec<usize> {
+        self.notices(user)
+            .into_iter()
+            .filter(|&i| self.messages[i].notified)
+            .collect()
+    }
+
+    /// Messages addressed to `user` that have a notification: all but the retracted.
+    pub fn notices(&self, user: usize) -> Vec<usize> {
         (0..self.messages.len())
-            .filter(|&i| self.messages[i].recipient() == user && self.messages[i].notified)
+            .filter(|&i| self.messages[i].recipient() == user && !self.messages[i].retracted)
             .collect()
     }
 
@@ -262,14 +316,17 @@ impl Model {
             "readAt: {}",
             context()
         );
-        assert!(
-            got.retracted.is_none() && got.edited.is_none(),
-            "{}",
+        assert_eq!(
+            got.retracted.is_some(),
+            m.retracted,
+            "retracted: {}",
             context()
         );
+        assert_eq!(got.version(), m.version, "version: {}", context());
+        assert_eq!(got.edited.is_some(), m.version > 1, "edited: {}", context());
         if let Some(seen) = &m.seen {
             if m.touched {
-                // Changed: only its status and times may move, and set times never change.
+                // Changed: only its status, text and times may move, and set times never change.
                 assert_eq!(
                     (&got.id, got.seq, got.created_at),
                     (&seen.id, seen.seq, seen.created_at),

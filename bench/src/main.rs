@@ -203,7 +203,8 @@ enum Scenario {
         /// alerts too; the fan-out is measured at the others).
         #[arg(long, default_value_t = 0)]
         background_pairs: usize,
-        /// Ordinary chat between those pairs meanwhile, in msg/s.
+        /// Ordinary chat between those pairs meanwhile, in msg/s: from 2.5 s before the first
+        /// emergency, measured from the first until a second after the last.
         #[arg(long, default_value_t = 0.0, requires = "background_pairs")]
         background: f64,
     },

@@ -23,7 +23,8 @@ use tokio_tungstenite::tungstenite::Message;
 const PER_READER: usize = 100;
 /// Longest wait for the last alert after the last emergency.
 const SETTLE: Duration = Duration::from_secs(10);
-/// The background chat's warm-up before the first emergency.
+/// How long the background chat runs before the first emergency (plus the half second every
+/// run waits before it).
 const WARMUP: Duration = Duration::from_secs(2);
 
 /// What S4 runs.
@@ -153,17 +154,18 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     };
-    // The chat runs from its warm-up until the last emergency's alerts have had a second.
+    // The chat runs from now on; it is measured from the first emergency's scheduled time
+    // until a second after the last one's.
     let chat = async {
         if extra == 0 || s4.background <= 0.0 {
             return None;
         }
+        let raising = s4.spacing * u32::try_from(emergencies.saturating_sub(1)).unwrap_or(u32::MAX);
         let step = Step {
             step: 1,
             rate: s4.background,
-            duration: s4.spacing * u32::try_from(emergencies).unwrap_or(u32::MAX)
-                + Duration::from_secs(1),
-            warmup: WARMUP,
+            duration: raising + Duration::from_secs(1),
+            warmup: Duration::from_micros(start.saturating_sub(now_us())),
             content_bytes: 100,
         };
         Some(load.step(step).await)

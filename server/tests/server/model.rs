@@ -2,11 +2,14 @@
 //! WebSocket and REST, and bursts from several sockets at once, with a read receipt from
 //! another socket meanwhile), delivered and read receipts (`message:delivered`, `message:read`,
 //! `POST /api/chat/messages/delivered`, `PATCH /api/chat/messages`), notifications marked
-//! read, edits and retractions by the sender (over REST and WebSocket, alone and in the middle
-//! of a burst of sends, so that they share a batch with logged sends), and stops of the real `clinic-server` binary (SIGTERM or SIGKILL, with sends and a
-//! read receipt in flight, then the client's outbox sent again) on a real SQLite file, compared
-//! with an in-memory model (`model/oracle.rs`) by history pages, sync walks, unread counts and
-//! notifications (`model/checks.rs`) after every stop, at random checkpoints and at the end.
+//! read, edits and retractions by the sender (over REST and WebSocket; alone, sent among a
+//! burst of sends, where their batch may have to move logged sends first, and in flight over a
+//! stop; from a stale version and past the most edits allowed, which the servers here set to
+//! two), and stops of the real `clinic-server` binary (SIGTERM or SIGKILL, with sends, a read
+//! receipt and a change in flight, then the client's outbox sent again) on a real SQLite file,
+//! compared with an in-memory model (`model/oracle.rs`) by history pages, sync walks, unread
+//! counts and notifications (`model/checks.rs`) after every stop, at random checkpoints and at
+//! the end.
 //!
 //! Bounded for CI (10 cases of up to 40 operations, about 10 s, from a fixed seed, so a run is
 //! repeatable). For longer runs set, on the test process, `CLINIC_MODEL_CASES` (cases),
@@ -21,7 +24,7 @@ mod oracle;
 use crate::common::{self, Account, Binary, Ws};
 use clinic_protocol::rest::MarkReadResponse;
 use clinic_protocol::{Message, MessageStatus, Role};
-use oracle::{Conv, DOCTORS, Model, Outcome, PATIENTS, USERS};
+use oracle::{Conv, DOCTORS, Model, Outcome, PATIENTS, SERVE_ARGS, USERS};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -56,8 +59,16 @@ enum Op {
     MarkRead { user: usize, picks: Vec<Index> },
     /// `PATCH /api/notifications` for some of the user's unread message notifications.
     ReadNotifications { user: usize, picks: Vec<Index> },
-    /// The sender edits (`edit`) or retracts a message.
-    Change { pick: Index, edit: bool, rest: bool },
+    /// The sender edits (`edit`; from another version than the message's if `stale`) or
+    /// retracts a message; one edited before if `again` and there is one (so that a case
+    /// reaches the most edits allowed).
+    Change {
+        pick: Index,
+        again: bool,
+        edit: bool,
+        stale: bool,
+        rest: bool,
+    },
     /// Compare everything now.
     Check,
     /// Several users send at once, each pipelining on their own socket: the commits interleave
@@ -112,8 +123,16 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(user, conv, pick)| Op::ReadUpTo { user, conv, pick }),
         2 => (0..USERS, picks()).prop_map(|(user, picks)| Op::MarkRead { user, picks }),
         1 => (0..USERS, picks()).prop_map(|(user, picks)| Op::ReadNotifications { user, picks }),
-        2 => (any::<Index>(), any::<bool>(), any::<bool>())
-            .prop_map(|(pick, edit, rest)| Op::Change { pick, edit, rest }),
+        2 => (
+            any::<Index>(),
+            any::<bool>(),
+            proptest::bool::weighted(0.8),
+            proptest::bool::weighted(0.2),
+            any::<bool>(),
+        )
+            .prop_map(|(pick, again, edit, stale, rest)| {
+                Op::Change { pick, again, edit, stale, rest }
+            }),
         2 => Just(Op::Check),
         1 => proptest::collection::vec((conv(), any::<bool>()), 2..7)
             .prop_map(|sends| Op::Burst { sends, read: None, change: None }),
@@ -202,7 +221,7 @@ impl Clinic {
             .collect();
         let people: Vec<(&str, Role)> = names.iter().map(|(n, r)| (n.as_str(), *r)).collect();
         common::accounts(folder.path(), &people);
-        let server = Binary::start(folder.path(), &[]);
+        let server = Binary::start(folder.path(), &SERVE_ARGS);
         let mut users = Vec::new();
         for (name, _) in &names {
             users.push(server.login(name).await);
@@ -239,7 +258,7 @@ struct Case<'a> {
 impl<'a> Case<'a> {
     async fn run(clinic: &'a Clinic, ops: &[Op]) {
         let dir = clinic.copy();
-        let server = Binary::start(dir.path(), &[]);
+        let server = Binary::start(dir.path(), &SERVE_ARGS);
         let ids = clinic.users.iter().map(|a| a.id().to_owned()).collect();
         let mut case = Case {
             dir,
@@ -371,9 +390,23 @@ impl<'a> Case<'a> {
                     .await;
                 assert_eq!(status, 204, "{body}");
             }
-            Op::Change { pick, edit, rest } => {
-                if let Some(index) = self.pick(std::slice::from_ref(pick)).map(|i| i[0]) {
-                    let change = self.change_request(index, *edit);
+            Op::Change {
+                pick,
+                again,
+                edit,
+                stale,
+                rest,
+            } => {
+                let edited: Vec<usize> = (0..self.model.messages.len())
+                    .filter(|&i| self.model.messages[i].version > 1)
+                    .collect();
+                let index = if *again && !edited.is_empty() {
+                    Some(edited[pick.index(edited.len())])
+                } else {
+                    self.pick(std::slice::from_ref(pick)).map(|i| i[0])
+                };
+                if let Some(index) = index {
+                    let change = self.change_request(index, *edit, *stale);
                     if *rest {
                         self.change_over_rest(&change).await;
                     } else {
@@ -499,23 +532,30 @@ impl<'a> Case<'a> {
             ws.send(frame.clone()).await;
             reading = Some((user, ws, frame, index));
         }
+        // Every socket first, then the change and the sends back to back, so that the change
+        // lands among the sends: in their batch, or in one after some were logged.
         let mut changing = None;
         if let Some((pick, edit)) = change
             && let Some(index) = self.pick(&[pick]).map(|i| i[0])
         {
-            let change = self.change_request(index, edit);
-            let mut ws = self.server().ws(&self.users[change.sender].token).await;
-            ws.send(change.frame.clone()).await;
+            let change = self.change_request(index, edit, false);
+            let ws = self.server().ws(&self.users[change.sender].token).await;
             changing = Some((ws, change));
         }
         let mut sockets: Vec<(usize, Ws, Vec<Pending>)> = Vec::new();
         for &(conv, by_doctor) in sends {
             let sender = sender(conv, by_doctor);
-            let (client_id, content) = self.fresh();
             if !sockets.iter().any(|(s, _, _)| *s == sender) {
                 let ws = self.server().ws(&self.users[sender].token).await;
                 sockets.push((sender, ws, Vec::new()));
             }
+        }
+        if let Some((ws, change)) = &mut changing {
+            ws.send(change.frame.clone()).await;
+        }
+        for &(conv, by_doctor) in sends {
+            let sender = sender(conv, by_doctor);
+            let (client_id, content) = self.fresh();
             let (_, ws, sent) = sockets.iter_mut().find(|(s, _, _)| *s == sender).unwrap();
             ws.send(self.send_frame(conv, &client_id, &content)).await;
             sent.push((conv, client_id, content));
@@ -540,18 +580,19 @@ impl<'a> Case<'a> {
         }
     }
 
-    /// An edit (with new text) or a retraction of message `index` by its sender, and what the
-    /// model says it must do.
-    fn change_request(&mut self, index: usize, edit: bool) -> Change {
+    /// An edit (with new text; from the version after the message's if `stale`) or a
+    /// retraction of message `index` by its sender, and what the model says it must do.
+    fn change_request(&mut self, index: usize, edit: bool, stale: bool) -> Change {
         let (client_id, text) = self.fresh();
         let m = &self.model.messages[index];
         let id = self.ids(&[index])[0].clone();
-        let (path, body, frame) = if edit {
+        let base = edit.then_some(m.version + u32::from(stale));
+        let (path, body, frame) = if let Some(base) = base {
             (
                 format!("/api/chat/messages/{id}/edit"),
-                json!({"content": text, "baseVersion": m.version}),
+                json!({"content": text, "baseVersion": base}),
                 json!({"type": "message:edit", "clientId": client_id, "messageId": id,
-                       "content": text, "baseVersion": m.version}),
+                       "content": text, "baseVersion": base}),
             )
         } else {
             (
@@ -564,7 +605,7 @@ impl<'a> Case<'a> {
             index,
             sender: m.sender,
             content: edit.then_some(text),
-            outcome: self.model.change_outcome(index, edit),
+            outcome: self.model.change_outcome(index, base),
             path,
             body,
             frame,
@@ -577,8 +618,9 @@ impl<'a> Case<'a> {
             .server()
             .post(token, &change.path, change.body.clone())
             .await;
-        if change.outcome == Outcome::Refused {
+        if let Some(code) = change.outcome.code() {
             assert_eq!(status, 409, "{}: {body}", change.path);
+            assert_eq!(body["code"], code, "{}: {body}", change.path);
             return;
         }
         assert_eq!(status, 200, "{}: {body}", change.path);
@@ -594,12 +636,12 @@ impl<'a> Case<'a> {
             if frame["clientId"] != client_id {
                 continue;
             }
-            match (frame["type"].as_str(), change.outcome) {
-                (Some("error"), Outcome::Refused) => {
-                    assert_eq!(frame["code"], "conflict", "{frame}");
+            match (frame["type"].as_str(), change.outcome.code()) {
+                (Some("error"), Some(code)) => {
+                    assert_eq!(frame["code"], code, "{frame}");
                     return;
                 }
-                (Some("message:updated"), Outcome::Changed | Outcome::Same) => {
+                (Some("message:updated"), None) => {
                     let message = serde_json::from_value(frame["message"].clone()).unwrap();
                     self.changed(change, &message);
                     return;
@@ -651,7 +693,7 @@ impl<'a> Case<'a> {
         if let Some((pick, edit)) = stop.change
             && let Some(index) = self.pick(&[pick]).map(|i| i[0])
         {
-            let request = self.change_request(index, edit);
+            let request = self.change_request(index, edit, false);
             let mut ws = self.server().ws(&self.users[request.sender].token).await;
             ws.send(request.frame.clone()).await;
             // Open until the stop, like the read receipt's.
@@ -675,7 +717,7 @@ impl<'a> Case<'a> {
                 acked.push(serde_json::from_value(frame["message"].clone()).unwrap());
             }
         }
-        self.server = Some(Binary::start(self.dir.path(), &[]));
+        self.server = Some(Binary::start(self.dir.path(), &SERVE_ARGS));
         let mut ws = self.server().ws(&token).await;
         for (client_id, content) in &outbox {
             ws.send(self.send_frame(stop.conv, client_id, content))

@@ -241,9 +241,12 @@ async fn notifications(server: &Binary, users: &[Account], model: &Model, user: 
         .map(|n| {
             assert_eq!(n.kind, NotificationKind::NewMessage, "{n:?}");
             assert!(!n.read);
-            model
+            let index = model
                 .by_id(n.message_id.as_ref().expect("a message id").as_str())
-                .expect("a known message")
+                .expect("a known message");
+            // The text as it is now (the model's messages are shorter than a preview).
+            assert_eq!(n.body, model.messages[index].content, "{n:?}");
+            index
         })
         .collect();
     got.sort_unstable();

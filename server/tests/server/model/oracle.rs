@@ -6,8 +6,11 @@ use clinic_protocol::{Message, MessageStatus, MessageType};
 use std::collections::BTreeSet;
 
 pub const PATIENTS: usize = 3;
-/// Edits the server allows per message (its default).
-pub const MAX_EDITS: u32 = clinic_protocol::limits::DEFAULT_MAX_EDITS;
+/// Edits the server allows per message: few, so that a case reaches the limit
+/// (`SERVE_ARGS`).
+pub const MAX_EDITS: u32 = 2;
+/// How the test starts every server.
+pub const SERVE_ARGS: [&str; 2] = ["--max-edits", "2"];
 pub const DOCTORS: usize = 2;
 /// Users are numbered patients first (0..3), then doctors (3..5).
 pub const USERS: usize = PATIENTS + DOCTORS;
@@ -58,6 +61,19 @@ pub enum Outcome {
     Same,
     /// Refused with `conflict` (an edit of a retracted message, or one edit too many).
     Refused,
+    /// Refused with `stale_version` (an edit from another version than the message's).
+    Stale,
+}
+
+impl Outcome {
+    /// The error code of a refusal.
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            Self::Refused => Some("conflict"),
+            Self::Stale => Some("stale_version"),
+            Self::Changed | Self::Same => None,
+        }
+    }
 }
 
 /// What the model says one message must be.
@@ -174,14 +190,17 @@ impl Model {
         moves
     }
 
-    /// What an edit or a retraction of message `index` by its sender must do.
-    pub fn change_outcome(&self, index: usize, edit: bool) -> Outcome {
+    /// What an edit (from `base` version) or a retraction (`None`) of message `index` by its
+    /// sender must do, in the server's order of checks.
+    pub fn change_outcome(&self, index: usize, base: Option<u32>) -> Outcome {
         let m = &self.messages[index];
-        match (edit, m.retracted) {
-            (true, true) => Outcome::Refused,
-            (true, false) if m.version > MAX_EDITS => Outcome::Refused,
-            (true, false) | (false, false) => Outcome::Changed,
-            (false, true) => Outcome::Same,
+        match base {
+            Some(_) if m.retracted => Outcome::Refused,
+            Some(base) if base != m.version => Outcome::Stale,
+            Some(_) if m.version > MAX_EDITS => Outcome::Refused,
+            Some(_) => Outcome::Changed,
+            None if m.retracted => Outcome::Same,
+            None => Outcome::Changed,
         }
     }
 
@@ -343,6 +362,12 @@ impl Model {
                 }
                 if seen.read_at.is_some() {
                     assert_eq!(got.read_at, seen.read_at, "readAt moved: {}", context());
+                }
+                if seen.retracted.is_some() {
+                    assert_eq!(got.retracted, seen.retracted, "retracted: {}", context());
+                }
+                if seen.version() == got.version() {
+                    assert_eq!(got.edited, seen.edited, "edited: {}", context());
                 }
                 assert!(got.updated_at >= seen.updated_at, "{}", context());
             } else {

@@ -403,16 +403,14 @@ impl<'a> Case<'a> {
                 let index = if *again && !edited.is_empty() {
                     Some(edited[pick.index(edited.len())])
                 } else {
-                    self.pick(std::slice::from_ref(pick)).map(|i| i[0])
+                    self.pick_one(*pick)
                 };
                 if let Some(index) = index {
                     let change = self.change_request(index, *edit, *stale);
                     if *rest {
                         self.change_over_rest(&change).await;
                     } else {
-                        let mut ws = self.server().ws(&self.users[change.sender].token).await;
-                        ws.send(change.frame.clone()).await;
-                        self.change_answered(&mut ws, &change).await;
+                        self.change_over_ws(&change).await;
                     }
                 }
             }
@@ -487,6 +485,12 @@ impl<'a> Case<'a> {
         (len > 0).then(|| picks.iter().map(|p| p.index(len)).collect())
     }
 
+    /// A message index for `pick`, among all messages (None when there are none).
+    fn pick_one(&self, pick: Index) -> Option<usize> {
+        let len = self.model.messages.len();
+        (len > 0).then(|| pick.index(len))
+    }
+
     fn ids(&self, indexes: &[usize]) -> Vec<String> {
         indexes
             .iter()
@@ -536,7 +540,7 @@ impl<'a> Case<'a> {
         // lands among the sends: in their batch, or in one after some were logged.
         let mut changing = None;
         if let Some((pick, edit)) = change
-            && let Some(index) = self.pick(&[pick]).map(|i| i[0])
+            && let Some(index) = self.pick_one(pick)
         {
             let change = self.change_request(index, edit, false);
             let ws = self.server().ws(&self.users[change.sender].token).await;
@@ -627,6 +631,13 @@ impl<'a> Case<'a> {
         self.changed(change, &serde_json::from_value(body).unwrap());
     }
 
+    /// Sends `change` on a socket of its sender's and holds the answer to the model.
+    async fn change_over_ws(&mut self, change: &Change) {
+        let mut ws = self.server().ws(&self.users[change.sender].token).await;
+        ws.send(change.frame.clone()).await;
+        self.change_answered(&mut ws, change).await;
+    }
+
     /// Waits on `ws` for the answer to `change` sent on it (`message:updated` or `error`, with
     /// its clientId) and holds it to the model.
     async fn change_answered(&mut self, ws: &mut Ws, change: &Change) {
@@ -691,7 +702,7 @@ impl<'a> Case<'a> {
         };
         let mut change = None;
         if let Some((pick, edit)) = stop.change
-            && let Some(index) = self.pick(&[pick]).map(|i| i[0])
+            && let Some(index) = self.pick_one(pick)
         {
             let request = self.change_request(index, edit, false);
             let mut ws = self.server().ws(&self.users[request.sender].token).await;
@@ -741,9 +752,7 @@ impl<'a> Case<'a> {
         // outbox does, it is made once either way and answered as the model says.
         if let Some(change) = change {
             self.open.clear();
-            let mut ws = self.server().ws(&self.users[change.sender].token).await;
-            ws.send(change.frame.clone()).await;
-            self.change_answered(&mut ws, &change).await;
+            self.change_over_ws(&change).await;
         }
     }
 

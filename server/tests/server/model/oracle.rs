@@ -6,14 +6,14 @@ use clinic_protocol::{Message, MessageStatus, MessageType};
 use std::collections::BTreeSet;
 
 pub const PATIENTS: usize = 3;
-/// Edits the server allows per message: few, so that a case reaches the limit
-/// (`SERVE_ARGS`).
-pub const MAX_EDITS: u32 = 2;
-/// How the test starts every server.
-pub const SERVE_ARGS: [&str; 2] = ["--max-edits", "2"];
 pub const DOCTORS: usize = 2;
 /// Users are numbered patients first (0..3), then doctors (3..5).
 pub const USERS: usize = PATIENTS + DOCTORS;
+/// Edits the server allows per message: few, so that a case reaches the limit
+/// (`SERVE_ARGS`).
+pub const MAX_EDITS: u32 = 2;
+/// How the test starts every server (the same number as `MAX_EDITS`).
+pub const SERVE_ARGS: [&str; 2] = ["--max-edits", "2"];
 
 /// A conversation: patient number and doctor number (0..DOCTORS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -133,11 +133,11 @@ fn by_client_id(
     }
 }
 
-/// A repeated send's message with the receipts still logged for it (only a batch that logs
+/// A repeated send's message with the receipts and edits still logged for it (only a batch that logs
 /// can find any: every other batch moved the log first).
 fn as_it_will_be(conn: &Connection, seqs: &Seqs, mut m: Message) -> Result<Message, StoreError> {
     if seqs.log_sends() {
-        projection::with_logged_receipts(conn, &mut m)?;
+        projection::with_logged_changes(conn, &mut m)?;
     }
     Ok(m)
 }

@@ -1,7 +1,7 @@
 //! The log's projection: moves plain sends from `event_log` into `messages` (where each carries
 //! its recipient's derived notification, schema v14), many rows per statement, and applies the
-//! delivered and read receipts waiting there (schema v21; one log with the sends since v25) to
-//! the rows they name, after the commit that acknowledged them.
+//! delivered and read receipts (schema v21; one log with the sends since v25) and the edits
+//! (schema v26) waiting there to the rows they name, after the commit that acknowledged them.
 //!
 //! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
 //! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
@@ -19,12 +19,15 @@
 //!   receipt is in `event_log` or applied, never both.
 //! - At most one delivered and one read receipt wait per message, and only ones that change it
 //!   (`receipts.rs` looks at the row and the log before logging), so applying them is the same
-//!   as having written them at the time.
+//!   as having written them at the time. Edits are judged on the message as it will be
+//!   (`versions.rs`), applied after the slice's receipts in seq order, and only ever raise a
+//!   row's `updated_at` and `change_seq`, which ends the row where writing each change at its
+//!   time would have.
 //! - A reader that finds rows logged and not yet moved first has the writer move them all (a
 //!   command of its own: `Reads::run`), so a sender reading its history after the ack finds its
 //!   message, and the other side reading after a receipt finds it applied.
 
-use clinic_protocol::{Message, MessageStatus, MessageType, Seq};
+use clinic_protocol::{Edited, Message, MessageId, MessageStatus, MessageType, Seq};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -213,7 +216,7 @@ impl LoggedKeys {
 pub(super) const SLICE_END: &str =
     "SELECT max(seq) FROM (SELECT seq FROM event_log ORDER BY seq LIMIT ?1)";
 
-/// Moves the oldest `limit` rows of the log (sends and receipts, by seq) into `messages` and
+/// Moves the oldest `limit` rows of the log (sends, receipts and edits, by seq) into `messages` and
 /// deletes them from the log, in the caller's transaction. `None` if the log was empty.
 pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
     let upto: Option<i64> = conn
@@ -260,6 +263,11 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
         .execute([upto])?;
     apply_receipts(conn, upto)?;
+    // After the receipts, so that the rows they name are there; each edit seals the text it
+    // replaces, one at a time (edits are few), in seq order.
+    for edit in edits(conn, upto)? {
+        crate::store::versions::apply_logged(conn, &edit)?;
+    }
     let rows = conn
         .prepare_cached("DELETE FROM event_log WHERE seq <= ?1")?
         .execute([upto])?;
@@ -339,19 +347,25 @@ pub(crate) const MARKS_MOVED: &str = "UPDATE conversations SET \
      GROUP BY m.patient_id, m.doctor_id) AS n \
      WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 
-/// What a logged receipt of `message_id` changes on `m` once moved: a message read from
-/// `messages` or the log is shown as it will be, not as it was.
-pub(crate) fn with_logged_receipts(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {
+/// What the logged receipts and edits of `m` change on it once moved, in seq order: a message
+/// read from `messages` or the log is shown as it will be, not as it was. (The move applies a
+/// slice's receipts before its edits; an edit only ever raises `updated_at`, so the row ends the
+/// same.)
+pub(crate) fn with_logged_changes(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
-        "SELECT kind, at FROM event_log WHERE id = ?1 AND kind != 'SEND' ORDER BY seq",
+        "SELECT kind, at, content FROM event_log WHERE id = ?1 AND kind != 'SEND' ORDER BY seq",
     )?;
     let logged = stmt.query_map([m.id.as_str()], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
     })?;
-    for receipt in logged {
-        let (status, at) = receipt?;
+    for change in logged {
+        let (kind, at, content) = change?;
         let at = crate::time::from_ms(at);
-        match status.as_str() {
+        match kind.as_str() {
             "DELIVERED" if m.status == MessageStatus::Sent => {
                 m.status = MessageStatus::Delivered;
                 m.delivered_at = Some(at);
@@ -363,10 +377,75 @@ pub(crate) fn with_logged_receipts(conn: &Connection, m: &mut Message) -> rusqli
                 m.delivered_at = m.delivered_at.or(Some(at));
                 m.updated_at = at;
             }
+            "EDIT" => {
+                m.edited = Some(Edited {
+                    at,
+                    version: m.version() + 1,
+                });
+                m.content = content.unwrap_or_default();
+                m.updated_at = m.updated_at.max(at);
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// An edit waiting in the log (schema v26), as [`edits`] reads them for a move.
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedEdit {
+    pub seq: i64,
+    pub id: MessageId,
+    pub at: i64,
+    pub editor: String,
+    pub content: String,
+    pub client_id: Option<String>,
+}
+
+/// Appends an edit to the log: `editor` (the sender) replaces the text of message `edit.id`
+/// with `edit.content`. The caller validated it against the message as it will be.
+pub(crate) fn log_edit(conn: &Connection, edit: &LoggedEdit) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO event_log (seq, kind, id, at, sender_id, content, client_id) \
+         VALUES (?1, 'EDIT', ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        edit.seq,
+        edit.id.as_str(),
+        edit.at,
+        edit.editor,
+        edit.content,
+        edit.client_id,
+    ])?;
+    Ok(())
+}
+
+/// Whether an edit of message `id` with the asker's `client_id` waits in the log.
+pub(crate) fn edit_logged(conn: &Connection, id: &str, client_id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM event_log WHERE id = ?1 AND kind = 'EDIT' \
+         AND client_id = ?2)",
+    )?
+    .query_row([id, client_id], |r| r.get(0))
+}
+
+/// The logged edits up to `upto`, oldest first.
+fn edits(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<LoggedEdit>> {
+    conn.prepare_cached(
+        "SELECT seq, id, at, sender_id, content, client_id FROM event_log \
+         WHERE seq <= ?1 AND kind = 'EDIT' ORDER BY seq",
+    )?
+    .query_map([upto], |r| {
+        Ok(LoggedEdit {
+            seq: r.get(0)?,
+            id: r.get::<_, String>(1)?.into(),
+            at: r.get(2)?,
+            editor: r.get(3)?,
+            content: r.get(4)?,
+            client_id: r.get(5)?,
+        })
+    })?
+    .collect()
 }
 
 /// Whether `err` is `messages`' unique key on clientId and sender refusing a row.
@@ -452,6 +531,17 @@ pub(crate) fn log(
     Ok(())
 }
 
+/// The logged send of message `id`, as it was sent (see [`with_logged_changes`]); `None` if it
+/// is not in the log.
+pub(crate) fn send_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
+    conn.prepare_cached(
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at \
+         FROM event_log WHERE id = ?1 AND kind = 'SEND'",
+    )?
+    .query_row([id], logged_message)
+    .optional()
+}
+
 /// The logged send `seq`, as the message it will be once moved; `None` if it has moved.
 pub(crate) fn by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Message>> {
     conn.prepare_cached(
@@ -493,7 +583,7 @@ fn logged_message(row: &Row<'_>) -> rusqlite::Result<Message> {
 #[cfg(test)]
 pub(crate) const LOGGED_SENDS: &str = "event_log WHERE kind = 'SEND'";
 #[cfg(test)]
-pub(crate) const LOGGED_RECEIPTS: &str = "event_log WHERE kind != 'SEND'";
+pub(crate) const LOGGED_RECEIPTS: &str = "event_log WHERE kind IN ('DELIVERED', 'READ')";
 
 #[cfg(test)]
 mod tests {

@@ -59,7 +59,7 @@ const LOGGED: &str = "SELECT patient_id, doctor_id, seq, 'SENT' FROM event_log W
      AND kind = 'SEND' \
      AND sender_id != ?2 AND (patient_id = ?2 OR doctor_id = ?2)";
 /// The receipts waiting for message `?1`.
-const WAITING: &str = "SELECT kind FROM event_log WHERE id = ?1 AND kind != 'SEND'";
+const WAITING: &str = "SELECT kind FROM event_log WHERE id = ?1 AND kind IN ('DELIVERED', 'READ')";
 
 /// The candidates among `ids`: messages in the caller's conversations not sent by the caller,
 /// in `messages` or, in a batch that logs, in the send log.
@@ -1250,7 +1250,7 @@ mod tests {
             // The index holds the kind: what waits is known without reading a row.
             (
                 WAITING,
-                "event_log USING COVERING INDEX event_log_id (id=?)",
+                "event_log USING COVERING INDEX event_log_id (id=? AND kind=?)",
             ),
             (SEQ_STORED, "messages USING INDEX sqlite_autoindex_messages"),
             (

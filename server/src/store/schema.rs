@@ -678,6 +678,36 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE receipt_log;
     CREATE INDEX event_log_id ON event_log(id, kind);
     ",
+    // v26: edits are rows of the log too ('EDIT': `id` the message, `at` the edit's time,
+    // `sender_id` who edited, `content` the new text, `client_id` the asker's, if any), so an
+    // edit no longer makes its batch move the log first. A CHECK cannot be changed in place:
+    // the table is built again with the rows it held, in seq order.
+    "
+    CREATE TABLE event_log_v26 (
+        seq          INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL CHECK (kind IN ('SEND', 'DELIVERED', 'READ', 'EDIT')),
+        id           TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        client_id    TEXT,
+        patient_id   TEXT,
+        doctor_id    TEXT,
+        sender_id    TEXT,
+        recipient_id TEXT,
+        content      TEXT,
+        mark         INTEGER NOT NULL DEFAULT 0,
+        CHECK (CASE kind WHEN 'SEND' THEN client_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL AND sender_id IS NOT NULL AND recipient_id IS NOT NULL
+            AND content IS NOT NULL AND mark = 0
+            WHEN 'EDIT' THEN sender_id IS NOT NULL AND content IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id) IS NULL AND mark = 0
+            ELSE coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content)
+            IS NULL AND mark IN (0, 1) END)
+    ) STRICT;
+    INSERT INTO event_log_v26 SELECT * FROM event_log ORDER BY seq;
+    DROP TABLE event_log;
+    ALTER TABLE event_log_v26 RENAME TO event_log;
+    CREATE INDEX event_log_id ON event_log(id, kind);
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -1199,6 +1229,58 @@ mod tests {
             )
             .unwrap();
         assert_eq!((left, top), (0, 1));
+    }
+
+    /// Upgrading to v26 keeps the log's rows in order; an edit row then needs its editor and
+    /// text and none of a send's conversation columns.
+    #[test]
+    fn upgrading_to_v26_keeps_the_log_and_takes_edits() {
+        let mut conn = at_version(25);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content)
+             VALUES (1, 'SEND', 'm-1', 1, 'c-1', 'p', 'd', 'p', 'd', 'logged');
+             INSERT INTO event_log (seq, kind, id, at, mark) VALUES (2, 'DELIVERED', 'm-1', 2, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<String> = conn
+            .prepare(
+                "SELECT concat_ws(' ', seq, kind, id, coalesce(content, '-'), mark) \
+                 FROM event_log ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, ["1 SEND m-1 logged 0", "2 DELIVERED m-1 - 1"]);
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, content, client_id)
+             VALUES (3, 'EDIT', 'm-1', 3, 'p', 'edited', 'e-1'),
+                 (4, 'EDIT', 'm-1', 4, 'p', 'again', NULL)",
+        )
+        .unwrap();
+        for bad in [
+            "INSERT INTO event_log (seq, kind, id, at, content) VALUES (5, 'EDIT', 'm-1', 5, 'x')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id) VALUES (5, 'EDIT', 'm-1', 5, 'p')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, content, patient_id)
+             VALUES (5, 'EDIT', 'm-1', 5, 'p', 'x', 'p')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, content, mark)
+             VALUES (5, 'EDIT', 'm-1', 5, 'p', 'x', 1)",
+            "INSERT INTO event_log (seq, kind, id, at) VALUES (5, 'RETRACT', 'm-1', 5)",
+        ] {
+            assert!(conn.execute_batch(bad).is_err(), "{bad}");
+        }
+        let index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'event_log_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
     }
 
     /// Upgrading counts what each side has left to read; the triggers then follow reads,

@@ -34,6 +34,7 @@ impl Store {
     }
 
     /// Replaces the text of message `id` for its sender (idempotent on the asker's `client_id`).
+    /// Validated before it writes, and logged in a batch that logs (schema v26).
     pub(crate) async fn edit(
         &self,
         caller: &User,
@@ -45,7 +46,7 @@ impl Store {
         versions::validate_edit(&request)?;
         let caller = caller.clone();
         self.writer
-            .run(move |conn, seqs| {
+            .run_append(move |conn, seqs| {
                 versions::edit(
                     conn,
                     seqs,

@@ -30,6 +30,8 @@ pub enum Inbound {
     DeliveredConfirmed(usize),
     /// `message:read:confirmed`: how many messages a read mark moved.
     ReadConfirmed(usize),
+    /// `message:updated`: a message was edited or unsent.
+    Updated,
     SyncBatch {
         messages: Vec<Msg>,
         cursor: i64,
@@ -104,6 +106,7 @@ pub fn parse(text: &str) -> Inbound {
         "authenticated" => Inbound::Authenticated,
         "message:ack" => with_message(Inbound::Ack),
         "message:received" => with_message(Inbound::Received),
+        "message:updated" => Inbound::Updated,
         "emergency:alert" => with_message(Inbound::Alert),
         "message:delivered:confirmed" => serde_json::from_str::<Confirmed>(text)
             .map(|c| Inbound::DeliveredConfirmed(c.message_ids.len()))
@@ -211,6 +214,18 @@ mod tests {
         };
         let text = serde_json::to_string(&frame).expect("a frame serializes");
         assert!(matches!(parse(&text), Inbound::ReadConfirmed(2)), "{text}");
+    }
+
+    /// An edit's news, as the server's own type writes it.
+    #[test]
+    fn knows_an_updated_message() {
+        let message = r#"{"id":"m-1","seq":7,"clientId":"c1","patientId":"p","doctorId":"d","senderId":"p","content":"1 2 x (edited)","messageType":"REGULAR","status":"SENT","isEmergency":false,"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:01Z","edited":{"at":"2026-01-01T00:00:01Z","version":2}}"#;
+        let frame = clinic_protocol::ServerFrame::MessageUpdated {
+            message: serde_json::from_str(message).expect("a message"),
+            client_id: None,
+        };
+        let text = serde_json::to_string(&frame).expect("a frame serializes");
+        assert!(matches!(parse(&text), Inbound::Updated), "{text}");
     }
 
     #[test]

@@ -44,12 +44,15 @@ pub struct Reports {
     /// that arrives in the conversation its user has open. The app then leaves the message out
     /// of its delivered receipt (the read mark made it delivered), and so does the generator.
     pub read: bool,
+    /// Of every `edit_every` messages a group of sockets sent, the sender edits one once its
+    /// ack arrives (`message:edit`, as the app's edit; 0: none), so edits mix with the sends.
+    pub edit_every: u32,
 }
 
 impl Reports {
-    /// Whether the sockets report anything.
+    /// Whether the sockets send anything but messages.
     pub fn any(self) -> bool {
-        self.delivered || self.read
+        self.delivered || self.read || self.edit_every > 0
     }
 }
 
@@ -107,6 +110,10 @@ pub struct StepResult {
     pub reads: u64,
     /// Message ids in the `message:read:confirmed` frames the sockets read (both participants).
     pub read_confirmed: u64,
+    /// `message:edit` frames sent, when the load sends them.
+    pub edits: u64,
+    /// `message:updated` frames the sockets read (the asker's answer, the other side's news).
+    pub updated: u64,
 }
 
 impl StepResult {
@@ -126,6 +133,8 @@ impl StepResult {
         self.delivered_confirmed += other.delivered_confirmed;
         self.reads += other.reads;
         self.read_confirmed += other.read_confirmed;
+        self.edits += other.edits;
+        self.updated += other.updated;
     }
 
     /// Messages delivered per second inside the measured window.
@@ -154,6 +163,8 @@ impl StepResult {
             "delivered_confirmed": self.delivered_confirmed,
             "reads": self.reads,
             "read_confirmed": self.read_confirmed,
+            "edits": self.edits,
+            "updated": self.updated,
         })
     }
 }
@@ -289,6 +300,10 @@ impl Run {
                 self.result.read_confirmed += n as u64;
                 return;
             }
+            Inbound::Updated => {
+                self.result.updated += 1;
+                return;
+            }
             _ => return,
         };
         let Some(stamp) = frames::read_stamp(&message.content) else {
@@ -351,6 +366,8 @@ async fn group_task(
         }
     }
     let mut run: Option<Run> = None;
+    // Acks the group's sockets read, for `Reports::edit_every`.
+    let mut acks = 0u64;
     loop {
         let wake = match &run {
             Some(r) if (r.next_due as u64) < r.end => r.next_due as u64,
@@ -387,6 +404,17 @@ async fn group_task(
                                     && let Some(r) = run.as_mut()
                                 {
                                     r.result.reads += 1;
+                                }
+                            }
+                            if let Inbound::Ack(m) = &frame
+                                && reports.edit_every > 0
+                            {
+                                acks += 1;
+                                if acks.is_multiple_of(u64::from(reports.edit_every))
+                                    && member.edit(m).await
+                                    && let Some(r) = run.as_mut()
+                                {
+                                    r.result.edits += 1;
                                 }
                             }
                             if let Some(r) = run.as_mut() {
@@ -427,6 +455,18 @@ async fn group_task(
 }
 
 impl Member {
+    /// Edits `message`, just sent, keeping its stamp; whether the frame went out.
+    async fn edit(&mut self, message: &frames::Msg) -> bool {
+        let n = SENDS.fetch_add(1, Ordering::Relaxed);
+        let frame = crate::conn::text(&clinic_protocol::ClientFrame::MessageEdit {
+            client_id: ClientId::new(format!("e-{n}")),
+            message_id: message.id.clone().into(),
+            content: format!("{} (edited)", message.content),
+            base_version: 1,
+        });
+        self.alive && self.sink.send(frame).await.is_ok()
+    }
+
     /// Marks the conversation read up to `message_id`; whether the frame went out.
     async fn report_read(&mut self, message_id: &str) -> bool {
         let frame = crate::conn::text(&clinic_protocol::ClientFrame::MessageRead {

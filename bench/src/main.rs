@@ -104,6 +104,10 @@ struct RampArgs {
     /// desktop app does with the conversation open; clinic-server only
     #[arg(long)]
     reads: bool,
+    /// The sender edits every Nth message it sent once acked (`message:edit`, as the app's
+    /// edit); 0: none; clinic-server only
+    #[arg(long, default_value_t = 0)]
+    edits: u32,
 }
 
 impl RampArgs {
@@ -116,6 +120,7 @@ impl RampArgs {
             reports: Reports {
                 delivered: self.receipts,
                 read: self.reads,
+                edit_every: self.edits,
             },
         }
     }
@@ -162,6 +167,10 @@ enum Scenario {
         /// the desktop app does with the conversation open; clinic-server only
         #[arg(long)]
         reads: bool,
+        /// The sender edits every Nth message it sent once acked (`message:edit`, as the
+        /// app's edit); 0: none; clinic-server only
+        #[arg(long, default_value_t = 0)]
+        edits: u32,
         /// Messages written into the database before the server starts, spread over the
         /// conversations and all read by both sides, so that its tables and indexes are a
         /// running clinic's size, not empty; clinic-server only
@@ -324,6 +333,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             step_secs,
             receipts,
             reads,
+            edits,
             prefill,
         } => {
             let cost = Cost {
@@ -337,6 +347,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
                 reports: Reports {
                     delivered: receipts,
                     read: reads,
+                    edit_every: edits,
                 },
                 prefill,
             };

@@ -75,6 +75,32 @@ fn the_load_marks_messages_read_and_the_server_confirms() {
     assert!(step["read_confirmed"].as_u64().unwrap_or(0) > 0, "{step}");
 }
 
+/// `--edits 4`: of every four messages sent, the sender edits one once acked, as the desktop
+/// app's edit, and the server takes each edit (answers the asker and tells the other side)
+/// and refuses none.
+#[test]
+fn the_load_edits_messages_and_the_server_takes_the_edits() {
+    let r = scenario(&[
+        "cost",
+        "--edits",
+        "4",
+        "--users",
+        "20",
+        "--rates",
+        "40",
+        "--step-secs",
+        "3",
+    ]);
+    assert_eq!(r["edit_every"], 4, "{r}");
+    let step = &r["steps"][0];
+    assert_eq!(step["errors"], 0, "{r}");
+    let edits = step["edits"].as_u64().unwrap_or(0);
+    let acked = step["acked"].as_u64().unwrap_or(0);
+    assert!(edits > 0 && edits <= acked / 4, "{r}");
+    // The asker's answer and the other participant's news, both read by the generator.
+    assert!(step["updated"].as_u64().unwrap_or(0) >= edits, "{r}");
+}
+
 /// A small `cost` run with `flag` (`--receipts` or `--reads`): its one step, checked to say
 /// which it sent and to have no errors.
 fn reporting(flag: &str) -> serde_json::Value {

@@ -93,6 +93,8 @@ pub async fn run(env: &Env, cost: &Cost) -> anyhow::Result<()> {
             "delivered_confirmed": result.delivered_confirmed,
             "reads": result.reads,
             "read_confirmed": result.read_confirmed,
+            "edits": result.edits,
+            "updated": result.updated,
         }));
     }
     load.stop().await;

@@ -27,7 +27,8 @@ pub struct Ramp {
 pub fn receipts_for(stack: Stack, reports: Reports) -> anyhow::Result<()> {
     if reports.any() && stack != Stack::Clinic {
         anyhow::bail!(
-            "--receipts and --reads need clinic-server: the seed's stack has no receipts to send"
+            "--receipts, --reads and --edits need clinic-server: the seed's stack has no receipts \
+             or edits to send"
         );
     }
     Ok(())
@@ -37,6 +38,9 @@ pub fn receipts_for(stack: Stack, reports: Reports) -> anyhow::Result<()> {
 pub fn report_fields(fields: &mut Map<String, Value>, reports: Reports) {
     fields.insert("receipts".into(), json!(reports.delivered));
     fields.insert("reads".into(), json!(reports.read));
+    if reports.edit_every > 0 {
+        fields.insert("edit_every".into(), json!(reports.edit_every));
+    }
 }
 
 /// Pause between connecting everyone and the first step, so that what the connects caused

@@ -57,7 +57,7 @@ fn steady_chat_over_tls_delivers_every_message() {
 /// and the server takes the receipts (it confirms them to the conversations, refuses none).
 #[test]
 fn the_load_sends_delivered_receipts_the_server_confirms() {
-    let step = reporting("--receipts");
+    let step = reporting(&["--receipts"]);
     assert!(step["receipts"].as_u64().unwrap_or(0) > 0, "{step}");
     assert!(
         step["delivered_confirmed"].as_u64().unwrap_or(0) > 0,
@@ -70,7 +70,7 @@ fn the_load_sends_delivered_receipts_the_server_confirms() {
 /// too, the delivered receipts then change nothing: their messages are read already.)
 #[test]
 fn the_load_marks_messages_read_and_the_server_confirms() {
-    let step = reporting("--reads");
+    let step = reporting(&["--reads"]);
     assert!(step["reads"].as_u64().unwrap_or(0) > 0, "{step}");
     assert!(step["read_confirmed"].as_u64().unwrap_or(0) > 0, "{step}");
 }
@@ -80,42 +80,25 @@ fn the_load_marks_messages_read_and_the_server_confirms() {
 /// and refuses none.
 #[test]
 fn the_load_edits_messages_and_the_server_takes_the_edits() {
-    let r = scenario(&[
-        "cost",
-        "--edits",
-        "4",
-        "--users",
-        "20",
-        "--rates",
-        "40",
-        "--step-secs",
-        "3",
-    ]);
-    assert_eq!(r["edit_every"], 4, "{r}");
-    let step = &r["steps"][0];
-    assert_eq!(step["errors"], 0, "{r}");
+    let step = reporting(&["--edits", "4"]);
     let edits = step["edits"].as_u64().unwrap_or(0);
     let acked = step["acked"].as_u64().unwrap_or(0);
-    assert!(edits > 0 && edits <= acked / 4, "{r}");
+    assert!(edits > 0 && edits <= acked / 4, "{step}");
     // The asker's answer and the other participant's news, both read by the generator.
-    assert!(step["updated"].as_u64().unwrap_or(0) >= edits, "{r}");
+    assert!(step["updated"].as_u64().unwrap_or(0) >= edits, "{step}");
 }
 
-/// A small `cost` run with `flag` (`--receipts` or `--reads`): its one step, checked to say
-/// which it sent and to have no errors.
-fn reporting(flag: &str) -> serde_json::Value {
-    let r = scenario(&[
-        "cost",
-        flag,
-        "--users",
-        "20",
-        "--rates",
-        "40",
-        "--step-secs",
-        "3",
-    ]);
-    assert_eq!(r["receipts"], flag == "--receipts", "{r}");
-    assert_eq!(r["reads"], flag == "--reads", "{r}");
+/// A small `cost` run with `flags` (`--receipts`, `--reads` or `--edits N`): its one step,
+/// checked to say which it sent and to have no errors.
+fn reporting(flags: &[&str]) -> serde_json::Value {
+    let mut args = vec!["cost", "--users", "20", "--rates", "40", "--step-secs", "3"];
+    args.extend_from_slice(flags);
+    let r = scenario(&args);
+    assert_eq!(r["receipts"], flags.contains(&"--receipts"), "{r}");
+    assert_eq!(r["reads"], flags.contains(&"--reads"), "{r}");
+    let edits = flags.iter().position(|f| *f == "--edits");
+    let edit_every = edits.map(|i| serde_json::json!(flags[i + 1].parse::<u32>().unwrap_or(0)));
+    assert_eq!(r.get("edit_every"), edit_every.as_ref(), "{r}");
     let step = r["steps"][0].clone();
     assert_eq!(step["errors"], 0, "{r}");
     step

@@ -1016,6 +1016,77 @@ mod tests {
         assert_eq!(on_disk(), (0, 5));
     }
 
+    /// Through the store's own operations: an edit queued among sends is logged with them
+    /// (schema v26), the answers are the messages as they will be, and a retraction's batch
+    /// moves the log first.
+    #[tokio::test]
+    async fn an_edit_is_logged_with_the_sends_and_a_retraction_moves_the_log() {
+        use clinic_protocol::MessageWindows;
+        use clinic_protocol::rest::{EditRequest, RetractRequest};
+        let c = clinic();
+        let conn = crate::store::open_write(&c.path, Synchronous::Full).unwrap();
+        let (writer, thread) =
+            Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
+        let (search, _) =
+            crate::store::search_index::SearchIndex::start(&c.path, writer.progress()).unwrap();
+        let store = crate::store::Store {
+            reads: Reads::new(c.path.clone(), 2, writer.clone()),
+            writer: writer.clone(),
+            search,
+            receipt_ids: crate::store::budget::Budget::new(1, 1_000),
+            pages: crate::store::budget::Budget::new(1, 1),
+        };
+        let windows = MessageWindows {
+            unsend_secs: 60,
+            retract_secs: 60,
+            edit_secs: 60,
+            max_edits: 5,
+        };
+        let outside = Connection::open(&c.path).unwrap();
+        let logged = |kind: &str| count(&outside, &format!("event_log WHERE kind = '{kind}'"));
+        let first = hello(&writer, &c, 0).await.message;
+        let second = hello(&writer, &c, 1).await.message;
+        let edit = EditRequest {
+            content: "hello again".to_owned(),
+            base_version: 1,
+        };
+        let edited = store
+            .edit(&c.patient, first.id.clone(), edit, None, windows)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                edited.changed,
+                edited.message.version(),
+                edited.message.content.as_str()
+            ),
+            (true, 2, "hello again")
+        );
+        assert_eq!(
+            (logged("SEND"), logged("EDIT"), count(&outside, "messages")),
+            (2, 1, 0)
+        );
+        let retracted = store
+            .retract(
+                &c.patient,
+                second.id.clone(),
+                RetractRequest::default(),
+                None,
+                windows,
+            )
+            .await
+            .unwrap();
+        assert!(retracted.changed && retracted.message.is_retracted());
+        assert_eq!(
+            (logged("SEND"), logged("EDIT"), count(&outside, "messages")),
+            (0, 0, 2)
+        );
+        let stored = messages::by_id(&outside, &first.id).unwrap().unwrap();
+        assert_eq!(stored, edited.message);
+        drop((store, writer));
+        thread.join().unwrap();
+    }
+
     /// An idle step that fails is tried again a little later without waiting for a command: a
     /// server that goes quiet after a failed move still moves its log.
     #[tokio::test]

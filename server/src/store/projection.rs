@@ -1,7 +1,8 @@
 //! The log's projection: moves plain sends from `event_log` into `messages` (where each carries
 //! its recipient's derived notification, schema v14), many rows per statement, and applies the
-//! delivered and read receipts (schema v21; one log with the sends since v25) and the edits
-//! (schema v26) waiting there to the rows they name, after the commit that acknowledged them.
+//! delivered and read receipts (schema v21; one log with the sends since v25) and the edits and
+//! retractions (schema v26) waiting there to the rows they name, after the commit that
+//! acknowledged them.
 //!
 //! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
 //! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
@@ -19,10 +20,10 @@
 //!   receipt is in `event_log` or applied, never both.
 //! - At most one delivered and one read receipt wait per message, and only ones that change it
 //!   (`receipts.rs` looks at the row and the log before logging), so applying them is the same
-//!   as having written them at the time. Edits are judged on the message as it will be
-//!   (`versions.rs`), applied after the slice's receipts in seq order, and only ever raise a
-//!   row's `updated_at` and `change_seq`, which ends the row where writing each change at its
-//!   time would have.
+//!   as having written them at the time. Edits and retractions are judged on the message as it
+//!   will be (`versions.rs`), applied after the slice's receipts in seq order, and only ever
+//!   raise a row's `updated_at` and `change_seq`, which ends the row where writing each change
+//!   at its time would have.
 //! - A reader that finds rows logged and not yet moved first has the writer move them all (a
 //!   command of its own: `Reads::run`), so a sender reading its history after the ack finds its
 //!   message, and the other side reading after a receipt finds it applied.
@@ -216,7 +217,7 @@ impl LoggedKeys {
 pub(super) const SLICE_END: &str =
     "SELECT max(seq) FROM (SELECT seq FROM event_log ORDER BY seq LIMIT ?1)";
 
-/// Moves the oldest `limit` rows of the log (sends, receipts and edits, by seq) into `messages` and
+/// Moves the oldest `limit` rows of the log (sends, receipts and changes, by seq) into `messages` and
 /// deletes them from the log, in the caller's transaction. `None` if the log was empty.
 pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
     let upto: Option<i64> = conn
@@ -263,10 +264,10 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
         .execute([upto])?;
     apply_receipts(conn, upto)?;
-    // After the receipts, so that the rows they name are there; each edit seals the text it
-    // replaces, one at a time (edits are few), in seq order.
-    for edit in edits(conn, upto)? {
-        crate::store::versions::apply_logged(conn, &edit)?;
+    // After the receipts; each edit or retraction seals the text it replaces, one at a time
+    // (they are few), in seq order.
+    for change in changes(conn, upto)? {
+        crate::store::versions::apply_logged(conn, &change)?;
     }
     let rows = conn
         .prepare_cached("DELETE FROM event_log WHERE seq <= ?1")?
@@ -347,10 +348,10 @@ pub(crate) const MARKS_MOVED: &str = "UPDATE conversations SET \
      GROUP BY m.patient_id, m.doctor_id) AS n \
      WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 
-/// What the logged receipts and edits of `m` change on it once moved, in seq order: a message
+/// What the logged receipts, edits and retractions of `m` change on it once moved, in seq order: a message
 /// read from `messages` or the log is shown as it will be, not as it was. (The move applies a
-/// slice's receipts before its edits; an edit only ever raises `updated_at`, so the row ends the
-/// same.)
+/// slice's receipts before its edits and retractions, which only ever raise `updated_at`, so the
+/// row ends the same.)
 pub(crate) fn with_logged_changes(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT kind, at, content FROM event_log WHERE id = ?1 AND kind != 'SEND' ORDER BY seq",
@@ -385,37 +386,83 @@ pub(crate) fn with_logged_changes(conn: &Connection, m: &mut Message) -> rusqlit
                 m.content = content.unwrap_or_default();
                 m.updated_at = m.updated_at.max(at);
             }
+            "RETRACT" => crate::store::versions::tombstone(m, at),
             _ => {}
         }
     }
     Ok(())
 }
 
-/// An edit waiting in the log (schema v26), as [`edits`] reads them for a move.
+/// A change of a sent message waiting in the log (schema v26), by its sender.
 #[derive(Debug, Clone)]
-pub(crate) struct LoggedEdit {
+pub(crate) struct LoggedChange {
     pub seq: i64,
     pub id: MessageId,
     pub at: i64,
-    pub editor: String,
-    pub content: String,
+    /// Who changed it (the sender).
+    pub actor: String,
+    /// The asker's clientId, if any.
     pub client_id: Option<String>,
+    pub change: Change,
 }
 
-/// Appends an edit to the log: `editor` (the sender) replaces the text of message `edit.id`
-/// with `edit.content`. The caller validated it against the message as it will be.
-pub(crate) fn log_edit(conn: &Connection, edit: &LoggedEdit) -> rusqlite::Result<()> {
+impl LoggedChange {
+    /// `change` of message `id` by `actor` at `at` (ms), taking the next change seq.
+    pub(crate) fn new(
+        seqs: &mut crate::store::Seqs,
+        id: &MessageId,
+        at: i64,
+        actor: &clinic_protocol::User,
+        client_id: Option<&clinic_protocol::ClientId>,
+        change: Change,
+    ) -> Self {
+        Self {
+            seq: seqs.next().0,
+            id: id.clone(),
+            at,
+            actor: actor.id.as_str().to_owned(),
+            client_id: client_id.map(|c| c.as_str().to_owned()),
+            change,
+        }
+    }
+}
+
+/// What a logged change does.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    /// The text becomes `content` (kind 'EDIT').
+    Edit { content: String },
+    /// The message becomes a tombstone (kind 'RETRACT'; the reason in `content`, misdirected
+    /// in `mark`). Only a message without a file: a retraction that takes a file moves the log
+    /// first, so that the file is gone when the retraction is answered.
+    Retract {
+        reason: Option<String>,
+        misdirected: bool,
+    },
+}
+
+/// Appends a change to the log. The caller validated it against the message as it will be.
+pub(crate) fn log_change(conn: &Connection, change: &LoggedChange) -> rusqlite::Result<()> {
+    let (kind, content, mark) = match &change.change {
+        Change::Edit { content } => ("EDIT", Some(content.as_str()), false),
+        Change::Retract {
+            reason,
+            misdirected,
+        } => ("RETRACT", reason.as_deref(), *misdirected),
+    };
     conn.prepare_cached(
-        "INSERT INTO event_log (seq, kind, id, at, sender_id, content, client_id) \
-         VALUES (?1, 'EDIT', ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO event_log (seq, kind, id, at, sender_id, content, client_id, mark) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        edit.seq,
-        edit.id.as_str(),
-        edit.at,
-        edit.editor,
-        edit.content,
-        edit.client_id,
+        change.seq,
+        kind,
+        change.id.as_str(),
+        change.at,
+        change.actor,
+        content,
+        change.client_id,
+        mark,
     ])?;
     Ok(())
 }
@@ -429,20 +476,29 @@ pub(crate) fn edit_logged(conn: &Connection, id: &str, client_id: &str) -> rusql
     .query_row([id, client_id], |r| r.get(0))
 }
 
-/// The logged edits up to `upto`, oldest first.
-fn edits(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<LoggedEdit>> {
+/// The logged edits and retractions up to `upto`, oldest first.
+fn changes(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<LoggedChange>> {
     conn.prepare_cached(
-        "SELECT seq, id, at, sender_id, content, client_id FROM event_log \
-         WHERE seq <= ?1 AND kind = 'EDIT' ORDER BY seq",
+        "SELECT seq, id, at, sender_id, client_id, kind, content, mark FROM event_log \
+         WHERE seq <= ?1 AND kind IN ('EDIT', 'RETRACT') ORDER BY seq",
     )?
     .query_map([upto], |r| {
-        Ok(LoggedEdit {
+        let content: Option<String> = r.get(6)?;
+        Ok(LoggedChange {
             seq: r.get(0)?,
             id: r.get::<_, String>(1)?.into(),
             at: r.get(2)?,
-            editor: r.get(3)?,
-            content: r.get(4)?,
-            client_id: r.get(5)?,
+            actor: r.get(3)?,
+            client_id: r.get(4)?,
+            change: match r.get::<_, String>(5)?.as_str() {
+                "EDIT" => Change::Edit {
+                    content: content.unwrap_or_default(),
+                },
+                _ => Change::Retract {
+                    reason: content,
+                    misdirected: r.get(7)?,
+                },
+            },
         })
     })?
     .collect()
@@ -1016,11 +1072,11 @@ mod tests {
         assert_eq!(on_disk(), (0, 5));
     }
 
-    /// Through the store's own operations: an edit queued among sends is logged with them
-    /// (schema v26), the answers are the messages as they will be, and a retraction's batch
-    /// moves the log first.
+    /// Through the store's own operations: an edit and a retraction queued among sends are
+    /// logged with them (schema v26) and answer with the messages as they will be; the
+    /// retraction of a message with a file goes to a batch that moves the log first.
     #[tokio::test]
-    async fn an_edit_is_logged_with_the_sends_and_a_retraction_moves_the_log() {
+    async fn edits_and_retractions_are_logged_and_one_with_a_file_moves_the_log() {
         use clinic_protocol::MessageWindows;
         use clinic_protocol::rest::{EditRequest, RetractRequest};
         let c = clinic();
@@ -1043,7 +1099,24 @@ mod tests {
             max_edits: 5,
         };
         let outside = Connection::open(&c.path).unwrap();
-        let logged = |kind: &str| count(&outside, &format!("event_log WHERE kind = '{kind}'"));
+        let on_disk = || {
+            let logged = |kind: &str| count(&outside, &format!("event_log WHERE kind = '{kind}'"));
+            (
+                logged("SEND"),
+                logged("EDIT"),
+                logged("RETRACT"),
+                count(&outside, "messages"),
+            )
+        };
+        let retract = |id: &MessageId| {
+            store.retract(
+                &c.patient,
+                id.clone(),
+                RetractRequest::default(),
+                None,
+                windows,
+            )
+        };
         let first = hello(&writer, &c, 0).await.message;
         let second = hello(&writer, &c, 1).await.message;
         let edit = EditRequest {
@@ -1062,27 +1135,37 @@ mod tests {
             ),
             (true, 2, "hello again")
         );
-        assert_eq!(
-            (logged("SEND"), logged("EDIT"), count(&outside, "messages")),
-            (2, 1, 0)
-        );
-        let retracted = store
-            .retract(
-                &c.patient,
-                second.id.clone(),
-                RetractRequest::default(),
-                None,
-                windows,
-            )
-            .await
-            .unwrap();
+        let retracted = retract(&second.id).await.unwrap();
         assert!(retracted.changed && retracted.message.is_retracted());
+        assert_eq!(on_disk(), (2, 1, 1, 0));
+        // Retracting again while the first waits: the same tombstone, nothing logged.
+        let again = retract(&second.id).await.unwrap();
+        assert_eq!((again.changed, &again.message), (false, &retracted.message));
+        assert_eq!(on_disk(), (2, 1, 1, 0));
+
+        let third = hello(&writer, &c, 2).await.message;
+        store.reads.run(|_| Ok::<_, StoreError>(())).await.unwrap();
+        assert_eq!(on_disk(), (0, 0, 0, 3));
         assert_eq!(
-            (logged("SEND"), logged("EDIT"), count(&outside, "messages")),
-            (0, 0, 2)
+            messages::by_id(&outside, &first.id).unwrap().unwrap(),
+            edited.message
         );
-        let stored = messages::by_id(&outside, &first.id).unwrap().unwrap();
-        assert_eq!(stored, edited.message);
+        assert_eq!(
+            messages::by_id(&outside, &second.id).unwrap().unwrap(),
+            retracted.message
+        );
+        outside
+            .execute(
+                "UPDATE messages SET file_url = '/api/files/u-1', file_name = 'scan.pdf' \
+                 WHERE id = ?1",
+                [third.id.as_str()],
+            )
+            .unwrap();
+        hello(&writer, &c, 3).await;
+        assert_eq!(on_disk(), (1, 0, 0, 3));
+        let with_file = retract(&third.id).await.unwrap();
+        assert_eq!(with_file.message.file_url, None);
+        assert_eq!(on_disk(), (0, 0, 0, 4), "moved first, written directly");
         drop((store, writer));
         thread.join().unwrap();
     }

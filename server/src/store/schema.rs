@@ -678,14 +678,16 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE receipt_log;
     CREATE INDEX event_log_id ON event_log(id, kind);
     ",
-    // v26: edits are rows of the log too ('EDIT': `id` the message, `at` the edit's time,
-    // `sender_id` who edited, `content` the new text, `client_id` the asker's, if any), so an
-    // edit no longer makes its batch move the log first. A CHECK cannot be changed in place:
-    // the table is built again with the rows it held, in seq order.
+    // v26: edits and retractions are rows of the log too ('EDIT': `id` the message, `at` the
+    // edit's time, `sender_id` who edited, `content` the new text, `client_id` the asker's, if
+    // any; 'RETRACT': the same with `content` the reason, if any, and `mark` 1 for a message
+    // sent to the wrong person), so neither makes its batch move the log first. A CHECK cannot
+    // be changed in place: the table is built again with the rows it held, in seq order.
     "
     CREATE TABLE event_log_v26 (
         seq          INTEGER PRIMARY KEY,
-        kind         TEXT NOT NULL CHECK (kind IN ('SEND', 'DELIVERED', 'READ', 'EDIT')),
+        kind         TEXT NOT NULL
+                     CHECK (kind IN ('SEND', 'DELIVERED', 'READ', 'EDIT', 'RETRACT')),
         id           TEXT NOT NULL,
         at           INTEGER NOT NULL,
         client_id    TEXT,
@@ -700,6 +702,8 @@ const MIGRATIONS: &[&str] = &[
             AND content IS NOT NULL AND mark = 0
             WHEN 'EDIT' THEN sender_id IS NOT NULL AND content IS NOT NULL
             AND coalesce(patient_id, doctor_id, recipient_id) IS NULL AND mark = 0
+            WHEN 'RETRACT' THEN sender_id IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id) IS NULL AND mark IN (0, 1)
             ELSE coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content)
             IS NULL AND mark IN (0, 1) END)
     ) STRICT;
@@ -1232,9 +1236,9 @@ mod tests {
     }
 
     /// Upgrading to v26 keeps the log's rows in order; an edit row then needs its editor and
-    /// text and none of a send's conversation columns.
+    /// text, a retraction its sender, and neither has a send's conversation columns.
     #[test]
-    fn upgrading_to_v26_keeps_the_log_and_takes_edits() {
+    fn upgrading_to_v26_keeps_the_log_and_takes_edits_and_retractions() {
         let mut conn = at_version(25);
         conn.execute_batch(PAIR).unwrap();
         conn.execute_batch(
@@ -1259,17 +1263,24 @@ mod tests {
         conn.execute_batch(
             "INSERT INTO event_log (seq, kind, id, at, sender_id, content, client_id)
              VALUES (3, 'EDIT', 'm-1', 3, 'p', 'edited', 'e-1'),
-                 (4, 'EDIT', 'm-1', 4, 'p', 'again', NULL)",
+                 (4, 'EDIT', 'm-1', 4, 'p', 'again', NULL);
+             INSERT INTO event_log (seq, kind, id, at, sender_id, content, mark)
+             VALUES (5, 'RETRACT', 'm-1', 5, 'p', NULL, 0), (6, 'RETRACT', 'm-2', 6, 'p', 'wrong', 1)",
         )
         .unwrap();
         for bad in [
-            "INSERT INTO event_log (seq, kind, id, at, content) VALUES (5, 'EDIT', 'm-1', 5, 'x')",
-            "INSERT INTO event_log (seq, kind, id, at, sender_id) VALUES (5, 'EDIT', 'm-1', 5, 'p')",
+            "INSERT INTO event_log (seq, kind, id, at, content) VALUES (7, 'EDIT', 'm-1', 7, 'x')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id) VALUES (7, 'EDIT', 'm-1', 7, 'p')",
             "INSERT INTO event_log (seq, kind, id, at, sender_id, content, patient_id)
-             VALUES (5, 'EDIT', 'm-1', 5, 'p', 'x', 'p')",
+             VALUES (7, 'EDIT', 'm-1', 7, 'p', 'x', 'p')",
             "INSERT INTO event_log (seq, kind, id, at, sender_id, content, mark)
-             VALUES (5, 'EDIT', 'm-1', 5, 'p', 'x', 1)",
-            "INSERT INTO event_log (seq, kind, id, at) VALUES (5, 'RETRACT', 'm-1', 5)",
+             VALUES (7, 'EDIT', 'm-1', 7, 'p', 'x', 1)",
+            "INSERT INTO event_log (seq, kind, id, at) VALUES (7, 'RETRACT', 'm-1', 7)",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, recipient_id)
+             VALUES (7, 'RETRACT', 'm-1', 7, 'p', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, mark)
+             VALUES (7, 'RETRACT', 'm-1', 7, 'p', 2)",
+            "INSERT INTO event_log (seq, kind, id, at) VALUES (7, 'UNSEND', 'm-1', 7)",
         ] {
             assert!(conn.execute_batch(bad).is_err(), "{bad}");
         }

@@ -4,7 +4,7 @@
 //! `retract` and `edit` are each one function running in one writer transaction: the message
 //! row, its sealed version, its notifications and its upload change together or not at all.
 
-use super::projection::{self, LoggedEdit};
+use super::projection::{self, Change, LoggedChange};
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{Seqs, notifications};
 use crate::audit::{self, Action, Event};
@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use clinic_protocol::rest::{EditRequest, MessageVersions, RetractRequest};
 use clinic_protocol::{
     ClientId, ConversationKey, Edited, Message, MessageId, MessageVersion, MessageWindows, Role,
-    User, limits,
+    Tombstone, User, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -94,8 +94,22 @@ fn own(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, Stor
     mine(visible(conn, caller, id)?, caller)
 }
 
+/// [`own`], or in a batch that logs ([`own_as_it_will_be`]) the message as it will be.
+fn own_in_batch(
+    conn: &Connection,
+    logging: bool,
+    caller: &User,
+    id: &MessageId,
+) -> Result<Message, StoreError> {
+    if logging {
+        own_as_it_will_be(conn, caller, id)
+    } else {
+        own(conn, caller, id)
+    }
+}
+
 /// [`own`] in a batch that logs: the message as it will be once the log has moved (its row or
-/// its logged send, with the receipts and edits waiting for it).
+/// its logged send, with the receipts, edits and retractions waiting for it).
 fn own_as_it_will_be(
     conn: &Connection,
     caller: &User,
@@ -214,8 +228,22 @@ fn reread(conn: &Connection, id: &MessageId) -> rusqlite::Result<Message> {
         .0)
 }
 
+/// Whether message `id` carries a file (in `messages`; a logged send never does). A message
+/// with a file keeps it until it is retracted, so the answer holds until then: such a
+/// retraction is written directly (its batch moves the log first) and the file is gone when
+/// it is answered; any other may be logged.
+pub(crate) fn carries_file(conn: &Connection, id: &MessageId) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT file_url IS NOT NULL FROM messages WHERE id = ?1")?
+        .query_row([id.as_str()], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 /// The sender takes `id` back: its text, file and notification previews go, a tombstone stays,
-/// the original is sealed. A second retraction answers the same tombstone.
+/// the original is sealed. A second retraction answers the same tombstone. In a batch that logs
+/// (schema v26; only for a message without a file, [`carries_file`]) it is judged on the
+/// message as it will be and appended to the log; the move writes it ([`apply_logged`]).
 pub(crate) fn retract(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -225,7 +253,8 @@ pub(crate) fn retract(
     client_id: Option<&ClientId>,
     windows: MessageWindows,
 ) -> Result<Changed, StoreError> {
-    let message = own(conn, caller, id)?;
+    let logging = seqs.log_sends();
+    let message = own_in_batch(conn, logging, caller, id)?;
     if message.is_retracted() {
         return Ok(Changed::same(message));
     }
@@ -246,40 +275,23 @@ pub(crate) fn retract(
     if !request.misdirected {
         check_window(&message, windows.retract_secs_for(caller.role), now, verb)?;
     }
-    seal(
-        conn,
-        &message,
-        "RETRACT",
-        caller.id.as_str(),
-        client_id.map(ClientId::as_str),
-        Some(request),
-        now,
-    )?;
-    conn.prepare_cached(
-        "UPDATE messages SET content = '', file_url = NULL, file_name = NULL, file_size = NULL, \
-         file_type = NULL, retracted_at = ?2, updated_at = ?2, change_seq = ?3, notice = NULL \
-         WHERE id = ?1",
-    )?
-    .execute(params![id.as_str(), now, seqs.next().0])?;
-    // A stored notification (emergencies, messages from before schema v14) goes with it; a
-    // derived one went with `notice = NULL` above.
-    conn.prepare_cached("DELETE FROM notifications WHERE message_id = ?1")?
-        .execute([id.as_str()])?;
-    let mut files = conn
-        .prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?
-        .query_map([id.as_str()], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    // Recorded as doomed in this transaction, like a purge's, so a crash before the removal
-    // after the commit never leaves the file behind (the next start removes it).
-    let mut doomed = Vec::new();
-    for sha in files.drain(..) {
-        if !super::retention::is_referenced(conn, &sha)? {
-            conn.prepare_cached("INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)")?
-                .execute([&sha])?;
-            doomed.push(sha);
-        }
+    if logging && message.file_url.is_some() {
+        // Never reached: `ops::changes` sends such a retraction to a batch that does not log.
+        return Err(StoreError::internal(
+            "a retraction that takes a file is written directly",
+        ));
     }
-    let files = doomed;
+    let change = Change::Retract {
+        reason: request.reason.clone(),
+        misdirected: request.misdirected,
+    };
+    let change = LoggedChange::new(seqs, id, now, caller, client_id, change);
+    let (message, files) = if logging {
+        projection::log_change(conn, &change)?;
+        (changed(message, &change), Vec::new())
+    } else {
+        apply(conn, message, &change)?
+    };
     let action = if caller.role == Role::Patient {
         Action::MessageUnsend
     } else {
@@ -293,7 +305,7 @@ pub(crate) fn retract(
             .detail(serde_json::json!({ "misdirected": request.misdirected })),
     )?;
     Ok(Changed {
-        message: reread(conn, id)?,
+        message,
         changed: true,
         files,
     })
@@ -312,11 +324,7 @@ pub(crate) fn edit(
     windows: MessageWindows,
 ) -> Result<Changed, StoreError> {
     let logging = seqs.log_sends();
-    let message = if logging {
-        own_as_it_will_be(conn, caller, id)?
-    } else {
-        own(conn, caller, id)?
-    };
+    let message = own_in_batch(conn, logging, caller, id)?;
     if message.is_retracted() {
         return Err(StoreError::conflict(
             "This message was unsent; there is nothing left to edit.",
@@ -352,19 +360,15 @@ pub(crate) fn edit(
             windows.max_edits
         )));
     }
-    let edit = LoggedEdit {
-        seq: seqs.next().0,
-        id: id.clone(),
-        at: now,
-        editor: caller.id.as_str().to_owned(),
+    let change = Change::Edit {
         content: request.content.clone(),
-        client_id: client_id.map(|c| c.as_str().to_owned()),
     };
+    let change = LoggedChange::new(seqs, id, now, caller, client_id, change);
     let message = if logging {
-        projection::log_edit(conn, &edit)?;
-        edited(message, &edit)
+        projection::log_change(conn, &change)?;
+        changed(message, &change)
     } else {
-        apply(conn, message, &edit)?
+        apply(conn, message, &change)?.0
     };
     audit::record(
         conn,
@@ -380,47 +384,117 @@ pub(crate) fn edit(
     })
 }
 
-/// `message` with `edit` applied, as its row will read.
-fn edited(mut message: Message, edit: &LoggedEdit) -> Message {
-    let at = from_ms(edit.at);
-    message.edited = Some(Edited {
-        at,
-        version: message.version() + 1,
-    });
-    message.content.clone_from(&edit.content);
-    message.updated_at = message.updated_at.max(at);
+/// `message` with `change` applied, as its row will read.
+fn changed(mut message: Message, change: &LoggedChange) -> Message {
+    let at = from_ms(change.at);
+    match &change.change {
+        Change::Edit { content } => {
+            message.edited = Some(Edited {
+                at,
+                version: message.version() + 1,
+            });
+            message.content.clone_from(content);
+            message.updated_at = message.updated_at.max(at);
+        }
+        Change::Retract { .. } => tombstone(&mut message, at),
+    }
     message
 }
 
-/// Writes `edit` of `message` (its row as it is): seals the text it replaces, then the row and
-/// a stored notification's preview. The row's `updated_at` and `change_seq` only go up: a move
-/// applies a slice's receipts first, and one of them may be newer than the edit.
-fn apply(conn: &Connection, message: Message, edit: &LoggedEdit) -> rusqlite::Result<Message> {
+/// `m` retracted at `at`, as its row will read: text and file gone, a tombstone by its sender.
+pub(crate) fn tombstone(m: &mut Message, at: DateTime<Utc>) {
+    m.content.clear();
+    m.file_url = None;
+    m.file_name = None;
+    m.file_size = None;
+    m.file_type = None;
+    m.retracted = Some(Tombstone {
+        by: m.sender_id.clone(),
+        at,
+    });
+    m.updated_at = m.updated_at.max(at);
+}
+
+/// Writes `change` of `message` (its row as it is): seals the text it replaces, then the row,
+/// and a stored notification (rewritten for an edit, deleted with a retraction, as are the
+/// retracted message's uploads). The row's `updated_at` and `change_seq` only go up: a move
+/// applies a slice's receipts first, and one of them may be newer than the change. Returns the
+/// message as written and the content files (by sha256) whose last upload went with it, to
+/// remove after the commit.
+fn apply(
+    conn: &Connection,
+    message: Message,
+    change: &LoggedChange,
+) -> rusqlite::Result<(Message, Vec<String>)> {
+    let id = change.id.as_str();
+    let (kind, retract) = match &change.change {
+        Change::Edit { .. } => ("EDIT", None),
+        Change::Retract {
+            reason,
+            misdirected,
+        } => (
+            "RETRACT",
+            Some(RetractRequest {
+                reason: reason.clone(),
+                misdirected: *misdirected,
+            }),
+        ),
+    };
     seal(
         conn,
         &message,
-        "EDIT",
-        &edit.editor,
-        edit.client_id.as_deref(),
-        None,
-        edit.at,
+        kind,
+        &change.actor,
+        change.client_id.as_deref(),
+        retract.as_ref(),
+        change.at,
     )?;
-    conn.prepare_cached(
-        "UPDATE messages SET content = ?2, edited_at = ?3, updated_at = max(updated_at, ?3), \
-         version = version + 1, change_seq = max(change_seq, ?4) WHERE id = ?1",
-    )?
-    .execute(params![edit.id.as_str(), edit.content, edit.at, edit.seq])?;
-    let message = edited(message, edit);
-    // A derived notification shows the current text by itself; a stored one is rewritten.
-    conn.prepare_cached("UPDATE notifications SET body = ?2 WHERE message_id = ?1")?
-        .execute(params![edit.id.as_str(), notifications::preview(&message)])?;
-    Ok(message)
+    let message = changed(message, change);
+    let mut doomed = Vec::new();
+    if let Change::Edit { content } = &change.change {
+        conn.prepare_cached(
+            "UPDATE messages SET content = ?2, edited_at = ?3, \
+             updated_at = max(updated_at, ?3), version = version + 1, \
+             change_seq = max(change_seq, ?4) WHERE id = ?1",
+        )?
+        .execute(params![id, content, change.at, change.seq])?;
+        // A derived notification shows the current text by itself; a stored one is rewritten.
+        conn.prepare_cached("UPDATE notifications SET body = ?2 WHERE message_id = ?1")?
+            .execute(params![id, notifications::preview(&message)])?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE messages SET content = '', file_url = NULL, file_name = NULL, \
+             file_size = NULL, file_type = NULL, retracted_at = ?2, \
+             updated_at = max(updated_at, ?2), change_seq = max(change_seq, ?3), notice = NULL \
+             WHERE id = ?1",
+        )?
+        .execute(params![id, change.at, change.seq])?;
+        // A stored notification (emergencies, messages from before schema v14) goes with it; a
+        // derived one went with `notice = NULL` above.
+        conn.prepare_cached("DELETE FROM notifications WHERE message_id = ?1")?
+            .execute([id])?;
+        let files = conn
+            .prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?
+            .query_map([id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Recorded as doomed in this transaction, like a purge's, so a crash before the removal
+        // after the commit never leaves the file behind (the next start removes it).
+        for sha in files {
+            if !super::retention::is_referenced(conn, &sha)? {
+                conn.prepare_cached("INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)")?
+                    .execute([&sha])?;
+                doomed.push(sha);
+            }
+        }
+    }
+    Ok((message, doomed))
 }
 
-/// Applies a logged edit in a move (`projection::apply`): its message is in `messages` by then,
-/// as the edit found it (anything else that changes a message's text moves the log first).
-pub(crate) fn apply_logged(conn: &Connection, edit: &LoggedEdit) -> rusqlite::Result<()> {
-    apply(conn, reread(conn, &edit.id)?, edit).map(drop)
+/// Applies a logged edit or retraction in a move (`projection::apply`): its message is in
+/// `messages` by then, as the change found it (a retraction with a file, and anything else that
+/// changes a message's text, moves the log first).
+pub(crate) fn apply_logged(conn: &Connection, change: &LoggedChange) -> rusqlite::Result<()> {
+    apply(conn, reread(conn, &change.id)?, change).map(drop)
 }
 
 /// Every version of `id`'s text, oldest first, for either participant (with the conversation,
@@ -463,168 +537,4 @@ pub(crate) fn list(
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use crate::config::Synchronous;
-    use crate::store::{messages, receipts, users};
-    use clinic_protocol::{MessageStatus, NewMessage};
-
-    const WINDOWS: MessageWindows = MessageWindows {
-        unsend_secs: 86_400,
-        retract_secs: 86_400,
-        edit_secs: 86_400,
-        max_edits: 10,
-    };
-
-    fn text(patient: &User, doctor: &User, content: &str) -> NewMessage {
-        NewMessage {
-            client_id: None,
-            patient_id: patient.id.clone(),
-            doctor_id: doctor.id.clone(),
-            content: content.to_owned(),
-            is_emergency: false,
-            file_url: None,
-            file_name: None,
-        }
-    }
-
-    fn to(content: &str, base_version: u32) -> EditRequest {
-        EditRequest {
-            content: content.to_owned(),
-            base_version,
-        }
-    }
-
-    fn client(id: &str) -> ClientId {
-        ClientId::from(id.to_owned())
-    }
-
-    /// Edits in a batch that logs (schema v26) are judged on the message as it will be (a
-    /// logged send, earlier logged edits, logged receipts), answer with it, and the move leaves
-    /// the row, its sealed versions and its change seq as that answer and the log's order say.
-    #[test]
-    fn a_logged_edit_becomes_the_row_and_versions_it_answered() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn =
-            crate::store::open_write(&dir.path().join("clinic.db"), Synchronous::Full).unwrap();
-        let patient = users::for_test(&conn, "pat", Role::Patient);
-        let doctor = users::for_test(&conn, "doc", Role::Doctor);
-        let tx = conn.transaction().unwrap();
-        let mut seqs = Seqs::loaded(&tx, true);
-        let send = |seqs: &mut Seqs, content: &str, id: &str| {
-            messages::send(
-                &tx,
-                seqs,
-                &patient,
-                &text(&patient, &doctor, content),
-                &client(id),
-            )
-            .unwrap()
-            .message
-        };
-        let first = send(&mut seqs, "first", "c-1");
-        let other = send(&mut seqs, "other", "c-2");
-        let edit_as = |seqs: &mut Seqs, who: &User, id: &MessageId, r: EditRequest, c: &str| {
-            edit(&tx, seqs, who, id, &r, Some(&client(c)), WINDOWS)
-        };
-        let e1 = edit_as(&mut seqs, &patient, &first.id, to("second", 1), "e-1").unwrap();
-        assert!(e1.changed);
-        assert_eq!(
-            (e1.message.version(), e1.message.content.as_str()),
-            (2, "second")
-        );
-        // The doctor reads it between the two edits; the second edit sees the read.
-        receipts::mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&first.id)).unwrap();
-        let e2 = edit_as(&mut seqs, &patient, &first.id, to("third", 2), "e-2").unwrap();
-        assert_eq!(
-            (e2.message.version(), e2.message.status),
-            (3, MessageStatus::Read)
-        );
-        // A repeat of the first edit's clientId while both wait: the message as it will be.
-        let again = edit_as(&mut seqs, &patient, &first.id, to("second", 1), "e-1").unwrap();
-        assert_eq!((again.changed, &again.message), (false, &e2.message));
-        let stale = edit_as(&mut seqs, &patient, &first.id, to("fourth", 2), "e-3");
-        assert!(matches!(stale, Err(StoreError::Stale(_))), "{stale:?}");
-        let theirs = edit_as(&mut seqs, &doctor, &first.id, to("fourth", 3), "e-4");
-        assert!(
-            matches!(theirs, Err(StoreError::Forbidden(_))),
-            "{theirs:?}"
-        );
-        // The other message: edited, then read, so the read is its newest change.
-        edit_as(
-            &mut seqs,
-            &patient,
-            &other.id,
-            to("other, edited", 1),
-            "e-5",
-        )
-        .unwrap();
-        receipts::mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&other.id)).unwrap();
-        let read_other: i64 = tx
-            .query_row("SELECT max(seq) FROM event_log", [], |r| r.get(0))
-            .unwrap();
-        let kinds: Vec<String> = tx
-            .prepare("SELECT kind FROM event_log ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(
-            kinds,
-            ["SEND", "SEND", "EDIT", "READ", "EDIT", "EDIT", "READ"]
-        );
-        let moved = projection::apply_all(&tx).unwrap().unwrap();
-        assert_eq!(moved.rows, 7);
-        assert_eq!(
-            messages::by_id(&tx, &first.id).unwrap().unwrap(),
-            e2.message
-        );
-        let (versions, _) = list(&tx, &doctor, &first.id).unwrap();
-        let texts: Vec<(u32, &str)> = versions
-            .versions
-            .iter()
-            .map(|v| (v.version, v.content.as_str()))
-            .collect();
-        assert_eq!(texts, [(1, "first"), (2, "second"), (3, "third")]);
-        let sealed: Vec<(String, Option<String>)> = tx
-            .prepare(
-                "SELECT actor_id, client_id FROM message_versions WHERE message_id = ?1 \
-                 ORDER BY version",
-            )
-            .unwrap()
-            .query_map([first.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let by_patient = |c: &str| (patient.id.as_str().to_owned(), Some(c.to_owned()));
-        assert_eq!(sealed, [by_patient("e-1"), by_patient("e-2")]);
-        // Each row's change seq is its newest change's, though the move applies a slice's
-        // receipts before its edits.
-        let change_seq = |id: &MessageId| -> i64 {
-            tx.query_row(
-                "SELECT change_seq FROM messages WHERE id = ?1",
-                [id.as_str()],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
-        assert_eq!(change_seq(&first.id), read_other - 2);
-        assert_eq!(change_seq(&other.id), read_other);
-        let other_now = messages::by_id(&tx, &other.id).unwrap().unwrap();
-        assert_eq!(
-            (other_now.content.as_str(), other_now.status),
-            ("other, edited", MessageStatus::Read)
-        );
-        // Queued for the search index by the move, as a direct edit would be.
-        let queued: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM search_changes WHERE seq = ?1",
-                [first.seq.0],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert!(queued >= 3, "a send and two edits: {queued}");
-    }
-}
+mod tests;

@@ -68,9 +68,10 @@ enum Guard {
     /// after writing anyway (a storage error), the whole batch is rolled back and every command
     /// in it answered "retry": nothing half-written is ever committed.
     Validated,
-    /// A plain send, a receipt (by message ids, or "read up to" a message) or an edit:
-    /// validated, and in a batch of nothing but those it appends to the log (`event_log`)
-    /// instead of writing `messages` (see `Seqs::log_sends`).
+    /// A plain send, a receipt (by message ids, or "read up to" a message), an edit or a
+    /// retraction of a message without a file: validated, and in a batch of nothing but those
+    /// it appends to the log (`event_log`) instead of writing `messages` (see
+    /// `Seqs::log_sends`).
     Append,
 }
 
@@ -134,11 +135,11 @@ impl Seqs {
         &mut self.read_marks
     }
 
-    /// Whether a plain send, a receipt (by message ids or "read up to") or an edit in this batch
-    /// goes to the log (`projection.rs`). Only in a batch of nothing but those: any other
-    /// command may read or change messages, so its batch moves the log first and writes its
-    /// sends, receipts and edits to `messages` directly, which keeps every logged row newer
-    /// than every other change.
+    /// Whether a plain send, a receipt (by message ids or "read up to"), an edit or a
+    /// retraction in this batch goes to the log (`projection.rs`). Only in a batch of nothing
+    /// but those: any other command may read or change messages, so its batch moves the log
+    /// first and writes its sends, receipts and changes to `messages` directly, which keeps
+    /// every logged row newer than every other change.
     pub(crate) fn log_sends(&self) -> bool {
         self.log_sends
     }
@@ -325,7 +326,8 @@ impl Writer {
     }
 
     /// Like [`Writer::submit_validated`] for a plain send, a receipt (by message ids or "read
-    /// up to") or an edit, which may go to the log (see [`Seqs::log_sends`]).
+    /// up to"), an edit or a retraction of a message without a file, which may go to the log
+    /// (see [`Seqs::log_sends`]).
     pub(crate) async fn submit_append<T, E, F>(
         &self,
         f: F,

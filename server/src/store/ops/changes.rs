@@ -7,7 +7,9 @@ use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{ClientId, MessageId, MessageWindows, User};
 
 impl Store {
-    /// Takes message `id` back for `caller` (idempotent on the asker's `client_id`).
+    /// Takes message `id` back for `caller` (idempotent on the asker's `client_id`). Validated
+    /// before it writes; logged in a batch that logs (schema v26) unless the message carries a
+    /// file, whose removal the answer waits for.
     pub(crate) async fn retract(
         &self,
         caller: &User,
@@ -18,19 +20,27 @@ impl Store {
     ) -> Result<Changed, StoreError> {
         versions::validate_retract(&request)?;
         let caller = caller.clone();
-        self.writer
-            .run(move |conn, seqs| {
-                versions::retract(
-                    conn,
-                    seqs,
-                    &caller,
-                    &id,
-                    &request,
-                    client_id.as_ref(),
-                    windows,
-                )
-            })
-            .await
+        let looked = id.clone();
+        let with_file = self
+            .reads
+            .run_without_log(move |conn| versions::carries_file(conn, &looked))
+            .await?;
+        let retract = move |conn: &rusqlite::Connection, seqs: &mut crate::store::Seqs| {
+            versions::retract(
+                conn,
+                seqs,
+                &caller,
+                &id,
+                &request,
+                client_id.as_ref(),
+                windows,
+            )
+        };
+        if with_file {
+            self.writer.run_validated(retract).await
+        } else {
+            self.writer.run_append(retract).await
+        }
     }
 
     /// Replaces the text of message `id` for its sender (idempotent on the asker's `client_id`).

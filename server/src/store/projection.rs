@@ -291,7 +291,8 @@ fn apply_receipts(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
 /// Applies the logged delivered receipts up to `?1`; one "up to" also sets `delivered_seq`
 /// (schema v24).
 pub(crate) const APPLY_DELIVERED: &str = "UPDATE messages SET (status, delivered_at, updated_at, change_seq, \
-     delivered_seq) = (SELECT 'DELIVERED', r.at, r.at, r.seq, CASE WHEN r.mark THEN r.seq END \
+     delivered_seq) = (SELECT 'DELIVERED', r.at, max(messages.updated_at, r.at), r.seq, \
+     CASE WHEN r.mark THEN r.seq END \
      FROM event_log AS r \
      WHERE r.id = messages.id AND r.kind = 'DELIVERED' AND r.seq <= ?1) \
      WHERE id IN (SELECT id FROM event_log WHERE seq <= ?1 \
@@ -299,7 +300,8 @@ pub(crate) const APPLY_DELIVERED: &str = "UPDATE messages SET (status, delivered
 /// Applies the logged read receipts up to `?1`; one from a "read up to" also sets `read_seq`
 /// (schema v23).
 pub(crate) const APPLY_READ: &str = "UPDATE messages SET (status, read_at, delivered_at, updated_at, change_seq, \
-     read_seq) = (SELECT 'READ', r.at, coalesce(messages.delivered_at, r.at), r.at, r.seq, \
+     read_seq) = (SELECT 'READ', r.at, coalesce(messages.delivered_at, r.at), \
+     max(messages.updated_at, r.at), r.seq, \
      CASE WHEN r.mark THEN r.seq END \
      FROM event_log AS r WHERE r.id = messages.id AND r.kind = 'READ' \
      AND r.seq <= ?1) \
@@ -343,15 +345,16 @@ pub(crate) const MARKS_MOVED: &str = "UPDATE conversations SET \
      max(CASE WHEN m.sender_id != m.doctor_id AND r.kind = 'DELIVERED' THEN m.seq END) \
      AS ddt \
      FROM event_log AS r JOIN messages AS m ON m.id = r.id \
-     WHERE r.seq <= ?1 AND r.kind != 'SEND' AND r.mark = 1 \
+     WHERE r.seq <= ?1 AND r.kind IN ('DELIVERED', 'READ') AND r.mark = 1 \
      AND (m.read_seq = r.seq OR m.delivered_seq = r.seq) \
      GROUP BY m.patient_id, m.doctor_id) AS n \
      WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 
 /// What the logged receipts, edits and retractions of `m` change on it once moved, in seq order: a message
 /// read from `messages` or the log is shown as it will be, not as it was. (The move applies a
-/// slice's receipts before its edits and retractions, which only ever raise `updated_at`, so the
-/// row ends the same.)
+/// slice's receipts before its edits and retractions; every change only ever raises
+/// `updated_at` and `change_seq`, so the row ends the same in either order, even if the clock
+/// stepped back between them.)
 pub(crate) fn with_logged_changes(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT kind, at, content FROM event_log WHERE id = ?1 AND kind != 'SEND' ORDER BY seq",
@@ -370,13 +373,13 @@ pub(crate) fn with_logged_changes(conn: &Connection, m: &mut Message) -> rusqlit
             "DELIVERED" if m.status == MessageStatus::Sent => {
                 m.status = MessageStatus::Delivered;
                 m.delivered_at = Some(at);
-                m.updated_at = at;
+                m.updated_at = m.updated_at.max(at);
             }
             "READ" if m.status != MessageStatus::Read => {
                 m.status = MessageStatus::Read;
                 m.read_at = Some(at);
                 m.delivered_at = m.delivered_at.or(Some(at));
-                m.updated_at = at;
+                m.updated_at = m.updated_at.max(at);
             }
             "EDIT" => {
                 m.edited = Some(Edited {
@@ -910,14 +913,32 @@ mod tests {
             log(tx, &mut LoggedKeys::default(), &copy, c.doctor.id.as_str()).unwrap();
             copy
         };
-        // A copy of a stored message, and a genuine new send after it.
+        // A copy of a stored message, an edit of the copy (a batch that logs finds it as a
+        // logged send), and a genuine new send after it.
         let repeat = log_copy(&tx, &mut seqs, &first.message, "m-repeat");
+        let edit = LoggedChange::new(
+            &mut seqs,
+            &repeat.id,
+            0,
+            &c.patient,
+            None,
+            Change::Edit {
+                content: "changed".to_owned(),
+            },
+        );
+        log_change(&tx, &edit).unwrap();
         let other = ClientId::from("c-2".to_owned());
         let second = messages::send(&tx, &mut seqs, &c.patient, &text(&c, "two"), &other).unwrap();
         let moved = apply_all(&tx).unwrap().unwrap();
         assert_eq!(moved.upto, second.message.seq.0);
         assert_eq!((count(&tx, LOGGED_SENDS), count(&tx, "messages")), (0, 2));
         assert!(messages::by_id(&tx, &repeat.id).unwrap().is_none());
+        assert_eq!(
+            count(&tx, "event_log"),
+            0,
+            "the edit of the repeat left out too"
+        );
+        assert_eq!(count(&tx, "message_versions"), 0);
         assert_eq!(unread(&tx), 2, "the repeat's unread count taken back");
 
         // Two logged rows with one key, neither stored yet: the first moves.

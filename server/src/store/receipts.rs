@@ -156,21 +156,22 @@ fn write(
         }
         (false, MessageStatus::Read, Mark::ById) => {
             "UPDATE messages SET status = 'READ', read_at = ?2, \
-             delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3 \
-             WHERE id = ?1 AND status != 'READ'"
+             delivered_at = COALESCE(delivered_at, ?2), updated_at = max(updated_at, ?2), \
+             change_seq = ?3 WHERE id = ?1 AND status != 'READ'"
         }
         (false, MessageStatus::Read, Mark::UpTo) => {
             "UPDATE messages SET status = 'READ', read_at = ?2, \
-             delivered_at = COALESCE(delivered_at, ?2), updated_at = ?2, change_seq = ?3, \
-             read_seq = ?3 WHERE id = ?1 AND status != 'READ'"
+             delivered_at = COALESCE(delivered_at, ?2), updated_at = max(updated_at, ?2), \
+             change_seq = ?3, read_seq = ?3 WHERE id = ?1 AND status != 'READ'"
         }
         (false, _, Mark::ById) => {
-            "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, updated_at = ?2, \
-             change_seq = ?3 WHERE id = ?1 AND status = 'SENT'"
+            "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, \
+             updated_at = max(updated_at, ?2), change_seq = ?3 WHERE id = ?1 AND status = 'SENT'"
         }
         (false, _, Mark::UpTo) => {
-            "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, updated_at = ?2, \
-             change_seq = ?3, delivered_seq = ?3 WHERE id = ?1 AND status = 'SENT' \
+            "UPDATE messages SET status = 'DELIVERED', delivered_at = ?2, \
+             updated_at = max(updated_at, ?2), change_seq = ?3, delivered_seq = ?3 \
+             WHERE id = ?1 AND status = 'SENT' \
             "
         }
     };

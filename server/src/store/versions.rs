@@ -2,7 +2,9 @@
 //! (`message_versions`, append-only), and the version list both participants may read.
 //!
 //! `retract` and `edit` are each one function running in one writer transaction: the message
-//! row, its sealed version, its notifications and its upload change together or not at all.
+//! row, its sealed version, its notifications and its upload change together or not at all. In
+//! a batch that logs (schema v26) that transaction appends the change to the log, and the move
+//! that applies it writes all of those together ([`apply_logged`]).
 
 use super::projection::{self, Change, LoggedChange};
 use super::rows::{self, MESSAGE_COLUMNS};
@@ -492,9 +494,21 @@ fn apply(
 
 /// Applies a logged edit or retraction in a move (`projection::apply`): its message is in
 /// `messages` by then, as the change found it (a retraction with a file, and anything else that
-/// changes a message's text, moves the log first).
+/// changes a message's text, moves the log first), unless the move left its send out.
 pub(crate) fn apply_logged(conn: &Connection, change: &LoggedChange) -> rusqlite::Result<()> {
-    apply(conn, reread(conn, &change.id)?, change).map(drop)
+    match reread(conn, &change.id).optional()? {
+        Some(message) => apply(conn, message, change).map(drop),
+        None => {
+            // Only a change of a logged send the move left out as a repeat (impossible while
+            // the writer's keys are complete: `projection::drop_repeats`). Failing here would
+            // stop every later move, as that repeat would have.
+            tracing::error!(
+                message = change.id.as_str(),
+                "a logged change names a message that was never stored; left out of the move"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Every version of `id`'s text, oldest first, for either participant (with the conversation,

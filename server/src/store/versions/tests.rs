@@ -170,8 +170,9 @@ fn a_logged_edit_becomes_the_row_and_versions_it_answered() {
 }
 
 /// A retraction in a batch that logs is judged on the message as it will be (a logged send
-/// here, with a logged edit), refuses a later edit, and the move leaves the tombstone it
-/// answered, the sealed text with its reason, and the doctor's unread count as it was.
+/// here, with a logged edit), refuses a later edit, and the move (which applies the read
+/// receipt logged after it first) leaves the tombstone it answered, read, with the read's
+/// change seq, the sealed text with its reason, and the doctor's unread count as it was.
 #[test]
 fn a_logged_retraction_becomes_the_tombstone_it_answered() {
     let (_dir, mut conn, patient, doctor) = clinic();
@@ -214,14 +215,30 @@ fn a_logged_retraction_becomes_the_tombstone_it_answered() {
         WINDOWS,
     );
     assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
-    let logged: i64 = tx
-        .query_row("SELECT count(*) FROM event_log", [], |r| r.get(0))
+    // The doctor's app reads the tombstone: a receipt newer than the retraction, same slice.
+    let read = receipts::mark_read(&tx, &mut seqs, &doctor.id, std::slice::from_ref(&sent.id));
+    assert_eq!(read.unwrap().len(), 1);
+    let (logged, newest): (i64, i64) = tx
+        .query_row("SELECT count(*), max(seq) FROM event_log", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
-    assert_eq!(logged, 3, "the send, the edit, the retraction");
+    assert_eq!(logged, 4, "the send, the edit, the retraction, the read");
+    // The message as it will be, from its logged send and everything logged after it.
+    let mut expected = projection::send_by_id(&tx, sent.id.as_str())
+        .unwrap()
+        .unwrap();
+    projection::with_logged_changes(&tx, &mut expected).unwrap();
+    assert_eq!(expected.retracted, gone.message.retracted);
+    assert_eq!(expected.status, MessageStatus::Read);
     projection::apply_all(&tx).unwrap().unwrap();
+    assert_eq!(messages::by_id(&tx, &sent.id).unwrap().unwrap(), expected);
+    let change_seq: i64 = tx
+        .query_row("SELECT change_seq FROM messages", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(
-        messages::by_id(&tx, &sent.id).unwrap().unwrap(),
-        gone.message
+        change_seq, newest,
+        "the read's, applied before the retraction"
     );
     let sealed: Vec<(String, String, Option<String>, bool)> = tx
         .prepare(

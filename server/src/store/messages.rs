@@ -155,7 +155,8 @@ fn by_seq(conn: &Connection, seq: i64) -> Result<Option<Message>, StoreError> {
         .map(|(m, _)| m))
 }
 
-pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> Result<Option<Message>, StoreError> {
+/// The stored message `id` (not a logged send), whoever may see it.
+pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> rusqlite::Result<Option<Message>> {
     Ok(conn
         .query_row(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),

@@ -1050,6 +1050,7 @@ mod tests {
                     .iter()
                     .map(|id| messages::by_id(conn, id).map(|m| m.is_some()))
                     .collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::from)
             })
             .await
             .unwrap();
@@ -1059,6 +1060,7 @@ mod tests {
                 ids.iter()
                     .map(|id| messages::by_id(conn, id).map(|m| m.is_some()))
                     .collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::from)
             })
             .await
             .unwrap();

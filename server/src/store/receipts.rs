@@ -1214,7 +1214,8 @@ mod tests {
                 asked
                     .iter()
                     .map(|id| messages::by_id(conn, id).map(|m| m.map(|m| m.status)))
-                    .collect::<Result<Vec<_>, StoreError>>()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::from)
             })
             .await
             .unwrap();

@@ -7,8 +7,7 @@
 //! that applies it writes all of those together ([`apply_logged`]).
 
 use super::projection::{self, Change, LoggedChange};
-use super::rows::{self, MESSAGE_COLUMNS};
-use super::{Seqs, notifications};
+use super::{Seqs, messages, notifications};
 use crate::audit::{self, Action, Event};
 use crate::store::StoreError;
 use crate::time::{from_ms, now_ms};
@@ -80,15 +79,9 @@ pub(crate) fn validate_edit(request: &EditRequest) -> Result<(), StoreError> {
 /// The message `id` as `caller`, a participant, sees it: unknown (or in someone else's
 /// conversation) is 404.
 fn visible(conn: &Connection, caller: &User, id: &MessageId) -> Result<Message, StoreError> {
-    conn.query_row(
-        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-        [id.as_str()],
-        rows::message,
-    )
-    .optional()?
-    .map(|(m, _)| m)
-    .filter(|m| m.conversation().has_participant(&caller.id))
-    .ok_or_else(|| StoreError::not_found("There is no such message."))
+    messages::by_id(conn, id)?
+        .filter(|m| m.conversation().has_participant(&caller.id))
+        .ok_or_else(|| StoreError::not_found("There is no such message."))
 }
 
 /// The message `id` if `caller` sent it; the other participant's message is 403.
@@ -117,15 +110,7 @@ fn own_as_it_will_be(
     caller: &User,
     id: &MessageId,
 ) -> Result<Message, StoreError> {
-    let stored = conn
-        .query_row(
-            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-            [id.as_str()],
-            rows::message,
-        )
-        .optional()?
-        .map(|(m, _)| m);
-    let mut message = match stored {
+    let mut message = match messages::by_id(conn, id)? {
         Some(m) => m,
         None => projection::send_by_id(conn, id.as_str())?
             .ok_or_else(|| StoreError::not_found("There is no such message."))?,
@@ -218,16 +203,6 @@ fn seal(
         retract.is_some_and(|r| r.misdirected),
     ])?;
     Ok(())
-}
-
-fn reread(conn: &Connection, id: &MessageId) -> rusqlite::Result<Message> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-            [id.as_str()],
-            rows::message,
-        )?
-        .0)
 }
 
 /// Whether message `id` carries a file (in `messages`; a logged send never does). A message
@@ -496,7 +471,7 @@ fn apply(
 /// `messages` by then, as the change found it (a retraction with a file, and anything else that
 /// changes a message's text, moves the log first), unless the move left its send out.
 pub(crate) fn apply_logged(conn: &Connection, change: &LoggedChange) -> rusqlite::Result<()> {
-    match reread(conn, &change.id).optional()? {
+    match messages::by_id(conn, &change.id)? {
         Some(message) => apply(conn, message, change).map(drop),
         None => {
             // Only a change of a logged send the move left out as a repeat (impossible while

@@ -167,10 +167,10 @@ pub(crate) fn by_id(conn: &Connection, id: &MessageId) -> rusqlite::Result<Optio
         .map(|(m, _)| m))
 }
 
-/// Queues [`send`] on the writer. A plain send makes every refusal before its first write, so it
-/// runs without a savepoint (see `writer::Guard`), and a text one may go to the send log; an
-/// emergency raises or joins one over several statements, any of which may refuse, so it keeps
-/// one.
+/// Queues [`send`] on the writer. A send makes every refusal before its first write, so it runs
+/// without a savepoint (see `writer::Guard`), and a text one (an emergency too, schema v27) may
+/// go to the log; an emergency with a file raises or joins one with the file attached over
+/// several statements, and keeps a savepoint.
 pub(crate) async fn queue_send(
     writer: &Writer,
     sender: User,
@@ -181,10 +181,10 @@ pub(crate) async fn queue_send(
     let text = new.file_url.is_none();
     let send =
         move |conn: &Connection, seqs: &mut Seqs| send(conn, seqs, &sender, &new, &client_id);
-    if emergency {
-        writer.submit(send).await
-    } else if text {
+    if text {
         writer.submit_append(send).await
+    } else if emergency {
+        writer.submit(send).await
     } else {
         writer.submit_validated(send).await
     }
@@ -269,19 +269,24 @@ pub(crate) fn send(
         retracted: None,
         edited: None,
     };
-    let plain = !new.is_emergency && upload.is_none();
     // Every message but an emergency notifies its recipient through its own row (`recipient_id`,
     // `notice`): nothing else is stored for it.
     let note = (!new.is_emergency)
         .then(|| notifications::of_message(&message, &other.user.id, &sender.name));
-    if plain && seqs.log_sends() {
+    if upload.is_none() && seqs.log_sends() {
         projection::log(conn, seqs.logged_mut(), &message, other.user.id.as_str())?;
+        // An emergency's raise follows its message in the log, at the next seq.
+        let emergency = if new.is_emergency {
+            Some(emergencies::log_raise(conn, seqs, &message, &sender.name)?)
+        } else {
+            None
+        };
         record_created(conn, sender, &key, &message, None)?;
         return Ok(Sent {
             message,
             created: true,
             new_conversation,
-            emergency: None,
+            emergency,
             notifications: note.into_iter().collect(),
         });
     }

@@ -28,7 +28,9 @@
 //!   command of its own: `Reads::run`), so a sender reading its history after the ack finds its
 //!   message, and the other side reading after a receipt finds it applied.
 
-use clinic_protocol::{Edited, Message, MessageId, MessageStatus, MessageType, Seq};
+use clinic_protocol::{
+    Edited, Emergency, EmergencyId, Message, MessageId, MessageStatus, MessageType, Seq, UserId,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -110,12 +112,19 @@ pub(crate) struct Moved {
 /// to" finds the logged sends it reaches without reading the whole log (`receipts.rs`). What it
 /// holds may have moved already (the lookup by seq then finds nothing in the log, and the
 /// message in `messages`); it never lacks a logged send.
+///
+/// And the emergencies a logged raise opened or reopened (schema v27), by patient, as they will
+/// be once moved: a patient's next emergency message joins that one. Any command that changes
+/// an emergency otherwise (a doctor taking it, its alert recorded) moves the log first, which
+/// drops these.
 #[derive(Debug, Default)]
 pub(crate) struct LoggedKeys {
     /// Seq by clientId, by sender (looked up by `&str`, without building a key per send).
     seqs: HashMap<String, HashMap<String, i64>>,
     /// Seqs of logged sends, oldest first, by doctor, by patient.
     conversations: HashMap<String, HashMap<String, Vec<i64>>>,
+    /// The seq of the newest logged raise and the emergency as it will be, by patient.
+    emergencies: HashMap<String, (i64, Emergency)>,
     /// Entries of the batch in progress, taken back if it rolls back.
     batch: Vec<(String, String)>,
     /// The first seq the batch in progress logged.
@@ -146,6 +155,19 @@ impl LoggedKeys {
             .copied()
             .take_while(|&seq| seq <= upto)
             .collect()
+    }
+
+    /// The patient's emergency opened or reopened by a logged raise, as it will be.
+    pub(crate) fn emergency_of(&self, patient: &str) -> Option<&Emergency> {
+        self.emergencies.get(patient).map(|(_, e)| e)
+    }
+
+    fn raised(&mut self, seq: i64, emergency: &Emergency) {
+        self.emergencies.insert(
+            emergency.patient_id.as_str().to_owned(),
+            (seq, emergency.clone()),
+        );
+        self.batch_from.get_or_insert(seq);
     }
 
     fn add(&mut self, m: &Message) {
@@ -190,6 +212,7 @@ impl LoggedKeys {
         }
         if let Some(from) = self.batch_from.take() {
             self.keep_conversations(|seq| seq < from);
+            self.emergencies.retain(|_, (seq, _)| *seq < from);
         }
     }
 
@@ -200,6 +223,7 @@ impl LoggedKeys {
             !by_client.is_empty()
         });
         self.keep_conversations(|seq| seq > upto);
+        self.emergencies.retain(|_, (seq, _)| *seq > upto);
     }
 
     fn keep_conversations(&mut self, keep: impl Fn(i64) -> bool) {
@@ -227,28 +251,32 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
         return Ok(None);
     };
     // Each conversation's unread counters grow by what the slice adds to it (one statement for
-    // the slice, not one per message). A plain send is unread by its recipient, and so is the
-    // notification it gives them (schema v18).
+    // the slice, not one per message). A send is unread by its recipient, and so is the
+    // notification it gives them (schema v18), unless it is an emergency message (`mark` 1),
+    // whose notifications are the doctors' own rows.
     conn.prepare_cached(
         "UPDATE conversations SET patient_unread = patient_unread + n.to_patient, \
          doctor_unread = doctor_unread + n.to_doctor, \
-         patient_notices = patient_notices + n.to_patient, \
-         doctor_notices = doctor_notices + n.to_doctor \
+         patient_notices = patient_notices + n.noted_patient, \
+         doctor_notices = doctor_notices + n.noted_doctor \
          FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
-         sum(sender_id != doctor_id) AS to_doctor FROM event_log WHERE seq <= ?1 \
-         AND kind = 'SEND' GROUP BY patient_id, doctor_id) AS n \
+         sum(sender_id != doctor_id) AS to_doctor, \
+         sum(sender_id != patient_id AND mark = 0) AS noted_patient, \
+         sum(sender_id != doctor_id AND mark = 0) AS noted_doctor FROM event_log \
+         WHERE seq <= ?1 AND kind = 'SEND' GROUP BY patient_id, doctor_id) AS n \
          WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id",
     )?
     .execute([upto])?;
-    // The columns a plain send has; everything else is what a new text message is, with its
-    // recipient's notification unread.
+    // The columns a text send has; everything else is what a new text message is, with its
+    // recipient's notification unread, or an emergency message (`mark` 1) without one.
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, \
          message_type, status, is_emergency, created_at, updated_at, change_seq, version, \
          recipient_id, notice) \
-         SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, 'REGULAR', \
-         'SENT', 0, at, at, seq, 1, recipient_id, 0 FROM event_log \
-         WHERE seq <= ?1 AND kind = 'SEND' ORDER BY seq",
+         SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, \
+         CASE mark WHEN 1 THEN 'EMERGENCY' ELSE 'REGULAR' END, 'SENT', mark, at, at, seq, 1, \
+         CASE mark WHEN 1 THEN NULL ELSE recipient_id END, CASE mark WHEN 1 THEN NULL ELSE 0 END \
+         FROM event_log WHERE seq <= ?1 AND kind = 'SEND' ORDER BY seq",
     )?;
     match insert.execute([upto]) {
         Err(err) if is_repeat(&err) => {
@@ -264,10 +292,13 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
         .execute([upto])?;
     apply_receipts(conn, upto)?;
-    // After the receipts; each edit or retraction seals the text it replaces, one at a time
-    // (they are few), in seq order.
-    for change in changes(conn, upto)? {
-        crate::store::versions::apply_logged(conn, &change)?;
+    // After the receipts; each edit or retraction seals the text it replaces, and each raise
+    // opens or reopens its emergency, one at a time (they are few), in seq order.
+    for later in one_by_one(conn, upto)? {
+        match later {
+            Later::Change(change) => crate::store::versions::apply_logged(conn, &change)?,
+            Later::Raise(raise) => crate::store::emergencies::apply_logged(conn, &raise)?,
+        }
     }
     let rows = conn
         .prepare_cached("DELETE FROM event_log WHERE seq <= ?1")?
@@ -479,21 +510,80 @@ pub(crate) fn edit_logged(conn: &Connection, id: &str, client_id: &str) -> rusql
     .query_row([id, client_id], |r| r.get(0))
 }
 
-/// The logged edits and retractions up to `upto`, oldest first.
-fn changes(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<LoggedChange>> {
+/// A raise waiting in the log (schema v27): an emergency message opened the emergency, or
+/// reopened one a doctor had taken (`reopen`). A message joining one still waiting logs none.
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedRaise {
+    /// The emergency's change seq.
+    pub seq: i64,
+    pub emergency: EmergencyId,
+    /// The message that raised it.
+    pub message: MessageId,
+    pub patient: UserId,
+    pub doctor: UserId,
+    /// When (ms): the message's time.
+    pub at: i64,
+    pub reopen: bool,
+}
+
+/// Appends a raise to the log. The caller judged it on the patient's emergency as it will be.
+pub(crate) fn log_raise(
+    conn: &Connection,
+    keys: &mut LoggedKeys,
+    raise: &LoggedRaise,
+    emergency: &Emergency,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "SELECT seq, id, at, sender_id, client_id, kind, content, mark FROM event_log \
-         WHERE seq <= ?1 AND kind IN ('EDIT', 'RETRACT') ORDER BY seq",
+        "INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark) \
+         VALUES (?1, 'RAISE', ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        raise.seq,
+        raise.message.as_str(),
+        raise.at,
+        raise.patient.as_str(),
+        raise.doctor.as_str(),
+        raise.emergency.as_str(),
+        raise.reopen,
+    ])?;
+    keys.raised(raise.seq, emergency);
+    Ok(())
+}
+
+/// What the move applies one row at a time, after a slice's sends and receipts.
+enum Later {
+    Change(LoggedChange),
+    Raise(LoggedRaise),
+}
+
+/// The logged edits, retractions and raises up to `upto`, oldest first.
+fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
+    conn.prepare_cached(
+        "SELECT seq, id, at, sender_id, client_id, kind, content, mark, patient_id, doctor_id, \
+         emergency_id FROM event_log \
+         WHERE seq <= ?1 AND kind IN ('EDIT', 'RETRACT', 'RAISE') ORDER BY seq",
     )?
     .query_map([upto], |r| {
+        let kind: String = r.get(5)?;
+        if kind == "RAISE" {
+            return Ok(Later::Raise(LoggedRaise {
+                seq: r.get(0)?,
+                emergency: r.get::<_, String>(10)?.into(),
+                message: r.get::<_, String>(1)?.into(),
+                patient: r.get::<_, String>(8)?.into(),
+                doctor: r.get::<_, String>(9)?.into(),
+                at: r.get(2)?,
+                reopen: r.get(7)?,
+            }));
+        }
         let content: Option<String> = r.get(6)?;
-        Ok(LoggedChange {
+        Ok(Later::Change(LoggedChange {
             seq: r.get(0)?,
             id: r.get::<_, String>(1)?.into(),
             at: r.get(2)?,
             actor: r.get(3)?,
             client_id: r.get(4)?,
-            change: match r.get::<_, String>(5)?.as_str() {
+            change: match kind.as_str() {
                 "EDIT" => Change::Edit {
                     content: content.unwrap_or_default(),
                 },
@@ -502,7 +592,7 @@ fn changes(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<LoggedChange>> 
                     misdirected: r.get(7)?,
                 },
             },
-        })
+        }))
     })?
     .collect()
 }
@@ -533,10 +623,12 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
         &format!(
             "UPDATE conversations SET patient_unread = patient_unread - n.to_patient, \
              doctor_unread = doctor_unread - n.to_doctor, \
-             patient_notices = patient_notices - n.to_patient, \
-             doctor_notices = doctor_notices - n.to_doctor \
+             patient_notices = patient_notices - n.noted_patient, \
+             doctor_notices = doctor_notices - n.noted_doctor \
              FROM (SELECT patient_id, doctor_id, sum(sender_id != patient_id) AS to_patient, \
-             sum(sender_id != doctor_id) AS to_doctor FROM event_log AS l \
+             sum(sender_id != doctor_id) AS to_doctor, \
+             sum(sender_id != patient_id AND mark = 0) AS noted_patient, \
+             sum(sender_id != doctor_id AND mark = 0) AS noted_doctor FROM event_log AS l \
              WHERE kind = 'SEND' AND {REPEAT} \
              GROUP BY patient_id, doctor_id) AS n \
              WHERE conversations.patient_id = n.patient_id \
@@ -551,8 +643,17 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
         ),
         [upto],
     )?;
+    // A raise of a send left out goes with it (its emergency would name no message).
+    let raises = conn
+        .prepare_cached(
+            "DELETE FROM event_log WHERE kind = 'RAISE' AND seq <= ?1 \
+             AND id NOT IN (SELECT id FROM event_log WHERE kind = 'SEND') \
+             AND id NOT IN (SELECT id FROM messages)",
+        )?
+        .execute([upto])?;
     tracing::error!(
         dropped,
+        raises,
         "logged sends repeated the sender and clientId of another message; left out of the move"
     );
     Ok(())
@@ -564,7 +665,8 @@ pub(crate) fn apply_all(conn: &Connection) -> rusqlite::Result<Option<Moved>> {
     apply(conn, i64::MAX)
 }
 
-/// Appends a plain send, addressed to `recipient`, to the log, and its key to `keys`.
+/// Appends a text send (an emergency message with `mark` 1), addressed to `recipient`, to the
+/// log, and its key to `keys`.
 pub(crate) fn log(
     conn: &Connection,
     keys: &mut LoggedKeys,
@@ -573,7 +675,7 @@ pub(crate) fn log(
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO event_log (seq, kind, id, client_id, patient_id, doctor_id, sender_id, \
-         recipient_id, content, at) VALUES (?1, 'SEND', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         recipient_id, content, at, mark) VALUES (?1, 'SEND', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         m.seq.0,
@@ -585,6 +687,7 @@ pub(crate) fn log(
         recipient,
         m.content,
         m.created_at.timestamp_millis(),
+        m.is_emergency,
     ])?;
     keys.add(m);
     Ok(())
@@ -594,7 +697,7 @@ pub(crate) fn log(
 /// is not in the log.
 pub(crate) fn send_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
     conn.prepare_cached(
-        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at \
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at, mark \
          FROM event_log WHERE id = ?1 AND kind = 'SEND'",
     )?
     .query_row([id], logged_message)
@@ -604,7 +707,7 @@ pub(crate) fn send_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option
 /// The logged send `seq`, as the message it will be once moved; `None` if it has moved.
 pub(crate) fn by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Message>> {
     conn.prepare_cached(
-        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at \
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at, mark \
          FROM event_log WHERE seq = ?1 AND kind = 'SEND'",
     )?
     .query_row([seq], logged_message)
@@ -613,6 +716,7 @@ pub(crate) fn by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Mes
 
 fn logged_message(row: &Row<'_>) -> rusqlite::Result<Message> {
     let at = crate::time::from_ms(row.get(7)?);
+    let is_emergency: bool = row.get(8)?;
     Ok(Message {
         id: row.get::<_, String>(0)?.into(),
         seq: Seq(row.get(1)?),
@@ -621,13 +725,17 @@ fn logged_message(row: &Row<'_>) -> rusqlite::Result<Message> {
         doctor_id: row.get::<_, String>(4)?.into(),
         sender_id: row.get::<_, String>(5)?.into(),
         content: row.get(6)?,
-        message_type: MessageType::Regular,
+        message_type: if is_emergency {
+            MessageType::Emergency
+        } else {
+            MessageType::Regular
+        },
         status: MessageStatus::Sent,
         file_url: None,
         file_name: None,
         file_size: None,
         file_type: None,
-        is_emergency: false,
+        is_emergency,
         resolved_at: None,
         created_at: at,
         updated_at: at,

@@ -712,6 +712,50 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE event_log_v26 RENAME TO event_log;
     CREATE INDEX event_log_id ON event_log(id, kind);
     ",
+    // v27: an emergency raised by a text message is a row of the log too, so that a raise
+    // amid chat does not wait for the log to move first. Its message is a 'SEND' with `mark` 1
+    // (an emergency message: no notification of its own, the doctors' come after the commit);
+    // when it opens an emergency, or reopens one a doctor had taken, a 'RAISE' row follows at
+    // the next seq (the emergency's change seq): `id` the message, `emergency_id` the
+    // emergency, `patient_id` and `doctor_id` its conversation, `at` the raise's time, `mark` 1
+    // for a reopening. A message joining an emergency still waiting writes no 'RAISE'.
+    "
+    CREATE TABLE event_log_v27 (
+        seq          INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL
+                     CHECK (kind IN ('SEND', 'DELIVERED', 'READ', 'EDIT', 'RETRACT', 'RAISE')),
+        id           TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        client_id    TEXT,
+        patient_id   TEXT,
+        doctor_id    TEXT,
+        sender_id    TEXT,
+        recipient_id TEXT,
+        content      TEXT,
+        mark         INTEGER NOT NULL DEFAULT 0,
+        emergency_id TEXT,
+        CHECK (CASE kind WHEN 'SEND' THEN client_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL AND sender_id IS NOT NULL AND recipient_id IS NOT NULL
+            AND content IS NOT NULL AND mark IN (0, 1) AND emergency_id IS NULL
+            WHEN 'EDIT' THEN sender_id IS NOT NULL AND content IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL AND mark = 0
+            WHEN 'RETRACT' THEN sender_id IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL
+            AND mark IN (0, 1)
+            WHEN 'RAISE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL
+            AND coalesce(client_id, sender_id, recipient_id, content) IS NULL AND mark IN (0, 1)
+            ELSE coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content,
+            emergency_id) IS NULL AND mark IN (0, 1) END)
+    ) STRICT;
+    INSERT INTO event_log_v27 (seq, kind, id, at, client_id, patient_id, doctor_id, sender_id,
+        recipient_id, content, mark)
+        SELECT seq, kind, id, at, client_id, patient_id, doctor_id, sender_id, recipient_id,
+        content, mark FROM event_log ORDER BY seq;
+    DROP TABLE event_log;
+    ALTER TABLE event_log_v27 RENAME TO event_log;
+    CREATE INDEX event_log_id ON event_log(id, kind);
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -1235,6 +1279,16 @@ mod tests {
         assert_eq!((left, top), (0, 1));
     }
 
+    /// How many indexes named `event_log_id` the schema has.
+    fn log_index(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'event_log_id'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     /// Upgrading to v26 keeps the log's rows in order; an edit row then needs its editor and
     /// text, a retraction its sender, and neither has a send's conversation columns.
     #[test]
@@ -1284,14 +1338,76 @@ mod tests {
         ] {
             assert!(conn.execute_batch(bad).is_err(), "{bad}");
         }
-        let index: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name = 'event_log_id'",
-                [],
-                |r| r.get(0),
+        assert_eq!(log_index(&conn), 1);
+    }
+
+    /// Upgrading to v27 keeps the log's rows in order; a raise then needs its emergency and
+    /// conversation, an emergency message is a send with `mark` 1, and no other kind carries an
+    /// emergency.
+    #[test]
+    fn upgrading_to_v27_keeps_the_log_and_takes_raises() {
+        let mut conn = at_version(26);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content)
+             VALUES (1, 'SEND', 'm-1', 1, 'c-1', 'p', 'd', 'p', 'd', 'logged');
+             INSERT INTO event_log (seq, kind, id, at, mark) VALUES (2, 'READ', 'm-1', 2, 1);
+             INSERT INTO event_log (seq, kind, id, at, sender_id, content)
+             VALUES (3, 'EDIT', 'm-1', 3, 'p', 'edited');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |conn: &Connection| -> Vec<String> {
+            conn.prepare(
+                "SELECT concat_ws(' ', seq, kind, id, coalesce(content, '-'), mark, \
+                 coalesce(emergency_id, '-')) FROM event_log ORDER BY seq",
             )
-            .unwrap();
-        assert_eq!(index, 1);
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        assert_eq!(
+            rows(&conn),
+            [
+                "1 SEND m-1 logged 0 -",
+                "2 READ m-1 - 1 -",
+                "3 EDIT m-1 edited 0 -"
+            ]
+        );
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content, mark)
+             VALUES (4, 'SEND', 'm-2', 4, 'c-2', 'p', 'd', 'p', 'd', 'help', 1);
+             INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark)
+             VALUES (5, 'RAISE', 'm-2', 4, 'p', 'd', 'e-1', 0),
+                 (6, 'RAISE', 'm-2', 4, 'p', 'd', 'e-1', 1);",
+        )
+        .unwrap();
+        for bad in [
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id)
+             VALUES (7, 'RAISE', 'm-2', 7, 'p', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, doctor_id, emergency_id)
+             VALUES (7, 'RAISE', 'm-2', 7, 'd', 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, content)
+             VALUES (7, 'RAISE', 'm-2', 7, 'p', 'd', 'e-1', 'x')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark)
+             VALUES (7, 'RAISE', 'm-2', 7, 'p', 'd', 'e-1', 2)",
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content, mark)
+             VALUES (7, 'SEND', 'm-3', 7, 'c-3', 'p', 'd', 'p', 'd', 'x', 2)",
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content, emergency_id)
+             VALUES (7, 'SEND', 'm-3', 7, 'c-3', 'p', 'd', 'p', 'd', 'x', 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id) VALUES (7, 'READ', 'm-2', 7, 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, content, emergency_id)
+             VALUES (7, 'EDIT', 'm-1', 7, 'p', 'x', 'e-1')",
+        ] {
+            assert!(conn.execute_batch(bad).is_err(), "{bad}");
+        }
+        assert_eq!(log_index(&conn), 1);
     }
 
     /// Upgrading counts what each side has left to read; the triggers then follow reads,

@@ -74,9 +74,24 @@ pub(crate) async fn sync_page(
     token: &str,
     since: i64,
 ) -> Value {
-    let url = format!("https://{addr}/api/sync?since={since}&limit=500");
+    get_json(
+        client,
+        addr,
+        token,
+        &format!("/api/sync?since={since}&limit=500"),
+    )
+    .await
+}
+
+/// `GET path` as the holder of `token`, its JSON body.
+pub(crate) async fn get_json(
+    client: &reqwest::Client,
+    addr: &str,
+    token: &str,
+    path: &str,
+) -> Value {
     client
-        .get(url)
+        .get(format!("https://{addr}{path}"))
         .bearer_auth(token)
         .send()
         .await

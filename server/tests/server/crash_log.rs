@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
-use crate::crash::{login, sender, sync_page};
+use crate::crash::{get_json, login, sender, sync_page};
 
 use clinic_protocol::Role;
 use rusqlite::Connection;
@@ -29,7 +29,8 @@ fn logged_ids(db: &Path) -> Vec<String> {
         .unwrap()
 }
 
-/// Rows in the log a killed server left, and rows of ours already in the message table.
+/// Rows of the bulk sends in the log a killed server left, and rows of theirs already in the
+/// message table.
 fn log_and_bulk(db: &Path) -> (i64, i64) {
     let conn = Connection::open(db).unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
@@ -41,13 +42,14 @@ fn log_and_bulk(db: &Path) -> (i64, i64) {
         "a send in the log and in the message table at once"
     );
     (
-        count("SELECT count(*) FROM event_log WHERE kind = 'SEND'"),
+        count("SELECT count(*) FROM event_log WHERE kind = 'SEND' AND client_id LIKE 'bulk-%'"),
         count("SELECT count(*) FROM messages WHERE client_id LIKE 'bulk-%'"),
     )
 }
 
 /// Writes `n` sends of `patient` to `doctor` straight into the log of a stopped server's
-/// database, as its writer would have logged and acknowledged them.
+/// database, as its writer would have logged and acknowledged them, then an emergency the
+/// patient raised with one more message (schema v27: the message, then its raise).
 fn log_directly(db: &Path, n: i64) {
     let conn = Connection::open(db).unwrap();
     let id = |username: &str| {
@@ -70,7 +72,20 @@ fn log_directly(db: &Path, n: i64) {
         rusqlite::params![patient, doctor, last, n],
     )
     .unwrap();
-    clinic_server::testing::set_newest_seq(&conn, last + n).unwrap();
+    conn.execute(
+        "INSERT INTO event_log (seq, kind, id, client_id, patient_id, doctor_id, sender_id,
+             recipient_id, content, at, mark)
+         VALUES (?3, 'SEND', 'm-sos-1', 'sos-1', ?1, ?2, ?1, ?2, 'help', 0, 1)",
+        rusqlite::params![patient, doctor, last + n + 1],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO event_log (seq, kind, id, patient_id, doctor_id, emergency_id, at)
+         VALUES (?3, 'RAISE', 'm-sos-1', ?1, ?2, 'e-sos-1', 0)",
+        rusqlite::params![patient, doctor, last + n + 2],
+    )
+    .unwrap();
+    clinic_server::testing::set_newest_seq(&conn, last + n + 2).unwrap();
     conn.execute_batch("COMMIT").unwrap();
 }
 
@@ -192,6 +207,18 @@ async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
             "acknowledged {client_id} lost or changed"
         );
     }
+    assert_eq!(
+        stored.get("sos-1").map(String::as_str),
+        Some("m-sos-1"),
+        "the logged emergency message lost"
+    );
+    // Its emergency, once, waiting for a doctor.
+    let emergencies = get_json(&client, &addr, &td, "/api/emergencies").await;
+    let emergencies = emergencies.as_array().unwrap();
+    assert_eq!(emergencies.len(), 1, "{emergencies:?}");
+    assert_eq!(emergencies[0]["id"], "e-sos-1");
+    assert_eq!(emergencies[0]["messageId"], "m-sos-1");
+    assert_eq!(emergencies[0]["state"], "RAISED");
     for i in 1..=bulk {
         assert_eq!(
             stored.get(&format!("bulk-{i}")).map(String::as_str),

@@ -3,14 +3,18 @@
 
 pub(crate) mod transitions;
 
+#[cfg(test)]
+mod tests;
+
+use super::projection::{self, LoggedRaise};
 use super::rows::{self, EMERGENCY_SELECT};
 use super::{Seqs, notifications};
 use crate::store::StoreError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::rest::EmergencyDetail;
 use clinic_protocol::{
-    Emergency, EmergencyId, EmergencyState, Message, Notification, NotificationKind, Role, Seq,
-    TransitionKind, User, UserId, limits,
+    ConversationKey, Emergency, EmergencyId, EmergencyState, Message, Notification,
+    NotificationKind, Role, Seq, TransitionKind, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -88,14 +92,112 @@ pub(crate) fn raise_or_join(
     })
 }
 
-/// Records a new emergency for `message`.
-fn raise(
+/// [`raise_or_join`] in a batch that logs (schema v27): judged on the patient's emergency as it
+/// will be once the log has moved (the one a logged raise opened or reopened, else the stored
+/// one), and appended to the log as a raise unless the message joins one still waiting. Writes
+/// the raise's audit row now, as [`raise_or_join`] does; the move writes the rest
+/// ([`apply_logged`]).
+pub(crate) fn log_raise(
     conn: &Connection,
     seqs: &mut Seqs,
     message: &Message,
     patient_name: &str,
-) -> Result<Emergency, StoreError> {
-    let emergency = Emergency {
+) -> Result<Raised, StoreError> {
+    let patient = message.patient_id.as_str();
+    if let Some(waiting) = seqs.logged().emergency_of(patient) {
+        return Ok(Raised {
+            emergency: waiting.clone(),
+            how: Raise::Joined,
+        });
+    }
+    let (emergency, how) = match open_of(conn, &message.patient_id)? {
+        Some(open) if open.state == EmergencyState::Raised => {
+            return Ok(Raised {
+                emergency: open,
+                how: Raise::Joined,
+            });
+        }
+        Some(mut taken) => {
+            // Taken by a doctor and pressed again: as the UPDATE of `raise_or_join` leaves it.
+            taken.state = EmergencyState::Raised;
+            taken.acknowledged_by = None;
+            taken.acknowledged_by_name = None;
+            taken.acknowledged_at = None;
+            (taken, Raise::Reopened)
+        }
+        None => (new_emergency(message, patient_name), Raise::New),
+    };
+    let raise = LoggedRaise {
+        seq: seqs.next().0,
+        emergency: emergency.id.clone(),
+        message: message.id.clone(),
+        patient: message.patient_id.clone(),
+        doctor: emergency.doctor_id.clone(),
+        at: message.created_at.timestamp_millis(),
+        reopen: how == Raise::Reopened,
+    };
+    projection::log_raise(conn, seqs.logged_mut(), &raise, &emergency)?;
+    let key = ConversationKey::new(emergency.patient_id.clone(), emergency.doctor_id.clone());
+    transitions::audit_row(
+        conn,
+        &emergency.id,
+        &key,
+        TransitionKind::Raised,
+        Some(&message.patient_id),
+        None,
+    )?;
+    Ok(Raised { emergency, how })
+}
+
+/// Applies a logged raise in the move: the emergency's row (new, or back to waiting for a
+/// doctor) and its RAISED transition, as [`raise_or_join`] writes them.
+pub(crate) fn apply_logged(conn: &Connection, raise: &LoggedRaise) -> rusqlite::Result<()> {
+    let stored: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
+        .query_row([raise.message.as_str()], |r| r.get(0))?;
+    if !stored {
+        // Only a raise of a logged send the move left out as a repeat (impossible while the
+        // writer's keys are complete: `projection::drop_repeats`, which drops such raises).
+        // Failing here would stop every later move, emergencies included.
+        tracing::error!(
+            message = raise.message.as_str(),
+            "a logged raise names a message that was never stored; left out of the move"
+        );
+        return Ok(());
+    }
+    if raise.reopen {
+        conn.prepare_cached(
+            "UPDATE emergencies SET state = 'RAISED', acknowledged_by = NULL, \
+             acknowledged_at = NULL, change_seq = ?2 WHERE id = ?1",
+        )?
+        .execute(params![raise.emergency.as_str(), raise.seq])?;
+    } else {
+        conn.prepare_cached(
+            "INSERT INTO emergencies (id, message_id, patient_id, doctor_id, state, raised_at, \
+             change_seq) VALUES (?1, ?2, ?3, ?4, 'RAISED', ?5, ?6)",
+        )?
+        .execute(params![
+            raise.emergency.as_str(),
+            raise.message.as_str(),
+            raise.patient.as_str(),
+            raise.doctor.as_str(),
+            raise.at,
+            raise.seq
+        ])?;
+    }
+    transitions::insert(
+        conn,
+        &raise.emergency,
+        TransitionKind::Raised,
+        Some(&raise.patient),
+        None,
+        raise.at,
+    )
+}
+
+/// A new emergency of `message`, waiting for a doctor.
+fn new_emergency(message: &Message, patient_name: &str) -> Emergency {
+    Emergency {
         id: rows::new_id("e-").into(),
         message_id: message.id.clone(),
         patient_id: message.patient_id.clone(),
@@ -112,7 +214,17 @@ fn raise(
         resolved_by: None,
         resolved_at: None,
         resolution_note: None,
-    };
+    }
+}
+
+/// Records a new emergency for `message`.
+fn raise(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    message: &Message,
+    patient_name: &str,
+) -> Result<Emergency, StoreError> {
+    let emergency = new_emergency(message, patient_name);
     conn.execute(
         "INSERT INTO emergencies (id, message_id, patient_id, doctor_id, state, raised_at, \
          change_seq) VALUES (?1, ?2, ?3, ?4, 'RAISED', ?5, ?6)",

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 /// is a handful of rows plus one per doctor.
 const MAX_TRANSITIONS: u32 = 1000;
 
-/// Appends one transition.
+/// Appends one transition, and its audit row.
 pub(crate) fn record(
     conn: &Connection,
     id: &EmergencyId,
@@ -26,17 +26,46 @@ pub(crate) fn record(
     note: Option<&str>,
     at_ms: i64,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
+    insert(conn, id, kind, actor, note, at_ms)?;
+    let (patient, doctor): (String, String) = conn
+        .prepare_cached("SELECT patient_id, doctor_id FROM emergencies WHERE id = ?1")?
+        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let key = ConversationKey::new(UserId::new(patient), UserId::new(doctor));
+    audit_row(conn, id, &key, kind, actor, note)
+}
+
+/// Appends one transition without its audit row (a logged raise's, written when it was logged).
+pub(crate) fn insert(
+    conn: &Connection,
+    id: &EmergencyId,
+    kind: TransitionKind,
+    actor: Option<&UserId>,
+    note: Option<&str>,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
         "INSERT INTO emergency_transitions (emergency_id, kind, actor_id, note, at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    stmt.execute(params![
+    )?
+    .execute(params![
         id.as_str(),
         transition_text(kind),
         actor.map(UserId::as_str),
         note,
         at_ms
     ])?;
+    Ok(())
+}
+
+/// The audit row of a transition of emergency `id` in conversation `key` (none for an alert).
+pub(crate) fn audit_row(
+    conn: &Connection,
+    id: &EmergencyId,
+    key: &ConversationKey,
+    kind: TransitionKind,
+    actor: Option<&UserId>,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
     let action = match kind {
         TransitionKind::Raised => Action::EmergencyRaise,
         TransitionKind::Acknowledged => Action::EmergencyAcknowledge,
@@ -44,10 +73,6 @@ pub(crate) fn record(
         TransitionKind::Resolved => Action::EmergencyResolve,
         TransitionKind::Alerted | TransitionKind::Other => return Ok(()),
     };
-    let (patient, doctor): (String, String) = conn
-        .prepare_cached("SELECT patient_id, doctor_id FROM emergencies WHERE id = ?1")?
-        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let key = ConversationKey::new(UserId::new(patient), UserId::new(doctor));
     // A resolution note may describe the patient's condition: only whether there was one.
     let event = match actor {
         Some(actor) => Event::by(actor, action),
@@ -56,7 +81,7 @@ pub(crate) fn record(
     audit::record(
         conn,
         &event
-            .conversation(&key)
+            .conversation(key)
             .subject(id.as_str())
             .detail(serde_json::json!({ "note": note.is_some() })),
     )

@@ -282,7 +282,7 @@ impl Reads {
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
         if self.progress.pending() {
-            // A command that is not a plain send: its batch moves the whole log first.
+            // A command that does not log: its batch moves the whole log first.
             self.writer
                 .run_validated(|_, _| Ok::<_, StoreError>(()))
                 .await?;

@@ -1,8 +1,8 @@
-//! The log's projection: moves plain sends from `event_log` into `messages` (where each carries
-//! its recipient's derived notification, schema v14), many rows per statement, and applies the
-//! delivered and read receipts (schema v21; one log with the sends since v25) and the edits and
-//! retractions (schema v26) waiting there to the rows they name, after the commit that
-//! acknowledged them.
+//! The log's projection: moves text sends from `event_log` into `messages` (where each carries
+//! its recipient's derived notification, schema v14, unless it is an emergency message), many
+//! rows per statement, and applies the delivered and read receipts (schema v21; one log with the
+//! sends since v25), the edits and retractions (schema v26) and the emergencies' raises (v27)
+//! waiting there, after the commit that acknowledged them.
 //!
 //! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
 //! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
@@ -157,9 +157,15 @@ impl LoggedKeys {
             .collect()
     }
 
-    /// The patient's emergency opened or reopened by a logged raise, as it will be.
-    pub(crate) fn emergency_of(&self, patient: &str) -> Option<&Emergency> {
-        self.emergencies.get(patient).map(|(_, e)| e)
+    /// The seq of the logged raise that opened or reopened the patient's emergency, and that
+    /// emergency as it will be.
+    pub(crate) fn emergency_of(&self, patient: &str) -> Option<(i64, &Emergency)> {
+        self.emergencies.get(patient).map(|(seq, e)| (*seq, e))
+    }
+
+    /// The patient's raise is no longer in the log (another process moved it).
+    pub(crate) fn forget_raise(&mut self, patient: &str) {
+        self.emergencies.remove(patient);
     }
 
     fn raised(&mut self, seq: i64, emergency: &Emergency) {
@@ -550,6 +556,12 @@ pub(crate) fn log_raise(
     Ok(())
 }
 
+/// Whether row `seq` is still in the log.
+pub(crate) fn logged(conn: &Connection, seq: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM event_log WHERE seq = ?1)")?
+        .query_row([seq], |r| r.get(0))
+}
+
 /// What the move applies one row at a time, after a slice's sends and receipts.
 enum Later {
     Change(LoggedChange),
@@ -643,17 +655,10 @@ fn drop_repeats(conn: &Connection, upto: i64) -> rusqlite::Result<()> {
         ),
         [upto],
     )?;
-    // A raise of a send left out goes with it (its emergency would name no message).
-    let raises = conn
-        .prepare_cached(
-            "DELETE FROM event_log WHERE kind = 'RAISE' AND seq <= ?1 \
-             AND id NOT IN (SELECT id FROM event_log WHERE kind = 'SEND') \
-             AND id NOT IN (SELECT id FROM messages)",
-        )?
-        .execute([upto])?;
+    // A change or raise of a send left out is left out when the move comes to it
+    // (`versions::apply_logged`, `emergencies::apply_logged`).
     tracing::error!(
         dropped,
-        raises,
         "logged sends repeated the sender and clientId of another message; left out of the move"
     );
     Ok(())

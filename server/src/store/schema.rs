@@ -1391,6 +1391,10 @@ mod tests {
              VALUES (7, 'RAISE', 'm-2', 7, 'p', 'd')",
             "INSERT INTO event_log (seq, kind, id, at, doctor_id, emergency_id)
              VALUES (7, 'RAISE', 'm-2', 7, 'd', 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id)
+             VALUES (7, 'RAISE', 'm-2', 7, 'p', 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, emergency_id)
+             VALUES (7, 'RETRACT', 'm-1', 7, 'p', 'e-1')",
             "INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, content)
              VALUES (7, 'RAISE', 'm-2', 7, 'p', 'd', 'e-1', 'x')",
             "INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark)

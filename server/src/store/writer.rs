@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 /// flush per statement, index pages shared), so a step takes as many rows as fit in this time
 /// at the cost per row measured so far. 2 ms rather than 4: the same CPU per message and the
 /// same sustained rate, a p99 a fifth lower from 3,000 to 8,000 msg/s, and an emergency raised
-/// amid chat moves half as much first (docs/benchmarks.md, "A smaller step").
+/// amid chat (then written directly, after moving the log) committed in half the time
+/// (docs/benchmarks.md, "A smaller step").
 const STEP_BUDGET_US: f64 = 2_000.0;
 /// Fewest and most rows in one step.
 const SLICE: (i64, i64) = (32, 2048);
@@ -70,10 +71,10 @@ enum Guard {
     /// after writing anyway (a storage error), the whole batch is rolled back and every command
     /// in it answered "retry": nothing half-written is ever committed.
     Validated,
-    /// A plain send, a receipt (by message ids, or "read up to" a message), an edit or a
-    /// retraction of a message without a file: validated, and in a batch of nothing but those
-    /// it appends to the log (`event_log`) instead of writing `messages` (see
-    /// `Seqs::log_sends`).
+    /// A text send (an emergency too, with its raise), a receipt (by message ids, or "read up
+    /// to" a message), an edit or a retraction of a message without a file: validated, and in
+    /// a batch of nothing but those it appends to the log (`event_log`) instead of writing
+    /// `messages` (see `Seqs::log_sends`).
     Append,
 }
 
@@ -137,11 +138,12 @@ impl Seqs {
         &mut self.read_marks
     }
 
-    /// Whether a plain send, a receipt (by message ids or "read up to"), an edit or a
-    /// retraction in this batch goes to the log (`projection.rs`). Only in a batch of nothing
-    /// but those: any other command may read or change messages, so its batch moves the log
-    /// first and writes its sends, receipts and changes to `messages` directly, which keeps
-    /// every logged row newer than every other change.
+    /// Whether a text send (an emergency's raise with it), a receipt (by message ids or "read
+    /// up to"), an edit or a retraction in this batch goes to the log (`projection.rs`). Only
+    /// in a batch of nothing but those, and not while the last step failed: any other command
+    /// may read or change messages, so its batch moves the log first and writes its sends,
+    /// receipts and changes to `messages` directly, which keeps every logged row newer than
+    /// every other change.
     pub(crate) fn log_sends(&self) -> bool {
         self.log_sends
     }
@@ -327,9 +329,9 @@ impl Writer {
         self.queue(Guard::Validated, f).await
     }
 
-    /// Like [`Writer::submit_validated`] for a plain send, a receipt (by message ids or "read
-    /// up to"), an edit or a retraction of a message without a file, which may go to the log
-    /// (see [`Seqs::log_sends`]).
+    /// Like [`Writer::submit_validated`] for a text send (an emergency too), a receipt (by
+    /// message ids or "read up to"), an edit or a retraction of a message without a file, which
+    /// may go to the log (see [`Seqs::log_sends`]).
     pub(crate) async fn submit_append<T, E, F>(
         &self,
         f: F,
@@ -504,8 +506,16 @@ fn writer_loop(
             continue;
         }
         let memory = (&mut projector.keys, &mut read_marks);
-        if let Some(seq) = run_batch(&mut conn, &mut jobs, progress, memory) {
+        // While the last step failed, nothing is logged: each batch moves the log first, and
+        // fails with it. A log that cannot move would take sends, and emergencies, that no
+        // reader (nor the doctor taking the emergency, which moves the log first) could see.
+        let may_log = projector.failed.is_none();
+        if let Some(seq) = run_batch(&mut conn, &mut jobs, progress, memory, may_log) {
             marker.committed(seq);
+            if !progress.pending() {
+                // The batch moved what the failed step could not.
+                projector.failed = None;
+            }
         }
         // Under a steady stream of sends the queue is never idle: once a step's worth waits, all
         // of it moves, so the log never holds more than a step and a batch.
@@ -681,11 +691,12 @@ fn run_batch(
     jobs: &mut Vec<Job>,
     progress: &Progress,
     (logged, read_marks): (&mut LoggedKeys, &mut ReadMarks),
+    may_log: bool,
 ) -> Option<i64> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(jobs.len());
     metrics::histogram!(crate::metrics::BATCH_SIZE).record(jobs.len() as f64);
     let started = std::time::Instant::now();
-    let log_sends = jobs.iter().all(|job| job.guard == Guard::Append);
+    let log_sends = may_log && jobs.iter().all(|job| job.guard == Guard::Append);
     let mut seqs = Seqs {
         last: 0,
         log_sends,

@@ -219,6 +219,13 @@ async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
     assert_eq!(emergencies[0]["id"], "e-sos-1");
     assert_eq!(emergencies[0]["messageId"], "m-sos-1");
     assert_eq!(emergencies[0]["state"], "RAISED");
+    // And its alert goes out again: a doctor who connects is alerted.
+    let mut desk = common::ws_at(&data, &addr).await;
+    desk.send(serde_json::json!({"type": "authenticate", "token": td}))
+        .await;
+    desk.expect("authenticated").await;
+    let alert = desk.expect("emergency:alert").await;
+    assert_eq!(alert["emergency"]["id"], "e-sos-1");
     for i in 1..=bulk {
         assert_eq!(
             stored.get(&format!("bulk-{i}")).map(String::as_str),

@@ -104,11 +104,16 @@ pub(crate) fn log_raise(
     patient_name: &str,
 ) -> Result<Raised, StoreError> {
     let patient = message.patient_id.as_str();
-    if let Some(waiting) = seqs.logged().emergency_of(patient) {
-        return Ok(Raised {
-            emergency: waiting.clone(),
-            how: Raise::Joined,
-        });
+    if let Some((seq, waiting)) = seqs.logged().emergency_of(patient) {
+        // Its raise is still in the log unless another process (the CLI) moved it: then the
+        // stored emergency says how it is now.
+        if projection::logged(conn, seq)? {
+            return Ok(Raised {
+                emergency: waiting.clone(),
+                how: Raise::Joined,
+            });
+        }
+        seqs.logged_mut().forget_raise(patient);
     }
     let (emergency, how) = match open_of(conn, &message.patient_id)? {
         Some(open) if open.state == EmergencyState::Raised => {
@@ -157,20 +162,34 @@ pub(crate) fn apply_logged(conn: &Connection, raise: &LoggedRaise) -> rusqlite::
         .query_row([raise.message.as_str()], |r| r.get(0))?;
     if !stored {
         // Only a raise of a logged send the move left out as a repeat (impossible while the
-        // writer's keys are complete: `projection::drop_repeats`, which drops such raises).
+        // writer's keys are complete: `projection::drop_repeats`).
         // Failing here would stop every later move, emergencies included.
+        // The patient's later presses that joined it have no emergency either: the patient is
+        // named so that someone can raise one.
         tracing::error!(
             message = raise.message.as_str(),
+            patient = raise.patient.as_str(),
             "a logged raise names a message that was never stored; left out of the move"
         );
         return Ok(());
     }
     if raise.reopen {
-        conn.prepare_cached(
-            "UPDATE emergencies SET state = 'RAISED', acknowledged_by = NULL, \
-             acknowledged_at = NULL, change_seq = ?2 WHERE id = ?1",
-        )?
-        .execute(params![raise.emergency.as_str(), raise.seq])?;
+        let reopened = conn
+            .prepare_cached(
+                "UPDATE emergencies SET state = 'RAISED', acknowledged_by = NULL, \
+                 acknowledged_at = NULL, change_seq = ?2 WHERE id = ?1",
+            )?
+            .execute(params![raise.emergency.as_str(), raise.seq])?;
+        if reopened == 0 {
+            // Only if something removed the emergency without moving the log first (nothing
+            // does). Its transition would fail on the foreign key, and every later move with it.
+            tracing::error!(
+                emergency = raise.emergency.as_str(),
+                patient = raise.patient.as_str(),
+                "a logged raise reopens an emergency that is not stored; left out of the move"
+            );
+            return Ok(());
+        }
     } else {
         conn.prepare_cached(
             "INSERT INTO emergencies (id, message_id, patient_id, doctor_id, state, raised_at, \
@@ -507,10 +526,16 @@ fn finish(
 }
 
 /// How many emergencies are open (not resolved), and how many of those no doctor has taken yet.
+/// Read without moving the log (`/metrics` must answer while the writer is busy or failing), so
+/// the raises waiting there count too: one that opens an emergency adds an open one waiting for
+/// a doctor; one that reopens a taken one (at most one waits per emergency: taking it again
+/// moves the log) adds one waiting.
 pub(crate) fn open_counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn.query_row(
-        "SELECT COALESCE(SUM(state != 'RESOLVED'), 0), COALESCE(SUM(state = 'RAISED'), 0) \
-         FROM emergencies",
+        "SELECT COALESCE(SUM(state != 'RESOLVED'), 0) + \
+         (SELECT count(*) FROM event_log WHERE kind = 'RAISE' AND mark = 0), \
+         COALESCE(SUM(state = 'RAISED'), 0) + \
+         (SELECT count(*) FROM event_log WHERE kind = 'RAISE') FROM emergencies",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)

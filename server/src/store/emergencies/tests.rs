@@ -20,6 +20,24 @@ fn message(patient: &User, doctor: &User, content: &str, is_emergency: bool) -> 
     }
 }
 
+/// A clinic's database in a temporary folder (`clinic.db`) with its writer, whose idle step
+/// comes after `idle`; the patient and the first doctor.
+fn writing(
+    idle: std::time::Duration,
+) -> (
+    tempfile::TempDir,
+    User,
+    User,
+    crate::store::Writer,
+    std::thread::JoinHandle<()>,
+) {
+    let (dir, conn, patient, doctor, _) = clinic();
+    drop(conn);
+    let conn = crate::store::open_write(&dir.path().join("clinic.db"), Synchronous::Full).unwrap();
+    let (writer, thread) = crate::store::Writer::start_moving_after(conn, 64, 64, idle).unwrap();
+    (dir, patient, doctor, writer, thread)
+}
+
 /// A database with a patient and two doctors.
 fn clinic() -> (tempfile::TempDir, Connection, User, User, User) {
     let dir = tempfile::tempdir().unwrap();
@@ -86,18 +104,19 @@ fn left(conn: &Connection) -> Vec<String> {
     all
 }
 
-/// Runs `steps` (who sends what, whether an emergency) in one transaction, logged or written
-/// directly, then moves the log; the answers that raised or joined an emergency.
+/// Runs `steps` (who sends what to which doctor's conversation, whether an emergency) in one
+/// transaction, logged or written directly, then moves the log; the answers that raised or
+/// joined an emergency.
 fn phase(
     conn: &mut Connection,
     log: bool,
-    (patient, doctor): (&User, &User),
-    steps: &[(&User, &str, bool)],
+    patient: &User,
+    steps: &[(&User, &User, &str, bool)],
 ) -> Vec<Sent> {
     let tx = conn.transaction().unwrap();
     let mut seqs = Seqs::loaded(&tx, log);
     let mut answers = Vec::new();
-    for (sender, content, emergency) in steps {
+    for (sender, doctor, content, emergency) in steps {
         let new = message(patient, doctor, content, *emergency);
         let id = ClientId::from(format!("c-{content}"));
         let sent = messages::send(&tx, &mut seqs, sender, &new, &id).unwrap();
@@ -111,17 +130,22 @@ fn phase(
     answers
 }
 
-/// The script both runs follow: the patient presses emergency twice, a doctor takes it, the
-/// patient presses again twice, the doctor answers. `log` says whether the sends are logged
-/// (a batch of nothing but sends) or written directly; the log moves where a direct command
-/// would move it (before the doctor takes it) and at the end. Returns the answers.
+/// The script both runs follow: the patient presses emergency twice (the second time in the
+/// conversation with another doctor), a doctor takes it, the patient presses again twice (first
+/// to the other doctor: the emergency stays the first doctor's), the doctor answers. `log` says
+/// whether the sends are logged (a batch of nothing but sends) or written directly; the log
+/// moves where a direct command would move it (before the doctor takes it) and at the end.
+/// Returns the answers.
 fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> Vec<Sent> {
-    let pair = (patient, doctor);
+    let other = users::by_username(conn, "doc2").unwrap().unwrap().user;
     let mut answers = phase(
         conn,
         log,
-        pair,
-        &[(patient, "help", true), (patient, "still need help", true)],
+        patient,
+        &[
+            (patient, doctor, "help", true),
+            (patient, &other, "still need help", true),
+        ],
     );
     let tx = conn.transaction().unwrap();
     let id = answers[0].emergency.as_ref().unwrap().emergency.id.clone();
@@ -132,11 +156,11 @@ fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> Ve
     answers.extend(phase(
         conn,
         log,
-        pair,
+        patient,
         &[
-            (patient, "again", true),
-            (patient, "hello?", true),
-            (doctor, "on my way", false),
+            (patient, &other, "again", true),
+            (patient, doctor, "hello?", true),
+            (doctor, doctor, "on my way", false),
         ],
     ));
     answers
@@ -214,6 +238,7 @@ fn a_raise_waits_in_the_log_until_the_move() {
     );
     let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(count("SELECT count(*) FROM emergencies"), 0);
+    assert_eq!(open_counts(&tx).unwrap(), (1, 1), "counted from the log");
     assert_eq!(
         count("SELECT count(*) FROM audit WHERE action = 'EMERGENCY_RAISE'"),
         1
@@ -245,7 +270,14 @@ fn a_raise_waits_in_the_log_until_the_move() {
         matches!(refused, Err(StoreError::Conflict(_))),
         "{refused:?}"
     );
+    // A step that ends between the message and its raise: the message is stored, the raise
+    // still waits (and still counts), and the next step opens the emergency.
+    projection::apply(&tx, 1).unwrap();
+    assert!(messages::by_id(&tx, &first.message.id).unwrap().is_some());
+    assert_eq!(count("SELECT count(*) FROM emergencies"), 0);
+    assert_eq!(open_counts(&tx).unwrap(), (1, 1));
     projection::apply_all(&tx).unwrap();
+    assert_eq!(open_counts(&tx).unwrap(), (1, 1), "counted once");
     assert_eq!(
         get(&tx, &raised.emergency.id).unwrap().unwrap(),
         raised.emergency
@@ -305,14 +337,9 @@ fn a_raise_of_a_repeat_left_out_goes_with_it() {
 /// command that moves the log (a doctor taking it: the next press reopens it).
 #[tokio::test]
 async fn the_writer_forgets_a_raise_rolled_back_and_one_a_command_moved() {
-    use crate::store::Writer;
-    let (dir, conn, patient, doctor, _) = clinic();
-    let path = dir.path().join("clinic.db");
-    drop(conn);
-    let conn = crate::store::open_write(&path, Synchronous::Full).unwrap();
     // Idle steps never come: the log moves only when a command below makes it.
-    let (writer, thread) =
-        Writer::start_moving_after(conn, 64, 64, std::time::Duration::from_secs(3600)).unwrap();
+    let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_secs(3600));
+    let path = dir.path().join("clinic.db");
     let press = |content: &str, fail: bool| {
         let (patient, new) = (patient.clone(), message(&patient, &doctor, content, true));
         let id = ClientId::from(format!("c-{content}"));
@@ -359,4 +386,101 @@ async fn the_writer_forgets_a_raise_rolled_back_and_one_a_command_moved() {
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(count("SELECT count(*) FROM emergencies"), 1);
     assert_eq!(count("SELECT count(*) FROM messages WHERE is_emergency"), 3);
+}
+
+/// A raise the writer remembers but another process moved (the CLI opens the database and
+/// moves the log): the next press is judged on the stored emergency, which may have changed
+/// meanwhile, not on the remembered one. A raise that reopens counts as waiting again in
+/// `/metrics` before its move.
+#[tokio::test]
+async fn a_raise_moved_by_another_process_is_judged_on_the_stored_emergency() {
+    let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_secs(3600));
+    let path = dir.path().join("clinic.db");
+    let press = |content: &str| {
+        let (patient, new) = (patient.clone(), message(&patient, &doctor, content, true));
+        let id = ClientId::from(format!("c-{content}"));
+        let writer = writer.clone();
+        async move {
+            writer
+                .run_append(move |conn, seqs| {
+                    let sent = messages::send(conn, seqs, &patient, &new, &id)?;
+                    Ok::<_, StoreError>(sent.emergency.unwrap())
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let first = press("help").await;
+    assert_eq!(first.how, Raise::New);
+    // Another process moves the log, and the emergency is taken meanwhile.
+    let mut outside = Connection::open(&path).unwrap();
+    let tx = outside.transaction().unwrap();
+    projection::apply_all(&tx).unwrap();
+    let mut seqs = Seqs::loaded(&tx, false);
+    acknowledge(&tx, &mut seqs, &doctor, &first.emergency.id).unwrap();
+    seqs.save(&tx).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(open_counts(&outside).unwrap(), (1, 0));
+    let again = press("again").await;
+    assert_eq!(
+        (again.how, &again.emergency.id),
+        (Raise::Reopened, &first.emergency.id),
+        "not a join of the remembered one"
+    );
+    assert_eq!(open_counts(&outside).unwrap(), (1, 1), "waiting again");
+    drop(writer);
+    thread.join().unwrap();
+    let stored = get(&outside, &first.emergency.id).unwrap().unwrap();
+    assert_eq!(stored, again.emergency);
+}
+
+/// While the writer's last step failed, nothing is logged: a patient's press moves the log
+/// first and is refused with it ("retry"), not acknowledged into a log no doctor could take it
+/// from. Once the log moves again, the press is stored and answered.
+#[tokio::test]
+async fn no_raise_is_logged_while_the_log_cannot_move() {
+    let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_millis(1));
+    let path = dir.path().join("clinic.db");
+    let outside = Connection::open(&path).unwrap();
+    let count = |sql: &str| outside.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let send = |content: &str, emergency: bool| {
+        let (patient, new) = (
+            patient.clone(),
+            message(&patient, &doctor, content, emergency),
+        );
+        let id = ClientId::from(format!("c-{content}"));
+        let writer = writer.clone();
+        async move {
+            writer
+                .run_append(move |conn, seqs| messages::send(conn, seqs, &patient, &new, &id))
+                .await
+        }
+    };
+    // The move's insert into `messages` fails while this trigger is there.
+    outside
+        .execute_batch(
+            "CREATE TRIGGER refuse_moves BEFORE INSERT ON messages \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+    send("hello", false).await.unwrap();
+    // Long enough for the idle step to have come and failed.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let refused = send("help", true).await;
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM event_log WHERE kind = 'RAISE'"),
+        0,
+        "nothing logged while the log cannot move"
+    );
+    outside.execute_batch("DROP TRIGGER refuse_moves").unwrap();
+    let sent = send("help", true).await.unwrap();
+    assert_eq!(sent.emergency.unwrap().how, Raise::New);
+    drop(writer);
+    thread.join().unwrap();
+    assert_eq!(count("SELECT count(*) FROM emergencies"), 1);
+    assert_eq!(count("SELECT count(*) FROM messages"), 2);
 }

@@ -1,18 +1,22 @@
 //! Durability of the send log (schema v13): the real binary is killed with SIGKILL while
 //! acknowledged sends wait in the log, and again while a starting server moves a large log into
-//! the message table; every acknowledged send ends up there exactly once.
+//! the message table; every acknowledged send ends up there exactly once. The same for
+//! emergencies pressed amid chat (schema v27: their raises wait in the log too).
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
 use crate::crash::{get_json, login, sender, sync_page};
 
 use clinic_protocol::Role;
+use futures_util::{SinkExt, StreamExt};
 use rusqlite::Connection;
+use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
 
 /// Longest wait for a server doing what the test waits for.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -260,4 +264,228 @@ async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
         )
         .unwrap();
     assert_eq!(miscounted, 0, "a conversation's unread counter is off");
+}
+
+/// Presses emergency on one socket until it dies, each press after the ack of the one before.
+/// Returns the acknowledged presses: clientId -> message id.
+async fn presser(
+    dir: PathBuf,
+    addr: String,
+    token: String,
+    (patient, doctor): (String, String),
+    round: usize,
+    count: Arc<AtomicUsize>,
+) -> HashMap<String, String> {
+    let mut ws = common::ws_at(&dir, &addr).await.stream;
+    let mut acked = HashMap::new();
+    let auth = json!({"type": "authenticate", "token": token});
+    if ws.send(Message::text(auth.to_string())).await.is_err() {
+        return acked;
+    }
+    for press in 0.. {
+        let client_id = format!("sos-{round}-{press}");
+        let frame = json!({"type": "message:send", "clientId": client_id,
+            "patientId": patient, "doctorId": doctor, "content": format!("help {press}"),
+            "isEmergency": true});
+        if ws.send(Message::text(frame.to_string())).await.is_err() {
+            return acked;
+        }
+        let ack = loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    if frame["type"] == "message:ack" {
+                        break frame;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return acked,
+            }
+        };
+        acked.insert(client_id, ack["message"]["id"].as_str().unwrap().to_owned());
+        count.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    acked
+}
+
+/// Emergencies pressed while chat streams (so their batches log, schema v27), a doctor taking
+/// the emergency now and then (so presses reopen it), and SIGKILL at a different moment each
+/// round: after the restarts every acknowledged press is stored once as an emergency message,
+/// every emergency names a stored message and has its RAISED transitions, the patient has one
+/// open emergency, and no raise is left in the log.
+#[tokio::test]
+async fn emergencies_pressed_amid_chat_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    common::accounts(
+        dir.path(),
+        &[
+            ("p1", Role::Patient),
+            ("p2", Role::Patient),
+            ("d1", Role::Doctor),
+        ],
+    );
+    let data = dir.path().to_path_buf();
+    let db = data.join("clinic.db");
+    let mut pressed: HashMap<String, String> = HashMap::new();
+    let mut kills_with_a_raise = 0;
+    for round in 0..10usize {
+        let (mut child, addr) = common::spawn_server(&data, &[]);
+        let (t1, p1) = login(&data, &addr, "p1").await;
+        let (t2, p2) = login(&data, &addr, "p2").await;
+        let (td, d1) = login(&data, &addr, "d1").await;
+        let chat = tokio::spawn(sender(
+            data.clone(),
+            addr.clone(),
+            t2,
+            p2,
+            d1.clone(),
+            100 + round,
+            Arc::default(),
+        ));
+        let count = Arc::new(AtomicUsize::new(0));
+        let presses = tokio::spawn(presser(
+            data.clone(),
+            addr.clone(),
+            t1,
+            (p1, d1),
+            round,
+            Arc::clone(&count),
+        ));
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while count.load(Ordering::Relaxed) < 5 + round % 3 {
+            assert!(std::time::Instant::now() < deadline, "no acks");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if round % 2 == 1 {
+            // A doctor takes it: the next press reopens it.
+            let client = common::http_client(&common::tls_config(&data));
+            let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
+            if let Some(id) = open[0]["id"].as_str() {
+                client
+                    .post(format!("https://{addr}/api/emergencies/{id}/acknowledge"))
+                    .bearer_auth(&td)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(u64::try_from(round).unwrap() * 2)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        chat.await.unwrap();
+        let acked = presses.await.unwrap();
+        let raises_left: i64 = Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM event_log WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if raises_left > 0 {
+            kills_with_a_raise += 1;
+        }
+        pressed.extend(acked);
+    }
+    assert!(
+        kills_with_a_raise > 0,
+        "no kill landed while an emergency waited in the log"
+    );
+
+    let (mut child, addr) = common::spawn_server(&data, &[]);
+    let (td, _) = login(&data, &addr, "d1").await;
+    let client = common::http_client(&common::tls_config(&data));
+    let mut stored: HashMap<String, (String, bool)> = HashMap::new();
+    let mut since = 0i64;
+    loop {
+        let page = sync_page(&client, &addr, &td, since).await;
+        for m in page["messages"].as_array().unwrap() {
+            let previous = stored.insert(
+                m["clientId"].as_str().unwrap().to_owned(),
+                (
+                    m["id"].as_str().unwrap().to_owned(),
+                    m["isEmergency"] == true,
+                ),
+            );
+            assert!(previous.is_none(), "a clientId stored twice");
+        }
+        since = page["cursor"].as_i64().unwrap();
+        if page["hasMore"] == false {
+            break;
+        }
+    }
+    for (client_id, id) in &pressed {
+        assert_eq!(
+            stored.get(client_id),
+            Some(&(id.clone(), true)),
+            "acknowledged press {client_id} lost or changed"
+        );
+    }
+    let emergencies = get_json(&client, &addr, &td, "/api/emergencies").await;
+    let emergencies = emergencies.as_array().unwrap();
+    let open = emergencies
+        .iter()
+        .filter(|e| e["state"] != "RESOLVED")
+        .count();
+    assert_eq!(
+        open, 1,
+        "one open emergency for the patient: {emergencies:?}"
+    );
+    let conn = Connection::open(&db).unwrap();
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM event_log WHERE kind = 'RAISE'"),
+        0
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM emergencies e \
+             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.message_id)"
+        ),
+        0
+    );
+    // Raised once, and again after each time a doctor took it.
+    assert_eq!(
+        count("SELECT count(*) FROM emergency_transitions WHERE kind = 'RAISED'"),
+        count("SELECT count(*) FROM emergencies")
+            + count("SELECT count(*) FROM emergency_transitions WHERE kind = 'ACKNOWLEDGED'")
+            - count("SELECT count(*) FROM emergencies WHERE state = 'ACKNOWLEDGED'"),
+        "a RAISED transition per emergency and per reopening"
+    );
+
+    // Last, a doctor takes it and the patient presses once more, and the server is killed at
+    // once: the press reopens it, whether the kill came before the move or after.
+    let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
+    let id = open[0]["id"].as_str().unwrap().to_owned();
+    if open[0]["state"] == "RAISED" {
+        let taken = client
+            .post(format!("https://{addr}/api/emergencies/{id}/acknowledge"))
+            .bearer_auth(&td)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(taken.status(), 200);
+    }
+    let patient = common::login_at(&data, &addr, "p1").await;
+    let doctor = common::login_at(&data, &addr, "d1").await;
+    let mut ws = common::ws_at(&data, &addr).await;
+    ws.send(json!({"type": "authenticate", "token": patient.token}))
+        .await;
+    ws.expect("authenticated").await;
+    let mut frame = common::send_frame("sos-last", &patient, &doctor, "still here");
+    frame["isEmergency"] = json!(true);
+    ws.send(frame).await;
+    ws.expect("message:ack").await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (td, _) = login(&data, &addr, "d1").await;
+    let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
+    let open = open.as_array().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(
+        (open[0]["id"].as_str(), &open[0]["state"]),
+        (Some(id.as_str()), &json!("RAISED"))
+    );
 }

@@ -83,6 +83,28 @@ pub(crate) async fn sync_page(
     .await
 }
 
+/// Every message `token`'s holder syncs from the start, by clientId (each must come once).
+pub(crate) async fn synced(
+    client: &reqwest::Client,
+    addr: &str,
+    token: &str,
+) -> HashMap<String, Value> {
+    let mut stored = HashMap::new();
+    let mut since = 0i64;
+    loop {
+        let page = sync_page(client, addr, token, since).await;
+        for m in page["messages"].as_array().unwrap() {
+            let client_id = m["clientId"].as_str().unwrap().to_owned();
+            let previous = stored.insert(client_id, m.clone());
+            assert!(previous.is_none(), "a clientId stored twice");
+        }
+        since = page["cursor"].as_i64().unwrap();
+        if page["hasMore"] == false {
+            return stored;
+        }
+    }
+}
+
 /// `GET path` as the holder of `token`, its JSON body.
 pub(crate) async fn get_json(
     client: &reqwest::Client,
@@ -159,22 +181,11 @@ async fn every_acknowledged_message_survives_sigkill() {
 
     let (mut child, addr) = common::spawn_server(dir.path(), &[]);
     let (td, _) = login(&data, &addr, "d1").await;
-    let mut stored: HashMap<String, String> = HashMap::new();
-    let mut since = 0i64;
-    loop {
-        let page = sync_page(&client, &addr, &td, since).await;
-        for m in page["messages"].as_array().unwrap() {
-            let previous = stored.insert(
-                m["clientId"].as_str().unwrap().to_owned(),
-                m["id"].as_str().unwrap().to_owned(),
-            );
-            assert!(previous.is_none(), "a clientId stored twice");
-        }
-        since = page["cursor"].as_i64().unwrap();
-        if page["hasMore"] == false {
-            break;
-        }
-    }
+    let stored: HashMap<String, String> = synced(&client, &addr, &td)
+        .await
+        .into_iter()
+        .map(|(client_id, m)| (client_id, m["id"].as_str().unwrap().to_owned()))
+        .collect();
     for (client_id, id) in &acked {
         assert_eq!(
             stored.get(client_id),

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
-use crate::crash::{get_json, login, sender, sync_page};
+use crate::crash::{get_json, login, sender, synced};
 
 use clinic_protocol::Role;
 use futures_util::{SinkExt, StreamExt};
@@ -188,22 +188,11 @@ async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
     let (_child, addr) = common::spawn_server(&data, &[]);
     let (td, _) = login(&data, &addr, "d1").await;
     let client = common::http_client(&common::tls_config(&data));
-    let mut stored: HashMap<String, String> = HashMap::new();
-    let mut since = 0i64;
-    loop {
-        let page = sync_page(&client, &addr, &td, since).await;
-        for m in page["messages"].as_array().unwrap() {
-            let previous = stored.insert(
-                m["clientId"].as_str().unwrap().to_owned(),
-                m["id"].as_str().unwrap().to_owned(),
-            );
-            assert!(previous.is_none(), "a clientId stored twice");
-        }
-        since = page["cursor"].as_i64().unwrap();
-        if page["hasMore"] == false {
-            break;
-        }
-    }
+    let stored: HashMap<String, String> = synced(&client, &addr, &td)
+        .await
+        .into_iter()
+        .map(|(client_id, m)| (client_id, m["id"].as_str().unwrap().to_owned()))
+        .collect();
     for (client_id, id) in &acked {
         assert_eq!(
             stored.get(client_id),
@@ -396,25 +385,14 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let (mut child, addr) = common::spawn_server(&data, &[]);
     let (td, _) = login(&data, &addr, "d1").await;
     let client = common::http_client(&common::tls_config(&data));
-    let mut stored: HashMap<String, (String, bool)> = HashMap::new();
-    let mut since = 0i64;
-    loop {
-        let page = sync_page(&client, &addr, &td, since).await;
-        for m in page["messages"].as_array().unwrap() {
-            let previous = stored.insert(
-                m["clientId"].as_str().unwrap().to_owned(),
-                (
-                    m["id"].as_str().unwrap().to_owned(),
-                    m["isEmergency"] == true,
-                ),
-            );
-            assert!(previous.is_none(), "a clientId stored twice");
-        }
-        since = page["cursor"].as_i64().unwrap();
-        if page["hasMore"] == false {
-            break;
-        }
-    }
+    let stored: HashMap<String, (String, bool)> = synced(&client, &addr, &td)
+        .await
+        .into_iter()
+        .map(|(client_id, m)| {
+            let id = m["id"].as_str().unwrap().to_owned();
+            (client_id, (id, m["isEmergency"] == true))
+        })
+        .collect();
     for (client_id, id) in &pressed {
         assert_eq!(
             stored.get(client_id),

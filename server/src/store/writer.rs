@@ -140,7 +140,7 @@ impl Seqs {
 
     /// Whether a text send (an emergency's raise with it), a receipt (by message ids or "read
     /// up to"), an edit or a retraction in this batch goes to the log (`projection.rs`). Only
-    /// in a batch of nothing but those, and not while the last step failed: any other command
+    /// in a batch of nothing but those, and not while the log could not be moved: any other command
     /// may read or change messages, so its batch moves the log first and writes its sends,
     /// receipts and changes to `messages` directly, which keeps every logged row newer than
     /// every other change.
@@ -506,16 +506,20 @@ fn writer_loop(
             continue;
         }
         let memory = (&mut projector.keys, &mut read_marks);
-        // While the last step failed, nothing is logged: each batch moves the log first, and
-        // fails with it. A log that cannot move would take sends, and emergencies, that no
+        // While the log could not be moved, nothing is logged: each batch moves the log first,
+        // and fails with it. A log that cannot move would take sends, and emergencies, that no
         // reader (nor the doctor taking the emergency, which moves the log first) could see.
-        let may_log = projector.failed.is_none();
-        if let Some(seq) = run_batch(&mut conn, &mut jobs, progress, memory, may_log) {
+        let may_log = !projector.move_failed;
+        let committed = run_batch(&mut conn, &mut jobs, progress, memory, may_log);
+        if let Some(seq) = committed {
             marker.committed(seq);
-            if !progress.pending() {
-                // The batch moved what the failed step could not.
-                projector.failed = None;
-            }
+        }
+        if committed.is_some() && !progress.pending() {
+            // The batch moved the log, if anything waited there.
+            projector.move_failed = false;
+        } else if committed.is_none() && progress.pending() {
+            // The batch may have failed on moving the log: the next one moves it first.
+            projector.move_failed = true;
         }
         // Under a steady stream of sends the queue is never idle: once a step's worth waits, all
         // of it moves, so the log never holds more than a step and a batch.
@@ -558,6 +562,10 @@ struct Projector {
     relaxed: bool,
     /// Set after a failed step: the next step waits [`RETRY_STEP`].
     failed: Option<std::time::Instant>,
+    /// The last attempt to move the log (a step's, or a batch's that moves it first) failed:
+    /// until one succeeds, batches do not log. A step that only saves read marks or drops the
+    /// search queue says nothing about it.
+    move_failed: bool,
     /// What moving one row has cost lately, in microseconds (a moving average).
     row_us: f64,
     /// The keys of the sends in the log: added by batches, dropped as steps move their rows.
@@ -575,6 +583,7 @@ impl Projector {
             synchronous,
             relaxed: false,
             failed: None,
+            move_failed: false,
             row_us: 50.0,
             keys: LoggedKeys::default(),
             pruned: 0,
@@ -661,6 +670,7 @@ impl Projector {
         match outcome {
             Ok(Some(moved)) => {
                 self.failed = None;
+                self.move_failed = false;
                 metrics::histogram!(crate::metrics::PROJECTION_SECONDS).record(took.as_secs_f64());
                 #[allow(clippy::cast_precision_loss)] // a few thousand rows at most
                 let row_us = took.as_secs_f64() * 1e6 / moved.rows.max(1) as f64;
@@ -672,12 +682,14 @@ impl Projector {
             Ok(None) if limit == 0 => self.failed = None,
             Ok(None) => {
                 self.failed = None;
+                self.move_failed = false;
                 progress.caught_up();
                 self.keys.moved(i64::MAX);
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot move the log into the message table");
                 self.failed = Some(std::time::Instant::now());
+                self.move_failed |= limit > 0;
             }
         }
     }
@@ -974,6 +986,38 @@ mod tests {
         projector.step(&mut conn, &progress, None, None);
         assert!(!known(&projector.keys, "c-3"));
         assert_eq!(listed(&projector.keys), 0);
+    }
+
+    /// Whether batches may log follows the attempts to move the log only: a failed step stops
+    /// it, a step that only drops the search queue (or saves read marks) does not start it
+    /// again, a step that moves the log does.
+    #[test]
+    fn only_a_move_that_succeeds_lets_batches_log_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            super::super::open_write(&dir.path().join("t.db"), crate::Synchronous::Full).unwrap();
+        let mut projector = Projector::new(&conn);
+        let progress = Progress::new();
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, mark) VALUES (1, 'READ', 'm-none', 0, 0);
+             CREATE TRIGGER refuse_moves BEFORE DELETE ON event_log
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+        progress.logged(1);
+        assert!(!projector.move_failed);
+        projector.step(&mut conn, &progress, None, None);
+        assert!(projector.move_failed, "the move failed");
+        progress.searched(PRUNE_AT * 2);
+        projector.step(&mut conn, &progress, Some(0), None);
+        assert!(
+            projector.failed.is_none() && projector.move_failed,
+            "dropping the search queue worked; the log still cannot move"
+        );
+        conn.execute_batch("DROP TRIGGER refuse_moves").unwrap();
+        projector.step(&mut conn, &progress, None, None);
+        assert!(!projector.move_failed, "moved");
+        assert!(!progress.pending());
     }
 
     /// A writer on a fresh database in a temporary folder (kept while the test holds it).

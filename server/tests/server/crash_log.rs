@@ -302,7 +302,8 @@ async fn presser(
 /// the emergency now and then (so presses reopen it), and SIGKILL at a different moment each
 /// round: after the restarts every acknowledged press is stored once as an emergency message,
 /// every emergency names a stored message and has its RAISED transitions, the patient has one
-/// open emergency, and no raise is left in the log.
+/// open emergency, and no raise is left in the log. Then a reopening: once pressed and killed
+/// at once, once written into the log of a stopped server.
 #[tokio::test]
 async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -317,7 +318,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let data = dir.path().to_path_buf();
     let db = data.join("clinic.db");
     let mut pressed: HashMap<String, String> = HashMap::new();
-    let mut kills_with_a_raise = 0;
+    let mut kills_with_a_press = 0;
     for round in 0..10usize {
         let (mut child, addr) = common::spawn_server(&data, &[]);
         let (t1, p1) = login(&data, &addr, "p1").await;
@@ -351,12 +352,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
             let client = common::http_client(&common::tls_config(&data));
             let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
             if let Some(id) = open[0]["id"].as_str() {
-                client
-                    .post(format!("https://{addr}/api/emergencies/{id}/acknowledge"))
-                    .bearer_auth(&td)
-                    .send()
-                    .await
-                    .unwrap();
+                take(&client, &addr, &td, id).await;
             }
         }
         tokio::time::sleep(Duration::from_millis(u64::try_from(round).unwrap() * 2)).await;
@@ -364,7 +360,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         child.wait().unwrap();
         chat.await.unwrap();
         let acked = presses.await.unwrap();
-        let raises_left: i64 = Connection::open(&db)
+        let presses_left: i64 = Connection::open(&db)
             .unwrap()
             .query_row(
                 "SELECT count(*) FROM event_log WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)",
@@ -372,14 +368,14 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
                 |r| r.get(0),
             )
             .unwrap();
-        if raises_left > 0 {
-            kills_with_a_raise += 1;
+        if presses_left > 0 {
+            kills_with_a_press += 1;
         }
         pressed.extend(acked);
     }
     assert!(
-        kills_with_a_raise > 0,
-        "no kill landed while an emergency waited in the log"
+        kills_with_a_press > 0,
+        "no kill landed while an emergency press waited in the log"
     );
 
     let (mut child, addr) = common::spawn_server(&data, &[]);
@@ -437,13 +433,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
     let id = open[0]["id"].as_str().unwrap().to_owned();
     if open[0]["state"] == "RAISED" {
-        let taken = client
-            .post(format!("https://{addr}/api/emergencies/{id}/acknowledge"))
-            .bearer_auth(&td)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(taken.status(), 200);
+        assert_eq!(take(&client, &addr, &td, &id).await, 200);
     }
     let patient = common::login_at(&data, &addr, "p1").await;
     let doctor = common::login_at(&data, &addr, "d1").await;
@@ -457,7 +447,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     ws.expect("message:ack").await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (mut child, addr) = common::spawn_server(&data, &[]);
     let (td, _) = login(&data, &addr, "d1").await;
     let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
     let open = open.as_array().unwrap();
@@ -466,4 +456,74 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         (open[0]["id"].as_str(), &open[0]["state"]),
         (Some(id.as_str()), &json!("RAISED"))
     );
+
+    // The move after the press above usually comes before the kill. A reopening that waits in
+    // the log for certain: taken again, the server killed, then a press and its raise written
+    // into the log as the writer logs them; the starting server moves them.
+    assert_eq!(take(&client, &addr, &td, &id).await, 200);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    log_reopening(&db, &id);
+    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (td, _) = login(&data, &addr, "d1").await;
+    let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
+    assert_eq!(detail["emergency"]["state"], "RAISED");
+    assert_eq!(detail["emergency"]["acknowledgedBy"], Value::Null);
+    let kinds: Vec<&str> = detail["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.last(), Some(&"RAISED"), "{kinds:?}");
+    assert!(synced(&client, &addr, &td).await.contains_key("sos-reopen"));
+}
+
+/// A doctor (`token`) acknowledges emergency `id`: the response's status.
+async fn take(client: &reqwest::Client, addr: &str, token: &str, id: &str) -> u16 {
+    client
+        .post(format!("https://{addr}/api/emergencies/{id}/acknowledge"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Writes into a stopped server's log what its writer logs for a press that reopens emergency
+/// `id` (taken by a doctor): the emergency message, then the raise.
+fn log_reopening(db: &Path, id: &str) {
+    let conn = Connection::open(db).unwrap();
+    let (patient, doctor): (String, String) = conn
+        .query_row(
+            "SELECT patient_id, doctor_id FROM emergencies WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        conn.query_row("SELECT state FROM emergencies WHERE id = ?1", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap(),
+        "ACKNOWLEDGED"
+    );
+    conn.execute_batch("BEGIN").unwrap();
+    let last = clinic_server::testing::newest_seq(&conn).unwrap();
+    conn.execute(
+        "INSERT INTO event_log (seq, kind, id, client_id, patient_id, doctor_id, sender_id,
+             recipient_id, content, at, mark)
+         VALUES (?3, 'SEND', 'm-sos-reopen', 'sos-reopen', ?1, ?2, ?1, ?2, 'again', 1, 1)",
+        rusqlite::params![patient, doctor, last + 1],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO event_log (seq, kind, id, patient_id, doctor_id, emergency_id, at, mark)
+         VALUES (?3, 'RAISE', 'm-sos-reopen', ?1, ?2, ?4, 1, 1)",
+        rusqlite::params![patient, doctor, last + 2, id],
+    )
+    .unwrap();
+    clinic_server::testing::set_newest_seq(&conn, last + 2).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
 }

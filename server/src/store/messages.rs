@@ -277,7 +277,12 @@ pub(crate) fn send(
         projection::log(conn, seqs.logged_mut(), &message, other.user.id.as_str())?;
         // An emergency's raise follows its message in the log, at the next seq.
         let emergency = if new.is_emergency {
-            Some(emergencies::log_raise(conn, seqs, &message, &sender.name)?)
+            Some(emergencies::raise_or_join(
+                conn,
+                seqs,
+                &message,
+                &sender.name,
+            )?)
         } else {
             None
         };

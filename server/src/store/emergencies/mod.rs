@@ -50,61 +50,22 @@ fn open_of(conn: &Connection, patient: &UserId) -> Result<Option<Emergency>, Sto
 }
 
 /// Records an emergency message (in the message's transaction): a patient has at most one open
-/// emergency, so the message opens a new one only when none is open, and joins it otherwise.
+/// emergency, so the message opens a new one only when none is open, and joins it otherwise
+/// (then nothing is written for it). In a batch that logs (schema v27) it is judged on the
+/// patient's emergency as it will be once the log has moved (the one a logged raise opened or
+/// reopened, else the stored one), and its raise is appended to the log for the move to write
+/// ([`apply_logged`]); otherwise the raise is written now, the same way. Its audit row is
+/// written now either way.
 pub(crate) fn raise_or_join(
     conn: &Connection,
     seqs: &mut Seqs,
     message: &Message,
     patient_name: &str,
 ) -> Result<Raised, StoreError> {
-    let Some(open) = open_of(conn, &message.patient_id)? else {
-        return Ok(Raised {
-            emergency: raise(conn, seqs, message, patient_name)?,
-            how: Raise::New,
-        });
-    };
-    if open.state == EmergencyState::Raised {
-        return Ok(Raised {
-            emergency: open,
-            how: Raise::Joined,
-        });
-    }
-    // Taken by a doctor and pressed again: the patient needs someone again.
-    let at = message.created_at.timestamp_millis();
-    conn.execute(
-        "UPDATE emergencies SET state = 'RAISED', acknowledged_by = NULL, acknowledged_at = NULL, \
-         change_seq = ?2 WHERE id = ?1",
-        params![open.id.as_str(), seqs.next().0],
-    )?;
-    transitions::record(
-        conn,
-        &open.id,
-        TransitionKind::Raised,
-        Some(&message.patient_id),
-        None,
-        at,
-    )?;
-    let emergency =
-        get(conn, &open.id)?.ok_or_else(|| StoreError::internal("emergency vanished"))?;
-    Ok(Raised {
-        emergency,
-        how: Raise::Reopened,
-    })
-}
-
-/// [`raise_or_join`] in a batch that logs (schema v27): judged on the patient's emergency as it
-/// will be once the log has moved (the one a logged raise opened or reopened, else the stored
-/// one), and appended to the log as a raise unless the message joins one still waiting. Writes
-/// the raise's audit row now, as [`raise_or_join`] does; the move writes the rest
-/// ([`apply_logged`]).
-pub(crate) fn log_raise(
-    conn: &Connection,
-    seqs: &mut Seqs,
-    message: &Message,
-    patient_name: &str,
-) -> Result<Raised, StoreError> {
     let patient = message.patient_id.as_str();
-    if let Some((seq, waiting)) = seqs.logged().emergency_of(patient) {
+    if seqs.log_sends()
+        && let Some((seq, waiting)) = seqs.logged().emergency_of(patient)
+    {
         // Its raise is still in the log unless another process (the CLI) moved it: then the
         // stored emergency says how it is now.
         if projection::logged(conn, seq)? {
@@ -123,7 +84,7 @@ pub(crate) fn log_raise(
             });
         }
         Some(mut taken) => {
-            // Taken by a doctor and pressed again: as the UPDATE of `raise_or_join` leaves it.
+            // Taken by a doctor and pressed again: the patient needs someone again.
             taken.state = EmergencyState::Raised;
             taken.acknowledged_by = None;
             taken.acknowledged_by_name = None;
@@ -141,7 +102,11 @@ pub(crate) fn log_raise(
         at: message.created_at.timestamp_millis(),
         reopen: how == Raise::Reopened,
     };
-    projection::log_raise(conn, seqs.logged_mut(), &raise, &emergency)?;
+    if seqs.log_sends() {
+        projection::log_raise(conn, seqs.logged_mut(), &raise, &emergency)?;
+    } else if !write(conn, &raise)? {
+        return Err(StoreError::internal("emergency vanished"));
+    }
     let key = ConversationKey::new(emergency.patient_id.clone(), emergency.doctor_id.clone());
     transitions::audit_row(
         conn,
@@ -154,8 +119,8 @@ pub(crate) fn log_raise(
     Ok(Raised { emergency, how })
 }
 
-/// Applies a logged raise in the move: the emergency's row (new, or back to waiting for a
-/// doctor) and its RAISED transition, as [`raise_or_join`] writes them.
+/// Applies a logged raise in the move, as [`raise_or_join`] writes one outside a batch that
+/// logs.
 pub(crate) fn apply_logged(conn: &Connection, raise: &LoggedRaise) -> rusqlite::Result<()> {
     let stored: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1)")?
@@ -173,6 +138,21 @@ pub(crate) fn apply_logged(conn: &Connection, raise: &LoggedRaise) -> rusqlite::
         );
         return Ok(());
     }
+    if !write(conn, raise)? {
+        // Only if something removed the emergency without moving the log first (nothing
+        // does). Failing here would stop every later move, as above.
+        tracing::error!(
+            emergency = raise.emergency.as_str(),
+            patient = raise.patient.as_str(),
+            "a logged raise reopens an emergency that is not stored; left out of the move"
+        );
+    }
+    Ok(())
+}
+
+/// Writes a raise: the emergency's row (new, or back to waiting for a doctor) and its RAISED
+/// transition. False, writing nothing, when the emergency to reopen is not stored.
+fn write(conn: &Connection, raise: &LoggedRaise) -> rusqlite::Result<bool> {
     if raise.reopen {
         let reopened = conn
             .prepare_cached(
@@ -181,14 +161,7 @@ pub(crate) fn apply_logged(conn: &Connection, raise: &LoggedRaise) -> rusqlite::
             )?
             .execute(params![raise.emergency.as_str(), raise.seq])?;
         if reopened == 0 {
-            // Only if something removed the emergency without moving the log first (nothing
-            // does). Its transition would fail on the foreign key, and every later move with it.
-            tracing::error!(
-                emergency = raise.emergency.as_str(),
-                patient = raise.patient.as_str(),
-                "a logged raise reopens an emergency that is not stored; left out of the move"
-            );
-            return Ok(());
+            return Ok(false);
         }
     } else {
         conn.prepare_cached(
@@ -211,7 +184,8 @@ pub(crate) fn apply_logged(conn: &Connection, raise: &LoggedRaise) -> rusqlite::
         Some(&raise.patient),
         None,
         raise.at,
-    )
+    )?;
+    Ok(true)
 }
 
 /// A new emergency of `message`, waiting for a doctor.
@@ -234,37 +208,6 @@ fn new_emergency(message: &Message, patient_name: &str) -> Emergency {
         resolved_at: None,
         resolution_note: None,
     }
-}
-
-/// Records a new emergency for `message`.
-fn raise(
-    conn: &Connection,
-    seqs: &mut Seqs,
-    message: &Message,
-    patient_name: &str,
-) -> Result<Emergency, StoreError> {
-    let emergency = new_emergency(message, patient_name);
-    conn.execute(
-        "INSERT INTO emergencies (id, message_id, patient_id, doctor_id, state, raised_at, \
-         change_seq) VALUES (?1, ?2, ?3, ?4, 'RAISED', ?5, ?6)",
-        params![
-            emergency.id.as_str(),
-            message.id.as_str(),
-            message.patient_id.as_str(),
-            message.doctor_id.as_str(),
-            message.created_at.timestamp_millis(),
-            seqs.next().0
-        ],
-    )?;
-    transitions::record(
-        conn,
-        &emergency.id,
-        TransitionKind::Raised,
-        Some(&emergency.patient_id),
-        None,
-        message.created_at.timestamp_millis(),
-    )?;
-    Ok(emergency)
 }
 
 pub(crate) fn get(conn: &Connection, id: &EmergencyId) -> Result<Option<Emergency>, StoreError> {

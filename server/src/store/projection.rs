@@ -1,8 +1,8 @@
 //! The log's projection: moves text sends from `event_log` into `messages` (where each carries
 //! its recipient's derived notification, schema v14, unless it is an emergency message), many
 //! rows per statement, and applies the delivered and read receipts (schema v21; one log with the
-//! sends since v25), the edits and retractions (schema v26) and the emergencies' raises (v27)
-//! waiting there, after the commit that acknowledged them.
+//! sends since v25), the edits and retractions (schema v26), the emergencies' raises (v27) and
+//! doctors' takes of them (v28) waiting there, after the commit that acknowledged them.
 //!
 //! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
 //! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
@@ -113,20 +113,24 @@ pub(crate) struct Moved {
 /// holds may have moved already (the lookup by seq then finds nothing in the log, and the
 /// message in `messages`); it never lacks a logged send.
 ///
-/// And the emergencies a logged raise opened or reopened (schema v27), by patient, as they will
-/// be once moved: a patient's next emergency message joins that one. Any command that changes
-/// an emergency otherwise (a doctor taking it, its alert recorded) moves the log first, which
-/// drops these.
+/// And the emergencies a logged raise opened or reopened (schema v27) or a doctor's logged take
+/// took (v28), by patient, as they will be once moved: a patient's next emergency message joins
+/// or reopens that one, and a doctor takes that one. Any command that changes an emergency
+/// otherwise (its resolution, its alert recorded) moves the log first, which drops these.
 #[derive(Debug, Default)]
 pub(crate) struct LoggedKeys {
     /// Seq by clientId, by sender (looked up by `&str`, without building a key per send).
     seqs: HashMap<String, HashMap<String, i64>>,
     /// Seqs of logged sends, oldest first, by doctor, by patient.
     conversations: HashMap<String, HashMap<String, Vec<i64>>>,
-    /// The seq of the newest logged raise and the emergency as it will be, by patient.
+    /// The seq of the newest logged raise or take and the emergency as it will be, by patient.
     emergencies: HashMap<String, (i64, Emergency)>,
     /// Entries of the batch in progress, taken back if it rolls back.
     batch: Vec<(String, String)>,
+    /// What the batch in progress replaced in `emergencies`, by patient (the first time only):
+    /// a take replaces the entry of a raise logged by an earlier batch, which a rollback puts
+    /// back.
+    batch_emergencies: Vec<(String, Option<(i64, Emergency)>)>,
     /// The first seq the batch in progress logged.
     batch_from: Option<i64>,
 }
@@ -157,23 +161,41 @@ impl LoggedKeys {
             .collect()
     }
 
-    /// The seq of the logged raise that opened or reopened the patient's emergency, and that
+    /// The seq of the newest logged raise or take of the patient's emergency, and that
     /// emergency as it will be.
     pub(crate) fn emergency_of(&self, patient: &str) -> Option<(i64, &Emergency)> {
         self.emergencies.get(patient).map(|(seq, e)| (*seq, e))
     }
 
-    /// The patient's raise is no longer in the log (another process moved it).
+    /// The same for emergency `id`.
+    pub(crate) fn emergency(&self, id: &EmergencyId) -> Option<(i64, &Emergency)> {
+        self.emergencies
+            .values()
+            .find(|(_, e)| e.id == *id)
+            .map(|(seq, e)| (*seq, e))
+    }
+
+    /// The patient's newest raise or take is no longer in the log (another process moved it).
     pub(crate) fn forget_raise(&mut self, patient: &str) {
+        self.remember(patient);
         self.emergencies.remove(patient);
     }
 
-    fn raised(&mut self, seq: i64, emergency: &Emergency) {
-        self.emergencies.insert(
-            emergency.patient_id.as_str().to_owned(),
-            (seq, emergency.clone()),
-        );
+    /// Logged row `seq` leaves the patient's emergency as `emergency`.
+    fn changed(&mut self, seq: i64, emergency: &Emergency) {
+        let patient = emergency.patient_id.as_str();
+        self.remember(patient);
+        self.emergencies
+            .insert(patient.to_owned(), (seq, emergency.clone()));
         self.batch_from.get_or_insert(seq);
+    }
+
+    /// Keeps what the patient's entry was before the batch, for a rollback.
+    fn remember(&mut self, patient: &str) {
+        if !self.batch_emergencies.iter().any(|(p, _)| p == patient) {
+            let before = self.emergencies.get(patient).cloned();
+            self.batch_emergencies.push((patient.to_owned(), before));
+        }
     }
 
     fn add(&mut self, m: &Message) {
@@ -203,6 +225,7 @@ impl LoggedKeys {
     /// The batch committed: its entries stay.
     pub(crate) fn committed(&mut self) {
         self.batch.clear();
+        self.batch_emergencies.clear();
         self.batch_from = None;
     }
 
@@ -218,7 +241,12 @@ impl LoggedKeys {
         }
         if let Some(from) = self.batch_from.take() {
             self.keep_conversations(|seq| seq < from);
-            self.emergencies.retain(|_, (seq, _)| *seq < from);
+        }
+        for (patient, before) in self.batch_emergencies.drain(..) {
+            match before {
+                Some(entry) => self.emergencies.insert(patient, entry),
+                None => self.emergencies.remove(&patient),
+            };
         }
     }
 
@@ -304,6 +332,7 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
         match later {
             Later::Change(change) => crate::store::versions::apply_logged(conn, &change)?,
             Later::Raise(raise) => crate::store::emergencies::apply_logged(conn, &raise)?,
+            Later::Take(take) => crate::store::emergencies::apply_logged_take(conn, &take)?,
         }
     }
     let rows = conn
@@ -552,7 +581,42 @@ pub(crate) fn log_raise(
         raise.emergency.as_str(),
         raise.reopen,
     ])?;
-    keys.raised(raise.seq, emergency);
+    keys.changed(raise.seq, emergency);
+    Ok(())
+}
+
+/// A doctor's take of an emergency waiting in the log (schema v28).
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedTake {
+    /// The emergency's change seq.
+    pub seq: i64,
+    pub emergency: EmergencyId,
+    pub patient: UserId,
+    pub doctor: UserId,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// Appends a doctor's take to the log. The caller judged it on the emergency as it will be,
+/// `emergency` as the take leaves it.
+pub(crate) fn log_take(
+    conn: &Connection,
+    keys: &mut LoggedKeys,
+    take: &LoggedTake,
+    emergency: &Emergency,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id) \
+         VALUES (?1, 'TAKE', ?2, ?3, ?4, ?5, ?2)",
+    )?
+    .execute(params![
+        take.seq,
+        take.emergency.as_str(),
+        take.at,
+        take.patient.as_str(),
+        take.doctor.as_str(),
+    ])?;
+    keys.changed(take.seq, emergency);
     Ok(())
 }
 
@@ -566,14 +630,15 @@ pub(crate) fn logged(conn: &Connection, seq: i64) -> rusqlite::Result<bool> {
 enum Later {
     Change(LoggedChange),
     Raise(LoggedRaise),
+    Take(LoggedTake),
 }
 
-/// The logged edits, retractions and raises up to `upto`, oldest first.
+/// The logged edits, retractions, raises and takes up to `upto`, oldest first.
 fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
     conn.prepare_cached(
         "SELECT seq, id, at, sender_id, client_id, kind, content, mark, patient_id, doctor_id, \
          emergency_id FROM event_log \
-         WHERE seq <= ?1 AND kind IN ('EDIT', 'RETRACT', 'RAISE') ORDER BY seq",
+         WHERE seq <= ?1 AND kind IN ('EDIT', 'RETRACT', 'RAISE', 'TAKE') ORDER BY seq",
     )?
     .query_map([upto], |r| {
         let kind: String = r.get(5)?;
@@ -586,6 +651,15 @@ fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
                 doctor: r.get::<_, String>(9)?.into(),
                 at: r.get(2)?,
                 reopen: r.get(7)?,
+            }));
+        }
+        if kind == "TAKE" {
+            return Ok(Later::Take(LoggedTake {
+                seq: r.get(0)?,
+                emergency: r.get::<_, String>(10)?.into(),
+                patient: r.get::<_, String>(8)?.into(),
+                doctor: r.get::<_, String>(3)?.into(),
+                at: r.get(2)?,
             }));
         }
         let content: Option<String> = r.get(6)?;

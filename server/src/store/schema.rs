@@ -756,6 +756,49 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE event_log_v27 RENAME TO event_log;
     CREATE INDEX event_log_id ON event_log(id, kind);
     ",
+    // v28: a doctor taking an emergency is a row of the log too ('TAKE'), so that taking one
+    // amid chat does not wait for the log to move first: `id` and `emergency_id` the
+    // emergency, `sender_id` the doctor, `patient_id` its patient, `at` when. Its audit row,
+    // the patient's notification and the care relation are written with it; the move sets
+    // the emergency's row and records its ACKNOWLEDGED transition.
+    "
+    CREATE TABLE event_log_v28 (
+        seq          INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL
+                     CHECK (kind IN ('SEND', 'DELIVERED', 'READ', 'EDIT', 'RETRACT', 'RAISE',
+                                     'TAKE')),
+        id           TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        client_id    TEXT,
+        patient_id   TEXT,
+        doctor_id    TEXT,
+        sender_id    TEXT,
+        recipient_id TEXT,
+        content      TEXT,
+        mark         INTEGER NOT NULL DEFAULT 0,
+        emergency_id TEXT,
+        CHECK (CASE kind WHEN 'SEND' THEN client_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL AND sender_id IS NOT NULL AND recipient_id IS NOT NULL
+            AND content IS NOT NULL AND mark IN (0, 1) AND emergency_id IS NULL
+            WHEN 'EDIT' THEN sender_id IS NOT NULL AND content IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL AND mark = 0
+            WHEN 'RETRACT' THEN sender_id IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL
+            AND mark IN (0, 1)
+            WHEN 'RAISE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL
+            AND coalesce(client_id, sender_id, recipient_id, content) IS NULL AND mark IN (0, 1)
+            WHEN 'TAKE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND sender_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, recipient_id, content) IS NULL AND mark = 0
+            ELSE coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content,
+            emergency_id) IS NULL AND mark IN (0, 1) END)
+    ) STRICT;
+    INSERT INTO event_log_v28 SELECT * FROM event_log ORDER BY seq;
+    DROP TABLE event_log;
+    ALTER TABLE event_log_v28 RENAME TO event_log;
+    CREATE INDEX event_log_id ON event_log(id, kind);
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -1408,6 +1451,68 @@ mod tests {
             "INSERT INTO event_log (seq, kind, id, at, emergency_id) VALUES (7, 'READ', 'm-2', 7, 'e-1')",
             "INSERT INTO event_log (seq, kind, id, at, sender_id, content, emergency_id)
              VALUES (7, 'EDIT', 'm-1', 7, 'p', 'x', 'e-1')",
+        ] {
+            assert!(conn.execute_batch(bad).is_err(), "{bad}");
+        }
+        assert_eq!(log_index(&conn), 1);
+    }
+
+    /// Upgrading to v28 keeps the log's rows in order, raises with their emergency; a doctor
+    /// taking an emergency then needs the emergency, its patient and the doctor, and nothing
+    /// else.
+    #[test]
+    fn upgrading_to_v28_keeps_the_log_and_takes_takes() {
+        let mut conn = at_version(27);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content, mark)
+             VALUES (1, 'SEND', 'm-1', 1, 'c-1', 'p', 'd', 'p', 'd', 'help', 1);
+             INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark)
+             VALUES (2, 'RAISE', 'm-1', 1, 'p', 'd', 'e-1', 0);
+             INSERT INTO event_log (seq, kind, id, at, mark) VALUES (3, 'READ', 'm-1', 3, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |conn: &Connection| -> Vec<String> {
+            conn.prepare(
+                "SELECT concat_ws(' ', seq, kind, id, coalesce(sender_id, '-'), mark, \
+                 coalesce(emergency_id, '-')) FROM event_log ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        assert_eq!(
+            rows(&conn),
+            [
+                "1 SEND m-1 p 1 -",
+                "2 RAISE m-1 - 0 e-1",
+                "3 READ m-1 - 1 -"
+            ]
+        );
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id)
+             VALUES (4, 'TAKE', 'e-1', 4, 'p', 'd', 'e-1')",
+        )
+        .unwrap();
+        assert_eq!(rows(&conn)[3], "4 TAKE e-1 d 0 e-1");
+        for bad in [
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id)
+             VALUES (5, 'TAKE', 'e-1', 5, 'p', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, emergency_id)
+             VALUES (5, 'TAKE', 'e-1', 5, 'd', 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id)
+             VALUES (5, 'TAKE', 'e-1', 5, 'p', 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id,
+                 doctor_id) VALUES (5, 'TAKE', 'e-1', 5, 'p', 'd', 'e-1', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id,
+                 content) VALUES (5, 'TAKE', 'e-1', 5, 'p', 'd', 'e-1', 'x')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id, mark)
+             VALUES (5, 'TAKE', 'e-1', 5, 'p', 'd', 'e-1', 1)",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id) VALUES (5, 'READ', 'm-1', 5, 'e-1')",
         ] {
             assert!(conn.execute_batch(bad).is_err(), "{bad}");
         }

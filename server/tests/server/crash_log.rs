@@ -299,11 +299,12 @@ async fn presser(
 }
 
 /// Emergencies pressed while chat streams (so their batches log, schema v27), a doctor taking
-/// the emergency now and then (so presses reopen it), and SIGKILL at a different moment each
-/// round: after the restarts every acknowledged press is stored once as an emergency message,
-/// every emergency names a stored message and has its RAISED transitions, the patient has one
-/// open emergency, and no raise is left in the log. Then a reopening: once pressed and killed
-/// at once, once written into the log of a stopped server.
+/// the emergency now and then (so presses reopen it; the takes log too, v28), and SIGKILL at a
+/// different moment each round: after the restarts every acknowledged press is stored once as
+/// an emergency message, every take the doctor was answered 200 for is one ACKNOWLEDGED
+/// transition, every emergency names a stored message and has its RAISED transitions, the
+/// patient has one open emergency, and no raise or take is left in the log. Then a reopening:
+/// once pressed and killed at once, once written into the log of a stopped server.
 #[tokio::test]
 async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,6 +320,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let db = data.join("clinic.db");
     let mut pressed: HashMap<String, String> = HashMap::new();
     let mut kills_with_a_press = 0;
+    let mut taken = 0;
     for round in 0..10usize {
         let (mut child, addr) = common::spawn_server(&data, &[]);
         let (t1, p1) = login(&data, &addr, "p1").await;
@@ -351,8 +353,10 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
             // A doctor takes it: the next press reopens it.
             let client = common::http_client(&common::tls_config(&data));
             let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
-            if let Some(id) = open[0]["id"].as_str() {
-                take(&client, &addr, &td, id).await;
+            if let Some(id) = open[0]["id"].as_str()
+                && take(&client, &addr, &td, id).await == 200
+            {
+                taken += 1;
             }
         }
         tokio::time::sleep(Duration::from_millis(u64::try_from(round).unwrap() * 2)).await;
@@ -409,8 +413,14 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let conn = Connection::open(&db).unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(
-        count("SELECT count(*) FROM event_log WHERE kind = 'RAISE'"),
+        count("SELECT count(*) FROM event_log WHERE kind IN ('RAISE', 'TAKE')"),
         0
+    );
+    assert!(taken > 0, "no round took the emergency");
+    assert_eq!(
+        count("SELECT count(*) FROM emergency_transitions WHERE kind = 'ACKNOWLEDGED'"),
+        taken,
+        "each take answered 200 recorded once"
     );
     assert_eq!(
         count(
@@ -464,7 +474,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     log_reopening(&db, &id);
-    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (mut child, addr) = common::spawn_server(&data, &[]);
     let (td, _) = login(&data, &addr, "d1").await;
     let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
     assert_eq!(detail["emergency"]["state"], "RAISED");
@@ -477,6 +487,41 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         .collect();
     assert_eq!(kinds.last(), Some(&"RAISED"), "{kinds:?}");
     assert!(synced(&client, &addr, &td).await.contains_key("sos-reopen"));
+
+    // A take waiting in the log at a kill (the take above may have moved before it): written
+    // into the stopped server's log, it is moved at start.
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    log_take(&db, &id, "d1");
+    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (td, _) = login(&data, &addr, "d1").await;
+    let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
+    assert_eq!(detail["emergency"]["state"], "ACKNOWLEDGED");
+    assert_eq!(detail["emergency"]["acknowledgedByName"], "Test d1");
+    let last = detail["transitions"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (&last["kind"], &last["actorName"]),
+        (&json!("ACKNOWLEDGED"), &json!("Test d1"))
+    );
+}
+
+/// Writes into a stopped server's log what its writer logs for doctor `doctor` (a username)
+/// taking emergency `id`, which waits for a doctor.
+fn log_take(db: &Path, id: &str, doctor: &str) {
+    let conn = Connection::open(db).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    let last = clinic_server::testing::newest_seq(&conn).unwrap();
+    let inserted = conn
+        .execute(
+            "INSERT INTO event_log (seq, kind, id, patient_id, sender_id, emergency_id, at)
+             SELECT ?3, 'TAKE', ?1, e.patient_id, u.id, ?1, 2 FROM emergencies e, users u
+             WHERE e.id = ?1 AND e.state = 'RAISED' AND u.username = ?2",
+            rusqlite::params![id, doctor, last + 1],
+        )
+        .unwrap();
+    assert_eq!(inserted, 1);
+    clinic_server::testing::set_newest_seq(&conn, last + 1).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
 }
 
 /// A doctor (`token`) acknowledges emergency `id`: the response's status.
@@ -492,7 +537,8 @@ async fn take(client: &reqwest::Client, addr: &str, token: &str, id: &str) -> u1
 }
 
 /// Writes into a stopped server's log what its writer logs for a press that reopens emergency
-/// `id` (taken by a doctor): the emergency message, then the raise.
+/// `id` (taken by a doctor, stored so or with the take still in the log): the emergency
+/// message, then the raise.
 fn log_reopening(db: &Path, id: &str) {
     let conn = Connection::open(db).unwrap();
     let (patient, doctor): (String, String) = conn
@@ -502,13 +548,15 @@ fn log_reopening(db: &Path, id: &str) {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(
-        conn.query_row("SELECT state FROM emergencies WHERE id = ?1", [id], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap(),
-        "ACKNOWLEDGED"
-    );
+    let taken: bool = conn
+        .query_row(
+            "SELECT state = 'ACKNOWLEDGED' OR EXISTS (SELECT 1 FROM event_log \
+             WHERE kind = 'TAKE' AND emergency_id = ?1) FROM emergencies WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(taken, "the emergency to reopen is taken");
     conn.execute_batch("BEGIN").unwrap();
     let last = clinic_server::testing::newest_seq(&conn).unwrap();
     conn.execute(

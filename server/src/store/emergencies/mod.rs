@@ -6,7 +6,7 @@ pub(crate) mod transitions;
 #[cfg(test)]
 mod tests;
 
-use super::projection::{self, LoggedRaise};
+use super::projection::{self, LoggedRaise, LoggedTake};
 use super::rows::{self, EMERGENCY_SELECT};
 use super::{Seqs, notifications};
 use crate::store::StoreError;
@@ -49,34 +49,70 @@ fn open_of(conn: &Connection, patient: &UserId) -> Result<Option<Emergency>, Sto
         .map(|(e, _)| e))
 }
 
+/// The patient's open emergency as it will be once the log has moved: in a batch that logs,
+/// the one the newest logged raise or take of the patient's left (the writer's memory), else
+/// the stored one.
+fn open_as_it_will_be(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    patient: &UserId,
+) -> Result<Option<Emergency>, StoreError> {
+    if seqs.log_sends()
+        && let Some((seq, logged)) = seqs.logged().emergency_of(patient.as_str())
+    {
+        let logged = logged.clone();
+        if still_logged(conn, seqs, seq, patient)? {
+            return Ok(Some(logged));
+        }
+    }
+    open_of(conn, patient)
+}
+
+/// Emergency `id` as it will be once the log has moved (see [`open_as_it_will_be`]).
+fn as_it_will_be(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    id: &EmergencyId,
+) -> Result<Option<Emergency>, StoreError> {
+    if seqs.log_sends()
+        && let Some((seq, logged)) = seqs.logged().emergency(id)
+    {
+        let logged = logged.clone();
+        if still_logged(conn, seqs, seq, &logged.patient_id)? {
+            return Ok(Some(logged));
+        }
+    }
+    get(conn, id)
+}
+
+/// Whether the patient's remembered row `seq` is still in the log. Another process (the CLI)
+/// may have moved it: then the stored emergency says how it is now, and the writer forgets it.
+fn still_logged(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    seq: i64,
+    patient: &UserId,
+) -> Result<bool, StoreError> {
+    if projection::logged(conn, seq)? {
+        return Ok(true);
+    }
+    seqs.logged_mut().forget_raise(patient.as_str());
+    Ok(false)
+}
+
 /// Records an emergency message (in the message's transaction): a patient has at most one open
 /// emergency, so the message opens a new one only when none is open, and joins it otherwise
 /// (then nothing is written for it). In a batch that logs (schema v27) it is judged on the
-/// patient's emergency as it will be once the log has moved (the one a logged raise opened or
-/// reopened, else the stored one), and its raise is appended to the log for the move to write
-/// ([`apply_logged`]); otherwise the raise is written now, the same way. Its audit row is
-/// written now either way.
+/// patient's emergency as it will be once the log has moved, and its raise is appended to the
+/// log for the move to write ([`apply_logged`]); otherwise the raise is written now, the same
+/// way. Its audit row is written now either way.
 pub(crate) fn raise_or_join(
     conn: &Connection,
     seqs: &mut Seqs,
     message: &Message,
     patient_name: &str,
 ) -> Result<Raised, StoreError> {
-    let patient = message.patient_id.as_str();
-    if seqs.log_sends()
-        && let Some((seq, waiting)) = seqs.logged().emergency_of(patient)
-    {
-        // Its raise is still in the log unless another process (the CLI) moved it: then the
-        // stored emergency says how it is now.
-        if projection::logged(conn, seq)? {
-            return Ok(Raised {
-                emergency: waiting.clone(),
-                how: Raise::Joined,
-            });
-        }
-        seqs.logged_mut().forget_raise(patient);
-    }
-    let (emergency, how) = match open_of(conn, &message.patient_id)? {
+    let (emergency, how) = match open_as_it_will_be(conn, seqs, &message.patient_id)? {
         Some(open) if open.state == EmergencyState::Raised => {
             return Ok(Raised {
                 emergency: open,
@@ -184,6 +220,50 @@ fn write(conn: &Connection, raise: &LoggedRaise) -> rusqlite::Result<bool> {
         Some(&raise.patient),
         None,
         raise.at,
+    )?;
+    Ok(true)
+}
+
+/// Applies a doctor's logged take in the move, as [`acknowledge`] writes one outside a batch
+/// that logs.
+pub(crate) fn apply_logged_take(conn: &Connection, take: &LoggedTake) -> rusqlite::Result<()> {
+    if !write_take(conn, take)? {
+        // Only if the emergency is not stored or not waiting: its raise was left out of the
+        // move (a repeat, `apply_logged`), or something changed it without moving the log first
+        // (nothing does). Failing here would stop every later move, emergencies included.
+        tracing::error!(
+            emergency = take.emergency.as_str(),
+            doctor = take.doctor.as_str(),
+            "a logged take names an emergency that is not stored as waiting; left out of the move"
+        );
+    }
+    Ok(())
+}
+
+/// Writes a doctor's take: the emergency's row and its ACKNOWLEDGED transition. False, writing
+/// nothing, when the emergency is not stored as waiting for a doctor.
+fn write_take(conn: &Connection, take: &LoggedTake) -> rusqlite::Result<bool> {
+    let taken = conn
+        .prepare_cached(
+            "UPDATE emergencies SET state = 'ACKNOWLEDGED', acknowledged_by = ?2, \
+             acknowledged_at = ?3, change_seq = ?4 WHERE id = ?1 AND state = 'RAISED'",
+        )?
+        .execute(params![
+            take.emergency.as_str(),
+            take.doctor.as_str(),
+            take.at,
+            take.seq
+        ])?;
+    if taken == 0 {
+        return Ok(false);
+    }
+    transitions::insert(
+        conn,
+        &take.emergency,
+        TransitionKind::Acknowledged,
+        Some(&take.doctor),
+        None,
+        take.at,
     )?;
     Ok(true)
 }
@@ -325,36 +405,62 @@ fn load_for_doctor(
     get(conn, id)?.ok_or_else(|| StoreError::not_found("no such emergency"))
 }
 
-/// RAISED -> ACKNOWLEDGED. Acknowledging an acknowledged emergency again is a conflict.
+/// RAISED -> ACKNOWLEDGED. Acknowledging an acknowledged emergency again is a conflict. Makes
+/// every refusal before its first write (a validated command). In a batch that logs (schema
+/// v28) it is judged on the emergency as it will be once the log has moved, and the take is
+/// appended to the log for the move to write ([`apply_logged_take`]); otherwise it is written
+/// now, the same way. Its audit row, the care relation and the patient's notification (none of
+/// which takes a change seq) are written now either way.
 pub(crate) fn acknowledge(
     conn: &Connection,
     seqs: &mut Seqs,
     doctor: &User,
     id: &EmergencyId,
 ) -> Result<Transition, StoreError> {
-    let current = load_for_doctor(conn, doctor, id)?;
-    if current.state != EmergencyState::Raised {
+    if doctor.role != Role::Doctor {
+        return Err(StoreError::forbidden("only doctors can handle emergencies"));
+    }
+    let mut emergency =
+        as_it_will_be(conn, seqs, id)?.ok_or_else(|| StoreError::not_found("no such emergency"))?;
+    if emergency.state != EmergencyState::Raised {
         return Err(StoreError::conflict(format!(
             "the emergency is already {}",
-            rows::state_text(current.state).to_lowercase()
+            rows::state_text(emergency.state).to_lowercase()
         )));
     }
     let now = now_ms();
-    conn.execute(
-        "UPDATE emergencies SET state = 'ACKNOWLEDGED', acknowledged_by = ?2, acknowledged_at = ?3, \
-         change_seq = ?4 WHERE id = ?1",
-        params![id.as_str(), doctor.id.as_str(), now, seqs.next().0],
-    )?;
-    transitions::record(
+    emergency.state = EmergencyState::Acknowledged;
+    emergency.acknowledged_by = Some(doctor.id.clone());
+    emergency.acknowledged_by_name = Some(doctor.name.clone());
+    emergency.acknowledged_at = Some(from_ms(now));
+    let take = LoggedTake {
+        seq: seqs.next().0,
+        emergency: id.clone(),
+        patient: emergency.patient_id.clone(),
+        doctor: doctor.id.clone(),
+        at: now,
+    };
+    if seqs.log_sends() {
+        projection::log_take(conn, seqs.logged_mut(), &take, &emergency)?;
+    } else if !write_take(conn, &take)? {
+        return Err(StoreError::internal("emergency vanished"));
+    }
+    let key = ConversationKey::new(emergency.patient_id.clone(), emergency.doctor_id.clone());
+    transitions::audit_row(
         conn,
         id,
+        &key,
         TransitionKind::Acknowledged,
         Some(&doctor.id),
         None,
-        now,
     )?;
-    let new_care = super::care::open(conn, &current.patient_id, &doctor.id)?;
-    finish(conn, id, &format!("{} is on it", doctor.name), new_care)
+    let new_care = super::care::open(conn, &emergency.patient_id, &doctor.id)?;
+    let notification = notify_patient(conn, &emergency, &format!("{} is on it", doctor.name))?;
+    Ok(Transition {
+        emergency,
+        notification,
+        new_care,
+    })
 }
 
 /// RAISED or ACKNOWLEDGED -> RESOLVED with an optional note. Resolving twice is a conflict.
@@ -448,7 +554,21 @@ fn finish(
     new_care: bool,
 ) -> Result<Transition, StoreError> {
     let emergency = get(conn, id)?.ok_or_else(|| StoreError::internal("emergency vanished"))?;
-    let notification = notifications::insert_raw(
+    let notification = notify_patient(conn, &emergency, title)?;
+    Ok(Transition {
+        emergency,
+        notification,
+        new_care,
+    })
+}
+
+/// The patient's notification of what a doctor did to `emergency` (as it is now).
+fn notify_patient(
+    conn: &Connection,
+    emergency: &Emergency,
+    title: &str,
+) -> Result<Notification, StoreError> {
+    notifications::insert_raw(
         conn,
         &emergency.patient_id,
         NotificationKind::EmergencyUpdate,
@@ -460,25 +580,21 @@ fn finish(
         Some(&emergency.message_id),
         Some((&emergency.patient_id, &emergency.doctor_id)),
         from_ms(now_ms()),
-    )?;
-    Ok(Transition {
-        emergency,
-        notification,
-        new_care,
-    })
+    )
 }
 
 /// How many emergencies are open (not resolved), and how many of those no doctor has taken yet.
 /// Read without moving the log (`/metrics` must answer while the writer is busy or failing), so
-/// the raises waiting there count too: one that opens an emergency adds an open one waiting for
-/// a doctor; one that reopens a taken one (at most one waits per emergency: taking it again
-/// moves the log) adds one waiting.
+/// the raises and takes waiting there count too: a raise that opens an emergency adds an open
+/// one waiting for a doctor; one that reopens a taken one adds one waiting; a take takes one
+/// waiting away (raises and takes of one emergency alternate, starting from how it is stored).
 pub(crate) fn open_counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(state != 'RESOLVED'), 0) + \
          (SELECT count(*) FROM event_log WHERE kind = 'RAISE' AND mark = 0), \
          COALESCE(SUM(state = 'RAISED'), 0) + \
-         (SELECT count(*) FROM event_log WHERE kind = 'RAISE') FROM emergencies",
+         (SELECT count(*) FILTER (WHERE kind = 'RAISE') - count(*) FILTER (WHERE kind = 'TAKE') \
+         FROM event_log WHERE kind IN ('RAISE', 'TAKE')) FROM emergencies",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)

@@ -1,5 +1,6 @@
-//! Emergencies raised in a batch that logs (schema v27), against the same commands written
-//! directly: the answers, and the rows, transitions, counters and audit the move leaves.
+//! Emergencies raised (schema v27) and taken (v28) in a batch that logs, against the same
+//! commands written directly: the answers, and the rows, transitions, counters, notifications
+//! and audit the move leaves.
 #![allow(clippy::unwrap_used)]
 use super::*;
 use crate::config::Synchronous;
@@ -38,14 +39,38 @@ fn writing(
     (dir, patient, doctor, writer, thread)
 }
 
-/// A database with a patient and two doctors.
+/// The patient presses emergency in the doctor's conversation, through the writer (a command
+/// that may log): the emergency it raised or joined.
+async fn press(
+    writer: &crate::store::Writer,
+    patient: &User,
+    doctor: &User,
+    content: &str,
+) -> Raised {
+    let (patient, new) = (patient.clone(), message(patient, doctor, content, true));
+    let id = ClientId::from(format!("c-{content}"));
+    writer
+        .run_append(move |conn, seqs| {
+            let sent = messages::send(conn, seqs, &patient, &new, &id)?;
+            Ok::<_, StoreError>(sent.emergency.unwrap())
+        })
+        .await
+        .unwrap()
+}
+
+/// A database with a patient and three doctors (the third, `doc3`, not returned).
 fn clinic() -> (tempfile::TempDir, Connection, User, User, User) {
     let dir = tempfile::tempdir().unwrap();
     let conn = crate::store::open_write(&dir.path().join("clinic.db"), Synchronous::Full).unwrap();
     let patient = users::for_test(&conn, "pat", Role::Patient);
     let doctor = users::for_test(&conn, "doc", Role::Doctor);
     let other = users::for_test(&conn, "doc2", Role::Doctor);
+    users::for_test(&conn, "doc3", Role::Doctor);
     (dir, conn, patient, doctor, other)
+}
+
+fn user(conn: &Connection, username: &str) -> User {
+    users::by_username(conn, username).unwrap().unwrap().user
 }
 
 fn lines(conn: &Connection, sql: &str) -> Vec<String> {
@@ -59,7 +84,7 @@ fn lines(conn: &Connection, sql: &str) -> Vec<String> {
 
 /// What a run leaves, without ids and times (each run makes its own; people by username): the
 /// messages, the emergencies with the seq of their message, their transitions, the
-/// conversation's counters, the audit trail's actions.
+/// conversations' counters, the stored notifications, the audit trail's actions.
 fn left(conn: &Connection) -> Vec<String> {
     let name =
         |column: &str| format!("coalesce((SELECT username FROM users WHERE id = {column}), '-')");
@@ -90,8 +115,23 @@ fn left(conn: &Connection) -> Vec<String> {
     ));
     all.extend(lines(
         conn,
-        "SELECT concat_ws(' ', patient_unread, doctor_unread, patient_notices, doctor_notices) \
-         FROM conversations",
+        &format!(
+            "SELECT concat_ws(' ', {}, {}, patient_unread, doctor_unread, patient_notices, \
+             doctor_notices) FROM conversations ORDER BY 1",
+            name("patient_id"),
+            name("doctor_id")
+        ),
+    ));
+    all.extend(lines(
+        conn,
+        &format!(
+            "SELECT concat_ws(' ', {}, kind, title, body, read, \
+             (SELECT seq FROM messages WHERE id = message_id), {}, {}) \
+             FROM notifications ORDER BY 1",
+            name("user_id"),
+            name("patient_id"),
+            name("doctor_id")
+        ),
     ));
     all.extend(lines(
         conn,
@@ -104,24 +144,50 @@ fn left(conn: &Connection) -> Vec<String> {
     all
 }
 
-/// Runs `steps` (who sends what to which doctor's conversation, whether an emergency) in one
-/// transaction, logged or written directly, then moves the log; the answers that raised or
-/// joined an emergency.
-fn phase(
-    conn: &mut Connection,
-    log: bool,
-    patient: &User,
-    steps: &[(&User, &User, &str, bool)],
-) -> Vec<Sent> {
+/// One step of a script.
+enum Step<'a> {
+    /// Who sends what in which doctor's conversation, whether an emergency.
+    Send(&'a User, &'a User, &'a str, bool),
+    /// A doctor takes the patient's emergency (the first one raised), or is refused.
+    Take(&'a User),
+}
+
+/// What a script's steps answered.
+#[derive(Default)]
+struct Answers {
+    /// The sends that raised or joined an emergency.
+    sent: Vec<Sent>,
+    /// The takes: the emergency as it then was, the patient's notification and whether the
+    /// doctor was new to the patient; or the refusal.
+    taken: Vec<Result<Transition, StoreError>>,
+}
+
+/// Runs `steps` in one transaction, logged (a batch of nothing but sends and takes) or written
+/// directly, then moves the log.
+fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -> Answers {
     let tx = conn.transaction().unwrap();
     let mut seqs = Seqs::loaded(&tx, log);
-    let mut answers = Vec::new();
-    for (sender, doctor, content, emergency) in steps {
-        let new = message(patient, doctor, content, *emergency);
-        let id = ClientId::from(format!("c-{content}"));
-        let sent = messages::send(&tx, &mut seqs, sender, &new, &id).unwrap();
-        if sent.emergency.is_some() {
-            answers.push(sent);
+    let mut answers = Answers::default();
+    for step in steps {
+        match step {
+            Step::Send(sender, doctor, content, emergency) => {
+                let new = message(patient, doctor, content, *emergency);
+                let id = ClientId::from(format!("c-{content}"));
+                let sent = messages::send(&tx, &mut seqs, sender, &new, &id).unwrap();
+                if sent.emergency.is_some() {
+                    answers.sent.push(sent);
+                }
+            }
+            Step::Take(doctor) => {
+                let id = answers.sent[0]
+                    .emergency
+                    .as_ref()
+                    .unwrap()
+                    .emergency
+                    .id
+                    .clone();
+                answers.taken.push(acknowledge(&tx, &mut seqs, doctor, &id));
+            }
         }
     }
     seqs.save(&tx).unwrap();
@@ -130,53 +196,45 @@ fn phase(
     answers
 }
 
-/// The script both runs follow: the patient presses emergency twice (the second time in the
-/// conversation with another doctor), a doctor takes it, the patient presses again twice (first
-/// to the other doctor: the emergency stays the first doctor's), the doctor answers. `log` says
-/// whether the sends are logged (a batch of nothing but sends) or written directly; the log
-/// moves where a direct command would move it (before the doctor takes it) and at the end.
-/// Returns the answers.
-fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> Vec<Sent> {
-    let other = users::by_username(conn, "doc2").unwrap().unwrap().user;
-    let mut answers = phase(
+/// The script both runs follow, in one batch: the patient presses emergency twice (the second
+/// time in the conversation with another doctor), a doctor takes it, the other doctor tries to
+/// (refused), the patient presses again twice (first to the other doctor: the emergency stays
+/// the first doctor's), a third doctor, new to the patient, takes it, the first answers and
+/// tries to take it again (refused). `log` says whether the batch logs or writes directly.
+fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> Answers {
+    let other = user(conn, "doc2");
+    let third = user(conn, "doc3");
+    phase(
         conn,
         log,
         patient,
         &[
-            (patient, doctor, "help", true),
-            (patient, &other, "still need help", true),
+            Step::Send(patient, doctor, "help", true),
+            Step::Send(patient, &other, "still need help", true),
+            Step::Take(doctor),
+            Step::Take(&other),
+            Step::Send(patient, &other, "again", true),
+            Step::Send(patient, doctor, "hello?", true),
+            Step::Take(&third),
+            Step::Send(doctor, doctor, "on my way", false),
+            Step::Take(doctor),
         ],
-    );
-    let tx = conn.transaction().unwrap();
-    let id = answers[0].emergency.as_ref().unwrap().emergency.id.clone();
-    let mut seqs = Seqs::loaded(&tx, false);
-    acknowledge(&tx, &mut seqs, doctor, &id).unwrap();
-    seqs.save(&tx).unwrap();
-    tx.commit().unwrap();
-    answers.extend(phase(
-        conn,
-        log,
-        patient,
-        &[
-            (patient, &other, "again", true),
-            (patient, doctor, "hello?", true),
-            (doctor, doctor, "on my way", false),
-        ],
-    ));
-    answers
+    )
 }
 
-/// A logged raise answers what a direct one answers, and the move leaves what the direct
+/// Logged raises and takes answer what direct ones answer, and the move leaves what the direct
 /// writes leave: the same messages (an emergency message without a notification of its own),
-/// the same emergency opened, taken and reopened, the same transitions, counters and audit.
+/// the same emergency opened, taken, reopened and taken by another doctor, the same
+/// transitions, counters, care relations, notifications and audit.
 #[test]
-fn a_logged_raise_leaves_what_a_direct_one_writes() {
+fn logged_raises_and_takes_leave_what_direct_ones_write() {
     let (_d1, mut direct_conn, patient, doctor, _) = clinic();
     let direct = script(&mut direct_conn, false, &patient, &doctor);
     let (_d2, mut logged_conn, patient, doctor, _) = clinic();
     let logged = script(&mut logged_conn, true, &patient, &doctor);
-    let hows = |answers: &[Sent]| -> Vec<Raise> {
+    let hows = |answers: &Answers| -> Vec<Raise> {
         answers
+            .sent
             .iter()
             .map(|s| s.emergency.as_ref().unwrap().how)
             .collect()
@@ -184,6 +242,33 @@ fn a_logged_raise_leaves_what_a_direct_one_writes() {
     let expected = [Raise::New, Raise::Joined, Raise::Reopened, Raise::Joined];
     assert_eq!(hows(&direct), expected);
     assert_eq!(hows(&logged), expected);
+    // The takes: who took it and whether the doctor was new, or the refusal's words.
+    let takes = |answers: &Answers| -> Vec<String> {
+        answers
+            .taken
+            .iter()
+            .map(|t| match t {
+                Ok(t) => format!(
+                    "{:?} {} {} {}",
+                    t.emergency.state,
+                    t.emergency.acknowledged_by_name.clone().unwrap_or_default(),
+                    t.new_care,
+                    t.notification.title
+                ),
+                Err(e) => e.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(takes(&logged), takes(&direct));
+    assert_eq!(
+        takes(&logged),
+        [
+            "Acknowledged doc false doc is on it",
+            "the emergency is already acknowledged",
+            "Acknowledged doc3 true doc3 is on it",
+            "the emergency is already acknowledged",
+        ]
+    );
     assert_eq!(left(&logged_conn), left(&direct_conn));
     let rows = left(&logged_conn);
     let transitions: Vec<&String> = rows
@@ -192,20 +277,32 @@ fn a_logged_raise_leaves_what_a_direct_one_writes() {
         .collect();
     assert_eq!(
         transitions,
-        ["RAISED pat", "ACKNOWLEDGED doc", "RAISED pat"],
+        [
+            "RAISED pat",
+            "ACKNOWLEDGED doc",
+            "RAISED pat",
+            "ACKNOWLEDGED doc3"
+        ],
         "{rows:?}"
     );
-    // Each answer is the emergency as it then was: the reopened one waits again, untaken.
-    for sent in &logged {
+    // Each take's answer is the emergency as the move left it then; the last one is the row.
+    let id = logged.sent[0]
+        .emergency
+        .as_ref()
+        .unwrap()
+        .emergency
+        .id
+        .clone();
+    let taken = logged.taken[2].as_ref().unwrap();
+    assert_eq!(get(&logged_conn, &id).unwrap().unwrap(), taken.emergency);
+    // Each raise's answer is the emergency as it then was: the reopened one waits again.
+    for sent in &logged.sent {
         let emergency = &sent.emergency.as_ref().unwrap().emergency;
         assert_eq!(emergency.state, EmergencyState::Raised);
         assert_eq!(emergency.acknowledged_by, None);
         assert!(sent.message.is_emergency);
         assert_eq!(sent.message.message_type, MessageType::Emergency);
     }
-    let last = &logged[3].emergency.as_ref().unwrap().emergency;
-    let now = get(&logged_conn, &last.id).unwrap().unwrap();
-    assert_eq!(&now, last, "the last answer is the row after the move");
 }
 
 /// In the log: the emergency message is a send with `mark` 1 and its raise follows at the next
@@ -291,9 +388,92 @@ fn a_raise_waits_in_the_log_until_the_move() {
     assert_eq!(stored, first.message);
 }
 
+/// In the log: a doctor's take follows the raise as a 'TAKE' row, with its audit row, the
+/// patient's notification and the care relation written at once and nothing in `emergencies`
+/// before the move; a second take is refused on the emergency as it will be; `/metrics` counts
+/// it as taken. A step that ends between the raise and the take opens the emergency waiting,
+/// the next one takes it. A take of a stored emergency, reopened since, is judged on that.
+#[test]
+fn a_take_waits_in_the_log_until_the_move() {
+    let (_dir, mut conn, patient, doctor, other) = clinic();
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let help = message(&patient, &doctor, "help", true);
+    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
+    let id = sent.emergency.unwrap().emergency.id;
+    let third = user(&tx, "doc3");
+    let taken = acknowledge(&tx, &mut seqs, &third, &id).unwrap();
+    assert_eq!(taken.emergency.state, EmergencyState::Acknowledged);
+    assert!(taken.new_care);
+    let refused = acknowledge(&tx, &mut seqs, &other, &id);
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        lines(
+            &tx,
+            "SELECT concat_ws(' ', kind, coalesce(emergency_id, '-')) FROM event_log ORDER BY seq"
+        ),
+        [
+            "SEND -".to_owned(),
+            format!("RAISE {id}"),
+            format!("TAKE {id}")
+        ]
+    );
+    let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM emergencies"), 0);
+    assert_eq!(open_counts(&tx).unwrap(), (1, 0), "counted from the log");
+    assert_eq!(
+        count("SELECT count(*) FROM audit WHERE action = 'EMERGENCY_ACKNOWLEDGE'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM notifications WHERE kind = 'EMERGENCY_UPDATE'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM conversations"),
+        2,
+        "the third doctor's care relation"
+    );
+    projection::apply(&tx, 2).unwrap();
+    assert_eq!(
+        get(&tx, &id).unwrap().unwrap().state,
+        EmergencyState::Raised
+    );
+    assert_eq!(open_counts(&tx).unwrap(), (1, 0));
+    projection::apply_all(&tx).unwrap();
+    assert_eq!(get(&tx, &id).unwrap().unwrap(), taken.emergency);
+    assert_eq!(open_counts(&tx).unwrap(), (1, 0), "counted once");
+    // Pressed again and moved: the stored emergency waits again, and a logged take takes it.
+    let mut seqs = Seqs::loaded(&tx, true);
+    let again = message(&patient, &doctor, "again", true);
+    let reopened =
+        messages::send(&tx, &mut seqs, &patient, &again, &ClientId::from("c-2")).unwrap();
+    assert_eq!(reopened.emergency.unwrap().how, Raise::Reopened);
+    projection::apply_all(&tx).unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let second = acknowledge(&tx, &mut seqs, &doctor, &id).unwrap();
+    assert!(!second.new_care);
+    assert_eq!(
+        count("SELECT count(*) FROM event_log WHERE kind = 'TAKE'"),
+        1
+    );
+    projection::apply_all(&tx).unwrap();
+    assert_eq!(get(&tx, &id).unwrap().unwrap(), second.emergency);
+    assert_eq!(
+        lines(
+            &tx,
+            "SELECT kind FROM emergency_transitions WHERE kind != 'ALERTED' ORDER BY id"
+        ),
+        ["RAISED", "ACKNOWLEDGED", "RAISED", "ACKNOWLEDGED"]
+    );
+}
+
 /// A logged emergency send that repeats a stored message's key (only if the writer's keys were
-/// incomplete) is left out of the move with its raise: no emergency names a message that was
-/// never stored, and the move goes on.
+/// incomplete) is left out of the move with its raise and a doctor's take of it: no emergency
+/// names a message that was never stored, and the move goes on.
 #[test]
 fn a_raise_of_a_repeat_left_out_goes_with_it() {
     let (_dir, mut conn, patient, doctor, _) = clinic();
@@ -325,10 +505,17 @@ fn a_raise_of_a_repeat_left_out_goes_with_it() {
         params![seq + 1, patient.id.as_str(), doctor.id.as_str()],
     )
     .unwrap();
+    tx.execute(
+        "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id) \
+         VALUES (?1, 'TAKE', 'e-again', 0, ?2, ?3, 'e-again')",
+        params![seq + 2, patient.id.as_str(), doctor.id.as_str()],
+    )
+    .unwrap();
     projection::apply_all(&tx).unwrap();
     let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(count("SELECT count(*) FROM event_log"), 0);
     assert_eq!(count("SELECT count(*) FROM emergencies"), 0);
+    assert_eq!(count("SELECT count(*) FROM emergency_transitions"), 0);
     assert_eq!(count("SELECT count(*) FROM messages"), 1);
 }
 
@@ -388,6 +575,85 @@ async fn the_writer_forgets_a_raise_rolled_back_and_one_a_command_moved() {
     assert_eq!(count("SELECT count(*) FROM messages WHERE is_emergency"), 3);
 }
 
+/// Through the writer: a logged take whose batch rolls back is not stored (the batch after a
+/// failure moves the log first, and the next press joins the emergency still waiting); a
+/// logged take that commits makes the next press, logged too, reopen it.
+#[tokio::test]
+async fn the_writer_forgets_a_take_rolled_back() {
+    let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_secs(3600));
+    let path = dir.path().join("clinic.db");
+    let take = |id: &EmergencyId, fail: bool| {
+        let (taker, id, writer) = (doctor.clone(), id.clone(), writer.clone());
+        async move {
+            writer
+                .run_append(move |conn, seqs| {
+                    let taken = acknowledge(conn, seqs, &taker, &id)?;
+                    if fail {
+                        return Err(StoreError::bad_input("refused after logging"));
+                    }
+                    Ok(taken)
+                })
+                .await
+        }
+    };
+    let first = press(&writer, &patient, &doctor, "help").await;
+    assert_eq!(first.how, Raise::New);
+    assert!(take(&first.emergency.id, true).await.is_err());
+    let joined = press(&writer, &patient, &doctor, "again").await;
+    assert_eq!(
+        (joined.how, &joined.emergency),
+        (Raise::Joined, &first.emergency),
+        "not a second emergency, nor a reopening of a take never stored"
+    );
+    let taken = take(&first.emergency.id, false).await.unwrap();
+    assert_eq!(taken.emergency.state, EmergencyState::Acknowledged);
+    let reopened = press(&writer, &patient, &doctor, "still here").await;
+    assert_eq!(
+        (reopened.how, &reopened.emergency.id),
+        (Raise::Reopened, &first.emergency.id)
+    );
+    let outside = Connection::open(&path).unwrap();
+    assert_eq!(
+        lines(
+            &outside,
+            "SELECT kind FROM event_log WHERE kind != 'SEND' ORDER BY seq"
+        ),
+        ["TAKE", "RAISE"],
+        "the take and the reopening in the log"
+    );
+    drop(writer);
+    thread.join().unwrap();
+    let count = |sql: &str| outside.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM emergencies"), 1);
+    assert_eq!(
+        get(&outside, &first.emergency.id).unwrap().unwrap(),
+        reopened.emergency
+    );
+}
+
+/// The writer's memory of a patient's emergency follows batches: a take in a batch that rolls
+/// back gives back the raise an earlier batch logged, so the next press joins that emergency
+/// (still only in the log) instead of opening a second one.
+#[test]
+fn a_take_rolled_back_gives_back_the_raise_it_replaced() {
+    let (_dir, mut conn, patient, doctor, _) = clinic();
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let help = message(&patient, &doctor, "help", true);
+    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
+    let raised = sent.emergency.unwrap().emergency;
+    seqs.logged_mut().committed();
+    tx.execute_batch("SAVEPOINT batch").unwrap();
+    acknowledge(&tx, &mut seqs, &doctor, &raised.id).unwrap();
+    tx.execute_batch("ROLLBACK TO batch; RELEASE batch")
+        .unwrap();
+    seqs.logged_mut().rolled_back();
+    let again = message(&patient, &doctor, "again", true);
+    let joined = messages::send(&tx, &mut seqs, &patient, &again, &ClientId::from("c-2")).unwrap();
+    let joined = joined.emergency.unwrap();
+    assert_eq!((joined.how, &joined.emergency), (Raise::Joined, &raised));
+}
+
 /// A raise the writer remembers but another process moved (the CLI opens the database and
 /// moves the log): the next press is judged on the stored emergency, which may have changed
 /// meanwhile, not on the remembered one. A raise that reopens counts as waiting again in
@@ -396,21 +662,7 @@ async fn the_writer_forgets_a_raise_rolled_back_and_one_a_command_moved() {
 async fn a_raise_moved_by_another_process_is_judged_on_the_stored_emergency() {
     let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_secs(3600));
     let path = dir.path().join("clinic.db");
-    let press = |content: &str| {
-        let (patient, new) = (patient.clone(), message(&patient, &doctor, content, true));
-        let id = ClientId::from(format!("c-{content}"));
-        let writer = writer.clone();
-        async move {
-            writer
-                .run_append(move |conn, seqs| {
-                    let sent = messages::send(conn, seqs, &patient, &new, &id)?;
-                    Ok::<_, StoreError>(sent.emergency.unwrap())
-                })
-                .await
-                .unwrap()
-        }
-    };
-    let first = press("help").await;
+    let first = press(&writer, &patient, &doctor, "help").await;
     assert_eq!(first.how, Raise::New);
     // Another process moves the log, and the emergency is taken meanwhile.
     let mut outside = Connection::open(&path).unwrap();
@@ -421,7 +673,7 @@ async fn a_raise_moved_by_another_process_is_judged_on_the_stored_emergency() {
     seqs.save(&tx).unwrap();
     tx.commit().unwrap();
     assert_eq!(open_counts(&outside).unwrap(), (1, 0));
-    let again = press("again").await;
+    let again = press(&writer, &patient, &doctor, "again").await;
     assert_eq!(
         (again.how, &again.emergency.id),
         (Raise::Reopened, &first.emergency.id),

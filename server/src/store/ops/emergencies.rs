@@ -18,8 +18,10 @@ impl Store {
         id: EmergencyId,
     ) -> Result<Transition, StoreError> {
         let doctor = doctor.clone();
+        // A validated command that may log (schema v28): amid chat it does not wait for the
+        // log to move first.
         self.writer
-            .run(move |conn, seqs| emergencies::acknowledge(conn, seqs, &doctor, &id))
+            .run_append(move |conn, seqs| emergencies::acknowledge(conn, seqs, &doctor, &id))
             .await
     }
 

@@ -21,32 +21,35 @@ use clinic_protocol::{
 /// A patient raised an emergency (its message is committed): alert the doctors now and keep
 /// alerting until someone takes it. A repeated raise joins the patient's open emergency: one
 /// still waiting is alerted again at once (within the raise rate), one a doctor had taken waits
-/// for a doctor again. Returns whether the doctors were alerted (then they get notifications).
+/// for a doctor again. Returns whether the doctors were alerted (then they get notifications);
+/// not when a doctor's take committed after the raise has been handled first (the watch
+/// orders them by change seq).
 pub(crate) fn raised(state: &AppState, raised: &Raised, message: &Message) -> bool {
     let emergency = &raised.emergency;
+    let watch = &state.emergencies;
     let reached = match raised.how {
-        Raise::New => state
-            .emergencies
-            .watch(&state.hub, emergency.clone(), message.clone()),
+        Raise::New => watch.watch(&state.hub, emergency.clone(), message.clone(), raised.seq),
         Raise::Joined => {
-            if !state.emergencies.may_realert(&emergency.patient_id) {
+            if !watch.may_realert(&emergency.patient_id) {
                 return false;
             }
-            state
-                .emergencies
-                .realert(&state.hub, emergency, message.clone())
+            watch.realert(&state.hub, emergency, message.clone(), raised.seq)
         }
         Raise::Reopened => {
             // Not limited by the raise rate: only a doctor's acknowledgement makes one again.
-            let _ = state.emergencies.may_realert(&emergency.patient_id);
+            let _ = watch.may_realert(&emergency.patient_id);
+            if !watch.is_current(&emergency.id, raised.seq) {
+                return false;
+            }
             let updated = ServerFrame::EmergencyUpdated {
                 emergency: emergency.clone(),
             };
             state.hub.to_role(Role::Doctor, &updated);
-            state
-                .emergencies
-                .watch(&state.hub, emergency.clone(), message.clone())
+            watch.watch(&state.hub, emergency.clone(), message.clone(), raised.seq)
         }
+    };
+    let Some(reached) = reached else {
+        return false;
     };
     // The patient's "received" comes at once, from the server, even while no doctor is online:
     // alerting (and, failing that, escalation) is then the server's job, not the patient's.
@@ -86,13 +89,16 @@ fn record_alerted(state: &AppState, id: EmergencyId, reached: watch::Reached) {
     });
 }
 
-/// Tells the patient and every online doctor that an emergency changed state.
-fn publish(hub: &Hub, transition: &Transition) {
-    let updated = ServerFrame::EmergencyUpdated {
-        emergency: transition.emergency.clone(),
-    };
-    hub.to_role(Role::Doctor, &updated);
-    hub.to_users(&[&transition.emergency.patient_id], &updated, None);
+/// Tells the patient and every online doctor that an emergency changed state (when `current`:
+/// see [`apply`]), and the patient the notification of it.
+fn publish(hub: &Hub, transition: &Transition, current: bool) {
+    if current {
+        let updated = ServerFrame::EmergencyUpdated {
+            emergency: transition.emergency.clone(),
+        };
+        hub.to_role(Role::Doctor, &updated);
+        hub.to_users(&[&transition.emergency.patient_id], &updated, None);
+    }
     hub.to_users(
         &[&transition.emergency.patient_id],
         &ServerFrame::Notification {
@@ -130,7 +136,9 @@ pub(crate) async fn resolve(
     apply(state, written, attempt).await
 }
 
-/// Audits a doctor's written transition, ends the alerting for it, then tells everyone.
+/// Audits a doctor's written transition, ends the alerting for it, then tells everyone (but
+/// for the emergency's state, when a reopening committed after it is watched already: the
+/// doctors and the patient have that one, which is newer).
 async fn apply(
     state: &AppState,
     written: Result<Transition, StoreError>,
@@ -138,7 +146,9 @@ async fn apply(
 ) -> Result<Emergency, ApiError> {
     let transition = audit::audited(&state.store, written, attempt, |_, _| Vec::new()).await?;
     // Stopped before the update goes out, so no repeat can follow it.
-    state.emergencies.taken(&transition.emergency.id);
+    let current = state
+        .emergencies
+        .taken(&transition.emergency.id, transition.seq);
     if transition.new_care {
         let e = &transition.emergency;
         let doctor = e.resolved_by.as_ref().or(e.acknowledged_by.as_ref());
@@ -146,7 +156,7 @@ async fn apply(
             crate::chat::introduce(&state.hub, &e.patient_id, doctor);
         }
     }
-    publish(&state.hub, &transition);
+    publish(&state.hub, &transition, current);
     Ok(transition.emergency)
 }
 

@@ -15,7 +15,7 @@ use crate::hub::{Hub, Outbox, encode};
 use crate::limiter::KeyedBuckets;
 use crate::state::AppState;
 use chrono::Utc;
-use clinic_protocol::{Emergency, EmergencyId, Message, ServerFrame, UserId, limits};
+use clinic_protocol::{Emergency, EmergencyId, Message, Seq, ServerFrame, UserId, limits};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -29,6 +29,9 @@ const MAX_WATCHED: usize = 1000;
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Longer timings are treated as this (a year), so deadline arithmetic cannot overflow.
 const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long the watch remembers an emergency a doctor took or resolved, with the change seq
+/// of that transition: far longer than the answers of one batch take to be handled.
+const CLOSED_MEMORY: Duration = Duration::from_secs(60);
 
 /// Doctors an alert reached, each with how many of their sockets it was queued to.
 pub(crate) type Reached = Vec<(UserId, usize)>;
@@ -45,6 +48,9 @@ struct Entry {
     escalate_at: Option<Instant>,
     /// Doctors whose first alert is recorded (or being recorded).
     alerted: HashSet<UserId>,
+    /// The change seq of the raise or reopening the entry is for (0 for one reloaded after a
+    /// restart: nothing older can come).
+    seq: i64,
 }
 
 impl Entry {
@@ -86,9 +92,21 @@ fn preview(mut message: Message) -> (Message, bool) {
     (message, true)
 }
 
+/// The alerting of emergencies waiting for a doctor.
+///
+/// The answers of one batch of the writer are handled by their own tasks, in any order: a
+/// doctor's take and a patient's press that reopens the same emergency, committed together,
+/// may reach the watch in either order. So every change carries its change seq, and the watch
+/// applies only what is newer than what it knows of that emergency: the seq of its entry, or
+/// of the take or resolution that ended it (`closed`, kept for [`CLOSED_MEMORY`]). A take
+/// older than a reopening already watched leaves it watched (and is not published as the
+/// emergency's state); a raise or press older than a take already applied alerts no one.
 #[derive(Debug)]
 pub(crate) struct Watch {
     open: Mutex<HashMap<EmergencyId, Entry>>,
+    /// Emergencies taken or resolved lately: the change seq of that and when. Locked after
+    /// `open`, never before.
+    closed: Mutex<HashMap<EmergencyId, (i64, Instant)>>,
     /// Per patient: how often a repeated raise may alert the doctors again.
     raises: KeyedBuckets<UserId>,
     /// Wakes the timer task when a new emergency may have an earlier deadline.
@@ -103,6 +121,7 @@ impl Watch {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             open: Mutex::new(HashMap::new()),
+            closed: Mutex::new(HashMap::new()),
             raises: KeyedBuckets::new(config.emergency_raise_rate),
             wake: Notify::new(),
             repeat_every: config
@@ -118,8 +137,33 @@ impl Watch {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn closed(&self) -> MutexGuard<'_, HashMap<EmergencyId, (i64, Instant)>> {
+        self.closed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a raise of `id` at change seq `seq` is newer than its take or resolution, if
+    /// the watch knows of one.
+    fn after_close(&self, id: &EmergencyId, seq: i64) -> bool {
+        self.closed()
+            .get(id)
+            .is_none_or(|(closed, _)| *closed < seq)
+    }
+
+    /// Whether a raise or reopening of `id` at change seq `seq` is newer than everything the
+    /// watch knows of it (so it is to be watched, and published).
+    pub(crate) fn is_current(&self, id: &EmergencyId, seq: Seq) -> bool {
+        let open = self.lock();
+        open.get(id).is_none_or(|entry| entry.seq < seq.0) && self.after_close(id, seq.0)
+    }
+
     /// An entry whose deadlines count from the emergency's `raisedAt`.
-    fn entry(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) -> Entry {
+    fn entry(
+        &self,
+        emergency: Emergency,
+        message: Message,
+        alerted: HashSet<UserId>,
+        seq: i64,
+    ) -> Entry {
         let now = Instant::now();
         let elapsed = (Utc::now() - emergency.raised_at)
             .to_std()
@@ -143,6 +187,7 @@ impl Watch {
             next_repeat,
             escalate_at,
             alerted,
+            seq,
         }
     }
 
@@ -158,30 +203,53 @@ impl Watch {
         self.wake.notify_one();
     }
 
-    /// A new emergency: the first alert goes out now. Returns the doctors it reached.
-    pub(crate) fn watch(&self, hub: &Hub, emergency: Emergency, message: Message) -> Reached {
-        let mut entry = self.entry(emergency, message, HashSet::new());
+    /// A new or reopened emergency, raised at change seq `seq`: the first alert goes out now.
+    /// Returns the doctors it reached; None, alerting no one, when the watch already knows of
+    /// something newer (a take committed after it).
+    pub(crate) fn watch(
+        &self,
+        hub: &Hub,
+        emergency: Emergency,
+        message: Message,
+        seq: Seq,
+    ) -> Option<Reached> {
+        let mut entry = self.entry(emergency, message, HashSet::new(), seq.0);
         let mut open = self.lock();
+        let id = &entry.emergency.id;
+        if open.get(id).is_some_and(|e| e.seq >= seq.0) || !self.after_close(id, seq.0) {
+            return None;
+        }
         let reached = entry.send(hub);
         self.insert(&mut open, entry);
-        reached
+        Some(reached)
     }
 
-    /// A repeated raise of an emergency still waiting: its alert now carries `message`, and
-    /// goes out again at once. Returns the doctors reached for the first time.
-    pub(crate) fn realert(&self, hub: &Hub, emergency: &Emergency, message: Message) -> Reached {
+    /// A repeated raise of an emergency still waiting, by a message of change seq `seq`: its
+    /// alert now carries `message`, and goes out again at once. Returns the doctors reached for
+    /// the first time; None, alerting no one, when a take committed after the message is
+    /// already applied.
+    pub(crate) fn realert(
+        &self,
+        hub: &Hub,
+        emergency: &Emergency,
+        message: Message,
+        seq: Seq,
+    ) -> Option<Reached> {
         let mut open = self.lock();
-        match open.get_mut(&emergency.id) {
+        if !self.after_close(&emergency.id, seq.0) {
+            return None;
+        }
+        Some(match open.get_mut(&emergency.id) {
             Some(entry) => {
                 entry.set_message(message);
                 entry.send(hub)
             }
             // Not repeated (more open emergencies than the watch keeps): one alert all the same.
             None => {
-                let mut entry = self.entry(emergency.clone(), message, HashSet::new());
+                let mut entry = self.entry(emergency.clone(), message, HashSet::new(), seq.0);
                 entry.send(hub)
             }
-        }
+        })
     }
 
     /// Whether a repeated raise by `patient` may alert the doctors again now (its own rate).
@@ -191,16 +259,32 @@ impl Watch {
 
     /// An emergency still waiting after a restart: the timers carry on from `raisedAt`.
     fn resume(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) {
-        let entry = self.entry(emergency, message, alerted);
+        let entry = self.entry(emergency, message, alerted, 0);
         self.insert(&mut self.lock(), entry);
     }
 
-    /// A doctor took or resolved it: no more repeats, and the server alarm stops for it.
-    pub(crate) fn taken(&self, id: &EmergencyId) {
-        self.lock().remove(id);
+    /// A doctor took or resolved it, at change seq `seq`: no more repeats, and the server
+    /// alarm stops for it. False, changing nothing, when a reopening committed after it is
+    /// watched already (the take is then not the emergency's state to publish).
+    pub(crate) fn taken(&self, id: &EmergencyId, seq: Seq) -> bool {
+        let mut open = self.lock();
+        if open.get(id).is_some_and(|entry| entry.seq > seq.0) {
+            return false;
+        }
+        open.remove(id);
+        let mut closed = self.closed();
+        let now = Instant::now();
+        closed.retain(|_, (_, at)| now.duration_since(*at) < CLOSED_MEMORY);
+        let newest = closed.entry(id.clone()).or_insert((seq.0, now));
+        if newest.0 < seq.0 {
+            *newest = (seq.0, now);
+        }
+        drop(closed);
+        drop(open);
         if let Some(siren) = &self.siren {
             siren.stop(id);
         }
+        true
     }
 
     /// The alert's reach was recorded: later repeats carry the new count, and the patient
@@ -365,5 +449,102 @@ async fn escalate_one(state: &AppState, id: EmergencyId) {
             tracing::warn!(error = %err, emergency = %id, "could not record an escalation; retrying");
             state.emergencies.retry_escalation(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clinic_protocol::EmergencyState;
+
+    fn emergency(id: &str) -> Emergency {
+        Emergency {
+            id: EmergencyId::from(id),
+            message_id: format!("m-{id}").into(),
+            patient_id: UserId::from("p"),
+            patient_name: "P".to_owned(),
+            doctor_id: UserId::from("d"),
+            state: EmergencyState::Raised,
+            raised_at: Utc::now(),
+            escalated_at: None,
+            alerted_at: None,
+            alerted_doctors: 0,
+            acknowledged_by: None,
+            acknowledged_by_name: None,
+            acknowledged_at: None,
+            resolved_by: None,
+            resolved_at: None,
+            resolution_note: None,
+        }
+    }
+
+    fn message() -> Message {
+        serde_json::from_value(serde_json::json!({
+            "id": "m-1", "seq": 1, "clientId": "c-1", "patientId": "p", "doctorId": "d",
+            "senderId": "p", "content": "help", "messageType": "EMERGENCY", "status": "SENT",
+            "isEmergency": true, "createdAt": "2026-12-04T10:00:00Z",
+            "updatedAt": "2026-12-04T10:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    fn watching() -> (tempfile::TempDir, Watch, Hub) {
+        let dir = tempfile::tempdir().unwrap();
+        let watch = Watch::new(&Config::new(dir.path().to_path_buf()));
+        (dir, watch, Hub::default())
+    }
+
+    /// A take and a reopening committed in one batch (take at 10, reopening at 11) end as
+    /// committed whichever is handled first: the emergency waits again, watched, and the take
+    /// handled late is not its state.
+    #[test]
+    fn a_reopening_after_a_take_stays_watched_in_either_order() {
+        let (_dir, watch, hub) = watching();
+        for (id, take_first) in [("e-1", true), ("e-2", false)] {
+            let e = emergency(id);
+            assert!(watch.watch(&hub, e.clone(), message(), Seq(5)).is_some());
+            if take_first {
+                assert!(watch.taken(&e.id, Seq(10)));
+                assert!(watch.is_current(&e.id, Seq(11)));
+                assert!(watch.watch(&hub, e.clone(), message(), Seq(11)).is_some());
+            } else {
+                assert!(watch.watch(&hub, e.clone(), message(), Seq(11)).is_some());
+                assert!(!watch.taken(&e.id, Seq(10)), "older than the reopening");
+            }
+            assert_eq!(watch.lock().get(&e.id).map(|entry| entry.seq), Some(11));
+        }
+    }
+
+    /// A reopening and a take committed in one batch (reopening at 11, take at 12), or a press
+    /// that joined and a take (20, 21): handled take first, the raise alerts no one and the
+    /// emergency stays unwatched (it is taken); in order, the take ends it.
+    #[test]
+    fn a_raise_before_a_take_handled_after_it_alerts_no_one() {
+        let (_dir, watch, hub) = watching();
+        let e = emergency("e-1");
+        assert!(watch.taken(&e.id, Seq(12)));
+        assert!(!watch.is_current(&e.id, Seq(11)));
+        assert!(watch.watch(&hub, e.clone(), message(), Seq(11)).is_none());
+        assert!(!watch.lock().contains_key(&e.id));
+
+        let e = emergency("e-2");
+        assert!(watch.watch(&hub, e.clone(), message(), Seq(15)).is_some());
+        assert!(watch.taken(&e.id, Seq(21)));
+        assert!(watch.realert(&hub, &e, message(), Seq(20)).is_none());
+        assert!(!watch.lock().contains_key(&e.id));
+
+        let e = emergency("e-3");
+        assert!(watch.watch(&hub, e.clone(), message(), Seq(30)).is_some());
+        assert!(watch.realert(&hub, &e, message(), Seq(31)).is_some());
+        assert!(
+            watch.watch(&hub, e.clone(), message(), Seq(30)).is_none(),
+            "no twice"
+        );
+        assert!(watch.taken(&e.id, Seq(32)));
+        assert!(!watch.lock().contains_key(&e.id));
+        // Reopened later: watched again.
+        assert!(watch.watch(&hub, e.clone(), message(), Seq(40)).is_some());
+        assert!(watch.lock().contains_key(&e.id));
     }
 }

@@ -326,8 +326,9 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     conn.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'change_seq' AND value < ?1")?
         .execute([upto])?;
     apply_receipts(conn, upto)?;
-    // After the receipts; each edit or retraction seals the text it replaces, and each raise
-    // opens or reopens its emergency, one at a time (they are few), in seq order.
+    // After the receipts; each edit or retraction seals the text it replaces, each raise
+    // opens or reopens its emergency and each take takes one, one at a time (they are few), in
+    // seq order.
     for later in one_by_one(conn, upto)? {
         match later {
             Later::Change(change) => crate::store::versions::apply_logged(conn, &change)?,

@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 /// flush per statement, index pages shared), so a step takes as many rows as fit in this time
 /// at the cost per row measured so far. 2 ms rather than 4: the same CPU per message and the
 /// same sustained rate, a p99 a fifth lower from 3,000 to 8,000 msg/s, and an emergency raised
-/// amid chat (then written directly, after moving the log) committed in half the time
-/// (docs/benchmarks.md, "A smaller step").
+/// amid chat (then, before schema v27, written directly after moving the log) committed in
+/// half the time (docs/benchmarks.md, "A smaller step").
 const STEP_BUDGET_US: f64 = 2_000.0;
 /// Fewest and most rows in one step.
 const SLICE: (i64, i64) = (32, 2048);

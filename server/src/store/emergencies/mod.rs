@@ -35,6 +35,9 @@ pub(crate) enum Raise {
 pub(crate) struct Raised {
     pub emergency: Emergency,
     pub how: Raise,
+    /// The change seq of the raise, or of the message that joined: where it falls among the
+    /// emergency's transitions (the alert watch orders them by it).
+    pub seq: Seq,
 }
 
 /// The patient's open emergency (at most one), if any.
@@ -117,6 +120,7 @@ pub(crate) fn raise_or_join(
             return Ok(Raised {
                 emergency: open,
                 how: Raise::Joined,
+                seq: message.seq,
             });
         }
         Some(mut taken) => {
@@ -152,7 +156,11 @@ pub(crate) fn raise_or_join(
         Some(&message.patient_id),
         None,
     )?;
-    Ok(Raised { emergency, how })
+    Ok(Raised {
+        emergency,
+        how,
+        seq: Seq(raise.seq),
+    })
 }
 
 /// Applies a logged raise in the move, as [`raise_or_join`] writes one outside a batch that
@@ -392,6 +400,8 @@ pub(crate) struct Transition {
     /// The doctor who acted had no conversation with the patient until now (see
     /// [`super::care`]): the two should learn of each other's presence.
     pub new_care: bool,
+    /// The transition's change seq (the alert watch orders transitions by it).
+    pub seq: Seq,
 }
 
 fn load_for_doctor(
@@ -460,6 +470,7 @@ pub(crate) fn acknowledge(
         emergency,
         notification,
         new_care,
+        seq: Seq(take.seq),
     })
 }
 
@@ -485,12 +496,13 @@ pub(crate) fn resolve(
         return Err(StoreError::conflict("the emergency is already resolved"));
     }
     let now = now_ms();
+    let seq = seqs.next();
     // Someone resolving an unacknowledged emergency has evidently taken it.
     conn.execute(
         "UPDATE emergencies SET state = 'RESOLVED', resolved_by = ?2, resolved_at = ?3, \
          resolution_note = ?4, acknowledged_by = COALESCE(acknowledged_by, ?2), \
          acknowledged_at = COALESCE(acknowledged_at, ?3), change_seq = ?5 WHERE id = ?1",
-        params![id.as_str(), doctor.id.as_str(), now, note, seqs.next().0],
+        params![id.as_str(), doctor.id.as_str(), now, note, seq.0],
     )?;
     // The emergency messages carry `resolvedAt` too (as in the seed's schema): the one that
     // raised it and every later one that joined it.
@@ -523,7 +535,14 @@ pub(crate) fn resolve(
         transitions::record(conn, id, kind, Some(&doctor.id), note, now)?;
     }
     let new_care = super::care::open(conn, &current.patient_id, &doctor.id)?;
-    finish(conn, id, &format!("Resolved by {}", doctor.name), new_care)
+    let emergency = get(conn, id)?.ok_or_else(|| StoreError::internal("emergency vanished"))?;
+    let notification = notify_patient(conn, &emergency, &format!("Resolved by {}", doctor.name))?;
+    Ok(Transition {
+        emergency,
+        notification,
+        new_care,
+        seq,
+    })
 }
 
 /// RAISED and not yet escalated -> escalated (`escalatedAt` set). None when a doctor took it
@@ -545,21 +564,6 @@ pub(crate) fn escalate(
     )?;
     transitions::record(conn, id, TransitionKind::Escalated, None, None, now)?;
     get(conn, id)
-}
-
-fn finish(
-    conn: &Connection,
-    id: &EmergencyId,
-    title: &str,
-    new_care: bool,
-) -> Result<Transition, StoreError> {
-    let emergency = get(conn, id)?.ok_or_else(|| StoreError::internal("emergency vanished"))?;
-    let notification = notify_patient(conn, &emergency, title)?;
-    Ok(Transition {
-        emergency,
-        notification,
-        new_care,
-    })
 }
 
 /// The patient's notification of what a doctor did to `emergency` (as it is now).

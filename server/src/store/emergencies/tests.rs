@@ -521,7 +521,8 @@ fn a_raise_of_a_repeat_left_out_goes_with_it() {
 
 /// Through the writer: the emergency a logged raise opened is forgotten with a batch that
 /// rolls back (the next press opens a new one, not a join of one never stored) and with any
-/// command that moves the log (a doctor taking it: the next press reopens it).
+/// command that moves the log (here a doctor's take run as a command that moves the log, as
+/// it was before schema v28: the next press reopens it).
 #[tokio::test]
 async fn the_writer_forgets_a_raise_rolled_back_and_one_a_command_moved() {
     // Idle steps never come: the log moves only when a command below makes it.
@@ -576,10 +577,11 @@ async fn the_writer_forgets_a_raise_rolled_back_and_one_a_command_moved() {
 }
 
 /// Through the writer: a logged take whose batch rolls back is not stored (the batch after a
-/// failure moves the log first, and the next press joins the emergency still waiting); a
-/// logged take that commits makes the next press, logged too, reopen it.
+/// failure moves the log first, and the next press joins the emergency still waiting; the
+/// writer's memory of it is tested below); a logged take that commits makes the next press,
+/// logged too, reopen it.
 #[tokio::test]
-async fn the_writer_forgets_a_take_rolled_back() {
+async fn a_take_rolled_back_through_the_writer_is_not_stored() {
     let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_secs(3600));
     let path = dir.path().join("clinic.db");
     let take = |id: &EmergencyId, fail: bool| {
@@ -684,6 +686,78 @@ async fn a_raise_moved_by_another_process_is_judged_on_the_stored_emergency() {
     thread.join().unwrap();
     let stored = get(&outside, &first.emergency.id).unwrap().unwrap();
     assert_eq!(stored, again.emergency);
+}
+
+/// A take the writer would judge on its memory, but another process (the CLI) moved the log and
+/// resolved the emergency meanwhile: refused on the stored row, with nothing logged.
+#[tokio::test]
+async fn a_take_after_another_process_resolved_it_is_refused() {
+    let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_secs(3600));
+    let path = dir.path().join("clinic.db");
+    let first = press(&writer, &patient, &doctor, "help").await;
+    let mut outside = Connection::open(&path).unwrap();
+    let tx = outside.transaction().unwrap();
+    projection::apply_all(&tx).unwrap();
+    let mut seqs = Seqs::loaded(&tx, false);
+    resolve(&tx, &mut seqs, &doctor, &first.emergency.id, None).unwrap();
+    seqs.save(&tx).unwrap();
+    tx.commit().unwrap();
+    let (taker, id) = (doctor.clone(), first.emergency.id.clone());
+    let refused = writer
+        .run_append(move |conn, seqs| acknowledge(conn, seqs, &taker, &id))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let count = |sql: &str| outside.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM event_log WHERE kind = 'TAKE'"),
+        0
+    );
+    drop(writer);
+    thread.join().unwrap();
+    assert_eq!(
+        get(&outside, &first.emergency.id).unwrap().unwrap().state,
+        EmergencyState::Resolved
+    );
+}
+
+/// Through the writer: a logged take, then a resolution (which moves the log first): the
+/// resolution sees the emergency taken, so its history is raised, taken once, resolved.
+#[tokio::test]
+async fn a_logged_take_then_a_resolution() {
+    let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_secs(3600));
+    let path = dir.path().join("clinic.db");
+    let first = press(&writer, &patient, &doctor, "help").await;
+    let (taker, id) = (doctor.clone(), first.emergency.id.clone());
+    writer
+        .run_append(move |conn, seqs| acknowledge(conn, seqs, &taker, &id))
+        .await
+        .unwrap();
+    let outside = Connection::open(&path).unwrap();
+    assert_eq!(
+        lines(
+            &outside,
+            "SELECT kind FROM event_log WHERE kind != 'SEND' ORDER BY seq"
+        ),
+        ["RAISE", "TAKE"]
+    );
+    let (resolver, id) = (doctor.clone(), first.emergency.id.clone());
+    let resolved = writer
+        .run(move |conn, seqs| resolve(conn, seqs, &resolver, &id, Some("fine")))
+        .await
+        .unwrap();
+    assert_eq!(resolved.emergency.state, EmergencyState::Resolved);
+    drop(writer);
+    thread.join().unwrap();
+    assert_eq!(
+        lines(
+            &outside,
+            "SELECT kind FROM emergency_transitions WHERE kind != 'ALERTED' ORDER BY id"
+        ),
+        ["RAISED", "ACKNOWLEDGED", "RESOLVED"]
+    );
 }
 
 /// While the writer's last step failed, nothing is logged: a patient's press moves the log

@@ -216,6 +216,10 @@ enum Scenario {
         /// emergency, measured from the first until a second after the last.
         #[arg(long, default_value_t = 0.0, requires = "background_pairs")]
         background: f64,
+        /// One more doctor takes each emergency half the spacing after its first alert
+        /// arrived; reports how long each take took (`take`).
+        #[arg(long)]
+        take: bool,
     },
     /// Reconnect storm.
     S5 {
@@ -378,6 +382,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             spacing_ms,
             background_pairs,
             background,
+            take,
         } => {
             let fanout = scenarios::fanout::Fanout {
                 doctors,
@@ -385,6 +390,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
                 spacing: Duration::from_millis(spacing_ms),
                 background_pairs,
                 background,
+                take,
             };
             scenarios::fanout::run(env, &fanout).await
         }

@@ -3,7 +3,11 @@
 //! connected; every doctor must get `emergency:alert`. Reports the latency of every delivery
 //! and, per emergency, to the last doctor. With `--background-pairs`, more pairs are connected
 //! (their doctors get the alerts too, unmeasured) and, with `--background`, chat meanwhile:
-//! what ordinary traffic costs an emergency, against the same pairs silent.
+//! what ordinary traffic costs an emergency, against the same pairs silent. With `--take`, one
+//! more doctor takes each emergency (`POST /api/emergencies/{id}/acknowledge`) half the
+//! spacing after its first alert arrived (after the fan-out: a person reads before taking) and
+//! the time each take took, request to answer, is reported (`take`): what a doctor waits for
+//! amid the same traffic.
 
 use super::idle::chunks;
 use super::steady::PAIRS_PER_GROUP;
@@ -38,6 +42,68 @@ pub struct Fanout {
     pub background_pairs: usize,
     /// Ordinary messages a second between those pairs meanwhile (0 for none).
     pub background: f64,
+    /// One more doctor takes each emergency, half the spacing after its alert.
+    pub take: bool,
+}
+
+/// What the taking doctor reads of an alert.
+#[derive(serde::Deserialize)]
+struct AlertOf {
+    emergency: EmergencyOf,
+}
+
+#[derive(serde::Deserialize)]
+struct EmergencyOf {
+    id: String,
+}
+
+/// The taking doctor: takes each emergency once, `after` its first alert arrived, until all
+/// `emergencies` are taken or the deadline; the time of each take, request to answer.
+async fn take_each(
+    doctor: Conn,
+    token: String,
+    endpoint: crate::endpoint::Endpoint,
+    (emergencies, after): (usize, Duration),
+    deadline_us: u64,
+) -> anyhow::Result<Latency> {
+    let http = endpoint.http_client()?;
+    let base = endpoint.base_url();
+    let mut ws = doctor.ws;
+    let mut taken = std::collections::HashSet::new();
+    let mut took = Latency::new();
+    while taken.len() < emergencies {
+        let next = tokio::time::timeout_at(instant_of(deadline_us), ws.next()).await;
+        let Ok(Some(Ok(Message::Text(body)))) = next else {
+            if matches!(next, Err(_) | Ok(None)) {
+                break;
+            }
+            continue;
+        };
+        if !body.as_str().starts_with("{\"type\":\"emergency:alert\"") {
+            continue;
+        }
+        let alert: AlertOf = serde_json::from_str(body.as_str())?;
+        if !taken.insert(alert.emergency.id.clone()) {
+            continue;
+        }
+        tokio::time::sleep(after).await;
+        let started = now_us();
+        let answer = http
+            .post(format!(
+                "{base}/api/emergencies/{}/acknowledge",
+                alert.emergency.id
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            answer.status().is_success(),
+            "taking an emergency answered {}",
+            answer.status()
+        );
+        took.record(now_us().saturating_sub(started));
+    }
+    Ok(took)
 }
 
 /// What one reader group saw: every delivery's latency and, per emergency, its slowest one.
@@ -89,14 +155,17 @@ async fn read_alerts(
 pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
     let (doctors, emergencies) = (s4.doctors, s4.emergencies);
     let extra = s4.background_pairs;
-    let clinic = Clinic::new(emergencies + extra, doctors + extra)?;
+    let clinic = Clinic::new(emergencies + extra, doctors + extra + usize::from(s4.take))?;
     let server = clinic.start(env)?;
     let (doctor_conns, _, failed) = connect_all(&server, &clinic.doctors[..doctors]).await;
     anyhow::ensure!(failed == 0, "{failed} doctors failed to connect");
     let (patients, _, failed) = connect_all(&server, &clinic.patients[..emergencies]).await;
     anyhow::ensure!(failed == 0, "{failed} patients failed to connect");
     let (chat_patients, _, failed_p) = connect_all(&server, &clinic.patients[emergencies..]).await;
-    let (chat_doctors, _, failed_d) = connect_all(&server, &clinic.doctors[doctors..]).await;
+    let (chat_doctors, _, failed_d) =
+        connect_all(&server, &clinic.doctors[doctors..doctors + extra]).await;
+    let (mut takers, _, failed_t) = connect_all(&server, &clinic.doctors[doctors + extra..]).await;
+    anyhow::ensure!(failed_t == 0, "the taking doctor failed to connect");
     anyhow::ensure!(
         failed_p + failed_d == 0,
         "{} background sockets failed to connect",
@@ -136,6 +205,12 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
         .into_iter()
         .map(|group| tokio::spawn(read_alerts(group, emergencies, deadline)))
         .collect();
+    let taker = takers.pop().map(|doctor| {
+        let token = clinic.doctors[doctors + extra].token.clone();
+        let endpoint = server.endpoint.clone();
+        let plan = (emergencies, s4.spacing / 2);
+        tokio::spawn(take_each(doctor, token, endpoint, plan, deadline))
+    });
     let doctor_id = clinic.doctors[0].user.id.clone();
     let raise = async {
         for (i, (patient, sink)) in sinks.iter_mut().enumerate() {
@@ -186,6 +261,10 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
         }
     }
     drop(open);
+    let took = match taker {
+        Some(taker) => Some(taker.await??),
+        None => None,
+    };
     let mut to_last = Latency::new();
     for value in &last {
         to_last.record(*value);
@@ -210,6 +289,10 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
     }
     if let Some(chat) = chat {
         fields.insert("background_result".into(), chat.json());
+    }
+    if let Some(took) = took {
+        fields.insert("taken".into(), json!(took.count()));
+        fields.insert("take".into(), took.summary());
     }
     load.stop().await;
     emit("s4", fields, env.out.as_deref())?;

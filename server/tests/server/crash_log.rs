@@ -365,25 +365,16 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         child.wait().unwrap();
         chat.await.unwrap();
         let acked = presses.await.unwrap();
-        let presses_left: i64 = Connection::open(&db)
+        let (presses_left, takes_left): (i64, i64) = Connection::open(&db)
             .unwrap()
             .query_row(
-                "SELECT count(*) FROM event_log WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)",
+                "SELECT count(*) FILTER (WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)), \
+                 count(*) FILTER (WHERE kind = 'TAKE') FROM event_log",
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        if presses_left > 0 {
-            kills_with_a_press += 1;
-        }
-        let takes_left: i64 = Connection::open(&db)
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM event_log WHERE kind = 'TAKE'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        kills_with_a_press += usize::from(presses_left > 0);
         kills_with_a_take += usize::from(takes_left > 0);
         pressed.extend(acked);
     }

@@ -22,43 +22,52 @@ use clinic_protocol::{
 /// alerting until someone takes it. A repeated raise joins the patient's open emergency: one
 /// still waiting is alerted again at once (within the raise rate), one a doctor had taken waits
 /// for a doctor again. Returns whether the doctors were alerted (then they get notifications);
-/// not when a doctor's take committed after the raise has been handled first (the watch
-/// orders them by change seq).
+/// not when the watch applied a newer change of it first (a doctor's take committed after the
+/// raise: the watch orders them by change seq).
 pub(crate) fn raised(state: &AppState, raised: &Raised, message: &Message) -> bool {
     let emergency = &raised.emergency;
-    let watch = &state.emergencies;
+    let (watch, hub) = (&state.emergencies, &state.hub);
+    // Its state, told under the watch's lock: to every online doctor when it waits for a
+    // doctor again, and at once to the patient, even while no doctor is online (their
+    // "received": alerting, and failing that escalation, is then the server's job).
+    let updated = ServerFrame::EmergencyUpdated {
+        emergency: emergency.clone(),
+    };
+    let announce = || {
+        if raised.how == Raise::Reopened {
+            hub.to_role(Role::Doctor, &updated);
+        }
+        hub.to_users(&[&emergency.patient_id], &updated, None);
+    };
     let reached = match raised.how {
-        Raise::New => watch.watch(&state.hub, emergency.clone(), message.clone(), raised.seq),
+        Raise::New => watch.watch(
+            hub,
+            emergency.clone(),
+            message.clone(),
+            raised.seq,
+            announce,
+        ),
         Raise::Joined => {
             if !watch.may_realert(&emergency.patient_id) {
                 return false;
             }
-            watch.realert(&state.hub, emergency, message.clone(), raised.seq)
+            watch.realert(hub, emergency, message.clone(), raised.seq, announce)
         }
         Raise::Reopened => {
             // Not limited by the raise rate: only a doctor's acknowledgement makes one again.
             let _ = watch.may_realert(&emergency.patient_id);
-            if !watch.is_current(&emergency.id, raised.seq) {
-                return false;
-            }
-            let updated = ServerFrame::EmergencyUpdated {
-                emergency: emergency.clone(),
-            };
-            state.hub.to_role(Role::Doctor, &updated);
-            watch.watch(&state.hub, emergency.clone(), message.clone(), raised.seq)
+            watch.watch(
+                hub,
+                emergency.clone(),
+                message.clone(),
+                raised.seq,
+                announce,
+            )
         }
     };
     let Some(reached) = reached else {
         return false;
     };
-    // The patient's "received" comes at once, from the server, even while no doctor is online:
-    // alerting (and, failing that, escalation) is then the server's job, not the patient's.
-    let received = ServerFrame::EmergencyUpdated {
-        emergency: emergency.clone(),
-    };
-    state
-        .hub
-        .to_users(&[&emergency.patient_id], &received, None);
     record_alerted(state, emergency.id.clone(), reached);
     true
 }
@@ -89,16 +98,17 @@ fn record_alerted(state: &AppState, id: EmergencyId, reached: watch::Reached) {
     });
 }
 
-/// Tells the patient and every online doctor that an emergency changed state (when `current`:
-/// see [`apply`]), and the patient the notification of it.
-fn publish(hub: &Hub, transition: &Transition, current: bool) {
-    if current {
-        let updated = ServerFrame::EmergencyUpdated {
-            emergency: transition.emergency.clone(),
-        };
-        hub.to_role(Role::Doctor, &updated);
-        hub.to_users(&[&transition.emergency.patient_id], &updated, None);
-    }
+/// Tells the patient and every online doctor that an emergency changed state.
+fn publish(hub: &Hub, emergency: &Emergency) {
+    let updated = ServerFrame::EmergencyUpdated {
+        emergency: emergency.clone(),
+    };
+    hub.to_role(Role::Doctor, &updated);
+    hub.to_users(&[&emergency.patient_id], &updated, None);
+}
+
+/// Tells the patient what a doctor did (the stored notification of it).
+fn notify(hub: &Hub, transition: &Transition) {
     hub.to_users(
         &[&transition.emergency.patient_id],
         &ServerFrame::Notification {
@@ -136,19 +146,22 @@ pub(crate) async fn resolve(
     apply(state, written, attempt).await
 }
 
-/// Audits a doctor's written transition, ends the alerting for it, then tells everyone (but
-/// for the emergency's state, when a reopening committed after it is watched already: the
-/// doctors and the patient have that one, which is newer).
+/// Audits a doctor's written transition, ends the alerting for it and tells everyone its new
+/// state (under the watch's lock, after the last repeat: none can follow it), then tells the
+/// patient. Not its state when the watch applied a newer change first (a reopening committed
+/// after it): the doctors and the patient were told that one. The doctor who acted is
+/// answered with the emergency as the transition left it either way.
 async fn apply(
     state: &AppState,
     written: Result<Transition, StoreError>,
     attempt: Event,
 ) -> Result<Emergency, ApiError> {
     let transition = audit::audited(&state.store, written, attempt, |_, _| Vec::new()).await?;
-    // Stopped before the update goes out, so no repeat can follow it.
-    let current = state
+    state
         .emergencies
-        .taken(&transition.emergency.id, transition.seq);
+        .taken(&transition.emergency.id, transition.seq, || {
+            publish(&state.hub, &transition.emergency);
+        });
     if transition.new_care {
         let e = &transition.emergency;
         let doctor = e.resolved_by.as_ref().or(e.acknowledged_by.as_ref());
@@ -156,7 +169,7 @@ async fn apply(
             crate::chat::introduce(&state.hub, &e.patient_id, doctor);
         }
     }
-    publish(&state.hub, &transition, current);
+    notify(&state.hub, &transition);
     Ok(transition.emergency)
 }
 

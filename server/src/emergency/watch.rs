@@ -33,6 +33,16 @@ const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// of that transition: far longer than the answers of one batch take to be handled.
 const CLOSED_MEMORY: Duration = Duration::from_secs(60);
 
+/// The newest change the watch applied to an emergency.
+#[derive(Debug, Clone, Copy)]
+struct Latest {
+    /// Its change seq (0 for an emergency reloaded after a restart: nothing older can come).
+    seq: i64,
+    /// Taken or resolved: since when (forgotten [`CLOSED_MEMORY`] later). None while it waits
+    /// for a doctor.
+    closed: Option<Instant>,
+}
+
 /// Doctors an alert reached, each with how many of their sockets it was queued to.
 pub(crate) type Reached = Vec<(UserId, usize)>;
 
@@ -48,9 +58,6 @@ struct Entry {
     escalate_at: Option<Instant>,
     /// Doctors whose first alert is recorded (or being recorded).
     alerted: HashSet<UserId>,
-    /// The change seq of the raise or reopening the entry is for (0 for one reloaded after a
-    /// restart: nothing older can come).
-    seq: i64,
 }
 
 impl Entry {
@@ -97,16 +104,18 @@ fn preview(mut message: Message) -> (Message, bool) {
 /// The answers of one batch of the writer are handled by their own tasks, in any order: a
 /// doctor's take and a patient's press that reopens the same emergency, committed together,
 /// may reach the watch in either order. So every change carries its change seq, and the watch
-/// applies only what is newer than what it knows of that emergency: the seq of its entry, or
-/// of the take or resolution that ended it (`closed`, kept for [`CLOSED_MEMORY`]). A take
-/// older than a reopening already watched leaves it watched (and is not published as the
-/// emergency's state); a raise or press older than a take already applied alerts no one.
+/// applies only what is newer than the newest change it applied to that emergency (`latest`,
+/// kept while it waits and for [`CLOSED_MEMORY`] after a take or resolution), and tells the
+/// doctors and the patient of it under the same lock, so what they are told last is the
+/// newest. A take older than a reopening already applied leaves it watched and is not
+/// published as the emergency's state; a raise or press older than a change already applied
+/// alerts no one.
 #[derive(Debug)]
 pub(crate) struct Watch {
     open: Mutex<HashMap<EmergencyId, Entry>>,
-    /// Emergencies taken or resolved lately: the change seq of that and when. Locked after
-    /// `open`, never before.
-    closed: Mutex<HashMap<EmergencyId, (i64, Instant)>>,
+    /// The newest change applied to each emergency waiting (watched or not: past
+    /// [`MAX_WATCHED`] too) or lately closed. Locked after `open`, never before.
+    latest: Mutex<HashMap<EmergencyId, Latest>>,
     /// Per patient: how often a repeated raise may alert the doctors again.
     raises: KeyedBuckets<UserId>,
     /// Wakes the timer task when a new emergency may have an earlier deadline.
@@ -121,7 +130,7 @@ impl Watch {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             open: Mutex::new(HashMap::new()),
-            closed: Mutex::new(HashMap::new()),
+            latest: Mutex::new(HashMap::new()),
             raises: KeyedBuckets::new(config.emergency_raise_rate),
             wake: Notify::new(),
             repeat_every: config
@@ -137,33 +146,37 @@ impl Watch {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn closed(&self) -> MutexGuard<'_, HashMap<EmergencyId, (i64, Instant)>> {
-        self.closed.lock().unwrap_or_else(|p| p.into_inner())
+    fn latest(&self) -> MutexGuard<'_, HashMap<EmergencyId, Latest>> {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether a raise of `id` at change seq `seq` is newer than its take or resolution, if
-    /// the watch knows of one.
-    fn after_close(&self, id: &EmergencyId, seq: i64) -> bool {
-        self.closed()
-            .get(id)
-            .is_none_or(|(closed, _)| *closed < seq)
-    }
-
-    /// Whether a raise or reopening of `id` at change seq `seq` is newer than everything the
-    /// watch knows of it (so it is to be watched, and published).
-    pub(crate) fn is_current(&self, id: &EmergencyId, seq: Seq) -> bool {
-        let open = self.lock();
-        open.get(id).is_none_or(|entry| entry.seq < seq.0) && self.after_close(id, seq.0)
+    /// Records change `seq` of `id` as the newest applied, if it is newer than what is
+    /// recorded; false, recording nothing, if not. Called with `open` held.
+    fn advance(&self, id: &EmergencyId, seq: i64, closed: bool) -> bool {
+        let mut latest = self.latest();
+        if latest.get(id).is_some_and(|known| known.seq >= seq) {
+            return false;
+        }
+        let now = Instant::now();
+        if closed {
+            latest.retain(|_, known| {
+                known
+                    .closed
+                    .is_none_or(|at| now.duration_since(at) < CLOSED_MEMORY)
+            });
+        }
+        latest.insert(
+            id.clone(),
+            Latest {
+                seq,
+                closed: closed.then_some(now),
+            },
+        );
+        true
     }
 
     /// An entry whose deadlines count from the emergency's `raisedAt`.
-    fn entry(
-        &self,
-        emergency: Emergency,
-        message: Message,
-        alerted: HashSet<UserId>,
-        seq: i64,
-    ) -> Entry {
+    fn entry(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) -> Entry {
         let now = Instant::now();
         let elapsed = (Utc::now() - emergency.raised_at)
             .to_std()
@@ -187,7 +200,6 @@ impl Watch {
             next_repeat,
             escalate_at,
             alerted,
-            seq,
         }
     }
 
@@ -203,42 +215,46 @@ impl Watch {
         self.wake.notify_one();
     }
 
-    /// A new or reopened emergency, raised at change seq `seq`: the first alert goes out now.
-    /// Returns the doctors it reached; None, alerting no one, when the watch already knows of
-    /// something newer (a take committed after it).
+    /// A new or reopened emergency, raised at change seq `seq`: `announce` (its state to those
+    /// who are told) runs, then the first alert goes out, both under the watch's lock. Returns
+    /// the doctors it reached; None, announcing and alerting nothing, when the watch applied a
+    /// newer change of it already (a take committed after it).
     pub(crate) fn watch(
         &self,
         hub: &Hub,
         emergency: Emergency,
         message: Message,
         seq: Seq,
+        announce: impl FnOnce(),
     ) -> Option<Reached> {
-        let mut entry = self.entry(emergency, message, HashSet::new(), seq.0);
+        let mut entry = self.entry(emergency, message, HashSet::new());
         let mut open = self.lock();
-        let id = &entry.emergency.id;
-        if open.get(id).is_some_and(|e| e.seq >= seq.0) || !self.after_close(id, seq.0) {
+        if !self.advance(&entry.emergency.id, seq.0, false) {
             return None;
         }
+        announce();
         let reached = entry.send(hub);
         self.insert(&mut open, entry);
         Some(reached)
     }
 
-    /// A repeated raise of an emergency still waiting, by a message of change seq `seq`: its
-    /// alert now carries `message`, and goes out again at once. Returns the doctors reached for
-    /// the first time; None, alerting no one, when a take committed after the message is
-    /// already applied.
+    /// A repeated raise of an emergency still waiting, by a message of change seq `seq`:
+    /// `announce` runs, then its alert, now carrying `message`, goes out again at once.
+    /// Returns the doctors reached for the first time; None, announcing and alerting nothing,
+    /// when the watch applied a newer change of it already (a take, or a later press).
     pub(crate) fn realert(
         &self,
         hub: &Hub,
         emergency: &Emergency,
         message: Message,
         seq: Seq,
+        announce: impl FnOnce(),
     ) -> Option<Reached> {
         let mut open = self.lock();
-        if !self.after_close(&emergency.id, seq.0) {
+        if !self.advance(&emergency.id, seq.0, false) {
             return None;
         }
+        announce();
         Some(match open.get_mut(&emergency.id) {
             Some(entry) => {
                 entry.set_message(message);
@@ -246,7 +262,7 @@ impl Watch {
             }
             // Not repeated (more open emergencies than the watch keeps): one alert all the same.
             None => {
-                let mut entry = self.entry(emergency.clone(), message, HashSet::new(), seq.0);
+                let mut entry = self.entry(emergency.clone(), message, HashSet::new());
                 entry.send(hub)
             }
         })
@@ -259,27 +275,23 @@ impl Watch {
 
     /// An emergency still waiting after a restart: the timers carry on from `raisedAt`.
     fn resume(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) {
-        let entry = self.entry(emergency, message, alerted, 0);
-        self.insert(&mut self.lock(), entry);
+        let entry = self.entry(emergency, message, alerted);
+        let mut open = self.lock();
+        self.advance(&entry.emergency.id, 0, false);
+        self.insert(&mut open, entry);
     }
 
-    /// A doctor took or resolved it, at change seq `seq`: no more repeats, and the server
-    /// alarm stops for it. False, changing nothing, when a reopening committed after it is
-    /// watched already (the take is then not the emergency's state to publish).
-    pub(crate) fn taken(&self, id: &EmergencyId, seq: Seq) -> bool {
+    /// A doctor took or resolved it, at change seq `seq`: no more repeats, `announce` (its new
+    /// state) runs under the watch's lock, and the server alarm stops for it. False, changing
+    /// and announcing nothing, when the watch applied a newer change of it already (a
+    /// reopening committed after it: the take is then not the emergency's state).
+    pub(crate) fn taken(&self, id: &EmergencyId, seq: Seq, announce: impl FnOnce()) -> bool {
         let mut open = self.lock();
-        if open.get(id).is_some_and(|entry| entry.seq > seq.0) {
+        if !self.advance(id, seq.0, true) {
             return false;
         }
         open.remove(id);
-        let mut closed = self.closed();
-        let now = Instant::now();
-        closed.retain(|_, (_, at)| now.duration_since(*at) < CLOSED_MEMORY);
-        let newest = closed.entry(id.clone()).or_insert((seq.0, now));
-        if newest.0 < seq.0 {
-            *newest = (seq.0, now);
-        }
-        drop(closed);
+        announce();
         drop(open);
         if let Some(siren) = &self.siren {
             siren.stop(id);
@@ -497,54 +509,133 @@ mod tests {
 
     /// A take and a reopening committed in one batch (take at 10, reopening at 11) end as
     /// committed whichever is handled first: the emergency waits again, watched, and the take
-    /// handled late is not its state.
+    /// handled late neither ends it nor is announced.
     #[test]
     fn a_reopening_after_a_take_stays_watched_in_either_order() {
         let (_dir, watch, hub) = watching();
         for (id, take_first) in [("e-1", true), ("e-2", false)] {
             let e = emergency(id);
-            assert!(watch.watch(&hub, e.clone(), message(), Seq(5)).is_some());
+            let told = std::cell::RefCell::new(Vec::new());
+            let told_ref = &told;
+            let tell = |what: &'static str| move || told_ref.borrow_mut().push(what);
+            assert!(
+                watch
+                    .watch(&hub, e.clone(), message(), Seq(5), tell("raised"))
+                    .is_some()
+            );
             if take_first {
-                assert!(watch.taken(&e.id, Seq(10)));
-                assert!(watch.is_current(&e.id, Seq(11)));
-                assert!(watch.watch(&hub, e.clone(), message(), Seq(11)).is_some());
+                assert!(watch.taken(&e.id, Seq(10), tell("taken")));
+                assert!(
+                    watch
+                        .watch(&hub, e.clone(), message(), Seq(11), tell("reopened"))
+                        .is_some()
+                );
             } else {
-                assert!(watch.watch(&hub, e.clone(), message(), Seq(11)).is_some());
-                assert!(!watch.taken(&e.id, Seq(10)), "older than the reopening");
+                assert!(
+                    watch
+                        .watch(&hub, e.clone(), message(), Seq(11), tell("reopened"))
+                        .is_some()
+                );
+                assert!(
+                    !watch.taken(&e.id, Seq(10), tell("taken")),
+                    "older than the reopening"
+                );
             }
-            assert_eq!(watch.lock().get(&e.id).map(|entry| entry.seq), Some(11));
+            assert!(watch.lock().contains_key(&e.id));
+            assert_eq!(
+                told.borrow().last(),
+                Some(&"reopened"),
+                "{:?}",
+                told.borrow()
+            );
         }
     }
 
     /// A reopening and a take committed in one batch (reopening at 11, take at 12), or a press
-    /// that joined and a take (20, 21): handled take first, the raise alerts no one and the
-    /// emergency stays unwatched (it is taken); in order, the take ends it.
+    /// that joined and a take (20, 21): handled take first, the raise announces and alerts
+    /// nothing and the emergency stays unwatched (it is taken); in order, the take ends it.
     #[test]
     fn a_raise_before_a_take_handled_after_it_alerts_no_one() {
         let (_dir, watch, hub) = watching();
+        let told = std::cell::RefCell::new(Vec::new());
+        let told_ref = &told;
+        let tell = |what: &'static str| move || told_ref.borrow_mut().push(what);
         let e = emergency("e-1");
-        assert!(watch.taken(&e.id, Seq(12)));
-        assert!(!watch.is_current(&e.id, Seq(11)));
-        assert!(watch.watch(&hub, e.clone(), message(), Seq(11)).is_none());
+        assert!(watch.taken(&e.id, Seq(12), tell("taken")));
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(11), tell("reopened"))
+                .is_none()
+        );
         assert!(!watch.lock().contains_key(&e.id));
+        assert_eq!(*told.borrow(), ["taken"]);
 
         let e = emergency("e-2");
-        assert!(watch.watch(&hub, e.clone(), message(), Seq(15)).is_some());
-        assert!(watch.taken(&e.id, Seq(21)));
-        assert!(watch.realert(&hub, &e, message(), Seq(20)).is_none());
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(15), || ())
+                .is_some()
+        );
+        assert!(watch.taken(&e.id, Seq(21), || ()));
+        assert!(
+            watch
+                .realert(&hub, &e, message(), Seq(20), tell("joined"))
+                .is_none()
+        );
         assert!(!watch.lock().contains_key(&e.id));
+        assert_eq!(*told.borrow(), ["taken"]);
 
         let e = emergency("e-3");
-        assert!(watch.watch(&hub, e.clone(), message(), Seq(30)).is_some());
-        assert!(watch.realert(&hub, &e, message(), Seq(31)).is_some());
         assert!(
-            watch.watch(&hub, e.clone(), message(), Seq(30)).is_none(),
+            watch
+                .watch(&hub, e.clone(), message(), Seq(30), || ())
+                .is_some()
+        );
+        assert!(watch.realert(&hub, &e, message(), Seq(32), || ()).is_some());
+        assert!(
+            watch.realert(&hub, &e, message(), Seq(31), || ()).is_none(),
+            "an older press after a newer one"
+        );
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(30), || ())
+                .is_none(),
             "no twice"
         );
-        assert!(watch.taken(&e.id, Seq(32)));
+        assert!(watch.taken(&e.id, Seq(33), || ()));
         assert!(!watch.lock().contains_key(&e.id));
         // Reopened later: watched again.
-        assert!(watch.watch(&hub, e.clone(), message(), Seq(40)).is_some());
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(40), || ())
+                .is_some()
+        );
         assert!(watch.lock().contains_key(&e.id));
+    }
+
+    /// Past [`MAX_WATCHED`] an emergency is alerted once and not repeated, and the order still
+    /// holds: a take older than a reopening handled first neither ends it nor is announced.
+    #[test]
+    fn the_order_holds_for_emergencies_the_watch_does_not_repeat() {
+        let (_dir, watch, hub) = watching();
+        for i in 0..MAX_WATCHED {
+            let e = emergency(&format!("e-full-{i}"));
+            assert!(watch.watch(&hub, e, message(), Seq(1), || ()).is_some());
+        }
+        let e = emergency("e-over");
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(5), || ())
+                .is_some()
+        );
+        assert!(!watch.lock().contains_key(&e.id), "not repeated");
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(11), || ())
+                .is_some()
+        );
+        assert!(!watch.taken(&e.id, Seq(10), || panic!("announced a stale take")));
+        assert!(watch.taken(&e.id, Seq(12), || ()));
+        assert!(watch.watch(&hub, e, message(), Seq(11), || ()).is_none());
     }
 }

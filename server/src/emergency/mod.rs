@@ -30,14 +30,14 @@ pub(crate) fn raised(state: &AppState, raised: &Raised, message: &Message) -> bo
     // Its state, told under the watch's lock: to every online doctor when it waits for a
     // doctor again, and at once to the patient, even while no doctor is online (their
     // "received": alerting, and failing that escalation, is then the server's job).
-    let updated = ServerFrame::EmergencyUpdated {
-        emergency: emergency.clone(),
-    };
-    let announce = || {
+    let announce = |now: &Emergency| {
+        let updated = ServerFrame::EmergencyUpdated {
+            emergency: now.clone(),
+        };
         if raised.how == Raise::Reopened {
             hub.to_role(Role::Doctor, &updated);
         }
-        hub.to_users(&[&emergency.patient_id], &updated, None);
+        hub.to_users(&[&now.patient_id], &updated, None);
     };
     let reached = match raised.how {
         Raise::New => watch.watch(

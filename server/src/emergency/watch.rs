@@ -207,7 +207,7 @@ impl Watch {
         if let Some(siren) = &self.siren {
             siren.raise(&entry.emergency);
         }
-        if open.len() >= MAX_WATCHED {
+        if open.len() >= MAX_WATCHED && !open.contains_key(&entry.emergency.id) {
             tracing::warn!(emergency = %entry.emergency.id, "too many open emergencies; this one is not repeated");
             return;
         }
@@ -225,43 +225,45 @@ impl Watch {
         emergency: Emergency,
         message: Message,
         seq: Seq,
-        announce: impl FnOnce(),
+        announce: impl FnOnce(&Emergency),
     ) -> Option<Reached> {
         let mut entry = self.entry(emergency, message, HashSet::new());
         let mut open = self.lock();
         if !self.advance(&entry.emergency.id, seq.0, false) {
             return None;
         }
-        announce();
+        announce(&entry.emergency);
         let reached = entry.send(hub);
         self.insert(&mut open, entry);
         Some(reached)
     }
 
     /// A repeated raise of an emergency still waiting, by a message of change seq `seq`:
-    /// `announce` runs, then its alert, now carrying `message`, goes out again at once.
-    /// Returns the doctors reached for the first time; None, announcing and alerting nothing,
-    /// when the watch applied a newer change of it already (a take, or a later press).
+    /// `announce` runs with the emergency as the watch has it (its escalation and alert count
+    /// may be newer than the press's), then its alert, now carrying `message`, goes out again
+    /// at once. Returns the doctors reached for the first time; None, announcing and alerting
+    /// nothing, when the watch applied a newer change of it already (a take, or a later press).
     pub(crate) fn realert(
         &self,
         hub: &Hub,
         emergency: &Emergency,
         message: Message,
         seq: Seq,
-        announce: impl FnOnce(),
+        announce: impl FnOnce(&Emergency),
     ) -> Option<Reached> {
         let mut open = self.lock();
         if !self.advance(&emergency.id, seq.0, false) {
             return None;
         }
-        announce();
         Some(match open.get_mut(&emergency.id) {
             Some(entry) => {
+                announce(&entry.emergency);
                 entry.set_message(message);
                 entry.send(hub)
             }
             // Not repeated (more open emergencies than the watch keeps): one alert all the same.
             None => {
+                announce(emergency);
                 let mut entry = self.entry(emergency.clone(), message, HashSet::new());
                 entry.send(hub)
             }
@@ -450,12 +452,16 @@ impl Watch {
 async fn escalate_one(state: &AppState, id: EmergencyId) {
     let written = state.store.escalate(&id).await;
     match written {
-        Ok(Some(emergency)) => {
-            tracing::warn!(emergency = %id, patient = %emergency.patient_name, "emergency escalated: nobody acknowledged it in time");
+        Ok(Some((emergency, newly))) => {
+            if newly {
+                tracing::warn!(emergency = %id, patient = %emergency.patient_name, "emergency escalated: nobody acknowledged it in time");
+            }
+            // Escalated before too (a reopening the watch heard of after that escalation, or
+            // one before a restart): told again all the same, so that it is alerted as such.
             let reached = state.emergencies.escalated(&state.hub, &emergency);
             super::record_alerted(state, id, reached);
         }
-        // Taken meanwhile, or escalated before a restart.
+        // Taken meanwhile.
         Ok(None) => {}
         Err(err) => {
             tracing::warn!(error = %err, emergency = %id, "could not record an escalation; retrying");
@@ -517,14 +523,15 @@ mod tests {
             let e = emergency(id);
             let told = std::cell::RefCell::new(Vec::new());
             let told_ref = &told;
-            let tell = |what: &'static str| move || told_ref.borrow_mut().push(what);
+            let tell = |what: &'static str| move |_: &Emergency| told_ref.borrow_mut().push(what);
+            let tell_taken = |what: &'static str| move || told_ref.borrow_mut().push(what);
             assert!(
                 watch
                     .watch(&hub, e.clone(), message(), Seq(5), tell("raised"))
                     .is_some()
             );
             if take_first {
-                assert!(watch.taken(&e.id, Seq(10), tell("taken")));
+                assert!(watch.taken(&e.id, Seq(10), tell_taken("taken")));
                 assert!(
                     watch
                         .watch(&hub, e.clone(), message(), Seq(11), tell("reopened"))
@@ -537,7 +544,7 @@ mod tests {
                         .is_some()
                 );
                 assert!(
-                    !watch.taken(&e.id, Seq(10), tell("taken")),
+                    !watch.taken(&e.id, Seq(10), tell_taken("taken")),
                     "older than the reopening"
                 );
             }
@@ -559,9 +566,10 @@ mod tests {
         let (_dir, watch, hub) = watching();
         let told = std::cell::RefCell::new(Vec::new());
         let told_ref = &told;
-        let tell = |what: &'static str| move || told_ref.borrow_mut().push(what);
+        let tell = |what: &'static str| move |_: &Emergency| told_ref.borrow_mut().push(what);
+        let tell_taken = |what: &'static str| move || told_ref.borrow_mut().push(what);
         let e = emergency("e-1");
-        assert!(watch.taken(&e.id, Seq(12), tell("taken")));
+        assert!(watch.taken(&e.id, Seq(12), tell_taken("taken")));
         assert!(
             watch
                 .watch(&hub, e.clone(), message(), Seq(11), tell("reopened"))
@@ -573,7 +581,7 @@ mod tests {
         let e = emergency("e-2");
         assert!(
             watch
-                .watch(&hub, e.clone(), message(), Seq(15), || ())
+                .watch(&hub, e.clone(), message(), Seq(15), |_| ())
                 .is_some()
         );
         assert!(watch.taken(&e.id, Seq(21), || ()));
@@ -588,17 +596,23 @@ mod tests {
         let e = emergency("e-3");
         assert!(
             watch
-                .watch(&hub, e.clone(), message(), Seq(30), || ())
+                .watch(&hub, e.clone(), message(), Seq(30), |_| ())
                 .is_some()
         );
-        assert!(watch.realert(&hub, &e, message(), Seq(32), || ()).is_some());
         assert!(
-            watch.realert(&hub, &e, message(), Seq(31), || ()).is_none(),
+            watch
+                .realert(&hub, &e, message(), Seq(32), |_| ())
+                .is_some()
+        );
+        assert!(
+            watch
+                .realert(&hub, &e, message(), Seq(31), |_| ())
+                .is_none(),
             "an older press after a newer one"
         );
         assert!(
             watch
-                .watch(&hub, e.clone(), message(), Seq(30), || ())
+                .watch(&hub, e.clone(), message(), Seq(30), |_| ())
                 .is_none(),
             "no twice"
         );
@@ -607,7 +621,7 @@ mod tests {
         // Reopened later: watched again.
         assert!(
             watch
-                .watch(&hub, e.clone(), message(), Seq(40), || ())
+                .watch(&hub, e.clone(), message(), Seq(40), |_| ())
                 .is_some()
         );
         assert!(watch.lock().contains_key(&e.id));
@@ -620,22 +634,72 @@ mod tests {
         let (_dir, watch, hub) = watching();
         for i in 0..MAX_WATCHED {
             let e = emergency(&format!("e-full-{i}"));
-            assert!(watch.watch(&hub, e, message(), Seq(1), || ()).is_some());
+            assert!(watch.watch(&hub, e, message(), Seq(1), |_| ()).is_some());
         }
         let e = emergency("e-over");
         assert!(
             watch
-                .watch(&hub, e.clone(), message(), Seq(5), || ())
+                .watch(&hub, e.clone(), message(), Seq(5), |_| ())
                 .is_some()
         );
         assert!(!watch.lock().contains_key(&e.id), "not repeated");
         assert!(
             watch
-                .watch(&hub, e.clone(), message(), Seq(11), || ())
+                .watch(&hub, e.clone(), message(), Seq(11), |_| ())
                 .is_some()
         );
         assert!(!watch.taken(&e.id, Seq(10), || panic!("announced a stale take")));
         assert!(watch.taken(&e.id, Seq(12), || ()));
-        assert!(watch.watch(&hub, e, message(), Seq(11), || ()).is_none());
+        assert!(watch.watch(&hub, e, message(), Seq(11), |_| ()).is_none());
+    }
+
+    /// A press announces the emergency as the watch has it: an escalation it heard of after
+    /// the press was judged is not taken back.
+    #[test]
+    fn a_press_announces_the_emergency_as_the_watch_has_it() {
+        let (_dir, watch, hub) = watching();
+        let e = emergency("e-1");
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(5), |_| ())
+                .is_some()
+        );
+        let mut escalated = e.clone();
+        escalated.escalated_at = Some(Utc::now());
+        watch.escalated(&hub, &escalated);
+        let told = std::cell::RefCell::new(None);
+        let announce = |now: &Emergency| *told.borrow_mut() = Some(now.escalated_at);
+        assert!(
+            watch
+                .realert(&hub, &e, message(), Seq(6), announce)
+                .is_some()
+        );
+        assert_eq!(*told.borrow(), Some(escalated.escalated_at));
+    }
+
+    /// What the watch keeps of a taken emergency is forgotten a while after (at the next take),
+    /// never of one still waiting.
+    #[tokio::test(start_paused = true)]
+    async fn taken_emergencies_are_forgotten_later() {
+        let (_dir, watch, hub) = watching();
+        let waiting = emergency("e-waiting");
+        assert!(
+            watch
+                .watch(&hub, waiting.clone(), message(), Seq(1), |_| ())
+                .is_some()
+        );
+        assert!(watch.taken(&EmergencyId::from("e-1"), Seq(2), || ()));
+        tokio::time::advance(CLOSED_MEMORY / 2).await;
+        assert!(watch.taken(&EmergencyId::from("e-2"), Seq(3), || ()));
+        assert_eq!(watch.latest().len(), 3);
+        tokio::time::advance(CLOSED_MEMORY / 2 + Duration::from_secs(1)).await;
+        assert!(watch.taken(&EmergencyId::from("e-3"), Seq(4), || ()));
+        let mut kept: Vec<String> = watch
+            .latest()
+            .keys()
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        kept.sort();
+        assert_eq!(kept, ["e-2", "e-3", "e-waiting"]);
     }
 }

@@ -278,6 +278,9 @@ impl Pump {
     /// a frame was queued (say the `emergency:updated` that ends it) is written before that
     /// frame.
     async fn send_queued(&mut self, first: Utf8Bytes) -> Result<(), axum::Error> {
+        // An alert may have come into its lane after the select looked there and before it took
+        // `first` from the queue.
+        self.feed_alerts().await?;
         self.feed(first).await?;
         for _ in 1..MAX_COALESCE {
             self.feed_alerts().await?;

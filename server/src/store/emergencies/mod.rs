@@ -545,17 +545,20 @@ pub(crate) fn resolve(
     })
 }
 
-/// RAISED and not yet escalated -> escalated (`escalatedAt` set). None when a doctor took it
-/// meanwhile or it was escalated already, so escalation happens at most once.
+/// RAISED and not yet escalated -> escalated (`escalatedAt` set), at most once. The emergency
+/// while it waits for a doctor, and whether this call escalated it (false when it had been
+/// already: the alert watch may have heard of a reopening, which carries no escalation, after
+/// the escalation of the emergency it reopened); None once a doctor took it.
 pub(crate) fn escalate(
     conn: &Connection,
     seqs: &mut Seqs,
     id: &EmergencyId,
-) -> Result<Option<Emergency>, StoreError> {
-    let waiting = get(conn, id)?
-        .is_some_and(|e| e.state == EmergencyState::Raised && e.escalated_at.is_none());
-    if !waiting {
+) -> Result<Option<(Emergency, bool)>, StoreError> {
+    let Some(waiting) = get(conn, id)?.filter(|e| e.state == EmergencyState::Raised) else {
         return Ok(None);
+    };
+    if waiting.escalated_at.is_some() {
+        return Ok(Some((waiting, false)));
     }
     let now = now_ms();
     conn.execute(
@@ -563,7 +566,7 @@ pub(crate) fn escalate(
         params![id.as_str(), now, seqs.next().0],
     )?;
     transitions::record(conn, id, TransitionKind::Escalated, None, None, now)?;
-    get(conn, id)
+    Ok(get(conn, id)?.map(|e| (e, true)))
 }
 
 /// The patient's notification of what a doctor did to `emergency` (as it is now).

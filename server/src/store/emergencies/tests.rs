@@ -760,6 +760,34 @@ async fn a_logged_take_then_a_resolution() {
     );
 }
 
+/// An escalation happens once; asked again while the emergency waits (the alert watch may
+/// have heard of a reopening after the escalation), the emergency comes back as escalated
+/// already, and once a doctor took it, nothing.
+#[test]
+fn an_escalation_asked_again_answers_the_emergency_escalated_already() {
+    let (_dir, mut conn, patient, doctor, _) = clinic();
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, false);
+    let help = message(&patient, &doctor, "help", true);
+    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
+    let id = sent.emergency.unwrap().emergency.id;
+    let (first, newly) = escalate(&tx, &mut seqs, &id).unwrap().unwrap();
+    assert!(newly && first.escalated_at.is_some());
+    let (again, newly) = escalate(&tx, &mut seqs, &id).unwrap().unwrap();
+    assert!(!newly);
+    assert_eq!(again, first);
+    acknowledge(&tx, &mut seqs, &doctor, &id).unwrap();
+    assert!(escalate(&tx, &mut seqs, &id).unwrap().is_none());
+    let escalations: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM emergency_transitions WHERE kind = 'ESCALATED'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(escalations, 1);
+}
+
 /// While the writer's last step failed, nothing is logged: a patient's press moves the log
 /// first and is refused with it ("retry"), not acknowledged into a log no doctor could take it
 /// from. Once the log moves again, the press is stored and answered.

@@ -38,9 +38,12 @@ impl Store {
             .await
     }
 
-    /// Marks an emergency nobody took in time as escalated; `None` when it was taken meanwhile
-    /// or had escalated already.
-    pub(crate) async fn escalate(&self, id: &EmergencyId) -> Result<Option<Emergency>, StoreError> {
+    /// Marks an emergency nobody took in time as escalated: the emergency and whether this
+    /// escalated it (false: it had been already); `None` when it was taken meanwhile.
+    pub(crate) async fn escalate(
+        &self,
+        id: &EmergencyId,
+    ) -> Result<Option<(Emergency, bool)>, StoreError> {
         let id = id.clone();
         self.writer
             .run(move |conn, seqs| emergencies::escalate(conn, seqs, &id))

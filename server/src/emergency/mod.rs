@@ -202,12 +202,17 @@ pub(crate) async fn on_connect(
     if user.role != Role::Doctor {
         return Ok(());
     }
+    // The socket is registered already: a change the watch applies from now on reaches it. One
+    // applied after this moment may be newer than what the read below finds, and must not be
+    // followed by that older state.
+    let since = tokio::time::Instant::now();
     let taken: Vec<_> = state
         .store
         .emergencies(user, true)
         .await?
         .into_iter()
         .filter(|e| e.state == EmergencyState::Acknowledged)
+        .filter(|e| !state.emergencies.changed_since(&e.id, since))
         .collect();
     // Waits for room instead of closing the socket: a catch-up must never be what makes a
     // doctor's socket look too slow.

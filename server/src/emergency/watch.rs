@@ -41,6 +41,8 @@ struct Latest {
     /// Taken or resolved: since when (forgotten [`CLOSED_MEMORY`] later). None while it waits
     /// for a doctor.
     closed: Option<Instant>,
+    /// When it was applied (and its state told).
+    at: Instant,
 }
 
 /// Doctors an alert reached, each with how many of their sockets it was queued to.
@@ -170,9 +172,18 @@ impl Watch {
             Latest {
                 seq,
                 closed: closed.then_some(now),
+                at: now,
             },
         );
         true
+    }
+
+    /// Whether the watch applied a change of `id` (and told its state to the sockets then
+    /// connected) after `since`: a doctor's new socket, registered before `since`, then has
+    /// that state, newer than what it read of the emergency before.
+    pub(crate) fn changed_since(&self, id: &EmergencyId, since: Instant) -> bool {
+        let _open = self.lock();
+        self.latest().get(id).is_some_and(|known| known.at > since)
     }
 
     /// An entry whose deadlines count from the emergency's `raisedAt`.
@@ -701,5 +712,24 @@ mod tests {
             .collect();
         kept.sort();
         assert_eq!(kept, ["e-2", "e-3", "e-waiting"]);
+    }
+
+    /// A change applied after a moment counts as changed since it; one before, or none, not.
+    #[tokio::test(start_paused = true)]
+    async fn what_changed_since_a_moment() {
+        let (_dir, watch, hub) = watching();
+        let e = emergency("e-1");
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(1), |_| ())
+                .is_some()
+        );
+        tokio::time::advance(Duration::from_millis(5)).await;
+        let since = Instant::now();
+        assert!(!watch.changed_since(&e.id, since));
+        assert!(!watch.changed_since(&EmergencyId::from("e-none"), since));
+        tokio::time::advance(Duration::from_millis(5)).await;
+        assert!(watch.taken(&e.id, Seq(2), || ()));
+        assert!(watch.changed_since(&e.id, since));
     }
 }

@@ -38,9 +38,9 @@ const CLOSED_MEMORY: Duration = Duration::from_secs(60);
 struct Latest {
     /// Its change seq (0 for an emergency reloaded after a restart: nothing older can come).
     seq: i64,
-    /// Taken or resolved: since when (forgotten [`CLOSED_MEMORY`] later). None while it waits
-    /// for a doctor.
-    closed: Option<Instant>,
+    /// Taken or resolved (then forgotten [`CLOSED_MEMORY`] after `at`), not waiting for a
+    /// doctor.
+    closed: bool,
     /// When it was applied (and its state told).
     at: Instant,
 }
@@ -161,17 +161,13 @@ impl Watch {
         }
         let now = Instant::now();
         if closed {
-            latest.retain(|_, known| {
-                known
-                    .closed
-                    .is_none_or(|at| now.duration_since(at) < CLOSED_MEMORY)
-            });
+            latest.retain(|_, known| !known.closed || now.duration_since(known.at) < CLOSED_MEMORY);
         }
         latest.insert(
             id.clone(),
             Latest {
                 seq,
-                closed: closed.then_some(now),
+                closed,
                 at: now,
             },
         );
@@ -182,7 +178,6 @@ impl Watch {
     /// connected) after `since`: a doctor's new socket, registered before `since`, then has
     /// that state, newer than what it read of the emergency before.
     pub(crate) fn changed_since(&self, id: &EmergencyId, since: Instant) -> bool {
-        let _open = self.lock();
         self.latest().get(id).is_some_and(|known| known.at > since)
     }
 

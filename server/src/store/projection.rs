@@ -176,7 +176,7 @@ impl LoggedKeys {
     }
 
     /// The patient's newest raise or take is no longer in the log (another process moved it).
-    pub(crate) fn forget_raise(&mut self, patient: &str) {
+    pub(crate) fn forget_emergency(&mut self, patient: &str) {
         self.remember(patient);
         self.emergencies.remove(patient);
     }

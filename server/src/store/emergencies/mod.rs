@@ -99,7 +99,7 @@ fn still_logged(
     if projection::logged(conn, seq)? {
         return Ok(true);
     }
-    seqs.logged_mut().forget_raise(patient.as_str());
+    seqs.logged_mut().forget_emergency(patient.as_str());
     Ok(false)
 }
 
@@ -404,14 +404,20 @@ pub(crate) struct Transition {
     pub seq: Seq,
 }
 
+fn doctor_only(user: &User) -> Result<(), StoreError> {
+    if user.role == Role::Doctor {
+        Ok(())
+    } else {
+        Err(StoreError::forbidden("only doctors can handle emergencies"))
+    }
+}
+
 fn load_for_doctor(
     conn: &Connection,
     doctor: &User,
     id: &EmergencyId,
 ) -> Result<Emergency, StoreError> {
-    if doctor.role != Role::Doctor {
-        return Err(StoreError::forbidden("only doctors can handle emergencies"));
-    }
+    doctor_only(doctor)?;
     get(conn, id)?.ok_or_else(|| StoreError::not_found("no such emergency"))
 }
 
@@ -427,9 +433,7 @@ pub(crate) fn acknowledge(
     doctor: &User,
     id: &EmergencyId,
 ) -> Result<Transition, StoreError> {
-    if doctor.role != Role::Doctor {
-        return Err(StoreError::forbidden("only doctors can handle emergencies"));
-    }
+    doctor_only(doctor)?;
     let mut emergency =
         as_it_will_be(conn, seqs, id)?.ok_or_else(|| StoreError::not_found("no such emergency"))?;
     if emergency.state != EmergencyState::Raised {

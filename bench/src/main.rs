@@ -220,6 +220,10 @@ enum Scenario {
         /// arrived; reports how long each take took (`take`).
         #[arg(long)]
         take: bool,
+        /// With `--take`, that doctor then resolves each emergency (with a note) a quarter of
+        /// the spacing after taking it; reports how long each resolution took (`resolve`).
+        #[arg(long, requires = "take")]
+        resolve: bool,
     },
     /// Reconnect storm.
     S5 {
@@ -383,6 +387,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
             background_pairs,
             background,
             take,
+            resolve,
         } => {
             let fanout = scenarios::fanout::Fanout {
                 doctors,
@@ -391,6 +396,7 @@ async fn run(env: &Env, scenario: Scenario) -> anyhow::Result<()> {
                 background_pairs,
                 background,
                 take,
+                resolve,
             };
             scenarios::fanout::run(env, &fanout).await
         }

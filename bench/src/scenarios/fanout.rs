@@ -7,7 +7,9 @@
 //! more doctor takes each emergency (`POST /api/emergencies/{id}/acknowledge`) half the
 //! spacing after its first alert arrived (after the fan-out: a person reads before taking) and
 //! the time each take took, request to answer, is reported (`take`): what a doctor waits for
-//! amid the same traffic.
+//! amid the same traffic. With `--resolve` too, that doctor then resolves each emergency
+//! (`POST /api/emergencies/{id}/resolve` with a note) a quarter of the spacing after taking
+//! it, and each resolution's time is reported (`resolve`).
 
 use super::idle::chunks;
 use super::steady::PAIRS_PER_GROUP;
@@ -44,6 +46,8 @@ pub struct Fanout {
     pub background: f64,
     /// One more doctor takes each emergency, half the spacing after its alert.
     pub take: bool,
+    /// That doctor then resolves each, a quarter of the spacing after taking it.
+    pub resolve: bool,
 }
 
 /// What the taking doctor reads of an alert.
@@ -57,20 +61,34 @@ struct EmergencyOf {
     id: String,
 }
 
-/// The taking doctor: takes each emergency once, `after` its first alert arrived, until all
-/// `emergencies` are taken or the deadline; the time of each take, request to answer.
+/// What the taking doctor does with each emergency: takes it `after` its first alert arrived,
+/// and resolves it `resolve_after` that, if set.
+struct Plan {
+    emergencies: usize,
+    after: Duration,
+    resolve_after: Option<Duration>,
+}
+
+/// The taking doctor: takes (and resolves) each emergency once, until all `emergencies` are
+/// taken or the deadline; the time of each take and of each resolution, request to answer.
 async fn take_each(
     doctor: Conn,
     token: String,
     endpoint: crate::endpoint::Endpoint,
-    (emergencies, after): (usize, Duration),
+    plan: Plan,
     deadline_us: u64,
-) -> anyhow::Result<Latency> {
+) -> anyhow::Result<(Latency, Latency)> {
+    let Plan {
+        emergencies,
+        after,
+        resolve_after,
+    } = plan;
     let http = endpoint.http_client()?;
     let base = endpoint.base_url();
     let mut ws = doctor.ws;
     let mut taken = std::collections::HashSet::new();
     let mut took = Latency::new();
+    let mut resolved = Latency::new();
     while taken.len() < emergencies {
         let next = tokio::time::timeout_at(instant_of(deadline_us), ws.next()).await;
         let Ok(Some(Ok(Message::Text(body)))) = next else {
@@ -87,23 +105,40 @@ async fn take_each(
             continue;
         }
         tokio::time::sleep(after).await;
-        let started = now_us();
-        let answer = http
-            .post(format!(
-                "{base}/api/emergencies/{}/acknowledge",
-                alert.emergency.id
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            answer.status().is_success(),
-            "taking an emergency answered {}",
-            answer.status()
-        );
-        took.record(now_us().saturating_sub(started));
+        let id = &alert.emergency.id;
+        let url = format!("{base}/api/emergencies/{id}/acknowledge");
+        took.record(timed_post(&http, &url, &token, None).await?);
+        let Some(resolve_after) = resolve_after else {
+            continue;
+        };
+        tokio::time::sleep(resolve_after).await;
+        let url = format!("{base}/api/emergencies/{id}/resolve");
+        let note = json!({"note": "called back, all well"});
+        resolved.record(timed_post(&http, &url, &token, Some(note)).await?);
     }
-    Ok(took)
+    Ok((took, resolved))
+}
+
+/// POSTs `body` (if any) to `url` as the holder of `token`: how long it took (us), request
+/// to answer; an error unless it succeeded.
+async fn timed_post(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<u64> {
+    let started = now_us();
+    let mut request = http.post(url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let answer = request.send().await?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "{url} answered {}",
+        answer.status()
+    );
+    Ok(now_us().saturating_sub(started))
 }
 
 /// What one reader group saw: every delivery's latency and, per emergency, its slowest one.
@@ -208,7 +243,11 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
     let taker = takers.pop().map(|doctor| {
         let token = clinic.doctors[doctors + extra].token.clone();
         let endpoint = server.endpoint.clone();
-        let plan = (emergencies, s4.spacing / 2);
+        let plan = Plan {
+            emergencies,
+            after: s4.spacing / 2,
+            resolve_after: s4.resolve.then_some(s4.spacing / 4),
+        };
         tokio::spawn(take_each(doctor, token, endpoint, plan, deadline))
     });
     let doctor_id = clinic.doctors[0].user.id.clone();
@@ -290,9 +329,13 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
     if let Some(chat) = chat {
         fields.insert("background_result".into(), chat.json());
     }
-    if let Some(took) = took {
+    if let Some((took, resolved)) = took {
         fields.insert("taken".into(), json!(took.count()));
         fields.insert("take".into(), took.summary());
+        if s4.resolve {
+            fields.insert("resolved".into(), json!(resolved.count()));
+            fields.insert("resolve".into(), resolved.summary());
+        }
     }
     load.stop().await;
     emit("s4", fields, env.out.as_deref())?;

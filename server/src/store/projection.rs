@@ -1,8 +1,9 @@
 //! The log's projection: moves text sends from `event_log` into `messages` (where each carries
 //! its recipient's derived notification, schema v14, unless it is an emergency message), many
 //! rows per statement, and applies the delivered and read receipts (schema v21; one log with the
-//! sends since v25), the edits and retractions (schema v26), the emergencies' raises (v27) and
-//! doctors' takes of them (v28) waiting there, after the commit that acknowledged them.
+//! sends since v25), the edits and retractions (schema v26), the emergencies' raises (v27),
+//! doctors' takes of them (v28) and resolutions (v29) waiting there, after the commit that
+//! acknowledged them.
 //!
 //! Why (schema v13): one row per message statement made every send pay for seven b-tree entries
 //! on random pages, a notification row and, worst, a search-index flush (FTS5 writes its pending
@@ -114,16 +115,18 @@ pub(crate) struct Moved {
 /// message in `messages`); it never lacks a logged send.
 ///
 /// And the emergencies a logged raise opened or reopened (schema v27) or a doctor's logged take
-/// took (v28), by patient, as they will be once moved: a patient's next emergency message joins
-/// or reopens that one, and a doctor takes that one. Any command that changes an emergency
-/// otherwise (its resolution, its alert recorded) moves the log first, which drops these.
+/// took (v28) or resolved (v29), by patient, as they will be once moved: a patient's next
+/// emergency message joins or reopens that one (or opens a new one after a resolution), and a
+/// doctor takes or resolves that one. Any command that changes an emergency otherwise (its
+/// escalation, its alert recorded) moves the log first, which drops these.
 #[derive(Debug, Default)]
 pub(crate) struct LoggedKeys {
     /// Seq by clientId, by sender (looked up by `&str`, without building a key per send).
     seqs: HashMap<String, HashMap<String, i64>>,
     /// Seqs of logged sends, oldest first, by doctor, by patient.
     conversations: HashMap<String, HashMap<String, Vec<i64>>>,
-    /// The seq of the newest logged raise or take and the emergency as it will be, by patient.
+    /// The seq of the newest logged raise, take or resolution and the emergency as it will be,
+    /// by patient.
     emergencies: HashMap<String, (i64, Emergency)>,
     /// Entries of the batch in progress, taken back if it rolls back.
     batch: Vec<(String, String)>,
@@ -327,13 +330,15 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
         .execute([upto])?;
     apply_receipts(conn, upto)?;
     // After the receipts; each edit or retraction seals the text it replaces, each raise
-    // opens or reopens its emergency and each take takes one, one at a time (they are few), in
-    // seq order.
+    // opens or reopens its emergency, each take takes one, each resolution closes one and each
+    // stamp marks one of its messages closed, one at a time (they are few), in seq order.
     for later in one_by_one(conn, upto)? {
         match later {
             Later::Change(change) => crate::store::versions::apply_logged(conn, &change)?,
             Later::Raise(raise) => crate::store::emergencies::apply_logged(conn, &raise)?,
             Later::Take(take) => crate::store::emergencies::apply_logged_take(conn, &take)?,
+            Later::Resolve(r) => crate::store::emergencies::apply_logged_resolve(conn, &r)?,
+            Later::Stamp(stamp) => crate::store::emergencies::apply_logged_stamp(conn, &stamp)?,
         }
     }
     let rows = conn
@@ -457,6 +462,10 @@ pub(crate) fn with_logged_changes(conn: &Connection, m: &mut Message) -> rusqlit
                 m.updated_at = m.updated_at.max(at);
             }
             "RETRACT" => crate::store::versions::tombstone(m, at),
+            "STAMP" if m.resolved_at.is_none() => {
+                m.resolved_at = Some(at);
+                m.updated_at = m.updated_at.max(at);
+            }
             _ => {}
         }
     }
@@ -621,6 +630,78 @@ pub(crate) fn log_take(
     Ok(())
 }
 
+/// A doctor's resolution of an emergency waiting in the log (schema v29), and the stamps of
+/// the emergency messages it closes at the seqs after its own.
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedResolve {
+    /// The emergency's change seq.
+    pub seq: i64,
+    pub emergency: EmergencyId,
+    pub patient: UserId,
+    pub doctor: UserId,
+    pub note: Option<String>,
+    /// When (ms).
+    pub at: i64,
+    /// No doctor had taken it: the resolution takes it too.
+    pub takes: bool,
+}
+
+/// An emergency message's `resolvedAt`, set by a resolution (schema v29).
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedStamp {
+    /// The message's change seq.
+    pub seq: i64,
+    pub message: MessageId,
+    pub emergency: EmergencyId,
+    /// When (ms): the resolution's time.
+    pub at: i64,
+}
+
+/// Appends a doctor's resolution and the stamps of its messages to the log. The caller judged
+/// it on the emergency as it will be, `emergency` as the resolution leaves it.
+pub(crate) fn log_resolve(
+    conn: &Connection,
+    keys: &mut LoggedKeys,
+    resolve: &LoggedResolve,
+    stamps: &[LoggedStamp],
+    emergency: &Emergency,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, content, mark, \
+         emergency_id) VALUES (?1, 'RESOLVE', ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
+    )?
+    .execute(params![
+        resolve.seq,
+        resolve.emergency.as_str(),
+        resolve.at,
+        resolve.patient.as_str(),
+        resolve.doctor.as_str(),
+        resolve.note,
+        resolve.takes,
+    ])?;
+    let mut stamp = conn.prepare_cached(
+        "INSERT INTO event_log (seq, kind, id, at, emergency_id) VALUES (?1, 'STAMP', ?2, ?3, ?4)",
+    )?;
+    for s in stamps {
+        stamp.execute(params![
+            s.seq,
+            s.message.as_str(),
+            s.at,
+            s.emergency.as_str()
+        ])?;
+    }
+    keys.changed(resolve.seq, emergency);
+    Ok(())
+}
+
+/// Whether a resolution of emergency `id` waits in the log.
+pub(crate) fn resolve_logged(conn: &Connection, id: &EmergencyId) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM event_log WHERE id = ?1 AND kind = 'RESOLVE')",
+    )?
+    .query_row([id.as_str()], |r| r.get(0))
+}
+
 /// Whether row `seq` is still in the log.
 pub(crate) fn logged(conn: &Connection, seq: i64) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM event_log WHERE seq = ?1)")?
@@ -632,14 +713,18 @@ enum Later {
     Change(LoggedChange),
     Raise(LoggedRaise),
     Take(LoggedTake),
+    Resolve(LoggedResolve),
+    Stamp(LoggedStamp),
 }
 
-/// The logged edits, retractions, raises and takes up to `upto`, oldest first.
+/// The logged edits, retractions, raises, takes, resolutions and stamps up to `upto`, oldest
+/// first.
 fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
     conn.prepare_cached(
         "SELECT seq, id, at, sender_id, client_id, kind, content, mark, patient_id, doctor_id, \
          emergency_id FROM event_log \
-         WHERE seq <= ?1 AND kind IN ('EDIT', 'RETRACT', 'RAISE', 'TAKE') ORDER BY seq",
+         WHERE seq <= ?1 AND kind IN ('EDIT', 'RETRACT', 'RAISE', 'TAKE', 'RESOLVE', 'STAMP') \
+         ORDER BY seq",
     )?
     .query_map([upto], |r| {
         let kind: String = r.get(5)?;
@@ -660,6 +745,25 @@ fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
                 emergency: r.get::<_, String>(10)?.into(),
                 patient: r.get::<_, String>(8)?.into(),
                 doctor: r.get::<_, String>(3)?.into(),
+                at: r.get(2)?,
+            }));
+        }
+        if kind == "RESOLVE" {
+            return Ok(Later::Resolve(LoggedResolve {
+                seq: r.get(0)?,
+                emergency: r.get::<_, String>(10)?.into(),
+                patient: r.get::<_, String>(8)?.into(),
+                doctor: r.get::<_, String>(3)?.into(),
+                note: r.get(6)?,
+                at: r.get(2)?,
+                takes: r.get(7)?,
+            }));
+        }
+        if kind == "STAMP" {
+            return Ok(Later::Stamp(LoggedStamp {
+                seq: r.get(0)?,
+                message: r.get::<_, String>(1)?.into(),
+                emergency: r.get::<_, String>(10)?.into(),
                 at: r.get(2)?,
             }));
         }

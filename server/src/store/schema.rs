@@ -799,6 +799,58 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE event_log_v28 RENAME TO event_log;
     CREATE INDEX event_log_id ON event_log(id, kind);
     ",
+    // v29: a doctor resolving an emergency is rows of the log too, so that closing one amid
+    // chat does not wait for the log to move first: a 'RESOLVE' (`id` and `emergency_id` the
+    // emergency, `sender_id` the doctor, `patient_id` its patient, `content` the note if any,
+    // `mark` 1 when no doctor had taken it: the resolution takes it too), then one 'STAMP' per
+    // emergency message it closes, at the next seqs (`id` the message, `emergency_id` the
+    // emergency: the message's `resolvedAt` and its change seq). Its audit rows, the
+    // patient's notification and the care relation are written with it; the move sets the
+    // emergency's row and the messages' and records its transitions.
+    "
+    CREATE TABLE event_log_v29 (
+        seq          INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL
+                     CHECK (kind IN ('SEND', 'DELIVERED', 'READ', 'EDIT', 'RETRACT', 'RAISE',
+                                     'TAKE', 'RESOLVE', 'STAMP')),
+        id           TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        client_id    TEXT,
+        patient_id   TEXT,
+        doctor_id    TEXT,
+        sender_id    TEXT,
+        recipient_id TEXT,
+        content      TEXT,
+        mark         INTEGER NOT NULL DEFAULT 0,
+        emergency_id TEXT,
+        CHECK (CASE kind WHEN 'SEND' THEN client_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL AND sender_id IS NOT NULL AND recipient_id IS NOT NULL
+            AND content IS NOT NULL AND mark IN (0, 1) AND emergency_id IS NULL
+            WHEN 'EDIT' THEN sender_id IS NOT NULL AND content IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL AND mark = 0
+            WHEN 'RETRACT' THEN sender_id IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL
+            AND mark IN (0, 1)
+            WHEN 'RAISE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL
+            AND coalesce(client_id, sender_id, recipient_id, content) IS NULL AND mark IN (0, 1)
+            WHEN 'TAKE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND sender_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, recipient_id, content) IS NULL AND mark = 0
+            WHEN 'RESOLVE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND sender_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, recipient_id) IS NULL AND mark IN (0, 1)
+            WHEN 'STAMP' THEN emergency_id IS NOT NULL
+            AND coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content)
+            IS NULL AND mark = 0
+            ELSE coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content,
+            emergency_id) IS NULL AND mark IN (0, 1) END)
+    ) STRICT;
+    INSERT INTO event_log_v29 SELECT * FROM event_log ORDER BY seq;
+    DROP TABLE event_log;
+    ALTER TABLE event_log_v29 RENAME TO event_log;
+    CREATE INDEX event_log_id ON event_log(id, kind);
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -1513,6 +1565,84 @@ mod tests {
             "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id, mark)
              VALUES (5, 'TAKE', 'e-1', 5, 'p', 'd', 'e-1', 1)",
             "INSERT INTO event_log (seq, kind, id, at, emergency_id) VALUES (5, 'READ', 'm-1', 5, 'e-1')",
+        ] {
+            assert!(conn.execute_batch(bad).is_err(), "{bad}");
+        }
+        assert_eq!(log_index(&conn), 1);
+    }
+
+    /// Upgrading to v29 keeps the log's rows in order; a resolution then needs the emergency,
+    /// its patient and the doctor (a note is optional), and a stamp its message and emergency
+    /// and nothing else.
+    #[test]
+    fn upgrading_to_v29_keeps_the_log_and_takes_resolutions() {
+        let mut conn = at_version(28);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content, mark)
+             VALUES (1, 'SEND', 'm-1', 1, 'c-1', 'p', 'd', 'p', 'd', 'help', 1);
+             INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark)
+             VALUES (2, 'RAISE', 'm-1', 1, 'p', 'd', 'e-1', 0);
+             INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id)
+             VALUES (3, 'TAKE', 'e-1', 3, 'p', 'd', 'e-1');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |conn: &Connection| -> Vec<String> {
+            conn.prepare(
+                "SELECT concat_ws(' ', seq, kind, id, coalesce(sender_id, '-'), mark, \
+                 coalesce(emergency_id, '-'), coalesce(content, '-')) FROM event_log ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        assert_eq!(
+            rows(&conn),
+            [
+                "1 SEND m-1 p 1 - help",
+                "2 RAISE m-1 - 0 e-1 -",
+                "3 TAKE e-1 d 0 e-1 -"
+            ]
+        );
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id,
+                 content) VALUES (4, 'RESOLVE', 'e-1', 4, 'p', 'd', 'e-1', 'fine');
+             INSERT INTO event_log (seq, kind, id, at, emergency_id)
+             VALUES (5, 'STAMP', 'm-1', 4, 'e-1');
+             INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id, mark)
+             VALUES (6, 'RESOLVE', 'e-2', 6, 'p', 'd', 'e-2', 1);",
+        )
+        .unwrap();
+        assert_eq!(
+            rows(&conn)[3..],
+            [
+                "4 RESOLVE e-1 d 0 e-1 fine",
+                "5 STAMP m-1 - 0 e-1 -",
+                "6 RESOLVE e-2 d 1 e-2 -"
+            ]
+        );
+        for bad in [
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id)
+             VALUES (7, 'RESOLVE', 'e-1', 7, 'p', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, sender_id, emergency_id)
+             VALUES (7, 'RESOLVE', 'e-1', 7, 'd', 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id)
+             VALUES (7, 'RESOLVE', 'e-1', 7, 'p', 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id,
+                 doctor_id) VALUES (7, 'RESOLVE', 'e-1', 7, 'p', 'd', 'e-1', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id, mark)
+             VALUES (7, 'RESOLVE', 'e-1', 7, 'p', 'd', 'e-1', 2)",
+            "INSERT INTO event_log (seq, kind, id, at) VALUES (7, 'STAMP', 'm-1', 7)",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id, sender_id)
+             VALUES (7, 'STAMP', 'm-1', 7, 'e-1', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id, content)
+             VALUES (7, 'STAMP', 'm-1', 7, 'e-1', 'x')",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id, mark)
+             VALUES (7, 'STAMP', 'm-1', 7, 'e-1', 1)",
         ] {
             assert!(conn.execute_batch(bad).is_err(), "{bad}");
         }

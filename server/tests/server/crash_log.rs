@@ -299,12 +299,15 @@ async fn presser(
 }
 
 /// Emergencies pressed while chat streams (so their batches log, schema v27), a doctor taking
-/// the emergency now and then (so presses reopen it; the takes log too, v28), and SIGKILL at a
-/// different moment each round: after the restarts every acknowledged press is stored once as
-/// an emergency message, every take the doctor was answered 200 for is one ACKNOWLEDGED
-/// transition, every emergency names a stored message and has its RAISED transitions, the
-/// patient has one open emergency, and no raise or take is left in the log. Then a reopening:
-/// once pressed and killed at once, once written into the log of a stopped server.
+/// the emergency now and then (so presses reopen it; the takes log too, v28) or resolving it
+/// (so the next press opens a new one; v29), and SIGKILL at a different moment each round:
+/// after the restarts every acknowledged press is stored once as an emergency message, every
+/// take the doctor was answered 200 for is one ACKNOWLEDGED transition, every resolution one
+/// RESOLVED transition (and one ACKNOWLEDGED when nobody had taken it), every emergency names a
+/// stored message and has its RAISED transitions, the patient has one open emergency, exactly
+/// the emergency messages older than it carry `resolvedAt`, and no raise, take or resolution
+/// is left in the log. Then a reopening: once pressed and killed at once, once written into
+/// the log of a stopped server; and a take and a resolution written there.
 #[tokio::test]
 async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -321,7 +324,9 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let mut pressed: HashMap<String, String> = HashMap::new();
     let mut kills_with_a_press = 0;
     let mut kills_with_a_take = 0;
+    let mut kills_with_a_resolution = 0;
     let mut taken = 0;
+    let (mut resolved, mut resolved_untaken) = (0, 0);
     for round in 0..10usize {
         let (mut child, addr) = common::spawn_server(&data, &[]);
         let (t1, p1) = login(&data, &addr, "p1").await;
@@ -350,9 +355,20 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
             assert!(std::time::Instant::now() < deadline, "no acks");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        if round % 2 == 1 {
+        let client = common::http_client(&common::tls_config(&data));
+        if round % 4 == 3 {
+            // A doctor resolves it: the next press opens a new one. (Not in the last rounds:
+            // the patient presses again before the end.)
+            let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
+            if let Some(id) = open[0]["id"].as_str()
+                && settle(&client, &addr, &td, id).await == 200
+            {
+                resolved += 1;
+                // Only takes change a waiting emergency's state, and this round has none.
+                resolved_untaken += i64::from(open[0]["state"] == "RAISED");
+            }
+        } else if round % 2 == 1 {
             // A doctor takes it: the next press reopens it.
-            let client = common::http_client(&common::tls_config(&data));
             let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
             if let Some(id) = open[0]["id"].as_str()
                 && take(&client, &addr, &td, id).await == 200
@@ -365,17 +381,19 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         child.wait().unwrap();
         chat.await.unwrap();
         let acked = presses.await.unwrap();
-        let (presses_left, takes_left): (i64, i64) = Connection::open(&db)
+        let (presses_left, takes_left, resolutions_left): (i64, i64, i64) = Connection::open(&db)
             .unwrap()
             .query_row(
                 "SELECT count(*) FILTER (WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)), \
-                 count(*) FILTER (WHERE kind = 'TAKE') FROM event_log",
+                 count(*) FILTER (WHERE kind = 'TAKE'), \
+                 count(*) FILTER (WHERE kind = 'RESOLVE') FROM event_log",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
         kills_with_a_press += usize::from(presses_left > 0);
         kills_with_a_take += usize::from(takes_left > 0);
+        kills_with_a_resolution += usize::from(resolutions_left > 0);
         pressed.extend(acked);
     }
     assert!(
@@ -384,16 +402,17 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     );
     // Not asserted: a take usually moves before the kill (the deterministic case is below).
     eprintln!("kills with a take in the log: {kills_with_a_take} of 10");
+    eprintln!("kills with a resolution in the log: {kills_with_a_resolution} of 10");
 
     let (mut child, addr) = common::spawn_server(&data, &[]);
     let (td, _) = login(&data, &addr, "d1").await;
     let client = common::http_client(&common::tls_config(&data));
-    let stored: HashMap<String, (String, bool)> = synced(&client, &addr, &td)
-        .await
-        .into_iter()
+    let all = synced(&client, &addr, &td).await;
+    let stored: HashMap<String, (String, bool)> = all
+        .iter()
         .map(|(client_id, m)| {
             let id = m["id"].as_str().unwrap().to_owned();
-            (client_id, (id, m["isEmergency"] == true))
+            (client_id.clone(), (id, m["isEmergency"] == true))
         })
         .collect();
     for (client_id, id) in &pressed {
@@ -413,17 +432,44 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         open, 1,
         "one open emergency for the patient: {emergencies:?}"
     );
+    // Every other emergency is resolved: its messages (all older than the open one's raise,
+    // pressed at least 3 ms apart) carry `resolvedAt`, the open one's do not.
+    let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let open_raised = emergencies
+        .iter()
+        .find(|e| e["state"] != "RESOLVED")
+        .map(|e| time(&e["raisedAt"]))
+        .unwrap();
+    let mut closed = 0;
+    for m in all.values().filter(|m| m["isEmergency"] == true) {
+        let older = time(&m["createdAt"]) < open_raised;
+        assert_eq!(m["resolvedAt"] != Value::Null, older, "{m}");
+        closed += usize::from(older);
+    }
+    assert!(
+        resolved > 0 && closed > 0,
+        "no round resolved the emergency"
+    );
     let conn = Connection::open(&db).unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(
-        count("SELECT count(*) FROM event_log WHERE kind IN ('RAISE', 'TAKE')"),
+        count("SELECT count(*) FROM event_log WHERE kind IN ('RAISE', 'TAKE', 'RESOLVE', 'STAMP')"),
         0
     );
     assert!(taken > 0, "no round took the emergency");
     assert_eq!(
         count("SELECT count(*) FROM emergency_transitions WHERE kind = 'ACKNOWLEDGED'"),
-        taken,
-        "each take answered 200 recorded once"
+        taken + resolved_untaken,
+        "each take answered 200 recorded once, and each resolution of a waiting emergency"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM emergency_transitions WHERE kind = 'RESOLVED'"),
+        resolved,
+        "each resolution answered 200 recorded once"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM emergencies WHERE state = 'RESOLVED'"),
+        resolved
     );
     assert_eq!(
         count(
@@ -432,12 +478,14 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         ),
         0
     );
-    // Raised once, and again after each time a doctor took it.
+    // Raised once, and again after each time a doctor took it, but the last (an emergency
+    // taken and not reopened since, or resolved: each was taken last, by a take or by its
+    // resolution).
     assert_eq!(
         count("SELECT count(*) FROM emergency_transitions WHERE kind = 'RAISED'"),
         count("SELECT count(*) FROM emergencies")
             + count("SELECT count(*) FROM emergency_transitions WHERE kind = 'ACKNOWLEDGED'")
-            - count("SELECT count(*) FROM emergencies WHERE state = 'ACKNOWLEDGED'"),
+            - count("SELECT count(*) FROM emergencies WHERE state IN ('ACKNOWLEDGED', 'RESOLVED')"),
         "a RAISED transition per emergency and per reopening"
     );
 
@@ -496,7 +544,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     log_take(&db, &id, "d1");
-    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (mut child, addr) = common::spawn_server(&data, &[]);
     let (td, _) = login(&data, &addr, "d1").await;
     let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
     assert_eq!(detail["emergency"]["state"], "ACKNOWLEDGED");
@@ -506,6 +554,75 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         (&last["kind"], &last["actorName"]),
         (&json!("ACKNOWLEDGED"), &json!("Test d1"))
     );
+
+    // A resolution waiting in the log at a kill, with its stamps: moved at start.
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let stamps = log_resolution(&db, &id, "d1");
+    assert!(stamps > 0);
+    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (td, _) = login(&data, &addr, "d1").await;
+    let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
+    assert_eq!(detail["emergency"]["state"], "RESOLVED");
+    assert_eq!(detail["emergency"]["resolutionNote"], "home");
+    let last = detail["transitions"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (&last["kind"], &last["actorName"], &last["note"]),
+        (&json!("RESOLVED"), &json!("Test d1"), &json!("home"))
+    );
+    let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open}");
+    let unclosed = synced(&client, &addr, &td)
+        .await
+        .into_values()
+        .filter(|m| m["isEmergency"] == true && m["resolvedAt"] == Value::Null)
+        .count();
+    assert_eq!(unclosed, 0, "every emergency message closed");
+}
+
+/// Writes into a stopped server's log what its writer logs for doctor `doctor` (a username)
+/// resolving emergency `id`, which the doctor took, with the note "home": the resolution and
+/// a stamp for each of the patient's emergency messages not closed. Returns how many.
+fn log_resolution(db: &Path, id: &str, doctor: &str) -> usize {
+    let conn = Connection::open(db).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    let last = clinic_server::testing::newest_seq(&conn).unwrap();
+    let inserted = conn
+        .execute(
+            "INSERT INTO event_log (seq, kind, id, patient_id, sender_id, emergency_id, content,
+                 at)
+             SELECT ?3, 'RESOLVE', ?1, e.patient_id, u.id, ?1, 'home', 5 FROM emergencies e,
+                 users u WHERE e.id = ?1 AND e.state = 'ACKNOWLEDGED' AND u.username = ?2",
+            rusqlite::params![id, doctor, last + 1],
+        )
+        .unwrap();
+    assert_eq!(inserted, 1);
+    let stamps = conn
+        .execute(
+            "INSERT INTO event_log (seq, kind, id, emergency_id, at)
+             SELECT ?2 + row_number() OVER (ORDER BY m.rowid), 'STAMP', m.id, ?1, 5
+             FROM messages m JOIN emergencies e ON e.patient_id = m.patient_id
+             WHERE e.id = ?1 AND m.is_emergency = 1 AND m.resolved_at IS NULL",
+            rusqlite::params![id, last + 1],
+        )
+        .unwrap();
+    let newest = last + 1 + i64::try_from(stamps).unwrap();
+    clinic_server::testing::set_newest_seq(&conn, newest).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+    stamps
+}
+
+/// A doctor (`token`) resolves emergency `id` with a note: the response's status.
+async fn settle(client: &reqwest::Client, addr: &str, token: &str, id: &str) -> u16 {
+    client
+        .post(format!("https://{addr}/api/emergencies/{id}/resolve"))
+        .bearer_auth(token)
+        .json(&json!({"note": "seen"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 /// Writes into a stopped server's log what its writer logs for doctor `doctor` (a username)

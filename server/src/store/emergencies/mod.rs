@@ -6,14 +6,14 @@ pub(crate) mod transitions;
 #[cfg(test)]
 mod tests;
 
-use super::projection::{self, LoggedRaise, LoggedTake};
+use super::projection::{self, LoggedRaise, LoggedResolve, LoggedStamp, LoggedTake};
 use super::rows::{self, EMERGENCY_SELECT};
 use super::{Seqs, notifications};
 use crate::store::StoreError;
 use crate::time::{from_ms, now_ms};
 use clinic_protocol::rest::EmergencyDetail;
 use clinic_protocol::{
-    ConversationKey, Emergency, EmergencyId, EmergencyState, Message, Notification,
+    ConversationKey, Emergency, EmergencyId, EmergencyState, Message, MessageId, Notification,
     NotificationKind, Role, Seq, TransitionKind, User, UserId, limits,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -53,8 +53,9 @@ fn open_of(conn: &Connection, patient: &UserId) -> Result<Option<Emergency>, Sto
 }
 
 /// The patient's open emergency as it will be once the log has moved: in a batch that logs,
-/// the one the newest logged raise or take of the patient's left (the writer's memory), else
-/// the stored one.
+/// the one the newest logged raise, take or resolution of the patient's left (the writer's
+/// memory; none after a resolution, since a patient has at most one open), else the stored
+/// one.
 fn open_as_it_will_be(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -65,25 +66,32 @@ fn open_as_it_will_be(
     {
         let logged = logged.clone();
         if still_logged(conn, seqs, seq, patient)? {
-            return Ok(Some(logged));
+            return Ok(Some(logged).filter(|e| e.state != EmergencyState::Resolved));
         }
     }
     open_of(conn, patient)
 }
 
-/// Emergency `id` as it will be once the log has moved (see [`open_as_it_will_be`]).
+/// Emergency `id` as it will be once the log has moved (see [`open_as_it_will_be`]). The
+/// memory holds only each patient's newest: an emergency resolved in the log and followed
+/// there by the raise of the patient's next one is found by its resolution waiting in the log,
+/// and refused as closed (by every command that calls this), stored or not yet.
 fn as_it_will_be(
     conn: &Connection,
     seqs: &mut Seqs,
     id: &EmergencyId,
 ) -> Result<Option<Emergency>, StoreError> {
-    if seqs.log_sends()
-        && let Some((seq, logged)) = seqs.logged().emergency(id)
-    {
+    if !seqs.log_sends() {
+        return get(conn, id);
+    }
+    if let Some((seq, logged)) = seqs.logged().emergency(id) {
         let logged = logged.clone();
         if still_logged(conn, seqs, seq, &logged.patient_id)? {
             return Ok(Some(logged));
         }
+    }
+    if projection::resolve_logged(conn, id)? {
+        return Err(StoreError::conflict("the emergency is already resolved"));
     }
     get(conn, id)
 }
@@ -412,15 +420,6 @@ fn doctor_only(user: &User) -> Result<(), StoreError> {
     }
 }
 
-fn load_for_doctor(
-    conn: &Connection,
-    doctor: &User,
-    id: &EmergencyId,
-) -> Result<Emergency, StoreError> {
-    doctor_only(doctor)?;
-    get(conn, id)?.ok_or_else(|| StoreError::not_found("no such emergency"))
-}
-
 /// RAISED -> ACKNOWLEDGED. Acknowledging an acknowledged emergency again is a conflict. Makes
 /// every refusal before its first write (a validated command). In a batch that logs (schema
 /// v28) it is judged on the emergency as it will be once the log has moved, and the take is
@@ -479,6 +478,12 @@ pub(crate) fn acknowledge(
 }
 
 /// RAISED or ACKNOWLEDGED -> RESOLVED with an optional note. Resolving twice is a conflict.
+/// Makes every refusal before its first write (a validated command). In a batch that logs
+/// (schema v29) it is judged on the emergency as it will be once the log has moved, and the
+/// resolution and the stamps of its messages are appended to the log for the move to write
+/// ([`apply_logged_resolve`], [`apply_logged_stamp`]); otherwise they are written now, the
+/// same way. Its audit rows, the care relation and the patient's notification are written now
+/// either way.
 pub(crate) fn resolve(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -495,58 +500,209 @@ pub(crate) fn resolve(
     if let Some(note) = note {
         crate::text::check("note", note)?;
     }
-    let current = load_for_doctor(conn, doctor, id)?;
-    if current.state == EmergencyState::Resolved {
+    doctor_only(doctor)?;
+    let mut emergency =
+        as_it_will_be(conn, seqs, id)?.ok_or_else(|| StoreError::not_found("no such emergency"))?;
+    if emergency.state == EmergencyState::Resolved {
         return Err(StoreError::conflict("the emergency is already resolved"));
     }
+    let messages = to_stamp(conn, seqs.log_sends(), &emergency)?;
     let now = now_ms();
-    let seq = seqs.next();
-    // Someone resolving an unacknowledged emergency has evidently taken it.
-    conn.execute(
-        "UPDATE emergencies SET state = 'RESOLVED', resolved_by = ?2, resolved_at = ?3, \
-         resolution_note = ?4, acknowledged_by = COALESCE(acknowledged_by, ?2), \
-         acknowledged_at = COALESCE(acknowledged_at, ?3), change_seq = ?5 WHERE id = ?1",
-        params![id.as_str(), doctor.id.as_str(), now, note, seq.0],
+    // Someone resolving an emergency nobody had taken has evidently taken it.
+    let takes = emergency.state == EmergencyState::Raised;
+    emergency.state = EmergencyState::Resolved;
+    if takes {
+        emergency.acknowledged_by = Some(doctor.id.clone());
+        emergency.acknowledged_by_name = Some(doctor.name.clone());
+        emergency.acknowledged_at = Some(from_ms(now));
+    }
+    emergency.resolved_by = Some(doctor.id.clone());
+    emergency.resolved_at = Some(from_ms(now));
+    emergency.resolution_note = note.map(str::to_owned);
+    let resolve = LoggedResolve {
+        seq: seqs.next().0,
+        emergency: id.clone(),
+        patient: emergency.patient_id.clone(),
+        doctor: doctor.id.clone(),
+        note: note.map(str::to_owned),
+        at: now,
+        takes,
+    };
+    // The emergency messages carry `resolvedAt` too (as in the seed's schema), each with a
+    // change seq of its own: the one that raised it and every later one that joined it.
+    let stamps: Vec<LoggedStamp> = messages
+        .into_iter()
+        .map(|message| LoggedStamp {
+            seq: seqs.next().0,
+            message,
+            emergency: id.clone(),
+            at: now,
+        })
+        .collect();
+    if seqs.log_sends() {
+        projection::log_resolve(conn, seqs.logged_mut(), &resolve, &stamps, &emergency)?;
+    } else {
+        if !write_resolve(conn, &resolve)? {
+            return Err(StoreError::internal("emergency vanished"));
+        }
+        for stamp in &stamps {
+            write_stamp(conn, stamp)?;
+        }
+    }
+    let key = ConversationKey::new(emergency.patient_id.clone(), emergency.doctor_id.clone());
+    if takes {
+        transitions::audit_row(
+            conn,
+            id,
+            &key,
+            TransitionKind::Acknowledged,
+            Some(&doctor.id),
+            None,
+        )?;
+    }
+    transitions::audit_row(
+        conn,
+        id,
+        &key,
+        TransitionKind::Resolved,
+        Some(&doctor.id),
+        note,
     )?;
-    // The emergency messages carry `resolvedAt` too (as in the seed's schema): the one that
-    // raised it and every later one that joined it.
-    let joined: Vec<String> = conn
-        .prepare_cached(
-            "SELECT id FROM messages WHERE patient_id = ?1 AND is_emergency = 1 \
-             AND resolved_at IS NULL AND created_at >= ?2",
-        )?
-        .query_map(
-            params![
-                current.patient_id.as_str(),
-                current.raised_at.timestamp_millis()
-            ],
-            |r| r.get(0),
-        )?
-        .collect::<Result<_, _>>()?;
-    let mut mark = conn.prepare_cached(
-        "UPDATE messages SET resolved_at = ?2, updated_at = ?2, change_seq = ?3 WHERE id = ?1",
-    )?;
-    let first = current.message_id.as_str();
-    let others = joined.iter().map(String::as_str).filter(|id| *id != first);
-    for id in std::iter::once(first).chain(others) {
-        mark.execute(params![id, now, seqs.next().0])?;
-    }
-    let mut taken = vec![(TransitionKind::Resolved, note)];
-    if current.state == EmergencyState::Raised {
-        taken.insert(0, (TransitionKind::Acknowledged, None));
-    }
-    for (kind, note) in taken {
-        transitions::record(conn, id, kind, Some(&doctor.id), note, now)?;
-    }
-    let new_care = super::care::open(conn, &current.patient_id, &doctor.id)?;
-    let emergency = get(conn, id)?.ok_or_else(|| StoreError::internal("emergency vanished"))?;
+    let new_care = super::care::open(conn, &emergency.patient_id, &doctor.id)?;
     let notification = notify_patient(conn, &emergency, &format!("Resolved by {}", doctor.name))?;
     Ok(Transition {
         emergency,
         notification,
         new_care,
-        seq,
+        seq: Seq(resolve.seq),
     })
+}
+
+/// The emergency messages a resolution of `emergency` closes, in the order they get their
+/// change seqs: the one that raised it, then every later one of the patient's not closed yet
+/// (stored ones as stored, then, in a batch that logs, logged ones by seq), each once, none
+/// that a resolution waiting in the log closes already.
+fn to_stamp(
+    conn: &Connection,
+    logs: bool,
+    emergency: &Emergency,
+) -> Result<Vec<MessageId>, StoreError> {
+    let not_stamped = if logs {
+        " AND NOT EXISTS (SELECT 1 FROM event_log AS s WHERE s.id = m.id AND s.kind = 'STAMP')"
+    } else {
+        ""
+    };
+    // Stored ones in the order they were stored (a move inserts sends in seq order).
+    let mut queries = vec![format!(
+        "SELECT m.id FROM messages AS m WHERE m.patient_id = ?1 AND m.is_emergency = 1 \
+         AND m.resolved_at IS NULL AND m.created_at >= ?2{not_stamped} ORDER BY m.rowid"
+    )];
+    if logs {
+        // A log holds a few thousand rows at most (a 2-ms step of them): read whole.
+        queries.push(format!(
+            "SELECT m.id FROM event_log AS m WHERE m.kind = 'SEND' AND m.mark = 1 \
+             AND m.patient_id = ?1 AND m.at >= ?2{not_stamped} ORDER BY m.seq"
+        ));
+    }
+    let first = emergency.message_id.clone();
+    let mut ids = vec![first.clone()];
+    for sql in queries {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let found = stmt.query_map(
+            params![
+                emergency.patient_id.as_str(),
+                emergency.raised_at.timestamp_millis()
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
+        for id in found {
+            let id = MessageId::from(id?);
+            if id != first {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Applies a doctor's logged resolution in the move, as [`resolve`] writes one outside a batch
+/// that logs.
+pub(crate) fn apply_logged_resolve(
+    conn: &Connection,
+    resolve: &LoggedResolve,
+) -> rusqlite::Result<()> {
+    if !write_resolve(conn, resolve)? {
+        // Only if the emergency is not stored or closed: its raise was left out of the move (a
+        // repeat, `apply_logged`), or something closed it without moving the log first
+        // (nothing does). Failing here would stop every later move, emergencies included.
+        tracing::error!(
+            emergency = resolve.emergency.as_str(),
+            doctor = resolve.doctor.as_str(),
+            "a logged resolution names an emergency that is not stored as open; left out of the \
+             move"
+        );
+    }
+    Ok(())
+}
+
+/// Writes a doctor's resolution: the emergency's row, and its ACKNOWLEDGED transition when it
+/// takes it too and its RESOLVED one. False, writing nothing, when the emergency is not stored
+/// as open.
+fn write_resolve(conn: &Connection, resolve: &LoggedResolve) -> rusqlite::Result<bool> {
+    let resolved = conn
+        .prepare_cached(
+            "UPDATE emergencies SET state = 'RESOLVED', resolved_by = ?2, resolved_at = ?3, \
+             resolution_note = ?4, acknowledged_by = COALESCE(acknowledged_by, ?2), \
+             acknowledged_at = COALESCE(acknowledged_at, ?3), change_seq = ?5 \
+             WHERE id = ?1 AND state != 'RESOLVED'",
+        )?
+        .execute(params![
+            resolve.emergency.as_str(),
+            resolve.doctor.as_str(),
+            resolve.at,
+            resolve.note,
+            resolve.seq
+        ])?;
+    if resolved == 0 {
+        return Ok(false);
+    }
+    if resolve.takes {
+        transitions::insert(
+            conn,
+            &resolve.emergency,
+            TransitionKind::Acknowledged,
+            Some(&resolve.doctor),
+            None,
+            resolve.at,
+        )?;
+    }
+    transitions::insert(
+        conn,
+        &resolve.emergency,
+        TransitionKind::Resolved,
+        Some(&resolve.doctor),
+        resolve.note.as_deref(),
+        resolve.at,
+    )?;
+    Ok(true)
+}
+
+/// Applies a logged stamp in the move, as [`resolve`] writes one outside a batch that logs.
+/// A message gone since (a retention run, which moves the log first, cannot get between) or
+/// never stored (a repeat left out) has nothing to stamp.
+pub(crate) fn apply_logged_stamp(conn: &Connection, stamp: &LoggedStamp) -> rusqlite::Result<()> {
+    write_stamp(conn, stamp)
+}
+
+/// Sets an emergency message's `resolvedAt`. Its `updated_at` and `change_seq` only go up: the
+/// move applies a slice's receipts first, which may be newer.
+fn write_stamp(conn: &Connection, stamp: &LoggedStamp) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE messages SET resolved_at = ?2, updated_at = max(updated_at, ?2), \
+         change_seq = max(change_seq, ?3) WHERE id = ?1",
+    )?
+    .execute(params![stamp.message.as_str(), stamp.at, stamp.seq])?;
+    Ok(())
 }
 
 /// RAISED and not yet escalated -> escalated (`escalatedAt` set), at most once. The emergency
@@ -596,16 +752,20 @@ fn notify_patient(
 
 /// How many emergencies are open (not resolved), and how many of those no doctor has taken yet.
 /// Read without moving the log (`/metrics` must answer while the writer is busy or failing), so
-/// the raises and takes waiting there count too: a raise that opens an emergency adds an open
-/// one waiting for a doctor; one that reopens a taken one adds one waiting; a take takes one
-/// waiting away (raises and takes of one emergency alternate, starting from how it is stored).
+/// the raises, takes and resolutions waiting there count too: a raise that opens an emergency
+/// adds an open one waiting for a doctor; one that reopens a taken one adds one waiting; a take
+/// takes one waiting away; a resolution takes an open one away, and one waiting if nobody had
+/// taken it (the changes of one emergency follow each other from how it is stored).
 pub(crate) fn open_counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(state != 'RESOLVED'), 0) + \
-         (SELECT count(*) FROM event_log WHERE kind = 'RAISE' AND mark = 0), \
+         (SELECT count(*) FILTER (WHERE kind = 'RAISE' AND mark = 0) \
+         - count(*) FILTER (WHERE kind = 'RESOLVE') \
+         FROM event_log WHERE kind IN ('RAISE', 'RESOLVE')), \
          COALESCE(SUM(state = 'RAISED'), 0) + \
          (SELECT count(*) FILTER (WHERE kind = 'RAISE') - count(*) FILTER (WHERE kind = 'TAKE') \
-         FROM event_log WHERE kind IN ('RAISE', 'TAKE')) FROM emergencies",
+         - count(*) FILTER (WHERE kind = 'RESOLVE' AND mark = 1) \
+         FROM event_log WHERE kind IN ('RAISE', 'TAKE', 'RESOLVE')) FROM emergencies",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)

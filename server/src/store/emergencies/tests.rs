@@ -1,4 +1,4 @@
-//! Emergencies raised (schema v27) and taken (v28) in a batch that logs, against the same
+//! Emergencies raised (schema v27), taken (v28) and resolved (v29) in a batch that logs, against the same
 //! commands written directly: the answers, and the rows, transitions, counters, notifications
 //! and audit the move leaves.
 #![allow(clippy::unwrap_used)]
@@ -92,8 +92,8 @@ fn left(conn: &Connection) -> Vec<String> {
         conn,
         &format!(
             "SELECT concat_ws(' ', seq, {}, message_type, is_emergency, status, {}, \
-             coalesce(notice, '-'), change_seq, created_at = updated_at) \
-             FROM messages ORDER BY seq",
+             coalesce(notice, '-'), change_seq, resolved_at IS NOT NULL, \
+             updated_at = coalesce(resolved_at, created_at)) FROM messages ORDER BY seq",
             name("sender_id"),
             name("recipient_id")
         ),
@@ -101,15 +101,19 @@ fn left(conn: &Connection) -> Vec<String> {
     all.extend(lines(
         conn,
         &format!(
-            "SELECT concat_ws(' ', m.seq, e.state, {}, e.change_seq, e.raised_at = m.created_at) \
+            "SELECT concat_ws(' ', m.seq, e.state, {}, {}, e.change_seq, \
+             e.raised_at = m.created_at, coalesce(e.resolution_note, '-'), \
+             e.resolved_at IS NOT NULL, e.acknowledged_at IS NOT NULL) \
              FROM emergencies e JOIN messages m ON m.id = e.message_id ORDER BY e.change_seq",
-            name("e.acknowledged_by")
+            name("e.acknowledged_by"),
+            name("e.resolved_by")
         ),
     ));
     all.extend(lines(
         conn,
         &format!(
-            "SELECT concat_ws(' ', t.kind, {}) FROM emergency_transitions t ORDER BY t.id",
+            "SELECT concat_ws(' ', t.kind, {}, coalesce(t.note, '-')) \
+             FROM emergency_transitions t ORDER BY t.id",
             name("t.actor_id")
         ),
     ));
@@ -150,6 +154,9 @@ enum Step<'a> {
     Send(&'a User, &'a User, &'a str, bool),
     /// A doctor takes the patient's emergency (the first one raised), or is refused.
     Take(&'a User),
+    /// A doctor resolves the patient's newest emergency (the one the last press raised or
+    /// joined), with a note or none, or is refused.
+    Resolve(&'a User, Option<&'a str>),
 }
 
 /// What a script's steps answered.
@@ -160,6 +167,8 @@ struct Answers {
     /// The takes: the emergency as it then was, the patient's notification and whether the
     /// doctor was new to the patient; or the refusal.
     taken: Vec<Result<Transition, StoreError>>,
+    /// The resolutions, the same way.
+    resolved: Vec<Result<Transition, StoreError>>,
 }
 
 /// Runs `steps` in one transaction, logged (a batch of nothing but sends and takes) or written
@@ -188,6 +197,13 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
                     .clone();
                 answers.taken.push(acknowledge(&tx, &mut seqs, doctor, &id));
             }
+            Step::Resolve(doctor, note) => {
+                let raised = answers.sent.last().unwrap().emergency.as_ref().unwrap();
+                let id = raised.emergency.id.clone();
+                answers
+                    .resolved
+                    .push(resolve(&tx, &mut seqs, doctor, &id, *note));
+            }
         }
     }
     seqs.save(&tx).unwrap();
@@ -200,7 +216,11 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
 /// time in the conversation with another doctor), a doctor takes it, the other doctor tries to
 /// (refused), the patient presses again twice (first to the other doctor: the emergency stays
 /// the first doctor's), a third doctor, new to the patient, takes it, the first answers and
-/// tries to take it again (refused). `log` says whether the batch logs or writes directly.
+/// tries to take it again (refused); the third resolves it with a note, the first tries to
+/// (refused), the patient presses twice more (a new emergency, then joining it), the second
+/// doctor tries to take the first emergency (refused: resolved) and resolves the new one
+/// nobody took, and the patient writes a plain message. `log` says whether the batch logs or
+/// writes directly.
 fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> Answers {
     let other = user(conn, "doc2");
     let third = user(conn, "doc3");
@@ -218,16 +238,25 @@ fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> An
             Step::Take(&third),
             Step::Send(doctor, doctor, "on my way", false),
             Step::Take(doctor),
+            Step::Resolve(&third, Some("settled at home")),
+            Step::Resolve(doctor, None),
+            Step::Send(patient, doctor, "help again", true),
+            Step::Take(&other),
+            Step::Send(patient, &other, "please", true),
+            Step::Resolve(&other, None),
+            Step::Send(patient, doctor, "thank you", false),
         ],
     )
 }
 
-/// Logged raises and takes answer what direct ones answer, and the move leaves what the direct
-/// writes leave: the same messages (an emergency message without a notification of its own),
-/// the same emergency opened, taken, reopened and taken by another doctor, the same
-/// transitions, counters, care relations, notifications and audit.
+/// Logged raises, takes and resolutions answer what direct ones answer, and the move leaves
+/// what the direct writes leave: the same messages (an emergency message without a
+/// notification of its own, each closed by its emergency's resolution with a change seq of
+/// its own), the same emergency opened, taken, reopened, taken by another doctor and resolved,
+/// the next one opened and resolved untaken, the same transitions, counters, care relations,
+/// notifications and audit.
 #[test]
-fn logged_raises_and_takes_leave_what_direct_ones_write() {
+fn logged_raises_takes_and_resolutions_leave_what_direct_ones_write() {
     let (_d1, mut direct_conn, patient, doctor, _) = clinic();
     let direct = script(&mut direct_conn, false, &patient, &doctor);
     let (_d2, mut logged_conn, patient, doctor, _) = clinic();
@@ -239,7 +268,14 @@ fn logged_raises_and_takes_leave_what_direct_ones_write() {
             .map(|s| s.emergency.as_ref().unwrap().how)
             .collect()
     };
-    let expected = [Raise::New, Raise::Joined, Raise::Reopened, Raise::Joined];
+    let expected = [
+        Raise::New,
+        Raise::Joined,
+        Raise::Reopened,
+        Raise::Joined,
+        Raise::New,
+        Raise::Joined,
+    ];
     assert_eq!(hows(&direct), expected);
     assert_eq!(hows(&logged), expected);
     // The takes: who took it and whether the doctor was new, or the refusal's words.
@@ -247,6 +283,7 @@ fn logged_raises_and_takes_leave_what_direct_ones_write() {
         answers
             .taken
             .iter()
+            .chain(&answers.resolved)
             .map(|t| match t {
                 Ok(t) => format!(
                     "{:?} {} {} {}",
@@ -267,34 +304,56 @@ fn logged_raises_and_takes_leave_what_direct_ones_write() {
             "the emergency is already acknowledged",
             "Acknowledged doc3 true doc3 is on it",
             "the emergency is already acknowledged",
+            "the emergency is already resolved",
+            "Resolved doc3 false Resolved by doc3",
+            "the emergency is already resolved",
+            "Resolved doc2 false Resolved by doc2",
         ]
     );
     assert_eq!(left(&logged_conn), left(&direct_conn));
     let rows = left(&logged_conn);
     let transitions: Vec<&String> = rows
         .iter()
-        .filter(|r| r.starts_with("RAISED ") || r.starts_with("ACKNOWLEDGED "))
+        .filter(|r| {
+            ["RAISED ", "ACKNOWLEDGED ", "RESOLVED "]
+                .iter()
+                .any(|k| r.starts_with(k))
+        })
         .collect();
     assert_eq!(
         transitions,
         [
-            "RAISED pat",
-            "ACKNOWLEDGED doc",
-            "RAISED pat",
-            "ACKNOWLEDGED doc3"
+            "RAISED pat -",
+            "ACKNOWLEDGED doc -",
+            "RAISED pat -",
+            "ACKNOWLEDGED doc3 -",
+            "RESOLVED doc3 settled at home",
+            "RAISED pat -",
+            "ACKNOWLEDGED doc2 -",
+            "RESOLVED doc2 -"
         ],
         "{rows:?}"
     );
-    // Each take's answer is the emergency as the move left it then; the last one is the row.
-    let id = logged.sent[0]
-        .emergency
-        .as_ref()
-        .unwrap()
-        .emergency
-        .id
-        .clone();
-    let taken = logged.taken[2].as_ref().unwrap();
-    assert_eq!(get(&logged_conn, &id).unwrap().unwrap(), taken.emergency);
+    // Every change has a seq of its own (a sync cursor never splits one).
+    let distinct: i64 = logged_conn
+        .query_row(
+            "SELECT count(DISTINCT change_seq) - count(*) FROM (SELECT change_seq FROM messages \
+             UNION ALL SELECT change_seq FROM emergencies)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(distinct, 0);
+    // Every emergency message is closed, the plain ones are not.
+    let closed: Vec<&String> = rows.iter().filter(|r| r.contains(" EMERGENCY ")).collect();
+    assert_eq!(closed.len(), 6, "{rows:?}");
+    assert!(closed.iter().all(|r| r.ends_with(" 1 1")), "{rows:?}");
+    // Each resolution's answer is the emergency as the move left it.
+    for (sent, resolved) in [(0, 0), (4, 2)] {
+        let id = &logged.sent[sent].emergency.as_ref().unwrap().emergency.id;
+        let resolved = logged.resolved[resolved].as_ref().unwrap();
+        assert_eq!(get(&logged_conn, id).unwrap().unwrap(), resolved.emergency);
+    }
     // Each raise's answer is the emergency as it then was: the reopened one waits again.
     for sent in &logged.sent {
         let emergency = &sent.emergency.as_ref().unwrap().emergency;
@@ -723,8 +782,8 @@ async fn a_take_after_another_process_resolved_it_is_refused() {
     );
 }
 
-/// Through the writer: a logged take, then a resolution (which moves the log first): the
-/// resolution sees the emergency taken, so its history is raised, taken once, resolved.
+/// Through the writer: a logged take, then a logged resolution: the resolution sees the
+/// emergency taken, so its history is raised, taken once, resolved.
 #[tokio::test]
 async fn a_logged_take_then_a_resolution() {
     let (dir, patient, doctor, writer, thread) = writing(std::time::Duration::from_secs(3600));
@@ -745,10 +804,17 @@ async fn a_logged_take_then_a_resolution() {
     );
     let (resolver, id) = (doctor.clone(), first.emergency.id.clone());
     let resolved = writer
-        .run(move |conn, seqs| resolve(conn, seqs, &resolver, &id, Some("fine")))
+        .run_append(move |conn, seqs| resolve(conn, seqs, &resolver, &id, Some("fine")))
         .await
         .unwrap();
     assert_eq!(resolved.emergency.state, EmergencyState::Resolved);
+    assert_eq!(
+        lines(
+            &outside,
+            "SELECT concat_ws(' ', kind, mark) FROM event_log WHERE kind != 'SEND' ORDER BY seq"
+        ),
+        ["RAISE 0", "TAKE 0", "RESOLVE 0", "STAMP 0"]
+    );
     drop(writer);
     thread.join().unwrap();
     assert_eq!(
@@ -847,4 +913,172 @@ async fn no_raise_is_logged_while_the_log_cannot_move() {
     thread.join().unwrap();
     assert_eq!(count("SELECT count(*) FROM emergencies"), 1);
     assert_eq!(count("SELECT count(*) FROM messages"), logged + 1);
+}
+
+/// In the log: a resolution is a 'RESOLVE' row (`mark` 1: nobody had taken it) followed by a
+/// 'STAMP' per emergency message it closes (a stored one and a logged one that joined), with
+/// its audit rows, the patient's notification and the care relation written at once and
+/// nothing stored changed before the move; the messages read in the writer show it; a take, a
+/// second resolution are refused and the next press opens a new emergency, judged on it;
+/// `/metrics` counts from the log. A step that ends between the resolution and its stamps
+/// closes the emergency, the next one its messages, each with its own change seq.
+#[test]
+fn a_resolution_waits_in_the_log_until_the_move() {
+    let (_dir, mut conn, patient, doctor, other) = clinic();
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let help = message(&patient, &doctor, "help", true);
+    let first = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
+    let id = first.emergency.unwrap().emergency.id;
+    projection::apply_all(&tx).unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let again = message(&patient, &doctor, "again", true);
+    let joined = messages::send(&tx, &mut seqs, &patient, &again, &ClientId::from("c-2")).unwrap();
+    assert_eq!(joined.emergency.unwrap().how, Raise::Joined);
+    let third = user(&tx, "doc3");
+    let resolved = resolve(&tx, &mut seqs, &third, &id, Some("called back")).unwrap();
+    assert_eq!(resolved.emergency.state, EmergencyState::Resolved);
+    assert_eq!(resolved.emergency.acknowledged_by, Some(third.id.clone()));
+    assert!(resolved.new_care);
+    let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let log = lines(
+        &tx,
+        "SELECT concat_ws(' ', kind, id, mark, coalesce(content, '-')) FROM event_log \
+         ORDER BY seq",
+    );
+    let seq = resolved.seq.0;
+    assert_eq!(
+        log,
+        [
+            format!("SEND {} 1 again", joined.message.id),
+            format!("RESOLVE {id} 1 called back"),
+            format!("STAMP {} 0 -", first.message.id),
+            format!("STAMP {} 0 -", joined.message.id),
+        ]
+    );
+    assert_eq!(
+        count(
+            "SELECT max(seq) - min(seq) FROM event_log WHERE seq >= (SELECT seq FROM event_log WHERE kind = 'RESOLVE')"
+        ),
+        2,
+        "the stamps follow the resolution"
+    );
+    assert_eq!(
+        get(&tx, &id).unwrap().unwrap().state,
+        EmergencyState::Raised,
+        "nothing stored before the move"
+    );
+    assert_eq!(open_counts(&tx).unwrap(), (0, 0), "counted from the log");
+    for action in ["EMERGENCY_ACKNOWLEDGE", "EMERGENCY_RESOLVE"] {
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM audit WHERE action = '{action}'"
+            )),
+            1,
+            "{action}"
+        );
+    }
+    assert_eq!(
+        count("SELECT count(*) FROM notifications WHERE kind = 'EMERGENCY_UPDATE'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM conversations"),
+        2,
+        "the third doctor's care relation"
+    );
+    // A repeated send answers either message as closed (one stored, one logged).
+    for (m, new, key) in [
+        (&first.message, &help, "c-1"),
+        (&joined.message, &again, "c-2"),
+    ] {
+        let key = ClientId::from(key);
+        let repeat = messages::send(&tx, &mut seqs, &patient, new, &key).unwrap();
+        assert!(!repeat.created);
+        assert_eq!(repeat.message.id, m.id);
+        let at = resolved.emergency.resolved_at;
+        assert_eq!(repeat.message.resolved_at, at, "{}", m.content);
+        assert_eq!(Some(repeat.message.updated_at), at, "{}", m.content);
+    }
+    let take = acknowledge(&tx, &mut seqs, &other, &id);
+    assert!(matches!(take, Err(StoreError::Conflict(_))), "{take:?}");
+    let twice = resolve(&tx, &mut seqs, &other, &id, None);
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+    let next = message(&patient, &doctor, "help again", true);
+    let next = messages::send(&tx, &mut seqs, &patient, &next, &ClientId::from("c-3")).unwrap();
+    let next = next.emergency.unwrap();
+    assert_eq!(next.how, Raise::New);
+    assert_ne!(next.emergency.id, id);
+    assert_eq!(open_counts(&tx).unwrap(), (1, 1));
+    // The first emergency is not the patient's newest any more: still refused.
+    let take = acknowledge(&tx, &mut seqs, &other, &id);
+    assert!(matches!(take, Err(StoreError::Conflict(_))), "{take:?}");
+    assert_eq!(
+        count("SELECT count(*) FROM event_log WHERE kind = 'TAKE'"),
+        0
+    );
+    seqs.save(&tx).unwrap();
+    // A step that ends between the resolution and its stamps.
+    projection::apply(&tx, 2).unwrap();
+    assert_eq!(get(&tx, &id).unwrap().unwrap(), resolved.emergency);
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE resolved_at IS NOT NULL"),
+        0
+    );
+    assert_eq!(open_counts(&tx).unwrap(), (1, 1), "counted once");
+    projection::apply_all(&tx).unwrap();
+    assert_eq!(count("SELECT count(*) FROM event_log"), 0);
+    assert_eq!(open_counts(&tx).unwrap(), (1, 1));
+    assert_eq!(
+        lines(
+            &tx,
+            "SELECT concat_ws(' ', content, resolved_at IS NOT NULL, change_seq) FROM messages \
+             ORDER BY rowid"
+        ),
+        [
+            format!("help 1 {}", seq + 1),
+            format!("again 1 {}", seq + 2),
+            format!("help again 0 {}", next.seq.0 - 1),
+        ]
+    );
+    for m in [&first.message, &joined.message] {
+        let stored = messages::by_id(&tx, &m.id).unwrap().unwrap();
+        assert_eq!(stored.resolved_at, resolved.emergency.resolved_at);
+    }
+    assert_eq!(
+        lines(
+            &tx,
+            "SELECT concat_ws(' ', kind, coalesce(note, '-')) FROM emergency_transitions \
+             WHERE kind != 'ALERTED' ORDER BY id"
+        ),
+        [
+            "RAISED -",
+            "ACKNOWLEDGED -",
+            "RESOLVED called back",
+            "RAISED -"
+        ]
+    );
+    // A stamp never takes a row's change seq back (the move applies receipts first).
+    tx.execute(
+        "UPDATE messages SET change_seq = 1000000 WHERE id = ?1",
+        [first.message.id.as_str()],
+    )
+    .unwrap();
+    write_stamp(
+        &tx,
+        &LoggedStamp {
+            seq: 5,
+            message: first.message.id.clone(),
+            emergency: id.clone(),
+            at: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        count(&format!(
+            "SELECT change_seq FROM messages WHERE id = '{}'",
+            first.message.id
+        )),
+        1_000_000
+    );
 }

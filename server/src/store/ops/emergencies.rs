@@ -33,8 +33,11 @@ impl Store {
         note: Option<String>,
     ) -> Result<Transition, StoreError> {
         let doctor = doctor.clone();
+        // A validated command that may log (schema v29), as a take is.
         self.writer
-            .run(move |conn, seqs| emergencies::resolve(conn, seqs, &doctor, &id, note.as_deref()))
+            .run_append(move |conn, seqs| {
+                emergencies::resolve(conn, seqs, &doctor, &id, note.as_deref())
+            })
             .await
     }
 

@@ -21,10 +21,10 @@
 //!   receipt is in `event_log` or applied, never both.
 //! - At most one delivered and one read receipt wait per message, and only ones that change it
 //!   (`receipts.rs` looks at the row and the log before logging), so applying them is the same
-//!   as having written them at the time. Edits and retractions are judged on the message as it
-//!   will be (`versions.rs`), applied after the slice's receipts in seq order, and only ever
-//!   raise a row's `updated_at` and `change_seq`, which ends the row where writing each change
-//!   at its time would have.
+//!   as having written them at the time. Edits, retractions and the stamps of a resolution are
+//!   judged on the message as it will be (`versions.rs`, `emergencies`), applied after the
+//!   slice's receipts in seq order, and only ever raise a row's `updated_at` and `change_seq`,
+//!   which ends the row where writing each change at its time would have.
 //! - A reader that finds rows logged and not yet moved first has the writer move them all (a
 //!   command of its own: `Reads::run`), so a sender reading its history after the ack finds its
 //!   message, and the other side reading after a receipt finds it applied.
@@ -164,8 +164,8 @@ impl LoggedKeys {
             .collect()
     }
 
-    /// The seq of the newest logged raise or take of the patient's emergency, and that
-    /// emergency as it will be.
+    /// The seq of the newest logged raise, take or resolution of the patient's emergency, and
+    /// that emergency as it will be.
     pub(crate) fn emergency_of(&self, patient: &str) -> Option<(i64, &Emergency)> {
         self.emergencies.get(patient).map(|(seq, e)| (*seq, e))
     }
@@ -178,7 +178,8 @@ impl LoggedKeys {
             .map(|(seq, e)| (*seq, e))
     }
 
-    /// The patient's newest raise or take is no longer in the log (another process moved it).
+    /// The patient's newest raise, take or resolution is no longer in the log (another
+    /// process moved it).
     pub(crate) fn forget_emergency(&mut self, patient: &str) {
         self.remember(patient);
         self.emergencies.remove(patient);
@@ -278,8 +279,9 @@ impl LoggedKeys {
 pub(super) const SLICE_END: &str =
     "SELECT max(seq) FROM (SELECT seq FROM event_log ORDER BY seq LIMIT ?1)";
 
-/// Moves the oldest `limit` rows of the log (sends, receipts and changes, by seq) into `messages` and
-/// deletes them from the log, in the caller's transaction. `None` if the log was empty.
+/// Moves the oldest `limit` rows of the log (by seq) into `messages` and `emergencies` (and
+/// their transitions) and deletes them from the log, in the caller's transaction. `None` if
+/// the log was empty.
 pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Moved>> {
     let upto: Option<i64> = conn
         .prepare_cached(SLICE_END)?
@@ -422,9 +424,10 @@ pub(crate) const MARKS_MOVED: &str = "UPDATE conversations SET \
      GROUP BY m.patient_id, m.doctor_id) AS n \
      WHERE conversations.patient_id = n.patient_id AND conversations.doctor_id = n.doctor_id";
 
-/// What the logged receipts, edits and retractions of `m` change on it once moved, in seq order: a message
-/// read from `messages` or the log is shown as it will be, not as it was. (The move applies a
-/// slice's receipts before its edits and retractions; every change only ever raises
+/// What the logged receipts, edits, retractions and stamps of `m` change on it once moved, in
+/// seq order: a message read from `messages` or the log is shown as it will be, not as it was.
+/// (The move applies a slice's receipts before its edits, retractions and stamps; every change
+/// only ever raises
 /// `updated_at` and `change_seq`, so the row ends the same in either order, even if the clock
 /// stepped back between them.)
 pub(crate) fn with_logged_changes(conn: &Connection, m: &mut Message) -> rusqlite::Result<()> {

@@ -73,8 +73,9 @@ enum Guard {
     Validated,
     /// A text send (an emergency too, with its raise), a receipt (by message ids, or "read up
     /// to" a message), an edit or a retraction of a message without a file, a doctor taking or
-    /// resolving an emergency: validated, and in a batch of nothing but those it appends to the log
-    /// (`event_log`) instead of writing `messages` and `emergencies` (see `Seqs::log_sends`).
+    /// resolving an emergency: validated, and in a batch of nothing but those it appends to the
+    /// log (`event_log`) instead of writing `messages` and `emergencies` (see
+    /// `Seqs::log_sends`).
     Append,
 }
 

@@ -361,11 +361,11 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
             // the patient presses again before the end.)
             let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
             if let Some(id) = open[0]["id"].as_str()
-                && settle(&client, &addr, &td, id).await == 200
+                && let Some(answer) = settle(&client, &addr, &td, id).await
             {
                 resolved += 1;
-                // Only takes change a waiting emergency's state, and this round has none.
-                resolved_untaken += i64::from(open[0]["state"] == "RAISED");
+                // A resolution of an emergency nobody had taken takes it, at the same time.
+                resolved_untaken += i64::from(answer["acknowledgedAt"] == answer["resolvedAt"]);
             }
         } else if round % 2 == 1 {
             // A doctor takes it: the next press reopens it.
@@ -612,17 +612,20 @@ fn log_resolution(db: &Path, id: &str, doctor: &str) -> usize {
     stamps
 }
 
-/// A doctor (`token`) resolves emergency `id` with a note: the response's status.
-async fn settle(client: &reqwest::Client, addr: &str, token: &str, id: &str) -> u16 {
-    client
+/// A doctor (`token`) resolves emergency `id` with a note: the emergency as resolved, if
+/// answered 200.
+async fn settle(client: &reqwest::Client, addr: &str, token: &str, id: &str) -> Option<Value> {
+    let answer = client
         .post(format!("https://{addr}/api/emergencies/{id}/resolve"))
         .bearer_auth(token)
         .json(&json!({"note": "seen"}))
         .send()
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .unwrap();
+    if answer.status() != 200 {
+        return None;
+    }
+    Some(answer.json().await.unwrap())
 }
 
 /// Writes into a stopped server's log what its writer logs for doctor `doctor` (a username)

@@ -688,20 +688,28 @@ fn write_resolve(conn: &Connection, resolve: &LoggedResolve) -> rusqlite::Result
 }
 
 /// Applies a logged stamp in the move, as [`resolve`] writes one outside a batch that logs.
-/// A message gone since (a retention run, which moves the log first, cannot get between) or
-/// never stored (a repeat left out) has nothing to stamp.
+/// A message never stored (a repeat left out) has nothing to stamp, nor one whose resolution
+/// was left out of the move: the message stays open with its emergency.
 pub(crate) fn apply_logged_stamp(conn: &Connection, stamp: &LoggedStamp) -> rusqlite::Result<()> {
     write_stamp(conn, stamp)
 }
 
-/// Sets an emergency message's `resolvedAt`. Its `updated_at` and `change_seq` only go up: the
-/// move applies a slice's receipts first, which may be newer.
+/// Sets an emergency message's `resolvedAt`, once its emergency is stored resolved. Its
+/// `updated_at` and `change_seq` only go up: the move applies a slice's receipts first, which
+/// may be newer (the stamp's seq then goes unused, as a receipt written after the stamp
+/// would have left the row).
 fn write_stamp(conn: &Connection, stamp: &LoggedStamp) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE messages SET resolved_at = ?2, updated_at = max(updated_at, ?2), \
-         change_seq = max(change_seq, ?3) WHERE id = ?1",
+         change_seq = max(change_seq, ?3) WHERE id = ?1 AND EXISTS (SELECT 1 FROM emergencies \
+         WHERE id = ?4 AND state = 'RESOLVED')",
     )?
-    .execute(params![stamp.message.as_str(), stamp.at, stamp.seq])?;
+    .execute(params![
+        stamp.message.as_str(),
+        stamp.at,
+        stamp.seq,
+        stamp.emergency.as_str()
+    ])?;
     Ok(())
 }
 

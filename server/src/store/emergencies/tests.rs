@@ -171,8 +171,8 @@ struct Answers {
     resolved: Vec<Result<Transition, StoreError>>,
 }
 
-/// Runs `steps` in one transaction, logged (a batch of nothing but sends and takes) or written
-/// directly, then moves the log.
+/// Runs `steps` in one transaction, logged (a batch of nothing but sends, takes and
+/// resolutions) or written directly, then moves the log.
 fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -> Answers {
     let tx = conn.transaction().unwrap();
     let mut seqs = Seqs::loaded(&tx, log);
@@ -531,8 +531,10 @@ fn a_take_waits_in_the_log_until_the_move() {
 }
 
 /// A logged emergency send that repeats a stored message's key (only if the writer's keys were
-/// incomplete) is left out of the move with its raise and a doctor's take of it: no emergency
-/// names a message that was never stored, and the move goes on.
+/// incomplete) is left out of the move with its raise, a doctor's take of it and its
+/// resolution with its stamps (a stamp of the stored message too): no emergency names a
+/// message that was never stored, no message is closed by one never stored, and the move goes
+/// on.
 #[test]
 fn a_raise_of_a_repeat_left_out_goes_with_it() {
     let (_dir, mut conn, patient, doctor, _) = clinic();
@@ -570,12 +572,28 @@ fn a_raise_of_a_repeat_left_out_goes_with_it() {
         params![seq + 2, patient.id.as_str(), doctor.id.as_str()],
     )
     .unwrap();
+    tx.execute(
+        "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id) \
+         VALUES (?1, 'RESOLVE', 'e-again', 0, ?2, ?3, 'e-again')",
+        params![seq + 3, patient.id.as_str(), doctor.id.as_str()],
+    )
+    .unwrap();
+    tx.execute(
+        "INSERT INTO event_log (seq, kind, id, at, emergency_id) \
+         SELECT ?1, 'STAMP', id, 0, 'e-again' FROM messages",
+        [seq + 4],
+    )
+    .unwrap();
     projection::apply_all(&tx).unwrap();
     let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(count("SELECT count(*) FROM event_log"), 0);
     assert_eq!(count("SELECT count(*) FROM emergencies"), 0);
     assert_eq!(count("SELECT count(*) FROM emergency_transitions"), 0);
     assert_eq!(count("SELECT count(*) FROM messages"), 1);
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE resolved_at IS NULL"),
+        1
+    );
 }
 
 /// Through the writer: the emergency a logged raise opened is forgotten with a batch that
@@ -713,6 +731,87 @@ fn a_take_rolled_back_gives_back_the_raise_it_replaced() {
     let joined = messages::send(&tx, &mut seqs, &patient, &again, &ClientId::from("c-2")).unwrap();
     let joined = joined.emergency.unwrap();
     assert_eq!((joined.how, &joined.emergency), (Raise::Joined, &raised));
+}
+
+/// The same for a resolution: rolled back, it gives back the take it replaced, so the next
+/// press reopens the emergency (still only in the log) instead of opening a new one.
+#[test]
+fn a_resolution_rolled_back_gives_back_the_take_it_replaced() {
+    let (_dir, mut conn, patient, doctor, _) = clinic();
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let help = message(&patient, &doctor, "help", true);
+    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
+    let id = sent.emergency.unwrap().emergency.id;
+    acknowledge(&tx, &mut seqs, &doctor, &id).unwrap();
+    seqs.logged_mut().committed();
+    tx.execute_batch("SAVEPOINT batch").unwrap();
+    resolve(&tx, &mut seqs, &doctor, &id, None).unwrap();
+    tx.execute_batch("ROLLBACK TO batch; RELEASE batch")
+        .unwrap();
+    seqs.logged_mut().rolled_back();
+    let again = message(&patient, &doctor, "again", true);
+    let reopened =
+        messages::send(&tx, &mut seqs, &patient, &again, &ClientId::from("c-2")).unwrap();
+    let reopened = reopened.emergency.unwrap();
+    assert_eq!(
+        (reopened.how, &reopened.emergency.id),
+        (Raise::Reopened, &id)
+    );
+}
+
+/// A resolution does not stamp a message a resolution waiting in the log stamps already, even
+/// one that looks younger than its emergency (the clock stepped back between the presses):
+/// neither a logged message nor a stored one.
+#[test]
+fn a_message_stamped_in_the_log_is_not_stamped_again() {
+    for moved in [false, true] {
+        let (_dir, mut conn, patient, doctor, _) = clinic();
+        let tx = conn.transaction().unwrap();
+        let mut seqs = Seqs::loaded(&tx, true);
+        let help = message(&patient, &doctor, "help", true);
+        let first =
+            messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
+        let e1 = first.emergency.unwrap().emergency.id;
+        if moved {
+            projection::apply_all(&tx).unwrap();
+            seqs = Seqs::loaded(&tx, true);
+        }
+        resolve(&tx, &mut seqs, &doctor, &e1, None).unwrap();
+        let again = message(&patient, &doctor, "again", true);
+        let second =
+            messages::send(&tx, &mut seqs, &patient, &again, &ClientId::from("c-2")).unwrap();
+        let e2 = second.emergency.unwrap();
+        assert_eq!(e2.how, Raise::New);
+        // The first message's time a minute after the second emergency's raise.
+        let later = e2.emergency.raised_at.timestamp_millis() + 60_000;
+        let table = if moved {
+            "messages SET created_at = ?1 WHERE id = ?2"
+        } else {
+            "event_log SET at = ?1 WHERE id = ?2 AND kind = 'SEND'"
+        };
+        let changed = tx
+            .execute(
+                &format!("UPDATE {table}"),
+                params![later, first.message.id.as_str()],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+        resolve(&tx, &mut seqs, &doctor, &e2.emergency.id, None).unwrap();
+        let stamps = lines(
+            &tx,
+            "SELECT concat_ws(' ', id, emergency_id) FROM event_log WHERE kind = 'STAMP' \
+             ORDER BY seq",
+        );
+        assert_eq!(
+            stamps,
+            [
+                format!("{} {e1}", first.message.id),
+                format!("{} {}", second.message.id, e2.emergency.id)
+            ],
+            "moved: {moved}"
+        );
+    }
 }
 
 /// A raise the writer remembers but another process moved (the CLI opens the database and

@@ -458,22 +458,34 @@ pub(crate) fn acknowledge(
     } else if !write_take(conn, &take)? {
         return Err(StoreError::internal("emergency vanished"));
     }
+    let title = format!("{} is on it", doctor.name);
+    let done = [(TransitionKind::Acknowledged, None)];
+    told(conn, emergency, doctor, &done, &title, Seq(take.seq))
+}
+
+/// What a doctor's take or resolution (`done`: its transitions, with their notes) writes at
+/// once, logged or not (none of it takes a change seq): an audit row per transition, the care
+/// relation it may open, and the patient's notification, titled `title`, of `emergency` as it
+/// leaves it.
+fn told(
+    conn: &Connection,
+    emergency: Emergency,
+    doctor: &User,
+    done: &[(TransitionKind, Option<&str>)],
+    title: &str,
+    seq: Seq,
+) -> Result<Transition, StoreError> {
     let key = ConversationKey::new(emergency.patient_id.clone(), emergency.doctor_id.clone());
-    transitions::audit_row(
-        conn,
-        id,
-        &key,
-        TransitionKind::Acknowledged,
-        Some(&doctor.id),
-        None,
-    )?;
+    for (kind, note) in done {
+        transitions::audit_row(conn, &emergency.id, &key, *kind, Some(&doctor.id), *note)?;
+    }
     let new_care = super::care::open(conn, &emergency.patient_id, &doctor.id)?;
-    let notification = notify_patient(conn, &emergency, &format!("{} is on it", doctor.name))?;
+    let notification = notify_patient(conn, &emergency, title)?;
     Ok(Transition {
         emergency,
         notification,
         new_care,
-        seq: Seq(take.seq),
+        seq,
     })
 }
 
@@ -549,33 +561,12 @@ pub(crate) fn resolve(
             write_stamp(conn, stamp)?;
         }
     }
-    let key = ConversationKey::new(emergency.patient_id.clone(), emergency.doctor_id.clone());
+    let mut done = vec![(TransitionKind::Resolved, note)];
     if takes {
-        transitions::audit_row(
-            conn,
-            id,
-            &key,
-            TransitionKind::Acknowledged,
-            Some(&doctor.id),
-            None,
-        )?;
+        done.insert(0, (TransitionKind::Acknowledged, None));
     }
-    transitions::audit_row(
-        conn,
-        id,
-        &key,
-        TransitionKind::Resolved,
-        Some(&doctor.id),
-        note,
-    )?;
-    let new_care = super::care::open(conn, &emergency.patient_id, &doctor.id)?;
-    let notification = notify_patient(conn, &emergency, &format!("Resolved by {}", doctor.name))?;
-    Ok(Transition {
-        emergency,
-        notification,
-        new_care,
-        seq: Seq(resolve.seq),
-    })
+    let title = format!("Resolved by {}", doctor.name);
+    told(conn, emergency, doctor, &done, &title, Seq(resolve.seq))
 }
 
 /// The emergency messages a resolution of `emergency` closes, in the order they get their

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
 use crate::limiter::KeyedBuckets;
 use crate::state::AppState;
+use crate::store::emergencies::Escalation;
 use chrono::Utc;
 use clinic_protocol::{Emergency, EmergencyId, Message, Seq, ServerFrame, UserId, limits};
 use std::collections::{HashMap, HashSet};
@@ -307,6 +308,22 @@ impl Watch {
         true
     }
 
+    /// Emergencies a purge removed: no more repeats or escalation, and the server alarm stops
+    /// for them. Nothing can change them any more, so no change of them is applied after this.
+    pub(crate) fn gone(&self, ids: &[EmergencyId]) {
+        let mut open = self.lock();
+        for id in ids {
+            self.advance(id, i64::MAX, true);
+            open.remove(id);
+        }
+        drop(open);
+        if let Some(siren) = &self.siren {
+            for id in ids {
+                siren.stop(id);
+            }
+        }
+    }
+
     /// The alert's reach was recorded: later repeats carry the new count, and the patient
     /// learns that their emergency was received.
     pub(crate) fn alerted(&self, hub: &Hub, recorded: Emergency) {
@@ -458,7 +475,7 @@ impl Watch {
 async fn escalate_one(state: &AppState, id: EmergencyId) {
     let written = state.store.escalate(&id).await;
     match written {
-        Ok(Some((emergency, newly))) => {
+        Ok(Escalation::Waiting(emergency, newly)) => {
             if newly {
                 tracing::warn!(emergency = %id, patient = %emergency.patient_name, "emergency escalated: nobody acknowledged it in time");
             }
@@ -467,8 +484,14 @@ async fn escalate_one(state: &AppState, id: EmergencyId) {
             let reached = state.emergencies.escalated(&state.hub, &emergency);
             super::record_alerted(state, id, reached);
         }
-        // Taken meanwhile.
-        Ok(None) => {}
+        // The take or resolution tells the watch itself.
+        Ok(Escalation::Taken) => {}
+        // Purged by the CLI in another process (the server's own retention run tells the
+        // watch when it announces the purge): nothing is left to take, so nothing may ring.
+        Ok(Escalation::Gone) => {
+            tracing::info!(emergency = %id, "an emergency waiting for a doctor was purged; no longer alerted");
+            state.emergencies.gone(std::slice::from_ref(&id));
+        }
         Err(err) => {
             tracing::warn!(error = %err, emergency = %id, "could not record an escalation; retrying");
             state.emergencies.retry_escalation(&id);

@@ -103,6 +103,8 @@ async fn announce(state: &AppState, purge: sql::Unfinished) {
         emergencies = told.emergency_ids.len(),
         "retention: removed a conversation's messages"
     );
+    // An emergency that went while waiting for a doctor must stop ringing everywhere.
+    state.emergencies.gone(&told.emergency_ids);
     // As sync tells it: the two participants, and every doctor when emergencies went (every
     // doctor holds every emergency).
     let everyone = !told.emergency_ids.is_empty();

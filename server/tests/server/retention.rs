@@ -1,7 +1,8 @@
 //! Retention and legal holds through the real CLI against a serving server's data folder: off by
 //! default (20-year-old data stays), the period's boundary, the minors rule, holds kept and then
 //! released, files and emergencies removed with their messages, sync telling devices what went,
-//! and bad settings refused with nothing deleted.
+//! an emergency purged while it waited no longer alerted, and bad settings refused with nothing
+//! deleted.
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
@@ -403,6 +404,8 @@ async fn the_nightly_run_tells_the_participants_online() {
     let server = TestServer::start_in(dir, |config| {
         config.retention = clinic_server::retention::Policy::parse("10y", false).unwrap();
         config.retention_at = at;
+        // The emergency still waits for a doctor: its alert repeats until the purge.
+        config.emergency_repeat_interval = std::time::Duration::from_millis(100);
     })
     .await;
     let doc_token = server.login("dr.night").await;
@@ -418,6 +421,21 @@ async fn the_nightly_run_tells_the_participants_online() {
         .expect("the nightly run announces the purge");
         assert_eq!(purged["patientId"], json!(pat.id()));
         assert_eq!(purged["emergencyIds"], json!([emergency_id]));
+    }
+    // Nothing is left to take, so nothing rings any more: no alert of it after the purge
+    // (those queued before it are written before it), while repeats came every 100 ms.
+    for ws in [&mut ws, &mut other] {
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(1500), async {
+            while let Some(frame) = ws.next().await {
+                assert!(
+                    !(frame["type"] == "emergency:alert"
+                        && frame["emergency"]["id"] == emergency_id),
+                    "a purged emergency is alerted again: {frame}"
+                );
+            }
+        })
+        .await;
+        assert!(quiet.is_err(), "the socket stays open");
     }
     assert_eq!(count(server.dir.path(), &pat), 0);
 }
@@ -494,4 +512,52 @@ async fn files_doomed_before_a_crash_go_at_the_next_start() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+}
+
+/// An emergency still waiting for a doctor when the CLI purges its conversation (another
+/// process: the server is not told) stops ringing at its escalation deadline, when the server
+/// finds it gone, instead of repeating for ever with nothing left for a doctor to take.
+#[tokio::test]
+async fn an_emergency_the_cli_purged_stops_ringing_at_its_deadline() {
+    let server = TestServer::start_with(|config| {
+        config.emergency_repeat_interval = std::time::Duration::from_millis(100);
+        config.emergency_escalate_after = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let doc = server.account("dr.cli", Role::Doctor).await;
+    let pat = server.account("cli.patient", Role::Patient).await;
+    let (mut ws, _) = common::Ws::connect(&server, &doc.token).await;
+    send(
+        &server,
+        &pat,
+        &pat,
+        &doc,
+        json!({"content": "help", "isEmergency": true}),
+    )
+    .await;
+    let alert = ws.expect("emergency:alert").await;
+    let emergency_id = alert["emergency"]["id"].clone();
+    age(server.dir.path(), &pat, 20 * YEAR_MS);
+    ok(&cli(
+        server.dir.path(),
+        &["retention", "run", "--retention", "10y"],
+    ));
+    assert_eq!(count(server.dir.path(), &pat), 0);
+    // Until the deadline it repeats (the server does not know yet); after it, never again.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(2500);
+    let mut repeats = 0;
+    while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, ws.next()).await {
+        repeats += usize::from(frame["type"] == "emergency:alert");
+    }
+    assert!(repeats > 0, "the alert repeated before the deadline");
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(1500), async {
+        while let Some(frame) = ws.next().await {
+            assert!(
+                !(frame["type"] == "emergency:alert" && frame["emergency"]["id"] == emergency_id),
+                "a purged emergency is alerted again: {frame}"
+            );
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "the socket stays open");
 }

@@ -704,20 +704,33 @@ fn write_stamp(conn: &Connection, stamp: &LoggedStamp) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// RAISED and not yet escalated -> escalated (`escalatedAt` set), at most once. The emergency
-/// while it waits for a doctor, and whether this call escalated it (false when it had been
-/// already: the alert watch may have heard of a reopening, which carries no escalation, after
-/// the escalation of the emergency it reopened); None once a doctor took it.
+/// What an escalation found.
+#[derive(Debug)]
+pub(crate) enum Escalation {
+    /// It still waits for a doctor, escalated; `true` when this call escalated it (false when
+    /// it had been already: the alert watch may have heard of a reopening, which carries no
+    /// escalation, after the escalation of the emergency it reopened).
+    Waiting(Box<Emergency>, bool),
+    /// A doctor took or resolved it.
+    Taken,
+    /// It is not stored: a purge of its conversation (the server's retention run, or the CLI's
+    /// in another process) removed it.
+    Gone,
+}
+
+/// RAISED and not yet escalated -> escalated (`escalatedAt` set), at most once.
 pub(crate) fn escalate(
     conn: &Connection,
     seqs: &mut Seqs,
     id: &EmergencyId,
-) -> Result<Option<(Emergency, bool)>, StoreError> {
-    let Some(waiting) = get(conn, id)?.filter(|e| e.state == EmergencyState::Raised) else {
-        return Ok(None);
+) -> Result<Escalation, StoreError> {
+    let waiting = match get(conn, id)? {
+        None => return Ok(Escalation::Gone),
+        Some(e) if e.state != EmergencyState::Raised => return Ok(Escalation::Taken),
+        Some(e) => e,
     };
     if waiting.escalated_at.is_some() {
-        return Ok(Some((waiting, false)));
+        return Ok(Escalation::Waiting(Box::new(waiting), false));
     }
     let now = now_ms();
     conn.execute(
@@ -725,7 +738,10 @@ pub(crate) fn escalate(
         params![id.as_str(), now, seqs.next().0],
     )?;
     transitions::record(conn, id, TransitionKind::Escalated, None, None, now)?;
-    Ok(get(conn, id)?.map(|e| (e, true)))
+    match get(conn, id)? {
+        Some(escalated) => Ok(Escalation::Waiting(Box::new(escalated), true)),
+        None => Err(StoreError::internal("emergency vanished")),
+    }
 }
 
 /// The patient's notification of what a doctor did to `emergency` (as it is now).

@@ -936,13 +936,24 @@ fn an_escalation_asked_again_answers_the_emergency_escalated_already() {
     let help = message(&patient, &doctor, "help", true);
     let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
     let id = sent.emergency.unwrap().emergency.id;
-    let (first, newly) = escalate(&tx, &mut seqs, &id).unwrap().unwrap();
-    assert!(newly && first.escalated_at.is_some());
-    let (again, newly) = escalate(&tx, &mut seqs, &id).unwrap().unwrap();
-    assert!(!newly);
+    let Escalation::Waiting(first, true) = escalate(&tx, &mut seqs, &id).unwrap() else {
+        panic!("the first escalation escalates");
+    };
+    assert!(first.escalated_at.is_some());
+    let Escalation::Waiting(again, false) = escalate(&tx, &mut seqs, &id).unwrap() else {
+        panic!("asked again, it answers the emergency escalated already");
+    };
     assert_eq!(again, first);
     acknowledge(&tx, &mut seqs, &doctor, &id).unwrap();
-    assert!(escalate(&tx, &mut seqs, &id).unwrap().is_none());
+    assert!(matches!(
+        escalate(&tx, &mut seqs, &id).unwrap(),
+        Escalation::Taken
+    ));
+    let nowhere = EmergencyId::from("e-nowhere");
+    assert!(matches!(
+        escalate(&tx, &mut seqs, &nowhere).unwrap(),
+        Escalation::Gone
+    ));
     let escalations: i64 = tx
         .query_row(
             "SELECT count(*) FROM emergency_transitions WHERE kind = 'ESCALATED'",

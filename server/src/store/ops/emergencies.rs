@@ -1,7 +1,7 @@
 //! Emergency operations: raising is part of a send; these move an emergency along, record who
 //! its alert reached, and read it back.
 
-use crate::store::emergencies::{self, Transition, transitions};
+use crate::store::emergencies::{self, Escalation, Transition, transitions};
 use crate::store::{Store, StoreError, messages, notifications};
 use clinic_protocol::rest::EmergencyDetail;
 use clinic_protocol::{Emergency, EmergencyId, Message, Notification, User, UserId};
@@ -41,12 +41,8 @@ impl Store {
             .await
     }
 
-    /// Marks an emergency nobody took in time as escalated: the emergency and whether this
-    /// escalated it (false: it had been already); `None` when it was taken meanwhile.
-    pub(crate) async fn escalate(
-        &self,
-        id: &EmergencyId,
-    ) -> Result<Option<(Emergency, bool)>, StoreError> {
+    /// Marks an emergency nobody took in time as escalated.
+    pub(crate) async fn escalate(&self, id: &EmergencyId) -> Result<Escalation, StoreError> {
         let id = id.clone();
         self.writer
             .run(move |conn, seqs| emergencies::escalate(conn, seqs, &id))

@@ -94,6 +94,21 @@ fn age(dir: &Path, patient: &Account, age_ms: i64) {
     .unwrap();
 }
 
+/// Reads `ws` for a second and a half (15 repeat intervals of the tests that call it): no alert
+/// of emergency `id` comes, and the socket stays open.
+async fn no_alert_of(ws: &mut common::Ws, id: &Value) {
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(1500), async {
+        while let Some(frame) = ws.next().await {
+            assert!(
+                !(frame["type"] == "emergency:alert" && frame["emergency"]["id"] == *id),
+                "a purged emergency is alerted again: {frame}"
+            );
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "the socket stays open");
+}
+
 /// The messages of `patient` in the database file, as another process sees it: a text just
 /// acknowledged may still wait in the send log, which the server moves within milliseconds.
 fn count(dir: &Path, patient: &Account) -> i64 {
@@ -425,17 +440,7 @@ async fn the_nightly_run_tells_the_participants_online() {
     // Nothing is left to take, so nothing rings any more: no alert of it after the purge
     // (those queued before it are written before it), while repeats came every 100 ms.
     for ws in [&mut ws, &mut other] {
-        let quiet = tokio::time::timeout(std::time::Duration::from_millis(1500), async {
-            while let Some(frame) = ws.next().await {
-                assert!(
-                    !(frame["type"] == "emergency:alert"
-                        && frame["emergency"]["id"] == emergency_id),
-                    "a purged emergency is alerted again: {frame}"
-                );
-            }
-        })
-        .await;
-        assert!(quiet.is_err(), "the socket stays open");
+        no_alert_of(ws, &emergency_id).await;
     }
     assert_eq!(count(server.dir.path(), &pat), 0);
 }
@@ -550,14 +555,5 @@ async fn an_emergency_the_cli_purged_stops_ringing_at_its_deadline() {
         repeats += usize::from(frame["type"] == "emergency:alert");
     }
     assert!(repeats > 0, "the alert repeated before the deadline");
-    let quiet = tokio::time::timeout(std::time::Duration::from_millis(1500), async {
-        while let Some(frame) = ws.next().await {
-            assert!(
-                !(frame["type"] == "emergency:alert" && frame["emergency"]["id"] == emergency_id),
-                "a purged emergency is alerted again: {frame}"
-            );
-        }
-    })
-    .await;
-    assert!(quiet.is_err(), "the socket stays open");
+    no_alert_of(&mut ws, &emergency_id).await;
 }

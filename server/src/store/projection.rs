@@ -114,19 +114,19 @@ pub(crate) struct Moved {
 /// holds may have moved already (the lookup by seq then finds nothing in the log, and the
 /// message in `messages`); it never lacks a logged send.
 ///
-/// And the emergencies a logged raise opened or reopened (schema v27) or a doctor's logged take
-/// took (v28) or resolved (v29), by patient, as they will be once moved: a patient's next
-/// emergency message joins or reopens that one (or opens a new one after a resolution), and a
-/// doctor takes or resolves that one. Any command that changes an emergency otherwise (its
-/// escalation, its alert recorded) moves the log first, which drops these.
+/// And the emergencies a logged raise opened or reopened (schema v27), the alert watch escalated
+/// (v30) or a doctor's logged take took (v28) or resolved (v29), by patient, as they will be
+/// once moved: a patient's next emergency message joins or reopens that one (or opens a new one
+/// after a resolution), and a doctor takes or resolves that one. Any command that changes an
+/// emergency otherwise (its alert recorded) moves the log first, which drops these.
 #[derive(Debug, Default)]
 pub(crate) struct LoggedKeys {
     /// Seq by clientId, by sender (looked up by `&str`, without building a key per send).
     seqs: HashMap<String, HashMap<String, i64>>,
     /// Seqs of logged sends, oldest first, by doctor, by patient.
     conversations: HashMap<String, HashMap<String, Vec<i64>>>,
-    /// The seq of the newest logged raise, take or resolution and the emergency as it will be,
-    /// by patient.
+    /// The seq of the newest logged raise, escalation, take or resolution and the emergency as
+    /// it will be, by patient.
     emergencies: HashMap<String, (i64, Emergency)>,
     /// Entries of the batch in progress, taken back if it rolls back.
     batch: Vec<(String, String)>,
@@ -332,12 +332,14 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
         .execute([upto])?;
     apply_receipts(conn, upto)?;
     // After the receipts; each edit or retraction seals the text it replaces, each raise
-    // opens or reopens its emergency, each take takes one, each resolution closes one and each
-    // stamp marks one of its messages closed, one at a time (they are few), in seq order.
+    // opens or reopens its emergency, each escalation escalates one, each take takes one, each
+    // resolution closes one and each stamp marks one of its messages closed, one at a time
+    // (they are few), in seq order.
     for later in one_by_one(conn, upto)? {
         match later {
             Later::Change(change) => crate::store::versions::apply_logged(conn, &change)?,
             Later::Raise(raise) => crate::store::emergencies::apply_logged(conn, &raise)?,
+            Later::Escalate(e) => crate::store::emergencies::apply_logged_escalate(conn, &e)?,
             Later::Take(take) => crate::store::emergencies::apply_logged_take(conn, &take)?,
             Later::Resolve(r) => crate::store::emergencies::apply_logged_resolve(conn, &r)?,
             Later::Stamp(stamp) => crate::store::emergencies::apply_logged_stamp(conn, &stamp)?,
@@ -598,6 +600,39 @@ pub(crate) fn log_raise(
     Ok(())
 }
 
+/// The escalation of an emergency nobody took in time, waiting in the log (schema v30).
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedEscalate {
+    /// The emergency's change seq.
+    pub seq: i64,
+    pub emergency: EmergencyId,
+    pub patient: UserId,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// Appends an escalation to the log. The caller judged it on the emergency as it will be,
+/// `emergency` as the escalation leaves it.
+pub(crate) fn log_escalate(
+    conn: &Connection,
+    keys: &mut LoggedKeys,
+    escalation: &LoggedEscalate,
+    emergency: &Emergency,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id) \
+         VALUES (?1, 'ESCALATE', ?2, ?3, ?4, ?2)",
+    )?
+    .execute(params![
+        escalation.seq,
+        escalation.emergency.as_str(),
+        escalation.at,
+        escalation.patient.as_str(),
+    ])?;
+    keys.changed(escalation.seq, emergency);
+    Ok(())
+}
+
 /// A doctor's take of an emergency waiting in the log (schema v28).
 #[derive(Debug, Clone)]
 pub(crate) struct LoggedTake {
@@ -715,18 +750,20 @@ pub(crate) fn logged(conn: &Connection, seq: i64) -> rusqlite::Result<bool> {
 enum Later {
     Change(LoggedChange),
     Raise(LoggedRaise),
+    Escalate(LoggedEscalate),
     Take(LoggedTake),
     Resolve(LoggedResolve),
     Stamp(LoggedStamp),
 }
 
-/// The logged edits, retractions, raises, takes, resolutions and stamps up to `upto`, oldest
-/// first.
+/// The logged edits, retractions, raises, escalations, takes, resolutions and stamps up to
+/// `upto`, oldest first.
 fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
     conn.prepare_cached(
         "SELECT seq, id, at, sender_id, client_id, kind, content, mark, patient_id, doctor_id, \
          emergency_id FROM event_log \
-         WHERE seq <= ?1 AND kind IN ('EDIT', 'RETRACT', 'RAISE', 'TAKE', 'RESOLVE', 'STAMP') \
+         WHERE seq <= ?1 \
+         AND kind IN ('EDIT', 'RETRACT', 'RAISE', 'ESCALATE', 'TAKE', 'RESOLVE', 'STAMP') \
          ORDER BY seq",
     )?
     .query_map([upto], |r| {
@@ -740,6 +777,14 @@ fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
                 doctor: r.get::<_, String>(9)?.into(),
                 at: r.get(2)?,
                 reopen: r.get(7)?,
+            }));
+        }
+        if kind == "ESCALATE" {
+            return Ok(Later::Escalate(LoggedEscalate {
+                seq: r.get(0)?,
+                emergency: r.get::<_, String>(10)?.into(),
+                patient: r.get::<_, String>(8)?.into(),
+                at: r.get(2)?,
             }));
         }
         if kind == "TAKE" {

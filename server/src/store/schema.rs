@@ -851,6 +851,58 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE event_log_v29 RENAME TO event_log;
     CREATE INDEX event_log_id ON event_log(id, kind);
     ",
+    // v30: an emergency's escalation (nobody took it in time) is a row of the log too, so
+    // that the alert watch escalating one amid chat does not wait for the log to move first:
+    // an 'ESCALATE' (`id` and `emergency_id` the emergency, `patient_id` its patient). Its
+    // audit row is written with it; the move sets the emergency's `escalated_at` and records
+    // its ESCALATED transition.
+    "
+    CREATE TABLE event_log_v30 (
+        seq          INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL
+                     CHECK (kind IN ('SEND', 'DELIVERED', 'READ', 'EDIT', 'RETRACT', 'RAISE',
+                                     'TAKE', 'RESOLVE', 'STAMP', 'ESCALATE')),
+        id           TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        client_id    TEXT,
+        patient_id   TEXT,
+        doctor_id    TEXT,
+        sender_id    TEXT,
+        recipient_id TEXT,
+        content      TEXT,
+        mark         INTEGER NOT NULL DEFAULT 0,
+        emergency_id TEXT,
+        CHECK (CASE kind WHEN 'SEND' THEN client_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL AND sender_id IS NOT NULL AND recipient_id IS NOT NULL
+            AND content IS NOT NULL AND mark IN (0, 1) AND emergency_id IS NULL
+            WHEN 'EDIT' THEN sender_id IS NOT NULL AND content IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL AND mark = 0
+            WHEN 'RETRACT' THEN sender_id IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL
+            AND mark IN (0, 1)
+            WHEN 'RAISE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL
+            AND coalesce(client_id, sender_id, recipient_id, content) IS NULL AND mark IN (0, 1)
+            WHEN 'TAKE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND sender_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, recipient_id, content) IS NULL AND mark = 0
+            WHEN 'RESOLVE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND sender_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, recipient_id) IS NULL AND mark IN (0, 1)
+            WHEN 'ESCALATE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, sender_id, recipient_id, content) IS NULL
+            AND mark = 0
+            WHEN 'STAMP' THEN emergency_id IS NOT NULL
+            AND coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content)
+            IS NULL AND mark = 0
+            ELSE coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content,
+            emergency_id) IS NULL AND mark IN (0, 1) END)
+    ) STRICT;
+    INSERT INTO event_log_v30 SELECT * FROM event_log ORDER BY seq;
+    DROP TABLE event_log;
+    ALTER TABLE event_log_v30 RENAME TO event_log;
+    CREATE INDEX event_log_id ON event_log(id, kind);
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -1643,6 +1695,72 @@ mod tests {
              VALUES (7, 'STAMP', 'm-1', 7, 'e-1', 'x')",
             "INSERT INTO event_log (seq, kind, id, at, emergency_id, mark)
              VALUES (7, 'STAMP', 'm-1', 7, 'e-1', 1)",
+        ] {
+            assert!(conn.execute_batch(bad).is_err(), "{bad}");
+        }
+        assert_eq!(log_index(&conn), 1);
+    }
+
+    /// Upgrading to v30 keeps the log's rows in order; an escalation then needs the emergency
+    /// and its patient, and nothing a doctor's row carries.
+    #[test]
+    fn upgrading_to_v30_keeps_the_log_and_takes_escalations() {
+        let mut conn = at_version(29);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content, mark)
+             VALUES (1, 'SEND', 'm-1', 1, 'c-1', 'p', 'd', 'p', 'd', 'help', 1);
+             INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark)
+             VALUES (2, 'RAISE', 'm-1', 1, 'p', 'd', 'e-1', 0);
+             INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id,
+                 content) VALUES (3, 'RESOLVE', 'e-1', 3, 'p', 'd', 'e-1', 'fine');
+             INSERT INTO event_log (seq, kind, id, at, emergency_id)
+             VALUES (4, 'STAMP', 'm-1', 3, 'e-1');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |conn: &Connection| -> Vec<String> {
+            conn.prepare(
+                "SELECT concat_ws(' ', seq, kind, id, coalesce(patient_id, '-'), \
+                 coalesce(sender_id, '-'), mark, coalesce(emergency_id, '-'), \
+                 coalesce(content, '-')) FROM event_log ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        assert_eq!(
+            rows(&conn),
+            [
+                "1 SEND m-1 p p 1 - help",
+                "2 RAISE m-1 p - 0 e-1 -",
+                "3 RESOLVE e-1 p d 0 e-1 fine",
+                "4 STAMP m-1 - - 0 e-1 -"
+            ]
+        );
+        conn.execute(
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id)
+             VALUES (5, 'ESCALATE', 'e-2', 5, 'p', 'e-2')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(rows(&conn)[4..], ["5 ESCALATE e-2 p - 0 e-2 -"]);
+        for bad in [
+            "INSERT INTO event_log (seq, kind, id, at, patient_id)
+             VALUES (6, 'ESCALATE', 'e-2', 6, 'p')",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id)
+             VALUES (6, 'ESCALATE', 'e-2', 6, 'e-2')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id, sender_id)
+             VALUES (6, 'ESCALATE', 'e-2', 6, 'p', 'e-2', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id, doctor_id)
+             VALUES (6, 'ESCALATE', 'e-2', 6, 'p', 'e-2', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id, content)
+             VALUES (6, 'ESCALATE', 'e-2', 6, 'p', 'e-2', 'x')",
+            "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id, mark)
+             VALUES (6, 'ESCALATE', 'e-2', 6, 'p', 'e-2', 1)",
         ] {
             assert!(conn.execute_batch(bad).is_err(), "{bad}");
         }

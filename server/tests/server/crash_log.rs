@@ -255,6 +255,10 @@ async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
     assert_eq!(miscounted, 0, "a conversation's unread counter is off");
 }
 
+/// `serve` flags escalating an emergency 20 ms after it was raised: amid chat, so that the
+/// escalations log.
+const ESCALATE_SOON: &[&str] = &["--emergency-escalate-secs", "0.02"];
+
 /// Presses emergency on one socket until it dies, each press after the ack of the one before.
 /// Returns the acknowledged presses: clientId -> message id.
 async fn presser(
@@ -298,14 +302,16 @@ async fn presser(
     acked
 }
 
-/// Emergencies pressed while chat streams (so their batches log, schema v27), a doctor taking
-/// the emergency now and then (so presses reopen it; the takes log too, v28) or resolving it
-/// (so the next press opens a new one; v29), and SIGKILL at a different moment each round:
+/// Emergencies pressed while chat streams (so their batches log, schema v27), escalated 20 ms
+/// after each raise (amid the chat, so the escalations log too, v30), a doctor taking the
+/// emergency now and then (so presses reopen it; the takes log too, v28) or resolving it (so
+/// the next press opens a new one; v29), and SIGKILL at a different moment each round:
 /// after the restarts every acknowledged press is stored once as an emergency message, every
 /// take the doctor was answered 200 for is one ACKNOWLEDGED transition, every resolution one
 /// RESOLVED transition (and one ACKNOWLEDGED when nobody had taken it), every emergency names a
 /// stored message and has its RAISED transitions, the patient has one open emergency, exactly
-/// the emergency messages older than it carry `resolvedAt`, and no raise, take or resolution
+/// the emergency messages older than it carry `resolvedAt`, every escalated emergency has one
+/// ESCALATED transition and one audit row for it, and no raise, escalation, take or resolution
 /// is left in the log. Then a reopening: once pressed and killed at once, once written into
 /// the log of a stopped server; and a take and a resolution written there.
 #[tokio::test]
@@ -327,8 +333,9 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let mut kills_with_a_resolution = 0;
     let mut taken = 0;
     let (mut resolved, mut resolved_untaken) = (0, 0);
+    let mut kills_with_an_escalation = 0;
     for round in 0..10usize {
-        let (mut child, addr) = common::spawn_server(&data, &[]);
+        let (mut child, addr) = common::spawn_server(&data, ESCALATE_SOON);
         let (t1, p1) = login(&data, &addr, "p1").await;
         let (t2, p2) = login(&data, &addr, "p2").await;
         let (td, d1) = login(&data, &addr, "d1").await;
@@ -381,19 +388,22 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         child.wait().unwrap();
         chat.await.unwrap();
         let acked = presses.await.unwrap();
-        let (presses_left, takes_left, resolutions_left): (i64, i64, i64) = Connection::open(&db)
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FILTER (WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)), \
-                 count(*) FILTER (WHERE kind = 'TAKE'), \
-                 count(*) FILTER (WHERE kind = 'RESOLVE') FROM event_log",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap();
+        let (presses_left, takes_left, resolutions_left, escalations_left): (i64, i64, i64, i64) =
+            Connection::open(&db)
+                .unwrap()
+                .query_row(
+                    "SELECT count(*) FILTER (WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)), \
+                     count(*) FILTER (WHERE kind = 'TAKE'), \
+                     count(*) FILTER (WHERE kind = 'RESOLVE'), \
+                     count(*) FILTER (WHERE kind = 'ESCALATE') FROM event_log",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
         kills_with_a_press += usize::from(presses_left > 0);
         kills_with_a_take += usize::from(takes_left > 0);
         kills_with_a_resolution += usize::from(resolutions_left > 0);
+        kills_with_an_escalation += usize::from(escalations_left > 0);
         pressed.extend(acked);
     }
     assert!(
@@ -403,8 +413,9 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     // Not asserted: a take usually moves before the kill (the deterministic case is below).
     eprintln!("kills with a take in the log: {kills_with_a_take} of 10");
     eprintln!("kills with a resolution in the log: {kills_with_a_resolution} of 10");
+    eprintln!("kills with an escalation in the log: {kills_with_an_escalation} of 10");
 
-    let (mut child, addr) = common::spawn_server(&data, &[]);
+    let (mut child, addr) = common::spawn_server(&data, ESCALATE_SOON);
     let (td, _) = login(&data, &addr, "d1").await;
     let client = common::http_client(&common::tls_config(&data));
     let all = synced(&client, &addr, &td).await;
@@ -453,8 +464,23 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let conn = Connection::open(&db).unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(
-        count("SELECT count(*) FROM event_log WHERE kind IN ('RAISE', 'TAKE', 'RESOLVE', 'STAMP')"),
+        count(
+            "SELECT count(*) FROM event_log \
+             WHERE kind IN ('RAISE', 'ESCALATE', 'TAKE', 'RESOLVE', 'STAMP')"
+        ),
         0
+    );
+    let escalated = count("SELECT count(*) FROM emergencies WHERE escalated_at IS NOT NULL");
+    assert!(escalated > 0, "no emergency escalated");
+    assert_eq!(
+        count("SELECT count(*) FROM emergency_transitions WHERE kind = 'ESCALATED'"),
+        escalated,
+        "each escalated emergency escalated once"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM audit WHERE action = 'EMERGENCY_ESCALATE'"),
+        escalated,
+        "each escalation audited once, with it"
     );
     assert!(taken > 0, "no round took the emergency");
     assert_eq!(
@@ -560,7 +586,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     child.wait().unwrap();
     let stamps = log_resolution(&db, &id, "d1");
     assert!(stamps > 0);
-    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (mut child, addr) = common::spawn_server(&data, &[]);
     let (td, _) = login(&data, &addr, "d1").await;
     let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
     assert_eq!(detail["emergency"]["state"], "RESOLVED");
@@ -578,6 +604,60 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         .filter(|m| m["isEmergency"] == true && m["resolvedAt"] == Value::Null)
         .count();
     assert_eq!(unclosed, 0, "every emergency message closed");
+
+    // An escalation waiting in the log at a kill: a new emergency, stored (a read moves the
+    // log), the server killed before it escalates, its escalation written into the log; the
+    // starting server moves it, and its alert watch does not escalate it again.
+    let patient = common::login_at(&data, &addr, "p1").await;
+    let mut ws = common::ws_at(&data, &addr).await;
+    ws.send(json!({"type": "authenticate", "token": patient.token}))
+        .await;
+    ws.expect("authenticated").await;
+    let mut frame = common::send_frame("sos-escalated", &patient, &doctor, "help, nobody came");
+    frame["isEmergency"] = json!(true);
+    ws.send(frame).await;
+    ws.expect("message:ack").await;
+    let open = get_json(&client, &addr, &td, "/api/emergencies?open=true").await;
+    let id = open[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(open[0]["escalatedAt"], Value::Null);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    log_escalation(&db, &id);
+    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (td, _) = login(&data, &addr, "d1").await;
+    let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
+    assert_eq!(detail["emergency"]["state"], "RAISED");
+    assert_eq!(
+        detail["emergency"]["escalatedAt"],
+        json!("1970-01-01T00:00:00.003Z")
+    );
+    let kinds: Vec<&str> = detail["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .filter(|kind| *kind != "ALERTED")
+        .collect();
+    assert_eq!(kinds, ["RAISED", "ESCALATED"]);
+}
+
+/// Writes into a stopped server's log what its writer logs for the alert watch escalating
+/// emergency `id`, which waits for a doctor, at 3 ms after the epoch (to tell it apart).
+fn log_escalation(db: &Path, id: &str) {
+    let conn = Connection::open(db).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    let last = clinic_server::testing::newest_seq(&conn).unwrap();
+    let inserted = conn
+        .execute(
+            "INSERT INTO event_log (seq, kind, id, patient_id, emergency_id, at)
+             SELECT ?2, 'ESCALATE', ?1, patient_id, ?1, 3 FROM emergencies
+             WHERE id = ?1 AND state = 'RAISED' AND escalated_at IS NULL",
+            rusqlite::params![id, last + 1],
+        )
+        .unwrap();
+    assert_eq!(inserted, 1);
+    clinic_server::testing::set_newest_seq(&conn, last + 1).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
 }
 
 /// Writes into a stopped server's log what its writer logs for doctor `doctor` (a username)

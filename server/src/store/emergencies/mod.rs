@@ -6,7 +6,9 @@ pub(crate) mod transitions;
 #[cfg(test)]
 mod tests;
 
-use super::projection::{self, LoggedRaise, LoggedResolve, LoggedStamp, LoggedTake};
+use super::projection::{
+    self, LoggedEscalate, LoggedRaise, LoggedResolve, LoggedStamp, LoggedTake,
+};
 use super::rows::{self, EMERGENCY_SELECT};
 use super::{Seqs, notifications};
 use crate::store::StoreError;
@@ -718,30 +720,90 @@ pub(crate) enum Escalation {
     Gone,
 }
 
-/// RAISED and not yet escalated -> escalated (`escalatedAt` set), at most once.
+/// RAISED and not yet escalated -> escalated (`escalatedAt` set), at most once. In a batch
+/// that logs (schema v30) it is judged on the emergency as it will be once the log has moved,
+/// and the escalation is appended to the log for the move to write
+/// ([`apply_logged_escalate`]); otherwise it is written now, the same way. Its audit row is
+/// written now either way.
 pub(crate) fn escalate(
     conn: &Connection,
     seqs: &mut Seqs,
     id: &EmergencyId,
 ) -> Result<Escalation, StoreError> {
-    let waiting = match get(conn, id)? {
-        None => return Ok(Escalation::Gone),
-        Some(e) if e.state != EmergencyState::Raised => return Ok(Escalation::Taken),
-        Some(e) => e,
+    let mut waiting = match as_it_will_be(conn, seqs, id) {
+        Ok(None) => return Ok(Escalation::Gone),
+        // Refused this way only when a resolution of it waits in the log.
+        Err(StoreError::Conflict(_)) => return Ok(Escalation::Taken),
+        Err(err) => return Err(err),
+        Ok(Some(e)) if e.state != EmergencyState::Raised => return Ok(Escalation::Taken),
+        Ok(Some(e)) => e,
     };
     if waiting.escalated_at.is_some() {
         return Ok(Escalation::Waiting(Box::new(waiting), false));
     }
     let now = now_ms();
-    conn.execute(
-        "UPDATE emergencies SET escalated_at = ?2, change_seq = ?3 WHERE id = ?1",
-        params![id.as_str(), now, seqs.next().0],
-    )?;
-    transitions::record(conn, id, TransitionKind::Escalated, None, None, now)?;
-    match get(conn, id)? {
-        Some(escalated) => Ok(Escalation::Waiting(Box::new(escalated), true)),
-        None => Err(StoreError::internal("emergency vanished")),
+    waiting.escalated_at = Some(from_ms(now));
+    let escalation = LoggedEscalate {
+        seq: seqs.next().0,
+        emergency: id.clone(),
+        patient: waiting.patient_id.clone(),
+        at: now,
+    };
+    if seqs.log_sends() {
+        projection::log_escalate(conn, seqs.logged_mut(), &escalation, &waiting)?;
+    } else if !write_escalate(conn, &escalation)? {
+        return Err(StoreError::internal("emergency vanished"));
     }
+    let key = ConversationKey::new(waiting.patient_id.clone(), waiting.doctor_id.clone());
+    transitions::audit_row(conn, id, &key, TransitionKind::Escalated, None, None)?;
+    Ok(Escalation::Waiting(Box::new(waiting), true))
+}
+
+/// Applies a logged escalation in the move, as [`escalate`] writes one outside a batch that
+/// logs.
+pub(crate) fn apply_logged_escalate(
+    conn: &Connection,
+    escalation: &LoggedEscalate,
+) -> rusqlite::Result<()> {
+    if !write_escalate(conn, escalation)? {
+        // Only if the emergency is not stored as waiting unescalated: its raise was left out of
+        // the move (a repeat, `apply_logged`), or something changed it without moving the log
+        // first (nothing does). Failing here would stop every later move, emergencies included.
+        tracing::error!(
+            emergency = escalation.emergency.as_str(),
+            patient = escalation.patient.as_str(),
+            "a logged escalation names an emergency that is not stored as waiting unescalated; \
+             left out of the move"
+        );
+    }
+    Ok(())
+}
+
+/// Writes an escalation: the emergency's `escalated_at` and its ESCALATED transition. False,
+/// writing nothing, when the emergency is not stored as waiting and not escalated yet.
+fn write_escalate(conn: &Connection, escalation: &LoggedEscalate) -> rusqlite::Result<bool> {
+    let escalated = conn
+        .prepare_cached(
+            "UPDATE emergencies SET escalated_at = ?2, change_seq = ?3 \
+             WHERE id = ?1 AND state = 'RAISED' AND escalated_at IS NULL",
+        )?
+        .execute(params![
+            escalation.emergency.as_str(),
+            escalation.at,
+            escalation.seq
+        ])?;
+    if escalated == 0 {
+        return Ok(false);
+    }
+    transitions::insert(
+        conn,
+        &escalation.emergency,
+        TransitionKind::Escalated,
+        None,
+        None,
+        escalation.at,
+    )?;
+    Ok(true)
 }
 
 /// The patient's notification of what a doctor did to `emergency` (as it is now).

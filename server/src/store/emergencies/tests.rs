@@ -82,6 +82,14 @@ fn lines(conn: &Connection, sql: &str) -> Vec<String> {
         .unwrap()
 }
 
+/// The log's rows in seq order: each one's kind and emergency.
+fn log_rows(conn: &Connection) -> Vec<String> {
+    lines(
+        conn,
+        "SELECT concat_ws(' ', kind, coalesce(emergency_id, '-')) FROM event_log ORDER BY seq",
+    )
+}
+
 /// What a run leaves, without ids and times (each run makes its own; people by username): the
 /// messages, the emergencies with the seq of their message, their transitions, the
 /// conversations' counters, the stored notifications, the audit trail's actions.
@@ -103,7 +111,8 @@ fn left(conn: &Connection) -> Vec<String> {
         &format!(
             "SELECT concat_ws(' ', m.seq, e.state, {}, {}, e.change_seq, \
              e.raised_at = m.created_at, coalesce(e.resolution_note, '-'), \
-             e.resolved_at IS NOT NULL, e.acknowledged_at IS NOT NULL) \
+             e.resolved_at IS NOT NULL, e.acknowledged_at IS NOT NULL, \
+             e.escalated_at IS NOT NULL) \
              FROM emergencies e JOIN messages m ON m.id = e.message_id ORDER BY e.change_seq",
             name("e.acknowledged_by"),
             name("e.resolved_by")
@@ -157,6 +166,9 @@ enum Step<'a> {
     /// A doctor resolves the patient's newest emergency (the one the last press raised or
     /// joined), with a note or none, or is refused.
     Resolve(&'a User, Option<&'a str>),
+    /// The alert watch escalates the emergency the first press raised (`false`) or the
+    /// patient's newest (`true`).
+    Escalate(bool),
 }
 
 /// What a script's steps answered.
@@ -169,6 +181,8 @@ struct Answers {
     taken: Vec<Result<Transition, StoreError>>,
     /// The resolutions, the same way.
     resolved: Vec<Result<Transition, StoreError>>,
+    /// The escalations: what each found, and the emergency as it left it if it waited.
+    escalated: Vec<String>,
 }
 
 /// Runs `steps` in one transaction, logged (a batch of nothing but sends, takes and
@@ -204,6 +218,29 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
                     .resolved
                     .push(resolve(&tx, &mut seqs, doctor, &id, *note));
             }
+            Step::Escalate(newest) => {
+                let sent = if *newest {
+                    answers.sent.last()
+                } else {
+                    answers.sent.first()
+                };
+                let id = sent
+                    .unwrap()
+                    .emergency
+                    .as_ref()
+                    .unwrap()
+                    .emergency
+                    .id
+                    .clone();
+                answers
+                    .escalated
+                    .push(match escalate(&tx, &mut seqs, &id).unwrap() {
+                        Escalation::Waiting(e, newly) => {
+                            format!("waiting {newly} {:?} {}", e.state, e.escalated_at.is_some())
+                        }
+                        other => format!("{other:?}"),
+                    });
+            }
         }
     }
     seqs.save(&tx).unwrap();
@@ -213,14 +250,16 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
 }
 
 /// The script both runs follow, in one batch: the patient presses emergency twice (the second
-/// time in the conversation with another doctor), a doctor takes it, the other doctor tries to
-/// (refused), the patient presses again twice (first to the other doctor: the emergency stays
-/// the first doctor's), a third doctor, new to the patient, takes it, the first answers and
-/// tries to take it again (refused); the third resolves it with a note, the first tries to
-/// (refused), the patient presses twice more (a new emergency, then joining it), the second
-/// doctor tries to take the first emergency (refused: resolved) and resolves the new one
-/// nobody took, and the patient writes a plain message. `log` says whether the batch logs or
-/// writes directly.
+/// time in the conversation with another doctor), the watch escalates it, and asks again (it
+/// is escalated already), a doctor takes it, the watch asks again (taken), the other doctor
+/// tries to take it (refused), the patient presses again twice (first to the other doctor: the
+/// emergency stays the first doctor's), the watch asks again (waiting, escalated already), a
+/// third doctor, new to the patient, takes it, the first answers and tries to take it again
+/// (refused); the third resolves it with a note, the first tries to (refused), the watch asks
+/// again (resolved), the patient presses twice more (a new emergency, which the watch
+/// escalates, then joining it), the second doctor tries to take the first emergency (refused:
+/// resolved) and resolves the new one nobody took, and the patient writes a plain message.
+/// `log` says whether the batch logs or writes directly.
 fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> Answers {
     let other = user(conn, "doc2");
     let third = user(conn, "doc3");
@@ -231,16 +270,22 @@ fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> An
         &[
             Step::Send(patient, doctor, "help", true),
             Step::Send(patient, &other, "still need help", true),
+            Step::Escalate(false),
+            Step::Escalate(false),
             Step::Take(doctor),
+            Step::Escalate(false),
             Step::Take(&other),
             Step::Send(patient, &other, "again", true),
             Step::Send(patient, doctor, "hello?", true),
+            Step::Escalate(false),
             Step::Take(&third),
             Step::Send(doctor, doctor, "on my way", false),
             Step::Take(doctor),
             Step::Resolve(&third, Some("settled at home")),
             Step::Resolve(doctor, None),
+            Step::Escalate(false),
             Step::Send(patient, doctor, "help again", true),
+            Step::Escalate(true),
             Step::Take(&other),
             Step::Send(patient, &other, "please", true),
             Step::Resolve(&other, None),
@@ -249,14 +294,14 @@ fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> An
     )
 }
 
-/// Logged raises, takes and resolutions answer what direct ones answer, and the move leaves
-/// what the direct writes leave: the same messages (an emergency message without a
+/// Logged raises, escalations, takes and resolutions answer what direct ones answer, and the
+/// move leaves what the direct writes leave: the same messages (an emergency message without a
 /// notification of its own, each closed by its emergency's resolution with a change seq of
-/// its own), the same emergency opened, taken, reopened, taken by another doctor and resolved,
-/// the next one opened and resolved untaken, the same transitions, counters, care relations,
-/// notifications and audit.
+/// its own), the same emergency opened, escalated once, taken, reopened, taken by another
+/// doctor and resolved, the next one opened, escalated and resolved untaken, the same
+/// transitions, counters, care relations, notifications and audit.
 #[test]
-fn logged_raises_takes_and_resolutions_leave_what_direct_ones_write() {
+fn logged_raises_escalations_takes_and_resolutions_leave_what_direct_ones_write() {
     let (_d1, mut direct_conn, patient, doctor, _) = clinic();
     let direct = script(&mut direct_conn, false, &patient, &doctor);
     let (_d2, mut logged_conn, patient, doctor, _) = clinic();
@@ -297,6 +342,18 @@ fn logged_raises_takes_and_resolutions_leave_what_direct_ones_write() {
             .collect()
     };
     assert_eq!(takes(&logged), takes(&direct));
+    assert_eq!(logged.escalated, direct.escalated);
+    assert_eq!(
+        logged.escalated,
+        [
+            "waiting true Raised true",
+            "waiting false Raised true",
+            "Taken",
+            "waiting false Raised true",
+            "Taken",
+            "waiting true Raised true",
+        ]
+    );
     assert_eq!(
         takes(&logged),
         [
@@ -315,7 +372,7 @@ fn logged_raises_takes_and_resolutions_leave_what_direct_ones_write() {
     let transitions: Vec<&String> = rows
         .iter()
         .filter(|r| {
-            ["RAISED ", "ACKNOWLEDGED ", "RESOLVED "]
+            ["RAISED ", "ESCALATED ", "ACKNOWLEDGED ", "RESOLVED "]
                 .iter()
                 .any(|k| r.starts_with(k))
         })
@@ -324,11 +381,13 @@ fn logged_raises_takes_and_resolutions_leave_what_direct_ones_write() {
         transitions,
         [
             "RAISED pat -",
+            "ESCALATED - -",
             "ACKNOWLEDGED doc -",
             "RAISED pat -",
             "ACKNOWLEDGED doc3 -",
             "RESOLVED doc3 settled at home",
             "RAISED pat -",
+            "ESCALATED - -",
             "ACKNOWLEDGED doc2 -",
             "RESOLVED doc2 -"
         ],
@@ -470,10 +529,7 @@ fn a_take_waits_in_the_log_until_the_move() {
         "{refused:?}"
     );
     assert_eq!(
-        lines(
-            &tx,
-            "SELECT concat_ws(' ', kind, coalesce(emergency_id, '-')) FROM event_log ORDER BY seq"
-        ),
+        log_rows(&tx),
         [
             "SEND -".to_owned(),
             format!("RAISE {id}"),
@@ -530,9 +586,118 @@ fn a_take_waits_in_the_log_until_the_move() {
     );
 }
 
+/// In the log: the watch's escalation follows the raise as an 'ESCALATE' row, with its audit
+/// row written at once and nothing in `emergencies` before the move; asked again it answers
+/// the emergency escalated already (the writer's memory), with no second row. A step that ends
+/// between the raise and the escalation opens the emergency unescalated; the next one
+/// escalates it, with the escalation's change seq. A take logged after it is applied after it,
+/// and the watch then finds the emergency taken; an emergency nowhere is gone (in a batch that
+/// logs or not). The direct path's answers are the script's above.
+#[test]
+fn an_escalation_waits_in_the_log_until_the_move() {
+    let (_dir, mut conn, patient, doctor, _) = clinic();
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let help = message(&patient, &doctor, "help", true);
+    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
+    let id = sent.emergency.unwrap().emergency.id;
+    let Escalation::Waiting(escalated, true) = escalate(&tx, &mut seqs, &id).unwrap() else {
+        panic!("the first escalation escalates");
+    };
+    assert!(escalated.escalated_at.is_some());
+    let Escalation::Waiting(again, false) = escalate(&tx, &mut seqs, &id).unwrap() else {
+        panic!("asked again, it answers the emergency escalated already");
+    };
+    assert_eq!(again, escalated);
+    assert_eq!(
+        log_rows(&tx),
+        [
+            "SEND -".to_owned(),
+            format!("RAISE {id}"),
+            format!("ESCALATE {id}")
+        ]
+    );
+    let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM emergencies"), 0);
+    assert_eq!(
+        count("SELECT count(*) FROM audit WHERE action = 'EMERGENCY_ESCALATE'"),
+        1
+    );
+    projection::apply(&tx, 2).unwrap();
+    assert_eq!(get(&tx, &id).unwrap().unwrap().escalated_at, None);
+    let seq_of = |kind: &str| {
+        tx.query_row("SELECT seq FROM event_log WHERE kind = ?1", [kind], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+    };
+    let escalation_seq = seq_of("ESCALATE");
+    let taken = acknowledge(&tx, &mut seqs, &doctor, &id).unwrap();
+    assert!(taken.emergency.escalated_at.is_some(), "a take keeps it");
+    projection::apply_all(&tx).unwrap();
+    assert_eq!(get(&tx, &id).unwrap().unwrap(), taken.emergency);
+    assert_eq!(
+        lines(
+            &tx,
+            "SELECT kind FROM emergency_transitions WHERE kind != 'ALERTED' ORDER BY id"
+        ),
+        ["RAISED", "ESCALATED", "ACKNOWLEDGED"]
+    );
+    assert!(
+        count(&format!(
+            "SELECT count(*) FROM emergencies WHERE change_seq > {escalation_seq}"
+        )) == 1,
+        "the take's seq is the emergency's last"
+    );
+    assert!(matches!(
+        escalate(&tx, &mut seqs, &id).unwrap(),
+        Escalation::Taken
+    ));
+    let nowhere = EmergencyId::from("e-nowhere");
+    for log in [true, false] {
+        let mut seqs = Seqs::loaded(&tx, log);
+        assert!(matches!(
+            escalate(&tx, &mut seqs, &nowhere).unwrap(),
+            Escalation::Gone
+        ));
+    }
+    assert_eq!(count("SELECT count(*) FROM event_log"), 0);
+}
+
+/// An escalation asked after a resolution waiting in the log finds the emergency taken, with
+/// nothing logged, even once the patient's next emergency is the one the writer remembers.
+#[test]
+fn an_escalation_after_a_logged_resolution_finds_it_taken() {
+    let (_dir, mut conn, patient, doctor, _) = clinic();
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let help = message(&patient, &doctor, "help", true);
+    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
+    let id = sent.emergency.unwrap().emergency.id;
+    resolve(&tx, &mut seqs, &doctor, &id, None).unwrap();
+    assert!(matches!(
+        escalate(&tx, &mut seqs, &id).unwrap(),
+        Escalation::Taken
+    ));
+    let next = message(&patient, &doctor, "help again", true);
+    messages::send(&tx, &mut seqs, &patient, &next, &ClientId::from("c-2")).unwrap();
+    assert!(matches!(
+        escalate(&tx, &mut seqs, &id).unwrap(),
+        Escalation::Taken
+    ));
+    let escalations: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM event_log WHERE kind = 'ESCALATE'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(escalations, 0);
+}
+
 /// A logged emergency send that repeats a stored message's key (only if the writer's keys were
-/// incomplete) is left out of the move with its raise, a doctor's take of it and its
-/// resolution with its stamps (a stamp of the stored message too): no emergency names a
+/// incomplete) is left out of the move with its raise, its escalation, a doctor's take of it
+/// and its resolution with its stamps (a stamp of the stored message too): no emergency names a
 /// message that was never stored, no message is closed by one never stored, and the move goes
 /// on.
 #[test]
@@ -567,21 +732,27 @@ fn a_raise_of_a_repeat_left_out_goes_with_it() {
     )
     .unwrap();
     tx.execute(
+        "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id) \
+         VALUES (?1, 'ESCALATE', 'e-again', 0, ?2, 'e-again')",
+        params![seq + 2, patient.id.as_str()],
+    )
+    .unwrap();
+    tx.execute(
         "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id) \
          VALUES (?1, 'TAKE', 'e-again', 0, ?2, ?3, 'e-again')",
-        params![seq + 2, patient.id.as_str(), doctor.id.as_str()],
+        params![seq + 3, patient.id.as_str(), doctor.id.as_str()],
     )
     .unwrap();
     tx.execute(
         "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id) \
          VALUES (?1, 'RESOLVE', 'e-again', 0, ?2, ?3, 'e-again')",
-        params![seq + 3, patient.id.as_str(), doctor.id.as_str()],
+        params![seq + 4, patient.id.as_str(), doctor.id.as_str()],
     )
     .unwrap();
     tx.execute(
         "INSERT INTO event_log (seq, kind, id, at, emergency_id) \
          SELECT ?1, 'STAMP', id, 0, 'e-again' FROM messages",
-        [seq + 4],
+        [seq + 5],
     )
     .unwrap();
     projection::apply_all(&tx).unwrap();
@@ -923,45 +1094,6 @@ async fn a_logged_take_then_a_resolution() {
         ),
         ["RAISED", "ACKNOWLEDGED", "RESOLVED"]
     );
-}
-
-/// An escalation happens once; asked again while the emergency waits (the alert watch may
-/// have heard of a reopening after the escalation), the emergency comes back as escalated
-/// already, and once a doctor took it, nothing.
-#[test]
-fn an_escalation_asked_again_answers_the_emergency_escalated_already() {
-    let (_dir, mut conn, patient, doctor, _) = clinic();
-    let tx = conn.transaction().unwrap();
-    let mut seqs = Seqs::loaded(&tx, false);
-    let help = message(&patient, &doctor, "help", true);
-    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
-    let id = sent.emergency.unwrap().emergency.id;
-    let Escalation::Waiting(first, true) = escalate(&tx, &mut seqs, &id).unwrap() else {
-        panic!("the first escalation escalates");
-    };
-    assert!(first.escalated_at.is_some());
-    let Escalation::Waiting(again, false) = escalate(&tx, &mut seqs, &id).unwrap() else {
-        panic!("asked again, it answers the emergency escalated already");
-    };
-    assert_eq!(again, first);
-    acknowledge(&tx, &mut seqs, &doctor, &id).unwrap();
-    assert!(matches!(
-        escalate(&tx, &mut seqs, &id).unwrap(),
-        Escalation::Taken
-    ));
-    let nowhere = EmergencyId::from("e-nowhere");
-    assert!(matches!(
-        escalate(&tx, &mut seqs, &nowhere).unwrap(),
-        Escalation::Gone
-    ));
-    let escalations: i64 = tx
-        .query_row(
-            "SELECT count(*) FROM emergency_transitions WHERE kind = 'ESCALATED'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(escalations, 1);
 }
 
 /// While the writer's last step failed, nothing is logged: a patient's press moves the log

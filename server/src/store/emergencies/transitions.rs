@@ -17,24 +17,7 @@ use std::collections::HashSet;
 /// is a handful of rows plus one per doctor.
 const MAX_TRANSITIONS: u32 = 1000;
 
-/// Appends one transition, and its audit row.
-pub(crate) fn record(
-    conn: &Connection,
-    id: &EmergencyId,
-    kind: TransitionKind,
-    actor: Option<&UserId>,
-    note: Option<&str>,
-    at_ms: i64,
-) -> Result<(), StoreError> {
-    insert(conn, id, kind, actor, note, at_ms)?;
-    let (patient, doctor): (String, String) = conn
-        .prepare_cached("SELECT patient_id, doctor_id FROM emergencies WHERE id = ?1")?
-        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let key = ConversationKey::new(UserId::new(patient), UserId::new(doctor));
-    audit_row(conn, id, &key, kind, actor, note)
-}
-
-/// Appends one transition without its audit row (a logged raise's, written when it was logged).
+/// Appends one transition (its audit row is written when the change is made or logged).
 pub(crate) fn insert(
     conn: &Connection,
     id: &EmergencyId,

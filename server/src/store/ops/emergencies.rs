@@ -44,8 +44,9 @@ impl Store {
     /// Marks an emergency nobody took in time as escalated.
     pub(crate) async fn escalate(&self, id: &EmergencyId) -> Result<Escalation, StoreError> {
         let id = id.clone();
+        // A validated command that may log (schema v30), as a take is.
         self.writer
-            .run(move |conn, seqs| emergencies::escalate(conn, seqs, &id))
+            .run_append(move |conn, seqs| emergencies::escalate(conn, seqs, &id))
             .await
     }
 

@@ -88,7 +88,7 @@ fn record_alerted(state: &AppState, id: EmergencyId, reached: watch::Reached) {
         state.hub.alerts_written(ALERTS_FIRST).await;
         let recorded = state.store.record_alerted(&id, reached.clone()).await;
         match recorded {
-            Ok(Some(emergency)) => state.emergencies.alerted(&state.hub, emergency),
+            Ok(Some(reach)) => state.emergencies.alerted(&state.hub, &id, reach),
             Ok(None) => {}
             Err(err) => {
                 tracing::warn!(error = %err, emergency = %id, "could not record an alert");

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::hub::{Hub, Outbox, encode};
 use crate::limiter::KeyedBuckets;
 use crate::state::AppState;
-use crate::store::emergencies::Escalation;
+use crate::store::emergencies::{Escalation, Reach};
 use chrono::Utc;
 use clinic_protocol::{Emergency, EmergencyId, Message, Seq, ServerFrame, UserId, limits};
 use std::collections::{HashMap, HashSet};
@@ -326,15 +326,14 @@ impl Watch {
 
     /// The alert's reach was recorded: later repeats carry the new count, and the patient
     /// learns that their emergency was received.
-    pub(crate) fn alerted(&self, hub: &Hub, recorded: Emergency) {
+    pub(crate) fn alerted(&self, hub: &Hub, id: &EmergencyId, recorded: Reach) {
         let mut open = self.lock();
         // Not watched any more: the acknowledgement already told the patient more than this.
-        let Some(entry) = open.get_mut(&recorded.id) else {
+        let Some(entry) = open.get_mut(id) else {
             return;
         };
-        // Only the alert fields: an escalation written meanwhile must not be undone here.
-        entry.emergency.alerted_at = recorded.alerted_at;
-        entry.emergency.alerted_doctors = recorded.alerted_doctors;
+        entry.emergency.alerted_at = Some(recorded.at);
+        entry.emergency.alerted_doctors = recorded.doctors;
         hub.to_users(
             &[&entry.emergency.patient_id],
             &ServerFrame::EmergencyUpdated {

@@ -117,8 +117,9 @@ pub(crate) struct Moved {
 /// And the emergencies a logged raise opened or reopened (schema v27), the alert watch escalated
 /// (v30) or a doctor's logged take took (v28) or resolved (v29), by patient, as they will be
 /// once moved: a patient's next emergency message joins or reopens that one (or opens a new one
-/// after a resolution), and a doctor takes or resolves that one. Any command that changes an
-/// emergency otherwise (its alert recorded) moves the log first, which drops these.
+/// after a resolution), and a doctor takes or resolves that one. The record of whom its alert
+/// reached (v31) changes the entry when it holds that emergency; it leaves the patient's newer
+/// one alone.
 #[derive(Debug, Default)]
 pub(crate) struct LoggedKeys {
     /// Seq by clientId, by sender (looked up by `&str`, without building a key per send).
@@ -183,6 +184,18 @@ impl LoggedKeys {
     pub(crate) fn forget_emergency(&mut self, patient: &str) {
         self.remember(patient);
         self.emergencies.remove(patient);
+    }
+
+    /// Logged alert record `seq` leaves `emergency` as it is: the patient's entry follows if it
+    /// is that emergency (never one the patient had before it).
+    fn alerted(&mut self, seq: i64, emergency: &Emergency) {
+        let same = self
+            .emergencies
+            .get(emergency.patient_id.as_str())
+            .is_some_and(|(_, e)| e.id == emergency.id);
+        if same {
+            self.changed(seq, emergency);
+        }
     }
 
     /// Logged row `seq` leaves the patient's emergency as `emergency`.
@@ -332,14 +345,15 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
         .execute([upto])?;
     apply_receipts(conn, upto)?;
     // After the receipts; each edit or retraction seals the text it replaces, each raise
-    // opens or reopens its emergency, each escalation escalates one, each take takes one, each
-    // resolution closes one and each stamp marks one of its messages closed, one at a time
-    // (they are few), in seq order.
+    // opens or reopens its emergency, each escalation escalates one, each alert record records
+    // the doctors one reached, each take takes one, each resolution closes one and each stamp
+    // marks one of its messages closed, one at a time (they are few), in seq order.
     for later in one_by_one(conn, upto)? {
         match later {
             Later::Change(change) => crate::store::versions::apply_logged(conn, &change)?,
             Later::Raise(raise) => crate::store::emergencies::apply_logged(conn, &raise)?,
             Later::Escalate(e) => crate::store::emergencies::apply_logged_escalate(conn, &e)?,
+            Later::Alert(alert) => crate::store::emergencies::apply_logged_alert(conn, &alert)?,
             Later::Take(take) => crate::store::emergencies::apply_logged_take(conn, &take)?,
             Later::Resolve(r) => crate::store::emergencies::apply_logged_resolve(conn, &r)?,
             Later::Stamp(stamp) => crate::store::emergencies::apply_logged_stamp(conn, &stamp)?,
@@ -633,6 +647,67 @@ pub(crate) fn log_escalate(
     Ok(())
 }
 
+/// The record of whom an emergency's alert reached first, waiting in the log (schema v31).
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedAlert {
+    /// The emergency's change seq.
+    pub seq: i64,
+    pub emergency: EmergencyId,
+    /// A JSON array of [doctor, devices], one per doctor reached for the first time.
+    pub reached: String,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// Appends an alert record to the log. The caller judged it on the doctors recorded for the
+/// emergency, stored and logged; `emergency` as the record leaves it, when the caller knows it.
+pub(crate) fn log_alert(
+    conn: &Connection,
+    keys: &mut LoggedKeys,
+    alert: &LoggedAlert,
+    emergency: Option<&Emergency>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO event_log (seq, kind, id, at, content, emergency_id) \
+         VALUES (?1, 'ALERT', ?2, ?3, ?4, ?2)",
+    )?
+    .execute(params![
+        alert.seq,
+        alert.emergency.as_str(),
+        alert.at,
+        alert.reached
+    ])?;
+    if let Some(emergency) = emergency {
+        keys.alerted(alert.seq, emergency);
+    }
+    Ok(())
+}
+
+/// The doctors the alert records of emergency `id` waiting in the log reached first, oldest
+/// first, each with when it was recorded (ms).
+pub(crate) fn logged_alerts(
+    conn: &Connection,
+    id: &EmergencyId,
+) -> rusqlite::Result<Vec<(i64, UserId)>> {
+    conn.prepare_cached(
+        "SELECT l.at, j.value ->> 0 FROM event_log AS l, json_each(l.content) AS j \
+         WHERE l.id = ?1 AND l.kind = 'ALERT' ORDER BY l.seq, j.key",
+    )?
+    .query_map([id.as_str()], |r| {
+        Ok((r.get(0)?, UserId::from(r.get::<_, String>(1)?)))
+    })?
+    .collect()
+}
+
+/// Whether the raise of emergency `id` waits in the log.
+pub(crate) fn raise_logged(conn: &Connection, id: &EmergencyId) -> rusqlite::Result<bool> {
+    // No index by emergency: the log holds a step and a batch, a few thousand rows at most.
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM event_log WHERE kind = 'RAISE' AND emergency_id = ?1)",
+    )?
+    .query_row([id.as_str()], |r| r.get(0))
+}
+
 /// A doctor's take of an emergency waiting in the log (schema v28).
 #[derive(Debug, Clone)]
 pub(crate) struct LoggedTake {
@@ -751,19 +826,21 @@ enum Later {
     Change(LoggedChange),
     Raise(LoggedRaise),
     Escalate(LoggedEscalate),
+    Alert(LoggedAlert),
     Take(LoggedTake),
     Resolve(LoggedResolve),
     Stamp(LoggedStamp),
 }
 
-/// The logged edits, retractions, raises, escalations, takes, resolutions and stamps up to
-/// `upto`, oldest first.
+/// The logged edits, retractions, raises, escalations, alert records, takes, resolutions and
+/// stamps up to `upto`, oldest first.
 fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
     conn.prepare_cached(
         "SELECT seq, id, at, sender_id, client_id, kind, content, mark, patient_id, doctor_id, \
          emergency_id FROM event_log \
          WHERE seq <= ?1 \
-         AND kind IN ('EDIT', 'RETRACT', 'RAISE', 'ESCALATE', 'TAKE', 'RESOLVE', 'STAMP') \
+         AND kind IN ('EDIT', 'RETRACT', 'RAISE', 'ESCALATE', 'ALERT', 'TAKE', 'RESOLVE', \
+         'STAMP') \
          ORDER BY seq",
     )?
     .query_map([upto], |r| {
@@ -784,6 +861,14 @@ fn one_by_one(conn: &Connection, upto: i64) -> rusqlite::Result<Vec<Later>> {
                 seq: r.get(0)?,
                 emergency: r.get::<_, String>(10)?.into(),
                 patient: r.get::<_, String>(8)?.into(),
+                at: r.get(2)?,
+            }));
+        }
+        if kind == "ALERT" {
+            return Ok(Later::Alert(LoggedAlert {
+                seq: r.get(0)?,
+                emergency: r.get::<_, String>(10)?.into(),
+                reached: r.get(6)?,
                 at: r.get(2)?,
             }));
         }

@@ -903,6 +903,61 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE event_log_v30 RENAME TO event_log;
     CREATE INDEX event_log_id ON event_log(id, kind);
     ",
+    // v31: the record of whom an emergency's alert reached is a row of the log too ('ALERT':
+    // `id` and `emergency_id` the emergency, `content` a JSON array of [doctor, devices] for
+    // the doctors it reached first), so that recording it amid chat, after every fan-out, does
+    // not wait for the log to move first; the move records their ALERTED transitions and the
+    // emergency's count.
+    "
+    CREATE TABLE event_log_v31 (
+        seq          INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL
+                     CHECK (kind IN ('SEND', 'DELIVERED', 'READ', 'EDIT', 'RETRACT', 'RAISE',
+                                     'TAKE', 'RESOLVE', 'STAMP', 'ESCALATE', 'ALERT')),
+        id           TEXT NOT NULL,
+        at           INTEGER NOT NULL,
+        client_id    TEXT,
+        patient_id   TEXT,
+        doctor_id    TEXT,
+        sender_id    TEXT,
+        recipient_id TEXT,
+        content      TEXT,
+        mark         INTEGER NOT NULL DEFAULT 0,
+        emergency_id TEXT,
+        CHECK (CASE kind WHEN 'SEND' THEN client_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL AND sender_id IS NOT NULL AND recipient_id IS NOT NULL
+            AND content IS NOT NULL AND mark IN (0, 1) AND emergency_id IS NULL
+            WHEN 'EDIT' THEN sender_id IS NOT NULL AND content IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL AND mark = 0
+            WHEN 'RETRACT' THEN sender_id IS NOT NULL
+            AND coalesce(patient_id, doctor_id, recipient_id, emergency_id) IS NULL
+            AND mark IN (0, 1)
+            WHEN 'RAISE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND doctor_id IS NOT NULL
+            AND coalesce(client_id, sender_id, recipient_id, content) IS NULL AND mark IN (0, 1)
+            WHEN 'TAKE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND sender_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, recipient_id, content) IS NULL AND mark = 0
+            WHEN 'RESOLVE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND sender_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, recipient_id) IS NULL AND mark IN (0, 1)
+            WHEN 'ESCALATE' THEN emergency_id IS NOT NULL AND patient_id IS NOT NULL
+            AND coalesce(client_id, doctor_id, sender_id, recipient_id, content) IS NULL
+            AND mark = 0
+            WHEN 'ALERT' THEN emergency_id IS NOT NULL AND content IS NOT NULL
+            AND coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id) IS NULL
+            AND mark = 0
+            WHEN 'STAMP' THEN emergency_id IS NOT NULL
+            AND coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content)
+            IS NULL AND mark = 0
+            ELSE coalesce(client_id, patient_id, doctor_id, sender_id, recipient_id, content,
+            emergency_id) IS NULL AND mark IN (0, 1) END)
+    ) STRICT;
+    INSERT INTO event_log_v31 SELECT * FROM event_log ORDER BY seq;
+    DROP TABLE event_log;
+    ALTER TABLE event_log_v31 RENAME TO event_log;
+    CREATE INDEX event_log_id ON event_log(id, kind);
+    ",
 ];
 
 /// The last schema whose search indexes were in this file (see v19).
@@ -1761,6 +1816,65 @@ mod tests {
              VALUES (6, 'ESCALATE', 'e-2', 6, 'p', 'e-2', 'x')",
             "INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id, mark)
              VALUES (6, 'ESCALATE', 'e-2', 6, 'p', 'e-2', 1)",
+        ] {
+            assert!(conn.execute_batch(bad).is_err(), "{bad}");
+        }
+        assert_eq!(log_index(&conn), 1);
+    }
+
+    /// Upgrading to v31 keeps the log's rows in order; an alert record then needs the
+    /// emergency and the doctors it reached, and nothing else.
+    #[test]
+    fn upgrading_to_v31_keeps_the_log_and_takes_alert_records() {
+        let mut conn = at_version(30);
+        conn.execute_batch(PAIR).unwrap();
+        conn.execute_batch(
+            "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
+                 sender_id, recipient_id, content, mark)
+             VALUES (1, 'SEND', 'm-1', 1, 'c-1', 'p', 'd', 'p', 'd', 'help', 1);
+             INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark)
+             VALUES (2, 'RAISE', 'm-1', 1, 'p', 'd', 'e-1', 0);
+             INSERT INTO event_log (seq, kind, id, at, patient_id, emergency_id)
+             VALUES (3, 'ESCALATE', 'e-1', 3, 'p', 'e-1');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |conn: &Connection| -> Vec<String> {
+            conn.prepare(
+                "SELECT concat_ws(' ', seq, kind, id, coalesce(patient_id, '-'), mark, \
+                 coalesce(emergency_id, '-'), coalesce(content, '-')) FROM event_log ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        assert_eq!(
+            rows(&conn),
+            [
+                "1 SEND m-1 p 1 - help",
+                "2 RAISE m-1 p 0 e-1 -",
+                "3 ESCALATE e-1 p 0 e-1 -"
+            ]
+        );
+        conn.execute(
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id, content)
+             VALUES (4, 'ALERT', 'e-1', 4, 'e-1', '[[\"d\",2]]')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(rows(&conn)[3..], ["4 ALERT e-1 - 0 e-1 [[\"d\",2]]"]);
+        for bad in [
+            "INSERT INTO event_log (seq, kind, id, at, content) VALUES (5, 'ALERT', 'e-1', 5, '[]')",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id)
+             VALUES (5, 'ALERT', 'e-1', 5, 'e-1')",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id, content, patient_id)
+             VALUES (5, 'ALERT', 'e-1', 5, 'e-1', '[]', 'p')",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id, content, sender_id)
+             VALUES (5, 'ALERT', 'e-1', 5, 'e-1', '[]', 'd')",
+            "INSERT INTO event_log (seq, kind, id, at, emergency_id, content, mark)
+             VALUES (5, 'ALERT', 'e-1', 5, 'e-1', '[]', 1)",
         ] {
             assert!(conn.execute_batch(bad).is_err(), "{bad}");
         }

@@ -255,6 +255,16 @@ async fn sends_waiting_in_the_log_survive_sigkill_and_a_kill_while_they_move() {
     assert_eq!(miscounted, 0, "a conversation's unread counter is off");
 }
 
+/// A doctor's app open on one socket, reading whatever comes, until the server dies.
+async fn listen(dir: PathBuf, addr: String, token: String) {
+    let mut ws = common::ws_at(&dir, &addr).await.stream;
+    let hello = json!({"type": "authenticate", "token": token}).to_string();
+    if ws.send(Message::text(hello)).await.is_err() {
+        return;
+    }
+    while let Some(Ok(_)) = ws.next().await {}
+}
+
 /// `serve` flags escalating an emergency 20 ms after it was raised: amid chat, so that the
 /// escalations log.
 const ESCALATE_SOON: &[&str] = &["--emergency-escalate-secs", "0.02"];
@@ -311,8 +321,9 @@ async fn presser(
 /// RESOLVED transition (and one ACKNOWLEDGED when nobody had taken it), every emergency names a
 /// stored message and has its RAISED transitions, the patient has one open emergency, exactly
 /// the emergency messages older than it carry `resolvedAt`, every escalated emergency has one
-/// ESCALATED transition and one audit row for it, and no raise, escalation, take or resolution
-/// is left in the log. Then a reopening: once pressed and killed at once, once written into
+/// ESCALATED transition and one audit row for it, every emergency's count of doctors reached is
+/// its ALERTED transitions (the doctor's app is open, so alerts are recorded amid the chat,
+/// v31), and nothing of an emergency is left in the log. Then a reopening: once pressed and killed at once, once written into
 /// the log of a stopped server; and a take and a resolution written there.
 #[tokio::test]
 async fn emergencies_pressed_amid_chat_survive_sigkill() {
@@ -333,12 +344,14 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let mut kills_with_a_resolution = 0;
     let mut taken = 0;
     let (mut resolved, mut resolved_untaken) = (0, 0);
-    let mut kills_with_an_escalation = 0;
+    let (mut kills_with_an_escalation, mut kills_with_an_alert) = (0, 0);
     for round in 0..10usize {
         let (mut child, addr) = common::spawn_server(&data, ESCALATE_SOON);
         let (t1, p1) = login(&data, &addr, "p1").await;
         let (t2, p2) = login(&data, &addr, "p2").await;
         let (td, d1) = login(&data, &addr, "d1").await;
+        // The doctor's app is open, so every alert reaches it and is recorded amid the chat.
+        let desk = tokio::spawn(listen(data.clone(), addr.clone(), td.clone()));
         let chat = tokio::spawn(sender(
             data.clone(),
             addr.clone(),
@@ -387,23 +400,32 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         chat.await.unwrap();
+        desk.await.unwrap();
         let acked = presses.await.unwrap();
-        let (presses_left, takes_left, resolutions_left, escalations_left): (i64, i64, i64, i64) =
-            Connection::open(&db)
-                .unwrap()
-                .query_row(
-                    "SELECT count(*) FILTER (WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)), \
-                     count(*) FILTER (WHERE kind = 'TAKE'), \
-                     count(*) FILTER (WHERE kind = 'RESOLVE'), \
-                     count(*) FILTER (WHERE kind = 'ESCALATE') FROM event_log",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .unwrap();
+        let left: [i64; 5] = Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FILTER (WHERE kind = 'RAISE' OR (kind = 'SEND' AND mark = 1)), \
+                 count(*) FILTER (WHERE kind = 'TAKE'), \
+                 count(*) FILTER (WHERE kind = 'RESOLVE'), \
+                 count(*) FILTER (WHERE kind = 'ESCALATE'), \
+                 count(*) FILTER (WHERE kind = 'ALERT') FROM event_log",
+                [],
+                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]),
+            )
+            .unwrap();
+        let [
+            presses_left,
+            takes_left,
+            resolutions_left,
+            escalations_left,
+            alerts_left,
+        ] = left;
         kills_with_a_press += usize::from(presses_left > 0);
         kills_with_a_take += usize::from(takes_left > 0);
         kills_with_a_resolution += usize::from(resolutions_left > 0);
         kills_with_an_escalation += usize::from(escalations_left > 0);
+        kills_with_an_alert += usize::from(alerts_left > 0);
         pressed.extend(acked);
     }
     assert!(
@@ -414,6 +436,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     eprintln!("kills with a take in the log: {kills_with_a_take} of 10");
     eprintln!("kills with a resolution in the log: {kills_with_a_resolution} of 10");
     eprintln!("kills with an escalation in the log: {kills_with_an_escalation} of 10");
+    eprintln!("kills with an alert record in the log: {kills_with_an_alert} of 10");
 
     let (mut child, addr) = common::spawn_server(&data, ESCALATE_SOON);
     let (td, _) = login(&data, &addr, "d1").await;
@@ -466,7 +489,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     assert_eq!(
         count(
             "SELECT count(*) FROM event_log \
-             WHERE kind IN ('RAISE', 'ESCALATE', 'TAKE', 'RESOLVE', 'STAMP')"
+             WHERE kind IN ('RAISE', 'ESCALATE', 'ALERT', 'TAKE', 'RESOLVE', 'STAMP')"
         ),
         0
     );
@@ -481,6 +504,19 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         count("SELECT count(*) FROM audit WHERE action = 'EMERGENCY_ESCALATE'"),
         escalated,
         "each escalation audited once, with it"
+    );
+    assert!(
+        count("SELECT count(*) FROM emergency_transitions WHERE kind = 'ALERTED'") > 0,
+        "no alert recorded"
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM emergencies e WHERE alerted_doctors != (SELECT count(*) \
+             FROM emergency_transitions t WHERE t.emergency_id = e.id AND t.kind = 'ALERTED') \
+             OR (alerted_doctors > 0) != (alerted_at IS NOT NULL)"
+        ),
+        0,
+        "each emergency's reach is the doctors recorded for it"
     );
     assert!(taken > 0, "no round took the emergency");
     assert_eq!(

@@ -3,11 +3,13 @@
 
 pub(crate) mod transitions;
 
+pub(crate) use transitions::Reach;
+
 #[cfg(test)]
 mod tests;
 
 use super::projection::{
-    self, LoggedEscalate, LoggedRaise, LoggedResolve, LoggedStamp, LoggedTake,
+    self, LoggedAlert, LoggedEscalate, LoggedRaise, LoggedResolve, LoggedStamp, LoggedTake,
 };
 use super::rows::{self, EMERGENCY_SELECT};
 use super::{Seqs, notifications};
@@ -63,15 +65,16 @@ fn open_as_it_will_be(
     seqs: &mut Seqs,
     patient: &UserId,
 ) -> Result<Option<Emergency>, StoreError> {
-    if seqs.log_sends()
-        && let Some((seq, logged)) = seqs.logged().emergency_of(patient.as_str())
-    {
+    if !seqs.log_sends() {
+        return open_of(conn, patient);
+    }
+    if let Some((seq, logged)) = seqs.logged().emergency_of(patient.as_str()) {
         let logged = logged.clone();
         if still_logged(conn, seqs, seq, patient)? {
             return Ok(Some(logged).filter(|e| e.state != EmergencyState::Resolved));
         }
     }
-    open_of(conn, patient)
+    with_logged_alerts(conn, open_of(conn, patient)?)
 }
 
 /// Emergency `id` as it will be once the log has moved (see [`open_as_it_will_be`]). The
@@ -95,7 +98,104 @@ fn as_it_will_be(
     if projection::resolve_logged(conn, id)? {
         return Err(StoreError::conflict("the emergency is already resolved"));
     }
-    get(conn, id)
+    with_logged_alerts(conn, get(conn, id)?)
+}
+
+/// A stored emergency as the alert records waiting in the log will leave it (each names only
+/// doctors it reached first, so the counts add up).
+fn with_logged_alerts(
+    conn: &Connection,
+    emergency: Option<Emergency>,
+) -> Result<Option<Emergency>, StoreError> {
+    let Some(mut emergency) = emergency else {
+        return Ok(None);
+    };
+    let logged = projection::logged_alerts(conn, &emergency.id)?;
+    if let Some((at, _)) = logged.first() {
+        emergency.alerted_at = emergency.alerted_at.or(Some(from_ms(*at)));
+        emergency.alerted_doctors = emergency
+            .alerted_doctors
+            .saturating_add(u32::try_from(logged.len()).unwrap_or(u32::MAX));
+    }
+    Ok(Some(emergency))
+}
+
+/// Records, in a batch that logs (schema v31), the first alert to each of `doctors`, as
+/// [`transitions::record_alerted`] writes it outside one: judged on the doctors recorded for
+/// the emergency, stored and waiting in the log, and appended to the log for the move to write
+/// ([`apply_logged_alert`]). How far the alert has reached when at least one doctor was new;
+/// nothing for an emergency neither stored nor raised in the log.
+pub(crate) fn log_alerted(
+    conn: &Connection,
+    seqs: &mut Seqs,
+    id: &EmergencyId,
+    doctors: &[(UserId, usize)],
+) -> Result<Option<Reach>, StoreError> {
+    // As it will be, whatever its state (a doctor may have taken it since the alert went out):
+    // the writer's memory, else the stored one (none when only its raise is in the log, behind
+    // the patient's next emergency).
+    let remembered = seqs
+        .logged()
+        .emergency(id)
+        .map(|(seq, logged)| (seq, logged.clone()));
+    let mut known = None;
+    if let Some((seq, logged)) = remembered
+        && still_logged(conn, seqs, seq, &logged.patient_id)?
+    {
+        known = Some(logged);
+    }
+    let stored = match known {
+        Some(_) => None,
+        None => get(conn, id)?,
+    };
+    if known.is_none() && stored.is_none() && !projection::raise_logged(conn, id)? {
+        return Ok(None);
+    }
+    let mut reached = transitions::alerted(conn, id)?;
+    let logged = projection::logged_alerts(conn, id)?;
+    let mut at = stored
+        .as_ref()
+        .or(known.as_ref())
+        .and_then(|e| e.alerted_at)
+        .or(logged.first().map(|(at, _)| from_ms(*at)));
+    reached.extend(logged.into_iter().map(|(_, doctor)| doctor));
+    let new: Vec<(UserId, usize)> = doctors
+        .iter()
+        .filter(|(doctor, _)| reached.insert(doctor.clone()))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let at = *at.get_or_insert(from_ms(now));
+    let reach = Reach {
+        at,
+        doctors: u32::try_from(reached.len()).unwrap_or(u32::MAX),
+    };
+    let alert = LoggedAlert {
+        seq: seqs.next().0,
+        emergency: id.clone(),
+        reached: transitions::reached_param(&new)?,
+        at: now,
+    };
+    let known = known.map(|mut e| {
+        e.alerted_at = Some(reach.at);
+        e.alerted_doctors = reach.doctors;
+        e
+    });
+    projection::log_alert(conn, seqs.logged_mut(), &alert, known.as_ref())?;
+    Ok(Some(reach))
+}
+
+/// Applies a logged alert record in the move, as [`transitions::record_alerted`] writes one
+/// outside a batch that logs. One whose emergency is not stored (its raise left out of the
+/// move as a repeat) records nothing, as the direct write would.
+pub(crate) fn apply_logged_alert(conn: &Connection, alert: &LoggedAlert) -> rusqlite::Result<()> {
+    transitions::write_alerted(conn, &alert.emergency, &alert.reached, alert.at, || {
+        alert.seq
+    })?;
+    Ok(())
 }
 
 /// Whether the patient's remembered row `seq` is still in the log. Another process (the CLI)

@@ -58,6 +58,14 @@ async fn press(
         .unwrap()
 }
 
+/// The patient presses emergency ("help", clientId "c-1") in the doctor's conversation, in the
+/// caller's transaction: the emergency it raised.
+fn pressed(conn: &Connection, seqs: &mut Seqs, patient: &User, doctor: &User) -> EmergencyId {
+    let help = message(patient, doctor, "help", true);
+    let sent = messages::send(conn, seqs, patient, &help, &ClientId::from("c-1")).unwrap();
+    sent.emergency.unwrap().emergency.id
+}
+
 /// A database with a patient and three doctors (the third, `doc3`, not returned).
 fn clinic() -> (tempfile::TempDir, Connection, User, User, User) {
     let dir = tempfile::tempdir().unwrap();
@@ -112,7 +120,7 @@ fn left(conn: &Connection) -> Vec<String> {
             "SELECT concat_ws(' ', m.seq, e.state, {}, {}, e.change_seq, \
              e.raised_at = m.created_at, coalesce(e.resolution_note, '-'), \
              e.resolved_at IS NOT NULL, e.acknowledged_at IS NOT NULL, \
-             e.escalated_at IS NOT NULL) \
+             e.escalated_at IS NOT NULL, e.alerted_doctors, e.alerted_at IS NOT NULL) \
              FROM emergencies e JOIN messages m ON m.id = e.message_id ORDER BY e.change_seq",
             name("e.acknowledged_by"),
             name("e.resolved_by")
@@ -121,7 +129,7 @@ fn left(conn: &Connection) -> Vec<String> {
     all.extend(lines(
         conn,
         &format!(
-            "SELECT concat_ws(' ', t.kind, {}, coalesce(t.note, '-')) \
+            "SELECT concat_ws(' ', t.kind, {}, coalesce(t.note, '-'), coalesce(t.devices, '-')) \
              FROM emergency_transitions t ORDER BY t.id",
             name("t.actor_id")
         ),
@@ -169,6 +177,9 @@ enum Step<'a> {
     /// The alert watch escalates the emergency the first press raised (`false`) or the
     /// patient's newest (`true`).
     Escalate(bool),
+    /// The alert of the emergency the first press raised (`false`) or the patient's newest
+    /// (`true`) reached these doctors, on this many devices each.
+    Alert(bool, &'a [(&'a User, usize)]),
 }
 
 /// What a script's steps answered.
@@ -183,6 +194,8 @@ struct Answers {
     resolved: Vec<Result<Transition, StoreError>>,
     /// The escalations: what each found, and the emergency as it left it if it waited.
     escalated: Vec<String>,
+    /// The alert records: how many doctors the alert had reached, if any was new.
+    alerted: Vec<Option<u32>>,
 }
 
 /// Runs `steps` in one transaction, logged (a batch of nothing but sends, takes and
@@ -218,20 +231,15 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
                     .resolved
                     .push(resolve(&tx, &mut seqs, doctor, &id, *note));
             }
+            Step::Alert(newest, doctors) => {
+                let id = pick(&answers, *newest);
+                let doctors: Vec<(UserId, usize)> =
+                    doctors.iter().map(|(d, n)| (d.id.clone(), *n)).collect();
+                let reach = transitions::record_alerted(&tx, &mut seqs, &id, &doctors).unwrap();
+                answers.alerted.push(reach.map(|r| r.doctors));
+            }
             Step::Escalate(newest) => {
-                let sent = if *newest {
-                    answers.sent.last()
-                } else {
-                    answers.sent.first()
-                };
-                let id = sent
-                    .unwrap()
-                    .emergency
-                    .as_ref()
-                    .unwrap()
-                    .emergency
-                    .id
-                    .clone();
+                let id = pick(&answers, *newest);
                 answers
                     .escalated
                     .push(match escalate(&tx, &mut seqs, &id).unwrap() {
@@ -249,6 +257,22 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
     answers
 }
 
+/// The emergency the first press raised (`newest` false) or the patient's newest.
+fn pick(answers: &Answers, newest: bool) -> EmergencyId {
+    let sent = if newest {
+        answers.sent.last()
+    } else {
+        answers.sent.first()
+    };
+    sent.unwrap()
+        .emergency
+        .as_ref()
+        .unwrap()
+        .emergency
+        .id
+        .clone()
+}
+
 /// The script both runs follow, in one batch: the patient presses emergency twice (the second
 /// time in the conversation with another doctor), the watch escalates it, and asks again (it
 /// is escalated already), a doctor takes it, the watch asks again (taken), the other doctor
@@ -263,13 +287,17 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
 fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> Answers {
     let other = user(conn, "doc2");
     let third = user(conn, "doc3");
+    let fourth = users::for_test(conn, "doc4", Role::Doctor);
     phase(
         conn,
         log,
         patient,
         &[
             Step::Send(patient, doctor, "help", true),
+            Step::Alert(false, &[(doctor, 2), (&other, 1)]),
+            Step::Alert(false, &[(doctor, 1)]),
             Step::Send(patient, &other, "still need help", true),
+            Step::Alert(false, &[(doctor, 3), (&third, 1), (&third, 2)]),
             Step::Escalate(false),
             Step::Escalate(false),
             Step::Take(doctor),
@@ -285,6 +313,8 @@ fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> An
             Step::Resolve(doctor, None),
             Step::Escalate(false),
             Step::Send(patient, doctor, "help again", true),
+            Step::Alert(false, &[(&fourth, 1)]),
+            Step::Alert(true, &[(doctor, 1)]),
             Step::Escalate(true),
             Step::Take(&other),
             Step::Send(patient, &other, "please", true),
@@ -294,14 +324,16 @@ fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> An
     )
 }
 
-/// Logged raises, escalations, takes and resolutions answer what direct ones answer, and the
-/// move leaves what the direct writes leave: the same messages (an emergency message without a
-/// notification of its own, each closed by its emergency's resolution with a change seq of
-/// its own), the same emergency opened, escalated once, taken, reopened, taken by another
-/// doctor and resolved, the next one opened, escalated and resolved untaken, the same
-/// transitions, counters, care relations, notifications and audit.
+/// Logged raises, alert records, escalations, takes and resolutions answer what direct ones
+/// answer, and the move leaves what the direct writes leave: the same messages (an emergency
+/// message without a notification of its own, each closed by its emergency's resolution with a
+/// change seq of its own), the same emergency opened, alerted (each doctor recorded once, with
+/// the devices of the first record), escalated once, taken, reopened, taken by another doctor
+/// and resolved, then alerted to one more doctor while the next one waits, that one opened,
+/// alerted, escalated and resolved untaken, the same transitions, counters, care relations,
+/// notifications and audit, and every answer with the alert's reach as it then was.
 #[test]
-fn logged_raises_escalations_takes_and_resolutions_leave_what_direct_ones_write() {
+fn logged_raises_alerts_escalations_takes_and_resolutions_leave_what_direct_ones_write() {
     let (_d1, mut direct_conn, patient, doctor, _) = clinic();
     let direct = script(&mut direct_conn, false, &patient, &doctor);
     let (_d2, mut logged_conn, patient, doctor, _) = clinic();
@@ -343,6 +375,24 @@ fn logged_raises_escalations_takes_and_resolutions_leave_what_direct_ones_write(
     };
     assert_eq!(takes(&logged), takes(&direct));
     assert_eq!(logged.escalated, direct.escalated);
+    assert_eq!(logged.alerted, direct.alerted);
+    assert_eq!(logged.alerted, [Some(2), None, Some(3), Some(4), Some(1)]);
+    // Every answer carries the alert's reach as it then was.
+    let reach = |answers: &Answers| -> Vec<u32> {
+        let sent = answers
+            .sent
+            .iter()
+            .map(|s| &s.emergency.as_ref().unwrap().emergency);
+        let done = answers
+            .taken
+            .iter()
+            .chain(&answers.resolved)
+            .filter_map(|t| t.as_ref().ok())
+            .map(|t| &t.emergency);
+        sent.chain(done).map(|e| e.alerted_doctors).collect()
+    };
+    assert_eq!(reach(&logged), reach(&direct));
+    assert_eq!(reach(&logged), [0, 2, 3, 3, 0, 1, 3, 3, 3, 1]);
     assert_eq!(
         logged.escalated,
         [
@@ -372,24 +422,35 @@ fn logged_raises_escalations_takes_and_resolutions_leave_what_direct_ones_write(
     let transitions: Vec<&String> = rows
         .iter()
         .filter(|r| {
-            ["RAISED ", "ESCALATED ", "ACKNOWLEDGED ", "RESOLVED "]
-                .iter()
-                .any(|k| r.starts_with(k))
+            [
+                "RAISED ",
+                "ALERTED ",
+                "ESCALATED ",
+                "ACKNOWLEDGED ",
+                "RESOLVED ",
+            ]
+            .iter()
+            .any(|k| r.starts_with(k))
         })
         .collect();
     assert_eq!(
         transitions,
         [
-            "RAISED pat -",
-            "ESCALATED - -",
-            "ACKNOWLEDGED doc -",
-            "RAISED pat -",
-            "ACKNOWLEDGED doc3 -",
-            "RESOLVED doc3 settled at home",
-            "RAISED pat -",
-            "ESCALATED - -",
-            "ACKNOWLEDGED doc2 -",
-            "RESOLVED doc2 -"
+            "RAISED pat - -",
+            "ALERTED doc - 2",
+            "ALERTED doc2 - 1",
+            "ALERTED doc3 - 1",
+            "ESCALATED - - -",
+            "ACKNOWLEDGED doc - -",
+            "RAISED pat - -",
+            "ACKNOWLEDGED doc3 - -",
+            "RESOLVED doc3 settled at home -",
+            "RAISED pat - -",
+            "ALERTED doc4 - 1",
+            "ALERTED doc - 1",
+            "ESCALATED - - -",
+            "ACKNOWLEDGED doc2 - -",
+            "RESOLVED doc2 - -"
         ],
         "{rows:?}"
     );
@@ -407,11 +468,17 @@ fn logged_raises_escalations_takes_and_resolutions_leave_what_direct_ones_write(
     let closed: Vec<&String> = rows.iter().filter(|r| r.contains(" EMERGENCY ")).collect();
     assert_eq!(closed.len(), 6, "{rows:?}");
     assert!(closed.iter().all(|r| r.ends_with(" 1 1")), "{rows:?}");
-    // Each resolution's answer is the emergency as the move left it.
-    for (sent, resolved) in [(0, 0), (4, 2)] {
+    // Each resolution's answer is the emergency as the move left it, but for the doctor the
+    // first one's alert was recorded as reaching after it was resolved.
+    for (sent, resolved, later) in [(0, 0, 1), (4, 2, 0)] {
         let id = &logged.sent[sent].emergency.as_ref().unwrap().emergency.id;
-        let resolved = logged.resolved[resolved].as_ref().unwrap();
-        assert_eq!(get(&logged_conn, id).unwrap().unwrap(), resolved.emergency);
+        let mut resolved = logged.resolved[resolved]
+            .as_ref()
+            .unwrap()
+            .emergency
+            .clone();
+        resolved.alerted_doctors += later;
+        assert_eq!(get(&logged_conn, id).unwrap().unwrap(), resolved);
     }
     // Each raise's answer is the emergency as it then was: the reopened one waits again.
     for sent in &logged.sent {
@@ -516,9 +583,7 @@ fn a_take_waits_in_the_log_until_the_move() {
     let (_dir, mut conn, patient, doctor, other) = clinic();
     let tx = conn.transaction().unwrap();
     let mut seqs = Seqs::loaded(&tx, true);
-    let help = message(&patient, &doctor, "help", true);
-    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
-    let id = sent.emergency.unwrap().emergency.id;
+    let id = pressed(&tx, &mut seqs, &patient, &doctor);
     let third = user(&tx, "doc3");
     let taken = acknowledge(&tx, &mut seqs, &third, &id).unwrap();
     assert_eq!(taken.emergency.state, EmergencyState::Acknowledged);
@@ -598,9 +663,7 @@ fn an_escalation_waits_in_the_log_until_the_move() {
     let (_dir, mut conn, patient, doctor, _) = clinic();
     let tx = conn.transaction().unwrap();
     let mut seqs = Seqs::loaded(&tx, true);
-    let help = message(&patient, &doctor, "help", true);
-    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
-    let id = sent.emergency.unwrap().emergency.id;
+    let id = pressed(&tx, &mut seqs, &patient, &doctor);
     let Escalation::Waiting(escalated, true) = escalate(&tx, &mut seqs, &id).unwrap() else {
         panic!("the first escalation escalates");
     };
@@ -671,9 +734,7 @@ fn an_escalation_after_a_logged_resolution_finds_it_taken() {
     let (_dir, mut conn, patient, doctor, _) = clinic();
     let tx = conn.transaction().unwrap();
     let mut seqs = Seqs::loaded(&tx, true);
-    let help = message(&patient, &doctor, "help", true);
-    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
-    let id = sent.emergency.unwrap().emergency.id;
+    let id = pressed(&tx, &mut seqs, &patient, &doctor);
     resolve(&tx, &mut seqs, &doctor, &id, None).unwrap();
     assert!(matches!(
         escalate(&tx, &mut seqs, &id).unwrap(),
@@ -695,9 +756,118 @@ fn an_escalation_after_a_logged_resolution_finds_it_taken() {
     assert_eq!(escalations, 0);
 }
 
+/// In the log: the record of whom an alert reached follows the raise as an 'ALERT' row naming
+/// only the doctors reached first (judged on those stored and those logged), nothing stored
+/// before the move; what the writer remembers of the emergency and what is stored, with the
+/// records waiting counted, carry the new reach, so a take or a reopening answers it. A record
+/// for an emergency whose raise waits in the log behind the patient's next one is logged too;
+/// one for an emergency nowhere is not.
+#[test]
+fn an_alert_record_waits_in_the_log_until_the_move() {
+    let (_dir, mut conn, patient, doctor, other) = clinic();
+    let third = user(&conn, "doc3");
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let id = pressed(&tx, &mut seqs, &patient, &doctor);
+    let reached = |seqs: &mut Seqs, doctors: &[(&User, usize)]| {
+        let doctors: Vec<(UserId, usize)> =
+            doctors.iter().map(|(d, n)| (d.id.clone(), *n)).collect();
+        transitions::record_alerted(&tx, seqs, &id, &doctors).unwrap()
+    };
+    let first = reached(&mut seqs, &[(&doctor, 2), (&other, 1)]).unwrap();
+    assert_eq!(first.doctors, 2);
+    assert_eq!(reached(&mut seqs, &[(&other, 5)]), None, "recorded already");
+    assert_eq!(
+        log_rows(&tx),
+        [
+            "SEND -".to_owned(),
+            format!("RAISE {id}"),
+            format!("ALERT {id}")
+        ]
+    );
+    let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM emergency_transitions"), 0);
+    let taken = acknowledge(&tx, &mut seqs, &doctor, &id).unwrap();
+    assert_eq!(taken.emergency.alerted_doctors, 2);
+    assert_eq!(taken.emergency.alerted_at, Some(first.at));
+    projection::apply_all(&tx).unwrap();
+    assert_eq!(get(&tx, &id).unwrap().unwrap(), taken.emergency);
+    // The writer's memory moved on: what is stored, and the records waiting in the log.
+    let mut seqs = Seqs::loaded(&tx, true);
+    let later = reached(&mut seqs, &[(&doctor, 1), (&third, 1)]).unwrap();
+    assert_eq!(
+        later,
+        Reach {
+            at: first.at,
+            doctors: 3
+        }
+    );
+    let again = message(&patient, &doctor, "again", true);
+    let reopened =
+        messages::send(&tx, &mut seqs, &patient, &again, &ClientId::from("c-2")).unwrap();
+    let reopened = reopened.emergency.unwrap();
+    assert_eq!(reopened.how, Raise::Reopened);
+    assert_eq!(reopened.emergency.alerted_doctors, 3);
+    projection::apply_all(&tx).unwrap();
+    assert_eq!(get(&tx, &id).unwrap().unwrap(), reopened.emergency);
+    assert_eq!(
+        lines(
+            &tx,
+            "SELECT concat_ws(' ', (SELECT username FROM users WHERE id = actor_id), devices) \
+             FROM emergency_transitions WHERE kind = 'ALERTED' ORDER BY id"
+        ),
+        ["doc 2", "doc2 1", "doc3 1"]
+    );
+    // Resolved and pressed again in the log: the first emergency's raise is not remembered.
+    let mut seqs = Seqs::loaded(&tx, true);
+    resolve(&tx, &mut seqs, &doctor, &id, None).unwrap();
+    let next = message(&patient, &doctor, "help again", true);
+    let next = messages::send(&tx, &mut seqs, &patient, &next, &ClientId::from("c-3")).unwrap();
+    let next = next.emergency.unwrap().emergency;
+    let late = reached(&mut seqs, &[(&other, 1), (&user(&tx, "doc3"), 2)]);
+    assert_eq!(late, None, "both recorded for the first");
+    let doctors = [(next.doctor_id.clone(), 1)];
+    let fresh = transitions::record_alerted(&tx, &mut seqs, &next.id, &doctors).unwrap();
+    assert_eq!(fresh.map(|r| r.doctors), Some(1));
+    let nowhere = EmergencyId::from("e-nowhere");
+    assert_eq!(
+        transitions::record_alerted(&tx, &mut seqs, &nowhere, &doctors).unwrap(),
+        None
+    );
+    projection::apply_all(&tx).unwrap();
+    assert_eq!(get(&tx, &next.id).unwrap().unwrap().alerted_doctors, 1);
+    assert_eq!(count("SELECT count(*) FROM event_log"), 0);
+    assert_eq!(
+        count("SELECT count(*) FROM emergency_transitions WHERE emergency_id = 'e-nowhere'"),
+        0
+    );
+}
+
+/// An alert record for an emergency whose raise waits in the log behind the patient's next
+/// emergency (resolved, then pressed again, all in the log) is logged and moved with it.
+#[test]
+fn an_alert_record_of_an_emergency_only_in_the_log_is_kept() {
+    let (_dir, mut conn, patient, doctor, other) = clinic();
+    let tx = conn.transaction().unwrap();
+    let mut seqs = Seqs::loaded(&tx, true);
+    let id = pressed(&tx, &mut seqs, &patient, &doctor);
+    resolve(&tx, &mut seqs, &doctor, &id, None).unwrap();
+    let next = message(&patient, &doctor, "help again", true);
+    messages::send(&tx, &mut seqs, &patient, &next, &ClientId::from("c-2")).unwrap();
+    let doctors = [(other.id.clone(), 1)];
+    let reach = transitions::record_alerted(&tx, &mut seqs, &id, &doctors).unwrap();
+    assert_eq!(reach.map(|r| r.doctors), Some(1));
+    projection::apply_all(&tx).unwrap();
+    let stored = get(&tx, &id).unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.alerted_doctors),
+        (EmergencyState::Resolved, 1)
+    );
+}
+
 /// A logged emergency send that repeats a stored message's key (only if the writer's keys were
-/// incomplete) is left out of the move with its raise, its escalation, a doctor's take of it
-/// and its resolution with its stamps (a stamp of the stored message too): no emergency names a
+/// incomplete) is left out of the move with its raise, its escalation, the record of whom its
+/// alert reached, a doctor's take of it and its resolution with its stamps (a stamp of the stored message too): no emergency names a
 /// message that was never stored, no message is closed by one never stored, and the move goes
 /// on.
 #[test]
@@ -741,6 +911,12 @@ fn a_raise_of_a_repeat_left_out_goes_with_it() {
         "INSERT INTO event_log (seq, kind, id, at, patient_id, sender_id, emergency_id) \
          VALUES (?1, 'TAKE', 'e-again', 0, ?2, ?3, 'e-again')",
         params![seq + 3, patient.id.as_str(), doctor.id.as_str()],
+    )
+    .unwrap();
+    tx.execute(
+        "INSERT INTO event_log (seq, kind, id, at, content, emergency_id) \
+         VALUES (?1, 'ALERT', 'e-again', 0, json_array(json_array(?2, 1)), 'e-again')",
+        params![seq + 6, doctor.id.as_str()],
     )
     .unwrap();
     tx.execute(
@@ -911,9 +1087,7 @@ fn a_resolution_rolled_back_gives_back_the_take_it_replaced() {
     let (_dir, mut conn, patient, doctor, _) = clinic();
     let tx = conn.transaction().unwrap();
     let mut seqs = Seqs::loaded(&tx, true);
-    let help = message(&patient, &doctor, "help", true);
-    let sent = messages::send(&tx, &mut seqs, &patient, &help, &ClientId::from("c-1")).unwrap();
-    let id = sent.emergency.unwrap().emergency.id;
+    let id = pressed(&tx, &mut seqs, &patient, &doctor);
     acknowledge(&tx, &mut seqs, &doctor, &id).unwrap();
     seqs.logged_mut().committed();
     tx.execute_batch("SAVEPOINT batch").unwrap();

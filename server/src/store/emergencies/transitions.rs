@@ -1,16 +1,14 @@
 //! The recorded history of each emergency: one row per transition (who, when), always written in
 //! the same transaction as the change it records.
 
-use super::get;
 use crate::audit::{self, Action, Event};
 use crate::store::Seqs;
 use crate::store::StoreError;
 use crate::store::rows::{self, TRANSITION_SELECT, transition_text};
-use crate::time::now_ms;
-use clinic_protocol::{
-    ConversationKey, Emergency, EmergencyId, EmergencyTransition, TransitionKind, UserId,
-};
-use rusqlite::{Connection, params};
+use crate::time::{from_ms, now_ms};
+use chrono::{DateTime, Utc};
+use clinic_protocol::{ConversationKey, EmergencyId, EmergencyTransition, TransitionKind, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
 
 /// Most transitions returned for one emergency; repeats are never recorded, so a real history
@@ -70,23 +68,63 @@ pub(crate) fn audit_row(
     )
 }
 
+/// How far an emergency's alert has reached, as recorded: when it first reached a doctor, and
+/// how many doctors it reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reach {
+    pub at: DateTime<Utc>,
+    pub doctors: u32,
+}
+
 /// Records the first alert to each of `doctors` (with how many of their devices it was queued
-/// to). Doctors already recorded are skipped. Returns the emergency as it is now when at least
-/// one doctor was new, so the change can be published.
+/// to). Doctors already recorded are skipped. Returns how far the alert has reached when at
+/// least one doctor was new, so the change can be published. In a batch that logs (schema v31)
+/// the record is appended to the log for the move to write ([`super::log_alerted`]).
 pub(crate) fn record_alerted(
     conn: &Connection,
     seqs: &mut Seqs,
     id: &EmergencyId,
     doctors: &[(UserId, usize)],
-) -> Result<Option<Emergency>, StoreError> {
-    let at = now_ms();
-    // One statement for every doctor, passed as a JSON array: a statement per doctor held the
-    // writer about twice as long with a thousand doctors (benchmark S4).
+) -> Result<Option<Reach>, StoreError> {
+    if seqs.log_sends() {
+        return super::log_alerted(conn, seqs, id, doctors);
+    }
+    let reached = reached_param(doctors)?;
+    if !write_alerted(conn, id, &reached, now_ms(), || seqs.next().0)? {
+        return Ok(None);
+    }
+    Ok(conn
+        .prepare_cached("SELECT alerted_at, alerted_doctors FROM emergencies WHERE id = ?1")?
+        .query_row([id.as_str()], |r| {
+            Ok(Reach {
+                at: from_ms(r.get(0)?),
+                doctors: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// `doctors` as the statements take them: a JSON array of [doctor, devices].
+pub(crate) fn reached_param(doctors: &[(UserId, usize)]) -> Result<String, StoreError> {
     let reached = doctors
         .iter()
         .map(|(doctor, devices)| (doctor.as_str(), i64::try_from(*devices).unwrap_or(i64::MAX)))
         .collect::<Vec<_>>();
-    let reached = rows::json_param(&reached)?;
+    rows::json_param(&reached)
+}
+
+/// Records an ALERTED transition at `at` for each doctor of `reached` (a JSON array of
+/// [doctor, devices]) not recorded yet, and then the emergency's count, with change seq
+/// `seq()`. False, writing nothing, when none was new or the emergency is not stored.
+pub(crate) fn write_alerted(
+    conn: &Connection,
+    id: &EmergencyId,
+    reached: &str,
+    at: i64,
+    seq: impl FnOnce() -> i64,
+) -> rusqlite::Result<bool> {
+    // One statement for every doctor, passed as a JSON array: a statement per doctor held the
+    // writer about twice as long with a thousand doctors (benchmark S4).
     let added = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO emergency_transitions (emergency_id, kind, actor_id, devices, at) \
@@ -95,11 +133,11 @@ pub(crate) fn record_alerted(
         )?
         .execute(params![id.as_str(), reached, at])?;
     if added == 0 {
-        return Ok(None);
+        return Ok(false);
     }
     conn.prepare_cached(COUNT_ALERTED)?
-        .execute(params![id.as_str(), at, seqs.next().0])?;
-    get(conn, id)
+        .execute(params![id.as_str(), at, seq()])?;
+    Ok(true)
 }
 
 /// Sets emergency `?1`'s count of doctors alerted from its transitions (and when it was first
@@ -172,7 +210,7 @@ mod tests {
         let id = sent.emergency.unwrap().emergency.id;
 
         let first = record_alerted(&tx, &mut seqs, &id, &[(doctors[0].clone(), 2)]).unwrap();
-        assert_eq!(first.map(|e| e.alerted_doctors), Some(1));
+        assert_eq!(first.map(|r| r.doctors), Some(1));
         let reached = [
             (doctors[0].clone(), 5),
             (doctors[1].clone(), 1),
@@ -180,7 +218,12 @@ mod tests {
             (doctors[1].clone(), 1),
         ];
         let second = record_alerted(&tx, &mut seqs, &id, &reached).unwrap();
-        assert_eq!(second.map(|e| e.alerted_doctors), Some(3));
+        assert_eq!(second.map(|r| r.doctors), Some(3));
+        assert_eq!(
+            second.map(|r| r.at),
+            first.map(|r| r.at),
+            "first reached then"
+        );
         let devices: Vec<(String, i64)> = tx
             .prepare(
                 "SELECT actor_id, devices FROM emergency_transitions \

@@ -1,7 +1,7 @@
 //! Emergency operations: raising is part of a send; these move an emergency along, record who
 //! its alert reached, and read it back.
 
-use crate::store::emergencies::{self, Escalation, Transition, transitions};
+use crate::store::emergencies::{self, Escalation, Reach, Transition, transitions};
 use crate::store::{Store, StoreError, messages, notifications};
 use clinic_protocol::rest::EmergencyDetail;
 use clinic_protocol::{Emergency, EmergencyId, Message, Notification, User, UserId};
@@ -50,16 +50,18 @@ impl Store {
             .await
     }
 
-    /// Records that the alert reached these doctors (with how many devices each); the emergency
-    /// as it is now when at least one of them was new.
+    /// Records that the alert reached these doctors (with how many devices each); how far it
+    /// has reached when at least one of them was new.
     pub(crate) async fn record_alerted(
         &self,
         id: &EmergencyId,
         doctors: Vec<(UserId, usize)>,
-    ) -> Result<Option<Emergency>, StoreError> {
+    ) -> Result<Option<Reach>, StoreError> {
         let id = id.clone();
+        // A command that may log (schema v31) and refuses nothing: amid chat it does not wait
+        // for the log to move first.
         self.writer
-            .run(move |conn, seqs| transitions::record_alerted(conn, seqs, &id, &doctors))
+            .run_append(move |conn, seqs| transitions::record_alerted(conn, seqs, &id, &doctors))
             .await
     }
 
@@ -69,8 +71,10 @@ impl Store {
         message: Message,
         patient_name: String,
     ) -> Result<Vec<Notification>, StoreError> {
+        // Refuses nothing and takes no change seq (notifications have none, nor a foreign key
+        // to the message, which may still be in the log): it may share a batch that logs.
         self.writer
-            .run(move |conn, _| notifications::for_emergency(conn, &message, &patient_name))
+            .run_append(move |conn, _| notifications::for_emergency(conn, &message, &patient_name))
             .await
     }
 

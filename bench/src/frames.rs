@@ -1,6 +1,7 @@
 //! What the generator reads from the server: a cheap view of the frames it measures
-//! (`message:ack`, `message:received`, `emergency:alert`, `sync:batch`, `authenticated`,
-//! `message:delivered:confirmed`, `error`), and the stamp it writes into message contents.
+//! (`message:ack`, `message:received`, `emergency:alert`, `emergency:updated`, `sync:batch`,
+//! `authenticated`, `message:delivered:confirmed`, `error`), and the stamp it writes into
+//! message contents.
 //!
 //! The full `ServerFrame` type would decode dates and enums the generator never looks at; on a
 //! shared core that cost would show up as server latency, so only the needed fields are read.
@@ -32,6 +33,12 @@ pub enum Inbound {
     ReadConfirmed(usize),
     /// `message:updated`: a message was edited or unsent.
     Updated,
+    /// `emergency:updated`: the emergency raised by message `message_id` changed; its alert
+    /// has reached `alerted_doctors` doctors.
+    EmergencyUpdated {
+        message_id: String,
+        alerted_doctors: u64,
+    },
     SyncBatch {
         messages: Vec<Msg>,
         cursor: i64,
@@ -52,6 +59,18 @@ pub enum Inbound {
 #[derive(Deserialize)]
 struct WithMessage {
     message: Msg,
+}
+
+#[derive(Deserialize)]
+struct WithEmergency {
+    emergency: EmergencyView,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmergencyView {
+    message_id: String,
+    alerted_doctors: u64,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +127,12 @@ pub fn parse(text: &str) -> Inbound {
         "message:received" => with_message(Inbound::Received),
         "message:updated" => Inbound::Updated,
         "emergency:alert" => with_message(Inbound::Alert),
+        "emergency:updated" => serde_json::from_str::<WithEmergency>(text)
+            .map(|w| Inbound::EmergencyUpdated {
+                message_id: w.emergency.message_id,
+                alerted_doctors: w.emergency.alerted_doctors,
+            })
+            .unwrap_or(Inbound::Other),
         "message:delivered:confirmed" => serde_json::from_str::<Confirmed>(text)
             .map(|c| Inbound::DeliveredConfirmed(c.message_ids.len()))
             .unwrap_or(Inbound::Other),

@@ -9,7 +9,10 @@
 //! the time each take took, request to answer, is reported (`take`): what a doctor waits for
 //! amid the same traffic. With `--resolve` too, that doctor then resolves each emergency
 //! (`POST /api/emergencies/{id}/resolve` with a note) a quarter of the spacing after taking
-//! it, and each resolution's time is reported (`resolve`).
+//! it, and each resolution's time is reported (`resolve`). `received` is, per emergency, the
+//! time from its scheduled press to the patient's `emergency:updated` saying that its alert
+//! reached every measured doctor (the record of whom it reached is written after the
+//! fan-out): the patient's "received by the doctors".
 
 use super::idle::chunks;
 use super::steady::PAIRS_PER_GROUP;
@@ -218,18 +221,35 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
         streams.push(stream);
     }
     // The patients' acks say when each emergency was committed: the part of the fan-out
-    // latency spent persisting it, before any doctor can be told.
+    // latency spent persisting it, before any doctor can be told; their updates, when each
+    // learnt that every doctor was reached.
     let acks = tokio::spawn(async move {
-        let mut committed = Latency::new();
+        let (mut committed, mut received) = (Latency::new(), Latency::new());
+        let mut pressed = std::collections::HashMap::new();
         while let Some(Ok(message)) = streams.next().await {
-            if let Message::Text(body) = message
-                && let Inbound::Ack(message) = frames::parse(body.as_str())
-                && let Some(stamp) = frames::read_stamp(&message.content)
-            {
-                committed.record(now_us().saturating_sub(stamp.scheduled));
+            let Message::Text(body) = message else {
+                continue;
+            };
+            match frames::parse(body.as_str()) {
+                Inbound::Ack(message) => {
+                    if let Some(stamp) = frames::read_stamp(&message.content) {
+                        committed.record(now_us().saturating_sub(stamp.scheduled));
+                        pressed.insert(message.id, stamp.scheduled);
+                    }
+                }
+                Inbound::EmergencyUpdated {
+                    message_id,
+                    alerted_doctors,
+                } if alerted_doctors >= doctors as u64 => {
+                    // Once per emergency: the first update that says so.
+                    if let Some(scheduled) = pressed.remove(&message_id) {
+                        received.record(now_us().saturating_sub(scheduled));
+                    }
+                }
+                _ => {}
             }
         }
-        committed
+        (committed, received)
     });
 
     let lead = if extra > 0 { WARMUP } else { Duration::ZERO };
@@ -311,7 +331,7 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
     for (_, sink) in &mut sinks {
         let _ = sink.close().await;
     }
-    let committed = tokio::time::timeout(SETTLE, acks)
+    let (committed, received) = tokio::time::timeout(SETTLE, acks)
         .await
         .map_err(|_| anyhow::anyhow!("the patients' sockets did not close"))??;
     let mut fields = super::fields(env);
@@ -322,6 +342,8 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
     fields.insert("every_doctor".into(), all.summary());
     fields.insert("last_doctor".into(), to_last.summary());
     fields.insert("committed".into(), committed.summary());
+    fields.insert("received".into(), json!(received.count()));
+    fields.insert("to_received".into(), received.summary());
     if extra > 0 {
         fields.insert("background_pairs".into(), json!(extra));
         fields.insert("background".into(), json!(s4.background));

@@ -253,6 +253,24 @@ mod tests {
         assert!(matches!(parse(&text), Inbound::Updated), "{text}");
     }
 
+    /// An emergency's news to its patient, as the server's own type writes it: the message
+    /// that raised it and how many doctors its alert reached.
+    #[test]
+    fn knows_how_far_an_emergency_reached() {
+        let emergency = r#"{"id":"e-1","messageId":"m-1","patientId":"p","patientName":"P","doctorId":"d","state":"RAISED","raisedAt":"2026-01-01T00:00:00Z","alertedAt":"2026-01-01T00:00:01Z","alertedDoctors":1000}"#;
+        let frame = clinic_protocol::ServerFrame::EmergencyUpdated {
+            emergency: serde_json::from_str(emergency).expect("an emergency"),
+        };
+        let text = serde_json::to_string(&frame).expect("a frame serializes");
+        match parse(&text) {
+            Inbound::EmergencyUpdated {
+                message_id,
+                alerted_doctors,
+            } => assert_eq!((message_id.as_str(), alerted_doctors), ("m-1", 1000)),
+            other => panic!("unexpected {other:?} from {text}"),
+        }
+    }
+
     #[test]
     fn parses_real_server_frames() {
         let ack = r#"{"type":"message:ack","clientId":"c1","message":{"id":"m-1","seq":7,"clientId":"c1","patientId":"p","doctorId":"d","senderId":"p","content":"1 2 x","messageType":"REGULAR","status":"SENT","isEmergency":false,"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}}"#;

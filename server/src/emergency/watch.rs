@@ -332,8 +332,10 @@ impl Watch {
         let Some(entry) = open.get_mut(id) else {
             return;
         };
-        entry.emergency.alerted_at = Some(recorded.at);
-        entry.emergency.alerted_doctors = recorded.doctors;
+        // Records answered in another order than they were committed must not lower the count,
+        // which only grows.
+        entry.emergency.alerted_at = entry.emergency.alerted_at.or(Some(recorded.at));
+        entry.emergency.alerted_doctors = entry.emergency.alerted_doctors.max(recorded.doctors);
         hub.to_users(
             &[&entry.emergency.patient_id],
             &ServerFrame::EmergencyUpdated {
@@ -375,6 +377,16 @@ impl Watch {
             }
         }
         first
+    }
+
+    /// The emergencies whose repeat or escalation is due now.
+    fn due(&self) -> Vec<EmergencyId> {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .filter(|(_, e)| e.next_repeat <= now || e.escalate_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Sends the repeats that are due and picks the escalations that are due. Returns the
@@ -454,6 +466,7 @@ impl Watch {
     pub(crate) async fn run(state: AppState) {
         let watch = &state.emergencies;
         loop {
+            forget_purged(&state, watch.due()).await;
             let (reached, escalate, next) = watch.tick(&state.hub);
             for (id, doctors) in reached {
                 super::record_alerted(&state, id, doctors);
@@ -467,6 +480,29 @@ impl Watch {
                 () = sleep_until(until) => {}
                 () = watch.wake.notified() => {}
             }
+        }
+    }
+}
+
+/// Drops from the watch those of `due` that are not stored any more, before they repeat: a
+/// purge by the CLI in another process, which the serving server is not told of, removed them
+/// (a read sees every logged raise: the log is moved first). If the store cannot say, they
+/// repeat: an alert too many is better than one too few.
+async fn forget_purged(state: &AppState, due: Vec<EmergencyId>) {
+    if due.is_empty() {
+        return;
+    }
+    match state.store.missing_emergencies(due).await {
+        Ok(gone) if !gone.is_empty() => {
+            tracing::info!(
+                count = gone.len(),
+                "emergencies waiting for a doctor were purged; no longer alerted"
+            );
+            state.emergencies.gone(&gone);
+        }
+        Ok(_) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, "could not check the emergencies due for a repeat")
         }
     }
 }
@@ -539,6 +575,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let watch = Watch::new(&Config::new(dir.path().to_path_buf()));
         (dir, watch, Hub::default())
+    }
+
+    /// A watch with emergency `e-1` raised at change seq 5, the emergency.
+    fn watching_one() -> (tempfile::TempDir, Watch, Hub, Emergency) {
+        let (dir, watch, hub) = watching();
+        let e = emergency("e-1");
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(5), |_| ())
+                .is_some()
+        );
+        (dir, watch, hub, e)
     }
 
     /// A take and a reopening committed in one batch (take at 10, reopening at 11) end as
@@ -685,13 +733,7 @@ mod tests {
     /// the press was judged is not taken back.
     #[test]
     fn a_press_announces_the_emergency_as_the_watch_has_it() {
-        let (_dir, watch, hub) = watching();
-        let e = emergency("e-1");
-        assert!(
-            watch
-                .watch(&hub, e.clone(), message(), Seq(5), |_| ())
-                .is_some()
-        );
+        let (_dir, watch, hub, e) = watching_one();
         let mut escalated = e.clone();
         escalated.escalated_at = Some(Utc::now());
         watch.escalated(&hub, &escalated);
@@ -703,6 +745,50 @@ mod tests {
                 .is_some()
         );
         assert_eq!(*told.borrow(), Some(escalated.escalated_at));
+    }
+
+    /// Alert records answered out of order never lower what the watch tells: the first time
+    /// it reached a doctor stays, and the count only grows.
+    #[test]
+    fn an_alert_record_answered_late_does_not_lower_the_reach() {
+        let (_dir, watch, hub, e) = watching_one();
+        let first = Utc::now();
+        let later = first + chrono::TimeDelta::milliseconds(5);
+        watch.alerted(
+            &hub,
+            &e.id,
+            Reach {
+                at: first,
+                doctors: 8,
+            },
+        );
+        watch.alerted(
+            &hub,
+            &e.id,
+            Reach {
+                at: later,
+                doctors: 5,
+            },
+        );
+        let open = watch.lock();
+        let now = &open.get(&e.id).unwrap().emergency;
+        assert_eq!((now.alerted_at, now.alerted_doctors), (Some(first), 8));
+    }
+
+    /// A purged emergency leaves the watch for good: no repeat is due, and a raise or take of
+    /// it heard late changes and announces nothing.
+    #[test]
+    fn a_purged_emergency_is_not_watched_again() {
+        let (_dir, watch, hub, e) = watching_one();
+        watch.gone(std::slice::from_ref(&e.id));
+        assert!(watch.lock().is_empty());
+        assert!(
+            watch
+                .watch(&hub, e.clone(), message(), Seq(9), |_| panic!("announced"))
+                .is_none()
+        );
+        assert!(!watch.taken(&e.id, Seq(10), || panic!("announced")));
+        assert!(watch.due().is_empty());
     }
 
     /// What the watch keeps of a taken emergency is forgotten a while after (at the next take),

@@ -165,7 +165,8 @@ impl LoggedKeys {
             .collect()
     }
 
-    /// The seq of the newest logged raise, take or resolution of the patient's emergency, and
+    /// The seq of the newest logged change (raise, escalation, alert record, take, resolution)
+    /// of the patient's emergency, and
     /// that emergency as it will be.
     pub(crate) fn emergency_of(&self, patient: &str) -> Option<(i64, &Emergency)> {
         self.emergencies.get(patient).map(|(seq, e)| (*seq, e))
@@ -179,7 +180,7 @@ impl LoggedKeys {
             .map(|(seq, e)| (*seq, e))
     }
 
-    /// The patient's newest raise, take or resolution is no longer in the log (another
+    /// The patient's newest logged change of their emergency is no longer in the log (another
     /// process moved it).
     pub(crate) fn forget_emergency(&mut self, patient: &str) {
         self.remember(patient);
@@ -187,7 +188,8 @@ impl LoggedKeys {
     }
 
     /// Logged alert record `seq` leaves `emergency` as it is: the patient's entry follows if it
-    /// is that emergency (never one the patient had before it).
+    /// is that emergency (the caller found it there; checked again, since a record may name
+    /// an emergency older than the patient's newest, which must not replace it).
     fn alerted(&mut self, seq: i64, emergency: &Emergency) {
         let same = self
             .emergencies

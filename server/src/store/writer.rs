@@ -73,9 +73,10 @@ enum Guard {
     Validated,
     /// A text send (an emergency too, with its raise), a receipt (by message ids, or "read up
     /// to" a message), an edit or a retraction of a message without a file, a doctor taking or
-    /// resolving an emergency: validated, and in a batch of nothing but those it appends to the
-    /// log (`event_log`) instead of writing `messages` and `emergencies` (see
-    /// `Seqs::log_sends`).
+    /// resolving an emergency, its escalation, the record of whom its alert reached, or the
+    /// doctors' notifications of it (which take no change seq and are written directly):
+    /// validated, and in a batch of nothing but those it appends to the log (`event_log`)
+    /// instead of writing `messages` and `emergencies` (see `Seqs::log_sends`).
     Append,
 }
 
@@ -140,8 +141,9 @@ impl Seqs {
     }
 
     /// Whether a text send (an emergency's raise with it), a receipt (by message ids or "read
-    /// up to"), an edit, a retraction or a doctor taking or resolving an emergency in this batch
-    /// goes to the log (`projection.rs`). Only
+    /// up to"), an edit, a retraction, a doctor taking or resolving an emergency, its escalation
+    /// or the record of whom its alert reached in this batch goes to the log (`projection.rs`).
+    /// Only
     /// in a batch of nothing but those, and not while the log could not be moved: any other command
     /// may read or change messages, so its batch moves the log first and writes its sends,
     /// receipts and changes to `messages` directly, which keeps every logged row newer than
@@ -331,9 +333,8 @@ impl Writer {
         self.queue(Guard::Validated, f).await
     }
 
-    /// Like [`Writer::submit_validated`] for a text send (an emergency too), a receipt (by
-    /// message ids or "read up to"), an edit or a retraction of a message without a file, or a
-    /// doctor taking or resolving an emergency, which may go to the log (see [`Seqs::log_sends`]).
+    /// Like [`Writer::submit_validated`] for the commands of [`Guard::Append`], which may go to
+    /// the log (see [`Seqs::log_sends`]).
     pub(crate) async fn submit_append<T, E, F>(
         &self,
         f: F,

@@ -659,7 +659,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     log_escalation(&db, &id);
-    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (mut child, addr) = common::spawn_server(&data, &[]);
     let (td, _) = login(&data, &addr, "d1").await;
     let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
     assert_eq!(detail["emergency"]["state"], "RAISED");
@@ -675,6 +675,48 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
         .filter(|kind| *kind != "ALERTED")
         .collect();
     assert_eq!(kinds, ["RAISED", "ESCALATED"]);
+
+    // An alert record waiting in the log at a kill (no doctor's app was open for this one):
+    // written into the stopped server's log, moved at start.
+    assert_eq!(detail["emergency"]["alertedDoctors"], 0);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    log_alert_record(&db, &id, "d1");
+    let (_child, addr) = common::spawn_server(&data, &[]);
+    let (td, _) = login(&data, &addr, "d1").await;
+    let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
+    assert_eq!(detail["emergency"]["alertedDoctors"], 1);
+    assert_eq!(
+        detail["emergency"]["alertedAt"],
+        json!("1970-01-01T00:00:00.004Z")
+    );
+    let alerted: Vec<&Value> = detail["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "ALERTED")
+        .map(|t| &t["actorName"])
+        .collect();
+    assert_eq!(alerted, [&json!("Test d1")]);
+}
+
+/// Writes into a stopped server's log what its writer logs for the alert of emergency `id`
+/// reaching doctor `doctor` (a username) on two devices, at 4 ms after the epoch.
+fn log_alert_record(db: &Path, id: &str, doctor: &str) {
+    let conn = Connection::open(db).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    let last = clinic_server::testing::newest_seq(&conn).unwrap();
+    let inserted = conn
+        .execute(
+            "INSERT INTO event_log (seq, kind, id, emergency_id, content, at)
+             SELECT ?3, 'ALERT', ?1, ?1, json_array(json_array(u.id, 2)), 4 FROM users u
+             WHERE u.username = ?2",
+            rusqlite::params![id, doctor, last + 1],
+        )
+        .unwrap();
+    assert_eq!(inserted, 1);
+    clinic_server::testing::set_newest_seq(&conn, last + 1).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
 }
 
 /// Writes into a stopped server's log what its writer logs for the alert watch escalating

@@ -519,14 +519,15 @@ async fn files_doomed_before_a_crash_go_at_the_next_start() {
     assert_eq!(res.status(), 200);
 }
 
-/// An emergency still waiting for a doctor when the CLI purges its conversation (another
-/// process: the server is not told) stops ringing at its escalation deadline, when the server
-/// finds it gone, instead of repeating for ever with nothing left for a doctor to take.
+/// An emergency still waiting for a doctor, escalated already (as one waiting since before the
+/// retention period would be), when the CLI purges its conversation (another process: the
+/// server is not told) stops ringing at its next repeat, when the server finds it gone, instead
+/// of repeating for ever with nothing left for a doctor to take.
 #[tokio::test]
-async fn an_emergency_the_cli_purged_stops_ringing_at_its_deadline() {
+async fn an_emergency_the_cli_purged_stops_ringing() {
     let server = TestServer::start_with(|config| {
         config.emergency_repeat_interval = std::time::Duration::from_millis(100);
-        config.emergency_escalate_after = std::time::Duration::from_secs(2);
+        config.emergency_escalate_after = std::time::Duration::from_millis(300);
     })
     .await;
     let doc = server.account("dr.cli", Role::Doctor).await;
@@ -542,18 +543,20 @@ async fn an_emergency_the_cli_purged_stops_ringing_at_its_deadline() {
     .await;
     let alert = ws.expect("emergency:alert").await;
     let emergency_id = alert["emergency"]["id"].clone();
+    loop {
+        let alert = ws.expect("emergency:alert").await;
+        if alert["escalated"] == true {
+            break;
+        }
+    }
     age(server.dir.path(), &pat, 20 * YEAR_MS);
     ok(&cli(
         server.dir.path(),
         &["retention", "run", "--retention", "10y"],
     ));
     assert_eq!(count(server.dir.path(), &pat), 0);
-    // Until the deadline it repeats (the server does not know yet); after it, never again.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(2500);
-    let mut repeats = 0;
-    while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, ws.next()).await {
-        repeats += usize::from(frame["type"] == "emergency:alert");
-    }
-    assert!(repeats > 0, "the alert repeated before the deadline");
+    // A repeat or two may be on the way; then none.
+    let settle = tokio::time::Instant::now() + std::time::Duration::from_millis(400);
+    while tokio::time::timeout_at(settle, ws.next()).await.is_ok() {}
     no_alert_of(&mut ws, &emergency_id).await;
 }

@@ -57,7 +57,7 @@ fn open_of(conn: &Connection, patient: &UserId) -> Result<Option<Emergency>, Sto
 }
 
 /// The patient's open emergency as it will be once the log has moved: in a batch that logs,
-/// the one the newest logged raise, take or resolution of the patient's left (the writer's
+/// the one the newest logged change of the patient's emergency left (the writer's
 /// memory; none after a resolution, since a patient has at most one open), else the stored
 /// one.
 fn open_as_it_will_be(
@@ -925,6 +925,23 @@ fn notify_patient(
         Some((&emergency.patient_id, &emergency.doctor_id)),
         from_ms(now_ms()),
     )
+}
+
+/// Those of `ids` that are not stored.
+pub(crate) fn missing(
+    conn: &Connection,
+    ids: &[EmergencyId],
+) -> Result<Vec<EmergencyId>, StoreError> {
+    let ids = rows::json_param(&ids.iter().map(EmergencyId::as_str).collect::<Vec<_>>())?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT j.value FROM json_each(?1) AS j \
+         WHERE NOT EXISTS (SELECT 1 FROM emergencies WHERE id = j.value)",
+    )?;
+    let missing = stmt
+        .query_map([ids], |r| r.get::<_, String>(0))?
+        .map(|r| r.map(EmergencyId::from))
+        .collect::<Result<_, _>>()?;
+    Ok(missing)
 }
 
 /// How many emergencies are open (not resolved), and how many of those no doctor has taken yet.

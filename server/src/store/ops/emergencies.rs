@@ -78,6 +78,16 @@ impl Store {
             .await
     }
 
+    /// Those of `ids` that are not stored (purged), read after the log has moved.
+    pub(crate) async fn missing_emergencies(
+        &self,
+        ids: Vec<EmergencyId>,
+    ) -> Result<Vec<EmergencyId>, StoreError> {
+        self.reads
+            .run(move |conn| emergencies::missing(conn, &ids))
+            .await
+    }
+
     /// The emergency and its transitions, for a doctor or the patient who raised it.
     pub(crate) async fn emergency_detail(
         &self,

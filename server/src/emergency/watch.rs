@@ -18,6 +18,7 @@ use crate::store::emergencies::{Escalation, Reach};
 use chrono::Utc;
 use clinic_protocol::{Emergency, EmergencyId, Message, Seq, ServerFrame, UserId, limits};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -123,6 +124,8 @@ pub(crate) struct Watch {
     raises: KeyedBuckets<UserId>,
     /// Wakes the timer task when a new emergency may have an earlier deadline.
     wake: Notify,
+    /// A check for purged emergencies is running (`forget_purged`): at most one at a time.
+    checking: AtomicBool,
     repeat_every: Duration,
     escalate_after: Duration,
     siren: Option<Siren>,
@@ -136,6 +139,7 @@ impl Watch {
             latest: Mutex::new(HashMap::new()),
             raises: KeyedBuckets::new(config.emergency_raise_rate),
             wake: Notify::new(),
+            checking: AtomicBool::new(false),
             repeat_every: config
                 .emergency_repeat_interval
                 .clamp(MIN_INTERVAL, MAX_INTERVAL),
@@ -466,7 +470,16 @@ impl Watch {
     pub(crate) async fn run(state: AppState) {
         let watch = &state.emergencies;
         loop {
-            forget_purged(&state, watch.due()).await;
+            let due = watch.due();
+            // Not awaited: a repeat never waits for the store (a stalled writer must not
+            // silence the alarm), so a purged emergency may repeat once more.
+            if !due.is_empty() && !watch.checking.swap(true, Ordering::AcqRel) {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    forget_purged(&state, due).await;
+                    state.emergencies.checking.store(false, Ordering::Release);
+                });
+            }
             let (reached, escalate, next) = watch.tick(&state.hub);
             for (id, doctors) in reached {
                 super::record_alerted(&state, id, doctors);
@@ -484,10 +497,10 @@ impl Watch {
     }
 }
 
-/// Drops from the watch those of `due` that are not stored any more, before they repeat: a
-/// purge by the CLI in another process, which the serving server is not told of, removed them
-/// (a read sees every logged raise: the log is moved first). If the store cannot say, they
-/// repeat: an alert too many is better than one too few.
+/// Drops from the watch those of `due` that are not stored any more: a purge by the CLI in
+/// another process, which the serving server is not told of, removed them (a read sees every
+/// logged raise: the log is moved first). If the store cannot say, they go on repeating: an
+/// alert too many is better than one too few.
 async fn forget_purged(state: &AppState, due: Vec<EmergencyId>) {
     if due.is_empty() {
         return;

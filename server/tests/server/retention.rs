@@ -521,8 +521,8 @@ async fn files_doomed_before_a_crash_go_at_the_next_start() {
 
 /// An emergency still waiting for a doctor, escalated already (as one waiting since before the
 /// retention period would be), when the CLI purges its conversation (another process: the
-/// server is not told) stops ringing at its next repeat, when the server finds it gone, instead
-/// of repeating for ever with nothing left for a doctor to take.
+/// server is not told) stops ringing after its next repeat or two, when the server finds it
+/// gone, instead of repeating for ever with nothing left for a doctor to take.
 #[tokio::test]
 async fn an_emergency_the_cli_purged_stops_ringing() {
     let server = TestServer::start_with(|config| {

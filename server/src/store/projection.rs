@@ -817,6 +817,12 @@ pub(crate) fn resolve_logged(conn: &Connection, id: &EmergencyId) -> rusqlite::R
     .query_row([id.as_str()], |r| r.get(0))
 }
 
+/// Whether the log holds no row at all (this batch's included).
+pub(crate) fn empty(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM event_log)")?
+        .query_row([], |r| r.get(0))
+}
+
 /// Whether row `seq` is still in the log.
 pub(crate) fn logged(conn: &Connection, seq: i64) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM event_log WHERE seq = ?1)")?

@@ -761,7 +761,7 @@ fn an_escalation_after_a_logged_resolution_finds_it_taken() {
 /// before the move; what the writer remembers of the emergency and what is stored, with the
 /// records waiting counted, carry the new reach, so a take or a reopening answers it. A record
 /// for an emergency whose raise waits in the log behind the patient's next one is logged too;
-/// one for an emergency nowhere is not.
+/// one for an emergency nowhere is not; one while the log is empty is written at once.
 #[test]
 fn an_alert_record_waits_in_the_log_until_the_move() {
     let (_dir, mut conn, patient, doctor, other) = clinic();
@@ -792,9 +792,13 @@ fn an_alert_record_waits_in_the_log_until_the_move() {
     assert_eq!(taken.emergency.alerted_at, Some(first.at));
     projection::apply_all(&tx).unwrap();
     assert_eq!(get(&tx, &id).unwrap().unwrap(), taken.emergency);
-    // The writer's memory moved on: what is stored, and the records waiting in the log.
+    // The writer's memory moved on: what is stored, and the records waiting in the log (with
+    // something else there: in an empty log it would be written at once, below).
     let mut seqs = Seqs::loaded(&tx, true);
+    let note = message(&patient, &doctor, "still there?", false);
+    messages::send(&tx, &mut seqs, &patient, &note, &ClientId::from("c-note")).unwrap();
     let later = reached(&mut seqs, &[(&doctor, 1), (&third, 1)]).unwrap();
+    assert_eq!(log_rows(&tx), ["SEND -".to_owned(), format!("ALERT {id}")]);
     assert_eq!(
         later,
         Reach {
@@ -837,6 +841,13 @@ fn an_alert_record_waits_in_the_log_until_the_move() {
     projection::apply_all(&tx).unwrap();
     assert_eq!(get(&tx, &next.id).unwrap().unwrap().alerted_doctors, 1);
     assert_eq!(count("SELECT count(*) FROM event_log"), 0);
+    // With the log empty, a record is written at once: moving an empty log changes nothing.
+    let mut seqs = Seqs::loaded(&tx, true);
+    let more = [(other.id.clone(), 1)];
+    let now = transitions::record_alerted(&tx, &mut seqs, &next.id, &more).unwrap();
+    assert_eq!(now.map(|r| r.doctors), Some(2));
+    assert_eq!(count("SELECT count(*) FROM event_log"), 0);
+    assert_eq!(get(&tx, &next.id).unwrap().unwrap().alerted_doctors, 2);
     assert_eq!(
         count("SELECT count(*) FROM emergency_transitions WHERE emergency_id = 'e-nowhere'"),
         0

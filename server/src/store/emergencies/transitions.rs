@@ -2,9 +2,9 @@
 //! the same transaction as the change it records.
 
 use crate::audit::{self, Action, Event};
-use crate::store::Seqs;
 use crate::store::StoreError;
 use crate::store::rows::{self, TRANSITION_SELECT, transition_text};
+use crate::store::{Seqs, projection};
 use crate::time::{from_ms, now_ms};
 use chrono::{DateTime, Utc};
 use clinic_protocol::{ConversationKey, EmergencyId, EmergencyTransition, TransitionKind, UserId};
@@ -79,14 +79,17 @@ pub(crate) struct Reach {
 /// Records the first alert to each of `doctors` (with how many of their devices it was queued
 /// to). Doctors already recorded are skipped. Returns how far the alert has reached when at
 /// least one doctor was new, so the change can be published. In a batch that logs (schema v31)
-/// the record is appended to the log for the move to write ([`super::log_alerted`]).
+/// the record is appended to the log for the move to write ([`super::log_alerted`]), unless
+/// the log is empty: then writing it now keeps every logged row newer than it all the same,
+/// and costs less than a row of a thousand doctors written to the log and moved (S4 without
+/// chat, where the log has moved by the time the alerts are out).
 pub(crate) fn record_alerted(
     conn: &Connection,
     seqs: &mut Seqs,
     id: &EmergencyId,
     doctors: &[(UserId, usize)],
 ) -> Result<Option<Reach>, StoreError> {
-    if seqs.log_sends() {
+    if seqs.log_sends() && !projection::empty(conn)? {
         return super::log_alerted(conn, seqs, id, doctors);
     }
     let reached = reached_param(doctors)?;

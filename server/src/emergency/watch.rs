@@ -502,9 +502,6 @@ impl Watch {
 /// logged raise: the log is moved first). If the store cannot say, they go on repeating: an
 /// alert too many is better than one too few.
 async fn forget_purged(state: &AppState, due: Vec<EmergencyId>) {
-    if due.is_empty() {
-        return;
-    }
     match state.store.missing_emergencies(due).await {
         Ok(gone) if !gone.is_empty() => {
             tracing::info!(

@@ -321,6 +321,32 @@ mod tests {
         assert!(sql::doomed_files(&conn).unwrap().is_empty());
     }
 
+    /// A removal that fails writes nothing (it may share a batch that logs, where a command
+    /// must refuse before its first write): every doomed file stays listed, and the next try
+    /// forgets the one already gone along with the other.
+    #[test]
+    fn a_failed_removal_forgets_no_doomed_file() {
+        let (dir, conn) = twenty_year_old_conversation(1);
+        let (gone, stuck) = ("aa".repeat(32), "bb".repeat(32));
+        let gone_path = crate::files::content_path(dir.path(), &gone);
+        let stuck_path = crate::files::content_path(dir.path(), &stuck);
+        std::fs::create_dir_all(gone_path.parent().unwrap()).unwrap();
+        std::fs::write(&gone_path, b"x-ray").unwrap();
+        // A directory where the file would be: removing it as a file fails.
+        std::fs::create_dir_all(stuck_path.join("in-the-way")).unwrap();
+        conn.execute(
+            "INSERT INTO doomed_files (sha256) VALUES (?1), (?2)",
+            [&gone, &stuck],
+        )
+        .unwrap();
+        assert!(remove_doomed(&conn, dir.path()).is_err());
+        assert!(!gone_path.exists(), "removed before the failure");
+        assert_eq!(sql::doomed_files(&conn).unwrap(), vec![gone, stuck]);
+        std::fs::remove_dir_all(&stuck_path).unwrap();
+        assert_eq!(remove_doomed(&conn, dir.path()).unwrap(), 2);
+        assert!(sql::doomed_files(&conn).unwrap().is_empty());
+    }
+
     /// A purge whose conversation comes back to life between two batches stops at what it has
     /// removed, and says so up to the oldest message left.
     #[test]

@@ -533,8 +533,8 @@ pub(crate) enum Change {
     /// The text becomes `content` (kind 'EDIT').
     Edit { content: String },
     /// The message becomes a tombstone (kind 'RETRACT'; the reason in `content`, misdirected
-    /// in `mark`). Only a message without a file: a retraction that takes a file moves the log
-    /// first, so that the file is gone when the retraction is answered.
+    /// in `mark`). The message's uploads went when it was logged (`versions::retract`), so a
+    /// file is gone when the retraction is answered, before the move clears the row.
     Retract {
         reason: Option<String>,
         misdirected: bool,
@@ -1530,9 +1530,10 @@ mod tests {
 
     /// Through the store's own operations: an edit and a retraction queued among sends are
     /// logged with them (schema v26) and answer with the messages as they will be; the
-    /// retraction of a message with a file goes to a batch that moves the log first.
+    /// retraction of a message with a file is logged too, its upload gone and its file doomed
+    /// when it is answered, the row cleared by the move.
     #[tokio::test]
-    async fn edits_and_retractions_are_logged_and_one_with_a_file_moves_the_log() {
+    async fn edits_and_retractions_are_logged_even_one_that_takes_a_file() {
         use clinic_protocol::MessageWindows;
         use clinic_protocol::rest::{EditRequest, RetractRequest};
         let c = clinic();
@@ -1610,18 +1611,44 @@ mod tests {
             messages::by_id(&outside, &second.id).unwrap().unwrap(),
             retracted.message
         );
+        let sha = "cd".repeat(32);
         outside
-            .execute(
+            .execute_batch(&format!(
                 "UPDATE messages SET file_url = '/api/files/u-1', file_name = 'scan.pdf' \
-                 WHERE id = ?1",
-                [third.id.as_str()],
-            )
+                 WHERE id = '{third}'; \
+                 INSERT INTO uploads (id, sha256, size, content_type, file_name, uploader_id, \
+                     patient_id, doctor_id, message_id, created_at) \
+                 VALUES ('u-1', '{sha}', 5, 'application/pdf', 'scan.pdf', '{p}', '{p}', '{d}', \
+                     '{third}', 0);",
+                third = third.id.as_str(),
+                p = c.patient.id.as_str(),
+                d = c.doctor.id.as_str(),
+            ))
             .unwrap();
         hello(&writer, &c, 3).await;
         assert_eq!(on_disk(), (1, 0, 0, 3));
         let with_file = retract(&third.id).await.unwrap();
-        assert_eq!(with_file.message.file_url, None);
-        assert_eq!(on_disk(), (0, 0, 0, 4), "moved first, written directly");
+        assert_eq!(
+            (&with_file.message.file_url, &with_file.files),
+            (&None, &vec![sha.clone()])
+        );
+        assert_eq!(on_disk(), (1, 0, 1, 3), "logged beside the send");
+        let uploads = count(&outside, "uploads");
+        let doomed = count(&outside, "doomed_files");
+        assert_eq!((uploads, doomed), (0, 1), "the upload went with the answer");
+        let row = messages::by_id(&outside, &third.id).unwrap().unwrap();
+        assert!(row.file_url.is_some(), "the row waits for the move");
+        store.reads.run(|_| Ok::<_, StoreError>(())).await.unwrap();
+        assert_eq!(on_disk(), (0, 0, 0, 4));
+        assert_eq!(
+            messages::by_id(&outside, &third.id).unwrap().unwrap(),
+            with_file.message
+        );
+        assert_eq!(
+            count(&outside, "doomed_files"),
+            1,
+            "the move dooms nothing more"
+        );
         drop((store, writer));
         thread.join().unwrap();
     }

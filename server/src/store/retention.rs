@@ -463,10 +463,12 @@ pub(crate) fn changed_since(
     Ok(purges)
 }
 
-/// Removes the content files purges recorded as doomed (after their commit, and again at every
-/// start in case a crash came in between), except one an upload refers to again. In a write
-/// transaction, so an upload of the same content cannot slip in between the check and the
-/// removal; a row goes only once its file is gone.
+/// Removes the content files purges and retractions recorded as doomed (after their commit, and
+/// again at every start in case a crash came in between), except one an upload refers to again.
+/// In a write transaction, so an upload of the same content cannot slip in between the check and
+/// the removal. Every file goes before any row does, and a failed removal writes nothing: a
+/// command of a batch that logs may not fail after its first write (`Guard::Append`). The rows
+/// of files removed before the failure are forgotten at the next try, their files already gone.
 pub(crate) fn remove_doomed(
     conn: &Connection,
     data_dir: &std::path::Path,
@@ -479,6 +481,8 @@ pub(crate) fn remove_doomed(
                 StoreError::internal("could not remove a purged file")
             })?;
         }
+    }
+    for sha in &doomed {
         forget_doomed(conn, sha)?;
     }
     Ok(doomed.len())

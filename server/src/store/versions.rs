@@ -4,7 +4,8 @@
 //! `retract` and `edit` are each one function running in one writer transaction: the message
 //! row, its sealed version, its notifications and its upload change together or not at all. In
 //! a batch that logs (schema v26) that transaction appends the change to the log, and the move
-//! that applies it writes all of those together ([`apply_logged`]).
+//! that applies it writes all of those together ([`apply_logged`]); a logged retraction takes
+//! the message's uploads at once ([`drop_uploads`]), so its file is gone when it is answered.
 
 use super::projection::{self, Change, LoggedChange};
 use super::{Seqs, messages, notifications};
@@ -17,7 +18,7 @@ use clinic_protocol::{
     ClientId, ConversationKey, Edited, Message, MessageId, MessageVersion, MessageWindows, Role,
     Tombstone, User, limits,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 /// What a retract or an edit did.
 #[derive(Debug, Clone)]
@@ -205,22 +206,11 @@ fn seal(
     Ok(())
 }
 
-/// Whether message `id` carries a file (in `messages`; a logged send never does). A message
-/// with a file keeps it until it is retracted, so the answer holds until then: such a
-/// retraction is written directly (its batch moves the log first) and the file is gone when
-/// it is answered; any other may be logged.
-pub(crate) fn carries_file(conn: &Connection, id: &MessageId) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT file_url IS NOT NULL FROM messages WHERE id = ?1")?
-        .query_row([id.as_str()], |r| r.get(0))
-        .optional()?
-        .unwrap_or(false))
-}
-
 /// The sender takes `id` back: its text, file and notification previews go, a tombstone stays,
 /// the original is sealed. A second retraction answers the same tombstone. In a batch that logs
-/// (schema v26; only for a message without a file, [`carries_file`]) it is judged on the
-/// message as it will be and appended to the log; the move writes it ([`apply_logged`]).
+/// (schema v26) it is judged on the message as it will be and appended to the log; the move
+/// writes it ([`apply_logged`]). The message's uploads go in this transaction either way
+/// ([`drop_uploads`]), so that nobody downloads the file once the retraction is answered.
 pub(crate) fn retract(
     conn: &Connection,
     seqs: &mut Seqs,
@@ -252,12 +242,6 @@ pub(crate) fn retract(
     if !request.misdirected {
         check_window(&message, windows.retract_secs_for(caller.role), now, verb)?;
     }
-    if logging && message.file_url.is_some() {
-        // Never reached: `ops::changes` sends such a retraction to a batch that does not log.
-        return Err(StoreError::internal(
-            "a retraction that takes a file is written directly",
-        ));
-    }
     let change = Change::Retract {
         reason: request.reason.clone(),
         misdirected: request.misdirected,
@@ -265,7 +249,14 @@ pub(crate) fn retract(
     let change = LoggedChange::new(seqs, id, now, caller, client_id, change);
     let (message, files) = if logging {
         projection::log_change(conn, &change)?;
-        (changed(message, &change), Vec::new())
+        // Only a message in `messages` has a file (a logged send never does); the move finds
+        // its uploads gone and dooms nothing more.
+        let files = if message.file_url.is_some() {
+            drop_uploads(conn, id.as_str())?
+        } else {
+            Vec::new()
+        };
+        (changed(message, &change), files)
     } else {
         apply(conn, message, &change)?
     };
@@ -450,26 +441,35 @@ fn apply(
         // derived one went with `notice = NULL` above.
         conn.prepare_cached("DELETE FROM notifications WHERE message_id = ?1")?
             .execute([id])?;
-        let files = conn
-            .prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?
-            .query_map([id], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        // Recorded as doomed in this transaction, like a purge's, so a crash before the removal
-        // after the commit never leaves the file behind (the next start removes it).
-        for sha in files {
-            if !super::retention::is_referenced(conn, &sha)? {
-                conn.prepare_cached("INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)")?
-                    .execute([&sha])?;
-                doomed.push(sha);
-            }
-        }
+        doomed = drop_uploads(conn, id)?;
     }
     Ok((message, doomed))
 }
 
+/// Deletes the uploads of retracted message `id` and returns the content files (by sha256) no
+/// other upload uses, to remove after the commit. They are recorded as doomed in this
+/// transaction, like a purge's, so a crash before the removal never leaves a file behind (the
+/// next start removes it). Once the uploads are gone the file cannot be downloaded, whatever
+/// the message row still says until the log has moved.
+fn drop_uploads(conn: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
+    let files = conn
+        .prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut doomed = Vec::new();
+    for sha in files {
+        if !super::retention::is_referenced(conn, &sha)? {
+            conn.prepare_cached("INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)")?
+                .execute([&sha])?;
+            doomed.push(sha);
+        }
+    }
+    Ok(doomed)
+}
+
 /// Applies a logged edit or retraction in a move (`projection::apply`): its message is in
-/// `messages` by then, as the change found it (a retraction with a file, and anything else that
-/// changes a message's text, moves the log first), unless the move left its send out.
+/// `messages` by then, as the change found it (anything else that changes a message's text
+/// moves the log first), unless the move left its send out.
 pub(crate) fn apply_logged(conn: &Connection, change: &LoggedChange) -> rusqlite::Result<()> {
     match messages::by_id(conn, &change.id)? {
         Some(message) => apply(conn, message, change).map(drop),

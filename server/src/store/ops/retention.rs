@@ -38,10 +38,11 @@ impl Store {
     }
 
     /// Removes the content files purges and retractions recorded as doomed, unless an upload
-    /// refers to them again; how many were recorded.
+    /// refers to them again; how many were recorded. It may share a batch that logs: it takes
+    /// no change seq, and refuses before its first write.
     pub(crate) async fn remove_doomed_files(&self, data_dir: PathBuf) -> Result<usize, StoreError> {
         self.writer
-            .run(move |conn, _| retention::remove_doomed(conn, &data_dir))
+            .run_append(move |conn, _| retention::remove_doomed(conn, &data_dir))
             .await
     }
 

@@ -471,24 +471,12 @@ async fn a_retracted_file_leaves_the_disk_and_cannot_be_downloaded() {
     assert_eq!(response.status(), 404);
     // The history shows the tombstone (the retraction may have waited in the log: a read
     // waits for it to move).
-    let (status, page) = server
-        .get(
-            &c.doc1.token,
-            &format!(
-                "/api/chat/messages?patientId={}&doctorId={}",
-                c.pat1.id(),
-                c.doc1.id()
-            ),
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
-    let listed = page
-        .as_array()
-        .unwrap()
-        .iter()
+    let listed = history(&server, &c.doc1, &c)
+        .await
+        .into_iter()
         .find(|x| x["id"] == m["id"])
         .unwrap();
-    assert_eq!(listed, &tomb);
+    assert_eq!(listed, tomb);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -7,6 +7,9 @@
     python3 bench/chart.py --summary  # medians of the latest three runs of each scenario
     python3 bench/chart.py --results FILE --chart PNG   # other files
 
+Only the lines `bench/run.sh` writes count: a line tagged with a `build` or a `note` is one
+side of an A/B comparison (appended by hand, described in docs/benchmarks.md) and is left out.
+
 Needs matplotlib for the chart: python3 -m venv .venv && .venv/bin/pip install matplotlib
 """
 
@@ -35,7 +38,10 @@ def load(path):
 def latest(records, scenario, n=3, **match):
     chosen = [
         r for r in records
-        if r.get("scenario") == scenario and all(r.get(k) == v for k, v in match.items())
+        if r.get("scenario") == scenario
+        and "build" not in r
+        and "note" not in r
+        and all(r.get(k) == v for k, v in match.items())
     ]
     return chosen[-n:]
 

@@ -17,13 +17,15 @@ use tokio::sync::{mpsc, oneshot};
 /// How long one step moving logged sends into `messages` should hold the writer: a command
 /// arriving during a step waits for it. Bigger steps cost less per message (one search-index
 /// flush per statement, index pages shared), so a step takes as many rows as fit in this time
-/// at the cost per row measured so far. 2 ms rather than 4: the same CPU per message and the
-/// same sustained rate, a p99 a fifth lower from 3,000 to 8,000 msg/s, and an emergency raised
-/// amid chat (then, before schema v27, written directly after moving the log) committed in
-/// half the time (docs/benchmarks.md, "A smaller step").
-const STEP_BUDGET_US: f64 = 2_000.0;
+/// at the cost per row measured so far. 2 ms rather than 4 gave the same CPU per message and
+/// sustained rate, a p99 a fifth lower from 3,000 to 8,000 msg/s, and an emergency raised amid
+/// chat (then, before schema v27, written directly after moving the log) committed in half the
+/// time; 1 ms rather than 2 (with at least 16 rows instead of 32) the same CPU and sustained
+/// rate again, and a p99 about a tenth to a fifth lower at 1,000 and 3,000 msg/s, at up to 8%
+/// more bytes per message (docs/benchmarks.md, "A smaller step", "A step of 1 ms").
+const STEP_BUDGET_US: f64 = 1_000.0;
 /// Fewest and most rows in one step.
-const SLICE: (i64, i64) = (32, 2048);
+const SLICE: (i64, i64) = (16, 2048);
 /// When no command has arrived for this long, a step moves what is there.
 const IDLE_MOVE: Duration = Duration::from_millis(2);
 /// The readers' marks are saved at most this often (`read_marks.rs`): a save is an UPDATE per

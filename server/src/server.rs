@@ -57,8 +57,9 @@ pub async fn run(
         Ok(count) => tracing::warn!(count, "emergencies still waiting for a doctor"),
         Err(err) => tracing::error!(error = %err, "could not reload open emergencies"),
     }
-    // Files a purge doomed just before a crash go now (retention on or off).
-    crate::retention::nightly::remove_doomed_files(&state).await;
+    // Files a purge or a retraction doomed just before a crash go now (retention on or off),
+    // all of them: nothing else writes yet.
+    crate::retention::nightly::remove_doomed_files(&state, None).await;
     let emergency_timers = tokio::spawn(Watch::run(state.clone()));
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));

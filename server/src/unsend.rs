@@ -44,7 +44,7 @@ pub(crate) async fn retract(
         // cannot be removed now is removed at the next start, so the retraction itself stands.
         if let Err(err) = state
             .store
-            .remove_doomed_files(state.config.data_dir.clone())
+            .remove_doomed_files(state.config.data_dir.clone(), Some(changed.files.clone()))
             .await
         {
             tracing::error!(error = %err, "could not remove a retracted message's file");

@@ -28,7 +28,7 @@ pub struct Purged {
 pub fn run(data_dir: &Path, policy: &Policy) -> Result<Vec<Purged>, AccountError> {
     let mut conn = open(data_dir)?;
     // Files a crashed run left doomed go first.
-    run_direct(&mut conn, |conn, _| remove_doomed(conn, data_dir))?;
+    run_direct(&mut conn, |conn, _| remove_doomed(conn, data_dir, None))?;
     let mut purged = Vec::new();
     // Read outside the write lock: it reads every message.
     let mut keys = queue(&conn, policy, now_ms())?;
@@ -40,8 +40,8 @@ pub fn run(data_dir: &Path, policy: &Policy) -> Result<Vec<Purged>, AccountError
             Step::Idle => return Ok(purged),
             Step::Began(_) | Step::Stopped(_) => {}
             Step::Removed { purge, batch } => {
-                if batch.doomed {
-                    run_direct(&mut conn, |conn, _| remove_doomed(conn, data_dir))?;
+                if !batch.doomed.is_empty() {
+                    run_direct(&mut conn, |conn, _| remove_doomed(conn, data_dir, None))?;
                 }
                 if batch.finished {
                     let name = |id| {

@@ -308,7 +308,9 @@ mod tests {
             .unwrap()
         };
         assert!(matches!(step_once(), Step::Began(_)));
-        assert!(matches!(step_once(), Step::Removed { batch, .. } if batch.doomed));
+        assert!(
+            matches!(step_once(), Step::Removed { batch, .. } if batch.doomed == [sha.clone()])
+        );
         drop(conn); // killed before removing the file
 
         let conn = crate::accounts::open(dir.path()).unwrap();
@@ -322,8 +324,8 @@ mod tests {
     }
 
     /// A removal that fails writes nothing (it may share a batch that logs, where a command
-    /// must refuse before its first write): every doomed file stays listed, and the next try
-    /// forgets the one already gone along with the other.
+    /// must refuse before its first write): every doomed file stays listed, and a later try
+    /// forgets the one already gone. A removal naming files takes only those.
     #[test]
     fn a_failed_removal_forgets_no_doomed_file() {
         let (dir, conn) = twenty_year_old_conversation(1);
@@ -339,11 +341,20 @@ mod tests {
             [&gone, &stuck],
         )
         .unwrap();
-        assert!(remove_doomed(&conn, dir.path()).is_err());
+        assert!(remove_doomed(&conn, dir.path(), None).is_err());
         assert!(!gone_path.exists(), "removed before the failure");
-        assert_eq!(sql::doomed_files(&conn).unwrap(), vec![gone, stuck]);
+        assert_eq!(
+            sql::doomed_files(&conn).unwrap(),
+            vec![gone.clone(), stuck.clone()]
+        );
         std::fs::remove_dir_all(&stuck_path).unwrap();
-        assert_eq!(remove_doomed(&conn, dir.path()).unwrap(), 2);
+        // Named, only the named one goes (the server names what a committed change doomed).
+        std::fs::write(&stuck_path, b"scan").unwrap();
+        let named = remove_doomed(&conn, dir.path(), Some(std::slice::from_ref(&stuck)));
+        assert_eq!(named.unwrap(), 1);
+        assert!(!stuck_path.exists());
+        assert_eq!(sql::doomed_files(&conn).unwrap(), vec![gone]);
+        assert_eq!(remove_doomed(&conn, dir.path(), None).unwrap(), 1);
         assert!(sql::doomed_files(&conn).unwrap().is_empty());
     }
 

@@ -66,8 +66,8 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
                 return;
             }
         };
-        if batch.doomed {
-            remove_doomed_files(state).await;
+        if !batch.doomed.is_empty() {
+            remove_doomed_files(state, Some(batch.doomed)).await;
         }
         if batch.finished {
             announce(state, purge).await;
@@ -75,18 +75,22 @@ pub(crate) async fn pass(state: &AppState, policy: Policy, mode: Mode) {
     }
 }
 
-/// Removes the files purges doomed (also at every start, retention on or off: a crash between
-/// a purge's commit and the removal must not leak them).
-pub(crate) async fn remove_doomed_files(state: &AppState) {
+/// Removes the files a committed purge batch doomed (`only`), or at start, before the server
+/// serves, every file still listed (retention on or off: a crash between a purge's or a
+/// retraction's commit and the removal must not leak them).
+pub(crate) async fn remove_doomed_files(state: &AppState, only: Option<Vec<String>>) {
     match state
         .store
-        .remove_doomed_files(state.config.data_dir.clone())
+        .remove_doomed_files(state.config.data_dir.clone(), only)
         .await
     {
         Ok(0) => {}
         Ok(count) => tracing::info!(count, "retention: removed the files of purged messages"),
         Err(err) => {
-            tracing::error!(error = %err, "retention: purged files stay until the next start or run");
+            tracing::error!(
+                error = %err,
+                "retention: purged files stay until the next start or `retention run`"
+            );
         }
     }
 }

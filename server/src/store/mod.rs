@@ -291,9 +291,9 @@ impl Reads {
     }
 
     /// Like [`Reads::run`] without moving the send log first, for reads of nothing it holds (no
-    /// message, notification or search row): accounts, sessions, uploads, `/healthz`, and
-    /// whether a message carries a file (which only a retraction, never logged for such a
-    /// message, takes away). They then neither wait for the writer nor fail with it.
+    /// message, notification or search row): accounts, sessions, uploads (a logged retraction
+    /// deletes its message's uploads in its own commit), `/healthz`. They then neither wait for
+    /// the writer nor fail with it.
     pub(crate) async fn run_without_log<T, E, F>(self: &Arc<Self>, f: F) -> Result<T, E>
     where
         T: Send + 'static,

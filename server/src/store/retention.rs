@@ -225,9 +225,9 @@ pub(crate) struct Batch {
     pub removed: u64,
     /// The purge finished in this batch (nothing was left).
     pub finished: bool,
-    /// Content files whose last upload row went are in `doomed_files` (remove them after the
-    /// commit).
-    pub doomed: bool,
+    /// Content files (by sha256) whose last upload row went, now in `doomed_files`: remove
+    /// them after the commit.
+    pub doomed: Vec<String>,
 }
 
 /// Whether the purge still has messages to remove.
@@ -309,7 +309,7 @@ pub(crate) fn batch(
         return Ok(Batch {
             removed: 0,
             finished: true,
-            doomed: false,
+            doomed: Vec::new(),
         });
     }
     let mut files = Vec::new();
@@ -349,14 +349,14 @@ pub(crate) fn batch(
         params![purge.id, removed],
     )?;
     let removed = u64::try_from(removed).unwrap_or(0);
-    let mut doomed = false;
-    for sha in &files {
-        if !is_referenced(conn, sha)? {
+    let mut doomed = Vec::new();
+    for sha in files {
+        if !is_referenced(conn, &sha)? {
             conn.execute(
                 "INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)",
-                [sha],
+                [&sha],
             )?;
-            doomed = true;
+            doomed.push(sha);
         }
     }
     Ok(Batch {
@@ -464,16 +464,26 @@ pub(crate) fn changed_since(
 }
 
 /// Removes the content files purges and retractions recorded as doomed (after their commit, and
-/// again at every start in case a crash came in between), except one an upload refers to again.
-/// In a write transaction, so an upload of the same content cannot slip in between the check and
-/// the removal. Every file goes before any row does, and a failed removal writes nothing: a
-/// command of a batch that logs may not fail after its first write (`Guard::Append`). The rows
-/// of files removed before the failure are forgotten at the next try, their files already gone.
+/// again at every start in case a crash came in between), except one an upload refers to again;
+/// `only` limits it to the files a committed purge batch or retraction named. In a write
+/// transaction, so an upload of the same content cannot slip in between the check and the
+/// removal. Every file goes before any row does, and a failed removal writes nothing: a command
+/// of a batch that logs may not fail after its first write (`Guard::Append`). The rows of files
+/// removed before the failure are forgotten at the next try, their files already gone.
+///
+/// Inside the server the removal shares its batch with other commands, which may doom files in
+/// the same uncommitted transaction: a batch that then failed to commit would have lost files
+/// its rolled-back rows still name. So the server names the files (`only`), all of them only at
+/// start, before it serves; the CLI runs alone in its own transaction.
 pub(crate) fn remove_doomed(
     conn: &Connection,
     data_dir: &std::path::Path,
+    only: Option<&[String]>,
 ) -> Result<usize, StoreError> {
-    let doomed = doomed_files(conn)?;
+    let mut doomed = doomed_files(conn)?;
+    if let Some(only) = only {
+        doomed.retain(|sha| only.contains(sha));
+    }
     for sha in &doomed {
         if !is_referenced(conn, sha)? {
             crate::files::remove_content(data_dir, sha).map_err(|e| {

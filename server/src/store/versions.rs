@@ -4,8 +4,9 @@
 //! `retract` and `edit` are each one function running in one writer transaction: the message
 //! row, its sealed version, its notifications and its upload change together or not at all. In
 //! a batch that logs (schema v26) that transaction appends the change to the log, and the move
-//! that applies it writes all of those together ([`apply_logged`]); a logged retraction takes
-//! the message's uploads at once ([`drop_uploads`]), so its file is gone when it is answered.
+//! that applies it writes the row, the version and the notifications together
+//! ([`apply_logged`]); a logged retraction takes the message's uploads in its own transaction
+//! ([`drop_uploads`]), before the move, so its file is gone when it is answered.
 
 use super::projection::{self, Change, LoggedChange};
 use super::{Seqs, messages, notifications};

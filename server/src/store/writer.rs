@@ -74,10 +74,11 @@ enum Guard {
     /// in it answered "retry": nothing half-written is ever committed.
     Validated,
     /// A text send (an emergency too, with its raise), a receipt (by message ids, or "read up
-    /// to" a message), an edit or a retraction (whose uploads, doomed files, and the removal
-    /// of those files after the commit, take no change seq and are written directly), a doctor
-    /// taking or resolving an emergency, its escalation, the record of whom its alert reached,
-    /// or the doctors' notifications of it (which take no change seq either):
+    /// to" a message), an edit or a retraction (its message's uploads and doomed files, which
+    /// take no change seq, written directly), a doctor taking or resolving an emergency, its
+    /// escalation, the record of whom its alert reached, the doctors' notifications of it, or
+    /// the removal of content files a committed retraction or purge doomed (none of these
+    /// three takes a change seq either):
     /// validated, and in a batch of nothing but those it appends to the log (`event_log`)
     /// instead of writing `messages` and `emergencies` (see `Seqs::log_sends`).
     Append,

@@ -856,3 +856,114 @@ fn log_reopening(db: &Path, id: &str) {
     clinic_server::testing::set_newest_seq(&conn, last + 2).unwrap();
     conn.execute_batch("COMMIT").unwrap();
 }
+
+/// The retraction of a message with a file, committed to the log with its upload gone and its
+/// file doomed (as the writer commits it), the server killed before the move and before the
+/// file's removal: the start moves the retraction and removes the file.
+#[tokio::test]
+async fn a_file_retraction_waiting_in_the_log_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    common::accounts(dir.path(), &[("p1", Role::Patient), ("d1", Role::Doctor)]);
+    let data = dir.path().to_path_buf();
+    let db = data.join("clinic.db");
+    let (mut child, addr) = common::spawn_server(&data, &[]);
+    let client = common::http_client(&common::tls_config(&data));
+    let patient = common::login_at(&data, &addr, "p1").await;
+    let doctor = common::login_at(&data, &addr, "d1").await;
+    let form = common::upload_form(
+        &patient,
+        &doctor,
+        "rash.png",
+        common::PNG.to_vec(),
+        "image/png",
+    );
+    let response = client
+        .post(format!("https://{addr}/api/chat/upload"))
+        .bearer_auth(&patient.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, uploaded) = common::split(response).await;
+    assert_eq!(status, 201, "{uploaded}");
+    let url = uploaded["fileUrl"].as_str().unwrap().to_owned();
+    let body = json!({"patientId": patient.id(), "doctorId": doctor.id(), "content": "my rash",
+                      "fileUrl": url, "clientId": "with-file"});
+    let response = client
+        .post(format!("https://{addr}/api/chat/messages"))
+        .bearer_auth(&patient.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, sent) = common::split(response).await;
+    assert_eq!(status, 201, "{sent}");
+    let id = sent["id"].as_str().unwrap().to_owned();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let sha = log_file_retraction(&db, &id, patient.id());
+    let stored = data.join("files").join(&sha[..2]).join(&sha);
+    assert!(stored.exists(), "the file waits for its removal");
+    let (_child, addr) = common::spawn_server(&data, &[]);
+    // Answering means started, and the doomed files go before the server serves.
+    let (td, _) = login(&data, &addr, "d1").await;
+    assert!(!stored.exists(), "removed at the start");
+    let conn = Connection::open(&db).unwrap();
+    let left: (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM event_log), (SELECT count(*) FROM doomed_files)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(left, (0, 0), "the log moved, the file forgotten");
+    let tomb = synced(&client, &addr, &td)
+        .await
+        .remove("with-file")
+        .unwrap();
+    assert_eq!(
+        (&tomb["content"], &tomb["fileUrl"], &tomb["fileName"]),
+        (&json!(""), &Value::Null, &Value::Null),
+        "{tomb}"
+    );
+    assert_eq!(
+        tomb["retracted"]["at"],
+        json!("1970-01-01T00:00:00.005Z"),
+        "{tomb}"
+    );
+    let download = client
+        .get(format!("https://{addr}{url}"))
+        .bearer_auth(&td)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 404);
+}
+
+/// Writes into a stopped server's log what its writer commits for the sender `sender` (an
+/// id) retracting message `id`, which carries a file, at 5 ms after the epoch: the retraction's
+/// row, the message's upload deleted and its content file doomed. Returns the file's sha256.
+fn log_file_retraction(db: &Path, id: &str, sender: &str) -> String {
+    let conn = Connection::open(db).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    let last = clinic_server::testing::newest_seq(&conn).unwrap();
+    conn.execute(
+        "INSERT INTO event_log (seq, kind, id, at, sender_id, mark) \
+         VALUES (?1, 'RETRACT', ?2, 5, ?3, 0)",
+        rusqlite::params![last + 1, id, sender],
+    )
+    .unwrap();
+    let sha: String = conn
+        .query_row(
+            "DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute("INSERT INTO doomed_files (sha256) VALUES (?1)", [&sha])
+        .unwrap();
+    clinic_server::testing::set_newest_seq(&conn, last + 1).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+    sha
+}

@@ -37,12 +37,17 @@ impl Store {
             .await
     }
 
-    /// Removes the content files purges and retractions recorded as doomed, unless an upload
-    /// refers to them again; how many were recorded. It may share a batch that logs: it takes
-    /// no change seq, and refuses before its first write.
-    pub(crate) async fn remove_doomed_files(&self, data_dir: PathBuf) -> Result<usize, StoreError> {
+    /// Removes the content files purges and retractions recorded as doomed (`only` those named
+    /// by a committed purge batch or retraction; all of them only before the server serves),
+    /// unless an upload refers to them again; how many were recorded. It may share a batch that
+    /// logs: it takes no change seq, and refuses before its first write.
+    pub(crate) async fn remove_doomed_files(
+        &self,
+        data_dir: PathBuf,
+        only: Option<Vec<String>>,
+    ) -> Result<usize, StoreError> {
         self.writer
-            .run_append(move |conn, _| retention::remove_doomed(conn, &data_dir))
+            .run_append(move |conn, _| retention::remove_doomed(conn, &data_dir, only.as_deref()))
             .await
     }
 

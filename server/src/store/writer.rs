@@ -76,9 +76,9 @@ enum Guard {
     /// A text send (an emergency too, with its raise), a receipt (by message ids, or "read up
     /// to" a message), an edit or a retraction (its message's uploads and doomed files, which
     /// take no change seq, written directly), a doctor taking or resolving an emergency, its
-    /// escalation, the record of whom its alert reached, the doctors' notifications of it, or
-    /// the removal of content files a committed retraction or purge doomed (none of these
-    /// three takes a change seq either):
+    /// escalation, the record of whom its alert reached, and two that take no change seq
+    /// either: the doctors' notifications of an emergency, and the removal of content files a
+    /// committed retraction or purge doomed:
     /// validated, and in a batch of nothing but those it appends to the log (`event_log`)
     /// instead of writing `messages` and `emergencies` (see `Seqs::log_sends`).
     Append,

@@ -349,16 +349,7 @@ pub(crate) fn batch(
         params![purge.id, removed],
     )?;
     let removed = u64::try_from(removed).unwrap_or(0);
-    let mut doomed = Vec::new();
-    for sha in files {
-        if !is_referenced(conn, &sha)? {
-            conn.execute(
-                "INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)",
-                [&sha],
-            )?;
-            doomed.push(sha);
-        }
-    }
+    let doomed = doom_unreferenced(conn, files)?;
     Ok(Batch {
         removed,
         finished: false,
@@ -377,6 +368,24 @@ pub(crate) fn doomed_files(conn: &Connection) -> Result<Vec<String>, StoreError>
 pub(crate) fn forget_doomed(conn: &Connection, sha256: &str) -> Result<(), StoreError> {
     conn.execute("DELETE FROM doomed_files WHERE sha256 = ?1", [sha256])?;
     Ok(())
+}
+
+/// Records as doomed those of `files` (content files by sha256 whose uploads just went in this
+/// transaction) that no upload refers to any more, and returns them: they are removed after the
+/// commit, and a crash before that never leaves one behind (the next start removes it).
+pub(crate) fn doom_unreferenced(
+    conn: &Connection,
+    files: Vec<String>,
+) -> rusqlite::Result<Vec<String>> {
+    let mut doomed = Vec::new();
+    for sha in files {
+        if !is_referenced(conn, &sha)? {
+            conn.prepare_cached("INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)")?
+                .execute([&sha])?;
+            doomed.push(sha);
+        }
+    }
+    Ok(doomed)
 }
 
 pub(crate) fn is_referenced(conn: &Connection, sha256: &str) -> rusqlite::Result<bool> {

@@ -419,8 +419,7 @@ fn apply(
         change.at,
     )?;
     let message = changed(message, change);
-    let mut doomed = Vec::new();
-    if let Change::Edit { content } = &change.change {
+    let doomed = if let Change::Edit { content } = &change.change {
         conn.prepare_cached(
             "UPDATE messages SET content = ?2, edited_at = ?3, \
              updated_at = max(updated_at, ?3), version = version + 1, \
@@ -430,6 +429,7 @@ fn apply(
         // A derived notification shows the current text by itself; a stored one is rewritten.
         conn.prepare_cached("UPDATE notifications SET body = ?2 WHERE message_id = ?1")?
             .execute(params![id, notifications::preview(&message)])?;
+        Vec::new()
     } else {
         conn.prepare_cached(
             "UPDATE messages SET content = '', file_url = NULL, file_name = NULL, \
@@ -442,30 +442,21 @@ fn apply(
         // derived one went with `notice = NULL` above.
         conn.prepare_cached("DELETE FROM notifications WHERE message_id = ?1")?
             .execute([id])?;
-        doomed = drop_uploads(conn, id)?;
-    }
+        drop_uploads(conn, id)?
+    };
     Ok((message, doomed))
 }
 
 /// Deletes the uploads of retracted message `id` and returns the content files (by sha256) no
-/// other upload uses, to remove after the commit. They are recorded as doomed in this
-/// transaction, like a purge's, so a crash before the removal never leaves a file behind (the
-/// next start removes it). Once the uploads are gone the file cannot be downloaded, whatever
-/// the message row still says until the log has moved.
+/// other upload uses, doomed in this transaction like a purge's, to remove after the commit.
+/// Once the uploads are gone the file cannot be downloaded, whatever the message row still
+/// says until the log has moved.
 fn drop_uploads(conn: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
     let files = conn
         .prepare_cached("DELETE FROM uploads WHERE message_id = ?1 RETURNING sha256")?
         .query_map([id], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut doomed = Vec::new();
-    for sha in files {
-        if !super::retention::is_referenced(conn, &sha)? {
-            conn.prepare_cached("INSERT OR IGNORE INTO doomed_files (sha256) VALUES (?1)")?
-                .execute([&sha])?;
-            doomed.push(sha);
-        }
-    }
-    Ok(doomed)
+    super::retention::doom_unreferenced(conn, files)
 }
 
 /// Applies a logged edit or retraction in a move (`projection::apply`): its message is in

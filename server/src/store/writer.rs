@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 /// sustained rate, a p99 a fifth lower from 3,000 to 8,000 msg/s, and an emergency raised amid
 /// chat (then, before schema v27, written directly after moving the log) committed in half the
 /// time; 1 ms rather than 2 (with at least 16 rows instead of 32) the same CPU and sustained
-/// rate again, and a p99 about a tenth to a fifth lower at 1,000 and 3,000 msg/s, at up to 8%
+/// rate again, and a p99 about a tenth to a fifth lower at 1,000 and 3,000 msg/s, at up to 9%
 /// more bytes per message (docs/benchmarks.md, "A smaller step", "A step of 1 ms").
 const STEP_BUDGET_US: f64 = 1_000.0;
 /// Fewest and most rows in one step.

@@ -7,6 +7,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::migrate;
 use super::tests::{PAIR, at_version};
+use crate::audit::{Action, Event, Outcome};
+use clinic_protocol::{ConversationKey, UserId};
 
 /// Whether running `sql` builds a temporary b-tree (SQLite's `OpenEphemeral`): a CHECK with a
 /// list of more than two constants does, at every execution.
@@ -20,7 +22,8 @@ fn builds_a_temporary_btree(conn: &Connection, sql: &str) -> bool {
     opcodes.iter().any(|op| op == "OpenEphemeral")
 }
 
-/// The rows every send and receipt writes: a row of the log and one of the audit.
+/// A row of the log (every send and receipt writes one) and one of the audit (every send and
+/// every read or refusal of patient data writes one).
 const WRITES: [&str; 2] = [
     "INSERT INTO event_log (seq, kind, id, at) VALUES (1, 'DELIVERED', 'm', 1)",
     "INSERT INTO audit (at, action, outcome, prev_hash, hash) VALUES (1, 'X', 'OK', '0', 'h')",
@@ -56,37 +59,120 @@ fn audit_issued(conn: &Connection) -> Option<i64> {
     .unwrap()
 }
 
-/// Upgrading keeps the log's and the audit's rows as they were, the audit's highest id ever
-/// given out (here above its last row, as for a log cut short, which `audit verify` must still
-/// find), its indexes and its triggers; the constraints refuse what they refused before.
+/// Every column of every row of `table`, in rowid order, as text.
+fn rows(conn: &Connection, table: &str) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
+        .unwrap();
+    let columns = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..columns)
+            .map(|i| {
+                r.get::<_, rusqlite::types::Value>(i)
+                    .map(|v| format!("{v:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|values| values.join(" | "))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// What a table is besides its CHECKs: its columns (name, type, NOT NULL, default, key), whether
+/// it is STRICT, and the SQL of its indexes and triggers.
+fn shape(conn: &Connection, table: &str) -> Vec<String> {
+    let mut out: Vec<String> = conn
+        .prepare(
+            "SELECT concat_ws(' ', cid, name, type, \"notnull\", coalesce(dflt_value, '-'), pk, \
+             hidden) FROM pragma_table_xinfo(?1) ORDER BY cid",
+        )
+        .unwrap()
+        .query_map([table], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    out.push(
+        conn.query_row(
+            "SELECT concat('strict ', strict) FROM pragma_table_list WHERE name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap(),
+    );
+    let mut parts = conn
+        .prepare(
+            "SELECT concat_ws(' ', type, name, sql) FROM sqlite_schema \
+             WHERE tbl_name = ?1 AND type != 'table' ORDER BY type, name",
+        )
+        .unwrap();
+    let parts: Vec<String> = parts
+        .query_map([table], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    out.extend(parts);
+    out
+}
+
+/// Upgrading keeps the log's and the audit's columns, keys, STRICT, indexes and triggers as
+/// they were and every column of their rows; the audit's chain still verifies, and its highest
+/// id ever given out (here above its last row, as for a log cut short, which `audit verify`
+/// must still find) is kept; the constraints refuse what they refused before.
 #[test]
 fn upgrading_to_v32_keeps_the_log_and_the_audit() {
     let mut conn = at_version(31);
     conn.execute_batch(PAIR).unwrap();
     conn.execute_batch(
         "INSERT INTO event_log (seq, kind, id, at, client_id, patient_id, doctor_id,
-             sender_id, recipient_id, content)
-         VALUES (1, 'SEND', 'm-1', 1, 'c-1', 'p', 'd', 'p', 'd', 'hello');
-         INSERT INTO event_log (seq, kind, id, at, mark) VALUES (2, 'READ', 'm-1', 2, 1);
-         INSERT INTO audit (at, actor, action, patient_id, outcome, prev_hash, hash)
-         VALUES (1, 'p', 'LOGIN', NULL, 'OK', '0', 'h1'),
-                (2, 'd', 'HISTORY_READ', 'p', 'DENIED', 'h1', 'h2'),
-                (3, 'd', 'HISTORY_READ', 'p', 'FAILED', 'h2', 'h3');
-         UPDATE sqlite_sequence SET seq = 7 WHERE name = 'audit';",
+             sender_id, recipient_id, content, mark)
+         VALUES (1, 'SEND', 'm-1', 1, 'c-1', 'p', 'd', 'p', 'd', 'help', 1);
+         INSERT INTO event_log (seq, kind, id, at, patient_id, doctor_id, emergency_id, mark)
+         VALUES (2, 'RAISE', 'm-1', 1, 'p', 'd', 'e-1', 1);
+         INSERT INTO event_log (seq, kind, id, at, emergency_id, content)
+         VALUES (3, 'ALERT', 'e-1', 2, 'e-1', '[[\"d\",2]]');
+         INSERT INTO event_log (seq, kind, id, at, mark) VALUES (4, 'READ', 'm-1', 3, 1);",
     )
     .unwrap();
-    let log = "SELECT group_concat(concat_ws(' ', seq, kind, id, coalesce(content, '-'), mark), \
-               '; ') FROM (SELECT * FROM event_log ORDER BY seq)";
-    let audit = "SELECT group_concat(concat_ws(' ', id, at, actor, action, \
-                 coalesce(patient_id, '-'), outcome, prev_hash, hash), '; ') \
-                 FROM (SELECT * FROM audit ORDER BY id)";
-    let text =
-        |conn: &Connection, sql: &str| -> String { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-    let (log_before, audit_before) = (text(&conn, log), text(&conn, audit));
+    let events = [
+        Event::new("p", Action::MessageCreate)
+            .conversation(&ConversationKey::new("p", "d"))
+            .subject("m-1")
+            .detail(serde_json::json!({ "seq": 1 })),
+        Event::new("d", Action::HistoryRead)
+            .patient(&UserId::from("p"))
+            .outcome(Outcome::Denied),
+        Event::anonymous(Action::Login).outcome(Outcome::Failed),
+    ];
+    for event in &events {
+        crate::audit::record(&conn, event).unwrap();
+    }
+    let before: Vec<_> = ["event_log", "audit"]
+        .iter()
+        .map(|t| (shape(&conn, t), rows(&conn, t)))
+        .collect();
+    assert_eq!(crate::audit::verify(&conn).unwrap().unwrap(), 3);
     migrate(&mut conn).unwrap();
 
-    assert_eq!(text(&conn, log), log_before);
-    assert_eq!(text(&conn, audit), audit_before);
+    let after: Vec<_> = ["event_log", "audit"]
+        .iter()
+        .map(|t| (shape(&conn, t), rows(&conn, t)))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(crate::audit::verify(&conn).unwrap().unwrap(), 3);
+    assert_eq!(audit_issued(&conn), Some(3));
+
+    // A log cut short before the upgrade is still found after it.
+    let mut conn = at_version(31);
+    for event in &events {
+        crate::audit::record(&conn, event).unwrap();
+    }
+    conn.execute(
+        "UPDATE sqlite_sequence SET seq = 7 WHERE name = 'audit'",
+        [],
+    )
+    .unwrap();
+    migrate(&mut conn).unwrap();
     assert_eq!(
         audit_issued(&conn),
         Some(7),
@@ -99,24 +185,29 @@ fn upgrading_to_v32_keeps_the_log_and_the_audit() {
         ),
         1
     );
-    for index in ["event_log_id", "audit_at", "audit_patient_access"] {
-        let sql = format!("SELECT count(*) FROM sqlite_schema WHERE name = '{index}'");
-        assert_eq!(count(&conn, &sql), 1, "{index}");
-    }
+    let broken = crate::audit::verify(&conn).unwrap().unwrap_err();
+    assert!(
+        broken.problem.contains("rows 4 to 7 are missing"),
+        "{}",
+        broken.problem
+    );
+
     for refused in [
         "UPDATE audit SET outcome = 'OK' WHERE id = 2",
         "DELETE FROM audit WHERE id = 3",
         "INSERT INTO audit (at, action, outcome, prev_hash, hash) VALUES (4, 'X', 'MAYBE', 'h3', 'h4')",
-        "INSERT INTO event_log (seq, kind, id, at) VALUES (3, 'SENT', 'm-1', 3)",
-        "INSERT INTO event_log (seq, kind, id, at) VALUES (3, 'send', 'm-1', 3)",
-        "INSERT INTO event_log (seq, kind, id, at) VALUES (3, 'SEND', 'm-1', 3)",
-        "INSERT INTO event_log (seq, kind, id, at, content) VALUES (3, 'READ', 'm-1', 3, 'x')",
+        "INSERT INTO audit (at, action, outcome, prev_hash, hash) VALUES (4, 'X', 'ok', 'h3', 'h4')",
+        "INSERT INTO event_log (seq, kind, id, at) VALUES (5, 'SENT', 'm-1', 5)",
+        "INSERT INTO event_log (seq, kind, id, at) VALUES (5, 'send', 'm-1', 5)",
+        "INSERT INTO event_log (seq, kind, id, at) VALUES (5, 'SEND', 'm-1', 5)",
+        "INSERT INTO event_log (seq, kind, id, at, content) VALUES (5, 'READ', 'm-1', 5, 'x')",
+        "INSERT INTO event_log (seq, kind, id, at, mark) VALUES (5, 'READ', 'm-1', 5, 2)",
     ] {
         assert!(conn.execute_batch(refused).is_err(), "{refused}");
     }
     conn.execute_batch(
         "INSERT INTO audit (at, action, outcome, prev_hash, hash) VALUES (4, 'X', 'OK', 'h3', 'h4');
-         INSERT INTO event_log (seq, kind, id, at, mark) VALUES (3, 'DELIVERED', 'm-1', 3, 1);",
+         INSERT INTO event_log (seq, kind, id, at, mark) VALUES (5, 'DELIVERED', 'm-1', 5, 1);",
     )
     .unwrap();
     assert_eq!(

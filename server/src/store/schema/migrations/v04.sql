@@ -1,0 +1,1 @@
+    CREATE INDEX uploads_uploader ON uploads(uploader_id, created_at);

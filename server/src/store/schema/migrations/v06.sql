@@ -1,0 +1,2 @@
+    ALTER TABLE users ADD COLUMN availability TEXT NOT NULL DEFAULT 'AVAILABLE'
+        CHECK (availability IN ('AVAILABLE', 'DO_NOT_DISTURB'));

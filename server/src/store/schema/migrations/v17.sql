@@ -1,0 +1,1 @@
+    DROP INDEX send_log_client;

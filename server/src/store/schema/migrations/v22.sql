@@ -1,0 +1,2 @@
+    ALTER TABLE conversations ADD COLUMN patient_read INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN doctor_read INTEGER NOT NULL DEFAULT 0;

@@ -33,7 +33,11 @@ reference() {
     fi
 }
 
-cargo build --release -p clinic-server -p clinic-bench
+# The generator first, then the server alone, as scripts/package builds it: built in one
+# command, cargo unifies their dependencies' features and the server links the client's
+# SQLCipher instead of SQLite (docs/benchmarks.md, "How to run").
+cargo build --release -p clinic-bench
+cargo build --release -p clinic-server
 # 10,000 connections need more descriptors than the usual 1024 (server and generator each).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 bin=${CARGO_TARGET_DIR:-target}/release/clinic-bench

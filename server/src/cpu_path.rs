@@ -106,6 +106,29 @@ pub fn measure(rounds: u32, iterations: u32) -> anyhow::Result<Vec<Step>> {
         }),
     });
 
+    // The audit row every send writes (`MESSAGE_CREATE`), as the writer hashes it.
+    let audit = crate::audit::chain::Row {
+        id: 1_000_000,
+        at: 1_796_448_884_123,
+        actor: Some(message.sender_id.to_string()),
+        action: "MESSAGE_CREATE".into(),
+        patient: Some(message.patient_id.to_string()),
+        doctor: Some(message.doctor_id.to_string()),
+        subject: Some(message.id.to_string()),
+        outcome: "OK".into(),
+        detail: Some(r#"{"emergency":false,"file":null,"seq":1000000}"#.into()),
+        prev_hash: crate::audit::chain::GENESIS.into(),
+    };
+    steps.push(Step {
+        name: "the audit row's hash",
+        before_ns: time(&mut || {
+            black_box(black_box(&audit).hash_through_value());
+        }),
+        after_ns: time(&mut || {
+            black_box(black_box(&audit).hash());
+        }),
+    });
+
     let dir = tempfile::tempdir()?;
     let conn = crate::store::open_write(&dir.path().join("clinic.db"), Synchronous::Normal)?;
     let doctor = users::insert(

@@ -27,6 +27,27 @@ impl Row {
     /// subject, outcome, detail, prevHash]` (absent fields are `null`): one unambiguous byte
     /// string per row, easy to recompute with any JSON library.
     pub(crate) fn hash(&self) -> String {
+        // A tuple serialises as a JSON array, byte for byte as a `json!` array would, without
+        // first copying every field into a `Value` (one is hashed at every send).
+        let canonical = serde_json::to_vec(&(
+            self.id,
+            self.at,
+            &self.actor,
+            &self.action,
+            &self.patient,
+            &self.doctor,
+            &self.subject,
+            &self.outcome,
+            &self.detail,
+            &self.prev_hash,
+        ))
+        .expect("numbers and strings always serialise");
+        hex::encode(Sha256::digest(&canonical))
+    }
+
+    /// The digest as it was computed before 2026-12-05, through a `serde_json::Value`: the same
+    /// bytes, kept for the test that says so and for `clinic-bench cpu-path`.
+    pub(crate) fn hash_through_value(&self) -> String {
         let canonical = serde_json::json!([
             self.id,
             self.at,
@@ -132,4 +153,55 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Result<i64, Broken>> {
         }));
     }
     Ok(Ok(count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(subject: Option<&str>, detail: Option<&str>) -> Row {
+        Row {
+            id: 7,
+            at: 1_796_448_884_123,
+            actor: Some("u-doc".into()),
+            action: "MESSAGE_CREATE".into(),
+            patient: Some("p-1".into()),
+            doctor: None,
+            subject: subject.map(Into::into),
+            outcome: "OK".into(),
+            detail: detail.map(Into::into),
+            prev_hash: GENESIS.into(),
+        }
+    }
+
+    /// The digest of a row is the one any JSON library gives for the documented array: this
+    /// one was computed with Python's `json.dumps(row, separators=(",", ":"),
+    /// ensure_ascii=False)` and `hashlib.sha256`.
+    #[test]
+    fn a_row_hashes_as_its_json_array_documented() {
+        let row = row(Some("m \"x\" \u{e9}\u{6f22}\n\t\u{1}/"), Some(r#"{"a":1}"#));
+        assert_eq!(
+            row.hash(),
+            "2070d1d6c3d044e7774b4c5b99db7000e88d87bb45654b4ea7ea974933f4832e"
+        );
+    }
+
+    /// Rows written before the canonical form was serialised from a tuple were hashed through
+    /// `serde_json::json!`: both give the same bytes, so their chain still verifies.
+    #[test]
+    fn the_digest_is_the_one_json_gave() {
+        let texts = [
+            None,
+            Some(""),
+            Some("plain"),
+            Some("\u{7f}\u{2028}\\ \"\r\u{8}\u{c}"),
+        ];
+        for subject in texts {
+            for detail in texts {
+                let row = row(subject, detail);
+                let before = row.hash_through_value();
+                assert_eq!(row.hash(), before, "{subject:?} {detail:?}");
+            }
+        }
+    }
 }

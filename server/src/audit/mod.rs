@@ -7,7 +7,7 @@
 //! Never message content: details hold ids, seq ranges, counts and (for search) the normalised
 //! query.
 
-mod chain;
+pub(crate) mod chain;
 pub mod head;
 pub mod originals;
 pub mod report;

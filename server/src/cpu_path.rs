@@ -1,9 +1,10 @@
 //! The CPU steps of a send outside the database, timed in isolation, each the way it was done
-//! before issue 15's CPU-path work against the way it is done now (`clinic-bench cpu-path`).
-//! Under a loaded machine the whole-server figures of `cost` cannot resolve a few microseconds;
-//! these can. Both ways are the server's own code paths (the earlier ones are still used: serde's
-//! derived frame parser for every other frame, `hub::encode` for every other frame,
-//! `users::by_id` for the views).
+//! before issue 15's CPU-path work (the audit row's digest: before 2026-12-05) against the way it
+//! is done now (`clinic-bench cpu-path`). Under a loaded machine the whole-server figures of
+//! `cost` cannot resolve a few microseconds; these can. Both ways are the server's own code paths
+//! (the earlier ones are still used: serde's derived frame parser for every other frame,
+//! `hub::encode` for every other frame, `users::by_id` for the views; the digest through a
+//! `Value` by the test that shows both forms give the same bytes).
 
 use crate::config::Synchronous;
 use crate::hub::encode;

@@ -1,6 +1,7 @@
 //! `cpu-path`: the CPU steps of a send outside the database (frame parse, outgoing frames, the
-//! participant's account, a statement-cache lookup), each timed in this process the way it was
-//! done before issue 15's CPU-path work and the way it is done now (`clinic_server::cpu_path`).
+//! audit row's digest, the participant's account, a statement-cache lookup), each timed in this
+//! process the way it was done before (issue 15's CPU-path work; the digest before 2026-12-05)
+//! and the way it is done now (`clinic_server::cpu_path`).
 //! No server runs; the generator's core does the work.
 
 use super::Env;

@@ -195,12 +195,20 @@ mod tests {
             Some(""),
             Some("plain"),
             Some("\u{7f}\u{2028}\\ \"\r\u{8}\u{c}"),
+            Some("\u{1f6d1} \u{10ffff} \u{fffd}"),
         ];
+        let numbers = [0, -1, 7, i64::MIN, i64::MAX];
         for subject in texts {
             for detail in texts {
-                let row = row(subject, detail);
-                let before = row.hash_through_value();
-                assert_eq!(row.hash(), before, "{subject:?} {detail:?}");
+                let mut row = row(subject, detail);
+                for (id, at) in numbers.iter().zip(numbers.iter().rev()) {
+                    (row.id, row.at) = (*id, *at);
+                    assert_eq!(
+                        row.hash(),
+                        row.hash_through_value(),
+                        "{subject:?} {detail:?} {id} {at}"
+                    );
+                }
             }
         }
     }

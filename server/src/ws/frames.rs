@@ -11,7 +11,7 @@
 //! kind and on broken frames; the fuzz target on whatever it finds).
 
 use crate::error::ApiError;
-use clinic_protocol::{ClientFrame, ErrorCode};
+use clinic_protocol::{ClientFrame, ClientId, ErrorCode};
 use serde::Deserialize;
 use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
@@ -36,6 +36,32 @@ pub(super) fn parse(text: &str, max_bytes: usize) -> Result<ClientFrame, ApiErro
             ApiError::bad_request(format!("malformed frame: {detail}"))
         }
     })
+}
+
+/// The `clientId` of a `message:send`, `message:edit` or `message:retract` frame that
+/// [`parse`] refused (a member of the wrong type, one missing), so that the refusal names the
+/// command it answers and a client's outbox can settle it (docs/protocol.md, "Errors"). None
+/// for a text that is no JSON object, is over `max_bytes`, names another frame or has no
+/// `clientId` string.
+pub(super) fn refused_client_id(text: &str, max_bytes: usize) -> Option<ClientId> {
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(rename = "clientId")]
+        client_id: Option<ClientId>,
+    }
+    // An object only: serde would also read the struct from an array.
+    if text.len() > max_bytes || !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let named: Named = serde_json::from_str(text).ok()?;
+    matches!(
+        named.kind.as_str(),
+        "message:send" | "message:edit" | "message:retract"
+    )
+    .then_some(named.client_id)
+    .flatten()
 }
 
 /// serde's derived parser of `ClientFrame` (the reference the one-pass parse must agree with).
@@ -174,9 +200,45 @@ pub(crate) fn agrees_with_derived(text: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
     use clinic_protocol::ws::Availability;
     use clinic_protocol::{ConversationKey, NewMessage, Seq, UserId};
     use serde_json::{Value, json};
+
+    /// A refused command's `clientId` is found when the frame is JSON naming one of the three
+    /// commands that carry it, and only then.
+    #[test]
+    fn a_refused_command_keeps_its_client_id() {
+        let found = |text: &str| super::refused_client_id(text, 1024).map(|id| id.0);
+        let edit = r#"{"type":"message:edit","clientId":"e1","messageId":"m","baseVersion":1.5}"#;
+        assert_eq!(found(edit).as_deref(), Some("e1"));
+        let send = r#"{"clientId":"s1","type":"message:send","content":7}"#;
+        assert_eq!(found(send).as_deref(), Some("s1"));
+        let retract = r#"{"type":"message:retract","clientId":"r1"}"#;
+        assert_eq!(found(retract).as_deref(), Some("r1"));
+        assert_eq!(
+            found(r#"{"type":"sync","clientId":"x"}"#),
+            None,
+            "another frame"
+        );
+        assert_eq!(
+            found(r#"{"type":"message:send","clientId":7}"#),
+            None,
+            "no string"
+        );
+        assert_eq!(found(r#"{"type":"message:send"}"#), None);
+        assert_eq!(
+            found(r#"{"type":"message:send","clientId":"x""#),
+            None,
+            "no JSON"
+        );
+        assert_eq!(found(r#"["message:send","x"]"#), None);
+        assert_eq!(
+            super::refused_client_id(send, send.len() - 1),
+            None,
+            "over the limit"
+        );
+    }
 
     #[test]
     fn tells_unknown_events_from_bad_frames() {

@@ -230,7 +230,8 @@ impl Socket<'_> {
                                 Ok(frame) => Box::pin(self.handle(frame, &mut pending)).await,
                                 Err(err) => {
                                     self.rates.other.wait().await;
-                                    self.error(err, None);
+                                    let max = self.state.config.max_frame_bytes;
+                                    self.error(err, frames::refused_client_id(&text, max));
                                 }
                             }
                         }

@@ -89,6 +89,15 @@ async fn bad_frames_get_errors_and_the_socket_lives_on() {
     assert_eq!(pat.expect("error").await["code"], "bad_request");
     pat.send(json!({"type": "message:send", "patientId": c.pat1.id(), "doctorId": c.doc1.id(), "content": "no client id"})).await;
     assert_eq!(pat.expect("error").await["code"], "bad_request");
+    // A command too malformed to parse is refused with its clientId, so an outbox can settle it.
+    pat.send(json!({"type": "message:edit", "clientId": "e1", "messageId": "m", "baseVersion": 1.5, "content": "x"})).await;
+    let refused = pat.expect("error").await;
+    assert_eq!(refused["code"], "bad_request");
+    assert_eq!(refused["clientId"], "e1");
+    pat.send(json!({"type": "message:send", "clientId": "s1", "patientId": c.pat1.id(), "doctorId": 7, "content": "x"})).await;
+    let refused = pat.expect("error").await;
+    assert_eq!(refused["code"], "bad_request");
+    assert_eq!(refused["clientId"], "s1");
     let huge_content = "x".repeat(clinic_protocol::limits::MAX_CONTENT_BYTES + 1);
     pat.send(send_frame("big", &c.pat1, &c.doc1, &huge_content))
         .await;

@@ -51,8 +51,7 @@ pub(super) fn refused_client_id(text: &str, max_bytes: usize) -> Option<ClientId
         #[serde(rename = "clientId")]
         client_id: Option<ClientId>,
     }
-    // An object only: serde would also read the struct from an array.
-    if text.len() > max_bytes || !text.trim_start().starts_with('{') {
+    if text.len() > max_bytes || !is_object(text) {
         return None;
     }
     let named: Named = serde_json::from_str(text).ok()?;
@@ -69,15 +68,17 @@ fn derived(text: &str) -> serde_json::Result<ClientFrame> {
     serde_json::from_str(text)
 }
 
+/// Whether `text` starts as a JSON object: serde also reads a struct from an array, which the
+/// derived parser reads differently (the tag first, then the rest).
+fn is_object(text: &str) -> bool {
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+}
+
 /// The one-pass parse, for the frames whose body is a named type. None when it does not apply
 /// or the frame is not well formed (the derived parser then answers, with its own words).
 fn by_tag(text: &str) -> Option<ClientFrame> {
-    // An object only: serde also reads a struct from an array, which the derived parser reads
-    // differently (the tag first, then the rest).
-    if !text
-        .trim_start_matches([' ', '\t', '\n', '\r'])
-        .starts_with('{')
-    {
+    if !is_object(text) {
         return None;
     }
     let mut de = serde_json::Deserializer::from_str(text);
@@ -200,7 +201,6 @@ pub(crate) fn agrees_with_derived(text: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
     use clinic_protocol::ws::Availability;
     use clinic_protocol::{ConversationKey, NewMessage, Seq, UserId};
     use serde_json::{Value, json};

@@ -33,32 +33,86 @@ pub(crate) fn received_path(
     file_url: &str,
     name: &str,
 ) -> PathBuf {
+    received_dir(profile_dir, server, file_url).join(name)
+}
+
+/// The folder of one download (it holds nothing else).
+fn received_dir(profile_dir: &Path, server: &str, file_url: &str) -> PathBuf {
     let key = hex::encode(Sha256::digest(format!("{server}\n{file_url}").as_bytes()));
     profile_dir
         .join("attachments")
         .join("received")
         .join(key.get(..32).unwrap_or(&key))
-        .join(name)
 }
 
+/// Deletes the download of `file_url`, whatever name it was saved under.
+pub(crate) fn remove_received(profile_dir: &Path, server: &str, file_url: &str) {
+    remove_folder(&received_dir(profile_dir, server, file_url));
+}
+
+/// Longest file name this creates, in bytes (well within every file system's limit, leaving
+/// room for the profile's folders on systems that cap the whole path).
+const MAX_NAME_BYTES: usize = 120;
+
 /// A file name safe to create on any OS: no path parts, no control or reserved characters,
-/// never empty, at most 120 bytes. Names come from users and from the server.
+/// never empty, at most [`MAX_NAME_BYTES`]. Names come from users and from the server. A name
+/// cut short keeps its extension: cutting `report …(long)… .html scan.txt` after `.html` would
+/// give the file on disk an extension its sender chose and the server had taken away.
 pub(crate) fn file_safe(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let mut out = String::new();
-    for c in base.chars() {
-        if out.len() + c.len_utf8() > 120 {
+    let cleaned: String = base
+        .chars()
+        .filter(|&c| {
+            !c.is_control()
+                && !is_invisible(c)
+                && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    if trimmed.is_empty() {
+        return "file".to_owned();
+    }
+    if trimmed.len() <= MAX_NAME_BYTES {
+        return trimmed.to_owned();
+    }
+    let (stem, ext) = match trimmed.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() && ext.len() <= 16 => {
+            (stem, Some(ext))
+        }
+        _ => (trimmed, None),
+    };
+    let room = MAX_NAME_BYTES - ext.map_or(0, |e| e.len() + 1);
+    let mut cut = String::new();
+    for c in stem.chars() {
+        if cut.len() + c.len_utf8() > room {
             break;
         }
-        if !c.is_control() && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
-            out.push(c);
-        }
+        cut.push(c);
     }
-    let trimmed = out.trim_matches(|c: char| c == '.' || c.is_whitespace());
-    if trimmed.is_empty() {
-        "file".to_owned()
-    } else {
-        trimmed.to_owned()
+    let cut = cut.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    let cut = if cut.is_empty() { "file" } else { cut };
+    match ext {
+        Some(ext) => format!("{cut}.{ext}"),
+        None => cut.to_owned(),
+    }
+}
+
+/// Characters that show as nothing or reorder what follows (zero-width, bidirectional
+/// controls): in a file name they can disguise its extension.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+    )
+}
+
+/// The name a received file gets on disk: safe, and with an extension its type allows (the
+/// server's rule, `clinic_protocol::file_name`), whatever name its sender gave it.
+pub(crate) fn received_name(name: Option<&str>, file_type: Option<&str>) -> String {
+    let safe = file_safe(name.unwrap_or("file"));
+    match file_type {
+        Some(file_type) => file_safe(&clinic_protocol::file_name::for_type(&safe, file_type)),
+        None => safe,
     }
 }
 
@@ -77,10 +131,7 @@ pub(crate) fn remove_purged(profile_dir: &Path, server: &str, files: &[crate::ca
     let root = profile_dir.join("attachments");
     for file in files {
         if let Some(url) = &file.file_url {
-            let name = file_safe(file.file_name.as_deref().unwrap_or("file"));
-            if let Some(dir) = received_path(profile_dir, server, url, &name).parent() {
-                remove_folder(dir);
-            }
+            remove_received(profile_dir, server, url);
         }
         if let Some(local) = &file.local_path {
             let local = Path::new(local);
@@ -95,7 +146,7 @@ fn remove_folder(dir: &Path) {
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             tracing::warn!(
-                "could not delete a purged attachment in {}: {e}",
+                "could not delete a downloaded attachment in {}: {e}",
                 dir.display()
             );
         }
@@ -117,8 +168,11 @@ pub(crate) fn store_copy(
         .ok_or_else(|| ClientError::Invalid("bad attachment path".into()))?;
     std::fs::create_dir_all(dir)?;
     let partial = dir.join(".partial");
-    std::fs::copy(source, &partial)?;
-    std::fs::File::open(&partial)?.sync_all()?;
+    // Created private before a byte is copied (the source's mode is not carried over).
+    let mut out = crate::profile::private_file(&partial)?;
+    std::io::copy(&mut std::fs::File::open(source)?, &mut out)?;
+    out.sync_all()?;
+    drop(out);
     std::fs::rename(&partial, &target)?;
     Ok(target)
 }
@@ -188,7 +242,8 @@ pub(crate) async fn download(
     let partial = dir.join(".partial");
     let mut response = shared.api.download(file_url).await?;
     let limit = expected.unwrap_or(clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES * 4);
-    let mut out = tokio::fs::File::create(&partial).await?;
+    // Health data: readable by this account only, like the cache.
+    let mut out = tokio::fs::File::from_std(crate::profile::private_file(&partial)?);
     let mut written = 0u64;
     while let Some(chunk) = response.chunk().await? {
         written += chunk.len() as u64;
@@ -213,4 +268,64 @@ pub(crate) async fn download(
     }
     tokio::fs::rename(&partial, target).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_cut_short_keeps_its_extension() {
+        // A sender's name whose first 120 bytes end in `.html`, made a `.txt` by the server.
+        let stem = "Blood test results ";
+        let tricky = format!(
+            "{stem}{}.html scanned copy.txt",
+            "_".repeat(MAX_NAME_BYTES - stem.len() - ".html".len())
+        );
+        let safe = file_safe(&tricky);
+        assert!(safe.len() <= MAX_NAME_BYTES, "{}", safe.len());
+        assert!(safe.ends_with(".txt"), "{safe}");
+        assert!(!safe.contains(".html"), "{safe}");
+        assert_eq!(file_safe(&"é".repeat(200)).len(), 120);
+        assert!(file_safe(&format!("{}.pdf", "é".repeat(200))).ends_with("é.pdf"));
+        assert_eq!(file_safe("short.pdf"), "short.pdf");
+        assert_eq!(file_safe("../../etc/passwd"), "passwd");
+        assert_eq!(file_safe("..\\x.txt"), "x.txt");
+        assert_eq!(file_safe(" .. "), "file");
+        assert_eq!(file_safe("a:b*?.pdf"), "ab.pdf");
+    }
+
+    #[test]
+    fn invisible_characters_cannot_disguise_an_extension() {
+        assert_eq!(file_safe("invoice\u{202e}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(file_safe("a\u{200b}b\u{feff}.pdf\u{2066}"), "ab.pdf");
+    }
+
+    #[test]
+    fn a_received_file_is_named_for_its_type() {
+        assert_eq!(
+            received_name(Some("poly.html"), Some("image/png")),
+            "poly.png"
+        );
+        assert_eq!(
+            received_name(Some("scan.JPG"), Some("image/jpeg")),
+            "scan.JPG"
+        );
+        assert_eq!(
+            received_name(Some("run.sh"), Some("text/plain; charset=utf-8")),
+            "run.txt"
+        );
+        // Long names: cut, and still of their type.
+        let long = format!("{}.jar", "r".repeat(300));
+        let named = received_name(
+            Some(&long),
+            Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        );
+        assert!(
+            named.len() <= MAX_NAME_BYTES && named.ends_with(".docx"),
+            "{named}"
+        );
+        assert_eq!(received_name(None, None), "file");
+        assert_eq!(received_name(Some("notes.md"), None), "notes.md");
+    }
 }

@@ -10,6 +10,11 @@ pub const MAX_LINK_CHARS: usize = 2048;
 
 /// `text` as a link the system may open: `http(s)://` with a host, or `mailto:` with an
 /// address. Anything else (`file:`, `javascript:`, `data:`, the app's own scheme) is refused.
+///
+/// Links written to hide where they lead are refused too: a user name or password before the
+/// host (`https://clinic.example@elsewhere/`), a backslash (read as a slash), and a mail link to
+/// more than one address or with more than a subject and a body (some mail programs attach
+/// the file an `attach=` names).
 pub fn external_link(text: &str) -> Result<Url> {
     let text = text.trim();
     if text.chars().count() > MAX_LINK_CHARS {
@@ -17,9 +22,32 @@ pub fn external_link(text: &str) -> Result<Url> {
     }
     let url = Url::parse(text)
         .map_err(|_| ClientError::Invalid(format!("{text:?} is not a link that can be opened")))?;
+    let hiding =
+        || ClientError::Invalid("this link hides where it leads, so it is not opened".into());
+    if text.contains('\\') {
+        return Err(hiding());
+    }
     let allowed = match url.scheme() {
-        "http" | "https" => url.host_str().is_some_and(|h| !h.is_empty()),
-        "mailto" => !url.path().is_empty(),
+        "http" | "https" => {
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(hiding());
+            }
+            url.host_str().is_some_and(|h| !h.is_empty())
+        }
+        "mailto" => {
+            let fields_ok = url
+                .query_pairs()
+                .all(|(k, _)| k.eq_ignore_ascii_case("subject") || k.eq_ignore_ascii_case("body"));
+            let address = url.path();
+            if !fields_ok
+                || address.contains(',')
+                || address.contains("%2C")
+                || address.contains("%2c")
+            {
+                return Err(hiding());
+            }
+            address.matches('@').count() == 1
+        }
         _ => false,
     };
     if allowed {
@@ -61,6 +89,18 @@ mod tests {
         ] {
             assert!(external_link(refused).is_err(), "{refused}");
         }
+        for hiding in [
+            "https://clinic.example.org@evil.example/login",
+            "https://user:pw@evil.example/",
+            "https://evil.example\\@clinic.example.org",
+            "mailto:dr.patel@clinic.example?attach=/home/u/.ssh/id_rsa",
+            "mailto:a@b.c,evil@x.y",
+            "mailto:a@b.c%2Cevil@x.y",
+            "mailto:nobody",
+        ] {
+            assert!(external_link(hiding).is_err(), "{hiding}");
+        }
+        assert!(external_link("mailto:dr.patel@clinic.example?subject=Hi&BODY=x").is_ok());
         let long = format!("https://example.org/{}", "a".repeat(MAX_LINK_CHARS));
         assert!(external_link(&long).is_err());
     }

@@ -176,15 +176,11 @@ impl Shared {
                 crate::attachments::remove_copy(std::path::Path::new(path));
             }
             if let Some(url) = &file.file_url {
-                let name =
-                    crate::attachments::file_safe(file.file_name.as_deref().unwrap_or("file"));
-                let copy = crate::attachments::received_path(
+                crate::attachments::remove_received(
                     &self.profile_dir,
                     self.api.base().as_str(),
                     url,
-                    &name,
                 );
-                crate::attachments::remove_copy(&copy);
             }
         }
     }

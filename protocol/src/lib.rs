@@ -6,6 +6,7 @@
 //! and depends on no other crate of ours.
 
 pub mod error;
+pub mod file_name;
 pub mod ids;
 pub mod limits;
 pub mod model;

@@ -97,11 +97,21 @@ fn validate(account: &NewAccount) -> Result<(), AccountError> {
             "name must be 1-{MAX_NAME} bytes"
         )));
     }
-    if account.password.is_empty() || account.password.len() > MAX_PASSWORD {
-        return Err(AccountError::Invalid("password must not be empty".into()));
-    }
+    check_password(&account.password)?;
     if account.blood_group.as_ref().is_some_and(|g| g.len() > 8) {
         return Err(AccountError::Invalid("blood group is too long".into()));
+    }
+    Ok(())
+}
+
+fn check_password(password: &str) -> Result<(), AccountError> {
+    if password.is_empty() {
+        return Err(AccountError::Invalid("password must not be empty".into()));
+    }
+    if password.len() > MAX_PASSWORD {
+        return Err(AccountError::Invalid(format!(
+            "password must be at most {MAX_PASSWORD} bytes"
+        )));
     }
     Ok(())
 }
@@ -187,9 +197,7 @@ pub fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> Result<(
 
 /// Sets a new password and revokes every token of the account.
 pub fn reset_password(data_dir: &Path, username: &str, password: &str) -> Result<(), AccountError> {
-    if password.is_empty() || password.len() > MAX_PASSWORD {
-        return Err(AccountError::Invalid("password must not be empty".into()));
-    }
+    check_password(password)?;
     let username = username.to_lowercase();
     let hash = hash_password(password)?;
     let mut conn = open(data_dir)?;
@@ -313,5 +321,19 @@ mod tests {
         );
         assert!(!verify_password("x", Some("not a hash"), &mut memory));
         assert_eq!(memory.len(), kept, "the same memory, not more");
+    }
+
+    #[test]
+    fn a_password_is_refused_with_the_reason_it_is() {
+        let why = |p: &str| match check_password(p) {
+            Err(AccountError::Invalid(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(why(""), "password must not be empty");
+        assert_eq!(
+            why(&"x".repeat(MAX_PASSWORD + 1)),
+            "password must be at most 1024 bytes"
+        );
+        assert!(check_password(&"x".repeat(MAX_PASSWORD)).is_ok());
     }
 }

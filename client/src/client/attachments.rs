@@ -101,7 +101,8 @@ impl Client {
         let Some(file_url) = &message.file_url else {
             return Ok(None);
         };
-        let name = file_safe(message.file_name.as_deref().unwrap_or("file"));
+        let name =
+            attachments::received_name(message.file_name.as_deref(), message.file_type.as_deref());
         let target =
             attachments::received_path(self.profile.dir(), self.server_url(), file_url, &name);
         attachments::download(&self.shared, file_url, message.file_size, &target).await?;

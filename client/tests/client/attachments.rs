@@ -144,6 +144,13 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
     assert!(path.starts_with(doctor_profile.path()));
     assert_eq!(path.file_name().unwrap(), "scan.png");
     assert_eq!(std::fs::read(&path).unwrap(), PNG);
+    // Health data on disk: the sender's copy and the download are readable by their owner only.
+    #[cfg(unix)]
+    for file in [std::path::Path::new(&local_copy), path.as_path()] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
     // A text message has no attachment.
     assert_eq!(
         doctor.attachment_path(&after.client_id).await.unwrap(),

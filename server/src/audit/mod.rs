@@ -50,7 +50,8 @@ actions! {
     LoginFailed => "LOGIN_FAILED",
     /// `POST /api/auth/logout`.
     Logout => "LOGOUT",
-    /// Sessions ended by an administrator (`sessions revoke`, `user disable`, password reset).
+    /// Sessions ended by an administrator (`sessions revoke`; `user disable` and a password
+    /// reset end them too, recorded as their own actions).
     SessionRevoke => "SESSION_REVOKE",
     /// A page of one conversation's history (detail: seq range and count).
     HistoryRead => "HISTORY_READ",

@@ -112,8 +112,10 @@ fn copy_contents(from: &Path, to: &Path) -> std::io::Result<u64> {
 }
 
 /// Copies every stored file into `to` (same layout), skipping those already there. Returns
-/// how many files were copied.
+/// how many files were copied. `to` is made (private) even when there is nothing to copy, so a
+/// backup always has its folder, as the command says.
 pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
+    crate::datadir::private_dir(to)?;
     copy_contents(&files_dir(data_dir), to)
 }
 

@@ -28,44 +28,7 @@ pub fn sanitize(raw: &str) -> String {
     }
 }
 
-/// The extensions a file of `content_type` (as the sniffer names it) may carry; the first is
-/// the one given to a name without a fitting one.
-fn extensions(content_type: &str) -> &'static [&'static str] {
-    match content_type {
-        "image/png" => &["png"],
-        "image/jpeg" => &["jpg", "jpeg", "jpe", "jfif"],
-        "image/gif" => &["gif"],
-        "image/webp" => &["webp"],
-        "application/pdf" => &["pdf"],
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => &["docx"],
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => &["xlsx"],
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => &["pptx"],
-        "application/vnd.oasis.opendocument.text" => &["odt"],
-        "application/vnd.oasis.opendocument.spreadsheet" => &["ods"],
-        "application/vnd.oasis.opendocument.presentation" => &["odp"],
-        "application/vnd.ms-office" => &["doc", "xls", "ppt"],
-        _ => &["txt", "text", "log", "csv", "md"],
-    }
-}
-
-/// A sanitized `name` whose extension matches the content: a PNG named `poly.html` is offered
-/// as `poly.png`, so no program opens it as something it is not. A fitting extension is kept.
-pub fn for_type(name: &str, content_type: &str) -> String {
-    let allowed = extensions(content_type);
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
-        _ => (name, None),
-    };
-    if ext.is_some_and(|e| allowed.iter().any(|a| a.eq_ignore_ascii_case(e))) {
-        return name.to_owned();
-    }
-    let ext = allowed.first().copied().unwrap_or("bin");
-    let mut stem = stem.to_owned();
-    while stem.len() + 1 + ext.len() > MAX_FILE_NAME_BYTES {
-        stem.pop();
-    }
-    format!("{stem}.{ext}")
-}
+pub use clinic_protocol::file_name::for_type;
 
 /// `Content-Disposition` for a sanitized name: an ASCII fallback in `filename` and the exact name
 /// in RFC 5987/6266 `filename*`.
@@ -106,24 +69,6 @@ mod tests {
         assert_eq!(sanitize("invoice\u{202e}fdp.exe"), "invoicefdp.exe");
         assert_eq!(sanitize("a\u{200b}b\u{feff}.pdf\u{2066}"), "ab.pdf");
         assert!(sanitize(&"é".repeat(300)).len() <= MAX_FILE_NAME_BYTES);
-    }
-
-    #[test]
-    fn the_extension_follows_the_content() {
-        assert_eq!(for_type("poly.html", "image/png"), "poly.png");
-        assert_eq!(for_type("scan.JPG", "image/jpeg"), "scan.JPG");
-        assert_eq!(for_type("notes", "text/plain; charset=utf-8"), "notes.txt");
-        assert_eq!(
-            for_type("page.htm", "text/plain; charset=utf-8"),
-            "page.txt"
-        );
-        assert_eq!(
-            for_type(".bashrc", "text/plain; charset=utf-8"),
-            ".bashrc.txt"
-        );
-        let long = format!("{}.html", "n".repeat(250));
-        let fixed = for_type(&long, "application/pdf");
-        assert!(fixed.len() <= MAX_FILE_NAME_BYTES && fixed.ends_with(".pdf"));
     }
 
     #[test]

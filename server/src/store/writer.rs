@@ -702,8 +702,10 @@ impl Projector {
     }
 }
 
-/// Runs every job in one transaction, each inside its own savepoint so that a failing command
-/// leaves no half-written rows and does not spoil the others, then commits once and replies.
+/// Runs every job in one transaction, then commits once and replies. A failing command leaves
+/// no half-written rows and does not spoil the others: a [`Guard::Savepoint`] job is rolled back
+/// to its savepoint; the others refuse before their first write, and one that fails after
+/// writing rolls the whole batch back (everyone in it is told to retry).
 /// Returns the change sequence the commit reached.
 fn run_batch(
     conn: &mut Connection,

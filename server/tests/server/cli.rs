@@ -123,6 +123,15 @@ fn user_management_and_backup() {
         .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
         .unwrap();
     assert_eq!(users, 2);
+    // A clinic without attachments still gets the folder the command names, private.
+    let files = dir.path().join("copy.db.files");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&files)
+            .expect("the backup's files folder")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o700);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copied 0 new files to"));
 }
 
 #[test]

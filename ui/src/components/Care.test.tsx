@@ -104,7 +104,7 @@ describe('the composer', () => {
     const s = await renderApp(setup({ as: PATIENT }));
     await s.user.click(await screen.findByTestId('conversation-doc'));
     vi.spyOn(s.fake, 'sendMessage').mockRejectedValueOnce(
-      new BackendError('invalid', 'not a conversation of yours'),
+      new BackendError('bad_request', 'not a conversation of yours'),
     );
     await s.user.type(screen.getByTestId('message-input'), 'Please call me back{Enter}');
     expect(await screen.findByText(/Could not send/)).toBeInTheDocument();

@@ -3,7 +3,7 @@
 // in the system's browser; the app's window never follows it.
 
 import { memo, type MouseEvent } from 'react';
-import { splitLinks } from '../logic/links';
+import { linkTarget, splitLinks } from '../logic/links';
 import { useStore } from '../store/hooks';
 
 export const MessageText = memo(function MessageText({ text }: { text: string }) {
@@ -11,7 +11,7 @@ export const MessageText = memo(function MessageText({ text }: { text: string })
   const open = (e: MouseEvent<HTMLAnchorElement>, href: string) => {
     e.preventDefault();
     if (e.button > 1) return;
-    void store.backend.openLink(href).catch(() => undefined);
+    void store.openLink(href);
   };
   return (
     <p className="bubble-text">
@@ -25,7 +25,7 @@ export const MessageText = memo(function MessageText({ text }: { text: string })
             className="bubble-link"
             data-testid="message-link"
             rel="noreferrer noopener"
-            title={`Open ${part.href} in your browser`}
+            title={`Opens ${linkTarget(part.href)}`}
             onClick={(e) => open(e, part.href)}
             onAuxClick={(e) => open(e, part.href)}
           >

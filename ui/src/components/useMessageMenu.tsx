@@ -98,7 +98,7 @@ export function useMessageMenu(
         void copyText(action.text);
         return;
       case 'open-link':
-        void store.backend.openLink(action.href).catch(() => undefined);
+        void store.openLink(action.href);
         return;
       case 'open-file':
         void store.backend.openAttachment(message.clientId).catch(() => undefined);

@@ -351,7 +351,9 @@ export class FakeBackend implements Backend {
       byKey.set(keyOf(m), [...(byKey.get(keyOf(m)) ?? []), m]);
     }
     const talked: Conversation[] = [...byKey.values()].flatMap((list) => {
-      const last = list[list.length - 1];
+      // The newest by seq, as the core's cache orders them (a send still pending is newest); an
+      // edit that moved a message in `messages` does not make it the last.
+      const last = list.reduce((a, b) => ((b.seq ?? Infinity) >= (a.seq ?? Infinity) ? b : a));
       const otherId = last.patientId === me.id ? last.doctorId : last.patientId;
       const other = this.users.find((u) => u.id === otherId);
       if (!other) return [];
@@ -894,7 +896,7 @@ export class FakeBackend implements Backend {
   async findPatients(query: string): Promise<Contact[]> {
     this.record('find_patients', { query });
     if (this.me().role !== 'DOCTOR')
-      throw new BackendError('invalid', "only doctors look up the clinic's patients");
+      throw new BackendError('bad_request', "only doctors look up the clinic's patients");
     const q = query.trim().toLowerCase();
     return this.users
       .filter((u) => u.role === 'PATIENT')
@@ -905,7 +907,8 @@ export class FakeBackend implements Backend {
   async startConversation(patientId: UserId): Promise<Conversation> {
     this.record('start_conversation', { patientId });
     const me = this.me();
-    if (me.role !== 'DOCTOR') throw new BackendError('invalid', "only doctors look up the clinic's patients");
+    if (me.role !== 'DOCTOR')
+      throw new BackendError('bad_request', "only doctors look up the clinic's patients");
     if (!this.users.some((u) => u.id === patientId && u.role === 'PATIENT'))
       throw new BackendError('not_found', 'no such patient');
     this.cares.add(keyOf({ patientId, doctorId: me.id }));

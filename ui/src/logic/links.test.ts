@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isOpenableLink, linksOf, splitLinks } from './links';
+import { isOpenableLink, linkTarget, linksOf, splitLinks } from './links';
 
 const joined = (text: string) =>
   splitLinks(text)
@@ -69,5 +69,28 @@ describe('isOpenableLink', () => {
     expect(isOpenableLink('mailto:nobody')).toBe(false);
     expect(isOpenableLink('javascript:alert(1)')).toBe(false);
     expect(isOpenableLink('not a url')).toBe(false);
+  });
+});
+
+describe('links that hide where they lead', () => {
+  it('are not links: a user name before the host, a backslash, a mail link with more', () => {
+    for (const hiding of [
+      'https://clinic.example.org@evil.example/login',
+      'https://user:pw@evil.example/',
+      'https://evil.example\\@clinic.example.org',
+      'mailto:dr.patel@clinic.example?attach=/home/u/.ssh/id_rsa',
+      'mailto:a@b.c,evil@x.y',
+    ])
+      expect(isOpenableLink(hiding), hiding).toBe(false);
+    expect(splitLinks('see https://clinic.example.org@evil.example/login')).toEqual([
+      { kind: 'text', text: 'see https://clinic.example.org@evil.example/login' },
+    ]);
+    expect(isOpenableLink('mailto:dr.patel@clinic.example?subject=Hi&body=x')).toBe(true);
+  });
+
+  it('show the host they open, in its ASCII form', () => {
+    expect(linkTarget('https://раураl.com/')).toBe('xn--l-7sba6dbr.com in your browser');
+    expect(linkTarget('https://x.org:8443/a')).toBe('x.org:8443 in your browser');
+    expect(linkTarget('mailto:a@b.c')).toBe('an e-mail to a@b.c');
   });
 });

@@ -9,17 +9,49 @@ const LINK = /\b(?:https?:\/\/[^\s<>"'`]+|mailto:[^\s<>"'`@]+@[^\s<>"'`]+)/gi;
 /** Punctuation that ends a sentence rather than the link ("see https://x.org.") */
 const TRAILING = /[.,;:!?*_~]+$/;
 
-/** Whether the app hands this to the system (the shell checks the same again). */
+/** What a mail link may say besides its one address. */
+const MAIL_FIELDS = new Set(['subject', 'body']);
+
+/**
+ * Whether the app hands this to the system (the shell checks the same again,
+ * `client/src/links.rs`): a web link with a host and no user name or password before it (which
+ * can make `https://clinic.example@elsewhere/` look like the clinic), or a mail link to one
+ * address with at most a subject and a body; never one with a backslash, which browsers read as
+ * a slash.
+ */
 export function isOpenableLink(href: string): boolean {
+  if (href.includes('\\')) return false;
   let url: URL;
   try {
     url = new URL(href);
   } catch {
     return false;
   }
-  if (url.protocol === 'http:' || url.protocol === 'https:') return url.hostname !== '';
-  if (url.protocol === 'mailto:') return url.pathname.includes('@');
+  if (url.protocol === 'http:' || url.protocol === 'https:')
+    return url.hostname !== '' && url.username === '' && url.password === '';
+  if (url.protocol === 'mailto:') {
+    const address = decodeURIComponent(url.pathname);
+    return (
+      address.split('@').length === 2 &&
+      !address.includes(',') &&
+      [...url.searchParams.keys()].every((k) => MAIL_FIELDS.has(k.toLowerCase()))
+    );
+  }
   return false;
+}
+
+/**
+ * Where a link really leads, for its tooltip: the host as the browser will ask for it (an
+ * international name in its ASCII form, so a look-alike shows as `xn--...`), or the address.
+ */
+export function linkTarget(href: string): string {
+  try {
+    const url = new URL(href);
+    if (url.protocol === 'mailto:') return `an e-mail to ${decodeURIComponent(url.pathname)}`;
+    return `${url.host} in your browser`;
+  } catch {
+    return href;
+  }
 }
 
 /** Drops what a sentence put after the link: trailing punctuation, an unbalanced ")". */

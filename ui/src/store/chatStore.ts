@@ -548,6 +548,9 @@ export class ChatStore {
     }
   }
 
+  /** Opens a message's link in the system's browser; a refusal is said, never swallowed. */
+  openLink = (href: string) => this.act('open the link', () => this.backend.openLink(href));
+
   acknowledge = (id: string) =>
     this.act('acknowledge', async () => {
       const e = await this.backend.acknowledgeEmergency(id);

@@ -1,5 +1,7 @@
 //! Unsend in the real app: the patient (bob) opens his message's menu, picks "Unsend" and
-//! confirms; his bubble becomes "Message unsent by you at …". Then dr.patel's window shows the
+//! confirms; his bubble becomes "Message unsent by you at …". He edits another message in place:
+//! the text he corrects is readable in its box (his bubble's white text does not leak into it),
+//! and the edit reaches dr.patel. Then dr.patel's window shows the
 //! tombstone "Message unsent by Bob Kowalski at …" in place of the text, with a screenshot.
 //! Last, with dr.patel's window out of sight, a message from bob raises a native notification,
 //! and bob unsending it (from the CLI) takes that notification off the screen.
@@ -10,9 +12,14 @@ use clinic_e2e::{NotificationLog, set_window_mapped};
 
 const TEXT: &str = "I doubled the dose by mistake, please ignore my last question";
 const WITHDRAWN: &str = "Sorry, that photo was meant for my sister";
+const TO_EDIT: &str = "I take 50 mg twice a day";
+// No capital letters: under Xvfb WebKitWebDriver sometimes types them in lower case.
+const EDITED: &str = "25 mg twice a day, not 50";
 
 pub(super) async fn unsend(w: &World) -> Result<()> {
+    // The one to edit is the newest, so the conversation list carries an edited last message.
     w.bob.run(&["send", "--with", "dr.patel", TEXT])?;
+    w.bob.run(&["send", "--with", "dr.patel", TO_EDIT])?;
     w.bob.run(&["sync"])?;
 
     let (driver, app) = w.app(&w.profile("bob-unsend")).await?;
@@ -23,13 +30,7 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
         found.iter().any(|(t, _)| t.contains(TEXT))
     })
     .await?;
-    app.script(&format!(
-        "const all = [...document.querySelectorAll('{mine}')] \
-             .filter(b => b.textContent.includes({})); \
-         all.at(-1).setAttribute('data-e2e-target', ''); return true;",
-        serde_json::Value::from(TEXT)
-    ))
-    .await?;
+    mark_mine(&app, TEXT, "data-e2e-target").await?;
     app.right_click("[data-e2e-target] .bubble-meta").await?;
     app.wait_until(
         "[data-testid=message-menu] [role=menuitem]",
@@ -59,6 +60,7 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
         "return !document.querySelector('[data-testid=message-change-pending]');",
     )
     .await?;
+    edit_in_place(w, &app).await?;
     w.close(app).await?;
     drop(driver);
 
@@ -87,6 +89,70 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
     notification_withdrawn(w).await?;
     w.close(app).await?;
     drop(driver);
+    Ok(())
+}
+
+/// Marks with `attribute` the newest of my bubbles that says `text`, for the selectors after.
+async fn mark_mine(app: &clinic_e2e::App, text: &str, attribute: &str) -> Result<()> {
+    app.script(&format!(
+        "const all = [...document.querySelectorAll('[data-testid=message][data-mine=true]')] \
+             .filter(b => b.textContent.includes({})); \
+         all.at(-1).setAttribute('{attribute}', ''); return true;",
+        serde_json::Value::from(text)
+    ))
+    .await
+    .map(drop)
+}
+
+/// Bob corrects a dose in place: the box shows the text he is correcting, readable (contrast
+/// of at least 4.5:1 between its text and its background), and the edit reaches dr.patel.
+async fn edit_in_place(w: &World, app: &clinic_e2e::App) -> Result<()> {
+    mark_mine(app, TO_EDIT, "data-e2e-edit").await?;
+    app.right_click("[data-e2e-edit] .bubble-meta").await?;
+    app.click("message-action-edit").await?;
+    app.wait("message-edit-text").await?;
+    let seen = app
+        .script(
+            "const box = document.querySelector('[data-testid=message-edit-text]'); \
+             const style = getComputedStyle(box); \
+             const rgb = (c) => c.match(/[0-9.]+/g).slice(0, 3).map(Number); \
+             const lum = (c) => { const [r, g, b] = rgb(c).map((v) => { const s = v / 255; \
+                 return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; }); \
+                 return 0.2126 * r + 0.7152 * g + 0.0722 * b; }; \
+             const [hi, lo] = [lum(style.color), lum(style.backgroundColor)].sort((a, b) => b - a); \
+             return { value: box.value, contrast: (hi + 0.05) / (lo + 0.05), \
+                      background: style.backgroundColor, color: style.color };",
+        )
+        .await?;
+    if seen["value"] != TO_EDIT {
+        bail!("the edit box does not hold the text being corrected: {seen}");
+    }
+    let contrast = seen["contrast"].as_f64().unwrap_or(0.0);
+    if contrast < 4.5 {
+        bail!("the text in the edit box is not readable (contrast {contrast:.2}): {seen}");
+    }
+    w.shot(app, "edit-box", false).await?;
+    app.fill("message-edit-text", EDITED).await?;
+    let typed = app
+        .script("return document.querySelector('[data-testid=message-edit-text]').value;")
+        .await?;
+    if typed != EDITED {
+        bail!("the edit box holds {typed} after typing the correction");
+    }
+    app.click("message-edit-save").await?;
+    app.wait_until(
+        "[data-e2e-edit] [data-testid=message-edited]",
+        "the edit, confirmed by the server",
+        |found| found.iter().any(|(t, _)| t.starts_with("edited")),
+    )
+    .await
+    .context("the edit reached the server")?;
+    w.patel
+        .wait_history("bob", "bob's edit", |history| {
+            history.iter().any(|m| m["content"] == EDITED)
+                && !history.iter().any(|m| m["content"] == TO_EDIT)
+        })
+        .context("dr.patel sees the corrected dose")?;
     Ok(())
 }
 

@@ -248,7 +248,7 @@ describe('patient chat', () => {
     act(() =>
       s.fake.upsertEmergency({ ...e, state: 'ACKNOWLEDGED', acknowledgedByName: 'Dr. Dana Doe' }, false),
     );
-    expect(screen.getByTestId('emergency-status')).toHaveTextContent('Acknowledged by Dr. Dana Doe');
+    expect(screen.getByTestId('emergency-status')).toHaveTextContent('Dr. Dana Doe is on it');
   });
 
   it("shows the clinic's emergency number in the dialog, offline, and when nobody has answered", async () => {
@@ -437,6 +437,21 @@ describe('doctor view', () => {
     await s.user.click(screen.getByTestId('logout-button'));
     await s.user.click(screen.getByTestId('logout-confirm-button'));
     expect(await screen.findByTestId('login-form')).toBeInTheDocument();
+  });
+
+  it('asks before logging out with messages not sent yet, and says what becomes of them', async () => {
+    const s = await renderApp(setup({ as: PATIENT, connection: { state: 'offline' } }));
+    await s.user.click(await screen.findByTestId('conversation-doc'));
+    await s.user.type(screen.getByTestId('message-input'), 'Can I take it with food?{Enter}');
+    await s.user.click(screen.getByTestId('settings-button'));
+    await s.user.click(screen.getByTestId('logout-button'));
+    expect(screen.getByTestId('logout-unsent')).toHaveTextContent(
+      '1 message has not been sent yet. Logging out of a shared computer deletes it.',
+    );
+    expect(screen.getByTestId('logout-confirm')).not.toHaveTextContent('alerting');
+    expect(s.fake.callsOf('logout')).toHaveLength(0);
+    await s.user.click(screen.getByTestId('logout-cancel'));
+    expect(screen.queryByTestId('logout-confirm')).toBeNull();
   });
 
   it('shows who is typing, then hides it on stop', async () => {

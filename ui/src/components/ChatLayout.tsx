@@ -60,7 +60,7 @@ export function ChatLayout({ me }: { me: User }) {
           <span className="brand-mark" aria-hidden="true">
             ✚
           </span>
-          <span className="brand-name">Clinic Messages</span>
+          <span className="brand-name">Clinic Messaging</span>
         </span>
         <ConnectionBadge />
         <SearchBox me={me} />

@@ -19,7 +19,12 @@ export function ConnectionBadge() {
         {view.text}
       </span>
       {view.queuedText && (
-        <span className="queued" data-testid="queued-count" data-count={status.queued}>
+        <span
+          className="queued"
+          data-testid="queued-count"
+          data-count={status.queued}
+          title={view.queuedText}
+        >
           · {view.queuedText}
         </span>
       )}

@@ -1,20 +1,13 @@
 // The left column: conversations (and contacts not yet talked to), emergencies first, with
 // online dots, unread counts and emergency badges.
 
-import { sameKey } from '../logic/conversations';
+import { preview, sameKey } from '../logic/conversations';
 import { formatShortDate, initials } from '../logic/format';
 import { useChat, usePeerStatus, useStore } from '../store/hooks';
 import type { Conversation, User } from '../types';
 import { EmergencyBadge } from './EmergencyBadge';
 import { OnlineStatus } from './OnlineStatus';
 import { PatientPicker } from './PatientPicker';
-
-function preview(c: Conversation, me: User): string {
-  const m = c.lastMessage;
-  if (!m) return me.role === 'PATIENT' ? 'Start a conversation' : 'No messages yet';
-  const body = m.content || (m.fileName ? `Attachment: ${m.fileName}` : '');
-  return m.senderId === me.id ? `You: ${body}` : body;
-}
 
 function ConversationItem({ c, me, selected }: { c: Conversation; me: User; selected: boolean }) {
   const store = useStore();

@@ -1,5 +1,5 @@
-// What the patient sees about their latest emergency: sending / received / acknowledged by
-// Dr. X / resolved; and when the app cannot get help in time (offline, not sent, nobody has
+// What the patient sees about their latest emergency: sending / received / "Dr. X is on it"
+// / resolved; and when the app cannot get help in time (offline, not sent, nobody has
 // answered after the repeat interval), how long it has been and the number to call.
 
 import { useMemo } from 'react';

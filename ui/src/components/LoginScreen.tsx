@@ -58,7 +58,7 @@ export function LoginScreen() {
         <div className="login-logo" aria-hidden="true">
           ✚
         </div>
-        <h1 id="login-title">Clinic Messages</h1>
+        <h1 id="login-title">Clinic Messaging</h1>
         <p className="login-sub">Sign in to your clinic</p>
         <TextField
           label="Clinic server address"

@@ -4,7 +4,7 @@
 
 import { memo, useCallback, useEffect, useState } from 'react';
 import { sameKey } from '../logic/conversations';
-import { fileKind, formatTime } from '../logic/format';
+import { fileKind, formatDateTime, formatTime } from '../logic/format';
 import { canEdit, canUnsend, unsendLabel } from '../logic/messageChanges';
 import { useChat, useStore } from '../store/hooks';
 import type { LocalMessage } from '../types';
@@ -118,7 +118,9 @@ export const MessageBubble = memo(function MessageBubble({
         {open === 'versions' && message.id && <Versions messageId={message.id} onClose={closeChange} />}
         <footer className="bubble-meta">
           <EditedLabel message={message} onShow={() => setOpen('versions')} />
-          <time dateTime={message.createdAt}>{formatTime(message.createdAt)}</time>
+          <time dateTime={message.createdAt} title={formatDateTime(message.createdAt)}>
+            {formatTime(message.createdAt)}
+          </time>
           {mine && <StatusTicks status={message.status} />}
         </footer>
         {failed && (

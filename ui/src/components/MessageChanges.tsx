@@ -2,7 +2,8 @@
 // TIME"), "edited TIME" with the version list (both sides), the confirmation before taking a
 // message back, the editor, a change still waiting for the server, and the server's refusal.
 
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { dayLabel, formatDateTime, formatTime } from '../logic/format';
 import { editedText, tombstoneText, unsendLabel } from '../logic/messageChanges';
 import { useStore } from '../store/hooks';
 import type { LocalMessage, MessageVersion, Role } from '../types';
@@ -37,6 +38,9 @@ export function EditedLabel({ message, onShow }: { message: LocalMessage; onShow
 export function Versions({ messageId, onClose }: { messageId: string; onClose: () => void }) {
   const store = useStore();
   const [versions, setVersions] = useState<MessageVersion[] | null>(null);
+  const list = useRef<HTMLElement>(null);
+  // Opened from a bubble low on screen, the list would grow out of sight.
+  useEffect(() => list.current?.scrollIntoView?.({ block: 'nearest' }), [versions]);
   useEffect(() => {
     let live = true;
     void store.versions(messageId).then((v) => {
@@ -49,7 +53,7 @@ export function Versions({ messageId, onClose }: { messageId: string; onClose: (
     };
   }, [store, messageId, onClose]);
   return (
-    <section className="bubble-versions" data-testid="message-versions" aria-label="Versions">
+    <section ref={list} className="bubble-versions" data-testid="message-versions" aria-label="Versions">
       {versions === null ? (
         <p>Loading versions…</p>
       ) : (
@@ -57,7 +61,9 @@ export function Versions({ messageId, onClose }: { messageId: string; onClose: (
           {versions.map((v) => (
             <li key={v.version}>
               <span className="bubble-version-text">{v.content}</span>{' '}
-              <time dateTime={v.at}>{new Date(v.at).toLocaleString()}</time>
+              <time dateTime={v.at} title={formatDateTime(v.at)}>
+                {dayLabel(v.at)}, {formatTime(v.at)}
+              </time>
             </li>
           ))}
         </ol>

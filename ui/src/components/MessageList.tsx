@@ -1,14 +1,17 @@
 // The virtualised message history: renders only the rows on screen, loads older pages when the
 // user scrolls near the top, keeps the view pinned to the bottom when new messages arrive, and
-// reports which messages are on screen (the store marks read only what was seen).
+// reports which messages are on screen (the store marks read only what was seen); a day's first
+// message has the day above it.
 
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type RefObject } from 'react';
+import { dayLabel, sameDay } from '../logic/format';
 import { shouldLoadOlder } from '../logic/paging';
 import { isOnScreen } from '../logic/receipts';
 import type { ConversationMessages } from '../store/state';
 import type { LocalMessage, MessageId, UserId } from '../types';
 import { MessageBubble } from './MessageBubble';
+import { useNow } from './useNow';
 
 /** A row's key: a clientId is unique only per sender. */
 function identity(m: LocalMessage): string {
@@ -173,6 +176,8 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     initialRect: { width: 600, height: 600 },
   });
   const virtualItems = virtualizer.getVirtualItems();
+  // "Today" becomes "Yesterday" at midnight without a new message.
+  const today = new Date(useNow(60_000, ''));
   // One stable ref for every row (a new function each render would re-attach every row).
   const rowRef = useCallback(
     (el: HTMLDivElement) => {
@@ -384,6 +389,8 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
           {virtualItems.map((row) => {
             const msg = items[row.index];
             const isFocus = highlighted !== null && msg.id === highlighted;
+            const previous = items[row.index - 1];
+            const newDay = !previous || !sameDay(previous.createdAt, msg.createdAt);
             return (
               <div
                 key={row.key}
@@ -394,6 +401,11 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
                 data-highlighted={isFocus || undefined}
                 style={{ transform: `translateY(${row.start}px)` }}
               >
+                {newDay && (
+                  <div className="day-divider" role="separator" data-testid="day-divider">
+                    <span>{dayLabel(msg.createdAt, today)}</span>
+                  </div>
+                )}
                 <MessageBubble message={msg} mine={msg.senderId === me} />
               </div>
             );

@@ -48,9 +48,11 @@ export function PatientPicker() {
         type="button"
         className="link-button new-conversation"
         data-testid="new-conversation"
+        title="New conversation"
         onClick={() => setOpen(true)}
       >
-        + New conversation
+        <span aria-hidden="true">+</span>
+        <span className="new-conversation-label"> New conversation</span>
       </button>
     );
   return (

@@ -3,7 +3,7 @@
 
 import { useEffect, useRef, useState } from 'react';
 import { testAlertReport } from '../logic/device';
-import { settingsSections } from '../logic/settings';
+import { settingsSections, unsentWarning } from '../logic/settings';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
 import { LockSettings } from './LockSettings';
@@ -34,6 +34,8 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   const availability = useChat((s) => s.availability);
   const serverUrl = useChat((s) => s.session?.serverUrl);
   const alerting = useChat((s) => s.ringing.length > 0);
+  const unsent = useChat((s) => s.connection.queued);
+  const sharedComputer = useChat((s) => s.lock?.device === 'shared');
   const [confirmLogout, setConfirmLogout] = useState(false);
   const [testResult, setTestResult] = useState<string | null>(null);
   const [testing, setTesting] = useState(false);
@@ -116,7 +118,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             type="button"
             className="danger-outline-button"
             data-testid="logout-button"
-            onClick={() => (alerting ? setConfirmLogout(true) : void store.logout())}
+            onClick={() => (alerting || unsent > 0 ? setConfirmLogout(true) : void store.logout())}
           >
             Log out
           </button>
@@ -128,10 +130,13 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
         )}
         {confirmLogout && (
           <div className="logout-confirm" role="alert" data-testid="logout-confirm">
-            <p>
-              This device is alerting for an emergency nobody has acknowledged. Logging out stops the alarm
-              here; other doctors are still alerted.
-            </p>
+            {alerting && (
+              <p>
+                This device is alerting for an emergency nobody has acknowledged. Logging out stops the alarm
+                here; other doctors are still alerted.
+              </p>
+            )}
+            {unsent > 0 && <p data-testid="logout-unsent">{unsentWarning(unsent, sharedComputer)}</p>}
             <div className="modal-actions">
               <button
                 type="button"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DOCTOR, PATIENT, sessionOf } from '../test/fixtures';
-import type { Conversation } from '../types';
-import { keyOf, keyWith, sameKey, totalUnread } from './conversations';
+import { DOCTOR, PATIENT, msg, sessionOf } from '../test/fixtures';
+import type { Conversation, Message } from '../types';
+import { keyOf, keyWith, preview, sameKey, totalUnread } from './conversations';
 
 describe('conversation keys', () => {
   it('are stable strings and compare by both ids', () => {
@@ -19,5 +19,38 @@ describe('conversation keys', () => {
   it('add up the unread counts the core sends', () => {
     const c = (unreadCount: number) => ({ unreadCount }) as Conversation;
     expect(totalUnread([c(2), c(0), c(3)])).toBe(5);
+  });
+});
+
+describe('the preview under a name', () => {
+  const withLast = (other: typeof DOCTOR, last: Partial<Message> | null) =>
+    ({
+      otherParty: other,
+      lastMessage: last && { ...msg({ seq: 1 }), ...last },
+    }) as unknown as Conversation;
+  const tombstone = { content: '', retracted: { by: PATIENT.id, at: '2026-01-01T10:00:00Z' } };
+  const patient = sessionOf(PATIENT).user;
+  const doctor = sessionOf(DOCTOR).user;
+
+  it('says what became of an unsent or retracted last message, never a bare "You:"', () => {
+    expect(preview(withLast(DOCTOR, { ...tombstone, senderId: PATIENT.id }), patient)).toBe(
+      'You unsent a message',
+    );
+    expect(preview(withLast(PATIENT, { ...tombstone, senderId: PATIENT.id }), doctor)).toBe('Message unsent');
+    expect(preview(withLast(PATIENT, { ...tombstone, senderId: DOCTOR.id }), doctor)).toBe(
+      'You retracted a message',
+    );
+    expect(preview(withLast(DOCTOR, { ...tombstone, senderId: DOCTOR.id }), patient)).toBe(
+      'Message retracted',
+    );
+  });
+
+  it('shows the text or the file, mine with "You:"', () => {
+    expect(preview(withLast(DOCTOR, { content: 'hi', senderId: PATIENT.id }), patient)).toBe('You: hi');
+    expect(preview(withLast(DOCTOR, { content: '', fileName: 'x.pdf', senderId: DOCTOR.id }), patient)).toBe(
+      'Attachment: x.pdf',
+    );
+    expect(preview(withLast(DOCTOR, null), patient)).toBe('Start a conversation');
+    expect(preview(withLast(PATIENT, null), doctor)).toBe('No messages yet');
   });
 });

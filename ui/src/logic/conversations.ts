@@ -22,3 +22,16 @@ export function keyWith(me: User, other: Contact): ConversationKey {
 export function totalUnread(list: readonly Conversation[]): number {
   return list.reduce((n, c) => n + c.unreadCount, 0);
 }
+
+/** The conversation list's line under a name: the last message, or what became of it. */
+export function preview(c: Conversation, me: User): string {
+  const m = c.lastMessage;
+  if (!m) return me.role === 'PATIENT' ? 'Start a conversation' : 'No messages yet';
+  const mine = m.senderId === me.id;
+  if (m.retracted) {
+    const verb = (mine ? me.role : c.otherParty.role) === 'DOCTOR' ? 'retracted' : 'unsent';
+    return mine ? `You ${verb} a message` : `Message ${verb}`;
+  }
+  const body = m.content || (m.fileName ? `Attachment: ${m.fileName}` : '');
+  return mine ? `You: ${body}` : body;
+}

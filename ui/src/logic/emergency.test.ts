@@ -81,7 +81,7 @@ describe('emergency lists', () => {
 });
 
 describe('emergencyStatus (what the patient sees)', () => {
-  it('walks sending -> received -> acknowledged by Dr. X -> resolved', () => {
+  it('walks sending -> received -> Dr. X is on it -> resolved', () => {
     const pending = msg({ seq: null, isEmergency: true, createdAt: '2026-01-01T10:00:00Z' });
     expect(emergencyStatus(null, pending)?.tone).toBe('sending');
     expect(emergencyStatus(null, { ...pending, status: 'FAILED' })?.tone).toBe('failed');
@@ -92,7 +92,7 @@ describe('emergencyStatus (what the patient sees)', () => {
       text: 'Emergency received - alerting the doctors (raised 10 s ago)',
     });
     const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
-    expect(emergencyStatus(ack, null)?.text).toBe('Acknowledged by Dr. Dana Doe');
+    expect(emergencyStatus(ack, null)?.text).toBe('Dr. Dana Doe is on it');
     expect(emergencyStatus({ ...ack, state: 'RESOLVED', resolutionNote: 'Called back' }, null)?.text).toBe(
       'Resolved: Called back',
     );

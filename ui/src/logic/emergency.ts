@@ -116,7 +116,7 @@ export function emergencyStatus(
     case 'ACKNOWLEDGED':
       return {
         tone: 'acknowledged',
-        text: `Acknowledged by ${emergency.acknowledgedByName ?? 'a doctor'}`,
+        text: `${emergency.acknowledgedByName ?? 'A doctor'} is on it`,
       };
     case 'RESOLVED':
       return {

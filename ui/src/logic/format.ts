@@ -34,6 +34,36 @@ export function formatShortDate(ts: string, now: Date = new Date()): string {
   return d.toLocaleDateString([], { day: 'numeric', month: 'short' });
 }
 
+/** The same calendar day here (in this computer's time zone). */
+export function sameDay(a: string, b: string): boolean {
+  return new Date(a).toDateString() === new Date(b).toDateString();
+}
+
+/**
+ * The divider above a day's first message: "Today", "Yesterday", "Monday" this week,
+ * "Mon 12 Oct" this year, "12 Oct 2025" before.
+ */
+export function dayLabel(ts: string, now: Date = new Date()): string {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return '';
+  const midnight = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  // Rounded: a day with a daylight-saving change is 23 or 25 hours long.
+  const days = Math.round((midnight(now) - midnight(d)) / 86_400_000);
+  if (days === 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  if (days > 1 && days < 7) return d.toLocaleDateString([], { weekday: 'long' });
+  if (d.getFullYear() === now.getFullYear())
+    return d.toLocaleDateString([], { weekday: 'short', day: 'numeric', month: 'short' });
+  return formatDay(ts);
+}
+
+/** "Monday, 12 October 2026 at 14:05": a message's time in full, for its tooltip. */
+export function formatDateTime(ts: string): string {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toLocaleString([], { dateStyle: 'full', timeStyle: 'short' });
+}
+
 /** "12 Nov 2026": a day with its year (for events that may be long past). */
 export function formatDay(ts: string): string {
   const d = new Date(ts);

@@ -30,3 +30,11 @@ export function settingsSections(role: Role): SettingsSections {
   const doctor = role === 'DOCTOR';
   return { availability: doctor, alarmCheck: doctor };
 }
+
+/** What logging out does to sends still waiting for the server. */
+export function unsentWarning(count: number, sharedComputer: boolean): string {
+  const what = count === 1 ? '1 message has' : `${count} messages have`;
+  return sharedComputer
+    ? `${what} not been sent yet. Logging out of a shared computer deletes ${count === 1 ? 'it' : 'them'}.`
+    : `${what} not been sent yet. ${count === 1 ? 'It goes' : 'They go'} only while you are signed in.`;
+}

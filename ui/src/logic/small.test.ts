@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { connectionView } from './connection';
-import { fileKind, formatFileSize, formatShortDate, initials, normalizeServerUrl } from './format';
+import {
+  dayLabel,
+  fileKind,
+  formatDateTime,
+  formatFileSize,
+  formatShortDate,
+  initials,
+  normalizeServerUrl,
+  sameDay,
+} from './format';
 import { pageHasMore, shouldLoadOlder } from './paging';
 import { DEFAULT_SETTINGS, normalizeSettings, settingsSections } from './settings';
 import { statusTicks } from './status';
@@ -87,6 +96,26 @@ describe('fileKind and initials', () => {
     const now = new Date('2026-11-24T12:00:00Z');
     expect(formatShortDate('not a date', now)).toBe('');
     expect(formatShortDate('2026-01-05T12:00:00Z', now)).toMatch(/5/);
+  });
+
+  it('names the day above its first message, in local time', () => {
+    // Local times: the labels are about this computer's days, whatever its time zone.
+    const at = (y: number, mo: number, d: number, h = 12) => new Date(y, mo, d, h).toISOString();
+    const now = new Date(2026, 10, 24, 9, 30);
+    expect(dayLabel(at(2026, 10, 24, 0), now)).toBe('Today');
+    expect(dayLabel(at(2026, 10, 24, 23), now)).toBe('Today');
+    expect(dayLabel(at(2026, 10, 23, 23), now)).toBe('Yesterday');
+    expect(dayLabel(at(2026, 10, 20), now)).toBe(
+      new Date(2026, 10, 20).toLocaleDateString([], { weekday: 'long' }),
+    );
+    const thisYear = dayLabel(at(2026, 9, 12), now);
+    expect(thisYear).toMatch(/12/);
+    expect(thisYear).not.toMatch(/2026/);
+    expect(dayLabel(at(2025, 9, 12), now)).toMatch(/2025/);
+    expect(dayLabel('not a date', now)).toBe('');
+    expect(sameDay(at(2026, 10, 24, 0), at(2026, 10, 24, 23))).toBe(true);
+    expect(sameDay(at(2026, 10, 24, 0), at(2026, 10, 23, 23))).toBe(false);
+    expect(formatDateTime(at(2025, 9, 12))).toMatch(/2025/);
   });
 });
 

@@ -54,17 +54,18 @@ pub(crate) fn remove_received(profile_dir: &Path, server: &str, file_url: &str) 
 /// room for the profile's folders on systems that cap the whole path).
 const MAX_NAME_BYTES: usize = 120;
 
-/// A file name safe to create on any OS: no path parts, no control or reserved characters,
-/// never empty, at most [`MAX_NAME_BYTES`]. Names come from users and from the server. A name
-/// cut short keeps its extension: cutting `report …(long)… .html scan.txt` after `.html` would
-/// give the file on disk an extension its sender chose and the server had taken away.
+/// A file name safe to create on any OS: no path parts, no control, reserved or invisible
+/// characters, never empty, at most [`MAX_NAME_BYTES`]. Names come from users and from the
+/// server. A name cut short keeps its last extension and no other: cutting `report …(long)…
+/// .html scan.txt` after `.html` would give the file on disk an extension its sender chose and
+/// the server had taken away, so the dots of a cut stem become `_`.
 pub(crate) fn file_safe(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base
         .chars()
         .filter(|&c| {
             !c.is_control()
-                && !is_invisible(c)
+                && !clinic_protocol::text::is_format(c)
                 && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
         })
         .collect();
@@ -76,7 +77,7 @@ pub(crate) fn file_safe(raw: &str) -> String {
         return trimmed.to_owned();
     }
     let (stem, ext) = match trimmed.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() && ext.len() <= 16 => {
+        Some((stem, ext)) if !stem.is_empty() && ext.len() <= MAX_NAME_BYTES / 2 => {
             (stem, Some(ext))
         }
         _ => (trimmed, None),
@@ -87,23 +88,14 @@ pub(crate) fn file_safe(raw: &str) -> String {
         if cut.len() + c.len_utf8() > room {
             break;
         }
-        cut.push(c);
+        cut.push(if c == '.' { '_' } else { c });
     }
-    let cut = cut.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    let cut = cut.trim_end_matches(|c: char| c == '_' || c.is_whitespace());
     let cut = if cut.is_empty() { "file" } else { cut };
     match ext {
         Some(ext) => format!("{cut}.{ext}"),
         None => cut.to_owned(),
     }
-}
-
-/// Characters that show as nothing or reorder what follows (zero-width, bidirectional
-/// controls): in a file name they can disguise its extension.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
-    )
 }
 
 /// The name a received file gets on disk: safe, and with an extension its type allows (the
@@ -233,6 +225,15 @@ pub(crate) async fn download(
     if let Ok(meta) = tokio::fs::metadata(target).await
         && expected.is_none_or(|n| n == meta.len())
     {
+        // A download made by an older version may be readable by others: tightened here.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o077 != 0 {
+                let private = std::fs::Permissions::from_mode(0o600);
+                tokio::fs::set_permissions(target, private).await?;
+            }
+        }
         return Ok(());
     }
     let dir = target
@@ -293,12 +294,21 @@ mod tests {
         assert_eq!(file_safe("..\\x.txt"), "x.txt");
         assert_eq!(file_safe(" .. "), "file");
         assert_eq!(file_safe("a:b*?.pdf"), "ab.pdf");
+        // No extension of the sender's can surface from the cut: a last part too long to be an
+        // extension is cut too, and the dots before it become `_`.
+        let sneaky = format!("{}.html.{}", "A".repeat(115), "x".repeat(70));
+        let safe = file_safe(&sneaky);
+        assert!(
+            !safe.contains('.') && safe.len() <= MAX_NAME_BYTES,
+            "{safe}"
+        );
     }
 
     #[test]
     fn invisible_characters_cannot_disguise_an_extension() {
         assert_eq!(file_safe("invoice\u{202e}fdp.exe"), "invoicefdp.exe");
         assert_eq!(file_safe("a\u{200b}b\u{feff}.pdf\u{2066}"), "ab.pdf");
+        assert_eq!(file_safe("a\u{00ad}b\u{061c}\u{e0041}.pdf"), "ab.pdf");
     }
 
     #[test]

@@ -13,14 +13,14 @@ pub enum ClientError {
     #[error("network: {0}")]
     Http(reqwest::Error),
     /// The server could not prove it holds a certificate from the pinned clinic CA.
-    #[error("This is not your clinic's server (its security code changed)")]
+    #[error("This is not your clinic's server (its pairing code changed)")]
     NotYourServer,
     /// At pairing: the server presented a CA whose code is not the one the user entered.
-    #[error("This is not your clinic's server (its security code is not the one you entered)")]
+    #[error("This is not your clinic's server (its pairing code is not the one you entered)")]
     CodeMismatch,
     /// An `https://` server this profile has not paired with yet.
     #[error(
-        "this server is not paired yet. Its security code is {code}: compare it with the code \
+        "this server is not paired yet. Its pairing code is {code}: compare it with the code \
          your clinic gave you, then pair with that code"
     )]
     NotPaired { code: String },

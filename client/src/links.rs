@@ -38,15 +38,18 @@ pub fn external_link(text: &str) -> Result<Url> {
             let fields_ok = url
                 .query_pairs()
                 .all(|(k, _)| k.eq_ignore_ascii_case("subject") || k.eq_ignore_ascii_case("body"));
+            // The address as written: one, plain (no escapes, which can hide a second address
+            // or characters that reorder what the tooltip shows).
             let address = url.path();
-            if !fields_ok
-                || address.contains(',')
-                || address.contains("%2C")
-                || address.contains("%2c")
-            {
+            if !fields_ok || address.contains([',', '%']) {
                 return Err(hiding());
             }
-            address.matches('@').count() == 1
+            if address.matches('@').count() != 1 {
+                return Err(ClientError::Invalid(
+                    "this e-mail link has no address to write to".into(),
+                ));
+            }
+            true
         }
         _ => false,
     };
@@ -96,7 +99,11 @@ mod tests {
             "mailto:dr.patel@clinic.example?attach=/home/u/.ssh/id_rsa",
             "mailto:a@b.c,evil@x.y",
             "mailto:a@b.c%2Cevil@x.y",
+            "mailto:a@b.c,postmaster",
+            "mailto:a@b.c%2Cpostmaster",
+            "mailto:%E2%80%AEmoc.live@b.c",
             "mailto:nobody",
+            "mailto:?to=a@b.c",
         ] {
             assert!(external_link(hiding).is_err(), "{hiding}");
         }

@@ -13,6 +13,7 @@ pub mod model;
 pub mod pairing;
 pub mod rest;
 pub mod search;
+pub mod text;
 pub mod ws;
 
 pub use error::{ErrorBody, ErrorCode};

@@ -146,7 +146,7 @@ mod tests {
             (e.code, e.message.as_str()),
             (
                 "not_your_server",
-                "This is not your clinic's server (its security code changed)"
+                "This is not your clinic's server (its pairing code changed)"
             )
         );
         let json = serde_json::to_value(CommandError::new("io", "disk full")).expect("json");

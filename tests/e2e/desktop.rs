@@ -233,7 +233,7 @@ async fn login_and_session(w: &World) -> Result<()> {
     app.fill("username", "carol").await?;
     app.fill("password", PASSWORD).await?;
     app.click("login-submit").await?;
-    login_error(&app, &format!("The server's security code is {}", w.code))
+    login_error(&app, &format!("The server's pairing code is {}", w.code))
         .await
         .context("an unpaired server shows its code to compare")?;
     w.shot(&app, "pairing-needed", false).await?;
@@ -657,7 +657,7 @@ async fn changed_certificate(w: &World) -> Result<()> {
     app.click("login-submit").await?;
     login_error(
         &app,
-        "This is not your clinic's server (its security code changed)",
+        "This is not your clinic's server (its pairing code changed)",
     )
     .await
     .context("a changed certificate is refused")?;

@@ -116,16 +116,22 @@ async fn edit_in_place(w: &World, app: &clinic_e2e::App) -> Result<()> {
             "const box = document.querySelector('[data-testid=message-edit-text]'); \
              const style = getComputedStyle(box); \
              const rgb = (c) => c.match(/[0-9.]+/g).slice(0, 3).map(Number); \
+             const alpha = (c) => { const v = c.match(/[0-9.]+/g); return v.length > 3 ? Number(v[3]) : 1; }; \
              const lum = (c) => { const [r, g, b] = rgb(c).map((v) => { const s = v / 255; \
                  return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; }); \
                  return 0.2126 * r + 0.7152 * g + 0.0722 * b; }; \
              const [hi, lo] = [lum(style.color), lum(style.backgroundColor)].sort((a, b) => b - a); \
              return { value: box.value, contrast: (hi + 0.05) / (lo + 0.05), \
+                      opaque: alpha(style.backgroundColor) === 1, \
                       background: style.backgroundColor, color: style.color };",
         )
         .await?;
     if seen["value"] != TO_EDIT {
         bail!("the edit box does not hold the text being corrected: {seen}");
+    }
+    // A see-through box shows the bubble behind it: its own colour would say nothing.
+    if seen["opaque"] != true {
+        bail!("the edit box has no background of its own: {seen}");
     }
     let contrast = seen["contrast"].as_f64().unwrap_or(0.0);
     if contrast < 4.5 {

@@ -525,7 +525,7 @@ async fn pairing(
         return Ok(Pairing::Saved);
     }
     let presented = tls::fetch_server_ca(server).await?;
-    eprintln!("This is the first connection to {url}. Its security code is:\n");
+    eprintln!("This is the first connection to {url}. Its pairing code is:\n");
     eprintln!("    {}\n", presented.code());
     eprint!("Is it the code your clinic gave you? Type yes to trust this server: ");
     std::io::stderr().flush().ok();

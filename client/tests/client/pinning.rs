@@ -1,6 +1,6 @@
 //! TLS pinning end to end: the CLI and the client core pair with the real server by its code,
 //! then refuse a man-in-the-middle proxy that takes the server's place with another certificate
-//! (with exactly "This is not your clinic's server (its security code changed)"), whether it
+//! (with exactly "This is not your clinic's server (its pairing code changed)"), whether it
 //! shows its own CA or a copy of the clinic's; and they accept a renewed server certificate
 //! from the same CA. Plain http:// is refused to anything but this computer.
 
@@ -14,7 +14,7 @@ use common::*;
 use std::path::Path;
 use std::process::Output;
 
-const CHANGED: &str = "This is not your clinic's server (its security code changed)";
+const CHANGED: &str = "This is not your clinic's server (its pairing code changed)";
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -51,7 +51,7 @@ describe('login', () => {
     await user.type(screen.getByTestId('password'), 'password');
     await user.click(screen.getByTestId('login-submit'));
     const error = await screen.findByTestId('login-error');
-    expect(error).toHaveTextContent(`The server's security code is ${FAKE_PAIRING_CODE}`);
+    expect(error).toHaveTextContent(`The server's pairing code is ${FAKE_PAIRING_CODE}`);
     expect(error).toHaveTextContent('Compare it with the pairing code on the paper from your clinic');
 
     await user.type(screen.getByTestId('pairing-code'), 'ZZZZZZZ-ZZZZZZZ');

@@ -120,7 +120,7 @@ describe('presence as a patient sees it', () => {
     act(() => s.fake.emit({ type: 'peerAvailability', userId: DOCTOR.id, availability: 'DO_NOT_DISTURB' }));
     expect(screen.getByTestId('peer-status')).toHaveTextContent('Do not disturb');
     act(() => s.fake.setConnection({ state: 'offline' }));
-    expect(screen.getByTestId('peer-status')).toHaveTextContent('—');
+    expect(screen.getByTestId('peer-status')).toHaveTextContent('Status unknown');
     expect(screen.getByTestId('peer-status')).not.toHaveTextContent('Offline');
     expect(within(screen.getByTestId('chat-window')).getByTestId('online-status')).toHaveAttribute(
       'data-status',

@@ -10,6 +10,7 @@ import { shouldLoadOlder } from '../logic/paging';
 import { isOnScreen } from '../logic/receipts';
 import type { ConversationMessages } from '../store/state';
 import type { LocalMessage, MessageId, UserId } from '../types';
+import { MessageBoundary } from './MessageBoundary';
 import { MessageBubble } from './MessageBubble';
 import { useNow } from './useNow';
 
@@ -178,14 +179,11 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
   const virtualItems = virtualizer.getVirtualItems();
   // "Today" becomes "Yesterday" at midnight without a new message.
   const today = new Date(useNow(60_000, ''));
-  // One stable ref for every row (a new function each render would re-attach every row).
-  const rowRef = useCallback(
-    (el: HTMLDivElement) => {
-      virtualizer.measureElement(el);
-      return watchRow(el);
-    },
-    [virtualizer, watchRow],
-  );
+  // One stable ref for every row (a new function each render would re-attach every row). The row
+  // is measured with its day divider; only the message in it is watched for being on screen, so
+  // a divider never counts toward a message being seen.
+  const rowRef = useCallback((el: HTMLDivElement | null) => virtualizer.measureElement(el), [virtualizer]);
+  const messageRef = useCallback((el: HTMLDivElement | null) => (el ? watchRow(el) : undefined), [watchRow]);
   const firstIndex = virtualItems[0]?.index ?? -1;
 
   // Older pages: ask when the first rendered row is near the top. Armed by the first scroll
@@ -395,7 +393,6 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
               <div
                 key={row.key}
                 data-index={row.index}
-                data-message-id={msg.id ?? undefined}
                 ref={rowRef}
                 className={`message-row${isFocus ? ' is-highlighted' : ''}`}
                 data-highlighted={isFocus || undefined}
@@ -406,7 +403,11 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
                     <span>{dayLabel(msg.createdAt, today)}</span>
                   </div>
                 )}
-                <MessageBubble message={msg} mine={msg.senderId === me} />
+                <div data-message-id={msg.id ?? undefined} ref={messageRef}>
+                  <MessageBoundary>
+                    <MessageBubble message={msg} mine={msg.senderId === me} />
+                  </MessageBoundary>
+                </div>
               </div>
             );
           })}

@@ -315,7 +315,7 @@ export class FakeBackend implements Backend {
     if (this.changedCerts.has(serverUrl))
       throw new BackendError(
         'not_your_server',
-        "This is not your clinic's server (its security code changed)",
+        "This is not your clinic's server (its pairing code changed)",
       );
     if (pin === undefined) {
       if (this.paired.has(serverUrl)) return;
@@ -324,7 +324,7 @@ export class FakeBackend implements Backend {
     if (compact(pin) !== compact(FAKE_PAIRING_CODE))
       throw new BackendError(
         'not_your_server',
-        "This is not your clinic's server (its security code is not the one you entered)",
+        "This is not your clinic's server (its pairing code is not the one you entered)",
       );
     this.paired.add(serverUrl);
   }

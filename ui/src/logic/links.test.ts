@@ -80,12 +80,25 @@ describe('links that hide where they lead', () => {
       'https://evil.example\\@clinic.example.org',
       'mailto:dr.patel@clinic.example?attach=/home/u/.ssh/id_rsa',
       'mailto:a@b.c,evil@x.y',
+      'mailto:a@b.c,postmaster',
+      'mailto:a@b.c%2Cpostmaster',
+      'mailto:%E2%80%AEmoc.live@b.c',
+      'mailto:?to=a@b.c',
     ])
       expect(isOpenableLink(hiding), hiding).toBe(false);
     expect(splitLinks('see https://clinic.example.org@evil.example/login')).toEqual([
       { kind: 'text', text: 'see https://clinic.example.org@evil.example/login' },
     ]);
     expect(isOpenableLink('mailto:dr.patel@clinic.example?subject=Hi&body=x')).toBe(true);
+  });
+
+  it('never break the message they are in: a bad escape is text, not an error', () => {
+    for (const text of ['mailto:x@y.z%', 'write to mailto:dr@clinic.example%zz now', 'https://x.org/%zz'])
+      expect(
+        splitLinks(text)
+          .map((p) => p.text)
+          .join(''),
+      ).toBe(text);
   });
 
   it('show the host they open, in its ASCII form', () => {

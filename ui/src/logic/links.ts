@@ -30,10 +30,12 @@ export function isOpenableLink(href: string): boolean {
   if (url.protocol === 'http:' || url.protocol === 'https:')
     return url.hostname !== '' && url.username === '' && url.password === '';
   if (url.protocol === 'mailto:') {
-    const address = decodeURIComponent(url.pathname);
+    // The address as written: one, plain (no escapes, which can hide a second address or
+    // characters that reorder what the tooltip shows; and never decoded, which can throw).
+    const address = url.pathname;
     return (
       address.split('@').length === 2 &&
-      !address.includes(',') &&
+      !/[,%]/.test(address) &&
       [...url.searchParams.keys()].every((k) => MAIL_FIELDS.has(k.toLowerCase()))
     );
   }
@@ -47,7 +49,7 @@ export function isOpenableLink(href: string): boolean {
 export function linkTarget(href: string): string {
   try {
     const url = new URL(href);
-    if (url.protocol === 'mailto:') return `an e-mail to ${decodeURIComponent(url.pathname)}`;
+    if (url.protocol === 'mailto:') return `an e-mail to ${url.pathname}`;
     return `${url.host} in your browser`;
   } catch {
     return href;

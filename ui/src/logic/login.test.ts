@@ -33,7 +33,7 @@ describe('loginErrorText', () => {
   });
 
   it("shows the client's sentence when the server is not the clinic's", () => {
-    const message = "This is not your clinic's server (its security code changed)";
+    const message = "This is not your clinic's server (its pairing code changed)";
     expect(loginErrorText({ code: 'not_your_server', message })).toBe(message);
   });
 

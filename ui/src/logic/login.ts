@@ -42,13 +42,13 @@ export function loginErrorText(error: BackendErrorBody): string | null {
   if (error.code === 'cancelled') return null;
   if (error.code === 'not_paired' && error.serverCode) {
     return (
-      `This app is not paired with this server yet. The server's security code is ` +
+      `This app is not paired with this server yet. The server's pairing code is ` +
       `${error.serverCode}. Compare it with the pairing code on the paper from your clinic: if ` +
       `they are the same, enter it under "Pairing code" and sign in again. If they differ, do not ` +
       `sign in and call your clinic.`
     );
   }
   // not_your_server and the rest: the client's own sentence, e.g. "This is not your clinic's
-  // server (its security code changed)".
+  // server (its pairing code changed)".
   return error.message;
 }

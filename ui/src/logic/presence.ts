@@ -20,7 +20,7 @@ export const PEER_STATUS_TEXT: Record<PeerStatus, string> = {
   online: 'Online',
   dnd: 'Do not disturb',
   offline: 'Offline',
-  unknown: '—',
+  unknown: 'Status unknown',
 };
 
 /** The dot's accessible label. */

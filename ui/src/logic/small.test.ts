@@ -11,7 +11,7 @@ import {
   sameDay,
 } from './format';
 import { pageHasMore, shouldLoadOlder } from './paging';
-import { DEFAULT_SETTINGS, normalizeSettings, settingsSections } from './settings';
+import { DEFAULT_SETTINGS, normalizeSettings, settingsSections, unsentWarning } from './settings';
 import { statusTicks } from './status';
 
 describe('statusTicks', () => {
@@ -105,6 +105,8 @@ describe('fileKind and initials', () => {
     expect(dayLabel(at(2026, 10, 24, 0), now)).toBe('Today');
     expect(dayLabel(at(2026, 10, 24, 23), now)).toBe('Today');
     expect(dayLabel(at(2026, 10, 23, 23), now)).toBe('Yesterday');
+    expect(dayLabel(at(2026, 10, 25, 0), now), 'a clock a little ahead').toBe('Today');
+    expect(dayLabel(at(2027, 0, 1, 0), new Date(2026, 11, 31, 23, 59)), 'across the year').toBe('Today');
     expect(dayLabel(at(2026, 10, 20), now)).toBe(
       new Date(2026, 10, 20).toLocaleDateString([], { weekday: 'long' }),
     );
@@ -151,6 +153,23 @@ describe('settings', () => {
       ...DEFAULT_SETTINGS,
       showMessageContent: true,
     });
+  });
+});
+
+describe('unsentWarning', () => {
+  it('says how many and what logging out does with them, by computer', () => {
+    expect(unsentWarning(1, true)).toBe(
+      '1 message has not been sent yet. Logging out of a shared computer deletes it.',
+    );
+    expect(unsentWarning(3, true)).toBe(
+      '3 messages have not been sent yet. Logging out of a shared computer deletes them.',
+    );
+    expect(unsentWarning(1, false)).toBe(
+      '1 message has not been sent yet. It goes only while you are signed in.',
+    );
+    expect(unsentWarning(2, false)).toBe(
+      '2 messages have not been sent yet. They go only while you are signed in.',
+    );
   });
 });
 

@@ -38,10 +38,19 @@ pub fn external_link(text: &str) -> Result<Url> {
             let fields_ok = url
                 .query_pairs()
                 .all(|(k, _)| k.eq_ignore_ascii_case("subject") || k.eq_ignore_ascii_case("body"));
-            // The address as written: one, plain (no escapes, which can hide a second address
-            // or characters that reorder what the tooltip shows).
-            let address = url.path();
-            if !fields_ok || address.contains([',', '%']) {
+            // One address, decoded (`müller@praxis.de` arrives as `m%C3%BCller@...`), with
+            // nothing that hides or reorders text: a second address after a comma, an escape
+            // that does not decode, U+202E turning the tooltip round.
+            let Ok(address) = percent_encoding::percent_decode_str(url.path()).decode_utf8() else {
+                return Err(hiding());
+            };
+            let hides = |c: char| {
+                matches!(c, ',' | '%')
+                    || c.is_control()
+                    || c.is_whitespace()
+                    || clinic_protocol::text::is_format(c)
+            };
+            if !fields_ok || address.contains(hides) {
                 return Err(hiding());
             }
             if address.matches('@').count() != 1 {
@@ -108,6 +117,10 @@ mod tests {
             assert!(external_link(hiding).is_err(), "{hiding}");
         }
         assert!(external_link("mailto:dr.patel@clinic.example?subject=Hi&BODY=x").is_ok());
+        assert!(external_link("mailto:müller@praxis.de").is_ok());
+        assert!(external_link("mailto:m%C3%BCller@praxis.de").is_ok());
+        assert!(external_link("mailto:a+b@clinic.example?subject=Hello%20there").is_ok());
+        assert!(external_link("mailto:a@b.c%").is_err());
         let long = format!("https://example.org/{}", "a".repeat(MAX_LINK_CHARS));
         assert!(external_link(&long).is_err());
     }

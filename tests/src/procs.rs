@@ -106,7 +106,7 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// `clinic login --pin CODE`: pairs the profile with the server by its code, then signs in.
+    /// `clinic login --pairing-code CODE`: pairs the profile with the server by its code, then signs in.
     pub fn login(server: &Server, profile: &Path, username: &str, password: &str) -> Result<Self> {
         let cli = Self {
             profile: profile.to_owned(),
@@ -115,7 +115,7 @@ impl Cli {
             .args(["--server", &server.url(), "--profile"])
             .arg(profile)
             .args(["--credentials", "file", "login", "--username", username])
-            .args(["--pin", &server.pairing_code])
+            .args(["--pairing-code", &server.pairing_code])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -43,12 +43,13 @@ struct Cli {
 enum Command {
     /// Log in; the password is read from the first line of stdin. The first login to an
     /// https:// server pairs with it: give its pairing code (`clinic-server tls fingerprint`)
-    /// with --pin, or, at a terminal, compare the code shown and confirm it.
+    /// with --pairing-code, or, at a terminal, compare the code shown and confirm it.
     Login {
         #[arg(long)]
         username: String,
         /// The server's pairing code, as IT gave it (case, spaces and dashes do not matter).
-        #[arg(long, conflicts_with = "system_roots")]
+        /// `--pin` is the same (its first name; "PIN" is the app lock's now).
+        #[arg(long = "pairing-code", alias = "pin", conflicts_with = "system_roots")]
         pin: Option<String>,
         /// The server has a certificate from a public authority: trust the system's
         /// certificates instead of pairing.

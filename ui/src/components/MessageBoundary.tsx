@@ -1,13 +1,34 @@
-// One message that cannot be drawn (a bug meeting text nobody foresaw) shows as such, in its
-// place; without it React would unmount the whole window, emergency banner included.
+// One message that cannot be drawn (a bug meeting text nobody foresaw) shows as plain text in its
+// place, outside what counts as seen; without it React would unmount the whole window, emergency
+// banner included. A change to the message (an edit, an unsend) draws it again.
 
 import { Component, type ReactNode } from 'react';
 
-export class MessageBoundary extends Component<{ children: ReactNode }, { failed: boolean }> {
-  state = { failed: false };
+interface Props {
+  children: ReactNode;
+  /** Changes when the message does: the boundary tries again. */
+  resetKey: string;
+  /** What the message says, shown as text when it cannot be drawn. */
+  text: string;
+}
 
-  static getDerivedStateFromError(): { failed: boolean } {
+interface State {
+  failed: boolean;
+  resetKey: string;
+}
+
+export class MessageBoundary extends Component<Props, State> {
+  constructor(props: Props) {
+    super(props);
+    this.state = { failed: false, resetKey: props.resetKey };
+  }
+
+  static getDerivedStateFromError(): Partial<State> {
     return { failed: true };
+  }
+
+  static getDerivedStateFromProps(props: Props, state: State): Partial<State> | null {
+    return props.resetKey === state.resetKey ? null : { failed: false, resetKey: props.resetKey };
   }
 
   componentDidCatch(error: unknown): void {
@@ -17,9 +38,10 @@ export class MessageBoundary extends Component<{ children: ReactNode }, { failed
   render(): ReactNode {
     if (this.state.failed)
       return (
-        <p className="bubble-unshown" data-testid="message-unshown">
-          This message could not be shown.
-        </p>
+        <div className="bubble-unshown" data-testid="message-unshown">
+          <p>This message could not be shown as usual; its text:</p>
+          <p className="bubble-unshown-text">{this.props.text}</p>
+        </div>
       );
     return this.props.children;
   }

@@ -403,11 +403,14 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
                     <span>{dayLabel(msg.createdAt, today)}</span>
                   </div>
                 )}
-                <div data-message-id={msg.id ?? undefined} ref={messageRef}>
-                  <MessageBoundary>
+                <MessageBoundary
+                  resetKey={`${msg.content}|${msg.edited?.version ?? 0}|${msg.retracted ? 1 : 0}`}
+                  text={msg.content}
+                >
+                  <div data-message-id={msg.id ?? undefined} ref={messageRef}>
                     <MessageBubble message={msg} mine={msg.senderId === me} />
-                  </MessageBoundary>
-                </div>
+                  </div>
+                </MessageBoundary>
               </div>
             );
           })}

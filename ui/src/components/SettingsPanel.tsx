@@ -137,7 +137,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
               </p>
             )}
             {unsent > 0 && <p data-testid="logout-unsent">{unsentWarning(unsent, sharedComputer)}</p>}
-            {!alerting && unsent === 0 && <p>Everything has been sent meanwhile.</p>}
+            {!alerting && unsent === 0 && <p>Nothing is waiting any more.</p>}
             <div className="modal-actions">
               <button
                 type="button"

@@ -49,8 +49,10 @@ export function dayLabel(ts: string, now: Date = new Date()): string {
   const midnight = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
   // Rounded: a day with a daylight-saving change is 23 or 25 hours long.
   const days = Math.round((midnight(now) - midnight(d)) / 86_400_000);
-  // A time a little ahead (the server's clock, or today's label not yet renewed) is today too.
-  if (days <= 0) return 'Today';
+  // A time a little ahead (the server's clock, or a label renewed once a minute past midnight)
+  // is today too; one further ahead says its date.
+  const ahead = d.getTime() - now.getTime();
+  if (days === 0 || (days === -1 && ahead < 6 * 3_600_000)) return 'Today';
   if (days === 1) return 'Yesterday';
   if (days > 1 && days < 7) return d.toLocaleDateString([], { weekday: 'long' });
   if (d.getFullYear() === now.getFullYear())

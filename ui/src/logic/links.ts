@@ -7,7 +7,9 @@ export type TextPart = { kind: 'text'; text: string } | { kind: 'link'; text: st
 // http(s):// up to whitespace or an angle bracket/quote; explicit mailto: addresses.
 const LINK = /\b(?:https?:\/\/[^\s<>"'`]+|mailto:[^\s<>"'`@]+@[^\s<>"'`]+)/gi;
 /** Punctuation that ends a sentence rather than the link ("see https://x.org.") */
-const TRAILING = /[.,;:!?*_~]+$/;
+const TRAILING = '.,;:!?*_~';
+/** Longer than any real link a person sends (the shell refuses longer ones: `MAX_LINK_CHARS`). */
+const MAX_LINK_CHARS = 2048;
 
 /** What a mail link may say besides its one address. */
 const MAIL_FIELDS = new Set(['subject', 'body']);
@@ -20,7 +22,7 @@ const MAIL_FIELDS = new Set(['subject', 'body']);
  * a slash.
  */
 export function isOpenableLink(href: string): boolean {
-  if (href.includes('\\')) return false;
+  if (href.length > MAX_LINK_CHARS || href.includes('\\')) return false;
   let url: URL;
   try {
     url = new URL(href);
@@ -30,16 +32,26 @@ export function isOpenableLink(href: string): boolean {
   if (url.protocol === 'http:' || url.protocol === 'https:')
     return url.hostname !== '' && url.username === '' && url.password === '';
   if (url.protocol === 'mailto:') {
-    // The address as written: one, plain (no escapes, which can hide a second address or
-    // characters that reorder what the tooltip shows; and never decoded, which can throw).
-    const address = url.pathname;
-    return (
-      address.split('@').length === 2 &&
-      !/[,%]/.test(address) &&
-      [...url.searchParams.keys()].every((k) => MAIL_FIELDS.has(k.toLowerCase()))
-    );
+    const address = mailAddress(url);
+    return address !== null && [...url.searchParams.keys()].every((k) => MAIL_FIELDS.has(k.toLowerCase()));
   }
   return false;
+}
+
+/**
+ * A mail link's one address, decoded (`müller@praxis.de` arrives as `m%C3%BCller@...`), or null
+ * when it holds more than one address, an escape that does not decode, or characters that hide
+ * or reorder text (a second address after a comma, U+202E turning the tooltip round).
+ */
+function mailAddress(url: URL): string | null {
+  let address: string;
+  try {
+    address = decodeURIComponent(url.pathname);
+  } catch {
+    return null;
+  }
+  if (address.split('@').length !== 2 || /[,%\s\p{Cc}\p{Cf}]/u.test(address)) return null;
+  return address;
 }
 
 /**
@@ -49,23 +61,40 @@ export function isOpenableLink(href: string): boolean {
 export function linkTarget(href: string): string {
   try {
     const url = new URL(href);
-    if (url.protocol === 'mailto:') return `an e-mail to ${url.pathname}`;
+    if (url.protocol === 'mailto:') {
+      const address = mailAddress(url) ?? url.pathname;
+      const at = address.lastIndexOf('@');
+      // The domain in its ASCII form, as for web links.
+      const domain = at < 0 ? '' : new URL(`http://${address.slice(at + 1)}`).host;
+      return `an e-mail to ${at < 0 ? address : `${address.slice(0, at)}@${domain}`}`;
+    }
     return `${url.host} in your browser`;
   } catch {
     return href;
   }
 }
 
-/** Drops what a sentence put after the link: trailing punctuation, an unbalanced ")". */
+/**
+ * Drops what a sentence put after the link: trailing punctuation, an unbalanced ")". One pass
+ * from the end, so a message of thousands of dots and brackets costs as much as its length.
+ */
 function trimLink(raw: string): string {
-  let link = raw.replace(TRAILING, '');
-  while (link.endsWith(')')) {
-    const opens = link.split('(').length - 1;
-    const closes = link.split(')').length - 1;
-    if (closes <= opens) break;
-    link = link.slice(0, -1).replace(TRAILING, '');
+  let opens = 0;
+  let closes = 0;
+  for (const c of raw) {
+    if (c === '(') opens += 1;
+    else if (c === ')') closes += 1;
   }
-  return link;
+  let end = raw.length;
+  while (end > 0) {
+    const c = raw[end - 1];
+    if (TRAILING.includes(c)) end -= 1;
+    else if (c === ')' && closes > opens) {
+      closes -= 1;
+      end -= 1;
+    } else break;
+  }
+  return raw.slice(0, end);
 }
 
 /** The message's text split into plain text and links, in order; joined, it is the text again. */

@@ -100,12 +100,18 @@ describe('fileKind and initials', () => {
 
   it('names the day above its first message, in local time', () => {
     // Local times: the labels are about this computer's days, whatever its time zone.
-    const at = (y: number, mo: number, d: number, h = 12) => new Date(y, mo, d, h).toISOString();
+    const at = (y: number, mo: number, d: number, h = 12, mi = 0) => new Date(y, mo, d, h, mi).toISOString();
     const now = new Date(2026, 10, 24, 9, 30);
     expect(dayLabel(at(2026, 10, 24, 0), now)).toBe('Today');
     expect(dayLabel(at(2026, 10, 24, 23), now)).toBe('Today');
     expect(dayLabel(at(2026, 10, 23, 23), now)).toBe('Yesterday');
-    expect(dayLabel(at(2026, 10, 25, 0), now), 'a clock a little ahead').toBe('Today');
+    expect(dayLabel(at(2026, 10, 24, 23, 59), new Date(2026, 10, 24, 23, 59)), 'the same minute').toBe(
+      'Today',
+    );
+    expect(dayLabel(at(2026, 10, 25, 0), new Date(2026, 10, 24, 23, 59)), 'a clock a little ahead').toBe(
+      'Today',
+    );
+    expect(dayLabel(at(2026, 10, 27), now), 'days ahead').not.toBe('Today');
     expect(dayLabel(at(2027, 0, 1, 0), new Date(2026, 11, 31, 23, 59)), 'across the year').toBe('Today');
     expect(dayLabel(at(2026, 10, 20), now)).toBe(
       new Date(2026, 10, 20).toLocaleDateString([], { weekday: 'long' }),

@@ -53,10 +53,18 @@ pub fn external_link(text: &str) -> Result<Url> {
             if !fields_ok || address.contains(hides) {
                 return Err(hiding());
             }
-            if address.matches('@').count() != 1 {
+            let Some((_, domain)) = address
+                .split_once('@')
+                .filter(|_| address.matches('@').count() == 1)
+            else {
                 return Err(ClientError::Invalid(
                     "this e-mail link has no address to write to".into(),
                 ));
+            };
+            // A domain is a name: a path, query, port or bracket after it would let the tooltip
+            // show less than is written.
+            if domain.is_empty() || domain.contains(['/', '?', '#', ':', '[', ']', '\\']) {
+                return Err(hiding());
             }
             true
         }
@@ -121,6 +129,14 @@ mod tests {
         assert!(external_link("mailto:m%C3%BCller@praxis.de").is_ok());
         assert!(external_link("mailto:a+b@clinic.example?subject=Hello%20there").is_ok());
         assert!(external_link("mailto:a@b.c%").is_err());
+        for written in [
+            "mailto:u@clinic.example%2F.evil.com",
+            "mailto:u@clinic.example%3F.evil.com",
+            "mailto:u@evil.com:80",
+            "mailto:u@",
+        ] {
+            assert!(external_link(written).is_err(), "{written}");
+        }
         let long = format!("https://example.org/{}", "a".repeat(MAX_LINK_CHARS));
         assert!(external_link(&long).is_err());
     }

@@ -49,7 +49,12 @@ enum Command {
         username: String,
         /// The server's pairing code, as IT gave it (case, spaces and dashes do not matter).
         /// `--pin` is the same (its first name; "PIN" is the app lock's now).
-        #[arg(long = "pairing-code", alias = "pin", conflicts_with = "system_roots")]
+        #[arg(
+            long = "pairing-code",
+            alias = "pin",
+            value_name = "CODE",
+            conflicts_with = "system_roots"
+        )]
         pin: Option<String>,
         /// The server has a certificate from a public authority: trust the system's
         /// certificates instead of pairing.

@@ -1,6 +1,6 @@
 // One message that cannot be drawn (a bug meeting text nobody foresaw) shows as plain text in its
-// place, outside what counts as seen; without it React would unmount the whole window, emergency
-// banner included. A change to the message (an edit, an unsend) draws it again.
+// place (read once on screen, like any message); without it React would unmount the whole
+// window, emergency banner included. A change to the message (an edit, an unsend) draws it again.
 
 import { Component, type ReactNode } from 'react';
 

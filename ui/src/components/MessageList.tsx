@@ -403,14 +403,14 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
                     <span>{dayLabel(msg.createdAt, today)}</span>
                   </div>
                 )}
-                <MessageBoundary
-                  resetKey={`${msg.content}|${msg.edited?.version ?? 0}|${msg.retracted ? 1 : 0}`}
-                  text={msg.content}
-                >
-                  <div data-message-id={msg.id ?? undefined} ref={messageRef}>
+                <div data-message-id={msg.id ?? undefined} ref={messageRef}>
+                  <MessageBoundary
+                    resetKey={`${msg.content}|${msg.edited?.version ?? 0}|${msg.retracted ? 1 : 0}`}
+                    text={msg.content}
+                  >
                     <MessageBubble message={msg} mine={msg.senderId === me} />
-                  </div>
-                </MessageBoundary>
+                  </MessageBoundary>
+                </div>
               </div>
             );
           })}

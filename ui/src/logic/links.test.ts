@@ -115,6 +115,14 @@ describe('links that hide where they lead', () => {
     expect(isOpenableLink('mailto:müller@praxis.de')).toBe(true);
     expect(isOpenableLink('mailto:a+b@clinic.example?subject=Hello%20there')).toBe(true);
     expect(isOpenableLink('mailto:a@b.c%')).toBe(false);
+    for (const written of [
+      'mailto:u@clinic.example%2F.evil.com',
+      'mailto:u@clinic.example%3F.evil.com',
+      'mailto:u@evil.com:80',
+      'mailto:u@',
+    ])
+      expect(isOpenableLink(written), written).toBe(false);
+    expect(linkTarget('mailto:u@0x7f.1')).toBe('an e-mail to u@0x7f.1');
     expect(linkTarget('mailto:müller@zahnärzte.de')).toBe('an e-mail to müller@xn--zahnrzte-3za.de');
   });
 

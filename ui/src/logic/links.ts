@@ -5,7 +5,8 @@
 export type TextPart = { kind: 'text'; text: string } | { kind: 'link'; text: string; href: string };
 
 // http(s):// up to whitespace or an angle bracket/quote; explicit mailto: addresses.
-const LINK = /\b(?:https?:\/\/[^\s<>"'`]+|mailto:[^\s<>"'`@]+@[^\s<>"'`]+)/gi;
+// The local part is capped (64 is its limit) so text of many "mailto:" without an "@" stays cheap.
+const LINK = /\b(?:https?:\/\/[^\s<>"'`]+|mailto:[^\s<>"'`@]{1,256}@[^\s<>"'`]+)/gi;
 /** Punctuation that ends a sentence rather than the link ("see https://x.org.") */
 const TRAILING = '.,;:!?*_~';
 /** Longer than any real link a person sends (the shell refuses longer ones: `MAX_LINK_CHARS`). */
@@ -50,7 +51,11 @@ function mailAddress(url: URL): string | null {
   } catch {
     return null;
   }
-  if (address.split('@').length !== 2 || /[,%\s\p{Cc}\p{Cf}]/u.test(address)) return null;
+  const parts = address.split('@');
+  if (parts.length !== 2 || /[,%\s\p{Cc}\p{Cf}]/u.test(address)) return null;
+  // A domain is a name: a path, query, port or bracket after it would let the tooltip show less
+  // than is written.
+  if (parts[1] === '' || /[/?#:[\]\\]/.test(parts[1])) return null;
   return address;
 }
 
@@ -64,8 +69,10 @@ export function linkTarget(href: string): string {
     if (url.protocol === 'mailto:') {
       const address = mailAddress(url) ?? url.pathname;
       const at = address.lastIndexOf('@');
-      // The domain in its ASCII form, as for web links.
-      const domain = at < 0 ? '' : new URL(`http://${address.slice(at + 1)}`).host;
+      // An international domain in its ASCII form, as for web links; any other as written.
+      const written = address.slice(at + 1);
+      // oxlint-disable-next-line no-control-regex
+      const domain = at < 0 || /^[\x00-\x7f]*$/.test(written) ? written : new URL(`http://${written}`).host;
       return `an e-mail to ${at < 0 ? address : `${address.slice(0, at)}@${domain}`}`;
     }
     return `${url.host} in your browser`;

@@ -92,6 +92,10 @@ mod tests {
             " http://192.168.1.10:8080/x ",
             "mailto:dr.patel@clinic.example",
             "HTTPS://EXAMPLE.ORG",
+            "mailto:dr.patel@clinic.example?subject=Hi&BODY=x",
+            "mailto:müller@praxis.de",
+            "mailto:m%C3%BCller@praxis.de",
+            "mailto:a+b@clinic.example?subject=Hello%20there",
         ] {
             assert!(external_link(ok).is_ok(), "{ok}");
         }
@@ -121,21 +125,14 @@ mod tests {
             "mailto:%E2%80%AEmoc.live@b.c",
             "mailto:nobody",
             "mailto:?to=a@b.c",
-        ] {
-            assert!(external_link(hiding).is_err(), "{hiding}");
-        }
-        assert!(external_link("mailto:dr.patel@clinic.example?subject=Hi&BODY=x").is_ok());
-        assert!(external_link("mailto:müller@praxis.de").is_ok());
-        assert!(external_link("mailto:m%C3%BCller@praxis.de").is_ok());
-        assert!(external_link("mailto:a+b@clinic.example?subject=Hello%20there").is_ok());
-        assert!(external_link("mailto:a@b.c%").is_err());
-        for written in [
+            "mailto:a@b.c%",
+            // A domain is a name: nothing after it that a tooltip would not show.
             "mailto:u@clinic.example%2F.evil.com",
             "mailto:u@clinic.example%3F.evil.com",
             "mailto:u@evil.com:80",
             "mailto:u@",
         ] {
-            assert!(external_link(written).is_err(), "{written}");
+            assert!(external_link(hiding).is_err(), "{hiding}");
         }
         let long = format!("https://example.org/{}", "a".repeat(MAX_LINK_CHARS));
         assert!(external_link(&long).is_err());

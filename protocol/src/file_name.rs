@@ -6,7 +6,7 @@ use crate::limits::MAX_FILE_NAME_BYTES;
 
 /// The extensions a file of `content_type` (as the sniffer names it) may carry; the first is
 /// the one given to a name without a fitting one.
-pub fn extensions(content_type: &str) -> &'static [&'static str] {
+fn extensions(content_type: &str) -> &'static [&'static str] {
     match content_type {
         "image/png" => &["png"],
         "image/jpeg" => &["jpg", "jpeg", "jpe", "jfif"],

@@ -49,10 +49,12 @@ pub enum ConnectionState {
     rename_all_fields = "camelCase"
 )]
 pub enum ClientEvent {
-    /// The connection state changed; `queued` is how many sends wait in the outbox.
+    /// The connection state changed, or what waits in the outbox: `queued` sends waiting to
+    /// be delivered, `failed` ones parked after a refusal (waiting for a retry or discard).
     Connection {
         state: ConnectionState,
         queued: u64,
+        failed: u64,
     },
     /// A message was added to the cache or changed (ack, receipt, failure): replace by
     /// `clientId` (stable from the first optimistic copy on) or by `id`.
@@ -166,10 +168,11 @@ mod tests {
                 retry_in_ms: 400,
             },
             queued: 3,
+            failed: 1,
         };
         assert_eq!(
             serde_json::to_value(&event).unwrap(),
-            json!({"type": "connection", "queued": 3,
+            json!({"type": "connection", "queued": 3, "failed": 1,
                    "state": {"state": "offline", "attempt": 2, "lastError": "refused", "retryInMs": 400}})
         );
         let typing = ClientEvent::Typing {

@@ -10,6 +10,7 @@ use crate::record::LocalMessage;
 use crate::typing::Typing;
 use clinic_protocol::{ClientFrame, ConversationKey, Emergency, LockPolicy, User, UserId};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
@@ -60,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<ClientEvent>,
     pub(crate) state: watch::Sender<ConnectionState>,
     pub(crate) queued: watch::Sender<u64>,
+    /// Sends parked after a refusal (told with the connection state, like `queued`).
+    pub(crate) failed: AtomicU64,
     /// Poked when the outbox gained entries.
     pub(crate) outbox_wake: Notify,
     /// Poked when a read receipt is owed.
@@ -93,6 +96,7 @@ impl Shared {
         profile_dir: std::path::PathBuf,
     ) -> Result<Self> {
         let queued = cache.outbox_len()?;
+        let failed = cache.outbox_failed()?;
         let availability = cache.availability()?;
         let lock_policy = cache.lock_policy()?;
         let (events, _) = broadcast::channel(tuning.event_capacity.max(16));
@@ -107,6 +111,7 @@ impl Shared {
             events,
             state: watch::channel(ConnectionState::Idle).0,
             queued: watch::channel(queued).0,
+            failed: AtomicU64::new(failed),
             outbox_wake: Notify::new(),
             receipts_wake: Notify::new(),
             reconnect_now: Notify::new(),
@@ -188,28 +193,43 @@ impl Shared {
     pub(crate) fn set_state(&self, state: ConnectionState) {
         self.state.send_replace(state.clone());
         let queued = *self.queued.borrow();
-        self.emit(ClientEvent::Connection { state, queued });
+        let failed = self.failed.load(Ordering::Relaxed);
+        self.emit(ClientEvent::Connection {
+            state,
+            queued,
+            failed,
+        });
     }
 
     /// Re-reads the outbox size after it changed. Counting inside `send_modify` (which holds
     /// the watch's lock) keeps two racing refreshes from storing a stale count last.
     /// A changed count is told at once (with the connection state, as the UI shows them
-    /// together): "2 messages waiting to send" must not outlive their delivery.
+    /// together): "2 messages waiting to send" must not outlive their delivery, and a send
+    /// parked, retried or discarded changes what logging out would leave behind.
     pub(crate) fn refresh_queued(&self) {
-        let mut changed = None;
-        self.queued
-            .send_modify(|queued| match self.cache.outbox_len() {
+        let mut changed = false;
+        self.queued.send_modify(|queued| {
+            match self.cache.outbox_len() {
                 Ok(n) => {
-                    if *queued != n {
-                        changed = Some(n);
-                    }
+                    changed |= *queued != n;
                     *queued = n;
                 }
                 Err(e) => tracing::warn!("cannot count the outbox: {e}"),
-            });
-        if let Some(queued) = changed {
+            }
+            match self.cache.outbox_failed() {
+                Ok(n) => changed |= self.failed.swap(n, Ordering::Relaxed) != n,
+                Err(e) => tracing::warn!("cannot count the parked sends: {e}"),
+            }
+        });
+        if changed {
             let state = self.state.borrow().clone();
-            self.emit(ClientEvent::Connection { state, queued });
+            let queued = *self.queued.borrow();
+            let failed = self.failed.load(Ordering::Relaxed);
+            self.emit(ClientEvent::Connection {
+                state,
+                queued,
+                failed,
+            });
         }
     }
 

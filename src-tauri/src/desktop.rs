@@ -271,7 +271,7 @@ impl Desktop {
         if lock.locked {
             return Snapshot {
                 session: Some(session_of(client)),
-                connection: ConnectionStatus::from_client(&client.state(), client.queued()),
+                connection: ConnectionStatus::of(client),
                 settings: self.settings(),
                 availability: client.availability(),
                 conversations: Vec::new(),
@@ -284,7 +284,7 @@ impl Desktop {
         }
         Snapshot {
             session: Some(session_of(client)),
-            connection: ConnectionStatus::from_client(&client.state(), client.queued()),
+            connection: ConnectionStatus::of(client),
             settings: self.settings(),
             availability: client.availability(),
             conversations: client.conversation_list().unwrap_or_else(|e| {

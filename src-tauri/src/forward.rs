@@ -23,10 +23,7 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
     let mut events = client.subscribe();
     let desktop = app.state::<Desktop>();
     // The state may have moved before we subscribed: start from the current one.
-    desktop.set_status(
-        &app,
-        ConnectionStatus::from_client(&client.state(), client.queued()),
-    );
+    desktop.set_status(&app, ConnectionStatus::of(&client));
     crate::notify::sync_alarm(&app, &client.ringing());
     // Heard on the first connection, maybe before we subscribed.
     if let Some(clinic) = client.clinic_info() {
@@ -82,8 +79,12 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
         return;
     }
     let ui = match event {
-        ClientEvent::Connection { state, queued } => {
-            desktop.set_status(app, ConnectionStatus::from_client(&state, queued));
+        ClientEvent::Connection {
+            state,
+            queued,
+            failed,
+        } => {
+            desktop.set_status(app, ConnectionStatus::from_client(&state, queued, failed));
             match state {
                 ConnectionState::SignedOut { reason } => UiEvent::Session {
                     session: None,

@@ -1,7 +1,7 @@
 //! What the UI is told about the connection and the session: the client core's state mapped to
 //! the `connection` and `session` events of docs/desktop-api.md.
 
-use clinic_client::ConnectionState;
+use clinic_client::{Client, ConnectionState};
 use clinic_protocol::User;
 use serde::Serialize;
 
@@ -15,8 +15,12 @@ pub struct ConnectionStatus {
     pub state: &'static str,
     /// Reconnect attempt since the link was lost (absent on the first connect).
     pub attempt: Option<u32>,
+    /// Sends waiting to be delivered.
     #[cfg_attr(test, ts(type = "number"))]
     pub queued: u64,
+    /// Sends parked after a refusal, waiting for Retry or Discard.
+    #[cfg_attr(test, ts(type = "number"))]
+    pub failed: u64,
     pub last_error: Option<String>,
 }
 
@@ -26,11 +30,21 @@ impl ConnectionStatus {
             state: "offline",
             attempt: None,
             queued: 0,
+            failed: 0,
             last_error: None,
         }
     }
 
-    pub fn from_client(state: &ConnectionState, queued: u64) -> Self {
+    /// The client's state and outbox as they are now.
+    pub fn of(client: &Client) -> Self {
+        let failed = client.failed_count().unwrap_or_else(|e| {
+            tracing::warn!("cannot count the parked sends: {e}");
+            0
+        });
+        Self::from_client(&client.state(), client.queued(), failed)
+    }
+
+    pub fn from_client(state: &ConnectionState, queued: u64, failed: u64) -> Self {
         let (state, attempt, last_error) = match state {
             ConnectionState::Online => ("online", None, None),
             ConnectionState::Syncing => ("connecting", None, None),
@@ -49,6 +63,7 @@ impl ConnectionStatus {
             state,
             attempt,
             queued,
+            failed,
             last_error,
         }
     }
@@ -69,11 +84,11 @@ mod tests {
 
     #[test]
     fn states_map_to_the_three_the_ui_knows() {
-        let s = ConnectionStatus::from_client(&ConnectionState::Online, 2);
-        assert_eq!((s.state, s.queued), ("online", 2));
-        let s = ConnectionStatus::from_client(&ConnectionState::Connecting { attempt: 3 }, 0);
+        let s = ConnectionStatus::from_client(&ConnectionState::Online, 2, 1);
+        assert_eq!((s.state, s.queued, s.failed), ("online", 2, 1));
+        let s = ConnectionStatus::from_client(&ConnectionState::Connecting { attempt: 3 }, 0, 0);
         assert_eq!((s.state, s.attempt), ("connecting", Some(3)));
-        let s = ConnectionStatus::from_client(&ConnectionState::Connecting { attempt: 0 }, 0);
+        let s = ConnectionStatus::from_client(&ConnectionState::Connecting { attempt: 0 }, 0, 0);
         assert_eq!(s.attempt, None);
         let s = ConnectionStatus::from_client(
             &ConnectionState::Offline {
@@ -82,6 +97,7 @@ mod tests {
                 retry_in_ms: 500,
             },
             5,
+            0,
         );
         assert_eq!(
             (s.state, s.last_error.as_deref(), s.queued),

@@ -685,7 +685,11 @@ fn describe(event: &ClientEvent) -> Option<String> {
         | ClientEvent::WithdrawNotice { .. }
         | ClientEvent::ConversationsChanged
         | ClientEvent::Lock { .. } => return None,
-        ClientEvent::Connection { state, queued } => {
+        ClientEvent::Connection {
+            state,
+            queued,
+            failed,
+        } => {
             let state = match state {
                 ConnectionState::Idle => "not connected".to_owned(),
                 ConnectionState::Connecting { attempt } => format!("connecting (try {attempt})"),
@@ -701,7 +705,10 @@ fn describe(event: &ClientEvent) -> Option<String> {
                 ),
                 ConnectionState::SignedOut { reason } => format!("signed out: {reason}"),
             };
-            format!("{state}, {queued} waiting to be sent")
+            match failed {
+                0 => format!("{state}, {queued} waiting to be sent"),
+                n => format!("{state}, {queued} waiting to be sent, {n} not sent after a refusal"),
+            }
         }
         ClientEvent::MessageDiscarded { client_id, .. } => {
             format!("the unsent message {client_id} was discarded")
@@ -946,10 +953,12 @@ mod tests {
                     retry_in_ms: 1500,
                 },
                 queued: 3,
+                failed: 1,
             },
             ClientEvent::Connection {
                 state: ConnectionState::Connecting { attempt: 1 },
                 queued: 0,
+                failed: 0,
             },
             ClientEvent::Presence {
                 user_id: UserId::from("u-1".to_owned()),
@@ -971,8 +980,10 @@ mod tests {
         assert_eq!(said.len(), events.len());
         assert_eq!(
             said[0],
-            "offline: connection refused; trying again in 2 s, 3 waiting to be sent"
+            "offline: connection refused; trying again in 2 s, 3 waiting to be sent, \
+             1 not sent after a refusal"
         );
+        assert_eq!(said[1], "connecting (try 1), 0 waiting to be sent");
         for sentence in &said {
             assert!(
                 !sentence.contains(['{', '}']) && !sentence.contains("Connecting"),

@@ -111,6 +111,7 @@ async fn the_waiting_count_is_told_as_soon_as_sends_are_delivered() {
                 Ok(clinic_client::ClientEvent::Connection {
                     state: ConnectionState::Online,
                     queued: 0,
+                    failed: 0,
                 }) => return true,
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

@@ -5,9 +5,12 @@
 
 use crate::common;
 
-use clinic_client::{ClientError, ConnectionState, CredentialStore, FileStore, Profile};
+use clinic_client::{
+    ClientError, ClientEvent, ConnectionState, CredentialStore, FileStore, Profile,
+};
 use clinic_protocol::MessageStatus;
 use common::*;
+use tokio::sync::broadcast;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_send_fails_alone_and_can_be_retried() {
@@ -21,6 +24,7 @@ async fn a_refused_send_fails_alone_and_can_be_retried() {
     patel.wait_online(PATIENCE).await.unwrap();
 
     // Only patients raise emergencies: the server refuses this one for good.
+    let mut events = patel.subscribe();
     let refused = patel.send(&conversation, "not allowed", true).unwrap();
     let tag = prefix("after");
     patel
@@ -41,6 +45,8 @@ async fn a_refused_send_fails_alone_and_can_be_retried() {
         "{sentence}"
     );
     assert_eq!(patel.failed_count().unwrap(), 1);
+    // The UI is told with the connection state (the badge and the logout warning count it).
+    parked_told(&mut events, 1).await;
     let stored = server_messages(&url, "alice", &conversation).await;
     assert_eq!(
         contents_with(stored.iter().map(|m| m.content.as_str()), &tag).len(),
@@ -56,6 +62,9 @@ async fn a_refused_send_fails_alone_and_can_be_retried() {
     })
     .await;
     assert_eq!(patel.queued(), 0);
+    parked_told(&mut events, 1).await;
+    patel.discard(&refused.client_id).unwrap();
+    parked_told(&mut events, 0).await;
     patel.disconnect().await;
 
     // Local validation refuses what could never be sent.
@@ -68,6 +77,21 @@ async fn a_refused_send_fails_alone_and_can_be_retried() {
         patel.send(&conversation, &huge, false),
         Err(ClientError::Invalid(_))
     ));
+}
+
+/// Waits for a connection event telling `failed` parked sends.
+async fn parked_told(events: &mut broadcast::Receiver<ClientEvent>, failed: u64) {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Ok(ClientEvent::Connection { failed: n, .. }) if n == failed => return,
+                Err(broadcast::error::RecvError::Closed) => panic!("events closed"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no connection event told {failed} parked sends"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

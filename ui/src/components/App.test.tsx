@@ -454,6 +454,27 @@ describe('doctor view', () => {
     expect(screen.queryByTestId('logout-confirm')).toBeNull();
   });
 
+  it('asks before logging out with a send parked after a refusal, which a shared computer deletes', async () => {
+    const s = await renderApp(setup({ as: PATIENT, connection: { state: 'offline' } }));
+    await s.user.click(await screen.findByTestId('conversation-doc'));
+    await s.user.type(screen.getByTestId('message-input'), 'Can I take it with food?{Enter}');
+    const sent = s.fake.messages.find((m) => m.content === 'Can I take it with food?');
+    act(() => s.fake.fail(sent!.clientId, 'The server refused this message.', 'forbidden'));
+    expect(screen.getByTestId('queued-count')).toHaveTextContent('1 message not sent');
+    await s.user.click(screen.getByTestId('settings-button'));
+    await s.user.click(screen.getByTestId('logout-button'));
+    expect(screen.getByTestId('logout-unsent')).toHaveTextContent(
+      '1 message was refused and not sent. Logging out of a shared computer deletes it.',
+    );
+    await s.user.click(screen.getByTestId('logout-cancel'));
+    await s.user.click(screen.getByTestId('settings-close'));
+    await s.user.click(await screen.findByTestId('message-discard'));
+    expect(screen.queryByTestId('queued-count')).toBeNull();
+    await s.user.click(screen.getByTestId('settings-button'));
+    await s.user.click(screen.getByTestId('logout-button'));
+    expect(s.fake.callsOf('logout')).toHaveLength(1);
+  });
+
   it('shows who is typing, then hides it on stop', async () => {
     const s = await renderApp(setup({ as: DOCTOR, messages: [msg({ seq: 1 })] }));
     await openChat(s.user, 'pat');

@@ -1,5 +1,5 @@
 // Always-visible connection state (online / connecting / reconnecting n / offline) and the
-// number of messages waiting in the outbox.
+// number of messages waiting in the outbox or parked after a refusal.
 
 import { connectionView } from '../logic/connection';
 import { useChat } from '../store/hooks';
@@ -23,6 +23,7 @@ export function ConnectionBadge() {
           className="queued"
           data-testid="queued-count"
           data-count={status.queued}
+          data-failed={status.failed}
           title={view.queuedText}
         >
           · {view.queuedText}

@@ -34,7 +34,9 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   const availability = useChat((s) => s.availability);
   const serverUrl = useChat((s) => s.session?.serverUrl);
   const alerting = useChat((s) => s.ringing.length > 0);
-  const unsent = useChat((s) => s.connection.queued);
+  const queued = useChat((s) => s.connection.queued);
+  const failed = useChat((s) => s.connection.failed);
+  const unsent = queued + failed;
   const sharedComputer = useChat((s) => s.lock?.device === 'shared');
   const [confirmLogout, setConfirmLogout] = useState(false);
   const [testResult, setTestResult] = useState<string | null>(null);
@@ -136,7 +138,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
                 here; other doctors are still alerted.
               </p>
             )}
-            {unsent > 0 && <p data-testid="logout-unsent">{unsentWarning(unsent, sharedComputer)}</p>}
+            {unsent > 0 && <p data-testid="logout-unsent">{unsentWarning(queued, failed, sharedComputer)}</p>}
             {!alerting && unsent === 0 && <p>Nothing is waiting any more.</p>}
             <div className="modal-actions">
               <button

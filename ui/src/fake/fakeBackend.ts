@@ -90,7 +90,7 @@ export const FAKE_PAIRING_CODE = 'AAAAAAA-BBBBBBB';
 const compact = (code: string) => code.replace(/[\s-]/g, '').toUpperCase();
 
 function status(partial: Partial<ConnectionStatus> = {}): ConnectionStatus {
-  return { state: 'online', attempt: null, queued: 0, lastError: null, ...partial };
+  return { state: 'online', attempt: null, queued: 0, failed: 0, lastError: null, ...partial };
 }
 
 /** A new session's lock: unlocked, no PIN, a shared computer's 5 minutes. */
@@ -471,7 +471,8 @@ export class FakeBackend implements Backend {
 
   private setQueued(): void {
     const queued = this.messages.filter((m) => m.status === 'SENDING').length;
-    this.setConnection({ ...this.connection, queued });
+    const failed = this.messages.filter((m) => m.status === 'FAILED').length;
+    this.setConnection({ ...this.connection, queued, failed });
   }
 
   private scheduleAck(): void {
@@ -630,6 +631,7 @@ export class FakeBackend implements Backend {
     if (!m)
       throw new BackendError('not_found', `No failed send ${clientId} (only a failed send can be discarded)`);
     this.messages = this.messages.filter((x) => x !== m);
+    this.setQueued();
     this.emit({
       type: 'messageDiscarded',
       clientId,

@@ -39,7 +39,15 @@ state: 'online' | 'connecting' | 'offline',
 /**
  * Reconnect attempt since the link was lost (absent on the first connect).
  */
-attempt: number | null, queued: number, lastError: string | null, };
+attempt: number | null, 
+/**
+ * Sends waiting to be delivered.
+ */
+queued: number, 
+/**
+ * Sends parked after a refusal, waiting for Retry or Discard.
+ */
+failed: number, lastError: string | null, };
 
 export type Contact = { id: UserId, username: string, name: string, role: Role, 
 /**

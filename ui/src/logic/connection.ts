@@ -7,15 +7,19 @@ export type ConnectionTone = 'online' | 'connecting' | 'offline';
 export interface ConnectionView {
   text: string;
   tone: ConnectionTone;
-  /** "2 messages waiting to send", or null when the outbox is empty. */
+  /** "2 messages waiting to send", "1 message not sent" (parked after a refusal), both, or null
+   * when the outbox is empty. */
   queuedText: string | null;
 }
 
+const messages = (n: number) => `${n} ${n === 1 ? 'message' : 'messages'}`;
+
 export function connectionView(status: ConnectionStatus): ConnectionView {
-  const queuedText =
-    status.queued > 0
-      ? `${status.queued} ${status.queued === 1 ? 'message' : 'messages'} waiting to send`
-      : null;
+  const said = [
+    status.queued > 0 ? `${messages(status.queued)} waiting to send` : null,
+    status.failed > 0 ? `${messages(status.failed)} not sent` : null,
+  ].filter((s) => s !== null);
+  const queuedText = said.length > 0 ? said.join(', ') : null;
   switch (status.state) {
     case 'online':
       return { text: 'Online', tone: 'online', queuedText };

@@ -31,10 +31,30 @@ export function settingsSections(role: Role): SettingsSections {
   return { availability: doctor, alarmCheck: doctor };
 }
 
-/** What logging out does to sends still waiting for the server. */
-export function unsentWarning(count: number, sharedComputer: boolean): string {
-  const what = count === 1 ? '1 message has' : `${count} messages have`;
-  return sharedComputer
-    ? `${what} not been sent yet. Logging out of a shared computer deletes ${count === 1 ? 'it' : 'them'}.`
-    : `${what} not been sent yet. ${count === 1 ? 'It goes' : 'They go'} only while you are signed in.`;
+/** What logging out does to sends still waiting for the server (`queued`) and to those parked
+ * after a refusal (`failed`, kept for Retry or Discard). */
+export function unsentWarning(queued: number, failed: number, sharedComputer: boolean): string {
+  const said: string[] = [];
+  if (queued > 0) {
+    const what = queued === 1 ? '1 message has' : `${queued} messages have`;
+    said.push(
+      sharedComputer
+        ? `${what} not been sent yet.`
+        : `${what} not been sent yet. ${queued === 1 ? 'It goes' : 'They go'} only while you are signed in.`,
+    );
+  }
+  if (failed > 0) {
+    const what = failed === 1 ? '1 message was' : `${failed} messages were`;
+    said.push(
+      sharedComputer
+        ? `${what} refused and not sent.`
+        : `${what} refused and not sent: ${failed === 1 ? 'it waits' : 'they wait'} in ${
+            failed === 1 ? 'its conversation' : 'their conversations'
+          } for Retry or Discard.`,
+    );
+  }
+  if (sharedComputer && said.length > 0) {
+    said.push(`Logging out of a shared computer deletes ${queued + failed === 1 ? 'it' : 'them'}.`);
+  }
+  return said.join(' ');
 }

@@ -26,29 +26,39 @@ describe('statusTicks', () => {
 
 describe('connectionView', () => {
   it('says online, connecting, reconnecting with the attempt, offline', () => {
-    expect(connectionView({ state: 'online', attempt: null, queued: 0, lastError: null })).toEqual({
-      text: 'Online',
-      tone: 'online',
-      queuedText: null,
-    });
-    expect(connectionView({ state: 'connecting', attempt: null, queued: 0, lastError: null }).text).toBe(
-      'Connecting…',
+    expect(connectionView({ state: 'online', attempt: null, queued: 0, failed: 0, lastError: null })).toEqual(
+      {
+        text: 'Online',
+        tone: 'online',
+        queuedText: null,
+      },
     );
-    expect(connectionView({ state: 'connecting', attempt: 4, queued: 0, lastError: null }).text).toBe(
-      'Reconnecting (attempt 4)',
-    );
-    expect(connectionView({ state: 'offline', attempt: null, queued: 0, lastError: null }).tone).toBe(
-      'offline',
-    );
+    expect(
+      connectionView({ state: 'connecting', attempt: null, queued: 0, failed: 0, lastError: null }).text,
+    ).toBe('Connecting…');
+    expect(
+      connectionView({ state: 'connecting', attempt: 4, queued: 0, failed: 0, lastError: null }).text,
+    ).toBe('Reconnecting (attempt 4)');
+    expect(
+      connectionView({ state: 'offline', attempt: null, queued: 0, failed: 0, lastError: null }).tone,
+    ).toBe('offline');
   });
 
   it('counts queued messages', () => {
-    expect(connectionView({ state: 'offline', attempt: null, queued: 1, lastError: null }).queuedText).toBe(
-      '1 message waiting to send',
-    );
-    expect(connectionView({ state: 'offline', attempt: null, queued: 3, lastError: null }).queuedText).toBe(
-      '3 messages waiting to send',
-    );
+    expect(
+      connectionView({ state: 'offline', attempt: null, queued: 1, failed: 0, lastError: null }).queuedText,
+    ).toBe('1 message waiting to send');
+    expect(
+      connectionView({ state: 'offline', attempt: null, queued: 3, failed: 0, lastError: null }).queuedText,
+    ).toBe('3 messages waiting to send');
+  });
+
+  it('counts the sends parked after a refusal, which wait for Retry or Discard', () => {
+    const view = (queued: number, failed: number) =>
+      connectionView({ state: 'online', attempt: null, queued, failed, lastError: null }).queuedText;
+    expect(view(0, 1)).toBe('1 message not sent');
+    expect(view(2, 3)).toBe('2 messages waiting to send, 3 messages not sent');
+    expect(view(0, 0)).toBeNull();
   });
 });
 
@@ -164,18 +174,35 @@ describe('settings', () => {
 
 describe('unsentWarning', () => {
   it('says how many and what logging out does with them, by computer', () => {
-    expect(unsentWarning(1, true)).toBe(
+    expect(unsentWarning(1, 0, true)).toBe(
       '1 message has not been sent yet. Logging out of a shared computer deletes it.',
     );
-    expect(unsentWarning(3, true)).toBe(
+    expect(unsentWarning(3, 0, true)).toBe(
       '3 messages have not been sent yet. Logging out of a shared computer deletes them.',
     );
-    expect(unsentWarning(1, false)).toBe(
+    expect(unsentWarning(1, 0, false)).toBe(
       '1 message has not been sent yet. It goes only while you are signed in.',
     );
-    expect(unsentWarning(2, false)).toBe(
+    expect(unsentWarning(2, 0, false)).toBe(
       '2 messages have not been sent yet. They go only while you are signed in.',
     );
+  });
+
+  it('counts the sends parked after a refusal too: a shared computer deletes them as well', () => {
+    expect(unsentWarning(0, 1, true)).toBe(
+      '1 message was refused and not sent. Logging out of a shared computer deletes it.',
+    );
+    expect(unsentWarning(0, 2, false)).toBe(
+      '2 messages were refused and not sent: they wait in their conversations for Retry or Discard.',
+    );
+    expect(unsentWarning(1, 1, true)).toBe(
+      '1 message has not been sent yet. 1 message was refused and not sent. ' +
+        'Logging out of a shared computer deletes them.',
+    );
+    expect(unsentWarning(0, 1, false)).toBe(
+      '1 message was refused and not sent: it waits in its conversation for Retry or Discard.',
+    );
+    expect(unsentWarning(0, 0, true)).toBe('');
   });
 });
 

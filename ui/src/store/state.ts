@@ -92,7 +92,7 @@ export function initialState(): ChatState {
     session: null,
     loginError: null,
     loggingIn: false,
-    connection: { state: 'connecting', attempt: null, queued: 0, lastError: null },
+    connection: { state: 'connecting', attempt: null, queued: 0, failed: 0, lastError: null },
     conversations: [],
     active: null,
     messages: {},

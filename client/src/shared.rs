@@ -192,6 +192,11 @@ impl Shared {
 
     pub(crate) fn set_state(&self, state: ConnectionState) {
         self.state.send_replace(state.clone());
+        self.tell_connection(state);
+    }
+
+    /// The connection event: `state` with the outbox's counts as last read.
+    fn tell_connection(&self, state: ConnectionState) {
         let queued = *self.queued.borrow();
         let failed = self.failed.load(Ordering::Relaxed);
         self.emit(ClientEvent::Connection {
@@ -223,13 +228,7 @@ impl Shared {
         });
         if changed {
             let state = self.state.borrow().clone();
-            let queued = *self.queued.borrow();
-            let failed = self.failed.load(Ordering::Relaxed);
-            self.emit(ClientEvent::Connection {
-                state,
-                queued,
-                failed,
-            });
+            self.tell_connection(state);
         }
     }
 

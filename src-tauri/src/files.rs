@@ -5,7 +5,7 @@
 use crate::desktop::Desktop;
 use crate::error::{CmdResult, CommandError};
 use base64::Engine;
-use clinic_protocol::ClientId;
+use clinic_protocol::{ClientId, UserId};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tauri::{AppHandle, Runtime, State};
@@ -94,18 +94,24 @@ pub async fn describe_file(path: String) -> CmdResult<PickedFile> {
     describe(Path::new(&path))
 }
 
-async fn local_copy(desktop: &Desktop, client_id: String) -> CmdResult<Option<PathBuf>> {
+async fn local_copy(
+    desktop: &Desktop,
+    sender_id: String,
+    client_id: String,
+) -> CmdResult<Option<PathBuf>> {
     let client = desktop.client().await?;
-    Ok(client.attachment_path(&ClientId::new(client_id)).await?)
+    let (sender, client_id) = (UserId::from(sender_id), ClientId::new(client_id));
+    Ok(client.attachment_path(&sender, &client_id).await?)
 }
 
 #[tauri::command]
 pub async fn attachment_preview(
     desktop: State<'_, Desktop>,
+    sender_id: String,
     client_id: String,
 ) -> CmdResult<Option<String>> {
     // Offline with nothing cached is not an error for a preview: the UI shows the card.
-    let Ok(Some(path)) = local_copy(&desktop, client_id).await else {
+    let Ok(Some(path)) = local_copy(&desktop, sender_id, client_id).await else {
         return Ok(None);
     };
     let mime = mime_of(&path);
@@ -121,9 +127,10 @@ pub async fn attachment_preview(
 pub async fn open_attachment<R: Runtime>(
     app: AppHandle<R>,
     desktop: State<'_, Desktop>,
+    sender_id: String,
     client_id: String,
 ) -> CmdResult<()> {
-    let path = local_copy(&desktop, client_id)
+    let path = local_copy(&desktop, sender_id, client_id)
         .await?
         .ok_or_else(|| CommandError::new("not_found", "this message has no attachment"))?;
     app.opener()

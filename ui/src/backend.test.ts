@@ -45,8 +45,8 @@ describe('createTauriBackend', () => {
     await b.setSettings(settings);
     await b.sendTestAlert();
     await b.pickFile();
-    await b.attachmentPreview('c1');
-    await b.openAttachment('c1');
+    await b.attachmentPreview('u1', 'c1');
+    await b.openAttachment('u1', 'c1');
     await b.openLink('https://x.org');
     await b.cancelLogin();
     expect(invoke.mock.calls).toEqual([
@@ -66,8 +66,8 @@ describe('createTauriBackend', () => {
       ['set_settings', { settings }],
       ['send_test_alert', undefined],
       ['pick_file', undefined],
-      ['attachment_preview', { clientId: 'c1' }],
-      ['open_attachment', { clientId: 'c1' }],
+      ['attachment_preview', { senderId: 'u1', clientId: 'c1' }],
+      ['open_attachment', { senderId: 'u1', clientId: 'c1' }],
       ['open_link', { url: 'https://x.org' }],
       ['cancel_login', undefined],
     ]);

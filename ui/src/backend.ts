@@ -84,9 +84,9 @@ export interface Backend {
   /** Native file dialog; null when the user cancels. */
   pickFile(): Promise<PickedFile | null>;
   /** Image preview of an attachment as a data: URL; null when it is not an image or not available. */
-  attachmentPreview(clientId: ClientId): Promise<string | null>;
+  attachmentPreview(senderId: UserId, clientId: ClientId): Promise<string | null>;
   /** Opens an attachment with the system's default application (downloading it first if needed). */
-  openAttachment(clientId: ClientId): Promise<void>;
+  openAttachment(senderId: UserId, clientId: ClientId): Promise<void>;
   /** Opens an http(s) or mailto link from a message in the system's browser (never in the app). */
   openLink(url: string): Promise<void>;
   /** Files dragged over / dropped on the window. */
@@ -219,8 +219,8 @@ export function createTauriBackend(): Backend {
     setSettings: (settings) => call('set_settings', { settings }),
     sendTestAlert: () => call('send_test_alert'),
     pickFile: () => call('pick_file'),
-    attachmentPreview: (clientId) => call('attachment_preview', { clientId }),
-    openAttachment: (clientId) => call('open_attachment', { clientId }),
+    attachmentPreview: (senderId, clientId) => call('attachment_preview', { senderId, clientId }),
+    openAttachment: (senderId, clientId) => call('open_attachment', { senderId, clientId }),
     openLink: (url) => call('open_link', { url }),
     userActive: () => call('user_active'),
     lockNow: () => call('lock_now'),

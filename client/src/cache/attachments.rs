@@ -79,27 +79,4 @@ impl Cache {
         tx.commit()?;
         Ok(true)
     }
-
-    /// A message by `clientId`: `me`'s own first, else one received (a `clientId` is only
-    /// unique per sender).
-    pub fn message_by_any_client_id(
-        &self,
-        me: &UserId,
-        client_id: &str,
-    ) -> Result<Option<LocalMessage>> {
-        let conn = self.lock();
-        if let Some((_, m)) = find(
-            &conn,
-            "sender_id = ?1 AND client_id = ?2",
-            params![me.as_str(), client_id],
-        )? {
-            return Ok(Some(m));
-        }
-        Ok(find(
-            &conn,
-            "client_id = ?1 ORDER BY local_id DESC LIMIT 1",
-            params![client_id],
-        )?
-        .map(|(_, m)| m))
-    }
 }

@@ -7,7 +7,7 @@ use crate::error::{ClientError, Result};
 use crate::events::ClientEvent;
 use crate::record::LocalMessage;
 use clinic_protocol::limits::{DEFAULT_MAX_UPLOAD_BYTES, MAX_CONTENT_BYTES};
-use clinic_protocol::{ClientId, ConversationKey, ErrorCode, MessageType};
+use clinic_protocol::{ClientId, ConversationKey, ErrorCode, MessageType, UserId};
 use std::path::{Path, PathBuf};
 
 impl Client {
@@ -80,15 +80,21 @@ impl Client {
         Ok(message)
     }
 
-    /// A file on this machine holding the attachment of the message with this `clientId` (the
-    /// user's own or a received one): the sender's stored copy, or a download of `fileUrl`
-    /// (with the token, size checked) into the profile's cache, reused next time. `None` when
-    /// the message has no attachment; an error when it cannot be fetched (e.g. offline).
-    pub async fn attachment_path(&self, client_id: &ClientId) -> Result<Option<PathBuf>> {
+    /// A file on this machine holding the attachment of the message `sender` sent with this
+    /// `clientId` (the user's own or a received one; a `clientId` is unique only per sender,
+    /// so a peer cannot make another conversation's file answer for theirs): the sender's
+    /// stored copy, or a download of `fileUrl` (with the token, size checked) into the
+    /// profile's cache, reused next time. `None` when the message has no attachment; an error
+    /// when it cannot be fetched (e.g. offline).
+    pub async fn attachment_path(
+        &self,
+        sender: &UserId,
+        client_id: &ClientId,
+    ) -> Result<Option<PathBuf>> {
         let Some(message) = self
             .shared
             .cache
-            .message_by_any_client_id(self.shared.me(), client_id.as_str())?
+            .message_by_client_id(sender, client_id.as_str())?
         else {
             return Err(ClientError::NotFound(format!("message {client_id}")));
         };

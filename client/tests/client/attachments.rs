@@ -121,7 +121,10 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
     assert!(acked.is_acked());
     assert_eq!(acked.local_file_path.as_deref(), Some(local_copy.as_str()));
     assert_eq!(
-        alice.attachment_path(&sent.client_id).await.unwrap(),
+        alice
+            .attachment_path(&sent.sender_id, &sent.client_id)
+            .await
+            .unwrap(),
         Some(local_copy.clone().into())
     );
 
@@ -137,7 +140,7 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
         .unwrap();
     assert_eq!(received.file_url, file_message.file_url);
     let path = doctor
-        .attachment_path(&received.client_id)
+        .attachment_path(&received.sender_id, &received.client_id)
         .await
         .unwrap()
         .unwrap();
@@ -153,7 +156,10 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
     }
     // A text message has no attachment.
     assert_eq!(
-        doctor.attachment_path(&after.client_id).await.unwrap(),
+        doctor
+            .attachment_path(&after.sender_id, &after.client_id)
+            .await
+            .unwrap(),
         None
     );
     doctor.disconnect().await;
@@ -288,4 +294,71 @@ async fn refused_files_fail_cleanly_and_do_not_hold_up_the_queue() {
         "only the text reached the server"
     );
     alice.disconnect().await;
+}
+
+/// The attacker's name from the 2026-12-05 review: cut to the client's 120 bytes at the first
+/// dot, it ended in `.html`, and "Open" hands a file to the program its extension names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_file_keeps_an_extension_its_type_allows_and_stays_private() {
+    let BothOnline {
+        data: _data,
+        profiles,
+        server: _server,
+        alice,
+        patel,
+        conversation,
+    } = alice_and_patel_online().await;
+    let name = format!("results {}.html scanned copy.txt", "_".repeat(110));
+    let original = profiles.0.path().join(&name);
+    let tag = prefix("long-name");
+    let (sent, _) = file_then_text(&alice, &conversation, &original, b"potassium 4.1\n", &tag);
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    wait_until(&patel, "the file message", || {
+        patel
+            .history(&conversation, 50, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.client_id == sent.client_id && m.file_url.is_some())
+    })
+    .await;
+
+    let path = patel
+        .attachment_path(&sent.sender_id, &sent.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let saved = path.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        saved.ends_with(".txt") && !saved.contains(".html"),
+        "{saved}"
+    );
+    assert!(saved.len() <= 120, "{saved}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"potassium 4.1\n");
+
+    // A download left readable by others (by a version before 0600) is made private on reuse.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let again = patel
+            .attachment_path(&sent.sender_id, &sent.client_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, path, "the download is reused");
+        assert_eq!(mode(&again), 0o600);
+    }
+
+    // The key is the sender's: patel has sent nothing with alice's clientId.
+    assert_eq!(
+        patel
+            .attachment_path(&patel.user().id, &sent.client_id)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(format!("not found: message {}", sent.client_id))
+    );
+    alice.disconnect().await;
+    patel.disconnect().await;
 }

@@ -141,7 +141,7 @@ async fn a_purge_takes_emergencies_files_and_unread_counts_from_every_device() {
     })
     .await;
     let download = patel
-        .attachment_path(&sent.client_id)
+        .attachment_path(&sent.sender_id, &sent.client_id)
         .await
         .unwrap()
         .unwrap();

@@ -230,12 +230,12 @@ async fn an_unsent_attachment_leaves_both_computers() {
     })
     .await;
     let downloaded = patel
-        .attachment_path(&queued.client_id)
+        .attachment_path(&queued.sender_id, &queued.client_id)
         .await
         .unwrap()
         .unwrap();
     let copy = alice
-        .attachment_path(&queued.client_id)
+        .attachment_path(&queued.sender_id, &queued.client_id)
         .await
         .unwrap()
         .unwrap();

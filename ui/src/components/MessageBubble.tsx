@@ -23,7 +23,7 @@ function useImagePreview(msg: LocalMessage): string | null {
     if (!isImage) return;
     let live = true;
     store.backend
-      .attachmentPreview(msg.clientId)
+      .attachmentPreview(msg.senderId, msg.clientId)
       .then((u) => live && setUrl(u))
       .catch(() => live && setUrl(null));
     return () => {
@@ -98,7 +98,9 @@ export const MessageBubble = memo(function MessageBubble({
             mimeType={message.fileType}
             imageUrl={imageUrl}
             progress={message.status === 'SENDING' ? progress : null}
-            onOpen={() => void store.backend.openAttachment(message.clientId).catch(() => undefined)}
+            onOpen={() =>
+              void store.backend.openAttachment(message.senderId, message.clientId).catch(() => undefined)
+            }
           />
         )}
         <Tombstone

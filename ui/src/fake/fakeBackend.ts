@@ -1013,9 +1013,15 @@ export class FakeBackend implements Backend {
     return describePath('/home/demo/Documents/blood-test-results.pdf');
   }
 
-  async attachmentPreview(clientId: string) {
-    this.record('attachment_preview', { clientId });
-    const m = this.messages.find((x) => x.clientId === clientId);
+  /** A message by its sender's `clientId`, as the shell finds one (a `clientId` is unique only
+   * per sender). */
+  private bySender(senderId: string, clientId: string): LocalMessage | undefined {
+    return this.messages.find((x) => x.senderId === senderId && x.clientId === clientId);
+  }
+
+  async attachmentPreview(senderId: string, clientId: string) {
+    this.record('attachment_preview', { senderId, clientId });
+    const m = this.bySender(senderId, clientId);
     if (!m?.fileName || fileKind(m.fileName, m.fileType) !== 'image') return null;
     return demoImage(m.fileName);
   }
@@ -1026,8 +1032,11 @@ export class FakeBackend implements Backend {
       throw new BackendError('bad_request', 'only web (http, https) and e-mail (mailto) links are opened');
   }
 
-  async openAttachment(clientId: string) {
-    this.record('open_attachment', { clientId });
+  async openAttachment(senderId: string, clientId: string) {
+    this.record('open_attachment', { senderId, clientId });
+    const m = this.bySender(senderId, clientId);
+    if (!m) throw new BackendError('not_found', `not found: message ${clientId}`);
+    if (!m.fileName) throw new BackendError('not_found', 'this message has no attachment');
   }
 
   onFileDrop(handler: (e: FileDropEvent) => void): Unlisten {

@@ -56,4 +56,22 @@ describe('app lock', () => {
     await user.click(await screen.findByTestId('lock-logout'));
     expect(await screen.findByTestId('login-form')).toBeInTheDocument();
   });
+
+  it('"Not you? Log out" asks first when a send is waiting: a shared computer deletes it', async () => {
+    const { user, store, fake } = await renderApp(setup({ connection: { state: 'offline' } }));
+    await user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    await user.type(screen.getByTestId('message-input'), 'Is the clinic open on Sunday?{Enter}');
+    await act(() => store.lockNow());
+    await user.click(await screen.findByTestId('lock-logout'));
+    expect(screen.getByTestId('logout-unsent')).toHaveTextContent(
+      '1 message has not been sent yet. Logging out of a shared computer deletes it.',
+    );
+    expect(screen.getByTestId('lock-screen')).not.toHaveTextContent('Sunday');
+    await user.click(screen.getByTestId('logout-cancel'));
+    expect(screen.queryByTestId('logout-confirm')).toBeNull();
+    expect(fake.callsOf('logout')).toHaveLength(0);
+    await user.click(screen.getByTestId('lock-logout'));
+    await user.click(screen.getByTestId('logout-confirm-button'));
+    expect(await screen.findByTestId('login-form')).toBeInTheDocument();
+  });
 });

@@ -1,8 +1,10 @@
 // The locked app: nothing of the messages, only who is signed in, an unlock field, an
-// emergency's "unlock to respond", and "Not you? Log out".
+// emergency's "unlock to respond", and "Not you? Log out" (asking first, like Settings, when
+// it would stop the alarm or delete sends not delivered yet).
 
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useChat, useStore } from '../store/hooks';
+import { LogoutQuestion, useLogout } from './LogoutConfirm';
 
 export function LockScreen() {
   const store = useStore();
@@ -13,6 +15,7 @@ export function LockScreen() {
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLInputElement>(null);
+  const logout = useLogout();
   useEffect(() => input.current?.focus(), []);
 
   const submit = async (e: FormEvent) => {
@@ -57,14 +60,10 @@ export function LockScreen() {
         <button type="submit" className="primary-button" disabled={busy} data-testid="unlock-submit">
           Unlock
         </button>
-        <button
-          type="button"
-          className="link-button"
-          data-testid="lock-logout"
-          onClick={() => void store.logout()}
-        >
+        <button type="button" className="link-button" data-testid="lock-logout" onClick={logout.logOut}>
           Not you? Log out
         </button>
+        {logout.asking && <LogoutQuestion onStay={logout.stay} />}
       </form>
     </main>
   );

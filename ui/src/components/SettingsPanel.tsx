@@ -3,10 +3,11 @@
 
 import { useEffect, useRef, useState } from 'react';
 import { testAlertReport } from '../logic/device';
-import { settingsSections, unsentWarning } from '../logic/settings';
+import { settingsSections } from '../logic/settings';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
 import { LockSettings } from './LockSettings';
+import { LogoutQuestion, useLogout } from './LogoutConfirm';
 
 type BooleanSetting = 'showMessageContent' | 'startOnLogin';
 
@@ -33,12 +34,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   const store = useStore();
   const availability = useChat((s) => s.availability);
   const serverUrl = useChat((s) => s.session?.serverUrl);
-  const alerting = useChat((s) => s.ringing.length > 0);
-  const queued = useChat((s) => s.connection.queued);
-  const failed = useChat((s) => s.connection.failed);
-  const unsent = queued + failed;
-  const sharedComputer = useChat((s) => s.lock?.device === 'shared');
-  const [confirmLogout, setConfirmLogout] = useState(false);
+  const logout = useLogout();
   const [testResult, setTestResult] = useState<string | null>(null);
   const [testing, setTesting] = useState(false);
   const testAlert = async () => {
@@ -120,7 +116,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             type="button"
             className="danger-outline-button"
             data-testid="logout-button"
-            onClick={() => (alerting || unsent > 0 ? setConfirmLogout(true) : void store.logout())}
+            onClick={logout.logOut}
           >
             Log out
           </button>
@@ -130,36 +126,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             {testResult}
           </p>
         )}
-        {confirmLogout && (
-          <div className="logout-confirm" role="alert" data-testid="logout-confirm">
-            {alerting && (
-              <p>
-                This device is alerting for an emergency nobody has acknowledged. Logging out stops the alarm
-                here; other doctors are still alerted.
-              </p>
-            )}
-            {unsent > 0 && <p data-testid="logout-unsent">{unsentWarning(queued, failed, sharedComputer)}</p>}
-            {!alerting && unsent === 0 && <p>Nothing is waiting any more.</p>}
-            <div className="modal-actions">
-              <button
-                type="button"
-                className="secondary-button"
-                data-testid="logout-cancel"
-                onClick={() => setConfirmLogout(false)}
-              >
-                Stay signed in
-              </button>
-              <button
-                type="button"
-                className="danger-button"
-                data-testid="logout-confirm-button"
-                onClick={() => void store.logout()}
-              >
-                Log out anyway
-              </button>
-            </div>
-          </div>
-        )}
+        {logout.asking && <LogoutQuestion onStay={logout.stay} />}
       </div>
     </div>
   );

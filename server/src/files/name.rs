@@ -6,26 +6,10 @@ use std::fmt::Write;
 
 /// Strips path components, control and format characters (bidirectional overrides and
 /// zero-width characters can disguise an extension), trims dots and spaces, and cuts to the
-/// protocol limit on a character boundary. Never empty.
+/// protocol limit on a character boundary, keeping the last extension of a name cut short
+/// (the protocol's rule, shared with the client). Never empty.
 pub fn sanitize(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control() && !crate::text::is_format(*c))
-        .collect();
-    let trimmed = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
-    let mut out = String::new();
-    for c in trimmed.chars() {
-        if out.len() + c.len_utf8() > MAX_FILE_NAME_BYTES {
-            break;
-        }
-        out.push(c);
-    }
-    if out.is_empty() {
-        "file".to_owned()
-    } else {
-        out
-    }
+    clinic_protocol::file_name::clean(raw, MAX_FILE_NAME_BYTES, &[])
 }
 
 pub use clinic_protocol::file_name::for_type;

@@ -167,8 +167,9 @@ enum Command {
     /// `serve` refuses a folder without one unless given --init).
     Init,
     /// Put a backup (made by `backup --to FILE`) in place as this data folder's database, with
-    /// its files (FILE.files/). Stop the server first. The database that was there is moved
-    /// into a before-restore-TIME folder, never deleted.
+    /// its files (FILE.files/). Stop the server first. Nothing changes until the backup is
+    /// checked, upgraded and its files copied; then the database that was there is moved into
+    /// a new before-restore-TIME folder, never deleted.
     Restore { file: PathBuf },
     /// Create the demo clinic (password for every account: clinic-demo).
     Demo,
@@ -751,5 +752,13 @@ fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
         );
     }
     println!("copied {} files", restored.files_copied);
+    if restored.files_missing > 0 {
+        eprintln!(
+            "warning: {} attachments the restored database names are neither in {}.files nor in \
+             the data folder: their messages are kept, opening them answers \"not found\"",
+            restored.files_missing,
+            file.display()
+        );
+    }
     Ok(())
 }

@@ -94,21 +94,50 @@ fn copy_contents(from: &Path, to: &Path) -> std::io::Result<u64> {
             continue;
         }
         let target = to.join(sha256.get(..2).unwrap_or("00")).join(&sha256);
-        if target.exists() {
-            continue;
+        if !target.exists() {
+            copy_checked(&path, &target, &sha256)?;
+            copied += 1;
         }
-        if let Some(dir) = target.parent() {
-            crate::datadir::private_dir(dir)?;
-        }
-        // Copy under a temp name first so an interrupted copy never leaves a short file
-        // under a content name.
-        let partial = target.with_extension("part");
-        std::fs::copy(&path, &partial)?;
-        crate::datadir::make_private(&partial)?;
-        std::fs::rename(&partial, &target)?;
-        copied += 1;
     }
     Ok(copied)
+}
+
+/// Copies `from` to `target` through a private temp file (never a short file, nor one readable
+/// by others, under a content name), checking on the way that the content is the `sha256` its
+/// name says: a file that is not is refused, and the temp file goes on any failure.
+fn copy_checked(from: &Path, target: &Path, sha256: &str) -> std::io::Result<()> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Write};
+    if let Some(dir) = target.parent() {
+        crate::datadir::private_dir(dir)?;
+    }
+    let partial = target.with_extension("part");
+    let copy = || -> std::io::Result<()> {
+        let mut input = std::fs::File::open(from)?;
+        let mut out = crate::datadir::private_file(&partial, true)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = input.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            out.write_all(chunk)?;
+        }
+        if hex::encode(hasher.finalize()) != sha256 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} does not hold the content its name says", from.display()),
+            ));
+        }
+        out.sync_all()?;
+        std::fs::rename(&partial, target)
+    };
+    copy().inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })
 }
 
 /// Copies every stored file into `to` (same layout), skipping those already there. Returns
@@ -119,10 +148,49 @@ pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
     copy_contents(&files_dir(data_dir), to)
 }
 
-/// Copies the files of a backup (`FILE.files/`) into the data folder, skipping those already
-/// there. Returns how many files were copied.
-pub fn restore(from: &Path, data_dir: &Path) -> std::io::Result<u64> {
-    copy_contents(from, &files_dir(data_dir))
+/// What restoring a backup's files (`FILE.files/`) into a data folder would copy.
+#[derive(Debug, Default)]
+pub struct FilesToRestore {
+    files: Vec<(String, PathBuf)>,
+    /// Bytes to copy.
+    pub bytes: u64,
+    /// Files the restored database names that neither the backup nor the data folder has.
+    pub missing: u64,
+}
+
+/// The files of a backup that the restored database names (`wanted`, by hash) and the data
+/// folder lacks: nothing else in the backup's folder is copied, and a name in `wanted` that is
+/// not a hash (the database is the backup's, so not trusted) names no file.
+pub fn to_restore(
+    from: &Path,
+    data_dir: &Path,
+    wanted: &HashSet<String>,
+) -> std::io::Result<FilesToRestore> {
+    let wanted: HashSet<&String> = wanted.iter().filter(|s| is_content_name(s)).collect();
+    let mut plan = FilesToRestore::default();
+    let mut found = HashSet::new();
+    for (sha256, path) in stored_in(from)? {
+        if !wanted.contains(&sha256) || !found.insert(sha256.clone()) {
+            continue;
+        }
+        if !content_path(data_dir, &sha256).exists() {
+            plan.bytes += std::fs::symlink_metadata(&path)?.len();
+            plan.files.push((sha256, path));
+        }
+    }
+    plan.missing = wanted
+        .iter()
+        .filter(|sha256| !found.contains(**sha256) && !content_path(data_dir, sha256).exists())
+        .count() as u64;
+    Ok(plan)
+}
+
+/// Copies what [`to_restore`] found, each file checked against its hash. Returns how many.
+pub fn restore(plan: &FilesToRestore, data_dir: &Path) -> std::io::Result<u64> {
+    for (sha256, path) in &plan.files {
+        copy_checked(path, &content_path(data_dir, sha256), sha256)?;
+    }
+    Ok(plan.files.len() as u64)
 }
 
 fn older_than(path: &Path, age: Duration) -> bool {

@@ -169,8 +169,10 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
         }
     }
 
-    // Restoring refuses while a server holds the folder.
+    // Restoring refuses while a server holds the folder (it takes the lock after it prints
+    // where it listens: a login says it is serving).
     let busy = Binary::start(dir.path(), &[]);
+    busy.login("pat").await;
     let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("stop it first"), "{}", stderr(&out));

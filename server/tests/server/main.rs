@@ -44,6 +44,7 @@ mod migration;
 mod model;
 mod records_unsend;
 mod rest;
+mod restore;
 mod retention;
 mod search;
 mod sessions;

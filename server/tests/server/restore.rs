@@ -1,0 +1,222 @@
+//! `clinic-server restore` against hostile and unlucky backups (the 2026-12-05 attack on it):
+//! whatever fails, the database in place stays in place; two restores never share the folder
+//! the old database goes to; a backup with its log beside it restores with the log's commits;
+//! a backup's files are copied only when named by its database and true to their hash.
+#![allow(clippy::unwrap_used)]
+
+use crate::common;
+
+use clinic_protocol::Role;
+use common::{Account, Binary, PNG, accounts, run_cli};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn digest(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Entries of `dir` whose names start with `prefix`.
+fn folders(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    out.sort();
+    out
+}
+
+async fn send(server: &Binary, pat: &Account, doc: &Account, tag: &str, count: usize) {
+    for i in 0..count {
+        let message = json!({"patientId": pat.id(), "doctorId": doc.id(),
+                             "content": format!("{tag} {i}"), "clientId": format!("{tag}-{i}")});
+        let (status, body) = server.post(&pat.token, "/api/chat/messages", message).await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+/// A stopped clinic with two accounts and `count` messages, and a backup of it.
+async fn clinic_and_backup(count: usize) -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    let server = Binary::start(dir.path(), &[]);
+    let (pat, doc) = (server.login("pat").await, server.login("doc").await);
+    send(&server, &pat, &doc, "backed-up", count).await;
+    let backup = vault.path().join("clinic-backup.db");
+    let out = run_cli(dir.path(), &["backup", "--to", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    server.kill();
+    (dir, vault, backup)
+}
+
+#[tokio::test]
+async fn failed_restores_leave_the_database_in_place_however_often_they_run() {
+    let (dir, vault, backup) = clinic_and_backup(3).await;
+    let db = dir.path().join("clinic.db");
+    let before = digest(&db);
+    // A backup made by a newer server: it cannot be brought up to date.
+    let newer = vault.path().join("newer.db");
+    std::fs::copy(&backup, &newer).unwrap();
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    for _ in 0..2 {
+        let out = run_cli(dir.path(), &["restore", newer.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let said = text(&out);
+        assert!(said.contains("is not a usable backup"), "{said}");
+        assert!(said.contains("newer clinic-server"), "{said}");
+        assert!(
+            !said.contains("CREATE TABLE"),
+            "a sentence, not the schema: {said}"
+        );
+    }
+    // Another program's file, and the folder's own database.
+    let fifo = vault.path().join("fifo.db");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = run_cli(dir.path(), &["restore", fifo.to_str().unwrap()]);
+    assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+    let out = run_cli(dir.path(), &["restore", db.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("own database"), "{}", text(&out));
+
+    assert_eq!(digest(&db), before, "the database in place is untouched");
+    assert!(folders(dir.path(), "before-restore").is_empty());
+    assert!(folders(dir.path(), "restoring").is_empty());
+    let out = run_cli(dir.path(), &["user", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn two_restores_in_one_second_keep_both_previous_databases() {
+    let (dir, _vault, backup) = clinic_and_backup(2).await;
+    let original = digest(&dir.path().join("clinic.db"));
+    for _ in 0..2 {
+        let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let aside = folders(dir.path(), "before-restore");
+    assert_eq!(aside.len(), 2, "{aside:?}");
+    assert!(
+        aside
+            .iter()
+            .any(|a| digest(&a.join("clinic.db")) == original),
+        "the clinic's own database is still in one of {aside:?}"
+    );
+    #[cfg(unix)]
+    for folder in &aside {
+        assert_eq!(common::mode(folder), 0o700);
+    }
+}
+
+#[tokio::test]
+async fn a_database_copied_with_its_log_restores_every_commit_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    let server = Binary::start(dir.path(), &[]);
+    let (pat, doc) = (server.login("pat").await, server.login("doc").await);
+    send(&server, &pat, &doc, "logged", 12).await;
+    // Killed: the last commits are only in the log beside the database.
+    server.kill();
+    assert!(
+        std::fs::metadata(dir.path().join("clinic.db-wal"))
+            .unwrap()
+            .len()
+            > 0
+    );
+
+    let target = tempfile::tempdir().unwrap();
+    accounts(target.path(), &[("someone", Role::Doctor)]);
+    let from = dir.path().join("clinic.db");
+    let out = run_cli(target.path(), &["restore", from.to_str().unwrap()]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("12 messages"), "{said}");
+
+    let server = Binary::start(target.path(), &[]);
+    let log = server.kill();
+    assert!(!log.contains("is behind"), "{log}");
+}
+
+#[tokio::test]
+async fn only_the_files_the_database_names_are_copied_and_only_when_true_to_their_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
+    let server = Binary::start(dir.path(), &[]);
+    let (pat, doc) = (server.login("pat").await, server.login("doc").await);
+    let (status, uploaded) = server
+        .upload(&pat, &pat, &doc, "scan.png", PNG.to_vec())
+        .await;
+    assert_eq!(status, 201, "{uploaded}");
+    let message = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "scan",
+                         "fileUrl": uploaded["fileUrl"], "clientId": "scan"});
+    let (status, _) = server.post(&pat.token, "/api/chat/messages", message).await;
+    assert_eq!(status, 201);
+    let backup = vault.path().join("b.db");
+    let out = run_cli(dir.path(), &["backup", "--to", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    server.kill();
+    let sha = hex::encode(Sha256::digest(PNG));
+    let files = vault.path().join("b.db.files");
+    let stored = files.join(&sha[..2]).join(&sha);
+    assert!(stored.is_file());
+    // Something the database does not name rides along.
+    let stray = hex::encode(Sha256::digest(b"not a clinic file"));
+    std::fs::create_dir_all(files.join(&stray[..2])).unwrap();
+    std::fs::write(files.join(&stray[..2]).join(&stray), b"not a clinic file").unwrap();
+
+    // The named file altered: refused, and the folder as it was.
+    let target = tempfile::tempdir().unwrap();
+    accounts(target.path(), &[("someone", Role::Doctor)]);
+    let before = digest(&target.path().join("clinic.db"));
+    std::fs::write(&stored, b"\x89PNG but not the one uploaded").unwrap();
+    let out = run_cli(target.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("does not hold the content"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(digest(&target.path().join("clinic.db")), before);
+    let copied = target.path().join("files").join(&sha[..2]);
+    let leftovers: Vec<_> = std::fs::read_dir(&copied)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Put right: restored, the stray file left out, the copy private.
+    std::fs::write(&stored, PNG).unwrap();
+    let out = run_cli(target.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("copied 1 files"), "{}", text(&out));
+    let restored = copied.join(&sha);
+    assert_eq!(std::fs::read(&restored).unwrap(), PNG);
+    #[cfg(unix)]
+    assert_eq!(common::mode(&restored), 0o600);
+    assert!(!target.path().join("files").join(&stray[..2]).exists());
+
+    // A backup whose file is gone: restored, and said.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::remove_file(&stored).unwrap();
+    let out = run_cli(other.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 attachments"), "{}", text(&out));
+}

@@ -266,6 +266,17 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
         None
     } else {
         let aside = new_folder(data_dir, "before-restore")?;
+        // Its attachments go with it (links, as `clinic.db.files/`), so that restoring
+        // `before-restore-TIME/clinic.db` puts it back whole after the restored database's
+        // sweeps removed the files only it named.
+        let aside_files = aside.join("clinic.db.files");
+        if let Err(e) = crate::files::link_all(data_dir, &aside_files) {
+            let _ = std::fs::remove_dir_all(&aside);
+            return Err(io(format!(
+                "linking the attachments into {}",
+                aside_files.display()
+            ))(e));
+        }
         let mut moved = Vec::new();
         for path in present {
             let to = aside.join(path.file_name().unwrap_or_default());

@@ -148,6 +148,26 @@ pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
     copy_contents(&files_dir(data_dir), to)
 }
 
+/// Hard links to every stored file, in a backup's layout under `to` (which a restore reads as
+/// `FILE.files/`): the database a restore moves aside keeps its attachments, whatever the
+/// restored one's sweeps remove later. Returns how many.
+pub fn link_all(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
+    let mut linked = 0;
+    for (sha256, path) in stored(data_dir)? {
+        if !is_content_name(&sha256) {
+            continue;
+        }
+        let dir = to.join(sha256.get(..2).unwrap_or("00"));
+        crate::datadir::private_dir(&dir)?;
+        match std::fs::hard_link(&path, dir.join(&sha256)) {
+            Ok(()) => linked += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(linked)
+}
+
 /// What restoring a backup's files (`FILE.files/`) into a data folder would copy.
 #[derive(Debug, Default)]
 pub struct FilesToRestore {

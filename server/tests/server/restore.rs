@@ -220,3 +220,41 @@ async fn only_the_files_the_database_names_are_copied_and_only_when_true_to_thei
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("1 attachments"), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn the_database_moved_aside_keeps_its_attachments_and_can_be_put_back() {
+    // A backup taken before a file was sent; restoring it makes the file the old database's alone.
+    let (dir, _vault, backup) = clinic_and_backup(1).await;
+    let server = Binary::start(dir.path(), &[]);
+    let (pat, doc) = (server.login("pat").await, server.login("doc").await);
+    let (status, uploaded) = server
+        .upload(&pat, &pat, &doc, "scan.png", PNG.to_vec())
+        .await;
+    assert_eq!(status, 201, "{uploaded}");
+    let message = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "after",
+                         "fileUrl": uploaded["fileUrl"], "clientId": "after"});
+    let (status, _) = server.post(&pat.token, "/api/chat/messages", message).await;
+    assert_eq!(status, 201);
+    server.kill();
+
+    let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let aside = folders(dir.path(), "before-restore").pop().unwrap();
+    let sha = hex::encode(Sha256::digest(PNG));
+    let kept = aside.join("clinic.db.files").join(&sha[..2]).join(&sha);
+    assert_eq!(std::fs::read(&kept).unwrap(), PNG);
+    // As the restored database's sweep would: the file is no row's of it.
+    std::fs::remove_file(dir.path().join("files").join(&sha[..2]).join(&sha)).unwrap();
+
+    // Putting the old database back brings its file back.
+    let old = aside.join("clinic.db");
+    let out = run_cli(dir.path(), &["restore", old.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("copied 1 files"), "{}", text(&out));
+    let server = Binary::start(dir.path(), &[]);
+    let doc = server.login("doc").await;
+    let url = uploaded["fileUrl"].as_str().unwrap();
+    let (status, _) = server.get(&doc.token, url).await;
+    assert_eq!(status, 200, "the file is served again");
+    server.kill();
+}

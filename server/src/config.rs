@@ -224,6 +224,10 @@ pub struct Config {
     /// /api/conversations`) per user: each reads every patient or writes, so a flood from one
     /// token must not hold up everyone's sends.
     pub care_rate: Rate,
+    /// Audited reads over REST per user (history, sync, the conversation list, search, files,
+    /// ...): each writes an audit row, so one account looping on them must not grow the audit
+    /// log without bound. The WebSocket's `sync` frames have a rate of their own.
+    pub read_rate: Rate,
     /// Uploads one user may have streaming at once.
     pub upload_concurrency: usize,
     /// Bytes one user may upload in 24 hours.
@@ -305,6 +309,7 @@ impl Config {
             // Ten at once, then one every six seconds.
             upload_rate: Rate::new(1.0 / 6.0, 10.0),
             care_rate: Rate::new(5.0, 30.0),
+            read_rate: Rate::new(20.0, 200.0),
             upload_concurrency: 2,
             upload_quota_bytes: 500 * 1024 * 1024,
             upload_reserve_bytes: 1024 * 1024 * 1024,

@@ -208,6 +208,7 @@ pub(crate) fn open_state(
         logins: Logins::start(&config).map_err(ServerError::Serve)?,
         uploads: Allowance::new(&config),
         care: Arc::new(crate::limiter::KeyedBuckets::new(config.care_rate)),
+        reads: Arc::new(crate::limiter::KeyedBuckets::new(config.read_rate)),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         config: Arc::new(config),

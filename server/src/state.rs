@@ -27,6 +27,8 @@ pub(crate) struct AppState {
     pub uploads: Arc<Allowance>,
     /// Each user's rate of patient look-ups and conversation starts.
     pub care: Arc<crate::limiter::KeyedBuckets<clinic_protocol::UserId>>,
+    /// Each user's rate of audited reads over REST ([`crate::http::Reading`]).
+    pub reads: Arc<crate::limiter::KeyedBuckets<clinic_protocol::UserId>>,
     /// Cancelled when the server shuts down: sockets close with a close frame.
     pub shutdown: CancellationToken,
     /// Live socket tasks, waited for at shutdown.

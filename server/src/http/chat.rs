@@ -1,7 +1,7 @@
 //! Chat over REST: messages (history, send, read and delivered receipts), conversations,
 //! contacts, and catch-up (`GET /api/sync`).
 
-use super::{ApiJson, ApiQuery};
+use super::{ApiJson, ApiQuery, Reading};
 use crate::audit::{self, Action, Event};
 use crate::chat::{MessageFrames, ReceiptKind, publish_receipts, publish_sent};
 use crate::error::ApiError;
@@ -21,7 +21,7 @@ use clinic_protocol::{
 /// header names the next page (`rel="next"`, RFC 8288).
 pub(super) async fn list(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
     ApiQuery(query): ApiQuery<MessagesQuery>,
 ) -> Result<(HeaderMap, Json<Vec<Message>>), ApiError> {
     let key = ConversationKey::new(query.patient_id, query.doctor_id);
@@ -135,7 +135,7 @@ pub(super) async fn mark_delivered(
 
 pub(super) async fn conversations(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
 ) -> Result<Json<Vec<Conversation>>, ApiError> {
     let online = state.hub.online_users();
     let attempt = Event::by(&session.user.id, Action::ConversationsRead);
@@ -149,7 +149,7 @@ pub(super) async fn conversations(
 
 pub(super) async fn contacts(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
 ) -> Result<Json<Vec<Contact>>, ApiError> {
     let online = state.hub.online_users();
     let attempt = Event::by(&session.user.id, Action::ContactsRead);
@@ -163,7 +163,7 @@ pub(super) async fn contacts(
 
 pub(super) async fn sync(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
     ApiQuery(query): ApiQuery<SyncQuery>,
 ) -> Result<Json<SyncPage>, ApiError> {
     let limit = query.limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
@@ -209,7 +209,7 @@ pub(super) async fn edit(
 /// `GET /api/chat/messages/{id}/versions`: every version of the text, for either participant.
 pub(super) async fn versions(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
     Path(id): Path<String>,
 ) -> Result<Json<MessageVersions>, ApiError> {
     let id = MessageId::new(id);

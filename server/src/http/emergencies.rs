@@ -1,7 +1,7 @@
 //! `GET /api/emergencies[?open=true]`, `GET /api/emergencies/{id}` (with its transitions),
 //! `POST /api/emergencies/{id}/acknowledge`, `POST /api/emergencies/{id}/resolve {note}`.
 
-use super::{ApiQuery, OptionalJson};
+use super::{ApiQuery, OptionalJson, Reading};
 use crate::audit::{self, Action, Event};
 use crate::emergency;
 use crate::error::ApiError;
@@ -13,7 +13,7 @@ use clinic_protocol::{Emergency, EmergencyId};
 
 pub(super) async fn list(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
     ApiQuery(query): ApiQuery<EmergenciesQuery>,
 ) -> Result<Json<Vec<Emergency>>, ApiError> {
     let open = query.open.unwrap_or(false);
@@ -31,7 +31,7 @@ pub(super) async fn list(
 
 pub(super) async fn detail(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
     Path(id): Path<String>,
 ) -> Result<Json<EmergencyDetail>, ApiError> {
     Ok(Json(

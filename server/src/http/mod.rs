@@ -152,6 +152,23 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+/// The session of a request that reads (and so writes an audit row): at most
+/// `Config::read_rate` per user, past it `429 rate_limited` with `Retry-After`.
+pub(crate) struct Reading(pub Session);
+
+impl FromRequestParts<AppState> for Reading {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state).await?;
+        state
+            .reads
+            .take(&session.user.id)
+            .map_err(ApiError::rate_limited)?;
+        Ok(Self(session))
+    }
+}
+
 /// JSON body whose rejections are our `ErrorBody` (400, 413 over the size limit, or 408 when
 /// the body did not arrive in time).
 #[derive(Debug)]

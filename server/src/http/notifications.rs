@@ -1,6 +1,6 @@
 //! `GET /api/notifications` and `PATCH /api/notifications {ids}`.
 
-use super::{ApiJson, ApiQuery};
+use super::{ApiJson, ApiQuery, Reading};
 use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
@@ -13,7 +13,7 @@ use clinic_protocol::rest::{MarkNotificationsReadRequest, NotificationsQuery};
 
 pub(super) async fn list(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
     ApiQuery(query): ApiQuery<NotificationsQuery>,
 ) -> Result<Json<Vec<Notification>>, ApiError> {
     let limit = query

@@ -1,10 +1,10 @@
 //! `GET /api/search/messages`: the caller's own messages matching a query, newest first or
 //! best first.
 
-use super::ApiQuery;
+use super::{ApiQuery, Reading};
 use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
-use crate::state::{AppState, Session};
+use crate::state::AppState;
 use crate::store::search;
 use axum::Json;
 use axum::extract::State;
@@ -23,7 +23,7 @@ const MAX_OFFSET_MINUTES: i32 = 14 * 60;
 
 pub(super) async fn messages(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchPage>, ApiError> {
     // The searcher's own words, folded as the index folds them (see docs/audit.md on why the

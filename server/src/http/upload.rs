@@ -2,6 +2,7 @@
 //! in memory) for a conversation's participant; `GET /api/files/{id}` streams it back to
 //! participants only, with headers that keep a browser or webview from running it.
 
+use super::Reading;
 use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::files::allowance::{Granted, over_quota};
@@ -152,7 +153,7 @@ pub(super) async fn upload(
 /// cannot be probed).
 pub(super) async fn download(
     State(state): State<AppState>,
-    session: Session,
+    Reading(session): Reading,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let missing = || ApiError::not_found("no such file");

@@ -164,6 +164,52 @@ async fn each_user_has_a_rate_and_hears_when_to_come_back() {
     assert_eq!(status, 200);
 }
 
+/// Reads write audit rows: one account looping on them is slowed down (429 with Retry-After),
+/// so it cannot grow the audit log without bound, and nobody else is.
+#[tokio::test]
+async fn audited_reads_have_a_rate_per_user() {
+    let server = TestServer::start_with(|config| {
+        config.read_rate = clinic_server::config::Rate::new(0.5, 5.0);
+    })
+    .await;
+    let c = clinic(&server).await;
+    let rows = |who: &str| -> i64 {
+        rusqlite::Connection::open(server.dir.path().join("clinic.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM audit WHERE action = 'CONVERSATIONS_READ' AND actor = ?1",
+                [who],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let mut refused = None;
+    for _ in 0..20 {
+        let response = server
+            .http
+            .get(server.url("/api/chat/conversations"))
+            .bearer_auth(&c.pat1.token)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let refused = refused.expect("the sixth read within a second is refused");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(rows(c.pat1.id()), 5, "a refused read writes no audit row");
+    // History, sync and search draw on the same rate.
+    let (status, body) = server.get(&c.pat1.token, "/api/sync?since=0").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "rate_limited");
+    // Another patient reads on.
+    let (status, _) = server.get(&c.pat2.token, "/api/chat/conversations").await;
+    assert_eq!(status, 200);
+}
+
 /// 400 requests from 20 concurrent clients on loopback: every one is answered within the bound
 /// with 200, 201 or 429 (never a 5xx or a dropped connection), and the server still serves.
 #[tokio::test]

@@ -1,6 +1,11 @@
 //! Characters that change how text around them is shown while showing nothing themselves: the
 //! server strips them from file names and refuses text made only of them; the client strips
-//! them from the names it gives files on disk.
+//! them from the names it gives files on disk. And how text from others is printed on a
+//! terminal (`clinic-server`'s and `clinic`'s output) without those characters, or control
+//! characters, acting on it.
+
+use std::borrow::Cow;
+use std::fmt::Write;
 
 /// Unicode format characters (general category Cf): invisible, and able to change how the text
 /// around them is shown (zero-width joiners and spaces, bidirectional marks and overrides, the
@@ -28,4 +33,138 @@ pub fn is_format(c: char) -> bool {
         | '\u{1d173}'..='\u{1d17a}'
         | '\u{e0001}'
         | '\u{e0020}'..='\u{e007f}')
+}
+
+/// Whether `c` can act on a terminal instead of showing on it: C0 and C1 controls (an escape
+/// sequence starts with ESC, or with the one-character CSI U+009B; a line break makes a line
+/// look like another entry), DEL, the line and paragraph separators, and the format characters
+/// above (an override reorders the rest of the line, a zero-width one hides in a name).
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_format(c)
+}
+
+/// `text` as a terminal can print it without being controlled by it: each character that could
+/// act on the terminal (see `acts_on_terminal`) is shown as an escape, `\n`, `\r`, `\t` or
+/// `\u{1b}`, `\u{202e}`, ...; everything else as it is. For every string from a user, the
+/// database or a server that a command-line tool prints. A format that needs line breaks in a
+/// text (a message of several lines) splits it first and escapes each line.
+pub fn for_terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(acts_on_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if acts_on_terminal(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `json` (as `serde_json` writes it, compact or pretty) with the characters that could act on a
+/// terminal and that it leaves in strings (DEL, C1 controls, separators, format characters)
+/// written as `\uXXXX` escapes: the same JSON value, safe to print. `serde_json` escapes C0
+/// controls in strings itself, so a C0 character in its output is the layout's own whitespace
+/// and is kept.
+pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
+    let escaped = |c: char| c > '\u{1f}' && acts_on_terminal(c);
+    if !json.chars().any(escaped) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 12);
+    for c in json.chars() {
+        if escaped(c) {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_could_control_a_terminal_is_shown_escaped() {
+        // Escape sequences (hidden text, the clipboard via OSC 52, a reset), the C1 CSI, DEL.
+        assert_eq!(for_terminal("x\u{1b}[8m"), "x\\u{1b}[8m");
+        assert_eq!(
+            for_terminal("\u{1b}]52;c;aGk=\u{7}"),
+            "\\u{1b}]52;c;aGk=\\u{7}"
+        );
+        assert_eq!(for_terminal("\u{1b}c"), "\\u{1b}c");
+        assert_eq!(for_terminal("a\u{9b}31mb"), "a\\u{9b}31mb");
+        assert_eq!(for_terminal("a\u{7f}b\0"), "a\\u{7f}b\\u{0}");
+        // Line breaks and tabs: a name or a cell cannot start a line of its own.
+        assert_eq!(
+            for_terminal("ok\r\n2026-12-05 dr.patel\t"),
+            "ok\\r\\n2026-12-05 dr.patel\\t"
+        );
+        // A bidirectional override, a zero-width space, a line separator, a tag.
+        assert_eq!(
+            for_terminal("invoice\u{202e}fdp.exe"),
+            "invoice\\u{202e}fdp.exe"
+        );
+        assert_eq!(for_terminal("ad\u{200b}min"), "ad\\u{200b}min");
+        assert_eq!(for_terminal("a\u{2028}b"), "a\\u{2028}b");
+        assert_eq!(for_terminal("\u{e0041}"), "\\u{e0041}");
+    }
+
+    #[test]
+    fn ordinary_text_is_printed_as_it_is() {
+        for text in [
+            "Dr. Müller",
+            "Zoë O'Brien",
+            "ok, 10 mg",
+            "مرحبا",
+            "患者",
+            "a\\nb",
+            "🙂",
+        ] {
+            assert!(
+                matches!(for_terminal(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_keeps_its_value_and_loses_what_could_control_a_terminal() {
+        let value = serde_json::json!({
+            "name": "x\u{9b}31m\u{7f}\u{202e}\u{e0041}\u{1b}[8m",
+            "ok": "Dr. Müller",
+        });
+        for json in [
+            serde_json::to_string(&value).unwrap_or_default(),
+            serde_json::to_string_pretty(&value).unwrap_or_default(),
+        ] {
+            let safe = json_for_terminal(&json);
+            assert!(
+                !safe
+                    .chars()
+                    .any(|c| acts_on_terminal(c) && c != '\n' && c != ' ')
+            );
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&safe).ok(),
+                Some(value.clone())
+            );
+            assert!(
+                safe.contains("\\u009b") && safe.contains("\\udb40\\udc41"),
+                "{safe}"
+            );
+            assert!(safe.contains("Dr. Müller"), "{safe}");
+        }
+        let plain = "{\"a\": \"b\"}";
+        assert!(matches!(json_for_terminal(plain), Cow::Borrowed(_)));
+    }
 }

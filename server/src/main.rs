@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use clinic_protocol::Role;
+use clinic_protocol::text::for_terminal;
 use clinic_server::accounts::{self, NewAccount};
 use clinic_server::tls::{TlsMode, check_listen};
 use clinic_server::{
@@ -586,7 +587,7 @@ fn sessions_command(data_dir: &Path, command: SessionsCommand) -> anyhow::Result
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     s.id,
-                    s.username,
+                    for_terminal(&s.username),
                     s.created_at.format("%Y-%m-%d %H:%M"),
                     s.last_used_at.format("%Y-%m-%d %H:%M"),
                     s.expires_at.format("%Y-%m-%d %H:%M")
@@ -660,16 +661,17 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::List => {
             for account in accounts::list_users(data_dir)? {
                 let user = account.user;
+                // Names are free text: none of it may act on IT's terminal or split the line.
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
-                    user.username,
+                    for_terminal(&user.username),
                     user.role.as_str(),
-                    user.name,
+                    for_terminal(&user.name),
                     account
                         .date_of_birth
                         .map(|d| d.to_string())
                         .unwrap_or_default(),
-                    account.blood_group.unwrap_or_default(),
+                    for_terminal(&account.blood_group.unwrap_or_default()),
                     if account.disabled {
                         "disabled"
                     } else {
@@ -709,18 +711,36 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening {}", source_path.display()))?;
     source.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Recorded in the database before it is copied: the backup holds the head it was made at.
-    let (head_id, head_hash) = clinic_server::audit::record_export(data_dir, to)
-        .context("recording the backup in the audit log")?;
+    // The destination first: a backup that cannot even be created exported nothing, and the
+    // audit log must not say it did.
+    let created = !to.exists();
     // Health data: the copy is as private as the original.
     datadir::private_file(to, false).with_context(|| format!("creating {}", to.display()))?;
     let mut target =
         rusqlite::Connection::open(to).with_context(|| format!("creating {}", to.display()))?;
-    {
-        let backup = rusqlite::backup::Backup::new(&source, &mut target)?;
-        backup
-            .run_to_completion(256, std::time::Duration::from_millis(5), None)
-            .context("copying the database")?;
+    // Recorded in the database before it is copied: the backup holds the head it was made at.
+    let (head_id, head_hash) = match clinic_server::audit::record_export(data_dir, to) {
+        Ok(head) => head,
+        Err(err) => {
+            drop(target);
+            if created {
+                let _ = std::fs::remove_file(to);
+            }
+            return Err(err).context("recording the backup in the audit log");
+        }
+    };
+    let copied = rusqlite::backup::Backup::new(&source, &mut target).and_then(|backup| {
+        backup.run_to_completion(256, std::time::Duration::from_millis(5), None)
+    });
+    if let Err(err) = copied {
+        // The EXPORT row is written and stays (the log is append-only): a second one says
+        // that this backup was not made.
+        if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, &err) {
+            eprintln!(
+                "clinic-server: the failed backup could not be recorded in the audit log: {also}"
+            );
+        }
+        return Err(err).context(format!("copying the database to {}", to.display()));
     }
     println!("backed up {} to {}", source_path.display(), to.display());
     println!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
+use clinic_protocol::text::for_terminal;
 use clinic_server::retention::{Policy, admin};
 use std::path::Path;
 
@@ -95,8 +96,8 @@ pub fn retention(data_dir: &Path, command: RetentionCommand) -> anyhow::Result<(
             for d in go.iter().chain(&held) {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
-                    d.patient,
-                    d.doctor,
+                    for_terminal(&d.patient),
+                    for_terminal(&d.doctor),
                     d.messages,
                     d.last_activity.format("%Y-%m-%d"),
                     d.keep_until.format("%Y-%m-%d"),
@@ -121,7 +122,9 @@ pub fn retention(data_dir: &Path, command: RetentionCommand) -> anyhow::Result<(
             for p in &purged {
                 println!(
                     "removed {} messages of {} with {}",
-                    p.messages, p.patient, p.doctor
+                    p.messages,
+                    for_terminal(&p.patient),
+                    for_terminal(&p.doctor)
                 );
             }
             println!(
@@ -153,16 +156,18 @@ pub fn hold(data_dir: &Path, command: HoldCommand) -> anyhow::Result<()> {
             println!("ID\tPATIENT\tDOCTOR\tPLACED\tREASON\tRELEASED");
             for h in holds {
                 let released = match (h.released_at, h.release_reason) {
-                    (Some(at), Some(why)) => format!("{} ({why})", at.format("%Y-%m-%d")),
+                    (Some(at), Some(why)) => {
+                        format!("{} ({})", at.format("%Y-%m-%d"), for_terminal(&why))
+                    }
                     _ => String::new(),
                 };
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{released}",
                     h.id,
-                    h.patient,
-                    h.doctor.as_deref().unwrap_or("(all doctors)"),
+                    for_terminal(&h.patient),
+                    for_terminal(h.doctor.as_deref().unwrap_or("(all doctors)")),
                     h.placed_at.format("%Y-%m-%d"),
-                    h.reason
+                    for_terminal(&h.reason)
                 );
             }
         }

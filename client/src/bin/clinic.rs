@@ -9,6 +9,7 @@ use clinic_client::{
     Profile, tls,
 };
 use clinic_protocol::rest::{SearchOrder, Snippet};
+use clinic_protocol::text::{for_terminal, json_for_terminal};
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{ClientId, ConversationKey, EmergencyId, MessageId, Role};
 use std::io::{BufRead, IsTerminal, Write};
@@ -230,7 +231,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("clinic: {e:#}");
+            // An error may carry the server's sentence, or a name: printed as text only.
+            eprintln!("clinic: {}", for_terminal(&format!("{e:#}")));
             let code = match e.downcast_ref::<ClientError>() {
                 Some(ClientError::SessionExpired | ClientError::NotLoggedIn) => EXIT_SIGNED_OUT,
                 _ => 1,
@@ -286,8 +288,8 @@ async fn run(cli: Cli) -> Result<u8> {
                 })?;
             println!(
                 "logged in as {} ({})",
-                client.user().username,
-                client.user().name
+                for_terminal(&client.user().username),
+                for_terminal(&client.user().name)
             );
         }
         Command::Logout => {
@@ -315,10 +317,10 @@ async fn run(cli: Cli) -> Result<u8> {
             let user = client.user();
             println!(
                 "{} ({}, {}) on {}",
-                user.username,
-                user.name,
+                for_terminal(&user.username),
+                for_terminal(&user.name),
                 user.role.as_str().to_lowercase(),
-                client.server_url()
+                for_terminal(client.server_url())
             );
         }
         Command::Send {
@@ -339,18 +341,18 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Emergencies { json } => {
             let list = open(&cli)?.fetch_open_emergencies().await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                print_json(&list)?;
             } else {
                 for e in &list {
                     let by = e
                         .acknowledged_by_name
                         .as_deref()
-                        .map(|n| format!(" by {n}"))
+                        .map(|n| format!(" by {}", for_terminal(n)))
                         .unwrap_or_default();
                     println!(
                         "{} {} {}{by} (raised {})",
-                        e.id,
-                        e.patient_name,
+                        for_terminal(e.id.as_str()),
+                        for_terminal(&e.patient_name),
                         e.state.as_str(),
                         e.raised_at.format("%Y-%m-%d %H:%M:%S")
                     );
@@ -369,7 +371,11 @@ async fn run(cli: Cli) -> Result<u8> {
                         .await?
                 }
             };
-            println!("{} {}", emergency.id, emergency.state.as_str());
+            println!(
+                "{} {}",
+                for_terminal(emergency.id.as_str()),
+                emergency.state.as_str()
+            );
         }
         Command::Availability { set } => {
             let client = open(&cli)?;
@@ -421,7 +427,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let conversation = client.conversation_with(with)?;
             let history = client.history(&conversation, *limit, None)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&history)?);
+                print_json(&history)?;
             } else {
                 for message in &history {
                     println!("{}", line(&client, message));
@@ -453,7 +459,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 )
                 .await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&page)?);
+                print_json(&page)?;
             } else {
                 print_results(&client, &page);
             }
@@ -462,13 +468,14 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Conversations { json } => {
             let list = open(&cli)?.conversations().await?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                print_json(&list)?;
             } else {
                 for c in &list {
                     let flag = if c.has_emergency { " EMERGENCY" } else { "" };
                     println!(
                         "{} ({} unread){flag}",
-                        c.other_party.username, c.unread_count
+                        for_terminal(&c.other_party.username),
+                        c.unread_count
                     );
                 }
             }
@@ -484,21 +491,23 @@ async fn run(cli: Cli) -> Result<u8> {
                     client.discard(&ClientId::new(client_id))?;
                     println!("discarded {client_id}");
                 }
-                None if *json => println!("{}", serde_json::to_string_pretty(&client.outbox()?)?),
+                None if *json => print_json(&client.outbox()?)?,
                 None => {
                     let items = client.outbox()?;
                     for item in &items {
                         let reason = match (&item.error_code, &item.error) {
-                            (Some(code), Some(text)) => format!(" [{code}] {text}"),
+                            (Some(code), Some(text)) => {
+                                format!(" [{}] {}", for_terminal(code), for_terminal(text))
+                            }
                             _ => String::new(),
                         };
                         println!(
                             "{} {} {}{} {}{reason}",
-                            item.client_id,
+                            for_terminal(item.client_id.as_str()),
                             item.state,
                             item.step,
                             if item.is_emergency { " EMERGENCY" } else { "" },
-                            item.content
+                            for_terminal(&item.content)
                         );
                     }
                     let failed = items.iter().filter(|i| i.state == "failed").count();
@@ -553,7 +562,10 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
         match current {
             ConnectionState::Online => break,
             ConnectionState::SignedOut { reason } => {
-                eprintln!("clinic: the server refused the session ({reason}); log in again");
+                eprintln!(
+                    "clinic: the server refused the session ({}); log in again",
+                    for_terminal(&reason)
+                );
                 return Ok(EXIT_SIGNED_OUT);
             }
             ConnectionState::Offline {
@@ -561,7 +573,7 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
                 last_error,
                 ..
             } if attempt >= attempts.max(1) => {
-                eprintln!("clinic: server unreachable: {last_error}");
+                eprintln!("clinic: server unreachable: {}", for_terminal(&last_error));
                 return Ok(EXIT_UNREACHABLE);
             }
             _ => {}
@@ -580,7 +592,10 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
         .await
         .context("delivering the outbox")?;
     if let Err(e) = client.conversations().await {
-        eprintln!("clinic: could not refresh conversations: {e}");
+        eprintln!(
+            "clinic: could not refresh conversations: {}",
+            for_terminal(&e.to_string())
+        );
     }
     client.disconnect().await;
     let failed = client.failed_count()?;
@@ -617,13 +632,16 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
                 .is_err();
         if let Some(why) = gone.or(timed_out.then(|| "timed out".to_owned())) {
             client.disconnect().await;
-            eprintln!("clinic: {why}; the change stays queued for the next `clinic sync`");
+            eprintln!(
+                "clinic: {}; the change stays queued for the next `clinic sync`",
+                for_terminal(&why)
+            );
             return Ok(EXIT_UNREACHABLE);
         }
     };
     client.disconnect().await;
     if let Some(notice) = &message.change_notice {
-        eprintln!("clinic: {notice}");
+        eprintln!("clinic: {}", for_terminal(notice));
         return Ok(EXIT_SENDS_FAILED);
     }
     println!("{}", line(client, &message));
@@ -660,14 +678,15 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
             continue;
         }
         if json {
-            println!("{}", serde_json::to_string(&event)?);
+            println!("{}", json_for_terminal(&serde_json::to_string(&event)?));
             continue;
         }
         match &event {
             ClientEvent::MessageUpserted { message } => println!("{}", line(client, message)),
             other => {
+                // Names, notification text and the server's sentences go into it.
                 if let Some(sentence) = describe(other) {
-                    eprintln!("[{sentence}]");
+                    eprintln!("[{}]", for_terminal(&sentence));
                 }
             }
         }
@@ -814,18 +833,22 @@ fn print_results(client: &Client, page: &Found) {
     let bold = std::io::stdout().is_terminal();
     let contacts = client.contacts().unwrap_or_default();
     let name = |id: &clinic_protocol::UserId| {
-        if *id == client.user().id {
+        let name = if *id == client.user().id {
             client.user().username.clone()
         } else {
             contacts
                 .iter()
                 .find(|c| c.id == *id)
                 .map_or_else(|| id.to_string(), |c| c.username.clone())
-        }
+        };
+        for_terminal(&name).into_owned()
     };
     match (&page.server_note, page.offline) {
         (Some(note), _) => {
-            println!("({note} Only the messages on this computer were searched.)");
+            println!(
+                "({} Only the messages on this computer were searched.)",
+                for_terminal(note)
+            );
         }
         (None, true) => println!(
             "(the clinic's server cannot be reached: only the messages on this computer were searched)"
@@ -854,16 +877,18 @@ fn print_results(client: &Client, page: &Found) {
         );
     }
     if let Some(cursor) = &page.next_cursor {
-        println!("more: clinic search --cursor {cursor} ...");
+        println!("more: clinic search --cursor {} ...", for_terminal(cursor));
     }
 }
 
-/// The snippet's text, its highlights in bold (ANSI) when `bold`.
+/// The snippet's text, its highlights in bold (ANSI) when `bold`: only those codes are ours,
+/// the text's own controls are shown escaped.
 fn marked(snippet: &Snippet, bold: bool) -> String {
     if !bold {
-        return snippet.text.clone();
+        return for_terminal(&snippet.text).into_owned();
     }
     let units: Vec<u16> = snippet.text.encode_utf16().collect();
+    let text = |units: &[u16]| for_terminal(&String::from_utf16_lossy(units)).into_owned();
     let mut out = String::new();
     let mut at = 0usize;
     for h in &snippet.highlights {
@@ -871,14 +896,37 @@ fn marked(snippet: &Snippet, bold: bool) -> String {
         if start < at || start > end {
             continue;
         }
-        out.push_str(&String::from_utf16_lossy(&units[at..start]));
+        out.push_str(&text(&units[at..start]));
         out.push_str("\x1b[1m");
-        out.push_str(&String::from_utf16_lossy(&units[start..end]));
+        out.push_str(&text(&units[start..end]));
         out.push_str("\x1b[0m");
         at = end;
     }
-    out.push_str(&String::from_utf16_lossy(&units[at..]));
+    out.push_str(&text(&units[at..]));
     out
+}
+
+/// `value` as pretty JSON on stdout, with nothing in its strings that acts on a terminal.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!(
+        "{}",
+        json_for_terminal(&serde_json::to_string_pretty(value)?)
+    );
+    Ok(())
+}
+
+/// How a line break inside a message is shown: the rest on a line of its own, indented, so that
+/// it reads as the same message and can never pass for an entry of its own (every entry
+/// starts at the margin with its time).
+const CONTINUATION: &str = "\n    ";
+
+/// A message's text for `history` and `tail`: each of its lines shown as `for_terminal` shows
+/// text, the lines after the first indented.
+fn message_text(text: &str) -> String {
+    text.split('\n')
+        .map(|line| for_terminal(line.strip_suffix('\r').unwrap_or(line)))
+        .collect::<Vec<_>>()
+        .join(CONTINUATION)
 }
 
 fn line(client: &Client, m: &LocalMessage) -> String {
@@ -891,11 +939,12 @@ fn line(client: &Client, m: &LocalMessage) -> String {
             .and_then(|cs| cs.into_iter().find(|c| c.id == m.sender_id))
             .map_or_else(|| m.sender_id.to_string(), |c| c.username)
     };
+    let who = for_terminal(&who);
     let emergency = if m.is_emergency { " EMERGENCY" } else { "" };
     let error = m
         .error
         .as_deref()
-        .map(|e| format!(" ({e})"))
+        .map(|e| format!(" ({})", for_terminal(e)))
         .unwrap_or_default();
     let content = match &m.retracted {
         Some(t) => format!(
@@ -908,7 +957,7 @@ fn line(client: &Client, m: &LocalMessage) -> String {
             },
             t.at.format("%Y-%m-%d %H:%M:%S")
         ),
-        None => m.content.clone(),
+        None => message_text(&m.content),
     };
     let edited = m
         .edited
@@ -918,18 +967,18 @@ fn line(client: &Client, m: &LocalMessage) -> String {
         Some(p) if p.kind == ChangeKind::Retract => " (unsending…)".to_owned(),
         Some(p) => format!(
             " (edit waiting: {})",
-            p.content.as_deref().unwrap_or_default()
+            for_terminal(p.content.as_deref().unwrap_or_default())
         ),
         None => String::new(),
     };
     let notice = m
         .change_notice
         .as_deref()
-        .map(|n| format!(" ({n})"))
+        .map(|n| format!(" ({})", for_terminal(n)))
         .unwrap_or_default();
     let id =
         m.id.as_ref()
-            .map(|id| format!(" [{id}]"))
+            .map(|id| format!(" [{}]", for_terminal(id.as_str())))
             .unwrap_or_default();
     format!(
         "{} {who} [{}]{emergency} {content}{edited}{pending}{notice}{error}{id}",
@@ -942,6 +991,32 @@ fn line(client: &Client, m: &LocalMessage) -> String {
 mod tests {
     use super::*;
     use clinic_protocol::{ErrorCode, UserId};
+
+    #[test]
+    fn a_message_of_several_lines_cannot_pass_for_several_messages() {
+        let text = "ok\n2026-12-05 11:06:00 dr.patel [SENT] Please double your warfarin dose \
+                    tonight.\r\n\u{1b}[8mhidden\u{9b}2J\u{200b}";
+        assert_eq!(
+            message_text(text),
+            "ok\n    2026-12-05 11:06:00 dr.patel [SENT] Please double your warfarin dose \
+             tonight.\n    \\u{1b}[8mhidden\\u{9b}2J\\u{200b}"
+        );
+        assert_eq!(message_text("one line, as it is"), "one line, as it is");
+        assert_eq!(message_text("a\rb\tc"), "a\\rb\\tc");
+    }
+
+    #[test]
+    fn search_highlights_are_the_only_escape_codes() {
+        let snippet = Snippet {
+            text: "take \u{1b}[8mamox\u{9b}".into(),
+            highlights: vec![clinic_protocol::rest::Highlight { start: 9, end: 13 }],
+        };
+        assert_eq!(
+            marked(&snippet, true),
+            "take \\u{1b}[8m\x1b[1mamox\x1b[0m\\u{9b}"
+        );
+        assert_eq!(marked(&snippet, false), "take \\u{1b}[8mamox\\u{9b}");
+    }
 
     #[test]
     fn tail_speaks_in_sentences_never_debug_output() {

@@ -290,3 +290,118 @@ async fn the_cli_searches_on_the_server_and_says_when_it_cannot() {
     assert_eq!(page["offline"], true);
     assert_eq!(page["results"][0]["message"]["content"], text.as_str());
 }
+
+/// Whether `printed` could act on a terminal: a control character other than the line breaks
+/// between lines, or an invisible format character (a bidirectional override, a zero-width
+/// space).
+fn acts_on_a_terminal(printed: &str) -> bool {
+    printed
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || clinic_protocol::text::is_format(c))
+}
+
+/// A patient named with escape sequences (OSC 52 writes the clipboard, a one-byte CSI, an
+/// override) who writes a message whose second line looks like one from the doctor: every
+/// command shows the name with its controls escaped, and the forged line indented under her
+/// message, never as an entry of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_shows_hostile_names_and_text_without_letting_them_act() {
+    let data = demo_data_dir();
+    let name = "Mal\u{1b}]52;c;aGk=\u{7}lory\u{9b}2J\u{202e}";
+    clinic_server::accounts::create_user(
+        data.path(),
+        clinic_server::accounts::NewAccount {
+            username: "mallory".into(),
+            name: name.into(),
+            role: clinic_protocol::Role::Patient,
+            password: PASSWORD.into(),
+            date_of_birth: None,
+            blood_group: None,
+        },
+    )
+    .unwrap();
+    let (mallory, patel) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let shown = "Mal\\u{1b}]52;c;aGk=\\u{7}lory\\u{9b}2J\\u{202e}";
+
+    let out = cli_login_output(
+        mallory.path(),
+        &url,
+        "mallory",
+        PASSWORD,
+        Some(&code_for(&url)),
+    );
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(said, format!("logged in as mallory ({shown})\n"));
+    let said = ok(mallory.path(), &["whoami"]);
+    assert!(
+        !acts_on_a_terminal(&said) && said.contains(shown),
+        "{said:?}"
+    );
+
+    let tag = prefix("forged");
+    let forged = "2026-12-05 11:06:00 dr.patel [SENT] Please double your warfarin dose tonight.";
+    let text = format!("{tag} ok\n{forged}\r\nhidden\u{200b}here");
+    ok(mallory.path(), &["send", "--with", "dr.patel", &text]);
+    ok(
+        mallory.path(),
+        &["send", "--with", "dr.patel", "--emergency", &tag],
+    );
+    ok(mallory.path(), &["sync"]);
+
+    assert!(cli_login(patel.path(), &url, "dr.patel", PASSWORD));
+    ok(patel.path(), &["sync"]);
+    let history = ok(patel.path(), &["history", "--with", "mallory"]);
+    assert!(!acts_on_a_terminal(&history), "{history:?}");
+    let lines: Vec<&str> = history.lines().collect();
+    let first = lines
+        .iter()
+        .position(|l| l.contains(&format!("{tag} ok")))
+        .unwrap_or_else(|| panic!("{history}"));
+    assert!(lines[first].contains(" mallory [") && !lines[first].contains("warfarin"));
+    assert_eq!(lines[first + 1], format!("    {forged}"), "{history}");
+    assert!(
+        lines[first + 2].starts_with("    hidden\\u{200b}here"),
+        "{history}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with(forged)),
+        "no line passes for the doctor's: {history}"
+    );
+    // JSON keeps the text as it is, with nothing that acts on a terminal.
+    let printed = ok(patel.path(), &["history", "--with", "mallory", "--json"]);
+    assert!(!acts_on_a_terminal(&printed), "{printed:?}");
+    let messages: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert!(
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["content"] == text.as_str()),
+        "{messages}"
+    );
+
+    let open = ok(patel.path(), &["emergencies"]);
+    assert!(
+        !acts_on_a_terminal(&open) && open.contains(shown),
+        "{open:?}"
+    );
+    let printed = ok(patel.path(), &["emergencies", "--json"]);
+    assert!(!acts_on_a_terminal(&printed), "{printed:?}");
+    let open: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert!(
+        open.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["patientName"] == name),
+        "{open}"
+    );
+    let conversations = ok(patel.path(), &["conversations"]);
+    assert!(!acts_on_a_terminal(&conversations), "{conversations:?}");
+}

@@ -415,6 +415,27 @@ pub fn record_export(
     })?)
 }
 
+/// Records that the backup to `to` whose `EXPORT` row `record_export` wrote was not made
+/// (the copy failed): an `EXPORT` row with outcome `FAILED` and what went wrong.
+pub fn record_export_failed(
+    data_dir: &std::path::Path,
+    to: &std::path::Path,
+    problem: &dyn std::fmt::Display,
+) -> Result<(), crate::accounts::AccountError> {
+    let mut conn = crate::accounts::open(data_dir)?;
+    Ok(crate::store::writer::run_direct(&mut conn, |conn, _| {
+        record(
+            conn,
+            &Event::new(cli_actor(), Action::Export)
+                .outcome(Outcome::Failed)
+                .detail(serde_json::json!({
+                    "to": to.display().to_string(), "problem": problem.to_string()
+                })),
+        )?;
+        Ok::<_, crate::error::ApiError>(())
+    })?)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -331,8 +331,14 @@ fn neutral(cell: &str) -> String {
     }
 }
 
+/// A cell as a terminal shows it: no character of it can act on the terminal (a failed login's
+/// name is whatever was typed), and it cannot break the row (a line break shows as `\n`).
+fn shown(cell: &str) -> String {
+    neutral(&clinic_protocol::text::for_terminal(cell))
+}
+
 fn csv_cell(cell: &str) -> String {
-    let cell = neutral(cell);
+    let cell = shown(cell);
     if cell.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
     } else {
@@ -351,7 +357,8 @@ pub(super) fn render_rows<T: Serialize>(
     match format {
         Format::Jsonl => {
             for row in rows {
-                out.push_str(&serde_json::to_string(row).unwrap_or_default());
+                let json = serde_json::to_string(row).unwrap_or_default();
+                out.push_str(&clinic_protocol::text::json_for_terminal(&json));
                 out.push('\n');
             }
         }
@@ -367,12 +374,7 @@ pub(super) fn render_rows<T: Serialize>(
         Format::Table => {
             let body: Vec<Vec<String>> = rows
                 .iter()
-                .map(|r| {
-                    cells(r)
-                        .iter()
-                        .map(|c| neutral(&c.replace(['\n', '\r', '\t'], " ")))
-                        .collect()
-                })
+                .map(|r| cells(r).iter().map(|c| shown(c)).collect())
                 .collect();
             let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
             for line in &body {
@@ -456,6 +458,43 @@ mod tests {
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_cell("plain"), "plain");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
+    }
+
+    /// A failed login's name is whatever was typed: in every format it reaches the terminal
+    /// with nothing that acts on it, and CSV stays one row per line.
+    #[test]
+    fn hostile_cells_cannot_act_on_the_terminal() {
+        #[derive(Serialize)]
+        struct Row {
+            name: String,
+        }
+        let names = [
+            "x\u{1b}[8m",
+            "\u{1b}]52;c;aGk=\u{7}",
+            "\u{1b}c",
+            "a\u{9b}2J",
+            "root\u{202e}nimda",
+            "=cmd\n2026-12-05,forged",
+        ];
+        let rows: Vec<Row> = names.iter().map(|n| Row { name: (*n).into() }).collect();
+        for format in [Format::Table, Format::Csv, Format::Jsonl] {
+            let out = render_rows(format, &["NAME"], &rows, |r| vec![r.name.clone()]);
+            assert!(
+                !out.chars()
+                    .any(|c| (c.is_control() && c != '\n') || clinic_protocol::text::is_format(c)),
+                "{format:?}: {out:?}"
+            );
+            let header = usize::from(format != Format::Jsonl);
+            assert_eq!(
+                out.lines().count(),
+                header + names.len(),
+                "{format:?}: {out}"
+            );
+        }
+        let csv = render_rows(Format::Csv, &["NAME"], &rows, |r| vec![r.name.clone()]);
+        assert!(csv.contains("x\\u{1b}[8m\n"), "{csv}");
+        assert!(csv.contains("root\\u{202e}nimda"), "{csv}");
+        assert!(csv.contains("\"'=cmd\\n2026-12-05,forged\""), "{csv}");
     }
 
     /// The access report reads one patient's rows through the partial index, which the send

@@ -51,6 +51,8 @@ pub(super) async fn start(
         .store
         .start_conversation(&session.user, request.patient_id, online)
         .await;
+    // Its row (CONVERSATION_START, or for one that existed CONVERSATIONS_READ: the answer
+    // carries the patient's details) is written in the store's transaction, before the answer.
     let (conversation, created) =
         audit::audited(&state.store, started, attempt, |_, _| Vec::new()).await?;
     if created {

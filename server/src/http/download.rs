@@ -55,8 +55,10 @@ async fn packages(state: &AppState) -> Vec<Package> {
         if !plain_name(&name) || system_of(&name).is_none() {
             continue;
         }
-        // Follows symlinks: a folder of links to the packages is fine.
-        match tokio::fs::metadata(entry.path()).await {
+        // The entry itself, never what a link points to: a link can point anywhere this
+        // account can read (the database, a TLS key), and no list of places to refuse would
+        // name them all. The packages are copied into the folder.
+        match entry.metadata().await {
             Ok(meta) if meta.is_file() => found.push(Package {
                 name,
                 bytes: meta.len(),
@@ -190,9 +192,9 @@ pub(super) async fn file(
     let (Some(package), Some(dir)) = (listed, state.config.downloads_dir.as_deref()) else {
         return Err(ApiError::not_found("no such package"));
     };
-    let file = tokio::fs::File::open(dir.join(&package.name))
+    let (file, bytes) = open_plain(&dir.join(&package.name))
         .await
-        .map_err(|_| ApiError::not_found("no such package"))?;
+        .ok_or_else(|| ApiError::not_found("no such package"))?;
     let content_type = match package.name.rsplit_once('.').map(|(_, ext)| ext) {
         Some("deb") => "application/vnd.debian.binary-package",
         Some("rpm") => "application/x-rpm",
@@ -201,7 +203,7 @@ pub(super) async fn file(
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CONTENT_LENGTH, package.bytes.to_string()),
+            (header::CONTENT_LENGTH, bytes.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{}\"", package.name),
@@ -210,6 +212,30 @@ pub(super) async fn file(
         Body::from_stream(tokio_util::io::ReaderStream::new(file)),
     )
         .into_response())
+}
+
+/// Opens `path` for reading if it is a regular file and not a link, with its length: it was
+/// listed as one, but may have been replaced by a link since.
+async fn open_plain(path: &std::path::Path) -> Option<(tokio::fs::File, u64)> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(
+        // Fails (ELOOP) on a link, so the check and the open are one step.
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+    );
+    #[cfg(not(unix))]
+    if tokio::fs::symlink_metadata(path)
+        .await
+        .ok()?
+        .file_type()
+        .is_symlink()
+    {
+        return None;
+    }
+    let file = options.open(path).await.ok()?;
+    let meta = file.metadata().await.ok()?;
+    meta.is_file().then_some((file, meta.len()))
 }
 
 #[cfg(test)]
@@ -230,6 +256,24 @@ mod tests {
             assert!(!plain_name(bad), "{bad}");
         }
         assert!(system_of("notes.txt").is_none());
+    }
+
+    /// A package replaced by a link after the listing is not opened through it.
+    #[cfg(unix)]
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_link_is_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let package = dir.path().join("a.deb");
+        std::fs::write(&package, "package").unwrap();
+        let (_, bytes) = open_plain(&package).await.unwrap();
+        assert_eq!(bytes, 7);
+        let secret = dir.path().join("clinic.db");
+        std::fs::write(&secret, "the whole clinic").unwrap();
+        std::fs::remove_file(&package).unwrap();
+        std::os::unix::fs::symlink(&secret, &package).unwrap();
+        assert!(open_plain(&package).await.is_none());
+        assert!(open_plain(dir.path()).await.is_none(), "a folder");
     }
 
     #[test]

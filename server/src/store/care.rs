@@ -90,13 +90,15 @@ pub(crate) fn start(
     // The same check as a send: a real, enabled patient (else `not_found`).
     super::messages::check_access(conn, doctor, &key)?;
     let created = open(conn, patient, &doctor.id)?;
-    if created {
-        crate::audit::record(
-            conn,
-            &crate::audit::Event::by(&doctor.id, crate::audit::Action::ConversationStart)
-                .conversation(&key),
-        )?;
-    }
+    // One that existed is answered with the patient's details and its last message, as the
+    // conversation list gives them: recorded as a read of the list, of this one conversation.
+    let event = if created {
+        crate::audit::Event::by(&doctor.id, crate::audit::Action::ConversationStart)
+    } else {
+        crate::audit::Event::by(&doctor.id, crate::audit::Action::ConversationsRead)
+            .detail(serde_json::json!({ "conversations": 1 }))
+    };
+    crate::audit::record(conn, &event.conversation(&key))?;
     let conversation = views::conversations(conn, doctor, online)?
         .into_iter()
         .find(|c| c.patient_id == key.patient_id && c.doctor_id == key.doctor_id)

@@ -655,6 +655,59 @@ async fn a_failed_audit_write_fails_the_request_and_commits_nothing() {
     server.stop().await;
 }
 
+/// `POST /api/conversations` answers with the patient's details (birth date, blood group) and
+/// the last message, whether it opened the conversation or found it: each answer has its row,
+/// about that patient, so the access report lists it.
+#[tokio::test]
+async fn starting_a_conversation_that_exists_is_recorded_as_a_read() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let dir = server.dir.path().to_path_buf();
+    let start = || {
+        server.post(
+            &c.doc1.token,
+            "/api/conversations",
+            json!({"patientId": c.pat2.id()}),
+        )
+    };
+    let before = last_id(&dir);
+    assert_eq!(start().await.0, 201);
+    let started = rows_after(&dir, before);
+    let kinds: Vec<&str> = started.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(kinds, ["CONVERSATION_START"], "{started:?}");
+
+    let before = last_id(&dir);
+    let (status, conversation) = start().await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        conversation["otherParty"]["bloodGroup"], "AB+",
+        "{conversation}"
+    );
+    let read = rows_after(&dir, before);
+    assert_eq!(
+        read,
+        [Row {
+            actor: Some(c.doc1.id().to_owned()),
+            action: "CONVERSATIONS_READ".into(),
+            patient: Some(c.pat2.id().to_owned()),
+            doctor: Some(c.doc1.id().to_owned()),
+            subject: None,
+            outcome: "OK".into(),
+            detail: Some(r#"{"conversations":1}"#.into()),
+        }]
+    );
+    let dir = server.stop().await;
+    let out = cli(dir.path(), &["audit", "access-report", "--patient", "pat2"]);
+    let (report, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("doc1") && l.contains("CONVERSATIONS_READ")),
+        "{report}"
+    );
+}
+
 #[tokio::test]
 async fn the_audit_log_holds_no_message_text() {
     let server = TestServer::start().await;
@@ -719,6 +772,68 @@ async fn some_history() -> (tempfile::TempDir, common::Clinic) {
     assert_eq!(server.get(&c.doc2.token, &history).await.0, 403);
     assert_eq!(wrong_login(&server, "=cmd|calc").await, 401);
     (server.stop().await, c)
+}
+
+/// Whether `printed` could act on a terminal: a control character other than the line breaks
+/// between lines, or an invisible format character.
+fn acts_on_a_terminal(printed: &str) -> bool {
+    printed
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || clinic_protocol::text::is_format(c))
+}
+
+/// Anyone can make the server store a name: a failed login keeps what was typed. `audit review`
+/// shows it, in every format, with nothing that acts on IT's terminal (hidden text, the
+/// clipboard through OSC 52, a reset, the one-byte CSI, an override) and one row per line.
+#[tokio::test]
+async fn hostile_login_names_reach_the_review_as_text() {
+    let server = TestServer::start().await;
+    let names = [
+        "x\u{1b}[8m",
+        "\u{1b}]52;c;aGk=\u{7}",
+        "\u{1b}c",
+        "y\u{9b}2J",
+        "root\u{202e}nimda",
+        "z\n2026-12-05T11:06:00.000Z,forged",
+    ];
+    for name in names {
+        assert_eq!(wrong_login(&server, name).await, 401, "{name:?}");
+    }
+    let dir = server.stop().await;
+    for format in ["table", "csv", "jsonl"] {
+        let out = cli(
+            dir.path(),
+            &["audit", "review", "--since", "1h", "--format", format],
+        );
+        let (printed, err) = text(&out);
+        assert!(out.status.success(), "{format}: {err}");
+        assert!(!acts_on_a_terminal(&printed), "{format}: {printed:?}");
+        let failed = printed
+            .lines()
+            .filter(|l| l.contains("LOGIN_FAILED"))
+            .count();
+        assert_eq!(failed, names.len(), "{format}: {printed}");
+        let hidden = if format == "jsonl" {
+            "x\\u001b[8m"
+        } else {
+            "x\\u{1b}[8m"
+        };
+        assert!(printed.contains(hidden), "{format}: {printed}");
+        if format == "jsonl" {
+            // The same names, once parsed.
+            let subjects: Vec<String> = printed
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|row| row["action"] == "LOGIN_FAILED")
+                .map(|row| row["subject"].as_str().unwrap().to_owned())
+                .collect();
+            assert!(subjects.iter().any(|s| s == "y\u{9b}2j"), "{subjects:?}");
+            assert!(
+                subjects.iter().any(|s| s == "root\u{202e}nimda"),
+                "{subjects:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

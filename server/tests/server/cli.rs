@@ -160,3 +160,102 @@ fn demo_creates_the_documented_clinic_once() {
         "a second demo changes nothing"
     );
 }
+
+/// The EXPORT rows of `dir`'s audit log: (outcome, detail), oldest first.
+fn exports(dir: &Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(clinic_server::config::db_path(dir)).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT outcome, detail FROM audit WHERE action = 'EXPORT' ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_backup_that_was_not_made_is_not_recorded_as_an_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli(dir.path(), &["init"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A folder that does not exist: nothing is exported, nothing recorded.
+    let missing = dir.path().join("missing").join("x.db");
+    let out = cli(
+        dir.path(),
+        &["backup", "--to", missing.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("creating"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(exports(dir.path()), []);
+
+    // A destination that cannot take the copy (not a database): the EXPORT row written before
+    // the copy is followed by one saying it failed.
+    let spoiled = dir.path().join("spoiled.db");
+    std::fs::write(&spoiled, vec![b'x'; 8192]).unwrap();
+    let out = cli(
+        dir.path(),
+        &["backup", "--to", spoiled.to_str().unwrap()],
+        None,
+    );
+    assert!(!out.status.success());
+    let rows = exports(dir.path());
+    let outcomes: Vec<&str> = rows.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(outcomes, ["OK", "FAILED"], "{rows:?}");
+    assert!(rows[1].1.contains("spoiled.db"), "{rows:?}");
+
+    // A backup that was made: one EXPORT row, OK.
+    let good = dir.path().join("good.db");
+    let out = cli(
+        dir.path(),
+        &["backup", "--to", good.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = exports(dir.path());
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[2].0, "OK");
+    assert!(rows[2].1.contains("good.db"), "{rows:?}");
+}
+
+/// A display name is free text: `user list` shows its controls and overrides escaped, on the
+/// account's own line.
+#[test]
+fn user_list_shows_a_hostile_name_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = [
+        "user",
+        "add",
+        "--username",
+        "mallory",
+        "--name",
+        "Mal\u{1b}]52;c;aGk=\u{7}lory\u{9b}2J\u{202e}\nadmin\tADMIN",
+        "--role",
+        "patient",
+        "--password-stdin",
+    ];
+    let out = cli(dir.path(), &add, Some("a long password\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = stdout(&cli(dir.path(), &["user", "list"], None));
+    assert_eq!(
+        list,
+        "mallory\tPATIENT\tMal\\u{1b}]52;c;aGk=\\u{7}lory\\u{9b}2J\\u{202e}\\nadmin\\tADMIN\t\t\tactive\n"
+    );
+}

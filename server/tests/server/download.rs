@@ -101,3 +101,50 @@ async fn without_packages_the_page_says_so() {
     );
     server.stop().await;
 }
+
+/// A link in the downloads folder is never followed: one to the database (which would serve the
+/// whole clinic to anyone) or to a package elsewhere is neither listed nor served.
+#[tokio::test]
+async fn links_in_the_downloads_folder_are_not_followed() {
+    let packages = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let real = elsewhere.path().join("clinic-messaging_0.1.0_amd64.deb");
+    std::fs::write(&real, "a package kept elsewhere").unwrap();
+    let dir = packages.path().to_path_buf();
+    let server = TestServer::start_with(move |c| c.downloads_dir = Some(dir)).await;
+    // Serving: the database exists.
+    server.user("pat1", clinic_protocol::Role::Patient).await;
+    let db = clinic_server::config::db_path(server.dir.path());
+    assert!(db.is_file());
+    let links = [
+        ("clinic-backup.deb", db.clone()),
+        ("clinic-messaging_0.1.0_amd64.deb", real),
+        ("notes.rpm", server.dir.path().to_path_buf()),
+    ];
+    for (name, target) in &links {
+        std::os::unix::fs::symlink(target, packages.path().join(name)).unwrap();
+    }
+
+    let html = server
+        .http
+        .get(server.url("/download"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("No packages are offered here yet"), "{html}");
+    for (name, _) in &links {
+        let response = server
+            .http
+            .get(server.url(&format!("/download/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{name}");
+        let body = response.bytes().await.unwrap();
+        assert!(!body.starts_with(b"SQLite format 3"), "{name}");
+    }
+    server.stop().await;
+}

@@ -233,9 +233,12 @@ async fn login_and_session(w: &World) -> Result<()> {
     app.fill("username", "carol").await?;
     app.fill("password", PASSWORD).await?;
     app.click("login-submit").await?;
-    login_error(&app, &format!("The server's pairing code is {}", w.code))
-        .await
-        .context("an unpaired server shows its code to compare")?;
+    let said = format!("The server's pairing code is {}", w.code);
+    app.wait_until("[data-testid=pairing-notice]", &said, |found| {
+        found.iter().any(|(t, _)| t.contains(&said))
+    })
+    .await
+    .context("an unpaired server shows its code to compare")?;
     w.shot(&app, "pairing-needed", false).await?;
     app.fill("pairing-code", &wrong_code()).await?;
     app.click("login-submit").await?;

@@ -50,15 +50,20 @@ describe('login', () => {
     await user.type(screen.getByTestId('username'), 'pat');
     await user.type(screen.getByTestId('password'), 'password');
     await user.click(screen.getByTestId('login-submit'));
-    const error = await screen.findByTestId('login-error');
-    expect(error).toHaveTextContent(`The server's pairing code is ${FAKE_PAIRING_CODE}`);
-    expect(error).toHaveTextContent('Compare it with the pairing code on the paper from your clinic');
+    // The first sign-in's step, not an error: in the pairing code's hint, the code picked out.
+    const notice = await screen.findByTestId('pairing-notice');
+    expect(notice).toHaveTextContent(`The server's pairing code is ${FAKE_PAIRING_CODE}`);
+    expect(notice).toHaveTextContent('Compare it with the pairing code on the paper from your clinic');
+    expect(notice).toHaveAttribute('role', 'status');
+    expect(notice.querySelector('strong')).toHaveTextContent(FAKE_PAIRING_CODE);
+    expect(screen.queryByTestId('login-error')).toBeNull();
 
     await user.type(screen.getByTestId('pairing-code'), 'ZZZZZZZ-ZZZZZZZ');
     await user.click(screen.getByTestId('login-submit'));
     await waitFor(() =>
       expect(screen.getByTestId('login-error')).toHaveTextContent("This is not your clinic's server"),
     );
+    expect(screen.queryByTestId('pairing-notice')).toBeNull();
 
     await user.clear(screen.getByTestId('pairing-code'));
     await user.type(screen.getByTestId('pairing-code'), ` ${FAKE_PAIRING_CODE.toLowerCase()} `);

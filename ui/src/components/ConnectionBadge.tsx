@@ -15,7 +15,12 @@ export function ConnectionBadge() {
       title={status.lastError ?? undefined}
     >
       <span className="connection-dot" aria-hidden="true" />
-      <span data-testid="connection-state" data-state={status.state}>
+      <span
+        className="connection-text"
+        data-testid="connection-state"
+        data-state={status.state}
+        title={view.text}
+      >
         {view.text}
       </span>
       {view.queuedText && (

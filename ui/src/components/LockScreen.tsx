@@ -4,7 +4,8 @@
 
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useChat, useStore } from '../store/hooks';
-import { LogoutQuestion, useLogout } from './LogoutConfirm';
+import { LogoutQuestion } from './LogoutConfirm';
+import { useLogout } from './useLogout';
 
 export function LockScreen() {
   const store = useStore();

@@ -32,7 +32,10 @@ function TextField({ label, onChange, ...input }: TextFieldProps) {
 
 export function LoginScreen() {
   const store = useStore();
+  // What went wrong is shown above Sign in, in red; a server's pairing code at the first
+  // sign-in is information, shown as the pairing code's hint.
   const error = useChat((s) => s.loginError);
+  const serverCode = useChat((s) => s.serverPairingCode);
   const busy = useChat((s) => s.loggingIn);
   const [serverUrl, setServerUrl] = useState(lastServer);
   const [username, setUsername] = useState('');
@@ -91,7 +94,7 @@ export function LoginScreen() {
           autoFocus={focus === 'password'}
           disabled={busy}
         />
-        <PairingCodeField value={pairingCode} onChange={setPairingCode} />
+        <PairingCodeField value={pairingCode} onChange={setPairingCode} serverCode={serverCode} />
         {error && (
           <p className="login-error" data-testid="login-error" role="alert">
             {error}

@@ -29,7 +29,7 @@ function useImagePreview(msg: LocalMessage): string | null {
     return () => {
       live = false;
     };
-  }, [store, isImage, msg.clientId, msg.fileUrl]);
+  }, [store, isImage, msg.senderId, msg.clientId, msg.fileUrl]);
   return url;
 }
 

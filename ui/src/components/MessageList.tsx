@@ -1,13 +1,23 @@
 // The virtualised message history: renders only the rows on screen, loads older pages when the
 // user scrolls near the top, keeps the view pinned to the bottom when new messages arrive, and
 // reports which messages are on screen (the store marks read only what was seen); a day's first
-// message has the day above it.
+// message has the day above it. Rows inserted above what the reader sees (an older page) leave the
+// messages on screen exactly where they were (see logic/scrollAnchor.ts).
 
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type RefObject } from 'react';
 import { dayLabel, sameDay } from '../logic/format';
 import { shouldLoadOlder } from '../logic/paging';
 import { isOnScreen } from '../logic/receipts';
+import {
+  anchorShifted,
+  estimatedScrollTop,
+  heldScrollTop,
+  pickAnchor,
+  sameScrollTop,
+  type Anchor,
+  type MeasuredRow,
+} from '../logic/scrollAnchor';
 import type { ConversationMessages } from '../store/state';
 import type { LocalMessage, MessageId, UserId } from '../types';
 import { MessageBoundary } from './MessageBoundary';
@@ -24,6 +34,33 @@ const STICK_PX = 80;
 
 /** How long a message jumped to stays highlighted. */
 const HIGHLIGHT_MS = 4000;
+
+/** How long the messages on screen are held in place after rows were inserted above them, while
+ * the new rows are measured and their images load (the reader scrolling ends it at once). */
+const HOLD_MS = 1500;
+
+/** The rendered messages in list order, measured against the top of the list's viewport (lazily:
+ * the caller stops at the first one it needs). */
+function* measuredRows(
+  list: HTMLElement,
+  canvas: HTMLElement,
+  items: readonly LocalMessage[],
+): Generator<MeasuredRow> {
+  const edge = list.getBoundingClientRect().top + list.clientTop;
+  for (const row of canvas.children) {
+    const index = Number((row as HTMLElement).dataset.index);
+    const message = row.querySelector(':scope > .message-cell');
+    if (!message || !items[index]) continue;
+    const box = message.getBoundingClientRect();
+    yield {
+      key: identity(items[index]),
+      index,
+      rowTop: row.getBoundingClientRect().top - edge,
+      top: box.top - edge,
+      bottom: box.bottom - edge,
+    };
+  }
+}
 
 /** How long after the reader's last wheel, touch, press or key a scroll still counts as theirs
  * (a smooth or kinetic scroll goes on moving after the input, while rows are measured). */
@@ -165,6 +202,17 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
   const scrollRef = useRef<HTMLDivElement>(null);
   const watchRow = useOnScreen(scrollRef, onScreenChange);
   const items = data.items;
+  // The reader's place when rows are inserted above it (the layout effect further down).
+  const canvasRef = useRef<HTMLDivElement>(null);
+  const anchor = useRef<Anchor | null>(null);
+  const hold = useRef<{ anchor: Anchor; since: number } | null>(null);
+  // Where the list stood after the last commit or scroll event (see onScroll).
+  const knownTop = useRef(0);
+  const anchoredItems = useRef(items);
+  const dropHold = useCallback(() => {
+    hold.current = null;
+    anchor.current = null;
+  }, []);
   // The virtualiser returns new measurements from a stable object, which the React Compiler cannot
   // memoise; we do not use the compiler, and re-render through `items` anyway.
   // oxlint-disable-next-line react/incompatible-library
@@ -190,6 +238,9 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
   // event, because the very first render sits at offset 0 before it is pinned to the bottom.
   const [armed, setArmed] = useState(false);
   useEffect(() => {
+    // Not while a page just prepended is held in place: the render that brought it still shows
+    // the rows at the old scroll position (now the new page's first rows), not the reader's.
+    if (hold.current) return;
     if (
       armed &&
       shouldLoadOlder({ firstVisibleIndex: firstIndex, hasOlder: data.hasOlder, loading: data.loadingOlder })
@@ -217,14 +268,11 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     const last = items[items.length - 1] && identity(items[items.length - 1]);
     prev.current = { first, last, count: items.length };
     if (items.length === 0) return;
-    if (before.count > 0 && first !== before.first && last === before.last) {
-      const added = items.findIndex((m) => identity(m) === before.first);
-      if (added > 0) virtualizer.scrollToIndex(added, { align: 'start' });
-      return;
-    }
+    // A page prepended keeps the reader where they were (the anchor, below).
+    if (before.count > 0 && first !== before.first && last === before.last) return;
     // Sending a message always brings the view down to it.
     if (last !== before.last && items[items.length - 1]?.senderId === me) follow(true);
-  }, [items, me, virtualizer, follow]);
+  }, [items, me, follow]);
 
   // Jump to a message ("Open chat" on an emergency): load older pages until it is there, then
   // scroll it to the middle and highlight it; the view stops following the bottom.
@@ -239,6 +287,7 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
       return;
     }
     follow(false);
+    dropHold();
     virtualizer.scrollToIndex(index, { align: 'center' });
     setHighlighted(focusId);
     onFocused?.();
@@ -252,6 +301,7 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     onFocused,
     virtualizer,
     follow,
+    dropHold,
   ]);
   useEffect(() => {
     if (!highlighted) return;
@@ -322,6 +372,50 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     return () => observer.disconnect();
   }, []);
 
+  // The reader's place when rows are inserted above it (an older page): the first message on
+  // screen is taken after every commit and scroll, and when a commit finds it at another index,
+  // its message is put back where it was on screen, and held there over the next commits (the
+  // new rows measured, the day divider gone from its row, images loading) until HOLD_MS passes,
+  // the reader scrolls, or the list follows the bottom. Its own message, not its row, is what
+  // stays: the row also holds the day divider, which moves to the new first row when the older
+  // page ends on the same day. Nothing is taken without layout (jsdom), so nothing is held.
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    const canvas = canvasRef.current;
+    if (!el || !canvas) return;
+    let held = hold.current;
+    if (held && (atBottom.current || performance.now() - held.since > HOLD_MS || readerInput(held.since)))
+      held = hold.current = null;
+    if (items !== anchoredItems.current) {
+      anchoredItems.current = items;
+      const was = held?.anchor ?? anchor.current;
+      const index = was ? items.findIndex((m) => identity(m) === was.key) : -1;
+      // A held message that left the list (discarded, say) holds nothing any more.
+      if (held && index < 0) held = hold.current = null;
+      else if (was && !atBottom.current && anchorShifted(was, index))
+        held = hold.current = { anchor: { ...was, index }, since: held?.since ?? performance.now() };
+    }
+    if (held) {
+      const { anchor: a } = held;
+      const drawn = canvas.querySelector(`:scope > [data-index="${a.index}"]`);
+      let target: number | null = null;
+      if (drawn) {
+        for (const r of measuredRows(el, canvas, items)) {
+          if (r.index !== a.index) continue;
+          target = heldScrollTop(el.scrollTop, a, r.top, el.scrollHeight - el.clientHeight);
+          break;
+        }
+      } else {
+        const start = virtualizer.measurementsCache[a.index]?.start;
+        if (start !== undefined) target = estimatedScrollTop(a, start, canvas.offsetTop);
+      }
+      if (target !== null && !sameScrollTop(target, el.scrollTop)) virtualizer.scrollToOffset(target);
+    } else {
+      anchor.current = pickAnchor(measuredRows(el, canvas, items));
+    }
+    knownTop.current = el.scrollTop;
+  });
+
   // Only the reader scrolling up leaves the bottom. Layout fires scroll events too (an image
   // that finished loading, a resize), and by the time one is handled the geometry it reads may
   // have moved on: narrowing the window makes the browser clamp scrollTop (the box got taller)
@@ -335,6 +429,17 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
   // box clamps the list up a little, and it stays pinned).
   const onScroll = () => {
     const el = scrollRef.current;
+    const canvas = canvasRef.current;
+    if (el && canvas) {
+      // A scroll that finds the list elsewhere than it was left was not the list's own doing (the
+      // virtualiser's corrections commit before their event comes): the reader (a drag of the
+      // scrollbar, say) took over, and a hold ends. React hears the event before the virtualiser
+      // (its listener is on the element from the start), whose re-render would otherwise be held
+      // back to the anchor against the reader's scroll. The reader's place moves with them.
+      if (hold.current && !sameScrollTop(el.scrollTop, knownTop.current)) hold.current = null;
+      if (!hold.current) anchor.current = pickAnchor(measuredRows(el, canvas, items));
+      knownTop.current = el.scrollTop;
+    }
     if (el) {
       const near = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
       const resized =
@@ -362,6 +467,7 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
     const el = scrollRef.current;
     // Asked to go down: an earlier wheel up no longer holds the list back.
     upAskedAt.current = -Infinity;
+    dropHold();
     follow(true);
     if (el) el.scrollTop = el.scrollHeight;
   };
@@ -377,13 +483,8 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
         aria-label="Messages"
         role="log"
       >
-        {data.loadingOlder && (
-          <div className="loading-older" data-testid="loading-older">
-            Loading older messages…
-          </div>
-        )}
         {data.loaded && items.length === 0 && <p className="empty-hint">No messages yet. Say hello!</p>}
-        <div className="message-canvas" style={{ height: virtualizer.getTotalSize() }}>
+        <div className="message-canvas" ref={canvasRef} style={{ height: virtualizer.getTotalSize() }}>
           {virtualItems.map((row) => {
             const msg = items[row.index];
             const isFocus = highlighted !== null && msg.id === highlighted;
@@ -403,7 +504,7 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
                     <span>{dayLabel(msg.createdAt, today)}</span>
                   </div>
                 )}
-                <div data-message-id={msg.id ?? undefined} ref={messageRef}>
+                <div className="message-cell" data-message-id={msg.id ?? undefined} ref={messageRef}>
                   <MessageBoundary
                     resetKey={`${msg.content}|${msg.edited?.version ?? 0}|${msg.retracted ? 1 : 0}`}
                     text={msg.content}
@@ -416,6 +517,13 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
           })}
         </div>
       </div>
+      {/* Over the list, not in it: a line in the list would push the messages down while a page
+          loads, and pull them up again when it came. */}
+      {data.loadingOlder && (
+        <div className="loading-older" data-testid="loading-older">
+          Loading older messages…
+        </div>
+      )}
       {unseen > 0 && (
         <button type="button" className="jump-latest" data-testid="jump-to-latest" onClick={toLatest}>
           {unseen === 1 ? '1 new message' : `${unseen} new messages`} ↓

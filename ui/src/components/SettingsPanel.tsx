@@ -7,7 +7,8 @@ import { settingsSections } from '../logic/settings';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
 import { LockSettings } from './LockSettings';
-import { LogoutQuestion, useLogout } from './LogoutConfirm';
+import { LogoutQuestion } from './LogoutConfirm';
+import { useLogout } from './useLogout';
 
 type BooleanSetting = 'showMessageContent' | 'startOnLogin';
 

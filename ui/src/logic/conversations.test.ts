@@ -45,6 +45,15 @@ describe('the preview under a name', () => {
     );
   });
 
+  it('says that a last message of mine was not sent (parked, waiting for Retry or Discard)', () => {
+    expect(
+      preview(withLast(DOCTOR, { content: 'hi', senderId: PATIENT.id, status: 'FAILED' }), patient),
+    ).toBe('Not sent: hi');
+    expect(
+      preview(withLast(DOCTOR, { content: 'hi', senderId: PATIENT.id, status: 'SENDING' }), patient),
+    ).toBe('You: hi');
+  });
+
   it('shows the text or the file, mine with "You:"', () => {
     expect(preview(withLast(DOCTOR, { content: 'hi', senderId: PATIENT.id }), patient)).toBe('You: hi');
     expect(preview(withLast(DOCTOR, { content: '', fileName: 'x.pdf', senderId: DOCTOR.id }), patient)).toBe(

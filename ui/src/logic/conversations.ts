@@ -33,5 +33,8 @@ export function preview(c: Conversation, me: User): string {
     return mine ? `You ${verb} a message` : `Message ${verb}`;
   }
   const body = m.content || (m.fileName ? `Attachment: ${m.fileName}` : '');
+  // A send parked after a refusal waits for Retry or Discard in its conversation: the list says
+  // so, or it reads as sent.
+  if (mine && m.status === 'FAILED') return `Not sent: ${body}`;
   return mine ? `You: ${body}` : body;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { firstEmptyField, loginArgs, loginErrorText } from './login';
+import { firstEmptyField, loginArgs, loginErrorText, pairingNotice, pairingToCompare } from './login';
 
 const FORM = {
   serverUrl: ' https://clinic.lan:8470/ ',
@@ -21,15 +21,14 @@ describe('loginArgs', () => {
 });
 
 describe('loginErrorText', () => {
-  it("shows the server's code on not_paired and asks to compare it with the paper", () => {
-    const text = loginErrorText({
-      code: 'not_paired',
-      message: 'not paired yet',
-      serverCode: 'AAAAAAA-BBBBBBB',
-    });
-    expect(text).toContain('AAAAAAA-BBBBBBB');
-    expect(text).toContain('Compare it with the pairing code on the paper from your clinic');
-    expect(text).toContain('Pairing code');
+  it("is no error on not_paired with the server's code: that is the first sign-in's step", () => {
+    const error = { code: 'not_paired', message: 'not paired yet', serverCode: 'AAAAAAA-BBBBBBB' };
+    expect(loginErrorText(error)).toBeNull();
+    expect(pairingToCompare(error)).toBe('AAAAAAA-BBBBBBB');
+    const { before, after } = pairingNotice();
+    expect(before).toContain("The server's pairing code is");
+    expect(after).toContain('Compare it with the pairing code on the paper from your clinic');
+    expect(after).toContain('"Pairing code"');
   });
 
   it("shows the client's sentence when the server is not the clinic's", () => {
@@ -39,6 +38,8 @@ describe('loginErrorText', () => {
 
   it('falls back to the message when not_paired comes without a code', () => {
     expect(loginErrorText({ code: 'not_paired', message: 'not paired' })).toBe('not paired');
+    expect(pairingToCompare({ code: 'not_paired', message: 'not paired' })).toBeNull();
+    expect(pairingToCompare({ code: 'not_your_server', message: 'x', serverCode: 'A' })).toBeNull();
   });
 
   it('passes other errors through', () => {

@@ -36,19 +36,29 @@ export function firstEmptyField(form: Pick<LoginForm, LoginField>): LoginField {
 
 /**
  * The sentence the login screen shows for a failed login, or null when the person cancelled it
- * (the form is simply back).
+ * (the form is simply back) or the server is not paired yet (its code is shown to compare:
+ * `pairingToCompare`).
  */
 export function loginErrorText(error: BackendErrorBody): string | null {
-  if (error.code === 'cancelled') return null;
-  if (error.code === 'not_paired' && error.serverCode) {
-    return (
-      `This app is not paired with this server yet. The server's pairing code is ` +
-      `${error.serverCode}. Compare it with the pairing code on the paper from your clinic: if ` +
-      `they are the same, enter it under "Pairing code" and sign in again. If they differ, do not ` +
-      `sign in and call your clinic.`
-    );
-  }
+  if (error.code === 'cancelled' || pairingToCompare(error)) return null;
   // not_your_server and the rest: the client's own sentence, e.g. "This is not your clinic's
   // server (its pairing code changed)".
   return error.message;
+}
+
+/** The server's pairing code when a sign-in found a server this app is not paired with yet (the
+ * first sign-in's step, not a failure: see `pairingNotice`), else null. */
+export function pairingToCompare(error: BackendErrorBody): string | null {
+  return error.code === 'not_paired' && error.serverCode ? error.serverCode : null;
+}
+
+/** What the login screen says about a server not paired yet, around its code (shown apart). */
+export function pairingNotice(): { before: string; after: string } {
+  return {
+    before: "This app is not paired with this server yet. The server's pairing code is ",
+    after:
+      '. Compare it with the pairing code on the paper from your clinic: if they are the same, ' +
+      'enter it under "Pairing code" and sign in again. If they differ, do not sign in and call ' +
+      'your clinic.',
+  };
 }

@@ -17,7 +17,7 @@ import {
 import { PAGE_SIZE, pageHasMore } from '../logic/paging';
 import { peerStatus, type PeerStatus } from '../logic/presence';
 import { readMark } from '../logic/receipts';
-import { loginErrorText } from '../logic/login';
+import { loginErrorText, pairingToCompare } from '../logic/login';
 import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
 import type {
@@ -163,7 +163,8 @@ export class ChatStore {
   /** Replaces everything with a snapshot from the shell. */
   private apply(snapshot: Snapshot): void {
     if (!snapshot.session) {
-      this.set({ ...initialState(), phase: 'login', loginError: this.state.loginError });
+      const { loginError, serverPairingCode } = this.state;
+      this.set({ ...initialState(), phase: 'login', loginError, serverPairingCode });
       return;
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;
@@ -258,12 +259,13 @@ export class ChatStore {
   }
 
   async login(args: LoginArgs): Promise<void> {
-    this.set({ loggingIn: true, loginError: null });
+    this.set({ loggingIn: true, loginError: null, serverPairingCode: null });
     try {
       await this.applyAnswer(() => this.backend.login(args));
       this.set({ loggingIn: false });
     } catch (err) {
-      this.set({ loggingIn: false, loginError: loginErrorText(BackendError.from(err)) });
+      const e = BackendError.from(err);
+      this.set({ loggingIn: false, loginError: loginErrorText(e), serverPairingCode: pairingToCompare(e) });
     }
   }
 

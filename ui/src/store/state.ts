@@ -44,6 +44,9 @@ export interface ChatState {
   session: Session | null;
   /** Why the last login failed, or why the session ended. */
   loginError: string | null;
+  /** The server's pairing code when the last sign-in found it not paired with this app yet: the
+   * first sign-in's step (compare it with the paper), shown as information, not as an error. */
+  serverPairingCode: string | null;
   loggingIn: boolean;
   connection: ConnectionStatus;
   /** The core's list: ordered, with unread counts and contacts not talked to yet. */
@@ -91,6 +94,7 @@ export function initialState(): ChatState {
     phase: 'starting',
     session: null,
     loginError: null,
+    serverPairingCode: null,
     loggingIn: false,
     connection: { state: 'connecting', attempt: null, queued: 0, failed: 0, lastError: null },
     conversations: [],

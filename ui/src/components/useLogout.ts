@@ -1,0 +1,26 @@
+// Whether logging out costs something here now (the alarm, sends waiting or parked), and the
+// log-out action that asks first when it does (LogoutQuestion asks).
+
+import { useState } from 'react';
+import { useChat, useStore } from '../store/hooks';
+
+/** What logging out would cost here now: the alarm, and sends waiting or parked. */
+export function useLogoutCost() {
+  const alerting = useChat((s) => s.ringing.length > 0);
+  const queued = useChat((s) => s.connection.queued);
+  const failed = useChat((s) => s.connection.failed);
+  const sharedComputer = useChat((s) => s.lock?.device === 'shared');
+  return { alerting, queued, failed, sharedComputer, any: alerting || queued + failed > 0 };
+}
+
+/** Logging out: at once when it costs nothing, else `asking` until the user answers. */
+export function useLogout() {
+  const store = useStore();
+  const { any } = useLogoutCost();
+  const [asking, setAsking] = useState(false);
+  return {
+    asking,
+    logOut: () => (any ? setAsking(true) : void store.logout()),
+    stay: () => setAsking(false),
+  };
+}

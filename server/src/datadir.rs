@@ -117,8 +117,14 @@ pub fn has_database(data_dir: &Path) -> bool {
 }
 
 /// Refuses a data folder without a database unless `init` (a wrong `--data-dir`, or a lost
-/// database, must not quietly become a new empty clinic).
+/// database, must not quietly become a new empty clinic), and one a restore was interrupted in.
 pub fn check_database(data_dir: &Path, init: bool) -> Result<(), ServerError> {
+    if let Some(aside) = crate::restore::interrupted(data_dir) {
+        return Err(ServerError::RestoreInterrupted {
+            path: data_dir.to_path_buf(),
+            aside,
+        });
+    }
     if init || has_database(data_dir) {
         Ok(())
     } else {

@@ -351,7 +351,21 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     )
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A sentence, never Debug output; it may quote names from the database or from a
+            // backup's schema, so each line is printed as text only.
+            let said = format!("{e:#}");
+            let lines: Vec<_> = said.lines().map(for_terminal).collect();
+            eprintln!("clinic-server: {}", lines.join("\n"));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     clinic_server::tls::install_provider();
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()

@@ -9,8 +9,9 @@
 //! stopped (the folder's lock says whether it is).
 
 use crate::config::db_path;
-use crate::datadir::{self, database_files};
+use crate::datadir;
 use crate::store::{self, marker};
+use clinic_protocol::text::for_terminal;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -60,17 +61,18 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RestoreError {
 /// Room left beside what a restore writes (SQLite's log while upgrading, the server's start).
 const SPARE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Opens `file` read-only if it is a sound clinic database that is not the data folder's own;
-/// returns the connection and its last change sequence.
-fn check_backup(file: &Path, data_dir: &Path) -> Result<(rusqlite::Connection, i64), RestoreError> {
+/// Opens `file` read-only if it is a sound clinic database that is not the data folder's own.
+fn check_backup(file: &Path, data_dir: &Path) -> Result<rusqlite::Connection, RestoreError> {
     let bad = |why: &str| RestoreError::BadBackup(file.to_path_buf(), why.to_owned());
-    match std::fs::metadata(file) {
-        Err(_) => return Err(bad("no such file")),
+    let meta = match std::fs::metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(bad("no such file")),
+        Err(e) => return Err(bad(&format!("it cannot be read ({e})"))),
         Ok(meta) if !meta.is_file() => return Err(bad("not a regular file")),
-        Ok(_) => {}
-    }
-    let own = std::fs::canonicalize(db_path(data_dir)).ok();
-    if own.is_some() && std::fs::canonicalize(file).ok() == own {
+        Ok(meta) => meta,
+    };
+    // The same file, by any name (a link, a hard link): read without its log, and moved aside
+    // before it was read, it would be lost.
+    if std::fs::metadata(db_path(data_dir)).is_ok_and(|own| same_file(&own, &meta)) {
         return Err(bad(
             "it is this data folder's own database (restore a copy made by `backup --to`)",
         ));
@@ -91,14 +93,33 @@ fn check_backup(file: &Path, data_dir: &Path) -> Result<(rusqlite::Connection, i
     if !problems.is_empty() {
         return Err(bad(&format!("damaged: {}", problems.join("; "))));
     }
-    let last = marker::committed(&conn).map_err(|_| bad("not a clinic database"))?;
-    Ok((conn, last))
+    marker::committed(&conn).map_err(|_| bad("not a clinic database"))?;
+    Ok(conn)
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
 }
 
 /// A folder of the data folder that is new (never one that exists: two restores in one
 /// second must not share one, or the second would move its database over the first's).
 fn new_folder(data_dir: &Path, prefix: &str) -> Result<PathBuf, RestoreError> {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    new_folder_at(data_dir, prefix, chrono::Utc::now())
+}
+
+fn new_folder_at(
+    data_dir: &Path,
+    prefix: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<PathBuf, RestoreError> {
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
     for n in 0..1000 {
         let name = match n {
             0 => format!("{prefix}-{stamp}"),
@@ -131,7 +152,7 @@ impl Drop for Staging {
 
 /// Removes staging folders a restore that was killed left behind (the folder's lock is held,
 /// so no restore is using one).
-fn remove_old_staging(data_dir: &Path) {
+pub(crate) fn remove_old_staging(data_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(data_dir) else {
         return;
     };
@@ -160,13 +181,19 @@ fn ensure_space(data_dir: &Path, needed: u64) -> Result<(), RestoreError> {
     }
 }
 
-/// The backup, copied through SQLite, upgraded and checked in `staging`: returns the staged
-/// database's counts and the hashes of the files it names.
-fn stage(
-    backup: &Path,
-    conn: rusqlite::Connection,
-    staged: &Path,
-) -> Result<(i64, i64, HashSet<String>), RestoreError> {
+/// What the staged copy holds.
+struct Staged {
+    users: i64,
+    messages: i64,
+    /// Its last change sequence, read from the copy itself (what was copied, not what was seen
+    /// before).
+    last_change: i64,
+    /// The hashes of the files it names.
+    wanted: HashSet<String>,
+}
+
+/// The backup, copied through SQLite, upgraded and checked at `staged`.
+fn stage(backup: &Path, conn: rusqlite::Connection, staged: &Path) -> Result<Staged, RestoreError> {
     let bad = |why: String| RestoreError::BadBackup(backup.to_path_buf(), why);
     // Through the checked connection, so a log beside the backup (a copy of a folder taken
     // after a crash) is part of the copy, as it was part of the check.
@@ -174,7 +201,12 @@ fn stage(
         datadir::private_file(staged, true)
             .map_err(io(format!("creating {}", staged.display())))?,
     );
-    conn.execute("VACUUM INTO ?1", [staged.to_string_lossy()])
+    let target = staged.to_str().ok_or_else(|| {
+        io(format!("copying {}", backup.display()))(std::io::Error::other(
+            "the data folder's path is not UTF-8",
+        ))
+    })?;
+    conn.execute("VACUUM INTO ?1", [target])
         .map_err(|e| io(format!("copying {}", backup.display()))(std::io::Error::other(e)))?;
     drop(conn);
     // Opened the way the server opens it (an older backup's schema is brought up to date
@@ -201,13 +233,29 @@ fn stage(
             .map_err(|e| bad(first_line(&e)))
     };
     let (users, messages) = (count("users")?, count("messages")?);
-    let wanted = conn
-        .prepare("SELECT DISTINCT sha256 FROM uploads")
-        .and_then(|mut stmt| {
-            stmt.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<HashSet<_>>>()
-        })
-        .map_err(|e| bad(first_line(&e)))?;
+    let last_change = marker::committed(&conn).map_err(|e| bad(first_line(&e)))?;
+    let names = |sql: &str| {
+        conn.prepare(sql)
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<HashSet<_>>>()
+            })
+            .map_err(|e| bad(first_line(&e)))
+    };
+    let wanted = names("SELECT DISTINCT sha256 FROM uploads")?;
+    // The server reads and removes files by these names: any that is not a hash could name a
+    // file anywhere (`../../tls/ca.key`), so such a backup is no clinic's.
+    let doomed = names("SELECT DISTINCT sha256 FROM doomed_files")?;
+    if let Some(odd) = wanted
+        .iter()
+        .chain(&doomed)
+        .find(|n| !crate::files::is_content_name(n))
+    {
+        return Err(bad(format!(
+            "it names a file by something that is not a content hash ({})",
+            for_terminal(&odd.chars().take(80).collect::<String>())
+        )));
+    }
     // Everything into the database file itself: only that file is moved into place.
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .map_err(|e| io(format!("writing {}", staged.display()))(std::io::Error::other(e)))?;
@@ -217,7 +265,12 @@ fn stage(
     std::fs::File::open(staged)
         .and_then(|f| f.sync_all())
         .map_err(io(format!("syncing {}", staged.display())))?;
-    Ok((users, messages, wanted))
+    Ok(Staged {
+        users,
+        messages,
+        last_change,
+        wanted,
+    })
 }
 
 /// Restores `backup` (and the files of `backup.files/` its database names) into `data_dir`.
@@ -225,7 +278,7 @@ fn stage(
 /// restored database has passed its checks and its files are copied; then the database that
 /// was there, with its log, is moved into a new `before-restore-<time>` folder, never deleted.
 pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError> {
-    let (conn, last_change) = check_backup(backup, data_dir)?;
+    let conn = check_backup(backup, data_dir)?;
     datadir::prepare(data_dir)?;
     let _held = datadir::hold(data_dir)?;
     remove_old_staging(data_dir);
@@ -236,7 +289,12 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     ensure_space(data_dir, size(backup) + size(Path::new(&wal)))?;
     let staging = Staging(new_folder(data_dir, "restoring")?);
     let staged = staging.0.join("clinic.db");
-    let (users, messages, wanted) = stage(backup, conn, &staged)?;
+    let Staged {
+        users,
+        messages,
+        last_change,
+        wanted,
+    } = stage(backup, conn, &staged)?;
 
     let mut files_from = backup.as_os_str().to_owned();
     files_from.push(".files");
@@ -247,76 +305,153 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     let files_copied = crate::files::restore(&files, data_dir)
         .map_err(io(format!("copying files from {}", files_from.display())))?;
 
-    // Out of the way now: the database and, above all, its log and shared memory, which
-    // belong to it and would be replayed onto the restored copy. The check's notes describe
-    // the database that goes aside, so they go with it; so does the search index, built from
-    // the database it belonged to.
-    let db = db_path(data_dir);
-    let present: Vec<PathBuf> = database_files(data_dir)
-        .into_iter()
-        .chain(store::search_index::files(&db))
-        .chain([store::search_index::damage_note(&db)])
-        .chain([
-            store::check::damage_note(&db),
-            store::check::unchecked_note(&db),
-        ])
-        .filter(|p| p.exists())
-        .collect();
-    let previous = if present.is_empty() {
-        None
-    } else {
-        let aside = new_folder(data_dir, "before-restore")?;
-        // Its attachments go with it (links, as `clinic.db.files/`), so that restoring
-        // `before-restore-TIME/clinic.db` puts it back whole after the restored database's
-        // sweeps removed the files only it named.
-        let aside_files = aside.join("clinic.db.files");
-        if let Err(e) = crate::files::link_all(data_dir, &aside_files) {
-            let _ = std::fs::remove_dir_all(&aside);
-            return Err(io(format!(
-                "linking the attachments into {}",
-                aside_files.display()
-            ))(e));
-        }
-        let mut moved = Vec::new();
-        for path in present {
-            let to = aside.join(path.file_name().unwrap_or_default());
-            if let Err(e) = std::fs::rename(&path, &to) {
-                put_back(&moved);
-                return Err(io(format!("moving {} aside", path.display()))(e));
-            }
-            moved.push((path, to));
-        }
-        Some((aside, moved))
-    };
-    if let Err(e) = std::fs::rename(&staged, &db) {
-        if let Some((_, moved)) = &previous {
-            put_back(moved);
-        }
-        return Err(io(format!(
-            "moving the restored database to {}",
-            db.display()
-        ))(e));
-    }
-    if let Ok(dir) = std::fs::File::open(data_dir) {
-        let _ = dir.sync_all();
-    }
-    // The database now legitimately stands where the backup stood.
-    marker::write(&db, last_change).map_err(io("writing the commit marker"))?;
+    let previous = swap(data_dir, &staged, last_change)?;
     Ok(Restored {
         users,
         messages,
         last_change,
-        previous: previous.map(|(aside, _)| aside),
+        previous,
         files_copied,
         files_missing: files.missing,
     })
 }
 
-/// Moves what was moved aside back where it was (a restore that failed at the last step).
-fn put_back(moved: &[(PathBuf, PathBuf)]) {
-    for (from, to) in moved.iter().rev() {
-        if let Err(e) = std::fs::rename(to, from) {
-            tracing::error!(error = %e, from = %to.display(), to = %from.display(), "cannot put back");
+/// The note a restore keeps while it moves databases, naming the folder the old one goes to:
+/// while it exists the data folder is half swapped, `serve` refuses it, and the next `restore`
+/// finishes the move before it puts its own copy in place.
+fn note_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("clinic.restoring")
+}
+
+/// The folder the database that was there went to, when a restore was interrupted (killed, a
+/// power loss) while it moved databases.
+pub fn interrupted(data_dir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(note_path(data_dir)).ok()?;
+    Some(PathBuf::from(text.trim_end_matches('\n')))
+}
+
+fn write_note(data_dir: &Path, aside: &Path) -> std::io::Result<()> {
+    let mut file = datadir::private_file(&note_path(data_dir), true)?;
+    std::io::Write::write_all(&mut file, format!("{}\n", aside.display()).as_bytes())?;
+    file.sync_all()?;
+    sync_dir(data_dir);
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}
+
+/// What belongs to the database in place and goes aside with it: its log and shared memory
+/// above all (they would be replayed onto the restored copy), the check's notes and the commit
+/// marker (they describe it), and the search index (built from it).
+fn belonging(db: &Path) -> Vec<PathBuf> {
+    crate::datadir::sqlite_files(db)
+        .into_iter()
+        .chain(store::search_index::files(db))
+        .chain([
+            store::search_index::damage_note(db),
+            store::check::damage_note(db),
+            store::check::unchecked_note(db),
+            marker::path(db),
+        ])
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Moves the database in place (if any) into a new `before-restore` folder, with links to its
+/// attachments, and `staged` into its place; or finishes the move an interrupted restore began
+/// (its note names the folder). Returns the folder.
+fn swap(data_dir: &Path, staged: &Path, last_change: i64) -> Result<Option<PathBuf>, RestoreError> {
+    let db = db_path(data_dir);
+    let present = belonging(&db);
+    let aside = match interrupted(data_dir) {
+        Some(aside) => Some(aside),
+        None if present.is_empty() => None,
+        None => {
+            let aside = new_folder(data_dir, "before-restore")?;
+            // Its attachments go with it (as `clinic.db.files/`), so that restoring
+            // `before-restore-TIME/clinic.db` puts it back whole after the restored
+            // database's sweeps removed the files only it named.
+            let aside_files = aside.join("clinic.db.files");
+            if let Err(e) = crate::files::keep_all(data_dir, &aside_files) {
+                let _ = std::fs::remove_dir_all(&aside);
+                let what = format!("keeping the attachments in {}", aside_files.display());
+                return Err(io(what)(e));
+            }
+            write_note(data_dir, &aside).map_err(io("writing the restore's note"))?;
+            Some(aside)
+        }
+    };
+    let half = |what: String| {
+        let aside = aside.as_deref().unwrap_or(data_dir);
+        io(format!(
+            "{what} (the restore is half done: run it again to finish; the database that was \
+             there is in {})",
+            aside.display()
+        ))
+    };
+    if let Some(aside) = &aside {
+        datadir::private_dir(aside).map_err(half(format!("opening {}", aside.display())))?;
+        for path in present {
+            let to = aside.join(path.file_name().unwrap_or_default());
+            if to.exists() {
+                // Moved there already by the restore that was interrupted: what stands here now
+                // is that restore's copy, which this one replaces.
+                std::fs::remove_file(&path)
+                    .map_err(half(format!("removing {}", path.display())))?;
+            } else {
+                std::fs::rename(&path, &to)
+                    .map_err(half(format!("moving {} aside", path.display())))?;
+            }
+        }
+    }
+    std::fs::rename(staged, &db).map_err(half(format!(
+        "moving the restored database to {}",
+        db.display()
+    )))?;
+    sync_dir(data_dir);
+    // The database now legitimately stands where the backup stood.
+    marker::write(&db, last_change).map_err(half("writing the commit marker".into()))?;
+    match std::fs::remove_file(note_path(data_dir)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(half("removing the restore's note".into())(e));
+        }
+        _ => sync_dir(data_dir),
+    }
+    Ok(aside)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_folder_is_always_new_even_within_one_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let first = new_folder_at(dir.path(), "before-restore", now).unwrap();
+        let second = new_folder_at(dir.path(), "before-restore", now).unwrap();
+        let third = new_folder_at(dir.path(), "before-restore", now).unwrap();
+        assert_ne!(first, second);
+        assert!(
+            second.to_string_lossy().ends_with("-1"),
+            "{}",
+            second.display()
+        );
+        assert!(
+            third.to_string_lossy().ends_with("-2"),
+            "{}",
+            third.display()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&second).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700);
         }
     }
 }

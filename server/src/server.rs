@@ -43,6 +43,8 @@ pub async fn run(
     datadir::check_database(&config.data_dir, config.init)?;
     datadir::prepare(&config.data_dir)?;
     let _held = datadir::hold_waiting(&config.data_dir, HOLD_PATIENCE).await?;
+    // A copy of a backup a killed restore was staging holds patients' data: not kept.
+    crate::restore::remove_old_staging(&config.data_dir);
     let tls = ServerTls::prepare(&config, local)?.map(Arc::new);
     let (state, writer_thread, later_check) = open_state(config)?;
     // A large database is checked while serving; damage found then stops the server.

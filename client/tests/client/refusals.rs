@@ -54,8 +54,10 @@ async fn a_refused_send_fails_alone_and_can_be_retried() {
     );
     assert!(!stored.iter().any(|m| m.content == "not allowed"));
 
-    // Retrying sends it again (same clientId) and it is refused again, still alone.
+    // Retrying sends it again (same clientId) and it is refused again, still alone; the count
+    // goes to 0 with the retry and back to 1 when it is parked again.
     let retried = patel.retry(&refused.client_id).unwrap();
+    parked_told(&mut events, 0).await;
     assert_eq!(retried.status, MessageStatus::Sending);
     wait_until(&patel, "the retry to fail again", || {
         patel.message(&refused.client_id).unwrap().unwrap().status == MessageStatus::Failed

@@ -154,7 +154,10 @@ impl Finished {
     /// Moves the content to its content-addressed place (keeping an identical file already
     /// there). Blocking: runs on the writer thread, so it never races the orphan sweep.
     pub(crate) fn place(mut self, data_dir: &Path) -> std::io::Result<()> {
-        let target = super::content_path(data_dir, &self.sha256);
+        // The hash was computed here, so it is always a content name.
+        let target = super::content_path(data_dir, &self.sha256).ok_or_else(|| {
+            std::io::Error::other(format!("{} is not a content name", self.sha256))
+        })?;
         let Some(temp) = self.temp.0.clone() else {
             return Ok(());
         };

@@ -26,11 +26,15 @@ pub(crate) fn temp_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("uploads-tmp")
 }
 
-/// Where the content with this hash lives.
-pub(crate) fn content_path(data_dir: &Path, sha256: &str) -> PathBuf {
-    files_dir(data_dir)
-        .join(sha256.get(..2).unwrap_or("00"))
-        .join(sha256)
+/// Where the content with this hash lives; `None` for a name that is not a hash. Hashes come
+/// from the database, which a restored backup brings: `../..` or an absolute path there must
+/// never name a file outside this folder (to serve, or to remove).
+pub(crate) fn content_path(data_dir: &Path, sha256: &str) -> Option<PathBuf> {
+    is_content_name(sha256).then(|| {
+        files_dir(data_dir)
+            .join(sha256.get(..2).unwrap_or("00"))
+            .join(sha256)
+    })
 }
 
 /// 128 random bits, hex: unguessable upload ids and temp names.
@@ -77,7 +81,7 @@ fn stored_in(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 }
 
 /// True for a content name: a SHA-256 in lower-case hex.
-fn is_content_name(name: &str) -> bool {
+pub(crate) fn is_content_name(name: &str) -> bool {
     name.len() == 64
         && name
             .bytes()
@@ -86,20 +90,39 @@ fn is_content_name(name: &str) -> bool {
 
 /// Copies every content file under `from` into `to` (same layout, private), skipping those
 /// already there: content files never change, so copying into the same folder again only
-/// copies what is new. Returns how many files were copied.
+/// copies what is new. A file that does not hold the content its name says is left out and
+/// the others are copied; then the error names every one left out. Returns how many files
+/// were copied.
 fn copy_contents(from: &Path, to: &Path) -> std::io::Result<u64> {
     let mut copied = 0;
+    let mut damaged = Vec::new();
     for (sha256, path) in stored_in(from)? {
         if !is_content_name(&sha256) {
             continue;
         }
         let target = to.join(sha256.get(..2).unwrap_or("00")).join(&sha256);
-        if !target.exists() {
-            copy_checked(&path, &target, &sha256)?;
-            copied += 1;
+        if target.exists() {
+            continue;
+        }
+        match copy_checked(&path, &target, &sha256) {
+            Ok(()) => copied += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => damaged.push(sha256),
+            Err(e) => return Err(e),
         }
     }
-    Ok(copied)
+    if damaged.is_empty() {
+        Ok(copied)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} stored files do not hold the content their names say and were left out \
+                 (the other {copied} were copied): {}",
+                damaged.len(),
+                damaged.join(", ")
+            ),
+        ))
+    }
 }
 
 /// Copies `from` to `target` through a private temp file (never a short file, nor one readable
@@ -112,6 +135,8 @@ fn copy_checked(from: &Path, target: &Path, sha256: &str) -> std::io::Result<()>
         crate::datadir::private_dir(dir)?;
     }
     let partial = target.with_extension("part");
+    // One left by a copy that was killed keeps its mode when opened again: made anew, 0600.
+    let _ = std::fs::remove_file(&partial);
     let copy = || -> std::io::Result<()> {
         let mut input = std::fs::File::open(from)?;
         let mut out = crate::datadir::private_file(&partial, true)?;
@@ -148,24 +173,29 @@ pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
     copy_contents(&files_dir(data_dir), to)
 }
 
-/// Hard links to every stored file, in a backup's layout under `to` (which a restore reads as
-/// `FILE.files/`): the database a restore moves aside keeps its attachments, whatever the
-/// restored one's sweeps remove later. Returns how many.
-pub fn link_all(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
-    let mut linked = 0;
+/// Every stored file, in a backup's layout under `to` (which a restore reads as `FILE.files/`):
+/// the database a restore moves aside keeps its attachments, whatever the restored one's sweeps
+/// remove later. Hard links where the file system allows them (no space, no time), else copies
+/// (a `to` on another file system, one without links). Returns how many files.
+pub fn keep_all(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
+    let mut kept = 0;
     for (sha256, path) in stored(data_dir)? {
         if !is_content_name(&sha256) {
             continue;
         }
         let dir = to.join(sha256.get(..2).unwrap_or("00"));
         crate::datadir::private_dir(&dir)?;
-        match std::fs::hard_link(&path, dir.join(&sha256)) {
-            Ok(()) => linked += 1,
+        let target = dir.join(&sha256);
+        match std::fs::hard_link(&path, &target) {
+            Ok(()) => kept += 1,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+            Err(_) => {
+                copy_checked(&path, &target, &sha256)?;
+                kept += 1;
+            }
         }
     }
-    Ok(linked)
+    Ok(kept)
 }
 
 /// What restoring a backup's files (`FILE.files/`) into a data folder would copy.
@@ -193,14 +223,16 @@ pub fn to_restore(
         if !wanted.contains(&sha256) || !found.insert(sha256.clone()) {
             continue;
         }
-        if !content_path(data_dir, &sha256).exists() {
+        if !content_path(data_dir, &sha256).is_some_and(|p| p.exists()) {
             plan.bytes += std::fs::symlink_metadata(&path)?.len();
             plan.files.push((sha256, path));
         }
     }
     plan.missing = wanted
         .iter()
-        .filter(|sha256| !found.contains(**sha256) && !content_path(data_dir, sha256).exists())
+        .filter(|sha256| {
+            !found.contains(**sha256) && !content_path(data_dir, sha256).is_some_and(|p| p.exists())
+        })
         .count() as u64;
     Ok(plan)
 }
@@ -208,7 +240,9 @@ pub fn to_restore(
 /// Copies what [`to_restore`] found, each file checked against its hash. Returns how many.
 pub fn restore(plan: &FilesToRestore, data_dir: &Path) -> std::io::Result<u64> {
     for (sha256, path) in &plan.files {
-        copy_checked(path, &content_path(data_dir, sha256), sha256)?;
+        if let Some(target) = content_path(data_dir, sha256) {
+            copy_checked(path, &target, sha256)?;
+        }
     }
     Ok(plan.files.len() as u64)
 }
@@ -249,8 +283,81 @@ pub(crate) fn remove_leftovers(
 
 /// Removes the content file of `sha256` (no row refers to it any more).
 pub(crate) fn remove_content(data_dir: &Path, sha256: &str) -> std::io::Result<()> {
-    match std::fs::remove_file(content_path(data_dir, sha256)) {
+    let Some(path) = content_path(data_dir, sha256) else {
+        tracing::warn!(
+            name = sha256,
+            "a file row names no stored content; nothing removed"
+        );
+        return Ok(());
+    };
+    match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Names come from the database, which a restored backup brings.
+    #[test]
+    fn a_content_path_is_only_ever_under_the_files_folder() {
+        let dir = Path::new("/srv/clinic");
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            content_path(dir, &sha).unwrap(),
+            dir.join("files").join("ab").join(&sha)
+        );
+        for odd in [
+            "../clinic.seq",
+            "/etc/hostname",
+            "",
+            &"AB".repeat(32),
+            &"a".repeat(63),
+        ] {
+            assert!(content_path(dir, odd).is_none(), "{odd}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_file_is_left_out_of_a_backup_and_the_rest_copied() {
+        use sha2::{Digest, Sha256};
+        let (data, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut names = Vec::new();
+        for content in [&b"one"[..], b"two", b"three"] {
+            let sha = hex::encode(Sha256::digest(content));
+            let path = content_path(data.path(), &sha).unwrap();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, content).unwrap();
+            names.push((sha, path));
+        }
+        std::fs::write(&names[1].1, b"bit rot").unwrap();
+        let err = backup(data.path(), to.path()).unwrap_err();
+        assert!(err.to_string().contains(&names[1].0), "{err}");
+        assert!(err.to_string().contains("the other 2 were copied"), "{err}");
+        for (i, (sha, _)) in names.iter().enumerate() {
+            let copied = to.path().join(&sha[..2]).join(sha);
+            assert_eq!(copied.exists(), i != 1, "{sha}");
+        }
+        let parts: Vec<_> = walk(to.path())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "part"))
+            .collect();
+        assert!(parts.is_empty(), "{parts:?}");
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
     }
 }

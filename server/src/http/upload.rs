@@ -179,7 +179,10 @@ pub(super) async fn download(
         }
         None => return Err(missing()),
     };
-    let path = files::content_path(&state.config.data_dir, &upload.sha256);
+    let Some(path) = files::content_path(&state.config.data_dir, &upload.sha256) else {
+        tracing::error!(name = %upload.sha256, "an upload row names no stored content");
+        return Err(missing());
+    };
     let file = tokio::fs::File::open(&path).await.map_err(|e| {
         tracing::error!(path = %path.display(), "a stored upload is unreadable: {e}");
         missing()

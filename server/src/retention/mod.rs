@@ -286,7 +286,7 @@ mod tests {
     fn a_batch_records_its_doomed_files_durably() {
         let (dir, mut conn) = twenty_year_old_conversation(3);
         let sha = "ab".repeat(32);
-        let path = crate::files::content_path(dir.path(), &sha);
+        let path = crate::files::content_path(dir.path(), &sha).unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"x-ray").unwrap();
         conn.execute(
@@ -330,8 +330,8 @@ mod tests {
     fn a_failed_removal_forgets_no_doomed_file() {
         let (dir, conn) = twenty_year_old_conversation(1);
         let (gone, stuck) = ("aa".repeat(32), "bb".repeat(32));
-        let gone_path = crate::files::content_path(dir.path(), &gone);
-        let stuck_path = crate::files::content_path(dir.path(), &stuck);
+        let gone_path = crate::files::content_path(dir.path(), &gone).unwrap();
+        let stuck_path = crate::files::content_path(dir.path(), &stuck).unwrap();
         std::fs::create_dir_all(gone_path.parent().unwrap()).unwrap();
         std::fs::write(&gone_path, b"x-ray").unwrap();
         // A directory where the file would be: removing it as a file fails.

@@ -258,3 +258,83 @@ async fn the_database_moved_aside_keeps_its_attachments_and_can_be_put_back() {
     assert_eq!(status, 200, "the file is served again");
     server.kill();
 }
+
+#[tokio::test]
+async fn a_backup_naming_files_outside_its_folder_is_refused() {
+    let (dir, vault, backup) = clinic_and_backup(1).await;
+    let before = digest(&dir.path().join("clinic.db"));
+    for (table, name) in [
+        ("uploads", "../clinic.seq"),
+        ("doomed_files", "/etc/hostname"),
+    ] {
+        let hostile = vault.path().join(format!("{table}.db"));
+        std::fs::copy(&backup, &hostile).unwrap();
+        let conn = rusqlite::Connection::open(&hostile).unwrap();
+        match table {
+            "uploads" => conn.execute(
+                "INSERT INTO uploads (id, uploader_id, patient_id, doctor_id, sha256, file_name, \
+                 content_type, size, created_at) \
+                 SELECT lower(hex(randomblob(16))), id, id, id, ?1, 'x.txt', 'text/plain', 1, 0 \
+                 FROM users LIMIT 1",
+                [name],
+            ),
+            _ => conn.execute("INSERT INTO doomed_files (sha256) VALUES (?1)", [name]),
+        }
+        .unwrap();
+        drop(conn);
+        let out = run_cli(dir.path(), &["restore", hostile.to_str().unwrap()]);
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("not a content hash"), "{}", text(&out));
+    }
+    assert_eq!(digest(&dir.path().join("clinic.db")), before);
+    assert!(Path::new("/etc/hostname").exists());
+}
+
+/// A restore killed while it moves databases leaves its note: `serve` refuses the folder, and
+/// the next restore finishes the move without losing the database that was there.
+#[tokio::test]
+async fn an_interrupted_restore_is_finished_by_the_next_and_never_served() {
+    let (dir, _vault, backup) = clinic_and_backup(2).await;
+    let db = dir.path().join("clinic.db");
+    let original = digest(&db);
+    // As a kill would leave it after the old database went aside and before the copy came.
+    let aside = dir.path().join("before-restore-20261205T000000Z");
+    std::fs::create_dir(&aside).unwrap();
+    std::fs::rename(&db, aside.join("clinic.db")).unwrap();
+    std::fs::write(
+        dir.path().join("clinic.restoring"),
+        format!("{}\n", aside.display()),
+    )
+    .unwrap();
+    let served = common::serve_command(dir.path(), &[]).output().unwrap();
+    assert!(!served.status.success());
+    assert!(
+        text(&served).contains("was interrupted"),
+        "{}",
+        text(&served)
+    );
+
+    let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&aside.display().to_string()),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(digest(&aside.join("clinic.db")), original);
+    assert!(!dir.path().join("clinic.restoring").exists());
+
+    // Killed after the copy came and before the note went: the old one stays where it is.
+    std::fs::write(
+        dir.path().join("clinic.restoring"),
+        format!("{}\n", aside.display()),
+    )
+    .unwrap();
+    let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(digest(&aside.join("clinic.db")), original);
+    assert_eq!(folders(dir.path(), "before-restore").len(), 1);
+    let server = Binary::start(dir.path(), &[]);
+    server.login("pat").await;
+    server.kill();
+}

@@ -58,6 +58,10 @@ describe('login', () => {
     expect(notice.querySelector('strong')).toHaveTextContent(FAKE_PAIRING_CODE);
     expect(screen.queryByTestId('login-error')).toBeNull();
 
+    // Another address: that server's code is not this one's.
+    await user.type(screen.getByTestId('server-url'), '0');
+    expect(screen.queryByTestId('pairing-notice')).toBeNull();
+    await user.type(screen.getByTestId('server-url'), '{Backspace}');
     await user.type(screen.getByTestId('pairing-code'), 'ZZZZZZZ-ZZZZZZZ');
     await user.click(screen.getByTestId('login-submit'));
     await waitFor(() =>

@@ -69,7 +69,10 @@ export function LoginScreen() {
           inputMode="url"
           placeholder="https://192.168.1.10:8470"
           value={serverUrl}
-          onChange={setServerUrl}
+          onChange={(url) => {
+            setServerUrl(url);
+            store.forgetServerPairingCode();
+          }}
           autoComplete="url"
           autoFocus={focus === 'serverUrl'}
           disabled={busy}

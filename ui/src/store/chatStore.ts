@@ -270,6 +270,11 @@ export class ChatStore {
   }
 
   /** Gives up a sign-in that waits for the server; the form is back as it was. */
+  /** The address on the login form changed: the code a server gave is not that address's. */
+  forgetServerPairingCode(): void {
+    if (this.state.serverPairingCode) this.set({ serverPairingCode: null });
+  }
+
   async cancelLogin(): Promise<void> {
     if (!this.state.loggingIn) return;
     try {

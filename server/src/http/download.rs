@@ -221,8 +221,9 @@ async fn open_plain(path: &std::path::Path) -> Option<(tokio::fs::File, u64)> {
     options.read(true);
     #[cfg(unix)]
     options.custom_flags(
-        // Fails (ELOOP) on a link, so the check and the open are one step.
-        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+        // Fails (ELOOP) on a link, so the check and the open are one step; and a FIFO put in
+        // a package's place does not hold the request open (a regular file reads the same).
+        (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
     );
     #[cfg(not(unix))]
     if tokio::fs::symlink_metadata(path)
@@ -274,6 +275,16 @@ mod tests {
         std::os::unix::fs::symlink(&secret, &package).unwrap();
         assert!(open_plain(&package).await.is_none());
         assert!(open_plain(dir.path()).await.is_none(), "a folder");
+        let fifo = dir.path().join("b.deb");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let opened = tokio::time::timeout(std::time::Duration::from_secs(5), open_plain(&fifo));
+        assert!(opened.await.unwrap().is_none(), "a FIFO, at once");
     }
 
     #[test]

@@ -119,18 +119,24 @@ pub fn has_database(data_dir: &Path) -> bool {
 /// Refuses a data folder without a database unless `init` (a wrong `--data-dir`, or a lost
 /// database, must not quietly become a new empty clinic), and one a restore was interrupted in.
 pub fn check_database(data_dir: &Path, init: bool) -> Result<(), ServerError> {
-    if let Some(aside) = crate::restore::interrupted(data_dir) {
-        return Err(ServerError::RestoreInterrupted {
-            path: data_dir.to_path_buf(),
-            aside,
-        });
-    }
+    refuse_half_restored(data_dir)?;
     if init || has_database(data_dir) {
         Ok(())
     } else {
         Err(ServerError::NoDatabase {
             path: data_dir.to_path_buf(),
         })
+    }
+}
+
+/// Refuses a data folder a restore was interrupted in (the note says where the old database
+/// went; see `restore::interrupted`).
+pub fn refuse_half_restored(data_dir: &Path) -> Result<(), ServerError> {
+    match crate::restore::interrupted(data_dir) {
+        Some(interrupted) => Err(ServerError::RestoreInterrupted(
+            interrupted.sentence(data_dir),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -30,15 +30,9 @@ pub enum ServerError {
     },
     #[error("another clinic-server is using the data folder {path}; stop it first")]
     InUse { path: std::path::PathBuf },
-    #[error(
-        "a restore into {path} was interrupted; the server will not serve a database half put \
-         in place. Run the same `clinic-server --data-dir {path} restore FILE` again (the \
-         database that was there is in {aside})"
-    )]
-    RestoreInterrupted {
-        path: std::path::PathBuf,
-        aside: std::path::PathBuf,
-    },
+    /// A restore was interrupted while it moved databases (the sentence says what to do).
+    #[error("{0}")]
+    RestoreInterrupted(String),
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("serving failed: {0}")]

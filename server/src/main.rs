@@ -356,8 +356,17 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // A sentence, never Debug output; it may quote names from the database or from a
-            // backup's schema, so each line is printed as text only.
-            let said = format!("{e:#}");
+            // backup's schema, so each line is printed as text only. A cause an error's own
+            // text already ends with is not said twice.
+            let mut said = String::new();
+            for cause in e.chain().map(ToString::to_string) {
+                if !said.ends_with(&cause) {
+                    if !said.is_empty() {
+                        said.push_str(": ");
+                    }
+                    said.push_str(&cause);
+                }
+            }
             let lines: Vec<_> = said.lines().map(for_terminal).collect();
             eprintln!("clinic-server: {}", lines.join("\n"));
             std::process::ExitCode::FAILURE
@@ -715,6 +724,8 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
 }
 
 fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
+    // Read-only, but a half-restored folder's database may lack its log: no backup of that.
+    datadir::refuse_half_restored(data_dir)?;
     let source_path = clinic_server::config::db_path(data_dir);
     if !source_path.exists() {
         bail!("no database at {}", source_path.display());

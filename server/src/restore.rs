@@ -305,7 +305,7 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     let files_copied = crate::files::restore(&files, data_dir)
         .map_err(io(format!("copying files from {}", files_from.display())))?;
 
-    let previous = swap(data_dir, &staged, last_change)?;
+    let previous = swap(data_dir, &staging.0, &staged, last_change)?;
     Ok(Restored {
         users,
         messages,
@@ -316,24 +316,91 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     })
 }
 
-/// The note a restore keeps while it moves databases, naming the folder the old one goes to:
-/// while it exists the data folder is half swapped, `serve` refuses it, and the next `restore`
+/// The note a restore keeps while it moves databases, naming the folder (of the data folder)
+/// the old one goes to: while it exists the data folder is half swapped, nothing opens its
+/// database (`serve`, the other commands: `store::open_private`), and the next `restore`
 /// finishes the move before it puts its own copy in place.
 fn note_path(data_dir: &Path) -> PathBuf {
     data_dir.join("clinic.restoring")
 }
 
-/// The folder the database that was there went to, when a restore was interrupted (killed, a
-/// power loss) while it moved databases.
-pub fn interrupted(data_dir: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(note_path(data_dir)).ok()?;
-    Some(PathBuf::from(text.trim_end_matches('\n')))
+/// A restore interrupted (killed, a power loss) while it moved databases: the folder the
+/// database that was there goes to, or why the note cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interrupted {
+    Aside(PathBuf),
+    /// A note that is not one this program wrote (it writes whole notes only).
+    Unreadable(String),
 }
 
+impl Interrupted {
+    /// What to tell someone who wants to use the folder.
+    pub fn sentence(&self, data_dir: &Path) -> String {
+        let folder = data_dir.display();
+        match self {
+            Interrupted::Aside(aside) => format!(
+                "a restore into {folder} was interrupted; nothing opens a database half put in \
+                 place. Run `clinic-server --data-dir {folder} restore FILE` again (any backup) \
+                 to finish; the database that was there is in {} (or, the part not moved yet, \
+                 still in {folder})",
+                aside.display()
+            ),
+            Interrupted::Unreadable(why) => format!(
+                "{folder} holds a note of an interrupted restore that cannot be read ({why}); \
+                 nothing opens the database until it is gone. Find the newest \
+                 before-restore-* folder: a clinic.db, clinic.db-wal or clinic.db-shm in the data \
+                 folder and one in that folder belong together; put them in one place, then \
+                 delete clinic.restoring"
+            ),
+        }
+    }
+}
+
+/// The interrupted restore whose note is in `data_dir`, if any.
+pub fn interrupted(data_dir: &Path) -> Option<Interrupted> {
+    let note = note_path(data_dir);
+    let meta = std::fs::symlink_metadata(&note).ok()?;
+    if !meta.is_file() || meta.len() > 1024 {
+        return Some(Interrupted::Unreadable(
+            "not a note this program wrote".into(),
+        ));
+    }
+    let text = match std::fs::read_to_string(&note) {
+        Ok(text) => text,
+        Err(e) => return Some(Interrupted::Unreadable(e.to_string())),
+    };
+    let name = text.trim_end_matches('\n');
+    // Only a folder of the data folder, by the name a restore gives it.
+    let plain = !name.is_empty()
+        && name.starts_with("before-restore-")
+        && !name.contains(['/', '\\'])
+        && name != "."
+        && name != "..";
+    let aside = data_dir.join(name);
+    let is_dir = std::fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir());
+    if plain && is_dir {
+        Some(Interrupted::Aside(aside))
+    } else {
+        Some(Interrupted::Unreadable(format!(
+            "it names {:?}, which is not a before-restore folder here",
+            clinic_protocol::text::for_terminal(&name.chars().take(80).collect::<String>())
+        )))
+    }
+}
+
+/// Writes the note whole or not at all: a temp file, synced, renamed into place.
 fn write_note(data_dir: &Path, aside: &Path) -> std::io::Result<()> {
-    let mut file = datadir::private_file(&note_path(data_dir), true)?;
-    std::io::Write::write_all(&mut file, format!("{}\n", aside.display()).as_bytes())?;
+    let name = aside
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| std::io::Error::other("the folder's name is not UTF-8"))?;
+    let temp = data_dir.join("clinic.restoring.tmp");
+    let _ = std::fs::remove_file(&temp);
+    let mut file = datadir::private_file(&temp, true)?;
+    std::io::Write::write_all(&mut file, format!("{name}\n").as_bytes())?;
     file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, note_path(data_dir))?;
     sync_dir(data_dir);
     Ok(())
 }
@@ -361,40 +428,55 @@ fn belonging(db: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Moves the database in place (if any) into a new `before-restore` folder, with links to its
-/// attachments, and `staged` into its place; or finishes the move an interrupted restore began
-/// (its note names the folder). Returns the folder.
-fn swap(data_dir: &Path, staged: &Path, last_change: i64) -> Result<Option<PathBuf>, RestoreError> {
+/// Moves the database in place (if any) into a new `before-restore` folder with its
+/// attachments (kept in `staging` first, so a kill before the note leaves nothing behind), and
+/// `staged` into its place; or finishes the move an interrupted restore began. Returns the
+/// folder the old database went to.
+fn swap(
+    data_dir: &Path,
+    staging: &Path,
+    staged: &Path,
+    last_change: i64,
+) -> Result<Option<PathBuf>, RestoreError> {
     let db = db_path(data_dir);
     let present = belonging(&db);
     let aside = match interrupted(data_dir) {
-        Some(aside) => Some(aside),
+        Some(Interrupted::Aside(aside)) => Some(aside),
+        Some(unreadable) => {
+            return Err(RestoreError::Io {
+                what: unreadable.sentence(data_dir),
+                source: std::io::ErrorKind::InvalidData.into(),
+            });
+        }
         None if present.is_empty() => None,
         None => {
-            let aside = new_folder(data_dir, "before-restore")?;
             // Its attachments go with it (as `clinic.db.files/`), so that restoring
             // `before-restore-TIME/clinic.db` puts it back whole after the restored
             // database's sweeps removed the files only it named.
-            let aside_files = aside.join("clinic.db.files");
-            if let Err(e) = crate::files::keep_all(data_dir, &aside_files) {
+            let kept = staging.join("clinic.db.files");
+            crate::files::keep_all(data_dir, &kept)
+                .map_err(io(format!("keeping the attachments in {}", kept.display())))?;
+            let aside = new_folder(data_dir, "before-restore")?;
+            let noted = std::fs::rename(&kept, aside.join("clinic.db.files"))
+                .and_then(|()| write_note(data_dir, &aside));
+            if let Err(e) = noted {
+                let _ = std::fs::remove_file(note_path(data_dir));
                 let _ = std::fs::remove_dir_all(&aside);
-                let what = format!("keeping the attachments in {}", aside_files.display());
-                return Err(io(what)(e));
+                return Err(io("writing the restore's note")(e));
             }
-            write_note(data_dir, &aside).map_err(io("writing the restore's note"))?;
             Some(aside)
         }
     };
     let half = |what: String| {
-        let aside = aside.as_deref().unwrap_or(data_dir);
+        let place = match &aside {
+            Some(aside) => format!("; the database that was there is in {}", aside.display()),
+            None => String::new(),
+        };
         io(format!(
-            "{what} (the restore is half done: run it again to finish; the database that was \
-             there is in {})",
-            aside.display()
+            "{what} (the restore is half done: run it again to finish{place})"
         ))
     };
     if let Some(aside) = &aside {
-        datadir::private_dir(aside).map_err(half(format!("opening {}", aside.display())))?;
         for path in present {
             let to = aside.join(path.file_name().unwrap_or_default());
             if to.exists() {
@@ -407,6 +489,7 @@ fn swap(data_dir: &Path, staged: &Path, last_change: i64) -> Result<Option<PathB
                     .map_err(half(format!("moving {} aside", path.display())))?;
             }
         }
+        sync_dir(aside);
     }
     std::fs::rename(staged, &db).map_err(half(format!(
         "moving the restored database to {}",

@@ -43,6 +43,9 @@ pub async fn run(
     datadir::check_database(&config.data_dir, config.init)?;
     datadir::prepare(&config.data_dir)?;
     let _held = datadir::hold_waiting(&config.data_dir, HOLD_PATIENCE).await?;
+    // Again, now that it is held: a restore that held it while this start waited may have been
+    // killed half way.
+    datadir::check_database(&config.data_dir, config.init)?;
     // A copy of a backup a killed restore was staging holds patients' data: not kept.
     crate::restore::remove_old_staging(&config.data_dir);
     let tls = ServerTls::prepare(&config, local)?.map(Arc::new);

@@ -176,23 +176,55 @@ pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
 /// Every stored file, in a backup's layout under `to` (which a restore reads as `FILE.files/`):
 /// the database a restore moves aside keeps its attachments, whatever the restored one's sweeps
 /// remove later. Hard links where the file system allows them (no space, no time), else copies
-/// (a `to` on another file system, one without links). Returns how many files.
+/// (a `to` on another file system, one without links), once the free space is known to hold
+/// them; a file that no longer holds its content is not copied (it is no less damaged for
+/// staying where it is). Returns how many files were kept.
 pub fn keep_all(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
+    crate::datadir::private_dir(to)?;
+    let files: Vec<_> = stored(data_dir)?
+        .into_iter()
+        .filter(|(sha256, _)| is_content_name(sha256))
+        .collect();
     let mut kept = 0;
-    for (sha256, path) in stored(data_dir)? {
-        if !is_content_name(&sha256) {
-            continue;
-        }
+    let mut copying = false;
+    for (i, (sha256, path)) in files.iter().enumerate() {
         let dir = to.join(sha256.get(..2).unwrap_or("00"));
         crate::datadir::private_dir(&dir)?;
-        let target = dir.join(&sha256);
-        match std::fs::hard_link(&path, &target) {
-            Ok(()) => kept += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(_) => {
-                copy_checked(&path, &target, &sha256)?;
-                kept += 1;
+        let target = dir.join(sha256);
+        if !copying {
+            match std::fs::hard_link(path, &target) {
+                Ok(()) => {
+                    kept += 1;
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(_) => {
+                    copying = true;
+                    let rest: u64 = files[i..]
+                        .iter()
+                        .filter_map(|(_, p)| std::fs::metadata(p).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    let spare = 64 * 1024 * 1024;
+                    if crate::datadir::free_bytes(to).is_some_and(|free| free < rest + spare) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::StorageFull,
+                            format!(
+                                "the attachments cannot be linked here and copying them needs \
+                                 {} MB more than is free",
+                                (rest + spare).div_ceil(1 << 20)
+                            ),
+                        ));
+                    }
+                }
             }
+        }
+        match copy_checked(path, &target, sha256) {
+            Ok(()) => kept += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                tracing::warn!(file = %path.display(), "a stored file does not hold its content");
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(kept)

@@ -80,6 +80,15 @@ pub(crate) fn open_write_checked(
 /// Opens the database, creating it as a private (0600) file if there is none; SQLite gives its
 /// log and shared-memory files the same permissions.
 fn open_private(path: &Path) -> rusqlite::Result<Connection> {
+    // Every command that opens the clinic's database comes here: none may open (or create) one
+    // in a folder a restore left half swapped, whose database and log may be apart.
+    if let Some(interrupted) = path.parent().and_then(crate::restore::interrupted) {
+        let folder = path.parent().unwrap_or(path);
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(interrupted.sentence(folder)),
+        ));
+    }
     if !path.exists()
         && let Err(err) = crate::datadir::private_file(path, false)
     {

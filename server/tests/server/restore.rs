@@ -388,3 +388,16 @@ async fn a_note_naming_another_place_is_refused_and_touches_nothing() {
     assert_eq!(common::mode(&elsewhere), 0o755);
     assert!(folders(dir.path(), "before-restore").is_empty());
 }
+
+/// What a killed restore was staging is a copy of patients' data: the next start removes it.
+#[tokio::test]
+async fn a_killed_restores_staging_copy_is_removed_at_the_next_start() {
+    let (dir, _vault, backup) = clinic_and_backup(1).await;
+    let staging = dir.path().join("restoring-20261205T000000Z");
+    std::fs::create_dir(&staging).unwrap();
+    std::fs::copy(&backup, staging.join("clinic.db")).unwrap();
+    let server = Binary::start(dir.path(), &[]);
+    server.login("pat").await;
+    assert!(!staging.exists());
+    server.kill();
+}

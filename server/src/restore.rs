@@ -278,6 +278,16 @@ fn stage(backup: &Path, conn: rusqlite::Connection, staged: &Path) -> Result<Sta
 /// restored database has passed its checks and its files are copied; then the database that
 /// was there, with its log, is moved into a new `before-restore-<time>` folder, never deleted.
 pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError> {
+    restore_until(data_dir, backup, None)
+}
+
+/// [`restore`], stopping (as a kill would) after `killed_after` steps of the move, for the
+/// tests of what every such stop leaves.
+fn restore_until(
+    data_dir: &Path,
+    backup: &Path,
+    killed_after: Option<usize>,
+) -> Result<Restored, RestoreError> {
     let conn = check_backup(backup, data_dir)?;
     datadir::prepare(data_dir)?;
     let _held = datadir::hold(data_dir)?;
@@ -305,7 +315,7 @@ pub fn restore(data_dir: &Path, backup: &Path) -> Result<Restored, RestoreError>
     let files_copied = crate::files::restore(&files, data_dir)
         .map_err(io(format!("copying files from {}", files_from.display())))?;
 
-    let previous = swap(data_dir, &staging.0, &staged, last_change)?;
+    let previous = swap(data_dir, &staging.0, &staged, last_change, killed_after)?;
     Ok(Restored {
         users,
         messages,
@@ -437,7 +447,13 @@ fn swap(
     staging: &Path,
     staged: &Path,
     last_change: i64,
+    killed_after: Option<usize>,
 ) -> Result<Option<PathBuf>, RestoreError> {
+    let mut steps = 0;
+    let mut killed = || {
+        steps += 1;
+        killed_after.is_some_and(|k| steps > k)
+    };
     let db = db_path(data_dir);
     let present = belonging(&db);
     let aside = match interrupted(data_dir) {
@@ -456,13 +472,22 @@ fn swap(
             let kept = staging.join("clinic.db.files");
             crate::files::keep_all(data_dir, &kept)
                 .map_err(io(format!("keeping the attachments in {}", kept.display())))?;
+            if killed() {
+                return Ok(None);
+            }
             let aside = new_folder(data_dir, "before-restore")?;
+            if killed() {
+                return Ok(None);
+            }
             let noted = std::fs::rename(&kept, aside.join("clinic.db.files"))
                 .and_then(|()| write_note(data_dir, &aside));
             if let Err(e) = noted {
                 let _ = std::fs::remove_file(note_path(data_dir));
                 let _ = std::fs::remove_dir_all(&aside);
                 return Err(io("writing the restore's note")(e));
+            }
+            if killed() {
+                return Ok(Some(aside));
             }
             Some(aside)
         }
@@ -488,16 +513,28 @@ fn swap(
                 std::fs::rename(&path, &to)
                     .map_err(half(format!("moving {} aside", path.display())))?;
             }
+            if killed() {
+                return Ok(Some(aside.clone()));
+            }
         }
         sync_dir(aside);
+    }
+    if killed() {
+        return Ok(aside);
     }
     std::fs::rename(staged, &db).map_err(half(format!(
         "moving the restored database to {}",
         db.display()
     )))?;
     sync_dir(data_dir);
+    if killed() {
+        return Ok(aside);
+    }
     // The database now legitimately stands where the backup stood.
     marker::write(&db, last_change).map_err(half("writing the commit marker".into()))?;
+    if killed() {
+        return Ok(aside);
+    }
     match std::fs::remove_file(note_path(data_dir)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(half("removing the restore's note".into())(e));
@@ -536,5 +573,88 @@ mod tests {
             let mode = std::fs::metadata(&second).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o700);
         }
+    }
+
+    /// A database whose last 300 commits are only in its log, as a crash leaves one.
+    fn crashed_database(data_dir: &Path) {
+        let source = tempfile::tempdir().unwrap();
+        let db = source.path().join("clinic.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.execute("CREATE TABLE old (n INTEGER)", []).unwrap();
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)", []).ok();
+        for n in 0..300 {
+            conn.execute("INSERT INTO old VALUES (?1)", [n]).unwrap();
+        }
+        // Copied while it is open: the log is not folded in, as after a kill.
+        for name in ["clinic.db", "clinic.db-wal"] {
+            std::fs::copy(source.path().join(name), data_dir.join(name)).unwrap();
+        }
+        drop(conn);
+    }
+
+    /// The rows of the crashed database, read through whatever log lies beside it.
+    fn old_rows(db: &Path) -> Option<i64> {
+        let conn = rusqlite::Connection::open(db).ok()?;
+        conn.query_row("SELECT count(*) FROM old", [], |r| r.get(0))
+            .ok()
+    }
+
+    /// A kill after every step of the move: the folder is either as it was, or refused by
+    /// everything that opens it until a restore finishes the move; never is the old database
+    /// apart from its log, and after the next restore it is whole in its folder.
+    #[test]
+    fn a_kill_at_any_step_loses_nothing_and_the_next_restore_finishes() {
+        let backups = tempfile::tempdir().unwrap();
+        let backup = backups.path().join("backup.db");
+        drop(store::open_write(&backup, crate::Synchronous::Full).unwrap());
+        let mut stops = 0;
+        for killed_after in 0.. {
+            let data = tempfile::tempdir().unwrap();
+            crashed_database(data.path());
+            let db = db_path(data.path());
+            restore_until(data.path(), &backup, Some(killed_after)).unwrap();
+            let done = interrupted(data.path()).is_none()
+                && old_rows(&db).is_none()
+                && marker::read(&db).is_some();
+            match interrupted(data.path()) {
+                Some(Interrupted::Aside(_)) => {
+                    let refused = store::open_write(&db, crate::Synchronous::Full).unwrap_err();
+                    assert!(refused.to_string().contains("was interrupted"), "{refused}");
+                    assert!(datadir::check_database(data.path(), false).is_err());
+                }
+                Some(other) => panic!("step {killed_after}: {other:?}"),
+                // Not begun, or done.
+                None if !done => assert_eq!(old_rows(&db), Some(300), "step {killed_after}"),
+                None => {}
+            }
+            let again = restore(data.path(), &backup).unwrap();
+            assert!(interrupted(data.path()).is_none());
+            let kept: Vec<i64> = std::fs::read_dir(data.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("before-restore")
+                })
+                .filter_map(|p| old_rows(&p.join("clinic.db")))
+                .collect();
+            assert_eq!(
+                kept,
+                [300],
+                "step {killed_after}: the old database, whole, once"
+            );
+            assert!(again.previous.is_some());
+            assert_eq!(old_rows(&db), None, "the backup is in place");
+            stops += 1;
+            if done {
+                break;
+            }
+        }
+        assert!(stops > 6, "every step was tried: {stops}");
     }
 }

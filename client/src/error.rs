@@ -29,7 +29,8 @@ pub enum ClientError {
          and time; if it is right, tell the clinic's IT)"
     )]
     CertificateExpired,
-    #[error("pairing code: {0}")]
+    /// The typed pairing code is not one (its own sentence says why).
+    #[error("{0}")]
     PairingCode(#[from] clinic_protocol::pairing::CodeError),
     #[error("server refused ({status}, {code:?}): {message}")]
     Server {

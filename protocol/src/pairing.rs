@@ -27,12 +27,12 @@ pub struct PairingCode(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
     #[error(
-        "a pairing code has {CODE_CHARS} letters and digits (eight groups of seven); this one has {0}"
+        "A pairing code has {CODE_CHARS} letters and digits (eight groups of seven); this one has {0}."
     )]
     Length(usize),
-    #[error("a pairing code has only letters A-Z and digits 2-7; {0:?} is not one of them")]
+    #[error("A pairing code has only letters A-Z and digits 2-7; {0:?} is not one of them.")]
     Character(char),
-    #[error("the pairing code has a typo in groups {first} to {last}; please check it")]
+    #[error("The pairing code has a typo in groups {first} to {last}; please check it.")]
     Typo { first: usize, last: usize },
 }
 

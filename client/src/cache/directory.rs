@@ -105,18 +105,35 @@ impl Cache {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// The newest message in display order (pending sends come after acknowledged ones).
+    /// The message the list shows under a name: a send on its way if there is one (just
+    /// written), else the newest of the last acknowledged message and the last send parked
+    /// after a refusal, by when each was written: a parked send must not hide what the other
+    /// side wrote after it.
     fn last_message(&self, key: &ConversationKey) -> Result<Option<LocalMessage>> {
-        let data: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT data FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
-                 ORDER BY (seq IS NULL) DESC, seq DESC, local_id DESC LIMIT 1",
-                params![key.patient_id.as_str(), key.doctor_id.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
+        let newest = |condition: &str| -> Result<Option<LocalMessage>> {
+            let data: Option<String> = self
+                .lock()
+                .query_row(
+                    &format!(
+                        "SELECT data FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
+                         AND {condition} ORDER BY seq DESC, local_id DESC LIMIT 1"
+                    ),
+                    params![key.patient_id.as_str(), key.doctor_id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
+        };
+        if let Some(sending) = newest("seq IS NULL AND status != 'FAILED'")? {
+            return Ok(Some(sending));
+        }
+        let acked = newest("seq IS NOT NULL")?;
+        let parked = newest("seq IS NULL AND status = 'FAILED'")?;
+        Ok(match (acked, parked) {
+            (Some(acked), Some(parked)) if parked.created_at > acked.created_at => Some(parked),
+            (Some(acked), _) => Some(acked),
+            (None, parked) => parked,
+        })
     }
 
     fn message_conversations(&self) -> Result<Vec<ConversationKey>> {

@@ -374,9 +374,7 @@ impl Client {
             .retry(self.shared.me(), client_id.as_str())?
             .ok_or_else(|| ClientError::NotFound(format!("no failed send {client_id}")))?;
         self.shared.refresh_queued();
-        self.shared.emit(ClientEvent::MessageUpserted {
-            message: message.clone(),
-        });
+        self.shared.emit_messages([message.clone()]);
         self.shared.outbox_wake.notify_one();
         Ok(message)
     }
@@ -403,6 +401,8 @@ impl Client {
             patient_id: message.patient_id.clone(),
             doctor_id: message.doctor_id.clone(),
         });
+        // The list may have shown it under the name ("Not sent: ...").
+        self.shared.emit(ClientEvent::ConversationsChanged);
         Ok(message)
     }
 

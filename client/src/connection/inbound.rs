@@ -219,6 +219,17 @@ impl Conn {
                         .map_err(failed)?;
                     shared.emit_messages(changed);
                 }
+                // The whole message, when this computer has it: a repeat of the alert carries
+                // the preview again, and a doctor must be able to read every word (the banner
+                // shows what the alert brings).
+                let message = if truncated {
+                    match shared.cache.message_by_id(&message.id) {
+                        Ok(Some(whole)) if whole.is_acked() => whole.into_wire(),
+                        _ => message,
+                    }
+                } else {
+                    message
+                };
                 let effects = shared.attention.alerted(&emergency, escalated);
                 shared.emit(ClientEvent::EmergencyAlert {
                     emergency,

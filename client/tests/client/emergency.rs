@@ -261,3 +261,42 @@ async fn a_second_press_joins_the_open_emergency() {
     assert_eq!(alices.len(), 1, "{open:?}");
     assert_eq!(alices[0].id, first.id);
 }
+
+/// An alert carries a preview of a long emergency; the doctor's app shows the whole message
+/// as soon as it has it, also when the alert repeats with the preview again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_alert_of_a_long_emergency_brings_every_word() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start_with(data.path(), 0, |config| {
+        config.emergency_repeat_interval = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let url = server.url();
+    let (pa, pp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = online(&url, pa.path(), "alice").await;
+    let patel = online(&url, pp.path(), "dr.patel").await;
+    let mut events = patel.subscribe();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    let words = format!(
+        "{} and now chest pain",
+        "I fell on the stairs and my arm hurts. ".repeat(40)
+    );
+    assert!(words.len() > clinic_protocol::limits::ALERT_PREVIEW_BYTES);
+    alice.send(&conversation, &words, true).unwrap();
+    let repeated = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(ClientEvent::EmergencyAlert {
+                message, repeat, ..
+            }) = events.recv().await
+                && repeat > 0
+            {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("the alert repeats while nobody has taken it");
+    assert_eq!(repeated.content, words);
+    alice.disconnect().await;
+    patel.disconnect().await;
+}

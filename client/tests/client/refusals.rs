@@ -125,3 +125,45 @@ async fn a_revoked_token_signs_the_client_out() {
     alice.send(&conversation, "kept for later", false).unwrap();
     assert_eq!(alice.queued(), 1);
 }
+
+/// The list shows under a name what was written last: a send parked after a refusal, until the
+/// other side writes after it (it must not hide the patient's newer words from the doctor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_send_does_not_hide_a_newer_message_in_the_list() {
+    let BothOnline {
+        data: _data,
+        profiles: _profiles,
+        server: _server,
+        alice,
+        patel,
+        conversation,
+    } = alice_and_patel_online().await;
+    let last = |client: &clinic_client::Client| {
+        client
+            .conversation_list()
+            .unwrap()
+            .into_iter()
+            .find(|c| {
+                c.patient_id == conversation.patient_id && c.doctor_id == conversation.doctor_id
+            })
+            .and_then(|c| c.last_message)
+            .map(|m| m.content)
+    };
+    // Only patients raise emergencies: refused for good, parked.
+    let refused = patel.send(&conversation, "not allowed", true).unwrap();
+    wait_until(&patel, "the send to be parked", || {
+        patel.message(&refused.client_id).unwrap().unwrap().status == MessageStatus::Failed
+    })
+    .await;
+    assert_eq!(last(&patel).as_deref(), Some("not allowed"));
+    let newer = prefix("newer");
+    alice.send(&conversation, &newer, false).unwrap();
+    wait_until(&patel, "alice's message", || {
+        last(&patel).as_deref() == Some(newer.as_str())
+    })
+    .await;
+    patel.discard(&refused.client_id).unwrap();
+    assert_eq!(last(&patel).as_deref(), Some(newer.as_str()));
+    alice.disconnect().await;
+    patel.disconnect().await;
+}

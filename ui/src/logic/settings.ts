@@ -54,7 +54,11 @@ export function unsentWarning(queued: number, failed: number, sharedComputer: bo
     );
   }
   if (sharedComputer && said.length > 0) {
-    said.push(`Logging out of a shared computer deletes ${queued + failed === 1 ? 'it' : 'them'}.`);
+    said.push(
+      `This computer is set as shared (Settings, "This computer is"), so logging out deletes ${
+        queued + failed === 1 ? 'it' : 'them'
+      }.`,
+    );
   }
   return said.join(' ');
 }

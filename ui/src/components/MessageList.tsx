@@ -394,6 +394,10 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
       if (held && index < 0) held = hold.current = null;
       else if (was && !atBottom.current && anchorShifted(was, index))
         held = hold.current = { anchor: { ...was, index }, since: held?.since ?? performance.now() };
+      // Rows drawn already may have changed height with the list (a day divider moves to the
+      // new first row of the day): measured now, not at the resize observer's next turn, the
+      // rows below never stand a divider's height apart for a few frames.
+      if (held) for (const row of canvas.children) virtualizer.measureElement(row as HTMLElement);
     }
     if (held) {
       const { anchor: a } = held;

@@ -143,6 +143,7 @@ pub fn refuse_half_restored(data_dir: &Path) -> Result<(), ServerError> {
 /// Creates an empty clinic database in the data folder if it has none (`clinic-server init`,
 /// the first step of a new installation). Returns whether one was created.
 pub fn init(data_dir: &Path) -> Result<bool, ServerError> {
+    refuse_half_restored(data_dir)?;
     prepare(data_dir)?;
     if has_database(data_dir) {
         return Ok(false);

@@ -152,6 +152,29 @@ impl Drop for Staging {
 
 /// Removes staging folders a restore that was killed left behind (the folder's lock is held,
 /// so no restore is using one).
+/// Removes `before-restore` folders with no database in them: what a restore killed after it
+/// made one and before its note leaves (nothing, or links to attachments the data folder
+/// holds). Only without a note: with one, its folder is being filled.
+fn remove_stray_folders(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let named = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("before-restore-");
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let holds_database = datadir::sqlite_files(&path.join("clinic.db"))
+            .iter()
+            .any(|p| std::fs::symlink_metadata(p).is_ok());
+        if named && is_dir && !holds_database {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 pub(crate) fn remove_old_staging(data_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(data_dir) else {
         return;
@@ -291,7 +314,17 @@ fn restore_until(
     let conn = check_backup(backup, data_dir)?;
     datadir::prepare(data_dir)?;
     let _held = datadir::hold(data_dir)?;
+    // A note this program did not write is refused before anything is copied in.
+    if let Some(unreadable @ Interrupted::Unreadable(_)) = interrupted(data_dir) {
+        return Err(RestoreError::Io {
+            what: unreadable.sentence(data_dir),
+            source: std::io::ErrorKind::InvalidData.into(),
+        });
+    }
     remove_old_staging(data_dir);
+    if interrupted(data_dir).is_none() {
+        remove_stray_folders(data_dir);
+    }
 
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let mut wal = backup.as_os_str().to_owned();
@@ -406,11 +439,17 @@ fn write_note(data_dir: &Path, aside: &Path) -> std::io::Result<()> {
         .ok_or_else(|| std::io::Error::other("the folder's name is not UTF-8"))?;
     let temp = data_dir.join("clinic.restoring.tmp");
     let _ = std::fs::remove_file(&temp);
-    let mut file = datadir::private_file(&temp, true)?;
-    std::io::Write::write_all(&mut file, format!("{name}\n").as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temp, note_path(data_dir))?;
+    let written = (|| {
+        let mut file = datadir::private_file(&temp, true)?;
+        std::io::Write::write_all(&mut file, format!("{name}\n").as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, note_path(data_dir))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written?;
     sync_dir(data_dir);
     Ok(())
 }
@@ -439,9 +478,9 @@ fn belonging(db: &Path) -> Vec<PathBuf> {
 }
 
 /// Moves the database in place (if any) into a new `before-restore` folder with its
-/// attachments (kept in `staging` first, so a kill before the note leaves nothing behind), and
-/// `staged` into its place; or finishes the move an interrupted restore began. Returns the
-/// folder the old database went to.
+/// attachments (kept in `staging` first; a folder a kill leaves before the note holds no
+/// database, and the next restore removes it), and `staged` into its place; or finishes the
+/// move an interrupted restore began. Returns the folder the old database went to.
 fn swap(
     data_dir: &Path,
     staging: &Path,
@@ -502,9 +541,12 @@ fn swap(
         ))
     };
     if let Some(aside) = &aside {
+        // The database goes last (its log first): once it stands in the folder, whatever of a
+        // database is still here is the interrupted restore's copy.
+        let old_all_moved = aside.join("clinic.db").exists();
         for path in present {
             let to = aside.join(path.file_name().unwrap_or_default());
-            if to.exists() {
+            if to.exists() || old_all_moved {
                 // Moved there already by the restore that was interrupted: what stands here now
                 // is that restore's copy, which this one replaces.
                 std::fs::remove_file(&path)
@@ -597,7 +639,10 @@ mod tests {
 
     /// The rows of the crashed database, read through whatever log lies beside it.
     fn old_rows(db: &Path) -> Option<i64> {
-        let conn = rusqlite::Connection::open(db).ok()?;
+        // Read-only: never a file made, nor the log folded in by the reading.
+        let conn =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .ok()?;
         conn.query_row("SELECT count(*) FROM old", [], |r| r.get(0))
             .ok()
     }
@@ -632,7 +677,7 @@ mod tests {
             }
             let again = restore(data.path(), &backup).unwrap();
             assert!(interrupted(data.path()).is_none());
-            let kept: Vec<i64> = std::fs::read_dir(data.path())
+            let folders: Vec<PathBuf> = std::fs::read_dir(data.path())
                 .unwrap()
                 .map(|e| e.unwrap().path())
                 .filter(|p| {
@@ -641,13 +686,25 @@ mod tests {
                         .to_string_lossy()
                         .starts_with("before-restore")
                 })
-                .filter_map(|p| old_rows(&p.join("clinic.db")))
+                .collect();
+            // Done, the next restore moved the restored copy aside too; else only the old one
+            // (a folder a kill left empty is gone).
+            assert_eq!(
+                folders.len(),
+                if done { 2 } else { 1 },
+                "step {killed_after}: {folders:?}"
+            );
+            let old: Vec<&PathBuf> = folders
+                .iter()
+                .filter(|f| old_rows(&f.join("clinic.db")) == Some(300))
                 .collect();
             assert_eq!(
-                kept,
-                [300],
+                old.len(),
+                1,
                 "step {killed_after}: the old database, whole, once"
             );
+            // It had no commit marker: none of the restored copy's went in with it.
+            assert!(!old[0].join("clinic.seq").exists(), "step {killed_after}");
             assert!(again.previous.is_some());
             assert_eq!(old_rows(&db), None, "the backup is in place");
             stops += 1;

@@ -106,33 +106,33 @@ impl Cache {
     }
 
     /// The message the list shows under a name: a send on its way if there is one (just
-    /// written), else the newest of the last acknowledged message and the last send parked
-    /// after a refusal, by when each was written: a parked send must not hide what the other
-    /// side wrote after it.
+    /// written), else whichever of the last acknowledged message and the last send parked after
+    /// a refusal this computer heard of last (its own order, not two machines' clocks): a
+    /// parked send must not hide what the other side wrote after it.
     fn last_message(&self, key: &ConversationKey) -> Result<Option<LocalMessage>> {
-        let newest = |condition: &str| -> Result<Option<LocalMessage>> {
-            let data: Option<String> = self
-                .lock()
+        let conn = self.lock();
+        let newest = |condition: &str| -> Result<Option<(i64, LocalMessage)>> {
+            let row: Option<(i64, String)> = conn
                 .query_row(
                     &format!(
-                        "SELECT data FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
+                        "SELECT local_id, data FROM messages WHERE patient_id = ?1 AND doctor_id = ?2
                          AND {condition} ORDER BY seq DESC, local_id DESC LIMIT 1"
                     ),
                     params![key.patient_id.as_str(), key.doctor_id.as_str()],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
+            Ok(row.and_then(|(id, d)| serde_json::from_str(&d).ok().map(|m| (id, m))))
         };
-        if let Some(sending) = newest("seq IS NULL AND status != 'FAILED'")? {
+        if let Some((_, sending)) = newest("seq IS NULL AND status != 'FAILED'")? {
             return Ok(Some(sending));
         }
         let acked = newest("seq IS NOT NULL")?;
         let parked = newest("seq IS NULL AND status = 'FAILED'")?;
         Ok(match (acked, parked) {
-            (Some(acked), Some(parked)) if parked.created_at > acked.created_at => Some(parked),
-            (Some(acked), _) => Some(acked),
-            (None, parked) => parked,
+            (Some((a, _)), Some((p, parked))) if p > a => Some(parked),
+            (Some((_, acked)), _) => Some(acked),
+            (None, parked) => parked.map(|(_, m)| m),
         })
     }
 

@@ -455,7 +455,7 @@ describe('doctor view', () => {
     await s.user.click(screen.getByTestId('settings-button'));
     await s.user.click(screen.getByTestId('logout-button'));
     expect(screen.getByTestId('logout-unsent')).toHaveTextContent(
-      '1 message has not been sent yet. This computer is set as shared (Settings, "This computer is"), so logging out deletes it.',
+      '1 message has not been sent yet. This computer is set up as shared, so logging out deletes it.',
     );
     expect(screen.getByTestId('logout-confirm')).not.toHaveTextContent('alerting');
     expect(s.fake.callsOf('logout')).toHaveLength(0);
@@ -473,7 +473,7 @@ describe('doctor view', () => {
     await s.user.click(screen.getByTestId('settings-button'));
     await s.user.click(screen.getByTestId('logout-button'));
     expect(screen.getByTestId('logout-unsent')).toHaveTextContent(
-      '1 message was refused and not sent. This computer is set as shared (Settings, "This computer is"), so logging out deletes it.',
+      '1 message was refused and not sent. This computer is set up as shared, so logging out deletes it.',
     );
     await s.user.click(screen.getByTestId('logout-cancel'));
     await s.user.click(screen.getByTestId('settings-close'));

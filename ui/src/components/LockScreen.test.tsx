@@ -64,7 +64,7 @@ describe('app lock', () => {
     await act(() => store.lockNow());
     await user.click(await screen.findByTestId('lock-logout'));
     expect(screen.getByTestId('logout-unsent')).toHaveTextContent(
-      '1 message has not been sent yet. This computer is set as shared (Settings, "This computer is"), so logging out deletes it.',
+      '1 message has not been sent yet. This computer is set up as shared, so logging out deletes it.',
     );
     expect(screen.getByTestId('lock-screen')).not.toHaveTextContent('Sunday');
     await user.click(screen.getByTestId('logout-cancel'));

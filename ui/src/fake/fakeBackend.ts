@@ -351,9 +351,19 @@ export class FakeBackend implements Backend {
       byKey.set(keyOf(m), [...(byKey.get(keyOf(m)) ?? []), m]);
     }
     const talked: Conversation[] = [...byKey.values()].flatMap((list) => {
-      // The newest by seq, as the core's cache orders them (a send still pending is newest); an
-      // edit that moved a message in `messages` does not make it the last.
-      const last = list.reduce((a, b) => ((b.seq ?? Infinity) >= (a.seq ?? Infinity) ? b : a));
+      // As the core chooses: a send still pending is newest; else the newest by seq, unless a
+      // send parked after a refusal came after it in this list (the order the fake heard of
+      // them, as the core's cache does); an edit that moved a message in `messages` does not
+      // make it the last.
+      const pending = list.filter((m) => m.seq === null && m.status !== 'FAILED');
+      const acked = list.filter((m) => m.seq !== null);
+      const newestAcked = acked.length
+        ? acked.reduce((a, b) => ((b.seq ?? 0) >= (a.seq ?? 0) ? b : a))
+        : undefined;
+      const parked = list.filter((m) => m.status === 'FAILED').at(-1);
+      const parkedLater =
+        parked && (!newestAcked || this.messages.indexOf(parked) > this.messages.indexOf(newestAcked));
+      const last = pending.at(-1) ?? (parkedLater ? parked : newestAcked) ?? list[list.length - 1];
       const otherId = last.patientId === me.id ? last.doctorId : last.patientId;
       const other = this.users.find((u) => u.id === otherId);
       if (!other) return [];

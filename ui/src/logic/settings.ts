@@ -55,9 +55,7 @@ export function unsentWarning(queued: number, failed: number, sharedComputer: bo
   }
   if (sharedComputer && said.length > 0) {
     said.push(
-      `This computer is set as shared (Settings, "This computer is"), so logging out deletes ${
-        queued + failed === 1 ? 'it' : 'them'
-      }.`,
+      `This computer is set up as shared, so logging out deletes ${queued + failed === 1 ? 'it' : 'them'}.`,
     );
   }
   return said.join(' ');

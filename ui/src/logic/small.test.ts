@@ -175,10 +175,10 @@ describe('settings', () => {
 describe('unsentWarning', () => {
   it('says how many and what logging out does with them, by computer', () => {
     expect(unsentWarning(1, 0, true)).toBe(
-      '1 message has not been sent yet. This computer is set as shared (Settings, "This computer is"), so logging out deletes it.',
+      '1 message has not been sent yet. This computer is set up as shared, so logging out deletes it.',
     );
     expect(unsentWarning(3, 0, true)).toBe(
-      '3 messages have not been sent yet. This computer is set as shared (Settings, "This computer is"), so logging out deletes them.',
+      '3 messages have not been sent yet. This computer is set up as shared, so logging out deletes them.',
     );
     expect(unsentWarning(1, 0, false)).toBe(
       '1 message has not been sent yet. It goes only while you are signed in.',
@@ -190,14 +190,14 @@ describe('unsentWarning', () => {
 
   it('counts the sends parked after a refusal too: a shared computer deletes them as well', () => {
     expect(unsentWarning(0, 1, true)).toBe(
-      '1 message was refused and not sent. This computer is set as shared (Settings, "This computer is"), so logging out deletes it.',
+      '1 message was refused and not sent. This computer is set up as shared, so logging out deletes it.',
     );
     expect(unsentWarning(0, 2, false)).toBe(
       '2 messages were refused and not sent: they wait in their conversations for Retry or Discard.',
     );
     expect(unsentWarning(1, 1, true)).toBe(
       '1 message has not been sent yet. 1 message was refused and not sent. ' +
-        'This computer is set as shared (Settings, "This computer is"), so logging out deletes them.',
+        'This computer is set up as shared, so logging out deletes them.',
     );
     expect(unsentWarning(0, 1, false)).toBe(
       '1 message was refused and not sent: it waits in its conversation for Retry or Discard.',

@@ -42,6 +42,9 @@ pub enum RestoreError {
         what: String,
         source: std::io::Error,
     },
+    /// A note of an interrupted restore that cannot be read (the sentence says what to do).
+    #[error("{0}")]
+    Note(String),
     #[error(
         "not enough free space in {dir}: the restore needs {needed} MB and {free} MB are free; \
          nothing was changed"
@@ -316,10 +319,7 @@ fn restore_until(
     let _held = datadir::hold(data_dir)?;
     // A note this program did not write is refused before anything is copied in.
     if let Some(unreadable @ Interrupted::Unreadable(_)) = interrupted(data_dir) {
-        return Err(RestoreError::Io {
-            what: unreadable.sentence(data_dir),
-            source: std::io::ErrorKind::InvalidData.into(),
-        });
+        return Err(RestoreError::Note(unreadable.sentence(data_dir)));
     }
     remove_old_staging(data_dir);
     if interrupted(data_dir).is_none() {
@@ -497,12 +497,7 @@ fn swap(
     let present = belonging(&db);
     let aside = match interrupted(data_dir) {
         Some(Interrupted::Aside(aside)) => Some(aside),
-        Some(unreadable) => {
-            return Err(RestoreError::Io {
-                what: unreadable.sentence(data_dir),
-                source: std::io::ErrorKind::InvalidData.into(),
-            });
-        }
+        Some(unreadable) => return Err(RestoreError::Note(unreadable.sentence(data_dir))),
         None if present.is_empty() => None,
         None => {
             // Its attachments go with it (as `clinic.db.files/`), so that restoring

@@ -228,6 +228,12 @@ pub struct Config {
     /// ...): each writes an audit row, so one account looping on them must not grow the audit
     /// log without bound. The WebSocket's `sync` frames have a rate of their own.
     pub read_rate: Rate,
+    /// Refusals (`DENIED` audit rows) written one by one per user; past this rate a user's
+    /// refusals are counted and written as one row per kind every `refusal_window`, so one
+    /// account refused in a loop cannot grow the audit log without bound.
+    pub refusal_rate: Rate,
+    /// How often the refusals held past `refusal_rate` are written.
+    pub refusal_window: Duration,
     /// Uploads one user may have streaming at once.
     pub upload_concurrency: usize,
     /// Bytes one user may upload in 24 hours.
@@ -310,6 +316,8 @@ impl Config {
             upload_rate: Rate::new(1.0 / 6.0, 10.0),
             care_rate: Rate::new(5.0, 30.0),
             read_rate: Rate::new(20.0, 200.0),
+            refusal_rate: Rate::new(0.2, 20.0),
+            refusal_window: Duration::from_secs(60),
             upload_concurrency: 2,
             upload_quota_bytes: 500 * 1024 * 1024,
             upload_reserve_bytes: 1024 * 1024 * 1024,

@@ -66,7 +66,7 @@ impl Bucket {
     }
 
     /// True when the bucket is full again (nothing to remember about its key).
-    fn is_full(&mut self) -> bool {
+    pub(crate) fn is_full(&mut self) -> bool {
         self.refill();
         self.tokens >= self.burst
     }

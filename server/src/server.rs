@@ -69,6 +69,10 @@ pub async fn run(
     let sweep = tokio::spawn(session_sweep(state.clone()));
     let upload_sweep = tokio::spawn(crate::files::sweep::run(state.clone()));
     let audit_checkpoints = tokio::spawn(crate::audit::checkpoints(state.store.clone()));
+    let held_refusals = tokio::spawn(crate::audit::held_refusals(
+        state.store.clone(),
+        state.config.refusal_window,
+    ));
     let counts = tokio::spawn(check_counts(
         state.store.clone(),
         state.shutdown.clone(),
@@ -121,6 +125,7 @@ pub async fn run(
     upload_sweep.abort();
     watchdog.abort();
     audit_checkpoints.abort();
+    held_refusals.abort();
     counts.abort();
     if let Some(retention) = retention {
         retention.abort();
@@ -135,6 +140,7 @@ pub async fn run(
     {
         tracing::warn!("some sockets did not close in time");
     }
+    crate::audit::write_held_refusals(&state.store).await;
     let _ = state.store.flush().await;
     drop(state);
     // The thread ends once the last writer handle is gone; a late straggler must not hang us.
@@ -207,6 +213,7 @@ pub(crate) fn open_state(
                 clinic_protocol::limits::MAX_IDS_PER_REQUEST,
             ),
             pages: store::budget::Budget::new(config.pages_at_once, 1),
+            refusals: Arc::new(crate::audit::refusals::Refusals::new(config.refusal_rate)),
         },
         hub: Arc::new(Hub::default()),
         emergencies: Arc::new(Watch::new(&config)),

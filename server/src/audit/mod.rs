@@ -10,6 +10,7 @@
 pub(crate) mod chain;
 pub mod head;
 pub mod originals;
+pub(crate) mod refusals;
 pub mod report;
 
 use crate::error::ApiError;
@@ -302,11 +303,40 @@ pub(crate) async fn audited<T>(
     let result = result.map_err(Into::into);
     let events = match &result {
         Ok(value) => ok(value, attempt),
-        Err(err) if err.code == ErrorCode::Forbidden => vec![attempt.denied(err)],
+        Err(err) if err.code == ErrorCode::Forbidden => {
+            refused(store, attempt.denied(err)).await?;
+            return result;
+        }
         Err(_) => return result,
     };
     commit(store, events).await?;
     result
+}
+
+/// Writes a refusal (a `DENIED` event), or holds it to be counted in its account's next
+/// summary row when the account is past its rate of refusals ([`refusals`]).
+pub(crate) async fn refused(store: &Store, event: Event) -> Result<(), ApiError> {
+    commit(store, store.refusals.admit(event)).await
+}
+
+/// Every `window`, the refusals held past their accounts' rates are written (one row per kind);
+/// what is held at shutdown is written by [`crate::server`] before the writer stops.
+pub(crate) async fn held_refusals(store: Store, window: std::time::Duration) {
+    let mut tick = tokio::time::interval(window);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        write_held_refusals(&store).await;
+    }
+}
+
+/// Writes the refusals held now; on failure they are logged, as counts, and dropped.
+pub(crate) async fn write_held_refusals(store: &Store) {
+    let rows = store.refusals.take_held();
+    let count = rows.len();
+    if let Err(err) = commit(store, rows).await {
+        tracing::error!(error = %err.message, count, "could not write held refusals to the audit log");
+    }
 }
 
 /// The chain head: the last row's id and hash (0 and the genesis hash when empty).

@@ -170,11 +170,7 @@ pub(super) async fn download(
         }
         Some(u) => {
             let refusal = ApiError::forbidden("not a participant of this file's conversation");
-            audit::commit(
-                &state.store,
-                vec![attempt.conversation(&u.key).denied(&refusal)],
-            )
-            .await?;
+            audit::refused(&state.store, attempt.conversation(&u.key).denied(&refusal)).await?;
             return Err(missing());
         }
         None => return Err(missing()),

@@ -522,6 +522,9 @@ mod tests {
                 clinic_protocol::limits::MAX_IDS_PER_REQUEST,
             ),
             pages: crate::store::budget::Budget::new(1, 1),
+            refusals: std::sync::Arc::new(crate::audit::refusals::Refusals::new(
+                crate::config::Rate::new(1.0, 1.0),
+            )),
         };
         let stopped = tokio_util::sync::CancellationToken::new();
         stopped.cancel();

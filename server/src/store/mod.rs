@@ -360,6 +360,8 @@ pub(crate) struct Store {
     pub(crate) receipt_ids: budget::Budget,
     /// Pages of messages (history, sync) being read or waiting for their audit row ([`budget`]).
     pub(crate) pages: budget::Budget,
+    /// Refusals past their account's rate, held to be written as counts.
+    pub(crate) refusals: Arc<crate::audit::refusals::Refusals>,
 }
 
 #[cfg(test)]

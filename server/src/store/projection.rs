@@ -1548,6 +1548,9 @@ mod tests {
             search,
             receipt_ids: crate::store::budget::Budget::new(1, 1_000),
             pages: crate::store::budget::Budget::new(1, 1),
+            refusals: std::sync::Arc::new(crate::audit::refusals::Refusals::new(
+                crate::config::Rate::new(1.0, 1.0),
+            )),
         };
         let windows = MessageWindows {
             unsend_secs: 60,

@@ -21,6 +21,7 @@ mod abuse_emergencies;
 mod abuse_frames;
 mod abuse_logins;
 mod abuse_private_files;
+mod abuse_refusals;
 mod abuse_storage;
 mod abuse_uploads;
 mod audit;

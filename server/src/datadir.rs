@@ -13,6 +13,13 @@ pub fn lock_path(data_dir: &Path) -> PathBuf {
     data_dir.join("clinic.lock")
 }
 
+/// The lock file the commands other than `serve` share and `restore` holds alone: a command
+/// that opened the database before a restore began cannot go on writing to it after the
+/// restore moved it aside.
+pub fn commands_lock_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("clinic.commands.lock")
+}
+
 /// Creates `dir` (and its parents) if needed and makes it private (0700).
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
@@ -183,6 +190,60 @@ pub fn hold(data_dir: &Path) -> Result<Held, ServerError> {
     Ok(Held { _file: file })
 }
 
+/// A command (`user`, `backup`, `audit`, ...) using the data folder: while it lives, no
+/// `restore` can begin; several commands (and a server) share the folder. A folder that does
+/// not exist yet is not locked (the command finds no database there and says so).
+#[derive(Debug)]
+pub struct Shared {
+    _file: Option<File>,
+}
+
+/// Shares the data folder with other commands, or says that a restore is running in it.
+pub fn share(data_dir: &Path) -> Result<Shared, ServerError> {
+    if !data_dir.is_dir() {
+        return Ok(Shared { _file: None });
+    }
+    let path = commands_lock_path(data_dir);
+    let file = private_file(&path, false).map_err(|source| ServerError::DataDir {
+        path: path.clone(),
+        source,
+    })?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Shared { _file: Some(file) }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Restoring {
+            path: data_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ServerError::DataDir { path, source }),
+    }
+}
+
+/// The data folder held for a restore: no server ([`hold`]) and no other command ([`share`]).
+#[derive(Debug)]
+pub struct HeldAlone {
+    _server: Held,
+    _commands: File,
+}
+
+/// Takes both of the data folder's locks, or says who holds one.
+pub fn hold_alone(data_dir: &Path) -> Result<HeldAlone, ServerError> {
+    let server = hold(data_dir)?;
+    let path = commands_lock_path(data_dir);
+    let file = private_file(&path, false).map_err(|source| ServerError::DataDir {
+        path: path.clone(),
+        source,
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(HeldAlone {
+            _server: server,
+            _commands: file,
+        }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::CommandRunning {
+            path: data_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ServerError::DataDir { path, source }),
+    }
+}
+
 /// Like [`hold`], but waits up to `patience` for a server that is still stopping (a restart)
 /// to let go.
 pub async fn hold_waiting(
@@ -224,7 +285,19 @@ mod tests {
 
         let held = hold(&dir).unwrap();
         assert!(matches!(hold(&dir), Err(ServerError::InUse { .. })));
+        // A command may run beside a server, but no restore begins while it does.
+        let command = share(&dir).unwrap();
+        let second = share(&dir).unwrap();
         drop(held);
+        assert!(matches!(
+            hold_alone(&dir),
+            Err(ServerError::CommandRunning { .. })
+        ));
+        drop((command, second));
+        let alone = hold_alone(&dir).unwrap();
+        assert!(matches!(share(&dir), Err(ServerError::Restoring { .. })));
+        assert!(matches!(hold(&dir), Err(ServerError::InUse { .. })));
+        drop(alone);
         assert!(hold(&dir).is_ok());
     }
 

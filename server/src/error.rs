@@ -30,6 +30,16 @@ pub enum ServerError {
     },
     #[error("another clinic-server is using the data folder {path}; stop it first")]
     InUse { path: std::path::PathBuf },
+    #[error(
+        "a restore is running in the data folder {path}; run this command again once it has \
+         finished"
+    )]
+    Restoring { path: std::path::PathBuf },
+    #[error(
+        "another clinic-server command (a backup, `user`, `audit`, ...) is using the data folder \
+         {path}; restore once it has finished"
+    )]
+    CommandRunning { path: std::path::PathBuf },
     /// A restore was interrupted while it moved databases (the sentence says what to do).
     #[error("{0}")]
     RestoreInterrupted(String),

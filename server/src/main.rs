@@ -393,6 +393,12 @@ fn run() -> anyhow::Result<()> {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
+    // A command that opens the database keeps a restore from beginning until it is done (a
+    // server holds the folder's own lock; a restore both).
+    let _shared = match &cli.command {
+        Command::Serve { .. } | Command::Restore { .. } | Command::Tls(_) => None,
+        _ => Some(datadir::share(&data_dir)?),
+    };
     match cli.command {
         Command::Serve {
             listen,

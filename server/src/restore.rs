@@ -316,7 +316,7 @@ fn restore_until(
 ) -> Result<Restored, RestoreError> {
     let conn = check_backup(backup, data_dir)?;
     datadir::prepare(data_dir)?;
-    let _held = datadir::hold(data_dir)?;
+    let _held = datadir::hold_alone(data_dir)?;
     // A note this program did not write is refused before anything is copied in.
     if let Some(unreadable @ Interrupted::Unreadable(_)) = interrupted(data_dir) {
         return Err(RestoreError::Note(unreadable.sentence(data_dir)));

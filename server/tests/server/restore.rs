@@ -401,3 +401,52 @@ async fn a_killed_restores_staging_copy_is_removed_at_the_next_start() {
     assert!(!staging.exists());
     server.kill();
 }
+
+/// A command that opened the database (here: a lock held as `user`, `backup` or `audit` hold
+/// it) keeps a restore from beginning, and a running restore keeps those commands out, so none
+/// of them writes to a database the restore moved aside.
+#[tokio::test]
+async fn restore_and_the_other_commands_do_not_overlap() {
+    let (dir, _vault, backup) = clinic_and_backup(1).await;
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join("clinic.commands.lock"))
+        .unwrap();
+    let before = digest(&dir.path().join("clinic.db"));
+
+    lock.lock_shared().unwrap();
+    let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("another clinic-server command"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(digest(&dir.path().join("clinic.db")), before);
+    assert!(folders(dir.path(), "before-restore").is_empty());
+    // Commands share the folder with each other.
+    let out = run_cli(dir.path(), &["user", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    lock.unlock().unwrap();
+    lock.lock().unwrap();
+    for args in [
+        &["user", "list"][..],
+        &["audit", "verify"],
+        &["backup", "--to", "x.db"],
+    ] {
+        let out = run_cli(dir.path(), args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out).contains("a restore is running"),
+            "{}",
+            text(&out)
+        );
+    }
+    lock.unlock().unwrap();
+    let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+}

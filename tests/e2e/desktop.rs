@@ -469,6 +469,14 @@ async fn offline(w: &World) -> Result<()> {
     app.wait_attr("connection-state", "data-state", "offline")
         .await
         .context("offline badge")?;
+    // The badge's tooltip says why in words, not the operating system's error.
+    app.wait_css(&format!(
+        "[data-testid=connection][title=\"The clinic server cannot be reached: nothing is \
+         listening on port {}.\"]",
+        addr.port()
+    ))
+    .await
+    .context("the offline badge's reason")?;
     let text = "Sent while the server was down.";
     app.fill("message-input", text).await?;
     app.click("send-button").await?;

@@ -573,7 +573,7 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
                 last_error,
                 ..
             } if attempt >= attempts.max(1) => {
-                eprintln!("clinic: server unreachable: {}", for_terminal(&last_error));
+                eprintln!("clinic: {}", for_terminal(&last_error));
                 return Ok(EXIT_UNREACHABLE);
             }
             _ => {}
@@ -623,7 +623,7 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
                 attempt,
                 last_error,
                 ..
-            } if attempt >= 2 => Some(format!("server unreachable: {last_error}")),
+            } if attempt >= 2 => Some(last_error),
             _ => None,
         };
         let timed_out = gone.is_none()
@@ -634,7 +634,7 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
             client.disconnect().await;
             eprintln!(
                 "clinic: {}; the change stays queued for the next `clinic sync`",
-                for_terminal(&why)
+                for_terminal(why.trim_end_matches('.'))
             );
             return Ok(EXIT_UNREACHABLE);
         }
@@ -719,7 +719,8 @@ fn describe(event: &ClientEvent) -> Option<String> {
                     retry_in_ms,
                     ..
                 } => format!(
-                    "offline: {last_error}; trying again in {} s",
+                    "offline ({}), trying again in {} s",
+                    last_error.trim_end_matches('.'),
                     retry_in_ms.div_ceil(1000)
                 ),
                 ConnectionState::SignedOut { reason } => format!("signed out: {reason}"),
@@ -1024,7 +1025,9 @@ mod tests {
             ClientEvent::Connection {
                 state: ConnectionState::Offline {
                     attempt: 2,
-                    last_error: "connection refused".into(),
+                    last_error: "The clinic server cannot be reached: nothing is listening on \
+                                 port 8470."
+                        .into(),
                     retry_in_ms: 1500,
                 },
                 queued: 3,
@@ -1055,8 +1058,8 @@ mod tests {
         assert_eq!(said.len(), events.len());
         assert_eq!(
             said[0],
-            "offline: connection refused; trying again in 2 s, 3 waiting to be sent, \
-             1 not sent after a refusal"
+            "offline (The clinic server cannot be reached: nothing is listening on port 8470), \
+             trying again in 2 s, 3 waiting to be sent, 1 not sent after a refusal"
         );
         assert_eq!(said[1], "connecting (try 1), 0 waiting to be sent");
         for sentence in &said {

@@ -50,6 +50,42 @@ fn failed(e: impl Display) -> End {
     End::Failed(e.to_string())
 }
 
+/// The server ended the socket (a restart, a shutdown, this socket refused).
+const CLOSED: &str = "The clinic server closed the connection.";
+
+/// Why a socket could not be opened, as a sentence for the connection badge and the CLI: the
+/// identity checks' own sentences, the network's failures a person can act on in words.
+fn link_error(url: &url::Url, err: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    let described = crate::tls::describe_ws_error(err);
+    if described != err.to_string() {
+        return described;
+    }
+    let reason = match err {
+        Error::Io(io) => crate::api::io_reason(url, io),
+        Error::Http(response) => Some(format!(
+            "something answered at that address that is not a clinic server (HTTP {})",
+            response.status().as_u16()
+        )),
+        _ => None,
+    };
+    match reason {
+        Some(why) => format!("The clinic server cannot be reached: {why}."),
+        None => described,
+    }
+}
+
+/// Why a live socket failed, as a sentence.
+fn lost(err: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    match err {
+        Error::ConnectionClosed | Error::AlreadyClosed | Error::Protocol(_) | Error::Io(_) => {
+            "The connection to the clinic server was lost.".to_owned()
+        }
+        other => format!("The connection to the clinic server failed: {other}."),
+    }
+}
+
 /// Runs until `stop` turns true (or its sender is dropped) or the server refuses the token.
 pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Backoff::new(shared.tuning.backoff);
@@ -138,8 +174,13 @@ impl Conn {
         );
         let (ws, _) = timeout(CONNECT_TIMEOUT, connect)
             .await
-            .map_err(|_| failed("connect timed out"))?
-            .map_err(|e| failed(crate::tls::describe_ws_error(&e)))?;
+            .map_err(|_| {
+                failed(format!(
+                    "The clinic server did not answer within {} seconds.",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(|e| failed(link_error(&url, &e)))?;
         let mut conn = Self {
             shared: Arc::clone(shared),
             ws,
@@ -155,7 +196,7 @@ impl Conn {
         .await?;
         timeout(AUTH_TIMEOUT, conn.await_authenticated())
             .await
-            .map_err(|_| failed("no answer to authenticate"))??;
+            .map_err(|_| failed("The clinic server did not answer the sign-in in time."))??;
         shared.set_state(ConnectionState::Syncing);
         let since = shared.cache.cursor().map_err(failed)?;
         conn.send(&ClientFrame::Sync { since, limit: None }).await?;
@@ -165,10 +206,10 @@ impl Conn {
     async fn await_authenticated(&mut self) -> Step {
         loop {
             let text = match self.ws.next().await {
-                None => return Err(failed("connection closed during authentication")),
-                Some(Err(e)) => return Err(failed(e)),
+                None => return Err(failed("The connection closed while signing in.")),
+                Some(Err(e)) => return Err(failed(lost(&e))),
                 Some(Ok(WsMessage::Text(text))) => text,
-                Some(Ok(WsMessage::Close(_))) => return Err(failed("closed by server")),
+                Some(Ok(WsMessage::Close(_))) => return Err(failed(CLOSED)),
                 Some(Ok(_)) => continue,
             };
             match serde_json::from_str::<ServerFrame>(&text) {
@@ -198,9 +239,10 @@ impl Conn {
                     message,
                     ..
                 }) => return Err(End::SignedOut(message)),
-                Ok(ServerFrame::Error { code, message, .. }) => {
+                Ok(ServerFrame::Error { message, .. }) => {
                     return Err(failed(format!(
-                        "authentication failed ({code:?}): {message}"
+                        "The clinic server refused the sign-in: {}.",
+                        message.trim().trim_end_matches('.')
                     )));
                 }
                 // Anything else before the answer is noise; keep waiting (bounded by the timeout).
@@ -218,12 +260,12 @@ impl Conn {
                 incoming = self.ws.next() => {
                     self.last_heard = Instant::now();
                     match incoming {
-                        None => return Err(failed("connection closed")),
-                        Some(Err(e)) => return Err(failed(e)),
+                        None => return Err(failed("The connection to the clinic server closed.")),
+                        Some(Err(e)) => return Err(failed(lost(&e))),
                         Some(Ok(WsMessage::Text(text))) => {
                             self.on_text(&text, &tx, was_online).await?;
                         }
-                        Some(Ok(WsMessage::Close(_))) => return Err(failed("closed by server")),
+                        Some(Ok(WsMessage::Close(_))) => return Err(failed(CLOSED)),
                         // Pings are answered by tungstenite; binary frames are not ours.
                         Some(Ok(_)) => {}
                     }
@@ -252,10 +294,12 @@ impl Conn {
                 }
                 _ = ticker.tick() => {
                     if self.last_heard.elapsed() > SILENCE_LIMIT {
-                        return Err(failed("server silent"));
+                        return Err(failed("The clinic server stopped answering."));
                     }
                     if self.lanes.overdue(ACK_TIMEOUT) {
-                        return Err(failed("sends not acknowledged"));
+                        return Err(failed(
+                            "The clinic server did not confirm the messages sent; connecting again.",
+                        ));
                     }
                     self.ws.send(WsMessage::Ping(Vec::new().into())).await.map_err(failed)?;
                 }

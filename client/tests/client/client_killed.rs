@@ -46,6 +46,14 @@ async fn a_new_process_delivers_a_killed_one_s_outbox_exactly_once() {
         Some(3),
         "sync reports an unreachable server"
     );
+    // In words a person can act on, not the operating system's error.
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "The clinic server cannot be reached: nothing is listening on port {port}."
+        )) && !said.contains("os error"),
+        "{said}"
+    );
 
     // A follower killed while the server is down...
     let mut tail = spawn_tail(profile.path());

@@ -12,6 +12,7 @@ export function ConnectionBadge() {
       className={`connection connection-${view.tone}`}
       role="status"
       aria-live="polite"
+      data-testid="connection"
       title={status.lastError ?? undefined}
     >
       <span className="connection-dot" aria-hidden="true" />

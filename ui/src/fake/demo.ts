@@ -220,7 +220,12 @@ export function demoBackend(search: string): FakeBackend {
     messages: scenario === 'emergency' ? messages : messages.filter((m) => !m.isEmergency),
     emergencies,
     connection: offline
-      ? { state: 'connecting', attempt: 3, queued: 1, lastError: 'connection refused' }
+      ? {
+          state: 'connecting',
+          attempt: 3,
+          queued: 1,
+          lastError: 'The clinic server cannot be reached: nothing is listening on port 8470.',
+        }
       : { state: 'online', queued: 0 },
     ackDelayMs: 700,
     ringing: scenario === 'emergency' ? emergencies.map((e) => e.id) : [],

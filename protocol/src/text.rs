@@ -45,26 +45,41 @@ fn acts_on_terminal(c: char) -> bool {
 
 /// `text` as a terminal can print it without being controlled by it: each character that could
 /// act on the terminal (see `acts_on_terminal`) is shown as an escape, `\n`, `\r`, `\t` or
-/// `\u{1b}`, `\u{202e}`, ...; everything else as it is. For every string from a user, the
+/// `\u{1b}`, `\u{202e}`, ...; everything else as it is (and so is a zero-width joiner between two
+/// emoji). For every string from a user, the
 /// database or a server that a command-line tool prints. A format that needs line breaks in a
 /// text (a message of several lines) splits it first and escapes each line.
 pub fn for_terminal(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(acts_on_terminal) {
+    let chars: Vec<char> = text.chars().collect();
+    let escaped = |i: usize| acts_on_terminal(chars[i]) && !joins_emoji(&chars, i);
+    if !(0..chars.len()).any(escaped) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
+    for (i, &c) in chars.iter().enumerate() {
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if acts_on_terminal(c) => {
+            c if escaped(i) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether `chars[i]` is a zero-width joiner between two emoji (a family, a flag, a doctor:
+/// 🧑‍⚕️): it joins their pictures into one and can hide no text, so it is printed as it is.
+fn joins_emoji(chars: &[char], i: usize) -> bool {
+    let emoji =
+        |c: &char| matches!(c, '\u{1f000}'..='\u{1faff}' | '\u{2600}'..='\u{27bf}' | '\u{fe0f}');
+    chars[i] == '\u{200d}'
+        && i.checked_sub(1)
+            .and_then(|p| chars.get(p))
+            .is_some_and(emoji)
+        && chars.get(i + 1).is_some_and(emoji)
 }
 
 /// `json` (as `serde_json` writes it, compact or pretty) with the characters that could act on a
@@ -116,6 +131,10 @@ mod tests {
             "invoice\\u{202e}fdp.exe"
         );
         assert_eq!(for_terminal("ad\u{200b}min"), "ad\\u{200b}min");
+        // A joiner is shown unless it joins two emoji.
+        assert_eq!(for_terminal("ad\u{200d}min"), "ad\\u{200d}min");
+        assert_eq!(for_terminal("🙂\u{200d}x"), "🙂\\u{200d}x");
+        assert_eq!(for_terminal("\u{200d}🙂"), "\\u{200d}🙂");
         assert_eq!(for_terminal("a\u{2028}b"), "a\\u{2028}b");
         assert_eq!(for_terminal("\u{e0041}"), "\\u{e0041}");
     }
@@ -130,6 +149,9 @@ mod tests {
             "患者",
             "a\\nb",
             "🙂",
+            "🧑\u{200d}⚕\u{fe0f}",
+            "👩\u{200d}👩\u{200d}👧",
+            "🏳\u{fe0f}\u{200d}🌈",
         ] {
             assert!(
                 matches!(for_terminal(text), Cow::Borrowed(t) if t == text),

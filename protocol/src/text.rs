@@ -46,9 +46,9 @@ fn acts_on_terminal(c: char) -> bool {
 /// `text` as a terminal can print it without being controlled by it: each character that could
 /// act on the terminal (see `acts_on_terminal`) is shown as an escape, `\n`, `\r`, `\t` or
 /// `\u{1b}`, `\u{202e}`, ...; everything else as it is (and so is a zero-width joiner between two
-/// emoji). For every string from a user, the
-/// database or a server that a command-line tool prints. A format that needs line breaks in a
-/// text (a message of several lines) splits it first and escapes each line.
+/// emoji). For every string from a user, the database or a server that a command-line tool
+/// prints. A format that needs line breaks in a text (a message of several lines) splits it
+/// first and escapes each line.
 pub fn for_terminal(text: &str) -> Cow<'_, str> {
     let chars: Vec<char> = text.chars().collect();
     let escaped = |i: usize| acts_on_terminal(chars[i]) && !joins_emoji(&chars, i);

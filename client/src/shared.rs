@@ -213,19 +213,15 @@ impl Shared {
     /// parked, retried or discarded changes what logging out would leave behind.
     pub(crate) fn refresh_queued(&self) {
         let mut changed = false;
-        self.queued.send_modify(|queued| {
-            match self.cache.outbox_len() {
-                Ok(n) => {
-                    changed |= *queued != n;
-                    *queued = n;
+        self.queued
+            .send_modify(|queued| match self.cache.outbox_counts() {
+                Ok((waiting, parked)) => {
+                    changed |= *queued != waiting;
+                    *queued = waiting;
+                    changed |= self.failed.swap(parked, Ordering::Relaxed) != parked;
                 }
                 Err(e) => tracing::warn!("cannot count the outbox: {e}"),
-            }
-            match self.cache.outbox_failed() {
-                Ok(n) => changed |= self.failed.swap(n, Ordering::Relaxed) != n,
-                Err(e) => tracing::warn!("cannot count the parked sends: {e}"),
-            }
-        });
+            });
         if changed {
             let state = self.state.borrow().clone();
             self.tell_connection(state);

@@ -186,6 +186,20 @@ impl Cache {
         self.count_sends("failed")
     }
 
+    /// Both counts at once, waiting and parked: one read of the queue per refresh.
+    pub fn outbox_counts(&self) -> Result<(u64, u64)> {
+        let (waiting, parked): (i64, i64) = self.lock().query_row(
+            "SELECT coalesce(sum(state = 'pending'), 0), coalesce(sum(state = 'failed'), 0) \
+             FROM send_queue WHERE kind = 'send'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((
+            u64::try_from(waiting).unwrap_or(0),
+            u64::try_from(parked).unwrap_or(0),
+        ))
+    }
+
     fn count_sends(&self, state: &str) -> Result<u64> {
         let n: i64 = self.lock().query_row(
             "SELECT COUNT(*) FROM send_queue WHERE kind = 'send' AND state = ?1",

@@ -176,6 +176,7 @@ fn receipts_only_raise_status_and_failures_can_be_retried() {
     assert_eq!(failed.error_code.as_deref(), Some("too_large"));
     assert_eq!(cache.outbox_len().unwrap(), 1);
     assert_eq!(cache.outbox_failed().unwrap(), 1);
+    assert_eq!(cache.outbox_counts().unwrap(), (1, 1));
     // Parked: the lane moves on to c3.
     assert_eq!(
         cache.queue_heads(&me).unwrap()[0]

@@ -35,6 +35,11 @@ export function ConnectionBadge() {
           · {view.queuedText}
         </span>
       )}
+      {view.queuedShort && (
+        <span className="queued-short" aria-hidden="true" title={view.queuedText ?? undefined}>
+          · {view.queuedShort}
+        </span>
+      )}
     </div>
   );
 }

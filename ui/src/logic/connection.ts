@@ -10,6 +10,8 @@ export interface ConnectionView {
   /** "2 messages waiting to send", "1 message not sent" (parked after a refusal), both, or null
    * when the outbox is empty. */
   queuedText: string | null;
+  /** The same counts in a narrow window: "2 waiting, 1 not sent". */
+  queuedShort: string | null;
 }
 
 const messages = (n: number) => `${n} ${n === 1 ? 'message' : 'messages'}`;
@@ -20,16 +22,22 @@ export function connectionView(status: ConnectionStatus): ConnectionView {
     status.failed > 0 ? `${messages(status.failed)} not sent` : null,
   ].filter((s) => s !== null);
   const queuedText = said.length > 0 ? said.join(', ') : null;
+  const short = [
+    status.queued > 0 ? `${status.queued} waiting` : null,
+    status.failed > 0 ? `${status.failed} not sent` : null,
+  ].filter((s) => s !== null);
+  const queuedShort = short.length > 0 ? short.join(', ') : null;
   switch (status.state) {
     case 'online':
-      return { text: 'Online', tone: 'online', queuedText };
+      return { text: 'Online', tone: 'online', queuedText, queuedShort };
     case 'connecting':
       return {
         text: status.attempt ? `Reconnecting (attempt ${status.attempt})` : 'Connecting…',
         tone: 'connecting',
         queuedText,
+        queuedShort,
       };
     case 'offline':
-      return { text: 'Offline', tone: 'offline', queuedText };
+      return { text: 'Offline', tone: 'offline', queuedText, queuedShort };
   }
 }

@@ -31,6 +31,7 @@ describe('connectionView', () => {
         text: 'Online',
         tone: 'online',
         queuedText: null,
+        queuedShort: null,
       },
     );
     expect(
@@ -59,6 +60,11 @@ describe('connectionView', () => {
     expect(view(0, 1)).toBe('1 message not sent');
     expect(view(2, 3)).toBe('2 messages waiting to send, 3 messages not sent');
     expect(view(0, 0)).toBeNull();
+    const short = (queued: number, failed: number) =>
+      connectionView({ state: 'offline', attempt: 7, queued, failed, lastError: null }).queuedShort;
+    expect(short(2, 3)).toBe('2 waiting, 3 not sent');
+    expect(short(0, 1)).toBe('1 not sent');
+    expect(short(0, 0)).toBeNull();
   });
 });
 

@@ -180,6 +180,16 @@ pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
 /// them; a file that no longer holds its content is not copied (it is no less damaged for
 /// staying where it is). Returns how many files were kept.
 pub fn keep_all(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
+    keep_all_linking(data_dir, to, |from, to| std::fs::hard_link(from, to))
+}
+
+/// [`keep_all`] with `link` for the hard link (the tests give one that fails, as on a file
+/// system without links).
+fn keep_all_linking(
+    data_dir: &Path,
+    to: &Path,
+    link: impl Fn(&Path, &Path) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
     crate::datadir::private_dir(to)?;
     let files: Vec<_> = stored(data_dir)?
         .into_iter()
@@ -192,7 +202,7 @@ pub fn keep_all(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
         crate::datadir::private_dir(&dir)?;
         let target = dir.join(sha256);
         if !copying {
-            match std::fs::hard_link(path, &target) {
+            match link(path, &target) {
                 Ok(()) => {
                     kept += 1;
                     continue;
@@ -378,6 +388,57 @@ mod tests {
             .filter(|p| p.extension().is_some_and(|e| e == "part"))
             .collect();
         assert!(parts.is_empty(), "{parts:?}");
+    }
+
+    /// On a file system without hard links every sound file is copied (0600, its content
+    /// checked) and a damaged one left out; with links, the same files are linked.
+    #[cfg(unix)]
+    #[test]
+    fn attachments_are_kept_as_copies_where_links_fail() {
+        use sha2::{Digest, Sha256};
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let data = tempfile::tempdir().unwrap();
+        let mut names = Vec::new();
+        for content in [&b"one"[..], b"two", b"three"] {
+            let sha = hex::encode(Sha256::digest(content));
+            let path = content_path(data.path(), &sha).unwrap();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, content).unwrap();
+            names.push((sha, path, content));
+        }
+        std::fs::write(&names[1].1, b"bit rot").unwrap();
+        let unsupported = |_: &Path, _: &Path| Err(std::io::ErrorKind::Unsupported.into());
+        let copies = data.path().join("kept-copies");
+        assert_eq!(
+            keep_all_linking(data.path(), &copies, unsupported).unwrap(),
+            2
+        );
+        let linked = data.path().join("kept-links");
+        assert_eq!(
+            keep_all(data.path(), &linked).unwrap(),
+            3,
+            "a link does not read"
+        );
+        for (i, (sha, original, content)) in names.iter().enumerate() {
+            let copy = copies.join(&sha[..2]).join(sha);
+            assert_eq!(copy.exists(), i != 1, "{sha}");
+            if i != 1 {
+                assert_eq!(std::fs::read(&copy).unwrap(), *content);
+                let meta = std::fs::metadata(&copy).unwrap();
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+                assert_ne!(meta.ino(), std::fs::metadata(original).unwrap().ino());
+            }
+            let link = linked.join(&sha[..2]).join(sha);
+            assert_eq!(
+                std::fs::metadata(&link).unwrap().ino(),
+                std::fs::metadata(original).unwrap().ino()
+            );
+        }
+        assert!(
+            walk(&copies)
+                .iter()
+                .all(|p| p.extension().is_none_or(|e| e != "part"))
+        );
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

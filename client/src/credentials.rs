@@ -101,22 +101,8 @@ impl CredentialStore for FileStore {
     }
 
     fn save(&self, account: &str, secret: &str) -> Result<()> {
-        use std::io::Write;
-        std::fs::create_dir_all(&self.dir)?;
-        let path = self.path(account);
-        let tmp = path.with_extension("tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(secret.as_bytes())?;
-        file.sync_all()?;
-        // Rename so a crash never leaves a half-written token behind.
-        std::fs::rename(&tmp, &path)?;
+        // A new file renamed into place, so a crash never leaves a half-written token behind.
+        crate::profile::write_private(&self.path(account), secret.as_bytes())?;
         Ok(())
     }
 

@@ -59,6 +59,12 @@ pub enum ClientError {
     Invalid(String),
     #[error("credential store: {0}")]
     Credentials(String),
+    /// The profile folder is not this account's alone (see `Profile::check_private`).
+    #[error(
+        "The app's folder is not private: {path} ({why}). Nothing was saved there; remove it or \
+         ask for help, then sign in again."
+    )]
+    ProfileNotPrivate { path: String, why: String },
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
     /// At login: nothing usable answered at the address (refused, unknown name, no answer in
@@ -116,6 +122,7 @@ impl ClientError {
             Self::NotFound(_) => "notFound",
             Self::Invalid(_) => "invalid",
             Self::Credentials(_) => "credentials",
+            Self::ProfileNotPrivate { .. } => "profileNotPrivate",
             Self::Timeout(_) => "timeout",
             Self::Unreachable { .. } => "unreachable",
             Self::NotClinicServer { .. } => "notClinicServer",

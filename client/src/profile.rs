@@ -2,14 +2,13 @@
 //! and where that user's cache lives. One directory can hold caches of several users/servers.
 
 use crate::credentials::{CredentialStore, FileStore, KeyringStore};
-use crate::error::Result;
+use crate::error::{ClientError, Result};
 use crate::tls::Trust;
 use clinic_protocol::User;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -61,31 +60,16 @@ impl Profile {
     }
 
     pub fn save_session(&self, session: &Session) -> Result<()> {
-        private_dir(&self.dir)?;
-        let path = self.session_path();
-        let tmp = path.with_extension("tmp");
-        std::io::Write::write_all(
-            &mut private_file(&tmp)?,
-            &serde_json::to_vec_pretty(session)?,
-        )?;
-        std::fs::rename(tmp, path)?;
+        write_private(&self.session_path(), &serde_json::to_vec_pretty(session)?)?;
         Ok(())
     }
 
-    /// Writes a file of this profile readable by its owner only, replacing it atomically.
-    fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(tmp, path)?;
-        Ok(())
+    /// Refuses a profile folder that another account could have written into: one that belongs
+    /// to someone else, or one left writable by others that holds anything not this account's
+    /// (a planted token file, a link, a folder). A folder readable by others is made private.
+    /// Called before a sign-in asks the server for a token and before a session is opened.
+    pub fn check_private(&self) -> Result<()> {
+        check_private(&self.dir)
     }
 
     fn pins_path(&self) -> PathBuf {
@@ -109,7 +93,8 @@ impl Profile {
     pub fn save_pin(&self, server_url: &str, trust: &Trust) -> Result<()> {
         let mut pins = self.load_pins()?;
         pins.insert(server_url.to_owned(), trust.clone());
-        self.write_private(&self.pins_path(), &serde_json::to_vec_pretty(&pins)?)
+        write_private(&self.pins_path(), &serde_json::to_vec_pretty(&pins)?)?;
+        Ok(())
     }
 
     /// Forgets the pin of a server (after IT replaced its CA; the next login pairs again).
@@ -118,7 +103,7 @@ impl Profile {
         let mut pins = self.load_pins()?;
         let had = pins.remove(server_url).is_some();
         if had {
-            self.write_private(&self.pins_path(), &serde_json::to_vec_pretty(&pins)?)?;
+            write_private(&self.pins_path(), &serde_json::to_vec_pretty(&pins)?)?;
         }
         Ok(had)
     }
@@ -169,6 +154,89 @@ pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path`, readable by this account only, replacing it atomically: through a
+/// new file of a name nobody can guess (created, never opened if it exists, so a planted file or
+/// link at a fixed `.tmp` name cannot receive it), synced, then renamed over `path`. The folder
+/// is created private (0700) if it is missing.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    private_dir(dir)?;
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// See [`Profile::check_private`].
+fn check_private(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    return check_private_for(dir, rustix::process::geteuid().as_raw());
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// [`check_private`] for the account `me` (the tests give another account's id).
+#[cfg(unix)]
+fn check_private_for(dir: &Path, me: u32) -> Result<()> {
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = match std::fs::metadata(dir) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let refuse = |path: &Path, why: &str| ClientError::ProfileNotPrivate {
+            path: path.display().to_string(),
+            why: why.to_owned(),
+        };
+        if meta.uid() != me {
+            return Err(refuse(dir, "it belongs to another account"));
+        }
+        if meta.mode() & 0o022 != 0 {
+            // Others could write here: whatever they left is refused before anything is trusted.
+            if let Some(planted) = not_mine(dir, me)? {
+                return Err(refuse(&planted, "another account put it there"));
+            }
+        }
+        if meta.mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// The first entry under `dir` (links not followed) that this account (`me`) does not own.
+#[cfg(unix)]
+fn not_mine(dir: &Path, me: u32) -> std::io::Result<Option<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.uid() != me {
+            return Ok(Some(path));
+        }
+        if meta.is_dir()
+            && let Some(found) = not_mine(&path, me)?
+        {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
 /// Creates (or truncates) `path` readable and writable by this account only (0600); an existing
 /// file made by an older version is tightened too.
 pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
@@ -184,4 +252,76 @@ pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     }
     #[cfg(not(unix))]
     options.open(path)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    /// A file planted at the old fixed temporary name, and a hard link to the file being
+    /// replaced, never receive what is written.
+    #[test]
+    fn a_private_write_goes_through_a_new_file_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("credentials");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let target = dir.join("x.token");
+        let planted = dir.join("x.tmp");
+        std::fs::write(&planted, "").unwrap();
+        std::fs::write(&target, "old").unwrap();
+        let outside = root.path().join("kept-by-someone-else");
+        std::fs::hard_link(&target, &outside).unwrap();
+
+        write_private(&target, b"secret").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"secret");
+        assert_eq!(mode(&target), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(std::fs::read(&planted).unwrap(), b"", "the planted file");
+        assert_eq!(std::fs::read(&outside).unwrap(), b"old", "the linked file");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 2, "no temporary file stays: {left:?}");
+    }
+
+    #[test]
+    fn a_profile_others_could_write_into_is_refused_and_a_readable_one_made_private() {
+        let root = tempfile::tempdir().unwrap();
+        let me = std::fs::metadata(root.path()).unwrap().uid();
+        let profile = root.path().join("profile");
+        // Missing: nothing to check (the first write makes it 0700).
+        check_private_for(&profile, me).unwrap();
+
+        std::fs::create_dir_all(profile.join("credentials")).unwrap();
+        std::fs::write(profile.join("credentials").join("a.token"), "t").unwrap();
+        std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_private_for(&profile, me).unwrap();
+        assert_eq!(mode(&profile), 0o700, "readable by others: made private");
+
+        // Another account's folder, or one others could write into with something of theirs
+        // in it (here: everything is someone else's to an account with another id).
+        let other = me + 1;
+        let err = check_private_for(&profile, other).unwrap_err();
+        assert!(
+            err.to_string().contains("belongs to another account"),
+            "{err}"
+        );
+        std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            not_mine(&profile, other).unwrap().as_deref(),
+            Some(profile.join("credentials").as_path())
+        );
+        assert_eq!(not_mine(&profile, me).unwrap(), None);
+        check_private_for(&profile, me).unwrap();
+        assert_eq!(
+            mode(&profile),
+            0o700,
+            "writable by others, all of it mine: made private"
+        );
+    }
 }

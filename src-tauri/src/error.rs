@@ -63,6 +63,7 @@ impl From<ClientError> for CommandError {
             ClientError::PairingCode(_) => "bad_request",
             ClientError::NotClinicServer { .. } => "not_clinic_server",
             ClientError::Cancelled => "cancelled",
+            ClientError::ProfileNotPrivate { .. } => "profile_not_private",
         };
         let message = match &e {
             // People read this on the login screen: say it plainly.

@@ -31,13 +31,10 @@ pub fn load(profile_dir: &Path) -> Settings {
     }
 }
 
-/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+/// Writes through a new private file and a rename, so a crash never leaves half a file (and the
+/// profile folder, made here before the first sign-in, is private from the start).
 pub fn save(profile_dir: &Path, settings: &Settings) -> std::io::Result<()> {
-    std::fs::create_dir_all(profile_dir)?;
-    let target = path(profile_dir);
-    let tmp = target.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(settings)?)?;
-    std::fs::rename(tmp, target)
+    clinic_client::profile::write_private(&path(profile_dir), &serde_json::to_vec_pretty(settings)?)
 }
 
 #[cfg(test)]

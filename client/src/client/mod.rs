@@ -116,6 +116,8 @@ impl Client {
     ) -> Result<Self> {
         let base = crate::api::login_base(server_url)?;
         let profile = Profile::new(&options.profile_dir);
+        // Before the server is asked for a token: nowhere it could not be kept privately.
+        profile.check_private()?;
         let ask = async {
             let trust = tls::resolve(&base, profile.pin(base.as_str())?, pairing).await?;
             let api = Api::new(base.as_str(), trust.as_ref())?;
@@ -126,18 +128,28 @@ impl Client {
             answered = ask => answered?,
             () = cancelled => return Err(ClientError::Cancelled),
         };
-        if let Some(trust) = &trust {
-            profile.save_pin(api.base().as_str(), trust)?;
-        }
         let session = Session {
             server_url: api.base().to_string(),
             user: response.user,
             credentials: options.credentials.kind().to_owned(),
         };
-        options
-            .credentials
-            .save(&session.account(), &response.token)?;
-        profile.save_session(&session)?;
+        let saved = (|| {
+            if let Some(trust) = &trust {
+                profile.save_pin(api.base().as_str(), trust)?;
+            }
+            options
+                .credentials
+                .save(&session.account(), &response.token)?;
+            profile.save_session(&session)
+        })();
+        if let Err(e) = saved {
+            // A token this computer could not keep is ended, not left valid on the server.
+            let signed_in = api.clone().with_token(response.token.clone());
+            if let Err(revoked) = signed_in.logout().await {
+                tracing::warn!("could not end the session that was not saved: {revoked}");
+            }
+            return Err(e);
+        }
         // A new sign-in starts a new lock: no PIN yet, no wrong tries, this password unlocks.
         let mut lock = AppLock::load(profile.dir(), Arc::clone(&options.clock))?;
         lock.reset()?;
@@ -153,6 +165,7 @@ impl Client {
     /// Opens the profile's saved session without any network traffic.
     pub fn open(options: ClientOptions) -> Result<Self> {
         let profile = Profile::new(&options.profile_dir);
+        profile.check_private()?;
         let session = profile.load_session()?.ok_or(ClientError::NotLoggedIn)?;
         let token = options
             .credentials

@@ -142,12 +142,7 @@ impl AppLock {
     }
 
     fn save(&self) -> Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
-        std::io::Write::write_all(
-            &mut crate::profile::private_file(&tmp)?,
-            &serde_json::to_vec_pretty(&self.stored)?,
-        )?;
-        std::fs::rename(tmp, &self.path)?;
+        crate::profile::write_private(&self.path, &serde_json::to_vec_pretty(&self.stored)?)?;
         Ok(())
     }
 

@@ -123,7 +123,7 @@ pub(crate) fn store_copy(
     let dir = target
         .parent()
         .ok_or_else(|| ClientError::Invalid("bad attachment path".into()))?;
-    std::fs::create_dir_all(dir)?;
+    crate::profile::private_dir(dir)?;
     let partial = dir.join(".partial");
     // Created private before a byte is copied (the source's mode is not carried over).
     let mut out = crate::profile::private_file(&partial)?;
@@ -204,7 +204,7 @@ pub(crate) async fn download(
     let dir = target
         .parent()
         .ok_or_else(|| ClientError::Invalid("bad download path".into()))?;
-    tokio::fs::create_dir_all(dir).await?;
+    crate::profile::private_dir(dir)?;
     let partial = dir.join(".partial");
     let mut response = shared.api.download(file_url).await?;
     let limit = expected.unwrap_or(clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES * 4);

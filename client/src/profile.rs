@@ -145,12 +145,18 @@ pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.as_os_str().is_empty() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        // Every folder made on the way is private too (`attachments/sent/<id>/`).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
     Ok(())
 }
 
@@ -287,6 +293,20 @@ mod tests {
         assert_eq!(std::fs::read(&outside).unwrap(), b"old", "the linked file");
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(left.len(), 2, "no temporary file stays: {left:?}");
+    }
+
+    #[test]
+    fn every_folder_made_on_the_way_is_private() {
+        let root = tempfile::tempdir().unwrap();
+        let deep = root.path().join("attachments").join("sent").join("c-1");
+        private_dir(&deep).unwrap();
+        for dir in [
+            root.path().join("attachments"),
+            deep.parent().unwrap().into(),
+            deep,
+        ] {
+            assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        }
     }
 
     #[test]

@@ -301,7 +301,7 @@ impl Conn {
                             "The clinic server did not confirm the messages sent; connecting again.",
                         ));
                     }
-                    self.ws.send(WsMessage::Ping(Vec::new().into())).await.map_err(failed)?;
+                    self.ws.send(WsMessage::Ping(Vec::new().into())).await.map_err(|e| failed(lost(&e)))?;
                 }
             }
         }
@@ -309,7 +309,10 @@ impl Conn {
 
     async fn send(&mut self, frame: &ClientFrame) -> Step {
         let text = serde_json::to_string(frame).map_err(failed)?;
-        self.ws.send(WsMessage::text(text)).await.map_err(failed)
+        self.ws
+            .send(WsMessage::text(text))
+            .await
+            .map_err(|e| failed(lost(&e)))
     }
 }
 

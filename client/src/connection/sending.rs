@@ -5,7 +5,7 @@
 //! socket. A refused entry is retried on the same socket after a backoff, then parked as failed
 //! with its reason; a refusal never costs the connection.
 
-use super::{Conn, Step, failed};
+use super::{Conn, Step, failed, lost};
 use crate::attachments::{self, file_safe};
 use crate::cache::{EntryKind, QueueEntry};
 use crate::error::Result;
@@ -107,7 +107,10 @@ impl Conn {
                 EntryKind::Send => {
                     let frame = ClientFrame::MessageSend(entry.wire());
                     let text = serde_json::to_string(&frame).map_err(failed)?;
-                    self.ws.feed(WsMessage::text(text)).await.map_err(failed)?;
+                    self.ws
+                        .feed(WsMessage::text(text))
+                        .await
+                        .map_err(|e| failed(lost(&e)))?;
                     self.lanes.inflight.insert(
                         entry.lane,
                         Flight {
@@ -121,7 +124,7 @@ impl Conn {
             }
         }
         if wrote {
-            self.ws.flush().await.map_err(failed)?;
+            self.ws.flush().await.map_err(|e| failed(lost(&e)))?;
         }
         Ok(())
     }

@@ -169,10 +169,7 @@ pub struct Held {
 /// Takes the data folder's lock, or says that another process holds it.
 pub fn hold(data_dir: &Path) -> Result<Held, ServerError> {
     let path = lock_path(data_dir);
-    let mut file = private_file(&path, false).map_err(|source| ServerError::DataDir {
-        path: path.clone(),
-        source,
-    })?;
+    let mut file = lock_file(data_dir, &path)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -190,6 +187,58 @@ pub fn hold(data_dir: &Path) -> Result<Held, ServerError> {
     Ok(Held { _file: file })
 }
 
+/// Opens a lock file of the data folder, creating it if missing. A lock needs no write access,
+/// so an existing one is opened for writing only where that is allowed (the server notes its
+/// process id in `clinic.lock`), else read-only: a file another account left (root running a
+/// command without `sudo -u clinic`) still locks. One this process creates as root is given to
+/// the folder's owner, so the service account can use it after.
+fn lock_file(data_dir: &Path, path: &Path) -> Result<File, ServerError> {
+    let failed = |source| ServerError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    let existing = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => File::open(path),
+            _ => Err(e),
+        });
+    match existing {
+        Ok(file) => return Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(ServerError::NotOwner {
+                path: data_dir.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(failed(e)),
+    }
+    let file = private_file(path, false).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => ServerError::NotOwner {
+            path: data_dir.to_path_buf(),
+        },
+        _ => failed(e),
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if rustix::process::geteuid().is_root()
+            && let Ok(folder) = std::fs::metadata(data_dir)
+            && folder.uid() != 0
+        {
+            let owner = (
+                rustix::fs::Uid::from_raw(folder.uid()),
+                rustix::fs::Gid::from_raw(folder.gid()),
+            );
+            rustix::fs::fchown(&file, Some(owner.0), Some(owner.1))
+                .map_err(|e| failed(e.into()))?;
+        }
+    }
+    Ok(file)
+}
+
 /// A command (`user`, `backup`, `audit`, ...) using the data folder: while it lives, no
 /// `restore` can begin; several commands (and a server) share the folder. A folder that does
 /// not exist yet is not locked (the command finds no database there and says so).
@@ -204,10 +253,7 @@ pub fn share(data_dir: &Path) -> Result<Shared, ServerError> {
         return Ok(Shared { _file: None });
     }
     let path = commands_lock_path(data_dir);
-    let file = private_file(&path, false).map_err(|source| ServerError::DataDir {
-        path: path.clone(),
-        source,
-    })?;
+    let file = lock_file(data_dir, &path)?;
     match file.try_lock_shared() {
         Ok(()) => Ok(Shared { _file: Some(file) }),
         Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Restoring {
@@ -228,10 +274,7 @@ pub struct HeldAlone {
 pub fn hold_alone(data_dir: &Path) -> Result<HeldAlone, ServerError> {
     let server = hold(data_dir)?;
     let path = commands_lock_path(data_dir);
-    let file = private_file(&path, false).map_err(|source| ServerError::DataDir {
-        path: path.clone(),
-        source,
-    })?;
+    let file = lock_file(data_dir, &path)?;
     match file.try_lock() {
         Ok(()) => Ok(HeldAlone {
             _server: server,
@@ -299,6 +342,43 @@ mod tests {
         assert!(matches!(hold(&dir), Err(ServerError::InUse { .. })));
         drop(alone);
         assert!(hold(&dir).is_ok());
+    }
+
+    /// Root running a command in the service account's folder leaves lock files the service
+    /// account can use; a lock file this account may only read still locks.
+    #[test]
+    fn lock_files_belong_to_the_folders_owner_and_lock_read_only() {
+        use std::os::unix::fs::MetadataExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        let me = rustix::process::geteuid();
+        let owner = if me.is_root() {
+            std::os::unix::fs::chown(&dir, Some(4242), Some(4242)).unwrap();
+            4242
+        } else {
+            me.as_raw()
+        };
+        let shared = share(&dir).unwrap();
+        let lock = std::fs::metadata(commands_lock_path(&dir)).unwrap();
+        assert_eq!(
+            (lock.uid(), mode(&commands_lock_path(&dir))),
+            (owner, 0o600)
+        );
+        drop(shared);
+        std::os::unix::fs::chown(&dir, Some(me.as_raw()), None).unwrap_or(());
+        std::fs::set_permissions(
+            commands_lock_path(&dir),
+            std::fs::Permissions::from_mode(0o400),
+        )
+        .unwrap();
+        let first = share(&dir).unwrap();
+        assert!(matches!(
+            hold_alone(&dir),
+            Err(ServerError::CommandRunning { .. })
+        ));
+        drop(first);
+        assert!(hold_alone(&dir).is_ok());
     }
 
     #[test]

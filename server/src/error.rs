@@ -31,6 +31,11 @@ pub enum ServerError {
     #[error("another clinic-server is using the data folder {path}; stop it first")]
     InUse { path: std::path::PathBuf },
     #[error(
+        "the data folder {path} belongs to another account: run this command as its owner (for \
+         the packaged server: sudo -u clinic clinic-server ...)"
+    )]
+    NotOwner { path: std::path::PathBuf },
+    #[error(
         "a restore is running in the data folder {path}; run this command again once it has \
          finished"
     )]

@@ -434,6 +434,8 @@ fn run() -> anyhow::Result<()> {
             // Before the demo seeds anything: it must not make a new clinic in a wrong folder.
             datadir::check_database(&data_dir, init)?;
             if seed_demo {
+                // Seeding writes before the server holds the folder: not during a restore.
+                let _seeding = datadir::share(&data_dir)?;
                 let clinic = demo::seed(&data_dir).context("seeding the demo clinic")?;
                 if clinic.created {
                     tracing::info!("demo clinic created (password: {})", demo::DEMO_PASSWORD);

@@ -72,6 +72,7 @@ pub async fn run(
     let held_refusals = tokio::spawn(crate::audit::held_refusals(
         state.store.clone(),
         state.config.refusal_window,
+        state.shutdown.clone(),
     ));
     let counts = tokio::spawn(check_counts(
         state.store.clone(),
@@ -125,7 +126,6 @@ pub async fn run(
     upload_sweep.abort();
     watchdog.abort();
     audit_checkpoints.abort();
-    held_refusals.abort();
     counts.abort();
     if let Some(retention) = retention {
         retention.abort();
@@ -140,6 +140,9 @@ pub async fn run(
     {
         tracing::warn!("some sockets did not close in time");
     }
+    // A write of held refusals under way finishes; then what is held now, with the sockets
+    // closed, is written.
+    let _ = tokio::time::timeout(SOCKET_DRAIN, held_refusals).await;
     crate::audit::write_held_refusals(&state.store).await;
     let _ = state.store.flush().await;
     drop(state);

@@ -319,23 +319,40 @@ pub(crate) async fn refused(store: &Store, event: Event) -> Result<(), ApiError>
     commit(store, store.refusals.admit(event)).await
 }
 
-/// Every `window`, the refusals held past their accounts' rates are written (one row per kind);
-/// what is held at shutdown is written by [`crate::server`] before the writer stops.
-pub(crate) async fn held_refusals(store: Store, window: std::time::Duration) {
+/// Every `window`, the refusals held past their accounts' rates are written (one row per kind),
+/// until `stop`; a write under way finishes first. What is held at shutdown is written by
+/// [`crate::server`] once the sockets have closed, before the writer stops.
+pub(crate) async fn held_refusals(
+    store: Store,
+    window: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let mut tick = tokio::time::interval(window);
     tick.tick().await;
     loop {
-        tick.tick().await;
-        write_held_refusals(&store).await;
+        tokio::select! {
+            _ = tick.tick() => write_held_refusals(&store).await,
+            () = stop.cancelled() => return,
+        }
     }
 }
 
-/// Writes the refusals held now; on failure they are logged, as counts, and dropped.
+/// Writes the refusals held now (and those that could not be written before); rows that cannot
+/// be written are kept to be tried again.
 pub(crate) async fn write_held_refusals(store: &Store) {
     let rows = store.refusals.take_held();
+    if rows.is_empty() {
+        return;
+    }
     let count = rows.len();
-    if let Err(err) = commit(store, rows).await {
-        tracing::error!(error = %err.message, count, "could not write held refusals to the audit log");
+    if let Err(err) = commit(store, rows.clone()).await {
+        let given_up = store.refusals.put_back(rows);
+        tracing::error!(
+            error = %err.message,
+            count,
+            given_up,
+            "could not write held refusals to the audit log; trying again at the next window"
+        );
     }
 }
 

@@ -1,7 +1,8 @@
 //! Refusals written to the audit log at a bounded rate per account: past the rate they are
 //! counted in memory and written as one `DENIED` row per kind of attempt (with how many, from
 //! when to when) at the end of each window, so one account refused in a loop cannot grow the log
-//! without bound and no refusal goes uncounted.
+//! without bound and no refusal goes uncounted. Every conversation refused is named, in its
+//! row's columns or, past [`KINDS_PER_ACTOR`], in the detail of a row naming many.
 
 use super::{Event, Outcome};
 use crate::config::Rate;
@@ -14,14 +15,21 @@ use std::sync::Mutex;
 /// beyond them the account's further attempts of an action are held together, naming their
 /// conversations in the detail.
 const KINDS_PER_ACTOR: usize = 16;
-/// Distinct subjects or conversations a held row names in its detail; the rest are counted.
+/// Distinct subjects (messages, files) a held row names in its detail; the rest are counted.
 const NAMED: usize = 10;
+/// Conversations a row of attempts held together names; one more writes it at once and starts
+/// the next, so no conversation goes unnamed.
+const NAMED_CONVERSATIONS: usize = 200;
+/// Rows that could not be written, kept to be tried again at the next window; past this many the
+/// oldest are given up (and the error log says how many).
+const UNWRITTEN: usize = 10_000;
 
 /// The refusals of every account, and how many each may still have written one by one.
 #[derive(Debug)]
 pub(crate) struct Refusals {
     rate: Rate,
     actors: Mutex<HashMap<String, Actor>>,
+    unwritten: Mutex<Vec<Event>>,
 }
 
 #[derive(Debug)]
@@ -83,11 +91,13 @@ impl Refusals {
         Self {
             rate,
             actors: Mutex::new(HashMap::new()),
+            unwritten: Mutex::new(Vec::new()),
         }
     }
 
-    /// A refusal (`event` is `DENIED`): the rows to write now, which are `event` itself while its
-    /// account is within its rate, else none (it is held for [`Refusals::take_held`]).
+    /// A refusal (`event` is `DENIED`): the rows to write now: `event` itself while its account
+    /// is within its rate, else none (it is held for [`Refusals::take_held`]) or, when it names
+    /// a conversation a full row of attempts held together has no room for, that row.
     pub(crate) fn admit(&self, event: Event) -> Vec<Event> {
         debug_assert_eq!(event.outcome, Outcome::Denied);
         let key = event.actor.clone().unwrap_or_default();
@@ -100,9 +110,13 @@ impl Refusals {
             return vec![event];
         }
         let conversation = (event.patient.clone(), event.doctor.clone());
+        let named = match &conversation {
+            (Some(patient), Some(doctor)) => Some(format!("{patient}/{doctor}")),
+            _ => None,
+        };
         let mut kind = Kind {
             action: event.action,
-            conversation: Some(conversation.clone()),
+            conversation: Some(conversation),
         };
         let distinct = actor
             .held
@@ -111,6 +125,17 @@ impl Refusals {
             .count();
         if !actor.held.contains_key(&kind) && distinct >= KINDS_PER_ACTOR {
             kind.conversation = None;
+        }
+        let mut now_written = Vec::new();
+        if kind.conversation.is_none()
+            && let Some(full) = actor.held.get(&kind)
+            && full.conversations.values.len() >= NAMED_CONVERSATIONS
+            && named
+                .as_ref()
+                .is_some_and(|n| !full.conversations.values.contains(n))
+            && let Some(full) = actor.held.remove(&kind)
+        {
+            now_written.push(full.row(kind.clone()));
         }
         let now = now_ms();
         let held = actor.held.entry(kind).or_insert_with(|| Held {
@@ -130,22 +155,36 @@ impl Refusals {
             .and_then(|d| d.get("refusal"))
             .cloned();
         held.subjects.add(event.subject.as_deref());
-        if let (Some(patient), Some(doctor)) = conversation {
-            held.conversations.add(Some(&format!("{patient}/{doctor}")));
+        if let Some(named) = named {
+            held.conversations.values.insert(named);
         }
-        Vec::new()
+        now_written
     }
 
-    /// One `DENIED` row for each kind of refusal held since the last call; accounts with nothing
+    /// The rows to write at the end of a window: those that could not be written before, then
+    /// one `DENIED` row for each kind of refusal held since the last call. Accounts with nothing
     /// held and a full bucket are forgotten.
     pub(crate) fn take_held(&self) -> Vec<Event> {
+        let mut rows =
+            std::mem::take(&mut *self.unwritten.lock().unwrap_or_else(|p| p.into_inner()));
         let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
-        let mut rows = Vec::new();
         for actor in actors.values_mut() {
             rows.extend(actor.held.drain().map(|(kind, held)| held.row(kind)));
         }
         actors.retain(|_, actor| !actor.bucket.is_full());
         rows
+    }
+
+    /// Rows that could not be written, to be tried again with the next ones (the oldest given
+    /// up past [`UNWRITTEN`]); how many were given up.
+    pub(crate) fn put_back(&self, rows: Vec<Event>) -> usize {
+        let mut unwritten = self.unwritten.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = rows;
+        all.append(&mut unwritten);
+        let over = all.len().saturating_sub(UNWRITTEN);
+        all.drain(..over);
+        *unwritten = all;
+        over
     }
 }
 
@@ -154,8 +193,8 @@ impl Held {
         let mut detail = serde_json::json!({
             "refusal": self.refusal,
             "repeated": self.count,
-            "firstAt": self.first_at,
-            "lastAt": self.last_at,
+            "firstAt": super::report::at_text(self.first_at),
+            "lastAt": super::report::at_text(self.last_at),
         });
         if self.subjects.only().is_none() && !self.subjects.values.is_empty() {
             detail["subjects"] = serde_json::json!(self.subjects.values);
@@ -165,7 +204,6 @@ impl Held {
             Some(conversation) => conversation,
             None => {
                 detail["conversations"] = serde_json::json!(self.conversations.values);
-                detail["moreConversations"] = serde_json::json!(self.conversations.more);
                 (None, None)
             }
         };
@@ -236,27 +274,52 @@ mod tests {
     }
 
     #[test]
-    fn many_conversations_are_held_together_and_named() {
+    fn many_conversations_are_held_together_and_every_one_named() {
         let refusals = Refusals::new(Rate::new(0.0, 0.0));
-        for i in 0..100 {
-            assert!(
-                refusals
-                    .admit(refusal("eve", &format!("p{i}"), "m"))
-                    .is_empty()
-            );
+        let mut written = Vec::new();
+        for i in 0..500 {
+            written.extend(refusals.admit(refusal("eve", &format!("p{i}"), "m")));
         }
-        let rows = refusals.take_held();
+        // 16 kept apart; the rest together, a row of 200 conversations written at once when
+        // the 201st comes.
+        assert_eq!(written.len(), 2, "two full rows");
+        let rows: Vec<Event> = written.into_iter().chain(refusals.take_held()).collect();
         assert_eq!(
             rows.len(),
-            KINDS_PER_ACTOR + 1,
+            KINDS_PER_ACTOR + 3,
             "memory and rows stay bounded"
         );
-        assert_eq!(repeated(&rows), 100, "every refusal is counted");
-        let together = rows.iter().find(|r| r.patient.is_none()).unwrap();
-        let detail = together.detail.as_ref().unwrap();
-        assert_eq!(detail["conversations"].as_array().unwrap().len(), NAMED);
-        let named = u64::try_from(NAMED).unwrap();
-        assert_eq!(detail["moreConversations"], 100 - 16 - named);
-        assert_eq!(together.subject.as_deref(), Some("m"));
+        assert_eq!(repeated(&rows), 500, "every refusal is counted");
+        let mut named = std::collections::BTreeSet::new();
+        for row in &rows {
+            match (&row.patient, &row.detail.as_ref().unwrap()["conversations"]) {
+                (Some(patient), _) => named.insert(patient.clone()),
+                (None, listed) => {
+                    let listed = listed.as_array().unwrap();
+                    assert!(listed.len() <= NAMED_CONVERSATIONS);
+                    for c in listed {
+                        named.insert(c.as_str().unwrap().split('/').next().unwrap().to_owned());
+                    }
+                    true
+                }
+            };
+            assert_eq!(row.subject.as_deref(), Some("m"));
+        }
+        assert_eq!(named.len(), 500, "every conversation is named");
+    }
+
+    #[test]
+    fn rows_not_written_are_tried_again_and_bounded() {
+        let refusals = Refusals::new(Rate::new(0.0, 0.0));
+        refusals.admit(refusal("eve", "p1", "m"));
+        let rows = refusals.take_held();
+        assert_eq!(refusals.put_back(rows), 0);
+        let again = refusals.take_held();
+        assert_eq!(repeated(&again), 1, "the row that failed comes again");
+        let many: Vec<Event> = (0..UNWRITTEN + 5)
+            .map(|i| refusal("eve", &format!("p{i}"), "m"))
+            .collect();
+        assert_eq!(refusals.put_back(many), 5);
+        assert_eq!(refusals.take_held().len(), UNWRITTEN);
     }
 }

@@ -38,6 +38,9 @@ pub struct Entry {
     pub subject: Option<String>,
     pub outcome: String,
     pub detail: Option<String>,
+    /// How many attempts the row stands for: a row of refusals held past an account's rate
+    /// counts them (`repeated` in its detail); every other row is one.
+    pub times: u64,
 }
 
 /// `access-report`: one line per person and kind of read.
@@ -127,8 +130,15 @@ fn select(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, AccountError
         args.push(resolve(conn, "--actor", actor, !actor.contains(':'))?.into());
     }
     if let Some(patient) = &filter.patient {
-        sql.push_str(" AND patient_id = ?");
-        args.push(resolve(conn, "--patient", patient, true)?.into());
+        // Refusals held together name their conversations ("patient/doctor") in the detail.
+        sql.push_str(
+            " AND (patient_id = ?1 OR (patient_id IS NULL AND outcome = 'DENIED' \
+             AND json_valid(detail) AND EXISTS (SELECT 1 FROM json_each(detail, \
+             '$.conversations') WHERE substr(value, 1, length(?1) + 1) = ?1 || '/')))",
+        );
+        let id = resolve(conn, "--patient", patient, true)?;
+        sql = sql.replacen("?1", &format!("?{}", args.len() + 1), 4);
+        args.push(id.into());
     }
     if let Some(action) = filter.action {
         sql.push_str(" AND action = ?");
@@ -151,11 +161,20 @@ fn select(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, AccountError
                 doctor: r.get(5)?,
                 subject: r.get(6)?,
                 outcome: r.get(7)?,
+                times: times(r.get::<_, Option<String>>(8)?.as_deref()),
                 detail: r.get(8)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// How many attempts a row with `detail` stands for (see [`Entry::times`]).
+fn times(detail: Option<&str>) -> u64 {
+    detail
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .and_then(|d| d.get("repeated").and_then(serde_json::Value::as_u64))
+        .unwrap_or(1)
 }
 
 /// Reads with `read` and records that `actor` did (one transaction: if the reading cannot be
@@ -410,6 +429,7 @@ pub fn render_entries(format: Format, rows: &[Entry]) -> String {
         format,
         &[
             "ID", "AT", "ACTOR", "ACTION", "PATIENT", "DOCTOR", "SUBJECT", "OUTCOME", "DETAIL",
+            "TIMES",
         ],
         rows,
         |e| {
@@ -423,6 +443,7 @@ pub fn render_entries(format: Format, rows: &[Entry]) -> String {
                 opt(e.subject.as_ref()),
                 e.outcome.clone(),
                 opt(e.detail.as_ref()),
+                e.times.to_string(),
             ]
         },
     )
@@ -495,6 +516,55 @@ mod tests {
         assert!(csv.contains("x\\u{1b}[8m\n"), "{csv}");
         assert!(csv.contains("root\\u{202e}nimda"), "{csv}");
         assert!(csv.contains("\"'=cmd\\n2026-12-05,forged\""), "{csv}");
+    }
+
+    /// A patient's refusals are found whether their row names the patient in its columns or,
+    /// held together with others, in its detail; a held row counts the attempts it stands for.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_patients_refusals_are_found_in_rows_held_together() {
+        use crate::audit::{Action, Event, refusals::Refusals};
+        use clinic_protocol::{ConversationKey, UserId};
+        let dir = tempfile::tempdir().unwrap();
+        crate::datadir::init(dir.path()).unwrap();
+        let conn = crate::accounts::open(dir.path()).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, username, name, role, password_hash, created_at) VALUES
+                 ('p3', 'pat3', 'P', 'PATIENT', 'x', 0), ('p30', 'pat30', 'P', 'PATIENT', 'x', 0),
+                 ('p77', 'pat77', 'P', 'PATIENT', 'x', 0);",
+        )
+        .unwrap();
+        let refusals = Refusals::new(crate::config::Rate::new(0.0, 0.0));
+        for i in 0..40 {
+            let key = ConversationKey::new(UserId::from(format!("p{i}")), UserId::from("d"));
+            let denied = Event::new("eve", Action::MessageCreate)
+                .conversation(&key)
+                .denied(&crate::error::ApiError::forbidden("no"));
+            assert!(refusals.admit(denied).is_empty());
+        }
+        for row in refusals.take_held() {
+            crate::audit::record(&conn, &row).unwrap();
+        }
+        let found = |patient: &str| {
+            let filter = Filter {
+                patient: Some(patient.into()),
+                outcome: Some(Outcome::Denied),
+                ..Filter::default()
+            };
+            select(&conn, &filter).unwrap()
+        };
+        // p0..p15 kept apart, p16..p39 together ("p30/d" must not pass for p3's).
+        let kept_apart = found("pat3");
+        assert_eq!(kept_apart.len(), 1, "{kept_apart:?}");
+        assert_eq!(kept_apart[0].patient.as_deref(), Some("pat3"));
+        assert_eq!(kept_apart[0].times, 1);
+        let together = found("pat30");
+        assert_eq!(together.len(), 1, "{together:?}");
+        assert_eq!(together[0].patient, None);
+        assert_eq!(together[0].times, 24);
+        let all = select(&conn, &Filter::default()).unwrap();
+        assert_eq!(all.iter().map(|e| e.times).sum::<u64>(), 40);
+        assert_eq!(found("pat77").len(), 0, "never refused");
     }
 
     /// The access report reads one patient's rows through the partial index, which the send

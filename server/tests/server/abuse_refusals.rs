@@ -57,15 +57,22 @@ async fn refusals_past_the_rate_are_written_as_counts_at_the_end_of_the_window()
     let counted: u64 = rows.iter().map(|(n, _)| n).sum();
     assert_eq!(counted, 300, "every refusal is counted: {rows:?}");
     assert!(
-        rows.len() <= 7,
-        "five rows one by one, then counts: {rows:?}"
+        rows.len() < 20,
+        "five rows one by one, then a count per window: {rows:?}"
     );
-    let (_, summary) = rows.last().unwrap();
-    assert_eq!(summary["repeated"], 295, "{summary}");
-    assert!(
-        summary["refusal"].as_str().unwrap().contains("participant"),
-        "{summary}"
-    );
+    // The sends may span the end of a window or more: then each window's row counts its part.
+    let held = &rows[5..];
+    assert_eq!(held.iter().map(|(n, _)| n).sum::<u64>(), 295, "{rows:?}");
+    for (_, summary) in held {
+        assert!(
+            summary["refusal"].as_str().unwrap().contains("participant"),
+            "{summary}"
+        );
+        assert!(
+            summary["firstAt"].as_str().unwrap().ends_with('Z'),
+            "{summary}"
+        );
+    }
     // Another account's refusals are still written one by one.
     let (mut other, _) = Ws::connect(&server, &c.doc2.token).await;
     refused_sends(&mut other, &c, 1).await;

@@ -54,6 +54,53 @@ pub fn private_file(path: &Path, truncate: bool) -> std::io::Result<File> {
     options.open(path)
 }
 
+/// Opens a file a command writes health data into (a backup's copy): a new one is created
+/// private (0600); an existing one is used only if it is a plain file of this account with no
+/// other name, and is made private: never a link, never another account's file (its owner would
+/// keep reading it), never one hard-linked elsewhere.
+pub fn own_private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+        options.mode(0o600).custom_flags(
+            // A link fails (ELOOP); a FIFO does not hold the command up.
+            (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+        );
+        let file = options.open(path).map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is a symbolic link: give the path of a new file",
+                )
+            } else {
+                e
+            }
+        })?;
+        let meta = file.metadata()?;
+        let refuse = |why: &str| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{why}: give the path of a new file"),
+            ))
+        };
+        if !meta.is_file() {
+            return refuse("it is not a plain file");
+        }
+        if meta.uid() != rustix::process::geteuid().as_raw() {
+            return refuse("it belongs to another account, who could read the copy");
+        }
+        if meta.nlink() > 1 {
+            return refuse("it has other names (hard links) the copy could be read through");
+        }
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
 /// Makes an existing file private (0600); a missing one is fine.
 pub fn make_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
@@ -379,6 +426,38 @@ mod tests {
         ));
         drop(first);
         assert!(hold_alone(&dir).is_ok());
+    }
+
+    #[test]
+    fn a_backup_goes_only_into_a_new_file_or_a_plain_one_of_this_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.db");
+        own_private_file(&new).unwrap();
+        assert_eq!(mode(&new), 0o600);
+        let mine = dir.path().join("mine.db");
+        std::fs::write(&mine, "old").unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o666)).unwrap();
+        own_private_file(&mine).unwrap();
+        assert_eq!(mode(&mine), 0o600, "made private");
+
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&mine, &link).unwrap();
+        let linked = dir.path().join("linked.db");
+        std::fs::hard_link(&mine, &linked).unwrap();
+        let other = dir.path().join("other.db");
+        std::fs::write(&other, "").unwrap();
+        // Another account's file can be made only by root (as CI runs).
+        let me = rustix::process::geteuid();
+        if me.is_root() {
+            std::os::unix::fs::chown(&other, Some(4242), None).unwrap();
+        }
+        let refused = [(link, "symbolic link"), (linked, "hard links")]
+            .into_iter()
+            .chain(me.is_root().then(|| (other.clone(), "another account")));
+        for (path, why) in refused {
+            let err = own_private_file(&path).unwrap_err();
+            assert!(err.to_string().contains(why), "{}: {err}", path.display());
+        }
     }
 
     #[test]

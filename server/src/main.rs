@@ -748,7 +748,8 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     // audit log must not say it did.
     let created = !to.exists();
     // Health data: the copy is as private as the original.
-    datadir::private_file(to, false).with_context(|| format!("creating {}", to.display()))?;
+    datadir::own_private_file(to)
+        .with_context(|| format!("cannot write the backup to {}", to.display()))?;
     let mut target =
         rusqlite::Connection::open(to).with_context(|| format!("creating {}", to.display()))?;
     // Recorded in the database before it is copied: the backup holds the head it was made at.

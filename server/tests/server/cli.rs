@@ -192,7 +192,7 @@ fn a_backup_that_was_not_made_is_not_recorded_as_an_export() {
     );
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("creating"),
+        String::from_utf8_lossy(&out.stderr).contains("cannot write the backup to"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

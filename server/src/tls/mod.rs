@@ -261,6 +261,7 @@ impl Source {
                     )));
                 }
                 let loaded = certified(chain, &pki::read(key)?)?;
+                warn_if_readable_by_others(key);
                 if !first {
                     tracing::info!("reloaded the server certificate from {}", cert.display());
                 }
@@ -306,6 +307,28 @@ fn renewal_reason(
         ));
     }
     None
+}
+
+/// A private key others can read is a server anyone on the machine can impersonate: said in
+/// the log at every load (the server still serves: the clinic's IT may have its reasons, and a
+/// refusal would stop the clinic).
+fn warn_if_readable_by_others(key: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(key)
+            && meta.permissions().mode() & 0o004 != 0
+        {
+            tracing::warn!(
+                key = %key.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the TLS private key is readable by every account on this machine; make it \
+                 readable by the server's account only (chmod 0640, group clinic, or 0600)"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = key;
 }
 
 fn modified(path: &Path) -> Result<SystemTime, TlsError> {

@@ -221,7 +221,19 @@ async fn the_clinics_own_certificate_files_are_served() {
 
     let dir = tempfile::tempdir().unwrap();
     let (cert_arg, key_arg) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let (mut child, addr) = spawn(dir.path(), &["--tls-cert", cert_arg, "--tls-key", key_arg]);
+    // A key readable by everyone: the log says so.
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let log = files.path().join("server.log");
+    let mut child = common::Spawned(
+        common::serve_command(
+            dir.path(),
+            &["--init", "--tls-cert", cert_arg, "--tls-key", key_arg],
+        )
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap(),
+    );
+    let addr = common::listening_addr(&mut child);
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone()).unwrap();
     let tls = Arc::new(
@@ -248,6 +260,11 @@ async fn the_clinics_own_certificate_files_are_served() {
     assert_eq!(
         pem_certificates(&std::fs::read_to_string(&cert).unwrap()).len(),
         2
+    );
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("the TLS private key is readable by every account"),
+        "{said}"
     );
     child.kill().unwrap();
     child.wait().unwrap();

@@ -44,6 +44,17 @@ async fn send(server: &Binary, pat: &Account, doc: &Account, tag: &str, count: u
     }
 }
 
+/// `pat` sends `PNG` to `doc` in a message `tag` (also its `clientId`); the upload's answer.
+async fn send_scan(server: &Binary, pat: &Account, doc: &Account, tag: &str) -> serde_json::Value {
+    let (status, uploaded) = server.upload(pat, pat, doc, "scan.png", PNG.to_vec()).await;
+    assert_eq!(status, 201, "{uploaded}");
+    let message = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": tag,
+                         "fileUrl": uploaded["fileUrl"], "clientId": tag});
+    let (status, _) = server.post(&pat.token, "/api/chat/messages", message).await;
+    assert_eq!(status, 201);
+    uploaded
+}
+
 /// A stopped clinic with two accounts and `count` messages, and a backup of it.
 async fn clinic_and_backup(count: usize) -> (tempfile::TempDir, tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -167,14 +178,7 @@ async fn only_the_files_the_database_names_are_copied_and_only_when_true_to_thei
     accounts(dir.path(), &[("pat", Role::Patient), ("doc", Role::Doctor)]);
     let server = Binary::start(dir.path(), &[]);
     let (pat, doc) = (server.login("pat").await, server.login("doc").await);
-    let (status, uploaded) = server
-        .upload(&pat, &pat, &doc, "scan.png", PNG.to_vec())
-        .await;
-    assert_eq!(status, 201, "{uploaded}");
-    let message = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "scan",
-                         "fileUrl": uploaded["fileUrl"], "clientId": "scan"});
-    let (status, _) = server.post(&pat.token, "/api/chat/messages", message).await;
-    assert_eq!(status, 201);
+    send_scan(&server, &pat, &doc, "scan").await;
     let backup = vault.path().join("b.db");
     let out = run_cli(dir.path(), &["backup", "--to", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
@@ -232,14 +236,7 @@ async fn the_database_moved_aside_keeps_its_attachments_and_can_be_put_back() {
     let (dir, _vault, backup) = clinic_and_backup(1).await;
     let server = Binary::start(dir.path(), &[]);
     let (pat, doc) = (server.login("pat").await, server.login("doc").await);
-    let (status, uploaded) = server
-        .upload(&pat, &pat, &doc, "scan.png", PNG.to_vec())
-        .await;
-    assert_eq!(status, 201, "{uploaded}");
-    let message = json!({"patientId": pat.id(), "doctorId": doc.id(), "content": "after",
-                         "fileUrl": uploaded["fileUrl"], "clientId": "after"});
-    let (status, _) = server.post(&pat.token, "/api/chat/messages", message).await;
-    assert_eq!(status, 201);
+    let uploaded = send_scan(&server, &pat, &doc, "after").await;
     server.kill();
 
     let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);

@@ -134,6 +134,7 @@ pub async fn load_messages(
 #[tauri::command]
 pub async fn send_message(
     desktop: State<'_, Desktop>,
+    chosen: State<'_, crate::files::Chosen>,
     patient_id: String,
     doctor_id: String,
     content: String,
@@ -142,13 +143,11 @@ pub async fn send_message(
 ) -> CmdResult<LocalMessage> {
     let client = desktop.client().await?;
     let conversation = key(patient_id, doctor_id);
-    match attachment_path {
-        Some(path) => Ok(client.send_with_attachment(
-            &conversation,
-            &content,
-            is_emergency,
-            path.as_ref(),
-        )?),
+    match attachment_path.map(std::path::PathBuf::from) {
+        Some(path) => {
+            chosen.check(&path)?;
+            Ok(client.send_with_attachment(&conversation, &content, is_emergency, &path)?)
+        }
         None => Ok(client.send(&conversation, &content, is_emergency)?),
     }
 }

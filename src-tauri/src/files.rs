@@ -15,6 +15,43 @@ use tauri_plugin_opener::OpenerExt;
 /// Images larger than this are shown as a card instead of inline (a data URL is held in memory
 /// by the webview).
 const MAX_PREVIEW_BYTES: u64 = 1024 * 1024;
+/// Nor is an image of more pixels shown: the webview decodes it whole (4 bytes a pixel), and a
+/// 470 KB PNG of 22,000 x 22,000 zeros took the window's process to 2 GB.
+const MAX_PREVIEW_PIXELS: u64 = 25_000_000;
+
+/// The files the user chose in this session: picked in the file dialog or dropped on the window.
+/// Only those may be described or sent: a path the webview names on its own (a script in it,
+/// were one ever to run) reads nothing and sends nothing.
+#[derive(Debug, Default)]
+pub struct Chosen(std::sync::Mutex<std::collections::HashSet<PathBuf>>);
+
+impl Chosen {
+    /// Paths the user chose (the dialog's answer, a drop's paths: never the webview's word).
+    pub fn allow(&self, paths: impl IntoIterator<Item = PathBuf>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(paths);
+    }
+
+    /// Refuses a path the user did not choose in this app.
+    pub fn check(&self, path: &Path) -> CmdResult<()> {
+        if self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(path)
+        {
+            Ok(())
+        } else {
+            Err(CommandError::new(
+                "forbidden",
+                "Only a file chosen with Attach or dropped on the window can be sent: attach it \
+                 again.",
+            ))
+        }
+    }
+}
 
 /// A file on this machine chosen with the picker or dropped on the window.
 #[derive(Debug, Clone, Serialize)]
@@ -64,7 +101,10 @@ fn describe(path: &Path) -> CmdResult<PickedFile> {
 }
 
 #[tauri::command]
-pub async fn pick_file<R: Runtime>(app: AppHandle<R>) -> CmdResult<Option<PickedFile>> {
+pub async fn pick_file<R: Runtime>(
+    app: AppHandle<R>,
+    chosen: State<'_, Chosen>,
+) -> CmdResult<Option<PickedFile>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog()
         .file()
@@ -84,14 +124,20 @@ pub async fn pick_file<R: Runtime>(app: AppHandle<R>) -> CmdResult<Option<Picked
         .await
         .map_err(|_| CommandError::new("internal", "the file dialog closed"))?;
     match picked.and_then(|p| p.into_path().ok()) {
-        Some(path) => describe(&path).map(Some),
+        Some(path) => {
+            chosen.allow([path.clone()]);
+            describe(&path).map(Some)
+        }
         None => Ok(None),
     }
 }
 
+/// A file dropped on the window (its path recorded by the shell when the drop happened).
 #[tauri::command]
-pub async fn describe_file(path: String) -> CmdResult<PickedFile> {
-    describe(Path::new(&path))
+pub async fn describe_file(chosen: State<'_, Chosen>, path: String) -> CmdResult<PickedFile> {
+    let path = PathBuf::from(path);
+    chosen.check(&path)?;
+    describe(&path)
 }
 
 async fn local_copy(
@@ -114,11 +160,26 @@ pub async fn attachment_preview(
     let Ok(Some(path)) = local_copy(&desktop, sender_id, client_id).await else {
         return Ok(None);
     };
-    let mime = mime_of(&path);
-    if !mime.starts_with("image/") || std::fs::metadata(&path)?.len() > MAX_PREVIEW_BYTES {
+    Ok(tokio::task::spawn_blocking(move || preview_of(&path))
+        .await
+        .map_err(|e| CommandError::new("internal", e.to_string()))??)
+}
+
+/// `path` as a `data:` URL for an inline preview, if it is an image small enough in bytes and
+/// in pixels (its header read first: an image whose size cannot be read is not previewed).
+fn preview_of(path: &Path) -> std::io::Result<Option<String>> {
+    let mime = mime_of(path);
+    if !mime.starts_with("image/") || std::fs::metadata(path)?.len() > MAX_PREVIEW_BYTES {
         return Ok(None);
     }
-    let bytes = tokio::fs::read(&path).await?;
+    let bytes = std::fs::read(path)?;
+    let pixels = imagesize::blob_size(&bytes).map(|size| {
+        let side = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        side(size.width).saturating_mul(side(size.height))
+    });
+    if !pixels.is_ok_and(|pixels| pixels <= MAX_PREVIEW_PIXELS) {
+        return Ok(None);
+    }
     let data = base64::engine::general_purpose::STANDARD.encode(bytes);
     Ok(Some(format!("data:{mime};base64,{data}")))
 }
@@ -157,6 +218,54 @@ mod tests {
             describe(&dir.join("missing.png")).map_err(|e| e.code).err(),
             Some("io")
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn only_chosen_files_pass() {
+        let chosen = Chosen::default();
+        chosen.allow([PathBuf::from("/home/alice/scan.pdf")]);
+        assert!(chosen.check(Path::new("/home/alice/scan.pdf")).is_ok());
+        let refused = chosen.check(Path::new("/home/alice/.ssh/id_ed25519"));
+        assert_eq!(refused.map_err(|e| e.code).err(), Some("forbidden"));
+    }
+
+    /// A PNG of `width` x `height` as far as its header says (the rest of one pixel's image).
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        bytes.extend(width.to_be_bytes());
+        bytes.extend(height.to_be_bytes());
+        bytes.extend(b"\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\x0aIDATx\x9cc\0\x01\0\0\x05\0\x01");
+        bytes.extend(b"\x0d\x0a\x2d\xb4\0\0\0\0IEND\xaeB`\x82");
+        bytes
+    }
+
+    /// An image bomb (few bytes, many pixels) is shown as a card, never decoded by the webview.
+    #[test]
+    fn only_images_small_in_bytes_and_pixels_are_previewed() {
+        let dir = tempfile_dir().join("previews");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let small = dir.join("dot.png");
+        std::fs::write(&small, png(1, 1)).expect("write");
+        let preview = preview_of(&small).expect("read").expect("a preview");
+        assert!(
+            preview.starts_with("data:image/png;base64,iVBORw0KGgo"),
+            "{preview}"
+        );
+        for (name, bytes) in [
+            ("bomb.png", png(22_000, 22_000)),
+            ("wide.png", png(25_000_001, 1)),
+            ("garbled.png", b"\x89PNG not really".to_vec()),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).expect("write");
+            assert_eq!(preview_of(&path).expect("read"), None, "{name}");
+        }
+        let big = dir.join("big.png");
+        let mut bytes = png(10, 10);
+        bytes.resize(usize::try_from(MAX_PREVIEW_BYTES).expect("fits") + 1, 0);
+        std::fs::write(&big, bytes).expect("write");
+        assert_eq!(preview_of(&big).expect("read"), None, "over the byte limit");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -110,6 +110,7 @@ pub fn run() {
             app.manage(Desktop::new(&handle));
             app.manage(tray::TrayMemory::default());
             app.manage(notify::Rung::default());
+            app.manage(files::Chosen::default());
             app.manage(clinic_alarm::Alarm::start(
                 clinic_alarm::AlarmConfig::default(),
             ));
@@ -139,7 +140,18 @@ pub fn run() {
                 let visible = window.is_visible().unwrap_or(false);
                 report_in_view(window.app_handle(), *focused && visible);
             }
+            // What the user dropped may be sent: recorded before the webview hears of it.
+            WindowEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) => {
+                window.state::<files::Chosen>().allow(paths.iter().cloned());
+            }
             _ => {}
+        })
+        .on_webview_event(|webview, event| {
+            if let tauri::WebviewEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) = event {
+                webview
+                    .state::<files::Chosen>()
+                    .allow(paths.iter().cloned());
+            }
         })
         .invoke_handler(tauri::generate_handler![
             commands::subscribe,

@@ -284,5 +284,10 @@ mod tests {
         );
         assert_eq!(received_name(None, None), "file");
         assert_eq!(received_name(Some("notes.md"), None), "notes.md");
+        // Text never reaches a spreadsheet's formulas or a viewer's remote images.
+        for name in ["readings.csv", "notes.md"] {
+            let named = received_name(Some(name), Some("text/plain"));
+            assert!(named.ends_with(".txt"), "{named}");
+        }
     }
 }

@@ -61,7 +61,9 @@ fn extensions(content_type: &str) -> &'static [&'static str] {
         "application/vnd.oasis.opendocument.spreadsheet" => &["ods"],
         "application/vnd.oasis.opendocument.presentation" => &["odp"],
         "application/vnd.ms-office" => &["doc", "xls", "ppt"],
-        _ => &["txt", "text", "log", "csv", "md"],
+        // Not `.csv` (a spreadsheet would run its formulas) nor `.md` (a viewer would fetch
+        // its images): text opens as text.
+        _ => &["txt", "text", "log"],
     }
 }
 

@@ -80,6 +80,57 @@ pub fn external_link(text: &str) -> Result<Url> {
     }
 }
 
+/// The question to ask before opening `url`, when where it leads is not what it looks like a
+/// message's link leads to: this computer or one on its network (an admin page, a printer, a
+/// router: opening it from a message could act there with the user's rights), or a name written
+/// in letters of other alphabets (`xn--...`), which can imitate a familiar one. `None` for an
+/// ordinary website or a mail link.
+pub fn ask_before_opening(url: &Url) -> Option<String> {
+    use std::net::IpAddr;
+    let host = match url.host()? {
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if name == "localhost" || name.ends_with(".localhost") || !name.contains('.') {
+                return Some(local(&name));
+            }
+            if name.split('.').any(|label| label.starts_with("xn--")) {
+                return Some(format!(
+                    "This link's address is written with letters of other alphabets, which can \
+                     imitate a familiar name: it leads to {name}. Open it anyway?"
+                ));
+            }
+            return None;
+        }
+        url::Host::Ipv4(ip) => IpAddr::V4(ip),
+        url::Host::Ipv6(ip) => IpAddr::V6(ip),
+    };
+    let on_this_network = match host {
+        IpAddr::V4(ip) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                // Carrier-grade NAT, 100.64.0.0/10: some clinic VPNs.
+                || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64)
+        }
+        IpAddr::V6(ip) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_unique_local()
+                || ip.is_unicast_link_local()
+                || ip.to_ipv4_mapped().is_some()
+        }
+    };
+    on_this_network.then(|| local(&host.to_string()))
+}
+
+fn local(host: &str) -> String {
+    format!(
+        "This link leads to {host}, this computer or one on its network, not a website. Open it \
+         anyway?"
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -136,5 +187,34 @@ mod tests {
         }
         let long = format!("https://example.org/{}", "a".repeat(MAX_LINK_CHARS));
         assert!(external_link(&long).is_err());
+    }
+
+    #[test]
+    fn links_to_this_network_or_in_other_alphabets_are_asked_about() {
+        let ask = |text: &str| ask_before_opening(&external_link(text).unwrap());
+        for local in [
+            "http://127.0.0.1:631/admin?x",
+            "http://[::1]:8470/",
+            "http://localhost/",
+            "http://printer/",
+            "http://192.168.1.1/",
+            "https://10.0.0.5/",
+            "http://169.254.1.1/",
+            "http://100.64.0.1/",
+            "http://[fd00::5]/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            let question = ask(local).unwrap_or_default();
+            assert!(question.contains("on its network"), "{local}: {question}");
+        }
+        let imitation = ask("https://clínic.example/login").unwrap_or_default();
+        assert!(imitation.contains("xn--"), "{imitation}");
+        for ordinary in [
+            "https://clinic.example/forms/intake",
+            "https://8.8.8.8/",
+            "mailto:dr@clinic.example",
+        ] {
+            assert_eq!(ask(ordinary), None, "{ordinary}");
+        }
     }
 }

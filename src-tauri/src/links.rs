@@ -7,9 +7,29 @@ use tauri::{AppHandle, Runtime};
 use tauri_plugin_opener::OpenerExt;
 
 /// Opens a link from a message in the system's browser (or mail program for `mailto:`).
+/// A link to this computer, its network, or in letters of other alphabets is opened only once
+/// the user says so in a native dialog (which no script in the webview can answer).
 #[tauri::command]
-pub fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<()> {
+pub async fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<()> {
+    use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
     let url = clinic_client::links::external_link(&url)?;
+    if let Some(question) = clinic_client::links::ask_before_opening(&url) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        app.dialog()
+            .message(question)
+            .title("Open this link?")
+            .kind(MessageDialogKind::Warning)
+            .buttons(MessageDialogButtons::OkCancelCustom(
+                "Open".into(),
+                "Cancel".into(),
+            ))
+            .show(move |open| {
+                let _ = tx.send(open);
+            });
+        if !rx.await.unwrap_or(false) {
+            return Ok(());
+        }
+    }
     app.opener()
         .open_url(url.as_str(), None::<&str>)
         .map_err(|e| CommandError::new("io", format!("could not open the link: {e}")))

@@ -21,8 +21,13 @@ use serde::{Deserialize, Serialize};
 pub enum ConnectionState {
     /// Not trying (before `connect`, or after `disconnect`).
     Idle,
-    /// Opening the socket and authenticating; `attempt` counts since the last success.
-    Connecting { attempt: u32 },
+    /// Opening the socket and authenticating; `attempt` counts since the last success, and
+    /// `last_error` says why the last one failed (none on the first).
+    Connecting {
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_error: Option<String>,
+    },
     /// Authenticated; fetching everything since the cursor. Not yet "online".
     Syncing,
     /// Caught up and live.
@@ -186,7 +191,11 @@ mod tests {
             json!({"type": "typing", "patientId": "p", "doctorId": "d", "userId": "p", "typing": true})
         );
         assert_eq!(
-            serde_json::to_value(ConnectionState::Connecting { attempt: 1 }).unwrap(),
+            serde_json::to_value(ConnectionState::Connecting {
+                attempt: 1,
+                last_error: None
+            })
+            .unwrap(),
             json!({"state": "connecting", "attempt": 1})
         );
     }

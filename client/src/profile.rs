@@ -220,6 +220,25 @@ fn check_private_for(dir: &Path, me: u32) -> Result<()> {
         if meta.mode() & 0o077 != 0 {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
+        // Folders an older version made under the umask (`attachments/`, each send's own).
+        tighten_folders(dir)?;
+    }
+    Ok(())
+}
+
+/// Makes every folder under `dir` (links not followed) private.
+#[cfg(unix)]
+fn tighten_folders(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            if meta.mode() & 0o077 != 0 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+            }
+            tighten_folders(&path)?;
+        }
     }
     Ok(())
 }
@@ -319,9 +338,15 @@ mod tests {
 
         std::fs::create_dir_all(profile.join("credentials")).unwrap();
         std::fs::write(profile.join("credentials").join("a.token"), "t").unwrap();
-        std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sent = profile.join("attachments").join("sent").join("c-1");
+        std::fs::create_dir_all(&sent).unwrap();
+        for dir in [&profile, &profile.join("attachments"), &sent] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         check_private_for(&profile, me).unwrap();
         assert_eq!(mode(&profile), 0o700, "readable by others: made private");
+        assert_eq!(mode(&profile.join("attachments")), 0o700, "an older version's folder");
+        assert_eq!(mode(&sent), 0o700);
 
         // Another account's folder, or one others could write into with something of theirs
         // in it (here: everything is someone else's to an account with another id).

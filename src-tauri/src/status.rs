@@ -48,9 +48,14 @@ impl ConnectionStatus {
         let (state, attempt, last_error) = match state {
             ConnectionState::Online => ("online", None, None),
             ConnectionState::Syncing => ("connecting", None, None),
-            ConnectionState::Connecting { attempt } => {
-                ("connecting", (*attempt > 0).then_some(*attempt), None)
-            }
+            ConnectionState::Connecting {
+                attempt,
+                last_error,
+            } => (
+                "connecting",
+                (*attempt > 0).then_some(*attempt),
+                last_error.clone(),
+            ),
             ConnectionState::Offline {
                 attempt,
                 last_error,
@@ -86,10 +91,19 @@ mod tests {
     fn states_map_to_the_three_the_ui_knows() {
         let s = ConnectionStatus::from_client(&ConnectionState::Online, 2, 1);
         assert_eq!((s.state, s.queued, s.failed), ("online", 2, 1));
-        let s = ConnectionStatus::from_client(&ConnectionState::Connecting { attempt: 3 }, 0, 0);
+        let trying = |attempt, last_error: Option<&str>| ConnectionState::Connecting {
+            attempt,
+            last_error: last_error.map(str::to_owned),
+        };
+        let s =
+            ConnectionStatus::from_client(&trying(3, Some("The server stopped answering.")), 0, 0);
         assert_eq!((s.state, s.attempt), ("connecting", Some(3)));
-        let s = ConnectionStatus::from_client(&ConnectionState::Connecting { attempt: 0 }, 0, 0);
-        assert_eq!(s.attempt, None);
+        assert_eq!(
+            s.last_error.as_deref(),
+            Some("The server stopped answering.")
+        );
+        let s = ConnectionStatus::from_client(&trying(0, None), 0, 0);
+        assert_eq!((s.attempt, s.last_error), (None, None));
         let s = ConnectionStatus::from_client(
             &ConnectionState::Offline {
                 attempt: 1,

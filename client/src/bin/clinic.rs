@@ -711,7 +711,9 @@ fn describe(event: &ClientEvent) -> Option<String> {
         } => {
             let state = match state {
                 ConnectionState::Idle => "not connected".to_owned(),
-                ConnectionState::Connecting { attempt } => format!("connecting (try {attempt})"),
+                ConnectionState::Connecting { attempt, .. } => {
+                    format!("connecting (try {attempt})")
+                }
                 ConnectionState::Syncing => "catching up".to_owned(),
                 ConnectionState::Online => "online".to_owned(),
                 ConnectionState::Offline {
@@ -1034,7 +1036,10 @@ mod tests {
                 failed: 1,
             },
             ClientEvent::Connection {
-                state: ConnectionState::Connecting { attempt: 1 },
+                state: ConnectionState::Connecting {
+                    attempt: 1,
+                    last_error: None,
+                },
                 queued: 0,
                 failed: 0,
             },

@@ -375,6 +375,8 @@ impl Client {
         self.shared.emit(ClientEvent::MessageUpserted {
             message: message.clone(),
         });
+        // The list shows it as the conversation's last message, online or not.
+        self.shared.emit(ClientEvent::ConversationsChanged);
         self.shared.outbox_wake.notify_one();
         Ok(message)
     }

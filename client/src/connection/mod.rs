@@ -90,9 +90,14 @@ fn lost(err: &tokio_tungstenite::tungstenite::Error) -> String {
 pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Backoff::new(shared.tuning.backoff);
     let mut attempt = 0u32;
+    // Why the last attempt failed: said while the next one is under way too.
+    let mut last_error = None;
     loop {
         attempt = attempt.saturating_add(1);
-        shared.set_state(ConnectionState::Connecting { attempt });
+        shared.set_state(ConnectionState::Connecting {
+            attempt,
+            last_error: last_error.clone(),
+        });
         let mut was_online = false;
         let end = tokio::select! {
             end = session(&shared, &mut was_online) => end,
@@ -119,6 +124,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let delay = backoff.next_delay();
         tracing::info!("connection lost ({error}); retrying in {delay:?}");
+        last_error = Some(error.clone());
         shared.set_state(ConnectionState::Offline {
             attempt,
             last_error: error,

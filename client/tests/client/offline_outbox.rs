@@ -32,12 +32,45 @@ async fn sends_while_the_server_is_down_are_delivered_once_in_order() {
     .await
     .unwrap()
     .unwrap();
+    // While it tries again, it still says why the last try failed.
+    let trying = tokio::time::timeout(
+        PATIENCE,
+        state
+            .wait_for(|s| matches!(s, ConnectionState::Connecting { attempt, .. } if *attempt > 1)),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    let ConnectionState::Connecting { last_error, .. } = trying else {
+        unreachable!()
+    };
+    // (Refused, or closed by a server still going away: either way a sentence.)
+    let said = last_error.unwrap_or_default();
+    assert!(
+        said.starts_with("The ") && said.ends_with('.') && !said.contains("os error"),
+        "{said}"
+    );
     let tag = prefix("offline");
     let expected = numbered(&tag, 200);
+    let mut events = client.subscribe();
     for text in &expected {
         let m = client.send(&conversation, text, false).unwrap();
         assert_eq!(m.status, MessageStatus::Sending);
     }
+    // The list is told, and shows the last one written as the conversation's last message.
+    let mut told = false;
+    while let Ok(event) = events.try_recv() {
+        told |= matches!(event, clinic_client::ClientEvent::ConversationsChanged);
+    }
+    assert!(told, "a send offline changes the conversation list");
+    let list = client.conversation_list().unwrap();
+    let last = list
+        .iter()
+        .find(|c| c.doctor_id == conversation.doctor_id)
+        .and_then(|c| c.last_message.as_ref())
+        .map(|m| m.content.clone());
+    assert_eq!(last.as_ref(), expected.last());
     assert_eq!(client.queued(), 200);
     let pending = client.history(&conversation, 1000, None).unwrap();
     assert_eq!(

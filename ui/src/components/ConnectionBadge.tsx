@@ -1,4 +1,5 @@
-// Always-visible connection state (online / connecting / reconnecting n / offline) and the
+// Always-visible connection state (online / connecting / reconnecting / offline, and why in its
+// tooltip) and the
 // number of messages waiting in the outbox or parked after a refusal.
 
 import { connectionView } from '../logic/connection';
@@ -20,7 +21,7 @@ export function ConnectionBadge() {
         className="connection-text"
         data-testid="connection-state"
         data-state={status.state}
-        title={view.text}
+        title={status.lastError ? `${view.text} ${status.lastError}` : view.text}
       >
         {view.text}
       </span>

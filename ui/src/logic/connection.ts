@@ -32,7 +32,9 @@ export function connectionView(status: ConnectionStatus): ConnectionView {
       return { text: 'Online', tone: 'online', queuedText, queuedShort };
     case 'connecting':
       return {
-        text: status.attempt ? `Reconnecting (attempt ${status.attempt})` : 'Connecting…',
+        // How many tries it took says nothing to a patient; why the last one failed is the
+        // badge's tooltip.
+        text: status.attempt ? 'Reconnecting…' : 'Connecting…',
         tone: 'connecting',
         queuedText,
         queuedShort,

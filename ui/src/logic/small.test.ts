@@ -39,7 +39,7 @@ describe('connectionView', () => {
     ).toBe('Connecting…');
     expect(
       connectionView({ state: 'connecting', attempt: 4, queued: 0, failed: 0, lastError: null }).text,
-    ).toBe('Reconnecting (attempt 4)');
+    ).toBe('Reconnecting…');
     expect(
       connectionView({ state: 'offline', attempt: null, queued: 0, failed: 0, lastError: null }).tone,
     ).toBe('offline');

@@ -90,7 +90,22 @@ pub fn ask_before_opening(url: &Url) -> Option<String> {
     let host = match url.host()? {
         url::Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if name == "localhost" || name.ends_with(".localhost") || !name.contains('.') {
+            // Names only a local network resolves: a printer's `NAME.local`, a router's `.lan`.
+            let local_suffix = [
+                ".localhost",
+                ".local",
+                ".lan",
+                ".home",
+                ".home.arpa",
+                ".internal",
+                ".intranet",
+                ".localdomain",
+                ".corp",
+                ".private",
+            ]
+            .iter()
+            .any(|suffix| name.ends_with(suffix));
+            if name == "localhost" || local_suffix || !name.contains('.') {
                 return Some(local(&name));
             }
             if name.split('.').any(|label| label.starts_with("xn--")) {
@@ -197,6 +212,10 @@ mod tests {
             "http://[::1]:8470/",
             "http://localhost/",
             "http://printer/",
+            "http://printer.local/",
+            "http://router.lan/",
+            "https://nas.home.arpa/",
+            "https://wiki.internal/",
             "http://192.168.1.1/",
             "https://10.0.0.5/",
             "http://169.254.1.1/",

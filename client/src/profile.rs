@@ -2,7 +2,7 @@
 //! and where that user's cache lives. One directory can hold caches of several users/servers.
 
 use crate::credentials::{CredentialStore, FileStore, KeyringStore};
-use crate::error::{ClientError, Result};
+use crate::error::Result;
 use crate::tls::Trust;
 use clinic_protocol::User;
 use serde::{Deserialize, Serialize};
@@ -204,12 +204,16 @@ fn check_private_for(dir: &Path, me: u32) -> Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        let refuse = |path: &Path, why: &str| ClientError::ProfileNotPrivate {
+        let refuse = |path: &Path, why: &str| crate::error::ClientError::ProfileNotPrivate {
             path: path.display().to_string(),
             why: why.to_owned(),
         };
         if meta.uid() != me {
-            return Err(refuse(dir, "it belongs to another account"));
+            let why = format!(
+                "it belongs to another account (uid {}; this one is uid {me})",
+                meta.uid()
+            );
+            return Err(refuse(dir, &why));
         }
         if meta.mode() & 0o022 != 0 {
             // Others could write here: whatever they left is refused before anything is trusted.
@@ -345,7 +349,11 @@ mod tests {
         }
         check_private_for(&profile, me).unwrap();
         assert_eq!(mode(&profile), 0o700, "readable by others: made private");
-        assert_eq!(mode(&profile.join("attachments")), 0o700, "an older version's folder");
+        assert_eq!(
+            mode(&profile.join("attachments")),
+            0o700,
+            "an older version's folder"
+        );
         assert_eq!(mode(&sent), 0o700);
 
         // Another account's folder, or one others could write into with something of theirs

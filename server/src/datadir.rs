@@ -101,6 +101,23 @@ pub fn own_private_file(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
+/// Whether `path` (not followed if a link) is the file `file` has open.
+pub fn is_same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::symlink_metadata(path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
 /// Makes an existing file private (0600); a missing one is fine.
 pub fn make_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
@@ -234,46 +251,68 @@ pub fn hold(data_dir: &Path) -> Result<Held, ServerError> {
     Ok(Held { _file: file })
 }
 
-/// Opens a lock file of the data folder, creating it if missing. A lock needs no write access,
-/// so an existing one is opened for writing only where that is allowed (the server notes its
-/// process id in `clinic.lock`), else read-only: a file another account left (root running a
-/// command without `sudo -u clinic`) still locks. One this process creates as root is given to
-/// the folder's owner, so the service account can use it after.
+/// Opens a lock file of the data folder, creating it if missing. Never through a link (the
+/// service account could point one at a file root would then create or truncate), and only a
+/// plain file with one name. A lock needs no write access, so an existing one is opened for
+/// writing where that is allowed (the server notes its process id in `clinic.lock`), else
+/// read-only: a file another account left still locks. Root gives the folder's owner a lock
+/// file it creates, and one left by another account (an earlier root run), so the service
+/// account can use it after.
 fn lock_file(data_dir: &Path, path: &Path) -> Result<File, ServerError> {
     let failed = |source| ServerError::DataDir {
         path: path.to_path_buf(),
         source,
     };
-    let existing = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .or_else(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => File::open(path),
-            _ => Err(e),
-        });
-    match existing {
-        Ok(file) => return Ok(file),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Err(ServerError::NotOwner {
-                path: data_dir.to_path_buf(),
-            });
+    let not_owner = || ServerError::NotOwner {
+        path: data_dir.to_path_buf(),
+        file: path.to_path_buf(),
+    };
+    let open = |write: bool, create: bool| {
+        let mut options = OpenOptions::new();
+        options.read(true).write(write);
+        if create {
+            options.create_new(true);
         }
-        Err(e) => return Err(failed(e)),
-    }
-    let file = private_file(path, false).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => ServerError::NotOwner {
-            path: data_dir.to_path_buf(),
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        }
+        options.open(path)
+    };
+    let (file, created) = match open(true, false).or_else(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => open(false, false),
+        _ => Err(e),
+    }) {
+        Ok(file) => (file, false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match open(true, true) {
+            Ok(file) => (file, true),
+            // Another command made it a moment ago.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                (open(false, false).map_err(failed)?, false)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(not_owner()),
+            Err(e) => return Err(failed(e)),
         },
-        _ => failed(e),
-    })?;
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(not_owner()),
+        Err(e) => return Err(failed(e)),
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().map_err(failed)?;
+        if !meta.is_file() || meta.nlink() != 1 {
+            return Err(failed(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a plain file with one name (remove it; it is made again)",
+            )));
+        }
         if rustix::process::geteuid().is_root()
             && let Ok(folder) = std::fs::metadata(data_dir)
             && folder.uid() != 0
+            && (created || meta.uid() != folder.uid())
         {
             let owner = (
                 rustix::fs::Uid::from_raw(folder.uid()),
@@ -283,6 +322,8 @@ fn lock_file(data_dir: &Path, path: &Path) -> Result<File, ServerError> {
                 .map_err(|e| failed(e.into()))?;
         }
     }
+    #[cfg(not(unix))]
+    let _ = created;
     Ok(file)
 }
 
@@ -392,9 +433,11 @@ mod tests {
     }
 
     /// Root running a command in the service account's folder leaves lock files the service
-    /// account can use; a lock file this account may only read still locks.
+    /// account can use (and repairs one an earlier root run left); a link at a lock file's
+    /// place is never followed. (Another account opening a lock file it may only read:
+    /// `cli::the_service_account_keeps_its_lock_files`.)
     #[test]
-    fn lock_files_belong_to_the_folders_owner_and_lock_read_only() {
+    fn lock_files_belong_to_the_folders_owner_and_are_never_links() {
         use std::os::unix::fs::MetadataExt;
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("data");
@@ -413,19 +456,31 @@ mod tests {
             (owner, 0o600)
         );
         drop(shared);
-        std::os::unix::fs::chown(&dir, Some(me.as_raw()), None).unwrap_or(());
-        std::fs::set_permissions(
-            commands_lock_path(&dir),
-            std::fs::Permissions::from_mode(0o400),
-        )
-        .unwrap();
-        let first = share(&dir).unwrap();
-        assert!(matches!(
-            hold_alone(&dir),
-            Err(ServerError::CommandRunning { .. })
-        ));
-        drop(first);
-        assert!(hold_alone(&dir).is_ok());
+        if me.is_root() {
+            // One an earlier root run left as root's is given back.
+            std::os::unix::fs::chown(commands_lock_path(&dir), Some(0), Some(0)).unwrap();
+            drop(share(&dir).unwrap());
+            assert_eq!(
+                std::fs::metadata(commands_lock_path(&dir)).unwrap().uid(),
+                4242
+            );
+        }
+
+        // A link planted where a lock file goes: refused, and its target neither made nor
+        // written (root would otherwise create a file anywhere, or truncate one).
+        let target = root.path().join("elsewhere.sh");
+        std::fs::remove_file(commands_lock_path(&dir)).unwrap();
+        std::os::unix::fs::symlink(&target, commands_lock_path(&dir)).unwrap();
+        assert!(share(&dir).is_err());
+        assert!(!target.exists());
+        std::fs::write(&target, "keep").unwrap();
+        std::os::unix::fs::symlink(&target, lock_path(&dir)).unwrap();
+        assert!(hold(&dir).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        // Nor a hard link of another file.
+        std::fs::remove_file(commands_lock_path(&dir)).unwrap();
+        std::fs::hard_link(&target, commands_lock_path(&dir)).unwrap();
+        assert!(share(&dir).is_err());
     }
 
     #[test]

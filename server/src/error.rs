@@ -31,10 +31,14 @@ pub enum ServerError {
     #[error("another clinic-server is using the data folder {path}; stop it first")]
     InUse { path: std::path::PathBuf },
     #[error(
-        "the data folder {path} belongs to another account: run this command as its owner (for \
-         the packaged server: sudo -u clinic clinic-server ...)"
+        "{file} cannot be opened: run this command as the owner of the data folder {path} (for \
+         the packaged server: sudo -u clinic clinic-server ...); if you are its owner, the file \
+         was left by another account: `sudo chown --reference={path} {file}`"
     )]
-    NotOwner { path: std::path::PathBuf },
+    NotOwner {
+        path: std::path::PathBuf,
+        file: std::path::PathBuf,
+    },
     #[error(
         "a restore is running in the data folder {path}; run this command again once it has \
          finished"

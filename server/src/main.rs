@@ -748,10 +748,23 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     // audit log must not say it did.
     let created = !to.exists();
     // Health data: the copy is as private as the original.
-    datadir::own_private_file(to)
+    let checked = datadir::own_private_file(to)
         .with_context(|| format!("cannot write the backup to {}", to.display()))?;
-    let mut target =
-        rusqlite::Connection::open(to).with_context(|| format!("creating {}", to.display()))?;
+    // SQLite opens it again by name: never through a link, and it must be the file checked
+    // (not one swapped in since by someone who can write to that folder).
+    let mut target = rusqlite::Connection::open_with_flags(
+        to,
+        rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )
+    .with_context(|| format!("creating {}", to.display()))?;
+    if !datadir::is_same_file(&checked, to) {
+        drop(target);
+        bail!(
+            "{} was replaced while the backup was being made; nothing was written",
+            to.display()
+        );
+    }
+    drop(checked);
     // Recorded in the database before it is copied: the backup holds the head it was made at.
     let (head_id, head_hash) = match clinic_server::audit::record_export(data_dir, to) {
         Ok(head) => head,

@@ -140,7 +140,8 @@ pub fn run() {
                 let visible = window.is_visible().unwrap_or(false);
                 report_in_view(window.app_handle(), *focused && visible);
             }
-            // What the user dropped may be sent: recorded before the webview hears of it.
+            // What the user dropped may be sent: recorded in the same main-thread callback that
+            // tells the webview, so before any `describe_file` it sends for the drop is handled.
             WindowEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) => {
                 window.state::<files::Chosen>().allow(paths.iter().cloned());
             }

@@ -316,7 +316,21 @@ pub(crate) async fn audited<T>(
 /// Writes a refusal (a `DENIED` event), or holds it to be counted in its account's next
 /// summary row when the account is past its rate of refusals ([`refusals`]).
 pub(crate) async fn refused(store: &Store, event: Event) -> Result<(), ApiError> {
-    commit(store, store.refusals.admit(event)).await
+    let rows = store.refusals.admit(event);
+    let held = rows.first().is_some_and(|row| {
+        row.detail
+            .as_ref()
+            .is_some_and(|d| d.get("repeated").is_some())
+    });
+    match commit(store, rows.clone()).await {
+        // A full row of held refusals (this one counted in the next): tried again later.
+        Err(err) if held => {
+            let given_up = store.refusals.put_back(rows);
+            tracing::error!(error = %err.message, given_up, "could not write held refusals");
+            Ok(())
+        }
+        done => done,
+    }
 }
 
 /// Every `window`, the refusals held past their accounts' rates are written (one row per kind),

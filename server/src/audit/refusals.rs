@@ -110,10 +110,12 @@ impl Refusals {
             return vec![event];
         }
         let conversation = (event.patient.clone(), event.doctor.clone());
-        let named = match &conversation {
-            (Some(patient), Some(doctor)) => Some(format!("{patient}/{doctor}")),
-            _ => None,
-        };
+        // "PATIENT/DOCTOR", or "PATIENT/" for an attempt on a patient alone (starting a
+        // conversation), which `audit query --patient` finds the same way.
+        let named = conversation
+            .0
+            .as_ref()
+            .map(|patient| format!("{patient}/{}", conversation.1.as_deref().unwrap_or("")));
         let mut kind = Kind {
             action: event.action,
             conversation: Some(conversation),
@@ -306,6 +308,29 @@ mod tests {
             assert_eq!(row.subject.as_deref(), Some("m"));
         }
         assert_eq!(named.len(), 500, "every conversation is named");
+    }
+
+    /// An attempt on a patient alone (starting a conversation) is named too, as "PATIENT/".
+    #[test]
+    fn attempts_on_a_patient_alone_are_named() {
+        let refusals = Refusals::new(Rate::new(0.0, 0.0));
+        for i in 0..20 {
+            let start = Event::new("eve", Action::ConversationStart)
+                .patient(&UserId::from(format!("p{i}")))
+                .denied(&ApiError::forbidden("no"));
+            refusals.admit(start);
+        }
+        let rows = refusals.take_held();
+        let together = rows.iter().find(|r| r.patient.is_none()).unwrap();
+        let named = &together.detail.as_ref().unwrap()["conversations"];
+        assert_eq!(named.as_array().unwrap().len(), 4, "{named}");
+        assert!(
+            named
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n.as_str().unwrap().ends_with('/'))
+        );
     }
 
     #[test]

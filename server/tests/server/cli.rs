@@ -259,3 +259,71 @@ fn user_list_shows_a_hostile_name_as_text() {
         "mallory\tPATIENT\tMal\\u{1b}]52;c;aGk=\\u{7}lory\\u{9b}2J\\u{202e}\\nadmin\\tADMIN\t\t\tactive\n"
     );
 }
+
+/// `clinic-server ARGS` on `dir` as the account `uid` (root's own runs: `None`).
+#[cfg(unix)]
+fn cli_as(uid: Option<u32>, dir: &Path, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clinic-server"));
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    if let Some(uid) = uid {
+        command.uid(uid).gid(uid);
+    }
+    command.output().unwrap()
+}
+
+/// A lock file the service account may only read still locks; one it cannot open gets a
+/// sentence naming it with the command that mends it, and a root run mends it. (As root, as CI
+/// runs: the service account is uid 4242 and the files are root's. Otherwise this account's
+/// own file made read-only, then unreadable.)
+#[cfg(unix)]
+#[test]
+fn the_service_account_keeps_its_lock_files() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = root.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    let as_root = rustix::process::geteuid().is_root();
+    let service = as_root.then_some(4242);
+    if as_root {
+        std::os::unix::fs::chown(&dir, Some(4242), Some(4242)).unwrap();
+    }
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&cli_as(service, &dir, &["init"]));
+    let lock = dir.join("clinic.commands.lock");
+    if as_root {
+        std::fs::remove_file(&lock).unwrap();
+        std::fs::write(&lock, "").unwrap();
+    }
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o444)).unwrap();
+    ok(&cli_as(service, &dir, &["user", "list"]));
+
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = cli_as(service, &dir, &["user", "list"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("cannot be opened: run this command as the owner")
+            && said.contains("chown --reference="),
+        "{said}"
+    );
+    if as_root {
+        // Root's run gives the file back to the folder's owner.
+        ok(&cli_as(None, &dir, &["user", "list"]));
+        assert_eq!(std::fs::metadata(&lock).unwrap().uid(), 4242);
+        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o600)).unwrap();
+        ok(&cli_as(service, &dir, &["user", "list"]));
+    }
+}

@@ -73,6 +73,20 @@ pub(crate) fn received_name(name: Option<&str>, file_type: Option<&str>) -> Stri
     }
 }
 
+/// The question to ask before a received file is opened with another program, when that
+/// program could run what the file holds: an older Office document (`.doc`, `.xls`, `.ppt`) can
+/// carry macros. `None` for the user's own files and for every other type.
+pub fn ask_before_opening(path: &Path, mine: bool) -> Option<String> {
+    let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+    let name = path.file_name()?.to_string_lossy();
+    (!mine && matches!(ext.as_str(), "doc" | "xls" | "ppt")).then(|| {
+        format!(
+            "{name} is an older Office document, which can hold macros that run on this \
+             computer. Open it only if you expected it. Open it?"
+        )
+    })
+}
+
 /// Deletes the sender's copy of a discarded send (and its folder, which holds nothing else).
 pub(crate) fn remove_copy(path: &Path) {
     let _ = std::fs::remove_file(path);
@@ -288,6 +302,17 @@ mod tests {
         for name in ["readings.csv", "notes.md"] {
             let named = received_name(Some(name), Some("text/plain"));
             assert!(named.ends_with(".txt"), "{named}");
+        }
+    }
+
+    #[test]
+    fn older_office_documents_from_others_are_asked_about() {
+        let ask = |name: &str, mine| ask_before_opening(Path::new(name), mine);
+        assert!(ask("/p/received/ab/letter.DOC", false).is_some_and(|q| q.contains("macros")));
+        assert!(ask("/p/received/ab/sheet.xls", false).is_some());
+        assert_eq!(ask("/p/sent/c-1/letter.doc", true), None, "the user's own");
+        for other in ["scan.pdf", "x.docx", "photo.png", "notes.txt", "noext"] {
+            assert_eq!(ask(other, false), None, "{other}");
         }
     }
 }

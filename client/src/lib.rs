@@ -15,7 +15,7 @@
 //!   REST and WebSocket share.
 
 pub mod api;
-mod attachments;
+pub mod attachments;
 pub mod attention;
 pub mod backoff;
 pub mod cache;

@@ -191,9 +191,15 @@ pub async fn open_attachment<R: Runtime>(
     sender_id: String,
     client_id: String,
 ) -> CmdResult<()> {
+    let mine = desktop.client().await?.user().id.as_str() == sender_id;
     let path = local_copy(&desktop, sender_id, client_id)
         .await?
         .ok_or_else(|| CommandError::new("not_found", "this message has no attachment"))?;
+    if let Some(question) = clinic_client::attachments::ask_before_opening(&path, mine)
+        && !crate::links::confirm(&app, "Open this file?", question).await
+    {
+        return Ok(());
+    }
     app.opener()
         .open_path(path.to_string_lossy(), None::<&str>)
         .map_err(|e| CommandError::new("io", format!("could not open the file: {e}")))

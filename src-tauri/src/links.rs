@@ -11,28 +11,34 @@ use tauri_plugin_opener::OpenerExt;
 /// the user says so in a native dialog (which no script in the webview can answer).
 #[tauri::command]
 pub async fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<()> {
-    use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
     let url = clinic_client::links::external_link(&url)?;
-    if let Some(question) = clinic_client::links::ask_before_opening(&url) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        app.dialog()
-            .message(question)
-            .title("Open this link?")
-            .kind(MessageDialogKind::Warning)
-            .buttons(MessageDialogButtons::OkCancelCustom(
-                "Open".into(),
-                "Cancel".into(),
-            ))
-            .show(move |open| {
-                let _ = tx.send(open);
-            });
-        if !rx.await.unwrap_or(false) {
-            return Ok(());
-        }
+    if let Some(question) = clinic_client::links::ask_before_opening(&url)
+        && !confirm(&app, "Open this link?", question).await
+    {
+        return Ok(());
     }
     app.opener()
         .open_url(url.as_str(), None::<&str>)
         .map_err(|e| CommandError::new("io", format!("could not open the link: {e}")))
+}
+
+/// Asks `question` in a native dialog (Open / Cancel), which no script in the webview can
+/// answer; true when the user chose Open.
+pub(crate) async fn confirm<R: Runtime>(app: &AppHandle<R>, title: &str, question: String) -> bool {
+    use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .message(question)
+        .title(title)
+        .kind(MessageDialogKind::Warning)
+        .buttons(MessageDialogButtons::OkCancelCustom(
+            "Open".into(),
+            "Cancel".into(),
+        ))
+        .show(move |open| {
+            let _ = tx.send(open);
+        });
+    rx.await.unwrap_or(false)
 }
 
 /// Whether the webview may show `url`: only the app's own pages (the bundled UI).

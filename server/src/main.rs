@@ -776,9 +776,14 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
             return Err(err).context("recording the backup in the audit log");
         }
     };
-    let copied = rusqlite::backup::Backup::new(&source, &mut target).and_then(|backup| {
-        backup.run_to_completion(256, std::time::Duration::from_millis(5), None)
-    });
+    // No journal file beside the copy: SQLite would open one by name, where a link could send
+    // the pages of a half-made copy (a failed copy is said to have failed, and left).
+    let copied = target
+        .query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))
+        .and_then(|()| rusqlite::backup::Backup::new(&source, &mut target))
+        .and_then(|backup| {
+            backup.run_to_completion(256, std::time::Duration::from_millis(5), None)
+        });
     if let Err(err) = copied {
         // The EXPORT row is written and stays (the log is append-only): a second one says
         // that this backup was not made.

@@ -229,6 +229,25 @@ fn a_backup_that_was_not_made_is_not_recorded_as_an_export() {
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert_eq!(rows[2].0, "OK");
     assert!(rows[2].1.contains("good.db"), "{rows:?}");
+
+    // No journal is opened beside the copy: a link planted there receives nothing.
+    #[cfg(unix)]
+    {
+        let elsewhere = dir.path().join("elsewhere");
+        let other = dir.path().join("other.db");
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("other.db-journal")).unwrap();
+        let out = cli(
+            dir.path(),
+            &["backup", "--to", other.to_str().unwrap()],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!elsewhere.exists(), "the journal's link was followed");
+    }
 }
 
 /// A display name is free text: `user list` shows its controls and overrides escaped, on the

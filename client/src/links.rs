@@ -90,6 +90,9 @@ pub fn ask_before_opening(url: &Url) -> Option<String> {
     let host = match url.host()? {
         url::Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if name.is_empty() {
+                return Some(local("this computer"));
+            }
             // Names only a local network resolves: a printer's `NAME.local`, a router's `.lan`.
             let local_suffix = [
                 ".localhost",
@@ -120,23 +123,30 @@ pub fn ask_before_opening(url: &Url) -> Option<String> {
         url::Host::Ipv6(ip) => IpAddr::V6(ip),
     };
     let on_this_network = match host {
-        IpAddr::V4(ip) => {
-            ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                // Carrier-grade NAT, 100.64.0.0/10: some clinic VPNs.
-                || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64)
-        }
+        IpAddr::V4(ip) => v4_on_this_network(ip),
         IpAddr::V6(ip) => {
+            let [a, b, ..] = ip.segments();
             ip.is_loopback()
                 || ip.is_unspecified()
                 || ip.is_unique_local()
                 || ip.is_unicast_link_local()
+                // An IPv4 address inside: mapped, compatible (::a.b.c.d) or NAT64 (64:ff9b::/96).
                 || ip.to_ipv4_mapped().is_some()
+                || ip.to_ipv4().is_some_and(v4_on_this_network)
+                || (a == 0x64 && b == 0xff9b)
         }
     };
     on_this_network.then(|| local(&host.to_string()))
+}
+
+fn v4_on_this_network(ip: std::net::Ipv4Addr) -> bool {
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        // 0.0.0.0/8: "this network".
+        || ip.octets()[0] == 0
+        // Carrier-grade NAT, 100.64.0.0/10: some clinic VPNs.
+        || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64)
 }
 
 fn local(host: &str) -> String {
@@ -222,6 +232,11 @@ mod tests {
             "http://100.64.0.1/",
             "http://[fd00::5]/",
             "http://[::ffff:127.0.0.1]/",
+            "http://[::7f00:1]/",
+            "http://[64:ff9b::c0a8:101]/",
+            "http://0.1.2.3/",
+            "http://2130706433/",
+            "http://PRINTER.LOCAL./",
         ] {
             let question = ask(local).unwrap_or_default();
             assert!(question.contains("on its network"), "{local}: {question}");

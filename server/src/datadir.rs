@@ -101,6 +101,38 @@ pub fn own_private_file(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
+/// Makes `dir` (a backup's `FILE.files/`) a private folder of this account: created if missing;
+/// an existing one only if it is a folder of this account, never a link (whose target would be
+/// made 0700 and filled with health data) nor another account's folder.
+pub fn own_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let meta = std::fs::symlink_metadata(dir)?;
+        let refuse = |why: &str| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{} {why}: give the path of a new file", dir.display()),
+            ))
+        };
+        if meta.file_type().is_symlink() {
+            return refuse("is a symbolic link");
+        }
+        if !meta.is_dir() {
+            return refuse("is not a folder");
+        }
+        if meta.uid() != rustix::process::geteuid().as_raw() {
+            return refuse("belongs to another account, who could read the copies");
+        }
+    }
+    private_dir(dir)
+}
+
 /// Whether `path` (not followed if a link) is the file `file` has open.
 pub fn is_same_file(file: &File, path: &Path) -> bool {
     #[cfg(unix)]
@@ -276,11 +308,21 @@ fn lock_file(data_dir: &Path, path: &Path) -> Result<File, ServerError> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options
-                .mode(0o600)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+            // No link followed; a FIFO put there does not hold the command up.
+            options.mode(0o600).custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            );
         }
-        options.open(path)
+        options.open(path).map_err(|e| {
+            if is_link_refused(&e) {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is a symbolic link (remove it; it is made again)",
+                )
+            } else {
+                e
+            }
+        })
     };
     let (file, created) = match open(true, false).or_else(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => open(false, false),
@@ -318,13 +360,29 @@ fn lock_file(data_dir: &Path, path: &Path) -> Result<File, ServerError> {
                 rustix::fs::Uid::from_raw(folder.uid()),
                 rustix::fs::Gid::from_raw(folder.gid()),
             );
-            rustix::fs::fchown(&file, Some(owner.0), Some(owner.1))
-                .map_err(|e| failed(e.into()))?;
+            if let Err(e) = rustix::fs::fchown(&file, Some(owner.0), Some(owner.1)) {
+                // Not left behind as root's for the service account to trip on.
+                if created {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(failed(e.into()));
+            }
         }
     }
     #[cfg(not(unix))]
     let _ = created;
     Ok(file)
+}
+
+/// Whether an open failed because `O_NOFOLLOW` met a link (ELOOP).
+fn is_link_refused(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    return e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error());
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
 }
 
 /// A command (`user`, `backup`, `audit`, ...) using the data folder: while it lives, no

@@ -31,9 +31,9 @@ pub enum ServerError {
     #[error("another clinic-server is using the data folder {path}; stop it first")]
     InUse { path: std::path::PathBuf },
     #[error(
-        "{file} cannot be opened: run this command as the owner of the data folder {path} (for \
-         the packaged server: sudo -u clinic clinic-server ...); if you are its owner, the file \
-         was left by another account: `sudo chown --reference={path} {file}`"
+        "{file} cannot be opened or made: run this command as the owner of the data folder \
+         {path} (for the packaged server: sudo -u clinic clinic-server ...); if you are its owner \
+         and the file was left by another account: `sudo chown --reference='{path}' '{file}'`"
     )]
     NotOwner {
         path: std::path::PathBuf,

@@ -747,24 +747,43 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     // The destination first: a backup that cannot even be created exported nothing, and the
     // audit log must not say it did.
     let created = !to.exists();
-    // Health data: the copy is as private as the original.
+    // Health data: the copy is as private as the original, and so is its files' folder.
     let checked = datadir::own_private_file(to)
         .with_context(|| format!("cannot write the backup to {}", to.display()))?;
-    // SQLite opens it again by name: never through a link, and it must be the file checked
-    // (not one swapped in since by someone who can write to that folder).
-    let mut target = rusqlite::Connection::open_with_flags(
-        to,
-        rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
-    )
-    .with_context(|| format!("creating {}", to.display()))?;
-    if !datadir::is_same_file(&checked, to) {
-        drop(target);
-        bail!(
-            "{} was replaced while the backup was being made; nothing was written",
-            to.display()
-        );
+    let mut files_to = to.as_os_str().to_owned();
+    files_to.push(".files");
+    let files_to = PathBuf::from(files_to);
+    if let Err(err) = datadir::own_private_dir(&files_to) {
+        drop(checked);
+        if created {
+            let _ = std::fs::remove_file(to);
+        }
+        return Err(err).with_context(|| format!("cannot write the backup to {}", to.display()));
     }
+    // Emptied first: an earlier backup's header would have SQLite open its `-wal` beside it.
+    let opened = checked
+        .set_len(0)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            // SQLite opens it again by name (its own open follows no link at the file); it must
+            // be the file checked, not one swapped in since by someone who can write there.
+            let target = rusqlite::Connection::open(to)?;
+            if !datadir::is_same_file(&checked, to) {
+                bail!("it was replaced while the backup was being made");
+            }
+            Ok(target)
+        });
     drop(checked);
+    let mut target = match opened {
+        Ok(target) => target,
+        Err(err) => {
+            if created {
+                let _ = std::fs::remove_file(to);
+            }
+            return Err(err)
+                .with_context(|| format!("cannot write the backup to {}", to.display()));
+        }
+    };
     // Recorded in the database before it is copied: the backup holds the head it was made at.
     let (head_id, head_hash) = match clinic_server::audit::record_export(data_dir, to) {
         Ok(head) => head,
@@ -798,9 +817,6 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     println!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");
     // After the database: every file it refers to is still there (only unattached uploads are
     // ever deleted).
-    let mut files_to = to.as_os_str().to_owned();
-    files_to.push(".files");
-    let files_to = PathBuf::from(files_to);
     let copied = clinic_server::files::backup(data_dir, &files_to)
         .with_context(|| format!("copying files to {}", files_to.display()))?;
     println!("copied {copied} new files to {}", files_to.display());

@@ -180,12 +180,11 @@ impl Refusals {
     /// Rows that could not be written, to be tried again with the next ones (the oldest given
     /// up past [`UNWRITTEN`]); how many were given up.
     pub(crate) fn put_back(&self, rows: Vec<Event>) -> usize {
+        // In the order they were held: the oldest go first when there are too many.
         let mut unwritten = self.unwritten.lock().unwrap_or_else(|p| p.into_inner());
-        let mut all = rows;
-        all.append(&mut unwritten);
-        let over = all.len().saturating_sub(UNWRITTEN);
-        all.drain(..over);
-        *unwritten = all;
+        unwritten.extend(rows);
+        let over = unwritten.len().saturating_sub(UNWRITTEN);
+        unwritten.drain(..over);
         over
     }
 }

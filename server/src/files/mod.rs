@@ -169,7 +169,7 @@ fn copy_checked(from: &Path, target: &Path, sha256: &str) -> std::io::Result<()>
 /// how many files were copied. `to` is made (private) even when there is nothing to copy, so a
 /// backup always has its folder, as the command says.
 pub fn backup(data_dir: &Path, to: &Path) -> std::io::Result<u64> {
-    crate::datadir::private_dir(to)?;
+    crate::datadir::own_private_dir(to)?;
     copy_contents(&files_dir(data_dir), to)
 }
 

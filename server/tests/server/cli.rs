@@ -198,16 +198,25 @@ fn a_backup_that_was_not_made_is_not_recorded_as_an_export() {
     );
     assert_eq!(exports(dir.path()), []);
 
-    // A destination that cannot take the copy (not a database): the EXPORT row written before
-    // the copy is followed by one saying it failed.
+    // A copy that fails half-way (files limited to 64 KiB: the empty clinic's database is
+    // about 270 KiB): the EXPORT row written before the copy is followed by one saying it
+    // failed.
     let spoiled = dir.path().join("spoiled.db");
-    std::fs::write(&spoiled, vec![b'x'; 8192]).unwrap();
-    let out = cli(
-        dir.path(),
-        &["backup", "--to", spoiled.to_str().unwrap()],
-        None,
-    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 128; exec \"$0\" --data-dir \"$1\" backup --to \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg(dir.path())
+        .arg(&spoiled)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("copying the database"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = exports(dir.path());
     let outcomes: Vec<&str> = rows.iter().map(|(o, _)| o.as_str()).collect();
     assert_eq!(outcomes, ["OK", "FAILED"], "{rows:?}");
@@ -247,6 +256,44 @@ fn a_backup_that_was_not_made_is_not_recorded_as_an_export() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!elsewhere.exists(), "the journal's link was followed");
+        let backup_to =
+            |to: &Path| cli(dir.path(), &["backup", "--to", to.to_str().unwrap()], None);
+        let said = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+        // Again into the same file (an earlier backup, whose header names a log): a link at
+        // its `-wal` neither receives anything nor stops the backup.
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("other.db-wal")).unwrap();
+        let out = backup_to(&other);
+        assert!(out.status.success(), "{}", said(&out));
+        assert!(!elsewhere.exists(), "the log's link was followed");
+
+        // Through a folder that is a link: a backup like any other.
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("linked")).unwrap();
+        let out = backup_to(&dir.path().join("linked").join("b.db"));
+        assert!(out.status.success(), "{}", said(&out));
+        assert!(real.join("b.db").is_file());
+
+        // Its files' folder planted as a link: refused before anything is exported, and the
+        // link's folder untouched.
+        use std::os::unix::fs::PermissionsExt;
+        let open_folder = dir.path().join("open-folder");
+        std::fs::create_dir(&open_folder).unwrap();
+        std::fs::set_permissions(&open_folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&open_folder, dir.path().join("planted.db.files")).unwrap();
+        let before = exports(dir.path()).len();
+        let out = backup_to(&dir.path().join("planted.db"));
+        assert!(!out.status.success());
+        assert!(said(&out).contains("is a symbolic link"), "{}", said(&out));
+        let mode = std::fs::metadata(&open_folder)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o755);
+        assert_eq!(exports(dir.path()).len(), before, "nothing exported");
+        assert!(!dir.path().join("planted.db").exists());
     }
 }
 

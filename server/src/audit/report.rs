@@ -39,7 +39,8 @@ pub struct Entry {
     pub outcome: String,
     pub detail: Option<String>,
     /// How many attempts the row stands for: a row of refusals held past an account's rate
-    /// counts them (`repeated` in its detail); every other row is one.
+    /// counts them (`repeated` in its detail); every other row is one (and JSONL leaves it out).
+    #[serde(skip_serializing_if = "is_one")]
     pub times: u64,
 }
 
@@ -167,6 +168,11 @@ fn select(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, AccountError
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(times: &u64) -> bool {
+    *times == 1
 }
 
 /// How many attempts a row with `detail` stands for (see [`Entry::times`]).

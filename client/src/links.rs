@@ -87,6 +87,7 @@ pub fn external_link(text: &str) -> Result<Url> {
 /// ordinary website or a mail link.
 pub fn ask_before_opening(url: &Url) -> Option<String> {
     use std::net::IpAddr;
+    let shown = shown(url);
     let host = match url.host()? {
         url::Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
@@ -109,12 +110,12 @@ pub fn ask_before_opening(url: &Url) -> Option<String> {
             .iter()
             .any(|suffix| name.ends_with(suffix));
             if name == "localhost" || local_suffix || !name.contains('.') {
-                return Some(local(&name));
+                return Some(local(&shown));
             }
             if name.split('.').any(|label| label.starts_with("xn--")) {
                 return Some(format!(
                     "This link's address is written with letters of other alphabets, which can \
-                     imitate a familiar name: it leads to {name}. Open it anyway?"
+                     imitate a familiar name: it leads to {shown}. Open it anyway?"
                 ));
             }
             return None;
@@ -122,9 +123,27 @@ pub fn ask_before_opening(url: &Url) -> Option<String> {
         url::Host::Ipv4(ip) => IpAddr::V4(ip),
         url::Host::Ipv6(ip) => IpAddr::V6(ip),
     };
-    let on_this_network = match host {
-        IpAddr::V4(ip) => v4_on_this_network(ip),
-        IpAddr::V6(ip) => {
+    on_this_network(host).then(|| local(&shown))
+}
+
+/// The question to ask before opening `url`, whose name was looked up as `addresses`, when one
+/// of them is this computer or on its network (a public name pointing there, `127.0.0.1.nip.io`).
+/// The caller looks the name up just before opening; a name that changes its answer in between
+/// is not caught.
+pub fn ask_for_addresses(url: &Url, addresses: &[std::net::IpAddr]) -> Option<String> {
+    let local = addresses.iter().copied().find(|ip| on_this_network(*ip))?;
+    Some(format!(
+        "This link leads to {}, a name that points to {local}: this computer or one on its \
+         network, not a website. Open it anyway?",
+        shown(url)
+    ))
+}
+
+/// Whether `ip` is this computer or on its network (loopback, private, link-local, ...).
+fn on_this_network(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(ip) => v4_on_this_network(ip),
+        std::net::IpAddr::V6(ip) => {
             let [a, b, ..] = ip.segments();
             ip.is_loopback()
                 || ip.is_unspecified()
@@ -135,8 +154,7 @@ pub fn ask_before_opening(url: &Url) -> Option<String> {
                 || ip.to_ipv4().is_some_and(v4_on_this_network)
                 || (a == 0x64 && b == 0xff9b)
         }
-    };
-    on_this_network.then(|| local(&host.to_string()))
+    }
 }
 
 fn v4_on_this_network(ip: std::net::Ipv4Addr) -> bool {
@@ -147,6 +165,22 @@ fn v4_on_this_network(ip: std::net::Ipv4Addr) -> bool {
         || ip.octets()[0] == 0
         // Carrier-grade NAT, 100.64.0.0/10: some clinic VPNs.
         || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64)
+}
+
+/// Where `url` leads, as the dialog says it: host, port and path (no query), at most 80
+/// characters.
+fn shown(url: &Url) -> String {
+    let mut shown = url.host_str().unwrap_or_default().to_owned();
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    if url.path() != "/" {
+        shown.push_str(url.path());
+    }
+    if shown.chars().count() > 80 {
+        shown = shown.chars().take(79).collect::<String>() + "…";
+    }
+    shown
 }
 
 fn local(host: &str) -> String {
@@ -241,6 +275,16 @@ mod tests {
             let question = ask(local).unwrap_or_default();
             assert!(question.contains("on its network"), "{local}: {question}");
         }
+        let question = ask("http://127.0.0.1:631/admin?x=1").unwrap_or_default();
+        assert!(question.contains("127.0.0.1:631/admin,"), "{question}");
+        // A public name that points here.
+        let named = external_link("http://127.0.0.1.nip.io:631/").unwrap();
+        assert_eq!(ask_before_opening(&named), None, "not by how it is written");
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let public: std::net::IpAddr = "93.184.216.34".parse().unwrap();
+        let question = ask_for_addresses(&named, &[public, local]).unwrap_or_default();
+        assert!(question.contains("points to 127.0.0.1"), "{question}");
+        assert_eq!(ask_for_addresses(&named, &[public]), None);
         let imitation = ask("https://clínic.example/login").unwrap_or_default();
         assert!(imitation.contains("xn--"), "{imitation}");
         for ordinary in [

@@ -12,7 +12,11 @@ use tauri_plugin_opener::OpenerExt;
 #[tauri::command]
 pub async fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<()> {
     let url = clinic_client::links::external_link(&url)?;
-    if let Some(question) = clinic_client::links::ask_before_opening(&url)
+    let question = match clinic_client::links::ask_before_opening(&url) {
+        Some(question) => Some(question),
+        None => resolved_here(&url).await,
+    };
+    if let Some(question) = question
         && !confirm(&app, "Open this link?", question).await
     {
         return Ok(());
@@ -20,6 +24,22 @@ pub async fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<
     app.opener()
         .open_url(url.as_str(), None::<&str>)
         .map_err(|e| CommandError::new("io", format!("could not open the link: {e}")))
+}
+
+/// The question to ask when the link's name points to this computer or its network (looked up
+/// now, for at most two seconds; a name that cannot be looked up asks nothing: the browser will
+/// not reach it either).
+async fn resolved_here(url: &tauri::Url) -> Option<String> {
+    let (Some(name), Some(port)) = (url.domain(), url.port_or_known_default()) else {
+        return None;
+    };
+    let lookup = tokio::net::lookup_host((name.to_owned(), port));
+    let found = tokio::time::timeout(std::time::Duration::from_secs(2), lookup)
+        .await
+        .ok()?
+        .ok()?;
+    let addresses: Vec<std::net::IpAddr> = found.map(|a| a.ip()).collect();
+    clinic_client::links::ask_for_addresses(url, &addresses)
 }
 
 /// Asks `question` in a native dialog (Open / Cancel), which no script in the webview can

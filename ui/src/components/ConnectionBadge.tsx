@@ -21,7 +21,7 @@ export function ConnectionBadge() {
         className="connection-text"
         data-testid="connection-state"
         data-state={status.state}
-        title={status.lastError ? `${view.text} ${status.lastError}` : view.text}
+        title={status.lastError ?? view.text}
       >
         {view.text}
       </span>

@@ -45,18 +45,23 @@ async fn resolved_here(url: &tauri::Url) -> Option<String> {
 /// Asks `question` in a native dialog (Open / Cancel), which no script in the webview can
 /// answer; true when the user chose Open.
 pub(crate) async fn confirm<R: Runtime>(app: &AppHandle<R>, title: &str, question: String) -> bool {
-    use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
+    use tauri_plugin_dialog::{
+        DialogExt, MessageDialogButtons, MessageDialogKind, MessageDialogResult,
+    };
+    const OPEN: &str = "Open";
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog()
         .message(question)
         .title(title)
         .kind(MessageDialogKind::Warning)
+        // Cancel is the first button, the one Enter presses (GTK focuses the first); the
+        // answer is read by its label, so only a click on Open opens.
         .buttons(MessageDialogButtons::OkCancelCustom(
-            "Open".into(),
             "Cancel".into(),
+            OPEN.into(),
         ))
-        .show(move |open| {
-            let _ = tx.send(open);
+        .show_with_result(move |answer| {
+            let _ = tx.send(matches!(answer, MessageDialogResult::Custom(label) if label == OPEN));
         });
     rx.await.unwrap_or(false)
 }

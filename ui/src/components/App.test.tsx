@@ -635,9 +635,12 @@ describe('search', () => {
 describe('connection and settings', () => {
   it('shows reconnecting with the queued count', async () => {
     const s = await renderApp(setup());
+    act(() => s.fake.setConnection({ state: 'connecting', attempt: 2, queued: 3 }));
+    expect(screen.getByTestId('connection-state')).toHaveTextContent('Reconnecting…');
+    // After a failed try: offline, steadily, with why in the tooltip.
     const why = 'The clinic server did not answer within 10 seconds.';
     act(() => s.fake.setConnection({ state: 'connecting', attempt: 2, queued: 3, lastError: why }));
-    expect(screen.getByTestId('connection-state')).toHaveTextContent('Reconnecting…');
+    expect(screen.getByTestId('connection-state')).toHaveTextContent('Offline');
     // The reason wherever the pointer is on the badge, the state's own word included.
     expect(screen.getByTestId('connection')).toHaveAttribute('title', why);
     expect(screen.getByTestId('connection-state')).toHaveAttribute('title', why);

@@ -31,9 +31,12 @@ export function connectionView(status: ConnectionStatus): ConnectionView {
     case 'online':
       return { text: 'Online', tone: 'online', queuedText, queuedShort };
     case 'connecting':
+      // A try after a failed one is still offline: the badge says so steadily (and a screen
+      // reader hears it once), not "Offline" and "Reconnecting" in turn every few seconds; why
+      // the last try failed is its tooltip. How many tries it took says nothing to a patient.
+      if (status.attempt && status.lastError)
+        return { text: 'Offline', tone: 'offline', queuedText, queuedShort };
       return {
-        // How many tries it took says nothing to a patient; why the last one failed is the
-        // badge's tooltip.
         text: status.attempt ? 'Reconnecting…' : 'Connecting…',
         tone: 'connecting',
         queuedText,

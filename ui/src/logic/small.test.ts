@@ -43,6 +43,13 @@ describe('connectionView', () => {
     expect(
       connectionView({ state: 'offline', attempt: null, queued: 0, failed: 0, lastError: null }).tone,
     ).toBe('offline');
+    // Trying again after a failure is still offline: no flicker between two words.
+    const why = 'The clinic server cannot be reached: nothing is listening on port 8470.';
+    for (const state of ['offline', 'connecting'] as const)
+      expect(connectionView({ state, attempt: 3, queued: 0, failed: 0, lastError: why })).toMatchObject({
+        text: 'Offline',
+        tone: 'offline',
+      });
   });
 
   it('counts queued messages', () => {

@@ -42,26 +42,22 @@ async fn resolved_here(url: &tauri::Url) -> Option<String> {
     clinic_client::links::ask_for_addresses(url, &addresses)
 }
 
-/// Asks `question` in a native dialog (Open / Cancel), which no script in the webview can
-/// answer; true when the user chose Open.
+/// Asks `question` (which ends "Open it anyway?") in a native dialog, which no script in the
+/// webview can answer; true only when the user chose Yes. No is GTK's first button, the one
+/// Enter presses, and Escape or closing the dialog answers neither (custom labels would not do:
+/// the dialog plugin reports Escape as the second button's label).
 pub(crate) async fn confirm<R: Runtime>(app: &AppHandle<R>, title: &str, question: String) -> bool {
     use tauri_plugin_dialog::{
         DialogExt, MessageDialogButtons, MessageDialogKind, MessageDialogResult,
     };
-    const OPEN: &str = "Open";
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog()
         .message(question)
         .title(title)
         .kind(MessageDialogKind::Warning)
-        // Cancel is the first button, the one Enter presses (GTK focuses the first); the
-        // answer is read by its label, so only a click on Open opens.
-        .buttons(MessageDialogButtons::OkCancelCustom(
-            "Cancel".into(),
-            OPEN.into(),
-        ))
+        .buttons(MessageDialogButtons::YesNo)
         .show_with_result(move |answer| {
-            let _ = tx.send(matches!(answer, MessageDialogResult::Custom(label) if label == OPEN));
+            let _ = tx.send(matches!(answer, MessageDialogResult::Yes));
         });
     rx.await.unwrap_or(false)
 }

@@ -18,6 +18,10 @@ const MAX_PREVIEW_BYTES: u64 = 1024 * 1024;
 /// Nor is an image of more pixels shown: the webview decodes it whole (4 bytes a pixel), and a
 /// 470 KB PNG of 22,000 x 22,000 zeros took the window's process to 2 GB.
 const MAX_PREVIEW_PIXELS: u64 = 25_000_000;
+/// An image of more pixels than this is previewed scaled down (decoded here, not in the webview).
+const THUMBNAIL_ABOVE_PIXELS: u64 = 1_000_000;
+/// The longest side of such a preview: twice the 180 px the UI shows it at, for sharp screens.
+const THUMBNAIL_SIDE: u32 = 360;
 
 /// The files the user chose in this session: picked in the file dialog or dropped on the window.
 /// Only those may be described or sent: a path the webview names on its own (a script in it,
@@ -177,11 +181,47 @@ fn preview_of(path: &Path) -> std::io::Result<Option<String>> {
         let side = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         side(size.width).saturating_mul(side(size.height))
     });
-    if !pixels.is_ok_and(|pixels| pixels <= MAX_PREVIEW_PIXELS) {
+    let Ok(pixels) = pixels else { return Ok(None) };
+    if pixels > MAX_PREVIEW_PIXELS {
         return Ok(None);
     }
+    let (mime, bytes) = if pixels > THUMBNAIL_ABOVE_PIXELS {
+        match thumbnail(&bytes) {
+            Some(small) => small,
+            None => return Ok(None),
+        }
+    } else {
+        (mime, bytes)
+    };
     let data = base64::engine::general_purpose::STANDARD.encode(bytes);
     Ok(Some(format!("data:{mime};base64,{data}")))
+}
+
+/// A preview of a large image at most [`THUMBNAIL_SIDE`] pixels a side, as JPEG (PNG when it
+/// has transparency): the webview holds the small one, not the image decoded whole (ten photos
+/// of 5000 x 5000 took its process to 1.5 GB). `None` when it cannot be decoded.
+fn thumbnail(bytes: &[u8]) -> Option<(String, Vec<u8>)> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PREVIEW_PIXELS * 4 + (16 << 20));
+    reader.limits(limits);
+    let small = reader
+        .decode()
+        .ok()?
+        .thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+    let mut out = std::io::Cursor::new(Vec::new());
+    if small.color().has_alpha() {
+        small.write_to(&mut out, image::ImageFormat::Png).ok()?;
+        Some(("image/png".to_owned(), out.into_inner()))
+    } else {
+        small
+            .into_rgb8()
+            .write_to(&mut out, image::ImageFormat::Jpeg)
+            .ok()?;
+        Some(("image/jpeg".to_owned(), out.into_inner()))
+    }
 }
 
 #[tauri::command]
@@ -272,6 +312,40 @@ mod tests {
         bytes.resize(usize::try_from(MAX_PREVIEW_BYTES).expect("fits") + 1, 0);
         std::fs::write(&big, bytes).expect("write");
         assert_eq!(preview_of(&big).expect("read"), None, "over the byte limit");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A large photo reaches the webview scaled down (and a transparent image stays PNG).
+    #[test]
+    fn large_images_are_previewed_scaled_down() {
+        use base64::Engine;
+        let dir = tempfile_dir().join("thumbnails");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let photo = image::RgbImage::from_fn(2000, 1500, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        let path = dir.join("photo.png");
+        photo.save(&path).expect("save");
+        let sticker = image::RgbaImage::from_pixel(1200, 1200, image::Rgba([0, 0, 0, 0]));
+        let transparent = dir.join("sticker.png");
+        sticker.save(&transparent).expect("save");
+        for (path, mime, format) in [
+            (&path, "image/jpeg", image::ImageFormat::Jpeg),
+            (&transparent, "image/png", image::ImageFormat::Png),
+        ] {
+            let preview = preview_of(path).expect("read").expect("a preview");
+            let data = preview
+                .strip_prefix(&format!("data:{mime};base64,"))
+                .unwrap_or_else(|| panic!("{mime}: {}", &preview[..40]));
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .expect("base64");
+            let small = image::load_from_memory_with_format(&bytes, format).expect("decodes");
+            assert!(
+                small.width().max(small.height()) <= THUMBNAIL_SIDE,
+                "{mime}"
+            );
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -81,8 +81,8 @@ pub fn ask_before_opening(path: &Path, mine: bool) -> Option<String> {
     let name = path.file_name()?.to_string_lossy();
     (!mine && matches!(ext.as_str(), "doc" | "xls" | "ppt")).then(|| {
         format!(
-            "{name} is an older Office document, which can hold macros that run on this \
-             computer. Open it only if you expected it. Open it?"
+            "{name} is an older Office document; such files can hold macros that run on this \
+             computer. Open it anyway?"
         )
     })
 }

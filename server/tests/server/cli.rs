@@ -381,7 +381,7 @@ fn the_service_account_keeps_its_lock_files() {
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("cannot be opened: run this command as the owner")
+        said.contains("cannot be opened or made: run this command as the owner")
             && said.contains("chown --reference="),
         "{said}"
     );

@@ -69,7 +69,7 @@ pub fn own_private_file(path: &Path) -> std::io::Result<File> {
             (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
         );
         let file = options.open(path).map_err(|e| {
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            if is_link_refused(&e) {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "it is a symbolic link: give the path of a new file",

@@ -365,21 +365,12 @@ mod tests {
 
     #[test]
     fn a_damaged_file_is_left_out_of_a_backup_and_the_rest_copied() {
-        use sha2::{Digest, Sha256};
         let (data, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let mut names = Vec::new();
-        for content in [&b"one"[..], b"two", b"three"] {
-            let sha = hex::encode(Sha256::digest(content));
-            let path = content_path(data.path(), &sha).unwrap();
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, content).unwrap();
-            names.push((sha, path));
-        }
-        std::fs::write(&names[1].1, b"bit rot").unwrap();
+        let names = three_stored_second_damaged(data.path());
         let err = backup(data.path(), to.path()).unwrap_err();
         assert!(err.to_string().contains(&names[1].0), "{err}");
         assert!(err.to_string().contains("the other 2 were copied"), "{err}");
-        for (i, (sha, _)) in names.iter().enumerate() {
+        for (i, (sha, _, _)) in names.iter().enumerate() {
             let copied = to.path().join(&sha[..2]).join(sha);
             assert_eq!(copied.exists(), i != 1, "{sha}");
         }
@@ -395,18 +386,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn attachments_are_kept_as_copies_where_links_fail() {
-        use sha2::{Digest, Sha256};
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let data = tempfile::tempdir().unwrap();
-        let mut names = Vec::new();
-        for content in [&b"one"[..], b"two", b"three"] {
-            let sha = hex::encode(Sha256::digest(content));
-            let path = content_path(data.path(), &sha).unwrap();
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, content).unwrap();
-            names.push((sha, path, content));
-        }
-        std::fs::write(&names[1].1, b"bit rot").unwrap();
+        let names = three_stored_second_damaged(data.path());
         let unsupported = |_: &Path, _: &Path| Err(std::io::ErrorKind::Unsupported.into());
         let copies = data.path().join("kept-copies");
         assert_eq!(
@@ -439,6 +421,22 @@ mod tests {
                 .iter()
                 .all(|p| p.extension().is_none_or(|e| e != "part"))
         );
+    }
+
+    /// Three stored files under `data` (name, path, the content it was stored with), the second
+    /// no longer holding its content.
+    fn three_stored_second_damaged(data: &Path) -> Vec<(String, PathBuf, &'static [u8])> {
+        use sha2::{Digest, Sha256};
+        let mut names = Vec::new();
+        for content in [&b"one"[..], b"two", b"three"] {
+            let sha = hex::encode(Sha256::digest(content));
+            let path = content_path(data, &sha).unwrap();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, content).unwrap();
+            names.push((sha, path, content));
+        }
+        std::fs::write(&names[1].1, b"bit rot").unwrap();
+        names
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

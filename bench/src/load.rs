@@ -534,6 +534,7 @@ async fn send_due(r: &mut Run, members: &mut [Member]) {
             is_emergency: false,
             file_url: None,
             file_name: None,
+            held_ms: None,
         };
         let frame = member.stack.message_send(message, seq);
         if member.sink.send(frame).await.is_err() {

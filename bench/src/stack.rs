@@ -79,6 +79,7 @@ mod tests {
             is_emergency: false,
             file_url: None,
             file_name: None,
+            held_ms: None,
         };
         let clinic = Stack::Clinic.message_send(message.clone(), 1);
         assert!(

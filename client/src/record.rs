@@ -50,6 +50,11 @@ pub struct LocalMessage {
     /// Set once the sender edited it.
     #[serde(default)]
     pub edited: Option<Edited>,
+    /// When the sender wrote it, where it waited on their device for more than a minute before
+    /// the server took it at `createdAt` (the server's `writtenAt`). A send of ours not yet
+    /// acknowledged has none: its `createdAt` is when it was written.
+    #[serde(default)]
+    pub written_at: Option<DateTime<Utc>>,
     /// An unsend or edit of ours waiting for the server (queued offline or under way): show it
     /// at once; it settles when the server's copy arrives, or is dropped with `changeNotice`.
     #[serde(default)]
@@ -122,6 +127,7 @@ impl LocalMessage {
             local_file_path: None,
             retracted: None,
             edited: None,
+            written_at: None,
             pending_change: None,
             change_notice: None,
         }
@@ -166,6 +172,7 @@ impl LocalMessage {
             read_at: self.read_at,
             retracted: self.retracted,
             edited: self.edited,
+            written_at: self.written_at,
         }
     }
 }
@@ -195,6 +202,7 @@ impl LocalMessage {
             read_at: self.read_at,
             retracted: self.retracted.clone(),
             edited: self.edited,
+            written_at: self.written_at,
         })
     }
 }
@@ -226,6 +234,7 @@ impl From<Message> for LocalMessage {
             local_file_path: None,
             retracted: m.retracted,
             edited: m.edited,
+            written_at: m.written_at,
             pending_change: None,
             change_notice: None,
         }

@@ -68,6 +68,7 @@ async fn a_burst_costs_a_few_delivered_frames_and_opening_it_one_read_frame() {
             is_emergency: false,
             file_url: None,
             file_name: None,
+            held_ms: None,
         })))
         .await
         .unwrap();

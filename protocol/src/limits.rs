@@ -8,6 +8,11 @@ pub const MAX_CONTENT_BYTES: usize = 16 * 1024;
 pub const MAX_CLIENT_ID_BYTES: usize = 128;
 /// Largest `fileName`, in bytes.
 pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// A message that waited on its sender's device for longer than this before the server took
+/// it carries `writtenAt`, the time it was written; a shorter wait is a send's ordinary delay.
+pub const WRITTEN_APART_MS: u64 = 60 * 1000;
+/// The longest wait a `heldMs` may say (a year); a larger one is ignored as no clock's.
+pub const MAX_HELD_MS: u64 = 366 * 24 * 3600 * 1000;
 /// Largest resolution note of an emergency, in bytes.
 pub const MAX_NOTE_BYTES: usize = 2 * 1024;
 /// Largest JSON body of a REST request (uploads have their own limit), in bytes.

@@ -184,6 +184,12 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub edited: Option<Edited>,
+    /// When the sender wrote the message, set only when it waited on their device (offline)
+    /// for more than [`crate::limits::WRITTEN_APART_MS`] before the server took it at
+    /// `createdAt`: the server's clock less the `heldMs` the send said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub written_at: Option<DateTime<Utc>>,
 }
 
 /// Who took a message back, and when ("Message unsent by NAME at TIME"). Only the sender can,
@@ -242,6 +248,12 @@ pub struct NewMessage {
     pub file_url: Option<String>,
     #[serde(default)]
     pub file_name: Option<String>,
+    /// How long the message waited on the sender's device before this send, in milliseconds:
+    /// the device's clock against itself, so a clock set wrong does not move it. The server
+    /// turns it into the message's `writtenAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub held_ms: Option<u64>,
 }
 
 /// One entry of `GET /api/chat/conversations`.

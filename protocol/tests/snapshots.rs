@@ -52,6 +52,7 @@ fn message() -> Message {
         read_at: None,
         retracted: None,
         edited: None,
+        written_at: None,
     }
 }
 
@@ -114,6 +115,7 @@ fn new_message() -> NewMessage {
         is_emergency: false,
         file_url: None,
         file_name: None,
+        held_ms: None,
     }
 }
 

@@ -107,6 +107,7 @@ pub fn seed_conversation_with(
                     is_emergency: false,
                     file_url: None,
                     file_name: None,
+                    held_ms: None,
                 };
                 messages::send(conn, seqs, sender, &new, &client_id)?;
             }

@@ -50,6 +50,7 @@ pub(crate) fn sample_message(content: &str) -> Message {
         read_at: None,
         retracted: None,
         edited: None,
+        written_at: None,
     }
 }
 
@@ -78,6 +79,7 @@ pub fn measure(rounds: u32, iterations: u32) -> anyhow::Result<Vec<Step>> {
         is_emergency: false,
         file_url: None,
         file_name: None,
+        held_ms: None,
     }))?;
     let time = |f: &mut dyn FnMut()| per_call(rounds, iterations, f);
     let mut steps = vec![Step {

@@ -161,6 +161,7 @@ pub fn seed(data_dir: &Path) -> Result<DemoClinic, AccountError> {
             is_emergency: false,
             file_url: None,
             file_name: None,
+            held_ms: None,
         };
         // Everything but the last message of each conversation has been read: the history
         // looks lived-in and the unread badges show one new message.
@@ -169,14 +170,21 @@ pub fn seed(data_dir: &Path) -> Result<DemoClinic, AccountError> {
             .any(|(_, p, d, _)| (*p, *d) == (*patient_name, *doctor_name));
         // The history happened over the last few hours, twenty minutes apart, ending an hour ago.
         let steps_back = i64::try_from(HISTORY.len() - index).unwrap_or(0);
-        let written_at = crate::time::now_ms() - 3_600_000 - steps_back * 1_200_000;
+        let sent_at = crate::time::now_ms() - 3_600_000 - steps_back * 1_200_000;
+        // Alice wrote her first reading on the way in, offline, and it went 40 minutes later;
+        // Carol's question (the last message of the history) waited 25 minutes.
+        let offline = match index {
+            0 => Some(sent_at - 40 * 60_000),
+            last if last + 1 == HISTORY.len() => Some(sent_at - 25 * 60_000),
+            _ => None,
+        };
         store::writer::run_direct(&mut conn, |conn, seqs| {
             let sent = messages::send(conn, seqs, &sender, &new, &client_id)?;
             conn.execute(
-                "UPDATE messages SET created_at = ?1, updated_at = ?1,
+                "UPDATE messages SET created_at = ?1, updated_at = ?1, written_at = ?3,
                  delivered_at = CASE WHEN delivered_at IS NULL THEN NULL ELSE ?1 END
                  WHERE id = ?2",
-                rusqlite::params![written_at, sent.message.id.as_str()],
+                rusqlite::params![sent_at, sent.message.id.as_str(), offline],
             )?;
             if answered {
                 let recipient = new.patient_id.clone();

@@ -36,6 +36,16 @@ fn render() -> String {
         out.push_str(decl);
         out.push('\n');
     }
+    // The protocol's bounds the UI needs, from `clinic_protocol::limits`.
+    let limits: [(&str, u64, &str); 1] = [(
+        "WRITTEN_APART_MS",
+        clinic_protocol::limits::WRITTEN_APART_MS,
+        "A message that waited on its sender's device longer than this says when it was \
+         written (`writtenAt`).",
+    )];
+    for (name, value, doc) in limits {
+        out.push_str(&format!("\n/** {doc} */\nexport const {name} = {value};\n"));
+    }
     out
 }
 

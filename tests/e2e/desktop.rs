@@ -285,6 +285,18 @@ async fn chat_and_receipts(w: &World) -> Result<()> {
     log_in(&app, &w.url, "alice", &w.code).await?;
     app.click("conversation-dr.patel").await?;
     app.wait("chat-window").await?;
+    // The demo's first reading waited 40 minutes on her device: its bubble says when it was
+    // written beside when it was sent.
+    app.wait_until(
+        "[data-testid=message-written]",
+        "the reading written offline",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.starts_with("written ") && t.ends_with("· sent"))
+        },
+    )
+    .await?;
     app.fill("message-input", HELLO).await?;
     app.click("send-button").await?;
     app.wait_css(MY_SETTLED).await.context("acknowledged")?;

@@ -283,6 +283,7 @@ pub async fn run(env: &Env, s4: &Fanout) -> anyhow::Result<()> {
                 is_emergency: true,
                 file_url: None,
                 file_name: None,
+                held_ms: None,
             });
             sink.send(text(&frame)).await?;
         }

@@ -349,6 +349,7 @@ fn offline_search(words: &Words, cached: usize, queries: usize) -> anyhow::Resul
             read_at: None,
             retracted: None,
             edited: None,
+            written_at: None,
         });
         if batch.len() == 5_000 {
             cache.store_history(&me.id, std::mem::take(&mut batch))?;

@@ -45,6 +45,7 @@ async fn flood(
             is_emergency: false,
             file_url: None,
             file_name: None,
+            held_ms: None,
         });
         if sink.send(text(&frame)).await.is_err() {
             break;

@@ -51,6 +51,7 @@ fn message(client_id: String, patient: &UserId, doctor: &UserId, content: &str) 
         is_emergency: false,
         file_url: None,
         file_name: None,
+        held_ms: None,
     }
 }
 

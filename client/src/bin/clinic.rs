@@ -966,6 +966,12 @@ fn line(client: &Client, m: &LocalMessage) -> String {
         .edited
         .map(|e| format!(" (edited {})", e.at.format("%Y-%m-%d %H:%M:%S")))
         .unwrap_or_default();
+    // The first time is when the server took it; one that waited on its sender's device says
+    // when it was written.
+    let written = m
+        .written_at
+        .map(|at| format!(" (written {}, sent later)", at.format("%Y-%m-%d %H:%M:%S")))
+        .unwrap_or_default();
     let pending = match &m.pending_change {
         Some(p) if p.kind == ChangeKind::Retract => " (unsending…)".to_owned(),
         Some(p) => format!(
@@ -984,7 +990,7 @@ fn line(client: &Client, m: &LocalMessage) -> String {
             .map(|id| format!(" [{}]", for_terminal(id.as_str())))
             .unwrap_or_default();
     format!(
-        "{} {who} [{}]{emergency} {content}{edited}{pending}{notice}{error}{id}",
+        "{} {who} [{}]{emergency} {content}{written}{edited}{pending}{notice}{error}{id}",
         m.created_at.format("%Y-%m-%d %H:%M:%S"),
         m.status.as_str(),
     )

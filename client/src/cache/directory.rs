@@ -205,6 +205,7 @@ mod tests {
             read_at: None,
             retracted: None,
             edited: None,
+            written_at: None,
         }
     }
 

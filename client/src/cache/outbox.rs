@@ -61,9 +61,11 @@ impl QueueEntry {
         self.lane == EMERGENCY_LANE
     }
 
-    /// The `message:send` body of a send entry.
-    pub fn wire(&self) -> NewMessage {
+    /// The `message:send` body of a send entry, sent `now`: how long it has waited since it was
+    /// written is measured on this device's clock alone, so a clock set wrong does not move it.
+    pub fn wire(&self, now: DateTime<Utc>) -> NewMessage {
         let m = &self.message;
+        let held = (now - m.created_at).num_milliseconds();
         NewMessage {
             client_id: Some(m.client_id.clone()),
             patient_id: m.patient_id.clone(),
@@ -72,6 +74,7 @@ impl QueueEntry {
             is_emergency: m.is_emergency,
             file_url: m.file_url.clone(),
             file_name: m.file_name.clone(),
+            held_ms: Some(u64::try_from(held).unwrap_or(0)),
         }
     }
 }

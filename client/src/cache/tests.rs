@@ -43,6 +43,7 @@ fn server(client_id: &str, sender: &str, seq: i64) -> Message {
         read_at: None,
         retracted: None,
         edited: None,
+        written_at: None,
     }
 }
 
@@ -58,6 +59,20 @@ fn open_keyed() -> (tempfile::TempDir, Cache, CacheKey) {
     (dir, cache, key)
 }
 
+/// A send says how long it waited since it was written, on this device's clock alone; a clock
+/// that went back meanwhile says it did not wait.
+#[test]
+fn a_send_says_how_long_it_waited() {
+    let (_d, cache) = open();
+    cache.enqueue(&local("c1", "p1"), None).unwrap();
+    let entry = cache.queue_heads(&UserId::from("p1")).unwrap().remove(0);
+    let written = entry.message.created_at;
+    let later = written + chrono::Duration::minutes(90);
+    assert_eq!(entry.wire(later).held_ms, Some(90 * 60 * 1000));
+    let before = written - chrono::Duration::seconds(5);
+    assert_eq!(entry.wire(before).held_ms, Some(0));
+}
+
 #[test]
 fn ack_turns_the_optimistic_copy_into_the_stored_one() {
     let (_d, cache) = open();
@@ -66,7 +81,10 @@ fn ack_turns_the_optimistic_copy_into_the_stored_one() {
     assert_eq!(cache.outbox_len().unwrap(), 1);
     let entries = cache.queue_heads(&me).unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].wire().client_id, Some(ClientId::from("c1")));
+    assert_eq!(
+        entries[0].wire(chrono::Utc::now()).client_id,
+        Some(ClientId::from("c1"))
+    );
 
     let changed = cache
         .apply_message(&me, server("c1", "p1", 7))
@@ -251,7 +269,10 @@ fn lanes_uploads_and_emergencies() {
         .find(|h| h.message.client_id.as_str() == "f1")
         .unwrap();
     assert_eq!(f1.kind, EntryKind::Send);
-    assert_eq!(f1.wire().file_url.as_deref(), Some("/api/files/x"));
+    assert_eq!(
+        f1.wire(chrono::Utc::now()).file_url.as_deref(),
+        Some("/api/files/x")
+    );
 
     // A parked upload parks its send too, and Discard removes both and the message.
     cache

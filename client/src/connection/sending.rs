@@ -105,7 +105,7 @@ impl Conn {
             match entry.kind {
                 EntryKind::Upload => self.start_upload(entry),
                 EntryKind::Send => {
-                    let frame = ClientFrame::MessageSend(entry.wire());
+                    let frame = ClientFrame::MessageSend(entry.wire(chrono::Utc::now()));
                     let text = serde_json::to_string(&frame).map_err(failed)?;
                     self.ws
                         .feed(WsMessage::text(text))

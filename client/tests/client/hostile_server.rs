@@ -59,6 +59,7 @@ fn message(n: i64, content: String) -> Message {
         read_at: None,
         retracted: None,
         edited: None,
+        written_at: None,
     }
 }
 

@@ -5,7 +5,10 @@
 
 use crate::common;
 
-use clinic_client::ConnectionState;
+use clinic_client::cache::{CacheKey, key_account};
+use clinic_client::{
+    Cache, Client, ConnectionState, CredentialStore, FileStore, LocalMessage, Profile,
+};
 use clinic_protocol::MessageStatus;
 use common::*;
 
@@ -160,4 +163,67 @@ async fn the_waiting_count_is_told_as_soon_as_sends_are_delivered() {
     );
     assert_eq!(client.queued(), 0);
     client.disconnect().await;
+}
+
+/// A reading written two hours before the app could send it (it waited in the outbox while the
+/// app was closed) reaches the server saying when it was written, and the sender's cache keeps
+/// the server's word for it, offline too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_waited_hours_says_when_it_was_written() {
+    let AliceAndPatel {
+        data: _data,
+        profile,
+        server: _server,
+        url,
+        alice,
+        conversation,
+        ..
+    } = alice_and_patel().await;
+    drop(alice);
+    let saved = Profile::new(profile.path());
+    let session = saved.load_session().unwrap().unwrap();
+    let key = FileStore::new(profile.path().join("credentials"))
+        .load(&key_account(&session.account()))
+        .unwrap()
+        .and_then(|hex| CacheKey::from_hex(&hex))
+        .unwrap();
+    let cache = Cache::open(&saved.cache_path(&session), &key).unwrap();
+    let tag = prefix("written");
+    let mut reading = LocalMessage::pending(&conversation, &session.user.id, &tag, false);
+    reading.created_at -= chrono::Duration::hours(2);
+    reading.updated_at = reading.created_at;
+    cache.enqueue(&reading, None).unwrap();
+    drop(cache);
+
+    let alice = Client::open(options(profile.path())).unwrap();
+    alice.connect();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    let stored = server_messages(&url, "dr.patel", &conversation).await;
+    let on_server = stored.iter().find(|m| m.content == tag).unwrap();
+    let written = on_server
+        .written_at
+        .expect("the server says when it was written");
+    let waited = on_server.created_at - written;
+    assert!(
+        waited >= chrono::Duration::hours(2) && waited < chrono::Duration::minutes(122),
+        "waited {waited}"
+    );
+    alice.disconnect().await;
+    let mine = alice.history(&conversation, 100, None).unwrap();
+    let mine = mine.iter().find(|m| m.content == tag).unwrap();
+    assert!(mine.is_acked());
+    assert_eq!(mine.written_at, Some(written));
+    drop(alice);
+    // `clinic history` says both times: when the server took it, then when it was written.
+    let out = clinic(profile.path())
+        .args(["history", "--with", "dr.patel"])
+        .output()
+        .unwrap();
+    let history = String::from_utf8(out.stdout).unwrap();
+    let line = history.lines().find(|l| l.contains(&tag)).unwrap();
+    let said = format!(
+        "{tag} (written {}, sent later)",
+        written.format("%Y-%m-%d %H:%M:%S")
+    );
+    assert!(line.contains(&said), "{line}");
 }

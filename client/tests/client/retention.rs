@@ -18,7 +18,8 @@ fn twenty_years_later(
     clinic_server::testing::move_log(data).unwrap();
     let db = rusqlite::Connection::open(data.join("clinic.db")).unwrap();
     db.execute(
-        "UPDATE messages SET created_at = created_at - 20 * 365 * 86400000
+        "UPDATE messages SET created_at = created_at - 20 * 365 * 86400000,
+             written_at = written_at - 20 * 365 * 86400000
          WHERE patient_id = ?1 AND doctor_id = ?2",
         [
             conversation.patient_id.as_str(),

@@ -190,6 +190,15 @@ pub(crate) async fn queue_send(
     }
 }
 
+/// When a message the server takes at `now` (ms) was written, if its send says it waited on the
+/// sender's device for longer than [`limits::WRITTEN_APART_MS`]; a wait longer than
+/// [`limits::MAX_HELD_MS`] is no clock's and is ignored.
+fn written_at(now: i64, held_ms: Option<u64>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let held =
+        held_ms.filter(|held| *held > limits::WRITTEN_APART_MS && *held <= limits::MAX_HELD_MS)?;
+    Some(from_ms(now - i64::try_from(held).ok()?))
+}
+
 /// Stores a message (idempotent on `(sender, clientId)`), its emergency and its notifications.
 /// Every refusal comes before the first write (see [`queue_send`]).
 pub(crate) fn send(
@@ -236,6 +245,7 @@ pub(crate) fn send(
     };
     let seq = seqs.next();
     let at = from_ms(now);
+    let written_at = written_at(now, new.held_ms);
     let message = Message {
         id: rows::new_id("m-").into(),
         seq,
@@ -268,6 +278,7 @@ pub(crate) fn send(
         read_at: None,
         retracted: None,
         edited: None,
+        written_at,
     };
     // Every message but an emergency notifies its recipient through its own row (`recipient_id`,
     // `notice`): nothing else is stored for it.
@@ -299,7 +310,7 @@ pub(crate) fn send(
         "INSERT INTO messages (",
         message_columns!(),
         ", recipient_id, notice) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, \
-         ?12, NULL, ?13, ?13, NULL, NULL, ?2, NULL, NULL, 1, ?16, ?17)"
+         ?12, NULL, ?13, ?13, NULL, NULL, ?2, NULL, NULL, 1, ?18, ?16, ?17)"
     ))?
     .execute(params![
         message.id.as_str(),
@@ -320,7 +331,8 @@ pub(crate) fn send(
             .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
         message.file_type,
         note.as_ref().map(|n| n.user_id.as_str()),
-        note.as_ref().map(|_| 0)
+        note.as_ref().map(|_| 0),
+        written_at.map(|t| t.timestamp_millis())
     ])?;
     // Unread by its recipient until read (see schema v15), and so is its notification unless it
     // is an emergency (v18); the triggers follow both from here.
@@ -491,6 +503,7 @@ pub(crate) fn for_test(
         is_emergency: false,
         file_url: None,
         file_name: None,
+        held_ms: None,
     };
     let id = ClientId::from(rows::new_id("c-"));
     send(conn, seqs, from, &new, &id).unwrap().message

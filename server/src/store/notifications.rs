@@ -559,6 +559,7 @@ mod tests {
             is_emergency: true,
             file_url: None,
             file_name: None,
+            held_ms: None,
         };
         messages::send(
             &tx,

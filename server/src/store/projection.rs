@@ -326,10 +326,11 @@ pub(crate) fn apply(conn: &Connection, limit: i64) -> rusqlite::Result<Option<Mo
     let mut insert = conn.prepare_cached(
         "INSERT INTO messages (id, seq, client_id, patient_id, doctor_id, sender_id, content, \
          message_type, status, is_emergency, created_at, updated_at, change_seq, version, \
-         recipient_id, notice) \
+         recipient_id, notice, written_at) \
          SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, \
          CASE mark WHEN 1 THEN 'EMERGENCY' ELSE 'REGULAR' END, 'SENT', mark, at, at, seq, 1, \
-         CASE mark WHEN 1 THEN NULL ELSE recipient_id END, CASE mark WHEN 1 THEN NULL ELSE 0 END \
+         CASE mark WHEN 1 THEN NULL ELSE recipient_id END, CASE mark WHEN 1 THEN NULL ELSE 0 END, \
+         written \
          FROM event_log WHERE seq <= ?1 AND kind = 'SEND' ORDER BY seq",
     )?;
     match insert.execute([upto]) {
@@ -1000,7 +1001,8 @@ pub(crate) fn log(
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO event_log (seq, kind, id, client_id, patient_id, doctor_id, sender_id, \
-         recipient_id, content, at, mark) VALUES (?1, 'SEND', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         recipient_id, content, at, mark, written) \
+         VALUES (?1, 'SEND', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         m.seq.0,
@@ -1013,6 +1015,7 @@ pub(crate) fn log(
         m.content,
         m.created_at.timestamp_millis(),
         m.is_emergency,
+        m.written_at.map(|t| t.timestamp_millis()),
     ])?;
     keys.add(m);
     Ok(())
@@ -1022,8 +1025,8 @@ pub(crate) fn log(
 /// is not in the log.
 pub(crate) fn send_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<Message>> {
     conn.prepare_cached(
-        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at, mark \
-         FROM event_log WHERE id = ?1 AND kind = 'SEND'",
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at, mark, \
+         written FROM event_log WHERE id = ?1 AND kind = 'SEND'",
     )?
     .query_row([id], logged_message)
     .optional()
@@ -1032,8 +1035,8 @@ pub(crate) fn send_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option
 /// The logged send `seq`, as the message it will be once moved; `None` if it has moved.
 pub(crate) fn by_seq(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Message>> {
     conn.prepare_cached(
-        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at, mark \
-         FROM event_log WHERE seq = ?1 AND kind = 'SEND'",
+        "SELECT id, seq, client_id, patient_id, doctor_id, sender_id, content, at, mark, \
+         written FROM event_log WHERE seq = ?1 AND kind = 'SEND'",
     )?
     .query_row([seq], logged_message)
     .optional()
@@ -1068,6 +1071,7 @@ fn logged_message(row: &Row<'_>) -> rusqlite::Result<Message> {
         read_at: None,
         retracted: None,
         edited: None,
+        written_at: row.get::<_, Option<i64>>(9)?.map(crate::time::from_ms),
     })
 }
 
@@ -1117,6 +1121,7 @@ mod tests {
             is_emergency: false,
             file_url: None,
             file_name: None,
+            held_ms: None,
         }
     }
 

@@ -450,6 +450,7 @@ mod tests {
             is_emergency: false,
             file_url: None,
             file_name: None,
+            held_ms: None,
         }
     }
 

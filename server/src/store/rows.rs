@@ -16,7 +16,8 @@ macro_rules! message_columns {
     () => {
         "id, seq, client_id, patient_id, doctor_id, sender_id, content, message_type, status, \
          file_url, file_name, file_size, file_type, is_emergency, resolved_at, created_at, \
-         updated_at, delivered_at, read_at, change_seq, retracted_at, edited_at, version"
+         updated_at, delivered_at, read_at, change_seq, retracted_at, edited_at, version, \
+         written_at"
     };
 }
 pub(crate) use message_columns;
@@ -121,6 +122,7 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<(Message, Seq)> {
             }),
             None => None,
         },
+        written_at: opt_time(row, 23)?,
     };
     Ok((message, Seq(row.get(19)?)))
 }

@@ -207,6 +207,10 @@ const MIGRATIONS: &[&str] = &[
     // tables are built again with their rows, the audit's with the highest id it ever gave out
     // (`sqlite_sequence`, which `audit verify` reads), its indexes and its triggers.
     include_str!("schema/migrations/v32.sql"),
+    // v33: when a message was written, if it waited on its sender's device (offline) for more
+    // than a minute before the server took it (`writtenAt`): a column of the log's sends and of
+    // `messages`, empty for every message before it. Adding a column rewrites no row.
+    include_str!("schema/migrations/v33.sql"),
 ];
 
 /// The last schema whose search indexes were in this file (see v19).

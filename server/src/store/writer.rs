@@ -958,6 +958,7 @@ mod tests {
                     is_emergency: false,
                     file_url: None,
                     file_name: None,
+                    held_ms: None,
                 };
                 let client_id = ClientId::from((*id).to_owned());
                 let sent = crate::store::messages::send(&tx, &mut seqs, &patient, &new, &client_id);

@@ -272,6 +272,7 @@ mod tests {
                 is_emergency: true,
                 file_url: Some("/api/files/f-1".into()),
                 file_name: Some("scan.pdf".into()),
+                held_ms: Some(90_000),
             }),
             ClientFrame::MessageSend(NewMessage {
                 client_id: None,
@@ -281,6 +282,7 @@ mod tests {
                 is_emergency: false,
                 file_url: None,
                 file_name: None,
+                held_ms: None,
             }),
             ClientFrame::TypingStart(key()),
             ClientFrame::TypingStop(key()),

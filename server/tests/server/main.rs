@@ -52,5 +52,6 @@ mod sessions;
 mod systemd;
 mod tls;
 mod uploads;
+mod written_at;
 mod ws_chat;
 mod ws_refusals;

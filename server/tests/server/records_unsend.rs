@@ -641,7 +641,8 @@ async fn retention_purges_sealed_versions_with_their_messages() {
     let db = dir.path().join("clinic.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute(
-        "UPDATE messages SET created_at = created_at - 20 * 365 * 86400000",
+        "UPDATE messages SET created_at = created_at - 20 * 365 * 86400000,
+             written_at = written_at - 20 * 365 * 86400000",
         [],
     )
     .unwrap();

@@ -343,6 +343,27 @@ async fn the_demo_clinic_serves_its_history() {
         mine[0]["unreadCount"], 1,
         "Alice has the doctor's last message to read"
     );
+    // Alice's first reading was written offline, 40 minutes before it went.
+    let (_, page) = server
+        .get(
+            &alice,
+            &format!(
+                "/api/chat/messages?patientId={}&doctorId={}",
+                mine[0]["patientId"].as_str().unwrap(),
+                mine[0]["doctorId"].as_str().unwrap()
+            ),
+        )
+        .await;
+    let first = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["content"].as_str().unwrap().contains("150/95"))
+        .unwrap();
+    let written: chrono::DateTime<chrono::Utc> =
+        first["writtenAt"].as_str().unwrap().parse().unwrap();
+    let sent: chrono::DateTime<chrono::Utc> = first["createdAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!((sent - written).num_minutes(), 40);
     let nguyen = login("dr.nguyen").await;
     let (_, list) = server.get(&nguyen, "/api/chat/conversations").await;
     assert_eq!(list[0]["otherParty"]["username"], "carol");

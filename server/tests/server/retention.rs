@@ -58,21 +58,9 @@ async fn upload(
     bytes: Vec<u8>,
     content_type: &str,
 ) -> Value {
-    let response = server
-        .http
-        .post(server.url("/api/chat/upload"))
-        .bearer_auth(&patient.token)
-        .multipart(common::upload_form(
-            patient,
-            doctor,
-            name,
-            bytes,
-            content_type,
-        ))
-        .send()
-        .await
-        .unwrap();
-    let (status, file) = common::split(response).await;
+    let (status, file) = server
+        .upload(patient, (patient, doctor), name, bytes, content_type)
+        .await;
     assert_eq!(status, 201, "{file}");
     file
 }
@@ -87,7 +75,8 @@ fn age(dir: &Path, patient: &Account, age_ms: i64) {
     let db = rusqlite::Connection::open(dir.join("clinic.db")).unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     db.execute(
-        "UPDATE messages SET created_at = ?2 - ?3 + (created_at % 1000), updated_at = ?2 - ?3
+        "UPDATE messages SET created_at = ?2 - ?3 + (created_at % 1000), updated_at = ?2 - ?3,
+             written_at = written_at - (created_at - (?2 - ?3 + (created_at % 1000)))
          WHERE patient_id = ?1",
         rusqlite::params![patient.id(), now, age_ms],
     )

@@ -162,14 +162,7 @@ async fn participants_upload_share_and_download() {
 
     // History over REST carries the file fields too.
     let (status, page) = server
-        .get(
-            &c.doc1.token,
-            &format!(
-                "/api/chat/messages?patientId={}&doctorId={}",
-                c.pat1.id(),
-                c.doc1.id()
-            ),
-        )
+        .get(&c.doc1.token, &common::history_path(&c.pat1, &c.doc1))
         .await;
     assert_eq!(status, 200);
     assert_eq!(page[0]["fileSize"], PNG.len());

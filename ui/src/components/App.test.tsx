@@ -5,6 +5,7 @@ import { App } from '../App';
 import { StoreProvider } from '../store/StoreProvider';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { FAKE_PAIRING_CODE } from '../fake/fakeBackend';
+import { formatTime, writtenShort } from '../logic/format';
 
 type Setup = ReturnType<typeof setup>;
 
@@ -409,6 +410,35 @@ describe('doctor view', () => {
     await s.user.click(screen.getByTestId('dnd-indicator'));
     expect(s.fake.availability).toBe('AVAILABLE');
     expect(screen.queryByTestId('dnd-indicator')).toBeNull();
+  });
+
+  it('a message written offline says when, in its bubble and in the emergency banner', async () => {
+    const sentAt = new Date(Date.now() - 60_000).toISOString();
+    const writtenAt = new Date(Date.now() - 2 * 3_600_000 - 10_000).toISOString();
+    const sos = msg({
+      seq: 1,
+      id: 'm-sos',
+      content: 'I fainted',
+      isEmergency: true,
+      createdAt: sentAt,
+      writtenAt,
+    });
+    const plain = msg({ seq: 2, content: 'and now?', status: 'DELIVERED' });
+    const s = await renderApp(setup({ as: DOCTOR, messages: [sos, plain] }));
+    act(() =>
+      s.fake.upsertEmergency(emergency({ id: 'e9', messageId: 'm-sos', raisedAt: sentAt }), false, sos),
+    );
+    const banner = screen.getByTestId('emergency-banner');
+    expect(within(banner).getByTestId('emergency-written')).toHaveTextContent(
+      `written 2 h ago (${formatTime(writtenAt)}), before it could be sent`,
+    );
+    await openChat(s.user, 'pat');
+    const [first, second] = await screen.findAllByTestId('message');
+    const written = within(first).getByTestId('message-written');
+    expect(written).toHaveTextContent(`written ${writtenShort(writtenAt, sentAt)} · sent`);
+    expect(written.title).toContain('on their device');
+    expect(first.querySelector('footer')).toHaveTextContent(formatTime(sentAt));
+    expect(within(second).queryByTestId('message-written')).toBeNull();
   });
 
   it('a device that cannot ring says so, offers no "Silence", and the test alert says what worked', async () => {

@@ -15,19 +15,23 @@ import { useNow } from './useNow';
 /** The ages ("3 min ago") are redrawn this often. */
 const TICK_MS = 15_000;
 
-/** What the patient wrote: the whole message when this device has it, else the alert's preview. */
-function usePatientText(e: Emergency): string | null {
+/**
+ * What the patient wrote: the whole message when this device has it, else the alert's preview;
+ * and when they wrote it, if it waited on their device before it could be sent.
+ */
+function usePatientText(e: Emergency): { text: string | null; writtenAt: string | null } {
   const fromAlert = useChat((s) => s.emergencyMessages[e.id]);
   const loaded = useChat((s) =>
     s.messages[keyOf(e)]?.items.find((m) => m.id === (fromAlert?.id ?? e.messageId)),
   );
   const text = loaded?.content ?? fromAlert?.content ?? null;
-  return text && text.trim() ? text : null;
+  const writtenAt = loaded?.writtenAt ?? fromAlert?.writtenAt ?? null;
+  return { text: text && text.trim() ? text : null, writtenAt };
 }
 
 function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
   const store = useStore();
-  const text = usePatientText(e);
+  const { text, writtenAt } = usePatientText(e);
   const [expanded, setExpanded] = useState(false);
   const preview = text ? previewText(text) : null;
   const [resolving, setResolving] = useState(false);
@@ -53,6 +57,16 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             {e.state === 'RAISED' ? 'needs help · ' : ''}raised {formatAge(e.raisedAt, now)} (
             {formatTime(e.raisedAt)})
           </span>
+          {writtenAt && (
+            <span
+              className="banner-written"
+              data-testid="emergency-written"
+              title={`Written at ${formatTime(writtenAt)} on the patient's device, sent when it could reach the clinic`}
+            >
+              {' '}
+              · written {formatAge(writtenAt, now)} ({formatTime(writtenAt)}), before it could be sent
+            </span>
+          )}
           {e.escalatedAt && e.state === 'RAISED' && (
             <span className="banner-escalated" data-testid="emergency-escalated">
               {' '}

@@ -4,7 +4,7 @@
 
 import { memo, useCallback, useEffect, useState } from 'react';
 import { sameKey } from '../logic/conversations';
-import { fileKind, formatDateTime, formatTime } from '../logic/format';
+import { fileKind, formatDateTime, formatTime, writtenShort, writtenTitle } from '../logic/format';
 import { canEdit, canUnsend, unsendLabel } from '../logic/messageChanges';
 import { useChat, useStore } from '../store/hooks';
 import type { LocalMessage } from '../types';
@@ -120,6 +120,17 @@ export const MessageBubble = memo(function MessageBubble({
         {open === 'versions' && message.id && <Versions messageId={message.id} onClose={closeChange} />}
         <footer className="bubble-meta">
           <EditedLabel message={message} onShow={() => setOpen('versions')} />
+          {message.writtenAt && (
+            <span
+              className="bubble-written"
+              data-testid="message-written"
+              title={writtenTitle(message.writtenAt, message.createdAt, mine)}
+            >
+              written{' '}
+              <time dateTime={message.writtenAt}>{writtenShort(message.writtenAt, message.createdAt)}</time> ·
+              sent
+            </span>
+          )}
           <time dateTime={message.createdAt} title={formatDateTime(message.createdAt)}>
             {formatTime(message.createdAt)}
           </time>

@@ -108,6 +108,7 @@ export function demoMessage(
     localFilePath: null,
     retracted: null,
     edited: null,
+    writtenAt: null,
     pendingChange: null,
     changeNotice: null,
     createdAt: at,

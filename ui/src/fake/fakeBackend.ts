@@ -8,6 +8,7 @@ import { keyOf, sameKey } from '../logic/conversations';
 import { fileKind } from '../logic/format';
 import { isOpenableLink } from '../logic/links';
 import { DEFAULT_SETTINGS } from '../logic/settings';
+import { WRITTEN_APART_MS } from '../generated/bindings';
 import type {
   Availability,
   ClinicInfo,
@@ -462,6 +463,7 @@ export class FakeBackend implements Backend {
       localFilePath: args.attachmentPath ?? null,
       retracted: null,
       edited: null,
+      writtenAt: null,
       pendingChange: null,
       changeNotice: null,
       resolvedAt: null,
@@ -497,15 +499,24 @@ export class FakeBackend implements Backend {
     this.settleChanges();
   }
 
-  /** Acks one send: id, seq, SENT; an emergency message also raises its emergency. */
+  /**
+   * Acks one send: id, seq, SENT, the server's time, and when it was written if it waited
+   * more than a minute; an emergency message also raises its emergency.
+   */
   ack(clientId: string): void {
     const idx = this.messages.findIndex((m) => m.clientId === clientId && m.id === null);
     if (idx < 0) return;
     const seq = this.nextSeq++;
+    const written = this.messages[idx].createdAt;
+    const now = new Date();
+    const waited = now.getTime() - new Date(written).getTime();
     const m: LocalMessage = {
       ...this.messages[idx],
       id: `m-${seq}`,
       seq,
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      writtenAt: waited > WRITTEN_APART_MS ? written : null,
       status: 'SENT',
       error: null,
       errorCode: null,
@@ -1070,6 +1081,7 @@ function wireMessage(m: LocalMessage): Message {
     changeNotice: _notice,
     retracted,
     edited,
+    writtenAt,
     ...wire
   } = m;
   return {
@@ -1078,6 +1090,7 @@ function wireMessage(m: LocalMessage): Message {
     seq: m.seq ?? 0,
     ...(retracted ? { retracted } : {}),
     ...(edited ? { edited } : {}),
+    ...(writtenAt ? { writtenAt } : {}),
   };
 }
 

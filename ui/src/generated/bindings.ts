@@ -166,6 +166,12 @@ retracted: Tombstone | null,
  */
 edited: Edited | null, 
 /**
+ * When the sender wrote it, where it waited on their device for more than a minute before
+ * the server took it at `createdAt` (the server's `writtenAt`). A send of ours not yet
+ * acknowledged has none: its `createdAt` is when it was written.
+ */
+writtenAt: string | null, 
+/**
  * An unsend or edit of ours waiting for the server (queued offline or under way): show it
  * at once; it settles when the server's copy arrives, or is dropped with `changeNotice`.
  */
@@ -214,7 +220,13 @@ retracted?: Tombstone,
 /**
  * Set once the sender edited the message: when, and which version `content` is.
  */
-edited?: Edited, };
+edited?: Edited, 
+/**
+ * When the sender wrote the message, set only when it waited on their device (offline)
+ * for more than [`crate::limits::WRITTEN_APART_MS`] before the server took it at
+ * `createdAt`: the server's clock less the `heldMs` the send said.
+ */
+writtenAt?: string, };
 
 export type MessageId = string;
 
@@ -329,3 +341,6 @@ export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "c
 export type User = { id: UserId, username: string, name: string, role: Role, };
 
 export type UserId = string;
+
+/** A message that waited on its sender's device longer than this says when it was written (`writtenAt`). */
+export const WRITTEN_APART_MS = 60000;

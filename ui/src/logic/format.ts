@@ -34,6 +34,20 @@ export function formatShortDate(ts: string, now: Date = new Date()): string {
   return d.toLocaleDateString([], { day: 'numeric', month: 'short' });
 }
 
+/**
+ * When a message that waited on its sender's device was written, beside the time it was sent:
+ * "14:14" the same day, "Mon 23:50" within the week before, "12 Nov" before that.
+ */
+export function writtenShort(writtenAt: string, sentAt: string): string {
+  return formatShortDate(writtenAt, new Date(sentAt));
+}
+
+/** The tooltip of a message written on a device that could not send it at once. */
+export function writtenTitle(writtenAt: string, sentAt: string, mine: boolean): string {
+  const device = mine ? 'your' : 'their';
+  return `Written ${formatDateTime(writtenAt)} on ${device} device, and sent when it could reach the clinic: ${formatDateTime(sentAt)}.`;
+}
+
 /** The same calendar day here (in this computer's time zone). */
 export function sameDay(a: string, b: string): boolean {
   return new Date(a).toDateString() === new Date(b).toDateString();

@@ -6,9 +6,12 @@ import {
   formatDateTime,
   formatFileSize,
   formatShortDate,
+  formatTime,
   initials,
   normalizeServerUrl,
   sameDay,
+  writtenShort,
+  writtenTitle,
 } from './format';
 import { pageHasMore, shouldLoadOlder } from './paging';
 import { DEFAULT_SETTINGS, normalizeSettings, settingsSections, unsentWarning } from './settings';
@@ -119,6 +122,17 @@ describe('fileKind and initials', () => {
     const now = new Date('2026-11-24T12:00:00Z');
     expect(formatShortDate('not a date', now)).toBe('');
     expect(formatShortDate('2026-01-05T12:00:00Z', now)).toMatch(/5/);
+  });
+
+  it('says when a message was written beside the day it was sent', () => {
+    const at = (d: number, h: number, mi = 0) => new Date(2026, 10, d, h, mi).toISOString();
+    const sent = at(24, 9, 30);
+    expect(writtenShort(at(24, 7, 5), sent)).toBe(formatTime(at(24, 7, 5)));
+    expect(writtenShort(at(21, 23, 50), sent)).toMatch(/^\S+ \d/);
+    expect(writtenTitle(at(24, 7, 5), sent, true)).toMatch(
+      /^Written .* on your device, and sent when it could reach the clinic: .*\.$/,
+    );
+    expect(writtenTitle(at(24, 7, 5), sent, false)).toContain('on their device');
   });
 
   it('names the day above its first message, in local time', () => {

@@ -79,6 +79,7 @@ export function msg(partial: Partial<LocalMessage> & { seq: number | null }): Lo
     localFilePath: null,
     retracted: null,
     edited: null,
+    writtenAt: null,
     pendingChange: null,
     changeNotice: null,
     createdAt: at,

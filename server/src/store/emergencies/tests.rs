@@ -18,6 +18,7 @@ fn message(patient: &User, doctor: &User, content: &str, is_emergency: bool) -> 
         is_emergency,
         file_url: None,
         file_name: None,
+        held_ms: None,
     }
 }
 

@@ -208,6 +208,7 @@ mod tests {
             is_emergency: true,
             file_url: None,
             file_name: None,
+            held_ms: None,
         };
         let sent = messages::send(&tx, &mut seqs, &patient, &new, &ClientId::new("e-1")).unwrap();
         let id = sent.emergency.unwrap().emergency.id;

@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::migrate;
+use super::migrate_to;
 use super::tests::{PAIR, at_version};
 use crate::audit::{Action, Event, Outcome};
 use clinic_protocol::{ConversationKey, UserId};
@@ -39,7 +39,7 @@ fn a_row_of_the_log_or_the_audit_builds_no_temporary_btree() {
         "v31 checks its lists through a temporary b-tree (what v32 takes away)"
     );
     let mut conn = at_version(31);
-    migrate(&mut conn).unwrap();
+    migrate_to(&mut conn, 32).unwrap();
     for sql in WRITES {
         assert!(!builds_a_temporary_btree(&conn, sql), "{sql}");
     }
@@ -152,7 +152,7 @@ fn upgrading_to_v32_keeps_the_log_and_the_audit() {
         .map(|t| (shape(&conn, t), rows(&conn, t)))
         .collect();
     assert_eq!(crate::audit::verify(&conn).unwrap().unwrap(), 3);
-    migrate(&mut conn).unwrap();
+    migrate_to(&mut conn, 32).unwrap();
 
     let after: Vec<_> = ["event_log", "audit"]
         .iter()
@@ -172,7 +172,7 @@ fn upgrading_to_v32_keeps_the_log_and_the_audit() {
         [],
     )
     .unwrap();
-    migrate(&mut conn).unwrap();
+    migrate_to(&mut conn, 32).unwrap();
     assert_eq!(
         audit_issued(&conn),
         Some(7),
@@ -221,7 +221,7 @@ fn upgrading_to_v32_keeps_the_log_and_the_audit() {
 #[test]
 fn upgrading_an_empty_audit_gives_it_no_highest_id() {
     let mut conn = at_version(31);
-    migrate(&mut conn).unwrap();
+    migrate_to(&mut conn, 32).unwrap();
     assert_eq!(audit_issued(&conn), None);
     conn.execute(
         "INSERT INTO audit (at, action, outcome, prev_hash, hash) VALUES (1, 'X', 'OK', '0', 'h')",

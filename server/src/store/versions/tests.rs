@@ -22,6 +22,7 @@ fn text(patient: &User, doctor: &User, content: &str) -> NewMessage {
         is_emergency: false,
         file_url: None,
         file_name: None,
+        held_ms: None,
     }
 }
 

@@ -152,6 +152,27 @@ impl TestServer {
             .await
     }
 
+    /// `who` uploads `bytes` of type `mime` named `name` into the conversation of `patient` and
+    /// `doctor`.
+    pub async fn upload(
+        &self,
+        who: &Account,
+        (patient, doctor): (&Account, &Account),
+        name: &str,
+        bytes: Vec<u8>,
+        mime: &str,
+    ) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/chat/upload"))
+            .bearer_auth(&who.token)
+            .multipart(upload_form(patient, doctor, name, bytes, mime))
+            .send()
+            .await
+            .unwrap();
+        split(response).await
+    }
+
     /// Takes the database's write lock from another connection (as another program would),
     /// which holds the server's writer up; `COMMIT` on the result lets it go.
     pub fn stall_writer(&self) -> rusqlite::Connection {
@@ -511,6 +532,15 @@ pub fn send_frame(client_id: &str, patient: &Account, doctor: &Account, content:
         "doctorId": doctor.id(),
         "content": content,
     })
+}
+
+/// The path of the history of the conversation of `patient` and `doctor`.
+pub fn history_path(patient: &Account, doctor: &Account) -> String {
+    format!(
+        "/api/chat/messages?patientId={}&doctorId={}",
+        patient.id(),
+        doctor.id()
+    )
 }
 
 /// The conversation key fields of a frame.

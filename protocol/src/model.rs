@@ -249,8 +249,9 @@ pub struct NewMessage {
     #[serde(default)]
     pub file_name: Option<String>,
     /// How long the message waited on the sender's device before this send, in milliseconds:
-    /// the device's clock against itself, so a clock set wrong does not move it. The server
-    /// turns it into the message's `writtenAt`.
+    /// the device's clock against itself, so a clock that is merely wrong does not move it (one
+    /// corrected while the message waits moves it by the correction). The server turns it into
+    /// the message's `writtenAt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub held_ms: Option<u64>,

@@ -142,8 +142,10 @@ pub struct Health {
 pub struct Ready {
     pub status: String,
     pub version: String,
-    /// Bytes free for the data folder.
-    pub free_bytes: u64,
+    /// Bytes free for the data folder: told only to the addresses that may read `/metrics`
+    /// (by default the clinic's own network), not to anyone who can reach the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
 }
 
 /// `PATCH /api/notifications`: mark the caller's own notifications read.

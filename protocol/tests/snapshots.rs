@@ -473,7 +473,7 @@ fn rest_bodies() {
         Ready {
             status: "ready".into(),
             version: "0.1.0".into(),
-            free_bytes: 52_428_800
+            free_bytes: Some(52_428_800)
         }
     );
     insta::assert_json_snapshot!(
@@ -490,6 +490,33 @@ fn rest_bodies() {
             unread_count: 3,
             has_emergency: true,
             emergency: Some(emergency()),
+        }
+    );
+}
+
+/// A message written offline: the send says how long it waited, the message when it was written.
+#[test]
+fn a_message_written_offline() {
+    insta::assert_json_snapshot!(
+        "new_message_held",
+        NewMessage {
+            held_ms: Some(7_200_000),
+            ..new_message()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "message_written",
+        Message {
+            written_at: Some(t(-7_200)),
+            ..message()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "ready_to_anyone",
+        Ready {
+            status: "ready".into(),
+            version: "0.1.0".into(),
+            free_bytes: None
         }
     );
 }

@@ -46,20 +46,57 @@ async fn resolved_here(url: &tauri::Url) -> Option<String> {
 /// webview can answer; true only when the user chose Yes. No is GTK's first button, the one
 /// Enter presses, and Escape or closing the dialog answers neither (custom labels would not do:
 /// the dialog plugin reports Escape as the second button's label).
+///
+/// One question at a time: a second click while one is open asks nothing and opens nothing
+/// (GTK's dialogs ignore their parent window, so the window stays clickable and two clicks
+/// stacked two dialogs); Windows and macOS also keep the window itself from being clicked.
 pub(crate) async fn confirm<R: Runtime>(app: &AppHandle<R>, title: &str, question: String) -> bool {
+    use tauri::Manager;
     use tauri_plugin_dialog::{
         DialogExt, MessageDialogButtons, MessageDialogKind, MessageDialogResult,
     };
+    static ASKING: Question = Question::new();
+    let Some(_asking) = ASKING.begin() else {
+        return false;
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
-    app.dialog()
+    let mut dialog = app
+        .dialog()
         .message(question)
         .title(title)
         .kind(MessageDialogKind::Warning)
-        .buttons(MessageDialogButtons::YesNo)
-        .show_with_result(move |answer| {
-            let _ = tx.send(matches!(answer, MessageDialogResult::Yes));
-        });
+        .buttons(MessageDialogButtons::YesNo);
+    if let Some(window) = app.get_webview_window("main") {
+        dialog = dialog.parent(&window);
+    }
+    dialog.show_with_result(move |answer| {
+        let _ = tx.send(matches!(answer, MessageDialogResult::Yes));
+    });
     rx.await.unwrap_or(false)
+}
+
+/// Whether a question is open; [`Question::begin`] holds it until its guard is dropped (the
+/// answer came, or the command was cancelled).
+struct Question(std::sync::atomic::AtomicBool);
+
+impl Question {
+    const fn new() -> Self {
+        Self(std::sync::atomic::AtomicBool::new(false))
+    }
+
+    fn begin(&self) -> Option<Asking<'_>> {
+        (!self.0.swap(true, std::sync::atomic::Ordering::AcqRel)).then_some(Asking(self))
+    }
+}
+
+struct Asking<'a>(&'a Question);
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        (self.0)
+            .0
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// Whether the webview may show `url`: only the app's own pages (the bundled UI).
@@ -111,5 +148,17 @@ mod tests {
         ] {
             assert!(!is_app_page(&blocked.parse().unwrap()), "{blocked}");
         }
+    }
+
+    /// A second question while one is open is not asked; once the first is answered (or its
+    /// command cancelled, which drops the guard), the next one is.
+    #[test]
+    fn one_question_at_a_time() {
+        let question = Question::new();
+        let first = question.begin().unwrap();
+        assert!(question.begin().is_none());
+        drop(first);
+        let again = question.begin();
+        assert!(again.is_some());
     }
 }

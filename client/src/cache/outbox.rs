@@ -62,7 +62,10 @@ impl QueueEntry {
     }
 
     /// The `message:send` body of a send entry, sent `now`: how long it has waited since it was
-    /// written is measured on this device's clock alone, so a clock set wrong does not move it.
+    /// written is measured on this device's clock alone, so a clock that is merely wrong does
+    /// not move it. The wall clock, not a steady one: a steady clock stops while the computer
+    /// sleeps, which is how most messages wait; a clock corrected meanwhile moves the wait by
+    /// the correction, and one put back counts as no wait.
     pub fn wire(&self, now: DateTime<Utc>) -> NewMessage {
         let m = &self.message;
         let held = (now - m.created_at).num_milliseconds();

@@ -316,20 +316,17 @@ pub(crate) async fn audited<T>(
 /// Writes a refusal (a `DENIED` event), or holds it to be counted in its account's next
 /// summary row when the account is past its rate of refusals ([`refusals`]).
 pub(crate) async fn refused(store: &Store, event: Event) -> Result<(), ApiError> {
-    let rows = store.refusals.admit(event);
-    let held = rows.first().is_some_and(|row| {
-        row.detail
-            .as_ref()
-            .is_some_and(|d| d.get("repeated").is_some())
-    });
-    match commit(store, rows.clone()).await {
+    match store.refusals.admit(event) {
+        refusals::Admitted::Write(row) => commit(store, vec![row]).await,
+        refusals::Admitted::Held => Ok(()),
         // A full row of held refusals (this one counted in the next): tried again later.
-        Err(err) if held => {
-            let given_up = store.refusals.put_back(rows);
-            tracing::error!(error = %err.message, given_up, "could not write held refusals");
+        refusals::Admitted::Full(row) => {
+            if let Err(err) = commit(store, vec![row.clone()]).await {
+                let given_up = store.refusals.put_back(vec![row]);
+                tracing::error!(error = %err.message, given_up, "could not write held refusals");
+            }
             Ok(())
         }
-        done => done,
     }
 }
 

@@ -85,6 +85,29 @@ impl Named {
     }
 }
 
+/// What [`Refusals::admit`] made of a refusal.
+#[derive(Debug)]
+pub(crate) enum Admitted {
+    /// Within its account's rate: the refusal's own row, to write now.
+    Write(Event),
+    /// Held, to be counted in its account's next row ([`Refusals::take_held`]).
+    Held,
+    /// Held too, and a full row of attempts held together that had no room for it, to write
+    /// now (given back with [`Refusals::put_back`] if it cannot be).
+    Full(Event),
+}
+
+#[cfg(test)]
+impl Admitted {
+    /// The rows to write now.
+    pub(crate) fn rows(self) -> Vec<Event> {
+        match self {
+            Self::Write(row) | Self::Full(row) => vec![row],
+            Self::Held => Vec::new(),
+        }
+    }
+}
+
 impl Refusals {
     /// At most `rate` refusals of one account are written one by one; the rest are held.
     pub(crate) fn new(rate: Rate) -> Self {
@@ -95,10 +118,10 @@ impl Refusals {
         }
     }
 
-    /// A refusal (`event` is `DENIED`): the rows to write now: `event` itself while its account
-    /// is within its rate, else none (it is held for [`Refusals::take_held`]) or, when it names
-    /// a conversation a full row of attempts held together has no room for, that row.
-    pub(crate) fn admit(&self, event: Event) -> Vec<Event> {
+    /// A refusal (`event` is `DENIED`): written while its account is within its rate, else held
+    /// for [`Refusals::take_held`], giving up the full row of attempts held together when it
+    /// names a conversation that row has no room for.
+    pub(crate) fn admit(&self, event: Event) -> Admitted {
         debug_assert_eq!(event.outcome, Outcome::Denied);
         let key = event.actor.clone().unwrap_or_default();
         let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
@@ -107,7 +130,7 @@ impl Refusals {
             held: HashMap::new(),
         });
         if actor.bucket.take() {
-            return vec![event];
+            return Admitted::Write(event);
         }
         let conversation = (event.patient.clone(), event.doctor.clone());
         // "PATIENT/DOCTOR", or "PATIENT/" for an attempt on a patient alone (starting a
@@ -128,7 +151,7 @@ impl Refusals {
         if !actor.held.contains_key(&kind) && distinct >= KINDS_PER_ACTOR {
             kind.conversation = None;
         }
-        let mut now_written = Vec::new();
+        let mut admitted = Admitted::Held;
         if kind.conversation.is_none()
             && let Some(full) = actor.held.get(&kind)
             && full.conversations.values.len() >= NAMED_CONVERSATIONS
@@ -137,7 +160,7 @@ impl Refusals {
                 .is_some_and(|n| !full.conversations.values.contains(n))
             && let Some(full) = actor.held.remove(&kind)
         {
-            now_written.push(full.row(kind.clone()));
+            admitted = Admitted::Full(full.row(kind.clone()));
         }
         let now = now_ms();
         let held = actor.held.entry(kind).or_insert_with(|| Held {
@@ -160,7 +183,7 @@ impl Refusals {
         if let Some(named) = named {
             held.conversations.values.insert(named);
         }
-        now_written
+        admitted
     }
 
     /// The rows to write at the end of a window: those that could not be written before, then
@@ -251,12 +274,16 @@ mod tests {
             .map(|i| {
                 refusals
                     .admit(refusal("eve", "p1", &format!("m{}", i % 2)))
+                    .rows()
                     .len()
             })
             .sum();
         assert_eq!(written, 3, "the burst is written one by one");
         // Another account has its own rate.
-        assert_eq!(refusals.admit(refusal("mallory", "p1", "m0")).len(), 1);
+        assert!(matches!(
+            refusals.admit(refusal("mallory", "p1", "m0")),
+            Admitted::Write(_)
+        ));
         let rows = refusals.take_held();
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
@@ -279,7 +306,7 @@ mod tests {
         let refusals = Refusals::new(Rate::new(0.0, 0.0));
         let mut written = Vec::new();
         for i in 0..500 {
-            written.extend(refusals.admit(refusal("eve", &format!("p{i}"), "m")));
+            written.extend(refusals.admit(refusal("eve", &format!("p{i}"), "m")).rows());
         }
         // 16 kept apart; the rest together, a row of 200 conversations written at once when
         // the 201st comes.

@@ -42,8 +42,8 @@ pub(super) async fn metrics(
     ))
 }
 
-/// Whether `ip` may read the metrics under `access`.
-fn allowed(access: MetricsAccess, ip: IpAddr) -> bool {
+/// Whether `ip` may read the metrics (and `/readyz`'s free bytes) under `access`.
+pub(super) fn allowed(access: MetricsAccess, ip: IpAddr) -> bool {
     match access {
         MetricsAccess::Off => false,
         MetricsAccess::Any => true,

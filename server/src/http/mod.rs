@@ -16,7 +16,7 @@ use crate::accept::ConnTag;
 use crate::error::ApiError;
 use crate::state::{AppState, Session};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
@@ -104,8 +104,12 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
 }
 
 /// `GET /readyz`: 200 only when a write commits (through the writer, like every message) and
-/// the data folder's disk has more than `min_free_bytes` free; else 503 saying which.
-async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+/// the data folder's disk has more than `min_free_bytes` free; else 503 saying which. How many
+/// bytes are free is told only to the addresses that may read the metrics.
+async fn ready(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+) -> Result<Json<Ready>, ApiError> {
     let at = crate::time::now_ms();
     state.store.probe_write(at).await.map_err(|err| {
         // Mapped first for its log line, which names a database failure.
@@ -123,7 +127,7 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     Ok(Json(Ready {
         status: "ready".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        free_bytes: free,
+        free_bytes: metrics::allowed(state.config.metrics, peer.ip()).then_some(free),
     }))
 }
 

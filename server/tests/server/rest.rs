@@ -301,6 +301,26 @@ async fn conversations_contacts_sync_and_notifications() {
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
 }
 
+/// `/readyz` tells how many bytes are free only to the addresses that may read the metrics:
+/// this test's loopback under the default (`lan`), nobody under `off`.
+#[tokio::test]
+async fn readiness_tells_free_bytes_only_to_the_clinics_network() {
+    for (access, told) in [
+        (clinic_server::MetricsAccess::Lan, true),
+        (clinic_server::MetricsAccess::Off, false),
+    ] {
+        let server = TestServer::start_with(|config| config.metrics = access).await;
+        let response = server.http.get(server.url("/readyz")).send().await.unwrap();
+        let (status, body) = common::split(response).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
+        assert_eq!(
+            body["freeBytes"].as_u64().is_some(),
+            told,
+            "{access:?}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_demo_clinic_serves_its_history() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ import { App } from '../App';
 import { StoreProvider } from '../store/StoreProvider';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { FAKE_PAIRING_CODE } from '../fake/fakeBackend';
-import { formatTime, writtenShort } from '../logic/format';
+import { formatShortDate, formatTime, writtenShort } from '../logic/format';
 
 type Setup = ReturnType<typeof setup>;
 
@@ -430,7 +430,7 @@ describe('doctor view', () => {
     );
     const banner = screen.getByTestId('emergency-banner');
     expect(within(banner).getByTestId('emergency-written')).toHaveTextContent(
-      `written 2 h ago (${formatTime(writtenAt)}), before it could be sent`,
+      `written 2 h ago (${formatShortDate(writtenAt)}) on their device`,
     );
     await openChat(s.user, 'pat');
     const [first, second] = await screen.findAllByTestId('message');

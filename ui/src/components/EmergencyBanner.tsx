@@ -5,7 +5,7 @@
 import { useMemo, useState } from 'react';
 import { canRing } from '../logic/device';
 import { formatAge, openEmergencies, previewText } from '../logic/emergency';
-import { formatTime } from '../logic/format';
+import { formatShortDate, formatTime, writtenTitle } from '../logic/format';
 import { keyOf } from '../logic/conversations';
 import { useChat, useStore } from '../store/hooks';
 import type { Emergency } from '../types';
@@ -61,10 +61,11 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             <span
               className="banner-written"
               data-testid="emergency-written"
-              title={`Written at ${formatTime(writtenAt)} on the patient's device, sent when it could reach the clinic`}
+              title={writtenTitle(writtenAt, e.raisedAt, false)}
             >
               {' '}
-              · written {formatAge(writtenAt, now)} ({formatTime(writtenAt)}), before it could be sent
+              · written {formatAge(writtenAt, now)} ({formatShortDate(writtenAt, new Date(now))}) on their
+              device
             </span>
           )}
           {e.escalatedAt && e.state === 'RAISED' && (

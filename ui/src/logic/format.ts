@@ -45,7 +45,7 @@ export function writtenShort(writtenAt: string, sentAt: string): string {
 /** The tooltip of a message written on a device that could not send it at once. */
 export function writtenTitle(writtenAt: string, sentAt: string, mine: boolean): string {
   const device = mine ? 'your' : 'their';
-  return `Written ${formatDateTime(writtenAt)} on ${device} device, and sent when it could reach the clinic: ${formatDateTime(sentAt)}.`;
+  return `Written ${formatDateTime(writtenAt)} on ${device} device; the clinic received it ${formatDateTime(sentAt)}.`;
 }
 
 /** The same calendar day here (in this computer's time zone). */

@@ -130,7 +130,7 @@ describe('fileKind and initials', () => {
     expect(writtenShort(at(24, 7, 5), sent)).toBe(formatTime(at(24, 7, 5)));
     expect(writtenShort(at(21, 23, 50), sent)).toMatch(/^\S+ \d/);
     expect(writtenTitle(at(24, 7, 5), sent, true)).toMatch(
-      /^Written .* on your device, and sent when it could reach the clinic: .*\.$/,
+      /^Written .* on your device; the clinic received it .*\.$/,
     );
     expect(writtenTitle(at(24, 7, 5), sent, false)).toContain('on their device');
   });

@@ -932,6 +932,20 @@ fn message_text(text: &str) -> String {
         .join(CONTINUATION)
 }
 
+/// The line's first time is when the server took the message; one that waited on its sender's
+/// device says when it was written, its date only when that was another day.
+fn written_note(m: &LocalMessage) -> String {
+    let Some(at) = m.written_at else {
+        return String::new();
+    };
+    let format = if at.date_naive() == m.created_at.date_naive() {
+        "%H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    format!(" (written {}, sent later)", at.format(format))
+}
+
 fn line(client: &Client, m: &LocalMessage) -> String {
     let who = if m.sender_id == client.user().id {
         client.user().username.clone()
@@ -966,12 +980,7 @@ fn line(client: &Client, m: &LocalMessage) -> String {
         .edited
         .map(|e| format!(" (edited {})", e.at.format("%Y-%m-%d %H:%M:%S")))
         .unwrap_or_default();
-    // The first time is when the server took it; one that waited on its sender's device says
-    // when it was written.
-    let written = m
-        .written_at
-        .map(|at| format!(" (written {}, sent later)", at.format("%Y-%m-%d %H:%M:%S")))
-        .unwrap_or_default();
+    let written = written_note(m);
     let pending = match &m.pending_change {
         Some(p) if p.kind == ChangeKind::Retract => " (unsending…)".to_owned(),
         Some(p) => format!(
@@ -1012,6 +1021,29 @@ mod tests {
         );
         assert_eq!(message_text("one line, as it is"), "one line, as it is");
         assert_eq!(message_text("a\rb\tc"), "a\\rb\\tc");
+    }
+
+    #[test]
+    fn a_message_written_offline_says_when() {
+        let at = |text: &str| {
+            text.parse::<chrono::DateTime<chrono::Utc>>()
+                .expect("a time")
+        };
+        let mut m = LocalMessage::pending(
+            &clinic_protocol::ConversationKey::new("p", "d"),
+            &UserId::from("p".to_owned()),
+            "bp 150/95",
+            false,
+        );
+        m.created_at = at("2026-12-05T14:55:00Z");
+        assert_eq!(written_note(&m), "");
+        m.written_at = Some(at("2026-12-05T14:14:30Z"));
+        assert_eq!(written_note(&m), " (written 14:14:30, sent later)");
+        m.written_at = Some(at("2026-12-04T23:50:00Z"));
+        assert_eq!(
+            written_note(&m),
+            " (written 2026-12-04 23:50:00, sent later)"
+        );
     }
 
     #[test]

@@ -430,7 +430,7 @@ describe('doctor view', () => {
     );
     const banner = screen.getByTestId('emergency-banner');
     expect(within(banner).getByTestId('emergency-written')).toHaveTextContent(
-      `written 2 h ago (${formatShortDate(writtenAt)}) on their device`,
+      `written ${formatShortDate(writtenAt)} on their device, 1 h 59 min before it reached the clinic`,
     );
     await openChat(s.user, 'pat');
     const [first, second] = await screen.findAllByTestId('message');

@@ -4,7 +4,7 @@
 
 import { useMemo, useState } from 'react';
 import { canRing } from '../logic/device';
-import { formatAge, openEmergencies, previewText } from '../logic/emergency';
+import { formatAge, formatSpan, openEmergencies, previewText } from '../logic/emergency';
 import { formatShortDate, formatTime, writtenTitle } from '../logic/format';
 import { keyOf } from '../logic/conversations';
 import { useChat, useStore } from '../store/hooks';
@@ -19,19 +19,23 @@ const TICK_MS = 15_000;
  * What the patient wrote: the whole message when this device has it, else the alert's preview;
  * and when they wrote it, if it waited on their device before it could be sent.
  */
-function usePatientText(e: Emergency): { text: string | null; writtenAt: string | null } {
+function usePatientText(e: Emergency): {
+  text: string | null;
+  written: { at: string; sentAt: string } | null;
+} {
   const fromAlert = useChat((s) => s.emergencyMessages[e.id]);
   const loaded = useChat((s) =>
     s.messages[keyOf(e)]?.items.find((m) => m.id === (fromAlert?.id ?? e.messageId)),
   );
   const text = loaded?.content ?? fromAlert?.content ?? null;
-  const writtenAt = loaded?.writtenAt ?? fromAlert?.writtenAt ?? null;
-  return { text: text && text.trim() ? text : null, writtenAt };
+  const shown = loaded ?? fromAlert;
+  const written = shown?.writtenAt ? { at: shown.writtenAt, sentAt: shown.createdAt } : null;
+  return { text: text && text.trim() ? text : null, written };
 }
 
 function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
   const store = useStore();
-  const { text, writtenAt } = usePatientText(e);
+  const { text, written } = usePatientText(e);
   const [expanded, setExpanded] = useState(false);
   const preview = text ? previewText(text) : null;
   const [resolving, setResolving] = useState(false);
@@ -57,15 +61,16 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             {e.state === 'RAISED' ? 'needs help · ' : ''}raised {formatAge(e.raisedAt, now)} (
             {formatTime(e.raisedAt)})
           </span>
-          {writtenAt && (
+          {written && (
             <span
               className="banner-written"
               data-testid="emergency-written"
-              title={writtenTitle(writtenAt, e.raisedAt, false)}
+              title={writtenTitle(written.at, written.sentAt, false)}
             >
               {' '}
-              · written {formatAge(writtenAt, now)} ({formatShortDate(writtenAt, new Date(now))}) on their
-              device
+              · written {formatShortDate(written.at, new Date(now))} on their device,{' '}
+              {formatSpan(new Date(written.sentAt).getTime() - new Date(written.at).getTime())} before it
+              reached the clinic
             </span>
           )}
           {e.escalatedAt && e.state === 'RAISED' && (

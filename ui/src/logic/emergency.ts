@@ -27,14 +27,19 @@ export function openEmergencies(list: readonly Emergency[]): Emergency[] {
 export function formatAge(ts: string, now: number): string {
   const then = new Date(ts).getTime();
   if (Number.isNaN(then)) return '';
-  const seconds = Math.floor(Math.max(0, now - then) / 1000);
-  if (seconds < 10) return 'just now';
+  const ms = Math.max(0, now - then);
+  return ms < 10_000 ? 'just now' : `${formatSpan(ms)} ago`;
+}
+
+/** "40 s", "3 min", "2 h 5 min", "2 h": a length of time, for people (rounded down). */
+export function formatSpan(ms: number): string {
+  const seconds = Math.floor(Math.max(0, ms) / 1000);
   const minutes = Math.floor(seconds / 60);
-  if (minutes < 1) return `${seconds} s ago`;
-  if (minutes < 60) return `${minutes} min ago`;
+  if (minutes < 1) return `${seconds} s`;
+  if (minutes < 60) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);
   const rest = minutes % 60;
-  return rest ? `${hours} h ${rest} min ago` : `${hours} h ago`;
+  return rest ? `${hours} h ${rest} min` : `${hours} h`;
 }
 
 /** A message's text cut to about `max` characters on a word boundary, and whether it was cut. */

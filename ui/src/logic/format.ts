@@ -45,7 +45,8 @@ export function writtenShort(writtenAt: string, sentAt: string): string {
 /** The tooltip of a message written on a device that could not send it at once. */
 export function writtenTitle(writtenAt: string, sentAt: string, mine: boolean): string {
   const device = mine ? 'your' : 'their';
-  return `Written ${formatDateTime(writtenAt)} on ${device} device; the clinic received it ${formatDateTime(sentAt)}.`;
+  const received = sameDay(writtenAt, sentAt) ? `at ${formatTime(sentAt)}` : formatDateTime(sentAt);
+  return `Written ${formatDateTime(writtenAt)} on ${device} device; the clinic received it ${received}.`;
 }
 
 /** The same calendar day here (in this computer's time zone). */

@@ -133,6 +133,9 @@ describe('fileKind and initials', () => {
       /^Written .* on your device; the clinic received it .*\.$/,
     );
     expect(writtenTitle(at(24, 7, 5), sent, false)).toContain('on their device');
+    // The same day is said once.
+    expect(writtenTitle(at(24, 7, 5), sent, false)).toContain(`received it at ${formatTime(sent)}.`);
+    expect(writtenTitle(at(21, 23, 50), sent, false)).toContain(`received it ${formatDateTime(sent)}.`);
   });
 
   it('names the day above its first message, in local time', () => {

@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { App } from '../App';
 import { StoreProvider } from '../store/StoreProvider';
 import { DOCTOR, history, setup } from '../test/fixtures';
@@ -16,6 +16,19 @@ async function renderApp(s: ReturnType<typeof setup>) {
 }
 
 describe('app lock', () => {
+  it("moving the mouse restarts the idle time; the browser's moves of no distance do not", async () => {
+    const s = await renderApp(setup({ messages: history(3) }));
+    const active = vi.spyOn(s.fake, 'userActive');
+    await act(async () => {
+      window.dispatchEvent(new MouseEvent('mousemove', { movementX: 0, movementY: 0 } as MouseEventInit));
+    });
+    expect(active).not.toHaveBeenCalled();
+    await act(async () => {
+      window.dispatchEvent(new MouseEvent('mousemove', { movementX: 3, movementY: -1 } as MouseEventInit));
+    });
+    expect(active).toHaveBeenCalledTimes(1);
+  });
+
   it('Ctrl+L locks: no message text in the page; a weak PIN is refused; the PIN unlocks', async () => {
     const s = await renderApp(setup({ messages: history(3) }));
     const { user, store } = s;

@@ -52,6 +52,30 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     w.shot(&app, "lock-settings", false).await?;
     app.click("settings-close").await?;
 
+    // A hand on the mouse is activity: WebKitGTK tells a real move's distance, which is what
+    // the UI counts (its own moves of no distance, when content shifts, are not counted), and
+    // the shell is told (`user_active`; the UI tells it at most every 5 s, so after a pause).
+    app.script(
+        "window.__moved = 0; window.addEventListener('mousemove', \
+         (e) => { window.__moved += Math.abs(e.movementX) + Math.abs(e.movementY); });",
+    )
+    .await?;
+    let told =
+        "(window.__CLINIC_TRANSCRIPT__ || []).filter((l) => l.command === 'user_active').length";
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let before = app.script(&format!("return {told};")).await?;
+    clinic_e2e::move_pointer_over_window()?;
+    app.wait_script(
+        "a real mouse move with its distance",
+        "return window.__moved > 0;",
+    )
+    .await?;
+    app.wait_script(
+        "the shell told of the move",
+        &format!("return {told} > {before};"),
+    )
+    .await?;
+
     // No input from here: the app locks by itself after a minute.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60 + LOCK_SLACK_SECS);
     loop {

@@ -432,6 +432,26 @@ pub fn set_window_mapped(mapped: bool) -> Result<()> {
     Ok(())
 }
 
+/// Moves the X pointer over the app's window, from one point of it to another 40 px away (real
+/// input, as a hand on the mouse makes it: WebDriver's own pointer moves do not go through X).
+pub fn move_pointer_over_window() -> Result<()> {
+    let find = Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "^Clinic Messaging$"])
+        .output()
+        .context("xdotool")?;
+    let windows = String::from_utf8_lossy(&find.stdout).into_owned();
+    let window = windows.lines().next().context("no app window found")?;
+    for (x, y) in [("200", "200"), ("240", "220")] {
+        let moved = Command::new("xdotool")
+            .args(["mousemove", "--sync", "--window", window, x, y])
+            .status()?;
+        if !moved.success() {
+            bail!("xdotool mousemove failed");
+        }
+    }
+    Ok(())
+}
+
 /// Records every `Notify` call on the session bus (what notification daemons are asked to show).
 #[derive(Debug)]
 pub struct NotificationLog {

@@ -8,7 +8,8 @@ pub mod procs;
 pub mod proxy;
 
 pub use app::{
-    App, Driver, NotificationLog, choose_in_file_dialog, publish, set_window_mapped, start_app,
+    App, Driver, NotificationLog, choose_in_file_dialog, move_pointer_over_window, publish,
+    set_window_mapped, start_app,
 };
 pub use procs::{Cli, Server, binary};
 pub use proxy::Proxy;

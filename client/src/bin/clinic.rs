@@ -339,7 +339,8 @@ async fn run(cli: Cli) -> Result<u8> {
             println!("queued {}", message.client_id);
         }
         Command::Emergencies { json } => {
-            let list = open(&cli)?.fetch_open_emergencies().await?;
+            let client = open(&cli)?;
+            let list = client.fetch_open_emergencies().await?;
             if *json {
                 print_json(&list)?;
             } else {
@@ -349,8 +350,14 @@ async fn run(cli: Cli) -> Result<u8> {
                         .as_deref()
                         .map(|n| format!(" by {}", for_terminal(n)))
                         .unwrap_or_default();
+                    // When the patient wrote it, if it waited on their device and this computer
+                    // has the message (after `sync` or `tail`).
+                    let written = client
+                        .message_by_id(&e.message_id)?
+                        .map(|m| written_note(&m))
+                        .unwrap_or_default();
                     println!(
-                        "{} {} {}{by} (raised {})",
+                        "{} {} {}{by} (raised {}){written}",
                         for_terminal(e.id.as_str()),
                         for_terminal(&e.patient_name),
                         e.state.as_str(),

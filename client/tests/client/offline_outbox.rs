@@ -165,6 +165,77 @@ async fn the_waiting_count_is_told_as_soon_as_sends_are_delivered() {
     client.disconnect().await;
 }
 
+/// Puts `text` in the outbox of the closed app of `profile` as written two hours ago (the app
+/// was closed, or the computer offline, since).
+fn written_hours_ago(
+    profile: &std::path::Path,
+    conversation: &clinic_protocol::ConversationKey,
+    text: &str,
+    emergency: bool,
+) {
+    let saved = Profile::new(profile);
+    let session = saved.load_session().unwrap().unwrap();
+    let key = FileStore::new(profile.join("credentials"))
+        .load(&key_account(&session.account()))
+        .unwrap()
+        .and_then(|hex| CacheKey::from_hex(&hex))
+        .unwrap();
+    let cache = Cache::open(&saved.cache_path(&session), &key).unwrap();
+    let mut message = LocalMessage::pending(conversation, &session.user.id, text, emergency);
+    message.created_at -= chrono::Duration::hours(2);
+    message.updated_at = message.created_at;
+    cache.enqueue(&message, None).unwrap();
+}
+
+/// An emergency written offline: `clinic emergencies` on the doctor's computer says when, once
+/// that computer has the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_that_waited_says_when_in_the_doctors_terminal() {
+    let AliceAndPatel {
+        data: _data,
+        profile,
+        server: _server,
+        url,
+        alice,
+        conversation,
+        ..
+    } = alice_and_patel().await;
+    drop(alice);
+    let tag = prefix("fainted");
+    written_hours_ago(profile.path(), &conversation, &tag, true);
+    let alice = Client::open(options(profile.path())).unwrap();
+    alice.connect();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    let sent = alice
+        .history(&conversation, 100, None)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.content == tag && m.is_acked())
+        .unwrap();
+    let written = sent
+        .written_at
+        .expect("the server says when it was written");
+
+    let patel = tempfile::tempdir().unwrap();
+    assert!(cli_login(patel.path(), &url, "dr.patel", PASSWORD));
+    let run = |args: &[&str]| {
+        let out = clinic(patel.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["sync"]);
+    let listed = run(&["emergencies"]);
+    let line = listed.lines().find(|l| l.contains(" RAISED ")).unwrap();
+    // The written time's date only when it was another day than the one it was sent.
+    let format = if written.date_naive() == sent.created_at.date_naive() {
+        "%H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    let said = format!("(written {}, sent later)", written.format(format));
+    assert!(line.ends_with(&said), "{line}");
+}
+
 /// A reading written two hours before the app could send it (it waited in the outbox while the
 /// app was closed) reaches the server saying when it was written, and the sender's cache keeps
 /// the server's word for it, offline too.
@@ -180,20 +251,8 @@ async fn a_send_that_waited_hours_says_when_it_was_written() {
         ..
     } = alice_and_patel().await;
     drop(alice);
-    let saved = Profile::new(profile.path());
-    let session = saved.load_session().unwrap().unwrap();
-    let key = FileStore::new(profile.path().join("credentials"))
-        .load(&key_account(&session.account()))
-        .unwrap()
-        .and_then(|hex| CacheKey::from_hex(&hex))
-        .unwrap();
-    let cache = Cache::open(&saved.cache_path(&session), &key).unwrap();
     let tag = prefix("written");
-    let mut reading = LocalMessage::pending(&conversation, &session.user.id, &tag, false);
-    reading.created_at -= chrono::Duration::hours(2);
-    reading.updated_at = reading.created_at;
-    cache.enqueue(&reading, None).unwrap();
-    drop(cache);
+    written_hours_ago(profile.path(), &conversation, &tag, false);
 
     let alice = Client::open(options(profile.path())).unwrap();
     alice.connect();

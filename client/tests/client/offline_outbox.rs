@@ -165,47 +165,53 @@ async fn the_waiting_count_is_told_as_soon_as_sends_are_delivered() {
     client.disconnect().await;
 }
 
-/// Puts `text` in the outbox of the closed app of `profile` as written two hours ago (the app
-/// was closed, or the computer offline, since).
-fn written_hours_ago(
-    profile: &std::path::Path,
-    conversation: &clinic_protocol::ConversationKey,
-    text: &str,
-    emergency: bool,
-) {
-    let saved = Profile::new(profile);
+/// The demo clinic with a message of alice's (an emergency or not) written two hours ago and
+/// sent now: it waited in the outbox of her closed app, and the app was opened again and has
+/// delivered it. Returns the clinic (with the reopened app) and the message's text.
+async fn sent_two_hours_late(name: &str, emergency: bool) -> (AliceAndPatel, String) {
+    let clinic = alice_and_patel().await;
+    let AliceAndPatel {
+        profile,
+        alice,
+        conversation,
+        ..
+    } = &clinic;
+    let tag = prefix(name);
+    alice.disconnect().await;
+    let saved = Profile::new(profile.path());
     let session = saved.load_session().unwrap().unwrap();
-    let key = FileStore::new(profile.join("credentials"))
+    let key = FileStore::new(profile.path().join("credentials"))
         .load(&key_account(&session.account()))
         .unwrap()
         .and_then(|hex| CacheKey::from_hex(&hex))
         .unwrap();
     let cache = Cache::open(&saved.cache_path(&session), &key).unwrap();
-    let mut message = LocalMessage::pending(conversation, &session.user.id, text, emergency);
+    let mut message = LocalMessage::pending(conversation, &session.user.id, &tag, emergency);
     message.created_at -= chrono::Duration::hours(2);
     message.updated_at = message.created_at;
     cache.enqueue(&message, None).unwrap();
+    drop(cache);
+    let alice = Client::open(options(profile.path())).unwrap();
+    alice.connect();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    (AliceAndPatel { alice, ..clinic }, tag)
 }
 
 /// An emergency written offline: `clinic emergencies` on the doctor's computer says when, once
 /// that computer has the message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_that_waited_says_when_in_the_doctors_terminal() {
-    let AliceAndPatel {
-        data: _data,
-        profile,
-        server: _server,
-        url,
-        alice,
-        conversation,
-        ..
-    } = alice_and_patel().await;
-    drop(alice);
-    let tag = prefix("fainted");
-    written_hours_ago(profile.path(), &conversation, &tag, true);
-    let alice = Client::open(options(profile.path())).unwrap();
-    alice.connect();
-    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    let (
+        AliceAndPatel {
+            data: _data,
+            server: _server,
+            url,
+            alice,
+            conversation,
+            ..
+        },
+        tag,
+    ) = sent_two_hours_late("fainted", true).await;
     let sent = alice
         .history(&conversation, 100, None)
         .unwrap()
@@ -241,22 +247,18 @@ async fn an_emergency_that_waited_says_when_in_the_doctors_terminal() {
 /// the server's word for it, offline too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_that_waited_hours_says_when_it_was_written() {
-    let AliceAndPatel {
-        data: _data,
-        profile,
-        server: _server,
-        url,
-        alice,
-        conversation,
-        ..
-    } = alice_and_patel().await;
-    drop(alice);
-    let tag = prefix("written");
-    written_hours_ago(profile.path(), &conversation, &tag, false);
-
-    let alice = Client::open(options(profile.path())).unwrap();
-    alice.connect();
-    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    let (
+        AliceAndPatel {
+            data: _data,
+            profile,
+            server: _server,
+            url,
+            alice,
+            conversation,
+            ..
+        },
+        tag,
+    ) = sent_two_hours_late("written", false).await;
     let stored = server_messages(&url, "dr.patel", &conversation).await;
     let on_server = stored.iter().find(|m| m.content == tag).unwrap();
     let written = on_server

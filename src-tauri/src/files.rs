@@ -236,7 +236,7 @@ pub async fn open_attachment<R: Runtime>(
         .await?
         .ok_or_else(|| CommandError::new("not_found", "this message has no attachment"))?;
     if let Some(question) = clinic_client::attachments::ask_before_opening(&path, mine)
-        && !crate::links::confirm(&app, "Open this file?", question).await
+        && !crate::links::confirm(&app, "Open this file?", question).await?
     {
         return Ok(());
     }

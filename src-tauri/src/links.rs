@@ -17,7 +17,7 @@ pub async fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<
         None => resolved_here(&url).await,
     };
     if let Some(question) = question
-        && !confirm(&app, "Open this link?", question).await
+        && !confirm(&app, "Open this link?", question).await?
     {
         return Ok(());
     }
@@ -47,17 +47,26 @@ async fn resolved_here(url: &tauri::Url) -> Option<String> {
 /// Enter presses, and Escape or closing the dialog answers neither (custom labels would not do:
 /// the dialog plugin reports Escape as the second button's label).
 ///
-/// One question at a time: a second click while one is open asks nothing and opens nothing
-/// (GTK's dialogs ignore their parent window, so the window stays clickable and two clicks
-/// stacked two dialogs); Windows and macOS also keep the window itself from being clicked.
-pub(crate) async fn confirm<R: Runtime>(app: &AppHandle<R>, title: &str, question: String) -> bool {
+/// One question at a time: a second click while one is open asks and opens nothing and fails
+/// with `conflict` saying so, which the UI shows (GTK's dialogs ignore their parent window, so
+/// the window stays clickable, two clicks stacked two dialogs, and one may be behind the
+/// window); Windows and macOS also keep the window itself from being clicked.
+pub(crate) async fn confirm<R: Runtime>(
+    app: &AppHandle<R>,
+    title: &str,
+    question: String,
+) -> CmdResult<bool> {
     use tauri::Manager;
     use tauri_plugin_dialog::{
         DialogExt, MessageDialogButtons, MessageDialogKind, MessageDialogResult,
     };
     static ASKING: Question = Question::new();
     let Some(_asking) = ASKING.begin() else {
-        return false;
+        return Err(CommandError::new(
+            "conflict",
+            "A question of this app is already open (it may be behind this window): answer it \
+             first.",
+        ));
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut dialog = app
@@ -72,7 +81,7 @@ pub(crate) async fn confirm<R: Runtime>(app: &AppHandle<R>, title: &str, questio
     dialog.show_with_result(move |answer| {
         let _ = tx.send(matches!(answer, MessageDialogResult::Yes));
     });
-    rx.await.unwrap_or(false)
+    Ok(rx.await.unwrap_or(false))
 }
 
 /// Whether a question is open; [`Question::begin`] holds it until its guard is dropped (the

@@ -352,8 +352,11 @@ async fn run(cli: Cli) -> Result<u8> {
                         .unwrap_or_default();
                     // When the patient wrote it, if it waited on their device and this computer
                     // has the message (after `sync` or `tail`).
+                    // (A cache that cannot be read, or a locked app, still prints the list.)
                     let written = client
-                        .message_by_id(&e.message_id)?
+                        .message_by_id(&e.message_id)
+                        .ok()
+                        .flatten()
                         .map(|m| written_note(&m))
                         .unwrap_or_default();
                     println!(

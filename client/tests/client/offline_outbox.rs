@@ -5,6 +5,8 @@
 
 use crate::common;
 
+use chrono::{DateTime, Utc};
+
 use clinic_client::cache::{CacheKey, key_account};
 use clinic_client::{
     Cache, Client, ConnectionState, CredentialStore, FileStore, LocalMessage, Profile,
@@ -232,14 +234,10 @@ async fn an_emergency_that_waited_says_when_in_the_doctors_terminal() {
     run(&["sync"]);
     let listed = run(&["emergencies"]);
     let line = listed.lines().find(|l| l.contains(" RAISED ")).unwrap();
-    // The written time's date only when it was another day than the one it was sent.
-    let format = if written.date_naive() == sent.created_at.date_naive() {
-        "%H:%M:%S"
-    } else {
-        "%Y-%m-%d %H:%M:%S"
-    };
-    let said = format!("(written {}, sent later)", written.format(format));
-    assert!(line.ends_with(&said), "{line}");
+    assert!(
+        line.ends_with(&written_note(written, sent.created_at)),
+        "{line}"
+    );
 }
 
 /// A reading written two hours before the app could send it (it waited in the outbox while the
@@ -282,7 +280,22 @@ async fn a_send_that_waited_hours_says_when_it_was_written() {
         .unwrap();
     let history = String::from_utf8(out.stdout).unwrap();
     let line = history.lines().find(|l| l.contains(&tag)).unwrap();
-    let said = format!("{tag} (written ");
-    let time = written.format("%H:%M:%S").to_string();
-    assert!(line.contains(&said) && line.contains(&time), "{line}");
+    assert!(
+        line.contains(&format!(
+            "{tag}{}",
+            written_note(written, on_server.created_at)
+        )),
+        "{line}"
+    );
+}
+
+/// What `clinic` prints after a message written at `written` and taken by the server at `sent`:
+/// the written time's date only when it was another day.
+fn written_note(written: DateTime<Utc>, sent: DateTime<Utc>) -> String {
+    let format = if written.date_naive() == sent.date_naive() {
+        "%H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    format!(" (written {}, sent later)", written.format(format))
 }

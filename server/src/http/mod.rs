@@ -117,17 +117,22 @@ async fn ready(
         ApiError::unavailable("the database cannot commit a write")
     })?;
     let free = crate::datadir::free_bytes(&state.config.data_dir).unwrap_or(u64::MAX);
+    let told = metrics::allowed(state.config.metrics, peer.ip());
     if free < state.config.min_free_bytes {
         tracing::warn!(free, "not ready: the disk is nearly full");
+        let how_much = if told {
+            format!(" ({} MiB free)", free / (1024 * 1024))
+        } else {
+            String::new()
+        };
         return Err(ApiError::unavailable(format!(
-            "the disk of the data folder is nearly full ({} MiB free)",
-            free / (1024 * 1024)
+            "the disk of the data folder is nearly full{how_much}"
         )));
     }
     Ok(Json(Ready {
         status: "ready".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        free_bytes: metrics::allowed(state.config.metrics, peer.ip()).then_some(free),
+        free_bytes: told.then_some(free),
     }))
 }
 

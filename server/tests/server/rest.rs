@@ -301,23 +301,33 @@ async fn conversations_contacts_sync_and_notifications() {
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
 }
 
-/// `/readyz` tells how many bytes are free only to the addresses that may read the metrics:
-/// this test's loopback under the default (`lan`), nobody under `off`.
+/// `/readyz` tells how many bytes are free only to the addresses that may read the metrics
+/// (this test's loopback under the default, `lan`; nobody under `off`), ready or nearly full.
 #[tokio::test]
 async fn readiness_tells_free_bytes_only_to_the_clinics_network() {
     for (access, told) in [
         (clinic_server::MetricsAccess::Lan, true),
         (clinic_server::MetricsAccess::Off, false),
     ] {
-        let server = TestServer::start_with(|config| config.metrics = access).await;
-        let response = server.http.get(server.url("/readyz")).send().await.unwrap();
-        let (status, body) = common::split(response).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
-        assert_eq!(
-            body["freeBytes"].as_u64().is_some(),
-            told,
-            "{access:?}: {body}"
-        );
+        for full in [false, true] {
+            let server = TestServer::start_with(|config| {
+                config.metrics = access;
+                if full {
+                    config.min_free_bytes = u64::MAX;
+                }
+            })
+            .await;
+            let response = server.http.get(server.url("/readyz")).send().await.unwrap();
+            let (status, body) = common::split(response).await;
+            let said = if full {
+                assert_eq!(status, 503, "{body}");
+                body["message"].as_str().unwrap().contains("MiB free")
+            } else {
+                assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
+                body["freeBytes"].as_u64().is_some()
+            };
+            assert_eq!(said, told, "{access:?}, full {full}: {body}");
+        }
     }
 }
 

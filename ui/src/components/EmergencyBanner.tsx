@@ -28,8 +28,8 @@ function usePatientText(e: Emergency): {
     s.messages[keyOf(e)]?.items.find((m) => m.id === (fromAlert?.id ?? e.messageId)),
   );
   const text = loaded?.content ?? fromAlert?.content ?? null;
-  const shown = loaded ?? fromAlert;
-  const written = shown?.writtenAt ? { at: shown.writtenAt, sentAt: shown.createdAt } : null;
+  const withTime = loaded?.writtenAt ? loaded : fromAlert?.writtenAt ? fromAlert : null;
+  const written = withTime?.writtenAt ? { at: withTime.writtenAt, sentAt: withTime.createdAt } : null;
   return { text: text && text.trim() ? text : null, written };
 }
 

@@ -16,16 +16,21 @@ async function renderApp(s: ReturnType<typeof setup>) {
 }
 
 describe('app lock', () => {
-  it("moving the mouse restarts the idle time; the browser's moves of no distance do not", async () => {
+  it('moving the mouse restarts the idle time; moves of no distance or a few pixels do not', async () => {
     const s = await renderApp(setup({ messages: history(3) }));
     const active = vi.spyOn(s.fake, 'userActive');
-    await act(async () => {
-      window.dispatchEvent(new MouseEvent('mousemove', { movementX: 0, movementY: 0 } as MouseEventInit));
-    });
+    const move = (movementX: number, movementY: number) =>
+      act(async () => {
+        window.dispatchEvent(new MouseEvent('mousemove', { movementX, movementY } as MouseEventInit));
+      });
+    // The browser's own moves when content shifts, and a jittery sensor's.
+    await move(0, 0);
+    await move(1, 0);
+    await move(0, -1);
+    await move(1, 1);
     expect(active).not.toHaveBeenCalled();
-    await act(async () => {
-      window.dispatchEvent(new MouseEvent('mousemove', { movementX: 3, movementY: -1 } as MouseEventInit));
-    });
+    // A hand on the mouse.
+    await move(6, -3);
     expect(active).toHaveBeenCalledTimes(1);
   });
 

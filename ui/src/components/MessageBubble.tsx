@@ -98,9 +98,7 @@ export const MessageBubble = memo(function MessageBubble({
             mimeType={message.fileType}
             imageUrl={imageUrl}
             progress={message.status === 'SENDING' ? progress : null}
-            onOpen={() =>
-              void store.backend.openAttachment(message.senderId, message.clientId).catch(() => undefined)
-            }
+            onOpen={() => void store.openAttachment(message.senderId, message.clientId)}
           />
         )}
         <Tombstone

@@ -101,7 +101,7 @@ export function useMessageMenu(
         void store.openLink(action.href);
         return;
       case 'open-file':
-        void store.backend.openAttachment(message.senderId, message.clientId).catch(() => undefined);
+        void store.openAttachment(message.senderId, message.clientId);
         return;
       case 'unsend':
       case 'edit':

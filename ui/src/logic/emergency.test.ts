@@ -63,6 +63,10 @@ describe('emergency lists', () => {
     expect(formatAge('2026-01-01T09:57:00Z', now)).toBe('3 min ago');
     expect(formatAge('2026-01-01T07:55:00Z', now)).toBe('2 h 5 min ago');
     expect(formatAge('2026-01-01T08:00:00Z', now)).toBe('2 h ago');
+    // A weekend is said in days.
+    expect(formatAge('2025-12-30T10:00:00Z', now)).toBe('2 d ago');
+    expect(formatAge('2025-12-29T07:00:00Z', now)).toBe('3 d 3 h ago');
+    expect(formatAge('2025-12-31T09:00:00Z', now)).toBe('25 h ago');
     expect(formatAge('nonsense', now)).toBe('');
     expect(previewText('  chest   pain\n now ')).toEqual({ text: 'chest pain now', cut: false });
     const long = previewText('word '.repeat(60), 20);

@@ -31,13 +31,14 @@ export function formatAge(ts: string, now: number): string {
   return ms < 10_000 ? 'just now' : `${formatSpan(ms)} ago`;
 }
 
-/** "40 s", "3 min", "2 h 5 min", "2 h": a length of time, for people (rounded down). */
+/** "40 s", "3 min", "2 h 5 min", "2 h", "2 d 3 h": a length of time, for people (rounded down). */
 export function formatSpan(ms: number): string {
   const seconds = Math.floor(Math.max(0, ms) / 1000);
   const minutes = Math.floor(seconds / 60);
   if (minutes < 1) return `${seconds} s`;
   if (minutes < 60) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);
+  if (hours >= 48) return hours % 24 ? `${Math.floor(hours / 24)} d ${hours % 24} h` : `${hours / 24} d`;
   const rest = minutes % 60;
   return rest ? `${hours} h ${rest} min` : `${hours} h`;
 }

@@ -558,6 +558,10 @@ export class ChatStore {
   /** Opens a message's link in the system's browser; a refusal is said, never swallowed. */
   openLink = (href: string) => this.act('open the link', () => this.backend.openLink(href));
 
+  /** Opens a message's attachment with the system's program; a refusal is said too. */
+  openAttachment = (senderId: string, clientId: string) =>
+    this.act('open the file', () => this.backend.openAttachment(senderId, clientId));
+
   acknowledge = (id: string) =>
     this.act('acknowledge', async () => {
       const e = await this.backend.acknowledgeEmergency(id);

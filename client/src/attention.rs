@@ -393,6 +393,7 @@ mod tests {
             doctor_id: "d".into(),
             state,
             raised_at: chrono::Utc::now(),
+            written_at: None,
             escalated_at: None,
             acknowledged_by: None,
             acknowledged_by_name: None,

@@ -308,7 +308,13 @@ pub struct Emergency {
     pub patient_name: String,
     pub doctor_id: UserId,
     pub state: EmergencyState,
+    /// When the clinic received the message that raised it (that message's `createdAt`).
     pub raised_at: DateTime<Utc>,
+    /// When the patient wrote that message, set only when it waited on their device (offline)
+    /// before reaching the clinic: that message's `writtenAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub written_at: Option<DateTime<Utc>>,
     /// Set once no doctor acknowledged within the escalation timeout.
     #[serde(default)]
     pub escalated_at: Option<DateTime<Utc>>,

@@ -65,6 +65,7 @@ fn emergency() -> Emergency {
         doctor_id: "u-doc-1".into(),
         state: EmergencyState::Acknowledged,
         raised_at: t(0),
+        written_at: None,
         escalated_at: None,
         alerted_at: Some(t(1)),
         alerted_doctors: 2,
@@ -509,6 +510,13 @@ fn a_message_written_offline() {
         Message {
             written_at: Some(t(-7_200)),
             ..message()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "emergency_written",
+        Emergency {
+            written_at: Some(t(-120)),
+            ..emergency()
         }
     );
     insta::assert_json_snapshot!(

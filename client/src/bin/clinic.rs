@@ -2,6 +2,7 @@
 //! and for scripted tests. See client/README.md.
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use clinic_client::record::ChangeKind;
 use clinic_client::{
@@ -350,15 +351,7 @@ async fn run(cli: Cli) -> Result<u8> {
                         .as_deref()
                         .map(|n| format!(" by {}", for_terminal(n)))
                         .unwrap_or_default();
-                    // When the patient wrote it, if it waited on their device and this computer
-                    // has the message (after `sync` or `tail`).
-                    // (A cache that cannot be read, or a locked app, still prints the list.)
-                    let written = client
-                        .message_by_id(&e.message_id)
-                        .ok()
-                        .flatten()
-                        .map(|m| written_note(&m))
-                        .unwrap_or_default();
+                    let written = written_note(e.written_at, e.raised_at);
                     println!(
                         "{} {} {}{by} (raised {}){written}",
                         for_terminal(e.id.as_str()),
@@ -944,11 +937,11 @@ fn message_text(text: &str) -> String {
 
 /// The line's first time is when the server took the message; one that waited on its sender's
 /// device says when it was written, its date only when that was another day.
-fn written_note(m: &LocalMessage) -> String {
-    let Some(at) = m.written_at else {
+fn written_note(written_at: Option<DateTime<Utc>>, created_at: DateTime<Utc>) -> String {
+    let Some(at) = written_at else {
         return String::new();
     };
-    let format = if at.date_naive() == m.created_at.date_naive() {
+    let format = if at.date_naive() == created_at.date_naive() {
         "%H:%M:%S"
     } else {
         "%Y-%m-%d %H:%M:%S"
@@ -990,7 +983,7 @@ fn line(client: &Client, m: &LocalMessage) -> String {
         .edited
         .map(|e| format!(" (edited {})", e.at.format("%Y-%m-%d %H:%M:%S")))
         .unwrap_or_default();
-    let written = written_note(m);
+    let written = written_note(m.written_at, m.created_at);
     let pending = match &m.pending_change {
         Some(p) if p.kind == ChangeKind::Retract => " (unsending…)".to_owned(),
         Some(p) => format!(
@@ -1046,12 +1039,15 @@ mod tests {
             false,
         );
         m.created_at = at("2026-12-05T14:55:00Z");
-        assert_eq!(written_note(&m), "");
+        assert_eq!(written_note(m.written_at, m.created_at), "");
         m.written_at = Some(at("2026-12-05T14:14:30Z"));
-        assert_eq!(written_note(&m), " (written 14:14:30, sent later)");
+        assert_eq!(
+            written_note(m.written_at, m.created_at),
+            " (written 14:14:30, sent later)"
+        );
         m.written_at = Some(at("2026-12-04T23:50:00Z"));
         assert_eq!(
-            written_note(&m),
+            written_note(m.written_at, m.created_at),
             " (written 2026-12-04 23:50:00, sent later)"
         );
     }

@@ -259,6 +259,7 @@ mod tests {
             doctor_id: "doc".into(),
             state: EmergencyState::Raised,
             raised_at: at(2),
+            written_at: None,
             escalated_at: None,
             acknowledged_by: None,
             acknowledged_by_name: None,

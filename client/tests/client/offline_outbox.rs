@@ -199,8 +199,8 @@ async fn sent_two_hours_late(name: &str, emergency: bool) -> (AliceAndPatel, Str
     (AliceAndPatel { alice, ..clinic }, tag)
 }
 
-/// An emergency written offline: `clinic emergencies` on the doctor's computer says when, once
-/// that computer has the message.
+/// An emergency written offline: `clinic emergencies` on the doctor's computer says when, in its
+/// lines and its JSON, without having the message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_that_waited_says_when_in_the_doctors_terminal() {
     let (
@@ -231,13 +231,16 @@ async fn an_emergency_that_waited_says_when_in_the_doctors_terminal() {
         assert!(out.status.success(), "{args:?}");
         String::from_utf8(out.stdout).unwrap()
     };
-    run(&["sync"]);
     let listed = run(&["emergencies"]);
     let line = listed.lines().find(|l| l.contains(" RAISED ")).unwrap();
     assert!(
         line.ends_with(&written_note(written, sent.created_at)),
         "{line}"
     );
+    let listed: serde_json::Value = serde_json::from_str(&run(&["emergencies", "--json"])).unwrap();
+    let at: chrono::DateTime<chrono::Utc> =
+        listed[0]["writtenAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(at, written, "{listed}");
 }
 
 /// A reading written two hours before the app could send it (it waited in the outbox while the

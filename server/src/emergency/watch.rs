@@ -559,6 +559,7 @@ mod tests {
             doctor_id: UserId::from("d"),
             state: EmergencyState::Raised,
             raised_at: Utc::now(),
+            written_at: None,
             escalated_at: None,
             alerted_at: None,
             alerted_doctors: 0,

@@ -1,6 +1,6 @@
 //! A message written offline keeps when it was written (`heldMs` in, `writtenAt` out): on its
-//! ack, to the recipient, in an emergency's alert, in history and sync, before and after the
-//! send log moves into `messages`, and for a file sent over REST.
+//! ack, to the recipient, in an emergency's alert and the emergency itself, in history and
+//! sync, before and after the send log moves into `messages`, and for a file sent over REST.
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
@@ -125,6 +125,57 @@ async fn an_emergency_written_offline_tells_the_doctors_when() {
     written_before_created(&ack, HOUR_MS / 2);
     let alert = doc.expect("emergency:alert").await;
     assert_eq!(alert["message"]["writtenAt"], ack["writtenAt"], "{alert}");
+    // The emergency itself says it too, for lists that do not hold the message.
+    assert_eq!(alert["emergency"]["writtenAt"], ack["writtenAt"], "{alert}");
+    let id = alert["emergency"]["id"].as_str().unwrap().to_owned();
+
+    // While the raise is in the log, and once it has moved; to the doctors and the patient.
+    for moved in [false, true] {
+        if moved {
+            clinic_server::testing::move_log(server.dir.path()).unwrap();
+        }
+        for token in [&c.doc1.token, &c.pat1.token] {
+            let (status, list) = server.get(token, "/api/emergencies").await;
+            assert_eq!(status, 200, "{list}");
+            assert_eq!(list[0]["id"], id.as_str(), "{list}");
+            assert_eq!(list[0]["writtenAt"], ack["writtenAt"], "moved: {moved}");
+            let (_, detail) = server.get(token, &format!("/api/emergencies/{id}")).await;
+            assert_eq!(
+                detail["emergency"]["writtenAt"], ack["writtenAt"],
+                "{detail}"
+            );
+        }
+    }
+    // A doctor takes it: the update still says when it was written.
+    let act = |what: &str, body: Value| {
+        let path = format!("/api/emergencies/{id}/{what}");
+        let (server, token) = (&server, &c.doc1.token);
+        async move { server.post(token, &path, body).await }
+    };
+    let (status, taken) = act("acknowledge", json!({})).await;
+    assert_eq!(status, 200, "{taken}");
+    // (The patient heard of the raise first.)
+    let update = loop {
+        let update = pat.expect("emergency:updated").await;
+        if update["emergency"]["state"] == "ACKNOWLEDGED" {
+            break update;
+        }
+    };
+    assert_eq!(
+        update["emergency"]["writtenAt"], ack["writtenAt"],
+        "{update}"
+    );
+
+    // Resolved, and pressed again at once: the new emergency says nothing of it.
+    let (status, resolved) = act("resolve", json!({"note": "seen"})).await;
+    assert_eq!(status, 200, "{resolved}");
+    let mut quick = send_frame("now", &c.pat1, &c.doc1, "again");
+    quick["isEmergency"] = json!(true);
+    pat.send(quick).await;
+    pat.expect("message:ack").await;
+    let alert = doc.expect("emergency:alert").await;
+    assert_ne!(alert["emergency"]["id"], id.as_str(), "{alert}");
+    assert!(alert["emergency"].get("writtenAt").is_none(), "{alert}");
 }
 
 #[tokio::test]

@@ -441,6 +441,18 @@ describe('doctor view', () => {
     expect(within(second).queryByTestId('message-written')).toBeNull();
   });
 
+  it('the banner says when an emergency was written even when this device has not its message', async () => {
+    const raisedAt = new Date(Date.now() - 60_000).toISOString();
+    const writtenAt = new Date(Date.now() - 20 * 60_000 - 5_000).toISOString();
+    const s = await renderApp(setup({ as: DOCTOR }));
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e8', raisedAt, writtenAt }), false));
+    const banner = screen.getByTestId('emergency-banner');
+    expect(within(banner).queryByTestId('emergency-text')).toBeNull();
+    expect(within(banner).getByTestId('emergency-written')).toHaveTextContent(
+      `written ${formatShortDate(writtenAt)} on their device, 19 min before it reached the clinic`,
+    );
+  });
+
   it('a device that cannot ring says so, offers no "Silence", and the test alert says what worked', async () => {
     const s = await renderApp(setup({ as: DOCTOR }));
     act(() => s.fake.upsertEmergency(emergency({ id: 'e7' }), true));

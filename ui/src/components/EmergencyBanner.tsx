@@ -17,7 +17,8 @@ const TICK_MS = 15_000;
 
 /**
  * What the patient wrote: the whole message when this device has it, else the alert's preview;
- * and when they wrote it, if it waited on their device before it could be sent.
+ * and when they wrote it, if it waited on their device before it could be sent (the shown
+ * message's time, else the one that raised the emergency).
  */
 function usePatientText(e: Emergency): {
   text: string | null;
@@ -28,8 +29,14 @@ function usePatientText(e: Emergency): {
     s.messages[keyOf(e)]?.items.find((m) => m.id === (fromAlert?.id ?? e.messageId)),
   );
   const text = loaded?.content ?? fromAlert?.content ?? null;
-  const withTime = loaded?.writtenAt ? loaded : fromAlert?.writtenAt ? fromAlert : null;
-  const written = withTime?.writtenAt ? { at: withTime.writtenAt, sentAt: withTime.createdAt } : null;
+  const shown = loaded ?? fromAlert;
+  const written = shown
+    ? shown.writtenAt
+      ? { at: shown.writtenAt, sentAt: shown.createdAt }
+      : null
+    : e.writtenAt
+      ? { at: e.writtenAt, sentAt: e.raisedAt }
+      : null;
   return { text: text && text.trim() ? text : null, written };
 }
 

@@ -535,6 +535,7 @@ export class FakeBackend implements Backend {
         doctorId: m.doctorId,
         state: 'RAISED',
         raisedAt: m.createdAt,
+        ...(m.writtenAt ? { writtenAt: m.writtenAt } : {}),
         escalatedAt: null,
         alertedAt: null,
         alertedDoctors: 0,

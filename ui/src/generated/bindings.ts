@@ -104,7 +104,16 @@ export type Edited = { at: string,
  */
 version: number, };
 
-export type Emergency = { id: EmergencyId, messageId: MessageId, patientId: UserId, patientName: string, doctorId: UserId, state: EmergencyState, raisedAt: string, 
+export type Emergency = { id: EmergencyId, messageId: MessageId, patientId: UserId, patientName: string, doctorId: UserId, state: EmergencyState, 
+/**
+ * When the clinic received the message that raised it (that message's `createdAt`).
+ */
+raisedAt: string, 
+/**
+ * When the patient wrote that message, set only when it waited on their device (offline)
+ * before reaching the clinic: that message's `writtenAt`.
+ */
+writtenAt?: string, 
 /**
  * Set once no doctor acknowledged within the escalation timeout.
  */

@@ -133,6 +133,21 @@ describe('emergencyStatus (what the patient sees)', () => {
     );
   });
 
+  it("an emergency that waited on the patient's device says when it was written", () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const at = (iso: string) => ({ now: Date.parse(iso), clinic, online: true });
+    const raised = { ...e('a', 'RAISED', '2026-01-01T10:00:00Z'), writtenAt: '2026-01-01T09:48:00Z' };
+    expect(emergencyStatus(raised, null, at('2026-01-01T10:00:10Z'))).toEqual({
+      tone: 'raised',
+      text: 'Emergency received - alerting the doctors (written 12 min ago, reached the clinic 10 s ago)',
+    });
+    // The repeat interval counts from when the clinic had it, not from when it was written.
+    const unanswered = emergencyStatus(raised, null, at('2026-01-01T10:00:40Z'));
+    expect(unanswered?.tone).toBe('unanswered');
+    expect(unanswered?.text).toContain('(written 12 min ago, reached the clinic 40 s ago)');
+    expect(emergencyStatus(raised, null, at('2026-01-01T10:00:20Z'))?.tone).toBe('raised');
+  });
+
   it('a new pending emergency wins over an older resolved one', () => {
     const old = e('a', 'RESOLVED', '2026-01-01T09:00:00Z');
     const pending = msg({ seq: null, isEmergency: true, createdAt: '2026-01-01T10:00:00Z' });

@@ -83,6 +83,17 @@ export function emergencyNumber(clinic: ClinicInfo | null): string {
 }
 
 /**
+ * "raised 40 s ago"; for one that waited on the patient's device, when they wrote it too:
+ * "written 12 min ago, reached the clinic 40 s ago" (the clinic's alerts count from then).
+ */
+function raisedWords(e: Emergency, now: number): string {
+  const raised = formatAge(e.raisedAt, now);
+  return e.writtenAt
+    ? `written ${formatAge(e.writtenAt, now)}, reached the clinic ${raised}`
+    : `raised ${raised}`;
+}
+
+/**
  * What the patient sees about their latest emergency: the pending message until the server has
  * it, then the emergency's state. When the app cannot get help (offline, not sent) or nobody has
  * acknowledged after one repeat interval, it says so, with the time, and the number to call.
@@ -111,12 +122,12 @@ export function emergencyStatus(
       if (waited >= repeatMs || emergency.escalatedAt)
         return {
           tone: 'unanswered',
-          text: `No doctor has answered yet (raised ${formatAge(emergency.raisedAt, ctx.now)}); the clinic keeps alerting them.`,
+          text: `No doctor has answered yet (${raisedWords(emergency, ctx.now)}); the clinic keeps alerting them.`,
           call,
         };
       return {
         tone: 'raised',
-        text: `Emergency received - alerting the doctors (raised ${formatAge(emergency.raisedAt, ctx.now)})`,
+        text: `Emergency received - alerting the doctors (${raisedWords(emergency, ctx.now)})`,
       };
     }
     case 'ACKNOWLEDGED':

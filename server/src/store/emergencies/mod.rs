@@ -396,6 +396,7 @@ fn new_emergency(message: &Message, patient_name: &str) -> Emergency {
         doctor_id: message.doctor_id.clone(),
         state: EmergencyState::Raised,
         raised_at: message.created_at,
+        written_at: message.written_at,
         escalated_at: None,
         alerted_at: None,
         alerted_doctors: 0,

@@ -613,7 +613,7 @@ fn session_secs(text: &str) -> Result<f64, String> {
 fn sessions_command(data_dir: &Path, command: SessionsCommand) -> anyhow::Result<()> {
     match command {
         SessionsCommand::List { user } => {
-            println!("SESSION\tUSER\tSIGNED IN\tLAST USED\tENDS AT THE LATEST");
+            println!("SESSION\tUSER\tSIGNED IN (UTC)\tLAST USED (UTC)\tENDS AT THE LATEST (UTC)");
             for s in sessions::list(data_dir, user.as_deref())? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",

@@ -2,7 +2,7 @@
 //! and for scripted tests. See client/README.md.
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Local, TimeZone, Utc};
 use clap::{Parser, Subcommand};
 use clinic_client::record::ChangeKind;
 use clinic_client::{
@@ -357,7 +357,7 @@ async fn run(cli: Cli) -> Result<u8> {
                         for_terminal(e.id.as_str()),
                         for_terminal(&e.patient_name),
                         e.state.as_str(),
-                        e.raised_at.format("%Y-%m-%d %H:%M:%S")
+                        stamp(e.raised_at)
                     );
                 }
             }
@@ -740,7 +740,7 @@ fn describe(event: &ClientEvent) -> Option<String> {
         }
         ClientEvent::HistoryPurged { purged_at, .. } => format!(
             "earlier messages were removed on {} under the clinic's retention policy",
-            purged_at.format("%Y-%m-%d")
+            purged_at.with_timezone(&Local).format("%Y-%m-%d")
         ),
         ClientEvent::Typing {
             user_id, typing, ..
@@ -874,9 +874,7 @@ fn print_results(client: &Client, page: &Found) {
         let emergency = if m.is_emergency { " EMERGENCY" } else { "" };
         println!(
             "{} {} -> {}{emergency}: {}",
-            m.created_at
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M"),
+            stamp(m.created_at),
             name(&m.sender_id),
             name(other),
             marked(&hit.snippet, bold)
@@ -935,18 +933,45 @@ fn message_text(text: &str) -> String {
         .join(CONTINUATION)
 }
 
+/// A time as the lines print it: this computer's local time, as the desktop app shows it
+/// (`--json` keeps the server's UTC).
+fn stamp(at: DateTime<Utc>) -> String {
+    stamp_in(at, &Local)
+}
+
+fn stamp_in<Tz: TimeZone>(at: DateTime<Utc>, zone: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    at.with_timezone(zone)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 /// The line's first time is when the server took the message; one that waited on its sender's
-/// device says when it was written, its date only when that was another day.
+/// device says when it was written, its date only when that was another (local) day.
 fn written_note(written_at: Option<DateTime<Utc>>, created_at: DateTime<Utc>) -> String {
+    written_note_in(written_at, created_at, &Local)
+}
+
+fn written_note_in<Tz: TimeZone>(
+    written_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    zone: &Tz,
+) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
     let Some(at) = written_at else {
         return String::new();
     };
-    let format = if at.date_naive() == created_at.date_naive() {
-        "%H:%M:%S"
+    let local = at.with_timezone(zone);
+    let shown = if local.date_naive() == created_at.with_timezone(zone).date_naive() {
+        local.format("%H:%M:%S").to_string()
     } else {
-        "%Y-%m-%d %H:%M:%S"
+        stamp_in(at, zone)
     };
-    format!(" (written {}, sent later)", at.format(format))
+    format!(" (written {shown}, sent later)")
 }
 
 fn line(client: &Client, m: &LocalMessage) -> String {
@@ -975,13 +1000,13 @@ fn line(client: &Client, m: &LocalMessage) -> String {
             } else {
                 "unsent"
             },
-            t.at.format("%Y-%m-%d %H:%M:%S")
+            stamp(t.at)
         ),
         None => message_text(&m.content),
     };
     let edited = m
         .edited
-        .map(|e| format!(" (edited {})", e.at.format("%Y-%m-%d %H:%M:%S")))
+        .map(|e| format!(" (edited {})", stamp(e.at)))
         .unwrap_or_default();
     let written = written_note(m.written_at, m.created_at);
     let pending = match &m.pending_change {
@@ -1003,7 +1028,7 @@ fn line(client: &Client, m: &LocalMessage) -> String {
             .unwrap_or_default();
     format!(
         "{} {who} [{}]{emergency} {content}{written}{edited}{pending}{notice}{error}{id}",
-        m.created_at.format("%Y-%m-%d %H:%M:%S"),
+        stamp(m.created_at),
         m.status.as_str(),
     )
 }
@@ -1042,14 +1067,21 @@ mod tests {
         assert_eq!(written_note(m.written_at, m.created_at), "");
         m.written_at = Some(at("2026-12-05T14:14:30Z"));
         assert_eq!(
-            written_note(m.written_at, m.created_at),
+            written_note_in(m.written_at, m.created_at, &Utc),
             " (written 14:14:30, sent later)"
         );
         m.written_at = Some(at("2026-12-04T23:50:00Z"));
         assert_eq!(
-            written_note(m.written_at, m.created_at),
+            written_note_in(m.written_at, m.created_at, &Utc),
             " (written 2026-12-04 23:50:00, sent later)"
         );
+        // Days and times are the computer's: at UTC+05:30 both were on the 5th.
+        let india = chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("an offset");
+        assert_eq!(
+            written_note_in(m.written_at, m.created_at, &india),
+            " (written 05:20:00, sent later)"
+        );
+        assert_eq!(stamp_in(m.created_at, &india), "2026-12-05 20:25:00");
     }
 
     #[test]

@@ -227,7 +227,11 @@ async fn an_emergency_that_waited_says_when_in_the_doctors_terminal() {
     let patel = tempfile::tempdir().unwrap();
     assert!(cli_login(patel.path(), &url, "dr.patel", PASSWORD));
     let run = |args: &[&str]| {
-        let out = clinic(patel.path()).args(args).output().unwrap();
+        let out = clinic(patel.path())
+            .args(args)
+            .env("TZ", INDIA)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{args:?}");
         String::from_utf8(out.stdout).unwrap()
     };
@@ -279,6 +283,7 @@ async fn a_send_that_waited_hours_says_when_it_was_written() {
     // `clinic history` says both times: when the server took it, then when it was written.
     let out = clinic(profile.path())
         .args(["history", "--with", "dr.patel"])
+        .env("TZ", INDIA)
         .output()
         .unwrap();
     let history = String::from_utf8(out.stdout).unwrap();
@@ -292,9 +297,15 @@ async fn a_send_that_waited_hours_says_when_it_was_written() {
     );
 }
 
-/// What `clinic` prints after a message written at `written` and taken by the server at `sent`:
-/// the written time's date only when it was another day.
+/// The computer's time zone for `clinic` in these tests (a POSIX rule, which needs no tzdata):
+/// UTC+05:30, so that printing UTC instead of local time shows.
+const INDIA: &str = "IST-5:30";
+
+/// What `clinic` prints, at [`INDIA`], after a message written at `written` and taken by the
+/// server at `sent`: the written time's date only when it was another day there.
 fn written_note(written: DateTime<Utc>, sent: DateTime<Utc>) -> String {
+    let india = chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+    let (written, sent) = (written.with_timezone(&india), sent.with_timezone(&india));
     let format = if written.date_naive() == sent.date_naive() {
         "%H:%M:%S"
     } else {

@@ -79,16 +79,23 @@ async fn refusals_past_the_rate_are_written_as_counts_at_the_end_of_the_window()
     assert_eq!(denied(server.dir.path(), c.doc2.id()).len(), 1);
 }
 
-#[tokio::test]
-async fn refusals_held_at_shutdown_are_written_before_the_server_stops() {
+/// A server whose refusals past the first `burst` of an account are held for an hour (written at
+/// shutdown), and pat2 connected: a patient of another conversation.
+async fn pat2_held_for_an_hour(burst: f64) -> (TestServer, common::Clinic, String, Ws) {
     let server = TestServer::start_with(|config| {
-        config.refusal_rate = Rate::new(0.0, 5.0);
+        config.refusal_rate = Rate::new(0.0, burst);
         config.refusal_window = Duration::from_secs(3600);
     })
     .await;
     let c = clinic(&server).await;
     let pat2 = c.pat2.id().to_owned();
-    let (mut ws, _) = Ws::connect(&server, &c.pat2.token).await;
+    let (ws, _) = Ws::connect(&server, &c.pat2.token).await;
+    (server, c, pat2, ws)
+}
+
+#[tokio::test]
+async fn refusals_held_at_shutdown_are_written_before_the_server_stops() {
+    let (server, c, pat2, mut ws) = pat2_held_for_an_hour(5.0).await;
     refused_sends(&mut ws, &c, 40).await;
     assert_eq!(
         denied(server.dir.path(), &pat2).len(),
@@ -100,4 +107,67 @@ async fn refusals_held_at_shutdown_are_written_before_the_server_stops() {
     let rows = denied(dir.path(), &pat2);
     assert_eq!(rows.iter().map(|(n, _)| n).sum::<u64>(), 40, "{rows:?}");
     assert_eq!(rows.len(), 6);
+}
+
+/// Past the conversations a row of attempts held together can name, that row is written at once
+/// to make room; when it cannot be written (here a trigger refuses it, as a full disk would) the
+/// refusal is still answered, and the row is kept and written later with the rest: nothing goes
+/// uncounted or unnamed.
+#[tokio::test]
+async fn a_full_row_that_cannot_be_written_is_kept_for_later() {
+    let (server, c, pat2, mut ws) = pat2_held_for_an_hour(1.0).await;
+    // One written at once, sixteen conversations kept apart, then 200 named in one row: 217
+    // attempts fill it.
+    let into = |i: usize| {
+        let mut frame = send_frame(&format!("x-{i}"), &c.pat1, &c.doc1, "intrusion");
+        frame["patientId"] = format!("ghost-{i}").into();
+        frame
+    };
+    for i in 0..217 {
+        ws.send(into(i)).await;
+        assert_eq!(ws.expect("error").await["code"], "forbidden");
+    }
+    assert_eq!(
+        denied(server.dir.path(), &pat2).len(),
+        1,
+        "the rest is held"
+    );
+    let db = rusqlite::Connection::open(clinic_server::config::db_path(server.dir.path())).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER no_room BEFORE INSERT ON audit WHEN NEW.outcome = 'DENIED' \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    // The 218th names a conversation the full row has no room for: the row cannot be written.
+    ws.send(into(217)).await;
+    assert_eq!(ws.expect("error").await["code"], "forbidden");
+    db.execute_batch("DROP TRIGGER no_room").unwrap();
+    drop(db);
+    assert_eq!(denied(server.dir.path(), &pat2).len(), 1, "not written yet");
+
+    drop(ws);
+    let dir = server.stop().await;
+    let rows = denied(dir.path(), &pat2);
+    assert_eq!(rows.iter().map(|(n, _)| n).sum::<u64>(), 218, "{rows:?}");
+    let mut named: Vec<String> = Vec::new();
+    for (_, detail) in &rows {
+        if let Some(list) = detail["conversations"].as_array() {
+            named.extend(list.iter().map(|n| n.as_str().unwrap().to_owned()));
+        }
+    }
+    let conn = rusqlite::Connection::open(clinic_server::config::db_path(dir.path())).unwrap();
+    let apart: Vec<String> = conn
+        .prepare("SELECT patient_id FROM audit WHERE outcome = 'DENIED' AND actor = ?1 AND patient_id IS NOT NULL")
+        .unwrap()
+        .query_map([&pat2], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for i in 0..218 {
+        let ghost = format!("ghost-{i}");
+        assert!(
+            apart.contains(&ghost) || named.iter().any(|n| n.starts_with(&format!("{ghost}/"))),
+            "{ghost} is named: {rows:?}"
+        );
+    }
 }

@@ -92,7 +92,7 @@ pub fn retention(data_dir: &Path, command: RetentionCommand) -> anyhow::Result<(
             };
             let due = admin::preview(data_dir, &policy).context("previewing retention")?;
             let (held, go): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| d.held);
-            println!("PATIENT\tDOCTOR\tMESSAGES\tLAST MESSAGE\tKEEP UNTIL\t");
+            println!("PATIENT\tDOCTOR\tMESSAGES\tLAST MESSAGE (UTC)\tKEEP UNTIL (UTC)\t");
             for d in go.iter().chain(&held) {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
@@ -153,7 +153,7 @@ pub fn hold(data_dir: &Path, command: HoldCommand) -> anyhow::Result<()> {
                 println!("no {}holds", if all { "" } else { "active " });
                 return Ok(());
             }
-            println!("ID\tPATIENT\tDOCTOR\tPLACED\tREASON\tRELEASED");
+            println!("ID\tPATIENT\tDOCTOR\tPLACED (UTC)\tREASON\tRELEASED (UTC)");
             for h in holds {
                 let released = match (h.released_at, h.release_reason) {
                     (Some(at), Some(why)) => {

@@ -351,7 +351,16 @@ async fn run(cli: Cli) -> Result<u8> {
                         .as_deref()
                         .map(|n| format!(" by {}", for_terminal(n)))
                         .unwrap_or_default();
-                    let written = written_note(e.written_at, e.raised_at);
+                    // An older server's emergency, or one cached before it said, has none: the
+                    // message says it when this computer has it.
+                    let written_at = e.written_at.or_else(|| {
+                        client
+                            .message_by_id(&e.message_id)
+                            .ok()
+                            .flatten()
+                            .and_then(|m| m.written_at)
+                    });
+                    let written = written_note(written_at, e.raised_at);
                     println!(
                         "{} {} {}{by} (raised {}){written}",
                         for_terminal(e.id.as_str()),

@@ -147,7 +147,8 @@ impl Client {
             if Utc::now() >= ends {
                 return Err(ClientError::Invalid(format!(
                     "too late to {what}: that ended at {}",
-                    ends.format("%Y-%m-%d %H:%M UTC")
+                    // This computer's time, as the app and the CLI show every other.
+                    ends.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
                 )));
             }
         }

@@ -241,6 +241,10 @@ async fn an_emergency_that_waited_says_when_in_the_doctors_terminal() {
         line.ends_with(&written_note(written, sent.created_at)),
         "{line}"
     );
+    assert!(
+        line.contains(&format!("(raised {})", in_india(sent.created_at))),
+        "{line}"
+    );
     let listed: serde_json::Value = serde_json::from_str(&run(&["emergencies", "--json"])).unwrap();
     let at: chrono::DateTime<chrono::Utc> =
         listed[0]["writtenAt"].as_str().unwrap().parse().unwrap();
@@ -288,6 +292,7 @@ async fn a_send_that_waited_hours_says_when_it_was_written() {
         .unwrap();
     let history = String::from_utf8(out.stdout).unwrap();
     let line = history.lines().find(|l| l.contains(&tag)).unwrap();
+    assert!(line.starts_with(&in_india(on_server.created_at)), "{line}");
     assert!(
         line.contains(&format!(
             "{tag}{}",
@@ -300,6 +305,14 @@ async fn a_send_that_waited_hours_says_when_it_was_written() {
 /// The computer's time zone for `clinic` in these tests (a POSIX rule, which needs no tzdata):
 /// UTC+05:30, so that printing UTC instead of local time shows.
 const INDIA: &str = "IST-5:30";
+
+/// A time as `clinic` prints it at [`INDIA`].
+fn in_india(at: DateTime<Utc>) -> String {
+    let india = chrono::FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+    at.with_timezone(&india)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
 
 /// What `clinic` prints, at [`INDIA`], after a message written at `written` and taken by the
 /// server at `sent`: the written time's date only when it was another day there.

@@ -25,6 +25,17 @@ fn denied(dir: &Path, actor: &str) -> Vec<(u64, Value)> {
         .collect()
 }
 
+/// Sends into the conversations of patients `ghost-N` (N in `attempts`), each answered
+/// `forbidden`: one conversation each.
+async fn into_ghosts(ws: &mut Ws, c: &common::Clinic, attempts: std::ops::Range<usize>) {
+    for i in attempts {
+        let mut frame = send_frame(&format!("x-{i}"), &c.pat1, &c.doc1, "intrusion");
+        frame["patientId"] = format!("ghost-{i}").into();
+        ws.send(frame).await;
+        assert_eq!(ws.expect("error").await["code"], "forbidden");
+    }
+}
+
 /// `count` sends into someone else's conversation, each answered `forbidden`.
 async fn refused_sends(ws: &mut Ws, c: &common::Clinic, count: usize) {
     for i in 0..count {
@@ -118,15 +129,12 @@ async fn a_full_row_that_cannot_be_written_is_kept_for_later() {
     let (server, c, pat2, mut ws) = pat2_held_for_an_hour(1.0).await;
     // One written at once, sixteen conversations kept apart, then 200 named in one row: 217
     // attempts fill it.
-    let into = |i: usize| {
-        let mut frame = send_frame(&format!("x-{i}"), &c.pat1, &c.doc1, "intrusion");
-        frame["patientId"] = format!("ghost-{i}").into();
-        frame
-    };
-    for i in 0..217 {
-        ws.send(into(i)).await;
-        assert_eq!(ws.expect("error").await["code"], "forbidden");
-    }
+    // First, that these numbers fill the row: another account's 218th writes it at once.
+    let (mut control, _) = Ws::connect(&server, &c.pat1.token).await;
+    into_ghosts(&mut control, &c, 0..218).await;
+    assert_eq!(denied(server.dir.path(), c.pat1.id()).len(), 2);
+
+    into_ghosts(&mut ws, &c, 0..217).await;
     assert_eq!(
         denied(server.dir.path(), &pat2).len(),
         1,
@@ -139,8 +147,7 @@ async fn a_full_row_that_cannot_be_written_is_kept_for_later() {
     )
     .unwrap();
     // The 218th names a conversation the full row has no room for: the row cannot be written.
-    ws.send(into(217)).await;
-    assert_eq!(ws.expect("error").await["code"], "forbidden");
+    into_ghosts(&mut ws, &c, 217..218).await;
     db.execute_batch("DROP TRIGGER no_room").unwrap();
     drop(db);
     assert_eq!(denied(server.dir.path(), &pat2).len(), 1, "not written yet");

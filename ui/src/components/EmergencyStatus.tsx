@@ -27,9 +27,13 @@ export function EmergencyStatus({
       null,
     [items],
   );
+  const newestPress = useMemo(
+    () => [...items].reverse().find((m) => m.isEmergency && m.id !== null)?.id ?? null,
+    [items],
+  );
   const latest = useMemo(() => latestEmergency(emergencies, conversation), [emergencies, conversation]);
   const now = useNow(TICK_MS, `${latest?.id ?? ''}|${latest?.state ?? ''}|${pending?.clientId ?? ''}`);
-  const view = emergencyStatus(latest, pending, { now, clinic, online });
+  const view = emergencyStatus(latest, pending, { now, clinic, online, newestPress });
   if (!view) return null;
   return (
     <div

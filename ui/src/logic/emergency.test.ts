@@ -139,13 +139,20 @@ describe('emergencyStatus (what the patient sees)', () => {
     const raised = { ...e('a', 'RAISED', '2026-01-01T10:00:00Z'), writtenAt: '2026-01-01T09:48:00Z' };
     expect(emergencyStatus(raised, null, at('2026-01-01T10:00:10Z'))).toEqual({
       tone: 'raised',
-      text: 'Emergency received - alerting the doctors (written 12 min ago, reached the clinic 10 s ago)',
+      text: 'Emergency received - alerting the doctors (you wrote it 12 min ago; it reached the clinic 10 s ago)',
     });
     // The repeat interval counts from when the clinic had it, not from when it was written.
     const unanswered = emergencyStatus(raised, null, at('2026-01-01T10:00:40Z'));
     expect(unanswered?.tone).toBe('unanswered');
-    expect(unanswered?.text).toContain('(written 12 min ago, reached the clinic 40 s ago)');
+    expect(unanswered?.text).toBe(
+      'No doctor has answered yet (you wrote it 12 min ago; it reached the clinic 40 s ago); the clinic keeps alerting them.',
+    );
     expect(emergencyStatus(raised, null, at('2026-01-01T10:00:20Z'))?.tone).toBe('raised');
+    // After a later press (it joined or reopened the emergency) the first one's times are not it.
+    const later = { ...at('2026-01-01T10:00:40Z'), newestPress: 'm-later' };
+    expect(emergencyStatus(raised, null, later)?.text).toContain('(raised 40 s ago)');
+    const same = { ...at('2026-01-01T10:00:40Z'), newestPress: raised.messageId };
+    expect(emergencyStatus(raised, null, same)?.text).toContain('you wrote it 12 min ago');
   });
 
   it('a new pending emergency wins over an older resolved one', () => {

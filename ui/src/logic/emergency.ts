@@ -75,6 +75,12 @@ export interface EmergencyContext {
   clinic: ClinicInfo | null;
   /** The app is connected and caught up. */
   online: boolean;
+  /**
+   * The id of the newest emergency message of the conversation on this device, when known: a
+   * later press than the one that raised the emergency (it joined or reopened it) is not
+   * described by the emergency's own times.
+   */
+  newestPress?: string | null;
 }
 
 /** The number to tell a patient to call: the clinic's, else a plain "emergency services". */
@@ -83,13 +89,15 @@ export function emergencyNumber(clinic: ClinicInfo | null): string {
 }
 
 /**
- * "raised 40 s ago"; for one that waited on the patient's device, when they wrote it too:
- * "written 12 min ago, reached the clinic 40 s ago" (the clinic's alerts count from then).
+ * "raised 40 s ago"; for one whose message waited on the patient's device, when they wrote it
+ * too: "you wrote it 12 min ago; it reached the clinic 40 s ago" (the clinic's alerts count
+ * from then). Not after a later press: the emergency's times are its first message's.
  */
-function raisedWords(e: Emergency, now: number): string {
-  const raised = formatAge(e.raisedAt, now);
-  return e.writtenAt
-    ? `written ${formatAge(e.writtenAt, now)}, reached the clinic ${raised}`
+function raisedWords(e: Emergency, ctx: EmergencyContext): string {
+  const raised = formatAge(e.raisedAt, ctx.now);
+  const samePress = !ctx.newestPress || ctx.newestPress === e.messageId;
+  return e.writtenAt && samePress
+    ? `you wrote it ${formatAge(e.writtenAt, ctx.now)}; it reached the clinic ${raised}`
     : `raised ${raised}`;
 }
 
@@ -122,12 +130,12 @@ export function emergencyStatus(
       if (waited >= repeatMs || emergency.escalatedAt)
         return {
           tone: 'unanswered',
-          text: `No doctor has answered yet (${raisedWords(emergency, ctx.now)}); the clinic keeps alerting them.`,
+          text: `No doctor has answered yet (${raisedWords(emergency, ctx)}); the clinic keeps alerting them.`,
           call,
         };
       return {
         tone: 'raised',
-        text: `Emergency received - alerting the doctors (${raisedWords(emergency, ctx.now)})`,
+        text: `Emergency received - alerting the doctors (${raisedWords(emergency, ctx)})`,
       };
     }
     case 'ACKNOWLEDGED':

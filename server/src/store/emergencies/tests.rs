@@ -208,7 +208,11 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
     for step in steps {
         match step {
             Step::Send(sender, doctor, content, emergency) => {
-                let new = message(patient, doctor, content, *emergency);
+                let mut new = message(patient, doctor, content, *emergency);
+                if *content == FIRST_PRESS {
+                    // It waited two hours on the patient's device: its emergency says so.
+                    new.held_ms = Some(2 * 3_600_000);
+                }
                 let id = ClientId::from(format!("c-{content}"));
                 let sent = messages::send(&tx, &mut seqs, sender, &new, &id).unwrap();
                 if sent.emergency.is_some() {
@@ -258,6 +262,9 @@ fn phase(conn: &mut Connection, log: bool, patient: &User, steps: &[Step<'_>]) -
     answers
 }
 
+/// The script's first press, written two hours before it reached the server.
+const FIRST_PRESS: &str = "help";
+
 /// The emergency the first press raised (`newest` false) or the patient's newest.
 fn pick(answers: &Answers, newest: bool) -> EmergencyId {
     let sent = if newest {
@@ -294,7 +301,7 @@ fn script(conn: &mut Connection, log: bool, patient: &User, doctor: &User) -> An
         log,
         patient,
         &[
-            Step::Send(patient, doctor, "help", true),
+            Step::Send(patient, doctor, FIRST_PRESS, true),
             Step::Alert(false, &[(doctor, 2), (&other, 1)]),
             Step::Alert(false, &[(doctor, 1)]),
             Step::Send(patient, &other, "still need help", true),
@@ -480,6 +487,31 @@ fn logged_raises_alerts_escalations_takes_and_resolutions_leave_what_direct_ones
             .clone();
         resolved.alerted_doctors += later;
         assert_eq!(get(&logged_conn, id).unwrap().unwrap(), resolved);
+    }
+    // Every answer says when the message that raised its emergency was written: the first
+    // press's time, through joins, takes, a reopening and the resolution; none for the next.
+    let first = &logged.sent[0];
+    let first_id = &first.emergency.as_ref().unwrap().emergency.id;
+    assert!(first.message.written_at.is_some());
+    let answered = logged
+        .sent
+        .iter()
+        .map(|s| &s.emergency.as_ref().unwrap().emergency)
+        .chain(
+            logged
+                .taken
+                .iter()
+                .chain(&logged.resolved)
+                .filter_map(|t| t.as_ref().ok())
+                .map(|t| &t.emergency),
+        );
+    for emergency in answered {
+        let expected = if &emergency.id == first_id {
+            first.message.written_at
+        } else {
+            None
+        };
+        assert_eq!(emergency.written_at, expected, "{emergency:?}");
     }
     // Each raise's answer is the emergency as it then was: the reopened one waits again.
     for sent in &logged.sent {

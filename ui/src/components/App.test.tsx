@@ -451,6 +451,13 @@ describe('doctor view', () => {
     expect(within(banner).getByTestId('emergency-written')).toHaveTextContent(
       `written ${formatShortDate(writtenAt)} on their device, 19 min before it reached the clinic`,
     );
+    // A later press joins it: its words are shown, and when the emergency was written still is.
+    const later = msg({ seq: 3, id: 'm-later', content: 'Worse now', isEmergency: true });
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e8', raisedAt, writtenAt }), true, later));
+    expect(within(banner).getByTestId('emergency-text')).toHaveTextContent('Worse now');
+    expect(within(banner).getByTestId('emergency-written')).toHaveTextContent(
+      `written ${formatShortDate(writtenAt)} on their device`,
+    );
   });
 
   it('a device that cannot ring says so, offers no "Silence", and the test alert says what worked', async () => {

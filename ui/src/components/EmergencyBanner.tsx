@@ -13,12 +13,15 @@ import { Icon } from './Icon';
 import { useNow } from './useNow';
 
 /** The ages ("3 min ago") are redrawn this often. */
+
+/** A time that must not wrap between its parts ("08:08 / PM" in a narrow banner). */
+const unbroken = (time: string) => time.replace(/ /g, '\u00a0');
 const TICK_MS = 15_000;
 
 /**
- * What the patient wrote: the whole message when this device has it, else the alert's preview;
- * and when they wrote it, if it waited on their device before it could be sent (the shown
- * message's time, else the one that raised the emergency).
+ * What the patient wrote: the whole message when this device has it, else the alert's preview
+ * (the newest press); and when they wrote the press that raised the emergency, if it waited on
+ * their device before it could be sent (as the patient's status and `clinic emergencies` say).
  */
 function usePatientText(e: Emergency): {
   text: string | null;
@@ -29,13 +32,12 @@ function usePatientText(e: Emergency): {
     s.messages[keyOf(e)]?.items.find((m) => m.id === (fromAlert?.id ?? e.messageId)),
   );
   const text = loaded?.content ?? fromAlert?.content ?? null;
-  const shown = loaded ?? fromAlert;
-  const written = shown
-    ? shown.writtenAt
-      ? { at: shown.writtenAt, sentAt: shown.createdAt }
-      : null
-    : e.writtenAt
-      ? { at: e.writtenAt, sentAt: e.raisedAt }
+  // An older server's emergency has no `writtenAt`: its own message may say it.
+  const raising = [loaded, fromAlert].find((m) => m?.id === e.messageId);
+  const written = e.writtenAt
+    ? { at: e.writtenAt, sentAt: e.raisedAt }
+    : raising?.writtenAt
+      ? { at: raising.writtenAt, sentAt: raising.createdAt }
       : null;
   return { text: text && text.trim() ? text : null, written };
 }
@@ -66,7 +68,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           <strong>{e.patientName}</strong>{' '}
           <span data-testid="emergency-age" title={`Raised at ${formatTime(e.raisedAt)}`}>
             {e.state === 'RAISED' ? 'needs help · ' : ''}raised {formatAge(e.raisedAt, now)} (
-            {formatTime(e.raisedAt)})
+            {unbroken(formatTime(e.raisedAt))})
           </span>
           {written && (
             <span
@@ -75,7 +77,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
               title={writtenTitle(written.at, written.sentAt, false)}
             >
               {' '}
-              · written {formatShortDate(written.at, new Date(now))} on their device,{' '}
+              · written {unbroken(formatShortDate(written.at, new Date(now)))} on their device,{' '}
               {formatSpan(new Date(written.sentAt).getTime() - new Date(written.at).getTime())} before it
               reached the clinic
             </span>
@@ -91,7 +93,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
               {' '}
               · acknowledged by {e.acknowledgedByName ?? 'a doctor'}
               {e.acknowledgedAt &&
-                ` at ${formatTime(e.acknowledgedAt)} (${formatAge(e.acknowledgedAt, now)})`}
+                ` at ${unbroken(formatTime(e.acknowledgedAt))} (${formatAge(e.acknowledgedAt, now)})`}
             </span>
           )}
         </span>

@@ -3,7 +3,7 @@
 // answered after the repeat interval), how long it has been and the number to call.
 
 import { useMemo } from 'react';
-import { emergencyStatus, latestEmergency } from '../logic/emergency';
+import { emergencyStatus, latestEmergency, newestPressWritten } from '../logic/emergency';
 import { useChat } from '../store/hooks';
 import type { ConversationKey, LocalMessage } from '../types';
 import { useNow } from './useNow';
@@ -27,10 +27,7 @@ export function EmergencyStatus({
       null,
     [items],
   );
-  const newestPress = useMemo(
-    () => [...items].reverse().find((m) => m.isEmergency && m.id !== null)?.id ?? null,
-    [items],
-  );
+  const newestPress = useMemo(() => newestPressWritten(items), [items]);
   const latest = useMemo(() => latestEmergency(emergencies, conversation), [emergencies, conversation]);
   const now = useNow(TICK_MS, `${latest?.id ?? ''}|${latest?.state ?? ''}|${pending?.clientId ?? ''}`);
   const view = emergencyStatus(latest, pending, { now, clinic, online, newestPress });

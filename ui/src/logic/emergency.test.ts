@@ -5,6 +5,7 @@ import {
   emergencyStatus,
   formatAge,
   latestEmergency,
+  newestPressWritten,
   openEmergencies,
   previewText,
   upsertEmergency,
@@ -148,11 +149,29 @@ describe('emergencyStatus (what the patient sees)', () => {
       'No doctor has answered yet (you wrote it 12 min ago; it reached the clinic 40 s ago); the clinic keeps alerting them.',
     );
     expect(emergencyStatus(raised, null, at('2026-01-01T10:00:20Z'))?.tone).toBe('raised');
-    // After a later press (it joined or reopened the emergency) the first one's times are not it.
-    const later = { ...at('2026-01-01T10:00:40Z'), newestPress: 'm-later' };
+    // After a press written once it had reached the clinic (it joined or reopened the
+    // emergency) the first one's times are not it; one written with it offline is.
+    const later = { ...at('2026-01-01T10:00:40Z'), newestPress: '2026-01-01T10:00:30Z' };
     expect(emergencyStatus(raised, null, later)?.text).toContain('(raised 40 s ago)');
-    const same = { ...at('2026-01-01T10:00:40Z'), newestPress: raised.messageId };
-    expect(emergencyStatus(raised, null, same)?.text).toContain('you wrote it 12 min ago');
+    const together = { ...at('2026-01-01T10:00:40Z'), newestPress: '2026-01-01T09:48:20Z' };
+    expect(emergencyStatus(raised, null, together)?.text).toContain('you wrote it 12 min ago');
+  });
+
+  it('a press is written, at the earliest, a minute before the clinic had it unless it says', () => {
+    const press = (createdAt: string, writtenAt: string | null = null, id: string | null = 'm-1') =>
+      msg({ isEmergency: true, id, seq: id ? 1 : null, createdAt, writtenAt });
+    expect(newestPressWritten([])).toBeNull();
+    expect(newestPressWritten([press('2026-01-01T10:00:00Z')])).toBe('2026-01-01T09:59:00.000Z');
+    expect(
+      newestPressWritten([
+        press('2026-01-01T10:00:00Z'),
+        press('2026-01-01T10:05:00Z', '2026-01-01T09:50:00Z'),
+      ]),
+    ).toBe('2026-01-01T09:50:00Z');
+    // A press not yet sent is not one the clinic has.
+    expect(
+      newestPressWritten([press('2026-01-01T10:00:00Z'), press('2026-01-01T10:09:00Z', null, null)]),
+    ).toBe('2026-01-01T09:59:00.000Z');
   });
 
   it('a new pending emergency wins over an older resolved one', () => {

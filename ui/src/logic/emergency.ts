@@ -1,5 +1,6 @@
 // Emergencies: the open list doctors see, and the status line a patient sees.
 
+import { WRITTEN_APART_MS } from '../generated/bindings';
 import type { ClinicInfo, ConversationKey, Emergency, LocalMessage } from '../types';
 import { sameKey } from './conversations';
 
@@ -76,11 +77,21 @@ export interface EmergencyContext {
   /** The app is connected and caught up. */
   online: boolean;
   /**
-   * The id of the newest emergency message of the conversation on this device, when known: a
-   * later press than the one that raised the emergency (it joined or reopened it) is not
-   * described by the emergency's own times.
+   * When the newest emergency message of the conversation on this device was written, when
+   * known: a press written after the emergency reached the clinic (it joined or reopened it)
+   * is not described by the emergency's own times; presses written together offline are.
    */
   newestPress?: string | null;
+}
+
+/**
+ * When the newest emergency message the server has (of `items`, oldest first) was written, at
+ * the earliest: one without `writtenAt` may have waited on the device up to WRITTEN_APART_MS.
+ */
+export function newestPressWritten(items: readonly LocalMessage[]): string | null {
+  const newest = [...items].reverse().find((m) => m.isEmergency && m.id !== null);
+  if (!newest) return null;
+  return newest.writtenAt ?? new Date(Date.parse(newest.createdAt) - WRITTEN_APART_MS).toISOString();
 }
 
 /** The number to tell a patient to call: the clinic's, else a plain "emergency services". */
@@ -91,11 +102,11 @@ export function emergencyNumber(clinic: ClinicInfo | null): string {
 /**
  * "raised 40 s ago"; for one whose message waited on the patient's device, when they wrote it
  * too: "you wrote it 12 min ago; it reached the clinic 40 s ago" (the clinic's alerts count
- * from then). Not after a later press: the emergency's times are its first message's.
+ * from then). Not after a press written later: the emergency's times are its first message's.
  */
 function raisedWords(e: Emergency, ctx: EmergencyContext): string {
   const raised = formatAge(e.raisedAt, ctx.now);
-  const samePress = !ctx.newestPress || ctx.newestPress === e.messageId;
+  const samePress = !ctx.newestPress || Date.parse(ctx.newestPress) <= Date.parse(e.raisedAt);
   return e.writtenAt && samePress
     ? `you wrote it ${formatAge(e.writtenAt, ctx.now)}; it reached the clinic ${raised}`
     : `raised ${raised}`;

@@ -275,7 +275,10 @@ impl Desktop {
                 settings: self.settings(),
                 availability: client.availability(),
                 conversations: Vec::new(),
-                emergencies: Vec::new(),
+                emergencies: client.emergencies_while_locked().unwrap_or_else(|e| {
+                    tracing::warn!("open emergencies: {e}");
+                    Vec::new()
+                }),
                 ringing: client.ringing(),
                 lock: Some(lock),
                 clinic: client.clinic_info(),

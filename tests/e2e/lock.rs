@@ -173,5 +173,32 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     w.shot(&app, "session-revoked", false).await?;
     w.close(app).await?;
     drop(driver);
+
+    // Bob's emergency is still open: his own locked app says where it stands and the number to
+    // call, from the page's memory when it locks (Ctrl+L) and from the shell's snapshot after a
+    // restart, still locked.
+    let bob = w.profile("bob-lock");
+    let (driver, app) = w.app(&bob).await?;
+    log_in(&app, &w.url, "bob", &w.code).await?;
+    app.script("window.dispatchEvent(new KeyboardEvent('keydown', { key: 'l', ctrlKey: true }));")
+        .await?;
+    let own = "[data-testid=lock-own-emergency]";
+    let says = |found: &[(String, _)]| {
+        found
+            .iter()
+            .any(|(t, _)| t.starts_with("Your emergency is open.") && t.contains("call"))
+    };
+    app.wait_until(own, "bob's emergency on his lock screen", says)
+        .await?;
+    w.close(app).await?;
+    drop(driver);
+    let (driver, app) = w.app(&bob).await?;
+    app.wait_until(own, "after a restart, from the shell", says)
+        .await?;
+    app.wait_script("still no message text", &locked_without("I fell again"))
+        .await?;
+    w.shot(&app, "locked-patient-emergency", false).await?;
+    w.close(app).await?;
+    drop(driver);
     Ok(())
 }

@@ -6,6 +6,7 @@ use super::Client;
 use crate::error::Result;
 use crate::events::ClientEvent;
 use crate::lock::{AppLock, Device, Unlock};
+use clinic_protocol::{Emergency, Role};
 use serde::Serialize;
 use std::sync::MutexGuard;
 use std::time::Duration;
@@ -116,6 +117,20 @@ impl Client {
 
     pub fn is_locked(&self) -> bool {
         self.app_lock().is_locked()
+    }
+
+    /// The emergencies a locked app may show: a patient's own open ones (their state, so that
+    /// she sees whether help is coming and the number to call without unlocking); none of a
+    /// doctor's, which name patients on a computer others may use. Open ones carry no text of a
+    /// message (a resolution's note comes with the resolution).
+    pub fn emergencies_while_locked(&self) -> Result<Vec<Emergency>> {
+        if self.user().role != Role::Patient {
+            return Ok(Vec::new());
+        }
+        let mine = &self.user().id;
+        let mut open = self.open_emergencies()?;
+        open.retain(|e| &e.patient_id == mine);
+        Ok(open)
     }
 
     /// Fails with [`crate::ClientError::Locked`] while locked.

@@ -1,6 +1,7 @@
 //! The app lock on a real client and server, time from a fake clock: idle locks; while locked
 //! no history, no read receipts, notifications say nothing, an emergency still rings and says
-//! "unlock to respond"; the PIN unlocks; five wrong tries log out (token revoked) and on a shared
+//! "unlock to respond" (a locked patient's app still shows her own open emergency); the PIN
+//! unlocks; five wrong tries log out (token revoked) and on a shared
 //! computer wipe the cache; the clinic's server sets the longest idle times.
 
 #![allow(clippy::unwrap_used)]
@@ -117,6 +118,22 @@ async fn idle_locks_content_is_withheld_emergencies_ring_and_the_pin_unlocks() {
     assert_eq!(notice.title, "EMERGENCY from a patient");
     assert!(notice.body.contains("Unlock Clinic Messaging to respond"));
     wait_until(&patel, "the alarm", || !patel.ringing().is_empty()).await;
+    // The locked doctor's page is shown no emergency (they name patients); a locked patient's
+    // is shown her own open one (and no one else's).
+    assert!(!patel.open_emergencies().unwrap().is_empty());
+    assert_eq!(patel.emergencies_while_locked().unwrap(), Vec::new());
+    wait_until(&alice, "her emergency", || {
+        alice
+            .open_emergencies()
+            .unwrap()
+            .iter()
+            .any(|e| e.patient_id == alice.user().id)
+    })
+    .await;
+    alice.lock_now().unwrap();
+    let shown = alice.emergencies_while_locked().unwrap();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0].patient_id, alice.user().id);
 
     // The PIN unlocks, and everything is there.
     assert!(matches!(

@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { App } from '../App';
 import { StoreProvider } from '../store/StoreProvider';
-import { DOCTOR, history, setup } from '../test/fixtures';
+import { DOCTOR, PATIENT, emergency, history, setup } from '../test/fixtures';
 
 async function renderApp(s: ReturnType<typeof setup>) {
   render(
@@ -66,6 +66,42 @@ describe('app lock', () => {
     expect(await screen.findByTestId('chat-layout')).toBeInTheDocument();
     // The open conversation comes back.
     expect(await screen.findByText('line 3')).toBeInTheDocument();
+  });
+
+  it("a locked patient's app shows her own open emergency and the number to call; a doctor's names no one", async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const raisedAt = new Date(Date.now() - 5_000).toISOString();
+    const s = await renderApp(setup({ clinic, emergencies: [emergency({ raisedAt })] }));
+    await act(() => s.store.lockNow());
+    const own = await screen.findByTestId('lock-own-emergency');
+    expect(own).toHaveTextContent(
+      'Your emergency is open. Emergency received - alerting the doctors (raised just now). If you need help now, call +44 20 7946 0000.',
+    );
+    // A doctor takes it while the app is locked.
+    act(() =>
+      s.fake.upsertEmergency(
+        emergency({ raisedAt, state: 'ACKNOWLEDGED', acknowledgedByName: DOCTOR.name }),
+        false,
+      ),
+    );
+    expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(`${DOCTOR.name} is on it.`);
+    // Restarted while locked: the shell's snapshot has it too.
+    const again = setup({ clinic, emergencies: [emergency({ raisedAt })] });
+    again.fake.lock = { ...again.fake.lock, locked: true };
+    expect(again.fake.snapshot().emergencies).toHaveLength(1);
+    expect(again.fake.snapshot().conversations).toEqual([]);
+    const doctor = setup({ as: DOCTOR, emergencies: [emergency({ raisedAt })] });
+    doctor.fake.lock = { ...doctor.fake.lock, locked: true };
+    expect(doctor.fake.snapshot().emergencies).toEqual([]);
+  });
+
+  it('a locked doctor sees no emergency named', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, emergencies: [emergency()] }));
+    await act(() => s.store.lockNow());
+    expect(await screen.findByTestId('lock-screen')).toBeInTheDocument();
+    expect(screen.queryByTestId('lock-own-emergency')).toBeNull();
+    expect(s.store.getState().emergencies).toEqual([]);
+    expect(document.body.innerHTML).not.toContain(PATIENT.name);
   });
 
   it('"Not you? Log out" goes to the login screen', async () => {

@@ -1,9 +1,12 @@
 // The locked app: nothing of the messages, only who is signed in, an unlock field, an
-// emergency's "unlock to respond", and "Not you? Log out" (asking first, like Settings, when
-// it would stop the alarm or delete sends not delivered yet).
+// emergency's "unlock to respond" (doctors) or a patient's own open emergency with the number to
+// call, and "Not you? Log out" (asking first, like Settings, when it would stop the alarm or
+// delete sends not delivered yet).
 
 import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { emergencyNumber, emergencyStatus, openEmergencies } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
+import { useNow } from './useNow';
 import { LogoutQuestion } from './LogoutConfirm';
 import { useLogout } from './useLogout';
 
@@ -13,6 +16,7 @@ export function LockScreen() {
   const lock = useChat((s) => s.lock);
   const error = useChat((s) => s.lockError);
   const ringing = useChat((s) => s.ringing);
+  const own = useOwnEmergency();
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLInputElement>(null);
@@ -35,6 +39,12 @@ export function LockScreen() {
         {ringing.length > 0 && (
           <p className="login-error lock-emergency" role="alert" data-testid="lock-emergency">
             EMERGENCY from a patient: unlock to respond
+          </p>
+        )}
+        {own && (
+          <p className={`emergency-status tone-${own.tone}`} role="status" data-testid="lock-own-emergency">
+            <strong>Your emergency is open.</strong> {own.text} If you need help now, call{' '}
+            <strong>{own.call}</strong>.
           </p>
         )}
         <p>
@@ -68,4 +78,20 @@ export function LockScreen() {
       </form>
     </main>
   );
+}
+
+/** A patient's newest open emergency as her status line says it, and the number to call. */
+function useOwnEmergency(): { tone: string; text: string; call: string } | null {
+  const user = useChat((s) => s.session?.user);
+  const emergencies = useChat((s) => s.emergencies);
+  const clinic = useChat((s) => s.clinic);
+  const online = useChat((s) => s.connection.state === 'online');
+  const open =
+    user?.role === 'PATIENT' ? openEmergencies(emergencies).filter((e) => e.patientId === user.id) : [];
+  const newest = open.at(-1) ?? null;
+  const now = useNow(5_000, `${newest?.id ?? ''}|${newest?.state ?? ''}`);
+  const view = emergencyStatus(newest, null, { now, clinic, online });
+  if (!newest || !view) return null;
+  const text = view.text.endsWith('.') ? view.text : `${view.text}.`;
+  return { tone: view.tone, text, call: emergencyNumber(clinic) };
 }

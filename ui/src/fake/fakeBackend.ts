@@ -202,13 +202,17 @@ export class FakeBackend implements Backend {
   }
 
   snapshot(): Snapshot {
+    const open = this.emergencies.filter((e) => e.state !== 'RESOLVED');
+    const me = this.session?.user;
+    // Locked, as the shell: no list, and only a patient's own open emergencies.
+    const locked = this.session !== null && this.lock.locked;
     return {
       session: this.session,
       connection: this.connection,
       settings: this.settings,
       availability: this.availability,
-      conversations: this.session ? this.conversationList() : [],
-      emergencies: this.emergencies.filter((e) => e.state !== 'RESOLVED'),
+      conversations: this.session && !locked ? this.conversationList() : [],
+      emergencies: locked ? open.filter((e) => me?.role === 'PATIENT' && e.patientId === me.id) : open,
       ringing: this.ringing,
       lock: this.session ? this.lock : null,
       clinic: this.session ? this.clinic : null,

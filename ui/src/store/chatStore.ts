@@ -287,12 +287,20 @@ export class ChatStore {
   // ---- the app lock ----
 
   /**
-   * Locked: every message and list is dropped from memory (the shell sends none while locked);
+   * Locked: every message and list is dropped from memory (the shell sends none while locked)
+   * but a patient's own open emergencies, which the lock screen shows as the shell does;
    * unlocked: the shell's snapshot brings the list back and the open conversation reloads.
    */
   private onLock(status: LockStatus): void {
     if (status.locked) {
-      this.set({ lock: status, messages: {}, conversations: [], emergencies: [], typing: {} });
+      const me = this.state.session?.user;
+      this.set((s) => ({
+        lock: status,
+        messages: {},
+        conversations: [],
+        emergencies: me?.role === 'PATIENT' ? s.emergencies.filter((e) => e.patientId === me.id) : [],
+        typing: {},
+      }));
       return;
     }
     this.set({ lock: status, lockError: null });

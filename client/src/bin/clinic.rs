@@ -341,10 +341,17 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Emergencies { json } => {
             let client = open(&cli)?;
-            let list = client.fetch_open_emergencies().await?;
+            let open = client.fetch_open_emergencies().await?;
+            let list = open.list;
             if *json {
                 print_json(&list)?;
             } else {
+                if open.offline {
+                    println!(
+                        "(the clinic's server cannot be reached: as this computer last saw them; \
+                         one may have been taken or resolved since)"
+                    );
+                }
                 for e in &list {
                     let by = e
                         .acknowledged_by_name
@@ -882,11 +889,12 @@ fn print_results(client: &Client, page: &Found) {
         };
         let emergency = if m.is_emergency { " EMERGENCY" } else { "" };
         println!(
-            "{} {} -> {}{emergency}: {}",
+            "{} {} -> {}{emergency}: {}{}",
             stamp(m.created_at),
             name(&m.sender_id),
             name(other),
-            marked(&hit.snippet, bold)
+            marked(&hit.snippet, bold),
+            written_note(m.written_at, m.created_at)
         );
     }
     if let Some(cursor) = &page.next_cursor {

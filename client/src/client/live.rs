@@ -173,46 +173,62 @@ impl Client {
         answer: Result<Emergency>,
         done: &str,
     ) -> Result<Emergency> {
-        match answer {
-            Ok(emergency) => {
-                self.shared.emergency_changed(emergency.clone())?;
-                self.after_taking(&emergency).await;
-                Ok(emergency)
-            }
+        let emergency = match answer {
+            Ok(emergency) => emergency,
             Err(ClientError::Server {
                 status,
                 code: ErrorCode::Conflict,
                 ..
-            }) => Err(ClientError::Server {
-                status,
-                code: ErrorCode::Conflict,
-                message: self.who_has(id).await,
-            }),
+            }) => match self.who_has(id, done).await {
+                // This doctor did it already (on another device, or an answer that was lost):
+                // done, as asked.
+                Ok(emergency) => emergency,
+                Err(message) => {
+                    return Err(ClientError::Server {
+                        status,
+                        code: ErrorCode::Conflict,
+                        message,
+                    });
+                }
+            },
             Err(ClientError::Http(e)) => {
                 tracing::info!("emergency {id} not {done}: {e}");
-                Err(ClientError::Unconfirmed(format!(
+                return Err(ClientError::Unconfirmed(format!(
                     "The clinic server could not be reached, so the emergency is not {done} \
                      and nobody was told. The alarm keeps ringing; try again."
-                )))
+                )));
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        self.shared.emergency_changed(emergency.clone())?;
+        self.after_taking(&emergency).await;
+        Ok(emergency)
     }
 
-    /// "Dr. X already took it": who has an emergency someone else moved on first.
-    async fn who_has(&self, id: &EmergencyId) -> String {
-        match self.shared.api.emergency(id).await {
-            Ok(detail) => {
-                let e = detail.emergency;
-                match (e.state, e.acknowledged_by_name) {
-                    (EmergencyState::Resolved, _) => {
-                        "This emergency is already resolved.".to_owned()
-                    }
-                    (_, Some(name)) => format!("{name} already took it."),
-                    _ => "Another doctor already took it.".to_owned(),
-                }
+    /// After a `conflict`: the emergency when this doctor already did what was asked (`done`),
+    /// else "Dr. X already took it": who has an emergency someone else moved on first.
+    async fn who_has(
+        &self,
+        id: &EmergencyId,
+        done: &str,
+    ) -> std::result::Result<Emergency, String> {
+        let Ok(detail) = self.shared.api.emergency(id).await else {
+            return Err("Another doctor already took it.".to_owned());
+        };
+        let e = detail.emergency;
+        let me = Some(&self.user().id);
+        match (e.state, e.acknowledged_by_name.as_deref()) {
+            (EmergencyState::Acknowledged, _)
+                if done == "acknowledged" && e.acknowledged_by.as_ref() == me =>
+            {
+                Ok(e)
             }
-            Err(_) => "Another doctor already took it.".to_owned(),
+            (EmergencyState::Resolved, _) if done == "resolved" && e.resolved_by.as_ref() == me => {
+                Ok(e)
+            }
+            (EmergencyState::Resolved, _) => Err("This emergency is already resolved.".to_owned()),
+            (_, Some(name)) => Err(format!("{name} already took it.")),
+            _ => Err("Another doctor already took it.".to_owned()),
         }
     }
 

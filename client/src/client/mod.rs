@@ -83,6 +83,14 @@ pub struct Client {
     lock: Arc<Mutex<AppLock>>,
 }
 
+/// The open emergencies [`Client::fetch_open_emergencies`] found.
+#[derive(Debug, Clone)]
+pub struct OpenEmergencies {
+    pub list: Vec<Emergency>,
+    /// The server could not be reached: the list is as this computer last saw it.
+    pub offline: bool,
+}
+
 impl Client {
     /// Logs in over REST, keeps the token in the credential store and the session in the
     /// profile, and fetches contacts and conversations. Does not connect yet.
@@ -556,18 +564,24 @@ impl Client {
     }
 
     /// Emergencies not yet resolved: from the server when it answers (and then cached), else
-    /// as last seen.
-    pub async fn fetch_open_emergencies(&self) -> Result<Vec<Emergency>> {
+    /// as last seen here (`offline`: one may have been taken or resolved since).
+    pub async fn fetch_open_emergencies(&self) -> Result<OpenEmergencies> {
         match self.shared.api.emergencies(true).await {
             Ok(list) => {
                 for e in &list {
                     self.shared.cache.save_emergency(e)?;
                 }
-                Ok(list)
+                Ok(OpenEmergencies {
+                    list,
+                    offline: false,
+                })
             }
             Err(ClientError::Http(e)) => {
                 tracing::debug!("emergencies from the cache ({e})");
-                self.shared.cache.open_emergencies()
+                Ok(OpenEmergencies {
+                    list: self.shared.cache.open_emergencies()?,
+                    offline: true,
+                })
             }
             Err(e) => Err(e),
         }

@@ -115,24 +115,58 @@ async fn ringing(client: &Client, id: &clinic_protocol::EmergencyId) {
     wait_until(client, "the alarm", || client.ringing().contains(id)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_ringing() {
+/// Alice's emergency ringing on Dr. Patel's device, which reaches the server through a proxy
+/// that can hold what the server sends it, and `other` (a doctor) online directly.
+struct RingingBehindAProxy {
+    _data: tempfile::TempDir,
+    _dirs: Vec<tempfile::TempDir>,
+    _server: InProcessServer,
+    proxy: common::proxy::Proxy,
+    patel: Client,
+    other: Client,
+    raised: clinic_protocol::Emergency,
+}
+
+impl RingingBehindAProxy {
+    /// `other` takes the emergency while news of that is held on its way to Dr. Patel's device.
+    async fn taken_meanwhile(&self) {
+        self.proxy.hold_server_frames();
+        self.other
+            .acknowledge_emergency(&self.raised.id)
+            .await
+            .unwrap();
+    }
+}
+
+async fn ringing_behind_a_proxy(other: &str) -> RingingBehindAProxy {
     let data = demo_data_dir();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let server = InProcessServer::start(data.path(), 0).await;
     let proxy = common::proxy::Proxy::start(server.addr, data.path()).await;
     let patel = online(&proxy.url(), dirs[0].path(), "dr.patel").await;
-    let nguyen = online(&server.url(), dirs[1].path(), "dr.nguyen").await;
+    let other = online(&server.url(), dirs[1].path(), other).await;
     let alice = online(&server.url(), dirs[2].path(), "alice").await;
     let mut doctor_events = patel.subscribe();
     let conversation = alice.conversation_with("dr.patel").unwrap();
     alice.send(&conversation, "I fell", true).unwrap();
     let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
     ringing(&patel, &raised.id).await;
+    RingingBehindAProxy {
+        _data: data,
+        _dirs: dirs,
+        _server: server,
+        proxy,
+        patel,
+        other,
+        raised,
+    }
+}
 
-    // Dr. Nguyen takes it while news of that is still on its way to Dr. Patel's device.
-    proxy.hold_server_frames();
-    nguyen.acknowledge_emergency(&raised.id).await.unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_ringing() {
+    let w = ringing_behind_a_proxy("dr.nguyen").await;
+    let (proxy, patel, raised) = (&w.proxy, &w.patel, &w.raised);
+    w.taken_meanwhile().await;
     let refused = patel.acknowledge_emergency(&raised.id).await.unwrap_err();
     match &refused {
         clinic_client::ClientError::Server { code, message, .. } => {
@@ -149,10 +183,34 @@ async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_rin
 
     // The server's own update is what stops it.
     proxy.release();
-    wait_until(&patel, "the update to stop the alarm", || {
+    wait_until(patel, "the update to stop the alarm", || {
         patel.ringing().is_empty()
     })
     .await;
+}
+
+/// A doctor who took (or resolved) an emergency on another device, or whose answer was lost,
+/// and asks again: done, as asked, and this device stops ringing; no "Dr. X already took it"
+/// naming herself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taking_or_resolving_again_what_this_doctor_did_is_done_not_a_conflict() {
+    // Taken on the laptop while news of it is still on its way to the desk.
+    let w = ringing_behind_a_proxy("dr.patel").await;
+    let (proxy, desk, laptop, raised) = (&w.proxy, &w.patel, &w.other, &w.raised);
+    w.taken_meanwhile().await;
+    let taken = desk.acknowledge_emergency(&raised.id).await.unwrap();
+    assert_eq!(taken.state, EmergencyState::Acknowledged);
+    assert_eq!(taken.acknowledged_by.as_ref(), Some(&desk.user().id));
+    assert!(desk.ringing().is_empty(), "done: the desk stops ringing");
+
+    laptop
+        .resolve_emergency(&raised.id, Some("seen".into()))
+        .await
+        .unwrap();
+    let resolved = desk.resolve_emergency(&raised.id, None).await.unwrap();
+    assert_eq!(resolved.state, EmergencyState::Resolved);
+    assert_eq!(resolved.resolution_note.as_deref(), Some("seen"));
+    proxy.release();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,6 +312,8 @@ async fn a_second_press_joins_the_open_emergency() {
     })
     .await;
     let open = patel.fetch_open_emergencies().await.unwrap();
+    assert!(!open.offline);
+    let open = open.list;
     let alices: Vec<_> = open
         .iter()
         .filter(|e| e.patient_id == conversation.patient_id)

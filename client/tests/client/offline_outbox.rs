@@ -293,6 +293,22 @@ async fn a_send_that_waited_hours_says_when_it_was_written() {
     let history = String::from_utf8(out.stdout).unwrap();
     let line = history.lines().find(|l| l.contains(&tag)).unwrap();
     assert!(line.starts_with(&in_india(on_server.created_at)), "{line}");
+    // And so does `clinic search`.
+    let out = clinic(profile.path())
+        .args(["search", "--", &tag])
+        .env("TZ", INDIA)
+        .output()
+        .unwrap();
+    let found = String::from_utf8(out.stdout).unwrap();
+    let hit = found
+        .lines()
+        .find(|l| l.contains(&tag))
+        .unwrap_or_else(|| panic!("{found}"));
+    assert!(hit.starts_with(&in_india(on_server.created_at)), "{hit}");
+    assert!(
+        hit.ends_with(&written_note(written, on_server.created_at)),
+        "{hit}"
+    );
     assert!(
         line.contains(&format!(
             "{tag}{}",

@@ -704,7 +704,7 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
             ClientEvent::MessageUpserted { message } => println!("{}", line(client, message)),
             other => {
                 // Names, notification text and the server's sentences go into it.
-                if let Some(sentence) = describe(other) {
+                if let Some(sentence) = describe(other, &|id| display_name(client, id)) {
                     eprintln!("[{}]", for_terminal(&sentence));
                 }
             }
@@ -714,14 +714,32 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// What `tail` says about an event other than a message, as a sentence; `None` for what a
-/// person following a conversation does not need to read (the list changed, receipts).
-fn describe(event: &ClientEvent) -> Option<String> {
+/// A user's name as a sentence says it: a contact's full name, else the id.
+fn display_name(client: &Client, id: &clinic_protocol::UserId) -> String {
+    if *id == client.user().id {
+        return client.user().name.clone();
+    }
+    client
+        .contacts()
+        .ok()
+        .and_then(|cs| cs.into_iter().find(|c| c.id == *id))
+        .map_or_else(|| id.to_string(), |c| c.name)
+}
+
+/// What `tail` says about an event other than a message, as a sentence (`name` of a user id);
+/// `None` for what a person following a conversation does not need to read (the list changed,
+/// receipts, what a desktop would show as a native notification: the server's notification
+/// says it).
+fn describe(
+    event: &ClientEvent,
+    name: &dyn Fn(&clinic_protocol::UserId) -> String,
+) -> Option<String> {
     Some(match event {
         // The app lock is the desktop's; the CLI never locks.
         ClientEvent::MessageUpserted { .. }
         | ClientEvent::WithdrawNotice { .. }
         | ClientEvent::ConversationsChanged
+        | ClientEvent::Notify { .. }
         | ClientEvent::Lock { .. } => return None,
         ClientEvent::Connection {
             state,
@@ -766,18 +784,18 @@ fn describe(event: &ClientEvent) -> Option<String> {
             } else {
                 "stopped typing"
             };
-            format!("{user_id} {doing}")
+            format!("{} {doing}", name(user_id))
         }
         ClientEvent::Presence { user_id, online } => {
             let now = if *online { "online" } else { "offline" };
-            format!("{user_id} is {now}")
+            format!("{} is {now}", name(user_id))
         }
         ClientEvent::PeerAvailability {
             user_id,
             availability,
         } => match availability {
-            Availability::DoNotDisturb => format!("{user_id} is on do not disturb"),
-            Availability::Available => format!("{user_id} is available"),
+            Availability::DoNotDisturb => format!("{} is on do not disturb", name(user_id)),
+            Availability::Available => format!("{} is available", name(user_id)),
         },
         ClientEvent::EmergencyAlert {
             emergency,
@@ -819,12 +837,14 @@ fn describe(event: &ClientEvent) -> Option<String> {
         }
         ClientEvent::Alarm { alerting, ringing } => {
             if *alerting {
-                format!("ringing for {} open emergencies", ringing.len())
+                match ringing.len() {
+                    1 => "ringing for 1 open emergency".to_owned(),
+                    n => format!("ringing for {n} open emergencies"),
+                }
             } else {
                 "the alarm is quiet".to_owned()
             }
         }
-        ClientEvent::Notify { notice } => format!("{}: {}", notice.title, notice.body),
         ClientEvent::Availability { availability } => match availability {
             Availability::Available => "you are available".to_owned(),
             Availability::DoNotDisturb => "you are on do not disturb".to_owned(),
@@ -950,8 +970,7 @@ fn message_text(text: &str) -> String {
         .join(CONTINUATION)
 }
 
-/// A time as the lines print it: this computer's local time, as the desktop app shows it
-/// (`--json` keeps the server's UTC).
+/// A time as the lines print it: this computer's local time (`--json` keeps the server's UTC).
 fn stamp(at: DateTime<Utc>) -> String {
     stamp_in(at, &Local)
 }
@@ -1148,11 +1167,22 @@ mod tests {
                 alerting: false,
                 ringing: vec![],
             },
+            ClientEvent::Alarm {
+                alerting: true,
+                ringing: vec!["e-1".to_owned().into()],
+            },
             ClientEvent::Availability {
                 availability: Availability::DoNotDisturb,
             },
         ];
-        let said: Vec<String> = events.iter().filter_map(describe).collect();
+        let name = |id: &UserId| {
+            if id.as_str() == "u-1" {
+                "Dr. Asha Patel".to_owned()
+            } else {
+                id.to_string()
+            }
+        };
+        let said: Vec<String> = events.iter().filter_map(|e| describe(e, &name)).collect();
         assert_eq!(said.len(), events.len());
         assert_eq!(
             said[0],
@@ -1160,12 +1190,14 @@ mod tests {
              trying again in 2 s, 3 waiting to be sent, 1 not sent after a refusal"
         );
         assert_eq!(said[1], "connecting (try 1), 0 waiting to be sent");
+        assert_eq!(said[2], "Dr. Asha Patel is online", "a name, not an id");
+        assert_eq!(said[5], "ringing for 1 open emergency");
         for sentence in &said {
             assert!(
                 !sentence.contains(['{', '}']) && !sentence.contains("Connecting"),
                 "{sentence}"
             );
         }
-        assert!(describe(&ClientEvent::ConversationsChanged).is_none());
+        assert!(describe(&ClientEvent::ConversationsChanged, &name).is_none());
     }
 }

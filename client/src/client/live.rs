@@ -205,8 +205,10 @@ impl Client {
         Ok(emergency)
     }
 
-    /// After a `conflict`: the emergency when this doctor already did what was asked (`done`),
-    /// else "Dr. X already took it": who has an emergency someone else moved on first.
+    /// After a `conflict`: the emergency when this doctor already took it and asks again
+    /// (`done`: on another device, or an answer lost), else who moved on first ("Dr. X already
+    /// took it", "You already resolved it": a second resolution's note would not be kept, so
+    /// that one is not passed off as done).
     async fn who_has(
         &self,
         id: &EmergencyId,
@@ -223,8 +225,8 @@ impl Client {
             {
                 Ok(e)
             }
-            (EmergencyState::Resolved, _) if done == "resolved" && e.resolved_by.as_ref() == me => {
-                Ok(e)
+            (EmergencyState::Resolved, _) if e.resolved_by.as_ref() == me => {
+                Err("You already resolved it.".to_owned())
             }
             (EmergencyState::Resolved, _) => Err("This emergency is already resolved.".to_owned()),
             (_, Some(name)) => Err(format!("{name} already took it.")),

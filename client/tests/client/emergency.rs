@@ -189,11 +189,11 @@ async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_rin
     .await;
 }
 
-/// A doctor who took (or resolved) an emergency on another device, or whose answer was lost,
-/// and asks again: done, as asked, and this device stops ringing; no "Dr. X already took it"
-/// naming herself.
+/// A doctor who took an emergency on another device, or whose answer was lost, and takes it
+/// again: done, as asked, and this device stops ringing; no "Dr. X already took it" naming
+/// herself. Resolving again says she did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn taking_or_resolving_again_what_this_doctor_did_is_done_not_a_conflict() {
+async fn taking_again_what_this_doctor_took_is_done_not_a_conflict() {
     // Taken on the laptop while news of it is still on its way to the desk.
     let w = ringing_behind_a_proxy("dr.patel").await;
     let (proxy, desk, laptop, raised) = (&w.proxy, &w.patel, &w.other, &w.raised);
@@ -207,9 +207,14 @@ async fn taking_or_resolving_again_what_this_doctor_did_is_done_not_a_conflict()
         .resolve_emergency(&raised.id, Some("seen".into()))
         .await
         .unwrap();
-    let resolved = desk.resolve_emergency(&raised.id, None).await.unwrap();
-    assert_eq!(resolved.state, EmergencyState::Resolved);
-    assert_eq!(resolved.resolution_note.as_deref(), Some("seen"));
+    // A second resolution is not passed off as done (its note would not be kept).
+    match desk.resolve_emergency(&raised.id, None).await.unwrap_err() {
+        clinic_client::ClientError::Server { code, message, .. } => {
+            assert_eq!(code, clinic_protocol::ErrorCode::Conflict);
+            assert_eq!(message, "You already resolved it.");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
     proxy.release();
 }
 

@@ -233,7 +233,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // An error may carry the server's sentence, or a name: printed as text only.
-            eprintln!("clinic: {}", for_terminal(&format!("{e:#}")));
+            eprintln!("clinic: {}", for_terminal(&said(&e)));
             let code = match e.downcast_ref::<ClientError>() {
                 Some(ClientError::SessionExpired | ClientError::NotLoggedIn) => EXIT_SIGNED_OUT,
                 _ => 1,
@@ -241,6 +241,23 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// What went wrong, as a user reads it: a refusal is its sentence (the server's own, or why
+/// this computer refused: "Too late to unsend: ..."), without the wrapping a log needs.
+fn said(e: &anyhow::Error) -> String {
+    if e.chain().count() == 1 {
+        match e.downcast_ref::<ClientError>() {
+            Some(ClientError::Server { message, .. }) => return message.clone(),
+            Some(ClientError::Invalid(why)) => {
+                if let Some(sentence) = clinic_client::error::sentence(why) {
+                    return sentence;
+                }
+            }
+            _ => {}
+        }
+    }
+    format!("{e:#}")
 }
 
 fn profile_dir(cli: &Cli) -> Result<PathBuf> {
@@ -1118,6 +1135,24 @@ mod tests {
             " (written 05:20:00, sent later)"
         );
         assert_eq!(stamp_in(m.created_at, &india), "2026-12-05 20:25:00");
+    }
+
+    #[test]
+    fn a_refusal_is_said_as_its_sentence() {
+        let too_late = ClientError::Invalid("too late to retract: that ended at 14:05".into());
+        assert_eq!(
+            said(&too_late.into()),
+            "Too late to retract: that ended at 14:05."
+        );
+        let taken = ClientError::Server {
+            status: 409,
+            code: ErrorCode::Conflict,
+            message: "Dr. Minh Nguyen already took it.".into(),
+        };
+        assert_eq!(said(&taken.into()), "Dr. Minh Nguyen already took it.");
+        // What the CLI adds says where it happened: kept.
+        let wrapped = anyhow::Error::from(ClientError::NotLoggedIn).context("opening the profile");
+        assert!(said(&wrapped).starts_with("opening the profile: "));
     }
 
     #[test]

@@ -460,6 +460,23 @@ describe('doctor view', () => {
     );
   });
 
+  it("after a restart the banner shows the patient's words from the cache, without opening the chat", async () => {
+    const sos = msg({ seq: 1, id: 'm-sos', content: 'I fainted twice', isEmergency: true });
+    const s = await renderApp(
+      setup({
+        as: DOCTOR,
+        messages: [sos],
+        emergencies: [emergency({ id: 'e5', messageId: 'm-sos', raisedAt: sos.createdAt })],
+      }),
+    );
+    const banner = await screen.findByTestId('emergency-banner');
+    expect(await within(banner).findByTestId('emergency-text')).toHaveTextContent('I fainted twice');
+    expect(s.store.getState().active).toBeNull();
+    // Locked, the words are dropped from memory with the messages.
+    await act(() => s.store.lockNow());
+    expect(s.store.getState().emergencyMessages).toEqual({});
+  });
+
   it('a device that cannot ring says so, offers no "Silence", and the test alert says what worked', async () => {
     const s = await renderApp(setup({ as: DOCTOR }));
     act(() => s.fake.upsertEmergency(emergency({ id: 'e7' }), true));

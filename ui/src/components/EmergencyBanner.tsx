@@ -2,7 +2,7 @@
 // long ago, escalation, who took it and when; open the chat at the emergency, Acknowledge,
 // Resolve with a note, and silence this device's alarm. Shown on do-not-disturb too.
 
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { canRing } from '../logic/device';
 import { formatAge, formatSpan, openEmergencies, previewText } from '../logic/emergency';
 import { formatShortDate, formatTime, writtenTitle } from '../logic/format';
@@ -45,6 +45,9 @@ function usePatientText(e: Emergency): {
 function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
   const store = useStore();
   const { text, written } = usePatientText(e);
+  useEffect(() => {
+    if (!text) void store.emergencyText(e);
+  }, [store, e, text]);
   const [expanded, setExpanded] = useState(false);
   const preview = text ? previewText(text) : null;
   const [resolving, setResolving] = useState(false);

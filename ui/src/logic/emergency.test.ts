@@ -5,6 +5,7 @@ import {
   emergencyStatus,
   formatAge,
   latestEmergency,
+  newestPress,
   newestPressWritten,
   openEmergencies,
   previewText,
@@ -155,6 +156,20 @@ describe('emergencyStatus (what the patient sees)', () => {
     expect(emergencyStatus(raised, null, later)?.text).toContain('(raised 40 s ago)');
     const together = { ...at('2026-01-01T10:00:40Z'), newestPress: '2026-01-01T09:48:20Z' };
     expect(emergencyStatus(raised, null, together)?.text).toContain('you wrote it 12 min ago');
+  });
+
+  it("an emergency's newest press: the one that raised it or a later one, never an older one", () => {
+    const e1 = e('a', 'RAISED', '2026-01-01T10:00:00Z', { messageId: 'm-2' });
+    const press = (seq: number, id: string, createdAt: string, isEmergency = true) =>
+      msg({ seq, id, createdAt, isEmergency });
+    const before = press(1, 'm-1', '2026-01-01T09:00:00Z');
+    const raising = press(2, 'm-2', '2026-01-01T10:00:00Z');
+    const plain = press(3, 'm-3', '2026-01-01T10:01:00Z', false);
+    const later = press(4, 'm-4', '2026-01-01T10:02:00Z');
+    expect(newestPress([], e1)).toBeNull();
+    expect(newestPress([before], e1)).toBeNull();
+    expect(newestPress([before, raising, plain], e1)?.id).toBe('m-2');
+    expect(newestPress([later, before, raising, plain], e1)?.id).toBe('m-4');
   });
 
   it('a press is written, at the earliest, a minute before the clinic had it unless it says', () => {

@@ -94,6 +94,18 @@ export function newestPressWritten(items: readonly LocalMessage[]): string | nul
   return newest.writtenAt ?? new Date(Date.parse(newest.createdAt) - WRITTEN_APART_MS).toISOString();
 }
 
+/** The newest press of emergency `e` among `messages` (the one that raised it, or a later one). */
+export function newestPress(messages: readonly LocalMessage[], e: Emergency): LocalMessage | null {
+  const raised = Date.parse(e.raisedAt);
+  let newest: LocalMessage | null = null;
+  for (const m of messages) {
+    if (!m.isEmergency || m.seq === null) continue;
+    if (m.id !== e.messageId && Date.parse(m.createdAt) < raised) continue;
+    if (!newest || m.seq > (newest.seq ?? 0)) newest = m;
+  }
+  return newest;
+}
+
 /** The number to tell a patient to call: the clinic's, else a plain "emergency services". */
 export function emergencyNumber(clinic: ClinicInfo | null): string {
   return clinic?.emergencyPhone ?? 'your local emergency number';

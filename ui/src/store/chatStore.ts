@@ -5,7 +5,7 @@
 
 import { BackendError, type Backend } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
-import { upsertEmergency } from '../logic/emergency';
+import { newestPress, upsertEmergency } from '../logic/emergency';
 import {
   hasUnread,
   mergeMessages,
@@ -72,6 +72,8 @@ export class ChatStore {
   private stopWatchingFocus: (() => void) | null = null;
   /** Ids of the open conversation's messages on screen now (reported by the message list). */
   private onScreen: ReadonlySet<MessageId> = new Set();
+  /** Emergencies whose words were looked up in the cache ([`emergencyText`]), once each. */
+  private textsAsked = new Set<EmergencyId>();
   /** The read mark on its way, so that a burst of reports asks once. */
   private marking: MessageId | null = null;
   /** Commands on their way whose answer is a snapshot, and what events said meanwhile. */
@@ -294,9 +296,11 @@ export class ChatStore {
   private onLock(status: LockStatus): void {
     if (status.locked) {
       const me = this.state.session?.user;
+      this.textsAsked.clear();
       this.set((s) => ({
         lock: status,
         messages: {},
+        emergencyMessages: {},
         conversations: [],
         emergencies: me?.role === 'PATIENT' ? s.emergencies.filter((e) => e.patientId === me.id) : [],
         typing: {},
@@ -591,6 +595,31 @@ export class ChatStore {
     const own = this.ownConversationFor(e);
     if (own && !sameKey(own, e)) await this.select(own);
     else await this.openMessage({ patientId: e.patientId, doctorId: e.doctorId }, e.messageId);
+  }
+
+  /**
+   * The banner's words for an emergency this app heard no alert of since it started (it was
+   * restarted, or the emergency is taken and alerts no more): its newest press, from the
+   * conversation's newest page (the cache, else the server). Once per emergency; the list of
+   * messages is left as it is.
+   */
+  async emergencyText(e: Emergency): Promise<void> {
+    if (this.state.emergencyMessages[e.id] || this.textsAsked.has(e.id)) return;
+    this.textsAsked.add(e.id);
+    try {
+      const page = await this.backend.loadMessages({
+        patientId: e.patientId,
+        doctorId: e.doctorId,
+        limit: PAGE_SIZE,
+      });
+      const newest = newestPress(page, e);
+      if (newest && !this.state.emergencyMessages[e.id])
+        this.set((s) => ({ emergencyMessages: { ...s.emergencyMessages, [e.id]: newest } }));
+    } catch (err) {
+      // A doctor outside the conversation may not read it: the alert's preview comes with the
+      // next repeat.
+      console.warn('emergency text', err);
+    }
   }
 
   /** A doctor's own conversation with the patient of `e`, when the list has it. */

@@ -243,6 +243,7 @@ describe('patient chat', () => {
     await openChat(s.user, 'doc');
     await s.user.click(screen.getByTestId('emergency-button'));
     expect(screen.getByTestId('emergency-confirm')).toBeInTheDocument();
+    expect(screen.queryByTestId('emergency-dialog-open')).toBeNull();
     await s.user.click(screen.getByTestId('emergency-cancel'));
     expect(s.fake.callsOf('send_message')).toHaveLength(0);
     await s.user.click(screen.getByTestId('emergency-button'));
@@ -259,6 +260,12 @@ describe('patient chat', () => {
       s.fake.upsertEmergency({ ...e, state: 'ACKNOWLEDGED', acknowledgedByName: 'Dr. Dana Doe' }, false),
     );
     expect(screen.getByTestId('emergency-status')).toHaveTextContent('Dr. Dana Doe is on it');
+    // Pressed again: the dialog says it goes to the open one and alerts the doctors again.
+    await s.user.click(screen.getByTestId('emergency-button'));
+    expect(screen.getByTestId('emergency-dialog-open')).toHaveTextContent(
+      'Dr. Dana Doe is already on your emergency: sending this alerts your doctors again.',
+    );
+    await s.user.click(screen.getByTestId('emergency-cancel'));
   });
 
   it("shows the clinic's emergency number in the dialog, offline, and when nobody has answered", async () => {

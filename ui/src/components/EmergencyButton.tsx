@@ -1,7 +1,7 @@
 // The patient's emergency button: a confirm dialog, then an emergency message to the doctor.
 
 import { useEffect, useRef, useState } from 'react';
-import { emergencyNumber } from '../logic/emergency';
+import { emergencyNumber, openEmergencies } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
 
 export const DEFAULT_EMERGENCY_TEXT = 'EMERGENCY: I need urgent help.';
@@ -10,6 +10,8 @@ export function EmergencyButton() {
   const store = useStore();
   const clinic = useChat((s) => s.clinic);
   const online = useChat((s) => s.connection.state === 'online');
+  // A patient's app holds only her own emergencies.
+  const pending = useChat((s) => openEmergencies(s.emergencies).at(-1) ?? null);
   const [open, setOpen] = useState(false);
   const [text, setText] = useState('');
   const dialogRef = useRef<HTMLDivElement>(null);
@@ -49,6 +51,13 @@ export function EmergencyButton() {
               Your doctors will be alerted at once with a repeating alarm. If your life is in danger, also
               call <strong data-testid="emergency-dialog-phone">{emergencyNumber(clinic)}</strong>.
             </p>
+            {pending && (
+              <p data-testid="emergency-dialog-open">
+                {pending.state === 'ACKNOWLEDGED'
+                  ? `${pending.acknowledgedByName ?? 'A doctor'} is already on your emergency: sending this alerts your doctors again.`
+                  : 'Your emergency is already open: this adds to it and alerts your doctors again.'}
+              </p>
+            )}
             {!online && (
               <p className="emergency-offline" data-testid="emergency-dialog-offline">
                 You are offline: the alert goes out as soon as we are connected. Call{' '}

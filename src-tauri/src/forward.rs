@@ -73,7 +73,8 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
 
 fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent) {
     let desktop = app.state::<Desktop>();
-    // Locked: no message text goes to the page (the snapshot after unlocking brings it).
+    // Locked: no message text goes to the page, nor emergencies but a patient's own (the
+    // snapshot after unlocking brings them).
     let locked = client.is_locked();
     if locked && matches!(event, ClientEvent::MessageUpserted { .. }) {
         return;
@@ -139,14 +140,25 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
         },
         ClientEvent::EmergencyAlert {
             emergency, message, ..
-        } => UiEvent::Emergency {
+        } if !locked => UiEvent::Emergency {
             emergency,
-            message: (!locked).then(|| LocalMessage::from(message)),
+            message: Some(LocalMessage::from(message)),
         },
-        ClientEvent::EmergencyUpdated { emergency } => UiEvent::Emergency {
-            emergency,
-            message: None,
-        },
+        ClientEvent::EmergencyAlert { emergency, .. }
+        | ClientEvent::EmergencyUpdated { emergency } => {
+            let emergency = if locked {
+                match client.emergency_while_locked(&emergency) {
+                    Some(shown) => shown,
+                    None => return,
+                }
+            } else {
+                emergency
+            };
+            UiEvent::Emergency {
+                emergency,
+                message: None,
+            }
+        }
         // Native notifications are the attention policy's (`Notify`); the UI needs nothing.
         ClientEvent::Notification { .. } | ClientEvent::ConversationsChanged => return,
         ClientEvent::UploadProgress {

@@ -244,17 +244,19 @@ fn main() -> ExitCode {
 }
 
 /// What went wrong, as a user reads it: a refusal is its sentence (the server's own, or why
-/// this computer refused: "Too late to unsend: ..."), without the wrapping a log needs.
+/// this computer refused: "Too late to unsend: ..."), without the wrapping a log needs; a
+/// server's failure (5xx) keeps its status and code, which clinic IT looks for.
 fn said(e: &anyhow::Error) -> String {
     if e.chain().count() == 1 {
-        match e.downcast_ref::<ClientError>() {
-            Some(ClientError::Server { message, .. }) => return message.clone(),
-            Some(ClientError::Invalid(why)) => {
-                if let Some(sentence) = clinic_client::error::sentence(why) {
-                    return sentence;
-                }
-            }
-            _ => {}
+        let why = match e.downcast_ref::<ClientError>() {
+            Some(ClientError::Server {
+                status, message, ..
+            }) if *status < 500 => Some(message),
+            Some(ClientError::Invalid(why)) => Some(why),
+            _ => None,
+        };
+        if let Some(sentence) = why.and_then(|why| clinic_client::error::sentence(why)) {
+            return sentence;
         }
     }
     format!("{e:#}")
@@ -360,15 +362,17 @@ async fn run(cli: Cli) -> Result<u8> {
             let client = open(&cli)?;
             let open = client.fetch_open_emergencies().await?;
             let list = open.list;
+            if open.offline {
+                // On stderr: a list read with --json stays JSON.
+                eprintln!(
+                    "(The clinic's server cannot be reached: this is the list as this computer \
+                     last saw it. Emergencies raised since are missing, and these may have been \
+                     taken or resolved.)"
+                );
+            }
             if *json {
                 print_json(&list)?;
             } else {
-                if open.offline {
-                    println!(
-                        "(the clinic's server cannot be reached: as this computer last saw them; \
-                         one may have been taken or resolved since)"
-                    );
-                }
                 for e in &list {
                     let by = e
                         .acknowledged_by_name
@@ -1150,6 +1154,18 @@ mod tests {
             message: "Dr. Minh Nguyen already took it.".into(),
         };
         assert_eq!(said(&taken.into()), "Dr. Minh Nguyen already took it.");
+        let failed = ClientError::Server {
+            status: 503,
+            code: ErrorCode::Unavailable,
+            message: "the server is busy".into(),
+        };
+        assert!(said(&failed.into()).contains("503"));
+        let unknown = ClientError::Server {
+            status: 404,
+            code: ErrorCode::NotFound,
+            message: "no such emergency".into(),
+        };
+        assert_eq!(said(&unknown.into()), "No such emergency.");
         // What the CLI adds says where it happened: kept.
         let wrapped = anyhow::Error::from(ClientError::NotLoggedIn).context("opening the profile");
         assert!(said(&wrapped).starts_with("opening the profile: "));

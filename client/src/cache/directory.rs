@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(cache.unread_total(&doc)?, 1);
 
         // An open emergency puts ann first for a doctor, not for a patient's ordering.
-        cache.save_emergency(&Emergency {
+        let raised = Emergency {
             id: "e1".into(),
             message_id: "m2".into(),
             patient_id: "ann".into(),
@@ -269,11 +269,21 @@ mod tests {
             resolution_note: None,
             alerted_at: None,
             alerted_doctors: 0,
-        })?;
+        };
+        cache.save_emergency(&raised)?;
         let list = cache.local_conversations(&doc, Role::Doctor)?;
         assert_eq!(list[0].other_party.username, "ann");
         assert!(list[0].has_emergency && !list[1].has_emergency);
         assert_eq!(list[0].unread_count, 0);
+
+        // Resolved is final: an answer that left before the resolution cannot reopen it here.
+        let resolved = Emergency {
+            state: EmergencyState::Resolved,
+            ..raised.clone()
+        };
+        cache.save_emergency(&resolved)?;
+        cache.save_emergency(&raised)?;
+        assert_eq!(cache.open_emergencies()?, Vec::new());
         Ok(())
     }
 }

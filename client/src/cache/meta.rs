@@ -244,8 +244,12 @@ pub(super) fn upsert_emergency(tx: &Transaction<'_>, e: &Emergency) -> Result<()
         EmergencyState::Acknowledged => "ACKNOWLEDGED",
         EmergencyState::Resolved => "RESOLVED",
     };
+    // Resolved is final (only a taken emergency is reopened): an answer that left before the
+    // resolution and arrives after it must not bring it back as open.
     tx.execute(
-        "INSERT OR REPLACE INTO emergencies (id, state, data) VALUES (?1, ?2, ?3)",
+        "INSERT INTO emergencies (id, state, data) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, data = excluded.data \
+         WHERE emergencies.state != 'RESOLVED'",
         params![e.id.as_str(), state, serde_json::to_string(e)?],
     )?;
     Ok(())

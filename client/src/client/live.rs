@@ -153,7 +153,8 @@ impl Client {
     /// no answer from the server is [`ClientError::Unconfirmed`] and the alarm keeps ringing.
     pub async fn acknowledge_emergency(&self, emergency_id: &EmergencyId) -> Result<Emergency> {
         let answer = self.shared.api.acknowledge(emergency_id).await;
-        self.confirmed(emergency_id, answer, "acknowledged").await
+        self.confirmed(emergency_id, answer, Taking::Acknowledge)
+            .await
     }
 
     /// A doctor closes an emergency with an optional note (confirmed like acknowledge).
@@ -164,22 +165,26 @@ impl Client {
     ) -> Result<Emergency> {
         let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         let answer = self.shared.api.resolve(emergency_id, note).await;
-        self.confirmed(emergency_id, answer, "resolved").await
+        self.confirmed(emergency_id, answer, Taking::Resolve).await
     }
 
     async fn confirmed(
         &self,
         id: &EmergencyId,
         answer: Result<Emergency>,
-        done: &str,
+        asked: Taking,
     ) -> Result<Emergency> {
+        let done = match asked {
+            Taking::Acknowledge => "acknowledged",
+            Taking::Resolve => "resolved",
+        };
         let emergency = match answer {
             Ok(emergency) => emergency,
             Err(ClientError::Server {
                 status,
                 code: ErrorCode::Conflict,
                 ..
-            }) => match self.who_has(id, done).await {
+            }) => match self.who_has(id, asked).await {
                 // This doctor did it already (on another device, or an answer that was lost):
                 // done, as asked.
                 Ok(emergency) => emergency,
@@ -205,23 +210,29 @@ impl Client {
         Ok(emergency)
     }
 
-    /// After a `conflict`: the emergency when this doctor already took it and asks again
-    /// (`done`: on another device, or an answer lost), else who moved on first ("Dr. X already
-    /// took it", "You already resolved it": a second resolution's note would not be kept, so
-    /// that one is not passed off as done).
+    /// After a `conflict`: the emergency when this doctor already took it and asks again (on
+    /// another device, or an answer lost), else who moved on first ("Dr. X already took it",
+    /// "You already resolved it": a second resolution's note would not be kept, so that one is
+    /// not passed off as done).
     async fn who_has(
         &self,
         id: &EmergencyId,
-        done: &str,
+        asked: Taking,
     ) -> std::result::Result<Emergency, String> {
         let Ok(detail) = self.shared.api.emergency(id).await else {
-            return Err("Another doctor already took it.".to_owned());
+            // The server's only conflict for a resolution is a resolved emergency.
+            return Err(match asked {
+                Taking::Acknowledge => {
+                    "It was already taken (who took it could not be checked).".to_owned()
+                }
+                Taking::Resolve => "This emergency is already resolved.".to_owned(),
+            });
         };
         let e = detail.emergency;
         let me = Some(&self.user().id);
         match (e.state, e.acknowledged_by_name.as_deref()) {
             (EmergencyState::Acknowledged, _)
-                if done == "acknowledged" && e.acknowledged_by.as_ref() == me =>
+                if asked == Taking::Acknowledge && e.acknowledged_by.as_ref() == me =>
             {
                 Ok(e)
             }
@@ -229,6 +240,10 @@ impl Client {
                 Err("You already resolved it.".to_owned())
             }
             (EmergencyState::Resolved, _) => Err("This emergency is already resolved.".to_owned()),
+            // Pressed again since: it waits for a doctor again.
+            (EmergencyState::Raised, _) => {
+                Err("It needs a doctor again: the patient pressed again. Take it again.".to_owned())
+            }
             (_, Some(name)) => Err(format!("{name} already took it.")),
             _ => Err("Another doctor already took it.".to_owned()),
         }
@@ -356,4 +371,11 @@ impl crate::shared::Shared {
         }
         Ok(())
     }
+}
+
+/// What a doctor asked of an emergency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taking {
+    Acknowledge,
+    Resolve,
 }

@@ -119,18 +119,26 @@ impl Client {
         self.app_lock().is_locked()
     }
 
-    /// The emergencies a locked app may show: a patient's own open ones (their state, so that
-    /// she sees whether help is coming and the number to call without unlocking); none of a
-    /// doctor's, which name patients on a computer others may use. Open ones carry no text of a
-    /// message (a resolution's note comes with the resolution).
+    /// The emergencies a locked app's page may hold (see [`Client::emergency_while_locked`]):
+    /// a patient's own open ones.
     pub fn emergencies_while_locked(&self) -> Result<Vec<Emergency>> {
-        if self.user().role != Role::Patient {
-            return Ok(Vec::new());
-        }
-        let mine = &self.user().id;
-        let mut open = self.open_emergencies()?;
-        open.retain(|e| &e.patient_id == mine);
-        Ok(open)
+        Ok(self
+            .open_emergencies()?
+            .iter()
+            .filter_map(|e| self.emergency_while_locked(e))
+            .collect())
+    }
+
+    /// What a locked app's page may be told of `emergency` (its list, and each update): a
+    /// patient's own, so that she sees whether help is coming and the number to call without
+    /// unlocking, without a resolution's note (text a doctor wrote); nothing for a doctor, as
+    /// emergencies name patients on a computer others may use (the alarm says enough).
+    pub fn emergency_while_locked(&self, emergency: &Emergency) -> Option<Emergency> {
+        let me = self.user();
+        (me.role == Role::Patient && emergency.patient_id == me.id).then(|| Emergency {
+            resolution_note: None,
+            ..emergency.clone()
+        })
     }
 
     /// Fails with [`crate::ClientError::Locked`] while locked.

@@ -134,6 +134,16 @@ async fn idle_locks_content_is_withheld_emergencies_ring_and_the_pin_unlocks() {
     let shown = alice.emergencies_while_locked().unwrap();
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert_eq!(shown[0].patient_id, alice.user().id);
+    // Each update the locked page is told: hers without a doctor's note, none to a doctor.
+    let resolved = clinic_protocol::Emergency {
+        state: clinic_protocol::EmergencyState::Resolved,
+        resolution_note: Some("take two pills".into()),
+        ..shown[0].clone()
+    };
+    let told = alice.emergency_while_locked(&resolved).unwrap();
+    assert_eq!(told.state, clinic_protocol::EmergencyState::Resolved);
+    assert_eq!(told.resolution_note, None);
+    assert_eq!(patel.emergency_while_locked(&resolved), None);
 
     // The PIN unlocks, and everything is there.
     assert!(matches!(

@@ -479,6 +479,11 @@ describe('doctor view', () => {
     const banner = await screen.findByTestId('emergency-banner');
     expect(await within(banner).findByTestId('emergency-text')).toHaveTextContent('I fainted twice');
     expect(s.store.getState().active).toBeNull();
+    // Only read: nothing is marked read or followed.
+    expect(s.fake.callsOf('mark_read')).toEqual([]);
+    expect(s.fake.callsOf('view_conversation')).toEqual([]);
+    // Its time stays on one line in a narrow banner.
+    expect(within(banner).getByTestId('emergency-age').textContent).toMatch(/\d\u00a0[AP]M|\d{2}:\d{2}\)/);
     // Locked, the words are dropped from memory with the messages.
     await act(() => s.store.lockNow());
     expect(s.store.getState().emergencyMessages).toEqual({});

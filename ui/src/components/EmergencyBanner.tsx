@@ -12,10 +12,10 @@ import type { Emergency } from '../types';
 import { Icon } from './Icon';
 import { useNow } from './useNow';
 
-/** The ages ("3 min ago") are redrawn this often. */
-
 /** A time that must not wrap between its parts ("08:08 / PM" in a narrow banner). */
 const unbroken = (time: string) => time.replace(/ /g, '\u00a0');
+
+/** The ages ("3 min ago") are redrawn this often. */
 const TICK_MS = 15_000;
 
 /**

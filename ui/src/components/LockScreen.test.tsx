@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { App } from '../App';
 import { StoreProvider } from '../store/StoreProvider';
-import { DOCTOR, PATIENT, emergency, history, setup } from '../test/fixtures';
+import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 
 async function renderApp(s: ReturnType<typeof setup>) {
   render(
@@ -70,7 +70,7 @@ describe('app lock', () => {
 
   it("a locked patient's app shows her own open emergency and the number to call; a doctor's names no one", async () => {
     const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
-    const raisedAt = new Date(Date.now() - 5_000).toISOString();
+    const raisedAt = new Date().toISOString();
     const s = await renderApp(setup({ clinic, emergencies: [emergency({ raisedAt })] }));
     await act(() => s.store.lockNow());
     const own = await screen.findByTestId('lock-own-emergency');
@@ -85,6 +85,15 @@ describe('app lock', () => {
       ),
     );
     expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(`${DOCTOR.name} is on it.`);
+    // Resolved while locked: the line goes, and the doctor's note does not reach the page.
+    act(() =>
+      s.fake.upsertEmergency(
+        emergency({ raisedAt, state: 'RESOLVED', resolutionNote: 'Take two pills; I call at 5' }),
+        false,
+      ),
+    );
+    expect(screen.queryByTestId('lock-own-emergency')).toBeNull();
+    expect(JSON.stringify(s.store.getState())).not.toContain('Take two pills');
     // Restarted while locked: the shell's snapshot has it too.
     const again = setup({ clinic, emergencies: [emergency({ raisedAt })] });
     again.fake.lock = { ...again.fake.lock, locked: true };
@@ -95,13 +104,32 @@ describe('app lock', () => {
     expect(doctor.fake.snapshot().emergencies).toEqual([]);
   });
 
-  it('a locked doctor sees no emergency named', async () => {
+  it('a locked doctor sees no emergency named, nor holds one that comes while locked', async () => {
     const s = await renderApp(setup({ as: DOCTOR, emergencies: [emergency()] }));
     await act(() => s.store.lockNow());
     expect(await screen.findByTestId('lock-screen')).toBeInTheDocument();
     expect(screen.queryByTestId('lock-own-emergency')).toBeNull();
     expect(s.store.getState().emergencies).toEqual([]);
-    expect(document.body.innerHTML).not.toContain(PATIENT.name);
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e2' }), true, msg({ seq: 1, content: 'I fell' })));
+    expect(await screen.findByTestId('lock-emergency')).toBeInTheDocument();
+    expect(s.store.getState().emergencies).toEqual([]);
+    expect(JSON.stringify(s.store.getState())).not.toContain(PATIENT.name);
+    expect(JSON.stringify(s.store.getState())).not.toContain('I fell');
+  });
+
+  it('an emergency not sent when the app locked: the lock screen says so, and whom to call', async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const s = await renderApp(setup({ clinic, connection: { state: 'offline' } }));
+    await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    await s.user.click(screen.getByTestId('emergency-button'));
+    await s.user.type(screen.getByTestId('emergency-text'), 'Chest pain');
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    await act(() => s.store.lockNow());
+    const own = await screen.findByTestId('lock-own-emergency');
+    expect(own).toHaveTextContent('Your emergency has not reached the clinic yet. You are offline');
+    expect(own).toHaveTextContent('If you need help now, call +44 20 7946 0000.');
+    expect(document.body.innerHTML).not.toContain('Chest pain');
+    expect(JSON.stringify(s.store.getState())).not.toContain('Chest pain');
   });
 
   it('"Not you? Log out" goes to the login screen', async () => {

@@ -43,8 +43,7 @@ export function LockScreen() {
         )}
         {own && (
           <p className={`emergency-status tone-${own.tone}`} role="status" data-testid="lock-own-emergency">
-            <strong>Your emergency is open.</strong> {own.text} If you need help now, call{' '}
-            <strong>{own.call}</strong>.
+            <strong>{own.heading}</strong> {own.text} If you need help now, call <strong>{own.call}</strong>.
           </p>
         )}
         <p>
@@ -80,18 +79,29 @@ export function LockScreen() {
   );
 }
 
-/** A patient's newest open emergency as her status line says it, and the number to call. */
-function useOwnEmergency(): { tone: string; text: string; call: string } | null {
+/**
+ * A patient's newest open emergency, or one not sent yet when the app locked, as her status
+ * line says it (without when a press was written: the lock drops the messages that would tell
+ * of a later press), and the number to call.
+ */
+function useOwnEmergency(): { tone: string; heading: string; text: string; call: string } | null {
   const user = useChat((s) => s.session?.user);
   const emergencies = useChat((s) => s.emergencies);
+  const pending = useChat((s) => s.lockedPress);
   const clinic = useChat((s) => s.clinic);
   const online = useChat((s) => s.connection.state === 'online');
   const open =
     user?.role === 'PATIENT' ? openEmergencies(emergencies).filter((e) => e.patientId === user.id) : [];
   const newest = open.at(-1) ?? null;
-  const now = useNow(5_000, `${newest?.id ?? ''}|${newest?.state ?? ''}`);
-  const view = emergencyStatus(newest, null, { now, clinic, online });
-  if (!newest || !view) return null;
-  const text = view.text.endsWith('.') ? view.text : `${view.text}.`;
-  return { tone: view.tone, text, call: emergencyNumber(clinic) };
+  const now = useNow(5_000, `${newest?.id ?? ''}|${newest?.state ?? ''}|${pending?.createdAt ?? ''}`);
+  const view = emergencyStatus(newest && { ...newest, writtenAt: undefined }, pending, {
+    now,
+    clinic,
+    online,
+  });
+  if (!view) return null;
+  const text = /[.…]$/.test(view.text) ? view.text : `${view.text}.`;
+  const sent = view.tone !== 'sending' && view.tone !== 'failed';
+  const heading = sent ? 'Your emergency is open.' : 'Your emergency has not reached the clinic yet.';
+  return { tone: view.tone, heading, text, call: emergencyNumber(clinic) };
 }

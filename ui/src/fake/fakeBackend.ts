@@ -191,9 +191,22 @@ export class FakeBackend implements Backend {
     return this.calls.filter((c) => c.command === command).map((c) => c.args);
   }
 
-  /** Sends an event to the subscribed UI (as the shell's channel does). */
+  /** Sends an event to the subscribed UI (as the shell's channel does, locked too). */
   emit(event: UiEvent): void {
-    this.handler?.(event);
+    const shown = this.session && this.lock.locked ? this.whileLocked(event) : event;
+    if (shown) this.handler?.(shown);
+  }
+
+  /**
+   * What the shell's forwarder lets through to a locked page: no message, no list, and of
+   * emergencies only a patient's own, without a resolution's note.
+   */
+  private whileLocked(event: UiEvent): UiEvent | null {
+    if (event.type === 'message' || event.type === 'conversations') return null;
+    if (event.type !== 'emergency') return event;
+    const me = this.session?.user;
+    if (me?.role !== 'PATIENT' || event.emergency.patientId !== me.id) return null;
+    return { ...event, emergency: { ...event.emergency, resolutionNote: null }, message: null };
   }
 
   private me(): User {
@@ -433,6 +446,8 @@ export class FakeBackend implements Backend {
 
   async loadMessages(args: ConversationKey & { beforeSeq?: number; limit: number }) {
     this.record('load_messages', args);
+    if (this.lock.locked)
+      throw new BackendError('locked', 'the app is locked; unlock it with your PIN or password');
     const list = this.messages.filter(
       (m) => sameKey(m, args) && (args.beforeSeq === undefined || (m.seq ?? Infinity) < args.beforeSeq),
     );
@@ -893,6 +908,9 @@ export class FakeBackend implements Backend {
     this.record('acknowledge_emergency', { emergencyId });
     if (this.conflictOnAcknowledge) throw new BackendError('conflict', this.conflictOnAcknowledge);
     const me = this.me();
+    // Taken already by this doctor (another device, an answer lost): done, as the core says.
+    const mine = this.emergencies.find((x) => x.id === emergencyId);
+    if (mine?.state === 'ACKNOWLEDGED' && mine.acknowledgedBy === me.id) return { ...mine };
     return this.confirm(emergencyId, (e) => {
       if (e.state !== 'RAISED')
         throw new BackendError('conflict', `${e.acknowledgedByName ?? 'Another doctor'} already took it.`);
@@ -909,7 +927,11 @@ export class FakeBackend implements Backend {
     this.record('resolve_emergency', { emergencyId, note });
     const me = this.me();
     return this.confirm(emergencyId, (e) => {
-      if (e.state === 'RESOLVED') throw new BackendError('conflict', 'This emergency is already resolved.');
+      if (e.state === 'RESOLVED')
+        throw new BackendError(
+          'conflict',
+          e.resolvedBy === me.id ? 'You already resolved it.' : 'This emergency is already resolved.',
+        );
       return {
         state: 'RESOLVED',
         acknowledgedBy: e.acknowledgedBy ?? me.id,

@@ -1,8 +1,39 @@
 // Emergencies: the open list doctors see, and the status line a patient sees.
 
 import { WRITTEN_APART_MS } from '../generated/bindings';
-import type { ClinicInfo, ConversationKey, Emergency, LocalMessage } from '../types';
+import type { ClinicInfo, ConversationKey, Emergency, LocalMessage, User } from '../types';
 import { sameKey } from './conversations';
+
+/** An emergency message not yet sent, without its text: when it was written, whether parked. */
+export type PendingPress = Pick<LocalMessage, 'status' | 'createdAt'>;
+
+/** ISO times compared as times (the server's may differ in their digits of a second). */
+const at = (iso: string) => Date.parse(iso);
+
+/**
+ * What a locked app may hold of `e` (as the shell's `emergency_while_locked`): a patient's own,
+ * without a resolution's note, and only while open at locking; nothing for a doctor.
+ */
+export function shownWhileLocked(e: Emergency, me: User | null | undefined): Emergency | null {
+  if (me?.role !== 'PATIENT' || e.patientId !== me.id) return null;
+  return { ...e, resolutionNote: null };
+}
+
+/** The newest emergency message of any loaded conversation not yet sent, without its text. */
+export function pendingPress(
+  conversations: Readonly<Record<string, { items: readonly LocalMessage[] }>>,
+): PendingPress | null {
+  let newest: PendingPress | null = null;
+  for (const { items } of Object.values(conversations))
+    for (const m of items)
+      if (
+        m.isEmergency &&
+        (m.status === 'SENDING' || m.status === 'FAILED') &&
+        (!newest || at(m.createdAt) > at(newest.createdAt))
+      )
+        newest = { status: m.status, createdAt: m.createdAt };
+  return newest;
+}
 
 /** Inserts or replaces by id. */
 export function upsertEmergency(list: readonly Emergency[], e: Emergency): Emergency[] {
@@ -21,7 +52,7 @@ export function upsertEmergency(list: readonly Emergency[], e: Emergency): Emerg
 export function openEmergencies(list: readonly Emergency[]): Emergency[] {
   return list
     .filter((e) => e.state !== 'RESOLVED')
-    .sort((a, b) => (a.raisedAt < b.raisedAt ? -1 : a.raisedAt > b.raisedAt ? 1 : a.id < b.id ? -1 : 1));
+    .sort((a, b) => at(a.raisedAt) - at(b.raisedAt) || (a.id < b.id ? -1 : 1));
 }
 
 /** "just now", "40 s ago", "3 min ago", "2 h 5 min ago": how long ago `ts` was, for people. */
@@ -56,7 +87,7 @@ export function previewText(text: string, max = 140): { text: string; cut: boole
 /** The most recent emergency of a conversation (open or resolved), for the patient's status. */
 export function latestEmergency(list: readonly Emergency[], key: ConversationKey): Emergency | null {
   let best: Emergency | null = null;
-  for (const e of list) if (sameKey(e, key) && (!best || e.raisedAt > best.raisedAt)) best = e;
+  for (const e of list) if (sameKey(e, key) && (!best || at(e.raisedAt) > at(best.raisedAt))) best = e;
   return best;
 }
 
@@ -131,13 +162,17 @@ function raisedWords(e: Emergency, ctx: EmergencyContext): string {
  */
 export function emergencyStatus(
   emergency: Emergency | null,
-  pending: LocalMessage | null,
+  pending: PendingPress | null,
   ctx: EmergencyContext = { now: Date.now(), clinic: null, online: true },
 ): EmergencyStatusView | null {
   const call = emergencyNumber(ctx.clinic);
   if (pending && pending.status === 'FAILED')
     return { tone: 'failed', text: 'Emergency not sent - press Retry.', call };
-  if (pending && pending.status === 'SENDING' && (!emergency || emergency.raisedAt < pending.createdAt))
+  if (
+    pending &&
+    pending.status === 'SENDING' &&
+    (!emergency || at(emergency.raisedAt) < at(pending.createdAt))
+  )
     return ctx.online
       ? { tone: 'sending', text: 'Sending emergency…' }
       : {

@@ -5,7 +5,7 @@
 
 import { BackendError, type Backend } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
-import { newestPress, upsertEmergency } from '../logic/emergency';
+import { newestPress, pendingPress, shownWhileLocked, upsertEmergency } from '../logic/emergency';
 import {
   hasUnread,
   mergeMessages,
@@ -72,8 +72,8 @@ export class ChatStore {
   private stopWatchingFocus: (() => void) | null = null;
   /** Ids of the open conversation's messages on screen now (reported by the message list). */
   private onScreen: ReadonlySet<MessageId> = new Set();
-  /** Emergencies whose words were looked up in the cache ([`emergencyText`]), once each. */
-  private textsAsked = new Set<EmergencyId>();
+  /** Emergencies whose words are being looked up ([`emergencyText`]), by user and id. */
+  private textsAsked = new Set<string>();
   /** The read mark on its way, so that a burst of reports asks once. */
   private marking: MessageId | null = null;
   /** Commands on their way whose answer is a snapshot, and what events said meanwhile. */
@@ -221,15 +221,21 @@ export class ChatStore {
         return this.set((s) => ({
           peerAvailability: { ...s.peerAvailability, [e.userId]: e.availability },
         }));
-      case 'emergency':
-        this.hear({}, e.emergency);
-        this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e.emergency) }));
+      case 'emergency': {
+        // The shell tells a locked page only what `shownWhileLocked` allows; so does the page.
+        const shown = this.state.lock?.locked
+          ? shownWhileLocked(e.emergency, this.state.session?.user)
+          : e.emergency;
+        if (!shown) return;
+        this.hear({}, shown);
+        this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, shown) }));
         if (e.message) {
           const message = e.message;
           this.set((s) => ({ emergencyMessages: { ...s.emergencyMessages, [e.emergency.id]: message } }));
           this.onMessage(message);
         }
         return;
+      }
       case 'alarm':
         this.hear({ ringing: e.ringing });
         return this.set({ ringing: e.ringing });
@@ -296,18 +302,19 @@ export class ChatStore {
   private onLock(status: LockStatus): void {
     if (status.locked) {
       const me = this.state.session?.user;
-      this.textsAsked.clear();
       this.set((s) => ({
         lock: status,
         messages: {},
         emergencyMessages: {},
         conversations: [],
-        emergencies: me?.role === 'PATIENT' ? s.emergencies.filter((e) => e.patientId === me.id) : [],
+        emergencies: s.emergencies.flatMap((e) => shownWhileLocked(e, me) ?? []),
+        // (Told twice, by the event and the command's answer: the messages are gone the second time.)
+        lockedPress: s.lock?.locked ? s.lockedPress : pendingPress(s.messages),
         typing: {},
       }));
       return;
     }
-    this.set({ lock: status, lockError: null });
+    this.set({ lock: status, lockError: null, lockedPress: null });
     // The open conversation's page was dropped when the app locked: load it again.
     const active = this.state.active;
     if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);
@@ -600,12 +607,14 @@ export class ChatStore {
   /**
    * The banner's words for an emergency this app heard no alert of since it started (it was
    * restarted, or the emergency is taken and alerts no more): its newest press, from the
-   * conversation's newest page (the cache, else the server). Once per emergency; the list of
-   * messages is left as it is.
+   * conversation's newest page in this computer's cache. One lookup at a time per emergency
+   * and user, asked again when the banner's emergency changes; the list of messages is left as
+   * it is, and nothing is kept when the app locked meanwhile.
    */
   async emergencyText(e: Emergency): Promise<void> {
-    if (this.state.emergencyMessages[e.id] || this.textsAsked.has(e.id)) return;
-    this.textsAsked.add(e.id);
+    const asked = `${this.state.session?.user.id ?? ''}|${e.id}`;
+    if (this.state.lock?.locked || this.state.emergencyMessages[e.id] || this.textsAsked.has(asked)) return;
+    this.textsAsked.add(asked);
     try {
       const page = await this.backend.loadMessages({
         patientId: e.patientId,
@@ -613,12 +622,12 @@ export class ChatStore {
         limit: PAGE_SIZE,
       });
       const newest = newestPress(page, e);
-      if (newest && !this.state.emergencyMessages[e.id])
+      if (newest && !this.state.lock?.locked && !this.state.emergencyMessages[e.id])
         this.set((s) => ({ emergencyMessages: { ...s.emergencyMessages, [e.id]: newest } }));
     } catch (err) {
-      // A doctor outside the conversation may not read it: the alert's preview comes with the
-      // next repeat.
       console.warn('emergency text', err);
+    } finally {
+      this.textsAsked.delete(asked);
     }
   }
 

@@ -1,6 +1,7 @@
 // The shape of the UI's state, and its starting value. Lists and counts come from the client
 // core as they are (through the shell's snapshot and events); the UI keeps only what it shows.
 
+import type { PendingPress } from '../logic/emergency';
 import { DEFAULT_SETTINGS } from '../logic/settings';
 import type { TypingMap } from '../logic/typing';
 import type {
@@ -63,7 +64,10 @@ export interface ChatState {
   emergencies: Emergency[];
   /** Emergencies this device is sounding the alarm for. */
   ringing: EmergencyId[];
-  /** The latest emergency message each alert carried (a preview), for the banner. */
+  /**
+   * The newest press of each emergency for the banner: what its latest alert carried, or what
+   * the cache had after a restart (`emergencyText`).
+   */
   emergencyMessages: Record<EmergencyId, LocalMessage>;
   /** A message to scroll to and highlight in its conversation ("Open chat" on the banner). */
   focus: { key: string; messageId: string } | null;
@@ -80,6 +84,11 @@ export interface ChatState {
   lock: LockStatus | null;
   /** Why the last unlock try failed. */
   lockError: string | null;
+  /**
+   * A patient's emergency not yet sent when the app locked (when it was written, and whether
+   * it is parked), without its text: the lock screen says she is offline and whom to call.
+   */
+  lockedPress: PendingPress | null;
 }
 
 export const EMPTY_MESSAGES: ConversationMessages = {
@@ -119,6 +128,7 @@ export function initialState(): ChatState {
     settings: DEFAULT_SETTINGS,
     notice: null,
     lock: null,
+    lockedPress: null,
     lockError: null,
   };
 }

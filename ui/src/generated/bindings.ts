@@ -329,7 +329,8 @@ emergencies: Array<Emergency>,
 ringing: Array<EmergencyId>, 
 /**
  * The app lock (`None` when signed out). While locked the snapshot carries no
- * conversations and no emergencies: nothing of a message reaches the page.
+ * conversations, and emergencies only of a patient's own open ones: nothing of a message
+ * reaches the page.
  */
 lock: LockStatus | null, 
 /**

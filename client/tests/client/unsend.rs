@@ -442,7 +442,7 @@ async fn the_cli_unsends_edits_retracts_and_shows_tombstones_and_edits_in_histor
     // Not hers: refused at once, with a sentence and exit 1.
     let (code, _, err) = cli(alice, &["retract", &doctors]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("only the person who sent a message"), "{err}");
+    assert!(err.contains("Only the person who sent a message"), "{err}");
     let (code, _, err) = cli(alice, &["edit", &second, " "]);
     assert_eq!(code, Some(1));
     assert!(err.contains("to remove it, unsend it"), "{err}");

@@ -12,7 +12,7 @@ const at = (iso: string) => Date.parse(iso);
 
 /**
  * What a locked app may hold of `e` (as the shell's `emergency_while_locked`): a patient's own,
- * without a resolution's note, and only while open at locking; nothing for a doctor.
+ * without a resolution's note; nothing for a doctor.
  */
 export function shownWhileLocked(e: Emergency, me: User | null | undefined): Emergency | null {
   if (me?.role !== 'PATIENT' || e.patientId !== me.id) return null;
@@ -122,16 +122,16 @@ export interface EmergencyContext {
 export function newestPressWritten(items: readonly LocalMessage[]): string | null {
   const newest = [...items].reverse().find((m) => m.isEmergency && m.id !== null);
   if (!newest) return null;
-  return newest.writtenAt ?? new Date(Date.parse(newest.createdAt) - WRITTEN_APART_MS).toISOString();
+  return newest.writtenAt ?? new Date(at(newest.createdAt) - WRITTEN_APART_MS).toISOString();
 }
 
 /** The newest press of emergency `e` among `messages` (the one that raised it, or a later one). */
 export function newestPress(messages: readonly LocalMessage[], e: Emergency): LocalMessage | null {
-  const raised = Date.parse(e.raisedAt);
+  const raised = at(e.raisedAt);
   let newest: LocalMessage | null = null;
   for (const m of messages) {
     if (!m.isEmergency || m.seq === null) continue;
-    if (m.id !== e.messageId && Date.parse(m.createdAt) < raised) continue;
+    if (m.id !== e.messageId && at(m.createdAt) < raised) continue;
     if (!newest || m.seq > (newest.seq ?? 0)) newest = m;
   }
   return newest;
@@ -149,7 +149,7 @@ export function emergencyNumber(clinic: ClinicInfo | null): string {
  */
 function raisedWords(e: Emergency, ctx: EmergencyContext): string {
   const raised = formatAge(e.raisedAt, ctx.now);
-  const samePress = !ctx.newestPress || Date.parse(ctx.newestPress) <= Date.parse(e.raisedAt);
+  const samePress = !ctx.newestPress || at(ctx.newestPress) <= at(e.raisedAt);
   return e.writtenAt && samePress
     ? `you wrote it ${formatAge(e.writtenAt, ctx.now)}; it reached the clinic ${raised}`
     : `raised ${raised}`;

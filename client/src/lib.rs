@@ -35,7 +35,7 @@ mod typing;
 
 pub use backoff::BackoffConfig;
 pub use cache::{Cache, OutboxItem};
-pub use client::{Client, ClientOptions, Found, LockStatus, OpenEmergencies};
+pub use client::{Client, ClientOptions, Found, LockStatus, OpenEmergencies, UnsentEmergency};
 pub use connection::MAX_INBOUND_BYTES;
 pub use credentials::{CredentialStore, FileStore, KeyringStore};
 pub use error::{ClientError, Result};

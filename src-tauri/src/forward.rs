@@ -73,12 +73,16 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
 
 fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent) {
     let desktop = app.state::<Desktop>();
-    // Locked: no message text goes to the page, nor emergencies but a patient's own (the
-    // snapshot after unlocking brings them).
-    let locked = client.is_locked();
-    if locked && matches!(event, ClientEvent::MessageUpserted { .. }) {
-        return;
-    }
+    // Locked: the page is told only what the core allows (the snapshot after unlocking brings
+    // the rest).
+    let event = if client.is_locked() {
+        match client.event_while_locked(event) {
+            Some(shown) => shown,
+            None => return,
+        }
+    } else {
+        event
+    };
     let ui = match event {
         ClientEvent::Connection {
             state,
@@ -140,25 +144,14 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
         },
         ClientEvent::EmergencyAlert {
             emergency, message, ..
-        } if !locked => UiEvent::Emergency {
+        } => UiEvent::Emergency {
             emergency,
             message: Some(LocalMessage::from(message)),
         },
-        ClientEvent::EmergencyAlert { emergency, .. }
-        | ClientEvent::EmergencyUpdated { emergency } => {
-            let emergency = if locked {
-                match client.emergency_while_locked(&emergency) {
-                    Some(shown) => shown,
-                    None => return,
-                }
-            } else {
-                emergency
-            };
-            UiEvent::Emergency {
-                emergency,
-                message: None,
-            }
-        }
+        ClientEvent::EmergencyUpdated { emergency } => UiEvent::Emergency {
+            emergency,
+            message: None,
+        },
         // Native notifications are the attention policy's (`Notify`); the UI needs nothing.
         ClientEvent::Notification { .. } | ClientEvent::ConversationsChanged => return,
         ClientEvent::UploadProgress {

@@ -66,8 +66,8 @@ pub struct Snapshot {
     /// Emergencies this device rings for now.
     pub ringing: Vec<EmergencyId>,
     /// The app lock (`None` when signed out). While locked the snapshot carries no
-    /// conversations, and emergencies only of a patient's own open ones: nothing of a message
-    /// reaches the page.
+    /// conversations, and emergencies only of a patient's own open ones (the lock itself tells
+    /// of her emergency not sent yet, without its text): nothing of a message reaches the page.
     pub lock: Option<LockStatus>,
     /// The clinic's settings (its emergency phone number), as last heard from the server.
     pub clinic: Option<ClinicInfo>,

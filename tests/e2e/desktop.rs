@@ -465,19 +465,31 @@ async fn attach(app: &App, file: PathBuf, caption: &str) -> Result<()> {
     app.click("send-button").await
 }
 
+impl World {
+    /// Kills the server (no goodbye); returns where it listened and its data, to start it again.
+    fn kill_server(&self) -> Result<(std::net::SocketAddr, PathBuf)> {
+        let mut slot = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        let server = slot.take().context("the server")?;
+        let kept = (server.addr, server.data_dir.clone());
+        server.kill();
+        Ok(kept)
+    }
+
+    /// Starts the server killed by [`World::kill_server`] again, on the same address.
+    fn restart_server(&self, addr: std::net::SocketAddr, data_dir: &Path) -> Result<()> {
+        let server = Server::start(data_dir, &addr.to_string())?;
+        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
+        Ok(())
+    }
+}
+
 /// The server goes away; a send waits in the queue and is delivered once it is back, and a search
 /// meanwhile says it searched only this computer.
 async fn offline(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
     signed_in(w, &app, "alice").await?;
     app.click("conversation-dr.patel").await?;
-    let (addr, data_dir) = {
-        let mut slot = w.server.lock().unwrap_or_else(|e| e.into_inner());
-        let server = slot.take().context("the server")?;
-        let kept = (server.addr, server.data_dir.clone());
-        server.kill();
-        kept
-    };
+    let (addr, data_dir) = w.kill_server()?;
     app.wait_attr("connection-state", "data-state", "offline")
         .await
         .context("offline badge")?;
@@ -502,8 +514,7 @@ async fn offline(w: &World) -> Result<()> {
         .await
         .context("the offline search label")?;
 
-    let server = Server::start(&data_dir, &addr.to_string())?;
-    *w.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
+    w.restart_server(addr, &data_dir)?;
     app.wait_attr("connection-state", "data-state", "online")
         .await
         .context("back online")?;

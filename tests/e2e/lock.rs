@@ -2,7 +2,8 @@
 //! time, the app locks by itself, the page holds no message text, an emergency still rings and
 //! says "unlock to respond", the PIN unlocks; the desktop's screen lock locks it too and the
 //! password unlocks; then IT revokes the doctor's sessions and the app shows the login screen
-//! within seconds.
+//! within seconds. A locked patient's app says where her emergency stands, also one not sent yet
+//! and after a restart.
 
 use super::*;
 use clinic_e2e::NotificationLog;
@@ -198,6 +199,51 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     app.wait_script("still no message text", &locked_without("I fell again"))
         .await?;
     w.shot(&app, "locked-patient-emergency", false).await?;
+
+    // With the server down he presses again and the app locks: his lock screen says it has not
+    // reached the clinic, after a restart too (the shell's lock, no page memory), and says it
+    // is open once it is delivered, still locked.
+    app.fill("unlock-secret", PASSWORD).await?;
+    app.click("unlock-submit").await?;
+    app.wait("chat-layout").await.context("bob unlocks")?;
+    let (addr, data_dir) = w.kill_server()?;
+    app.wait_attr("connection-state", "data-state", "offline")
+        .await
+        .context("offline badge")?;
+    let press = "Locked out press: dizzy again.";
+    app.click("conversation-dr.patel").await?;
+    app.click("emergency-button").await?;
+    app.fill("emergency-text", press).await?;
+    app.click("emergency-confirm-send").await?;
+    app.wait_css("[data-testid=message][data-mine=true][data-status=SENDING]")
+        .await?;
+    app.script("window.dispatchEvent(new KeyboardEvent('keydown', { key: 'l', ctrlKey: true }));")
+        .await?;
+    let unsent = |found: &[(String, _)]| {
+        found.iter().any(|(t, _)| {
+            t.starts_with("Your emergency has not reached the clinic yet. You are offline")
+                && t.contains("call")
+        })
+    };
+    app.wait_until(own, "his unsent press on the lock screen", unsent)
+        .await?;
+    w.close(app).await?;
+    drop(driver);
+    let (driver, app) = w.app(&bob).await?;
+    app.wait_until(
+        own,
+        "his unsent press after a restart, from the shell",
+        unsent,
+    )
+    .await?;
+    app.wait_script("no text of the press", &locked_without(press))
+        .await?;
+    w.shot(&app, "locked-patient-unsent", false).await?;
+    w.restart_server(addr, &data_dir)?;
+    app.wait_until(own, "delivered while locked: open", says)
+        .await?;
+    app.wait_script("still locked, no text", &locked_without(press))
+        .await?;
     w.close(app).await?;
     drop(driver);
     Ok(())

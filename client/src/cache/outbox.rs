@@ -262,6 +262,29 @@ impl Cache {
         Ok(out)
     }
 
+    /// `me`'s newest emergency message not sent yet (waiting or parked), by when it was written.
+    pub fn newest_unsent_emergency(&self, me: &UserId) -> Result<Option<LocalMessage>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT m.data FROM send_queue s
+             JOIN messages m ON m.sender_id = ?1 AND m.client_id = s.client_id AND m.id IS NULL
+             WHERE s.kind = 'send' AND s.lane = ?2",
+        )?;
+        let rows = stmt.query_map(params![me.as_str(), EMERGENCY_LANE], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut newest: Option<LocalMessage> = None;
+        for data in rows {
+            let Ok(m) = serde_json::from_str::<LocalMessage>(&data?) else {
+                continue;
+            };
+            if newest.as_ref().is_none_or(|n| m.created_at > n.created_at) {
+                newest = Some(m);
+            }
+        }
+        Ok(newest)
+    }
+
     /// One more attempt of this entry was refused; returns how many there have been.
     pub fn count_attempt(&self, client_id: &str, kind: EntryKind) -> Result<u32> {
         let conn = self.lock();

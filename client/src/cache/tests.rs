@@ -362,3 +362,60 @@ fn two_connections_writing_at_once_wait_for_each_other() {
     });
     assert_eq!(cache.history(&conv(), 1000, None).unwrap().len(), 600);
 }
+
+#[test]
+fn the_newest_unsent_emergency_waiting_or_parked_never_a_sent_one() {
+    let (_d, cache) = open();
+    let me = UserId::from("p1");
+    let emergency = |id: &str, minutes_ago: i64| {
+        let mut m = local(id, "p1");
+        m.is_emergency = true;
+        m.created_at = Utc::now() - chrono::Duration::minutes(minutes_ago);
+        m
+    };
+    assert_eq!(cache.newest_unsent_emergency(&me).unwrap(), None);
+    cache.enqueue(&local("t1", "p1"), None).unwrap();
+    assert_eq!(
+        cache.newest_unsent_emergency(&me).unwrap(),
+        None,
+        "an ordinary message is not one"
+    );
+    let newer = emergency("e2", 1);
+    cache.enqueue(&emergency("e1", 5), None).unwrap();
+    cache.enqueue(&newer, None).unwrap();
+    let found = cache.newest_unsent_emergency(&me).unwrap().unwrap();
+    assert_eq!(
+        (found.client_id.as_str(), found.status),
+        ("e2", MessageStatus::Sending)
+    );
+    // Parked, then retried (queued again after the older one): still the newest written.
+    cache.park(&me, "e2", "forbidden", "Not sent.").unwrap();
+    let found = cache.newest_unsent_emergency(&me).unwrap().unwrap();
+    assert_eq!(
+        (found.client_id.as_str(), found.status),
+        ("e2", MessageStatus::Failed)
+    );
+    cache.retry(&me, "e2").unwrap().unwrap();
+    cache.park(&me, "e1", "forbidden", "Not sent.").unwrap();
+    let found = cache.newest_unsent_emergency(&me).unwrap().unwrap();
+    assert_eq!(
+        (found.client_id.as_str(), found.status),
+        ("e2", MessageStatus::Sending)
+    );
+    // Its server copy arrives: the older, parked one is what is left.
+    let mut sent = server("e2", "p1", 1);
+    sent.is_emergency = true;
+    cache.apply_message(&me, sent).unwrap();
+    let found = cache.newest_unsent_emergency(&me).unwrap().unwrap();
+    assert_eq!(
+        (found.client_id.as_str(), found.status),
+        ("e1", MessageStatus::Failed)
+    );
+    cache.discard(&me, "e1").unwrap().unwrap();
+    assert_eq!(cache.newest_unsent_emergency(&me).unwrap(), None);
+    assert_eq!(
+        cache.newest_unsent_emergency(&UserId::from("p2")).unwrap(),
+        None,
+        "only the user's own"
+    );
+}

@@ -6,7 +6,8 @@ use super::Client;
 use crate::error::Result;
 use crate::events::ClientEvent;
 use crate::lock::{AppLock, Device, Unlock};
-use clinic_protocol::{Emergency, Role};
+use chrono::{DateTime, Utc};
+use clinic_protocol::{Emergency, MessageStatus, Role};
 use serde::Serialize;
 use std::sync::MutexGuard;
 use std::time::Duration;
@@ -33,6 +34,23 @@ pub struct LockStatus {
     pub wait_secs: Option<u64>,
     /// Wrong tries left before the session ends.
     pub tries_left: u32,
+    /// While locked: this user's newest emergency not sent yet, without its text, so that the
+    /// lock screen can say it has not reached the clinic (also after a restart, and as it
+    /// changes while locked). `None` when unlocked: the page has the message itself then.
+    pub unsent_emergency: Option<UnsentEmergency>,
+}
+
+/// An emergency message not sent yet, as a lock screen may tell of it: no text, no conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct UnsentEmergency {
+    /// `SENDING` (waiting for the connection, or under way) or `FAILED` (parked after a refusal
+    /// until the user retries or discards it).
+    pub status: MessageStatus,
+    /// When it was written, on this device's clock.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub created_at: DateTime<Utc>,
 }
 
 impl Client {
@@ -52,7 +70,26 @@ impl Client {
     }
 
     pub fn lock_status(&self) -> LockStatus {
-        status_of(&self.app_lock())
+        let mut status = status_of(&self.app_lock());
+        if status.locked {
+            status.unsent_emergency = self.unsent_emergency();
+        }
+        status
+    }
+
+    fn unsent_emergency(&self) -> Option<UnsentEmergency> {
+        let newest = self
+            .shared
+            .cache
+            .newest_unsent_emergency(self.shared.me())
+            .unwrap_or_else(|e| {
+                tracing::warn!("unsent emergencies: {e}");
+                None
+            })?;
+        Some(UnsentEmergency {
+            status: newest.status,
+            created_at: newest.created_at,
+        })
     }
 
     /// The user did something in the app (a key, a click): the idle time starts again.
@@ -141,6 +178,26 @@ impl Client {
         })
     }
 
+    /// What a locked app's page may be told of `event`, or `None` for nothing: no message, but
+    /// a change of the user's own unsent emergency tells the lock again (its
+    /// [`LockStatus::unsent_emergency`]); an emergency as [`Client::emergency_while_locked`]
+    /// allows, without the alert's message. Anything else as it is.
+    pub fn event_while_locked(&self, event: ClientEvent) -> Option<ClientEvent> {
+        match event {
+            ClientEvent::MessageUpserted { message } => (message.is_emergency
+                && &message.sender_id == self.shared.me())
+            .then(|| ClientEvent::Lock {
+                status: self.lock_status(),
+            }),
+            ClientEvent::EmergencyAlert { emergency, .. }
+            | ClientEvent::EmergencyUpdated { emergency } => self
+                .emergency_while_locked(&emergency)
+                .map(|emergency| ClientEvent::EmergencyUpdated { emergency }),
+            ClientEvent::ConversationsChanged => None,
+            other => Some(other),
+        }
+    }
+
     /// Fails with [`crate::ClientError::Locked`] while locked.
     pub(crate) fn ensure_unlocked(&self) -> Result<()> {
         self.app_lock().ensure_unlocked()
@@ -169,5 +226,6 @@ fn status_of(lock: &AppLock) -> LockStatus {
         personal_longest_secs: lock.longest_idle(Device::Personal).as_secs(),
         wait_secs: lock.wait().map(|w| w.as_secs().max(1)),
         tries_left: crate::lock::LOGOUT_AFTER.saturating_sub(lock.failures()),
+        unsent_emergency: None,
     }
 }

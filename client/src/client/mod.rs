@@ -10,7 +10,7 @@ mod live;
 mod lock;
 mod search;
 
-pub use lock::LockStatus;
+pub use lock::{LockStatus, UnsentEmergency};
 pub use search::Found;
 
 use crate::api::Api;

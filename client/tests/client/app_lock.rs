@@ -10,7 +10,8 @@ use crate::common;
 
 use chrono::{DateTime, Utc};
 use clinic_client::lock::{Clock, Device, Unlock};
-use clinic_client::{Client, ClientError, ClientEvent, Profile};
+use clinic_client::{Client, ClientError, ClientEvent, ConnectionState, Profile};
+use clinic_protocol::MessageStatus;
 use common::*;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -155,6 +156,100 @@ async fn idle_locks_content_is_withheld_emergencies_ring_and_the_pin_unlocks() {
     assert!(history.iter().any(|m| m.content == tag));
     assert!(patel.mark_conversation_read(&conversation).is_ok());
     patel.disconnect().await;
+    alice.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_patient_is_told_of_her_unsent_emergency_across_a_restart_until_it_is_sent() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let port = server.addr.port();
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let profile = tempfile::tempdir().unwrap();
+    let alice = signed_in(&server.url(), profile.path(), "alice", &clock).await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    assert_eq!(alice.lock_status().unsent_emergency, None);
+    server.stop().await;
+    wait_until(&alice, "offline", || {
+        !matches!(alice.state(), ConnectionState::Online)
+    })
+    .await;
+    let tag = prefix("locked-unsent");
+    let press = alice
+        .send(&conversation, &format!("{tag} chest pain"), true)
+        .unwrap();
+    let ordinary = alice.send(&conversation, &tag, false).unwrap();
+    assert_eq!(
+        alice.lock_status().unsent_emergency,
+        None,
+        "unlocked, the page has the message itself"
+    );
+    alice.lock_now().unwrap();
+    let unsent = clinic_client::UnsentEmergency {
+        status: MessageStatus::Sending,
+        created_at: press.created_at,
+    };
+    assert_eq!(alice.lock_status().unsent_emergency, Some(unsent.clone()));
+    // What the locked page is told as the messages change: the lock again for the emergency,
+    // nothing for an ordinary message.
+    let told = alice.event_while_locked(ClientEvent::MessageUpserted {
+        message: press.clone(),
+    });
+    assert!(
+        matches!(&told, Some(ClientEvent::Lock { status }) if status.unsent_emergency == Some(unsent.clone())),
+        "{told:?}"
+    );
+    assert!(
+        alice
+            .event_while_locked(ClientEvent::MessageUpserted { message: ordinary })
+            .is_none()
+    );
+    assert!(
+        alice
+            .event_while_locked(ClientEvent::ConversationsChanged)
+            .is_none()
+    );
+
+    // A restart, still locked: the shell's lock says it, with no page memory to tell it.
+    alice.disconnect().await;
+    drop(alice);
+    let mut options = options(profile.path());
+    options.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+    let alice = Client::open(options).unwrap();
+    assert!(alice.lock_status().locked);
+    assert_eq!(alice.lock_status().unsent_emergency, Some(unsent));
+    let encoded = serde_json::to_string(&alice.lock_status()).unwrap();
+    assert!(
+        encoded.contains("\"unsentEmergency\":{\"status\":\"SENDING\""),
+        "{encoded}"
+    );
+    assert!(!encoded.contains(&tag), "no text of it: {encoded}");
+
+    // The server is back: the emergency goes out while locked, and the page is told the lock
+    // again, now with nothing unsent, then her emergency.
+    let mut events = alice.subscribe();
+    let _server = InProcessServer::start(data.path(), port).await;
+    alice.connect();
+    let (lock, emergency) = tokio::time::timeout(PATIENCE, async {
+        let (mut lock, mut emergency) = (None, None);
+        while lock.is_none() || emergency.is_none() {
+            let event = events.recv().await.unwrap();
+            match alice.event_while_locked(event) {
+                Some(ClientEvent::Lock { status }) if status.unsent_emergency.is_none() => {
+                    lock = Some(status);
+                }
+                Some(ClientEvent::EmergencyUpdated { emergency: e }) => emergency = Some(e),
+                Some(ClientEvent::EmergencyAlert { .. }) => panic!("an alert reached the page"),
+                _ => {}
+            }
+        }
+        (lock.unwrap(), emergency.unwrap())
+    })
+    .await
+    .expect("the lock and the emergency, told while locked");
+    assert!(lock.locked);
+    assert_eq!(emergency.patient_id, alice.user().id);
+    assert_eq!(emergency.resolution_note, None);
     alice.disconnect().await;
 }
 

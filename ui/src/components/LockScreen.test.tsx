@@ -1,4 +1,4 @@
-import { act, fireEvent, render, screen } from '@testing-library/react';
+import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { App } from '../App';
@@ -130,6 +130,35 @@ describe('app lock', () => {
     expect(own).toHaveTextContent('If you need help now, call +44 20 7946 0000.');
     expect(document.body.innerHTML).not.toContain('Chest pain');
     expect(JSON.stringify(s.store.getState())).not.toContain('Chest pain');
+
+    const found = s.fake.messages.find((m) => m.isEmergency);
+    if (!found) throw new Error('the press');
+    const press = { ...found };
+
+    // Sent while locked: the shell tells the lock again, and then her emergency.
+    act(() => s.fake.setConnection({ state: 'online' }));
+    act(() => s.fake.ack(press.clientId));
+    expect(await screen.findByTestId('lock-own-emergency')).toHaveTextContent(
+      'Your emergency is open. Emergency received - alerting the doctors',
+    );
+    expect(s.store.getState().lock?.unsentEmergency).toBeNull();
+
+    // Restarted while locked: the page remembers nothing, the shell's lock tells it.
+    const again = setup({ clinic, connection: { state: 'offline' }, messages: [press] });
+    again.fake.lock = { ...again.fake.lock, locked: true };
+    cleanup();
+    await renderApp(again);
+    expect(await screen.findByTestId('lock-own-emergency')).toHaveTextContent(
+      'Your emergency has not reached the clinic yet. You are offline',
+    );
+    expect(JSON.stringify(again.store.getState())).not.toContain('Chest pain');
+
+    // Refused while locked (parked): Retry needs the app, so it says to unlock.
+    act(() => again.fake.fail(press.clientId, 'Too many messages. Not sent.', 'rate_limited'));
+    expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(
+      'Your emergency has not reached the clinic yet. It was not sent: unlock to see why and send it again. If you need help now, call +44 20 7946 0000.',
+    );
+    expect(document.body.innerHTML).not.toContain('Too many messages');
   });
 
   it('"Not you? Log out" goes to the login screen', async () => {

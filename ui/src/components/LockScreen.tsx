@@ -80,14 +80,15 @@ export function LockScreen() {
 }
 
 /**
- * A patient's newest open emergency, or one not sent yet when the app locked, as her status
- * line says it (without when a press was written: the lock drops the messages that would tell
- * of a later press), and the number to call.
+ * A patient's newest open emergency, or her newest one not sent yet (as the shell's lock tells
+ * it, also after a restart), as her status line says it (without when a press was written: the
+ * lock drops the messages that would tell of a later press), and the number to call. A parked
+ * one cannot be retried from here: it says to unlock.
  */
 function useOwnEmergency(): { tone: string; heading: string; text: string; call: string } | null {
   const user = useChat((s) => s.session?.user);
   const emergencies = useChat((s) => s.emergencies);
-  const pending = useChat((s) => s.lockedPress);
+  const pending = useChat((s) => s.lock?.unsentEmergency ?? null);
   const clinic = useChat((s) => s.clinic);
   const online = useChat((s) => s.connection.state === 'online');
   const open =
@@ -100,7 +101,12 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
     online,
   });
   if (!view) return null;
-  const text = /[.…]$/.test(view.text) ? view.text : `${view.text}.`;
+  const text =
+    pending?.status === 'FAILED' && view.tone === 'failed'
+      ? 'It was not sent: unlock to see why and send it again.'
+      : /[.…]$/.test(view.text)
+        ? view.text
+        : `${view.text}.`;
   const sent = view.tone !== 'sending' && view.tone !== 'failed';
   const heading = sent ? 'Your emergency is open.' : 'Your emergency has not reached the clinic yet.';
   return { tone: view.tone, heading, text, call: emergencyNumber(clinic) };

@@ -199,6 +199,8 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       });
       paired.forEach((s) => fake!.pairWith(s));
       changed.forEach((s) => fake!.changeCertificate(s));
+      // An app started while locked stays locked (the lock is kept with the profile).
+      if ((line.ok as Snapshot | undefined)?.lock?.locked) fake.lock = { ...fake.lock, locked: true };
       const f = fake;
       const ok = await f.subscribe((event) => out.push({ kind: 'event', event }));
       out.push({ kind: 'call', command: 'subscribe', args: line.args, ok });

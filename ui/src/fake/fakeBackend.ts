@@ -104,6 +104,7 @@ const UNLOCKED: LockStatus = {
   personalLongestSecs: 900,
   waitSecs: null,
   triesLeft: 5,
+  unsentEmergency: null,
 };
 
 export class FakeBackend implements Backend {
@@ -118,7 +119,7 @@ export class FakeBackend implements Backend {
   connection: ConnectionStatus;
   settings: Settings;
   availability: Availability = 'AVAILABLE';
-  /** The app lock as the client core keeps it (without its delays). */
+  /** The app lock as the client core keeps it (without its delays); see `lockStatus`. */
   lock: LockStatus = { ...UNLOCKED };
   private pin: string | null = null;
   clinic: ClinicInfo | null;
@@ -202,7 +203,12 @@ export class FakeBackend implements Backend {
    * emergencies only a patient's own, without a resolution's note.
    */
   private whileLocked(event: UiEvent): UiEvent | null {
-    if (event.type === 'message' || event.type === 'conversations') return null;
+    // A change of her own unsent emergency tells the lock again (as `event_while_locked`).
+    if (event.type === 'message')
+      return event.message.isEmergency && event.message.senderId === this.session?.user.id
+        ? { type: 'lock', status: this.lockStatus() }
+        : null;
+    if (event.type === 'conversations') return null;
     if (event.type !== 'emergency') return event;
     const me = this.session?.user;
     if (me?.role !== 'PATIENT' || event.emergency.patientId !== me.id) return null;
@@ -227,7 +233,7 @@ export class FakeBackend implements Backend {
       conversations: this.session && !locked ? this.conversationList() : [],
       emergencies: locked ? open.filter((e) => me?.role === 'PATIENT' && e.patientId === me.id) : open,
       ringing: this.ringing,
-      lock: this.session ? this.lock : null,
+      lock: this.session ? this.lockStatus() : null,
       clinic: this.session ? this.clinic : null,
       device: this.device,
     };
@@ -998,11 +1004,32 @@ export class FakeBackend implements Backend {
     // Not recorded: it comes with every few seconds of input.
   }
 
+  /**
+   * The lock as the shell tells it: while locked, with the user's newest emergency not sent yet
+   * (without its text), as `Client::lock_status`.
+   */
+  lockStatus(): LockStatus {
+    const me = this.session?.user.id;
+    const unsent = this.lock.locked
+      ? this.messages
+          .filter((m) => m.isEmergency && m.senderId === me && m.id === null)
+          .reduce<LocalMessage | null>(
+            (newest, m) => (!newest || Date.parse(m.createdAt) > Date.parse(newest.createdAt) ? m : newest),
+            null,
+          )
+      : null;
+    return {
+      ...this.lock,
+      unsentEmergency: unsent && { status: unsent.status, createdAt: unsent.createdAt },
+    };
+  }
+
   /** The lock changed (as the shell says it with a `lock` event). */
   setLock(lock: LockStatus): LockStatus {
-    this.lock = lock;
-    this.emit({ type: 'lock', status: lock });
-    return lock;
+    this.lock = { ...lock, unsentEmergency: null };
+    const status = this.lockStatus();
+    this.emit({ type: 'lock', status });
+    return status;
   }
 
   async lockNow(): Promise<LockStatus> {
@@ -1012,11 +1039,11 @@ export class FakeBackend implements Backend {
 
   async unlock(secret: string): Promise<LockStatus> {
     this.record('unlock', { secret: '***' });
-    if (!this.lock.locked) return this.lock;
+    if (!this.lock.locked) return this.lockStatus();
     if (secret === PASSWORD || (this.pin !== null && secret === this.pin)) {
-      this.setLock({ ...this.lock, locked: false, triesLeft: UNLOCKED.triesLeft });
+      const status = this.setLock({ ...this.lock, locked: false, triesLeft: UNLOCKED.triesLeft });
       this.emit({ type: 'snapshot', snapshot: this.snapshot() });
-      return this.lock;
+      return status;
     }
     const triesLeft = this.lock.triesLeft - 1;
     if (triesLeft === 0) {

@@ -208,7 +208,13 @@ waitSecs: number | null,
 /**
  * Wrong tries left before the session ends.
  */
-triesLeft: number, };
+triesLeft: number, 
+/**
+ * While locked: this user's newest emergency not sent yet, without its text, so that the
+ * lock screen can say it has not reached the clinic (also after a restart, and as it
+ * changes while locked). `None` when unlocked: the page has the message itself then.
+ */
+unsentEmergency: UnsentEmergency | null, };
 
 export type LoggedOut = { 
 /**
@@ -329,8 +335,8 @@ emergencies: Array<Emergency>,
 ringing: Array<EmergencyId>, 
 /**
  * The app lock (`None` when signed out). While locked the snapshot carries no
- * conversations, and emergencies only of a patient's own open ones: nothing of a message
- * reaches the page.
+ * conversations, and emergencies only of a patient's own open ones (the lock itself tells
+ * of her emergency not sent yet, without its text): nothing of a message reaches the page.
  */
 lock: LockStatus | null, 
 /**
@@ -347,6 +353,17 @@ export type Snippet = { text: string, highlights: Array<Highlight>, };
 export type Tombstone = { by: UserId, at: string, };
 
 export type UiEvent = { "type": "snapshot", snapshot: Snapshot, } | { "type": "connection", status: ConnectionStatus, } | { "type": "message", message: LocalMessage, } | { "type": "messageDiscarded", clientId: ClientId, senderId: UserId, patientId: UserId, doctorId: UserId, } | { "type": "historyPurged", patientId: UserId, doctorId: UserId, upToSeq: number, purgedAt: string, emergencyIds: Array<EmergencyId>, } | { "type": "conversations", conversations: Array<Conversation>, } | { "type": "typing", patientId: UserId, doctorId: UserId, userId: UserId, typing: boolean, } | { "type": "presence", userId: UserId, online: boolean, } | { "type": "peerAvailability", userId: UserId, availability: Availability, } | { "type": "emergency", emergency: Emergency, message: LocalMessage | null, } | { "type": "alarm", alerting: boolean, ringing: Array<EmergencyId>, } | { "type": "availability", availability: Availability, } | { "type": "clinic", clinic: ClinicInfo, } | { "type": "device", device: DeviceCheck, } | { "type": "uploadProgress", clientId: ClientId, sent: number, total: number, } | { "type": "session", session: SessionInfo | null, reason: string | null, } | { "type": "openConversation", patientId: UserId, doctorId: UserId, } | { "type": "lock", status: LockStatus, } | { "type": "notice", code: string, message: string, };
+
+export type UnsentEmergency = { 
+/**
+ * `SENDING` (waiting for the connection, or under way) or `FAILED` (parked after a refusal
+ * until the user retries or discards it).
+ */
+status: MessageStatus, 
+/**
+ * When it was written, on this device's clock.
+ */
+createdAt: string, };
 
 export type User = { id: UserId, username: string, name: string, role: Role, };
 

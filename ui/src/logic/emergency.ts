@@ -19,22 +19,6 @@ export function shownWhileLocked(e: Emergency, me: User | null | undefined): Eme
   return { ...e, resolutionNote: null };
 }
 
-/** The newest emergency message of any loaded conversation not yet sent, without its text. */
-export function pendingPress(
-  conversations: Readonly<Record<string, { items: readonly LocalMessage[] }>>,
-): PendingPress | null {
-  let newest: PendingPress | null = null;
-  for (const { items } of Object.values(conversations))
-    for (const m of items)
-      if (
-        m.isEmergency &&
-        (m.status === 'SENDING' || m.status === 'FAILED') &&
-        (!newest || at(m.createdAt) > at(newest.createdAt))
-      )
-        newest = { status: m.status, createdAt: m.createdAt };
-  return newest;
-}
-
 /** Inserts or replaces by id. */
 export function upsertEmergency(list: readonly Emergency[], e: Emergency): Emergency[] {
   const idx = list.findIndex((x) => x.id === e.id);

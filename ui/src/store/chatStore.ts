@@ -5,7 +5,7 @@
 
 import { BackendError, type Backend } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
-import { newestPress, pendingPress, shownWhileLocked, upsertEmergency } from '../logic/emergency';
+import { newestPress, shownWhileLocked, upsertEmergency } from '../logic/emergency';
 import {
   hasUnread,
   mergeMessages,
@@ -308,13 +308,11 @@ export class ChatStore {
         emergencyMessages: {},
         conversations: [],
         emergencies: s.emergencies.flatMap((e) => shownWhileLocked(e, me) ?? []),
-        // (Told twice, by the event and the command's answer: the messages are gone the second time.)
-        lockedPress: s.lock?.locked ? s.lockedPress : pendingPress(s.messages),
         typing: {},
       }));
       return;
     }
-    this.set({ lock: status, lockError: null, lockedPress: null });
+    this.set({ lock: status, lockError: null });
     // The open conversation's page was dropped when the app locked: load it again.
     const active = this.state.active;
     if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);

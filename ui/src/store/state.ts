@@ -1,7 +1,6 @@
 // The shape of the UI's state, and its starting value. Lists and counts come from the client
 // core as they are (through the shell's snapshot and events); the UI keeps only what it shows.
 
-import type { PendingPress } from '../logic/emergency';
 import { DEFAULT_SETTINGS } from '../logic/settings';
 import type { TypingMap } from '../logic/typing';
 import type {
@@ -84,11 +83,6 @@ export interface ChatState {
   lock: LockStatus | null;
   /** Why the last unlock try failed. */
   lockError: string | null;
-  /**
-   * A patient's emergency not yet sent when the app locked (when it was written, and whether
-   * it is parked), without its text: the lock screen says she is offline and whom to call.
-   */
-  lockedPress: PendingPress | null;
 }
 
 export const EMPTY_MESSAGES: ConversationMessages = {
@@ -128,7 +122,6 @@ export function initialState(): ChatState {
     settings: DEFAULT_SETTINGS,
     notice: null,
     lock: null,
-    lockedPress: null,
     lockError: null,
   };
 }

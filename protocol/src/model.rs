@@ -332,6 +332,10 @@ pub struct Emergency {
     pub acknowledged_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub resolved_by: Option<UserId>,
+    /// The name of the doctor who resolved it (absent until resolved, and from older servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub resolved_by_name: Option<String>,
     #[serde(default)]
     pub resolved_at: Option<DateTime<Utc>>,
     #[serde(default)]

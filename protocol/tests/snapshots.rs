@@ -73,6 +73,7 @@ fn emergency() -> Emergency {
         acknowledged_by_name: Some("Dr. Bob".into()),
         acknowledged_at: Some(t(30)),
         resolved_by: None,
+        resolved_by_name: None,
         resolved_at: None,
         resolution_note: None,
     }
@@ -516,6 +517,17 @@ fn a_message_written_offline() {
         "emergency_written",
         Emergency {
             written_at: Some(t(-120)),
+            ..emergency()
+        }
+    );
+    insta::assert_json_snapshot!(
+        "emergency_resolved",
+        Emergency {
+            state: EmergencyState::Resolved,
+            resolved_by: Some("u-doc-3".into()),
+            resolved_by_name: Some("Dr. Carol".into()),
+            resolved_at: Some(t(600)),
+            resolution_note: Some("Called her; ambulance not needed.".into()),
             ..emergency()
         }
     );

@@ -165,6 +165,16 @@ pub(super) async fn second_emergency_joins(w: &World) -> Result<()> {
     resolve_all(&w.patel, "Alice Martin")?;
     app.wait_css("[data-testid=emergency-status][data-state=resolved]")
         .await?;
+    app.wait_until(
+        "[data-testid=emergency-status]",
+        "who resolved it, and the note",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains("Resolved by Dr. Asha Patel: end-to-end test: resolved"))
+        },
+    )
+    .await?;
     w.close(app).await?;
     drop(driver);
     Ok(())

@@ -12,7 +12,7 @@ use clinic_client::{
 use clinic_protocol::rest::{SearchOrder, Snippet};
 use clinic_protocol::text::{for_terminal, json_for_terminal};
 use clinic_protocol::ws::Availability;
-use clinic_protocol::{ClientId, ConversationKey, EmergencyId, MessageId, Role};
+use clinic_protocol::{ClientId, ConversationKey, EmergencyId, EmergencyState, MessageId, Role};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -833,11 +833,11 @@ fn describe(
             )
         }
         ClientEvent::EmergencyUpdated { emergency } => {
-            let by = emergency
-                .acknowledged_by_name
-                .as_deref()
-                .map(|name| format!(" by {name}"))
-                .unwrap_or_default();
+            let name = match emergency.state {
+                EmergencyState::Resolved => emergency.resolved_by_name.as_deref(),
+                _ => emergency.acknowledged_by_name.as_deref(),
+            };
+            let by = name.map(|name| format!(" by {name}")).unwrap_or_default();
             format!(
                 "emergency {} of {} is {}{by}",
                 emergency.id,
@@ -1250,5 +1250,53 @@ mod tests {
             );
         }
         assert!(describe(&ClientEvent::ConversationsChanged, &name).is_none());
+    }
+
+    #[test]
+    fn tail_names_who_resolved_an_emergency_not_who_took_it() {
+        let emergency = clinic_protocol::Emergency {
+            id: "e-1".to_owned().into(),
+            message_id: "m-1".to_owned().into(),
+            patient_id: UserId::from("p".to_owned()),
+            patient_name: "Bob Kowalski".into(),
+            doctor_id: UserId::from("d".to_owned()),
+            state: EmergencyState::Acknowledged,
+            raised_at: Utc::now(),
+            written_at: None,
+            escalated_at: None,
+            alerted_at: None,
+            alerted_doctors: 1,
+            acknowledged_by: Some(UserId::from("d".to_owned())),
+            acknowledged_by_name: Some("Dr. Asha Patel".into()),
+            acknowledged_at: Some(Utc::now()),
+            resolved_by: None,
+            resolved_by_name: None,
+            resolved_at: None,
+            resolution_note: None,
+        };
+        let said = |e: &clinic_protocol::Emergency| {
+            describe(
+                &ClientEvent::EmergencyUpdated {
+                    emergency: e.clone(),
+                },
+                &|id| id.to_string(),
+            )
+            .expect("said")
+        };
+        assert_eq!(
+            said(&emergency),
+            "emergency e-1 of Bob Kowalski is acknowledged by Dr. Asha Patel"
+        );
+        let resolved = clinic_protocol::Emergency {
+            state: EmergencyState::Resolved,
+            resolved_by: Some(UserId::from("n".to_owned())),
+            resolved_by_name: Some("Dr. Minh Nguyen".into()),
+            resolved_at: Some(Utc::now()),
+            ..emergency
+        };
+        assert_eq!(
+            said(&resolved),
+            "emergency e-1 of Bob Kowalski is resolved by Dr. Minh Nguyen"
+        );
     }
 }

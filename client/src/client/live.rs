@@ -212,8 +212,8 @@ impl Client {
 
     /// After a `conflict`: the emergency when this doctor already took it and asks again (on
     /// another device, or an answer lost), else who moved on first ("Dr. X already took it",
-    /// "You already resolved it": a second resolution's note would not be kept, so that one is
-    /// not passed off as done).
+    /// "Dr. X already resolved it", "You already resolved it": a second resolution's note would
+    /// not be kept, so that one is not passed off as done).
     async fn who_has(
         &self,
         id: &EmergencyId,
@@ -239,7 +239,10 @@ impl Client {
             (EmergencyState::Resolved, _) if e.resolved_by.as_ref() == me => {
                 Err("You already resolved it.".to_owned())
             }
-            (EmergencyState::Resolved, _) => Err("This emergency is already resolved.".to_owned()),
+            (EmergencyState::Resolved, _) => Err(match &e.resolved_by_name {
+                Some(name) => format!("{name} already resolved it."),
+                None => "This emergency is already resolved.".to_owned(),
+            }),
             // Pressed again since: it waits for a doctor again.
             (EmergencyState::Raised, _) => {
                 Err("It needs a doctor again: the patient pressed again. Take it again.".to_owned())

@@ -167,18 +167,24 @@ async fn acknowledging_what_another_doctor_took_shows_the_conflict_and_keeps_rin
     let w = ringing_behind_a_proxy("dr.nguyen").await;
     let (proxy, patel, raised) = (&w.proxy, &w.patel, &w.raised);
     w.taken_meanwhile().await;
-    let refused = patel.acknowledge_emergency(&raised.id).await.unwrap_err();
-    match &refused {
-        clinic_client::ClientError::Server { code, message, .. } => {
-            assert_eq!(*code, clinic_protocol::ErrorCode::Conflict);
-            assert_eq!(message, "Dr. Minh Nguyen already took it.");
-        }
-        other => panic!("expected a conflict, got {other:?}"),
-    }
+    assert_eq!(
+        conflict(patel.acknowledge_emergency(&raised.id).await.unwrap_err()),
+        "Dr. Minh Nguyen already took it."
+    );
     assert_eq!(
         patel.ringing(),
         std::slice::from_ref(&raised.id),
         "a conflict does not silence"
+    );
+
+    // Resolved by Dr. Nguyen meanwhile: resolving it here names who did.
+    w.other
+        .resolve_emergency(&raised.id, Some("called her".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        conflict(patel.resolve_emergency(&raised.id, None).await.unwrap_err()),
+        "Dr. Minh Nguyen already resolved it."
     );
 
     // The server's own update is what stops it.
@@ -208,13 +214,10 @@ async fn taking_again_what_this_doctor_took_is_done_not_a_conflict() {
         .await
         .unwrap();
     // A second resolution is not passed off as done (its note would not be kept).
-    match desk.resolve_emergency(&raised.id, None).await.unwrap_err() {
-        clinic_client::ClientError::Server { code, message, .. } => {
-            assert_eq!(code, clinic_protocol::ErrorCode::Conflict);
-            assert_eq!(message, "You already resolved it.");
-        }
-        other => panic!("expected a conflict, got {other:?}"),
-    }
+    assert_eq!(
+        conflict(desk.resolve_emergency(&raised.id, None).await.unwrap_err()),
+        "You already resolved it."
+    );
     proxy.release();
 }
 
@@ -364,4 +367,15 @@ async fn a_repeated_alert_of_a_long_emergency_brings_every_word() {
     assert_eq!(repeated.content, words);
     alice.disconnect().await;
     patel.disconnect().await;
+}
+
+/// The sentence of a `conflict` refusal (any other error fails the test).
+fn conflict(error: clinic_client::ClientError) -> String {
+    match error {
+        clinic_client::ClientError::Server { code, message, .. } => {
+            assert_eq!(code, clinic_protocol::ErrorCode::Conflict);
+            message
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
 }

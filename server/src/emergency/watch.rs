@@ -567,6 +567,7 @@ mod tests {
             acknowledged_by_name: None,
             acknowledged_at: None,
             resolved_by: None,
+            resolved_by_name: None,
             resolved_at: None,
             resolution_note: None,
         }

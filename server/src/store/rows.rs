@@ -27,9 +27,10 @@ pub(crate) const MESSAGE_COLUMNS: &str = message_columns!();
 pub(crate) const EMERGENCY_SELECT: &str = "SELECT e.id, e.message_id, e.patient_id, p.name, \
      e.doctor_id, e.state, e.raised_at, e.escalated_at, e.acknowledged_by, a.name, \
      e.acknowledged_at, e.resolved_by, e.resolved_at, e.resolution_note, e.change_seq, \
-     e.alerted_at, e.alerted_doctors, m.written_at \
+     e.alerted_at, e.alerted_doctors, m.written_at, r.name \
      FROM emergencies e JOIN users p ON p.id = e.patient_id \
      LEFT JOIN users a ON a.id = e.acknowledged_by \
+     LEFT JOIN users r ON r.id = e.resolved_by \
      LEFT JOIN messages m ON m.id = e.message_id";
 
 pub(crate) const USER_COLUMNS: &str = "id, username, name, role";
@@ -146,6 +147,7 @@ pub(crate) fn emergency(row: &Row<'_>) -> rusqlite::Result<(Emergency, Seq)> {
         acknowledged_by_name: row.get(9)?,
         acknowledged_at: opt_time(row, 10)?,
         resolved_by: row.get::<_, Option<String>>(11)?.map(Into::into),
+        resolved_by_name: row.get(18)?,
         resolved_at: opt_time(row, 12)?,
         resolution_note: row.get(13)?,
     };

@@ -627,6 +627,7 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
     assert_eq!(detail["emergency"]["state"], "RESOLVED");
     assert_eq!(detail["emergency"]["resolutionNote"], "home");
+    assert_eq!(detail["emergency"]["resolvedByName"], "Test d1");
     let last = detail["transitions"].as_array().unwrap().last().unwrap();
     assert_eq!(
         (&last["kind"], &last["actorName"], &last["note"]),

@@ -109,16 +109,21 @@ async fn emergency_lifecycle() {
     assert_eq!(status, 200);
     assert_eq!(resolved["state"], "RESOLVED");
     assert_eq!(resolved["resolutionNote"], "inhaler, fine now");
+    // Taken by one doctor, resolved by another: each is named.
     assert_eq!(
-        pat2.expect("emergency:updated").await["emergency"]["state"],
-        "RESOLVED"
+        (&resolved["acknowledgedByName"], &resolved["resolvedByName"]),
+        (&json!("Test doc2"), &json!("Test doc1"))
     );
+    let told = pat2.expect("emergency:updated").await;
+    assert_eq!(told["emergency"]["state"], "RESOLVED");
+    assert_eq!(told["emergency"]["resolvedByName"], "Test doc1");
     let (status, body) = server.post(&c.doc2.token, &path, json!({})).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("conflict")));
 
     // Sync carries the emergency in its latest state; the open list is empty.
     let (_, page) = server.get(&c.pat2.token, "/api/sync?since=0").await;
     assert_eq!(page["emergencies"][0]["state"], "RESOLVED");
+    assert_eq!(page["emergencies"][0]["resolvedByName"], "Test doc1");
     assert!(page["messages"][0]["resolvedAt"].is_string());
     let (_, open) = server
         .get(&c.doc2.token, "/api/emergencies?open=true")

@@ -936,13 +936,18 @@ export class FakeBackend implements Backend {
       if (e.state === 'RESOLVED')
         throw new BackendError(
           'conflict',
-          e.resolvedBy === me.id ? 'You already resolved it.' : 'This emergency is already resolved.',
+          e.resolvedBy === me.id
+            ? 'You already resolved it.'
+            : e.resolvedByName
+              ? `${e.resolvedByName} already resolved it.`
+              : 'This emergency is already resolved.',
         );
       return {
         state: 'RESOLVED',
         acknowledgedBy: e.acknowledgedBy ?? me.id,
         acknowledgedByName: e.acknowledgedByName ?? me.name,
         resolvedBy: me.id,
+        resolvedByName: me.name,
         resolvedAt: new Date().toISOString(),
         resolutionNote: note || null,
       };

@@ -125,7 +125,11 @@ alertedAt: string | null,
 /**
  * How many different doctors the alert has reached so far.
  */
-alertedDoctors: number, acknowledgedBy: UserId | null, acknowledgedByName: string | null, acknowledgedAt: string | null, resolvedBy: UserId | null, resolvedAt: string | null, resolutionNote: string | null, };
+alertedDoctors: number, acknowledgedBy: UserId | null, acknowledgedByName: string | null, acknowledgedAt: string | null, resolvedBy: UserId | null, 
+/**
+ * The name of the doctor who resolved it (absent until resolved, and from older servers).
+ */
+resolvedByName?: string, resolvedAt: string | null, resolutionNote: string | null, };
 
 export type EmergencyId = string;
 

@@ -102,6 +102,14 @@ describe('emergencyStatus (what the patient sees)', () => {
     expect(emergencyStatus({ ...ack, state: 'RESOLVED', resolutionNote: 'Called back' }, null)?.text).toBe(
       'Resolved: Called back',
     );
+    // Who resolved it (not always who took it), with or without a note.
+    const resolved = { ...ack, state: 'RESOLVED' as const, resolvedByName: 'Dr. Minh Nguyen' };
+    expect(emergencyStatus({ ...resolved, resolutionNote: 'Called back' }, null)?.text).toBe(
+      'Resolved by Dr. Minh Nguyen: Called back',
+    );
+    expect(emergencyStatus({ ...resolved, resolutionNote: null }, null)?.text).toBe(
+      'Resolved by Dr. Minh Nguyen',
+    );
     expect(emergencyStatus(null, null)).toBeNull();
   });
 

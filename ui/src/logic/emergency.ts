@@ -185,10 +185,12 @@ export function emergencyStatus(
         tone: 'acknowledged',
         text: `${emergency.acknowledgedByName ?? 'A doctor'} is on it`,
       };
-    case 'RESOLVED':
+    case 'RESOLVED': {
+      const by = emergency.resolvedByName ? `Resolved by ${emergency.resolvedByName}` : 'Resolved';
       return {
         tone: 'resolved',
-        text: emergency.resolutionNote ? `Resolved: ${emergency.resolutionNote}` : 'Resolved',
+        text: emergency.resolutionNote ? `${by}: ${emergency.resolutionNote}` : by,
       };
+    }
   }
 }

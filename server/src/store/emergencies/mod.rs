@@ -404,6 +404,7 @@ fn new_emergency(message: &Message, patient_name: &str) -> Emergency {
         acknowledged_by_name: None,
         acknowledged_at: None,
         resolved_by: None,
+        resolved_by_name: None,
         resolved_at: None,
         resolution_note: None,
     }
@@ -632,6 +633,7 @@ pub(crate) fn resolve(
         emergency.acknowledged_at = Some(from_ms(now));
     }
     emergency.resolved_by = Some(doctor.id.clone());
+    emergency.resolved_by_name = Some(doctor.name.clone());
     emergency.resolved_at = Some(from_ms(now));
     emergency.resolution_note = note.map(str::to_owned);
     let resolve = LoggedResolve {

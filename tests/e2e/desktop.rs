@@ -465,6 +465,24 @@ async fn attach(app: &App, file: PathBuf, caption: &str) -> Result<()> {
     app.click("send-button").await
 }
 
+/// A selector of the newest bubble matching `bubble` that says `text`, by its client id: each
+/// bubble has a row of its own, so CSS alone cannot say "the last one", and a mark put on the
+/// element would be lost when its row is drawn again.
+async fn newest_bubble(app: &clinic_e2e::App, bubble: &str, text: &str) -> Result<String> {
+    let id = app
+        .script(&format!(
+            "const all = [...document.querySelectorAll('{bubble}')] \
+                 .filter(b => b.textContent.includes({})); \
+             return all.at(-1)?.dataset.clientId ?? null;",
+            serde_json::Value::from(text)
+        ))
+        .await?;
+    let id = id
+        .as_str()
+        .with_context(|| format!("no bubble {bubble} says {text:?}"))?;
+    Ok(format!("[data-testid=message][data-client-id={id:?}]"))
+}
+
 impl World {
     /// Kills the server (no goodbye); returns where it listened and its data, to start it again.
     fn kill_server(&self) -> Result<(std::net::SocketAddr, PathBuf)> {

@@ -7,7 +7,7 @@
 //! resolution form in dark mode, with screenshots of each.
 
 use super::safety::{open_of, resolve_all};
-use super::{World, click_css, signed_in};
+use super::{World, click_css, newest_bubble, signed_in};
 use anyhow::{Context, Result, bail};
 use clinic_e2e::{App, Driver, start_app};
 use std::path::Path;
@@ -53,6 +53,7 @@ async fn app_with(
     start_app(&env, &w.app_binary, &w.shots).await
 }
 
+/// Opens bob's chat with dr.patel; returns a selector of her newest bubble that says `text`.
 async fn open_chat(w: &World, app: &App, text: &str) -> Result<String> {
     signed_in(w, app, "bob").await?;
     click_css(app, "[data-testid=conversation-dr\\.patel]").await?;
@@ -61,17 +62,7 @@ async fn open_chat(w: &World, app: &App, text: &str) -> Result<String> {
         found.iter().any(|(t, _)| t.contains(text))
     })
     .await?;
-    // The newest such bubble, marked for the selectors below (each bubble has a row of its own,
-    // so CSS alone cannot say "the last one").
-    app.script(&format!(
-        "const all = [...document.querySelectorAll('{bubble}')] \
-             .filter(b => b.textContent.includes({})); \
-         all.at(-1).setAttribute('data-e2e-target', ''); return true;",
-        serde_json::Value::from(text)
-    ))
-    .await?;
-    // Its time line: right-clicked away from the link in the text.
-    Ok("[data-e2e-target] .bubble-meta".to_owned())
+    newest_bubble(app, &bubble, text).await
 }
 
 pub(super) async fn message_actions(w: &World) -> Result<()> {
@@ -83,14 +74,16 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     fake_opener(&bin, &log)?;
 
     let (driver, app) = app_with(w, "bob-actions", &bin, &[]).await?;
-    let bubble = open_chat(w, &app, "Please fill in the form").await?;
+    let target = open_chat(w, &app, "Please fill in the form").await?;
+    // Its time line: right-clicked away from the link in the text.
+    let bubble = format!("{target} .bubble-meta");
     // Markup in a message is text; the link is the one anchor in it.
     let anchors = app
-        .script(
-            "const b = document.querySelector('[data-e2e-target]'); \
+        .script(&format!(
+            "const b = document.querySelector('{target}'); \
              return [b.querySelectorAll('b').length, \
-                     [...b.querySelectorAll('a')].map(a => a.getAttribute('href'))];",
-        )
+                     [...b.querySelectorAll('a')].map(a => a.getAttribute('href'))];"
+        ))
         .await?;
     if anchors != serde_json::json!([0, [LINK]]) {
         bail!("the message should hold one link and no markup, found {anchors}");
@@ -129,8 +122,10 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     app.fill("message-input", "").await?;
 
     // From the keyboard: Shift+F10 on the focused message, Escape closes.
-    app.script("document.querySelector('[data-e2e-target]').focus(); return true;")
-        .await?;
+    app.script(&format!(
+        "document.querySelector('{target}').focus(); return true;"
+    ))
+    .await?;
     app.press(&[SHIFT, F10]).await?;
     app.wait("message-menu")
         .await
@@ -143,7 +138,7 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     .await?;
 
     // A click on the link: the system's opener is asked, the window stays on the app.
-    click_css(&app, "[data-e2e-target] [data-testid=message-link]").await?;
+    click_css(&app, &format!("{target} [data-testid=message-link]")).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let asked = std::fs::read_to_string(&log).unwrap_or_default();

@@ -6,7 +6,7 @@
 //! Last, with dr.patel's window out of sight, a message from bob raises a native notification,
 //! and bob unsending it (from the CLI) takes that notification off the screen.
 
-use super::{World, click_css, signed_in};
+use super::{World, click_css, newest_bubble, signed_in};
 use anyhow::{Context, Result, bail};
 use clinic_e2e::{NotificationLog, set_window_mapped};
 
@@ -30,8 +30,8 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
         found.iter().any(|(t, _)| t.contains(TEXT))
     })
     .await?;
-    mark_mine(&app, TEXT, "data-e2e-target").await?;
-    app.right_click("[data-e2e-target] .bubble-meta").await?;
+    let target = newest_bubble(&app, "[data-testid=message][data-mine=true]", TEXT).await?;
+    app.right_click(&format!("{target} .bubble-meta")).await?;
     app.wait_until(
         "[data-testid=message-menu] [role=menuitem]",
         "the menu of one's own message",
@@ -45,7 +45,7 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
     app.click("message-action-unsend").await?;
     app.click("message-unsend-confirm").await?;
     app.wait_until(
-        "[data-e2e-target] [data-testid=message-tombstone]",
+        &format!("{target} [data-testid=message-tombstone]"),
         "bob's tombstone, confirmed by the server",
         |found| {
             found
@@ -92,23 +92,11 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
     Ok(())
 }
 
-/// Marks with `attribute` the newest of my bubbles that says `text`, for the selectors after.
-async fn mark_mine(app: &clinic_e2e::App, text: &str, attribute: &str) -> Result<()> {
-    app.script(&format!(
-        "const all = [...document.querySelectorAll('[data-testid=message][data-mine=true]')] \
-             .filter(b => b.textContent.includes({})); \
-         all.at(-1).setAttribute('{attribute}', ''); return true;",
-        serde_json::Value::from(text)
-    ))
-    .await
-    .map(drop)
-}
-
 /// Bob corrects a dose in place: the box shows the text he is correcting, readable (contrast
 /// of at least 4.5:1 between its text and its background), and the edit reaches dr.patel.
 async fn edit_in_place(w: &World, app: &clinic_e2e::App) -> Result<()> {
-    mark_mine(app, TO_EDIT, "data-e2e-edit").await?;
-    app.right_click("[data-e2e-edit] .bubble-meta").await?;
+    let target = newest_bubble(app, "[data-testid=message][data-mine=true]", TO_EDIT).await?;
+    app.right_click(&format!("{target} .bubble-meta")).await?;
     app.click("message-action-edit").await?;
     app.wait("message-edit-text").await?;
     let seen = app
@@ -147,7 +135,7 @@ async fn edit_in_place(w: &World, app: &clinic_e2e::App) -> Result<()> {
     }
     app.click("message-edit-save").await?;
     app.wait_until(
-        "[data-e2e-edit] [data-testid=message-edited]",
+        &format!("{target} [data-testid=message-edited]"),
         "the edit, confirmed by the server",
         |found| found.iter().any(|(t, _)| t.starts_with("edited")),
     )

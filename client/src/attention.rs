@@ -394,6 +394,7 @@ mod tests {
             state,
             raised_at: chrono::Utc::now(),
             written_at: None,
+            reopened_at: None,
             escalated_at: None,
             acknowledged_by: None,
             acknowledged_by_name: None,

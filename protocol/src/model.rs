@@ -315,6 +315,12 @@ pub struct Emergency {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub written_at: Option<DateTime<Utc>>,
+    /// When the clinic received the press that last reopened it (a press after a doctor had
+    /// taken it): its repeats and escalation count from then. Absent when never reopened, and
+    /// from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub reopened_at: Option<DateTime<Utc>>,
     /// Set once no doctor acknowledged within the escalation timeout.
     #[serde(default)]
     pub escalated_at: Option<DateTime<Utc>>,
@@ -340,6 +346,13 @@ pub struct Emergency {
     pub resolved_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub resolution_note: Option<String>,
+}
+
+impl Emergency {
+    /// Since when it has waited for a doctor: its reopening, else its raise.
+    pub fn waiting_since(&self) -> DateTime<Utc> {
+        self.reopened_at.unwrap_or(self.raised_at)
+    }
 }
 
 /// One step in an emergency's recorded history.

@@ -66,6 +66,7 @@ fn emergency() -> Emergency {
         state: EmergencyState::Acknowledged,
         raised_at: t(0),
         written_at: None,
+        reopened_at: None,
         escalated_at: None,
         alerted_at: Some(t(1)),
         alerted_doctors: 2,

@@ -389,8 +389,12 @@ async fn run(cli: Cli) -> Result<u8> {
                             .and_then(|m| m.written_at)
                     });
                     let written = written_note(written_at, e.raised_at);
+                    let again = e
+                        .reopened_at
+                        .map(|at| format!(", again {}", stamp(at)))
+                        .unwrap_or_default();
                     println!(
-                        "{} {} {}{by} (raised {}){written}",
+                        "{} {} {}{by} (raised {}{again}){written}",
                         for_terminal(e.id.as_str()),
                         for_terminal(&e.patient_name),
                         e.state.as_str(),
@@ -1263,6 +1267,7 @@ mod tests {
             state: EmergencyState::Acknowledged,
             raised_at: Utc::now(),
             written_at: None,
+            reopened_at: None,
             escalated_at: None,
             alerted_at: None,
             alerted_doctors: 1,

@@ -260,6 +260,7 @@ mod tests {
             state: EmergencyState::Raised,
             raised_at: at(2),
             written_at: None,
+            reopened_at: None,
             escalated_at: None,
             acknowledged_by: None,
             acknowledged_by_name: None,

@@ -182,6 +182,25 @@ async fn the_cli_sends_files_and_emergencies_and_a_doctor_takes_them() {
         ok(patel, &["emergency", "ack", &id]).trim(),
         format!("{id} ACKNOWLEDGED")
     );
+    // Pressed again after he took it: waiting again, and the list says since when.
+    ok(
+        alice,
+        &["send", "--with", "dr.patel", "--emergency", "worse now"],
+    );
+    ok(alice, &["sync"]);
+    let listed = ok(patel, &["emergencies"]);
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains(" RAISED (raised "), "{line}");
+    assert!(line.contains(", again "), "{line}");
+    let again = json(patel, &["emergencies", "--json"]);
+    assert!(again[0]["reopenedAt"].is_string(), "{again}");
+    assert_eq!(
+        ok(patel, &["emergency", "ack", &id]).trim(),
+        format!("{id} ACKNOWLEDGED")
+    );
     assert_eq!(
         ok(
             patel,

@@ -128,7 +128,7 @@ pub(crate) async fn acknowledge(
     let written = state.store.acknowledge(doctor, id).await;
     let emergency = apply(state, written, attempt).await?;
     if let Some(at) = emergency.acknowledged_at {
-        let waited = (at - emergency.raised_at).num_milliseconds().max(0) as f64 / 1000.0;
+        let waited = (at - emergency.waiting_since()).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::histogram!(crate::metrics::ACK_SECONDS).record(waited);
     }
     Ok(emergency)

@@ -189,7 +189,9 @@ impl Watch {
     /// An entry whose deadlines count from the emergency's `raisedAt`.
     fn entry(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) -> Entry {
         let now = Instant::now();
-        let elapsed = (Utc::now() - emergency.raised_at)
+        // A reopened one waits for a doctor since its reopening; its escalation, if it had
+        // escalated before, is kept (it alerts doctors on do-not-disturb too at once).
+        let elapsed = (Utc::now() - emergency.waiting_since())
             .to_std()
             .unwrap_or_default();
         let every = self.repeat_every;
@@ -560,6 +562,7 @@ mod tests {
             state: EmergencyState::Raised,
             raised_at: Utc::now(),
             written_at: None,
+            reopened_at: None,
             escalated_at: None,
             alerted_at: None,
             alerted_doctors: 0,

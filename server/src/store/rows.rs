@@ -27,7 +27,7 @@ pub(crate) const MESSAGE_COLUMNS: &str = message_columns!();
 pub(crate) const EMERGENCY_SELECT: &str = "SELECT e.id, e.message_id, e.patient_id, p.name, \
      e.doctor_id, e.state, e.raised_at, e.escalated_at, e.acknowledged_by, a.name, \
      e.acknowledged_at, e.resolved_by, e.resolved_at, e.resolution_note, e.change_seq, \
-     e.alerted_at, e.alerted_doctors, m.written_at, r.name \
+     e.alerted_at, e.alerted_doctors, m.written_at, r.name, e.reopened_at \
      FROM emergencies e JOIN users p ON p.id = e.patient_id \
      LEFT JOIN users a ON a.id = e.acknowledged_by \
      LEFT JOIN users r ON r.id = e.resolved_by \
@@ -140,6 +140,7 @@ pub(crate) fn emergency(row: &Row<'_>) -> rusqlite::Result<(Emergency, Seq)> {
         state: row.get::<_, Text<EmergencyState>>(5)?.0,
         raised_at: time(row, 6)?,
         written_at: opt_time(row, 17)?,
+        reopened_at: opt_time(row, 19)?,
         escalated_at: opt_time(row, 7)?,
         alerted_at: opt_time(row, 15)?,
         alerted_doctors: row.get::<_, i64>(16)?.clamp(0, i64::from(u32::MAX)) as u32,

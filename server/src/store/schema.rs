@@ -211,6 +211,10 @@ const MIGRATIONS: &[&str] = &[
     // than a minute before the server took it (`writtenAt`): a column of the log's sends and of
     // `messages`, empty for every message before it. Adding a column rewrites no row.
     include_str!("schema/migrations/v33.sql"),
+    // v34: when a press reopened an emergency a doctor had taken (`reopenedAt`): its repeats
+    // and escalation count from then, not from its first raise. Adding a column rewrites no
+    // row; an emergency reopened before it counts from its first raise, as it did.
+    include_str!("schema/migrations/v34.sql"),
 ];
 
 /// The last schema whose search indexes were in this file (see v19).

@@ -9,7 +9,7 @@ use crate::common;
 
 use clinic_protocol::{Role, limits};
 use common::{Account, Binary, WAIT, Ws, accounts};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Emergencies `ids` of the largest allowed size from `patient`, pipelined, all acknowledged.
 async fn flood(ws: &mut Ws, patient: &Account, doctor: &Account, ids: std::ops::Range<usize>) {
@@ -129,7 +129,8 @@ async fn an_emergency_flood_from_one_patient_leaves_the_doctors_online() {
 async fn a_repeated_raise_after_an_acknowledgement_waits_for_a_doctor_again() {
     let dir = tempfile::tempdir().unwrap();
     accounts(dir.path(), &[("doc", Role::Doctor), ("pat", Role::Patient)]);
-    let server = Binary::start(dir.path(), &[]);
+    // Escalation after 3 s: the press that reopens it comes later than that after the first.
+    let server = Binary::start(dir.path(), &["--emergency-escalate-secs", "3"]);
     let doc = server.login("doc").await;
     let pat = server.login("pat").await;
     let raise = |text: &str| {
@@ -148,12 +149,36 @@ async fn a_repeated_raise_after_an_acknowledgement_waits_for_a_doctor_again() {
         200
     );
 
-    // Pressed again while a doctor is on it: the same emergency, waiting again, alerting.
+    // Pressed again while a doctor is on it, later than the escalation time after the first:
+    // the same emergency, waiting again, alerting, its waiting counted from the reopening (not
+    // overdue at once: escalated only once 3 s have passed since the reopening).
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
     assert_eq!(raise("it is getting worse").await.0, 201);
     let alert = desk.expect("emergency:alert").await;
+    let reopened = std::time::Instant::now();
     assert_eq!(alert["emergency"]["id"], id.as_str());
     assert_eq!(alert["emergency"]["state"], "RAISED");
     assert_eq!(alert["message"]["content"], "it is getting worse");
+    assert_eq!(
+        (&alert["escalated"], &alert["repeat"]),
+        (&json!(false), &json!(0)),
+        "{alert}"
+    );
+    assert_eq!(alert["emergency"]["escalatedAt"], Value::Null);
+    let raised_at = alert["emergency"]["raisedAt"].as_str().unwrap().to_owned();
+    let reopened_at = alert["emergency"]["reopenedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reopened_at > raised_at, "{raised_at} {reopened_at}");
+    let escalated = desk.expect("emergency:alert").await;
+    assert_eq!(escalated["escalated"], true, "{escalated}");
+    assert!(
+        reopened.elapsed() >= std::time::Duration::from_millis(2_500),
+        "escalated {:?} after the reopening",
+        reopened.elapsed()
+    );
+    assert_eq!(escalated["emergency"]["reopenedAt"], reopened_at.as_str());
     let (_, detail) = server
         .get(&doc.token, &format!("/api/emergencies/{id}"))
         .await;
@@ -167,7 +192,7 @@ async fn a_repeated_raise_after_an_acknowledgement_waits_for_a_doctor_again() {
         .collect();
     assert_eq!(kinds.first(), Some(&"RAISED"));
     assert!(
-        kinds.ends_with(&["ACKNOWLEDGED", "RAISED"]),
-        "the reopening is recorded: {kinds:?}"
+        kinds.ends_with(&["ACKNOWLEDGED", "RAISED", "ESCALATED"]),
+        "the reopening and its escalation are recorded: {kinds:?}"
     );
 }

@@ -592,6 +592,10 @@ async fn emergencies_pressed_amid_chat_survive_sigkill() {
     let detail = get_json(&client, &addr, &td, &format!("/api/emergencies/{id}")).await;
     assert_eq!(detail["emergency"]["state"], "RAISED");
     assert_eq!(detail["emergency"]["acknowledgedBy"], Value::Null);
+    assert!(
+        detail["emergency"]["reopenedAt"].is_string(),
+        "the reopening's time is moved with it: {detail}"
+    );
     let kinds: Vec<&str> = detail["transitions"]
         .as_array()
         .unwrap()

@@ -400,6 +400,15 @@ describe('doctor view', () => {
     await waitFor(() =>
       expect(within(banner).getByTestId('emergency-age')).toHaveTextContent('raised 3 min ago'),
     );
+    // Pressed again after a doctor took it: the banner counts from then, as the alerts do.
+    const reopenedAt = new Date(Date.now() - 40_000).toISOString();
+    act(() =>
+      s.fake.upsertEmergency(emergency({ id: 'e9', messageId: 'm-sos', raisedAt, reopenedAt }), false, sos),
+    );
+    await waitFor(() =>
+      expect(within(banner).getByTestId('emergency-age')).toHaveTextContent(/raised again [34]\d s ago/),
+    );
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e9', messageId: 'm-sos', raisedAt }), false, sos));
     const text = within(banner).getByTestId('emergency-text');
     expect(text).toHaveTextContent('My chest hurts and my left arm is numb.');
     expect(text).toHaveAttribute('data-expanded', 'false');

@@ -4,7 +4,7 @@
 
 import { useEffect, useMemo, useState } from 'react';
 import { canRing } from '../logic/device';
-import { formatAge, formatSpan, openEmergencies, previewText } from '../logic/emergency';
+import { formatAge, formatSpan, openEmergencies, previewText, waitingSince } from '../logic/emergency';
 import { formatShortDate, formatTime, writtenTitle } from '../logic/format';
 import { keyOf } from '../logic/conversations';
 import { useChat, useStore } from '../store/hooks';
@@ -69,9 +69,17 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
       <span className="banner-text">
         <span className="banner-who">
           <strong>{e.patientName}</strong>{' '}
-          <span data-testid="emergency-age" title={`Raised at ${formatTime(e.raisedAt)}`}>
-            {e.state === 'RAISED' ? 'needs help · ' : ''}raised {formatAge(e.raisedAt, now)} (
-            {unbroken(formatTime(e.raisedAt))})
+          <span
+            data-testid="emergency-age"
+            title={
+              e.reopenedAt
+                ? `Raised at ${formatTime(e.raisedAt)}, again at ${formatTime(e.reopenedAt)}`
+                : `Raised at ${formatTime(e.raisedAt)}`
+            }
+          >
+            {e.state === 'RAISED' ? 'needs help · ' : ''}
+            {e.reopenedAt ? 'raised again' : 'raised'} {formatAge(waitingSince(e), now)} (
+            {unbroken(formatTime(waitingSince(e)))})
           </span>
           {written && (
             <span

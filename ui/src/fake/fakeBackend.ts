@@ -551,6 +551,21 @@ export class FakeBackend implements Backend {
     this.setQueued();
     this.changed(m);
     if (m.isEmergency && m.id) {
+      // One open emergency per patient, as the server keeps: a press joins one waiting, and
+      // reopens one a doctor took (waiting again since now).
+      const open = this.emergencies.find((e) => e.patientId === m.patientId && e.state !== 'RESOLVED');
+      if (open?.state === 'RAISED') return;
+      if (open) {
+        this.upsertEmergency({
+          ...open,
+          state: 'RAISED',
+          reopenedAt: m.createdAt,
+          acknowledgedBy: null,
+          acknowledgedByName: null,
+          acknowledgedAt: null,
+        });
+        return;
+      }
       const sender = this.users.find((u) => u.id === m.senderId);
       this.upsertEmergency({
         id: `e-${seq}`,

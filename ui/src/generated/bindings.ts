@@ -115,6 +115,12 @@ raisedAt: string,
  */
 writtenAt?: string, 
 /**
+ * When the clinic received the press that last reopened it (a press after a doctor had
+ * taken it): its repeats and escalation count from then. Absent when never reopened, and
+ * from older servers.
+ */
+reopenedAt?: string, 
+/**
  * Set once no doctor acknowledged within the escalation timeout.
  */
 escalatedAt: string | null, 

@@ -10,6 +10,7 @@ import {
   openEmergencies,
   previewText,
   upsertEmergency,
+  waitingSince,
 } from './emergency';
 
 const e = (
@@ -111,6 +112,24 @@ describe('emergencyStatus (what the patient sees)', () => {
       'Resolved by Dr. Minh Nguyen',
     );
     expect(emergencyStatus(null, null)).toBeNull();
+  });
+
+  it('pressed again after a doctor took it: waiting since then, not since the first press', () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const reopened = {
+      ...e('a', 'RAISED', '2026-01-01T08:00:00Z'),
+      reopenedAt: '2026-01-01T10:00:00Z',
+    };
+    const at = (iso: string) => ({ now: Date.parse(iso), clinic, online: true });
+    expect(emergencyStatus(reopened, null, at('2026-01-01T10:00:12Z'))).toEqual({
+      tone: 'raised',
+      text: 'Emergency received - alerting the doctors (raised again 12 s ago)',
+    });
+    expect(emergencyStatus(reopened, null, at('2026-01-01T10:00:40Z'))?.text).toBe(
+      'No doctor has answered yet (raised again 40 s ago); the clinic keeps alerting them.',
+    );
+    expect(waitingSince(reopened)).toBe('2026-01-01T10:00:00Z');
+    expect(waitingSince({ ...reopened, reopenedAt: undefined })).toBe('2026-01-01T08:00:00Z');
   });
 
   it('tells the patient to call the clinic number when offline, not sent, or unanswered', () => {

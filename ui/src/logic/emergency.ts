@@ -19,6 +19,11 @@ export function shownWhileLocked(e: Emergency, me: User | null | undefined): Eme
   return { ...e, resolutionNote: null };
 }
 
+/** Since when `e` has waited for a doctor: its reopening, else its raise (as the server counts). */
+export function waitingSince(e: Emergency): string {
+  return e.reopenedAt ?? e.raisedAt;
+}
+
 /** Inserts or replaces by id. */
 export function upsertEmergency(list: readonly Emergency[], e: Emergency): Emergency[] {
   const idx = list.findIndex((x) => x.id === e.id);
@@ -130,8 +135,10 @@ export function emergencyNumber(clinic: ClinicInfo | null): string {
  * "raised 40 s ago"; for one whose message waited on the patient's device, when they wrote it
  * too: "you wrote it 12 min ago; it reached the clinic 40 s ago" (the clinic's alerts count
  * from then). Not after a press written later: the emergency's times are its first message's.
+ * One pressed again after a doctor took it: "raised again 40 s ago" (the alerts count from then).
  */
 function raisedWords(e: Emergency, ctx: EmergencyContext): string {
+  if (e.reopenedAt) return `raised again ${formatAge(e.reopenedAt, ctx.now)}`;
   const raised = formatAge(e.raisedAt, ctx.now);
   const samePress = !ctx.newestPress || at(ctx.newestPress) <= at(e.raisedAt);
   return e.writtenAt && samePress
@@ -167,7 +174,7 @@ export function emergencyStatus(
   if (!emergency) return null;
   switch (emergency.state) {
     case 'RAISED': {
-      const waited = ctx.now - new Date(emergency.raisedAt).getTime();
+      const waited = ctx.now - at(waitingSince(emergency));
       const repeatMs = (ctx.clinic?.emergencyRepeatSecs ?? 30) * 1000;
       if (waited >= repeatMs || emergency.escalatedAt)
         return {

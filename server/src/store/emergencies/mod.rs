@@ -236,6 +236,7 @@ pub(crate) fn raise_or_join(
         Some(mut taken) => {
             // Taken by a doctor and pressed again: the patient needs someone again.
             taken.state = EmergencyState::Raised;
+            taken.reopened_at = Some(message.created_at);
             taken.acknowledged_by = None;
             taken.acknowledged_by_name = None;
             taken.acknowledged_at = None;
@@ -311,9 +312,9 @@ fn write(conn: &Connection, raise: &LoggedRaise) -> rusqlite::Result<bool> {
         let reopened = conn
             .prepare_cached(
                 "UPDATE emergencies SET state = 'RAISED', acknowledged_by = NULL, \
-                 acknowledged_at = NULL, change_seq = ?2 WHERE id = ?1",
+                 acknowledged_at = NULL, change_seq = ?2, reopened_at = ?3 WHERE id = ?1",
             )?
-            .execute(params![raise.emergency.as_str(), raise.seq])?;
+            .execute(params![raise.emergency.as_str(), raise.seq, raise.at])?;
         if reopened == 0 {
             return Ok(false);
         }
@@ -397,6 +398,7 @@ fn new_emergency(message: &Message, patient_name: &str) -> Emergency {
         state: EmergencyState::Raised,
         raised_at: message.created_at,
         written_at: message.written_at,
+        reopened_at: None,
         escalated_at: None,
         alerted_at: None,
         alerted_doctors: 0,

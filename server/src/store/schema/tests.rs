@@ -326,6 +326,7 @@ fn shipped_migrations_are_never_edited() {
         "94f2e2e5e361b449",
         "72a44f7009aea6da",
         "8c21d2f482333054",
+        "441e95636b8f04f3",
     ];
     let now: Vec<String> = MIGRATIONS
         .iter()

@@ -1,0 +1,1 @@
+    ALTER TABLE emergencies ADD COLUMN reopened_at INTEGER;

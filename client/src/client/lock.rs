@@ -178,10 +178,11 @@ impl Client {
         })
     }
 
-    /// What a locked app's page may be told of `event`, or `None` for nothing: no message, but
-    /// a change of the user's own unsent emergency tells the lock again (its
-    /// [`LockStatus::unsent_emergency`]); an emergency as [`Client::emergency_while_locked`]
-    /// allows, without the alert's message. Anything else as it is.
+    /// What a locked app's page may be told of `event`, or `None` for nothing: no message and
+    /// no typing, but a change of the user's own unsent emergency, or a send of hers dropped,
+    /// tells the lock again (its [`LockStatus::unsent_emergency`]); an emergency as
+    /// [`Client::emergency_while_locked`] allows, without the alert's message. Anything else
+    /// (connection, alarm, presence, purges, the clinic's settings) as it is.
     pub fn event_while_locked(&self, event: ClientEvent) -> Option<ClientEvent> {
         match event {
             ClientEvent::MessageUpserted { message } => (message.is_emergency
@@ -189,11 +190,15 @@ impl Client {
             .then(|| ClientEvent::Lock {
                 status: self.lock_status(),
             }),
+            ClientEvent::MessageDiscarded { sender_id, .. } => (&sender_id == self.shared.me())
+                .then(|| ClientEvent::Lock {
+                    status: self.lock_status(),
+                }),
             ClientEvent::EmergencyAlert { emergency, .. }
             | ClientEvent::EmergencyUpdated { emergency } => self
                 .emergency_while_locked(&emergency)
                 .map(|emergency| ClientEvent::EmergencyUpdated { emergency }),
-            ClientEvent::ConversationsChanged => None,
+            ClientEvent::ConversationsChanged | ClientEvent::Typing { .. } => None,
             other => Some(other),
         }
     }

@@ -389,8 +389,10 @@ impl Client {
         Ok(message)
     }
 
-    /// Puts a parked (`FAILED`) send back at the end of its lane, attempts reset.
+    /// Puts a parked (`FAILED`) send back at the end of its lane, attempts reset. Only while
+    /// unlocked.
     pub fn retry(&self, client_id: &ClientId) -> Result<LocalMessage> {
+        self.ensure_unlocked()?;
         let message = self
             .shared
             .cache
@@ -403,8 +405,9 @@ impl Client {
     }
 
     /// Drops a parked (`FAILED`) send for good, with its local copy of any attachment. A send
-    /// still queued cannot be discarded (it may be on its way).
+    /// still queued cannot be discarded (it may be on its way). Only while unlocked.
     pub fn discard(&self, client_id: &ClientId) -> Result<LocalMessage> {
+        self.ensure_unlocked()?;
         let message = self
             .shared
             .cache

@@ -209,6 +209,32 @@ async fn a_locked_patient_is_told_of_her_unsent_emergency_across_a_restart_until
             .event_while_locked(ClientEvent::ConversationsChanged)
             .is_none()
     );
+    let typing = ClientEvent::Typing {
+        patient_id: alice.user().id.clone(),
+        doctor_id: conversation.doctor_id.clone(),
+        user_id: conversation.doctor_id.clone(),
+        typing: true,
+    };
+    assert!(alice.event_while_locked(typing).is_none(), "no one typing");
+    let dropped = alice.event_while_locked(ClientEvent::MessageDiscarded {
+        client_id: press.client_id.clone(),
+        sender_id: alice.user().id.clone(),
+        patient_id: alice.user().id.clone(),
+        doctor_id: conversation.doctor_id.clone(),
+    });
+    assert!(
+        matches!(dropped, Some(ClientEvent::Lock { .. })),
+        "{dropped:?}"
+    );
+    // Nothing is retried or dropped from a locked app.
+    assert!(matches!(
+        alice.retry(&press.client_id),
+        Err(ClientError::Locked)
+    ));
+    assert!(matches!(
+        alice.discard(&press.client_id),
+        Err(ClientError::Locked)
+    ));
 
     // A restart, still locked: the shell's lock says it, with no page memory to tell it.
     alice.disconnect().await;

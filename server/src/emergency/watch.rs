@@ -186,7 +186,8 @@ impl Watch {
         self.latest().get(id).is_some_and(|known| known.at > since)
     }
 
-    /// An entry whose deadlines count from the emergency's `raisedAt`.
+    /// An entry whose deadlines count from when the emergency began waiting for a doctor
+    /// ([`Emergency::waiting_since`]: its reopening, else its raise).
     fn entry(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) -> Entry {
         let now = Instant::now();
         // A reopened one waits for a doctor since its reopening; its escalation, if it had
@@ -288,7 +289,8 @@ impl Watch {
         self.raises.take(patient).is_ok()
     }
 
-    /// An emergency still waiting after a restart: the timers carry on from `raisedAt`.
+    /// An emergency still waiting after a restart: the timers carry on from when it began
+    /// waiting (its reopening, else its raise).
     fn resume(&self, emergency: Emergency, message: Message, alerted: HashSet<UserId>) {
         let entry = self.entry(emergency, message, alerted);
         let mut open = self.lock();

@@ -408,6 +408,18 @@ describe('doctor view', () => {
     await waitFor(() =>
       expect(within(banner).getByTestId('emergency-age')).toHaveTextContent(/raised again [34]\d s ago/),
     );
+    // It had escalated before a doctor took it: not "nobody has acknowledged it".
+    const escalatedAt = new Date(Date.now() - 60_000).toISOString();
+    act(() =>
+      s.fake.upsertEmergency(
+        emergency({ id: 'e9', messageId: 'm-sos', raisedAt, reopenedAt, escalatedAt }),
+        false,
+        sos,
+      ),
+    );
+    expect(within(banner).getByTestId('emergency-escalated')).toHaveTextContent(
+      'escalated before a doctor took it: every doctor is alerted',
+    );
     act(() => s.fake.upsertEmergency(emergency({ id: 'e9', messageId: 'm-sos', raisedAt }), false, sos));
     const text = within(banner).getByTestId('emergency-text');
     expect(text).toHaveTextContent('My chest hurts and my left arm is numb.');

@@ -4,7 +4,14 @@
 
 import { useEffect, useMemo, useState } from 'react';
 import { canRing } from '../logic/device';
-import { formatAge, formatSpan, openEmergencies, previewText, waitingSince } from '../logic/emergency';
+import {
+  escalatedWhileWaiting,
+  formatAge,
+  formatSpan,
+  openEmergencies,
+  previewText,
+  waitingSince,
+} from '../logic/emergency';
 import { formatShortDate, formatTime, writtenTitle } from '../logic/format';
 import { keyOf } from '../logic/conversations';
 import { useChat, useStore } from '../store/hooks';
@@ -34,11 +41,14 @@ function usePatientText(e: Emergency): {
   const text = loaded?.content ?? fromAlert?.content ?? null;
   // An older server's emergency has no `writtenAt`: its own message may say it.
   const raising = [loaded, fromAlert].find((m) => m?.id === e.messageId);
-  const written = e.writtenAt
-    ? { at: e.writtenAt, sentAt: e.raisedAt }
-    : raising?.writtenAt
-      ? { at: raising.writtenAt, sentAt: raising.createdAt }
-      : null;
+  // The first press's: not told beside "raised again" (the words shown are a later press's).
+  const written = e.reopenedAt
+    ? null
+    : e.writtenAt
+      ? { at: e.writtenAt, sentAt: e.raisedAt }
+      : raising?.writtenAt
+        ? { at: raising.writtenAt, sentAt: raising.createdAt }
+        : null;
   return { text: text && text.trim() ? text : null, written };
 }
 
@@ -96,7 +106,9 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           {e.escalatedAt && e.state === 'RAISED' && (
             <span className="banner-escalated" data-testid="emergency-escalated">
               {' '}
-              · escalated {formatAge(e.escalatedAt, now)}: nobody has acknowledged it yet
+              {escalatedWhileWaiting(e)
+                ? `· escalated ${formatAge(e.escalatedAt, now)}: nobody has acknowledged it yet`
+                : '· escalated before a doctor took it: every doctor is alerted'}
             </span>
           )}
           {e.state !== 'RAISED' && (

@@ -161,6 +161,24 @@ describe('app lock', () => {
     expect(document.body.innerHTML).not.toContain('Too many messages');
   });
 
+  it('a lock told while the start-up snapshot was on its way wins over it', async () => {
+    // Locked at start with an emergency not sent; it goes out while the snapshot travels.
+    const press = msg({ seq: null, id: null, isEmergency: true, status: 'SENDING', content: 'Chest pain' });
+    const s = setup({ messages: [press] });
+    s.fake.lock = { ...s.fake.lock, locked: true };
+    const subscribe = s.fake.subscribe.bind(s.fake);
+    s.fake.subscribe = async (onEvent) => {
+      const snapshot = await subscribe(onEvent);
+      expect(snapshot.lock?.unsentEmergency?.status).toBe('SENDING');
+      s.fake.setConnection({ state: 'online' });
+      s.fake.ack(press.clientId);
+      return snapshot;
+    };
+    await renderApp(s);
+    expect(s.store.getState().lock?.unsentEmergency).toBeNull();
+    expect(await screen.findByTestId('lock-own-emergency')).toHaveTextContent('Your emergency is open.');
+  });
+
   it('"Not you? Log out" goes to the login screen', async () => {
     const { user, store } = await renderApp(setup());
     await act(() => store.lockNow());

@@ -199,18 +199,21 @@ export class FakeBackend implements Backend {
   }
 
   /**
-   * What the shell's forwarder lets through to a locked page: no message, no list, and of
-   * emergencies only a patient's own, without a resolution's note.
+   * What the shell's forwarder lets through to a locked page: no message, no list, no typing,
+   * and of emergencies only a patient's own, without a resolution's note.
    */
   private whileLocked(event: UiEvent): UiEvent | null {
-    // A change of her own unsent emergency tells the lock again (as `event_while_locked`).
+    // A change of her own unsent emergency, or a send of hers dropped, tells the lock again
+    // (as `event_while_locked`); no one typing.
+    const me = this.session?.user;
     if (event.type === 'message')
-      return event.message.isEmergency && event.message.senderId === this.session?.user.id
+      return event.message.isEmergency && event.message.senderId === me?.id
         ? { type: 'lock', status: this.lockStatus() }
         : null;
-    if (event.type === 'conversations') return null;
+    if (event.type === 'messageDiscarded')
+      return event.senderId === me?.id ? { type: 'lock', status: this.lockStatus() } : null;
+    if (event.type === 'conversations' || event.type === 'typing') return null;
     if (event.type !== 'emergency') return event;
-    const me = this.session?.user;
     if (me?.role !== 'PATIENT' || event.emergency.patientId !== me.id) return null;
     return { ...event, emergency: { ...event.emergency, resolutionNote: null }, message: null };
   }
@@ -450,10 +453,15 @@ export class FakeBackend implements Backend {
     this.listChanged();
   }
 
-  async loadMessages(args: ConversationKey & { beforeSeq?: number; limit: number }) {
-    this.record('load_messages', args);
+  /** As the core refuses reading and changing messages while locked. */
+  private ensureUnlocked(): void {
     if (this.lock.locked)
       throw new BackendError('locked', 'the app is locked; unlock it with your PIN or password');
+  }
+
+  async loadMessages(args: ConversationKey & { beforeSeq?: number; limit: number }) {
+    this.record('load_messages', args);
+    this.ensureUnlocked();
     const list = this.messages.filter(
       (m) => sameKey(m, args) && (args.beforeSeq === undefined || (m.seq ?? Infinity) < args.beforeSeq),
     );
@@ -678,6 +686,7 @@ export class FakeBackend implements Backend {
 
   async retryMessage(clientId: string) {
     this.record('retry_message', { clientId });
+    this.ensureUnlocked();
     const m = this.messages.find((x) => x.clientId === clientId && x.status === 'FAILED');
     if (!m) throw new BackendError('not_found', `No failed send ${clientId}`);
     Object.assign(m, { status: 'SENDING', error: null, errorCode: null });
@@ -689,6 +698,7 @@ export class FakeBackend implements Backend {
 
   async discardMessage(clientId: string) {
     this.record('discard_message', { clientId });
+    this.ensureUnlocked();
     const m = this.messages.find((x) => x.clientId === clientId && x.status === 'FAILED');
     if (!m)
       throw new BackendError('not_found', `No failed send ${clientId} (only a failed send can be discarded)`);

@@ -3,6 +3,7 @@ import { emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
 import {
   emergencyStatus,
+  escalatedWhileWaiting,
   formatAge,
   latestEmergency,
   newestPress,
@@ -129,6 +130,18 @@ describe('emergencyStatus (what the patient sees)', () => {
       'No doctor has answered yet (raised again 40 s ago); the clinic keeps alerting them.',
     );
     expect(waitingSince(reopened)).toBe('2026-01-01T10:00:00Z');
+    // It had escalated before a doctor took it: kept, but nobody has failed to answer it since.
+    const escalatedBefore = { ...reopened, escalatedAt: '2026-01-01T08:02:00Z' };
+    expect(escalatedWhileWaiting(escalatedBefore)).toBe(false);
+    expect(emergencyStatus(escalatedBefore, null, at('2026-01-01T10:00:05Z'))?.tone).toBe('raised');
+    const escalatedSince = { ...reopened, escalatedAt: '2026-01-01T10:02:00Z' };
+    expect(escalatedWhileWaiting(escalatedSince)).toBe(true);
+    expect(emergencyStatus(escalatedSince, null, at('2026-01-01T10:02:05Z'))?.tone).toBe('unanswered');
+    // A press not sent, older than what the emergency waits since, does not hide it.
+    const older = { status: 'FAILED' as const, createdAt: '2026-01-01T09:00:00Z' };
+    expect(emergencyStatus(reopened, older, at('2026-01-01T10:00:05Z'))?.tone).toBe('raised');
+    const newer = { status: 'FAILED' as const, createdAt: '2026-01-01T10:00:03Z' };
+    expect(emergencyStatus(reopened, newer, at('2026-01-01T10:00:05Z'))?.tone).toBe('failed');
     expect(waitingSince({ ...reopened, reopenedAt: undefined })).toBe('2026-01-01T08:00:00Z');
   });
 

@@ -24,6 +24,14 @@ export function waitingSince(e: Emergency): string {
   return e.reopenedAt ?? e.raisedAt;
 }
 
+/**
+ * Whether `e` escalated while it waited this time: one reopened after a doctor took it keeps an
+ * earlier escalation (its alerts still reach every doctor), but nobody failed to answer it since.
+ */
+export function escalatedWhileWaiting(e: Emergency): boolean {
+  return !!e.escalatedAt && at(e.escalatedAt) >= at(waitingSince(e));
+}
+
 /** Inserts or replaces by id. */
 export function upsertEmergency(list: readonly Emergency[], e: Emergency): Emergency[] {
   const idx = list.findIndex((x) => x.id === e.id);
@@ -157,13 +165,11 @@ export function emergencyStatus(
   ctx: EmergencyContext = { now: Date.now(), clinic: null, online: true },
 ): EmergencyStatusView | null {
   const call = emergencyNumber(ctx.clinic);
-  if (pending && pending.status === 'FAILED')
+  // A press not sent tells only when it is newer than what the open emergency waits since.
+  const unsent = pending && (!emergency || at(waitingSince(emergency)) < at(pending.createdAt));
+  if (unsent && pending.status === 'FAILED')
     return { tone: 'failed', text: 'Emergency not sent - press Retry.', call };
-  if (
-    pending &&
-    pending.status === 'SENDING' &&
-    (!emergency || at(emergency.raisedAt) < at(pending.createdAt))
-  )
+  if (unsent && pending.status === 'SENDING')
     return ctx.online
       ? { tone: 'sending', text: 'Sending emergency…' }
       : {
@@ -176,7 +182,7 @@ export function emergencyStatus(
     case 'RAISED': {
       const waited = ctx.now - at(waitingSince(emergency));
       const repeatMs = (ctx.clinic?.emergencyRepeatSecs ?? 30) * 1000;
-      if (waited >= repeatMs || emergency.escalatedAt)
+      if (waited >= repeatMs || escalatedWhileWaiting(emergency))
         return {
           tone: 'unanswered',
           text: `No doctor has answered yet (${raisedWords(emergency, ctx)}); the clinic keeps alerting them.`,

@@ -54,6 +54,8 @@ interface Heard {
     >
   >;
   emergencies: Emergency[];
+  /** The newest lock told (its unsent emergency may have gone out since the snapshot). */
+  lock: LockStatus | null;
 }
 
 /** The window has the keyboard focus and is not hidden (in the tray or minimised). */
@@ -78,7 +80,7 @@ export class ChatStore {
   private marking: MessageId | null = null;
   /** Commands on their way whose answer is a snapshot, and what events said meanwhile. */
   private snapshotsAwaited = 0;
-  private heard: Heard = { fields: {}, emergencies: [] };
+  private heard: Heard = { fields: {}, emergencies: [], lock: null };
   private lastActive = 0;
 
   readonly backend: Backend;
@@ -140,16 +142,20 @@ export class ChatStore {
    * as new as what the snapshot says (every later change sends another event), so it wins.
    */
   private async applyAnswer(command: () => Promise<Snapshot>): Promise<void> {
-    if (this.snapshotsAwaited++ === 0) this.heard = { fields: {}, emergencies: [] };
+    if (this.snapshotsAwaited++ === 0) this.heard = { fields: {}, emergencies: [], lock: null };
     try {
       const snapshot = await command();
       this.apply(snapshot);
       if (this.state.phase !== 'ready') return;
-      const { fields, emergencies } = this.heard;
+      const { fields, emergencies, lock } = this.heard;
       this.set((st) => ({
         ...fields,
         emergencies: emergencies.reduce(upsertEmergency, st.emergencies),
       }));
+      // The newest lock told, or the snapshot's: either way what a locked page may hold is
+      // decided now that the user is known.
+      const newest = lock ?? this.state.lock;
+      if (newest && (newest.locked || lock)) this.onLock(newest);
     } finally {
       this.snapshotsAwaited -= 1;
     }
@@ -223,9 +229,11 @@ export class ChatStore {
         }));
       case 'emergency': {
         // The shell tells a locked page only what `shownWhileLocked` allows; so does the page.
-        const shown = this.state.lock?.locked
-          ? shownWhileLocked(e.emergency, this.state.session?.user)
-          : e.emergency;
+        // Before the start-up snapshot says who is signed in, it is only noted: the snapshot's
+        // lock decides then (see `applyAnswer`).
+        const me = this.state.session?.user;
+        if (this.state.lock?.locked && !me) return this.hear({}, e.emergency);
+        const shown = this.state.lock?.locked ? shownWhileLocked(e.emergency, me) : e.emergency;
         if (!shown) return;
         this.hear({}, shown);
         this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, shown) }));
@@ -262,6 +270,7 @@ export class ChatStore {
         this.hear({ notice: e.message });
         return this.set({ notice: e.message });
       case 'lock':
+        if (this.snapshotsAwaited > 0) this.heard.lock = e.status;
         return this.onLock(e.status);
     }
   }

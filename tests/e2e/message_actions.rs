@@ -154,6 +154,7 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     if !url.starts_with("tauri://localhost") {
         bail!("the window left the app for {url}");
     }
+    read_disc_stands_out(&app, "light").await?;
     w.shot(&app, "chat-light", false).await?;
     w.close(app).await?;
     drop(driver);
@@ -167,6 +168,7 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     )
     .await
     .context("WebKitGTK follows GTK_THEME=Adwaita:dark")?;
+    read_disc_stands_out(&app, "dark").await?;
     w.shot(&app, "chat-dark", false).await?;
     // The narrowest window still works: the conversation list shows avatars only.
     app.set_window_size(560, 720).await?;
@@ -181,6 +183,42 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     w.close(app).await?;
     drop(driver);
     emergency_in_dark(w, &bin).await
+}
+
+/// The read mark of Bob's newest read message stands out from its bubble (a graphic that
+/// carries meaning: at least 3:1 against each colour of the bubble's gradient, with the
+/// opacity of everything around it).
+async fn read_disc_stands_out(app: &App, theme: &str) -> Result<()> {
+    let seen = app
+        .script(
+            "const t = [...document.querySelectorAll( \
+                 '[data-testid=message][data-mine=true] .ticks-double-read')].at(-1); \
+             if (!t) return null; \
+             const bubble = t.closest('.bubble'); \
+             let op = 1; \
+             for (let e = t; e && e !== bubble; e = e.parentElement) \
+                 op *= Number(getComputedStyle(e).opacity); \
+             const style = getComputedStyle(bubble); \
+             const stops = style.backgroundImage.match(/rgba?\\([^)]*\\)/g) \
+                 ?? [style.backgroundColor]; \
+             const rgb = (c) => c.match(/[0-9.]+/g).slice(0, 3).map(Number); \
+             const lum = (c) => { const [r, g, b] = c.map((v) => { const s = v / 255; \
+                 return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; }); \
+                 return 0.2126 * r + 0.7152 * g + 0.0722 * b; }; \
+             const disc = rgb(getComputedStyle(t).color); \
+             return Math.min(...stops.map((s) => { const b = rgb(s); \
+                 const seen = disc.map((v, i) => v * op + b[i] * (1 - op)); \
+                 const [x, y] = [lum(seen), lum(b)]; \
+                 return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); }));",
+        )
+        .await?;
+    let contrast = seen
+        .as_f64()
+        .with_context(|| format!("no read message of bob's in the {theme} chat: {seen}"))?;
+    if contrast < 3.0 {
+        bail!("the read mark is faint on its bubble in the {theme} theme (contrast {contrast:.2})");
+    }
+    Ok(())
 }
 
 /// A doctor's emergency banner and the resolution form in dark mode (their colours are the

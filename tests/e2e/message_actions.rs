@@ -185,10 +185,10 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     emergency_in_dark(w, &bin).await
 }
 
-/// The read mark of Bob's newest read message stands out from its bubble (a graphic that
+/// The read mark of the newest read message of mine stands out from its bubble (a graphic that
 /// carries meaning: at least 3:1 against each colour of the bubble's gradient, with the
 /// opacity of everything around it).
-async fn read_disc_stands_out(app: &App, theme: &str) -> Result<()> {
+pub(super) async fn read_disc_stands_out(app: &App, theme: &str) -> Result<()> {
     let seen = app
         .script(
             "const t = [...document.querySelectorAll( \
@@ -214,7 +214,7 @@ async fn read_disc_stands_out(app: &App, theme: &str) -> Result<()> {
         .await?;
     let contrast = seen
         .as_f64()
-        .with_context(|| format!("no read message of bob's in the {theme} chat: {seen}"))?;
+        .with_context(|| format!("no read message of mine in the {theme} chat: {seen}"))?;
     if contrast < 3.0 {
         bail!("the read mark is faint on its bubble in the {theme} theme (contrast {contrast:.2})");
     }

@@ -77,6 +77,8 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
         },
     )
     .await?;
+    // Her reply Bob read: the read mark stands out on the doctor's green bubble too.
+    super::message_actions::read_disc_stands_out(&app, "doctor's").await?;
     app.wait_script(
         "the text gone from the doctor's window",
         &format!(

@@ -184,21 +184,24 @@ impl Client {
     /// [`Client::emergency_while_locked`] allows, without the alert's message. Anything else
     /// (connection, alarm, presence, purges, the clinic's settings) as it is.
     pub fn event_while_locked(&self, event: ClientEvent) -> Option<ClientEvent> {
+        let me = self.shared.me();
         match event {
-            ClientEvent::MessageUpserted { message } => (message.is_emergency
-                && &message.sender_id == self.shared.me())
-            .then(|| ClientEvent::Lock {
-                status: self.lock_status(),
-            }),
-            ClientEvent::MessageDiscarded { sender_id, .. } => (&sender_id == self.shared.me())
-                .then(|| ClientEvent::Lock {
-                    status: self.lock_status(),
-                }),
+            ClientEvent::MessageUpserted { message }
+                if message.is_emergency && &message.sender_id == me =>
+            {
+                Some(self.lock_event())
+            }
+            ClientEvent::MessageDiscarded { sender_id, .. } if &sender_id == me => {
+                Some(self.lock_event())
+            }
             ClientEvent::EmergencyAlert { emergency, .. }
             | ClientEvent::EmergencyUpdated { emergency } => self
                 .emergency_while_locked(&emergency)
                 .map(|emergency| ClientEvent::EmergencyUpdated { emergency }),
-            ClientEvent::ConversationsChanged | ClientEvent::Typing { .. } => None,
+            ClientEvent::MessageUpserted { .. }
+            | ClientEvent::MessageDiscarded { .. }
+            | ClientEvent::ConversationsChanged
+            | ClientEvent::Typing { .. } => None,
             other => Some(other),
         }
     }
@@ -215,9 +218,14 @@ impl Client {
     }
 
     fn emit_lock(&self) {
-        self.shared.emit(ClientEvent::Lock {
+        self.shared.emit(self.lock_event());
+    }
+
+    /// The lock as it is now, as an event.
+    fn lock_event(&self) -> ClientEvent {
+        ClientEvent::Lock {
             status: self.lock_status(),
-        });
+        }
     }
 }
 

@@ -1,11 +1,14 @@
 // Emergencies: the open list doctors see, and the status line a patient sees.
 
 import { WRITTEN_APART_MS } from '../generated/bindings';
-import type { ClinicInfo, ConversationKey, Emergency, LocalMessage, User } from '../types';
+import type { ClinicInfo, ConversationKey, Emergency, LocalMessage, UnsentEmergency, User } from '../types';
 import { sameKey } from './conversations';
 
-/** An emergency message not yet sent, without its text: when it was written, whether parked. */
-export type PendingPress = Pick<LocalMessage, 'status' | 'createdAt'>;
+/**
+ * An emergency message not yet sent, without its text: when it was written, whether parked (the
+ * shell's lock carries one; a `LocalMessage` is one too).
+ */
+export type PendingPress = UnsentEmergency;
 
 /** ISO times compared as times (the server's may differ in their digits of a second). */
 const at = (iso: string) => Date.parse(iso);

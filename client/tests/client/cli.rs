@@ -237,6 +237,36 @@ async fn the_cli_sends_files_and_emergencies_and_a_doctor_takes_them() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "patients have no availability");
+
+    // Without the server the list is what this computer last saw: JSON on stdout, the warning
+    // on stderr, and exit code 3 so a script watching it knows it is stale.
+    ok(
+        alice,
+        &["send", "--with", "dr.patel", "--emergency", "again"],
+    );
+    ok(alice, &["sync"]);
+    let seen = json(patel, &["emergencies", "--json"]);
+    assert_eq!(seen.as_array().map(Vec::len), Some(1), "{seen}");
+    server.crash();
+    for args in [&["emergencies", "--json"][..], &["emergencies"]] {
+        let out = clinic(patel).args(args).output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stdout} {stderr}");
+        assert!(stderr.contains("cannot be reached"), "{stderr}");
+        assert!(stdout.contains("Alice Martin"), "{stdout}");
+    }
+    let stale: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(
+        &clinic(patel)
+            .args(["emergencies", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    ))
+    .unwrap();
+    assert_eq!(stale, seen, "the JSON is the list as last seen");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod catch_up;
+
 /// Exit codes beyond 0 (success) and 1 (any other error).
 const EXIT_UNREACHABLE: u8 = 3;
 const EXIT_SIGNED_OUT: u8 = 4;
@@ -140,11 +142,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Follow a conversation live (reconnecting as needed) until interrupted.
+    /// Follow a conversation live (reconnecting as needed) until interrupted. What a
+    /// reconnection catches up on prints in the conversation's order once it is online.
     Tail {
         #[arg(long = "with")]
         with: String,
-        /// One JSON event per line instead of text.
+        /// One JSON event per line instead of text, each as it comes.
         #[arg(long)]
         json: bool,
     },
@@ -401,6 +404,10 @@ async fn run(cli: Cli) -> Result<u8> {
                         stamp(e.raised_at)
                     );
                 }
+            }
+            if open.offline {
+                // A script watching the list tells a stale one by the exit code, JSON or not.
+                return Ok(EXIT_UNREACHABLE);
             }
         }
         Command::Emergency { action } => {
@@ -695,6 +702,7 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
 async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
     let conversation = client.conversation_with(with)?;
     let mut events = client.subscribe();
+    let mut order = catch_up::CatchUp::new();
     client.join(&conversation);
     client.connect();
     loop {
@@ -726,8 +734,17 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
             continue;
         }
         match &event {
-            ClientEvent::MessageUpserted { message } => println!("{}", line(client, message)),
+            ClientEvent::MessageUpserted { message } => {
+                for m in order.message(message.clone()) {
+                    println!("{}", line(client, &m));
+                }
+            }
             other => {
+                if let ClientEvent::Connection { state, .. } = other {
+                    for m in order.connection(state) {
+                        println!("{}", line(client, &m));
+                    }
+                }
                 // Names, notification text and the server's sentences go into it.
                 if let Some(sentence) = describe(other, &|id| display_name(client, id)) {
                     eprintln!("[{}]", for_terminal(&sentence));

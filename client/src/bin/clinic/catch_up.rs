@@ -75,7 +75,7 @@ mod tests {
             "messageType": "REGULAR", "status": status, "isEmergency": false,
             "createdAt": at, "updatedAt": at,
         }))
-        .unwrap();
+        .expect("a message as the server sends it");
         let mut local = LocalMessage::from(stored);
         if seq.is_none() {
             local.id = None;

@@ -329,6 +329,11 @@ pub(super) fn update_row(tx: &Transaction<'_>, local_id: i64, m: &LocalMessage) 
 /// Inserts or merges a server copy. Matching by id first, then by (senderId, clientId), is what
 /// turns the optimistic copy into the acknowledged one instead of adding a second row. A copy of
 /// one of `me`'s sends also settles its outbox entry, whichever way it arrived.
+/// The version of a copy's text (1 until the first edit).
+fn version(m: &LocalMessage) -> u32 {
+    m.edited.map_or(1, |e| e.version)
+}
+
 pub(super) fn upsert(
     tx: &Transaction<'_>,
     me: &UserId,
@@ -368,6 +373,19 @@ pub(super) fn upsert(
     // Nor of our changes still queued, or the notice of one it refused.
     new.pending_change = old.pending_change.clone();
     new.change_notice = old.change_notice.clone();
+    // A tombstone is final and a text only moves to a newer version: the server publishes each
+    // change from its caller's task, so an edit's copy can arrive after a later edit's or after
+    // the unsend, and must not bring an older (or unsent) text back.
+    if old.retracted.is_some() || version(&old) > version(&new) {
+        new.content = old.content.clone();
+        new.edited = old.edited;
+        new.retracted = old.retracted.clone();
+        new.file_url = old.file_url.clone();
+        new.file_name = old.file_name.clone();
+        new.file_size = old.file_size;
+        new.file_type = old.file_type.clone();
+    }
+    new.resolved_at = new.resolved_at.or(old.resolved_at);
     if new.retracted.is_some() && old.retracted.is_none() {
         // Unsent: its file goes from this computer too (after the commit, see
         // `Cache::take_dropped_files`).

@@ -419,3 +419,59 @@ fn the_newest_unsent_emergency_waiting_or_parked_never_a_sent_one() {
         "only the user's own"
     );
 }
+
+#[test]
+fn a_late_copy_never_brings_back_an_older_or_an_unsent_text() {
+    use clinic_protocol::{Edited, Tombstone};
+    let (_dir, cache) = open();
+    let me = UserId::from("d1");
+    let first = server("c1", "p1", 1);
+    let id = first.id.clone();
+    let edit = |version: u32, text: &str| Message {
+        content: text.into(),
+        edited: Some(Edited {
+            at: first.created_at + chrono::Duration::seconds(version.into()),
+            version,
+        }),
+        ..first.clone()
+    };
+    let stored = |cache: &Cache| cache.message_by_id(&id).unwrap().unwrap();
+    cache.apply_message(&me, first.clone()).unwrap();
+    cache.apply_message(&me, edit(3, "third")).unwrap();
+    // The second edit's copy arrives after the third's, read by now: the status goes up, the
+    // text stays the newer one, and nothing changes for the page but the status.
+    let late = Message {
+        status: MessageStatus::Read,
+        ..edit(2, "second")
+    };
+    let shown = cache
+        .apply_message(&me, late)
+        .unwrap()
+        .expect("the status changed");
+    assert_eq!(
+        (shown.content.as_str(), shown.status),
+        ("third", MessageStatus::Read)
+    );
+    assert_eq!(stored(&cache).edited.map(|e| e.version), Some(3));
+
+    let unsent = Message {
+        content: String::new(),
+        retracted: Some(Tombstone {
+            by: "p1".into(),
+            at: first.created_at + chrono::Duration::seconds(10),
+        }),
+        ..edit(3, "")
+    };
+    cache.apply_message(&me, unsent).unwrap();
+    // An edit committed before the unsend, its copy published after it.
+    assert_eq!(cache.apply_message(&me, edit(4, "fourth")).unwrap(), None);
+    assert_eq!(cache.apply_message(&me, first.clone()).unwrap(), None);
+    let after = stored(&cache);
+    assert!(after.retracted.is_some(), "{after:?}");
+    assert_eq!(after.content, "");
+    let page = cache.history(&conv(), 10, None).unwrap();
+    assert!(
+        page.iter().all(|m| !m.content.contains("fourth")),
+        "{page:?}"
+    );
+}

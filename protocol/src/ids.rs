@@ -3,11 +3,39 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// An id the server made: at most [`crate::limits::MAX_ID_BYTES`] on the wire, so that an id
+/// nobody made (a refusal's audit row names what was asked for) cannot carry a large body.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
+        string_id!(@type $(#[$doc])* $name);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = String::deserialize(deserializer)?;
+                if value.len() > crate::limits::MAX_ID_BYTES {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "an id is at most {} bytes",
+                        crate::limits::MAX_ID_BYTES
+                    )));
+                }
+                Ok(Self(value))
+            }
+        }
+    };
+    // The sender's own id: its bound is checked where a send is (`MAX_CLIENT_ID_BYTES`).
+    (@unbounded $(#[$doc:meta])* $name:ident) => {
+        string_id!(@type $(#[$doc])* $name);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self)
+            }
+        }
+    };
+    (@type $(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -50,6 +78,7 @@ string_id!(
     MessageId
 );
 string_id!(
+    @unbounded
     /// The sender's own id for a send, unique per send; the server deduplicates on it so that a
     /// retried send never becomes a second message.
     ClientId

@@ -26,8 +26,8 @@ pub struct LoginResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagesQuery {
-    pub patient_id: String,
-    pub doctor_id: String,
+    pub patient_id: UserId,
+    pub doctor_id: UserId,
     /// Default 50, at most 500.
     #[serde(default)]
     pub limit: Option<u32>,
@@ -184,9 +184,9 @@ pub struct SearchParams {
     pub q: String,
     /// Only in this conversation (both or neither of `patientId` and `doctorId`).
     #[serde(default)]
-    pub patient_id: Option<String>,
+    pub patient_id: Option<UserId>,
     #[serde(default)]
-    pub doctor_id: Option<String>,
+    pub doctor_id: Option<UserId>,
     /// Default 20, at most 50.
     #[serde(default)]
     pub limit: Option<u32>,

@@ -55,8 +55,8 @@ fn next_page(
     oldest: &MessageId,
 ) -> Result<HeaderValue, ApiError> {
     let query = MessagesQuery {
-        patient_id: key.patient_id.as_str().to_owned(),
-        doctor_id: key.doctor_id.as_str().to_owned(),
+        patient_id: key.patient_id,
+        doctor_id: key.doctor_id,
         limit: Some(limit),
         before: Some(oldest.clone()),
     };

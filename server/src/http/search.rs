@@ -8,9 +8,9 @@ use crate::state::AppState;
 use crate::store::search;
 use axum::Json;
 use axum::extract::State;
+use clinic_protocol::ConversationKey;
 use clinic_protocol::rest::{SearchOrder, SearchPage, SearchParams};
 use clinic_protocol::search::{QueryError, fold_str, parse};
-use clinic_protocol::{ConversationKey, UserId};
 use std::time::{Duration, Instant};
 
 /// Default and largest page.
@@ -36,7 +36,7 @@ pub(super) async fn messages(
         e => ApiError::bad_request(e.to_string()),
     })?;
     let conversation = match (params.patient_id, params.doctor_id) {
-        (Some(p), Some(d)) => Some(ConversationKey::new(UserId::new(p), UserId::new(d))),
+        (Some(p), Some(d)) => Some(ConversationKey::new(p, d)),
         (None, None) => None,
         _ => {
             return Err(ApiError::bad_request(

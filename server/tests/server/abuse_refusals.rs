@@ -178,3 +178,74 @@ async fn a_full_row_that_cannot_be_written_is_kept_for_later() {
         );
     }
 }
+
+/// An id nobody made, as long as a body allows, is malformed: refused before anything looks for
+/// it, so no audit row carries it and the refusals' memory holds none of it (an attacker's
+/// finding: 400 such sends added 80 MB to the audit log and 120 MiB to the server).
+#[tokio::test]
+async fn an_id_longer_than_any_the_server_makes_is_refused_and_never_audited() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let huge = format!("u-{}", "a".repeat(100_000));
+    let mut body = serde_json::json!({
+        "patientId": huge, "doctorId": c.doc1.id(), "content": "x", "clientId": "big-1",
+    });
+    let (status, answer) = server
+        .post(&c.pat2.token, "/api/chat/messages", body.clone())
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 128 bytes"),
+        "{answer}"
+    );
+    body["doctorId"] = huge.clone().into();
+    body["patientId"] = c.pat2.id().into();
+    assert_eq!(
+        server
+            .post(&c.pat2.token, "/api/chat/messages", body)
+            .await
+            .0,
+        400
+    );
+    for path in [
+        "/api/chat/messages?patientId={}&doctorId=d",
+        "/api/search/messages?q=x&patientId={}&doctorId=d",
+    ] {
+        let path = path.replace("{}", &huge[..4_000]);
+        let (status, answer) = server.get(&c.pat2.token, &path).await;
+        assert_eq!(status, 400, "{answer}");
+    }
+    let (mut ws, _) = Ws::connect(&server, &c.pat2.token).await;
+    let mut frame = send_frame("big-2", &c.pat2, &c.doc1, "x");
+    // Within a frame's bound.
+    frame["patientId"] = huge[..20_000].into();
+    ws.send(frame).await;
+    let refused = ws.expect("error").await;
+    assert_eq!(refused["code"], "bad_request", "{refused}");
+    for path in [
+        "/api/emergencies/{}/acknowledge",
+        "/api/chat/messages/{}/retract",
+    ] {
+        // A path's id is no body's: looked up, not found, and not named anywhere either.
+        let path = path.replace("{}", &"e".repeat(4_000));
+        let (status, answer) = server
+            .post(&c.doc1.token, &path, serde_json::json!({}))
+            .await;
+        assert_eq!(status, 404, "{answer}");
+    }
+    // The one row of the account's refusals, if any, is small: nothing of the id is in it.
+    let conn =
+        rusqlite::Connection::open(clinic_server::config::db_path(server.dir.path())).unwrap();
+    let largest: i64 = conn
+        .query_row(
+            "SELECT coalesce(max(length(coalesce(detail, '')) + length(coalesce(patient_id, '')) \
+             + length(coalesce(doctor_id, '')) + length(coalesce(subject, ''))), 0) FROM audit",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(largest < 2_000, "an audit row of {largest} bytes");
+}

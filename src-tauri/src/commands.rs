@@ -246,6 +246,18 @@ pub async fn purged_at(
     Ok(client.purged_at(&key(patient_id, doctor_id))?)
 }
 
+/// The conversation's resolved emergencies from the cache, oldest first: who resolved each and
+/// the note they left, shown with the messages they closed.
+#[tauri::command]
+pub async fn resolved_emergencies(
+    desktop: State<'_, Desktop>,
+    patient_id: String,
+    doctor_id: String,
+) -> CmdResult<Vec<Emergency>> {
+    let client = desktop.client().await?;
+    Ok(client.resolved_emergencies(&key(patient_id, doctor_id))?)
+}
+
 #[tauri::command]
 pub async fn set_typing(
     desktop: State<'_, Desktop>,

@@ -173,6 +173,7 @@ pub fn run() {
             commands::set_typing,
             commands::view_conversation,
             commands::purged_at,
+            commands::resolved_emergencies,
             commands::acknowledge_emergency,
             commands::resolve_emergency,
             commands::silence_alarm,

@@ -1,12 +1,13 @@
 //! The emergency-safety scenarios (issue 12): a doctor on do-not-disturb still sees an
 //! emergency with what the patient wrote and can acknowledge it, "Open chat" jumps to the
 //! emergency message, a second Emergency press joins the open emergency, an emergency nobody
-//! answers tells the patient the clinic's emergency number, and a device without sound says so. Each leaves no
+//! answers tells the patient the clinic's emergency number, a resolution stays in the
+//! conversation (after a restart too), and a device without sound says so. Each leaves no
 //! emergency open behind it, so the scenarios around it start from a quiet clinic.
 
 use super::{World, click_css, log_in, signed_in};
 use anyhow::{Context, Result, bail};
-use clinic_e2e::{Cli, Server};
+use clinic_e2e::{App, Cli, Server};
 
 /// What bob writes in the do-not-disturb scenario: long enough for the banner to cut it.
 const BOB_EMERGENCY: &str = "My chest hurts and my left arm is numb. I am alone at home and \
@@ -175,8 +176,38 @@ pub(super) async fn second_emergency_joins(w: &World) -> Result<()> {
         },
     )
     .await?;
+    resolution_under_last_press(&app).await?;
     w.close(app).await?;
     drop(driver);
+    // After a restart the conversation still says who resolved it and the note: the shell's
+    // cache has the resolved emergency (it is not in the snapshot of open ones).
+    let (driver, app) = w.app(&w.profile("alice")).await?;
+    signed_in(w, &app, "alice").await?;
+    app.click("conversation-dr.patel").await?;
+    resolution_under_last_press(&app)
+        .await
+        .context("after a restart")?;
+    w.shot(&app, "resolution-in-conversation", false).await?;
+    w.close(app).await?;
+    drop(driver);
+    Ok(())
+}
+
+/// The conversation says who resolved the emergency and the note, under its second press only.
+async fn resolution_under_last_press(app: &App) -> Result<()> {
+    let said = "Emergency resolved by Dr. Asha Patel";
+    app.wait_until(
+        ".message-row:has([data-testid=resolution-note])",
+        "who resolved it and the note, under the second press",
+        |rows| {
+            rows.iter().any(|(t, _)| {
+                t.contains("Second press: still on the floor.")
+                    && t.contains(said)
+                    && t.contains("end-to-end test: resolved")
+            }) && !rows.iter().any(|(t, _)| t.contains("First press: I fell."))
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -66,6 +66,8 @@ export interface Backend {
   viewConversation(key: ConversationKey): Promise<void>;
   /** When the clinic's retention policy removed this conversation's older messages (RFC 3339), from the cache; null if never. */
   purgedAt(key: ConversationKey): Promise<string | null>;
+  /** The conversation's resolved emergencies from the cache, oldest first (who resolved each, their note). */
+  resolvedEmergencies(key: ConversationKey): Promise<Emergency[]>;
   setTyping(key: ConversationKey, typing: boolean): Promise<void>;
   /** The server's search over my conversations, newest first; out of reach, this computer's cache (`offline`). */
   searchMessages(args: SearchArgs): Promise<Found>;
@@ -211,6 +213,7 @@ export function createTauriBackend(): Backend {
     markRead: (args) => call('mark_read', { ...args }),
     viewConversation: (key) => call('view_conversation', { ...key }),
     purgedAt: (key) => call('purged_at', { ...key }),
+    resolvedEmergencies: (key) => call('resolved_emergencies', { ...key }),
     setTyping: (key, typing) => call('set_typing', { ...key, typing }),
     acknowledgeEmergency: (emergencyId) => call('acknowledge_emergency', { emergencyId }),
     resolveEmergency: (emergencyId, note) => call('resolve_emergency', { emergencyId, note }),

@@ -172,6 +172,18 @@ impl Cache {
         )
     }
 
+    /// The resolved emergencies of a conversation's patient, as last seen, oldest first: who
+    /// resolved each and the note they left stay with the conversation (an emergency is the
+    /// patient's: presses in two conversations join one).
+    pub fn resolved_emergencies(&self, conversation: &ConversationKey) -> Result<Vec<Emergency>> {
+        self.json_rows(
+            "SELECT data FROM emergencies WHERE state = 'RESOLVED' \
+             AND json_extract(data, '$.patientId') = ?1 \
+             ORDER BY json_extract(data, '$.resolvedAt'), rowid",
+            params![conversation.patient_id.as_str()],
+        )
+    }
+
     /// Remembers a read receipt to send once connected (only the latest per conversation
     /// matters: reading a message reads everything before it).
     pub fn owe_read(&self, conversation: &ConversationKey, message_id: &MessageId) -> Result<()> {

@@ -475,3 +475,55 @@ fn a_late_copy_never_brings_back_an_older_or_an_unsent_text() {
         "{page:?}"
     );
 }
+
+#[test]
+fn a_conversations_resolved_emergencies_stay_with_it_oldest_first() {
+    use clinic_protocol::{Emergency, EmergencyState};
+    let (_dir, cache) = open();
+    let at = |s: i64| chrono::DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap();
+    let emergency = |id: &str, patient: &str, state: EmergencyState, resolved: Option<i64>| {
+        serde_json::from_value::<Emergency>(serde_json::json!({
+            "id": id, "messageId": format!("m-{id}"), "patientId": patient,
+            "patientName": "Pat", "doctorId": "d1", "state": state, "raisedAt": at(0),
+            "resolvedAt": resolved.map(at), "resolvedByName": "Dr. Asha Patel",
+            "resolutionNote": resolved.map(|_| format!("note of {id}")),
+            "alertedDoctors": 1,
+        }))
+        .unwrap()
+    };
+    cache
+        .save_emergency(&emergency("late", "p1", EmergencyState::Resolved, Some(90)))
+        .unwrap();
+    cache
+        .save_emergency(&emergency(
+            "early",
+            "p1",
+            EmergencyState::Resolved,
+            Some(30),
+        ))
+        .unwrap();
+    cache
+        .save_emergency(&emergency("open", "p1", EmergencyState::Raised, None))
+        .unwrap();
+    cache
+        .save_emergency(&emergency(
+            "other",
+            "p2",
+            EmergencyState::Resolved,
+            Some(10),
+        ))
+        .unwrap();
+    let resolved = cache.resolved_emergencies(&conv()).unwrap();
+    let ids: Vec<&str> = resolved.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["early", "late"]);
+    assert_eq!(resolved[1].resolution_note.as_deref(), Some("note of late"));
+    // The patient's, whichever conversation it was raised in: presses elsewhere join it.
+    let with_another_doctor = ConversationKey::new("p1", "d2");
+    assert_eq!(
+        cache
+            .resolved_emergencies(&with_another_doctor)
+            .unwrap()
+            .len(),
+        2
+    );
+}

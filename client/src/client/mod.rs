@@ -561,6 +561,14 @@ impl Client {
         self.shared.cache.contacts()
     }
 
+    /// The resolved emergencies of a conversation's patient, as last seen (oldest first): the
+    /// conversation shows who resolved each and their note, after a restart too. Refused while
+    /// locked.
+    pub fn resolved_emergencies(&self, conversation: &ConversationKey) -> Result<Vec<Emergency>> {
+        self.ensure_unlocked()?;
+        self.shared.cache.resolved_emergencies(conversation)
+    }
+
     /// Emergencies not yet resolved, as last seen.
     pub fn open_emergencies(&self) -> Result<Vec<Emergency>> {
         self.shared.cache.open_emergencies()

@@ -3,6 +3,7 @@
 
 import { useCallback, useMemo } from 'react';
 import { keyOf, sameKey } from '../logic/conversations';
+import { resolvedIn } from '../logic/emergency';
 import { formatDay, initials } from '../logic/format';
 import { typingUsers } from '../logic/typing';
 import { PEER_STATUS_TEXT } from '../logic/presence';
@@ -35,6 +36,12 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
   const onScreenChange = useCallback(
     (ids: ReadonlySet<string>) => store.setOnScreen(active, ids),
     [store, active],
+  );
+  const emergencies = useChat((s) => s.emergencies);
+  const cachedResolved = useChat((s) => s.resolutions[k]);
+  const resolved = useMemo(
+    () => resolvedIn(emergencies, cachedResolved, active),
+    [emergencies, cachedResolved, active],
   );
   const isPatient = me.role === 'PATIENT';
   // Another doctor's conversation, opened from an emergency to read it: not ours to write in.
@@ -75,6 +82,7 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         focusId={focus}
         onFocused={focused}
         onScreenChange={onScreenChange}
+        resolved={resolved}
       />
       <TypingIndicator names={typingNames} />
       {mine ? (

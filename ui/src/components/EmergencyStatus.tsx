@@ -3,6 +3,7 @@
 // answered after the repeat interval), how long it has been and the number to call.
 
 import { useMemo } from 'react';
+import { keyOf } from '../logic/conversations';
 import { emergencyStatus, latestEmergency, newestPressWritten } from '../logic/emergency';
 import { useChat } from '../store/hooks';
 import type { ConversationKey, LocalMessage } from '../types';
@@ -19,6 +20,8 @@ export function EmergencyStatus({
   items: LocalMessage[];
 }) {
   const emergencies = useChat((s) => s.emergencies);
+  // Resolved ones the cache had when the conversation opened (after a restart, an unlock).
+  const cached = useChat((s) => s.resolutions[keyOf(conversation)]);
   const clinic = useChat((s) => s.clinic);
   const online = useChat((s) => s.connection.state === 'online');
   const pending = useMemo(
@@ -28,7 +31,10 @@ export function EmergencyStatus({
     [items],
   );
   const newestPress = useMemo(() => newestPressWritten(items), [items]);
-  const latest = useMemo(() => latestEmergency(emergencies, conversation), [emergencies, conversation]);
+  const latest = useMemo(
+    () => latestEmergency([...(cached ?? []), ...emergencies], conversation),
+    [cached, emergencies, conversation],
+  );
   const now = useNow(TICK_MS, `${latest?.id ?? ''}|${latest?.state ?? ''}|${pending?.clientId ?? ''}`);
   const view = emergencyStatus(latest, pending, { now, clinic, online, newestPress });
   if (!view) return null;

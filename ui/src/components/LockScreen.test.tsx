@@ -1,19 +1,7 @@
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
-import userEvent from '@testing-library/user-event';
+import { act, cleanup, fireEvent, screen } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
-import { App } from '../App';
-import { StoreProvider } from '../store/StoreProvider';
 import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
-
-async function renderApp(s: ReturnType<typeof setup>) {
-  render(
-    <StoreProvider store={s.store}>
-      <App />
-    </StoreProvider>,
-  );
-  await act(() => s.store.start());
-  return { ...s, user: userEvent.setup() };
-}
+import { renderApp } from '../test/render';
 
 describe('app lock', () => {
   it('moving the mouse restarts the idle time; moves of no distance or a few pixels do not', async () => {
@@ -85,14 +73,22 @@ describe('app lock', () => {
       ),
     );
     expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(`${DOCTOR.name} is on it.`);
-    // Resolved while locked: the line goes, and the doctor's note does not reach the page.
+    // Resolved while locked: it says by whom and where to read the note, which does not reach the page.
     act(() =>
       s.fake.upsertEmergency(
-        emergency({ raisedAt, state: 'RESOLVED', resolutionNote: 'Take two pills; I call at 5' }),
+        emergency({
+          raisedAt,
+          state: 'RESOLVED',
+          resolvedAt: new Date().toISOString(),
+          resolvedByName: DOCTOR.name,
+          resolutionNote: 'Take two pills; I call at 5',
+        }),
         false,
       ),
     );
-    expect(screen.queryByTestId('lock-own-emergency')).toBeNull();
+    expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(
+      `Your emergency was resolved. ${DOCTOR.name} resolved it: unlock to read the conversation. If you need help now, call +44 20 7946 0000.`,
+    );
     expect(JSON.stringify(s.store.getState())).not.toContain('Take two pills');
     // Restarted while locked: the shell's snapshot has it too.
     const again = setup({ clinic, emergencies: [emergency({ raisedAt })] });

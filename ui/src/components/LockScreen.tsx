@@ -4,7 +4,7 @@
 // delete sends not delivered yet).
 
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { emergencyNumber, emergencyStatus, openEmergencies } from '../logic/emergency';
+import { emergencyNumber, emergencyStatus, openEmergencies, RESOLVED_STATUS_MS } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
 import { useNow } from './useNow';
 import { LogoutQuestion } from './LogoutConfirm';
@@ -94,13 +94,29 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
   const open =
     user?.role === 'PATIENT' ? openEmergencies(emergencies).filter((e) => e.patientId === user.id) : [];
   const newest = open.at(-1) ?? null;
+  // Resolved while locked (heard live, without the doctor's note): it says so, and where to read it.
+  const resolved =
+    user?.role === 'PATIENT' && !newest
+      ? (emergencies
+          .filter((e) => e.patientId === user.id && e.state === 'RESOLVED')
+          .sort((a, b) => Date.parse(a.resolvedAt ?? '') - Date.parse(b.resolvedAt ?? ''))
+          .at(-1) ?? null)
+      : null;
   const now = useNow(5_000, `${newest?.id ?? ''}|${newest?.state ?? ''}|${pending?.createdAt ?? ''}`);
   const view = emergencyStatus(newest && { ...newest, writtenAt: undefined }, pending, {
     now,
     clinic,
     online,
   });
-  if (!view) return null;
+  if (!view) {
+    if (!resolved?.resolvedAt || now - Date.parse(resolved.resolvedAt) > RESOLVED_STATUS_MS) return null;
+    return {
+      tone: 'resolved',
+      heading: 'Your emergency was resolved.',
+      text: `${resolved.resolvedByName ?? 'A doctor'} resolved it: unlock to read the conversation.`,
+      call: emergencyNumber(clinic),
+    };
+  }
   const text =
     pending?.status === 'FAILED' && view.tone === 'failed'
       ? 'It was not sent: unlock to see why and send it again.'

@@ -5,7 +5,8 @@
 // messages on screen exactly where they were (see logic/scrollAnchor.ts).
 
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useCallback, useEffect, useLayoutEffect, useRef, useState, type RefObject } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from 'react';
+import { resolutionRows } from '../logic/emergency';
 import { dayLabel, sameDay } from '../logic/format';
 import { shouldLoadOlder } from '../logic/paging';
 import { isOnScreen } from '../logic/receipts';
@@ -19,9 +20,10 @@ import {
   type MeasuredRow,
 } from '../logic/scrollAnchor';
 import type { ConversationMessages } from '../store/state';
-import type { LocalMessage, MessageId, UserId } from '../types';
+import type { Emergency, LocalMessage, MessageId, UserId } from '../types';
 import { MessageBoundary } from './MessageBoundary';
 import { MessageBubble } from './MessageBubble';
+import { ResolutionNote } from './ResolutionNote';
 import { useNow } from './useNow';
 
 /** A row's key: a clientId is unique only per sender. */
@@ -76,7 +78,11 @@ export interface MessageListProps {
   onFocused?: () => void;
   /** Which messages (by server id) are on screen now, whenever that changes. */
   onScreenChange?: (ids: ReadonlySet<MessageId>) => void;
+  /** The conversation's resolved emergencies: who resolved each shows under its newest message. */
+  resolved?: readonly Emergency[];
 }
+
+const NONE: readonly Emergency[] = [];
 
 /**
  * Watches the rendered rows with an IntersectionObserver (no layout reads on scroll) and reports
@@ -198,10 +204,19 @@ function useReaderInput(
   );
 }
 
-export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScreenChange }: MessageListProps) {
+export function MessageList({
+  data,
+  me,
+  onLoadOlder,
+  focusId,
+  onFocused,
+  onScreenChange,
+  resolved = NONE,
+}: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const watchRow = useOnScreen(scrollRef, onScreenChange);
   const items = data.items;
+  const resolutions = useMemo(() => resolutionRows(items, resolved), [items, resolved]);
   // The reader's place when rows are inserted above it (the layout effect further down).
   const canvasRef = useRef<HTMLDivElement>(null);
   const anchor = useRef<Anchor | null>(null);
@@ -516,6 +531,9 @@ export function MessageList({ data, me, onLoadOlder, focusId, onFocused, onScree
                     <MessageBubble message={msg} mine={msg.senderId === me} />
                   </MessageBoundary>
                 </div>
+                {resolutions.has(row.index) && (
+                  <ResolutionNote emergency={resolutions.get(row.index) as Emergency} />
+                )}
               </div>
             );
           })}

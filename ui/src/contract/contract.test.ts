@@ -44,6 +44,7 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   mark_read: (b, a) => b.markRead(a as never),
   view_conversation: (b, a) => b.viewConversation(a as never),
   purged_at: (b, a) => b.purgedAt(a as never),
+  resolved_emergencies: (b, a) => b.resolvedEmergencies(a as never),
   set_typing: (b, a) =>
     b.setTyping({ patientId: a.patientId as string, doctorId: a.doctorId as string }, !!a.typing),
   acknowledge_emergency: (b, a) => b.acknowledgeEmergency(a.emergencyId as string),

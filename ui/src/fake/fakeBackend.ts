@@ -894,6 +894,15 @@ export class FakeBackend implements Backend {
     this.sendFrame();
   }
 
+  async resolvedEmergencies(key: ConversationKey): Promise<Emergency[]> {
+    this.record('resolved_emergencies', { ...key });
+    this.ensureUnlocked();
+    return this.emergencies
+      .filter((e) => e.patientId === key.patientId && e.state === 'RESOLVED')
+      .sort((a, b) => (a.resolvedAt ?? '').localeCompare(b.resolvedAt ?? ''))
+      .map((e) => ({ ...e }));
+  }
+
   async purgedAt(key: ConversationKey): Promise<string | null> {
     this.record('purged_at', { ...key });
     return this.purges.get(keyOf(key)) ?? null;
@@ -957,7 +966,7 @@ export class FakeBackend implements Backend {
   async resolveEmergency(emergencyId: string, note: string) {
     this.record('resolve_emergency', { emergencyId, note });
     const me = this.me();
-    return this.confirm(emergencyId, (e) => {
+    const resolved = this.confirm(emergencyId, (e) => {
       if (e.state === 'RESOLVED')
         throw new BackendError(
           'conflict',
@@ -977,6 +986,7 @@ export class FakeBackend implements Backend {
         resolutionNote: note || null,
       };
     });
+    return resolved;
   }
 
   async findPatients(query: string): Promise<Contact[]> {

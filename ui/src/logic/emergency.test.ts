@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emergency, msg } from '../test/fixtures';
+import { PATIENT, PATIENT2, emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
 import {
   emergencyStatus,
@@ -10,6 +10,7 @@ import {
   newestPressWritten,
   openEmergencies,
   previewText,
+  resolutionRows,
   upsertEmergency,
   waitingSince,
 } from './emergency';
@@ -233,5 +234,27 @@ describe('emergencyStatus (what the patient sees)', () => {
     const old = e('a', 'RESOLVED', '2026-01-01T09:00:00Z');
     const pending = msg({ seq: null, isEmergency: true, createdAt: '2026-01-01T10:00:00Z' });
     expect(emergencyStatus(old, pending)?.tone).toBe('sending');
+  });
+});
+
+describe('resolutionRows', () => {
+  const iso = (min: number) => new Date(Date.UTC(2026, 0, 1, 10, min)).toISOString();
+  const press = (seq: number | null, min: number, patientId = PATIENT.id) =>
+    msg({ seq, createdAt: iso(min), isEmergency: true, messageType: 'EMERGENCY', patientId });
+  const resolved = emergency({ raisedAt: iso(10), state: 'RESOLVED', resolvedAt: iso(20) });
+
+  it('places a resolution under the newest press from its raise to its resolution, and nowhere else', () => {
+    const items = [
+      press(1, 5), // an earlier emergency's
+      press(2, 10), // raised it
+      msg({ seq: 3, createdAt: iso(12) }),
+      press(4, 15), // joined it
+      press(5, 16, PATIENT2.id), // another patient's (a doctor's other conversation is not here)
+      press(6, 25), // after the resolution: a new emergency
+      press(null, 18), // not sent yet
+    ];
+    expect([...resolutionRows(items, [resolved])]).toEqual([[3, resolved]]);
+    expect(resolutionRows(items, [{ ...resolved, resolvedAt: null }]).size).toBe(0);
+    expect(resolutionRows([msg({ seq: 9, createdAt: iso(15) })], [resolved]).size).toBe(0);
   });
 });

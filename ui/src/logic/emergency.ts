@@ -84,6 +84,53 @@ export function previewText(text: string, max = 140): { text: string; cut: boole
   return { text: `${(space > max / 2 ? head.slice(0, space) : head).trimEnd()}…`, cut: true };
 }
 
+/**
+ * The resolved emergencies of a conversation's patient (presses in two conversations join one):
+ * those the cache had when it was opened and those resolved since (heard live), one per id, the
+ * live copy first.
+ */
+export function resolvedIn(
+  emergencies: readonly Emergency[],
+  cached: readonly Emergency[] | undefined,
+  key: ConversationKey,
+): Emergency[] {
+  const live = emergencies.filter((e) => e.state === 'RESOLVED' && e.patientId === key.patientId);
+  const seen = new Set(live.map((e) => e.id));
+  return [...live, ...(cached ?? []).filter((e) => !seen.has(e.id))];
+}
+
+/**
+ * Where the conversation says who resolved an emergency and their note: under the newest of its
+ * presses in `items`, by index. Every stored press of the patient from its raise to its
+ * resolution joined it (a patient has one open emergency at a time); the presses' own
+ * `resolvedAt` is not waited for, as the server stamps them without telling the sockets. A
+ * resolution none of whose presses is loaded is not placed.
+ */
+export function resolutionRows(
+  items: readonly LocalMessage[],
+  resolved: readonly Emergency[],
+): Map<number, Emergency> {
+  const rows = new Map<number, Emergency>();
+  for (const e of resolved) {
+    if (!e.resolvedAt) continue;
+    const from = at(e.raisedAt);
+    const to = at(e.resolvedAt);
+    for (let i = items.length - 1; i >= 0; i -= 1) {
+      const m = items[i];
+      const t = at(m.createdAt);
+      if (m.isEmergency && m.seq != null && m.patientId === e.patientId && t >= from && t <= to) {
+        rows.set(i, e);
+        break;
+      }
+    }
+  }
+  return rows;
+}
+
+/** How long the patient's status line still says who resolved her last emergency and their note
+ * (the conversation keeps both under the emergency's message). */
+export const RESOLVED_STATUS_MS = 24 * 3600 * 1000;
+
 /** The most recent emergency of a conversation (open or resolved), for the patient's status. */
 export function latestEmergency(list: readonly Emergency[], key: ConversationKey): Emergency | null {
   let best: Emergency | null = null;
@@ -202,6 +249,7 @@ export function emergencyStatus(
         text: `${emergency.acknowledgedByName ?? 'A doctor'} is on it`,
       };
     case 'RESOLVED': {
+      if (emergency.resolvedAt && ctx.now - at(emergency.resolvedAt) > RESOLVED_STATUS_MS) return null;
       const by = emergency.resolvedByName ? `Resolved by ${emergency.resolvedByName}` : 'Resolved';
       return {
         tone: 'resolved',

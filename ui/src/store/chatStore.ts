@@ -315,6 +315,7 @@ export class ChatStore {
         lock: status,
         messages: {},
         emergencyMessages: {},
+        resolutions: {},
         conversations: [],
         emergencies: s.emergencies.flatMap((e) => shownWhileLocked(e, me) ?? []),
         typing: {},
@@ -391,9 +392,20 @@ export class ChatStore {
     // Follow its typing indicators from now on (not only after typing in it myself).
     this.backend.viewConversation(key).catch((err: unknown) => console.warn('view_conversation', err));
     if (!this.state.messages[keyOf(key)]?.loaded) {
-      await Promise.all([this.loadPage(key, undefined), this.loadPurgedAt(key)]);
+      await Promise.all([this.loadPage(key, undefined), this.loadPurgedAt(key), this.loadResolutions(key)]);
     }
     await this.markSeen();
+  }
+
+  /** Who resolved the conversation's emergencies and their notes, from the cache: after a restart
+   * or an unlock too, not only when the resolution was heard live. */
+  private async loadResolutions(key: ConversationKey): Promise<void> {
+    try {
+      const resolved = await this.backend.resolvedEmergencies(key);
+      this.set((s) => ({ resolutions: { ...s.resolutions, [keyOf(key)]: resolved } }));
+    } catch (err) {
+      console.warn('resolved_emergencies', err);
+    }
   }
 
   /** The retention notice comes from the cache, so it is there after a restart too. */
@@ -414,6 +426,9 @@ export class ChatStore {
     this.set((s) => ({
       emergencies: s.emergencies.filter((x) => !gone.has(x.id)),
       ringing: s.ringing.filter((id) => !gone.has(id)),
+      resolutions: Object.fromEntries(
+        Object.entries(s.resolutions).map(([key, list]) => [key, list.filter((x) => !gone.has(x.id))]),
+      ),
       emergencyMessages: Object.fromEntries(
         Object.entries(s.emergencyMessages).filter(([id]) => !gone.has(id)),
       ),

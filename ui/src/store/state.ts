@@ -63,6 +63,9 @@ export interface ChatState {
   emergencies: Emergency[];
   /** Emergencies this device is sounding the alarm for. */
   ringing: EmergencyId[];
+  /** By conversation key: its resolved emergencies as the cache has them (loaded with its
+   * messages, dropped while locked), so who resolved each and their note stay in view. */
+  resolutions: Record<string, Emergency[]>;
   /**
    * The newest press of each emergency for the banner: what its latest alert carried, or what
    * the cache had after a restart (`emergencyText`).
@@ -108,6 +111,7 @@ export function initialState(): ChatState {
     peerAvailability: {},
     emergencies: [],
     ringing: [],
+    resolutions: {},
     emergencyMessages: {},
     focus: null,
     availability: 'AVAILABLE',

@@ -1,0 +1,82 @@
+import { act, screen, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { DOCTOR, PATIENT, emergency, msg, setup } from '../test/fixtures';
+import { renderApp } from '../test/render';
+
+const note = 'Take your spray now; I am calling you.';
+
+/** A patient's emergency pressed twice (seq 2 and 4) and resolved with a note; a message after. */
+function resolvedClinic(resolvedAt: string | null) {
+  const t0 = resolvedAt ? Date.parse(resolvedAt) - 10 * 60_000 : Date.now() - 10 * 60_000;
+  const iso = (min: number) => new Date(t0 + min * 60_000).toISOString();
+  // The server stamps each press with the resolution's time; no press's stamp is needed to
+  // place the note (the sockets are not told of the stamps).
+  const press = { isEmergency: true, messageType: 'EMERGENCY' as const, resolvedAt: null };
+  const messages = [
+    msg({ seq: 1, content: 'before', createdAt: iso(-5) }),
+    msg({ seq: 2, content: 'chest pain', createdAt: iso(0), ...press }),
+    msg({ seq: 3, senderId: DOCTOR.id, content: 'on my way', createdAt: iso(1) }),
+    msg({ seq: 4, content: 'worse now', createdAt: iso(2), ...press }),
+    msg({ seq: 5, content: 'thank you', createdAt: iso(11) }),
+  ];
+  const resolved = emergency({
+    messageId: 'm2',
+    raisedAt: iso(0),
+    state: 'RESOLVED',
+    acknowledgedByName: DOCTOR.name,
+    resolvedBy: DOCTOR.id,
+    resolvedByName: DOCTOR.name,
+    resolvedAt,
+    resolutionNote: note,
+  });
+  return { messages, emergencies: [resolved] };
+}
+
+describe('an emergency resolved', () => {
+  it('stays in the conversation after a restart: who resolved it and the note, once, under the last press', async () => {
+    const resolvedAt = new Date(Date.now() - 3 * 3600_000).toISOString();
+    const s = await renderApp(setup({ as: PATIENT, ...resolvedClinic(resolvedAt) }));
+    await s.user.click(await screen.findByTestId('conversation-doc'));
+    const notes = await screen.findAllByTestId('resolution-note');
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toHaveTextContent(`Emergency resolved by ${DOCTOR.name} at`);
+    expect(within(notes[0]).getByTestId('resolution-text')).toHaveTextContent(note);
+    // Under the second press, the one it closed last.
+    const row = notes[0].closest('.message-row');
+    expect(row).not.toBeNull();
+    expect(within(row as HTMLElement).getByTestId('message')).toHaveTextContent('worse now');
+    expect(s.fake.callsOf('resolved_emergencies')).toEqual([{ patientId: PATIENT.id, doctorId: DOCTOR.id }]);
+    // The status line says it too, within a day of the resolution.
+    expect(screen.getByTestId('emergency-status')).toHaveTextContent(`Resolved by ${DOCTOR.name}: ${note}`);
+  });
+
+  it('after a day the status line no longer says it; the conversation still does', async () => {
+    const resolvedAt = new Date(Date.now() - 25 * 3600_000).toISOString();
+    const s = await renderApp(setup({ as: PATIENT, ...resolvedClinic(resolvedAt) }));
+    await s.user.click(await screen.findByTestId('conversation-doc'));
+    expect(await screen.findByTestId('resolution-note')).toHaveTextContent(note);
+    expect(screen.queryByTestId('emergency-status')).toBeNull();
+  });
+
+  it('a doctor resolving it reads it in the conversation at once; it is dropped while locked', async () => {
+    const { messages: open, emergencies } = resolvedClinic(null);
+    const raised = {
+      ...emergencies[0],
+      state: 'ACKNOWLEDGED' as const,
+      resolvedAt: null,
+      resolutionNote: null,
+    };
+    const s = await renderApp(setup({ as: DOCTOR, messages: open, emergencies: [raised] }));
+    await s.user.click(await screen.findByTestId('conversation-pat'));
+    expect(screen.queryByTestId('resolution-note')).toBeNull();
+    const banner = screen.getByTestId('emergency-banner');
+    await s.user.click(within(banner).getByTestId('emergency-resolve'));
+    await s.user.type(within(banner).getByTestId('emergency-resolve-note'), 'Called back');
+    await s.user.click(within(banner).getByTestId('emergency-resolve-submit'));
+    const shown = await screen.findByTestId('resolution-note');
+    expect(shown).toHaveTextContent(`Emergency resolved by ${DOCTOR.name} at`);
+    expect(shown).toHaveTextContent('Called back');
+    await act(() => s.store.lockNow());
+    expect(JSON.stringify(s.store.getState().resolutions)).not.toContain('Called back');
+  });
+});

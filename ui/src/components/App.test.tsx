@@ -1,23 +1,10 @@
-import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { App } from '../App';
-import { StoreProvider } from '../store/StoreProvider';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
+import { renderApp } from '../test/render';
 import { FAKE_PAIRING_CODE } from '../fake/fakeBackend';
 import { formatShortDate, formatTime, writtenShort } from '../logic/format';
-
-type Setup = ReturnType<typeof setup>;
-
-async function renderApp(s: Setup) {
-  render(
-    <StoreProvider store={s.store}>
-      <App />
-    </StoreProvider>,
-  );
-  await act(() => s.store.start());
-  return { ...s, user: userEvent.setup() };
-}
 
 async function openChat(user: ReturnType<typeof userEvent.setup>, username: string) {
   await user.click(await screen.findByTestId(`conversation-${username}`));

@@ -2,25 +2,11 @@
 // their own conversation with the patient (panel and composer); the patient picker; a refused
 // send keeps the text; patients see "Do not disturb", and nothing is claimed while offline.
 
-import { act, render, screen, within } from '@testing-library/react';
-import userEvent from '@testing-library/user-event';
+import { act, screen, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
-import { App } from '../App';
 import { BackendError } from '../backend';
-import { StoreProvider } from '../store/StoreProvider';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, msg, setup } from '../test/fixtures';
-
-type Setup = ReturnType<typeof setup>;
-
-async function renderApp(s: Setup) {
-  render(
-    <StoreProvider store={s.store}>
-      <App />
-    </StoreProvider>,
-  );
-  await act(() => s.store.start());
-  return { ...s, user: userEvent.setup() };
-}
+import { renderApp } from '../test/render';
 
 describe('a doctor taking another doctor’s patient', () => {
   it('reads the emergency, acknowledges, and then writes in a conversation of their own', async () => {

@@ -35,7 +35,9 @@ mod typing;
 
 pub use backoff::BackoffConfig;
 pub use cache::{Cache, OutboxItem};
-pub use client::{Client, ClientOptions, Found, LockStatus, OpenEmergencies, UnsentEmergency};
+pub use client::{
+    Client, ClientOptions, Drafts, Found, LockStatus, OpenEmergencies, UnsentEmergency,
+};
 pub use connection::MAX_INBOUND_BYTES;
 pub use credentials::{CredentialStore, FileStore, KeyringStore};
 pub use error::{ClientError, Result};

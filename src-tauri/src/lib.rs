@@ -182,6 +182,8 @@ pub fn run() {
             commands::send_test_alert,
             lock::user_active,
             lock::lock_now,
+            lock::keep_drafts,
+            lock::take_drafts,
             lock::unlock,
             lock::set_pin,
             lock::set_lock_policy,

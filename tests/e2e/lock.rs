@@ -130,8 +130,11 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         .await
         .context("the emergency still rings after unlocking")?;
 
-    // The desktop's screen locks (its screen saver says so on the session bus): so does the app,
-    // and the password unlocks it too.
+    // A reply half written when the desktop's screen locks (its screen saver says so on the
+    // session bus): the app locks too, the shell holds the draft meanwhile (the page has none),
+    // and the password unlocks it with the draft back in the composer.
+    let draft = "Half written: please measure again tonight and";
+    app.fill("message-input", draft).await?;
     let sent = std::process::Command::new("dbus-send")
         .args([
             "--session",
@@ -148,11 +151,21 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     app.wait_script("the screen-lock lock", &locked_without(&secret))
         .await
         .context("the app locks with the screen")?;
+    app.wait_script("no draft in the locked page", &locked_without(draft))
+        .await?;
     app.fill("unlock-secret", PASSWORD).await?;
     app.click("unlock-submit").await?;
     app.wait("chat-layout")
         .await
         .context("the password unlocks")?;
+    app.wait_script(
+        "the draft back in the composer",
+        &format!(
+            "return document.querySelector('[data-testid=message-input]')?.value === {};",
+            serde_json::to_string(draft)?
+        ),
+    )
+    .await?;
 
     // IT ends the doctor's sessions: the app shows the login screen within seconds.
     let data_dir = {

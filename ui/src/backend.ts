@@ -97,6 +97,10 @@ export interface Backend {
   userActive(): Promise<void>;
   /** "Lock now" (Ctrl+L). */
   lockNow(): Promise<LockStatus>;
+  /** What the page was writing when it locked (by its own key): the shell holds it while locked. */
+  keepDrafts(drafts: Record<string, string>): Promise<void>;
+  /** The drafts kept at locking, once; rejects with `locked` while locked. */
+  takeDrafts(): Promise<Record<string, string>>;
   /** A PIN or the password; rejects with `wrong_secret`, `wait` or `logged_out` (5th wrong try). */
   unlock(secret: string): Promise<LockStatus>;
   /** 4-8 digits; weak ones are refused (`bad_request`). */
@@ -227,6 +231,8 @@ export function createTauriBackend(): Backend {
     openLink: (url) => call('open_link', { url }),
     userActive: () => call('user_active'),
     lockNow: () => call('lock_now'),
+    keepDrafts: (drafts) => call('keep_drafts', { drafts }),
+    takeDrafts: () => call('take_drafts'),
     unlock: (secret) => call('unlock', { secret }),
     setPin: (pin) => call('set_pin', { newPin: pin }),
     setLockPolicy: (device, idleMinutes) => call('set_lock_policy', { device, idleMinutes }),

@@ -10,7 +10,7 @@ mod live;
 mod lock;
 mod search;
 
-pub use lock::{LockStatus, UnsentEmergency};
+pub use lock::{Drafts, LockStatus, UnsentEmergency};
 pub use search::Found;
 
 use crate::api::Api;
@@ -81,6 +81,8 @@ pub struct Client {
     /// Set when this session's cache could not be opened and started afresh.
     cache_reset: Option<CacheReset>,
     lock: Arc<Mutex<AppLock>>,
+    /// What the page was writing when the app locked (see [`Client::keep_drafts`]).
+    drafts: Arc<Mutex<lock::Drafts>>,
 }
 
 /// The open emergencies [`Client::fetch_open_emergencies`] found.
@@ -208,6 +210,7 @@ impl Client {
             task: Arc::new(Mutex::new(None)),
             cache_reset: opened.reset,
             lock: Arc::new(Mutex::new(lock)),
+            drafts: Arc::default(),
         })
     }
 

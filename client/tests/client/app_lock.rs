@@ -395,3 +395,36 @@ async fn the_clinics_server_sets_the_longest_idle_time_and_users_may_only_shorte
     );
     assert!(again.lock_status().locked);
 }
+
+/// What the page was writing when it locked is held by the core, never handed back while
+/// locked, and handed back once after unlocking; blank and oversized drafts are not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_kept_while_locked_come_back_once_after_unlocking() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let profile = tempfile::tempdir().unwrap();
+    let alice = signed_in(&server.url(), profile.path(), "alice", &clock).await;
+    alice.set_pin("8203").unwrap();
+    alice.lock_now().unwrap();
+    let huge = "x".repeat(4 * clinic_protocol::limits::MAX_CONTENT_BYTES + 1);
+    alice.keep_drafts(
+        [
+            ("u|p:d", "Half written question"),
+            ("u|note:e-1", "Called her, ambulance sent."),
+            ("u|blank", "  \n"),
+            ("u|huge", huge.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, t)| (k.to_owned(), t.to_owned()))
+        .collect(),
+    );
+    assert!(matches!(alice.take_drafts(), Err(ClientError::Locked)));
+    assert_eq!(alice.unlock("8203").await.unwrap(), Unlock::Unlocked);
+    let back = alice.take_drafts().unwrap();
+    let mut keys: Vec<&str> = back.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["u|note:e-1", "u|p:d"]);
+    assert_eq!(back["u|p:d"], "Half written question");
+    assert!(alice.take_drafts().unwrap().is_empty(), "handed back once");
+}

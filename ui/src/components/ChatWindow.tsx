@@ -37,6 +37,7 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
     (ids: ReadonlySet<string>) => store.setOnScreen(active, ids),
     [store, active],
   );
+  const draftsBack = useChat((s) => s.draftsBack);
   const emergencies = useChat((s) => s.emergencies);
   const cachedResolved = useChat((s) => s.resolutions[k]);
   const resolved = useMemo(
@@ -86,7 +87,8 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
       />
       <TypingIndicator names={typingNames} />
       {mine ? (
-        <MessageInput conversationKey={k} />
+        // Drawn again when drafts come back after unlocking, so what was being written returns.
+        <MessageInput key={draftsBack} conversationKey={k} />
       ) : (
         <p className="composer-note" data-testid="not-your-conversation">
           This is another doctor&apos;s conversation. Acknowledge the emergency to talk to the patient in a

@@ -60,8 +60,14 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
   }, [store, e, text]);
   const [expanded, setExpanded] = useState(false);
   const preview = text ? previewText(text) : null;
-  const [resolving, setResolving] = useState(false);
-  const [note, setNote] = useState('');
+  // A note being written stays across a lock (and a redraw of the banner): ChatStore.draft.
+  const noteKey = `note:${e.id}`;
+  const [note, setNoteNow] = useState(() => store.draft(noteKey));
+  const [resolving, setResolving] = useState(() => note !== '');
+  const setNote = (value: string) => {
+    store.setDraft(noteKey, value);
+    setNoteNow(value);
+  };
   const [busy, setBusy] = useState(false);
   const run = async (fn: () => Promise<boolean>) => {
     setBusy(true);
@@ -178,7 +184,11 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           className="banner-resolve"
           onSubmit={(ev) => {
             ev.preventDefault();
-            void run(() => store.resolve(e.id, note.trim())).then((ok) => ok && setResolving(false));
+            void run(() => store.resolve(e.id, note.trim())).then((ok) => {
+              if (!ok) return;
+              setResolving(false);
+              setNote('');
+            });
           }}
         >
           <label className="sr-only" htmlFor={`note-${e.id}`}>
@@ -221,6 +231,7 @@ export function EmergencyBanner() {
   const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
   const ringable = useChat((s) => canRing(s.device));
   const open = useMemo(() => openEmergencies(emergencies), [emergencies]);
+  const draftsBack = useChat((s) => s.draftsBack);
   const now = useNow(TICK_MS, open.map((e) => e.id).join());
   if (open.length === 0) return null;
   return (
@@ -258,7 +269,8 @@ export function EmergencyBanner() {
       </div>
       <ul className="banner-list">
         {open.map((e) => (
-          <EmergencyItem key={e.id} e={e} now={now} />
+          // Drawn again when drafts come back after unlocking, so a note being written returns.
+          <EmergencyItem key={`${e.id}|${draftsBack}`} e={e} now={now} />
         ))}
       </ul>
     </section>

@@ -2,6 +2,7 @@
 // attachment from the file picker or dropped onto the window.
 
 import {
+  useCallback,
   useEffect,
   useLayoutEffect,
   useMemo,
@@ -53,7 +54,17 @@ function useAutoGrow(ref: RefObject<HTMLTextAreaElement | null>, text: string) {
 
 export function MessageInput({ conversationKey }: { conversationKey: string }) {
   const store = useStore();
-  const [text, setText] = useState('');
+  // What was being written here stays across conversations and a lock (ChatStore.draft).
+  const [text, setTextNow] = useState(() => store.draft(conversationKey));
+  const setText = useCallback(
+    (next: string | ((now: string) => string)) =>
+      setTextNow((now) => {
+        const value = typeof next === 'function' ? next(now) : next;
+        store.setDraft(conversationKey, value);
+        return value;
+      }),
+    [store, conversationKey],
+  );
   const [file, setFile] = useState<PickedFile | null>(null);
   const [dragging, setDragging] = useState(false);
   const inputRef = useRef<HTMLTextAreaElement>(null);
@@ -61,7 +72,7 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
   const typing = useMemo(() => new TypingSender((t) => store.setTyping(t)), [store]);
 
   // Leaving a conversation ends "typing" there. (ChatLayout keys ChatWindow by conversation, so
-  // each conversation gets a fresh, empty composer.)
+  // each conversation gets a composer of its own, with its draft.)
   useEffect(() => () => typing.stop(), [conversationKey, typing]);
 
   useEffect(

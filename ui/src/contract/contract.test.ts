@@ -60,6 +60,8 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   cancel_login: (b) => b.cancelLogin(),
   user_active: (b) => b.userActive(),
   lock_now: (b) => b.lockNow(),
+  keep_drafts: (b, a) => b.keepDrafts(a.drafts as Record<string, string>),
+  take_drafts: (b) => b.takeDrafts(),
   unlock: (b, a) => b.unlock(a.secret as string),
   set_pin: (b, a) => b.setPin(a.newPin as string),
   set_lock_policy: (b, a) => b.setLockPolicy(a.device as never, (a.idleMinutes as number | null) ?? null),

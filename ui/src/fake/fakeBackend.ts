@@ -115,6 +115,8 @@ export class FakeBackend implements Backend {
   session: Session | null;
   users: Contact[];
   messages: LocalMessage[];
+  /** What the page handed over at locking (`keep_drafts`). */
+  private keptDrafts: Record<string, string> = {};
   emergencies: Emergency[];
   connection: ConnectionStatus;
   settings: Settings;
@@ -1075,6 +1077,20 @@ export class FakeBackend implements Backend {
   async lockNow(): Promise<LockStatus> {
     this.record('lock_now');
     return this.setLock({ ...this.lock, locked: true });
+  }
+
+  async keepDrafts(drafts: Record<string, string>): Promise<void> {
+    this.record('keep_drafts', { drafts });
+    // As the core: blank ones are not kept.
+    this.keptDrafts = Object.fromEntries(Object.entries(drafts).filter(([, text]) => text.trim() !== ''));
+  }
+
+  async takeDrafts(): Promise<Record<string, string>> {
+    this.record('take_drafts');
+    this.ensureUnlocked();
+    const kept = this.keptDrafts;
+    this.keptDrafts = {};
+    return kept;
   }
 
   async unlock(secret: string): Promise<LockStatus> {

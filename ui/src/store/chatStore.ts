@@ -82,6 +82,10 @@ export class ChatStore {
   private snapshotsAwaited = 0;
   private heard: Heard = { fields: {}, emergencies: [], lock: null };
   private lastActive = 0;
+  /** What is being written, by `${userId}|${key}` (a composer's conversation key, `note:ID` for a
+   * resolution's note): kept across conversations; handed to the shell while locked. Not state:
+   * typing re-renders only the field that holds it. */
+  private drafts = new Map<string, string>();
 
   readonly backend: Backend;
 
@@ -311,6 +315,11 @@ export class ChatStore {
   private onLock(status: LockStatus): void {
     if (status.locked) {
       const me = this.state.session?.user;
+      if (this.drafts.size > 0) {
+        const kept = Object.fromEntries(this.drafts);
+        this.drafts.clear();
+        this.backend.keepDrafts(kept).catch((err: unknown) => console.warn('keep_drafts', err));
+      }
       this.set((s) => ({
         lock: status,
         messages: {},
@@ -323,9 +332,34 @@ export class ChatStore {
       return;
     }
     this.set({ lock: status, lockError: null });
+    void this.restoreDrafts();
     // The open conversation's page was dropped when the app locked: load it again.
     const active = this.state.active;
     if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);
+  }
+
+  /** The drafts the shell kept while locked, back in their fields. */
+  private async restoreDrafts(): Promise<void> {
+    try {
+      const kept = Object.entries(await this.backend.takeDrafts());
+      if (kept.length === 0) return;
+      for (const [key, text] of kept) if (!this.drafts.get(key)) this.drafts.set(key, text);
+      this.set((s) => ({ draftsBack: s.draftsBack + 1 }));
+    } catch (err) {
+      console.warn('take_drafts', err);
+    }
+  }
+
+  /** What this user was writing in the field `key` ('' if nothing). */
+  draft(key: string): string {
+    return this.drafts.get(`${this.state.session?.user.id ?? ''}|${key}`) ?? '';
+  }
+
+  /** The field `key` now holds `text` (blank: nothing to keep). */
+  setDraft(key: string, text: string): void {
+    const at = `${this.state.session?.user.id ?? ''}|${key}`;
+    if (text.trim() === '') this.drafts.delete(at);
+    else this.drafts.set(at, text);
   }
 
   /** The user did something: the shell restarts the idle time (at most every few seconds). */
@@ -373,6 +407,7 @@ export class ChatStore {
   }
 
   async logout(): Promise<void> {
+    this.drafts.clear();
     let loginError: string | null = null;
     try {
       const { revoked } = await this.backend.logout();

@@ -66,6 +66,9 @@ export interface ChatState {
   /** By conversation key: its resolved emergencies as the cache has them (loaded with its
    * messages, dropped while locked), so who resolved each and their note stay in view. */
   resolutions: Record<string, Emergency[]>;
+  /** Counts the times drafts came back from the shell after unlocking: fields that are empty
+   * take theirs again (`ChatStore.draft`). */
+  draftsBack: number;
   /**
    * The newest press of each emergency for the banner: what its latest alert carried, or what
    * the cache had after a restart (`emergencyText`).
@@ -112,6 +115,7 @@ export function initialState(): ChatState {
     emergencies: [],
     ringing: [],
     resolutions: {},
+    draftsBack: 0,
     emergencyMessages: {},
     focus: null,
     availability: 'AVAILABLE',

@@ -1,4 +1,4 @@
-import { act, screen, within } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { DOCTOR, PATIENT, emergency, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
@@ -78,5 +78,26 @@ describe('an emergency resolved', () => {
     expect(shown).toHaveTextContent('Called back');
     await act(() => s.store.lockNow());
     expect(JSON.stringify(s.store.getState().resolutions)).not.toContain('Called back');
+  });
+});
+
+describe("the banner's Open chat", () => {
+  it('goes to the press the banner quotes: the newest once pressed again', async () => {
+    const { messages, emergencies } = resolvedClinic(null);
+    const reopened = {
+      ...emergencies[0],
+      state: 'RAISED' as const,
+      resolvedAt: null,
+      resolutionNote: null,
+      reopenedAt: messages[3].createdAt,
+    };
+    const s = await renderApp(setup({ as: DOCTOR, messages, emergencies: [] }));
+    // The alert of the second press carries it.
+    act(() => s.fake.upsertEmergency(reopened, false, messages[3]));
+    const banner = await screen.findByTestId('emergency-banner');
+    expect(within(banner).getByTestId('emergency-text')).toHaveTextContent('worse now');
+    await s.user.click(within(banner).getByTestId('emergency-open-chat'));
+    await waitFor(() => expect(document.querySelector('[data-highlighted=true]')).not.toBeNull());
+    expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('worse now');
   });
 });

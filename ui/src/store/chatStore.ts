@@ -651,14 +651,17 @@ export class ChatStore {
       this.toOwnConversation();
     });
   /**
-   * "Open chat" on the banner: the emergency's conversation, scrolled to its message. For a
-   * doctor whose patient it is not: their own conversation with the patient once they have one
-   * (taking the emergency opens it), else the emergency's, to read (they cannot write there).
+   * "Open chat" on the banner: the emergency's conversation, scrolled to the press the banner
+   * quotes (its newest, once pressed again; else the one that raised it). For a doctor whose
+   * patient it is not: their own conversation with the patient once they have one (taking the
+   * emergency opens it), else the emergency's, to read (they cannot write there).
    */
   async openEmergency(e: Emergency): Promise<void> {
     const own = this.ownConversationFor(e);
-    if (own && !sameKey(own, e)) await this.select(own);
-    else await this.openMessage({ patientId: e.patientId, doctorId: e.doctorId }, e.messageId);
+    if (own && !sameKey(own, e)) return this.select(own);
+    const quoted = this.state.emergencyMessages[e.id];
+    const press = quoted?.id && sameKey(quoted, e) ? quoted.id : e.messageId;
+    await this.openMessage({ patientId: e.patientId, doctorId: e.doctorId }, press);
   }
 
   /**

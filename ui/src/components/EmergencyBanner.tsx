@@ -22,8 +22,9 @@ import { useNow } from './useNow';
 /** A time that must not wrap between its parts ("08:08 / PM" in a narrow banner). */
 const unbroken = (time: string) => time.replace(/ /g, '\u00a0');
 
-/** The ages ("3 min ago") are redrawn this often. */
-const TICK_MS = 15_000;
+/** The ages ("3 min ago") are redrawn this often, and whenever an emergency changes, so that an
+ * age never lags what changed with it ("raised 1 min ago · escalated just now" two minutes in). */
+const TICK_MS = 5_000;
 
 /**
  * What the patient wrote: the whole message when this device has it, else the alert's preview
@@ -232,7 +233,10 @@ export function EmergencyBanner() {
   const ringable = useChat((s) => canRing(s.device));
   const open = useMemo(() => openEmergencies(emergencies), [emergencies]);
   const draftsBack = useChat((s) => s.draftsBack);
-  const now = useNow(TICK_MS, open.map((e) => e.id).join());
+  const now = useNow(
+    TICK_MS,
+    open.map((e) => `${e.id}:${e.state}:${e.escalatedAt ?? ''}:${e.reopenedAt ?? ''}`).join(),
+  );
   if (open.length === 0) return null;
   return (
     <section

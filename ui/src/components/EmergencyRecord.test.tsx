@@ -101,3 +101,19 @@ describe("the banner's Open chat", () => {
     expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('worse now');
   });
 });
+
+describe("the banner's ages", () => {
+  it('are drawn again when the emergency changes, so they never lag what changed with it', async () => {
+    const raisedAt = new Date(Date.now() - 119_300).toISOString();
+    const s = await renderApp(setup({ as: DOCTOR, emergencies: [] }));
+    act(() => s.fake.upsertEmergency(emergency({ raisedAt }), false));
+    const banner = await screen.findByTestId('emergency-banner');
+    expect(within(banner).getByTestId('emergency-age')).toHaveTextContent('raised 1 min ago');
+    await new Promise((r) => setTimeout(r, 900));
+    // Two minutes in it escalates: the age is drawn again with it, not at the next tick.
+    act(() => s.fake.upsertEmergency(emergency({ raisedAt, escalatedAt: new Date().toISOString() }), false));
+    await waitFor(() =>
+      expect(within(banner).getByTestId('emergency-age')).toHaveTextContent('raised 2 min ago'),
+    );
+  });
+});

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// An id the server made: at most [`crate::limits::MAX_ID_BYTES`] on the wire, so that an id
-/// nobody made (a refusal's audit row names what was asked for) cannot carry a large body.
+/// An id: at most [`crate::limits::MAX_ID_BYTES`] on the wire, so that an id nobody made (a
+/// refusal's audit row names what was asked for, an edit's row keeps its `clientId`) cannot
+/// carry a large body.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         string_id!(@type $(#[$doc])* $name);
@@ -19,16 +20,6 @@ macro_rules! string_id {
                     )));
                 }
                 Ok(Self(value))
-            }
-        }
-    };
-    // The sender's own id: its bound is checked where a send is (`MAX_CLIENT_ID_BYTES`).
-    (@unbounded $(#[$doc:meta])* $name:ident) => {
-        string_id!(@type $(#[$doc])* $name);
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                String::deserialize(deserializer).map(Self)
             }
         }
     };
@@ -78,7 +69,6 @@ string_id!(
     MessageId
 );
 string_id!(
-    @unbounded
     /// The sender's own id for a send, unique per send; the server deduplicates on it so that a
     /// retried send never becomes a second message.
     ClientId

@@ -6,9 +6,9 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const MAX_CONTENT_BYTES: usize = 16 * 1024;
 /// Largest `clientId`, in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 128;
-/// Largest id the server made (a user's, a message's, an emergency's, a file's, a
-/// notification's) that a peer accepts, in bytes: the server's are 32 to 34.
-pub const MAX_ID_BYTES: usize = 128;
+/// Largest id a peer accepts, in bytes: the server's (a user's, a message's, an emergency's, a
+/// file's, a notification's: 32 to 34) and a `clientId` (`MAX_CLIENT_ID_BYTES`) alike.
+pub const MAX_ID_BYTES: usize = MAX_CLIENT_ID_BYTES;
 /// Largest `fileName`, in bytes.
 pub const MAX_FILE_NAME_BYTES: usize = 255;
 /// A message that waited on its sender's device for longer than this before the server took

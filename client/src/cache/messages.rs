@@ -326,14 +326,14 @@ pub(super) fn update_row(tx: &Transaction<'_>, local_id: i64, m: &LocalMessage) 
     Ok(())
 }
 
-/// Inserts or merges a server copy. Matching by id first, then by (senderId, clientId), is what
-/// turns the optimistic copy into the acknowledged one instead of adding a second row. A copy of
-/// one of `me`'s sends also settles its outbox entry, whichever way it arrived.
 /// The version of a copy's text (1 until the first edit).
 fn version(m: &LocalMessage) -> u32 {
     m.edited.map_or(1, |e| e.version)
 }
 
+/// Inserts or merges a server copy. Matching by id first, then by (senderId, clientId), is what
+/// turns the optimistic copy into the acknowledged one instead of adding a second row. A copy of
+/// one of `me`'s sends also settles its outbox entry, whichever way it arrived.
 pub(super) fn upsert(
     tx: &Transaction<'_>,
     me: &UserId,
@@ -386,6 +386,7 @@ pub(super) fn upsert(
         new.file_type = old.file_type.clone();
     }
     new.resolved_at = new.resolved_at.or(old.resolved_at);
+    new.updated_at = new.updated_at.max(old.updated_at);
     if new.retracted.is_some() && old.retracted.is_none() {
         // Unsent: its file goes from this computer too (after the commit, see
         // `Cache::take_dropped_files`).

@@ -427,13 +427,15 @@ fn a_late_copy_never_brings_back_an_older_or_an_unsent_text() {
     let me = UserId::from("d1");
     let first = server("c1", "p1", 1);
     let id = first.id.clone();
-    let edit = |version: u32, text: &str| Message {
-        content: text.into(),
-        edited: Some(Edited {
-            at: first.created_at + chrono::Duration::seconds(version.into()),
-            version,
-        }),
-        ..first.clone()
+    // Each copy as the server sends it: its `updatedAt` is its change's time.
+    let edit = |version: u32, text: &str| {
+        let at = first.created_at + chrono::Duration::seconds(version.into());
+        Message {
+            content: text.into(),
+            edited: Some(Edited { at, version }),
+            updated_at: at,
+            ..first.clone()
+        }
     };
     let stored = |cache: &Cache| cache.message_by_id(&id).unwrap().unwrap();
     cache.apply_message(&me, first.clone()).unwrap();
@@ -453,13 +455,20 @@ fn a_late_copy_never_brings_back_an_older_or_an_unsent_text() {
         ("third", MessageStatus::Read)
     );
     assert_eq!(stored(&cache).edited.map(|e| e.version), Some(3));
+    assert_eq!(
+        shown.updated_at,
+        edit(3, "").updated_at,
+        "its time does not go back"
+    );
 
+    let unsent_at = first.created_at + chrono::Duration::seconds(10);
     let unsent = Message {
         content: String::new(),
         retracted: Some(Tombstone {
             by: "p1".into(),
-            at: first.created_at + chrono::Duration::seconds(10),
+            at: unsent_at,
         }),
+        updated_at: unsent_at,
         ..edit(3, "")
     };
     cache.apply_message(&me, unsent).unwrap();

@@ -66,9 +66,9 @@ const MAX_DRAFT_BYTES: usize = 4 * clinic_protocol::limits::MAX_CONTENT_BYTES;
 
 impl Client {
     /// Keeps what the page was writing when the app locked, so that the page holds no text while
-    /// locked and loses none: [`Client::take_drafts`] hands it back once, after unlocking. In
-    /// memory only: gone with the process and with the session. Blank and oversized drafts are
-    /// not kept.
+    /// locked: [`Client::take_drafts`] hands it back once, after unlocking. In memory only: gone
+    /// with the process and with the session. Blank drafts, and those past the bounds (more than
+    /// 64, a key over 256 bytes, a text over 64 KiB: more than any page writes), are not kept.
     pub fn keep_drafts(&self, drafts: Drafts) {
         let kept: Drafts = drafts
             .into_iter()

@@ -225,6 +225,14 @@ async fn an_id_longer_than_any_the_server_makes_is_refused_and_never_audited() {
     ws.send(frame).await;
     let refused = ws.expect("error").await;
     assert_eq!(refused["code"], "bad_request", "{refused}");
+    // An edit's clientId is kept with the version it makes: bounded as every id is.
+    ws.send(serde_json::json!({
+        "type": "message:edit", "clientId": huge[..20_000], "messageId": "m-1",
+        "content": "x", "baseVersion": 1,
+    }))
+    .await;
+    let refused = ws.expect("error").await;
+    assert_eq!(refused["code"], "bad_request", "{refused}");
     for path in [
         "/api/emergencies/{}/acknowledge",
         "/api/chat/messages/{}/retract",

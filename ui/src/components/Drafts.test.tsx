@@ -36,6 +36,17 @@ describe('what is being written', () => {
     expect(screen.getByTestId('message-input')).toHaveValue('');
   });
 
+  it('are forgotten when the session ends (IT ended it): the next sign-in starts empty', async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    await s.user.type(screen.getByTestId('message-input'), 'Clinical detail half written');
+    act(() => s.fake.emit({ type: 'session', session: null, reason: 'Your session was ended.' }));
+    expect(await screen.findByTestId('login-form')).toBeInTheDocument();
+    expect(s.store.draft(`${PATIENT.id}|${DOCTOR.id}`)).toBe('');
+    await act(() => s.store.lockNow().catch(() => undefined));
+    expect(s.fake.callsOf('keep_drafts')).toEqual([]);
+  });
+
   it("a doctor's resolution note being written comes back after a lock, its box open", async () => {
     const taken = emergency({
       state: 'ACKNOWLEDGED',

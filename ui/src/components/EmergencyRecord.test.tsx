@@ -76,8 +76,12 @@ describe('an emergency resolved', () => {
     const shown = await screen.findByTestId('resolution-note');
     expect(shown).toHaveTextContent(`Emergency resolved by ${DOCTOR.name} at`);
     expect(shown).toHaveTextContent('Called back');
+    expect(JSON.stringify(s.store.getState())).toContain('Called back');
+    // A snapshot carries only open emergencies: the resolution stays in the conversation.
+    act(() => s.fake.emit({ type: 'snapshot', snapshot: s.fake.snapshot() }));
+    expect(await screen.findByTestId('resolution-note')).toHaveTextContent('Called back');
     await act(() => s.store.lockNow());
-    expect(JSON.stringify(s.store.getState().resolutions)).not.toContain('Called back');
+    expect(JSON.stringify(s.store.getState())).not.toContain('Called back');
   });
 });
 

@@ -176,7 +176,7 @@ export class ChatStore {
   private apply(snapshot: Snapshot): void {
     if (!snapshot.session) {
       const { loginError, serverPairingCode } = this.state;
-      this.set({ ...initialState(), phase: 'login', loginError, serverPairingCode });
+      this.signedOut({ loginError, serverPairingCode });
       return;
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;
@@ -241,6 +241,7 @@ export class ChatStore {
         if (!shown) return;
         this.hear({}, shown);
         this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, shown) }));
+        this.keepResolved(shown);
         if (e.message) {
           const message = e.message;
           this.set((s) => ({ emergencyMessages: { ...s.emergencyMessages, [e.emergency.id]: message } }));
@@ -266,7 +267,7 @@ export class ChatStore {
         }));
       case 'session':
         if (e.session) return;
-        return this.set({ ...initialState(), phase: 'login', loginError: e.reason ?? null });
+        return this.signedOut({ loginError: e.reason ?? null });
       case 'openConversation':
         void this.select({ patientId: e.patientId, doctorId: e.doctorId });
         return;
@@ -315,6 +316,12 @@ export class ChatStore {
   private onLock(status: LockStatus): void {
     if (status.locked) {
       const me = this.state.session?.user;
+      // A note for an emergency no longer open has nothing left to resolve.
+      const open = new Set(this.state.emergencies.filter((x) => x.state !== 'RESOLVED').map((x) => x.id));
+      for (const key of this.drafts.keys()) {
+        const note = key.split('|note:')[1];
+        if (note !== undefined && !open.has(note)) this.drafts.delete(key);
+      }
       if (this.drafts.size > 0) {
         const kept = Object.fromEntries(this.drafts);
         this.drafts.clear();
@@ -336,6 +343,12 @@ export class ChatStore {
     // The open conversation's page was dropped when the app locked: load it again.
     const active = this.state.active;
     if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);
+  }
+
+  /** The login screen, with nothing of the session left: no state, no drafts. */
+  private signedOut(fields: Partial<ChatState>): void {
+    this.drafts.clear();
+    this.set({ ...initialState(), phase: 'login', ...fields });
   }
 
   /** The drafts the shell kept while locked, back in their fields. */
@@ -383,7 +396,7 @@ export class ChatStore {
       this.onLock(await this.backend.unlock(secret));
     } catch (err) {
       const e = BackendError.from(err);
-      if (e.code === 'logged_out') this.set({ ...initialState(), phase: 'login', loginError: e.message });
+      if (e.code === 'logged_out') this.signedOut({ loginError: e.message });
       else this.set({ lockError: e.message });
     }
   }
@@ -407,7 +420,6 @@ export class ChatStore {
   }
 
   async logout(): Promise<void> {
-    this.drafts.clear();
     let loginError: string | null = null;
     try {
       const { revoked } = await this.backend.logout();
@@ -416,7 +428,7 @@ export class ChatStore {
     } catch (err) {
       loginError = `Signed out on this computer (${describe(err)}).`;
     }
-    this.set({ ...initialState(), phase: 'login', loginError });
+    this.signedOut({ loginError });
   }
 
   // ---- conversations and messages ----
@@ -437,10 +449,26 @@ export class ChatStore {
   private async loadResolutions(key: ConversationKey): Promise<void> {
     try {
       const resolved = await this.backend.resolvedEmergencies(key);
+      // Locked while the answer travelled: the page holds no doctor's note.
+      if (this.state.lock?.locked) return;
       this.set((s) => ({ resolutions: { ...s.resolutions, [keyOf(key)]: resolved } }));
     } catch (err) {
       console.warn('resolved_emergencies', err);
     }
+  }
+
+  /** A resolution heard live (or answered) joins the loaded conversations of its patient, so that
+   * a snapshot, which carries only open emergencies, does not take it out of view. */
+  private keepResolved(e: Emergency): void {
+    if (e.state !== 'RESOLVED' || this.state.lock?.locked) return;
+    this.set((s) => ({
+      resolutions: Object.fromEntries(
+        Object.entries(s.resolutions).map(([key, list]) => [
+          key,
+          key.startsWith(`${e.patientId}|`) ? upsertEmergency(list, e) : list,
+        ]),
+      ),
+    }));
   }
 
   /** The retention notice comes from the cache, so it is there after a restart too. */
@@ -495,6 +523,8 @@ export class ChatStore {
         ...(beforeSeq === undefined ? {} : { beforeSeq }),
         limit: PAGE_SIZE,
       });
+      // Locked while the answer travelled: the page holds no message.
+      if (this.state.lock?.locked) return;
       this.patchMessages(key, (m) => ({
         ...m,
         items: mergeMessages(m.items, page),
@@ -648,6 +678,7 @@ export class ChatStore {
     this.act('resolve', async () => {
       const e = await this.backend.resolveEmergency(id, note);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
+      this.keepResolved(e);
       this.toOwnConversation();
     });
   /**

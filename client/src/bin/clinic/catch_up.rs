@@ -8,11 +8,15 @@
 
 use clinic_client::ConnectionState;
 use clinic_client::record::LocalMessage;
+use clinic_protocol::{ClientId, UserId};
+use std::collections::HashMap;
 
 /// Messages held until the connection is online.
 pub(crate) struct CatchUp {
     holding: bool,
     held: Vec<LocalMessage>,
+    /// Where each held message is in `held`, by its sender and client id.
+    at: HashMap<(UserId, ClientId), usize>,
 }
 
 impl CatchUp {
@@ -21,6 +25,7 @@ impl CatchUp {
         Self {
             holding: true,
             held: Vec::new(),
+            at: HashMap::new(),
         }
     }
 
@@ -30,15 +35,24 @@ impl CatchUp {
         if !self.holding {
             return vec![message];
         }
-        match self
-            .held
-            .iter_mut()
-            .find(|m| m.client_id == message.client_id && m.sender_id == message.sender_id)
-        {
-            Some(older) => *older = message,
-            None => self.held.push(message),
+        let key = (message.sender_id.clone(), message.client_id.clone());
+        match self.at.get(&key) {
+            Some(&i) => self.held[i] = message,
+            None => {
+                self.at.insert(key, self.held.len());
+                self.held.push(message);
+            }
         }
         Vec::new()
+    }
+
+    /// Everything held, in the conversation's order: `tail` is leaving (interrupted, signed
+    /// out) and prints what it caught up on before it goes.
+    pub(crate) fn rest(&mut self) -> Vec<LocalMessage> {
+        self.at.clear();
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by_key(|m| (m.seq.is_none(), m.seq, m.created_at));
+        held
     }
 
     /// The messages to print now that the connection is in `state`: everything held, in the
@@ -52,9 +66,7 @@ impl CatchUp {
         if self.holding {
             return Vec::new();
         }
-        let mut held = std::mem::take(&mut self.held);
-        held.sort_by_key(|m| (m.seq.is_none(), m.seq, m.created_at));
-        held
+        self.rest()
     }
 }
 
@@ -138,5 +150,17 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(names(&order.connection(&ConnectionState::Online)), ["d"]);
+    }
+
+    #[test]
+    fn what_is_held_when_tail_leaves_still_prints_in_order() {
+        let mut order = CatchUp::new();
+        order.message(message(Some(4), "d", MessageStatus::Sent));
+        order.message(message(Some(2), "b", MessageStatus::Sent));
+        order.message(message(Some(4), "d", MessageStatus::Read));
+        let rest = order.rest();
+        assert_eq!(names(&rest), ["b", "d"]);
+        assert_eq!(rest[1].status, MessageStatus::Read);
+        assert!(order.rest().is_empty());
     }
 }

@@ -723,6 +723,9 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
             ..
         } = &event
         {
+            for m in order.rest() {
+                println!("{}", line(client, &m));
+            }
             client.disconnect().await;
             return Err(ClientError::SessionExpired).context(reason.clone());
         }
@@ -751,6 +754,10 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
                 }
             }
         }
+    }
+    // Interrupted while catching up: what it brought is printed before leaving.
+    for m in order.rest() {
+        println!("{}", line(client, &m));
     }
     client.disconnect().await;
     Ok(())

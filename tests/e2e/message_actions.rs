@@ -3,8 +3,8 @@
 //! back into the composer to prove it), the menu opens from the keyboard too (Shift+F10), and a
 //! link opens through the system's opener (a stand-in `xdg-open` first on PATH logs what it was
 //! asked; no browser starts) while the window stays on the app. Then the same chat in dark mode
-//! (GTK_THEME=Adwaita:dark) and at the narrowest window, and a doctor's emergency banner and
-//! resolution form in dark mode, with screenshots of each.
+//! (GTK_THEME=Adwaita:dark), at 800 px (names wrap, whole) and at the narrowest window, and a
+//! doctor's emergency banner and resolution form in dark mode, with screenshots of each.
 
 use super::safety::{open_of, resolve_all};
 use super::{World, click_css, newest_bubble, signed_in};
@@ -170,6 +170,17 @@ pub(super) async fn message_actions(w: &World) -> Result<()> {
     .context("WebKitGTK follows GTK_THEME=Adwaita:dark")?;
     read_disc_stands_out(&app, "dark").await?;
     w.shot(&app, "chat-dark", false).await?;
+    // At 800 px the list narrows: a name wraps to a second line rather than lose its end.
+    app.set_window_size(800, 600).await?;
+    app.wait_script(
+        "every name whole at 800 px",
+        "return window.innerWidth <= 820 && \
+                [...document.querySelectorAll('.conversation-name')].every((n) => \
+                    n.scrollHeight <= n.clientHeight + 1 && n.scrollWidth <= n.clientWidth + 1);",
+    )
+    .await
+    .context("names readable at 800 px")?;
+    w.shot(&app, "chat-dark-800", false).await?;
     // The narrowest window still works: the conversation list shows avatars only.
     app.set_window_size(560, 720).await?;
     app.wait_script(

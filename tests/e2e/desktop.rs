@@ -559,6 +559,7 @@ async fn emergency_as_patient(w: &World) -> Result<()> {
     app.click("conversation-dr.patel").await?;
     app.click("emergency-button").await?;
     app.fill("emergency-text", PATIENT_EMERGENCY).await?;
+    w.shot(&app, "emergency-dialog", false).await?;
     app.click("emergency-confirm-send").await?;
     app.wait_css("[data-testid=emergency-status][data-state=raised], [data-testid=emergency-status][data-state=acknowledged]")
         .await

@@ -85,7 +85,7 @@ impl Normaliser {
                 let mut out = Map::new();
                 for (k, v) in map {
                     let v = self.value(Some(k), v);
-                    out.insert(k.clone(), v);
+                    out.insert(self.ids_in(k), v);
                 }
                 Value::Object(out)
             }
@@ -117,6 +117,32 @@ impl Normaliser {
         let tmp = self.places.tmp.to_string_lossy();
         out = out.replace(tmp.as_ref(), "<tmp>");
         self.servers_in(&out)
+    }
+
+    /// A text with the server's ids in it (a map keyed by conversation, `u-...|u-...`): each id
+    /// becomes its placeholder, so that such keys do not differ from run to run.
+    fn ids_in(&mut self, s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < s.len() {
+            let id_here = i + 34 <= s.len()
+                && bytes[i].is_ascii_lowercase()
+                && bytes[i + 1] == b'-'
+                && bytes[i + 2..i + 34]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
+            if id_here {
+                out.push_str(&self.id(&s[i..i + 34]));
+                i += 34;
+            } else {
+                let c = s[i..].chars().next().unwrap_or_default();
+                out.push(c);
+                i += c.len_utf8().max(1);
+            }
+        }
+        out
     }
 
     /// Local server URLs (`https://127.0.0.1:PORT`) become `<server>` / `<server-N>`.
@@ -365,6 +391,38 @@ mod tests {
         assert_eq!(lines[2]["args"]["pin"], "<wrong-pin>");
         assert_eq!(lines[2]["error"]["message"], "at <server-2>");
         assert_eq!(lines[2]["scenario"], "s");
+    }
+
+    #[test]
+    fn ids_in_a_maps_keys_become_their_placeholders() {
+        let mut n = Normaliser::new(Placeholders {
+            server_url: "https://127.0.0.1:4000".into(),
+            pairing_code: "ABCDEFG-HIJKLMN".into(),
+            wrong_codes: vec![],
+            tmp: "/tmp/x".into(),
+        });
+        let (alice, patel) = (
+            "u-01a2497f9a1c74d794df5b7e39dbaa6b",
+            "u-01a2497f9a777256b67d4dd7d7586e5e",
+        );
+        let lines = n.scenario(
+            "s",
+            &[
+                json!({"kind":"event","event":{"type":"x","user":{"id":alice,"username":"alice"}}}),
+                json!({"kind":"call","command":"take_drafts",
+                       "ok":{format!("{alice}|{alice}|{patel}"):"text", format!("{alice}|note:e-1"):"n"}}),
+            ],
+        );
+        let keys: Vec<&String> = lines[1]["ok"].as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 2);
+        assert!(
+            keys.contains(&&"<user:alice>|<user:alice>|<id:2>".to_owned()),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&&"<user:alice>|note:e-1".to_owned()),
+            "{keys:?}"
+        );
     }
 
     #[test]

@@ -413,7 +413,7 @@ mod tests {
                        "ok":{format!("{alice}|{alice}|{patel}"):"text", format!("{alice}|note:e-1"):"n"}}),
             ],
         );
-        let keys: Vec<&String> = lines[1]["ok"].as_object().unwrap().keys().collect();
+        let keys: Vec<&String> = lines[1]["ok"].as_object().expect("a map").keys().collect();
         assert_eq!(keys.len(), 2);
         assert!(
             keys.contains(&&"<user:alice>|<user:alice>|<id:2>".to_owned()),

@@ -8,7 +8,11 @@ use std::fmt;
 /// carry a large body.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
-        string_id!(@type $(#[$doc])* $name);
+        $(#[$doc])*
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -22,13 +26,6 @@ macro_rules! string_id {
                 Ok(Self(value))
             }
         }
-    };
-    (@type $(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(pub String);
 
         impl $name {
             pub fn new(value: impl Into<String>) -> Self {

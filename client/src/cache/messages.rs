@@ -326,11 +326,6 @@ pub(super) fn update_row(tx: &Transaction<'_>, local_id: i64, m: &LocalMessage) 
     Ok(())
 }
 
-/// The version of a copy's text (1 until the first edit).
-fn version(m: &LocalMessage) -> u32 {
-    m.edited.map_or(1, |e| e.version)
-}
-
 /// Inserts or merges a server copy. Matching by id first, then by (senderId, clientId), is what
 /// turns the optimistic copy into the acknowledged one instead of adding a second row. A copy of
 /// one of `me`'s sends also settles its outbox entry, whichever way it arrived.
@@ -376,7 +371,7 @@ pub(super) fn upsert(
     // A tombstone is final and a text only moves to a newer version: the server publishes each
     // change from its caller's task, so an edit's copy can arrive after a later edit's or after
     // the unsend, and must not bring an older (or unsent) text back.
-    if old.retracted.is_some() || version(&old) > version(&new) {
+    if old.retracted.is_some() || old.version() > new.version() {
         new.content = old.content.clone();
         new.edited = old.edited;
         new.retracted = old.retracted.clone();

@@ -365,14 +365,18 @@ export class ChatStore {
 
   /** What this user was writing in the field `key` ('' if nothing). */
   draft(key: string): string {
-    return this.drafts.get(`${this.state.session?.user.id ?? ''}|${key}`) ?? '';
+    return this.drafts.get(this.draftKey(key)) ?? '';
   }
 
   /** The field `key` now holds `text` (blank: nothing to keep). */
   setDraft(key: string, text: string): void {
-    const at = `${this.state.session?.user.id ?? ''}|${key}`;
-    if (text.trim() === '') this.drafts.delete(at);
-    else this.drafts.set(at, text);
+    if (text.trim() === '') this.drafts.delete(this.draftKey(key));
+    else this.drafts.set(this.draftKey(key), text);
+  }
+
+  /** A field's draft is this user's: `${userId}|${key}`. */
+  private draftKey(key: string): string {
+    return `${this.state.session?.user.id ?? ''}|${key}`;
   }
 
   /** The user did something: the shell restarts the idle time (at most every few seconds). */

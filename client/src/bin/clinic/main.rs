@@ -723,9 +723,7 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
             ..
         } = &event
         {
-            for m in order.rest() {
-                println!("{}", line(client, &m));
-            }
+            print_lines(client, order.rest());
             client.disconnect().await;
             return Err(ClientError::SessionExpired).context(reason.clone());
         }
@@ -738,15 +736,11 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
         }
         match &event {
             ClientEvent::MessageUpserted { message } => {
-                for m in order.message(message.clone()) {
-                    println!("{}", line(client, &m));
-                }
+                print_lines(client, order.message(message.clone()));
             }
             other => {
                 if let ClientEvent::Connection { state, .. } = other {
-                    for m in order.connection(state) {
-                        println!("{}", line(client, &m));
-                    }
+                    print_lines(client, order.connection(state));
                 }
                 // Names, notification text and the server's sentences go into it.
                 if let Some(sentence) = describe(other, &|id| display_name(client, id)) {
@@ -756,11 +750,16 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
         }
     }
     // Interrupted while catching up: what it brought is printed before leaving.
-    for m in order.rest() {
-        println!("{}", line(client, &m));
-    }
+    print_lines(client, order.rest());
     client.disconnect().await;
     Ok(())
+}
+
+/// `messages` as `tail` prints them, one line each.
+fn print_lines(client: &Client, messages: Vec<LocalMessage>) {
+    for m in messages {
+        println!("{}", line(client, &m));
+    }
 }
 
 /// A user's name as a sentence says it: a contact's full name, else the id.

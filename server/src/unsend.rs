@@ -10,7 +10,7 @@ use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{ClientId, MessageId, ServerFrame, User};
 
 /// The socket a `message:retract`/`message:edit` came from, and its `clientId`: that socket is
-/// answered by its session (`message:updated` with the `clientId`), the others here.
+/// answered with the `clientId`, the others without; a refusal is its session's to answer.
 pub(crate) type Asker = (SocketId, ClientId);
 
 /// Takes `id` back for `caller` and tells both participants.
@@ -35,6 +35,7 @@ pub(crate) async fn retract(
             request,
             client_id(&asker),
             state.config.message_windows(),
+            publish(state, asker),
         )
         .await;
     // A change's own row went into its transaction; only a refusal is written here.
@@ -50,7 +51,6 @@ pub(crate) async fn retract(
             tracing::error!(error = %err, "could not remove a retracted message's file");
         }
     }
-    publish(state, &changed, asker);
     Ok(changed)
 }
 
@@ -71,10 +71,10 @@ pub(crate) async fn edit(
             request,
             client_id(&asker),
             state.config.message_windows(),
+            publish(state, asker),
         )
         .await;
     let changed = audit::audited(&state.store, edited, attempt, |_, _| Vec::new()).await?;
-    publish(state, &changed, asker);
     Ok(changed)
 }
 
@@ -83,17 +83,33 @@ fn client_id(asker: &Option<Asker>) -> Option<ClientId> {
     asker.as_ref().map(|(_, c)| c.clone())
 }
 
-/// `message:updated` to every socket of both participants but the asking one, when something
-/// changed.
-fn publish(state: &AppState, changed: &Changed, asker: Option<Asker>) {
-    if changed.changed {
-        state.hub.to_conversation(
-            &changed.message.conversation(),
-            &ServerFrame::MessageUpdated {
-                message: changed.message.clone(),
-                client_id: None,
-            },
-            asker.map(|(socket, _)| socket),
-        );
+/// What publishes a committed change: `message:updated` with the `clientId` to the asking
+/// socket, and when something changed, without it to every other socket of both participants.
+/// It runs on the writer's thread after the commit, in the order of the commits, so that no
+/// socket hears an older version of a message after a newer one (two tasks publishing after
+/// their commits could overtake each other: an edit's text arrived after the unsend that
+/// followed it).
+fn publish(state: &AppState, asker: Option<Asker>) -> impl FnOnce(&Changed) + Send + 'static {
+    let hub = std::sync::Arc::clone(&state.hub);
+    move |changed| {
+        if let Some((socket, client_id)) = &asker {
+            hub.to_socket(
+                *socket,
+                &ServerFrame::MessageUpdated {
+                    message: changed.message.clone(),
+                    client_id: Some(client_id.clone()),
+                },
+            );
+        }
+        if changed.changed {
+            hub.to_conversation(
+                &changed.message.conversation(),
+                &ServerFrame::MessageUpdated {
+                    message: changed.message.clone(),
+                    client_id: None,
+                },
+                asker.as_ref().map(|(socket, _)| *socket),
+            );
+        }
     }
 }

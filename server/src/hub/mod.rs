@@ -307,6 +307,13 @@ impl Hub {
         }
     }
 
+    /// To one socket, if it is still connected.
+    pub(crate) fn to_socket(&self, id: SocketId, frame: &ServerFrame) {
+        if let Some(entry) = self.lock().sockets.get(&id) {
+            entry.outbox.push(encode(frame));
+        }
+    }
+
     /// To both participants of a conversation, except the socket `skip`.
     pub(crate) fn to_conversation(
         &self,

@@ -1580,6 +1580,7 @@ mod tests {
                 RetractRequest::default(),
                 None,
                 windows,
+                |_| {},
             )
         };
         let first = hello(&writer, &c, 0).await.message;
@@ -1589,7 +1590,7 @@ mod tests {
             base_version: 1,
         };
         let edited = store
-            .edit(&c.patient, first.id.clone(), edit, None, windows)
+            .edit(&c.patient, first.id.clone(), edit, None, windows, |_| {})
             .await
             .unwrap();
         assert_eq!(

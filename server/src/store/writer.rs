@@ -361,15 +361,36 @@ impl Writer {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
+        self.queue_then(guard, f, |_| {}).await
+    }
+
+    /// Like [`Writer::queue`], and `committed` runs on the writer's thread with the command's
+    /// value once its batch committed, before anyone is told: commands' `committed` run in the
+    /// order of their commits.
+    async fn queue_then<T, E, F, C>(
+        &self,
+        guard: Guard,
+        f: F,
+        committed: C,
+    ) -> Result<oneshot::Receiver<Result<T, E>>, StoreError>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
         let (reply, receiver) = oneshot::channel();
         let body: Body = Box::new(move |conn, seqs| {
             let result = f(conn, seqs);
             let ok = result.is_ok();
             let finish: Finish = Box::new(move |commit| {
                 // A command's own failure says more than the batch's (which it may have caused).
+                let result = result.and_then(|value| commit.map(|()| value).map_err(E::from));
+                if let Ok(value) = &result {
+                    committed(value);
+                }
                 // The receiver may be gone (client disconnected); nothing to do then.
-                let _ =
-                    reply.send(result.and_then(|value| commit.map(|()| value).map_err(E::from)));
+                let _ = reply.send(result);
             });
             (ok, finish)
         });
@@ -399,6 +420,18 @@ impl Writer {
         F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
     {
         Self::wait(self.submit_append(f).await?).await
+    }
+
+    /// [`Writer::run_append`], with `committed` run on the writer's thread after the commit (see
+    /// [`Writer::queue_then`]): what it publishes reaches every socket in the order of the commits.
+    pub(crate) async fn run_append_then<T, E, F, C>(&self, f: F, committed: C) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut Seqs) -> Result<T, E> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
+        Self::wait(self.queue_then(Guard::Append, f, committed).await?).await
     }
 
     /// Runs `f` as a validated command (see [`Writer::submit_validated`]) and waits for the

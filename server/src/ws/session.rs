@@ -298,14 +298,11 @@ impl Socket<'_> {
         }
     }
 
-    /// Answers a `message:retract`/`message:edit` on this socket, with its `clientId`.
+    /// Answers a refused `message:retract`/`message:edit` on this socket, with its `clientId`
+    /// (a committed one was answered after its commit, `unsend::publish`).
     fn answer_change(&self, client_id: ClientId, done: Result<Changed, ApiError>) {
-        match done {
-            Ok(changed) => self.outbox.push(encode(&ServerFrame::MessageUpdated {
-                message: changed.message,
-                client_id: Some(client_id),
-            })),
-            Err(err) => self.error(err, Some(client_id)),
+        if let Err(err) = done {
+            self.error(err, Some(client_id));
         }
     }
 

@@ -542,6 +542,91 @@ async fn over_the_socket_with_a_client_id_the_asker_gets_its_answer_and_the_othe
     assert_eq!(error["code"], "forbidden");
 }
 
+/// Two devices of a patient edit and unsend one message at the same moment: every socket of both
+/// participants hears that message's changes in the order they were committed, so the last it
+/// hears is the tombstone and never an edit's text after it (the edit is either committed first
+/// or refused). Each change was published by its caller's task after its commit, and an edit
+/// reached sockets after the unsend that followed it in 6 of 30 such races.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_socket_hears_an_edit_and_an_unsend_in_commit_order() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let (mut editor, _) = Ws::connect(&server, &c.pat1.token).await;
+    let (mut unsender, _) = Ws::connect(&server, &c.pat1.token).await;
+    let (mut doctor, _) = Ws::connect(&server, &c.doc1.token).await;
+    let mut edited_first = 0;
+    for round in 0..40 {
+        let m = send(&server, &c, &c.pat1, &format!("round {round}")).await;
+        let id = m["id"].as_str().unwrap().to_owned();
+        for ws in [&mut editor, &mut unsender, &mut doctor] {
+            let received = ws.expect("message:received").await;
+            assert_eq!(received["message"]["id"], id.as_str());
+        }
+        let edit = json!({"type": "message:edit", "clientId": format!("e-{round}"),
+            "messageId": id, "content": format!("round {round}, edited"), "baseVersion": 1});
+        let unsend =
+            json!({"type": "message:retract", "clientId": format!("r-{round}"), "messageId": id});
+        tokio::join!(editor.send(edit), unsender.send(unsend));
+        // A message sent after both answers is heard after every change published before it.
+        let mut heard = [Vec::new(), Vec::new(), Vec::new()];
+        let mut answered = [false, false];
+        while answered != [true, true] {
+            for (i, ws) in [&mut editor, &mut unsender].into_iter().enumerate() {
+                if answered[i] {
+                    continue;
+                }
+                let frame = ws.next().await.expect("a frame");
+                if frame["clientId"].is_string() {
+                    answered[i] = true;
+                }
+                if frame["type"] == "message:updated" {
+                    heard[i].push(frame["message"].clone());
+                }
+            }
+        }
+        let marker = send(&server, &c, &c.pat1, &format!("after round {round}")).await;
+        for (i, ws) in [&mut editor, &mut unsender, &mut doctor]
+            .into_iter()
+            .enumerate()
+        {
+            loop {
+                let frame = ws.next().await.expect("a frame");
+                if frame["type"] == "message:received" {
+                    assert_eq!(frame["message"]["id"], marker["id"]);
+                    break;
+                }
+                // Notifications and presence are not what this test is about.
+                if frame["type"] == "message:updated" {
+                    heard[i].push(frame["message"].clone());
+                }
+            }
+        }
+        for (who, messages) in ["the editor", "the unsender", "the doctor"]
+            .iter()
+            .zip(&heard)
+        {
+            let last = messages.last().expect("the unsend is heard");
+            assert!(
+                last["retracted"].is_object() && last["content"] == "",
+                "round {round}: {who} heard {messages:?}"
+            );
+            assert!(
+                messages
+                    .iter()
+                    .rev()
+                    .skip(1)
+                    .all(|m| m["retracted"].is_null()),
+                "round {round}: {who} heard {messages:?}"
+            );
+        }
+        if heard[2].len() == 2 {
+            edited_first += 1;
+        }
+    }
+    // Both orders happen: without edits committed first, the race was not tried.
+    assert!(edited_first > 0, "no edit was committed before its unsend");
+}
+
 /// The search indexes are fed from the visible text only: after a retraction neither an index
 /// rebuild nor VACUUM can find the text again. The sealed original stays, append-only.
 #[tokio::test]

@@ -9,7 +9,9 @@ use clinic_protocol::{ClientId, MessageId, MessageWindows, User};
 impl Store {
     /// Takes message `id` back for `caller` (idempotent on the asker's `client_id`). Validated
     /// before it writes, and logged in a batch that logs (schema v26); a message's uploads go
-    /// in the same transaction, logged or not.
+    /// in the same transaction, logged or not. `committed` runs after the commit, in the order
+    /// of the commits (see `Writer::run_append_then`): changes of one message published there
+    /// reach every socket in the order they were made.
     pub(crate) async fn retract(
         &self,
         caller: &User,
@@ -17,26 +19,31 @@ impl Store {
         request: RetractRequest,
         client_id: Option<ClientId>,
         windows: MessageWindows,
+        committed: impl FnOnce(&Changed) + Send + 'static,
     ) -> Result<Changed, StoreError> {
         versions::validate_retract(&request)?;
         let caller = caller.clone();
         self.writer
-            .run_append(move |conn, seqs| {
-                versions::retract(
-                    conn,
-                    seqs,
-                    &caller,
-                    &id,
-                    &request,
-                    client_id.as_ref(),
-                    windows,
-                )
-            })
+            .run_append_then(
+                move |conn, seqs| {
+                    versions::retract(
+                        conn,
+                        seqs,
+                        &caller,
+                        &id,
+                        &request,
+                        client_id.as_ref(),
+                        windows,
+                    )
+                },
+                committed,
+            )
             .await
     }
 
     /// Replaces the text of message `id` for its sender (idempotent on the asker's `client_id`).
-    /// Validated before it writes, and logged in a batch that logs (schema v26).
+    /// Validated before it writes, and logged in a batch that logs (schema v26); `committed` as
+    /// for [`Store::retract`].
     pub(crate) async fn edit(
         &self,
         caller: &User,
@@ -44,21 +51,25 @@ impl Store {
         request: EditRequest,
         client_id: Option<ClientId>,
         windows: MessageWindows,
+        committed: impl FnOnce(&Changed) + Send + 'static,
     ) -> Result<Changed, StoreError> {
         versions::validate_edit(&request)?;
         let caller = caller.clone();
         self.writer
-            .run_append(move |conn, seqs| {
-                versions::edit(
-                    conn,
-                    seqs,
-                    &caller,
-                    &id,
-                    &request,
-                    client_id.as_ref(),
-                    windows,
-                )
-            })
+            .run_append_then(
+                move |conn, seqs| {
+                    versions::edit(
+                        conn,
+                        seqs,
+                        &caller,
+                        &id,
+                        &request,
+                        client_id.as_ref(),
+                        windows,
+                    )
+                },
+                committed,
+            )
             .await
     }
 }

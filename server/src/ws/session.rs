@@ -15,7 +15,7 @@ use crate::store::StoreError;
 use crate::store::messages::Sent;
 use crate::store::receipts::Receipt;
 use crate::store::versions::Changed;
-use axum::extract::ws::{Message, WebSocket, close_code};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, close_code};
 use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{
     ClientFrame, ClientId, ConversationKey, Role, ServerFrame, User, UserId, limits,
@@ -42,6 +42,69 @@ enum Done {
     Sent(ClientId, Result<Sent, ApiError>),
     /// Receipts, to announce to both sides.
     Marked(ReceiptKind, Result<Vec<Receipt>, ApiError>),
+}
+
+/// What answering a committed command needs of its socket, apart from the socket's own state, so
+/// that commands are answered while a frame's handler holds the socket (see [`answering`]).
+struct Answers<'a> {
+    state: &'a AppState,
+    user_id: UserId,
+    id: SocketId,
+    outbox: &'a Outbox,
+}
+
+impl<'a> Answers<'a> {
+    fn of(socket: &Socket<'a>) -> Self {
+        Self {
+            state: socket.state,
+            user_id: socket.user.id.clone(),
+            id: socket.id,
+            outbox: socket.outbox,
+        }
+    }
+
+    fn answer(&self, done: Done) {
+        match done {
+            Done::Sent(client_id, result) => self.acknowledge(client_id, result),
+            Done::Marked(kind, marked) => self.announce_receipts(kind, marked),
+        }
+    }
+
+    /// `message:ack` to this socket, and the send to everyone else it concerns.
+    fn acknowledge(&self, client_id: ClientId, result: Result<Sent, ApiError>) {
+        match result {
+            Ok(sent) => {
+                let frames = MessageFrames::new(&sent.message);
+                self.outbox.push(frames.ack(&client_id));
+                publish_sent(self.state, &sent, Some(self.id), &frames);
+            }
+            Err(err) => self.outbox.push(encode(&error_frame(err, Some(client_id)))),
+        }
+    }
+
+    /// Tells both sides of each conversation about the receipts just written.
+    fn announce_receipts(&self, kind: ReceiptKind, marked: Result<Vec<Receipt>, ApiError>) {
+        match marked {
+            Ok(receipts) => publish_receipts(&self.state.hub, &receipts, &self.user_id, kind),
+            Err(err) => self.outbox.push(encode(&error_frame(err, None))),
+        }
+    }
+}
+
+/// Runs a frame's `work` to its end, answering this socket's commands as they commit meanwhile.
+async fn answering<T>(
+    work: impl Future<Output = T>,
+    pending: &mut FuturesOrdered<Pending>,
+    answers: &Answers<'_>,
+) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            Some(done) = pending.next(), if !pending.is_empty() => answers.answer(done),
+        }
+    }
 }
 
 struct Socket<'a> {
@@ -196,25 +259,26 @@ async fn partners_of(state: &AppState, user: &User) -> Result<Vec<UserId>, ApiEr
 
 impl Socket<'_> {
     /// Reads and answers frames until the socket closes; returns the commands still committing.
+    /// A command that commits is answered at once, also while a frame's handler waits (for its
+    /// rate, for room in a full queue, for the writer): what the others are told of a send (its
+    /// message, an emergency's alerts) never waits for this socket's reader.
     async fn frame_loop(&mut self, stream: &mut SplitStream<WebSocket>) -> FuturesOrdered<Pending> {
         let idle_limit = self.state.config.ping_interval * 2;
         let mut idle_deadline = Instant::now() + idle_limit;
         let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
         let max_in_flight = self.state.config.max_in_flight.max(1);
+        let answers = Answers::of(self);
         loop {
             tokio::select! {
                 () = self.outbox.close.cancelled() => break,
-                Some(done) = pending.next(), if !pending.is_empty() => match done {
-                    Done::Sent(client_id, result) => self.acknowledge(client_id, result),
-                    Done::Marked(kind, marked) => self.announce_receipts(kind, marked),
-                },
+                Some(done) = pending.next(), if !pending.is_empty() => answers.answer(done),
                 () = sleep_until(idle_deadline) => {
                     self.outbox.close_with(close_code::AWAY, "no pong");
                     break;
                 }
                 incoming = stream.next(), if pending.len() < max_in_flight => {
                     idle_deadline = Instant::now() + idle_limit;
-                    match incoming {
+                    let text = match incoming {
                         None | Some(Ok(Message::Close(_))) => break,
                         Some(Err(err)) => {
                             if is_too_large(&err) {
@@ -222,29 +286,43 @@ impl Socket<'_> {
                             }
                             break;
                         }
-                        Some(Ok(Message::Text(text))) => {
-                            match frames::parse(&text, self.state.config.max_frame_bytes) {
-                                Ok(frame) if !self.paced(&frame).await => {}
-                                // Boxed: the handlers' futures are large, and inline they would
-                                // sit in every idle socket's task for its whole life.
-                                Ok(frame) => Box::pin(self.handle(frame, &mut pending)).await,
-                                Err(err) => {
-                                    self.rates.other.wait().await;
-                                    let max = self.state.config.max_frame_bytes;
-                                    self.error(err, frames::refused_client_id(&text, max));
-                                }
-                            }
-                        }
-                        Some(Ok(Message::Binary(_))) => {
-                            self.rates.other.wait().await;
-                            self.error(ApiError::bad_request("binary frames are not supported"), None);
-                        }
-                        Some(Ok(_)) => {}
+                        Some(Ok(Message::Text(text))) => Some(text),
+                        Some(Ok(Message::Binary(_))) => None,
+                        Some(Ok(_)) => continue,
+                    };
+                    // Boxed: the handlers' futures are large, and inline they would sit in every
+                    // idle socket's task for its whole life.
+                    let work = Box::pin(self.on_frame(text));
+                    if let Some(queued) = answering(work, &mut pending, &answers).await {
+                        pending.push_back(queued);
                     }
                 }
             }
         }
         pending
+    }
+
+    /// One frame read (`None`: a binary one), held to its rate and handled; returns the command
+    /// it queued with the writer, if any.
+    async fn on_frame(&mut self, text: Option<Utf8Bytes>) -> Option<Pending> {
+        let max = self.state.config.max_frame_bytes;
+        let Some(text) = text else {
+            self.rates.other.wait().await;
+            self.error(
+                ApiError::bad_request("binary frames are not supported"),
+                None,
+            );
+            return None;
+        };
+        match frames::parse(&text, max) {
+            Ok(frame) if !self.paced(&frame).await => None,
+            Ok(frame) => self.handle(frame).await,
+            Err(err) => {
+                self.rates.other.wait().await;
+                self.error(err, frames::refused_client_id(&text, max));
+                None
+            }
+        }
     }
 
     /// The commands a closed socket had queued are committed by the writer anyway: their acks
@@ -255,12 +333,10 @@ impl Socket<'_> {
         if pending.is_empty() {
             return;
         }
+        let answers = Answers::of(self);
         let answered = async {
             while let Some(done) = pending.next().await {
-                match done {
-                    Done::Sent(client_id, result) => self.acknowledge(client_id, result),
-                    Done::Marked(kind, marked) => self.announce_receipts(kind, marked),
-                }
+                answers.answer(done);
             }
         };
         if tokio::time::timeout(FINISH_LIMIT, answered).await.is_err() {
@@ -287,17 +363,6 @@ impl Socket<'_> {
         self.outbox.push(encode(&error_frame(err, client_id)));
     }
 
-    fn acknowledge(&self, client_id: ClientId, result: Result<Sent, ApiError>) {
-        match result {
-            Ok(sent) => {
-                let frames = MessageFrames::new(&sent.message);
-                self.outbox.push(frames.ack(&client_id));
-                publish_sent(self.state, &sent, Some(self.id), &frames);
-            }
-            Err(err) => self.error(err, Some(client_id)),
-        }
-    }
-
     /// Answers a refused `message:retract`/`message:edit` on this socket, with its `clientId`
     /// (a committed one was answered after its commit, `unsend::publish`).
     fn answer_change(&self, client_id: ClientId, done: Result<Changed, ApiError>) {
@@ -322,9 +387,10 @@ impl Socket<'_> {
         Ok(())
     }
 
-    async fn handle(&mut self, frame: ClientFrame, pending: &mut FuturesOrdered<Pending>) {
+    /// Handles one frame; returns the command it queued with the writer, if any.
+    async fn handle(&mut self, frame: ClientFrame) -> Option<Pending> {
         let result = match frame {
-            ClientFrame::MessageSend(new) => return self.send(new, pending).await,
+            ClientFrame::MessageSend(new) => return self.send(new).await,
             ClientFrame::Authenticate { .. } => Err(ApiError::bad_request("already authenticated")),
             ClientFrame::JoinChat(key) => self.join(key).await,
             ClientFrame::LeaveChat(key) => {
@@ -345,7 +411,7 @@ impl Socket<'_> {
                     .store
                     .queue_mark_read_up_to(&self.user, key, message_id)
                     .await;
-                return Self::receipts_pending(ReceiptKind::Read, queued, pending);
+                return Some(Self::receipts_pending(ReceiptKind::Read, queued));
             }
             ClientFrame::MessageDelivered { message_ids } => {
                 let queued = self
@@ -353,7 +419,7 @@ impl Socket<'_> {
                     .store
                     .queue_mark_delivered(&self.user.id, message_ids)
                     .await;
-                return Self::receipts_pending(ReceiptKind::Delivered, queued, pending);
+                return Some(Self::receipts_pending(ReceiptKind::Delivered, queued));
             }
             ClientFrame::Sync { since, limit } => self.sync(since, limit).await,
             ClientFrame::EmergencyAcknowledge { emergency_id } => {
@@ -390,7 +456,8 @@ impl Socket<'_> {
                     Some(asker),
                 )
                 .await;
-                return self.answer_change(client_id, done);
+                self.answer_change(client_id, done);
+                return None;
             }
             ClientFrame::MessageEdit {
                 client_id,
@@ -406,23 +473,22 @@ impl Socket<'_> {
                 let done =
                     crate::unsend::edit(self.state, &self.user, message_id, request, Some(asker))
                         .await;
-                return self.answer_change(client_id, done);
+                self.answer_change(client_id, done);
+                return None;
             }
         };
         if let Err(err) = result {
             self.error(err, None);
         }
+        None
     }
 
-    /// Queues a send with the writer now (so this socket's sends keep frame order) and awaits its
-    /// commit among the pending ones, without blocking further frames.
-    async fn send(
-        &mut self,
-        new: clinic_protocol::NewMessage,
-        pending: &mut FuturesOrdered<Pending>,
-    ) {
+    /// Queues a send with the writer now (so this socket's sends keep frame order); returns its
+    /// commit to await among the pending ones, without blocking further frames.
+    async fn send(&mut self, new: clinic_protocol::NewMessage) -> Option<Pending> {
         let Some(client_id) = new.client_id.clone() else {
-            return self.error(ApiError::bad_request("message:send needs a clientId"), None);
+            self.error(ApiError::bad_request("message:send needs a clientId"), None);
+            return None;
         };
         // Too fast: stop reading this socket until a token is due, so its frames wait in the
         // TCP buffers (backpressure on the sender) instead of being refused. A refusal in the
@@ -435,8 +501,11 @@ impl Socket<'_> {
         let store = self.state.store.clone();
         let queued = self.state.store.send(sender, new, client_id.clone()).await;
         match queued {
-            Err(err) => self.error(err.into(), Some(client_id)),
-            Ok(queued) => pending.push_back(Box::pin(async move {
+            Err(err) => {
+                self.error(err.into(), Some(client_id));
+                None
+            }
+            Ok(queued) => Some(Box::pin(async move {
                 let result = queued.committed().await;
                 let result = audit::audited(&store, result, attempt, |_, _| Vec::new()).await;
                 Done::Sent(client_id, result)
@@ -475,28 +544,19 @@ impl Socket<'_> {
         Ok(())
     }
 
-    /// Awaits queued receipts among the pending commands, as sends are: the socket goes on
+    /// Queued receipts to await among the pending commands, as sends are: the socket goes on
     /// reading (and acknowledging its sends) while they commit.
     fn receipts_pending(
         kind: ReceiptKind,
         queued: Result<Queued<Vec<Receipt>>, StoreError>,
-        pending: &mut FuturesOrdered<Pending>,
-    ) {
-        pending.push_back(Box::pin(async move {
+    ) -> Pending {
+        Box::pin(async move {
             let marked = match queued {
                 Ok(queued) => queued.committed().await,
                 Err(err) => Err(err),
             };
             Done::Marked(kind, marked.map_err(ApiError::from))
-        }));
-    }
-
-    /// Tells both sides of each conversation about the receipts just written.
-    fn announce_receipts(&self, kind: ReceiptKind, marked: Result<Vec<Receipt>, ApiError>) {
-        match marked {
-            Ok(receipts) => publish_receipts(&self.state.hub, &receipts, &self.user.id, kind),
-            Err(err) => self.error(err, None),
-        }
+        })
     }
 
     /// Answers `sync {since, limit}` with one `sync:batch` (the client asks again from its

@@ -222,3 +222,43 @@ async fn escalates_after_the_timeout_to_doctors_on_do_not_disturb() {
         assert!(alerts(&after).is_empty(), "alerts after resolve: {after:?}");
     }
 }
+
+/// A committed emergency is alerted at once even while the patient's socket is busy with a later
+/// frame: here her next send waits 20 s for its rate. Each socket answered its commands only
+/// between frames, so a frame that waited (a rate, a `sync` answer waiting for room while the
+/// client did not read) held back the doctors' alerts, repeats and escalation of an emergency
+/// already stored and acknowledged to no one yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_emergency_is_alerted_while_its_socket_waits_on_a_later_frame() {
+    let server = TestServer::start_with(|c| {
+        c.send_rate_per_sec = 0.05;
+        c.send_burst = 1.0;
+    })
+    .await;
+    let c = clinic(&server).await;
+    let (mut doctor, _) = Ws::connect(&server, &c.doc1.token).await;
+    let (mut patient, _) = Ws::connect(&server, &c.pat1.token).await;
+    let mut emergency = common::send_frame("sos-1", &c.pat1, &c.doc1, "Chest pain, can't breathe");
+    emergency["isEmergency"] = json!(true);
+    let next = common::send_frame("after-1", &c.pat1, &c.doc1, "And my left arm hurts");
+    // In one write: the second send is read while the first commits, and waits for its token.
+    use futures_util::SinkExt;
+    for frame in [emergency, next] {
+        patient
+            .stream
+            .feed(Message::text(frame.to_string()))
+            .await
+            .unwrap();
+    }
+    patient.stream.flush().await.unwrap();
+    let started = std::time::Instant::now();
+    let alert = tokio::time::timeout(Duration::from_secs(5), doctor.expect("emergency:alert"))
+        .await
+        .expect("the doctor is alerted while the patient's next send waits for its rate");
+    assert_eq!(alert["message"]["clientId"], "sos-1", "{alert}");
+    let ack = tokio::time::timeout(Duration::from_secs(5), patient.expect("message:ack"))
+        .await
+        .expect("and the patient's app hears that the clinic has it");
+    assert_eq!(ack["clientId"], "sos-1");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -50,6 +50,15 @@ pub(crate) fn remove_received(profile_dir: &Path, server: &str, file_url: &str) 
     remove_folder(&received_dir(profile_dir, server, file_url));
 }
 
+/// Deletes every file sent and received in the profile (logout on a shared computer). Links
+/// in it are removed, never followed.
+pub(crate) fn remove_all(profile_dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(profile_dir.join("attachments")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Longest file name this creates, in bytes (well within every file system's limit, leaving
 /// room for the profile's folders on systems that cap the whole path).
 const MAX_NAME_BYTES: usize = 120;

@@ -36,13 +36,35 @@ fn render() -> String {
         out.push_str(decl);
         out.push('\n');
     }
-    // The protocol's bounds the UI needs, from `clinic_protocol::limits`.
-    let limits: [(&str, u64, &str); 1] = [(
-        "WRITTEN_APART_MS",
-        clinic_protocol::limits::WRITTEN_APART_MS,
-        "A message that waited on its sender's device longer than this says when it was \
-         written (`writtenAt`).",
-    )];
+    // The bounds the UI needs, from `clinic_protocol::limits` and the client's cache.
+    let limits: [(&str, u64, &str); 5] = [
+        (
+            "WRITTEN_APART_MS",
+            clinic_protocol::limits::WRITTEN_APART_MS,
+            "A message that waited on its sender's device longer than this says when it was \
+             written (`writtenAt`).",
+        ),
+        (
+            "MAX_CONTENT_BYTES",
+            clinic_protocol::limits::MAX_CONTENT_BYTES as u64,
+            "The longest text a message may have, in UTF-8 bytes.",
+        ),
+        (
+            "MAX_DRAFTS",
+            clinic_client::cache::MAX_DRAFTS as u64,
+            "The most drafts kept: past it, the ones saved longest ago are forgotten.",
+        ),
+        (
+            "MAX_DRAFT_KEY_BYTES",
+            clinic_client::cache::MAX_DRAFT_KEY_BYTES as u64,
+            "The longest key of a draft, in UTF-8 bytes.",
+        ),
+        (
+            "MAX_DRAFT_BYTES",
+            clinic_client::cache::MAX_DRAFT_BYTES as u64,
+            "The longest draft kept, in UTF-8 bytes.",
+        ),
+    ];
     for (name, value, doc) in limits {
         out.push_str(&format!("\n/** {doc} */\nexport const {name} = {value};\n"));
     }

@@ -9,6 +9,7 @@ mod commands;
 pub mod compositing;
 mod desktop;
 mod desktop_check;
+mod drafts;
 mod error;
 mod files;
 mod forward;
@@ -182,8 +183,9 @@ pub fn run() {
             commands::send_test_alert,
             lock::user_active,
             lock::lock_now,
-            lock::keep_drafts,
-            lock::take_drafts,
+            drafts::save_draft,
+            drafts::keep_drafts,
+            drafts::drafts,
             lock::unlock,
             lock::set_pin,
             lock::set_lock_policy,

@@ -1,5 +1,4 @@
-//! The app lock's commands (docs/desktop-api.md): input, "Lock now", unlock, PIN and policy,
-//! and the drafts the page hands over while locked.
+//! The app lock's commands (docs/desktop-api.md): input, "Lock now", unlock, PIN and policy.
 //! The lock itself is the client core's; a wrong try's sentence is worded here for the lock
 //! screen, and the try that ends the session signs the shell out as a logout would.
 
@@ -26,23 +25,6 @@ pub async fn lock_now(desktop: State<'_, Desktop>) -> CmdResult<LockStatus> {
     let client = desktop.client().await?;
     client.lock_now()?;
     Ok(client.lock_status())
-}
-
-/// What the page was writing when it locked (its composers, a resolution's note), held by the
-/// core while the page holds nothing; handed back once by `take_drafts` after unlocking.
-#[tauri::command]
-pub async fn keep_drafts(
-    desktop: State<'_, Desktop>,
-    drafts: clinic_client::Drafts,
-) -> CmdResult<()> {
-    desktop.client().await?.keep_drafts(drafts);
-    Ok(())
-}
-
-/// The drafts kept at locking, once (`locked` while locked).
-#[tauri::command]
-pub async fn take_drafts(desktop: State<'_, Desktop>) -> CmdResult<clinic_client::Drafts> {
-    Ok(desktop.client().await?.take_drafts()?)
 }
 
 /// Tries a PIN or the password. A wrong one fails with `wrong_secret` (or `wait` during the

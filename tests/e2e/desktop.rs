@@ -146,6 +146,31 @@ impl World {
         app.close().await
     }
 
+    /// Waits until the app called `command` with arguments `args` accepts (the transcript's
+    /// lines taken meanwhile are kept for the contract).
+    async fn wait_call(
+        &self,
+        app: &App,
+        command: &str,
+        args: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let lines = app.take_transcript().await?;
+            let found = lines
+                .iter()
+                .any(|l| l["kind"] == "call" && l["command"] == command && args(&l["args"]));
+            lock(&self.transcript).extend(lines);
+            if found {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("the app did not call {command} as expected");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Notes in the transcript something that happened outside the app (for the fake's replay),
     /// after what the app recorded so far.
     async fn outside(&self, app: &App, what: &str) -> Result<()> {

@@ -12,6 +12,14 @@ use clinic_e2e::NotificationLog;
 /// second; the machine may be loaded).
 const LOCK_SLACK_SECS: u64 = 60;
 
+/// A script true once the composer holds exactly `text`.
+fn composer_holds(text: &str) -> Result<String> {
+    Ok(format!(
+        "return document.querySelector('[data-testid=message-input]')?.value === {};",
+        serde_json::to_string(text)?
+    ))
+}
+
 /// True (in the webview) when the lock screen is up and `text` is nowhere in the page.
 fn locked_without(text: &str) -> String {
     format!(
@@ -158,14 +166,8 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     app.wait("chat-layout")
         .await
         .context("the password unlocks")?;
-    app.wait_script(
-        "the draft back in the composer",
-        &format!(
-            "return document.querySelector('[data-testid=message-input]')?.value === {};",
-            serde_json::to_string(draft)?
-        ),
-    )
-    .await?;
+    app.wait_script("the draft back in the composer", &composer_holds(draft)?)
+        .await?;
 
     // IT ends the doctor's sessions: the app shows the login screen within seconds.
     let data_dir = {
@@ -257,6 +259,42 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         .await?;
     app.wait_script("still locked, no text", &locked_without(press))
         .await?;
+
+    // What he writes is kept by the shell once he pauses, and is back after the app is closed
+    // without locking (as a crash or a power cut would end it).
+    app.fill("unlock-secret", PASSWORD).await?;
+    app.click("unlock-submit").await?;
+    app.wait("chat-layout").await.context("bob unlocks again")?;
+    app.click("conversation-dr.patel").await?;
+    let draft = "Half written before a crash: the dizziness started after";
+    app.fill("message-input", draft).await?;
+    w.wait_call(&app, "save_draft", |args| args["text"] == draft)
+        .await
+        .context("the draft saved once typing paused")?;
+    w.close(app).await?;
+    drop(driver);
+    let (driver, app) = w.app(&bob).await?;
+    // A shared computer's app may start locked; the draft waits behind the lock either way.
+    app.wait_css("[data-testid=lock-screen], [data-testid=chat-layout]")
+        .await?;
+    let locked = app
+        .script("return document.querySelector('[data-testid=lock-screen]') !== null;")
+        .await?;
+    if locked == serde_json::Value::Bool(true) {
+        app.wait_script("no draft in the locked page", &locked_without(draft))
+            .await?;
+        app.fill("unlock-secret", PASSWORD).await?;
+        app.click("unlock-submit").await?;
+    }
+    app.wait("chat-layout")
+        .await
+        .context("bob after the restart")?;
+    app.click("conversation-dr.patel").await?;
+    app.wait_script(
+        "the draft back in the composer after a restart",
+        &composer_holds(draft)?,
+    )
+    .await?;
     w.close(app).await?;
     drop(driver);
     Ok(())

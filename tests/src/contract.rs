@@ -116,11 +116,13 @@ impl Normaliser {
         let mut out = s.replace(&self.places.pairing_code, "<pin>");
         let tmp = self.places.tmp.to_string_lossy();
         out = out.replace(tmp.as_ref(), "<tmp>");
-        self.servers_in(&out)
+        // Ids inside a text (a draft's key, `u-...|u-...|u-...`) as in a map's keys.
+        let out = self.servers_in(&out);
+        self.ids_in(&out)
     }
 
-    /// A text with the server's ids in it (a map keyed by conversation, `u-...|u-...`): each id
-    /// becomes its placeholder, so that such keys do not differ from run to run.
+    /// A text with the server's ids in it (a map keyed by conversation, `u-...|u-...`, a draft's
+    /// key): each id becomes its placeholder, so that such keys do not differ from run to run.
     fn ids_in(&mut self, s: &str) -> String {
         let bytes = s.as_bytes();
         let mut out = String::new();
@@ -394,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn ids_in_a_maps_keys_become_their_placeholders() {
+    fn ids_in_a_maps_keys_and_in_texts_become_their_placeholders() {
         let mut n = Normaliser::new(Placeholders {
             server_url: "https://127.0.0.1:4000".into(),
             pairing_code: "ABCDEFG-HIJKLMN".into(),
@@ -409,10 +411,13 @@ mod tests {
             "s",
             &[
                 json!({"kind":"event","event":{"type":"x","user":{"id":alice,"username":"alice"}}}),
-                json!({"kind":"call","command":"take_drafts",
+                json!({"kind":"call","command":"drafts",
                        "ok":{format!("{alice}|{alice}|{patel}"):"text", format!("{alice}|note:e-1"):"n"}}),
+                json!({"kind":"call","command":"save_draft",
+                       "args":{"key":format!("{alice}|{alice}|{patel}"),"text":"t"}}),
             ],
         );
+        assert_eq!(lines[2]["args"]["key"], "<user:alice>|<user:alice>|<id:2>");
         let keys: Vec<&String> = lines[1]["ok"].as_object().expect("a map").keys().collect();
         assert_eq!(keys.len(), 2);
         assert!(

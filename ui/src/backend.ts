@@ -97,10 +97,13 @@ export interface Backend {
   userActive(): Promise<void>;
   /** "Lock now" (Ctrl+L). */
   lockNow(): Promise<LockStatus>;
-  /** What the page was writing when it locked (by its own key): the shell holds it while locked. */
+  /** What is being written in the field `key` (blank: nothing), kept by the shell across a
+   * restart; rejects with `locked` while locked and `bad_request` past its bounds. */
+  saveDraft(key: string, text: string): Promise<void>;
+  /** What the page was writing when it locked (by its own key), handed over as it drops it. */
   keepDrafts(drafts: Record<string, string>): Promise<void>;
-  /** The drafts kept at locking, once; rejects with `locked` while locked. */
-  takeDrafts(): Promise<Record<string, string>>;
+  /** Every draft kept; rejects with `locked` while locked. */
+  drafts(): Promise<Record<string, string>>;
   /** A PIN or the password; rejects with `wrong_secret`, `wait` or `logged_out` (5th wrong try). */
   unlock(secret: string): Promise<LockStatus>;
   /** 4-8 digits; weak ones are refused (`bad_request`). */
@@ -231,8 +234,9 @@ export function createTauriBackend(): Backend {
     openLink: (url) => call('open_link', { url }),
     userActive: () => call('user_active'),
     lockNow: () => call('lock_now'),
+    saveDraft: (key, text) => call('save_draft', { key, text }),
     keepDrafts: (drafts) => call('keep_drafts', { drafts }),
-    takeDrafts: () => call('take_drafts'),
+    drafts: () => call('drafts'),
     unlock: (secret) => call('unlock', { secret }),
     setPin: (pin) => call('set_pin', { newPin: pin }),
     setLockPolicy: (device, idleMinutes) => call('set_lock_policy', { device, idleMinutes }),

@@ -1,5 +1,5 @@
 //! The local SQLite cache of one user on one server: messages, outbox, cursor, contacts,
-//! conversations, emergencies. History stays readable with no server. Encrypted at rest
+//! conversations, emergencies, drafts. History stays readable with no server. Encrypted at rest
 //! (SQLCipher, key in the credential store), WAL, migrations by `PRAGMA user_version`, every
 //! multi-row change in one transaction.
 
@@ -7,6 +7,7 @@ mod attachments;
 mod changes;
 mod cipher;
 mod directory;
+mod drafts;
 mod messages;
 mod meta;
 mod outbox;
@@ -15,6 +16,7 @@ mod search;
 
 pub use changes::{ChangeBody, DroppedFile, QueuedChange};
 pub use cipher::CacheKey;
+pub use drafts::{Drafts, MAX_DRAFT_BYTES, MAX_DRAFT_KEY_BYTES, MAX_DRAFTS};
 pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
 pub use purges::PurgedFile;
 pub use search::LocalSearch;
@@ -174,6 +176,13 @@ const MIGRATIONS: &[&str] = &[
     -- deleted (which would keep them in the file until the next merge).
     INSERT INTO search_words (search_words, rank) VALUES ('secure-delete', 1);
     INSERT INTO search_parts (search_parts, rank) VALUES ('secure-delete', 1);",
+    // 6: drafts, so that text being written survives a restart or a crash. `saved` orders
+    // them (the oldest go first past the bound).
+    "CREATE TABLE drafts (
+        key   TEXT PRIMARY KEY,
+        text  TEXT NOT NULL,
+        saved INTEGER NOT NULL
+    );",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.

@@ -9,7 +9,6 @@ use crate::lock::{AppLock, Device, Unlock};
 use chrono::{DateTime, Utc};
 use clinic_protocol::{Emergency, MessageStatus, Role};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
@@ -54,42 +53,7 @@ pub struct UnsentEmergency {
     pub created_at: DateTime<Utc>,
 }
 
-/// Text a page was writing, by the page's own key for it (a conversation's composer, an
-/// emergency's resolution note).
-pub type Drafts = HashMap<String, String>;
-
-/// The most drafts kept, and the longest key and text (a composer refuses to send more than
-/// `MAX_CONTENT_BYTES` but may hold more): what one page writes, bounded.
-const MAX_DRAFTS: usize = 64;
-const MAX_DRAFT_KEY_BYTES: usize = 256;
-const MAX_DRAFT_BYTES: usize = 4 * clinic_protocol::limits::MAX_CONTENT_BYTES;
-
 impl Client {
-    /// Keeps what the page was writing when the app locked, so that the page holds no text while
-    /// locked: [`Client::take_drafts`] hands it back once, after unlocking. In memory only: gone
-    /// with the process and with the session. Blank drafts, and those past the bounds (more than
-    /// 64, a key over 256 bytes, a text over 64 KiB: more than any page writes), are not kept.
-    pub fn keep_drafts(&self, drafts: Drafts) {
-        let kept: Drafts = drafts
-            .into_iter()
-            .filter(|(key, text)| {
-                !text.trim().is_empty()
-                    && key.len() <= MAX_DRAFT_KEY_BYTES
-                    && text.len() <= MAX_DRAFT_BYTES
-            })
-            .take(MAX_DRAFTS)
-            .collect();
-        *self.drafts.lock().unwrap_or_else(|e| e.into_inner()) = kept;
-    }
-
-    /// The drafts kept at locking, once: refused while locked.
-    pub fn take_drafts(&self) -> Result<Drafts> {
-        self.ensure_unlocked()?;
-        Ok(std::mem::take(
-            &mut *self.drafts.lock().unwrap_or_else(|e| e.into_inner()),
-        ))
-    }
-
     /// The lock, with the clinic's policy as its server last said it (kept in memory and in the
     /// cache, so it holds offline and across restarts).
     pub(super) fn app_lock(&self) -> MutexGuard<'_, AppLock> {

@@ -6,11 +6,13 @@ mod attachments;
 mod care;
 mod changes;
 mod directory;
+mod drafts;
 mod live;
 mod lock;
 mod search;
 
-pub use lock::{Drafts, LockStatus, UnsentEmergency};
+pub use crate::cache::Drafts;
+pub use lock::{LockStatus, UnsentEmergency};
 pub use search::Found;
 
 use crate::api::Api;
@@ -81,8 +83,6 @@ pub struct Client {
     /// Set when this session's cache could not be opened and started afresh.
     cache_reset: Option<CacheReset>,
     lock: Arc<Mutex<AppLock>>,
-    /// What the page was writing when the app locked (see [`Client::keep_drafts`]).
-    drafts: Arc<Mutex<lock::Drafts>>,
 }
 
 /// The open emergencies [`Client::fetch_open_emergencies`] found.
@@ -210,7 +210,6 @@ impl Client {
             task: Arc::new(Mutex::new(None)),
             cache_reset: opened.reset,
             lock: Arc::new(Mutex::new(lock)),
-            drafts: Arc::default(),
         })
     }
 
@@ -224,8 +223,9 @@ impl Client {
     /// Ends the session: this device stops ringing, the server revokes the token (awaited),
     /// and the token and session are forgotten here. Returns whether the server confirmed the
     /// revocation; when it could not be reached the token is forgotten anyway (it expires by
-    /// itself). The lock starts over (no PIN). On a personal computer the cache stays, so
-    /// history remains readable; on a shared one it is deleted with its key.
+    /// itself). The lock starts over (no PIN) and drafts are forgotten. On a personal computer
+    /// the cache and the files stay, so history remains readable; on a shared one the cache is
+    /// deleted with its key, and every file sent or received with it.
     pub async fn logout(&self) -> Result<bool> {
         self.disconnect().await;
         let effects = self.shared.attention.end();
@@ -238,6 +238,7 @@ impl Client {
             }
         };
         let account = account(self.shared.api.base().as_str(), &self.user().username);
+        self.shared.cache.clear_drafts()?;
         self.credentials.delete(&account)?;
         let session = self.profile.load_session()?;
         self.profile.clear_session()?;
@@ -256,6 +257,9 @@ impl Client {
                 self.credentials.as_ref(),
                 &account,
             )?;
+            // Files sent and received are the patients' too. A profile holds one session at a
+            // time, so every file in it is this session's or a shared session's already gone.
+            crate::attachments::remove_all(self.profile.dir())?;
         }
         Ok(revoked)
     }

@@ -396,35 +396,77 @@ async fn the_clinics_server_sets_the_longest_idle_time_and_users_may_only_shorte
     assert!(again.lock_status().locked);
 }
 
-/// What the page was writing when it locked is held by the core, never handed back while
-/// locked, and handed back once after unlocking; blank and oversized drafts are not kept.
+/// What the page writes is kept in the encrypted cache: refused while locked, handed over at
+/// locking and back after unlocking, still there after a restart, forgotten at logout; blank
+/// drafts forget, oversized ones are refused (or left out of what a locking page hands over).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drafts_kept_while_locked_come_back_once_after_unlocking() {
+async fn drafts_survive_a_lock_and_a_restart_and_go_at_logout() {
     let data = demo_data_dir();
     let server = InProcessServer::start(data.path(), 0).await;
     let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
     let profile = tempfile::tempdir().unwrap();
     let alice = signed_in(&server.url(), profile.path(), "alice", &clock).await;
+    alice.save_draft("u|p:d", "Half written").unwrap();
+    alice.save_draft("u|p:e", "Gone soon").unwrap();
+    alice.save_draft("u|p:e", " \n").unwrap();
+    let huge = "x".repeat(4 * clinic_protocol::limits::MAX_CONTENT_BYTES + 1);
+    assert!(matches!(
+        alice.save_draft("u|huge", &huge),
+        Err(ClientError::Invalid(_))
+    ));
     alice.set_pin("8203").unwrap();
     alice.lock_now().unwrap();
-    let huge = "x".repeat(4 * clinic_protocol::limits::MAX_CONTENT_BYTES + 1);
-    alice.keep_drafts(
-        [
-            ("u|p:d", "Half written question"),
-            ("u|note:e-1", "Called her, ambulance sent."),
-            ("u|blank", "  \n"),
-            ("u|huge", huge.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, t)| (k.to_owned(), t.to_owned()))
-        .collect(),
-    );
-    assert!(matches!(alice.take_drafts(), Err(ClientError::Locked)));
+    assert!(matches!(
+        alice.save_draft("u|p:d", "typed while locked"),
+        Err(ClientError::Locked)
+    ));
+    assert!(matches!(alice.drafts(), Err(ClientError::Locked)));
+    // The page hands over what it was writing as it locks: the newest text wins.
+    alice
+        .keep_drafts(
+            [
+                ("u|p:d", "Half written question"),
+                ("u|note:e-1", "Called her, ambulance sent."),
+                ("u|blank", "  \n"),
+                ("u|huge", huge.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, t)| (k.to_owned(), t.to_owned()))
+            .collect(),
+        )
+        .unwrap();
     assert_eq!(alice.unlock("8203").await.unwrap(), Unlock::Unlocked);
-    let back = alice.take_drafts().unwrap();
-    let mut keys: Vec<&str> = back.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["u|note:e-1", "u|p:d"]);
-    assert_eq!(back["u|p:d"], "Half written question");
-    assert!(alice.take_drafts().unwrap().is_empty(), "handed back once");
+    let expected = [
+        ("u|note:e-1", "Called her, ambulance sent."),
+        ("u|p:d", "Half written question"),
+    ];
+    let sorted = |drafts: clinic_client::Drafts| {
+        let mut all: Vec<(String, String)> = drafts.into_iter().collect();
+        all.sort_unstable();
+        all
+    };
+    let owned: Vec<(String, String)> = expected
+        .iter()
+        .map(|(k, t)| ((*k).to_owned(), (*t).to_owned()))
+        .collect();
+    assert_eq!(sorted(alice.drafts().unwrap()), owned);
+    assert_eq!(
+        sorted(alice.drafts().unwrap()),
+        owned,
+        "not handed back once only"
+    );
+    // A restart (or a crash: every save is a commit) keeps them.
+    alice.disconnect().await;
+    drop(alice);
+    let mut reopened = options(profile.path());
+    reopened.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+    let again = Client::open(reopened).unwrap();
+    assert_eq!(sorted(again.drafts().unwrap()), owned);
+    // Logging out forgets them, also on a personal computer where the cache stays.
+    again.set_lock_policy(Device::Personal, None).unwrap();
+    again.connect();
+    again.wait_online(PATIENCE).await.unwrap();
+    again.logout().await.unwrap();
+    let alice = signed_in(&server.url(), profile.path(), "alice", &clock).await;
+    assert!(alice.drafts().unwrap().is_empty());
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
+use clinic_client::lock::Device;
 
 use clinic_client::{
     Cache, Client, ClientEvent, ConnectionState, FileStore, LocalMessage, Profile,
@@ -162,8 +163,18 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
             .unwrap(),
         None
     );
-    doctor.disconnect().await;
-    alice.disconnect().await;
+    // Logging out of a shared computer leaves no file behind, sent or received; a personal
+    // computer keeps them with the history.
+    assert_eq!(doctor.lock_status().device, Device::Shared, "the default");
+    doctor.logout().await.unwrap();
+    assert!(!path.exists(), "the download is gone");
+    assert!(!doctor_profile.path().join("attachments").exists());
+    alice.set_lock_policy(Device::Personal, None).unwrap();
+    alice.logout().await.unwrap();
+    assert!(
+        std::path::Path::new(&local_copy).exists(),
+        "kept on a personal computer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -662,6 +662,38 @@ describe('search', () => {
     expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('on my arm is worse');
   });
 
+  it('a result taken back or edited since shows none of its old text', async () => {
+    const dose = msg({ seq: 1, id: 'm-dose', content: 'Take warfarin 5 mg tonight', senderId: DOCTOR.id });
+    const plan = msg({ seq: 2, id: 'm-plan', content: 'Warfarin again on Monday', senderId: DOCTOR.id });
+    const s = await renderApp(setup({ as: PATIENT, messages: [dose, plan] }));
+    await s.user.type(await screen.findByTestId('search-input'), 'warfarin{Enter}');
+    expect(await screen.findAllByTestId('search-result')).toHaveLength(2);
+    act(() => s.fake.peerChanged('m-dose', { retract: true }));
+    act(() => s.fake.peerChanged('m-plan', { content: 'Nothing on Monday' }));
+    const results = screen.getByTestId('search-results');
+    await waitFor(() => expect(within(results).getAllByTestId('search-result-changed')).toHaveLength(2));
+    expect(results).not.toHaveTextContent(/warfarin/i);
+    expect(results).toHaveTextContent(/Message retracted by Dr\. .* at/);
+    expect(results).toHaveTextContent('Edited since this search');
+  });
+
+  it('the results close for a click elsewhere and for an emergency, never hiding its banner', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, messages: history(3) }));
+    await s.user.type(await screen.findByTestId('search-input'), 'line{Enter}');
+    await screen.findAllByTestId('search-result');
+    // Inside the panel it stays.
+    await s.user.click(screen.getByTestId('search-results'));
+    expect(screen.getByTestId('search-results')).toBeInTheDocument();
+    await s.user.click(screen.getByTestId('conversation-pat'));
+    expect(screen.queryByTestId('search-results')).toBeNull();
+
+    await s.user.type(screen.getByTestId('search-input'), '{Enter}');
+    await screen.findAllByTestId('search-result');
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e7', raisedAt: new Date().toISOString() })));
+    expect(await screen.findByTestId('emergency-banner')).toBeInTheDocument();
+    expect(screen.queryByTestId('search-results')).toBeNull();
+  });
+
   it('says when nothing matched, and that offline only this computer was searched', async () => {
     const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
     await s.user.type(await screen.findByTestId('search-input'), 'zebra{Enter}');

@@ -1,5 +1,6 @@
-import { act, screen, within } from '@testing-library/react';
-import { describe, expect, it } from 'vitest';
+import { act, cleanup, screen, within } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
+import { ChatStore, DRAFT_SAVE_MS } from '../store/chatStore';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, history, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
 
@@ -36,15 +37,54 @@ describe('what is being written', () => {
     expect(screen.getByTestId('message-input')).toHaveValue('');
   });
 
-  it('are forgotten when the session ends (IT ended it): the next sign-in starts empty', async () => {
+  it('leave the page when the session ends (IT ended it) and come back at the next sign-in', async () => {
     const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
     await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
     await s.user.type(screen.getByTestId('message-input'), 'Clinical detail half written');
     act(() => s.fake.emit({ type: 'session', session: null, reason: 'Your session was ended.' }));
     expect(await screen.findByTestId('login-form')).toBeInTheDocument();
     expect(s.store.draft(`${PATIENT.id}|${DOCTOR.id}`)).toBe('');
-    await act(() => s.store.lockNow().catch(() => undefined));
-    expect(s.fake.callsOf('keep_drafts')).toEqual([]);
+    expect(document.body.innerHTML).not.toContain('Clinical detail');
+    // The page handed it to the shell as it went: the same user gets it back.
+    expect(s.fake.drafts_.get(`${PATIENT.id}|${PATIENT.id}|${DOCTOR.id}`)).toBe(
+      'Clinical detail half written',
+    );
+    await act(() =>
+      s.store.login({ serverUrl: 'http://127.0.0.1:8470', username: PATIENT.username, password: 'password' }),
+    );
+    await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    expect(await screen.findByDisplayValue('Clinical detail half written')).toBeInTheDocument();
+  });
+
+  it('are kept by the shell once typing pauses, cleared at once, and back after a restart', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+      // The page's key: the user, then the conversation's.
+      const key = `${PATIENT.id}|${PATIENT.id}|${DOCTOR.id}`;
+      await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+      await s.user.type(screen.getByTestId('message-input'), 'Since Monday the');
+      // Not a save per key stroke: one once typing pauses.
+      expect(s.fake.callsOf('save_draft')).toEqual([]);
+      await act(() => vi.advanceTimersByTimeAsync(DRAFT_SAVE_MS));
+      expect(s.fake.callsOf('save_draft')).toEqual([{ key, text: 'Since Monday the' }]);
+      await s.user.type(screen.getByTestId('message-input'), ' rash has spread');
+      // Leaving the window saves without waiting (it may be quit from the tray).
+      act(() => void window.dispatchEvent(new Event('blur')));
+      expect(s.fake.callsOf('save_draft').at(-1)).toEqual({ key, text: 'Since Monday the rash has spread' });
+
+      // A restart: a new page on the same shell.
+      cleanup();
+      const again = await renderApp({ fake: s.fake, store: new ChatStore(s.fake) });
+      await again.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+      expect(await screen.findByDisplayValue('Since Monday the rash has spread')).toBeInTheDocument();
+      // Sent: forgotten at once, not a second later.
+      await again.user.type(screen.getByTestId('message-input'), '{Enter}');
+      expect(s.fake.callsOf('save_draft').at(-1)).toEqual({ key, text: '' });
+      expect(s.fake.drafts_.size).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("a doctor's resolution note being written comes back after a lock, its box open", async () => {

@@ -12,19 +12,14 @@ import {
   type KeyboardEvent,
   type RefObject,
 } from 'react';
+import { MAX_CONTENT_BYTES } from '../generated/bindings';
 import { composerHeight } from '../logic/composer';
+import { byteLength } from '../logic/format';
 import { TypingSender } from '../logic/typing';
 import { useStore } from '../store/hooks';
 import type { PickedFile } from '../types';
 import { FilePreview } from './FilePreview';
 import { Icon } from './Icon';
-
-/** protocol/src/limits.rs MAX_CONTENT_BYTES. */
-export const MAX_CONTENT_BYTES = 16 * 1024;
-
-function byteLength(s: string): number {
-  return new TextEncoder().encode(s).length;
-}
 
 /**
  * Sizes the composer to its text: one line when empty, growing up to a limit. Measuring sets its

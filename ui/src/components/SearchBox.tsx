@@ -1,11 +1,14 @@
 // The search box in the top bar (Ctrl+K): the server's search over my conversations, results
-// with what matched marked, a click opens the conversation at that message.
+// with what matched marked, a click opens the conversation at that message. A result whose
+// message was taken back or edited since shows no text it no longer has; the panel closes on a
+// click elsewhere and when an emergency comes in, so it never hides the banner.
 
 import { useEffect, useRef, useState } from 'react';
 import { BackendError } from '../backend';
 import { keyOf } from '../logic/conversations';
 import { formatShortDate } from '../logic/format';
 import { segments } from '../logic/highlight';
+import { tombstoneText } from '../logic/messageChanges';
 import { useChat, useStore } from '../store/hooks';
 import type { SearchHit, Found, User } from '../types';
 
@@ -33,6 +36,31 @@ export function SearchBox({ me }: { me: User }) {
   // The query last searched for, to search it again when its answer may have changed.
   const [ran, setRan] = useState<string | null>(null);
   const online = useChat((s) => s.connection.state === 'online');
+  const changed = useChat((s) => s.changedMessages);
+  const root = useRef<HTMLDivElement>(null);
+  // The emergencies waiting for a doctor: one more closes the panel, which would hide its banner.
+  const waiting = useChat((s) =>
+    s.emergencies
+      .filter((e) => e.state !== 'RESOLVED')
+      .map((e) => e.id)
+      .join(),
+  );
+
+  useEffect(() => {
+    if (!open) return;
+    const elsewhere = (e: MouseEvent) => {
+      if (e.target instanceof Node && !root.current?.contains(e.target)) setOpen(false);
+    };
+    document.addEventListener('mousedown', elsewhere);
+    return () => document.removeEventListener('mousedown', elsewhere);
+  }, [open]);
+
+  const seenWaiting = useRef(waiting);
+  useEffect(() => {
+    const before = new Set(seenWaiting.current.split(','));
+    seenWaiting.current = waiting;
+    if (waiting.split(',').some((id) => id !== '' && !before.has(id))) setOpen(false);
+  }, [waiting]);
 
   // Ctrl+K (Cmd+K) reaches the box from anywhere in the window.
   useEffect(() => {
@@ -99,7 +127,7 @@ export function SearchBox({ me }: { me: User }) {
   };
 
   return (
-    <div className="search" data-testid="search">
+    <div className="search" data-testid="search" ref={root}>
       <form
         role="search"
         onSubmit={(e) => {
@@ -172,6 +200,8 @@ export function SearchBox({ me }: { me: User }) {
                 const m = hit.message;
                 const mine = m.senderId === me.id;
                 const other = nameOf(m.patientId, m.doctorId);
+                const now = changed[m.id];
+                const otherRole = me.role === 'PATIENT' ? 'DOCTOR' : 'PATIENT';
                 return (
                   <li key={m.id}>
                     <button
@@ -186,7 +216,21 @@ export function SearchBox({ me }: { me: User }) {
                         {m.isEmergency && <span className="search-hit-flag">Emergency</span>}
                         <time>{formatShortDate(m.createdAt)}</time>
                       </span>
-                      <Snippet hit={hit} />
+                      {now?.retracted && !m.retracted ? (
+                        <span className="search-snippet search-changed" data-testid="search-result-changed">
+                          {tombstoneText(
+                            mine ? me.name : other,
+                            mine ? me.role : otherRole,
+                            now.retracted.at,
+                          )}
+                        </span>
+                      ) : (now?.edited?.version ?? 1) > (m.edited?.version ?? 1) ? (
+                        <span className="search-snippet search-changed" data-testid="search-result-changed">
+                          Edited since this search: open it to read it as it is now.
+                        </span>
+                      ) : (
+                        <Snippet hit={hit} />
+                      )}
                     </button>
                   </li>
                 );

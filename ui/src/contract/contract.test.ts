@@ -60,8 +60,9 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   cancel_login: (b) => b.cancelLogin(),
   user_active: (b) => b.userActive(),
   lock_now: (b) => b.lockNow(),
+  save_draft: (b, a) => b.saveDraft(a.key as string, a.text as string),
   keep_drafts: (b, a) => b.keepDrafts(a.drafts as Record<string, string>),
-  take_drafts: (b) => b.takeDrafts(),
+  drafts: (b) => b.drafts(),
   unlock: (b, a) => b.unlock(a.secret as string),
   set_pin: (b, a) => b.setPin(a.newPin as string),
   set_lock_policy: (b, a) => b.setLockPolicy(a.device as never, (a.idleMinutes as number | null) ?? null),
@@ -194,6 +195,9 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       // The profile keeps its pins across app starts within the scenario.
       const paired = fake?.pairedServers() ?? [];
       const changed = fake?.changedCertificates() ?? [];
+      // So does its cache the drafts of the user it is (another user's app has its own cache).
+      const sameUser = fake?.session && recorded && fake.session.user.id === recorded.user.id;
+      const drafts = sameUser ? new Map(fake!.drafts_) : new Map<string, string>();
       fake = new FakeBackend({
         users,
         ackDelayMs: null,
@@ -201,6 +205,7 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
         cacheReset: cacheResetAt(i),
       });
       paired.forEach((s) => fake!.pairWith(s));
+      fake.drafts_ = drafts;
       changed.forEach((s) => fake!.changeCertificate(s));
       // An app started while locked stays locked (the lock is kept with the profile).
       if ((line.ok as Snapshot | undefined)?.lock?.locked) fake.lock = { ...fake.lock, locked: true };

@@ -5,10 +5,10 @@
 
 import { BackendError, type Backend, type Unlisten } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
-import { fileKind } from '../logic/format';
+import { byteLength, fileKind } from '../logic/format';
 import { isOpenableLink } from '../logic/links';
 import { DEFAULT_SETTINGS } from '../logic/settings';
-import { WRITTEN_APART_MS } from '../generated/bindings';
+import { MAX_DRAFT_BYTES, MAX_DRAFT_KEY_BYTES, MAX_DRAFTS, WRITTEN_APART_MS } from '../generated/bindings';
 import type {
   Availability,
   ClinicInfo,
@@ -115,8 +115,8 @@ export class FakeBackend implements Backend {
   session: Session | null;
   users: Contact[];
   messages: LocalMessage[];
-  /** What the page handed over at locking (`keep_drafts`). */
-  private keptDrafts: Record<string, string> = {};
+  /** The drafts kept, as the core keeps them in its cache (`save_draft`, `keep_drafts`). */
+  drafts_: Map<string, string> = new Map();
   emergencies: Emergency[];
   connection: ConnectionStatus;
   settings: Settings;
@@ -367,6 +367,7 @@ export class FakeBackend implements Backend {
     // the fake does not model.
     this.joined.clear();
     this.owedReads.clear();
+    this.drafts_.clear();
     this.emit({ type: 'session', session: null, reason: null });
     return { revoked: !this.unreachable };
   }
@@ -1079,18 +1080,38 @@ export class FakeBackend implements Backend {
     return this.setLock({ ...this.lock, locked: true });
   }
 
-  async keepDrafts(drafts: Record<string, string>): Promise<void> {
-    this.record('keep_drafts', { drafts });
-    // As the core: blank ones are not kept.
-    this.keptDrafts = Object.fromEntries(Object.entries(drafts).filter(([, text]) => text.trim() !== ''));
+  async saveDraft(key: string, text: string): Promise<void> {
+    this.record('save_draft', { key, text });
+    this.ensureUnlocked();
+    if (key === '' || byteLength(key) > MAX_DRAFT_KEY_BYTES)
+      throw new BackendError(
+        'bad_request',
+        `invalid input: a draft's key must have 1 to ${MAX_DRAFT_KEY_BYTES} bytes`,
+      );
+    if (byteLength(text) > MAX_DRAFT_BYTES)
+      throw new BackendError('bad_request', 'invalid input: a draft is kept up to 64 KiB');
+    this.keepDraft(key, text);
   }
 
-  async takeDrafts(): Promise<Record<string, string>> {
-    this.record('take_drafts');
+  async keepDrafts(drafts: Record<string, string>): Promise<void> {
+    this.record('keep_drafts', { drafts });
+    // As the core: past the bounds left out, blank ones forget theirs.
+    for (const [key, text] of Object.entries(drafts))
+      if (key !== '' && byteLength(key) <= MAX_DRAFT_KEY_BYTES && byteLength(text) <= MAX_DRAFT_BYTES)
+        this.keepDraft(key, text);
+  }
+
+  /** As the cache: blank forgets, the newest saved last, past 64 the oldest go. */
+  private keepDraft(key: string, text: string): void {
+    this.drafts_.delete(key);
+    if (text.trim() !== '') this.drafts_.set(key, text);
+    while (this.drafts_.size > MAX_DRAFTS) this.drafts_.delete(this.drafts_.keys().next().value as string);
+  }
+
+  async drafts(): Promise<Record<string, string>> {
+    this.record('drafts');
     this.ensureUnlocked();
-    const kept = this.keptDrafts;
-    this.keptDrafts = {};
-    return kept;
+    return Object.fromEntries(this.drafts_);
   }
 
   async unlock(secret: string): Promise<LockStatus> {

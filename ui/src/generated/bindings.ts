@@ -381,3 +381,15 @@ export type UserId = string;
 
 /** A message that waited on its sender's device longer than this says when it was written (`writtenAt`). */
 export const WRITTEN_APART_MS = 60000;
+
+/** The longest text a message may have, in UTF-8 bytes. */
+export const MAX_CONTENT_BYTES = 16384;
+
+/** The most drafts kept: past it, the ones saved longest ago are forgotten. */
+export const MAX_DRAFTS = 64;
+
+/** The longest key of a draft, in UTF-8 bytes. */
+export const MAX_DRAFT_KEY_BYTES = 256;
+
+/** The longest draft kept, in UTF-8 bytes. */
+export const MAX_DRAFT_BYTES = 65536;

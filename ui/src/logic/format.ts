@@ -121,3 +121,8 @@ export function normalizeServerUrl(input: string): string {
   if (!trimmed) return '';
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
 }
+
+/** How many bytes `s` takes in UTF-8 (what the Rust side's bounds count). */
+export function byteLength(s: string): number {
+  return new TextEncoder().encode(s).length;
+}

@@ -45,6 +45,10 @@ type Listener = () => void;
 /** What events said while a command's snapshot was on its way (see `ChatStore.applyAnswer`). */
 /** Input tells the shell at most this often that the user is there. */
 const ACTIVITY_EVERY_MS = 5000;
+/** How many changed messages the page remembers for lists read before they changed. */
+const CHANGED_KEPT = 200;
+/** A draft is saved once typing pauses this long (and when the window loses focus). */
+export const DRAFT_SAVE_MS = 1000;
 
 interface Heard {
   fields: Partial<
@@ -83,9 +87,11 @@ export class ChatStore {
   private heard: Heard = { fields: {}, emergencies: [], lock: null };
   private lastActive = 0;
   /** What is being written, by `${userId}|${key}` (a composer's conversation key, `note:ID` for a
-   * resolution's note): kept across conversations; handed to the shell while locked. Not state:
-   * typing re-renders only the field that holds it. */
+   * resolution's note): kept across conversations, and by the shell across a lock and a restart.
+   * Not state: typing re-renders only the field that holds it. */
   private drafts = new Map<string, string>();
+  /** Saves to the shell waiting for typing to pause, by draft key (`setDraft`). */
+  private draftSaves = new Map<string, ReturnType<typeof setTimeout>>();
 
   readonly backend: Backend;
 
@@ -121,11 +127,17 @@ export class ChatStore {
       // Read means seen: nothing is marked while the window is in the background (another
       // program in front, or hidden in the tray); what is on screen counts once it has focus.
       const recheck = () => void this.markSeen();
+      // A window left (or hidden in the tray) may be quit from there: drafts are saved now.
+      const away = () => this.saveDraftsNow();
       window.addEventListener('focus', recheck);
+      window.addEventListener('blur', away);
       document.addEventListener('visibilitychange', recheck);
+      document.addEventListener('visibilitychange', away);
       this.stopWatchingFocus = () => {
         window.removeEventListener('focus', recheck);
+        window.removeEventListener('blur', away);
         document.removeEventListener('visibilitychange', recheck);
+        document.removeEventListener('visibilitychange', away);
       };
     }
     try {
@@ -180,6 +192,8 @@ export class ChatStore {
       return;
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;
+    // A new session (a start, a sign-in) takes back what this user was writing.
+    if (!sameUser && !snapshot.lock?.locked) void this.restoreDrafts();
     this.set({
       ...(sameUser ? {} : initialState()),
       phase: 'ready',
@@ -316,22 +330,24 @@ export class ChatStore {
   private onLock(status: LockStatus): void {
     if (status.locked) {
       const me = this.state.session?.user;
-      // A note for an emergency no longer open has nothing left to resolve.
+      // Every field's text goes to the shell now (saves still waiting included), and none stays
+      // here. A note for an emergency no longer open has nothing left to resolve: forgotten.
       const open = new Set(this.state.emergencies.filter((x) => x.state !== 'RESOLVED').map((x) => x.id));
-      for (const key of this.drafts.keys()) {
+      const kept: Record<string, string> = {};
+      for (const [key, text] of this.drafts) {
         const note = key.split('|note:')[1];
-        if (note !== undefined && !open.has(note)) this.drafts.delete(key);
+        kept[key] = note !== undefined && !open.has(note) ? '' : text;
       }
-      if (this.drafts.size > 0) {
-        const kept = Object.fromEntries(this.drafts);
-        this.drafts.clear();
+      this.cancelDraftSaves();
+      this.drafts.clear();
+      if (Object.keys(kept).length > 0)
         this.backend.keepDrafts(kept).catch((err: unknown) => console.warn('keep_drafts', err));
-      }
       this.set((s) => ({
         lock: status,
         messages: {},
         emergencyMessages: {},
         resolutions: {},
+        changedMessages: {},
         conversations: [],
         emergencies: s.emergencies.flatMap((e) => shownWhileLocked(e, me) ?? []),
         typing: {},
@@ -345,21 +361,24 @@ export class ChatStore {
     if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);
   }
 
-  /** The login screen, with nothing of the session left: no state, no drafts. */
+  /** The login screen, with nothing of the session left in the page: no state, no drafts. Drafts
+   * still to be saved go to the shell first (a session the server ended keeps them for the
+   * user's next sign-in; a logout forgets them there). */
   private signedOut(fields: Partial<ChatState>): void {
+    this.saveDraftsNow();
     this.drafts.clear();
     this.set({ ...initialState(), phase: 'login', ...fields });
   }
 
-  /** The drafts the shell kept while locked, back in their fields. */
+  /** The drafts the shell kept, back in their fields (a field written meanwhile keeps its text). */
   private async restoreDrafts(): Promise<void> {
     try {
-      const kept = Object.entries(await this.backend.takeDrafts());
+      const kept = Object.entries(await this.backend.drafts());
       if (kept.length === 0) return;
       for (const [key, text] of kept) if (!this.drafts.get(key)) this.drafts.set(key, text);
       this.set((s) => ({ draftsBack: s.draftsBack + 1 }));
     } catch (err) {
-      console.warn('take_drafts', err);
+      console.warn('drafts', err);
     }
   }
 
@@ -368,10 +387,44 @@ export class ChatStore {
     return this.drafts.get(this.draftKey(key)) ?? '';
   }
 
-  /** The field `key` now holds `text` (blank: nothing to keep). */
+  /** The field `key` now holds `text` (blank: nothing to keep). The shell keeps it once typing
+   * pauses, and at once when it is cleared (the text of a message sent must not come back). */
   setDraft(key: string, text: string): void {
-    if (text.trim() === '') this.drafts.delete(this.draftKey(key));
-    else this.drafts.set(this.draftKey(key), text);
+    const k = this.draftKey(key);
+    const blank = text.trim() === '';
+    if (blank) this.drafts.delete(k);
+    else this.drafts.set(k, text);
+    clearTimeout(this.draftSaves.get(k));
+    this.draftSaves.delete(k);
+    if (blank) this.saveDraft(k);
+    else
+      this.draftSaves.set(
+        k,
+        setTimeout(() => {
+          this.draftSaves.delete(k);
+          this.saveDraft(k);
+        }, DRAFT_SAVE_MS),
+      );
+  }
+
+  /** Saves every draft whose save waits for typing to pause. */
+  saveDraftsNow(): void {
+    const waiting = [...this.draftSaves.keys()];
+    this.cancelDraftSaves();
+    for (const k of waiting) this.saveDraft(k);
+  }
+
+  private saveDraft(k: string): void {
+    // Locked, the page holds no text: what it had went to the shell with `keepDrafts`.
+    if (this.state.lock?.locked) return;
+    this.backend
+      .saveDraft(k, this.drafts.get(k) ?? '')
+      .catch((err: unknown) => console.warn('save_draft', err));
+  }
+
+  private cancelDraftSaves(): void {
+    for (const timer of this.draftSaves.values()) clearTimeout(timer);
+    this.draftSaves.clear();
   }
 
   /** A field's draft is this user's: `${userId}|${key}`. */
@@ -424,6 +477,8 @@ export class ChatStore {
   }
 
   async logout(): Promise<void> {
+    // Logging out forgets drafts: none may be saved after it.
+    this.cancelDraftSaves();
     let loginError: string | null = null;
     try {
       const { revoked } = await this.backend.logout();
@@ -575,9 +630,19 @@ export class ChatStore {
         ? { messages: { ...s.messages, [key]: { ...loaded, items: upsertMessage(loaded.items, message) } } }
         : {};
     });
+    if (message.id && (message.retracted || message.edited)) this.noteChanged(message.id, message);
     if (sameKey(this.state.active, message) && message.senderId !== me.id && message.status !== 'READ')
       void this.markSeen();
     if (message.status !== 'SENDING') this.dropUpload(message.clientId);
+  }
+
+  /** Keeps the newest copy of a message that changed (see `ChatState.changedMessages`). */
+  private noteChanged(id: MessageId, message: LocalMessage): void {
+    this.set((s) => {
+      const { [id]: _before, ...others } = s.changedMessages;
+      const kept = Object.entries(others).slice(-(CHANGED_KEPT - 1));
+      return { changedMessages: { ...Object.fromEntries(kept), [id]: message } };
+    });
   }
 
   /** Whether the open list already holds this message (by id, else sender and clientId). */

@@ -15,6 +15,7 @@ import type {
   EmergencyId,
   LocalMessage,
   LockStatus,
+  MessageId,
   Session,
   Settings,
   UserId,
@@ -66,6 +67,9 @@ export interface ChatState {
   /** By conversation key: its resolved emergencies as the cache has them (loaded with its
    * messages, dropped while locked), so who resolved each and their note stay in view. */
   resolutions: Record<string, Emergency[]>;
+  /** Messages unsent, retracted or edited as heard live this session, by id (the newest 200):
+   * what a list read earlier (search results) must not go on showing as it was. */
+  changedMessages: Record<MessageId, LocalMessage>;
   /** Counts the times drafts came back from the shell after unlocking: fields that are empty
    * take theirs again (`ChatStore.draft`). */
   draftsBack: number;
@@ -115,6 +119,7 @@ export function initialState(): ChatState {
     emergencies: [],
     ringing: [],
     resolutions: {},
+    changedMessages: {},
     draftsBack: 0,
     emergencyMessages: {},
     focus: null,

@@ -23,6 +23,8 @@ pub(crate) enum Command {
     Update,
     /// Play the message chime once (coalesced if one is already playing).
     Chime,
+    /// Open the device once, silently, to learn whether the alarm could be heard.
+    Probe,
 }
 
 /// How often the thread wakes while something plays: tops up the loop queue, notices the end
@@ -57,6 +59,8 @@ pub(crate) struct Engine {
     chime: Sound,
     out: Option<Output>,
     chime_pending: bool,
+    /// A probe waits: open the device (if it is not open) to learn whether it works.
+    probe_pending: bool,
     next_attempt: Option<Instant>,
     /// "Said once": true after we warned about a missing device, until it works again.
     said_unavailable: bool,
@@ -78,6 +82,7 @@ impl Engine {
             chime,
             out: None,
             chime_pending: false,
+            probe_pending: false,
             next_attempt: None,
             said_unavailable: false,
             said_broken: false,
@@ -99,8 +104,10 @@ impl Engine {
                     Err(_) => break,
                 }
             };
-            if let Some(Command::Chime) = command {
-                self.chime_pending = true;
+            match command {
+                Some(Command::Chime) => self.chime_pending = true,
+                Some(Command::Probe) => self.probe_pending = true,
+                _ => {}
             }
             self.step();
         }
@@ -130,7 +137,8 @@ impl Engine {
             self.close();
             self.next_attempt = Some(Instant::now() + RETRY_BROKEN);
         }
-        if ringing || self.chime_pending {
+        // A probe only opens the device: with nothing to play, the idle close follows.
+        if ringing || self.chime_pending || std::mem::take(&mut self.probe_pending) {
             self.open_if_due();
         }
         let chime_wanted = std::mem::take(&mut self.chime_pending);

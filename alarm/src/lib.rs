@@ -153,12 +153,19 @@ impl Alarm {
         self.send(Command::Chime);
     }
 
+    /// Opens the sound device once, silently, so that [`Alarm::audio_available`] says whether
+    /// the alarm could be heard before anything rings (a machine without sound says so from
+    /// the start, not at its first emergency). The device closes again after the idle time.
+    pub fn probe(&self) {
+        self.send(Command::Probe);
+    }
+
     /// Whether any emergency key is ringing (sound or not: see [`Alarm::audio_available`]).
     pub fn is_ringing(&self) -> bool {
         self.inner.shared.is_ringing()
     }
 
-    /// Whether the alarm can be heard: `Unknown` until the first ring or chime.
+    /// Whether the alarm can be heard: `Unknown` until the first probe, ring or chime.
     pub fn audio_available(&self) -> Availability {
         self.inner.shared.audio.get()
     }

@@ -13,7 +13,7 @@ use clinic_alarm::{Alarm, AlarmConfig, Notice, Urgency};
 
 const USAGE: &str = "usage: clinic-alarm [--no-audio] [--no-notifications] [--idle-close-ms N] \
 [--retry-ms N] STEP...
-steps: ring KEY | stop KEY | silence | chime | wait MS | status
+steps: ring KEY | stop KEY | silence | chime | probe | wait MS | status
        notify critical|normal TITLE BODY | notify-later critical|normal TITLE BODY
        notify-tagged TAG TITLE BODY (critical, queued) | withdraw TAG
 without steps: ring for 3 s, then show a critical test notification";
@@ -70,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             "stop" => println!("stop {}", alarm.stop(&arg("a key")?)),
             "silence" => println!("silence {}", alarm.silence()),
             "chime" => alarm.chime(),
+            "probe" => alarm.probe(),
             "wait" => std::thread::sleep(millis(&arg("milliseconds")?)?),
             "status" => print_status(&alarm),
             "notify" | "notify-later" => {

@@ -162,3 +162,26 @@ fn a_device_that_appears_while_ringing_is_picked_up() {
         "the alarm reached the new device"
     );
 }
+
+/// A probe opens a working device silently and closes it once idle: the alarm is known to be
+/// audible before anything rings, and nothing is played.
+#[test]
+fn a_probe_finds_a_working_device_and_plays_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let wav = capture_to(home.path());
+    let no_bus = common::no_bus(home.path());
+    let (lines, _stderr) = common::run(
+        home.path(),
+        &no_bus,
+        &common::script("--idle-close-ms 50 probe wait 600 status"),
+    );
+    let status = common::Status::parse(lines.last().unwrap());
+    assert_eq!(status.get("audio"), "Available");
+    assert_eq!(status.get("device_open"), "false", "closed again once idle");
+    assert_eq!(status.num("loops_played") + status.num("chimes_played"), 0);
+    let played = std::fs::read(&wav).map(|bytes| {
+        let (samples, rate) = read_channel0(&bytes);
+        pulses(&samples, rate)
+    });
+    assert!(played.is_ok_and(|p| p.is_empty()), "nothing audible");
+}

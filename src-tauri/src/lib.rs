@@ -117,11 +117,13 @@ pub fn run() {
             ));
             tray::build(&handle)?;
             screen::watch(&handle);
-            // Whether the desktop holds notifications back or shows no tray: known from the start.
+            // Whether the desktop holds notifications back or shows no tray, and whether this
+            // computer can ring: known from the start.
             let checking = handle.clone();
             tauri::async_runtime::spawn(async move {
                 notify::check_device(&checking).await;
             });
+            notify::probe_sound(&handle);
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {

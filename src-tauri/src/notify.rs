@@ -68,6 +68,13 @@ pub async fn check_device<R: Runtime>(app: &AppHandle<R>) -> DeviceCheck {
     device
 }
 
+/// Opens the sound device once, silently, and tells the page what it found: a computer that
+/// cannot ring says so from the start, not at its first emergency.
+pub fn probe_sound<R: Runtime>(app: &AppHandle<R>) {
+    alarm(app).probe();
+    check_device_soon(app);
+}
+
 /// How long after a ring or a notification its outcome is known (the device opens, the
 /// notification service answers, both on threads of their own).
 const OUTCOME_AFTER: std::time::Duration = std::time::Duration::from_secs(2);

@@ -269,6 +269,17 @@ pub(super) async fn unanswered_emergency_shows_number(w: &World) -> Result<()> {
 pub(super) async fn device_without_sound_says_so(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("dr.okafor")).await?;
     signed_in(w, &app, "dr.okafor").await?;
+    // Said from the start, before anything rang.
+    app.wait_until(
+        "[data-testid=device-warning]",
+        "the warning at start",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains("This device cannot ring"))
+        },
+    )
+    .await?;
     app.click("settings-button").await?;
     app.click("send-test-alert").await?;
     app.wait_until(

@@ -86,3 +86,23 @@ fn disabled_outputs_stay_quiet() {
         "{stderr}"
     );
 }
+
+/// A probe tells, before anything rings, that no sound device works: silently, and without
+/// opening anything that stays open.
+#[test]
+fn a_probe_finds_no_audio_device_before_anything_rings() {
+    let home = tempfile::tempdir().unwrap();
+    common::asoundrc(home.path(), "{ type hw; card 31 }");
+    let no_bus = common::no_bus(home.path());
+    let (lines, _stderr) = common::run(
+        home.path(),
+        &no_bus,
+        &common::script("status probe wait 300 status"),
+    );
+    let before = common::Status::parse(&lines[0]);
+    assert_eq!(before.get("audio"), "Unknown");
+    let after = common::Status::parse(&lines[1]);
+    assert_eq!(after.get("audio"), "Unavailable");
+    assert_eq!(after.get("ringing"), "0");
+    assert_eq!(after.get("device_open"), "false");
+}

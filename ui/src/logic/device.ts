@@ -3,7 +3,8 @@
 
 import type { DeviceCheck, DeviceState, Known } from '../types';
 
-/** Whether the alarm can be heard here (false only once a ring or chime found no sound device). */
+/** Whether the alarm can be heard here (false only once the start's probe, a ring or a chime found
+ * no sound device). */
 export function canRing(device: DeviceCheck): boolean {
   return device.sound !== 'missing';
 }

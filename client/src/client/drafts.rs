@@ -17,18 +17,24 @@ impl Client {
     }
 
     /// Keeps what the page was writing when the app locked, as [`Client::save_draft`] would
-    /// (and also while locked: the page hands its fields over as it drops them). Drafts past
-    /// the bounds are left out rather than failing the others; blank ones forget theirs.
+    /// (and also while locked: the page hands its fields over as it drops them). A key past
+    /// its bound is left out rather than failing the others; a text past its bound and a blank
+    /// one forget the field's draft.
     pub fn keep_drafts(&self, drafts: Drafts) -> Result<()> {
         self.shared.cache.save_drafts(
             drafts
                 .iter()
-                .filter(|(key, text)| {
-                    !key.is_empty()
-                        && key.len() <= MAX_DRAFT_KEY_BYTES
-                        && text.len() <= MAX_DRAFT_BYTES
-                })
-                .map(|(key, text)| (key.as_str(), text.as_str())),
+                .filter(|(key, _)| !key.is_empty() && key.len() <= MAX_DRAFT_KEY_BYTES)
+                // Too long to keep: its field's older text, saved before, goes too (it is not
+                // what the field held).
+                .map(|(key, text)| {
+                    let kept = if text.len() <= MAX_DRAFT_BYTES {
+                        text
+                    } else {
+                        ""
+                    };
+                    (key.as_str(), kept)
+                }),
         )
     }
 

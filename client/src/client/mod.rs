@@ -238,7 +238,11 @@ impl Client {
             }
         };
         let account = account(self.shared.api.base().as_str(), &self.user().username);
-        self.shared.cache.clear_drafts()?;
+        // Best effort: a shared computer's cache goes below anyway, and a logout stops for
+        // nothing that only its drafts could not be forgotten.
+        if let Err(err) = self.shared.cache.clear_drafts() {
+            tracing::warn!("could not forget the drafts at logout: {err}");
+        }
         self.credentials.delete(&account)?;
         let session = self.profile.load_session()?;
         self.profile.clear_session()?;
@@ -252,14 +256,18 @@ impl Client {
         if shared_pc && let Some(session) = session {
             // Other handles may still hold the file open; on Unix deleting it is still final
             // (the data goes when the last handle closes) and the key is gone at once.
-            Cache::erase(
+            let erased = Cache::erase(
                 &self.profile.cache_path(&session),
                 self.credentials.as_ref(),
                 &account,
-            )?;
-            // Files sent and received are the patients' too. A profile holds one session at a
-            // time, so every file in it is this session's or a shared session's already gone.
-            crate::attachments::remove_all(self.profile.dir())?;
+            );
+            // Files sent and received are the patients' too: every one in the profile goes,
+            // also those an earlier user kept here on what was then a personal computer (their
+            // history downloads them again when opened). Tried even if the cache
+            // could not be erased.
+            let removed = crate::attachments::remove_all(self.profile.dir());
+            erased?;
+            removed?;
         }
         Ok(revoked)
     }

@@ -309,8 +309,9 @@ impl Hub {
 
     /// To one socket, if it is still connected.
     pub(crate) fn to_socket(&self, id: SocketId, frame: &ServerFrame) {
+        let text = encode(frame);
         if let Some(entry) = self.lock().sockets.get(&id) {
-            entry.outbox.push(encode(frame));
+            entry.outbox.push(text);
         }
     }
 

@@ -1,4 +1,4 @@
-import { act, cleanup, screen, within } from '@testing-library/react';
+import { act, cleanup, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { ChatStore, DRAFT_SAVE_MS } from '../store/chatStore';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, history, setup } from '../test/fixtures';
@@ -46,8 +46,10 @@ describe('what is being written', () => {
     expect(s.store.draft(`${PATIENT.id}|${DOCTOR.id}`)).toBe('');
     expect(document.body.innerHTML).not.toContain('Clinical detail');
     // The page handed it to the shell as it went: the same user gets it back.
-    expect(s.fake.drafts_.get(`${PATIENT.id}|${PATIENT.id}|${DOCTOR.id}`)).toBe(
-      'Clinical detail half written',
+    await waitFor(() =>
+      expect(s.fake.drafts_.get(`${PATIENT.id}|${PATIENT.id}|${DOCTOR.id}`)).toBe(
+        'Clinical detail half written',
+      ),
     );
     await act(() =>
       s.store.login({ serverUrl: 'http://127.0.0.1:8470', username: PATIENT.username, password: 'password' }),
@@ -67,11 +69,16 @@ describe('what is being written', () => {
       // Not a save per key stroke: one once typing pauses.
       expect(s.fake.callsOf('save_draft')).toEqual([]);
       await act(() => vi.advanceTimersByTimeAsync(DRAFT_SAVE_MS));
-      expect(s.fake.callsOf('save_draft')).toEqual([{ key, text: 'Since Monday the' }]);
+      await waitFor(() => expect(s.fake.callsOf('save_draft')).toEqual([{ key, text: 'Since Monday the' }]));
       await s.user.type(screen.getByTestId('message-input'), ' rash has spread');
       // Leaving the window saves without waiting (it may be quit from the tray).
       act(() => void window.dispatchEvent(new Event('blur')));
-      expect(s.fake.callsOf('save_draft').at(-1)).toEqual({ key, text: 'Since Monday the rash has spread' });
+      await waitFor(() =>
+        expect(s.fake.callsOf('save_draft').at(-1)).toEqual({
+          key,
+          text: 'Since Monday the rash has spread',
+        }),
+      );
 
       // A restart: a new page on the same shell.
       cleanup();
@@ -80,11 +87,27 @@ describe('what is being written', () => {
       expect(await screen.findByDisplayValue('Since Monday the rash has spread')).toBeInTheDocument();
       // Sent: forgotten at once, not a second later.
       await again.user.type(screen.getByTestId('message-input'), '{Enter}');
-      expect(s.fake.callsOf('save_draft').at(-1)).toEqual({ key, text: '' });
+      await waitFor(() => expect(s.fake.callsOf('save_draft').at(-1)).toEqual({ key, text: '' }));
       expect(s.fake.drafts_.size).toBe(0);
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('come back only at an unlock: setting a PIN keeps the fields as they are, a picked file too', async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    await s.user.type(screen.getByTestId('message-input'), 'The scan from Friday');
+    act(() => void window.dispatchEvent(new Event('blur')));
+    await waitFor(() => expect(s.fake.drafts_.size).toBe(1));
+    await s.user.click(screen.getByTestId('attach-button'));
+    expect(await screen.findByTestId('attachment-preview')).toBeInTheDocument();
+    await act(async () => {
+      await s.store.setPin('8203');
+    });
+    expect(s.fake.callsOf('drafts')).toHaveLength(1);
+    expect(screen.getByTestId('attachment-preview')).toBeInTheDocument();
+    expect(screen.getByTestId('message-input')).toHaveValue('The scan from Friday');
   });
 
   it("a doctor's resolution note being written comes back after a lock, its box open", async () => {

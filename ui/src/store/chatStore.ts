@@ -37,6 +37,7 @@ import type {
   Settings,
   Snapshot,
   UiEvent,
+  UserId,
 } from '../types';
 import { EMPTY_MESSAGES, initialState, type ChatState, type ConversationMessages } from './state';
 
@@ -92,6 +93,8 @@ export class ChatStore {
   private drafts = new Map<string, string>();
   /** Saves to the shell waiting for typing to pause, by draft key (`setDraft`). */
   private draftSaves = new Map<string, ReturnType<typeof setTimeout>>();
+  /** The last save of each field on its way to the shell (`saveDraft` orders them). */
+  private draftWrites = new Map<string, Promise<void>>();
 
   readonly backend: Backend;
 
@@ -193,7 +196,7 @@ export class ChatStore {
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;
     // A new session (a start, a sign-in) takes back what this user was writing.
-    if (!sameUser && !snapshot.lock?.locked) void this.restoreDrafts();
+    if (!sameUser && !snapshot.lock?.locked) void this.restoreDrafts(snapshot.session.user.id);
     this.set({
       ...(sameUser ? {} : initialState()),
       phase: 'ready',
@@ -354,8 +357,11 @@ export class ChatStore {
       }));
       return;
     }
+    const wasLocked = this.state.lock?.locked === true;
     this.set({ lock: status, lockError: null });
-    void this.restoreDrafts();
+    // Only unlocking brings drafts back: other news of an unlocked lock (a PIN set, a new policy)
+    // must not draw the fields again (a picked file would go).
+    if (wasLocked && this.state.session) void this.restoreDrafts(this.state.session.user.id);
     // The open conversation's page was dropped when the app locked: load it again.
     const active = this.state.active;
     if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);
@@ -370,13 +376,21 @@ export class ChatStore {
     this.set({ ...initialState(), phase: 'login', ...fields });
   }
 
-  /** The drafts the shell kept, back in their fields (a field written meanwhile keeps its text). */
-  private async restoreDrafts(): Promise<void> {
+  /** The drafts the shell kept for `user`, back in their fields (a field written meanwhile keeps
+   * its text). */
+  private async restoreDrafts(user: UserId): Promise<void> {
     try {
       const kept = Object.entries(await this.backend.drafts());
-      if (kept.length === 0) return;
-      for (const [key, text] of kept) if (!this.drafts.get(key)) this.drafts.set(key, text);
-      this.set((s) => ({ draftsBack: s.draftsBack + 1 }));
+      // Locked or signed out while the answer was on its way: the page holds no text then.
+      if (this.state.lock?.locked || this.state.session?.user.id !== user) return;
+      let filled = 0;
+      for (const [key, text] of kept)
+        if (!this.drafts.get(key)) {
+          this.drafts.set(key, text);
+          filled += 1;
+        }
+      // Fields are drawn again only when one gets text back.
+      if (filled > 0) this.set((s) => ({ draftsBack: s.draftsBack + 1 }));
     } catch (err) {
       console.warn('drafts', err);
     }
@@ -417,9 +431,17 @@ export class ChatStore {
   private saveDraft(k: string): void {
     // Locked, the page holds no text: what it had went to the shell with `keepDrafts`.
     if (this.state.lock?.locked) return;
-    this.backend
-      .saveDraft(k, this.drafts.get(k) ?? '')
+    const text = this.drafts.get(k) ?? '';
+    // One field's saves reach the shell in the order they were made: a blank one (a message sent)
+    // never lands before the text it clears.
+    const before = this.draftWrites.get(k) ?? Promise.resolve();
+    const done = before
+      .then(() => this.backend.saveDraft(k, text))
       .catch((err: unknown) => console.warn('save_draft', err));
+    this.draftWrites.set(k, done);
+    void done.then(() => {
+      if (this.draftWrites.get(k) === done) this.draftWrites.delete(k);
+    });
   }
 
   private cancelDraftSaves(): void {

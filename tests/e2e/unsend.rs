@@ -43,7 +43,7 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
     .await?;
     w.shot(&app, "unsend-menu", false).await?;
     app.click("message-action-unsend").await?;
-    app.click("message-unsend-confirm").await?;
+    app.click_when_still("message-unsend-confirm").await?;
     app.wait_until(
         &format!("{target} [data-testid=message-tombstone]"),
         "bob's tombstone, confirmed by the server",

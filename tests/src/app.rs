@@ -233,6 +233,30 @@ impl App {
         e.click().await.with_context(|| format!("click {testid}"))
     }
 
+    /// Clicks `testid` once it has stopped moving: a control that just appeared inside a list
+    /// that is still scrolling to keep its newest row in view would take the click at its old
+    /// place (a person's hand takes longer than the scroll).
+    pub async fn click_when_still(&self, testid: &str) -> Result<()> {
+        let css = serde_json::to_string(&by_testid(testid))?;
+        let script = format!(
+            "const r = document.querySelector({css})?.getBoundingClientRect(); \
+             return r ? [r.x, r.y] : null;"
+        );
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = serde_json::Value::Null;
+        loop {
+            let now = self.script(&script).await?;
+            if !now.is_null() && now == last {
+                return self.click(testid).await;
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{testid} did not stop moving (last at {now})");
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
     /// Replaces an input's value with `text` (empties it for "").
     pub async fn fill(&self, testid: &str, text: &str) -> Result<()> {
         let e = self.wait(testid).await?;

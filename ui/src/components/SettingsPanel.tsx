@@ -92,13 +92,16 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             <select
               data-testid="setting-availability"
               value={availability}
+              aria-describedby="availability-hint"
               onChange={(e) => void store.setAvailability(e.target.value as Availability)}
             >
               <option value="AVAILABLE">Available</option>
-              <option value="DO_NOT_DISTURB">
-                Do not disturb (emergencies still show; they ring once escalated)
-              </option>
+              <option value="DO_NOT_DISTURB">Do not disturb</option>
             </select>
+            {/* Said under the choice, whole: as the option's own words it was cut off. */}
+            <small id="availability-hint" className="field-hint">
+              Do not disturb: emergencies still show on screen; they ring once escalated.
+            </small>
           </label>
         )}
         <div className="settings-actions">

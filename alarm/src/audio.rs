@@ -1,5 +1,6 @@
-//! The audio thread: opens the output device lazily, loops the alarm while any emergency key
-//! rings, plays the message chime, and closes the device again when idle.
+//! The audio thread: opens the output device lazily (and once at start when probed), loops the
+//! alarm while any emergency key rings, plays the message chime, and closes the device again
+//! when idle.
 //!
 //! rodio's output stream is not `Send`, so it lives on this one thread; the `Alarm` handle talks
 //! to it over a channel. A missing or failing device is logged once and retried later (a USB
@@ -137,9 +138,18 @@ impl Engine {
             self.close();
             self.next_attempt = Some(Instant::now() + RETRY_BROKEN);
         }
-        // A probe only opens the device: with nothing to play, the idle close follows.
-        if ringing || self.chime_pending || std::mem::take(&mut self.probe_pending) {
+        let probe = std::mem::take(&mut self.probe_pending);
+        if ringing || self.chime_pending {
             self.open_if_due();
+        } else if probe && self.out.is_none() {
+            // A probe only opens the device: with nothing to play, the idle close follows. A
+            // failed one sets no wait: a ring right after it (a sound server still starting)
+            // tries the device at once.
+            let waiting = self.next_attempt;
+            self.open_if_due();
+            if self.out.is_none() {
+                self.next_attempt = waiting;
+            }
         }
         let chime_wanted = std::mem::take(&mut self.chime_pending);
         let Some(out) = self.out.as_mut() else {

@@ -92,7 +92,8 @@ struct Inner {
 
 impl Alarm {
     /// Starts the audio and notification threads. The audio device is opened only when
-    /// something must be played, so starting is instant and silent.
+    /// something must be played or when probed ([`Alarm::probe`]), so starting is instant and
+    /// silent.
     pub fn start(config: AlarmConfig) -> Self {
         let shared = Arc::new(Shared::new());
         let audio = if config.audio {

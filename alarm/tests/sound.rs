@@ -185,3 +185,30 @@ fn a_probe_finds_a_working_device_and_plays_nothing() {
     });
     assert!(played.is_ok_and(|p| p.is_empty()), "nothing audible");
 }
+
+/// A probe that finds no device does not hold back the first ring: a sound server that comes up
+/// just after the app (both started at login) is tried as soon as an emergency rings, not after
+/// the wait between retries.
+#[test]
+fn a_failed_probe_does_not_delay_the_first_ring() {
+    let home = tempfile::tempdir().unwrap();
+    common::asoundrc(home.path(), "{ type hw; card 31 }"); // no such card yet
+    let no_bus = common::no_bus(home.path());
+    let mut probe = Probe::spawn(
+        home.path(),
+        &no_bus,
+        &common::script(
+            "--retry-ms 60000 --idle-close-ms 50 probe wait 300 status wait 700 ring a wait 400 \
+             status stop a",
+        ),
+    );
+    let mut seen = Vec::new();
+    let probed = probe.next_status(&mut seen);
+    assert_eq!(probed.get("audio"), "Unavailable");
+    // The device appears before the ring (ALSA re-reads a changed configuration at each open).
+    capture_to(home.path());
+    let ringing = probe.next_status(&mut seen);
+    assert_eq!(ringing.get("audio"), "Available", "{ringing:?}");
+    assert!(ringing.num("loops_played") >= 1, "{ringing:?}");
+    let _ = probe.finish();
+}

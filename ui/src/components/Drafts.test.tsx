@@ -110,6 +110,29 @@ describe('what is being written', () => {
     expect(screen.getByTestId('message-input')).toHaveValue('The scan from Friday');
   });
 
+  it('an answer asked for before a lock and an unlock fills no field', async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    const answers: ((drafts: Record<string, string>) => void)[] = [];
+    s.fake.drafts = () => new Promise((resolve) => answers.push(resolve));
+    const unlock = async () => {
+      await s.user.type(screen.getByTestId('unlock-secret'), 'password');
+      await s.user.click(screen.getByTestId('unlock-submit'));
+      await screen.findByTestId('chat-layout');
+    };
+    await act(() => s.store.lockNow());
+    await unlock();
+    await act(() => s.store.lockNow());
+    await unlock();
+    expect(answers).toHaveLength(2);
+    // The first answer, older than the second lock, arrives last but one.
+    await act(async () => answers[0]({ [`${PATIENT.id}|${PATIENT.id}|${DOCTOR.id}`]: 'Stale text' }));
+    await act(async () => answers[1]({}));
+    await s.user.click(screen.getByTestId(`conversation-${DOCTOR2.username}`));
+    await s.user.click(screen.getByTestId(`conversation-${DOCTOR.username}`));
+    expect(screen.getByTestId('message-input')).toHaveValue('');
+  });
+
   it("a doctor's resolution note being written comes back after a lock, its box open", async () => {
     const taken = emergency({
       state: 'ACKNOWLEDGED',

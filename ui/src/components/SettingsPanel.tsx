@@ -87,9 +87,10 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
         />
         <LockSettings />
         {sections.availability && (
-          <label className="field">
-            <span>Availability</span>
+          <div className="field">
+            <label htmlFor="setting-availability">Availability</label>
             <select
+              id="setting-availability"
               data-testid="setting-availability"
               value={availability}
               aria-describedby="availability-hint"
@@ -102,7 +103,7 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
             <small id="availability-hint" className="field-hint">
               Do not disturb: emergencies still show on screen; they ring once escalated.
             </small>
-          </label>
+          </div>
         )}
         <div className="settings-actions">
           {sections.alarmCheck && (

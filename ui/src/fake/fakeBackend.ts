@@ -1095,10 +1095,10 @@ export class FakeBackend implements Backend {
 
   async keepDrafts(drafts: Record<string, string>): Promise<void> {
     this.record('keep_drafts', { drafts });
-    // As the core: past the bounds left out, blank ones forget theirs.
+    // As the core: a key past its bound left out; a text past its bound or blank forgets.
     for (const [key, text] of Object.entries(drafts))
-      if (key !== '' && byteLength(key) <= MAX_DRAFT_KEY_BYTES && byteLength(text) <= MAX_DRAFT_BYTES)
-        this.keepDraft(key, text);
+      if (key !== '' && byteLength(key) <= MAX_DRAFT_KEY_BYTES)
+        this.keepDraft(key, byteLength(text) <= MAX_DRAFT_BYTES ? text : '');
   }
 
   /** As the cache: blank forgets, the newest saved last, past 64 the oldest go. */

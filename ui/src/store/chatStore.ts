@@ -95,6 +95,12 @@ export class ChatStore {
   private draftSaves = new Map<string, ReturnType<typeof setTimeout>>();
   /** The last save of each field on its way to the shell (`saveDraft` orders them). */
   private draftWrites = new Map<string, Promise<void>>();
+  /** Goes up at each lock, sign-out and logout: a drafts answer asked for before one of them
+   * belongs to a page that is gone (`restoreDrafts`). */
+  private draftEpoch = 0;
+  /** Goes up at each lock and logout: a save still queued then is older than what the page
+   * handed over at locking, or than a logout that forgot every draft (`saveDraft`). */
+  private saveEpoch = 0;
 
   readonly backend: Backend;
 
@@ -342,6 +348,8 @@ export class ChatStore {
         kept[key] = note !== undefined && !open.has(note) ? '' : text;
       }
       this.cancelDraftSaves();
+      this.draftEpoch += 1;
+      this.saveEpoch += 1;
       this.drafts.clear();
       if (Object.keys(kept).length > 0)
         this.backend.keepDrafts(kept).catch((err: unknown) => console.warn('keep_drafts', err));
@@ -372,6 +380,7 @@ export class ChatStore {
    * user's next sign-in; a logout forgets them there). */
   private signedOut(fields: Partial<ChatState>): void {
     this.saveDraftsNow();
+    this.draftEpoch += 1;
     this.drafts.clear();
     this.set({ ...initialState(), phase: 'login', ...fields });
   }
@@ -380,7 +389,10 @@ export class ChatStore {
    * its text). */
   private async restoreDrafts(user: UserId): Promise<void> {
     try {
+      const epoch = this.draftEpoch;
       const kept = Object.entries(await this.backend.drafts());
+      // Asked before a lock (or a sign-out): older than what the page handed over since.
+      if (epoch !== this.draftEpoch) return;
       // Locked or signed out while the answer was on its way: the page holds no text then.
       if (this.state.lock?.locked || this.state.session?.user.id !== user) return;
       let filled = 0;
@@ -434,9 +446,10 @@ export class ChatStore {
     const text = this.drafts.get(k) ?? '';
     // One field's saves reach the shell in the order they were made: a blank one (a message sent)
     // never lands before the text it clears.
+    const epoch = this.saveEpoch;
     const before = this.draftWrites.get(k) ?? Promise.resolve();
     const done = before
-      .then(() => this.backend.saveDraft(k, text))
+      .then(() => (epoch === this.saveEpoch ? this.backend.saveDraft(k, text) : undefined))
       .catch((err: unknown) => console.warn('save_draft', err));
     this.draftWrites.set(k, done);
     void done.then(() => {
@@ -501,6 +514,7 @@ export class ChatStore {
   async logout(): Promise<void> {
     // Logging out forgets drafts: none may be saved after it.
     this.cancelDraftSaves();
+    this.saveEpoch += 1;
     let loginError: string | null = null;
     try {
       const { revoked } = await this.backend.logout();

@@ -72,14 +72,24 @@ impl Cache {
     }
 }
 
+/// Whether `key` may name a draft: 1 to [`MAX_DRAFT_KEY_BYTES`] bytes.
+pub(crate) fn key_fits(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_DRAFT_KEY_BYTES
+}
+
+/// Whether `text` may be kept: at most [`MAX_DRAFT_BYTES`].
+pub(crate) fn text_fits(text: &str) -> bool {
+    text.len() <= MAX_DRAFT_BYTES
+}
+
 /// A key and a text within the bounds (a blank text is always fine: it forgets).
 fn check(key: &str, text: &str) -> Result<()> {
-    if key.is_empty() || key.len() > MAX_DRAFT_KEY_BYTES {
+    if !key_fits(key) {
         return Err(ClientError::Invalid(format!(
             "a draft's key must have 1 to {MAX_DRAFT_KEY_BYTES} bytes"
         )));
     }
-    if text.len() > MAX_DRAFT_BYTES {
+    if !text_fits(text) {
         return Err(ClientError::Invalid(format!(
             "a draft is kept up to {} KiB; this one has {} KiB",
             MAX_DRAFT_BYTES / 1024,

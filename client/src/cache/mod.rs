@@ -17,6 +17,7 @@ mod search;
 pub use changes::{ChangeBody, DroppedFile, QueuedChange};
 pub use cipher::CacheKey;
 pub use drafts::{Drafts, MAX_DRAFT_BYTES, MAX_DRAFT_KEY_BYTES, MAX_DRAFTS};
+pub(crate) use drafts::{key_fits, text_fits};
 pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
 pub use purges::PurgedFile;
 pub use search::LocalSearch;

@@ -2,7 +2,7 @@
 //! the encrypted cache across conversations, a lock, a restart and a crash.
 
 use super::Client;
-use crate::cache::{Drafts, MAX_DRAFT_BYTES, MAX_DRAFT_KEY_BYTES};
+use crate::cache::{Drafts, key_fits, text_fits};
 use crate::error::Result;
 
 impl Client {
@@ -24,17 +24,10 @@ impl Client {
         self.shared.cache.save_drafts(
             drafts
                 .iter()
-                .filter(|(key, _)| !key.is_empty() && key.len() <= MAX_DRAFT_KEY_BYTES)
+                .filter(|(key, _)| key_fits(key))
                 // Too long to keep: its field's older text, saved before, goes too (it is not
                 // what the field held).
-                .map(|(key, text)| {
-                    let kept = if text.len() <= MAX_DRAFT_BYTES {
-                        text
-                    } else {
-                        ""
-                    };
-                    (key.as_str(), kept)
-                }),
+                .map(|(key, text)| (key.as_str(), if text_fits(text) { text } else { "" })),
         )
     }
 

@@ -8,7 +8,7 @@ import { BackendError } from '../backend';
 import { keyOf } from '../logic/conversations';
 import { formatShortDate } from '../logic/format';
 import { segments } from '../logic/highlight';
-import { tombstoneText } from '../logic/messageChanges';
+import { tombstoneText, versionOf } from '../logic/messageChanges';
 import { useChat, useStore } from '../store/hooks';
 import type { SearchHit, Found, User } from '../types';
 
@@ -224,7 +224,7 @@ export function SearchBox({ me }: { me: User }) {
                             now.retracted.at,
                           )}
                         </span>
-                      ) : (now?.edited?.version ?? 1) > (m.edited?.version ?? 1) ? (
+                      ) : now && versionOf(now) > versionOf(m) ? (
                         <span className="search-snippet search-changed" data-testid="search-result-changed">
                           Edited since this search: open it to read it as it is now.
                         </span>

@@ -7,6 +7,7 @@ import { BackendError, type Backend, type Unlisten } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
 import { byteLength, fileKind } from '../logic/format';
 import { isOpenableLink } from '../logic/links';
+import { versionOf } from '../logic/messageChanges';
 import { DEFAULT_SETTINGS } from '../logic/settings';
 import { MAX_DRAFT_BYTES, MAX_DRAFT_KEY_BYTES, MAX_DRAFTS, WRITTEN_APART_MS } from '../generated/bindings';
 import type {
@@ -786,7 +787,7 @@ export class FakeBackend implements Backend {
     if (this.connection.state !== 'online')
       throw new BackendError('network', 'Cannot reach the clinic server.');
     if (m.retracted) return { messageId, versions: [] };
-    const current = { version: m.edited?.version ?? 1, content: m.content, at: m.edited?.at ?? m.createdAt };
+    const current = { version: versionOf(m), content: m.content, at: m.edited?.at ?? m.createdAt };
     return { messageId, versions: [...(this.versions.get(messageId) ?? []), current] };
   }
 
@@ -821,7 +822,7 @@ export class FakeBackend implements Backend {
           updatedAt: now,
         });
       } else {
-        const version = m.edited?.version ?? 1;
+        const version = versionOf(m);
         if (m.id) {
           const earlier = this.versions.get(m.id) ?? [];
           earlier.push({ version, content: m.content, at: m.edited?.at ?? m.createdAt });

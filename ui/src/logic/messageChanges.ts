@@ -4,7 +4,7 @@
 // made offline may still be refused, and the bubble then says so (`changeNotice`).
 
 import { formatShortDate } from './format';
-import type { LocalMessage, MessageWindows, Role } from '../types';
+import type { Edited, LocalMessage, MessageWindows, Role } from '../types';
 
 export interface ChangeContext {
   message: LocalMessage;
@@ -41,11 +41,16 @@ export function canUnsend(ctx: ChangeContext): boolean {
   return within(ctx.message, secs, ctx.now);
 }
 
+/** Which version a copy's text is: 1 until the first edit. */
+export function versionOf(m: { edited?: Edited | null }): number {
+  return m.edited?.version ?? 1;
+}
+
 /** Whether the menu offers to edit this message. */
 export function canEdit(ctx: ChangeContext): boolean {
   const windows = changeable(ctx);
   if (!windows) return false;
-  const version = ctx.message.edited?.version ?? 1;
+  const version = versionOf(ctx.message);
   return within(ctx.message, windows.editSecs, ctx.now) && version <= windows.maxEdits;
 }
 

@@ -146,6 +146,14 @@ describe('login: focus and cancel', () => {
     }
   });
 
+  it('offers the address of a session restored at start once it is logged out', async () => {
+    const s = await renderApp(setup({ as: PATIENT }));
+    await s.user.click(await screen.findByTestId('settings-button'));
+    await s.user.click(screen.getByTestId('logout-button'));
+    expect(await screen.findByTestId('server-url')).toHaveValue('http://127.0.0.1:8470');
+    expect(screen.getByTestId('username')).toHaveFocus();
+  });
+
   it('offers Cancel while signing in to a silent server; cancelling brings the form back', async () => {
     const s = setup({ as: null });
     s.fake.silentServers.add('https://silent.lan');

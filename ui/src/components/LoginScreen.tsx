@@ -1,19 +1,10 @@
 // First run: the clinic server's address and the user's credentials.
 
 import { useState, type FormEvent, type InputHTMLAttributes } from 'react';
+import { lastServer, rememberServer } from '../logic/lastServer';
 import { firstEmptyField, loginArgs } from '../logic/login';
 import { useChat, useStore } from '../store/hooks';
 import { PairingCodeField } from './PairingCodeField';
-
-const LAST_SERVER_KEY = 'clinic.lastServerUrl';
-
-function lastServer(): string {
-  try {
-    return localStorage.getItem(LAST_SERVER_KEY) ?? '';
-  } catch {
-    return '';
-  }
-}
 
 type TextFieldProps = Omit<InputHTMLAttributes<HTMLInputElement>, 'onChange'> & {
   label: string;
@@ -47,11 +38,7 @@ export function LoginScreen() {
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const args = loginArgs({ serverUrl, username, password, pairingCode });
-    try {
-      localStorage.setItem(LAST_SERVER_KEY, args.serverUrl);
-    } catch {
-      // Remembering the address is a convenience only.
-    }
+    rememberServer(args.serverUrl);
     void store.login(args);
   };
 

@@ -17,6 +17,7 @@ import {
 import { PAGE_SIZE, pageHasMore } from '../logic/paging';
 import { peerStatus, type PeerStatus } from '../logic/presence';
 import { readMark } from '../logic/receipts';
+import { rememberServer } from '../logic/lastServer';
 import { loginErrorText, pairingToCompare } from '../logic/login';
 import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
@@ -201,6 +202,8 @@ export class ChatStore {
       return;
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;
+    // For the sign-in form after a logout, also when this session was restored at start.
+    rememberServer(snapshot.session.serverUrl);
     // A new session (a start, a sign-in) takes back what this user was writing.
     if (!sameUser && !snapshot.lock?.locked) void this.restoreDrafts(snapshot.session.user.id);
     this.set({

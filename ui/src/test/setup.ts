@@ -5,7 +5,11 @@ import '@testing-library/jest-dom/vitest';
 import { cleanup } from '@testing-library/react';
 import { afterEach } from 'vitest';
 
-afterEach(() => cleanup());
+afterEach(() => {
+  cleanup();
+  // jsdom keeps storage for a whole file: each test starts with none (the remembered server).
+  localStorage.clear();
+});
 
 class NoopResizeObserver {
   observe() {}

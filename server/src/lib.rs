@@ -37,6 +37,7 @@ mod systemd;
 mod text;
 mod time;
 mod unsend;
+mod writes;
 mod ws;
 
 pub use config::{Config, ConnectionLimits, FrameRates, MetricsAccess, Rate, Synchronous};

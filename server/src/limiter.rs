@@ -39,22 +39,35 @@ impl Bucket {
 
     /// Takes one token if there is one.
     pub(crate) fn take(&mut self) -> bool {
-        self.refill();
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.take_n(Cost::ONE).is_none()
     }
 
     /// How long until a token is there (`None`: one is there now).
     pub(crate) fn until_next(&mut self) -> Option<Duration> {
+        self.until(Cost::ONE)
+    }
+
+    /// How long until `cost` may be taken (`None`: now).
+    fn until(&mut self, cost: Cost) -> Option<Duration> {
         self.refill();
-        (self.tokens < 1.0).then(|| {
-            let secs = (1.0 - self.tokens) / self.rate.max(f64::MIN_POSITIVE);
+        // Never more than a full bucket, or a cost over the burst could never be paid (but at
+        // least one token: a bucket of no burst admits nothing).
+        let needed = cost.tokens.min(self.burst.max(1.0));
+        let floor = if cost.overdraft { -self.burst } else { 0.0 };
+        let short = needed + floor - self.tokens;
+        (short > 0.0).then(|| {
+            let secs = short / self.rate.max(f64::MIN_POSITIVE);
             Duration::from_secs_f64(secs.min(3600.0))
         })
+    }
+
+    /// Takes `cost` if it may be taken now, else says how long until it may.
+    fn take_n(&mut self, cost: Cost) -> Option<Duration> {
+        let wait = self.until(cost);
+        if wait.is_none() {
+            self.tokens -= cost.tokens.min(self.burst.max(1.0));
+        }
+        wait
     }
 
     /// Waits until a token is there and takes it: the caller is slowed down, never refused.
@@ -93,6 +106,11 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
 
     /// Takes a token of `key`'s bucket, or says how long until one is there.
     pub(crate) fn take(&self, key: &K) -> Result<(), Duration> {
+        self.take_n(key, Cost::ONE)
+    }
+
+    /// Takes `cost` from `key`'s bucket, or says how long until it may.
+    pub(crate) fn take_n(&self, key: &K, cost: Cost) -> Result<(), Duration> {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_KEYS && !map.contains_key(key) {
             map.retain(|_, b| !b.is_full());
@@ -103,14 +121,33 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
         let bucket = map
             .entry(key.clone())
             .or_insert_with(|| Bucket::with(self.rate));
-        match bucket.until_next() {
-            Some(wait) => Err(wait),
-            None => {
-                bucket.take();
-                Ok(())
-            }
+        bucket.take_n(cost).map_or(Ok(()), Err)
+    }
+
+    /// Waits until `cost` may be taken from `key`'s bucket and takes it: the caller is slowed
+    /// down, never refused.
+    pub(crate) async fn wait_n(&self, key: &K, cost: Cost) {
+        while let Err(wait) = self.take_n(key, cost) {
+            tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// What one request takes from a bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Cost {
+    /// Tokens (at most a full bucket is ever asked for).
+    pub tokens: f64,
+    /// May take the bucket below empty, down to minus its burst: for what must not wait behind
+    /// the same caller's earlier requests (an emergency), while a flood of it still does.
+    pub overdraft: bool,
+}
+
+impl Cost {
+    pub(crate) const ONE: Self = Self {
+        tokens: 1.0,
+        overdraft: false,
+    };
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -277,6 +314,48 @@ mod tests {
         let mut bucket = Bucket::new(0.001, 3.0);
         assert!(bucket.take() && bucket.take() && bucket.take());
         assert!(!bucket.take());
+    }
+
+    #[test]
+    fn a_cost_takes_its_tokens_and_never_more_than_a_full_bucket() {
+        let buckets = KeyedBuckets::new(Rate::new(0.001, 10.0));
+        let six = Cost {
+            tokens: 6.0,
+            overdraft: false,
+        };
+        assert!(buckets.take_n(&"a", six).is_ok());
+        assert!(buckets.take_n(&"a", six).is_err(), "4 left");
+        assert!(buckets.take(&"a").is_ok());
+        let huge = Cost {
+            tokens: 1000.0,
+            overdraft: false,
+        };
+        assert!(buckets.take_n(&"b", huge).is_ok(), "a full bucket pays");
+        assert!(buckets.take(&"b").is_err(), "and is empty");
+    }
+
+    #[test]
+    fn an_overdraft_goes_below_empty_down_to_minus_the_burst() {
+        let buckets = KeyedBuckets::new(Rate::new(0.001, 2.0));
+        let urgent = Cost {
+            tokens: 1.0,
+            overdraft: true,
+        };
+        assert!(buckets.take(&"a").is_ok() && buckets.take(&"a").is_ok());
+        assert!(buckets.take(&"a").is_err(), "empty for ordinary costs");
+        assert!(buckets.take_n(&"a", urgent).is_ok());
+        assert!(buckets.take_n(&"a", urgent).is_ok());
+        let wait = buckets
+            .take_n(&"a", urgent)
+            .expect_err("at minus the burst");
+        assert!(
+            wait > Duration::from_secs(900),
+            "{wait:?}: one token at 0.001/s"
+        );
+        assert!(
+            buckets.take(&"a").is_err(),
+            "the debt is paid before anything else"
+        );
     }
 
     #[test]

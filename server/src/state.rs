@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub care: Arc<crate::limiter::KeyedBuckets<clinic_protocol::UserId>>,
     /// Each user's rate of audited reads over REST ([`crate::http::Reading`]).
     pub reads: Arc<crate::limiter::KeyedBuckets<clinic_protocol::UserId>>,
+    /// Each user's rate of writes, over REST and every socket ([`crate::writes`]).
+    pub writes: Arc<crate::writes::Writes>,
     /// Cancelled when the server shuts down: sockets close with a close frame.
     pub shutdown: CancellationToken,
     /// Live socket tasks, waited for at shutdown.

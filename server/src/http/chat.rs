@@ -5,7 +5,9 @@ use super::{ApiJson, ApiQuery, Reading};
 use crate::audit::{self, Action, Event};
 use crate::chat::{MessageFrames, ReceiptKind, publish_receipts, publish_sent};
 use crate::error::ApiError;
+use crate::limiter::Cost;
 use crate::state::{AppState, Session};
+use crate::writes;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -77,6 +79,8 @@ pub(super) async fn send(
         .clone()
         .unwrap_or_else(|| ClientId::new(format!("srv-{}", uuid::Uuid::now_v7().simple())));
     let sender = session.user;
+    let cost = writes::cost(new.content.len(), new.is_emergency);
+    state.writes.charge(&sender.id, cost)?;
     let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(&ConversationKey::new(
         new.patient_id.clone(),
         new.doctor_id.clone(),
@@ -103,6 +107,7 @@ async fn receipts(
 ) -> Result<Json<MarkReadResponse>, ApiError> {
     let ids = request.message_ids;
     let reader = &session.user.id;
+    state.writes.charge(reader, Cost::ONE)?;
     let receipts = match kind {
         ReceiptKind::Read => state.store.mark_read(reader, ids).await,
         ReceiptKind::Delivered => state.store.mark_delivered(reader, ids).await,
@@ -189,6 +194,8 @@ pub(super) async fn retract(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<RetractRequest>,
 ) -> Result<Json<Message>, ApiError> {
+    let cost = writes::cost(request.reason.as_ref().map_or(0, String::len), false);
+    state.writes.charge(&session.user.id, cost)?;
     let changed =
         crate::unsend::retract(&state, &session.user, MessageId::new(id), request, None).await?;
     Ok(Json(changed.message))
@@ -201,6 +208,9 @@ pub(super) async fn edit(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<EditRequest>,
 ) -> Result<Json<Message>, ApiError> {
+    state
+        .writes
+        .charge(&session.user.id, writes::cost(request.content.len(), false))?;
     let changed =
         crate::unsend::edit(&state, &session.user, MessageId::new(id), request, None).await?;
     Ok(Json(changed.message))

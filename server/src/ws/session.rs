@@ -8,13 +8,14 @@ use crate::config::FrameRates;
 use crate::emergency;
 use crate::error::ApiError;
 use crate::hub::{Outbox, SocketId, encode};
-use crate::limiter::Bucket;
+use crate::limiter::{Bucket, Cost};
 use crate::state::{AppState, Session};
 use crate::store::Queued;
 use crate::store::StoreError;
 use crate::store::messages::Sent;
 use crate::store::receipts::Receipt;
 use crate::store::versions::Changed;
+use crate::writes;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, close_code};
 use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{
@@ -405,6 +406,7 @@ impl Socket<'_> {
                 patient_id,
                 doctor_id,
             } => {
+                self.state.writes.wait(&self.user.id, Cost::ONE).await;
                 let key = ConversationKey::new(patient_id, doctor_id);
                 let queued = self
                     .state
@@ -414,6 +416,7 @@ impl Socket<'_> {
                 return Some(Self::receipts_pending(ReceiptKind::Read, queued));
             }
             ClientFrame::MessageDelivered { message_ids } => {
+                self.state.writes.wait(&self.user.id, Cost::ONE).await;
                 let queued = self
                     .state
                     .store
@@ -443,6 +446,8 @@ impl Socket<'_> {
                 reason,
                 misdirected,
             } => {
+                let cost = writes::cost(reason.as_ref().map_or(0, String::len), false);
+                self.state.writes.wait(&self.user.id, cost).await;
                 let request = RetractRequest {
                     reason,
                     misdirected,
@@ -465,6 +470,8 @@ impl Socket<'_> {
                 content,
                 base_version,
             } => {
+                let cost = writes::cost(content.len(), false);
+                self.state.writes.wait(&self.user.id, cost).await;
                 let request = EditRequest {
                     content,
                     base_version,
@@ -494,6 +501,8 @@ impl Socket<'_> {
         // TCP buffers (backpressure on the sender) instead of being refused. A refusal in the
         // middle of a pipelined burst would let the later sends overtake the refused one.
         self.sends.wait().await;
+        let cost = writes::cost(new.content.len(), new.is_emergency);
+        self.state.writes.wait(&self.user.id, cost).await;
         let sender = self.user.clone();
         let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(
             &clinic_protocol::ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone()),

@@ -24,6 +24,7 @@ mod abuse_private_files;
 mod abuse_refusals;
 mod abuse_storage;
 mod abuse_uploads;
+mod abuse_writes;
 mod audit;
 mod auth;
 mod availability;

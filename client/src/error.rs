@@ -55,6 +55,9 @@ pub enum ClientError {
     UnknownContact(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// Too late for what was asked (a sentence for people says why).
+    #[error("{0}")]
+    TooLate(String),
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("credential store: {0}")]
@@ -120,6 +123,7 @@ impl ClientError {
             Self::Unconfirmed(_) => "unconfirmed",
             Self::UnknownContact(_) => "unknownContact",
             Self::NotFound(_) => "notFound",
+            Self::TooLate(_) => "tooLate",
             Self::Invalid(_) => "invalid",
             Self::Credentials(_) => "credentials",
             Self::ProfileNotPrivate { .. } => "profileNotPrivate",

@@ -53,6 +53,7 @@ impl From<ClientError> for CommandError {
             ClientError::SessionExpired => "unauthorized",
             ClientError::UnknownContact(_) | ClientError::NotFound(_) => "not_found",
             ClientError::Invalid(_) => "bad_request",
+            ClientError::TooLate(_) => "too_late",
             ClientError::Credentials(_) => "keyring",
             ClientError::Io(_) => "io",
             ClientError::Cache(_) | ClientError::Json(_) | ClientError::WrongCacheKey => "internal",

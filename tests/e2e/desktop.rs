@@ -526,8 +526,9 @@ impl World {
     }
 }
 
-/// The server goes away; a send waits in the queue and is delivered once it is back, and a search
-/// meanwhile says it searched only this computer.
+/// The server goes away; a send waits in the queue and is delivered once it is back, one dropped
+/// meanwhile ("Don't send") never arrives, and a search meanwhile says it searched only this
+/// computer.
 async fn offline(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
     signed_in(w, &app, "alice").await?;
@@ -550,7 +551,16 @@ async fn offline(w: &World) -> Result<()> {
     app.wait_css("[data-testid=message][data-mine=true][data-status=SENDING]")
         .await?;
     app.wait_attr("queued-count", "data-count", "1").await?;
+    let dropped = "Wrong conversation, do not send.";
+    app.fill("message-input", dropped).await?;
+    app.click("send-button").await?;
+    app.wait_attr("queued-count", "data-count", "2").await?;
+    let bubble = newest_bubble(&app, "[data-testid=message][data-status=SENDING]", dropped).await?;
     w.shot(&app, "offline", true).await?;
+    click_css(&app, &format!("{bubble} [data-testid=message-dont-send]")).await?;
+    app.wait_attr("queued-count", "data-count", "1")
+        .await
+        .context("the dropped message left the queue")?;
     // Search still answers from this computer's cache, and says that is all it searched.
     app.fill("search-input", "server\u{E007}").await?;
     app.wait("search-offline")
@@ -571,6 +581,9 @@ async fn offline(w: &World) -> Result<()> {
     let copies = history.iter().filter(|m| m["content"] == text).count();
     if copies != 1 {
         bail!("the offline message arrived {copies} times");
+    }
+    if history.iter().any(|m| m["content"] == dropped) {
+        bail!("the message dropped while offline arrived");
     }
     w.close(app).await?;
     drop(driver);

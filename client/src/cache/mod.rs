@@ -18,7 +18,7 @@ pub use changes::{ChangeBody, DroppedFile, QueuedChange};
 pub use cipher::CacheKey;
 pub use drafts::{Drafts, MAX_DRAFT_BYTES, MAX_DRAFT_KEY_BYTES, MAX_DRAFTS};
 pub(crate) use drafts::{key_fits, text_fits};
-pub use outbox::{EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
+pub use outbox::{Discard, EMERGENCY_LANE, EntryKind, OutboxItem, QueueEntry};
 pub use purges::PurgedFile;
 pub use search::LocalSearch;
 
@@ -184,6 +184,11 @@ const MIGRATIONS: &[&str] = &[
         text  TEXT NOT NULL,
         saved INTEGER NOT NULL
     );",
+    // 7: whether a send may be on the server already (written to a socket and not refused
+    // since), so that one never written can be discarded while it waits. Sends queued by an
+    // older build may have been written: they count as written.
+    "ALTER TABLE send_queue ADD COLUMN written INTEGER NOT NULL DEFAULT 0 CHECK (written IN (0, 1));
+    UPDATE send_queue SET written = 1 WHERE kind = 'send';",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.

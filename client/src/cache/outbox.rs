@@ -102,6 +102,18 @@ pub struct OutboxItem {
     pub created_at: DateTime<Utc>,
 }
 
+/// What [`Cache::discard`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discard {
+    /// Gone, with this local copy.
+    Discarded(Box<LocalMessage>),
+    /// Written to the server and not refused since: it may be stored there, so it stays (once
+    /// it arrives it can be unsent).
+    OnItsWay,
+    /// No send waits with this id.
+    NotQueued,
+}
+
 /// The lane a message travels in.
 pub fn lane_of(message: &LocalMessage) -> String {
     if message.is_emergency {
@@ -285,12 +297,25 @@ impl Cache {
         Ok(newest)
     }
 
-    /// One more attempt of this entry was refused; returns how many there have been.
+    /// The send at `pos` is about to be written to the socket: from now on it may be on the
+    /// server, so it can no longer be discarded. False when it is no longer queued (discarded
+    /// meanwhile): it must not be written.
+    pub fn mark_written(&self, pos: i64) -> Result<bool> {
+        let n = self.lock().execute(
+            "UPDATE send_queue SET written = 1 WHERE pos = ?1 AND state = 'pending'",
+            params![pos],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// One more attempt of this entry was refused (so the server does not have it); returns
+    /// how many there have been.
     pub fn count_attempt(&self, client_id: &str, kind: EntryKind) -> Result<u32> {
         let conn = self.lock();
         let n: Option<i64> = conn
             .query_row(
-                "UPDATE send_queue SET attempts = attempts + 1 WHERE client_id = ?1 AND kind = ?2
+                "UPDATE send_queue SET attempts = attempts + 1, written = 0
+                 WHERE client_id = ?1 AND kind = ?2
                  RETURNING attempts",
                 params![client_id, kind.as_str()],
                 |r| r.get(0),
@@ -363,18 +388,20 @@ impl Cache {
         Ok(changed)
     }
 
-    /// Drops a parked send and its local copy for good. Returns the message as it was (its
-    /// attachment copy is the caller's to delete), or `None` when no parked send has this id.
-    pub fn discard(&self, me: &UserId, client_id: &str) -> Result<Option<LocalMessage>> {
+    /// Drops a send and its local copy for good, if it cannot be on the server: parked after a
+    /// refusal, or waiting and never written to a socket since its last refusal. Returns the
+    /// message as it was (its attachment copy is the caller's to delete).
+    pub fn discard(&self, me: &UserId, client_id: &str) -> Result<Discard> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let parked: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM send_queue WHERE client_id = ?1 AND state = 'failed')",
+        let (parked, written): (bool, bool) = tx.query_row(
+            "SELECT coalesce(max(state = 'failed'), 0), coalesce(max(written), 0)
+             FROM send_queue WHERE client_id = ?1",
             params![client_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        if !parked {
-            return Ok(None);
+        if written && !parked {
+            return Ok(Discard::OnItsWay);
         }
         let Some((local_id, message)) = find(
             &tx,
@@ -382,18 +409,22 @@ impl Cache {
             params![me.as_str(), client_id],
         )?
         else {
-            return Ok(None);
+            return Ok(Discard::NotQueued);
         };
-        tx.execute(
+        let n = tx.execute(
             "DELETE FROM send_queue WHERE client_id = ?1",
             params![client_id],
         )?;
+        if n == 0 {
+            // Its copy is the server's already, or not ours: nothing waits to be discarded.
+            return Ok(Discard::NotQueued);
+        }
         tx.execute(
             "DELETE FROM messages WHERE local_id = ?1",
             params![local_id],
         )?;
         tx.commit()?;
-        Ok(Some(message))
+        Ok(Discard::Discarded(Box::new(message)))
     }
 
     /// Whether a send with this `clientId` is queued and not parked (may be under way).

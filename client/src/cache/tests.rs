@@ -1,6 +1,6 @@
 //! Unit tests of the cache: merging server copies onto optimistic ones, order, receipts, outbox.
 
-use super::{Cache, CacheKey, EntryKind};
+use super::{Cache, CacheKey, Discard, EntryKind};
 use crate::record::LocalMessage;
 use chrono::Utc;
 use clinic_protocol::rest::SyncPage;
@@ -220,10 +220,42 @@ fn receipts_only_raise_status_and_failures_can_be_retried() {
         cache.retry(&me, "c2").unwrap().is_none(),
         "only a parked send is retried"
     );
-    assert!(
-        cache.discard(&me, "c3").unwrap().is_none(),
-        "a queued send is not discarded"
+    let c3 = cache.queue_heads(&me).unwrap()[0].pos;
+    assert!(cache.mark_written(c3).unwrap());
+    assert_eq!(
+        cache.discard(&me, "c3").unwrap(),
+        Discard::OnItsWay,
+        "a send written to the server is not discarded"
     );
+    assert_eq!(cache.outbox_len().unwrap(), 2);
+}
+
+#[test]
+fn a_send_never_written_is_discarded_and_then_never_written() {
+    let (_d, cache) = open();
+    let me = UserId::from("p1");
+    cache.enqueue(&local("w1", "p1"), None).unwrap();
+    cache.enqueue(&local("w2", "p1"), None).unwrap();
+    let heads = cache.queue_heads(&me).unwrap();
+    let w1 = heads[0].pos;
+    // The worker read the head, then the person discarded it before it was written.
+    let Discard::Discarded(gone) = cache.discard(&me, "w1").unwrap() else {
+        panic!("a send never written is discarded");
+    };
+    assert_eq!(gone.client_id.as_str(), "w1");
+    assert!(!cache.mark_written(w1).unwrap(), "so it is not written");
+    assert!(cache.message_by_client_id(&me, "w1").unwrap().is_none());
+    assert_eq!(cache.discard(&me, "w1").unwrap(), Discard::NotQueued);
+    // One written, then refused: the server does not have it, so it may go again.
+    let w2 = cache.queue_heads(&me).unwrap()[0].pos;
+    assert!(cache.mark_written(w2).unwrap());
+    assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
+    assert_eq!(cache.count_attempt("w2", EntryKind::Send).unwrap(), 1);
+    assert!(matches!(
+        cache.discard(&me, "w2").unwrap(),
+        Discard::Discarded(_)
+    ));
+    assert_eq!(cache.outbox_counts().unwrap(), (0, 0));
 }
 
 #[test]
@@ -296,7 +328,9 @@ fn lanes_uploads_and_emergencies() {
             .iter()
             .all(|h| h.message.client_id.as_str() != "g1")
     );
-    let dropped = cache.discard(&me, "g1").unwrap().unwrap();
+    let Discard::Discarded(dropped) = cache.discard(&me, "g1").unwrap() else {
+        panic!("a parked send is discarded");
+    };
     assert_eq!(dropped.client_id.as_str(), "g1");
     assert!(cache.message_by_client_id(&me, "g1").unwrap().is_none());
     assert_eq!(cache.outbox_failed().unwrap(), 0);
@@ -411,7 +445,10 @@ fn the_newest_unsent_emergency_waiting_or_parked_never_a_sent_one() {
         (found.client_id.as_str(), found.status),
         ("e1", MessageStatus::Failed)
     );
-    cache.discard(&me, "e1").unwrap().unwrap();
+    assert!(matches!(
+        cache.discard(&me, "e1").unwrap(),
+        Discard::Discarded(_)
+    ));
     assert_eq!(cache.newest_unsent_emergency(&me).unwrap(), None);
     assert_eq!(
         cache.newest_unsent_emergency(&UserId::from("p2")).unwrap(),

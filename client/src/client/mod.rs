@@ -16,7 +16,7 @@ pub use lock::{LockStatus, UnsentEmergency};
 pub use search::Found;
 
 use crate::api::Api;
-use crate::cache::{Cache, CacheReset};
+use crate::cache::{Cache, CacheReset, Discard};
 use crate::connection;
 use crate::credentials::CredentialStore;
 use crate::error::{ClientError, Result};
@@ -419,19 +419,31 @@ impl Client {
         Ok(message)
     }
 
-    /// Drops a parked (`FAILED`) send for good, with its local copy of any attachment. A send
-    /// still queued cannot be discarded (it may be on its way). Only while unlocked.
+    /// Drops a send for good, with its local copy of any attachment: one parked (`FAILED`), or
+    /// one still waiting that was never written to the server (offline, or behind another in
+    /// its lane). One that may be on the server is refused (`TooLate`): once it arrives it can
+    /// be unsent. Only while unlocked.
     pub fn discard(&self, client_id: &ClientId) -> Result<LocalMessage> {
         self.ensure_unlocked()?;
-        let message = self
+        let message = match self
             .shared
             .cache
             .discard(self.shared.me(), client_id.as_str())?
-            .ok_or_else(|| {
-                ClientError::NotFound(format!(
-                    "no failed send {client_id} (only a failed send can be discarded)"
-                ))
-            })?;
+        {
+            Discard::Discarded(message) => *message,
+            Discard::OnItsWay => {
+                return Err(ClientError::TooLate(
+                    "This message is already on its way to the clinic and can no longer be \
+                     stopped. Once it has arrived you can take it back from its menu."
+                        .to_owned(),
+                ));
+            }
+            Discard::NotQueued => {
+                return Err(ClientError::NotFound(format!(
+                    "no unsent message {client_id} (it was sent or discarded already)"
+                )));
+            }
+        };
         if let Some(path) = &message.local_file_path {
             crate::attachments::remove_copy(std::path::Path::new(path));
         }

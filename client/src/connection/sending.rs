@@ -105,6 +105,11 @@ impl Conn {
             match entry.kind {
                 EntryKind::Upload => self.start_upload(entry),
                 EntryKind::Send => {
+                    // Recorded before the write: a send discarded meanwhile is not written, and
+                    // one written can no longer be discarded.
+                    if !self.shared.cache.mark_written(entry.pos).map_err(failed)? {
+                        continue;
+                    }
                     let frame = ClientFrame::MessageSend(entry.wire(chrono::Utc::now()));
                     let text = serde_json::to_string(&frame).map_err(failed)?;
                     self.ws

@@ -304,3 +304,79 @@ async fn a_send_the_server_always_refuses_is_parked_without_a_reconnect() {
     assert_eq!(proxy.ws_connections(), 1);
     alice.disconnect().await;
 }
+
+/// Sends not written to the server yet (behind an upload of their conversation, and the upload
+/// itself while it streams) are dropped for good; one written and not answered may be stored
+/// already, so it cannot be dropped, and arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_not_yet_written_is_discarded_and_one_on_its_way_is_not() {
+    let data = demo_data_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
+    let alice = online(&proxy.url(), dir.path(), "alice").await;
+    let with_patel = alice.conversation_with("dr.patel").unwrap();
+
+    proxy.stall_uploads();
+    let scan = dir.path().join("scan.txt");
+    std::fs::write(&scan, "x".repeat(4 * 1024 * 1024)).unwrap();
+    let tag = prefix("discard");
+    let file = alice
+        .send_with_attachment(&with_patel, &format!("{tag} the wrong scan"), false, &scan)
+        .unwrap();
+    let behind = alice
+        .send(&with_patel, &format!("{tag} second thoughts"), false)
+        .unwrap();
+    poll_until("the upload to start", || proxy.uploads_stalled() > 0).await;
+    let mut events = alice.subscribe();
+    alice.discard(&behind.client_id).unwrap();
+    alice.discard(&file.client_id).unwrap();
+    for gone in [&behind, &file] {
+        assert!(alice.message(&gone.client_id).unwrap().is_none());
+    }
+    assert!(alice.outbox().unwrap().is_empty());
+    let told: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|e| match e {
+            ClientEvent::MessageDiscarded { client_id, .. } => Some(client_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, [behind.client_id.clone(), file.client_id.clone()]);
+    proxy.drop_stalled_uploads();
+
+    // Written to the socket, its answer held back: it may be stored, so it stays.
+    proxy.hold_server_frames();
+    let sends = proxy.client_frames("message:send");
+    let going = alice
+        .send(&with_patel, &format!("{tag} on its way"), false)
+        .unwrap();
+    poll_until("the send to be written", || {
+        proxy.client_frames("message:send") > sends
+    })
+    .await;
+    let refused = alice.discard(&going.client_id).unwrap_err();
+    assert!(
+        matches!(refused, clinic_client::ClientError::TooLate(_)),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("already on its way"),
+        "{refused}"
+    );
+    proxy.release();
+    wait_until(&alice, "the send on its way", || {
+        status(&alice, &going) >= MessageStatus::Sent
+    })
+    .await;
+    let stored = server_messages(&server.url(), "alice", &with_patel).await;
+    let ours: Vec<&str> = stored
+        .iter()
+        .map(|m| m.content.as_str())
+        .filter(|c| c.starts_with(&tag))
+        .collect();
+    assert_eq!(
+        ours,
+        [format!("{tag} on its way")],
+        "nothing dropped arrived"
+    );
+}

@@ -233,6 +233,31 @@ describe('patient chat', () => {
     await waitFor(() => expect(screen.queryByTestId('message')).toBeNull());
   });
 
+  it('a message waiting for the connection can be dropped before it goes, and not once it went', async () => {
+    const s = await renderApp(setup({ connection: { state: 'offline' } }));
+    await openChat(s.user, 'doc');
+    await s.user.type(screen.getByTestId('message-input'), 'Sorry, wrong photo{Enter}');
+    await s.user.type(screen.getByTestId('message-input'), 'Can I take it with food?{Enter}');
+    const [first] = screen.getAllByTestId('message');
+    expect(first).toHaveTextContent('Waits for the connection');
+    await s.user.click(within(first!).getByTestId('message-dont-send'));
+    expect(s.fake.callsOf('discard_message')).toHaveLength(1);
+    await waitFor(() => expect(screen.getAllByTestId('message')).toHaveLength(1));
+    expect(screen.getByTestId('message')).toHaveTextContent('Can I take it with food?');
+    expect(s.fake.messages.some((m) => m.content === 'Sorry, wrong photo')).toBe(false);
+
+    // Online (and not acknowledged yet) it was written to the server: the menu still offers
+    // it, the shell says why not, and the message stays.
+    act(() => s.fake.setConnection({ state: 'online' }));
+    expect(screen.getByTestId('message')).not.toHaveTextContent('Waits for the connection');
+    fireEvent.contextMenu(screen.getByTestId('message'));
+    await s.user.click(await screen.findByTestId('message-action-discard'));
+    expect(await screen.findByTestId('notice')).toHaveTextContent(
+      'This message is already on its way to the clinic and can no longer be stopped.',
+    );
+    expect(screen.getByTestId('message')).toHaveAttribute('data-status', 'SENDING');
+  });
+
   it('the emergency button asks first, then sends and shows the status', async () => {
     const s = await renderApp(setup());
     await openChat(s.user, 'doc');

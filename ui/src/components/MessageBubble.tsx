@@ -1,6 +1,6 @@
 // One message: mine on the right, theirs on the left, with time, delivery ticks, attachment,
-// emergency styling, clickable links, its own menu (right-click, Shift+F10), and Retry when it
-// failed.
+// emergency styling, clickable links, its own menu (right-click, Shift+F10), Retry when it
+// failed, and "Don't send" while it waits to be sent.
 
 import { memo, useCallback, useEffect, useState } from 'react';
 import { sameKey } from '../logic/conversations';
@@ -53,12 +53,16 @@ export const MessageBubble = memo(function MessageBubble({
   const [open, setOpen] = useState<'unsend' | 'edit' | 'versions' | null>(null);
   const closeChange = useCallback(() => setOpen(null), []);
   const role = me?.role ?? 'PATIENT';
+  // Mine, not sent yet: it may still be dropped (the shell refuses one already on its way).
+  const unsent = mine && message.status === 'SENDING' && !message.id;
+  const offline = useChat((s) => s.connection.state !== 'online');
   const menu = useMessageMenu(message, (now) => {
     const change = { message, mine, role, windows, now };
     return {
       unsend: canUnsend(change) ? unsendLabel(role) : null,
       edit: canEdit(change),
       edited: !!message.edited && !message.retracted,
+      unsent,
       onChange: setOpen,
     };
   });
@@ -134,6 +138,19 @@ export const MessageBubble = memo(function MessageBubble({
           </time>
           {mine && <StatusTicks status={message.status} />}
         </footer>
+        {unsent && offline && (
+          <div className="bubble-waiting" data-testid="message-waiting">
+            <span>Waits for the connection</span>
+            <button
+              type="button"
+              className="link-button"
+              data-testid="message-dont-send"
+              onClick={() => void store.discard(message.clientId)}
+            >
+              Don&apos;t send
+            </button>
+          </div>
+        )}
         {failed && (
           <div className="bubble-failed" role="alert">
             <span>{message.error ?? 'Not sent'}</span>

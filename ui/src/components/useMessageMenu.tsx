@@ -33,6 +33,8 @@ export interface ChangeOptions {
   unsend: 'Unsend' | 'Retract' | null;
   edit: boolean;
   edited: boolean;
+  /** One's own message still waiting to be sent: "Don't send" drops it. */
+  unsent: boolean;
   /** The bubble asks to confirm an unsend, opens its editor, or lists the versions. */
   onChange: (what: 'unsend' | 'edit' | 'versions') => void;
 }
@@ -61,6 +63,7 @@ export function useMessageMenu(
       unsend: changes.unsend,
       edit: changes.edit,
       edited: changes.edited,
+      unsent: changes.unsent,
     });
     if (actions.length > 0) setOpen({ at, actions });
   };
@@ -102,6 +105,9 @@ export function useMessageMenu(
         return;
       case 'open-file':
         void store.openAttachment(message.senderId, message.clientId);
+        return;
+      case 'discard':
+        void store.discard(message.clientId);
         return;
       case 'unsend':
       case 'edit':

@@ -512,6 +512,7 @@ export class FakeBackend implements Backend {
       updatedAt: now,
     };
     this.messages.push(msg);
+    if (this.connection.state === 'online') this.written.add(msg.clientId);
     this.setQueued();
     this.listChanged();
     this.scheduleAck();
@@ -606,6 +607,7 @@ export class FakeBackend implements Backend {
     const m = this.messages.find((x) => x.clientId === clientId && x.id === null);
     if (!m) return;
     Object.assign(m, { status: 'FAILED', error, errorCode: code });
+    this.written.delete(clientId);
     this.setQueued();
     this.changed(m);
   }
@@ -625,6 +627,8 @@ export class FakeBackend implements Backend {
       this.joined.forEach(() => this.sendFrame());
       this.owedReads.forEach(() => this.sendFrame());
       this.owedReads.clear();
+      // The queue is written to the new connection.
+      for (const m of this.messages) if (m.status === 'SENDING') this.written.add(m.clientId);
       this.scheduleAck();
     }
   }
@@ -694,18 +698,28 @@ export class FakeBackend implements Backend {
     const m = this.messages.find((x) => x.clientId === clientId && x.status === 'FAILED');
     if (!m) throw new BackendError('not_found', `No failed send ${clientId}`);
     Object.assign(m, { status: 'SENDING', error: null, errorCode: null });
+    if (this.connection.state === 'online') this.written.add(clientId);
     this.setQueued();
     this.changed(m);
     this.scheduleAck();
     return { ...m };
   }
 
+  /** Sends written to a connection (as the core's `send_queue.written`): no longer discardable. */
+  private readonly written = new Set<string>();
+
   async discardMessage(clientId: string) {
     this.record('discard_message', { clientId });
     this.ensureUnlocked();
-    const m = this.messages.find((x) => x.clientId === clientId && x.status === 'FAILED');
-    if (!m)
-      throw new BackendError('not_found', `No failed send ${clientId} (only a failed send can be discarded)`);
+    const m = this.messages.find(
+      (x) => x.clientId === clientId && x.id === null && (x.status === 'FAILED' || x.status === 'SENDING'),
+    );
+    if (!m) throw new BackendError('not_found', `not found: no unsent message ${clientId}`);
+    if (m.status === 'SENDING' && this.written.has(clientId))
+      throw new BackendError(
+        'too_late',
+        'This message is already on its way to the clinic and can no longer be stopped. Once it has arrived you can take it back from its menu.',
+      );
     this.messages = this.messages.filter((x) => x !== m);
     this.setQueued();
     this.emit({

@@ -23,6 +23,15 @@ describe('messageActions', () => {
     expect(theirs.map((a) => a.id)).toEqual(['copy-text', 'versions']);
   });
 
+  it("offers Don't send, last, only for one's own message still waiting to be sent", () => {
+    const waiting = messageActions({ ...base, content: 'Hello', unsent: true });
+    expect(waiting.map((a) => [a.id, a.label])).toEqual([
+      ['copy-text', 'Copy text'],
+      ['discard', "Don't send"],
+    ]);
+    expect(messageActions({ ...base, content: 'Hello' }).map((a) => a.id)).toEqual(['copy-text']);
+  });
+
   it('offers the selection first when the person selected part of the message', () => {
     const actions = messageActions({ ...base, content: 'Take two pills', selection: 'two pills' });
     expect(actions.map((a) => [a.id, 'text' in a ? a.text : null])).toEqual([

@@ -1,6 +1,7 @@
 // What the menu of a message offers (right-click, Shift+F10 or the Menu key on a message).
 // Only actions that exist are listed: unsend (retract) and edit only for one's own message
-// inside the clinic's window (logic/messageChanges.ts), the version list for an edited one.
+// inside the clinic's window (logic/messageChanges.ts), the version list for an edited one,
+// and "Don't send" for one's own message still waiting to be sent.
 
 import { linksOf } from './links';
 
@@ -12,7 +13,8 @@ export type MessageAction =
   | { id: 'open-file'; label: string }
   | { id: 'unsend'; label: string }
   | { id: 'edit'; label: string }
-  | { id: 'versions'; label: string };
+  | { id: 'versions'; label: string }
+  | { id: 'discard'; label: string };
 
 /** The menu never grows without end for a message full of links. */
 const MAX_LINKS = 3;
@@ -32,6 +34,8 @@ export interface ActionContext {
   edit?: boolean;
   /** Whether the message was edited (its versions can be shown, to both sides). */
   edited?: boolean;
+  /** Whether this is one's own message still waiting to be sent (it may be dropped). */
+  unsent?: boolean;
 }
 
 function shortLink(href: string): string {
@@ -52,6 +56,7 @@ export function messageActions({
   unsend,
   edit,
   edited,
+  unsent,
 }: ActionContext): MessageAction[] {
   const actions: MessageAction[] = [];
   if (selection.trim()) actions.push({ id: 'copy-selection', label: 'Copy selection', text: selection });
@@ -70,6 +75,7 @@ export function messageActions({
   if (edited) actions.push({ id: 'versions', label: 'Show versions' });
   if (edit) actions.push({ id: 'edit', label: 'Edit' });
   if (unsend) actions.push({ id: 'unsend', label: unsend });
+  if (unsent) actions.push({ id: 'discard', label: "Don't send" });
   return actions;
 }
 

@@ -763,8 +763,10 @@ export class ChatStore {
       return true;
     } catch (err) {
       const e = BackendError.from(err);
-      // A conflict says who has it ("Dr. X already took it."): that is the whole message.
-      this.set({ notice: e.code === 'conflict' ? e.message : `Could not ${what}: ${e.message}` });
+      // A conflict says who has it ("Dr. X already took it."), too late says why and what
+      // else to do: that is the whole message.
+      const whole = e.code === 'conflict' || e.code === 'too_late';
+      this.set({ notice: whole ? e.message : `Could not ${what}: ${e.message}` });
       return false;
     }
   }

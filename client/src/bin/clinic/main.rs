@@ -182,7 +182,8 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
-    /// Queued and failed sends with their reasons; `retry` or `discard` a failed one.
+    /// Queued and failed sends with their reasons; `retry` a failed one, `discard` a failed one
+    /// or one not yet sent.
     Outbox {
         #[command(subcommand)]
         action: Option<OutboxAction>,
@@ -207,7 +208,7 @@ enum EmergencyAction {
 enum OutboxAction {
     /// Queue a failed send again (same clientId: never stored twice).
     Retry { client_id: String },
-    /// Drop a failed send for good.
+    /// Drop a failed send, or one waiting that was never sent, for good.
     Discard { client_id: String },
 }
 

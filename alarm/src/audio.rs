@@ -1,6 +1,6 @@
-//! The audio thread: opens the output device lazily (and once at start when probed), loops the
-//! alarm while any emergency key rings, plays the message chime, and closes the device again
-//! when idle.
+//! The audio thread: opens the output device lazily (and at start when probed, again and again
+//! until one works), loops the alarm while any emergency key rings, plays the message chime,
+//! and closes the device again when idle.
 //!
 //! rodio's output stream is not `Send`, so it lives on this one thread; the `Alarm` handle talks
 //! to it over a channel. A missing or failing device is logged once and retried later (a USB
@@ -41,6 +41,7 @@ const LOOPS_AHEAD: usize = 2;
 pub(crate) struct AudioSettings {
     pub(crate) retry_after: Duration,
     pub(crate) idle_close: Duration,
+    pub(crate) reprobe_every: Duration,
 }
 
 /// An open output device and what is playing on it.
@@ -62,6 +63,8 @@ pub(crate) struct Engine {
     chime_pending: bool,
     /// A probe waits: open the device (if it is not open) to learn whether it works.
     probe_pending: bool,
+    /// When to probe again after a probe found no device (until one works).
+    reprobe_at: Option<Instant>,
     next_attempt: Option<Instant>,
     /// "Said once": true after we warned about a missing device, until it works again.
     said_unavailable: bool,
@@ -84,6 +87,7 @@ impl Engine {
             out: None,
             chime_pending: false,
             probe_pending: false,
+            reprobe_at: None,
             next_attempt: None,
             said_unavailable: false,
             said_broken: false,
@@ -97,6 +101,12 @@ impl Engine {
                 match commands.recv_timeout(TICK) {
                     Ok(command) => Some(command),
                     Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else if let Some(at) = self.reprobe_at {
+                match commands.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(command) => Some(command),
+                    Err(RecvTimeoutError::Timeout) => Some(Command::Probe),
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
@@ -149,6 +159,7 @@ impl Engine {
             self.open_if_due();
             if self.out.is_none() {
                 self.next_attempt = waiting;
+                self.reprobe_at = Some(Instant::now() + self.settings.reprobe_every);
             }
         }
         let chime_wanted = std::mem::take(&mut self.chime_pending);
@@ -204,6 +215,7 @@ impl Engine {
                 }
                 self.said_unavailable = false;
                 self.next_attempt = None;
+                self.reprobe_at = None;
                 self.shared.device_open.store(true, Ordering::Release);
                 self.out = Some(Output {
                     sink,

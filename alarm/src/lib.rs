@@ -48,6 +48,10 @@ pub struct AlarmConfig {
     pub retry_after: Duration,
     /// Close the audio device after this long with nothing playing.
     pub idle_close: Duration,
+    /// After a probe found no device, probe again this often (silently, while nothing rings)
+    /// until one works: a sound server that starts after the app, or a headset plugged in, is
+    /// found without waiting for an emergency.
+    pub reprobe_every: Duration,
     /// Longest [`Alarm::notify`] waits for the notification service.
     pub notify_timeout: Duration,
 }
@@ -60,6 +64,7 @@ impl Default for AlarmConfig {
             notifications: true,
             retry_after: Duration::from_secs(10),
             idle_close: Duration::from_secs(5),
+            reprobe_every: Duration::from_secs(30),
             notify_timeout: Duration::from_secs(5),
         }
     }
@@ -157,6 +162,8 @@ impl Alarm {
     /// Opens the sound device once, silently, so that [`Alarm::audio_available`] says whether
     /// the alarm could be heard before anything rings (a machine without sound says so from
     /// the start, not at its first emergency). The device closes again after the idle time.
+    /// One that finds no device is repeated every [`AlarmConfig::reprobe_every`] until one
+    /// works.
     pub fn probe(&self) {
         self.send(Command::Probe);
     }
@@ -233,6 +240,7 @@ fn start_audio(config: &AlarmConfig, shared: &Arc<Shared>) -> Option<Sender<Comm
     let settings = AudioSettings {
         retry_after: config.retry_after,
         idle_close: config.idle_close,
+        reprobe_every: config.reprobe_every,
     };
     let engine = Engine::new(settings, Arc::clone(shared), alarm, chime);
     let (tx, rx) = channel();

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clinic_alarm::{Alarm, AlarmConfig, Notice, Urgency};
 
 const USAGE: &str = "usage: clinic-alarm [--no-audio] [--no-notifications] [--idle-close-ms N] \
-[--retry-ms N] STEP...
+[--retry-ms N] [--reprobe-ms N] STEP...
 steps: ring KEY | stop KEY | silence | chime | probe | wait MS | status
        notify critical|normal TITLE BODY | notify-later critical|normal TITLE BODY
        notify-tagged TAG TITLE BODY (critical, queued) | withdraw TAG
@@ -40,6 +40,9 @@ fn main() -> anyhow::Result<()> {
             "--no-notifications" => config.notifications = false,
             "--idle-close-ms" => config.idle_close = millis(take(&mut args, &flag)?.as_str())?,
             "--retry-ms" => config.retry_after = millis(take(&mut args, &flag)?.as_str())?,
+            "--reprobe-ms" => {
+                config.reprobe_every = millis(take(&mut args, &flag)?.as_str())?;
+            }
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }

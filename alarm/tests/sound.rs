@@ -186,6 +186,32 @@ fn a_probe_finds_a_working_device_and_plays_nothing() {
     assert!(played.is_ok_and(|p| p.is_empty()), "nothing audible");
 }
 
+/// A probe that finds no device is repeated until one works, silently and with nothing
+/// ringing: a sound server that comes up after the app is found without an emergency, so the
+/// warning that this computer cannot ring goes away by itself.
+#[test]
+fn a_failed_probe_is_repeated_until_a_device_works() {
+    let home = tempfile::tempdir().unwrap();
+    common::asoundrc(home.path(), "{ type hw; card 31 }"); // no such card yet
+    let no_bus = common::no_bus(home.path());
+    let mut probe = Probe::spawn(
+        home.path(),
+        &no_bus,
+        &common::script(
+            "--reprobe-ms 400 --idle-close-ms 5000 probe wait 200 status wait 1500 status",
+        ),
+    );
+    let mut seen = Vec::new();
+    let probed = probe.next_status(&mut seen);
+    assert_eq!(probed.get("audio"), "Unavailable");
+    capture_to(home.path());
+    let later = probe.next_status(&mut seen);
+    assert_eq!(later.get("audio"), "Available", "{later:?}");
+    assert_eq!(later.get("device_open"), "true", "{later:?}");
+    assert_eq!(later.num("loops_played") + later.num("chimes_played"), 0);
+    let _ = probe.finish();
+}
+
 /// A probe that finds no device does not hold back the first ring: a sound server that comes up
 /// just after the app (both started at login) is tried as soon as an emergency rings, not after
 /// the wait between retries.

@@ -68,11 +68,20 @@ pub async fn check_device<R: Runtime>(app: &AppHandle<R>) -> DeviceCheck {
     device
 }
 
-/// Opens the sound device once, silently, and tells the page what it found: a computer that
-/// cannot ring says so from the start, not at its first emergency.
+/// Opens the sound device, silently, and tells the page what it found: a computer that cannot
+/// ring says so from the start, not at its first emergency. While it cannot, the alarm tries
+/// again every `reprobe_every` and the page is told as soon as one works (a sound server that
+/// started after the app, a headset plugged in).
 pub fn probe_sound<R: Runtime>(app: &AppHandle<R>) {
     alarm(app).probe();
-    check_device_soon(app);
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(OUTCOME_AFTER).await;
+        let every = clinic_alarm::AlarmConfig::default().reprobe_every;
+        while check_device(&app).await.sound == DeviceState::Missing {
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 /// How long after a ring or a notification its outcome is known (the device opens, the

@@ -78,7 +78,11 @@ pub fn probe_sound<R: Runtime>(app: &AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(OUTCOME_AFTER).await;
         let every = clinic_alarm::AlarmConfig::default().reprobe_every;
-        while check_device(&app).await.sound == DeviceState::Missing {
+        // Also while untested: a device slow to answer the first probe is known at a later look.
+        while matches!(
+            check_device(&app).await.sound,
+            DeviceState::Missing | DeviceState::Untested
+        ) {
             tokio::time::sleep(every).await;
         }
     });

@@ -326,11 +326,13 @@ impl Cache {
         })
     }
 
-    /// Deletes the cache at `path` (with its log) and forgets its key: on a shared PC, logging
-    /// out leaves nothing of the user's messages behind.
+    /// Forgets the cache's key and deletes the cache at `path` (with its log): on a shared PC,
+    /// logging out leaves nothing of the user's messages behind. The key goes first and either
+    /// way: a file that cannot be deleted is then unreadable (it is encrypted with that key).
     pub fn erase(path: &Path, store: &dyn CredentialStore, account: &str) -> Result<()> {
+        let forgotten = store.delete(&key_account(account));
         cipher::remove_family(path)?;
-        store.delete(&key_account(account))
+        forgotten
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -373,3 +373,61 @@ async fn a_received_file_keeps_an_extension_its_type_allows_and_stays_private() 
     alice.disconnect().await;
     patel.disconnect().await;
 }
+
+/// A shared computer's logout goes on when the cache cannot be erased: the files still go, the
+/// session, the token and the cache's key are forgotten, and the failure is told, not
+/// swallowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_whose_cache_cannot_be_erased_still_removes_the_files() {
+    let AliceAndPatel {
+        data: _data,
+        profile,
+        server: _server,
+        alice,
+        conversation,
+        ..
+    } = alice_and_patel().await;
+    let files = tempfile::tempdir().unwrap();
+    let original = files.path().join("scan.png");
+    let tag = prefix("stuck");
+    let (sent, _) = file_then_text(&alice, &conversation, &original, PNG, &tag);
+    let local_copy = std::path::PathBuf::from(sent.local_file_path.clone().unwrap());
+    assert!(local_copy.exists());
+    let session = Profile::new(profile.path())
+        .load_session()
+        .unwrap()
+        .unwrap();
+    // The cache file cannot be removed: a folder with something in it stands in its place (the
+    // open cache keeps its own file, moved aside).
+    let cache = Profile::new(profile.path()).cache_path(&session);
+    std::fs::rename(&cache, cache.with_extension("aside")).unwrap();
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::write(cache.join("keep"), b"x").unwrap();
+
+    let store = FileStore::new(profile.path().join("credentials"));
+    let token = clinic_client::CredentialStore::load(&store, &session.account()).unwrap();
+    assert!(token.is_some(), "the token is in this profile's store");
+    assert_eq!(alice.lock_status().device, Device::Shared, "the default");
+    let failed = alice.logout().await;
+    assert!(failed.is_err(), "the failed erase is told");
+    assert!(!local_copy.exists(), "the files went anyway");
+    assert!(!profile.path().join("attachments").exists());
+    assert!(
+        Profile::new(profile.path())
+            .load_session()
+            .unwrap()
+            .is_none(),
+        "signed out"
+    );
+    assert_eq!(
+        clinic_client::CredentialStore::load(&store, &session.account()).unwrap(),
+        None,
+        "the token is forgotten"
+    );
+    let key = clinic_client::cache::key_account(&session.account());
+    assert_eq!(
+        clinic_client::CredentialStore::load(&store, &key).unwrap(),
+        None,
+        "and the cache's key, so the file left behind cannot be read"
+    );
+}

@@ -154,4 +154,38 @@ describe('what is being written', () => {
       { emergencyId: 'e1', note: 'Called Alice, ambulance sent.' },
     ]);
   });
+
+  it('a note for an emergency another doctor resolved is forgotten, also one kept across a restart', async () => {
+    const taken = (id: string) =>
+      emergency({ id, state: 'ACKNOWLEDGED', acknowledgedBy: DOCTOR.id, raisedAt: new Date().toISOString() });
+    const s = await renderApp(setup({ as: DOCTOR, emergencies: [taken('e1'), taken('e2')] }));
+    const key = (id: string) => `${DOCTOR.id}|note:${id}`;
+    for (const id of ['e1', 'e2']) {
+      const item = await waitFor(() => {
+        const found = document.querySelector<HTMLElement>(
+          `[data-testid=emergency-item][data-emergency-id=${id}]`,
+        );
+        if (!found) throw new Error(`no banner item for ${id}`);
+        return found;
+      });
+      await s.user.click(within(item).getByTestId('emergency-resolve'));
+      await s.user.type(within(item).getByTestId('emergency-resolve-note'), `Note for ${id}`);
+    }
+    act(() => void window.dispatchEvent(new Event('blur')));
+    await waitFor(() => expect(s.fake.drafts_.size).toBe(2));
+
+    // Resolved elsewhere while this app runs: its note goes at once.
+    act(() =>
+      s.fake.upsertEmergency({ ...taken('e1'), state: 'RESOLVED', resolvedAt: new Date().toISOString() }),
+    );
+    await waitFor(() => expect(s.fake.callsOf('save_draft').at(-1)).toEqual({ key: key('e1'), text: '' }));
+    expect(s.fake.drafts_.has(key('e1'))).toBe(false);
+
+    // Resolved while the app was closed: the next start does not bring its note back.
+    cleanup();
+    s.fake.emergencies = s.fake.emergencies.filter((e) => e.id !== 'e2');
+    await renderApp({ fake: s.fake, store: new ChatStore(s.fake) });
+    await waitFor(() => expect(s.fake.drafts_.size).toBe(0));
+    expect(screen.queryByTestId('emergency-resolve-note')).toBeNull();
+  });
 });

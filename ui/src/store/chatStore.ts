@@ -344,12 +344,8 @@ export class ChatStore {
       const me = this.state.session?.user;
       // Every field's text goes to the shell now (saves still waiting included), and none stays
       // here. A note for an emergency no longer open has nothing left to resolve: forgotten.
-      const open = new Set(this.state.emergencies.filter((x) => x.state !== 'RESOLVED').map((x) => x.id));
       const kept: Record<string, string> = {};
-      for (const [key, text] of this.drafts) {
-        const note = key.split('|note:')[1];
-        kept[key] = note !== undefined && !open.has(note) ? '' : text;
-      }
+      for (const [key, text] of this.drafts) kept[key] = this.stillOpen(key) ? text : '';
       this.cancelDraftSaves();
       this.draftEpoch += 1;
       this.saveEpoch += 1;
@@ -399,11 +395,18 @@ export class ChatStore {
       // Locked or signed out while the answer was on its way: the page holds no text then.
       if (this.state.lock?.locked || this.state.session?.user.id !== user) return;
       let filled = 0;
-      for (const [key, text] of kept)
+      for (const [key, text] of kept) {
+        // A note for an emergency resolved meanwhile (elsewhere, or while the app was closed)
+        // has nothing left to resolve: forgotten, here and in the shell.
+        if (!this.stillOpen(key)) {
+          this.saveDraft(key);
+          continue;
+        }
         if (!this.drafts.get(key)) {
           this.drafts.set(key, text);
           filled += 1;
         }
+      }
       // Fields are drawn again only when one gets text back.
       if (filled > 0) this.set((s) => ({ draftsBack: s.draftsBack + 1 }));
     } catch (err) {
@@ -463,6 +466,12 @@ export class ChatStore {
   private cancelDraftSaves(): void {
     for (const timer of this.draftSaves.values()) clearTimeout(timer);
     this.draftSaves.clear();
+  }
+
+  /** False for the draft of a resolution note whose emergency is no longer open. */
+  private stillOpen(draftKey: string): boolean {
+    const note = draftKey.split('|note:')[1];
+    return note === undefined || this.state.emergencies.some((e) => e.id === note && e.state !== 'RESOLVED');
   }
 
   /** A field's draft is this user's: `${userId}|${key}`. */
@@ -559,6 +568,8 @@ export class ChatStore {
    * a snapshot, which carries only open emergencies, does not take it out of view. */
   private keepResolved(e: Emergency): void {
     if (e.state !== 'RESOLVED' || this.state.lock?.locked) return;
+    // Resolved (here or by another doctor): a note still being written for it is forgotten.
+    if (this.drafts.has(this.draftKey(`note:${e.id}`))) this.setDraft(`note:${e.id}`, '');
     this.set((s) => ({
       resolutions: Object.fromEntries(
         Object.entries(s.resolutions).map(([key, list]) => [

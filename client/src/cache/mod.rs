@@ -184,11 +184,14 @@ const MIGRATIONS: &[&str] = &[
         text  TEXT NOT NULL,
         saved INTEGER NOT NULL
     );",
-    // 7: whether a send may be on the server already (written to a socket and not refused
-    // since), so that one never written can be discarded while it waits. Sends queued by an
-    // older build may have been written: they count as written.
-    "ALTER TABLE send_queue ADD COLUMN written INTEGER NOT NULL DEFAULT 0 CHECK (written IN (0, 1));
-    UPDATE send_queue SET written = 1 WHERE kind = 'send';",
+    // 7: how often a send was written to a socket, so that one whose every write was refused
+    // (`attempts`) cannot be on the server and may be discarded while it waits. A send queued
+    // by an older build may have been written once more than it was refused, unless its upload
+    // is still ahead of it.
+    "ALTER TABLE send_queue ADD COLUMN writes INTEGER NOT NULL DEFAULT 0 CHECK (writes >= 0);
+    UPDATE send_queue SET writes = attempts + 1
+        WHERE kind = 'send' AND NOT EXISTS (SELECT 1 FROM send_queue u
+            WHERE u.client_id = send_queue.client_id AND u.kind = 'upload');",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.

@@ -107,7 +107,7 @@ pub struct OutboxItem {
 pub enum Discard {
     /// Gone, with this local copy.
     Discarded(Box<LocalMessage>),
-    /// Written to the server and not refused since: it may be stored there, so it stays (once
+    /// Written to the server more often than refused: it may be stored there, so it stays (once
     /// it arrives it can be unsent).
     OnItsWay,
     /// No send waits with this id.
@@ -297,25 +297,33 @@ impl Cache {
         Ok(newest)
     }
 
-    /// The send at `pos` is about to be written to the socket: from now on it may be on the
-    /// server, so it can no longer be discarded. False when it is no longer queued (discarded
-    /// meanwhile): it must not be written.
-    pub fn mark_written(&self, pos: i64) -> Result<bool> {
-        let n = self.lock().execute(
-            "UPDATE send_queue SET written = 1 WHERE pos = ?1 AND state = 'pending'",
-            params![pos],
-        )?;
-        Ok(n == 1)
+    /// The sends at `positions` are about to be written to the socket: from now on each may be
+    /// on the server, so it can no longer be discarded (until every write of it was refused).
+    /// One transaction for them all; false for one no longer queued (discarded meanwhile),
+    /// which must not be written.
+    pub fn mark_written(&self, positions: &[i64]) -> Result<Vec<bool>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut marked = Vec::with_capacity(positions.len());
+        {
+            let mut update = tx.prepare(
+                "UPDATE send_queue SET writes = writes + 1 WHERE pos = ?1 AND state = 'pending'",
+            )?;
+            for pos in positions {
+                marked.push(update.execute(params![pos])? == 1);
+            }
+        }
+        tx.commit()?;
+        Ok(marked)
     }
 
-    /// One more attempt of this entry was refused (so the server does not have it); returns
-    /// how many there have been.
+    /// One more attempt of this entry was refused (that write stored nothing); returns how
+    /// many there have been.
     pub fn count_attempt(&self, client_id: &str, kind: EntryKind) -> Result<u32> {
         let conn = self.lock();
         let n: Option<i64> = conn
             .query_row(
-                "UPDATE send_queue SET attempts = attempts + 1, written = 0
-                 WHERE client_id = ?1 AND kind = ?2
+                "UPDATE send_queue SET attempts = attempts + 1 WHERE client_id = ?1 AND kind = ?2
                  RETURNING attempts",
                 params![client_id, kind.as_str()],
                 |r| r.get(0),
@@ -370,6 +378,14 @@ impl Cache {
         if rows.is_empty() {
             return Ok(None);
         }
+        // Writes that no refusal answered (an ack lost with its connection) stay counted: the
+        // server may have stored one of them.
+        let unanswered: i64 = tx.query_row(
+            "SELECT coalesce(sum(max(writes - attempts, 0)), 0) FROM send_queue
+             WHERE client_id = ?1 AND kind = 'send'",
+            params![client_id],
+            |r| r.get(0),
+        )?;
         tx.execute(
             "DELETE FROM send_queue WHERE client_id = ?1",
             params![client_id],
@@ -383,19 +399,25 @@ impl Cache {
                 attachment.as_deref(),
             )?;
         }
+        tx.execute(
+            "UPDATE send_queue SET writes = ?2 WHERE client_id = ?1 AND kind = 'send'",
+            params![client_id, unanswered],
+        )?;
         let changed = set_local_status(&tx, me, client_id, MessageStatus::Sending, None)?;
         tx.commit()?;
         Ok(changed)
     }
 
     /// Drops a send and its local copy for good, if it cannot be on the server: parked after a
-    /// refusal, or waiting and never written to a socket since its last refusal. Returns the
-    /// message as it was (its attachment copy is the caller's to delete).
+    /// refusal, or waiting with every write of it refused (never written: offline, or behind
+    /// another of its conversation). Returns the message as it was (its attachment copy is the
+    /// caller's to delete).
     pub fn discard(&self, me: &UserId, client_id: &str) -> Result<Discard> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let (parked, written): (bool, bool) = tx.query_row(
-            "SELECT coalesce(max(state = 'failed'), 0), coalesce(max(written), 0)
+            "SELECT coalesce(max(state = 'failed'), 0),
+                    coalesce(max(kind = 'send' AND writes > attempts), 0)
              FROM send_queue WHERE client_id = ?1",
             params![client_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -425,6 +447,15 @@ impl Cache {
         )?;
         tx.commit()?;
         Ok(Discard::Discarded(Box::new(message)))
+    }
+
+    /// Whether the queue still holds the entry at `pos`.
+    pub fn is_entry(&self, pos: i64) -> Result<bool> {
+        Ok(self.lock().query_row(
+            "SELECT EXISTS (SELECT 1 FROM send_queue WHERE pos = ?1)",
+            params![pos],
+            |r| r.get(0),
+        )?)
     }
 
     /// Whether a send with this `clientId` is queued and not parked (may be under way).

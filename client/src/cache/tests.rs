@@ -221,7 +221,7 @@ fn receipts_only_raise_status_and_failures_can_be_retried() {
         "only a parked send is retried"
     );
     let c3 = cache.queue_heads(&me).unwrap()[0].pos;
-    assert!(cache.mark_written(c3).unwrap());
+    assert_eq!(cache.mark_written(&[c3]).unwrap(), [true]);
     assert_eq!(
         cache.discard(&me, "c3").unwrap(),
         Discard::OnItsWay,
@@ -243,14 +243,39 @@ fn a_send_never_written_is_discarded_and_then_never_written() {
         panic!("a send never written is discarded");
     };
     assert_eq!(gone.client_id.as_str(), "w1");
-    assert!(!cache.mark_written(w1).unwrap(), "so it is not written");
+    let w2 = cache.queue_heads(&me).unwrap()[0].pos;
+    assert_eq!(
+        cache.mark_written(&[w1, w2]).unwrap(),
+        [false, true],
+        "so it is not written"
+    );
     assert!(cache.message_by_client_id(&me, "w1").unwrap().is_none());
     assert_eq!(cache.discard(&me, "w1").unwrap(), Discard::NotQueued);
-    // One written, then refused: the server does not have it, so it may go again.
-    let w2 = cache.queue_heads(&me).unwrap()[0].pos;
-    assert!(cache.mark_written(w2).unwrap());
+    // Written, then refused: that write stored nothing, so it may still be dropped.
     assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
     assert_eq!(cache.count_attempt("w2", EntryKind::Send).unwrap(), 1);
+    // Written twice (its first ack lost with its connection), refused once: the first write
+    // may be stored.
+    assert_eq!(cache.mark_written(&[w2]).unwrap(), [true]);
+    assert_eq!(cache.mark_written(&[w2]).unwrap(), [true]);
+    assert_eq!(cache.count_attempt("w2", EntryKind::Send).unwrap(), 2);
+    assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
+    // Parked and retried, it still counts the write nobody answered.
+    cache
+        .park(&me, "w2", "internal", "The server failed.")
+        .unwrap();
+    cache.retry(&me, "w2").unwrap().unwrap();
+    assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
+    let again = cache.queue_heads(&me).unwrap()[0].pos;
+    assert_ne!(again, w2, "retried at the end of its lane");
+    assert_eq!(cache.mark_written(&[again]).unwrap(), [true]);
+    assert_eq!(cache.count_attempt("w2", EntryKind::Send).unwrap(), 1);
+    assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
+    // Parked, the person decides: it is dropped here (should the server have it, its copy
+    // comes back with the next catch-up).
+    cache
+        .park(&me, "w2", "internal", "The server failed.")
+        .unwrap();
     assert!(matches!(
         cache.discard(&me, "w2").unwrap(),
         Discard::Discarded(_)

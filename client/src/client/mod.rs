@@ -448,6 +448,8 @@ impl Client {
             crate::attachments::remove_copy(std::path::Path::new(path));
         }
         self.shared.refresh_queued();
+        // The queue moves on: the next in its conversation goes, an upload of it stops.
+        self.shared.outbox_wake.notify_one();
         self.shared.emit(ClientEvent::MessageDiscarded {
             client_id: message.client_id.clone(),
             sender_id: message.sender_id.clone(),

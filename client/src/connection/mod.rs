@@ -284,9 +284,13 @@ impl Conn {
                 Some(done) = self.lanes.uploads.join_next(), if !self.lanes.uploads.is_empty() => {
                     match done {
                         Ok(done) => self.upload_finished(done).await?,
-                        // Only a panic ends an upload task without an answer: try again.
+                        // A panic ends an upload task without an answer (try again), and so does
+                        // its abort when its message was discarded.
                         Err(e) => {
-                            tracing::warn!("an upload task failed: {e}");
+                            if !e.is_cancelled() {
+                                tracing::warn!("an upload task failed: {e}");
+                            }
+                            self.upload_gone(e.id());
                             self.fill().await?;
                         }
                     }

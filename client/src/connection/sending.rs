@@ -13,11 +13,11 @@ use crate::refusal::Refusal;
 use clinic_protocol::rest::UploadResponse;
 use clinic_protocol::{ClientFrame, ClientId, ErrorCode};
 use futures_util::SinkExt;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -46,7 +46,8 @@ pub(super) struct UploadDone {
 #[derive(Debug, Default)]
 pub(super) struct Lanes {
     inflight: HashMap<String, Flight>,
-    uploading: HashSet<String>,
+    /// Lanes with an upload streaming: its entry's position and its task.
+    uploading: HashMap<String, (i64, AbortHandle)>,
     pub(super) uploads: JoinSet<UploadDone>,
     /// Entries waiting out a backoff after a refusal, by queue position.
     not_before: HashMap<i64, Instant>,
@@ -56,7 +57,7 @@ pub(super) struct Lanes {
 
 impl Lanes {
     fn busy(&self, lane: &str) -> bool {
-        self.inflight.contains_key(lane) || self.uploading.contains(lane)
+        self.inflight.contains_key(lane) || self.uploading.contains_key(lane)
     }
 
     /// Takes the flight of `client_id` off its lane.
@@ -90,7 +91,8 @@ impl Conn {
             .map_err(failed)?;
         let now = Instant::now();
         self.lanes.retry_at = None;
-        let mut wrote = false;
+        self.abort_dropped_uploads()?;
+        let mut sends = Vec::new();
         for entry in heads {
             if self.lanes.busy(&entry.lane) {
                 continue;
@@ -104,34 +106,69 @@ impl Conn {
             }
             match entry.kind {
                 EntryKind::Upload => self.start_upload(entry),
-                EntryKind::Send => {
-                    // Recorded before the write: a send discarded meanwhile is not written, and
-                    // one written can no longer be discarded.
-                    if !self.shared.cache.mark_written(entry.pos).map_err(failed)? {
-                        continue;
-                    }
-                    let frame = ClientFrame::MessageSend(entry.wire(chrono::Utc::now()));
-                    let text = serde_json::to_string(&frame).map_err(failed)?;
-                    self.ws
-                        .feed(WsMessage::text(text))
-                        .await
-                        .map_err(|e| failed(lost(&e)))?;
-                    self.lanes.inflight.insert(
-                        entry.lane,
-                        Flight {
-                            client_id: entry.message.client_id,
-                            pos: entry.pos,
-                            since: now,
-                        },
-                    );
-                    wrote = true;
-                }
+                EntryKind::Send => sends.push(entry),
             }
+        }
+        if sends.is_empty() {
+            return Ok(());
+        }
+        // Recorded before the writes, all in one transaction: a send discarded meanwhile is not
+        // written (its lane is looked at again), and one written can no longer be discarded.
+        let positions: Vec<i64> = sends.iter().map(|e| e.pos).collect();
+        let marked = self.shared.cache.mark_written(&positions).map_err(failed)?;
+        let mut wrote = false;
+        for (entry, marked) in sends.into_iter().zip(marked) {
+            if !marked {
+                self.shared.outbox_wake.notify_one();
+                continue;
+            }
+            let frame = ClientFrame::MessageSend(entry.wire(chrono::Utc::now()));
+            let text = serde_json::to_string(&frame).map_err(failed)?;
+            self.ws
+                .feed(WsMessage::text(text))
+                .await
+                .map_err(|e| failed(lost(&e)))?;
+            self.lanes.inflight.insert(
+                entry.lane,
+                Flight {
+                    client_id: entry.message.client_id,
+                    pos: entry.pos,
+                    since: now,
+                },
+            );
+            wrote = true;
         }
         if wrote {
             self.ws.flush().await.map_err(|e| failed(lost(&e)))?;
         }
         Ok(())
+    }
+
+    /// Stops the uploads whose message was discarded while they streamed: their conversation
+    /// goes on, and the file stops going to the server.
+    fn abort_dropped_uploads(&mut self) -> Step {
+        let running: Vec<(String, i64)> = self
+            .lanes
+            .uploading
+            .iter()
+            .map(|(lane, (pos, _))| (lane.clone(), *pos))
+            .collect();
+        for (lane, pos) in running {
+            if !self.shared.cache.is_entry(pos).map_err(failed)?
+                && let Some((_, task)) = self.lanes.uploading.remove(&lane)
+            {
+                task.abort();
+            }
+        }
+        Ok(())
+    }
+
+    /// An upload task ended without an answer (it panicked, or was aborted above): its lane is
+    /// free again.
+    pub(super) fn upload_gone(&mut self, task: tokio::task::Id) {
+        self.lanes
+            .uploading
+            .retain(|_, (_, handle)| handle.id() != task);
     }
 
     fn start_upload(&mut self, entry: QueueEntry) {
@@ -146,9 +183,9 @@ impl Conn {
             .file_name
             .clone()
             .unwrap_or_else(|| file_safe(&path));
-        self.lanes.uploading.insert(entry.lane.clone());
         let (lane, pos) = (entry.lane, entry.pos);
-        self.lanes.uploads.spawn(async move {
+        let task_lane = lane.clone();
+        let task = self.lanes.uploads.spawn(async move {
             let result =
                 attachments::upload(&shared, &client_id, &key, &PathBuf::from(path), &name).await;
             UploadDone {
@@ -158,12 +195,21 @@ impl Conn {
                 result,
             }
         });
+        self.lanes.uploading.insert(task_lane, (pos, task));
     }
 
     /// An upload task ended: record the file's URL (its send is next in the lane) or count
     /// the failure.
     pub(super) async fn upload_finished(&mut self, done: UploadDone) -> Step {
-        self.lanes.uploading.remove(&done.lane);
+        // Its lane's upload, unless it was aborted (discarded) and another started since.
+        if self
+            .lanes
+            .uploading
+            .get(&done.lane)
+            .is_some_and(|(pos, _)| *pos == done.pos)
+        {
+            self.lanes.uploading.remove(&done.lane);
+        }
         let me = self.shared.me().clone();
         match done.result {
             Ok(uploaded) => {

@@ -306,8 +306,8 @@ async fn a_send_the_server_always_refuses_is_parked_without_a_reconnect() {
 }
 
 /// Sends not written to the server yet (behind an upload of their conversation, and the upload
-/// itself while it streams) are dropped for good; one written and not answered may be stored
-/// already, so it cannot be dropped, and arrives.
+/// itself while it streams) are dropped for good: the upload stops and the conversation goes
+/// on. One written and not answered may be stored already, so it cannot be dropped, and arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_not_yet_written_is_discarded_and_one_on_its_way_is_not() {
     let data = demo_data_dir();
@@ -342,6 +342,17 @@ async fn a_send_not_yet_written_is_discarded_and_one_on_its_way_is_not() {
         })
         .collect();
     assert_eq!(told, [behind.client_id.clone(), file.client_id.clone()]);
+    // The upload stopped with its message: the conversation goes on, uploads still stalling.
+    let next = alice
+        .send(&with_patel, &format!("{tag} the right words"), false)
+        .unwrap();
+    // Well before a stalled upload gives up by itself (30 s without progress).
+    let sent = wait_until(&alice, "the next message of the conversation", || {
+        status(&alice, &next) >= MessageStatus::Sent
+    });
+    tokio::time::timeout(Duration::from_secs(10), sent)
+        .await
+        .expect("the conversation waited for the dropped upload");
     proxy.drop_stalled_uploads();
 
     // Written to the socket, its answer held back: it may be stored, so it stays.
@@ -376,7 +387,15 @@ async fn a_send_not_yet_written_is_discarded_and_one_on_its_way_is_not() {
         .collect();
     assert_eq!(
         ours,
-        [format!("{tag} on its way")],
+        [
+            format!("{tag} the right words"),
+            format!("{tag} on its way")
+        ],
         "nothing dropped arrived"
+    );
+    assert_eq!(
+        proxy.uploads(),
+        1,
+        "the dropped upload was not started again"
     );
 }

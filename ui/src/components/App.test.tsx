@@ -258,6 +258,18 @@ describe('patient chat', () => {
     expect(screen.getByTestId('message')).toHaveAttribute('data-status', 'SENDING');
   });
 
+  it('an emergency waiting for the connection offers no way to drop it', async () => {
+    const waiting = msg({ seq: null, isEmergency: true, messageType: 'EMERGENCY', content: 'Chest pain' });
+    const s = await renderApp(setup({ messages: [waiting], connection: { state: 'offline' } }));
+    await openChat(s.user, 'doc');
+    const bubble = await screen.findByTestId('message');
+    expect(bubble).toHaveAttribute('data-status', 'SENDING');
+    expect(within(bubble).queryByTestId('message-dont-send')).toBeNull();
+    fireEvent.contextMenu(bubble);
+    await screen.findByTestId('message-menu');
+    expect(screen.queryByTestId('message-action-discard')).toBeNull();
+  });
+
   it('the emergency button asks first, then sends and shows the status', async () => {
     const s = await renderApp(setup());
     await openChat(s.user, 'doc');

@@ -53,8 +53,9 @@ export const MessageBubble = memo(function MessageBubble({
   const [open, setOpen] = useState<'unsend' | 'edit' | 'versions' | null>(null);
   const closeChange = useCallback(() => setOpen(null), []);
   const role = me?.role ?? 'PATIENT';
-  // Mine, not sent yet: it may still be dropped (the shell refuses one already on its way).
-  const unsent = mine && message.status === 'SENDING' && !message.id;
+  // Mine, not sent yet: it may still be dropped (the shell refuses one already on its way). Not
+  // an emergency: one click must never keep it from the clinic.
+  const unsent = mine && message.status === 'SENDING' && !message.id && !message.isEmergency;
   const offline = useChat((s) => s.connection.state !== 'online');
   const menu = useMessageMenu(message, (now) => {
     const change = { message, mine, role, windows, now };

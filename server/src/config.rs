@@ -228,10 +228,14 @@ pub struct Config {
     /// ...): each writes an audit row, so one account looping on them must not grow the audit
     /// log without bound. The WebSocket's `sync` frames have a rate of their own.
     pub read_rate: Rate,
-    /// Writes per user, shared by REST and every socket of the user: a send, an edit, an unsend
-    /// or a receipt costs one, plus one per KiB of text (`writes::cost`). Over REST a write past
-    /// it is refused (429); a socket is slowed down. An emergency may overdraw it.
+    /// Writes per user, shared by REST and every socket of the user: a send, an edit or an
+    /// unsend costs one plus one per KiB of text, a receipt or notification mark one plus one
+    /// per 50 ids, a doctor's availability one (`writes::Write`). Over REST a write past it is
+    /// refused (429); a socket is slowed down.
     pub write_rate: Rate,
+    /// Messages sent as emergencies per user, on their own bucket so that one never waits behind
+    /// its sender's other writes; past it REST refuses (429) and a socket is slowed down.
+    pub emergency_send_rate: Rate,
     /// Refusals (`DENIED` audit rows) written one by one per user; past this rate a user's
     /// refusals are counted and written as one row per kind every `refusal_window`, so one
     /// account refused in a loop cannot grow the audit log without bound.
@@ -322,6 +326,8 @@ impl Config {
             read_rate: Rate::new(20.0, 200.0),
             // 200 lines a second (12 of the longest messages), after 2,000 at once.
             write_rate: Rate::new(200.0, 2000.0),
+            // Twenty presses at once, then one every two seconds.
+            emergency_send_rate: Rate::new(0.5, 20.0),
             refusal_rate: Rate::new(0.2, 20.0),
             refusal_window: Duration::from_secs(60),
             upload_concurrency: 2,

@@ -39,35 +39,49 @@ impl Bucket {
 
     /// Takes one token if there is one.
     pub(crate) fn take(&mut self) -> bool {
-        self.take_n(Cost::ONE).is_none()
+        self.take_n(1.0).is_none()
     }
 
     /// How long until a token is there (`None`: one is there now).
     pub(crate) fn until_next(&mut self) -> Option<Duration> {
-        self.until(Cost::ONE)
+        self.until(1.0)
     }
 
-    /// How long until `cost` may be taken (`None`: now).
-    fn until(&mut self, cost: Cost) -> Option<Duration> {
-        self.refill();
-        // Never more than a full bucket, or a cost over the burst could never be paid (but at
-        // least one token: a bucket of no burst admits nothing).
-        let needed = cost.tokens.min(self.burst.max(1.0));
-        let floor = if cost.overdraft { -self.burst } else { 0.0 };
-        let short = needed + floor - self.tokens;
-        (short > 0.0).then(|| {
-            let secs = short / self.rate.max(f64::MIN_POSITIVE);
+    /// Never more than a full bucket, or a cost over the burst could never be paid (but at least
+    /// one token: a bucket of no burst admits nothing).
+    fn clamp(&self, cost: f64) -> f64 {
+        cost.min(self.burst.max(1.0))
+    }
+
+    /// How long until `missing` tokens have come in.
+    fn time_for(&self, missing: f64) -> Option<Duration> {
+        (missing > 0.0).then(|| {
+            let secs = missing / self.rate.max(f64::MIN_POSITIVE);
             Duration::from_secs_f64(secs.min(3600.0))
         })
     }
 
+    /// How long until `cost` may be taken (`None`: now).
+    fn until(&mut self, cost: f64) -> Option<Duration> {
+        self.refill();
+        self.time_for(self.clamp(cost) - self.tokens)
+    }
+
     /// Takes `cost` if it may be taken now, else says how long until it may.
-    fn take_n(&mut self, cost: Cost) -> Option<Duration> {
+    fn take_n(&mut self, cost: f64) -> Option<Duration> {
         let wait = self.until(cost);
         if wait.is_none() {
-            self.tokens -= cost.tokens.min(self.burst.max(1.0));
+            self.tokens -= self.clamp(cost);
         }
         wait
+    }
+
+    /// Takes `cost` now, below empty if need be, and says how long the caller must wait before
+    /// going on (until the bucket is back to empty): callers queue up in the order they came.
+    fn reserve(&mut self, cost: f64) -> Option<Duration> {
+        self.refill();
+        self.tokens -= self.clamp(cost);
+        self.time_for(-self.tokens)
     }
 
     /// Waits until a token is there and takes it: the caller is slowed down, never refused.
@@ -106,48 +120,38 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
 
     /// Takes a token of `key`'s bucket, or says how long until one is there.
     pub(crate) fn take(&self, key: &K) -> Result<(), Duration> {
-        self.take_n(key, Cost::ONE)
+        self.take_n(key, 1.0)
     }
 
-    /// Takes `cost` from `key`'s bucket, or says how long until it may.
-    pub(crate) fn take_n(&self, key: &K, cost: Cost) -> Result<(), Duration> {
+    /// Takes `cost` tokens from `key`'s bucket, or says how long until it may.
+    pub(crate) fn take_n(&self, key: &K, cost: f64) -> Result<(), Duration> {
+        self.with_bucket(key, |bucket| bucket.take_n(cost).map_or(Ok(()), Err))
+    }
+
+    /// Takes `cost` tokens from `key`'s bucket now and waits until they were due: the caller is
+    /// slowed down, never refused, and callers of one key go on in the order they came (each
+    /// sleeps once, no polling).
+    pub(crate) async fn wait_n(&self, key: &K, cost: f64) {
+        if let Some(wait) = self.with_bucket(key, |bucket| bucket.reserve(cost)) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn with_bucket<T>(&self, key: &K, f: impl FnOnce(&mut Bucket) -> T) -> T {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_KEYS && !map.contains_key(key) {
+        if let Some(bucket) = map.get_mut(key) {
+            return f(bucket);
+        }
+        if map.len() >= MAX_KEYS {
             map.retain(|_, b| !b.is_full());
             if map.len() >= MAX_KEYS {
                 map.clear();
             }
         }
-        let bucket = map
+        f(map
             .entry(key.clone())
-            .or_insert_with(|| Bucket::with(self.rate));
-        bucket.take_n(cost).map_or(Ok(()), Err)
+            .or_insert_with(|| Bucket::with(self.rate)))
     }
-
-    /// Waits until `cost` may be taken from `key`'s bucket and takes it: the caller is slowed
-    /// down, never refused.
-    pub(crate) async fn wait_n(&self, key: &K, cost: Cost) {
-        while let Err(wait) = self.take_n(key, cost) {
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
-/// What one request takes from a bucket.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Cost {
-    /// Tokens (at most a full bucket is ever asked for).
-    pub tokens: f64,
-    /// May take the bucket below empty, down to minus its burst: for what must not wait behind
-    /// the same caller's earlier requests (an emergency), while a flood of it still does.
-    pub overdraft: bool,
-}
-
-impl Cost {
-    pub(crate) const ONE: Self = Self {
-        tokens: 1.0,
-        overdraft: false,
-    };
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -319,43 +323,27 @@ mod tests {
     #[test]
     fn a_cost_takes_its_tokens_and_never_more_than_a_full_bucket() {
         let buckets = KeyedBuckets::new(Rate::new(0.001, 10.0));
-        let six = Cost {
-            tokens: 6.0,
-            overdraft: false,
-        };
-        assert!(buckets.take_n(&"a", six).is_ok());
-        assert!(buckets.take_n(&"a", six).is_err(), "4 left");
+        assert!(buckets.take_n(&"a", 6.0).is_ok());
+        assert!(buckets.take_n(&"a", 6.0).is_err(), "4 left");
         assert!(buckets.take(&"a").is_ok());
-        let huge = Cost {
-            tokens: 1000.0,
-            overdraft: false,
-        };
-        assert!(buckets.take_n(&"b", huge).is_ok(), "a full bucket pays");
+        assert!(buckets.take_n(&"b", 1000.0).is_ok(), "a full bucket pays");
         assert!(buckets.take(&"b").is_err(), "and is empty");
     }
 
     #[test]
-    fn an_overdraft_goes_below_empty_down_to_minus_the_burst() {
-        let buckets = KeyedBuckets::new(Rate::new(0.001, 2.0));
-        let urgent = Cost {
-            tokens: 1.0,
-            overdraft: true,
-        };
-        assert!(buckets.take(&"a").is_ok() && buckets.take(&"a").is_ok());
-        assert!(buckets.take(&"a").is_err(), "empty for ordinary costs");
-        assert!(buckets.take_n(&"a", urgent).is_ok());
-        assert!(buckets.take_n(&"a", urgent).is_ok());
-        let wait = buckets
-            .take_n(&"a", urgent)
-            .expect_err("at minus the burst");
+    fn reservations_queue_up_below_empty_and_each_waits_its_turn() {
+        let mut bucket = Bucket::new(10.0, 2.0);
+        assert_eq!(bucket.reserve(2.0), None, "the burst is there");
+        let first = bucket.reserve(1.0).expect("one short");
+        let second = bucket.reserve(1.0).expect("two short");
+        assert!(first <= Duration::from_millis(100), "{first:?}");
         assert!(
-            wait > Duration::from_secs(900),
-            "{wait:?}: one token at 0.001/s"
+            second > first,
+            "{first:?} then {second:?}: in the order they came"
         );
-        assert!(
-            buckets.take(&"a").is_err(),
-            "the debt is paid before anything else"
-        );
+        assert!(second <= Duration::from_millis(200), "{second:?}");
+        // Below empty, nothing is taken by the impatient either.
+        assert!(bucket.take_n(1.0).is_some());
     }
 
     #[test]

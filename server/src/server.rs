@@ -224,7 +224,10 @@ pub(crate) fn open_state(
         uploads: Allowance::new(&config),
         care: Arc::new(crate::limiter::KeyedBuckets::new(config.care_rate)),
         reads: Arc::new(crate::limiter::KeyedBuckets::new(config.read_rate)),
-        writes: Arc::new(crate::writes::Writes::new(config.write_rate)),
+        writes: Arc::new(crate::writes::Writes::new(
+            config.write_rate,
+            config.emergency_send_rate,
+        )),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         config: Arc::new(config),

@@ -21,6 +21,9 @@ pub(super) async fn put(
     session: Session,
     ApiJson(body): ApiJson<AvailabilityBody>,
 ) -> Result<Json<AvailabilityBody>, ApiError> {
+    state
+        .writes
+        .charge(&session.user.id, crate::writes::Write::One)?;
     let availability = crate::availability::set(&state, &session.user, body.availability).await?;
     Ok(Json(AvailabilityBody { availability }))
 }

@@ -5,9 +5,8 @@ use super::{ApiJson, ApiQuery, Reading};
 use crate::audit::{self, Action, Event};
 use crate::chat::{MessageFrames, ReceiptKind, publish_receipts, publish_sent};
 use crate::error::ApiError;
-use crate::limiter::Cost;
 use crate::state::{AppState, Session};
-use crate::writes;
+use crate::writes::Write;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -79,8 +78,7 @@ pub(super) async fn send(
         .clone()
         .unwrap_or_else(|| ClientId::new(format!("srv-{}", uuid::Uuid::now_v7().simple())));
     let sender = session.user;
-    let cost = writes::cost(new.content.len(), new.is_emergency);
-    state.writes.charge(&sender.id, cost)?;
+    state.writes.charge(&sender.id, Write::message(&new))?;
     let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(&ConversationKey::new(
         new.patient_id.clone(),
         new.doctor_id.clone(),
@@ -107,7 +105,7 @@ async fn receipts(
 ) -> Result<Json<MarkReadResponse>, ApiError> {
     let ids = request.message_ids;
     let reader = &session.user.id;
-    state.writes.charge(reader, Cost::ONE)?;
+    state.writes.charge(reader, Write::Ids(ids.len()))?;
     let receipts = match kind {
         ReceiptKind::Read => state.store.mark_read(reader, ids).await,
         ReceiptKind::Delivered => state.store.mark_delivered(reader, ids).await,
@@ -194,8 +192,8 @@ pub(super) async fn retract(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<RetractRequest>,
 ) -> Result<Json<Message>, ApiError> {
-    let cost = writes::cost(request.reason.as_ref().map_or(0, String::len), false);
-    state.writes.charge(&session.user.id, cost)?;
+    let reason = request.reason.as_ref().map_or(0, String::len);
+    state.writes.charge(&session.user.id, Write::Text(reason))?;
     let changed =
         crate::unsend::retract(&state, &session.user, MessageId::new(id), request, None).await?;
     Ok(Json(changed.message))
@@ -210,7 +208,7 @@ pub(super) async fn edit(
 ) -> Result<Json<Message>, ApiError> {
     state
         .writes
-        .charge(&session.user.id, writes::cost(request.content.len(), false))?;
+        .charge(&session.user.id, Write::Text(request.content.len()))?;
     let changed =
         crate::unsend::edit(&state, &session.user, MessageId::new(id), request, None).await?;
     Ok(Json(changed.message))

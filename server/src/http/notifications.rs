@@ -51,6 +51,10 @@ pub(super) async fn mark_read(
     if request.ids.len() > limits::MAX_IDS_PER_REQUEST {
         return Err(ApiError::too_large("too many ids in one request"));
     }
+    state.writes.charge(
+        &session.user.id,
+        crate::writes::Write::Ids(request.ids.len()),
+    )?;
     state
         .store
         .mark_notifications_read(&session.user.id, request.ids)

@@ -8,14 +8,14 @@ use crate::config::FrameRates;
 use crate::emergency;
 use crate::error::ApiError;
 use crate::hub::{Outbox, SocketId, encode};
-use crate::limiter::{Bucket, Cost};
+use crate::limiter::Bucket;
 use crate::state::{AppState, Session};
 use crate::store::Queued;
 use crate::store::StoreError;
 use crate::store::messages::Sent;
 use crate::store::receipts::Receipt;
 use crate::store::versions::Changed;
-use crate::writes;
+use crate::writes::Write;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, close_code};
 use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{
@@ -297,6 +297,8 @@ impl Socket<'_> {
                     if let Some(queued) = answering(work, &mut pending, &answers).await {
                         pending.push_back(queued);
                     }
+                    // A socket held back for its rate was not idle: its pongs wait unread.
+                    idle_deadline = Instant::now() + idle_limit;
                 }
             }
         }
@@ -406,7 +408,7 @@ impl Socket<'_> {
                 patient_id,
                 doctor_id,
             } => {
-                self.state.writes.wait(&self.user.id, Cost::ONE).await;
+                self.state.writes.wait(&self.user.id, Write::Ids(1)).await;
                 let key = ConversationKey::new(patient_id, doctor_id);
                 let queued = self
                     .state
@@ -416,7 +418,8 @@ impl Socket<'_> {
                 return Some(Self::receipts_pending(ReceiptKind::Read, queued));
             }
             ClientFrame::MessageDelivered { message_ids } => {
-                self.state.writes.wait(&self.user.id, Cost::ONE).await;
+                let write = Write::Ids(message_ids.len());
+                self.state.writes.wait(&self.user.id, write).await;
                 let queued = self
                     .state
                     .store
@@ -446,8 +449,8 @@ impl Socket<'_> {
                 reason,
                 misdirected,
             } => {
-                let cost = writes::cost(reason.as_ref().map_or(0, String::len), false);
-                self.state.writes.wait(&self.user.id, cost).await;
+                let write = Write::Text(reason.as_ref().map_or(0, String::len));
+                self.state.writes.wait(&self.user.id, write).await;
                 let request = RetractRequest {
                     reason,
                     misdirected,
@@ -470,8 +473,8 @@ impl Socket<'_> {
                 content,
                 base_version,
             } => {
-                let cost = writes::cost(content.len(), false);
-                self.state.writes.wait(&self.user.id, cost).await;
+                let write = Write::Text(content.len());
+                self.state.writes.wait(&self.user.id, write).await;
                 let request = EditRequest {
                     content,
                     base_version,
@@ -501,8 +504,10 @@ impl Socket<'_> {
         // TCP buffers (backpressure on the sender) instead of being refused. A refusal in the
         // middle of a pipelined burst would let the later sends overtake the refused one.
         self.sends.wait().await;
-        let cost = writes::cost(new.content.len(), new.is_emergency);
-        self.state.writes.wait(&self.user.id, cost).await;
+        self.state
+            .writes
+            .wait(&self.user.id, Write::message(&new))
+            .await;
         let sender = self.user.clone();
         let attempt = Event::by(&sender.id, Action::MessageCreate).conversation(
             &clinic_protocol::ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone()),

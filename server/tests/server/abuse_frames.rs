@@ -7,6 +7,7 @@
 
 use crate::common;
 
+use clinic_protocol::Role;
 use common::{BinaryClinic, Ws, binary_clinic, key, send_frame};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
@@ -57,19 +58,34 @@ async fn a_typing_flood_does_not_close_the_doctors_socket() {
 
 #[tokio::test]
 async fn a_socket_too_slow_for_its_queue_is_closed_with_1013() {
-    let c = binary_clinic(&[], &[]).await;
+    // Ten patients write: one account's rate of writes (200 lines, or 12 of the longest
+    // messages, a second after 2,000) would make this flood take over a minute.
+    let names: Vec<String> = (2..=10).map(|i| format!("pat{i}")).collect();
+    let others: Vec<(&str, Role)> = names.iter().map(|n| (n.as_str(), Role::Patient)).collect();
+    let c = binary_clinic(&[], &others).await;
     let mut doc = c.server.ws(&c.doc.token).await;
-    let mut pat = c.server.ws(&c.pat.token).await;
+    let mut patients = vec![c.pat.clone()];
+    for name in &names {
+        patients.push(c.server.login(name).await);
+    }
+    let mut sockets = Vec::new();
+    for patient in &patients {
+        sockets.push(c.server.ws(&patient.token).await);
+    }
     // Far more than the doctor's queue and socket buffers hold, while the doctor reads nothing.
-    // (In rounds, reading the acks: the sender is not the one being slow.)
+    // (In rounds, reading the acks: the senders are not the ones being slow.)
     let content = "m".repeat(clinic_protocol::limits::MAX_CONTENT_BYTES);
     for round in 0..20 {
+        let who = round % patients.len();
+        let (patient, socket) = (&patients[who], &mut sockets[who]);
         for i in 0..50 {
             let id = format!("big-{round}-{i}");
-            pat.send(send_frame(&id, &c.pat, &c.doc, &content)).await;
+            socket
+                .send(send_frame(&id, patient, &c.doc, &content))
+                .await;
         }
         for _ in 0..50 {
-            pat.expect("message:ack").await;
+            socket.expect("message:ack").await;
         }
     }
     // The doctor reads what reached it, then the close frame: 1013, reconnect and sync.

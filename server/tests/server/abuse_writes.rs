@@ -1,7 +1,8 @@
-//! One account's writes under a rate shared by REST and all of its sockets: long texts cost
-//! more, REST past the rate is refused with `Retry-After` and writes nothing, a socket is slowed
-//! down (never refused, its sends in order), an emergency is never held back by its sender's
-//! earlier writes, and another account writes on.
+//! One account's writes under a rate shared by REST and all of its sockets: long texts and
+//! receipts of many ids cost more, REST past the rate is refused with `Retry-After` and writes
+//! nothing, a socket is slowed down (never refused, its sends in order), an emergency is never
+//! held back by its sender's other writes (it has a rate of its own), and another account
+//! writes on.
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
@@ -18,8 +19,12 @@ fn message(c: &Clinic, text: &str, emergency: bool) -> Value {
 
 #[tokio::test]
 async fn writes_have_a_rate_per_user_shared_by_rest_and_sockets() {
-    // 34 at once, then one a second: two of the longest texts empty it.
-    let server = TestServer::start_with(|config| config.write_rate = Rate::new(1.0, 34.0)).await;
+    // 34 at once, then one a second: two of the longest texts empty it. Two emergencies at once.
+    let server = TestServer::start_with(|config| {
+        config.write_rate = Rate::new(1.0, 34.0);
+        config.emergency_send_rate = Rate::new(0.001, 2.0);
+    })
+    .await;
     let c = clinic(&server).await;
     let long = "x".repeat(16 * 1024);
     let (status, sent) = server
@@ -85,7 +90,18 @@ async fn writes_have_a_rate_per_user_shared_by_rest_and_sockets() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    // An emergency is not held back by its sender's earlier writes.
+    // An emergency is not held back by its sender's other writes; a flood of them has its own
+    // rate.
+    for _ in 0..2 {
+        let (status, body) = server
+            .post(
+                &c.pat1.token,
+                "/api/chat/messages",
+                message(&c, "chest pain", true),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
     let (status, body) = server
         .post(
             &c.pat1.token,
@@ -93,9 +109,9 @@ async fn writes_have_a_rate_per_user_shared_by_rest_and_sockets() {
             message(&c, "chest pain", true),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 429, "{body}");
 
-    // The same account's socket shares the bucket, now below empty: its sends wait for it,
+    // The same account's socket shares the bucket, still about empty: its sends wait for it,
     // are not refused, and keep their order.
     let (mut ws, _) = Ws::connect(&server, &c.pat1.token).await;
     let started = Instant::now();
@@ -107,10 +123,10 @@ async fn writes_have_a_rate_per_user_shared_by_rest_and_sockets() {
         let ack = ws.expect("message:ack").await;
         assert_eq!(ack["clientId"], format!("w-{i}"), "{ack}");
     }
-    // About two tokens short before the first, then one more for each of the others: at 1/s,
-    // more than three seconds.
+    // At most a token or two came in since the edit; each send waits for one more: at 1/s, more
+    // than a second for the three.
     assert!(
-        started.elapsed() >= Duration::from_secs(2),
+        started.elapsed() >= Duration::from_secs(1),
         "{:?}",
         started.elapsed()
     );
@@ -152,4 +168,42 @@ async fn a_socket_flooding_long_edits_is_slowed_down_not_refused() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// A receipt or a notification mark costs by the ids it names: one of a thousand costs 21, so
+/// an account cannot make the writer look up thousands of messages a second within its rate.
+#[tokio::test]
+async fn receipts_cost_by_the_ids_they_name() {
+    let server = TestServer::start_with(|config| config.write_rate = Rate::new(0.001, 30.0)).await;
+    let c = clinic(&server).await;
+    let ids: Vec<String> = (0..1000).map(|i| format!("m-{i}")).collect();
+    let (status, body) = server
+        .patch(
+            &c.doc1.token,
+            "/api/chat/messages",
+            json!({"messageIds": ids}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Nine tokens left: another thousand is refused, a mark of a few still goes.
+    let (status, body) = server
+        .patch(
+            &c.doc1.token,
+            "/api/chat/messages",
+            json!({"messageIds": ids}),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    let (status, body) = server
+        .patch(
+            &c.doc1.token,
+            "/api/notifications",
+            json!({"ids": ids[..500].to_vec()}),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    let (status, body) = server
+        .patch(&c.doc1.token, "/api/notifications", json!({"ids": ["n-1"]}))
+        .await;
+    assert_eq!(status, 204, "{body}");
 }

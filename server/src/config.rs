@@ -224,13 +224,13 @@ pub struct Config {
     /// /api/conversations`) per user: each reads every patient or writes, so a flood from one
     /// token must not hold up everyone's sends.
     pub care_rate: Rate,
-    /// Audited reads over REST per user (history, sync, the conversation list, search, files,
-    /// ...): each writes an audit row, so one account looping on them must not grow the audit
-    /// log without bound. The WebSocket's `sync` frames have a rate of their own.
+    /// Audited reads per user (history, sync, the conversation list, search, files, ...): each
+    /// writes an audit row, so one account looping on them must not grow the audit log without
+    /// bound. Past it REST refuses (429); a socket's `sync` draws on it too and is slowed down.
     pub read_rate: Rate,
     /// Writes per user, shared by REST and every socket of the user: a send, an edit or an
     /// unsend costs one plus one per KiB of text, a receipt or notification mark one plus one
-    /// per 50 ids, a doctor's availability one (`writes::Write`). Over REST a write past it is
+    /// per 10 ids, a doctor's availability one (`writes::Write`). Over REST a write past it is
     /// refused (429); a socket is slowed down.
     pub write_rate: Rate,
     /// Messages sent as emergencies per user, on their own bucket so that one never waits behind

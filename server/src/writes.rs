@@ -23,8 +23,8 @@ pub(crate) enum Write {
     /// A send, an edit or an unsend carrying this many bytes of text: one, plus one per whole
     /// KiB (a 16 KiB edit costs 17 sends of a line).
     Text(usize),
-    /// A receipt or a notification mark naming this many ids: one, plus one per 50 ids (the
-    /// desktop app's receipt of 1,000 costs 21).
+    /// A receipt or a notification mark naming this many ids: one, plus one per 10 ids (each
+    /// id is a lookup and a write on the writer; a receipt of 1,000 costs 101).
     Ids(usize),
     /// A message pressed as an emergency: from its own bucket.
     Emergency,
@@ -46,7 +46,7 @@ impl Write {
         match self {
             // Past the limit a text is refused anyway; its cost is not the sender's to inflate.
             Self::Text(bytes) => 1.0 + (bytes.min(limits::MAX_CONTENT_BYTES) / 1024) as f64,
-            Self::Ids(n) => 1.0 + (n.min(limits::MAX_IDS_PER_REQUEST) / 50) as f64,
+            Self::Ids(n) => 1.0 + (n.min(limits::MAX_IDS_PER_REQUEST) / 10) as f64,
             Self::Emergency | Self::One => 1.0,
         }
     }

@@ -126,7 +126,10 @@ impl Outbox {
         let len = frame.len();
         if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES {
             self.queued.fetch_sub(len, Ordering::Relaxed);
-            tracing::warn!("outbound queue over its byte budget; closing a slow socket");
+            // Said once per socket: frames keep coming until its task sees the close.
+            if !self.close.is_cancelled() {
+                tracing::warn!("outbound queue over its byte budget; closing a slow socket");
+            }
             metrics::counter!(crate::metrics::QUEUE_DROPS).increment(1);
             self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
             return;
@@ -134,7 +137,9 @@ impl Outbox {
         if let Err(err) = self.frames.try_send(frame) {
             self.queued.fetch_sub(len, Ordering::Relaxed);
             if let mpsc::error::TrySendError::Full(_) = err {
-                tracing::warn!("outbound queue full; closing a slow socket");
+                if !self.close.is_cancelled() {
+                    tracing::warn!("outbound queue full; closing a slow socket");
+                }
                 metrics::counter!(crate::metrics::QUEUE_DROPS).increment(1);
                 self.close_with(close_code::AGAIN, "too slow: reconnect and sync");
             }

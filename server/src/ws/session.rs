@@ -578,6 +578,9 @@ impl Socket<'_> {
     /// more than one page.
     async fn sync(&self, since: clinic_protocol::Seq, limit: Option<u32>) -> Result<(), ApiError> {
         let limit = limit.unwrap_or(limits::DEFAULT_SYNC_PAGE);
+        // The account's audited reads, shared with REST and its other sockets: many sockets
+        // asking at once get no more pages than one.
+        self.state.reads.wait_n(&self.user.id, 1.0).await;
         let page_share = self.state.store.pages.take(1).await?;
         let page = self
             .state

@@ -170,11 +170,11 @@ async fn a_socket_flooding_long_edits_is_slowed_down_not_refused() {
     );
 }
 
-/// A receipt or a notification mark costs by the ids it names: one of a thousand costs 21, so
+/// A receipt or a notification mark costs by the ids it names: one of a thousand costs 101, so
 /// an account cannot make the writer look up thousands of messages a second within its rate.
 #[tokio::test]
 async fn receipts_cost_by_the_ids_they_name() {
-    let server = TestServer::start_with(|config| config.write_rate = Rate::new(0.001, 30.0)).await;
+    let server = TestServer::start_with(|config| config.write_rate = Rate::new(0.001, 110.0)).await;
     let c = clinic(&server).await;
     let ids: Vec<String> = (0..1000).map(|i| format!("m-{i}")).collect();
     let (status, body) = server
@@ -185,7 +185,7 @@ async fn receipts_cost_by_the_ids_they_name() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    // Nine tokens left: another thousand is refused, a mark of a few still goes.
+    // Nine tokens left: another thousand is refused (so is a mark of 500), one of a few goes.
     let (status, body) = server
         .patch(
             &c.doc1.token,
@@ -206,4 +206,29 @@ async fn receipts_cost_by_the_ids_they_name() {
         .patch(&c.doc1.token, "/api/notifications", json!({"ids": ["n-1"]}))
         .await;
     assert_eq!(status, 204, "{body}");
+}
+
+/// A socket's `sync` draws on the account's rate of reads, shared with REST and its other
+/// sockets: opening more sockets gets no more pages.
+#[tokio::test]
+async fn sync_frames_share_the_accounts_rate_of_reads() {
+    let server = TestServer::start_with(|config| config.read_rate = Rate::new(1.0, 2.0)).await;
+    let c = clinic(&server).await;
+    let (mut first, _) = Ws::connect(&server, &c.pat1.token).await;
+    let (mut second, _) = Ws::connect(&server, &c.pat1.token).await;
+    let started = Instant::now();
+    first.send(json!({"type": "sync", "since": 0})).await;
+    second.send(json!({"type": "sync", "since": 0})).await;
+    first.expect("sync:batch").await;
+    second.expect("sync:batch").await;
+    // The burst of two is spent: REST is refused, and a third page waits for its token.
+    let (status, body) = server.get(&c.pat1.token, "/api/sync?since=0").await;
+    assert_eq!(status, 429, "{body}");
+    first.send(json!({"type": "sync", "since": 0})).await;
+    first.expect("sync:batch").await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
 }

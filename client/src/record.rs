@@ -63,6 +63,10 @@ pub struct LocalMessage {
     /// the message stands as it was.
     #[serde(default)]
     pub change_notice: Option<String>,
+    /// Mine, not acknowledged yet, and written to the server more often than refused: it may be
+    /// stored there already (its ack lost with the connection), so it can no longer be dropped.
+    #[serde(default)]
+    pub on_its_way: bool,
 }
 
 /// What a queued change does.
@@ -130,6 +134,7 @@ impl LocalMessage {
             written_at: None,
             pending_change: None,
             change_notice: None,
+            on_its_way: false,
         }
     }
 
@@ -237,6 +242,7 @@ impl From<Message> for LocalMessage {
             written_at: m.written_at,
             pending_change: None,
             change_notice: None,
+            on_its_way: false,
         }
     }
 }

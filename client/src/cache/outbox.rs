@@ -300,36 +300,63 @@ impl Cache {
     /// The sends at `positions` are about to be written to the socket: from now on each may be
     /// on the server, so it can no longer be discarded (until every write of it was refused).
     /// One transaction for them all; false for one no longer queued (discarded meanwhile),
-    /// which must not be written.
-    pub fn mark_written(&self, positions: &[i64]) -> Result<Vec<bool>> {
+    /// which must not be written. Also returns the messages that turned `on_its_way`.
+    pub fn mark_written(
+        &self,
+        me: &UserId,
+        positions: &[i64],
+    ) -> Result<(Vec<bool>, Vec<LocalMessage>)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let mut marked = Vec::with_capacity(positions.len());
-        {
-            let mut update = tx.prepare(
-                "UPDATE send_queue SET writes = writes + 1 WHERE pos = ?1 AND state = 'pending'",
-            )?;
-            for pos in positions {
-                marked.push(update.execute(params![pos])? == 1);
+        let mut changed = Vec::new();
+        for pos in positions {
+            let client_id: Option<String> = tx
+                .query_row(
+                    "UPDATE send_queue SET writes = writes + 1 WHERE pos = ?1 AND state = 'pending'
+                     RETURNING client_id",
+                    params![pos],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            marked.push(client_id.is_some());
+            if let Some(client_id) = client_id {
+                changed.extend(set_on_its_way(&tx, me, &client_id, true)?);
             }
         }
         tx.commit()?;
-        Ok(marked)
+        Ok((marked, changed))
     }
 
     /// One more attempt of this entry was refused (that write stored nothing); returns how
-    /// many there have been.
-    pub fn count_attempt(&self, client_id: &str, kind: EntryKind) -> Result<u32> {
-        let conn = self.lock();
-        let n: Option<i64> = conn
+    /// many there have been, and my message when it is no longer `on_its_way` (every write of
+    /// it refused: it may be dropped again).
+    pub fn count_attempt(
+        &self,
+        me: &UserId,
+        client_id: &str,
+        kind: EntryKind,
+    ) -> Result<(u32, Option<LocalMessage>)> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let counted: Option<(i64, i64)> = tx
             .query_row(
                 "UPDATE send_queue SET attempts = attempts + 1 WHERE client_id = ?1 AND kind = ?2
-                 RETURNING attempts",
+                 RETURNING attempts, writes",
                 params![client_id, kind.as_str()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+        let Some((attempts, writes)) = counted else {
+            return Ok((0, None));
+        };
+        let changed = if kind == EntryKind::Send && writes <= attempts {
+            set_on_its_way(&tx, me, client_id, false)?
+        } else {
+            None
+        };
+        tx.commit()?;
+        Ok((u32::try_from(attempts).unwrap_or(u32::MAX), changed))
     }
 
     /// Parks a send (and its upload, if any): the message turns `FAILED` with the stable
@@ -403,6 +430,7 @@ impl Cache {
             "UPDATE send_queue SET writes = ?2 WHERE client_id = ?1 AND kind = 'send'",
             params![client_id, unanswered],
         )?;
+        set_on_its_way(&tx, me, client_id, unanswered > 0)?;
         let changed = set_local_status(&tx, me, client_id, MessageStatus::Sending, None)?;
         tx.commit()?;
         Ok(changed)
@@ -491,6 +519,29 @@ pub(super) fn push(
 }
 
 /// Sets the local status (and the reason of a failure) of one of `me`'s messages.
+/// Sets `on_its_way` on my waiting message `client_id`; returns it when that changed it.
+fn set_on_its_way(
+    tx: &Transaction<'_>,
+    me: &UserId,
+    client_id: &str,
+    on_its_way: bool,
+) -> Result<Option<LocalMessage>> {
+    let Some((local_id, mut m)) = find(
+        tx,
+        "sender_id = ?1 AND client_id = ?2 AND id IS NULL",
+        params![me.as_str(), client_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    if m.on_its_way == on_its_way {
+        return Ok(None);
+    }
+    m.on_its_way = on_its_way;
+    update_row(tx, local_id, &m)?;
+    Ok(Some(m))
+}
+
 fn set_local_status(
     tx: &Transaction<'_>,
     me: &UserId,

@@ -180,7 +180,10 @@ fn receipts_only_raise_status_and_failures_can_be_retried() {
     let heads = cache.queue_heads(&me).unwrap();
     assert_eq!(heads.len(), 1);
     assert_eq!(heads[0].message.client_id.as_str(), "c2");
-    assert_eq!(cache.count_attempt("c2", EntryKind::Send).unwrap(), 1);
+    assert_eq!(
+        cache.count_attempt(&me, "c2", EntryKind::Send).unwrap().0,
+        1
+    );
     let failed = cache
         .park(
             &me,
@@ -221,7 +224,7 @@ fn receipts_only_raise_status_and_failures_can_be_retried() {
         "only a parked send is retried"
     );
     let c3 = cache.queue_heads(&me).unwrap()[0].pos;
-    assert_eq!(cache.mark_written(&[c3]).unwrap(), [true]);
+    assert_eq!(cache.mark_written(&me, &[c3]).unwrap().0, [true]);
     assert_eq!(
         cache.discard(&me, "c3").unwrap(),
         Discard::OnItsWay,
@@ -244,21 +247,32 @@ fn a_send_never_written_is_discarded_and_then_never_written() {
     };
     assert_eq!(gone.client_id.as_str(), "w1");
     let w2 = cache.queue_heads(&me).unwrap()[0].pos;
-    assert_eq!(
-        cache.mark_written(&[w1, w2]).unwrap(),
-        [false, true],
-        "so it is not written"
-    );
+    let (marked, changed) = cache.mark_written(&me, &[w1, w2]).unwrap();
+    assert_eq!(marked, [false, true], "so it is not written");
+    let on_its_way = |id: &str| {
+        cache
+            .message_by_client_id(&me, id)
+            .unwrap()
+            .unwrap()
+            .on_its_way
+    };
+    assert_eq!(changed.len(), 1, "the page is told");
+    assert!(changed[0].on_its_way && on_its_way("w2"));
     assert!(cache.message_by_client_id(&me, "w1").unwrap().is_none());
     assert_eq!(cache.discard(&me, "w1").unwrap(), Discard::NotQueued);
     // Written, then refused: that write stored nothing, so it may still be dropped.
     assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
-    assert_eq!(cache.count_attempt("w2", EntryKind::Send).unwrap(), 1);
+    let (attempts, changed) = cache.count_attempt(&me, "w2", EntryKind::Send).unwrap();
+    assert_eq!(attempts, 1);
+    assert!(changed.is_some_and(|m| !m.on_its_way) && !on_its_way("w2"));
     // Written twice (its first ack lost with its connection), refused once: the first write
     // may be stored.
-    assert_eq!(cache.mark_written(&[w2]).unwrap(), [true]);
-    assert_eq!(cache.mark_written(&[w2]).unwrap(), [true]);
-    assert_eq!(cache.count_attempt("w2", EntryKind::Send).unwrap(), 2);
+    assert_eq!(cache.mark_written(&me, &[w2]).unwrap().0, [true]);
+    assert_eq!(cache.mark_written(&me, &[w2]).unwrap().0, [true]);
+    assert_eq!(
+        cache.count_attempt(&me, "w2", EntryKind::Send).unwrap().0,
+        2
+    );
     assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
     // Parked and retried, it still counts the write nobody answered.
     cache
@@ -268,8 +282,11 @@ fn a_send_never_written_is_discarded_and_then_never_written() {
     assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
     let again = cache.queue_heads(&me).unwrap()[0].pos;
     assert_ne!(again, w2, "retried at the end of its lane");
-    assert_eq!(cache.mark_written(&[again]).unwrap(), [true]);
-    assert_eq!(cache.count_attempt("w2", EntryKind::Send).unwrap(), 1);
+    assert_eq!(cache.mark_written(&me, &[again]).unwrap().0, [true]);
+    assert_eq!(
+        cache.count_attempt(&me, "w2", EntryKind::Send).unwrap().0,
+        1
+    );
     assert_eq!(cache.discard(&me, "w2").unwrap(), Discard::OnItsWay);
     // Parked, the person decides: it is dropped here (should the server have it, its copy
     // comes back with the next catch-up).

@@ -115,7 +115,12 @@ impl Conn {
         // Recorded before the writes, all in one transaction: a send discarded meanwhile is not
         // written (its lane is looked at again), and one written can no longer be discarded.
         let positions: Vec<i64> = sends.iter().map(|e| e.pos).collect();
-        let marked = self.shared.cache.mark_written(&positions).map_err(failed)?;
+        let (marked, changed) = self
+            .shared
+            .cache
+            .mark_written(self.shared.me(), &positions)
+            .map_err(failed)?;
+        self.shared.emit_messages(changed);
         let mut wrote = false;
         for (entry, marked) in sends.into_iter().zip(marked) {
             if !marked {
@@ -280,9 +285,10 @@ impl Conn {
         refusal: &Refusal,
     ) -> Step {
         let cache = &self.shared.cache;
-        let attempts = cache
-            .count_attempt(client_id.as_str(), kind)
+        let (attempts, changed) = cache
+            .count_attempt(self.shared.me(), client_id.as_str(), kind)
             .map_err(failed)?;
+        self.shared.emit_messages(changed);
         let tuning = &self.shared.tuning;
         if refusal.transient && (emergency || attempts < tuning.send_attempts.max(1)) {
             let mut wait = tuning.send_retry.after(attempts);

@@ -244,14 +244,26 @@ describe('patient chat', () => {
     expect(s.fake.callsOf('discard_message')).toHaveLength(1);
     await waitFor(() => expect(screen.getAllByTestId('message')).toHaveLength(1));
     expect(screen.getByTestId('message')).toHaveTextContent('Can I take it with food?');
+    // Its text is back in the composer, to be corrected and sent again.
+    expect(screen.getByTestId('message-input')).toHaveValue('Sorry, wrong photo');
+    await s.user.clear(screen.getByTestId('message-input'));
     expect(s.fake.messages.some((m) => m.content === 'Sorry, wrong photo')).toBe(false);
 
-    // Online (and not acknowledged yet) it was written to the server: the menu still offers
-    // it, the shell says why not, and the message stays.
+    // Online (and not acknowledged yet) it was written to the server: it may be stored there,
+    // so nothing offers to drop it, and when the connection drops it says where it stands.
     act(() => s.fake.setConnection({ state: 'online' }));
     expect(screen.getByTestId('message')).not.toHaveTextContent('Waits for the connection');
     fireEvent.contextMenu(screen.getByTestId('message'));
-    await s.user.click(await screen.findByTestId('message-action-discard'));
+    await screen.findByTestId('message-menu');
+    expect(screen.queryByTestId('message-action-discard')).toBeNull();
+    await s.user.keyboard('{Escape}');
+    act(() => s.fake.setConnection({ state: 'offline' }));
+    const bubble = screen.getByTestId('message');
+    expect(bubble).toHaveTextContent('Sent as the connection dropped: the clinic has not confirmed it yet');
+    expect(within(bubble).queryByTestId('message-dont-send')).toBeNull();
+    // Asked anyway (a page a step behind), the shell says why not, and the message stays.
+    const clientId = bubble.dataset.clientId!;
+    await act(() => s.store.discard(clientId));
     expect(await screen.findByTestId('notice')).toHaveTextContent(
       'This message is already on its way to the clinic and can no longer be stopped.',
     );

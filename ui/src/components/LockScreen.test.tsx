@@ -113,6 +113,20 @@ describe('app lock', () => {
     expect(JSON.stringify(s.store.getState())).not.toContain('I fell');
   });
 
+  it("a locked doctor's device that cannot ring says so on the lock screen", async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    await act(() => s.store.lockNow());
+    expect(await screen.findByTestId('lock-screen')).toBeInTheDocument();
+    expect(screen.queryByTestId('lock-device-warning')).toBeNull();
+    act(() =>
+      s.fake.emit({
+        type: 'device',
+        device: { sound: 'missing', notifications: 'works', notificationsSuppressed: 'no', trayHost: 'yes' },
+      }),
+    );
+    expect(screen.getByTestId('lock-device-warning')).toHaveTextContent('This device cannot ring');
+  });
+
   it('an emergency not sent when the app locked: the lock screen says so, and whom to call', async () => {
     const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
     const s = await renderApp(setup({ clinic, connection: { state: 'offline' } }));

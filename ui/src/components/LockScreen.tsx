@@ -1,9 +1,10 @@
 // The locked app: nothing of the messages, only who is signed in, an unlock field, an
-// emergency's "unlock to respond" (doctors) or a patient's own open emergency with the number to
-// call, and "Not you? Log out" (asking first, like Settings, when it would stop the alarm or
-// delete sends not delivered yet).
+// emergency's "unlock to respond" and a device that cannot ring (doctors) or a patient's own open
+// emergency with the number to call, and "Not you? Log out" (asking first, like Settings, when
+// it would stop the alarm or delete sends not delivered yet).
 
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { deviceProblems } from '../logic/device';
 import { emergencyNumber, emergencyStatus, openEmergencies, RESOLVED_STATUS_MS } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
 import { useNow } from './useNow';
@@ -16,6 +17,10 @@ export function LockScreen() {
   const lock = useChat((s) => s.lock);
   const error = useChat((s) => s.lockError);
   const ringing = useChat((s) => s.ringing);
+  const device = useChat((s) => s.device);
+  // A doctor's device that cannot ring says so here too: locked is when the sound is relied on.
+  const isDoctor = user?.role === 'DOCTOR';
+  const problems = useMemo(() => (isDoctor ? deviceProblems(device) : []), [isDoctor, device]);
   const own = useOwnEmergency();
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
@@ -40,6 +45,13 @@ export function LockScreen() {
           <p className="login-error lock-emergency" role="alert" data-testid="lock-emergency">
             EMERGENCY from a patient: unlock to respond
           </p>
+        )}
+        {problems.length > 0 && (
+          <div className="device-warning lock-device-warning" data-testid="lock-device-warning" role="status">
+            {problems.map((p) => (
+              <p key={p}>⚠ {p}</p>
+            ))}
+          </div>
         )}
         {own && (
           <p className={`emergency-status tone-${own.tone}`} role="status" data-testid="lock-own-emergency">

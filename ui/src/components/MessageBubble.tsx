@@ -53,9 +53,11 @@ export const MessageBubble = memo(function MessageBubble({
   const [open, setOpen] = useState<'unsend' | 'edit' | 'versions' | null>(null);
   const closeChange = useCallback(() => setOpen(null), []);
   const role = me?.role ?? 'PATIENT';
-  // Mine, not sent yet: it may still be dropped (the shell refuses one already on its way). Not
-  // an emergency: one click must never keep it from the clinic.
-  const unsent = mine && message.status === 'SENDING' && !message.id && !message.isEmergency;
+  // Mine, not acknowledged yet. It may still be dropped unless it may be on the server already
+  // (written, its answer lost with the connection); never an emergency: one click must not
+  // keep it from the clinic.
+  const waiting = mine && message.status === 'SENDING' && !message.id;
+  const unsent = waiting && !message.onItsWay && !message.isEmergency;
   const offline = useChat((s) => s.connection.state !== 'online');
   const menu = useMessageMenu(message, (now) => {
     const change = { message, mine, role, windows, now };
@@ -139,17 +141,23 @@ export const MessageBubble = memo(function MessageBubble({
           </time>
           {mine && <StatusTicks status={message.status} />}
         </footer>
-        {unsent && offline && (
+        {waiting && offline && (
           <div className="bubble-waiting" data-testid="message-waiting">
-            <span>Waits for the connection</span>
-            <button
-              type="button"
-              className="link-button"
-              data-testid="message-dont-send"
-              onClick={() => void store.discard(message.clientId)}
-            >
-              Don&apos;t send
-            </button>
+            <span>
+              {message.onItsWay
+                ? 'Sent as the connection dropped: the clinic has not confirmed it yet'
+                : 'Waits for the connection'}
+            </span>
+            {unsent && (
+              <button
+                type="button"
+                className="link-button"
+                data-testid="message-dont-send"
+                onClick={() => void store.discard(message.clientId)}
+              >
+                Don&apos;t send
+              </button>
+            )}
           </div>
         )}
         {failed && (

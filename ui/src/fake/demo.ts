@@ -111,6 +111,7 @@ export function demoMessage(
     writtenAt: null,
     pendingChange: null,
     changeNotice: null,
+    onItsWay: false,
     createdAt: at,
     updatedAt: at,
     ...extra,

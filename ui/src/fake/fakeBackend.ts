@@ -503,6 +503,7 @@ export class FakeBackend implements Backend {
       writtenAt: null,
       pendingChange: null,
       changeNotice: null,
+      onItsWay: false,
       resolvedAt: null,
       deliveredAt: null,
       readAt: null,
@@ -512,11 +513,14 @@ export class FakeBackend implements Backend {
       updatedAt: now,
     };
     this.messages.push(msg);
-    if (this.connection.state === 'online') this.written.add(msg.clientId);
+    const sent = { ...msg };
+    // Written by the queue after the send returned; one with a file once its upload is done
+    // (here: when it is acknowledged).
+    if (this.connection.state === 'online' && !file) setTimeout(() => this.markWritten(msg), 0);
     this.setQueued();
     this.listChanged();
     this.scheduleAck();
-    return { ...msg };
+    return sent;
   }
 
   private setQueued(): void {
@@ -558,6 +562,7 @@ export class FakeBackend implements Backend {
       status: 'SENT',
       error: null,
       errorCode: null,
+      onItsWay: false,
     };
     this.messages.splice(idx, 1);
     this.messages.push(m);
@@ -606,8 +611,7 @@ export class FakeBackend implements Backend {
   fail(clientId: string, error: string, code = 'internal'): void {
     const m = this.messages.find((x) => x.clientId === clientId && x.id === null);
     if (!m) return;
-    Object.assign(m, { status: 'FAILED', error, errorCode: code });
-    this.written.delete(clientId);
+    Object.assign(m, { status: 'FAILED', error, errorCode: code, onItsWay: false });
     this.setQueued();
     this.changed(m);
   }
@@ -628,7 +632,7 @@ export class FakeBackend implements Backend {
       this.owedReads.forEach(() => this.sendFrame());
       this.owedReads.clear();
       // The queue is written to the new connection.
-      for (const m of this.messages) if (m.status === 'SENDING') this.written.add(m.clientId);
+      for (const m of this.messages) if (m.status === 'SENDING') this.markWritten(m);
       this.scheduleAck();
     }
   }
@@ -698,15 +702,19 @@ export class FakeBackend implements Backend {
     const m = this.messages.find((x) => x.clientId === clientId && x.status === 'FAILED');
     if (!m) throw new BackendError('not_found', `No failed send ${clientId}`);
     Object.assign(m, { status: 'SENDING', error: null, errorCode: null });
-    if (this.connection.state === 'online') this.written.add(clientId);
+    if (this.connection.state === 'online') this.markWritten(m);
     this.setQueued();
     this.changed(m);
     this.scheduleAck();
     return { ...m };
   }
 
-  /** Sends written to a connection (as the core's `send_queue.written`): no longer discardable. */
-  private readonly written = new Set<string>();
+  /** A send written to a connection, as the core marks it: on its way, no longer discardable. */
+  private markWritten(m: LocalMessage): void {
+    if (m.onItsWay || m.status !== 'SENDING' || m.id !== null || !this.messages.includes(m)) return;
+    m.onItsWay = true;
+    this.changed(m);
+  }
 
   async discardMessage(clientId: string) {
     this.record('discard_message', { clientId });
@@ -715,7 +723,7 @@ export class FakeBackend implements Backend {
       (x) => x.clientId === clientId && x.id === null && (x.status === 'FAILED' || x.status === 'SENDING'),
     );
     if (!m) throw new BackendError('not_found', `not found: no unsent message ${clientId}`);
-    if (m.status === 'SENDING' && this.written.has(clientId))
+    if (m.status === 'SENDING' && m.onItsWay)
       throw new BackendError(
         'too_late',
         'This message is already on its way to the clinic and can no longer be stopped. Once it has arrived you can take it back from its menu.',
@@ -1225,6 +1233,7 @@ function wireMessage(m: LocalMessage): Message {
     localFilePath: _path,
     pendingChange: _pending,
     changeNotice: _notice,
+    onItsWay: _onItsWay,
     retracted,
     edited,
     writtenAt,

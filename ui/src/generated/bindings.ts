@@ -199,7 +199,12 @@ pendingChange: PendingChange | null,
  * Why the server refused our last unsend or edit of it ("Couldn't unsend: too late…");
  * the message stands as it was.
  */
-changeNotice: string | null, };
+changeNotice: string | null, 
+/**
+ * Mine, not acknowledged yet, and written to the server more often than refused: it may be
+ * stored there already (its ack lost with the connection), so it can no longer be dropped.
+ */
+onItsWay: boolean, };
 
 export type LockStatus = { locked: boolean, hasPin: boolean, device: Device, 
 /**

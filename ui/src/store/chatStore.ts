@@ -741,7 +741,23 @@ export class ChatStore {
 
   retry = (clientId: string) =>
     this.act('retry', () => this.backend.retryMessage(clientId).then(() => undefined));
-  discard = (clientId: string) => this.act('discard', () => this.backend.discardMessage(clientId));
+  /** Drops my message not sent yet; its text goes back into an empty composer of its
+   * conversation, to be corrected and sent again. */
+  discard = async (clientId: string): Promise<boolean> => {
+    const me = this.state.session?.user.id;
+    const dropped = Object.values(this.state.messages)
+      .flatMap((m) => m.items)
+      .find((m) => m.clientId === clientId && m.senderId === me && m.id === null);
+    const done = await this.act('discard', () => this.backend.discardMessage(clientId));
+    if (done && dropped?.content.trim() && !this.state.lock?.locked) {
+      const key = keyOf(dropped);
+      if (!this.draft(key).trim()) {
+        this.setDraft(key, dropped.content);
+        this.set((s) => ({ draftsBack: s.draftsBack + 1 }));
+      }
+    }
+    return done;
+  };
   /** Unsends (patients) or retracts (doctors) my message; the events show it pending, then
    * settled, or with the server's refusal on the bubble. */
   unsend = (messageId: string, reason: string | null = null, misdirected = false) =>

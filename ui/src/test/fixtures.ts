@@ -82,6 +82,7 @@ export function msg(partial: Partial<LocalMessage> & { seq: number | null }): Lo
     writtenAt: null,
     pendingChange: null,
     changeNotice: null,
+    onItsWay: false,
     createdAt: at,
     updatedAt: at,
     ...partial,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The desktop app at rest: CPU share of a core and RSS of all its processes with a long
-# conversation open (composer focused, then not), in a headless session. Prints "at-rest" lines.
+# conversation open (composer focused, then not, then alerting for an emergency), in a headless
+# session. Prints "at-rest" lines.
 # Usage: bench/desktop-at-rest.sh [MESSAGES]   (default 300; each is one `clinic send`)
 # Build first: scripts/ui-build && cargo build -p clinic-desktop -p clinic-client -p clinic-server
 set -euo pipefail

@@ -1,7 +1,8 @@
 //! A benchmark, not a test (an ignored trial, run by bench/desktop-at-rest.sh): the app at rest
 //! with a long conversation open. Prints the CPU share of a core and the RSS of all the app's
 //! processes (the shell and its WebKit processes), with the composer focused (its caret
-//! blinking) and not. Figures and method: docs/benchmarks.md, "The desktop app at rest".
+//! blinking), not, and alerting for an emergency nobody took (its banner glowing). Figures and
+//! method: docs/benchmarks.md, "The desktop app at rest".
 
 use super::{World, signed_in};
 use anyhow::{Context, Result};
@@ -145,6 +146,21 @@ pub(super) async fn bench_desktop_at_rest(w: &World) -> Result<()> {
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     sample("at-rest", "nothing focused", 20).await?;
+    // A doctor's app alerting for an emergency nobody took yet: its banner glows until one does.
+    w.bob.run(&[
+        "send",
+        "--with",
+        "dr.nguyen",
+        "--emergency",
+        &format!("{tag} chest pain"),
+    ])?;
+    w.bob.run(&["sync"])?;
+    app.wait_css(".emergency-banner.is-alerting")
+        .await
+        .context("the emergency alerting")?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sample("at-rest", "an emergency alerting", 20).await?;
+    app.click("emergency-acknowledge").await?;
     w.close(app).await?;
     drop(driver);
     Ok(())

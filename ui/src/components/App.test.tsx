@@ -577,6 +577,15 @@ describe('doctor view', () => {
     expect(screen.queryByTestId('device-warning')).toBeNull();
   });
 
+  it('Escape closes Settings also when the focus left its fields', async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    await s.user.click(await screen.findByTestId('settings-button'));
+    await s.user.click(screen.getByText(/Signed in as/));
+    (document.activeElement as HTMLElement | null)?.blur();
+    await s.user.keyboard('{Escape}');
+    expect(screen.queryByTestId('settings-panel')).toBeNull();
+  });
+
   it('asks before logging out a device that is alerting', async () => {
     const s = await renderApp(setup({ as: DOCTOR }));
     act(() => s.fake.upsertEmergency(emergency({ id: 'e5' }), true));

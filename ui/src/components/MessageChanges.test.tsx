@@ -83,7 +83,10 @@ describe('unsend and edit', () => {
     const { user, chat } = await renderChat(s, 'doc');
     const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
     await user.click(within(await menuOf(bubble)).getByTestId('message-action-edit'));
-    const box = within(bubble).getByTestId('message-edit-text');
+    const box = within(bubble).getByTestId('message-edit-text') as HTMLTextAreaElement;
+    // Focused, the caret after the text.
+    expect(box).toHaveFocus();
+    expect([box.selectionStart, box.selectionEnd]).toEqual([21, 21]);
     await user.clear(box);
     await user.type(box, 'headache since sunday');
     await user.click(within(bubble).getByTestId('message-edit-save'));

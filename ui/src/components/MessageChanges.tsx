@@ -111,6 +111,14 @@ export function ConfirmUnsend({
 export function Editor({ message, onDone }: { message: LocalMessage; onDone: () => void }) {
   const store = useStore();
   const [text, setText] = useState(message.content);
+  // The caret starts after the text, where a correction usually goes.
+  const field = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    const el = field.current;
+    if (!el) return;
+    el.focus();
+    el.setSelectionRange(el.value.length, el.value.length);
+  }, []);
   const save = () => {
     if (!message.id) return;
     onDone();
@@ -127,8 +135,8 @@ export function Editor({ message, onDone }: { message: LocalMessage; onDone: () 
       <textarea
         aria-label="Edit message"
         data-testid="message-edit-text"
+        ref={field}
         value={text}
-        autoFocus
         onChange={(e) => setText(e.target.value)}
         onKeyDown={(e) => {
           if (e.key === 'Escape') onDone();

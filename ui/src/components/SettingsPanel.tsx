@@ -48,8 +48,16 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   const sections = settingsSections(me.role);
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => closeRef.current?.focus(), []);
+  // Escape closes it wherever the focus is (a click on its text leaves the focus on the page).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && !e.defaultPrevented) onClose();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [onClose]);
   return (
-    <div className="modal-backdrop" onClick={onClose} onKeyDown={(e) => e.key === 'Escape' && onClose()}>
+    <div className="modal-backdrop" onClick={onClose}>
       <div
         className="modal card settings"
         role="dialog"

@@ -270,6 +270,22 @@ describe('patient chat', () => {
     expect(screen.getByTestId('message')).toHaveAttribute('data-status', 'SENDING');
   });
 
+  it('a dropped message comes back into the composer without losing a file picked there', async () => {
+    const s = await renderApp(setup({ connection: { state: 'offline' } }));
+    await openChat(s.user, 'doc');
+    await s.user.type(screen.getByTestId('message-input'), 'Wrong words{Enter}');
+    act(() =>
+      s.fake.drop({
+        kind: 'drop',
+        files: [{ path: '/x/scan.png', name: 'scan.png', size: 2048, mimeType: 'image/png' }],
+      }),
+    );
+    expect(screen.getByTestId('attachment-preview')).toBeInTheDocument();
+    await s.user.click(within(screen.getByTestId('message')).getByTestId('message-dont-send'));
+    await waitFor(() => expect(screen.getByTestId('message-input')).toHaveValue('Wrong words'));
+    expect(screen.getByTestId('attachment-preview')).toHaveTextContent('scan.png');
+  });
+
   it('an emergency waiting for the connection offers no way to drop it', async () => {
     const waiting = msg({ seq: null, isEmergency: true, messageType: 'EMERGENCY', content: 'Chest pain' });
     const s = await renderApp(setup({ messages: [waiting], connection: { state: 'offline' } }));

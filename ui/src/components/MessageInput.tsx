@@ -16,7 +16,7 @@ import { MAX_CONTENT_BYTES } from '../generated/bindings';
 import { composerHeight } from '../logic/composer';
 import { byteLength } from '../logic/format';
 import { TypingSender } from '../logic/typing';
-import { useStore } from '../store/hooks';
+import { useChat, useStore } from '../store/hooks';
 import type { PickedFile } from '../types';
 import { FilePreview } from './FilePreview';
 import { Icon } from './Icon';
@@ -61,6 +61,15 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
     [store, conversationKey],
   );
   const [file, setFile] = useState<PickedFile | null>(null);
+  // A dropped message's text comes back here if nothing is being written (each refill once: one
+  // asked before this composer was drawn is in its draft already).
+  const refill = useChat((s) => s.refill);
+  const seenRefill = useRef(refill?.n ?? 0);
+  useEffect(() => {
+    if (!refill || refill.n === seenRefill.current) return;
+    seenRefill.current = refill.n;
+    if (refill.key === conversationKey) setTextNow((now) => (now.trim() ? now : refill.text));
+  }, [refill, conversationKey]);
   const [dragging, setDragging] = useState(false);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   useAutoGrow(inputRef, text);

@@ -611,7 +611,8 @@ export class FakeBackend implements Backend {
   fail(clientId: string, error: string, code = 'internal'): void {
     const m = this.messages.find((x) => x.clientId === clientId && x.id === null);
     if (!m) return;
-    Object.assign(m, { status: 'FAILED', error, errorCode: code, onItsWay: false });
+    // Parked, it keeps whether it may be on the server (the core's count of writes stays).
+    Object.assign(m, { status: 'FAILED', error, errorCode: code });
     this.setQueued();
     this.changed(m);
   }
@@ -1142,7 +1143,8 @@ export class FakeBackend implements Backend {
     if (!this.lock.locked) return this.lockStatus();
     if (secret === PASSWORD || (this.pin !== null && secret === this.pin)) {
       const status = this.setLock({ ...this.lock, locked: false, triesLeft: UNLOCKED.triesLeft });
-      this.emit({ type: 'snapshot', snapshot: this.snapshot() });
+      // As the shell does: the page hears it unlocked, and gets the snapshot a moment later.
+      queueMicrotask(() => this.emit({ type: 'snapshot', snapshot: this.snapshot() }));
       return status;
     }
     const triesLeft = this.lock.triesLeft - 1;

@@ -205,7 +205,7 @@ export class ChatStore {
     // For the sign-in form after a logout, also when this session was restored at start.
     rememberServer(snapshot.session.serverUrl);
     // A new session (a start, a sign-in) takes back what this user was writing.
-    if (!sameUser && !snapshot.lock?.locked) void this.restoreDrafts(snapshot.session.user.id);
+    if (!sameUser && !snapshot.lock?.locked) void this.restoreDrafts(snapshot.session.user.id, true);
     this.set({
       ...(sameUser ? {} : initialState()),
       phase: 'ready',
@@ -368,7 +368,7 @@ export class ChatStore {
     this.set({ lock: status, lockError: null });
     // Only unlocking brings drafts back: other news of an unlocked lock (a PIN set, a new policy)
     // must not draw the fields again (a picked file would go).
-    if (wasLocked && this.state.session) void this.restoreDrafts(this.state.session.user.id);
+    if (wasLocked && this.state.session) void this.restoreDrafts(this.state.session.user.id, false);
     // The open conversation's page was dropped when the app locked: load it again.
     const active = this.state.active;
     if (active && !this.state.messages[keyOf(active)]?.loaded) void this.select(active);
@@ -385,8 +385,9 @@ export class ChatStore {
   }
 
   /** The drafts the shell kept for `user`, back in their fields (a field written meanwhile keeps
-   * its text). */
-  private async restoreDrafts(user: UserId): Promise<void> {
+   * its text). `prune`: the page holds the snapshot's open emergencies (a start or a sign-in,
+   * not an unlock, whose snapshot comes after), so a note for one no longer open is forgotten. */
+  private async restoreDrafts(user: UserId, prune: boolean): Promise<void> {
     try {
       const epoch = this.draftEpoch;
       const kept = Object.entries(await this.backend.drafts());
@@ -398,7 +399,7 @@ export class ChatStore {
       for (const [key, text] of kept) {
         // A note for an emergency resolved meanwhile (elsewhere, or while the app was closed)
         // has nothing left to resolve: forgotten, here and in the shell.
-        if (!this.stillOpen(key)) {
+        if (prune && !this.stillOpen(key)) {
           this.saveDraft(key);
           continue;
         }
@@ -753,7 +754,9 @@ export class ChatStore {
       const key = keyOf(dropped);
       if (!this.draft(key).trim()) {
         this.setDraft(key, dropped.content);
-        this.set((s) => ({ draftsBack: s.draftsBack + 1 }));
+        // The composer open on it takes the text without being drawn again (which would drop a
+        // picked file); one opened later reads it from the drafts.
+        this.set((s) => ({ refill: { key, text: dropped.content, n: (s.refill?.n ?? 0) + 1 } }));
       }
     }
     return done;

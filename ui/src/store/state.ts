@@ -73,6 +73,9 @@ export interface ChatState {
   /** Counts the times drafts came back from the shell after unlocking: fields that are empty
    * take theirs again (`ChatStore.draft`). */
   draftsBack: number;
+  /** Text for the composer of conversation `key`, if it is empty (a dropped message's); `n`
+   * tells one refill from the next. */
+  refill: { key: string; text: string; n: number } | null;
   /**
    * The newest press of each emergency for the banner: what its latest alert carried, or what
    * the cache had after a restart (`emergencyText`).
@@ -121,6 +124,7 @@ export function initialState(): ChatState {
     resolutions: {},
     changedMessages: {},
     draftsBack: 0,
+    refill: null,
     emergencyMessages: {},
     focus: null,
     availability: 'AVAILABLE',

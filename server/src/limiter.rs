@@ -78,10 +78,17 @@ impl Bucket {
 
     /// Takes `cost` now, below empty if need be, and says how long the caller must wait before
     /// going on (until the bucket is back to empty): callers queue up in the order they came.
-    fn reserve(&mut self, cost: f64) -> Option<Duration> {
+    /// The debt is bounded: past a full bucket's worth below empty nothing is taken, and `Err`
+    /// says how long until there is room to queue (so many callers cannot push one another's
+    /// turn out without end).
+    fn reserve(&mut self, cost: f64) -> Result<Option<Duration>, Duration> {
         self.refill();
+        let floor = -self.burst.max(1.0);
+        if self.tokens < floor {
+            return Err(self.time_for(floor - self.tokens).unwrap_or(Duration::ZERO));
+        }
         self.tokens -= self.clamp(cost);
-        self.time_for(-self.tokens)
+        Ok(self.time_for(-self.tokens))
     }
 
     /// Waits until a token is there and takes it: the caller is slowed down, never refused.
@@ -132,8 +139,12 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
     /// slowed down, never refused, and callers of one key go on in the order they came (each
     /// sleeps once, no polling).
     pub(crate) async fn wait_n(&self, key: &K, cost: f64) {
-        if let Some(wait) = self.with_bucket(key, |bucket| bucket.reserve(cost)) {
-            tokio::time::sleep(wait).await;
+        loop {
+            match self.with_bucket(key, |bucket| bucket.reserve(cost)) {
+                Ok(None) => return,
+                Ok(Some(turn)) => return tokio::time::sleep(turn).await,
+                Err(room) => tokio::time::sleep(room).await,
+            }
         }
     }
 
@@ -333,9 +344,9 @@ mod tests {
     #[test]
     fn reservations_queue_up_below_empty_and_each_waits_its_turn() {
         let mut bucket = Bucket::new(10.0, 2.0);
-        assert_eq!(bucket.reserve(2.0), None, "the burst is there");
-        let first = bucket.reserve(1.0).expect("one short");
-        let second = bucket.reserve(1.0).expect("two short");
+        assert_eq!(bucket.reserve(2.0), Ok(None), "the burst is there");
+        let first = bucket.reserve(1.0).unwrap().expect("one short");
+        let second = bucket.reserve(1.0).unwrap().expect("two short");
         assert!(first <= Duration::from_millis(100), "{first:?}");
         assert!(
             second > first,
@@ -344,6 +355,11 @@ mod tests {
         assert!(second <= Duration::from_millis(200), "{second:?}");
         // Below empty, nothing is taken by the impatient either.
         assert!(bucket.take_n(1.0).is_some());
+        // A bucket's worth below empty, the next caller waits for room before it queues.
+        let third = bucket.reserve(1.0).unwrap().expect("three short");
+        assert!(third <= Duration::from_millis(300), "{third:?}");
+        let room = bucket.reserve(1.0).expect_err("the debt is bounded");
+        assert!(room <= Duration::from_millis(100), "{room:?}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use futures_util::stream::{FuturesOrdered, SplitStream};
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
 
 /// Most conversations whose access check a socket remembers.
 const MAX_VERIFIED: usize = 1024;
@@ -92,18 +93,22 @@ impl<'a> Answers<'a> {
     }
 }
 
-/// Runs a frame's `work` to its end, answering this socket's commands as they commit meanwhile.
+/// Runs a frame's `work` to its end, answering this socket's commands as they commit meanwhile;
+/// `None` when the socket is closed first (its session revoked, the server shutting down): a
+/// frame still waiting for its rate then writes nothing.
 async fn answering<T>(
     work: impl Future<Output = T>,
     pending: &mut FuturesOrdered<Pending>,
     answers: &Answers<'_>,
-) -> T {
+    close: &CancellationToken,
+) -> Option<T> {
     tokio::pin!(work);
     loop {
         tokio::select! {
             biased;
-            out = &mut work => return out,
+            out = &mut work => return Some(out),
             Some(done) = pending.next(), if !pending.is_empty() => answers.answer(done),
+            () = close.cancelled() => return None,
         }
     }
 }
@@ -293,9 +298,12 @@ impl Socket<'_> {
                     };
                     // Boxed: the handlers' futures are large, and inline they would sit in every
                     // idle socket's task for its whole life.
+                    let outbox = self.outbox;
                     let work = Box::pin(self.on_frame(text));
-                    if let Some(queued) = answering(work, &mut pending, &answers).await {
-                        pending.push_back(queued);
+                    match answering(work, &mut pending, &answers, &outbox.close).await {
+                        Some(Some(queued)) => pending.push_back(queued),
+                        Some(None) => {}
+                        None => break,
                     }
                     // A socket held back for its rate was not idle: its pongs wait unread.
                     idle_deadline = Instant::now() + idle_limit;

@@ -232,3 +232,41 @@ async fn sync_frames_share_the_accounts_rate_of_reads() {
         started.elapsed()
     );
 }
+
+/// A send waiting for its account's rate on a socket whose session is then ended writes nothing:
+/// the socket closes at once, not when the wait is over.
+#[tokio::test]
+async fn a_send_waiting_for_the_rate_is_dropped_when_its_session_ends() {
+    let server = TestServer::start_with(|config| config.write_rate = Rate::new(0.2, 1.0)).await;
+    let c = clinic(&server).await;
+    let (mut ws, _) = Ws::connect(&server, &c.pat1.token).await;
+    ws.send(send_frame("first", &c.pat1, &c.doc1, "first"))
+        .await;
+    ws.expect("message:ack").await;
+    // Five seconds short of a token: it waits.
+    ws.send(send_frame("second", &c.pat1, &c.doc1, "second"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let (status, _) = server
+        .post(&c.pat1.token, "/api/auth/logout", json!({}))
+        .await;
+    assert_eq!(status, 204);
+    ws.closed().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed only after the wait: {:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (_, history) = server
+        .get(&c.doc1.token, &common::history_path(&c.pat1, &c.doc1))
+        .await;
+    let texts: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(texts, ["first"], "the waiting send wrote nothing");
+}

@@ -276,6 +276,7 @@ impl LoginThrottle {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -44,21 +44,22 @@ impl Cache {
     }
 
     /// The server no longer knows the upload a pending send names (it was swept): forget the
-    /// URL and queue the upload again, then the send, at the end of its lane. False when the
-    /// send has no attachment to upload (then the refusal stands).
-    pub fn requeue_upload(&self, me: &UserId, client_id: &str) -> Result<bool> {
+    /// URL and queue the upload again, then the send, at the end of its lane. Returns the message
+    /// as it is then, or `None` when the send has no attachment to upload (then the refusal
+    /// stands). Writes of it that no refusal answered stay counted (this refusal answers one).
+    pub fn requeue_upload(&self, me: &UserId, client_id: &str) -> Result<Option<LocalMessage>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let row: Option<(String, Option<String>)> = tx
+        let row: Option<(String, Option<String>, i64)> = tx
             .query_row(
-                "SELECT lane, attachment_path FROM send_queue
+                "SELECT lane, attachment_path, max(writes - attempts - 1, 0) FROM send_queue
                  WHERE client_id = ?1 AND kind = 'send' AND state = 'pending'",
                 params![client_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some((lane, Some(path))) = row else {
-            return Ok(false);
+        let Some((lane, Some(path), unanswered)) = row else {
+            return Ok(None);
         };
         let Some((local_id, mut m)) = find(
             &tx,
@@ -66,9 +67,10 @@ impl Cache {
             params![me.as_str(), client_id],
         )?
         else {
-            return Ok(false);
+            return Ok(None);
         };
         m.file_url = None;
+        m.on_its_way = unanswered > 0;
         update_row(&tx, local_id, &m)?;
         tx.execute(
             "DELETE FROM send_queue WHERE client_id = ?1",
@@ -76,7 +78,11 @@ impl Cache {
         )?;
         push(&tx, client_id, EntryKind::Upload, &lane, Some(&path))?;
         push(&tx, client_id, EntryKind::Send, &lane, Some(&path))?;
+        tx.execute(
+            "UPDATE send_queue SET writes = ?2 WHERE client_id = ?1 AND kind = 'send'",
+            params![client_id, unanswered],
+        )?;
         tx.commit()?;
-        Ok(true)
+        Ok(Some(m))
     }
 }

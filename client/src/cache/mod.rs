@@ -191,7 +191,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE send_queue ADD COLUMN writes INTEGER NOT NULL DEFAULT 0 CHECK (writes >= 0);
     UPDATE send_queue SET writes = attempts + 1
         WHERE kind = 'send' AND NOT EXISTS (SELECT 1 FROM send_queue u
-            WHERE u.client_id = send_queue.client_id AND u.kind = 'upload');",
+            WHERE u.client_id = send_queue.client_id AND u.kind = 'upload');
+    UPDATE messages SET data = json_set(data, '$.onItsWay', json('true'))
+        WHERE id IS NULL AND client_id IN (SELECT client_id FROM send_queue
+            WHERE kind = 'send' AND writes > attempts);",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.

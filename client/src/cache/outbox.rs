@@ -328,6 +328,29 @@ impl Cache {
         Ok((marked, changed))
     }
 
+    /// The sends at `positions` were marked written but never went (the connection failed
+    /// first): their count goes back; returns the messages no longer `on_its_way`.
+    pub fn unmark_written(&self, me: &UserId, positions: &[i64]) -> Result<Vec<LocalMessage>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut changed = Vec::new();
+        for pos in positions {
+            let row: Option<(String, i64, i64)> = tx
+                .query_row(
+                    "UPDATE send_queue SET writes = max(writes - 1, 0) WHERE pos = ?1
+                     RETURNING client_id, writes, attempts",
+                    params![pos],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((client_id, writes, attempts)) = row {
+                changed.extend(set_on_its_way(&tx, me, &client_id, writes > attempts)?);
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// One more attempt of this entry was refused (that write stored nothing); returns how
     /// many there have been, and my message when it is no longer `on_its_way` (every write of
     /// it refused: it may be dropped again).

@@ -615,3 +615,56 @@ fn a_conversations_resolved_emergencies_stay_with_it_oldest_first() {
         2
     );
 }
+
+#[test]
+fn step_7_counts_the_sends_an_older_build_may_have_written() {
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    {
+        let tx = conn.transaction().unwrap();
+        for step in &super::MIGRATIONS[..6] {
+            tx.execute_batch(step).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 6).unwrap();
+        // A send refused once, and one whose upload is still ahead of it.
+        super::messages::insert_row(&tx, &local("s1", "p1")).unwrap();
+        super::outbox::push(&tx, "s1", EntryKind::Send, "p1|d1", None).unwrap();
+        tx.execute(
+            "UPDATE send_queue SET attempts = 1 WHERE client_id = 's1'",
+            [],
+        )
+        .unwrap();
+        super::messages::insert_row(&tx, &local("f1", "p1")).unwrap();
+        super::outbox::push(&tx, "f1", EntryKind::Upload, "p1|d1", Some("/x")).unwrap();
+        super::outbox::push(&tx, "f1", EntryKind::Send, "p1|d1", Some("/x")).unwrap();
+        tx.commit().unwrap();
+    }
+    super::migrate(&mut conn).unwrap();
+    let writes = |id: &str| -> i64 {
+        conn.query_row(
+            "SELECT writes FROM send_queue WHERE client_id = ?1 AND kind = 'send'",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let on_its_way = |id: &str| -> bool {
+        let data: String = conn
+            .query_row(
+                "SELECT data FROM messages WHERE client_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str::<LocalMessage>(&data)
+            .unwrap()
+            .on_its_way
+    };
+    assert_eq!(
+        writes("s1"),
+        2,
+        "written once more than refused, for all we know"
+    );
+    assert!(on_its_way("s1"));
+    assert_eq!(writes("f1"), 0, "never written: its upload is ahead of it");
+    assert!(!on_its_way("f1"));
+}

@@ -290,7 +290,7 @@ impl Conn {
                             if !e.is_cancelled() {
                                 tracing::warn!("an upload task failed: {e}");
                             }
-                            self.upload_gone(e.id());
+                            self.upload_gone(e.id(), !e.is_cancelled());
                             self.fill().await?;
                         }
                     }

@@ -21,6 +21,9 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+/// How long an upload whose task panicked waits before it is tried again.
+const PANICKED_UPLOAD_PAUSE: Duration = Duration::from_secs(5);
+
 /// An emergency refused for now is tried again at least this often, for as long as it takes.
 const EMERGENCY_RETRY_CAP: Duration = Duration::from_secs(2);
 
@@ -84,6 +87,8 @@ impl Conn {
         }
         // Unsends and edits travel beside the lanes: they only name messages the server has.
         self.send_changes().await?;
+        // Before the heads are read: a lane freed here is looked at with what its queue holds.
+        self.abort_dropped_uploads()?;
         let heads = self
             .shared
             .cache
@@ -91,7 +96,6 @@ impl Conn {
             .map_err(failed)?;
         let now = Instant::now();
         self.lanes.retry_at = None;
-        self.abort_dropped_uploads()?;
         let mut sends = Vec::new();
         for entry in heads {
             if self.lanes.busy(&entry.lane) {
@@ -122,21 +126,34 @@ impl Conn {
             .map_err(failed)?;
         self.shared.emit_messages(changed);
         let mut wrote = false;
-        for (entry, marked) in sends.into_iter().zip(marked) {
-            if !marked {
-                self.shared.outbox_wake.notify_one();
-                continue;
-            }
+        let to_write: Vec<QueueEntry> = sends
+            .into_iter()
+            .zip(marked)
+            .filter_map(|(entry, marked)| marked.then_some(entry))
+            .collect();
+        if to_write.len() < positions.len() {
+            self.shared.outbox_wake.notify_one();
+        }
+        for (i, entry) in to_write.iter().enumerate() {
             let frame = ClientFrame::MessageSend(entry.wire(chrono::Utc::now()));
             let text = serde_json::to_string(&frame).map_err(failed)?;
-            self.ws
-                .feed(WsMessage::text(text))
-                .await
-                .map_err(|e| failed(lost(&e)))?;
+            if let Err(e) = self.ws.feed(WsMessage::text(text)).await {
+                // The line went: the sends not written yet are not on their way after all.
+                let unwritten: Vec<i64> = to_write[i..].iter().map(|e| e.pos).collect();
+                match self
+                    .shared
+                    .cache
+                    .unmark_written(self.shared.me(), &unwritten)
+                {
+                    Ok(changed) => self.shared.emit_messages(changed),
+                    Err(err) => tracing::warn!("cannot count the unwritten sends: {err}"),
+                }
+                return Err(failed(lost(&e)));
+            }
             self.lanes.inflight.insert(
-                entry.lane,
+                entry.lane.clone(),
                 Flight {
-                    client_id: entry.message.client_id,
+                    client_id: entry.message.client_id.clone(),
                     pos: entry.pos,
                     since: now,
                 },
@@ -169,11 +186,22 @@ impl Conn {
     }
 
     /// An upload task ended without an answer (it panicked, or was aborted above): its lane is
-    /// free again.
-    pub(super) fn upload_gone(&mut self, task: tokio::task::Id) {
-        self.lanes
-            .uploading
-            .retain(|_, (_, handle)| handle.id() != task);
+    /// free again; after a panic the upload is tried again only after a pause, so one that
+    /// panics each time does not spin.
+    pub(super) fn upload_gone(&mut self, task: tokio::task::Id, panicked: bool) {
+        let mut gone = None;
+        self.lanes.uploading.retain(|_, (pos, handle)| {
+            let this = handle.id() == task;
+            if this {
+                gone = Some(*pos);
+            }
+            !this
+        });
+        if let (Some(pos), true) = (gone, panicked) {
+            self.lanes
+                .not_before
+                .insert(pos, Instant::now() + PANICKED_UPLOAD_PAUSE);
+        }
     }
 
     fn start_upload(&mut self, entry: QueueEntry) {
@@ -261,12 +289,13 @@ impl Conn {
         let me = self.shared.me().clone();
         // The server lost the upload the send names (swept): upload it again.
         if code == ErrorCode::NotFound
-            && self
+            && let Some(requeued) = self
                 .shared
                 .cache
                 .requeue_upload(&me, client_id.as_str())
                 .map_err(failed)?
         {
+            self.shared.emit_messages([requeued]);
             return self.fill().await;
         }
         let refusal = Refusal::of_send(code, message);

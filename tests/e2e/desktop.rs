@@ -561,6 +561,24 @@ async fn offline(w: &World) -> Result<()> {
     app.wait_attr("queued-count", "data-count", "1")
         .await
         .context("the dropped message left the queue")?;
+    // Its words are back in the composer, to be corrected; here they go.
+    app.wait_script(
+        "the dropped words in the composer",
+        &format!(
+            "return document.querySelector('[data-testid=message-input]').value === {};",
+            serde_json::Value::from(dropped)
+        ),
+    )
+    .await?;
+    // Cleared as a person does (WebDriver's clear is not heard by the page): then forgotten.
+    app.click("message-input").await?;
+    app.press(&['\u{E009}', 'a']).await?;
+    app.press(&['\u{E003}']).await?;
+    app.wait_script(
+        "the composer cleared",
+        "return document.querySelector('[data-testid=message-input]').value === '';",
+    )
+    .await?;
     // Search still answers from this computer's cache, and says that is all it searched.
     app.fill("search-input", "server\u{E007}").await?;
     app.wait("search-offline")

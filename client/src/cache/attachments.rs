@@ -4,7 +4,7 @@
 
 use super::Cache;
 use super::messages::{find, update_row};
-use super::outbox::{EntryKind, push};
+use super::outbox::{EntryKind, keep_writes, push};
 use crate::error::Result;
 use crate::record::LocalMessage;
 use clinic_protocol::UserId;
@@ -78,10 +78,7 @@ impl Cache {
         )?;
         push(&tx, client_id, EntryKind::Upload, &lane, Some(&path))?;
         push(&tx, client_id, EntryKind::Send, &lane, Some(&path))?;
-        tx.execute(
-            "UPDATE send_queue SET writes = ?2 WHERE client_id = ?1 AND kind = 'send'",
-            params![client_id, unanswered],
-        )?;
+        keep_writes(&tx, client_id, unanswered)?;
         tx.commit()?;
         Ok(Some(m))
     }

@@ -449,10 +449,7 @@ impl Cache {
                 attachment.as_deref(),
             )?;
         }
-        tx.execute(
-            "UPDATE send_queue SET writes = ?2 WHERE client_id = ?1 AND kind = 'send'",
-            params![client_id, unanswered],
-        )?;
+        keep_writes(&tx, client_id, unanswered)?;
         set_on_its_way(&tx, me, client_id, unanswered > 0)?;
         let changed = set_local_status(&tx, me, client_id, MessageStatus::Sending, None)?;
         tx.commit()?;
@@ -541,7 +538,6 @@ pub(super) fn push(
     Ok(())
 }
 
-/// Sets the local status (and the reason of a failure) of one of `me`'s messages.
 /// Sets `on_its_way` on my waiting message `client_id`; returns it when that changed it.
 fn set_on_its_way(
     tx: &Transaction<'_>,
@@ -565,6 +561,17 @@ fn set_on_its_way(
     Ok(Some(m))
 }
 
+/// Counts `writes` of the send `client_id` just pushed again (a retry, an upload requeued): the
+/// writes of it no refusal answered, so that it is not droppable while the server may have it.
+pub(super) fn keep_writes(tx: &Transaction<'_>, client_id: &str, writes: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE send_queue SET writes = ?2 WHERE client_id = ?1 AND kind = 'send'",
+        params![client_id, writes],
+    )?;
+    Ok(())
+}
+
+/// Sets the local status (and the reason of a failure) of one of `me`'s messages.
 fn set_local_status(
     tx: &Transaction<'_>,
     me: &UserId,

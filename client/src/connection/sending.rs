@@ -125,7 +125,6 @@ impl Conn {
             .mark_written(self.shared.me(), &positions)
             .map_err(failed)?;
         self.shared.emit_messages(changed);
-        let mut wrote = false;
         let to_write: Vec<QueueEntry> = sends
             .into_iter()
             .zip(marked)
@@ -158,9 +157,8 @@ impl Conn {
                     since: now,
                 },
             );
-            wrote = true;
         }
-        if wrote {
+        if !to_write.is_empty() {
             self.ws.flush().await.map_err(|e| failed(lost(&e)))?;
         }
         Ok(())
@@ -189,15 +187,18 @@ impl Conn {
     /// free again; after a panic the upload is tried again only after a pause, so one that
     /// panics each time does not spin.
     pub(super) fn upload_gone(&mut self, task: tokio::task::Id, panicked: bool) {
-        let mut gone = None;
-        self.lanes.uploading.retain(|_, (pos, handle)| {
-            let this = handle.id() == task;
-            if this {
-                gone = Some(*pos);
-            }
-            !this
-        });
-        if let (Some(pos), true) = (gone, panicked) {
+        let Some(lane) = self
+            .lanes
+            .uploading
+            .iter()
+            .find(|(_, (_, handle))| handle.id() == task)
+            .map(|(lane, _)| lane.clone())
+        else {
+            return;
+        };
+        if let Some((pos, _)) = self.lanes.uploading.remove(&lane)
+            && panicked
+        {
             self.lanes
                 .not_before
                 .insert(pos, Instant::now() + PANICKED_UPLOAD_PAUSE);

@@ -202,10 +202,12 @@ export class ChatStore {
       return;
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;
-    // For the sign-in form after a logout, also when this session was restored at start.
-    rememberServer(snapshot.session.serverUrl);
-    // A new session (a start, a sign-in) takes back what this user was writing.
-    if (!sameUser && !snapshot.lock?.locked) void this.restoreDrafts(snapshot.session.user.id, true);
+    if (!sameUser) {
+      // For the sign-in form after a logout, also when this session was restored at start.
+      rememberServer(snapshot.session.serverUrl);
+      // A new session (a start, a sign-in) takes back what this user was writing.
+      if (!snapshot.lock?.locked) void this.restoreDrafts(snapshot.session.user.id, true);
+    }
     this.set({
       ...(sameUser ? {} : initialState()),
       phase: 'ready',

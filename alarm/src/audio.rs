@@ -26,6 +26,9 @@ pub(crate) enum Command {
     Chime,
     /// Open the device once, silently, to learn whether the alarm could be heard.
     Probe,
+    /// Stop looking for a device again after a failed probe (nobody here relies on the sound
+    /// any more: the doctor signed out).
+    StopProbing,
 }
 
 /// How often the thread wakes while something plays: tops up the loop queue, notices the end
@@ -118,6 +121,10 @@ impl Engine {
             match command {
                 Some(Command::Chime) => self.chime_pending = true,
                 Some(Command::Probe) => self.probe_pending = true,
+                Some(Command::StopProbing) => {
+                    self.probe_pending = false;
+                    self.reprobe_at = None;
+                }
                 _ => {}
             }
             self.step();

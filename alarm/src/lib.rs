@@ -93,6 +93,7 @@ struct Inner {
     audio: Option<Sender<Command>>,
     notifier: Notifier,
     shared: Arc<Shared>,
+    reprobe_every: Duration,
 }
 
 impl Alarm {
@@ -107,6 +108,7 @@ impl Alarm {
             tracing::info!("alarm sound disabled by configuration");
             None
         };
+        let reprobe_every = config.reprobe_every;
         let notifier = Notifier::start(
             config.notifications,
             config.app_name,
@@ -118,8 +120,14 @@ impl Alarm {
                 audio,
                 notifier,
                 shared,
+                reprobe_every,
             }),
         }
+    }
+
+    /// How often a sound device is looked for again while none works (its configuration).
+    pub fn reprobe_every(&self) -> Duration {
+        self.inner.reprobe_every
     }
 
     /// Starts (or keeps) the alarm looping for the emergency `key`, e.g. a message id.
@@ -168,6 +176,12 @@ impl Alarm {
         self.send(Command::Probe);
     }
 
+    /// Stops looking for a sound device again after a failed probe ([`Alarm::probe`]); a ring
+    /// or a chime still tries the device.
+    pub fn stop_probing(&self) {
+        self.send(Command::StopProbing);
+    }
+
     /// Whether any emergency key is ringing (sound or not: see [`Alarm::audio_available`]).
     pub fn is_ringing(&self) -> bool {
         self.inner.shared.is_ringing()
@@ -209,6 +223,12 @@ impl Alarm {
     /// emergency it announced was handled). Returns at once; nothing happens for an unknown tag.
     pub fn withdraw(&self, tag: impl Into<String>) -> Result<(), NotifyError> {
         self.inner.notifier.withdraw(tag.into())
+    }
+
+    /// Takes every notification this alarm showed off the screen (the session ended: what
+    /// they said is not for whoever uses the computer next). Returns at once.
+    pub fn withdraw_all(&self) -> Result<(), NotifyError> {
+        self.inner.notifier.withdraw_all()
     }
 
     /// An emergency in one call: [`Alarm::ring`] for `key`, plus a critical notification

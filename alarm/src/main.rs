@@ -13,9 +13,9 @@ use clinic_alarm::{Alarm, AlarmConfig, Notice, Urgency};
 
 const USAGE: &str = "usage: clinic-alarm [--no-audio] [--no-notifications] [--idle-close-ms N] \
 [--retry-ms N] [--reprobe-ms N] STEP...
-steps: ring KEY | stop KEY | silence | chime | probe | wait MS | status
+steps: ring KEY | stop KEY | silence | chime | probe | stop-probing | wait MS | status
        notify critical|normal TITLE BODY | notify-later critical|normal TITLE BODY
-       notify-tagged TAG TITLE BODY (critical, queued) | withdraw TAG
+       notify-tagged TAG TITLE BODY (critical, queued) | withdraw TAG | withdraw-all
 without steps: ring for 3 s, then show a critical test notification";
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             "chime" => alarm.chime(),
             "probe" => alarm.probe(),
             "wait" => std::thread::sleep(millis(&arg("milliseconds")?)?),
+            "stop-probing" => alarm.stop_probing(),
             "status" => print_status(&alarm),
             "notify" | "notify-later" => {
                 let urgency = match arg("an urgency")?.as_str() {
@@ -107,6 +108,10 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             "withdraw" => match alarm.withdraw(arg("a tag")?) {
+                Ok(()) => println!("{step} ok"),
+                Err(err) => println!("{step} error: {err}"),
+            },
+            "withdraw-all" => match alarm.withdraw_all() {
                 Ok(()) => println!("{step} ok"),
                 Err(err) => println!("{step} error: {err}"),
             },

@@ -5,6 +5,7 @@
 //! that crashes, must not stall message delivery. Failures are logged once per outage.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
@@ -89,6 +90,9 @@ pub enum NotifyError {
     /// The notification thread is gone (only after a panic inside notify-rust).
     #[error("notification thread stopped")]
     Stopped,
+    /// Everything was withdrawn (a logout) before this notice's turn came.
+    #[error("notification withdrawn before it was shown")]
+    Withdrawn,
 }
 
 /// Called when the user clicks a notification (its default action).
@@ -98,6 +102,9 @@ struct Job {
     notice: Notice,
     reply: Option<SyncSender<Result<(), NotifyError>>>,
     on_click: Option<OnClick>,
+    /// How many withdrawals of everything had been asked when it was queued: one asked since
+    /// (a logout) means its session ended, and it is not shown.
+    epoch: u64,
 }
 
 /// What the notification thread does next, in the order asked (a withdrawal never overtakes
@@ -105,38 +112,49 @@ struct Job {
 enum Task {
     Show(Job),
     Withdraw(String),
+    WithdrawAll,
 }
 
-/// Most tagged notices remembered for withdrawal (a hostile server cannot grow this forever).
-const MAX_TAGGED: usize = 1024;
+/// Most notices remembered for withdrawal (a hostile server cannot grow this forever).
+const MAX_REMEMBERED: usize = 1024;
 
-/// The daemon's id of each tagged notice that may be on screen. Past [`MAX_TAGGED`] the oldest
-/// is forgotten, never the lot: a doctor's shift of message notices (tagged so that an unsend
-/// can withdraw them) must not make a recent emergency's notice impossible to withdraw.
+/// The daemon's id of each notice that may be on screen, by tag (an untagged one under a key of
+/// its own). Past [`MAX_REMEMBERED`] one is forgotten, never the lot: the oldest normal one,
+/// and a critical one only when all are critical, so that a doctor's shift of message notices
+/// (tagged so that an unsend can withdraw them) cannot make a recent emergency's notice, or one
+/// a logout must take away, impossible to withdraw.
 #[derive(Debug, Default)]
-struct Tagged {
-    ids: std::collections::HashMap<String, (u32, u64)>,
+struct Shown {
+    /// Tag -> (id, order shown, critical).
+    ids: std::collections::HashMap<String, (u32, u64, bool)>,
     shown: u64,
 }
 
-impl Tagged {
-    fn insert(&mut self, tag: String, id: u32) {
-        if self.ids.len() >= MAX_TAGGED
+impl Shown {
+    fn insert(&mut self, tag: String, id: u32, critical: bool) {
+        if self.ids.len() >= MAX_REMEMBERED
             && !self.ids.contains_key(&tag)
-            && let Some(oldest) = self
+            && let Some(first) = self
                 .ids
                 .iter()
-                .min_by_key(|(_, (_, order))| *order)
+                .min_by_key(|(_, (_, order, critical))| (*critical, *order))
                 .map(|(tag, _)| tag.clone())
         {
-            self.ids.remove(&oldest);
+            self.ids.remove(&first);
         }
         self.shown += 1;
-        self.ids.insert(tag, (id, self.shown));
+        self.ids.insert(tag, (id, self.shown, critical));
     }
 
     fn remove(&mut self, tag: &str) -> Option<u32> {
-        self.ids.remove(tag).map(|(id, _)| id)
+        self.ids.remove(tag).map(|(id, ..)| id)
+    }
+
+    /// Every id remembered, oldest first, forgetting them.
+    fn take_all(&mut self) -> Vec<u32> {
+        let mut all: Vec<(u64, u32)> = self.ids.drain().map(|(_, (id, n, _))| (n, id)).collect();
+        all.sort_unstable();
+        all.into_iter().map(|(_, id)| id).collect()
     }
 }
 
@@ -145,6 +163,9 @@ impl Tagged {
 pub(crate) struct Notifier {
     jobs: Option<SyncSender<Task>>,
     timeout: Duration,
+    /// Withdrawals of everything asked so far. Counted here rather than only queued: one must
+    /// not be lost to a full queue (the thread looks at the count before each task).
+    withdrawals: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Job {
@@ -166,18 +187,22 @@ impl Notifier {
             return Self {
                 jobs: None,
                 timeout,
+                withdrawals: Arc::default(),
             };
         }
         let (tx, rx) = sync_channel(QUEUE);
+        let withdrawals = Arc::new(AtomicU64::new(0));
+        let asked = Arc::clone(&withdrawals);
         let spawned = std::thread::Builder::new()
             .name("clinic-notify".into())
-            .spawn(move || run(&rx, &app_name, &shared));
+            .spawn(move || run(&rx, &app_name, &shared, &asked));
         if let Err(err) = &spawned {
             tracing::warn!(%err, "could not start the notification thread; notifications are off");
         }
         Self {
             jobs: spawned.ok().map(|_| tx),
             timeout,
+            withdrawals,
         }
     }
 
@@ -188,6 +213,7 @@ impl Notifier {
             notice,
             reply: Some(reply),
             on_click: None,
+            epoch: self.withdrawals.load(Ordering::SeqCst),
         })?;
         match answer.recv_timeout(self.timeout) {
             Ok(result) => result,
@@ -207,12 +233,27 @@ impl Notifier {
             notice,
             reply: None,
             on_click,
+            epoch: self.withdrawals.load(Ordering::SeqCst),
         })
     }
 
     /// Takes the notice tagged `tag` off the screen, if one was shown; returns at once.
     pub(crate) fn withdraw(&self, tag: String) -> Result<(), NotifyError> {
         self.send(Task::Withdraw(tag))
+    }
+
+    /// Takes every notice shown off the screen, tagged or not, and drops those still queued;
+    /// returns at once.
+    pub(crate) fn withdraw_all(&self) -> Result<(), NotifyError> {
+        if self.jobs.is_none() {
+            return Err(NotifyError::Disabled);
+        }
+        self.withdrawals.fetch_add(1, Ordering::SeqCst);
+        // Only a wake-up: a full queue has tasks enough to make the thread look at the count.
+        match self.send(Task::WithdrawAll) {
+            Ok(()) | Err(NotifyError::Busy) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     fn enqueue(&self, job: Job) -> Result<(), NotifyError> {
@@ -228,15 +269,23 @@ impl Notifier {
     }
 }
 
-fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared) {
+fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared, withdrawals: &AtomicU64) {
     // Logged once per outage: the first failure warns, repeats are debug-level until it works again.
     let mut said_unavailable = false;
-    let mut tagged = Tagged::default();
+    let mut shown = Shown::default();
+    let mut withdrawn = 0;
     for task in tasks {
+        let asked = withdrawals.load(Ordering::SeqCst);
+        if asked != withdrawn {
+            withdrawn = asked;
+            let ids = shown.take_all();
+            let closed = ids.iter().filter(|id| close(**id).is_ok()).count();
+            tracing::debug!(closed, of = ids.len(), "notifications withdrawn");
+        }
         let job = match task {
             Task::Show(job) => job,
             Task::Withdraw(tag) => {
-                if let Some(id) = tagged.remove(&tag) {
+                if let Some(id) = shown.remove(&tag) {
                     match close(id) {
                         Ok(()) => tracing::debug!(tag, "notification withdrawn"),
                         Err(err) => tracing::debug!(%err, tag, "notification not withdrawn"),
@@ -244,11 +293,21 @@ fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared) {
                 }
                 continue;
             }
+            // Carried out above, before any task.
+            Task::WithdrawAll => continue,
         };
-        let result = deliver(app_name, &job.notice, job.on_click).map(|id| {
-            if let Some(tag) = &job.notice.tag {
-                tagged.insert(tag.clone(), id);
+        if job.epoch != withdrawn {
+            if let Some(reply) = job.reply {
+                let _ = reply.try_send(Err(NotifyError::Withdrawn));
             }
+            continue;
+        }
+        let critical = job.notice.urgency == Urgency::Critical;
+        let result = deliver(app_name, &job.notice, job.on_click).map(|id| {
+            // An untagged notice is remembered too, under a key no tag has (tags are the
+            // app's own words), so that a logout can take it off the screen.
+            let key = job.notice.tag.clone().unwrap_or_else(|| format!("\0{id}"));
+            shown.insert(key, id, critical);
         });
         match &result {
             Ok(()) => {
@@ -383,23 +442,40 @@ fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_TAGGED, Tagged, escape_markup, truncate};
+    use super::{MAX_REMEMBERED, Shown, escape_markup, truncate};
 
     #[test]
-    fn past_the_limit_the_oldest_tag_is_forgotten_not_all() {
-        let mut tagged = Tagged::default();
-        tagged.insert("emergency".into(), 1);
-        for i in 0..MAX_TAGGED {
-            tagged.insert(format!("message:{i}"), 2 + u32::try_from(i).unwrap_or(0));
+    fn past_the_limit_the_oldest_normal_notice_is_forgotten_not_all() {
+        let mut tagged = Shown::default();
+        tagged.insert("old-message".into(), 1, false);
+        tagged.insert("emergency".into(), 2, true);
+        for i in 0..MAX_REMEMBERED - 1 {
+            tagged.insert(
+                format!("message:{i}"),
+                3 + u32::try_from(i).unwrap_or(0),
+                false,
+            );
         }
-        assert_eq!(tagged.remove("emergency"), None, "the oldest went");
-        assert_eq!(tagged.remove("message:0"), Some(2));
-        tagged.insert("emergency-2".into(), 9999);
+        assert_eq!(
+            tagged.remove("old-message"),
+            None,
+            "the oldest normal one went"
+        );
+        assert_eq!(
+            tagged.remove("emergency"),
+            Some(2),
+            "the critical one stays"
+        );
+        assert_eq!(tagged.remove("message:0"), Some(3));
+        tagged.insert("emergency-2".into(), 9999, true);
+        tagged.insert("emergency-3".into(), 10_000, true);
+        tagged.insert("emergency-4".into(), 10_001, true);
         assert_eq!(
             tagged.remove("message:1"),
-            Some(3),
-            "room was made by the remove"
+            None,
+            "room was made by the two removes, then by the oldest normal one"
         );
+        assert_eq!(tagged.remove("message:2"), Some(5));
         assert_eq!(tagged.remove("emergency-2"), Some(9999));
         assert_eq!(tagged.remove("emergency-2"), None, "withdrawn once");
     }

@@ -212,6 +212,35 @@ fn a_failed_probe_is_repeated_until_a_device_works() {
     let _ = probe.finish();
 }
 
+/// Once told to stop (the doctor signed out), a failed probe is not repeated: a device that
+/// appears later is not opened until something plays.
+#[test]
+fn a_failed_probe_stops_being_repeated_when_told() {
+    let home = tempfile::tempdir().unwrap();
+    common::asoundrc(home.path(), "{ type hw; card 31 }"); // no such card yet
+    let no_bus = common::no_bus(home.path());
+    let mut probe = Probe::spawn(
+        home.path(),
+        &no_bus,
+        &common::script(
+            "--reprobe-ms 400 --idle-close-ms 5000 probe wait 200 status stop-probing wait 1500 \
+             status",
+        ),
+    );
+    let mut seen = Vec::new();
+    let probed = probe.next_status(&mut seen);
+    assert_eq!(probed.get("audio"), "Unavailable");
+    capture_to(home.path());
+    let later = probe.next_status(&mut seen);
+    assert_eq!(
+        later.get("audio"),
+        "Unavailable",
+        "not looked at again: {later:?}"
+    );
+    assert_eq!(later.get("device_open"), "false", "{later:?}");
+    let _ = probe.finish();
+}
+
 /// A probe that finds no device does not hold back the first ring: a sound server that comes up
 /// just after the app (both started at login) is tried as soon as an emergency rings, not after
 /// the wait between retries.

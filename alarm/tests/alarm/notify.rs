@@ -9,10 +9,7 @@ use common::bus::{Monitor, PrivateBus, serve_notifications};
 
 #[test]
 fn critical_and_normal_notices_reach_the_notification_service() {
-    if !common::have("dbus-daemon") || !common::have("dbus-monitor") {
-        println!("SKIPPED: dbus-daemon or dbus-monitor is not installed (apt-get install dbus)");
-        return;
-    }
+    common::require(&["dbus-daemon", "dbus-monitor"]);
     let dir = tempfile::tempdir().unwrap();
     let bus = PrivateBus::start(dir.path());
     let (_connection, recorder) = serve_notifications(&bus.address);
@@ -95,10 +92,7 @@ fn critical_and_normal_notices_reach_the_notification_service() {
 
 #[test]
 fn long_text_from_the_network_is_cut_before_it_reaches_the_desktop() {
-    if !common::have("dbus-daemon") {
-        println!("SKIPPED: dbus-daemon is not installed (apt-get install dbus)");
-        return;
-    }
+    common::require(&["dbus-daemon"]);
     let dir = tempfile::tempdir().unwrap();
     let bus = PrivateBus::start(dir.path());
     let (_connection, recorder) = serve_notifications(&bus.address);
@@ -120,10 +114,7 @@ fn long_text_from_the_network_is_cut_before_it_reaches_the_desktop() {
 
 #[test]
 fn a_tagged_notice_is_withdrawn_by_its_tag() {
-    if !common::have("dbus-daemon") {
-        println!("SKIPPED: dbus-daemon is not installed (apt-get install dbus)");
-        return;
-    }
+    common::require(&["dbus-daemon"]);
     let dir = tempfile::tempdir().unwrap();
     let bus = PrivateBus::start(dir.path());
     let (_connection, recorder) = serve_notifications(&bus.address);
@@ -165,4 +156,100 @@ fn a_tagged_notice_is_withdrawn_by_its_tag() {
     assert_eq!(shown[1].summary, "EMERGENCY: Jane Doe");
     // Only the tagged one (the daemon's id 2), once; unknown and repeated tags close nothing.
     assert_eq!(*recorder.1.lock().unwrap(), [2]);
+}
+
+#[test]
+fn withdraw_all_takes_every_notice_shown_off_the_screen() {
+    common::require(&["dbus-daemon"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bus = PrivateBus::start(dir.path());
+    let (_connection, recorder) = serve_notifications(&bus.address);
+    let (lines, stderr) = common::run(
+        dir.path(),
+        &bus.address,
+        &[
+            "notify",
+            "critical",
+            "Test alert",
+            "untagged, shown and waited for",
+            "notify-later",
+            "normal",
+            "New message",
+            "untagged, queued",
+            "notify-tagged",
+            "e-1",
+            "EMERGENCY: Jane Doe",
+            "A patient needs help now.",
+            "wait",
+            "500",
+            "withdraw-all",
+            "withdraw",
+            "e-1",
+            "withdraw-all",
+            "wait",
+            "500",
+        ],
+    );
+    assert_eq!(
+        lines,
+        [
+            "notify ok",
+            "notify-later ok",
+            "notify-tagged ok",
+            "withdraw-all ok",
+            "withdraw ok",
+            "withdraw-all ok"
+        ],
+        "{stderr}"
+    );
+    assert_eq!(recorder.0.lock().unwrap().len(), 3);
+    // Each once, oldest first; after that nothing is left to close.
+    assert_eq!(*recorder.1.lock().unwrap(), [1, 2, 3]);
+}
+
+#[test]
+fn a_notice_queued_before_a_withdrawal_of_all_never_stays_and_one_after_it_shows() {
+    common::require(&["dbus-daemon"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bus = PrivateBus::start(dir.path());
+    let (_connection, recorder) = serve_notifications(&bus.address);
+    let mut steps = Vec::new();
+    for i in 0..20 {
+        steps.extend(["notify-later", "critical"].map(String::from));
+        steps.push(format!("before {i}"));
+        steps.push("of the session that ended".into());
+    }
+    steps.push("withdraw-all".into());
+    steps.extend(
+        [
+            "notify-later",
+            "critical",
+            "after",
+            "of the next session",
+            "wait",
+            "800",
+        ]
+        .map(String::from),
+    );
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let (lines, stderr) = common::run(dir.path(), &bus.address, &steps);
+    assert!(
+        lines.iter().all(|l| l.ends_with(" ok")),
+        "{lines:?} {stderr}"
+    );
+    let shown = recorder.0.lock().unwrap().clone();
+    let closed = recorder.1.lock().unwrap().clone();
+    // The daemon's ids are 1, 2, ... in the order of the calls.
+    for (i, call) in shown.iter().enumerate() {
+        let id = u32::try_from(i + 1).unwrap();
+        match call.summary.as_str() {
+            "after" => assert!(!closed.contains(&id), "{closed:?}"),
+            _ => assert!(closed.contains(&id), "{} stayed: {closed:?}", call.summary),
+        }
+    }
+    assert_eq!(
+        shown.iter().filter(|c| c.summary == "after").count(),
+        1,
+        "{shown:?}"
+    );
 }

@@ -141,8 +141,19 @@ pub fn asoundrc(home: &Path, pcm: &str) {
     std::fs::write(home.join(".asoundrc"), format!("pcm.!default {pcm}\n")).unwrap();
 }
 
+/// Fails the test when a program it needs is missing (`scripts/setup` installs them): a test
+/// that cannot run must not pass.
+pub fn require(programs: &[&str]) {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !have(p)).collect();
+    assert!(
+        missing.is_empty(),
+        "not installed: {} (apt-get install dbus, or run scripts/setup)",
+        missing.join(", ")
+    );
+}
+
 /// Whether a program is on PATH.
-pub fn have(program: &str) -> bool {
+fn have(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

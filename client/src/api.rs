@@ -462,11 +462,21 @@ pub(crate) fn normalize_base(server_url: &str) -> Result<Url> {
         // TLS is the default: a bare `host:port` means the server's HTTPS port.
         format!("https://{trimmed}")
     };
-    let mut url = Url::parse(&with_scheme).map_err(invalid_url)?;
+    let mut url = Url::parse(&with_scheme).map_err(|e| match e {
+        url::ParseError::InvalidIpv4Address => not_whole_ipv4(server_url),
+        other => invalid_url(other),
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ClientError::Invalid(format!(
             "server URL must be http or https: {server_url}"
         )));
+    }
+    // URL parsers read "10.1" as 10.0.0.1 and "0177.0.0.1" as 127.0.0.1: an address typed
+    // short or with leading zeros would lead somewhere other than the person meant.
+    if let Some(url::Host::Ipv4(address)) = url.host()
+        && typed_host(server_url).trim_end_matches('.') != address.to_string()
+    {
+        return Err(not_whole_ipv4(server_url));
     }
     // `join` replaces the last path segment unless the base ends with a slash.
     if !url.path().ends_with('/') {
@@ -480,6 +490,15 @@ pub(crate) fn normalize_base(server_url: &str) -> Result<Url> {
 /// given and the clinic's default port when no port is given (an explicit `:443` stays).
 pub(crate) fn login_base(server_url: &str) -> Result<Url> {
     let mut url = normalize_base(server_url)?;
+    // The address of the server's download page, where patients get the app, is the
+    // server's: people type what their browser showed.
+    if let Some(base) = url
+        .path()
+        .strip_suffix("/download/")
+        .map(|b| format!("{b}/"))
+    {
+        url.set_path(&base);
+    }
     if url.port().is_none() && !names_port(server_url) {
         url.set_port(Some(clinic_protocol::DEFAULT_PORT))
             .map_err(|()| ClientError::Invalid(format!("{url} cannot have a port")))?;
@@ -487,14 +506,28 @@ pub(crate) fn login_base(server_url: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// Whether the typed address spells out a port (the URL parser drops a scheme's default one).
-fn names_port(typed: &str) -> bool {
+/// The host and port of a typed address, as typed.
+fn typed_host_port(typed: &str) -> &str {
     let rest = typed
         .trim()
         .split_once("://")
         .map_or(typed.trim(), |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
+}
+
+/// The host of a typed address, as typed (an IPv6 one with its brackets).
+fn typed_host(typed: &str) -> &str {
+    let host_port = typed_host_port(typed);
+    match host_port.rsplit_once(']') {
+        Some((host, _)) => &host_port[..=host.len()],
+        None => host_port.split(':').next().unwrap_or_default(),
+    }
+}
+
+/// Whether the typed address spells out a port (the URL parser drops a scheme's default one).
+fn names_port(typed: &str) -> bool {
+    let host_port = typed_host_port(typed);
     match host_port.rsplit_once(']') {
         Some((_, after)) => after.starts_with(':'),
         None => host_port.contains(':'),
@@ -575,6 +608,14 @@ pub(crate) fn io_reason(base: &Url, io: &std::io::Error) -> Option<String> {
     })
 }
 
+fn not_whole_ipv4(typed: &str) -> ClientError {
+    ClientError::Invalid(format!(
+        "\"{}\" is not a whole IPv4 address: write four numbers from 0 to 255 without leading \
+         zeros, like 192.168.1.10",
+        typed_host(typed)
+    ))
+}
+
 fn invalid_url(e: impl std::fmt::Display) -> ClientError {
     ClientError::Invalid(format!("bad server URL: {e}"))
 }
@@ -607,6 +648,16 @@ mod tests {
             ("[fd00::5]:9000", "https://[fd00::5]:9000/"),
             ("http://127.0.0.1", "http://127.0.0.1:8470/"),
             ("https://clinic.lan/chat", "https://clinic.lan:8470/chat/"),
+            ("https://127.0.0.1:8471/download", "https://127.0.0.1:8471/"),
+            ("clinic.lan/download/", "https://clinic.lan:8470/"),
+            (
+                "https://clinic.lan/chat/download",
+                "https://clinic.lan:8470/chat/",
+            ),
+            (
+                "clinic.lan/mydownload",
+                "https://clinic.lan:8470/mydownload/",
+            ),
         ] {
             assert_eq!(login_base(typed).unwrap().as_str(), base, "{typed}");
         }
@@ -614,6 +665,48 @@ mod tests {
             shown_address(&login_base("10.0.0.1").unwrap()),
             "https://10.0.0.1:8470"
         );
+    }
+
+    #[test]
+    fn an_ipv4_address_typed_short_or_with_leading_zeros_is_refused() {
+        for typed in [
+            "127.0",
+            "10.1",
+            "192.168.1",
+            "https://0177.0.0.1:8470",
+            "3232235786",
+            "127.000.0.1",
+            "10.0.0.256",
+        ] {
+            let err = login_base(typed).unwrap_err().to_string();
+            assert!(
+                err.contains("is not a whole IPv4 address"),
+                "{typed}: {err}"
+            );
+        }
+        assert!(
+            login_base("10.1:9000")
+                .unwrap_err()
+                .to_string()
+                .contains("\"10.1\" is not a whole IPv4 address")
+        );
+        for userinfo in ["u@10.1", "127.0.0.1@10.1", "HTTPS://10.1:8470/x?y#z"] {
+            let err = login_base(userinfo).unwrap_err().to_string();
+            assert!(
+                err.contains("\"10.1\" is not a whole IPv4 address"),
+                "{userinfo}: {err}"
+            );
+        }
+        for whole in [
+            "127.0.0.1",
+            "http://127.0.0.1:1/",
+            "192.168.1.10.",
+            "HTTPS://192.168.1.10",
+            "[::1]:9000",
+            "clinic.lan",
+        ] {
+            assert!(login_base(whole).is_ok(), "{whole}");
+        }
     }
 
     #[test]

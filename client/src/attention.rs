@@ -156,35 +156,52 @@ impl Attention {
         }
         if state.ringing.insert(emergency.id.clone()) {
             effects.0.push(alarm(&state));
-            let (title, body) = if state.locked {
-                (
-                    "EMERGENCY from a patient".to_owned(),
-                    "Unlock Clinic Messaging to respond.".to_owned(),
-                )
+            let notice = if state.locked {
+                locked_emergency(&emergency.id)
             } else {
-                (
-                    format!("EMERGENCY: {}", emergency.patient_name),
-                    "A patient needs help now. Open Clinic Messaging to acknowledge.".to_owned(),
-                )
-            };
-            effects.0.push(ClientEvent::Notify {
-                notice: Notice {
+                Notice {
                     critical: true,
-                    title,
-                    body,
+                    title: format!("EMERGENCY: {}", emergency.patient_name),
+                    body: "A patient needs help now. Open Clinic Messaging to acknowledge."
+                        .to_owned(),
                     conversation: Some(ConversationKey::new(
                         emergency.patient_id.clone(),
                         emergency.doctor_id.clone(),
                     )),
                     chime: false,
                     tag: Some(emergency.id.as_str().to_owned()),
-                },
-            });
+                }
+            };
+            effects.0.push(ClientEvent::Notify { notice });
             if state.notified.len() < MAX_SILENCED {
                 state.notified.insert(emergency.id.clone());
             }
         }
         effects
+    }
+
+    /// The app locked or unlocked. Locking takes everything shown while unlocked off the
+    /// screen (a notification naming a patient or quoting a message must not outlive the lock)
+    /// and shows each emergency still ringing again, naming nobody: on a device that cannot
+    /// ring, that notification is what is left to see.
+    pub(crate) fn lock_changed(&self, locked: bool) -> Effects {
+        let mut state = self.lock();
+        let was = std::mem::replace(&mut state.locked, locked);
+        if !locked || was {
+            return Effects::default();
+        }
+        state.shown_messages.clear();
+        let ringing: Vec<EmergencyId> = state.ringing.iter().cloned().collect();
+        let mut effects = vec![ClientEvent::WithdrawAllNotices];
+        for id in ringing {
+            effects.push(ClientEvent::Notify {
+                notice: locked_emergency(&id),
+            });
+            if state.notified.len() < MAX_SILENCED {
+                state.notified.insert(id);
+            }
+        }
+        Effects(effects)
     }
 
     /// The server says an emergency changed. Anything but `RAISED` means someone has it: stop.
@@ -372,6 +389,18 @@ impl State {
     }
 }
 
+/// An emergency's notification while the app is locked: critical, naming nobody.
+fn locked_emergency(id: &EmergencyId) -> Notice {
+    Notice {
+        critical: true,
+        title: "EMERGENCY from a patient".to_owned(),
+        body: "Unlock Clinic Messaging to respond.".to_owned(),
+        conversation: None,
+        chime: false,
+        tag: Some(id.as_str().to_owned()),
+    }
+}
+
 fn alarm(state: &State) -> ClientEvent {
     ClientEvent::Alarm {
         alerting: !state.ringing.is_empty(),
@@ -413,6 +442,48 @@ mod tests {
             ClientEvent::Alarm { alerting, .. } => Some(*alerting),
             _ => None,
         })
+    }
+
+    #[test]
+    fn locking_withdraws_what_was_shown_and_shows_each_ringing_emergency_again_unnamed() {
+        let a = Attention::new(Availability::Available);
+        let first = a.alerted(&emergency("e1", EmergencyState::Raised), false);
+        assert!(first.0.iter().any(
+            |e| matches!(e, ClientEvent::Notify { notice } if notice.title == "EMERGENCY: Pat")
+        ));
+        a.alerted(&emergency("e2", EmergencyState::Raised), false);
+        a.silence();
+        a.alerted(&emergency("e3", EmergencyState::Raised), false);
+        let locked = a.lock_changed(true).into_events();
+        assert!(
+            matches!(locked[0], ClientEvent::WithdrawAllNotices),
+            "{locked:?}"
+        );
+        let shown: Vec<(String, Option<String>)> = locked[1..]
+            .iter()
+            .map(|e| match e {
+                ClientEvent::Notify { notice } => (notice.title.clone(), notice.tag.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [("EMERGENCY from a patient".to_owned(), Some("e3".to_owned()))],
+            "only what still rings here (e1 and e2 were silenced), naming nobody"
+        );
+        assert!(a.lock_changed(true).0.is_empty(), "locked already: nothing");
+        assert!(
+            a.lock_changed(false).0.is_empty(),
+            "unlocking shows nothing again"
+        );
+        // Handled while locked: its unnamed notice is withdrawn by its tag.
+        let taken = a.updated(&emergency("e3", EmergencyState::Acknowledged));
+        assert!(
+            taken
+                .0
+                .iter()
+                .any(|e| matches!(e, ClientEvent::WithdrawNotice { tag } if tag == "e3"))
+        );
     }
 
     #[test]

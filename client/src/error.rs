@@ -68,6 +68,14 @@ pub enum ClientError {
          ask for help, then sign in again."
     )]
     ProfileNotPrivate { path: String, why: String },
+    /// The cache was last opened by a newer version of the app, whose steps this one does not
+    /// know (it would write it without them, e.g. sends without counting their writes).
+    #[error(
+        "This computer's message cache was last used by a newer version of Clinic Messaging \
+         (cache step {found}; this version knows {known}). Install the newer version again: \
+         nothing was changed."
+    )]
+    CacheFromNewerApp { found: i64, known: usize },
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
     /// At login: nothing usable answered at the address (refused, unknown name, no answer in
@@ -127,6 +135,7 @@ impl ClientError {
             Self::Invalid(_) => "invalid",
             Self::Credentials(_) => "credentials",
             Self::ProfileNotPrivate { .. } => "profileNotPrivate",
+            Self::CacheFromNewerApp { .. } => "cacheFromNewerApp",
             Self::Timeout(_) => "timeout",
             Self::Unreachable { .. } => "unreachable",
             Self::NotClinicServer { .. } => "notClinicServer",

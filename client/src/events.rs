@@ -139,6 +139,9 @@ pub enum ClientEvent {
     WithdrawNotice {
         tag: String,
     },
+    /// Take every notification shown off the screen (the app locked: what was shown unlocked
+    /// may name a patient); notices the same change asks for come after this.
+    WithdrawAllNotices,
     /// This doctor's availability as the server stores it (set here, in the tray, or by the
     /// CLI on another machine).
     Availability {

@@ -36,9 +36,10 @@ mod typing;
 pub use backoff::BackoffConfig;
 pub use cache::{Cache, OutboxItem};
 pub use client::{
-    Client, ClientOptions, Drafts, Found, LockStatus, OpenEmergencies, UnsentEmergency,
+    Client, ClientOptions, Drafts, Found, LOCKED_PRESS_NOTE, LockStatus, OpenEmergencies,
+    UnsentEmergency,
 };
-pub use connection::MAX_INBOUND_BYTES;
+pub use connection::{MAX_INBOUND_BYTES, SESSION_ENDED};
 pub use credentials::{CredentialStore, FileStore, KeyringStore};
 pub use error::{ClientError, Result};
 pub use events::{ClientEvent, ConnectionState};

@@ -6,7 +6,7 @@ use crate::error::Result;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState, LockPolicy,
-    MessageId, Seq,
+    MessageId, Seq, UserId,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -14,6 +14,9 @@ const CURSOR_KEY: &str = "sync_cursor";
 const AVAILABILITY_KEY: &str = "availability";
 const CLINIC_KEY: &str = "clinic";
 const LOCK_POLICY_KEY: &str = "lock_policy";
+/// The ids of the server's last contact list: the people of the clinic one may write to now
+/// (a conversation's other party may have left it since).
+const LISTED_KEY: &str = "listed_contacts";
 
 impl Cache {
     /// Where the next catch-up starts.
@@ -92,9 +95,17 @@ impl Cache {
         Ok(())
     }
 
-    /// Replaces the known contacts.
+    /// Replaces the known contacts with the server's contact list.
     pub fn save_contacts(&self, contacts: &[Contact]) -> Result<()> {
         self.write_contacts(contacts, true)
+    }
+
+    /// Who the server's last contact list named (`None` before one came): unlike
+    /// [`Cache::contacts`], not the other parties of older conversations, who may have left
+    /// the clinic.
+    pub fn listed_contacts(&self) -> Result<Option<std::collections::HashSet<UserId>>> {
+        let value = self.meta_value(LISTED_KEY)?;
+        Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
     /// Adds or updates contacts without dropping the others (e.g. from a conversation list).
@@ -107,6 +118,11 @@ impl Cache {
         let tx = conn.transaction()?;
         if replace_all {
             tx.execute("DELETE FROM contacts", [])?;
+            let ids: Vec<&UserId> = contacts.iter().map(|c| &c.id).collect();
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![LISTED_KEY, serde_json::to_string(&ids)?],
+            )?;
         }
         for c in contacts {
             tx.execute(

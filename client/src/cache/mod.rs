@@ -350,6 +350,12 @@ impl Cache {
 
 fn migrate(conn: &mut Connection) -> Result<()> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if usize::try_from(done).is_ok_and(|done| done > MIGRATIONS.len()) {
+        return Err(crate::error::ClientError::CacheFromNewerApp {
+            found: done,
+            known: MIGRATIONS.len(),
+        });
+    }
     let tx = conn.transaction()?;
     for (i, step) in MIGRATIONS
         .iter()

@@ -1,6 +1,7 @@
 //! Unit tests of the cache: merging server copies onto optimistic ones, order, receipts, outbox.
 
 use super::{Cache, CacheKey, Discard, EntryKind};
+use crate::error::ClientError;
 use crate::record::LocalMessage;
 use chrono::Utc;
 use clinic_protocol::rest::SyncPage;
@@ -614,6 +615,31 @@ fn a_conversations_resolved_emergencies_stay_with_it_oldest_first() {
             .len(),
         2
     );
+}
+
+#[test]
+fn a_cache_of_a_newer_version_is_refused_and_left_as_it_is() {
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    let newer = i64::try_from(super::MIGRATIONS.len() + 1).unwrap();
+    conn.pragma_update(None, "user_version", newer).unwrap();
+    let err = super::migrate(&mut conn).unwrap_err();
+    assert!(
+        matches!(err, ClientError::CacheFromNewerApp { found, .. } if found == newer),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer version"), "{err}");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, newer);
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 0, "no step ran");
+    // This version's own cache opens again as it is.
+    let mut own = rusqlite::Connection::open_in_memory().unwrap();
+    super::migrate(&mut own).unwrap();
+    super::migrate(&mut own).unwrap();
 }
 
 #[test]

@@ -213,7 +213,8 @@ impl Client {
 
     fn lock_changed(&self) {
         let locked = self.is_locked();
-        self.shared.attention.set_locked(locked);
+        let effects = self.shared.attention.lock_changed(locked);
+        self.shared.attend(effects);
         self.emit_lock();
     }
 

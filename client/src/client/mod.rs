@@ -152,12 +152,20 @@ impl Client {
                 .save(&session.account(), &response.token)?;
             profile.save_session(&session)
         })();
-        if let Err(e) = saved {
-            // A token this computer could not keep is ended, not left valid on the server.
+        // A token this computer could not keep is ended, not left valid on the server.
+        let end = |why: &ClientError| {
             let signed_in = api.clone().with_token(response.token.clone());
-            if let Err(revoked) = signed_in.logout().await {
-                tracing::warn!("could not end the session that was not saved: {revoked}");
+            let why = why.to_string();
+            async move {
+                if let Err(revoked) = signed_in.logout().await {
+                    tracing::warn!(
+                        "could not end the session that was not kept ({why}): {revoked}"
+                    );
+                }
             }
+        };
+        if let Err(e) = saved {
+            end(&e).await;
             return Err(e);
         }
         // A new sign-in starts a new lock: no PIN yet, no wrong tries, this password unlocks.
@@ -165,7 +173,25 @@ impl Client {
         lock.reset()?;
         lock.remember_password(password)?;
         drop(lock);
-        let client = Self::with_session(options, session, response.token)?;
+        let account = session.account();
+        let credentials = Arc::clone(&options.credentials);
+        let client = match Self::with_session(options, session, response.token.clone()) {
+            Ok(client) => client,
+            Err(e) => {
+                // No session without its cache (e.g. one a newer version of the app keeps):
+                // nothing is left signed in, here or on the server.
+                end(&e).await;
+                if let Err(forgot) = credentials.delete(&account) {
+                    tracing::warn!(
+                        "could not forget the token of a session that did not open: {forgot}"
+                    );
+                }
+                if let Err(forgot) = profile.clear_session() {
+                    tracing::warn!("could not forget the session that did not open: {forgot}");
+                }
+                return Err(e);
+            }
+        };
         if let Err(e) = refresh_directory(&client.shared).await {
             tracing::warn!("logged in, but could not fetch contacts: {e}");
         }
@@ -381,6 +407,118 @@ impl Client {
         is_emergency: bool,
     ) -> Result<LocalMessage> {
         self.ensure_unlocked()?;
+        self.queue_send(conversation, content, is_emergency)
+    }
+
+    /// A patient's emergency from wherever she is, the lock screen too: like a phone's emergency
+    /// call it needs no PIN, since whoever is at her computer may need to call for help, and it
+    /// shows nothing of her conversations. It goes into the conversation of her newest open
+    /// emergency, else her newest conversation with a doctor of the server's last contact list
+    /// (one who left the clinic would refuse it), else to the first of those doctors by name;
+    /// it is queued and delivered as [`Client::send`]'s emergencies are.
+    ///
+    /// Raised while locked (nobody's password was asked): the text is cut to a few sentences, a
+    /// line tells the doctors it came from the lock screen, and while one such press waits for
+    /// the connection no other is queued.
+    pub fn raise_emergency(&self, content: &str) -> Result<LocalMessage> {
+        let me = self.user();
+        if me.role != Role::Patient {
+            return Err(ClientError::Invalid(
+                "only a patient raises an emergency".to_owned(),
+            ));
+        }
+        // Held to the end: two presses from the lock screen are checked and queued in turn.
+        let lock = self.app_lock();
+        let content = if lock.is_locked() {
+            self.locked_press(content)?
+        } else {
+            content.to_owned()
+        };
+        let conversation = self.emergency_conversation()?;
+        let press = self.queue_send(&conversation, &content, true);
+        drop(lock);
+        press
+    }
+
+    /// The text of a press from the lock screen (cut to a few sentences, never refused for its
+    /// length), or why there is none: one is already waiting for the connection.
+    fn locked_press(&self, content: &str) -> Result<String> {
+        let offline = !matches!(self.state(), ConnectionState::Online);
+        let waiting = offline
+            && self
+                .shared
+                .cache
+                .newest_unsent_emergency(self.shared.me())?
+                .is_some_and(|m| m.status == clinic_protocol::MessageStatus::Sending);
+        if waiting {
+            return Err(ClientError::Invalid(
+                "your emergency is already waiting to be sent: it goes out as soon as the app \
+                 is connected"
+                    .to_owned(),
+            ));
+        }
+        let content = content.trim();
+        if content.is_empty() {
+            return Err(ClientError::Invalid("a message needs some text".into()));
+        }
+        let content = match content.len() > LOCKED_PRESS_BYTES {
+            true => {
+                const CUT: &str = " … (cut short)";
+                let mut end = LOCKED_PRESS_BYTES - CUT.len();
+                while !content.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("{}{CUT}", &content[..end])
+            }
+            false => content.to_owned(),
+        };
+        Ok(format!("{content}\n\n{LOCKED_PRESS_NOTE}"))
+    }
+
+    /// Where a patient's emergency goes (see [`Client::raise_emergency`]): a press joins her
+    /// open emergency from any conversation, so one with a doctor who left is passed over.
+    fn emergency_conversation(&self) -> Result<ConversationKey> {
+        let me = self.user();
+        let listed = self.shared.cache.listed_contacts()?;
+        let at_the_clinic = |doctor: &UserId| listed.as_ref().is_none_or(|l| l.contains(doctor));
+        let open = self
+            .open_emergencies()?
+            .into_iter()
+            .filter(|e| e.patient_id == me.id && at_the_clinic(&e.doctor_id))
+            .max_by_key(|e| e.raised_at);
+        if let Some(e) = open {
+            return Ok(ConversationKey::new(e.patient_id, e.doctor_id));
+        }
+        // Newest first; then the doctors not talked to yet, by name.
+        let newest = self
+            .cached_conversations()?
+            .into_iter()
+            .filter(|c| c.last_message.is_some())
+            .map(|c| ConversationKey::new(c.patient_id, c.doctor_id))
+            .find(|key| at_the_clinic(&key.doctor_id));
+        if let Some(key) = newest {
+            return Ok(key);
+        }
+        let mut doctors: Vec<Contact> = self
+            .contacts()?
+            .into_iter()
+            .filter(|c| c.role == Role::Doctor && at_the_clinic(&c.id))
+            .collect();
+        doctors.sort_by(|a, b| a.name.cmp(&b.name));
+        doctors
+            .first()
+            .map(|d| ConversationKey::new(me.id.clone(), d.id.clone()))
+            .ok_or_else(|| {
+                ClientError::NotFound("no doctor of the clinic is known to this app yet".to_owned())
+            })
+    }
+
+    fn queue_send(
+        &self,
+        conversation: &ConversationKey,
+        content: &str,
+        is_emergency: bool,
+    ) -> Result<LocalMessage> {
         if content.trim().is_empty() {
             return Err(ClientError::Invalid("a message needs some text".into()));
         }
@@ -637,6 +775,13 @@ impl Client {
         self.shared.typing.typists()
     }
 }
+
+/// The most a press from the lock screen holds: a few sentences for whoever is at the computer.
+const LOCKED_PRESS_BYTES: usize = 1_000;
+
+/// Added to a press from the lock screen, for the doctors: nobody's password was asked.
+pub const LOCKED_PRESS_NOTE: &str = "(Sent from the lock screen of the patient's app, without \
+     their password.)";
 
 /// Fetches contacts and conversations over REST into the cache; returns the conversations.
 pub(crate) async fn refresh_directory(shared: &Shared) -> Result<Vec<Conversation>> {

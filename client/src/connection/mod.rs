@@ -18,6 +18,11 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// Why a client was signed out by its server (the token revoked, expired, or the account
+/// disabled), as the login screen says it.
+pub const SESSION_ENDED: &str = "Your session has ended: you were signed out on the clinic's \
+     server, or the sign-in expired. Sign in again.";
+
 mod changes;
 mod inbound;
 mod receipts;
@@ -109,10 +114,14 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 shared.set_state(ConnectionState::Idle);
                 return;
             }
-            End::SignedOut(reason) => {
+            End::SignedOut(said) => {
                 // Nothing rings for a user who is no longer signed in.
                 shared.attend(shared.attention.end());
-                shared.set_state(ConnectionState::SignedOut { reason });
+                // The server's words are for the log; people read what it means for them.
+                tracing::info!("the server ended the session: {said}");
+                shared.set_state(ConnectionState::SignedOut {
+                    reason: SESSION_ENDED.to_owned(),
+                });
                 return;
             }
             End::Failed(error) => error,

@@ -379,3 +379,150 @@ fn conflict(error: clinic_client::ClientError) -> String {
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
+
+/// Like a phone's emergency call: a locked patient's app raises an emergency without the PIN,
+/// into her newest conversation (then into the open emergency's), and the doctor is alerted;
+/// nothing else is sent from a locked app, and a doctor raises none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_patient_raises_an_emergency_without_unlocking() {
+    let (_clinic, nguyen, alice) = two_online("dr.nguyen", "alice").await;
+    let mut doctor_events = nguyen.subscribe();
+    let with_nguyen = alice.conversation_with("dr.nguyen").unwrap();
+    let tag = prefix("locked-press");
+    alice
+        .send(&with_nguyen, &format!("{tag} a question first"), false)
+        .unwrap();
+    wait_until(&alice, "the question acked", || {
+        alice
+            .history(&with_nguyen, 5, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.content.starts_with(&tag) && m.id.is_some())
+    })
+    .await;
+    alice.lock_now().unwrap();
+    assert!(matches!(
+        alice.send(&with_nguyen, "ordinary", false),
+        Err(clinic_client::ClientError::Locked)
+    ));
+    assert!(matches!(
+        alice.raise_emergency("   "),
+        Err(clinic_client::ClientError::Invalid(_))
+    ));
+
+    let press = alice.raise_emergency(&format!("{tag} I fell")).unwrap();
+    assert!(press.is_emergency);
+    assert_eq!(
+        (&press.patient_id, &press.doctor_id),
+        (&with_nguyen.patient_id, &with_nguyen.doctor_id),
+        "her newest conversation"
+    );
+    assert_eq!(
+        press.content,
+        format!("{tag} I fell\n\n{}", clinic_client::LOCKED_PRESS_NOTE)
+    );
+    let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
+    assert_eq!(raised.patient_id, alice.user().id);
+    assert_eq!(nguyen.ringing(), std::slice::from_ref(&raised.id));
+    wait_until(&nguyen, "the press, with the note, for the doctor", || {
+        nguyen
+            .history(&with_nguyen, 5, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.id.is_some() && m.content == press.content)
+    })
+    .await;
+    wait_until(&alice, "her press acked and her emergency known", || {
+        alice
+            .open_emergencies()
+            .unwrap()
+            .iter()
+            .any(|e| e.id == raised.id)
+            && alice.lock_status().unsent_emergency.is_none()
+    })
+    .await;
+
+    // A second press joins it, in the emergency's conversation even if another is newer.
+    let with_patel = alice.conversation_with("dr.patel").unwrap();
+    alice.unlock(PASSWORD).await.unwrap();
+    alice
+        .send(&with_patel, &format!("{tag} to another doctor"), false)
+        .unwrap();
+    alice.lock_now().unwrap();
+    let again = alice
+        .raise_emergency(&format!("{tag} still dizzy"))
+        .unwrap();
+    assert_eq!(again.doctor_id, with_nguyen.doctor_id);
+    assert!(alice.lock_status().locked, "raising does not unlock");
+
+    assert!(matches!(
+        nguyen.raise_emergency("a doctor's press"),
+        Err(clinic_client::ClientError::Invalid(_))
+    ));
+}
+
+/// A press from the lock screen goes to a doctor still at the clinic, also when her open
+/// emergency is in a conversation with one who left (he would refuse it, and a locked app could
+/// only say "unlock to see why"), is cut rather than refused when long, and while one waits for
+/// the connection no other is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_from_the_lock_screen_avoids_a_doctor_who_left_and_waits_alone() {
+    let ((data, _p1, _p2, server), _patel, alice) = two_online("dr.patel", "alice").await;
+    let with_nguyen = alice.conversation_with("dr.nguyen").unwrap();
+    let with_patel = alice.conversation_with("dr.patel").unwrap();
+    let tag = prefix("left-the-clinic");
+    // Her emergency is open in her conversation with dr.nguyen, who then leaves the clinic.
+    alice.send(&with_nguyen, &tag, true).unwrap();
+    wait_until(&alice, "her emergency with dr.nguyen open", || {
+        alice
+            .open_emergencies()
+            .unwrap()
+            .iter()
+            .any(|e| e.doctor_id == with_nguyen.doctor_id)
+    })
+    .await;
+    let dir = data.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        clinic_server::accounts::set_disabled(&dir, "dr.nguyen", true)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    // The contact list without him, heard as the app does when it connects.
+    alice.conversations().await.unwrap();
+    server.stop().await;
+    wait_until(&alice, "offline", || {
+        !matches!(alice.state(), clinic_client::ConnectionState::Online)
+    })
+    .await;
+    alice.lock_now().unwrap();
+
+    // A long press is cut to a few sentences, never refused for its length.
+    let long = format!("{tag} dizzy {}", "é".repeat(800));
+    let press = alice.raise_emergency(&long).unwrap();
+    assert_eq!(
+        press.doctor_id, with_patel.doctor_id,
+        "not the open emergency's conversation: a doctor still at the clinic"
+    );
+    let (said, note) = press.content.split_once("\n\n").unwrap();
+    assert_eq!(note, clinic_client::LOCKED_PRESS_NOTE);
+    assert!(
+        said.len() <= 1_000 && said.ends_with(" … (cut short)"),
+        "{said}"
+    );
+    assert!(said.starts_with(&format!("{tag} dizzy é")));
+    let again = alice.raise_emergency(&format!("{tag} still dizzy"));
+    assert!(
+        matches!(&again, Err(clinic_client::ClientError::Invalid(why)) if why.contains("already waiting")),
+        "{again:?}"
+    );
+    let unlocked = alice.unlock(PASSWORD).await.unwrap();
+    assert!(matches!(unlocked, clinic_client::lock::Unlock::Unlocked));
+    // Unlocked, the patient chooses: a press in the open app is queued as she writes it.
+    let open_press = alice.raise_emergency(&format!("{tag} worse")).unwrap();
+    assert!(
+        !open_press
+            .content
+            .contains(clinic_client::LOCKED_PRESS_NOTE)
+    );
+}

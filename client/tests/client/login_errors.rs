@@ -1,6 +1,7 @@
 //! The login's failures as a person reads them, against real TCP listeners on 127.0.0.1 that
 //! are not clinic servers: a web server answering HTML, one that accepts and never answers, a
-//! closed port; and a sign-in cancelled while the server is silent leaves no session behind.
+//! closed port; and a sign-in cancelled while the server is silent, or whose cache cannot open,
+//! leaves no session behind.
 
 #![allow(clippy::unwrap_used)]
 
@@ -196,5 +197,64 @@ async fn a_cancelled_sign_in_ends_at_once_and_leaves_no_session() {
             .load_session()
             .unwrap()
             .is_none()
+    );
+}
+
+/// A sign-in whose cache cannot be opened (here its place is taken by a folder; also one a
+/// newer version of the app keeps) leaves nothing signed in: no session saved, no token here,
+/// and the server's session for it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_whose_cache_cannot_open_leaves_no_session_anywhere() {
+    let data = common::demo_data_dir();
+    let server = common::InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let first = common::login(&url, dir.path(), "alice").await;
+    let profile = Profile::new(dir.path());
+    let session = profile.load_session().unwrap().unwrap();
+    let cache = profile.cache_path(&session);
+    first.logout().await.unwrap();
+    drop(first);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = cache.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(&file);
+    }
+    std::fs::create_dir_all(&cache).unwrap();
+    let sessions = |data: std::path::PathBuf| async move {
+        tokio::task::spawn_blocking(move || {
+            clinic_server::sessions::list(&data, Some("alice"))
+                .unwrap()
+                .len()
+        })
+        .await
+        .unwrap()
+    };
+    let before = sessions(data.path().to_owned()).await;
+
+    let refused = Client::login(
+        common::options(dir.path()),
+        &url,
+        "alice",
+        common::PASSWORD,
+        Pairing::Code(common::code_for(&url)),
+    )
+    .await;
+    assert!(refused.is_err(), "the cache cannot open");
+    assert!(
+        profile.load_session().unwrap().is_none(),
+        "no session saved"
+    );
+    assert!(
+        matches!(
+            Client::open(common::options(dir.path())),
+            Err(ClientError::NotLoggedIn)
+        ),
+        "nothing to restore"
+    );
+    assert_eq!(
+        sessions(data.path().to_owned()).await,
+        before,
+        "the server's session for that sign-in ended"
     );
 }

@@ -119,7 +119,11 @@ async fn a_revoked_token_signs_the_client_out() {
         alice.wait_online(PATIENCE).await,
         Err(ClientError::SessionExpired)
     ));
-    assert!(matches!(alice.state(), ConnectionState::SignedOut { .. }));
+    assert!(
+        matches!(alice.state(), ConnectionState::SignedOut { reason } if reason == clinic_client::SESSION_ENDED),
+        "a sentence, not the server's words: {:?}",
+        alice.state()
+    );
     // History and the outbox still work without a session.
     let conversation = alice.conversation_with("dr.patel").unwrap();
     alice.send(&conversation, "kept for later", false).unwrap();

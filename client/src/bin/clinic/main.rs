@@ -614,10 +614,7 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
         match current {
             ConnectionState::Online => break,
             ConnectionState::SignedOut { reason } => {
-                eprintln!(
-                    "clinic: the server refused the session ({}); log in again",
-                    for_terminal(&reason)
-                );
+                eprintln!("clinic: {}", for_terminal(&reason));
                 return Ok(EXIT_SIGNED_OUT);
             }
             ConnectionState::Offline {
@@ -668,9 +665,7 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
             break message;
         }
         let gone = match client.state() {
-            ConnectionState::SignedOut { reason } => Some(format!(
-                "the server refused the session ({reason}); log in again"
-            )),
+            ConnectionState::SignedOut { reason } => Some(reason),
             ConnectionState::Offline {
                 attempt,
                 last_error,
@@ -787,6 +782,7 @@ fn describe(
         // The app lock is the desktop's; the CLI never locks.
         ClientEvent::MessageUpserted { .. }
         | ClientEvent::WithdrawNotice { .. }
+        | ClientEvent::WithdrawAllNotices
         | ClientEvent::ConversationsChanged
         | ClientEvent::Notify { .. }
         | ClientEvent::Lock { .. } => return None,
@@ -1059,6 +1055,32 @@ where
     format!(" (written {shown}, sent later)")
 }
 
+/// A message's text followed by its file, if it has one ("(file: x-ray.png, 120 KB)"), so that
+/// a file sent without a caption is not an empty line.
+fn with_file(text: String, m: &LocalMessage) -> String {
+    let Some(name) = &m.file_name else {
+        return text;
+    };
+    let size = m
+        .file_size
+        .map_or(String::new(), |b| format!(", {}", size_of(b)));
+    let file = format!("(file: {}{size})", for_terminal(name));
+    match text.is_empty() {
+        true => file,
+        false => format!("{text} {file}"),
+    }
+}
+
+/// A file's size as people read it: bytes, KB or MB (of 1,000).
+fn size_of(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        // Rounded up, up to 999 KB: 999,500 bytes and more read as 1.0 MB.
+        1_000..999_000 => format!("{} KB", bytes.div_ceil(1_000)),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
+}
+
 fn line(client: &Client, m: &LocalMessage) -> String {
     let who = if m.sender_id == client.user().id {
         client.user().username.clone()
@@ -1087,7 +1109,7 @@ fn line(client: &Client, m: &LocalMessage) -> String {
             },
             stamp(t.at)
         ),
-        None => message_text(&m.content),
+        None => with_file(message_text(&m.content), m),
     };
     let edited = m
         .edited
@@ -1167,6 +1189,34 @@ mod tests {
             " (written 05:20:00, sent later)"
         );
         assert_eq!(stamp_in(m.created_at, &india), "2026-12-05 20:25:00");
+    }
+
+    #[test]
+    fn a_file_is_named_after_the_text_or_alone() {
+        let mut m = LocalMessage::pending(
+            &clinic_protocol::ConversationKey::new("p", "d"),
+            &UserId::from("p".to_owned()),
+            "",
+            false,
+        );
+        assert_eq!(with_file(String::new(), &m), "");
+        m.file_name = Some("x-ray\u{1b}[2J.png".into());
+        m.file_size = Some(120_400);
+        assert_eq!(
+            with_file(String::new(), &m),
+            "(file: x-ray\\u{1b}[2J.png, 121 KB)"
+        );
+        m.file_size = Some(3_260_000);
+        assert_eq!(
+            with_file("my results".into(), &m),
+            "my results (file: x-ray\\u{1b}[2J.png, 3.3 MB)"
+        );
+        m.file_size = Some(999);
+        assert!(with_file(String::new(), &m).ends_with(", 999 B)"));
+        m.file_size = Some(999_999);
+        assert!(with_file(String::new(), &m).ends_with(", 1.0 MB)"));
+        m.file_size = Some(998_001);
+        assert!(with_file(String::new(), &m).ends_with(", 999 KB)"));
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub async fn subscribe<R: Runtime>(
     events: Channel<UiEvent>,
 ) -> CmdResult<Snapshot> {
     desktop.set_channel(events);
-    let client = desktop.restore(&app).await;
+    // A saved session that cannot be opened fails the subscription with its sentence: the
+    // page shows it on the login screen (signing in again says it too).
+    let client = desktop.restore(&app).await?;
     if let Some(client) = &client {
         desktop.announce_cache_reset(client);
     }

@@ -111,21 +111,26 @@ impl Desktop {
     }
 
     /// Restores the saved session without the network (token from the keyring) and starts
-    /// connecting. `None` on first run or after logout.
-    pub async fn restore<R: Runtime>(&self, app: &AppHandle<R>) -> Option<Client> {
+    /// connecting. `None` on first run or after logout; an error when a session is saved but
+    /// cannot be opened (its cache kept by a newer version of the app, the keyring refusing),
+    /// which the login screen says.
+    pub async fn restore<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+    ) -> Result<Option<Client>, clinic_client::ClientError> {
         let mut active = self.active.lock().await;
         if let Some(a) = active.as_ref() {
-            return Some(a.client.clone());
+            return Ok(Some(a.client.clone()));
         }
         match Client::open(self.options()) {
             Ok(client) => {
                 *active = Some(self.start(app, client.clone()));
-                Some(client)
+                Ok(Some(client))
             }
-            Err(clinic_client::ClientError::NotLoggedIn) => None,
+            Err(clinic_client::ClientError::NotLoggedIn) => Ok(None),
             Err(e) => {
                 tracing::warn!("could not restore the session: {e}");
-                None
+                Err(e)
             }
         }
     }
@@ -171,8 +176,11 @@ impl Desktop {
         let mut revoked = true;
         if let Some(old) = old {
             old.forwarder.abort();
-            // The forwarder is gone: carry out the client's "stop ringing" here.
+            // The forwarder is gone: carry out the client's "stop ringing" here, and take
+            // the session's notifications away before the server is asked (which may take
+            // seconds, or fail).
             crate::notify::sync_alarm(app, &[]);
+            crate::notify::withdraw_all(app);
             revoked = old.client.logout().await?;
         }
         self.set_status(app, ConnectionStatus::offline());
@@ -185,6 +193,9 @@ impl Desktop {
         client.set_notification_content(self.settings().show_message_content);
         client.set_in_view(crate::window_in_view(app));
         client.connect();
+        if client.user().role == clinic_protocol::Role::Doctor {
+            crate::notify::probe_sound(app);
+        }
         let forwarder =
             tauri::async_runtime::spawn(crate::forward::run(app.clone(), client.clone()));
         Active { client, forwarder }

@@ -65,6 +65,7 @@ impl From<ClientError> for CommandError {
             ClientError::NotClinicServer { .. } => "not_clinic_server",
             ClientError::Cancelled => "cancelled",
             ClientError::ProfileNotPrivate { .. } => "profile_not_private",
+            ClientError::CacheFromNewerApp { .. } => "cache_from_newer_app",
         };
         let message = match &e {
             // People read this on the login screen: say it plainly.
@@ -75,8 +76,9 @@ impl From<ClientError> for CommandError {
             ClientError::Http(_) => "Cannot reach the clinic server.".to_owned(),
             // The server's own sentence (e.g. "Dr. X already took it."), not our wrapping.
             ClientError::Server { message, .. } => message.clone(),
-            // Why the client refused, as a sentence, without the "invalid input:" a log needs.
-            ClientError::Invalid(why) => {
+            // Why the client refused, as a sentence, without the "invalid input:" or "not
+            // found:" a log needs.
+            ClientError::Invalid(why) | ClientError::NotFound(why) => {
                 clinic_client::error::sentence(why).unwrap_or_else(|| e.to_string())
             }
             _ => e.to_string(),
@@ -113,6 +115,15 @@ mod tests {
         assert_eq!(
             (e.code, e.message.as_str()),
             ("bad_request", "A message needs some text.")
+        );
+        let e: CommandError =
+            ClientError::NotFound("no doctor of the clinic is known to this app yet".into()).into();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                "not_found",
+                "No doctor of the clinic is known to this app yet."
+            )
         );
         let e: CommandError = ClientError::Server {
             status: 403,

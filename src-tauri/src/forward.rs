@@ -91,10 +91,13 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
         } => {
             desktop.set_status(app, ConnectionStatus::from_client(&state, queued, failed));
             match state {
-                ConnectionState::SignedOut { reason } => UiEvent::Session {
-                    session: None,
-                    reason: Some(reason),
-                },
+                ConnectionState::SignedOut { reason } => {
+                    crate::notify::session_ended(app);
+                    UiEvent::Session {
+                        session: None,
+                        reason: Some(reason),
+                    }
+                }
                 _ => return,
             }
         }
@@ -183,6 +186,10 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
             crate::notify::withdraw(app, &tag);
             return;
         }
+        ClientEvent::WithdrawAllNotices => {
+            crate::notify::withdraw_all(app);
+            return;
+        }
         ClientEvent::Clinic { clinic } => UiEvent::Clinic { clinic },
         ClientEvent::Availability { availability } => {
             tray::show_do_not_disturb(app, availability == Availability::DoNotDisturb);
@@ -214,9 +221,11 @@ fn refresh_tray<R: Runtime>(app: &AppHandle<R>, client: &Client) {
     );
 }
 
-/// After logout: quiet tray, and the UI back to the login screen.
+/// After logout: quiet tray, no notification left on screen, and the UI back to the login
+/// screen.
 pub fn on_session_end<R: Runtime>(app: &AppHandle<R>) {
     tray::update(app, TrayState::default());
+    crate::notify::session_ended(app);
     app.state::<Desktop>().send(UiEvent::Session {
         session: None,
         reason: None,

@@ -111,24 +111,25 @@ pub fn run() {
             app.manage(Desktop::new(&handle));
             app.manage(tray::TrayMemory::default());
             app.manage(notify::Rung::default());
+            app.manage(notify::Probing::default());
             app.manage(files::Chosen::default());
             app.manage(clinic_alarm::Alarm::start(
                 clinic_alarm::AlarmConfig::default(),
             ));
             tray::build(&handle)?;
             screen::watch(&handle);
-            // Whether the desktop holds notifications back or shows no tray, and whether this
-            // computer can ring: known from the start.
+            // Whether the desktop holds notifications back or shows no tray: known from the
+            // start (whether it can ring, once a doctor signs in: `Desktop::start`).
             let checking = handle.clone();
             tauri::async_runtime::spawn(async move {
                 notify::check_device(&checking).await;
             });
-            notify::probe_sound(&handle);
             // Restore the saved session now, so a tray app started on login connects even
             // before anyone opens the window.
             tauri::async_runtime::spawn(async move {
                 let desktop = handle.state::<Desktop>();
-                desktop.restore(&handle).await;
+                // A failure is logged; the page hears it when it subscribes.
+                let _ = desktop.restore(&handle).await;
             });
             Ok(())
         })
@@ -189,6 +190,7 @@ pub fn run() {
             drafts::keep_drafts,
             drafts::drafts,
             lock::unlock,
+            lock::raise_emergency,
             lock::set_pin,
             lock::set_lock_policy,
             files::pick_file,

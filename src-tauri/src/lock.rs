@@ -36,20 +36,21 @@ pub async fn unlock<R: Runtime>(
     secret: String,
 ) -> CmdResult<LockStatus> {
     let client = desktop.client().await?;
+    let before = client.lock_status();
+    let unsent = before.unsent_emergency.as_ref().map(|e| Unsent {
+        shared: before.device == Device::Shared,
+        parked: e.status == clinic_protocol::MessageStatus::Failed,
+        call: client
+            .clinic_info()
+            .and_then(|c| c.emergency_phone)
+            .unwrap_or_else(|| "your local emergency number".to_owned()),
+    });
     match client.unlock(&secret).await? {
         Unlock::Unlocked => Ok(client.lock_status()),
-        Unlock::Wrong { left, wait } => {
-            let wait = wait.map_or(String::new(), |w| {
-                format!(" Wait {} seconds before the next try.", w.as_secs())
-            });
-            let tries = if left == 1 { "try" } else { "tries" };
-            Err(CommandError::new(
-                "wrong_secret",
-                format!(
-                    "Wrong PIN or password. {left} {tries} left before you are logged out.{wait}"
-                ),
-            ))
-        }
+        Unlock::Wrong { left, wait } => Err(CommandError::new(
+            "wrong_secret",
+            wrong_try(before.has_pin, left, wait, unsent.as_ref()),
+        )),
         Unlock::Wait(wait) => Err(CommandError::new(
             "wait",
             format!(
@@ -58,16 +59,95 @@ pub async fn unlock<R: Runtime>(
             ),
         )),
         Unlock::LogOut => {
-            let reason = "Too many wrong PIN or password tries: you were logged out.";
+            let reason = logged_out(unsent.as_ref());
             // The core already ended the session; the shell lets go of it the same way.
             desktop.logout(&app).await?;
             desktop.send(UiEvent::Session {
                 session: None,
-                reason: Some(reason.to_owned()),
+                reason: Some(reason.clone()),
             });
             Err(CommandError::new("logged_out", reason))
         }
     }
+}
+
+/// Her emergency not sent yet when a wrong try was made: the logout of a 5th one deletes it with
+/// a shared computer's cache, or holds it until she signs in again, and the sentences say so.
+struct Unsent {
+    shared: bool,
+    /// Refused and parked: it goes only when she presses Retry.
+    parked: bool,
+    /// The clinic's emergency number, or words for the local one.
+    call: String,
+}
+
+/// A wrong try's sentence: the tries left, the wait, and before the last one what the logout
+/// would do to an emergency not sent yet. A PIN is named only to someone who set one.
+fn wrong_try(has_pin: bool, left: u32, wait: Option<Duration>, unsent: Option<&Unsent>) -> String {
+    let wrong = if has_pin {
+        "PIN or password"
+    } else {
+        "password"
+    };
+    let wait = wait.map_or(String::new(), |w| {
+        format!(" Wait {} seconds before the next try.", w.as_secs())
+    });
+    match unsent {
+        Some(Unsent {
+            shared,
+            parked,
+            call,
+        }) if left == 1 => {
+            let fate = match (shared, parked) {
+                (true, _) => "it would be deleted and never sent",
+                (false, false) => "it would go only once you sign in again",
+                (false, true) => "it would wait, refused, for you to sign in and press Retry",
+            };
+            format!(
+                "Wrong {wrong}. 1 try left: a wrong one logs you out, and your emergency has not \
+                 reached the clinic yet, so {fate}. If you need help now, call {call}.{wait}"
+            )
+        }
+        _ => {
+            let tries = if left == 1 { "try" } else { "tries" };
+            format!("Wrong {wrong}. {left} {tries} left before you are logged out.{wait}")
+        }
+    }
+}
+
+/// Why the 5th wrong try's logout happened, and what became of an emergency not sent yet.
+fn logged_out(unsent: Option<&Unsent>) -> String {
+    let logged_out = "Too many wrong tries to unlock: you were logged out.";
+    match unsent {
+        Some(Unsent {
+            shared,
+            parked,
+            call,
+        }) => {
+            let fate = match (shared, parked) {
+                (true, _) => "was deleted with this computer's messages",
+                (false, false) => "goes once you sign in again",
+                (false, true) => "was refused: after signing in, open it and press Retry",
+            };
+            format!(
+                "{logged_out} Your emergency had not reached the clinic and {fate}: if you need \
+                 help now, call {call}."
+            )
+        }
+        None => logged_out.to_owned(),
+    }
+}
+
+/// A patient's emergency from the lock screen, without unlocking (`Client::raise_emergency`);
+/// the lock as it is then, with the press not sent yet.
+#[tauri::command]
+pub async fn raise_emergency(
+    desktop: State<'_, Desktop>,
+    content: String,
+) -> CmdResult<LockStatus> {
+    let client = desktop.client().await?;
+    client.raise_emergency(&content)?;
+    Ok(client.lock_status())
 }
 
 #[tauri::command]
@@ -89,4 +169,64 @@ pub async fn set_lock_policy(
     let chosen = idle_minutes.map(|m| Duration::from_secs(u64::from(m) * 60));
     client.set_lock_policy(device, chosen)?;
     Ok(client.lock_status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_try_and_the_logout_say_what_becomes_of_an_emergency_not_sent() {
+        assert_eq!(
+            wrong_try(false, 3, None, None),
+            "Wrong password. 3 tries left before you are logged out."
+        );
+        let wait = Some(Duration::from_secs(30));
+        assert_eq!(
+            wrong_try(true, 1, wait, None),
+            "Wrong PIN or password. 1 try left before you are logged out. Wait 30 seconds \
+             before the next try."
+        );
+        let shared = Unsent {
+            shared: true,
+            parked: false,
+            call: "112".to_owned(),
+        };
+        assert_eq!(
+            wrong_try(false, 2, None, Some(&shared)),
+            "Wrong password. 2 tries left before you are logged out.",
+            "only before the last try"
+        );
+        assert_eq!(
+            wrong_try(false, 1, wait, Some(&shared)),
+            "Wrong password. 1 try left: a wrong one logs you out, and your emergency has not \
+             reached the clinic yet, so it would be deleted and never sent. If you need help now, \
+             call 112. Wait 30 seconds before the next try."
+        );
+        assert_eq!(
+            logged_out(Some(&shared)),
+            "Too many wrong tries to unlock: you were logged out. Your emergency had not reached \
+             the clinic and was deleted with this computer's messages: if you need help now, \
+             call 112."
+        );
+        let personal = Unsent {
+            shared: false,
+            parked: false,
+            call: "your local emergency number".to_owned(),
+        };
+        assert!(logged_out(Some(&personal)).contains("goes once you sign in again"));
+        let parked = Unsent {
+            parked: true,
+            ..personal
+        };
+        assert!(
+            logged_out(Some(&parked))
+                .contains("was refused: after signing in, open it and press Retry")
+        );
+        assert!(wrong_try(false, 1, None, Some(&parked)).contains("press Retry"));
+        assert_eq!(
+            logged_out(None),
+            "Too many wrong tries to unlock: you were logged out."
+        );
+    }
 }

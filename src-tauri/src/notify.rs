@@ -11,6 +11,7 @@ use clinic_client::attention::Notice;
 use clinic_protocol::{ConversationKey, EmergencyId};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tauri::{AppHandle, Manager, Runtime};
 
 fn alarm<R: Runtime>(app: &AppHandle<R>) -> Alarm {
@@ -69,23 +70,57 @@ pub async fn check_device<R: Runtime>(app: &AppHandle<R>) -> DeviceCheck {
 }
 
 /// Opens the sound device, silently, and tells the page what it found: a computer that cannot
-/// ring says so from the start, not at its first emergency. While it cannot, the alarm tries
+/// ring says so from the sign-in, not at its first emergency. While it cannot, the alarm tries
 /// again every `reprobe_every` and the page is told as soon as one works (a sound server that
 /// started after the app, a headset plugged in).
+///
+/// Called when a doctor signs in (a patient's app never rings); a second call while the first
+/// still looks does nothing.
 pub fn probe_sound<R: Runtime>(app: &AppHandle<R>) {
-    alarm(app).probe();
+    let probing = app.state::<Probing>();
+    probing.wanted.store(true, Ordering::SeqCst);
+    if probing.running.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let alarm = alarm(app);
+    alarm.probe();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(OUTCOME_AFTER).await;
-        let every = clinic_alarm::AlarmConfig::default().reprobe_every;
         // Also while untested: a device slow to answer the first probe is known at a later look.
-        while matches!(
-            check_device(&app).await.sound,
-            DeviceState::Missing | DeviceState::Untested
-        ) {
-            tokio::time::sleep(every).await;
+        while app.state::<Probing>().wanted.load(Ordering::SeqCst)
+            && matches!(
+                check_device(&app).await.sound,
+                DeviceState::Missing | DeviceState::Untested
+            )
+        {
+            tokio::time::sleep(alarm.reprobe_every()).await;
         }
+        app.state::<Probing>()
+            .running
+            .store(false, Ordering::SeqCst);
     });
+}
+
+/// The session ended (a logout, or the server signed it out): what it showed leaves the screen,
+/// and a sound device that did not work is no longer looked for.
+pub fn session_ended<R: Runtime>(app: &AppHandle<R>) {
+    withdraw_all(app);
+    stop_probing(app);
+}
+
+/// The doctor signed out: nobody here relies on the sound, so a device that did not work is
+/// no longer looked for (a ring or a chime still tries it).
+fn stop_probing<R: Runtime>(app: &AppHandle<R>) {
+    app.state::<Probing>().wanted.store(false, Ordering::SeqCst);
+    alarm(app).stop_probing();
+}
+
+/// Whether [`probe_sound`]'s look is under way, and whether it is still wanted.
+#[derive(Debug, Default)]
+pub struct Probing {
+    running: AtomicBool,
+    wanted: AtomicBool,
 }
 
 /// How long after a ring or a notification its outcome is known (the device opens, the
@@ -132,6 +167,14 @@ pub fn show<R: Runtime>(app: &AppHandle<R>, notice: Notice) {
 pub fn withdraw<R: Runtime>(app: &AppHandle<R>, tag: &str) {
     if let Err(e) = alarm(app).withdraw(tag) {
         tracing::debug!("notification not withdrawn: {e}");
+    }
+}
+
+/// Takes every notification of the session that ended off the screen: an emergency's names a
+/// patient, and whoever uses the computer next is not the one signed in.
+pub fn withdraw_all<R: Runtime>(app: &AppHandle<R>) {
+    if let Err(e) = alarm(app).withdraw_all() {
+        tracing::debug!("notifications not withdrawn: {e}");
     }
 }
 

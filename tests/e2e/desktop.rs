@@ -287,6 +287,32 @@ async fn login_and_session(w: &World) -> Result<()> {
         .await
         .context("signed in again without a password")?;
     w.shot(&app, "session", false).await?;
+    w.outside(&app, "profile-not-private").await?;
+    w.close(app).await?;
+    drop(driver);
+
+    // A saved session that cannot be opened says why on the login screen (here another
+    // account left a file in the profile folder, which others could write to), and nothing of
+    // it is lost: put right, the app opens it again.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let planted = profile.join("left-by-another-account");
+        std::fs::write(&planted, b"")?;
+        std::os::unix::fs::chown(&planted, Some(65534), Some(65534))?;
+        std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o777))?;
+        let (driver, app) = w.app(&profile).await?;
+        login_error(&app, "The app's folder is not private")
+            .await
+            .context("a session that cannot be opened is said at start")?;
+        w.close(app).await?;
+        drop(driver);
+        std::fs::remove_file(&planted)?;
+        std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let (driver, app) = w.app(&profile).await?;
+    app.wait_attr("chat-layout", "data-role", "PATIENT")
+        .await
+        .context("the session kept")?;
     app.click("settings-button").await?;
     app.click("logout-button").await?;
     app.wait("login-form")
@@ -732,6 +758,32 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
         .wait_for("Test alert")
         .await
         .context("test alert notification")?;
+
+    // The end of the shift: logging out takes what the session showed off the screen (an
+    // emergency's notification names a patient; the next person at this computer is not the
+    // doctor).
+    let closed = NotificationLog::closes(&w.tmp.path().join("notify-test-closed.log"))?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if closed.text().contains("CloseNotification") {
+        bail!(
+            "a notification was closed before the logout:\n{}",
+            closed.text()
+        );
+    }
+    app.click("logout-button").await?;
+    app.wait_css("[data-testid=login-form], [data-testid=logout-confirm-button]")
+        .await?;
+    let asked = app
+        .script("return document.querySelector('[data-testid=logout-confirm-button]') !== null;")
+        .await?;
+    if asked == serde_json::Value::Bool(true) {
+        app.click("logout-confirm-button").await?;
+    }
+    app.wait("login-form").await?;
+    closed
+        .wait_for("CloseNotification")
+        .await
+        .context("the session's notifications closed at logout")?;
     w.close(app).await?;
     drop(driver);
     Ok(())

@@ -3,7 +3,7 @@
 //! says "unlock to respond", the PIN unlocks; the desktop's screen lock locks it too and the
 //! password unlocks; then IT revokes the doctor's sessions and the app shows the login screen
 //! within seconds. A locked patient's app says where her emergency stands, also one not sent yet
-//! and after a restart.
+//! and after a restart, and raises one without the password.
 
 use super::*;
 use clinic_e2e::NotificationLog;
@@ -143,6 +143,10 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     // and the password unlocks it with the draft back in the composer.
     let draft = "Half written: please measure again tonight and";
     app.fill("message-input", draft).await?;
+    // What was shown while unlocked leaves the screen when the app locks, and the emergency
+    // still ringing is shown again, naming nobody.
+    let closed = NotificationLog::closes(&w.tmp.path().join("notify-lock-closed.log"))?;
+    let shown_again = NotificationLog::start(&w.tmp.path().join("notify-lock-again.log"))?;
     let sent = std::process::Command::new("dbus-send")
         .args([
             "--session",
@@ -161,6 +165,17 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         .context("the app locks with the screen")?;
     app.wait_script("no draft in the locked page", &locked_without(draft))
         .await?;
+    closed
+        .wait_for("CloseNotification")
+        .await
+        .context("the notifications shown before the lock are withdrawn")?;
+    shown_again
+        .wait_for("EMERGENCY from a patient")
+        .await
+        .context("the ringing emergency shown again without a name")?;
+    if shown_again.text().contains("Bob Kowalski") {
+        bail!("a notification named the patient while locked");
+    }
     app.fill("unlock-secret", PASSWORD).await?;
     app.click("unlock-submit").await?;
     app.wait("chat-layout")
@@ -215,25 +230,27 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         .await?;
     w.shot(&app, "locked-patient-emergency", false).await?;
 
-    // With the server down he presses again and the app locks: his lock screen says it has not
-    // reached the clinic, after a restart too (the shell's lock, no page memory), and says it
-    // is open once it is delivered, still locked.
-    app.fill("unlock-secret", PASSWORD).await?;
+    // A wrong password: he set no PIN, so none is named.
+    app.fill("unlock-secret", "not his password").await?;
     app.click("unlock-submit").await?;
-    app.wait("chat-layout").await.context("bob unlocks")?;
+    app.wait_until("[data-testid=unlock-error]", "a wrong try", |found| {
+        found
+            .iter()
+            .any(|(t, _)| t.starts_with("Wrong password. 4 tries left"))
+    })
+    .await?;
+
+    // With the server down he presses again from the lock screen, with no password (as a
+    // phone's emergency call): it says it has not reached the clinic, after a restart too (the
+    // shell's lock, no page memory), and says it is open once it is delivered, still locked.
     let (addr, data_dir) = w.kill_server()?;
-    app.wait_attr("connection-state", "data-state", "offline")
-        .await
-        .context("offline badge")?;
     let press = "Locked out press: dizzy again.";
-    app.click("conversation-dr.patel").await?;
     app.click("emergency-button").await?;
+    app.wait("emergency-dialog-offline")
+        .await
+        .context("the dialog says he is offline")?;
     app.fill("emergency-text", press).await?;
     app.click("emergency-confirm-send").await?;
-    app.wait_css("[data-testid=message][data-mine=true][data-status=SENDING]")
-        .await?;
-    app.script("window.dispatchEvent(new KeyboardEvent('keydown', { key: 'l', ctrlKey: true }));")
-        .await?;
     let unsent = |found: &[(String, _)]| {
         found.iter().any(|(t, _)| {
             t.starts_with("Your emergency has not reached the clinic yet. You are offline")
@@ -260,12 +277,20 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     app.wait_script("still locked, no text", &locked_without(press))
         .await?;
 
-    // What he writes is kept by the shell once he pauses, and is back after the app is closed
-    // without locking (as a crash or a power cut would end it).
+    // Unlocked, the press is his message in the conversation with his doctor, delivered.
     app.fill("unlock-secret", PASSWORD).await?;
     app.click("unlock-submit").await?;
     app.wait("chat-layout").await.context("bob unlocks again")?;
     app.click("conversation-dr.patel").await?;
+    app.wait_until(
+        "[data-testid=message][data-mine=true]:not([data-status=SENDING])",
+        "the press from the lock screen, sent",
+        |found| found.iter().any(|(t, _)| t.contains(press)),
+    )
+    .await?;
+
+    // What he writes is kept by the shell once he pauses, and is back after the app is closed
+    // without locking (as a crash or a power cut would end it).
     let draft = "Half written before a crash: the dizziness started after";
     app.fill("message-input", draft).await?;
     w.wait_call(&app, "save_draft", |args| args["text"] == draft)

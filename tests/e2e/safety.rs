@@ -301,6 +301,46 @@ pub(super) async fn device_without_sound_says_so(w: &World) -> Result<()> {
     })
     .await?;
     w.shot(&app, "device-cannot-ring", false).await?;
+
+    // A small window (800 x 600) with the warnings and an emergency above the conversation
+    // still leaves room to read it: the banner's list scrolls past a quarter of the height.
+    // (Bob writes to his own doctor, and dr.okafor opens carol's conversation: bob stays new
+    // to him for the care scenario.)
+    w.bob.run(&[
+        "send",
+        "--with",
+        "dr.patel",
+        "--emergency",
+        "Small window: I feel faint.",
+    ])?;
+    w.bob.run(&["sync"])?;
+    app.wait_until(
+        "[data-testid=emergency-item]",
+        "bob's emergency in the banner",
+        |found| found.iter().any(|(t, _)| t.contains("Bob")),
+    )
+    .await?;
+    app.click("new-conversation").await?;
+    app.fill("patient-search", "carol").await?;
+    app.click("patient-result-carol").await?;
+    app.wait_attr("conversation-carol", "data-active", "true")
+        .await?;
+    app.wait("message-list").await?;
+    app.set_window_size(800, 600).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let height = app
+        .script(
+            "return document.querySelector('[data-testid=message-list]')\
+             .getBoundingClientRect().height;",
+        )
+        .await?
+        .as_f64()
+        .unwrap_or_default();
+    w.shot(&app, "doctor-800x600", false).await?;
+    resolve_all(&w.patel, "Bob Kowalski")?;
+    if height < 120.0 {
+        bail!("at 800 x 600 the conversation has {height} px left to show messages");
+    }
     w.close(app).await?;
     drop(driver);
     Ok(())

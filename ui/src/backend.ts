@@ -106,6 +106,8 @@ export interface Backend {
   drafts(): Promise<Record<string, string>>;
   /** A PIN or the password; rejects with `wrong_secret`, `wait` or `logged_out` (5th wrong try). */
   unlock(secret: string): Promise<LockStatus>;
+  /** A patient's emergency from the lock screen, without unlocking. */
+  raiseEmergency(content: string): Promise<LockStatus>;
   /** 4-8 digits; weak ones are refused (`bad_request`). */
   setPin(pin: string): Promise<LockStatus>;
   /** Who uses this computer; `idleMinutes` may only shorten the policy's limit (null: the policy's). */
@@ -238,6 +240,7 @@ export function createTauriBackend(): Backend {
     keepDrafts: (drafts) => call('keep_drafts', { drafts }),
     drafts: () => call('drafts'),
     unlock: (secret) => call('unlock', { secret }),
+    raiseEmergency: (content) => call('raise_emergency', { content }),
     setPin: (pin) => call('set_pin', { newPin: pin }),
     setLockPolicy: (device, idleMinutes) => call('set_lock_policy', { device, idleMinutes }),
     onFileDrop: (handler) => {

@@ -3,6 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
+import { BackendError } from '../backend';
 import { FAKE_PAIRING_CODE } from '../fake/fakeBackend';
 import { formatShortDate, formatTime, writtenShort } from '../logic/format';
 
@@ -25,6 +26,18 @@ describe('login', () => {
     expect(await screen.findByTestId('conversation-doc')).toBeInTheDocument();
     expect(screen.getByTestId('chat-layout')).toHaveAttribute('data-role', 'PATIENT');
     expect(screen.getByTestId('connection-state')).toHaveAttribute('data-state', 'online');
+  });
+
+  it('a saved session that cannot be opened at start is said on the login screen', async () => {
+    const s = setup({ as: null });
+    const sentence =
+      "This computer's message cache was last used by a newer version of Clinic Messaging (cache step 9; this version knows 7). Install the newer version again: nothing was changed.";
+    s.fake.subscribe = async () => {
+      throw new BackendError('cache_from_newer_app', sentence);
+    };
+    await renderApp(s);
+    expect(await screen.findByTestId('login-error')).toHaveTextContent(sentence);
+    expect(screen.getByTestId('login-form')).toBeInTheDocument();
   });
 
   it("pairs with an https server by its code: shows the server's code, refuses a wrong one", async () => {
@@ -587,9 +600,13 @@ describe('doctor view', () => {
 
     await s.user.click(screen.getByTestId('settings-button'));
     await s.user.click(screen.getByTestId('send-test-alert'));
-    expect(await screen.findByTestId('test-alert-result')).toHaveTextContent(
-      'Sound: played. Notification: shown. Desktop do-not-disturb: off. Tray icon: shown.',
-    );
+    const found = await screen.findByTestId('test-alert-result');
+    expect([...found.querySelectorAll('li')].map((li) => [li.textContent, li.className])).toEqual([
+      ['Sound: played.', 'finding finding-ok'],
+      ['Notification: shown.', 'finding finding-ok'],
+      ['Desktop do-not-disturb: off.', 'finding finding-ok'],
+      ['Tray icon: shown.', 'finding finding-ok'],
+    ]);
     expect(screen.queryByTestId('device-warning')).toBeNull();
   });
 

@@ -2,7 +2,7 @@
 // their own conversation with the patient (panel and composer); the patient picker; a refused
 // send keeps the text; patients see "Do not disturb", and nothing is claimed while offline.
 
-import { act, screen, within } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { BackendError } from '../backend';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, msg, setup } from '../test/fixtures';
@@ -41,6 +41,8 @@ describe('a doctor taking another doctor’s patient', () => {
     const s = await renderApp(setup({ as: DOCTOR2, messages: [sos], emergencies: [emergency()] }));
     await s.user.click(within(screen.getByTestId('emergency-banner')).getByTestId('emergency-open-chat'));
     expect(await screen.findByTestId('not-your-conversation')).toBeInTheDocument();
+    await s.user.click(within(screen.getByTestId('emergency-banner')).getByTestId('emergency-acknowledge'));
+    await waitFor(() => expect(s.fake.callsOf('acknowledge_emergency')).toHaveLength(1));
     // The shell's list (coalesced) arrives late, with the conversation taking opened.
     const own = {
       patientId: PATIENT.id,
@@ -54,6 +56,35 @@ describe('a doctor taking another doctor’s patient', () => {
     act(() => s.fake.emit({ type: 'conversations', conversations: [own] }));
     expect(await screen.findByTestId('message-input')).toBeInTheDocument();
     expect(screen.getByTestId('conversation-pat')).toHaveAttribute('data-active', 'true');
+  });
+});
+
+describe('open chat after taking it', () => {
+  it('leads to the own conversation when the list brings it after the click', async () => {
+    const sos = msg({ seq: 1, id: 'm1', content: 'Help', isEmergency: true });
+    const s = await renderApp(setup({ as: DOCTOR2, messages: [sos], emergencies: [emergency()] }));
+    // Taken from the banner with nothing open, then "Open chat" before the list has the
+    // conversation taking opened.
+    await s.user.click(within(screen.getByTestId('emergency-banner')).getByTestId('emergency-acknowledge'));
+    await waitFor(() => expect(s.fake.callsOf('acknowledge_emergency')).toHaveLength(1));
+    act(() => s.fake.emit({ type: 'conversations', conversations: [] }));
+    await s.user.click(within(screen.getByTestId('emergency-banner')).getByTestId('emergency-open-chat'));
+    await waitFor(() =>
+      expect(s.store.getState().active).toEqual({ patientId: PATIENT.id, doctorId: DOCTOR.id }),
+    );
+    const own = {
+      patientId: PATIENT.id,
+      doctorId: DOCTOR2.id,
+      otherParty: PATIENT,
+      lastMessage: null,
+      unreadCount: 0,
+      hasEmergency: false,
+      emergency: null,
+    };
+    act(() => s.fake.emit({ type: 'conversations', conversations: [own] }));
+    await waitFor(() =>
+      expect(s.store.getState().active).toEqual({ patientId: PATIENT.id, doctorId: DOCTOR2.id }),
+    );
   });
 });
 

@@ -70,6 +70,7 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         {isPatient && <EmergencyButton />}
       </header>
       {isPatient && <EmergencyStatus conversation={active} items={data.items} />}
+      {!isPatient && <TakenElsewhere conversation={active} me={me.id} />}
       {data.purgedAt && (
         <p className="history-purged" role="note" data-testid="history-purged">
           Earlier messages were removed on {formatDay(data.purgedAt)} under the clinic&apos;s retention
@@ -84,6 +85,7 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         onFocused={focused}
         onScreenChange={onScreenChange}
         resolved={resolved}
+        doctorId={active.doctorId}
       />
       <TypingIndicator names={typingNames} />
       {mine ? (
@@ -96,5 +98,39 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         </p>
       )}
     </section>
+  );
+}
+
+/**
+ * In a doctor's own conversation with a patient whose emergency they took while it was raised in
+ * the patient's conversation with another doctor: where to read what the patient wrote (that
+ * conversation, read only, at the press).
+ */
+function TakenElsewhere({ conversation, me }: { conversation: ConversationKey; me: string }) {
+  const store = useStore();
+  const taken = useChat((s) =>
+    s.emergencies.find(
+      (e) =>
+        e.state === 'ACKNOWLEDGED' &&
+        e.acknowledgedBy === me &&
+        e.patientId === conversation.patientId &&
+        e.doctorId !== conversation.doctorId,
+    ),
+  );
+  if (!taken) return null;
+  return (
+    <p className="chat-note" role="note" data-testid="taken-elsewhere">
+      You took {taken.patientName}&apos;s emergency, raised in their conversation with another doctor.{' '}
+      <button
+        type="button"
+        className="link-button"
+        data-testid="taken-elsewhere-open"
+        onClick={() =>
+          void store.openMessage({ patientId: taken.patientId, doctorId: taken.doctorId }, taken.messageId)
+        }
+      >
+        Read what they wrote
+      </button>
+    </p>
   );
 }

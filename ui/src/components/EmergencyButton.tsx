@@ -1,27 +1,56 @@
-// The patient's emergency button: a confirm dialog, then an emergency message to the doctor.
+// The patient's emergency button: a confirm dialog, then an emergency message to the doctor of
+// the open conversation, or, on the lock screen (`onSend`), to the one the shell chooses.
 
 import { useEffect, useRef, useState } from 'react';
 import { emergencyNumber, openEmergencies } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
 
 export const DEFAULT_EMERGENCY_TEXT = 'EMERGENCY: I need urgent help.';
+/** What a press from the lock screen may hold, in characters (the core keeps 1,000 bytes, at
+ * most 4 a character). */
+const LOCKED_PRESS_CHARS = 250;
 
-export function EmergencyButton() {
+export function EmergencyButton({
+  onSend,
+  onClose,
+}: {
+  /** Sends it elsewhere than the open conversation (the lock screen): `null` once queued, else
+   * why not (the dialog stays open with the words written). */
+  onSend?: (text: string) => Promise<string | null>;
+  /** The dialog closed (sent or cancelled). */
+  onClose?: () => void;
+}) {
   const store = useStore();
   const clinic = useChat((s) => s.clinic);
   const online = useChat((s) => s.connection.state === 'online');
   // A patient's app holds only her own emergencies.
   const pending = useChat((s) => openEmergencies(s.emergencies).at(-1) ?? null);
-  const [open, setOpen] = useState(false);
+  const [open, setOpenNow] = useState(false);
   const [text, setText] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const setOpen = (value: boolean) => {
+    setOpenNow(value);
+    setError(null);
+    if (!value) onClose?.();
+  };
   const dialogRef = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     if (open) dialogRef.current?.querySelector('textarea')?.focus();
   }, [open]);
 
-  const confirm = () => {
-    void store.send(text.trim() || DEFAULT_EMERGENCY_TEXT, null, true);
+  const confirm = async () => {
+    const content = text.trim() || DEFAULT_EMERGENCY_TEXT;
+    if (onSend) {
+      setBusy(true);
+      const refused = await onSend(content);
+      setBusy(false);
+      if (refused) {
+        setError(refused);
+        return;
+      }
+    } else void store.send(content, null, true);
     setOpen(false);
     setText('');
   };
@@ -72,8 +101,15 @@ export function EmergencyButton() {
                 onChange={(e) => setText(e.target.value)}
                 rows={3}
                 placeholder={DEFAULT_EMERGENCY_TEXT}
+                // From the lock screen a few sentences: the core cuts longer text.
+                maxLength={onSend ? LOCKED_PRESS_CHARS : undefined}
               />
             </label>
+            {error && (
+              <p className="login-error" role="alert" data-testid="emergency-dialog-error">
+                {error}
+              </p>
+            )}
             <div className="modal-actions">
               <button
                 type="button"
@@ -87,7 +123,8 @@ export function EmergencyButton() {
                 type="button"
                 className="danger-button"
                 data-testid="emergency-confirm-send"
-                onClick={confirm}
+                disabled={busy}
+                onClick={() => void confirm()}
               >
                 Send emergency
               </button>

@@ -1,6 +1,6 @@
-import { act, screen, waitFor, within } from '@testing-library/react';
+import { act, cleanup, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { DOCTOR, PATIENT, emergency, msg, setup } from '../test/fixtures';
+import { DOCTOR, DOCTOR2, PATIENT, emergency, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
 
 const note = 'Take your spray now; I am calling you.';
@@ -48,6 +48,109 @@ describe('an emergency resolved', () => {
     expect(s.fake.callsOf('resolved_emergencies')).toEqual([{ patientId: PATIENT.id, doctorId: DOCTOR.id }]);
     // The status line says it too, within a day of the resolution.
     expect(screen.getByTestId('emergency-status')).toHaveTextContent(`Resolved by ${DOCTOR.name}: ${note}`);
+  });
+
+  it("taken by another doctor: the patient's status line opens that doctor's conversation with her", async () => {
+    const taken = emergency({
+      raisedAt: new Date().toISOString(),
+      state: 'ACKNOWLEDGED',
+      acknowledgedBy: DOCTOR2.id,
+      acknowledgedByName: DOCTOR2.name,
+    });
+    const press = msg({ seq: 1, content: 'I fell', isEmergency: true, messageType: 'EMERGENCY' });
+    const s = await renderApp(setup({ as: PATIENT, messages: [press], emergencies: [taken] }));
+    await s.user.click(await screen.findByTestId('conversation-doc'));
+    expect(screen.getByTestId('emergency-status')).toHaveTextContent(`${DOCTOR2.name} is on it`);
+    await s.user.click(screen.getByTestId('emergency-open-taker'));
+    await waitFor(() =>
+      expect(s.store.getState().active).toEqual({ patientId: PATIENT.id, doctorId: DOCTOR2.id }),
+    );
+    expect(screen.getByTestId('chat-title')).toHaveTextContent(DOCTOR2.name);
+    // Taken by the conversation's own doctor, it has nothing to open.
+    cleanup();
+    const own = await renderApp(
+      setup({
+        as: PATIENT,
+        messages: [press],
+        emergencies: [{ ...taken, acknowledgedBy: DOCTOR.id, acknowledgedByName: DOCTOR.name }],
+      }),
+    );
+    await own.user.click(await screen.findByTestId('conversation-doc'));
+    expect(screen.getByTestId('emergency-status')).toHaveTextContent(`${DOCTOR.name} is on it`);
+    expect(screen.queryByTestId('emergency-open-taker')).toBeNull();
+  });
+
+  it('stays in the conversation of the doctor who took it from another doctor, also with no message yet', async () => {
+    const t0 = Date.now() - 3600_000;
+    const iso = (min: number) => new Date(t0 + min * 60_000).toISOString();
+    const done = emergency({
+      raisedAt: iso(0),
+      state: 'RESOLVED',
+      acknowledgedBy: DOCTOR2.id,
+      acknowledgedByName: DOCTOR2.name,
+      resolvedBy: DOCTOR2.id,
+      resolvedByName: DOCTOR2.name,
+      resolvedAt: iso(20),
+      resolutionNote: note,
+    });
+    const press = msg({
+      seq: 1,
+      content: 'I fell',
+      createdAt: iso(0),
+      isEmergency: true,
+      messageType: 'EMERGENCY',
+    });
+    const s = await renderApp(setup({ as: DOCTOR2, messages: [press], emergencies: [done] }));
+    // Their own conversation with her, opened as taking the emergency opens it.
+    await act(() => s.store.select({ patientId: PATIENT.id, doctorId: DOCTOR2.id }));
+    expect(await screen.findByText('No messages yet. Say hello!')).toBeInTheDocument();
+    const record = await screen.findByTestId('resolution-note');
+    expect(record).toHaveTextContent(`Emergency resolved by ${DOCTOR2.name} at`);
+    expect(record).toHaveTextContent(note);
+    expect(within(record).getByTestId('resolution-elsewhere')).toHaveTextContent(
+      'It was raised in the conversation with another doctor.',
+    );
+    // A reply of theirs before the resolution: the record goes under it.
+    const reply = msg({
+      seq: 2,
+      content: 'On my way',
+      createdAt: iso(5),
+      doctorId: DOCTOR2.id,
+      senderId: DOCTOR2.id,
+    });
+    cleanup();
+    const again = await renderApp(setup({ as: DOCTOR2, messages: [press, reply], emergencies: [done] }));
+    await again.user.click(await screen.findByTestId('conversation-pat'));
+    const row = (await screen.findByTestId('resolution-note')).closest('.message-row');
+    expect(within(row as HTMLElement).getByTestId('message')).toHaveTextContent('On my way');
+  });
+
+  it("a doctor who took it from another doctor's conversation is shown where to read it, and stays there", async () => {
+    const raised = emergency({ raisedAt: new Date().toISOString() });
+    const press = msg({ seq: 1, id: 'm1', content: 'I fell', isEmergency: true, messageType: 'EMERGENCY' });
+    const s = await renderApp(setup({ as: DOCTOR2, messages: [press], emergencies: [raised] }));
+    const theirs = { patientId: PATIENT.id, doctorId: DOCTOR.id };
+    const own = { patientId: PATIENT.id, doctorId: DOCTOR2.id };
+    await act(() => s.store.openEmergency(raised));
+    expect(s.store.getState().active).toEqual(theirs);
+    await act(() => s.store.acknowledge(raised.id));
+    // Taking it opened their own conversation: the list brings it, and the page moves there.
+    const listed = [{ ...s.fake.conversationList()[0], ...own }];
+    act(() => s.fake.emit({ type: 'conversations', conversations: listed }));
+    await waitFor(() => expect(s.store.getState().active).toEqual(own));
+    expect(await screen.findByTestId('taken-elsewhere')).toHaveTextContent(
+      `You took ${PATIENT.name}'s emergency, raised in their conversation with another doctor.`,
+    );
+    await s.user.click(screen.getByTestId('taken-elsewhere-open'));
+    await waitFor(() => expect(s.store.getState().active).toEqual(theirs));
+    expect(await screen.findByTestId('not-your-conversation')).toBeInTheDocument();
+    expect(screen.queryByTestId('taken-elsewhere')).toBeNull();
+    // The list changes again (a message, a receipt): the doctor stays where they chose to read.
+    act(() => s.fake.emit({ type: 'conversations', conversations: listed }));
+    await act(async () => {
+      await new Promise((r) => setTimeout(r, 20));
+    });
+    expect(s.store.getState().active).toEqual(theirs);
   });
 
   it('after a day the status line no longer says it; the conversation still does', async () => {

@@ -1,11 +1,13 @@
 // What the patient sees about their latest emergency: sending / received / "Dr. X is on it"
 // / resolved; and when the app cannot get help in time (offline, not sent, nobody has
-// answered after the repeat interval), how long it has been and the number to call.
+// answered after the repeat interval), how long it has been and the number to call. A doctor
+// other than this conversation's who took or resolved it writes in their own conversation with
+// her: the line opens that one.
 
 import { useMemo } from 'react';
 import { keyOf } from '../logic/conversations';
 import { emergencyStatus, latestEmergency, newestPressWritten } from '../logic/emergency';
-import { useChat } from '../store/hooks';
+import { useChat, useStore } from '../store/hooks';
 import type { ConversationKey, LocalMessage } from '../types';
 import { useNow } from './useNow';
 
@@ -19,6 +21,7 @@ export function EmergencyStatus({
   conversation: ConversationKey;
   items: LocalMessage[];
 }) {
+  const store = useStore();
   const emergencies = useChat((s) => s.emergencies);
   // Resolved ones the cache had when the conversation opened (after a restart, an unlock).
   const cached = useChat((s) => s.resolutions[keyOf(conversation)]);
@@ -38,6 +41,13 @@ export function EmergencyStatus({
   const now = useNow(TICK_MS, `${latest?.id ?? ''}|${latest?.state ?? ''}|${pending?.clientId ?? ''}`);
   const view = emergencyStatus(latest, pending, { now, clinic, online, newestPress });
   if (!view) return null;
+  const taker =
+    latest?.state === 'ACKNOWLEDGED'
+      ? latest.acknowledgedBy
+      : latest?.state === 'RESOLVED'
+        ? latest.resolvedBy
+        : null;
+  const elsewhere = taker && taker !== conversation.doctorId ? { id: taker } : null;
   return (
     <div
       className={`emergency-status tone-${view.tone}`}
@@ -47,11 +57,25 @@ export function EmergencyStatus({
       aria-live="assertive"
     >
       <span aria-hidden="true">{view.tone === 'resolved' ? '✓' : '⚠'}</span> {view.text}
+      {elsewhere && !/[.…:]$/.test(view.text) && '.'}
       {view.call && (
         <span className="emergency-call">
           {' '}
           If you need help now, call <strong data-testid="emergency-phone">{view.call}</strong>.
         </span>
+      )}
+      {elsewhere && (
+        <>
+          {' '}
+          <button
+            type="button"
+            className="link-button"
+            data-testid="emergency-open-taker"
+            onClick={() => void store.select({ patientId: conversation.patientId, doctorId: elsewhere.id })}
+          >
+            They write to you in your conversation with them: open it
+          </button>
+        </>
       )}
     </div>
   );

@@ -1,7 +1,8 @@
-import { act, cleanup, fireEvent, screen } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen, waitFor } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
+import { LOCKED_PRESS_NOTE } from '../fake/fakeBackend';
 
 describe('app lock', () => {
   it('moving the mouse restarts the idle time; moves of no distance or a few pixels do not', async () => {
@@ -73,6 +74,13 @@ describe('app lock', () => {
       ),
     );
     expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(`${DOCTOR.name} is on it.`);
+    // Offline, it says that what it shows is what it last heard.
+    act(() => s.fake.setConnection({ state: 'offline' }));
+    expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(
+      `${DOCTOR.name} is on it. This app is offline, so this may have changed since.`,
+    );
+    act(() => s.fake.setConnection({ state: 'online' }));
+    expect(screen.getByTestId('lock-own-emergency')).not.toHaveTextContent('offline');
     // Resolved while locked: it says by whom and where to read the note, which does not reach the page.
     act(() =>
       s.fake.upsertEmergency(
@@ -171,6 +179,74 @@ describe('app lock', () => {
     expect(document.body.innerHTML).not.toContain('Too many messages');
   });
 
+  it('a locked patient raises an emergency without unlocking; nothing of it shows but its state', async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const s = await renderApp(setup({ clinic, messages: history(2), connection: { state: 'offline' } }));
+    await act(() => s.store.lockNow());
+    await s.user.click(await screen.findByTestId('emergency-button'));
+    expect(screen.getByTestId('emergency-dialog-offline')).toHaveTextContent('+44 20 7946 0000');
+    await s.user.type(screen.getByTestId('emergency-text'), 'I fell on the stairs');
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    expect(await screen.findByTestId('lock-own-emergency')).toHaveTextContent(
+      'Your emergency has not reached the clinic yet. You are offline',
+    );
+    expect(screen.getByTestId('lock-screen')).toBeInTheDocument();
+    expect(document.body.innerHTML).not.toContain('I fell on the stairs');
+    expect(JSON.stringify(s.store.getState())).not.toContain('I fell on the stairs');
+    const press = s.fake.messages.find((m) => m.isEmergency);
+    // The doctors are told nobody's password was asked.
+    expect(press).toMatchObject({
+      content: `I fell on the stairs\n\n${LOCKED_PRESS_NOTE}`,
+      doctorId: DOCTOR.id,
+      status: 'SENDING',
+    });
+    expect(s.fake.callsOf('raise_emergency')).toEqual([{ content: 'I fell on the stairs' }]);
+    expect(s.fake.callsOf('send_message')).toEqual([]);
+    // A second press while the first waits for the connection queues nothing, and says why
+    // with the number to call.
+    await s.user.click(screen.getByTestId('emergency-button'));
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    expect(await screen.findByTestId('emergency-dialog-error')).toHaveTextContent(
+      'Could not send the emergency: Your emergency is already waiting to be sent: it goes out as soon as the app is connected. If you need help now, call +44 20 7946 0000.',
+    );
+    expect(s.fake.messages.filter((m) => m.isEmergency)).toHaveLength(1);
+    // The dialog stays open with what was written; closing it puts the focus back on the field.
+    expect(screen.getByTestId('emergency-text')).toHaveValue('');
+    await s.user.type(screen.getByTestId('emergency-text'), 'and now my arm');
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    expect(screen.getByTestId('emergency-text')).toHaveValue('and now my arm');
+    await s.user.click(screen.getByTestId('emergency-cancel'));
+    expect(screen.getByTestId('unlock-secret')).toHaveFocus();
+    // Once it went, a new press goes too, and the old refusal is gone.
+    act(() => s.fake.setConnection({ state: 'online' }));
+    act(() => s.fake.ack(press?.clientId ?? ''));
+    await s.user.click(screen.getByTestId('emergency-button'));
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    await waitFor(() => expect(s.fake.messages.filter((m) => m.isEmergency)).toHaveLength(2));
+    expect(screen.queryByTestId('emergency-confirm')).toBeNull();
+    // She set no PIN: a wrong try names only the password.
+    await s.user.type(screen.getByTestId('unlock-secret'), 'wrong');
+    await s.user.click(screen.getByTestId('unlock-submit'));
+    expect(await screen.findByTestId('unlock-error')).toHaveTextContent(/^Wrong password\. 4 tries left/);
+  });
+
+  it("a locked doctor's screen has no emergency button", async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    await act(() => s.store.lockNow());
+    expect(await screen.findByTestId('lock-screen')).toBeInTheDocument();
+    expect(screen.queryByTestId('emergency-button')).toBeNull();
+  });
+
+  it('an emergency the lock screen cannot send says why, and the number to call', async () => {
+    const s = await renderApp(setup({ users: [PATIENT] }));
+    await act(() => s.store.lockNow());
+    await s.user.click(await screen.findByTestId('emergency-button'));
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    expect(await screen.findByTestId('emergency-dialog-error')).toHaveTextContent(
+      'Could not send the emergency: No doctor of the clinic is known to this app yet. If you need help now, call 112.',
+    );
+  });
+
   it('a lock told while the start-up snapshot was on its way wins over it', async () => {
     // Locked at start with an emergency not sent; it goes out while the snapshot travels.
     const press = msg({ seq: null, id: null, isEmergency: true, status: 'SENDING', content: 'Chest pain' });
@@ -212,5 +288,18 @@ describe('app lock', () => {
     await user.click(screen.getByTestId('lock-logout'));
     await user.click(screen.getByTestId('logout-confirm-button'));
     expect(await screen.findByTestId('login-form')).toBeInTheDocument();
+  });
+
+  it('"Not you? Log out" on a shared computer says first that her emergency not sent yet would be deleted', async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const s = await renderApp(setup({ clinic, connection: { state: 'offline' } }));
+    await act(() => s.store.lockNow());
+    await s.user.click(await screen.findByTestId('emergency-button'));
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    await screen.findByTestId('lock-own-emergency');
+    await s.user.click(screen.getByTestId('lock-logout'));
+    expect(screen.getByTestId('logout-emergency')).toHaveTextContent(
+      'Your emergency has not reached the clinic yet: logging out deletes it, and it is never sent. If you need help now, call +44 20 7946 0000.',
+    );
   });
 });

@@ -1,12 +1,14 @@
 // The locked app: nothing of the messages, only who is signed in, an unlock field, an
-// emergency's "unlock to respond" and a device that cannot ring (doctors) or a patient's own open
-// emergency with the number to call, and "Not you? Log out" (asking first, like Settings, when
-// it would stop the alarm or delete sends not delivered yet).
+// emergency's "unlock to respond" and a device that cannot ring (doctors) or a patient's
+// emergency button (no PIN needed, like a phone's emergency call) and her own open emergency with
+// the number to call, and "Not you? Log out" (asking first, like Settings, when it would stop the
+// alarm or delete sends not delivered yet).
 
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { deviceProblems } from '../logic/device';
 import { emergencyNumber, emergencyStatus, openEmergencies, RESOLVED_STATUS_MS } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
+import { EmergencyButton } from './EmergencyButton';
 import { useNow } from './useNow';
 import { LogoutQuestion } from './LogoutConfirm';
 import { useLogout } from './useLogout';
@@ -51,6 +53,15 @@ export function LockScreen() {
             {problems.map((p) => (
               <p key={p}>⚠ {p}</p>
             ))}
+          </div>
+        )}
+        {user?.role === 'PATIENT' && (
+          <div className="lock-emergency-call">
+            <span>Need urgent help? Without unlocking:</span>
+            <EmergencyButton
+              onSend={(text) => store.raiseEmergency(text)}
+              onClose={() => input.current?.focus()}
+            />
           </div>
         )}
         {own && (
@@ -137,5 +148,7 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
         : `${view.text}.`;
   const sent = view.tone !== 'sending' && view.tone !== 'failed';
   const heading = sent ? 'Your emergency is open.' : 'Your emergency has not reached the clinic yet.';
-  return { tone: view.tone, heading, text, call: emergencyNumber(clinic) };
+  // What the app last heard: offline, a doctor may have taken it since.
+  const stale = sent && !online ? ' This app is offline, so this may have changed since.' : '';
+  return { tone: view.tone, heading, text: `${text}${stale}`, call: emergencyNumber(clinic) };
 }

@@ -12,7 +12,7 @@ export function LockSettings() {
   const store = useStore();
   const lock = useChat((s) => s.lock);
   const [pin, setPin] = useState('');
-  const [pinResult, setPinResult] = useState<string | null>(null);
+  const [pinResult, setPinResult] = useState<{ text: string; saved: boolean } | null>(null);
   if (!lock) return null;
   const mins = (secs: number) => Math.max(1, Math.floor(secs / 60));
   const [sharedMost, personalMost] = [mins(lock.sharedLongestSecs), mins(lock.personalLongestSecs)];
@@ -24,7 +24,7 @@ export function LockSettings() {
   const savePin = async (e: FormEvent) => {
     e.preventDefault();
     const error = await store.setPin(pin);
-    setPinResult(error ?? 'PIN saved.');
+    setPinResult(error ? { text: error, saved: false } : { text: 'PIN saved.', saved: true });
     if (!error) setPin('');
   };
 
@@ -50,8 +50,12 @@ export function LockSettings() {
           Save PIN
         </button>
         {pinResult && (
-          <p className="hint" role="status" data-testid="pin-result">
-            {pinResult}
+          <p
+            className={pinResult.saved ? 'pin-result' : 'pin-result pin-refused'}
+            role="status"
+            data-testid="pin-result"
+          >
+            {pinResult.text}
           </p>
         )}
       </form>

@@ -1,16 +1,29 @@
 // Logging out asks first when it would stop this device's alarm or leave sends behind: from
 // Settings and from the lock screen's "Not you? Log out" (a shared computer's next user).
 
+import { emergencyNumber } from '../logic/emergency';
 import { unsentWarning } from '../logic/settings';
-import { useStore } from '../store/hooks';
+import { useChat, useStore } from '../store/hooks';
 import { useLogoutCost } from './useLogout';
 
 /** What logging out would cost, and "Stay signed in" or "Log out anyway". */
 export function LogoutQuestion({ onStay }: { onStay: () => void }) {
   const store = useStore();
-  const { alerting, queued, failed, sharedComputer } = useLogoutCost();
+  const { alerting, queued, failed, sharedComputer, emergencyWaiting } = useLogoutCost();
+  const clinic = useChat((s) => s.clinic);
   return (
     <div className="logout-confirm" role="alert" data-testid="logout-confirm">
+      {emergencyWaiting && (
+        <p className="logout-emergency" data-testid="logout-emergency">
+          Your emergency has not reached the clinic yet:{' '}
+          {sharedComputer
+            ? 'logging out deletes it, and it is never sent.'
+            : emergencyWaiting === 'parked'
+              ? 'it was refused; after signing in again, open it and press Retry.'
+              : 'after logging out it goes only once you sign in again.'}{' '}
+          If you need help now, call <strong>{emergencyNumber(clinic)}</strong>.
+        </p>
+      )}
       {alerting && (
         <p>
           This device is alerting for an emergency nobody has acknowledged. Logging out stops the alarm here;
@@ -20,7 +33,7 @@ export function LogoutQuestion({ onStay }: { onStay: () => void }) {
       {queued + failed > 0 && (
         <p data-testid="logout-unsent">{unsentWarning(queued, failed, sharedComputer)}</p>
       )}
-      {!alerting && queued + failed === 0 && <p>Nothing is waiting any more.</p>}
+      {!alerting && emergencyWaiting === null && queued + failed === 0 && <p>Nothing is waiting any more.</p>}
       <div className="modal-actions">
         <button type="button" className="secondary-button" data-testid="logout-cancel" onClick={onStay}>
           Stay signed in

@@ -80,6 +80,9 @@ export interface MessageListProps {
   onScreenChange?: (ids: ReadonlySet<MessageId>) => void;
   /** The conversation's resolved emergencies: who resolved each shows under its newest message. */
   resolved?: readonly Emergency[];
+  /** The conversation's doctor (the record of an emergency they took in another conversation
+   * shows here too). */
+  doctorId?: string | null;
 }
 
 const NONE: readonly Emergency[] = [];
@@ -212,11 +215,15 @@ export function MessageList({
   onFocused,
   onScreenChange,
   resolved = NONE,
+  doctorId = null,
 }: MessageListProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const watchRow = useOnScreen(scrollRef, onScreenChange);
   const items = data.items;
-  const resolutions = useMemo(() => resolutionRows(items, resolved), [items, resolved]);
+  const resolutions = useMemo(
+    () => resolutionRows(items, resolved, doctorId, data.hasOlder),
+    [items, resolved, doctorId, data.hasOlder],
+  );
   // The reader's place when rows are inserted above it (the layout effect further down).
   const canvasRef = useRef<HTMLDivElement>(null);
   const anchor = useRef<Anchor | null>(null);
@@ -502,6 +509,9 @@ export function MessageList({
         aria-label="Messages"
         role="log"
       >
+        {resolutions.first.map((e) => (
+          <ResolutionNote key={e.id} emergency={e} elsewhere />
+        ))}
         {data.loaded && items.length === 0 && <p className="empty-hint">No messages yet. Say hello!</p>}
         <div className="message-canvas" ref={canvasRef} style={{ height: virtualizer.getTotalSize() }}>
           {virtualItems.map((row) => {
@@ -531,8 +541,11 @@ export function MessageList({
                     <MessageBubble message={msg} mine={msg.senderId === me} />
                   </MessageBoundary>
                 </div>
-                {resolutions.has(row.index) && (
-                  <ResolutionNote emergency={resolutions.get(row.index) as Emergency} />
+                {resolutions.rows.has(row.index) && (
+                  <ResolutionNote
+                    emergency={resolutions.rows.get(row.index) as Emergency}
+                    elsewhere={resolutions.rows.get(row.index)?.doctorId !== msg.doctorId}
+                  />
                 )}
               </div>
             );

@@ -2,7 +2,7 @@
 // availability and the test alert (patients are never alerted, so they see neither).
 
 import { useEffect, useRef, useState } from 'react';
-import { testAlertReport } from '../logic/device';
+import { testAlertFindings, type Finding } from '../logic/device';
 import { settingsSections } from '../logic/settings';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, User } from '../types';
@@ -36,14 +36,14 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   const availability = useChat((s) => s.availability);
   const serverUrl = useChat((s) => s.session?.serverUrl);
   const logout = useLogout();
-  const [testResult, setTestResult] = useState<string | null>(null);
+  const [testResult, setTestResult] = useState<Finding[] | null>(null);
   const [testing, setTesting] = useState(false);
   const testAlert = async () => {
     setTesting(true);
     setTestResult(null);
     const checked = await store.sendTestAlert();
     setTesting(false);
-    if (checked) setTestResult(testAlertReport(checked));
+    if (checked) setTestResult(testAlertFindings(checked, availability));
   };
   const sections = settingsSections(me.role);
   const closeRef = useRef<HTMLButtonElement>(null);
@@ -135,9 +135,15 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
           </button>
         </div>
         {testResult && (
-          <p className="test-alert-result" data-testid="test-alert-result" role="status">
-            {testResult}
-          </p>
+          <div role="status">
+            <ul className="test-alert-result" data-testid="test-alert-result">
+              {testResult.map((f) => (
+                <li key={f.text} className={`finding finding-${f.tone}`}>
+                  {f.text}
+                </li>
+              ))}
+            </ul>
+          </div>
         )}
         {logout.asking && <LogoutQuestion onStay={logout.stay} />}
       </div>

@@ -10,7 +10,24 @@ export function useLogoutCost() {
   const queued = useChat((s) => s.connection.queued);
   const failed = useChat((s) => s.connection.failed);
   const sharedComputer = useChat((s) => s.lock?.device === 'shared');
-  return { alerting, queued, failed, sharedComputer, any: alerting || queued + failed > 0 };
+  // Her own emergency not sent yet, and whether it was refused (parked until Retry): the lock
+  // tells it while locked, the messages otherwise.
+  const emergencyWaiting = useChat((s): 'waiting' | 'parked' | null => {
+    const status =
+      s.lock?.unsentEmergency?.status ??
+      Object.values(s.messages)
+        .flatMap((m) => m.items)
+        .find((x) => x.isEmergency && x.id === null && x.senderId === s.session?.user.id)?.status;
+    return status === 'FAILED' ? 'parked' : status ? 'waiting' : null;
+  });
+  return {
+    alerting,
+    queued,
+    failed,
+    sharedComputer,
+    emergencyWaiting,
+    any: alerting || queued + failed > 0 || emergencyWaiting !== null,
+  };
 }
 
 /** Logging out: at once when it costs nothing, else `asking` until the user answers. */

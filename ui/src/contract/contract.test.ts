@@ -64,6 +64,7 @@ const COMMANDS: Record<string, (b: Backend, a: Args) => Promise<unknown>> = {
   keep_drafts: (b, a) => b.keepDrafts(a.drafts as Record<string, string>),
   drafts: (b) => b.drafts(),
   unlock: (b, a) => b.unlock(a.secret as string),
+  raise_emergency: (b, a) => b.raiseEmergency(a.content as string),
   set_pin: (b, a) => b.setPin(a.newPin as string),
   set_lock_policy: (b, a) => b.setLockPolicy(a.device as never, (a.idleMinutes as number | null) ?? null),
 };
@@ -178,6 +179,8 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
     }
   };
 
+  // Another account left a file in the profile folder before the next start.
+  let notPrivate = false;
   for (const [i, line] of lines.entries()) {
     if (line.kind === 'outside') {
       if (!fake) throw new Error(`outside event ${line.what} before the app started`);
@@ -186,6 +189,7 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       else if (line.what === 'emergency-taken-elsewhere')
         fake.conflictOnAcknowledge = 'Dr. Minh Nguyen already took it.';
       else if (line.what === 'availability-set-elsewhere') fake.availabilityFromElsewhere('DO_NOT_DISTURB');
+      else if (line.what === 'profile-not-private') notPrivate = true;
       else throw new Error(`the replay does not know the outside event ${line.what}`);
     } else if (line.kind === 'event' && line.event) {
       if (fake) outside(fake, line.event as unknown as UiEvent);
@@ -198,20 +202,30 @@ async function replay(lines: ContractLine[], users: Contact[]): Promise<Contract
       // So does its cache the drafts of the user it is (another user's app has its own cache).
       const sameUser = fake?.session && recorded && fake.session.user.id === recorded.user.id;
       const drafts = sameUser ? new Map(fake!.drafts_) : new Map<string, string>();
+      // A session the shell could not open (its profile made unsafe in between) has no
+      // snapshot: the one saved before is the fake's.
+      const saved = line.error ? (fake?.session ?? null) : recorded;
       fake = new FakeBackend({
         users,
         ackDelayMs: null,
-        session: recorded as Session | null,
+        session: saved as Session | null,
         cacheReset: cacheResetAt(i),
+        profileNotPrivate: notPrivate,
       });
+      notPrivate = false;
       paired.forEach((s) => fake!.pairWith(s));
       fake.drafts_ = drafts;
       changed.forEach((s) => fake!.changeCertificate(s));
       // An app started while locked stays locked (the lock is kept with the profile).
       if ((line.ok as Snapshot | undefined)?.lock?.locked) fake.lock = { ...fake.lock, locked: true };
       const f = fake;
-      const ok = await f.subscribe((event) => out.push({ kind: 'event', event }));
-      out.push({ kind: 'call', command: 'subscribe', args: line.args, ok });
+      try {
+        const ok = await f.subscribe((event) => out.push({ kind: 'event', event }));
+        out.push({ kind: 'call', command: 'subscribe', args: line.args, ok });
+      } catch (e) {
+        const { code, message } = e as { code: string; message: string };
+        out.push({ kind: 'call', command: 'subscribe', args: line.args, error: { code, message } });
+      }
     } else if (line.kind === 'call' && line.command) {
       const run = COMMANDS[line.command];
       if (!run) throw new Error(`the replay does not know the command ${line.command}`);

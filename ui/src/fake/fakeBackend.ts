@@ -44,6 +44,9 @@ import type {
   UserId,
 } from '../types';
 
+/** The line the client core adds to a press from the lock screen (`clinic_client::LOCKED_PRESS_NOTE`). */
+export const LOCKED_PRESS_NOTE = "(Sent from the lock screen of the patient's app, without their password.)";
+
 /** Marks the fake in a bundle; the product build is checked not to contain it. */
 export const FAKE_BACKEND_MARKER = 'clinic-fake-backend:do-not-ship';
 
@@ -66,6 +69,9 @@ export interface FakeOptions {
    * shell announces (`notice`, code `cacheReset`) after `subscribe` restores a session and after
    * `login`. */
   cacheReset?: string | null;
+  /** The saved session cannot be opened: another account left a file in the profile folder;
+   * `subscribe` fails as the shell's does (`profile_not_private`). */
+  profileNotPrivate?: boolean;
 }
 
 /** A server's `error` frame: its protocol code (`forbidden`...) and its own text. */
@@ -147,6 +153,8 @@ export class FakeBackend implements Backend {
   refuseFrames: ServerRefusal | null = null;
   /** See FakeOptions.cacheReset. */
   cacheReset: string | null;
+  /** See FakeOptions.profileNotPrivate. */
+  profileNotPrivate: boolean;
   /**
    * The conversations whose typing this app follows (joined; joined again after a reconnect): the
    * open one, and any other it typed in since (as the client core's set of joined conversations).
@@ -185,6 +193,7 @@ export class FakeBackend implements Backend {
         : opts.clinic;
     this.nextSeq = Math.max(0, ...this.messages.map((m) => m.seq ?? 0)) + 1;
     this.cacheReset = opts.cacheReset ?? null;
+    this.profileNotPrivate = opts.profileNotPrivate ?? false;
   }
 
   private record(command: string, args: unknown = null): void {
@@ -248,6 +257,11 @@ export class FakeBackend implements Backend {
   async subscribe(onEvent: (e: UiEvent) => void): Promise<Snapshot> {
     this.record('subscribe');
     this.handler = onEvent;
+    if (this.session && this.profileNotPrivate)
+      throw new BackendError(
+        'profile_not_private',
+        "The app's folder is not private: /home/demo/.local/share/clinic-messaging/left-by-another-account (another account put it there). Nothing was saved there; remove it or ask for help, then sign in again.",
+      );
     if (this.session) this.announceCacheReset();
     return this.snapshot();
   }
@@ -474,6 +488,49 @@ export class FakeBackend implements Backend {
 
   async sendMessage(args: SendMessageArgs): Promise<LocalMessage> {
     this.record('send_message', args);
+    this.ensureUnlocked();
+    return this.queueSend(args);
+  }
+
+  /** As `Client::raise_emergency`: a patient's press from the lock screen, no PIN asked, into
+   * her newest open emergency's conversation, else the first of her list. */
+  async raiseEmergency(content: string): Promise<LockStatus> {
+    this.record('raise_emergency', { content });
+    const me = this.me();
+    if (me.role !== 'PATIENT') throw new BackendError('bad_request', 'only a patient raises an emergency');
+    let text = content;
+    if (this.lock.locked) {
+      if (
+        this.connection.state !== 'online' &&
+        this.messages.some((m) => m.isEmergency && m.senderId === me.id && m.status === 'SENDING')
+      )
+        throw new BackendError(
+          'bad_request',
+          'Your emergency is already waiting to be sent: it goes out as soon as the app is connected.',
+        );
+      if (!content.trim()) throw new BackendError('bad_request', 'A message needs some text.');
+      // As the core: cut to a few sentences, and a line for the doctors saying nobody's
+      // password was asked.
+      text = `${cutToBytes(content.trim(), 1000)}\n\n${LOCKED_PRESS_NOTE}`;
+    } else if (!content.trim()) throw new BackendError('bad_request', 'A message needs some text.');
+    const open = this.emergencies
+      .filter((e) => e.state !== 'RESOLVED' && e.patientId === me.id)
+      .sort((a, b) => Date.parse(a.raisedAt) - Date.parse(b.raisedAt))
+      .at(-1);
+    const key = open ?? this.conversationList()[0];
+    if (!key) throw new BackendError('not_found', 'No doctor of the clinic is known to this app yet.');
+    const press = this.queueSend({
+      patientId: key.patientId,
+      doctorId: key.doctorId,
+      content: text,
+      isEmergency: true,
+    });
+    // As the core tells of every send (a locked page hears it as the lock again).
+    this.emit({ type: 'message', message: { ...press } });
+    return this.lockStatus();
+  }
+
+  private queueSend(args: SendMessageArgs): LocalMessage {
     const me = this.me();
     if (args.isEmergency && args.attachmentPath)
       throw new BackendError(
@@ -723,7 +780,11 @@ export class FakeBackend implements Backend {
     const m = this.messages.find(
       (x) => x.clientId === clientId && x.id === null && (x.status === 'FAILED' || x.status === 'SENDING'),
     );
-    if (!m) throw new BackendError('not_found', `not found: no unsent message ${clientId}`);
+    if (!m)
+      throw new BackendError(
+        'not_found',
+        `No unsent message ${clientId} (it was sent or discarded already).`,
+      );
     if (m.status === 'SENDING' && m.onItsWay)
       throw new BackendError(
         'too_late',
@@ -750,7 +811,7 @@ export class FakeBackend implements Backend {
 
   private ownChangeable(messageId: string, what: string): LocalMessage {
     const m = this.messages.find((x) => x.id === messageId);
-    if (!m) throw new BackendError('not_found', `not found: message ${messageId}`);
+    if (!m) throw new BackendError('not_found', `Message ${messageId}.`);
     if (m.senderId !== this.me().id)
       throw new BackendError('bad_request', `Only the person who sent a message can ${what} it.`);
     if (m.isEmergency)
@@ -1152,12 +1213,12 @@ export class FakeBackend implements Backend {
       this.session = null;
       this.lock = { ...UNLOCKED };
       this.pin = null;
-      throw new BackendError('logged_out', 'Too many wrong PIN or password tries: you were logged out.');
+      throw new BackendError('logged_out', 'Too many wrong tries to unlock: you were logged out.');
     }
     this.setLock({ ...this.lock, triesLeft });
     throw new BackendError(
       'wrong_secret',
-      `Wrong PIN or password. ${triesLeft} tries left before you are logged out.`,
+      `${this.pin === null ? 'Wrong password.' : 'Wrong PIN or password.'} ${triesLeft} tries left before you are logged out.`,
     );
   }
 
@@ -1212,7 +1273,7 @@ export class FakeBackend implements Backend {
   async openAttachment(senderId: string, clientId: string) {
     this.record('open_attachment', { senderId, clientId });
     const m = this.bySender(senderId, clientId);
-    if (!m) throw new BackendError('not_found', `not found: message ${clientId}`);
+    if (!m) throw new BackendError('not_found', `Message ${clientId}.`);
     if (!m.fileName) throw new BackendError('not_found', 'this message has no attachment');
   }
 
@@ -1301,4 +1362,18 @@ function toMessage(m: LocalMessage): Message {
     deliveredAt: m.deliveredAt,
     readAt: m.readAt,
   };
+}
+
+/** `text` within `bytes` of UTF-8, cut at a character with " … (cut short)" (as the client core
+ * cuts a press from the lock screen). */
+function cutToBytes(text: string, bytes: number): string {
+  const size = (t: string) => new TextEncoder().encode(t).length;
+  if (size(text) <= bytes) return text;
+  const mark = ' … (cut short)';
+  let kept = '';
+  for (const ch of text) {
+    if (size(kept + ch) + size(mark) > bytes) break;
+    kept += ch;
+  }
+  return kept + mark;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PATIENT, PATIENT2, emergency, msg } from '../test/fixtures';
+import { DOCTOR, DOCTOR2, PATIENT, PATIENT2, emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
 import {
   emergencyStatus,
@@ -86,6 +86,14 @@ describe('emergency lists', () => {
     expect(list).toHaveLength(2);
     expect(latestEmergency(list, { patientId: 'p1', doctorId: 'd1' })?.id).toBe('b');
     expect(latestEmergency(list, { patientId: 'p9', doctorId: 'd1' })).toBeNull();
+    // Her open emergency raised with another doctor is told in this conversation too, over a
+    // resolved one of this conversation; resolved elsewhere, it is not.
+    const resolvedHere = e('a', 'RESOLVED', '2026-01-01T08:00:00Z');
+    const elsewhere = { ...e('c', 'ACKNOWLEDGED', '2026-01-01T07:00:00Z'), doctorId: 'd2' };
+    expect(latestEmergency([resolvedHere, elsewhere], { patientId: 'p1', doctorId: 'd1' })?.id).toBe('c');
+    expect(latestEmergency([resolvedHere], { patientId: 'p1', doctorId: 'd1' })?.id).toBe('a');
+    const closed = { ...elsewhere, state: 'RESOLVED' as const };
+    expect(latestEmergency([closed], { patientId: 'p1', doctorId: 'd1' })).toBeNull();
   });
 });
 
@@ -253,8 +261,27 @@ describe('resolutionRows', () => {
       press(6, 25), // after the resolution: a new emergency
       press(null, 18), // not sent yet
     ];
-    expect([...resolutionRows(items, [resolved])]).toEqual([[3, resolved]]);
-    expect(resolutionRows(items, [{ ...resolved, resolvedAt: null }]).size).toBe(0);
-    expect(resolutionRows([msg({ seq: 9, createdAt: iso(15) })], [resolved]).size).toBe(0);
+    expect([...resolutionRows(items, [resolved]).rows]).toEqual([[3, resolved]]);
+    expect(resolutionRows(items, [{ ...resolved, resolvedAt: null }]).rows.size).toBe(0);
+    expect(resolutionRows([msg({ seq: 9, createdAt: iso(15) })], [resolved]).rows.size).toBe(0);
+  });
+
+  it("keeps the record in the conversation of the doctor who took one raised in another's", () => {
+    const taken = { ...resolved, acknowledgedBy: DOCTOR2.id, resolvedBy: DOCTOR2.id };
+    const theirs = [
+      msg({ seq: 1, createdAt: iso(5), doctorId: DOCTOR2.id }), // before the emergency
+      msg({ seq: 2, createdAt: iso(12), doctorId: DOCTOR2.id, senderId: DOCTOR2.id }), // the reply
+      msg({ seq: 3, createdAt: iso(30), doctorId: DOCTOR2.id }), // after it
+    ];
+    expect([...resolutionRows(theirs, [taken], DOCTOR2.id, false).rows]).toEqual([[1, taken]]);
+    // Nothing of theirs yet: first, once the start is loaded.
+    expect(resolutionRows([], [taken], DOCTOR2.id, false).first).toEqual([taken]);
+    expect(resolutionRows([], [taken], DOCTOR2.id, true).first).toEqual([]);
+    // Not in a third doctor's conversation, nor for one the conversation's doctor did not take.
+    expect(resolutionRows(theirs, [taken], 'd3', false)).toEqual({ rows: new Map(), first: [] });
+    const other = { ...resolved, acknowledgedBy: 'd3', resolvedBy: 'd3' };
+    expect(resolutionRows(theirs, [other], DOCTOR2.id, false)).toEqual({ rows: new Map(), first: [] });
+    // Its own conversation places it under its press as before.
+    expect(resolutionRows([press(2, 10)], [taken], DOCTOR.id, false).rows.get(0)).toBe(taken);
   });
 });

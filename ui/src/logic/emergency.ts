@@ -99,43 +99,73 @@ export function resolvedIn(
   return [...live, ...(cached ?? []).filter((e) => !seen.has(e.id))];
 }
 
+/** Where a conversation shows who resolved its emergencies and their notes. */
+export interface ResolutionPlaces {
+  /** Under the message at each index. */
+  rows: Map<number, Emergency>;
+  /** Before the first message (or in an empty conversation). */
+  first: Emergency[];
+}
+
 /**
  * Where the conversation says who resolved an emergency and their note: under the newest of its
  * presses in `items`, by index. Every stored press of the patient from its raise to its
  * resolution joined it (a patient has one open emergency at a time); the presses' own
  * `resolvedAt` is not waited for, as the server stamps them without telling the sockets. A
- * resolution none of whose presses is loaded is not placed.
+ * resolution none of whose presses is loaded is not placed, except in the conversation of the
+ * doctor who took or resolved an emergency raised in another (`doctorId`, this conversation's
+ * doctor): there it goes under the newest message written by its resolution, or first when
+ * none is and the conversation's start is loaded (`hasOlder` false), so that the doctor who
+ * helped, and the patient in that conversation, keep its record.
  */
 export function resolutionRows(
   items: readonly LocalMessage[],
   resolved: readonly Emergency[],
-): Map<number, Emergency> {
+  doctorId: string | null = null,
+  hasOlder = true,
+): ResolutionPlaces {
   const rows = new Map<number, Emergency>();
+  const first: Emergency[] = [];
   for (const e of resolved) {
     if (!e.resolvedAt) continue;
     const from = at(e.raisedAt);
     const to = at(e.resolvedAt);
-    for (let i = items.length - 1; i >= 0; i -= 1) {
+    const elsewhere =
+      doctorId !== null &&
+      e.doctorId !== doctorId &&
+      (e.acknowledgedBy === doctorId || e.resolvedBy === doctorId);
+    let placed = false;
+    for (let i = items.length - 1; i >= 0 && !placed; i -= 1) {
       const m = items[i];
       const t = at(m.createdAt);
-      if (m.isEmergency && m.seq != null && m.patientId === e.patientId && t >= from && t <= to) {
+      const press = m.isEmergency && m.patientId === e.patientId && t >= from;
+      if (m.seq != null && t <= to && (elsewhere || press)) {
         rows.set(i, e);
-        break;
+        placed = true;
       }
     }
+    if (!placed && elsewhere && !hasOlder) first.push(e);
   }
-  return rows;
+  return { rows, first };
 }
 
 /** How long the patient's status line still says who resolved her last emergency and their note
  * (the conversation keeps both under the emergency's message). */
 export const RESOLVED_STATUS_MS = 24 * 3600 * 1000;
 
-/** The most recent emergency of a conversation (open or resolved), for the patient's status. */
+/**
+ * The emergency a patient's status line tells of in a conversation: her open one, wherever it
+ * was raised (a press in any conversation joins it), else the most recent of this conversation.
+ * A resolved one of this conversation must not read "Resolved" above a press that joined an
+ * emergency still open elsewhere.
+ */
 export function latestEmergency(list: readonly Emergency[], key: ConversationKey): Emergency | null {
-  let best: Emergency | null = null;
-  for (const e of list) if (sameKey(e, key) && (!best || at(e.raisedAt) > at(best.raisedAt))) best = e;
-  return best;
+  const newest = (found: Emergency | null, e: Emergency) =>
+    !found || at(e.raisedAt) > at(found.raisedAt) ? e : found;
+  const open = list
+    .filter((e) => e.state !== 'RESOLVED' && e.patientId === key.patientId)
+    .reduce<Emergency | null>(newest, null);
+  return open ?? list.filter((e) => sameKey(e, key)).reduce<Emergency | null>(newest, null);
 }
 
 export type EmergencyTone = 'sending' | 'failed' | 'raised' | 'unanswered' | 'acknowledged' | 'resolved';

@@ -5,7 +5,7 @@
 
 import { BackendError, type Backend } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
-import { newestPress, shownWhileLocked, upsertEmergency } from '../logic/emergency';
+import { emergencyNumber, newestPress, shownWhileLocked, upsertEmergency } from '../logic/emergency';
 import {
   hasUnread,
   mergeMessages,
@@ -80,6 +80,10 @@ export class ChatStore {
   private stopWatchingFocus: (() => void) | null = null;
   /** Ids of the open conversation's messages on screen now (reported by the message list). */
   private onScreen: ReadonlySet<MessageId> = new Set();
+  /** A doctor took or resolved an emergency in another doctor's conversation: the page moves to
+   * their own conversation with the patient once the list has it, once (reading the other one
+   * again afterwards stays there). */
+  private leaveForOwn = false;
   /** Emergencies whose words are being looked up ([`emergencyText`]), by user and id. */
   private textsAsked = new Set<string>();
   /** The read mark on its way, so that a burst of reports asks once. */
@@ -498,6 +502,21 @@ export class ChatStore {
     }
   }
 
+  /** A patient's emergency from the lock screen, without unlocking: `null` once queued, else why
+   * not, with the number to call (for the dialog, which keeps her words). Where the press stands
+   * comes with the shell's `lock` events (the answer may arrive after a newer one, so it is not
+   * applied). */
+  async raiseEmergency(content: string): Promise<string | null> {
+    try {
+      await this.backend.raiseEmergency(content);
+      this.set({ lockError: null });
+      return null;
+    } catch (err) {
+      const call = emergencyNumber(this.state.clinic);
+      return `Could not send the emergency: ${describe(err)} If you need help now, call ${call}.`;
+    }
+  }
+
   async unlock(secret: string): Promise<void> {
     try {
       this.onLock(await this.backend.unlock(secret));
@@ -544,6 +563,8 @@ export class ChatStore {
   // ---- conversations and messages ----
 
   async select(key: ConversationKey): Promise<void> {
+    // A conversation chosen (by the doctor, or by the move below) is where the page stays.
+    this.leaveForOwn = false;
     if (!sameKey(this.state.active, key)) this.onScreen = new Set();
     this.set({ active: key });
     // Follow its typing indicators from now on (not only after typing in it myself).
@@ -814,6 +835,7 @@ export class ChatStore {
     this.act('acknowledge', async () => {
       const e = await this.backend.acknowledgeEmergency(id);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
+      this.leaveForOwn = true;
       this.toOwnConversation();
     });
   resolve = (id: string, note: string) =>
@@ -821,6 +843,7 @@ export class ChatStore {
       const e = await this.backend.resolveEmergency(id, note);
       this.set((s) => ({ emergencies: upsertEmergency(s.emergencies, e) }));
       this.keepResolved(e);
+      this.leaveForOwn = true;
       this.toOwnConversation();
     });
   /**
@@ -835,6 +858,14 @@ export class ChatStore {
     const quoted = this.state.emergencyMessages[e.id];
     const press = quoted?.id && sameKey(quoted, e) ? quoted.id : e.messageId;
     await this.openMessage({ patientId: e.patientId, doctorId: e.doctorId }, press);
+    // Taken by me while my own conversation was not listed yet: it is where this leads once
+    // the list brings it (opening theirs did not choose to stay there).
+    const me = this.state.session?.user.id;
+    const current = this.state.emergencies.find((x) => x.id === e.id) ?? e;
+    if (me && e.doctorId !== me && (current.acknowledgedBy === me || current.resolvedBy === me)) {
+      this.leaveForOwn = true;
+      this.toOwnConversation();
+    }
   }
 
   /**
@@ -880,7 +911,7 @@ export class ChatStore {
   private toOwnConversation(): void {
     const active = this.state.active;
     const me = this.state.session?.user;
-    if (!me || me.role !== 'DOCTOR' || !active || active.doctorId === me.id) return;
+    if (!this.leaveForOwn || !me || me.role !== 'DOCTOR' || !active || active.doctorId === me.id) return;
     const own = { patientId: active.patientId, doctorId: me.id };
     if (this.state.conversations.some((c) => sameKey(c, own))) void this.select(own);
   }

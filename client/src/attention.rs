@@ -191,17 +191,17 @@ impl Attention {
             return Effects::default();
         }
         state.shown_messages.clear();
-        let ringing: Vec<EmergencyId> = state.ringing.iter().cloned().collect();
-        let mut effects = vec![ClientEvent::WithdrawAllNotices];
-        for id in ringing {
-            effects.push(ClientEvent::Notify {
-                notice: locked_emergency(&id),
-            });
-            if state.notified.len() < MAX_SILENCED {
-                state.notified.insert(id);
-            }
+        notices_while_locked(&mut state)
+    }
+
+    /// What a locked screen's notifications should be, for one who missed the lock's own (a
+    /// forwarder that lagged): see [`Attention::lock_changed`]. Nothing while unlocked.
+    pub(crate) fn notices_again(&self) -> Effects {
+        let mut state = self.lock();
+        if !state.locked {
+            return Effects::default();
         }
-        Effects(effects)
+        notices_while_locked(&mut state)
     }
 
     /// The server says an emergency changed. Anything but `RAISED` means someone has it: stop.
@@ -299,14 +299,14 @@ impl Attention {
         if state.locked {
             let tag = message.map(|id| state.remember_message(id, None));
             return Effects(vec![ClientEvent::Notify {
-                notice: Notice {
+                notice: locked_form(Notice {
                     critical: false,
-                    title: "Clinic Messaging".into(),
-                    body: "Something new. Unlock Clinic Messaging to read it.".into(),
+                    title: String::new(),
+                    body: String::new(),
                     conversation: None,
                     chime: n.kind == NotificationKind::NewMessage,
                     tag,
-                },
+                }),
             }]);
         }
         let with_text = state.show_content || n.kind == NotificationKind::EmergencyUpdate;
@@ -389,15 +389,57 @@ impl State {
     }
 }
 
+/// Every notification shown is withdrawn (it may name a patient or quote her), and each emergency
+/// still ringing here is shown again naming nobody.
+fn notices_while_locked(state: &mut State) -> Effects {
+    let ringing: Vec<EmergencyId> = state.ringing.iter().cloned().collect();
+    let mut effects = vec![ClientEvent::WithdrawAllNotices];
+    for id in ringing {
+        effects.push(ClientEvent::Notify {
+            notice: locked_emergency(&id),
+        });
+        if state.notified.len() < MAX_SILENCED {
+            state.notified.insert(id);
+        }
+    }
+    Effects(effects)
+}
+
 /// An emergency's notification while the app is locked: critical, naming nobody.
 fn locked_emergency(id: &EmergencyId) -> Notice {
-    Notice {
+    locked_form(Notice {
         critical: true,
-        title: "EMERGENCY from a patient".to_owned(),
-        body: "Unlock Clinic Messaging to respond.".to_owned(),
+        title: String::new(),
+        body: String::new(),
         conversation: None,
         chime: false,
         tag: Some(id.as_str().to_owned()),
+    })
+}
+
+/// What `notice` may show while the app is locked: the same kind of notice (critical or not,
+/// its tag, its chime), naming nobody and quoting nothing. The policy makes only these while
+/// locked; the client also passes every notice it emits while locked through this, so one made
+/// just before the lock and emitted just after it cannot show a name on the locked screen.
+pub(crate) fn locked_form(notice: Notice) -> Notice {
+    let (title, body) = if notice.critical {
+        (
+            "EMERGENCY from a patient",
+            "Unlock Clinic Messaging to respond.",
+        )
+    } else {
+        (
+            "Clinic Messaging",
+            "Something new. Unlock Clinic Messaging to read it.",
+        )
+    };
+    Notice {
+        critical: notice.critical,
+        title: title.to_owned(),
+        body: body.to_owned(),
+        conversation: None,
+        chime: notice.chime,
+        tag: notice.tag,
     }
 }
 
@@ -472,10 +514,16 @@ mod tests {
             "only what still rings here (e1 and e2 were silenced), naming nobody"
         );
         assert!(a.lock_changed(true).0.is_empty(), "locked already: nothing");
+        assert_eq!(
+            a.notices_again().into_events(),
+            locked,
+            "asked again while locked (a forwarder that lagged): the same"
+        );
         assert!(
             a.lock_changed(false).0.is_empty(),
             "unlocking shows nothing again"
         );
+        assert!(a.notices_again().0.is_empty(), "unlocked: nothing to redo");
         // Handled while locked: its unnamed notice is withdrawn by its tag.
         let taken = a.updated(&emergency("e3", EmergencyState::Acknowledged));
         assert!(

@@ -42,10 +42,21 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
                 }
                 Ok(event) => on_event(&app, &client, event),
                 Err(RecvError::Lagged(missed)) => {
-                    // We missed events: the UI gets the whole state again.
+                    // We missed events: the UI gets the whole state again, and what the missed
+                    // ones would have done outside the page is done again: the alarm follows what
+                    // rings, and a locked app's screen shows no notification naming anyone.
                     tracing::warn!("UI forwarder lagged by {missed} events");
                     let snapshot = desktop.snapshot(Some(&client));
                     desktop.send(UiEvent::Snapshot { snapshot });
+                    crate::notify::sync_alarm(&app, &client.ringing());
+                    for event in client.notices_while_locked() {
+                        on_event(&app, &client, event);
+                    }
+                    tray::show_do_not_disturb(
+                        &app,
+                        client.availability() == Availability::DoNotDisturb,
+                    );
+                    refresh_tray(&app, &client);
                 }
                 Err(RecvError::Closed) => break,
             },

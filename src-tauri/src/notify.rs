@@ -74,16 +74,17 @@ pub async fn check_device<R: Runtime>(app: &AppHandle<R>) -> DeviceCheck {
 /// again every `reprobe_every` and the page is told as soon as one works (a sound server that
 /// started after the app, a headset plugged in).
 ///
-/// Called when a doctor signs in (a patient's app never rings); a second call while the first
-/// still looks does nothing.
+/// Called when a doctor signs in (a patient's app never rings). The alarm is always asked to
+/// probe (a sign-out since the last call stopped its own tries again); a second call while the
+/// first still waits for the outcome leaves that wait to tell the page.
 pub fn probe_sound<R: Runtime>(app: &AppHandle<R>) {
     let probing = app.state::<Probing>();
     probing.wanted.store(true, Ordering::SeqCst);
+    let alarm = alarm(app);
+    alarm.probe();
     if probing.running.swap(true, Ordering::SeqCst) {
         return;
     }
-    let alarm = alarm(app);
-    alarm.probe();
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(OUTCOME_AFTER).await;

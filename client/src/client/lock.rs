@@ -117,6 +117,14 @@ impl Client {
         Ok(())
     }
 
+    /// While locked, what the screen's notifications should be: every one shown taken off, and
+    /// each emergency still ringing here shown again naming nobody (what locking did). For a
+    /// receiver of [`Client::subscribe`] that lagged and may have missed the lock's own; empty
+    /// while unlocked.
+    pub fn notices_while_locked(&self) -> Vec<ClientEvent> {
+        self.shared.attention.notices_again().into_events()
+    }
+
     /// Tries a PIN or the password (checked here, offline). The 5th wrong try ends the session
     /// as [`Client::logout`] does, wiping the cache on a shared computer.
     pub async fn unlock(&self, secret: &str) -> Result<Unlock> {
@@ -181,8 +189,10 @@ impl Client {
     /// What a locked app's page may be told of `event`, or `None` for nothing: no message and
     /// no typing, but a change of the user's own unsent emergency, or a send of hers dropped,
     /// tells the lock again (its [`LockStatus::unsent_emergency`]); an emergency as
-    /// [`Client::emergency_while_locked`] allows, without the alert's message. Anything else
-    /// (connection, alarm, presence, purges, the clinic's settings) as it is.
+    /// [`Client::emergency_while_locked`] allows, without the alert's message; a notification
+    /// naming nobody and quoting nothing (one made just before the lock may reach the page just
+    /// after it). Anything else (connection, alarm, presence, purges, the clinic's settings) as
+    /// it is.
     pub fn event_while_locked(&self, event: ClientEvent) -> Option<ClientEvent> {
         let me = self.shared.me();
         match event {
@@ -198,6 +208,9 @@ impl Client {
             | ClientEvent::EmergencyUpdated { emergency } => self
                 .emergency_while_locked(&emergency)
                 .map(|emergency| ClientEvent::EmergencyUpdated { emergency }),
+            ClientEvent::Notify { notice } => Some(ClientEvent::Notify {
+                notice: crate::attention::locked_form(notice),
+            }),
             ClientEvent::MessageUpserted { .. }
             | ClientEvent::MessageDiscarded { .. }
             | ClientEvent::ConversationsChanged

@@ -216,6 +216,58 @@ async fn a_locked_patient_is_told_of_her_unsent_emergency_across_a_restart_until
         typing: true,
     };
     assert!(alice.event_while_locked(typing).is_none(), "no one typing");
+    // A notice made just before the lock and emitted just after it names nobody on the page.
+    let named = clinic_client::attention::Notice {
+        critical: true,
+        title: "EMERGENCY: Alice Example".into(),
+        body: format!("{tag} chest pain"),
+        conversation: Some(conversation.clone()),
+        chime: false,
+        tag: Some("e-1".into()),
+    };
+    let message_notice = clinic_client::attention::Notice {
+        critical: false,
+        title: "Dr. Patel".into(),
+        body: tag.clone(),
+        chime: true,
+        tag: Some("m-1".into()),
+        ..named.clone()
+    };
+    let shown: Vec<clinic_client::attention::Notice> = [named, message_notice]
+        .into_iter()
+        .map(
+            |notice| match alice.event_while_locked(ClientEvent::Notify { notice }) {
+                Some(ClientEvent::Notify { notice }) => notice,
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    let kept: Vec<_> = shown
+        .iter()
+        .map(|n| {
+            (
+                n.critical,
+                n.chime,
+                n.tag.as_deref(),
+                n.conversation.is_none(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (true, false, Some("e-1"), true),
+            (false, true, Some("m-1"), true)
+        ],
+        "the same kind of notice, with its tag and chime, opening nothing"
+    );
+    for notice in &shown {
+        assert!(
+            !notice.title.contains("Alice") && !notice.title.contains("Patel"),
+            "{notice:?}"
+        );
+        assert!(!notice.body.contains(&tag), "{notice:?}");
+    }
     let dropped = alice.event_while_locked(ClientEvent::MessageDiscarded {
         client_id: press.client_id.clone(),
         sender_id: alice.user().id.clone(),

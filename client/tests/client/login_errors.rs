@@ -240,7 +240,15 @@ async fn a_sign_in_whose_cache_cannot_open_leaves_no_session_anywhere() {
         Pairing::Code(common::code_for(&url)),
     )
     .await;
-    assert!(refused.is_err(), "the cache cannot open");
+    let err = refused.expect_err("the cache cannot open");
+    assert!(
+        matches!(err, ClientError::Cache(_) | ClientError::Io(_)),
+        "refused for its cache, after the server answered: {err:?}"
+    );
+    let tokens: Vec<_> = std::fs::read_dir(dir.path().join("credentials"))
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(tokens.is_empty(), "no token kept here: {tokens:?}");
     assert!(
         profile.load_session().unwrap().is_none(),
         "no session saved"

@@ -111,6 +111,7 @@ function TakenElsewhere({ conversation, me }: { conversation: ConversationKey; m
   const taken = useChat((s) =>
     s.emergencies.find(
       (e) =>
+        conversation.doctorId === me &&
         e.state === 'ACKNOWLEDGED' &&
         e.acknowledgedBy === me &&
         e.patientId === conversation.patientId &&

@@ -151,6 +151,10 @@ describe('an emergency resolved', () => {
       await new Promise((r) => setTimeout(r, 20));
     });
     expect(s.store.getState().active).toEqual(theirs);
+    // A third doctor's conversation with her says nothing of what this doctor took.
+    await act(() => s.store.select({ patientId: PATIENT.id, doctorId: 'doctor-3' }));
+    expect(await screen.findByTestId('not-your-conversation')).toBeInTheDocument();
+    expect(screen.queryByTestId('taken-elsewhere')).toBeNull();
   });
 
   it('after a day the status line no longer says it; the conversation still does', async () => {

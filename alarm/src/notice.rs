@@ -279,14 +279,17 @@ fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared, withdrawals: &At
         if asked != withdrawn {
             withdrawn = asked;
             let ids = shown.take_all();
-            let closed = ids.iter().filter(|id| close(**id).is_ok()).count();
+            let closed = ids
+                .iter()
+                .filter(|id| withdraw(app_name, **id).is_ok())
+                .count();
             tracing::debug!(closed, of = ids.len(), "notifications withdrawn");
         }
         let job = match task {
             Task::Show(job) => job,
             Task::Withdraw(tag) => {
                 if let Some(id) = shown.remove(&tag) {
-                    match close(id) {
+                    match withdraw(app_name, id) {
                         Ok(()) => tracing::debug!(tag, "notification withdrawn"),
                         Err(err) => tracing::debug!(%err, tag, "notification not withdrawn"),
                     }
@@ -366,6 +369,39 @@ fn deliver(app_name: &str, notice: &Notice, on_click: Option<OnClick>) -> Result
         wait_for_click(handle, on_click);
     }
     Ok(id)
+}
+
+/// Takes notification `id` off the screen. Its words are first replaced by the app's name alone
+/// (`Notify` with `replaces_id`, expiring at once): a notification service that keeps the
+/// notifications it closed (dunst's history, which a key brings back on screen) would otherwise
+/// keep a patient's name and words there, past the lock or the logout that withdrew them.
+fn withdraw(app_name: &str, id: u32) -> Result<(), NotifyError> {
+    if let Err(err) = blank(app_name, id) {
+        tracing::debug!(%err, id, "notification not blanked before it is closed");
+    }
+    close(id)
+}
+
+/// Replaces notification `id`'s title and text by the app's name (a service that no longer
+/// shows `id` may show this for the moment before [`close`]; it names nobody).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn blank(app_name: &str, id: u32) -> Result<(), NotifyError> {
+    notify_rust::Notification::new()
+        .appname(app_name)
+        .summary(app_name)
+        .body("")
+        .id(id)
+        .urgency(notify_rust::Urgency::Low)
+        .hint(notify_rust::Hint::Transient(true))
+        .timeout(notify_rust::Timeout::Milliseconds(1))
+        .show()
+        .map(|_| ())
+        .map_err(|err| NotifyError::Unavailable(err.to_string()))
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn blank(_app_name: &str, _id: u32) -> Result<(), NotifyError> {
+    Ok(())
 }
 
 /// Asks the notification service to close notification `id` (freedesktop `CloseNotification`).

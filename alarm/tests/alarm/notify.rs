@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::bus::{Monitor, PrivateBus, serve_notifications};
+use common::bus::{Monitor, Notified, PrivateBus, serve_notifications};
 
 #[test]
 fn critical_and_normal_notices_reach_the_notification_service() {
@@ -152,10 +152,23 @@ fn a_tagged_notice_is_withdrawn_by_its_tag() {
         "{stderr}"
     );
     let shown = recorder.0.lock().unwrap().clone();
-    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert_eq!(shown.len(), 3, "{shown:?}");
     assert_eq!(shown[1].summary, "EMERGENCY: Jane Doe");
     // Only the tagged one (the daemon's id 2), once; unknown and repeated tags close nothing.
     assert_eq!(*recorder.1.lock().unwrap(), [2]);
+    // Its words were replaced first, so a service's history keeps no name.
+    assert_blanked(&shown[2], 2);
+}
+
+/// `call` replaced notification `id` with words that name nobody, expiring at once.
+fn assert_blanked(call: &Notified, id: u32) {
+    assert_eq!(call.replaces_id, id, "{call:?}");
+    assert!(
+        !call.summary.contains("Jane") && !call.summary.contains("EMERGENCY"),
+        "{call:?}"
+    );
+    assert_eq!(call.body, "", "{call:?}");
+    assert_eq!(call.expire_timeout, 1, "{call:?}");
 }
 
 #[test]
@@ -202,7 +215,11 @@ fn withdraw_all_takes_every_notice_shown_off_the_screen() {
         ],
         "{stderr}"
     );
-    assert_eq!(recorder.0.lock().unwrap().len(), 3);
+    let calls = recorder.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 6, "three shown, and each blanked: {calls:?}");
+    for (call, id) in calls[3..].iter().zip([1, 2, 3]) {
+        assert_blanked(call, id);
+    }
     // Each once, oldest first; after that nothing is left to close.
     assert_eq!(*recorder.1.lock().unwrap(), [1, 2, 3]);
 }
@@ -241,6 +258,11 @@ fn a_notice_queued_before_a_withdrawal_of_all_never_stays_and_one_after_it_shows
     let closed = recorder.1.lock().unwrap().clone();
     // The daemon's ids are 1, 2, ... in the order of the calls.
     for (i, call) in shown.iter().enumerate() {
+        if call.replaces_id != 0 {
+            assert_blanked(call, call.replaces_id);
+            assert!(closed.contains(&call.replaces_id), "{closed:?}");
+            continue;
+        }
         let id = u32::try_from(i + 1).unwrap();
         match call.summary.as_str() {
             "after" => assert!(!closed.contains(&id), "{closed:?}"),

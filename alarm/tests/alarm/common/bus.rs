@@ -77,10 +77,13 @@ pub struct Notified {
     pub body: String,
     pub urgency: Option<u8>,
     pub expire_timeout: i32,
+    /// The notification this call replaced (0: a new one).
+    pub replaces_id: u32,
 }
 
-/// The recorder behind the stand-in server: the Notify calls (the id of each is its position,
-/// from 1) and the ids that CloseNotification asked to close.
+/// The recorder behind the stand-in server: the Notify calls (the id of a new one is its
+/// position, from 1; one that replaces keeps the id it replaced) and the ids that
+/// CloseNotification asked to close.
 #[derive(Debug, Default, Clone)]
 pub struct Recorder(pub Arc<Mutex<Vec<Notified>>>, pub Arc<Mutex<Vec<u32>>>);
 
@@ -90,7 +93,7 @@ impl Recorder {
     async fn notify(
         &self,
         app_name: String,
-        _replaces_id: u32,
+        replaces_id: u32,
         _app_icon: String,
         summary: String,
         body: String,
@@ -106,7 +109,11 @@ impl Recorder {
             body,
             urgency,
             expire_timeout,
+            replaces_id,
         });
+        if replaces_id != 0 {
+            return replaces_id;
+        }
         u32::try_from(calls.len()).unwrap()
     }
 

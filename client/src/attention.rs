@@ -69,8 +69,9 @@ struct ShownMessage {
 #[derive(Debug)]
 struct State {
     ringing: BTreeSet<EmergencyId>,
-    /// Emergencies whose notification may still be on screen.
-    notified: HashSet<EmergencyId>,
+    /// Emergencies whose notification may still be on screen, each with the notice that names
+    /// its patient (shown again when the app unlocks).
+    notified: HashMap<EmergencyId, Notice>,
     /// Messages whose notification may still be on screen.
     shown_messages: HashMap<MessageId, ShownMessage>,
     shown_count: u64,
@@ -103,7 +104,7 @@ impl Attention {
         Self {
             state: Mutex::new(State {
                 ringing: BTreeSet::new(),
-                notified: HashSet::new(),
+                notified: HashMap::new(),
                 shown_messages: HashMap::new(),
                 shown_count: 0,
                 silenced: HashSet::new(),
@@ -156,25 +157,25 @@ impl Attention {
         }
         if state.ringing.insert(emergency.id.clone()) {
             effects.0.push(alarm(&state));
+            let named = Notice {
+                critical: true,
+                title: format!("EMERGENCY: {}", emergency.patient_name),
+                body: "A patient needs help now. Open Clinic Messaging to acknowledge.".to_owned(),
+                conversation: Some(ConversationKey::new(
+                    emergency.patient_id.clone(),
+                    emergency.doctor_id.clone(),
+                )),
+                chime: false,
+                tag: Some(emergency.id.as_str().to_owned()),
+            };
             let notice = if state.locked {
-                locked_emergency(&emergency.id)
+                locked_form(named.clone())
             } else {
-                Notice {
-                    critical: true,
-                    title: format!("EMERGENCY: {}", emergency.patient_name),
-                    body: "A patient needs help now. Open Clinic Messaging to acknowledge."
-                        .to_owned(),
-                    conversation: Some(ConversationKey::new(
-                        emergency.patient_id.clone(),
-                        emergency.doctor_id.clone(),
-                    )),
-                    chime: false,
-                    tag: Some(emergency.id.as_str().to_owned()),
-                }
+                named.clone()
             };
             effects.0.push(ClientEvent::Notify { notice });
             if state.notified.len() < MAX_SILENCED {
-                state.notified.insert(emergency.id.clone());
+                state.notified.insert(emergency.id.clone(), named);
             }
         }
         effects
@@ -183,12 +184,29 @@ impl Attention {
     /// The app locked or unlocked. Locking takes everything shown while unlocked off the
     /// screen (a notification naming a patient or quoting a message must not outlive the lock)
     /// and shows each emergency still ringing again, naming nobody: on a device that cannot
-    /// ring, that notification is what is left to see.
+    /// ring, that notification is what is left to see. Unlocking shows each of those named
+    /// again, as it was before the lock.
     pub(crate) fn lock_changed(&self, locked: bool) -> Effects {
         let mut state = self.lock();
         let was = std::mem::replace(&mut state.locked, locked);
-        if !locked || was {
+        if locked == was {
             return Effects::default();
+        }
+        if !locked {
+            let mut effects = Vec::new();
+            for (id, named) in std::mem::take(&mut state.notified) {
+                // Withdrawn first: the alarm keeps one notification per tag.
+                effects.push(ClientEvent::WithdrawNotice {
+                    tag: id.as_str().to_owned(),
+                });
+                if state.ringing.contains(&id) {
+                    effects.push(ClientEvent::Notify {
+                        notice: named.clone(),
+                    });
+                    state.notified.insert(id, named);
+                }
+            }
+            return Effects(effects);
         }
         state.shown_messages.clear();
         notices_while_locked(&mut state)
@@ -215,7 +233,7 @@ impl Attention {
         if state.ringing.remove(&emergency.id) {
             effects.0.push(alarm(&state));
         }
-        if state.notified.remove(&emergency.id) {
+        if state.notified.remove(&emergency.id).is_some() {
             effects.0.push(ClientEvent::WithdrawNotice {
                 tag: emergency.id.as_str().to_owned(),
             });
@@ -232,7 +250,7 @@ impl Attention {
         for id in ids {
             state.silenced.remove(id);
             stop_ringing |= state.ringing.remove(id);
-            if state.notified.remove(id) {
+            if state.notified.remove(id).is_some() {
                 effects.0.push(ClientEvent::WithdrawNotice {
                     tag: id.as_str().to_owned(),
                 });
@@ -261,7 +279,7 @@ impl Attention {
         let mut state = self.lock();
         state.silenced.clear();
         let mut effects: Vec<ClientEvent> = std::mem::take(&mut state.notified)
-            .into_iter()
+            .into_keys()
             .map(|id| ClientEvent::WithdrawNotice {
                 tag: id.as_str().to_owned(),
             })
@@ -392,14 +410,19 @@ impl State {
 /// Every notification shown is withdrawn (it may name a patient or quote her), and each emergency
 /// still ringing here is shown again naming nobody.
 fn notices_while_locked(state: &mut State) -> Effects {
-    let ringing: Vec<EmergencyId> = state.ringing.iter().cloned().collect();
+    let State {
+        ringing, notified, ..
+    } = state;
+    // Only those shown again below stay on screen.
+    notified.retain(|id, _| ringing.contains(id));
     let mut effects = vec![ClientEvent::WithdrawAllNotices];
-    for id in ringing {
+    for id in ringing.iter() {
         effects.push(ClientEvent::Notify {
-            notice: locked_emergency(&id),
+            notice: locked_emergency(id),
         });
-        if state.notified.len() < MAX_SILENCED {
-            state.notified.insert(id);
+        if !notified.contains_key(id) && notified.len() < MAX_SILENCED {
+            // Its name is not known here any more: unlocked, it shows as it does now.
+            notified.insert(id.clone(), locked_emergency(id));
         }
     }
     Effects(effects)
@@ -519,11 +542,6 @@ mod tests {
             locked,
             "asked again while locked (a forwarder that lagged): the same"
         );
-        assert!(
-            a.lock_changed(false).0.is_empty(),
-            "unlocking shows nothing again"
-        );
-        assert!(a.notices_again().0.is_empty(), "unlocked: nothing to redo");
         // Handled while locked: its unnamed notice is withdrawn by its tag.
         let taken = a.updated(&emergency("e3", EmergencyState::Acknowledged));
         assert!(
@@ -532,6 +550,20 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, ClientEvent::WithdrawNotice { tag } if tag == "e3"))
         );
+        a.alerted(&emergency("e4", EmergencyState::Raised), false);
+        let unlocked = a.lock_changed(false).into_events();
+        assert!(
+            matches!(&unlocked[0], ClientEvent::WithdrawNotice { tag } if tag == "e4"),
+            "{unlocked:?}"
+        );
+        assert!(
+            matches!(&unlocked[1..], [ClientEvent::Notify { notice }]
+                if notice.title == "EMERGENCY: Pat" && notice.tag.as_deref() == Some("e4")),
+            "unlocking shows what still rings named again, in place of its unnamed notice \
+             (the alarm keeps one per tag): {unlocked:?}"
+        );
+        assert!(a.lock_changed(false).0.is_empty(), "unlocked already");
+        assert!(a.notices_again().0.is_empty(), "unlocked: nothing to redo");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::record::LocalMessage;
 use crate::typing::Typing;
-use clinic_protocol::{ClientFrame, ConversationKey, Emergency, LockPolicy, User, UserId};
+use clinic_protocol::{
+    ClientFrame, ConversationKey, Emergency, LockPolicy, MessageStatus, User, UserId,
+};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -208,6 +210,17 @@ impl Shared {
 
     /// Re-reads the outbox size after it changed. Counting inside `send_modify` (which holds
     /// the watch's lock) keeps two racing refreshes from storing a stale count last.
+    /// Whether an emergency of this user waits to be sent (not one parked after a refusal).
+    pub(crate) fn emergency_waiting(&self) -> bool {
+        match self.cache.newest_unsent_emergency(self.me()) {
+            Ok(newest) => newest.is_some_and(|m| m.status == MessageStatus::Sending),
+            Err(e) => {
+                tracing::warn!("cannot read the send queue: {e}");
+                false
+            }
+        }
+    }
+
     /// A changed count is told at once (with the connection state, as the UI shows them
     /// together): "2 messages waiting to send" must not outlive their delivery, and a send
     /// parked, retried or discarded changes what logging out would leave behind.

@@ -129,9 +129,15 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         found.iter().any(|(t, _)| t.contains("4 tries left"))
     })
     .await?;
+    let named_again = NotificationLog::start(&w.tmp.path().join("notify-unlocked.log"))?;
     app.fill("unlock-secret", "8203").await?;
     app.click("unlock-submit").await?;
     app.wait("chat-layout").await.context("unlocked")?;
+    // Unlocked, the emergency's notification names the patient again, as before the lock.
+    named_again
+        .wait_for("EMERGENCY: Bob Kowalski")
+        .await
+        .context("the ringing emergency's notification named again after unlocking")?;
     // Still alerting (this box has no sound device, so the banner offers no "Silence this
     // device": the alert shows, and it is the banner's state that says so).
     app.wait_css(ALERTING)

@@ -539,6 +539,10 @@ impl Client {
         // The list shows it as the conversation's last message, online or not.
         self.shared.emit(ClientEvent::ConversationsChanged);
         self.shared.outbox_wake.notify_one();
+        if is_emergency && !matches!(self.state(), ConnectionState::Online) {
+            // Offline: try the server now rather than at the end of the backoff's wait.
+            self.reconnect_now();
+        }
         Ok(message)
     }
 

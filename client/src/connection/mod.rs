@@ -32,6 +32,9 @@ mod sending;
 /// sends, but a hostile or broken server must not make us buffer without bound.
 pub const MAX_INBOUND_BYTES: usize = 16 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between tries to reach the server while an emergency waits to be sent: the
+/// backoff's cap (30 s) is for ordinary messages, and the patient is told of each wait.
+pub const EMERGENCY_RETRY: Duration = Duration::from_secs(2);
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// No frame at all (not even a pong) for this long: the server or the network is gone.
@@ -131,7 +134,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             backoff.reset();
             attempt = 0;
         }
-        let delay = backoff.next_delay();
+        let mut delay = backoff.next_delay();
+        if shared.emergency_waiting() {
+            delay = delay.min(EMERGENCY_RETRY);
+        }
         tracing::info!("connection lost ({error}); retrying in {delay:?}");
         last_error = Some(error.clone());
         shared.set_state(ConnectionState::Offline {

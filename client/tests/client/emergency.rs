@@ -526,3 +526,74 @@ async fn a_press_from_the_lock_screen_avoids_a_doctor_who_left_and_waits_alone()
             .contains(clinic_client::LOCKED_PRESS_NOTE)
     );
 }
+
+/// An emergency written while the server cannot be reached is tried for at once and then at
+/// least every `EMERGENCY_RETRY`, not at the end of the backoff's waits (here a minute each),
+/// and goes out once the server is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_waiting_to_be_sent_shortens_the_waits_between_tries() {
+    use clinic_client::{BackoffConfig, ConnectionState, EMERGENCY_RETRY, Pairing};
+    use clinic_protocol::MessageStatus;
+    use std::time::Duration;
+
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let port = server.addr.port();
+    let url = server.url();
+    let profile = tempfile::tempdir().unwrap();
+    let mut opts = options(profile.path());
+    opts.tuning.backoff = BackoffConfig {
+        base: Duration::from_secs(60),
+        cap: Duration::from_secs(60),
+    };
+    let alice = Client::login(opts, &url, "alice", PASSWORD, Pairing::Code(code_for(&url)))
+        .await
+        .unwrap();
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    server.stop().await;
+    let mut states = alice.watch_state();
+    let offline = |s: &ConnectionState| match s {
+        ConnectionState::Offline {
+            attempt,
+            retry_in_ms,
+            ..
+        } => Some((*attempt, *retry_in_ms)),
+        _ => None,
+    };
+    let (mut attempt, _) =
+        tokio::time::timeout(PATIENCE, states.wait_for(|s| offline(s).is_some()))
+            .await
+            .unwrap()
+            .map(|s| offline(&s).unwrap())
+            .unwrap();
+
+    let press = alice.send(&conversation, "I cannot breathe", true).unwrap();
+    // Tried at once, and told to wait no longer than EMERGENCY_RETRY, three times over (the
+    // backoff alone would wait up to a minute before the first).
+    let limit = u64::try_from(EMERGENCY_RETRY.as_millis()).unwrap();
+    for _ in 0..3 {
+        let (next, retry_in_ms) = tokio::time::timeout(
+            Duration::from_secs(20),
+            states.wait_for(|s| offline(s).is_some_and(|(a, _)| a > attempt)),
+        )
+        .await
+        .expect("another try within seconds")
+        .map(|s| offline(&s).unwrap())
+        .unwrap();
+        assert!(retry_in_ms <= limit, "{retry_in_ms} ms");
+        attempt = next;
+    }
+
+    let _server = InProcessServer::start(data.path(), port).await;
+    wait_until(&alice, "the emergency sent", || {
+        alice
+            .history(&conversation, 10, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.client_id == press.client_id && m.status != MessageStatus::Sending)
+    })
+    .await;
+    alice.disconnect().await;
+}

@@ -25,6 +25,11 @@ export function EmergencyButton({
   const online = useChat((s) => s.connection.state === 'online');
   // A patient's app holds only her own emergencies.
   const pending = useChat((s) => openEmergencies(s.emergencies).at(-1) ?? null);
+  // From the lock screen, offline, with a press already waiting to be sent: the core refuses
+  // another (it would only queue behind it), so the dialog says so before anything is written.
+  const waiting = useChat(
+    (s) => !!onSend && s.connection.state !== 'online' && s.lock?.unsentEmergency?.status === 'SENDING',
+  );
   const [open, setOpenNow] = useState(false);
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -32,12 +37,25 @@ export function EmergencyButton({
   const setOpen = (value: boolean) => {
     setOpenNow(value);
     setError(null);
-    if (!value) onClose?.();
+    if (!value) {
+      // On the lock screen what was written and not sent goes with the dialog: the next person
+      // at this computer must not read it.
+      if (onSend) setText('');
+      onClose?.();
+    }
   };
   const dialogRef = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
-    if (open) dialogRef.current?.querySelector('textarea')?.focus();
+    if (!open) return;
+    const field = dialogRef.current?.querySelector('textarea');
+    if (!field) {
+      dialogRef.current?.querySelector<HTMLButtonElement>('[data-testid="emergency-cancel"]')?.focus();
+      return;
+    }
+    field.focus();
+    // What is typed next goes after the words kept from before, not in front of them.
+    field.setSelectionRange(field.value.length, field.value.length);
   }, [open]);
 
   const confirm = async () => {
@@ -87,24 +105,38 @@ export function EmergencyButton({
                   : 'Your emergency is already open: this adds to it and alerts your doctors again.'}
               </p>
             )}
+            {waiting && (
+              <p className="emergency-offline" data-testid="emergency-dialog-waiting">
+                Your alert is already waiting to be sent: it goes out as soon as this app is connected, and
+                another cannot be added until then.
+              </p>
+            )}
             {!online && (
               <p className="emergency-offline" data-testid="emergency-dialog-offline">
                 You are offline: the alert goes out as soon as we are connected. Call{' '}
                 {emergencyNumber(clinic)} now if you need help.
               </p>
             )}
-            <label className="field">
-              <span>What is happening? (optional)</span>
-              <textarea
-                data-testid="emergency-text"
-                value={text}
-                onChange={(e) => setText(e.target.value)}
-                rows={3}
-                placeholder={DEFAULT_EMERGENCY_TEXT}
-                // From the lock screen a few sentences: the core cuts longer text.
-                maxLength={onSend ? LOCKED_PRESS_CHARS : undefined}
-              />
-            </label>
+            {!waiting && (
+              <label className="field">
+                <span>What is happening? (optional)</span>
+                <textarea
+                  data-testid="emergency-text"
+                  value={text}
+                  onChange={(e) => setText(e.target.value)}
+                  rows={3}
+                  placeholder={DEFAULT_EMERGENCY_TEXT}
+                  // From the lock screen a few sentences: the core cuts longer text.
+                  maxLength={onSend ? LOCKED_PRESS_CHARS : undefined}
+                  aria-describedby={onSend ? 'emergency-text-count' : undefined}
+                />
+                {onSend && (
+                  <small className="field-hint" id="emergency-text-count" data-testid="emergency-text-count">
+                    {text.length} of {LOCKED_PRESS_CHARS} characters
+                  </small>
+                )}
+              </label>
+            )}
             {error && (
               <p className="login-error" role="alert" data-testid="emergency-dialog-error">
                 {error}
@@ -117,17 +149,19 @@ export function EmergencyButton({
                 data-testid="emergency-cancel"
                 onClick={() => setOpen(false)}
               >
-                Cancel
+                {waiting ? 'Close' : 'Cancel'}
               </button>
-              <button
-                type="button"
-                className="danger-button"
-                data-testid="emergency-confirm-send"
-                disabled={busy}
-                onClick={() => void confirm()}
-              >
-                Send emergency
-              </button>
+              {!waiting && (
+                <button
+                  type="button"
+                  className="danger-button"
+                  data-testid="emergency-confirm-send"
+                  disabled={busy}
+                  onClick={() => void confirm()}
+                >
+                  Send emergency
+                </button>
+              )}
             </div>
           </div>
         </div>

@@ -55,6 +55,12 @@ describe('app lock', () => {
     expect(await screen.findByTestId('chat-layout')).toBeInTheDocument();
     // The open conversation comes back.
     expect(await screen.findByText('line 3')).toBeInTheDocument();
+    // Settings has a button for it too.
+    await user.click(screen.getByTestId('settings-button'));
+    await user.click(screen.getByTestId('lock-settings-open'));
+    await user.click(screen.getByTestId('lock-now'));
+    expect(await screen.findByTestId('lock-screen')).toBeInTheDocument();
+    expect(document.body.innerHTML).not.toContain('line 3');
   });
 
   it("a locked patient's app shows her own open emergency and the number to call; a doctor's names no one", async () => {
@@ -186,6 +192,7 @@ describe('app lock', () => {
     await s.user.click(await screen.findByTestId('emergency-button'));
     expect(screen.getByTestId('emergency-dialog-offline')).toHaveTextContent('+44 20 7946 0000');
     await s.user.type(screen.getByTestId('emergency-text'), 'I fell on the stairs');
+    expect(screen.getByTestId('emergency-text-count')).toHaveTextContent('20 of 250 characters');
     await s.user.click(screen.getByTestId('emergency-confirm-send'));
     expect(await screen.findByTestId('lock-own-emergency')).toHaveTextContent(
       'Your emergency has not reached the clinic yet. You are offline',
@@ -202,24 +209,30 @@ describe('app lock', () => {
     });
     expect(s.fake.callsOf('raise_emergency')).toEqual([{ content: 'I fell on the stairs' }]);
     expect(s.fake.callsOf('send_message')).toEqual([]);
-    // A second press while the first waits for the connection queues nothing, and says why
-    // with the number to call.
+    // A second press while the first waits for the connection: the dialog says so before
+    // anything is written (the core would refuse it), with the number to call, and offers
+    // nothing to send; closing it puts the focus back on the field.
     await s.user.click(screen.getByTestId('emergency-button'));
-    await s.user.click(screen.getByTestId('emergency-confirm-send'));
-    expect(await screen.findByTestId('emergency-dialog-error')).toHaveTextContent(
-      'Could not send the emergency: Your emergency is already waiting to be sent: it goes out as soon as the app is connected. If you need help now, call +44 20 7946 0000.',
+    expect(screen.getByTestId('emergency-dialog-waiting')).toHaveTextContent(
+      'Your alert is already waiting to be sent: it goes out as soon as this app is connected',
     );
-    expect(s.fake.messages.filter((m) => m.isEmergency)).toHaveLength(1);
-    // The dialog stays open with what was written; closing it puts the focus back on the field.
-    expect(screen.getByTestId('emergency-text')).toHaveValue('');
-    await s.user.type(screen.getByTestId('emergency-text'), 'and now my arm');
-    await s.user.click(screen.getByTestId('emergency-confirm-send'));
-    expect(screen.getByTestId('emergency-text')).toHaveValue('and now my arm');
+    expect(screen.getByTestId('emergency-dialog-offline')).toHaveTextContent('+44 20 7946 0000');
+    expect(screen.queryByTestId('emergency-text')).toBeNull();
+    expect(screen.queryByTestId('emergency-confirm-send')).toBeNull();
+    expect(screen.getByTestId('emergency-cancel')).toHaveTextContent('Close');
     await s.user.click(screen.getByTestId('emergency-cancel'));
     expect(screen.getByTestId('unlock-secret')).toHaveFocus();
-    // Once it went, a new press goes too, and the old refusal is gone.
+    expect(s.fake.messages.filter((m) => m.isEmergency)).toHaveLength(1);
+    // Once it went, a new press goes too. Words written and cancelled are not kept for the next
+    // person at this computer.
     act(() => s.fake.setConnection({ state: 'online' }));
     act(() => s.fake.ack(press?.clientId ?? ''));
+    await s.user.click(screen.getByTestId('emergency-button'));
+    await s.user.type(screen.getByTestId('emergency-text'), 'private words');
+    await s.user.click(screen.getByTestId('emergency-cancel'));
+    await s.user.click(screen.getByTestId('emergency-button'));
+    expect(screen.getByTestId('emergency-text')).toHaveValue('');
+    await s.user.click(screen.getByTestId('emergency-cancel'));
     await s.user.click(screen.getByTestId('emergency-button'));
     await s.user.click(screen.getByTestId('emergency-confirm-send'));
     await waitFor(() => expect(s.fake.messages.filter((m) => m.isEmergency)).toHaveLength(2));
@@ -282,6 +295,8 @@ describe('app lock', () => {
       '1 message has not been sent yet. This computer is set up as shared, so logging out deletes it.',
     );
     expect(screen.getByTestId('lock-screen')).not.toHaveTextContent('Sunday');
+    // Asked at the foot of the lock screen: its safe answer has the focus (and so is in view).
+    expect(screen.getByTestId('logout-cancel')).toHaveFocus();
     await user.click(screen.getByTestId('logout-cancel'));
     expect(screen.queryByTestId('logout-confirm')).toBeNull();
     expect(fake.callsOf('logout')).toHaveLength(0);

@@ -88,7 +88,17 @@ export function LockSettings() {
           ))}
         </select>
       </label>
-      <p className="hint">Lock now at any time with Ctrl+L.</p>
+      <p className="hint lock-now-row">
+        <button
+          type="button"
+          className="secondary-button"
+          data-testid="lock-now"
+          onClick={() => void store.lockNow()}
+        >
+          Lock now
+        </button>{' '}
+        or at any time with Ctrl+L.
+      </p>
     </details>
   );
 }

@@ -1,6 +1,7 @@
 // Logging out asks first when it would stop this device's alarm or leave sends behind: from
 // Settings and from the lock screen's "Not you? Log out" (a shared computer's next user).
 
+import { useEffect, useRef } from 'react';
 import { emergencyNumber } from '../logic/emergency';
 import { unsentWarning } from '../logic/settings';
 import { useChat, useStore } from '../store/hooks';
@@ -11,8 +12,15 @@ export function LogoutQuestion({ onStay }: { onStay: () => void }) {
   const store = useStore();
   const { alerting, queued, failed, sharedComputer, emergencyWaiting } = useLogoutCost();
   const clinic = useChat((s) => s.clinic);
+  const ref = useRef<HTMLDivElement>(null);
+  // Asked under the button that asked (the lock screen's, at the foot of a page that may be
+  // taller than the window): brought into view, its safe answer focused.
+  useEffect(() => {
+    ref.current?.scrollIntoView?.({ block: 'nearest' });
+    ref.current?.querySelector<HTMLButtonElement>('[data-testid="logout-cancel"]')?.focus();
+  }, []);
   return (
-    <div className="logout-confirm" role="alert" data-testid="logout-confirm">
+    <div className="logout-confirm" role="alert" data-testid="logout-confirm" ref={ref}>
       {emergencyWaiting && (
         <p className="logout-emergency" data-testid="logout-emergency">
           Your emergency has not reached the clinic yet:{' '}

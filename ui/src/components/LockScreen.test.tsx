@@ -241,6 +241,11 @@ describe('app lock', () => {
     await s.user.type(screen.getByTestId('unlock-secret'), 'wrong');
     await s.user.click(screen.getByTestId('unlock-submit'));
     expect(await screen.findByTestId('unlock-error')).toHaveTextContent(/^Wrong password\. 4 tries left/);
+    // A press after it leaves the wrong try's sentence (its tries left still hold).
+    await s.user.click(screen.getByTestId('emergency-button'));
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    await waitFor(() => expect(s.fake.messages.filter((m) => m.isEmergency)).toHaveLength(3));
+    expect(screen.getByTestId('unlock-error')).toHaveTextContent('4 tries left');
   });
 
   it("a locked doctor's screen has no emergency button", async () => {

@@ -508,8 +508,8 @@ export class ChatStore {
    * applied). */
   async raiseEmergency(content: string): Promise<string | null> {
     try {
+      // A wrong try's sentence stays: its wait and the tries left still hold.
       await this.backend.raiseEmergency(content);
-      this.set({ lockError: null });
       return null;
     } catch (err) {
       const call = emergencyNumber(this.state.clinic);

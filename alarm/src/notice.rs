@@ -150,6 +150,11 @@ impl Shown {
         self.ids.remove(tag).map(|(id, ..)| id)
     }
 
+    /// The id shown under `tag`, if any.
+    fn get(&self, tag: &str) -> Option<u32> {
+        self.ids.get(tag).map(|(id, ..)| *id)
+    }
+
     /// Every id remembered, oldest first, forgetting them.
     fn take_all(&mut self) -> Vec<u32> {
         let mut all: Vec<(u64, u32)> = self.ids.drain().map(|(_, (id, n, _))| (n, id)).collect();
@@ -306,7 +311,10 @@ fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared, withdrawals: &At
             continue;
         }
         let critical = job.notice.urgency == Urgency::Critical;
-        let result = deliver(app_name, &job.notice, job.on_click).map(|id| {
+        // One notification per tag: a second notice under a tag shown replaces the first
+        // (which could otherwise never be withdrawn again).
+        let replaces = job.notice.tag.as_deref().and_then(|tag| shown.get(tag));
+        let result = deliver(app_name, &job.notice, replaces, job.on_click).map(|id| {
             // An untagged notice is remembered too, under a key no tag has (tags are the
             // app's own words), so that a logout can take it off the screen.
             let key = job.notice.tag.clone().unwrap_or_else(|| format!("\0{id}"));
@@ -339,9 +347,17 @@ fn run(tasks: &Receiver<Task>, app_name: &str, shared: &Shared, withdrawals: &At
     }
 }
 
-/// Shows `notice`; returns the daemon's id for it.
-fn deliver(app_name: &str, notice: &Notice, on_click: Option<OnClick>) -> Result<u32, NotifyError> {
+/// Shows `notice`, in place of notification `replaces` if given; returns the daemon's id for it.
+fn deliver(
+    app_name: &str,
+    notice: &Notice,
+    replaces: Option<u32>,
+    on_click: Option<OnClick>,
+) -> Result<u32, NotifyError> {
     let mut n = notify_rust::Notification::new();
+    if let Some(id) = replaces {
+        n.id(id);
+    }
     n.appname(app_name)
         .summary(&truncate(&notice.title, MAX_TITLE_CHARS))
         .body(&escape_markup(&truncate(&notice.body, MAX_BODY_CHARS)));
@@ -376,16 +392,24 @@ fn deliver(app_name: &str, notice: &Notice, on_click: Option<OnClick>) -> Result
 /// notifications it closed (dunst's history, which a key brings back on screen) would otherwise
 /// keep a patient's name and words there, past the lock or the logout that withdrew them.
 fn withdraw(app_name: &str, id: u32) -> Result<(), NotifyError> {
-    if let Err(err) = blank(app_name, id) {
-        tracing::debug!(%err, id, "notification not blanked before it is closed");
+    match blank(app_name, id) {
+        // A service that no longer had `id` may have shown the blank as a new one: closed too.
+        Ok(Some(other)) if other != id => {
+            if let Err(err) = close(other) {
+                tracing::debug!(%err, id = other, "blank notification not closed");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::debug!(%err, id, "notification not blanked before it is closed"),
     }
     close(id)
 }
 
 /// Replaces notification `id`'s title and text by the app's name (a service that no longer
-/// shows `id` may show this for the moment before [`close`]; it names nobody).
+/// shows `id` may show this for the moment before [`close`]; it names nobody). Returns the id
+/// the service gave it.
 #[cfg(all(unix, not(target_os = "macos")))]
-fn blank(app_name: &str, id: u32) -> Result<(), NotifyError> {
+fn blank(app_name: &str, id: u32) -> Result<Option<u32>, NotifyError> {
     notify_rust::Notification::new()
         .appname(app_name)
         .summary(app_name)
@@ -395,13 +419,13 @@ fn blank(app_name: &str, id: u32) -> Result<(), NotifyError> {
         .hint(notify_rust::Hint::Transient(true))
         .timeout(notify_rust::Timeout::Milliseconds(1))
         .show()
-        .map(|_| ())
+        .map(|handle| Some(handle.id()))
         .map_err(|err| NotifyError::Unavailable(err.to_string()))
 }
 
 #[cfg(not(all(unix, not(target_os = "macos"))))]
-fn blank(_app_name: &str, _id: u32) -> Result<(), NotifyError> {
-    Ok(())
+fn blank(_app_name: &str, _id: u32) -> Result<Option<u32>, NotifyError> {
+    Ok(None)
 }
 
 /// Asks the notification service to close notification `id` (freedesktop `CloseNotification`).

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::bus::{Monitor, Notified, PrivateBus, serve_notifications};
+use common::bus::{Monitor, Notified, PrivateBus, Recorder, serve_notifications};
 
 #[test]
 fn critical_and_normal_notices_reach_the_notification_service() {
@@ -274,4 +274,80 @@ fn a_notice_queued_before_a_withdrawal_of_all_never_stays_and_one_after_it_shows
         1,
         "{shown:?}"
     );
+}
+
+/// Runs the alarm with `args` against the stand-in notification service, after `prepare` has
+/// set it up: what the alarm printed, its log, and what the service recorded.
+fn against_recorder(
+    prepare: impl FnOnce(&Recorder),
+    args: &[&str],
+) -> (Vec<String>, String, Recorder) {
+    common::require(&["dbus-daemon"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bus = PrivateBus::start(dir.path());
+    let (_connection, recorder) = serve_notifications(&bus.address);
+    prepare(&recorder);
+    let (lines, stderr) = common::run(dir.path(), &bus.address, args);
+    (lines, stderr, recorder)
+}
+
+#[test]
+fn a_second_notice_under_a_tag_replaces_the_first_and_one_withdrawal_takes_it() {
+    let (lines, stderr, recorder) = against_recorder(
+        |_| {},
+        &[
+            "notify-tagged",
+            "e-1",
+            "EMERGENCY: Jane Doe",
+            "A patient needs help now.",
+            "notify-tagged",
+            "e-1",
+            "EMERGENCY from a patient",
+            "Unlock Clinic Messaging to respond.",
+            "withdraw",
+            "e-1",
+            "wait",
+            "500",
+        ],
+    );
+    assert_eq!(
+        lines,
+        ["notify-tagged ok", "notify-tagged ok", "withdraw ok"],
+        "{stderr}"
+    );
+    let calls = recorder.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls[1].replaces_id, 1, "the second in place of the first");
+    assert_blanked(&calls[2], 1);
+    assert_eq!(
+        *recorder.1.lock().unwrap(),
+        [1],
+        "nothing left under the tag"
+    );
+}
+
+#[test]
+fn a_blank_the_service_shows_as_a_new_notification_is_closed_too() {
+    // The notification the app will show (id 1) is one the person has already dismissed.
+    let (lines, stderr, recorder) = against_recorder(
+        |recorder| recorder.1.lock().unwrap().push(1),
+        &[
+            "notify-tagged",
+            "e-1",
+            "EMERGENCY: Jane Doe",
+            "A patient needs help now.",
+            "withdraw",
+            "e-1",
+            "wait",
+            "500",
+        ],
+    );
+    assert_eq!(lines, ["notify-tagged ok", "withdraw ok"], "{stderr}");
+    let calls = recorder.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[1].replaces_id, 1, "{calls:?}");
+    // The service gave the blank a new id (2): it is closed as well as the one asked for.
+    let closed = recorder.1.lock().unwrap().clone();
+    assert!(closed.contains(&2), "{closed:?}");
+    assert_eq!(closed.last(), Some(&1), "{closed:?}");
 }

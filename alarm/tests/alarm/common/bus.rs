@@ -111,7 +111,9 @@ impl Recorder {
             expire_timeout,
             replaces_id,
         });
-        if replaces_id != 0 {
+        // One still shown (not closed) keeps its id; any other call gets a new one, as a
+        // service that no longer has the notification it was asked to replace does.
+        if replaces_id != 0 && !self.1.lock().unwrap().contains(&replaces_id) {
             return replaces_id;
         }
         u32::try_from(calls.len()).unwrap()

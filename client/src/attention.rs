@@ -87,6 +87,8 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Attention {
     state: Mutex<State>,
+    /// Held from a decision until its effects are emitted ([`Attention::turn`]).
+    turn: Mutex<()>,
 }
 
 /// What a change asks of the device.
@@ -102,6 +104,7 @@ impl Effects {
 impl Attention {
     pub(crate) fn new(availability: Availability) -> Self {
         Self {
+            turn: Mutex::new(()),
             state: Mutex::new(State {
                 ringing: BTreeSet::new(),
                 notified: HashMap::new(),
@@ -114,6 +117,14 @@ impl Attention {
                 availability,
             }),
         }
+    }
+
+    /// Held by a caller from a decision of this policy until its effects are emitted, so that
+    /// effects reach the UI in the order the decisions were taken: the lock's withdrawal of
+    /// everything after an alert's named notice, never before it; an emergency's withdrawal
+    /// after the unlock that showed it named again.
+    pub(crate) fn turn(&self) -> MutexGuard<'_, ()> {
+        self.turn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -8,9 +8,7 @@ use crate::error::Result;
 use crate::events::{ClientEvent, ConnectionState};
 use crate::record::LocalMessage;
 use crate::typing::Typing;
-use clinic_protocol::{
-    ClientFrame, ConversationKey, Emergency, LockPolicy, MessageStatus, User, UserId,
-};
+use clinic_protocol::{ClientFrame, ConversationKey, Emergency, LockPolicy, User, UserId};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -146,9 +144,11 @@ impl Shared {
     /// if someone has it.
     pub(crate) fn emergency_changed(&self, emergency: Emergency) -> Result<()> {
         self.cache.save_emergency(&emergency)?;
+        let turn = self.attention.turn();
         let effects = self.attention.updated(&emergency);
         self.emit(ClientEvent::EmergencyUpdated { emergency });
         self.attend(effects);
+        drop(turn);
         self.emit(ClientEvent::ConversationsChanged);
         Ok(())
     }
@@ -160,11 +160,13 @@ impl Shared {
         if messages.is_empty() {
             return;
         }
+        let turn = self.attention.turn();
         let effects = self.attention.messages_changed(&messages);
         for message in messages {
             self.emit(ClientEvent::MessageUpserted { message });
         }
         self.attend(effects);
+        drop(turn);
         self.emit(ClientEvent::ConversationsChanged);
     }
 
@@ -208,12 +210,10 @@ impl Shared {
         });
     }
 
-    /// Re-reads the outbox size after it changed. Counting inside `send_modify` (which holds
-    /// the watch's lock) keeps two racing refreshes from storing a stale count last.
     /// Whether an emergency of this user waits to be sent (not one parked after a refusal).
     pub(crate) fn emergency_waiting(&self) -> bool {
-        match self.cache.newest_unsent_emergency(self.me()) {
-            Ok(newest) => newest.is_some_and(|m| m.status == MessageStatus::Sending),
+        match self.cache.emergency_waiting(self.me()) {
+            Ok(waiting) => waiting,
             Err(e) => {
                 tracing::warn!("cannot read the send queue: {e}");
                 false
@@ -221,6 +221,8 @@ impl Shared {
         }
     }
 
+    /// Re-reads the outbox size after it changed. Counting inside `send_modify` (which holds
+    /// the watch's lock) keeps two racing refreshes from storing a stale count last.
     /// A changed count is told at once (with the connection state, as the UI shows them
     /// together): "2 messages waiting to send" must not outlive their delivery, and a send
     /// parked, retried or discarded changes what logging out would leave behind.

@@ -274,6 +274,17 @@ impl Cache {
         Ok(out)
     }
 
+    /// Whether any emergency message of `me` waits to be sent (not one parked after a refusal).
+    pub fn emergency_waiting(&self, me: &UserId) -> Result<bool> {
+        Ok(self.lock().query_row(
+            "SELECT EXISTS (SELECT 1 FROM send_queue s
+               JOIN messages m ON m.sender_id = ?1 AND m.client_id = s.client_id AND m.id IS NULL
+               WHERE s.kind = 'send' AND s.lane = ?2 AND s.state = 'pending')",
+            params![me.as_str(), EMERGENCY_LANE],
+            |r| r.get(0),
+        )?)
+    }
+
     /// `me`'s newest emergency message not sent yet (waiting or parked), by when it was written.
     pub fn newest_unsent_emergency(&self, me: &UserId) -> Result<Option<LocalMessage>> {
         let conn = self.lock();

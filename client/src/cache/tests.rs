@@ -457,6 +457,7 @@ fn the_newest_unsent_emergency_waiting_or_parked_never_a_sent_one() {
         None,
         "an ordinary message is not one"
     );
+    assert!(!cache.emergency_waiting(&me).unwrap());
     let newer = emergency("e2", 1);
     cache.enqueue(&emergency("e1", 5), None).unwrap();
     cache.enqueue(&newer, None).unwrap();
@@ -465,8 +466,13 @@ fn the_newest_unsent_emergency_waiting_or_parked_never_a_sent_one() {
         (found.client_id.as_str(), found.status),
         ("e2", MessageStatus::Sending)
     );
+    assert!(cache.emergency_waiting(&me).unwrap());
     // Parked, then retried (queued again after the older one): still the newest written.
     cache.park(&me, "e2", "forbidden", "Not sent.").unwrap();
+    assert!(
+        cache.emergency_waiting(&me).unwrap(),
+        "an older one still waits, the newest parked"
+    );
     let found = cache.newest_unsent_emergency(&me).unwrap().unwrap();
     assert_eq!(
         (found.client_id.as_str(), found.status),
@@ -487,6 +493,10 @@ fn the_newest_unsent_emergency_waiting_or_parked_never_a_sent_one() {
     assert_eq!(
         (found.client_id.as_str(), found.status),
         ("e1", MessageStatus::Failed)
+    );
+    assert!(
+        !cache.emergency_waiting(&me).unwrap(),
+        "a parked one does not wait"
     );
     assert!(matches!(
         cache.discard(&me, "e1").unwrap(),

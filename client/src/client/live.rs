@@ -295,6 +295,7 @@ impl Client {
     /// Stops this device's alarm for the emergencies ringing now; they stay open (and their
     /// repeats stay quiet here) until someone takes them.
     pub fn silence_alarm(&self) {
+        let _turn = self.shared.attention.turn();
         let effects = self.shared.attention.silence();
         self.shared.attend(effects);
     }
@@ -343,6 +344,7 @@ impl crate::shared::Shared {
         files: &[crate::cache::PurgedFile],
     ) {
         crate::attachments::remove_purged(&self.profile_dir, self.api.base().as_str(), files);
+        let _turn = self.attention.turn();
         let effects = self.attention.gone(&purge.emergency_ids);
         self.emit(ClientEvent::HistoryPurged {
             patient_id: purge.patient_id,

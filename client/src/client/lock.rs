@@ -122,6 +122,7 @@ impl Client {
     /// receiver of [`Client::subscribe`] that lagged and may have missed the lock's own; empty
     /// while unlocked.
     pub fn notices_while_locked(&self) -> Vec<ClientEvent> {
+        let _turn = self.shared.attention.turn();
         self.shared.attention.notices_again().into_events()
     }
 
@@ -226,6 +227,7 @@ impl Client {
 
     fn lock_changed(&self) {
         let locked = self.is_locked();
+        let _turn = self.shared.attention.turn();
         let effects = self.shared.attention.lock_changed(locked);
         self.shared.attend(effects);
         self.emit_lock();

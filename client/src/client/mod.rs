@@ -254,8 +254,11 @@ impl Client {
     /// deleted with its key, and every file sent or received with it.
     pub async fn logout(&self) -> Result<bool> {
         self.disconnect().await;
-        let effects = self.shared.attention.end();
-        self.shared.attend(effects);
+        {
+            let _turn = self.shared.attention.turn();
+            let effects = self.shared.attention.end();
+            self.shared.attend(effects);
+        }
         let revoked = match self.shared.api.logout().await {
             Ok(()) => true,
             Err(e) => {
@@ -539,11 +542,18 @@ impl Client {
         // The list shows it as the conversation's last message, online or not.
         self.shared.emit(ClientEvent::ConversationsChanged);
         self.shared.outbox_wake.notify_one();
-        if is_emergency && !matches!(self.state(), ConnectionState::Online) {
-            // Offline: try the server now rather than at the end of the backoff's wait.
-            self.reconnect_now();
+        if is_emergency {
+            self.try_now_for_emergency();
         }
         Ok(message)
+    }
+
+    /// An emergency was queued: offline, the server is tried now rather than at the end of
+    /// the backoff's wait (the waits after it are short while it waits).
+    fn try_now_for_emergency(&self) {
+        if !matches!(self.state(), ConnectionState::Online) {
+            self.reconnect_now();
+        }
     }
 
     /// Puts a parked (`FAILED`) send back at the end of its lane, attempts reset. Only while
@@ -558,6 +568,9 @@ impl Client {
         self.shared.refresh_queued();
         self.shared.emit_messages([message.clone()]);
         self.shared.outbox_wake.notify_one();
+        if message.is_emergency {
+            self.try_now_for_emergency();
+        }
         Ok(message)
     }
 

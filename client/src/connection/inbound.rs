@@ -230,6 +230,7 @@ impl Conn {
                 } else {
                     message
                 };
+                let _turn = shared.attention.turn();
                 let effects = shared.attention.alerted(&emergency, escalated);
                 shared.emit(ClientEvent::EmergencyAlert {
                     emergency,
@@ -249,6 +250,7 @@ impl Conn {
                     .as_ref()
                     .and_then(|id| shared.cache.message_by_id(id).ok().flatten())
                     .map_or(1, |m| m.version());
+                let _turn = shared.attention.turn();
                 let effects = shared.attention.notification(&notification, version);
                 shared.emit(ClientEvent::Notification { notification });
                 shared.attend(effects);

@@ -119,7 +119,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
             End::SignedOut(said) => {
                 // Nothing rings for a user who is no longer signed in.
-                shared.attend(shared.attention.end());
+                {
+                    let _turn = shared.attention.turn();
+                    shared.attend(shared.attention.end());
+                }
                 // The server's words are for the log; people read what it means for them.
                 tracing::info!("the server ended the session: {said}");
                 shared.set_state(ConnectionState::SignedOut {

@@ -46,6 +46,14 @@ export function EmergencyButton({
   };
   const dialogRef = useRef<HTMLDivElement>(null);
 
+  // A press waiting offline found while the dialog is open removes the text field: the focus
+  // goes to Close, not to the page behind the dialog.
+  useEffect(() => {
+    if (open && waiting) {
+      dialogRef.current?.querySelector<HTMLButtonElement>('[data-testid="emergency-cancel"]')?.focus();
+    }
+  }, [open, waiting]);
+
   useEffect(() => {
     if (!open) return;
     const field = dialogRef.current?.querySelector('textarea');

@@ -220,6 +220,7 @@ describe('app lock', () => {
     expect(screen.queryByTestId('emergency-text')).toBeNull();
     expect(screen.queryByTestId('emergency-confirm-send')).toBeNull();
     expect(screen.getByTestId('emergency-cancel')).toHaveTextContent('Close');
+    expect(screen.getByTestId('emergency-cancel')).toHaveFocus();
     await s.user.click(screen.getByTestId('emergency-cancel'));
     expect(screen.getByTestId('unlock-secret')).toHaveFocus();
     expect(s.fake.messages.filter((m) => m.isEmergency)).toHaveLength(1);

@@ -223,14 +223,26 @@ impl Attention {
         notices_while_locked(&mut state)
     }
 
-    /// What a locked screen's notifications should be, for one who missed the lock's own (a
-    /// forwarder that lagged): see [`Attention::lock_changed`]. Nothing while unlocked.
+    /// What the screen's notifications should be, for one who may have missed some of this
+    /// policy's effects (a forwarder that lagged). Locked: as [`Attention::lock_changed`] made
+    /// them. Unlocked: what is on screen is not known, so everything is withdrawn (a message's
+    /// notice too: it was news, and may be stale) and each emergency still ringing here is
+    /// shown again, named.
     pub(crate) fn notices_again(&self) -> Effects {
         let mut state = self.lock();
-        if !state.locked {
-            return Effects::default();
+        if state.locked {
+            return notices_while_locked(&mut state);
         }
-        notices_while_locked(&mut state)
+        state.shown_messages.clear();
+        let State {
+            ringing, notified, ..
+        } = &mut *state;
+        notified.retain(|id, _| ringing.contains(id));
+        let mut effects = vec![ClientEvent::WithdrawAllNotices];
+        effects.extend(notified.values().map(|named| ClientEvent::Notify {
+            notice: named.clone(),
+        }));
+        Effects(effects)
     }
 
     /// The server says an emergency changed. Anything but `RAISED` means someone has it: stop.
@@ -574,7 +586,12 @@ mod tests {
              (the alarm keeps one per tag): {unlocked:?}"
         );
         assert!(a.lock_changed(false).0.is_empty(), "unlocked already");
-        assert!(a.notices_again().0.is_empty(), "unlocked: nothing to redo");
+        let again = a.notices_again().into_events();
+        assert!(
+            matches!(&again[..], [ClientEvent::WithdrawAllNotices, ClientEvent::Notify { notice }]
+                if notice.title == "EMERGENCY: Pat" && notice.tag.as_deref() == Some("e4")),
+            "asked again while unlocked: everything off, what rings shown named: {again:?}"
+        );
     }
 
     #[test]

@@ -44,12 +44,12 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
                 Err(RecvError::Lagged(missed)) => {
                     // We missed events: the UI gets the whole state again, and what the missed
                     // ones would have done outside the page is done again: the alarm follows what
-                    // rings, and a locked app's screen shows no notification naming anyone.
+                    // rings, and the notifications are set again (naming no one while locked).
                     tracing::warn!("UI forwarder lagged by {missed} events");
                     let snapshot = desktop.snapshot(Some(&client));
                     desktop.send(UiEvent::Snapshot { snapshot });
                     crate::notify::sync_alarm(&app, &client.ringing());
-                    for event in client.notices_while_locked() {
+                    for event in client.notices_again() {
                         on_event(&app, &client, event);
                     }
                     tray::show_do_not_disturb(

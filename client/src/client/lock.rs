@@ -117,11 +117,11 @@ impl Client {
         Ok(())
     }
 
-    /// While locked, what the screen's notifications should be: every one shown taken off, and
-    /// each emergency still ringing here shown again naming nobody (what locking did). For a
-    /// receiver of [`Client::subscribe`] that lagged and may have missed the lock's own; empty
-    /// while unlocked.
-    pub fn notices_while_locked(&self) -> Vec<ClientEvent> {
+    /// What the screen's notifications should be, for a receiver of [`Client::subscribe`] that
+    /// lagged and may have missed some: every one shown taken off, and each emergency still
+    /// ringing here shown again, naming nobody while locked (what locking did) and named while
+    /// unlocked.
+    pub fn notices_again(&self) -> Vec<ClientEvent> {
         let _turn = self.shared.attention.turn();
         self.shared.attention.notices_again().into_events()
     }

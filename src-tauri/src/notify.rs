@@ -11,7 +11,7 @@ use clinic_client::attention::Notice;
 use clinic_protocol::{ConversationKey, EmergencyId};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tauri::{AppHandle, Manager, Runtime};
 
 fn alarm<R: Runtime>(app: &AppHandle<R>) -> Alarm {
@@ -80,6 +80,7 @@ pub async fn check_device<R: Runtime>(app: &AppHandle<R>) -> DeviceCheck {
 pub fn probe_sound<R: Runtime>(app: &AppHandle<R>) {
     let probing = app.state::<Probing>();
     probing.wanted.store(true, Ordering::SeqCst);
+    probing.asked.fetch_add(1, Ordering::SeqCst);
     let alarm = alarm(app);
     alarm.probe();
     if probing.running.swap(true, Ordering::SeqCst) {
@@ -87,19 +88,29 @@ pub fn probe_sound<R: Runtime>(app: &AppHandle<R>) {
     }
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        tokio::time::sleep(OUTCOME_AFTER).await;
-        // Also while untested: a device slow to answer the first probe is known at a later look.
-        while app.state::<Probing>().wanted.load(Ordering::SeqCst)
-            && matches!(
-                check_device(&app).await.sound,
-                DeviceState::Missing | DeviceState::Untested
-            )
-        {
-            tokio::time::sleep(alarm.reprobe_every()).await;
+        let probing = app.state::<Probing>();
+        loop {
+            let asked = probing.asked.load(Ordering::SeqCst);
+            tokio::time::sleep(OUTCOME_AFTER).await;
+            // Also while untested: a device slow to answer the first probe is known at a later
+            // look.
+            while probing.wanted.load(Ordering::SeqCst)
+                && matches!(
+                    check_device(&app).await.sound,
+                    DeviceState::Missing | DeviceState::Untested
+                )
+            {
+                tokio::time::sleep(alarm.reprobe_every()).await;
+            }
+            probing.running.store(false, Ordering::SeqCst);
+            // A sign-in asked for a probe while this look was ending (and left it to this
+            // look to tell the page): look again, unless another look has started.
+            if probing.asked.load(Ordering::SeqCst) == asked
+                || probing.running.swap(true, Ordering::SeqCst)
+            {
+                break;
+            }
         }
-        app.state::<Probing>()
-            .running
-            .store(false, Ordering::SeqCst);
     });
 }
 
@@ -122,6 +133,8 @@ fn stop_probing<R: Runtime>(app: &AppHandle<R>) {
 pub struct Probing {
     running: AtomicBool,
     wanted: AtomicBool,
+    /// How many looks were asked for (each sign-in of a doctor).
+    asked: AtomicU64,
 }
 
 /// How long after a ring or a notification its outcome is known (the device opens, the

@@ -101,7 +101,9 @@ export function EmergencyButton({
             data-testid="emergency-confirm"
             ref={dialogRef}
           >
-            <h2 id="emergency-title">Send an emergency alert?</h2>
+            <h2 id="emergency-title">
+              {waiting ? 'Your emergency alert is waiting to be sent' : 'Send an emergency alert?'}
+            </h2>
             <p>
               Your doctors will be alerted at once with a repeating alarm. If your life is in danger, also
               call <strong data-testid="emergency-dialog-phone">{emergencyNumber(clinic)}</strong>.

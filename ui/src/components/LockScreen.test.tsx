@@ -219,6 +219,9 @@ describe('app lock', () => {
     expect(screen.getByTestId('emergency-dialog-offline')).toHaveTextContent('+44 20 7946 0000');
     expect(screen.queryByTestId('emergency-text')).toBeNull();
     expect(screen.queryByTestId('emergency-confirm-send')).toBeNull();
+    expect(screen.getByTestId('emergency-confirm')).toHaveTextContent(
+      'Your emergency alert is waiting to be sent',
+    );
     expect(screen.getByTestId('emergency-cancel')).toHaveTextContent('Close');
     expect(screen.getByTestId('emergency-cancel')).toHaveFocus();
     await s.user.click(screen.getByTestId('emergency-cancel'));

@@ -325,5 +325,7 @@ describe('app lock', () => {
     expect(screen.getByTestId('logout-emergency')).toHaveTextContent(
       'Your emergency has not reached the clinic yet: logging out deletes it, and it is never sent. If you need help now, call +44 20 7946 0000.',
     );
+    // It is not counted again among the messages not sent.
+    expect(screen.queryByTestId('logout-unsent')).toBeNull();
   });
 });

@@ -12,6 +12,9 @@ export function LogoutQuestion({ onStay }: { onStay: () => void }) {
   const store = useStore();
   const { alerting, queued, failed, sharedComputer, emergencyWaiting } = useLogoutCost();
   const clinic = useChat((s) => s.clinic);
+  // Her emergency not sent yet has its own line above: the counts below are of the others.
+  const otherQueued = queued - (emergencyWaiting === 'waiting' ? 1 : 0);
+  const otherFailed = failed - (emergencyWaiting === 'parked' ? 1 : 0);
   const ref = useRef<HTMLDivElement>(null);
   // Asked under the button that asked (the lock screen's, at the foot of a page that may be
   // taller than the window): brought into view, its safe answer focused.
@@ -38,8 +41,10 @@ export function LogoutQuestion({ onStay }: { onStay: () => void }) {
           other doctors are still alerted.
         </p>
       )}
-      {queued + failed > 0 && (
-        <p data-testid="logout-unsent">{unsentWarning(queued, failed, sharedComputer)}</p>
+      {otherQueued + otherFailed > 0 && (
+        <p data-testid="logout-unsent">
+          {unsentWarning(otherQueued, otherFailed, sharedComputer, emergencyWaiting !== null)}
+        </p>
       )}
       {!alerting && emergencyWaiting === null && queued + failed === 0 && <p>Nothing is waiting any more.</p>}
       <div className="modal-actions">

@@ -33,10 +33,17 @@ export function settingsSections(role: Role): SettingsSections {
 
 /** What logging out does to sends still waiting for the server (`queued`) and to those parked
  * after a refusal (`failed`, kept for Retry or Discard). */
-export function unsentWarning(queued: number, failed: number, sharedComputer: boolean): string {
+export function unsentWarning(
+  queued: number,
+  failed: number,
+  sharedComputer: boolean,
+  /** Beside an emergency told of on its own line: these are the other messages. */
+  others = false,
+): string {
   const said: string[] = [];
+  const message = others ? 'other message' : 'message';
   if (queued > 0) {
-    const what = queued === 1 ? '1 message has' : `${queued} messages have`;
+    const what = queued === 1 ? `1 ${message} has` : `${queued} ${message}s have`;
     said.push(
       sharedComputer
         ? `${what} not been sent yet.`
@@ -44,7 +51,7 @@ export function unsentWarning(queued: number, failed: number, sharedComputer: bo
     );
   }
   if (failed > 0) {
-    const what = failed === 1 ? '1 message was' : `${failed} messages were`;
+    const what = failed === 1 ? `1 ${message} was` : `${failed} ${message}s were`;
     said.push(
       sharedComputer
         ? `${what} refused and not sent.`

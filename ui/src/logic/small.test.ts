@@ -233,6 +233,9 @@ describe('unsentWarning', () => {
       '1 message was refused and not sent: it waits in its conversation for Retry or Discard.',
     );
     expect(unsentWarning(0, 0, true)).toBe('');
+    expect(unsentWarning(2, 1, false, true)).toMatch(
+      /^2 other messages have not been sent yet\..* 1 other message was refused/,
+    );
   });
 });
 

@@ -171,15 +171,25 @@ fn assert_blanked(call: &Notified, id: u32) {
     assert_eq!(call.expire_timeout, 1, "{call:?}");
 }
 
-#[test]
-fn withdraw_all_takes_every_notice_shown_off_the_screen() {
+/// Runs the alarm with `args` against the stand-in notification service, after `prepare` has
+/// set it up: what the alarm printed, its log, and what the service recorded.
+fn against_recorder(
+    prepare: impl FnOnce(&Recorder),
+    args: &[&str],
+) -> (Vec<String>, String, Recorder) {
     common::require(&["dbus-daemon"]);
     let dir = tempfile::tempdir().unwrap();
     let bus = PrivateBus::start(dir.path());
     let (_connection, recorder) = serve_notifications(&bus.address);
-    let (lines, stderr) = common::run(
-        dir.path(),
-        &bus.address,
+    prepare(&recorder);
+    let (lines, stderr) = common::run(dir.path(), &bus.address, args);
+    (lines, stderr, recorder)
+}
+
+#[test]
+fn withdraw_all_takes_every_notice_shown_off_the_screen() {
+    let (lines, stderr, recorder) = against_recorder(
+        |_| {},
         &[
             "notify",
             "critical",
@@ -226,10 +236,6 @@ fn withdraw_all_takes_every_notice_shown_off_the_screen() {
 
 #[test]
 fn a_notice_queued_before_a_withdrawal_of_all_never_stays_and_one_after_it_shows() {
-    common::require(&["dbus-daemon"]);
-    let dir = tempfile::tempdir().unwrap();
-    let bus = PrivateBus::start(dir.path());
-    let (_connection, recorder) = serve_notifications(&bus.address);
     let mut steps = Vec::new();
     for i in 0..20 {
         steps.extend(["notify-later", "critical"].map(String::from));
@@ -249,7 +255,7 @@ fn a_notice_queued_before_a_withdrawal_of_all_never_stays_and_one_after_it_shows
         .map(String::from),
     );
     let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-    let (lines, stderr) = common::run(dir.path(), &bus.address, &steps);
+    let (lines, stderr, recorder) = against_recorder(|_| {}, &steps);
     assert!(
         lines.iter().all(|l| l.ends_with(" ok")),
         "{lines:?} {stderr}"
@@ -274,21 +280,6 @@ fn a_notice_queued_before_a_withdrawal_of_all_never_stays_and_one_after_it_shows
         1,
         "{shown:?}"
     );
-}
-
-/// Runs the alarm with `args` against the stand-in notification service, after `prepare` has
-/// set it up: what the alarm printed, its log, and what the service recorded.
-fn against_recorder(
-    prepare: impl FnOnce(&Recorder),
-    args: &[&str],
-) -> (Vec<String>, String, Recorder) {
-    common::require(&["dbus-daemon"]);
-    let dir = tempfile::tempdir().unwrap();
-    let bus = PrivateBus::start(dir.path());
-    let (_connection, recorder) = serve_notifications(&bus.address);
-    prepare(&recorder);
-    let (lines, stderr) = common::run(dir.path(), &bus.address, args);
-    (lines, stderr, recorder)
 }
 
 #[test]

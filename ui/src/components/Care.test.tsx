@@ -44,20 +44,25 @@ describe('a doctor taking another doctor’s patient', () => {
     await s.user.click(within(screen.getByTestId('emergency-banner')).getByTestId('emergency-acknowledge'));
     await waitFor(() => expect(s.fake.callsOf('acknowledge_emergency')).toHaveLength(1));
     // The shell's list (coalesced) arrives late, with the conversation taking opened.
-    const own = {
-      patientId: PATIENT.id,
-      doctorId: DOCTOR2.id,
-      otherParty: PATIENT,
-      lastMessage: null,
-      unreadCount: 0,
-      hasEmergency: false,
-      emergency: null,
-    };
+    const own = ownConversation();
     act(() => s.fake.emit({ type: 'conversations', conversations: [own] }));
     expect(await screen.findByTestId('message-input')).toBeInTheDocument();
     expect(screen.getByTestId('conversation-pat')).toHaveAttribute('data-active', 'true');
   });
 });
+
+/** The taking doctor's own conversation with the patient, as the shell's list brings it. */
+function ownConversation() {
+  return {
+    patientId: PATIENT.id,
+    doctorId: DOCTOR2.id,
+    otherParty: PATIENT,
+    lastMessage: null,
+    unreadCount: 0,
+    hasEmergency: false,
+    emergency: null,
+  };
+}
 
 describe('open chat after taking it', () => {
   it('leads to the own conversation when the list brings it after the click', async () => {
@@ -72,15 +77,7 @@ describe('open chat after taking it', () => {
     await waitFor(() =>
       expect(s.store.getState().active).toEqual({ patientId: PATIENT.id, doctorId: DOCTOR.id }),
     );
-    const own = {
-      patientId: PATIENT.id,
-      doctorId: DOCTOR2.id,
-      otherParty: PATIENT,
-      lastMessage: null,
-      unreadCount: 0,
-      hasEmergency: false,
-      emergency: null,
-    };
+    const own = ownConversation();
     act(() => s.fake.emit({ type: 'conversations', conversations: [own] }));
     await waitFor(() =>
       expect(s.store.getState().active).toEqual({ patientId: PATIENT.id, doctorId: DOCTOR2.id }),

@@ -9,6 +9,7 @@ use crate::ui::{DeviceCheck, DeviceState, Known, Snapshot, UiEvent};
 use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Pairing, Profile};
 use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tauri::async_runtime::JoinHandle;
 use tauri::ipc::Channel;
@@ -22,6 +23,10 @@ pub const CREDENTIAL_STORE_ENV: &str = "CLINIC_CREDENTIAL_STORE";
 struct Active {
     client: Client,
     forwarder: JoinHandle<()>,
+    /// Which session this is (each start counts one), for a task that ends it later.
+    id: u64,
+    /// The wrong tries to unlock ran out: a task ends the session once no emergency waits.
+    ending: bool,
 }
 
 #[derive(Debug)]
@@ -37,6 +42,30 @@ pub struct Desktop {
     device: Mutex<DeviceCheck>,
     /// Bumped by `cancel_login`: a sign-in waiting for the server gives up.
     login_cancel: tokio::sync::watch::Sender<u64>,
+    /// The id of the last session started.
+    sessions: AtomicU64,
+}
+
+/// Starts the task that ends `active` once no emergency of its user waits to be sent, unless
+/// one was started.
+fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
+    if std::mem::replace(&mut active.ending, true) {
+        return;
+    }
+    let (app, client, id) = (app.clone(), active.client.clone(), active.id);
+    tauri::async_runtime::spawn(async move {
+        client.emergencies_sent().await;
+        let reason = crate::lock::logged_out_after_tries(&client);
+        let desktop = app.state::<Desktop>();
+        match desktop.logout_session(&app, Some(id)).await {
+            Ok(None) => {}
+            Ok(Some(_)) => desktop.send(UiEvent::Session {
+                session: None,
+                reason: Some(reason),
+            }),
+            Err(e) => tracing::warn!("could not log out after the wrong tries: {}", e.message),
+        }
+    });
 }
 
 /// The UI's channel, if it subscribed.
@@ -81,6 +110,7 @@ impl Desktop {
                 tray_host: Known::Unknown,
             }),
             login_cancel: tokio::sync::watch::Sender::new(0),
+            sessions: AtomicU64::new(0),
         }
     }
 
@@ -172,7 +202,23 @@ impl Desktop {
     /// Ends the session (the client silences this device first). True when the server
     /// confirmed the token is revoked.
     pub async fn logout<R: Runtime>(&self, app: &AppHandle<R>) -> CmdResult<bool> {
-        let old = self.active.lock().await.take();
+        Ok(self.logout_session(app, None).await?.unwrap_or(true))
+    }
+
+    /// Ends the session, and only session `only` when given (a task that outlived it must not
+    /// end the next one): `None` when that one had ended already.
+    async fn logout_session<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        only: Option<u64>,
+    ) -> CmdResult<Option<bool>> {
+        let old = {
+            let mut active = self.active.lock().await;
+            if only.is_some_and(|id| active.as_ref().is_none_or(|a| a.id != id)) {
+                return Ok(None);
+            }
+            active.take()
+        };
         let mut revoked = true;
         if let Some(old) = old {
             old.forwarder.abort();
@@ -185,7 +231,7 @@ impl Desktop {
         }
         self.set_status(app, ConnectionStatus::offline());
         crate::forward::on_session_end(app);
-        Ok(revoked)
+        Ok(Some(revoked))
     }
 
     /// Connects and starts forwarding the client's events to the UI.
@@ -198,7 +244,27 @@ impl Desktop {
         }
         let forwarder =
             tauri::async_runtime::spawn(crate::forward::run(app.clone(), client.clone()));
-        Active { client, forwarder }
+        let id = self.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut active = Active {
+            client,
+            forwarder,
+            id,
+            ending: false,
+        };
+        // Restarted after the wrong tries ran out: the session still ends as it was to.
+        if active.client.tries_ran_out() {
+            end_when_sent(app, &mut active);
+        }
+        active
+    }
+
+    /// The wrong tries to unlock ran out while an emergency waits to be sent
+    /// (`Unlock::LogOutWhenSent`): the session ends once it has gone, or was refused, or the
+    /// server ended it. Once per session.
+    pub async fn log_out_when_sent<R: Runtime>(&self, app: &AppHandle<R>) {
+        if let Some(active) = self.active.lock().await.as_mut() {
+            end_when_sent(app, active);
+        }
     }
 
     pub fn settings(&self) -> Settings {

@@ -5,8 +5,8 @@
 use crate::desktop::Desktop;
 use crate::error::{CmdResult, CommandError};
 use crate::ui::UiEvent;
-use clinic_client::LockStatus;
 use clinic_client::lock::{Device, Unlock};
+use clinic_client::{Client, LockStatus};
 use std::time::Duration;
 use tauri::{AppHandle, Runtime, State};
 
@@ -28,7 +28,8 @@ pub async fn lock_now(desktop: State<'_, Desktop>) -> CmdResult<LockStatus> {
 }
 
 /// Tries a PIN or the password. A wrong one fails with `wrong_secret` (or `wait` during the
-/// delay); the 5th wrong try logs out and fails with `logged_out`.
+/// delay); the 5th wrong try logs out and fails with `logged_out`, or, while her emergency waits
+/// to be sent, fails with `logout_pending` and logs out once it has gone.
 #[tauri::command]
 pub async fn unlock<R: Runtime>(
     app: AppHandle<R>,
@@ -36,20 +37,13 @@ pub async fn unlock<R: Runtime>(
     secret: String,
 ) -> CmdResult<LockStatus> {
     let client = desktop.client().await?;
-    let before = client.lock_status();
-    let unsent = before.unsent_emergency.as_ref().map(|e| Unsent {
-        shared: before.device == Device::Shared,
-        parked: e.status == clinic_protocol::MessageStatus::Failed,
-        call: client
-            .clinic_info()
-            .and_then(|c| c.emergency_phone)
-            .unwrap_or_else(|| "your local emergency number".to_owned()),
-    });
+    let has_pin = client.lock_status().has_pin;
+    let unsent = unsent(&client);
     match client.unlock(&secret).await? {
         Unlock::Unlocked => Ok(client.lock_status()),
         Unlock::Wrong { left, wait } => Err(CommandError::new(
             "wrong_secret",
-            wrong_try(before.has_pin, left, wait, unsent.as_ref()),
+            wrong_try(has_pin, left, wait, unsent.as_ref()),
         )),
         Unlock::Wait(wait) => Err(CommandError::new(
             "wait",
@@ -58,6 +52,14 @@ pub async fn unlock<R: Runtime>(
                 wait.as_secs().max(1)
             ),
         )),
+        Unlock::LogOutWhenSent => {
+            desktop.log_out_when_sent(&app).await;
+            Err(CommandError::new(
+                "logout_pending",
+                "Too many wrong tries to unlock: no more are taken. This app logs out as soon as \
+                 the emergency has reached the clinic.",
+            ))
+        }
         Unlock::LogOut => {
             let reason = logged_out(unsent.as_ref());
             // The core already ended the session; the shell lets go of it the same way.
@@ -71,14 +73,39 @@ pub async fn unlock<R: Runtime>(
     }
 }
 
-/// Her emergency not sent yet when a wrong try was made: the logout of a 5th one deletes it with
-/// a shared computer's cache, or holds it until she signs in again, and the sentences say so.
+/// Her emergency not sent yet when a wrong try was made: a 5th one logs out once it has gone;
+/// one parked after a refusal is deleted with a shared computer's cache at that logout, or held
+/// until she signs in again, and the sentences say so.
 struct Unsent {
     shared: bool,
     /// Refused and parked: it goes only when she presses Retry.
     parked: bool,
     /// The clinic's emergency number, or words for the local one.
     call: String,
+}
+
+/// The user's emergency not sent yet, if any, as the sentences need it.
+fn unsent(client: &Client) -> Option<Unsent> {
+    let lock = client.lock_status();
+    lock.unsent_emergency.as_ref().map(|e| Unsent {
+        shared: lock.device == Device::Shared,
+        parked: e.status == clinic_protocol::MessageStatus::Failed,
+        call: client
+            .clinic_info()
+            .and_then(|c| c.emergency_phone)
+            .unwrap_or_else(|| "your local emergency number".to_owned()),
+    })
+}
+
+/// Why the session ended after the wrong tries ran out while an emergency waited: it reached
+/// the clinic first, or it was refused (or the server ended the session) and is what it is.
+pub fn logged_out_after_tries(client: &Client) -> String {
+    match unsent(client) {
+        None => "Too many wrong tries to unlock: you were logged out once your emergency had \
+                 reached the clinic."
+            .to_owned(),
+        unsent => logged_out(unsent.as_ref()),
+    }
 }
 
 /// A wrong try's sentence: the tries left, the wait, and before the last one what the logout
@@ -94,18 +121,27 @@ fn wrong_try(has_pin: bool, left: u32, wait: Option<Duration>, unsent: Option<&U
     });
     match unsent {
         Some(Unsent {
+            parked: false,
+            call,
+            ..
+        }) if left == 1 => format!(
+            "Wrong {wrong}. 1 try left: a wrong one logs you out once your emergency has reached \
+             the clinic (it has not yet). If you need help now, call {call}.{wait}"
+        ),
+        Some(Unsent {
             shared,
-            parked,
+            parked: true,
             call,
         }) if left == 1 => {
-            let fate = match (shared, parked) {
-                (true, _) => "it would be deleted and never sent",
-                (false, false) => "it would go only once you sign in again",
-                (false, true) => "it would wait, refused, for you to sign in and press Retry",
+            let fate = if *shared {
+                "it would be deleted and never sent"
+            } else {
+                "it would wait, refused, for you to sign in and press Retry"
             };
             format!(
-                "Wrong {wrong}. 1 try left: a wrong one logs you out, and your emergency has not \
-                 reached the clinic yet, so {fate}. If you need help now, call {call}.{wait}"
+                "Wrong {wrong}. 1 try left: a wrong one logs you out, and your emergency was \
+                 refused and has not reached the clinic, so {fate}. If you need help now, call \
+                 {call}.{wait}"
             )
         }
         _ => {
@@ -199,9 +235,20 @@ mod tests {
         );
         assert_eq!(
             wrong_try(false, 1, wait, Some(&shared)),
-            "Wrong password. 1 try left: a wrong one logs you out, and your emergency has not \
-             reached the clinic yet, so it would be deleted and never sent. If you need help now, \
-             call 112. Wait 30 seconds before the next try."
+            "Wrong password. 1 try left: a wrong one logs you out once your emergency has \
+             reached the clinic (it has not yet). If you need help now, call 112. Wait 30 \
+             seconds before the next try."
+        );
+        let shared_parked = Unsent {
+            shared: true,
+            parked: true,
+            call: "112".to_owned(),
+        };
+        assert_eq!(
+            wrong_try(false, 1, None, Some(&shared_parked)),
+            "Wrong password. 1 try left: a wrong one logs you out, and your emergency was \
+             refused and has not reached the clinic, so it would be deleted and never sent. If \
+             you need help now, call 112."
         );
         assert_eq!(
             logged_out(Some(&shared)),

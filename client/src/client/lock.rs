@@ -4,13 +4,14 @@
 
 use super::Client;
 use crate::error::Result;
-use crate::events::ClientEvent;
+use crate::events::{ClientEvent, ConnectionState};
 use crate::lock::{AppLock, Device, Unlock};
 use chrono::{DateTime, Utc};
 use clinic_protocol::{Emergency, MessageStatus, Role};
 use serde::Serialize;
 use std::sync::MutexGuard;
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 /// The lock as a UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,7 +33,8 @@ pub struct LockStatus {
     /// Seconds to wait before the next unlock try is accepted (after 3 wrong ones).
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub wait_secs: Option<u64>,
-    /// Wrong tries left before the session ends.
+    /// Wrong tries left before the session ends; 0 while it waits to end until an emergency of
+    /// the user not sent yet has gone (no more tries are taken).
     pub tries_left: u32,
     /// While locked: this user's newest emergency not sent yet, without its text, so that the
     /// lock screen can say it has not reached the clinic (also after a restart, and as it
@@ -127,18 +129,55 @@ impl Client {
     }
 
     /// Tries a PIN or the password (checked here, offline). The 5th wrong try ends the session
-    /// as [`Client::logout`] does, wiping the cache on a shared computer.
+    /// as [`Client::logout`] does, wiping the cache on a shared computer; while an emergency of
+    /// this user waits to be sent, it takes no more tries and answers
+    /// [`Unlock::LogOutWhenSent`] instead, for the caller to log out once
+    /// [`Client::emergencies_sent`] resolves (a logout would delete the press, or keep it from
+    /// going until she signs in again).
     pub async fn unlock(&self, secret: &str) -> Result<Unlock> {
         let outcome = self.app_lock().unlock(secret)?;
         match outcome {
             Unlock::Unlocked => self.lock_changed(),
+            Unlock::LogOut if self.shared.emergency_waiting() => {
+                tracing::warn!(
+                    "too many wrong unlock tries: logging out once the emergency is sent"
+                );
+                self.emit_lock();
+                return Ok(Unlock::LogOutWhenSent);
+            }
             Unlock::LogOut => {
                 tracing::warn!("too many wrong unlock tries: logging out");
                 self.logout().await?;
             }
-            Unlock::Wrong { .. } | Unlock::Wait(_) => self.emit_lock(),
+            Unlock::Wrong { .. } | Unlock::Wait(_) | Unlock::LogOutWhenSent => self.emit_lock(),
         }
         Ok(outcome)
+    }
+
+    /// Whether the wrong tries ran out: no more are taken, and the session is to end (at once,
+    /// or once [`Client::emergencies_sent`] resolves). Also after a restart.
+    pub fn tries_ran_out(&self) -> bool {
+        let lock = self.app_lock();
+        lock.is_locked() && lock.failures() >= crate::lock::LOGOUT_AFTER
+    }
+
+    /// Resolves once no emergency of this user waits to be sent: each was delivered, parked
+    /// after a refusal or dropped, or the server ended the session (nothing more can go).
+    pub async fn emergencies_sent(&self) {
+        let mut events = self.subscribe();
+        loop {
+            if !self.shared.emergency_waiting()
+                || matches!(self.state(), ConnectionState::SignedOut { .. })
+            {
+                return;
+            }
+            // Any event may be the one (a delivery changes the queue's count); the tick is
+            // for a change no event tells of.
+            match tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
+                Err(_) | Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => return,
+            }
+        }
     }
 
     /// Sets the unlock PIN (4-8 digits, weak ones refused). Only while unlocked.

@@ -89,6 +89,9 @@ pub enum Unlock {
     Wait(Duration),
     /// Too many wrong tries: the caller logs out (and on a shared PC wipes the cache).
     LogOut,
+    /// Too many wrong tries while an emergency of the user waits to be sent (told by
+    /// `Client::unlock`, never by the lock itself): the session ends once it has gone.
+    LogOutWhenSent,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

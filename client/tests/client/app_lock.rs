@@ -406,6 +406,84 @@ async fn five_wrong_tries_log_out_and_a_shared_pc_keeps_no_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_tries_with_an_emergency_waiting_log_out_only_once_it_reached_the_clinic() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let (url, port) = (server.url(), server.addr.port());
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let profile = tempfile::tempdir().unwrap();
+    let alice = signed_in(&url, profile.path(), "alice", &clock).await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    let session = Profile::new(profile.path())
+        .load_session()
+        .unwrap()
+        .unwrap();
+    let cache = Profile::new(profile.path()).cache_path(&session);
+    server.stop().await;
+    wait_until(&alice, "offline", || {
+        !matches!(alice.state(), ConnectionState::Online)
+    })
+    .await;
+    alice.lock_now().unwrap();
+    let tag = prefix("locked-out");
+    alice.raise_emergency(&format!("{tag} help")).unwrap();
+
+    // Someone at her shared computer guesses: the 5th wrong try does not log out yet.
+    for (wait, left) in [(0, 4), (0, 3), (0, 2), (30, 1)] {
+        clock.advance(Duration::from_secs(wait));
+        assert!(matches!(
+            alice.unlock("0000").await.unwrap(),
+            Unlock::Wrong { left: l, .. } if l == left
+        ));
+    }
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(alice.unlock("0000").await.unwrap(), Unlock::LogOutWhenSent);
+    assert!(alice.tries_ran_out());
+    assert_eq!(alice.lock_status().tries_left, 0);
+    assert_eq!(
+        alice.unlock(PASSWORD).await.unwrap(),
+        Unlock::LogOutWhenSent,
+        "no more tries are taken, not even the right one"
+    );
+    assert!(cache.exists(), "her press is still there");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), alice.emergencies_sent())
+            .await
+            .is_err(),
+        "offline, it has not gone"
+    );
+
+    // A restart keeps it so.
+    alice.disconnect().await;
+    drop(alice);
+    let mut options = options(profile.path());
+    options.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+    let alice = Client::open(options).unwrap();
+    assert!(alice.tries_ran_out());
+    assert_eq!(
+        alice.unlock(PASSWORD).await.unwrap(),
+        Unlock::LogOutWhenSent
+    );
+
+    // The server is back: the press goes, and then the session may end.
+    let _server = InProcessServer::start(data.path(), port).await;
+    alice.connect();
+    tokio::time::timeout(PATIENCE, alice.emergencies_sent())
+        .await
+        .expect("the emergency was sent");
+    let held = server_messages(&url, "dr.patel", &conversation).await;
+    assert_eq!(
+        held.iter()
+            .filter(|m| m.content.starts_with(&tag) && m.is_emergency)
+            .count(),
+        1,
+        "the doctors have it, once"
+    );
+    assert_eq!(alice.unlock("0000").await.unwrap(), Unlock::LogOut);
+    assert!(!cache.exists(), "a shared PC keeps no cache after logout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clinics_server_sets_the_longest_idle_time_and_users_may_only_shorten_it() {
     let data = demo_data_dir();
     let profile = tempfile::tempdir().unwrap();

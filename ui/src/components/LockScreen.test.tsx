@@ -252,6 +252,35 @@ describe('app lock', () => {
     expect(screen.getByTestId('unlock-error')).toHaveTextContent('4 tries left');
   });
 
+  it('the wrong tries run out while her press waits: no more are taken, and the app logs out once it went', async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const s = await renderApp(setup({ clinic, messages: history(2), connection: { state: 'offline' } }));
+    await act(() => s.store.lockNow());
+    await s.user.click(await screen.findByTestId('emergency-button'));
+    await s.user.type(screen.getByTestId('emergency-text'), 'I fell');
+    await s.user.click(screen.getByTestId('emergency-confirm-send'));
+    await screen.findByTestId('lock-own-emergency');
+    for (let i = 0; i < 5; i++) {
+      await s.user.type(screen.getByTestId('unlock-secret'), 'wrong');
+      await s.user.click(screen.getByTestId('unlock-submit'));
+    }
+    expect(await screen.findByTestId('unlock-ran-out')).toHaveTextContent(
+      'Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has reached the clinic.',
+    );
+    expect(screen.queryByTestId('unlock-secret')).toBeNull();
+    expect(screen.queryByTestId('unlock-submit')).toBeNull();
+    expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent('+44 20 7946 0000');
+    expect(s.fake.callsOf('logout')).toEqual([]);
+    // Connected: the press goes, then the session ends and the login screen says why.
+    const press = s.fake.messages.find((m) => m.isEmergency);
+    act(() => s.fake.setConnection({ state: 'online' }));
+    act(() => s.fake.ack(press?.clientId ?? ''));
+    expect(await screen.findByTestId('login-error')).toHaveTextContent(
+      'you were logged out once your emergency had reached the clinic',
+    );
+    expect(s.fake.messages.filter((m) => m.isEmergency && m.status === 'SENT')).toHaveLength(1);
+  });
+
   it("a locked doctor's screen has no emergency button", async () => {
     const s = await renderApp(setup({ as: DOCTOR }));
     await act(() => s.store.lockNow());

@@ -24,6 +24,8 @@ export function LockScreen() {
   const isDoctor = user?.role === 'DOCTOR';
   const problems = useMemo(() => (isDoctor ? deviceProblems(device) : []), [isDoctor, device]);
   const own = useOwnEmergency();
+  // The wrong tries ran out while her press waits: no field, the session ends once it has gone.
+  const ranOut = lock?.locked === true && lock.triesLeft === 0;
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLInputElement>(null);
@@ -69,30 +71,39 @@ export function LockScreen() {
             <strong>{own.heading}</strong> {own.text} If you need help now, call <strong>{own.call}</strong>.
           </p>
         )}
-        <p>
-          Signed in as <strong>{user?.name}</strong> ({user?.username}). Enter your{' '}
-          {lock?.hasPin ? 'PIN or password' : 'password'} to continue.
-        </p>
-        <label className="field">
-          <span>{lock?.hasPin ? 'PIN or password' : 'Password'}</span>
-          <input
-            ref={input}
-            type="password"
-            autoComplete="off"
-            required
-            data-testid="unlock-secret"
-            value={secret}
-            onChange={(e) => setSecret(e.target.value)}
-          />
-        </label>
-        {error && (
-          <p className="login-error" role="alert" data-testid="unlock-error">
-            {error}
+        {ranOut ? (
+          <p className="login-error" role="alert" data-testid="unlock-ran-out">
+            Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has
+            reached the clinic.
           </p>
+        ) : (
+          <>
+            <p>
+              Signed in as <strong>{user?.name}</strong> ({user?.username}). Enter your{' '}
+              {lock?.hasPin ? 'PIN or password' : 'password'} to continue.
+            </p>
+            <label className="field">
+              <span>{lock?.hasPin ? 'PIN or password' : 'Password'}</span>
+              <input
+                ref={input}
+                type="password"
+                autoComplete="off"
+                required
+                data-testid="unlock-secret"
+                value={secret}
+                onChange={(e) => setSecret(e.target.value)}
+              />
+            </label>
+            {error && (
+              <p className="login-error" role="alert" data-testid="unlock-error">
+                {error}
+              </p>
+            )}
+            <button type="submit" className="primary-button" disabled={busy} data-testid="unlock-submit">
+              Unlock
+            </button>
+          </>
         )}
-        <button type="submit" className="primary-button" disabled={busy} data-testid="unlock-submit">
-          Unlock
-        </button>
         <button type="button" className="link-button" data-testid="lock-logout" onClick={logout.logOut}>
           Not you? Log out
         </button>

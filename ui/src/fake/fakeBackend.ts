@@ -624,6 +624,7 @@ export class FakeBackend implements Backend {
     this.messages.splice(idx, 1);
     this.messages.push(m);
     this.setQueued();
+    queueMicrotask(() => this.endIfTriesRanOut());
     this.changed(m);
     if (m.isEmergency && m.id) {
       // One open emergency per patient, as the server keeps: a press joins one waiting, and
@@ -1152,6 +1153,26 @@ export class FakeBackend implements Backend {
     };
   }
 
+  /** Whether an emergency of the user waits to be sent (not one parked), as the core asks. */
+  private emergencyWaiting(): boolean {
+    const me = this.session?.user.id;
+    return this.messages.some((m) => m.isEmergency && m.senderId === me && m.status === 'SENDING');
+  }
+
+  /** As the shell after the wrong tries ran out: the session ends once no press waits. */
+  private endIfTriesRanOut(): void {
+    if (!this.session || !this.lock.locked || this.lock.triesLeft > 0 || this.emergencyWaiting()) return;
+    this.session = null;
+    this.lock = { ...UNLOCKED };
+    this.pin = null;
+    this.emit({
+      type: 'session',
+      session: null,
+      reason:
+        'Too many wrong tries to unlock: you were logged out once your emergency had reached the clinic.',
+    });
+  }
+
   /** The lock changed (as the shell says it with a `lock` event). */
   setLock(lock: LockStatus): LockStatus {
     this.lock = { ...lock, unsentEmergency: null };
@@ -1208,7 +1229,15 @@ export class FakeBackend implements Backend {
       queueMicrotask(() => this.emit({ type: 'snapshot', snapshot: this.snapshot() }));
       return status;
     }
-    const triesLeft = this.lock.triesLeft - 1;
+    const triesLeft = Math.max(this.lock.triesLeft - 1, 0);
+    if (triesLeft === 0 && this.emergencyWaiting()) {
+      // As the core: no more tries, and the session ends once her press has gone.
+      this.setLock({ ...this.lock, triesLeft });
+      throw new BackendError(
+        'logout_pending',
+        'Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has reached the clinic.',
+      );
+    }
     if (triesLeft === 0) {
       this.session = null;
       this.lock = { ...UNLOCKED };

@@ -221,7 +221,8 @@ sharedLongestSecs: number, personalLongestSecs: number,
  */
 waitSecs: number | null, 
 /**
- * Wrong tries left before the session ends.
+ * Wrong tries left before the session ends; 0 while it waits to end until an emergency of
+ * the user not sent yet has gone (no more tries are taken).
  */
 triesLeft: number, 
 /**

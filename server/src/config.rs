@@ -28,7 +28,8 @@ impl Synchronous {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Most connections held at once (lowered to fit the process's open-file limit). When full,
-    /// the oldest connection that has not signed in is shed to make room.
+    /// the oldest connection that is not protected (not signed in, or one of an account's past
+    /// its first 16) is shed to make room.
     pub max: usize,
     /// Most connections from one client address; 0 for no cap (e.g. behind a reverse proxy on
     /// the same machine, where every connection comes from 127.0.0.1).
@@ -173,8 +174,13 @@ pub struct Config {
     pub login_base_lockout: Duration,
     pub login_max_lockout: Duration,
     /// Password checks (argon2, about 19 MiB each) running at once, on threads of their own;
-    /// as many more may wait, and logins beyond that get 429 at once.
+    /// as many more may wait, and logins beyond that get 429 at once. One address has at most
+    /// this many checked at once, so it cannot take every place.
     pub login_checks: usize,
+    /// Successful sign-ins per account: past it the account's logins get 429 before any
+    /// password check, so valid credentials in a loop cannot fill the password checks (or the
+    /// sessions table) and keep everyone else from signing in.
+    pub login_success_rate: Rate,
     /// Rates of the other frame types, per socket.
     pub frame_rates: FrameRates,
     /// How often one patient's repeated emergency raises alert the doctors again (a raise
@@ -266,6 +272,11 @@ pub struct Config {
     pub init: bool,
     /// Who may read `GET /metrics`.
     pub metrics: MetricsAccess,
+    /// A reverse proxy on this machine tells each client's address in `X-Forwarded-For`: taken
+    /// from loopback peers only (the last address the header names), for the login throttles,
+    /// the audit trail and who may read the metrics. Without it every client behind the proxy
+    /// is 127.0.0.1, and one stranger's wrong passwords would lock the whole clinic out.
+    pub trust_forwarded_for: bool,
     /// Folder whose desktop packages `GET /download` offers (none: the page says there are none).
     pub downloads_dir: Option<PathBuf>,
 }
@@ -300,6 +311,8 @@ impl Config {
             login_base_lockout: Duration::from_secs(1),
             login_max_lockout: Duration::from_secs(15 * 60),
             login_checks: 2,
+            login_success_rate: Rate::new(0.1, 20.0),
+            trust_forwarded_for: false,
             frame_rates: FrameRates::default(),
             // Three raises at once, then one every ten seconds.
             emergency_raise_rate: Rate::new(0.1, 3.0),

@@ -130,6 +130,11 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
         self.take_n(key, 1.0)
     }
 
+    /// How long until `key`'s bucket has a token (`Ok`: it has one now); nothing is taken.
+    pub(crate) fn ready(&self, key: &K) -> Result<(), Duration> {
+        self.with_bucket(key, |bucket| bucket.until_next().map_or(Ok(()), Err))
+    }
+
     /// Takes `cost` tokens from `key`'s bucket, or says how long until it may.
     pub(crate) fn take_n(&self, key: &K, cost: f64) -> Result<(), Duration> {
         self.with_bucket(key, |bucket| bucket.take_n(cost).map_or(Ok(()), Err))
@@ -176,11 +181,14 @@ struct Failures {
 
 /// Failed logins per key, counted before the password is checked: an attempt first takes a
 /// slot, and past `max_failures` (decided or pending) no slot is given, so concurrency cannot
-/// get more guesses checked than the limit. From the limit on each further failure lengthens
-/// the lockout: it doubles every `ramp` failures, from `base` up to `max`.
+/// get more guesses checked than the limit; nor past `max_pending` at once. From the limit on
+/// each further failure lengthens the lockout: it doubles every `ramp` failures, from `base` up
+/// to `max`. A key quiet for `max` (no attempt, no lockout running) starts again from none:
+/// typos add up over a shift, never over the server's life.
 #[derive(Debug)]
 pub(crate) struct LoginThrottle {
     max_failures: u32,
+    max_pending: u32,
     ramp: u32,
     base: Duration,
     max: Duration,
@@ -202,10 +210,19 @@ impl LoginThrottle {
     pub(crate) fn new(max_failures: u32, ramp: u32, base: Duration, max: Duration) -> Self {
         Self {
             max_failures: max_failures.max(1),
+            max_pending: u32::MAX,
             ramp: ramp.max(1),
             base,
             max,
             keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// At most `max_pending` attempts of one key checked at once.
+    pub(crate) fn at_once(self, max_pending: u32) -> Self {
+        Self {
+            max_pending: max_pending.max(1),
+            ..self
         }
     }
 
@@ -232,6 +249,13 @@ impl LoginThrottle {
         });
         if let Some(until) = entry.locked_until.filter(|u| *u > now) {
             return Err(until - now);
+        }
+        if entry.pending == 0 && now.duration_since(entry.last) >= self.max {
+            entry.count = 0;
+            entry.locked_until = None;
+        }
+        if entry.pending >= self.max_pending {
+            return Err(PENDING_WAIT);
         }
         // Below the limit, as many at once as it has room for; at or past it (between
         // lockouts), one at a time.
@@ -323,6 +347,33 @@ mod tests {
         assert_eq!(throttle.fail("k"), Failed::LockedOut(Duration::ZERO));
         assert!(throttle.begin("k").is_ok(), "the lockout is over");
         assert_eq!(throttle.begin("k"), Err(PENDING_WAIT), "but one at a time");
+    }
+
+    #[test]
+    fn failures_fade_after_a_quiet_spell_and_a_key_has_its_checks_at_once() {
+        let quiet = Duration::from_millis(50);
+        let throttle = LoginThrottle::new(2, 1, Duration::from_millis(10), quiet);
+        assert!(throttle.begin("k").is_ok());
+        assert_eq!(throttle.fail("k"), Failed::Counted);
+        std::thread::sleep(quiet);
+        // A year of typos is not one shift's: after the quiet spell the count starts again.
+        assert!(throttle.begin("k").is_ok());
+        assert_eq!(throttle.fail("k"), Failed::Counted, "counted from none");
+        assert!(throttle.begin("k").is_ok());
+        assert!(matches!(throttle.fail("k"), Failed::LockedOut(_)));
+
+        let throttle =
+            LoginThrottle::new(100, 1, Duration::ZERO, Duration::from_secs(60)).at_once(2);
+        assert!(throttle.begin("a").is_ok());
+        assert!(throttle.begin("a").is_ok());
+        assert_eq!(
+            throttle.begin("a"),
+            Err(PENDING_WAIT),
+            "two checked at once"
+        );
+        assert!(throttle.begin("b").is_ok(), "another key's are its own");
+        throttle.release("a", false);
+        assert!(throttle.begin("a").is_ok());
     }
 
     #[test]

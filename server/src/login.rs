@@ -1,12 +1,14 @@
 //! Logins under attack. An attempt is counted before its password is checked (per username
 //! and address, and per address), so concurrency cannot get more guesses checked than the
 //! limit; the checks themselves (argon2, about 19 MiB each) run on a few threads of their own,
-//! so a flood of logins costs a fixed amount of memory and gets 429 beyond it. Failed logins
-//! and lockouts are logged.
+//! so a flood of logins costs a fixed amount of memory and gets 429 beyond it. No address holds
+//! more than its share of the checks, and an account's successful sign-ins have a rate, so
+//! neither a flood of guesses nor valid credentials in a loop keep others from signing in.
+//! Failed logins and lockouts are logged.
 
 use crate::accounts::verify_password;
 use crate::config::Config;
-use crate::limiter::{Failed, LoginThrottle};
+use crate::limiter::{Failed, KeyedBuckets, LoginThrottle};
 use argon2::Block;
 use std::net::IpAddr;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
@@ -24,8 +26,10 @@ type Check = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 pub(crate) struct Logins {
     /// Failures of one username from one address.
     by_pair: LoginThrottle,
-    /// Failures from one address, any usernames.
+    /// Failures from one address, any usernames; and its checks at once.
     by_address: LoginThrottle,
+    /// Successful sign-ins per username.
+    successes: KeyedBuckets<String>,
     checks: SyncSender<Check>,
     /// One per check running or waiting: taken before anything else is done for a login, so a
     /// flood is refused before it costs a database read or a thread.
@@ -90,22 +94,26 @@ impl Logins {
                 1,
                 config.login_base_lockout,
                 config.login_max_lockout,
-            ),
+            )
+            // Half the places: an address (or an account's flood from it) leaves the rest.
+            .at_once(u32::try_from(threads).unwrap_or(u32::MAX)),
+            successes: KeyedBuckets::new(config.login_success_rate),
             checks,
             slots: Arc::new(Semaphore::new(2 * threads)),
         }))
     }
 
     /// Counts an attempt of `username` from `address` and gives it a place among the password
-    /// checks, or refuses it.
+    /// checks, or refuses it. The throttles come first: what they refuse never holds a place,
+    /// not even for a moment.
     pub(crate) fn begin(
         self: &Arc<Self>,
         username: &str,
         address: IpAddr,
     ) -> Result<Attempt, Refused> {
-        let slot = Arc::clone(&self.slots).try_acquire_owned().map_err(|_| {
-            tracing::debug!("login refused: every password check is busy");
-            Refused::Busy(BUSY_RETRY)
+        self.successes.ready(&username.to_owned()).map_err(|wait| {
+            tracing::debug!(username, "login refused: signed in too often");
+            Refused::Throttled(wait)
         })?;
         let address = address.to_string();
         let pair = pair_key(username, &address);
@@ -115,9 +123,15 @@ impl Logins {
         })?;
         if let Err(wait) = self.by_address.begin(&address) {
             self.by_pair.release(&pair, false);
-            tracing::debug!(%address, "login refused: address locked out");
+            tracing::debug!(%address, "login refused: address locked out or checking enough");
             return Err(Refused::Throttled(wait));
         }
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            self.by_pair.release(&pair, false);
+            self.by_address.release(&address, false);
+            tracing::debug!("login refused: every password check is busy");
+            return Err(Refused::Busy(BUSY_RETRY));
+        };
         Ok(Attempt {
             logins: Arc::clone(self),
             username: username.to_owned(),
@@ -163,6 +177,8 @@ impl Attempt {
         let (username, address) = (self.username.as_str(), self.address.as_str());
         let pair = pair_key(username, address);
         if good {
+            // Counted even when two raced past an empty bucket: it is refilled by time alone.
+            let _ = logins.successes.take(&self.username);
             // A success clears this pair only: one good password must not unlock guessing at
             // other accounts from the same address.
             logins.by_pair.release(&pair, true);

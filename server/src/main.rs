@@ -249,6 +249,11 @@ struct ConnectionArgs {
     #[arg(long, env = "CLINIC_MAX_CONNECTIONS_PER_ADDRESS",
           default_value_t = ConnectionLimits::default().per_address)]
     max_connections_per_address: usize,
+    /// Behind a reverse proxy on this machine: take each client's address from the proxy's
+    /// `X-Forwarded-For` (only from loopback peers), for the login throttles, the audit trail
+    /// and who may read the metrics.
+    #[arg(long, env = "CLINIC_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
     /// Seconds a client has to complete the TLS handshake.
     #[arg(long, env = "CLINIC_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10.0,
           value_parser = positive_secs)]
@@ -486,6 +491,7 @@ fn run() -> anyhow::Result<()> {
                 header_read_timeout: Duration::from_secs_f64(connections.header_read_timeout_secs),
                 idle_timeout: Duration::from_secs_f64(connections.idle_timeout_secs),
             };
+            config.trust_forwarded_for = connections.trust_forwarded_for;
             config.session_idle_timeout = Duration::from_secs_f64(sessions.session_idle_secs);
             config.token_ttl = Duration::from_secs_f64(sessions.session_max_secs);
             config.session_check_interval = Duration::from_secs_f64(sessions.session_check_secs);

@@ -3,14 +3,16 @@
 //!
 //! Every accepted connection is registered until its last handle is dropped (a WebSocket keeps
 //! the handle of the connection it was upgraded from). A connection becomes *authenticated* when
-//! a request on it presented a valid token or its WebSocket signed in. When a cap is reached,
-//! the oldest unauthenticated connection in the scope (everywhere, or that address) is shed to
-//! make room, so idle or half-open connections can never lock out a login, a health check or
-//! an emergency. Only when every connection in the scope is authenticated is the newcomer
-//! refused.
+//! a request on it presented a valid token or its WebSocket signed in; the first
+//! [`PROTECTED_PER_ACCOUNT`] authenticated connections of an account are *protected*. When a cap
+//! is reached, the oldest connection in the scope (everywhere, or that address) that is not
+//! protected is shed to make room, so idle or half-open connections, or one account opening
+//! hundreds, can never lock out a login, a health check or an emergency. Only when every
+//! connection in the scope is protected is the newcomer refused.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
@@ -23,13 +25,20 @@ pub(crate) struct Caps {
     pub per_ip: usize,
 }
 
+/// Authenticated connections of one account that are never shed: a person's devices (a socket
+/// and a few keep-alive connections each). More of them may be shed for a newcomer, as
+/// unauthenticated ones are.
+pub(crate) const PROTECTED_PER_ACCOUNT: usize = 16;
+
 #[derive(Debug, Default)]
 struct Inner {
     next_id: u64,
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
-    /// Unauthenticated connections by age (ids grow), with the way to shed each.
-    unauthenticated: BTreeMap<u64, (IpAddr, CancellationToken)>,
+    /// Protected connections per account (user id).
+    per_account: HashMap<String, usize>,
+    /// Connections that may be shed, by age (ids grow), with the way to shed each.
+    sheddable: BTreeMap<u64, (IpAddr, CancellationToken)>,
 }
 
 /// The registry of live connections.
@@ -58,7 +67,7 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a new connection from `ip`, shedding the oldest unauthenticated one of its scope
+    /// Registers a new connection from `ip`, shedding the oldest unprotected one of its scope
     /// if a cap is reached.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnTag, Refused> {
         let mut inner = self.lock();
@@ -74,17 +83,18 @@ impl Registry {
         inner.total += 1;
         *inner.per_ip.entry(ip).or_default() += 1;
         let shed_token = CancellationToken::new();
-        inner.unauthenticated.insert(id, (ip, shed_token.clone()));
+        inner.sheddable.insert(id, (ip, shed_token.clone()));
         Ok(ConnTag(Arc::new(Entry {
             id,
             ip,
             registry: Arc::clone(self),
             shed: shed_token,
             authenticated: AtomicBool::new(false),
+            protected_as: OnceLock::new(),
         })))
     }
 
-    /// Sheds the oldest unauthenticated connection anywhere (the process ran out of file
+    /// Sheds the oldest unprotected connection anywhere (the process ran out of file
     /// descriptors). False when there is none.
     pub(crate) fn shed_oldest(&self) -> bool {
         shed(&mut self.lock(), None)
@@ -98,6 +108,14 @@ impl Registry {
 
     fn remove(&self, entry: &Entry) {
         let mut inner = self.lock();
+        if let Some(account) = entry.protected_as.get()
+            && let Some(held) = inner.per_account.get_mut(account)
+        {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                inner.per_account.remove(account);
+            }
+        }
         inner.total = inner.total.saturating_sub(1);
         if let Some(count) = inner.per_ip.get_mut(&entry.ip) {
             *count = count.saturating_sub(1);
@@ -105,20 +123,20 @@ impl Registry {
                 inner.per_ip.remove(&entry.ip);
             }
         }
-        inner.unauthenticated.remove(&entry.id);
+        inner.sheddable.remove(&entry.id);
     }
 }
 
-/// Cancels the oldest unauthenticated connection (from `ip` if given) and stops counting it
+/// Cancels the oldest connection not protected (from `ip` if given) and stops counting it
 /// against the caps at once: its task closes the socket as soon as it runs.
 fn shed(inner: &mut Inner, ip: Option<IpAddr>) -> bool {
     let victim = inner
-        .unauthenticated
+        .sheddable
         .iter()
         .find(|(_, (from, _))| ip.is_none_or(|ip| *from == ip))
         .map(|(id, _)| *id);
     let Some(id) = victim else { return false };
-    if let Some((from, token)) = inner.unauthenticated.remove(&id) {
+    if let Some((from, token)) = inner.sheddable.remove(&id) {
         token.cancel();
         inner.total = inner.total.saturating_sub(1);
         if let Some(count) = inner.per_ip.get_mut(&from) {
@@ -127,7 +145,7 @@ fn shed(inner: &mut Inner, ip: Option<IpAddr>) -> bool {
                 inner.per_ip.remove(&from);
             }
         }
-        tracing::debug!(%from, "shed an unauthenticated connection to make room");
+        tracing::debug!(%from, "shed a connection to make room");
     }
     true
 }
@@ -139,6 +157,8 @@ struct Entry {
     registry: Arc<Registry>,
     shed: CancellationToken,
     authenticated: AtomicBool,
+    /// The account whose protected connection this is.
+    protected_as: OnceLock<String>,
 }
 
 impl Drop for Entry {
@@ -156,11 +176,25 @@ impl Drop for Entry {
 pub(crate) struct ConnTag(Arc<Entry>);
 
 impl ConnTag {
-    /// Marks the connection as carrying a signed-in user: it is never shed from now on.
-    pub(crate) fn authenticated(&self) {
-        if !self.0.authenticated.swap(true, Ordering::AcqRel) {
-            self.0.registry.lock().unauthenticated.remove(&self.0.id);
+    /// Marks the connection as carrying `account` (a user id) signed in: never shed from now
+    /// on, unless the account already holds [`PROTECTED_PER_ACCOUNT`] such connections.
+    pub(crate) fn authenticated(&self, account: &str) {
+        if self.0.authenticated.swap(true, Ordering::AcqRel) {
+            return;
         }
+        let mut inner = self.0.registry.lock();
+        // Shed already: it is on its way out.
+        if self.0.shed.is_cancelled() {
+            return;
+        }
+        let held = inner.per_account.entry(account.to_owned()).or_default();
+        if *held >= PROTECTED_PER_ACCOUNT {
+            tracing::debug!(account, "an account's connection beyond its protected ones");
+            return;
+        }
+        *held += 1;
+        let _ = self.0.protected_as.set(account.to_owned());
+        inner.sheddable.remove(&self.0.id);
     }
 
     /// Resolves when the connection was shed to make room for another.
@@ -187,14 +221,14 @@ mod tests {
         let first = registry.admit(ip(1)).unwrap();
         let second = registry.admit(ip(2)).unwrap();
         let third = registry.admit(ip(3)).unwrap();
-        first.authenticated();
+        first.authenticated("u");
         let fourth = registry.admit(ip(4)).unwrap();
         // `second` was the oldest unauthenticated one.
         assert!(second.0.shed.is_cancelled());
         assert!(!first.0.shed.is_cancelled());
         assert_eq!(registry.count(), 3);
         for tag in [&third, &fourth] {
-            tag.authenticated();
+            tag.authenticated("u");
         }
         assert_eq!(registry.admit(ip(5)).unwrap_err(), Refused::Full);
         drop(second);
@@ -205,6 +239,45 @@ mod tests {
     }
 
     #[test]
+    fn one_account_keeps_only_its_first_connections_from_being_shed() {
+        let registry = Registry::new(Caps {
+            total: PROTECTED_PER_ACCOUNT + 3,
+            per_ip: 0,
+        });
+        let mine: Vec<ConnTag> = (0..PROTECTED_PER_ACCOUNT + 2)
+            .map(|_| {
+                let tag = registry.admit(ip(1)).unwrap();
+                tag.authenticated("attacker");
+                tag
+            })
+            .collect();
+        let doctor = registry.admit(ip(2)).unwrap();
+        doctor.authenticated("doctor");
+        // A full house: the account's connections past its protected ones give way, oldest
+        // first; then the newcomer is refused.
+        let mut newcomers = Vec::new();
+        for n in 0..2 {
+            let newcomer = registry.admit(ip(3)).unwrap();
+            newcomer.authenticated("doctor");
+            newcomers.push(newcomer);
+            assert!(mine[PROTECTED_PER_ACCOUNT + n].0.shed.is_cancelled(), "{n}");
+        }
+        assert_eq!(registry.admit(ip(3)).unwrap_err(), Refused::Full);
+        assert!(
+            mine[..PROTECTED_PER_ACCOUNT]
+                .iter()
+                .all(|t| !t.0.shed.is_cancelled())
+        );
+        assert!(!doctor.0.shed.is_cancelled());
+        // Protected ones that close make room for the account's next ones.
+        drop(mine);
+        let again = registry.admit(ip(1)).unwrap();
+        again.authenticated("attacker");
+        assert!(again.0.protected_as.get().is_some());
+        assert_eq!(registry.lock().per_account.get("attacker"), Some(&1));
+    }
+
+    #[test]
     fn one_address_cannot_take_every_slot() {
         let registry = Registry::new(Caps {
             total: 100,
@@ -212,8 +285,8 @@ mod tests {
         });
         let a = registry.admit(ip(1)).unwrap();
         let b = registry.admit(ip(1)).unwrap();
-        a.authenticated();
-        b.authenticated();
+        a.authenticated("u");
+        b.authenticated("u");
         assert_eq!(registry.admit(ip(1)).unwrap_err(), Refused::AddressFull);
         let other = registry.admit(ip(2));
         assert!(other.is_ok());

@@ -1,6 +1,6 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
 
-use super::ApiJson;
+use super::{ApiJson, ClientAddress};
 use crate::accounts::{new_token, token_hash};
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::ApiError;
@@ -8,18 +8,17 @@ use crate::login::Refused;
 use crate::state::{AppState, Session};
 use crate::time::{from_ms, now_ms};
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use clinic_protocol::User;
 use clinic_protocol::rest::{LoginRequest, LoginResponse};
-use std::net::SocketAddr;
 
 /// Longest username or password looked at; longer ones are refused before any hashing.
 const MAX_CREDENTIAL_BYTES: usize = 1024;
 
 pub(super) async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     if request.username.len() > MAX_CREDENTIAL_BYTES
@@ -29,7 +28,7 @@ pub(super) async fn login(
     }
     let username = request.username.trim().to_lowercase();
     // Counted before anything else happens, so concurrent guesses cannot outrun the limit.
-    let attempt = state.logins.begin(&username, peer.ip()).map_err(refused)?;
+    let attempt = state.logins.begin(&username, client).map_err(refused)?;
     let account = state.store.account(&username).await?;
     let stored = account
         .as_ref()
@@ -51,7 +50,7 @@ pub(super) async fn login(
         let failed = failed
             .subject(typed)
             .outcome(Outcome::Failed)
-            .detail(serde_json::json!({ "address": peer.ip().to_string() }));
+            .detail(serde_json::json!({ "address": client.to_string() }));
         audit::commit(&state.store, vec![failed]).await?;
         return Err(ApiError::unauthorized("wrong username or password"));
     };
@@ -60,7 +59,7 @@ pub(super) async fn login(
     let hash = token_hash(&token);
     let ttl_ms = i64::try_from(state.config.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let expires_at = now_ms().saturating_add(ttl_ms);
-    let address = peer.ip().to_string();
+    let address = client.to_string();
     state
         .store
         .sign_in(hash, &account.user.id, expires_at, address)

@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text, answered only to the addresses `--metrics` allows (by default
 //! the clinic's own network, so a port forward for patients at home does not publish it).
 
+use super::ClientAddress;
 use crate::config::MetricsAccess;
 use crate::error::ApiError;
 use crate::metrics::{
@@ -8,16 +9,16 @@ use crate::metrics::{
     SEARCH_FAILING, SOCKETS,
 };
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 pub(super) async fn metrics(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !allowed(state.config.metrics, peer.ip()) {
+    if !allowed(state.config.metrics, client) {
         return Err(ApiError::forbidden(
             "metrics are served only to the clinic's network (see --metrics)",
         ));

@@ -108,7 +108,7 @@ async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
 /// bytes are free is told only to the addresses that may read the metrics.
 async fn ready(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ClientAddress(client): ClientAddress,
 ) -> Result<Json<Ready>, ApiError> {
     let at = crate::time::now_ms();
     state.store.probe_write(at).await.map_err(|err| {
@@ -117,7 +117,7 @@ async fn ready(
         ApiError::unavailable("the database cannot commit a write")
     })?;
     let free = crate::datadir::free_bytes(&state.config.data_dir).unwrap_or(u64::MAX);
-    let told = metrics::allowed(state.config.metrics, peer.ip());
+    let told = metrics::allowed(state.config.metrics, client);
     if free < state.config.min_free_bytes {
         tracing::warn!(free, "not ready: the disk is nearly full");
         let how_much = if told {
@@ -134,6 +134,37 @@ async fn ready(
         version: env!("CARGO_PKG_VERSION").into(),
         free_bytes: told.then_some(free),
     }))
+}
+
+/// The client's address: the connection's peer, or behind a reverse proxy on this machine that
+/// the server was told to trust (`Config::trust_forwarded_for`), the last address its
+/// `X-Forwarded-For` names (the one the proxy itself saw; earlier ones are the client's word).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddress(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .copied()
+            .ok_or_else(|| ApiError::internal("no peer address"))?;
+        let peer = peer.ip();
+        if !state.config.trust_forwarded_for || !peer.is_loopback() {
+            return Ok(Self(peer));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|last| last.trim().parse().ok());
+        Ok(Self(forwarded.unwrap_or(peer)))
+    }
 }
 
 /// The token of an `Authorization: Bearer ...` header.
@@ -153,9 +184,10 @@ impl FromRequestParts<AppState> for Session {
         let token = bearer(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
         let session = state.session(token).await?;
-        // A connection that carried a signed-in request is never shed for a newcomer.
+        // A connection that carried a signed-in request is never shed for a newcomer (but for
+        // those of an account past its protected ones).
         if let Some(tag) = parts.extensions.get::<ConnTag>() {
-            tag.authenticated();
+            tag.authenticated(session.user.id.as_str());
         }
         Ok(session)
     }

@@ -161,14 +161,21 @@ pub(super) async fn download(
         return Err(missing());
     }
     let attempt = Event::by(&session.user.id, Action::FileDownload).subject(id.clone());
-    let found = state.store.upload(&id).await?;
+    let found = match state.store.upload(&id).await? {
+        Some(u) if u.visible_to(&session.user.id) => Some((u, true)),
+        Some(u) => {
+            let may = state.store.emergency_file_for(&session.user, &u).await?;
+            Some((u, may))
+        }
+        None => None,
+    };
     // Someone else's file is answered 404 (ids cannot be probed) but audited as DENIED.
     let upload = match found {
-        Some(u) if u.visible_to(&session.user.id) => {
+        Some((u, true)) => {
             audit::commit(&state.store, vec![attempt.conversation(&u.key)]).await?;
             u
         }
-        Some(u) => {
+        Some((u, false)) => {
             let refusal = ApiError::forbidden("not a participant of this file's conversation");
             audit::refused(&state.store, attempt.conversation(&u.key).denied(&refusal)).await?;
             return Err(missing());

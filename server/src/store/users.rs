@@ -179,15 +179,32 @@ pub(crate) fn set_password(
     Ok(changed > 0)
 }
 
+/// Sessions one account keeps: a sign-in past them ends the one used longest ago. A person's
+/// devices are far fewer; the bound keeps a loop of sign-ins from growing the table.
+pub(crate) const MAX_SESSIONS_PER_ACCOUNT: i64 = 50;
+
+/// Stores a new session of `user`, forgetting the user's revoked and expired ones (a forgotten
+/// token is refused as a revoked one is) and, past [`MAX_SESSIONS_PER_ACCOUNT`], the ones used
+/// longest ago.
 pub(crate) fn insert_token(
     conn: &Connection,
     hash: &str,
     user: &UserId,
     expires_at: i64,
 ) -> Result<(), StoreError> {
+    let now = now_ms();
+    conn.prepare_cached(
+        "DELETE FROM tokens WHERE user_id = ?1 AND (revoked = 1 OR expires_at <= ?2)",
+    )?
+    .execute(params![user.as_str(), now])?;
+    conn.prepare_cached(
+        "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE user_id = ?1 \
+         ORDER BY COALESCE(last_used_at, created_at) DESC, rowid DESC LIMIT -1 OFFSET ?2)",
+    )?
+    .execute(params![user.as_str(), MAX_SESSIONS_PER_ACCOUNT - 1])?;
     conn.execute(
         "INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![hash, user.as_str(), now_ms(), expires_at],
+        params![hash, user.as_str(), now, expires_at],
     )?;
     Ok(())
 }
@@ -271,4 +288,52 @@ pub(crate) fn for_test(conn: &Connection, username: &str, role: Role) -> User {
         },
     )
     .unwrap()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_keeps_its_newest_used_sessions_and_forgets_ended_ones() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        let alice = for_test(&conn, "alice", Role::Patient);
+        let bob = for_test(&conn, "bob", Role::Patient);
+        let far = now_ms() + 3_600_000;
+        insert_token(&conn, "bob-1", &bob.id, far).unwrap();
+        insert_token(&conn, "gone", &alice.id, far).unwrap();
+        revoke_token(&conn, "gone").unwrap();
+        insert_token(&conn, "expired", &alice.id, now_ms() - 1).unwrap();
+        // The first one is in use: it is kept however many sign-ins follow.
+        insert_token(&conn, "in-use", &alice.id, far).unwrap();
+        conn.execute(
+            "UPDATE tokens SET last_used_at = ?1 WHERE hash = 'in-use'",
+            [now_ms() + 60_000],
+        )
+        .unwrap();
+        for i in 0..MAX_SESSIONS_PER_ACCOUNT + 10 {
+            insert_token(&conn, &format!("loop-{i}"), &alice.id, far).unwrap();
+        }
+        let held = |user: &UserId| -> Vec<String> {
+            let mut stmt = conn
+                .prepare("SELECT hash FROM tokens WHERE user_id = ?1 ORDER BY hash")
+                .unwrap();
+            stmt.query_map([user.as_str()], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let alices = held(&alice.id);
+        assert_eq!(
+            alices.len(),
+            usize::try_from(MAX_SESSIONS_PER_ACCOUNT).unwrap()
+        );
+        assert!(alices.contains(&"in-use".to_owned()));
+        assert!(alices.contains(&format!("loop-{}", MAX_SESSIONS_PER_ACCOUNT + 9)));
+        assert!(!alices.contains(&"loop-0".to_owned()), "used longest ago");
+        assert!(!alices.iter().any(|h| h == "gone" || h == "expired"));
+        assert_eq!(held(&bob.id), ["bob-1"], "another account's are its own");
+    }
 }

@@ -161,11 +161,27 @@ async fn connection(
             }
         }
     };
-    if let (Some(tag), Some(_)) = (&tag, &session) {
-        tag.authenticated();
+    if let (Some(tag), Some(session)) = (&tag, &session) {
+        tag.authenticated(session.user.id.as_str());
     }
     if let Some(session) = session {
-        session::run(&state, session, &mut stream, &outbox).await;
+        // One of an account's sockets past its protected ones may still be shed for a
+        // newcomer: closed as a revoked one is, its commands answered first.
+        let shed = async {
+            match &tag {
+                Some(tag) => tag.shed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let run = session::run(&state, session, &mut stream, &outbox);
+        tokio::pin!(run);
+        tokio::select! {
+            () = &mut run => {}
+            () = shed => {
+                outbox.close_with(close_code::AGAIN, "server busy");
+                run.await;
+            }
+        }
     }
     // A socket closed by shutdown or by the server keeps that reason; otherwise a normal close.
     if !outbox.close.is_cancelled() {

@@ -1,8 +1,9 @@
 //! Findings 3 and 5 of the abuse review, and the login items of finding 11, against the real
 //! binary on loopback: concurrent wrong passwords cannot get more guesses checked than the
 //! limit, a flood of logins keeps the server's memory flat (measured in /proc), a stranger's
-//! failures lock only their own (username, address) pair, `Retry-After` is never too short, and
-//! failed logins and lockouts are logged.
+//! failures lock only their own (username, address) pair, `Retry-After` is never too short,
+//! failed logins and lockouts are logged, one account's valid logins in a loop keep no one else
+//! from signing in, and behind a trusted reverse proxy each client has its own counts.
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
@@ -111,6 +112,122 @@ async fn a_login_flood_gets_few_checks_and_leaves_memory_flat() {
     let log = server.kill();
     assert!(log.contains("failed login"), "{log}");
     assert!(log.contains("victim"), "{log}");
+}
+
+#[tokio::test]
+async fn one_accounts_valid_logins_in_a_loop_keep_no_one_else_out() {
+    let dir = tempfile::tempdir().unwrap();
+    accounts(
+        dir.path(),
+        &[("alice", Role::Patient), ("dr.patel", Role::Doctor)],
+    );
+    let server = Binary::start(dir.path(), &[]);
+    // Eight loops signing alice in with her own password, from her computer.
+    let flooder = from(&server, Ipv4Addr::new(127, 0, 0, 2));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loops: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, stop) = (flooder.clone(), std::sync::Arc::clone(&stop));
+            let url = server.url("/api/auth/login");
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = client
+                        .post(&url)
+                        .json(&json!({"username": "alice", "password": PASSWORD}))
+                        .send()
+                        .await
+                        .unwrap();
+                    statuses.push(response.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    // Meanwhile a doctor signs in from the ward, again and again: never turned away.
+    let ward = from(&server, Ipv4Addr::new(127, 0, 0, 3));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut doctor = Vec::new();
+    for _ in 0..15 {
+        doctor.push(login(&ward, &server, "dr.patel", PASSWORD).await.0);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut flood = Vec::new();
+    for task in loops {
+        flood.extend(task.await.unwrap());
+    }
+    assert!(
+        doctor.iter().all(|s| *s == 200),
+        "the doctor's tries: {doctor:?}"
+    );
+    let signed_in = flood.iter().filter(|s| **s == 200).count();
+    assert!(
+        (20..=23).contains(&signed_in),
+        "{signed_in} of alice's {} logins went through; her burst is 20",
+        flood.len()
+    );
+    assert!(flood.iter().all(|s| *s == 200 || *s == 429), "{flood:?}");
+    server.kill();
+}
+
+/// Status of one login sent through a reverse proxy that says the client was `forwarded_for`.
+async fn login_through_proxy(
+    client: &reqwest::Client,
+    server: &Binary,
+    forwarded_for: &str,
+    username: &str,
+    password: &str,
+) -> u16 {
+    client
+        .post(server.url("/api/auth/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_strangers_guesses_lock_out_only_the_stranger() {
+    let dir = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("dr.patel", Role::Doctor)]);
+    // Every request comes from the proxy on this machine: 127.0.0.1.
+    for (trusted, doctor_gets_in) in [(true, true), (false, false)] {
+        let flags: &[&str] = if trusted {
+            &["--trust-forwarded-for"]
+        } else {
+            &[]
+        };
+        let server = Binary::start(dir.path(), flags);
+        let proxy = from(&server, Ipv4Addr::LOCALHOST);
+        // A stranger guesses at made-up names until their address is locked out (the earlier
+        // addresses in the header are the client's own word: only the last one counts).
+        for i in 0..25 {
+            login_through_proxy(
+                &proxy,
+                &server,
+                &format!("10.0.0.{i}, 203.0.113.9"),
+                &format!("nobody-{i}"),
+                "guess",
+            )
+            .await;
+        }
+        assert_eq!(
+            login_through_proxy(&proxy, &server, "203.0.113.9", "nobody", "guess").await,
+            429,
+            "the stranger is locked out"
+        );
+        let doctor = login_through_proxy(&proxy, &server, "10.1.2.3", "dr.patel", PASSWORD).await;
+        assert_eq!(
+            doctor == 200,
+            doctor_gets_in,
+            "trusted {trusted}: the doctor got {doctor}"
+        );
+        server.kill();
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! time): 1,100 idle connections under the usual 1024 open-file limit, slowloris half-sent
 //! headers and silent TLS sockets cannot block a new login, a WebSocket or a REST emergency;
 //! the server's memory is read from /proc. Timers close silent, half-sent and idle connections;
-//! one address cannot hold more than its share.
+//! one address cannot hold more than its share, nor one account.
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
@@ -67,6 +67,29 @@ async fn half_sent_header(
     stream
 }
 
+/// `patient` raises an emergency to `doctor` over REST (at `url`), which must get through.
+async fn rest_emergency(
+    http: &reqwest::Client,
+    url: &str,
+    patient: &common::Account,
+    doctor: &common::Account,
+) {
+    let response = tokio::time::timeout(
+        WAIT,
+        http.post(url)
+            .bearer_auth(&patient.token)
+            .json(&json!({
+                "patientId": patient.id(), "doctorId": doctor.id(),
+                "content": "chest pain", "isEmergency": true,
+            }))
+            .send(),
+    )
+    .await
+    .expect("a REST emergency gets through")
+    .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
 /// Login, a WebSocket and a REST emergency all work.
 async fn the_clinic_still_works(dir: &Path, addr: &str) {
     let patient = tokio::time::timeout(WAIT, common::login_at(dir, addr, "pat"))
@@ -79,21 +102,13 @@ async fn the_clinic_still_works(dir: &Path, addr: &str) {
     ws.send(json!({"type": "authenticate", "token": doctor.token}))
         .await;
     ws.expect("authenticated").await;
-    let response = tokio::time::timeout(
-        WAIT,
-        http_client(&tls_config(dir))
-            .post(format!("https://{addr}/api/chat/messages"))
-            .bearer_auth(&patient.token)
-            .json(&json!({
-                "patientId": patient.id(), "doctorId": doctor.id(),
-                "content": "chest pain", "isEmergency": true,
-            }))
-            .send(),
+    rest_emergency(
+        &http_client(&tls_config(dir)),
+        &format!("https://{addr}/api/chat/messages"),
+        &patient,
+        &doctor,
     )
-    .await
-    .expect("a REST emergency gets through")
-    .unwrap();
-    assert_eq!(response.status(), 201);
+    .await;
     let alert = ws.expect("emergency:alert").await;
     assert_eq!(alert["type"], "emergency:alert");
 }
@@ -242,4 +257,42 @@ async fn one_address_holds_only_its_share() {
         "the stranger's connection, shed for a real request",
     )
     .await;
+}
+
+#[tokio::test]
+async fn one_account_cannot_take_every_connection() {
+    let server = TestServer::start_with(|config| {
+        config.connections.max = 24;
+        config.connections.per_address = 0;
+    })
+    .await;
+    let c = common::clinic(&server).await;
+    // A patient opens socket after socket until the house is full and beyond.
+    let mut hers = Vec::new();
+    for _ in 0..30 {
+        hers.push(Ws::connect(&server, &c.pat1.token).await.0);
+    }
+    // A doctor still gets in, and hears an emergency raised over REST.
+    let (mut doctor, _) = tokio::time::timeout(WAIT, Ws::connect(&server, &c.doc1.token))
+        .await
+        .expect("the doctor's socket gets through");
+    rest_emergency(
+        &http_client(&server.tls),
+        &server.url("/api/chat/messages"),
+        &c.pat2,
+        &c.doc1,
+    )
+    .await;
+    doctor.expect("emergency:alert").await;
+    // Hers past the first 16 gave way ("server busy", try again later); the first ones did not.
+    let mut first = hers.remove(0);
+    let mut frame = json!({"patientId": c.pat1.id(), "doctorId": c.doc1.id()});
+    frame["type"] = json!("join:chat");
+    first.send(frame).await;
+    first.expect("chat:joined").await;
+    assert_eq!(
+        hers[15].closed().await,
+        Some(1013),
+        "the oldest of hers past her first 16 was shed"
+    );
 }

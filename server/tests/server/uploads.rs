@@ -1,4 +1,5 @@
-//! File sharing: upload and download by participants, refusals (third parties, over-size while
+//! File sharing: upload and download by participants (and by any doctor for an emergency's
+//! file: its alert reached them all), refusals (third parties, over-size while
 //! streaming, content that is not an allowed type), harmless names, no half files after an
 //! interrupted upload, orphan sweep, dedup, backup of files, and flat server memory during
 //! large uploads (measured on the real binary).
@@ -226,6 +227,51 @@ async fn third_parties_and_foreign_file_urls_are_refused() {
     assert_eq!(status, 201, "{message}");
     assert_eq!(message["fileType"], "application/pdf");
     assert_eq!(message["fileName"], "x.pdf");
+}
+
+#[tokio::test]
+async fn any_doctor_opens_an_emergencys_file_and_no_one_else_does() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let (status, body) = upload(&server, &c.pat1, &c, "wound.png", PNG.to_vec()).await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["fileUrl"].as_str().unwrap().to_owned();
+    // An ordinary message's file: doc2 is no participant.
+    assert_eq!(attach(&server, &c, "c-plain-file", &url).await, 201);
+    assert_eq!(download(&server, &c.doc2.token, &url).await.status(), 404);
+
+    let (status, body) = upload(&server, &c.pat1, &c, "wound2.png", PNG.to_vec()).await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["fileUrl"].as_str().unwrap().to_owned();
+    let (mut doc2, _) = Ws::connect(&server, &c.doc2.token).await;
+    let (status, message) = server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            json!({"clientId": "c-emergency-file", "patientId": c.pat1.id(),
+                   "doctorId": c.doc1.id(), "content": "look", "fileUrl": url,
+                   "isEmergency": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{message}");
+    // The alert reaches doc2 with the file's link, and the link opens for doc2.
+    let alert = doc2.expect("emergency:alert").await;
+    assert_eq!(alert["message"]["fileUrl"].as_str(), Some(url.as_str()));
+    let response = download(&server, &c.doc2.token, &url).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), PNG);
+    // Still after doc2 took it; never for another patient.
+    let id = alert["emergency"]["id"].as_str().unwrap();
+    let (status, _) = server
+        .post(
+            &c.doc2.token,
+            &format!("/api/emergencies/{id}/acknowledge"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(download(&server, &c.doc2.token, &url).await.status(), 200);
+    assert_eq!(download(&server, &c.pat2.token, &url).await.status(), 404);
 }
 
 fn uuid_like(a: &str, b: &str) -> String {

@@ -41,6 +41,32 @@ impl Store {
             .await
     }
 
+    /// Whether `upload` is attached to an emergency message and `user` is a doctor: its alert
+    /// went to every doctor with the file's link, so any doctor may open it (the one who takes
+    /// it from another doctor's patient too). The log is moved first: the message may be there.
+    pub(crate) async fn emergency_file_for(
+        &self,
+        user: &User,
+        upload: &Upload,
+    ) -> Result<bool, StoreError> {
+        let Some(message) = upload.message_id.clone() else {
+            return Ok(false);
+        };
+        if user.role != clinic_protocol::Role::Doctor {
+            return Ok(false);
+        }
+        self.reads
+            .run(move |conn| {
+                Ok::<_, StoreError>(
+                    conn.prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1 AND is_emergency = 1)",
+                    )?
+                    .query_row([message], |r| r.get(0))?,
+                )
+            })
+            .await
+    }
+
     /// Bytes `user` uploaded since `since` (ms), and when the oldest of those uploads was.
     pub(crate) async fn uploaded_since(
         &self,

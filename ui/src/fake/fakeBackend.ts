@@ -309,6 +309,17 @@ export class FakeBackend implements Backend {
       throw new BackendError('unauthorized', 'Wrong username or password');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
+    // As the core: a new sign-in starts a new lock (unlocked, no PIN, no wrong tries), whatever
+    // the last session's lock was.
+    this.lock = {
+      ...this.lock,
+      locked: false,
+      hasPin: false,
+      waitSecs: null,
+      triesLeft: UNLOCKED.triesLeft,
+      unsentEmergency: null,
+    };
+    this.pin = null;
     this.announceCacheReset();
     const snapshot = this.snapshot();
     // The clinic's settings come with the first connection (the store keeps what an event said

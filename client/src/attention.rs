@@ -7,7 +7,8 @@
 //! - Do-not-disturb mutes sound and notifications, never the banner or Acknowledge (the server
 //!   sends every alert to doctors on do-not-disturb too); escalated alerts ring even then.
 //! - Silencing quiets this device for the emergencies ringing now; their repeats stay quiet
-//!   here, a new emergency rings again. Logging out silences everything.
+//!   here, a new emergency rings again. Logging out silences everything. Otherwise each repeat
+//!   shows the emergency's notification again (a dismissed one comes back).
 //! - A new message notifies (with a chime) only while the window is not in front of the user,
 //!   and shows its text only when the user allowed it.
 //! - An emergency's notification is withdrawn once the emergency is handled (acknowledged or
@@ -166,28 +167,31 @@ impl Attention {
         {
             return effects;
         }
+        let named = Notice {
+            critical: true,
+            title: format!("EMERGENCY: {}", emergency.patient_name),
+            body: "A patient needs help now. Open Clinic Messaging to acknowledge.".to_owned(),
+            conversation: Some(ConversationKey::new(
+                emergency.patient_id.clone(),
+                emergency.doctor_id.clone(),
+            )),
+            chime: false,
+            tag: Some(emergency.id.as_str().to_owned()),
+        };
+        // A repeat (or the escalation) of one ringing here shows its notification again: one
+        // dismissed comes back, which on a device that cannot ring is all there is besides
+        // the window. The alarm keeps one notification per tag, so it is never shown twice.
         if state.ringing.insert(emergency.id.clone()) {
             effects.0.push(alarm(&state));
-            let named = Notice {
-                critical: true,
-                title: format!("EMERGENCY: {}", emergency.patient_name),
-                body: "A patient needs help now. Open Clinic Messaging to acknowledge.".to_owned(),
-                conversation: Some(ConversationKey::new(
-                    emergency.patient_id.clone(),
-                    emergency.doctor_id.clone(),
-                )),
-                chime: false,
-                tag: Some(emergency.id.as_str().to_owned()),
-            };
-            let notice = if state.locked {
-                locked_form(named.clone())
-            } else {
-                named.clone()
-            };
-            effects.0.push(ClientEvent::Notify { notice });
-            if state.notified.len() < MAX_SILENCED {
-                state.notified.insert(emergency.id.clone(), named);
-            }
+        }
+        let notice = if state.locked {
+            locked_form(named.clone())
+        } else {
+            named.clone()
+        };
+        effects.0.push(ClientEvent::Notify { notice });
+        if state.notified.len() < MAX_SILENCED {
+            state.notified.insert(emergency.id.clone(), named);
         }
         effects
     }
@@ -606,9 +610,12 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, ClientEvent::Notify { notice } if notice.critical))
         );
+        let repeat = a.alerted(&raised, false);
+        assert_eq!(alerting(&repeat), None, "a repeat rings on as it did");
         assert!(
-            a.alerted(&raised, false).0.is_empty(),
-            "a repeat changes nothing"
+            matches!(&repeat.0[..], [ClientEvent::Notify { notice }] if notice.critical
+                && notice.tag.as_deref() == Some("e1")),
+            "and shows its notification again, under its tag: {repeat:?}"
         );
         assert!(
             a.updated(&raised).0.is_empty(),

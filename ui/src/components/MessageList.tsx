@@ -541,12 +541,9 @@ export function MessageList({
                     <MessageBubble message={msg} mine={msg.senderId === me} />
                   </MessageBoundary>
                 </div>
-                {resolutions.rows.has(row.index) && (
-                  <ResolutionNote
-                    emergency={resolutions.rows.get(row.index) as Emergency}
-                    elsewhere={resolutions.rows.get(row.index)?.doctorId !== msg.doctorId}
-                  />
-                )}
+                {resolutions.rows.get(row.index)?.map((e) => (
+                  <ResolutionNote key={e.id} emergency={e} elsewhere={e.doctorId !== msg.doctorId} />
+                ))}
               </div>
             );
           })}

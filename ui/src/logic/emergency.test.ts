@@ -261,7 +261,7 @@ describe('resolutionRows', () => {
       press(6, 25), // after the resolution: a new emergency
       press(null, 18), // not sent yet
     ];
-    expect([...resolutionRows(items, [resolved]).rows]).toEqual([[3, resolved]]);
+    expect([...resolutionRows(items, [resolved]).rows]).toEqual([[3, [resolved]]]);
     expect(resolutionRows(items, [{ ...resolved, resolvedAt: null }]).rows.size).toBe(0);
     expect(resolutionRows([msg({ seq: 9, createdAt: iso(15) })], [resolved]).rows.size).toBe(0);
   });
@@ -273,7 +273,7 @@ describe('resolutionRows', () => {
       msg({ seq: 2, createdAt: iso(12), doctorId: DOCTOR2.id, senderId: DOCTOR2.id }), // the reply
       msg({ seq: 3, createdAt: iso(30), doctorId: DOCTOR2.id }), // after it
     ];
-    expect([...resolutionRows(theirs, [taken], DOCTOR2.id, false).rows]).toEqual([[1, taken]]);
+    expect([...resolutionRows(theirs, [taken], DOCTOR2.id, false).rows]).toEqual([[1, [taken]]]);
     // Nothing of theirs yet: first, once the start is loaded.
     expect(resolutionRows([], [taken], DOCTOR2.id, false).first).toEqual([taken]);
     expect(resolutionRows([], [taken], DOCTOR2.id, true).first).toEqual([]);
@@ -282,6 +282,24 @@ describe('resolutionRows', () => {
     const other = { ...resolved, acknowledgedBy: 'd3', resolvedBy: 'd3' };
     expect(resolutionRows(theirs, [other], DOCTOR2.id, false)).toEqual({ rows: new Map(), first: [] });
     // Its own conversation places it under its press as before.
-    expect(resolutionRows([press(2, 10)], [taken], DOCTOR.id, false).rows.get(0)).toBe(taken);
+    expect(resolutionRows([press(2, 10)], [taken], DOCTOR.id, false).rows.get(0)).toEqual([taken]);
+  });
+
+  it('keeps every resolution that falls under the same message, oldest first (a tester lost all but one)', () => {
+    const later = {
+      ...resolved,
+      id: 'e-later',
+      raisedAt: iso(40),
+      resolvedAt: iso(45),
+      acknowledgedBy: DOCTOR2.id,
+      resolvedBy: 'd3',
+    };
+    const taken = { ...resolved, acknowledgedBy: DOCTOR2.id, resolvedBy: DOCTOR2.id };
+    const theirs = [msg({ seq: 1, createdAt: iso(5), doctorId: DOCTOR2.id })];
+    // Both were taken by this doctor with nothing written here in between.
+    expect([...resolutionRows(theirs, [later, taken], DOCTOR2.id, false).rows]).toEqual([
+      [0, [taken, later]],
+    ]);
+    expect(resolutionRows([], [later, taken], DOCTOR2.id, false).first).toEqual([taken, later]);
   });
 });

@@ -101,8 +101,9 @@ export function resolvedIn(
 
 /** Where a conversation shows who resolved its emergencies and their notes. */
 export interface ResolutionPlaces {
-  /** Under the message at each index. */
-  rows: Map<number, Emergency>;
+  /** Under the message at each index, oldest resolution first (several resolutions taken in
+   * another doctor's conversation may fall under one message). */
+  rows: Map<number, Emergency[]>;
   /** Before the first message (or in an empty conversation). */
   first: Emergency[];
 }
@@ -124,7 +125,7 @@ export function resolutionRows(
   doctorId: string | null = null,
   hasOlder = true,
 ): ResolutionPlaces {
-  const rows = new Map<number, Emergency>();
+  const rows = new Map<number, Emergency[]>();
   const first: Emergency[] = [];
   for (const e of resolved) {
     if (!e.resolvedAt) continue;
@@ -140,12 +141,15 @@ export function resolutionRows(
       const t = at(m.createdAt);
       const press = m.isEmergency && m.patientId === e.patientId && t >= from;
       if (m.seq != null && t <= to && (elsewhere || press)) {
-        rows.set(i, e);
+        rows.set(i, [...(rows.get(i) ?? []), e]);
         placed = true;
       }
     }
     if (!placed && elsewhere && !hasOlder) first.push(e);
   }
+  const byResolution = (a: Emergency, b: Emergency) => at(a.resolvedAt ?? '') - at(b.resolvedAt ?? '');
+  for (const list of rows.values()) list.sort(byResolution);
+  first.sort(byResolution);
   return { rows, first };
 }
 

@@ -5,11 +5,19 @@
 import { memo, useCallback, useEffect, useState } from 'react';
 import { sameKey } from '../logic/conversations';
 import { fileKind, formatDateTime, formatTime, writtenShort, writtenTitle } from '../logic/format';
-import { canEdit, canUnsend, unsendLabel } from '../logic/messageChanges';
+import { canEdit, canTakeBackMisdirected, canUnsend, unsendLabel } from '../logic/messageChanges';
 import { useChat, useStore } from '../store/hooks';
 import type { LocalMessage } from '../types';
 import { FilePreview } from './FilePreview';
-import { ChangeState, ConfirmUnsend, EditedLabel, Editor, Tombstone, Versions } from './MessageChanges';
+import {
+  ChangeState,
+  ConfirmMisdirected,
+  ConfirmUnsend,
+  EditedLabel,
+  Editor,
+  Tombstone,
+  Versions,
+} from './MessageChanges';
 import { MessageText } from './MessageText';
 import { StatusTicks } from './StatusTicks';
 import { useMessageMenu } from './useMessageMenu';
@@ -50,7 +58,7 @@ export const MessageBubble = memo(function MessageBubble({
   const me = useChat((s) => s.session?.user ?? null);
   const windows = useChat((s) => s.clinic?.messageWindows ?? null);
   const other = useChat((s) => s.conversations.find((c) => sameKey(c, message))?.otherParty ?? null);
-  const [open, setOpen] = useState<'unsend' | 'edit' | 'versions' | null>(null);
+  const [open, setOpen] = useState<'unsend' | 'misdirected' | 'edit' | 'versions' | null>(null);
   const closeChange = useCallback(() => setOpen(null), []);
   const role = me?.role ?? 'PATIENT';
   // Mine, not acknowledged yet. It may still be dropped unless it may be on the server already
@@ -63,6 +71,7 @@ export const MessageBubble = memo(function MessageBubble({
     const change = { message, mine, role, windows, now };
     return {
       unsend: canUnsend(change) ? unsendLabel(role) : null,
+      misdirected: canTakeBackMisdirected(change),
       edit: canEdit(change),
       edited: !!message.edited && !message.retracted,
       unsent,
@@ -121,6 +130,9 @@ export const MessageBubble = memo(function MessageBubble({
         <ChangeState message={message} />
         {open === 'unsend' && message.id && (
           <ConfirmUnsend messageId={message.id} role={role} onDone={() => setOpen(null)} />
+        )}
+        {open === 'misdirected' && message.id && (
+          <ConfirmMisdirected messageId={message.id} role={role} onDone={() => setOpen(null)} />
         )}
         {open === 'versions' && message.id && <Versions messageId={message.id} onClose={closeChange} />}
         <footer className="bubble-meta">

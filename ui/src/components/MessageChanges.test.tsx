@@ -109,14 +109,17 @@ describe('unsend and edit', () => {
     });
     const { user, chat } = await renderChat(s, 'doc');
     const bubbles = within(chat).getAllByTestId('message') as HTMLElement[];
+    const offered = [];
     for (const b of bubbles.slice(0, 2)) {
-      const items = within(await menuOf(b))
-        .getAllByRole('menuitem')
-        .map((m) => m.textContent);
-      expect(items).not.toContain('Unsend');
-      expect(items).not.toContain('Edit');
+      offered.push(
+        within(await menuOf(b))
+          .getAllByRole('menuitem')
+          .map((m) => m.textContent),
+      );
       fireEvent.keyDown(screen.getByTestId('message-menu'), { key: 'Escape' });
     }
+    // The emergency: nothing; the old one: only as sent to the wrong person.
+    expect(offered).toEqual([['Copy text'], ['Copy text', 'Sent to the wrong person…']]);
     s.fake.refuseChanges = 'That ended at 09:00.';
     const fresh = bubbles[2];
     await user.click(within(await menuOf(fresh)).getByTestId('message-action-unsend'));
@@ -126,5 +129,36 @@ describe('unsend and edit', () => {
       "Couldn't unsend: too late. That ended at 09:00.",
     );
     expect(fresh).toHaveTextContent('fresh');
+  });
+
+  it('a doctor takes back an old message sent to the wrong person, with a reason the other side never sees', async () => {
+    const old = new Date(Date.now() - 3_600_000).toISOString();
+    const s = setup({
+      as: DOCTOR,
+      messages: [msg({ seq: 1, senderId: DOCTOR.id, content: 'results for Mr. B', createdAt: old })],
+    });
+    const { user, chat } = await renderChat(s, 'pat');
+    const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    const menu = await menuOf(bubble);
+    expect(
+      within(menu)
+        .getAllByRole('menuitem')
+        .map((m) => m.textContent),
+    ).toEqual(['Copy text', 'Edit', 'Sent to the wrong person…']);
+    await user.click(within(menu).getByTestId('message-action-misdirected'));
+    const form = await within(bubble).findByTestId('message-misdirected');
+    expect(within(form).getByTestId('message-misdirected-reason')).toHaveFocus();
+    // No reason, no taking back.
+    expect(within(form).getByTestId('message-misdirected-confirm')).toBeDisabled();
+    await user.type(within(form).getByTestId('message-misdirected-reason'), '  meant for another patient ');
+    await user.click(within(form).getByTestId('message-misdirected-confirm'));
+    expect(s.fake.callsOf('unsend_message')).toEqual([
+      { messageId: 'm1', reason: 'meant for another patient', misdirected: true },
+    ]);
+    act(() => s.fake.settleChanges());
+    expect(await within(chat).findByTestId('message-tombstone')).toHaveTextContent(
+      /^Message retracted by you at /,
+    );
+    expect(chat).not.toHaveTextContent('results for Mr. B');
   });
 });

@@ -108,6 +108,62 @@ export function ConfirmUnsend({
   );
 }
 
+/** "Sent to the wrong person": past the window to unsend, a message is taken back with a reason
+ * (kept sealed with the original on the server, never shown to the other side). */
+export function ConfirmMisdirected({
+  messageId,
+  role,
+  onDone,
+}: {
+  messageId: string;
+  role: Role;
+  onDone: () => void;
+}) {
+  const store = useStore();
+  const [reason, setReason] = useState('');
+  const field = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => field.current?.focus(), []);
+  const label = unsendLabel(role);
+  return (
+    <form
+      className="bubble-confirm bubble-misdirected"
+      role="alertdialog"
+      aria-label="Sent to the wrong person?"
+      data-testid="message-misdirected"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!reason.trim()) return;
+        onDone();
+        void store.unsend(messageId, reason.trim(), true);
+      }}
+    >
+      <span>
+        Sent to the wrong person? {label} it: its text and file go from both sides, and the other side sees
+        that you did. Say why, for the clinic's record (they will not see it).
+      </span>
+      <textarea
+        ref={field}
+        aria-label="Why it is taken back"
+        data-testid="message-misdirected-reason"
+        value={reason}
+        maxLength={250}
+        onChange={(e) => setReason(e.target.value)}
+      />
+      <button
+        type="submit"
+        className="link-button"
+        data-testid="message-misdirected-confirm"
+        disabled={!reason.trim()}
+      >
+        {label}
+      </button>
+      <button type="button" className="link-button" onClick={onDone}>
+        Cancel
+      </button>
+    </form>
+  );
+}
+
 export function Editor({ message, onDone }: { message: LocalMessage; onDone: () => void }) {
   const store = useStore();
   const [text, setText] = useState(message.content);

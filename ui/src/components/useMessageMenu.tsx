@@ -31,12 +31,14 @@ function focusSibling(from: HTMLElement, step: 1 | -1) {
 /** What the bubble adds to the menu: its own changes (see logic/messageChanges.ts). */
 export interface ChangeOptions {
   unsend: 'Unsend' | 'Retract' | null;
+  /** Past the window: take it back as sent to the wrong person, with a reason. */
+  misdirected: boolean;
   edit: boolean;
   edited: boolean;
   /** One's own message still waiting to be sent: "Don't send" drops it. */
   unsent: boolean;
   /** The bubble asks to confirm an unsend, opens its editor, or lists the versions. */
-  onChange: (what: 'unsend' | 'edit' | 'versions') => void;
+  onChange: (what: 'unsend' | 'misdirected' | 'edit' | 'versions') => void;
 }
 
 export function useMessageMenu(
@@ -61,6 +63,7 @@ export function useMessageMenu(
       selection: selectionIn(el),
       link,
       unsend: changes.unsend,
+      misdirected: changes.misdirected,
       edit: changes.edit,
       edited: changes.edited,
       unsent: changes.unsent,
@@ -110,6 +113,7 @@ export function useMessageMenu(
         void store.discard(message.clientId);
         return;
       case 'unsend':
+      case 'misdirected':
       case 'edit':
       case 'versions':
         changesAt(Date.now()).onChange(action.id);

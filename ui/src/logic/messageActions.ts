@@ -1,7 +1,8 @@
 // What the menu of a message offers (right-click, Shift+F10 or the Menu key on a message).
 // Only actions that exist are listed: unsend (retract) and edit only for one's own message
-// inside the clinic's window (logic/messageChanges.ts), the version list for an edited one,
-// and "Don't send" for one's own message still waiting to be sent.
+// inside the clinic's window (logic/messageChanges.ts), past it "Sent to the wrong person…",
+// the version list for an edited one, and "Don't send" for one's own message still waiting to
+// be sent.
 
 import { linksOf } from './links';
 
@@ -12,6 +13,7 @@ export type MessageAction =
   | { id: 'copy-link'; label: string; text: string }
   | { id: 'open-file'; label: string }
   | { id: 'unsend'; label: string }
+  | { id: 'misdirected'; label: string }
   | { id: 'edit'; label: string }
   | { id: 'versions'; label: string }
   | { id: 'discard'; label: string };
@@ -30,6 +32,9 @@ export interface ActionContext {
   link: string | null;
   /** "Unsend" or "Retract" when this one's own message may still be taken back. */
   unsend?: 'Unsend' | 'Retract' | null;
+  /** Whether this one's own message, past its window to unsend, may be taken back as sent to
+   * the wrong person (with a reason). */
+  misdirected?: boolean;
   /** Whether this one's own message may still be edited. */
   edit?: boolean;
   /** Whether the message was edited (its versions can be shown, to both sides). */
@@ -54,6 +59,7 @@ export function messageActions({
   selection,
   link,
   unsend,
+  misdirected,
   edit,
   edited,
   unsent,
@@ -75,6 +81,7 @@ export function messageActions({
   if (edited) actions.push({ id: 'versions', label: 'Show versions' });
   if (edit) actions.push({ id: 'edit', label: 'Edit' });
   if (unsend) actions.push({ id: 'unsend', label: unsend });
+  if (misdirected) actions.push({ id: 'misdirected', label: 'Sent to the wrong person…' });
   if (unsent) actions.push({ id: 'discard', label: "Don't send" });
   return actions;
 }

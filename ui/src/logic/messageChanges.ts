@@ -41,6 +41,13 @@ export function canUnsend(ctx: ChangeContext): boolean {
   return within(ctx.message, secs, ctx.now);
 }
 
+/** Whether the menu offers to take this message back as sent to the wrong person: one's own,
+ * at any age once its window to unsend (retract) has passed, with a reason (the server keeps
+ * the original sealed, as for any unsend). */
+export function canTakeBackMisdirected(ctx: ChangeContext): boolean {
+  return !!changeable(ctx) && !canUnsend(ctx);
+}
+
 /** Which version a copy's text is: 1 until the first edit. */
 export function versionOf(m: { edited?: Edited | null }): number {
   return m.edited?.version ?? 1;

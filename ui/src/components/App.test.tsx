@@ -1,11 +1,12 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DOCTOR, DOCTOR2, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
 import { BackendError } from '../backend';
 import { FAKE_PAIRING_CODE } from '../fake/fakeBackend';
 import { formatShortDate, formatTime, writtenShort } from '../logic/format';
+import { OFFLINE_WARNING, OFFLINE_WARNING_MS } from './useWarnings';
 
 async function openChat(user: ReturnType<typeof userEvent.setup>, username: string) {
   await user.click(await screen.findByTestId(`conversation-${username}`));
@@ -608,6 +609,29 @@ describe('doctor view', () => {
       ['Tray icon: shown.', 'finding finding-ok'],
     ]);
     expect(screen.queryByTestId('device-warning')).toBeNull();
+  });
+
+  it('a doctor long without the server is told emergencies cannot reach this computer; a blip says nothing', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const s = await renderApp(setup({ as: DOCTOR }));
+      await screen.findByTestId('chat-layout');
+      act(() => s.fake.setConnection({ state: 'offline' }));
+      await act(() => vi.advanceTimersByTimeAsync(OFFLINE_WARNING_MS - 1_000));
+      act(() => s.fake.setConnection({ state: 'online' }));
+      await act(() => vi.advanceTimersByTimeAsync(5_000));
+      expect(screen.queryByTestId('device-warning')).toBeNull();
+      act(() => s.fake.setConnection({ state: 'connecting' }));
+      await act(() => vi.advanceTimersByTimeAsync(OFFLINE_WARNING_MS));
+      expect(screen.getByTestId('device-warning')).toHaveTextContent(OFFLINE_WARNING);
+      // Locked, the lock screen says it too.
+      await act(() => s.store.lockNow());
+      expect(await screen.findByTestId('lock-device-warning')).toHaveTextContent(OFFLINE_WARNING);
+      act(() => s.fake.setConnection({ state: 'online' }));
+      await waitFor(() => expect(screen.queryByTestId('lock-device-warning')).toBeNull());
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('Escape closes Settings also when the focus left its fields', async () => {

@@ -1,8 +1,8 @@
 // The signed-in screen: top bar (who, connection, settings), emergency banner for doctors,
 // conversation list left, chat right, patient info for doctors.
 
-import { useEffect, useMemo, useState } from 'react';
-import { deviceProblems } from '../logic/device';
+import { useEffect, useState } from 'react';
+import { useWarnings } from './useWarnings';
 import { useChat, useStore } from '../store/hooks';
 import type { User } from '../types';
 import { ChatWindow } from './ChatWindow';
@@ -45,8 +45,7 @@ export function ChatLayout({ me }: { me: User }) {
   const store = useStore();
   const active = useChat((s) => s.active);
   const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
-  const device = useChat((s) => s.device);
-  const problems = useMemo(() => deviceProblems(device), [device]);
+  const problems = useWarnings();
   const [settingsOpen, setSettingsOpen] = useState(false);
   const isDoctor = me.role === 'DOCTOR';
   return (

@@ -4,8 +4,8 @@
 // the number to call, and "Not you? Log out" (asking first, like Settings, when it would stop the
 // alarm or delete sends not delivered yet).
 
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
-import { deviceProblems } from '../logic/device';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useWarnings } from './useWarnings';
 import { emergencyNumber, emergencyStatus, openEmergencies, RESOLVED_STATUS_MS } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
 import { EmergencyButton } from './EmergencyButton';
@@ -19,10 +19,11 @@ export function LockScreen() {
   const lock = useChat((s) => s.lock);
   const error = useChat((s) => s.lockError);
   const ringing = useChat((s) => s.ringing);
-  const device = useChat((s) => s.device);
-  // A doctor's device that cannot ring says so here too: locked is when the sound is relied on.
+  // A doctor's device that cannot ring, or an app long offline, says so here too: locked is
+  // when the sound is relied on.
   const isDoctor = user?.role === 'DOCTOR';
-  const problems = useMemo(() => (isDoctor ? deviceProblems(device) : []), [isDoctor, device]);
+  const warnings = useWarnings();
+  const problems = isDoctor ? warnings : [];
   const own = useOwnEmergency();
   // The wrong tries ran out while her press waits: no field, the session ends once it has gone.
   const ranOut = lock?.locked === true && lock.triesLeft === 0;

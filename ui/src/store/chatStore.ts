@@ -23,6 +23,7 @@ import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
 import type {
   Availability,
+  ConnectionStatus,
   Contact,
   ConversationKey,
   Device,
@@ -218,6 +219,7 @@ export class ChatStore {
       session: snapshot.session,
       loginError: null,
       connection: snapshot.connection,
+      offlineSince: this.offlineSince(snapshot.connection),
       settings: normalizeSettings(snapshot.settings),
       availability: snapshot.availability,
       clinic: snapshot.clinic,
@@ -235,7 +237,7 @@ export class ChatStore {
         return this.apply(e.snapshot);
       case 'connection':
         this.hear({ connection: e.status });
-        return this.set({ connection: e.status });
+        return this.set({ connection: e.status, offlineSince: this.offlineSince(e.status) });
       case 'message':
         return this.onMessage(e.message);
       case 'messageDiscarded':
@@ -515,6 +517,11 @@ export class ChatStore {
       const call = emergencyNumber(this.state.clinic);
       return `Could not send the emergency: ${describe(err)} If you need help now, call ${call}.`;
     }
+  }
+
+  /** Since when the connection is down, kept across changes of how it is down. */
+  private offlineSince(status: ConnectionStatus): number | null {
+    return status.state === 'online' ? null : (this.state.offlineSince ?? Date.now());
   }
 
   async unlock(secret: string): Promise<void> {

@@ -50,6 +50,8 @@ export interface ChatState {
   serverPairingCode: string | null;
   loggingIn: boolean;
   connection: ConnectionStatus;
+  /** When the connection was last lost (ms since the epoch), while it is down; null online. */
+  offlineSince: number | null;
   /** The core's list: ordered, with unread counts and contacts not talked to yet. */
   conversations: Conversation[];
   active: ConversationKey | null;
@@ -113,6 +115,7 @@ export function initialState(): ChatState {
     serverPairingCode: null,
     loggingIn: false,
     connection: { state: 'connecting', attempt: null, queued: 0, failed: 0, lastError: null },
+    offlineSince: null,
     conversations: [],
     active: null,
     messages: {},

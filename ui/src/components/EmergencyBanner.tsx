@@ -8,7 +8,7 @@ import {
   escalatedWhileWaiting,
   formatAge,
   formatSpan,
-  openEmergencies,
+  bannerOrder,
   previewText,
   waitingSince,
 } from '../logic/emergency';
@@ -231,7 +231,7 @@ export function EmergencyBanner() {
   const alerting = useChat((s) => s.ringing.length > 0);
   const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
   const ringable = useChat((s) => canRing(s.device));
-  const open = useMemo(() => openEmergencies(emergencies), [emergencies]);
+  const open = useMemo(() => bannerOrder(emergencies), [emergencies]);
   const draftsBack = useChat((s) => s.draftsBack);
   const now = useNow(
     TICK_MS,

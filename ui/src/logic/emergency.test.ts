@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DOCTOR, DOCTOR2, PATIENT, PATIENT2, emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
 import {
+  bannerOrder,
   emergencyStatus,
   escalatedWhileWaiting,
   formatAge,
@@ -301,5 +302,24 @@ describe('resolutionRows', () => {
       [0, [taken, later]],
     ]);
     expect(resolutionRows([], [later, taken], DOCTOR2.id, false).first).toEqual([taken, later]);
+  });
+});
+
+describe('bannerOrder', () => {
+  it('puts what still needs a doctor first: escalated, then waiting longest, then those taken', () => {
+    const iso = (min: number) => new Date(Date.UTC(2026, 0, 1, 10, min)).toISOString();
+    const taken = emergency({ id: 'e-taken', raisedAt: iso(1), state: 'ACKNOWLEDGED' });
+    const waiting = emergency({ id: 'e-waiting', raisedAt: iso(2) });
+    const newer = emergency({ id: 'e-newer', raisedAt: iso(3) });
+    const escalated = emergency({ id: 'e-escalated', raisedAt: iso(4), escalatedAt: iso(6) });
+    const reopened = emergency({ id: 'e-reopened', raisedAt: iso(0), reopenedAt: iso(5) });
+    const resolved = emergency({ id: 'e-resolved', raisedAt: iso(0), state: 'RESOLVED' });
+    expect(bannerOrder([taken, newer, reopened, resolved, waiting, escalated]).map((e) => e.id)).toEqual([
+      'e-escalated',
+      'e-waiting',
+      'e-newer',
+      'e-reopened',
+      'e-taken',
+    ]);
   });
 });

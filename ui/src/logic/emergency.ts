@@ -55,6 +55,17 @@ export function openEmergencies(list: readonly Emergency[]): Emergency[] {
     .sort((a, b) => at(a.raisedAt) - at(b.raisedAt) || (a.id < b.id ? -1 : 1));
 }
 
+/**
+ * The banner's order: those nobody has taken first (escalated before the others, then the one
+ * waiting longest), then those taken, oldest first; a short window scrolls the banner, and what
+ * still needs a doctor must not be the part scrolled away.
+ */
+export function bannerOrder(list: readonly Emergency[]): Emergency[] {
+  const rank = (e: Emergency) => (e.state === 'RAISED' ? (e.escalatedAt ? 0 : 1) : 2);
+  const waiting = (e: Emergency) => at(e.reopenedAt ?? e.raisedAt);
+  return openEmergencies(list).sort((a, b) => rank(a) - rank(b) || waiting(a) - waiting(b));
+}
+
 /** "just now", "40 s ago", "3 min ago", "2 h 5 min ago": how long ago `ts` was, for people. */
 export function formatAge(ts: string, now: number): string {
   const then = new Date(ts).getTime();

@@ -210,6 +210,15 @@ impl Shared {
         });
     }
 
+    /// Whether an emergency of this user waits to be sent, counting one the cache cannot tell
+    /// of as waiting: for decisions that would delete it (a logout) rather than hurry it.
+    pub(crate) fn emergency_may_wait(&self) -> bool {
+        self.cache.emergency_waiting(self.me()).unwrap_or_else(|e| {
+            tracing::warn!("cannot read the send queue: {e}");
+            true
+        })
+    }
+
     /// Whether an emergency of this user waits to be sent (not one parked after a refusal).
     pub(crate) fn emergency_waiting(&self) -> bool {
         match self.cache.emergency_waiting(self.me()) {

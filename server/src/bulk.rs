@@ -60,7 +60,7 @@ pub fn create_users(
                 },
             )?;
             let token = new_token();
-            users::insert_token(conn, &token_hash(&token), &user.id, expires_at)?;
+            users::insert_token(conn, &token_hash(&token), &user.id, expires_at, &[])?;
             made.push(BulkUser { user, token });
         }
         Ok::<_, crate::error::ApiError>(made)

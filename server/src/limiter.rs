@@ -183,8 +183,9 @@ struct Failures {
 /// slot, and past `max_failures` (decided or pending) no slot is given, so concurrency cannot
 /// get more guesses checked than the limit; nor past `max_pending` at once. From the limit on
 /// each further failure lengthens the lockout: it doubles every `ramp` failures, from `base` up
-/// to `max`. A key quiet for `max` (no attempt, no lockout running) starts again from none:
-/// typos add up over a shift, never over the server's life.
+/// to `max`. A key quiet for `max` (no attempt) before it was ever locked out starts again from
+/// none: typos add up over a shift, never over the server's life; once locked out, it takes
+/// [`QUIET_AFTER_LOCKOUT`] of quiet, so waiting out a lockout never buys a fresh set of guesses.
 #[derive(Debug)]
 pub(crate) struct LoginThrottle {
     max_failures: u32,
@@ -202,6 +203,9 @@ pub(crate) enum Failed {
     /// The key is now locked out for this long.
     LockedOut(Duration),
 }
+
+/// The quiet that forgets a key's failures once it was locked out.
+pub(crate) const QUIET_AFTER_LOCKOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// How long to wait when a key's slots are all taken by attempts still being checked.
 const PENDING_WAIT: Duration = Duration::from_secs(1);
@@ -250,7 +254,12 @@ impl LoginThrottle {
         if let Some(until) = entry.locked_until.filter(|u| *u > now) {
             return Err(until - now);
         }
-        if entry.pending == 0 && now.duration_since(entry.last) >= self.max {
+        let forget_after = if entry.count >= self.max_failures {
+            QUIET_AFTER_LOCKOUT
+        } else {
+            self.max
+        };
+        if entry.pending == 0 && now.duration_since(entry.last) >= forget_after {
             entry.count = 0;
             entry.locked_until = None;
         }
@@ -361,6 +370,14 @@ mod tests {
         assert_eq!(throttle.fail("k"), Failed::Counted, "counted from none");
         assert!(throttle.begin("k").is_ok());
         assert!(matches!(throttle.fail("k"), Failed::LockedOut(_)));
+        // Locked out once: waiting out the lockout and the quiet spell gives no fresh guesses.
+        std::thread::sleep(quiet);
+        assert!(throttle.begin("k").is_ok());
+        assert_eq!(
+            throttle.fail("k"),
+            Failed::LockedOut(Duration::from_millis(20)),
+            "the ramp goes on"
+        );
 
         let throttle =
             LoginThrottle::new(100, 1, Duration::ZERO, Duration::from_secs(60)).at_once(2);

@@ -11,6 +11,7 @@ use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tauri::async_runtime::JoinHandle;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime};
@@ -44,6 +45,9 @@ pub struct Desktop {
     login_cancel: tokio::sync::watch::Sender<u64>,
     /// The id of the last session started.
     sessions: AtomicU64,
+    /// Held by each start and end of a session from its first step to its last, so that a
+    /// logout still under way (its server call may take seconds) cannot undo a new sign-in.
+    transition: tokio::sync::Mutex<()>,
 }
 
 /// Starts the task that ends `active` once no emergency of its user waits to be sent, unless
@@ -54,17 +58,32 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
     }
     let (app, client, id) = (app.clone(), active.client.clone(), active.id);
     tauri::async_runtime::spawn(async move {
-        client.emergencies_sent().await;
-        let reason = crate::lock::logged_out_after_tries(&client);
         let desktop = app.state::<Desktop>();
-        match desktop.logout_session(&app, Some(id)).await {
-            Ok(None) => {}
-            Ok(Some(_)) => desktop.send(UiEvent::Session {
-                session: None,
-                reason: Some(reason),
-            }),
-            Err(e) => tracing::warn!("could not log out after the wrong tries: {}", e.message),
+        // Looked at now and then: a session that ended otherwise (her own "Log out") leaves
+        // nothing to wait for.
+        while tokio::time::timeout(Duration::from_secs(5), client.emergencies_sent())
+            .await
+            .is_err()
+        {
+            if !desktop.is_current(id).await {
+                return;
+            }
         }
+        let reason = crate::lock::logged_out_after_tries(&client);
+        match desktop.logout_session(&app, Some(id)).await {
+            Ok(None) => return,
+            Ok(Some(_)) => {}
+            Err(e) => {
+                // The session is gone from the shell all the same: the page must not stay on
+                // a lock screen with nothing behind it.
+                tracing::warn!("could not log out after the wrong tries: {}", e.message);
+                crate::forward::on_session_end(&app);
+            }
+        }
+        desktop.send(UiEvent::Session {
+            session: None,
+            reason: Some(reason),
+        });
     });
 }
 
@@ -111,6 +130,7 @@ impl Desktop {
             }),
             login_cancel: tokio::sync::watch::Sender::new(0),
             sessions: AtomicU64::new(0),
+            transition: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -148,6 +168,7 @@ impl Desktop {
         &self,
         app: &AppHandle<R>,
     ) -> Result<Option<Client>, clinic_client::ClientError> {
+        let _transition = self.transition.lock().await;
         let mut active = self.active.lock().await;
         if let Some(a) = active.as_ref() {
             return Ok(Some(a.client.clone()));
@@ -182,6 +203,7 @@ impl Desktop {
             }
         };
         let options = self.options();
+        let _transition = self.transition.lock().await;
         let client =
             Client::login_until(options, server_url, username, password, pairing, cancelled)
                 .await?;
@@ -212,6 +234,7 @@ impl Desktop {
         app: &AppHandle<R>,
         only: Option<u64>,
     ) -> CmdResult<Option<bool>> {
+        let _transition = self.transition.lock().await;
         let old = {
             let mut active = self.active.lock().await;
             if only.is_some_and(|id| active.as_ref().is_none_or(|a| a.id != id)) {
@@ -256,6 +279,15 @@ impl Desktop {
             end_when_sent(app, &mut active);
         }
         active
+    }
+
+    /// Whether session `id` is the one signed in.
+    async fn is_current(&self, id: u64) -> bool {
+        self.active
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|a| a.id == id)
     }
 
     /// The wrong tries to unlock ran out while an emergency waits to be sent

@@ -57,7 +57,7 @@ pub async fn unlock<R: Runtime>(
             Err(CommandError::new(
                 "logout_pending",
                 "Too many wrong tries to unlock: no more are taken. This app logs out as soon as \
-                 the emergency has reached the clinic.",
+                 the emergency has been sent (or refused by the clinic's server).",
             ))
         }
         Unlock::LogOut => {

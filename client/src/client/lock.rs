@@ -138,7 +138,7 @@ impl Client {
         let outcome = self.app_lock().unlock(secret)?;
         match outcome {
             Unlock::Unlocked => self.lock_changed(),
-            Unlock::LogOut if self.shared.emergency_waiting() => {
+            Unlock::LogOut if self.shared.emergency_may_wait() => {
                 tracing::warn!(
                     "too many wrong unlock tries: logging out once the emergency is sent"
                 );
@@ -166,7 +166,7 @@ impl Client {
     pub async fn emergencies_sent(&self) {
         let mut events = self.subscribe();
         loop {
-            if !self.shared.emergency_waiting()
+            if !self.shared.emergency_may_wait()
                 || matches!(self.state(), ConnectionState::SignedOut { .. })
             {
                 return;

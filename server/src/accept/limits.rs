@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
@@ -26,8 +25,9 @@ pub(crate) struct Caps {
 }
 
 /// Authenticated connections of one account that are never shed: a person's devices (a socket
-/// and a few keep-alive connections each). More of them may be shed for a newcomer, as
-/// unauthenticated ones are.
+/// and a few keep-alive connections each). More of them may be shed for a newcomer, after every
+/// unauthenticated one; when a protected one closes, the account's oldest surplus one takes its
+/// place.
 pub(crate) const PROTECTED_PER_ACCOUNT: usize = 16;
 
 #[derive(Debug, Default)]
@@ -37,8 +37,13 @@ struct Inner {
     per_ip: HashMap<IpAddr, usize>,
     /// Protected connections per account (user id).
     per_account: HashMap<String, usize>,
-    /// Connections that may be shed, by age (ids grow), with the way to shed each.
+    /// The protected connections, with their account.
+    protected: HashMap<u64, String>,
+    /// Unauthenticated connections, by age (ids grow), with the way to shed each: shed first.
     sheddable: BTreeMap<u64, (IpAddr, CancellationToken)>,
+    /// Authenticated connections past their account's protected ones, by age, with the way to
+    /// shed each and the account: shed only when no unauthenticated one is left in scope.
+    surplus: BTreeMap<u64, (IpAddr, CancellationToken, String)>,
 }
 
 /// The registry of live connections.
@@ -90,7 +95,6 @@ impl Registry {
             registry: Arc::clone(self),
             shed: shed_token,
             authenticated: AtomicBool::new(false),
-            protected_as: OnceLock::new(),
         })))
     }
 
@@ -108,12 +112,27 @@ impl Registry {
 
     fn remove(&self, entry: &Entry) {
         let mut inner = self.lock();
-        if let Some(account) = entry.protected_as.get()
-            && let Some(held) = inner.per_account.get_mut(account)
-        {
-            *held = held.saturating_sub(1);
-            if *held == 0 {
-                inner.per_account.remove(account);
+        inner.surplus.remove(&entry.id);
+        if let Some(account) = inner.protected.remove(&entry.id) {
+            // Its place goes to the account's oldest surplus connection, if any.
+            let heir = inner
+                .surplus
+                .iter()
+                .find(|(_, (_, _, of))| *of == account)
+                .map(|(id, _)| *id);
+            match heir {
+                Some(id) => {
+                    inner.surplus.remove(&id);
+                    inner.protected.insert(id, account);
+                }
+                None => {
+                    if let Some(held) = inner.per_account.get_mut(&account) {
+                        *held = held.saturating_sub(1);
+                        if *held == 0 {
+                            inner.per_account.remove(&account);
+                        }
+                    }
+                }
             }
         }
         inner.total = inner.total.saturating_sub(1);
@@ -127,26 +146,41 @@ impl Registry {
     }
 }
 
-/// Cancels the oldest connection not protected (from `ip` if given) and stops counting it
-/// against the caps at once: its task closes the socket as soon as it runs.
+/// Cancels the oldest unauthenticated connection (from `ip` if given), else the oldest surplus
+/// one of an account, and stops counting it against the caps at once: its task closes the
+/// socket as soon as it runs.
 fn shed(inner: &mut Inner, ip: Option<IpAddr>) -> bool {
-    let victim = inner
+    let in_scope = |from: &IpAddr| ip.is_none_or(|ip| *from == ip);
+    let stranger = inner
         .sheddable
         .iter()
-        .find(|(_, (from, _))| ip.is_none_or(|ip| *from == ip))
+        .find(|(_, (from, _))| in_scope(from))
         .map(|(id, _)| *id);
-    let Some(id) = victim else { return false };
-    if let Some((from, token)) = inner.sheddable.remove(&id) {
-        token.cancel();
-        inner.total = inner.total.saturating_sub(1);
-        if let Some(count) = inner.per_ip.get_mut(&from) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                inner.per_ip.remove(&from);
-            }
+    let victim = match stranger {
+        Some(id) => inner.sheddable.remove(&id),
+        None => {
+            let extra = inner
+                .surplus
+                .iter()
+                .find(|(_, (from, _, _))| in_scope(from))
+                .map(|(id, _)| *id);
+            extra
+                .and_then(|id| inner.surplus.remove(&id))
+                .map(|(from, token, _)| (from, token))
         }
-        tracing::debug!(%from, "shed a connection to make room");
+    };
+    let Some((from, token)) = victim else {
+        return false;
+    };
+    token.cancel();
+    inner.total = inner.total.saturating_sub(1);
+    if let Some(count) = inner.per_ip.get_mut(&from) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            inner.per_ip.remove(&from);
+        }
     }
+    tracing::debug!(%from, "shed a connection to make room");
     true
 }
 
@@ -157,8 +191,6 @@ struct Entry {
     registry: Arc<Registry>,
     shed: CancellationToken,
     authenticated: AtomicBool,
-    /// The account whose protected connection this is.
-    protected_as: OnceLock<String>,
 }
 
 impl Drop for Entry {
@@ -187,14 +219,19 @@ impl ConnTag {
         if self.0.shed.is_cancelled() {
             return;
         }
+        let Some((ip, token)) = inner.sheddable.remove(&self.0.id) else {
+            return;
+        };
         let held = inner.per_account.entry(account.to_owned()).or_default();
         if *held >= PROTECTED_PER_ACCOUNT {
             tracing::debug!(account, "an account's connection beyond its protected ones");
+            inner
+                .surplus
+                .insert(self.0.id, (ip, token, account.to_owned()));
             return;
         }
         *held += 1;
-        let _ = self.0.protected_as.set(account.to_owned());
-        inner.sheddable.remove(&self.0.id);
+        inner.protected.insert(self.0.id, account.to_owned());
     }
 
     /// Resolves when the connection was shed to make room for another.
@@ -273,8 +310,40 @@ mod tests {
         drop(mine);
         let again = registry.admit(ip(1)).unwrap();
         again.authenticated("attacker");
-        assert!(again.0.protected_as.get().is_some());
+        assert!(registry.lock().protected.contains_key(&again.0.id));
         assert_eq!(registry.lock().per_account.get("attacker"), Some(&1));
+    }
+
+    #[test]
+    fn strangers_give_way_before_an_accounts_surplus_which_moves_up_when_a_place_frees() {
+        let registry = Registry::new(Caps {
+            total: PROTECTED_PER_ACCOUNT + 2,
+            per_ip: 0,
+        });
+        let mine: Vec<ConnTag> = (0..=PROTECTED_PER_ACCOUNT)
+            .map(|_| {
+                let tag = registry.admit(ip(1)).unwrap();
+                tag.authenticated("doctor");
+                tag
+            })
+            .collect();
+        let surplus = &mine[PROTECTED_PER_ACCOUNT];
+        let stranger = registry.admit(ip(2)).unwrap();
+        // Full: the newer stranger gives way before the doctor's older surplus connection.
+        let newcomer = registry.admit(ip(3)).unwrap();
+        assert!(stranger.0.shed.is_cancelled());
+        assert!(!surplus.0.shed.is_cancelled());
+        // One of the doctor's protected ones closes: the surplus one takes its place.
+        let mut mine = mine;
+        drop(mine.remove(0));
+        assert!(
+            registry
+                .lock()
+                .protected
+                .contains_key(&mine[PROTECTED_PER_ACCOUNT - 1].0.id)
+        );
+        assert!(registry.lock().surplus.is_empty());
+        drop(newcomer);
     }
 
     #[test]

@@ -62,7 +62,13 @@ pub(super) async fn login(
     let address = client.to_string();
     state
         .store
-        .sign_in(hash, &account.user.id, expires_at, address)
+        .sign_in(
+            hash,
+            &account.user.id,
+            expires_at,
+            address,
+            state.hub.token_hashes_of(&account.user.id),
+        )
         .await?;
     tracing::info!(username, "login");
     Ok(Json(LoginResponse {

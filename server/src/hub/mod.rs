@@ -447,6 +447,20 @@ impl Hub {
         }
     }
 
+    /// The distinct token hashes of `user`'s live sockets (sessions a sign-in must not end).
+    pub(crate) fn token_hashes_of(&self, user: &UserId) -> Vec<String> {
+        let state = self.lock();
+        let set: HashSet<String> = state
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.sockets.get(id))
+            .map(|e| e.token_hash.clone())
+            .collect();
+        set.into_iter().collect()
+    }
+
     /// The distinct token hashes of live sockets (for the session sweep).
     pub(crate) fn token_hashes(&self) -> Vec<String> {
         let set: HashSet<String> = self

@@ -185,28 +185,37 @@ pub(crate) const MAX_SESSIONS_PER_ACCOUNT: i64 = 50;
 
 /// Stores a new session of `user`, forgetting the user's revoked and expired ones (a forgotten
 /// token is refused as a revoked one is) and, past [`MAX_SESSIONS_PER_ACCOUNT`], the ones used
-/// longest ago.
+/// longest ago, never one in `live` (a connected app's, whose mark of use is refreshed only
+/// hourly). How many it ended that way.
 pub(crate) fn insert_token(
     conn: &Connection,
     hash: &str,
     user: &UserId,
     expires_at: i64,
-) -> Result<(), StoreError> {
+    live: &[String],
+) -> Result<usize, StoreError> {
     let now = now_ms();
     conn.prepare_cached(
         "DELETE FROM tokens WHERE user_id = ?1 AND (revoked = 1 OR expires_at <= ?2)",
     )?
     .execute(params![user.as_str(), now])?;
-    conn.prepare_cached(
-        "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE user_id = ?1 \
-         ORDER BY COALESCE(last_used_at, created_at) DESC, rowid DESC LIMIT -1 OFFSET ?2)",
-    )?
-    .execute(params![user.as_str(), MAX_SESSIONS_PER_ACCOUNT - 1])?;
+    // The live ones are kept apart from the bound: the others fill what is left of it.
+    let room = (MAX_SESSIONS_PER_ACCOUNT - 1)
+        .saturating_sub(i64::try_from(live.len()).unwrap_or(i64::MAX))
+        .max(0);
+    let live = serde_json::to_string(live).map_err(|e| StoreError::internal(e.to_string()))?;
+    let ended = conn
+        .prepare_cached(
+            "DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE user_id = ?1 \
+             AND hash NOT IN (SELECT value FROM json_each(?3)) \
+             ORDER BY COALESCE(last_used_at, created_at) DESC, rowid DESC LIMIT -1 OFFSET ?2)",
+        )?
+        .execute(params![user.as_str(), room, live])?;
     conn.execute(
         "INSERT INTO tokens (hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![hash, user.as_str(), now, expires_at],
     )?;
-    Ok(())
+    Ok(ended)
 }
 
 pub(crate) fn revoke_token(conn: &Connection, hash: &str) -> Result<(), StoreError> {
@@ -302,20 +311,24 @@ mod tests {
         let alice = for_test(&conn, "alice", Role::Patient);
         let bob = for_test(&conn, "bob", Role::Patient);
         let far = now_ms() + 3_600_000;
-        insert_token(&conn, "bob-1", &bob.id, far).unwrap();
-        insert_token(&conn, "gone", &alice.id, far).unwrap();
+        insert_token(&conn, "bob-1", &bob.id, far, &[]).unwrap();
+        insert_token(&conn, "gone", &alice.id, far, &[]).unwrap();
         revoke_token(&conn, "gone").unwrap();
-        insert_token(&conn, "expired", &alice.id, now_ms() - 1).unwrap();
-        // The first one is in use: it is kept however many sign-ins follow.
-        insert_token(&conn, "in-use", &alice.id, far).unwrap();
+        insert_token(&conn, "expired", &alice.id, now_ms() - 1, &[]).unwrap();
+        // The first one is a connected app's, last marked as used long ago: it is kept however
+        // many sign-ins follow.
+        insert_token(&conn, "in-use", &alice.id, far, &[]).unwrap();
         conn.execute(
             "UPDATE tokens SET last_used_at = ?1 WHERE hash = 'in-use'",
-            [now_ms() + 60_000],
+            [now_ms() - 1_800_000],
         )
         .unwrap();
+        let live = ["in-use".to_owned()];
+        let mut ended = 0;
         for i in 0..MAX_SESSIONS_PER_ACCOUNT + 10 {
-            insert_token(&conn, &format!("loop-{i}"), &alice.id, far).unwrap();
+            ended += insert_token(&conn, &format!("loop-{i}"), &alice.id, far, &live).unwrap();
         }
+        assert_eq!(ended, 11);
         let held = |user: &UserId| -> Vec<String> {
             let mut stmt = conn
                 .prepare("SELECT hash FROM tokens WHERE user_id = ?1 ORDER BY hash")

@@ -265,7 +265,7 @@ describe('app lock', () => {
       await s.user.click(screen.getByTestId('unlock-submit'));
     }
     expect(await screen.findByTestId('unlock-ran-out')).toHaveTextContent(
-      'Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has reached the clinic.',
+      "Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has been sent (or refused by the clinic's server).",
     );
     expect(screen.queryByTestId('unlock-secret')).toBeNull();
     expect(screen.queryByTestId('unlock-submit')).toBeNull();

@@ -75,7 +75,7 @@ export function LockScreen() {
         {ranOut ? (
           <p className="login-error" role="alert" data-testid="unlock-ran-out">
             Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has
-            reached the clinic.
+            been sent (or refused by the clinic's server).
           </p>
         ) : (
           <>

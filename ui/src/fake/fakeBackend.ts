@@ -1246,7 +1246,7 @@ export class FakeBackend implements Backend {
       this.setLock({ ...this.lock, triesLeft });
       throw new BackendError(
         'logout_pending',
-        'Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has reached the clinic.',
+        "Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has been sent (or refused by the clinic's server).",
       );
     }
     if (triesLeft === 0) {

@@ -55,23 +55,26 @@ impl Store {
             .await
     }
 
-    /// Stores a new session token (by its hash) and audits the login from `address`.
+    /// Stores a new session token (by its hash) and audits the login from `address`, with how
+    /// many of the user's sessions it ended past their bound (never one of `live`).
     pub(crate) async fn sign_in(
         &self,
         hash: String,
         user: &UserId,
         expires_at: i64,
         address: String,
+        live: Vec<String>,
     ) -> Result<(), StoreError> {
         let user = user.clone();
         self.writer
             .run(move |conn, _| {
-                users::insert_token(conn, &hash, &user, expires_at)?;
-                audit::record(
-                    conn,
-                    &Event::by(&user, Action::Login)
-                        .detail(serde_json::json!({ "address": address })),
-                )
+                let ended = users::insert_token(conn, &hash, &user, expires_at, &live)?;
+                let detail = if ended > 0 {
+                    serde_json::json!({ "address": address, "sessionsEnded": ended })
+                } else {
+                    serde_json::json!({ "address": address })
+                };
+                audit::record(conn, &Event::by(&user, Action::Login).detail(detail))
             })
             .await
     }

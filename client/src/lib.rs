@@ -39,7 +39,7 @@ pub use client::{
     Client, ClientOptions, Drafts, Found, LOCKED_PRESS_NOTE, LockStatus, OpenEmergencies,
     UnsentEmergency,
 };
-pub use connection::{EMERGENCY_RETRY, MAX_INBOUND_BYTES, SESSION_ENDED};
+pub use connection::{DOCTOR_RETRY, EMERGENCY_RETRY, MAX_INBOUND_BYTES, SESSION_ENDED};
 pub use credentials::{CredentialStore, FileStore, KeyringStore};
 pub use error::{ClientError, Result};
 pub use events::{ClientEvent, ConnectionState};

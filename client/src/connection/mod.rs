@@ -35,6 +35,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait between tries to reach the server while an emergency waits to be sent: the
 /// backoff's cap (30 s) is for ordinary messages, and the patient is told of each wait.
 pub const EMERGENCY_RETRY: Duration = Duration::from_secs(2);
+/// Longest wait between a doctor's tries: while the server is out of reach no emergency can
+/// reach this doctor, so a server back after an outage must not wait for the backoff's cap.
+/// Doctors are few; patients, the many, keep the full backoff.
+pub const DOCTOR_RETRY: Duration = Duration::from_secs(5);
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// No frame at all (not even a pong) for this long: the server or the network is gone.
@@ -140,6 +144,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let mut delay = backoff.next_delay();
         if shared.emergency_waiting() {
             delay = delay.min(EMERGENCY_RETRY);
+        }
+        if shared.user.role == clinic_protocol::Role::Doctor {
+            delay = delay.min(DOCTOR_RETRY);
         }
         tracing::info!("connection lost ({error}); retrying in {delay:?}");
         last_error = Some(error.clone());

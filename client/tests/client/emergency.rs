@@ -597,3 +597,56 @@ async fn an_emergency_waiting_to_be_sent_shortens_the_waits_between_tries() {
     .await;
     alice.disconnect().await;
 }
+
+/// A doctor's app out of reach of the server tries again every few seconds whatever its backoff
+/// (no emergency reaches a doctor meanwhile); a tester's took 12-25 s after the server was back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doctors_app_tries_the_server_again_within_seconds() {
+    use clinic_client::{BackoffConfig, ConnectionState, DOCTOR_RETRY, Pairing};
+    use std::time::Duration;
+
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let port = server.addr.port();
+    let url = server.url();
+    let profile = tempfile::tempdir().unwrap();
+    let mut opts = options(profile.path());
+    opts.tuning.backoff = BackoffConfig {
+        base: Duration::from_secs(60),
+        cap: Duration::from_secs(60),
+    };
+    let patel = Client::login(
+        opts,
+        &url,
+        "dr.patel",
+        PASSWORD,
+        Pairing::Code(code_for(&url)),
+    )
+    .await
+    .unwrap();
+    patel.connect();
+    patel.wait_online(PATIENCE).await.unwrap();
+    server.stop().await;
+    let mut states = patel.watch_state();
+    let retry = tokio::time::timeout(
+        PATIENCE,
+        states.wait_for(|s| matches!(s, ConnectionState::Offline { .. })),
+    )
+    .await
+    .unwrap()
+    .map(|s| match &*s {
+        ConnectionState::Offline { retry_in_ms, .. } => *retry_in_ms,
+        _ => unreachable!(),
+    })
+    .unwrap();
+    assert!(
+        retry <= u64::try_from(DOCTOR_RETRY.as_millis()).unwrap(),
+        "{retry} ms"
+    );
+    let _server = InProcessServer::start(data.path(), port).await;
+    patel
+        .wait_online(DOCTOR_RETRY + PATIENCE)
+        .await
+        .expect("back online within seconds of the server");
+    patel.disconnect().await;
+}

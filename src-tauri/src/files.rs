@@ -242,7 +242,15 @@ pub async fn open_attachment<R: Runtime>(
     }
     app.opener()
         .open_path(path.to_string_lossy(), None::<&str>)
-        .map_err(|e| CommandError::new("io", format!("could not open the file: {e}")))
+        .map_err(|e| {
+            // The launcher's own words (its exit status) are for the log.
+            tracing::warn!("opening an attachment failed: {e}");
+            CommandError::new(
+                "io",
+                "no program on this computer opens this kind of file. Install one (a PDF or \
+                 image viewer, an office suite), then try again.",
+            )
+        })
 }
 
 #[cfg(test)]

@@ -23,7 +23,16 @@ pub async fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<
     }
     app.opener()
         .open_url(url.as_str(), None::<&str>)
-        .map_err(|e| CommandError::new("io", format!("could not open the link: {e}")))
+        .map_err(|e| {
+            // The launcher's own words (its exit status) are for the log.
+            tracing::warn!("opening a link failed: {e}");
+            CommandError::new(
+                "io",
+                "no program on this computer opened it (a web browser, or a mail program for an \
+                 email address). Copy the link from the message's menu and paste it into your \
+                 browser.",
+            )
+        })
 }
 
 /// The question to ask when the link's name points to this computer or its network (looked up

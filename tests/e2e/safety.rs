@@ -120,8 +120,8 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     click_css(&app, &format!("{item} [data-testid=emergency-acknowledge]")).await?;
     app.wait_until(
         &format!("{item} [data-testid=emergency-taken-by]"),
-        "who took it and when",
-        |found| found.iter().any(|(t, _)| t.contains("Nguyen")),
+        "who took it (this doctor: 'you') and when",
+        |found| found.iter().any(|(t, _)| t.contains("acknowledged by you")),
     )
     .await?;
     w.nguyen.run(&["availability", "available"])?;

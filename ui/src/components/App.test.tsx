@@ -420,6 +420,25 @@ describe('patient chat', () => {
 describe('doctor view', () => {
   const raised = emergency();
 
+  it("a colleague's emergency says whose it is, and resolving it says so first", async () => {
+    const taken = emergency({
+      state: 'ACKNOWLEDGED',
+      acknowledgedBy: DOCTOR2.id,
+      acknowledgedByName: DOCTOR2.name,
+      acknowledgedAt: new Date().toISOString(),
+    });
+    const s = await renderApp(setup({ as: DOCTOR, emergencies: [taken] }));
+    const banner = await screen.findByTestId('emergency-banner');
+    expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent(
+      `acknowledged by ${DOCTOR2.name}`,
+    );
+    expect(within(banner).getByTestId('emergency-taken')).toHaveTextContent(/^✓ Taken$/);
+    await s.user.click(within(banner).getByTestId('emergency-resolve'));
+    expect(within(banner).getByTestId('emergency-resolve-hint')).toHaveTextContent(
+      `${DOCTOR2.name} has it: resolve it only once it is handled. The patient sees this note word for word.`,
+    );
+  });
+
   it('shows unread counts, patient info, and the emergency banner with its actions', async () => {
     const s = await renderApp(
       setup({
@@ -506,8 +525,8 @@ describe('doctor view', () => {
     expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('My chest hurts');
 
     await s.user.click(within(banner).getByTestId('emergency-acknowledge'));
-    expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent('acknowledged by');
-    expect(within(banner).getByTestId('emergency-taken')).toBeInTheDocument();
+    expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent('acknowledged by you');
+    expect(within(banner).getByTestId('emergency-taken')).toHaveTextContent('✓ Taken by you');
 
     await s.user.click(screen.getByTestId('dnd-indicator'));
     expect(s.fake.availability).toBe('AVAILABLE');

@@ -70,6 +70,10 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
     setNoteNow(value);
   };
   const [busy, setBusy] = useState(false);
+  const me = useChat((s) => s.session?.user.id);
+  // Taken by this doctor, it says "you"; by a colleague, resolving it says whose it is first.
+  const mine = e.state !== 'RAISED' && e.acknowledgedBy === me;
+  const takenByOther = e.state !== 'RAISED' && !mine;
   const run = async (fn: () => Promise<boolean>) => {
     setBusy(true);
     const ok = await fn();
@@ -121,7 +125,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           {e.state !== 'RAISED' && (
             <span data-testid="emergency-taken-by">
               {' '}
-              · acknowledged by {e.acknowledgedByName ?? 'a doctor'}
+              · acknowledged by {mine ? 'you' : (e.acknowledgedByName ?? 'a doctor')}
               {e.acknowledgedAt &&
                 ` at ${unbroken(formatTime(e.acknowledgedAt))} (${formatAge(e.acknowledgedAt, now)})`}
             </span>
@@ -166,7 +170,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           </button>
         ) : (
           <span className="banner-button banner-slot is-taken" data-testid="emergency-taken">
-            ✓ Taken
+            {mine ? '✓ Taken by you' : '✓ Taken'}
           </span>
         )}
         {!resolving && (
@@ -217,6 +221,8 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             Cancel
           </button>
           <p className="banner-resolve-hint" id={`note-hint-${e.id}`} data-testid="emergency-resolve-hint">
+            {takenByOther &&
+              `${e.acknowledgedByName ?? 'Another doctor'} has it: resolve it only once it is handled. `}
             The patient sees this note word for word.
           </p>
         </form>

@@ -916,7 +916,12 @@ describe('connection and settings', () => {
     await s.user.click(await screen.findByTestId('settings-button'));
     const panel = screen.getByTestId('settings-panel');
     expect(within(panel).getByTestId('setting-show-content')).not.toBeChecked();
+    expect(within(panel).getByTestId('setting-show-content-hint')).toHaveTextContent(/^Off: /);
     await s.user.click(within(panel).getByTestId('setting-show-content'));
+    // The hint says what the setting does as it now is (a tester read "Off: ..." under a tick).
+    expect(within(panel).getByTestId('setting-show-content-hint')).toHaveTextContent(
+      /^On: notifications show/,
+    );
     await s.user.selectOptions(within(panel).getByTestId('setting-availability'), 'DO_NOT_DISTURB');
     expect(s.fake.settings).toEqual({ showMessageContent: true, startOnLogin: false });
     expect(s.fake.availability).toBe('DO_NOT_DISTURB');

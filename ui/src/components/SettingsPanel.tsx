@@ -12,7 +12,13 @@ import { useLogout } from './useLogout';
 
 type BooleanSetting = 'showMessageContent' | 'startOnLogin';
 
-function SettingToggle(props: { testId: string; field: BooleanSetting; label: string; hint?: string }) {
+function SettingToggle(props: {
+  testId: string;
+  field: BooleanSetting;
+  label: string;
+  /** What the setting does as it is now set. */
+  hint?: (checked: boolean) => string;
+}) {
   const store = useStore();
   const checked = useChat((s) => s.settings[props.field]);
   return (
@@ -25,7 +31,7 @@ function SettingToggle(props: { testId: string; field: BooleanSetting; label: st
       />
       <span>
         {props.label}
-        {props.hint && <small>{props.hint}</small>}
+        {props.hint && <small data-testid={`${props.testId}-hint`}>{props.hint(checked)}</small>}
       </span>
     </label>
   );
@@ -86,7 +92,11 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
           testId="setting-show-content"
           field="showMessageContent"
           label="Show message content in notifications"
-          hint="Off: notifications only say who wrote, so nothing private shows on screen."
+          hint={(on) =>
+            on
+              ? 'On: notifications show the start of each message, for anyone near the screen to read.'
+              : 'Off: notifications only say who wrote, so nothing private shows on screen.'
+          }
         />
         <SettingToggle
           testId="setting-start-on-login"

@@ -16,9 +16,14 @@ describe('a doctor taking another doctor’s patient', () => {
     expect(screen.queryByTestId('conversation-pat')).toBeNull();
     const banner = screen.getByTestId('emergency-banner');
     await s.user.click(within(banner).getByTestId('emergency-open-chat'));
-    // The other doctor's conversation is for reading only: no composer to lose text in.
+    // The other doctor's conversation is for reading only: no composer to lose text in. It is
+    // named after its patient, and says whose it is.
     expect(await screen.findByTestId('not-your-conversation')).toBeInTheDocument();
     expect(screen.queryByTestId('message-input')).toBeNull();
+    expect(screen.getByTestId('chat-title')).toHaveTextContent(PATIENT.name);
+    expect(screen.getByTestId('chat-elsewhere')).toHaveTextContent(
+      "The patient's conversation with another doctor",
+    );
 
     await s.user.click(within(banner).getByTestId('emergency-acknowledge'));
     // Now the own conversation is open, with the patient's details and a composer.
@@ -34,6 +39,13 @@ describe('a doctor taking another doctor’s patient', () => {
     // Open chat from now on goes to the own conversation.
     await s.user.click(within(banner).getByTestId('emergency-open-chat'));
     expect(screen.getByTestId('message-input')).toBeInTheDocument();
+    // Reading the other doctor's conversation again, it says where to write instead.
+    await act(() => s.store.select({ patientId: PATIENT.id, doctorId: DOCTOR.id }));
+    expect(await screen.findByTestId('not-your-conversation')).toHaveTextContent(
+      "You took the patient's emergency",
+    );
+    await s.user.click(screen.getByTestId('open-own-conversation'));
+    expect(await screen.findByTestId('message-input')).toBeInTheDocument();
   });
 
   it('moves to the own conversation when the list brings it after the answer', async () => {

@@ -47,20 +47,36 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
   const isPatient = me.role === 'PATIENT';
   // Another doctor's conversation, opened from an emergency to read it: not ours to write in.
   const mine = active.patientId === me.id || active.doctorId === me.id;
+  // Not in the list: named after its patient, as the emergency that led here names her.
+  const patientName = mine
+    ? null
+    : (emergencies.find((e) => e.patientId === active.patientId)?.patientName ?? null);
+  const title = other?.name ?? patientName ?? 'Conversation';
+  // An emergency of this patient the viewer took: their own conversation is where to write.
+  const takenByMe = mine
+    ? null
+    : (emergencies.find(
+        (e) => e.patientId === active.patientId && (e.acknowledgedBy === me.id || e.resolvedBy === me.id),
+      ) ?? null);
 
   return (
     <section
       className="chat card"
       data-testid="chat-window"
-      aria-label={`Conversation with ${other?.name ?? ''}`}
+      aria-label={`Conversation with ${other?.name ?? patientName ?? ''}`}
     >
       <header className="chat-header">
         <span className="avatar" aria-hidden="true">
-          {initials(other?.name ?? '?')}
+          {initials(other?.name ?? patientName ?? '?')}
         </span>
         <div className="chat-title">
-          <h2 data-testid="chat-title">{other?.name ?? 'Conversation'}</h2>
+          <h2 data-testid="chat-title">{title}</h2>
           <span className="chat-subtitle">
+            {!mine && !other && (
+              <span data-testid="chat-elsewhere">
+                The patient's conversation with another doctor (to read only)
+              </span>
+            )}
             {other && <OnlineStatus status={status} label={other.name} />}
             {other && <span data-testid="peer-status">{PEER_STATUS_TEXT[status]}</span>}
             {!isPatient && other?.age != null && <> · {other.age} y</>}
@@ -93,8 +109,25 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
         <MessageInput key={draftsBack} conversationKey={k} />
       ) : (
         <p className="composer-note" data-testid="not-your-conversation">
-          This is another doctor&apos;s conversation. Acknowledge the emergency to talk to the patient in a
-          conversation of your own.
+          {takenByMe ? (
+            <>
+              This is another doctor&apos;s conversation. You took the patient&apos;s emergency: write to them
+              in your own.{' '}
+              <button
+                type="button"
+                className="link-button"
+                data-testid="open-own-conversation"
+                onClick={() => void store.openEmergency(takenByMe)}
+              >
+                Open my conversation
+              </button>
+            </>
+          ) : (
+            <>
+              This is another doctor&apos;s conversation. Acknowledge the emergency to talk to the patient in
+              a conversation of your own.
+            </>
+          )}
         </p>
       )}
     </section>

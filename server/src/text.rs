@@ -13,9 +13,22 @@ pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// True when nothing in `text` would show: whitespace and format characters only.
+/// Characters that show nothing though they are neither whitespace nor format characters: the
+/// Hangul fillers, the blank Braille pattern, variation selectors, the combining grapheme
+/// joiner and the Mongolian variation selectors (an attacker sent a message of only these).
+fn is_filler(c: char) -> bool {
+    matches!(c,
+        '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}'
+        | '\u{2800}'
+        | '\u{034f}'
+        | '\u{180b}'..='\u{180d}' | '\u{180f}'
+        | '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}')
+}
+
+/// True when nothing in `text` would show: whitespace, format characters and fillers only.
 pub(crate) fn is_blank(text: &str) -> bool {
-    text.chars().all(|c| c.is_whitespace() || is_format(c))
+    text.chars()
+        .all(|c| c.is_whitespace() || is_format(c) || is_filler(c))
 }
 
 /// Refuses `text` (the field named `field`) if it holds control characters other than tab and
@@ -46,6 +59,11 @@ mod tests {
     fn invisible_and_reordering_text_is_told_apart() {
         assert!(is_blank("\u{200b}\u{200d} \u{feff}\n"));
         assert!(!is_blank("\u{200b}a"));
+        assert!(
+            is_blank("\u{115f}\u{3164}\u{2800}\u{fe0f}"),
+            "fillers show nothing"
+        );
+        assert!(!is_blank("\u{3164}\u{2800}x"));
         assert!(check("content", "line one\nline two\ttab").is_ok());
         assert!(check("content", "مرحبا \u{200f}ok").is_ok(), "RLM is fine");
         assert!(check("content", "a\0b").is_err());

@@ -29,7 +29,8 @@ export function connectionView(status: ConnectionStatus): ConnectionView {
   const queuedShort = short.length > 0 ? short.join(', ') : null;
   switch (status.state) {
     case 'online':
-      return { text: 'Online', tone: 'online', queuedText, queuedShort };
+      // "Connected", not "Online": beside a doctor's "Do not disturb" that read as a contradiction.
+      return { text: 'Connected', tone: 'online', queuedText, queuedShort };
     case 'connecting':
       // A try after a failed one is still offline: the badge says so steadily (and a screen
       // reader hears it once), not "Offline" and "Reconnecting" in turn every few seconds; why

@@ -31,7 +31,7 @@ describe('connectionView', () => {
   it('says online, connecting, reconnecting with the attempt, offline', () => {
     expect(connectionView({ state: 'online', attempt: null, queued: 0, failed: 0, lastError: null })).toEqual(
       {
-        text: 'Online',
+        text: 'Connected',
         tone: 'online',
         queuedText: null,
         queuedShort: null,

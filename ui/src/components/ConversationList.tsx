@@ -37,10 +37,14 @@ function ConversationItem({ c, me, selected }: { c: Conversation; me: User; sele
           </span>
           <span className="conversation-bottom">
             <span className="conversation-preview">{preview(c, me)}</span>
-            {c.hasEmergency && <EmergencyBadge state={c.emergency?.state} />}
-            {c.unreadCount > 0 && (
-              <span className="unread" data-testid="unread-count" aria-label={`${c.unreadCount} unread`}>
-                {c.unreadCount}
+            {(c.hasEmergency || c.unreadCount > 0) && (
+              <span className="conversation-marks">
+                {c.hasEmergency && <EmergencyBadge state={c.emergency?.state} />}
+                {c.unreadCount > 0 && (
+                  <span className="unread" data-testid="unread-count" aria-label={`${c.unreadCount} unread`}>
+                    {c.unreadCount}
+                  </span>
+                )}
               </span>
             )}
           </span>

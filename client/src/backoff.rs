@@ -60,6 +60,16 @@ impl Backoff {
         Duration::from_millis(rand::thread_rng().gen_range(0..=millis))
     }
 
+    /// `delay`, or when it is longer than `cap`, a wait drawn anew between half of `cap` and
+    /// `cap`: clients held to a short cap still come back spread out, not all at once.
+    pub fn capped(delay: Duration, cap: Duration) -> Duration {
+        if delay <= cap {
+            return delay;
+        }
+        let max = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::thread_rng().gen_range(max / 2..=max))
+    }
+
     pub fn reset(&mut self) {
         self.failures = 0;
     }
@@ -69,6 +79,21 @@ impl Backoff {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capped_wait_is_spread_over_the_upper_half_of_the_cap() {
+        let cap = Duration::from_secs(5);
+        assert_eq!(
+            Backoff::capped(Duration::from_secs(1), cap),
+            Duration::from_secs(1)
+        );
+        let draws: Vec<Duration> = (0..200)
+            .map(|_| Backoff::capped(Duration::from_secs(30), cap))
+            .collect();
+        assert!(draws.iter().all(|d| *d >= cap / 2 && *d <= cap));
+        let distinct: std::collections::HashSet<_> = draws.iter().collect();
+        assert!(distinct.len() > 50, "spread out, not all at the cap");
+    }
 
     #[test]
     fn grows_to_the_cap_and_resets() {

@@ -20,6 +20,7 @@ fn is_filler(c: char) -> bool {
     matches!(c,
         '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}'
         | '\u{2800}'
+        | '\u{17b4}' | '\u{17b5}'
         | '\u{034f}'
         | '\u{180b}'..='\u{180d}' | '\u{180f}'
         | '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}')
@@ -64,6 +65,11 @@ mod tests {
             "fillers show nothing"
         );
         assert!(!is_blank("\u{3164}\u{2800}x"));
+        assert!(
+            !is_blank("\u{2764}\u{fe0f}"),
+            "an emoji with its variation selector shows"
+        );
+        assert!(is_blank("\u{17b4}\u{17b5}"));
         assert!(check("content", "line one\nline two\ttab").is_ok());
         assert!(check("content", "مرحبا \u{200f}ok").is_ok(), "RLM is fine");
         assert!(check("content", "a\0b").is_err());

@@ -247,8 +247,8 @@ pub async fn open_attachment<R: Runtime>(
             tracing::warn!("opening an attachment failed: {e}");
             CommandError::new(
                 "io",
-                "no program on this computer opens this kind of file. Install one (a PDF or \
-                 image viewer, an office suite), then try again.",
+                "it could not be opened here: this computer may have no program for this kind \
+                 of file (a PDF or image viewer, an office suite).",
             )
         })
 }

@@ -26,12 +26,14 @@ pub async fn open_link<R: Runtime>(app: AppHandle<R>, url: String) -> CmdResult<
         .map_err(|e| {
             // The launcher's own words (its exit status) are for the log.
             tracing::warn!("opening a link failed: {e}");
-            CommandError::new(
-                "io",
-                "no program on this computer opened it (a web browser, or a mail program for an \
-                 email address). Copy the link from the message's menu and paste it into your \
-                 browser.",
-            )
+            let advice = if url.scheme() == "mailto" {
+                "this computer may have no mail program set up. Copy the address from the \
+                 message's menu and write from your mail."
+            } else {
+                "this computer may have no web browser set up. Copy the link from the message's \
+                 menu and paste it into your browser."
+            };
+            CommandError::new("io", advice)
         })
 }
 

@@ -143,10 +143,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let mut delay = backoff.next_delay();
         if shared.emergency_waiting() {
-            delay = delay.min(EMERGENCY_RETRY);
+            delay = Backoff::capped(delay, EMERGENCY_RETRY);
         }
         if shared.user.role == clinic_protocol::Role::Doctor {
-            delay = delay.min(DOCTOR_RETRY);
+            delay = Backoff::capped(delay, DOCTOR_RETRY);
         }
         tracing::info!("connection lost ({error}); retrying in {delay:?}");
         last_error = Some(error.clone());

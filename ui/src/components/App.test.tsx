@@ -640,8 +640,19 @@ describe('doctor view', () => {
       act(() => s.fake.setConnection({ state: 'online' }));
       await act(() => vi.advanceTimersByTimeAsync(5_000));
       expect(screen.queryByTestId('device-warning')).toBeNull();
-      act(() => s.fake.setConnection({ state: 'connecting' }));
-      await act(() => vi.advanceTimersByTimeAsync(OFFLINE_WARNING_MS));
+      // A catch-up after connecting (the socket is live) is not an outage.
+      act(() => s.fake.setConnection({ state: 'connecting', attempt: null, lastError: null }));
+      await act(() => vi.advanceTimersByTimeAsync(OFFLINE_WARNING_MS + 1_000));
+      expect(screen.queryByTestId('device-warning')).toBeNull();
+      // An outage's tries, one after another every few seconds, count from its start.
+      for (let i = 0; i < 3; i++) {
+        act(() => s.fake.setConnection({ state: 'offline', attempt: i + 1, lastError: 'refused' }));
+        await act(() => vi.advanceTimersByTimeAsync(2_000));
+        act(() => s.fake.setConnection({ state: 'connecting', attempt: i + 2, lastError: 'refused' }));
+        await act(() => vi.advanceTimersByTimeAsync(2_000));
+      }
+      expect(screen.queryByTestId('device-warning')).toBeNull();
+      await act(() => vi.advanceTimersByTimeAsync(OFFLINE_WARNING_MS - 12_000 + 1_000));
       expect(screen.getByTestId('device-warning')).toHaveTextContent(OFFLINE_WARNING);
       // Locked, the lock screen says it too.
       await act(() => s.store.lockNow());

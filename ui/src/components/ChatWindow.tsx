@@ -52,12 +52,15 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
     ? null
     : (emergencies.find((e) => e.patientId === active.patientId)?.patientName ?? null);
   const title = other?.name ?? patientName ?? 'Conversation';
-  // An emergency of this patient the viewer took: their own conversation is where to write.
-  const takenByMe = mine
-    ? null
-    : (emergencies.find(
-        (e) => e.patientId === active.patientId && (e.acknowledgedBy === me.id || e.resolvedBy === me.id),
-      ) ?? null);
+  // An emergency of this patient the viewer took: their own conversation is where to write. Her
+  // open one decides (a new one nobody has taken asks to be acknowledged again).
+  const theirs = mine ? [] : emergencies.filter((e) => e.patientId === active.patientId);
+  const open = theirs.find((e) => e.state !== 'RESOLVED');
+  const takenByMe = open
+    ? open.acknowledgedBy === me.id
+      ? open
+      : null
+    : (theirs.find((e) => e.acknowledgedBy === me.id || e.resolvedBy === me.id) ?? null);
 
   return (
     <section

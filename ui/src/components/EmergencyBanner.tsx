@@ -8,7 +8,8 @@ import {
   escalatedWhileWaiting,
   formatAge,
   formatSpan,
-  bannerOrder,
+  bannerTitle,
+  openEmergencies,
   previewText,
   waitingSince,
 } from '../logic/emergency';
@@ -237,7 +238,7 @@ export function EmergencyBanner() {
   const alerting = useChat((s) => s.ringing.length > 0);
   const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
   const ringable = useChat((s) => canRing(s.device));
-  const open = useMemo(() => bannerOrder(emergencies), [emergencies]);
+  const open = useMemo(() => openEmergencies(emergencies), [emergencies]);
   const draftsBack = useChat((s) => s.draftsBack);
   const now = useNow(
     TICK_MS,
@@ -254,7 +255,7 @@ export function EmergencyBanner() {
     >
       <div className="banner-head">
         <span className="banner-title">
-          <span aria-hidden="true">⚠</span> {open.length === 1 ? 'Emergency' : `${open.length} emergencies`}
+          <span aria-hidden="true">⚠</span> {bannerTitle(open)}
         </span>
         {resting && !alerting && (
           <span className="banner-quiet" data-testid="banner-dnd">

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DOCTOR, DOCTOR2, PATIENT, PATIENT2, emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
 import {
-  bannerOrder,
+  bannerTitle,
   emergencyStatus,
   escalatedWhileWaiting,
   formatAge,
@@ -305,21 +305,14 @@ describe('resolutionRows', () => {
   });
 });
 
-describe('bannerOrder', () => {
-  it('puts what still needs a doctor first: escalated, then waiting longest, then those taken', () => {
-    const iso = (min: number) => new Date(Date.UTC(2026, 0, 1, 10, min)).toISOString();
-    const taken = emergency({ id: 'e-taken', raisedAt: iso(1), state: 'ACKNOWLEDGED' });
-    const waiting = emergency({ id: 'e-waiting', raisedAt: iso(2) });
-    const newer = emergency({ id: 'e-newer', raisedAt: iso(3) });
-    const escalated = emergency({ id: 'e-escalated', raisedAt: iso(4), escalatedAt: iso(6) });
-    const reopened = emergency({ id: 'e-reopened', raisedAt: iso(0), reopenedAt: iso(5) });
-    const resolved = emergency({ id: 'e-resolved', raisedAt: iso(0), state: 'RESOLVED' });
-    expect(bannerOrder([taken, newer, reopened, resolved, waiting, escalated]).map((e) => e.id)).toEqual([
-      'e-escalated',
-      'e-waiting',
-      'e-newer',
-      'e-reopened',
-      'e-taken',
-    ]);
+describe('bannerTitle', () => {
+  it('counts the open emergencies and, when some are taken, those still needing a doctor', () => {
+    const taken = emergency({ id: 'e-taken', state: 'ACKNOWLEDGED' });
+    const waiting = emergency({ id: 'e-waiting' });
+    expect(bannerTitle([waiting])).toBe('Emergency');
+    expect(bannerTitle([taken, waiting])).toBe('2 emergencies · 1 needs a doctor');
+    expect(bannerTitle([taken, waiting, emergency({ id: 'e3' })])).toBe('3 emergencies · 2 need a doctor');
+    expect(bannerTitle([waiting, emergency({ id: 'e3' })])).toBe('2 emergencies');
+    expect(bannerTitle([taken, { ...taken, id: 'e-t2' }])).toBe('2 emergencies');
   });
 });

@@ -55,15 +55,15 @@ export function openEmergencies(list: readonly Emergency[]): Emergency[] {
     .sort((a, b) => at(a.raisedAt) - at(b.raisedAt) || (a.id < b.id ? -1 : 1));
 }
 
-/**
- * The banner's order: those nobody has taken first (escalated before the others, then the one
- * waiting longest), then those taken, oldest first; a short window scrolls the banner, and what
- * still needs a doctor must not be the part scrolled away.
- */
-export function bannerOrder(list: readonly Emergency[]): Emergency[] {
-  const rank = (e: Emergency) => (e.state === 'RAISED' ? (e.escalatedAt ? 0 : 1) : 2);
-  const waiting = (e: Emergency) => at(e.reopenedAt ?? e.raisedAt);
-  return openEmergencies(list).sort((a, b) => rank(a) - rank(b) || waiting(a) - waiting(b));
+/** The banner's title: how many are open and, when some are taken, how many still need a
+ * doctor (a short window scrolls the banner, and its rows keep their places). */
+export function bannerTitle(open: readonly Emergency[]): string {
+  if (open.length === 1) return 'Emergency';
+  const waiting = open.filter((e) => e.state === 'RAISED').length;
+  const need = waiting === 1 ? '1 needs a doctor' : `${waiting} need a doctor`;
+  return waiting > 0 && waiting < open.length
+    ? `${open.length} emergencies · ${need}`
+    : `${open.length} emergencies`;
 }
 
 /** "just now", "40 s ago", "3 min ago", "2 h 5 min ago": how long ago `ts` was, for people. */

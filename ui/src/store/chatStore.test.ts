@@ -370,11 +370,16 @@ describe("a command's answer never undoes what events already said", () => {
       const snapshot = await login(args);
       // The snapshot was taken while connecting; "online" overtakes the command's answer.
       fake.setConnection({ state: 'online' });
-      return { ...snapshot, connection: { ...snapshot.connection, state: 'connecting' } };
+      return {
+        ...snapshot,
+        connection: { ...snapshot.connection, state: 'offline', attempt: 1, lastError: 'refused' },
+      };
     };
     await store.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'password' });
     expect(store.getState().phase).toBe('ready');
     expect(store.getState().connection.state).toBe('online');
+    // Nor does the answer's outage outlive it (a doctor would be warned of one for hours).
+    expect(store.getState().offlineSince).toBeNull();
   });
 
   it('a notice heard while the login answer was on its way (a cache started afresh) stays shown', async () => {

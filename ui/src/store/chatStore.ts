@@ -45,6 +45,16 @@ import { EMPTY_MESSAGES, initialState, type ChatState, type ConversationMessages
 
 type Listener = () => void;
 
+/**
+ * Since when the connection is down (kept across changes of how it is down), or null: down is
+ * offline, or trying again after a failure; a first try and a catch-up (the socket is live and
+ * hears alerts) are not.
+ */
+function offlineSince(status: ConnectionStatus, since: number | null): number | null {
+  const down = status.state === 'offline' || (status.state === 'connecting' && status.lastError !== null);
+  return down ? (since ?? Date.now()) : null;
+}
+
 /** What events said while a command's snapshot was on its way (see `ChatStore.applyAnswer`). */
 /** Input tells the shell at most this often that the user is there. */
 const ACTIVITY_EVERY_MS = 5000;
@@ -181,6 +191,9 @@ export class ChatStore {
       const { fields, emergencies, lock } = this.heard;
       this.set((st) => ({
         ...fields,
+        // A connection heard while the answer was on its way wins, and so does what it says of
+        // the outage (the answer's may be older).
+        ...(fields.connection ? { offlineSince: offlineSince(fields.connection, st.offlineSince) } : {}),
         emergencies: emergencies.reduce(upsertEmergency, st.emergencies),
       }));
       // The newest lock told, or the snapshot's: either way what a locked page may hold is
@@ -219,7 +232,7 @@ export class ChatStore {
       session: snapshot.session,
       loginError: null,
       connection: snapshot.connection,
-      offlineSince: this.offlineSince(snapshot.connection),
+      offlineSince: offlineSince(snapshot.connection, sameUser ? this.state.offlineSince : null),
       settings: normalizeSettings(snapshot.settings),
       availability: snapshot.availability,
       clinic: snapshot.clinic,
@@ -237,7 +250,10 @@ export class ChatStore {
         return this.apply(e.snapshot);
       case 'connection':
         this.hear({ connection: e.status });
-        return this.set({ connection: e.status, offlineSince: this.offlineSince(e.status) });
+        return this.set({
+          connection: e.status,
+          offlineSince: offlineSince(e.status, this.state.offlineSince),
+        });
       case 'message':
         return this.onMessage(e.message);
       case 'messageDiscarded':
@@ -517,11 +533,6 @@ export class ChatStore {
       const call = emergencyNumber(this.state.clinic);
       return `Could not send the emergency: ${describe(err)} If you need help now, call ${call}.`;
     }
-  }
-
-  /** Since when the connection is down, kept across changes of how it is down. */
-  private offlineSince(status: ConnectionStatus): number | null {
-    return status.state === 'online' ? null : (this.state.offlineSince ?? Date.now());
   }
 
   async unlock(secret: string): Promise<void> {

@@ -532,7 +532,7 @@ async fn a_press_from_the_lock_screen_avoids_a_doctor_who_left_and_waits_alone()
 /// and goes out once the server is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_waiting_to_be_sent_shortens_the_waits_between_tries() {
-    use clinic_client::{BackoffConfig, ConnectionState, EMERGENCY_RETRY, Pairing};
+    use clinic_client::{BackoffConfig, EMERGENCY_RETRY, Pairing};
     use clinic_protocol::MessageStatus;
     use std::time::Duration;
 
@@ -554,37 +554,23 @@ async fn an_emergency_waiting_to_be_sent_shortens_the_waits_between_tries() {
     let conversation = alice.conversation_with("dr.patel").unwrap();
     server.stop().await;
     let mut states = alice.watch_state();
-    let offline = |s: &ConnectionState| match s {
-        ConnectionState::Offline {
-            attempt,
-            retry_in_ms,
-            ..
-        } => Some((*attempt, *retry_in_ms)),
-        _ => None,
-    };
-    let (mut attempt, _) =
-        tokio::time::timeout(PATIENCE, states.wait_for(|s| offline(s).is_some()))
+    let (attempt, _) =
+        tokio::time::timeout(PATIENCE, states.wait_for(|s| offline_try(s).is_some()))
             .await
             .unwrap()
-            .map(|s| offline(&s).unwrap())
+            .map(|s| offline_try(&s).unwrap())
             .unwrap();
 
     let press = alice.send(&conversation, "I cannot breathe", true).unwrap();
     // Tried at once, and told to wait no longer than EMERGENCY_RETRY, three times over (the
     // backoff alone would wait up to a minute before the first).
-    let limit = u64::try_from(EMERGENCY_RETRY.as_millis()).unwrap();
-    for _ in 0..3 {
-        let (next, retry_in_ms) = tokio::time::timeout(
-            Duration::from_secs(20),
-            states.wait_for(|s| offline(s).is_some_and(|(a, _)| a > attempt)),
-        )
-        .await
-        .expect("another try within seconds")
-        .map(|s| offline(&s).unwrap())
-        .unwrap();
-        assert!(retry_in_ms <= limit, "{retry_in_ms} ms");
-        attempt = next;
-    }
+    three_tries_within(
+        &mut states,
+        attempt,
+        Duration::from_secs(20),
+        EMERGENCY_RETRY,
+    )
+    .await;
 
     let _server = InProcessServer::start(data.path(), port).await;
     wait_until(&alice, "the emergency sent", || {
@@ -602,7 +588,7 @@ async fn an_emergency_waiting_to_be_sent_shortens_the_waits_between_tries() {
 /// (no emergency reaches a doctor meanwhile); a tester's took 12-25 s after the server was back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_doctors_app_tries_the_server_again_within_seconds() {
-    use clinic_client::{BackoffConfig, ConnectionState, DOCTOR_RETRY, Pairing};
+    use clinic_client::{BackoffConfig, DOCTOR_RETRY, Pairing};
     use std::time::Duration;
 
     let data = demo_data_dir();
@@ -628,34 +614,55 @@ async fn a_doctors_app_tries_the_server_again_within_seconds() {
     patel.wait_online(PATIENCE).await.unwrap();
     server.stop().await;
     let mut states = patel.watch_state();
-    let offline = |s: &ConnectionState| match s {
-        ConnectionState::Offline {
-            attempt,
-            retry_in_ms,
-            ..
-        } => Some((*attempt, *retry_in_ms)),
-        _ => None,
-    };
     // Three tries in a row, each told to wait no longer than DOCTOR_RETRY (the backoff alone
     // would wait up to a minute).
-    let limit = u64::try_from(DOCTOR_RETRY.as_millis()).unwrap();
-    let mut attempt = 0;
-    for _ in 0..3 {
-        let (next, retry_in_ms) = tokio::time::timeout(
-            DOCTOR_RETRY + Duration::from_secs(10),
-            states.wait_for(|s| offline(s).is_some_and(|(a, _)| a > attempt)),
-        )
-        .await
-        .expect("another try within seconds")
-        .map(|s| offline(&s).unwrap())
-        .unwrap();
-        assert!(retry_in_ms <= limit, "{retry_in_ms} ms");
-        attempt = next;
-    }
+    three_tries_within(
+        &mut states,
+        0,
+        DOCTOR_RETRY + Duration::from_secs(10),
+        DOCTOR_RETRY,
+    )
+    .await;
     let _server = InProcessServer::start(data.path(), port).await;
     patel
         .wait_online(DOCTOR_RETRY + Duration::from_secs(5))
         .await
         .expect("back online within seconds of the server");
     patel.disconnect().await;
+}
+
+/// The attempt and wait of an offline state.
+fn offline_try(s: &clinic_client::ConnectionState) -> Option<(u32, u64)> {
+    match s {
+        clinic_client::ConnectionState::Offline {
+            attempt,
+            retry_in_ms,
+            ..
+        } => Some((*attempt, *retry_in_ms)),
+        _ => None,
+    }
+}
+
+/// Waits for three more tries after `attempt`, each within `within` and each told to wait no
+/// longer than `limit`; the last attempt.
+async fn three_tries_within(
+    states: &mut tokio::sync::watch::Receiver<clinic_client::ConnectionState>,
+    mut attempt: u32,
+    within: std::time::Duration,
+    limit: std::time::Duration,
+) -> u32 {
+    let limit = u64::try_from(limit.as_millis()).unwrap();
+    for _ in 0..3 {
+        let (next, retry_in_ms) = tokio::time::timeout(
+            within,
+            states.wait_for(|s| offline_try(s).is_some_and(|(a, _)| a > attempt)),
+        )
+        .await
+        .expect("another try within seconds")
+        .map(|s| offline_try(&s).unwrap())
+        .unwrap();
+        assert!(retry_in_ms <= limit, "{retry_in_ms} ms");
+        attempt = next;
+    }
+    attempt
 }

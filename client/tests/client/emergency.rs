@@ -532,7 +532,7 @@ async fn a_press_from_the_lock_screen_avoids_a_doctor_who_left_and_waits_alone()
 /// and goes out once the server is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_waiting_to_be_sent_shortens_the_waits_between_tries() {
-    use clinic_client::{BackoffConfig, EMERGENCY_RETRY, Pairing};
+    use clinic_client::EMERGENCY_RETRY;
     use clinic_protocol::MessageStatus;
     use std::time::Duration;
 
@@ -541,14 +541,7 @@ async fn an_emergency_waiting_to_be_sent_shortens_the_waits_between_tries() {
     let port = server.addr.port();
     let url = server.url();
     let profile = tempfile::tempdir().unwrap();
-    let mut opts = options(profile.path());
-    opts.tuning.backoff = BackoffConfig {
-        base: Duration::from_secs(60),
-        cap: Duration::from_secs(60),
-    };
-    let alice = Client::login(opts, &url, "alice", PASSWORD, Pairing::Code(code_for(&url)))
-        .await
-        .unwrap();
+    let alice = login_with_minute_backoff(&url, profile.path(), "alice").await;
     alice.connect();
     alice.wait_online(PATIENCE).await.unwrap();
     let conversation = alice.conversation_with("dr.patel").unwrap();
@@ -588,7 +581,7 @@ async fn an_emergency_waiting_to_be_sent_shortens_the_waits_between_tries() {
 /// (no emergency reaches a doctor meanwhile); a tester's took 12-25 s after the server was back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_doctors_app_tries_the_server_again_within_seconds() {
-    use clinic_client::{BackoffConfig, DOCTOR_RETRY, Pairing};
+    use clinic_client::DOCTOR_RETRY;
     use std::time::Duration;
 
     let data = demo_data_dir();
@@ -596,20 +589,7 @@ async fn a_doctors_app_tries_the_server_again_within_seconds() {
     let port = server.addr.port();
     let url = server.url();
     let profile = tempfile::tempdir().unwrap();
-    let mut opts = options(profile.path());
-    opts.tuning.backoff = BackoffConfig {
-        base: Duration::from_secs(60),
-        cap: Duration::from_secs(60),
-    };
-    let patel = Client::login(
-        opts,
-        &url,
-        "dr.patel",
-        PASSWORD,
-        Pairing::Code(code_for(&url)),
-    )
-    .await
-    .unwrap();
+    let patel = login_with_minute_backoff(&url, profile.path(), "dr.patel").await;
     patel.connect();
     patel.wait_online(PATIENCE).await.unwrap();
     server.stop().await;
@@ -665,4 +645,23 @@ async fn three_tries_within(
         attempt = next;
     }
     attempt
+}
+
+/// `username` signed in with a backoff of a minute between tries, so that only the caps under
+/// test can make a try come sooner.
+async fn login_with_minute_backoff(url: &str, profile: &std::path::Path, username: &str) -> Client {
+    let mut opts = options(profile);
+    opts.tuning.backoff = clinic_client::BackoffConfig {
+        base: std::time::Duration::from_secs(60),
+        cap: std::time::Duration::from_secs(60),
+    };
+    Client::login(
+        opts,
+        url,
+        username,
+        PASSWORD,
+        clinic_client::Pairing::Code(code_for(url)),
+    )
+    .await
+    .unwrap()
 }

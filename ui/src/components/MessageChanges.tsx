@@ -75,16 +75,15 @@ export function Versions({ messageId, onClose }: { messageId: string; onClose: (
   );
 }
 
-/** "Unsend this message?" before it goes; the other side will see a tombstone. */
-export function ConfirmUnsend({
-  messageId,
-  role,
-  onDone,
-}: {
+/** What a bubble's question before taking a message back needs. */
+interface ConfirmProps {
   messageId: string;
   role: Role;
   onDone: () => void;
-}) {
+}
+
+/** "Unsend this message?" before it goes; the other side will see a tombstone. */
+export function ConfirmUnsend({ messageId, role, onDone }: ConfirmProps) {
   const store = useStore();
   const label = unsendLabel(role);
   return (
@@ -110,15 +109,7 @@ export function ConfirmUnsend({
 
 /** "Sent to the wrong person": past the window to unsend, a message is taken back with a reason
  * (kept sealed with the original on the server, never shown to the other side). */
-export function ConfirmMisdirected({
-  messageId,
-  role,
-  onDone,
-}: {
-  messageId: string;
-  role: Role;
-  onDone: () => void;
-}) {
+export function ConfirmMisdirected({ messageId, role, onDone }: ConfirmProps) {
   const store = useStore();
   const [reason, setReason] = useState('');
   const field = useRef<HTMLTextAreaElement>(null);

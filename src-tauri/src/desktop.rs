@@ -59,20 +59,29 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
     let (app, client, id) = (app.clone(), active.client.clone(), active.id);
     tauri::async_runtime::spawn(async move {
         let desktop = app.state::<Desktop>();
-        // Looked at now and then: a session that ended otherwise (her own "Log out") leaves
-        // nothing to wait for.
-        while tokio::time::timeout(Duration::from_secs(5), client.emergencies_sent())
-            .await
-            .is_err()
-        {
-            if !desktop.is_current(id).await {
-                return;
+        let (outcome, reason) = loop {
+            // Looked at now and then: a session that ended otherwise (her own "Log out")
+            // leaves nothing to wait for.
+            if tokio::time::timeout(Duration::from_secs(5), client.emergencies_sent())
+                .await
+                .is_err()
+            {
+                if !desktop.is_current(id).await {
+                    return;
+                }
+                continue;
             }
-        }
-        let reason = crate::lock::logged_out_after_tries(&client);
-        match desktop.logout_session(&app, Some(id)).await {
-            Ok(None) => return,
-            Ok(Some(_)) => {}
+            // Said before the logout, which may delete what it reads.
+            let reason = crate::lock::logged_out_after_tries(&client);
+            match desktop.logout_session(&app, Some(id)).await {
+                // Pressed again since: wait for that one too.
+                Ok(Ending::Waits) => {}
+                outcome => break (outcome, reason),
+            }
+        };
+        match outcome {
+            Ok(Ending::Waits | Ending::NotCurrent) => return,
+            Ok(Ending::Ended { .. }) => {}
             Err(e) => {
                 // The session is gone from the shell all the same: the page must not stay on
                 // a lock screen with nothing behind it.
@@ -87,13 +96,29 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
     });
 }
 
+/// What [`Desktop::logout_session`] did.
+#[derive(Debug)]
+enum Ending {
+    /// The session ended; whether the server confirmed the token is revoked.
+    Ended { revoked: bool },
+    /// Not ended: an emergency of hers waits to be sent.
+    Waits,
+    /// Not ended: the session asked for had ended already.
+    NotCurrent,
+}
+
 /// The UI's channel, if it subscribed.
 #[derive(Default)]
-struct Outlet(Option<Channel<UiEvent>>);
+struct Outlet {
+    channel: Option<Channel<UiEvent>>,
+    /// Why the session ended, told before the UI subscribed (a restart whose session ended at
+    /// once, its press sent): no snapshot says it, so it is told when the UI subscribes.
+    ended: Option<UiEvent>,
+}
 
 impl std::fmt::Debug for Outlet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
+        f.write_str(if self.channel.is_some() {
             "Outlet(subscribed)"
         } else {
             "Outlet(none)"
@@ -224,21 +249,32 @@ impl Desktop {
     /// Ends the session (the client silences this device first). True when the server
     /// confirmed the token is revoked.
     pub async fn logout<R: Runtime>(&self, app: &AppHandle<R>) -> CmdResult<bool> {
-        Ok(self.logout_session(app, None).await?.unwrap_or(true))
+        match self.logout_session(app, None).await? {
+            Ending::Ended { revoked } => Ok(revoked),
+            Ending::Waits | Ending::NotCurrent => Ok(true),
+        }
     }
 
-    /// Ends the session, and only session `only` when given (a task that outlived it must not
-    /// end the next one): `None` when that one had ended already.
+    /// Ends the session. With `after_tries`, only that session (a task that outlived it must
+    /// not end the next one), and only if no emergency of hers waits to be sent: from then on
+    /// the core takes no press, so none is queued and then deleted by this logout.
     async fn logout_session<R: Runtime>(
         &self,
         app: &AppHandle<R>,
-        only: Option<u64>,
-    ) -> CmdResult<Option<bool>> {
+        after_tries: Option<u64>,
+    ) -> CmdResult<Ending> {
         let _transition = self.transition.lock().await;
         let old = {
             let mut active = self.active.lock().await;
-            if only.is_some_and(|id| active.as_ref().is_none_or(|a| a.id != id)) {
-                return Ok(None);
+            if let Some(id) = after_tries {
+                match active.as_ref() {
+                    Some(a) if a.id == id => {
+                        if !a.client.may_end_after_tries() {
+                            return Ok(Ending::Waits);
+                        }
+                    }
+                    _ => return Ok(Ending::NotCurrent),
+                }
             }
             active.take()
         };
@@ -254,7 +290,7 @@ impl Desktop {
         }
         self.set_status(app, ConnectionStatus::offline());
         crate::forward::on_session_end(app);
-        Ok(Some(revoked))
+        Ok(Ending::Ended { revoked })
     }
 
     /// Connects and starts forwarding the client's events to the UI.
@@ -331,17 +367,43 @@ impl Desktop {
 
     /// The UI subscribed (again, after a reload): later events go to this channel.
     pub fn set_channel(&self, channel: Channel<UiEvent>) {
-        *self.channel.lock().unwrap_or_else(|e| e.into_inner()) = Outlet(Some(channel));
+        let ended = {
+            let mut outlet = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+            outlet.channel = Some(channel);
+            outlet.ended.take()
+        };
+        if let Some(event) = ended {
+            self.send(event);
+        }
     }
 
-    /// Sends an event to the UI (dropped before the UI subscribed: its snapshot covers it).
+    /// Sends an event to the UI. Before the UI subscribed its snapshot covers it, but for why
+    /// the session ended, which is kept until then.
     pub fn send(&self, event: UiEvent) {
-        let channel = self
-            .channel
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .clone();
+        let channel = {
+            let mut outlet = self.channel.lock().unwrap_or_else(|e| e.into_inner());
+            match (&outlet.channel, &event) {
+                (
+                    None,
+                    UiEvent::Session {
+                        session: None,
+                        reason: Some(_),
+                    },
+                ) => {
+                    outlet.ended = Some(event);
+                    return;
+                }
+                // A new session makes an old one's ending old news.
+                (
+                    None,
+                    UiEvent::Session {
+                        session: Some(_), ..
+                    },
+                ) => outlet.ended = None,
+                _ => {}
+            }
+            outlet.channel.clone()
+        };
         if let Some(channel) = channel
             && let Err(e) = channel.send(event)
         {

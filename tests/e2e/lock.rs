@@ -344,5 +344,25 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     .await?;
     w.close(app).await?;
     drop(driver);
+
+    // The app was closed after his press had gone but before it logged out: the restarted app
+    // logs out at once, maybe before its page is up, and the page still says why.
+    let mut stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock_file)?)?;
+    stored["failures"] = 5.into();
+    stored["locked"] = true.into();
+    std::fs::write(&lock_file, serde_json::to_vec(&stored)?)?;
+    let (driver, app) = w.app(&bob).await?;
+    app.wait_until(
+        "[data-testid=login-error]",
+        "why a restart logged out at once",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains("Too many wrong tries to unlock: you were logged out"))
+        },
+    )
+    .await?;
+    w.close(app).await?;
+    drop(driver);
     Ok(())
 }

@@ -430,8 +430,16 @@ impl Client {
                 "only a patient raises an emergency".to_owned(),
             ));
         }
-        // Held to the end: two presses from the lock screen are checked and queued in turn.
+        // Held to the end: two presses from the lock screen are checked and queued in turn,
+        // and none is queued once the session is ending (`may_end_after_tries`).
         let lock = self.app_lock();
+        if lock.is_ending() {
+            return Err(ClientError::Invalid(
+                "this app is logging out after too many wrong tries to unlock, so it cannot \
+                 send this emergency: call your local emergency number"
+                    .to_owned(),
+            ));
+        }
         let content = if lock.is_locked() {
             self.locked_press(content)?
         } else {

@@ -116,6 +116,9 @@ pub struct AppLock {
     stored: Stored,
     /// The clinic's longest idle times, as its server last said.
     policy: LockPolicy,
+    /// The session is ending after the wrong tries ran out: no emergency is taken any more
+    /// (in memory only; a restart finds the tries used up and decides again).
+    ending: bool,
 }
 
 impl AppLock {
@@ -141,6 +144,7 @@ impl AppLock {
             last_input,
             stored,
             policy: DEFAULT_POLICY,
+            ending: false,
         })
     }
 
@@ -285,6 +289,17 @@ impl AppLock {
             left: LOGOUT_AFTER - self.stored.failures,
             wait: self.wait(),
         })
+    }
+
+    /// Marks the session as ending after the wrong tries ran out (see [`AppLock::is_ending`]).
+    pub fn set_ending(&mut self) {
+        self.ending = true;
+    }
+
+    /// Whether the session is ending after the wrong tries ran out: what is queued now would
+    /// be deleted with a shared computer's cache, or held until she signs in again.
+    pub fn is_ending(&self) -> bool {
+        self.ending
     }
 
     /// The wait still due after the last wrong try, if any.

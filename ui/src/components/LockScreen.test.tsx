@@ -252,9 +252,8 @@ describe('app lock', () => {
     expect(screen.getByTestId('unlock-error')).toHaveTextContent('4 tries left');
   });
 
-  it('the wrong tries run out while her press waits: no more are taken, and the app logs out once it went', async () => {
-    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
-    const s = await renderApp(setup({ clinic, messages: history(2), connection: { state: 'offline' } }));
+  /** Locked and offline, she presses; then someone makes five wrong tries. */
+  async function pressThenRunOutOfTries(s: Awaited<ReturnType<typeof renderApp>>): Promise<void> {
     await act(() => s.store.lockNow());
     await s.user.click(await screen.findByTestId('emergency-button'));
     await s.user.type(screen.getByTestId('emergency-text'), 'I fell');
@@ -264,6 +263,12 @@ describe('app lock', () => {
       await s.user.type(screen.getByTestId('unlock-secret'), 'wrong');
       await s.user.click(screen.getByTestId('unlock-submit'));
     }
+  }
+
+  it('the wrong tries run out while her press waits: no more are taken, and the app logs out once it went', async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const s = await renderApp(setup({ clinic, messages: history(2), connection: { state: 'offline' } }));
+    await pressThenRunOutOfTries(s);
     expect(await screen.findByTestId('unlock-ran-out')).toHaveTextContent(
       "Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has been sent (or refused by the clinic's server).",
     );
@@ -279,6 +284,19 @@ describe('app lock', () => {
       'you were logged out once your emergency had reached the clinic',
     );
     expect(s.fake.messages.filter((m) => m.isEmergency && m.status === 'SENT')).toHaveLength(1);
+  });
+
+  it('the wrong tries run out while her press waits, and the clinic refuses it: the app logs out and says what became of it', async () => {
+    const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
+    const s = await renderApp(setup({ clinic, messages: history(2), connection: { state: 'offline' } }));
+    await act(() => s.fake.setLockPolicy('shared', null));
+    await pressThenRunOutOfTries(s);
+    await screen.findByTestId('unlock-ran-out');
+    const press = s.fake.messages.find((m) => m.isEmergency);
+    act(() => s.fake.fail(press?.clientId ?? '', 'refused by the server', 'forbidden'));
+    expect(await screen.findByTestId('login-error')).toHaveTextContent(
+      "you were logged out. Your emergency had not reached the clinic and was deleted with this computer's messages: if you need help now, call +44 20 7946 0000.",
+    );
   });
 
   it("a locked doctor's screen has no emergency button", async () => {

@@ -683,6 +683,8 @@ export class FakeBackend implements Backend {
     // Parked, it keeps whether it may be on the server (the core's count of writes stays).
     Object.assign(m, { status: 'FAILED', error, errorCode: code });
     this.setQueued();
+    // As the shell: a refused press ends a session whose tries ran out, as a delivered one.
+    queueMicrotask(() => this.endIfTriesRanOut());
     this.changed(m);
   }
 
@@ -1173,14 +1175,22 @@ export class FakeBackend implements Backend {
   /** As the shell after the wrong tries ran out: the session ends once no press waits. */
   private endIfTriesRanOut(): void {
     if (!this.session || !this.lock.locked || this.lock.triesLeft > 0 || this.emergencyWaiting()) return;
+    // As `lock::logged_out_after_tries`: what became of a press the clinic refused.
+    const refused = this.lockStatus().unsentEmergency?.status === 'FAILED';
+    const fate =
+      this.lock.device === 'shared'
+        ? "was deleted with this computer's messages"
+        : 'was refused: after signing in, open it and press Retry';
+    const call = this.clinic?.emergencyPhone ?? 'your local emergency number';
     this.session = null;
     this.lock = { ...UNLOCKED };
     this.pin = null;
     this.emit({
       type: 'session',
       session: null,
-      reason:
-        'Too many wrong tries to unlock: you were logged out once your emergency had reached the clinic.',
+      reason: refused
+        ? `Too many wrong tries to unlock: you were logged out. Your emergency had not reached the clinic and ${fate}: if you need help now, call ${call}.`
+        : 'Too many wrong tries to unlock: you were logged out once your emergency had reached the clinic.',
     });
   }
 

@@ -35,6 +35,70 @@ pub fn is_format(c: char) -> bool {
         | '\u{e0020}'..='\u{e007f}')
 }
 
+/// Bidirectional embeddings, overrides and isolates: they reorder the text that follows them
+/// (an override can make `exe.pdf` read `fdp.exe`). The marks (LRM, RLM, ALM), which only nudge
+/// neutral characters and are typed by right-to-left writers, are not among them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing though they are neither whitespace nor format characters: the
+/// Hangul fillers, the blank Braille pattern, variation selectors, the combining grapheme
+/// joiner, Khmer's invisible vowels and the Mongolian variation selectors (an attacker sent a
+/// message of only these).
+fn is_filler(c: char) -> bool {
+    matches!(c,
+        '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}'
+        | '\u{2800}'
+        | '\u{17b4}' | '\u{17b5}'
+        | '\u{034f}'
+        | '\u{180b}'..='\u{180d}' | '\u{180f}'
+        | '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}')
+}
+
+/// True when nothing in `text` would show: whitespace, format characters and fillers only. The
+/// server refuses such a message, and the client before it is queued.
+pub fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || is_format(c) || is_filler(c))
+}
+
+/// What in a text people send each other could disguise it, and so is refused rather than
+/// cleaned (a message is stored as its sender wrote it, or not at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disguise {
+    /// A control character other than tab and line breaks (NUL, ESC, ...).
+    Control,
+    /// A bidirectional embedding, override or isolate ([`is_bidi_control`]).
+    Reordering,
+}
+
+impl Disguise {
+    /// The first thing in `text` that could disguise it, if any.
+    pub fn find(text: &str) -> Option<Self> {
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Some(Self::Control);
+        }
+        text.chars()
+            .any(is_bidi_control)
+            .then_some(Self::Reordering)
+    }
+
+    /// What `field` holds, as a sentence's end: "content contains ...".
+    pub fn sentence(self, field: &str) -> String {
+        match self {
+            Self::Control => format!("{field} contains control characters (such as NUL)"),
+            Self::Reordering => format!(
+                "{field} contains bidirectional override characters (U+202A-U+202E, \
+                 U+2066-U+2069)"
+            ),
+        }
+    }
+}
+
 /// Whether `c` can act on a terminal instead of showing on it: C0 and C1 controls (an escape
 /// sequence starts with ESC, or with the one-character CSI U+009B; a line break makes a line
 /// look like another entry), DEL, the line and paragraph separators, and the format characters

@@ -4,52 +4,17 @@
 
 use crate::store::StoreError;
 
-pub(crate) use clinic_protocol::text::is_format;
-
-/// Bidirectional embeddings, overrides and isolates: they reorder the text that follows them
-/// (an override can make `exe.pdf` read `fdp.exe`). The marks (LRM, RLM, ALM), which only nudge
-/// neutral characters and are typed by right-to-left writers, are not among them.
-pub(crate) fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Characters that show nothing though they are neither whitespace nor format characters: the
-/// Hangul fillers, the blank Braille pattern, variation selectors, the combining grapheme
-/// joiner and the Mongolian variation selectors (an attacker sent a message of only these).
-fn is_filler(c: char) -> bool {
-    matches!(c,
-        '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}'
-        | '\u{2800}'
-        | '\u{17b4}' | '\u{17b5}'
-        | '\u{034f}'
-        | '\u{180b}'..='\u{180d}' | '\u{180f}'
-        | '\u{fe00}'..='\u{fe0f}' | '\u{e0100}'..='\u{e01ef}')
-}
-
-/// True when nothing in `text` would show: whitespace, format characters and fillers only.
-pub(crate) fn is_blank(text: &str) -> bool {
-    text.chars()
-        .all(|c| c.is_whitespace() || is_format(c) || is_filler(c))
-}
+use clinic_protocol::text::Disguise;
+pub(crate) use clinic_protocol::text::{is_blank, is_format};
 
 /// Refuses `text` (the field named `field`) if it holds control characters other than tab and
 /// line breaks, or bidirectional controls. Refused rather than cleaned: a message is stored as
 /// its sender wrote it, or not at all.
 pub(crate) fn check(field: &str, text: &str) -> Result<(), StoreError> {
-    if text
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
-        return Err(StoreError::bad_input(format!(
-            "{field} contains control characters (such as NUL)"
-        )));
+    match Disguise::find(text) {
+        Some(disguise) => Err(StoreError::bad_input(disguise.sentence(field))),
+        None => Ok(()),
     }
-    if text.chars().any(is_bidi_control) {
-        return Err(StoreError::bad_input(format!(
-            "{field} contains bidirectional override characters (U+202A-U+202E, U+2066-U+2069)"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -21,7 +21,10 @@ impl Client {
         reason: Option<String>,
         misdirected: bool,
     ) -> Result<LocalMessage> {
-        let reason = reason.filter(|r| !r.trim().is_empty());
+        let reason = reason.filter(|r| !clinic_protocol::text::is_blank(r));
+        if let Some(r) = &reason {
+            super::check_words("the reason", r)?;
+        }
         if misdirected && reason.is_none() {
             return Err(ClientError::Invalid(
                 "say why: a message sent to the wrong person is retracted with a reason".into(),
@@ -57,11 +60,12 @@ impl Client {
 
     /// Replaces the text of one's own message (the earlier text stays in its version list).
     pub fn edit(&self, message_id: &MessageId, content: &str) -> Result<LocalMessage> {
-        if content.trim().is_empty() {
+        if clinic_protocol::text::is_blank(content) {
             return Err(ClientError::Invalid(
                 "an edit cannot leave the message empty; to remove it, unsend it".into(),
             ));
         }
+        super::check_words("the message", content)?;
         if content.len() > limits::MAX_CONTENT_BYTES {
             return Err(ClientError::Invalid(format!(
                 "a message holds at most {} bytes",

@@ -530,9 +530,11 @@ impl Client {
         content: &str,
         is_emergency: bool,
     ) -> Result<LocalMessage> {
-        if content.trim().is_empty() {
+        // What shows nothing (zero-width or filler characters only) is blank too.
+        if clinic_protocol::text::is_blank(content) {
             return Err(ClientError::Invalid("a message needs some text".into()));
         }
+        check_words("the message", content)?;
         if content.len() > MAX_CONTENT_BYTES {
             return Err(ClientError::Invalid(format!(
                 "a message holds at most {MAX_CONTENT_BYTES} bytes"
@@ -820,4 +822,13 @@ pub(crate) async fn refresh_directory(shared: &Shared) -> Result<Vec<Conversatio
     let others: Vec<Contact> = list.iter().map(|c| c.other_party.clone()).collect();
     shared.cache.merge_contacts(&others)?;
     Ok(list)
+}
+
+/// Refuses before anything is queued what the server would refuse in a text: a control
+/// character or a bidirectional override (queued, it would be parked with the server's refusal).
+pub(crate) fn check_words(field: &str, text: &str) -> Result<()> {
+    match clinic_protocol::text::Disguise::find(text) {
+        Some(disguise) => Err(ClientError::Invalid(disguise.sentence(field))),
+        None => Ok(()),
+    }
 }

@@ -79,6 +79,25 @@ async fn a_refused_send_fails_alone_and_can_be_retried() {
         patel.send(&conversation, &huge, false),
         Err(ClientError::Invalid(_))
     ));
+    // What the server refuses for its words is refused here too, rather than queued and parked:
+    // characters that show nothing, a NUL, an override that reorders what a reader sees.
+    for (text, said) in [
+        ("\u{3164}\u{2800}\u{200b}\u{fe0f}", "needs some text"),
+        ("a\0b", "control characters"),
+        ("invoice\u{202e}fdp.exe", "bidirectional override"),
+    ] {
+        match patel.send(&conversation, text, false) {
+            Err(ClientError::Invalid(sentence)) => assert!(sentence.contains(said), "{sentence}"),
+            other => panic!("{text:?} was not refused: {other:?}"),
+        }
+    }
+    assert_eq!(patel.queued(), 0, "nothing was queued");
+    assert!(
+        patel
+            .send(&conversation, "\u{2764}\u{fe0f} ok", false)
+            .is_ok(),
+        "an emoji with its variation selector shows"
+    );
 }
 
 /// Waits for a connection event telling `failed` parked sends.

@@ -16,17 +16,34 @@ use tokio::sync::oneshot;
 /// Longest `fileUrl` accepted.
 const MAX_FILE_URL_BYTES: usize = 2048;
 
-/// Checks the sizes of a send before it reaches the writer.
-pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), StoreError> {
-    if client_id.as_str().is_empty() {
+/// Checks a sender's `clientId` for a send, an edit or an unsend: 1 to 128 bytes, and no
+/// spaces, control or invisible characters (it is stored, and answered back in an ack or a
+/// refusal, where an override could reorder what a reader of a log sees).
+pub(crate) fn check_client_id(client_id: &ClientId) -> Result<(), StoreError> {
+    let id = client_id.as_str();
+    if id.is_empty() {
         return Err(StoreError::bad_input("clientId must not be empty"));
     }
-    if client_id.as_str().len() > limits::MAX_CLIENT_ID_BYTES {
+    if id.len() > limits::MAX_CLIENT_ID_BYTES {
         return Err(StoreError::too_large(format!(
             "clientId is longer than {} bytes",
             limits::MAX_CLIENT_ID_BYTES
         )));
     }
+    if id
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || crate::text::is_format(c))
+    {
+        return Err(StoreError::bad_input(
+            "clientId must not hold spaces, control or invisible characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the sizes of a send before it reaches the writer.
+pub(crate) fn validate(new: &NewMessage, client_id: &ClientId) -> Result<(), StoreError> {
+    check_client_id(client_id)?;
     if new.content.len() > limits::MAX_CONTENT_BYTES {
         return Err(StoreError::too_large(format!(
             "content is longer than {} bytes",

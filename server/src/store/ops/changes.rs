@@ -1,6 +1,7 @@
 //! Changing a sent message: retracting (unsending) it and editing its text, within the clinic's
 //! windows.
 
+use crate::store::messages;
 use crate::store::versions::{self, Changed};
 use crate::store::{Store, StoreError};
 use clinic_protocol::rest::{EditRequest, RetractRequest};
@@ -22,6 +23,9 @@ impl Store {
         committed: impl FnOnce(&Changed) + Send + 'static,
     ) -> Result<Changed, StoreError> {
         versions::validate_retract(&request)?;
+        if let Some(client_id) = &client_id {
+            messages::check_client_id(client_id)?;
+        }
         let caller = caller.clone();
         self.writer
             .run_append_then(
@@ -54,6 +58,9 @@ impl Store {
         committed: impl FnOnce(&Changed) + Send + 'static,
     ) -> Result<Changed, StoreError> {
         versions::validate_edit(&request)?;
+        if let Some(client_id) = &client_id {
+            messages::check_client_id(client_id)?;
+        }
         let caller = caller.clone();
         self.writer
             .run_append_then(

@@ -22,6 +22,7 @@ pub mod testing;
 pub mod tls;
 
 mod accept;
+mod address;
 mod availability;
 mod chat;
 mod emergency;

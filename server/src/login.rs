@@ -115,7 +115,8 @@ impl Logins {
             tracing::debug!(username, "login refused: signed in too often");
             Refused::Throttled(wait)
         })?;
-        let address = address.to_string();
+        // An IPv6 client counts by its /64 (see `address::scope`).
+        let address = crate::address::scope(address).to_string();
         let pair = pair_key(username, &address);
         self.by_pair.begin(&pair).map_err(|wait| {
             tracing::debug!(username, %address, "login refused: locked out");

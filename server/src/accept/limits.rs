@@ -73,8 +73,9 @@ impl Registry {
     }
 
     /// Registers a new connection from `ip`, shedding the oldest unprotected one of its scope
-    /// if a cap is reached.
+    /// if a cap is reached. An IPv6 client counts by its /64 (see `address::scope`).
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnTag, Refused> {
+        let ip = crate::address::scope(ip);
         let mut inner = self.lock();
         let from_ip = inner.per_ip.get(&ip).copied().unwrap_or(0);
         if self.caps.per_ip > 0 && from_ip >= self.caps.per_ip && !shed(&mut inner, Some(ip)) {
@@ -247,6 +248,26 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn one_ipv6_64_is_one_address() {
+        let registry = Registry::new(Caps {
+            total: 10,
+            per_ip: 2,
+        });
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let first = registry.admit(v6("2001:db8:0:1::1")).unwrap();
+        let second = registry.admit(v6("2001:db8:0:1::2")).unwrap();
+        for tag in [&first, &second] {
+            tag.authenticated("u");
+        }
+        assert_eq!(
+            registry.admit(v6("2001:db8:0:1:ffff::3")).unwrap_err(),
+            Refused::AddressFull,
+            "another address of the same /64"
+        );
+        assert!(registry.admit(v6("2001:db8:0:2::1")).is_ok(), "another /64");
     }
 
     #[test]

@@ -67,7 +67,8 @@ pub(crate) async fn upgrade(
             .into_response();
         }
     };
-    if let Err(err) = check_origin(&headers, &state.config.allowed_origins) {
+    let tls = state.config.tls.mode != crate::tls::TlsMode::Off;
+    if let Err(err) = check_origin(&headers, &state.config.allowed_origins, tls) {
         return err.into_response();
     }
     let pre = match bearer(&headers) {
@@ -87,9 +88,11 @@ pub(crate) async fn upgrade(
 }
 
 /// A browser sends `Origin` with every WebSocket upgrade, and a page from any site may ask
-/// for one; only the server's own origin (same host and port as the request) and the configured
-/// ones may. Clients that send no `Origin` (the desktop app, the CLI) are not web pages.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+/// for one; only the server's own origin (same host and port as the request, and `https` when
+/// the server speaks TLS: a page served in clear text under its name is someone else's) and
+/// the configured ones may. Without TLS the page may be `https` too, served by a reverse proxy
+/// in front. Clients that send no `Origin` (the desktop app, the CLI) are not web pages.
+fn check_origin(headers: &HeaderMap, allowed: &[String], tls: bool) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -105,11 +108,13 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .ok_or_else(refused)?;
-    let origin_host = origin
+    let (scheme, origin_host) = origin
         .split_once("://")
-        .map(|(_, rest)| rest.trim_end_matches('/'))
+        .map(|(scheme, rest)| (scheme, rest.trim_end_matches('/')))
         .ok_or_else(refused)?;
-    if origin_host.eq_ignore_ascii_case(host) {
+    let scheme_fits =
+        scheme.eq_ignore_ascii_case("https") || (!tls && scheme.eq_ignore_ascii_case("http"));
+    if scheme_fits && origin_host.eq_ignore_ascii_case(host) {
         Ok(())
     } else {
         Err(refused())

@@ -169,6 +169,13 @@ async fn text_that_hides_or_reorders_what_a_reader_sees_is_refused() {
     pat.send(send_frame("rtl", &c.pat, &c.doc, "שלום \u{200f}(עברית)"))
         .await;
     pat.expect("message:ack").await;
+    // So is a `clientId` that could reorder or hide what a log shows: refused, not stored.
+    for client_id in ["ack\u{202e}fdp", "two words", "zero\u{200b}width"] {
+        pat.send(send_frame(client_id, &c.pat, &c.doc, "fine words"))
+            .await;
+        let refused = pat.expect("error").await;
+        assert_eq!(refused["code"], "bad_request", "{client_id:?}: {refused}");
+    }
     let (status, _) = c
         .server
         .post(
@@ -252,6 +259,15 @@ async fn a_page_from_another_origin_cannot_open_the_websocket() {
             assert_eq!(response.status(), 403);
         }
         other => panic!("a foreign origin was let in: {:?}", other.map(|_| ())),
+    }
+    match upgrade(Some(format!("http://{}", c.server.addr))).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403);
+        }
+        other => panic!(
+            "a page in clear text under the server's name was let in: {:?}",
+            other.map(|_| ())
+        ),
     }
     assert!(
         upgrade(Some(format!("https://{}", c.server.addr)))

@@ -375,11 +375,11 @@ describe('the new messages button', () => {
     return { ...data, items };
   }
 
-  function open(readUpTo: number) {
+  function open(readUpTo: number, me: string = PATIENT.id) {
     const store = setup().store;
     const view = (n: number) => (
       <StoreProvider store={store}>
-        <MessageList data={partlyRead(n, readUpTo)} me={PATIENT.id} onLoadOlder={() => {}} />
+        <MessageList data={partlyRead(n, readUpTo)} me={me} onLoadOlder={() => {}} />
       </StoreProvider>
     );
     const { rerender } = render(view(40));
@@ -417,5 +417,16 @@ describe('the new messages button', () => {
     box.scrollHeight = 3400;
     rerender(46);
     expect(box.scrollTop).toBe(maxTop());
+  });
+
+  it("counts nothing in another doctor's conversation: what arrives there is not to this doctor", () => {
+    const { list, rerender } = open(40, 'u-another-doctor');
+    fireEvent.wheel(list, { deltaY: -600 });
+    box.scrollTop = 1200;
+    fireEvent.scroll(list);
+    box.scrollHeight = 3200;
+    rerender(44);
+    expect(box.scrollTop).toBe(1200);
+    expect(screen.queryByTestId('jump-to-latest')).toBeNull();
   });
 });

@@ -484,10 +484,18 @@ export function MessageList({
     if (!armed) setArmed(true);
   };
 
-  // Messages from the other side not read yet, while the view is elsewhere: they arrived below
-  // (what was on screen is marked read up to its newest), and the list no longer follows them.
+  // Messages to this user not read yet, while the view is elsewhere: they arrived below (what
+  // was on screen is marked read up to its newest), and the list no longer follows them. In
+  // another doctor's conversation (opened from an emergency) none is to this user: what the
+  // patient wrote to that doctor is not news waiting for this one.
   const unseen = behind
-    ? items.filter((m) => m.senderId !== me && m.status !== 'READ' && !m.retracted).length
+    ? items.filter(
+        (m) =>
+          m.senderId !== me &&
+          (m.patientId === me || m.doctorId === me) &&
+          m.status !== 'READ' &&
+          !m.retracted,
+      ).length
     : 0;
   const toLatest = () => {
     const el = scrollRef.current;

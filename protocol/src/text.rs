@@ -46,7 +46,7 @@ pub fn is_bidi_control(c: char) -> bool {
 /// Hangul fillers, the blank Braille pattern, variation selectors, the combining grapheme
 /// joiner, Khmer's invisible vowels and the Mongolian variation selectors (an attacker sent a
 /// message of only these).
-fn is_filler(c: char) -> bool {
+pub fn is_filler(c: char) -> bool {
     matches!(c,
         '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}'
         | '\u{2800}'
@@ -85,6 +85,18 @@ impl Disguise {
         text.chars()
             .any(is_bidi_control)
             .then_some(Self::Reordering)
+    }
+
+    /// `text` without what [`Disguise::find`] finds: for an emergency, which is sent rather
+    /// than refused for characters nobody sees (text pasted from elsewhere can carry isolates).
+    pub fn remove(text: &str) -> Cow<'_, str> {
+        let disguises =
+            |c: char| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || is_bidi_control(c);
+        if text.chars().any(disguises) {
+            Cow::Owned(text.chars().filter(|&c| !disguises(c)).collect())
+        } else {
+            Cow::Borrowed(text)
+        }
     }
 
     /// What `field` holds, as a sentence's end: "content contains ...".

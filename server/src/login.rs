@@ -52,7 +52,10 @@ pub(crate) enum Refused {
 pub(crate) struct Attempt {
     logins: Arc<Logins>,
     username: String,
+    /// The client's own address (for the pair: one user's lockout is of one computer)...
     address: String,
+    /// ...and what it counts as for the per-address limits (`address::scope`).
+    scope: String,
     settled: bool,
     _slot: OwnedSemaphorePermit,
 }
@@ -115,21 +118,23 @@ impl Logins {
             tracing::debug!(username, "login refused: signed in too often");
             Refused::Throttled(wait)
         })?;
-        // An IPv6 client counts by its /64 (see `address::scope`).
-        let address = crate::address::scope(address).to_string();
+        // A distant IPv6 client counts by its /64 for the per-address limits (see
+        // `address::scope`); the pair keeps the address itself.
+        let scope = crate::address::scope(address).to_string();
+        let address = address.to_string();
         let pair = pair_key(username, &address);
         self.by_pair.begin(&pair).map_err(|wait| {
             tracing::debug!(username, %address, "login refused: locked out");
             Refused::Throttled(wait)
         })?;
-        if let Err(wait) = self.by_address.begin(&address) {
+        if let Err(wait) = self.by_address.begin(&scope) {
             self.by_pair.release(&pair, false);
-            tracing::debug!(%address, "login refused: address locked out or checking enough");
+            tracing::debug!(%address, %scope, "login refused: address locked out or checking enough");
             return Err(Refused::Throttled(wait));
         }
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
             self.by_pair.release(&pair, false);
-            self.by_address.release(&address, false);
+            self.by_address.release(&scope, false);
             tracing::debug!("login refused: every password check is busy");
             return Err(Refused::Busy(BUSY_RETRY));
         };
@@ -137,6 +142,7 @@ impl Logins {
             logins: Arc::clone(self),
             username: username.to_owned(),
             address,
+            scope,
             settled: false,
             _slot: slot,
         })
@@ -176,6 +182,7 @@ impl Attempt {
         self.settled = true;
         let logins = &self.logins;
         let (username, address) = (self.username.as_str(), self.address.as_str());
+        let scope = self.scope.as_str();
         let pair = pair_key(username, address);
         if good {
             // Counted even when two raced past an empty bucket: it is refilled by time alone.
@@ -183,7 +190,7 @@ impl Attempt {
             // A success clears this pair only: one good password must not unlock guessing at
             // other accounts from the same address.
             logins.by_pair.release(&pair, true);
-            logins.by_address.release(address, false);
+            logins.by_address.release(scope, false);
             return;
         }
         tracing::warn!(username, address, "failed login");
@@ -196,9 +203,10 @@ impl Attempt {
                 "login locked out for this username from this address"
             );
         }
-        if let Failed::LockedOut(wait) = logins.by_address.fail(address) {
+        if let Failed::LockedOut(wait) = logins.by_address.fail(scope) {
             tracing::warn!(
                 address,
+                scope,
                 seconds = wait.as_secs_f64().ceil(),
                 "login locked out for this address"
             );
@@ -211,7 +219,46 @@ impl Drop for Attempt {
         if !self.settled {
             let pair = pair_key(&self.username, &self.address);
             self.logins.by_pair.release(&pair, false);
-            self.logins.by_address.release(&self.address, false);
+            self.logins.by_address.release(&self.scope, false);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_users_lockout_is_of_one_computer_though_a_distant_64_shares_the_address_limit() {
+        let config = Config::new(std::env::temp_dir());
+        let logins = Logins::start(&config).unwrap();
+        let (here, next_door) = (
+            "2001:db8:0:1::1".parse().unwrap(),
+            "2001:db8:0:1::2".parse().unwrap(),
+        );
+        for _ in 0..config.login_max_failures {
+            let mut attempt = logins.begin("alice", here).unwrap();
+            attempt.settle(false);
+        }
+        assert!(
+            matches!(logins.begin("alice", here), Err(Refused::Throttled(_))),
+            "alice is locked out of this computer"
+        );
+        let attempt = logins.begin("alice", next_door);
+        assert!(
+            attempt.is_ok(),
+            "another computer of the same /64 is not locked out for her"
+        );
+        drop(attempt);
+        // The address limit is the /64's: its failures add up across its computers.
+        for n in config.login_max_failures..config.login_max_failures_per_ip {
+            let mut attempt = logins.begin(&format!("guess-{n}"), next_door).unwrap();
+            attempt.settle(false);
+        }
+        assert!(matches!(
+            logins.begin("bob", "2001:db8:0:1::3".parse().unwrap()),
+            Err(Refused::Throttled(_))
+        ));
     }
 }

@@ -73,7 +73,7 @@ impl Registry {
     }
 
     /// Registers a new connection from `ip`, shedding the oldest unprotected one of its scope
-    /// if a cap is reached. An IPv6 client counts by its /64 (see `address::scope`).
+    /// if a cap is reached. A distant IPv6 client counts by its /64 (see `address::scope`).
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnTag, Refused> {
         let ip = crate::address::scope(ip);
         let mut inner = self.lock();
@@ -251,11 +251,12 @@ mod tests {
     }
 
     #[test]
-    fn one_ipv6_64_is_one_address() {
+    fn one_distant_ipv6_64_is_one_address() {
         let registry = Registry::new(Caps {
             total: 10,
             per_ip: 2,
         });
+        // Documentation addresses: on no interface of this machine, so distant.
         let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
         let first = registry.admit(v6("2001:db8:0:1::1")).unwrap();
         let second = registry.admit(v6("2001:db8:0:1::2")).unwrap();

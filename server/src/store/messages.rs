@@ -30,10 +30,12 @@ pub(crate) fn check_client_id(client_id: &ClientId) -> Result<(), StoreError> {
             limits::MAX_CLIENT_ID_BYTES
         )));
     }
-    if id
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || crate::text::is_format(c))
-    {
+    if id.chars().any(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || crate::text::is_format(c)
+            || clinic_protocol::text::is_filler(c)
+    }) {
         return Err(StoreError::bad_input(
             "clientId must not hold spaces, control or invisible characters",
         ));

@@ -416,3 +416,40 @@ fn refuse_oversized(outbox: &Outbox) {
     )));
     outbox.close_with(close_code::SIZE, "frame too large");
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "clinic.lan:8470".parse().unwrap());
+        headers.insert(header::ORIGIN, origin.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_servers_own_origin_is_https_with_tls_and_either_scheme_behind_a_proxy() {
+        let allowed = vec!["https://portal.example".to_owned()];
+        let check = |origin: &str, tls: bool| check_origin(&headers(origin), &allowed, tls).is_ok();
+        assert!(check("https://clinic.lan:8470", true));
+        assert!(
+            !check("http://clinic.lan:8470", true),
+            "clear text under its name"
+        );
+        assert!(
+            check("https://clinic.lan:8470", false),
+            "TLS ended by a proxy"
+        );
+        assert!(check("http://clinic.lan:8470", false));
+        assert!(!check("ftp://clinic.lan:8470", false));
+        assert!(!check("https://clinic.lan:9999", true), "another port");
+        assert!(!check("https://evil.example", true));
+        assert!(check("https://portal.example", true), "configured");
+        assert!(
+            check_origin(&HeaderMap::new(), &allowed, true).is_ok(),
+            "not a page"
+        );
+    }
+}

@@ -170,7 +170,12 @@ async fn text_that_hides_or_reorders_what_a_reader_sees_is_refused() {
         .await;
     pat.expect("message:ack").await;
     // So is a `clientId` that could reorder or hide what a log shows: refused, not stored.
-    for client_id in ["ack\u{202e}fdp", "two words", "zero\u{200b}width"] {
+    for client_id in [
+        "ack\u{202e}fdp",
+        "two words",
+        "zero\u{200b}width",
+        "filler\u{3164}",
+    ] {
         pat.send(send_frame(client_id, &c.pat, &c.doc, "fine words"))
             .await;
         let refused = pat.expect("error").await;

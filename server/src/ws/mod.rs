@@ -37,6 +37,24 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 /// How long a socket closed as too slow has to read what was already sent before its close
 /// frame (nothing more is queued for it meanwhile).
 const CLOSE_SLOW: Duration = Duration::from_secs(10);
+/// Longest one write to a socket may wait for its peer to take bytes. A peer that takes none for
+/// this long is gone or hostile: waiting on, its task, buffers and descriptor would be held for
+/// ever, also after the socket was closed or shed (an attacker held hundreds so).
+const WRITE_STALL: Duration = Duration::from_secs(45);
+
+/// `write` (one write to the socket), failed once it waited `WRITE_STALL` for the peer.
+async fn within_stall<T>(
+    write: impl std::future::Future<Output = Result<T, axum::Error>>,
+) -> Result<T, axum::Error> {
+    tokio::time::timeout(WRITE_STALL, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(axum::Error::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the peer took nothing written to it",
+            )))
+        })
+}
 
 /// One text frame through the frame parser (for the fuzz targets).
 pub(crate) fn parse_frame(text: &str, max_bytes: usize) -> Result<ClientFrame, ApiError> {
@@ -192,7 +210,16 @@ async fn connection(
     if !outbox.close.is_cancelled() {
         outbox.close_with(close_code::NORMAL, "bye");
     }
-    let _ = writer.await;
+    // The writer has its time to flush and close (`write_loop`); one stuck in a write to a peer
+    // that takes nothing is dropped with the socket, so a closed or shed socket lets go of its
+    // descriptor within seconds.
+    let mut writer = writer;
+    if tokio::time::timeout(CLOSE_SLOW + CLOSE_FLUSH, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
 }
 
 /// Closes a socket's alert lane when dropped.
@@ -285,7 +312,9 @@ impl Pump {
                     Some(text) => self.send_queued(text).await?,
                     None => return Ok(()),
                 },
-                _ = ping.tick() => self.sink.send(Message::Ping(Default::default())).await?,
+                _ = ping.tick() => {
+                    within_stall(self.sink.send(Message::Ping(Default::default()))).await?;
+                }
             }
         }
     }
@@ -314,7 +343,7 @@ impl Pump {
     }
 
     async fn flush(&mut self) -> Result<(), axum::Error> {
-        self.sink.flush().await?;
+        within_stall(self.sink.flush()).await?;
         self.outbox
             .alerts
             .written(std::mem::take(&mut self.unflushed));
@@ -326,7 +355,7 @@ impl Pump {
         if !self.greeted && text.as_str().starts_with(GREETING) {
             self.greeted = true;
         }
-        self.sink.feed(Message::Text(text)).await
+        within_stall(self.sink.feed(Message::Text(text))).await
     }
 
     /// Feeds the waiting alerts (once the socket is greeted); true when there were any.
@@ -337,7 +366,7 @@ impl Pump {
         let alerts = self.outbox.alerts.take();
         let any = !alerts.is_empty();
         for text in alerts {
-            self.sink.feed(Message::Text(text)).await?;
+            within_stall(self.sink.feed(Message::Text(text))).await?;
             self.unflushed += 1;
         }
         Ok(any)

@@ -282,3 +282,88 @@ async fn a_page_from_another_origin_cannot_open_the_websocket() {
     );
     assert!(upgrade(None).await.is_ok(), "no origin: not a browser");
 }
+
+/// The state of the server's side of the TCP connection from local port `client`, as the
+/// kernel lists it (`/proc/net/tcp`: 01 is ESTABLISHED); `None` once it is gone.
+fn server_side_state(server: &str, client: u16) -> Option<String> {
+    let server: std::net::SocketAddr = server.parse().unwrap();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = |field: &str| u16::from_str_radix(field.rsplit(':').next().unwrap(), 16).unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (port(fields[1]) == server.port() && port(fields[2]) == client)
+            .then(|| fields[3].to_owned())
+    })
+}
+
+#[tokio::test]
+async fn a_socket_that_reads_nothing_is_let_go_once_closed() {
+    // About 4 MiB of history, written within the patient's rate (acks read as they come).
+    let c = binary_clinic(&[], &[]).await;
+    let mut pat = c.server.ws(&c.pat.token).await;
+    let content = "h".repeat(16 * 1024);
+    for round in 0..12 {
+        for i in 0..20 {
+            pat.send(send_frame(
+                &format!("h-{round}-{i}"),
+                &c.pat,
+                &c.doc,
+                &content,
+            ))
+            .await;
+        }
+        for _ in 0..20 {
+            pat.expect("message:ack").await;
+        }
+    }
+    // The doctor's socket with a tiny receive buffer asks for it all three times, and then
+    // reads nothing: the server's writes to it block.
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let tcp = tcp.connect(c.server.addr.parse().unwrap()).await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let request = c.server.ws_url().into_client_request().unwrap();
+    let (stream, _) = tokio_tungstenite::client_async_tls_with_config(
+        request,
+        tcp,
+        None,
+        Some(c.server.connector()),
+    )
+    .await
+    .unwrap();
+    let mut stuck = Ws { stream };
+    stuck
+        .send(json!({"type": "authenticate", "token": c.doc.token}))
+        .await;
+    for _ in 0..3 {
+        stuck
+            .send(json!({"type": "sync", "since": 0, "limit": 500}))
+            .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        server_side_state(&c.server.addr, port).as_deref(),
+        Some("01"),
+        "connected, the server's writes waiting"
+    );
+    // Its session ends (as a revoked or shed one does): within the time a closing socket has
+    // to flush (12 s), the server lets go of it though it still read nothing.
+    let (status, _) = c
+        .server
+        .post(&c.doc.token, "/api/auth/logout", json!({}))
+        .await;
+    assert_eq!(status, 204);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server_side_state(&c.server.addr, port).as_deref() == Some("01") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still holds the socket 20 s after closing it"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    drop(stuck);
+    // Meanwhile and after, the others are served.
+    pat.send(send_frame("after", &c.pat, &c.doc, "still here"))
+        .await;
+    pat.expect("message:ack").await;
+}

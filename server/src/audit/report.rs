@@ -349,7 +349,8 @@ pub fn verify(
 
 /// A CSV/table cell that a spreadsheet would run as a formula is neutralised with a leading `'`.
 fn neutral(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    // The full-width forms too: some spreadsheets read `＝1+1` as a formula.
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠']) {
         format!("'{cell}")
     } else {
         cell.to_owned()
@@ -480,6 +481,7 @@ mod tests {
     #[test]
     fn formula_cells_are_neutralised_and_quoted() {
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert!(csv_cell("＝1+1").contains("'＝1+1"), "full-width too");
         assert_eq!(csv_cell("+1"), "'+1");
         assert_eq!(csv_cell("-1"), "'-1");
         assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");

@@ -106,6 +106,23 @@ fn is_held(conn: &Connection, key: &ConversationKey) -> rusqlite::Result<bool> {
     )
 }
 
+/// The newest step people took on the emergencies raised in the conversation of patient `?1`
+/// and doctor `?2` (raised, taken, pressed again, resolved; not the server's own alerts and
+/// escalations), if any: part of the conversation's last activity. An emergency pressed again
+/// from another conversation lives on in this one, which must not go with it (an attacker
+/// purged one a patient had just reopened).
+const EMERGENCY_ACTIVITY: &str = "SELECT max(max(e.raised_at, coalesce(e.acknowledged_at, 0),
+         coalesce(e.reopened_at, 0), coalesce(e.resolved_at, 0)))
+     FROM emergencies e JOIN messages m ON m.id = e.message_id
+     WHERE e.patient_id = ?1 AND m.patient_id = ?1 AND m.doctor_id = ?2";
+
+fn emergency_activity(conn: &Connection, key: &ConversationKey) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(EMERGENCY_ACTIVITY)?.query_row(
+        params![key.patient_id.as_str(), key.doctor_id.as_str()],
+        |r| r.get(0),
+    )
+}
+
 /// Every conversation with messages whose keep-until date is at or before `now`, oldest last
 /// activity first (held ones included and marked). One pass over the messages: a nightly cost.
 pub(crate) fn due(conn: &Connection, policy: &Policy, now: i64) -> Result<Vec<Due>, StoreError> {
@@ -131,6 +148,11 @@ pub(crate) fn due(conn: &Connection, policy: &Policy, now: i64) -> Result<Vec<Du
     let mut due = Vec::new();
     for (key, patient, doctor, birth, messages, last) in rows {
         let birth = birth.and_then(|b| b.parse::<NaiveDate>().ok());
+        if policy.keep_until(from_ms(last), birth) > now {
+            continue;
+        }
+        // Due by its messages: an emergency raised in it may have moved since.
+        let last = last.max(emergency_activity(conn, &key)?.unwrap_or(0));
         let last_activity = from_ms(last);
         let keep_until = policy.keep_until(last_activity, birth);
         if keep_until <= now {
@@ -149,8 +171,9 @@ pub(crate) fn due(conn: &Connection, policy: &Policy, now: i64) -> Result<Vec<Du
     Ok(due)
 }
 
-/// Whether `key` may go now: it has messages, its keep-until date has passed and no active hold
-/// covers it (one conversation's rows, through its index).
+/// Whether `key` may go now: it has messages, its keep-until date (from its last message or
+/// the last step of an emergency raised in it) has passed and no active hold covers it (one
+/// conversation's rows, through its index).
 pub(crate) fn still_due(
     conn: &Connection,
     key: &ConversationKey,
@@ -166,6 +189,7 @@ pub(crate) fn still_due(
     let Some(last) = last else {
         return Ok(false);
     };
+    let last = last.max(emergency_activity(conn, key)?.unwrap_or(0));
     let birth = birth.and_then(|b| b.parse::<NaiveDate>().ok());
     Ok(policy.keep_until(from_ms(last), birth) <= from_ms(now) && !is_held(conn, key)?)
 }

@@ -81,6 +81,14 @@ fn age(dir: &Path, patient: &Account, age_ms: i64) {
         rusqlite::params![patient.id(), now, age_ms],
     )
     .unwrap();
+    db.execute(
+        "UPDATE emergencies SET raised_at = raised_at - ?2, alerted_at = alerted_at - ?2,
+             acknowledged_at = acknowledged_at - ?2, escalated_at = escalated_at - ?2,
+             reopened_at = reopened_at - ?2, resolved_at = resolved_at - ?2
+         WHERE patient_id = ?1",
+        rusqlite::params![patient.id(), age_ms],
+    )
+    .unwrap();
 }
 
 /// Reads `ws` for a second and a half (15 repeat intervals of the tests that call it): no alert
@@ -548,4 +556,58 @@ async fn an_emergency_the_cli_purged_stops_ringing() {
     let settle = tokio::time::Instant::now() + std::time::Duration::from_millis(400);
     while tokio::time::timeout_at(settle, ws.next()).await.is_ok() {}
     no_alert_of(&mut ws, &emergency_id).await;
+}
+
+#[tokio::test]
+async fn an_old_conversation_keeps_an_emergency_pressed_again_elsewhere() {
+    let server = TestServer::start().await;
+    let first = server.account("dr.first", Role::Doctor).await;
+    let second = server.account("dr.second", Role::Doctor).await;
+    let pat = server.account("old.patient", Role::Patient).await;
+    send(
+        &server,
+        &pat,
+        &pat,
+        &first,
+        json!({"content": "help", "isEmergency": true}),
+    )
+    .await;
+    let (_, open) = server.get(&second.token, "/api/emergencies").await;
+    let id = open[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = server
+        .post(
+            &second.token,
+            &format!("/api/emergencies/{id}/acknowledge"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Years later (the conversation with her first doctor, and the emergency, aged), she
+    // presses again from her conversation with another doctor: the emergency is hers again.
+    age(server.dir.path(), &pat, 20 * YEAR_MS);
+    send(
+        &server,
+        &pat,
+        &pat,
+        &second,
+        json!({"content": "worse now, please come", "isEmergency": true}),
+    )
+    .await;
+    let (_, reopened) = server
+        .get(&second.token, &format!("/api/emergencies/{id}"))
+        .await;
+    assert_eq!(reopened["emergency"]["state"], "RAISED", "{reopened}");
+    ok(&cli(
+        server.dir.path(),
+        &["retention", "run", "--retention", "10y"],
+    ));
+    let (status, kept) = server
+        .get(&second.token, &format!("/api/emergencies/{id}"))
+        .await;
+    assert_eq!(status, 200, "the emergency is still there to take: {kept}");
+    assert_eq!(kept["emergency"]["state"], "RAISED");
+    assert!(
+        count(server.dir.path(), &pat) >= 2,
+        "its first press kept too"
+    );
 }

@@ -59,7 +59,9 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
     let (app, client, id) = (app.clone(), active.client.clone(), active.id);
     tauri::async_runtime::spawn(async move {
         let desktop = app.state::<Desktop>();
+        let mut pressed = false;
         let (outcome, reason) = loop {
+            pressed |= client.lock_status().unsent_emergency.is_some();
             // Looked at now and then: a session that ended otherwise (her own "Log out")
             // leaves nothing to wait for.
             if tokio::time::timeout(Duration::from_secs(5), client.emergencies_sent())
@@ -72,7 +74,7 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
                 continue;
             }
             // Said before the logout, which may delete what it reads.
-            let reason = crate::lock::logged_out_after_tries(&client);
+            let reason = crate::lock::logged_out_after_tries(&client, pressed);
             match desktop.logout_session(&app, Some(id)).await {
                 // Pressed again since: wait for that one too.
                 Ok(Ending::Waits) => {}
@@ -82,12 +84,8 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
         match outcome {
             Ok(Ending::Waits | Ending::NotCurrent) => return,
             Ok(Ending::Ended { .. }) => {}
-            Err(e) => {
-                // The session is gone from the shell all the same: the page must not stay on
-                // a lock screen with nothing behind it.
-                tracing::warn!("could not log out after the wrong tries: {}", e.message);
-                crate::forward::on_session_end(&app);
-            }
+            // The session is gone from the shell all the same (`logout_session`).
+            Err(e) => tracing::warn!("could not log out after the wrong tries: {}", e.message),
         }
         desktop.send(UiEvent::Session {
             session: None,
@@ -269,7 +267,7 @@ impl Desktop {
             if let Some(id) = after_tries {
                 match active.as_ref() {
                     Some(a) if a.id == id => {
-                        if !a.client.may_end_after_tries() {
+                        if !a.client.begin_ending_after_tries() {
                             return Ok(Ending::Waits);
                         }
                     }
@@ -278,7 +276,7 @@ impl Desktop {
             }
             active.take()
         };
-        let mut revoked = true;
+        let mut revoked = Ok(true);
         if let Some(old) = old {
             old.forwarder.abort();
             // The forwarder is gone: carry out the client's "stop ringing" here, and take
@@ -286,11 +284,13 @@ impl Desktop {
             // seconds, or fail).
             crate::notify::sync_alarm(app, &[]);
             crate::notify::withdraw_all(app);
-            revoked = old.client.logout().await?;
+            revoked = old.client.logout().await;
         }
+        // Gone from the shell even when the client's logout failed half way: the page must
+        // not stay on a screen with nothing behind it.
         self.set_status(app, ConnectionStatus::offline());
         crate::forward::on_session_end(app);
-        Ok(Ending::Ended { revoked })
+        Ok(Ending::Ended { revoked: revoked? })
     }
 
     /// Connects and starts forwarding the client's events to the UI.
@@ -382,25 +382,17 @@ impl Desktop {
     pub fn send(&self, event: UiEvent) {
         let channel = {
             let mut outlet = self.channel.lock().unwrap_or_else(|e| e.into_inner());
-            match (&outlet.channel, &event) {
-                (
-                    None,
+            if outlet.channel.is_none()
+                && matches!(
+                    &event,
                     UiEvent::Session {
                         session: None,
-                        reason: Some(_),
-                    },
-                ) => {
-                    outlet.ended = Some(event);
-                    return;
-                }
-                // A new session makes an old one's ending old news.
-                (
-                    None,
-                    UiEvent::Session {
-                        session: Some(_), ..
-                    },
-                ) => outlet.ended = None,
-                _ => {}
+                        reason: Some(_)
+                    }
+                )
+            {
+                outlet.ended = Some(event);
+                return;
             }
             outlet.channel.clone()
         };

@@ -39,7 +39,25 @@ pub async fn unlock<R: Runtime>(
     let client = desktop.client().await?;
     let has_pin = client.lock_status().has_pin;
     let unsent = unsent(&client);
-    match client.unlock(&secret).await? {
+    let outcome = match client.unlock(&secret).await {
+        Ok(outcome) => outcome,
+        // The 5th wrong try's logout failed half way (the keyring, the disk): the session ends
+        // here all the same, rather than staying open, locked, refusing every press.
+        Err(e) if client.is_ending() => {
+            tracing::warn!("the logout after the wrong tries failed: {e}");
+            let reason = logged_out(unsent.as_ref());
+            if let Err(e) = desktop.logout(&app).await {
+                tracing::warn!("could not log out: {}", e.message);
+            }
+            desktop.send(UiEvent::Session {
+                session: None,
+                reason: Some(reason.clone()),
+            });
+            return Err(CommandError::new("logged_out", reason));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match outcome {
         Unlock::Unlocked => Ok(client.lock_status()),
         Unlock::Wrong { left, wait } => Err(CommandError::new(
             "wrong_secret",
@@ -99,10 +117,12 @@ fn unsent(client: &Client) -> Option<Unsent> {
 
 /// Why the session ended after the wrong tries ran out while an emergency waited: it reached
 /// the clinic first, or it was refused (or the server ended the session) and is what it is.
-pub fn logged_out_after_tries(client: &Client) -> String {
+/// `pressed`: an emergency of hers was seen waiting (a restart after the tries ran out may find
+/// none: it went before, or there never was one).
+pub fn logged_out_after_tries(client: &Client, pressed: bool) -> String {
     match unsent(client) {
-        None => "Too many wrong tries to unlock: you were logged out once your emergency had \
-                 reached the clinic."
+        None if pressed => "Too many wrong tries to unlock: you were logged out once your \
+                            emergency had reached the clinic."
             .to_owned(),
         unsent => logged_out(unsent.as_ref()),
     }

@@ -23,6 +23,7 @@ impl Client {
         is_emergency: bool,
         path: &Path,
     ) -> Result<LocalMessage> {
+        super::check_words("the message", content)?;
         if content.len() > MAX_CONTENT_BYTES {
             return Err(ClientError::Invalid(format!(
                 "a message holds at most {MAX_CONTENT_BYTES} bytes"

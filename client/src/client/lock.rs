@@ -138,7 +138,7 @@ impl Client {
         let outcome = self.app_lock().unlock(secret)?;
         match outcome {
             Unlock::Unlocked => self.lock_changed(),
-            Unlock::LogOut if !self.may_end_after_tries() => {
+            Unlock::LogOut if !self.begin_ending_after_tries() => {
                 tracing::warn!(
                     "too many wrong unlock tries: logging out once the emergency is sent"
                 );
@@ -161,12 +161,12 @@ impl Client {
         lock.is_locked() && lock.failures() >= crate::lock::LOGOUT_AFTER
     }
 
-    /// After the wrong tries ran out: whether the session may end now. False while an
-    /// emergency of this user waits to be sent (pressed since [`Client::emergencies_sent`]
-    /// resolved, say): wait for it again. Once true, no press is taken any more (one would be
-    /// deleted with a shared computer's cache by the logout that follows, or held until she
-    /// signs in again); [`Client::raise_emergency`] refuses it with a sentence instead.
-    pub fn may_end_after_tries(&self) -> bool {
+    /// After the wrong tries ran out: begins the session's end, unless an emergency of this
+    /// user waits to be sent (pressed since [`Client::emergencies_sent`] resolved, say): false
+    /// then, to wait for it again. Once true, no press is taken any more (one would be deleted
+    /// with a shared computer's cache by the logout that follows, or held until she signs in
+    /// again); [`Client::raise_emergency`] refuses it with a sentence instead.
+    pub fn begin_ending_after_tries(&self) -> bool {
         // Under the lock that a press holds while it is queued: none slips in between.
         let mut lock = self.app_lock();
         if self.shared.emergency_may_wait()
@@ -176,6 +176,12 @@ impl Client {
         }
         lock.set_ending();
         true
+    }
+
+    /// Whether the session is ending (a logout began, or [`Client::begin_ending_after_tries`]
+    /// said so): no press is taken any more.
+    pub fn is_ending(&self) -> bool {
+        self.app_lock().is_ending()
     }
 
     /// Resolves once no emergency of this user waits to be sent: each was delivered, parked

@@ -253,6 +253,8 @@ impl Client {
     /// the cache and the files stay, so history remains readable; on a shared one the cache is
     /// deleted with its key, and every file sent or received with it.
     pub async fn logout(&self) -> Result<bool> {
+        // From here a press is refused with a sentence, not queued and then deleted.
+        self.app_lock().set_ending();
         self.disconnect().await;
         {
             let _turn = self.shared.attention.turn();
@@ -431,13 +433,11 @@ impl Client {
             ));
         }
         // Held to the end: two presses from the lock screen are checked and queued in turn,
-        // and none is queued once the session is ending (`may_end_after_tries`).
+        // and none is queued once the session is ending (a logout, `begin_ending_after_tries`).
         let lock = self.app_lock();
         if lock.is_ending() {
             return Err(ClientError::Invalid(
-                "this app is logging out after too many wrong tries to unlock, so it cannot \
-                 send this emergency: call your local emergency number"
-                    .to_owned(),
+                "this app is logging out, so it cannot send this emergency".to_owned(),
             ));
         }
         let content = if lock.is_locked() {
@@ -530,6 +530,13 @@ impl Client {
         content: &str,
         is_emergency: bool,
     ) -> Result<LocalMessage> {
+        // An emergency is never refused for characters nobody sees: they are taken out, where
+        // any other message is refused with them (the server's rule).
+        let cleaned = match is_emergency {
+            true => clinic_protocol::text::Disguise::remove(content),
+            false => std::borrow::Cow::Borrowed(content),
+        };
+        let content = cleaned.as_ref();
         // What shows nothing (zero-width or filler characters only) is blank too.
         if clinic_protocol::text::is_blank(content) {
             return Err(ClientError::Invalid("a message needs some text".into()));

@@ -116,8 +116,9 @@ pub struct AppLock {
     stored: Stored,
     /// The clinic's longest idle times, as its server last said.
     policy: LockPolicy,
-    /// The session is ending after the wrong tries ran out: no emergency is taken any more
-    /// (in memory only; a restart finds the tries used up and decides again).
+    /// The session is ending (a logout began, or the wrong tries ran out and nothing waits):
+    /// no emergency is taken any more (in memory only; a restart finds the tries used up and
+    /// decides again).
     ending: bool,
 }
 
@@ -291,13 +292,13 @@ impl AppLock {
         })
     }
 
-    /// Marks the session as ending after the wrong tries ran out (see [`AppLock::is_ending`]).
+    /// Marks the session as ending (see [`AppLock::is_ending`]).
     pub fn set_ending(&mut self) {
         self.ending = true;
     }
 
-    /// Whether the session is ending after the wrong tries ran out: what is queued now would
-    /// be deleted with a shared computer's cache, or held until she signs in again.
+    /// Whether the session is ending: what is queued now would be deleted with a shared
+    /// computer's cache, or held until she signs in again.
     pub fn is_ending(&self) -> bool {
         self.ending
     }

@@ -71,7 +71,16 @@ async fn emergency_alert_acknowledge_resolve() {
     let mut patient_events = alice.subscribe();
 
     let conversation = alice.conversation_with("dr.patel").unwrap();
-    alice.send(&conversation, "chest pain", true).unwrap();
+    // Pasted with a name's isolates: an emergency goes without them rather than being refused
+    // for characters nobody sees.
+    let sent = alice
+        .send(
+            &conversation,
+            "chest pain, \u{2068}Anna\u{2069} is here",
+            true,
+        )
+        .unwrap();
+    assert_eq!(sent.content, "chest pain, Anna is here");
     let raised = next_emergency(&mut doctor_events, EmergencyState::Raised).await;
     assert!(
         patel

@@ -110,3 +110,16 @@ describe('the fake backend’s notices', () => {
     expect(signedOut.notices()).toEqual([{ type: 'notice', code: 'cacheReset', message: sentence }]);
   });
 });
+
+describe('the fake backend’s refusals of a text', () => {
+  it('refuses what the core refuses before queueing, and sends an emergency without disguises', async () => {
+    const { fake } = await subscribed({ as: PATIENT });
+    const send = (content: string, isEmergency = false) =>
+      fake.sendMessage({ ...ours, content, isEmergency });
+    await expect(send('\u3164\u2800\u200b\ufe0f')).rejects.toThrow('A message needs some text.');
+    await expect(send('a\u0000b')).rejects.toThrow('control characters');
+    await expect(send('invoice\u202efdp.exe')).rejects.toThrow('bidirectional override');
+    expect((await send('\u2764\ufe0f ok')).content).toBe('\u2764\ufe0f ok');
+    expect((await send('help, \u2068Anna\u2069 is here', true)).content).toBe('help, Anna is here');
+  });
+});

@@ -548,6 +548,23 @@ export class FakeBackend implements Backend {
         'bad_request',
         'an emergency is sent as text at once; send the file as its own message',
       );
+    // As the core: an emergency goes without characters that disguise text; any other message
+    // is refused with them, and one without a file is refused when nothing of it shows.
+    const content = args.isEmergency
+      ? Array.from(args.content)
+          .filter((ch) => !isControl(ch.codePointAt(0) ?? 0) && !isReordering(ch.codePointAt(0) ?? 0))
+          .join('')
+      : args.content;
+    if (!args.attachmentPath && isBlank(content))
+      throw new BackendError('bad_request', 'A message needs some text.');
+    if (codes(content).some(isControl))
+      throw new BackendError('bad_request', 'The message contains control characters (such as NUL).');
+    if (codes(content).some(isReordering))
+      throw new BackendError(
+        'bad_request',
+        'The message contains bidirectional override characters (U+202A-U+202E, U+2066-U+2069).',
+      );
+    args = { ...args, content };
     const now = new Date().toISOString();
     const file = args.attachmentPath ? describePath(args.attachmentPath) : null;
     const msg: LocalMessage = {
@@ -1416,6 +1433,39 @@ function toMessage(m: LocalMessage): Message {
 
 /** `text` within `bytes` of UTF-8, cut at a character with " … (cut short)" (as the client core
  * cuts a press from the lock screen). */
+const codes = (text: string) => Array.from(text, (c) => c.codePointAt(0) ?? 0);
+const inRanges = (c: number, ranges: [number, number][]) => ranges.some(([a, b]) => c >= a && c <= b);
+/** As `clinic_protocol::text`: controls but tab and line breaks. */
+const isControl = (c: number) =>
+  inRanges(c, [
+    [0, 8],
+    [11, 12],
+    [14, 31],
+    [0x7f, 0x9f],
+  ]);
+/** Bidirectional embeddings, overrides and isolates. */
+const isReordering = (c: number) =>
+  inRanges(c, [
+    [0x202a, 0x202e],
+    [0x2066, 0x2069],
+  ]);
+/** As `clinic_protocol::text::is_blank`: whitespace, format characters and fillers only. */
+function isBlank(text: string): boolean {
+  const fillers: [number, number][] = [
+    [0x115f, 0x1160],
+    [0x3164, 0x3164],
+    [0xffa0, 0xffa0],
+    [0x2800, 0x2800],
+    [0x17b4, 0x17b5],
+    [0x034f, 0x034f],
+    [0x180b, 0x180d],
+    [0x180f, 0x180f],
+    [0xfe00, 0xfe0f],
+    [0xe0100, 0xe01ef],
+  ];
+  return Array.from(text).every((ch) => /[\s\p{Cf}]/u.test(ch) || inRanges(ch.codePointAt(0) ?? 0, fillers));
+}
+
 function cutToBytes(text: string, bytes: number): string {
   const size = (t: string) => new TextEncoder().encode(t).length;
   if (size(text) <= bytes) return text;

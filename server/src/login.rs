@@ -10,7 +10,6 @@ use crate::accounts::verify_password;
 use crate::config::Config;
 use crate::limiter::{Failed, KeyedBuckets, LoginThrottle};
 use argon2::Block;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -23,23 +22,10 @@ const BUSY_RETRY: Duration = Duration::from_secs(1);
 /// A password check, given its thread's argon2 working memory.
 type Check = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
-/// Failures of one username from addresses it never signed in from (since the server
-/// started), across all of them, before a lockout: what guessing at one account from many
-/// addresses (a botnet, a delegated IPv6 /48) may try. The user's own computers are not held
-/// back by it.
-const ACCOUNT_FAILURES: u32 = 50;
-/// Pairs of username and address that signed in, kept to spare them the account's lockout
-/// (the oldest forgotten past this many).
-const KNOWN_PAIRS: usize = 10_000;
-
 #[derive(Debug)]
 pub(crate) struct Logins {
     /// Failures of one username from one address.
     by_pair: LoginThrottle,
-    /// Failures of one username from addresses it never signed in from.
-    by_account: LoginThrottle,
-    /// Username-and-address pairs that signed in (their pair keys), and when.
-    known: Mutex<HashMap<String, std::time::Instant>>,
     /// Failures from one address, any usernames; and its checks at once.
     by_address: LoginThrottle,
     /// Successful sign-ins per username.
@@ -70,8 +56,6 @@ pub(crate) struct Attempt {
     address: String,
     /// ...and what it counts as for the per-address limits (`address::scope`).
     scope: String,
-    /// Counted against the account (from an address it never signed in from).
-    on_account: bool,
     settled: bool,
     _slot: OwnedSemaphorePermit,
 }
@@ -108,13 +92,6 @@ impl Logins {
                 config.login_base_lockout,
                 config.login_max_lockout,
             ),
-            by_account: LoginThrottle::new(
-                ACCOUNT_FAILURES,
-                5,
-                config.login_base_lockout,
-                config.login_max_lockout,
-            ),
-            known: Mutex::new(HashMap::new()),
             by_address: LoginThrottle::new(
                 config.login_max_failures_per_ip,
                 1,
@@ -150,26 +127,13 @@ impl Logins {
             tracing::debug!(username, %address, "login refused: locked out");
             Refused::Throttled(wait)
         })?;
-        let on_account = !self.is_known(&pair);
-        if on_account && let Err(wait) = self.by_account.begin(username) {
-            self.by_pair.release(&pair, false);
-            tracing::debug!(username, %address, "login refused: account locked out elsewhere");
-            return Err(Refused::Throttled(wait));
-        }
-        let release_account = || {
-            if on_account {
-                self.by_account.release(username, false);
-            }
-        };
         if let Err(wait) = self.by_address.begin(&scope) {
             self.by_pair.release(&pair, false);
-            release_account();
             tracing::debug!(%address, %scope, "login refused: address locked out or checking enough");
             return Err(Refused::Throttled(wait));
         }
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
             self.by_pair.release(&pair, false);
-            release_account();
             self.by_address.release(&scope, false);
             tracing::debug!("login refused: every password check is busy");
             return Err(Refused::Busy(BUSY_RETRY));
@@ -179,7 +143,6 @@ impl Logins {
             username: username.to_owned(),
             address,
             scope,
-            on_account,
             settled: false,
             _slot: slot,
         })
@@ -210,30 +173,6 @@ impl Logins {
     }
 }
 
-impl Logins {
-    fn is_known(&self, pair: &str) -> bool {
-        self.known
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(pair)
-    }
-
-    /// `pair` signed in: the account's lockout no longer holds it back.
-    fn remember(&self, pair: String) {
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        if known.len() >= KNOWN_PAIRS && !known.contains_key(&pair) {
-            let oldest = known
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                known.remove(&oldest);
-            }
-        }
-        known.insert(pair, std::time::Instant::now());
-    }
-}
-
 fn pair_key(username: &str, address: &str) -> String {
     format!("{username}\n{address}")
 }
@@ -252,10 +191,6 @@ impl Attempt {
             // other accounts from the same address.
             logins.by_pair.release(&pair, true);
             logins.by_address.release(scope, false);
-            if self.on_account {
-                logins.by_account.release(username, false);
-            }
-            logins.remember(pair);
             return;
         }
         tracing::warn!(username, address, "failed login");
@@ -266,15 +201,6 @@ impl Attempt {
                 address,
                 seconds = wait.as_secs_f64().ceil(),
                 "login locked out for this username from this address"
-            );
-        }
-        if self.on_account
-            && let Failed::LockedOut(wait) = logins.by_account.fail(username)
-        {
-            tracing::warn!(
-                username,
-                seconds = wait.as_secs_f64().ceil(),
-                "login locked out for this username from addresses it never signed in from"
             );
         }
         if let Failed::LockedOut(wait) = logins.by_address.fail(scope) {
@@ -294,9 +220,6 @@ impl Drop for Attempt {
             let pair = pair_key(&self.username, &self.address);
             self.logins.by_pair.release(&pair, false);
             self.logins.by_address.release(&self.scope, false);
-            if self.on_account {
-                self.logins.by_account.release(&self.username, false);
-            }
         }
     }
 }
@@ -337,35 +260,5 @@ mod tests {
             logins.begin("bob", "2001:db8:0:1::3".parse().unwrap()),
             Err(Refused::Throttled(_))
         ));
-    }
-
-    #[test]
-    fn guessing_at_one_account_from_many_addresses_is_held_back_but_not_its_own_computer() {
-        let config = Config::new(std::env::temp_dir());
-        let logins = Logins::start(&config).unwrap();
-        let own: IpAddr = "10.0.0.5".parse().unwrap();
-        logins.begin("dr.patel", own).unwrap().settle(true);
-        // One failure from each of many addresses: no pair or address reaches its limit.
-        for n in 0..ACCOUNT_FAILURES {
-            let from = IpAddr::from([172, 16, (n / 250) as u8, (n % 250) as u8 + 1]);
-            logins.begin("dr.patel", from).unwrap().settle(false);
-        }
-        assert!(
-            matches!(
-                logins.begin("dr.patel", "192.168.9.9".parse().unwrap()),
-                Err(Refused::Throttled(_))
-            ),
-            "a new address may not guess on"
-        );
-        assert!(
-            logins.begin("dr.patel", own).is_ok(),
-            "her own computer signs in all the same"
-        );
-        assert!(
-            logins
-                .begin("alice", "192.168.9.9".parse().unwrap())
-                .is_ok(),
-            "other accounts are not held back"
-        );
     }
 }

@@ -242,7 +242,15 @@ impl LoginThrottle {
             let horizon = self.max;
             map.retain(|_, f| f.pending > 0 || now.duration_since(f.last) < horizon);
             if map.len() >= MAX_KEYS {
-                map.retain(|_, f| f.pending > 0);
+                // A flood of new keys must not wipe the lockouts it would lift: only keys
+                // with nothing against them go, and with none left a new key waits.
+                let limit = self.max_failures;
+                map.retain(|_, f| {
+                    f.pending > 0 || f.count >= limit || f.locked_until.is_some_and(|u| u > now)
+                });
+                if map.len() >= MAX_KEYS {
+                    return Err(PENDING_WAIT);
+                }
             }
         }
         let entry = map.entry(key.to_owned()).or_insert(Failures {
@@ -311,6 +319,20 @@ impl LoginThrottle {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_flood_of_new_keys_lifts_no_lockout() {
+        let throttle = LoginThrottle::new(1, 1, Duration::from_secs(600), Duration::from_secs(900));
+        assert!(throttle.begin("locked").is_ok());
+        assert!(matches!(throttle.fail("locked"), Failed::LockedOut(_)));
+        for n in 0..MAX_KEYS + 10 {
+            let key = format!("flood-{n}");
+            if throttle.begin(&key).is_ok() {
+                throttle.release(&key, false);
+            }
+        }
+        assert!(throttle.begin("locked").is_err(), "still locked out");
+    }
 
     #[test]
     fn lockout_starts_at_the_limit_and_grows_at_its_ramp() {

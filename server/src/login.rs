@@ -123,13 +123,15 @@ impl Logins {
         let scope = crate::address::scope(address).to_string();
         let address = address.to_string();
         let pair = pair_key(username, &address);
-        self.by_pair.begin(&pair).map_err(|wait| {
-            tracing::debug!(username, %address, "login refused: locked out");
+        // The address first: one locked out makes no entry for the names it sends (a flood of
+        // them must not crowd out the lockouts of others).
+        self.by_address.begin(&scope).map_err(|wait| {
+            tracing::debug!(%address, %scope, "login refused: address locked out or checking enough");
             Refused::Throttled(wait)
         })?;
-        if let Err(wait) = self.by_address.begin(&scope) {
-            self.by_pair.release(&pair, false);
-            tracing::debug!(%address, %scope, "login refused: address locked out or checking enough");
+        if let Err(wait) = self.by_pair.begin(&pair) {
+            self.by_address.release(&scope, false);
+            tracing::debug!(username, %address, "login refused: locked out");
             return Err(Refused::Throttled(wait));
         }
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {

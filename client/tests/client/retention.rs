@@ -27,6 +27,19 @@ fn twenty_years_later(
         ],
     )
     .unwrap();
+    // Its emergencies aged with it (their steps count as the conversation's activity).
+    db.execute(
+        "UPDATE emergencies SET raised_at = raised_at - 20 * 365 * 86400000,
+             acknowledged_at = acknowledged_at - 20 * 365 * 86400000,
+             reopened_at = reopened_at - 20 * 365 * 86400000,
+             resolved_at = resolved_at - 20 * 365 * 86400000
+         WHERE patient_id = ?1 AND doctor_id = ?2",
+        [
+            conversation.patient_id.as_str(),
+            conversation.doctor_id.as_str(),
+        ],
+    )
+    .unwrap();
     let policy = Policy::parse("10y", false).unwrap().unwrap();
     admin::run(data, &policy).unwrap()
 }

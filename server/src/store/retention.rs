@@ -110,9 +110,13 @@ fn is_held(conn: &Connection, key: &ConversationKey) -> rusqlite::Result<bool> {
 /// and doctor `?2` (raised, taken, pressed again, resolved; not the server's own alerts and
 /// escalations), if any: part of the conversation's last activity. An emergency pressed again
 /// from another conversation lives on in this one, which must not go with it (an attacker
-/// purged one a patient had just reopened).
+/// purged one a patient had just reopened). A press that joins an open emergency changes no
+/// column of it: while one is open (a patient has at most one), her newest emergency message
+/// anywhere counts.
 const EMERGENCY_ACTIVITY: &str = "SELECT max(max(e.raised_at, coalesce(e.acknowledged_at, 0),
-         coalesce(e.reopened_at, 0), coalesce(e.resolved_at, 0)))
+         coalesce(e.reopened_at, 0), coalesce(e.resolved_at, 0),
+         CASE WHEN e.state <> 'RESOLVED' THEN coalesce((SELECT max(j.created_at) FROM messages j
+              WHERE j.patient_id = ?1 AND j.is_emergency = 1), 0) ELSE 0 END))
      FROM emergencies e JOIN messages m ON m.id = e.message_id
      WHERE e.patient_id = ?1 AND m.patient_id = ?1 AND m.doctor_id = ?2";
 

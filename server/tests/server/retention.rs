@@ -611,3 +611,41 @@ async fn an_old_conversation_keeps_an_emergency_pressed_again_elsewhere() {
         "its first press kept too"
     );
 }
+
+#[tokio::test]
+async fn an_old_conversation_keeps_an_open_emergency_joined_from_elsewhere() {
+    let server = TestServer::start().await;
+    let first = server.account("dr.one", Role::Doctor).await;
+    let second = server.account("dr.two", Role::Doctor).await;
+    let pat = server.account("joined.patient", Role::Patient).await;
+    send(
+        &server,
+        &pat,
+        &pat,
+        &first,
+        json!({"content": "help", "isEmergency": true}),
+    )
+    .await;
+    let (_, open) = server.get(&second.token, "/api/emergencies").await;
+    let id = open[0]["id"].as_str().unwrap().to_owned();
+    // Nobody took it; years later her press from another conversation joins it (its row
+    // does not change).
+    age(server.dir.path(), &pat, 20 * YEAR_MS);
+    send(
+        &server,
+        &pat,
+        &pat,
+        &second,
+        json!({"content": "still waiting", "isEmergency": true}),
+    )
+    .await;
+    ok(&cli(
+        server.dir.path(),
+        &["retention", "run", "--retention", "10y"],
+    ));
+    let (status, kept) = server
+        .get(&second.token, &format!("/api/emergencies/{id}"))
+        .await;
+    assert_eq!(status, 200, "the emergency is still there to take: {kept}");
+    assert_eq!(kept["emergency"]["state"], "RAISED");
+}

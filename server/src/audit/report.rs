@@ -349,8 +349,10 @@ pub fn verify(
 
 /// A CSV/table cell that a spreadsheet would run as a formula is neutralised with a leading `'`.
 fn neutral(cell: &str) -> String {
-    // The full-width forms too: some spreadsheets read `＝1+1` as a formula.
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠']) {
+    // The full-width and small forms too: some spreadsheets read `＝1+1` as a formula.
+    if cell.starts_with([
+        '=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠', '﹦', '﹢', '﹣',
+    ]) {
         format!("'{cell}")
     } else {
         cell.to_owned()

@@ -45,7 +45,12 @@ pub async fn unlock<R: Runtime>(
         // here all the same, rather than staying open, locked, refusing every press.
         Err(e) if client.is_ending() => {
             tracing::warn!("the logout after the wrong tries failed: {e}");
-            let reason = logged_out(unsent.as_ref());
+            // Not "deleted with this computer's messages": something may be left behind.
+            let reason = format!(
+                "Too many wrong tries to unlock: you were logged out, but this app could not \
+                 finish ({}). Ask whoever looks after this computer to check it.",
+                crate::error::CommandError::from(e).message
+            );
             if let Err(e) = desktop.logout(&app).await {
                 tracing::warn!("could not log out: {}", e.message);
             }

@@ -23,7 +23,6 @@ impl Client {
         is_emergency: bool,
         path: &Path,
     ) -> Result<LocalMessage> {
-        super::check_words("the message", content)?;
         if content.len() > MAX_CONTENT_BYTES {
             return Err(ClientError::Invalid(format!(
                 "a message holds at most {MAX_CONTENT_BYTES} bytes"
@@ -35,6 +34,7 @@ impl Client {
                 "an emergency is sent as text at once; send the file as its own message".into(),
             ));
         }
+        super::check_words("the message", content)?;
         if !conversation.has_participant(self.shared.me()) {
             return Err(ClientError::Invalid("not a conversation of yours".into()));
         }

@@ -274,33 +274,47 @@ impl Client {
         if let Err(err) = self.shared.cache.clear_drafts() {
             tracing::warn!("could not forget the drafts at logout: {err}");
         }
-        self.credentials.delete(&account)?;
-        let session = self.profile.load_session()?;
-        self.profile.clear_session()?;
+        // Every step is tried even when one before it failed (a keyring refusing must not
+        // leave a shared computer's messages behind); the first failure is the answer.
+        let mut failed = None;
+        let mut keep = |step: Result<()>| {
+            if let Err(e) = step {
+                tracing::warn!("logout: {e}");
+                failed.get_or_insert(e);
+            }
+        };
+        keep(self.credentials.delete(&account));
+        let session = self.profile.load_session().unwrap_or_else(|e| {
+            keep(Err(e));
+            None
+        });
+        keep(self.profile.clear_session());
         let shared_pc = {
             let mut lock = self.app_lock();
             let shared_pc = lock.device() == crate::lock::Device::Shared;
-            lock.reset()?;
+            keep(lock.reset());
             shared_pc
         };
         self.shared.attention.set_locked(false);
-        if shared_pc && let Some(session) = session {
-            // Other handles may still hold the file open; on Unix deleting it is still final
-            // (the data goes when the last handle closes) and the key is gone at once.
-            let erased = Cache::erase(
-                &self.profile.cache_path(&session),
-                self.credentials.as_ref(),
-                &account,
-            );
+        if shared_pc {
+            if let Some(session) = session {
+                // Other handles may still hold the file open; on Unix deleting it is still
+                // final (the data goes when the last handle closes) and the key is gone at once.
+                keep(Cache::erase(
+                    &self.profile.cache_path(&session),
+                    self.credentials.as_ref(),
+                    &account,
+                ));
+            }
             // Files sent and received are the patients' too: every one in the profile goes,
             // also those an earlier user kept here on what was then a personal computer (their
-            // history downloads them again when opened). Tried even if the cache
-            // could not be erased.
-            let removed = crate::attachments::remove_all(self.profile.dir());
-            erased?;
-            removed?;
+            // history downloads them again when opened).
+            keep(crate::attachments::remove_all(self.profile.dir()));
         }
-        Ok(revoked)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(revoked),
+        }
     }
 
     pub fn user(&self) -> &User {

@@ -1431,8 +1431,7 @@ function toMessage(m: LocalMessage): Message {
   };
 }
 
-/** `text` within `bytes` of UTF-8, cut at a character with " … (cut short)" (as the client core
- * cuts a press from the lock screen). */
+/** The code points of `text`. */
 const codes = (text: string) => Array.from(text, (c) => c.codePointAt(0) ?? 0);
 const inRanges = (c: number, ranges: [number, number][]) => ranges.some(([a, b]) => c >= a && c <= b);
 /** As `clinic_protocol::text`: controls but tab and line breaks. */
@@ -1466,6 +1465,8 @@ function isBlank(text: string): boolean {
   return Array.from(text).every((ch) => /[\s\p{Cf}]/u.test(ch) || inRanges(ch.codePointAt(0) ?? 0, fillers));
 }
 
+/** `text` within `bytes` of UTF-8, cut at a character with " … (cut short)" (as the client core
+ * cuts a press from the lock screen). */
 function cutToBytes(text: string, bytes: number): string {
   const size = (t: string) => new TextEncoder().encode(t).length;
   if (size(text) <= bytes) return text;

@@ -63,6 +63,11 @@ pub fn is_blank(text: &str) -> bool {
         .all(|c| c.is_whitespace() || is_format(c) || is_filler(c))
 }
 
+/// A control character other than tab and the line breaks a text may hold.
+fn is_hiding_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
 /// What in a text people send each other could disguise it, and so is refused rather than
 /// cleaned (a message is stored as its sender wrote it, or not at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,10 +81,7 @@ pub enum Disguise {
 impl Disguise {
     /// The first thing in `text` that could disguise it, if any.
     pub fn find(text: &str) -> Option<Self> {
-        if text
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-        {
+        if text.chars().any(is_hiding_control) {
             return Some(Self::Control);
         }
         text.chars()
@@ -90,8 +92,7 @@ impl Disguise {
     /// `text` without what [`Disguise::find`] finds: for an emergency, which is sent rather
     /// than refused for characters nobody sees (text pasted from elsewhere can carry isolates).
     pub fn remove(text: &str) -> Cow<'_, str> {
-        let disguises =
-            |c: char| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || is_bidi_control(c);
+        let disguises = |c: char| is_hiding_control(c) || is_bidi_control(c);
         if text.chars().any(disguises) {
             Cow::Owned(text.chars().filter(|&c| !disguises(c)).collect())
         } else {

@@ -558,12 +558,23 @@ async fn an_emergency_the_cli_purged_stops_ringing() {
     no_alert_of(&mut ws, &emergency_id).await;
 }
 
-#[tokio::test]
-async fn an_old_conversation_keeps_an_emergency_pressed_again_elsewhere() {
+/// A patient's emergency raised in her conversation with one doctor, as a second doctor sees it.
+struct OldEmergency {
+    server: TestServer,
+    second: Account,
+    pat: Account,
+    id: String,
+}
+
+async fn emergency_raised_with_a_first_doctor(patient: &str) -> OldEmergency {
     let server = TestServer::start().await;
-    let first = server.account("dr.first", Role::Doctor).await;
-    let second = server.account("dr.second", Role::Doctor).await;
-    let pat = server.account("old.patient", Role::Patient).await;
+    let first = server
+        .account(&format!("dr.first.{patient}"), Role::Doctor)
+        .await;
+    let second = server
+        .account(&format!("dr.second.{patient}"), Role::Doctor)
+        .await;
+    let pat = server.account(patient, Role::Patient).await;
     send(
         &server,
         &pat,
@@ -574,78 +585,77 @@ async fn an_old_conversation_keeps_an_emergency_pressed_again_elsewhere() {
     .await;
     let (_, open) = server.get(&second.token, "/api/emergencies").await;
     let id = open[0]["id"].as_str().unwrap().to_owned();
-    let (status, _) = server
+    OldEmergency {
+        server,
+        second,
+        pat,
+        id,
+    }
+}
+
+impl OldEmergency {
+    /// Twenty years later (the first conversation and the emergency aged) she presses again
+    /// from her conversation with the second doctor.
+    async fn pressed_again_years_later(&self, content: &str) {
+        age(self.server.dir.path(), &self.pat, 20 * YEAR_MS);
+        send(
+            &self.server,
+            &self.pat,
+            &self.pat,
+            &self.second,
+            json!({"content": content, "isEmergency": true}),
+        )
+        .await;
+    }
+
+    fn retention_run(&self) {
+        ok(&cli(
+            self.server.dir.path(),
+            &["retention", "run", "--retention", "10y"],
+        ));
+    }
+
+    async fn as_the_second_doctor_sees_it(&self) -> (u16, Value) {
+        self.server
+            .get(&self.second.token, &format!("/api/emergencies/{}", self.id))
+            .await
+    }
+}
+
+#[tokio::test]
+async fn an_old_conversation_keeps_an_emergency_pressed_again_elsewhere() {
+    let old = emergency_raised_with_a_first_doctor("old.patient").await;
+    let (status, _) = old
+        .server
         .post(
-            &second.token,
-            &format!("/api/emergencies/{id}/acknowledge"),
+            &old.second.token,
+            &format!("/api/emergencies/{}/acknowledge", old.id),
             json!({}),
         )
         .await;
     assert_eq!(status, 200);
-    // Years later (the conversation with her first doctor, and the emergency, aged), she
-    // presses again from her conversation with another doctor: the emergency is hers again.
-    age(server.dir.path(), &pat, 20 * YEAR_MS);
-    send(
-        &server,
-        &pat,
-        &pat,
-        &second,
-        json!({"content": "worse now, please come", "isEmergency": true}),
-    )
-    .await;
-    let (_, reopened) = server
-        .get(&second.token, &format!("/api/emergencies/{id}"))
+    // The emergency is hers again.
+    old.pressed_again_years_later("worse now, please come")
         .await;
+    let (_, reopened) = old.as_the_second_doctor_sees_it().await;
     assert_eq!(reopened["emergency"]["state"], "RAISED", "{reopened}");
-    ok(&cli(
-        server.dir.path(),
-        &["retention", "run", "--retention", "10y"],
-    ));
-    let (status, kept) = server
-        .get(&second.token, &format!("/api/emergencies/{id}"))
-        .await;
+    old.retention_run();
+    let (status, kept) = old.as_the_second_doctor_sees_it().await;
     assert_eq!(status, 200, "the emergency is still there to take: {kept}");
     assert_eq!(kept["emergency"]["state"], "RAISED");
     assert!(
-        count(server.dir.path(), &pat) >= 2,
+        count(old.server.dir.path(), &old.pat) >= 2,
         "its first press kept too"
     );
 }
 
 #[tokio::test]
 async fn an_old_conversation_keeps_an_open_emergency_joined_from_elsewhere() {
-    let server = TestServer::start().await;
-    let first = server.account("dr.one", Role::Doctor).await;
-    let second = server.account("dr.two", Role::Doctor).await;
-    let pat = server.account("joined.patient", Role::Patient).await;
-    send(
-        &server,
-        &pat,
-        &pat,
-        &first,
-        json!({"content": "help", "isEmergency": true}),
-    )
-    .await;
-    let (_, open) = server.get(&second.token, "/api/emergencies").await;
-    let id = open[0]["id"].as_str().unwrap().to_owned();
-    // Nobody took it; years later her press from another conversation joins it (its row
-    // does not change).
-    age(server.dir.path(), &pat, 20 * YEAR_MS);
-    send(
-        &server,
-        &pat,
-        &pat,
-        &second,
-        json!({"content": "still waiting", "isEmergency": true}),
-    )
-    .await;
-    ok(&cli(
-        server.dir.path(),
-        &["retention", "run", "--retention", "10y"],
-    ));
-    let (status, kept) = server
-        .get(&second.token, &format!("/api/emergencies/{id}"))
-        .await;
+    // Nobody took it; her press from another conversation joins it (its row does not change).
+    let old = emergency_raised_with_a_first_doctor("joined.patient").await;
+    old.pressed_again_years_later("still waiting").await;
+    old.retention_run();
+    let (status, kept) = old.as_the_second_doctor_sees_it().await;
     assert_eq!(status, 200, "the emergency is still there to take: {kept}");
     assert_eq!(kept["emergency"]["state"], "RAISED");
 }

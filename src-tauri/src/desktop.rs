@@ -6,7 +6,9 @@ use crate::error::{CmdResult, CommandError};
 use crate::settings::{self, Settings};
 use crate::status::{ConnectionStatus, SessionInfo};
 use crate::ui::{DeviceCheck, DeviceState, Known, Snapshot, UiEvent};
-use clinic_client::{Client, ClientOptions, CredentialStore, KeyringStore, Pairing, Profile};
+use clinic_client::{
+    Client, ClientOptions, ConnectionState, CredentialStore, KeyringStore, Pairing, Profile,
+};
 use clinic_protocol::ws::Availability;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,9 +111,10 @@ enum Ending {
 #[derive(Default)]
 struct Outlet {
     channel: Option<Channel<UiEvent>>,
-    /// Why the session ended, told before the UI subscribed (a restart whose session ended at
-    /// once, its press sent): no snapshot says it, so it is told when the UI subscribes.
-    ended: Option<UiEvent>,
+    /// Why the last session ended, until another starts: a snapshot while signed out carries
+    /// it, so a page that subscribes after it was told (the app restarted and its session ended
+    /// at once; a reload while it ended) still says it. `None` after her own "Log out".
+    ended: Option<String>,
 }
 
 impl std::fmt::Debug for Outlet {
@@ -295,6 +298,7 @@ impl Desktop {
 
     /// Connects and starts forwarding the client's events to the UI.
     fn start<R: Runtime>(&self, app: &AppHandle<R>, client: Client) -> Active {
+        self.outlet().ended = None;
         client.set_notification_content(self.settings().show_message_content);
         client.set_in_view(crate::window_in_view(app));
         client.connect();
@@ -367,32 +371,29 @@ impl Desktop {
 
     /// The UI subscribed (again, after a reload): later events go to this channel.
     pub fn set_channel(&self, channel: Channel<UiEvent>) {
-        let ended = {
-            let mut outlet = self.channel.lock().unwrap_or_else(|e| e.into_inner());
-            outlet.channel = Some(channel);
-            outlet.ended.take()
-        };
-        if let Some(event) = ended {
-            self.send(event);
-        }
+        self.outlet().channel = Some(channel);
     }
 
-    /// Sends an event to the UI. Before the UI subscribed its snapshot covers it, but for why
-    /// the session ended, which is kept until then.
+    fn outlet(&self) -> std::sync::MutexGuard<'_, Outlet> {
+        self.channel.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Why the last session ended, while no other has started (see `Outlet::ended`).
+    fn ended(&self) -> Option<String> {
+        self.outlet().ended.clone()
+    }
+
+    /// Sends an event to the UI. Before the UI subscribed its snapshot covers it, why the
+    /// session ended included.
     pub fn send(&self, event: UiEvent) {
         let channel = {
-            let mut outlet = self.channel.lock().unwrap_or_else(|e| e.into_inner());
-            if outlet.channel.is_none()
-                && matches!(
-                    &event,
-                    UiEvent::Session {
-                        session: None,
-                        reason: Some(_)
-                    }
-                )
+            let mut outlet = self.outlet();
+            if let UiEvent::Session {
+                session: None,
+                reason,
+            } = &event
             {
-                outlet.ended = Some(event);
-                return;
+                outlet.ended.clone_from(reason);
             }
             outlet.channel.clone()
         };
@@ -416,9 +417,16 @@ impl Desktop {
 
     /// The state as the UI shows it, from the client core (no network).
     pub fn snapshot(&self, client: Option<&Client>) -> Snapshot {
-        let Some(client) = client else {
+        // A session the server ended is over for the page too (a reload must not show it).
+        let signed_out = |c: &&Client| matches!(c.state(), ConnectionState::SignedOut { .. });
+        let Some(client) = client.filter(|c| !signed_out(c)) else {
+            let told_by_server = client.and_then(|c| match c.state() {
+                ConnectionState::SignedOut { reason } => Some(reason),
+                _ => None,
+            });
             return Snapshot {
                 session: None,
+                ended: self.ended().or(told_by_server),
                 connection: self.status(),
                 settings: self.settings(),
                 availability: Availability::Available,
@@ -434,6 +442,7 @@ impl Desktop {
         if lock.locked {
             return Snapshot {
                 session: Some(session_of(client)),
+                ended: None,
                 connection: ConnectionStatus::of(client),
                 settings: self.settings(),
                 availability: client.availability(),
@@ -450,6 +459,7 @@ impl Desktop {
         }
         Snapshot {
             session: Some(session_of(client)),
+            ended: None,
             connection: ConnectionStatus::of(client),
             settings: self.settings(),
             availability: client.availability(),

@@ -54,6 +54,9 @@ pub struct DeviceCheck {
 pub struct Snapshot {
     /// `None` on first run or after logout (the UI shows the login screen).
     pub session: Option<SessionInfo>,
+    /// While signed out: why the last session ended, when it did not end by her own "Log out"
+    /// (the login screen says it, after a reload or a restart too); `None` once another starts.
+    pub ended: Option<String>,
     pub connection: ConnectionStatus,
     pub settings: Settings,
     /// The doctor's availability as the server stores it.

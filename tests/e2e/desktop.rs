@@ -146,6 +146,25 @@ impl World {
         app.close().await
     }
 
+    /// Reloads the page, as a webview does after its process crashed (what it recorded for the
+    /// contract is kept first: a reload loses it), and waits for the new page.
+    async fn reload(&self, app: &App) -> Result<()> {
+        let lines = app.take_transcript().await?;
+        lock(&self.transcript).extend(lines);
+        app.script("window.__CLINIC_OLD_PAGE__ = true; setTimeout(() => location.reload(), 0); return null;")
+            .await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let new_page = "return document.readyState === 'complete' && window.__CLINIC_OLD_PAGE__ === undefined;";
+        // While the page navigates a script may fail: that is not an answer yet.
+        while app.script(new_page).await.ok() != Some(serde_json::Value::Bool(true)) {
+            if std::time::Instant::now() > deadline {
+                bail!("the page did not reload");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
     /// Waits until the app called `command` with arguments `args` accepts (the transcript's
     /// lines taken meanwhile are kept for the contract).
     async fn wait_call(

@@ -209,6 +209,18 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         .await
         .context("a revoked session shows the login screen")?;
     w.shot(&app, "session-revoked", false).await?;
+    // A page that starts again does not show the ended session, and says why it ended.
+    w.reload(&app).await?;
+    app.wait_until(
+        "[data-testid=login-error]",
+        "the revoked session's sentence after a reload",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains("Your session has ended"))
+        },
+    )
+    .await?;
     w.close(app).await?;
     drop(driver);
 
@@ -361,6 +373,19 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
                 t.contains("Too many wrong tries to unlock: you were logged out")
                     && !t.contains("emergency")
             })
+        },
+    )
+    .await?;
+    // A page that starts again (its webview reloaded) still says it: the shell keeps why the
+    // session ended until another starts.
+    w.reload(&app).await?;
+    app.wait_until(
+        "[data-testid=login-error]",
+        "why, after the page reloaded",
+        |found| {
+            found
+                .iter()
+                .any(|(t, _)| t.contains("Too many wrong tries to unlock: you were logged out"))
         },
     )
     .await?;

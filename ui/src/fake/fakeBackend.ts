@@ -120,6 +120,8 @@ export class FakeBackend implements Backend {
   private handler: ((e: UiEvent) => void) | null = null;
   private readonly dropHandlers = new Set<(e: FileDropEvent) => void>();
   session: Session | null;
+  /** Why the last session ended, until another starts (the snapshot's `ended`). */
+  private ended: string | null = null;
   users: Contact[];
   messages: LocalMessage[];
   /** The drafts kept, as the core keeps them in its cache (`save_draft`, `keep_drafts`). */
@@ -206,6 +208,8 @@ export class FakeBackend implements Backend {
 
   /** Sends an event to the subscribed UI (as the shell's channel does, locked too). */
   emit(event: UiEvent): void {
+    // As the shell's outlet: why the last session ended, for a snapshot taken while signed out.
+    if (event.type === 'session' && !event.session) this.ended = event.reason;
     const shown = this.session && this.lock.locked ? this.whileLocked(event) : event;
     if (shown) this.handler?.(shown);
   }
@@ -242,6 +246,7 @@ export class FakeBackend implements Backend {
     const locked = this.session !== null && this.lock.locked;
     return {
       session: this.session,
+      ended: this.session ? null : this.ended,
       connection: this.connection,
       settings: this.settings,
       availability: this.availability,
@@ -309,6 +314,7 @@ export class FakeBackend implements Backend {
       throw new BackendError('unauthorized', 'Wrong username or password');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
+    this.ended = null;
     // As the core: a new sign-in starts a new lock (unlocked, no PIN, no wrong tries), whatever
     // the last session's lock was.
     this.lock = {
@@ -1277,10 +1283,13 @@ export class FakeBackend implements Backend {
       );
     }
     if (triesLeft === 0) {
+      const reason = 'Too many wrong tries to unlock: you were logged out.';
       this.session = null;
       this.lock = { ...UNLOCKED };
       this.pin = null;
-      throw new BackendError('logged_out', 'Too many wrong tries to unlock: you were logged out.');
+      // As the shell: the page hears the session end with its reason, and the command fails.
+      this.emit({ type: 'session', session: null, reason });
+      throw new BackendError('logged_out', reason);
     }
     this.setLock({ ...this.lock, triesLeft });
     throw new BackendError(

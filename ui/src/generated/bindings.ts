@@ -331,7 +331,12 @@ export type Snapshot = {
 /**
  * `None` on first run or after logout (the UI shows the login screen).
  */
-session: SessionInfo | null, connection: ConnectionStatus, settings: Settings, 
+session: SessionInfo | null, 
+/**
+ * While signed out: why the last session ended, when it did not end by her own "Log out"
+ * (the login screen says it, after a reload or a restart too); `None` once another starts.
+ */
+ended: string | null, connection: ConnectionStatus, settings: Settings, 
 /**
  * The doctor's availability as the server stores it.
  */

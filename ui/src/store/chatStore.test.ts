@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { keyOf } from '../logic/conversations';
 import { PAGE_SIZE } from '../logic/paging';
+import { ChatStore } from './chatStore';
 import { DOCTOR, PATIENT, PATIENT2, emergency, flush, history, msg, setup } from '../test/fixtures';
 
 const KEY = { patientId: PATIENT.id, doctorId: DOCTOR.id };
@@ -53,6 +54,26 @@ describe('session', () => {
     expect(store.getState().phase).toBe('ready');
     fake.emit({ type: 'session', ...{ session: null, reason: 'Your session expired' } });
     expect(store.getState()).toMatchObject({ phase: 'login', loginError: 'Your session expired' });
+  });
+
+  it('a page that starts after the session ended still says why, until the next sign-in', async () => {
+    const { fake, store } = setup();
+    await store.start();
+    fake.emit({ type: 'session', session: null, reason: 'Your session expired' });
+    fake.session = null;
+    // The page reloads (or the app restarted and its session ended before the page was up).
+    const reloaded = new ChatStore(fake);
+    await reloaded.start();
+    expect(reloaded.getState()).toMatchObject({ phase: 'login', loginError: 'Your session expired' });
+    // A sign-in refused is newer news than the old session's end.
+    await reloaded.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'wrong' });
+    expect(reloaded.getState().loginError).toBe('Wrong username or password');
+    await reloaded.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'password' });
+    await reloaded.logout();
+    // Her own "Log out" says nothing, after a reload too.
+    const again = new ChatStore(fake);
+    await again.start();
+    expect(again.getState()).toMatchObject({ phase: 'login', loginError: null });
   });
 });
 

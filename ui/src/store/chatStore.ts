@@ -216,7 +216,8 @@ export class ChatStore {
   private apply(snapshot: Snapshot): void {
     if (!snapshot.session) {
       const { loginError, serverPairingCode } = this.state;
-      this.signedOut({ loginError, serverPairingCode });
+      // The page's own error (a sign-in just refused) is newer than why the last session ended.
+      this.signedOut({ loginError: loginError ?? snapshot.ended, serverPairingCode });
       return;
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;

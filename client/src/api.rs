@@ -27,6 +27,12 @@ pub(crate) const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle pooled connections are dropped before the server's idle timeout (60 s by default) could
 /// close one just as a request goes out on it.
 const POOL_IDLE: Duration = Duration::from_secs(30);
+/// The largest answer read whole (JSON): pages of messages stop near 1 MiB
+/// ([`clinic_protocol::limits::PAGE_BYTES`]) and a clinic's lists are far below this, so only a
+/// broken or hostile server sends more, which would otherwise fill this computer's memory.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// The most of an error's body read: the server's `{code, message}` is a few hundred bytes.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
 
 /// A REST client for one server, optionally carrying a bearer token.
 #[derive(Debug, Clone)]
@@ -47,6 +53,9 @@ impl Api {
         let base = normalize_base(server_url)?;
         tls::check_plain_http(&base)?;
         let mut builder = reqwest::Client::builder()
+            // The server never redirects: one that does (a hostile server, a proxy) would take
+            // the request, a password included, past the pin and the plain-http check.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(4))
             .timeout(Duration::from_secs(30))
             .pool_idle_timeout(POOL_IDLE);
@@ -134,7 +143,10 @@ impl Api {
             return Err(not_clinic_server(&self.base));
         }
         let resp = check(resp).await?;
-        resp.json().await.map_err(|_| not_clinic_server(&self.base))
+        match read_json(resp).await {
+            Err(ClientError::Json(_)) => Err(not_clinic_server(&self.base)),
+            answer => answer,
+        }
     }
 
     /// Revokes the token on the server.
@@ -208,7 +220,7 @@ impl Api {
             .iter()
             .any(links_next);
         Ok(HistoryPage {
-            messages: resp.json().await?,
+            messages: read_json(resp).await?,
             has_more,
         })
     }
@@ -366,9 +378,36 @@ impl Api {
     }
 
     async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
-        let resp = check(req.send().await?).await?;
-        Ok(resp.json().await?)
+        read_json(check(req.send().await?).await?).await
     }
+}
+
+/// A success's JSON body, refused past [`MAX_ANSWER_BYTES`].
+async fn read_json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+    Ok(serde_json::from_slice(
+        &read_body(resp, MAX_ANSWER_BYTES).await?,
+    )?)
+}
+
+/// A whole body, refused (and the rest not read) once it passes `cap` bytes.
+async fn read_body(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
+    let too_large = || ClientError::AnswerTooLarge {
+        limit_mib: cap.div_ceil(1024 * 1024),
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Turns a non-success response into [`ClientError::Server`] (or `SessionExpired` on 401 with
@@ -378,9 +417,9 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
     if status.is_success() {
         return Ok(resp);
     }
-    // Error bodies are small; cap what we keep of a hostile one.
-    let text = resp.text().await.unwrap_or_default();
-    let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
+    // Error bodies are small; a larger one is not the server's (and is not read on).
+    let text = read_body(resp, MAX_ERROR_BYTES).await.unwrap_or_default();
+    let body: Option<ErrorBody> = serde_json::from_slice(&text).ok();
     let code = body.as_ref().map(|b| b.code).unwrap_or(match status {
         StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
         StatusCode::FORBIDDEN => ErrorCode::Forbidden,

@@ -83,15 +83,21 @@ pub(crate) fn received_name(name: Option<&str>, file_type: Option<&str>) -> Stri
 }
 
 /// The question to ask before a received file is opened with another program, when that
-/// program could run what the file holds: an older Office document (`.doc`, `.xls`, `.ppt`) can
-/// carry macros. `None` for the user's own files and for every other type.
+/// program could run what the file holds: an older Office document (`.doc`, `.xls`, `.ppt`) or
+/// an OpenDocument one (`.odt`, `.ods`, `.odp`) can carry macros. `None` for the user's own
+/// files and for every other type.
 pub fn ask_before_opening(path: &Path, mine: bool) -> Option<String> {
     let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
     let name = path.file_name()?.to_string_lossy();
-    (!mine && matches!(ext.as_str(), "doc" | "xls" | "ppt")).then(|| {
+    let kind = match ext.as_str() {
+        "doc" | "xls" | "ppt" => "an older Office document",
+        "odt" | "ods" | "odp" => "an OpenDocument file",
+        _ => return None,
+    };
+    (!mine).then(|| {
         format!(
-            "{name} is an older Office document; such files can hold macros that run on this \
-             computer. Open it anyway?"
+            "{name} is {kind}; such files can hold macros that run on this computer. Open it \
+             anyway?"
         )
     })
 }
@@ -229,8 +235,17 @@ pub(crate) async fn download(
         .ok_or_else(|| ClientError::Invalid("bad download path".into()))?;
     crate::profile::private_dir(dir)?;
     let partial = dir.join(".partial");
+    // No app sends a file over the default limit; a server announcing far more (a broken or
+    // hostile one) must not fill this computer's disk.
+    let most = clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES * 4;
+    if expected.is_some_and(|n| n > most) {
+        return Err(ClientError::Invalid(format!(
+            "{file_url} is said to be larger than {} MiB, more than any file the app sends",
+            most / (1024 * 1024)
+        )));
+    }
     let mut response = shared.api.download(file_url).await?;
-    let limit = expected.unwrap_or(clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES * 4);
+    let limit = expected.unwrap_or(most);
     // Health data: readable by this account only, like the cache.
     let mut out = tokio::fs::File::from_std(crate::profile::private_file(&partial)?);
     let mut written = 0u64;
@@ -315,11 +330,18 @@ mod tests {
     }
 
     #[test]
-    fn older_office_documents_from_others_are_asked_about() {
+    fn documents_that_can_hold_macros_from_others_are_asked_about() {
         let ask = |name: &str, mine| ask_before_opening(Path::new(name), mine);
         assert!(ask("/p/received/ab/letter.DOC", false).is_some_and(|q| q.contains("macros")));
         assert!(ask("/p/received/ab/sheet.xls", false).is_some());
+        for odf in ["report.odt", "sheet.ODS", "slides.odp"] {
+            assert!(
+                ask(odf, false).is_some_and(|q| q.contains("OpenDocument")),
+                "{odf}"
+            );
+        }
         assert_eq!(ask("/p/sent/c-1/letter.doc", true), None, "the user's own");
+        assert_eq!(ask("/p/sent/c-1/letter.odt", true), None, "the user's own");
         for other in ["scan.pdf", "x.docx", "photo.png", "notes.txt", "noext"] {
             assert_eq!(ask(other, false), None, "{other}");
         }

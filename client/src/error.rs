@@ -93,6 +93,13 @@ pub enum ClientError {
         port = clinic_protocol::DEFAULT_PORT
     )]
     NotClinicServer { address: String },
+    /// The server's answer was larger than any a clinic server sends (a broken or hostile
+    /// server): none of it was kept.
+    #[error(
+        "The clinic server's answer was larger than {limit_mib} MiB, which no clinic server \
+         sends: nothing of it was kept. Tell the clinic's IT."
+    )]
+    AnswerTooLarge { limit_mib: usize },
     /// The user cancelled the sign-in.
     #[error("Sign-in cancelled.")]
     Cancelled,
@@ -138,6 +145,7 @@ impl ClientError {
             Self::CacheFromNewerApp { .. } => "cacheFromNewerApp",
             Self::Timeout(_) => "timeout",
             Self::Unreachable { .. } => "unreachable",
+            Self::AnswerTooLarge { .. } => "answerTooLarge",
             Self::NotClinicServer { .. } => "notClinicServer",
             Self::Cancelled => "cancelled",
             Self::Io(_) => "io",

@@ -30,6 +30,7 @@ pub mod profile;
 pub mod record;
 mod refusal;
 mod shared;
+pub mod time;
 pub mod tls;
 mod typing;
 

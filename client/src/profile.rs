@@ -121,7 +121,7 @@ impl Profile {
         let digest = hex::encode(Sha256::digest(key.as_bytes()));
         self.dir.join(format!(
             "cache-{}-{}.sqlite",
-            session.user.username.replace(['/', '\\', '.'], "_"),
+            name_part(&session.user.username),
             &digest[..12]
         ))
     }
@@ -138,6 +138,24 @@ impl Profile {
             _ => Arc::new(KeyringStore::new()),
         }
     }
+}
+
+/// A username as part of a file name: the characters a clinic's usernames are made of (a-z,
+/// 0-9, `_`, `-`, `@`) as they are, any other (the server's answer could hold a path, a control
+/// character) as `_`, at most 64 of them. Names the server allows keep the name earlier
+/// versions gave their cache (`.` was `_` there too).
+fn name_part(username: &str) -> String {
+    username
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Creates `dir` if needed, readable by this account only (0700): a profile holds health data.
@@ -291,6 +309,16 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    /// A clinic's usernames name their cache as before; anything else the server's answer
+    /// holds (a path, terminal escapes, a NUL, a very long name) is no part of a file's name.
+    #[test]
+    fn a_username_names_a_cache_only_with_safe_characters() {
+        assert_eq!(name_part("dr.patel"), "dr_patel");
+        assert_eq!(name_part("a-b_c@clinic9"), "a-b_c@clinic9");
+        assert_eq!(name_part("../\u{1b}[2J\u{7}\0bob"), "_____2J__bob");
+        assert_eq!(name_part(&"é".repeat(300)), "_".repeat(64));
     }
 
     /// A file planted at the old fixed temporary name, and a hard link to the file being

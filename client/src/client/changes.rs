@@ -146,15 +146,21 @@ impl Client {
     /// Refuses at once when the clinic's window (if known) has passed; the server decides in
     /// the end (a change queued offline may still be refused as too late).
     fn check_window(&self, message: &LocalMessage, secs: Option<u32>, what: &str) -> Result<()> {
-        if let Some(secs) = secs {
-            let ends = message.created_at + chrono::Duration::seconds(i64::from(secs));
-            if Utc::now() >= ends {
-                return Err(ClientError::Invalid(format!(
-                    "too late to {what}: that ended at {}",
-                    // This computer's time, as the app and the CLI show every other.
-                    ends.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
-                )));
-            }
+        // A time the window's end cannot follow (only a hostile server's) has no end here.
+        let ends = secs.and_then(|secs| {
+            let length = chrono::Duration::seconds(i64::from(secs));
+            message.created_at.checked_add_signed(length)
+        });
+        if let Some(ends) = ends
+            && Utc::now() >= ends
+        {
+            return Err(ClientError::Invalid(format!(
+                "too late to {what}: that ended at {}",
+                // This computer's time, as the app and the CLI show every other.
+                crate::time::showable(ends)
+                    .with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M")
+            )));
         }
         Ok(())
     }

@@ -130,6 +130,7 @@ impl Conn {
                     .map(|p| shared.cache.attachments_purged_by(p))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(failed)?;
+                let asked = shared.cache.cursor().map_err(failed)?;
                 let (messages, emergencies) =
                     shared.cache.apply_sync_page(&me, &page).map_err(failed)?;
                 for (purge, files) in page.purges.into_iter().zip(files) {
@@ -145,7 +146,15 @@ impl Conn {
                     // Already stored with the page; this tells the UI and the alarm.
                     shared.emergency_changed(emergency).map_err(failed)?;
                 }
-                if page.has_more {
+                // A "more" whose cursor did not move would be asked for again and again.
+                let more = page.has_more && page.cursor > asked;
+                if page.has_more && !more {
+                    tracing::warn!(
+                        "the server said more was to come without moving the cursor past {}",
+                        asked.0
+                    );
+                }
+                if more {
                     // One page per request: ask for the next one from where this one ended.
                     self.send(&ClientFrame::Sync {
                         since: page.cursor,

@@ -1,6 +1,6 @@
 //! Bad or hostile server frames (garbage, unknown types, missing fields, deep nesting, binary,
-//! huge) neither crash the client nor corrupt its cache; an oversized frame only costs a
-//! reconnect, and the cursor survives it. And a server that fails or lies while the client
+//! huge, times at the ends of chrono's range) neither crash the client nor corrupt its cache; an
+//! oversized frame only costs a reconnect, and the cursor survives it. And a server that fails or lies while the client
 //! fills a page of older history: a fetch that fails between rounds is an error, not a short
 //! page the UI would take for the start, and what came before it stays cached; a server that
 //! brings one older message a round forever is asked sixteen times, no more.
@@ -14,8 +14,8 @@ use clinic_client::{
 };
 use clinic_protocol::rest::SyncPage;
 use clinic_protocol::{
-    ClientFrame, ClientId, ConversationKey, Message, MessageId, MessageStatus, MessageType, Role,
-    Seq, ServerFrame, User, UserId,
+    ClientFrame, ClientId, ClinicInfo, ConversationKey, Message, MessageId, MessageStatus,
+    MessageType, MessageWindows, Role, Seq, ServerFrame, User, UserId,
 };
 use common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -74,7 +74,19 @@ enum Seen {
     Send(ClientId),
 }
 
-async fn fake_server(listener: TcpListener, seen: mpsc::UnboundedSender<Seen>) {
+/// How [`serve`] answers a `sync`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// Frames of every bad kind, then an oversized one (it goes `Calm` after).
+    Abuse,
+    /// An empty page, nothing more.
+    Calm,
+    /// An empty page that says more is to come, without moving the cursor.
+    Stuck,
+}
+
+/// The first connection gets `first`, later ones `Calm` (or `Stuck` if `first` is).
+async fn fake_server(listener: TcpListener, seen: mpsc::UnboundedSender<Seen>, first: Mode) {
     let upgraded = Arc::new(AtomicUsize::new(0));
     loop {
         let (tcp, _) = listener.accept().await.unwrap();
@@ -85,14 +97,18 @@ async fn fake_server(listener: TcpListener, seen: mpsc::UnboundedSender<Seen>) {
                 return;
             };
             let connection = upgraded.fetch_add(1, Ordering::SeqCst);
-            serve(ws, connection == 0, seen).await;
+            let mode = match (connection, first) {
+                (0, mode) | (_, mode @ Mode::Stuck) => mode,
+                _ => Mode::Calm,
+            };
+            serve(ws, mode, seen).await;
         });
     }
 }
 
 async fn serve(
     mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    mut hostile: bool,
+    mut mode: Mode,
     seen: mpsc::UnboundedSender<Seen>,
 ) {
     let first = ws.next().await.unwrap().unwrap();
@@ -102,7 +118,16 @@ async fn serve(
         user: me(),
         online_users: vec![],
         availability: None,
-        clinic: None,
+        clinic: Some(ClinicInfo {
+            emergency_phone: None,
+            emergency_repeat_secs: 60,
+            message_windows: Some(MessageWindows {
+                unsend_secs: 24 * 3600,
+                retract_secs: 15 * 60,
+                edit_secs: 24 * 3600,
+                max_edits: 10,
+            }),
+        }),
         lock_policy: None,
     }))
     .await
@@ -114,8 +139,8 @@ async fn serve(
         match frame {
             ClientFrame::Sync { since, .. } => {
                 seen.send(Seen::Sync(since)).unwrap();
-                if hostile {
-                    hostile = false;
+                if mode == Mode::Abuse {
+                    mode = Mode::Calm;
                     if send_abuse(&mut ws).await.is_err() {
                         return;
                     }
@@ -125,7 +150,7 @@ async fn serve(
                         emergencies: vec![],
                         purges: Vec::new(),
                         cursor: since,
-                        has_more: false,
+                        has_more: mode == Mode::Stuck,
                     };
                     ws.send(text(&ServerFrame::SyncBatch(page))).await.unwrap();
                 }
@@ -133,7 +158,17 @@ async fn serve(
             ClientFrame::MessageSend(new) => {
                 let client_id = new.client_id.unwrap();
                 seen.send(Seen::Send(client_id.clone())).unwrap();
+                // Times at the ends of chrono's range, as a hostile server may answer.
+                let far = match new.content.as_str() {
+                    "far future" => Some(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+                    "far past" => Some(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+                    _ => None,
+                };
                 let mut stored = message(100, new.content);
+                if let Some(at) = far {
+                    stored.id = MessageId::new(format!("m-{client_id}"));
+                    (stored.created_at, stored.updated_at) = (at, at);
+                }
                 stored.client_id = client_id.clone();
                 stored.sender_id = "u-alice".into();
                 ws.send(text(&ServerFrame::MessageAck {
@@ -212,7 +247,7 @@ async fn hostile_frames_cost_at_most_a_reconnect() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let fake = tokio::spawn(fake_server(listener, seen_tx));
+    let fake = tokio::spawn(fake_server(listener, seen_tx, Mode::Abuse));
 
     let (client, _dir) = signed_in_at(addr);
     let mut events = client.subscribe();
@@ -257,6 +292,43 @@ async fn hostile_frames_cost_at_most_a_reconnect() {
     assert!(matches!(next, Seen::Send(ref c) if *c == sent.client_id));
     client.wait_outbox_empty(PATIENCE).await.unwrap();
     assert_eq!(client.history(&conversation, 100, None).unwrap().len(), 4);
+
+    // Acked with a time at the end of chrono's range: an edit's window is not a panic. One
+    // sent at the far future has no end the client can reckon (the server decides); one sent
+    // at the far past is long over, and the sentence says when.
+    for content in ["far future", "far past"] {
+        client.send(&conversation, content, false).unwrap();
+    }
+    client.wait_outbox_empty(PATIENCE).await.unwrap();
+    let acked = |content: &str| {
+        let history = client.history(&conversation, 100, None).unwrap();
+        let m = history.iter().find(|m| m.content == content).unwrap();
+        m.id.clone().unwrap()
+    };
+    client.edit(&acked("far future"), "edited").unwrap();
+    let late = client.edit(&acked("far past"), "edited").unwrap_err();
+    assert!(late.to_string().contains("too late to edit"), "{late}");
+    client.disconnect().await;
+    fake.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_says_more_without_moving_the_cursor_is_not_asked_again() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let fake = tokio::spawn(fake_server(listener, seen_tx, Mode::Stuck));
+    let (client, _dir) = signed_in_at(addr);
+    client.connect();
+    client.wait_online(PATIENCE).await.unwrap();
+    // Online on the one connection, after one request (the same page again would be more).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut asked = 0;
+    while let Ok(Seen::Sync(since)) = seen.try_recv() {
+        assert_eq!(since, Seq(0));
+        asked += 1;
+    }
+    assert_eq!(asked, 1, "asked for the same page again");
     client.disconnect().await;
     fake.abort();
 }
@@ -284,7 +356,7 @@ async fn fake_with_history(listener: TcpListener, mode: History, asked: Arc<Atom
             }
             if start.starts_with(b"GET /ws") {
                 if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
-                    serve(ws, false, seen).await;
+                    serve(ws, Mode::Calm, seen).await;
                 }
             } else if start == HISTORY {
                 let n = asked.fetch_add(1, Ordering::SeqCst) + 1;

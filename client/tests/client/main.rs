@@ -24,6 +24,7 @@ mod cli;
 mod client_killed;
 mod emergency;
 mod history_pages;
+mod hostile_answers;
 mod hostile_server;
 mod keyring;
 mod login_errors;

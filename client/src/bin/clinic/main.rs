@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Local, TimeZone, Utc};
 use clap::{Parser, Subcommand};
 use clinic_client::record::ChangeKind;
+use clinic_client::time::showable;
 use clinic_client::{
     Client, ClientError, ClientEvent, ClientOptions, ConnectionState, Found, LocalMessage, Pairing,
     Profile, tls,
@@ -819,7 +820,9 @@ fn describe(
         }
         ClientEvent::HistoryPurged { purged_at, .. } => format!(
             "earlier messages were removed on {} under the clinic's retention policy",
-            purged_at.with_timezone(&Local).format("%Y-%m-%d")
+            showable(*purged_at)
+                .with_timezone(&Local)
+                .format("%Y-%m-%d")
         ),
         ClientEvent::Typing {
             user_id, typing, ..
@@ -1024,7 +1027,8 @@ fn stamp_in<Tz: TimeZone>(at: DateTime<Utc>, zone: &Tz) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
-    at.with_timezone(zone)
+    showable(at)
+        .with_timezone(zone)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
 }
@@ -1046,8 +1050,9 @@ where
     let Some(at) = written_at else {
         return String::new();
     };
-    let local = at.with_timezone(zone);
-    let shown = if local.date_naive() == created_at.with_timezone(zone).date_naive() {
+    let local = showable(at).with_timezone(zone);
+    let sent = showable(created_at).with_timezone(zone);
+    let shown = if local.date_naive() == sent.date_naive() {
         local.format("%H:%M:%S").to_string()
     } else {
         stamp_in(at, zone)
@@ -1189,6 +1194,16 @@ mod tests {
             " (written 05:20:00, sent later)"
         );
         assert_eq!(stamp_in(m.created_at, &india), "2026-12-05 20:25:00");
+        // A server's time at the ends of chrono's range (a hostile one) is shown, not a panic.
+        let tokyo = chrono::FixedOffset::east_opt(9 * 3600).expect("an offset");
+        let new_york = chrono::FixedOffset::west_opt(5 * 3600).expect("an offset");
+        for (far, zone) in [
+            (chrono::DateTime::<Utc>::MAX_UTC, tokyo),
+            (chrono::DateTime::<Utc>::MIN_UTC, new_york),
+        ] {
+            assert!(written_note_in(Some(far), far, &zone).contains("written"));
+            assert!(!stamp_in(far, &zone).is_empty());
+        }
     }
 
     #[test]

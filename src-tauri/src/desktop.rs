@@ -76,7 +76,7 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
                 continue;
             }
             // Said before the logout, which may delete what it reads.
-            let reason = crate::lock::logged_out_after_tries(&client, pressed);
+            let reason = clinic_client::lock::sentences::logged_out_after_tries(&client, pressed);
             match desktop.logout_session(&app, Some(id)).await {
                 // Pressed again since: wait for that one too.
                 Ok(Ending::Waits) => {}

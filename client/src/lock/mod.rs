@@ -6,6 +6,7 @@
 //! [`Clock`] so tests drive it.
 
 mod pin;
+pub mod sentences;
 
 pub use pin::{PIN_DIGITS, check_pin};
 

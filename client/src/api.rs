@@ -27,10 +27,12 @@ pub(crate) const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle pooled connections are dropped before the server's idle timeout (60 s by default) could
 /// close one just as a request goes out on it.
 const POOL_IDLE: Duration = Duration::from_secs(30);
-/// The largest answer read whole (JSON): pages of messages stop near 1 MiB
-/// ([`clinic_protocol::limits::PAGE_BYTES`]) and a clinic's lists are far below this, so only a
-/// broken or hostile server sends more, which would otherwise fill this computer's memory.
-pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// The largest answer read whole (JSON), so a broken or hostile server cannot fill this
+/// computer's memory. Pages of messages stop near 1 MiB ([`clinic_protocol::limits::PAGE_BYTES`]);
+/// the largest lists are a doctor's conversations, each with its last message whole (10,000 of
+/// them at the largest message, 16 KiB, are about 170 MiB) and a message's versions (1,001 at
+/// the most edits IT may allow, about 17 MiB).
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
 /// The most of an error's body read: the server's `{code, message}` is a few hundred bytes.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 
@@ -143,10 +145,9 @@ impl Api {
             return Err(not_clinic_server(&self.base));
         }
         let resp = check(resp).await?;
-        match read_json(resp).await {
-            Err(ClientError::Json(_)) => Err(not_clinic_server(&self.base)),
-            answer => answer,
-        }
+        read_json(resp)
+            .await
+            .map_err(|_| not_clinic_server(&self.base))
     }
 
     /// Revokes the token on the server.
@@ -384,15 +385,22 @@ impl Api {
 
 /// A success's JSON body, refused past [`MAX_ANSWER_BYTES`].
 async fn read_json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
-    Ok(serde_json::from_slice(
-        &read_body(resp, MAX_ANSWER_BYTES).await?,
-    )?)
+    let body = read_body(resp, MAX_ANSWER_BYTES).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        tracing::warn!("the server's answer is not what was asked for: {e}");
+        ClientError::BadAnswer {
+            why: "it is not what this request is answered with".to_owned(),
+        }
+    })
 }
 
 /// A whole body, refused (and the rest not read) once it passes `cap` bytes.
 async fn read_body(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
-    let too_large = || ClientError::AnswerTooLarge {
-        limit_mib: cap.div_ceil(1024 * 1024),
+    let too_large = || ClientError::BadAnswer {
+        why: format!(
+            "it was larger than {} MiB, which no clinic server sends",
+            cap.div_ceil(1024 * 1024)
+        ),
     };
     if resp
         .content_length()

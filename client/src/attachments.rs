@@ -73,33 +73,47 @@ pub(crate) fn file_safe(raw: &str) -> String {
 }
 
 /// The name a received file gets on disk: safe, and with an extension its type allows (the
-/// server's rule, `clinic_protocol::file_name`), whatever name its sender gave it.
+/// server's rule, `clinic_protocol::file_name`), whatever name its sender gave it. Without a
+/// type (an old record, a hostile server) only an extension some type allows is kept; any
+/// other name is made text's, so no `x.exe` or `x.desktop` is handed to the system.
 pub(crate) fn received_name(name: Option<&str>, file_type: Option<&str>) -> String {
+    use clinic_protocol::file_name::{for_type, has_known_extension};
     let safe = file_safe(name.unwrap_or("file"));
     match file_type {
-        Some(file_type) => file_safe(&clinic_protocol::file_name::for_type(&safe, file_type)),
-        None => safe,
+        Some(file_type) => file_safe(&for_type(&safe, file_type)),
+        None if has_known_extension(&safe) => safe,
+        None => file_safe(&for_type(&safe, "text/plain")),
     }
 }
 
 /// The question to ask before a received file is opened with another program, when that
 /// program could run what the file holds: an older Office document (`.doc`, `.xls`, `.ppt`) or
-/// an OpenDocument one (`.odt`, `.ods`, `.odp`) can carry macros. `None` for the user's own
-/// files and for every other type.
+/// an OpenDocument one (`.odt`, `.ods`, `.odp`) can carry macros, and a kind the server never
+/// names a file with could be a program (received files are named so none is; this holds if
+/// one is anyway). `None` for the user's own files and for the other kinds the server names.
 pub fn ask_before_opening(path: &Path, mine: bool) -> Option<String> {
-    let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+    if mine {
+        return None;
+    }
     let name = path.file_name()?.to_string_lossy();
-    let kind = match ext.as_str() {
-        "doc" | "xls" | "ppt" => "an older Office document",
-        "odt" | "ods" | "odp" => "an OpenDocument file",
-        _ => return None,
-    };
-    (!mine).then(|| {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let macros = |kind: &str| {
         format!(
             "{name} is {kind}; such files can hold macros that run on this computer. Open it \
              anyway?"
         )
-    })
+    };
+    match ext.as_deref() {
+        Some("doc" | "xls" | "ppt") => Some(macros("an older Office document")),
+        Some("odt" | "ods" | "odp") => Some(macros("an OpenDocument file")),
+        _ if clinic_protocol::file_name::has_known_extension(&name) => None,
+        _ => Some(format!(
+            "{name} is not a kind of file the clinic's server sends; opening it could run a \
+             program on this computer. Open it anyway?"
+        )),
+    }
 }
 
 /// Deletes the sender's copy of a discarded send (and its folder, which holds nothing else).
@@ -320,8 +334,17 @@ mod tests {
             named.len() <= MAX_NAME_BYTES && named.ends_with(".docx"),
             "{named}"
         );
-        assert_eq!(received_name(None, None), "file");
-        assert_eq!(received_name(Some("notes.md"), None), "notes.md");
+        assert_eq!(received_name(None, None), "file.txt");
+        // Without a type, only a kind the server names files with keeps its name.
+        assert_eq!(received_name(Some("scan.pdf"), None), "scan.pdf");
+        for (name, named) in [
+            ("notes.md", "notes.txt"),
+            ("x.exe", "x.txt"),
+            ("start.desktop", "start.txt"),
+            ("macro.docm", "macro.txt"),
+        ] {
+            assert_eq!(received_name(Some(name), None), named);
+        }
         // Text never reaches a spreadsheet's formulas or a viewer's remote images.
         for name in ["readings.csv", "notes.md"] {
             let named = received_name(Some(name), Some("text/plain"));
@@ -342,8 +365,15 @@ mod tests {
         }
         assert_eq!(ask("/p/sent/c-1/letter.doc", true), None, "the user's own");
         assert_eq!(ask("/p/sent/c-1/letter.odt", true), None, "the user's own");
-        for other in ["scan.pdf", "x.docx", "photo.png", "notes.txt", "noext"] {
+        assert_eq!(ask("/p/sent/c-1/tool.exe", true), None, "the user's own");
+        for other in ["scan.pdf", "x.docx", "photo.png", "notes.txt"] {
             assert_eq!(ask(other, false), None, "{other}");
+        }
+        for unknown in ["noext", "x.exe", "run.desktop", "page.html"] {
+            assert!(
+                ask(unknown, false).is_some_and(|q| q.contains("could run a program")),
+                "{unknown}"
+            );
         }
     }
 }

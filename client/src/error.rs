@@ -93,13 +93,11 @@ pub enum ClientError {
         port = clinic_protocol::DEFAULT_PORT
     )]
     NotClinicServer { address: String },
-    /// The server's answer was larger than any a clinic server sends (a broken or hostile
-    /// server): none of it was kept.
-    #[error(
-        "The clinic server's answer was larger than {limit_mib} MiB, which no clinic server \
-         sends: nothing of it was kept. Tell the clinic's IT."
-    )]
-    AnswerTooLarge { limit_mib: usize },
+    /// The server answered with something no clinic server sends (a broken or hostile one, or
+    /// something else at its address): larger than any answer (`why` says so), or not what
+    /// the request answers. None of it was kept; like [`Self::Http`], nothing usable came back.
+    #[error("The clinic server's answer could not be used ({why}). Tell the clinic's IT.")]
+    BadAnswer { why: String },
     /// The user cancelled the sign-in.
     #[error("Sign-in cancelled.")]
     Cancelled,
@@ -119,6 +117,13 @@ impl From<reqwest::Error> for ClientError {
 }
 
 impl ClientError {
+    /// Nothing usable came back from the server: it could not be reached, or what it answered
+    /// could not be used. What is held here is then the best there is (the cache's emergencies,
+    /// an offline search), and nothing asked of the server is known to have been done.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Http(_) | Self::BadAnswer { .. })
+    }
+
     /// A short stable name for the kind of error, for UIs that branch on it.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -145,7 +150,7 @@ impl ClientError {
             Self::CacheFromNewerApp { .. } => "cacheFromNewerApp",
             Self::Timeout(_) => "timeout",
             Self::Unreachable { .. } => "unreachable",
-            Self::AnswerTooLarge { .. } => "answerTooLarge",
+            Self::BadAnswer { .. } => "badAnswer",
             Self::NotClinicServer { .. } => "notClinicServer",
             Self::Cancelled => "cancelled",
             Self::Io(_) => "io",

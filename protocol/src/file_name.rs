@@ -67,6 +67,35 @@ fn extensions(content_type: &str) -> &'static [&'static str] {
     }
 }
 
+/// Every content type the server names an upload with (the sniffer's), text aside.
+const KNOWN_TYPES: [&str; 12] = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "application/vnd.ms-office",
+];
+
+/// Whether `name` ends in an extension some file the server takes may carry (text's included):
+/// a name without its type (an old record, a hostile server) keeps only such an extension.
+pub fn has_known_extension(name: &str) -> bool {
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    !stem.is_empty()
+        && KNOWN_TYPES
+            .iter()
+            .chain(&["text/plain"])
+            .any(|t| extensions(t).iter().any(|a| a.eq_ignore_ascii_case(ext)))
+}
+
 /// A sanitized `name` whose extension matches the content: a PNG named `poly.html` is offered
 /// as `poly.png`, so no program opens it as something it is not. A fitting extension is kept.
 pub fn for_type(name: &str, content_type: &str) -> String {
@@ -123,6 +152,27 @@ mod tests {
         let safe = clean(&sneaky, 120, &[]);
         assert!(!safe.contains('.') && safe.len() <= 120, "{safe}");
         assert!(clean(&"é".repeat(300), MAX_FILE_NAME_BYTES, &[]).len() <= MAX_FILE_NAME_BYTES);
+    }
+
+    #[test]
+    fn the_known_types_are_those_the_extensions_name() {
+        for t in KNOWN_TYPES {
+            assert_ne!(extensions(t), extensions("text/plain"), "{t}");
+        }
+        assert!(has_known_extension("scan.PDF") && has_known_extension("notes.txt"));
+        assert!(has_known_extension("letter.doc") && has_known_extension("photo.jpeg"));
+        for other in [
+            "x.exe",
+            "x.hta",
+            "x.docm",
+            "x.desktop",
+            "x.html",
+            ".pdf",
+            "pdf",
+            "x",
+        ] {
+            assert!(!has_known_extension(other), "{other}");
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl From<ClientError> for CommandError {
             | ClientError::Unreachable { .. }
             | ClientError::NotConnected
             | ClientError::Timeout(_)
-            | ClientError::AnswerTooLarge { .. }
+            | ClientError::BadAnswer { .. }
             | ClientError::Unconfirmed(_) => "network",
             ClientError::NotLoggedIn => "not_logged_in",
             ClientError::SessionExpired => "unauthorized",

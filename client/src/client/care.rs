@@ -69,7 +69,7 @@ impl Client {
 
 fn unreachable_as_unconfirmed(e: ClientError) -> ClientError {
     match e {
-        ClientError::Http(_) => ClientError::Unconfirmed(
+        e if e.is_unreachable() => ClientError::Unconfirmed(
             "The clinic server could not be reached; try again when connected.".into(),
         ),
         e => e,

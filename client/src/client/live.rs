@@ -196,7 +196,7 @@ impl Client {
                     });
                 }
             },
-            Err(ClientError::Http(e)) => {
+            Err(e) if e.is_unreachable() => {
                 tracing::info!("emergency {id} not {done}: {e}");
                 return Err(ClientError::Unconfirmed(format!(
                     "The clinic server could not be reached, so the emergency is not {done} \
@@ -273,7 +273,7 @@ impl Client {
         }
         let stored = match self.shared.api.set_availability(availability).await {
             Ok(stored) => stored,
-            Err(ClientError::Http(_)) => {
+            Err(e) if e.is_unreachable() => {
                 return Err(ClientError::Unconfirmed(
                     "The clinic server could not be reached; your availability is unchanged."
                         .into(),

@@ -802,7 +802,7 @@ impl Client {
                     offline: false,
                 })
             }
-            Err(ClientError::Http(e)) => {
+            Err(e) if e.is_unreachable() => {
                 tracing::debug!("emergencies from the cache ({e})");
                 Ok(OpenEmergencies {
                     list: self.shared.cache.open_emergencies()?,

@@ -84,7 +84,7 @@ impl Client {
                 offline.then_some(ASK_WHILE_OFFLINE),
             )
             .await;
-        if offline && !matches!(asked, Err(ClientError::Http(_))) {
+        if offline && !asked.as_ref().is_err_and(ClientError::is_unreachable) {
             self.reconnect_now();
         }
         let server_note = match asked {
@@ -96,7 +96,7 @@ impl Client {
                     server_note: None,
                 });
             }
-            Err(ClientError::Http(e)) => {
+            Err(e) if e.is_unreachable() => {
                 tracing::debug!("search: server unreachable ({e}); searching the cache");
                 None
             }

@@ -1,6 +1,7 @@
 //! A broken or hostile server's REST answers: one larger than any clinic server sends is
 //! refused once it passes the limit (its length announced or not, an error's body too), never
-//! read whole into memory; a redirect is not followed (it would take a password past the pin
+//! read whole into memory; one that is not what was asked for counts as no answer; a redirect
+//! is not followed (it would take a password past the pin
 //! and the plain-http check to another host).
 
 #![allow(clippy::unwrap_used)]
@@ -24,6 +25,8 @@ enum Answer {
     EndlessError,
     /// 307 to `to`.
     Redirect(std::net::SocketAddr),
+    /// 200 with a body that is not what was asked for.
+    Garbage,
 }
 
 /// Answers each connection's first request as `answer` says; `sent` counts the body's bytes
@@ -53,6 +56,9 @@ async fn answer_one(mut tcp: TcpStream, answer: Answer, sent: Arc<AtomicUsize>) 
         Answer::EndlessError => {
             format!("HTTP/1.1 500 Oops\r\n{json}Transfer-Encoding: chunked\r\n\r\n")
         }
+        Answer::Garbage => {
+            format!("HTTP/1.1 200 OK\r\n{json}Content-Length: 8\r\n\r\nnot json")
+        }
         Answer::Redirect(to) => format!(
             "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{to}/steal\r\n\
              Content-Length: 0\r\n\r\n"
@@ -64,8 +70,8 @@ async fn answer_one(mut tcp: TcpStream, answer: Answer, sent: Arc<AtomicUsize>) 
     if matches!(answer, Answer::Endless | Answer::EndlessError) {
         let piece = "1,".repeat(32 * 1024);
         let chunk = format!("{:x}\r\n[{piece}\r\n", piece.len() + 1);
-        // Until the client stops reading (or 1 GiB, far past its limit: then the test fails).
-        while sent.load(Ordering::SeqCst) < 1 << 30 {
+        // Until the client stops reading (or 2 GiB, far past its limit: then the test fails).
+        while sent.load(Ordering::SeqCst) < 2 << 30 {
             if tcp.write_all(chunk.as_bytes()).await.is_err() {
                 return;
             }
@@ -89,14 +95,14 @@ async fn an_answer_past_the_limit_is_refused_and_not_read_on() {
     let (url, _) = fake_at(Answer::Announced).await;
     let api = Api::new(&url, None).unwrap().with_token("t");
     let err = api.conversations().await.unwrap_err();
-    assert!(matches!(err, ClientError::AnswerTooLarge { .. }), "{err:?}");
-    assert!(err.to_string().contains("larger than 32 MiB"), "{err}");
+    assert!(err.is_unreachable(), "{err:?}");
+    assert!(err.to_string().contains("larger than 256 MiB"), "{err}");
 
     // Not announced: refused once past the limit, the rest never read.
     let (url, sent) = fake_at(Answer::Endless).await;
     let api = Api::new(&url, None).unwrap().with_token("t");
     let err = api.conversations().await.unwrap_err();
-    assert!(matches!(err, ClientError::AnswerTooLarge { .. }), "{err:?}");
+    assert!(matches!(err, ClientError::BadAnswer { .. }), "{err:?}");
     // What the kernel's buffers took after the client stopped reading settles within moments.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let taken = sent.load(Ordering::SeqCst);
@@ -118,9 +124,28 @@ async fn an_answer_past_the_limit_is_refused_and_not_read_on() {
     assert!(taken < 16 << 20, "{taken} bytes of an error went out");
 }
 
+/// An answer that is not what was asked for counts as nothing usable (the callers fall back as
+/// for a server out of reach: the cache's emergencies, an offline search), never as an error of
+/// this computer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_is_not_the_one_asked_for_is_taken_as_none() {
+    let (url, _) = fake_at(Answer::Garbage).await;
+    let api = Api::new(&url, None).unwrap().with_token("t");
+    let err = api.emergencies(true).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::BadAnswer { .. }) && err.is_unreachable(),
+        "{err:?}"
+    );
+    assert!(
+        !err.to_string().contains("expected"),
+        "no parser's words: {err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_is_not_followed_to_another_host() {
-    let elsewhere = TcpListener::bind("127.0.0.2:0").await.unwrap();
+    // Another origin (another port): reqwest's default policy would follow it there.
+    let elsewhere = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (url, _) = fake_at(Answer::Redirect(elsewhere.local_addr().unwrap())).await;
     let api = Api::new(&url, None).unwrap();
     let err = api
@@ -132,7 +157,11 @@ async fn a_redirect_is_not_followed_to_another_host() {
         "{err:?}"
     );
     let api = api.with_token("t");
-    assert!(api.conversations().await.is_err());
+    let err = api.conversations().await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Server { status: 307, .. }),
+        "{err:?}"
+    );
     // Followed, the requests would be waiting there already (the calls above are over).
     let reached = tokio::time::timeout(Duration::from_millis(300), elsewhere.accept()).await;
     assert!(reached.is_err(), "a request went to the other host");

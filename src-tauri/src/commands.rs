@@ -77,7 +77,7 @@ pub async fn logout<R: Runtime>(
     app: AppHandle<R>,
     desktop: State<'_, Desktop>,
 ) -> CmdResult<LoggedOut> {
-    let revoked = desktop.logout(&app).await?;
+    let revoked = desktop.logout(&app, None).await?;
     Ok(LoggedOut { revoked })
 }
 

@@ -62,11 +62,11 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
     tauri::async_runtime::spawn(async move {
         let desktop = app.state::<Desktop>();
         let mut pressed = false;
-        let (outcome, reason) = loop {
+        let outcome = loop {
             pressed |= client.lock_status().unsent_emergency.is_some();
             // Looked at now and then: a session that ended otherwise (her own "Log out")
             // leaves nothing to wait for.
-            if tokio::time::timeout(Duration::from_secs(5), client.emergencies_sent())
+            if tokio::time::timeout(Duration::from_secs(5), client.sends_settled())
                 .await
                 .is_err()
             {
@@ -77,22 +77,17 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
             }
             // Said before the logout, which may delete what it reads.
             let reason = clinic_client::lock::sentences::logged_out_after_tries(&client, pressed);
-            match desktop.logout_session(&app, Some(id)).await {
+            match desktop.logout_session(&app, Some(id), Some(reason)).await {
                 // Pressed again since: wait for that one too.
                 Ok(Ending::Waits) => {}
-                outcome => break (outcome, reason),
+                outcome => break outcome,
             }
         };
-        match outcome {
-            Ok(Ending::Waits | Ending::NotCurrent) => return,
-            Ok(Ending::Ended { .. }) => {}
-            // The session is gone from the shell all the same (`logout_session`).
-            Err(e) => tracing::warn!("could not log out after the wrong tries: {}", e.message),
+        // Ended, the page was told why, also when the client's logout failed half way (the
+        // session is gone from the shell all the same: `logout_session`).
+        if let Err(e) = outcome {
+            tracing::warn!("could not log out after the wrong tries: {}", e.message);
         }
-        desktop.send(UiEvent::Session {
-            session: None,
-            reason: Some(reason),
-        });
     });
 }
 
@@ -247,10 +242,15 @@ impl Desktop {
         self.login_cancel.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Ends the session (the client silences this device first). True when the server
-    /// confirmed the token is revoked.
-    pub async fn logout<R: Runtime>(&self, app: &AppHandle<R>) -> CmdResult<bool> {
-        match self.logout_session(app, None).await? {
+    /// Ends the session (the client silences this device first); `why` it ended when not by
+    /// her own "Log out", which the page is told with the end. True when the server confirmed
+    /// the token is revoked.
+    pub async fn logout<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        why: Option<String>,
+    ) -> CmdResult<bool> {
+        match self.logout_session(app, None, why).await? {
             Ending::Ended { revoked } => Ok(revoked),
             Ending::Waits | Ending::NotCurrent => Ok(true),
         }
@@ -263,6 +263,7 @@ impl Desktop {
         &self,
         app: &AppHandle<R>,
         after_tries: Option<u64>,
+        why: Option<String>,
     ) -> CmdResult<Ending> {
         let _transition = self.transition.lock().await;
         let old = {
@@ -292,7 +293,7 @@ impl Desktop {
         // Gone from the shell even when the client's logout failed half way: the page must
         // not stay on a screen with nothing behind it.
         self.set_status(app, ConnectionStatus::offline());
-        crate::forward::on_session_end(app);
+        crate::forward::on_session_end(app, why);
         Ok(Ending::Ended { revoked: revoked? })
     }
 

@@ -233,12 +233,12 @@ fn refresh_tray<R: Runtime>(app: &AppHandle<R>, client: &Client) {
 }
 
 /// After logout: quiet tray, no notification left on screen, and the UI back to the login
-/// screen.
-pub fn on_session_end<R: Runtime>(app: &AppHandle<R>) {
+/// screen, told `why` when it was not her own "Log out".
+pub fn on_session_end<R: Runtime>(app: &AppHandle<R>, why: Option<String>) {
     tray::update(app, TrayState::default());
     crate::notify::session_ended(app);
     app.state::<Desktop>().send(UiEvent::Session {
         session: None,
-        reason: None,
+        reason: why,
     });
 }

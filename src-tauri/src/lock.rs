@@ -4,7 +4,6 @@
 
 use crate::desktop::Desktop;
 use crate::error::{CmdResult, CommandError};
-use crate::ui::UiEvent;
 use clinic_client::LockStatus;
 use clinic_client::lock::{Device, Unlock, sentences};
 use std::time::Duration;
@@ -38,7 +37,8 @@ pub async fn unlock<R: Runtime>(
 ) -> CmdResult<LockStatus> {
     let client = desktop.client().await?;
     let has_pin = client.lock_status().has_pin;
-    let unsent = sentences::unsent(&client);
+    // Taken before the try: a logout it brings may delete what they count.
+    let (unsent, queue) = (sentences::unsent(&client), sentences::queue(&client));
     let outcome = match client.unlock(&secret).await {
         Ok(outcome) => outcome,
         // The 5th wrong try's logout failed half way (the keyring, the disk): the session ends
@@ -47,13 +47,9 @@ pub async fn unlock<R: Runtime>(
             tracing::warn!("the logout after the wrong tries failed: {e}");
             // Not "deleted with this computer's messages": something may be left behind.
             let reason = sentences::could_not_finish(&CommandError::from(e).message);
-            if let Err(e) = desktop.logout(&app).await {
+            if let Err(e) = desktop.logout(&app, Some(reason.clone())).await {
                 tracing::warn!("could not log out: {}", e.message);
             }
-            desktop.send(UiEvent::Session {
-                session: None,
-                reason: Some(reason.clone()),
-            });
             return Err(CommandError::new("logged_out", reason));
         }
         Err(e) => return Err(e.into()),
@@ -62,24 +58,21 @@ pub async fn unlock<R: Runtime>(
         Unlock::Unlocked => Ok(client.lock_status()),
         Unlock::Wrong { left, wait } => Err(CommandError::new(
             "wrong_secret",
-            sentences::wrong_try(has_pin, left, wait, unsent.as_ref()),
+            sentences::wrong_try(has_pin, left, wait, unsent.as_ref(), queue),
         )),
         Unlock::Wait(wait) => Err(CommandError::new("wait", sentences::wait(wait))),
         Unlock::LogOutWhenSent => {
             desktop.log_out_when_sent(&app).await;
             Err(CommandError::new(
                 "logout_pending",
-                sentences::LOGOUT_PENDING,
+                sentences::logout_pending(unsent.as_ref(), queue),
             ))
         }
         Unlock::LogOut => {
-            let reason = sentences::logged_out(unsent.as_ref());
-            // The core already ended the session; the shell lets go of it the same way.
-            desktop.logout(&app).await?;
-            desktop.send(UiEvent::Session {
-                session: None,
-                reason: Some(reason.clone()),
-            });
+            let reason = sentences::logged_out(unsent.as_ref(), queue);
+            // The core already ended the session; the shell lets go of it the same way (and
+            // the page is told why even if that fails half way).
+            desktop.logout(&app, Some(reason.clone())).await?;
             Err(CommandError::new("logged_out", reason))
         }
     }

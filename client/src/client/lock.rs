@@ -130,9 +130,9 @@ impl Client {
 
     /// Tries a PIN or the password (checked here, offline). The 5th wrong try ends the session
     /// as [`Client::logout`] does, wiping the cache on a shared computer; while an emergency of
-    /// this user waits to be sent, it takes no more tries and answers
-    /// [`Unlock::LogOutWhenSent`] instead, for the caller to log out once
-    /// [`Client::emergencies_sent`] resolves (a logout would delete the press, or keep it from
+    /// this user waits to be sent, or on a shared computer any message, it takes no more tries
+    /// and answers [`Unlock::LogOutWhenSent`] instead, for the caller to log out once
+    /// [`Client::sends_settled`] resolves (a logout would delete them, or keep a press from
     /// going until she signs in again).
     pub async fn unlock(&self, secret: &str) -> Result<Unlock> {
         let outcome = self.app_lock().unlock(secret)?;
@@ -155,21 +155,23 @@ impl Client {
     }
 
     /// Whether the wrong tries ran out: no more are taken, and the session is to end (at once,
-    /// or once [`Client::emergencies_sent`] resolves). Also after a restart.
+    /// or once [`Client::sends_settled`] resolves). Also after a restart.
     pub fn tries_ran_out(&self) -> bool {
         let lock = self.app_lock();
         lock.is_locked() && lock.failures() >= crate::lock::LOGOUT_AFTER
     }
 
     /// After the wrong tries ran out: begins the session's end, unless an emergency of this
-    /// user waits to be sent (pressed since [`Client::emergencies_sent`] resolved, say): false
-    /// then, to wait for it again. Once true, no press is taken any more (one would be deleted
+    /// user waits to be sent (pressed since [`Client::sends_settled`] resolved, say), or on
+    /// a shared computer any message: false then, to wait for it again. Once true, no press is taken any more (one would be deleted
     /// with a shared computer's cache by the logout that follows, or held until she signs in
     /// again); [`Client::raise_emergency`] refuses it with a sentence instead.
     pub fn begin_ending_after_tries(&self) -> bool {
         // Under the lock that a press holds while it is queued: none slips in between.
         let mut lock = self.app_lock();
-        if self.shared.emergency_may_wait()
+        if self
+            .shared
+            .logout_would_lose(lock.device() == Device::Shared)
             && !matches!(self.state(), ConnectionState::SignedOut { .. })
         {
             return false;
@@ -184,12 +186,14 @@ impl Client {
         self.app_lock().is_ending()
     }
 
-    /// Resolves once no emergency of this user waits to be sent: each was delivered, parked
-    /// after a refusal or dropped, or the server ended the session (nothing more can go).
-    pub async fn emergencies_sent(&self) {
+    /// Resolves once nothing a logout would lose waits to be sent (an emergency of this user,
+    /// or on a shared computer any message): each was delivered, parked after a refusal or
+    /// dropped, or the server ended the session (nothing more can go).
+    pub async fn sends_settled(&self) {
         let mut events = self.subscribe();
         loop {
-            if !self.shared.emergency_may_wait()
+            let shared_pc = self.app_lock().device() == Device::Shared;
+            if !self.shared.logout_would_lose(shared_pc)
                 || matches!(self.state(), ConnectionState::SignedOut { .. })
             {
                 return;

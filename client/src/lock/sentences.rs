@@ -1,15 +1,61 @@
 //! What the lock screen says of a wrong try to unlock and of the logout the last one brings,
 //! worded here once for every shell: the tries left, the wait, and what becomes of an
-//! emergency not sent yet (the number to call included).
+//! emergency not sent yet (the number to call included) and of a shared computer's messages
+//! not sent yet.
 
 use super::Device;
 use crate::Client;
 use std::time::Duration;
 
-/// The `logout_pending` refusal: the 5th wrong try while her emergency waits to be sent.
-pub const LOGOUT_PENDING: &str = "Too many wrong tries to unlock: no more are taken. This app logs \
-                                  out as soon as the emergency has been sent (or refused by the \
-                                  clinic's server).";
+/// The `logout_pending` refusal: the 5th wrong try while her emergency waits to be sent, or on
+/// a shared computer any message (the logout would delete it).
+pub fn logout_pending(unsent: Option<&Unsent>, queue: Queue) -> String {
+    let no_more = "Too many wrong tries to unlock: no more are taken.";
+    match unsent {
+        Some(Unsent { parked: false, .. }) => format!(
+            "{no_more} This app logs out as soon as the emergency has been sent (or refused by \
+             the clinic's server)."
+        ),
+        _ => format!(
+            "{no_more} This app logs out as soon as your {} waiting to be sent {} gone (or been \
+             refused by the clinic's server): on this shared computer, logging out deletes what \
+             has not.",
+            messages(queue.waiting),
+            if queue.waiting == 1 { "has" } else { "have" }
+        ),
+    }
+}
+
+/// Her messages not sent yet on a shared computer, whose cache the logout deletes (on a
+/// personal one they wait for her next sign-in: nothing is counted). Those waiting are sent
+/// before a logout after the wrong tries; those the clinic refused (parked) go with the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queue {
+    pub waiting: u64,
+    pub parked: u64,
+}
+
+/// The user's messages not sent yet, as the sentences need them (see [`Queue`]).
+pub fn queue(client: &Client) -> Queue {
+    if client.lock_status().device != Device::Shared {
+        return Queue::default();
+    }
+    Queue {
+        waiting: client.queued(),
+        parked: client.failed_count().unwrap_or_else(|e| {
+            tracing::warn!("cannot count the sends the clinic refused: {e}");
+            0
+        }),
+    }
+}
+
+fn messages(n: u64) -> String {
+    if n == 1 {
+        "1 message".to_owned()
+    } else {
+        format!("{n} messages")
+    }
+}
 
 /// A try refused during the delay after wrong ones.
 pub fn wait(wait: Duration) -> String {
@@ -58,11 +104,26 @@ pub fn unsent(client: &Client) -> Option<Unsent> {
 /// `pressed`: an emergency of hers was seen waiting (a restart after the tries ran out may find
 /// none: it went before, or there never was one).
 pub fn logged_out_after_tries(client: &Client, pressed: bool) -> String {
+    let queue = queue(client);
     match unsent(client) {
-        None if pressed => "Too many wrong tries to unlock: you were logged out once your \
-                            emergency had reached the clinic."
-            .to_owned(),
-        unsent => logged_out(unsent.as_ref()),
+        None if pressed => format!(
+            "Too many wrong tries to unlock: you were logged out once your emergency had \
+             reached the clinic.{}",
+            refused_deleted(queue.parked)
+        ),
+        unsent => logged_out(unsent.as_ref(), queue),
+    }
+}
+
+/// What a shared computer's logout did to `parked` messages the clinic refused.
+fn refused_deleted(parked: u64) -> String {
+    match parked {
+        0 => String::new(),
+        n => format!(
+            " {} the clinic had refused {} deleted with this computer's messages.",
+            messages(n),
+            if n == 1 { "was" } else { "were" }
+        ),
     }
 }
 
@@ -73,6 +134,7 @@ pub fn wrong_try(
     left: u32,
     wait: Option<Duration>,
     unsent: Option<&Unsent>,
+    queue: Queue,
 ) -> String {
     let wrong = if has_pin {
         "PIN or password"
@@ -107,6 +169,17 @@ pub fn wrong_try(
                  {call}.{wait}"
             )
         }
+        _ if left == 1 && queue.waiting > 0 => format!(
+            "Wrong {wrong}. 1 try left: a wrong one logs you out once your {} waiting to be sent \
+             {} gone.{wait}",
+            messages(queue.waiting),
+            if queue.waiting == 1 { "has" } else { "have" }
+        ),
+        _ if left == 1 && queue.parked > 0 => format!(
+            "Wrong {wrong}. 1 try left: a wrong one logs you out and deletes your {} the clinic \
+             refused, with this computer's messages.{wait}",
+            messages(queue.parked)
+        ),
         _ => {
             let tries = if left == 1 { "try" } else { "tries" };
             format!("Wrong {wrong}. {left} {tries} left before you are logged out.{wait}")
@@ -114,8 +187,15 @@ pub fn wrong_try(
     }
 }
 
-/// Why the 5th wrong try's logout happened, and what became of an emergency not sent yet.
-pub fn logged_out(unsent: Option<&Unsent>) -> String {
+/// Why the 5th wrong try's logout happened, and what became of an emergency not sent yet and of
+/// a shared computer's messages the clinic refused.
+pub fn logged_out(unsent: Option<&Unsent>, queue: Queue) -> String {
+    // A parked emergency is told of on its own.
+    let parked = queue.parked - u64::from(unsent.is_some_and(|u| u.parked)).min(queue.parked);
+    format!("{}{}", logged_out_for(unsent), refused_deleted(parked))
+}
+
+fn logged_out_for(unsent: Option<&Unsent>) -> String {
     let logged_out = "Too many wrong tries to unlock: you were logged out.";
     match unsent {
         Some(Unsent {
@@ -144,12 +224,12 @@ mod tests {
     #[test]
     fn the_last_try_and_the_logout_say_what_becomes_of_an_emergency_not_sent() {
         assert_eq!(
-            wrong_try(false, 3, None, None),
+            wrong_try(false, 3, None, None, Queue::default()),
             "Wrong password. 3 tries left before you are logged out."
         );
         let wait = Some(Duration::from_secs(30));
         assert_eq!(
-            wrong_try(true, 1, wait, None),
+            wrong_try(true, 1, wait, None, Queue::default()),
             "Wrong PIN or password. 1 try left before you are logged out. Wait 30 seconds \
              before the next try."
         );
@@ -159,12 +239,12 @@ mod tests {
             call: "112".to_owned(),
         };
         assert_eq!(
-            wrong_try(false, 2, None, Some(&shared)),
+            wrong_try(false, 2, None, Some(&shared), Queue::default()),
             "Wrong password. 2 tries left before you are logged out.",
             "only before the last try"
         );
         assert_eq!(
-            wrong_try(false, 1, wait, Some(&shared)),
+            wrong_try(false, 1, wait, Some(&shared), Queue::default()),
             "Wrong password. 1 try left: a wrong one logs you out once your emergency has \
              reached the clinic (it has not yet). If you need help now, call 112. Wait 30 \
              seconds before the next try."
@@ -175,13 +255,13 @@ mod tests {
             call: "112".to_owned(),
         };
         assert_eq!(
-            wrong_try(false, 1, None, Some(&shared_parked)),
+            wrong_try(false, 1, None, Some(&shared_parked), Queue::default()),
             "Wrong password. 1 try left: a wrong one logs you out, and your emergency was \
              refused and has not reached the clinic, so it would be deleted and never sent. If \
              you need help now, call 112."
         );
         assert_eq!(
-            logged_out(Some(&shared)),
+            logged_out(Some(&shared), Queue::default()),
             "Too many wrong tries to unlock: you were logged out. Your emergency had not reached \
              the clinic and was deleted with this computer's messages: if you need help now, \
              call 112."
@@ -191,19 +271,66 @@ mod tests {
             parked: false,
             call: "your local emergency number".to_owned(),
         };
-        assert!(logged_out(Some(&personal)).contains("goes once you sign in again"));
+        assert!(
+            logged_out(Some(&personal), Queue::default()).contains("goes once you sign in again")
+        );
         let parked = Unsent {
             parked: true,
             ..personal
         };
         assert!(
-            logged_out(Some(&parked))
+            logged_out(Some(&parked), Queue::default())
                 .contains("was refused: after signing in, open it and press Retry")
         );
-        assert!(wrong_try(false, 1, None, Some(&parked)).contains("press Retry"));
+        assert!(wrong_try(false, 1, None, Some(&parked), Queue::default()).contains("press Retry"));
         assert_eq!(
-            logged_out(None),
+            logged_out(None, Queue::default()),
             "Too many wrong tries to unlock: you were logged out."
         );
+    }
+
+    #[test]
+    fn a_shared_computers_messages_not_sent_are_told_of_before_the_last_try() {
+        let two = Queue {
+            waiting: 2,
+            parked: 0,
+        };
+        assert_eq!(
+            wrong_try(false, 1, None, None, two),
+            "Wrong password. 1 try left: a wrong one logs you out once your 2 messages waiting \
+             to be sent have gone."
+        );
+        assert_eq!(
+            wrong_try(false, 2, None, None, two),
+            "Wrong password. 2 tries left before you are logged out."
+        );
+        assert_eq!(
+            logout_pending(None, two),
+            "Too many wrong tries to unlock: no more are taken. This app logs out as soon as \
+             your 2 messages waiting to be sent have gone (or been refused by the clinic's \
+             server): on this shared computer, logging out deletes what has not."
+        );
+        let refused = Queue {
+            waiting: 0,
+            parked: 1,
+        };
+        assert!(wrong_try(true, 1, None, None, refused).contains("deletes your 1 message the"));
+        assert_eq!(
+            logged_out(None, refused),
+            "Too many wrong tries to unlock: you were logged out. 1 message the clinic had \
+             refused was deleted with this computer's messages."
+        );
+        // An emergency parked is told of on its own, not counted again.
+        let press = Unsent {
+            shared: true,
+            parked: true,
+            call: "112".to_owned(),
+        };
+        assert!(!logged_out(Some(&press), refused).contains("1 message the clinic"));
+        let waiting_press = Unsent {
+            parked: false,
+            ..press
+        };
+        assert!(logout_pending(Some(&waiting_press), two).contains("the emergency has been sent"));
     }
 }

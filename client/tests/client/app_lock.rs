@@ -447,7 +447,7 @@ async fn five_wrong_tries_with_an_emergency_waiting_log_out_only_once_it_reached
     );
     assert!(cache.exists(), "her press is still there");
     assert!(
-        tokio::time::timeout(Duration::from_millis(500), alice.emergencies_sent())
+        tokio::time::timeout(Duration::from_millis(500), alice.sends_settled())
             .await
             .is_err(),
         "offline, it has not gone"
@@ -468,7 +468,7 @@ async fn five_wrong_tries_with_an_emergency_waiting_log_out_only_once_it_reached
     // The server is back: the press goes, and then the session may end.
     let _server = InProcessServer::start(data.path(), port).await;
     alice.connect();
-    tokio::time::timeout(PATIENCE, alice.emergencies_sent())
+    tokio::time::timeout(PATIENCE, alice.sends_settled())
         .await
         .expect("the emergency was sent");
     let held = server_messages(&url, "dr.patel", &conversation).await;
@@ -491,7 +491,7 @@ async fn five_wrong_tries_with_an_emergency_waiting_log_out_only_once_it_reached
         "a press waits: the session may not end yet"
     );
     alice.connect();
-    tokio::time::timeout(PATIENCE, alice.emergencies_sent())
+    tokio::time::timeout(PATIENCE, alice.sends_settled())
         .await
         .expect("the second press was sent");
     assert!(alice.begin_ending_after_tries());
@@ -509,6 +509,79 @@ async fn five_wrong_tries_with_an_emergency_waiting_log_out_only_once_it_reached
         "the doctors have the second press, once"
     );
     assert_eq!(alice.unlock("0000").await.unwrap(), Unlock::LogOut);
+    assert!(!cache.exists(), "a shared PC keeps no cache after logout");
+}
+
+/// A shared computer's cache goes at logout: messages she wrote offline are not deleted by the
+/// 5th wrong try. No more tries are taken, and the session ends once they reached the clinic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_tries_on_a_shared_pc_log_out_only_once_its_messages_went() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let (url, port) = (server.url(), server.addr.port());
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let profile = tempfile::tempdir().unwrap();
+    let alice = signed_in(&url, profile.path(), "alice", &clock).await;
+    assert_eq!(alice.lock_status().device, Device::Shared, "the default");
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    let session = Profile::new(profile.path())
+        .load_session()
+        .unwrap()
+        .unwrap();
+    let cache = Profile::new(profile.path()).cache_path(&session);
+    server.stop().await;
+    wait_until(&alice, "offline", || {
+        !matches!(alice.state(), ConnectionState::Online)
+    })
+    .await;
+    let tag = prefix("written-offline");
+    for n in 1..=2 {
+        alice
+            .send(&conversation, &format!("{tag} {n}"), false)
+            .unwrap();
+    }
+    alice.lock_now().unwrap();
+    for (wait, left) in [(0, 4), (0, 3), (0, 2), (30, 1)] {
+        clock.advance(Duration::from_secs(wait));
+        assert!(matches!(
+            alice.unlock("0000").await.unwrap(),
+            Unlock::Wrong { left: l, .. } if l == left
+        ));
+    }
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(alice.unlock("0000").await.unwrap(), Unlock::LogOutWhenSent);
+    assert_eq!(
+        alice.unlock(PASSWORD).await.unwrap(),
+        Unlock::LogOutWhenSent,
+        "no more tries are taken, not even the right one"
+    );
+    assert!(!alice.begin_ending_after_tries(), "two messages wait");
+    assert!(cache.exists(), "her messages are still there");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), alice.sends_settled())
+            .await
+            .is_err(),
+        "offline, they have not gone"
+    );
+
+    // The server is back: they go, once each, and then the session may end.
+    let _server = InProcessServer::start(data.path(), port).await;
+    alice.disconnect().await;
+    alice.connect();
+    tokio::time::timeout(PATIENCE, alice.sends_settled())
+        .await
+        .expect("the messages were sent");
+    let held = server_messages(&url, "dr.patel", &conversation).await;
+    for n in 1..=2 {
+        let text = format!("{tag} {n}");
+        assert_eq!(
+            held.iter().filter(|m| m.content == text).count(),
+            1,
+            "{text}"
+        );
+    }
+    assert!(alice.begin_ending_after_tries());
+    alice.logout().await.unwrap();
     assert!(!cache.exists(), "a shared PC keeps no cache after logout");
 }
 

@@ -299,6 +299,32 @@ describe('app lock', () => {
     );
   });
 
+  it("the wrong tries run out while a shared computer's messages wait: the app logs out once they went", async () => {
+    const s = await renderApp(setup({ messages: history(2), connection: { state: 'offline' } }));
+    await act(() => s.fake.setLockPolicy('shared', null));
+    await act(() => s.store.select({ patientId: PATIENT.id, doctorId: DOCTOR.id }));
+    await act(() => s.store.send('Written offline, one'));
+    await act(() => s.store.send('Written offline, two'));
+    await act(() => s.store.lockNow());
+    for (let i = 0; i < 5; i++) {
+      await s.user.type(await screen.findByTestId('unlock-secret'), 'wrong');
+      await s.user.click(screen.getByTestId('unlock-submit'));
+    }
+    expect(await screen.findByTestId('unlock-ran-out')).toHaveTextContent(
+      "This app logs out as soon as your 2 messages waiting to be sent have gone (or been refused by the clinic's server): on this shared computer, logging out deletes what has not.",
+    );
+    expect(s.fake.callsOf('logout')).toEqual([]);
+    const waiting = s.fake.messages.filter((m) => m.status === 'SENDING');
+    act(() => s.fake.setConnection({ state: 'online' }));
+    waiting.forEach((m) => act(() => s.fake.ack(m.clientId)));
+    expect(await screen.findByTestId('login-error')).toHaveTextContent(
+      /^Too many wrong tries to unlock: you were logged out\.$/,
+    );
+    expect(
+      s.fake.messages.filter((m) => m.content.startsWith('Written offline') && m.status === 'SENT'),
+    ).toHaveLength(2);
+  });
+
   it("a locked doctor's screen has no emergency button", async () => {
     const s = await renderApp(setup({ as: DOCTOR }));
     await act(() => s.store.lockNow());

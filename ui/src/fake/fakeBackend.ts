@@ -122,6 +122,8 @@ export class FakeBackend implements Backend {
   session: Session | null;
   /** Why the last session ended, until another starts (the snapshot's `ended`). */
   private ended: string | null = null;
+  /** Whether a press waited when the wrong tries ran out (the logout's sentence names it). */
+  private pressedWhenTriesRanOut = false;
   users: Contact[];
   messages: LocalMessage[];
   /** The drafts kept, as the core keeps them in its cache (`save_draft`, `keep_drafts`). */
@@ -1195,9 +1197,28 @@ export class FakeBackend implements Backend {
     return this.messages.some((m) => m.isEmergency && m.senderId === me && m.status === 'SENDING');
   }
 
-  /** As the shell after the wrong tries ran out: the session ends once no press waits. */
+  /** As the core: a logout now would lose a press, or on a shared computer any message. */
+  private logoutWouldLose(): boolean {
+    const me = this.session?.user.id;
+    const sending = (m: LocalMessage) => m.senderId === me && m.status === 'SENDING';
+    return this.emergencyWaiting() || (this.lock.device === 'shared' && this.messages.some(sending));
+  }
+
+  /** As the shell after the wrong tries ran out: the session ends once nothing it would lose waits. */
   private endIfTriesRanOut(): void {
-    if (!this.session || !this.lock.locked || this.lock.triesLeft > 0 || this.emergencyWaiting()) return;
+    if (!this.session || !this.lock.locked || this.lock.triesLeft > 0 || this.logoutWouldLose()) return;
+    if (!this.pressedWhenTriesRanOut) {
+      // As `lock::logged_out_after_tries` when no press waited: messages went, or none waited.
+      this.session = null;
+      this.lock = { ...UNLOCKED };
+      this.pin = null;
+      this.emit({
+        type: 'session',
+        session: null,
+        reason: 'Too many wrong tries to unlock: you were logged out.',
+      });
+      return;
+    }
     // As `lock::logged_out_after_tries`: what became of a press the clinic refused.
     const refused = this.lockStatus().unsentEmergency?.status === 'FAILED';
     const fate =
@@ -1274,12 +1295,20 @@ export class FakeBackend implements Backend {
       return status;
     }
     const triesLeft = Math.max(this.lock.triesLeft - 1, 0);
-    if (triesLeft === 0 && this.emergencyWaiting()) {
-      // As the core: no more tries, and the session ends once her press has gone.
+    if (triesLeft === 0 && this.logoutWouldLose()) {
+      // As the core: no more tries, and the session ends once her press (or a shared
+      // computer's messages) has gone.
       this.setLock({ ...this.lock, triesLeft });
+      this.pressedWhenTriesRanOut = this.emergencyWaiting();
+      const me = this.session?.user.id;
+      const waiting = this.messages.filter((m) => m.senderId === me && m.status === 'SENDING').length;
+      const what =
+        waiting === 1 ? '1 message waiting to be sent has' : `${waiting} messages waiting to be sent have`;
       throw new BackendError(
         'logout_pending',
-        "Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has been sent (or refused by the clinic's server).",
+        this.pressedWhenTriesRanOut
+          ? "Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has been sent (or refused by the clinic's server)."
+          : `Too many wrong tries to unlock: no more are taken. This app logs out as soon as your ${what} gone (or been refused by the clinic's server): on this shared computer, logging out deletes what has not.`,
       );
     }
     if (triesLeft === 0) {

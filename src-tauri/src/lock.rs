@@ -39,6 +39,7 @@ pub async fn unlock<R: Runtime>(
     let has_pin = client.lock_status().has_pin;
     // Taken before the try: a logout it brings may delete what they count.
     let (unsent, queue) = (sentences::unsent(&client), sentences::queue(&client));
+    let open = sentences::open(&client);
     let outcome = match client.unlock(&secret).await {
         Ok(outcome) => outcome,
         // The 5th wrong try's logout failed half way (the keyring, the disk): the session ends
@@ -69,7 +70,7 @@ pub async fn unlock<R: Runtime>(
             ))
         }
         Unlock::LogOut => {
-            let reason = sentences::logged_out(unsent.as_ref(), queue);
+            let reason = sentences::logged_out(unsent.as_ref(), queue, open.as_ref());
             // The core already ended the session; the shell lets go of it the same way (and
             // the page is told why even if that fails half way).
             desktop.logout(&app, Some(reason.clone())).await?;

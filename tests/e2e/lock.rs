@@ -359,7 +359,8 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
 
     // The app was closed after his press had gone but before it logged out: the restarted app
     // logs out at once, maybe before its page is up, and the page still says why (not that an
-    // emergency went: this run of the app saw none).
+    // emergency went: this run of the app saw none), and that his emergency is still open at
+    // the clinic.
     let mut stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock_file)?)?;
     stored["failures"] = 5.into();
     stored["locked"] = true.into();
@@ -371,7 +372,8 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         |found| {
             found.iter().any(|(t, _)| {
                 t.contains("Too many wrong tries to unlock: you were logged out")
-                    && !t.contains("emergency")
+                    && !t.contains("had reached the clinic")
+                    && t.contains("Your emergency is still open at the clinic")
             })
         },
     )

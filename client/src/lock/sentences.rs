@@ -49,6 +49,40 @@ pub fn queue(client: &Client) -> Queue {
     }
 }
 
+/// Her emergency open at the clinic (it reached the server and is not resolved): the logout
+/// says so, and how to read what the doctors wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    /// The doctor on it, if one took it.
+    taker: Option<String>,
+    /// The clinic's emergency number, or words for the local one.
+    call: String,
+}
+
+/// The patient's newest emergency open at the clinic, if any (see [`Open`]).
+pub fn open(client: &Client) -> Option<Open> {
+    let me = client.user();
+    let open = client.open_emergencies().unwrap_or_else(|e| {
+        tracing::warn!("cannot read the open emergencies: {e}");
+        Vec::new()
+    });
+    let newest = open
+        .into_iter()
+        .filter(|e| e.patient_id == me.id)
+        .max_by_key(|e| e.raised_at)?;
+    Some(Open {
+        taker: newest.acknowledged_by_name,
+        call: call(client),
+    })
+}
+
+fn call(client: &Client) -> String {
+    client
+        .clinic_info()
+        .and_then(|c| c.emergency_phone)
+        .unwrap_or_else(|| "your local emergency number".to_owned())
+}
+
 fn messages(n: u64) -> String {
     if n == 1 {
         "1 message".to_owned()
@@ -92,10 +126,7 @@ pub fn unsent(client: &Client) -> Option<Unsent> {
     lock.unsent_emergency.as_ref().map(|e| Unsent {
         shared: lock.device == Device::Shared,
         parked: e.status == clinic_protocol::MessageStatus::Failed,
-        call: client
-            .clinic_info()
-            .and_then(|c| c.emergency_phone)
-            .unwrap_or_else(|| "your local emergency number".to_owned()),
+        call: call(client),
     })
 }
 
@@ -104,15 +135,30 @@ pub fn unsent(client: &Client) -> Option<Unsent> {
 /// `pressed`: an emergency of hers was seen waiting (a restart after the tries ran out may find
 /// none: it went before, or there never was one).
 pub fn logged_out_after_tries(client: &Client, pressed: bool) -> String {
-    let queue = queue(client);
+    let (queue, open) = (queue(client), open(client));
     match unsent(client) {
         None if pressed => format!(
             "Too many wrong tries to unlock: you were logged out once your emergency had \
-             reached the clinic.{}",
-            refused_deleted(queue.parked)
+             reached the clinic.{}{}",
+            refused_deleted(queue.parked),
+            still_open(open.as_ref())
         ),
-        unsent => logged_out(unsent.as_ref(), queue),
+        unsent => logged_out(unsent.as_ref(), queue, open.as_ref()),
     }
+}
+
+/// What a logged-out patient with an emergency open at the clinic should know.
+fn still_open(open: Option<&Open>) -> String {
+    let Some(Open { taker, call }) = open else {
+        return String::new();
+    };
+    let on_it = taker
+        .as_ref()
+        .map_or(String::new(), |name| format!(" ({name} is on it)"));
+    format!(
+        " Your emergency is still open at the clinic{on_it}: sign in again to read what the \
+         doctors wrote. If you need help now, call {call}."
+    )
 }
 
 /// What a shared computer's logout did to `parked` messages the clinic refused.
@@ -189,10 +235,17 @@ pub fn wrong_try(
 
 /// Why the 5th wrong try's logout happened, and what became of an emergency not sent yet and of
 /// a shared computer's messages the clinic refused.
-pub fn logged_out(unsent: Option<&Unsent>, queue: Queue) -> String {
-    // A parked emergency is told of on its own.
+pub fn logged_out(unsent: Option<&Unsent>, queue: Queue, open: Option<&Open>) -> String {
+    // A parked emergency is told of on its own, and so is one not sent yet (its number to
+    // call included).
     let parked = queue.parked - u64::from(unsent.is_some_and(|u| u.parked)).min(queue.parked);
-    format!("{}{}", logged_out_for(unsent), refused_deleted(parked))
+    let open = if unsent.is_some() { None } else { open };
+    format!(
+        "{}{}{}",
+        logged_out_for(unsent),
+        refused_deleted(parked),
+        still_open(open)
+    )
 }
 
 fn logged_out_for(unsent: Option<&Unsent>) -> String {
@@ -261,7 +314,7 @@ mod tests {
              you need help now, call 112."
         );
         assert_eq!(
-            logged_out(Some(&shared), Queue::default()),
+            logged_out(Some(&shared), Queue::default(), None),
             "Too many wrong tries to unlock: you were logged out. Your emergency had not reached \
              the clinic and was deleted with this computer's messages: if you need help now, \
              call 112."
@@ -272,19 +325,20 @@ mod tests {
             call: "your local emergency number".to_owned(),
         };
         assert!(
-            logged_out(Some(&personal), Queue::default()).contains("goes once you sign in again")
+            logged_out(Some(&personal), Queue::default(), None)
+                .contains("goes once you sign in again")
         );
         let parked = Unsent {
             parked: true,
             ..personal
         };
         assert!(
-            logged_out(Some(&parked), Queue::default())
+            logged_out(Some(&parked), Queue::default(), None)
                 .contains("was refused: after signing in, open it and press Retry")
         );
         assert!(wrong_try(false, 1, None, Some(&parked), Queue::default()).contains("press Retry"));
         assert_eq!(
-            logged_out(None, Queue::default()),
+            logged_out(None, Queue::default(), None),
             "Too many wrong tries to unlock: you were logged out."
         );
     }
@@ -316,7 +370,7 @@ mod tests {
         };
         assert!(wrong_try(true, 1, None, None, refused).contains("deletes your 1 message the"));
         assert_eq!(
-            logged_out(None, refused),
+            logged_out(None, refused, None),
             "Too many wrong tries to unlock: you were logged out. 1 message the clinic had \
              refused was deleted with this computer's messages."
         );
@@ -326,11 +380,33 @@ mod tests {
             parked: true,
             call: "112".to_owned(),
         };
-        assert!(!logged_out(Some(&press), refused).contains("1 message the clinic"));
+        assert!(!logged_out(Some(&press), refused, None).contains("1 message the clinic"));
         let waiting_press = Unsent {
             parked: false,
             ..press
         };
         assert!(logout_pending(Some(&waiting_press), two).contains("the emergency has been sent"));
+    }
+
+    #[test]
+    fn a_patient_logged_out_with_an_emergency_open_is_told_how_to_read_the_doctors() {
+        let open = Open {
+            taker: Some("Dr. Anita Patel".to_owned()),
+            call: "112".to_owned(),
+        };
+        assert_eq!(
+            logged_out(None, Queue::default(), Some(&open)),
+            "Too many wrong tries to unlock: you were logged out. Your emergency is still open \
+             at the clinic (Dr. Anita Patel is on it): sign in again to read what the doctors \
+             wrote. If you need help now, call 112."
+        );
+        let untaken = Open {
+            taker: None,
+            ..open
+        };
+        assert!(
+            logged_out(None, Queue::default(), Some(&untaken))
+                .contains("still open at the clinic: sign in again")
+        );
     }
 }

@@ -134,10 +134,17 @@ pub fn run() {
             Ok(())
         })
         .on_window_event(|window, event| match event {
-            // Closing hides to the tray: a doctor's app keeps running through the shift.
+            // Closing hides to the tray: a doctor's app keeps running through the shift. With
+            // no tray to bring it back from (GNOME without its extension), it is minimized
+            // instead: hidden, it would look quit while it keeps ringing.
             WindowEvent::CloseRequested { api, .. } => {
                 api.prevent_close();
-                let _ = window.hide();
+                let tray = window.state::<Desktop>().device().tray_host;
+                let _ = if tray == ui::Known::No {
+                    window.minimize()
+                } else {
+                    window.hide()
+                };
                 report_in_view(window.app_handle(), false);
             }
             WindowEvent::Focused(focused) => {

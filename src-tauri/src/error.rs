@@ -73,7 +73,7 @@ impl From<ClientError> for CommandError {
             ClientError::Server {
                 code: clinic_protocol::ErrorCode::Unauthorized,
                 ..
-            } => "wrong username or password".to_owned(),
+            } => "Wrong username or password.".to_owned(),
             ClientError::Http(_) => "Cannot reach the clinic server.".to_owned(),
             // The server's own sentence (e.g. "Dr. X already took it."), not our wrapping.
             ClientError::Server { message, .. } => message.clone(),
@@ -141,7 +141,7 @@ mod tests {
         .into();
         assert_eq!(
             (e.code, e.message.as_str()),
-            ("unauthorized", "wrong username or password")
+            ("unauthorized", "Wrong username or password.")
         );
         let e: CommandError = ClientError::NotPaired {
             code: "ABCD-EFGH".into(),

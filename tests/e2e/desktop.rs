@@ -293,7 +293,7 @@ async fn login_and_session(w: &World) -> Result<()> {
     app.fill("pairing-code", &w.code).await?;
     app.fill("password", "wrong password").await?;
     app.click("login-submit").await?;
-    login_error(&app, "wrong username or password")
+    login_error(&app, "Wrong username or password.")
         .await
         .context("a wrong password is refused")?;
     log_in(&app, &w.url, "carol", &w.code).await?;
@@ -653,15 +653,20 @@ async fn offline(w: &World) -> Result<()> {
     Ok(())
 }
 
-/// The patient presses Emergency and sees that the server has it.
+/// The patient presses Emergency before choosing a conversation (the shell chooses her doctor)
+/// and sees that the server has it, then opens its conversation from the pane.
 async fn emergency_as_patient(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
     signed_in(w, &app, "alice").await?;
-    app.click("conversation-dr.patel").await?;
+    app.wait("chat-empty").await?;
     app.click("emergency-button").await?;
     app.fill("emergency-text", PATIENT_EMERGENCY).await?;
     w.shot(&app, "emergency-dialog", false).await?;
     app.click("emergency-confirm-send").await?;
+    app.wait("chat-empty-emergency")
+        .await
+        .context("the pane says her emergency is open")?;
+    app.click("chat-empty-open-emergency").await?;
     app.wait_css("[data-testid=emergency-status][data-state=raised], [data-testid=emergency-status][data-state=acknowledged]")
         .await
         .context("the patient sees the emergency was received")?;

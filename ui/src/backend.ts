@@ -255,10 +255,7 @@ export function createTauriBackend(): Backend {
             // The webview only knows paths; the shell tells us name, size and type.
             Promise.all(p.paths.map((path) => call<PickedFile>('describe_file', { path })))
               .then((files) => handler({ kind: 'drop', files }))
-              .catch((err: unknown) => {
-                console.error('describe_file failed', err);
-                handler({ kind: 'leave' });
-              });
+              .catch((err: unknown) => handler({ kind: 'refused', error: err }));
           }
         })
         .then((fn) => {

@@ -67,7 +67,12 @@ export interface SearchArgs {
   cursor?: string;
 }
 
-export type FileDropEvent = { kind: 'over' } | { kind: 'leave' } | { kind: 'drop'; files: PickedFile[] };
+export type FileDropEvent =
+  | { kind: 'over' }
+  | { kind: 'leave' }
+  | { kind: 'drop'; files: PickedFile[] }
+  /** A dropped file the shell would not take (too large, not a file): why, as its error. */
+  | { kind: 'refused'; error: unknown };
 
 /**
  * What a failed command rejects with (the Tauri implementation normalises every rejection): a

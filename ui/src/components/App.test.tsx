@@ -20,7 +20,7 @@ describe('login', () => {
     await user.type(screen.getByTestId('username'), 'pat');
     await user.type(screen.getByTestId('password'), 'bad');
     await user.click(screen.getByTestId('login-submit'));
-    expect(await screen.findByTestId('login-error')).toHaveTextContent('Wrong username or password');
+    expect(await screen.findByTestId('login-error')).toHaveTextContent('Wrong username or password.');
     await user.clear(screen.getByTestId('password'));
     await user.type(screen.getByTestId('password'), 'password');
     await user.click(screen.getByTestId('login-submit'));
@@ -71,9 +71,13 @@ describe('login', () => {
     );
     expect(screen.queryByTestId('pairing-notice')).toBeNull();
 
+    // The code in two lines, as it may be pasted; Enter signs in, as in the other fields.
     await user.clear(screen.getByTestId('pairing-code'));
-    await user.type(screen.getByTestId('pairing-code'), ` ${FAKE_PAIRING_CODE.toLowerCase()} `);
-    await user.click(screen.getByTestId('login-submit'));
+    const [first, ...rest] = FAKE_PAIRING_CODE.toLowerCase().split('-');
+    fireEvent.change(screen.getByTestId('pairing-code'), {
+      target: { value: ` ${first}-\n${rest.join('-')} ` },
+    });
+    await user.type(screen.getByTestId('pairing-code'), '{Enter}');
     expect(await screen.findByTestId('conversation-doc')).toBeInTheDocument();
     expect(s.fake.callsOf('login').at(-1)).toMatchObject({
       serverUrl: 'https://clinic.lan:8470',
@@ -368,12 +372,32 @@ describe('patient chat', () => {
     expect(screen.getByTestId('emergency-phone')).toHaveTextContent('+44 20 7946 0000');
   });
 
+  it('says why a picked or dropped file cannot be attached', async () => {
+    const s = await renderApp(setup());
+    await openChat(s.user, 'doc');
+    s.fake.pickRefusal = new BackendError('too_large', 'files can be at most 25 MiB');
+    await s.user.click(screen.getByTestId('attach-button'));
+    expect(await screen.findByTestId('notice')).toHaveTextContent(
+      'Could not attach the file: files can be at most 25 MiB',
+    );
+    expect(screen.queryByTestId('attachment-preview')).toBeNull();
+    act(() => s.store.dismissNotice());
+    act(() => s.fake.drop({ kind: 'over' }));
+    act(() => s.fake.drop({ kind: 'refused', error: new BackendError('io', '/tmp/folder is not a file') }));
+    expect(await screen.findByTestId('notice')).toHaveTextContent(
+      'Could not attach the file: /tmp/folder is not a file',
+    );
+    expect(screen.getByTestId('drop-zone')).toHaveAttribute('data-dragging', 'false');
+  });
+
   it('attaches a file from the picker or a drop, and sends it', async () => {
     const s = await renderApp(setup());
     await openChat(s.user, 'doc');
     await s.user.click(screen.getByTestId('attach-button'));
     const preview = await screen.findByTestId('attachment-preview');
     expect(preview).toHaveTextContent('blood-test-results.pdf');
+    // The caption's field has the focus: Enter sends rather than opening the picker again.
+    expect(screen.getByTestId('message-input')).toHaveFocus();
     expect(within(preview).getByTestId('file-preview')).toHaveAttribute('data-kind', 'pdf');
     await s.user.click(screen.getByTestId('attachment-remove'));
     expect(screen.queryByTestId('attachment-preview')).toBeNull();

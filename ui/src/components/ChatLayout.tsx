@@ -10,6 +10,7 @@ import { ConnectionBadge } from './ConnectionBadge';
 import { ConversationList } from './ConversationList';
 import { EmergencyBanner } from './EmergencyBanner';
 import { Icon } from './Icon';
+import { NoConversation } from './NoConversation';
 import { PatientInfoPanel } from './PatientInfoPanel';
 import { SearchBox } from './SearchBox';
 import { SettingsPanel } from './SettingsPanel';
@@ -100,11 +101,7 @@ export function ChatLayout({ me }: { me: User }) {
         {active ? (
           <ChatWindow key={`${active.patientId}|${active.doctorId}`} active={active} me={me} />
         ) : (
-          <section className="chat card chat-empty" data-testid="chat-empty">
-            <p>
-              {isDoctor ? 'Choose a patient on the left.' : 'Choose a doctor on the left to start chatting.'}
-            </p>
-          </section>
+          <NoConversation me={me} />
         )}
         {isDoctor && active && <PatientInfoPanel active={active} />}
       </main>

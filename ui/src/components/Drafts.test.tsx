@@ -110,6 +110,33 @@ describe('what is being written', () => {
     expect(screen.getByTestId('message-input')).toHaveValue('The scan from Friday');
   });
 
+  it('a picked file stays with its conversation when another is opened, and goes at a lock', async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    await s.user.type(screen.getByTestId('message-input'), 'Here is the photo');
+    await s.user.click(screen.getByTestId('attach-button'));
+    expect(await screen.findByTestId('attachment-preview')).toHaveTextContent('blood-test-results.pdf');
+    await s.user.click(screen.getByTestId(`conversation-${DOCTOR2.username}`));
+    expect(screen.queryByTestId('attachment-preview')).toBeNull();
+    await s.user.click(screen.getByTestId(`conversation-${DOCTOR.username}`));
+    expect(await screen.findByTestId('attachment-preview')).toHaveTextContent('blood-test-results.pdf');
+    expect(screen.getByTestId('message-input')).toHaveValue('Here is the photo');
+    // Sent, it is gone from the composer and does not come back.
+    await s.user.click(screen.getByTestId('send-button'));
+    await waitFor(() => expect(screen.queryByTestId('attachment-preview')).toBeNull());
+    await s.user.click(screen.getByTestId(`conversation-${DOCTOR2.username}`));
+    await s.user.click(screen.getByTestId(`conversation-${DOCTOR.username}`));
+    expect(screen.queryByTestId('attachment-preview')).toBeNull();
+    // A lock forgets a file picked and not sent (the shell keeps only text).
+    await s.user.click(screen.getByTestId('attach-button'));
+    await screen.findByTestId('attachment-preview');
+    await act(() => s.store.lockNow());
+    await s.user.type(await screen.findByTestId('unlock-secret'), 'password');
+    await s.user.click(screen.getByTestId('unlock-submit'));
+    expect(await screen.findByTestId('chat-layout')).toBeInTheDocument();
+    expect(screen.queryByTestId('attachment-preview')).toBeNull();
+  });
+
   it('an answer asked for before a lock and an unlock fills no field', async () => {
     const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
     await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));

@@ -1,5 +1,6 @@
 // The patient's emergency button: a confirm dialog, then an emergency message to the doctor of
-// the open conversation, or, on the lock screen (`onSend`), to the one the shell chooses.
+// the open conversation, or (`onSend`: on the lock screen, with no conversation open) to the one
+// the shell chooses.
 
 import { useEffect, useRef, useState } from 'react';
 import { emergencyNumber, openEmergencies } from '../logic/emergency';
@@ -13,12 +14,16 @@ const LOCKED_PRESS_CHARS = 250;
 export function EmergencyButton({
   onSend,
   onClose,
+  locked = false,
 }: {
-  /** Sends it elsewhere than the open conversation (the lock screen): `null` once queued, else
-   * why not (the dialog stays open with the words written). */
+  /** Sends it elsewhere than the open conversation (the lock screen, no conversation open):
+   * `null` once queued, else why not (the dialog stays open with the words written). */
   onSend?: (text: string) => Promise<string | null>;
   /** The dialog closed (sent or cancelled). */
   onClose?: () => void;
+  /** On the lock screen: a few sentences, one press waiting offline at a time, and nothing
+   * written kept once the dialog closes. */
+  locked?: boolean;
 }) {
   const store = useStore();
   const clinic = useChat((s) => s.clinic);
@@ -28,7 +33,7 @@ export function EmergencyButton({
   // From the lock screen, offline, with a press already waiting to be sent: the core refuses
   // another (it would only queue behind it), so the dialog says so before anything is written.
   const waiting = useChat(
-    (s) => !!onSend && s.connection.state !== 'online' && s.lock?.unsentEmergency?.status === 'SENDING',
+    (s) => locked && s.connection.state !== 'online' && s.lock?.unsentEmergency?.status === 'SENDING',
   );
   const [open, setOpenNow] = useState(false);
   const [text, setText] = useState('');
@@ -40,7 +45,7 @@ export function EmergencyButton({
     if (!value) {
       // On the lock screen what was written and not sent goes with the dialog: the next person
       // at this computer must not read it.
-      if (onSend) setText('');
+      if (locked) setText('');
       onClose?.();
     }
   };
@@ -137,10 +142,10 @@ export function EmergencyButton({
                   rows={3}
                   placeholder={DEFAULT_EMERGENCY_TEXT}
                   // From the lock screen a few sentences: the core cuts longer text.
-                  maxLength={onSend ? LOCKED_PRESS_CHARS : undefined}
-                  aria-describedby={onSend ? 'emergency-text-count' : undefined}
+                  maxLength={locked ? LOCKED_PRESS_CHARS : undefined}
+                  aria-describedby={locked ? 'emergency-text-count' : undefined}
                 />
-                {onSend && (
+                {locked && (
                   <small className="field-hint" id="emergency-text-count" data-testid="emergency-text-count">
                     {text.length} of {LOCKED_PRESS_CHARS} characters
                   </small>

@@ -65,6 +65,7 @@ export function LockScreen() {
           <div className="lock-emergency-call">
             <span>Need urgent help? Without unlocking:</span>
             <EmergencyButton
+              locked
               onSend={(text) => store.raiseEmergency(text)}
               onClose={() => input.current?.focus()}
             />

@@ -60,7 +60,17 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
       }),
     [store, conversationKey],
   );
-  const [file, setFile] = useState<PickedFile | null>(null);
+  // So is the file it holds, until the app locks or signs out.
+  const [file, setFileNow] = useState<PickedFile | null>(() => store.stagedFile(conversationKey));
+  const setFile = useCallback(
+    (next: PickedFile | null | ((now: PickedFile | null) => PickedFile | null)) =>
+      setFileNow((now) => {
+        const value = typeof next === 'function' ? next(now) : next;
+        store.setStagedFile(conversationKey, value);
+        return value;
+      }),
+    [store, conversationKey],
+  );
   // A dropped message's text comes back here if nothing is being written (each refill once: one
   // asked before this composer was drawn is in its draft already).
   const refill = useChat((s) => s.refill);
@@ -86,9 +96,10 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
         else {
           setDragging(false);
           if (e.kind === 'drop' && e.files[0]) setFile(e.files[0]);
+          if (e.kind === 'refused') store.attachRefused(e.error);
         }
       }),
-    [store],
+    [store, setFile],
   );
 
   const tooLong = byteLength(text) > MAX_CONTENT_BYTES;
@@ -124,9 +135,13 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
   const pick = async () => {
     try {
       const picked = await store.backend.pickFile();
-      if (picked) setFile(picked);
+      if (picked) {
+        setFile(picked);
+        // Enter then sends (or writes a caption), not open the picker again.
+        inputRef.current?.focus();
+      }
     } catch (err) {
-      console.warn('pick_file', err);
+      store.attachRefused(err);
     }
   };
 

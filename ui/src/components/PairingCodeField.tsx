@@ -30,12 +30,20 @@ export function PairingCodeField({ value, onChange, serverCode }: Props) {
       <label htmlFor="pairing-code">
         Pairing code <span className="field-optional">(first sign-in only)</span>
       </label>
-      <input
+      {/* Two lines, so the whole code can be read back against the paper; Enter signs in, as
+          in the other fields, and a line break pasted with it is no part of the code. */}
+      <textarea
         id="pairing-code"
-        type="text"
+        className="pairing-code-input"
         data-testid="pairing-code"
+        rows={2}
         value={value}
-        onChange={(e) => onChange(e.target.value)}
+        onChange={(e) => onChange(e.target.value.replace(/[\r\n]+/g, ''))}
+        onKeyDown={(e) => {
+          if (e.key !== 'Enter' || e.nativeEvent.isComposing) return;
+          e.preventDefault();
+          e.currentTarget.form?.requestSubmit();
+        }}
         placeholder="ABCDEFG-HIJKLMN-…"
         autoComplete="off"
         autoCapitalize="characters"

@@ -313,7 +313,7 @@ export class FakeBackend implements Backend {
       });
     this.checkPairing(args);
     if (!user || args.password !== PASSWORD)
-      throw new BackendError('unauthorized', 'Wrong username or password');
+      throw new BackendError('unauthorized', 'Wrong username or password.');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
     this.ended = null;
@@ -1351,8 +1351,14 @@ export class FakeBackend implements Backend {
     return this.device;
   }
 
+  /** What the next pick finds wrong with the chosen file, as the shell's `describe` would. */
+  pickRefusal: BackendError | null = null;
+
   async pickFile(): Promise<PickedFile | null> {
     this.record('pick_file');
+    const refused = this.pickRefusal;
+    this.pickRefusal = null;
+    if (refused) throw refused;
     return describePath('/home/demo/Documents/blood-test-results.pdf');
   }
 

@@ -17,7 +17,7 @@ describe('session', () => {
     await store.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'wrong' });
     expect(store.getState()).toMatchObject({
       phase: 'login',
-      loginError: 'Wrong username or password',
+      loginError: 'Wrong username or password.',
       loggingIn: false,
     });
 
@@ -67,7 +67,7 @@ describe('session', () => {
     expect(reloaded.getState()).toMatchObject({ phase: 'login', loginError: 'Your session expired' });
     // A sign-in refused is newer news than the old session's end.
     await reloaded.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'wrong' });
-    expect(reloaded.getState().loginError).toBe('Wrong username or password');
+    expect(reloaded.getState().loginError).toBe('Wrong username or password.');
     await reloaded.login({ serverUrl: 'http://127.0.0.1:1', username: 'pat', password: 'password' });
     await reloaded.logout();
     // Her own "Log out" says nothing, after a reload too.

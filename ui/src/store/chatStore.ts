@@ -107,6 +107,10 @@ export class ChatStore {
    * resolution's note): kept across conversations, and by the shell across a lock and a restart.
    * Not state: typing re-renders only the field that holds it. */
   private drafts = new Map<string, string>();
+  /** The file each composer holds to send, by draft key: kept across conversations (a caption
+   * must not go without its photo), forgotten at a lock and a sign-out like the page's drafts,
+   * and never kept by the shell (the file is chosen again). */
+  private stagedFiles = new Map<string, PickedFile>();
   /** Saves to the shell waiting for typing to pause, by draft key (`setDraft`). */
   private draftSaves = new Map<string, ReturnType<typeof setTimeout>>();
   /** The last save of each field on its way to the shell (`saveDraft` orders them). */
@@ -375,6 +379,7 @@ export class ChatStore {
       this.draftEpoch += 1;
       this.saveEpoch += 1;
       this.drafts.clear();
+      this.stagedFiles.clear();
       if (Object.keys(kept).length > 0)
         this.backend.keepDrafts(kept).catch((err: unknown) => console.warn('keep_drafts', err));
       this.set((s) => ({
@@ -406,6 +411,7 @@ export class ChatStore {
     this.saveDraftsNow();
     this.draftEpoch += 1;
     this.drafts.clear();
+    this.stagedFiles.clear();
     this.set({ ...initialState(), phase: 'login', ...fields });
   }
 
@@ -438,6 +444,16 @@ export class ChatStore {
     } catch (err) {
       console.warn('drafts', err);
     }
+  }
+
+  /** The file the composer `key` holds to send, if any (see `stagedFiles`). */
+  stagedFile(key: string): PickedFile | null {
+    return this.stagedFiles.get(this.draftKey(key)) ?? null;
+  }
+
+  setStagedFile(key: string, file: PickedFile | null): void {
+    if (file) this.stagedFiles.set(this.draftKey(key), file);
+    else this.stagedFiles.delete(this.draftKey(key));
   }
 
   /** What this user was writing in the field `key` ('' if nothing). */
@@ -992,6 +1008,11 @@ export class ChatStore {
 
   dismissNotice(): void {
     this.set({ notice: null });
+  }
+
+  /** A file picked or dropped that cannot be attached (too large, not a file): said, not dropped. */
+  attachRefused(err: unknown): void {
+    this.set({ notice: `Could not attach the file: ${describe(err)}` });
   }
 
   /** Online, on do not disturb, offline, or unknown while this app is not connected. */

@@ -221,18 +221,21 @@ impl Shared {
 
     /// Whether a logout now would lose something of this user's waiting to be sent: an
     /// emergency (on a personal computer it would wait for her next sign-in), or on a shared
-    /// computer, whose cache the logout deletes, any send. What the cache cannot tell of counts
-    /// as waiting.
+    /// computer, whose cache the logout deletes, any send, unsend or edit. What the cache cannot
+    /// tell of counts as waiting.
     pub(crate) fn logout_would_lose(&self, shared_pc: bool) -> bool {
-        self.emergency_may_wait()
-            || (shared_pc
-                && self.cache.outbox_counts().map_or_else(
-                    |e| {
-                        tracing::warn!("cannot count the send queue: {e}");
-                        true
-                    },
-                    |(waiting, _)| waiting > 0,
-                ))
+        let anything_waits = || {
+            let sends = self.cache.outbox_counts().map(|(waiting, _)| waiting);
+            let changes = self.cache.changes_waiting();
+            match (sends, changes) {
+                (Ok(sends), Ok(changes)) => sends + changes > 0,
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!("cannot count what waits to be sent: {e}");
+                    true
+                }
+            }
+        };
+        self.emergency_may_wait() || (shared_pc && anything_waits())
     }
 
     /// Whether an emergency of this user waits to be sent (not one parked after a refusal).

@@ -329,6 +329,9 @@ pub async fn set_settings<R: Runtime>(
             .map_err(|e| CommandError::new("io", format!("Start on login: {e}")))?;
     }
     let saved = desktop.save_settings(settings)?;
+    if saved.text_size != previous.text_size {
+        crate::settings::apply_text_size(&app, saved.text_size);
+    }
     if let Ok(client) = desktop.client().await {
         client.set_notification_content(saved.show_message_content);
     }

@@ -28,7 +28,8 @@ struct Active {
     forwarder: JoinHandle<()>,
     /// Which session this is (each start counts one), for a task that ends it later.
     id: u64,
-    /// The wrong tries to unlock ran out: a task ends the session once no emergency waits.
+    /// The wrong tries to unlock ran out: a task ends the session once nothing its logout would
+    /// lose waits to be sent (`Client::sends_settled`).
     ending: bool,
 }
 
@@ -52,8 +53,9 @@ pub struct Desktop {
     transition: tokio::sync::Mutex<()>,
 }
 
-/// Starts the task that ends `active` once no emergency of its user waits to be sent, unless
-/// one was started.
+/// Starts the task that ends `active` once nothing of its user that the logout would lose waits
+/// to be sent (an emergency; on a shared computer any message, for at most 12 hours), unless one
+/// was started.
 fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
     if std::mem::replace(&mut active.ending, true) {
         return;
@@ -96,7 +98,7 @@ fn end_when_sent<R: Runtime>(app: &AppHandle<R>, active: &mut Active) {
 enum Ending {
     /// The session ended; whether the server confirmed the token is revoked.
     Ended { revoked: bool },
-    /// Not ended: an emergency of hers waits to be sent.
+    /// Not ended: something the logout would lose waits to be sent (`Client::sends_settled`).
     Waits,
     /// Not ended: the session asked for had ended already.
     NotCurrent,
@@ -257,8 +259,9 @@ impl Desktop {
     }
 
     /// Ends the session. With `after_tries`, only that session (a task that outlived it must
-    /// not end the next one), and only if no emergency of hers waits to be sent: from then on
-    /// the core takes no press, so none is queued and then deleted by this logout.
+    /// not end the next one), and only if nothing the logout would lose waits to be sent
+    /// (`Client::begin_ending_after_tries`): from then on the core takes no press, so none is
+    /// queued and then deleted by this logout.
     async fn logout_session<R: Runtime>(
         &self,
         app: &AppHandle<R>,
@@ -331,9 +334,10 @@ impl Desktop {
             .is_some_and(|a| a.id == id)
     }
 
-    /// The wrong tries to unlock ran out while an emergency waits to be sent
+    /// The wrong tries to unlock ran out while something the logout would lose waits to be sent
     /// (`Unlock::LogOutWhenSent`): the session ends once it has gone, or was refused, or the
-    /// server ended it. Once per session.
+    /// server ended it (a shared computer's messages are waited for 12 hours at most). Once per
+    /// session.
     pub async fn log_out_when_sent<R: Runtime>(&self, app: &AppHandle<R>) {
         if let Some(active) = self.active.lock().await.as_mut() {
             end_when_sent(app, active);

@@ -109,6 +109,7 @@ pub fn run() {
         .setup(|app| {
             let handle = app.handle().clone();
             app.manage(Desktop::new(&handle));
+            settings::apply_text_size(&handle, handle.state::<Desktop>().settings().text_size);
             app.manage(tray::TrayMemory::default());
             app.manage(notify::Rung::default());
             app.manage(notify::Probing::default());
@@ -135,15 +136,16 @@ pub fn run() {
         })
         .on_window_event(|window, event| match event {
             // Closing hides to the tray: a doctor's app keeps running through the shift. With
-            // no tray to bring it back from (GNOME without its extension), it is minimized
-            // instead: hidden, it would look quit while it keeps ringing.
+            // no tray known to bring it back from (GNOME without its extension), it is
+            // minimized instead: hidden, it would look quit while it keeps ringing.
             WindowEvent::CloseRequested { api, .. } => {
                 api.prevent_close();
+                // Unknown (the check has not answered, no session bus): minimized too.
                 let tray = window.state::<Desktop>().device().tray_host;
-                let _ = if tray == ui::Known::No {
-                    window.minimize()
-                } else {
+                let _ = if tray == ui::Known::Yes {
                     window.hide()
+                } else {
+                    window.minimize()
                 };
                 report_in_view(window.app_handle(), false);
             }

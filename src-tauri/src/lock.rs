@@ -27,8 +27,9 @@ pub async fn lock_now(desktop: State<'_, Desktop>) -> CmdResult<LockStatus> {
 }
 
 /// Tries a PIN or the password. A wrong one fails with `wrong_secret` (or `wait` during the
-/// delay); the 5th wrong try logs out and fails with `logged_out`, or, while her emergency waits
-/// to be sent, fails with `logout_pending` and logs out once it has gone.
+/// delay); the 5th wrong try logs out and fails with `logged_out`, or, while her emergency (on a
+/// shared computer, anything) waits to be sent, fails with `logout_pending` and logs out once
+/// it has gone.
 #[tauri::command]
 pub async fn unlock<R: Runtime>(
     app: AppHandle<R>,

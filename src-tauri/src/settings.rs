@@ -13,6 +13,42 @@ pub struct Settings {
     /// clinical shows on a lock screen).
     pub show_message_content: bool,
     pub start_on_login: bool,
+    /// How large the window draws everything (Settings, or Ctrl + and Ctrl -).
+    pub text_size: TextSize,
+}
+
+/// The window's zoom, in steps a person tells apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum TextSize {
+    #[default]
+    Normal,
+    Large,
+    Larger,
+    Largest,
+}
+
+impl TextSize {
+    /// The webview's zoom factor.
+    pub fn zoom(self) -> f64 {
+        match self {
+            Self::Normal => 1.0,
+            Self::Large => 1.25,
+            Self::Larger => 1.5,
+            Self::Largest => 1.75,
+        }
+    }
+}
+
+/// Draws the main window at `size`. A failure is logged: the text stays as it was.
+pub fn apply_text_size<R: tauri::Runtime>(app: &tauri::AppHandle<R>, size: TextSize) {
+    use tauri::Manager;
+    if let Some(window) = app.get_webview_window("main")
+        && let Err(e) = window.set_zoom(size.zoom())
+    {
+        tracing::warn!("could not set the text size: {e}");
+    }
 }
 
 fn path(profile_dir: &Path) -> PathBuf {
@@ -49,11 +85,16 @@ mod tests {
         let s = Settings {
             show_message_content: true,
             start_on_login: true,
+            text_size: TextSize::Larger,
         };
         save(&dir, &s).expect("save");
         assert_eq!(load(&dir), s);
         std::fs::write(dir.join("settings.json"), b"{not json").expect("write");
         assert_eq!(load(&dir), Settings::default());
+        // Written by an older version: the text size is the default.
+        std::fs::write(dir.join("settings.json"), br#"{"startOnLogin":true}"#).expect("write");
+        assert_eq!(load(&dir).text_size, TextSize::Normal);
+        assert!(load(&dir).start_on_login);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

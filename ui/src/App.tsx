@@ -4,6 +4,7 @@ import { ChatLayout } from './components/ChatLayout';
 import { LockScreen } from './components/LockScreen';
 import { LoginScreen } from './components/LoginScreen';
 import { useLockKeys } from './components/useLockKeys';
+import { useTextSizeKeys } from './components/useTextSizeKeys';
 import { useChat } from './store/hooks';
 
 export function App() {
@@ -11,6 +12,7 @@ export function App() {
   const user = useChat((s) => s.session?.user);
   const locked = useChat((s) => s.lock?.locked === true);
   useLockKeys();
+  useTextSizeKeys();
   if (phase === 'starting')
     return (
       <div className="splash" data-testid="splash">

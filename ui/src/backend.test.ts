@@ -28,7 +28,7 @@ beforeEach(() => {
 describe('createTauriBackend', () => {
   it('maps every method to its snake_case command and camelCase args', async () => {
     const b = createTauriBackend();
-    const settings = { showMessageContent: false, startOnLogin: true };
+    const settings = { showMessageContent: false, startOnLogin: true, textSize: 'large' as const };
     await b.login({ serverUrl: 'http://h:1', username: 'u', password: 'p' });
     await b.logout();
     await b.loadMessages({ ...key, beforeSeq: 10, limit: 50 });

@@ -55,6 +55,14 @@ pub struct DroppedFile {
 }
 
 impl Cache {
+    /// Unsends and edits queued and not yet answered by the server.
+    pub fn changes_waiting(&self) -> Result<u64> {
+        let n: i64 = self
+            .lock()
+            .query_row("SELECT COUNT(*) FROM change_queue", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Queues `body` for the message `message_id` and marks the message with it, atomically.
     /// Returns the message as it now shows, or `None` when the cache does not hold it.
     pub fn queue_change(

@@ -5,7 +5,7 @@
 use super::Client;
 use crate::error::Result;
 use crate::events::{ClientEvent, ConnectionState};
-use crate::lock::{AppLock, Device, Unlock};
+use crate::lock::{AppLock, Device, Unlock, sentences};
 use chrono::{DateTime, Utc};
 use clinic_protocol::{Emergency, MessageStatus, Role};
 use serde::Serialize;
@@ -33,13 +33,17 @@ pub struct LockStatus {
     /// Seconds to wait before the next unlock try is accepted (after 3 wrong ones).
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub wait_secs: Option<u64>,
-    /// Wrong tries left before the session ends; 0 while it waits to end until an emergency of
-    /// the user not sent yet has gone (no more tries are taken).
+    /// Wrong tries left before the session ends; 0 while it waits to end until what the
+    /// logout would lose has gone (no more tries are taken): an emergency of the user not sent
+    /// yet, or on a shared computer anything waiting to be sent.
     pub tries_left: u32,
     /// While locked: this user's newest emergency not sent yet, without its text, so that the
     /// lock screen can say it has not reached the clinic (also after a restart, and as it
     /// changes while locked). `None` when unlocked: the page has the message itself then.
     pub unsent_emergency: Option<UnsentEmergency>,
+    /// Once the wrong tries ran out, while the session waits to end: what it waits for, as the
+    /// lock screen says it in place of the unlock field (`lock::sentences::logout_pending`).
+    pub logs_out_when: Option<String>,
 }
 
 /// An emergency message not sent yet, as a lock screen may tell of it: no text, no conversation.
@@ -75,6 +79,11 @@ impl Client {
         let mut status = status_of(&self.app_lock());
         if status.locked {
             status.unsent_emergency = self.unsent_emergency();
+        }
+        if status.locked && status.tries_left == 0 {
+            let unsent = sentences::unsent_in(&status, self);
+            let queue = sentences::queue_on(status.device, self);
+            status.logs_out_when = Some(sentences::logout_pending(unsent.as_ref(), queue));
         }
         status
     }
@@ -140,7 +149,7 @@ impl Client {
             Unlock::Unlocked => self.lock_changed(),
             Unlock::LogOut if !self.begin_ending_after_tries() => {
                 tracing::warn!(
-                    "too many wrong unlock tries: logging out once the emergency is sent"
+                    "too many wrong unlock tries: logging out once what waits to be sent has gone"
                 );
                 self.emit_lock();
                 return Ok(Unlock::LogOutWhenSent);
@@ -169,9 +178,7 @@ impl Client {
     pub fn begin_ending_after_tries(&self) -> bool {
         // Under the lock that a press holds while it is queued: none slips in between.
         let mut lock = self.app_lock();
-        if self
-            .shared
-            .logout_would_lose(lock.device() == Device::Shared)
+        if self.shared.logout_would_lose(waits_for_messages(&lock))
             && !matches!(self.state(), ConnectionState::SignedOut { .. })
         {
             return false;
@@ -192,8 +199,8 @@ impl Client {
     pub async fn sends_settled(&self) {
         let mut events = self.subscribe();
         loop {
-            let shared_pc = self.app_lock().device() == Device::Shared;
-            if !self.shared.logout_would_lose(shared_pc)
+            let messages_too = waits_for_messages(&self.app_lock());
+            if !self.shared.logout_would_lose(messages_too)
                 || matches!(self.state(), ConnectionState::SignedOut { .. })
             {
                 return;
@@ -311,6 +318,13 @@ impl Client {
     }
 }
 
+/// Whether the end of a session after the wrong tries waits for messages too, not only for an
+/// emergency: on a shared computer (its logout deletes them), for at most
+/// [`crate::lock::MESSAGES_WAIT`].
+fn waits_for_messages(lock: &AppLock) -> bool {
+    lock.device() == Device::Shared && !lock.waited_for_messages()
+}
+
 fn status_of(lock: &AppLock) -> LockStatus {
     LockStatus {
         locked: lock.is_locked(),
@@ -322,5 +336,6 @@ fn status_of(lock: &AppLock) -> LockStatus {
         wait_secs: lock.wait().map(|w| w.as_secs().max(1)),
         tries_left: crate::lock::LOGOUT_AFTER.saturating_sub(lock.failures()),
         unsent_emergency: None,
+        logs_out_when: None,
     }
 }

@@ -392,6 +392,11 @@ impl Client {
             .unwrap_or_else(|_| *self.shared.queued.borrow())
     }
 
+    /// Unsends and edits queued and not yet answered by the server.
+    pub fn changes_waiting(&self) -> Result<u64> {
+        self.shared.cache.changes_waiting()
+    }
+
     pub fn watch_queued(&self) -> watch::Receiver<u64> {
         self.shared.queued.subscribe()
     }

@@ -75,6 +75,10 @@ pub fn idle_limit(longest: Duration, chosen: Option<Duration>) -> Duration {
 pub const FREE_TRIES: u32 = 3;
 /// The wrong try that ends the session.
 pub const LOGOUT_AFTER: u32 = 5;
+/// How long a shared computer's app whose wrong tries ran out waits for messages, unsends and
+/// edits to reach the clinic before it logs out all the same (deleting them with the cache): a
+/// shared computer must not stay signed in for ever. An emergency is waited for without end.
+pub const MESSAGES_WAIT: Duration = Duration::from_secs(12 * 3600);
 const FIRST_DELAY: Duration = Duration::from_secs(30);
 
 /// What an unlock attempt came to.
@@ -291,6 +295,15 @@ impl AppLock {
             left: LOGOUT_AFTER - self.stored.failures,
             wait: self.wait(),
         })
+    }
+
+    /// Whether the wrong tries ran out [`MESSAGES_WAIT`] ago or longer (the 5th one's time is
+    /// the last failure's: no try is counted after it).
+    pub fn waited_for_messages(&self) -> bool {
+        self.stored.failures >= LOGOUT_AFTER
+            && self.stored.last_failure.is_none_or(|at| {
+                (self.clock.now() - at).to_std().unwrap_or_default() >= MESSAGES_WAIT
+            })
     }
 
     /// Marks the session as ending (see [`AppLock::is_ending`]).

@@ -7,45 +7,84 @@ use super::Device;
 use crate::Client;
 use std::time::Duration;
 
-/// The `logout_pending` refusal: the 5th wrong try while her emergency waits to be sent, or on
-/// a shared computer any message (the logout would delete it).
+/// The `logout_pending` refusal, and the lock screen's line while the logout waits
+/// ([`crate::LockStatus::logs_out_when`]): the 5th wrong try while her emergency waits to be
+/// sent, or on a shared computer anything else (the logout would delete it).
 pub fn logout_pending(unsent: Option<&Unsent>, queue: Queue) -> String {
     let no_more = "Too many wrong tries to unlock: no more are taken.";
-    match unsent {
-        Some(Unsent { parked: false, .. }) => format!(
+    if matches!(unsent, Some(Unsent { parked: false, .. })) {
+        return format!(
             "{no_more} This app logs out as soon as the emergency has been sent (or refused by \
              the clinic's server)."
+        );
+    }
+    match queue.waiting_words() {
+        Some((what, have)) => format!(
+            "{no_more} This app logs out as soon as the {what} waiting to be sent {have} gone (or \
+             been refused by the clinic's server), or after {} hours without: on this shared \
+             computer, logging out deletes what has not gone.",
+            crate::lock::MESSAGES_WAIT.as_secs() / 3600
         ),
-        _ => format!(
-            "{no_more} This app logs out as soon as your {} waiting to be sent {} gone (or been \
-             refused by the clinic's server): on this shared computer, logging out deletes what \
-             has not.",
-            messages(queue.waiting),
-            if queue.waiting == 1 { "has" } else { "have" }
-        ),
+        None => format!("{no_more} This app logs out now."),
     }
 }
 
-/// Her messages not sent yet on a shared computer, whose cache the logout deletes (on a
-/// personal one they wait for her next sign-in: nothing is counted). Those waiting are sent
-/// before a logout after the wrong tries; those the clinic refused (parked) go with the cache.
+/// Her messages, unsends and edits not sent yet on a shared computer, whose cache the logout
+/// deletes (on a personal one they wait for her next sign-in: nothing is counted). Those
+/// waiting are sent before a logout after the wrong tries (for at most
+/// [`crate::lock::MESSAGES_WAIT`]); those the clinic refused (parked) go with the cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Queue {
     pub waiting: u64,
+    /// Unsends and edits waiting.
+    pub changes: u64,
     pub parked: u64,
+}
+
+impl Queue {
+    /// What waits to be sent, in words ("2 messages", "1 message and 1 change to a message"),
+    /// with its verb ("has", "have"); `None` when nothing does.
+    fn waiting_words(self) -> Option<(String, &'static str)> {
+        let changes = match self.changes {
+            1 => "1 change to a message".to_owned(),
+            n => format!("{n} changes to messages"),
+        };
+        let words = match (self.waiting, self.changes) {
+            (0, 0) => return None,
+            (n, 0) => messages(n),
+            (0, _) => changes,
+            (n, _) => format!("{} and {changes}", messages(n)),
+        };
+        let verb = if self.waiting + self.changes == 1 {
+            "has"
+        } else {
+            "have"
+        };
+        Some((words, verb))
+    }
 }
 
 /// The user's messages not sent yet, as the sentences need them (see [`Queue`]).
 pub fn queue(client: &Client) -> Queue {
-    if client.lock_status().device != Device::Shared {
+    queue_on(client.lock_status().device, client)
+}
+
+/// [`queue`] for a computer used as `device` (the lock's own status needs it, without asking
+/// for itself).
+pub(crate) fn queue_on(device: Device, client: &Client) -> Queue {
+    if device != Device::Shared {
         return Queue::default();
     }
+    let count = |what: &str, n: crate::Result<u64>| {
+        n.unwrap_or_else(|e| {
+            tracing::warn!("cannot count the {what}: {e}");
+            0
+        })
+    };
     Queue {
         waiting: client.queued(),
-        parked: client.failed_count().unwrap_or_else(|e| {
-            tracing::warn!("cannot count the sends the clinic refused: {e}");
-            0
-        }),
+        changes: count("changes waiting", client.changes_waiting()),
+        parked: count("sends the clinic refused", client.failed_count()),
     }
 }
 
@@ -122,7 +161,11 @@ pub struct Unsent {
 
 /// The user's emergency not sent yet, if any, as the sentences need it.
 pub fn unsent(client: &Client) -> Option<Unsent> {
-    let lock = client.lock_status();
+    unsent_in(&client.lock_status(), client)
+}
+
+/// [`unsent`] as `lock` tells of it.
+pub(crate) fn unsent_in(lock: &crate::LockStatus, client: &Client) -> Option<Unsent> {
     lock.unsent_emergency.as_ref().map(|e| Unsent {
         shared: lock.device == Device::Shared,
         parked: e.status == clinic_protocol::MessageStatus::Failed,
@@ -139,8 +182,9 @@ pub fn logged_out_after_tries(client: &Client, pressed: bool) -> String {
     match unsent(client) {
         None if pressed => format!(
             "Too many wrong tries to unlock: you were logged out once your emergency had \
-             reached the clinic.{}{}",
+             reached the clinic.{}{}{}",
             refused_deleted(queue.parked),
+            waiting_deleted(queue),
             still_open(open.as_ref())
         ),
         unsent => logged_out(unsent.as_ref(), queue, open.as_ref()),
@@ -215,12 +259,13 @@ pub fn wrong_try(
                  {call}.{wait}"
             )
         }
-        _ if left == 1 && queue.waiting > 0 => format!(
-            "Wrong {wrong}. 1 try left: a wrong one logs you out once your {} waiting to be sent \
-             {} gone.{wait}",
-            messages(queue.waiting),
-            if queue.waiting == 1 { "has" } else { "have" }
-        ),
+        _ if left == 1 && queue.waiting_words().is_some() => {
+            let (what, have) = queue.waiting_words().unwrap_or_default();
+            format!(
+                "Wrong {wrong}. 1 try left: a wrong one logs you out once the {what} waiting to be \
+                 sent {have} gone.{wait}"
+            )
+        }
         _ if left == 1 && queue.parked > 0 => format!(
             "Wrong {wrong}. 1 try left: a wrong one logs you out and deletes your {} the clinic \
              refused, with this computer's messages.{wait}",
@@ -241,11 +286,27 @@ pub fn logged_out(unsent: Option<&Unsent>, queue: Queue, open: Option<&Open>) ->
     let parked = queue.parked - u64::from(unsent.is_some_and(|u| u.parked)).min(queue.parked);
     let open = if unsent.is_some() { None } else { open };
     format!(
-        "{}{}{}",
+        "{}{}{}{}",
         logged_out_for(unsent),
         refused_deleted(parked),
+        waiting_deleted(queue),
         still_open(open)
     )
+}
+
+/// What a shared computer's logout did to what still waited to be sent (only after waiting
+/// [`crate::lock::MESSAGES_WAIT`] for it).
+fn waiting_deleted(queue: Queue) -> String {
+    match queue.waiting_words() {
+        Some((what, have)) => format!(
+            " The {what} waiting to be sent {} deleted with this computer's messages: {} not \
+             reached the clinic in {} hours.",
+            if have == "has" { "was" } else { "were" },
+            if have == "has" { "it had" } else { "they had" },
+            crate::lock::MESSAGES_WAIT.as_secs() / 3600
+        ),
+        None => String::new(),
+    }
 }
 
 fn logged_out_for(unsent: Option<&Unsent>) -> String {
@@ -347,11 +408,11 @@ mod tests {
     fn a_shared_computers_messages_not_sent_are_told_of_before_the_last_try() {
         let two = Queue {
             waiting: 2,
-            parked: 0,
+            ..Queue::default()
         };
         assert_eq!(
             wrong_try(false, 1, None, None, two),
-            "Wrong password. 1 try left: a wrong one logs you out once your 2 messages waiting \
+            "Wrong password. 1 try left: a wrong one logs you out once the 2 messages waiting \
              to be sent have gone."
         );
         assert_eq!(
@@ -360,13 +421,14 @@ mod tests {
         );
         assert_eq!(
             logout_pending(None, two),
-            "Too many wrong tries to unlock: no more are taken. This app logs out as soon as \
-             your 2 messages waiting to be sent have gone (or been refused by the clinic's \
-             server): on this shared computer, logging out deletes what has not."
+            "Too many wrong tries to unlock: no more are taken. This app logs out as soon as the \
+             2 messages waiting to be sent have gone (or been refused by the clinic's server), or \
+             after 12 hours without: on this shared computer, logging out deletes what has not \
+             gone."
         );
         let refused = Queue {
-            waiting: 0,
             parked: 1,
+            ..Queue::default()
         };
         assert!(wrong_try(true, 1, None, None, refused).contains("deletes your 1 message the"));
         assert_eq!(
@@ -386,6 +448,21 @@ mod tests {
             ..press
         };
         assert!(logout_pending(Some(&waiting_press), two).contains("the emergency has been sent"));
+        // Unsends and edits are waited for too, and named.
+        let both = Queue {
+            waiting: 1,
+            changes: 1,
+            parked: 0,
+        };
+        assert!(
+            wrong_try(false, 1, None, None, both)
+                .contains("once the 1 message and 1 change to a message waiting to be sent have")
+        );
+        // Still there when the logout came (after the longest wait): they went with the cache.
+        assert!(logged_out(None, both, None).contains(
+            "The 1 message and 1 change to a message waiting to be sent were deleted with this \
+             computer's messages: they had not reached the clinic in 12 hours."
+        ));
     }
 
     #[test]

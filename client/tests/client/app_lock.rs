@@ -512,8 +512,9 @@ async fn five_wrong_tries_with_an_emergency_waiting_log_out_only_once_it_reached
     assert!(!cache.exists(), "a shared PC keeps no cache after logout");
 }
 
-/// A shared computer's cache goes at logout: messages she wrote offline are not deleted by the
-/// 5th wrong try. No more tries are taken, and the session ends once they reached the clinic.
+/// A shared computer's cache goes at logout: messages she wrote offline, and a message she took
+/// back offline, are not deleted by the 5th wrong try. No more tries are taken, the lock screen
+/// says what it waits for, and the session ends once they reached the clinic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_wrong_tries_on_a_shared_pc_log_out_only_once_its_messages_went() {
     let data = demo_data_dir();
@@ -529,17 +530,27 @@ async fn five_wrong_tries_on_a_shared_pc_log_out_only_once_its_messages_went() {
         .unwrap()
         .unwrap();
     let cache = Profile::new(profile.path()).cache_path(&session);
+    let tag = prefix("written-offline");
+    let wrong = alice
+        .send(&conversation, &format!("{tag} to the wrong doctor"), false)
+        .unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
     server.stop().await;
     wait_until(&alice, "offline", || {
         !matches!(alice.state(), ConnectionState::Online)
     })
     .await;
-    let tag = prefix("written-offline");
     for n in 1..=2 {
         alice
             .send(&conversation, &format!("{tag} {n}"), false)
             .unwrap();
     }
+    let acked = alice
+        .message(&wrong.client_id)
+        .unwrap()
+        .and_then(|m| m.id)
+        .unwrap();
+    alice.unsend(&acked, None, false).unwrap();
     alice.lock_now().unwrap();
     for (wait, left) in [(0, 4), (0, 3), (0, 2), (30, 1)] {
         clock.advance(Duration::from_secs(wait));
@@ -555,7 +566,15 @@ async fn five_wrong_tries_on_a_shared_pc_log_out_only_once_its_messages_went() {
         Unlock::LogOutWhenSent,
         "no more tries are taken, not even the right one"
     );
-    assert!(!alice.begin_ending_after_tries(), "two messages wait");
+    let says = alice.lock_status().logs_out_when.unwrap();
+    assert!(
+        says.contains("the 2 messages and 1 change to a message waiting to be sent have gone"),
+        "{says}"
+    );
+    assert!(
+        !alice.begin_ending_after_tries(),
+        "two messages and an unsend wait"
+    );
     assert!(cache.exists(), "her messages are still there");
     assert!(
         tokio::time::timeout(Duration::from_millis(500), alice.sends_settled())
@@ -580,9 +599,57 @@ async fn five_wrong_tries_on_a_shared_pc_log_out_only_once_its_messages_went() {
             "{text}"
         );
     }
+    let taken_back = held.iter().find(|m| m.id == acked).unwrap();
+    assert!(
+        taken_back.retracted.is_some(),
+        "the unsend reached the clinic"
+    );
     assert!(alice.begin_ending_after_tries());
     alice.logout().await.unwrap();
     assert!(!cache.exists(), "a shared PC keeps no cache after logout");
+}
+
+/// A shared computer does not stay signed in for ever: 12 hours after the wrong tries ran out,
+/// the session ends though its messages could not go, and says they were deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_pc_waits_for_its_messages_only_so_long() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let profile = tempfile::tempdir().unwrap();
+    let alice = signed_in(&url, profile.path(), "alice", &clock).await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    server.stop().await;
+    wait_until(&alice, "offline", || {
+        !matches!(alice.state(), ConnectionState::Online)
+    })
+    .await;
+    alice
+        .send(&conversation, &prefix("never-went"), false)
+        .unwrap();
+    alice.lock_now().unwrap();
+    for wait in [0, 0, 0, 30, 60] {
+        clock.advance(Duration::from_secs(wait));
+        alice.unlock("0000").await.unwrap();
+    }
+    assert!(alice.tries_ran_out());
+    assert!(!alice.begin_ending_after_tries(), "a message waits");
+    clock.advance(Duration::from_secs(12 * 3600 - 60));
+    assert!(!alice.begin_ending_after_tries(), "not yet 12 hours");
+    clock.advance(Duration::from_secs(120));
+    tokio::time::timeout(Duration::from_secs(10), alice.sends_settled())
+        .await
+        .expect("past 12 hours, the message no longer holds the logout");
+    let why = clinic_client::lock::sentences::logged_out_after_tries(&alice, false);
+    assert!(
+        why.contains(
+            "The 1 message waiting to be sent was deleted with this computer's messages: it had \
+             not reached the clinic in 12 hours."
+        ),
+        "{why}"
+    );
+    assert!(alice.begin_ending_after_tries());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -958,13 +958,35 @@ describe('connection and settings', () => {
       /^On: notifications show/,
     );
     await s.user.selectOptions(within(panel).getByTestId('setting-availability'), 'DO_NOT_DISTURB');
-    expect(s.fake.settings).toEqual({ showMessageContent: true, startOnLogin: false });
+    expect(s.fake.settings).toEqual({ showMessageContent: true, startOnLogin: false, textSize: 'normal' });
     expect(s.fake.availability).toBe('DO_NOT_DISTURB');
     expect(within(panel).getByTestId('setting-availability')).toHaveValue('DO_NOT_DISTURB');
     await s.user.click(within(panel).getByTestId('send-test-alert'));
     expect(s.fake.callsOf('send_test_alert')).toHaveLength(1);
     await s.user.click(within(panel).getByTestId('logout-button'));
     expect(await screen.findByTestId('login-form')).toBeInTheDocument();
+  });
+
+  it('the text size is set in Settings or with Ctrl + and Ctrl -, on the login screen too', async () => {
+    const s = await renderApp(setup());
+    await s.user.click(await screen.findByTestId('settings-button'));
+    await s.user.selectOptions(screen.getByTestId('setting-text-size'), 'larger');
+    expect(s.fake.settings.textSize).toBe('larger');
+    await s.user.click(screen.getByTestId('settings-close'));
+    await s.user.keyboard('{Control>}-{/Control}');
+    await waitFor(() => expect(s.fake.settings.textSize).toBe('large'));
+    await s.user.keyboard('{Control>}={/Control}{Control>}={/Control}{Control>}={/Control}');
+    await waitFor(() => expect(s.fake.settings.textSize).toBe('largest'));
+    await s.user.keyboard('{Control>}0{/Control}');
+    await waitFor(() => expect(s.fake.settings.textSize).toBe('normal'));
+    // Signed out, it still works from the size the computer has (an older patient may need it
+    // to sign in).
+    await s.user.keyboard('{Control>}={/Control}{Control>}={/Control}');
+    await waitFor(() => expect(s.fake.settings.textSize).toBe('larger'));
+    await act(() => s.store.logout());
+    await screen.findByTestId('login-form');
+    await s.user.keyboard('{Control>}={/Control}');
+    await waitFor(() => expect(s.fake.settings.textSize).toBe('largest'));
   });
 
   it('patients have no availability setting and no test alert, but their own settings', async () => {

@@ -311,7 +311,7 @@ describe('app lock', () => {
       await s.user.click(screen.getByTestId('unlock-submit'));
     }
     expect(await screen.findByTestId('unlock-ran-out')).toHaveTextContent(
-      "This app logs out as soon as your 2 messages waiting to be sent have gone (or been refused by the clinic's server): on this shared computer, logging out deletes what has not.",
+      "This app logs out as soon as the 2 messages waiting to be sent have gone (or been refused by the clinic's server), or after 12 hours without: on this shared computer, logging out deletes what has not gone.",
     );
     expect(s.fake.callsOf('logout')).toEqual([]);
     const waiting = s.fake.messages.filter((m) => m.status === 'SENDING');

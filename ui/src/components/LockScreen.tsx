@@ -28,8 +28,6 @@ export function LockScreen() {
   // The wrong tries ran out while her press (or a shared computer's message) waits: no field,
   // the session ends once it has gone.
   const ranOut = lock?.locked === true && lock.triesLeft === 0;
-  const queued = useChat((s) => s.connection.queued);
-  const pressWaits = lock?.unsentEmergency?.status === 'SENDING';
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLInputElement>(null);
@@ -78,7 +76,8 @@ export function LockScreen() {
         )}
         {ranOut ? (
           <p className="login-error" role="alert" data-testid="unlock-ran-out">
-            {ranOutSentence(pressWaits, queued)}
+            {lock?.logsOutWhen ??
+              'Too many wrong tries to unlock: no more are taken. This app logs out as soon as what waits to be sent has gone.'}
           </p>
         ) : (
           <>
@@ -123,16 +122,6 @@ export function LockScreen() {
  * lock drops the messages that would tell of a later press), and the number to call. A parked
  * one cannot be retried from here: it says to unlock.
  */
-/** As the core's `lock::sentences::logout_pending`: what the app waits for before it logs out. */
-function ranOutSentence(pressWaits: boolean, queued: number): string {
-  const noMore = 'Too many wrong tries to unlock: no more are taken.';
-  if (pressWaits || queued === 0)
-    return `${noMore} This app logs out as soon as the emergency has been sent (or refused by the clinic's server).`;
-  const what =
-    queued === 1 ? '1 message waiting to be sent has' : `${queued} messages waiting to be sent have`;
-  return `${noMore} This app logs out as soon as your ${what} gone (or been refused by the clinic's server): on this shared computer, logging out deletes what has not.`;
-}
-
 function useOwnEmergency(): { tone: string; heading: string; text: string; call: string } | null {
   const user = useChat((s) => s.session?.user);
   const emergencies = useChat((s) => s.emergencies);

@@ -115,13 +115,17 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
     // A refused send (the notice says why) gives the text back, unless something new was typed.
     void store.send(sentText.trim(), sentFile).then((ok) => {
       if (ok) return;
+      // Kept in the store too: this composer may be gone (another conversation opened).
+      if (!store.draft(conversationKey).trim()) store.setDraft(conversationKey, sentText);
+      if (!store.stagedFile(conversationKey)) store.setStagedFile(conversationKey, sentFile);
       setText((now) => (now === '' ? sentText : now));
       setFile((now) => now ?? sentFile);
     });
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
+    // WebKit may send the Enter that ends an input method's composition as keyCode 229.
+    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing && e.nativeEvent.keyCode !== 229) {
       e.preventDefault();
       send();
     }

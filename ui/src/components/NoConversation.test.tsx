@@ -17,6 +17,10 @@ describe('before a conversation is chosen', () => {
     );
     expect(s.fake.callsOf('raise_emergency')).toHaveLength(1);
     expect(screen.queryByTestId('emergency-confirm')).toBeNull();
+    // Its conversation opens: the status line there says where it stands.
+    expect(await screen.findByTestId('chat-window')).toBeInTheDocument();
+    expect(s.store.getState().active).toEqual({ patientId: PATIENT.id, doctorId: DOCTOR.id });
+    expect(await screen.findByTestId('emergency-status')).toBeInTheDocument();
   });
 
   it('says where her open emergency stands and opens its conversation', async () => {

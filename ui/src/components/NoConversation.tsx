@@ -44,7 +44,8 @@ export function NoConversation({ me }: { me: User }) {
           </p>
         )}
         <p>In an emergency, press this: your doctors are alerted at once.</p>
-        <EmergencyButton onSend={(text) => store.raiseEmergency(text)} />
+        {/* Once queued, its conversation opens: her status line there says where it stands. */}
+        <EmergencyButton onSend={(text) => store.raiseEmergency(text, true)} />
       </div>
     </section>
   );

@@ -40,7 +40,8 @@ export function PairingCodeField({ value, onChange, serverCode }: Props) {
         value={value}
         onChange={(e) => onChange(e.target.value.replace(/[\r\n]+/g, ''))}
         onKeyDown={(e) => {
-          if (e.key !== 'Enter' || e.nativeEvent.isComposing) return;
+          // WebKit may send the Enter that ends an input method's composition as keyCode 229.
+          if (e.key !== 'Enter' || e.nativeEvent.isComposing || e.nativeEvent.keyCode === 229) return;
           e.preventDefault();
           e.currentTarget.form?.requestSubmit();
         }}

@@ -3,9 +3,9 @@
 
 import { useEffect, useRef, useState } from 'react';
 import { testAlertFindings, type Finding } from '../logic/device';
-import { settingsSections } from '../logic/settings';
+import { TEXT_SIZES, settingsSections } from '../logic/settings';
 import { useChat, useStore } from '../store/hooks';
-import type { Availability, User } from '../types';
+import type { Availability, TextSize, User } from '../types';
 import { LockSettings } from './LockSettings';
 import { LogoutQuestion } from './LogoutConfirm';
 import { useLogout } from './useLogout';
@@ -40,6 +40,7 @@ function SettingToggle(props: {
 export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }) {
   const store = useStore();
   const availability = useChat((s) => s.availability);
+  const textSize = useChat((s) => s.settings.textSize);
   const serverUrl = useChat((s) => s.session?.serverUrl);
   const logout = useLogout();
   const [testResult, setTestResult] = useState<Finding[] | null>(null);
@@ -103,6 +104,25 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
           field="startOnLogin"
           label="Start when I log in to this computer"
         />
+        <div className="field">
+          <label htmlFor="setting-text-size">Text size</label>
+          <select
+            id="setting-text-size"
+            data-testid="setting-text-size"
+            value={textSize}
+            aria-describedby="text-size-hint"
+            onChange={(e) => void store.updateSettings({ textSize: e.target.value as TextSize })}
+          >
+            {TEXT_SIZES.map((t) => (
+              <option key={t.size} value={t.size}>
+                {t.label}
+              </option>
+            ))}
+          </select>
+          <small id="text-size-hint" className="field-hint">
+            Ctrl + and Ctrl - change it anywhere in the app; Ctrl 0 goes back to normal.
+          </small>
+        </div>
         <LockSettings />
         {sections.availability && (
           <div className="field">

@@ -112,6 +112,7 @@ const UNLOCKED: LockStatus = {
   waitSecs: null,
   triesLeft: 5,
   unsentEmergency: null,
+  logsOutWhen: null,
 };
 
 export class FakeBackend implements Backend {
@@ -1188,7 +1189,24 @@ export class FakeBackend implements Backend {
     return {
       ...this.lock,
       unsentEmergency: unsent && { status: unsent.status, createdAt: unsent.createdAt },
+      logsOutWhen: this.lock.locked && this.lock.triesLeft === 0 ? this.logsOutWhen(unsent) : null,
     };
+  }
+
+  /** As `lock::sentences::logout_pending`: what the logout after the wrong tries waits for. */
+  private logsOutWhen(unsent: LocalMessage | null): string {
+    const noMore = 'Too many wrong tries to unlock: no more are taken.';
+    if (unsent?.status === 'SENDING')
+      return `${noMore} This app logs out as soon as the emergency has been sent (or refused by the clinic's server).`;
+    const me = this.session?.user.id;
+    const waiting =
+      this.lock.device === 'shared'
+        ? this.messages.filter((m) => m.senderId === me && m.status === 'SENDING').length
+        : 0;
+    if (waiting === 0) return `${noMore} This app logs out now.`;
+    const what =
+      waiting === 1 ? '1 message waiting to be sent has' : `${waiting} messages waiting to be sent have`;
+    return `${noMore} This app logs out as soon as the ${what} gone (or been refused by the clinic's server), or after 12 hours without: on this shared computer, logging out deletes what has not gone.`;
   }
 
   /** Whether an emergency of the user waits to be sent (not one parked), as the core asks. */
@@ -1300,16 +1318,7 @@ export class FakeBackend implements Backend {
       // computer's messages) has gone.
       this.setLock({ ...this.lock, triesLeft });
       this.pressedWhenTriesRanOut = this.emergencyWaiting();
-      const me = this.session?.user.id;
-      const waiting = this.messages.filter((m) => m.senderId === me && m.status === 'SENDING').length;
-      const what =
-        waiting === 1 ? '1 message waiting to be sent has' : `${waiting} messages waiting to be sent have`;
-      throw new BackendError(
-        'logout_pending',
-        this.pressedWhenTriesRanOut
-          ? "Too many wrong tries to unlock: no more are taken. This app logs out as soon as the emergency has been sent (or refused by the clinic's server)."
-          : `Too many wrong tries to unlock: no more are taken. This app logs out as soon as your ${what} gone (or been refused by the clinic's server): on this shared computer, logging out deletes what has not.`,
-      );
+      throw new BackendError('logout_pending', this.lockStatus().logsOutWhen ?? '');
     }
     if (triesLeft === 0) {
       const reason = 'Too many wrong tries to unlock: you were logged out.';

@@ -221,8 +221,9 @@ sharedLongestSecs: number, personalLongestSecs: number,
  */
 waitSecs: number | null, 
 /**
- * Wrong tries left before the session ends; 0 while it waits to end until an emergency of
- * the user not sent yet has gone (no more tries are taken).
+ * Wrong tries left before the session ends; 0 while it waits to end until what the
+ * logout would lose has gone (no more tries are taken): an emergency of the user not sent
+ * yet, or on a shared computer anything waiting to be sent.
  */
 triesLeft: number, 
 /**
@@ -230,7 +231,12 @@ triesLeft: number,
  * lock screen can say it has not reached the clinic (also after a restart, and as it
  * changes while locked). `None` when unlocked: the page has the message itself then.
  */
-unsentEmergency: UnsentEmergency | null, };
+unsentEmergency: UnsentEmergency | null, 
+/**
+ * Once the wrong tries ran out, while the session waits to end: what it waits for, as the
+ * lock screen says it in place of the unlock field (`lock::sentences::logout_pending`).
+ */
+logsOutWhen: string | null, };
 
 export type LoggedOut = { 
 /**
@@ -325,7 +331,11 @@ export type Settings = {
  * Show message text in native notifications (off: they name the sender only, so nothing
  * clinical shows on a lock screen).
  */
-showMessageContent: boolean, startOnLogin: boolean, };
+showMessageContent: boolean, startOnLogin: boolean, 
+/**
+ * How large the window draws everything (Settings, or Ctrl + and Ctrl -).
+ */
+textSize: TextSize, };
 
 export type Snapshot = { 
 /**
@@ -370,6 +380,8 @@ clinic: ClinicInfo | null,
 device: DeviceCheck, };
 
 export type Snippet = { text: string, highlights: Array<Highlight>, };
+
+export type TextSize = "normal" | "large" | "larger" | "largest";
 
 export type Tombstone = { by: UserId, at: string, };
 

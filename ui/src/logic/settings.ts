@@ -1,20 +1,38 @@
 // Settings defaults and normalisation of whatever the shell returns.
 
-import type { Role, Settings } from '../types';
+import type { Role, Settings, TextSize } from '../types';
 
-/** Private by default: notifications name the sender only; no autostart. */
+/** Private by default: notifications name the sender only; no autostart; the usual text size. */
 export const DEFAULT_SETTINGS: Settings = {
   showMessageContent: false,
   startOnLogin: false,
+  textSize: 'normal',
 };
+
+/** The text sizes, smallest first, with what the settings call them. */
+export const TEXT_SIZES: readonly { size: TextSize; label: string }[] = [
+  { size: 'normal', label: 'Normal' },
+  { size: 'large', label: 'Large' },
+  { size: 'larger', label: 'Larger' },
+  { size: 'largest', label: 'Largest' },
+];
+
+/** One step larger (`+1`) or smaller (`-1`) than `size`, staying within the sizes. */
+export function textSizeStep(size: TextSize, step: 1 | -1): TextSize {
+  const at = TEXT_SIZES.findIndex((t) => t.size === size);
+  const next = Math.min(Math.max(at + step, 0), TEXT_SIZES.length - 1);
+  return TEXT_SIZES[next].size;
+}
 
 /** Fills missing or malformed fields with defaults (an older shell may not know a field). */
 export function normalizeSettings(raw: unknown): Settings {
   const rec = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
   const bool = (v: unknown, d: boolean) => (typeof v === 'boolean' ? v : d);
+  const size = TEXT_SIZES.find((t) => t.size === rec.textSize)?.size ?? DEFAULT_SETTINGS.textSize;
   return {
     showMessageContent: bool(rec.showMessageContent, DEFAULT_SETTINGS.showMessageContent),
     startOnLogin: bool(rec.startOnLogin, DEFAULT_SETTINGS.startOnLogin),
+    textSize: size,
   };
 }
 

@@ -14,7 +14,13 @@ import {
   writtenTitle,
 } from './format';
 import { pageHasMore, shouldLoadOlder } from './paging';
-import { DEFAULT_SETTINGS, normalizeSettings, settingsSections, unsentWarning } from './settings';
+import {
+  DEFAULT_SETTINGS,
+  normalizeSettings,
+  settingsSections,
+  textSizeStep,
+  unsentWarning,
+} from './settings';
 import { statusTicks } from './status';
 
 describe('statusTicks', () => {
@@ -184,11 +190,20 @@ describe('paging trigger', () => {
 });
 
 describe('settings', () => {
-  it('defaults to private notifications and no autostart', () => {
+  it('defaults to private notifications, no autostart and the usual text size', () => {
     expect(DEFAULT_SETTINGS).toEqual({
       showMessageContent: false,
       startOnLogin: false,
+      textSize: 'normal',
     });
+  });
+
+  it('steps the text size within its range, and keeps a size it knows', () => {
+    expect(textSizeStep('normal', 1)).toBe('large');
+    expect(textSizeStep('normal', -1)).toBe('normal');
+    expect(textSizeStep('largest', 1)).toBe('largest');
+    expect(normalizeSettings({ textSize: 'larger' }).textSize).toBe('larger');
+    expect(normalizeSettings({ textSize: 'huge' }).textSize).toBe('normal');
   });
 
   it('fills missing and malformed fields with defaults', () => {

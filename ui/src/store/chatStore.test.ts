@@ -330,7 +330,7 @@ describe('emergencies and settings', () => {
     expect(fake.availability).toBe('DO_NOT_DISTURB');
     expect(store.getState().availability).toBe('DO_NOT_DISTURB');
     await store.updateSettings({ showMessageContent: true });
-    expect(fake.settings).toEqual({ showMessageContent: true, startOnLogin: false });
+    expect(fake.settings).toEqual({ showMessageContent: true, startOnLogin: false, textSize: 'normal' });
     await store.sendTestAlert();
     expect(fake.callsOf('send_test_alert')).toHaveLength(1);
   });

@@ -111,6 +111,11 @@ export class ChatStore {
    * must not go without its photo), forgotten at a lock and a sign-out like the page's drafts,
    * and never kept by the shell (the file is chosen again). */
   private stagedFiles = new Map<string, PickedFile>();
+  /** Her own presses told so far, the newest's conversation, and whether the next is opened
+   * (`raiseEmergency` with `open`). */
+  private pressesHeard = 0;
+  private lastPress: ConversationKey | null = null;
+  private openNextPress = false;
   /** Saves to the shell waiting for typing to pause, by draft key (`setDraft`). */
   private draftSaves = new Map<string, ReturnType<typeof setTimeout>>();
   /** The last save of each field on its way to the shell (`saveDraft` orders them). */
@@ -221,7 +226,11 @@ export class ChatStore {
     if (!snapshot.session) {
       const { loginError, serverPairingCode } = this.state;
       // The page's own error (a sign-in just refused) is newer than why the last session ended.
-      this.signedOut({ loginError: loginError ?? snapshot.ended, serverPairingCode });
+      this.signedOut({
+        loginError: loginError ?? snapshot.ended,
+        serverPairingCode,
+        settings: normalizeSettings(snapshot.settings),
+      });
       return;
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;
@@ -412,7 +421,8 @@ export class ChatStore {
     this.draftEpoch += 1;
     this.drafts.clear();
     this.stagedFiles.clear();
-    this.set({ ...initialState(), phase: 'login', ...fields });
+    // This computer's settings (the text size) are not the session's: they stay.
+    this.set({ ...initialState(), phase: 'login', settings: this.state.settings, ...fields });
   }
 
   /** The drafts the shell kept for `user`, back in their fields (a field written meanwhile keeps
@@ -541,10 +551,21 @@ export class ChatStore {
    * not, with the number to call (for the dialog, which keeps her words). Where the press stands
    * comes with the shell's `lock` events (the answer may arrive after a newer one, so it is not
    * applied). */
-  async raiseEmergency(content: string): Promise<string | null> {
+  /**
+   * A patient's emergency where the shell sends it (from the lock screen, or before a
+   * conversation is chosen). `open`: its conversation opens once it is queued, where her
+   * status line says whether it went (offline, refused) and the number to call.
+   */
+  async raiseEmergency(content: string, open = false): Promise<string | null> {
+    const heard = this.pressesHeard;
     try {
       // A wrong try's sentence stays: its wait and the tries left still hold.
       await this.backend.raiseEmergency(content);
+      if (open) {
+        // Its message may have been told before the answer, or comes after it.
+        if (this.pressesHeard > heard && this.lastPress) void this.select(this.lastPress);
+        else this.openNextPress = true;
+      }
       return null;
     } catch (err) {
       const call = emergencyNumber(this.state.clinic);
@@ -559,6 +580,16 @@ export class ChatStore {
       const e = BackendError.from(err);
       if (e.code === 'logged_out') this.signedOut({ loginError: e.message });
       else this.set({ lockError: e.message });
+    }
+  }
+
+  /** Her own press, not acknowledged yet, was told: noted, and opened when asked for. */
+  private heardPress(message: LocalMessage): void {
+    this.pressesHeard += 1;
+    this.lastPress = { patientId: message.patientId, doctorId: message.doctorId };
+    if (this.openNextPress) {
+      this.openNextPress = false;
+      void this.select(this.lastPress);
     }
   }
 
@@ -732,6 +763,7 @@ export class ChatStore {
     const me = this.state.session?.user;
     if (!me) return;
     const key = keyOf(message);
+    if (message.isEmergency && message.senderId === me.id && message.id === null) this.heardPress(message);
     this.set((s) => {
       const loaded = s.messages[key];
       // Only conversations already opened keep a list; others load it on select.

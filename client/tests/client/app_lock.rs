@@ -609,6 +609,41 @@ async fn five_wrong_tries_on_a_shared_pc_log_out_only_once_its_messages_went() {
     assert!(!cache.exists(), "a shared PC keeps no cache after logout");
 }
 
+/// A personal computer keeps its cache at logout: messages written offline wait there for her
+/// next sign-in, so the 5th wrong try logs out at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_tries_on_a_personal_pc_log_out_at_once_and_keep_its_messages() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let profile = tempfile::tempdir().unwrap();
+    let alice = signed_in(&url, profile.path(), "alice", &clock).await;
+    alice.set_lock_policy(Device::Personal, None).unwrap();
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    let session = Profile::new(profile.path())
+        .load_session()
+        .unwrap()
+        .unwrap();
+    let cache = Profile::new(profile.path()).cache_path(&session);
+    server.stop().await;
+    wait_until(&alice, "offline", || {
+        !matches!(alice.state(), ConnectionState::Online)
+    })
+    .await;
+    alice
+        .send(&conversation, &prefix("kept-for-later"), false)
+        .unwrap();
+    alice.lock_now().unwrap();
+    let mut last = None;
+    for wait in [0, 0, 0, 30, 60] {
+        clock.advance(Duration::from_secs(wait));
+        last = Some(alice.unlock("0000").await.unwrap());
+    }
+    assert_eq!(last, Some(Unlock::LogOut), "nothing here is lost by it");
+    assert!(cache.exists(), "her message waits in the cache");
+}
+
 /// A shared computer does not stay signed in for ever: 12 hours after the wrong tries ran out,
 /// the session ends though its messages could not go, and says they were deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,10 @@ export function NoConversation({ me }: { me: User }) {
   return (
     <section className="chat card chat-empty" data-testid="chat-empty">
       <div className="chat-empty-patient">
-        <p>Choose a doctor on the left to start chatting.</p>
+        {/* First, so a small window or a large text size never hides it. Once queued, its
+            conversation opens: her status line there says where it stands. */}
+        <EmergencyButton onSend={(text) => store.raiseEmergency(text, true)} />
+        <p>In an emergency, press it: your doctors are alerted at once.</p>
         {open && (
           <p
             className={`emergency-status tone-${open.state === 'ACKNOWLEDGED' ? 'acknowledged' : 'raised'}`}
@@ -43,9 +46,7 @@ export function NoConversation({ me }: { me: User }) {
             </button>
           </p>
         )}
-        <p>In an emergency, press this: your doctors are alerted at once.</p>
-        {/* Once queued, its conversation opens: her status line there says where it stands. */}
-        <EmergencyButton onSend={(text) => store.raiseEmergency(text, true)} />
+        <p>Choose a doctor on the left to start chatting.</p>
       </div>
     </section>
   );

@@ -372,6 +372,22 @@ describe('patient chat', () => {
     expect(screen.getByTestId('emergency-phone')).toHaveTextContent('+44 20 7946 0000');
   });
 
+  it('the conversation list holds still under the pointer, and takes the new order when it leaves', async () => {
+    const s = await renderApp(setup());
+    const list = await screen.findByTestId('conversation-list');
+    const order = () =>
+      within(list)
+        .getAllByRole('button')
+        .map((b) => b.getAttribute('data-testid'));
+    const before = order();
+    fireEvent.mouseEnter(list);
+    const reversed = [...s.fake.conversationList()].reverse();
+    act(() => s.fake.emit({ type: 'conversations', conversations: reversed }));
+    expect(order()).toEqual(before);
+    fireEvent.mouseLeave(list);
+    expect(order()).toEqual([...before].reverse());
+  });
+
   it('says why a picked or dropped file cannot be attached', async () => {
     const s = await renderApp(setup());
     await openChat(s.user, 'doc');

@@ -1,7 +1,8 @@
 // The left column: conversations (and contacts not yet talked to), emergencies first, with
 // online dots, unread counts and emergency badges.
 
-import { preview, sameKey } from '../logic/conversations';
+import { useState } from 'react';
+import { keepOrder, keyOf, preview, sameKey } from '../logic/conversations';
 import { formatShortDate, initials } from '../logic/format';
 import { useChat, usePeerStatus, useStore } from '../store/hooks';
 import type { Conversation, User } from '../types';
@@ -57,14 +58,22 @@ function ConversationItem({ c, me, selected }: { c: Conversation; me: User; sele
 export function ConversationList({ me }: { me: User }) {
   const conversations = useChat((s) => s.conversations);
   const active = useChat((s) => s.active);
+  // While the pointer is over the list its rows stay put (a click must open the row it aims at).
+  const [held, setHeld] = useState<string[] | null>(null);
+  const shown = held ? keepOrder(held, conversations) : conversations;
   const heading = me.role === 'PATIENT' ? 'Your doctors' : 'Patients';
   return (
     <nav className="sidebar card" aria-label={heading}>
       <h2 className="sidebar-title">{heading}</h2>
       {me.role === 'DOCTOR' && <PatientPicker />}
       {conversations.length === 0 && <p className="empty-hint">Nobody here yet.</p>}
-      <ul className="conversation-list">
-        {conversations.map((c) => (
+      <ul
+        className="conversation-list"
+        data-testid="conversation-list"
+        onMouseEnter={() => setHeld(conversations.map(keyOf))}
+        onMouseLeave={() => setHeld(null)}
+      >
+        {shown.map((c) => (
           <ConversationItem key={c.otherParty.id} c={c} me={me} selected={sameKey(active, c)} />
         ))}
       </ul>

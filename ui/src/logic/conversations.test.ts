@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DOCTOR, PATIENT, msg, sessionOf } from '../test/fixtures';
 import type { Conversation, Message } from '../types';
-import { keyOf, keyWith, preview, sameKey, totalUnread } from './conversations';
+import { keepOrder, keyOf, keyWith, preview, sameKey, totalUnread } from './conversations';
 
 describe('conversation keys', () => {
   it('are stable strings and compare by both ids', () => {
@@ -61,5 +61,16 @@ describe('the preview under a name', () => {
     );
     expect(preview(withLast(DOCTOR, null), patient)).toBe('Start a conversation');
     expect(preview(withLast(PATIENT, null), doctor)).toBe('No messages yet');
+  });
+});
+
+describe('the order held under the pointer', () => {
+  const row = (doctorId: string) => ({ patientId: PATIENT.id, doctorId }) as unknown as Conversation;
+  it("keeps the rows where they were, new ones after them in the core's order", () => {
+    const held = ['a', 'b', 'c'].map((d) => keyOf(row(d)));
+    const next = ['c', 'n1', 'a', 'n2', 'b'].map(row);
+    expect(keepOrder(held, next).map((c) => c.doctorId)).toEqual(['a', 'b', 'c', 'n1', 'n2']);
+    // A row gone is gone.
+    expect(keepOrder(held, ['b', 'a'].map(row)).map((c) => c.doctorId)).toEqual(['a', 'b']);
   });
 });

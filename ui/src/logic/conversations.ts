@@ -1,4 +1,5 @@
-// Conversation keys. The list itself (order, unread counts) comes whole from the client core.
+// Conversation keys. The list itself (order, unread counts) comes whole from the client core;
+// the page holds its order only while the pointer is over it (`keepOrder`).
 
 import type { Contact, Conversation, ConversationKey, User } from '../types';
 
@@ -16,6 +17,18 @@ export function keyWith(me: User, other: Contact): ConversationKey {
   return me.role === 'PATIENT'
     ? { patientId: me.id, doctorId: other.id }
     : { patientId: other.id, doctorId: me.id };
+}
+
+/**
+ * `next` in the order the rows had when the pointer came over the list (`held`, their keys),
+ * so a message arriving does not move a row away from under a click; rows new since go after
+ * them. The core's order comes back when the pointer leaves.
+ */
+export function keepOrder(held: readonly string[], next: readonly Conversation[]): Conversation[] {
+  const at = new Map(held.map((k, i) => [k, i]));
+  const place = (c: Conversation) => at.get(keyOf(c)) ?? held.length;
+  // A stable sort: new rows keep the core's order among themselves.
+  return [...next].sort((a, b) => place(a) - place(b));
 }
 
 /** Messages to me not read yet, in every conversation (the tray's count too). */

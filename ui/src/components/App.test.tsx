@@ -386,6 +386,12 @@ describe('patient chat', () => {
     expect(order()).toEqual(before);
     fireEvent.mouseLeave(list);
     expect(order()).toEqual([...before].reverse());
+    // Held again under the pointer, and let go when the window loses the focus.
+    fireEvent.mouseEnter(list);
+    act(() => s.fake.emit({ type: 'conversations', conversations: [...reversed].reverse() }));
+    expect(order()).toEqual([...before].reverse());
+    act(() => void window.dispatchEvent(new Event('blur')));
+    expect(order()).toEqual(before);
   });
 
   it('says why a picked or dropped file cannot be attached', async () => {

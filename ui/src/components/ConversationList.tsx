@@ -1,7 +1,7 @@
 // The left column: conversations (and contacts not yet talked to), emergencies first, with
 // online dots, unread counts and emergency badges.
 
-import { useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { keepOrder, keyOf, preview, sameKey } from '../logic/conversations';
 import { formatShortDate, initials } from '../logic/format';
 import { useChat, usePeerStatus, useStore } from '../store/hooks';
@@ -55,12 +55,38 @@ function ConversationItem({ c, me, selected }: { c: Conversation; me: User; sele
   );
 }
 
+/** How long after the pointer last moved over the list its order is still held. */
+const HOLD_AFTER_MOVE_MS = 10_000;
+
 export function ConversationList({ me }: { me: User }) {
   const conversations = useChat((s) => s.conversations);
   const active = useChat((s) => s.active);
-  // While the pointer is over the list its rows stay put (a click must open the row it aims at).
+  // While the pointer is over the list its rows stay put (a click must open the row it aims at);
+  // not once the window is left, nor long after the pointer last moved (a pointer parked there
+  // must not keep new rows at the end for good).
   const [held, setHeld] = useState<string[] | null>(null);
   const shown = held ? keepOrder(held, conversations) : conversations;
+  const idle = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const release = useCallback(() => {
+    clearTimeout(idle.current);
+    setHeld(null);
+  }, []);
+  const moved = () => {
+    // Back over it after a release: the rows hold still again from here.
+    if (!held) setHeld(conversations.map(keyOf));
+    clearTimeout(idle.current);
+    idle.current = setTimeout(release, HOLD_AFTER_MOVE_MS);
+  };
+  useEffect(() => {
+    const hidden = () => document.visibilityState === 'hidden' && release();
+    window.addEventListener('blur', release);
+    document.addEventListener('visibilitychange', hidden);
+    return () => {
+      window.removeEventListener('blur', release);
+      document.removeEventListener('visibilitychange', hidden);
+      clearTimeout(idle.current);
+    };
+  }, [release]);
   const heading = me.role === 'PATIENT' ? 'Your doctors' : 'Patients';
   return (
     <nav className="sidebar card" aria-label={heading}>
@@ -70,8 +96,9 @@ export function ConversationList({ me }: { me: User }) {
       <ul
         className="conversation-list"
         data-testid="conversation-list"
-        onMouseEnter={() => setHeld(conversations.map(keyOf))}
-        onMouseLeave={() => setHeld(null)}
+        onMouseEnter={moved}
+        onMouseMove={moved}
+        onMouseLeave={release}
       >
         {shown.map((c) => (
           <ConversationItem key={c.otherParty.id} c={c} me={me} selected={sameKey(active, c)} />

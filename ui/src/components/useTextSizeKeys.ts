@@ -10,15 +10,19 @@ export function useTextSizeKeys(): void {
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (!e.ctrlKey || e.altKey || e.metaKey) return;
+      // Before the first snapshot the page holds the defaults, not this computer's settings:
+      // saving them now would overwrite the others.
+      if (store.getState().phase === 'starting') return;
       const now = store.getState().settings.textSize;
-      const next =
-        e.key === '+' || e.key === '='
-          ? textSizeStep(now, 1)
-          : e.key === '-'
-            ? textSizeStep(now, -1)
-            : e.key === '0'
-              ? 'normal'
-              : null;
+      // By the character, or by the key's place (other keyboard layouts, the number pad).
+      const is = (keys: string[], codes: string[]) => keys.includes(e.key) || codes.includes(e.code);
+      const next = is(['+', '='], ['Equal', 'NumpadAdd'])
+        ? textSizeStep(now, 1)
+        : is(['-'], ['Minus', 'NumpadSubtract'])
+          ? textSizeStep(now, -1)
+          : is(['0'], ['Digit0', 'Numpad0'])
+            ? 'normal'
+            : null;
       if (next === null) return;
       e.preventDefault();
       if (next !== now) void store.updateSettings({ textSize: next });

@@ -1029,12 +1029,14 @@ export class ChatStore {
   // ---- settings and misc ----
 
   async updateSettings(patch: Partial<Settings>): Promise<void> {
-    const wanted = { ...this.state.settings, ...patch };
+    const before = this.state.settings;
+    const wanted = { ...before, ...patch };
     this.set({ settings: wanted });
     try {
       this.set({ settings: normalizeSettings(await this.backend.setSettings(wanted)) });
     } catch (err) {
-      this.set({ notice: `Could not save settings: ${describe(err)}` });
+      // Not saved, so not in effect: the page shows what is.
+      this.set({ settings: before, notice: `Could not save settings: ${describe(err)}` });
     }
   }
 

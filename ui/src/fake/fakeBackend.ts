@@ -1225,35 +1225,22 @@ export class FakeBackend implements Backend {
   /** As the shell after the wrong tries ran out: the session ends once nothing it would lose waits. */
   private endIfTriesRanOut(): void {
     if (!this.session || !this.lock.locked || this.lock.triesLeft > 0 || this.logoutWouldLose()) return;
-    if (!this.pressedWhenTriesRanOut) {
-      // As `lock::logged_out_after_tries` when no press waited: messages went, or none waited.
-      this.session = null;
-      this.lock = { ...UNLOCKED };
-      this.pin = null;
-      this.emit({
-        type: 'session',
-        session: null,
-        reason: 'Too many wrong tries to unlock: you were logged out.',
-      });
-      return;
-    }
-    // As `lock::logged_out_after_tries`: what became of a press the clinic refused.
+    // As `lock::logged_out_after_tries`: what became of a press (none waited: messages went).
     const refused = this.lockStatus().unsentEmergency?.status === 'FAILED';
     const fate =
       this.lock.device === 'shared'
         ? "was deleted with this computer's messages"
         : 'was refused: after signing in, open it and press Retry';
     const call = this.clinic?.emergencyPhone ?? 'your local emergency number';
+    const reason = !this.pressedWhenTriesRanOut
+      ? 'Too many wrong tries to unlock: you were logged out.'
+      : refused
+        ? `Too many wrong tries to unlock: you were logged out. Your emergency had not reached the clinic and ${fate}: if you need help now, call ${call}.`
+        : 'Too many wrong tries to unlock: you were logged out once your emergency had reached the clinic.';
     this.session = null;
     this.lock = { ...UNLOCKED };
     this.pin = null;
-    this.emit({
-      type: 'session',
-      session: null,
-      reason: refused
-        ? `Too many wrong tries to unlock: you were logged out. Your emergency had not reached the clinic and ${fate}: if you need help now, call ${call}.`
-        : 'Too many wrong tries to unlock: you were logged out once your emergency had reached the clinic.',
-    });
+    this.emit({ type: 'session', session: null, reason });
   }
 
   /** The lock changed (as the shell says it with a `lock` event). */

@@ -63,14 +63,18 @@ impl Refusal {
                 sentence: "The file to send can no longer be read on this computer.".to_owned(),
                 transient: false,
             },
-            ClientError::Server { code, .. } => Self {
+            ClientError::Server { code, message, .. } => Self {
                 code: code.as_str().to_owned(),
-                sentence: if *code == ErrorCode::RequestTimeout {
-                    "The file did not reach the server in time: the connection is slow or keeps \
-                     stopping."
-                        .to_owned()
-                } else {
-                    "The server could not take the file.".to_owned()
+                sentence: match code {
+                    ErrorCode::RequestTimeout => "The file did not reach the server in time: the \
+                                                  connection is slow or keeps stopping."
+                        .to_owned(),
+                    // Its own words say which limit (the day's allowance, uploads too close
+                    // together) and when to try again.
+                    ErrorCode::RateLimited => {
+                        format!("The server takes no more files for now: {}.", tidy(message))
+                    }
+                    _ => "The server could not take the file.".to_owned(),
                 },
                 transient: true,
             },
@@ -142,6 +146,16 @@ mod tests {
             quiet.parked_sentence(5),
             "The file did not reach the server in time: the connection is slow or keeps \
              stopping. Tried 5 times; press Retry to try again."
+        );
+        let spent = Refusal::of_upload(&ClientError::Server {
+            status: 429,
+            code: ErrorCode::RateLimited,
+            message: "over your upload allowance of 500 MiB a day; try again later".into(),
+        });
+        assert_eq!(
+            spent.parked_sentence(5),
+            "The server takes no more files for now: over your upload allowance of 500 MiB a \
+             day; try again later. Tried 5 times; press Retry to try again."
         );
         let missing = Refusal::of_upload(&ClientError::Io(std::io::Error::other("gone")));
         assert_eq!(missing.code, "file_missing");

@@ -440,8 +440,8 @@ async fn chat_and_receipts(w: &World) -> Result<()> {
     Ok(())
 }
 
-/// An image and a PDF through the native file dialog; a file the server refuses is parked on
-/// its bubble with Retry and Discard, and the conversation goes on.
+/// An image and a PDF through the native file dialog; a file the server refuses for its kind is
+/// parked on its bubble with Discard, one it refuses for now with Retry, which sends it.
 async fn attachments(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
     signed_in(w, &app, "alice").await?;
@@ -493,30 +493,57 @@ async fn attachments(w: &World) -> Result<()> {
             .any(|(t, _)| t.contains("The server does not accept this kind of file."))
     })
     .await?;
-    app.wait_css(&format!("{parked} [data-testid=message-retry]"))
+    // The same file would be refused again: Discard is offered, Retry is not.
+    app.wait_css(&format!("{parked} [data-testid=message-discard]"))
         .await?;
-    w.shot(&app, "failed-retry", false).await?;
-    // Retry sends it again (and it is parked again); Discard removes it.
-    click_css(&app, &format!("{parked} [data-testid=message-retry]")).await?;
-    // The bubble shows FAILED until the retry lands, so wait for the app's own record of
-    // it: the retry answered, then the message parked again (a Discard in between is rightly
-    // refused, since the send may be on its way).
-    app.wait_script(
-        "the retried send to be parked again",
-        r#"const t = window.__CLINIC_TRANSCRIPT__ || [];
-           const i = t.findLastIndex(l => l.kind === 'call' && l.command === 'retry_message');
-           return i >= 0 && 'ok' in t[i] && t.slice(i + 1).some(l =>
-             l.kind === 'event' && l.event.type === 'message' && l.event.message.status === 'FAILED');"#,
-    )
-    .await?;
-    app.wait_css(parked)
-        .await
-        .context("parked again after Retry")?;
+    let retry = app
+        .script(&format!(
+            "return document.querySelector({:?}) !== null;",
+            format!("{parked} [data-testid=message-retry]")
+        ))
+        .await?;
+    if retry != Value::Bool(false) {
+        bail!("Retry offered for a file the server refuses for its kind");
+    }
     click_css(&app, &format!("{parked} [data-testid=message-discard]")).await?;
     app.wait_until(parked, "the discarded bubble to go", |found| {
         found.is_empty()
     })
     .await?;
+
+    // A refusal for now (her day's upload allowance spent, as the restarted server counts it):
+    // tried a few times, parked with Retry, which sends it once the server takes files again.
+    let (addr, data_dir) = w.kill_server()?;
+    w.restart_server_with(addr, &data_dir, &["--upload-quota-bytes", "1"])?;
+    let later = w.tmp.path().join("referral.pdf");
+    std::fs::write(&later, MINIMAL_PDF)?;
+    attach(&app, later, "The referral.").await?;
+    let waiting =
+        "[data-testid=message][data-mine=true][data-status=FAILED][data-error-code=rate_limited]";
+    app.wait_css(&format!("{waiting} [data-testid=message-retry]"))
+        .await
+        .context("the file refused for now is parked with Retry")?;
+    w.shot(&app, "failed-retry", false).await?;
+    let (addr, data_dir) = w.kill_server()?;
+    w.restart_server(addr, &data_dir)?;
+    app.wait_attr("connection-state", "data-state", "online")
+        .await
+        .context("back online")?;
+    click_css(&app, &format!("{waiting} [data-testid=message-retry]")).await?;
+    app.wait_until(MY_SETTLED, "the retried file sent", |found| {
+        found.iter().any(|(t, _)| t.contains("The referral."))
+    })
+    .await?;
+    let history = w.patel.wait_history("alice", "the retried file", |h| {
+        h.iter().any(|m| m["fileName"] == "referral.pdf")
+    })?;
+    let copies = history
+        .iter()
+        .filter(|m| m["fileName"] == "referral.pdf")
+        .count();
+    if copies != 1 {
+        bail!("the retried file arrived {copies} times");
+    }
     w.close(app).await?;
     drop(driver);
     Ok(())
@@ -590,7 +617,17 @@ impl World {
 
     /// Starts the server killed by [`World::kill_server`] again, on the same address.
     fn restart_server(&self, addr: std::net::SocketAddr, data_dir: &Path) -> Result<()> {
-        let server = Server::start(data_dir, &addr.to_string())?;
+        self.restart_server_with(addr, data_dir, &[])
+    }
+
+    /// Like [`World::restart_server`], with more `serve` flags.
+    fn restart_server_with(
+        &self,
+        addr: std::net::SocketAddr,
+        data_dir: &Path,
+        serve_args: &[&str],
+    ) -> Result<()> {
+        let server = Server::start_with(data_dir, &addr.to_string(), serve_args)?;
         *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
         Ok(())
     }

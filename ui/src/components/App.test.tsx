@@ -229,24 +229,26 @@ describe('patient chat', () => {
     expect(screen.getAllByTestId('message')[2]).toHaveAttribute('data-status', 'SENT');
   });
 
-  it('a FAILED message shows its error with Retry and Discard', async () => {
+  it('a FAILED message shows its error with Retry and Discard, and no Retry where it cannot help', async () => {
     const failed = msg({
       seq: null,
       status: 'FAILED',
-      error: 'Attachment too large',
-      errorCode: 'too_large',
+      error: 'The clinic server is busy',
+      errorCode: 'unavailable',
     });
     const s = await renderApp(setup({ messages: [failed] }));
     await openChat(s.user, 'doc');
     const bubble = await screen.findByTestId('message');
     expect(bubble).toHaveAttribute('data-status', 'FAILED');
-    expect(bubble).toHaveTextContent('Attachment too large');
+    expect(bubble).toHaveTextContent('The clinic server is busy');
     await s.user.click(within(bubble).getByTestId('message-retry'));
     expect(s.fake.callsOf('retry_message')).toEqual([{ clientId: failed.clientId }]);
     expect(await screen.findByTestId('message')).toHaveAttribute('data-status', 'SENDING');
     act(() => s.fake.fail(failed.clientId, 'Attachment too large', 'too_large'));
     const again = await screen.findByTestId('message');
     expect(again).toHaveAttribute('data-error-code', 'too_large');
+    // The same file would be refused again: only Discard is offered.
+    expect(within(again).queryByTestId('message-retry')).toBeNull();
     await s.user.click(within(again).getByTestId('message-discard'));
     await waitFor(() => expect(screen.queryByTestId('message')).toBeNull());
   });

@@ -6,6 +6,7 @@ import { memo, useCallback, useEffect, useState } from 'react';
 import { sameKey } from '../logic/conversations';
 import { fileKind, formatDateTime, formatTime, writtenShort, writtenTitle } from '../logic/format';
 import { canEdit, canTakeBackMisdirected, canUnsend, unsendLabel } from '../logic/messageChanges';
+import { retryCanHelp } from '../logic/messages';
 import { useChat, useStore } from '../store/hooks';
 import type { LocalMessage } from '../types';
 import { FilePreview } from './FilePreview';
@@ -175,14 +176,16 @@ export const MessageBubble = memo(function MessageBubble({
         {failed && (
           <div className="bubble-failed" role="alert">
             <span>{message.error ?? 'Not sent'}</span>
-            <button
-              type="button"
-              className="link-button"
-              data-testid="message-retry"
-              onClick={() => void store.retry(message.clientId)}
-            >
-              Retry
-            </button>
+            {retryCanHelp(message) && (
+              <button
+                type="button"
+                className="link-button"
+                data-testid="message-retry"
+                onClick={() => void store.retry(message.clientId)}
+              >
+                Retry
+              </button>
+            )}
             <button
               type="button"
               className="link-button"

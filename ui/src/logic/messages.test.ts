@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { msg } from '../test/fixtures';
-import { compareMessages, hasUnread, mergeMessages, mergeStatus, oldestSeq, upsertMessage } from './messages';
+import {
+  compareMessages,
+  hasUnread,
+  mergeMessages,
+  mergeStatus,
+  oldestSeq,
+  retryCanHelp,
+  upsertMessage,
+} from './messages';
 
 describe('upsertMessage', () => {
   it('inserts new messages in seq order, pending ones last', () => {
@@ -115,5 +123,18 @@ describe('identity', () => {
       ['d1', 'READ'],
       ['p1', 'SENDING'],
     ]);
+  });
+});
+
+describe('Retry', () => {
+  it('is offered where trying again can help, and always for an emergency', () => {
+    const parked = (errorCode: string | null, isEmergency = false) =>
+      msg({ seq: null, status: 'FAILED', errorCode, isEmergency });
+    expect(retryCanHelp(parked('unavailable'))).toBe(true);
+    expect(retryCanHelp(parked('rate_limited'))).toBe(true);
+    expect(retryCanHelp(parked(null))).toBe(true);
+    for (const code of ['unsupported_media_type', 'too_large', 'bad_request'])
+      expect(retryCanHelp(parked(code))).toBe(false);
+    expect(retryCanHelp(parked('bad_request', true))).toBe(true);
   });
 });

@@ -109,3 +109,15 @@ export function removeMessage(
 ): LocalMessage[] {
   return list.filter((m) => !(m.senderId === sender && m.clientId === clientId));
 }
+
+/** Refusals the same send gets again whatever the time: what it holds is not accepted. */
+const FOR_GOOD = new Set(['unsupported_media_type', 'too_large', 'bad_request']);
+
+/**
+ * Whether Retry can help a send parked after a refusal: not when the server refused what it
+ * holds (a file's type or size, a malformed text); always for an emergency, which never loses a
+ * way to be sent again.
+ */
+export function retryCanHelp(m: LocalMessage): boolean {
+  return m.isEmergency || !FOR_GOOD.has(m.errorCode ?? '');
+}

@@ -109,7 +109,12 @@ pub fn run() {
         .setup(|app| {
             let handle = app.handle().clone();
             app.manage(Desktop::new(&handle));
+            // The window is created hidden and shown once its text size is set, so that its
+            // first frame is drawn at that size.
             settings::apply_text_size(&handle, handle.state::<Desktop>().settings().text_size);
+            if let Some(window) = handle.get_webview_window("main") {
+                window.show()?;
+            }
             app.manage(tray::TrayMemory::default());
             app.manage(notify::Rung::default());
             app.manage(notify::Probing::default());

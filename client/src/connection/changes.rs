@@ -1,27 +1,55 @@
 //! Our unsends and edits worked over a live socket: every queued change is sent once per
 //! socket, in the order it was made, after catch-up; the server's `message:updated` with its
 //! clientId settles it, a refusal drops it with a notice on the message (it stays as it was).
-//! A change refused only for now (busy server) is sent again on the next connection.
+//! A change refused only for now (a busy server) is sent again on the same socket after a
+//! growing wait (the send queue's, at most its cap), and on the next connection.
 
 use super::{Conn, Step, failed};
 use crate::cache::ChangeBody;
 use clinic_protocol::{ClientId, ErrorCode, Message, Role};
+use std::collections::{HashMap, HashSet};
+use tokio::time::Instant;
+
+/// The queued changes on one socket: sent and not answered yet, or waiting to be sent again.
+#[derive(Debug, Default)]
+pub(super) struct Changes {
+    sent: HashSet<ClientId>,
+    /// Refused for now: how many times, and not before when it goes again.
+    again: HashMap<ClientId, (u32, Instant)>,
+}
+
+impl Changes {
+    fn settled(&mut self, client_id: &ClientId) {
+        self.sent.remove(client_id);
+        self.again.remove(client_id);
+    }
+}
 
 impl Conn {
-    /// Sends every queued change not yet sent on this socket.
+    /// Sends every queued change not yet sent on this socket, unless its wait after a refusal
+    /// for now has not run out (then the lanes' next wake-up is no later than its end).
     pub(super) async fn send_changes(&mut self) -> Step {
         let queued = self.shared.cache.queued_changes().map_err(failed)?;
+        let now = Instant::now();
         for change in queued {
-            if self.changes_sent.insert(change.client_id.clone()) {
-                self.send(&change.frame()).await?;
+            if self.changes.sent.contains(&change.client_id) {
+                continue;
             }
+            if let Some(&(_, at)) = self.changes.again.get(&change.client_id)
+                && at > now
+            {
+                self.lanes.retry_at = Some(self.lanes.retry_at.map_or(at, |r| r.min(at)));
+                continue;
+            }
+            self.changes.sent.insert(change.client_id.clone());
+            self.send(&change.frame()).await?;
         }
         Ok(())
     }
 
     /// `message:updated` answering our change `client_id`.
     pub(super) fn change_answered(&mut self, client_id: &ClientId, message: Message) -> Step {
-        self.changes_sent.remove(client_id);
+        self.changes.settled(client_id);
         let shared = &self.shared;
         let changed = shared
             .cache
@@ -40,10 +68,24 @@ impl Conn {
         why: &str,
     ) -> Step {
         if code.is_transient() {
-            tracing::info!("change {client_id} refused for now ({code:?}): {why}");
+            // Answered: it may go again, after a wait that grows with each refusal.
+            self.changes.sent.remove(client_id);
+            let attempts = self
+                .changes
+                .again
+                .get(client_id)
+                .map_or(1, |(n, _)| n.saturating_add(1));
+            let wait = self.shared.tuning.send_retry.after(attempts);
+            let at = Instant::now() + wait;
+            self.changes.again.insert(client_id.clone(), (attempts, at));
+            self.lanes.retry_at = Some(self.lanes.retry_at.map_or(at, |r| r.min(at)));
+            tracing::info!(
+                "change {client_id} refused for now ({code:?}): {why}; attempt {attempts}, next \
+                 in {wait:?}"
+            );
             return Ok(());
         }
-        self.changes_sent.remove(client_id);
+        self.changes.settled(client_id);
         let shared = &self.shared;
         let kind = shared
             .cache

@@ -185,8 +185,9 @@ struct Conn {
     delivered: receipts::Delivered,
     synced: bool,
     last_heard: Instant,
-    /// Queued changes (unsend, edit) sent on this socket and not yet answered.
-    changes_sent: std::collections::HashSet<clinic_protocol::ClientId>,
+    /// Queued changes (unsend, edit) sent on this socket and not yet answered, or waiting to go
+    /// again after a refusal for now.
+    changes: changes::Changes,
 }
 
 impl Conn {
@@ -219,7 +220,7 @@ impl Conn {
             delivered: receipts::Delivered::default(),
             synced: false,
             last_heard: Instant::now(),
-            changes_sent: std::collections::HashSet::new(),
+            changes: changes::Changes::default(),
         };
         conn.send(&ClientFrame::Authenticate {
             token: shared.token.clone(),

@@ -85,6 +85,8 @@ impl Conn {
         if !self.synced {
             return Ok(());
         }
+        // The next wake-up is found again below, from the changes and the lanes' heads.
+        self.lanes.retry_at = None;
         // Unsends and edits travel beside the lanes: they only name messages the server has.
         self.send_changes().await?;
         // Before the heads are read: a lane freed here is looked at with what its queue holds.
@@ -95,7 +97,6 @@ impl Conn {
             .queue_heads(self.shared.me())
             .map_err(failed)?;
         let now = Instant::now();
-        self.lanes.retry_at = None;
         let mut sends = Vec::new();
         for entry in heads {
             if self.lanes.busy(&entry.lane) {

@@ -3,14 +3,14 @@
 //! again when its connection drops); a send the server always refuses is retried on the same
 //! socket, then parked with its reason while later sends go through, without reconnecting; an
 //! upload the server abandons on a quiet line is sent again; a refused emergency is tried until
-//! it is taken.
+//! it is taken; an unsend or an edit refused for now goes again on the same socket.
 
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
 
 use clinic_client::{Client, ClientEvent};
-use clinic_protocol::{ConversationKey, MessageStatus};
+use clinic_protocol::{ConversationKey, MessageId, MessageStatus};
 use common::proxy::Proxy;
 use common::*;
 use std::time::{Duration, Instant};
@@ -188,6 +188,55 @@ async fn an_upload_the_server_abandons_on_a_quiet_line_is_sent_again() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].file_size, Some(4 * 1024 * 1024));
     alice.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsend_and_an_edit_refused_for_now_go_again_on_the_same_socket() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
+    let alice = online(&proxy.url(), profile.path(), "alice").await;
+    let with_patel = alice.conversation_with("dr.patel").unwrap();
+    let tag = prefix("busy");
+    let (to_unsend, to_edit) = (format!("{tag} take back"), format!("{tag} to correct"));
+    for text in [&to_unsend, &to_edit] {
+        alice.send(&with_patel, text, false).unwrap();
+    }
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    let id_of = |text: &str| {
+        alice
+            .history(&with_patel, 50, None)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.content == text)
+            .and_then(|m| m.id)
+            .unwrap()
+    };
+    let (unsend_id, edit_id) = (id_of(&to_unsend), id_of(&to_edit));
+
+    // The server is busy for the first three changes it is sent; the socket stays up.
+    proxy.refuse_changes(3);
+    alice.unsend(&unsend_id, None, false).unwrap();
+    let corrected = format!("{tag} corrected");
+    alice.edit(&edit_id, &corrected).unwrap();
+    wait_until(&alice, "both changes settled here", || {
+        let history = alice.history(&with_patel, 50, None).unwrap();
+        let by_id = |id: &MessageId| history.iter().find(|m| m.id.as_ref() == Some(id)).unwrap();
+        history
+            .iter()
+            .all(|m| m.pending_change.is_none() && m.change_notice.is_none())
+            && by_id(&unsend_id).retracted.is_some()
+            && by_id(&edit_id).content == corrected
+    })
+    .await;
+    let stored = server_messages(&server.url(), "alice", &with_patel).await;
+    let by_id = |id: &MessageId| stored.iter().find(|m| &m.id == id).unwrap();
+    assert!(by_id(&unsend_id).retracted.is_some());
+    assert_eq!(by_id(&edit_id).content, corrected);
+    let frames = proxy.client_frames("message:retract") + proxy.client_frames("message:edit");
+    assert_eq!(frames, 5, "three refused, then each once");
+    assert_eq!(proxy.ws_connections(), 1, "no reconnect");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

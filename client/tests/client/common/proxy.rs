@@ -4,7 +4,8 @@
 //! on request: it takes the request and never reads on, until the test drops those connections;
 //! or letting the server see an upload's first bytes and then nothing more, so that the server
 //! abandons it) and WebSocket frame by frame (counting connections and frame types, answering chosen sends
-//! with `error internal` itself, holding the server's frames back).
+//! with `error internal` and changes with `error unavailable` itself, holding the server's frames
+//! back).
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
@@ -85,6 +86,8 @@ struct Rules {
     /// Wakes the stalled uploads to drop their connections.
     drop_stalled: Notify,
     refuse_marker: Mutex<Option<String>>,
+    /// Unsends and edits still to answer with `error unavailable` (counting down).
+    refuse_changes: AtomicUsize,
     hold_server_frames: AtomicBool,
     released: Notify,
     ws_connections: AtomicUsize,
@@ -171,6 +174,12 @@ impl Proxy {
     }
 
     /// Lets every send through again.
+    /// Answers the next `n` unsends and edits (`message:retract`, `message:edit`) with `error
+    /// unavailable` itself, as a busy server does.
+    pub fn refuse_changes(&self, n: usize) {
+        self.rules.refuse_changes.store(n, Ordering::SeqCst);
+    }
+
     pub fn stop_refusing(&self) {
         *self.rules.refuse_marker.lock().unwrap() = None;
     }
@@ -336,6 +345,19 @@ async fn relay_ws(client: impl AsyncRead + AsyncWrite + Unpin, route: Arc<Route>
                     let refusal = serde_json::json!({
                         "type": "error", "code": "internal",
                         "message": "database is locked", "clientId": value["clientId"],
+                    });
+                    let _ = answers_tx.send(Ws::text(refusal.to_string()));
+                    continue;
+                }
+                if (kind == "message:retract" || kind == "message:edit")
+                    && up_rules
+                        .refuse_changes
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                {
+                    let refusal = serde_json::json!({
+                        "type": "error", "code": "unavailable",
+                        "message": "the server is busy; try again", "clientId": value["clientId"],
                     });
                     let _ = answers_tx.send(Ws::text(refusal.to_string()));
                     continue;

@@ -81,8 +81,9 @@ pub enum ClientError {
     /// At login: nothing usable answered at the address (refused, unknown name, no answer in
     /// time). `why` says which, in words.
     #[error(
-        "Could not reach the clinic server at {address}: {why}. Check the address and port, \
-         that this computer is on the clinic's network, and that the clinic server is running."
+        "Could not reach the clinic server at {address}: {why}. Check the address and the port \
+         your clinic gave you, and this computer's connection (at home, to the internet; at the \
+         clinic, to its network). If both are right, the server may be down: tell the clinic."
     )]
     Unreachable { address: String, why: String },
     /// At login: something answered, but not a clinic server (e.g. a web page). Its body is

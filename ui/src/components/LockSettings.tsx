@@ -67,10 +67,12 @@ export function LockSettings() {
           onChange={(e) => void store.setLockPolicy(e.target.value as Device, null)}
         >
           <option value="shared">
-            Shared ({sharedMost} {sharedMost === 1 ? 'minute' : 'minutes'} at most; logout clears it)
+            Used by others too: locks within {sharedMost} {sharedMost === 1 ? 'minute' : 'minutes'}; signing
+            out removes my messages from it
           </option>
           <option value="personal">
-            Only mine ({personalMost} {personalMost === 1 ? 'minute' : 'minutes'} at most)
+            Mine alone: locks within {personalMost} {personalMost === 1 ? 'minute' : 'minutes'}; signing out
+            keeps my messages on it
           </option>
         </select>
       </label>

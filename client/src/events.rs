@@ -125,6 +125,12 @@ pub enum ClientEvent {
         code: ErrorCode,
         message: String,
     },
+    /// Something on this computer keeps the client from doing all it should, in a sentence
+    /// (`code` is stable: `diskFull`).
+    Warning {
+        code: String,
+        message: String,
+    },
     /// What this device should ring for now (see the attention policy); empty: quiet.
     Alarm {
         alerting: bool,

@@ -30,6 +30,9 @@ pub struct Tuning {
     pub typing_timeout: Duration,
     /// Capacity of the event broadcast; slower receivers see `Lagged`.
     pub event_capacity: usize,
+    /// Free space the profile's disk keeps: below it, catching up asks the server for no more
+    /// pages (a server sending page after page, a broken or hostile one, cannot fill the disk).
+    pub disk_reserve: u64,
 }
 
 impl Default for Tuning {
@@ -44,6 +47,7 @@ impl Default for Tuning {
             delivered_delay: Duration::from_millis(500),
             typing_timeout: Duration::from_secs(6),
             event_capacity: 4096,
+            disk_reserve: 512 * 1024 * 1024,
         }
     }
 }
@@ -122,6 +126,12 @@ impl Shared {
             lock_policy: Mutex::new(lock_policy),
             profile_dir,
         })
+    }
+
+    /// Whether the profile's disk has less free space than it keeps (unknown: no).
+    pub(crate) fn disk_low(&self) -> Option<u64> {
+        crate::profile::free_bytes(&self.profile_dir)
+            .filter(|&free| free < self.tuning.disk_reserve)
     }
 
     pub(crate) fn me(&self) -> &UserId {

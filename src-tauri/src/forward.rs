@@ -184,6 +184,10 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, client: &Client, event: ClientEvent)
                 message,
             }
         }
+        ClientEvent::Warning { code, message } => {
+            tracing::warn!("{code}: {message}");
+            UiEvent::Notice { code, message }
+        }
         ClientEvent::Alarm { alerting, ringing } => {
             crate::notify::sync_alarm(app, &ringing);
             refresh_tray(app, client);

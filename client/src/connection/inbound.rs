@@ -147,12 +147,30 @@ impl Conn {
                     shared.emergency_changed(emergency).map_err(failed)?;
                 }
                 // A "more" whose cursor did not move would be asked for again and again.
-                let more = page.has_more && page.cursor > asked;
+                let mut more = page.has_more && page.cursor > asked;
                 if page.has_more && !more {
                     tracing::warn!(
                         "the server said more was to come without moving the cursor past {}",
                         asked.0
                     );
+                }
+                // The rest waits for room, from this cursor at the next connection; messages
+                // that come live are still taken (emergencies above all).
+                if more && let Some(free) = shared.disk_low() {
+                    more = false;
+                    tracing::warn!(
+                        free,
+                        "the disk is nearly full: no more sync pages asked for"
+                    );
+                    shared.emit(ClientEvent::Warning {
+                        code: "diskFull".to_owned(),
+                        message: format!(
+                            "This computer's disk is nearly full ({} MiB free): older messages \
+                             were not all fetched. New ones still arrive; free some space, and \
+                             the rest is fetched at the next connection.",
+                            free / (1024 * 1024)
+                        ),
+                    });
                 }
                 if more {
                     // One page per request: ask for the next one from where this one ended.

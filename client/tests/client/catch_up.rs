@@ -112,3 +112,82 @@ async fn an_offline_client_catches_up_and_reads_history_without_a_server() {
     assert_eq!(local_contents(&offline, &tag), expected);
     assert_eq!(reopened.queued(), 0);
 }
+
+/// A disk short of space (here: a reserve larger than any disk) takes one page of the catch-up,
+/// says so, and still goes online for what comes live; with room again, the next connection
+/// fetches the rest from where it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_catch_up_after_a_page_and_the_rest_comes_with_room() {
+    let data = demo_data_dir();
+    let (alice_dir, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let alice = login(&url, alice_dir.path(), "alice").await;
+    drop(alice);
+
+    let patel = login(&url, patel_dir.path(), "dr.patel").await;
+    let conversation = patel.conversation_with("alice").unwrap();
+    patel.connect();
+    patel.wait_online(PATIENCE).await.unwrap();
+    let tag = prefix("full");
+    let expected = numbered(&tag, 450);
+    for text in &expected {
+        patel.send(&conversation, text, false).unwrap();
+    }
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
+
+    let mut short = options(alice_dir.path());
+    short.tuning.disk_reserve = u64::MAX;
+    let alice = Client::open(short).unwrap();
+    let mut events = alice.subscribe();
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let warning = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(ClientEvent::Warning { code, message }) = events.recv().await {
+                return (code, message);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(warning.0, "diskFull");
+    assert!(
+        warning
+            .1
+            .starts_with("This computer's disk is nearly full ("),
+        "{}",
+        warning.1
+    );
+    let held = local_contents(&alice.history(&conversation, 5000, None).unwrap(), &tag);
+    assert!(
+        !held.is_empty() && held.len() < expected.len(),
+        "one page of the catch-up: {} of {}",
+        held.len(),
+        expected.len()
+    );
+    // Live messages still come in.
+    let live = format!("{tag} live");
+    patel.send(&conversation, &live, false).unwrap();
+    wait_until(&alice, "the live message", || {
+        alice
+            .history(&conversation, 5000, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.content == live)
+    })
+    .await;
+    alice.disconnect().await;
+    drop(alice);
+
+    let alice = Client::open(options(alice_dir.path())).unwrap();
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let mut all = expected.clone();
+    all.push(live);
+    assert_eq!(
+        local_contents(&alice.history(&conversation, 5000, None).unwrap(), &tag),
+        all,
+        "the rest fetched, none doubled"
+    );
+}

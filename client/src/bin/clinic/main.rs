@@ -883,6 +883,7 @@ fn describe(
         ClientEvent::ServerError { code, message } => {
             format!("the server refused: {message} ({})", code.as_str())
         }
+        ClientEvent::Warning { message, .. } => message.clone(),
         ClientEvent::Alarm { alerting, ringing } => {
             if *alerting {
                 match ringing.len() {
@@ -1317,6 +1318,10 @@ mod tests {
             },
             ClientEvent::Availability {
                 availability: Availability::DoNotDisturb,
+            },
+            ClientEvent::Warning {
+                code: "diskFull".into(),
+                message: "This computer's disk is nearly full.".into(),
             },
         ];
         let name = |id: &UserId| {

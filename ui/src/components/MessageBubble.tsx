@@ -3,9 +3,15 @@
 // failed, and "Don't send" while it waits to be sent.
 
 import { memo, useCallback, useEffect, useState } from 'react';
-import { sameKey } from '../logic/conversations';
+import { keyOf, sameKey } from '../logic/conversations';
 import { fileKind, formatDateTime, formatTime, writtenShort, writtenTitle } from '../logic/format';
-import { canEdit, canTakeBackMisdirected, canUnsend, unsendLabel } from '../logic/messageChanges';
+import {
+  canEdit,
+  canTakeBackMisdirected,
+  canUnsend,
+  replyBeforeEdit,
+  unsendLabel,
+} from '../logic/messageChanges';
 import { retryCanHelp } from '../logic/messages';
 import { useChat, useStore } from '../store/hooks';
 import type { LocalMessage } from '../types';
@@ -59,6 +65,12 @@ export const MessageBubble = memo(function MessageBubble({
   const me = useChat((s) => s.session?.user ?? null);
   const windows = useChat((s) => s.clinic?.messageWindows ?? null);
   const other = useChat((s) => s.conversations.find((c) => sameKey(c, message))?.otherParty ?? null);
+  // Read only for an edited message (few), so a long conversation's bubbles do not each scan it.
+  const reply = useChat((s) =>
+    message.edited
+      ? replyBeforeEdit(message, s.messages[keyOf(message)]?.items ?? [], s.session?.user.id)
+      : null,
+  );
   const [open, setOpen] = useState<'unsend' | 'misdirected' | 'edit' | 'versions' | null>(null);
   const closeChange = useCallback(() => setOpen(null), []);
   const role = me?.role ?? 'PATIENT';
@@ -137,7 +149,7 @@ export const MessageBubble = memo(function MessageBubble({
         )}
         {open === 'versions' && message.id && <Versions messageId={message.id} onClose={closeChange} />}
         <footer className="bubble-meta">
-          <EditedLabel message={message} onShow={() => setOpen('versions')} />
+          <EditedLabel message={message} reply={reply} onShow={() => setOpen('versions')} />
           {message.writtenAt && (
             <span
               className="bubble-written"

@@ -98,6 +98,21 @@ describe('unsend and edit', () => {
     expect(versions).toHaveTextContent('headache since sunday');
   });
 
+  it("says louder that a patient's message was edited after the doctor's reply", async () => {
+    const s = setup({
+      as: DOCTOR,
+      messages: [
+        msg({ seq: 1, content: 'blood pressure 150/95', createdAt: recent() }),
+        msg({ seq: 2, senderId: DOCTOR.id, content: 'Please come in today.', createdAt: recent() }),
+      ],
+    });
+    const { chat } = await renderChat(s, 'pat');
+    act(() => s.fake.peerChanged('m1', { content: 'blood pressure 115/75' }));
+    const label = await within(chat).findByTestId('message-edited');
+    expect(label).toHaveTextContent(/^edited after your reply, /);
+    expect(label).toHaveAttribute('data-after-reply', 'me');
+  });
+
   it('never offers changes for an emergency or an old message; says so when the server refuses', async () => {
     const old = new Date(Date.now() - 2 * 86_400_000).toISOString();
     const s = setup({

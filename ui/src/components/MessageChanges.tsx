@@ -4,7 +4,7 @@
 
 import { useEffect, useRef, useState } from 'react';
 import { dayLabel, formatDateTime, formatTime } from '../logic/format';
-import { editedText, tombstoneText, unsendLabel } from '../logic/messageChanges';
+import { editedText, tombstoneText, unsendLabel, type ReplyBeforeEdit } from '../logic/messageChanges';
 import { useStore } from '../store/hooks';
 import type { LocalMessage, MessageVersion, Role } from '../types';
 
@@ -25,12 +25,27 @@ export function Tombstone({
   );
 }
 
-/** "edited 14:05", which opens the version list. */
-export function EditedLabel({ message, onShow }: { message: LocalMessage; onShow: () => void }) {
+/** "edited 14:05" (louder after a reply), which opens the version list. */
+export function EditedLabel({
+  message,
+  reply,
+  onShow,
+}: {
+  message: LocalMessage;
+  reply: ReplyBeforeEdit;
+  onShow: () => void;
+}) {
   if (!message.edited || message.retracted) return null;
   return (
-    <button type="button" className="link-button bubble-edited" data-testid="message-edited" onClick={onShow}>
-      {editedText(message.edited.at)}
+    <button
+      type="button"
+      className={reply ? 'link-button bubble-edited after-reply' : 'link-button bubble-edited'}
+      data-testid="message-edited"
+      data-after-reply={reply ?? undefined}
+      title="Show the versions"
+      onClick={onShow}
+    >
+      {editedText(message.edited.at, undefined, reply)}
     </button>
   );
 }

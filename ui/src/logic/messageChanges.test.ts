@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { msg } from '../test/fixtures';
-import { canEdit, canUnsend, editedText, tombstoneText, unsendLabel } from './messageChanges';
+import {
+  canEdit,
+  canUnsend,
+  editedText,
+  replyBeforeEdit,
+  tombstoneText,
+  unsendLabel,
+} from './messageChanges';
+import { DOCTOR, PATIENT } from '../test/fixtures';
 
 const windows = { unsendSecs: 86_400, retractSecs: 900, editSecs: 86_400, maxEdits: 10 };
 const sent = Date.UTC(2026, 0, 1, 9, 0, 0);
@@ -60,5 +68,29 @@ describe('unsend and edit', () => {
     );
     expect(tombstoneText('Dr. Patel', 'DOCTOR', when, now)).toMatch(/^Message retracted by Dr. Patel at /);
     expect(editedText(when, now)).toMatch(/^edited /);
+  });
+});
+
+describe('an edit after a reply', () => {
+  const iso = (minutes: number) => new Date(at(minutes)).toISOString();
+  const hers = msg({ seq: 1, createdAt: iso(0), edited: { at: iso(10), version: 2 } });
+  const reply = msg({ seq: 2, createdAt: iso(5), senderId: DOCTOR.id });
+  const laterReply = msg({ seq: 3, createdAt: iso(20), senderId: DOCTOR.id });
+  const hersAgain = msg({ seq: 2, createdAt: iso(5) });
+
+  it('is told when the other side wrote between the message and its edit', () => {
+    expect(replyBeforeEdit(hers, [hers, reply], DOCTOR.id)).toBe('me');
+    expect(replyBeforeEdit(hers, [hers, reply], PATIENT.id)).toBe('other');
+    expect(editedText(iso(10), new Date(at(60)), 'me')).toMatch(/^edited after your reply, /);
+    expect(editedText(iso(10), new Date(at(60)), 'other')).toMatch(/^edited after a reply, /);
+  });
+
+  it('is not told for a reply after the edit, her own next message, or no edit', () => {
+    expect(replyBeforeEdit(hers, [hers, laterReply], DOCTOR.id)).toBeNull();
+    expect(replyBeforeEdit(hers, [hers, hersAgain], DOCTOR.id)).toBeNull();
+    const plain = msg({ seq: 1, createdAt: iso(0) });
+    expect(replyBeforeEdit(plain, [plain, reply], DOCTOR.id)).toBeNull();
+    const gone = { ...hers, retracted: { by: PATIENT.id, at: iso(30) } };
+    expect(replyBeforeEdit(gone, [gone, reply], DOCTOR.id)).toBeNull();
   });
 });

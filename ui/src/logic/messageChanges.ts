@@ -67,7 +67,36 @@ export function tombstoneText(senderName: string, senderRole: Role, at: string, 
   return `Message ${verb} by ${senderName} at ${formatShortDate(at, now)}`;
 }
 
-/** "edited 14:05". */
-export function editedText(at: string, now?: Date): string {
-  return `edited ${formatShortDate(at, now)}`;
+/** Who answered a message before its latest edit: `me` (the signed-in user), `other`, or none. */
+export type ReplyBeforeEdit = 'me' | 'other' | null;
+
+/**
+ * Whether the other side wrote in the conversation after a message and before its latest edit:
+ * that reply may answer words that are no longer there, so the edit is said louder.
+ */
+export function replyBeforeEdit(
+  message: LocalMessage,
+  list: readonly LocalMessage[],
+  me: string | null | undefined,
+): ReplyBeforeEdit {
+  const { edited, retracted, seq } = message;
+  if (!edited || retracted || seq == null) return null;
+  const editedAt = new Date(edited.at).getTime();
+  const replies = list.filter(
+    (n) =>
+      n.senderId !== message.senderId &&
+      n.seq != null &&
+      n.seq > seq &&
+      new Date(n.createdAt).getTime() < editedAt,
+  );
+  if (replies.length === 0) return null;
+  return replies.some((n) => n.senderId === me) ? 'me' : 'other';
+}
+
+/** "edited 14:05", or "edited after your reply, 14:05". */
+export function editedText(at: string, now?: Date, reply: ReplyBeforeEdit = null): string {
+  const when = formatShortDate(at, now);
+  if (reply === 'me') return `edited after your reply, ${when}`;
+  if (reply === 'other') return `edited after a reply, ${when}`;
+  return `edited ${when}`;
 }

@@ -454,6 +454,34 @@ describe('patient chat', () => {
     expect(within(bubble).getByTestId('upload-progress')).toHaveAttribute('aria-valuenow', '50');
   });
 
+  it('says under which name I attached a file the clinic sent under another', async () => {
+    const renamed = msg({
+      seq: 1,
+      content: '',
+      fileUrl: '/api/files/f1',
+      fileName: 'notes.txt',
+      fileSize: 12,
+      fileType: 'text/plain',
+      localFilePath: '/home/alice/.local/share/x/attachments/sent/c1/notes.sh',
+    });
+    const kept = msg({
+      seq: 2,
+      content: '',
+      fileUrl: '/api/files/f2',
+      fileName: 'scan.png',
+      fileSize: 12,
+      fileType: 'image/png',
+      localFilePath: '/home/alice/.local/share/x/attachments/sent/c2/scan.png',
+    });
+    const s = await renderApp(setup({ messages: [renamed, kept] }));
+    await openChat(s.user, 'doc');
+    const [first, second] = await screen.findAllByTestId('message');
+    expect(within(first).getByTestId('file-renamed')).toHaveTextContent(
+      'Attached as notes.sh; the clinic named it for what it holds.',
+    );
+    expect(within(second).queryByTestId('file-renamed')).toBeNull();
+  });
+
   it('loads older messages when scrolled to the top of a long history', async () => {
     const s = await renderApp(setup({ messages: history(120) }));
     await openChat(s.user, 'doc');

@@ -4,7 +4,14 @@
 
 import { memo, useCallback, useEffect, useState } from 'react';
 import { keyOf, sameKey } from '../logic/conversations';
-import { fileKind, formatDateTime, formatTime, writtenShort, writtenTitle } from '../logic/format';
+import {
+  attachedAs,
+  fileKind,
+  formatDateTime,
+  formatTime,
+  writtenShort,
+  writtenTitle,
+} from '../logic/format';
 import {
   canEdit,
   canTakeBackMisdirected,
@@ -92,6 +99,7 @@ export const MessageBubble = memo(function MessageBubble({
     };
   });
   const failed = message.status === 'FAILED';
+  const renamed = mine && message.id ? attachedAs(message.localFilePath, message.fileName) : null;
   const sender = mine ? me : other;
   const classes = [
     'bubble',
@@ -129,6 +137,11 @@ export const MessageBubble = memo(function MessageBubble({
             progress={message.status === 'SENDING' ? progress : null}
             onOpen={() => void store.openAttachment(message.senderId, message.clientId)}
           />
+        )}
+        {renamed && (
+          <p className="bubble-renamed" data-testid="file-renamed">
+            Attached as {renamed}; the clinic named it for what it holds.
+          </p>
         )}
         <Tombstone
           message={message}

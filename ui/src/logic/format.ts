@@ -103,6 +103,16 @@ export function fileKind(name: string, mimeType?: string | null): FileKind {
 }
 
 /** Initials for an avatar: "Dr. Ana Silva" -> "AS". */
+/**
+ * The name I attached a file under, when the clinic sent it under another (the server names a
+ * file for what it holds: `notes.sh` goes as `notes.txt`); null when they are the same.
+ */
+export function attachedAs(localFilePath: string | null, sentName: string | null): string | null {
+  if (!localFilePath || !sentName) return null;
+  const attached = localFilePath.split(/[\\/]/).pop() ?? '';
+  return attached && attached !== sentName ? attached : null;
+}
+
 export function initials(name: string): string {
   const words = name
     .replace(/^(dr|mr|mrs|ms)\.?\s+/i, '')

@@ -153,6 +153,39 @@ describe('message actions and links', () => {
   });
 });
 
+describe('messages and the keyboard', () => {
+  it('are one Tab stop, the newest, then the one the arrow keys went to', async () => {
+    const s = await renderApp(setup({ messages: history(4) }));
+    const chat = await openChat(s.user, 'doc');
+    const bubbles = () => within(chat).getAllByTestId('message');
+    expect(bubbles().map((b) => b.tabIndex)).toEqual([-1, -1, -1, 0]);
+    bubbles()[3].focus();
+    await s.user.keyboard('{ArrowUp}{ArrowUp}');
+    expect(bubbles()[1]).toHaveFocus();
+    expect(bubbles().map((b) => b.tabIndex)).toEqual([-1, 0, -1, -1]);
+  });
+});
+
+describe('the conversation list and the keyboard', () => {
+  it('is one Tab stop, its rows a press of Up and Down apart; Enter on the open one goes to its composer', async () => {
+    const s = await renderApp(setup({ messages: history(2) }));
+    const list = await screen.findByTestId('conversation-list');
+    const rows = () => within(list).getAllByRole('button');
+    await waitFor(() => expect(rows().length).toBeGreaterThan(1));
+    expect(rows().filter((r) => r.tabIndex === 0)).toHaveLength(1);
+    rows()[0].focus();
+    await s.user.keyboard('{ArrowDown}');
+    expect(rows()[1]).toHaveFocus();
+    expect(rows().map((r) => r.tabIndex)).toEqual(rows().map((_, i) => (i === 1 ? 0 : -1)));
+    await s.user.keyboard('{Home}{Enter}');
+    const input = await screen.findByTestId('message-input');
+    await waitFor(() => expect(input).toHaveFocus());
+    rows()[0].focus();
+    await s.user.keyboard('{Enter}');
+    expect(input).toHaveFocus();
+  });
+});
+
 describe('login: focus and cancel', () => {
   it('puts the focus in the first empty field', async () => {
     localStorage.setItem('clinic.lastServerUrl', 'https://clinic.lan:8470');
@@ -889,6 +922,33 @@ describe('search', () => {
     expect(screen.queryByTestId('search-results')).toBeNull();
     await waitFor(() => expect(document.querySelector('[data-highlighted=true]')).not.toBeNull());
     expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('on my arm is worse');
+  });
+
+  it('by keyboard: Down into the results, Escape back to the field, Enter opens the message focused', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, messages: history(3) }));
+    // Its conversation open already (no composer appears to take the focus).
+    await openChat(s.user, 'pat');
+    await s.user.keyboard('{Control>}k{/Control}line{Enter}');
+    const results = await screen.findAllByTestId('search-result');
+    expect(results.length).toBeGreaterThan(1);
+    await s.user.keyboard('{ArrowDown}');
+    expect(results[0]).toHaveFocus();
+    await s.user.keyboard('{ArrowDown}');
+    expect(results[1]).toHaveFocus();
+    await s.user.keyboard('{ArrowUp}{ArrowUp}');
+    expect(screen.getByTestId('search-input')).toHaveFocus();
+    await s.user.keyboard('{ArrowDown}{Escape}');
+    expect(screen.queryByTestId('search-results')).toBeNull();
+    expect(screen.getByTestId('search-input')).toHaveFocus();
+    await s.user.keyboard('{Enter}');
+    const again = await screen.findAllByTestId('search-result');
+    const id = again[0].dataset.messageId;
+    again[0].focus();
+    await s.user.keyboard('{Enter}');
+    await waitFor(() =>
+      expect(document.activeElement?.closest('[data-message-id]')?.getAttribute('data-message-id')).toBe(id),
+    );
+    expect(document.activeElement).toHaveAttribute('data-testid', 'message');
   });
 
   it('a result taken back or edited since shows none of its old text', async () => {

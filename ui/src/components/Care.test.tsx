@@ -110,6 +110,25 @@ describe('the patient picker', () => {
     expect(screen.queryByTestId('patient-picker')).toBeNull();
   });
 
+  it('works by keyboard: Down to a result and Enter opens it; Escape gives the focus back', async () => {
+    const s = await renderApp(setup({ as: DOCTOR }));
+    screen.getByTestId('new-conversation').focus();
+    await s.user.keyboard('{Enter}');
+    expect(screen.getByTestId('patient-search')).toHaveFocus();
+    await s.user.keyboard('{Escape}');
+    expect(screen.queryByTestId('patient-picker')).toBeNull();
+    expect(screen.getByTestId('new-conversation')).toHaveFocus();
+    await s.user.keyboard('{Enter}');
+    await s.user.keyboard('QU');
+    await screen.findByTestId('patient-result-quinn');
+    await s.user.keyboard('{ArrowDown}');
+    expect(screen.getByTestId('patient-result-quinn')).toHaveFocus();
+    await s.user.keyboard('{ArrowUp}');
+    expect(screen.getByTestId('patient-search')).toHaveFocus();
+    await s.user.keyboard('{ArrowDown}{Enter}');
+    expect(s.fake.callsOf('start_conversation')).toEqual([{ patientId: 'p2' }]);
+  });
+
   it('says when nobody matches', async () => {
     const s = await renderApp(setup({ as: DOCTOR }));
     await s.user.click(screen.getByTestId('new-conversation'));

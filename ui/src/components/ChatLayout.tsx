@@ -70,7 +70,12 @@ export function ChatLayout({ me }: { me: User }) {
             className="dnd-pill"
             data-testid="dnd-indicator"
             title="Sound and notifications are muted; emergencies still show here. Click to be available."
-            onClick={() => void store.setAvailability('AVAILABLE')}
+            onClick={(e) => {
+              // The pill goes once available: the focus it held goes on to Settings.
+              if (document.activeElement === e.currentTarget)
+                document.querySelector<HTMLElement>('[data-testid="settings-button"]')?.focus();
+              void store.setAvailability('AVAILABLE');
+            }}
           >
             Do not disturb
           </button>

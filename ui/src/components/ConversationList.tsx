@@ -1,7 +1,7 @@
 // The left column: conversations (and contacts not yet talked to), emergencies first, with
 // online dots, unread counts and emergency badges.
 
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { type KeyboardEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { keepOrder, keyOf, preview, sameKey } from '../logic/conversations';
 import { formatShortDate, initials } from '../logic/format';
 import { useChat, usePeerStatus, useStore } from '../store/hooks';
@@ -10,7 +10,18 @@ import { EmergencyBadge } from './EmergencyBadge';
 import { OnlineStatus } from './OnlineStatus';
 import { PatientPicker } from './PatientPicker';
 
-function ConversationItem({ c, me, selected }: { c: Conversation; me: User; selected: boolean }) {
+function ConversationItem({
+  c,
+  me,
+  selected,
+  tabbable,
+}: {
+  c: Conversation;
+  me: User;
+  selected: boolean;
+  /** The list's one Tab stop (the arrow keys go to the others). */
+  tabbable: boolean;
+}) {
   const store = useStore();
   const other = c.otherParty;
   const status = usePeerStatus(other.id);
@@ -23,7 +34,12 @@ function ConversationItem({ c, me, selected }: { c: Conversation; me: User; sele
         title={other.name}
         data-active={selected}
         aria-current={selected ? 'true' : undefined}
-        onClick={() => void store.select({ patientId: c.patientId, doctorId: c.doctorId })}
+        tabIndex={tabbable ? 0 : -1}
+        onClick={() => {
+          // The one open already: what is typed next goes to its composer, not nowhere.
+          if (selected) document.querySelector<HTMLElement>('[data-testid="message-input"]')?.focus();
+          else void store.select({ patientId: c.patientId, doctorId: c.doctorId });
+        }}
       >
         <span className="avatar" aria-hidden="true">
           {initials(other.name)}
@@ -87,6 +103,22 @@ export function ConversationList({ me }: { me: User }) {
       clearTimeout(idle.current);
     };
   }, [release]);
+  // One Tab stop for the rows: the one last focused while it is listed, else the open one, else
+  // the first; Up, Down, Home and End go through them.
+  const [current, setCurrent] = useState<string | null>(null);
+  const tabbable =
+    (current && shown.some((c) => keyOf(c) === current) ? current : null) ??
+    (active && shown.some((c) => sameKey(active, c)) ? keyOf(active) : null) ??
+    (shown[0] ? keyOf(shown[0]) : null);
+  const onKeyDown = (e: KeyboardEvent<HTMLUListElement>) => {
+    const rows = [...e.currentTarget.querySelectorAll<HTMLElement>('button.conversation')];
+    const at = rows.indexOf(e.target as HTMLElement);
+    if (at < 0) return;
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: rows.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    rows[Math.max(0, Math.min(rows.length - 1, to))].focus();
+  };
   const heading = me.role === 'PATIENT' ? 'Your doctors' : 'Patients';
   return (
     <nav className="sidebar card" aria-label={heading}>
@@ -99,9 +131,20 @@ export function ConversationList({ me }: { me: User }) {
         onMouseEnter={moved}
         onMouseMove={moved}
         onMouseLeave={release}
+        onKeyDown={onKeyDown}
+        onFocus={(e) => {
+          const row = shown[[...e.currentTarget.querySelectorAll('button.conversation')].indexOf(e.target)];
+          if (row) setCurrent(keyOf(row));
+        }}
       >
         {shown.map((c) => (
-          <ConversationItem key={c.otherParty.id} c={c} me={me} selected={sameKey(active, c)} />
+          <ConversationItem
+            key={c.otherParty.id}
+            c={c}
+            me={me}
+            selected={sameKey(active, c)}
+            tabbable={keyOf(c) === tabbable}
+          />
         ))}
       </ul>
     </nav>

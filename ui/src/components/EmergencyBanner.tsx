@@ -2,7 +2,7 @@
 // long ago, escalation, who took it and when; open the chat at the emergency, Acknowledge,
 // Resolve with a note, and silence this device's alarm. Shown on do-not-disturb too.
 
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { canRing } from '../logic/device';
 import {
   escalatedWhileWaiting,
@@ -81,8 +81,26 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
     setBusy(false);
     return ok;
   };
+  // A button that goes away with what it did (Acknowledge, the note's Cancel) hands the focus
+  // on to Resolve…, and a resolution to the composer: a keyboard user is never left nowhere.
+  const item = useRef<HTMLLIElement>(null);
+  const resolveButton = useRef<HTMLButtonElement>(null);
+  // Asked for, it is focused once drawn (after the note's form goes, it comes back).
+  const focusResolve = useRef(false);
+  useEffect(() => {
+    if (!focusResolve.current || !resolveButton.current) return;
+    focusResolve.current = false;
+    resolveButton.current.focus();
+  });
+  const focusInside = () => !!item.current?.contains(document.activeElement);
+  const stopResolving = () => {
+    const hadFocus = focusInside();
+    focusResolve.current = hadFocus;
+    setResolving(false);
+  };
   return (
     <li
+      ref={item}
       className={`banner-item state-${e.state.toLowerCase()}`}
       data-testid="emergency-item"
       data-state={e.state}
@@ -165,7 +183,12 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             className="banner-button strong banner-slot"
             data-testid="emergency-acknowledge"
             disabled={busy}
-            onClick={() => void run(() => store.acknowledge(e.id))}
+            onClick={(ev) => {
+              const hadFocus = document.activeElement === ev.currentTarget;
+              void run(() => store.acknowledge(e.id)).then((ok) => {
+                if (ok && hadFocus) resolveButton.current?.focus();
+              });
+            }}
           >
             Acknowledge
           </button>
@@ -179,6 +202,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             type="button"
             className="banner-button"
             data-testid="emergency-resolve"
+            ref={resolveButton}
             onClick={() => setResolving(true)}
           >
             Resolve…
@@ -190,10 +214,13 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           className="banner-resolve"
           onSubmit={(ev) => {
             ev.preventDefault();
+            const hadFocus = focusInside();
             void run(() => store.resolve(e.id, note.trim())).then((ok) => {
               if (!ok) return;
               setResolving(false);
               setNote('');
+              // The item goes with the emergency; the conversation's composer takes the focus.
+              if (hadFocus) document.querySelector<HTMLElement>('[data-testid="message-input"]')?.focus();
             });
           }}
         >
@@ -208,6 +235,13 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             maxLength={2048}
             placeholder="What was done (e.g. called the patient, ambulance sent)"
             onChange={(ev) => setNote(ev.target.value)}
+            onKeyDown={(ev) => {
+              // Escape puts the note away (kept for later), never sends it.
+              if (ev.key === 'Escape') {
+                ev.preventDefault();
+                stopResolving();
+              }
+            }}
             autoFocus
           />
           <button
@@ -218,7 +252,12 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           >
             Resolve
           </button>
-          <button type="button" className="banner-button" onClick={() => setResolving(false)}>
+          <button
+            type="button"
+            className="banner-button"
+            data-testid="emergency-resolve-cancel"
+            onClick={stopResolving}
+          >
             Cancel
           </button>
           <p className="banner-resolve-hint" id={`note-hint-${e.id}`} data-testid="emergency-resolve-hint">

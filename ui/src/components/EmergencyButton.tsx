@@ -2,9 +2,10 @@
 // the open conversation, or (`onSend`: on the lock screen, with no conversation open) to the one
 // the shell chooses.
 
-import { useEffect, useRef, useState } from 'react';
+import { type RefObject, useEffect, useRef, useState } from 'react';
 import { emergencyNumber, openEmergencies } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
+import { useDialog } from './useDialog';
 
 export const DEFAULT_EMERGENCY_TEXT = 'EMERGENCY: I need urgent help.';
 /** What a press from the lock screen may hold, in characters (the core keeps 1,000 bytes, at
@@ -96,8 +97,9 @@ export function EmergencyButton({
       >
         ⚠ Emergency
       </button>
+      {open && <EmergencyDialogKeys dialog={dialogRef} onClose={() => setOpen(false)} />}
       {open && (
-        <div className="modal-backdrop" onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
+        <div className="modal-backdrop">
           <div
             className="modal card emergency-confirm"
             role="alertdialog"
@@ -183,4 +185,16 @@ export function EmergencyButton({
       )}
     </>
   );
+}
+
+/** The dialog's keyboard, only while it is open (see `useDialog`). */
+function EmergencyDialogKeys({
+  dialog,
+  onClose,
+}: {
+  dialog: RefObject<HTMLElement | null>;
+  onClose: () => void;
+}) {
+  useDialog(dialog, onClose);
+  return null;
 }

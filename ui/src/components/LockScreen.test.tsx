@@ -5,6 +5,24 @@ import { renderApp } from '../test/render';
 import { LOCKED_PRESS_NOTE } from '../fake/fakeBackend';
 
 describe('app lock', () => {
+  it('a file picked in a dialog left open over a lock is not attached after it', async () => {
+    const s = await renderApp(setup({ messages: history(2) }));
+    await s.user.click(await screen.findByTestId('conversation-doc'));
+    let release = () => {};
+    s.fake.pickHeld = new Promise<void>((r) => (release = r));
+    await s.user.click(screen.getByTestId('attach-button'));
+    await act(async () => {
+      fireEvent.keyDown(window, { key: 'l', ctrlKey: true });
+    });
+    await screen.findByTestId('lock-screen');
+    await act(async () => release());
+    await s.user.type(screen.getByTestId('unlock-secret'), 'password');
+    await s.user.click(screen.getByTestId('unlock-submit'));
+    expect(await screen.findByTestId('message-input')).toBeInTheDocument();
+    await act(async () => {});
+    expect(screen.queryByTestId('attachment-preview')).toBeNull();
+  });
+
   it('moving the mouse restarts the idle time; moves of no distance or a few pixels do not', async () => {
     const s = await renderApp(setup({ messages: history(3) }));
     const active = vi.spyOn(s.fake, 'userActive');

@@ -2,7 +2,7 @@
 // emergency styling, clickable links, its own menu (right-click, Shift+F10), Retry when it
 // failed, and "Don't send" while it waits to be sent.
 
-import { memo, useCallback, useEffect, useState } from 'react';
+import { memo, useCallback, useEffect, useRef, useState } from 'react';
 import { keyOf, sameKey } from '../logic/conversations';
 import {
   attachedAs,
@@ -61,9 +61,12 @@ const FRESH_MS = 10_000;
 export const MessageBubble = memo(function MessageBubble({
   message,
   mine,
+  tabbable = true,
 }: {
   message: LocalMessage;
   mine: boolean;
+  /** The list's one Tab stop among its messages (the others are reached with the arrow keys). */
+  tabbable?: boolean;
 }) {
   const store = useStore();
   const [fresh] = useState(() => Date.now() - new Date(message.createdAt).getTime() < FRESH_MS);
@@ -79,7 +82,14 @@ export const MessageBubble = memo(function MessageBubble({
       : null,
   );
   const [open, setOpen] = useState<'unsend' | 'misdirected' | 'edit' | 'versions' | null>(null);
-  const closeChange = useCallback(() => setOpen(null), []);
+  // A change put away (saved, cancelled, closed) gives the focus back to its message when it
+  // held it: its buttons go, and a keyboard user would be left nowhere.
+  const article = useRef<HTMLElement>(null);
+  const closeChange = useCallback(() => {
+    const held = !!article.current?.contains(document.activeElement);
+    setOpen(null);
+    if (held) requestAnimationFrame(() => article.current?.focus({ preventScroll: true }));
+  }, []);
   const role = me?.role ?? 'PATIENT';
   // Mine, not acknowledged yet. It may still be dropped unless it may be on the server already
   // (written, its answer lost with the connection); never an emergency: one click must not
@@ -123,9 +133,18 @@ export const MessageBubble = memo(function MessageBubble({
         data-message-id={message.id ?? undefined}
         aria-label={`${mine ? 'You' : 'They'} said`}
         aria-haspopup="menu"
-        tabIndex={0}
+        data-sender-id={message.senderId}
+        tabIndex={tabbable ? 0 : -1}
+        ref={article}
         onContextMenu={menu.onContextMenu}
-        onKeyDown={menu.onKeyDown}
+        onKeyDown={(e) => {
+          // Escape puts away an edit, a question or the versions from anywhere in the bubble.
+          if (e.key === 'Escape' && open) {
+            e.preventDefault();
+            e.stopPropagation();
+            closeChange();
+          } else menu.onKeyDown(e);
+        }}
       >
         {message.isEmergency && <div className="bubble-emergency-tag">⚠ Emergency</div>}
         {message.fileName && (
@@ -149,16 +168,16 @@ export const MessageBubble = memo(function MessageBubble({
           senderRole={sender?.role ?? (mine ? role : role === 'DOCTOR' ? 'PATIENT' : 'DOCTOR')}
         />
         {open === 'edit' ? (
-          <Editor message={message} onDone={() => setOpen(null)} />
+          <Editor message={message} onDone={closeChange} />
         ) : (
           message.content && <MessageText text={message.content} />
         )}
         <ChangeState message={message} />
         {open === 'unsend' && message.id && (
-          <ConfirmUnsend messageId={message.id} role={role} onDone={() => setOpen(null)} />
+          <ConfirmUnsend messageId={message.id} role={role} onDone={closeChange} />
         )}
         {open === 'misdirected' && message.id && (
-          <ConfirmMisdirected messageId={message.id} role={role} onDone={() => setOpen(null)} />
+          <ConfirmMisdirected messageId={message.id} role={role} onDone={closeChange} />
         )}
         {open === 'versions' && message.id && <Versions messageId={message.id} onClose={closeChange} />}
         <footer className="bubble-meta">

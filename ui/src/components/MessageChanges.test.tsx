@@ -113,6 +113,26 @@ describe('unsend and edit', () => {
     expect(label).toHaveAttribute('data-after-reply', 'me');
   });
 
+  it('gives the focus back to the message when an edit or the versions are put away', async () => {
+    const s = setup({ messages: [msg({ seq: 1, content: 'headache since monday', createdAt: recent() })] });
+    const { user, chat } = await renderChat(s, 'doc');
+    const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    bubble.focus();
+    await user.keyboard('{Shift>}{F10}{/Shift}');
+    await user.click(within(await screen.findByTestId('message-menu')).getByTestId('message-action-edit'));
+    const box = within(bubble).getByTestId('message-edit-text');
+    await user.type(box, ' morning{Enter}');
+    await waitFor(() => expect(bubble).toHaveFocus());
+    act(() => s.fake.settleChanges());
+    within(bubble).getByTestId('message-edited').focus();
+    await user.keyboard('{Enter}');
+    const versions = await within(bubble).findByTestId('message-versions');
+    await waitFor(() => expect(versions).toHaveTextContent('headache since monday morning'));
+    await user.keyboard('{Escape}');
+    expect(within(bubble).queryByTestId('message-versions')).toBeNull();
+    await waitFor(() => expect(bubble).toHaveFocus());
+  });
+
   it('never offers changes for an emergency or an old message; says so when the server refuses', async () => {
     const old = new Date(Date.now() - 2 * 86_400_000).toISOString();
     const s = setup({

@@ -138,7 +138,10 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
 
   const pick = async () => {
     try {
+      const mark = store.lockMark();
       const picked = await store.backend.pickFile();
+      // The app locked (or signed out) while the dialog was open: a file is forgotten at a lock.
+      if (store.lockMark() !== mark) return;
       if (picked) {
         setFile(picked);
         // Enter then sends (or writes a caption), not open the picker again.

@@ -296,6 +296,15 @@ export function MessageList({
     if (last !== before.last && items[items.length - 1]?.senderId === me) follow(true);
   }, [items, me, follow]);
 
+  // One Tab stop for the messages, not one each: the one last focused while it is here, else the
+  // newest; the arrow keys go from it to the others.
+  const [current, setCurrent] = useState<string | null>(null);
+  const tabbable = useMemo(() => {
+    if (current && items.some((m) => identity(m) === current)) return current;
+    const newest = items[items.length - 1];
+    return newest ? identity(newest) : null;
+  }, [current, items]);
+
   // Jump to a message ("Open chat" on an emergency): load older pages until it is there, then
   // scroll it to the middle and highlight it; the view stops following the bottom.
   const [highlighted, setHighlighted] = useState<string | null>(null);
@@ -328,6 +337,25 @@ export function MessageList({
   useEffect(() => {
     if (!highlighted) return;
     const t = setTimeout(() => setHighlighted(null), HIGHLIGHT_MS);
+    return () => clearTimeout(t);
+  }, [highlighted]);
+  // Jumped to from what went away (a search result): the message takes the focus, so the keys
+  // go on from it. Where the focus already is somewhere (the composer, after "Open chat"), it
+  // stays.
+  useEffect(() => {
+    if (!highlighted) return;
+    const take = () => {
+      const now = document.activeElement;
+      if (now && now !== document.body && now.isConnected) return true;
+      const bubble = scrollRef.current?.querySelector<HTMLElement>(
+        `[data-message-id="${CSS.escape(highlighted)}"] [data-testid="message"]`,
+      );
+      bubble?.focus({ preventScroll: true });
+      return !!bubble;
+    };
+    if (take()) return;
+    // Drawn once the list has scrolled to it.
+    const t = setTimeout(take, 100);
     return () => clearTimeout(t);
   }, [highlighted]);
 
@@ -512,6 +540,11 @@ export function MessageList({
         className="message-scroll"
         ref={scrollRef}
         onScroll={onScroll}
+        onFocus={(e) => {
+          const bubble = (e.target as HTMLElement).closest<HTMLElement>('[data-testid="message"]');
+          if (bubble?.dataset.senderId && bubble.dataset.clientId)
+            setCurrent(`${bubble.dataset.senderId}|${bubble.dataset.clientId}`);
+        }}
         data-testid="message-list"
         tabIndex={0}
         aria-label="Messages"
@@ -546,7 +579,11 @@ export function MessageList({
                     resetKey={`${msg.content}|${msg.edited?.version ?? 0}|${msg.retracted ? 1 : 0}`}
                     text={msg.content}
                   >
-                    <MessageBubble message={msg} mine={msg.senderId === me} />
+                    <MessageBubble
+                      message={msg}
+                      mine={msg.senderId === me}
+                      tabbable={identity(msg) === tabbable}
+                    />
                   </MessageBoundary>
                 </div>
                 {resolutions.rows.get(row.index)?.map((e) => (

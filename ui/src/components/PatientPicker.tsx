@@ -1,7 +1,7 @@
 // Doctors: start a conversation with any patient of the clinic. Type part of a name, pick one,
 // and the conversation opens (the server grants it; patients never get this list).
 
-import { useEffect, useState, type KeyboardEvent } from 'react';
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useStore } from '../store/hooks';
 import type { Contact } from '../types';
 
@@ -28,24 +28,52 @@ export function PatientPicker() {
     };
   }, [open, query, store]);
 
+  // Put away by the keyboard or Cancel, the focus goes back to the button that opened it.
+  const opener = useRef<HTMLButtonElement>(null);
+  const refocus = useRef(false);
+  useEffect(() => {
+    if (!refocus.current || !opener.current) return;
+    refocus.current = false;
+    opener.current.focus();
+  });
   const close = () => {
     setOpen(false);
     setQuery('');
     setFound(null);
   };
+  const cancel = () => {
+    refocus.current = true;
+    close();
+  };
   const pick = async (p: Contact) => {
     close();
     await store.startConversation(p.id);
   };
-  const onKeyDown = (e: KeyboardEvent<HTMLInputElement>) => {
-    if (e.key === 'Escape') close();
-    if (e.key === 'Enter' && found?.length === 1) void pick(found[0]);
+  // The arrow keys go from the field through the results and back; Escape cancels from any.
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      cancel();
+      return;
+    }
+    const field = e.currentTarget.querySelector<HTMLElement>('[data-testid="patient-search"]');
+    if (e.key === 'Enter' && e.target === field && found?.length === 1) {
+      void pick(found[0]);
+      return;
+    }
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+    const stops = [field, ...e.currentTarget.querySelectorAll<HTMLElement>('.patient-result')];
+    const at = stops.indexOf(e.target as HTMLElement);
+    if (at < 0) return;
+    e.preventDefault();
+    stops[Math.max(0, Math.min(stops.length - 1, at + (e.key === 'ArrowDown' ? 1 : -1)))]?.focus();
   };
 
   if (!open)
     return (
       <button
         type="button"
+        ref={opener}
         className="link-button new-conversation"
         data-testid="new-conversation"
         title="New conversation"
@@ -56,7 +84,7 @@ export function PatientPicker() {
       </button>
     );
   return (
-    <div className="patient-picker" data-testid="patient-picker">
+    <div className="patient-picker" data-testid="patient-picker" onKeyDown={onKeyDown}>
       <input
         data-testid="patient-search"
         aria-label="Find a patient by name"
@@ -65,9 +93,8 @@ export function PatientPicker() {
         autoFocus
         maxLength={100}
         onChange={(e) => setQuery(e.target.value)}
-        onKeyDown={onKeyDown}
       />
-      <button type="button" className="link-button" onClick={close}>
+      <button type="button" className="link-button" onClick={cancel}>
         Cancel
       </button>
       {found && found.length === 0 && <p className="empty-hint">No patient matches.</p>}

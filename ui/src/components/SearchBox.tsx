@@ -146,6 +146,13 @@ export function SearchBox({ me }: { me: User }) {
           onChange={(e) => setQuery(e.target.value)}
           onKeyDown={(e) => {
             if (e.key === 'Escape') setOpen(false);
+            if (e.key === 'ArrowDown' && open) {
+              const first = root.current?.querySelector<HTMLElement>('[data-testid="search-result"]');
+              if (first) {
+                e.preventDefault();
+                first.focus();
+              }
+            }
           }}
         />
       </form>
@@ -155,6 +162,26 @@ export function SearchBox({ me }: { me: User }) {
           data-testid="search-results"
           role="dialog"
           aria-label="Search results"
+          onKeyDown={(e) => {
+            // Escape closes the results from anywhere in them, back to the field; the arrow keys
+            // go through the results (up from the first, back to the field).
+            if (e.key === 'Escape') {
+              e.preventDefault();
+              setOpen(false);
+              input.current?.focus();
+              return;
+            }
+            if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+            const hits = [
+              ...(root.current?.querySelectorAll<HTMLElement>('[data-testid="search-result"]') ?? []),
+            ];
+            const at = hits.indexOf(e.target as HTMLElement);
+            if (at < 0) return;
+            e.preventDefault();
+            const next = at + (e.key === 'ArrowDown' ? 1 : -1);
+            if (next < 0) input.current?.focus();
+            else hits[Math.min(next, hits.length - 1)].focus();
+          }}
         >
           <div className="search-panel-top">
             {active && (

@@ -7,6 +7,7 @@ import { TEXT_SIZES, settingsSections } from '../logic/settings';
 import { useChat, useStore } from '../store/hooks';
 import type { Availability, TextSize, User } from '../types';
 import { LockSettings } from './LockSettings';
+import { useDialog } from './useDialog';
 import { LogoutQuestion } from './LogoutConfirm';
 import { useLogout } from './useLogout';
 
@@ -54,18 +55,15 @@ export function SettingsPanel({ me, onClose }: { me: User; onClose: () => void }
   };
   const sections = settingsSections(me.role);
   const closeRef = useRef<HTMLButtonElement>(null);
-  useEffect(() => closeRef.current?.focus(), []);
+  const dialogRef = useRef<HTMLDivElement>(null);
   // Escape closes it wherever the focus is (a click on its text leaves the focus on the page).
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape' && !e.defaultPrevented) onClose();
-    };
-    document.addEventListener('keydown', onKey);
-    return () => document.removeEventListener('keydown', onKey);
-  }, [onClose]);
+  // First: it must see the focus where it was before the dialog took it.
+  useDialog(dialogRef, onClose);
+  useEffect(() => closeRef.current?.focus(), []);
   return (
     <div className="modal-backdrop" onClick={onClose}>
       <div
+        ref={dialogRef}
         className="modal card settings"
         role="dialog"
         aria-modal="true"

@@ -1350,8 +1350,12 @@ export class FakeBackend implements Backend {
   /** What the next pick finds wrong with the chosen file, as the shell's `describe` would. */
   pickRefusal: BackendError | null = null;
 
+  /** While set, a pick waits for it (a file dialog left open). */
+  pickHeld: Promise<void> | null = null;
+
   async pickFile(): Promise<PickedFile | null> {
     this.record('pick_file');
+    if (this.pickHeld) await this.pickHeld;
     const refused = this.pickRefusal;
     this.pickRefusal = null;
     if (refused) throw refused;

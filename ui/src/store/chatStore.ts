@@ -456,6 +456,12 @@ export class ChatStore {
     }
   }
 
+  /** Moves on at every lock and sign-out: what a page asked before (a file dialog left open)
+   * is not taken after. */
+  lockMark(): number {
+    return this.draftEpoch;
+  }
+
   /** The file the composer `key` holds to send, if any (see `stagedFiles`). */
   stagedFile(key: string): PickedFile | null {
     return this.stagedFiles.get(this.draftKey(key)) ?? null;

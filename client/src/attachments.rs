@@ -254,7 +254,8 @@ pub(crate) async fn download(
     let most = clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES * 4;
     if expected.is_some_and(|n| n > most) {
         return Err(ClientError::Invalid(format!(
-            "{file_url} is said to be larger than {} MiB, more than any file the app sends",
+            "the file is said to be larger than {} MiB, more than any file the app sends; it \
+             was not downloaded",
             most / (1024 * 1024)
         )));
     }
@@ -269,9 +270,10 @@ pub(crate) async fn download(
         if written > limit {
             drop(out);
             let _ = tokio::fs::remove_file(&partial).await;
-            return Err(ClientError::Invalid(format!(
-                "{file_url} is larger than the message says"
-            )));
+            tracing::warn!("{file_url}: more bytes than the message says ({limit})");
+            return Err(ClientError::Invalid(
+                "the file the server sent is larger than the message says; it was not kept".into(),
+            ));
         }
         out.write_all(&chunk).await?;
     }

@@ -283,6 +283,12 @@ export function EmergencyBanner() {
     TICK_MS,
     open.map((e) => `${e.id}:${e.state}:${e.escalatedAt ?? ''}:${e.reopenedAt ?? ''}`).join(),
   );
+  // Once every open emergency is taken, the list may be folded to its title line, so a small
+  // window (or a large text size) keeps room for the conversation; an emergency not folded
+  // with it (a new one) unfolds it.
+  const [foldedIds, setFoldedIds] = useState<readonly string[] | null>(null);
+  const allTaken = open.every((e) => e.state !== 'RAISED');
+  const folded = allTaken && foldedIds !== null && open.every((e) => foldedIds.includes(e.id));
   if (open.length === 0) return null;
   return (
     <section
@@ -296,6 +302,22 @@ export function EmergencyBanner() {
         <span className="banner-title">
           <span aria-hidden="true">⚠</span> {bannerTitle(open)}
         </span>
+        {folded && (
+          <span className="banner-folded" data-testid="banner-folded">
+            {open.map((e) => e.patientName).join(', ')} · taken
+          </span>
+        )}
+        {allTaken && (
+          <button
+            type="button"
+            className="banner-button"
+            data-testid="banner-fold"
+            aria-expanded={!folded}
+            onClick={() => setFoldedIds(folded ? null : open.map((e) => e.id))}
+          >
+            {folded ? 'Show' : 'Hide'}
+          </button>
+        )}
         {resting && !alerting && (
           <span className="banner-quiet" data-testid="banner-dnd">
             Do not disturb: this device stays quiet until an emergency escalates
@@ -317,7 +339,8 @@ export function EmergencyBanner() {
           </button>
         )}
       </div>
-      <ul className="banner-list">
+      {/* Hidden, not removed: a note being written in it stays. */}
+      <ul className="banner-list" hidden={folded}>
         {open.map((e) => (
           // Drawn again when drafts come back after unlocking, so a note being written returns.
           <EmergencyItem key={`${e.id}|${draftsBack}`} e={e} now={now} />

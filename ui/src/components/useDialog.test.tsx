@@ -1,6 +1,6 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { DOCTOR, emergency, history, setup } from '../test/fixtures';
+import { history, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
 import { tabStops } from './useDialog';
 
@@ -44,30 +44,6 @@ describe('a dialog and the keyboard', () => {
     await waitFor(() => expect(screen.queryByTestId('emergency-confirm')).toBeNull());
     expect(screen.getByTestId('emergency-button')).toHaveFocus();
     expect(s.fake.callsOf('raise_emergency')).toHaveLength(0);
-  });
-});
-
-describe('the emergency banner and the keyboard', () => {
-  it('hands the focus on as its buttons go, and Escape puts a note away unsent', async () => {
-    const s = await renderApp(setup({ as: DOCTOR, emergencies: [emergency()] }));
-    const banner = await screen.findByTestId('emergency-banner');
-    within(banner).getByTestId('emergency-acknowledge').focus();
-    await s.user.keyboard('{Enter}');
-    await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());
-    await s.user.keyboard('{Enter}');
-    const note = within(banner).getByTestId('emergency-resolve-note');
-    expect(note).toHaveFocus();
-    await s.user.type(note, 'draft');
-    await s.user.keyboard('{Escape}');
-    expect(within(banner).queryByTestId('emergency-resolve-note')).toBeNull();
-    await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());
-    expect(s.fake.callsOf('resolve_emergency')).toHaveLength(0);
-    // Kept: opened again, the note is there, and Cancel hands the focus back too.
-    await s.user.keyboard('{Enter}');
-    expect(within(banner).getByTestId('emergency-resolve-note')).toHaveValue('draft');
-    within(banner).getByTestId('emergency-resolve-cancel').focus();
-    await s.user.keyboard('{Enter}');
-    await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());
   });
 });
 

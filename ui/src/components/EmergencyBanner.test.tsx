@@ -1,0 +1,59 @@
+import { act, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { DOCTOR, PATIENT, emergency, setup } from '../test/fixtures';
+import { renderApp } from '../test/render';
+
+describe('the emergency banner and the keyboard', () => {
+  it('hands the focus on as its buttons go, and Escape puts a note away unsent', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, emergencies: [emergency()] }));
+    const banner = await screen.findByTestId('emergency-banner');
+    within(banner).getByTestId('emergency-acknowledge').focus();
+    await s.user.keyboard('{Enter}');
+    await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());
+    await s.user.keyboard('{Enter}');
+    const note = within(banner).getByTestId('emergency-resolve-note');
+    expect(note).toHaveFocus();
+    await s.user.type(note, 'draft');
+    await s.user.keyboard('{Escape}');
+    expect(within(banner).queryByTestId('emergency-resolve-note')).toBeNull();
+    await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());
+    expect(s.fake.callsOf('resolve_emergency')).toHaveLength(0);
+    // Kept: opened again, the note is there, and Cancel hands the focus back too.
+    await s.user.keyboard('{Enter}');
+    expect(within(banner).getByTestId('emergency-resolve-note')).toHaveValue('draft');
+    within(banner).getByTestId('emergency-resolve-cancel').focus();
+    await s.user.keyboard('{Enter}');
+    await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());
+  });
+});
+
+describe('the emergency banner, folded', () => {
+  it('folds to its title once every emergency is taken, and a new one unfolds it', async () => {
+    const taken = emergency({
+      state: 'ACKNOWLEDGED',
+      acknowledgedBy: DOCTOR.id,
+      acknowledgedByName: DOCTOR.name,
+      acknowledgedAt: new Date().toISOString(),
+    });
+    const s = await renderApp(setup({ as: DOCTOR, emergencies: [taken] }));
+    const banner = await screen.findByTestId('emergency-banner');
+    const fold = within(banner).getByTestId('banner-fold');
+    expect(fold).toHaveAttribute('aria-expanded', 'true');
+    await s.user.click(fold);
+    expect(within(banner).getByTestId('emergency-item')).not.toBeVisible();
+    expect(within(banner).getByTestId('banner-folded')).toHaveTextContent(`${PATIENT.name} · taken`);
+    expect(within(banner).getByTestId('banner-fold')).toHaveAttribute('aria-expanded', 'false');
+    // A new one nobody has taken: shown at once, with no way to fold it away.
+    act(() => s.fake.upsertEmergency(emergency({ id: 'e2', messageId: 'm2' }), true));
+    await waitFor(() => expect(within(banner).getAllByTestId('emergency-item')).toHaveLength(2));
+    for (const item of within(banner).getAllByTestId('emergency-item')) expect(item).toBeVisible();
+    expect(within(banner).queryByTestId('banner-fold')).toBeNull();
+    expect(within(banner).queryByTestId('banner-folded')).toBeNull();
+  });
+
+  it('has nothing to fold while an emergency waits for a doctor', async () => {
+    await renderApp(setup({ as: DOCTOR, emergencies: [emergency()] }));
+    const banner = await screen.findByTestId('emergency-banner');
+    expect(within(banner).queryByTestId('banner-fold')).toBeNull();
+  });
+});

@@ -94,7 +94,8 @@ export function ChatLayout({ me }: { me: User }) {
         </button>
       </header>
       {isDoctor && problems.length > 0 && (
-        <div className="device-warning" data-testid="device-warning" role="status">
+        // A Tab stop: bounded, it may scroll, and the keys must reach its end.
+        <div className="device-warning" data-testid="device-warning" role="status" tabIndex={0}>
           {problems.map((p) => (
             <p key={p}>⚠ {p}</p>
           ))}

@@ -47,7 +47,7 @@ impl Default for Tuning {
             delivered_delay: Duration::from_millis(500),
             typing_timeout: Duration::from_secs(6),
             event_capacity: 4096,
-            disk_reserve: 512 * 1024 * 1024,
+            disk_reserve: 128 * 1024 * 1024,
         }
     }
 }
@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) lock_policy: Mutex<Option<LockPolicy>>,
     /// The profile folder (downloaded and sent attachment copies live under it).
     pub(crate) profile_dir: std::path::PathBuf,
+    /// `Tuning::disk_reserve`, which may be changed while connected.
+    pub(crate) disk_reserve: AtomicU64,
 }
 
 impl Shared {
@@ -104,6 +106,7 @@ impl Shared {
         let availability = cache.availability()?;
         let lock_policy = cache.lock_policy()?;
         let (events, _) = broadcast::channel(tuning.event_capacity.max(16));
+        let tuning_reserve = tuning.disk_reserve;
         Ok(Self {
             user,
             api,
@@ -125,13 +128,14 @@ impl Shared {
             directory_refreshing: std::sync::atomic::AtomicBool::new(false),
             lock_policy: Mutex::new(lock_policy),
             profile_dir,
+            disk_reserve: AtomicU64::new(tuning_reserve),
         })
     }
 
     /// Whether the profile's disk has less free space than it keeps (unknown: no).
     pub(crate) fn disk_low(&self) -> Option<u64> {
         crate::profile::free_bytes(&self.profile_dir)
-            .filter(|&free| free < self.tuning.disk_reserve)
+            .filter(|&free| free < self.disk_reserve.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     pub(crate) fn me(&self) -> &UserId {

@@ -112,8 +112,11 @@ pub fn run() {
             // The window is created hidden and shown once its text size is set, so that its
             // first frame is drawn at that size.
             settings::apply_text_size(&handle, handle.state::<Desktop>().settings().text_size);
-            if let Some(window) = handle.get_webview_window("main") {
-                window.show()?;
+            if let Some(window) = handle.get_webview_window("main")
+                && let Err(e) = window.show()
+            {
+                // Not fatal: a doctor's tray app must start all the same.
+                tracing::warn!("could not show the window: {e}");
             }
             app.manage(tray::TrayMemory::default());
             app.manage(notify::Rung::default());

@@ -154,10 +154,11 @@ impl Conn {
                         asked.0
                     );
                 }
-                // The rest waits for room, from this cursor at the next connection; messages
-                // that come live are still taken (emergencies above all).
+                // The rest waits for room, from this cursor (the ping's tick looks again);
+                // messages that come live are still taken (emergencies above all).
                 if more && let Some(free) = shared.disk_low() {
                     more = false;
+                    self.sync_waits_for_room = true;
                     tracing::warn!(
                         free,
                         "the disk is nearly full: no more sync pages asked for"
@@ -165,9 +166,9 @@ impl Conn {
                     shared.emit(ClientEvent::Warning {
                         code: "diskFull".to_owned(),
                         message: format!(
-                            "This computer's disk is nearly full ({} MiB free): older messages \
-                             were not all fetched. New ones still arrive; free some space, and \
-                             the rest is fetched at the next connection.",
+                            "This computer's disk is nearly full ({} MiB free): some messages \
+                             sent while you were away were not fetched. New ones still arrive; \
+                             once there is room, the rest is fetched.",
                             free / (1024 * 1024)
                         ),
                     });

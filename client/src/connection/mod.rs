@@ -188,6 +188,8 @@ struct Conn {
     /// Queued changes (unsend, edit) sent on this socket and not yet answered, or waiting to go
     /// again after a refusal for now.
     changes: changes::Changes,
+    /// Catching up stopped for want of disk space: asked again from the cursor once there is.
+    sync_waits_for_room: bool,
 }
 
 impl Conn {
@@ -221,6 +223,7 @@ impl Conn {
             synced: false,
             last_heard: Instant::now(),
             changes: changes::Changes::default(),
+            sync_waits_for_room: false,
         };
         conn.send(&ClientFrame::Authenticate {
             token: shared.token.clone(),
@@ -338,6 +341,11 @@ impl Conn {
                         ));
                     }
                     self.ws.send(WsMessage::Ping(Vec::new().into())).await.map_err(|e| failed(lost(&e)))?;
+                    if self.sync_waits_for_room && self.shared.disk_low().is_none() {
+                        self.sync_waits_for_room = false;
+                        let since = self.shared.cache.cursor().map_err(failed)?;
+                        self.send(&ClientFrame::Sync { since, limit: None }).await?;
+                    }
                 }
             }
         }

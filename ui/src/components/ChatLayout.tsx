@@ -35,6 +35,7 @@ function Notice() {
         className="icon-button"
         onClick={() => store.dismissNotice()}
         aria-label="Dismiss"
+        data-above-dialogs
       >
         ×
       </button>
@@ -71,10 +72,14 @@ export function ChatLayout({ me }: { me: User }) {
             data-testid="dnd-indicator"
             title="Sound and notifications are muted; emergencies still show here. Click to be available."
             onClick={(e) => {
-              // The pill goes once available: the focus it held goes on to Settings.
-              if (document.activeElement === e.currentTarget)
-                document.querySelector<HTMLElement>('[data-testid="settings-button"]')?.focus();
-              void store.setAvailability('AVAILABLE');
+              // The pill goes once available: the focus it held goes on to Settings (a refusal
+              // leaves both where they are).
+              const held = document.activeElement === e.currentTarget;
+              void store.setAvailability('AVAILABLE').then((ok) => {
+                const now = document.activeElement;
+                if (ok && held && (!now || now === document.body || !now.isConnected))
+                  document.querySelector<HTMLElement>('[data-testid="settings-button"]')?.focus();
+              });
             }}
           >
             Do not disturb

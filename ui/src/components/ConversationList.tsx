@@ -36,9 +36,10 @@ function ConversationItem({
         aria-current={selected ? 'true' : undefined}
         tabIndex={tabbable ? 0 : -1}
         onClick={() => {
-          // The one open already: what is typed next goes to its composer, not nowhere.
+          // Chosen again, the one open already stays (see `ChatStore.select`), and what is typed
+          // next goes to its composer, not nowhere.
+          void store.select({ patientId: c.patientId, doctorId: c.doctorId });
           if (selected) document.querySelector<HTMLElement>('[data-testid="message-input"]')?.focus();
-          else void store.select({ patientId: c.patientId, doctorId: c.doctorId });
         }}
       >
         <span className="avatar" aria-hidden="true">

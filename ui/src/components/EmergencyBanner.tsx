@@ -19,6 +19,7 @@ import { useChat, useStore } from '../store/hooks';
 import type { Emergency } from '../types';
 import { Icon } from './Icon';
 import { useNow } from './useNow';
+import { composing } from '../logic/keys';
 
 /** A time that must not wrap between its parts ("08:08 / PM" in a narrow banner). */
 const unbroken = (time: string) => time.replace(/ /g, '\u00a0');
@@ -93,6 +94,12 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
     resolveButton.current.focus();
   });
   const focusInside = () => !!item.current?.contains(document.activeElement);
+  // When an answer comes back, the focus is handed on only if it is still here or nowhere: the
+  // doctor may have gone on to type elsewhere meanwhile, and keys must not land in a note.
+  const focusFree = () => {
+    const now = document.activeElement;
+    return !now || now === document.body || !now.isConnected || focusInside();
+  };
   const stopResolving = () => {
     const hadFocus = focusInside();
     focusResolve.current = hadFocus;
@@ -186,7 +193,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             onClick={(ev) => {
               const hadFocus = document.activeElement === ev.currentTarget;
               void run(() => store.acknowledge(e.id)).then((ok) => {
-                if (ok && hadFocus) resolveButton.current?.focus();
+                if (ok && hadFocus && focusFree()) resolveButton.current?.focus();
               });
             }}
           >
@@ -219,8 +226,14 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
               if (!ok) return;
               setResolving(false);
               setNote('');
-              // The item goes with the emergency; the conversation's composer takes the focus.
-              if (hadFocus) document.querySelector<HTMLElement>('[data-testid="message-input"]')?.focus();
+              // Its item goes with it: the next emergency's first button, else the open
+              // conversation's composer.
+              if (!hadFocus || !focusFree()) return;
+              const next = item.current?.nextElementSibling ?? item.current?.previousElementSibling;
+              const to =
+                next?.querySelector<HTMLElement>('[data-testid="emergency-open-chat"]') ??
+                document.querySelector<HTMLElement>('[data-testid="message-input"]');
+              to?.focus();
             });
           }}
         >
@@ -237,7 +250,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             onChange={(ev) => setNote(ev.target.value)}
             onKeyDown={(ev) => {
               // Escape puts the note away (kept for later), never sends it.
-              if (ev.key === 'Escape') {
+              if (ev.key === 'Escape' && !composing(ev)) {
                 ev.preventDefault();
                 stopResolving();
               }

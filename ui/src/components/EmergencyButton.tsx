@@ -3,7 +3,9 @@
 // the shell chooses.
 
 import { type RefObject, useEffect, useRef, useState } from 'react';
+import { MAX_CONTENT_BYTES } from '../generated/bindings';
 import { emergencyNumber, openEmergencies } from '../logic/emergency';
+import { byteLength } from '../logic/format';
 import { useChat, useStore } from '../store/hooks';
 import { useDialog } from './useDialog';
 
@@ -51,6 +53,8 @@ export function EmergencyButton({
     }
   };
   const dialogRef = useRef<HTMLDivElement>(null);
+  // The server refuses a longer one for good: it could only be parked, never sent.
+  const tooLong = byteLength(text) > MAX_CONTENT_BYTES;
 
   // A press waiting offline found while the dialog is open removes the text field: the focus
   // goes to Close, not to the page behind the dialog.
@@ -152,6 +156,16 @@ export function EmergencyButton({
                     {text.length} of {LOCKED_PRESS_CHARS} characters
                   </small>
                 )}
+                {tooLong && (
+                  <small
+                    className="field-hint login-error"
+                    data-testid="emergency-text-too-long"
+                    role="alert"
+                  >
+                    Too long for the clinic&apos;s server (at most 16 KB): shorten it, or call{' '}
+                    {emergencyNumber(clinic)}.
+                  </small>
+                )}
               </label>
             )}
             {error && (
@@ -173,7 +187,7 @@ export function EmergencyButton({
                   type="button"
                   className="danger-button"
                   data-testid="emergency-confirm-send"
-                  disabled={busy}
+                  disabled={busy || tooLong}
                   onClick={() => void confirm()}
                 >
                   Send emergency

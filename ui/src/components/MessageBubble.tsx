@@ -35,6 +35,7 @@ import {
 import { MessageText } from './MessageText';
 import { StatusTicks } from './StatusTicks';
 import { useMessageMenu } from './useMessageMenu';
+import { composing } from '../logic/keys';
 
 /** Loads an image attachment's preview once, through the backend. */
 function useImagePreview(msg: LocalMessage): string | null {
@@ -139,7 +140,7 @@ export const MessageBubble = memo(function MessageBubble({
         onContextMenu={menu.onContextMenu}
         onKeyDown={(e) => {
           // Escape puts away an edit, a question or the versions from anywhere in the bubble.
-          if (e.key === 'Escape' && open) {
+          if (e.key === 'Escape' && open && !composing(e)) {
             e.preventDefault();
             e.stopPropagation();
             closeChange();

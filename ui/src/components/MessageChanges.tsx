@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { dayLabel, formatDateTime, formatTime } from '../logic/format';
 import { editedText, tombstoneText, unsendLabel, type ReplyBeforeEdit } from '../logic/messageChanges';
+import { composing } from '../logic/keys';
 import { useStore } from '../store/hooks';
 import type { LocalMessage, MessageVersion, Role } from '../types';
 
@@ -201,6 +202,7 @@ export function Editor({ message, onDone }: { message: LocalMessage; onDone: () 
         value={text}
         onChange={(e) => setText(e.target.value)}
         onKeyDown={(e) => {
+          if (composing(e)) return;
           if (e.key === 'Escape') onDone();
           if (e.key === 'Enter' && !e.shiftKey) {
             e.preventDefault();

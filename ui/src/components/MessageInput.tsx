@@ -20,6 +20,7 @@ import { useChat, useStore } from '../store/hooks';
 import type { PickedFile } from '../types';
 import { FilePreview } from './FilePreview';
 import { Icon } from './Icon';
+import { composing } from '../logic/keys';
 
 /**
  * Sizes the composer to its text: one line when empty, growing up to a limit. Measuring sets its
@@ -125,7 +126,7 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     // WebKit may send the Enter that ends an input method's composition as keyCode 229.
-    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing && e.nativeEvent.keyCode !== 229) {
+    if (e.key === 'Enter' && !e.shiftKey && !composing(e)) {
       e.preventDefault();
       send();
     }

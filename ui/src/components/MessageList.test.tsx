@@ -430,3 +430,22 @@ describe('the new messages button', () => {
     expect(screen.queryByTestId('jump-to-latest')).toBeNull();
   });
 });
+
+describe('the messages as one Tab stop', () => {
+  it('is a drawn message wherever the list is scrolled', () => {
+    const list = openList();
+    const stops = () =>
+      [...list.querySelectorAll<HTMLElement>('[data-testid="message"]')].filter((b) => b.tabIndex === 0);
+    expect(stops()).toHaveLength(1);
+    expect(stops()[0].closest('[data-message-id]')).toHaveAttribute('data-message-id', 'm40');
+    // Up at the top: the newest is no longer drawn, and a drawn one takes its place.
+    box.scrollTop = 0;
+    fireEvent.scroll(list);
+    listResized(list);
+    const drawn = [...list.querySelectorAll('[data-message-id]')].map((c) =>
+      c.getAttribute('data-message-id'),
+    );
+    expect(drawn).not.toContain('m40');
+    expect(stops()).toHaveLength(1);
+  });
+});

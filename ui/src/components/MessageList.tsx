@@ -299,11 +299,19 @@ export function MessageList({
   // One Tab stop for the messages, not one each: the one last focused while it is here, else the
   // newest; the arrow keys go from it to the others.
   const [current, setCurrent] = useState<string | null>(null);
+  // Only a drawn row can be a stop: scrolled away from it, the stop is the lowest row drawn
+  // (else Tab would find no message at all).
+  const drawnFrom = virtualItems[0]?.index ?? 0;
+  const drawnTo = virtualItems[virtualItems.length - 1]?.index ?? -1;
   const tabbable = useMemo(() => {
-    if (current && items.some((m) => identity(m) === current)) return current;
-    const newest = items[items.length - 1];
-    return newest ? identity(newest) : null;
-  }, [current, items]);
+    const at = (key: string | null) => (key ? items.findIndex((m) => identity(m) === key) : -1);
+    const drawn = (i: number) => i >= drawnFrom && i <= drawnTo;
+    const chosen = at(current);
+    if (chosen >= 0 && drawn(chosen)) return current;
+    const newest = items.length - 1;
+    if (drawn(newest)) return identity(items[newest]);
+    return drawnTo >= 0 && items[drawnTo] ? identity(items[drawnTo]) : null;
+  }, [current, items, drawnFrom, drawnTo]);
 
   // Jump to a message ("Open chat" on an emergency): load older pages until it is there, then
   // scroll it to the middle and highlight it; the view stops following the bottom.

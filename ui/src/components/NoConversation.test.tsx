@@ -1,4 +1,4 @@
-import { act, screen, waitFor } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { DOCTOR, PATIENT, emergency, history, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
@@ -36,6 +36,17 @@ describe('before a conversation is chosen', () => {
     await s.user.click(screen.getByTestId('chat-empty-open-emergency'));
     expect(await screen.findByTestId('chat-window')).toBeInTheDocument();
     expect(s.store.getState().active).toEqual({ patientId: PATIENT.id, doctorId: DOCTOR.id });
+  });
+
+  it('an emergency too long for the server cannot be sent, and says to shorten it or call', async () => {
+    const s = await renderApp(setup({ messages: history(2) }));
+    await s.user.click(await screen.findByTestId('emergency-button'));
+    fireEvent.change(screen.getByTestId('emergency-text'), { target: { value: 'x'.repeat(16_385) } });
+    expect(screen.getByTestId('emergency-confirm-send')).toBeDisabled();
+    expect(screen.getByTestId('emergency-text-too-long')).toHaveTextContent('shorten it, or call');
+    fireEvent.change(screen.getByTestId('emergency-text'), { target: { value: 'x'.repeat(16_384) } });
+    expect(screen.getByTestId('emergency-confirm-send')).toBeEnabled();
+    expect(screen.queryByTestId('emergency-text-too-long')).toBeNull();
   });
 
   it("a doctor's pane has no Emergency button", async () => {

@@ -3,6 +3,7 @@
 // code to compare with the paper (information for the first sign-in, not an error).
 
 import { pairingNotice } from '../logic/login';
+import { composing } from '../logic/keys';
 
 interface Props {
   value: string;
@@ -41,7 +42,7 @@ export function PairingCodeField({ value, onChange, serverCode }: Props) {
         onChange={(e) => onChange(e.target.value.replace(/[\r\n]+/g, ''))}
         onKeyDown={(e) => {
           // WebKit may send the Enter that ends an input method's composition as keyCode 229.
-          if (e.key !== 'Enter' || e.nativeEvent.isComposing || e.nativeEvent.keyCode === 229) return;
+          if (e.key !== 'Enter' || composing(e)) return;
           e.preventDefault();
           e.currentTarget.form?.requestSubmit();
         }}

@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useStore } from '../store/hooks';
 import type { Contact } from '../types';
+import { composing } from '../logic/keys';
 
 /** Keystrokes within this long make one lookup. */
 const DEBOUNCE_MS = 250;
@@ -51,6 +52,7 @@ export function PatientPicker() {
   };
   // The arrow keys go from the field through the results and back; Escape cancels from any.
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    if (composing(e)) return;
     if (e.key === 'Escape') {
       e.preventDefault();
       cancel();

@@ -11,6 +11,7 @@ import { segments } from '../logic/highlight';
 import { tombstoneText, versionOf } from '../logic/messageChanges';
 import { useChat, useStore } from '../store/hooks';
 import type { SearchHit, Found, User } from '../types';
+import { composing } from '../logic/keys';
 
 function Snippet({ hit }: { hit: SearchHit }) {
   return (
@@ -145,6 +146,7 @@ export function SearchBox({ me }: { me: User }) {
           value={query}
           onChange={(e) => setQuery(e.target.value)}
           onKeyDown={(e) => {
+            if (composing(e)) return;
             if (e.key === 'Escape') setOpen(false);
             if (e.key === 'ArrowDown' && open) {
               const first = root.current?.querySelector<HTMLElement>('[data-testid="search-result"]');
@@ -165,6 +167,7 @@ export function SearchBox({ me }: { me: User }) {
           onKeyDown={(e) => {
             // Escape closes the results from anywhere in them, back to the field; the arrow keys
             // go through the results (up from the first, back to the field).
+            if (composing(e)) return;
             if (e.key === 'Escape') {
               e.preventDefault();
               setOpen(false);

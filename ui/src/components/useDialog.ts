@@ -3,7 +3,8 @@
 // opened it) unless it was put elsewhere, so a keyboard user neither wanders behind it nor is
 // left nowhere after it.
 
-import { type RefObject, useEffect, useLayoutEffect, useRef } from 'react';
+import { type RefObject, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { composing } from '../logic/keys';
 
 const FOCUSABLE = [
   'a[href]',
@@ -40,11 +41,15 @@ export function useDialog(ref: RefObject<HTMLElement | null>, onClose: () => voi
   useLayoutEffect(() => {
     close.current = onClose;
   });
+  // Read as it is first drawn, before any effect of the dialog moves the focus into it (and
+  // once only, also where effects run twice).
+  const [opener] = useState(() =>
+    document.activeElement instanceof HTMLElement ? document.activeElement : null,
+  );
   useEffect(() => {
-    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     const onKey = (e: KeyboardEvent) => {
       const dialog = ref.current;
-      if (!dialog) return;
+      if (!dialog || composing(e)) return;
       if (e.key === 'Escape') {
         // A control inside that uses Escape itself (a menu) says so with preventDefault.
         if (!e.defaultPrevented) {
@@ -57,7 +62,8 @@ export function useDialog(ref: RefObject<HTMLElement | null>, onClose: () => voi
       // Tab is taken over: the next stop in the dialog, round from the last to the first (from
       // wherever the focus is, also outside it or on its text after a click).
       e.preventDefault();
-      const stops = tabStops(dialog);
+      // And what the page shows above every dialog (a notice's ×).
+      const stops = [...tabStops(dialog), ...document.querySelectorAll<HTMLElement>('[data-above-dialogs]')];
       if (stops.length === 0) return;
       const here = document.activeElement;
       const at = here ? stops.indexOf(here as HTMLElement) : -1;
@@ -80,5 +86,5 @@ export function useDialog(ref: RefObject<HTMLElement | null>, onClose: () => voi
       const lost = !now || now === document.body || !now.isConnected;
       if (lost && opener?.isConnected) opener.focus({ preventScroll: true });
     };
-  }, [ref]);
+  }, [ref, opener]);
 }

@@ -102,7 +102,6 @@ export function fileKind(name: string, mimeType?: string | null): FileKind {
   return 'other';
 }
 
-/** Initials for an avatar: "Dr. Ana Silva" -> "AS". */
 /**
  * The name I attached a file under, when the clinic sent it under another (the server names a
  * file for what it holds: `notes.sh` goes as `notes.txt`); null when they are the same.
@@ -113,6 +112,7 @@ export function attachedAs(localFilePath: string | null, sentName: string | null
   return attached && attached !== sentName ? attached : null;
 }
 
+/** Initials for an avatar: "Dr. Ana Silva" -> "AS". */
 export function initials(name: string): string {
   const words = name
     .replace(/^(dr|mr|mrs|ms)\.?\s+/i, '')

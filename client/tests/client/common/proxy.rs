@@ -173,13 +173,13 @@ impl Proxy {
         *self.rules.refuse_marker.lock().unwrap() = Some(marker.to_owned());
     }
 
-    /// Lets every send through again.
     /// Answers the next `n` unsends and edits (`message:retract`, `message:edit`) with `error
     /// unavailable` itself, as a busy server does.
     pub fn refuse_changes(&self, n: usize) {
         self.rules.refuse_changes.store(n, Ordering::SeqCst);
     }
 
+    /// Lets every send through again.
     pub fn stop_refusing(&self) {
         *self.rules.refuse_marker.lock().unwrap() = None;
     }

@@ -164,6 +164,26 @@ describe('messages and the keyboard', () => {
     expect(bubbles()[1]).toHaveFocus();
     expect(bubbles().map((b) => b.tabIndex)).toEqual([-1, 0, -1, -1]);
   });
+
+  it("keep a message's own controls out of Tab's way until the arrows reach it", async () => {
+    const edited = msg({
+      seq: 1,
+      content: 'edited once',
+      edited: { at: new Date().toISOString(), version: 2 },
+    });
+    const later = [2, 3].map((seq) => msg({ seq, senderId: DOCTOR.id, content: `line ${seq}` }));
+    const s = await renderApp(setup({ messages: [edited, ...later] }));
+    const chat = await openChat(s.user, 'doc');
+    const label = within(chat).getByTestId('message-edited');
+    expect(label.tabIndex).toBe(-1);
+    const bubbles = within(chat).getAllByTestId('message');
+    bubbles[bubbles.length - 1].focus();
+    await s.user.keyboard('{ArrowUp}{ArrowUp}');
+    expect(bubbles[0]).toHaveFocus();
+    await waitFor(() => expect(within(chat).getByTestId('message-edited').tabIndex).toBe(0));
+    await s.user.tab();
+    expect(within(chat).getByTestId('message-edited')).toHaveFocus();
+  });
 });
 
 describe('the conversation list and the keyboard', () => {

@@ -18,12 +18,19 @@ describe('the emergency banner and the keyboard', () => {
     expect(within(banner).queryByTestId('emergency-resolve-note')).toBeNull();
     await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());
     expect(s.fake.callsOf('resolve_emergency')).toHaveLength(0);
-    // Kept: opened again, the note is there, and Cancel hands the focus back too.
+    // Thrown away: opened again, the note is empty (kept, it went out under the next one's
+    // words); Cancel does the same and hands the focus back too.
     await s.user.keyboard('{Enter}');
-    expect(within(banner).getByTestId('emergency-resolve-note')).toHaveValue('draft');
+    expect(within(banner).getByTestId('emergency-resolve-note')).toHaveValue('');
+    await s.user.type(within(banner).getByTestId('emergency-resolve-note'), 'second thought');
     within(banner).getByTestId('emergency-resolve-cancel').focus();
     await s.user.keyboard('{Enter}');
     await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());
+    await s.user.keyboard('{Enter}');
+    await s.user.type(within(banner).getByTestId('emergency-resolve-note'), 'Ambulance called{Enter}');
+    await waitFor(() =>
+      expect(s.fake.callsOf('resolve_emergency')).toEqual([{ emergencyId: 'e1', note: 'Ambulance called' }]),
+    );
   });
 });
 

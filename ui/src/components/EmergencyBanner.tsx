@@ -100,9 +100,12 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
     const now = document.activeElement;
     return !now || now === document.body || !now.isConnected || focusInside();
   };
+  // Put away (Escape, Cancel), a note is thrown away: kept, it came back under the next one's
+  // words, and went to the patient with them.
   const stopResolving = () => {
     const hadFocus = focusInside();
     focusResolve.current = hadFocus;
+    setNote('');
     setResolving(false);
   };
   return (

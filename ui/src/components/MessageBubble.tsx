@@ -86,6 +86,12 @@ export const MessageBubble = memo(function MessageBubble({
   // A change put away (saved, cancelled, closed) gives the focus back to its message when it
   // held it: its buttons go, and a keyboard user would be left nowhere.
   const article = useRef<HTMLElement>(null);
+  // Its own controls (a link, "edited", a file, Retry) are Tab stops only while it is the list's
+  // stop: the messages stay one stop, each reached by the arrow keys and then entered with Tab.
+  useEffect(() => {
+    for (const el of article.current?.querySelectorAll<HTMLElement>('a[href], button, input, textarea') ?? [])
+      el.tabIndex = tabbable ? 0 : -1;
+  });
   const closeChange = useCallback(() => {
     const held = !!article.current?.contains(document.activeElement);
     setOpen(null);

@@ -58,7 +58,8 @@ export function useDialog(ref: RefObject<HTMLElement | null>, onClose: () => voi
         }
         return;
       }
-      if (e.key !== 'Tab') return;
+      // Shift+Tab may come as another key (X's ISO_Left_Tab) with Tab's code.
+      if (e.key !== 'Tab' && e.keyCode !== 9) return;
       // Tab is taken over: the next stop in the dialog, round from the last to the first (from
       // wherever the focus is, also outside it or on its text after a click).
       e.preventDefault();

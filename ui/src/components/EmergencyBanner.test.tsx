@@ -48,10 +48,13 @@ describe('the emergency banner, folded', () => {
     expect(fold).toHaveAttribute('aria-expanded', 'true');
     await s.user.click(fold);
     expect(within(banner).getByTestId('emergency-item')).not.toBeVisible();
-    expect(within(banner).getByTestId('banner-folded')).toHaveTextContent(`${PATIENT.name} · taken`);
+    expect(within(banner).getByTestId('banner-folded')).toHaveTextContent(`Taken: ${PATIENT.name}`);
     expect(within(banner).getByTestId('banner-fold')).toHaveAttribute('aria-expanded', 'false');
-    // A new one nobody has taken: shown at once, with no way to fold it away.
+    // A new one nobody has taken: shown at once, with no way to fold it away; the focus the
+    // fold button held goes to its Acknowledge.
+    expect(within(banner).getByTestId('banner-fold')).toHaveFocus();
     act(() => s.fake.upsertEmergency(emergency({ id: 'e2', messageId: 'm2' }), true));
+    await waitFor(() => expect(within(banner).getByTestId('emergency-acknowledge')).toHaveFocus());
     await waitFor(() => expect(within(banner).getAllByTestId('emergency-item')).toHaveLength(2));
     for (const item of within(banner).getAllByTestId('emergency-item')) expect(item).toBeVisible();
     expect(within(banner).queryByTestId('banner-fold')).toBeNull();

@@ -305,9 +305,21 @@ export function EmergencyBanner() {
   const [foldedIds, setFoldedIds] = useState<readonly string[] | null>(null);
   const allTaken = open.every((e) => e.state !== 'RAISED');
   const folded = allTaken && foldedIds !== null && open.every((e) => foldedIds.includes(e.id));
+  // Its button goes when a new emergency comes (nothing to fold then): the focus it held goes
+  // to that emergency's Acknowledge.
+  const banner = useRef<HTMLElement>(null);
+  const foldHadFocus = useRef(false);
+  useEffect(() => {
+    if (allTaken || !foldHadFocus.current) return;
+    foldHadFocus.current = false;
+    const now = document.activeElement;
+    if (now && now !== document.body && now.isConnected) return;
+    banner.current?.querySelector<HTMLElement>('[data-testid="emergency-acknowledge"]')?.focus();
+  }, [allTaken]);
   if (open.length === 0) return null;
   return (
     <section
+      ref={banner}
       className={`emergency-banner ${alerting ? 'is-alerting' : ''}`}
       data-testid="emergency-banner"
       data-alerting={alerting}
@@ -320,7 +332,7 @@ export function EmergencyBanner() {
         </span>
         {folded && (
           <span className="banner-folded" data-testid="banner-folded">
-            {open.map((e) => e.patientName).join(', ')} · taken
+            Taken: {open.map((e) => e.patientName).join(', ')}
           </span>
         )}
         {allTaken && (
@@ -329,6 +341,8 @@ export function EmergencyBanner() {
             className="banner-button"
             data-testid="banner-fold"
             aria-expanded={!folded}
+            onFocus={() => (foldHadFocus.current = true)}
+            onBlur={() => (foldHadFocus.current = false)}
             onClick={() => setFoldedIds(folded ? null : open.map((e) => e.id))}
           >
             {folded ? 'Show' : 'Hide'}

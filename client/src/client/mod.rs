@@ -383,8 +383,6 @@ impl Client {
         }
     }
 
-    /// Sends waiting in the outbox (failed ones not counted), read from the cache itself so it
-    /// always agrees with what `history` shows ([`Client::watch_queued`] may trail by a moment).
     /// Changes the free space catching up leaves on the profile's disk (`Tuning::disk_reserve`);
     /// a catch-up stopped for it goes on at the next ping once there is that much.
     pub fn set_disk_reserve(&self, bytes: u64) {
@@ -393,6 +391,8 @@ impl Client {
             .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Sends waiting in the outbox (failed ones not counted), read from the cache itself so it
+    /// always agrees with what `history` shows ([`Client::watch_queued`] may trail by a moment).
     pub fn queued(&self) -> u64 {
         self.shared
             .cache

@@ -109,7 +109,17 @@ impl Conn {
                 message,
                 client_id: None,
             } => return Err(End::SignedOut(message)),
-            ServerFrame::Error { code, message, .. } => {
+            ServerFrame::Error {
+                code,
+                message,
+                client_id,
+            } => {
+                // Perhaps the answer to a catch-up resumed after a want of room: asked again at
+                // the next ping (a page that comes twice is stored once).
+                if self.sync_resumed && client_id.is_none() {
+                    self.sync_resumed = false;
+                    self.sync_waits_for_room = true;
+                }
                 shared.emit(ClientEvent::ServerError { code, message });
             }
             ServerFrame::ConversationPurged(purge) => {
@@ -118,6 +128,7 @@ impl Conn {
                 shared.history_purged(purge, &files);
             }
             ServerFrame::SyncBatch(page) => {
+                self.sync_resumed = false;
                 let owed: Vec<_> = page
                     .messages
                     .iter()

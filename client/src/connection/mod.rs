@@ -190,6 +190,8 @@ struct Conn {
     changes: changes::Changes,
     /// Catching up stopped for want of disk space: asked again from the cursor once there is.
     sync_waits_for_room: bool,
+    /// That ask is on its way: refused (an error not tied to a send), it is asked again.
+    sync_resumed: bool,
 }
 
 impl Conn {
@@ -224,6 +226,7 @@ impl Conn {
             last_heard: Instant::now(),
             changes: changes::Changes::default(),
             sync_waits_for_room: false,
+            sync_resumed: false,
         };
         conn.send(&ClientFrame::Authenticate {
             token: shared.token.clone(),
@@ -343,6 +346,7 @@ impl Conn {
                     self.ws.send(WsMessage::Ping(Vec::new().into())).await.map_err(|e| failed(lost(&e)))?;
                     if self.sync_waits_for_room && self.shared.disk_low().is_none() {
                         self.sync_waits_for_room = false;
+                        self.sync_resumed = true;
                         let since = self.shared.cache.cursor().map_err(failed)?;
                         self.send(&ClientFrame::Sync { since, limit: None }).await?;
                     }

@@ -165,6 +165,24 @@ describe('messages and the keyboard', () => {
     expect(bubbles().map((b) => b.tabIndex)).toEqual([-1, 0, -1, -1]);
   });
 
+  it('Retry hands its focus to the message, Discard to the composer', async () => {
+    const failed = (content: string) =>
+      msg({ seq: null, status: 'FAILED', content, error: 'The server is busy', errorCode: 'unavailable' });
+    const s = await renderApp(setup({ messages: [failed('first'), failed('second')] }));
+    const chat = await openChat(s.user, 'doc');
+    const [one] = within(chat).getAllByTestId('message');
+    one.focus();
+    await s.user.tab();
+    expect(within(one).getByTestId('message-retry')).toHaveFocus();
+    await s.user.keyboard('{Enter}');
+    expect(one).toHaveFocus();
+    const two = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    two.focus();
+    within(two).getByTestId('message-discard').focus();
+    await s.user.keyboard('{Enter}');
+    expect(screen.getByTestId('message-input')).toHaveFocus();
+  });
+
   it("keep a message's own controls out of Tab's way until the arrows reach it", async () => {
     const edited = msg({
       seq: 1,

@@ -1,7 +1,7 @@
 // The signed-in screen: top bar (who, connection, settings), emergency banner for doctors,
 // conversation list left, chat right, patient info for doctors.
 
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useWarnings } from './useWarnings';
 import { useChat, useStore } from '../store/hooks';
 import type { User } from '../types';
@@ -21,14 +21,23 @@ const NOTICE_MS = 8000;
 function Notice() {
   const store = useStore();
   const notice = useChat((s) => s.notice);
+  const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!notice) return;
-    const t = setTimeout(() => store.dismissNotice(), NOTICE_MS);
+    // Not while its × holds the focus: it would drop the focus behind a dialog.
+    let t: ReturnType<typeof setTimeout>;
+    const later = () => {
+      t = setTimeout(
+        () => (box.current?.contains(document.activeElement) ? later() : store.dismissNotice()),
+        NOTICE_MS,
+      );
+    };
+    later();
     return () => clearTimeout(t);
   }, [notice, store]);
   if (!notice) return null;
   return (
-    <div className="notice" data-testid="notice" role="alert">
+    <div className="notice" data-testid="notice" role="alert" ref={box}>
       {notice}
       <button
         type="button"

@@ -67,3 +67,28 @@ describe('the emergency banner, folded', () => {
     expect(within(banner).queryByTestId('banner-fold')).toBeNull();
   });
 });
+
+describe('the emergency banner, resolved by keyboard', () => {
+  it("hands the focus to the next emergency's first button", async () => {
+    const mine = {
+      state: 'ACKNOWLEDGED' as const,
+      acknowledgedBy: DOCTOR.id,
+      acknowledgedByName: DOCTOR.name,
+    };
+    const s = await renderApp(
+      setup({
+        as: DOCTOR,
+        emergencies: [emergency({ id: 'e1', ...mine }), emergency({ id: 'e2', messageId: 'm2', ...mine })],
+      }),
+    );
+    const banner = await screen.findByTestId('emergency-banner');
+    const [first] = within(banner).getAllByTestId('emergency-item');
+    within(first).getByTestId('emergency-resolve').focus();
+    await s.user.keyboard('{Enter}');
+    await s.user.type(within(first).getByTestId('emergency-resolve-note'), 'Called back{Enter}');
+    await waitFor(() => expect(within(banner).getAllByTestId('emergency-item')).toHaveLength(1));
+    const [second] = within(banner).getAllByTestId('emergency-item');
+    expect(second).toHaveAttribute('data-emergency-id', 'e2');
+    await waitFor(() => expect(within(second).getByTestId('emergency-open-chat')).toHaveFocus());
+  });
+});

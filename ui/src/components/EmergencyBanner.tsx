@@ -225,17 +225,19 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
           onSubmit={(ev) => {
             ev.preventDefault();
             const hadFocus = focusInside();
+            // Its item goes with it (before the answer is back): where the focus goes next is
+            // found now, the next emergency's first button, else the open conversation's
+            // composer.
+            const next = item.current?.nextElementSibling ?? item.current?.previousElementSibling;
+            const nextButton = next?.querySelector<HTMLElement>('[data-testid="emergency-open-chat"]');
             void run(() => store.resolve(e.id, note.trim())).then((ok) => {
               if (!ok) return;
               setResolving(false);
               setNote('');
-              // Its item goes with it: the next emergency's first button, else the open
-              // conversation's composer.
               if (!hadFocus || !focusFree()) return;
-              const next = item.current?.nextElementSibling ?? item.current?.previousElementSibling;
-              const to =
-                next?.querySelector<HTMLElement>('[data-testid="emergency-open-chat"]') ??
-                document.querySelector<HTMLElement>('[data-testid="message-input"]');
+              const to = nextButton?.isConnected
+                ? nextButton
+                : document.querySelector<HTMLElement>('[data-testid="message-input"]');
               to?.focus();
             });
           }}
@@ -252,7 +254,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             placeholder="What was done (e.g. called the patient, ambulance sent)"
             onChange={(ev) => setNote(ev.target.value)}
             onKeyDown={(ev) => {
-              // Escape puts the note away (kept for later), never sends it.
+              // Escape puts the note away (thrown away, see `stopResolving`), never sends it.
               if (ev.key === 'Escape' && !composing(ev)) {
                 ev.preventDefault();
                 stopResolving();
@@ -309,6 +311,11 @@ export function EmergencyBanner() {
   // to that emergency's Acknowledge.
   const banner = useRef<HTMLElement>(null);
   const foldHadFocus = useRef(false);
+  // Gone with the banner while it had the focus (no blur is told then): forgotten, so a new
+  // emergency hours later does not take an idle focus.
+  useEffect(() => {
+    if (open.length === 0) foldHadFocus.current = false;
+  }, [open.length]);
   useEffect(() => {
     if (allTaken || !foldHadFocus.current) return;
     foldHadFocus.current = false;

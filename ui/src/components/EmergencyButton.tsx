@@ -54,7 +54,7 @@ export function EmergencyButton({
   };
   const dialogRef = useRef<HTMLDivElement>(null);
   // The server refuses a longer one for good: it could only be parked, never sent.
-  const tooLong = byteLength(text) > MAX_CONTENT_BYTES;
+  const tooLong = byteLength(text.trim()) > MAX_CONTENT_BYTES;
 
   // A press waiting offline found while the dialog is open removes the text field: the focus
   // goes to Close, not to the page behind the dialog.

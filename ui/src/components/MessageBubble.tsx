@@ -2,7 +2,7 @@
 // emergency styling, clickable links, its own menu (right-click, Shift+F10), Retry when it
 // failed, and "Don't send" while it waits to be sent.
 
-import { memo, useCallback, useEffect, useRef, useState } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { keyOf, sameKey } from '../logic/conversations';
 import {
   attachedAs,
@@ -88,10 +88,18 @@ export const MessageBubble = memo(function MessageBubble({
   const article = useRef<HTMLElement>(null);
   // Its own controls (a link, "edited", a file, Retry) are Tab stops only while it is the list's
   // stop: the messages stay one stop, each reached by the arrow keys and then entered with Tab.
-  useEffect(() => {
+  // Set here, after each drawing of the bubble, so none of them may set a tabIndex of its own.
+  useLayoutEffect(() => {
     for (const el of article.current?.querySelectorAll<HTMLElement>('a[href], button, input, textarea') ?? [])
       el.tabIndex = tabbable ? 0 : -1;
   });
+  // Retry takes its row away, Discard the whole bubble: the focus the pressed button holds goes
+  // on at once, to the message or to the composer.
+  const handOn = (button: HTMLElement, gone: boolean) => {
+    if (document.activeElement !== button) return;
+    const to = gone ? document.querySelector<HTMLElement>('[data-testid="message-input"]') : article.current;
+    to?.focus({ preventScroll: true });
+  };
   const closeChange = useCallback(() => {
     const held = !!article.current?.contains(document.activeElement);
     setOpen(null);
@@ -217,7 +225,10 @@ export const MessageBubble = memo(function MessageBubble({
                 type="button"
                 className="link-button"
                 data-testid="message-dont-send"
-                onClick={() => void store.discard(message.clientId)}
+                onClick={(e) => {
+                  handOn(e.currentTarget, true);
+                  void store.discard(message.clientId);
+                }}
               >
                 Don&apos;t send
               </button>
@@ -232,7 +243,10 @@ export const MessageBubble = memo(function MessageBubble({
                 type="button"
                 className="link-button"
                 data-testid="message-retry"
-                onClick={() => void store.retry(message.clientId)}
+                onClick={(e) => {
+                  handOn(e.currentTarget, false);
+                  void store.retry(message.clientId);
+                }}
               >
                 Retry
               </button>
@@ -241,7 +255,10 @@ export const MessageBubble = memo(function MessageBubble({
               type="button"
               className="link-button"
               data-testid="message-discard"
-              onClick={() => void store.discard(message.clientId)}
+              onClick={(e) => {
+                handOn(e.currentTarget, true);
+                void store.discard(message.clientId);
+              }}
             >
               Discard
             </button>

@@ -675,9 +675,12 @@ describe('doctor view', () => {
     expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent('acknowledged by you');
     expect(within(banner).getByTestId('emergency-taken')).toHaveTextContent('✓ Taken by you');
 
-    await s.user.click(screen.getByTestId('dnd-indicator'));
+    // By keyboard: the pill goes once available, and its focus goes on to Settings.
+    screen.getByTestId('dnd-indicator').focus();
+    await s.user.keyboard('{Enter}');
     expect(s.fake.availability).toBe('AVAILABLE');
     expect(screen.queryByTestId('dnd-indicator')).toBeNull();
+    await waitFor(() => expect(screen.getByTestId('settings-button')).toHaveFocus());
   });
 
   it('a message written offline says when, in its bubble and in the emergency banner', async () => {

@@ -1,6 +1,6 @@
-import { act, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { DOCTOR, PATIENT, emergency, setup } from '../test/fixtures';
+import { DOCTOR, PATIENT, emergency, history, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
 
 describe('the emergency banner and the keyboard', () => {
@@ -90,5 +90,22 @@ describe('the emergency banner, resolved by keyboard', () => {
     const [second] = within(banner).getAllByTestId('emergency-item');
     expect(second).toHaveAttribute('data-emergency-id', 'e2');
     await waitFor(() => expect(within(second).getByTestId('emergency-open-chat')).toHaveFocus());
+  });
+});
+
+describe('the emergency banner and a doctor typing elsewhere', () => {
+  it('leaves the focus where she went on typing while Acknowledge was answered', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, messages: history(2), emergencies: [emergency()] }));
+    await s.user.click(await screen.findByTestId('conversation-pat'));
+    const input = await screen.findByTestId('message-input');
+    const banner = screen.getByTestId('emergency-banner');
+    const acknowledge = within(banner).getByTestId('emergency-acknowledge');
+    acknowledge.focus();
+    // The press, then at once the composer, before the answer is back.
+    fireEvent.click(acknowledge);
+    input.focus();
+    await waitFor(() => expect(within(banner).getByTestId('emergency-taken')).toBeInTheDocument());
+    await act(async () => {});
+    expect(input).toHaveFocus();
   });
 });

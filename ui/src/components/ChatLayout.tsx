@@ -14,6 +14,7 @@ import { NoConversation } from './NoConversation';
 import { PatientInfoPanel } from './PatientInfoPanel';
 import { SearchBox } from './SearchBox';
 import { SettingsPanel } from './SettingsPanel';
+import { focusIsNowhere } from './focus';
 
 /** Error toasts go away by themselves after this long. */
 const NOTICE_MS = 8000;
@@ -85,8 +86,7 @@ export function ChatLayout({ me }: { me: User }) {
               // leaves both where they are).
               const held = document.activeElement === e.currentTarget;
               void store.setAvailability('AVAILABLE').then((ok) => {
-                const now = document.activeElement;
-                if (ok && held && (!now || now === document.body || !now.isConnected))
+                if (ok && held && focusIsNowhere())
                   document.querySelector<HTMLElement>('[data-testid="settings-button"]')?.focus();
               });
             }}

@@ -9,6 +9,7 @@ import type { Conversation, User } from '../types';
 import { EmergencyBadge } from './EmergencyBadge';
 import { OnlineStatus } from './OnlineStatus';
 import { PatientPicker } from './PatientPicker';
+import { composer } from './focus';
 
 function ConversationItem({
   c,
@@ -39,7 +40,7 @@ function ConversationItem({
           // Chosen again, the one open already stays (see `ChatStore.select`), and what is typed
           // next goes to its composer, not nowhere.
           void store.select({ patientId: c.patientId, doctorId: c.doctorId });
-          if (selected) document.querySelector<HTMLElement>('[data-testid="message-input"]')?.focus();
+          if (selected) composer()?.focus();
         }}
       >
         <span className="avatar" aria-hidden="true">

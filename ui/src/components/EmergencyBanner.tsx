@@ -20,6 +20,7 @@ import type { Emergency } from '../types';
 import { Icon } from './Icon';
 import { useNow } from './useNow';
 import { composing } from '../logic/keys';
+import { composer, focusIsNowhere } from './focus';
 
 /** A time that must not wrap between its parts ("08:08 / PM" in a narrow banner). */
 const unbroken = (time: string) => time.replace(/ /g, '\u00a0');
@@ -96,10 +97,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
   const focusInside = () => !!item.current?.contains(document.activeElement);
   // When an answer comes back, the focus is handed on only if it is still here or nowhere: the
   // doctor may have gone on to type elsewhere meanwhile, and keys must not land in a note.
-  const focusFree = () => {
-    const now = document.activeElement;
-    return !now || now === document.body || !now.isConnected || focusInside();
-  };
+  const focusFree = () => focusIsNowhere() || focusInside();
   // Put away (Escape, Cancel), a note is thrown away: kept, it came back under the next one's
   // words, and went to the patient with them.
   const stopResolving = () => {
@@ -235,10 +233,7 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
               setResolving(false);
               setNote('');
               if (!hadFocus || !focusFree()) return;
-              const to = nextButton?.isConnected
-                ? nextButton
-                : document.querySelector<HTMLElement>('[data-testid="message-input"]');
-              to?.focus();
+              (nextButton?.isConnected ? nextButton : composer())?.focus();
             });
           }}
         >
@@ -319,8 +314,7 @@ export function EmergencyBanner() {
   useEffect(() => {
     if (allTaken || !foldHadFocus.current) return;
     foldHadFocus.current = false;
-    const now = document.activeElement;
-    if (now && now !== document.body && now.isConnected) return;
+    if (!focusIsNowhere()) return;
     banner.current?.querySelector<HTMLElement>('[data-testid="emergency-acknowledge"]')?.focus();
   }, [allTaken]);
   if (open.length === 0) return null;

@@ -36,6 +36,7 @@ import { MessageText } from './MessageText';
 import { StatusTicks } from './StatusTicks';
 import { useMessageMenu } from './useMessageMenu';
 import { composing } from '../logic/keys';
+import { composer } from './focus';
 
 /** Loads an image attachment's preview once, through the backend. */
 function useImagePreview(msg: LocalMessage): string | null {
@@ -97,7 +98,7 @@ export const MessageBubble = memo(function MessageBubble({
   // on at once, to the message or to the composer.
   const handOn = (button: HTMLElement, gone: boolean) => {
     if (document.activeElement !== button) return;
-    const to = gone ? document.querySelector<HTMLElement>('[data-testid="message-input"]') : article.current;
+    const to = gone ? composer() : article.current;
     to?.focus({ preventScroll: true });
   };
   const closeChange = useCallback(() => {

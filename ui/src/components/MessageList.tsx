@@ -25,6 +25,7 @@ import { MessageBoundary } from './MessageBoundary';
 import { MessageBubble } from './MessageBubble';
 import { ResolutionNote } from './ResolutionNote';
 import { useNow } from './useNow';
+import { focusIsNowhere } from './focus';
 
 /** A row's key: a clientId is unique only per sender. */
 function identity(m: LocalMessage): string {
@@ -353,8 +354,7 @@ export function MessageList({
   useEffect(() => {
     if (!highlighted) return;
     const take = () => {
-      const now = document.activeElement;
-      if (now && now !== document.body && now.isConnected) return true;
+      if (!focusIsNowhere()) return true;
       const bubble = scrollRef.current?.querySelector<HTMLElement>(
         `[data-message-id="${CSS.escape(highlighted)}"] [data-testid="message"]`,
       );

@@ -5,6 +5,7 @@
 
 import { type RefObject, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { composing } from '../logic/keys';
+import { focusIsNowhere } from './focus';
 
 const FOCUSABLE = [
   'a[href]',
@@ -83,9 +84,7 @@ export function useDialog(ref: RefObject<HTMLElement | null>, onClose: () => voi
     return () => {
       document.removeEventListener('keydown', onKey);
       // Unless whoever closed it put the focus somewhere on purpose (the lock screen's field).
-      const now = document.activeElement;
-      const lost = !now || now === document.body || !now.isConnected;
-      if (lost && opener?.isConnected) opener.focus({ preventScroll: true });
+      if (focusIsNowhere() && opener?.isConnected) opener.focus({ preventScroll: true });
     };
   }, [ref, opener]);
 }

@@ -90,6 +90,9 @@ pub(crate) struct Shared {
     pub(crate) profile_dir: std::path::PathBuf,
     /// `Tuning::disk_reserve`, which may be changed while connected.
     pub(crate) disk_reserve: AtomicU64,
+    /// A catch-up stopped for want of room was told (once, until a catch-up reaches its end, on
+    /// this connection or a later one).
+    pub(crate) disk_full_told: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -129,6 +132,7 @@ impl Shared {
             lock_policy: Mutex::new(lock_policy),
             profile_dir,
             disk_reserve: AtomicU64::new(tuning_reserve),
+            disk_full_told: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -136,6 +140,12 @@ impl Shared {
     pub(crate) fn disk_low(&self) -> Option<u64> {
         crate::profile::free_bytes(&self.profile_dir)
             .filter(|&free| free < self.disk_reserve.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Whether a catch-up stopped for want of room may go on (unknown free space: yes).
+    pub(crate) fn disk_has_room_again(&self) -> bool {
+        let reserve = self.disk_reserve.load(std::sync::atomic::Ordering::Relaxed);
+        crate::profile::free_bytes(&self.profile_dir).is_none_or(|free| room_again(free, reserve))
     }
 
     pub(crate) fn me(&self) -> &UserId {
@@ -324,5 +334,27 @@ impl Shared {
                 online: false,
             });
         }
+    }
+}
+
+/// A catch-up stopped below the reserve goes on only with a quarter of it more free: a disk
+/// hovering at the reserve would otherwise stop it again after every page it resumed with.
+fn room_again(free: u64, reserve: u64) -> bool {
+    free >= reserve.saturating_add(reserve / 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room_again;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn a_catch_up_stopped_for_room_goes_on_above_the_reserve_and_a_quarter() {
+        assert!(!room_again(128 * MIB, 128 * MIB));
+        assert!(!room_again(159 * MIB, 128 * MIB));
+        assert!(room_again(160 * MIB, 128 * MIB));
+        assert!(room_again(0, 0));
+        assert!(!room_again(u64::MAX - 1, u64::MAX));
     }
 }

@@ -5,6 +5,7 @@ use super::{Conn, End, Step, failed};
 use crate::events::ClientEvent;
 use clinic_protocol::{ClientFrame, ConversationKey, ErrorCode, MessageStatus, ServerFrame};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 /// Someone this client has no contact for wrote (a patient new to this doctor, or the other
@@ -174,15 +175,22 @@ impl Conn {
                         free,
                         "the disk is nearly full: no more sync pages asked for"
                     );
-                    shared.emit(ClientEvent::Warning {
-                        code: "diskFull".to_owned(),
-                        message: format!(
-                            "This computer's disk is nearly full ({} MiB free): some messages \
-                             sent while you were away were not fetched. New ones still arrive; \
-                             once there is room, the rest is fetched.",
-                            free / (1024 * 1024)
-                        ),
-                    });
+                    // Told once until a catch-up reaches its end: a link that comes and goes
+                    // does not bring the notice back at every connection.
+                    if !shared.disk_full_told.swap(true, Ordering::Relaxed) {
+                        shared.emit(ClientEvent::Warning {
+                            code: "diskFull".to_owned(),
+                            message: format!(
+                                "This computer's disk is nearly full ({} MiB free): some messages \
+                                 sent while you were away were not fetched. New ones still \
+                                 arrive; once there is room, the rest is fetched.",
+                                free / (1024 * 1024)
+                            ),
+                        });
+                    }
+                }
+                if !page.has_more {
+                    shared.disk_full_told.store(false, Ordering::Relaxed);
                 }
                 if more {
                     // One page per request: ask for the next one from where this one ended.

@@ -344,7 +344,7 @@ impl Conn {
                         ));
                     }
                     self.ws.send(WsMessage::Ping(Vec::new().into())).await.map_err(|e| failed(lost(&e)))?;
-                    if self.sync_waits_for_room && self.shared.disk_low().is_none() {
+                    if self.sync_waits_for_room && self.shared.disk_has_room_again() {
                         self.sync_waits_for_room = false;
                         self.sync_resumed = true;
                         let since = self.shared.cache.cursor().map_err(failed)?;

@@ -186,3 +186,74 @@ async fn a_full_disk_stops_the_catch_up_after_a_page_and_the_rest_comes_with_roo
     })
     .await;
 }
+
+/// The disk's shortage is told once until a catch-up reaches its end, however many connections
+/// stop at it (a link that comes and goes, a disk hovering at the reserve); after an end, the
+/// next shortage is told again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_told_once_until_a_catch_up_reaches_its_end() {
+    let data = demo_data_dir();
+    let (alice_dir, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    drop(login(&url, alice_dir.path(), "alice").await);
+    let patel = login(&url, patel_dir.path(), "dr.patel").await;
+    let conversation = patel.conversation_with("alice").unwrap();
+    patel.connect();
+    patel.wait_online(PATIENCE).await.unwrap();
+    let send_all = |texts: &[String]| {
+        for text in texts {
+            patel.send(&conversation, text, false).unwrap();
+        }
+    };
+    let tag = prefix("told");
+    let first = numbered(&format!("{tag} a"), 450);
+    send_all(&first);
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
+
+    let mut short = options(alice_dir.path());
+    short.tuning.disk_reserve = u64::MAX;
+    let alice = Client::open(short).unwrap();
+    let mut events = alice.subscribe();
+    let held = || local_contents(&alice.history(&conversation, 5000, None).unwrap(), &tag).len();
+    let warnings = |events: &mut tokio::sync::broadcast::Receiver<ClientEvent>| {
+        std::iter::from_fn(|| events.try_recv().ok())
+            .filter(|e| matches!(e, ClientEvent::Warning { code, .. } if code == "diskFull"))
+            .count()
+    };
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    wait_until(&alice, "the first page", || held() > 0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(warnings(&mut events), 1, "told at the first stop");
+
+    // Connected again: one more page, stopped again, not told again.
+    let before = held();
+    alice.disconnect().await;
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    wait_until(&alice, "a page on the new connection", || held() > before).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(held() < first.len(), "stopped again before the end");
+    assert_eq!(warnings(&mut events), 0, "not told at every connection");
+
+    // Room: the catch-up reaches its end; a later shortage is told again.
+    alice.disconnect().await;
+    alice.set_disk_reserve(0);
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    wait_until(&alice, "the whole catch-up", || held() == first.len()).await;
+    alice.disconnect().await;
+    send_all(&numbered(&format!("{tag} b"), 450));
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
+    alice.set_disk_reserve(u64::MAX);
+    let _ = warnings(&mut events);
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    wait_until(&alice, "a page of the second catch-up", || {
+        held() > first.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(warnings(&mut events), 1, "told again after an end");
+}

@@ -31,13 +31,14 @@ export function PairingCodeField({ value, onChange, serverCode }: Props) {
       <label htmlFor="pairing-code">
         Pairing code <span className="field-optional">(first sign-in only)</span>
       </label>
-      {/* Two lines, so the whole code can be read back against the paper; Enter signs in, as
-          in the other fields, and a line break pasted with it is no part of the code. */}
+      {/* Three lines (a narrow form needs them all), so the whole code can be read
+          back against the paper; Enter signs in, as in the other fields, and a line break pasted
+          with it is no part of the code. */}
       <textarea
         id="pairing-code"
         className="pairing-code-input"
         data-testid="pairing-code"
-        rows={2}
+        rows={3}
         value={value}
         onChange={(e) => onChange(e.target.value.replace(/[\r\n]+/g, ''))}
         onKeyDown={(e) => {

@@ -222,6 +222,20 @@ describe('the conversation list and the keyboard', () => {
     await s.user.keyboard('{Enter}');
     expect(input).toHaveFocus();
   });
+
+  it('chosen again, the open conversation is selected again (followed, marked seen) and its composer focused', async () => {
+    const s = await renderApp(setup({ messages: history(2) }));
+    const list = await screen.findByTestId('conversation-list');
+    const row = within(list).getAllByRole('button')[0];
+    await s.user.click(row);
+    const input = await screen.findByTestId('message-input');
+    const viewed = s.fake.callsOf('view_conversation').length;
+    input.blur();
+    await s.user.click(row);
+    expect(row).toHaveAttribute('data-active', 'true');
+    await waitFor(() => expect(s.fake.callsOf('view_conversation')).toHaveLength(viewed + 1));
+    expect(input).toHaveFocus();
+  });
 });
 
 describe('login: focus and cancel', () => {

@@ -8,6 +8,7 @@ use crate::common;
 
 use clinic_client::{Client, ClientEvent};
 use clinic_protocol::MessageStatus;
+use common::proxy::Proxy;
 use common::*;
 use std::time::Duration;
 
@@ -256,4 +257,43 @@ async fn a_full_disk_is_told_once_until_a_catch_up_reaches_its_end() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(warnings(&mut events), 1, "told again after an end");
+}
+
+/// A catch-up resumed after a want of room that the server refuses (busy) is asked again at the
+/// next ping, and the rest comes, none doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_catch_up_refused_is_asked_again() {
+    let data = demo_data_dir();
+    let (alice_dir, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
+    drop(login(&proxy.url(), alice_dir.path(), "alice").await);
+    let patel = login(&server.url(), patel_dir.path(), "dr.patel").await;
+    let conversation = patel.conversation_with("alice").unwrap();
+    patel.connect();
+    patel.wait_online(PATIENCE).await.unwrap();
+    let tag = prefix("again");
+    let expected = numbered(&tag, 450);
+    for text in &expected {
+        patel.send(&conversation, text, false).unwrap();
+    }
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
+
+    let mut short = options(alice_dir.path());
+    short.tuning.disk_reserve = u64::MAX;
+    let alice = Client::open(short).unwrap();
+    let held = || local_contents(&alice.history(&conversation, 5000, None).unwrap(), &tag);
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    wait_until(&alice, "the first page", || !held().is_empty()).await;
+    let syncs = proxy.client_frames("sync");
+    proxy.refuse_syncs(1);
+    alice.set_disk_reserve(0);
+    // The resumed request, refused; then asked again, and the rest comes on this connection.
+    wait_until(&alice, "the rest of the catch-up", || held() == expected).await;
+    assert!(
+        proxy.client_frames("sync") >= syncs + 2,
+        "the refused request and the one asked again"
+    );
+    assert_eq!(proxy.ws_connections(), 1, "on the same connection");
 }

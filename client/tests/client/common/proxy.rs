@@ -4,8 +4,8 @@
 //! on request: it takes the request and never reads on, until the test drops those connections;
 //! or letting the server see an upload's first bytes and then nothing more, so that the server
 //! abandons it) and WebSocket frame by frame (counting connections and frame types, answering chosen sends
-//! with `error internal` and changes with `error unavailable` itself, holding the server's frames
-//! back).
+//! with `error internal`, changes and catch-up requests with `error unavailable` itself, holding
+//! the server's frames back).
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
@@ -88,6 +88,8 @@ struct Rules {
     refuse_marker: Mutex<Option<String>>,
     /// Unsends and edits still to answer with `error unavailable` (counting down).
     refuse_changes: AtomicUsize,
+    /// `sync` requests still to answer with an `error unavailable` tied to no send.
+    refuse_syncs: AtomicUsize,
     hold_server_frames: AtomicBool,
     released: Notify,
     ws_connections: AtomicUsize,
@@ -177,6 +179,12 @@ impl Proxy {
     /// unavailable` itself, as a busy server does.
     pub fn refuse_changes(&self, n: usize) {
         self.rules.refuse_changes.store(n, Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` catch-up requests (`sync`) with `error unavailable`, as a busy
+    /// server does, rather than relaying them.
+    pub fn refuse_syncs(&self, n: usize) {
+        self.rules.refuse_syncs.store(n, Ordering::SeqCst);
     }
 
     /// Lets every send through again.
@@ -345,6 +353,19 @@ async fn relay_ws(client: impl AsyncRead + AsyncWrite + Unpin, route: Arc<Route>
                     let refusal = serde_json::json!({
                         "type": "error", "code": "internal",
                         "message": "database is locked", "clientId": value["clientId"],
+                    });
+                    let _ = answers_tx.send(Ws::text(refusal.to_string()));
+                    continue;
+                }
+                if kind == "sync"
+                    && up_rules
+                        .refuse_syncs
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                {
+                    let refusal = serde_json::json!({
+                        "type": "error", "code": "unavailable",
+                        "message": "the server is busy; try again",
                     });
                     let _ = answers_tx.send(Ws::text(refusal.to_string()));
                     continue;

@@ -194,6 +194,42 @@ impl Cache {
         Ok(changed)
     }
 
+    /// The server keeps refusing our change `client_id` for now: it stays queued, and its
+    /// message says so with `notice` (cleared once the change is settled). Returns the message
+    /// when its notice changed.
+    pub fn change_delayed(
+        &self,
+        client_id: &ClientId,
+        notice: &str,
+    ) -> Result<Option<LocalMessage>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let message_id: Option<String> = tx
+            .query_row(
+                "SELECT message_id FROM change_queue WHERE client_id = ?1",
+                params![client_id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(message_id) = message_id else {
+            return Ok(None);
+        };
+        let Some((local_id, mut m)) = find(&tx, "id = ?1", params![message_id])? else {
+            return Ok(None);
+        };
+        if m.pending_change
+            .as_ref()
+            .is_none_or(|p| &p.client_id != client_id)
+            || m.change_notice.as_deref() == Some(notice)
+        {
+            return Ok(None);
+        }
+        m.change_notice = Some(notice.to_owned());
+        update_row(&tx, local_id, &m)?;
+        tx.commit()?;
+        Ok(Some(m))
+    }
+
     /// Files of messages that became tombstones, taken off the list: the caller deletes them.
     pub fn take_dropped_files(&self) -> Result<Vec<DroppedFile>> {
         let mut conn = self.lock();
@@ -235,6 +271,8 @@ fn settle(
         .is_some_and(|p| &p.client_id == client_id)
     {
         m.pending_change = None;
+        // A "still trying" said while it waited is over.
+        m.change_notice = None;
     }
     if let Some(notice) = notice {
         m.change_notice = Some(notice.to_owned());

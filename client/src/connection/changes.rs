@@ -2,7 +2,10 @@
 //! socket, in the order it was made, after catch-up; the server's `message:updated` with its
 //! clientId settles it, a refusal drops it with a notice on the message (it stays as it was).
 //! A change refused only for now (a busy server) is sent again on the same socket after a
-//! growing wait (the send queue's, at most its cap), and on the next connection.
+//! growing wait (the send queue's, at most its cap), and on the next connection; refused as
+//! many times as a send is tried before it is parked, its message says it is still being tried
+//! and why (a change is never parked: taking back a message sent to the wrong person must not
+//! wait for someone to press Retry).
 
 use super::{Conn, Step, failed};
 use crate::cache::ChangeBody;
@@ -60,6 +63,23 @@ impl Conn {
         Ok(())
     }
 
+    /// What the queued change `client_id` does, in the words its notices use.
+    fn verb_of(&self, client_id: &ClientId) -> Result<&'static str, super::End> {
+        let kind = self
+            .shared
+            .cache
+            .queued_changes()
+            .map_err(failed)?
+            .into_iter()
+            .find(|c| &c.client_id == client_id)
+            .map(|c| c.body);
+        Ok(match (kind, self.shared.user.role) {
+            (Some(ChangeBody::Edit(_)), _) => "edit",
+            (_, Role::Patient) => "unsend",
+            _ => "retract",
+        })
+    }
+
     /// An `error` answering our change `client_id`.
     pub(super) fn change_refused(
         &mut self,
@@ -83,22 +103,21 @@ impl Conn {
                 "change {client_id} refused for now ({code:?}): {why}; attempt {attempts}, next \
                  in {wait:?}"
             );
+            if attempts >= self.shared.tuning.send_attempts {
+                let verb = self.verb_of(client_id)?;
+                let notice = format!("Still trying to {verb}: {why}");
+                let changed = self
+                    .shared
+                    .cache
+                    .change_delayed(client_id, &notice)
+                    .map_err(failed)?;
+                self.shared.emit_messages(changed);
+            }
             return Ok(());
         }
+        let verb = self.verb_of(client_id)?;
         self.changes.settled(client_id);
         let shared = &self.shared;
-        let kind = shared
-            .cache
-            .queued_changes()
-            .map_err(failed)?
-            .into_iter()
-            .find(|c| &c.client_id == client_id)
-            .map(|c| c.body);
-        let verb = match (kind, shared.user.role) {
-            (Some(ChangeBody::Edit(_)), _) => "edit",
-            (_, Role::Patient) => "unsend",
-            _ => "retract",
-        };
         let notice = if code == ErrorCode::TooLate {
             format!("Couldn't {verb}: too late. {why}")
         } else {

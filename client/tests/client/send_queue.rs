@@ -3,13 +3,14 @@
 //! again when its connection drops); a send the server always refuses is retried on the same
 //! socket, then parked with its reason while later sends go through, without reconnecting; an
 //! upload the server abandons on a quiet line is sent again; a refused emergency is tried until
-//! it is taken; an unsend or an edit refused for now goes again on the same socket.
+//! it is taken; an unsend or an edit refused for now goes again on the same socket, and says it
+//! is still tried once refused as often as a send is before it is parked.
 
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
 
-use clinic_client::{Client, ClientEvent};
+use clinic_client::{BackoffConfig, Client, ClientEvent};
 use clinic_protocol::{ConversationKey, MessageId, MessageStatus};
 use common::proxy::Proxy;
 use common::*;
@@ -236,6 +237,64 @@ async fn an_unsend_and_an_edit_refused_for_now_go_again_on_the_same_socket() {
     assert_eq!(by_id(&edit_id).content, corrected);
     let frames = proxy.client_frames("message:retract") + proxy.client_frames("message:edit");
     assert_eq!(frames, 5, "three refused, then each once");
+    assert_eq!(proxy.ws_connections(), 1, "no reconnect");
+}
+
+/// Refused for now as many times as a send is tried before it is parked, an unsend stays
+/// queued (it is never parked) and its message says it is still being tried, and why; done, the
+/// message says nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsend_refused_again_and_again_says_it_is_still_tried() {
+    let data = demo_data_dir();
+    let profile = tempfile::tempdir().unwrap();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let proxy = Proxy::start(server.addr, data.path()).await;
+    drop(login(&proxy.url(), profile.path(), "alice").await);
+    let mut quick = options(profile.path());
+    quick.tuning.send_attempts = 3;
+    quick.tuning.send_retry = BackoffConfig {
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(100),
+    };
+    let alice = Client::open(quick).unwrap();
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    let with_patel = alice.conversation_with("dr.patel").unwrap();
+    let text = format!("{} take back", prefix("still"));
+    alice.send(&with_patel, &text, false).unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    let message = || {
+        alice
+            .history(&with_patel, 50, None)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.content == text || m.retracted.is_some())
+            .unwrap()
+    };
+    let id = message().id.unwrap();
+
+    proxy.refuse_changes(6);
+    alice.unsend(&id, None, false).unwrap();
+    wait_until(&alice, "the notice of an unsend still tried", || {
+        let m = message();
+        m.pending_change.is_some() && m.change_notice.is_some()
+    })
+    .await;
+    assert_eq!(
+        message().change_notice.as_deref(),
+        Some("Still trying to unsend: the server is busy; try again")
+    );
+    wait_until(&alice, "the unsend done", || {
+        let m = message();
+        m.retracted.is_some() && m.pending_change.is_none()
+    })
+    .await;
+    assert_eq!(message().change_notice, None, "nothing more to say");
+    assert_eq!(
+        proxy.client_frames("message:retract"),
+        7,
+        "six refused, then once"
+    );
     assert_eq!(proxy.ws_connections(), 1, "no reconnect");
 }
 

@@ -48,6 +48,23 @@ describe('unsend and edit', () => {
     expect(chat).not.toHaveTextContent('wrong dose');
   });
 
+  it('an unsend the server keeps answering "not now" says it is still tried, and why, until it is done', async () => {
+    const s = setup({ messages: [msg({ seq: 1, content: 'wrong dose', createdAt: recent() })] });
+    const { user, chat } = await renderChat(s, 'doc');
+    const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    await user.click(within(await menuOf(bubble)).getByTestId('message-action-unsend'));
+    await user.click(await within(bubble).findByTestId('message-unsend-confirm'));
+    act(() => s.fake.delayChanges('the server is busy; try again'));
+    expect(await within(bubble).findByTestId('message-change-delayed')).toHaveTextContent(
+      'Still trying to unsend: the server is busy; try again',
+    );
+    expect(within(bubble).getByTestId('message-change-pending')).toHaveTextContent('Taking back');
+    expect(within(bubble).queryByTestId('message-change-notice')).toBeNull();
+    act(() => s.fake.settleChanges());
+    await within(chat).findByTestId('message-tombstone');
+    expect(within(chat).queryByTestId('message-change-delayed')).toBeNull();
+  });
+
   it("the doctor sees the patient's tombstone, never a menu to change it, and 'Retract' for their own", async () => {
     const s = setup({
       as: DOCTOR,

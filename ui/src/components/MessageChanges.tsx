@@ -225,9 +225,17 @@ export function ChangeState({ message }: { message: LocalMessage }) {
   const pending = message.pendingChange;
   if (pending)
     return (
-      <p className="bubble-pending" data-testid="message-change-pending">
-        {pending.kind === 'retract' ? 'Taking back…' : `Saving edit: ${pending.content ?? ''}`}
-      </p>
+      <>
+        <p className="bubble-pending" data-testid="message-change-pending">
+          {pending.kind === 'retract' ? 'Taking back…' : `Saving edit: ${pending.content ?? ''}`}
+        </p>
+        {/* The server keeps answering "not now": still tried, and why it waits. */}
+        {message.changeNotice && (
+          <p className="bubble-pending" role="status" data-testid="message-change-delayed">
+            {message.changeNotice}
+          </p>
+        )}
+      </>
     );
   if (message.changeNotice)
     return (

@@ -922,6 +922,20 @@ export class FakeBackend implements Backend {
   }
 
   /** The fake server answers every queued change (as the core does after catch-up). */
+  /**
+   * The server keeps answering the pending changes "not now" (as many times as a send is tried
+   * before it is parked): they stay pending, and say why they wait, as the core does.
+   */
+  delayChanges(why: string): void {
+    for (const m of this.messages.filter((x) => x.pendingChange)) {
+      const change = m.pendingChange;
+      if (!change) continue;
+      const verb = change.kind === 'edit' ? 'edit' : this.me().role === 'DOCTOR' ? 'retract' : 'unsend';
+      Object.assign(m, { changeNotice: `Still trying to ${verb}: ${why}` });
+      this.changed(m);
+    }
+  }
+
   settleChanges(): void {
     for (const m of this.messages.filter((x) => x.pendingChange)) {
       const change = m.pendingChange;
@@ -936,6 +950,7 @@ export class FakeBackend implements Backend {
       } else if (change.kind === 'retract') {
         Object.assign(m, {
           pendingChange: null,
+          changeNotice: null,
           content: '',
           fileUrl: null,
           fileName: null,
@@ -954,6 +969,7 @@ export class FakeBackend implements Backend {
         }
         Object.assign(m, {
           pendingChange: null,
+          changeNotice: null,
           content: change.content ?? m.content,
           edited: { at: now, version: version + 1 },
           updatedAt: now,

@@ -14,6 +14,17 @@ describe('the emergency banner and the keyboard', () => {
     const note = within(banner).getByTestId('emergency-resolve-note');
     expect(note).toHaveFocus();
     await s.user.type(note, 'draft');
+    // One stray Escape does not lose the words: it says what a second one does, and typing
+    // goes on as before.
+    await s.user.keyboard('{Escape}');
+    expect(within(banner).getByTestId('emergency-resolve-escape')).toHaveTextContent(
+      'Press Escape again to throw this note away',
+    );
+    await s.user.type(note, 'ed');
+    expect(note).toHaveValue('drafted');
+    expect(within(banner).queryByTestId('emergency-resolve-escape')).toBeNull();
+    await s.user.keyboard('{Escape}');
+    expect(note).toHaveValue('drafted');
     await s.user.keyboard('{Escape}');
     expect(within(banner).queryByTestId('emergency-resolve-note')).toBeNull();
     await waitFor(() => expect(within(banner).getByTestId('emergency-resolve')).toHaveFocus());

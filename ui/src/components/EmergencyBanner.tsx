@@ -98,12 +98,16 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
   // When an answer comes back, the focus is handed on only if it is still here or nowhere: the
   // doctor may have gone on to type elsewhere meanwhile, and keys must not land in a note.
   const focusFree = () => focusIsNowhere() || focusInside();
+  // A note written under pressure is not lost to one stray Escape: with words in it, the first
+  // Escape says what a second one does (typing goes on as if nothing happened).
+  const [escapeArmed, setEscapeArmed] = useState(false);
   // Put away (Escape, Cancel), a note is thrown away: kept, it came back under the next one's
   // words, and went to the patient with them.
   const stopResolving = () => {
     const hadFocus = focusInside();
     focusResolve.current = hadFocus;
     setNote('');
+    setEscapeArmed(false);
     setResolving(false);
   };
   return (
@@ -247,12 +251,17 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             value={note}
             maxLength={2048}
             placeholder="What was done (e.g. called the patient, ambulance sent)"
-            onChange={(ev) => setNote(ev.target.value)}
+            onChange={(ev) => {
+              setEscapeArmed(false);
+              setNote(ev.target.value);
+            }}
             onKeyDown={(ev) => {
-              // Escape puts the note away (thrown away, see `stopResolving`), never sends it.
+              // Escape puts the note away (thrown away, see `stopResolving`), never sends it;
+              // one with words in it, at the second press.
               if (ev.key === 'Escape' && !composing(ev)) {
                 ev.preventDefault();
-                stopResolving();
+                if (note.trim() === '' || escapeArmed) stopResolving();
+                else setEscapeArmed(true);
               }
             }}
             autoFocus
@@ -274,9 +283,17 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             Cancel
           </button>
           <p className="banner-resolve-hint" id={`note-hint-${e.id}`} data-testid="emergency-resolve-hint">
-            {takenByOther &&
-              `${e.acknowledgedByName ?? 'Another doctor'} has it: resolve it only once it is handled. `}
-            The patient sees this note word for word.
+            {escapeArmed ? (
+              <strong data-testid="emergency-resolve-escape">
+                Press Escape again to throw this note away, or go on writing.
+              </strong>
+            ) : (
+              <>
+                {takenByOther &&
+                  `${e.acknowledgedByName ?? 'Another doctor'} has it: resolve it only once it is handled. `}
+                The patient sees this note word for word.
+              </>
+            )}
           </p>
         </form>
       )}

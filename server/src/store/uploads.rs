@@ -106,7 +106,10 @@ pub(crate) fn uploaded_since(
 }
 
 /// The upload a send names in `fileUrl`: it must exist, belong to this conversation and have
-/// been uploaded by the sender. Anything else is `not_found` (ids cannot be probed).
+/// been uploaded by the sender (anything else is `not_found`: ids cannot be probed), and be
+/// attached to no message yet: an upload is one message's, so that taking that message back
+/// (which deletes its upload) never takes a file from another, an emergency's among them. A
+/// send repeated under its clientId never gets here (it is answered with its message).
 pub(crate) fn for_send(
     conn: &Connection,
     url: &str,
@@ -120,10 +123,15 @@ pub(crate) fn for_send(
     if &upload.key != key || upload.uploader_id != sender.id {
         return Err(gone());
     }
+    if upload.message_id.is_some() {
+        return Err(StoreError::bad_input(
+            "this file is already attached to another message: attach it again to send it again",
+        ));
+    }
     Ok(upload)
 }
 
-/// Marks an upload attached (in the send's transaction). The first message keeps it.
+/// Marks an upload attached (in the send's transaction; `for_send` refused one attached already).
 pub(crate) fn attach(conn: &Connection, id: &str, message_id: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE uploads SET message_id = ?2 WHERE id = ?1 AND message_id IS NULL",

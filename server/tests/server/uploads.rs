@@ -229,6 +229,82 @@ async fn third_parties_and_foreign_file_urls_are_refused() {
     assert_eq!(message["fileName"], "x.pdf");
 }
 
+/// An upload is one message's: a second message naming it is refused (the same send repeated
+/// under its clientId is answered with its message), so unsending the first, which deletes its
+/// upload, takes no file from another message, an emergency's above all.
+#[tokio::test]
+async fn an_upload_attached_to_a_message_cannot_be_attached_to_another() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let (status, body) = upload(&server, &c.pat1, &c, "ecg.pdf", PDF.to_vec()).await;
+    assert_eq!(status, 201, "{body}");
+    let url = body["fileUrl"].as_str().unwrap().to_owned();
+    let with = |client_id: &str, emergency: bool| {
+        json!({"clientId": client_id, "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
+               "content": "see file", "fileUrl": url, "isEmergency": emergency})
+    };
+    let (status, first) = server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            with("first-file", false),
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = server
+        .post(
+            &c.pat1.token,
+            "/api/chat/messages",
+            with("first-file", false),
+        )
+        .await;
+    assert_eq!(
+        (status, &again["id"]),
+        (200, &first["id"]),
+        "a repeated send is answered with its message"
+    );
+    for (client_id, emergency) in [("second-file", false), ("emergency-file", true)] {
+        let (status, body) = server
+            .post(
+                &c.pat1.token,
+                "/api/chat/messages",
+                with(client_id, emergency),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("bad_request")),
+            "{body}"
+        );
+        assert_eq!(
+            body["message"],
+            "this file is already attached to another message: attach it again to send it again"
+        );
+    }
+    let mut frame = common::send_frame("ws-file", &c.pat1, &c.doc1, "over the socket");
+    frame["fileUrl"] = json!(url);
+    let (mut ws, _) = Ws::connect(&server, &c.pat1.token).await;
+    ws.send(frame).await;
+    let refused = ws.expect("error").await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["clientId"].as_str()),
+        (Some("bad_request"), Some("ws-file")),
+        "{refused}"
+    );
+    let (status, page) = server
+        .get(&c.doc1.token, &common::history_path(&c.pat1, &c.doc1))
+        .await;
+    assert_eq!(status, 200);
+    let carrying = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["fileUrl"] == url.as_str())
+        .count();
+    assert_eq!(carrying, 1, "{page}");
+    assert_eq!(download(&server, &c.doc1.token, &url).await.status(), 200);
+}
+
 #[tokio::test]
 async fn any_doctor_opens_an_emergencys_file_and_no_one_else_does() {
     let server = TestServer::start().await;

@@ -93,7 +93,8 @@ enum Command {
         #[arg(long, env = "CLINIC_LOCK_PERSONAL_MINUTES", default_value_t = 15,
               value_parser = clinic_server::config::lock_minutes)]
         lock_personal_minutes: u64,
-        /// Hours within which a patient may unsend their message (0: never).
+        /// Hours within which a patient may unsend their message (0: never; a misdirected
+        /// message can be unsent at any age with a reason).
         #[arg(long, env = "CLINIC_UNSEND_HOURS", default_value_t = 24,
               value_parser = clap::value_parser!(u64).range(0..=24 * 365))]
         unsend_hours: u64,

@@ -276,7 +276,8 @@ pub fn access_report(
 }
 
 /// `audit review --since`: what a privacy officer looks at: failed logins, refusals, misdirected
-/// retractions, exports and failed verifications since `since` (ms since the epoch).
+/// retractions and unsends (doctors' and patients'), exports and failed verifications since
+/// `since` (ms since the epoch).
 pub fn review(data_dir: &Path, actor: &str, since: i64) -> Result<Vec<Entry>, AccountError> {
     let what = serde_json::json!({ "command": "review", "since": at_text(since) });
     audited_read(data_dir, actor, what, None, |conn| {
@@ -293,7 +294,8 @@ pub fn review(data_dir: &Path, actor: &str, since: i64) -> Result<Vec<Entry>, Ac
                 e.action == Action::LoginFailed.as_str()
                     || e.outcome != Outcome::Ok.as_str()
                     || e.action == Action::Export.as_str()
-                    || (e.action == Action::MessageRetract.as_str()
+                    || ((e.action == Action::MessageRetract.as_str()
+                        || e.action == Action::MessageUnsend.as_str())
                         && e.detail
                             .as_deref()
                             .is_some_and(|d| d.contains("\"misdirected\":true")))

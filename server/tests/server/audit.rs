@@ -1315,6 +1315,58 @@ fn admin_commands_are_audited() {
     assert_eq!(clinic_server::audit::verify(&copy).unwrap(), Ok(8));
 }
 
+/// `review` shows every message taken back as sent to the wrong person, a patient's unsend as
+/// well as a doctor's retraction, and not an ordinary unsend.
+#[tokio::test]
+async fn review_shows_misdirected_unsends_and_retractions() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let mut ids = Vec::new();
+    for (who, client_id) in [(&c.doc1, "r1"), (&c.pat1, "r2"), (&c.pat1, "r3")] {
+        let body = json!({"clientId": client_id, "patientId": c.pat1.id(),
+                          "doctorId": c.doc1.id(), "content": "for someone else"});
+        let (status, message) = server.post(&who.token, "/api/chat/messages", body).await;
+        assert_eq!(status, 201, "{message}");
+        ids.push(message["id"].as_str().unwrap().to_owned());
+    }
+    let misdirected = json!({"reason": "wrong person", "misdirected": true});
+    for (who, id, body) in [
+        (&c.doc1, &ids[0], misdirected.clone()),
+        (&c.pat1, &ids[1], misdirected),
+        (&c.pat1, &ids[2], json!({})),
+    ] {
+        let path = format!("/api/chat/messages/{id}/retract");
+        assert_eq!(server.post(&who.token, &path, body).await.0, 200);
+    }
+    let dir = server.stop().await;
+    let out = cli(
+        dir.path(),
+        &["audit", "review", "--since", "24h", "--format", "jsonl"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let mut shown: Vec<(String, String)> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|row| row["action"] != "AUDIT_READ")
+        .map(|row| {
+            (
+                row["action"].as_str().unwrap().to_owned(),
+                row["subject"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    shown.sort();
+    assert_eq!(
+        shown,
+        vec![
+            ("MESSAGE_RETRACT".to_owned(), ids[0].clone()),
+            ("MESSAGE_UNSEND".to_owned(), ids[1].clone()),
+        ],
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn originals_shows_what_was_edited_and_taken_back_and_is_audited() {
     let server = TestServer::start().await;

@@ -71,9 +71,13 @@ pub(crate) fn search_patients(
         })
         .take(limit)
         .collect();
+    // Presence is shared within a care relation only: a patient the doctor has no conversation
+    // with shows offline, whether or not they are.
+    let mine: HashSet<UserId> = views::partners(conn, viewer)?.into_iter().collect();
+    let online: HashSet<UserId> = online.intersection(&mine).cloned().collect();
     Ok(found
         .iter()
-        .map(|a| views::contact(a, viewer.role, online))
+        .map(|a| views::contact(a, viewer.role, &online))
         .collect())
 }
 

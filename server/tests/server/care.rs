@@ -147,6 +147,26 @@ async fn doctors_look_up_patients_and_patients_cannot() {
     assert_eq!(names, ["pat1", "pat2"], "patients only, in name order");
     assert_eq!(all[0]["bloodGroup"], "AB+");
 
+    // Both online; presence is shown only within a care relation (doc1 and pat1 here).
+    let (_pat1_ws, _) = Ws::connect(&server, &c.pat1.token).await;
+    let (_pat2_ws, _) = Ws::connect(&server, &c.pat2.token).await;
+    let (status, _) = server
+        .post(
+            &c.doc1.token,
+            "/api/conversations",
+            json!({"patientId": c.pat1.id()}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, all) = server.get(&c.doc1.token, "/api/patients").await;
+    let online: Vec<bool> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["online"].as_bool().unwrap())
+        .collect();
+    assert_eq!(online, [true, false], "{all}");
+
     // Case-insensitive, by name or username; bounded.
     let (_, one) = server
         .get(&c.doc1.token, "/api/patients?q=TEST%20PAT2")

@@ -400,6 +400,15 @@ pub(crate) fn checkpoint_if_due(conn: &Connection) -> Result<Option<(i64, String
     Ok(Some((id, hash)))
 }
 
+/// The patients a read spanning several of them showed, sorted and once each: its row's
+/// `patients`, by which `audit query --patient` and `access-report` find it.
+pub(crate) fn patients_in<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut patients: Vec<&str> = ids.collect();
+    patients.sort_unstable();
+    patients.dedup();
+    patients
+}
+
 /// The detail of a page of messages: its seq range and count (never what they say).
 pub(crate) fn seq_range(page: &[clinic_protocol::Message]) -> serde_json::Value {
     let first = page.iter().map(|m| m.seq.0).min();

@@ -72,9 +72,22 @@ const READS: &[Action] = &[
     Action::EmergencyRead,
     Action::VersionsRead,
     Action::ConversationsRead,
+    Action::ContactsRead,
     Action::NotificationsRead,
     Action::PatientList,
 ];
+
+/// Whether a row with no patient of its own names patient `?1` in its detail: reads that span
+/// several conversations (a search, notifications, the emergency list, the conversation list,
+/// contacts, the patient lookup) list them in `patients` (ids) or `conversations` (a search's
+/// `[patient, doctor]` pairs, refusals held together as `"patient/doctor"`). The `instr` test
+/// is a cheap pre-filter; `json_each` decides.
+const DETAIL_NAMES_PATIENT: &str = "(patient_id IS NULL AND instr(detail, ?1) > 0 \
+     AND json_valid(detail) AND (\
+     EXISTS (SELECT 1 FROM json_each(detail, '$.patients') WHERE value = ?1) \
+     OR EXISTS (SELECT 1 FROM json_each(detail, '$.conversations') \
+     WHERE (type = 'text' AND substr(value, 1, length(?1) + 1) = ?1 || '/') \
+     OR (type = 'array' AND json_extract(value, '$[0]') = ?1))))";
 
 /// Users are shown by username; other actors (`admin:NAME`, `system`) as they are.
 const NAME_OF: &str = "coalesce((SELECT username FROM users WHERE id = {col}), {col})";
@@ -131,14 +144,9 @@ fn select(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, AccountError
         args.push(resolve(conn, "--actor", actor, !actor.contains(':'))?.into());
     }
     if let Some(patient) = &filter.patient {
-        // Refusals held together name their conversations ("patient/doctor") in the detail.
-        sql.push_str(
-            " AND (patient_id = ?1 OR (patient_id IS NULL AND outcome = 'DENIED' \
-             AND json_valid(detail) AND EXISTS (SELECT 1 FROM json_each(detail, \
-             '$.conversations') WHERE substr(value, 1, length(?1) + 1) = ?1 || '/')))",
-        );
+        let clause = format!(" AND (patient_id = ?1 OR {DETAIL_NAMES_PATIENT})");
         let id = resolve(conn, "--patient", patient, true)?;
-        sql = sql.replacen("?1", &format!("?{}", args.len() + 1), 4);
+        sql.push_str(&clause.replace("?1", &format!("?{}", args.len() + 1)));
         args.push(id.into());
     }
     if let Some(action) = filter.action {
@@ -240,12 +248,17 @@ fn access_sql() -> String {
         .map(|a| format!("'{}'", a.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    // The last condition repeats what the action list implies: it is the partial index's own
-    // condition (schema v12), which SQLite needs to see spelled out to use that index.
+    // The first part's last condition repeats what the action list implies: it is the partial
+    // index's own condition (schema v12), which SQLite needs to see spelled out to use that
+    // index. The second part reads the rows of reads that span several patients (no index: a
+    // scan of the log, for a report asked for now and then).
     format!(
-        "SELECT {}, action, count(*), min(at), max(at) FROM audit \
+        "SELECT {}, action, count(*), min(at), max(at) FROM (\
+         SELECT actor, action, at FROM audit \
          WHERE patient_id = ?1 AND outcome = 'OK' AND action IN ({actions}) \
          AND action != 'MESSAGE_CREATE' \
+         UNION ALL SELECT actor, action, at FROM audit \
+         WHERE outcome = 'OK' AND action IN ({actions}) AND {DETAIL_NAMES_PATIENT}) \
          GROUP BY actor, action ORDER BY max(at) DESC",
         name_of("actor")
     )

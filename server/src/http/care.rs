@@ -28,7 +28,8 @@ pub(super) async fn patients(
         .search_patients(&session.user, query.q, query.limit, online)
         .await;
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
-        vec![attempt.detail(serde_json::json!({ "patients": list.len() }))]
+        let patients = audit::patients_in(list.iter().map(|c| c.id.as_str()));
+        vec![attempt.detail(serde_json::json!({ "results": list.len(), "patients": patients }))]
     })
     .await?;
     Ok(Json(list))

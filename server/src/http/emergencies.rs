@@ -20,9 +20,7 @@ pub(super) async fn list(
     let attempt = Event::by(&session.user.id, Action::EmergencyRead);
     let list = state.store.emergencies(&session.user, open).await;
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
-        let mut patients: Vec<&str> = list.iter().map(|e| e.patient_id.as_str()).collect();
-        patients.sort_unstable();
-        patients.dedup();
+        let patients = audit::patients_in(list.iter().map(|e| e.patient_id.as_str()));
         vec![attempt.detail(serde_json::json!({ "emergencies": list.len(), "patients": patients }))]
     })
     .await?;

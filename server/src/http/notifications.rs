@@ -28,12 +28,10 @@ pub(super) async fn list(
         .await;
     // Notifications carry message previews: reading them is reading those conversations.
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
-        let mut patients: Vec<&str> = list
-            .iter()
-            .filter_map(|n| n.patient_id.as_ref().map(|p| p.as_str()))
-            .collect();
-        patients.sort_unstable();
-        patients.dedup();
+        let patients = audit::patients_in(
+            list.iter()
+                .filter_map(|n| n.patient_id.as_ref().map(|p| p.as_str())),
+        );
         vec![
             attempt
                 .detail(serde_json::json!({ "notifications": list.len(), "patients": patients })),

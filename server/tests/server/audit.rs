@@ -1315,6 +1315,129 @@ fn admin_commands_are_audited() {
     assert_eq!(clinic_server::audit::verify(&copy).unwrap(), Ok(8));
 }
 
+/// Reads that span several patients (the conversation list, contacts, the patient lookup,
+/// notifications, the emergency list, a search) are found by `access-report` and
+/// `query --patient` for each patient they showed, and for no other.
+#[tokio::test]
+async fn reads_of_lists_and_searches_show_in_each_patients_access_report() {
+    let server = TestServer::start().await;
+    let c = clinic(&server).await;
+    let body = json!({"clientId": "a1", "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
+                      "content": "dizzy since monday"});
+    assert_eq!(
+        server
+            .post(&c.pat1.token, "/api/chat/messages", body)
+            .await
+            .0,
+        201
+    );
+    let body = json!({"clientId": "a2", "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
+                      "content": "help", "isEmergency": true});
+    assert_eq!(
+        server
+            .post(&c.pat1.token, "/api/chat/messages", body)
+            .await
+            .0,
+        201
+    );
+    for path in [
+        "/api/chat/conversations",
+        "/api/contacts",
+        "/api/patients?q=pat1",
+        "/api/notifications",
+        "/api/emergencies",
+        "/api/search/messages?q=dizzy",
+    ] {
+        assert_eq!(server.get(&c.doc2.token, path).await.0, 200, "{path}");
+        assert_eq!(server.get(&c.doc1.token, path).await.0, 200, "{path}");
+    }
+    let dir = server.stop().await;
+    let report = |patient: &str| {
+        let out = cli(
+            dir.path(),
+            &[
+                "audit",
+                "access-report",
+                "--patient",
+                patient,
+                "--format",
+                "jsonl",
+            ],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        let mut lines: Vec<(String, String)> = stdout
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|r| {
+                (
+                    r["reader"].as_str().unwrap().to_owned(),
+                    r["action"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let of = |reader: &str| -> Vec<String> {
+        report("pat1")
+            .into_iter()
+            .filter(|(r, _)| r == reader)
+            .map(|(_, a)| a)
+            .collect()
+    };
+    assert_eq!(
+        of("doc1"),
+        [
+            "CONTACTS_READ",
+            "CONVERSATIONS_READ",
+            "EMERGENCY_READ",
+            "NOTIFICATIONS_READ",
+            "PATIENT_LIST",
+            "SEARCH"
+        ],
+        "doc1's conversation, contacts, lookup, notifications, emergency list and search"
+    );
+    assert_eq!(
+        of("doc2"),
+        ["EMERGENCY_READ", "NOTIFICATIONS_READ", "PATIENT_LIST"],
+        "doc2 shares no conversation with pat1, but saw her emergency and looked her up"
+    );
+    let pat2: Vec<(String, String)> = report("pat2")
+        .into_iter()
+        .filter(|(r, _)| r.starts_with("doc"))
+        .collect();
+    assert_eq!(pat2, [], "nothing of pat2 was shown to a doctor");
+    let out = cli(
+        dir.path(),
+        &[
+            "audit",
+            "query",
+            "--patient",
+            "pat1",
+            "--action",
+            "SEARCH",
+            "--format",
+            "jsonl",
+        ],
+    );
+    let (stdout, _) = text(&out);
+    let searchers: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["actor"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        searchers,
+        ["doc1"],
+        "doc2's search found nothing of pat1: {stdout}"
+    );
+}
+
 /// `review` shows every message taken back as sent to the wrong person, a patient's unsend as
 /// well as a doctor's retraction, and not an ordinary unsend.
 #[tokio::test]

@@ -101,6 +101,60 @@ pub fn own_private_file(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
+/// Refuses a backup's destination that is part of the data folder being backed up (its
+/// database, the database's log, the search index, a lock, anything in its folders: writing the
+/// copy there destroys what it copies), or an existing file that is not an earlier backup (not
+/// a SQLite database). A destination in a folder that does not exist is left to the open to
+/// report.
+pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<()> {
+    let refuse = |why: &str| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{why}: give the path of a new file, outside the data folder's own files"),
+        ))
+    };
+    let Some(name) = to.file_name() else {
+        return refuse("it names no file");
+    };
+    let parent = match to.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if let (Ok(data), Ok(parent)) = (
+        std::fs::canonicalize(data_dir),
+        std::fs::canonicalize(parent),
+    ) && let Ok(within) = parent.join(name).strip_prefix(&data)
+    {
+        let name = name.to_string_lossy();
+        let first = within
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let own_folder = ["files", "uploads-tmp", "tls"].contains(&first.as_str())
+            || first.starts_with("before-restore-");
+        if within.components().count() > 1 && own_folder {
+            return refuse("it is inside one of the data folder's own folders");
+        }
+        if name.starts_with("clinic.") || name.starts_with("search.db") {
+            return refuse(
+                "it is one of the data folder's own files (the database, its log or a lock)",
+            );
+        }
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(to)
+        && meta.is_file()
+        && meta.len() > 0
+    {
+        let mut head = [0u8; 16];
+        let read = File::open(to).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+        if read.is_err() || &head != b"SQLite format 3\0" {
+            return refuse("it is a file that is not an earlier backup");
+        }
+    }
+    Ok(())
+}
+
 /// Makes `dir` (a backup's `FILE.files/`) a private folder of this account: created if missing;
 /// an existing one only if it is a folder of this account, never a link (whose target would be
 /// made 0700 and filled with health data) nor another account's folder.

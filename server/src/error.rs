@@ -17,7 +17,8 @@ pub enum ServerError {
     },
     #[error(
         "{path} holds no clinic database: check --data-dir, put a backup in place with \
-         `clinic-server --data-dir {path} restore FILE`, or pass --init to start a new, empty clinic there"
+         `clinic-server --data-dir {path} restore FILE`, or start a new, empty clinic there with \
+         `init` (or `serve --init`)"
     )]
     NoDatabase { path: std::path::PathBuf },
     #[error(

@@ -43,4 +43,4 @@ mod ws;
 
 pub use config::{Config, ConnectionLimits, FrameRates, MetricsAccess, Rate, Synchronous};
 pub use error::ServerError;
-pub use server::run;
+pub use server::{HOLD_PATIENCE, run};

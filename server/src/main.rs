@@ -399,6 +399,18 @@ fn run() -> anyhow::Result<()> {
         Some(dir) => dir,
         None => default_data_dir()?,
     };
+    // Only `init`, `serve --init`, `user add`, `demo` and `restore` may find a folder with no
+    // database (they make one): to any other command it is a mistyped `--data-dir` or a lost
+    // database, which must not quietly become a new, empty clinic (nor get a new CA).
+    let makes_a_clinic = match &cli.command {
+        Command::Init | Command::Demo | Command::Restore { .. } | Command::Serve { .. } => true,
+        Command::User(UserCommand::Add { .. }) => true,
+        Command::Tls(TlsCommand::Fingerprint { tls_cert }) => tls_cert.is_some(),
+        _ => false,
+    };
+    if !makes_a_clinic {
+        datadir::check_database(&data_dir, false)?;
+    }
     // A command that opens the database keeps a restore from beginning until it is done (a
     // server holds the folder's own lock; a restore both).
     let _shared = match &cli.command {
@@ -555,6 +567,13 @@ fn serve(listen: &str, config: Config) -> anyhow::Result<()> {
     clinic_server::config::raise_open_file_limit();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        // Refused before anything listens or is created (a certificate authority among them):
+        // a folder with no database, or one another server holds. `run` holds the folder for
+        // good; this asks once first, waiting as it does for a server still stopping.
+        datadir::check_database(&config.data_dir, config.init)?;
+        if datadir::has_database(&config.data_dir) {
+            drop(datadir::hold_waiting(&config.data_dir, clinic_server::HOLD_PATIENCE).await?);
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -673,6 +692,7 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
             blood_group,
         } => {
             let password = read_password()?;
+            let new_clinic = !datadir::has_database(data_dir);
             let role = match role {
                 RoleArg::Patient => Role::Patient,
                 RoleArg::Doctor => Role::Doctor,
@@ -689,6 +709,9 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
                     blood_group,
                 },
             )?;
+            if new_clinic {
+                println!("created a new clinic database in {}", data_dir.display());
+            }
             println!(
                 "created {} ({}) id {}",
                 user.username,
@@ -751,6 +774,10 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening {}", source_path.display()))?;
     source.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Never over the database being copied (which the copy would empty), nor over a file that
+    // is not an earlier backup.
+    datadir::check_backup_destination(data_dir, to)
+        .with_context(|| format!("cannot write the backup to {}", to.display()))?;
     // The destination first: a backup that cannot even be created exported nothing, and the
     // audit log must not say it did.
     let created = !to.exists();

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// How long a start waits for a server that is still stopping to let go of the data folder.
-const HOLD_PATIENCE: Duration = Duration::from_secs(10);
+pub const HOLD_PATIENCE: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for sockets to send their close frames.
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);

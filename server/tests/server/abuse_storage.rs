@@ -169,8 +169,7 @@ async fn backup_crash_restore_serve_as_the_readme_says() {
         }
     }
 
-    // Restoring refuses while a server holds the folder (it takes the lock after it prints
-    // where it listens: a login says it is serving).
+    // Restoring refuses while a server holds the folder (a login says it is serving).
     let busy = Binary::start(dir.path(), &[]);
     busy.login("pat").await;
     let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
@@ -454,4 +453,24 @@ async fn a_folder_without_a_database_is_not_a_new_empty_clinic() {
     // From then on the folder has its database.
     let server = Binary::start(dir.path(), &[]);
     server.kill();
+}
+
+/// A second server on a folder another one serves is refused before it listens or creates
+/// anything: it never says where it listens (a port that answers nothing), and exits.
+#[tokio::test]
+async fn a_second_server_on_a_folder_in_use_is_refused_before_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    accounts(dir.path(), &[("pat", Role::Patient)]);
+    let first = Binary::start(dir.path(), &[]);
+    first.login("pat").await;
+    let out = common::serve_command(dir.path(), &[])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains("listening on"), "{said}");
+    assert!(stderr(&out).contains("stop it first"), "{}", stderr(&out));
+    // The first one serves on.
+    first.login("pat").await;
 }

@@ -393,3 +393,149 @@ fn the_service_account_keeps_its_lock_files() {
         ok(&cli_as(service, &dir, &["user", "list"]));
     }
 }
+
+/// A backup never goes over the data folder's own files (the database it copies, which the copy
+/// emptied, its log, its locks, a stored attachment) nor over a file that is not an earlier
+/// backup; the database is untouched and nothing is recorded as exported.
+#[test]
+fn a_backup_over_the_data_folders_own_files_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = [
+        "user",
+        "add",
+        "--username",
+        "dr.who",
+        "--name",
+        "Dr. Who",
+        "--role",
+        "doctor",
+        "--password-stdin",
+    ];
+    assert!(
+        cli(dir.path(), &add, Some("timelord-42\n"))
+            .status
+            .success()
+    );
+    let db = dir.path().join("clinic.db");
+    let size = std::fs::metadata(&db).unwrap().len();
+    std::fs::create_dir_all(dir.path().join("files").join("ab")).unwrap();
+    let attachment = dir.path().join("files").join("ab").join("abcd");
+    std::fs::write(&attachment, b"%PDF-1.4 an attachment").unwrap();
+    let notes = dir.path().join("..").join(format!(
+        "notes-{}.txt",
+        dir.path().file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&notes, "the on-call rota").unwrap();
+    let through_dots = dir.path().join("files").join("..").join("clinic.db");
+    let refused: [(&Path, &str); 6] = [
+        (&db, "one of the data folder's own files"),
+        (&through_dots, "one of the data folder's own files"),
+        (
+            &dir.path().join("clinic.db-wal"),
+            "one of the data folder's own files",
+        ),
+        (
+            &dir.path().join("clinic.lock"),
+            "one of the data folder's own files",
+        ),
+        (&attachment, "inside one of the data folder's own folders"),
+        (&notes, "not an earlier backup"),
+    ];
+    for (to, why) in refused {
+        let out = cli(dir.path(), &["backup", "--to", to.to_str().unwrap()], None);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {said}", to.display());
+        assert!(said.contains(why), "{}: {said}", to.display());
+    }
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().len(),
+        size,
+        "the database is untouched"
+    );
+    assert_eq!(
+        std::fs::read(&attachment).unwrap(),
+        b"%PDF-1.4 an attachment"
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "the on-call rota");
+    std::fs::remove_file(&notes).unwrap();
+    assert!(exports(dir.path()).is_empty(), "nothing exported");
+    let out = cli(dir.path(), &["user", "list"], None);
+    assert!(stdout(&out).contains("dr.who"), "{}", stdout(&out));
+    // An earlier backup is a database: made again over it, as before.
+    let again = dir.path().join("again.db");
+    for _ in 0..2 {
+        let out = cli(
+            dir.path(),
+            &["backup", "--to", again.to_str().unwrap()],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A folder with no database (a mistyped `--data-dir`) is refused by every command that reads
+/// a clinic, and none of them leaves a database or a certificate authority behind; `user add`
+/// may start one, and says so.
+#[test]
+fn commands_on_a_folder_without_a_clinic_refuse_and_create_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let typo = root.path().join("clinc");
+    let commands: [&[&str]; 6] = [
+        &["user", "list"],
+        &["sessions", "list"],
+        &["audit", "verify"],
+        &["hold", "list"],
+        &["retention", "preview"],
+        &["tls", "fingerprint"],
+    ];
+    for args in commands {
+        let out = cli(&typo, args, None);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {said}");
+        assert!(
+            said.contains("holds no clinic database"),
+            "{args:?}: {said}"
+        );
+        assert!(!typo.join("clinic.db").exists(), "{args:?} made a database");
+        assert!(
+            !typo.join("tls").exists(),
+            "{args:?} made a certificate authority"
+        );
+    }
+    let add = [
+        "user",
+        "add",
+        "--username",
+        "first",
+        "--name",
+        "First Admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+    ];
+    let out = cli(&typo, &add, Some("first-admin-1\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "created a new clinic database in {}",
+            typo.display()
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let out = cli(&typo, &add, Some("first-admin-1\n"));
+    assert!(
+        !stdout(&out).contains("new clinic database"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(cli(&typo, &["user", "list"], None).status.success());
+}

@@ -851,8 +851,20 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     println!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");
     // After the database: every file it refers to is still there (only unattached uploads are
     // ever deleted).
-    let copied = clinic_server::files::backup(data_dir, &files_to)
-        .with_context(|| format!("copying files to {}", files_to.display()))?;
+    let copied = match clinic_server::files::backup(data_dir, &files_to) {
+        Ok(copied) => copied,
+        Err(err) => {
+            // The database was copied, its files not all: not a backup to restore from, and
+            // the audit log says so as it does for a copy that failed.
+            if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, &err) {
+                eprintln!(
+                    "clinic-server: the failed backup could not be recorded in the audit log: \
+                     {also}"
+                );
+            }
+            return Err(err).with_context(|| format!("copying files to {}", files_to.display()));
+        }
+    };
     println!("copied {copied} new files to {}", files_to.display());
     Ok(())
 }

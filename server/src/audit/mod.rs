@@ -475,7 +475,7 @@ pub fn record_export(
         record(
             conn,
             &Event::new(cli_actor(), Action::Export).detail(serde_json::json!({
-                "to": to.display().to_string(), "headId": id, "headHash": hash
+                "to": std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf()).display().to_string(), "headId": id, "headHash": hash
             })),
         )?;
         Ok::<_, crate::error::ApiError>(head(conn)?)
@@ -496,7 +496,7 @@ pub fn record_export_failed(
             &Event::new(cli_actor(), Action::Export)
                 .outcome(Outcome::Failed)
                 .detail(serde_json::json!({
-                    "to": to.display().to_string(), "problem": problem.to_string()
+                    "to": std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf()).display().to_string(), "problem": problem.to_string()
                 })),
         )?;
         Ok::<_, crate::error::ApiError>(())

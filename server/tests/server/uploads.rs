@@ -579,6 +579,37 @@ async fn backup_copies_the_files() {
             .unwrap(),
         "same layout as the data folder, so restoring is a copy"
     );
+
+    // A stored file that no longer holds its content: the backup fails naming it, and the audit
+    // log says the export failed (its OK row, written before the copy, is followed by a FAILED
+    // one), naming the backup by its full path though it was given relative.
+    std::fs::write(&stored[0], b"not the png any more").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg("--data-dir")
+        .arg(server.dir.path())
+        .args(["backup", "--to", "second.db"])
+        .current_dir(target.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("do not hold the content"), "{said}");
+    let conn = rusqlite::Connection::open(server.dir.path().join("clinic.db")).unwrap();
+    let rows: Vec<(String, String)> = conn
+        .prepare("SELECT outcome, detail FROM audit WHERE action = 'EXPORT' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let outcomes: Vec<&str> = rows.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(outcomes, ["OK", "OK", "FAILED"], "{rows:?}");
+    let full = target.path().join("second.db").display().to_string();
+    assert!(
+        rows[1].1.contains(&full) && rows[2].1.contains(&full),
+        "{rows:?}"
+    );
 }
 
 /// A field of /proc/PID/status, in KiB.

@@ -132,7 +132,9 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .unwrap_or_default();
         let own_folder = ["files", "uploads-tmp", "tls"].contains(&first.as_str())
-            || first.starts_with("before-restore-");
+            || first.starts_with("before-restore-")
+            || first.starts_with("tls-before-restore-")
+            || first.starts_with("tls.restoring-");
         if within.components().count() > 1 && own_folder {
             return refuse("it is inside one of the data folder's own folders");
         }

@@ -866,6 +866,26 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
         }
     };
     println!("copied {copied} new files to {}", files_to.display());
+    // Its CA, so that a restored server is the one the apps paired with.
+    let ca_to = clinic_server::tls::keep::beside(to);
+    match clinic_server::tls::keep::backup(data_dir, to) {
+        Ok(true) => println!(
+            "copied the clinic CA to {} (as secret as the data: whoever has its ca.key can \
+             impersonate this server)",
+            ca_to.display()
+        ),
+        Ok(false) => {}
+        Err(err) => {
+            if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, &err) {
+                eprintln!(
+                    "clinic-server: the failed backup could not be recorded in the audit log: \
+                     {also}"
+                );
+            }
+            return Err(err)
+                .with_context(|| format!("copying the clinic CA to {}", ca_to.display()));
+        }
+    }
     Ok(())
 }
 
@@ -886,6 +906,20 @@ fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
         );
     }
     println!("copied {} files", restored.files_copied);
+    match &restored.ca {
+        clinic_server::tls::keep::Restored::Put => {
+            println!(
+                "put the clinic CA kept with the backup in place: paired apps connect as before"
+            );
+        }
+        clinic_server::tls::keep::Restored::Replaced(aside) => println!(
+            "put the clinic CA kept with the backup in place of this folder's own, which is now \
+             in {} (apps paired with the backup's clinic connect as before)",
+            aside.display()
+        ),
+        clinic_server::tls::keep::Restored::Same | clinic_server::tls::keep::Restored::NoneKept => {
+        }
+    }
     if restored.files_missing > 0 {
         eprintln!(
             "warning: {} attachments the restored database names are neither in {}.files nor in \

@@ -26,6 +26,8 @@ pub struct Restored {
     pub previous: Option<PathBuf>,
     /// Files copied from the backup's `FILE.files/` folder.
     pub files_copied: u64,
+    /// What became of the clinic CA kept beside the backup.
+    pub ca: crate::tls::keep::Restored,
     /// Attachments the restored database names that neither the backup's folder nor the data
     /// folder holds (their messages stay; downloading them answers "not found").
     pub files_missing: u64,
@@ -349,6 +351,19 @@ fn restore_until(
         .map_err(io(format!("copying files from {}", files_from.display())))?;
 
     let previous = swap(data_dir, &staging.0, &staged, last_change, killed_after)?;
+    // The database is in place; its CA after it (a CA without its clinic would be worse than
+    // the other way round: a restore run again puts the CA in).
+    let ca = crate::tls::keep::restore(data_dir, backup, || {
+        new_folder(data_dir, "tls-before-restore").map_err(|e| match e {
+            RestoreError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        })
+    })
+    .map_err(io(format!(
+        "putting the clinic CA kept in {} in place (the database is restored: run the restore \
+         again to finish)",
+        crate::tls::keep::beside(backup).display()
+    )))?;
     Ok(Restored {
         users,
         messages,
@@ -356,6 +371,7 @@ fn restore_until(
         previous,
         files_copied,
         files_missing: files.missing,
+        ca,
     })
 }
 

@@ -11,6 +11,7 @@
 //!
 //! One crypto provider (ring) everywhere: [`provider`].
 
+pub mod keep;
 mod names;
 pub mod pki;
 

@@ -447,3 +447,52 @@ async fn restore_and_the_other_commands_do_not_overlap() {
     let out = run_cli(dir.path(), &["restore", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// Disaster recovery on a new machine, as a clinic does it: the package starts a server (which
+/// makes a CA of its own), IT restores the last backup. The backup carried the clinic's CA, so
+/// the restored server shows the pairing code the apps were paired with; the new machine's own
+/// CA is kept aside, not deleted.
+#[tokio::test]
+async fn a_restore_brings_back_the_clinic_ca_so_paired_apps_connect_as_before() {
+    let (dir, _vault, backup) = clinic_and_backup(1).await;
+    let code_of = |d: &Path| clinic_server::tls::fingerprint(d, None).unwrap().code;
+    let paired = code_of(dir.path());
+    let kept = clinic_server::tls::keep::beside(&backup);
+    assert!(kept.join("ca.key").is_file() && kept.join("ca.pem").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(kept.join("ca.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let new_machine = tempfile::tempdir().unwrap();
+    assert!(run_cli(new_machine.path(), &["init"]).status.success());
+    let fresh = Binary::start(new_machine.path(), &[]);
+    fresh.kill();
+    let own = code_of(new_machine.path());
+    assert_ne!(own, paired, "a new machine makes a CA of its own");
+
+    let out = run_cli(new_machine.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("put the clinic CA kept with the backup in place"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(code_of(new_machine.path()), paired);
+    let aside = folders(new_machine.path(), "tls-before-restore");
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(code_of(&aside[0]), own, "the machine's own CA is kept");
+    // Served again: the restored clinic, under the CA its apps pinned.
+    let restored = Binary::start(new_machine.path(), &[]);
+    restored.login("pat").await;
+    restored.kill();
+    // A second restore of the same backup finds the same CA: nothing more moved aside.
+    let out = run_cli(new_machine.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(folders(new_machine.path(), "tls-before-restore").len(), 1);
+}

@@ -66,6 +66,15 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
         "shows the server's code: {}",
         stderr(&out)
     );
+    // A code of the wrong length is refused in one sentence, said once.
+    let out = cli_login_with(cli_profile.path(), &url, Some("ABCD"));
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).matches("A pairing code has").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
     let out = cli_login_with(cli_profile.path(), &url, Some(&code.to_lowercase()));
     assert!(out.status.success(), "{}", stderr(&out));
     let core_profile = tempfile::tempdir().unwrap();

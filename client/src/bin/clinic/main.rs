@@ -264,7 +264,22 @@ fn said(e: &anyhow::Error) -> String {
             return sentence;
         }
     }
-    format!("{e:#}")
+    // The chain joined, each part once, and no further than the first full sentence (one that
+    // ends with a period is what the user reads; what caused it said it again in other words).
+    let mut said = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if said.ends_with(&cause) {
+            continue;
+        }
+        if !said.is_empty() {
+            said.push_str(": ");
+        }
+        said.push_str(&cause);
+        if said.ends_with('.') {
+            break;
+        }
+    }
+    said
 }
 
 fn profile_dir(cli: &Cli) -> Result<PathBuf> {

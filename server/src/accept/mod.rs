@@ -77,11 +77,11 @@ impl Accept {
         drain: Duration,
     ) {
         let (total, per_ip) = effective_caps(&self.limits);
-        tracing::info!(
-            total,
-            per_address = per_ip,
-            "connection caps (0 per address: no cap)"
-        );
+        if per_ip == 0 {
+            tracing::info!(total, "connection caps: no cap per address");
+        } else {
+            tracing::info!(total, per_address = per_ip, "connection caps");
+        }
         let registry = Registry::new(Caps { total, per_ip });
         let this = Arc::new(self);
         let tasks = TaskTracker::new();

@@ -102,7 +102,8 @@ async fn pairing_code(state: &AppState) -> Option<String> {
     })
     .await;
     match found {
-        Ok(Ok(fingerprint)) => Some(fingerprint.code.as_str().to_owned()),
+        // In its eight groups, as on paper and as the app shows it.
+        Ok(Ok(fingerprint)) => Some(fingerprint.code.to_string()),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "no pairing code for the download page");
             None
@@ -125,7 +126,9 @@ fn render(packages: &[Package], host: &str, tls: bool, code: Option<&str>) -> St
          and the login your clinic gave you.</p>\n",
     );
     let scheme = if tls { "https" } else { "http" };
-    if plain_host(host) {
+    // The address the page was opened with: on the server's own computer (where IT prints the
+    // page) that is `localhost`, which is no address for patients.
+    if plain_host(host) && !loopback_host(host) {
         let _ = writeln!(
             html,
             "<p>Server address: <code>{scheme}://{host}</code></p>"
@@ -172,6 +175,18 @@ fn render(packages: &[Package], host: &str, tls: bool, code: Option<&str>) -> St
 fn plain_code(code: &str) -> bool {
     code.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ')
+}
+
+/// Whether a Host header names this computer itself (`localhost`, 127.x, `[::1]`).
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A host name or address with an optional port (what a Host header should hold); anything else
@@ -313,7 +328,20 @@ mod tests {
         );
         assert!(render(&[], "", false, None).contains("No packages are offered here yet"));
         let code = "ABCDEFG-HIJKLMN";
-        assert!(render(&[], "localhost:8470", true, Some(code)).contains(code));
+        let own = render(&[], "localhost:8470", true, Some(code));
+        assert!(own.contains(code));
+        for host in [
+            "localhost:8470",
+            "127.0.0.1:8470",
+            "[::1]:8470",
+            "LOCALHOST",
+        ] {
+            let page = render(&[], host, true, None);
+            assert!(
+                !page.contains("Server address"),
+                "{host}: no address for patients"
+            );
+        }
         assert!(!render(&[], "x", true, Some("<script>")).contains("<script>"));
     }
 }

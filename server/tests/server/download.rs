@@ -36,8 +36,22 @@ async fn the_download_page_offers_the_packages_and_nothing_else() {
         "{html}"
     );
     assert!(
-        html.contains(&server.addr.to_string()),
-        "the address to type into the app"
+        !html.contains("Server address"),
+        "opened on the server's own computer: 127.0.0.1 is no address for patients"
+    );
+    let named = server
+        .http
+        .get(server.url("/download"))
+        .header(reqwest::header::HOST, "clinic.lan:8470")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        named.contains("<code>https://clinic.lan:8470</code>"),
+        "the address to type into the app: {named}"
     );
     assert!(!html.contains("notes.txt") && !html.contains(".hidden"));
 
@@ -91,12 +105,12 @@ async fn without_packages_the_page_says_so() {
         .unwrap();
     assert!(html.contains("No packages are offered here yet"), "{html}");
     // On the server's own computer (loopback) the page shows the pairing code to print, the
-    // same one `clinic-server tls fingerprint` gives.
+    // same one `clinic-server tls fingerprint` gives, in its eight groups.
     let code = clinic_server::tls::fingerprint(server.dir.path(), None)
         .unwrap()
         .code;
     assert!(
-        html.contains(&format!("<code data-pairing-code>{}</code>", code.as_str())),
+        html.contains(&format!("<code data-pairing-code>{code}</code>")),
         "{html}"
     );
     server.stop().await;

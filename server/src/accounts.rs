@@ -98,6 +98,17 @@ fn validate(account: &NewAccount) -> Result<(), AccountError> {
         )));
     }
     check_password(&account.password)?;
+    // Retention counts from a patient's birthday: one in the future (a typo for 1999) would
+    // keep their records for a century, one before 1900 is no patient's.
+    if let Some(born) = account.date_of_birth {
+        let today = chrono::Utc::now().date_naive();
+        let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+        if born > today || born < earliest {
+            return Err(AccountError::Invalid(format!(
+                "date of birth must be between {earliest} and today ({today})"
+            )));
+        }
+    }
     if account.blood_group.as_ref().is_some_and(|g| g.len() > 8) {
         return Err(AccountError::Invalid("blood group is too long".into()));
     }

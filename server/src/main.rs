@@ -190,8 +190,10 @@ enum UserCommand {
         /// Read the password from the first line of stdin.
         #[arg(long, required = true)]
         password_stdin: bool,
-        #[arg(long)]
+        /// YYYY-MM-DD (patients; retention counts from it).
+        #[arg(long, value_parser = date_of_birth)]
         date_of_birth: Option<NaiveDate>,
+        /// As the clinic writes it, e.g. A+ or O- (patients; at most 8 characters).
         #[arg(long)]
         blood_group: Option<String>,
     },
@@ -614,6 +616,12 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// A date of birth as `YYYY-MM-DD`.
+fn date_of_birth(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| format!("expected a date as YYYY-MM-DD, e.g. 1971-04-02, not {text:?}"))
 }
 
 /// A positive number of seconds that fits a `Duration` (at most about a day is sensible).

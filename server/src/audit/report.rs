@@ -107,15 +107,22 @@ fn resolve(
     who: &str,
     must_exist: bool,
 ) -> Result<String, AccountError> {
-    let id: Option<String> = conn
+    let found: Option<(String, String)> = conn
         .query_row(
-            "SELECT id FROM users WHERE username = lower(?1) OR id = ?1",
+            "SELECT id, role FROM users WHERE username = lower(?1) OR id = ?1",
             [who.trim()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .ok();
-    match id {
-        Some(id) => Ok(id),
+    match found {
+        // Only a patient's data is read about: another account there finds nothing, silently.
+        Some((_, role)) if flag == "--patient" && role != "PATIENT" => {
+            Err(AccountError::Invalid(format!(
+                "--patient: {who:?} is not a patient's account (it is a {} one)",
+                role.to_lowercase()
+            )))
+        }
+        Some((id, _)) => Ok(id),
         None if must_exist => Err(AccountError::Invalid(format!(
             "{flag}: there is no user {who:?} (give a username, as `clinic-server user list` shows)"
         ))),

@@ -1196,6 +1196,10 @@ async fn the_audit_commands_and_their_refusals() {
             "--patient: there is no user",
         ),
         (
+            &["audit", "access-report", "--patient", "doc1"],
+            "--patient: \"doc1\" is not a patient's account (it is a doctor one)",
+        ),
+        (
             &["audit", "query", "--actor", "nobody"],
             "--actor: there is no user",
         ),

@@ -539,3 +539,48 @@ fn commands_on_a_folder_without_a_clinic_refuse_and_create_nothing() {
     );
     assert!(cli(&typo, &["user", "list"], None).status.success());
 }
+
+/// A patient's date of birth is a real one in the form the docs give: a typo (a future year,
+/// another format) is refused with a sentence, and no account is made.
+#[test]
+fn a_date_of_birth_in_the_future_or_another_form_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(cli(dir.path(), &["init"], None).status.success());
+    let add = |born: &str| {
+        cli(
+            dir.path(),
+            &[
+                "user",
+                "add",
+                "--username",
+                "pat",
+                "--name",
+                "A Patient",
+                "--role",
+                "patient",
+                "--password-stdin",
+                "--date-of-birth",
+                born,
+            ],
+            Some("patient-pass-1\n"),
+        )
+    };
+    for (born, says) in [
+        (
+            "2099-01-01",
+            "date of birth must be between 1900-01-01 and today",
+        ),
+        (
+            "1850-06-01",
+            "date of birth must be between 1900-01-01 and today",
+        ),
+        ("02/04/1971", "expected a date as YYYY-MM-DD"),
+    ] {
+        let out = add(born);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{born}");
+        assert!(said.contains(says), "{born}: {said}");
+    }
+    assert!(!stdout(&cli(dir.path(), &["user", "list"], None)).contains("pat"));
+    assert!(add("1971-04-02").status.success());
+}

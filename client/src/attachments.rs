@@ -249,14 +249,19 @@ pub(crate) async fn download(
         .ok_or_else(|| ClientError::Invalid("bad download path".into()))?;
     crate::profile::private_dir(dir)?;
     let partial = dir.join(".partial");
-    // No app sends a file over the default limit; a server announcing far more (a broken or
+    // No app of this clinic sends a file over its server's limit (earlier limits may have been
+    // larger: four times it, at most the hard ceiling); a server announcing more (a broken or
     // hostile one) must not fill this computer's disk.
-    let most = clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES * 4;
+    let most = shared
+        .upload_limit()
+        .max(clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES)
+        .saturating_mul(4)
+        .min(clinic_protocol::limits::MAX_ATTACHMENT_BYTES);
     if expected.is_some_and(|n| n > most) {
         return Err(ClientError::Invalid(format!(
-            "the file is said to be larger than {} MiB, more than any file the app sends; it \
-             was not downloaded",
-            most / (1024 * 1024)
+            "the file is said to be larger than {}, more than any file the app sends; it was \
+             not downloaded",
+            clinic_protocol::limits::size_text(most)
         )));
     }
     let mut response = shared.api.download(file_url).await?;

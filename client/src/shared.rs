@@ -142,6 +142,12 @@ impl Shared {
             .filter(|&free| free < self.disk_reserve.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// The largest attachment this clinic's server takes, as it last said.
+    pub(crate) fn upload_limit(&self) -> u64 {
+        let info = self.cache.clinic_info().ok().flatten();
+        clinic_protocol::ClinicInfo::upload_limit(info.as_ref())
+    }
+
     /// Whether a catch-up stopped for want of room may go on (unknown free space: yes).
     pub(crate) fn disk_has_room_again(&self) -> bool {
         let reserve = self.disk_reserve.load(std::sync::atomic::Ordering::Relaxed);

@@ -28,6 +28,9 @@ pub const MAX_PAGE: u32 = 500;
 pub const MAX_IDS_PER_REQUEST: usize = 1_000;
 /// Default size limit of an uploaded file, in bytes.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25 * 1024 * 1024;
+/// The largest attachment an app sends or fetches, whatever a server announces (a broken or
+/// hostile one must not fill a computer's disk with one file).
+pub const MAX_ATTACHMENT_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default page of `GET /api/sync` and of a `sync` frame.
 pub const DEFAULT_SYNC_PAGE: u32 = 200;
 /// About the most bytes of messages in one page of `GET /api/sync`, `sync:batch` or `GET
@@ -44,3 +47,33 @@ pub const DEFAULT_UNSEND_SECS: u32 = 24 * 3600;
 pub const DEFAULT_RETRACT_SECS: u32 = 15 * 60;
 pub const DEFAULT_EDIT_SECS: u32 = 24 * 3600;
 pub const DEFAULT_MAX_EDITS: u32 = 10;
+
+/// A size in words, in the unit it fills: whole GiB or MiB, or KiB or bytes below one (never
+/// "0 MiB"), as the server's refusals and the apps' checks say it.
+pub fn size_text(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    const GIB: u64 = 1024 * MIB;
+    match bytes {
+        b if b >= GIB && b % GIB == 0 => format!("{} GiB", b / GIB),
+        b if b >= MIB => format!("{} MiB", b / MIB),
+        b if b >= KIB => format!("{} KiB", b / KIB),
+        1 => "1 byte".to_owned(),
+        b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_text;
+
+    #[test]
+    fn a_size_is_said_in_the_unit_it_fills() {
+        assert_eq!(size_text(500 * 1024 * 1024), "500 MiB");
+        assert_eq!(size_text(1024 * 1024 * 1024), "1 GiB");
+        assert_eq!(size_text(1536 * 1024 * 1024), "1536 MiB");
+        assert_eq!(size_text(64 * 1024), "64 KiB");
+        assert_eq!(size_text(1), "1 byte");
+        assert_eq!(size_text(1000), "1000 bytes");
+    }
+}

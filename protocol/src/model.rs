@@ -442,6 +442,23 @@ pub struct ClinicInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub message_windows: Option<MessageWindows>,
+    /// The largest attachment the server takes, in bytes (`serve --max-upload-bytes`; absent
+    /// from older servers, which take [`crate::limits::DEFAULT_MAX_UPLOAD_BYTES`]). Apps check
+    /// a file against it before queueing it and fetch no larger file than it allows (up to
+    /// [`crate::limits::MAX_ATTACHMENT_BYTES`], whatever a server says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub max_upload_bytes: Option<u64>,
+}
+
+impl ClinicInfo {
+    /// The largest attachment an app of this clinic sends: the server's, bounded by
+    /// [`crate::limits::MAX_ATTACHMENT_BYTES`].
+    pub fn upload_limit(info: Option<&Self>) -> u64 {
+        info.and_then(|c| c.max_upload_bytes)
+            .unwrap_or(crate::limits::DEFAULT_MAX_UPLOAD_BYTES)
+            .min(crate::limits::MAX_ATTACHMENT_BYTES)
+    }
 }
 
 /// The clinic's windows for taking back and correcting a message (`serve --unsend-hours`,

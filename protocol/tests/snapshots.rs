@@ -202,6 +202,7 @@ fn server_frames() {
                 emergency_phone: Some("+44 20 7946 0000".into()),
                 emergency_repeat_secs: 30,
                 message_windows: None,
+                max_upload_bytes: Some(25 * 1024 * 1024),
             }),
             lock_policy: Some(clinic_protocol::LockPolicy {
                 shared_idle_secs: 300,
@@ -693,6 +694,7 @@ fn unsend_and_edit() {
                     edit_secs: 86_400,
                     max_edits: 10,
                 }),
+                max_upload_bytes: None,
             }),
             lock_policy: None,
         },
@@ -744,4 +746,28 @@ fn unsend_and_edit() {
         serde_json::from_value(serde_json::to_value(message()).expect("json")).expect("parses");
     assert_eq!((old.version(), old.is_retracted()), (1, false));
     assert_eq!((edited.version(), tombstone.is_retracted()), (2, true));
+}
+
+/// The upload limit apps use: the server's, the default from an older server that says none,
+/// and never past the apps' own ceiling, whatever a server says.
+#[test]
+fn the_upload_limit_is_the_servers_within_the_apps_ceiling() {
+    use clinic_protocol::limits::{DEFAULT_MAX_UPLOAD_BYTES, MAX_ATTACHMENT_BYTES};
+    let older: ClinicInfo =
+        serde_json::from_str(r#"{"emergencyPhone":null,"emergencyRepeatSecs":30}"#).expect("parse");
+    assert_eq!(older.max_upload_bytes, None);
+    assert_eq!(
+        ClinicInfo::upload_limit(Some(&older)),
+        DEFAULT_MAX_UPLOAD_BYTES
+    );
+    assert_eq!(ClinicInfo::upload_limit(None), DEFAULT_MAX_UPLOAD_BYTES);
+    let with = |bytes| ClinicInfo {
+        max_upload_bytes: Some(bytes),
+        ..older.clone()
+    };
+    assert_eq!(ClinicInfo::upload_limit(Some(&with(100 << 20))), 100 << 20);
+    assert_eq!(
+        ClinicInfo::upload_limit(Some(&with(u64::MAX))),
+        MAX_ATTACHMENT_BYTES
+    );
 }

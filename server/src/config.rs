@@ -425,6 +425,7 @@ impl Config {
             // At least a second; a clinic's interval is far below u32::MAX seconds.
             emergency_repeat_secs: (repeat as u32).max(1),
             message_windows: Some(self.message_windows()),
+            max_upload_bytes: Some(self.max_upload_bytes),
         }
     }
 

@@ -76,7 +76,15 @@ fn mime_of(path: &Path) -> String {
         .to_owned()
 }
 
-fn describe(path: &Path) -> CmdResult<PickedFile> {
+/// The largest file the signed-in clinic's server takes (the default before anyone signed in).
+async fn upload_limit(desktop: &Desktop) -> u64 {
+    match desktop.client().await {
+        Ok(client) => client.upload_limit(),
+        Err(_) => clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES,
+    }
+}
+
+fn describe(path: &Path, limit: u64) -> CmdResult<PickedFile> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         return Err(CommandError::new(
@@ -84,12 +92,12 @@ fn describe(path: &Path) -> CmdResult<PickedFile> {
             format!("{} is not a file", path.display()),
         ));
     }
-    if meta.len() > clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES {
+    if meta.len() > limit {
         return Err(CommandError::new(
             "too_large",
             format!(
-                "files can be at most {} MiB",
-                clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES / (1024 * 1024)
+                "files can be at most {}",
+                clinic_protocol::limits::size_text(limit)
             ),
         ));
     }
@@ -107,6 +115,7 @@ fn describe(path: &Path) -> CmdResult<PickedFile> {
 #[tauri::command]
 pub async fn pick_file<R: Runtime>(
     app: AppHandle<R>,
+    desktop: State<'_, Desktop>,
     chosen: State<'_, Chosen>,
 ) -> CmdResult<Option<PickedFile>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -130,7 +139,7 @@ pub async fn pick_file<R: Runtime>(
     match picked.and_then(|p| p.into_path().ok()) {
         Some(path) => {
             chosen.allow([path.clone()]);
-            describe(&path).map(Some)
+            describe(&path, upload_limit(&desktop).await).map(Some)
         }
         None => Ok(None),
     }
@@ -138,10 +147,14 @@ pub async fn pick_file<R: Runtime>(
 
 /// A file dropped on the window (its path recorded by the shell when the drop happened).
 #[tauri::command]
-pub async fn describe_file(chosen: State<'_, Chosen>, path: String) -> CmdResult<PickedFile> {
+pub async fn describe_file(
+    desktop: State<'_, Desktop>,
+    chosen: State<'_, Chosen>,
+    path: String,
+) -> CmdResult<PickedFile> {
     let path = PathBuf::from(path);
     chosen.check(&path)?;
-    describe(&path)
+    describe(&path, upload_limit(&desktop).await)
 }
 
 async fn local_copy(
@@ -262,14 +275,25 @@ mod tests {
         let dir = tempfile_dir();
         let pdf = dir.join("scan.pdf");
         std::fs::write(&pdf, b"%PDF-1.4\n").expect("write");
-        let d = describe(&pdf).expect("describe");
+        let d =
+            describe(&pdf, clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES).expect("describe");
         assert_eq!(
             (d.name.as_str(), d.size, d.mime_type.as_str()),
             ("scan.pdf", 9, "application/pdf")
         );
-        assert_eq!(describe(&dir).map_err(|e| e.code).err(), Some("io"));
         assert_eq!(
-            describe(&dir.join("missing.png")).map_err(|e| e.code).err(),
+            describe(&dir, clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES)
+                .map_err(|e| e.code)
+                .err(),
+            Some("io")
+        );
+        assert_eq!(
+            describe(
+                &dir.join("missing.png"),
+                clinic_protocol::limits::DEFAULT_MAX_UPLOAD_BYTES
+            )
+            .map_err(|e| e.code)
+            .err(),
             Some("io")
         );
         let _ = std::fs::remove_dir_all(dir);

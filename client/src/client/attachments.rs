@@ -6,7 +6,7 @@ use crate::attachments::{self, file_safe};
 use crate::error::{ClientError, Result};
 use crate::events::ClientEvent;
 use crate::record::LocalMessage;
-use clinic_protocol::limits::{DEFAULT_MAX_UPLOAD_BYTES, MAX_CONTENT_BYTES};
+use clinic_protocol::limits::MAX_CONTENT_BYTES;
 use clinic_protocol::{ClientId, ConversationKey, ErrorCode, MessageType, UserId};
 use std::path::{Path, PathBuf};
 
@@ -49,14 +49,15 @@ impl Client {
         if meta.len() == 0 {
             return Err(ClientError::Invalid(format!("{} is empty", path.display())));
         }
-        if meta.len() > DEFAULT_MAX_UPLOAD_BYTES {
+        let limit = self.shared.upload_limit();
+        if meta.len() > limit {
             // The same shape the server would answer with, so a UI handles both alike.
             return Err(ClientError::Server {
                 status: 413,
                 code: ErrorCode::TooLarge,
                 message: format!(
-                    "the file is larger than the upload limit of {} MiB",
-                    DEFAULT_MAX_UPLOAD_BYTES / (1024 * 1024)
+                    "the file is larger than the upload limit of {}",
+                    clinic_protocol::limits::size_text(limit)
                 ),
             });
         }

@@ -258,6 +258,12 @@ impl Client {
         self.shared.cache.clinic_info().ok().flatten()
     }
 
+    /// The largest file this clinic's server takes, as it last said (the default before it
+    /// said; at most [`clinic_protocol::limits::MAX_ATTACHMENT_BYTES`]).
+    pub fn upload_limit(&self) -> u64 {
+        self.shared.upload_limit()
+    }
+
     /// This user's availability as last confirmed by the server (kept across restarts).
     pub fn availability(&self) -> Availability {
         self.shared.attention.availability()

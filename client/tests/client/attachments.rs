@@ -431,3 +431,58 @@ async fn a_logout_whose_cache_cannot_be_erased_still_removes_the_files() {
         "and the cache's key, so the file left behind cannot be read"
     );
 }
+
+/// The app takes the clinic's own upload limit (`serve --max-upload-bytes`, told at sign-in):
+/// over a smaller one a file is refused before it is queued, in that unit; under a larger one a
+/// file past the default is sent, and the other side fetches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clinics_own_upload_limit_is_the_apps() {
+    let data = demo_data_dir();
+    let (alice_dir, patel_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let small = InProcessServer::start_with(data.path(), 0, |c| c.max_upload_bytes = 1 << 20).await;
+    let alice = login_online(&small.url(), alice_dir.path(), "alice").await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    assert_eq!(alice.upload_limit(), 1 << 20);
+    let two = alice_dir.path().join("two.png");
+    let mut bytes = PNG.to_vec();
+    bytes.resize(2 << 20, 0);
+    std::fs::write(&two, &bytes).unwrap();
+    match alice.send_with_attachment(&conversation, "x", false, &two) {
+        Err(clinic_client::ClientError::Server { code, message, .. }) => {
+            assert_eq!(code, ErrorCode::TooLarge);
+            assert_eq!(message, "the file is larger than the upload limit of 1 MiB");
+        }
+        other => panic!("expected too_large, got {other:?}"),
+    }
+    assert_eq!(alice.queued(), 0);
+    alice.disconnect().await;
+    small.stop().await;
+
+    let large =
+        InProcessServer::start_with(data.path(), 0, |c| c.max_upload_bytes = 40 << 20).await;
+    let alice = login_online(&large.url(), alice_dir.path(), "alice").await;
+    assert_eq!(alice.upload_limit(), 40 << 20);
+    let big = alice_dir.path().join("big.png");
+    bytes.resize(26 << 20, 7);
+    std::fs::write(&big, &bytes).unwrap();
+    let sent = alice
+        .send_with_attachment(&conversation, "past the default", false, &big)
+        .unwrap();
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    assert!(alice.message(&sent.client_id).unwrap().unwrap().is_acked());
+    let patel = login_online(&large.url(), patel_dir.path(), "dr.patel").await;
+    let received = patel
+        .history(&conversation, 50, None)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.content == "past the default")
+        .unwrap();
+    let path = patel
+        .attachment_path(&received.sender_id, &received.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 26 << 20);
+    patel.disconnect().await;
+    alice.disconnect().await;
+}

@@ -127,6 +127,8 @@ async fn serve(
                 edit_secs: 24 * 3600,
                 max_edits: 10,
             }),
+            // Far past any file an app takes: the apps keep their own ceiling.
+            max_upload_bytes: Some(u64::MAX),
         }),
         lock_policy: None,
     }))

@@ -111,37 +111,12 @@ pub(crate) fn over_quota(config: &Config, wait: Duration) -> ApiError {
     ApiError {
         message: format!(
             "over your upload allowance of {} a day; try again later",
-            allowance(config.upload_quota_bytes)
+            clinic_protocol::limits::size_text(config.upload_quota_bytes)
         ),
         ..ApiError::rate_limited(wait)
     }
 }
 
-/// The day's allowance in words: whole MiB, or KiB or bytes below one (never "0 MiB").
-fn allowance(bytes: u64) -> String {
-    const KIB: u64 = 1024;
-    const MIB: u64 = 1024 * KIB;
-    match bytes {
-        b if b >= MIB => format!("{} MiB", b / MIB),
-        b if b >= KIB => format!("{} KiB", b / KIB),
-        1 => "1 byte".to_owned(),
-        b => format!("{b} bytes"),
-    }
-}
-
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::allowance;
-
-    #[test]
-    fn an_allowance_is_said_in_the_unit_it_fills() {
-        assert_eq!(allowance(500 * 1024 * 1024), "500 MiB");
-        assert_eq!(allowance(64 * 1024), "64 KiB");
-        assert_eq!(allowance(1), "1 byte");
-        assert_eq!(allowance(1000), "1000 bytes");
-    }
 }

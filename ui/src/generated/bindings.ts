@@ -22,7 +22,14 @@ emergencyRepeatSecs: number,
  * How long senders may unsend, retract and edit (absent from older servers, which allow
  * none of it).
  */
-messageWindows?: MessageWindows, };
+messageWindows?: MessageWindows, 
+/**
+ * The largest attachment the server takes, in bytes (`serve --max-upload-bytes`; absent
+ * from older servers, which take [`crate::limits::DEFAULT_MAX_UPLOAD_BYTES`]). Apps check
+ * a file against it before queueing it and fetch no larger file than it allows (up to
+ * [`crate::limits::MAX_ATTACHMENT_BYTES`], whatever a server says).
+ */
+maxUploadBytes?: number, };
 
 export type CommandError = { code: string, message: string, 
 /**

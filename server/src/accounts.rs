@@ -101,7 +101,8 @@ fn validate(account: &NewAccount) -> Result<(), AccountError> {
     // Retention counts from a patient's birthday: one in the future (a typo for 1999) would
     // keep their records for a century, one before 1900 is no patient's.
     if let Some(born) = account.date_of_birth {
-        let today = chrono::Utc::now().date_naive();
+        // Today anywhere: a date already begun east of UTC (up to 14 hours) is no typo.
+        let today = (chrono::Utc::now() + chrono::Duration::hours(14)).date_naive();
         let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
         if born > today || born < earliest {
             return Err(AccountError::Invalid(format!(

@@ -58,7 +58,8 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
     },
-    /// Failed logins, refusals, misdirected retractions and exports of the last period.
+    /// Failed logins, refusals, messages taken back as sent to the wrong person (retractions
+    /// and unsends) and exports of the last period.
     Review {
         /// How far back: hours or days, such as 24h or 7d.
         #[arg(long, default_value = "24h", value_parser = period)]

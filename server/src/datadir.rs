@@ -134,11 +134,28 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
         let own_folder = ["files", "uploads-tmp", "tls"].contains(&first.as_str())
             || first.starts_with("before-restore-")
             || first.starts_with("tls-before-restore-")
-            || first.starts_with("tls.restoring-");
+            || first.starts_with("tls.restoring");
         if within.components().count() > 1 && own_folder {
             return refuse("it is inside one of the data folder's own folders");
         }
-        if name.starts_with("clinic.") || name.starts_with("search.db") {
+        if name.starts_with("clinic.") || name.starts_with("search.") {
+            return refuse(
+                "it is one of the data folder's own files (the database, its log or a lock)",
+            );
+        }
+    }
+    // The same files by another name (a bind mount of the folder, a file system that ignores
+    // case): the database and the search index are SQLite files like any earlier backup.
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(to) {
+        use std::os::unix::fs::MetadataExt;
+        let db = db_path(data_dir);
+        let own = [crate::store::search_index::path_for(&db), db];
+        if own
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .any(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()))
+        {
             return refuse(
                 "it is one of the data folder's own files (the database, its log or a lock)",
             );
@@ -151,7 +168,10 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
         let mut head = [0u8; 16];
         let read = File::open(to).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
         if read.is_err() || &head != b"SQLite format 3\0" {
-            return refuse("it is a file that is not an earlier backup");
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is a file that is not an earlier backup: give the path of a new file",
+            ));
         }
     }
     Ok(())

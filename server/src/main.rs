@@ -621,7 +621,7 @@ async fn shutdown_signal() {
 /// A date of birth as `YYYY-MM-DD`.
 fn date_of_birth(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("expected a date as YYYY-MM-DD, e.g. 1971-04-02, not {text:?}"))
+        .map_err(|_| format!("expected a date as YYYY-MM-DD, e.g. 1971-04-02, not {text}"))
 }
 
 /// A positive number of seconds that fits a `Duration` (at most about a day is sensible).

@@ -475,11 +475,19 @@ pub fn record_export(
         record(
             conn,
             &Event::new(cli_actor(), Action::Export).detail(serde_json::json!({
-                "to": std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf()).display().to_string(), "headId": id, "headHash": hash
+                "to": full_path(to), "headId": id, "headHash": hash
             })),
         )?;
         Ok::<_, crate::error::ApiError>(head(conn)?)
     })?)
+}
+
+/// A backup's path as the log keeps it: whole, wherever the command was run from.
+fn full_path(to: &std::path::Path) -> String {
+    std::path::absolute(to)
+        .unwrap_or_else(|_| to.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Records that the backup to `to` whose `EXPORT` row `record_export` wrote was not made
@@ -496,7 +504,7 @@ pub fn record_export_failed(
             &Event::new(cli_actor(), Action::Export)
                 .outcome(Outcome::Failed)
                 .detail(serde_json::json!({
-                    "to": std::path::absolute(to).unwrap_or_else(|_| to.to_path_buf()).display().to_string(), "problem": problem.to_string()
+                    "to": full_path(to), "problem": problem.to_string()
                 })),
         )?;
         Ok::<_, crate::error::ApiError>(())

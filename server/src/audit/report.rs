@@ -115,11 +115,17 @@ fn resolve(
         )
         .ok();
     match found {
-        // Only a patient's data is read about: another account there finds nothing, silently.
+        // Only a patient's data is read about: another account there would find nothing, which
+        // a reader takes for "nobody read anything".
         Some((_, role)) if flag == "--patient" && role != "PATIENT" => {
             Err(AccountError::Invalid(format!(
-                "--patient: {who:?} is not a patient's account (it is a {} one)",
-                role.to_lowercase()
+                "--patient: {} is not a patient's account but {}'s",
+                who.trim(),
+                match role.as_str() {
+                    "DOCTOR" => "a doctor",
+                    "ADMIN" => "an administrator",
+                    _ => "another kind of account",
+                }
             )))
         }
         Some((id, _)) => Ok(id),

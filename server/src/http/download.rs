@@ -183,10 +183,11 @@ fn loopback_host(host: &str) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
+    let name = name.trim_end_matches('.');
     name.eq_ignore_ascii_case("localhost")
         || name
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// A host name or address with an optional port (what a Host header should hold); anything else
@@ -334,6 +335,8 @@ mod tests {
             "localhost:8470",
             "127.0.0.1:8470",
             "[::1]:8470",
+            "localhost.:8470",
+            "[::ffff:127.0.0.1]:8470",
             "LOCALHOST",
         ] {
             let page = render(&[], host, true, None);

@@ -86,6 +86,14 @@ pub struct Ca {
 
 /// Loads the CA of a data folder, creating it (and the folder) on first use.
 pub fn ensure_ca(paths: &TlsPaths) -> Result<Ca, TlsError> {
+    // A restore killed half way may have left the clinic's CA waiting beside the folder: put in
+    // place, never replaced by a new one.
+    if let Some(data_dir) = paths.dir.parent() {
+        super::keep::finish_interrupted(data_dir).map_err(|source| TlsError::Io {
+            path: paths.dir.clone(),
+            source,
+        })?;
+    }
     if paths.ca_cert().exists() || paths.ca_key().exists() {
         return load_ca(paths);
     }
@@ -119,6 +127,22 @@ pub fn ensure_ca(paths: &TlsPaths) -> Result<Ca, TlsError> {
         cert_der: cert.der().to_vec(),
         key,
     })
+}
+
+/// Loads a CA and checks that its key is the certificate's: a pair that does not belong
+/// together would sign server certificates no paired app accepts.
+pub fn load_ca_checked(paths: &TlsPaths) -> Result<Ca, TlsError> {
+    let ca = load_ca(paths)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&ca.cert_der)
+        .map_err(|e| TlsError::Invalid(format!("{}: {e}", paths.ca_cert().display())))?;
+    if cert.public_key().subject_public_key.data.as_ref() != ca.key.public_key_raw() {
+        return Err(TlsError::Invalid(format!(
+            "{} is not the key of {}",
+            paths.ca_key().display(),
+            paths.ca_cert().display()
+        )));
+    }
+    Ok(ca)
 }
 
 fn load_ca(paths: &TlsPaths) -> Result<Ca, TlsError> {

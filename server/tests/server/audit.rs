@@ -1197,7 +1197,7 @@ async fn the_audit_commands_and_their_refusals() {
         ),
         (
             &["audit", "access-report", "--patient", "doc1"],
-            "--patient: \"doc1\" is not a patient's account (it is a doctor one)",
+            "--patient: doc1 is not a patient's account but a doctor's",
         ),
         (
             &["audit", "query", "--actor", "nobody"],

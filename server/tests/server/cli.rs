@@ -427,7 +427,14 @@ fn a_backup_over_the_data_folders_own_files_is_refused() {
     ));
     std::fs::write(&notes, "the on-call rota").unwrap();
     let through_dots = dir.path().join("files").join("..").join("clinic.db");
-    let refused: [(&Path, &str); 6] = [
+    // The database by another name (as a bind mount of the folder would give it).
+    let other_name = dir.path().join("..").join(format!(
+        "linked-{}.db",
+        dir.path().file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::hard_link(&db, &other_name).unwrap();
+    let refused: [(&Path, &str); 7] = [
+        (&other_name, "one of the data folder's own files"),
         (&db, "one of the data folder's own files"),
         (&through_dots, "one of the data folder's own files"),
         (
@@ -458,6 +465,7 @@ fn a_backup_over_the_data_folders_own_files_is_refused() {
     );
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "the on-call rota");
     std::fs::remove_file(&notes).unwrap();
+    std::fs::remove_file(&other_name).unwrap();
     assert!(exports(dir.path()).is_empty(), "nothing exported");
     let out = cli(dir.path(), &["user", "list"], None);
     assert!(stdout(&out).contains("dr.who"), "{}", stdout(&out));

@@ -17,12 +17,18 @@ describe('the emergency banner and the keyboard', () => {
     // One stray Escape does not lose the words: it says what a second one does, and typing
     // goes on as before.
     await s.user.keyboard('{Escape}');
-    expect(within(banner).getByTestId('emergency-resolve-escape')).toHaveTextContent(
-      'Press Escape again to throw this note away',
-    );
+    const escapeHint = within(banner).getByTestId('emergency-resolve-escape');
+    expect(escapeHint).toHaveTextContent('Press Escape again to throw this note away');
+    expect(escapeHint).toHaveAttribute('role', 'status');
     await s.user.type(note, 'ed');
     expect(note).toHaveValue('drafted');
-    expect(within(banner).queryByTestId('emergency-resolve-escape')).toBeNull();
+    expect(escapeHint).toBeEmptyDOMElement();
+    // Armed, then away and back: a later Escape is a first one again.
+    await s.user.keyboard('{Escape}');
+    expect(escapeHint).not.toBeEmptyDOMElement();
+    await s.user.tab();
+    note.focus();
+    expect(escapeHint).toBeEmptyDOMElement();
     await s.user.keyboard('{Escape}');
     expect(note).toHaveValue('drafted');
     await s.user.keyboard('{Escape}');

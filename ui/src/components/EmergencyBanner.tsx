@@ -255,6 +255,9 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
               setEscapeArmed(false);
               setNote(ev.target.value);
             }}
+            // A first Escape counts only while the doctor stays in the note: one press hours
+            // later, after other work, must not throw it away.
+            onBlur={() => setEscapeArmed(false)}
             onKeyDown={(ev) => {
               // Escape puts the note away (thrown away, see `stopResolving`), never sends it;
               // one with words in it, at the second press.
@@ -283,17 +286,13 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             Cancel
           </button>
           <p className="banner-resolve-hint" id={`note-hint-${e.id}`} data-testid="emergency-resolve-hint">
-            {escapeArmed ? (
-              <strong data-testid="emergency-resolve-escape">
-                Press Escape again to throw this note away, or go on writing.
-              </strong>
-            ) : (
-              <>
-                {takenByOther &&
-                  `${e.acknowledgedByName ?? 'Another doctor'} has it: resolve it only once it is handled. `}
-                The patient sees this note word for word.
-              </>
-            )}
+            {takenByOther &&
+              `${e.acknowledgedByName ?? 'Another doctor'} has it: resolve it only once it is handled. `}
+            The patient sees this note word for word.{' '}
+            {/* Read out when it appears: a screen reader's user hears what the first Escape did. */}
+            <strong role="status" data-testid="emergency-resolve-escape">
+              {escapeArmed && 'Press Escape again to throw this note away, or go on writing.'}
+            </strong>
           </p>
         </form>
       )}

@@ -921,7 +921,6 @@ export class FakeBackend implements Backend {
     this.scheduleAck();
   }
 
-  /** The fake server answers every queued change (as the core does after catch-up). */
   /**
    * The server keeps answering the pending changes "not now" (as many times as a send is tried
    * before it is parked): they stay pending, and say why they wait, as the core does.
@@ -936,6 +935,7 @@ export class FakeBackend implements Backend {
     }
   }
 
+  /** The fake server answers every queued change (as the core does after catch-up). */
   settleChanges(): void {
     for (const m of this.messages.filter((x) => x.pendingChange)) {
       const change = m.pendingChange;

@@ -194,6 +194,7 @@ export class FakeBackend implements Backend {
             emergencyPhone: '112',
             emergencyRepeatSecs: 30,
             messageWindows: { unsendSecs: 86_400, retractSecs: 900, editSecs: 86_400, maxEdits: 10 },
+            maxUploadBytes: 25 * 1024 * 1024,
           }
         : opts.clinic;
     this.nextSeq = Math.max(0, ...this.messages.map((m) => m.seq ?? 0)) + 1;

@@ -78,16 +78,26 @@ const READS: &[Action] = &[
 ];
 
 /// Whether a row with no patient of its own names patient `?1` in its detail: reads that span
-/// several conversations (a search, notifications, the emergency list, the conversation list,
-/// contacts, the patient lookup) list them in `patients` (ids) or `conversations` (a search's
-/// `[patient, doctor]` pairs, refusals held together as `"patient/doctor"`). The `instr` test
-/// is a cheap pre-filter; `json_each` decides.
+/// several conversations (a search, notifications, the emergency list, the patient lookup)
+/// list them in `patients` (ids) or `conversations` (a search's `[patient, doctor]` pairs,
+/// refusals held together as `"patient/doctor"`). The `instr` test is a cheap pre-filter;
+/// `json_each` decides.
 const DETAIL_NAMES_PATIENT: &str = "(patient_id IS NULL AND instr(detail, ?1) > 0 \
      AND json_valid(detail) AND (\
      EXISTS (SELECT 1 FROM json_each(detail, '$.patients') WHERE value = ?1) \
      OR EXISTS (SELECT 1 FROM json_each(detail, '$.conversations') \
      WHERE (type = 'text' AND substr(value, 1, length(?1) + 1) = ?1 || '/') \
      OR (type = 'array' AND json_extract(value, '$[0]') = ?1))))";
+
+/// Whether a read of one's own conversation list or contacts showed patient `?1`: the patient
+/// reading her own list, or a doctor in a conversation with her since before the read (a
+/// relation is never closed). These rows name no patient: a doctor's list holds every patient
+/// of theirs, and their ids at every connection would grow the log without bound.
+const OWN_LIST_SHOWS_PATIENT: &str = "(patient_id IS NULL \
+     AND action IN ('CONVERSATIONS_READ', 'CONTACTS_READ') \
+     AND ((actor = ?1 AND action = 'CONVERSATIONS_READ') \
+     OR EXISTS (SELECT 1 FROM conversations c WHERE c.patient_id = ?1 \
+     AND c.doctor_id = audit.actor AND c.created_at <= audit.at)))";
 
 /// Users are shown by username; other actors (`admin:NAME`, `system`) as they are.
 const NAME_OF: &str = "coalesce((SELECT username FROM users WHERE id = {col}), {col})";
@@ -157,7 +167,8 @@ fn select(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, AccountError
         args.push(resolve(conn, "--actor", actor, !actor.contains(':'))?.into());
     }
     if let Some(patient) = &filter.patient {
-        let clause = format!(" AND (patient_id = ?1 OR {DETAIL_NAMES_PATIENT})");
+        let clause =
+            format!(" AND (patient_id = ?1 OR {DETAIL_NAMES_PATIENT} OR {OWN_LIST_SHOWS_PATIENT})");
         let id = resolve(conn, "--patient", patient, true)?;
         sql.push_str(&clause.replace("?1", &format!("?{}", args.len() + 1)));
         args.push(id.into());
@@ -271,7 +282,8 @@ fn access_sql() -> String {
          WHERE patient_id = ?1 AND outcome = 'OK' AND action IN ({actions}) \
          AND action != 'MESSAGE_CREATE' \
          UNION ALL SELECT actor, action, at FROM audit \
-         WHERE outcome = 'OK' AND action IN ({actions}) AND {DETAIL_NAMES_PATIENT}) \
+         WHERE outcome = 'OK' AND action IN ({actions}) \
+         AND ({DETAIL_NAMES_PATIENT} OR {OWN_LIST_SHOWS_PATIENT})) \
          GROUP BY actor, action ORDER BY max(at) DESC",
         name_of("actor")
     )

@@ -15,7 +15,7 @@ use clinic_protocol::rest::{
     SyncPage, SyncQuery,
 };
 use clinic_protocol::{
-    ClientId, Contact, Conversation, ConversationKey, Message, MessageId, NewMessage, Role, limits,
+    ClientId, Contact, Conversation, ConversationKey, Message, MessageId, NewMessage, limits,
 };
 
 /// A page of history; when older messages remain (a full page, or one cut by size), a `Link`
@@ -144,12 +144,8 @@ pub(super) async fn conversations(
     let attempt = Event::by(&session.user.id, Action::ConversationsRead);
     let list = state.store.conversations(&session.user, online).await;
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
-        // The list carries each patient's details and last message: it is a read of each.
-        let patients = audit::patients_in(list.iter().map(|c| c.patient_id.as_str()));
-        vec![
-            attempt
-                .detail(serde_json::json!({ "conversations": list.len(), "patients": patients })),
-        ]
+        // A read of each patient listed; which ones, the care relation tells (`audit::report`).
+        vec![attempt.detail(serde_json::json!({ "conversations": list.len() }))]
     })
     .await?;
     Ok(Json(list))
@@ -163,13 +159,9 @@ pub(super) async fn contacts(
     let attempt = Event::by(&session.user.id, Action::ContactsRead);
     let list = state.store.contacts(&session.user, online).await;
     let list = audit::audited(&state.store, list, attempt, |list, attempt| {
-        // A doctor's contacts are patients, with their details.
-        let patients = audit::patients_in(
-            list.iter()
-                .filter(|c| c.role == Role::Patient)
-                .map(|c| c.id.as_str()),
-        );
-        vec![attempt.detail(serde_json::json!({ "contacts": list.len(), "patients": patients }))]
+        // A doctor's contacts are their patients, with their details: which ones, the care
+        // relation tells (`audit::report`).
+        vec![attempt.detail(serde_json::json!({ "contacts": list.len() }))]
     })
     .await?;
     Ok(Json(list))

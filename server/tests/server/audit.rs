@@ -1355,6 +1355,23 @@ async fn reads_of_lists_and_searches_show_in_each_patients_access_report() {
         assert_eq!(server.get(&c.doc2.token, path).await.0, 200, "{path}");
         assert_eq!(server.get(&c.doc1.token, path).await.0, 200, "{path}");
     }
+    assert_eq!(
+        server.get(&c.pat1.token, "/api/chat/conversations").await.0,
+        200
+    );
+    // pat2's doctor from now on: the list doc2 reads next shows her; the one before did not.
+    let body = json!({"patientId": c.pat2.id()});
+    assert_eq!(
+        server
+            .post(&c.doc2.token, "/api/conversations", body)
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        server.get(&c.doc2.token, "/api/chat/conversations").await.0,
+        200
+    );
     let dir = server.stop().await;
     let report = |patient: &str| {
         let out = cli(
@@ -1407,11 +1424,44 @@ async fn reads_of_lists_and_searches_show_in_each_patients_access_report() {
         ["EMERGENCY_READ", "NOTIFICATIONS_READ", "PATIENT_LIST"],
         "doc2 shares no conversation with pat1, but saw her emergency and looked her up"
     );
+    // pat1 reading her own list is a read of her data too.
+    assert!(
+        report("pat1").contains(&("pat1".to_owned(), "CONVERSATIONS_READ".to_owned())),
+        "{:?}",
+        report("pat1")
+    );
     let pat2: Vec<(String, String)> = report("pat2")
         .into_iter()
         .filter(|(r, _)| r.starts_with("doc"))
         .collect();
-    assert_eq!(pat2, [], "nothing of pat2 was shown to a doctor");
+    assert_eq!(
+        pat2,
+        [("doc2".to_owned(), "CONVERSATIONS_READ".to_owned())],
+        "only what doc2 read once pat2 was theirs"
+    );
+    let out = cli(
+        dir.path(),
+        &[
+            "audit",
+            "access-report",
+            "--patient",
+            "pat2",
+            "--format",
+            "jsonl",
+        ],
+    );
+    let times: Vec<i64> = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["reader"] == "doc2")
+        .map(|r| r["times"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [1],
+        "the list doc2 read before pat2 was theirs is not hers"
+    );
     let out = cli(
         dir.path(),
         &[

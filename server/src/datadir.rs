@@ -101,11 +101,12 @@ pub fn own_private_file(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
-/// Refuses a backup's destination that is part of the data folder being backed up (its
-/// database, the database's log, the search index, a lock, anything in its folders: writing the
-/// copy there destroys what it copies), or an existing file that is not an earlier backup (not
-/// a SQLite database). A destination in a folder that does not exist is left to the open to
-/// report.
+/// Refuses a backup's destination that is part of the data folder being backed up, or of
+/// another clinic's (its database, the database's log, the search index, a lock, anything in
+/// its folders: writing the copy there destroys what it copies, a live database among them), or
+/// an existing file that is not an earlier backup (a clinic database: another program's
+/// database is no more ours to overwrite than a text file). A destination in a folder that
+/// does not exist is left to the open to report.
 pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<()> {
     let refuse = |why: &str| {
         Err(std::io::Error::new(
@@ -113,6 +114,7 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
             format!("{why}: give the path of a new file, outside the data folder's own files"),
         ))
     };
+    let own_file = "it is one of a data folder's own files (the database, its log or a lock)";
     let Some(name) = to.file_name() else {
         return refuse("it names no file");
     };
@@ -120,12 +122,13 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
+    let name_text = name.to_string_lossy();
+    let clinic_name = name_text.starts_with("clinic.") || name_text.starts_with("search.");
     if let (Ok(data), Ok(parent)) = (
         std::fs::canonicalize(data_dir),
         std::fs::canonicalize(parent),
     ) && let Ok(within) = parent.join(name).strip_prefix(&data)
     {
-        let name = name.to_string_lossy();
         let first = within
             .components()
             .next()
@@ -138,11 +141,17 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
         if within.components().count() > 1 && own_folder {
             return refuse("it is inside one of the data folder's own folders");
         }
-        if name.starts_with("clinic.") || name.starts_with("search.") {
-            return refuse(
-                "it is one of the data folder's own files (the database, its log or a lock)",
-            );
+        if clinic_name {
+            return refuse(own_file);
         }
+    }
+    // Another clinic's data folder (one a server or a command has used: its locks are there).
+    if clinic_name
+        && ["clinic.lock", "clinic.commands.lock"]
+            .iter()
+            .any(|f| parent.join(f).exists())
+    {
+        return refuse(own_file);
     }
     // The same files by another name (a bind mount of the folder, a file system that ignores
     // case): the database and the search index are SQLite files like any earlier backup.
@@ -156,25 +165,58 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
             .filter_map(|p| std::fs::metadata(p).ok())
             .any(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()))
         {
-            return refuse(
-                "it is one of the data folder's own files (the database, its log or a lock)",
-            );
+            return refuse(own_file);
         }
     }
     if let Ok(meta) = std::fs::symlink_metadata(to)
         && meta.is_file()
         && meta.len() > 0
+        && !is_clinic_database(to)
     {
-        let mut head = [0u8; 16];
-        let read = File::open(to).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
-        if read.is_err() || &head != b"SQLite format 3\0" {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "it is a file that is not an earlier backup: give the path of a new file",
-            ));
-        }
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a file that is not an earlier backup (not a clinic database): give the path \
+             of a new file",
+        ));
     }
     Ok(())
+}
+
+/// Whether `path` is a clinic database (an earlier backup): SQLite, with the clinic's tables.
+/// Read only; a file that is not SQLite is not one.
+fn is_clinic_database(path: &Path) -> bool {
+    let mut head = [0u8; 16];
+    let read = File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    if read.is_err() || &head != b"SQLite format 3\0" {
+        return false;
+    }
+    // Immutable: SQLite opens no log or shared memory beside it (a link planted there is
+    // neither followed nor created).
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        uri,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    ) else {
+        return false;
+    };
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+         AND name IN ('users', 'messages', 'audit')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n == 3)
 }
 
 /// Makes `dir` (a backup's `FILE.files/`) a private folder of this account: created if missing;

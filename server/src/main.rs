@@ -159,8 +159,9 @@ enum Command {
     /// The audit log: query it, report who read a patient's data, verify its chain, review.
     #[command(subcommand)]
     Audit(audit_cli::AuditCommand),
-    /// Copy the database to FILE while the server keeps serving (SQLite online backup), and the
-    /// uploaded files into the folder FILE.files/ (only files not already there are copied).
+    /// Copy the database to FILE while the server keeps serving (SQLite online backup), the
+    /// clinic CA into the folder FILE.tls/ (keep it as secret as the data), and the uploaded
+    /// files into the folder FILE.files/ (only files not already there are copied).
     Backup {
         #[arg(long)]
         to: PathBuf,
@@ -621,7 +622,7 @@ async fn shutdown_signal() {
 /// A date of birth as `YYYY-MM-DD`.
 fn date_of_birth(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("expected a date as YYYY-MM-DD, e.g. 1971-04-02, not {text}"))
+        .map_err(|_| format!("expected a real date as YYYY-MM-DD, e.g. 1971-04-02, not {text}"))
 }
 
 /// A positive number of seconds that fits a `Duration` (at most about a day is sensible).
@@ -857,23 +858,6 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     }
     println!("backed up {} to {}", source_path.display(), to.display());
     println!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");
-    // After the database: every file it refers to is still there (only unattached uploads are
-    // ever deleted).
-    let copied = match clinic_server::files::backup(data_dir, &files_to) {
-        Ok(copied) => copied,
-        Err(err) => {
-            // The database was copied, its files not all: not a backup to restore from, and
-            // the audit log says so as it does for a copy that failed.
-            if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, &err) {
-                eprintln!(
-                    "clinic-server: the failed backup could not be recorded in the audit log: \
-                     {also}"
-                );
-            }
-            return Err(err).with_context(|| format!("copying files to {}", files_to.display()));
-        }
-    };
-    println!("copied {copied} new files to {}", files_to.display());
     // Its CA, so that a restored server is the one the apps paired with.
     let ca_to = clinic_server::tls::keep::beside(to);
     match clinic_server::tls::keep::backup(data_dir, to) {
@@ -894,6 +878,23 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("copying the clinic CA to {}", ca_to.display()));
         }
     }
+    // After the database: every file it refers to is still there (only unattached uploads are
+    // ever deleted).
+    let copied = match clinic_server::files::backup(data_dir, &files_to) {
+        Ok(copied) => copied,
+        Err(err) => {
+            // The database was copied, its files not all: not a backup to restore from, and
+            // the audit log says so as it does for a copy that failed.
+            if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, &err) {
+                eprintln!(
+                    "clinic-server: the failed backup could not be recorded in the audit log: \
+                     {also}"
+                );
+            }
+            return Err(err).with_context(|| format!("copying files to {}", files_to.display()));
+        }
+    };
+    println!("copied {copied} new files to {}", files_to.display());
     Ok(())
 }
 
@@ -925,8 +926,24 @@ fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
              in {} (apps paired with the backup's clinic connect as before)",
             aside.display()
         ),
-        clinic_server::tls::keep::Restored::Same | clinic_server::tls::keep::Restored::NoneKept => {
+        clinic_server::tls::keep::Restored::NoneKept => {
+            // Said, not left for the apps to find: they will refuse this server.
+            let own = data_dir.join("tls").join("ca.pem").exists();
+            if let Some(print) = own
+                .then(|| clinic_server::tls::fingerprint(data_dir, None).ok())
+                .flatten()
+            {
+                eprintln!(
+                    "warning: the backup kept no clinic CA (an older version made it), so this \
+                     folder keeps its own (pairing code {}): apps paired with the backup's clinic \
+                     will say this is not their server until you copy that clinic's tls/ca.pem \
+                     and tls/ca.key into {} (server stopped), or pair them again",
+                    print.code,
+                    data_dir.join("tls").display()
+                );
+            }
         }
+        clinic_server::tls::keep::Restored::Same => {}
     }
     if restored.files_missing > 0 {
         eprintln!(

@@ -317,6 +317,10 @@ fn restore_until(
     killed_after: Option<usize>,
 ) -> Result<Restored, RestoreError> {
     let conn = check_backup(backup, data_dir)?;
+    // Its CA too, before anything changes: a database restored under another CA leaves every
+    // paired app refused.
+    let kept_ca = crate::tls::keep::read_kept(backup)
+        .map_err(|e| RestoreError::BadBackup(backup.to_path_buf(), e.to_string()))?;
     datadir::prepare(data_dir)?;
     let _held = datadir::hold_alone(data_dir)?;
     // A note this program did not write is refused before anything is copied in.
@@ -353,17 +357,25 @@ fn restore_until(
     let previous = swap(data_dir, &staging.0, &staged, last_change, killed_after)?;
     // The database is in place; its CA after it (a CA without its clinic would be worse than
     // the other way round: a restore run again puts the CA in).
-    let ca = crate::tls::keep::restore(data_dir, backup, || {
-        new_folder(data_dir, "tls-before-restore").map_err(|e| match e {
-            RestoreError::Io { source, .. } => source,
-            other => std::io::Error::other(other.to_string()),
+    // The folder's own CA goes with the database moved aside (as `clinic.db.tls/`, where a
+    // backup keeps it), so that restoring that database brings it back too.
+    let ca = match &kept_ca {
+        None => crate::tls::keep::Restored::NoneKept,
+        Some(kept) => crate::tls::keep::restore(data_dir, kept, || match &previous {
+            Some(aside) => Ok(crate::tls::keep::beside(&aside.join("clinic.db"))),
+            None => new_folder(data_dir, "tls-before-restore")
+                .map(|dir| dir.join("tls"))
+                .map_err(|e| match e {
+                    RestoreError::Io { source, .. } => source,
+                    other => std::io::Error::other(other.to_string()),
+                }),
         })
-    })
-    .map_err(io(format!(
-        "putting the clinic CA kept in {} in place (the database is restored: run the restore \
-         again to finish)",
-        crate::tls::keep::beside(backup).display()
-    )))?;
+        .map_err(io(format!(
+            "putting the clinic CA kept in {} in place (the database is restored: run the \
+             restore again to finish)",
+            crate::tls::keep::beside(backup).display()
+        )))?,
+    };
     Ok(Restored {
         users,
         messages,

@@ -56,7 +56,7 @@ pub enum Restored {
     /// Put in a data folder that had none.
     Put,
     /// Put in place of the data folder's own, which was moved (with its server certificate)
-    /// into this folder.
+    /// to this path.
     Replaced(PathBuf),
 }
 
@@ -66,29 +66,64 @@ fn staging(data_dir: &Path) -> PathBuf {
     data_dir.join("tls.restoring")
 }
 
-/// Puts the CA kept beside `backup` into the data folder. A different CA there is moved into a
-/// folder `aside()` makes, never deleted. The kept CA is checked first (a certificate and the
-/// key that is its own) and written whole into `tls.restoring/` before anything moves, so a
-/// kill leaves the folder's CA in place, or the restored one waiting there, which the next
-/// start or restore puts in place ([`finish_interrupted`]): never no CA, which a start would
-/// replace with a new one.
+/// The CA a backup kept, read and checked before a restore changes anything.
+#[derive(Debug)]
+pub struct Kept {
+    files: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// Reads the CA kept beside `backup`: `None` when the backup kept none (an older version made
+/// it, or a server without a CA). One that is there but cannot be used (a link, a file
+/// missing or unreadable, a key that is not the certificate's) is an error naming what is
+/// wrong, so the restore stops before anything moves: restoring the database under another CA
+/// would leave every paired app refused.
+pub fn read_kept(backup: &Path) -> std::io::Result<Option<Kept>> {
+    let dir = beside(backup);
+    let bad = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the clinic CA kept in {} cannot be used: {why} (put the backup's whole CA there, \
+                 or remove the folder to restore without it)",
+                dir.display()
+            ),
+        )
+    };
+    match std::fs::symlink_metadata(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(e.to_string())),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(bad("it is a symbolic link".to_owned()));
+        }
+        Ok(meta) if !meta.is_dir() => return Err(bad("it is not a folder".to_owned())),
+        Ok(_) => {}
+    }
+    let mut files = Vec::new();
+    for name in CA_FILES {
+        let bytes =
+            std::fs::read(dir.join(name)).map_err(|e| bad(format!("reading {name}: {e}")))?;
+        files.push((name, bytes));
+    }
+    let text = |i: usize| String::from_utf8_lossy(&files[i].1).into_owned();
+    super::pki::check_ca(&text(0), &text(1)).map_err(bad)?;
+    Ok(Some(Kept { files }))
+}
+
+/// Puts the kept CA into the data folder. A different CA there is moved to the path `aside()`
+/// gives (the restore's `before-restore-TIME/clinic.db.tls`, so that restoring the database it
+/// moved aside brings that CA back too), never deleted. The CA is written whole into
+/// `tls.restoring/` before anything moves, so a kill leaves the folder's CA in place, or the
+/// restored one waiting there, which the next start or restore puts in place
+/// ([`finish_interrupted`]): never no CA, which a start would replace with a new one.
 pub fn restore(
     data_dir: &Path,
-    backup: &Path,
+    kept: &Kept,
     aside: impl FnOnce() -> std::io::Result<PathBuf>,
 ) -> std::io::Result<Restored> {
     finish_interrupted(data_dir)?;
-    let kept = beside(backup);
-    let mut files = Vec::new();
-    for name in CA_FILES {
-        match std::fs::read(kept.join(name)) {
-            Ok(bytes) => files.push((name, bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Restored::NoneKept),
-            Err(e) => return Err(e),
-        }
-    }
     let paths = TlsPaths::new(data_dir);
-    let same = files
+    let same = kept
+        .files
         .iter()
         .all(|(name, bytes)| std::fs::read(paths.dir.join(name)).is_ok_and(|b| &b == bytes));
     if same {
@@ -97,36 +132,24 @@ pub fn restore(
     let staging = staging(data_dir);
     let _ = std::fs::remove_dir_all(&staging);
     crate::datadir::private_dir(&staging)?;
-    for (name, bytes) in &files {
+    for (name, bytes) in &kept.files {
         let mut file = crate::datadir::private_file(&staging.join(name), true)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }
-    if let Err(e) = super::pki::load_ca_checked(&TlsPaths {
-        dir: staging.clone(),
-    }) {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "the clinic CA kept in {} is not usable: {e}",
-                kept.display()
-            ),
-        ));
-    }
     sync_dir(data_dir);
     let had_ca = paths.ca_cert().exists() || paths.ca_key().exists();
     let moved = if paths.dir.exists() {
-        let aside = aside()?;
-        std::fs::rename(&paths.dir, aside.join("tls"))?;
-        Some(aside)
+        let to = aside()?;
+        std::fs::rename(&paths.dir, &to)?;
+        Some(to)
     } else {
         None
     };
     std::fs::rename(&staging, &paths.dir)?;
     sync_dir(data_dir);
     Ok(match moved {
-        Some(aside) if had_ca => Restored::Replaced(aside),
+        Some(to) if had_ca => Restored::Replaced(to),
         _ => Restored::Put,
     })
 }
@@ -214,37 +237,50 @@ mod tests {
         }
 
         let never = || -> std::io::Result<PathBuf> { panic!("nothing to move aside") };
-        assert_eq!(restore(new.path(), &file, never).unwrap(), Restored::Put);
-        assert_eq!(restore(new.path(), &file, never).unwrap(), Restored::Same);
+        let kept = read_kept(&file).unwrap().unwrap();
+        assert_eq!(restore(new.path(), &kept, never).unwrap(), Restored::Put);
+        assert_eq!(restore(new.path(), &kept, never).unwrap(), Restored::Same);
         assert_eq!(cert(new.path()), old);
 
         // A folder that made a CA of its own (a server started before the restore): moved
         // aside whole, the backup's in its place, without the old server certificate.
         let other = tempfile::tempdir().unwrap();
         let own = ca(other.path());
-        let aside = other.path().join("tls-before-restore-x");
-        let made = aside.clone();
-        let done = restore(other.path(), &file, move || {
-            std::fs::create_dir(&made)?;
-            Ok(made)
-        })
-        .unwrap();
-        assert_eq!(done, Restored::Replaced(aside.clone()));
+        let aside = other.path().join("before-restore-x");
+        std::fs::create_dir(&aside).unwrap();
+        let to = aside.join("clinic.db.tls");
+        let given = to.clone();
+        let done = restore(other.path(), &kept, move || Ok(given)).unwrap();
+        assert_eq!(done, Restored::Replaced(to.clone()));
         assert_eq!(cert(other.path()), old);
         assert!(!TlsPaths::new(other.path()).leaf_chain().exists());
-        assert_eq!(cert(&aside), own);
-        assert!(TlsPaths::new(&aside).leaf_chain().exists());
+        // Kept as a backup keeps it: restoring the database moved aside brings it back.
+        let back = read_kept(&aside.join("clinic.db")).unwrap().unwrap();
+        assert_eq!(back.files[0].1, own);
 
         // The CA deleted after a leak: a backup under the same name keeps no copy of it.
         std::fs::remove_dir_all(TlsPaths::new(clinic.path()).dir).unwrap();
         assert!(!backup(clinic.path(), &file).unwrap());
         assert!(!beside(&file).exists(), "the leaked key's old copy went");
+        assert!(read_kept(&file).unwrap().is_none());
+    }
 
-        let nothing_kept = backups.path().join("older.db");
-        assert_eq!(
-            restore(other.path(), &nothing_kept, never).unwrap(),
-            Restored::NoneKept
-        );
+    #[test]
+    fn a_kept_ca_that_cannot_be_used_is_refused_before_anything_moves() {
+        let (a, backups) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        ca(a.path());
+        let file = backups.path().join("b.db");
+        assert!(backup(a.path(), &file).unwrap());
+        std::fs::remove_file(beside(&file).join("ca.key")).unwrap();
+        let refused = read_kept(&file).unwrap_err().to_string();
+        assert!(refused.contains("reading ca.key"), "{refused}");
+        std::fs::remove_dir_all(beside(&file)).unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(TlsPaths::new(a.path()).dir, beside(&file)).unwrap();
+            let refused = read_kept(&file).unwrap_err().to_string();
+            assert!(refused.contains("symbolic link"), "{refused}");
+        }
     }
 
     #[test]
@@ -265,9 +301,11 @@ mod tests {
         )
         .unwrap();
         let own = ca(target.path());
-        let never = || -> std::io::Result<PathBuf> { panic!("nothing may move") };
-        let refused = restore(target.path(), &file, never).unwrap_err();
-        assert!(refused.to_string().contains("is not usable"), "{refused}");
+        let refused = read_kept(&file).unwrap_err().to_string();
+        assert!(
+            refused.contains("ca.key is not the key of ca.pem"),
+            "{refused}"
+        );
         assert_eq!(cert(target.path()), own);
         assert!(!staging(target.path()).exists());
     }

@@ -132,17 +132,24 @@ pub fn ensure_ca(paths: &TlsPaths) -> Result<Ca, TlsError> {
 /// Loads a CA and checks that its key is the certificate's: a pair that does not belong
 /// together would sign server certificates no paired app accepts.
 pub fn load_ca_checked(paths: &TlsPaths) -> Result<Ca, TlsError> {
-    let ca = load_ca(paths)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&ca.cert_der)
-        .map_err(|e| TlsError::Invalid(format!("{}: {e}", paths.ca_cert().display())))?;
-    if cert.public_key().subject_public_key.data.as_ref() != ca.key.public_key_raw() {
-        return Err(TlsError::Invalid(format!(
-            "{} is not the key of {}",
-            paths.ca_key().display(),
-            paths.ca_cert().display()
-        )));
+    check_ca(&read(&paths.ca_cert())?, &read(&paths.ca_key())?)
+        .map_err(|why| TlsError::Invalid(format!("{}: {why}", paths.dir.display())))?;
+    load_ca(paths)
+}
+
+/// Whether `cert_pem` holds a CA certificate and `key_pem` its own key; why not, in words.
+pub fn check_ca(cert_pem: &str, key_pem: &str) -> Result<(), String> {
+    let key = KeyPair::from_pem(key_pem).map_err(|e| format!("ca.key holds no usable key: {e}"))?;
+    let der = pem_certificates(cert_pem)
+        .into_iter()
+        .next()
+        .ok_or("ca.pem holds no certificate")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| format!("ca.pem holds no readable certificate: {e}"))?;
+    if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        return Err("ca.key is not the key of ca.pem".to_owned());
     }
-    Ok(ca)
+    Ok(())
 }
 
 fn load_ca(paths: &TlsPaths) -> Result<Ca, TlsError> {

@@ -434,16 +434,16 @@ fn a_backup_over_the_data_folders_own_files_is_refused() {
     ));
     std::fs::hard_link(&db, &other_name).unwrap();
     let refused: [(&Path, &str); 7] = [
-        (&other_name, "one of the data folder's own files"),
-        (&db, "one of the data folder's own files"),
-        (&through_dots, "one of the data folder's own files"),
+        (&other_name, "one of a data folder's own files"),
+        (&db, "one of a data folder's own files"),
+        (&through_dots, "one of a data folder's own files"),
         (
             &dir.path().join("clinic.db-wal"),
-            "one of the data folder's own files",
+            "one of a data folder's own files",
         ),
         (
             &dir.path().join("clinic.lock"),
-            "one of the data folder's own files",
+            "one of a data folder's own files",
         ),
         (&attachment, "inside one of the data folder's own folders"),
         (&notes, "not an earlier backup"),
@@ -469,7 +469,41 @@ fn a_backup_over_the_data_folders_own_files_is_refused() {
     assert!(exports(dir.path()).is_empty(), "nothing exported");
     let out = cli(dir.path(), &["user", "list"], None);
     assert!(stdout(&out).contains("dr.who"), "{}", stdout(&out));
-    // An earlier backup is a database: made again over it, as before.
+    // Another clinic's data folder (its locks are there): its database is refused as this one's.
+    let other_clinic = tempfile::tempdir().unwrap();
+    assert!(
+        cli(other_clinic.path(), &add, Some("timelord-42\n"))
+            .status
+            .success()
+    );
+    let theirs = other_clinic.path().join("clinic.db");
+    let their_size = std::fs::metadata(&theirs).unwrap().len();
+    let out = cli(
+        dir.path(),
+        &["backup", "--to", theirs.to_str().unwrap()],
+        None,
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("one of a data folder's own files"), "{said}");
+    assert_eq!(std::fs::metadata(&theirs).unwrap().len(), their_size);
+    // Another program's database is no earlier backup either.
+    let foreign = dir.path().join("address-book.db");
+    let conn = rusqlite::Connection::open(&foreign).unwrap();
+    conn.execute_batch("CREATE TABLE people (name TEXT); INSERT INTO people VALUES ('x');")
+        .unwrap();
+    drop(conn);
+    let before = std::fs::read(&foreign).unwrap();
+    let out = cli(
+        dir.path(),
+        &["backup", "--to", foreign.to_str().unwrap()],
+        None,
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("not a clinic database"), "{said}");
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    // An earlier backup is a clinic database: made again over it, as before.
     let again = dir.path().join("again.db");
     for _ in 0..2 {
         let out = cli(
@@ -582,7 +616,7 @@ fn a_date_of_birth_in_the_future_or_another_form_is_refused() {
             "1850-06-01",
             "date of birth must be between 1900-01-01 and today",
         ),
-        ("02/04/1971", "expected a date as YYYY-MM-DD"),
+        ("02/04/1971", "expected a real date as YYYY-MM-DD"),
     ] {
         let out = add(born);
         let said = String::from_utf8_lossy(&out.stderr);

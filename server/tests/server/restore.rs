@@ -475,6 +475,7 @@ async fn a_restore_brings_back_the_clinic_ca_so_paired_apps_connect_as_before() 
     fresh.kill();
     let own = code_of(new_machine.path());
     assert_ne!(own, paired, "a new machine makes a CA of its own");
+    let own_pem = std::fs::read(new_machine.path().join("tls").join("ca.pem")).unwrap();
 
     let out = run_cli(new_machine.path(), &["restore", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
@@ -484,15 +485,82 @@ async fn a_restore_brings_back_the_clinic_ca_so_paired_apps_connect_as_before() 
         text(&out)
     );
     assert_eq!(code_of(new_machine.path()), paired);
-    let aside = folders(new_machine.path(), "tls-before-restore");
+    // The machine's own CA is kept, with the (empty) database moved aside, where a backup
+    // keeps one.
+    let aside = folders(new_machine.path(), "before-restore");
     assert_eq!(aside.len(), 1, "{aside:?}");
-    assert_eq!(code_of(&aside[0]), own, "the machine's own CA is kept");
+    let kept_aside = clinic_server::tls::keep::beside(&aside[0].join("clinic.db"));
+    assert_eq!(
+        std::fs::read(kept_aside.join("ca.pem")).unwrap(),
+        own_pem,
+        "the machine's own CA is kept"
+    );
     // Served again: the restored clinic, under the CA its apps pinned.
     let restored = Binary::start(new_machine.path(), &[]);
     restored.login("pat").await;
     restored.kill();
-    // A second restore of the same backup finds the same CA: nothing more moved aside.
+    // A second restore of the same backup finds the same CA: nothing more moved aside (the
+    // database is, with the CA it stood under, as any restore moves it).
     let out = run_cli(new_machine.path(), &["restore", backup.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(folders(new_machine.path(), "tls-before-restore").len(), 1);
+    assert_eq!(folders(new_machine.path(), "before-restore").len(), 2);
+    assert!(folders(new_machine.path(), "tls-before-restore").is_empty());
+    assert_eq!(code_of(new_machine.path()), paired);
+
+    // Undone: the database moved aside is restored from its folder, and so is the CA it stood
+    // under.
+    let other = tempfile::tempdir().unwrap();
+    assert!(run_cli(other.path(), &["init"]).status.success());
+    let theirs = Binary::start(other.path(), &[]);
+    theirs.kill();
+    let their_code = code_of(other.path());
+    let out = run_cli(other.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(code_of(other.path()), paired);
+    let aside = folders(other.path(), "before-restore");
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let undo = aside[0].join("clinic.db");
+    let out = run_cli(other.path(), &["restore", undo.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        code_of(other.path()),
+        their_code,
+        "the folder's own CA is back"
+    );
+}
+
+/// A CA kept beside a backup that cannot be used stops the restore before anything changes;
+/// a backup that kept none restores, and says the folder keeps its own CA.
+#[tokio::test]
+async fn a_restore_says_what_becomes_of_the_clinic_ca() {
+    let (dir, vault, backup) = clinic_and_backup(1).await;
+    let target = tempfile::tempdir().unwrap();
+    assert!(run_cli(target.path(), &["init"]).status.success());
+    let fresh = Binary::start(target.path(), &[]);
+    fresh.kill();
+    let code_of = |d: &Path| clinic_server::tls::fingerprint(d, None).unwrap().code;
+    let own = code_of(target.path());
+    let db = target.path().join("clinic.db");
+    let before = digest(&db);
+
+    let kept = clinic_server::tls::keep::beside(&backup);
+    std::fs::remove_file(kept.join("ca.key")).unwrap();
+    let out = run_cli(target.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("reading ca.key"), "{}", text(&out));
+    assert_eq!(digest(&db), before, "nothing changed");
+    assert_eq!(code_of(target.path()), own);
+
+    std::fs::remove_dir_all(&kept).unwrap();
+    let out = run_cli(target.path(), &["restore", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "the backup kept no clinic CA (an older version made it), so this folder keeps its own \
+             (pairing code {own})"
+        )),
+        "{}",
+        text(&out)
+    );
+    drop((dir, vault));
 }

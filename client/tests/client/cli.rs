@@ -23,6 +23,30 @@ async fn the_cli_logs_in_follows_and_logs_out() {
     assert!(cli_login(profile.path(), &url, "alice", PASSWORD));
     let out = clinic(profile.path()).arg("whoami").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("alice"));
+    // `--server` naming another server than the profile's is refused, not ignored (a sync
+    // would have gone on with the old one); naming its own is fine.
+    let elsewhere = "https://127.0.0.1:9";
+    let out = clinic(profile.path())
+        .args(["--server", elsewhere, "sync"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains(&format!(
+            "this profile is signed in to {url}, not {elsewhere}"
+        )),
+        "{said}"
+    );
+    let out = clinic(profile.path())
+        .args(["--server", &url, "whoami"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut tail = clinic(profile.path())
         .args(["tail", "--with", "dr.patel", "--json"])

@@ -296,6 +296,21 @@ fn open(cli: &Cli) -> Result<Client> {
         .load_session()?
         .ok_or(ClientError::NotLoggedIn)
         .context("no session in this profile")?;
+    // `--server` names where to sign in; a profile signed in elsewhere would quietly go on
+    // talking to its own server (one being retired, say) if the flag were just ignored.
+    if let Some(server) = &cli.server
+        && clinic_client::api::normalized(server).ok().as_deref()
+            != Some(session.server_url.as_str())
+    {
+        anyhow::bail!(
+            "this profile is signed in to {}, not {}: to use {} with it, log in there \
+             (`clinic --server {} login ...`)",
+            session.server_url.trim_end_matches('/'),
+            server.trim(),
+            server.trim(),
+            server.trim()
+        );
+    }
     let kind = cli.credentials.as_deref().unwrap_or(&session.credentials);
     let options = ClientOptions::new(profile.dir(), profile.credential_store(kind));
     Ok(Client::open(options)?)

@@ -533,6 +533,12 @@ pub(crate) fn normalize_base(server_url: &str) -> Result<Url> {
     Ok(url)
 }
 
+/// The server address a person typed as a profile keeps it once signed in there (see
+/// [`login_base`]): what to compare a typed address with.
+pub fn login_address(server_url: &str) -> Result<String> {
+    login_base(server_url).map(String::from)
+}
+
 /// The server address a person typed, as the login uses it: `https://` when no scheme is
 /// given and the clinic's default port when no port is given (an explicit `:443` stays).
 pub(crate) fn login_base(server_url: &str) -> Result<Url> {

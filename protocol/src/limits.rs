@@ -54,10 +54,19 @@ pub fn size_text(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * KIB;
     const GIB: u64 = 1024 * MIB;
+    // Whole units, or one decimal, cut (10,000,000 bytes is "9.5 MiB", not the "9 MiB" that
+    // reads as a tenth less).
+    let units = |b: u64, unit: u64, name: &str| {
+        if b.is_multiple_of(unit) {
+            format!("{} {name}", b / unit)
+        } else {
+            format!("{:.1} {name}", (b / (unit / 10)) as f64 / 10.0)
+        }
+    };
     match bytes {
-        b if b >= GIB && b % GIB == 0 => format!("{} GiB", b / GIB),
-        b if b >= MIB => format!("{} MiB", b / MIB),
-        b if b >= KIB => format!("{} KiB", b / KIB),
+        b if b >= GIB && b.is_multiple_of(GIB) => units(b, GIB, "GiB"),
+        b if b >= MIB => units(b, MIB, "MiB"),
+        b if b >= KIB => units(b, KIB, "KiB"),
         1 => "1 byte".to_owned(),
         b => format!("{b} bytes"),
     }
@@ -72,6 +81,8 @@ mod tests {
         assert_eq!(size_text(500 * 1024 * 1024), "500 MiB");
         assert_eq!(size_text(1024 * 1024 * 1024), "1 GiB");
         assert_eq!(size_text(1536 * 1024 * 1024), "1536 MiB");
+        assert_eq!(size_text(10_000_000), "9.5 MiB");
+        assert_eq!(size_text(1500), "1.4 KiB");
         assert_eq!(size_text(64 * 1024), "64 KiB");
         assert_eq!(size_text(1), "1 byte");
         assert_eq!(size_text(1000), "1000 bytes");

@@ -122,7 +122,8 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let name_text = name.to_string_lossy();
+    // In any case: a file system that ignores it has `Clinic.DB` for `clinic.db`.
+    let name_text = name.to_string_lossy().to_lowercase();
     let clinic_name = name_text.starts_with("clinic.") || name_text.starts_with("search.");
     if let (Ok(data), Ok(parent)) = (
         std::fs::canonicalize(data_dir),
@@ -145,12 +146,20 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
             return refuse(own_file);
         }
     }
-    // Another clinic's data folder (one a server or a command has used: its locks are there).
-    if clinic_name
-        && ["clinic.lock", "clinic.commands.lock"]
-            .iter()
-            .any(|f| parent.join(f).exists())
-    {
+    // Another clinic's data folder (one a server or a command has used, or that holds a
+    // clinic's folders), and any clinic database named as a data folder names its own: never
+    // an earlier backup to write over, however it looks.
+    let data_folder = [
+        "clinic.lock",
+        "clinic.commands.lock",
+        "clinic.seq",
+        "files",
+        "tls",
+        "uploads-tmp",
+    ]
+    .iter()
+    .any(|f| parent.join(f).exists());
+    if clinic_name && (data_folder || (name_text == "clinic.db" && is_clinic_database(to))) {
         return refuse(own_file);
     }
     // The same files by another name (a bind mount of the folder, a file system that ignores
@@ -182,7 +191,8 @@ pub fn check_backup_destination(data_dir: &Path, to: &Path) -> std::io::Result<(
     Ok(())
 }
 
-/// Whether `path` is a clinic database (an earlier backup): SQLite, with the clinic's tables.
+/// Whether `path` is a clinic database (an earlier backup): SQLite, with the clinic's tables
+/// (those every version had).
 /// Read only; a file that is not SQLite is not one.
 fn is_clinic_database(path: &Path) -> bool {
     let mut head = [0u8; 16];
@@ -191,14 +201,21 @@ fn is_clinic_database(path: &Path) -> bool {
         return false;
     }
     // Immutable: SQLite opens no log or shared memory beside it (a link planted there is
-    // neither followed nor created).
-    let mut uri = String::from("file:");
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
+    // neither followed nor created). The path's bytes, percent-encoded where a URI needs it,
+    // from one leading slash (two would name a host).
+    let Ok(full) = std::path::absolute(path) else {
+        return false;
+    };
+    let mut uri = String::from("file:/");
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(full.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = full.to_string_lossy().into_owned().into_bytes();
+    for &b in bytes.iter().skip_while(|&&b| b == b'/') {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
         }
     }
     uri.push_str("?immutable=1");
@@ -212,11 +229,11 @@ fn is_clinic_database(path: &Path) -> bool {
     };
     conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
-         AND name IN ('users', 'messages', 'audit')",
+         AND name IN ('users', 'messages')",
         [],
         |r| r.get::<_, i64>(0),
     )
-    .is_ok_and(|n| n == 3)
+    .is_ok_and(|n| n == 2)
 }
 
 /// Makes `dir` (a backup's `FILE.files/`) a private folder of this account: created if missing;

@@ -56,8 +56,10 @@ enum Command {
         /// larger one while it serves (the server stops if the check fails).
         #[arg(long, env = "CLINIC_CHECK_BEFORE_SERVING_MIB", default_value_t = 256)]
         check_before_serving_mib: u64,
-        /// Largest uploaded file, in bytes (default 25 MiB).
-        #[arg(long, env = "CLINIC_MAX_UPLOAD_BYTES")]
+        /// Largest uploaded file, in bytes (default 25 MiB; the apps send and fetch at most
+        /// 1 GiB whatever this says).
+        #[arg(long, env = "CLINIC_MAX_UPLOAD_BYTES",
+              value_parser = clap::value_parser!(u64).range(1..))]
         max_upload_bytes: Option<u64>,
         /// Bytes one user may upload in 24 hours (default 500 MiB).
         #[arg(long, env = "CLINIC_UPLOAD_QUOTA_BYTES")]
@@ -470,6 +472,13 @@ fn run() -> anyhow::Result<()> {
             config.init = init;
             config.check_before_serving_bytes = check_before_serving_mib.saturating_mul(1 << 20);
             if let Some(limit) = max_upload_bytes {
+                if limit > clinic_protocol::limits::MAX_ATTACHMENT_BYTES {
+                    tracing::warn!(
+                        limit,
+                        "--max-upload-bytes is above what the apps send and fetch (1 GiB): \
+                         larger files can come only from other clients"
+                    );
+                }
                 config.max_upload_bytes = limit;
             }
             if let Some(quota) = upload_quota_bytes {
@@ -927,21 +936,22 @@ fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
             aside.display()
         ),
         clinic_server::tls::keep::Restored::NoneKept => {
-            // Said, not left for the apps to find: they will refuse this server.
+            // Said, not left for the apps to find: they would refuse this server.
             let own = data_dir.join("tls").join("ca.pem").exists();
-            if let Some(print) = own
+            let which = match own
                 .then(|| clinic_server::tls::fingerprint(data_dir, None).ok())
                 .flatten()
             {
-                eprintln!(
-                    "warning: the backup kept no clinic CA (an older version made it), so this \
-                     folder keeps its own (pairing code {}): apps paired with the backup's clinic \
-                     will say this is not their server until you copy that clinic's tls/ca.pem \
-                     and tls/ca.key into {} (server stopped), or pair them again",
-                    print.code,
-                    data_dir.join("tls").display()
-                );
-            }
+                Some(print) => format!("this folder keeps its own (pairing code {})", print.code),
+                None => "a server started here makes a new one".to_owned(),
+            };
+            eprintln!(
+                "warning: the backup kept no clinic CA (made by an older version, or of a server \
+                 without one), so {which}: if the backup's clinic had one, apps paired with it \
+                 will say this is not their server until you copy its tls/ca.pem and tls/ca.key \
+                 into {} (server stopped), or pair them again",
+                data_dir.join("tls").display()
+            );
         }
         clinic_server::tls::keep::Restored::Same => {}
     }

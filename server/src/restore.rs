@@ -174,7 +174,9 @@ fn remove_stray_folders(data_dir: &Path) {
         let holds_database = datadir::sqlite_files(&path.join("clinic.db"))
             .iter()
             .any(|p| std::fs::symlink_metadata(p).is_ok());
-        if named && is_dir && !holds_database {
+        // A CA moved aside with a database is kept even if the database was taken elsewhere.
+        let holds_ca = crate::tls::keep::beside(&path.join("clinic.db")).exists();
+        if named && is_dir && !holds_database && !holds_ca {
             let _ = std::fs::remove_dir_all(&path);
         }
     }
@@ -354,14 +356,25 @@ fn restore_until(
     let files_copied = crate::files::restore(&files, data_dir)
         .map_err(io(format!("copying files from {}", files_from.display())))?;
 
-    let previous = swap(data_dir, &staging.0, &staged, last_change, killed_after)?;
-    // The database is in place; its CA after it (a CA without its clinic would be worse than
-    // the other way round: a restore run again puts the CA in).
-    // The folder's own CA goes with the database moved aside (as `clinic.db.tls/`, where a
-    // backup keeps it), so that restoring that database brings it back too.
-    let ca = match &kept_ca {
-        None => crate::tls::keep::Restored::NoneKept,
-        Some(kept) => crate::tls::keep::restore(data_dir, kept, || match &previous {
+    // The backup's CA is written whole before anything moves, and put in place while the
+    // restore's note stands (a kill then leaves a half-done restore, which nothing serves and
+    // the next restore finishes). The folder's own goes with the database moved aside (as
+    // `clinic.db.tls/`, where a backup keeps it), so that restoring that database brings it back.
+    let staged_ca = match &kept_ca {
+        Some(kept) => crate::tls::keep::stage(data_dir, kept)
+            .map_err(io("writing the clinic CA kept with the backup".to_owned()))?,
+        None => false,
+    };
+    let mut ca = if kept_ca.is_some() {
+        crate::tls::keep::Restored::Same
+    } else {
+        crate::tls::keep::Restored::NoneKept
+    };
+    let mut put_ca = |aside: Option<&Path>| -> Result<(), RestoreError> {
+        if !staged_ca {
+            return Ok(());
+        }
+        ca = crate::tls::keep::put_in_place(data_dir, || match aside {
             Some(aside) => Ok(crate::tls::keep::beside(&aside.join("clinic.db"))),
             None => new_folder(data_dir, "tls-before-restore")
                 .map(|dir| dir.join("tls"))
@@ -370,12 +383,20 @@ fn restore_until(
                     other => std::io::Error::other(other.to_string()),
                 }),
         })
-        .map_err(io(format!(
-            "putting the clinic CA kept in {} in place (the database is restored: run the \
-             restore again to finish)",
-            crate::tls::keep::beside(backup).display()
-        )))?,
+        .map_err(io(
+            "putting the clinic CA in place (the restore is half done: run it again to finish)"
+                .to_owned(),
+        ))?;
+        Ok(())
     };
+    let previous = swap(
+        data_dir,
+        &staging.0,
+        &staged,
+        last_change,
+        killed_after,
+        &mut put_ca,
+    )?;
     Ok(Restored {
         users,
         messages,
@@ -515,6 +536,7 @@ fn swap(
     staged: &Path,
     last_change: i64,
     killed_after: Option<usize>,
+    before_done: &mut dyn FnMut(Option<&Path>) -> Result<(), RestoreError>,
 ) -> Result<Option<PathBuf>, RestoreError> {
     let mut steps = 0;
     let mut killed = || {
@@ -600,6 +622,8 @@ fn swap(
     if killed() {
         return Ok(aside);
     }
+    // What goes with the database (its CA) goes before the note does.
+    before_done(aside.as_deref())?;
     match std::fs::remove_file(note_path(data_dir)) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(half("removing the restore's note".into())(e));
@@ -675,18 +699,35 @@ mod tests {
     /// apart from its log, and after the next restore it is whole in its folder.
     #[test]
     fn a_kill_at_any_step_loses_nothing_and_the_next_restore_finishes() {
+        use crate::tls::pki::{TlsPaths, ensure_ca};
         let backups = tempfile::tempdir().unwrap();
         let backup = backups.path().join("backup.db");
         drop(store::open_write(&backup, crate::Synchronous::Full).unwrap());
+        // The backup keeps its clinic's CA; each folder has a CA of its own.
+        let clinic = tempfile::tempdir().unwrap();
+        let kept_pem = ensure_ca(&TlsPaths::new(clinic.path())).unwrap().cert_pem;
+        assert!(crate::tls::keep::backup(clinic.path(), &backup).unwrap());
+        let pem = |dir: &Path| std::fs::read_to_string(TlsPaths::new(dir).ca_cert()).ok();
         let mut stops = 0;
         for killed_after in 0.. {
             let data = tempfile::tempdir().unwrap();
             crashed_database(data.path());
+            let own_pem = ensure_ca(&TlsPaths::new(data.path())).unwrap().cert_pem;
             let db = db_path(data.path());
             restore_until(data.path(), &backup, Some(killed_after)).unwrap();
             let done = interrupted(data.path()).is_none()
                 && old_rows(&db).is_none()
                 && marker::read(&db).is_some();
+            // Whatever the kill left that a start would serve has a CA, and the one that goes
+            // with its database: a start never makes a new one.
+            if interrupted(data.path()).is_none() {
+                let expected = if done { &kept_pem } else { &own_pem };
+                assert_eq!(
+                    pem(data.path()).as_ref(),
+                    Some(expected),
+                    "step {killed_after}"
+                );
+            }
             match interrupted(data.path()) {
                 Some(Interrupted::Aside(_)) => {
                     let refused = store::open_write(&db, crate::Synchronous::Full).unwrap_err();
@@ -728,6 +769,18 @@ mod tests {
             );
             // It had no commit marker: none of the restored copy's went in with it.
             assert!(!old[0].join("clinic.seq").exists(), "step {killed_after}");
+            // Its CA went with it; the backup's is in place.
+            let beside = crate::tls::keep::beside(&old[0].join("clinic.db"));
+            assert_eq!(
+                std::fs::read_to_string(beside.join("ca.pem")).ok().as_ref(),
+                Some(&own_pem),
+                "step {killed_after}"
+            );
+            assert_eq!(
+                pem(data.path()).as_ref(),
+                Some(&kept_pem),
+                "step {killed_after}"
+            );
             assert!(again.previous.is_some());
             assert_eq!(old_rows(&db), None, "the backup is in place");
             stops += 1;

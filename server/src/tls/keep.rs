@@ -98,6 +98,11 @@ pub fn read_kept(backup: &Path) -> std::io::Result<Option<Kept>> {
         Ok(meta) if !meta.is_dir() => return Err(bad("it is not a folder".to_owned())),
         Ok(_) => {}
     }
+    // A folder with neither file (a `tls/` that held only a server certificate, moved aside
+    // with a database) kept no CA; one with only one of them is half a CA.
+    if CA_FILES.iter().all(|name| !dir.join(name).exists()) {
+        return Ok(None);
+    }
     let mut files = Vec::new();
     for name in CA_FILES {
         let bytes =
@@ -109,28 +114,19 @@ pub fn read_kept(backup: &Path) -> std::io::Result<Option<Kept>> {
     Ok(Some(Kept { files }))
 }
 
-/// Puts the kept CA into the data folder. A different CA there is moved to the path `aside()`
-/// gives (the restore's `before-restore-TIME/clinic.db.tls`, so that restoring the database it
-/// moved aside brings that CA back too), never deleted. The CA is written whole into
-/// `tls.restoring/` before anything moves, so a kill leaves the folder's CA in place, or the
-/// restored one waiting there, which the next start or restore puts in place
-/// ([`finish_interrupted`]): never no CA, which a start would replace with a new one.
-pub fn restore(
-    data_dir: &Path,
-    kept: &Kept,
-    aside: impl FnOnce() -> std::io::Result<PathBuf>,
-) -> std::io::Result<Restored> {
-    finish_interrupted(data_dir)?;
+/// Writes the kept CA whole into `tls.restoring/`, before a restore moves anything: false
+/// when the data folder has that CA already (nothing to put in place).
+pub fn stage(data_dir: &Path, kept: &Kept) -> std::io::Result<bool> {
     let paths = TlsPaths::new(data_dir);
+    let staging = staging(data_dir);
+    let _ = std::fs::remove_dir_all(&staging);
     let same = kept
         .files
         .iter()
         .all(|(name, bytes)| std::fs::read(paths.dir.join(name)).is_ok_and(|b| &b == bytes));
     if same {
-        return Ok(Restored::Same);
+        return Ok(false);
     }
-    let staging = staging(data_dir);
-    let _ = std::fs::remove_dir_all(&staging);
     crate::datadir::private_dir(&staging)?;
     for (name, bytes) in &kept.files {
         let mut file = crate::datadir::private_file(&staging.join(name), true)?;
@@ -138,15 +134,34 @@ pub fn restore(
         file.sync_all()?;
     }
     sync_dir(data_dir);
+    Ok(true)
+}
+
+/// Puts the CA [`stage`] wrote in place of the data folder's `tls/`, which goes to the path
+/// `aside()` gives (the restore's `before-restore-TIME/clinic.db.tls`, beside the database it
+/// moved aside, so that restoring that database brings its CA back too), never deleted. The
+/// restore calls it while its note still stands: a kill here leaves a half-done restore, which
+/// nothing serves and the next restore finishes. A `tls/` there already is one an interrupted
+/// restore put in place (the folder's own is at `aside()` since), and goes.
+pub fn put_in_place(
+    data_dir: &Path,
+    aside: impl FnOnce() -> std::io::Result<PathBuf>,
+) -> std::io::Result<Restored> {
+    let paths = TlsPaths::new(data_dir);
     let had_ca = paths.ca_cert().exists() || paths.ca_key().exists();
     let moved = if paths.dir.exists() {
         let to = aside()?;
-        std::fs::rename(&paths.dir, &to)?;
-        Some(to)
+        if to.exists() {
+            std::fs::remove_dir_all(&paths.dir)?;
+            None
+        } else {
+            std::fs::rename(&paths.dir, &to)?;
+            Some(to)
+        }
     } else {
         None
     };
-    std::fs::rename(&staging, &paths.dir)?;
+    std::fs::rename(staging(data_dir), &paths.dir)?;
     sync_dir(data_dir);
     Ok(match moved {
         Some(to) if had_ca => Restored::Replaced(to),
@@ -154,13 +169,13 @@ pub fn restore(
     })
 }
 
-/// Finishes what a killed restore left: the restored CA waiting in `tls.restoring/` is put in
-/// place when the folder has no `tls/` (the old one was moved aside), else it was never put in
-/// place and goes. Called before anything reads or makes the CA (a start, `tls fingerprint`, a
-/// restore).
+/// What a killed restore's CA step left when no restore is half done any more (a restore
+/// killed before it moved anything, whose staged CA is stale): removed. A `tls.restoring/`
+/// standing alone (no `tls/`) is put in place, never left for a start to replace with a new
+/// CA. Called before anything reads or makes the CA.
 pub fn finish_interrupted(data_dir: &Path) -> std::io::Result<()> {
     let staging = staging(data_dir);
-    if !staging.exists() {
+    if !staging.exists() || crate::restore::interrupted(data_dir).is_some() {
         return Ok(());
     }
     let paths = TlsPaths::new(data_dir);
@@ -238,8 +253,12 @@ mod tests {
 
         let never = || -> std::io::Result<PathBuf> { panic!("nothing to move aside") };
         let kept = read_kept(&file).unwrap().unwrap();
-        assert_eq!(restore(new.path(), &kept, never).unwrap(), Restored::Put);
-        assert_eq!(restore(new.path(), &kept, never).unwrap(), Restored::Same);
+        assert!(stage(new.path(), &kept).unwrap());
+        assert_eq!(put_in_place(new.path(), never).unwrap(), Restored::Put);
+        assert!(
+            !stage(new.path(), &kept).unwrap(),
+            "the same CA: nothing to put"
+        );
         assert_eq!(cert(new.path()), old);
 
         // A folder that made a CA of its own (a server started before the restore): moved
@@ -250,7 +269,8 @@ mod tests {
         std::fs::create_dir(&aside).unwrap();
         let to = aside.join("clinic.db.tls");
         let given = to.clone();
-        let done = restore(other.path(), &kept, move || Ok(given)).unwrap();
+        assert!(stage(other.path(), &kept).unwrap());
+        let done = put_in_place(other.path(), move || Ok(given)).unwrap();
         assert_eq!(done, Restored::Replaced(to.clone()));
         assert_eq!(cert(other.path()), old);
         assert!(!TlsPaths::new(other.path()).leaf_chain().exists());
@@ -284,9 +304,8 @@ mod tests {
     }
 
     #[test]
-    fn a_kept_ca_whose_key_is_not_its_own_is_refused_and_nothing_moves() {
-        let (a, b, backups, target) = (
-            tempfile::tempdir().unwrap(),
+    fn a_kept_ca_whose_key_is_not_its_own_is_refused_when_read() {
+        let (a, b, backups) = (
             tempfile::tempdir().unwrap(),
             tempfile::tempdir().unwrap(),
             tempfile::tempdir().unwrap(),
@@ -295,19 +314,17 @@ mod tests {
         ca(b.path());
         let file = backups.path().join("b.db");
         assert!(backup(a.path(), &file).unwrap());
+        assert!(read_kept(&file).unwrap().is_some());
         std::fs::copy(
             TlsPaths::new(b.path()).ca_key(),
             beside(&file).join("ca.key"),
         )
         .unwrap();
-        let own = ca(target.path());
         let refused = read_kept(&file).unwrap_err().to_string();
         assert!(
             refused.contains("ca.key is not the key of ca.pem"),
             "{refused}"
         );
-        assert_eq!(cert(target.path()), own);
-        assert!(!staging(target.path()).exists());
     }
 
     #[test]

@@ -1359,7 +1359,9 @@ async fn reads_of_lists_and_searches_show_in_each_patients_access_report() {
         server.get(&c.pat1.token, "/api/chat/conversations").await.0,
         200
     );
-    // pat2's doctor from now on: the list doc2 reads next shows her; the one before did not.
+    // pat2's doctor from now on: the list doc2 reads next shows her; the one before did not
+    // (times are kept to the millisecond: a few apart, so that "before" means before).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let body = json!({"patientId": c.pat2.id()});
     assert_eq!(
         server
@@ -1368,6 +1370,7 @@ async fn reads_of_lists_and_searches_show_in_each_patients_access_report() {
             .0,
         201
     );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert_eq!(
         server.get(&c.doc2.token, "/api/chat/conversations").await.0,
         200

@@ -487,6 +487,21 @@ fn a_backup_over_the_data_folders_own_files_is_refused() {
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("one of a data folder's own files"), "{said}");
     assert_eq!(std::fs::metadata(&theirs).unwrap().len(), their_size);
+    // A clinic's database named as a data folder names it, in a folder with no lock (copied,
+    // never served), or in any case of its name inside a data folder.
+    let copied = tempfile::tempdir().unwrap();
+    let copy = copied.path().join("clinic.db");
+    std::fs::copy(&theirs, &copy).unwrap();
+    let copy_size = std::fs::metadata(&copy).unwrap().len();
+    let upper = other_clinic.path().join("Clinic.DB");
+    for to in [&copy, &upper] {
+        let out = cli(dir.path(), &["backup", "--to", to.to_str().unwrap()], None);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {said}", to.display());
+        assert!(said.contains("one of a data folder's own files"), "{said}");
+    }
+    assert_eq!(std::fs::metadata(&copy).unwrap().len(), copy_size);
+    assert!(!upper.exists());
     // Another program's database is no earlier backup either.
     let foreign = dir.path().join("address-book.db");
     let conn = rusqlite::Connection::open(&foreign).unwrap();

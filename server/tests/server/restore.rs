@@ -556,8 +556,8 @@ async fn a_restore_says_what_becomes_of_the_clinic_ca() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains(&format!(
-            "the backup kept no clinic CA (an older version made it), so this folder keeps its own \
-             (pairing code {own})"
+            "the backup kept no clinic CA (made by an older version, or of a server without one), \
+             so this folder keeps its own (pairing code {own})"
         )),
         "{}",
         text(&out)

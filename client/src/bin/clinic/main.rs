@@ -32,7 +32,8 @@ struct Cli {
     /// Folder holding the session, the cache and (with `--credentials file`) the token.
     #[arg(long, env = "CLINIC_PROFILE", global = true)]
     profile: Option<PathBuf>,
-    /// Server base URL, e.g. https://192.168.1.10:8470 (needed by `login` and `forget-server`).
+    /// Server base URL, e.g. https://192.168.1.10:8470 (needed by `login` and `forget-server`;
+    /// with any other command it must name the server the profile signed in to).
     #[arg(long, env = "CLINIC_SERVER", global = true)]
     server: Option<String>,
     /// Where `login` keeps the token and the cache's key: the OS keyring (default) or, for
@@ -299,7 +300,7 @@ fn open(cli: &Cli) -> Result<Client> {
     // `--server` names where to sign in; a profile signed in elsewhere would quietly go on
     // talking to its own server (one being retired, say) if the flag were just ignored.
     if let Some(server) = &cli.server
-        && clinic_client::api::normalized(server).ok().as_deref()
+        && clinic_client::api::login_address(server).ok().as_deref()
             != Some(session.server_url.as_str())
     {
         anyhow::bail!(
@@ -360,7 +361,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 .as_deref()
                 .context("forget-server needs --server URL")?;
             let profile = Profile::new(profile_dir(&cli)?);
-            let url = clinic_client::api::normalized(server)?;
+            let url = clinic_client::api::login_address(server)?;
             if profile.forget_pin(&url)? {
                 println!("forgot the pairing with {url}");
             } else {
@@ -616,7 +617,7 @@ async fn pairing(
     if let Some(pin) = pin {
         return Ok(Pairing::Code(pin.to_owned()));
     }
-    let url = clinic_client::api::normalized(server)?;
+    let url = clinic_client::api::login_address(server)?;
     let needs_pairing = url.starts_with("https://") && profile.pin(&url)?.is_none();
     if !needs_pairing || !std::io::stdin().is_terminal() {
         // Without a terminal to ask at, an unpaired server is refused with its code shown.

@@ -178,13 +178,25 @@ async fn new_names_get_a_new_certificate_from_the_same_ca_across_a_restart() {
 fn key_files_are_private_and_the_fingerprint_is_the_ca_code() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let out = server_bin()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["tls", "fingerprint"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let run = |args: &[&str]| {
+        server_bin()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A folder with no clinic gets no CA (a mistyped --data-dir must not print a new code).
+    let out = run(&["tls", "fingerprint"]);
+    assert!(!out.status.success());
+    assert!(!dir.path().join("tls").exists());
+    assert!(run(&["init"]).status.success());
+    let out = run(&["tls", "fingerprint"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ca = ensure_ca(&TlsPaths::new(dir.path())).unwrap();
     let code = PairingCode::of_certificate(&ca.cert_der).to_string();
     let stdout = String::from_utf8_lossy(&out.stdout);

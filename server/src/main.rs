@@ -858,11 +858,7 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     if let Err(err) = copied {
         // The EXPORT row is written and stays (the log is append-only): a second one says
         // that this backup was not made.
-        if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, &err) {
-            eprintln!(
-                "clinic-server: the failed backup could not be recorded in the audit log: {also}"
-            );
-        }
+        export_failed(data_dir, to, &err);
         return Err(err).context(format!("copying the database to {}", to.display()));
     }
     println!("backed up {} to {}", source_path.display(), to.display());
@@ -877,12 +873,7 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
         ),
         Ok(false) => {}
         Err(err) => {
-            if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, &err) {
-                eprintln!(
-                    "clinic-server: the failed backup could not be recorded in the audit log: \
-                     {also}"
-                );
-            }
+            export_failed(data_dir, to, &err);
             return Err(err)
                 .with_context(|| format!("copying the clinic CA to {}", ca_to.display()));
         }
@@ -894,17 +885,22 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
         Err(err) => {
             // The database was copied, its files not all: not a backup to restore from, and
             // the audit log says so as it does for a copy that failed.
-            if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, &err) {
-                eprintln!(
-                    "clinic-server: the failed backup could not be recorded in the audit log: \
-                     {also}"
-                );
-            }
+            export_failed(data_dir, to, &err);
             return Err(err).with_context(|| format!("copying files to {}", files_to.display()));
         }
     };
     println!("copied {copied} new files to {}", files_to.display());
     Ok(())
+}
+
+/// Records that the backup to `to` was not made after all (its `EXPORT` row is written and
+/// stays: the log is append-only); a log that cannot take that is said, not hidden.
+fn export_failed(data_dir: &Path, to: &Path, err: &dyn std::fmt::Display) {
+    if let Err(also) = clinic_server::audit::record_export_failed(data_dir, to, err) {
+        eprintln!(
+            "clinic-server: the failed backup could not be recorded in the audit log: {also}"
+        );
+    }
 }
 
 fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {

@@ -6,19 +6,31 @@
 //! `clinic-alarm ring a wait 3000 status stop a notify critical "Test" "Body" status`.
 
 use std::io::IsTerminal;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clinic_alarm::{Alarm, AlarmConfig, Notice, Urgency};
+use clinic_alarm::{Alarm, AlarmConfig, Availability, Notice, Urgency};
 
 const USAGE: &str = "usage: clinic-alarm [--no-audio] [--no-notifications] [--idle-close-ms N] \
 [--retry-ms N] [--reprobe-ms N] STEP...
 steps: ring KEY | stop KEY | silence | chime | probe | stop-probing | wait MS | status
        notify critical|normal TITLE BODY | notify-later critical|normal TITLE BODY
        notify-tagged TAG TITLE BODY (critical, queued) | withdraw TAG | withdraw-all
-without steps: ring for 3 s, then show a critical test notification";
+without steps: ring for 3 s, then show a critical test notification, and exit 1 unless both
+worked";
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clinic-alarm: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -30,6 +42,10 @@ fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--version" || a == "-V") {
+        println!("clinic-alarm {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
     let mut config = AlarmConfig::default();
@@ -46,7 +62,8 @@ fn main() -> anyhow::Result<()> {
             _ => bail!("unknown option {flag}\n{USAGE}"),
         }
     }
-    if args.is_empty() {
+    let self_test = args.is_empty();
+    if self_test {
         args = [
             "ring", "test", "wait", "3000", "status", "stop", "test", "status",
         ]
@@ -60,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         .map(String::from)
         .collect();
     }
+    let wanted = (config.audio, config.notifications);
     let alarm = Alarm::start(config);
     let mut steps = args.into_iter();
     while let Some(step) = steps.next() {
@@ -118,6 +136,28 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown step {other}\n{USAGE}"),
         }
     }
+    if self_test {
+        verdict(&alarm, wanted)?;
+    }
+    Ok(())
+}
+
+/// The self-test's answer to "will this PC make a noise?": what failed, or that both worked.
+fn verdict(alarm: &Alarm, (audio, notifications): (bool, bool)) -> anyhow::Result<()> {
+    let status = alarm.status();
+    let mut failed = Vec::new();
+    if audio && status.audio != Availability::Available {
+        failed.push("no sound: no audio device could be opened (the log above says why)");
+    }
+    if notifications && status.notifications != Availability::Available {
+        failed.push(
+            "no notification: no desktop notification service answered (the log above says why)",
+        );
+    }
+    if !failed.is_empty() {
+        bail!("the alarm test failed: {}", failed.join("; "));
+    }
+    println!("the alarm test rang and showed a notification: check that you heard and saw them");
     Ok(())
 }
 

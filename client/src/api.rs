@@ -11,7 +11,7 @@ use clinic_protocol::rest::{
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
     Contact, Conversation, ConversationKey, Emergency, EmergencyId, ErrorBody, ErrorCode, Message,
-    MessageId, Seq, UserId,
+    MessageId, Seq, User, UserId,
 };
 use reqwest::{RequestBuilder, StatusCode, Url};
 use rustls::ClientConfig;
@@ -157,6 +157,12 @@ impl Api {
             .send()
             .await?;
         check(resp).await.map(drop)
+    }
+
+    /// `GET /api/auth/me`: the account of the token, as the server has it now.
+    pub async fn me(&self) -> Result<User> {
+        self.send(self.auth(self.http.get(self.url("api/auth/me")?)))
+            .await
     }
 
     pub async fn conversations(&self) -> Result<Vec<Conversation>> {
@@ -418,8 +424,8 @@ async fn read_body(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
     Ok(body)
 }
 
-/// Turns a non-success response into [`ClientError::Server`] (or `SessionExpired` on 401 with
-/// a token), reading the server's `{code, message}` when it sent one.
+/// Turns a non-success response into [`ClientError::Server`], reading the server's
+/// `{code, message}` when it sent one.
 async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
     let status = resp.status();
     if status.is_success() {

@@ -32,7 +32,7 @@ pub enum CodeError {
     Length(usize),
     #[error("A pairing code has only letters A-Z and digits 2-7; {0:?} is not one of them.")]
     Character(char),
-    #[error("The pairing code has a typo in groups {first} to {last}; please check it.")]
+    #[error("The pairing code has a typo in group {first} or {last}; please check them.")]
     Typo { first: usize, last: usize },
 }
 

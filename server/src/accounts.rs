@@ -38,7 +38,7 @@ pub struct AccountInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("invalid account: {0}")]
+    #[error("{0}")]
     Invalid(String),
     #[error("username {0:?} is taken")]
     UsernameTaken(String),

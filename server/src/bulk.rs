@@ -164,7 +164,8 @@ pub fn seed_conversation_between(
         match users::by_username(&conn, username)? {
             Some(account) if account.user.role == role => Ok(account.user),
             Some(_) => Err(AccountError::Invalid(format!(
-                "{username} is not a {role:?}"
+                "{username} is not a {}",
+                role.as_str().to_lowercase()
             ))),
             None => Err(AccountError::NotFound(username.to_owned())),
         }

@@ -335,7 +335,8 @@ pub(crate) fn sqlite_files(db: &Path) -> [PathBuf; 3] {
     [beside("-wal"), beside("-shm"), db.to_path_buf()]
 }
 
-/// Makes the data folder private and its database files 0600 (they may predate this version).
+/// Makes the data folder private, its database files and stored attachments 0600 (they may
+/// predate this version).
 pub fn prepare(data_dir: &Path) -> Result<(), ServerError> {
     let failed = |source| ServerError::DataDir {
         path: data_dir.to_path_buf(),
@@ -346,7 +347,7 @@ pub fn prepare(data_dir: &Path) -> Result<(), ServerError> {
     for path in database_files(data_dir).into_iter().chain(index) {
         make_private(&path).map_err(failed)?;
     }
-    Ok(())
+    crate::files::make_private(data_dir).map_err(failed)
 }
 
 /// True when the data folder holds a database (a file with something in it).
@@ -603,9 +604,21 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(db_path(&dir), b"x").unwrap();
         std::fs::set_permissions(db_path(&dir), std::fs::Permissions::from_mode(0o644)).unwrap();
+        // Attachments stored by an older version, readable by everyone.
+        let shard = crate::files::files_dir(&dir).join("ab");
+        std::fs::create_dir_all(&shard).unwrap();
+        let content = shard.join(format!("ab{}", "0".repeat(62)));
+        std::fs::write(&content, b"scan").unwrap();
+        for path in [crate::files::files_dir(&dir), shard.clone()] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(&content, std::fs::Permissions::from_mode(0o644)).unwrap();
         prepare(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&db_path(&dir)), 0o600);
+        assert_eq!(mode(&crate::files::files_dir(&dir)), 0o700);
+        assert_eq!(mode(&shard), 0o700);
+        assert_eq!(mode(&content), 0o600);
 
         let held = hold(&dir).unwrap();
         assert!(matches!(hold(&dir), Err(ServerError::InUse { .. })));

@@ -738,6 +738,7 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
             );
         }
         UserCommand::List => {
+            println!("USERNAME\tROLE\tNAME\tDATE OF BIRTH\tBLOOD GROUP\tACCOUNT");
             for account in accounts::list_users(data_dir)? {
                 let user = account.user;
                 // Names are free text: none of it may act on IT's terminal or split the line.

@@ -106,3 +106,34 @@ fn a_probe_finds_no_audio_device_before_anything_rings() {
     assert_eq!(after.get("ringing"), "0");
     assert_eq!(after.get("device_open"), "false");
 }
+
+/// The self-test (no steps) answers "will this PC make a noise?" in its exit status: without
+/// a sound device or a notification service it fails and says which; `--version` is known.
+#[test]
+fn the_self_test_fails_and_says_why_without_sound_or_notifications() {
+    let home = tempfile::tempdir().unwrap();
+    common::asoundrc(home.path(), "{ type hw; card 31 }");
+    let no_bus = common::no_bus(home.path());
+    let (status, _lines, stderr) = common::run_to_exit(home.path(), &no_bus, &[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let verdict = stderr
+        .lines()
+        .find(|l| l.starts_with("clinic-alarm: the alarm test failed"))
+        .unwrap_or_else(|| panic!("no verdict: {stderr}"));
+    assert!(
+        verdict.contains("no sound") && verdict.contains("no notification"),
+        "{verdict}"
+    );
+
+    // Told not to use notifications, only the sound counts.
+    let (status, _lines, stderr) =
+        common::run_to_exit(home.path(), &no_bus, &["--no-notifications"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("no notification"), "{stderr}");
+
+    let (lines, _) = common::run(home.path(), &no_bus, &["--version"]);
+    assert_eq!(
+        lines,
+        [format!("clinic-alarm {}", env!("CARGO_PKG_VERSION"))]
+    );
+}

@@ -342,3 +342,23 @@ fn a_blank_the_service_shows_as_a_new_notification_is_closed_too() {
     assert!(closed.contains(&2), "{closed:?}");
     assert_eq!(closed.last(), Some(&1), "{closed:?}");
 }
+
+/// With a sound device (ALSA's null) and a notification service, the self-test passes, having
+/// rung and shown its notification.
+#[test]
+fn the_self_test_passes_where_sound_and_notifications_work() {
+    common::require(&["dbus-daemon"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bus = PrivateBus::start(dir.path());
+    let (_connection, recorder) = serve_notifications(&bus.address);
+    common::asoundrc(dir.path(), "{ type plug; slave.pcm \"null\" }");
+    let (lines, stderr) = common::run(dir.path(), &bus.address, &[]);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("the alarm test rang and showed a notification: check that you heard and saw them"),
+        "{stderr}"
+    );
+    let calls = recorder.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].summary, "Clinic alarm test");
+}

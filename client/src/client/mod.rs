@@ -321,6 +321,16 @@ impl Client {
         &self.shared.user
     }
 
+    /// The signed-in account as the server has it now: `SessionExpired` once the session was
+    /// ended there (revoked, expired, the account disabled), which [`Client::user`] (this
+    /// computer's copy) cannot tell.
+    pub async fn user_on_server(&self) -> Result<User> {
+        match self.shared.api.me().await {
+            Err(ClientError::Server { status: 401, .. }) => Err(ClientError::SessionExpired),
+            answer => answer,
+        }
+    }
+
     pub fn server_url(&self) -> &str {
         self.shared.api.base().as_str()
     }

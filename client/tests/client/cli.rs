@@ -23,6 +23,7 @@ async fn the_cli_logs_in_follows_and_logs_out() {
     assert!(cli_login(profile.path(), &url, "alice", PASSWORD));
     let out = clinic(profile.path()).arg("whoami").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("alice"));
+    assert_eq!(out.status.code(), Some(0));
     // `--server` naming another server than the profile's is refused, not ignored (a sync
     // would have gone on with the old one); naming its own is fine.
     let elsewhere = "https://127.0.0.1:9";
@@ -112,6 +113,27 @@ async fn the_cli_logs_in_follows_and_logs_out() {
             .unwrap()
             .any(|e| { e.unwrap().path().extension().is_some_and(|x| x == "token") })
     );
+
+    // A session IT ended on the server is not shown as signed in (this computer still has it).
+    assert!(cli_login(profile.path(), &url, "alice", PASSWORD));
+    let revoke = data.path().to_owned();
+    tokio::task::spawn_blocking(move || clinic_server::sessions::revoke_user(&revoke, "alice"))
+        .await
+        .unwrap()
+        .unwrap();
+    let out = clinic(profile.path()).arg("whoami").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(out.stdout.is_empty(), "{said}");
+    assert!(said.contains("log in again"), "{said}");
+    // With the server away: this computer's copy, said to be unchecked.
+    assert!(cli_login(profile.path(), &url, "alice", PASSWORD));
+    drop(server);
+    let out = clinic(profile.path()).arg("whoami").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("alice"));
+    assert!(said.contains("not checked with the server"), "{said}");
 }
 
 /// Runs `clinic` on `profile` with `args`; its stdout, or a panic with its stderr.

@@ -3,7 +3,11 @@
 //! naming the patient when it is raised and when it escalates. Sound or notification failures
 //! are logged once by clinic-alarm and never touch delivery.
 
-use clinic_alarm::{Alarm, AlarmConfig, Notice};
+use clinic_alarm::{Alarm, AlarmConfig, Availability, Notice};
+
+/// Longest the start waits to learn whether the sound device works (opening one takes
+/// milliseconds; a sound server still starting may take longer, and is told later).
+const PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 use clinic_protocol::{Emergency, EmergencyId};
 
 #[derive(Debug)]
@@ -12,12 +16,27 @@ pub(super) struct Siren {
 }
 
 impl Siren {
-    /// Starts the alarm's threads; no audio device is opened until something rings.
+    /// Starts the alarm's threads and tries the sound device once, before the server listens:
+    /// a machine where the alarm cannot be heard says so at start (and again once a device
+    /// works), not at its first emergency. Waits at most [`PROBE_PATIENCE`] for the answer.
     pub(super) fn start() -> Self {
         tracing::info!("server alarm on: unacknowledged emergencies ring on this machine");
-        Self {
-            alarm: Alarm::start(AlarmConfig::default()),
+        let alarm = Alarm::start(AlarmConfig::default());
+        alarm.probe();
+        let asked = std::time::Instant::now();
+        while alarm.audio_available() == Availability::Unknown && asked.elapsed() < PROBE_PATIENCE {
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        match alarm.audio_available() {
+            Availability::Available => tracing::info!("the server alarm's sound device works"),
+            Availability::Unavailable => tracing::warn!(
+                "the server alarm cannot be heard: no sound device works on this machine (it \
+                 is tried again every {} s; emergencies still reach every doctor's app)",
+                alarm.reprobe_every().as_secs()
+            ),
+            Availability::Unknown => {}
+        }
+        Self { alarm }
     }
 
     /// Rings for `emergency` until [`Siren::stop`], with a notification the first time. The

@@ -80,6 +80,33 @@ fn stored_in(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// Makes the stored files' folders 0700 and the files 0600: those of a data folder from an
+/// older version (or copied in by hand) may be readable by others, which the folder's own 0700
+/// hides only while nobody loosens it. One pass at start; files stored later are made private.
+pub(crate) fn make_private(data_dir: &Path) -> std::io::Result<()> {
+    for dir in [files_dir(data_dir), temp_dir(data_dir)] {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        crate::datadir::private_dir(&dir)?;
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                crate::datadir::private_dir(&entry.path())?;
+            } else if kind.is_file() {
+                crate::datadir::make_private(&entry.path())?;
+            }
+        }
+    }
+    for (_, path) in stored(data_dir)? {
+        crate::datadir::make_private(&path)?;
+    }
+    Ok(())
+}
+
 /// True for a content name: a SHA-256 in lower-case hex.
 pub(crate) fn is_content_name(name: &str) -> bool {
     name.len() == 64

@@ -132,11 +132,7 @@ fn account_with_role(
         Some(account) if account.user.role == role => Ok(account.user.id),
         Some(_) => Err(AccountError::Invalid(format!(
             "{username} is not a {}",
-            match role {
-                Role::Patient => "patient",
-                Role::Doctor => "doctor",
-                Role::Admin => "admin",
-            }
+            role.as_str().to_lowercase()
         ))),
         None => Err(AccountError::NotFound(username)),
     }

@@ -182,8 +182,16 @@ fn prepare(mut conn: Connection, synchronous: Synchronous) -> rusqlite::Result<C
     // Before `temp_store`: an upgrade that rebuilds a table sorts its indexes and journals its
     // pages in temp storage as large as the table, which belongs in files, not in memory.
     let upgrading = schema::needs_upgrade(&conn)?;
+    let from = schema::version(&conn)?;
     schema::migrate(&mut conn)?;
     if upgrading {
+        // Clinic IT compares these with a release's notes (and a backup's own version).
+        let to = schema::version(&conn)?;
+        if from == 0 {
+            tracing::debug!(to, "made the database schema");
+        } else {
+            tracing::info!(from, to, "upgraded the database schema");
+        }
         // An upgrade that rewrote a table left a log as large as the table; copied back now, the
         // log file starts over small instead of keeping that size on disk while the server runs.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

@@ -227,6 +227,11 @@ pub(crate) fn needs_upgrade(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(usize::try_from(current).map_or(true, |v| v < MIGRATIONS.len()))
 }
 
+/// The schema version of the database on `conn` (0 for a new one).
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
 /// The schema version this server writes.
 #[cfg(test)]
 pub(crate) fn latest() -> usize {

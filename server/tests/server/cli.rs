@@ -72,6 +72,10 @@ fn user_management_and_backup() {
     assert!(out.status.success());
 
     let list = stdout(&cli(dir.path(), &["user", "list"], None));
+    assert!(
+        list.starts_with("USERNAME\tROLE\tNAME\tDATE OF BIRTH\tBLOOD GROUP\tACCOUNT\n"),
+        "a header names the columns: {list}"
+    );
     assert!(list.contains("dr.who\tDOCTOR\tDr. Who"), "{list}");
     assert!(
         list.contains("amy\tPATIENT\tAmy Pond\t1989-04-01\tO+\tactive"),
@@ -322,7 +326,8 @@ fn user_list_shows_a_hostile_name_as_text() {
     let list = stdout(&cli(dir.path(), &["user", "list"], None));
     assert_eq!(
         list,
-        "mallory\tPATIENT\tMal\\u{1b}]52;c;aGk=\\u{7}lory\\u{9b}2J\\u{202e}\\nadmin\\tADMIN\t\t\tactive\n"
+        "USERNAME\tROLE\tNAME\tDATE OF BIRTH\tBLOOD GROUP\tACCOUNT\n\
+         mallory\tPATIENT\tMal\\u{1b}]52;c;aGk=\\u{7}lory\\u{9b}2J\\u{202e}\\nadmin\\tADMIN\t\t\tactive\n"
     );
 }
 

@@ -79,7 +79,15 @@ impl Probe {
     }
 
     /// Waits for exit; returns (remaining stdout lines, stderr). Panics on failure or hang.
-    pub fn finish(mut self) -> (Vec<String>, String) {
+    pub fn finish(self) -> (Vec<String>, String) {
+        let (status, lines, stderr) = self.exit();
+        assert!(status.success(), "probe failed: {status}\n{stderr}");
+        (lines, stderr)
+    }
+
+    /// Waits for exit, failed or not; returns (exit status, remaining stdout lines, stderr).
+    /// Panics on a hang.
+    pub fn exit(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
         let deadline = std::time::Instant::now() + HANG_GUARD;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -92,8 +100,7 @@ impl Probe {
             std::thread::sleep(Duration::from_millis(20));
         };
         let stderr = self.stderr.join().unwrap();
-        assert!(status.success(), "probe failed: {status}\n{stderr}");
-        (self.lines.try_iter().collect(), stderr)
+        (status, self.lines.try_iter().collect(), stderr)
     }
 }
 
@@ -107,6 +114,22 @@ pub fn run(home: &Path, bus_address: &str, args: &[&str]) -> (Vec<String>, Strin
     let (rest, stderr) = probe.finish();
     lines.extend(rest);
     (lines, stderr)
+}
+
+/// Runs the probe to completion, failed or not: (exit status, all stdout lines, stderr).
+pub fn run_to_exit(
+    home: &Path,
+    bus_address: &str,
+    args: &[&str],
+) -> (std::process::ExitStatus, Vec<String>, String) {
+    let probe = Probe::spawn(home, bus_address, args);
+    let mut lines = Vec::new();
+    while let Ok(line) = probe.lines.recv_timeout(HANG_GUARD) {
+        lines.push(line);
+    }
+    let (status, rest, stderr) = probe.exit();
+    lines.extend(rest);
+    (status, lines, stderr)
 }
 
 /// One parsed `status key=value ...` line.

@@ -25,6 +25,18 @@ mod catch_up;
 const EXIT_UNREACHABLE: u8 = 3;
 const EXIT_SIGNED_OUT: u8 = 4;
 const EXIT_SENDS_FAILED: u8 = 5;
+/// The server at the address is not the one this profile paired with (or the code typed at
+/// pairing is not its code): a script must not treat it as "try again later".
+const EXIT_NOT_YOUR_SERVER: u8 = 6;
+
+/// The exit code of a connection that kept failing with `last_error`.
+fn offline_exit(last_error: &str) -> u8 {
+    if last_error == ClientError::NotYourServer.to_string() {
+        EXIT_NOT_YOUR_SERVER
+    } else {
+        EXIT_UNREACHABLE
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "clinic", version, about = "Headless clinic messaging client")]
@@ -72,7 +84,8 @@ enum Command {
     ForgetServer,
     /// Revoke the token and forget it (the cache stays).
     Logout,
-    /// Print the signed-in user.
+    /// Print the signed-in user, as the server has the session (exit 4 once it ended there;
+    /// 3, after this computer's copy, when the server is out of reach).
     Whoami,
     /// Queue a message; exits 0 once it is safely in the outbox, reachable server or not.
     Send {
@@ -242,6 +255,9 @@ fn main() -> ExitCode {
             eprintln!("clinic: {}", for_terminal(&said(&e)));
             let code = match e.downcast_ref::<ClientError>() {
                 Some(ClientError::SessionExpired | ClientError::NotLoggedIn) => EXIT_SIGNED_OUT,
+                Some(ClientError::NotYourServer | ClientError::CodeMismatch) => {
+                    EXIT_NOT_YOUR_SERVER
+                }
                 _ => 1,
             };
             ExitCode::from(code)
@@ -370,7 +386,17 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Whoami => {
             let client = open(&cli)?;
-            let user = client.user();
+            // This computer's copy says who signed in; only the server says whether that still
+            // holds (a session revoked or expired there, an account disabled).
+            let (user, unchecked) = match client.user_on_server().await {
+                Ok(user) => (user, None),
+                Err(
+                    e @ (ClientError::SessionExpired
+                    | ClientError::NotYourServer
+                    | ClientError::CodeMismatch),
+                ) => return Err(e.into()),
+                Err(e) => (client.user().clone(), Some(e)),
+            };
             println!(
                 "{} ({}, {}) on {}",
                 for_terminal(&user.username),
@@ -378,6 +404,13 @@ async fn run(cli: Cli) -> Result<u8> {
                 user.role.as_str().to_lowercase(),
                 for_terminal(client.server_url())
             );
+            if let Some(e) = unchecked {
+                eprintln!(
+                    "clinic: as this computer last knew it; not checked with the server: {}",
+                    for_terminal(&e.to_string())
+                );
+                return Ok(EXIT_UNREACHABLE);
+            }
         }
         Command::Send {
             with,
@@ -655,7 +688,7 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
                 ..
             } if attempt >= attempts.max(1) => {
                 eprintln!("clinic: {}", for_terminal(&last_error));
-                return Ok(EXIT_UNREACHABLE);
+                return Ok(offline_exit(&last_error));
             }
             _ => {}
         }
@@ -697,25 +730,30 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
             break message;
         }
         let gone = match client.state() {
-            ConnectionState::SignedOut { reason } => Some(reason),
+            ConnectionState::SignedOut { reason } => Some((reason, EXIT_SIGNED_OUT)),
             ConnectionState::Offline {
                 attempt,
                 last_error,
                 ..
-            } if attempt >= 2 => Some(last_error),
+            } if attempt >= 2 => {
+                let code = offline_exit(&last_error);
+                Some((last_error, code))
+            }
             _ => None,
         };
         let timed_out = gone.is_none()
             && tokio::time::timeout_at(deadline, events.recv())
                 .await
                 .is_err();
-        if let Some(why) = gone.or(timed_out.then(|| "timed out".to_owned())) {
+        if let Some((why, code)) =
+            gone.or(timed_out.then(|| ("timed out".to_owned(), EXIT_UNREACHABLE)))
+        {
             client.disconnect().await;
             eprintln!(
                 "clinic: {}; the change stays queued for the next `clinic sync`",
                 for_terminal(why.trim_end_matches('.'))
             );
-            return Ok(EXIT_UNREACHABLE);
+            return Ok(code);
         }
     };
     client.disconnect().await;

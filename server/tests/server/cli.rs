@@ -646,3 +646,34 @@ fn a_date_of_birth_in_the_future_or_another_form_is_refused() {
     assert!(!stdout(&cli(dir.path(), &["user", "list"], None)).contains("pat"));
     assert!(add("1971-04-02").status.success());
 }
+
+/// The packaged settings file names every setting `serve` reads from the environment (each
+/// as a `NAME=` line, commented or not), so IT finds them all where the service reads them.
+#[test]
+fn the_packaged_settings_file_names_every_setting() {
+    let help = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let settings: Vec<&str> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split('=').next())
+        .collect();
+    assert!(settings.len() > 30, "{help}");
+    let file = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/server/clinic-server.env"),
+    )
+    .unwrap();
+    let named: Vec<&str> = file
+        .lines()
+        .filter_map(|l| l.trim_start_matches('#').split_once('='))
+        .map(|(name, _)| name)
+        .collect();
+    let missing: Vec<&&str> = settings
+        .iter()
+        .filter(|s| **s != "CLINIC_DATA_DIR" && !named.contains(s))
+        .collect();
+    assert!(missing.is_empty(), "not in clinic-server.env: {missing:?}");
+}

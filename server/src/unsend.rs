@@ -5,6 +5,7 @@ use crate::audit::{self, Action, Event};
 use crate::error::ApiError;
 use crate::hub::SocketId;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::store::versions::Changed;
 use clinic_protocol::rest::{EditRequest, RetractRequest};
 use clinic_protocol::{ClientId, MessageId, ServerFrame, User};
@@ -31,13 +32,14 @@ pub(crate) async fn retract(
         .store
         .retract(
             caller,
-            id,
+            id.clone(),
             request,
             client_id(&asker),
             state.config.message_windows(),
             publish(state, asker),
         )
         .await;
+    let attempt = naming_conversation(state, caller, &id, &retracted, attempt).await;
     // A change's own row went into its transaction; only a refusal is written here.
     let changed = audit::audited(&state.store, retracted, attempt, |_, _| Vec::new()).await?;
     if !changed.files.is_empty() {
@@ -67,15 +69,39 @@ pub(crate) async fn edit(
         .store
         .edit(
             caller,
-            id,
+            id.clone(),
             request,
             client_id(&asker),
             state.config.message_windows(),
             publish(state, asker),
         )
         .await;
+    let attempt = naming_conversation(state, caller, &id, &edited, attempt).await;
     let changed = audit::audited(&state.store, edited, attempt, |_, _| Vec::new()).await?;
     Ok(changed)
+}
+
+/// A change refused to a participant (403: the other one's message) is written with its
+/// conversation, so that the patient's access report and `audit query --patient` show it; a
+/// message outside the caller's conversations is a 404, written without one.
+async fn naming_conversation<T>(
+    state: &AppState,
+    caller: &User,
+    id: &MessageId,
+    result: &Result<T, StoreError>,
+    attempt: Event,
+) -> Event {
+    if !matches!(result, Err(StoreError::Forbidden(_))) {
+        return attempt;
+    }
+    match state.store.conversation_of(caller, id).await {
+        Ok(Some(key)) => attempt.conversation(&key),
+        Ok(None) => attempt,
+        Err(err) => {
+            tracing::warn!(error = %err, "a refused change's conversation could not be read");
+            attempt
+        }
+    }
 }
 
 /// The asking socket's `clientId`, which makes a repeated change idempotent.

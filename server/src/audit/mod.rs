@@ -62,6 +62,9 @@ actions! {
     Search => "SEARCH",
     /// An uploaded file fetched (subject: the file id).
     FileDownload => "FILE_DOWNLOAD",
+    /// A file uploaded into a conversation, not yet attached to a message (subject: the file
+    /// id; detail: size and type).
+    FileUpload => "FILE_UPLOAD",
     /// A message stored (subject: its id).
     MessageCreate => "MESSAGE_CREATE",
     /// A message unsent by its patient (for the unsend feature).

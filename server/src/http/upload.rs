@@ -68,7 +68,28 @@ async fn receive(
 }
 
 async fn check(state: &AppState, user: &User, key: &ConversationKey) -> Result<(), ApiError> {
-    Ok(state.store.check_access(user, key).await?)
+    denied_audited(state, user, key, state.store.check_access(user, key).await).await
+}
+
+/// A participant's refusal (403) of an upload into `key` is written to the audit log, as every
+/// refusal of a patient's data is; other failures only go back to the client.
+async fn denied_audited<T>(
+    state: &AppState,
+    user: &User,
+    key: &ConversationKey,
+    result: Result<T, crate::store::StoreError>,
+) -> Result<T, ApiError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let err = ApiError::from(err);
+            if err.code == ErrorCode::Forbidden {
+                let attempt = Event::by(&user.id, Action::FileUpload).conversation(key);
+                audit::refused(&state.store, attempt.denied(&err)).await?;
+            }
+            Err(err)
+        }
+    }
 }
 
 /// `POST /api/chat/upload` (multipart `patientId`, `doctorId`, `file`) -> 201 `UploadResponse`.
@@ -129,7 +150,7 @@ pub(super) async fn upload(
         key,
         message_id: None,
     };
-    state
+    let added = state
         .store
         .add_upload(
             &session.user,
@@ -137,7 +158,8 @@ pub(super) async fn upload(
             finished,
             state.config.data_dir.clone(),
         )
-        .await?;
+        .await;
+    denied_audited(&state, &session.user, &upload.key, added).await?;
     Ok((
         StatusCode::CREATED,
         Json(UploadResponse {

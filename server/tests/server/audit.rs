@@ -132,6 +132,50 @@ async fn every_route_and_frame_on_patient_data_writes_its_row() {
     let (status, uploaded) = common::split(response).await;
     assert_eq!(status, 201, "{uploaded}");
     let file_url = uploaded["fileUrl"].as_str().unwrap().to_owned();
+    // The upload is recorded as it arrives (before any message names it), and so is a
+    // stranger's refused upload into that conversation.
+    let before = last_id(&dir);
+    let (status, refused) = server
+        .upload(
+            &c.doc2,
+            (&c.pat1, &c.doc1),
+            "x.png",
+            common::PNG.to_vec(),
+            "image/png",
+        )
+        .await;
+    assert_eq!(status, 403, "{refused}");
+    let conn = db(&dir);
+    let uploads: Vec<(String, String, String, Option<String>)> = conn
+        .prepare(
+            "SELECT actor, outcome, patient_id, subject FROM audit \
+             WHERE action = 'FILE_UPLOAD' ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(conn);
+    let file_id = file_url.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(
+        uploads,
+        [
+            (
+                c.pat1.id().to_owned(),
+                "OK".to_owned(),
+                c.pat1.id().to_owned(),
+                Some(file_id)
+            ),
+            (
+                c.doc2.id().to_owned(),
+                "DENIED".to_owned(),
+                c.pat1.id().to_owned(),
+                None
+            ),
+        ]
+    );
+    assert!(last_id(&dir) > before);
     let body = json!({"clientId": "f1", "patientId": c.pat1.id(), "doctorId": c.doc1.id(),
                       "content": "", "fileUrl": file_url});
     assert_eq!(
@@ -196,7 +240,8 @@ async fn every_route_and_frame_on_patient_data_writes_its_row() {
             actor: "pat1",
             action: "MESSAGE_EDIT",
             outcome: "DENIED",
-            patient: None,
+            // Her conversation: the refusal shows in her access report.
+            patient: Some("pat1"),
         },
         Case {
             name: "contacts",

@@ -1,13 +1,34 @@
 //! Changing a sent message: retracting (unsending) it and editing its text, within the clinic's
 //! windows.
 
-use crate::store::messages;
 use crate::store::versions::{self, Changed};
 use crate::store::{Store, StoreError};
+use crate::store::{messages, projection};
 use clinic_protocol::rest::{EditRequest, RetractRequest};
-use clinic_protocol::{ClientId, MessageId, MessageWindows, User};
+use clinic_protocol::{ClientId, ConversationKey, MessageId, MessageWindows, User};
 
 impl Store {
+    /// The conversation of message `id` (its row, or its send still in the log) when `caller`
+    /// takes part in it: the audit row of a participant's refused change names it.
+    pub(crate) async fn conversation_of(
+        &self,
+        caller: &User,
+        id: &MessageId,
+    ) -> Result<Option<ConversationKey>, StoreError> {
+        let (caller, id) = (caller.id.clone(), id.clone());
+        self.reads
+            .run_without_log(move |conn| {
+                let message = match messages::by_id(conn, &id)? {
+                    Some(message) => Some(message),
+                    None => projection::send_by_id(conn, id.as_str())?,
+                };
+                Ok(message
+                    .map(|m| m.conversation())
+                    .filter(|key| key.has_participant(&caller)))
+            })
+            .await
+    }
+
     /// Takes message `id` back for `caller` (idempotent on the asker's `client_id`). Validated
     /// before it writes, and logged in a batch that logs (schema v26); a message's uploads go
     /// in the same transaction, logged or not. `committed` runs after the commit, in the order

@@ -1,6 +1,7 @@
 //! Upload operations: recording a received file, finding one, the per-user quota's window, and
 //! sweeping uploads never attached to a message.
 
+use crate::audit::{Action, Event};
 use crate::files::incoming::Finished;
 use crate::store::uploads::{self, Upload};
 use crate::store::{Store, StoreError, messages};
@@ -28,7 +29,18 @@ impl Store {
                     tracing::error!("placing an upload failed: {e}");
                     StoreError::internal("could not store the file")
                 })?;
-                uploads::insert(conn, &upload, now_ms())
+                uploads::insert(conn, &upload, now_ms())?;
+                // Health data arrived for this patient, whether or not a message names it.
+                crate::audit::record(
+                    conn,
+                    &Event::by(&user.id, Action::FileUpload)
+                        .conversation(&upload.key)
+                        .subject(upload.id.clone())
+                        .detail(serde_json::json!({
+                            "size": upload.size,
+                            "contentType": upload.content_type,
+                        })),
+                )
             })
             .await
     }

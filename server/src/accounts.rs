@@ -183,8 +183,8 @@ pub fn list_users(data_dir: &Path) -> Result<Vec<AccountInfo>, AccountError> {
         .collect())
 }
 
-/// Disables (revoking every token; a running server closes the user's sockets within
-/// `Config::session_check_interval`) or re-enables an account.
+/// Disables (revoking every token; a running server closes the user's sockets at once, see
+/// `sessions`) or re-enables an account.
 pub fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> Result<(), AccountError> {
     let username = username.to_lowercase();
     let mut conn = open(data_dir)?;
@@ -200,11 +200,13 @@ pub fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> Result<(
         }
         Ok::<_, crate::error::ApiError>(found)
     })?;
-    if found {
-        Ok(())
-    } else {
-        Err(AccountError::NotFound(username))
+    if !found {
+        return Err(AccountError::NotFound(username));
     }
+    if disabled {
+        crate::sessions::tell_server(data_dir);
+    }
+    Ok(())
 }
 
 /// Sets a new password and revokes every token of the account.
@@ -220,11 +222,11 @@ pub fn reset_password(data_dir: &Path, username: &str, password: &str) -> Result
         }
         Ok::<_, crate::error::ApiError>(found)
     })?;
-    if found {
-        Ok(())
-    } else {
-        Err(AccountError::NotFound(username))
+    if !found {
+        return Err(AccountError::NotFound(username));
     }
+    crate::sessions::tell_server(data_dir);
+    Ok(())
 }
 
 /// Records an administrator's change to the account `user` (actor: the OS user of the CLI).

@@ -285,8 +285,8 @@ struct SessionArgs {
     #[arg(long, env = "CLINIC_SESSION_MAX_SECS", default_value_t = 30.0 * 86_400.0,
           value_parser = session_secs)]
     session_max_secs: f64,
-    /// Seconds between checks that close the sockets of ended sessions (revoked here or by
-    /// `clinic-server sessions revoke`).
+    /// Seconds between checks that close the sockets of ended sessions (expired ones; those a
+    /// command such as `clinic-server sessions revoke` or `user disable` ended close at once).
     #[arg(long, env = "CLINIC_SESSION_CHECK_SECS", default_value_t = 10.0,
           value_parser = positive_secs)]
     session_check_secs: f64,

@@ -293,14 +293,27 @@ async fn check_counts(store: crate::store::Store, stop: CancellationToken, first
     }
 }
 
+/// How often the session sweep looks whether a command ended sessions (one `stat`).
+const ENDED_MARKER_LOOK: Duration = Duration::from_millis(500);
+
 /// Closes live sockets whose session ended (revoked, expired, account disabled), including by
 /// another process such as the CLI, and marks the sessions of the others as used: a connected
 /// app is in use, so its session does not reach the idle expiry.
 async fn session_sweep(state: AppState) {
     let mut tick = tokio::time::interval(state.config.session_check_interval);
     tick.tick().await;
+    let mut ended = crate::sessions::EndedMarker::watch(&state.config.data_dir);
+    let mut look = tokio::time::interval(ENDED_MARKER_LOOK);
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = look.tick() => {
+                if !ended.changed() {
+                    continue;
+                }
+            }
+        }
         let hashes = state.hub.token_hashes();
         if hashes.is_empty() {
             continue;

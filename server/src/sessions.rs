@@ -1,12 +1,14 @@
 //! Sessions without the server: list and revoke logins in a data folder (`clinic-server sessions
-//! ...`). Safe while a server serves the same folder: it notices a revoked session within
-//! `Config::session_check_interval` and closes that session's live sockets.
+//! ...`). Safe while a server serves the same folder: a command that ends sessions (here, and
+//! `user disable` / `reset-password`) replaces the folder's `clinic.sessions-ended` file, which a
+//! running server looks at twice a second, and then closes the ended sessions' live sockets; it
+//! checks every `Config::session_check_interval` anyway (expiries, a marker it could not write).
 
 use crate::accounts::{AccountError, open};
 use crate::store::{self, tokens, users};
 use crate::time::from_ms;
 use chrono::{DateTime, Utc};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// An active session as `sessions list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,57 @@ pub fn list(data_dir: &Path, username: Option<&str>) -> Result<Vec<SessionInfo>,
         .collect())
 }
 
+/// The file a command replaces after it ended sessions (see the module's comment).
+pub fn ended_marker_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("clinic.sessions-ended")
+}
+
+/// Tells a server running on `data_dir` that sessions ended, by replacing the marker file (a new
+/// file each time, so a marker another account left is replaced too). Best effort: without it
+/// the server finds them at its next session check.
+pub(crate) fn tell_server(data_dir: &Path) {
+    let marker = ended_marker_path(data_dir);
+    let temp = data_dir.join(format!("clinic.sessions-ended.{}", std::process::id()));
+    let told = crate::datadir::private_file(&temp, true).and_then(|file| {
+        drop(file);
+        std::fs::rename(&temp, &marker)
+    });
+    if let Err(err) = told {
+        let _ = std::fs::remove_file(&temp);
+        tracing::debug!(error = %err, "could not tell a running server that sessions ended");
+    }
+}
+
+/// What a server watches of the marker: it changed when this differs from the last look.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct EndedMarker {
+    path: PathBuf,
+    seen: Option<(u64, std::time::SystemTime)>,
+}
+
+impl EndedMarker {
+    pub(crate) fn watch(data_dir: &Path) -> Self {
+        let path = ended_marker_path(data_dir);
+        let seen = Self::look(&path);
+        Self { path, seen }
+    }
+
+    /// Whether a command replaced the marker since the last call (one `stat`).
+    pub(crate) fn changed(&mut self) -> bool {
+        let now = Self::look(&self.path);
+        now != std::mem::replace(&mut self.seen, now)
+    }
+
+    fn look(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some((inode, meta.modified().ok()?))
+    }
+}
+
 /// Ends every session of a user; returns how many were active.
 pub fn revoke_user(data_dir: &Path, username: &str) -> Result<usize, AccountError> {
     let username = username.to_lowercase();
@@ -48,7 +101,7 @@ pub fn revoke_user(data_dir: &Path, username: &str) -> Result<usize, AccountErro
     if users::by_username(&conn, &username)?.is_none() {
         return Err(AccountError::NotFound(username));
     }
-    Ok(store::writer::run_direct(&mut conn, |conn, _| {
+    let ended = store::writer::run_direct(&mut conn, |conn, _| {
         let count = tokens::revoke_user(conn, &username)?;
         if let Some(account) = crate::store::users::by_username(conn, &username)? {
             crate::audit::record(
@@ -62,7 +115,9 @@ pub fn revoke_user(data_dir: &Path, username: &str) -> Result<usize, AccountErro
             )?;
         }
         Ok::<_, crate::error::ApiError>(count)
-    })?)
+    })?;
+    tell_server(data_dir);
+    Ok(ended)
 }
 
 /// Ends the session whose id (or a unique start of it) is `id`.
@@ -85,5 +140,6 @@ pub fn revoke_session(data_dir: &Path, id: &str) -> Result<(), AccountError> {
     if revoked == 0 {
         return Err(AccountError::SessionNotFound(id.to_owned()));
     }
+    tell_server(data_dir);
     Ok(())
 }

@@ -118,6 +118,42 @@ async fn disabling_an_account_ends_its_sessions_and_sockets() {
     assert_eq!(try_login(&server, "doc", PASSWORD).await.0, 200);
 }
 
+/// A command run beside the server (`sessions revoke`, `user disable`, `reset-password`) has the
+/// ended sessions' sockets closed at once, not at the server's next session check (an hour
+/// here), so a stolen laptop's app stops hearing messages as IT ends its session.
+#[tokio::test]
+async fn sessions_ended_by_a_command_close_their_sockets_at_once() {
+    let server =
+        TestServer::start_with(|c| c.session_check_interval = Duration::from_secs(3600)).await;
+    let doc = server.account("doc", Role::Doctor).await;
+    let pat = server.account("pat", Role::Patient).await;
+    let nurse = server.account("nurse", Role::Doctor).await;
+    let (mut doc_ws, _) = Ws::connect(&server, &doc.token).await;
+    let (mut pat_ws, _) = Ws::connect(&server, &pat.token).await;
+    let (mut nurse_ws, _) = Ws::connect(&server, &nurse.token).await;
+    let dir = server.dir.path().to_path_buf();
+    let run = |command: fn(&std::path::Path)| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || command(&dir))
+    };
+    run(|dir| {
+        clinic_server::sessions::revoke_user(dir, "doc").unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(doc_ws.closed().await, Some(1008));
+    run(|dir| clinic_server::accounts::set_disabled(dir, "pat", true).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(pat_ws.closed().await, Some(1008));
+    run(|dir| {
+        clinic_server::accounts::reset_password(dir, "nurse", "a-new-password").unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(nurse_ws.closed().await, Some(1008));
+}
+
 #[tokio::test]
 async fn graceful_shutdown_closes_sockets_and_keeps_data() {
     let server = TestServer::start().await;

@@ -47,6 +47,15 @@ impl Profile {
         &self.dir
     }
 
+    /// The profile's folder `name`, made (or tightened to) 0700: for files a library writes
+    /// on the app's behalf (the tray's icon), which must not go to a shared temp folder where
+    /// another account could plant links at their predictable names.
+    pub fn private_folder(&self, name: &str) -> std::io::Result<PathBuf> {
+        let dir = self.dir.join(name);
+        private_dir(&dir)?;
+        Ok(dir)
+    }
+
     fn session_path(&self) -> PathBuf {
         self.dir.join("session.json")
     }

@@ -344,6 +344,12 @@ impl Desktop {
         }
     }
 
+    /// Where the tray writes its icon files: the profile's own private folder (without
+    /// `XDG_RUNTIME_DIR` the tray library would use a shared temp folder).
+    pub fn tray_icon_dir(&self) -> std::io::Result<PathBuf> {
+        Profile::new(&self.profile_dir).private_folder("tray")
+    }
+
     pub fn settings(&self) -> Settings {
         self.settings
             .lock()

@@ -125,7 +125,16 @@ pub fn run() {
             app.manage(clinic_alarm::Alarm::start(
                 clinic_alarm::AlarmConfig::default(),
             ));
-            tray::build(&handle)?;
+            // Not fatal either: without a tray the window stays (closing it minimizes), and
+            // an emergency still rings and notifies.
+            let built = handle
+                .state::<Desktop>()
+                .tray_icon_dir()
+                .map_err(tauri::Error::from)
+                .and_then(|dir| tray::build(&handle, &dir));
+            if let Err(e) = built {
+                tracing::warn!("no tray icon: {e}");
+            }
             screen::watch(&handle);
             // Whether the desktop holds notifications back or shows no tray: known from the
             // start (whether it can ring, once a doctor signs in: `Desktop::start`).

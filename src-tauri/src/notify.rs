@@ -60,7 +60,11 @@ fn device_of(status: &clinic_alarm::AlarmStatus, session: SessionCheck) -> Devic
 /// Reads what this device can do now (the alarm's outputs, and the session bus about
 /// notifications held back and the tray) and tells the UI if that changed.
 pub async fn check_device<R: Runtime>(app: &AppHandle<R>) -> DeviceCheck {
-    let session = crate::desktop_check::check_session().await;
+    let mut session = crate::desktop_check::check_session().await;
+    if !crate::tray::exists(app) {
+        // Ours could not be made: a hidden window would have nothing to bring it back.
+        session.tray_host = crate::ui::Known::No;
+    }
     let device = device_of(&alarm(app).status(), session);
     let desktop = app.state::<Desktop>();
     if desktop.set_device(device) {

@@ -1,6 +1,7 @@
 //! The tray icon: doctors keep the app here through a shift. Shows unread and emergency state,
 //! and offers open (on the conversation that needs the user), availability and quit.
 
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -56,8 +57,14 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
+/// Whether the tray icon was made (it is not when the tray library failed at start).
+pub fn exists<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.tray_by_id(TRAY_ID).is_some()
+}
+
 /// Builds the tray; the do-not-disturb check mark follows the server's word once signed in.
-pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
+/// Its icon files go to `icon_dir` (private to this account).
+pub fn build<R: Runtime>(app: &AppHandle<R>, icon_dir: &Path) -> tauri::Result<TrayIcon<R>> {
     let open = MenuItem::with_id(app, "open", "Open Clinic Messaging", true, None::<&str>)?;
     let dnd = CheckMenuItem::with_id(app, "dnd", "Do not disturb", true, false, None::<&str>)?;
     app.manage(DndItem(dnd.clone()));
@@ -65,6 +72,7 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
     let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(app, &[&open, &dnd, &separator, &quit])?;
     TrayIconBuilder::with_id(TRAY_ID)
+        .temp_dir_path(icon_dir)
         .icon(Image::from_bytes(ICON_NORMAL)?)
         .tooltip(TrayState::default().tooltip())
         .menu(&menu)

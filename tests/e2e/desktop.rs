@@ -269,10 +269,30 @@ async fn login_error(app: &App, text: &str) -> Result<()> {
 
 /// Pairing by code (none: the server's code is shown to compare; a wrong one: refused),
 /// signing in, the next start signing in by itself from the keyring, logout forgetting it.
+/// The tray library writes its icon into the profile's own folder (0700), never into a shared
+/// temp folder where another account could plant links at its predictable names.
+fn tray_icon_is_private(profile: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = profile.join("tray");
+    let mode = std::fs::metadata(&dir)?.permissions().mode() & 0o777;
+    if mode != 0o700 {
+        bail!("{} has mode {mode:o}", dir.display());
+    }
+    let icons = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".png"))
+        .count();
+    if icons == 0 {
+        bail!("no icon in {}", dir.display());
+    }
+    Ok(())
+}
+
 async fn login_and_session(w: &World) -> Result<()> {
     let profile = w.profile("carol");
     let (driver, app) = w.app(&profile).await?;
     app.wait("pairing-code-hint").await?;
+    tray_icon_is_private(&profile).context("the tray's icon file")?;
     app.fill("server-url", &w.url).await?;
     app.fill("username", "carol").await?;
     app.fill("password", PASSWORD).await?;

@@ -280,13 +280,11 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         .await?;
     w.close(app).await?;
     drop(driver);
-    // Someone used up his wrong tries meanwhile (written into the lock's file while the app is
-    // closed, as the real tries would after waits of 30 and 60 s): the restarted app takes no
-    // more, and logs out only once the press has reached the clinic.
-    let lock_file = bob.join("lock.json");
-    let mut stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock_file)?)?;
-    stored["failures"] = 5.into();
-    std::fs::write(&lock_file, serde_json::to_vec(&stored)?)?;
+    // Someone used up his wrong tries meanwhile (written into the lock's state in the session's
+    // encrypted cache while the app is closed, as the real tries would after waits of 30 and
+    // 60 s): the restarted app takes no more, and logs out only once the press has reached the
+    // clinic.
+    use_up_tries(&bob)?;
     let (driver, app) = w.app(&bob).await?;
     app.wait_until(
         own,
@@ -361,10 +359,7 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     // logs out at once, maybe before its page is up, and the page still says why (not that an
     // emergency went: this run of the app saw none), and that his emergency is still open at
     // the clinic.
-    let mut stored: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock_file)?)?;
-    stored["failures"] = 5.into();
-    stored["locked"] = true.into();
-    std::fs::write(&lock_file, serde_json::to_vec(&stored)?)?;
+    use_up_tries(&bob)?;
     let (driver, app) = w.app(&bob).await?;
     app.wait_until(
         "[data-testid=login-error]",
@@ -393,5 +388,25 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     .await?;
     w.close(app).await?;
     drop(driver);
+    Ok(())
+}
+
+/// Locks the session in `profile` (its app closed) with its wrong tries used up, in the
+/// lock's state inside the session's encrypted cache, with the key from the keyring as the app
+/// keeps it.
+fn use_up_tries(profile: &Path) -> Result<()> {
+    let profile = clinic_client::Profile::new(profile);
+    let session = profile.load_session()?.context("no session")?;
+    let cache = clinic_client::Cache::open_with_store(
+        &profile.cache_path(&session),
+        &clinic_client::KeyringStore::new(),
+        &session.account(),
+    )?
+    .cache;
+    let state = cache.lock_state()?.context("no lock state in the cache")?;
+    let mut state: serde_json::Value = serde_json::from_str(&state)?;
+    state["failures"] = 5.into();
+    state["locked"] = true.into();
+    cache.set_lock_state(&state.to_string())?;
     Ok(())
 }

@@ -14,6 +14,8 @@ const CURSOR_KEY: &str = "sync_cursor";
 const AVAILABILITY_KEY: &str = "availability";
 const CLINIC_KEY: &str = "clinic";
 const LOCK_POLICY_KEY: &str = "lock_policy";
+/// The app lock's state (`lock::Vault`): locked or not, PIN and password hashes, wrong tries.
+const LOCK_STATE_KEY: &str = "app_lock";
 /// The ids of the server's last contact list: the people of the clinic one may write to now
 /// (a conversation's other party may have left it since).
 const LISTED_KEY: &str = "listed_contacts";
@@ -40,6 +42,19 @@ impl Cache {
                 r.get(0)
             })
             .optional()?)
+    }
+
+    /// The app lock's state as last written (see `lock::Vault`).
+    pub fn lock_state(&self) -> Result<Option<String>> {
+        self.meta_value(LOCK_STATE_KEY)
+    }
+
+    pub fn set_lock_state(&self, state: &str) -> Result<()> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![LOCK_STATE_KEY, state],
+        )?;
+        Ok(())
     }
 
     /// This user's availability as the server last confirmed it (available until told).

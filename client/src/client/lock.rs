@@ -3,7 +3,7 @@
 //! emergencies still ring) and the UI ([`ClientEvent::Lock`]); too many wrong tries log out.
 
 use super::Client;
-use crate::error::Result;
+use crate::error::{ClientError, Result};
 use crate::events::{ClientEvent, ConnectionState};
 use crate::lock::{AppLock, Device, Unlock, sentences};
 use chrono::{DateTime, Utc};
@@ -144,7 +144,15 @@ impl Client {
     /// [`Client::sends_settled`] resolves (a logout would delete them, or keep a press from
     /// going until she signs in again).
     pub async fn unlock(&self, secret: &str) -> Result<Unlock> {
-        let outcome = self.app_lock().unlock(secret)?;
+        let checked_here = {
+            let lock = self.app_lock();
+            lock.knows_a_secret() || !lock.takes_a_try()
+        };
+        let outcome = if checked_here {
+            self.app_lock().unlock(secret)?
+        } else {
+            self.unlock_with_server(secret).await?
+        };
         match outcome {
             Unlock::Unlocked => self.lock_changed(),
             Unlock::LogOut if !self.begin_ending_after_tries() => {
@@ -161,6 +169,33 @@ impl Client {
             Unlock::Wrong { .. } | Unlock::Wait(_) | Unlock::LogOutWhenSent => self.emit_lock(),
         }
         Ok(outcome)
+    }
+
+    /// This computer lost what unlocks the session (its state in the cache is gone or
+    /// damaged): the password is checked by signing in once more, and that session is ended
+    /// at once. A wrong password counts as a wrong try; no answer is no try.
+    async fn unlock_with_server(&self, password: &str) -> Result<Unlock> {
+        let username = self.user().username.clone();
+        match self.shared.api.login(&username, password).await {
+            Ok(response) => {
+                let extra = self.shared.api.clone().with_token(response.token);
+                if let Err(e) = extra.logout().await {
+                    tracing::warn!("could not end the session that checked the password: {e}");
+                }
+                self.app_lock().unlock_checked(password)?;
+                Ok(Unlock::Unlocked)
+            }
+            Err(ClientError::Server { status: 401, .. }) => self.app_lock().wrong_checked(),
+            Err(e) => {
+                tracing::info!("could not check the password with the server: {e}");
+                Err(ClientError::Unconfirmed(
+                    "This computer no longer has what unlocks the app, so your password is \
+                     checked with the clinic's server, which cannot be reached now: connect to \
+                     the network, then try again."
+                        .into(),
+                ))
+            }
+        }
     }
 
     /// Whether the wrong tries ran out: no more are taken, and the session is to end (at once,

@@ -168,11 +168,6 @@ impl Client {
             end(&e).await;
             return Err(e);
         }
-        // A new sign-in starts a new lock: no PIN yet, no wrong tries, this password unlocks.
-        let mut lock = AppLock::load(profile.dir(), Arc::clone(&options.clock))?;
-        lock.reset()?;
-        lock.remember_password(password)?;
-        drop(lock);
         let account = session.account();
         let credentials = Arc::clone(&options.credentials);
         let client = match Self::with_session(options, session, response.token.clone()) {
@@ -192,6 +187,19 @@ impl Client {
                 return Err(e);
             }
         };
+        // A new sign-in starts a new lock: no PIN yet, no wrong tries, this password unlocks.
+        let started = {
+            let mut lock = client.app_lock();
+            lock.reset().and_then(|()| lock.remember_password(password))
+        };
+        if let Err(e) = started {
+            // Signed in with a lock that would not open: signed out again, here and there.
+            if let Err(out) = client.logout().await {
+                tracing::warn!("could not end the session whose lock failed: {out}");
+            }
+            return Err(e);
+        }
+        client.shared.attention.set_locked(false);
         if let Err(e) = refresh_directory(&client.shared).await {
             tracing::warn!("logged in, but could not fetch contacts: {e}");
         }
@@ -227,10 +235,12 @@ impl Client {
             options.tuning,
             profile.dir().to_path_buf(),
         )?;
-        let lock = AppLock::load(profile.dir(), options.clock)?;
+        let shared = Arc::new(shared);
+        let vault = Box::new(CacheVault(Arc::clone(&shared)));
+        let lock = AppLock::load(profile.dir(), options.clock, vault)?;
         shared.attention.set_locked(lock.is_locked());
         Ok(Self {
-            shared: Arc::new(shared),
+            shared,
             profile,
             credentials: options.credentials,
             task: Arc::new(Mutex::new(None)),
@@ -866,6 +876,25 @@ pub(crate) async fn refresh_directory(shared: &Shared) -> Result<Vec<Conversatio
     let others: Vec<Contact> = list.iter().map(|c| c.other_party.clone()).collect();
     shared.cache.merge_contacts(&others)?;
     Ok(list)
+}
+
+/// The app lock's state in the session's encrypted cache (see `lock`).
+struct CacheVault(Arc<Shared>);
+
+impl std::fmt::Debug for CacheVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CacheVault")
+    }
+}
+
+impl crate::lock::Vault for CacheVault {
+    fn read(&self) -> Result<Option<String>> {
+        self.0.cache.lock_state()
+    }
+
+    fn write(&self, state: &str) -> Result<()> {
+        self.0.cache.set_lock_state(state)
+    }
 }
 
 /// Refuses before anything is queued what the server would refuse in a text: a control

@@ -1,9 +1,13 @@
 //! The app lock (HIPAA automatic logoff): locks after a period without input, at once on "Lock
 //! now" or when the OS screen locks; unlocks with a PIN or the password, both checked offline
 //! against argon2id hashes; rising delays after 3 wrong tries, and the 5th logs out. The state
-//! (locked or not, PIN and password hashes, the failure count) lives in `lock.json` in the
-//! profile, so quitting the app neither unlocks it nor resets the count. Time comes from a
-//! [`Clock`] so tests drive it.
+//! (locked or not, PIN and password hashes, the failure count) lives in a [`Vault`]: the
+//! session's encrypted cache, so quitting the app neither unlocks it nor resets the count, a
+//! stolen disk shows no hash to guess at, and deleting or editing a file neither unlocks it nor
+//! gives more tries (a session whose state is gone starts locked, and only the password, checked
+//! with the server, unlocks it: `Client::unlock`). Who uses the computer and the idle time chosen
+//! are no secret and outlive sessions: `lock.json` in the profile. Time comes from a [`Clock`]
+//! so tests drive it.
 
 mod pin;
 pub mod sentences;
@@ -99,12 +103,36 @@ pub enum Unlock {
     LogOutWhenSent,
 }
 
+/// Where a session's lock state is kept (the session's encrypted cache; memory in tests).
+pub trait Vault: Send + std::fmt::Debug {
+    /// The state as last written, if any was.
+    fn read(&self) -> Result<Option<String>>;
+    fn write(&self, state: &str) -> Result<()>;
+}
+
+/// Who uses this computer, and the idle time its user chose: kept across sessions, in
+/// `lock.json` (which earlier versions also kept the [`Secret`] in: read once, then moved).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct Stored {
-    /// Who uses this computer, and the idle time its user chose (kept across sessions).
+struct Prefs {
     device: Device,
     chosen_idle_secs: Option<u64>,
+}
+
+/// What an earlier version's `lock.json` held beside the [`Prefs`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct EarlierFile {
+    #[serde(flatten)]
+    prefs: Prefs,
+    #[serde(flatten)]
+    secret: Secret,
+}
+
+/// The session's lock state, kept in its [`Vault`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Secret {
     locked: bool,
     pin_hash: Option<String>,
     password_hash: Option<String>,
@@ -112,13 +140,26 @@ struct Stored {
     last_failure: Option<DateTime<Utc>>,
 }
 
+impl Secret {
+    /// A session whose state is gone (deleted, damaged, a cache started afresh): locked, and
+    /// nothing this computer knows unlocks it.
+    fn lost() -> Self {
+        Self {
+            locked: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// The lock of one profile. Not shared by itself: wrap it in a mutex.
 #[derive(Debug)]
 pub struct AppLock {
     path: PathBuf,
+    vault: Box<dyn Vault>,
     clock: Arc<dyn Clock>,
     last_input: DateTime<Utc>,
-    stored: Stored,
+    prefs: Prefs,
+    stored: Secret,
     /// The clinic's longest idle times, as its server last said.
     policy: LockPolicy,
     /// The session is ending (a logout began, or the wrong tries ran out and nothing waits):
@@ -128,35 +169,91 @@ pub struct AppLock {
 }
 
 impl AppLock {
-    /// The lock of the profile in `dir` (unlocked with no PIN if it never had one). A damaged
-    /// file counts as locked: refusing to open is safer than opening unasked.
-    pub fn load(dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+    /// The lock of the session whose state `vault` keeps, with the preferences of the profile
+    /// in `dir`. A state that is missing or damaged counts as locked with nothing to unlock it
+    /// here: refusing to open is safer than opening unasked (a new sign-in starts it afresh:
+    /// [`AppLock::reset`]). A state an earlier version kept in `lock.json` is moved into the
+    /// vault, and the file keeps only the preferences.
+    pub fn load(dir: &Path, clock: Arc<dyn Clock>, vault: Box<dyn Vault>) -> Result<Self> {
         let path = dir.join("lock.json");
-        let stored = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!("lock.json unreadable ({e}); starting locked");
-                Stored {
-                    locked: true,
-                    ..Stored::default()
-                }
+        let earlier = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<EarlierFile>(&bytes).unwrap_or_else(|e| {
+                tracing::warn!("lock.json unreadable ({e}); its preferences start afresh");
+                EarlierFile::default()
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stored::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => EarlierFile::default(),
             Err(e) => return Err(e.into()),
         };
-        let last_input = clock.now();
-        Ok(Self {
+        let moved = earlier.secret != Secret::default();
+        let stored = match vault.read()? {
+            Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::warn!("the lock's state is unreadable ({e}); starting locked");
+                Secret::lost()
+            }),
+            None if moved => earlier.secret,
+            None => Secret::lost(),
+        };
+        let lock = Self {
             path,
+            vault,
+            last_input: clock.now(),
             clock,
-            last_input,
+            prefs: earlier.prefs,
             stored,
             policy: DEFAULT_POLICY,
             ending: false,
-        })
+        };
+        if moved {
+            // Into the vault first: a crash in between leaves it in both, never in neither.
+            lock.save()?;
+            lock.save_prefs()?;
+        }
+        Ok(lock)
     }
 
     fn save(&self) -> Result<()> {
-        crate::profile::write_private(&self.path, &serde_json::to_vec_pretty(&self.stored)?)?;
+        self.vault.write(&serde_json::to_string(&self.stored)?)
+    }
+
+    fn save_prefs(&self) -> Result<()> {
+        crate::profile::write_private(&self.path, &serde_json::to_vec_pretty(&self.prefs)?)?;
         Ok(())
+    }
+
+    /// Whether something this computer keeps can unlock the session: false when its state
+    /// was lost, and only the password, checked with the server, unlocks it.
+    pub fn knows_a_secret(&self) -> bool {
+        self.stored.pin_hash.is_some() || self.stored.password_hash.is_some()
+    }
+
+    /// The password was checked with the server (this computer knew none, see
+    /// [`AppLock::knows_a_secret`]): unlocks, and remembers it for the next time.
+    pub fn unlock_checked(&mut self, password: &str) -> Result<()> {
+        self.stored.password_hash = Some(pin::hash(password)?);
+        self.stored.locked = false;
+        self.stored.failures = 0;
+        self.stored.last_failure = None;
+        self.save()?;
+        self.touch();
+        Ok(())
+    }
+
+    /// A password the server said is wrong (this computer knew none): counted as a wrong try.
+    pub fn wrong_checked(&mut self) -> Result<Unlock> {
+        self.count_wrong()
+    }
+
+    fn count_wrong(&mut self) -> Result<Unlock> {
+        self.stored.failures += 1;
+        self.stored.last_failure = Some(self.clock.now());
+        self.save()?;
+        if self.stored.failures >= LOGOUT_AFTER {
+            return Ok(Unlock::LogOut);
+        }
+        Ok(Unlock::Wrong {
+            left: LOGOUT_AFTER - self.stored.failures,
+            wait: self.wait(),
+        })
     }
 
     pub fn is_locked(&self) -> bool {
@@ -168,18 +265,18 @@ impl AppLock {
     }
 
     pub fn device(&self) -> Device {
-        self.stored.device
+        self.prefs.device
     }
 
     /// The idle time the user chose (`None`: the policy's longest).
     pub fn chosen_idle(&self) -> Option<Duration> {
-        self.stored.chosen_idle_secs.map(Duration::from_secs)
+        self.prefs.chosen_idle_secs.map(Duration::from_secs)
     }
 
     /// The idle time after which the app locks now.
     pub fn idle_limit(&self) -> Duration {
         idle_limit(
-            self.stored.device.longest_idle(&self.policy),
+            self.prefs.device.longest_idle(&self.policy),
             self.chosen_idle(),
         )
     }
@@ -202,10 +299,10 @@ impl AppLock {
                 "the app can lock after 30 seconds without input at the soonest".into(),
             ));
         }
-        self.stored.device = device;
-        self.stored.chosen_idle_secs =
+        self.prefs.device = device;
+        self.prefs.chosen_idle_secs =
             chosen.map(|c| c.min(device.longest_idle(&self.policy)).as_secs());
-        self.save()
+        self.save_prefs()
     }
 
     /// Wrong tries since the last unlock.
@@ -285,16 +382,13 @@ impl AppLock {
             self.touch();
             return Ok(Unlock::Unlocked);
         }
-        self.stored.failures += 1;
-        self.stored.last_failure = Some(self.clock.now());
-        self.save()?;
-        if self.stored.failures >= LOGOUT_AFTER {
-            return Ok(Unlock::LogOut);
-        }
-        Ok(Unlock::Wrong {
-            left: LOGOUT_AFTER - self.stored.failures,
-            wait: self.wait(),
-        })
+        self.count_wrong()
+    }
+
+    /// Whether a try now would be checked: locked, tries left and no wait due (`unlock`
+    /// answers otherwise without checking anything).
+    pub fn takes_a_try(&self) -> bool {
+        self.stored.locked && self.stored.failures < LOGOUT_AFTER && self.wait().is_none()
     }
 
     /// Whether the wrong tries ran out [`MESSAGES_WAIT`] ago or longer (the 5th one's time is
@@ -335,11 +429,7 @@ impl AppLock {
     /// The session ended (logout, revoked, too many tries): the next user starts unlocked with
     /// no PIN and no remembered password. Who uses the computer and the idle time stay.
     pub fn reset(&mut self) -> Result<()> {
-        self.stored = Stored {
-            device: self.stored.device,
-            chosen_idle_secs: self.stored.chosen_idle_secs,
-            ..Stored::default()
-        };
+        self.stored = Secret::default();
         self.save()
     }
 

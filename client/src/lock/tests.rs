@@ -26,8 +26,39 @@ impl Clock for FakeClock {
 
 const MIN: Duration = Duration::from_secs(60);
 
+/// The session's vault as a plain file beside `lock.json`: a stand-in for the encrypted cache
+/// (which the client's tests use), kept across "restarts" as the cache is.
+#[derive(Debug)]
+struct FileVault(PathBuf);
+
+impl Vault for FileVault {
+    fn read(&self) -> Result<Option<String>> {
+        match std::fs::read_to_string(&self.0) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn write(&self, state: &str) -> Result<()> {
+        std::fs::write(&self.0, state)?;
+        Ok(())
+    }
+}
+
+fn vault_in(dir: &Path) -> Box<dyn Vault> {
+    Box::new(FileVault(dir.join("vault.json")))
+}
+
+/// The lock of the session in `dir`, signed in afresh the first time (as `Client::login` starts
+/// it: no PIN, no password remembered, unlocked).
 fn lock_in(dir: &Path, clock: &Arc<FakeClock>) -> AppLock {
-    AppLock::load(dir, Arc::clone(clock) as Arc<dyn Clock>).unwrap()
+    let first = !dir.join("vault.json").exists();
+    let mut lock = AppLock::load(dir, Arc::clone(clock) as Arc<dyn Clock>, vault_in(dir)).unwrap();
+    if first {
+        lock.reset().unwrap();
+    }
+    lock
 }
 
 #[test]
@@ -95,8 +126,13 @@ fn lock_now_survives_a_restart_and_the_password_unlocks_too() {
     let mut lock = lock_in(dir.path(), &clock);
     assert!(lock.is_locked(), "quitting the app does not unlock it");
     assert_eq!(lock.unlock("correct horse").unwrap(), Unlock::Unlocked);
-    let stored = std::fs::read_to_string(dir.path().join("lock.json")).unwrap();
+    let stored = std::fs::read_to_string(dir.path().join("vault.json")).unwrap();
+    assert!(stored.contains("$argon2id$"), "{stored}");
     assert!(!stored.contains("8203") && !stored.contains("correct horse"));
+    assert!(
+        !dir.path().join("lock.json").exists(),
+        "nothing of the session outside its vault"
+    );
 }
 
 #[test]
@@ -172,12 +208,69 @@ fn a_right_try_clears_the_count() {
     assert_eq!(lock.failures(), 0);
 }
 
+/// A session whose state is gone or damaged starts locked, and nothing this computer keeps
+/// unlocks it (`Client::unlock` asks the server then); a damaged `lock.json` loses only the
+/// preferences.
 #[test]
-fn a_damaged_lock_file_starts_locked() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("lock.json"), b"{broken").unwrap();
+fn a_lost_or_damaged_state_starts_locked_with_nothing_here_to_unlock_it() {
     let clock = FakeClock::new();
-    assert!(lock_in(dir.path(), &clock).is_locked());
+    for damage in [None, Some("{broken")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lock = lock_in(dir.path(), &clock);
+        lock.remember_password("correct horse").unwrap();
+        lock.set_policy(Device::Personal, None).unwrap();
+        drop(lock);
+        match damage {
+            None => std::fs::remove_file(dir.path().join("vault.json")).unwrap(),
+            Some(text) => std::fs::write(dir.path().join("vault.json"), text).unwrap(),
+        }
+        let clock_dyn = Arc::clone(&clock) as Arc<dyn Clock>;
+        let mut lock = AppLock::load(dir.path(), clock_dyn, vault_in(dir.path())).unwrap();
+        assert!(lock.is_locked(), "{damage:?}");
+        assert!(!lock.knows_a_secret(), "{damage:?}");
+        assert!(lock.takes_a_try());
+        assert!(matches!(
+            lock.unlock("correct horse").unwrap(),
+            Unlock::Wrong { .. }
+        ));
+        assert_eq!(lock.device(), Device::Personal, "the preferences stay");
+        lock.unlock_checked("correct horse").unwrap();
+        assert!(!lock.is_locked());
+        lock.lock_now().unwrap();
+        assert_eq!(lock.unlock("correct horse").unwrap(), Unlock::Unlocked);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    drop(lock_in(dir.path(), &clock));
+    std::fs::write(dir.path().join("lock.json"), b"{broken").unwrap();
+    let lock = lock_in(dir.path(), &clock);
+    assert!(!lock.is_locked(), "the state is the vault's");
+    assert_eq!(lock.device(), Device::Shared);
+}
+
+/// An earlier version kept the state in `lock.json`: it is moved into the vault, and the file
+/// keeps only who uses the computer and the idle time.
+#[test]
+fn an_earlier_lock_file_is_moved_into_the_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new();
+    let hash = pin::hash("correct horse").unwrap();
+    let earlier = serde_json::json!({
+        "device": "personal", "chosenIdleSecs": 120, "locked": true,
+        "passwordHash": hash, "failures": 2,
+    });
+    std::fs::write(dir.path().join("lock.json"), earlier.to_string()).unwrap();
+    let clock_dyn = Arc::clone(&clock) as Arc<dyn Clock>;
+    let mut lock = AppLock::load(dir.path(), clock_dyn, vault_in(dir.path())).unwrap();
+    assert!(lock.is_locked());
+    assert_eq!(lock.failures(), 2);
+    assert_eq!(lock.device(), Device::Personal);
+    let file = std::fs::read_to_string(dir.path().join("lock.json")).unwrap();
+    assert!(
+        !file.contains("argon2") && !file.contains("failures"),
+        "{file}"
+    );
+    assert!(file.contains("personal"), "{file}");
+    assert_eq!(lock.unlock("correct horse").unwrap(), Unlock::Unlocked);
 }
 
 #[test]

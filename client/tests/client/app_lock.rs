@@ -806,3 +806,76 @@ async fn drafts_survive_a_lock_and_a_restart_and_go_at_logout() {
     let alice = signed_in(&server.url(), profile.path(), "alice", &clock).await;
     assert!(alice.drafts().unwrap().is_empty());
 }
+
+/// The lock's state is in the session's encrypted cache: deleting `lock.json` does not unlock
+/// the app, the file shows no password hash to guess at, and a state that is gone or damaged
+/// (a cache started afresh, someone's edit) leaves the app locked until the password, checked
+/// with the server, opens it (a wrong one counts as a wrong try).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_holds_without_its_file_and_a_lost_state_takes_the_password_from_the_server() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let dir = tempfile::tempdir().unwrap();
+    let alice = signed_in(&url, dir.path(), "alice", &clock).await;
+    alice.set_pin("8203").unwrap();
+    alice
+        .set_lock_policy(Device::Personal, Some(Duration::from_secs(120)))
+        .unwrap();
+    alice.lock_now().unwrap();
+    alice.disconnect().await;
+    drop(alice);
+    let file = std::fs::read_to_string(dir.path().join("lock.json")).unwrap();
+    assert!(
+        !file.contains("argon2") && !file.contains("locked"),
+        "{file}"
+    );
+
+    std::fs::remove_file(dir.path().join("lock.json")).unwrap();
+    let open = || {
+        let mut options = options(dir.path());
+        options.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+        Client::open(options).unwrap()
+    };
+    let alice = open();
+    assert!(alice.is_locked(), "deleting the file does not unlock");
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    assert!(matches!(
+        alice.history(&conversation, 10, None),
+        Err(ClientError::Locked)
+    ));
+    assert_eq!(alice.unlock("8203").await.unwrap(), Unlock::Unlocked);
+    alice.lock_now().unwrap();
+    drop(alice);
+
+    // Someone damages the state in the cache (as a cache started afresh would lose it).
+    let profile = Profile::new(dir.path());
+    let session = profile.load_session().unwrap().unwrap();
+    let store = clinic_client::FileStore::new(dir.path().join("credentials"));
+    let cache = clinic_client::Cache::open_with_store(
+        &profile.cache_path(&session),
+        &store,
+        &session.account(),
+    )
+    .unwrap()
+    .cache;
+    cache.set_lock_state("{").unwrap();
+    drop(cache);
+    let alice = open();
+    assert!(alice.is_locked());
+    assert!(
+        matches!(alice.unlock("8203").await.unwrap(), Unlock::Wrong { .. }),
+        "the PIN is no longer known here"
+    );
+    assert!(matches!(
+        alice.unlock("not her password").await.unwrap(),
+        Unlock::Wrong { .. }
+    ));
+    assert_eq!(alice.unlock(PASSWORD).await.unwrap(), Unlock::Unlocked);
+    assert!(alice.history(&conversation, 10, None).is_ok());
+    // The password checked is remembered: the next unlock needs no server.
+    alice.lock_now().unwrap();
+    drop(server);
+    assert_eq!(alice.unlock(PASSWORD).await.unwrap(), Unlock::Unlocked);
+}

@@ -127,6 +127,7 @@ async fn a_wrong_key_deletes_the_cache_tells_the_user_and_history_comes_back() {
 
     let alice = Client::open(options(profile.path())).unwrap();
     assert_eq!(alice.cache_reset(), Some(CacheReset::WrongKey));
+    unlock_after_reset(&alice).await;
     assert!(
         CacheReset::WrongKey.sentence().contains("were lost"),
         "the loss of unsent messages is stated"
@@ -170,6 +171,7 @@ async fn a_missing_key_deletes_the_cache_and_says_so() {
 
     let alice = Client::open(options(profile.path())).unwrap();
     assert_eq!(alice.cache_reset(), Some(CacheReset::KeyMissing));
+    unlock_after_reset(&alice).await;
     assert!(local_contents(&alice.history(&conversation, 100, None).unwrap(), &tag).is_empty());
     assert!(
         store(profile.path())
@@ -274,5 +276,15 @@ async fn a_plaintext_cache_is_encrypted_with_its_history_and_the_plaintext_wiped
     assert!(
         leftovers.is_empty(),
         "no plaintext copy left: {leftovers:?}"
+    );
+}
+
+/// The lock's state went with the old cache: the app is locked, and her password, checked with
+/// the server, opens it.
+async fn unlock_after_reset(alice: &Client) {
+    assert!(alice.is_locked(), "a lost lock state is a locked app");
+    assert_eq!(
+        alice.unlock(PASSWORD).await.unwrap(),
+        clinic_client::lock::Unlock::Unlocked
     );
 }

@@ -10,6 +10,7 @@ mod drafts;
 mod live;
 mod lock;
 mod search;
+mod unended;
 
 pub use crate::cache::Drafts;
 pub use lock::{LockStatus, UnsentEmergency};
@@ -200,6 +201,7 @@ impl Client {
             return Err(e);
         }
         client.shared.attention.set_locked(false);
+        unended::end(&profile, &api).await;
         if let Err(e) = refresh_directory(&client.shared).await {
             tracing::warn!("logged in, but could not fetch contacts: {e}");
         }
@@ -293,6 +295,18 @@ impl Client {
                 failed.get_or_insert(e);
             }
         };
+        if !revoked
+            && let Err(e) = unended::keep(
+                &self.profile,
+                self.credentials.as_ref(),
+                self.shared.api.base().as_str(),
+                &account,
+                &self.shared.token,
+            )
+        {
+            // The session still expires by itself; the logout goes on.
+            tracing::warn!("could not keep the session aside to end it later: {e}");
+        }
         keep(self.credentials.delete(&account));
         let session = self.profile.load_session().unwrap_or_else(|e| {
             keep(Err(e));

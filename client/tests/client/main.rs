@@ -28,6 +28,7 @@ mod hostile_answers;
 mod hostile_server;
 mod keyring;
 mod login_errors;
+mod logout_offline;
 mod offline_outbox;
 mod pinning;
 mod private_files;

@@ -625,7 +625,8 @@ export class ChatStore {
     try {
       const { revoked } = await this.backend.logout();
       if (!revoked)
-        loginError = 'Signed out on this computer. The server could not be reached to end the session.';
+        loginError =
+          'Signed out on this computer. The server could not be reached to end the session: the next sign-in to it here ends it.';
     } catch (err) {
       loginError = `Signed out on this computer (${describe(err)}).`;
     }

@@ -368,7 +368,10 @@ async fn run(cli: Cli) -> Result<u8> {
             if open(&cli)?.logout().await? {
                 println!("logged out");
             } else {
-                println!("logged out here; the server could not be reached to end the session");
+                println!(
+                    "logged out here; the server could not be reached to end the session, so \
+                     the next sign-in to it on this computer ends it"
+                );
             }
         }
         Command::ForgetServer => {

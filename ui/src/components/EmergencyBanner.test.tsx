@@ -51,6 +51,26 @@ describe('the emergency banner and the keyboard', () => {
   });
 });
 
+describe('the emergency banner from anywhere', () => {
+  it('is reached with Ctrl+E: the Acknowledge waiting, else Open chat, folded its Show', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, emergencies: [emergency()] }));
+    const banner = await screen.findByTestId('emergency-banner');
+    expect(banner).toHaveAttribute('aria-keyshortcuts', 'Control+E');
+    (document.activeElement as HTMLElement | null)?.blur();
+    await s.user.keyboard('{Control>}e{/Control}');
+    expect(within(banner).getByTestId('emergency-acknowledge')).toHaveFocus();
+    await s.user.keyboard('{Enter}');
+    await waitFor(() => expect(within(banner).queryByTestId('emergency-acknowledge')).toBeNull());
+    (document.activeElement as HTMLElement | null)?.blur();
+    await s.user.keyboard('{Control>}e{/Control}');
+    expect(within(banner).getByTestId('emergency-open-chat')).toHaveFocus();
+    await s.user.click(within(banner).getByTestId('banner-fold'));
+    (document.activeElement as HTMLElement | null)?.blur();
+    await s.user.keyboard('{Control>}e{/Control}');
+    expect(within(banner).getByTestId('banner-fold')).toHaveFocus();
+  });
+});
+
 describe('the emergency banner, folded', () => {
   it('folds to its title once every emergency is taken, and a new one unfolds it', async () => {
     const taken = emergency({

@@ -333,6 +333,26 @@ export function EmergencyBanner() {
     if (!focusIsNowhere()) return;
     banner.current?.querySelector<HTMLElement>('[data-testid="emergency-acknowledge"]')?.focus();
   }, [allTaken]);
+  // Ctrl+E reaches the banner from anywhere in the window (a keyboard-only doctor would
+  // otherwise Tab through the page to it): the first Acknowledge still waiting, else the first
+  // emergency's "Open chat", or when folded its Show button.
+  useEffect(() => {
+    const onKey = (ev: KeyboardEvent) => {
+      if (!ev.ctrlKey || ev.altKey || ev.shiftKey || ev.metaKey || ev.key.toLowerCase() !== 'e') return;
+      if (composing(ev)) return;
+      const root = banner.current;
+      const target =
+        root?.querySelector<HTMLElement>('[data-testid="emergency-acknowledge"]') ??
+        root?.querySelector<HTMLElement>(
+          folded ? '[data-testid="banner-fold"]' : '[data-testid="emergency-open-chat"]',
+        );
+      if (!target) return;
+      ev.preventDefault();
+      target.focus();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [folded]);
   if (open.length === 0) return null;
   return (
     <section
@@ -341,7 +361,8 @@ export function EmergencyBanner() {
       data-testid="emergency-banner"
       data-alerting={alerting}
       role="alert"
-      aria-label="Open emergencies"
+      aria-label="Open emergencies (Ctrl+E)"
+      aria-keyshortcuts="Control+E"
     >
       <div className="banner-head">
         <span className="banner-title">

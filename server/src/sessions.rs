@@ -52,14 +52,17 @@ pub fn ended_marker_path(data_dir: &Path) -> PathBuf {
 /// file each time, so a marker another account left is replaced too). Best effort: without it
 /// the server finds them at its next session check.
 pub(crate) fn tell_server(data_dir: &Path) {
-    let marker = ended_marker_path(data_dir);
-    let temp = data_dir.join(format!("clinic.sessions-ended.{}", std::process::id()));
-    let told = crate::datadir::private_file(&temp, true).and_then(|file| {
-        drop(file);
-        std::fs::rename(&temp, &marker)
-    });
+    // A new file of a random name (created, never opened if it exists: a link or a FIFO the
+    // folder's owner planted there cannot redirect or hang a command run as root), renamed
+    // over the marker (a link there is replaced, not followed).
+    let told = tempfile::Builder::new()
+        .prefix(".clinic.sessions-ended.")
+        .tempfile_in(data_dir)
+        .and_then(|file| {
+            file.persist(ended_marker_path(data_dir))
+                .map_err(|e| e.error)
+        });
     if let Err(err) = told {
-        let _ = std::fs::remove_file(&temp);
         tracing::debug!(error = %err, "could not tell a running server that sessions ended");
     }
 }
@@ -85,7 +88,7 @@ impl EndedMarker {
     }
 
     fn look(path: &Path) -> Option<(u64, std::time::SystemTime)> {
-        let meta = std::fs::metadata(path).ok()?;
+        let meta = std::fs::symlink_metadata(path).ok()?;
         #[cfg(unix)]
         let inode = std::os::unix::fs::MetadataExt::ino(&meta);
         #[cfg(not(unix))]

@@ -82,7 +82,7 @@ pub(crate) async fn edit(
 }
 
 /// A change refused to a participant (403: the other one's message) is written with its
-/// conversation, so that the patient's access report and `audit query --patient` show it; a
+/// conversation, so that `audit query --patient` and `audit review` find it under her; a
 /// message outside the caller's conversations is a 404, written without one.
 async fn naming_conversation<T>(
     state: &AppState,

@@ -267,8 +267,6 @@ async fn login_error(app: &App, text: &str) -> Result<()> {
     .map(drop)
 }
 
-/// Pairing by code (none: the server's code is shown to compare; a wrong one: refused),
-/// signing in, the next start signing in by itself from the keyring, logout forgetting it.
 /// The tray library writes its icon into the profile's own folder (0700), never into a shared
 /// temp folder where another account could plant links at its predictable names.
 fn tray_icon_is_private(profile: &Path) -> Result<()> {
@@ -288,6 +286,8 @@ fn tray_icon_is_private(profile: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Pairing by code (none: the server's code is shown to compare; a wrong one: refused),
+/// signing in, the next start signing in by itself from the keyring, logout forgetting it.
 async fn login_and_session(w: &World) -> Result<()> {
     let profile = w.profile("carol");
     let (driver, app) = w.app(&profile).await?;

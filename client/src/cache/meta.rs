@@ -49,6 +49,12 @@ impl Cache {
         self.meta_value(LOCK_STATE_KEY)
     }
 
+    pub(crate) fn forget_lock_state(&self) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM meta WHERE key = ?1", params![LOCK_STATE_KEY])?;
+        Ok(())
+    }
+
     pub fn set_lock_state(&self, state: &str) -> Result<()> {
         self.lock().execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",

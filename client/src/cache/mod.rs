@@ -236,6 +236,9 @@ pub struct Opened {
     pub reset: Option<CacheReset>,
     /// Set when a plaintext cache of an older version was encrypted (and the plaintext wiped).
     pub migrated: bool,
+    /// The cache was made now: there was none, or it was reset. What an earlier version kept
+    /// beside it (the lock's state in `lock.json`) is then no one's to trust.
+    pub fresh: bool,
 }
 
 /// The credential store account of a cache's key, beside the token of `account`.
@@ -325,8 +328,14 @@ impl Cache {
         if let Some(why) = reset {
             tracing::warn!("local cache reset: {why:?}");
         }
+        if plaintext {
+            // No version that kept its cache in plaintext kept the lock's state in it: a state
+            // found there was put there by someone else.
+            cache.forget_lock_state()?;
+        }
         Ok(Opened {
             cache,
+            fresh: !exists || reset.is_some(),
             reset,
             migrated: plaintext,
         })

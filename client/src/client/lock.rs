@@ -137,13 +137,15 @@ impl Client {
         self.shared.attention.notices_again().into_events()
     }
 
-    /// Tries a PIN or the password (checked here, offline). The 5th wrong try ends the session
+    /// Tries a PIN or the password (checked here, offline; with the server when this computer
+    /// lost what unlocks it, see `lock`), one try at a time. The 5th wrong try ends the session
     /// as [`Client::logout`] does, wiping the cache on a shared computer; while an emergency of
     /// this user waits to be sent, or on a shared computer any message, it takes no more tries
     /// and answers [`Unlock::LogOutWhenSent`] instead, for the caller to log out once
     /// [`Client::sends_settled`] resolves (a logout would delete them, or keep a press from
     /// going until she signs in again).
     pub async fn unlock(&self, secret: &str) -> Result<Unlock> {
+        let _turn = self.unlocking.lock().await;
         let checked_here = {
             let lock = self.app_lock();
             lock.knows_a_secret() || !lock.takes_a_try()
@@ -176,22 +178,42 @@ impl Client {
     /// at once. A wrong password counts as a wrong try; no answer is no try.
     async fn unlock_with_server(&self, password: &str) -> Result<Unlock> {
         let username = self.user().username.clone();
-        match self.shared.api.login(&username, password).await {
-            Ok(response) => {
-                let extra = self.shared.api.clone().with_token(response.token);
+        let answer = self.shared.api.login(&username, password).await;
+        let checked = {
+            let mut lock = self.app_lock();
+            if !lock.takes_a_try() {
+                // The session ended or was locked for good meanwhile (a logout, its last try).
+                return lock.unlock(password);
+            }
+            match answer {
+                Ok(response) => {
+                    lock.unlock_checked(password)?;
+                    Ok(response.token)
+                }
+                Err(ClientError::Server { status: 401, .. }) => return lock.wrong_checked(),
+                Err(e) => Err(e),
+            }
+        };
+        match checked {
+            Ok(token) => {
+                let extra = self.shared.api.clone().with_token(token);
                 if let Err(e) = extra.logout().await {
                     tracing::warn!("could not end the session that checked the password: {e}");
                 }
-                self.app_lock().unlock_checked(password)?;
                 Ok(Unlock::Unlocked)
             }
-            Err(ClientError::Server { status: 401, .. }) => self.app_lock().wrong_checked(),
+            Err(e @ (ClientError::NotYourServer | ClientError::CertificateExpired)) => Err(e),
+            Err(ClientError::Server { status: 429, .. }) => Err(ClientError::Unconfirmed(
+                "The clinic's server takes no more sign-ins from here for a while, so your \
+                 password cannot be checked now: try again in a few minutes."
+                    .into(),
+            )),
             Err(e) => {
                 tracing::info!("could not check the password with the server: {e}");
                 Err(ClientError::Unconfirmed(
                     "This computer no longer has what unlocks the app, so your password is \
-                     checked with the clinic's server, which cannot be reached now: connect to \
-                     the network, then try again."
+                     checked with the clinic's server, which did not answer: check the \
+                     connection, then try again."
                         .into(),
                 ))
             }

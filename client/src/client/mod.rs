@@ -84,6 +84,9 @@ pub struct Client {
     /// Set when this session's cache could not be opened and started afresh.
     cache_reset: Option<CacheReset>,
     lock: Arc<Mutex<AppLock>>,
+    /// One unlock try at a time: a try checked with the server spans an await, and tries side
+    /// by side would each be counted as the only one (past the waits and the last try).
+    unlocking: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The open emergencies [`Client::fetch_open_emergencies`] found.
@@ -239,7 +242,8 @@ impl Client {
         )?;
         let shared = Arc::new(shared);
         let vault = Box::new(CacheVault(Arc::clone(&shared)));
-        let lock = AppLock::load(profile.dir(), options.clock, vault)?;
+        let trusted = !opened.fresh && !opened.migrated;
+        let lock = AppLock::load(profile.dir(), options.clock, vault, trusted)?;
         shared.attention.set_locked(lock.is_locked());
         Ok(Self {
             shared,
@@ -248,6 +252,7 @@ impl Client {
             task: Arc::new(Mutex::new(None)),
             cache_reset: opened.reset,
             lock: Arc::new(Mutex::new(lock)),
+            unlocking: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -295,7 +300,10 @@ impl Client {
                 failed.get_or_insert(e);
             }
         };
+        // Not on a shared computer: the next person at it could read a token kept there.
+        let personal = self.app_lock().device() == crate::lock::Device::Personal;
         if !revoked
+            && personal
             && let Err(e) = unended::keep(
                 &self.profile,
                 self.credentials.as_ref(),

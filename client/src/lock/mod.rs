@@ -3,8 +3,8 @@
 //! against argon2id hashes; rising delays after 3 wrong tries, and the 5th logs out. The state
 //! (locked or not, PIN and password hashes, the failure count) lives in a [`Vault`]: the
 //! session's encrypted cache, so quitting the app neither unlocks it nor resets the count, a
-//! stolen disk shows no hash to guess at, and deleting or editing a file neither unlocks it nor
-//! gives more tries (a session whose state is gone starts locked, and only the password, checked
+//! stolen disk shows no hash to guess at (with the cache's key in a keyring), and deleting or
+//! editing a file neither unlocks it nor gives more tries (a session whose state is gone starts locked, and only the password, checked
 //! with the server, unlocks it: `Client::unlock`). Who uses the computer and the idle time chosen
 //! are no secret and outlive sessions: `lock.json` in the profile. Time comes from a [`Clock`]
 //! so tests drive it.
@@ -173,8 +173,15 @@ impl AppLock {
     /// in `dir`. A state that is missing or damaged counts as locked with nothing to unlock it
     /// here: refusing to open is safer than opening unasked (a new sign-in starts it afresh:
     /// [`AppLock::reset`]). A state an earlier version kept in `lock.json` is moved into the
-    /// vault, and the file keeps only the preferences.
-    pub fn load(dir: &Path, clock: Arc<dyn Clock>, vault: Box<dyn Vault>) -> Result<Self> {
+    /// vault when `earlier_is_trusted` (the vault held the session's cache before this start:
+    /// beside a cache made now, or one someone emptied, the file is anyone's), and the file
+    /// keeps only the preferences.
+    pub fn load(
+        dir: &Path,
+        clock: Arc<dyn Clock>,
+        vault: Box<dyn Vault>,
+        earlier_is_trusted: bool,
+    ) -> Result<Self> {
         let path = dir.join("lock.json");
         let earlier = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<EarlierFile>(&bytes).unwrap_or_else(|e| {
@@ -185,12 +192,13 @@ impl AppLock {
             Err(e) => return Err(e.into()),
         };
         let moved = earlier.secret != Secret::default();
+        let taken = moved && earlier_is_trusted;
         let stored = match vault.read()? {
             Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
                 tracing::warn!("the lock's state is unreadable ({e}); starting locked");
                 Secret::lost()
             }),
-            None if moved => earlier.secret,
+            None if taken => earlier.secret,
             None => Secret::lost(),
         };
         let lock = Self {
@@ -205,7 +213,9 @@ impl AppLock {
         };
         if moved {
             // Into the vault first: a crash in between leaves it in both, never in neither.
-            lock.save()?;
+            if taken {
+                lock.save()?;
+            }
             lock.save_prefs()?;
         }
         Ok(lock)

@@ -54,7 +54,8 @@ fn vault_in(dir: &Path) -> Box<dyn Vault> {
 /// it: no PIN, no password remembered, unlocked).
 fn lock_in(dir: &Path, clock: &Arc<FakeClock>) -> AppLock {
     let first = !dir.join("vault.json").exists();
-    let mut lock = AppLock::load(dir, Arc::clone(clock) as Arc<dyn Clock>, vault_in(dir)).unwrap();
+    let clock = Arc::clone(clock) as Arc<dyn Clock>;
+    let mut lock = AppLock::load(dir, clock, vault_in(dir), true).unwrap();
     if first {
         lock.reset().unwrap();
     }
@@ -225,7 +226,7 @@ fn a_lost_or_damaged_state_starts_locked_with_nothing_here_to_unlock_it() {
             Some(text) => std::fs::write(dir.path().join("vault.json"), text).unwrap(),
         }
         let clock_dyn = Arc::clone(&clock) as Arc<dyn Clock>;
-        let mut lock = AppLock::load(dir.path(), clock_dyn, vault_in(dir.path())).unwrap();
+        let mut lock = AppLock::load(dir.path(), clock_dyn, vault_in(dir.path()), true).unwrap();
         assert!(lock.is_locked(), "{damage:?}");
         assert!(!lock.knows_a_secret(), "{damage:?}");
         assert!(lock.takes_a_try());
@@ -247,8 +248,9 @@ fn a_lost_or_damaged_state_starts_locked_with_nothing_here_to_unlock_it() {
     assert_eq!(lock.device(), Device::Shared);
 }
 
-/// An earlier version kept the state in `lock.json`: it is moved into the vault, and the file
-/// keeps only who uses the computer and the idle time.
+/// An earlier version kept the state in `lock.json`: it is moved into the vault of a cache that
+/// was there before (never beside one made now), and the file keeps only who uses the computer
+/// and the idle time.
 #[test]
 fn an_earlier_lock_file_is_moved_into_the_vault() {
     let dir = tempfile::tempdir().unwrap();
@@ -259,8 +261,22 @@ fn an_earlier_lock_file_is_moved_into_the_vault() {
         "passwordHash": hash, "failures": 2,
     });
     std::fs::write(dir.path().join("lock.json"), earlier.to_string()).unwrap();
+    // Beside a cache made now (or emptied), the file is anyone's: planted, it would unlock.
+    let planted = tempfile::tempdir().unwrap();
+    let unlocked = serde_json::json!({"device": "personal", "locked": false, "failures": 1});
+    std::fs::write(planted.path().join("lock.json"), unlocked.to_string()).unwrap();
     let clock_dyn = Arc::clone(&clock) as Arc<dyn Clock>;
-    let mut lock = AppLock::load(dir.path(), clock_dyn, vault_in(dir.path())).unwrap();
+    let lock = AppLock::load(planted.path(), clock_dyn, vault_in(planted.path()), false).unwrap();
+    assert!(lock.is_locked() && !lock.knows_a_secret());
+    assert_eq!(
+        lock.device(),
+        Device::Personal,
+        "the preferences are no secret"
+    );
+    let file = std::fs::read_to_string(planted.path().join("lock.json")).unwrap();
+    assert!(!file.contains("locked"), "{file}");
+    let clock_dyn = Arc::clone(&clock) as Arc<dyn Clock>;
+    let mut lock = AppLock::load(dir.path(), clock_dyn, vault_in(dir.path()), true).unwrap();
     assert!(lock.is_locked());
     assert_eq!(lock.failures(), 2);
     assert_eq!(lock.device(), Device::Personal);

@@ -878,4 +878,25 @@ async fn the_lock_holds_without_its_file_and_a_lost_state_takes_the_password_fro
     alice.lock_now().unwrap();
     drop(server);
     assert_eq!(alice.unlock(PASSWORD).await.unwrap(), Unlock::Unlocked);
+    alice.lock_now().unwrap();
+    drop(alice);
+
+    // Someone deletes the cache and plants an unlocked state where an earlier version kept it:
+    // beside a cache made now, that file is nobody's word.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = profile.cache_path(&session).into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(&file);
+    }
+    std::fs::write(
+        dir.path().join("lock.json"),
+        r#"{"locked":false,"failures":0}"#,
+    )
+    .unwrap();
+    let alice = open();
+    assert!(alice.is_locked(), "a planted lock.json does not unlock");
+    assert!(matches!(
+        alice.history(&conversation, 10, None),
+        Err(ClientError::Locked)
+    ));
 }

@@ -250,6 +250,21 @@ async fn a_plaintext_cache_is_encrypted_with_its_history_and_the_plaintext_wiped
 
     let alice = Client::open(options(profile.path())).unwrap();
     assert_eq!(alice.cache_reset(), None, "a migration is not a reset");
+    // No version with a plaintext cache kept the lock's state in it, so what such a file holds
+    // (or a `lock.json` beside it) is nobody's word: locked, her password (with the server)
+    // opens it. Here it is opened as that would leave it.
+    assert!(alice.is_locked());
+    drop(alice);
+    let session = clinic_client::Profile::new(profile.path())
+        .load_session()
+        .unwrap()
+        .unwrap();
+    clinic_client::Cache::open_with_store(&path, &store(profile.path()), &session.account())
+        .unwrap()
+        .cache
+        .set_lock_state(r#"{"locked":false}"#)
+        .unwrap();
+    let alice = Client::open(options(profile.path())).unwrap();
     let history = alice.history(&conversation, 100, None).unwrap();
     let mut expected = numbered(&tag, 4);
     expected.push(unsent);

@@ -500,3 +500,64 @@ async fn the_cli_shows_hostile_names_and_text_without_letting_them_act() {
     let conversations = ok(patel.path(), &["conversations"]);
     assert!(!acts_on_a_terminal(&conversations), "{conversations:?}");
 }
+
+/// `clinic unlock <<< PASSWORD` opens a session whose lock's state was lost (a cache started
+/// afresh): the password is checked with the server; a locked profile says how to unlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_unlocks_a_session_whose_lock_state_was_lost() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(cli_login(dir.path(), &url, "alice", PASSWORD));
+    let profile = clinic_client::Profile::new(dir.path());
+    let session = profile.load_session().unwrap().unwrap();
+    let store = clinic_client::FileStore::new(dir.path().join("credentials"));
+    clinic_client::Cache::open_with_store(
+        &profile.cache_path(&session),
+        &store,
+        &session.account(),
+    )
+    .unwrap()
+    .cache
+    .set_lock_state("{")
+    .unwrap();
+
+    let out = clinic(dir.path())
+        .args(["history", "--with", "dr.patel"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("`clinic unlock`"), "{said}");
+    let unlock = |secret: &str| {
+        use std::io::Write;
+        let mut child = clinic(dir.path())
+            .arg("unlock")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = unlock("not her password");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("Wrong password. 4 tries left"), "{said}");
+    let out = unlock(PASSWORD);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "unlocked\n");
+    assert!(
+        clinic(dir.path())
+            .args(["history", "--with", "dr.patel"])
+            .status()
+            .unwrap()
+            .success()
+    );
+}

@@ -1,10 +1,12 @@
-//! A logout while the server is out of reach signs out here at once, and the session it could
-//! not end there is ended at the next sign-in to that server on this computer (whoever signs
-//! in): a token forgotten here would stay valid there for days.
+//! A logout while the server is out of reach signs out here at once, and on a personal computer
+//! the session it could not end there is ended at the next sign-in to that server on this
+//! computer (whoever signs in): a token forgotten here would stay valid there for days. A shared
+//! computer keeps no token for the next person at it to find.
 #![allow(clippy::unwrap_used)]
 
 use crate::common::*;
 
+use clinic_client::lock::Device;
 use clinic_client::{ClientError, CredentialStore, FileStore, Profile};
 
 /// Whether the server still takes `token`.
@@ -23,6 +25,7 @@ async fn a_logout_the_server_did_not_hear_is_ended_at_the_next_sign_in() {
     let (url, port) = (server.url(), server.addr.port());
     let dir = tempfile::tempdir().unwrap();
     let alice = login(&url, dir.path(), "alice").await;
+    alice.set_lock_policy(Device::Personal, None).unwrap();
     let session = Profile::new(dir.path()).load_session().unwrap().unwrap();
     let store = FileStore::new(dir.path().join("credentials"));
     let token = store.load(&session.account()).unwrap().unwrap();
@@ -47,5 +50,16 @@ async fn a_logout_the_server_did_not_hear_is_ended_at_the_next_sign_in() {
     assert!(!takes(&url, &token).await, "ended at the next sign-in");
     assert!(!dir.path().join("sessions-to-end.json").exists());
     assert!(bob.logout().await.unwrap());
-    drop(server);
+
+    // On a shared computer nothing is kept aside: the token is forgotten here.
+    let shared = tempfile::tempdir().unwrap();
+    let carol = login(&url, shared.path(), "carol").await;
+    carol.set_lock_policy(Device::Shared, None).unwrap();
+    server.stop().await;
+    assert!(!carol.logout().await.unwrap());
+    assert!(!shared.path().join("sessions-to-end.json").exists());
+    let kept = std::fs::read_dir(shared.path().join("credentials"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(kept, 0, "no token left in the profile");
 }

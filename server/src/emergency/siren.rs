@@ -4,11 +4,11 @@
 //! are logged once by clinic-alarm and never touch delivery.
 
 use clinic_alarm::{Alarm, AlarmConfig, Availability, Notice};
+use clinic_protocol::{Emergency, EmergencyId};
 
 /// Longest the start waits to learn whether the sound device works (opening one takes
 /// milliseconds; a sound server still starting may take longer, and is told later).
 const PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
-use clinic_protocol::{Emergency, EmergencyId};
 
 #[derive(Debug)]
 pub(super) struct Siren {
@@ -16,7 +16,8 @@ pub(super) struct Siren {
 }
 
 impl Siren {
-    /// Starts the alarm's threads and tries the sound device once, before the server listens:
+    /// Starts the alarm's threads and tries the sound device once, before the server serves
+    /// (at start, where a wait of a moment on this thread holds nothing else up):
     /// a machine where the alarm cannot be heard says so at start (and again once a device
     /// works), not at its first emergency. Waits at most [`PROBE_PATIENCE`] for the answer.
     pub(super) fn start() -> Self {

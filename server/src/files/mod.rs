@@ -83,28 +83,47 @@ fn stored_in(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 /// Makes the stored files' folders 0700 and the files 0600: those of a data folder from an
 /// older version (or copied in by hand) may be readable by others, which the folder's own 0700
 /// hides only while nobody loosens it. One pass at start; files stored later are made private.
-pub(crate) fn make_private(data_dir: &Path) -> std::io::Result<()> {
-    for dir in [files_dir(data_dir), temp_dir(data_dir)] {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
+/// Links are never followed (a `files` link to `/etc` must not have root tighten `/etc`), and a
+/// file this account cannot change is said in the log, not a reason to stay down.
+pub(crate) fn make_private(data_dir: &Path) {
+    let tighten = |path: &Path, folder: bool| {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return;
         };
-        crate::datadir::private_dir(&dir)?;
-        for entry in entries {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                crate::datadir::private_dir(&entry.path())?;
-            } else if kind.is_file() {
-                crate::datadir::make_private(&entry.path())?;
+        let done = if meta.file_type().is_symlink() {
+            tracing::warn!(path = %path.display(), "a link among the stored files: left as it is");
+            return;
+        } else if folder && meta.is_dir() {
+            crate::datadir::private_dir(path)
+        } else if meta.is_file() {
+            crate::datadir::make_private(path)
+        } else {
+            return;
+        };
+        if let Err(e) = done {
+            tracing::warn!(path = %path.display(), "could not make a stored file private: {e}");
+        }
+    };
+    for root in [files_dir(data_dir), temp_dir(data_dir)] {
+        if !std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        tighten(&root, true);
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            tighten(&path, true);
+            if entry.file_type().is_ok_and(|t| t.is_dir())
+                && let Ok(inner) = std::fs::read_dir(&path)
+            {
+                for file in inner.flatten() {
+                    tighten(&file.path(), false);
+                }
             }
         }
     }
-    for (_, path) in stored(data_dir)? {
-        crate::datadir::make_private(&path)?;
-    }
-    Ok(())
 }
 
 /// True for a content name: a SHA-256 in lower-case hex.

@@ -71,7 +71,7 @@ async fn check(state: &AppState, user: &User, key: &ConversationKey) -> Result<(
     denied_audited(state, user, key, state.store.check_access(user, key).await).await
 }
 
-/// A participant's refusal (403) of an upload into `key` is written to the audit log, as every
+/// A refusal (403: not a participant) of an upload into `key` is written to the audit log, as every
 /// refusal of a patient's data is; other failures only go back to the client.
 async fn denied_audited<T>(
     state: &AppState,

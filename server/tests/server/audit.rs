@@ -240,7 +240,7 @@ async fn every_route_and_frame_on_patient_data_writes_its_row() {
             actor: "pat1",
             action: "MESSAGE_EDIT",
             outcome: "DENIED",
-            // Her conversation: the refusal shows in her access report.
+            // Her conversation: `audit query --patient` finds the refusal under her.
             patient: Some("pat1"),
         },
         Case {

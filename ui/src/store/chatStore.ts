@@ -622,11 +622,14 @@ export class ChatStore {
     this.cancelDraftSaves();
     this.saveEpoch += 1;
     let loginError: string | null = null;
+    // Asked before: the lock starts over with the logout.
+    const personal = this.state.lock?.device === 'personal';
     try {
       const { revoked } = await this.backend.logout();
       if (!revoked)
-        loginError =
-          'Signed out on this computer. The server could not be reached to end the session: the next sign-in to it here ends it.';
+        loginError = personal
+          ? 'Signed out on this computer. The server could not be reached to end the session: the next sign-in to it here ends it.'
+          : 'Signed out on this computer. The server could not be reached to end the session: it ends by itself once left unused (a week, unless the clinic set another time).';
     } catch (err) {
       loginError = `Signed out on this computer (${describe(err)}).`;
     }

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Local, TimeZone, Utc};
 use clap::{Parser, Subcommand};
+use clinic_client::lock::{Unlock, sentences};
 use clinic_client::record::ChangeKind;
 use clinic_client::time::showable;
 use clinic_client::{
@@ -84,6 +85,9 @@ enum Command {
     ForgetServer,
     /// Revoke the token and forget it (the cache stays).
     Logout,
+    /// Unlock the session (locked in the desktop app, or after its lock's state was lost with
+    /// a cache started afresh); the PIN or password is read from the first line of stdin.
+    Unlock,
     /// Print the signed-in user, as the server has the session (exit 4 once it ended there;
     /// 3, after this computer's copy, when the server is out of reach).
     Whoami,
@@ -253,6 +257,9 @@ fn main() -> ExitCode {
         Err(e) => {
             // An error may carry the server's sentence, or a name: printed as text only.
             eprintln!("clinic: {}", for_terminal(&said(&e)));
+            if matches!(e.downcast_ref::<ClientError>(), Some(ClientError::Locked)) {
+                eprintln!("clinic: `clinic unlock` takes the PIN or password on stdin");
+            }
             let code = match e.downcast_ref::<ClientError>() {
                 Some(ClientError::SessionExpired | ClientError::NotLoggedIn) => EXIT_SIGNED_OUT,
                 Some(ClientError::NotYourServer | ClientError::CodeMismatch) => {
@@ -364,13 +371,50 @@ async fn run(cli: Cli) -> Result<u8> {
                 for_terminal(&client.user().name)
             );
         }
+        Command::Unlock => {
+            let client = open(&cli)?;
+            let mut secret = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut secret)
+                .context("reading the PIN or password from stdin")?;
+            let secret = secret.trim_end_matches(['\r', '\n']);
+            let has_pin = client.lock_status().has_pin;
+            let said = match client.unlock(secret).await? {
+                Unlock::Unlocked => {
+                    println!("unlocked");
+                    return Ok(0);
+                }
+                Unlock::Wrong { left, wait } => {
+                    sentences::wrong_try(has_pin, left, wait, None, sentences::queue(&client))
+                }
+                Unlock::Wait(wait) => sentences::wait(wait),
+                Unlock::LogOut => {
+                    eprintln!("clinic: too many wrong tries to unlock: you were logged out");
+                    return Ok(EXIT_SIGNED_OUT);
+                }
+                Unlock::LogOutWhenSent => client
+                    .lock_status()
+                    .logs_out_when
+                    .unwrap_or_else(|| "Too many wrong tries to unlock.".to_owned()),
+            };
+            eprintln!("clinic: {}", for_terminal(&said));
+            return Ok(1);
+        }
         Command::Logout => {
-            if open(&cli)?.logout().await? {
+            let client = open(&cli)?;
+            let personal = client.lock_status().device == clinic_client::lock::Device::Personal;
+            if client.logout().await? {
                 println!("logged out");
-            } else {
+            } else if personal {
                 println!(
                     "logged out here; the server could not be reached to end the session, so \
                      the next sign-in to it on this computer ends it"
+                );
+            } else {
+                println!(
+                    "logged out here; the server could not be reached to end the session, which \
+                     ends by itself once unused for the server's idle time"
                 );
             }
         }

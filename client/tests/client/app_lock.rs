@@ -850,18 +850,9 @@ async fn the_lock_holds_without_its_file_and_a_lost_state_takes_the_password_fro
     drop(alice);
 
     // Someone damages the state in the cache (as a cache started afresh would lose it).
+    set_lock_state(dir.path(), "{");
     let profile = Profile::new(dir.path());
     let session = profile.load_session().unwrap().unwrap();
-    let store = clinic_client::FileStore::new(dir.path().join("credentials"));
-    let cache = clinic_client::Cache::open_with_store(
-        &profile.cache_path(&session),
-        &store,
-        &session.account(),
-    )
-    .unwrap()
-    .cache;
-    cache.set_lock_state("{").unwrap();
-    drop(cache);
     let alice = open();
     assert!(alice.is_locked());
     assert!(

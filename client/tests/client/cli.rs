@@ -510,18 +510,7 @@ async fn the_cli_unlocks_a_session_whose_lock_state_was_lost() {
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
     assert!(cli_login(dir.path(), &url, "alice", PASSWORD));
-    let profile = clinic_client::Profile::new(dir.path());
-    let session = profile.load_session().unwrap().unwrap();
-    let store = clinic_client::FileStore::new(dir.path().join("credentials"));
-    clinic_client::Cache::open_with_store(
-        &profile.cache_path(&session),
-        &store,
-        &session.account(),
-    )
-    .unwrap()
-    .cache
-    .set_lock_state("{")
-    .unwrap();
+    set_lock_state(dir.path(), "{");
 
     let out = clinic(dir.path())
         .args(["history", "--with", "dr.patel"])

@@ -241,16 +241,7 @@ fn signed_in_at(addr: std::net::SocketAddr) -> (Client, tempfile::TempDir) {
     let store = FileStore::new(dir.path().join("credentials"));
     store.save(&session.account(), "token").unwrap();
     // Unlocked, as a sign-in leaves it (a session without a lock state starts locked).
-    let profile = Profile::new(dir.path());
-    clinic_client::Cache::open_with_store(
-        &profile.cache_path(&session),
-        &store,
-        &session.account(),
-    )
-    .unwrap()
-    .cache
-    .set_lock_state(r#"{"locked":false}"#)
-    .unwrap();
+    set_lock_state(dir.path(), r#"{"locked":false}"#);
     (Client::open(options(dir.path())).unwrap(), dir)
 }
 

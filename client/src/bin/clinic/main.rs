@@ -306,6 +306,17 @@ fn said(e: &anyhow::Error) -> String {
     said
 }
 
+/// The first line of stdin without its line end (a password, given so that it is never on
+/// the command line).
+fn first_line_of_stdin(what: &str) -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading {what} from stdin"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 fn profile_dir(cli: &Cli) -> Result<PathBuf> {
     if let Some(dir) = &cli.profile {
         return Ok(dir.clone());
@@ -350,12 +361,8 @@ async fn run(cli: Cli) -> Result<u8> {
             let server = cli.server.as_deref().context("login needs --server URL")?;
             let profile = Profile::new(profile_dir(&cli)?);
             let pairing = pairing(&profile, server, pin.as_deref(), *system_roots).await?;
-            let mut password = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
-                .context("reading the password from stdin")?;
-            let password = password.trim_end_matches(['\r', '\n']);
+            let password = first_line_of_stdin("the password")?;
+            let password = password.as_str();
             let kind = cli.credentials.as_deref().unwrap_or("keyring");
             let options = ClientOptions::new(profile.dir(), profile.credential_store(kind));
             let client = Client::login(options, server, username, password, pairing)
@@ -373,12 +380,8 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Unlock => {
             let client = open(&cli)?;
-            let mut secret = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut secret)
-                .context("reading the PIN or password from stdin")?;
-            let secret = secret.trim_end_matches(['\r', '\n']);
+            let secret = first_line_of_stdin("the PIN or password")?;
+            let secret = secret.as_str();
             let has_pin = client.lock_status().has_pin;
             let said = match client.unlock(secret).await? {
                 Unlock::Unlocked => {

@@ -10,7 +10,7 @@ pub mod proxy;
 
 use clinic_client::api::Api;
 use clinic_client::{
-    BackoffConfig, Client, ClientOptions, FileStore, LocalMessage, Pairing, Trust, Tuning,
+    BackoffConfig, Client, ClientOptions, FileStore, LocalMessage, Pairing, Profile, Trust, Tuning,
 };
 use clinic_protocol::pairing::PairingCode;
 use clinic_protocol::{ConversationKey, Message, Seq};
@@ -504,4 +504,22 @@ pub async fn poll_until(what: &str, mut done: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Writes the app lock's state of the session in `profile` (file credentials, its app closed)
+/// into its encrypted cache, as only a test may: `{"locked":false}` as a sign-in leaves it,
+/// `{` as damage.
+pub fn set_lock_state(profile: &Path, state: &str) {
+    let profile = Profile::new(profile);
+    let session = profile.load_session().unwrap().unwrap();
+    let store = FileStore::new(profile.dir().join("credentials"));
+    clinic_client::Cache::open_with_store(
+        &profile.cache_path(&session),
+        &store,
+        &session.account(),
+    )
+    .unwrap()
+    .cache
+    .set_lock_state(state)
+    .unwrap();
 }

@@ -628,6 +628,13 @@ mod tests {
         prepare(&dir).unwrap();
         assert_eq!(mode(&elsewhere), 0o755);
         assert_eq!(mode(&elsewhere.join("notes")), 0o644);
+        // Nor is a `files` that is itself a link.
+        let linked = root.path().join("linked");
+        std::fs::create_dir(&linked).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, crate::files::files_dir(&linked)).unwrap();
+        prepare(&linked).unwrap();
+        assert_eq!(mode(&elsewhere), 0o755);
+        assert_eq!(mode(&elsewhere.join("notes")), 0o644);
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&db_path(&dir)), 0o600);
         assert_eq!(mode(&crate::files::files_dir(&dir)), 0o700);

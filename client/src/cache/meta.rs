@@ -55,6 +55,31 @@ impl Cache {
         Ok(())
     }
 
+    /// Replaces the app lock's state with what `change` makes of the stored one, inside one
+    /// write transaction: another process on this cache (the CLI beside the app) waits, so no
+    /// change of either is lost.
+    pub(crate) fn update_lock_state(
+        &self,
+        change: &mut dyn FnMut(Option<&str>) -> Result<String>,
+    ) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![LOCK_STATE_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let next = change(now.as_deref())?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![LOCK_STATE_KEY, next],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn set_lock_state(&self, state: &str) -> Result<()> {
         self.lock().execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",

@@ -179,45 +179,34 @@ impl Client {
     async fn unlock_with_server(&self, password: &str) -> Result<Unlock> {
         let username = self.user().username.clone();
         let answer = self.shared.api.login(&username, password).await;
-        let checked = {
+        let (outcome, extra) = {
             let mut lock = self.app_lock();
-            if !lock.takes_a_try() {
-                // The session ended or was locked for good meanwhile (a logout, its last try).
-                return lock.unlock(password);
-            }
-            match answer {
-                Ok(response) => {
-                    lock.unlock_checked(password)?;
-                    Ok(response.token)
+            // The session that checked the password is ended whatever becomes of the try.
+            let extra = answer.as_ref().ok().map(|r| r.token.clone());
+            if lock.is_ending() {
+                // Logged out meanwhile: nothing is left to unlock.
+                (Err(ClientError::NotLoggedIn), extra)
+            } else if !lock.takes_a_try() {
+                // Unlocked meanwhile (another process), or its last try was taken there.
+                (lock.unlock(password), extra)
+            } else {
+                match answer {
+                    Ok(_) => (
+                        lock.unlock_checked(password).map(|()| Unlock::Unlocked),
+                        extra,
+                    ),
+                    Err(ClientError::Server { status: 401, .. }) => (lock.wrong_checked(), None),
+                    Err(e) => (Err(unchecked(e)), None),
                 }
-                Err(ClientError::Server { status: 401, .. }) => return lock.wrong_checked(),
-                Err(e) => Err(e),
             }
         };
-        match checked {
-            Ok(token) => {
-                let extra = self.shared.api.clone().with_token(token);
-                if let Err(e) = extra.logout().await {
-                    tracing::warn!("could not end the session that checked the password: {e}");
-                }
-                Ok(Unlock::Unlocked)
-            }
-            Err(e @ (ClientError::NotYourServer | ClientError::CertificateExpired)) => Err(e),
-            Err(ClientError::Server { status: 429, .. }) => Err(ClientError::Unconfirmed(
-                "The clinic's server takes no more sign-ins from here for a while, so your \
-                 password cannot be checked now: try again in a few minutes."
-                    .into(),
-            )),
-            Err(e) => {
-                tracing::info!("could not check the password with the server: {e}");
-                Err(ClientError::Unconfirmed(
-                    "This computer no longer has what unlocks the app, so your password is \
-                     checked with the clinic's server, which did not answer: check the \
-                     connection, then try again."
-                        .into(),
-                ))
+        if let Some(token) = extra {
+            let extra = self.shared.api.clone().with_token(token);
+            if let Err(e) = extra.logout().await {
+                tracing::warn!("could not end the session that checked the password: {e}");
             }
         }
+        outcome
     }
 
     /// Whether the wrong tries ran out: no more are taken, and the session is to end (at once,
@@ -394,5 +383,26 @@ fn status_of(lock: &AppLock) -> LockStatus {
         tries_left: crate::lock::LOGOUT_AFTER.saturating_sub(lock.failures()),
         unsent_emergency: None,
         logs_out_when: None,
+    }
+}
+
+/// Why a password could not be checked with the server, as the lock screen says it.
+fn unchecked(e: ClientError) -> ClientError {
+    match e {
+        ClientError::NotYourServer | ClientError::CertificateExpired => e,
+        ClientError::Server { status: 429, .. } => ClientError::Unconfirmed(
+            "The clinic's server takes no more sign-ins from here for a while, so your password \
+             cannot be checked now: try again in a few minutes."
+                .into(),
+        ),
+        other => {
+            tracing::info!("could not check the password with the server: {other}");
+            ClientError::Unconfirmed(
+                "This computer no longer has what unlocks the app, so your password is checked \
+                 with the clinic's server, which did not answer: check the connection, then try \
+                 again."
+                    .into(),
+            )
+        }
     }
 }

@@ -279,7 +279,8 @@ impl Client {
             self.shared.attend(effects);
         }
         let revoked = match self.shared.api.logout().await {
-            Ok(()) => true,
+            // Refused: the server had ended it already (revoked, expired).
+            Ok(()) | Err(ClientError::Server { status: 401, .. }) => true,
             Err(e) => {
                 tracing::warn!("could not revoke the token on the server: {e}");
                 false
@@ -914,8 +915,8 @@ impl crate::lock::Vault for CacheVault {
         self.0.cache.lock_state()
     }
 
-    fn write(&self, state: &str) -> Result<()> {
-        self.0.cache.set_lock_state(state)
+    fn update(&self, change: &mut dyn FnMut(Option<&str>) -> Result<String>) -> Result<()> {
+        self.0.cache.update_lock_state(change)
     }
 }
 

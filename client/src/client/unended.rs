@@ -57,10 +57,13 @@ pub(super) fn keep(
     account: &str,
     token: &str,
 ) -> Result<()> {
-    let name = format!("{account}#to-end");
+    // A name of its own: an earlier one of this account still waiting is not written over.
+    let name = format!(
+        "{account}#to-end-{}",
+        hex::encode(rand::random::<[u8; 8]>())
+    );
     store.save(&name, token)?;
     let mut list = load(profile)?;
-    list.retain(|u| u.name != name);
     list.push(Unended {
         server_url: server_url.to_owned(),
         name,

@@ -103,11 +103,14 @@ pub enum Unlock {
     LogOutWhenSent,
 }
 
-/// Where a session's lock state is kept (the session's encrypted cache; memory in tests).
+/// Where a session's lock state is kept (the session's encrypted cache; a file in unit tests).
 pub trait Vault: Send + std::fmt::Debug {
     /// The state as last written, if any was.
     fn read(&self) -> Result<Option<String>>;
-    fn write(&self, state: &str) -> Result<()>;
+    /// Replaces the state with what `change` makes of the one stored, as one step no other
+    /// process (another app or `clinic` on the same profile) can come between: each counts
+    /// its wrong tries on top of the others'.
+    fn update(&self, change: &mut dyn FnMut(Option<&str>) -> Result<String>) -> Result<()>;
 }
 
 /// Who uses this computer, and the idle time its user chose: kept across sessions, in
@@ -193,15 +196,18 @@ impl AppLock {
         };
         let moved = earlier.secret != Secret::default();
         let taken = moved && earlier_is_trusted;
-        let stored = match vault.read()? {
-            Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
-                tracing::warn!("the lock's state is unreadable ({e}); starting locked");
-                Secret::lost()
-            }),
-            None if taken => earlier.secret,
-            None => Secret::lost(),
+        let (stored, from_vault) = match vault.read()? {
+            Some(text) => match serde_json::from_str(&text) {
+                Ok(stored) => (stored, true),
+                Err(e) => {
+                    tracing::warn!("the lock's state is unreadable ({e}); starting locked");
+                    (Secret::lost(), false)
+                }
+            },
+            None if taken => (earlier.secret, false),
+            None => (Secret::lost(), false),
         };
-        let lock = Self {
+        let mut lock = Self {
             path,
             vault,
             last_input: clock.now(),
@@ -211,18 +217,36 @@ impl AppLock {
             policy: DEFAULT_POLICY,
             ending: false,
         };
+        if !from_vault {
+            // Written at once, the state taken or lost is the vault's from now on: a file
+            // planted later beside this cache (no longer made now) is never read.
+            lock.change(|_| Ok(()))?;
+        }
         if moved {
             // Into the vault first: a crash in between leaves it in both, never in neither.
-            if taken {
-                lock.save()?;
-            }
             lock.save_prefs()?;
         }
         Ok(lock)
     }
 
-    fn save(&self) -> Result<()> {
-        self.vault.write(&serde_json::to_string(&self.stored)?)
+    /// Applies `f` to the state as the vault holds it now (another process may have changed
+    /// it since this one read it; a state the vault lacks or cannot read is this one's), and
+    /// keeps the result here and there in one step.
+    fn change<T>(&mut self, f: impl FnOnce(&mut Secret) -> Result<T>) -> Result<T> {
+        let mut f = Some(f);
+        let mut state = self.stored.clone();
+        let mut answer = None;
+        self.vault.update(&mut |text| {
+            if let Some(now) = text.and_then(|t| serde_json::from_str::<Secret>(t).ok()) {
+                state = now;
+            }
+            if let Some(f) = f.take() {
+                answer = Some(f(&mut state)?);
+            }
+            Ok(serde_json::to_string(&state)?)
+        })?;
+        self.stored = state;
+        answer.ok_or_else(|| ClientError::Invalid("the lock's state was not changed".into()))
     }
 
     fn save_prefs(&self) -> Result<()> {
@@ -239,11 +263,14 @@ impl AppLock {
     /// The password was checked with the server (this computer knew none, see
     /// [`AppLock::knows_a_secret`]): unlocks, and remembers it for the next time.
     pub fn unlock_checked(&mut self, password: &str) -> Result<()> {
-        self.stored.password_hash = Some(pin::hash(password)?);
-        self.stored.locked = false;
-        self.stored.failures = 0;
-        self.stored.last_failure = None;
-        self.save()?;
+        let hash = pin::hash(password)?;
+        self.change(|s| {
+            s.password_hash = Some(hash);
+            s.locked = false;
+            s.failures = 0;
+            s.last_failure = None;
+            Ok(())
+        })?;
         self.touch();
         Ok(())
     }
@@ -254,9 +281,12 @@ impl AppLock {
     }
 
     fn count_wrong(&mut self) -> Result<Unlock> {
-        self.stored.failures += 1;
-        self.stored.last_failure = Some(self.clock.now());
-        self.save()?;
+        let now = self.clock.now();
+        self.change(|s| {
+            s.failures += 1;
+            s.last_failure = Some(now);
+            Ok(())
+        })?;
         if self.stored.failures >= LOGOUT_AFTER {
             return Ok(Unlock::LogOut);
         }
@@ -351,8 +381,10 @@ impl AppLock {
     /// "Lock now", or the OS screen locked.
     pub fn lock_now(&mut self) -> Result<()> {
         if !self.stored.locked {
-            self.stored.locked = true;
-            self.save()?;
+            self.change(|s| {
+                s.locked = true;
+                Ok(())
+            })?;
         }
         Ok(())
     }
@@ -360,19 +392,28 @@ impl AppLock {
     /// Sets the PIN (refusing weak ones, see [`check_pin`]); stored as an argon2id hash.
     pub fn set_pin(&mut self, pin: &str) -> Result<()> {
         check_pin(pin)?;
-        self.stored.pin_hash = Some(pin::hash(pin)?);
-        self.save()
+        let hash = pin::hash(pin)?;
+        self.change(|s| {
+            s.pin_hash = Some(hash);
+            Ok(())
+        })
     }
 
     /// Remembers the password the user signed in with (as an argon2id hash), so it unlocks the
     /// app with no server.
     pub fn remember_password(&mut self, password: &str) -> Result<()> {
-        self.stored.password_hash = Some(pin::hash(password)?);
-        self.save()
+        let hash = pin::hash(password)?;
+        self.change(|s| {
+            s.password_hash = Some(hash);
+            Ok(())
+        })
     }
 
-    /// Tries the PIN or the password. Unlocking when not locked is a success with no check.
+    /// Tries the PIN or the password. Unlocking when not locked is a success with no check. The
+    /// state is read again first: a try made meanwhile elsewhere (the CLI on this profile)
+    /// counts, and so does its wait.
     pub fn unlock(&mut self, secret: &str) -> Result<Unlock> {
+        self.change(|_| Ok(()))?;
         if !self.stored.locked {
             return Ok(Unlock::Unlocked);
         }
@@ -385,10 +426,12 @@ impl AppLock {
         let matches =
             |hash: &Option<String>| hash.as_deref().is_some_and(|h| pin::verify(secret, h));
         if matches(&self.stored.pin_hash) || matches(&self.stored.password_hash) {
-            self.stored.locked = false;
-            self.stored.failures = 0;
-            self.stored.last_failure = None;
-            self.save()?;
+            self.change(|s| {
+                s.locked = false;
+                s.failures = 0;
+                s.last_failure = None;
+                Ok(())
+            })?;
             self.touch();
             return Ok(Unlock::Unlocked);
         }
@@ -439,8 +482,10 @@ impl AppLock {
     /// The session ended (logout, revoked, too many tries): the next user starts unlocked with
     /// no PIN and no remembered password. Who uses the computer and the idle time stay.
     pub fn reset(&mut self) -> Result<()> {
-        self.stored = Secret::default();
-        self.save()
+        self.change(|s| {
+            *s = Secret::default();
+            Ok(())
+        })
     }
 
     /// Refuses an action a locked app must not take (reading, marking read, sending).

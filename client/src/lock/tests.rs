@@ -40,8 +40,9 @@ impl Vault for FileVault {
         }
     }
 
-    fn write(&self, state: &str) -> Result<()> {
-        std::fs::write(&self.0, state)?;
+    fn update(&self, change: &mut dyn FnMut(Option<&str>) -> Result<String>) -> Result<()> {
+        let now = self.read()?;
+        std::fs::write(&self.0, change(now.as_deref())?)?;
         Ok(())
     }
 }
@@ -296,4 +297,27 @@ fn a_weak_pin_is_refused_and_not_stored() {
     let mut lock = lock_in(dir.path(), &clock);
     assert!(matches!(lock.set_pin("1234"), Err(ClientError::Invalid(_))));
     assert!(!lock.has_pin());
+}
+
+/// Two processes on one profile (the app and `clinic unlock`): each counts its wrong tries on
+/// top of the other's, and one's lock or unlock never writes back a count it read before.
+#[test]
+fn tries_from_two_processes_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new();
+    let mut app = lock_in(dir.path(), &clock);
+    app.remember_password("correct horse").unwrap();
+    app.lock_now().unwrap();
+    let mut cli = lock_in(dir.path(), &clock);
+    for _ in 0..2 {
+        assert!(matches!(app.unlock("guess").unwrap(), Unlock::Wrong { .. }));
+        clock.advance(10 * MIN);
+        assert!(matches!(cli.unlock("guess").unwrap(), Unlock::Wrong { .. }));
+        clock.advance(10 * MIN);
+    }
+    assert_eq!(cli.failures(), 4);
+    // The app read its count before the CLI's last try: its next try is the 5th all the same.
+    assert_eq!(app.failures(), 3);
+    assert_eq!(app.unlock("guess").unwrap(), Unlock::LogOut);
+    assert_eq!(app.failures(), 5);
 }

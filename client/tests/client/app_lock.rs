@@ -879,15 +879,20 @@ async fn the_lock_holds_without_its_file_and_a_lost_state_takes_the_password_fro
         file.push(suffix);
         let _ = std::fs::remove_file(&file);
     }
-    std::fs::write(
-        dir.path().join("lock.json"),
-        r#"{"locked":false,"failures":0}"#,
-    )
-    .unwrap();
+    let plant = || {
+        let unlocked = r#"{"locked":false,"failures":0}"#;
+        std::fs::write(dir.path().join("lock.json"), unlocked).unwrap();
+    };
+    plant();
     let alice = open();
     assert!(alice.is_locked(), "a planted lock.json does not unlock");
     assert!(matches!(
         alice.history(&conversation, 10, None),
         Err(ClientError::Locked)
     ));
+    // Nor beside the cache that start made, planted once more for the next start.
+    drop(alice);
+    plant();
+    let alice = open();
+    assert!(alice.is_locked(), "the vault's state is the one read");
 }

@@ -248,6 +248,12 @@ async fn a_plaintext_cache_is_encrypted_with_its_history_and_the_plaintext_wiped
         "the setup's plaintext holds the messages"
     );
 
+    // Someone's unlocked lock state beside it, where an earlier version kept it.
+    std::fs::write(
+        profile.path().join("lock.json"),
+        r#"{"locked":false,"failures":1}"#,
+    )
+    .unwrap();
     let alice = Client::open(options(profile.path())).unwrap();
     assert_eq!(alice.cache_reset(), None, "a migration is not a reset");
     // No version with a plaintext cache kept the lock's state in it, so what such a file holds

@@ -86,6 +86,16 @@ fn stored_in(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 /// Links are never followed (a `files` link to `/etc` must not have root tighten `/etc`), and a
 /// file this account cannot change is said in the log, not a reason to stay down.
 pub(crate) fn make_private(data_dir: &Path) {
+    #[cfg(unix)]
+    {
+        // Root in a folder another account owns: that account could swap a folder for a link
+        // between the look and the change. Its own server's start does it instead.
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(data_dir).map(|m| m.uid()).unwrap_or(0);
+        if rustix::process::geteuid().is_root() && owner != 0 {
+            return;
+        }
+    }
     let tighten = |path: &Path, folder: bool| {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return;

@@ -59,6 +59,14 @@ describe('the emergency banner from anywhere', () => {
     (document.activeElement as HTMLElement | null)?.blur();
     await s.user.keyboard('{Control>}e{/Control}');
     expect(within(banner).getByTestId('emergency-acknowledge')).toHaveFocus();
+    // An open dialog keeps the focus inside: Ctrl+E does not reach behind it.
+    await s.user.click(screen.getByTestId('settings-button'));
+    const settings = await screen.findByRole('dialog');
+    await s.user.keyboard('{Control>}e{/Control}');
+    expect(settings).toContainElement(document.activeElement as HTMLElement);
+    await s.user.keyboard('{Escape}');
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    within(banner).getByTestId('emergency-acknowledge').focus();
     await s.user.keyboard('{Enter}');
     await waitFor(() => expect(within(banner).queryByTestId('emergency-acknowledge')).toBeNull());
     (document.activeElement as HTMLElement | null)?.blur();

@@ -339,8 +339,11 @@ export function EmergencyBanner() {
   useEffect(() => {
     const onKey = (ev: KeyboardEvent) => {
       if (!ev.ctrlKey || ev.altKey || ev.shiftKey || ev.metaKey || ev.key.toLowerCase() !== 'e') return;
-      if (composing(ev)) return;
+      if (composing(ev) || ev.defaultPrevented) return;
       const root = banner.current;
+      // An open dialog (Settings, a message's menu, a confirmation) keeps the focus inside.
+      const dialog = document.querySelector('[aria-modal="true"], [role="menu"]');
+      if (dialog && !(root && dialog.contains(root))) return;
       const target =
         root?.querySelector<HTMLElement>('[data-testid="emergency-acknowledge"]') ??
         root?.querySelector<HTMLElement>(

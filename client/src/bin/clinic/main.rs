@@ -379,8 +379,9 @@ async fn run(cli: Cli) -> Result<u8> {
             );
         }
         Command::Unlock => {
-            let client = open(&cli)?;
+            // Read before the session opens: an open session holds its view of the lock.
             let secret = first_line_of_stdin("the PIN or password")?;
+            let client = open(&cli)?;
             let secret = secret.as_str();
             let has_pin = client.lock_status().has_pin;
             let said = match client.unlock(secret).await? {

@@ -278,10 +278,36 @@ describe('app lock', () => {
     await s.user.click(screen.getByTestId('emergency-confirm-send'));
     await screen.findByTestId('lock-own-emergency');
     for (let i = 0; i < 5; i++) {
+      act(() => s.fake.waitsPass());
+      await waitFor(() => expect(screen.getByTestId('unlock-submit')).toBeEnabled());
       await s.user.type(screen.getByTestId('unlock-secret'), 'wrong');
       await s.user.click(screen.getByTestId('unlock-submit'));
     }
   }
+
+  it('the wait after wrong tries counts down, and the button waits with it', async () => {
+    const s = await renderApp(setup({ messages: history(1) }));
+    await act(() => s.store.lockNow());
+    for (let i = 0; i < 3; i++) {
+      await s.user.type(await screen.findByTestId('unlock-secret'), 'wrong');
+      await s.user.click(screen.getByTestId('unlock-submit'));
+    }
+    expect(await screen.findByTestId('unlock-wait')).toHaveTextContent(
+      'The next try is taken in 30 seconds.',
+    );
+    expect(screen.getByTestId('unlock-submit')).toBeDisabled();
+    // Ten seconds on, it says 20 (the page's clock, as the screen's).
+    const start = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => start + 10_000);
+    try {
+      await waitFor(() => expect(screen.getByTestId('unlock-wait')).toHaveTextContent('in 20 seconds.'));
+    } finally {
+      clock.mockRestore();
+    }
+    act(() => s.fake.waitsPass());
+    await waitFor(() => expect(screen.queryByTestId('unlock-wait')).toBeNull());
+    expect(screen.getByTestId('unlock-submit')).toBeEnabled();
+  });
 
   it('the wrong tries run out while her press waits: no more are taken, and the app logs out once it went', async () => {
     const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
@@ -325,6 +351,8 @@ describe('app lock', () => {
     await act(() => s.store.send('Written offline, two'));
     await act(() => s.store.lockNow());
     for (let i = 0; i < 5; i++) {
+      act(() => s.fake.waitsPass());
+      await waitFor(() => expect(screen.getByTestId('unlock-submit')).toBeEnabled());
       await s.user.type(await screen.findByTestId('unlock-secret'), 'wrong');
       await s.user.click(screen.getByTestId('unlock-submit'));
     }

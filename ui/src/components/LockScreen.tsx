@@ -18,6 +18,10 @@ export function LockScreen() {
   const user = useChat((s) => s.session?.user);
   const lock = useChat((s) => s.lock);
   const error = useChat((s) => s.lockError);
+  // The wait after wrong tries counts down where it is told, and the button waits with it.
+  const waitUntil = useChat((s) => s.lockWaitUntil);
+  const now = useNow(1000, String(waitUntil));
+  const waitLeft = waitUntil === null ? 0 : Math.max(0, Math.ceil((waitUntil - now) / 1000));
   const ringing = useChat((s) => s.ringing);
   // A doctor's device that cannot ring, or an app long offline, says so here too: locked is
   // when the sound is relied on.
@@ -102,7 +106,17 @@ export function LockScreen() {
                 {error}
               </p>
             )}
-            <button type="submit" className="primary-button" disabled={busy} data-testid="unlock-submit">
+            {waitLeft > 0 && (
+              <p role="status" data-testid="unlock-wait">
+                The next try is taken in {waitLeft} {waitLeft === 1 ? 'second' : 'seconds'}.
+              </p>
+            )}
+            <button
+              type="submit"
+              className="primary-button"
+              disabled={busy || waitLeft > 0}
+              data-testid="unlock-submit"
+            >
               Unlock
             </button>
           </>

@@ -1203,11 +1203,22 @@ export class FakeBackend implements Backend {
             null,
           )
       : null;
+    const waitMs = this.lock.locked && this.waitUntil !== null ? this.waitUntil - Date.now() : 0;
     return {
       ...this.lock,
+      waitSecs: waitMs > 0 ? Math.ceil(waitMs / 1000) : null,
       unsentEmergency: unsent && { status: unsent.status, createdAt: unsent.createdAt },
       logsOutWhen: this.lock.locked && this.lock.triesLeft === 0 ? this.logsOutWhen(unsent) : null,
     };
+  }
+
+  /** As the core's lock: after the 3rd wrong try each one waits, 30 s doubling. */
+  private waitUntil: number | null = null;
+
+  /** For tests: the wait after the wrong tries has passed (told, as the core tells a lock). */
+  waitsPass(): void {
+    this.waitUntil = null;
+    if (this.session) this.setLock(this.lock);
   }
 
   /** As `lock::sentences::logout_pending`: what the logout after the wrong tries waits for. */
@@ -1256,6 +1267,7 @@ export class FakeBackend implements Backend {
         : 'Too many wrong tries to unlock: you were logged out once your emergency had reached the clinic.';
     this.session = null;
     this.lock = { ...UNLOCKED };
+    this.waitUntil = null;
     this.pin = null;
     this.emit({ type: 'session', session: null, reason });
   }
@@ -1310,7 +1322,12 @@ export class FakeBackend implements Backend {
   async unlock(secret: string): Promise<LockStatus> {
     this.record('unlock', { secret: '***' });
     if (!this.lock.locked) return this.lockStatus();
+    const waiting = this.lockStatus().waitSecs;
+    if (this.lock.triesLeft > 0 && waiting !== null) {
+      throw new BackendError('wait', `Wait ${waiting} seconds before the next try.`);
+    }
     if (secret === PASSWORD || (this.pin !== null && secret === this.pin)) {
+      this.waitUntil = null;
       const status = this.setLock({ ...this.lock, locked: false, triesLeft: UNLOCKED.triesLeft });
       // As the shell does: the page hears it unlocked, and gets the snapshot a moment later.
       queueMicrotask(() => this.emit({ type: 'snapshot', snapshot: this.snapshot() }));
@@ -1328,11 +1345,14 @@ export class FakeBackend implements Backend {
       const reason = 'Too many wrong tries to unlock: you were logged out.';
       this.session = null;
       this.lock = { ...UNLOCKED };
+      this.waitUntil = null;
       this.pin = null;
       // As the shell: the page hears the session end with its reason, and the command fails.
       this.emit({ type: 'session', session: null, reason });
       throw new BackendError('logged_out', reason);
     }
+    const failures = UNLOCKED.triesLeft - triesLeft;
+    this.waitUntil = failures >= 3 ? Date.now() + 30_000 * 2 ** (failures - 3) : null;
     this.setLock({ ...this.lock, triesLeft });
     throw new BackendError(
       'wrong_secret',

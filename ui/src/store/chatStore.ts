@@ -142,6 +142,11 @@ export class ChatStore {
 
   private set(patch: Partial<ChatState> | ((s: ChatState) => Partial<ChatState>)): void {
     const p = typeof patch === 'function' ? patch(this.state) : patch;
+    // Every lock told carries the wait as it was then: its end is fixed as it arrives.
+    if ('lock' in p && !('lockWaitUntil' in p)) {
+      const wait = p.lock?.waitSecs;
+      p.lockWaitUntil = wait ? Date.now() + wait * 1000 : null;
+    }
     this.state = { ...this.state, ...p };
     for (const l of this.listeners) l();
   }

@@ -96,6 +96,9 @@ export interface ChatState {
   notice: string | null;
   /** The app lock (null when signed out). While locked only the lock screen shows. */
   lock: LockStatus | null;
+  /** When the wait after wrong tries ends (ms since the epoch, this computer's clock): the
+   * lock's `waitSecs` counted from when it was told, so the lock screen can count down. */
+  lockWaitUntil: number | null;
   /** Why the last unlock try failed. */
   lockError: string | null;
 }
@@ -142,6 +145,7 @@ export function initialState(): ChatState {
     settings: DEFAULT_SETTINGS,
     notice: null,
     lock: null,
+    lockWaitUntil: null,
     lockError: null,
   };
 }

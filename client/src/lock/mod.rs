@@ -4,10 +4,10 @@
 //! (locked or not, PIN and password hashes, the failure count) lives in a [`Vault`]: the
 //! session's encrypted cache, so quitting the app neither unlocks it nor resets the count, a
 //! stolen disk shows no hash to guess at (with the cache's key in a keyring), and deleting or
-//! editing a file neither unlocks it nor gives more tries (a session whose state is gone starts locked, and only the password, checked
-//! with the server, unlocks it: `Client::unlock`). Who uses the computer and the idle time chosen
-//! are no secret and outlive sessions: `lock.json` in the profile. Time comes from a [`Clock`]
-//! so tests drive it.
+//! editing a file neither unlocks it nor gives more tries (a session whose state is gone starts
+//! locked, and only the password, checked with the server, unlocks it: `Client::unlock`). Who
+//! uses the computer and the idle time chosen are no secret and outlive sessions: `lock.json` in
+//! the profile. Time comes from a [`Clock`] so tests drive it.
 
 mod pin;
 pub mod sentences;

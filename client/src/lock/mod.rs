@@ -144,6 +144,13 @@ struct Secret {
 }
 
 impl Secret {
+    /// Unlocked by a right secret: the wrong tries before it are forgotten.
+    fn open(&mut self) {
+        self.locked = false;
+        self.failures = 0;
+        self.last_failure = None;
+    }
+
     /// A session whose state is gone (deleted, damaged, a cache started afresh): locked, and
     /// nothing this computer knows unlocks it.
     fn lost() -> Self {
@@ -266,9 +273,7 @@ impl AppLock {
         let hash = pin::hash(password)?;
         self.change(|s| {
             s.password_hash = Some(hash);
-            s.locked = false;
-            s.failures = 0;
-            s.last_failure = None;
+            s.open();
             Ok(())
         })?;
         self.touch();
@@ -413,7 +418,14 @@ impl AppLock {
     /// state is read again first: a try made meanwhile elsewhere (the CLI on this profile)
     /// counts, and so does its wait.
     pub fn unlock(&mut self, secret: &str) -> Result<Unlock> {
-        self.change(|_| Ok(()))?;
+        // Read, not written: a change below reads it again inside its transaction.
+        if let Some(now) = self
+            .vault
+            .read()?
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            self.stored = now;
+        }
         if !self.stored.locked {
             return Ok(Unlock::Unlocked);
         }
@@ -427,9 +439,7 @@ impl AppLock {
             |hash: &Option<String>| hash.as_deref().is_some_and(|h| pin::verify(secret, h));
         if matches(&self.stored.pin_hash) || matches(&self.stored.password_hash) {
             self.change(|s| {
-                s.locked = false;
-                s.failures = 0;
-                s.last_failure = None;
+                s.open();
                 Ok(())
             })?;
             self.touch();

@@ -519,18 +519,7 @@ async fn the_cli_unlocks_a_session_whose_lock_state_was_lost() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(said.contains("`clinic unlock`"), "{said}");
-    let unlock = |secret: &str| {
-        use std::io::Write;
-        let mut child = clinic(dir.path())
-            .arg("unlock")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let unlock = |secret: &str| clinic_with_line(dir.path(), &["unlock"], secret);
     let out = unlock("not her password");
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{said}");

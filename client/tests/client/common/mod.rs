@@ -476,21 +476,26 @@ pub fn cli_login_output(
     password: &str,
     pin: Option<&str>,
 ) -> std::process::Output {
-    use std::io::Write;
-    use std::process::Stdio;
     let mut args = vec!["--server", url, "--credentials", "file", "login"];
     args.extend(["--username", username]);
     if let Some(pin) = pin {
         args.extend(["--pin", pin]);
     }
+    clinic_with_line(profile, &args, password)
+}
+
+/// `clinic` on `profile` with `args` and `line` as the first line of its stdin (a password).
+pub fn clinic_with_line(profile: &Path, args: &[&str], line: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
     let mut child = clinic(profile)
-        .args(&args)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
     child.wait_with_output().unwrap()
 }
 

@@ -160,9 +160,14 @@ impl Api {
     }
 
     /// `GET /api/auth/me`: the account of the token, as the server has it now.
+    /// Who the token signs in as, as the server says it now. A server out of reach is told in
+    /// words, as at a sign-in (`clinic whoami` shows it to a person).
     pub async fn me(&self) -> Result<User> {
-        self.send(self.auth(self.http.get(self.url("api/auth/me")?)))
-            .await
+        let req = self
+            .auth(self.http.get(self.url("api/auth/me")?))
+            .timeout(LOGIN_TIMEOUT);
+        let resp = req.send().await.map_err(|e| login_failure(&self.base, e))?;
+        read_json(check(resp).await?).await
     }
 
     pub async fn conversations(&self) -> Result<Vec<Conversation>> {

@@ -37,6 +37,11 @@ pub enum ConnectionState {
         attempt: u32,
         last_error: String,
         retry_in_ms: u64,
+        /// The server at the address could not prove it is the paired clinic's (its pairing
+        /// code changed, or something sits in between): trying again will not help until the
+        /// clinic's IT says why.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        not_your_server: bool,
     },
     /// The server refused the token: the client stopped trying until the user logs in again.
     SignedOut { reason: String },
@@ -180,6 +185,7 @@ mod tests {
                 attempt: 2,
                 last_error: "refused".into(),
                 retry_in_ms: 400,
+                not_your_server: false,
             },
             queued: 3,
             failed: 1,

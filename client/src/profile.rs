@@ -418,14 +418,5 @@ mod tests {
 
 /// Free space for an unprivileged user on the disk holding `dir`; `None` where unknown.
 pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        let stats = rustix::fs::statvfs(dir).ok()?;
-        Some(stats.f_bavail.saturating_mul(stats.f_frsize))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        None
-    }
+    fs4::available_space(dir).ok()
 }

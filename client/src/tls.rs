@@ -440,11 +440,19 @@ fn classify(err: &rustls::Error) -> Option<ClientError> {
 
 /// A WebSocket connect error as a sentence, with identity problems in their own words.
 pub(crate) fn describe_ws_error(err: &tokio_tungstenite::tungstenite::Error) -> String {
+    ws_identity_error(err).map_or_else(|| err.to_string(), |found| found.to_string())
+}
+
+/// The identity problem (not the clinic's server, an expired certificate) a WebSocket connect
+/// error is, if it is one.
+pub(crate) fn ws_identity_error(
+    err: &tokio_tungstenite::tungstenite::Error,
+) -> Option<ClientError> {
     use tokio_tungstenite::tungstenite::error::{Error, TlsError};
     if let Error::Tls(TlsError::Rustls(rustls)) = err
         && let Some(found) = classify(rustls)
     {
-        return found.to_string();
+        return Some(found);
     }
-    identity_error(err).map_or_else(|| err.to_string(), |found| found.to_string())
+    identity_error(err)
 }

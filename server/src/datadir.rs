@@ -308,16 +308,7 @@ pub fn make_private(path: &Path) -> std::io::Result<()> {
 
 /// Bytes free for unprivileged use on the filesystem holding `dir` (None when unknown).
 pub fn free_bytes(dir: &Path) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        let stats = rustix::fs::statvfs(dir).ok()?;
-        Some(stats.f_bavail.saturating_mul(stats.f_frsize))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        None
-    }
+    fs4::available_space(dir).ok()
 }
 
 /// The database and the files SQLite keeps beside it.

@@ -109,6 +109,7 @@ mod tests {
                 attempt: 1,
                 last_error: "refused".into(),
                 retry_in_ms: 500,
+                not_your_server: false,
             },
             5,
             0,

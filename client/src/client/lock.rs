@@ -44,6 +44,10 @@ pub struct LockStatus {
     /// Once the wrong tries ran out, while the session waits to end: what it waits for, as the
     /// lock screen says it in place of the unlock field (`lock::sentences::logout_pending`).
     pub logs_out_when: Option<String>,
+    /// While locked after wrong tries, with tries left: how many were used and how many are
+    /// left, as the lock screen says it when it has no wrong try's own sentence to show (after
+    /// a restart, or a try made by `clinic unlock`). `None` before the first wrong try.
+    pub tries_so_far: Option<String>,
 }
 
 /// An emergency message not sent yet, as a lock screen may tell of it: no text, no conversation.
@@ -80,10 +84,20 @@ impl Client {
         if status.locked {
             status.unsent_emergency = self.unsent_emergency();
         }
-        if status.locked && status.tries_left == 0 {
+        let used = crate::lock::LOGOUT_AFTER.saturating_sub(status.tries_left);
+        if status.locked && used > 0 {
             let unsent = sentences::unsent_in(&status, self);
             let queue = sentences::queue_on(status.device, self);
-            status.logs_out_when = Some(sentences::logout_pending(unsent.as_ref(), queue));
+            if status.tries_left == 0 {
+                status.logs_out_when = Some(sentences::logout_pending(unsent.as_ref(), queue));
+            } else {
+                status.tries_so_far = Some(sentences::tries_so_far(
+                    used,
+                    status.tries_left,
+                    unsent.as_ref(),
+                    queue,
+                ));
+            }
         }
         status
     }
@@ -383,6 +397,7 @@ fn status_of(lock: &AppLock) -> LockStatus {
         tries_left: crate::lock::LOGOUT_AFTER.saturating_sub(lock.failures()),
         unsent_emergency: None,
         logs_out_when: None,
+        tries_so_far: None,
     }
 }
 

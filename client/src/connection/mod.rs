@@ -53,13 +53,14 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 enum End {
     Stopped,
     SignedOut(String),
-    Failed(String),
+    /// The sentence, and whether it was the server failing to prove it is the paired clinic's.
+    Failed(String, bool),
 }
 
 type Step = Result<(), End>;
 
 fn failed(e: impl Display) -> End {
-    End::Failed(e.to_string())
+    End::Failed(e.to_string(), false)
 }
 
 /// The server ended the socket (a restart, a shutdown, this socket refused).
@@ -116,7 +117,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => End::Stopped,
         };
         shared.went_offline();
-        let error = match end {
+        let (error, not_your_server) = match end {
             End::Stopped => {
                 shared.set_state(ConnectionState::Idle);
                 return;
@@ -134,7 +135,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 });
                 return;
             }
-            End::Failed(error) => error,
+            End::Failed(error, not_your_server) => (error, not_your_server),
         };
         if was_online {
             // A good connection ended: the outage starts now, so does the backoff.
@@ -154,6 +155,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             attempt,
             last_error: error,
             retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            not_your_server,
         });
         tokio::select! {
             () = sleep(delay) => {}
@@ -216,7 +218,13 @@ impl Conn {
                     CONNECT_TIMEOUT.as_secs()
                 ))
             })?
-            .map_err(|e| failed(link_error(&url, &e)))?;
+            .map_err(|e| {
+                let not_yours = matches!(
+                    crate::tls::ws_identity_error(&e),
+                    Some(crate::ClientError::NotYourServer)
+                );
+                End::Failed(link_error(&url, &e), not_yours)
+            })?;
         let mut conn = Self {
             shared: Arc::clone(shared),
             ws,

@@ -234,14 +234,30 @@ pub fn wrong_try(
     let wait = wait.map_or(String::new(), |w| {
         format!(" Wait {} seconds before the next try.", w.as_secs())
     });
+    format!("Wrong {wrong}. {}{wait}", tries_left(left, unsent, queue))
+}
+
+/// The wrong tries made so far, as a locked app says it when no wrong try's sentence was told
+/// (after a restart, or in a second window): `used` of them, `left` before the logout.
+pub fn tries_so_far(used: u32, left: u32, unsent: Option<&Unsent>, queue: Queue) -> String {
+    let tries = if used == 1 { "try" } else { "tries" };
+    format!(
+        "{used} wrong {tries} to unlock so far. {}",
+        tries_left(left, unsent, queue)
+    )
+}
+
+/// How many tries are left, and before the last one what the logout would do to an emergency
+/// or messages not sent yet.
+fn tries_left(left: u32, unsent: Option<&Unsent>, queue: Queue) -> String {
     match unsent {
         Some(Unsent {
             parked: false,
             call,
             ..
         }) if left == 1 => format!(
-            "Wrong {wrong}. 1 try left: a wrong one logs you out once your emergency has reached \
-             the clinic (it has not yet). If you need help now, call {call}.{wait}"
+            "1 try left: a wrong one logs you out once your emergency has reached the clinic (it \
+             has not yet). If you need help now, call {call}."
         ),
         Some(Unsent {
             shared,
@@ -254,26 +270,25 @@ pub fn wrong_try(
                 "it would wait, refused, for you to sign in and press Retry"
             };
             format!(
-                "Wrong {wrong}. 1 try left: a wrong one logs you out, and your emergency was \
-                 refused and has not reached the clinic, so {fate}. If you need help now, call \
-                 {call}.{wait}"
+                "1 try left: a wrong one logs you out, and your emergency was refused and has not \
+                 reached the clinic, so {fate}. If you need help now, call {call}."
             )
         }
         _ if left == 1 && queue.waiting_words().is_some() => {
             let (what, have) = queue.waiting_words().unwrap_or_default();
             format!(
-                "Wrong {wrong}. 1 try left: a wrong one logs you out once the {what} waiting to be \
-                 sent {have} gone.{wait}"
+                "1 try left: a wrong one logs you out once the {what} waiting to be sent {have} \
+                 gone."
             )
         }
         _ if left == 1 && queue.parked > 0 => format!(
-            "Wrong {wrong}. 1 try left: a wrong one logs you out and deletes your {} the clinic \
-             refused, with this computer's messages.{wait}",
+            "1 try left: a wrong one logs you out and deletes your {} the clinic refused, with \
+             this computer's messages.",
             messages(queue.parked)
         ),
         _ => {
             let tries = if left == 1 { "try" } else { "tries" };
-            format!("Wrong {wrong}. {left} {tries} left before you are logged out.{wait}")
+            format!("{left} {tries} left before you are logged out.")
         }
     }
 }
@@ -334,6 +349,24 @@ fn logged_out_for(unsent: Option<&Unsent>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tries_so_far_say_what_the_last_one_would_do() {
+        assert_eq!(
+            tries_so_far(1, 4, None, Queue::default()),
+            "1 wrong try to unlock so far. 4 tries left before you are logged out."
+        );
+        let waiting = Unsent {
+            shared: false,
+            parked: false,
+            call: "112".to_owned(),
+        };
+        assert_eq!(
+            tries_so_far(4, 1, Some(&waiting), Queue::default()),
+            "4 wrong tries to unlock so far. 1 try left: a wrong one logs you out once your \
+             emergency has reached the clinic (it has not yet). If you need help now, call 112."
+        );
+    }
 
     #[test]
     fn the_last_try_and_the_logout_say_what_becomes_of_an_emergency_not_sent() {

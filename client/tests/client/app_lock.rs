@@ -375,6 +375,11 @@ async fn five_wrong_tries_log_out_and_a_shared_pc_keeps_no_cache() {
     let alice = Client::open(options).unwrap();
     assert!(alice.lock_status().locked, "still locked after a restart");
     assert_eq!(alice.lock_status().tries_left, 2);
+    assert_eq!(
+        alice.lock_status().tries_so_far.as_deref(),
+        Some("3 wrong tries to unlock so far. 2 tries left before you are logged out."),
+        "the lock screen can say so before the next wrong try"
+    );
     assert!(matches!(
         alice.unlock("8203").await.unwrap(),
         Unlock::Wait(_)

@@ -134,6 +134,11 @@ async fn the_cli_logs_in_follows_and_logs_out() {
     assert_eq!(out.status.code(), Some(3), "{said}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("alice"));
     assert!(said.contains("not checked with the server"), "{said}");
+    assert!(
+        said.contains("nothing is listening on port"),
+        "why, in words: {said}"
+    );
+    assert!(!said.contains("error sending request"), "{said}");
 }
 
 /// Runs `clinic` on `profile` with `args`; its stdout, or a panic with its stderr.

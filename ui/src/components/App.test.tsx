@@ -995,7 +995,16 @@ describe('search', () => {
     await s.user.keyboard('{ArrowDown}{Escape}');
     expect(screen.queryByTestId('search-results')).toBeNull();
     expect(screen.getByTestId('search-input')).toHaveFocus();
+    expect(screen.getByTestId('search-input')).toHaveValue('line');
+    // From the field too: the first Escape closes the results, the next clears the query.
     await s.user.keyboard('{Enter}');
+    await screen.findAllByTestId('search-result');
+    await s.user.keyboard('{Escape}');
+    expect(screen.queryByTestId('search-results')).toBeNull();
+    expect(screen.getByTestId('search-input')).toHaveValue('line');
+    await s.user.keyboard('{Escape}');
+    expect(screen.getByTestId('search-input')).toHaveValue('');
+    await s.user.keyboard('line{Enter}');
     const again = await screen.findAllByTestId('search-result');
     const id = again[0].dataset.messageId;
     again[0].focus();

@@ -285,6 +285,20 @@ describe('app lock', () => {
     }
   }
 
+  it('an app started locked after wrong tries says how many are left before the next one', async () => {
+    const started = setup({ messages: history(1) });
+    // As a restart finds it: two wrong tries made before, no sentence of theirs told here.
+    started.fake.setLock({ ...started.fake.lock, locked: true, triesLeft: 3 });
+    const s = await renderApp(started);
+    expect(await screen.findByTestId('unlock-tries')).toHaveTextContent(
+      '2 wrong tries to unlock so far. 3 tries left before you are logged out.',
+    );
+    await s.user.type(screen.getByTestId('unlock-secret'), 'wrong');
+    await s.user.click(screen.getByTestId('unlock-submit'));
+    expect(await screen.findByTestId('unlock-error')).toHaveTextContent('2 tries left');
+    expect(screen.queryByTestId('unlock-tries')).toBeNull();
+  });
+
   it('the wait after wrong tries counts down, and the button waits with it', async () => {
     const s = await renderApp(setup({ messages: history(1) }));
     await act(() => s.store.lockNow());

@@ -101,10 +101,17 @@ export function LockScreen() {
                 onChange={(e) => setSecret(e.target.value)}
               />
             </label>
-            {error && (
+            {error ? (
               <p className="login-error" role="alert" data-testid="unlock-error">
                 {error}
               </p>
+            ) : (
+              // After a restart (or a try made elsewhere) no wrong try's sentence was told here.
+              lock?.triesSoFar && (
+                <p role="status" data-testid="unlock-tries">
+                  {lock.triesSoFar}
+                </p>
+              )
             )}
             {waitLeft > 0 && (
               <p role="status" data-testid="unlock-wait">

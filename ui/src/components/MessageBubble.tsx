@@ -148,7 +148,8 @@ export const MessageBubble = memo(function MessageBubble({
         data-client-id={message.clientId}
         data-message-id={message.id ?? undefined}
         aria-label={`${mine ? 'You' : 'They'} said`}
-        aria-haspopup="menu"
+        // A retracted message has nothing left to copy, open or change: no menu is promised.
+        aria-haspopup={message.retracted ? undefined : 'menu'}
         data-sender-id={message.senderId}
         tabIndex={tabbable ? 0 : -1}
         ref={article}

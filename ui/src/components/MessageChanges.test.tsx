@@ -212,5 +212,10 @@ describe('unsend and edit', () => {
       /^Message retracted by you at /,
     );
     expect(chat).not.toHaveTextContent('results for Mr. B');
+    // Nothing is left to copy, open or change: no menu is promised, and none opens.
+    expect(bubble).not.toHaveAttribute('aria-haspopup');
+    bubble.focus();
+    await user.keyboard('{Shift>}{F10}{/Shift}');
+    expect(screen.queryByTestId('message-menu')).toBeNull();
   });
 });

@@ -147,7 +147,13 @@ export function SearchBox({ me }: { me: User }) {
           onChange={(e) => setQuery(e.target.value)}
           onKeyDown={(e) => {
             if (composing(e)) return;
-            if (e.key === 'Escape') setOpen(false);
+            if (e.key === 'Escape') {
+              // As from a result: the first Escape closes the results and keeps the query; the
+              // next one clears it (the field's own clearing would do both at once).
+              e.preventDefault();
+              if (open) setOpen(false);
+              else setQuery('');
+            }
             if (e.key === 'ArrowDown' && open) {
               const first = root.current?.querySelector<HTMLElement>('[data-testid="search-result"]');
               if (first) {

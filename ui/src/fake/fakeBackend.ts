@@ -113,6 +113,7 @@ const UNLOCKED: LockStatus = {
   triesLeft: 5,
   unsentEmergency: null,
   logsOutWhen: null,
+  triesSoFar: null,
 };
 
 export class FakeBackend implements Backend {
@@ -1204,12 +1205,20 @@ export class FakeBackend implements Backend {
           )
       : null;
     const waitMs = this.lock.locked && this.waitUntil !== null ? this.waitUntil - Date.now() : 0;
+    const used = UNLOCKED.triesLeft - this.lock.triesLeft;
     return {
       ...this.lock,
       waitSecs: waitMs > 0 ? Math.ceil(waitMs / 1000) : null,
       unsentEmergency: unsent && { status: unsent.status, createdAt: unsent.createdAt },
       logsOutWhen: this.lock.locked && this.lock.triesLeft === 0 ? this.logsOutWhen(unsent) : null,
+      triesSoFar: this.lock.locked && used > 0 && this.lock.triesLeft > 0 ? this.triesSoFar(used) : null,
     };
+  }
+
+  /** As the core's `tries_so_far`, for the plain case (no emergency or messages waiting). */
+  private triesSoFar(used: number): string {
+    const left = this.lock.triesLeft;
+    return `${used} wrong ${used === 1 ? 'try' : 'tries'} to unlock so far. ${left} ${left === 1 ? 'try' : 'tries'} left before you are logged out.`;
   }
 
   /** As the core's lock: after the 3rd wrong try each one waits, 30 s doubling. */

@@ -243,7 +243,13 @@ unsentEmergency: UnsentEmergency | null,
  * Once the wrong tries ran out, while the session waits to end: what it waits for, as the
  * lock screen says it in place of the unlock field (`lock::sentences::logout_pending`).
  */
-logsOutWhen: string | null, };
+logsOutWhen: string | null, 
+/**
+ * While locked after wrong tries, with tries left: how many were used and how many are
+ * left, as the lock screen says it when it has no wrong try's own sentence to show (after
+ * a restart, or a try made by `clinic unlock`). `None` before the first wrong try.
+ */
+triesSoFar: string | null, };
 
 export type LoggedOut = { 
 /**

@@ -134,6 +134,7 @@ mod tests {
             attempt: 1,
             last_error: "The connection closed.".into(),
             retry_in_ms: 500,
+            not_your_server: false,
         };
         assert_eq!(names(&order.connection(&offline)), ["a", "b"]);
         assert_eq!(

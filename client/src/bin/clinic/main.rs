@@ -30,9 +30,9 @@ const EXIT_SENDS_FAILED: u8 = 5;
 /// pairing is not its code): a script must not treat it as "try again later".
 const EXIT_NOT_YOUR_SERVER: u8 = 6;
 
-/// The exit code of a connection that kept failing with `last_error`.
-fn offline_exit(last_error: &str) -> u8 {
-    if last_error == ClientError::NotYourServer.to_string() {
+/// The exit code of a connection that kept failing.
+fn offline_exit(not_your_server: bool) -> u8 {
+    if not_your_server {
         EXIT_NOT_YOUR_SERVER
     } else {
         EXIT_UNREACHABLE
@@ -736,10 +736,11 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
             ConnectionState::Offline {
                 attempt,
                 last_error,
+                not_your_server,
                 ..
             } if attempt >= attempts.max(1) => {
                 eprintln!("clinic: {}", for_terminal(&last_error));
-                return Ok(offline_exit(&last_error));
+                return Ok(offline_exit(not_your_server));
             }
             _ => {}
         }
@@ -785,9 +786,10 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
             ConnectionState::Offline {
                 attempt,
                 last_error,
+                not_your_server,
                 ..
             } if attempt >= 2 => {
-                let code = offline_exit(&last_error);
+                let code = offline_exit(not_your_server);
                 Some((last_error, code))
             }
             _ => None,
@@ -1408,6 +1410,7 @@ mod tests {
                                  port 8470."
                         .into(),
                     retry_in_ms: 1500,
+                    not_your_server: false,
                 },
                 queued: 3,
                 failed: 1,

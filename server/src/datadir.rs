@@ -329,6 +329,14 @@ pub(crate) fn sqlite_files(db: &Path) -> [PathBuf; 3] {
 /// Makes the data folder private, its database files and stored attachments 0600 (they may
 /// predate this version).
 pub fn prepare(data_dir: &Path) -> Result<(), ServerError> {
+    prepare_folder(data_dir)?;
+    crate::files::make_private(data_dir);
+    Ok(())
+}
+
+/// [`prepare`] but for the stored attachments, whose walk grows with them (a stat of each, from
+/// the disk after a reboot): a server's start does that while it serves.
+pub(crate) fn prepare_folder(data_dir: &Path) -> Result<(), ServerError> {
     let failed = |source| ServerError::DataDir {
         path: data_dir.to_path_buf(),
         source,
@@ -338,7 +346,6 @@ pub fn prepare(data_dir: &Path) -> Result<(), ServerError> {
     for path in database_files(data_dir).into_iter().chain(index) {
         make_private(&path).map_err(failed)?;
     }
-    crate::files::make_private(data_dir);
     Ok(())
 }
 

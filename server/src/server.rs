@@ -41,11 +41,15 @@ pub async fn run(
     // Checked before anything is created: a wrong folder must not become a new empty clinic
     // (nor get a certificate authority).
     datadir::check_database(&config.data_dir, config.init)?;
-    datadir::prepare(&config.data_dir)?;
+    datadir::prepare_folder(&config.data_dir)?;
     let _held = datadir::hold_waiting(&config.data_dir, HOLD_PATIENCE).await?;
     // Again, now that it is held: a restore that held it while this start waited may have been
     // killed half way.
     datadir::check_database(&config.data_dir, config.init)?;
+    // Stored attachments an older version left readable are tightened while the server starts
+    // and serves: only ever to 0600, so nothing it stores meanwhile is in its way.
+    let files_dir = config.data_dir.clone();
+    tokio::task::spawn_blocking(move || crate::files::make_private(&files_dir));
     // A copy of a backup a killed restore was staging holds patients' data: not kept.
     crate::restore::remove_old_staging(&config.data_dir);
     let tls = ServerTls::prepare(&config, local)?.map(Arc::new);

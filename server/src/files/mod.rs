@@ -82,7 +82,8 @@ fn stored_in(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 
 /// Makes the stored files' folders 0700 and the files 0600: those of a data folder from an
 /// older version (or copied in by hand) may be readable by others, which the folder's own 0700
-/// hides only while nobody loosens it. One pass at start; files stored later are made private.
+/// hides only while nobody loosens it. One pass at each start (a server does it while it serves); files stored later are
+/// made private.
 /// Links are never followed (a `files` link to `/etc` must not have root tighten `/etc`), and a
 /// file this account cannot change is said in the log, not a reason to stay down.
 pub(crate) fn make_private(data_dir: &Path) {

@@ -36,6 +36,20 @@ async fn the_data_folder_and_everything_in_it_are_private() {
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
+    // An attachment stored by an older version, in folders everyone may read.
+    let content = b"an older scan";
+    let name = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content));
+    let shard = dir.join("files").join(&name[..2]);
+    std::fs::create_dir_all(&shard).unwrap();
+    let older = shard.join(&name);
+    std::fs::write(&older, content).unwrap();
+    for (path, bits) in [
+        (&dir.join("files"), 0o755),
+        (&shard, 0o755),
+        (&older, 0o644),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits)).unwrap();
+    }
 
     let server = Binary::start(&dir, &[]);
     let pat = server.login("pat").await;
@@ -66,9 +80,18 @@ async fn the_data_folder_and_everything_in_it_are_private() {
         assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
     }
     let stored = files_under(&dir.join("files"));
-    assert_eq!(stored.len(), 1);
-    assert_eq!(mode(&stored[0]), 0o600, "an uploaded file");
-    assert_eq!(mode(stored[0].parent().unwrap()), 0o700);
+    assert_eq!(stored.len(), 2);
+    // The older one is tightened while the server serves: given a few seconds.
+    for _ in 0..100 {
+        if mode(&older) == 0o600 && mode(&shard) == 0o700 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for file in &stored {
+        assert_eq!(mode(file), 0o600, "a stored file: {}", file.display());
+        assert_eq!(mode(file.parent().unwrap()), 0o700);
+    }
     assert_eq!(mode(&dir.join("files")), 0o700);
     assert_eq!(mode(&dir.join("uploads-tmp")), 0o700);
 
@@ -77,8 +100,10 @@ async fn the_data_folder_and_everything_in_it_are_private() {
     assert!(out.status.success());
     assert_eq!(mode(&backup), 0o600, "the backup");
     let backed_up = files_under(&root.path().join("copy.db.files"));
-    assert_eq!(backed_up.len(), 1);
-    assert_eq!(mode(&backed_up[0]), 0o600, "a backed-up file");
+    assert_eq!(backed_up.len(), 2);
+    for file in &backed_up {
+        assert_eq!(mode(file), 0o600, "a backed-up file: {}", file.display());
+    }
     server.kill();
 
     // A folder made from scratch is private from the start.

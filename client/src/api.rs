@@ -159,9 +159,8 @@ impl Api {
         check(resp).await.map(drop)
     }
 
-    /// `GET /api/auth/me`: the account of the token, as the server has it now.
-    /// Who the token signs in as, as the server says it now. A server out of reach is told in
-    /// words, as at a sign-in (`clinic whoami` shows it to a person).
+    /// `GET /api/auth/me`: the account of the token, as the server has it now. A server out of
+    /// reach is told in words, as at a sign-in (`clinic whoami` shows it to a person).
     pub async fn me(&self) -> Result<User> {
         let req = self
             .auth(self.http.get(self.url("api/auth/me")?))

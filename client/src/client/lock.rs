@@ -215,9 +215,14 @@ impl Client {
             }
         };
         if let Some(token) = extra {
-            let extra = self.shared.api.clone().with_token(token);
-            if let Err(e) = extra.logout().await {
-                tracing::warn!("could not end the session that checked the password: {e}");
+            let checking = self.shared.api.clone().with_token(token.clone());
+            match checking.logout().await {
+                Ok(()) | Err(ClientError::Server { status: 401, .. }) => {}
+                Err(e) => {
+                    // As a logout's: ended at the next sign-in, not left valid for days.
+                    tracing::warn!("could not end the session that checked the password: {e}");
+                    self.keep_to_end(&token);
+                }
             }
         }
         outcome

@@ -301,20 +301,8 @@ impl Client {
                 failed.get_or_insert(e);
             }
         };
-        // Not on a shared computer: the next person at it could read a token kept there.
-        let personal = self.app_lock().device() == crate::lock::Device::Personal;
-        if !revoked
-            && personal
-            && let Err(e) = unended::keep(
-                &self.profile,
-                self.credentials.as_ref(),
-                self.shared.api.base().as_str(),
-                &account,
-                &self.shared.token,
-            )
-        {
-            // The session still expires by itself; the logout goes on.
-            tracing::warn!("could not keep the session aside to end it later: {e}");
+        if !revoked {
+            self.keep_to_end(&self.shared.token);
         }
         keep(self.credentials.delete(&account));
         let session = self.profile.load_session().unwrap_or_else(|e| {
@@ -361,6 +349,27 @@ impl Client {
         match self.shared.api.me().await {
             Err(ClientError::Server { status: 401, .. }) => Err(ClientError::SessionExpired),
             answer => answer,
+        }
+    }
+
+    /// A session of this user the server could not be told to end (it was out of reach): on a
+    /// personal computer its token is kept aside and ended at the next sign-in to that server
+    /// here; a shared computer forgets it (the next person at it could read a kept one), and it
+    /// expires by itself.
+    fn keep_to_end(&self, token: &str) {
+        if self.app_lock().device() != crate::lock::Device::Personal {
+            return;
+        }
+        let base = self.shared.api.base().as_str();
+        let account = account(base, &self.user().username);
+        if let Err(e) = unended::keep(
+            &self.profile,
+            self.credentials.as_ref(),
+            base,
+            &account,
+            token,
+        ) {
+            tracing::warn!("could not keep the session aside to end it later: {e}");
         }
     }
 

@@ -68,9 +68,25 @@ impl Profile {
         }
     }
 
+    /// Saves the session, and its server as the one this profile last signed in to.
     pub fn save_session(&self, session: &Session) -> Result<()> {
         write_private(&self.session_path(), &serde_json::to_vec_pretty(session)?)?;
+        write_private(&self.last_server_path(), session.server_url.as_bytes())?;
         Ok(())
+    }
+
+    fn last_server_path(&self) -> PathBuf {
+        self.dir.join("last-server")
+    }
+
+    /// The server this profile last signed in to, for the next sign-in form (kept after a
+    /// logout: a clinic's address is no secret); a profile signed in before this was kept
+    /// answers with its session's. `None` when it never signed in.
+    pub fn last_server(&self) -> Option<String> {
+        match std::fs::read_to_string(self.last_server_path()) {
+            Ok(url) => Some(url.trim().to_owned()).filter(|u| !u.is_empty()),
+            Err(_) => self.load_session().ok().flatten().map(|s| s.server_url),
+        }
     }
 
     /// Refuses a profile folder that another account could have written into: one that belongs
@@ -318,6 +334,44 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    /// The sign-in form offers the server last signed in to, after a logout too, and a profile
+    /// from before this was kept offers its session's.
+    #[test]
+    fn the_last_server_outlives_the_session() {
+        let root = tempfile::tempdir().unwrap();
+        let profile = Profile::new(root.path());
+        assert_eq!(profile.last_server(), None);
+        let session = |url: &str| Session {
+            server_url: url.to_owned(),
+            user: clinic_protocol::User {
+                id: "u-1".into(),
+                username: "alice".into(),
+                name: "Alice".into(),
+                role: clinic_protocol::Role::Patient,
+            },
+            credentials: "file".into(),
+        };
+        profile
+            .save_session(&session("https://clinic.lan:8470/"))
+            .unwrap();
+        profile.clear_session().unwrap();
+        assert_eq!(
+            profile.last_server().as_deref(),
+            Some("https://clinic.lan:8470/")
+        );
+        assert_eq!(mode(&root.path().join("last-server")), 0o600);
+        std::fs::remove_file(root.path().join("last-server")).unwrap();
+        write_private(
+            &profile.session_path(),
+            &serde_json::to_vec(&session("https://old.lan:8470/")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            profile.last_server().as_deref(),
+            Some("https://old.lan:8470/")
+        );
     }
 
     /// A clinic's usernames name their cache as before; anything else the server's answer

@@ -438,6 +438,7 @@ impl Desktop {
             return Snapshot {
                 session: None,
                 ended: self.ended().or(told_by_server),
+                last_server: Profile::new(&self.profile_dir).last_server(),
                 connection: self.status(),
                 settings: self.settings(),
                 availability: Availability::Available,
@@ -454,6 +455,7 @@ impl Desktop {
             return Snapshot {
                 session: Some(session_of(client)),
                 ended: None,
+                last_server: None,
                 connection: ConnectionStatus::of(client),
                 settings: self.settings(),
                 availability: client.availability(),
@@ -471,6 +473,7 @@ impl Desktop {
         Snapshot {
             session: Some(session_of(client)),
             ended: None,
+            last_server: None,
             connection: ConnectionStatus::of(client),
             settings: self.settings(),
             availability: client.availability(),

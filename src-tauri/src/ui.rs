@@ -57,6 +57,8 @@ pub struct Snapshot {
     /// While signed out: why the last session ended, when it did not end by her own "Log out"
     /// (the login screen says it, after a reload or a restart too); `None` once another starts.
     pub ended: Option<String>,
+    /// While signed out: the server this profile last signed in to, for the sign-in form.
+    pub last_server: Option<String>,
     pub connection: ConnectionStatus,
     pub settings: Settings,
     /// The doctor's availability as the server stores it.

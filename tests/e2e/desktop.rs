@@ -389,6 +389,13 @@ async fn login_and_session(w: &World) -> Result<()> {
     app.wait("login-form")
         .await
         .context("still signed out after a restart")?;
+    // The profile remembers the server it last signed in to, for the form.
+    let offered = format!(
+        "return document.querySelector('[data-testid=server-url]').value.startsWith({:?});",
+        w.url.trim_end_matches('/')
+    );
+    app.wait_script("the form offers the last server", &offered)
+        .await?;
     w.close(app).await?;
     drop(driver);
     Ok(())

@@ -239,14 +239,16 @@ describe('the conversation list and the keyboard', () => {
 });
 
 describe('login: focus and cancel', () => {
-  it('puts the focus in the first empty field', async () => {
-    localStorage.setItem('clinic.lastServerUrl', 'https://clinic.lan:8470');
-    try {
-      await renderApp(setup({ as: null }));
-      expect(screen.getByTestId('username')).toHaveFocus();
-    } finally {
-      localStorage.removeItem('clinic.lastServerUrl');
-    }
+  it('puts the focus in the first empty field, the address filled with the last server', async () => {
+    await renderApp(setup({ as: null, lastServer: 'https://clinic.lan:8470' }));
+    expect(screen.getByTestId('server-url')).toHaveValue('https://clinic.lan:8470');
+    expect(screen.getByTestId('username')).toHaveFocus();
+  });
+
+  it('a profile that never signed in offers no address', async () => {
+    await renderApp(setup({ as: null }));
+    expect(screen.getByTestId('server-url')).toHaveValue('');
+    expect(screen.getByTestId('server-url')).toHaveFocus();
   });
 
   it('offers the address of a session restored at start once it is logged out', async () => {

@@ -1,7 +1,6 @@
 // First run: the clinic server's address and the user's credentials.
 
 import { useState, type FormEvent, type InputHTMLAttributes } from 'react';
-import { lastServer, rememberServer } from '../logic/lastServer';
 import { firstEmptyField, loginArgs } from '../logic/login';
 import { useChat, useStore } from '../store/hooks';
 import { PairingCodeField } from './PairingCodeField';
@@ -28,6 +27,8 @@ export function LoginScreen() {
   const error = useChat((s) => s.loginError);
   const serverCode = useChat((s) => s.serverPairingCode);
   const busy = useChat((s) => s.loggingIn);
+  // The server this profile last signed in to (told by the shell, kept in the profile).
+  const lastServer = useChat((s) => s.lastServer);
   const [serverUrl, setServerUrl] = useState(lastServer);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
@@ -37,9 +38,7 @@ export function LoginScreen() {
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const args = loginArgs({ serverUrl, username, password, pairingCode });
-    rememberServer(args.serverUrl);
-    void store.login(args);
+    void store.login(loginArgs({ serverUrl, username, password, pairingCode }));
   };
 
   return (

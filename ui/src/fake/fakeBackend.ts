@@ -72,6 +72,9 @@ export interface FakeOptions {
   /** The saved session cannot be opened: another account left a file in the profile folder;
    * `subscribe` fails as the shell's does (`profile_not_private`). */
   profileNotPrivate?: boolean;
+  /** The server the profile last signed in to, as the shell tells it while signed out
+   * (default: the session's, else none). */
+  lastServer?: string | null;
 }
 
 /** A server's `error` frame: its protocol code (`forbidden`...) and its own text. */
@@ -124,6 +127,8 @@ export class FakeBackend implements Backend {
   session: Session | null;
   /** Why the last session ended, until another starts (the snapshot's `ended`). */
   private ended: string | null = null;
+  /** As the profile's: the server of the last session saved. */
+  private lastServer: string | null;
   /** Whether a press waited when the wrong tries ran out (the logout's sentence names it). */
   private pressedWhenTriesRanOut = false;
   users: Contact[];
@@ -184,6 +189,7 @@ export class FakeBackend implements Backend {
     this.opts = opts;
     this.users = opts.users;
     this.session = opts.session ?? null;
+    this.lastServer = opts.lastServer ?? this.session?.serverUrl ?? null;
     this.messages = opts.messages ?? [];
     this.emergencies = opts.emergencies ?? [];
     this.connection = status(opts.connection);
@@ -252,6 +258,7 @@ export class FakeBackend implements Backend {
     return {
       session: this.session,
       ended: this.session ? null : this.ended,
+      lastServer: this.session ? null : this.lastServer,
       connection: this.connection,
       settings: this.settings,
       availability: this.availability,
@@ -319,6 +326,7 @@ export class FakeBackend implements Backend {
       throw new BackendError('unauthorized', 'Wrong username or password.');
     const { id, username, name, role } = user;
     this.session = { serverUrl: args.serverUrl, user: { id, username, name, role } };
+    this.lastServer = args.serverUrl;
     this.ended = null;
     // As the core: a new sign-in starts a new lock (unlocked, no PIN, no wrong tries), whatever
     // the last session's lock was.

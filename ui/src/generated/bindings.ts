@@ -359,7 +359,11 @@ session: SessionInfo | null,
  * While signed out: why the last session ended, when it did not end by her own "Log out"
  * (the login screen says it, after a reload or a restart too); `None` once another starts.
  */
-ended: string | null, connection: ConnectionStatus, settings: Settings, 
+ended: string | null, 
+/**
+ * While signed out: the server this profile last signed in to, for the sign-in form.
+ */
+lastServer: string | null, connection: ConnectionStatus, settings: Settings, 
 /**
  * The doctor's availability as the server stores it.
  */

@@ -17,7 +17,6 @@ import {
 import { PAGE_SIZE, pageHasMore } from '../logic/paging';
 import { peerStatus, type PeerStatus } from '../logic/presence';
 import { readMark } from '../logic/receipts';
-import { rememberServer } from '../logic/lastServer';
 import { loginErrorText, pairingToCompare } from '../logic/login';
 import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
@@ -235,13 +234,12 @@ export class ChatStore {
         loginError: loginError ?? snapshot.ended,
         serverPairingCode,
         settings: normalizeSettings(snapshot.settings),
+        lastServer: snapshot.lastServer ?? this.state.lastServer,
       });
       return;
     }
     const sameUser = this.state.session?.user.id === snapshot.session.user.id;
     if (!sameUser) {
-      // For the sign-in form after a logout, also when this session was restored at start.
-      rememberServer(snapshot.session.serverUrl);
       // A new session (a start, a sign-in) takes back what this user was writing.
       if (!snapshot.lock?.locked) void this.restoreDrafts(snapshot.session.user.id, true);
     }
@@ -427,7 +425,9 @@ export class ChatStore {
     this.drafts.clear();
     this.stagedFiles.clear();
     // This computer's settings (the text size) are not the session's: they stay.
-    this.set({ ...initialState(), phase: 'login', settings: this.state.settings, ...fields });
+    // Nor is the address the sign-in form offers (the session's own, after a logout).
+    const lastServer = this.state.session?.serverUrl ?? this.state.lastServer;
+    this.set({ ...initialState(), phase: 'login', settings: this.state.settings, lastServer, ...fields });
   }
 
   /** The drafts the shell kept for `user`, back in their fields (a field written meanwhile keeps

@@ -48,6 +48,9 @@ export interface ChatState {
   /** The server's pairing code when the last sign-in found it not paired with this app yet: the
    * first sign-in's step (compare it with the paper), shown as information, not as an error. */
   serverPairingCode: string | null;
+  /** The address the sign-in form offers: the server last signed in to (the profile's, as the
+   * shell tells it while signed out; a session's while signed in). */
+  lastServer: string;
   loggingIn: boolean;
   connection: ConnectionStatus;
   /** When the connection was last lost (ms since the epoch), while it is down; null online. */
@@ -116,6 +119,7 @@ export function initialState(): ChatState {
     session: null,
     loginError: null,
     serverPairingCode: null,
+    lastServer: '',
     loggingIn: false,
     connection: { state: 'connecting', attempt: null, queued: 0, failed: 0, lastError: null },
     offlineSince: null,

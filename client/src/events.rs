@@ -27,6 +27,10 @@ pub enum ConnectionState {
         attempt: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_error: Option<String>,
+        /// The last one failed because the server could not prove it is the paired clinic's
+        /// (as [`ConnectionState::Offline`]'s).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        not_your_server: bool,
     },
     /// Authenticated; fetching everything since the cursor. Not yet "online".
     Syncing,
@@ -208,7 +212,8 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ConnectionState::Connecting {
                 attempt: 1,
-                last_error: None
+                last_error: None,
+                not_your_server: false,
             })
             .unwrap(),
             json!({"state": "connecting", "attempt": 1})

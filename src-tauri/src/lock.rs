@@ -58,9 +58,11 @@ pub async fn unlock<R: Runtime>(
     };
     match outcome {
         Unlock::Unlocked => Ok(client.lock_status()),
-        Unlock::Wrong { left, wait } => Err(CommandError::new(
+        // The wait is the lock screen's own countdown (the `lock` event's `waitSecs`): a
+        // sentence saying it would stand still beside it, and stay once it has passed.
+        Unlock::Wrong { left, .. } => Err(CommandError::new(
             "wrong_secret",
-            sentences::wrong_try(has_pin, left, wait, unsent.as_ref(), queue),
+            sentences::wrong_try(has_pin, left, None, unsent.as_ref(), queue),
         )),
         Unlock::Wait(wait) => Err(CommandError::new("wait", sentences::wait(wait))),
         Unlock::LogOutWhenSent => {

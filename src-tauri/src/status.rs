@@ -22,6 +22,9 @@ pub struct ConnectionStatus {
     #[cfg_attr(test, ts(type = "number"))]
     pub failed: u64,
     pub last_error: Option<String>,
+    /// The last try failed because the server at the address could not prove it is the paired
+    /// clinic's (its pairing code changed, or something sits in between): the badge says so.
+    pub not_your_server: bool,
 }
 
 impl ConnectionStatus {
@@ -32,6 +35,7 @@ impl ConnectionStatus {
             queued: 0,
             failed: 0,
             last_error: None,
+            not_your_server: false,
         }
     }
 
@@ -45,24 +49,32 @@ impl ConnectionStatus {
     }
 
     pub fn from_client(state: &ConnectionState, queued: u64, failed: u64) -> Self {
-        let (state, attempt, last_error) = match state {
-            ConnectionState::Online => ("online", None, None),
-            ConnectionState::Syncing => ("connecting", None, None),
+        let (state, attempt, last_error, not_your_server) = match state {
+            ConnectionState::Online => ("online", None, None, false),
+            ConnectionState::Syncing => ("connecting", None, None, false),
             ConnectionState::Connecting {
                 attempt,
                 last_error,
+                not_your_server,
             } => (
                 "connecting",
                 (*attempt > 0).then_some(*attempt),
                 last_error.clone(),
+                *not_your_server,
             ),
             ConnectionState::Offline {
                 attempt,
                 last_error,
+                not_your_server,
                 ..
-            } => ("offline", Some(*attempt), Some(last_error.clone())),
-            ConnectionState::Idle => ("offline", None, None),
-            ConnectionState::SignedOut { reason } => ("offline", None, Some(reason.clone())),
+            } => (
+                "offline",
+                Some(*attempt),
+                Some(last_error.clone()),
+                *not_your_server,
+            ),
+            ConnectionState::Idle => ("offline", None, None, false),
+            ConnectionState::SignedOut { reason } => ("offline", None, Some(reason.clone()), false),
         };
         Self {
             state,
@@ -70,6 +82,7 @@ impl ConnectionStatus {
             queued,
             failed,
             last_error,
+            not_your_server,
         }
     }
 }
@@ -94,6 +107,7 @@ mod tests {
         let trying = |attempt, last_error: Option<&str>| ConnectionState::Connecting {
             attempt,
             last_error: last_error.map(str::to_owned),
+            not_your_server: false,
         };
         let s =
             ConnectionStatus::from_client(&trying(3, Some("The server stopped answering.")), 0, 0);
@@ -118,6 +132,18 @@ mod tests {
             (s.state, s.last_error.as_deref(), s.queued),
             ("offline", Some("refused"), 5)
         );
+        assert!(!s.not_your_server);
+        // Not the paired clinic's server: told apart, also while the next try is under way.
+        let s = ConnectionStatus::from_client(
+            &ConnectionState::Connecting {
+                attempt: 2,
+                last_error: Some("This is not your clinic's server".into()),
+                not_your_server: true,
+            },
+            0,
+            0,
+        );
+        assert!(s.not_your_server);
         let json = serde_json::to_value(ConnectionStatus::offline()).expect("json");
         assert_eq!(json["state"], "offline");
         assert!(json.get("lastError").is_some());

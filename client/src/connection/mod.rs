@@ -105,11 +105,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut attempt = 0u32;
     // Why the last attempt failed: said while the next one is under way too.
     let mut last_error = None;
+    let mut last_not_yours = false;
     loop {
         attempt = attempt.saturating_add(1);
         shared.set_state(ConnectionState::Connecting {
             attempt,
             last_error: last_error.clone(),
+            not_your_server: last_not_yours,
         });
         let mut was_online = false;
         let end = tokio::select! {
@@ -151,6 +153,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         tracing::info!("connection lost ({error}); retrying in {delay:?}");
         last_error = Some(error.clone());
+        last_not_yours = not_your_server;
         shared.set_state(ConnectionState::Offline {
             attempt,
             last_error: error,

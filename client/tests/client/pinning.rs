@@ -31,6 +31,8 @@ fn cli_login_with(profile: &Path, url: &str, pin: Option<&str>) -> Output {
 }
 
 /// Waits until a connecting client reports `Offline` and returns its last error.
+/// Why the connection is offline, with "this is not your clinic's server" told apart from a
+/// network's failure by the state itself (the sentence is checked too).
 async fn offline_error(client: &Client) -> String {
     let mut state = client.watch_state();
     let state = tokio::time::timeout(
@@ -42,7 +44,14 @@ async fn offline_error(client: &Client) -> String {
     .unwrap()
     .clone();
     match state {
-        ConnectionState::Offline { last_error, .. } => last_error,
+        ConnectionState::Offline {
+            last_error,
+            not_your_server,
+            ..
+        } => {
+            assert_eq!(not_your_server, last_error == CHANGED, "{last_error}");
+            last_error
+        }
         _ => unreachable!(),
     }
 }
@@ -103,6 +112,29 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
             stderr(&out).contains(CHANGED),
             "{disguise:?}: {}",
             stderr(&out)
+        );
+        // Nor does following a conversation wait for it to come back.
+        let mut tail = clinic(cli_profile.path())
+            .args(["tail", "--with", "dr.patel"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = tail.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                tail.kill().unwrap();
+                break None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(6),
+            "{disguise:?}: tail exits 6"
         );
         // Logging in again, even with the right code, does not get past it.
         let out = cli_login_with(cli_profile.path(), &url, Some(&code));

@@ -82,8 +82,8 @@ fn stored_in(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 
 /// Makes the stored files' folders 0700 and the files 0600: those of a data folder from an
 /// older version (or copied in by hand) may be readable by others, which the folder's own 0700
-/// hides only while nobody loosens it. One pass at each start (a server does it while it serves); files stored later are
-/// made private.
+/// hides only while nobody loosens it. One pass at each start (a server does it while it
+/// serves), which logs how many it changed; files stored later are made private.
 /// Links are never followed (a `files` link to `/etc` must not have root tighten `/etc`), and a
 /// file this account cannot change is said in the log, not a reason to stay down.
 pub(crate) fn make_private(data_dir: &Path) {
@@ -97,22 +97,27 @@ pub(crate) fn make_private(data_dir: &Path) {
             return;
         }
     }
-    let tighten = |path: &Path, folder: bool| {
+    let mut changed = 0u64;
+    let mut tighten = |path: &Path, folder: bool| {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return;
         };
-        let done = if meta.file_type().is_symlink() {
+        let (done, private) = if meta.file_type().is_symlink() {
             tracing::warn!(path = %path.display(), "a link among the stored files: left as it is");
             return;
         } else if folder && meta.is_dir() {
-            crate::datadir::private_dir(path)
+            (crate::datadir::private_dir(path), 0o700)
         } else if meta.is_file() {
-            crate::datadir::make_private(path)
+            (crate::datadir::make_private(path), 0o600)
         } else {
             return;
         };
-        if let Err(e) = done {
-            tracing::warn!(path = %path.display(), "could not make a stored file private: {e}");
+        match done {
+            Ok(()) if mode_of(&meta).is_some_and(|mode| mode != private) => changed += 1,
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "could not make a stored file private: {e}");
+            }
         }
     };
     for root in [files_dir(data_dir), temp_dir(data_dir)] {
@@ -134,6 +139,26 @@ pub(crate) fn make_private(data_dir: &Path) {
                 }
             }
         }
+    }
+    if changed > 0 {
+        tracing::info!(
+            changed,
+            "stored files and folders others could read were made private (0600, folders 0700)"
+        );
+    }
+}
+
+/// The permission bits of `meta` (none off Unix).
+fn mode_of(meta: &std::fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        Some(meta.permissions().mode() & 0o777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
     }
 }
 

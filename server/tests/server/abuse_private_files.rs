@@ -51,7 +51,7 @@ async fn the_data_folder_and_everything_in_it_are_private() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits)).unwrap();
     }
 
-    let server = Binary::start(&dir, &[]);
+    let server = Binary::start_logging(&dir, &[], "info");
     let pat = server.login("pat").await;
     let doc = server.login("doc").await;
     let mut ws = server.ws(&pat.token).await;
@@ -83,7 +83,7 @@ async fn the_data_folder_and_everything_in_it_are_private() {
     assert_eq!(stored.len(), 2);
     // The older one is tightened while the server serves: given a few seconds.
     for _ in 0..100 {
-        if mode(&older) == 0o600 && mode(&shard) == 0o700 {
+        if mode(&older) == 0o600 && mode(&shard) == 0o700 && server.log().contains("made private") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -92,6 +92,12 @@ async fn the_data_folder_and_everything_in_it_are_private() {
         assert_eq!(mode(file), 0o600, "a stored file: {}", file.display());
         assert_eq!(mode(file.parent().unwrap()), 0o700);
     }
+    // IT can read that it happened: the file, its folder and `files/`.
+    let log = server.log();
+    assert!(
+        log.contains("made private") && log.contains("changed=3"),
+        "{log}"
+    );
     assert_eq!(mode(&dir.join("files")), 0o700);
     assert_eq!(mode(&dir.join("uploads-tmp")), 0o700);
 

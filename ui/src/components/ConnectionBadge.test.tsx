@@ -10,7 +10,7 @@ import base from '../styles/base.css?raw';
 import layout from '../styles/layout.css?raw';
 import responsive from '../styles/responsive.css?raw';
 import { StoreProvider } from '../store/StoreProvider';
-import { setup } from '../test/fixtures';
+import { DOCTOR, PATIENT, setup } from '../test/fixtures';
 import type { ConnectionStatus } from '../types';
 
 beforeAll(() => {
@@ -47,16 +47,19 @@ function boxOf(el: Element): Record<string, string> {
   return Object.fromEntries(BOX.map((p) => [p, style.getPropertyValue(p)]));
 }
 
+const CHANGED = "This is not your clinic's server (its pairing code changed)";
+
 const STATES: Partial<ConnectionStatus>[] = [
   { state: 'online', attempt: null, queued: 0 },
   { state: 'offline', attempt: null, queued: 0 },
   { state: 'connecting', attempt: null, queued: 0 },
   { state: 'connecting', attempt: 3, queued: 0 },
   { state: 'offline', attempt: null, queued: 2 },
+  { state: 'connecting', attempt: 2, queued: 0, lastError: CHANGED, notYourServer: true },
 ];
 
-async function renderApp() {
-  const s = setup();
+async function renderApp(opts: Parameters<typeof setup>[0] = {}) {
+  const s = setup(opts);
   render(
     <StoreProvider store={s.store}>
       <App />
@@ -85,5 +88,35 @@ describe('the top bar across connection states', () => {
     const items = [...bar.children].filter((el) => !el.matches('.search'));
     expect(items.length).toBeGreaterThanOrEqual(4);
     for (const el of items) expect(getComputedStyle(el).whiteSpace, el.className).toBe('nowrap');
+  });
+});
+
+describe("a server that is not the paired clinic's", () => {
+  it("is said on the badge, and a doctor is warned at once, not after the offline warning's wait", async () => {
+    const s = await renderApp({ as: DOCTOR });
+    act(() =>
+      s.fake.setConnection({ state: 'offline', attempt: 1, lastError: CHANGED, notYourServer: true }),
+    );
+    expect(screen.getByTestId('connection-state')).toHaveTextContent("Not your clinic's server");
+    expect(screen.getByTestId('connection')).toHaveAttribute('title', CHANGED);
+    expect(screen.getByTestId('device-warning')).toHaveTextContent("Tell the clinic's IT at once.");
+    // The next try under way keeps saying it.
+    act(() =>
+      s.fake.setConnection({ state: 'connecting', attempt: 2, lastError: CHANGED, notYourServer: true }),
+    );
+    expect(screen.getByTestId('connection-state')).toHaveTextContent("Not your clinic's server");
+    act(() =>
+      s.fake.setConnection({ state: 'online', attempt: null, lastError: null, notYourServer: false }),
+    );
+    expect(screen.getByTestId('connection-state')).toHaveTextContent('Connected');
+    expect(screen.queryByTestId('device-warning')).toBeNull();
+  });
+
+  it("is said on a patient's badge too", async () => {
+    const s = await renderApp({ as: PATIENT });
+    act(() =>
+      s.fake.setConnection({ state: 'offline', attempt: 1, lastError: CHANGED, notYourServer: true }),
+    );
+    expect(screen.getByTestId('connection-state')).toHaveTextContent("Not your clinic's server");
   });
 });

@@ -115,7 +115,7 @@ export function LockScreen() {
             )}
             {waitLeft > 0 && (
               <p role="status" data-testid="unlock-wait">
-                The next try is taken in {waitLeft} {waitLeft === 1 ? 'second' : 'seconds'}.
+                You can try again in {waitLeft} {waitLeft === 1 ? 'second' : 'seconds'}.
               </p>
             )}
             <button

@@ -66,16 +66,16 @@ export function LockSettings() {
           value={lock.device}
           onChange={(e) => void store.setLockPolicy(e.target.value as Device, null)}
         >
-          <option value="shared">
-            Used by others too: locks within {sharedMost} {sharedMost === 1 ? 'minute' : 'minutes'}; signing
-            out removes my messages from it
-          </option>
-          <option value="personal">
-            Mine alone: locks within {personalMost} {personalMost === 1 ? 'minute' : 'minutes'}; signing out
-            keeps my messages on it
-          </option>
+          <option value="shared">Used by others too</option>
+          <option value="personal">Mine alone</option>
         </select>
       </label>
+      {/* What the choice means, under it: in the option itself it was cut at the field's width. */}
+      <p className="hint" data-testid="lock-device-hint">
+        {lock.device === 'shared'
+          ? `Locks within ${minutesWord(sharedMost)}; signing out removes your messages from this computer.`
+          : `Locks within ${minutesWord(personalMost)}; signing out keeps your messages on this computer.`}
+      </p>
       <label className="field">
         <span>Lock after</span>
         <select
@@ -104,3 +104,5 @@ export function LockSettings() {
     </details>
   );
 }
+
+const minutesWord = (n: number) => `${n} ${n === 1 ? 'minute' : 'minutes'}`;

@@ -12,6 +12,10 @@ export const OFFLINE_WARNING_MS = 15_000;
 export const OFFLINE_WARNING =
   "Not connected to the clinic's server: new emergencies cannot reach this computer until it reconnects.";
 
+/** Said at once (it does not pass by itself): the server at the address is not the clinic's. */
+export const NOT_YOUR_SERVER_WARNING =
+  "The server at the clinic's address is not your clinic's server (its pairing code changed): nothing is sent to it or taken from it, so new emergencies cannot reach this computer. Tell the clinic's IT at once.";
+
 /** Whether the connection has been down for `OFFLINE_WARNING_MS` (told by a timer, once). */
 function useLongOffline(): boolean {
   const since = useChat((s) => s.offlineSince);
@@ -28,5 +32,12 @@ function useLongOffline(): boolean {
 export function useWarnings(): string[] {
   const device = useChat((s) => s.device);
   const offline = useLongOffline();
-  return useMemo(() => [...(offline ? [OFFLINE_WARNING] : []), ...deviceProblems(device)], [device, offline]);
+  const notYours = useChat((s) => s.connection.notYourServer && s.connection.state !== 'online');
+  return useMemo(
+    () => [
+      ...(notYours ? [NOT_YOUR_SERVER_WARNING] : offline ? [OFFLINE_WARNING] : []),
+      ...deviceProblems(device),
+    ],
+    [device, offline, notYours],
+  );
 }

@@ -101,7 +101,15 @@ export const FAKE_PAIRING_CODE = 'AAAAAAA-BBBBBBB';
 const compact = (code: string) => code.replace(/[\s-]/g, '').toUpperCase();
 
 function status(partial: Partial<ConnectionStatus> = {}): ConnectionStatus {
-  return { state: 'online', attempt: null, queued: 0, failed: 0, lastError: null, ...partial };
+  return {
+    state: 'online',
+    attempt: null,
+    queued: 0,
+    failed: 0,
+    lastError: null,
+    notYourServer: false,
+    ...partial,
+  };
 }
 
 /** A new session's lock: unlocked, no PIN, a shared computer's 5 minutes. */

@@ -54,7 +54,12 @@ queued: number,
 /**
  * Sends parked after a refusal, waiting for Retry or Discard.
  */
-failed: number, lastError: string | null, };
+failed: number, lastError: string | null, 
+/**
+ * The last try failed because the server at the address could not prove it is the paired
+ * clinic's (its pairing code changed, or something sits in between): the badge says so.
+ */
+notYourServer: boolean, };
 
 export type Contact = { id: UserId, username: string, name: string, role: Role, 
 /**

@@ -14,6 +14,9 @@ export interface ConnectionView {
   queuedShort: string | null;
 }
 
+/** The badge when the server at the address is not the paired clinic's. */
+export const NOT_YOUR_SERVER = "Not your clinic's server";
+
 const messages = (n: number) => `${n} ${n === 1 ? 'message' : 'messages'}`;
 
 export function connectionView(status: ConnectionStatus): ConnectionView {
@@ -27,6 +30,10 @@ export function connectionView(status: ConnectionStatus): ConnectionView {
     status.failed > 0 ? `${status.failed} not sent` : null,
   ].filter((s) => s !== null);
   const queuedShort = short.length > 0 ? short.join(', ') : null;
+  // Not a network that comes back by itself: someone may be in between, or the clinic changed
+  // its server's identity. Said on the badge, not only in its tooltip.
+  if (status.notYourServer && status.state !== 'online')
+    return { text: NOT_YOUR_SERVER, tone: 'offline', queuedText, queuedShort };
   switch (status.state) {
     case 'online':
       // "Connected", not "Online": beside a doctor's "Do not disturb" that read as a contradiction.

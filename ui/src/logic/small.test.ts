@@ -35,27 +35,57 @@ describe('statusTicks', () => {
 
 describe('connectionView', () => {
   it('says online, connecting, reconnecting with the attempt, offline', () => {
-    expect(connectionView({ state: 'online', attempt: null, queued: 0, failed: 0, lastError: null })).toEqual(
-      {
-        text: 'Connected',
-        tone: 'online',
-        queuedText: null,
-        queuedShort: null,
-      },
-    );
     expect(
-      connectionView({ state: 'connecting', attempt: null, queued: 0, failed: 0, lastError: null }).text,
+      connectionView({
+        state: 'online',
+        attempt: null,
+        queued: 0,
+        failed: 0,
+        lastError: null,
+        notYourServer: false,
+      }),
+    ).toEqual({
+      text: 'Connected',
+      tone: 'online',
+      queuedText: null,
+      queuedShort: null,
+    });
+    expect(
+      connectionView({
+        state: 'connecting',
+        attempt: null,
+        queued: 0,
+        failed: 0,
+        lastError: null,
+        notYourServer: false,
+      }).text,
     ).toBe('Connecting…');
     expect(
-      connectionView({ state: 'connecting', attempt: 4, queued: 0, failed: 0, lastError: null }).text,
+      connectionView({
+        state: 'connecting',
+        attempt: 4,
+        queued: 0,
+        failed: 0,
+        lastError: null,
+        notYourServer: false,
+      }).text,
     ).toBe('Reconnecting…');
     expect(
-      connectionView({ state: 'offline', attempt: null, queued: 0, failed: 0, lastError: null }).tone,
+      connectionView({
+        state: 'offline',
+        attempt: null,
+        queued: 0,
+        failed: 0,
+        lastError: null,
+        notYourServer: false,
+      }).tone,
     ).toBe('offline');
     // Trying again after a failure is still offline: no flicker between two words.
     const why = 'The clinic server cannot be reached: nothing is listening on port 8470.';
     for (const state of ['offline', 'connecting'] as const)
-      expect(connectionView({ state, attempt: 3, queued: 0, failed: 0, lastError: why })).toMatchObject({
+      expect(
+        connectionView({ state, attempt: 3, queued: 0, failed: 0, lastError: why, notYourServer: false }),
+      ).toMatchObject({
         text: 'Offline',
         tone: 'offline',
       });
@@ -63,21 +93,43 @@ describe('connectionView', () => {
 
   it('counts queued messages', () => {
     expect(
-      connectionView({ state: 'offline', attempt: null, queued: 1, failed: 0, lastError: null }).queuedText,
+      connectionView({
+        state: 'offline',
+        attempt: null,
+        queued: 1,
+        failed: 0,
+        lastError: null,
+        notYourServer: false,
+      }).queuedText,
     ).toBe('1 message waiting to send');
     expect(
-      connectionView({ state: 'offline', attempt: null, queued: 3, failed: 0, lastError: null }).queuedText,
+      connectionView({
+        state: 'offline',
+        attempt: null,
+        queued: 3,
+        failed: 0,
+        lastError: null,
+        notYourServer: false,
+      }).queuedText,
     ).toBe('3 messages waiting to send');
   });
 
   it('counts the sends parked after a refusal, which wait for Retry or Discard', () => {
     const view = (queued: number, failed: number) =>
-      connectionView({ state: 'online', attempt: null, queued, failed, lastError: null }).queuedText;
+      connectionView({
+        state: 'online',
+        attempt: null,
+        queued,
+        failed,
+        lastError: null,
+        notYourServer: false,
+      }).queuedText;
     expect(view(0, 1)).toBe('1 message not sent');
     expect(view(2, 3)).toBe('2 messages waiting to send, 3 messages not sent');
     expect(view(0, 0)).toBeNull();
     const short = (queued: number, failed: number) =>
-      connectionView({ state: 'offline', attempt: 7, queued, failed, lastError: null }).queuedShort;
+      connectionView({ state: 'offline', attempt: 7, queued, failed, lastError: null, notYourServer: false })
+        .queuedShort;
     expect(short(2, 3)).toBe('2 waiting, 3 not sent');
     expect(short(0, 1)).toBe('1 not sent');
     expect(short(0, 0)).toBeNull();

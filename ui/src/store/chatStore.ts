@@ -590,6 +590,9 @@ export class ChatStore {
     } catch (err) {
       const e = BackendError.from(err);
       if (e.code === 'logged_out') this.signedOut({ loginError: e.message });
+      // The wait is counted down from the `lock` event that comes with it: a sentence of it
+      // would stand still beside that, and stay once it passed.
+      else if (e.code === 'wait') this.set({ lockError: null });
       else this.set({ lockError: e.message });
     }
   }

@@ -144,6 +144,7 @@ mod tests {
         order.connection(&ConnectionState::Connecting {
             attempt: 2,
             last_error: None,
+            not_your_server: false,
         });
         assert!(
             order

@@ -89,7 +89,8 @@ enum Command {
     /// a cache started afresh); the PIN or password is read from the first line of stdin.
     Unlock,
     /// Print the signed-in user, as the server has the session (exit 4 once it ended there;
-    /// 3, after this computer's copy, when the server is out of reach).
+    /// 3, after this computer's copy, when the server is out of reach; 6 when the server at the
+    /// address is not the paired clinic's).
     Whoami,
     /// Queue a message; exits 0 once it is safely in the outbox, reachable server or not.
     Send {
@@ -122,7 +123,8 @@ enum Command {
         set: Option<String>,
     },
     /// Connect, catch up, deliver the outbox, refresh contacts; exit 3 if the server is
-    /// unreachable, 5 if some sends were refused for good.
+    /// unreachable, 5 if some sends were refused for good, 6 if the server at the address is
+    /// not the paired clinic's.
     Sync {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 60)]
@@ -162,7 +164,9 @@ enum Command {
         json: bool,
     },
     /// Follow a conversation live (reconnecting as needed) until interrupted. What a
-    /// reconnection catches up on prints in the conversation's order once it is online.
+    /// reconnection catches up on prints in the conversation's order once it is online. Exits
+    /// 4 once the session ended, and 6 at once when the server at the address is not the
+    /// paired clinic's.
     Tail {
         #[arg(long = "with")]
         with: String,
@@ -846,6 +850,20 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
             client.disconnect().await;
             return Err(ClientError::SessionExpired).context(reason.clone());
         }
+        // Not a network that may come back: a script following must not wait on it (exit 6).
+        if let ClientEvent::Connection {
+            state:
+                ConnectionState::Offline {
+                    not_your_server: true,
+                    ..
+                },
+            ..
+        } = &event
+        {
+            print_lines(client, order.rest());
+            client.disconnect().await;
+            return Err(ClientError::NotYourServer.into());
+        }
         if !concerns(&event, &conversation) {
             continue;
         }
@@ -1199,13 +1217,24 @@ fn with_file(text: String, m: &LocalMessage) -> String {
     }
 }
 
-/// A file's size as people read it: bytes, KB or MB (of 1,000).
+/// A file's size as people read it, as the desktop app says it (`ui/src/logic/format.ts`):
+/// bytes below 1,024, then KB, MB, GB of 1,024 with one decimal below 10 and none above.
 fn size_of(bytes: u64) -> String {
-    match bytes {
-        0..1_000 => format!("{bytes} B"),
-        // Rounded up, up to 999 KB: 999,500 bytes and more read as 1.0 MB.
-        1_000..999_000 => format!("{} KB", bytes.div_ceil(1_000)),
-        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < 3 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let unit = ["KB", "MB", "GB", "TB"][unit];
+    if value < 10.0 {
+        let shown = format!("{value:.1}");
+        format!("{} {unit}", shown.strip_suffix(".0").unwrap_or(&shown))
+    } else {
+        format!("{} {unit}", value.round())
     }
 }
 
@@ -1342,19 +1371,30 @@ mod tests {
         m.file_size = Some(120_400);
         assert_eq!(
             with_file(String::new(), &m),
-            "(file: x-ray\\u{1b}[2J.png, 121 KB)"
+            "(file: x-ray\\u{1b}[2J.png, 118 KB)"
         );
         m.file_size = Some(3_260_000);
         assert_eq!(
             with_file("my results".into(), &m),
-            "my results (file: x-ray\\u{1b}[2J.png, 3.3 MB)"
+            "my results (file: x-ray\\u{1b}[2J.png, 3.1 MB)"
         );
-        m.file_size = Some(999);
-        assert!(with_file(String::new(), &m).ends_with(", 999 B)"));
-        m.file_size = Some(999_999);
-        assert!(with_file(String::new(), &m).ends_with(", 1.0 MB)"));
-        m.file_size = Some(998_001);
-        assert!(with_file(String::new(), &m).ends_with(", 999 KB)"));
+        // As the desktop app says them (`formatFileSize` in ui/src/logic/small.test.ts).
+        for (bytes, said) in [
+            (999, "999 B"),
+            (1023, "1023 B"),
+            (1024, "1 KB"),
+            (1536, "1.5 KB"),
+            (17_169, "17 KB"),
+            (999_999, "977 KB"),
+            (25 * 1024 * 1024, "25 MB"),
+        ] {
+            m.file_size = Some(bytes);
+            assert!(
+                with_file(String::new(), &m).ends_with(&format!(", {said})")),
+                "{bytes}: {}",
+                with_file(String::new(), &m)
+            );
+        }
     }
 
     #[test]
@@ -1419,6 +1459,7 @@ mod tests {
                 state: ConnectionState::Connecting {
                     attempt: 1,
                     last_error: None,
+                    not_your_server: false,
                 },
                 queued: 0,
                 failed: 0,

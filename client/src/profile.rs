@@ -68,10 +68,13 @@ impl Profile {
         }
     }
 
-    /// Saves the session, and its server as the one this profile last signed in to.
+    /// Saves the session, and its server as the one this profile last signed in to (a
+    /// convenience for the next sign-in form: a failure to write that is only logged).
     pub fn save_session(&self, session: &Session) -> Result<()> {
         write_private(&self.session_path(), &serde_json::to_vec_pretty(session)?)?;
-        write_private(&self.last_server_path(), session.server_url.as_bytes())?;
+        if let Err(e) = write_private(&self.last_server_path(), session.server_url.as_bytes()) {
+            tracing::warn!("could not remember the server for the next sign-in: {e}");
+        }
         Ok(())
     }
 
@@ -82,9 +85,19 @@ impl Profile {
     /// The server this profile last signed in to, for the next sign-in form (kept after a
     /// logout: a clinic's address is no secret); a profile signed in before this was kept
     /// answers with its session's. `None` when it never signed in.
+    /// Offered only from a private profile: an address another account planted there would
+    /// have the user type her password for its server.
     pub fn last_server(&self) -> Option<String> {
-        match std::fs::read_to_string(self.last_server_path()) {
-            Ok(url) => Some(url.trim().to_owned()).filter(|u| !u.is_empty()),
+        if self.check_private().is_err() {
+            return None;
+        }
+        match std::fs::read(self.last_server_path()) {
+            // An address, not a file of any size.
+            Ok(bytes) if bytes.len() <= 2048 => String::from_utf8(bytes)
+                .ok()
+                .map(|url| url.trim().to_owned())
+                .filter(|u| !u.is_empty()),
+            Ok(_) => None,
             Err(_) => self.load_session().ok().flatten().map(|s| s.server_url),
         }
     }

@@ -33,6 +33,9 @@ pub struct Tuning {
     /// Free space the profile's disk keeps: below it, catching up asks the server for no more
     /// pages (a server sending page after page, a broken or hostile one, cannot fill the disk).
     pub disk_reserve: u64,
+    /// Sessions kept aside to be ended (a logout or a password check the server did not hear)
+    /// are tried again this often while the client lives.
+    pub kept_sessions_retry: Duration,
 }
 
 impl Default for Tuning {
@@ -48,6 +51,7 @@ impl Default for Tuning {
             typing_timeout: Duration::from_secs(6),
             event_capacity: 4096,
             disk_reserve: 128 * 1024 * 1024,
+            kept_sessions_retry: Duration::from_secs(60),
         }
     }
 }

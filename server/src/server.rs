@@ -47,9 +47,15 @@ pub async fn run(
     // killed half way.
     datadir::check_database(&config.data_dir, config.init)?;
     // Stored attachments an older version left readable are tightened while the server starts
-    // and serves: only ever to 0600, so nothing it stores meanwhile is in its way.
-    let files_dir = config.data_dir.clone();
-    tokio::task::spawn_blocking(move || crate::files::make_private(&files_dir));
+    // and serves: only ever to 0600, so nothing it stores meanwhile is in its way. A stop ends
+    // the walk (and waits for it, while the folder is still held).
+    let (data_dir, walk_stop) = (config.data_dir.clone(), CancellationToken::new());
+    let stopped = walk_stop.clone();
+    let walk = tokio::task::spawn_blocking(move || {
+        crate::files::make_private_until(&data_dir, &|| stopped.is_cancelled());
+    });
+    // A start that fails below ends it too.
+    let _walk_ends = walk_stop.clone().drop_guard();
     // A copy of a backup a killed restore was staging holds patients' data: not kept.
     crate::restore::remove_old_staging(&config.data_dir);
     let tls = ServerTls::prepare(&config, local)?.map(Arc::new);
@@ -125,6 +131,8 @@ pub async fn run(
 
     // Close every socket (close frame first), then wait for what the writer still holds.
     state.shutdown.cancel();
+    walk_stop.cancel();
+    let _ = walk.await;
     sweep.abort();
     emergency_timers.abort();
     upload_sweep.abort();

@@ -219,9 +219,11 @@ impl Client {
             match checking.logout().await {
                 Ok(()) | Err(ClientError::Server { status: 401, .. }) => {}
                 Err(e) => {
-                    // As a logout's: ended at the next sign-in, not left valid for days.
+                    // As a logout's, kept aside: ended once the server answers (tried again
+                    // while this client lives, and at the next sign-in here).
                     tracing::warn!("could not end the session that checked the password: {e}");
                     self.keep_to_end(&token);
+                    self.end_kept_sessions();
                 }
             }
         }

@@ -87,6 +87,8 @@ pub struct Client {
     /// One unlock try at a time: a try checked with the server spans an await, and tries side
     /// by side would each be counted as the only one (past the waits and the last try).
     unlocking: Arc<tokio::sync::Mutex<()>>,
+    /// A task ends the sessions kept aside for this server (see [`Client::end_kept_sessions`]).
+    ending_kept: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The open emergencies [`Client::fetch_open_emergencies`] found.
@@ -253,6 +255,7 @@ impl Client {
             cache_reset: opened.reset,
             lock: Arc::new(Mutex::new(lock)),
             unlocking: Arc::new(tokio::sync::Mutex::new(())),
+            ending_kept: Arc::default(),
         })
     }
 
@@ -387,6 +390,37 @@ impl Client {
         let (stop, stop_rx) = watch::channel(false);
         let handle = tokio::spawn(connection::run(Arc::clone(&self.shared), stop_rx));
         *slot = Some(Task { handle, stop });
+        drop(slot);
+        self.end_kept_sessions();
+    }
+
+    /// While sessions kept aside for this server wait to be ended (a logout here or a password
+    /// check it did not hear), tries every [`Tuning::kept_sessions_retry`] while this client
+    /// lives, rather than only at the next sign-in: one task at a time.
+    pub(super) fn end_kept_sessions(&self) {
+        use std::sync::atomic::Ordering;
+        let base = self.shared.api.base().as_str().to_owned();
+        if !unended::waiting(&self.profile, &base) || self.ending_kept.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (profile, running) = (self.profile.clone(), Arc::clone(&self.ending_kept));
+        let shared = Arc::downgrade(&self.shared);
+        let every = self.shared.tuning.kept_sessions_retry;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                // Gone with the client (a logout, the app closed): the next sign-in ends them.
+                let Some(api) = shared.upgrade().map(|s| s.api.clone()) else {
+                    break;
+                };
+                unended::end(&profile, &api).await;
+                if !unended::waiting(&profile, &base) {
+                    break;
+                }
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 
     /// Stops the connection task and waits for it to end.

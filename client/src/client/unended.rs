@@ -78,6 +78,11 @@ pub(super) fn keep(
     save(profile, &list)
 }
 
+/// Whether a session kept aside waits to be ended on `server_url`.
+pub(super) fn waiting(profile: &Profile, server_url: &str) -> bool {
+    load(profile).is_ok_and(|list| list.iter().any(|u| u.server_url == server_url))
+}
+
 /// Ends the sessions kept aside for the server of `api` (a tokenless handle to it, just signed
 /// in to): each one the server ended or had already ended is forgotten; one it could not be
 /// asked about stays for the next time. Best effort: failures are logged.

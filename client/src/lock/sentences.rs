@@ -238,7 +238,7 @@ pub fn wrong_try(
 }
 
 /// The wrong tries made so far, as a locked app says it when no wrong try's sentence was told
-/// (after a restart, or in a second window): `used` of them, `left` before the logout.
+/// (after a restart, or a try made by `clinic unlock`): `used` of them, `left` before the logout.
 pub fn tries_so_far(used: u32, left: u32, unsent: Option<&Unsent>, queue: Queue) -> String {
     let tries = if used == 1 { "try" } else { "tries" };
     format!(

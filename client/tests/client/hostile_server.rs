@@ -478,12 +478,18 @@ async fn a_server_that_drips_one_message_a_round_is_asked_sixteen_times() {
     client.disconnect().await;
 }
 
-/// A server that signs anyone in (token `checking`) and cannot end a session: its logout fails.
-async fn cannot_end_sessions(listener: TcpListener) {
+/// A server that signs anyone in (token `checking`) and cannot end a session (its logout
+/// fails) until `ends` is set; each session it ended is sent on `ended`.
+async fn cannot_end_sessions(
+    listener: TcpListener,
+    ends: Arc<std::sync::atomic::AtomicBool>,
+    ended: mpsc::UnboundedSender<String>,
+) {
     loop {
         let Ok((mut tcp, _)) = listener.accept().await else {
             return;
         };
+        let (ends, ended) = (Arc::clone(&ends), ended.clone());
         tokio::spawn(async move {
             let mut got = Vec::new();
             let mut buf = [0u8; 1024];
@@ -508,6 +514,7 @@ async fn cannot_end_sessions(listener: TcpListener) {
                     Ok(n) => got.extend_from_slice(&buf[..n]),
                 }
             }
+            let close = "Content-Length: 0\r\nConnection: close\r\n\r\n";
             let response = if head.starts_with("post /api/auth/login ") {
                 let body = serde_json::to_string(&clinic_protocol::rest::LoginResponse {
                     token: "checking".into(),
@@ -520,10 +527,19 @@ async fn cannot_end_sessions(listener: TcpListener) {
                      Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 )
+            } else if head.starts_with("post /api/auth/logout ")
+                && ends.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                let token = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("authorization: bearer "))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                ended.send(token).ok();
+                format!("HTTP/1.1 204 No Content\r\n{close}")
             } else {
-                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\
-                 Connection: close\r\n\r\n"
-                    .to_owned()
+                format!("HTTP/1.1 500 Internal Server Error\r\n{close}")
             };
             tcp.write_all(response.as_bytes()).await.ok();
             tcp.shutdown().await.ok();
@@ -532,35 +548,57 @@ async fn cannot_end_sessions(listener: TcpListener) {
 }
 
 /// The password of a session whose lock state was lost is checked by signing in once more; a
-/// server that cannot end that session at once leaves it kept aside on a personal computer, to
-/// be ended at the next sign-in there, as a logout the server did not hear.
+/// server that cannot end that session then leaves it kept aside on a personal computer (a
+/// shared one keeps no token for its next user), and it is ended once the server can, while
+/// the app runs (and else at the next sign-in here, as a logout the server did not hear).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checking_session_the_server_could_not_end_is_kept_to_end_later() {
+    use clinic_client::lock::{Device, Unlock};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(cannot_end_sessions(listener));
-    let (client, dir) = signed_in_at(addr);
-    client
-        .set_lock_policy(clinic_client::lock::Device::Personal, None)
-        .unwrap();
-    client.lock_now().unwrap();
-    drop(client);
-    set_lock_state(dir.path(), "{");
-    let client = Client::open(options(dir.path())).unwrap();
-    assert!(client.is_locked());
-    assert_eq!(
-        client.unlock(PASSWORD).await.unwrap(),
-        clinic_client::lock::Unlock::Unlocked
-    );
+    let ends = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ended_tx, mut ended) = mpsc::unbounded_channel();
+    let server = tokio::spawn(cannot_end_sessions(listener, Arc::clone(&ends), ended_tx));
+    let lost_and_unlocked = |device: Device| async move {
+        let (client, dir) = signed_in_at(addr);
+        client.set_lock_policy(device, None).unwrap();
+        client.lock_now().unwrap();
+        drop(client);
+        set_lock_state(dir.path(), "{");
+        let mut options = options(dir.path());
+        options.tuning.kept_sessions_retry = std::time::Duration::from_millis(100);
+        let client = Client::open(options).unwrap();
+        assert!(client.is_locked());
+        assert_eq!(client.unlock(PASSWORD).await.unwrap(), Unlock::Unlocked);
+        (client, dir)
+    };
+
+    let (_shared, dir) = lost_and_unlocked(Device::Shared).await;
+    assert!(!dir.path().join("sessions-to-end.json").exists());
+
+    let (_client, dir) = lost_and_unlocked(Device::Personal).await;
     let kept: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("sessions-to-end.json")).unwrap())
             .unwrap();
-    let name = kept[0]["name"].as_str().unwrap();
+    let name = kept[0]["name"].as_str().unwrap().to_owned();
     let store = FileStore::new(dir.path().join("credentials"));
     assert_eq!(
-        store.load(name).unwrap().as_deref(),
+        store.load(&name).unwrap().as_deref(),
         Some("checking"),
         "{kept}"
     );
+    // The server can end sessions again: the app does, without a sign-in.
+    ends.store(true, std::sync::atomic::Ordering::SeqCst);
+    let token = tokio::time::timeout(PATIENCE, ended.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(token, "checking");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while dir.path().join("sessions-to-end.json").exists() {
+        assert!(std::time::Instant::now() < deadline, "still kept");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.load(&name).unwrap(), None, "its token forgotten");
     server.abort();
 }

@@ -87,6 +87,11 @@ fn stored_in(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 /// Links are never followed (a `files` link to `/etc` must not have root tighten `/etc`), and a
 /// file this account cannot change is said in the log, not a reason to stay down.
 pub(crate) fn make_private(data_dir: &Path) {
+    make_private_until(data_dir, &|| false);
+}
+
+/// [`make_private`], given up once `stop` says so (a server stopping: the next start goes on).
+pub(crate) fn make_private_until(data_dir: &Path, stop: &dyn Fn() -> bool) {
     #[cfg(unix)]
     {
         // Root in a folder another account owns: that account could swap a folder for a link
@@ -129,12 +134,18 @@ pub(crate) fn make_private(data_dir: &Path) {
             continue;
         };
         for entry in entries.flatten() {
+            if stop() {
+                return;
+            }
             let path = entry.path();
             tighten(&path, true);
             if entry.file_type().is_ok_and(|t| t.is_dir())
                 && let Ok(inner) = std::fs::read_dir(&path)
             {
                 for file in inner.flatten() {
+                    if stop() {
+                        return;
+                    }
                     tighten(&file.path(), false);
                 }
             }
@@ -143,7 +154,7 @@ pub(crate) fn make_private(data_dir: &Path) {
     if changed > 0 {
         tracing::info!(
             changed,
-            "stored files and folders others could read were made private (0600, folders 0700)"
+            "stored files and folders were made private (files 0600, folders 0700)"
         );
     }
 }

@@ -63,6 +63,7 @@ export function LockSettings() {
         <span>This computer is</span>
         <select
           data-testid="lock-device"
+          aria-describedby="lock-device-hint"
           value={lock.device}
           onChange={(e) => void store.setLockPolicy(e.target.value as Device, null)}
         >
@@ -71,7 +72,7 @@ export function LockSettings() {
         </select>
       </label>
       {/* What the choice means, under it: in the option itself it was cut at the field's width. */}
-      <p className="hint" data-testid="lock-device-hint">
+      <p className="hint" id="lock-device-hint" data-testid="lock-device-hint">
         {lock.device === 'shared'
           ? `Locks within ${minutesWord(sharedMost)}; signing out removes your messages from this computer.`
           : `Locks within ${minutesWord(personalMost)}; signing out keeps your messages on this computer.`}

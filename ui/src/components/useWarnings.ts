@@ -14,7 +14,7 @@ export const OFFLINE_WARNING =
 
 /** Said at once (it does not pass by itself): the server at the address is not the clinic's. */
 export const NOT_YOUR_SERVER_WARNING =
-  "The server at the clinic's address is not your clinic's server (its pairing code changed): nothing is sent to it or taken from it, so new emergencies cannot reach this computer. Tell the clinic's IT at once.";
+  "The server at the clinic's address could not prove it is your clinic's server (its pairing code changed, or something sits in between): nothing is sent to it or taken from it, so new emergencies cannot reach this computer. Tell the clinic's IT at once.";
 
 /** Whether the connection has been down for `OFFLINE_WARNING_MS` (told by a timer, once). */
 function useLongOffline(): boolean {

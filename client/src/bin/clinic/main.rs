@@ -737,12 +737,13 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
                 eprintln!("clinic: {}", for_terminal(&reason));
                 return Ok(EXIT_SIGNED_OUT);
             }
+            // Another try cannot make it the paired clinic's server: no waiting for it.
             ConnectionState::Offline {
                 attempt,
                 last_error,
                 not_your_server,
                 ..
-            } if attempt >= attempts.max(1) => {
+            } if attempt >= attempts.max(1) || not_your_server => {
                 eprintln!("clinic: {}", for_terminal(&last_error));
                 return Ok(offline_exit(not_your_server));
             }
@@ -861,6 +862,9 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
         } = &event
         {
             print_lines(client, order.rest());
+            if json {
+                println!("{}", json_for_terminal(&serde_json::to_string(&event)?));
+            }
             client.disconnect().await;
             return Err(ClientError::NotYourServer.into());
         }

@@ -134,7 +134,7 @@ describe('app lock', () => {
       ),
     );
     expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(
-      `Your emergency was resolved. ${DOCTOR.name} resolved it: unlock to read the conversation. If you need help now, call +44 20 7946 0000.`,
+      `Your emergency was resolved by ${DOCTOR.name}: unlock to read the conversation. If you need help now, call +44 20 7946 0000.`,
     );
     expect(JSON.stringify(s.store.getState())).not.toContain('Take two pills');
     // Restarted while locked: the shell's snapshot has it too.
@@ -145,6 +145,19 @@ describe('app lock', () => {
     const doctor = setup({ as: DOCTOR, emergencies: [emergency({ raisedAt })] });
     doctor.fake.lock = { ...doctor.fake.lock, locked: true };
     expect(doctor.fake.snapshot().emergencies).toEqual([]);
+  });
+
+  it('an emergency resolved before the app locked is not told again on the lock screen', async () => {
+    const resolved = emergency({
+      raisedAt: new Date(Date.now() - 600_000).toISOString(),
+      state: 'RESOLVED',
+      resolvedAt: new Date(Date.now() - 10_000).toISOString(),
+      resolvedByName: DOCTOR.name,
+    });
+    const s = await renderApp(setup({ emergencies: [resolved] }));
+    await act(() => s.store.lockNow());
+    expect(await screen.findByTestId('lock-screen')).toBeInTheDocument();
+    expect(screen.queryByTestId('lock-own-emergency')).toBeNull();
   });
 
   it('a locked doctor sees no emergency named, nor holds one that comes while locked', async () => {

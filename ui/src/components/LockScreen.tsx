@@ -153,10 +153,15 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
     user?.role === 'PATIENT' ? openEmergencies(emergencies).filter((e) => e.patientId === user.id) : [];
   const newest = open.at(-1) ?? null;
   // Resolved while locked (heard live, without the doctor's note): it says so, and where to read it.
+  // One resolved before the app locked was on her screen then: not told again.
+  const lockedAt = useChat((s) => s.lockedAt);
   const resolved =
     user?.role === 'PATIENT' && !newest
       ? (emergencies
-          .filter((e) => e.patientId === user.id && e.state === 'RESOLVED')
+          .filter(
+            (e) =>
+              e.patientId === user.id && e.state === 'RESOLVED' && Date.parse(e.resolvedAt ?? '') >= lockedAt,
+          )
           .sort((a, b) => Date.parse(a.resolvedAt ?? '') - Date.parse(b.resolvedAt ?? ''))
           .at(-1) ?? null)
       : null;
@@ -170,8 +175,8 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
     if (!resolved?.resolvedAt || now - Date.parse(resolved.resolvedAt) > RESOLVED_STATUS_MS) return null;
     return {
       tone: 'resolved',
-      heading: 'Your emergency was resolved.',
-      text: `${resolved.resolvedByName ?? 'A doctor'} resolved it: unlock to read the conversation.`,
+      heading: 'Your emergency was resolved',
+      text: `${resolved.resolvedByName ? `by ${resolved.resolvedByName}` : 'by a doctor'}: unlock to read the conversation.`,
       call: emergencyNumber(clinic),
     };
   }

@@ -146,6 +146,10 @@ export class ChatStore {
       const wait = p.lock?.waitSecs;
       p.lockWaitUntil = wait ? Date.now() + wait * 1000 : null;
     }
+    // When this page saw the app lock: what was resolved before, it could have read unlocked. A
+    // start that finds it locked saw nothing (0).
+    if ('lock' in p && p.lock?.locked && !this.state.lock?.locked)
+      p.lockedAt = this.state.lock ? Date.now() : 0;
     this.state = { ...this.state, ...p };
     for (const l of this.listeners) l();
   }

@@ -64,6 +64,12 @@ pub async fn run<R: Runtime>(app: AppHandle<R>, client: Client) {
                 if let Err(e) = client.check_idle() {
                     tracing::warn!("could not lock the app: {e}");
                 }
+                // `clinic unlock` on this profile: its tries and its unlock show here too.
+                if client.is_locked()
+                    && let Err(e) = client.follow_lock()
+                {
+                    tracing::warn!("could not read the lock's state: {e}");
+                }
             }
             () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)),
                 if due.is_some() =>

@@ -132,6 +132,26 @@ impl Client {
         Ok(locked)
     }
 
+    /// Follows what another process on this profile did to the lock (`clinic unlock`: its
+    /// wrong tries, its unlock): told as the lock's own changes are (a shell calls this every
+    /// few seconds while locked). True if anything changed.
+    pub fn follow_lock(&self) -> Result<bool> {
+        let (was, changed) = {
+            let mut lock = self.app_lock();
+            let was = lock.is_locked();
+            (was, lock.reread()?)
+        };
+        if !changed {
+            return Ok(false);
+        }
+        if was != self.is_locked() {
+            self.lock_changed();
+        } else {
+            self.emit_lock();
+        }
+        Ok(true)
+    }
+
     /// "Lock now" (Ctrl+L), or the OS screen locked.
     pub fn lock_now(&self) -> Result<()> {
         let was = self.app_lock().is_locked();

@@ -448,6 +448,28 @@ impl AppLock {
         self.count_wrong()
     }
 
+    /// Reads the state as the vault holds it now, as another process on this profile may have
+    /// changed it (`clinic unlock`: a wrong try, a right one); true when it differs from what
+    /// this one held. An unreadable or missing state changes nothing here.
+    pub fn reread(&mut self) -> Result<bool> {
+        let Some(now) = self
+            .vault
+            .read()?
+            .and_then(|t| serde_json::from_str::<Secret>(&t).ok())
+        else {
+            return Ok(false);
+        };
+        if now == self.stored {
+            return Ok(false);
+        }
+        if self.stored.locked && !now.locked {
+            // Opened elsewhere: the idle time starts now, not at the last input here.
+            self.touch();
+        }
+        self.stored = now;
+        Ok(true)
+    }
+
     /// Whether a try now would be checked: locked, tries left and no wait due (`unlock`
     /// answers otherwise without checking anything).
     pub fn takes_a_try(&self) -> bool {

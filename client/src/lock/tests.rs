@@ -321,3 +321,24 @@ fn tries_from_two_processes_add_up() {
     assert_eq!(app.unlock("guess").unwrap(), Unlock::LogOut);
     assert_eq!(app.failures(), 5);
 }
+
+/// A process that only looks (the app's lock screen) learns of the other's tries and of its
+/// unlock without making a try itself.
+#[test]
+fn a_process_rereads_what_another_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new();
+    let mut app = lock_in(dir.path(), &clock);
+    app.remember_password("correct horse").unwrap();
+    app.lock_now().unwrap();
+    let mut cli = lock_in(dir.path(), &clock);
+    assert!(!app.reread().unwrap(), "nothing changed yet");
+    assert!(matches!(cli.unlock("guess").unwrap(), Unlock::Wrong { .. }));
+    assert!(app.reread().unwrap());
+    assert_eq!(app.failures(), 1);
+    assert!(!app.reread().unwrap());
+    assert_eq!(cli.unlock("correct horse").unwrap(), Unlock::Unlocked);
+    assert!(app.reread().unwrap());
+    assert!(!app.is_locked());
+    assert_eq!(app.failures(), 0);
+}

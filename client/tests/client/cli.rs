@@ -544,3 +544,38 @@ async fn the_cli_unlocks_a_session_whose_lock_state_was_lost() {
             .success()
     );
 }
+
+/// The app locked on a profile that `clinic unlock` also tries: the app follows its wrong tries
+/// (the lock screen's count) and its unlock, without a try of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_follows_what_clinic_unlock_did() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(cli_login(dir.path(), &server.url(), "alice", PASSWORD));
+    let app = clinic_client::Client::open(options(dir.path())).unwrap();
+    app.lock_now().unwrap();
+    let mut events = app.subscribe();
+    assert!(!app.follow_lock().unwrap(), "nothing happened elsewhere");
+
+    let out = clinic_with_line(dir.path(), &["unlock"], "not her password");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(app.follow_lock().unwrap());
+    assert_eq!(
+        app.lock_status().tries_so_far.as_deref(),
+        Some("1 wrong try to unlock so far. 4 tries left before you are logged out.")
+    );
+    assert!(matches!(
+        events.try_recv(),
+        Ok(clinic_client::ClientEvent::Lock { status }) if status.locked
+    ));
+
+    let out = clinic_with_line(dir.path(), &["unlock"], PASSWORD);
+    assert!(out.status.success());
+    assert!(app.follow_lock().unwrap());
+    assert!(!app.is_locked(), "unlocked there, so here");
+    assert!(matches!(
+        events.try_recv(),
+        Ok(clinic_client::ClientEvent::Lock { status }) if !status.locked
+    ));
+}

@@ -863,6 +863,11 @@ impl Client {
         }
         match refresh_directory(&self.shared).await {
             Ok(list) => Ok(list),
+            // Not the paired clinic's server, or the session ended there: said, not covered by
+            // this computer's copy.
+            Err(e @ (ClientError::NotYourServer | ClientError::CertificateExpired)) => Err(e),
+            Err(ClientError::Server { status: 401, .. }) => Err(ClientError::SessionExpired),
+            // Out of reach, or failing: as last seen.
             Err(e) => {
                 tracing::debug!("conversations from cache ({e})");
                 self.shared.cache.conversations()

@@ -136,6 +136,12 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
             Some(6),
             "{disguise:?}: tail exits 6"
         );
+        // Nor is the conversation list this computer's copy, as if all were well.
+        let out = clinic(cli_profile.path())
+            .arg("conversations")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(6), "{disguise:?}: {}", stderr(&out));
         // Logging in again, even with the right code, does not get past it.
         let out = cli_login_with(cli_profile.path(), &url, Some(&code));
         assert_eq!(out.status.code(), Some(6), "{disguise:?}: {}", stderr(&out));

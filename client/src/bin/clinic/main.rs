@@ -174,7 +174,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The conversation list (from the server when reachable, else cached).
+    /// The conversation list (from the server when reachable, else cached; exit 6 when the
+    /// server at the address is not the paired clinic's, 4 once the session ended there).
     Conversations {
         #[arg(long)]
         json: bool,

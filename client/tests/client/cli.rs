@@ -132,7 +132,13 @@ async fn the_cli_logs_in_follows_and_logs_out() {
     let out = clinic(profile.path()).arg("whoami").output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{said}");
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("alice"));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.starts_with("alice"));
+    // The address as the sentences say it (no slash after the port).
+    assert!(
+        shown.trim_end().ends_with(url.trim_end_matches('/')),
+        "{shown}"
+    );
     assert!(said.contains("not checked with the server"), "{said}");
     assert!(
         said.contains("nothing is listening on port"),

@@ -16,11 +16,12 @@ export function formatFileSize(bytes: number): string {
   return `${shown} ${UNITS[unit]}`;
 }
 
-/** "14:05" in the user's locale and time zone. */
+/** "14:05" (or "2:05 PM") in the user's locale and time zone: the locale's own short time, as
+ * `formatDateTime` says it, so a 12-hour clock has no leading zero ("01:17 PM"). */
 export function formatTime(ts: string): string {
   const d = new Date(ts);
   if (Number.isNaN(d.getTime())) return '';
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return d.toLocaleTimeString([], { timeStyle: 'short' });
 }
 
 /** "14:05" today, "Mon 14:05" this week, "12 Nov" before. */

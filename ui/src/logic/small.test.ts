@@ -312,3 +312,12 @@ describe('settingsSections', () => {
     expect(settingsSections('PATIENT')).toEqual({ availability: false, alarmCheck: false });
   });
 });
+
+describe('formatTime', () => {
+  it("is the locale's short time, as a date and time says it", () => {
+    const at = new Date(2026, 11, 7, 13, 5).toISOString();
+    const full = formatDateTime(at);
+    expect(full.endsWith(formatTime(at))).toBe(true);
+    expect(formatTime(at)).not.toMatch(/^0\d:/);
+  });
+});

@@ -458,7 +458,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 for_terminal(&user.username),
                 for_terminal(&user.name),
                 user.role.as_str().to_lowercase(),
-                for_terminal(client.server_url())
+                for_terminal(client.server_url().trim_end_matches('/'))
             );
             if let Some(e) = unchecked {
                 eprintln!(

@@ -446,6 +446,10 @@ describe('patient chat', () => {
     const status = await screen.findByTestId('emergency-status');
     expect(status).toHaveTextContent('You are offline');
     expect(within(status).getByTestId('emergency-phone')).toHaveTextContent('+44 20 7946 0000');
+    // Not a network that comes back by waiting: her dialog and her status line say so.
+    act(() => s.fake.setConnection({ state: 'offline', notYourServer: true }));
+    expect(status).toHaveTextContent("This app cannot reach your clinic's server");
+    expect(status).toHaveTextContent('goes out once the clinic has put that right');
 
     act(() => s.fake.setConnection({ state: 'online' }));
     act(() => s.fake.ackAll());

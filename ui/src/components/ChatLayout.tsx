@@ -3,6 +3,7 @@
 
 import { useEffect, useRef, useState } from 'react';
 import { useWarnings } from './useWarnings';
+import { emergencyNumber, NOT_YOUR_SERVER_PATIENT } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
 import type { User } from '../types';
 import { ChatWindow } from './ChatWindow';
@@ -58,6 +59,8 @@ export function ChatLayout({ me }: { me: User }) {
   const active = useChat((s) => s.active);
   const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
   const problems = useWarnings();
+  const notYourServer = useChat((s) => s.connection.notYourServer && s.connection.state !== 'online');
+  const clinic = useChat((s) => s.clinic);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const isDoctor = me.role === 'DOCTOR';
   return (
@@ -113,6 +116,15 @@ export function ChatLayout({ me }: { me: User }) {
           {problems.map((p) => (
             <p key={p}>⚠ {p}</p>
           ))}
+        </div>
+      )}
+      {!isDoctor && notYourServer && (
+        // A patient is not told of a long outage (her press says it), but this one does not pass
+        // by waiting: said at once, with the number to call.
+        <div className="device-warning" data-testid="device-warning" role="status">
+          <p>
+            ⚠ {NOT_YOUR_SERVER_PATIENT} If you need help now, call {emergencyNumber(clinic)}.
+          </p>
         </div>
       )}
       {isDoctor && <EmergencyBanner />}

@@ -112,11 +112,18 @@ describe("a server that is not the paired clinic's", () => {
     expect(screen.queryByTestId('device-warning')).toBeNull();
   });
 
-  it("is said on a patient's badge too", async () => {
+  it('is said to a patient too, with the number to call', async () => {
     const s = await renderApp({ as: PATIENT });
     act(() =>
       s.fake.setConnection({ state: 'offline', attempt: 1, lastError: CHANGED, notYourServer: true }),
     );
     expect(screen.getByTestId('connection-state')).toHaveTextContent("Not your clinic's server");
+    expect(screen.getByTestId('device-warning')).toHaveTextContent(
+      "This app cannot reach your clinic's server: another server answers at its address (tell the clinic). If you need help now, call 112.",
+    );
+    act(() =>
+      s.fake.setConnection({ state: 'offline', attempt: 1, lastError: 'gone', notYourServer: false }),
+    );
+    expect(screen.queryByTestId('device-warning')).toBeNull();
   });
 });

@@ -4,7 +4,7 @@
 
 import { type RefObject, useEffect, useRef, useState } from 'react';
 import { MAX_CONTENT_BYTES } from '../generated/bindings';
-import { emergencyNumber, openEmergencies } from '../logic/emergency';
+import { emergencyNumber, NOT_YOUR_SERVER_PATIENT, openEmergencies } from '../logic/emergency';
 import { byteLength } from '../logic/format';
 import { useChat, useStore } from '../store/hooks';
 import { useDialog } from './useDialog';
@@ -31,6 +31,7 @@ export function EmergencyButton({
   const store = useStore();
   const clinic = useChat((s) => s.clinic);
   const online = useChat((s) => s.connection.state === 'online');
+  const notYourServer = useChat((s) => s.connection.notYourServer);
   // A patient's app holds only her own emergencies.
   const pending = useChat((s) => openEmergencies(s.emergencies).at(-1) ?? null);
   // From the lock screen, offline, with a press already waiting to be sent: the core refuses
@@ -134,8 +135,10 @@ export function EmergencyButton({
             )}
             {!online && (
               <p className="emergency-offline" data-testid="emergency-dialog-offline">
-                You are offline: the alert goes out as soon as we are connected. Call{' '}
-                {emergencyNumber(clinic)} now if you need help.
+                {notYourServer
+                  ? `${NOT_YOUR_SERVER_PATIENT} The alert goes out once the clinic has put that right.`
+                  : 'You are offline: the alert goes out as soon as we are connected.'}{' '}
+                Call {emergencyNumber(clinic)} now if you need help.
               </p>
             )}
             {!waiting && (

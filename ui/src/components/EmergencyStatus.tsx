@@ -27,6 +27,7 @@ export function EmergencyStatus({
   const cached = useChat((s) => s.resolutions[keyOf(conversation)]);
   const clinic = useChat((s) => s.clinic);
   const online = useChat((s) => s.connection.state === 'online');
+  const notYourServer = useChat((s) => s.connection.notYourServer);
   const pending = useMemo(
     () =>
       [...items].reverse().find((m) => m.isEmergency && (m.status === 'SENDING' || m.status === 'FAILED')) ??
@@ -39,7 +40,7 @@ export function EmergencyStatus({
     [cached, emergencies, conversation],
   );
   const now = useNow(TICK_MS, `${latest?.id ?? ''}|${latest?.state ?? ''}|${pending?.clientId ?? ''}`);
-  const view = emergencyStatus(latest, pending, { now, clinic, online, newestPress });
+  const view = emergencyStatus(latest, pending, { now, clinic, online, notYourServer, newestPress });
   if (!view) return null;
   const taker =
     latest?.state === 'ACKNOWLEDGED'

@@ -166,10 +166,12 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
           .at(-1) ?? null)
       : null;
   const now = useNow(5_000, `${newest?.id ?? ''}|${newest?.state ?? ''}|${pending?.createdAt ?? ''}`);
+  const notYourServer = useChat((s) => s.connection.notYourServer);
   const view = emergencyStatus(newest && { ...newest, writtenAt: undefined }, pending, {
     now,
     clinic,
     online,
+    notYourServer,
   });
   if (!view) {
     if (!resolved?.resolvedAt || now - Date.parse(resolved.resolvedAt) > RESOLVED_STATUS_MS) return null;

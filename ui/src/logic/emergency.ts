@@ -192,6 +192,10 @@ export interface EmergencyStatusView {
   call?: string;
 }
 
+/** A patient's app told that the server at the clinic's address is not the paired clinic's. */
+export const NOT_YOUR_SERVER_PATIENT =
+  "This app cannot reach your clinic's server: another server answers at its address (tell the clinic).";
+
 /** What the patient's status line knows besides the emergency itself. */
 export interface EmergencyContext {
   now: number;
@@ -199,6 +203,8 @@ export interface EmergencyContext {
   clinic: ClinicInfo | null;
   /** The app is connected and caught up. */
   online: boolean;
+  /** The server at the clinic's address is not the paired clinic's: waiting will not send it. */
+  notYourServer?: boolean;
   /**
    * When the newest emergency message of the conversation on this device was written, when
    * known: a press written after the emergency reached the clinic (it joined or reopened it)
@@ -269,7 +275,9 @@ export function emergencyStatus(
       ? { tone: 'sending', text: 'Sending emergency…' }
       : {
           tone: 'failed',
-          text: `You are offline: your emergency goes out as soon as we are connected (written ${formatAge(pending.createdAt, ctx.now)}).`,
+          text: ctx.notYourServer
+            ? `${NOT_YOUR_SERVER_PATIENT} Your emergency goes out once the clinic has put that right (written ${formatAge(pending.createdAt, ctx.now)}).`
+            : `You are offline: your emergency goes out as soon as we are connected (written ${formatAge(pending.createdAt, ctx.now)}).`,
           call,
         };
   if (!emergency) return null;

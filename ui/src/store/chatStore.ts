@@ -640,8 +640,8 @@ export class ChatStore {
       const { revoked } = await this.backend.logout();
       if (!revoked)
         loginError = personal
-          ? 'Signed out on this computer. The server could not be reached to end the session: the next sign-in to it here ends it.'
-          : 'Signed out on this computer. The server could not be reached to end the session: it ends by itself once left unused (a week, unless the clinic set another time).';
+          ? "Signed out on this computer. Your clinic's server could not be reached to end the session: the next sign-in to it here ends it."
+          : "Signed out on this computer. Your clinic's server could not be reached to end the session: it ends by itself once left unused (a week, unless the clinic set another time).";
     } catch (err) {
       loginError = `Signed out on this computer (${describe(err)}).`;
     }

@@ -417,13 +417,13 @@ async fn run(cli: Cli) -> Result<u8> {
                 println!("logged out");
             } else if personal {
                 println!(
-                    "logged out here; the server could not be reached to end the session, so \
-                     the next sign-in to it on this computer ends it"
+                    "logged out here; your clinic's server could not be reached to end the \
+                     session, so the next sign-in to it on this computer ends it"
                 );
             } else {
                 println!(
-                    "logged out here; the server could not be reached to end the session, which \
-                     ends by itself once unused for the server's idle time"
+                    "logged out here; your clinic's server could not be reached to end the \
+                     session, which ends by itself once unused for the server's idle time"
                 );
             }
         }

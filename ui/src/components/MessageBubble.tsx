@@ -199,6 +199,8 @@ export const MessageBubble = memo(function MessageBubble({
         {open === 'versions' && message.id && <Versions messageId={message.id} onClose={closeChange} />}
         <footer className="bubble-meta">
           <EditedLabel message={message} reply={reply} onShow={() => setOpen('versions')} />
+          {/* Two times side by side read as one: "edited 2:02 PM · 2:01 PM", as written · sent. */}
+          {message.edited && !message.retracted && <span aria-hidden="true">·</span>}
           {message.writtenAt && (
             <span
               className="bubble-written"

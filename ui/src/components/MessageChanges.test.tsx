@@ -109,7 +109,10 @@ describe('unsend and edit', () => {
     await user.click(within(bubble).getByTestId('message-edit-save'));
     expect(s.fake.callsOf('edit_message')).toEqual([{ messageId: 'm1', content: 'headache since sunday' }]);
     act(() => s.fake.settleChanges());
-    await user.click(await within(bubble).findByTestId('message-edited'));
+    // The edit's time and the sending's are told apart.
+    const edited = await within(bubble).findByTestId('message-edited');
+    expect(edited.nextElementSibling).toHaveTextContent('·');
+    await user.click(edited);
     const versions = await within(bubble).findByTestId('message-versions');
     await waitFor(() => expect(versions).toHaveTextContent('headache since monday'));
     expect(versions).toHaveTextContent('headache since sunday');

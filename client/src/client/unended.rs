@@ -49,6 +49,19 @@ fn save(profile: &Profile, list: &[Unended]) -> Result<()> {
     Ok(())
 }
 
+/// Changes the list as it is on disk now, with the profile's lock on it held: the app and the
+/// CLI on one profile, or a client's minute task and a sign-in, each change what the other left,
+/// and none writes over a session another kept aside meanwhile (its token would then stay valid
+/// on the server until it expired). Never held across a call to the server.
+fn update<T>(profile: &Profile, change: impl FnOnce(&mut Vec<Unended>) -> T) -> Result<T> {
+    let held = crate::profile::private_file(&profile.dir().join("sessions-to-end.lock"))?;
+    held.lock()?;
+    let mut list = load(profile)?;
+    let out = change(&mut list);
+    save(profile, &list)?;
+    Ok(out)
+}
+
 /// Keeps `token` (of `account` on `server_url`) aside to be ended at the next sign-in there.
 pub(super) fn keep(
     profile: &Profile,
@@ -63,19 +76,21 @@ pub(super) fn keep(
         hex::encode(rand::random::<[u8; 8]>())
     );
     store.save(&name, token)?;
-    let mut list = load(profile)?;
-    list.push(Unended {
-        server_url: server_url.to_owned(),
-        name,
-        credentials: store.kind().to_owned(),
-    });
-    while list.len() > MOST {
-        let oldest = list.remove(0);
+    let forgotten = update(profile, |list| {
+        list.push(Unended {
+            server_url: server_url.to_owned(),
+            name,
+            credentials: store.kind().to_owned(),
+        });
+        let over = list.len().saturating_sub(MOST);
+        list.drain(..over).collect::<Vec<_>>()
+    })?;
+    for oldest in forgotten {
         let _ = profile
             .credential_store(&oldest.credentials)
             .delete(&oldest.name);
     }
-    save(profile, &list)
+    Ok(())
 }
 
 /// Whether a session kept aside waits to be ended on `server_url`.
@@ -94,19 +109,22 @@ pub(super) async fn end(profile: &Profile, api: &Api) {
             return;
         }
     };
-    let mut left = Vec::new();
+    // The ones done with, by name: the list is changed once the server has answered, as it is
+    // then (another client may have kept a session aside meanwhile).
+    let mut done = Vec::new();
     for unended in list {
         if unended.server_url != api.base().as_str() {
-            left.push(unended);
             continue;
         }
         let store = profile.credential_store(&unended.credentials);
         let token = match store.load(&unended.name) {
             Ok(Some(token)) => token,
-            Ok(None) => continue,
+            Ok(None) => {
+                done.push(unended.name);
+                continue;
+            }
             Err(e) => {
                 tracing::warn!("could not read a session left to end: {e}");
-                left.push(unended);
                 continue;
             }
         };
@@ -117,14 +135,68 @@ pub(super) async fn end(profile: &Profile, api: &Api) {
                 if let Err(e) = store.delete(&unended.name) {
                     tracing::warn!("could not forget an ended session's token: {e}");
                 }
+                done.push(unended.name);
             }
-            Err(e) => {
-                tracing::info!("a session left to end stays for the next sign-in: {e}");
-                left.push(unended);
-            }
+            Err(e) => tracing::info!("a session left to end stays for the next sign-in: {e}"),
         }
     }
-    if let Err(e) = save(profile, &left) {
+    if done.is_empty() {
+        return;
+    }
+    if let Err(e) = forget(profile, &done) {
         tracing::warn!("could not update the sessions left to end: {e}");
+    }
+}
+
+/// Takes the sessions named `done` off the list, leaving any other.
+fn forget(profile: &Profile, done: &[String]) -> Result<()> {
+    update(profile, |list| list.retain(|u| !done.contains(&u.name)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn names(profile: &Profile) -> Vec<String> {
+        load(profile).unwrap().into_iter().map(|u| u.name).collect()
+    }
+
+    #[test]
+    fn sessions_kept_aside_at_once_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile::new(dir.path().join("profile"));
+        crate::profile::private_dir(profile.dir()).unwrap();
+        let store = profile.file_store();
+        std::thread::scope(|s| {
+            for who in ["a", "b", "c", "d"] {
+                let (profile, store) = (&profile, &store);
+                s.spawn(move || {
+                    for n in 0..5 {
+                        let account = format!("{who}{n}");
+                        keep(profile, store, "https://clinic:8443/", &account, "token").unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(names(&profile).len(), 20, "none written over");
+    }
+
+    #[test]
+    fn ending_some_leaves_one_kept_aside_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile::new(dir.path().join("profile"));
+        crate::profile::private_dir(profile.dir()).unwrap();
+        let store = profile.file_store();
+        keep(&profile, &store, "https://clinic:8443/", "alice", "t1").unwrap();
+        let ended = names(&profile);
+        // While the server was asked about the first, a logout kept another aside.
+        keep(&profile, &store, "https://clinic:8443/", "bob", "t2").unwrap();
+        forget(&profile, &ended).unwrap();
+        let left = names(&profile);
+        assert_eq!(left.len(), 1);
+        assert!(left[0].starts_with("bob#to-end-"), "{left:?}");
+        forget(&profile, &left).unwrap();
+        assert!(!path(&profile).exists(), "an empty list leaves no file");
     }
 }

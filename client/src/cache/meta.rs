@@ -238,11 +238,16 @@ impl Cache {
     /// resolved each and the note they left stay with the conversation (an emergency is the
     /// patient's: presses in two conversations join one).
     pub fn resolved_emergencies(&self, conversation: &ConversationKey) -> Result<Vec<Emergency>> {
+        self.resolved_emergencies_of(&conversation.patient_id)
+    }
+
+    /// The resolved emergencies of `patient`, as last seen, oldest resolved first.
+    pub fn resolved_emergencies_of(&self, patient: &UserId) -> Result<Vec<Emergency>> {
         self.json_rows(
             "SELECT data FROM emergencies WHERE state = 'RESOLVED' \
              AND json_extract(data, '$.patientId') = ?1 \
              ORDER BY json_extract(data, '$.resolvedAt'), rowid",
-            params![conversation.patient_id.as_str()],
+            params![patient.as_str()],
         )
     }
 

@@ -326,10 +326,22 @@ impl Client {
     }
 
     /// The emergencies a locked app's page may hold (see [`Client::emergency_while_locked`]):
-    /// a patient's own open ones.
+    /// a patient's own open ones, and those resolved since the app locked (also when it was
+    /// locked before this start: she learns help came without unlocking). One resolved before
+    /// it locked was on her screen then.
     pub fn emergencies_while_locked(&self) -> Result<Vec<Emergency>> {
-        Ok(self
-            .open_emergencies()?
+        let mut list = self.open_emergencies()?;
+        if let Some(since) = self.app_lock().locked_at() {
+            let me = self.user();
+            list.extend(
+                self.shared
+                    .cache
+                    .resolved_emergencies_of(&me.id)?
+                    .into_iter()
+                    .filter(|e| e.resolved_at.is_some_and(|at| at >= since)),
+            );
+        }
+        Ok(list
             .iter()
             .filter_map(|e| self.emergency_while_locked(e))
             .collect())

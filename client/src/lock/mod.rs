@@ -141,6 +141,9 @@ struct Secret {
     password_hash: Option<String>,
     failures: u32,
     last_failure: Option<DateTime<Utc>>,
+    /// When it locked: what happened to her emergency since is told on the lock screen, also
+    /// after a restart (`None` for a state that was lost, or kept by an earlier version).
+    locked_at: Option<DateTime<Utc>>,
 }
 
 impl Secret {
@@ -149,6 +152,7 @@ impl Secret {
         self.locked = false;
         self.failures = 0;
         self.last_failure = None;
+        self.locked_at = None;
     }
 
     /// A session whose state is gone (deleted, damaged, a cache started afresh): locked, and
@@ -305,6 +309,14 @@ impl AppLock {
         self.stored.locked
     }
 
+    /// When the app locked, while it is locked (`None` when unlocked, or not known).
+    pub fn locked_at(&self) -> Option<DateTime<Utc>> {
+        self.stored
+            .locked
+            .then_some(self.stored.locked_at)
+            .flatten()
+    }
+
     pub fn has_pin(&self) -> bool {
         self.stored.pin_hash.is_some()
     }
@@ -386,8 +398,10 @@ impl AppLock {
     /// "Lock now", or the OS screen locked.
     pub fn lock_now(&mut self) -> Result<()> {
         if !self.stored.locked {
+            let now = self.clock.now();
             self.change(|s| {
                 s.locked = true;
+                s.locked_at = Some(now);
                 Ok(())
             })?;
         }

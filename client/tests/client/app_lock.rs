@@ -50,6 +50,25 @@ async fn signed_in(url: &str, profile: &Path, username: &str, clock: &Arc<FakeCl
     client
 }
 
+/// A demo clinic's server, Dr. Patel and Alice signed in (the clock both apps' locks read),
+/// with the folders that must outlive them.
+async fn doctor_and_patient() -> (
+    (tempfile::TempDir, InProcessServer),
+    Arc<FakeClock>,
+    (tempfile::TempDir, tempfile::TempDir),
+    Client,
+    Client,
+) {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
+    let (pd, pa) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let patel = signed_in(&url, pd.path(), "dr.patel", &clock).await;
+    let alice = signed_in(&url, pa.path(), "alice", &clock).await;
+    ((data, server), clock, (pd, pa), patel, alice)
+}
+
 async fn next_notify(
     events: &mut broadcast::Receiver<ClientEvent>,
 ) -> clinic_client::attention::Notice {
@@ -68,13 +87,7 @@ async fn next_notify(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_locks_content_is_withheld_emergencies_ring_and_the_pin_unlocks() {
-    let data = demo_data_dir();
-    let server = InProcessServer::start(data.path(), 0).await;
-    let url = server.url();
-    let clock = Arc::new(FakeClock(Mutex::new(Utc::now())));
-    let (pd, pa) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let patel = signed_in(&url, pd.path(), "dr.patel", &clock).await;
-    let alice = signed_in(&url, pa.path(), "alice", &clock).await;
+    let (_server, clock, _dirs, patel, alice) = doctor_and_patient().await;
     patel.set_pin("8203").unwrap();
     patel
         .set_lock_policy(Device::Personal, Some(Duration::from_secs(120)))
@@ -329,6 +342,77 @@ async fn a_locked_patient_is_told_of_her_unsent_emergency_across_a_restart_until
     assert_eq!(emergency.patient_id, alice.user().id);
     assert_eq!(emergency.resolution_note, None);
     alice.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_patient_learns_her_emergency_was_resolved_also_after_a_restart() {
+    let (_server, clock, (_pd, pa), patel, alice) = doctor_and_patient().await;
+    let conversation = alice.conversation_with("dr.patel").unwrap();
+    let alice_id = alice.user().id.clone();
+    let mine = |client: &Client| {
+        client
+            .open_emergencies()
+            .unwrap()
+            .into_iter()
+            .find(|e| e.patient_id == alice_id)
+    };
+
+    // One resolved before the app locked: she saw it then, it is not told again.
+    alice
+        .send(&conversation, &prefix("earlier fall"), true)
+        .unwrap();
+    wait_until(&patel, "the first emergency", || mine(&patel).is_some()).await;
+    let first = mine(&patel).unwrap();
+    patel.resolve_emergency(&first.id, None).await.unwrap();
+    wait_until(&alice, "the first resolved", || mine(&alice).is_none()).await;
+    // The lock's clock is this test's: it reads the time now as the server's does.
+    let now = || *clock.0.lock().unwrap() = Utc::now();
+    now();
+    alice.lock_now().unwrap();
+    assert_eq!(alice.emergencies_while_locked().unwrap(), Vec::new());
+
+    // One raised and resolved while locked.
+    alice.unlock(PASSWORD).await.unwrap();
+    alice
+        .send(&conversation, &prefix("chest pain"), true)
+        .unwrap();
+    wait_until(&patel, "the second emergency", || mine(&patel).is_some()).await;
+    wait_until(&alice, "hers", || mine(&alice).is_some()).await;
+    now();
+    alice.lock_now().unwrap();
+    let second = mine(&patel).unwrap();
+    patel
+        .resolve_emergency(&second.id, Some("called her back".into()))
+        .await
+        .unwrap();
+    wait_until(&alice, "the second resolved", || mine(&alice).is_none()).await;
+    let told = |client: &Client| -> Vec<_> {
+        client
+            .emergencies_while_locked()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.state, e.resolution_note))
+            .collect()
+    };
+    let expected = vec![(
+        second.id.clone(),
+        clinic_protocol::EmergencyState::Resolved,
+        None,
+    )];
+    assert_eq!(told(&alice), expected, "without the doctor's note");
+
+    // After a restart, still locked, the page is told it from this computer's copy.
+    alice.disconnect().await;
+    drop(alice);
+    let mut reopened = options(pa.path());
+    reopened.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+    let alice = Client::open(reopened).unwrap();
+    assert!(alice.lock_status().locked);
+    assert_eq!(told(&alice), expected);
+    // Unlocked, the page has them all itself.
+    alice.unlock(PASSWORD).await.unwrap();
+    assert_eq!(alice.emergencies_while_locked().unwrap(), Vec::new());
+    patel.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,7 +43,8 @@ pub enum ConnectionState {
         retry_in_ms: u64,
         /// The server at the address could not prove it is the paired clinic's (its pairing
         /// code changed, or something sits in between): trying again will not help until the
-        /// clinic's IT says why.
+        /// clinic's IT says why. Kept through tries that reach no server at all (refused, timed
+        /// out), which say nothing of who answers there, until one reaches a server again.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         not_your_server: bool,
     },

@@ -114,8 +114,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             not_your_server: last_not_yours,
         });
         let mut was_online = false;
+        // Whether a server proved it is the paired clinic's on this try (the socket opened).
+        let mut answered = false;
         let end = tokio::select! {
-            end = session(&shared, &mut was_online) => end,
+            end = session(&shared, &mut was_online, &mut answered) => end,
             _ = stop.wait_for(|s| *s) => End::Stopped,
         };
         shared.went_offline();
@@ -137,7 +139,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 });
                 return;
             }
-            End::Failed(error, not_your_server) => (error, not_your_server),
+            // A try that reached no server (refused, timed out) says nothing of who answers
+            // at the address: the last verdict stands, and the warning with it.
+            End::Failed(error, not_yours) => (error, not_yours || (last_not_yours && !answered)),
         };
         if was_online {
             // A good connection ended: the outage starts now, so does the backoff.
@@ -171,8 +175,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn session(shared: &Arc<Shared>, was_online: &mut bool) -> End {
-    let mut conn = match Conn::open(shared).await {
+async fn session(shared: &Arc<Shared>, was_online: &mut bool, answered: &mut bool) -> End {
+    let mut conn = match Conn::open(shared, answered).await {
         Ok(conn) => conn,
         Err(end) => return end,
     };
@@ -200,7 +204,7 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(shared: &Arc<Shared>) -> Result<Self, End> {
+    async fn open(shared: &Arc<Shared>, answered: &mut bool) -> Result<Self, End> {
         let url = shared.api.ws_url().map_err(failed)?;
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_INBOUND_BYTES))
@@ -228,6 +232,7 @@ impl Conn {
                 );
                 End::Failed(link_error(&url, &e), not_yours)
             })?;
+        *answered = true;
         let mut conn = Self {
             shared: Arc::clone(shared),
             ws,

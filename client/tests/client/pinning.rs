@@ -1,8 +1,7 @@
 //! TLS pinning end to end: the CLI and the client core pair with the real server by its code,
 //! then refuse a man-in-the-middle proxy that takes the server's place with another certificate
-//! (with exactly "This is not your clinic's server (its pairing code changed)"), whether it
-//! shows its own CA or a copy of the clinic's; and they accept a renewed server certificate
-//! from the same CA. Plain http:// is refused to anything but this computer.
+//! (with exactly the sentence `CHANGED`), whether it shows its own CA or a copy of the clinic's;
+//! and they accept a renewed server certificate from the same CA. Plain http:// is refused to anything but this computer.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +13,8 @@ use common::*;
 use std::path::Path;
 use std::process::Output;
 
-const CHANGED: &str = "This is not your clinic's server (its pairing code changed)";
+const CHANGED: &str = "This is not your clinic's server (its pairing code changed): nothing was \
+                       sent to it. Check the server's address; if it is right, tell your clinic";
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -49,7 +49,7 @@ async fn offline_error(client: &Client) -> String {
             not_your_server,
             ..
         } => {
-            assert_eq!(not_your_server, last_error == CHANGED, "{last_error}");
+            assert_eq!(last_error == CHANGED, not_your_server, "{last_error}");
             last_error
         }
         _ => unreachable!(),
@@ -185,7 +185,36 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
             Disguise::RealCaCopied => matches!(first, ClientError::NotYourServer),
         };
         assert!(expected, "{disguise:?}: {first:?}");
+
+        // Once the other server is gone too, a try that reaches nothing at the address says
+        // nothing of who answers there: the warning stays until a server proves it is the
+        // clinic's, and the sentence says what this try found.
+        let alice = Client::open(options(core_profile.path())).unwrap();
+        let mut state = alice.watch_state();
+        alice.connect();
+        assert_eq!(offline_error(&alice).await, CHANGED, "{disguise:?}");
         drop(mitm);
+        let after = tokio::time::timeout(
+            PATIENCE,
+            state.wait_for(|s| {
+                matches!(s, ConnectionState::Offline { last_error, .. } if last_error != CHANGED)
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+        let ConnectionState::Offline {
+            last_error,
+            not_your_server,
+            ..
+        } = after
+        else {
+            unreachable!()
+        };
+        assert!(not_your_server, "{disguise:?}: {last_error}");
+        assert!(last_error.contains("nothing is listening"), "{last_error}");
+        alice.disconnect().await;
     }
 
     // The real server is back at its address with a renewed certificate from the same CA.

@@ -47,7 +47,8 @@ function boxOf(el: Element): Record<string, string> {
   return Object.fromEntries(BOX.map((p) => [p, style.getPropertyValue(p)]));
 }
 
-const CHANGED = "This is not your clinic's server (its pairing code changed)";
+const CHANGED =
+  "This is not your clinic's server (its pairing code changed): nothing was sent to it. Check the server's address; if it is right, tell your clinic";
 
 const STATES: Partial<ConnectionStatus>[] = [
   { state: 'online', attempt: null, queued: 0 },

@@ -103,7 +103,7 @@ describe('app lock', () => {
     await act(() => s.store.lockNow());
     const own = await screen.findByTestId('lock-own-emergency');
     expect(own).toHaveTextContent(
-      'Your emergency is open. Emergency received - alerting the doctors (raised just now). If you need help now, call +44 20 7946 0000.',
+      'Your emergency is open. The clinic is alerting the doctors (raised just now). If you need help now, call +44 20 7946 0000.',
     );
     // A doctor takes it while the app is locked.
     act(() =>
@@ -209,7 +209,7 @@ describe('app lock', () => {
     act(() => s.fake.setConnection({ state: 'online' }));
     act(() => s.fake.ack(press.clientId));
     expect(await screen.findByTestId('lock-own-emergency')).toHaveTextContent(
-      'Your emergency is open. Emergency received - alerting the doctors',
+      'Your emergency is open. The clinic is alerting the doctors',
     );
     expect(s.store.getState().lock?.unsentEmergency).toBeNull();
 

@@ -182,12 +182,13 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
       call: emergencyNumber(clinic),
     };
   }
+  const said = view.afterOpen ?? view.text;
   const text =
     pending?.status === 'FAILED' && view.tone === 'failed'
       ? 'It was not sent: unlock to see why and send it again.'
-      : /[.…]$/.test(view.text)
-        ? view.text
-        : `${view.text}.`;
+      : /[.…]$/.test(said)
+        ? said
+        : `${said}.`;
   const sent = view.tone !== 'sending' && view.tone !== 'failed';
   const heading = sent ? 'Your emergency is open.' : 'Your emergency has not reached the clinic yet.';
   // What the app last heard: offline, a doctor may have taken it since.

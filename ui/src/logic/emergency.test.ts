@@ -108,6 +108,7 @@ describe('emergencyStatus (what the patient sees)', () => {
     expect(emergencyStatus(raised, null, soon)).toEqual({
       tone: 'raised',
       text: 'Emergency received - alerting the doctors (raised 10 s ago)',
+      afterOpen: 'The clinic is alerting the doctors (raised 10 s ago)',
     });
     const ack = { ...raised, state: 'ACKNOWLEDGED' as const, acknowledgedByName: 'Dr. Dana Doe' };
     expect(emergencyStatus(ack, null)?.text).toBe('Dr. Dana Doe is on it');
@@ -135,6 +136,7 @@ describe('emergencyStatus (what the patient sees)', () => {
     expect(emergencyStatus(reopened, null, at('2026-01-01T10:00:12Z'))).toEqual({
       tone: 'raised',
       text: 'Emergency received - alerting the doctors (raised again 12 s ago)',
+      afterOpen: 'The clinic is alerting the doctors (raised again 12 s ago)',
     });
     expect(emergencyStatus(reopened, null, at('2026-01-01T10:00:40Z'))?.text).toBe(
       'No doctor has answered yet (raised again 40 s ago); the clinic keeps alerting them.',
@@ -192,6 +194,8 @@ describe('emergencyStatus (what the patient sees)', () => {
     expect(emergencyStatus(raised, null, at('2026-01-01T10:00:10Z'))).toEqual({
       tone: 'raised',
       text: 'Emergency received - alerting the doctors (you wrote it 12 min ago; it reached the clinic 10 s ago)',
+      afterOpen:
+        'The clinic is alerting the doctors (you wrote it 12 min ago; it reached the clinic 10 s ago)',
     });
     // The repeat interval counts from when the clinic had it, not from when it was written.
     const unanswered = emergencyStatus(raised, null, at('2026-01-01T10:00:40Z'));

@@ -188,6 +188,9 @@ export type EmergencyTone = 'sending' | 'failed' | 'raised' | 'unanswered' | 'ac
 export interface EmergencyStatusView {
   tone: EmergencyTone;
   text: string;
+  /** The text after a heading that already says the emergency is open (the lock screen's), where
+   * `text` would repeat it ("Your emergency is open. Emergency received - ..."). */
+  afterOpen?: string;
   /** Shown after the text as "If you need help now, call …": the clinic's number, or words. */
   call?: string;
 }
@@ -291,9 +294,11 @@ export function emergencyStatus(
           text: `No doctor has answered yet (${raisedWords(emergency, ctx)}); the clinic keeps alerting them.`,
           call,
         };
+      const words = raisedWords(emergency, ctx);
       return {
         tone: 'raised',
-        text: `Emergency received - alerting the doctors (${raisedWords(emergency, ctx)})`,
+        text: `Emergency received - alerting the doctors (${words})`,
+        afterOpen: `The clinic is alerting the doctors (${words})`,
       };
     }
     case 'ACKNOWLEDGED':

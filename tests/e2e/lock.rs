@@ -58,6 +58,12 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
         found.iter().any(|(t, _)| t.contains("PIN saved"))
     })
     .await?;
+    // The field into the middle of the dialog first, as a person scrolls to it: the dialog
+    // scrolls, and an option at its edge did not take WebDriver's click.
+    app.script(
+        "document.querySelector('[data-testid=lock-idle]').scrollIntoView({ block: 'center' });",
+    )
+    .await?;
     click_css(&app, "[data-testid=lock-idle] option[value=\"1\"]").await?;
     w.shot(&app, "lock-settings", false).await?;
     app.click("settings-close").await?;

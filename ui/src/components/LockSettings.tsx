@@ -71,11 +71,11 @@ export function LockSettings() {
           <option value="personal">Mine alone</option>
         </select>
       </label>
-      {/* What the choice means, under it: in the option itself it was cut at the field's width. */}
+      {/* What each choice means, under them (before one is picked: it applies at once); in the
+          option itself it was cut at the field's width. */}
       <p className="hint" id="lock-device-hint" data-testid="lock-device-hint">
-        {lock.device === 'shared'
-          ? `Locks within ${minutesWord(sharedMost)}; signing out removes your messages from this computer.`
-          : `Locks within ${minutesWord(personalMost)}; signing out keeps your messages on this computer.`}
+        Used by others too: locks within {minutesWord(sharedMost)}; signing out removes your messages from
+        this computer. Mine alone: locks within {minutesWord(personalMost)}; signing out keeps them on it.
       </p>
       <label className="field">
         <span>Lock after</span>

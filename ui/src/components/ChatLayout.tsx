@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useWarnings } from './useWarnings';
 import { emergencyNumber, NOT_YOUR_SERVER_PATIENT } from '../logic/emergency';
+import { initials } from '../logic/format';
 import { useChat, useStore } from '../store/hooks';
 import type { User } from '../types';
 import { ChatWindow } from './ChatWindow';
@@ -97,8 +98,13 @@ export function ChatLayout({ me }: { me: User }) {
             Do not disturb
           </button>
         )}
-        <span className="topbar-user" data-testid="current-user">
-          {me.name}
+        {/* Who is signed in stays in sight in a narrow window or at a large text size (a shared
+            computer): the initials, the whole name as their tooltip and for screen readers. */}
+        <span className="topbar-user" data-testid="current-user" title={me.name}>
+          <span className="topbar-initials" aria-hidden="true">
+            {initials(me.name)}
+          </span>
+          <span className="topbar-name">{me.name}</span>
         </span>
         <button
           type="button"

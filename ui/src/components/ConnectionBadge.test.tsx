@@ -10,6 +10,7 @@ import base from '../styles/base.css?raw';
 import layout from '../styles/layout.css?raw';
 import responsive from '../styles/responsive.css?raw';
 import { StoreProvider } from '../store/StoreProvider';
+import { initials } from '../logic/format';
 import { DOCTOR, PATIENT, setup } from '../test/fixtures';
 import type { ConnectionStatus } from '../types';
 
@@ -89,6 +90,16 @@ describe('the top bar across connection states', () => {
     const items = [...bar.children].filter((el) => !el.matches('.search'));
     expect(items.length).toBeGreaterThanOrEqual(4);
     for (const el of items) expect(getComputedStyle(el).whiteSpace, el.className).toBe('nowrap');
+  });
+
+  it('names who is signed in, with initials for a narrow window (the name their tooltip, still read)', async () => {
+    await renderApp({ as: DOCTOR });
+    const who = screen.getByTestId('current-user');
+    expect(who).toHaveAttribute('title', DOCTOR.name);
+    expect(who.querySelector('.topbar-name')).toHaveTextContent(DOCTOR.name);
+    const marks = who.querySelector('.topbar-initials')!;
+    expect(marks).toHaveTextContent(initials(DOCTOR.name));
+    expect(marks).toHaveAttribute('aria-hidden', 'true');
   });
 });
 

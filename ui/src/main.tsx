@@ -8,6 +8,7 @@ import { App } from './App';
 import { createTauriBackend, runningInTauri, type Backend } from './backend';
 import { NoShell } from './components/NoShell';
 import { blockNativeMenu } from './logic/contextMenu';
+import { forgetEarlierStorage } from './logic/earlierStorage';
 import { ChatStore } from './store/chatStore';
 import { StoreProvider } from './store/StoreProvider';
 import './styles/base.css';
@@ -31,6 +32,7 @@ async function chooseBackend(): Promise<Backend | null> {
 async function main() {
   // The browser's Reload/Back menu has no place in the app (text fields keep cut/copy/paste).
   blockNativeMenu();
+  forgetEarlierStorage();
   const root = document.getElementById('root');
   if (!root) throw new Error('no #root element');
   const backend = await chooseBackend();

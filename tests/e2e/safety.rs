@@ -117,7 +117,20 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     .await?;
     w.shot(&app, "emergency-open-chat", false).await?;
 
-    click_css(&app, &format!("{item} [data-testid=emergency-acknowledge]")).await?;
+    // Taken from the keyboard, as a doctor who does not reach for the mouse: Ctrl+E from the
+    // conversation brings the focus to the banner's Acknowledge, Enter takes it (the mouse's
+    // way is the other scenarios').
+    app.press(&['\u{E009}', 'e']).await?;
+    app.wait_script(
+        "Ctrl+E brings the focus to this emergency's Acknowledge",
+        &format!(
+            "const f = document.activeElement; \
+             return f?.dataset.testid === 'emergency-acknowledge' && !!f.closest({});",
+            serde_json::to_string(&item)?
+        ),
+    )
+    .await?;
+    app.press(&['\u{E007}']).await?;
     app.wait_until(
         &format!("{item} [data-testid=emergency-taken-by]"),
         "who took it (this doctor: 'you') and when",

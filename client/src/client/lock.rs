@@ -127,6 +127,7 @@ impl Client {
     pub fn check_idle(&self) -> Result<bool> {
         let locked = self.app_lock().tick()?;
         if locked {
+            self.watch_emergencies();
             self.lock_changed();
         }
         Ok(locked)
@@ -157,9 +158,29 @@ impl Client {
         let was = self.app_lock().is_locked();
         self.app_lock().lock_now()?;
         if !was {
+            self.watch_emergencies();
             self.lock_changed();
         }
         Ok(())
+    }
+
+    /// Just locked: keeps what the cache knows of a patient's emergencies now, so that the lock
+    /// screen tells her of a resolution she has not seen, also after a restart (see
+    /// [`crate::lock::Watched`]). Best effort: without it every resolution counts as new.
+    fn watch_emergencies(&self) {
+        if self.user().role != Role::Patient {
+            return;
+        }
+        let known = self.shared.cache.emergencies_known(&self.user().id);
+        let kept = known.and_then(|(open, known_up_to)| {
+            self.app_lock().watch(crate::lock::Watched {
+                open: open.iter().map(|id| id.as_str().to_owned()).collect(),
+                known_up_to,
+            })
+        });
+        if let Err(e) = kept {
+            tracing::warn!("could not keep which emergencies were open as the app locked: {e}");
+        }
     }
 
     /// What the screen's notifications should be, for a receiver of [`Client::subscribe`] that
@@ -326,19 +347,25 @@ impl Client {
     }
 
     /// The emergencies a locked app's page may hold (see [`Client::emergency_while_locked`]):
-    /// a patient's own open ones, and those resolved since the app locked (also when it was
-    /// locked before this start: she learns help came without unlocking). One resolved before
-    /// it locked was on her screen then.
+    /// a patient's own open ones, and those resolved that were open as the app locked or came
+    /// after (also when it locked before this start: she learns help came without unlocking).
+    /// One this computer knew resolved before it locked was on her screen then.
     pub fn emergencies_while_locked(&self) -> Result<Vec<Emergency>> {
         let mut list = self.open_emergencies()?;
-        if let Some(since) = self.app_lock().locked_at() {
-            let me = self.user();
+        let watched = self.app_lock().watched().cloned();
+        if let Some(watched) = watched
+            && self.user().role == Role::Patient
+        {
             list.extend(
                 self.shared
                     .cache
-                    .resolved_emergencies_of(&me.id)?
+                    .resolved_emergencies_with_rows(&self.user().id)?
                     .into_iter()
-                    .filter(|e| e.resolved_at.is_some_and(|at| at >= since)),
+                    .filter(|(row, e)| {
+                        *row > watched.known_up_to
+                            || watched.open.iter().any(|id| id == e.id.as_str())
+                    })
+                    .map(|(_, e)| e),
             );
         }
         Ok(list

@@ -141,9 +141,22 @@ struct Secret {
     password_hash: Option<String>,
     failures: u32,
     last_failure: Option<DateTime<Utc>>,
-    /// When it locked: what happened to her emergency since is told on the lock screen, also
-    /// after a restart (`None` for a state that was lost, or kept by an earlier version).
-    locked_at: Option<DateTime<Utc>>,
+    /// What this computer knew of the user's emergencies as it locked (see [`Watched`]).
+    watched: Watched,
+}
+
+/// A patient's emergencies whose resolution a locked app tells her: the ones this computer
+/// knew as open when it locked, and any it learns of after (a row of the cache past the last
+/// one then). Facts of this computer's cache, not times: its clock and the server's may differ,
+/// and a resolution learned late (the app was offline) was never on her screen. Empty for a
+/// state that was lost or kept by an earlier version: every resolution then counts as new.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Watched {
+    /// Ids of her emergencies open as it locked.
+    pub open: Vec<String>,
+    /// The cache's last emergency row then.
+    pub known_up_to: i64,
 }
 
 impl Secret {
@@ -152,7 +165,7 @@ impl Secret {
         self.locked = false;
         self.failures = 0;
         self.last_failure = None;
-        self.locked_at = None;
+        self.watched = Watched::default();
     }
 
     /// A session whose state is gone (deleted, damaged, a cache started afresh): locked, and
@@ -309,12 +322,20 @@ impl AppLock {
         self.stored.locked
     }
 
-    /// When the app locked, while it is locked (`None` when unlocked, or not known).
-    pub fn locked_at(&self) -> Option<DateTime<Utc>> {
-        self.stored
-            .locked
-            .then_some(self.stored.locked_at)
-            .flatten()
+    /// What was known of her emergencies as it locked, while it is locked.
+    pub fn watched(&self) -> Option<&Watched> {
+        self.stored.locked.then_some(&self.stored.watched)
+    }
+
+    /// Keeps what this computer knew of her emergencies as it locked (just now).
+    pub fn watch(&mut self, watched: Watched) -> Result<()> {
+        if !self.stored.locked || self.stored.watched == watched {
+            return Ok(());
+        }
+        self.change(|s| {
+            s.watched = watched;
+            Ok(())
+        })
     }
 
     pub fn has_pin(&self) -> bool {
@@ -398,10 +419,8 @@ impl AppLock {
     /// "Lock now", or the OS screen locked.
     pub fn lock_now(&mut self) -> Result<()> {
         if !self.stored.locked {
-            let now = self.clock.now();
             self.change(|s| {
                 s.locked = true;
-                s.locked_at = Some(now);
                 Ok(())
             })?;
         }

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
 import { LOCKED_PRESS_NOTE } from '../fake/fakeBackend';
+import { ChatStore } from '../store/chatStore';
 
 describe('app lock', () => {
   it('a file picked in a dialog left open over a lock is not attached after it', async () => {
@@ -157,6 +158,31 @@ describe('app lock', () => {
     await act(() => s.store.lockNow());
     expect(await screen.findByTestId('lock-screen')).toBeInTheDocument();
     expect(screen.queryByTestId('lock-own-emergency')).toBeNull();
+  });
+
+  it('a resolution of an emergency open as it locked is told whatever the clocks say, also after a restart', async () => {
+    // Her computer's clock is ahead of the server's (or the app learned of it late, offline):
+    // the resolution's time is before the lock's, and it is told all the same.
+    const raisedAt = new Date(Date.now() - 600_000).toISOString();
+    const s = await renderApp(setup({ emergencies: [emergency({ raisedAt })] }));
+    await act(() => s.store.lockNow());
+    expect(await screen.findByTestId('lock-own-emergency')).toHaveTextContent('Your emergency is open.');
+    const resolved = emergency({
+      raisedAt,
+      state: 'RESOLVED',
+      resolvedAt: new Date(Date.now() - 60_000).toISOString(),
+      resolvedByName: DOCTOR.name,
+    });
+    act(() => s.fake.upsertEmergency(resolved, false));
+    expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(
+      `Your emergency was resolved by ${DOCTOR.name}`,
+    );
+    // Restarted, still locked: the shell's snapshot holds it, and a new page tells it.
+    cleanup();
+    await renderApp({ ...s, store: new ChatStore(s.fake) });
+    expect(await screen.findByTestId('lock-own-emergency')).toHaveTextContent(
+      `Your emergency was resolved by ${DOCTOR.name}`,
+    );
   });
 
   it('a locked doctor sees no emergency named, nor holds one that comes while locked', async () => {

@@ -152,16 +152,13 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
   const open =
     user?.role === 'PATIENT' ? openEmergencies(emergencies).filter((e) => e.patientId === user.id) : [];
   const newest = open.at(-1) ?? null;
-  // Resolved while locked (heard live, without the doctor's note): it says so, and where to read it.
-  // One resolved before the app locked was on her screen then: not told again.
-  const lockedAt = useChat((s) => s.lockedAt);
+  // Resolved while locked (without the doctor's note): it says so, and where to read it. The
+  // page held only open ones as it locked (and the shell sends only those since), so one
+  // resolved before was on her screen then and is not told again.
   const resolved =
     user?.role === 'PATIENT' && !newest
       ? (emergencies
-          .filter(
-            (e) =>
-              e.patientId === user.id && e.state === 'RESOLVED' && Date.parse(e.resolvedAt ?? '') >= lockedAt,
-          )
+          .filter((e) => e.patientId === user.id && e.state === 'RESOLVED')
           .sort((a, b) => Date.parse(a.resolvedAt ?? '') - Date.parse(b.resolvedAt ?? ''))
           .at(-1) ?? null)
       : null;

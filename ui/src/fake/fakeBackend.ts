@@ -258,11 +258,29 @@ export class FakeBackend implements Backend {
     return this.session.user;
   }
 
+  /** As the core as it locks: which emergencies were open then, and which it knew at all
+   * (`clinic_client::lock::Watched`). `null` when it was locked from the start (a state the
+   * test set): every resolution counts as new, as for a lost state. */
+  private watched: { open: Set<string>; known: Set<string> } | null = null;
+
+  private watchEmergencies(): void {
+    this.watched = {
+      open: new Set(this.emergencies.filter((e) => e.state !== 'RESOLVED').map((e) => e.id)),
+      known: new Set(this.emergencies.map((e) => e.id)),
+    };
+  }
+
   snapshot(): Snapshot {
-    const open = this.emergencies.filter((e) => e.state !== 'RESOLVED');
     const me = this.session?.user;
-    // Locked, as the shell: no list, and only a patient's own open emergencies.
+    // Locked, as the shell: no list, and only a patient's own emergencies, open or resolved
+    // since it locked (open then, or not known then).
     const locked = this.session !== null && this.lock.locked;
+    const watched = this.watched;
+    const open = this.emergencies.filter(
+      (e) =>
+        e.state !== 'RESOLVED' ||
+        (locked && (!watched || watched.open.has(e.id) || !watched.known.has(e.id))),
+    );
     return {
       session: this.session,
       ended: this.session ? null : this.ended,
@@ -1299,6 +1317,8 @@ export class FakeBackend implements Backend {
 
   /** The lock changed (as the shell says it with a `lock` event). */
   setLock(lock: LockStatus): LockStatus {
+    if (lock.locked && !this.lock.locked) this.watchEmergencies();
+    if (!lock.locked) this.watched = null;
     this.lock = { ...lock, unsentEmergency: null };
     const status = this.lockStatus();
     this.emit({ type: 'lock', status });

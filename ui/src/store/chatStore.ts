@@ -146,10 +146,6 @@ export class ChatStore {
       const wait = p.lock?.waitSecs;
       p.lockWaitUntil = wait ? Date.now() + wait * 1000 : null;
     }
-    // When this page saw the app lock: what was resolved before, it could have read unlocked. A
-    // start that finds it locked saw nothing (0).
-    if ('lock' in p && p.lock?.locked && !this.state.lock?.locked)
-      p.lockedAt = this.state.lock ? Date.now() : 0;
     this.state = { ...this.state, ...p };
     for (const l of this.listeners) l();
   }
@@ -387,6 +383,10 @@ export class ChatStore {
   private onLock(status: LockStatus): void {
     if (status.locked) {
       const me = this.state.session?.user;
+      // Locking now, from an unlocked page: what was resolved then, she could read; the lock
+      // screen tells only of those open now (or told later) that get resolved. A start or an
+      // answer that finds it locked holds what the shell chose by the same rule.
+      const lockingNow = this.state.lock?.locked === false;
       // Every field's text goes to the shell now (saves still waiting included), and none stays
       // here. A note for an emergency no longer open has nothing left to resolve: forgotten.
       const kept: Record<string, string> = {};
@@ -405,7 +405,9 @@ export class ChatStore {
         resolutions: {},
         changedMessages: {},
         conversations: [],
-        emergencies: s.emergencies.flatMap((e) => shownWhileLocked(e, me) ?? []),
+        emergencies: s.emergencies
+          .filter((e) => !lockingNow || e.state !== 'RESOLVED')
+          .flatMap((e) => shownWhileLocked(e, me) ?? []),
         typing: {},
       }));
       return;

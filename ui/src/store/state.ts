@@ -102,8 +102,6 @@ export interface ChatState {
   /** When the wait after wrong tries ends (ms since the epoch, this computer's clock): the
    * lock's `waitSecs` counted from when it was told, so the lock screen can count down. */
   lockWaitUntil: number | null;
-  /** When this page saw the app lock (ms since the epoch; 0 when it started locked). */
-  lockedAt: number;
   /** Why the last unlock try failed. */
   lockError: string | null;
 }
@@ -159,7 +157,6 @@ export function initialState(): ChatState {
     notice: null,
     lock: null,
     lockWaitUntil: null,
-    lockedAt: 0,
     lockError: null,
   };
 }

@@ -15,14 +15,14 @@ pub enum ClientError {
     /// The server could not prove it holds a certificate from the pinned clinic CA.
     #[error(
         "This is not your clinic's server (its pairing code changed): nothing was sent to it. \
-         Check the server's address; if it is right, tell your clinic"
+         Check the server's address; if it is right, tell your clinic."
     )]
     NotYourServer,
     /// At pairing: the server presented a CA whose code is not the one the user entered.
     #[error(
         "This is not your clinic's server (its pairing code is not the one you entered): \
          nothing was sent to it. Check the address and the code on the paper from your \
-         clinic; if both are right, tell your clinic"
+         clinic; if both are right, tell your clinic."
     )]
     CodeMismatch,
     /// An `https://` server this profile has not paired with yet.

@@ -378,10 +378,12 @@ pub(crate) async fn resolve(
             (Pairing::Confirmed(ca), _) => ca.trust() == saved,
             (Pairing::SystemRoots, Trust::Pinned { .. }) => false,
         };
-        return if agrees {
-            Ok(Some(saved))
-        } else {
-            Err(ClientError::NotYourServer)
+        return match (agrees, &pairing) {
+            (true, _) => Ok(Some(saved)),
+            // A code typed that is not the one this profile paired with: nothing was asked of
+            // the server; the code (or the address) is what to check.
+            (false, Pairing::Code(_)) => Err(ClientError::CodeMismatch),
+            (false, _) => Err(ClientError::NotYourServer),
         };
     }
     match pairing {

@@ -161,7 +161,7 @@ mod tests {
             (
                 "not_your_server",
                 "This is not your clinic's server (its pairing code changed): nothing was sent to \
-                 it. Check the server's address; if it is right, tell your clinic"
+                 it. Check the server's address; if it is right, tell your clinic."
             )
         );
         let json = serde_json::to_value(CommandError::new("io", "disk full")).expect("json");

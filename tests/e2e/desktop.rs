@@ -928,7 +928,7 @@ async fn changed_certificate(w: &World) -> Result<()> {
     login_error(
         &app,
         "This is not your clinic's server (its pairing code changed): nothing was sent to \
-         it. Check the server's address; if it is right, tell your clinic",
+         it. Check the server's address; if it is right, tell your clinic.",
     )
     .await
     .context("a changed certificate is refused")?;

@@ -88,6 +88,19 @@ fn link_error(url: &url::Url, err: &tokio_tungstenite::tungstenite::Error) -> St
     }
 }
 
+/// What a failed socket's opening says of who answers at the address: the server could not
+/// prove it is the paired clinic's, or it did (past the pinned CA: a certificate of the
+/// clinic's out of date, an HTTP status in answer to the upgrade, as a server starting or a
+/// proxy before it answers), or neither (nothing answered: refused, reset, timed out).
+fn who_answered(err: &tokio_tungstenite::tungstenite::Error) -> (bool, bool) {
+    use tokio_tungstenite::tungstenite::Error;
+    match crate::tls::ws_identity_error(err) {
+        Some(crate::ClientError::NotYourServer) => (true, false),
+        Some(_) => (false, true),
+        None => (false, matches!(err, Error::Http(_))),
+    }
+}
+
 /// Why a live socket failed, as a sentence.
 fn lost(err: &tokio_tungstenite::tungstenite::Error) -> String {
     use tokio_tungstenite::tungstenite::Error;
@@ -226,10 +239,8 @@ impl Conn {
                 ))
             })?
             .map_err(|e| {
-                let not_yours = matches!(
-                    crate::tls::ws_identity_error(&e),
-                    Some(crate::ClientError::NotYourServer)
-                );
+                let (not_yours, clinics) = who_answered(&e);
+                *answered = clinics;
                 End::Failed(link_error(&url, &e), not_yours)
             })?;
         *answered = true;
@@ -383,4 +394,39 @@ impl Conn {
 /// Sleeps until `at` (callers only poll this while it is set).
 async fn sleep_until_some(at: Option<Instant>) {
     tokio::time::sleep_until(at.unwrap_or_else(Instant::now)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::who_answered;
+    use rustls::CertificateError;
+    use tokio_tungstenite::tungstenite::error::{Error, TlsError};
+    use tokio_tungstenite::tungstenite::http::Response;
+
+    fn certificate(e: CertificateError) -> Error {
+        Error::Tls(TlsError::Rustls(Box::new(
+            rustls::Error::InvalidCertificate(e),
+        )))
+    }
+
+    #[test]
+    fn who_answered_a_failed_opening() {
+        // Not the clinic's: another CA.
+        assert_eq!(
+            who_answered(&certificate(CertificateError::UnknownIssuer)),
+            (true, false)
+        );
+        // The clinic's, past the pinned CA: its certificate out of date, or an HTTP status
+        // (a server starting, a proxy before it).
+        assert_eq!(
+            who_answered(&certificate(CertificateError::Expired)),
+            (false, true)
+        );
+        let status = Response::builder().status(503).body(None).unwrap();
+        assert_eq!(who_answered(&Error::Http(Box::new(status))), (false, true));
+        // Nothing answered: says nothing of who would.
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(who_answered(&Error::Io(refused)), (false, false));
+    }
 }

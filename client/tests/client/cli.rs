@@ -145,6 +145,11 @@ async fn the_cli_logs_in_follows_and_logs_out() {
         "why, in words: {said}"
     );
     assert!(!said.contains("error sending request"), "{said}");
+    // A login that finds nothing answering is "try again later" too.
+    let out = cli_login_output(profile.path(), &url, "alice", PASSWORD, None);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("nothing is listening on port"), "{said}");
 }
 
 /// Runs `clinic` on `profile` with `args`; its stdout, or a panic with its stderr.

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Output;
 
 const CHANGED: &str = "This is not your clinic's server (its pairing code changed): nothing was \
-                       sent to it. Check the server's address; if it is right, tell your clinic";
+                       sent to it. Check the server's address; if it is right, tell your clinic.";
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -98,6 +98,8 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
     // The real server moves away; a proxy with its own certificate takes its address.
     drop(server);
     let real = InProcessServer::start(data.path(), 0).await;
+    // The app that saw the last proxy, kept trying until the real server is back.
+    let mut kept = None;
     for disguise in [Disguise::OwnCa, Disguise::RealCaCopied] {
         let mitm = Mitm::start(port, real.addr, ca_der(data.path()), disguise).await;
         assert_eq!(mitm.addr.port(), port);
@@ -106,10 +108,11 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
             .args(["sync", "--attempts", "1"])
             .output()
             .unwrap();
-        // Not "unreachable, try later" (3): another server answers at the address.
+        // Not "unreachable, try later" (3): another server answers at the address; and what
+        // IT does after replacing the CA on purpose is said under it.
         assert_eq!(out.status.code(), Some(6), "{disguise:?}: {}", stderr(&out));
         assert!(
-            stderr(&out).contains(CHANGED),
+            stderr(&out).contains(CHANGED) && stderr(&out).contains("forget-server"),
             "{disguise:?}: {}",
             stderr(&out)
         );
@@ -166,6 +169,22 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
         .unwrap_err();
         assert!(matches!(refused, ClientError::NotYourServer), "{refused:?}");
         assert_eq!(refused.to_string(), CHANGED);
+        // Typing the code the other server shows is not taken for a new pairing: the code
+        // typed is not the one this profile paired with (what to check is the code).
+        if disguise == Disguise::OwnCa {
+            let shown = tls::fetch_server_ca(&url).await.unwrap().code().to_string();
+            assert_ne!(shown, code);
+            let typed = Client::login(
+                options(core_profile.path()),
+                &url,
+                "alice",
+                PASSWORD,
+                Pairing::Code(shown),
+            )
+            .await
+            .unwrap_err();
+            assert!(matches!(typed, ClientError::CodeMismatch), "{typed:?}");
+        }
 
         // A fresh profile pairing through the proxy with the real code is refused too.
         let fresh = tempfile::tempdir().unwrap();
@@ -214,7 +233,11 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
         };
         assert!(not_your_server, "{disguise:?}: {last_error}");
         assert!(last_error.contains("nothing is listening"), "{last_error}");
-        alice.disconnect().await;
+        if disguise == Disguise::RealCaCopied {
+            kept = Some(alice);
+        } else {
+            alice.disconnect().await;
+        }
     }
 
     // The real server is back at its address with a renewed certificate from the same CA.
@@ -223,6 +246,11 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
     let old_leaf = std::fs::read(&leaf).unwrap();
     std::fs::remove_file(&leaf).unwrap();
     let server = InProcessServer::start(data.path(), port).await;
+    // The app still trying reaches it (online: the warning is gone with the failures).
+    let alice = kept.unwrap();
+    alice.wait_online(PATIENCE).await.unwrap();
+    alice.disconnect().await;
+    drop(alice);
     let out = clinic(cli_profile.path()).args(["sync"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_ne!(

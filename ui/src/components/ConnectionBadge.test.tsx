@@ -49,7 +49,7 @@ function boxOf(el: Element): Record<string, string> {
 }
 
 const CHANGED =
-  "This is not your clinic's server (its pairing code changed): nothing was sent to it. Check the server's address; if it is right, tell your clinic";
+  "This is not your clinic's server (its pairing code changed): nothing was sent to it. Check the server's address; if it is right, tell your clinic.";
 
 const STATES: Partial<ConnectionStatus>[] = [
   { state: 'online', attempt: null, queued: 0 },

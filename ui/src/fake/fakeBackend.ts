@@ -415,7 +415,7 @@ export class FakeBackend implements Backend {
     if (this.changedCerts.has(serverUrl))
       throw new BackendError(
         'not_your_server',
-        "This is not your clinic's server (its pairing code changed): nothing was sent to it. Check the server's address; if it is right, tell your clinic",
+        "This is not your clinic's server (its pairing code changed): nothing was sent to it. Check the server's address; if it is right, tell your clinic.",
       );
     if (pin === undefined) {
       if (this.paired.has(serverUrl)) return;
@@ -424,7 +424,7 @@ export class FakeBackend implements Backend {
     if (compact(pin) !== compact(FAKE_PAIRING_CODE))
       throw new BackendError(
         'not_your_server',
-        "This is not your clinic's server (its pairing code is not the one you entered): nothing was sent to it. Check the address and the code on the paper from your clinic; if both are right, tell your clinic",
+        "This is not your clinic's server (its pairing code is not the one you entered): nothing was sent to it. Check the address and the code on the paper from your clinic; if both are right, tell your clinic.",
       );
     this.paired.add(serverUrl);
   }

@@ -33,7 +33,7 @@ describe('loginErrorText', () => {
 
   it("shows the client's sentence when the server is not the clinic's", () => {
     const message =
-      "This is not your clinic's server (its pairing code changed): nothing was sent to it. Check the server's address; if it is right, tell your clinic";
+      "This is not your clinic's server (its pairing code changed): nothing was sent to it. Check the server's address; if it is right, tell your clinic.";
     expect(loginErrorText({ code: 'not_your_server', message })).toBe(message);
   });
 

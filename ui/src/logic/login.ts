@@ -41,8 +41,8 @@ export function firstEmptyField(form: Pick<LoginForm, LoginField>): LoginField {
  */
 export function loginErrorText(error: BackendErrorBody): string | null {
   if (error.code === 'cancelled' || pairingToCompare(error)) return null;
-  // not_your_server and the rest: the client's own sentence, e.g. "This is not your clinic's
-  // server (its pairing code changed)".
+  // not_your_server and the rest: the client's own sentence ("This is not your clinic's server
+  // (its pairing code changed): nothing was sent to it. ..."), which says what to do.
   return error.message;
 }
 

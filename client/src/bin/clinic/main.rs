@@ -30,6 +30,12 @@ const EXIT_SENDS_FAILED: u8 = 5;
 /// pairing is not its code): a script must not treat it as "try again later".
 const EXIT_NOT_YOUR_SERVER: u8 = 6;
 
+/// Said under a refusal of a server that is not the paired clinic's, for the clinic's IT, who
+/// may have replaced the certificate authority on purpose.
+const AFTER_A_NEW_CA: &str = "clinic: if the clinic replaced its certificate authority (it has a \
+                              new pairing code), `clinic --server URL forget-server` forgets the \
+                              old one and `clinic login --pairing-code CODE` pairs again";
+
 /// The exit code of a connection that kept failing.
 fn offline_exit(not_your_server: bool) -> u8 {
     if not_your_server {
@@ -62,7 +68,8 @@ struct Cli {
 enum Command {
     /// Log in; the password is read from the first line of stdin. The first login to an
     /// https:// server pairs with it: give its pairing code (`clinic-server tls fingerprint`)
-    /// with --pairing-code, or, at a terminal, compare the code shown and confirm it.
+    /// with --pairing-code, or, at a terminal, compare the code shown and confirm it. Exits 3
+    /// if nothing answers at the address, 6 if the server there is not the paired clinic's.
     Login {
         #[arg(long)]
         username: String,
@@ -262,14 +269,23 @@ fn main() -> ExitCode {
         Err(e) => {
             // An error may carry the server's sentence, or a name: printed as text only.
             eprintln!("clinic: {}", for_terminal(&said(&e)));
-            if matches!(e.downcast_ref::<ClientError>(), Some(ClientError::Locked)) {
-                eprintln!("clinic: `clinic unlock` takes the PIN or password on stdin");
+            match e.downcast_ref::<ClientError>() {
+                Some(ClientError::Locked) => {
+                    eprintln!("clinic: `clinic unlock` takes the PIN or password on stdin");
+                }
+                // For the clinic's IT, who may have replaced the certificate authority.
+                Some(ClientError::NotYourServer | ClientError::CodeMismatch) => {
+                    eprintln!("{AFTER_A_NEW_CA}");
+                }
+                _ => {}
             }
             let code = match e.downcast_ref::<ClientError>() {
                 Some(ClientError::SessionExpired | ClientError::NotLoggedIn) => EXIT_SIGNED_OUT,
                 Some(ClientError::NotYourServer | ClientError::CodeMismatch) => {
                     EXIT_NOT_YOUR_SERVER
                 }
+                // A login (or anything else) that found nothing answering: try again later.
+                Some(ClientError::Unreachable { .. }) => EXIT_UNREACHABLE,
                 _ => 1,
             };
             ExitCode::from(code)
@@ -746,6 +762,9 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
                 ..
             } if attempt >= attempts.max(1) || not_your_server => {
                 eprintln!("clinic: {}", for_terminal(&last_error));
+                if not_your_server {
+                    eprintln!("{AFTER_A_NEW_CA}");
+                }
                 return Ok(offline_exit(not_your_server));
             }
             _ => {}
@@ -812,6 +831,9 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
                 "clinic: {}; the change stays queued for the next `clinic sync`",
                 for_terminal(why.trim_end_matches('.'))
             );
+            if code == EXIT_NOT_YOUR_SERVER {
+                eprintln!("{AFTER_A_NEW_CA}");
+            }
             return Ok(code);
         }
     };

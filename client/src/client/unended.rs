@@ -49,13 +49,20 @@ fn save(profile: &Profile, list: &[Unended]) -> Result<()> {
     Ok(())
 }
 
-/// Changes the list as it is on disk now, with the profile's lock on it held: the app and the
+/// Changes the list as it is on disk now, holding `sessions-to-end.lock`: the app and the
 /// CLI on one profile, or a client's minute task and a sign-in, each change what the other left,
 /// and none writes over a session another kept aside meanwhile (its token would then stay valid
 /// on the server until it expired). Never held across a call to the server.
 fn update<T>(profile: &Profile, change: impl FnOnce(&mut Vec<Unended>) -> T) -> Result<T> {
     let held = crate::profile::private_file(&profile.dir().join("sessions-to-end.lock"))?;
-    held.lock()?;
+    match held.lock() {
+        Ok(()) => {}
+        // A file system without locks: as before there were any, rather than no list at all.
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+            tracing::debug!("sessions-to-end.lock cannot be locked here: {e}");
+        }
+        Err(e) => return Err(e.into()),
+    }
     let mut list = load(profile)?;
     let out = change(&mut list);
     save(profile, &list)?;
@@ -76,15 +83,23 @@ pub(super) fn keep(
         hex::encode(rand::random::<[u8; 8]>())
     );
     store.save(&name, token)?;
-    let forgotten = update(profile, |list| {
+    let kept = update(profile, |list| {
         list.push(Unended {
             server_url: server_url.to_owned(),
-            name,
+            name: name.clone(),
             credentials: store.kind().to_owned(),
         });
         let over = list.len().saturating_sub(MOST);
         list.drain(..over).collect::<Vec<_>>()
-    })?;
+    });
+    let forgotten = match kept {
+        Ok(forgotten) => forgotten,
+        Err(e) => {
+            // Not on the list, the token would lie in the store for nobody to end.
+            let _ = store.delete(&name);
+            return Err(e);
+        }
+    };
     for oldest in forgotten {
         let _ = profile
             .credential_store(&oldest.credentials)

@@ -934,7 +934,7 @@ const LOCKED_PRESS_BYTES: usize = 1_000;
 /// Added to a press from the lock screen, for the doctors: nobody's password was asked, so
 /// whoever was at her computer may have sent it. Worded for both sides: she reads it in her own
 /// bubble too.
-pub const LOCKED_PRESS_NOTE: &str = "(Sent from the app's lock screen, without the password.)";
+pub const LOCKED_PRESS_NOTE: &str = "(Sent from the app's lock screen, without unlocking it.)";
 
 /// Fetches contacts and conversations over REST into the cache; returns the conversations.
 pub(crate) async fn refresh_directory(shared: &Shared) -> Result<Vec<Conversation>> {

@@ -34,7 +34,7 @@ describe('app lock', () => {
       'Mine alone',
     ]);
     expect(choice).toHaveAccessibleDescription(
-      'Used by others too: locks within 5 minutes; signing out removes your messages from this computer. Mine alone: locks within 15 minutes; signing out keeps them on it.',
+      'Used by others too: locks within 5 minutes; signing out removes your messages from this computer. Mine alone: locks within 15 minutes; signing out keeps your messages on this computer.',
     );
   });
 

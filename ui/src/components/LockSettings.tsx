@@ -73,9 +73,10 @@ export function LockSettings() {
       </label>
       {/* What each choice means, under them (before one is picked: it applies at once); in the
           option itself it was cut at the field's width. */}
-      <p className="hint" id="lock-device-hint" data-testid="lock-device-hint">
+      <p className="hint field-hint" id="lock-device-hint" data-testid="lock-device-hint">
         Used by others too: locks within {minutesWord(sharedMost)}; signing out removes your messages from
-        this computer. Mine alone: locks within {minutesWord(personalMost)}; signing out keeps them on it.
+        this computer. Mine alone: locks within {minutesWord(personalMost)}; signing out keeps your messages
+        on this computer.
       </p>
       <label className="field">
         <span>Lock after</span>

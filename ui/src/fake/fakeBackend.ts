@@ -45,7 +45,7 @@ import type {
 } from '../types';
 
 /** The line the client core adds to a press from the lock screen (`clinic_client::LOCKED_PRESS_NOTE`). */
-export const LOCKED_PRESS_NOTE = "(Sent from the app's lock screen, without the password.)";
+export const LOCKED_PRESS_NOTE = "(Sent from the app's lock screen, without unlocking it.)";
 
 /** Marks the fake in a bundle; the product build is checked not to contain it. */
 export const FAKE_BACKEND_MARKER = 'clinic-fake-backend:do-not-ship';

@@ -112,8 +112,10 @@ export function ChatLayout({ me }: { me: User }) {
           data-testid="settings-button"
           onClick={() => setSettingsOpen(true)}
           aria-haspopup="dialog"
+          aria-label="Settings"
+          title="Settings"
         >
-          <Icon name="gear" size={16} /> Settings
+          <Icon name="gear" size={16} /> <span className="settings-label">Settings</span>
         </button>
       </header>
       {isDoctor && problems.length > 0 && (

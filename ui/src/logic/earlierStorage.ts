@@ -5,8 +5,10 @@
 const EARLIER_KEYS = ['clinic.lastServerUrl'];
 
 /** Forgets what earlier versions kept in the webview's storage (at every start: cheap). */
-export function forgetEarlierStorage(storage: Storage | undefined = globalThis.localStorage): void {
+export function forgetEarlierStorage(given?: Storage): void {
   try {
+    // Reading `localStorage` itself throws where storage is refused: inside the `try` too.
+    const storage = given ?? globalThis.localStorage;
     for (const key of EARLIER_KEYS) storage?.removeItem(key);
   } catch {
     // No storage (or none allowed): nothing to forget.

@@ -68,6 +68,12 @@ fn render() -> String {
     for (name, value, doc) in limits {
         out.push_str(&format!("\n/** {doc} */\nexport const {name} = {value};\n"));
     }
+    // The words the UI tells apart from a patient's own (see `clinic_client::LOCKED_PRESS_NOTE`).
+    let note = serde_json::to_string(clinic_client::LOCKED_PRESS_NOTE).expect("a string");
+    out.push_str(&format!(
+        "\n/** The line the client core adds to a press from the lock screen, after a blank \
+         line. */\nexport const LOCKED_PRESS_NOTE = {note};\n"
+    ));
     out
 }
 

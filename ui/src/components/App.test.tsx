@@ -5,6 +5,7 @@ import { DOCTOR, DOCTOR2, PATIENT, emergency, history, msg, setup } from '../tes
 import { renderApp } from '../test/render';
 import { BackendError } from '../backend';
 import { FAKE_PAIRING_CODE } from '../fake/fakeBackend';
+import { LOCKED_PRESS_NOTE } from '../generated/bindings';
 import { formatShortDate, formatTime, writtenShort } from '../logic/format';
 import { OFFLINE_WARNING, OFFLINE_WARNING_MS } from './useWarnings';
 
@@ -749,6 +750,26 @@ describe('doctor view', () => {
     expect(within(banner).getByTestId('emergency-written')).toHaveTextContent(
       `written ${formatShortDate(writtenAt)} on their device`,
     );
+  });
+
+  it("a press from the lock screen shows her words in quotes and the app's line after them", async () => {
+    const sos = msg({
+      seq: 1,
+      id: 'm-locked',
+      content: `Pain is back, worse\n\n${LOCKED_PRESS_NOTE}`,
+      isEmergency: true,
+    });
+    await renderApp(
+      setup({
+        as: DOCTOR,
+        messages: [sos],
+        emergencies: [emergency({ id: 'e9', messageId: 'm-locked', raisedAt: sos.createdAt })],
+      }),
+    );
+    const banner = await screen.findByTestId('emergency-banner');
+    const words = await within(banner).findByTestId('emergency-text');
+    expect(words).toHaveTextContent(`“Pain is back, worse” ${LOCKED_PRESS_NOTE}`);
+    expect(within(words).getByTestId('emergency-aside')).toHaveTextContent(LOCKED_PRESS_NOTE);
   });
 
   it("after a restart the banner shows the patient's words from the cache, without opening the chat", async () => {

@@ -10,6 +10,7 @@ import {
   formatSpan,
   bannerTitle,
   openEmergencies,
+  patientWords,
   previewText,
   waitingSince,
 } from '../logic/emergency';
@@ -63,7 +64,9 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
     if (!text) void store.emergencyText(e);
   }, [store, e, text]);
   const [expanded, setExpanded] = useState(false);
-  const preview = text ? previewText(text) : null;
+  // Her words in quotes; the line the app added to a press from its lock screen after them.
+  const { said, aside } = patientWords(text ?? '');
+  const preview = said.trim() ? previewText(said) : null;
   // A note being written stays across a lock (and a redraw of the banner): ChatStore.draft.
   const noteKey = `note:${e.id}`;
   const [note, setNoteNow] = useState(() => store.draft(noteKey));
@@ -164,7 +167,12 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
         </span>
         {preview && (
           <span className="banner-preview" data-testid="emergency-text" data-expanded={expanded}>
-            “{expanded ? text : preview.text}”
+            “{expanded ? said : preview.text}”{' '}
+            {aside && (
+              <span className="banner-aside" data-testid="emergency-aside">
+                {aside}
+              </span>
+            )}
             {preview.cut && (
               <button
                 type="button"

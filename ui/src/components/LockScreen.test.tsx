@@ -2,7 +2,7 @@ import { act, cleanup, fireEvent, screen, waitFor } from '@testing-library/react
 import { describe, expect, it, vi } from 'vitest';
 import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
-import { LOCKED_PRESS_NOTE } from '../fake/fakeBackend';
+import { LOCKED_PRESS_NOTE } from '../generated/bindings';
 import { ChatStore } from '../store/chatStore';
 
 describe('app lock', () => {

@@ -9,7 +9,13 @@ import { byteLength, fileKind } from '../logic/format';
 import { isOpenableLink } from '../logic/links';
 import { versionOf } from '../logic/messageChanges';
 import { DEFAULT_SETTINGS } from '../logic/settings';
-import { MAX_DRAFT_BYTES, MAX_DRAFT_KEY_BYTES, MAX_DRAFTS, WRITTEN_APART_MS } from '../generated/bindings';
+import {
+  LOCKED_PRESS_NOTE,
+  MAX_DRAFT_BYTES,
+  MAX_DRAFT_KEY_BYTES,
+  MAX_DRAFTS,
+  WRITTEN_APART_MS,
+} from '../generated/bindings';
 import type {
   Availability,
   ClinicInfo,
@@ -43,9 +49,6 @@ import type {
   User,
   UserId,
 } from '../types';
-
-/** The line the client core adds to a press from the lock screen (`clinic_client::LOCKED_PRESS_NOTE`). */
-export const LOCKED_PRESS_NOTE = "(Sent from the app's lock screen, without unlocking it.)";
 
 /** Marks the fake in a bundle; the product build is checked not to contain it. */
 export const FAKE_BACKEND_MARKER = 'clinic-fake-backend:do-not-ship';

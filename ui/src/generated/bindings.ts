@@ -438,3 +438,6 @@ export const MAX_DRAFT_KEY_BYTES = 256;
 
 /** The longest draft kept, in UTF-8 bytes. */
 export const MAX_DRAFT_BYTES = 65536;
+
+/** The line the client core adds to a press from the lock screen, after a blank line. */
+export const LOCKED_PRESS_NOTE = "(Sent from the app's lock screen, without unlocking it.)";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DOCTOR, DOCTOR2, PATIENT, PATIENT2, emergency, msg } from '../test/fixtures';
 import type { Emergency } from '../types';
+import { LOCKED_PRESS_NOTE } from '../generated/bindings';
 import {
   bannerTitle,
   emergencyStatus,
@@ -10,6 +11,7 @@ import {
   newestPress,
   newestPressWritten,
   openEmergencies,
+  patientWords,
   previewText,
   resolutionRows,
   upsertEmergency,
@@ -95,6 +97,21 @@ describe('emergency lists', () => {
     expect(latestEmergency([resolvedHere], { patientId: 'p1', doctorId: 'd1' })?.id).toBe('a');
     const closed = { ...elsewhere, state: 'RESOLVED' as const };
     expect(latestEmergency([closed], { patientId: 'p1', doctorId: 'd1' })).toBeNull();
+  });
+});
+
+describe('patientWords', () => {
+  it("takes off only the app's own line, at the end after a blank line", () => {
+    expect(patientWords(`I fell\n\n${LOCKED_PRESS_NOTE}\n`)).toEqual({
+      said: 'I fell',
+      aside: LOCKED_PRESS_NOTE,
+    });
+    // Her words are hers, also when they quote it.
+    expect(patientWords(`${LOCKED_PRESS_NOTE} I fell`)).toEqual({
+      said: `${LOCKED_PRESS_NOTE} I fell`,
+      aside: null,
+    });
+    expect(patientWords('(I fell)')).toEqual({ said: '(I fell)', aside: null });
   });
 });
 

@@ -1,6 +1,6 @@
 // Emergencies: the open list doctors see, and the status line a patient sees.
 
-import { WRITTEN_APART_MS } from '../generated/bindings';
+import { LOCKED_PRESS_NOTE, WRITTEN_APART_MS } from '../generated/bindings';
 import type { ClinicInfo, ConversationKey, Emergency, LocalMessage, UnsentEmergency, User } from '../types';
 import { sameKey } from './conversations';
 
@@ -84,6 +84,18 @@ export function formatSpan(ms: number): string {
   if (hours >= 48) return hours % 24 ? `${Math.floor(hours / 24)} d ${hours % 24} h` : `${hours / 24} d`;
   const rest = minutes % 60;
   return rest ? `${hours} h ${rest} min` : `${hours} h`;
+}
+
+/**
+ * A press's text as its patient wrote it, and apart from it the line the app added to a press
+ * from its lock screen (`aside`), which is not hers: a doctor must not read it as her words.
+ */
+export function patientWords(text: string): { said: string; aside: string | null } {
+  const end = `\n\n${LOCKED_PRESS_NOTE}`;
+  const trimmed = text.trimEnd();
+  return trimmed.endsWith(end)
+    ? { said: trimmed.slice(0, -end.length), aside: LOCKED_PRESS_NOTE }
+    : { said: text, aside: null };
 }
 
 /** A message's text cut to about `max` characters on a word boundary, and whether it was cut. */

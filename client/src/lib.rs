@@ -37,7 +37,7 @@ mod typing;
 pub use backoff::BackoffConfig;
 pub use cache::{Cache, OutboxItem};
 pub use client::{
-    Client, ClientOptions, Drafts, Found, LOCKED_PRESS_NOTE, LockStatus, OpenEmergencies,
+    Client, ClientOptions, Drafts, Fetched, Found, LOCKED_PRESS_NOTE, LockStatus, OpenEmergencies,
     UnsentEmergency,
 };
 pub use connection::{DOCTOR_RETRY, EMERGENCY_RETRY, MAX_INBOUND_BYTES, SESSION_ENDED};

@@ -91,13 +91,17 @@ pub struct Client {
     ending_kept: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The open emergencies [`Client::fetch_open_emergencies`] found.
+/// A list asked of the server ([`Client::fetch_open_emergencies`],
+/// [`Client::fetch_conversations`]), or this computer's copy when it could not be reached.
 #[derive(Debug, Clone)]
-pub struct OpenEmergencies {
-    pub list: Vec<Emergency>,
+pub struct Fetched<T> {
+    pub list: Vec<T>,
     /// The server could not be reached: the list is as this computer last saw it.
     pub offline: bool,
 }
+
+/// The open emergencies [`Client::fetch_open_emergencies`] found.
+pub type OpenEmergencies = Fetched<Emergency>;
 
 impl Client {
     /// Logs in over REST, keeps the token in the credential store and the session in the
@@ -853,16 +857,31 @@ impl Client {
     /// The conversation list: fresh from the server when reachable (and then cached), else as
     /// last seen.
     pub async fn conversations(&self) -> Result<Vec<Conversation>> {
+        Ok(self.fetch_conversations().await?.list)
+    }
+
+    /// The conversation list, and whether it is this computer's copy because the server could
+    /// not be reached (see [`Client::conversations`]).
+    pub async fn fetch_conversations(&self) -> Result<Fetched<Conversation>> {
+        let cached = || -> Result<Fetched<Conversation>> {
+            Ok(Fetched {
+                list: self.shared.cache.conversations()?,
+                offline: true,
+            })
+        };
         // While the connection task knows the server is away, do not wait on REST timeouts.
         let reachable = matches!(
             self.state(),
             ConnectionState::Online | ConnectionState::Idle | ConnectionState::Syncing
         );
         if !reachable {
-            return self.shared.cache.conversations();
+            return cached();
         }
         match refresh_directory(&self.shared).await {
-            Ok(list) => Ok(list),
+            Ok(list) => Ok(Fetched {
+                list,
+                offline: false,
+            }),
             // Not the paired clinic's server, or the session ended there: said, not covered by
             // this computer's copy.
             Err(e @ (ClientError::NotYourServer | ClientError::CertificateExpired)) => Err(e),
@@ -870,7 +889,7 @@ impl Client {
             // Out of reach, or failing: as last seen.
             Err(e) => {
                 tracing::debug!("conversations from cache ({e})");
-                self.shared.cache.conversations()
+                cached()
             }
         }
     }

@@ -145,6 +145,18 @@ async fn the_cli_logs_in_follows_and_logs_out() {
         "why, in words: {said}"
     );
     assert!(!said.contains("error sending request"), "{said}");
+    // The conversation list: this computer's copy, said to be one, and exit 3.
+    let out = clinic(profile.path())
+        .arg("conversations")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("as this computer last saw it"), "{said}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("dr.patel"),
+        "{said}"
+    );
     // A login that finds nothing answering is "try again later" too.
     let out = cli_login_output(profile.path(), &url, "alice", PASSWORD, None);
     let said = String::from_utf8_lossy(&out.stderr);

@@ -181,8 +181,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The conversation list (from the server when reachable, else cached; exit 6 when the
-    /// server at the address is not the paired clinic's, 4 once the session ended there).
+    /// The conversation list (from the server when reachable, else cached, said so on stderr
+    /// with exit 3; exit 6 when the server at the address is not the paired clinic's, 4 once
+    /// the session ended there).
     Conversations {
         #[arg(long)]
         json: bool,
@@ -655,7 +656,15 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Tail { with, json } => tail(&open(&cli)?, with, *json).await?,
         Command::Conversations { json } => {
-            let list = open(&cli)?.conversations().await?;
+            let fetched = open(&cli)?.fetch_conversations().await?;
+            let list = fetched.list;
+            if fetched.offline {
+                // On stderr: a list read with --json stays JSON.
+                eprintln!(
+                    "(The clinic's server cannot be reached: this is the list as this computer \
+                     last saw it.)"
+                );
+            }
             if *json {
                 print_json(&list)?;
             } else {
@@ -667,6 +676,10 @@ async fn run(cli: Cli) -> Result<u8> {
                         c.unread_count
                     );
                 }
+            }
+            if fetched.offline {
+                // As `emergencies`: a script tells a stale list by the exit code.
+                return Ok(EXIT_UNREACHABLE);
             }
         }
         Command::Outbox { action, json } => {

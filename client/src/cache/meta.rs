@@ -5,8 +5,8 @@ use super::Cache;
 use crate::error::Result;
 use clinic_protocol::ws::Availability;
 use clinic_protocol::{
-    ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyId, EmergencyState,
-    LockPolicy, MessageId, Seq, UserId,
+    ClinicInfo, Contact, Conversation, ConversationKey, Emergency, EmergencyState, LockPolicy,
+    MessageId, Seq, UserId,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -242,7 +242,7 @@ impl Cache {
     }
 
     /// The resolved emergencies of `patient`, as last seen, oldest resolved first.
-    fn resolved_emergencies_of(&self, patient: &UserId) -> Result<Vec<Emergency>> {
+    pub fn resolved_emergencies_of(&self, patient: &UserId) -> Result<Vec<Emergency>> {
         self.json_rows(
             "SELECT data FROM emergencies WHERE state = 'RESOLVED' \
              AND json_extract(data, '$.patientId') = ?1 \
@@ -251,48 +251,25 @@ impl Cache {
         )
     }
 
-    /// The same, each with its row in this cache: a row past the last one at some moment was
-    /// first stored after it (rows are updated in place, never moved).
-    pub fn resolved_emergencies_with_rows(
-        &self,
-        patient: &UserId,
-    ) -> Result<Vec<(i64, Emergency)>> {
+    /// What this cache knows of `patient`'s emergencies now: the open ones' ids, and all of
+    /// theirs.
+    pub fn emergencies_known(&self, patient: &UserId) -> Result<(Vec<String>, Vec<String>)> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT rowid, data FROM emergencies WHERE state = 'RESOLVED' \
-             AND json_extract(data, '$.patientId') = ?1 \
-             ORDER BY json_extract(data, '$.resolvedAt'), rowid",
+            "SELECT id, state != 'RESOLVED' FROM emergencies \
+             WHERE json_extract(data, '$.patientId') = ?1",
         )?;
-        let rows = stmt.query_map(params![patient.as_str()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (row, data) = row?;
-            if let Ok(e) = serde_json::from_str(&data) {
-                out.push((row, e));
+        let (mut open, mut known) = (Vec::new(), Vec::new());
+        for row in stmt.query_map(params![patient.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })? {
+            let (id, is_open) = row?;
+            if is_open {
+                open.push(id.clone());
             }
+            known.push(id);
         }
-        Ok(out)
-    }
-
-    /// What this cache knows of `patient`'s emergencies now: the open ones' ids, and its last
-    /// emergency row (of anyone's).
-    pub fn emergencies_known(&self, patient: &UserId) -> Result<(Vec<EmergencyId>, i64)> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT id FROM emergencies WHERE state != 'RESOLVED' \
-             AND json_extract(data, '$.patientId') = ?1",
-        )?;
-        let open = stmt
-            .query_map(params![patient.as_str()], |r| r.get::<_, String>(0))?
-            .map(|id| id.map(EmergencyId::from))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let last: i64 =
-            conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM emergencies", [], |r| {
-                r.get(0)
-            })?;
-        Ok((open, last))
+        Ok((open, known))
     }
 
     /// Remembers a read receipt to send once connected (only the latest per conversation

@@ -125,9 +125,8 @@ impl Client {
     /// Locks if the idle limit has passed (a shell calls this every few seconds); true if it
     /// locked now.
     pub fn check_idle(&self) -> Result<bool> {
-        let locked = self.app_lock().tick()?;
+        let locked = self.app_lock().tick_watching(|| self.emergencies_known())?;
         if locked {
-            self.watch_emergencies();
             self.lock_changed();
         }
         Ok(locked)
@@ -155,31 +154,31 @@ impl Client {
 
     /// "Lock now" (Ctrl+L), or the OS screen locked.
     pub fn lock_now(&self) -> Result<()> {
-        let was = self.app_lock().is_locked();
-        self.app_lock().lock_now()?;
-        if !was {
-            self.watch_emergencies();
+        // One guard and one write: an idle lock and the screen's at once lock once, and what
+        // was known is recorded by the one that locked.
+        let locked_now = {
+            let mut lock = self.app_lock();
+            !lock.is_locked() && lock.lock_watching(self.emergencies_known())?
+        };
+        if locked_now {
             self.lock_changed();
         }
         Ok(())
     }
 
-    /// Just locked: keeps what the cache knows of a patient's emergencies now, so that the lock
-    /// screen tells her of a resolution she has not seen, also after a restart (see
-    /// [`crate::lock::Watched`]). Best effort: without it every resolution counts as new.
-    fn watch_emergencies(&self) {
+    /// What the cache knows of a patient's emergencies now, for the lock to record as it locks:
+    /// the lock screen then tells her of a resolution she has not seen, also after a restart
+    /// (see [`crate::lock::Watched`]). Best effort: unread, every resolution counts as new.
+    pub(super) fn emergencies_known(&self) -> crate::lock::Watched {
         if self.user().role != Role::Patient {
-            return;
+            return crate::lock::Watched::default();
         }
-        let known = self.shared.cache.emergencies_known(&self.user().id);
-        let kept = known.and_then(|(open, known_up_to)| {
-            self.app_lock().watch(crate::lock::Watched {
-                open: open.iter().map(|id| id.as_str().to_owned()).collect(),
-                known_up_to,
-            })
-        });
-        if let Err(e) = kept {
-            tracing::warn!("could not keep which emergencies were open as the app locked: {e}");
+        match self.shared.cache.emergencies_known(&self.user().id) {
+            Ok((open, known)) => crate::lock::Watched { open, known },
+            Err(e) => {
+                tracing::warn!("which emergencies are open, for the lock to keep: {e}");
+                crate::lock::Watched::default()
+            }
         }
     }
 
@@ -359,13 +358,9 @@ impl Client {
             list.extend(
                 self.shared
                     .cache
-                    .resolved_emergencies_with_rows(&self.user().id)?
+                    .resolved_emergencies_of(&self.user().id)?
                     .into_iter()
-                    .filter(|(row, e)| {
-                        *row > watched.known_up_to
-                            || watched.open.iter().any(|id| id == e.id.as_str())
-                    })
-                    .map(|(_, e)| e),
+                    .filter(|e| watched.tells(e.id.as_str())),
             );
         }
         Ok(list

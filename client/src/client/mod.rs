@@ -251,7 +251,7 @@ impl Client {
         let trusted = !opened.fresh && !opened.migrated;
         let lock = AppLock::load(profile.dir(), options.clock, vault, trusted)?;
         shared.attention.set_locked(lock.is_locked());
-        Ok(Self {
+        let client = Self {
             shared,
             profile,
             credentials: options.credentials,
@@ -260,7 +260,16 @@ impl Client {
             lock: Arc::new(Mutex::new(lock)),
             unlocking: Arc::new(tokio::sync::Mutex::new(())),
             ending_kept: Arc::default(),
-        })
+        };
+        // Locked by a state that was lost or kept by an earlier version: what is known now
+        // stands for what was known as it locked (else every resolution would be news).
+        let recorded = client
+            .app_lock()
+            .watch_if_unknown(|| client.emergencies_known());
+        if let Err(e) = recorded {
+            tracing::warn!("could not record which emergencies were open at this start: {e}");
+        }
+        Ok(client)
     }
 
     /// Set when the local cache could not be opened with its key (see [`CacheReset`]) and was
@@ -886,11 +895,12 @@ impl Client {
             // this computer's copy.
             Err(e @ (ClientError::NotYourServer | ClientError::CertificateExpired)) => Err(e),
             Err(ClientError::Server { status: 401, .. }) => Err(ClientError::SessionExpired),
-            // Out of reach, or failing: as last seen.
-            Err(e) => {
+            // Out of reach: as last seen.
+            Err(e) if e.is_unreachable() => {
                 tracing::debug!("conversations from cache ({e})");
                 cached()
             }
+            Err(e) => Err(e),
         }
     }
 

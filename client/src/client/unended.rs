@@ -57,8 +57,9 @@ fn update<T>(profile: &Profile, change: impl FnOnce(&mut Vec<Unended>) -> T) -> 
     let held = crate::profile::private_file(&profile.dir().join("sessions-to-end.lock"))?;
     match held.lock() {
         Ok(()) => {}
-        // A file system without locks: as before there were any, rather than no list at all.
-        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+        // A file system without locks (NFS without its lock service, some network shares): as
+        // before there were any, rather than no list at all.
+        Err(e) if keeps_no_locks(&e) => {
             tracing::debug!("sessions-to-end.lock cannot be locked here: {e}");
         }
         Err(e) => return Err(e.into()),
@@ -67,6 +68,18 @@ fn update<T>(profile: &Profile, change: impl FnOnce(&mut Vec<Unended>) -> T) -> 
     let out = change(&mut list);
     save(profile, &list)?;
     Ok(out)
+}
+
+/// Whether a lock's failure says the file system keeps none.
+fn keeps_no_locks(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    if [rustix::io::Errno::NOLCK, rustix::io::Errno::OPNOTSUPP]
+        .iter()
+        .any(|no| e.raw_os_error() == Some(no.raw_os_error()))
+    {
+        return true;
+    }
+    e.kind() == std::io::ErrorKind::Unsupported
 }
 
 /// Keeps `token` (of `account` on `server_url`) aside to be ended at the next sign-in there.

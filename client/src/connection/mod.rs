@@ -89,14 +89,15 @@ fn link_error(url: &url::Url, err: &tokio_tungstenite::tungstenite::Error) -> St
 }
 
 /// What a failed socket's opening says of who answers at the address: the server could not
-/// prove it is the paired clinic's, or it did (past the pinned CA: a certificate of the
-/// clinic's out of date, an HTTP status in answer to the upgrade, as a server starting or a
-/// proxy before it answers), or neither (nothing answered: refused, reset, timed out).
+/// prove it is the paired clinic's, or it did (an HTTP status in answer to the upgrade comes
+/// only after the TLS handshake with the pinned CA: a server starting, a proxy before it), or
+/// neither (nothing answered: refused, reset, timed out; nor a certificate out of date, whose
+/// dates are checked before its issuer, so an impostor's gets the same answer).
 fn who_answered(err: &tokio_tungstenite::tungstenite::Error) -> (bool, bool) {
     use tokio_tungstenite::tungstenite::Error;
     match crate::tls::ws_identity_error(err) {
         Some(crate::ClientError::NotYourServer) => (true, false),
-        Some(_) => (false, true),
+        Some(_) => (false, false),
         None => (false, matches!(err, Error::Http(_))),
     }
 }
@@ -417,12 +418,12 @@ mod tests {
             who_answered(&certificate(CertificateError::UnknownIssuer)),
             (true, false)
         );
-        // The clinic's, past the pinned CA: its certificate out of date, or an HTTP status
-        // (a server starting, a proxy before it).
+        // A certificate out of date proves nothing: its dates are checked before its issuer.
         assert_eq!(
             who_answered(&certificate(CertificateError::Expired)),
-            (false, true)
+            (false, false)
         );
+        // The clinic's, past the pinned CA: an HTTP status (a server starting, a proxy).
         let status = Response::builder().status(503).body(None).unwrap();
         assert_eq!(who_answered(&Error::Http(Box::new(status))), (false, true));
         // Nothing answered: says nothing of who would.

@@ -141,22 +141,31 @@ struct Secret {
     password_hash: Option<String>,
     failures: u32,
     last_failure: Option<DateTime<Utc>>,
-    /// What this computer knew of the user's emergencies as it locked (see [`Watched`]).
-    watched: Watched,
+    /// What this computer knew of the user's emergencies as it locked (see [`Watched`]); `None`
+    /// unlocked, and for a state that was lost or kept by an earlier version until the client
+    /// records what it knows then.
+    watched: Option<Watched>,
 }
 
 /// A patient's emergencies whose resolution a locked app tells her: the ones this computer
-/// knew as open when it locked, and any it learns of after (a row of the cache past the last
-/// one then). Facts of this computer's cache, not times: its clock and the server's may differ,
-/// and a resolution learned late (the app was offline) was never on her screen. Empty for a
-/// state that was lost or kept by an earlier version: every resolution then counts as new.
+/// knew as open when it locked, and any it did not know of then. Facts of this computer's
+/// cache, not times: its clock and the server's may differ, and a resolution learned late (the
+/// app was offline) was never on her screen. Ids, not the cache's row numbers, which a purge
+/// can free for reuse.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Watched {
     /// Ids of her emergencies open as it locked.
     pub open: Vec<String>,
-    /// The cache's last emergency row then.
-    pub known_up_to: i64,
+    /// Ids of all her emergencies it knew then.
+    pub known: Vec<String>,
+}
+
+impl Watched {
+    /// Whether the resolution of emergency `id` is news to a locked app's user.
+    pub fn tells(&self, id: &str) -> bool {
+        self.open.iter().any(|o| o == id) || !self.known.iter().any(|k| k == id)
+    }
 }
 
 impl Secret {
@@ -165,7 +174,7 @@ impl Secret {
         self.locked = false;
         self.failures = 0;
         self.last_failure = None;
-        self.watched = Watched::default();
+        self.watched = None;
     }
 
     /// A session whose state is gone (deleted, damaged, a cache started afresh): locked, and
@@ -322,18 +331,26 @@ impl AppLock {
         self.stored.locked
     }
 
-    /// What was known of her emergencies as it locked, while it is locked.
+    /// What was known of her emergencies as it locked, while it is locked (`None` also when
+    /// that was not recorded: see [`AppLock::watch_if_unknown`]).
     pub fn watched(&self) -> Option<&Watched> {
-        self.stored.locked.then_some(&self.stored.watched)
+        self.stored
+            .locked
+            .then_some(self.stored.watched.as_ref())
+            .flatten()
     }
 
-    /// Keeps what this computer knew of her emergencies as it locked (just now).
-    pub fn watch(&mut self, watched: Watched) -> Result<()> {
-        if !self.stored.locked || self.stored.watched == watched {
+    /// Locked with what was known not recorded (a state lost, or an earlier version's): what is
+    /// known now stands for it, so that only what comes after is told as news.
+    pub fn watch_if_unknown(&mut self, known_now: impl FnOnce() -> Watched) -> Result<()> {
+        if !self.stored.locked || self.stored.watched.is_some() {
             return Ok(());
         }
+        let watched = known_now();
         self.change(|s| {
-            s.watched = watched;
+            if s.locked && s.watched.is_none() {
+                s.watched = Some(watched);
+            }
             Ok(())
         })
     }
@@ -395,6 +412,11 @@ impl AppLock {
 
     /// Locks when the idle limit has passed since the last input; true if it locked now.
     pub fn tick(&mut self) -> Result<bool> {
+        self.tick_watching(Watched::default)
+    }
+
+    /// [`AppLock::tick`], recording in the same write what `watched` says was known then.
+    pub fn tick_watching(&mut self, watched: impl FnOnce() -> Watched) -> Result<bool> {
         if self.stored.locked {
             return Ok(false);
         }
@@ -404,8 +426,7 @@ impl AppLock {
         if idle < self.idle_limit() {
             return Ok(false);
         }
-        self.lock_now()?;
-        Ok(true)
+        self.lock_watching(watched())
     }
 
     /// How long until [`AppLock::tick`] would lock (zero when due or locked).
@@ -418,13 +439,24 @@ impl AppLock {
 
     /// "Lock now", or the OS screen locked.
     pub fn lock_now(&mut self) -> Result<()> {
-        if !self.stored.locked {
-            self.change(|s| {
-                s.locked = true;
-                Ok(())
-            })?;
+        self.lock_watching(Watched::default()).map(|_| ())
+    }
+
+    /// Locks, recording in the same write what was known of her emergencies then (see
+    /// [`Watched`]); true if it locked now (not when it was locked already, here or by another
+    /// process: what was recorded then stands).
+    pub fn lock_watching(&mut self, watched: Watched) -> Result<bool> {
+        if self.stored.locked {
+            return Ok(false);
         }
-        Ok(())
+        self.change(|s| {
+            let now = !s.locked;
+            if now {
+                s.locked = true;
+                s.watched = Some(watched);
+            }
+            Ok(now)
+        })
     }
 
     /// Sets the PIN (refusing weak ones, see [`check_pin`]); stored as an argon2id hash.

@@ -392,12 +392,27 @@ async fn a_locked_patient_learns_her_emergency_was_resolved_also_after_a_restart
             .map(|e| (e.id, e.state, e.resolution_note))
             .collect()
     };
-    let expected = vec![(
-        second.id.clone(),
-        clinic_protocol::EmergencyState::Resolved,
-        None,
-    )];
+    let resolved = |e: &clinic_protocol::Emergency| {
+        (
+            e.id.clone(),
+            clinic_protocol::EmergencyState::Resolved,
+            None,
+        )
+    };
+    let mut expected = vec![resolved(&second)];
     assert_eq!(told(&alice), expected, "without the doctor's note");
+
+    // One this computer did not know of as it locked (pressed from the lock screen): told too.
+    alice.raise_emergency(&prefix("fell again")).unwrap();
+    wait_until(&patel, "the third emergency", || mine(&patel).is_some()).await;
+    let third = mine(&patel).unwrap();
+    patel.resolve_emergency(&third.id, None).await.unwrap();
+    wait_until(&alice, "the third resolved", || {
+        told(&alice).iter().any(|(id, ..)| *id == third.id)
+    })
+    .await;
+    expected.push(resolved(&third));
+    assert_eq!(told(&alice), expected);
 
     // After a restart, still locked, the page is told it from this computer's copy.
     alice.disconnect().await;

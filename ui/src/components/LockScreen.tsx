@@ -6,7 +6,7 @@
 
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useWarnings } from './useWarnings';
-import { emergencyNumber, emergencyStatus, openEmergencies, RESOLVED_STATUS_MS } from '../logic/emergency';
+import { emergencyNumber, emergencyStatus, openEmergencies } from '../logic/emergency';
 import { useChat, useStore } from '../store/hooks';
 import { EmergencyButton } from './EmergencyButton';
 import { useNow } from './useNow';
@@ -171,7 +171,9 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
     notYourServer,
   });
   if (!view) {
-    if (!resolved?.resolvedAt || now - Date.parse(resolved.resolvedAt) > RESOLVED_STATUS_MS) return null;
+    // No age limit here: the shell sends only resolutions she has not seen (one learned days
+    // late, the laptop closed, is news all the same).
+    if (!resolved) return null;
     return {
       tone: 'resolved',
       heading: 'Your emergency was resolved',

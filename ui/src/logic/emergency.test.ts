@@ -112,6 +112,9 @@ describe('patientWords', () => {
       aside: null,
     });
     expect(patientWords('(I fell)')).toEqual({ said: '(I fell)', aside: null });
+    // A press an earlier version sent.
+    const earlier = "(Sent from the lock screen of the patient's app, without their password.)";
+    expect(patientWords(`I fell\n\n${earlier}`)).toEqual({ said: 'I fell', aside: earlier });
   });
 });
 

@@ -86,16 +86,22 @@ export function formatSpan(ms: number): string {
   return rest ? `${hours} h ${rest} min` : `${hours} h`;
 }
 
+/** The line versions before 2026-12-07 added to a press from the lock screen. */
+const EARLIER_LOCKED_PRESS_NOTE = "(Sent from the lock screen of the patient's app, without their password.)";
+
 /**
  * A press's text as its patient wrote it, and apart from it the line the app added to a press
  * from its lock screen (`aside`), which is not hers: a doctor must not read it as her words.
+ * Told by its words alone (a message carries no mark of it): a patient who types them herself,
+ * unlocked, at the end after a blank line, gets them shown as the app's.
  */
 export function patientWords(text: string): { said: string; aside: string | null } {
-  const end = `\n\n${LOCKED_PRESS_NOTE}`;
   const trimmed = text.trimEnd();
-  return trimmed.endsWith(end)
-    ? { said: trimmed.slice(0, -end.length), aside: LOCKED_PRESS_NOTE }
-    : { said: text, aside: null };
+  for (const note of [LOCKED_PRESS_NOTE, EARLIER_LOCKED_PRESS_NOTE]) {
+    const end = `\n\n${note}`;
+    if (trimmed.endsWith(end)) return { said: trimmed.slice(0, -end.length), aside: note };
+  }
+  return { said: text, aside: null };
 }
 
 /** A message's text cut to about `max` characters on a word boundary, and whether it was cut. */

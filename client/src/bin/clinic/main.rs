@@ -30,11 +30,13 @@ const EXIT_SENDS_FAILED: u8 = 5;
 /// pairing is not its code): a script must not treat it as "try again later".
 const EXIT_NOT_YOUR_SERVER: u8 = 6;
 
-/// Said under a refusal of a server that is not the paired clinic's, for the clinic's IT, who
-/// may have replaced the certificate authority on purpose.
-const AFTER_A_NEW_CA: &str = "clinic: if the clinic replaced its certificate authority (it has a \
-                              new pairing code), `clinic --server URL forget-server` forgets the \
-                              old one and `clinic login --pairing-code CODE` pairs again";
+/// Said under a refusal of a server that is not the one this profile paired with, for the
+/// clinic's IT, who may have replaced the certificate authority on purpose (anyone else: the
+/// pairing is what protects them, and stays).
+const AFTER_A_NEW_CA: &str = "clinic: for the clinic's IT: if you replaced the certificate \
+                              authority (the server has a new pairing code), `clinic --server \
+                              URL forget-server` forgets the old pairing and `clinic login \
+                              --pairing-code CODE` pairs again";
 
 /// The exit code of a connection that kept failing.
 fn offline_exit(not_your_server: bool) -> u8 {
@@ -274,10 +276,8 @@ fn main() -> ExitCode {
                 Some(ClientError::Locked) => {
                     eprintln!("clinic: `clinic unlock` takes the PIN or password on stdin");
                 }
-                // For the clinic's IT, who may have replaced the certificate authority.
-                Some(ClientError::NotYourServer | ClientError::CodeMismatch) => {
-                    eprintln!("{AFTER_A_NEW_CA}");
-                }
+                // A pairing there is (not a first one's code that did not match).
+                Some(ClientError::NotYourServer) => eprintln!("{AFTER_A_NEW_CA}"),
                 _ => {}
             }
             let code = match e.downcast_ref::<ClientError>() {

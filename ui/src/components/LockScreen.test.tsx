@@ -4,6 +4,7 @@ import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixture
 import { renderApp } from '../test/render';
 import { LOCKED_PRESS_NOTE } from '../generated/bindings';
 import { ChatStore } from '../store/chatStore';
+import { formatShortDate } from '../logic/format';
 
 describe('app lock', () => {
   it('a file picked in a dialog left open over a lock is not attached after it', async () => {
@@ -121,20 +122,22 @@ describe('app lock', () => {
     act(() => s.fake.setConnection({ state: 'online' }));
     expect(screen.getByTestId('lock-own-emergency')).not.toHaveTextContent('offline');
     // Resolved while locked: it says by whom and where to read the note, which does not reach the page.
+    const resolvedAt = new Date().toISOString();
     act(() =>
       s.fake.upsertEmergency(
         emergency({
           raisedAt,
           state: 'RESOLVED',
-          resolvedAt: new Date().toISOString(),
+          resolvedAt,
           resolvedByName: DOCTOR.name,
           resolutionNote: 'Take two pills; I call at 5',
         }),
         false,
       ),
     );
+    // With when: one pressed since, and resolved, is told apart from this one.
     expect(screen.getByTestId('lock-own-emergency')).toHaveTextContent(
-      `Your emergency was resolved by ${DOCTOR.name}: unlock to read the conversation. If you need help now, call +44 20 7946 0000.`,
+      `Your emergency was resolved by ${DOCTOR.name} (${formatShortDate(resolvedAt)}): unlock to read the conversation. If you need help now, call +44 20 7946 0000.`,
     );
     expect(JSON.stringify(s.store.getState())).not.toContain('Take two pills');
     // Restarted while locked: the shell's snapshot has it too.

@@ -7,6 +7,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useWarnings } from './useWarnings';
 import { emergencyNumber, emergencyStatus, openEmergencies } from '../logic/emergency';
+import { formatShortDate } from '../logic/format';
 import { useChat, useStore } from '../store/hooks';
 import { EmergencyButton } from './EmergencyButton';
 import { useNow } from './useNow';
@@ -177,7 +178,8 @@ function useOwnEmergency(): { tone: string; heading: string; text: string; call:
     return {
       tone: 'resolved',
       heading: 'Your emergency was resolved',
-      text: `${resolved.resolvedByName ? `by ${resolved.resolvedByName}` : 'by a doctor'}: unlock to read the conversation.`,
+      // When, so that one pressed since is told apart from the one before it.
+      text: `${resolved.resolvedByName ? `by ${resolved.resolvedByName}` : 'by a doctor'}${resolved.resolvedAt ? ` (${formatShortDate(resolved.resolvedAt)})` : ''}: unlock to read the conversation.`,
       call: emergencyNumber(clinic),
     };
   }

@@ -25,6 +25,15 @@ pub enum ClientError {
          clinic; if both are right, tell your clinic."
     )]
     CodeMismatch,
+    /// At a login: a code typed for a server this profile is paired with under another one. It
+    /// is not taken (a code typed cannot replace a pairing: someone in between could give one);
+    /// nothing is asked of the server.
+    #[error(
+        "This computer is paired with this server under another pairing code, so the code \
+         entered is not taken: nothing was sent to it. If your clinic gave you a new code, its \
+         IT must first remove the old pairing on this computer."
+    )]
+    PairedWithAnother,
     /// An `https://` server this profile has not paired with yet.
     #[error(
         "this server is not paired yet. Its pairing code is {code}: compare it with the code \
@@ -140,6 +149,7 @@ impl ClientError {
             Self::Http(_) => "network",
             Self::NotYourServer => "notYourServer",
             Self::CodeMismatch => "codeMismatch",
+            Self::PairedWithAnother => "pairedWithAnother",
             Self::NotPaired { .. } => "notPaired",
             Self::CertificateExpired => "certificateExpired",
             Self::PairingCode(_) => "pairingCode",

@@ -381,8 +381,8 @@ pub(crate) async fn resolve(
         return match (agrees, &pairing) {
             (true, _) => Ok(Some(saved)),
             // A code typed that is not the one this profile paired with: nothing was asked of
-            // the server; the code (or the address) is what to check.
-            (false, Pairing::Code(_)) => Err(ClientError::CodeMismatch),
+            // the server, and the pairing stands.
+            (false, Pairing::Code(_)) => Err(ClientError::PairedWithAnother),
             (false, _) => Err(ClientError::NotYourServer),
         };
     }

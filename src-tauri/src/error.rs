@@ -59,7 +59,9 @@ impl From<ClientError> for CommandError {
             ClientError::Io(_) => "io",
             ClientError::Cache(_) | ClientError::Json(_) | ClientError::WrongCacheKey => "internal",
             ClientError::Locked => "locked",
-            ClientError::NotYourServer | ClientError::CodeMismatch => "not_your_server",
+            ClientError::NotYourServer
+            | ClientError::CodeMismatch
+            | ClientError::PairedWithAnother => "not_your_server",
             ClientError::NotPaired { .. } => "not_paired",
             ClientError::CertificateExpired => "certificate_expired",
             ClientError::PairingCode(_) => "bad_request",

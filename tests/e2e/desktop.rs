@@ -935,9 +935,12 @@ async fn changed_certificate(w: &World) -> Result<()> {
     w.shot(&app, "not-your-server", true).await?;
     app.fill("pairing-code", &other.pairing_code).await?;
     app.click("login-submit").await?;
-    login_error(&app, "This is not your clinic's server")
-        .await
-        .context("typing the new server's code does not replace the pin")?;
+    login_error(
+        &app,
+        "This computer is paired with this server under another pairing code",
+    )
+    .await
+    .context("typing the new server's code does not replace the pin")?;
     w.close(app).await?;
     drop(driver);
     other.kill();

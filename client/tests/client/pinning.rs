@@ -169,8 +169,8 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
         .unwrap_err();
         assert!(matches!(refused, ClientError::NotYourServer), "{refused:?}");
         assert_eq!(refused.to_string(), CHANGED);
-        // Typing the code the other server shows is not taken for a new pairing: the code
-        // typed is not the one this profile paired with (what to check is the code).
+        // Typing the code the other server shows is not taken for a new pairing, and says so
+        // (not that the server's code differs from it: it does not).
         if disguise == Disguise::OwnCa {
             let shown = tls::fetch_server_ca(&url).await.unwrap().code().to_string();
             assert_ne!(shown, code);
@@ -183,7 +183,7 @@ async fn a_proxy_with_another_certificate_is_refused_and_a_renewed_one_accepted(
             )
             .await
             .unwrap_err();
-            assert!(matches!(typed, ClientError::CodeMismatch), "{typed:?}");
+            assert!(matches!(typed, ClientError::PairedWithAnother), "{typed:?}");
         }
 
         // A fresh profile pairing through the proxy with the real code is refused too.

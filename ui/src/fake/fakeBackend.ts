@@ -424,6 +424,12 @@ export class FakeBackend implements Backend {
       if (this.paired.has(serverUrl)) return;
       throw new BackendError('not_paired', 'this server is not paired yet', FAKE_PAIRING_CODE);
     }
+    // Paired already: another code typed is not taken (the core's `PairedWithAnother`).
+    if (this.paired.has(serverUrl) && compact(pin) !== compact(FAKE_PAIRING_CODE))
+      throw new BackendError(
+        'not_your_server',
+        'This computer is paired with this server under another pairing code, so the code entered is not taken: nothing was sent to it. If your clinic gave you a new code, its IT must first remove the old pairing on this computer.',
+      );
     if (compact(pin) !== compact(FAKE_PAIRING_CODE))
       throw new BackendError(
         'not_your_server',

@@ -277,14 +277,18 @@ fn main() -> ExitCode {
                     eprintln!("clinic: `clinic unlock` takes the PIN or password on stdin");
                 }
                 // A pairing there is (not a first one's code that did not match).
-                Some(ClientError::NotYourServer) => eprintln!("{AFTER_A_NEW_CA}"),
+                Some(ClientError::NotYourServer | ClientError::PairedWithAnother) => {
+                    eprintln!("{AFTER_A_NEW_CA}");
+                }
                 _ => {}
             }
             let code = match e.downcast_ref::<ClientError>() {
                 Some(ClientError::SessionExpired | ClientError::NotLoggedIn) => EXIT_SIGNED_OUT,
-                Some(ClientError::NotYourServer | ClientError::CodeMismatch) => {
-                    EXIT_NOT_YOUR_SERVER
-                }
+                Some(
+                    ClientError::NotYourServer
+                    | ClientError::CodeMismatch
+                    | ClientError::PairedWithAnother,
+                ) => EXIT_NOT_YOUR_SERVER,
                 // A login (or anything else) that found nothing answering: try again later.
                 Some(ClientError::Unreachable { .. }) => EXIT_UNREACHABLE,
                 _ => 1,
@@ -466,7 +470,8 @@ async fn run(cli: Cli) -> Result<u8> {
                 Err(
                     e @ (ClientError::SessionExpired
                     | ClientError::NotYourServer
-                    | ClientError::CodeMismatch),
+                    | ClientError::CodeMismatch
+                    | ClientError::PairedWithAnother),
                 ) => return Err(e.into()),
                 Err(e) => (client.user().clone(), Some(e)),
             };

@@ -186,6 +186,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn profile_in(dir: &std::path::Path) -> (Profile, crate::credentials::FileStore) {
+        let profile = Profile::new(dir.join("profile"));
+        crate::profile::private_dir(profile.dir()).unwrap();
+        let store = profile.file_store();
+        (profile, store)
+    }
+
     fn names(profile: &Profile) -> Vec<String> {
         load(profile).unwrap().into_iter().map(|u| u.name).collect()
     }
@@ -193,9 +200,7 @@ mod tests {
     #[test]
     fn sessions_kept_aside_at_once_are_all_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let profile = Profile::new(dir.path().join("profile"));
-        crate::profile::private_dir(profile.dir()).unwrap();
-        let store = profile.file_store();
+        let (profile, store) = profile_in(dir.path());
         std::thread::scope(|s| {
             for who in ["a", "b", "c", "d"] {
                 let (profile, store) = (&profile, &store);
@@ -213,9 +218,7 @@ mod tests {
     #[test]
     fn ending_some_leaves_one_kept_aside_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
-        let profile = Profile::new(dir.path().join("profile"));
-        crate::profile::private_dir(profile.dir()).unwrap();
-        let store = profile.file_store();
+        let (profile, store) = profile_in(dir.path());
         keep(&profile, &store, "https://clinic:8443/", "alice", "t1").unwrap();
         let ended = names(&profile);
         // While the server was asked about the first, a logout kept another aside.

@@ -1,9 +1,12 @@
 //! Attachments: the sender's copy of a file kept in the profile, its upload (streamed from disk,
 //! reporting progress; the send queue retries it and restarts it from the beginning after a
-//! drop), and received files downloaded once into the profile's cache.
+//! drop), received files downloaded once into the profile's cache, and the plain copies handed
+//! to viewers. Every copy in the profile but those is sealed under the cache's key
+//! (`crate::sealed`).
 
 use crate::error::{ClientError, Result};
 use crate::events::ClientEvent;
+use crate::sealed::{self, FilesKey};
 use crate::shared::Shared;
 use clinic_protocol::{ClientId, ConversationKey};
 use futures_util::StreamExt;
@@ -12,8 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Bytes read from disk per chunk of an upload.
-const CHUNK: usize = 64 * 1024;
 /// Progress is reported at most once per this many bytes (and at the end).
 const PROGRESS_STEP: u64 = 256 * 1024;
 
@@ -154,10 +155,11 @@ fn remove_folder(dir: &Path) {
     }
 }
 
-/// Copies `source` into the profile for `client_id` (via a temp name, so a crash never leaves
-/// a short copy under the final name). Returns the copy's path.
+/// Copies `source` into the profile for `client_id`, sealed under the cache's key (via a temp
+/// name, so a crash never leaves a short copy under the final name). Returns the copy's path.
 pub(crate) fn store_copy(
     profile_dir: &Path,
+    key: &FilesKey,
     client_id: &ClientId,
     source: &Path,
     name: &str,
@@ -169,16 +171,53 @@ pub(crate) fn store_copy(
     crate::profile::private_dir(dir)?;
     let partial = dir.join(".partial");
     // Created private before a byte is copied (the source's mode is not carried over).
-    let mut out = crate::profile::private_file(&partial)?;
-    std::io::copy(&mut std::fs::File::open(source)?, &mut out)?;
-    out.sync_all()?;
-    drop(out);
+    let mut out = std::io::BufWriter::new(crate::profile::private_file(&partial)?);
+    sealed::seal(key, &mut std::fs::File::open(source)?, &mut out)?;
+    out.into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()?;
     std::fs::rename(&partial, &target)?;
     Ok(target)
 }
 
-/// One attempt at an upload entry: streams the file from disk, reporting progress. A failed
-/// attempt starts over from the first byte next time (the server keeps no partial uploads).
+/// The plaintext of a sealed copy, chunk by chunk, for an upload's body.
+async fn unsealed_chunks(
+    key: &FilesKey,
+    path: &Path,
+) -> Result<(
+    u64,
+    impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + use<>,
+)> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    let mut header = [0u8; sealed::HEADER];
+    file.read_exact(&mut header).await?;
+    let opener = sealed::Opener::new(key, &header, len)?;
+    let total = sealed::plain_len(len).unwrap_or_default();
+    let chunks = futures_util::stream::unfold((file, opener), |(mut file, mut opener)| async {
+        let n = opener.next_len()?;
+        let mut buf = vec![0; n];
+        let chunk = match file.read_exact(&mut buf).await {
+            Ok(_) => opener
+                .open(&buf)
+                .map_err(|e| std::io::Error::other(e.to_string())),
+            Err(e) => Err(e),
+        };
+        // A chunk that cannot be read ends the body (the upload fails and is tried again).
+        match chunk {
+            Ok(plain) => Some((Ok(plain), (file, opener))),
+            Err(e) => {
+                opener.stop();
+                Some((Err(e), (file, opener)))
+            }
+        }
+    });
+    Ok((total, chunks))
+}
+
+/// One attempt at an upload entry: streams the file's plaintext from its sealed copy,
+/// reporting progress. A failed attempt starts over from the first byte next time (the server
+/// keeps no partial uploads); a copy that does not open (damaged, another key's) fails at once.
 pub(crate) async fn upload(
     shared: &Arc<Shared>,
     client_id: &ClientId,
@@ -186,25 +225,22 @@ pub(crate) async fn upload(
     path: &Path,
     name: &str,
 ) -> Result<clinic_protocol::rest::UploadResponse> {
-    let file = tokio::fs::File::open(path).await?;
-    let total = file.metadata().await?.len();
+    let files = shared.cache.files_key().clone();
+    let checked = path.to_owned();
+    let opens = tokio::task::spawn_blocking(move || sealed::opens(&files, &checked))
+        .await
+        .unwrap_or(false);
+    if !opens {
+        return Err(ClientError::Invalid(format!(
+            "{}: this computer's copy of the file cannot be read",
+            path.display()
+        )));
+    }
+    let (total, chunks) = unsealed_chunks(shared.cache.files_key(), path).await?;
     let progress = Arc::clone(shared);
     let id = client_id.clone();
     let mut reported = 0u64;
-    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let mut buf = vec![0; CHUNK];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(buf), Some(file)))
-            }
-            // A read error ends the body (the upload fails and is tried again).
-            Err(e) => Some((Err(e), None)),
-        }
-    })
-    .scan(0u64, move |sent, chunk: std::io::Result<Vec<u8>>| {
+    let chunks = chunks.scan(0u64, move |sent, chunk: std::io::Result<Vec<u8>>| {
         if let Ok(bytes) = &chunk {
             *sent += bytes.len() as u64;
             if *sent - reported >= PROGRESS_STEP || *sent == total {
@@ -222,16 +258,19 @@ pub(crate) async fn upload(
     shared.api.upload(key, name, body, total).await
 }
 
-/// Downloads `file_url` into `target` unless a copy of the expected size is there already.
-/// Written under a temp name and renamed, so a cut download never passes for the file.
+/// Downloads `file_url` into `target`, sealed as it comes, unless a copy of the expected size
+/// that opens is there already. Written under a temp name and renamed, so a cut download never
+/// passes for the file.
 pub(crate) async fn download(
     shared: &Shared,
     file_url: &str,
     expected: Option<u64>,
     target: &Path,
 ) -> Result<()> {
+    let key = shared.cache.files_key();
     if let Ok(meta) = tokio::fs::metadata(target).await
-        && expected.is_none_or(|n| n == meta.len())
+        && expected.is_none_or(|n| sealed::plain_len(meta.len()) == Some(n))
+        && sealed::opens(key, target)
     {
         // A download made by an older version may be readable by others: tightened here.
         #[cfg(unix)]
@@ -266,8 +305,10 @@ pub(crate) async fn download(
     }
     let mut response = shared.api.download(file_url).await?;
     let limit = expected.unwrap_or(most);
-    // Health data: readable by this account only, like the cache.
+    // Health data: readable by this account only, like the cache, and sealed like it.
     let mut out = tokio::fs::File::from_std(crate::profile::private_file(&partial)?);
+    let mut sealer = sealed::Sealer::new(key);
+    out.write_all(sealer.header()).await?;
     let mut written = 0u64;
     while let Some(chunk) = response.chunk().await? {
         written += chunk.len() as u64;
@@ -280,8 +321,9 @@ pub(crate) async fn download(
                 "the file the server sent is larger than the message says; it was not kept".into(),
             ));
         }
-        out.write_all(&chunk).await?;
+        out.write_all(&sealer.push(&chunk)?).await?;
     }
+    out.write_all(&sealer.finish()?).await?;
     out.sync_all().await?;
     drop(out);
     if expected.is_some_and(|n| n != written) {
@@ -293,6 +335,80 @@ pub(crate) async fn download(
     }
     tokio::fs::rename(&partial, target).await?;
     Ok(())
+}
+
+/// Where copies handed to another program live: `<profile>/attachments/opened/`.
+fn opened_root(profile_dir: &Path) -> PathBuf {
+    profile_dir.join("attachments").join("opened")
+}
+
+/// A plain copy of the sealed file at `sealed_path` for a viewer to open, named `name`, in
+/// the profile's `opened/` folder (private, like the rest; deleted by [`remove_opened`] at
+/// logout, at the app's end and at its next start). The same file opened again replaces its
+/// copy (under a temp name, so a viewer never reads half of it).
+pub(crate) fn open_for_viewer(
+    profile_dir: &Path,
+    key: &FilesKey,
+    sealed_path: &Path,
+    name: &str,
+) -> Result<PathBuf> {
+    let digest = hex::encode(Sha256::digest(sealed_path.as_os_str().as_encoded_bytes()));
+    let dir = opened_root(profile_dir).join(digest.get(..32).unwrap_or(&digest));
+    crate::profile::private_dir(&dir)?;
+    let partial = dir.join(".partial");
+    let mut out = std::io::BufWriter::new(crate::profile::private_file(&partial)?);
+    if let Err(e) = sealed::open_into(key, sealed_path, &mut out) {
+        drop(out);
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    out.into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()?;
+    let target = dir.join(name);
+    std::fs::rename(&partial, &target)?;
+    Ok(target)
+}
+
+/// Deletes the plain copies handed to viewers (a viewer that still has one open keeps reading
+/// it until it closes it; its name is gone).
+pub fn remove_opened(profile_dir: &Path) {
+    remove_folder(&opened_root(profile_dir));
+}
+
+/// Seals the copies an earlier version kept in plain files (sent and received), each replaced
+/// through a temp name so a crash leaves the plain file or the sealed one, never half of one.
+/// Returns how many were sealed. Copies that do not open with `key` but look sealed (another
+/// account's) are left as they are: their owner opens them, or a download replaces them.
+pub(crate) fn seal_plain_copies(profile_dir: &Path, key: &FilesKey) -> Result<usize> {
+    let mut sealed_now = 0;
+    for side in ["sent", "received"] {
+        let Ok(folders) = std::fs::read_dir(profile_dir.join("attachments").join(side)) else {
+            continue;
+        };
+        for folder in folders.flatten() {
+            // Only real folders and files: a link is never followed (nor sealed).
+            if !folder.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            for file in std::fs::read_dir(folder.path())?.flatten() {
+                let plain = file.file_type().is_ok_and(|t| t.is_file())
+                    && !file.file_name().to_string_lossy().starts_with('.')
+                    && !sealed::looks_sealed(&file.path())?;
+                if plain {
+                    let partial = folder.path().join(".sealing");
+                    let mut out = std::io::BufWriter::new(crate::profile::private_file(&partial)?);
+                    sealed::seal(key, &mut std::fs::File::open(file.path())?, &mut out)?;
+                    out.into_inner()
+                        .map_err(std::io::IntoInnerError::into_error)?
+                        .sync_all()?;
+                    std::fs::rename(&partial, file.path())?;
+                    sealed_now += 1;
+                }
+            }
+        }
+    }
+    Ok(sealed_now)
 }
 
 #[cfg(test)]

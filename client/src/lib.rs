@@ -29,6 +29,7 @@ pub mod lock;
 pub mod profile;
 pub mod record;
 mod refusal;
+mod sealed;
 mod shared;
 pub mod time;
 pub mod tls;
@@ -37,8 +38,8 @@ mod typing;
 pub use backoff::BackoffConfig;
 pub use cache::{Cache, OutboxItem};
 pub use client::{
-    Client, ClientOptions, Drafts, Fetched, Found, LOCKED_PRESS_NOTE, LockStatus, OpenEmergencies,
-    UnsentEmergency,
+    Client, ClientOptions, Contents, Drafts, Fetched, Found, LOCKED_PRESS_NOTE, LockStatus,
+    OpenEmergencies, UnsentEmergency,
 };
 pub use connection::{DOCTOR_RETRY, EMERGENCY_RETRY, MAX_INBOUND_BYTES, SESSION_ENDED};
 pub use credentials::{CredentialStore, FileStore, KeyringStore};

@@ -344,6 +344,11 @@ impl Desktop {
         }
     }
 
+    /// Deletes the plain copies of attachments handed to viewers (at quit).
+    pub fn remove_opened_files(&self) {
+        clinic_client::attachments::remove_opened(&self.profile_dir);
+    }
+
     /// Where the tray writes its icon files: the profile's own private folder (without
     /// `XDG_RUNTIME_DIR` the tray library would use a shared temp folder).
     pub fn tray_icon_dir(&self) -> std::io::Result<PathBuf> {

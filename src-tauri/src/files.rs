@@ -1,6 +1,7 @@
 //! Attachments on the desktop: the native file picker, describing a dropped file, image previews
 //! as `data:` URLs (the download token never reaches the webview), and opening a file with the
-//! system's default application. Uploading and downloading are the client core's.
+//! system's default application (a plain copy the core makes for it). Uploading, downloading and
+//! the sealed copies are the client core's.
 
 use crate::desktop::Desktop;
 use crate::error::{CmdResult, CommandError};
@@ -157,57 +158,50 @@ pub async fn describe_file(
     describe(&path, upload_limit(&desktop).await)
 }
 
-async fn local_copy(
-    desktop: &Desktop,
-    sender_id: String,
-    client_id: String,
-) -> CmdResult<Option<PathBuf>> {
-    let client = desktop.client().await?;
-    let (sender, client_id) = (UserId::from(sender_id), ClientId::new(client_id));
-    Ok(client.attachment_path(&sender, &client_id).await?)
-}
-
 #[tauri::command]
 pub async fn attachment_preview(
     desktop: State<'_, Desktop>,
     sender_id: String,
     client_id: String,
 ) -> CmdResult<Option<String>> {
-    // Offline with nothing cached is not an error for a preview: the UI shows the card.
-    let Ok(Some(path)) = local_copy(&desktop, sender_id, client_id).await else {
+    let client = desktop.client().await?;
+    let (sender, client_id) = (UserId::from(sender_id), ClientId::new(client_id));
+    // Offline with nothing cached, or a copy that does not open, is not an error for a
+    // preview: the UI shows the card.
+    let Ok(Some(contents)) = client
+        .attachment_contents(&sender, &client_id, MAX_PREVIEW_BYTES)
+        .await
+    else {
         return Ok(None);
     };
-    Ok(tokio::task::spawn_blocking(move || preview_of(&path))
+    tokio::task::spawn_blocking(move || preview_of(&contents.name, contents.bytes))
         .await
-        .map_err(|e| CommandError::new("internal", e.to_string()))??)
+        .map_err(|e| CommandError::new("internal", e.to_string()))
 }
 
-/// `path` as a `data:` URL for an inline preview, if it is an image small enough in bytes and
-/// in pixels (its header read first: an image whose size cannot be read is not previewed).
-fn preview_of(path: &Path) -> std::io::Result<Option<String>> {
-    let mime = mime_of(path);
-    if !mime.starts_with("image/") || std::fs::metadata(path)?.len() > MAX_PREVIEW_BYTES {
-        return Ok(None);
+/// A file named `name` holding `bytes` as a `data:` URL for an inline preview, if it is an
+/// image small enough in bytes and in pixels (its header read first: an image whose size
+/// cannot be read is not previewed).
+fn preview_of(name: &str, bytes: Vec<u8>) -> Option<String> {
+    let mime = mime_of(Path::new(name));
+    if !mime.starts_with("image/") || bytes.len() as u64 > MAX_PREVIEW_BYTES {
+        return None;
     }
-    let bytes = std::fs::read(path)?;
     let pixels = imagesize::blob_size(&bytes).map(|size| {
         let side = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         side(size.width).saturating_mul(side(size.height))
     });
-    let Ok(pixels) = pixels else { return Ok(None) };
+    let Ok(pixels) = pixels else { return None };
     if pixels > MAX_PREVIEW_PIXELS {
-        return Ok(None);
+        return None;
     }
     let (mime, bytes) = if pixels > THUMBNAIL_ABOVE_PIXELS {
-        match thumbnail(&bytes) {
-            Some(small) => small,
-            None => return Ok(None),
-        }
+        thumbnail(&bytes)?
     } else {
         (mime, bytes)
     };
     let data = base64::engine::general_purpose::STANDARD.encode(bytes);
-    Ok(Some(format!("data:{mime};base64,{data}")))
+    Some(format!("data:{mime};base64,{data}"))
 }
 
 /// A preview of a large image at most [`THUMBNAIL_SIDE`] pixels a side, as JPEG (PNG when it
@@ -244,15 +238,23 @@ pub async fn open_attachment<R: Runtime>(
     sender_id: String,
     client_id: String,
 ) -> CmdResult<()> {
-    let mine = desktop.client().await?.user().id.as_str() == sender_id;
-    let path = local_copy(&desktop, sender_id, client_id)
+    let client = desktop.client().await?;
+    let mine = client.user().id.as_str() == sender_id;
+    let (sender, client_id) = (UserId::from(sender_id), ClientId::new(client_id));
+    // Its name is asked about before a plain copy of it is made for the viewer.
+    let sealed = client
+        .attachment_path(&sender, &client_id)
         .await?
         .ok_or_else(|| CommandError::new("not_found", "this message has no attachment"))?;
-    if let Some(question) = clinic_client::attachments::ask_before_opening(&path, mine)
+    if let Some(question) = clinic_client::attachments::ask_before_opening(&sealed, mine)
         && !crate::links::confirm(&app, "Open this file?", question).await?
     {
         return Ok(());
     }
+    let path = client
+        .attachment_to_open(&sender, &client_id)
+        .await?
+        .ok_or_else(|| CommandError::new("not_found", "this message has no attachment"))?;
     app.opener()
         .open_path(path.to_string_lossy(), None::<&str>)
         .map_err(|e| {
@@ -321,51 +323,56 @@ mod tests {
     /// An image bomb (few bytes, many pixels) is shown as a card, never decoded by the webview.
     #[test]
     fn only_images_small_in_bytes_and_pixels_are_previewed() {
-        let dir = tempfile_dir().join("previews");
-        std::fs::create_dir_all(&dir).expect("dir");
-        let small = dir.join("dot.png");
-        std::fs::write(&small, png(1, 1)).expect("write");
-        let preview = preview_of(&small).expect("read").expect("a preview");
+        let preview = preview_of("dot.png", png(1, 1)).expect("a preview");
         assert!(
             preview.starts_with("data:image/png;base64,iVBORw0KGgo"),
             "{preview}"
+        );
+        assert_eq!(
+            preview_of("dot.pdf", png(1, 1)),
+            None,
+            "not an image by its name"
         );
         for (name, bytes) in [
             ("bomb.png", png(22_000, 22_000)),
             ("wide.png", png(25_000_001, 1)),
             ("garbled.png", b"\x89PNG not really".to_vec()),
         ] {
-            let path = dir.join(name);
-            std::fs::write(&path, bytes).expect("write");
-            assert_eq!(preview_of(&path).expect("read"), None, "{name}");
+            assert_eq!(preview_of(name, bytes), None, "{name}");
         }
-        let big = dir.join("big.png");
         let mut bytes = png(10, 10);
         bytes.resize(usize::try_from(MAX_PREVIEW_BYTES).expect("fits") + 1, 0);
-        std::fs::write(&big, bytes).expect("write");
-        assert_eq!(preview_of(&big).expect("read"), None, "over the byte limit");
-        let _ = std::fs::remove_dir_all(dir);
+        assert_eq!(preview_of("big.png", bytes), None, "over the byte limit");
     }
 
     /// A large photo reaches the webview scaled down (and a transparent image stays PNG).
     #[test]
     fn large_images_are_previewed_scaled_down() {
         use base64::Engine;
-        let dir = tempfile_dir().join("thumbnails");
-        std::fs::create_dir_all(&dir).expect("dir");
+        let encoded = |image: image::DynamicImage| {
+            let mut out = std::io::Cursor::new(Vec::new());
+            image
+                .write_to(&mut out, image::ImageFormat::Png)
+                .expect("encode");
+            out.into_inner()
+        };
         let photo = image::RgbImage::from_fn(2000, 1500, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
         });
-        let path = dir.join("photo.png");
-        photo.save(&path).expect("save");
         let sticker = image::RgbaImage::from_pixel(1200, 1200, image::Rgba([0, 0, 0, 0]));
-        let transparent = dir.join("sticker.png");
-        sticker.save(&transparent).expect("save");
-        for (path, mime, format) in [
-            (&path, "image/jpeg", image::ImageFormat::Jpeg),
-            (&transparent, "image/png", image::ImageFormat::Png),
+        for (bytes, mime, format) in [
+            (
+                encoded(photo.into()),
+                "image/jpeg",
+                image::ImageFormat::Jpeg,
+            ),
+            (
+                encoded(sticker.into()),
+                "image/png",
+                image::ImageFormat::Png,
+            ),
         ] {
-            let preview = preview_of(path).expect("read").expect("a preview");
+            let preview = preview_of("photo.png", bytes).expect("a preview");
             let data = preview
                 .strip_prefix(&format!("data:{mime};base64,"))
                 .unwrap_or_else(|| panic!("{mime}: {}", &preview[..40]));
@@ -378,7 +385,6 @@ mod tests {
                 "{mime}"
             );
         }
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     fn tempfile_dir() -> PathBuf {

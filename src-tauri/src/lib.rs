@@ -225,9 +225,18 @@ pub fn run() {
             files::open_attachment,
             links::open_link,
         ])
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        tracing::error!("the app stopped with an error: {e}");
-        std::process::exit(1);
+        .build(tauri::generate_context!());
+    match result {
+        Ok(app) => app.run(|handle, event| {
+            // Quitting: the plain copies handed to viewers go (the next start removes them too,
+            // after a crash).
+            if let tauri::RunEvent::Exit = event {
+                handle.state::<Desktop>().remove_opened_files();
+            }
+        }),
+        Err(e) => {
+            tracing::error!("the app stopped with an error: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -33,6 +33,11 @@ impl CacheKey {
         Some(Self(bytes.try_into().ok()?))
     }
 
+    /// The key of the files kept with this cache (derived from this one).
+    pub(crate) fn files_key(&self) -> crate::sealed::FilesKey {
+        crate::sealed::FilesKey::derive(&self.0)
+    }
+
     /// The SQL literal SQLCipher takes for a raw key (hex digits only, so nothing to escape).
     fn literal(&self) -> String {
         format!("\"x'{}'\"", self.to_hex())

@@ -201,6 +201,8 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Debug)]
 pub struct Cache {
     conn: Mutex<Connection>,
+    /// The key of the attachments kept with this cache (`crate::sealed`).
+    files: crate::sealed::FilesKey,
 }
 
 /// Why a cache was deleted and started afresh (history then comes back from the server).
@@ -247,6 +249,11 @@ pub fn key_account(account: &str) -> String {
 }
 
 impl Cache {
+    /// The key the copies of this cache's attachments are sealed with.
+    pub(crate) fn files_key(&self) -> &crate::sealed::FilesKey {
+        &self.files
+    }
+
     /// Opens (creating if needed) and migrates the encrypted cache at `path`. A file that `key`
     /// does not open fails with [`ClientError::WrongCacheKey`] and is left alone.
     pub fn open(path: &Path, key: &CacheKey) -> Result<Self> {
@@ -280,6 +287,7 @@ impl Cache {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            files: key.files_key(),
         })
     }
 

@@ -64,7 +64,13 @@ impl Client {
         let name = file_safe(&path.file_name().unwrap_or_default().to_string_lossy());
         let mut message =
             LocalMessage::pending(conversation, self.shared.me(), content, is_emergency);
-        let copy = attachments::store_copy(self.profile.dir(), &message.client_id, path, &name)?;
+        let copy = attachments::store_copy(
+            self.profile.dir(),
+            self.shared.cache.files_key(),
+            &message.client_id,
+            path,
+            &name,
+        )?;
         let copy_text = copy.to_string_lossy().into_owned();
         message.message_type = MessageType::File;
         message.file_name = Some(name);
@@ -84,12 +90,14 @@ impl Client {
         Ok(message)
     }
 
-    /// A file on this machine holding the attachment of the message `sender` sent with this
+    /// This computer's copy of the attachment of the message `sender` sent with this
     /// `clientId` (the user's own or a received one; a `clientId` is unique only per sender,
-    /// so a peer cannot make another conversation's file answer for theirs): the sender's
-    /// stored copy, or a download of `fileUrl` (with the token, size checked) into the
-    /// profile's cache, reused next time. `None` when the message has no attachment; an error
-    /// when it cannot be fetched (e.g. offline).
+    /// so a peer cannot make another conversation's file answer for theirs), sealed under the
+    /// cache's key: the sender's stored copy, or a download of `fileUrl` (with the token, size
+    /// checked) into the profile's cache, reused next time. A copy that does not open (another
+    /// key's: the cache was reset) is replaced by a download. `None` when the message has no
+    /// attachment; an error when it cannot be fetched (e.g. offline). Its content is read with
+    /// [`Client::attachment_contents`] or [`Client::attachment_to_open`].
     pub async fn attachment_path(
         &self,
         sender: &UserId,
@@ -104,8 +112,15 @@ impl Client {
         };
         if let Some(local) = &message.local_file_path {
             let local = PathBuf::from(local);
-            if local.is_file() {
-                return Ok(Some(local));
+            let key = self.shared.cache.files_key().clone();
+            let checked = local.clone();
+            let opens = tokio::task::spawn_blocking(move || {
+                checked.is_file() && crate::sealed::opens(&key, &checked)
+            })
+            .await
+            .unwrap_or(false);
+            if opens || message.file_url.is_none() {
+                return Ok(Some(local).filter(|l| l.is_file()));
             }
         }
         let Some(file_url) = &message.file_url else {
@@ -118,4 +133,66 @@ impl Client {
         attachments::download(&self.shared, file_url, message.file_size, &target).await?;
         Ok(Some(target))
     }
+
+    /// The content of a message's attachment (as [`Client::attachment_path`] finds it), if it
+    /// has at most `at_most` bytes: for a preview. `None` when the message has no attachment
+    /// or it is larger.
+    pub async fn attachment_contents(
+        &self,
+        sender: &UserId,
+        client_id: &ClientId,
+        at_most: u64,
+    ) -> Result<Option<Contents>> {
+        let Some(path) = self.attachment_path(sender, client_id).await? else {
+            return Ok(None);
+        };
+        let key = self.shared.cache.files_key().clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let bytes = crate::sealed::read(&key, &path, at_most)?;
+            Ok::<_, ClientError>(bytes.map(|bytes| {
+                Contents {
+                    name: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    bytes,
+                }
+            }))
+        })
+        .await
+        .map_err(|e| ClientError::Invalid(format!("reading a file stopped: {e}")))??;
+        Ok(bytes)
+    }
+
+    /// A plain copy of a message's attachment for another program to open (a PDF or image
+    /// viewer), in the profile's `opened/` folder, readable by this account only. Those copies
+    /// are deleted at logout, at the app's end ([`crate::attachments::remove_opened`]) and at
+    /// its next start. `None` when the message has no attachment.
+    pub async fn attachment_to_open(
+        &self,
+        sender: &UserId,
+        client_id: &ClientId,
+    ) -> Result<Option<PathBuf>> {
+        let Some(path) = self.attachment_path(sender, client_id).await? else {
+            return Ok(None);
+        };
+        let key = self.shared.cache.files_key().clone();
+        let profile = self.profile.dir().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".to_owned());
+            attachments::open_for_viewer(&profile, &key, &path, &name).map(Some)
+        })
+        .await
+        .map_err(|e| ClientError::Invalid(format!("copying a file stopped: {e}")))?
+    }
+}
+
+/// A file's content and the name it is kept under (its kind is told by its extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contents {
+    pub name: String,
+    pub bytes: Vec<u8>,
 }

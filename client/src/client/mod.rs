@@ -13,6 +13,7 @@ mod search;
 mod unended;
 
 pub use crate::cache::Drafts;
+pub use attachments::Contents;
 pub use lock::{LockStatus, UnsentEmergency};
 pub use search::Found;
 
@@ -261,6 +262,7 @@ impl Client {
             unlocking: Arc::new(tokio::sync::Mutex::new(())),
             ending_kept: Arc::default(),
         };
+        client.seal_files_at_start();
         // Locked by a state that was lost or kept by an earlier version: what is known now
         // stands for what was known as it locked (else every resolution would be news).
         let recorded = client
@@ -270,6 +272,20 @@ impl Client {
             tracing::warn!("could not record which emergencies were open at this start: {e}");
         }
         Ok(client)
+    }
+
+    /// At a start: the plain copies handed to viewers in an earlier run go, and the copies an
+    /// earlier version kept in plain files are sealed. Neither stops the start (logged).
+    fn seal_files_at_start(&self) {
+        crate::attachments::remove_opened(self.profile.dir());
+        match crate::attachments::seal_plain_copies(
+            self.profile.dir(),
+            self.shared.cache.files_key(),
+        ) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("sealed {n} attachment copies an earlier version kept plain"),
+            Err(e) => tracing::warn!("could not seal the attachments kept plain: {e}"),
+        }
     }
 
     /// Set when the local cache could not be opened with its key (see [`CacheReset`]) and was
@@ -333,6 +349,8 @@ impl Client {
             shared_pc
         };
         self.shared.attention.set_locked(false);
+        // What was handed to viewers is plain: it goes on any computer.
+        crate::attachments::remove_opened(self.profile.dir());
         if shared_pc {
             if let Some(session) = session {
                 // Other handles may still hold the file open; on Unix deleting it is still

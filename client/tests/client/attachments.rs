@@ -31,6 +31,28 @@ async fn wait_offline(client: &clinic_client::Client) {
     .unwrap();
 }
 
+/// What a message's attachment holds, read from this computer's copy (sealed on disk).
+async fn contents(client: &Client, message: &LocalMessage) -> Vec<u8> {
+    client
+        .attachment_contents(&message.sender_id, &message.client_id, u64::MAX)
+        .await
+        .unwrap()
+        .unwrap()
+        .bytes
+}
+
+/// Waits until `client` has `sent` with its file's URL.
+async fn wait_for_file(client: &Client, conversation: &ConversationKey, sent: &LocalMessage) {
+    wait_until(client, "the file message", || {
+        client
+            .history(conversation, 50, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.client_id == sent.client_id && m.file_url.is_some())
+    })
+    .await;
+}
+
 /// Writes `bytes` to `path`, sends it with text `tag`, then a plain `tag-after`.
 fn file_then_text(
     client: &Client,
@@ -72,7 +94,9 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
     assert_eq!(sent.message_type, MessageType::File);
     assert_eq!(sent.file_name.as_deref(), Some("scan.png"));
     let local_copy = sent.local_file_path.clone().unwrap();
-    assert_eq!(std::fs::read(&local_copy).unwrap(), PNG);
+    let on_disk = std::fs::read(&local_copy).unwrap();
+    assert!(!on_disk.windows(PNG.len()).any(|w| w == PNG), "sealed");
+    assert_eq!(contents(&alice, &sent).await, PNG);
     // The user may delete the original while the message waits.
     std::fs::remove_file(&original).unwrap();
     assert_eq!(alice.queued(), 2);
@@ -147,7 +171,8 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
         .unwrap();
     assert!(path.starts_with(doctor_profile.path()));
     assert_eq!(path.file_name().unwrap(), "scan.png");
-    assert_eq!(std::fs::read(&path).unwrap(), PNG);
+    assert_ne!(std::fs::read(&path).unwrap(), PNG, "sealed");
+    assert_eq!(contents(&doctor, received).await, PNG);
     // Health data on disk: the sender's copy and the download are readable by their owner only.
     #[cfg(unix)]
     for file in [std::path::Path::new(&local_copy), path.as_path()] {
@@ -324,14 +349,7 @@ async fn a_received_file_keeps_an_extension_its_type_allows_and_stays_private() 
     let tag = prefix("long-name");
     let (sent, _) = file_then_text(&alice, &conversation, &original, b"potassium 4.1\n", &tag);
     alice.wait_outbox_empty(PATIENCE).await.unwrap();
-    wait_until(&patel, "the file message", || {
-        patel
-            .history(&conversation, 50, None)
-            .unwrap()
-            .iter()
-            .any(|m| m.client_id == sent.client_id && m.file_url.is_some())
-    })
-    .await;
+    wait_for_file(&patel, &conversation, &sent).await;
 
     let path = patel
         .attachment_path(&sent.sender_id, &sent.client_id)
@@ -344,7 +362,7 @@ async fn a_received_file_keeps_an_extension_its_type_allows_and_stays_private() 
         "{saved}"
     );
     assert!(saved.len() <= 120, "{saved}");
-    assert_eq!(std::fs::read(&path).unwrap(), b"potassium 4.1\n");
+    assert_eq!(contents(&patel, &sent).await, b"potassium 4.1\n");
 
     // A download left readable by others (by a version before 0600) is made private on reuse.
     #[cfg(unix)]
@@ -482,7 +500,145 @@ async fn the_clinics_own_upload_limit_is_the_apps() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 26 << 20);
+    assert_eq!(contents(&patel, &received).await.len(), 26 << 20);
+    assert!(std::fs::metadata(&path).unwrap().len() > 26 << 20, "sealed");
+    patel.disconnect().await;
+    alice.disconnect().await;
+}
+
+/// The files under `dir` that hold `needle`.
+fn holding(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| {
+            std::fs::read(f)
+                .unwrap_or_default()
+                .windows(needle.len())
+                .any(|w| w == needle)
+        })
+        .collect()
+}
+
+/// Files sent and received are sealed in both profiles (no file there holds their bytes); a
+/// viewer gets a plain copy in `opened/`, which goes at the next start and at logout, also on a
+/// personal computer that keeps the sealed ones; a copy an earlier version kept plain is sealed
+/// at start and still reads; a copy that does not open (the cache was reset: another key) is
+/// downloaded again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_sealed_at_rest_and_opened_through_plain_copies_that_do_not_stay() {
+    let BothOnline {
+        data: _data,
+        profiles,
+        server,
+        alice,
+        patel,
+        conversation,
+    } = alice_and_patel_online().await;
+    let originals = tempfile::tempdir().unwrap();
+    // Long enough for several of the seal's 64 KiB chunks, and told apart anywhere.
+    let report: Vec<u8> = b"haemoglobin 13.2 g/dL; ferritin 41 ug/L\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(200_000)
+        .collect();
+    let needle = &report[..40];
+    let tag = prefix("sealed");
+    let (sent, _) = file_then_text(
+        &alice,
+        &conversation,
+        &originals.path().join("bloods.txt"),
+        &report,
+        &tag,
+    );
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    wait_for_file(&patel, &conversation, &sent).await;
+    assert_eq!(
+        contents(&patel, &sent).await,
+        report,
+        "downloaded, read back"
+    );
+    for (who, profile) in [("alice", profiles.0.path()), ("patel", profiles.1.path())] {
+        assert_eq!(
+            holding(profile, needle),
+            Vec::<std::path::PathBuf>::new(),
+            "{who}"
+        );
+    }
+
+    // Opened: a plain copy, private, in `opened/`; the next start removes it.
+    let opened = patel
+        .attachment_to_open(&sent.sender_id, &sent.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let opened_root = profiles.1.path().join("attachments").join("opened");
+    assert!(opened.starts_with(&opened_root), "{}", opened.display());
+    assert_eq!(opened.file_name().unwrap(), "bloods.txt");
+    assert_eq!(std::fs::read(&opened).unwrap(), report);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&opened).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    patel.disconnect().await;
+    drop(patel);
+    let patel = Client::open(options(profiles.1.path())).unwrap();
+    assert!(!opened_root.exists(), "removed at the next start");
+
+    // An earlier version's plain download is sealed at start and reads as before.
+    let sealed_copy = patel
+        .attachment_path(&sent.sender_id, &sent.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::write(&sealed_copy, &report).unwrap();
+    patel.disconnect().await;
+    drop(patel);
+    let patel = Client::open(options(profiles.1.path())).unwrap();
+    assert_eq!(
+        holding(profiles.1.path(), needle),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(contents(&patel, &sent).await, report);
+
+    // A personal computer's logout keeps the sealed copies, not the plain ones handed out.
+    patel.set_lock_policy(Device::Personal, None).unwrap();
+    let key_name = clinic_client::cache::key_account(
+        &Profile::new(profiles.1.path())
+            .load_session()
+            .unwrap()
+            .unwrap()
+            .account(),
+    );
+    let opened = patel
+        .attachment_to_open(&sent.sender_id, &sent.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(opened.exists());
+    patel.logout().await.unwrap();
+    assert!(!opened_root.exists(), "removed at logout");
+    assert!(
+        sealed_copy.exists(),
+        "the sealed copy stays with the history"
+    );
+
+    // Signed in again with a cache that starts afresh (its key lost): the copy under the old
+    // key does not open, and is downloaded again rather than shown as damaged.
+    let store = FileStore::new(profiles.1.path().join("credentials"));
+    clinic_client::CredentialStore::delete(&store, &key_name).unwrap();
+    let patel = login_online(&server.url(), profiles.1.path(), "dr.patel").await;
+    wait_until(&patel, "the history again", || {
+        patel
+            .history(&conversation, 50, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.client_id == sent.client_id)
+    })
+    .await;
+    assert_eq!(contents(&patel, &sent).await, report);
     patel.disconnect().await;
     alice.disconnect().await;
 }

@@ -12,20 +12,6 @@ use clinic_protocol::ConversationKey;
 use common::*;
 use std::path::{Path, PathBuf};
 
-/// Every file under `dir` (the profile: caches, logs, session, pins, credentials).
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 /// Panics if any file of the profile holds `needle`.
 fn assert_nowhere_in(dir: &Path, needle: &str) {
     for file in files_under(dir) {

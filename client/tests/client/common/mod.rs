@@ -528,3 +528,18 @@ pub fn set_lock_state(profile: &Path, state: &str) {
     .set_lock_state(state)
     .unwrap();
 }
+
+/// Every file under `dir`, its folders' files included (a profile: caches, logs, session,
+/// pins, credentials, attachments).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

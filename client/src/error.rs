@@ -118,6 +118,13 @@ pub enum ClientError {
     /// The user cancelled the sign-in.
     #[error("Sign-in cancelled.")]
     Cancelled,
+    /// This computer's copy of an attachment does not open: damaged, cut, or kept under
+    /// another key (another account's, or this one's before its cache was reset).
+    #[error(
+        "This computer's copy of the file cannot be read: it is damaged or was kept under \
+         another key."
+    )]
+    CopyUnreadable,
     #[error("file: {0}")]
     Io(#[from] std::io::Error),
     #[error("bad data: {0}")]
@@ -171,6 +178,7 @@ impl ClientError {
             Self::BadAnswer { .. } => "badAnswer",
             Self::NotClinicServer { .. } => "notClinicServer",
             Self::Cancelled => "cancelled",
+            Self::CopyUnreadable => "copyUnreadable",
             Self::Io(_) => "io",
             Self::Json(_) => "json",
         }

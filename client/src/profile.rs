@@ -339,6 +339,21 @@ pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
+/// Overwrites an open file with zeros and flushes it. On a copy-on-write file system or an SSD
+/// the old blocks may survive below the file system; the docs say so.
+pub(crate) fn zero_out(file: &mut std::fs::File) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut left = file.metadata()?.len();
+    file.seek(SeekFrom::Start(0))?;
+    let zeros = [0u8; 64 * 1024];
+    while left > 0 {
+        let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -58,7 +58,7 @@ impl Refusal {
                     transient: false,
                 }
             }
-            ClientError::Io(_) | ClientError::Invalid(_) => Self {
+            ClientError::Io(_) | ClientError::Invalid(_) | ClientError::CopyUnreadable => Self {
                 code: "file_missing".to_owned(),
                 sentence: "The file to send can no longer be read on this computer.".to_owned(),
                 transient: false,

@@ -1,11 +1,13 @@
 //! Attachments at rest: the copies of files sent and received are kept sealed under a key
 //! derived from the cache's (XChaCha20-Poly1305 in the STREAM construction: chunks of 64 KiB,
-//! each authenticated, the last one marked so a cut file is told from a whole one). A file is
-//! read back only through here: for an upload, a preview, or a copy handed to a viewer.
+//! each authenticated, the last one marked so a cut file is told from a whole one, and bound to
+//! the copy's place in the profile so one copy cannot pass for another). A file is read back
+//! only through here: for an upload, a preview, or a copy handed to a viewer.
 
 use crate::error::{ClientError, Result};
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::KeyInit;
+use chacha20poly1305::aead::Payload;
 use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
 use rand::RngCore;
 use std::io::{Read, Write};
@@ -48,14 +50,23 @@ impl std::fmt::Debug for FilesKey {
     }
 }
 
-/// A local copy that does not open: damaged, cut, or sealed under another key (another
-/// account's, or this account's before its cache was reset).
 fn unreadable() -> ClientError {
-    ClientError::Invalid(
-        "this computer's copy of the file cannot be read (it is damaged or was kept under \
-         another key)"
-            .into(),
-    )
+    ClientError::CopyUnreadable
+}
+
+/// What binds a sealed copy to its place: the last three parts of its path (`sent/<clientId>/
+/// <name>`, `received/<hash>/<name>`), authenticated with every chunk, so a copy moved or
+/// swapped into another's place does not open there.
+pub(crate) fn place_of(path: &Path) -> Vec<u8> {
+    let parts: Vec<_> = path.components().rev().take(3).collect();
+    let mut place = Vec::new();
+    for part in parts.iter().rev() {
+        if !place.is_empty() {
+            place.push(b'/');
+        }
+        place.extend_from_slice(part.as_os_str().as_encoded_bytes());
+    }
+    place
 }
 
 /// Seals bytes as they come: [`Sealer::header`] first, then what [`Sealer::push`] and
@@ -64,10 +75,12 @@ pub(crate) struct Sealer {
     stream: EncryptorBE32<XChaCha20Poly1305>,
     header: [u8; HEADER],
     pending: Vec<u8>,
+    place: Vec<u8>,
 }
 
 impl Sealer {
-    pub(crate) fn new(key: &FilesKey) -> Self {
+    /// A sealer for the copy that will be kept at `place` ([`place_of`] its path).
+    pub(crate) fn new(key: &FilesKey, place: Vec<u8>) -> Self {
         let mut nonce = [0u8; NONCE];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let mut header = [0u8; HEADER];
@@ -77,6 +90,7 @@ impl Sealer {
             stream: EncryptorBE32::from_aead(key.cipher(), (&nonce).into()),
             header,
             pending: Vec::with_capacity(CHUNK),
+            place,
         }
     }
 
@@ -90,9 +104,13 @@ impl Sealer {
         let mut out = Vec::new();
         while !bytes.is_empty() {
             if self.pending.len() == CHUNK {
+                let chunk = Payload {
+                    msg: &self.pending,
+                    aad: &self.place,
+                };
                 let sealed = self
                     .stream
-                    .encrypt_next(self.pending.as_slice())
+                    .encrypt_next(chunk)
                     .map_err(|_| ClientError::Invalid("a file could not be sealed".into()))?;
                 out.extend_from_slice(&sealed);
                 self.pending.clear();
@@ -106,15 +124,24 @@ impl Sealer {
 
     /// The last chunk (possibly empty).
     pub(crate) fn finish(self) -> Result<Vec<u8>> {
+        let chunk = Payload {
+            msg: &self.pending,
+            aad: &self.place,
+        };
         self.stream
-            .encrypt_last(self.pending.as_slice())
+            .encrypt_last(chunk)
             .map_err(|_| ClientError::Invalid("a file could not be sealed".into()))
     }
 }
 
-/// Writes what `source` holds sealed into `out`.
-pub(crate) fn seal(key: &FilesKey, source: &mut impl Read, out: &mut impl Write) -> Result<()> {
-    let mut sealer = Sealer::new(key);
+/// Writes what `source` holds into `out`, sealed for the copy at `place` ([`place_of`]).
+pub(crate) fn seal(
+    key: &FilesKey,
+    place: Vec<u8>,
+    source: &mut impl Read,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut sealer = Sealer::new(key, place);
     out.write_all(sealer.header())?;
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -131,12 +158,15 @@ pub(crate) fn seal(key: &FilesKey, source: &mut impl Read, out: &mut impl Write)
 }
 
 /// The plaintext's length of a sealed file of `sealed` bytes; `None` when no sealed file has
-/// that length.
+/// that length (its last chunk would be shorter than a tag).
 pub(crate) fn plain_len(sealed: u64) -> Option<u64> {
     let body = sealed.checked_sub(HEADER as u64)?;
     let whole = (CHUNK + TAG) as u64;
-    let chunks = body.div_ceil(whole).max(1);
-    body.checked_sub(chunks * TAG as u64)
+    if body == 0 || (1..TAG as u64).contains(&(body % whole)) {
+        return None;
+    }
+    let chunks = body.div_ceil(whole);
+    Some(body - chunks * TAG as u64)
 }
 
 /// Opens a sealed file's chunks in order, given its header and its length.
@@ -144,10 +174,17 @@ pub(crate) struct Opener {
     stream: Option<DecryptorBE32<XChaCha20Poly1305>>,
     /// Sealed bytes not yet opened.
     left: u64,
+    place: Vec<u8>,
 }
 
 impl Opener {
-    pub(crate) fn new(key: &FilesKey, header: &[u8; HEADER], sealed_len: u64) -> Result<Self> {
+    /// An opener of the copy at `path`, given its header and length.
+    pub(crate) fn new(
+        key: &FilesKey,
+        path: &Path,
+        header: &[u8; HEADER],
+        sealed_len: u64,
+    ) -> Result<Self> {
         if &header[..MAGIC.len()] != MAGIC || plain_len(sealed_len).is_none() {
             return Err(unreadable());
         }
@@ -155,6 +192,7 @@ impl Opener {
         Ok(Self {
             stream: Some(DecryptorBE32::from_aead(key.cipher(), nonce.into())),
             left: sealed_len - HEADER as u64,
+            place: place_of(path),
         })
     }
 
@@ -170,10 +208,14 @@ impl Opener {
         let last = self.left <= (CHUNK + TAG) as u64;
         self.left = self.left.saturating_sub(sealed.len() as u64);
         let mut stream = self.stream.take().ok_or_else(unreadable)?;
+        let chunk = Payload {
+            msg: sealed,
+            aad: &self.place,
+        };
         let opened = if last {
-            stream.decrypt_last(sealed)
+            stream.decrypt_last(chunk)
         } else {
-            let opened = stream.decrypt_next(sealed);
+            let opened = stream.decrypt_next(chunk);
             if opened.is_ok() {
                 self.stream = Some(stream);
             }
@@ -188,21 +230,21 @@ impl Opener {
     }
 }
 
-fn opener_of(key: &FilesKey, file: &mut std::fs::File) -> Result<Opener> {
+fn opener_of(key: &FilesKey, path: &Path, file: &mut std::fs::File) -> Result<Opener> {
     let len = file.metadata()?.len();
     let mut header = [0u8; HEADER];
     match file.read_exact(&mut header) {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(unreadable()),
         other => other.map_err(ClientError::from),
     }?;
-    Opener::new(key, &header, len)
+    Opener::new(key, path, &header, len)
 }
 
 /// Streams the plaintext of the sealed file at `path` into `out`, chunk by chunk (a chunk that
 /// does not open stops it with an error: `out` then holds a part and is the caller's to drop).
 pub(crate) fn open_into(key: &FilesKey, path: &Path, out: &mut impl Write) -> Result<()> {
     let mut file = std::fs::File::open(path)?;
-    let mut opener = opener_of(key, &mut file)?;
+    let mut opener = opener_of(key, path, &mut file)?;
     let mut buf = vec![0u8; CHUNK + TAG];
     while let Some(n) = opener.next_len() {
         file.read_exact(&mut buf[..n]).map_err(|_| unreadable())?;
@@ -214,7 +256,7 @@ pub(crate) fn open_into(key: &FilesKey, path: &Path, out: &mut impl Write) -> Re
 /// The whole plaintext of the sealed file at `path`, if it has at most `at_most` bytes.
 pub(crate) fn read(key: &FilesKey, path: &Path, at_most: u64) -> Result<Option<Vec<u8>>> {
     let len = std::fs::metadata(path)?.len();
-    if plain_len(len).is_none_or(|n| n > at_most) {
+    if plain_len(len).ok_or_else(unreadable)? > at_most {
         return Ok(None);
     }
     let mut out = Vec::new();
@@ -228,7 +270,7 @@ pub(crate) fn read(key: &FilesKey, path: &Path, at_most: u64) -> Result<Option<V
 pub(crate) fn opens(key: &FilesKey, path: &Path) -> bool {
     let first = || -> Result<()> {
         let mut file = std::fs::File::open(path)?;
-        let mut opener = opener_of(key, &mut file)?;
+        let mut opener = opener_of(key, path, &mut file)?;
         let n = opener.next_len().ok_or_else(unreadable)?;
         let mut buf = vec![0u8; n];
         file.read_exact(&mut buf).map_err(|_| unreadable())?;
@@ -256,16 +298,26 @@ mod tests {
         FilesKey::derive(&[byte; 32])
     }
 
+    /// Where the tests' copies are kept (the place they are sealed for).
+    const PLACE: &str = "received/ab12/scan.pdf";
+
     fn sealed(key: &FilesKey, plain: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        seal(key, &mut &plain[..], &mut out).expect("seal");
+        seal(key, PLACE.as_bytes().to_vec(), &mut &plain[..], &mut out).expect("seal");
         out
     }
 
-    fn opened(key: &FilesKey, sealed: &[u8]) -> Result<Vec<u8>> {
+    /// `bytes` kept at `place` under a fresh folder.
+    fn kept(place: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("f");
-        std::fs::write(&path, sealed).expect("write");
+        let path = dir.path().join(place);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(&path, bytes).expect("write");
+        (dir, path)
+    }
+
+    fn opened(key: &FilesKey, sealed: &[u8]) -> Result<Vec<u8>> {
+        let (_dir, path) = kept(PLACE, sealed);
         let mut out = Vec::new();
         open_into(key, &path, &mut out).map(|()| out)
     }
@@ -291,34 +343,65 @@ mod tests {
         assert_ne!(sealed(&k, b"scan"), sealed(&k, b"scan"));
     }
 
+    /// No length a sealed file cannot have passes for one.
+    #[test]
+    fn lengths_no_sealed_file_has_are_refused() {
+        let whole = CHUNK + TAG;
+        for len in [0, HEADER, HEADER + 1, HEADER + TAG - 1, HEADER + whole + 5] {
+            assert_eq!(plain_len(len as u64), None, "{len}");
+            assert!(opened(&key(1), &vec![0u8; len]).is_err(), "{len}");
+        }
+        assert_eq!(plain_len((HEADER + TAG) as u64), Some(0));
+        assert_eq!(plain_len((HEADER + whole) as u64), Some(CHUNK as u64));
+        assert_eq!(plain_len((HEADER + whole + TAG) as u64), Some(CHUNK as u64));
+    }
+
     /// What does not open is refused, never returned in part as if whole.
     #[test]
-    fn cut_altered_or_foreign_files_do_not_open() {
+    fn cut_altered_reordered_or_foreign_files_do_not_open() {
         let k = key(1);
-        let plain = vec![7u8; 2 * CHUNK + 5];
+        let plain: Vec<u8> = (0..2 * CHUNK + 5).map(|i| (i / CHUNK) as u8).collect();
         let s = sealed(&k, &plain);
+        let whole = CHUNK + TAG;
         assert!(opened(&key(2), &s).is_err(), "another key");
-        let whole_chunks = HEADER + 2 * (CHUNK + TAG);
         assert!(
-            opened(&k, &s[..whole_chunks]).is_err(),
+            opened(&k, &s[..HEADER + 2 * whole]).is_err(),
             "the last chunk cut off"
         );
+        assert!(
+            opened(&k, &s[..HEADER + whole]).is_err(),
+            "cut after the first chunk"
+        );
         assert!(opened(&k, &s[..s.len() - 1]).is_err(), "one byte short");
+        let mut longer = s.clone();
+        longer.extend_from_slice(&s[HEADER..HEADER + whole]);
+        assert!(opened(&k, &longer).is_err(), "a chunk added");
         let mut flipped = s.clone();
-        flipped[HEADER + CHUNK + TAG + 3] ^= 1;
+        flipped[HEADER + whole + 3] ^= 1;
         assert!(opened(&k, &flipped).is_err(), "a bit changed");
-        let mut swapped = s.clone();
-        swapped.copy_within(HEADER..HEADER + CHUNK + TAG, HEADER + CHUNK + TAG);
-        assert!(opened(&k, &swapped).is_err(), "chunks reordered");
+        let mut swapped = s[..HEADER].to_vec();
+        swapped.extend_from_slice(&s[HEADER + whole..HEADER + 2 * whole]);
+        swapped.extend_from_slice(&s[HEADER..HEADER + whole]);
+        swapped.extend_from_slice(&s[HEADER + 2 * whole..]);
+        assert_eq!(swapped.len(), s.len());
+        assert!(opened(&k, &swapped).is_err(), "two chunks swapped");
         assert!(opened(&k, b"%PDF-1.4 plain").is_err(), "a plain file");
         assert!(opened(&k, b"").is_err(), "empty");
     }
 
+    /// A copy moved into another's place does not open there.
+    #[test]
+    fn a_copy_opens_in_its_own_place_only() {
+        let s = sealed(&key(1), b"lab results");
+        let (_dir, moved) = kept("received/cd34/scan.pdf", &s);
+        assert!(!opens(&key(1), &moved));
+        let (_dir, home) = kept(PLACE, &s);
+        assert!(opens(&key(1), &home));
+    }
+
     #[test]
     fn a_copy_opens_with_its_own_key_only() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("f");
-        std::fs::write(&path, sealed(&key(1), b"lab results")).expect("write");
+        let (_dir, path) = kept(PLACE, &sealed(&key(1), b"lab results"));
         assert!(opens(&key(1), &path) && !opens(&key(2), &path));
         assert!(looks_sealed(&path).expect("read"));
         assert_eq!(
@@ -332,5 +415,9 @@ mod tests {
         );
         std::fs::write(&path, b"plain").expect("write");
         assert!(!looks_sealed(&path).expect("read") && !opens(&key(1), &path));
+        assert!(
+            read(&key(1), &path, 100).is_err(),
+            "not a sealed file's length"
+        );
     }
 }

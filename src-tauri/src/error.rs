@@ -56,7 +56,7 @@ impl From<ClientError> for CommandError {
             ClientError::Invalid(_) => "bad_request",
             ClientError::TooLate(_) => "too_late",
             ClientError::Credentials(_) => "keyring",
-            ClientError::Io(_) => "io",
+            ClientError::Io(_) | ClientError::CopyUnreadable => "io",
             ClientError::Cache(_) | ClientError::Json(_) | ClientError::WrongCacheKey => "internal",
             ClientError::Locked => "locked",
             ClientError::NotYourServer

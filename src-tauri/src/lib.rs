@@ -230,8 +230,10 @@ pub fn run() {
         Ok(app) => app.run(|handle, event| {
             // Quitting: the plain copies handed to viewers go (the next start removes them too,
             // after a crash).
-            if let tauri::RunEvent::Exit = event {
-                handle.state::<Desktop>().remove_opened_files();
+            if let tauri::RunEvent::Exit = event
+                && let Some(desktop) = handle.try_state::<Desktop>()
+            {
+                desktop.remove_opened_files();
             }
         }),
         Err(e) => {

@@ -143,21 +143,12 @@ pub(super) fn wipe_leftovers(path: &Path) -> Result<()> {
 /// Overwrites a file with zeros, flushes, then removes it. On a copy-on-write file system or an
 /// SSD the old blocks may survive below the file system; the docs say so.
 fn wipe(path: &Path) -> Result<()> {
-    use std::io::{Seek, Write};
     let mut file = match std::fs::OpenOptions::new().write(true).open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let mut left = file.metadata()?.len();
-    file.seek(std::io::SeekFrom::Start(0))?;
-    let zeros = [0u8; 64 * 1024];
-    while left > 0 {
-        let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
-        file.write_all(&zeros[..n])?;
-        left -= n as u64;
-    }
-    file.sync_all()?;
+    crate::profile::zero_out(&mut file)?;
     drop(file);
     std::fs::remove_file(path)?;
     Ok(())

@@ -195,6 +195,11 @@ const MIGRATIONS: &[&str] = &[
     UPDATE messages SET data = json_set(data, '$.onItsWay', json('true'))
         WHERE id IS NULL AND client_id IN (SELECT client_id FROM send_queue
             WHERE kind = 'send' AND writes > attempts);",
+    // 8: the copies of attachments beside the cache are sealed (`crate::sealed`). Nothing in
+    // the tables changes; the step is here so that an earlier version, which would take the
+    // sealed copies for plain files (upload them, hand them to viewers as they are), refuses
+    // this cache as a newer one's.
+    "INSERT OR REPLACE INTO meta (key, value) VALUES ('attachments', 'sealed');",
 ];
 
 /// A handle to the cache file. Calls are short and synchronous; share it behind an `Arc`.

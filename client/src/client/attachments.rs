@@ -2,7 +2,7 @@
 //! opening.
 
 use super::Client;
-use crate::attachments::{self, file_safe};
+use crate::attachments::{self, blocking, file_safe};
 use crate::error::{ClientError, Result};
 use crate::events::ClientEvent;
 use crate::record::LocalMessage;
@@ -94,10 +94,11 @@ impl Client {
     /// `clientId` (the user's own or a received one; a `clientId` is unique only per sender,
     /// so a peer cannot make another conversation's file answer for theirs), sealed under the
     /// cache's key: the sender's stored copy, or a download of `fileUrl` (with the token, size
-    /// checked) into the profile's cache, reused next time. A copy that does not open (another
-    /// key's: the cache was reset) is replaced by a download. `None` when the message has no
-    /// attachment; an error when it cannot be fetched (e.g. offline). Its content is read with
-    /// [`Client::attachment_contents`] or [`Client::attachment_to_open`].
+    /// checked) into the profile's cache, reused next time. A sender's copy that does not open
+    /// (kept under another key: the cache was reset) is deleted for a download once the file is
+    /// on the server. `None` when the message has no attachment; an error when it cannot be
+    /// fetched (e.g. offline). Its content is read with [`Client::attachment_contents`] or
+    /// [`Client::attachment_to_open`].
     pub async fn attachment_path(
         &self,
         sender: &UserId,
@@ -114,13 +115,19 @@ impl Client {
             let local = PathBuf::from(local);
             let key = self.shared.cache.files_key().clone();
             let checked = local.clone();
-            let opens = tokio::task::spawn_blocking(move || {
-                checked.is_file() && crate::sealed::opens(&key, &checked)
+            let opens = blocking(move || {
+                // An earlier version's plain copy is sealed first (the start's tidying may not
+                // have reached it yet).
+                checked.is_file()
+                    && attachments::seal_in_place(&key, &checked).is_ok()
+                    && crate::sealed::opens(&key, &checked)
             })
-            .await
-            .unwrap_or(false);
+            .await?;
             if opens || message.file_url.is_none() {
                 return Ok(Some(local).filter(|l| l.is_file()));
+            }
+            if local.is_file() {
+                attachments::remove_copy(&local);
             }
         }
         let Some(file_url) = &message.file_url else {
@@ -134,60 +141,76 @@ impl Client {
         Ok(Some(target))
     }
 
+    /// `read` of this computer's copy of an attachment; a downloaded copy that does not read
+    /// (damaged past its start) is deleted and downloaded once more.
+    async fn with_copy<T: Send + 'static>(
+        &self,
+        sender: &UserId,
+        client_id: &ClientId,
+        read: impl Fn(PathBuf) -> Result<T> + Clone + Send + 'static,
+    ) -> Result<Option<T>> {
+        let received = self.profile.dir().join("attachments").join("received");
+        for last_try in [false, true] {
+            let Some(path) = self.attachment_path(sender, client_id).await? else {
+                return Ok(None);
+            };
+            let (reading, copy) = (read.clone(), path.clone());
+            match blocking(move || reading(copy)).await? {
+                Err(ClientError::CopyUnreadable) if !last_try && path.starts_with(&received) => {
+                    if let Some(folder) = path.parent() {
+                        let _ = std::fs::remove_dir_all(folder);
+                    }
+                }
+                answer => return answer.map(Some),
+            }
+        }
+        Err(ClientError::CopyUnreadable)
+    }
+
     /// The content of a message's attachment (as [`Client::attachment_path`] finds it), if it
     /// has at most `at_most` bytes: for a preview. `None` when the message has no attachment
-    /// or it is larger.
+    /// or it is larger; [`ClientError::CopyUnreadable`] when this computer's copy does not open.
     pub async fn attachment_contents(
         &self,
         sender: &UserId,
         client_id: &ClientId,
         at_most: u64,
     ) -> Result<Option<Contents>> {
-        let Some(path) = self.attachment_path(sender, client_id).await? else {
-            return Ok(None);
-        };
         let key = self.shared.cache.files_key().clone();
-        let bytes = tokio::task::spawn_blocking(move || {
+        let read = move |path: PathBuf| {
             let bytes = crate::sealed::read(&key, &path, at_most)?;
-            Ok::<_, ClientError>(bytes.map(|bytes| {
-                Contents {
-                    name: path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    bytes,
-                }
+            Ok(bytes.map(|bytes| Contents {
+                name: name_of(&path),
+                bytes,
             }))
-        })
-        .await
-        .map_err(|e| ClientError::Invalid(format!("reading a file stopped: {e}")))??;
-        Ok(bytes)
+        };
+        Ok(self.with_copy(sender, client_id, read).await?.flatten())
     }
 
     /// A plain copy of a message's attachment for another program to open (a PDF or image
-    /// viewer), in the profile's `opened/` folder, readable by this account only. Those copies
-    /// are deleted at logout, at the app's end ([`crate::attachments::remove_opened`]) and at
-    /// its next start. `None` when the message has no attachment.
+    /// viewer), in this process's folder under the profile's `attachments/opened/`, readable
+    /// by this account only. Those copies are deleted at logout, at the app's end
+    /// ([`crate::attachments::remove_opened`]) and, after a crash, at a later start. `None`
+    /// when the message has no attachment.
     pub async fn attachment_to_open(
         &self,
         sender: &UserId,
         client_id: &ClientId,
     ) -> Result<Option<PathBuf>> {
-        let Some(path) = self.attachment_path(sender, client_id).await? else {
-            return Ok(None);
-        };
         let key = self.shared.cache.files_key().clone();
         let profile = self.profile.dir().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "file".to_owned());
-            attachments::open_for_viewer(&profile, &key, &path, &name).map(Some)
-        })
-        .await
-        .map_err(|e| ClientError::Invalid(format!("copying a file stopped: {e}")))?
+        let copy = move |path: PathBuf| {
+            attachments::open_for_viewer(&profile, &key, &path, &name_of(&path))
+        };
+        self.with_copy(sender, client_id, copy).await
     }
+}
+
+/// The name a copy is kept under (its kind is told by its extension).
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_owned())
 }
 
 /// A file's content and the name it is kept under (its kind is told by its extension).

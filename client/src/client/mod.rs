@@ -274,17 +274,30 @@ impl Client {
         Ok(client)
     }
 
-    /// At a start: the plain copies handed to viewers in an earlier run go, and the copies an
-    /// earlier version kept in plain files are sealed. Neither stops the start (logged).
+    /// At a start, beside it (a doctor's year of files takes a while, once): the plain copies
+    /// handed to viewers by processes that stopped (a crash, a session's end) go, the copies an earlier version kept in
+    /// plain files are sealed (one touched before is sealed as it is used), and temp files a
+    /// stopped process left are removed. Nothing of it stops the start (logged).
     fn seal_files_at_start(&self) {
-        crate::attachments::remove_opened(self.profile.dir());
-        match crate::attachments::seal_plain_copies(
-            self.profile.dir(),
-            self.shared.cache.files_key(),
-        ) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("sealed {n} attachment copies an earlier version kept plain"),
-            Err(e) => tracing::warn!("could not seal the attachments kept plain: {e}"),
+        let profile = self.profile.dir().to_path_buf();
+        let key = self.shared.cache.files_key().clone();
+        let started = std::thread::Builder::new()
+            .name("tidy-attachments".into())
+            .spawn(move || {
+                crate::attachments::remove_stopped_viewers(&profile);
+                let done = crate::attachments::tidy(&profile, &key);
+                if done.sealed + done.leftovers + done.failed > 0 {
+                    tracing::info!(
+                        "attachments: {} copies kept plain by an earlier version sealed, {} left \
+                         over removed, {} could not be sealed",
+                        done.sealed,
+                        done.leftovers,
+                        done.failed
+                    );
+                }
+            });
+        if let Err(e) = started {
+            tracing::warn!("could not start tidying the attachments: {e}");
         }
     }
 

@@ -15,7 +15,7 @@ use clinic_protocol::ConversationKey;
 use clinic_protocol::rest::UploadResponse;
 use clinic_protocol::{ErrorCode, MessageStatus, MessageType};
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A 1x1 PNG.
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
@@ -520,10 +520,11 @@ fn holding(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
 }
 
 /// Files sent and received are sealed in both profiles (no file there holds their bytes); a
-/// viewer gets a plain copy in `opened/`, which goes at the next start and at logout, also on a
-/// personal computer that keeps the sealed ones; a copy an earlier version kept plain is sealed
-/// at start and still reads; a copy that does not open (the cache was reset: another key) is
-/// downloaded again.
+/// viewer gets a plain copy in this process's folder under `opened/`, which goes at logout
+/// (also on a personal computer, which keeps the sealed ones), while a stopped process's go at
+/// the next start; a copy an earlier version kept plain is sealed at start and still reads; a
+/// downloaded copy damaged past its start is downloaded again; a copy that does not open
+/// (the cache was reset: another key) is downloaded again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_are_sealed_at_rest_and_opened_through_plain_copies_that_do_not_stay() {
     let BothOnline {
@@ -559,14 +560,21 @@ async fn files_are_sealed_at_rest_and_opened_through_plain_copies_that_do_not_st
         "downloaded, read back"
     );
     for (who, profile) in [("alice", profiles.0.path()), ("patel", profiles.1.path())] {
-        assert_eq!(
-            holding(profile, needle),
-            Vec::<std::path::PathBuf>::new(),
-            "{who}"
-        );
+        assert_eq!(holding(profile, needle), Vec::<PathBuf>::new(), "{who}");
     }
 
-    // Opened: a plain copy, private, in `opened/`; the next start removes it.
+    // Damaged past its first chunk: read as damaged, deleted and downloaded once more.
+    let sealed_copy = patel
+        .attachment_path(&sent.sender_id, &sent.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut bytes = std::fs::read(&sealed_copy).unwrap();
+    bytes[100_000] ^= 1;
+    std::fs::write(&sealed_copy, &bytes).unwrap();
+    assert_eq!(contents(&patel, &sent).await, report, "downloaded again");
+
+    // Opened: a plain copy, private, in `opened/`.
     let opened = patel
         .attachment_to_open(&sent.sender_id, &sent.client_id)
         .await
@@ -582,25 +590,20 @@ async fn files_are_sealed_at_rest_and_opened_through_plain_copies_that_do_not_st
         let mode = std::fs::metadata(&opened).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
-    patel.disconnect().await;
-    drop(patel);
-    let patel = Client::open(options(profiles.1.path())).unwrap();
-    assert!(!opened_root.exists(), "removed at the next start");
 
-    // An earlier version's plain download is sealed at start and reads as before.
-    let sealed_copy = patel
-        .attachment_path(&sent.sender_id, &sent.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    // A restart: a stopped process's viewer copies go (this one's stay while it runs), and an
+    // earlier version's plain download is sealed and reads as before.
+    let stale = opened_root.join("stopped-process");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("bloods.txt"), &report).unwrap();
     std::fs::write(&sealed_copy, &report).unwrap();
     patel.disconnect().await;
     drop(patel);
     let patel = Client::open(options(profiles.1.path())).unwrap();
-    assert_eq!(
-        holding(profiles.1.path(), needle),
-        Vec::<std::path::PathBuf>::new()
-    );
+    poll_until("the start's tidying", || {
+        !stale.exists() && holding(profiles.1.path(), needle) == vec![opened.clone()]
+    })
+    .await;
     assert_eq!(contents(&patel, &sent).await, report);
 
     // A personal computer's logout keeps the sealed copies, not the plain ones handed out.
@@ -612,33 +615,76 @@ async fn files_are_sealed_at_rest_and_opened_through_plain_copies_that_do_not_st
             .unwrap()
             .account(),
     );
-    let opened = patel
-        .attachment_to_open(&sent.sender_id, &sent.client_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(opened.exists());
     patel.logout().await.unwrap();
-    assert!(!opened_root.exists(), "removed at logout");
+    assert!(!opened.exists(), "removed at logout");
     assert!(
         sealed_copy.exists(),
         "the sealed copy stays with the history"
     );
+    assert_eq!(holding(profiles.1.path(), needle), Vec::<PathBuf>::new());
 
     // Signed in again with a cache that starts afresh (its key lost): the copy under the old
     // key does not open, and is downloaded again rather than shown as damaged.
     let store = FileStore::new(profiles.1.path().join("credentials"));
     clinic_client::CredentialStore::delete(&store, &key_name).unwrap();
     let patel = login_online(&server.url(), profiles.1.path(), "dr.patel").await;
-    wait_until(&patel, "the history again", || {
-        patel
-            .history(&conversation, 50, None)
-            .unwrap()
-            .iter()
-            .any(|m| m.client_id == sent.client_id)
-    })
-    .await;
+    wait_for_file(&patel, &conversation, &sent).await;
     assert_eq!(contents(&patel, &sent).await, report);
     patel.disconnect().await;
+    alice.disconnect().await;
+}
+
+/// A sender's copy that does not open parks its send with a sentence, at its start or past
+/// it (the upload's body ends with the damage), rather than being retried as a network error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_copy_that_does_not_open_parks_its_send() {
+    let AliceAndPatel {
+        data: _data,
+        profile: _profile,
+        server,
+        port: _port,
+        url: _url,
+        alice,
+        conversation,
+    } = alice_and_patel().await;
+    let originals = tempfile::tempdir().unwrap();
+    let big = vec![b'k'; 300_000];
+    let mut parked = Vec::new();
+    for (name, at) in [("start.txt", 40), ("further.txt", 200_000)] {
+        let (sent, _) = file_then_text(
+            &alice,
+            &conversation,
+            &originals.path().join(name),
+            &big,
+            &prefix(name),
+        );
+        let copy = sent.local_file_path.clone().unwrap();
+        let mut bytes = std::fs::read(&copy).unwrap();
+        bytes[at] ^= 1;
+        std::fs::write(&copy, &bytes).unwrap();
+        parked.push(sent);
+    }
+    alice.connect();
+    alice.wait_online(PATIENCE).await.unwrap();
+    for sent in &parked {
+        wait_until(&alice, "the send parked", || {
+            alice
+                .message(&sent.client_id)
+                .unwrap()
+                .is_some_and(|m| m.status == MessageStatus::Failed)
+        })
+        .await;
+        let failed = alice.message(&sent.client_id).unwrap().unwrap();
+        assert_eq!(
+            failed.error_code.as_deref(),
+            Some("file_missing"),
+            "{failed:?}"
+        );
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("The file to send can no longer be read on this computer. Not sent.")
+        );
+    }
+    drop(server);
     alice.disconnect().await;
 }

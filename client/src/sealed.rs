@@ -230,6 +230,23 @@ impl Opener {
     }
 }
 
+/// Opens the copy at `path` for reading if it is a regular file: a link (planted, or left by
+/// anything but this app) is never followed to a file elsewhere.
+pub(crate) fn open_copy(path: &Path) -> Result<std::fs::File> {
+    if !std::fs::symlink_metadata(path)?.is_file() {
+        return Err(unreadable());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Also a link swapped in after the look above.
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    Ok(options.open(path)?)
+}
+
 fn opener_of(key: &FilesKey, path: &Path, file: &mut std::fs::File) -> Result<Opener> {
     let len = file.metadata()?.len();
     let mut header = [0u8; HEADER];
@@ -243,7 +260,7 @@ fn opener_of(key: &FilesKey, path: &Path, file: &mut std::fs::File) -> Result<Op
 /// Streams the plaintext of the sealed file at `path` into `out`, chunk by chunk (a chunk that
 /// does not open stops it with an error: `out` then holds a part and is the caller's to drop).
 pub(crate) fn open_into(key: &FilesKey, path: &Path, out: &mut impl Write) -> Result<()> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = open_copy(path)?;
     let mut opener = opener_of(key, path, &mut file)?;
     let mut buf = vec![0u8; CHUNK + TAG];
     while let Some(n) = opener.next_len() {
@@ -255,7 +272,7 @@ pub(crate) fn open_into(key: &FilesKey, path: &Path, out: &mut impl Write) -> Re
 
 /// The whole plaintext of the sealed file at `path`, if it has at most `at_most` bytes.
 pub(crate) fn read(key: &FilesKey, path: &Path, at_most: u64) -> Result<Option<Vec<u8>>> {
-    let len = std::fs::metadata(path)?.len();
+    let len = open_copy(path)?.metadata()?.len();
     if plain_len(len).ok_or_else(unreadable)? > at_most {
         return Ok(None);
     }
@@ -269,7 +286,7 @@ pub(crate) fn read(key: &FilesKey, path: &Path, at_most: u64) -> Result<Option<V
 /// read).
 pub(crate) fn opens(key: &FilesKey, path: &Path) -> bool {
     let first = || -> Result<()> {
-        let mut file = std::fs::File::open(path)?;
+        let mut file = open_copy(path)?;
         let mut opener = opener_of(key, path, &mut file)?;
         let n = opener.next_len().ok_or_else(unreadable)?;
         let mut buf = vec![0u8; n];
@@ -397,6 +414,22 @@ mod tests {
         assert!(!opens(&key(1), &moved));
         let (_dir, home) = kept(PLACE, &s);
         assert!(opens(&key(1), &home));
+    }
+
+    /// A link in a copy's place is not followed to a sealed file elsewhere.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_in_a_copys_place_is_not_followed() {
+        let (_dir, elsewhere) = kept(PLACE, &sealed(&key(1), b"lab results"));
+        let profile = tempfile::tempdir().expect("dir");
+        let link = profile.path().join(PLACE);
+        std::fs::create_dir_all(link.parent().expect("parent")).expect("dirs");
+        std::os::unix::fs::symlink(&elsewhere, &link).expect("link");
+        assert!(opens(&key(1), &elsewhere) && !opens(&key(1), &link));
+        assert!(matches!(
+            read(&key(1), &link, 100),
+            Err(ClientError::CopyUnreadable)
+        ));
     }
 
     #[test]

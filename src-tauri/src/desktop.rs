@@ -138,6 +138,9 @@ impl Desktop {
             };
         let settings = settings::load(&profile_dir);
         tracing::info!("profile in {}", profile_dir.display());
+        // Signed in or not: what a viewer was handed by an app that stopped without quitting
+        // (a crash) is plain, and goes now.
+        clinic_client::attachments::remove_stopped_viewers(&profile_dir);
         Self {
             profile_dir,
             credentials,

@@ -84,6 +84,32 @@ fn report_in_view<R: Runtime>(app: &AppHandle<R>, in_view: bool) {
     });
 }
 
+/// A session's end or a shutdown sends SIGTERM, a terminal's Ctrl+C SIGINT: both quit as the
+/// tray's Quit does, so that what quitting tidies (the plain copies handed to viewers) is tidied.
+fn quit_on_signals<R: Runtime>(app: &AppHandle<R>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            let (Ok(mut term), Ok(mut interrupt)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                tracing::warn!("cannot follow SIGTERM: quitting by it tidies nothing");
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: quitting"),
+                _ = interrupt.recv() => tracing::info!("SIGINT: quitting"),
+            }
+            app.exit(0);
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = app;
+}
+
 /// Starts the app; returns when the user quits.
 pub fn run() {
     tracing_subscriber::fmt()
@@ -136,6 +162,7 @@ pub fn run() {
                 tracing::warn!("no tray icon: {e}");
             }
             screen::watch(&handle);
+            quit_on_signals(&handle);
             // Whether the desktop holds notifications back or shows no tray: known from the
             // start (whether it can ring, once a doctor signs in: `Desktop::start`).
             let checking = handle.clone();

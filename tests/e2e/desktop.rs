@@ -128,15 +128,17 @@ impl World {
     }
 
     async fn app(&self, profile: &Path) -> Result<(Driver, App)> {
-        start_app(
-            &[
-                ("CLINIC_PROFILE_DIR", profile),
-                ("CLINIC_E2E_TRANSCRIPT", Path::new("1")),
-            ],
-            &self.app_binary,
-            &self.shots,
-        )
-        .await
+        self.app_with(profile, &[]).await
+    }
+
+    /// [`World::app`] with more of the app's environment.
+    async fn app_with(&self, profile: &Path, env: &[(&str, &Path)]) -> Result<(Driver, App)> {
+        let mut all = vec![
+            ("CLINIC_PROFILE_DIR", profile),
+            ("CLINIC_E2E_TRANSCRIPT", Path::new("1")),
+        ];
+        all.extend_from_slice(env);
+        start_app(&all, &self.app_binary, &self.shots).await
     }
 
     /// Keeps what the app recorded for the contract transcript, then closes it.
@@ -144,6 +146,13 @@ impl World {
         let lines = app.take_transcript().await?;
         lock(&self.transcript).extend(lines);
         app.close().await
+    }
+
+    /// Keeps what the app recorded for the contract transcript, then quits it by SIGTERM.
+    async fn quit_by_sigterm(&self, app: App) -> Result<()> {
+        let lines = app.take_transcript().await?;
+        lock(&self.transcript).extend(lines);
+        app.quit_by_sigterm().await
     }
 
     /// Reloads the page, as a webview does after its process crashed (what it recorded for the
@@ -467,10 +476,59 @@ async fn chat_and_receipts(w: &World) -> Result<()> {
     Ok(())
 }
 
-/// An image and a PDF through the native file dialog; a file the server refuses for its kind is
-/// parked on its bubble with Discard, one it refuses for now with Retry, which sends it.
+/// Every file under `dir`, its folders' files included.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The files under `dir` that hold `needle`.
+fn holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let holds = |f: &PathBuf| {
+        std::fs::read(f)
+            .unwrap_or_default()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    };
+    files_under(dir).into_iter().filter(holds).collect()
+}
+
+/// A program that opens PDFs by doing nothing, as the desktop's default for them (through
+/// `xdg-open`'s own lookup): opening a file in the scenario starts no viewer window.
+fn quiet_pdf_viewer(root: &Path) -> Result<(PathBuf, PathBuf)> {
+    let (config, data) = (root.join("xdg-config"), root.join("xdg-data"));
+    std::fs::create_dir_all(data.join("applications"))?;
+    std::fs::create_dir_all(&config)?;
+    std::fs::write(
+        data.join("applications/clinic-e2e-viewer.desktop"),
+        "[Desktop Entry]\nType=Application\nName=Viewer\nExec=true %f\nMimeType=application/pdf;\n",
+    )?;
+    std::fs::write(
+        config.join("mimeapps.list"),
+        "[Default Applications]\napplication/pdf=clinic-e2e-viewer.desktop\n",
+    )?;
+    Ok((config, data))
+}
+
+/// An image and a PDF through the native file dialog, kept sealed in the profile, and opened as a
+/// plain copy that is gone once the app quits; a file the server refuses for its kind is parked
+/// on its bubble with Discard, one it refuses for now with Retry, which sends it.
 async fn attachments(w: &World) -> Result<()> {
-    let (driver, app) = w.app(&w.profile("alice")).await?;
+    let (config, data) = quiet_pdf_viewer(w.tmp.path())?;
+    let profile = w.profile("alice");
+    let viewer_env = [
+        ("XDG_CONFIG_HOME", config.as_path()),
+        ("XDG_DATA_HOME", data.as_path()),
+    ];
+    let (driver, app) = w.app_with(&profile, &viewer_env).await?;
     signed_in(w, &app, "alice").await?;
     app.click("conversation-dr.patel").await?;
     let image = w.tmp.path().join("rash-photo.png");
@@ -571,8 +629,33 @@ async fn attachments(w: &World) -> Result<()> {
     if copies != 1 {
         bail!("the retried file arrived {copies} times");
     }
-    w.close(app).await?;
+
+    // At rest no file of her profile holds the PDF; opened, it is a plain copy for the viewer,
+    // gone once the app quits (by SIGTERM, as at a session's end).
+    let pdf = &MINIMAL_PDF[..60];
+    let plain = holding(&profile, pdf);
+    if !plain.is_empty() {
+        bail!("the PDF is plain on disk in {plain:?}");
+    }
+    click_css(
+        &app,
+        "[data-testid=message][data-mine=true] [data-testid=file-preview][data-kind=pdf] .file-open",
+    )
+    .await?;
+    let opened = profile.join("attachments/opened");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while holding(&opened, pdf).is_empty() {
+        if std::time::Instant::now() > deadline {
+            bail!("no plain copy was made for the viewer");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.quit_by_sigterm(app).await?;
     drop(driver);
+    let left = files_under(&opened);
+    if !left.is_empty() {
+        bail!("the viewer's copies stayed after the app quit: {left:?}");
+    }
     Ok(())
 }
 

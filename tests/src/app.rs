@@ -367,6 +367,35 @@ impl App {
             .context("closing the WebDriver session timed out")?
             .context("closing the WebDriver session")
     }
+
+    /// Sends the app SIGTERM, as a session's end or a shutdown does, and waits until it quits
+    /// by itself (closing the WebDriver session kills it instead, so a quit's own work could
+    /// not be seen). Killed after 10 s, with an error.
+    pub async fn quit_by_sigterm(self) -> Result<()> {
+        let binary = self.binary.clone();
+        let quit = tokio::task::spawn_blocking(move || {
+            let pattern = binary.to_string_lossy().into_owned();
+            Command::new("pkill")
+                .args(["-TERM", "-f", &pattern])
+                .status()?;
+            for _ in 0..100 {
+                let alive = Command::new("pgrep").args(["-f", &pattern]).output()?;
+                if alive.stdout.is_empty() {
+                    return Ok(true);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            stop_processes_of(&binary)?;
+            Ok::<_, anyhow::Error>(false)
+        })
+        .await??;
+        // The session's browser is gone: nothing to close.
+        drop(self.client);
+        if !quit {
+            bail!("the app did not quit within 10 s of SIGTERM");
+        }
+        Ok(())
+    }
 }
 
 /// Stops every process running `binary` (SIGTERM, then SIGKILL after 5 s) and waits for them.

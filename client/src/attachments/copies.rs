@@ -244,7 +244,7 @@ pub fn remove_opened(profile_dir: &Path) {
 
 /// Deletes the plain copies handed to viewers by processes that stopped (their owner file is
 /// not locked: a crash, a session's end); a running process's stay, this one's among them.
-pub(crate) fn remove_stopped_viewers(profile_dir: &Path) {
+pub fn remove_stopped_viewers(profile_dir: &Path) {
     let own = OWN_FOLDERS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -6,14 +6,19 @@
 mod copies;
 mod transfer;
 
-pub use copies::remove_opened;
-pub(crate) use copies::{open_for_viewer, remove_stopped_viewers, seal_in_place, tidy};
+pub(crate) use copies::{open_for_viewer, seal_in_place, tidy};
+pub use copies::{remove_opened, remove_stopped_viewers};
 pub(crate) use transfer::{download, store_copy, upload};
 
 use crate::error::Result;
 use clinic_protocol::ClientId;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+
+/// Whether `path` is a regular file itself (not a link to one).
+pub(crate) fn is_regular(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+}
 
 /// Runs blocking file work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(

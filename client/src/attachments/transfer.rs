@@ -39,7 +39,7 @@ async fn unsealed_chunks(
     u64,
     impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + use<>,
 )> {
-    let mut file = tokio::fs::File::open(path).await?;
+    let mut file = tokio::fs::File::from_std(sealed::open_copy(path)?);
     let len = file.metadata().await?.len();
     let mut header = [0u8; sealed::HEADER];
     if file.read_exact(&mut header).await.is_err() {
@@ -130,7 +130,9 @@ pub(crate) async fn download(
     target: &Path,
 ) -> Result<()> {
     let key = shared.cache.files_key();
-    if let Ok(meta) = tokio::fs::metadata(target).await
+    // A link in its place is not the copy (its rename below replaces the link, not its target).
+    if let Ok(meta) = tokio::fs::symlink_metadata(target).await
+        && meta.is_file()
         && expected.is_none_or(|n| sealed::plain_len(meta.len()) == Some(n))
     {
         let (files, checked) = (key.clone(), target.to_owned());

@@ -118,15 +118,15 @@ impl Client {
             let opens = blocking(move || {
                 // An earlier version's plain copy is sealed first (the start's tidying may not
                 // have reached it yet).
-                checked.is_file()
+                attachments::is_regular(&checked)
                     && attachments::seal_in_place(&key, &checked).is_ok()
                     && crate::sealed::opens(&key, &checked)
             })
             .await?;
             if opens || message.file_url.is_none() {
-                return Ok(Some(local).filter(|l| l.is_file()));
+                return Ok(Some(local).filter(|l| attachments::is_regular(l)));
             }
-            if local.is_file() {
+            if attachments::is_regular(&local) {
                 attachments::remove_copy(&local);
             }
         }

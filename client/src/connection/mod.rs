@@ -146,6 +146,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     let _turn = shared.attention.turn();
                     shared.attend(shared.attention.end());
                 }
+                // Nor is anything of theirs left plain for a viewer.
+                crate::attachments::remove_opened(&shared.profile_dir);
                 // The server's words are for the log; people read what it means for them.
                 tracing::info!("the server ended the session: {said}");
                 shared.set_state(ConnectionState::SignedOut {

@@ -121,8 +121,8 @@ pub enum ClientError {
     /// This computer's copy of an attachment does not open: damaged, cut, or kept under
     /// another key (another account's, or this one's before its cache was reset).
     #[error(
-        "This computer's copy of the file cannot be read: it is damaged or was kept under \
-         another key."
+        "This computer's copy of the file cannot be read: it is damaged, or it was saved for a \
+         sign-in whose key this computer no longer has."
     )]
     CopyUnreadable,
     #[error("file: {0}")]

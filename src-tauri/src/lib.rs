@@ -104,6 +104,13 @@ fn quit_on_signals<R: Runtime>(app: &AppHandle<R>) {
                 _ = interrupt.recv() => tracing::info!("SIGINT: quitting"),
             }
             app.exit(0);
+            // The signals stay caught: if the quit does not finish, the process ends anyway
+            // (a shutdown must not wait for its timeout).
+            std::thread::spawn(|| {
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                tracing::warn!("the quit did not finish in 3 s: exiting");
+                std::process::exit(0);
+            });
         });
     }
     #[cfg(not(unix))]

@@ -23,10 +23,15 @@ pub(super) fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
     Ok(tempfile::Builder::new().prefix(".tmp").tempfile_in(dir)?)
 }
 
-/// Writes the temp file's content to disk and gives it its final name.
+/// Writes the temp file's content to disk and gives it its final name, the name on disk too (the
+/// folder flushed), so that what it replaced may be wiped.
 fn persist(temp: tempfile::NamedTempFile, target: &Path) -> Result<()> {
     temp.as_file().sync_all()?;
     temp.persist(target).map_err(|e| ClientError::Io(e.error))?;
+    #[cfg(unix)]
+    if let Some(dir) = target.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }
 
@@ -126,19 +131,8 @@ pub(crate) fn tidy(profile_dir: &Path, key: &FilesKey) -> Tidied {
                 }
                 let path = file.path();
                 if file.file_name().to_string_lossy().starts_with('.') {
-                    if is_leftover(&path) {
-                        // An earlier version's `.partial` is plain: zeroed before it goes.
-                        let wiped = std::fs::OpenOptions::new()
-                            .write(true)
-                            .open(&path)
-                            .map_err(ClientError::from)
-                            .and_then(|mut f| Ok(crate::profile::zero_out(&mut f)?));
-                        if wiped
-                            .and_then(|()| Ok(std::fs::remove_file(&path)?))
-                            .is_ok()
-                        {
-                            done.leftovers += 1;
-                        }
+                    if is_leftover(&path) && remove_leftover(&path).is_ok() {
+                        done.leftovers += 1;
                     }
                     continue;
                 }
@@ -154,6 +148,17 @@ pub(crate) fn tidy(profile_dir: &Path, key: &FilesKey) -> Tidied {
         }
     }
     done
+}
+
+/// Removes a temp file a stopped process left. An earlier version's `.partial` is plain: zeroed
+/// before it goes (only that one: a sealed temp needs no wiping, and its handle could be the
+/// finished copy's if its writer were still renaming it).
+fn remove_leftover(path: &Path) -> Result<()> {
+    if !sealed::looks_sealed(path)? {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+        crate::profile::zero_out(&mut file)?;
+    }
+    Ok(std::fs::remove_file(path)?)
 }
 
 fn is_leftover(path: &Path) -> bool {
@@ -184,21 +189,31 @@ fn own_folder(profile_dir: &Path) -> Result<PathBuf> {
     }
     let root = opened_root(profile_dir);
     crate::profile::private_dir(&root)?;
-    let dir = tempfile::Builder::new()
-        .prefix("")
+    // Made under a dot name, its owner file locked, then named: no other process ever sees it
+    // named without its lock (they leave dot names alone until they are old).
+    let making = tempfile::Builder::new()
+        .prefix(".new")
         .rand_bytes(12)
-        .tempdir_in(&root)?
-        .keep();
-    crate::profile::private_dir(&dir)?;
-    let owner = crate::profile::private_file(&dir.join(OWNER))?;
+        .tempdir_in(&root)?;
+    crate::profile::private_dir(making.path())?;
+    let owner = crate::profile::private_file(&making.path().join(OWNER))?;
     match owner.try_lock() {
         // Where locks are not kept (a network share), the folder has no owner to tell by:
         // others take it for one whose process stopped, as before folders had owners.
         Ok(()) | Err(std::fs::TryLockError::Error(_)) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(ClientError::Invalid("a viewer's folder is in use".into()));
+            return Err(ClientError::Invalid(
+                "the folder for files being opened is in use".into(),
+            ));
         }
     }
+    let name = making
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_start_matches(".new").to_owned())
+        .unwrap_or_default();
+    let dir = root.join(name);
+    std::fs::rename(making.keep(), &dir)?;
     folders.insert(profile_dir.to_path_buf(), (dir.clone(), owner));
     Ok(dir)
 }
@@ -214,7 +229,8 @@ pub(crate) fn open_for_viewer(
     name: &str,
 ) -> Result<PathBuf> {
     let digest = hex::encode(Sha256::digest(sealed_path.as_os_str().as_encoded_bytes()));
-    let dir = own_folder(profile_dir)?.join(digest.get(..32).unwrap_or(&digest));
+    let own = own_folder(profile_dir)?;
+    let dir = own.join(digest.get(..32).unwrap_or(&digest));
     let temp = temp_in(&dir)?;
     let mut out = std::io::BufWriter::new(temp);
     sealed::open_into(key, sealed_path, &mut out)?;
@@ -222,6 +238,20 @@ pub(crate) fn open_for_viewer(
         .into_inner()
         .map_err(|e| ClientError::Io(e.into_error()))?;
     let target = dir.join(name);
+    // Named only while the folder is still this process's: a logout meanwhile removed it, and
+    // the copy goes with the temp file rather than stay after it.
+    let folders = OWN_FOLDERS.lock().unwrap_or_else(PoisonError::into_inner);
+    let still = folders
+        .as_ref()
+        .and_then(|f| f.get(profile_dir))
+        .is_some_and(|(dir, _)| *dir == own);
+    if !still {
+        drop(temp);
+        let _ = std::fs::remove_dir_all(&own);
+        return Err(ClientError::Invalid(
+            "the session ended while the file was being prepared".into(),
+        ));
+    }
     persist(temp, &target)?;
     Ok(target)
 }
@@ -230,14 +260,13 @@ pub(crate) fn open_for_viewer(
 /// (at logout, at quit). A viewer that still has one open keeps reading it until it closes
 /// it; its name is gone.
 pub fn remove_opened(profile_dir: &Path) {
-    let own = OWN_FOLDERS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_mut()
-        .and_then(|folders| folders.remove(profile_dir));
-    if let Some((dir, owner)) = own {
-        drop(owner);
-        remove_folder(&dir);
+    {
+        // Held while the folder goes: a copy being made meanwhile is named before or not at all.
+        let mut folders = OWN_FOLDERS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((dir, owner)) = folders.as_mut().and_then(|f| f.remove(profile_dir)) {
+            drop(owner);
+            remove_folder(&dir);
+        }
     }
     remove_stopped_viewers(profile_dir);
 }
@@ -261,6 +290,10 @@ pub fn remove_stopped_viewers(profile_dir: &Path) {
         if !folder.file_type().is_ok_and(|t| t.is_dir()) {
             // Not ours to keep (an earlier layout's file, or a link: removed, never followed).
             let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        // A folder another process is making (its owner file not locked yet), unless old.
+        if folder.file_name().to_string_lossy().starts_with('.') && !is_leftover(&path) {
             continue;
         }
         let stopped = match std::fs::File::open(path.join(OWNER)) {
@@ -307,8 +340,19 @@ mod tests {
         #[cfg(unix)]
         std::os::unix::fs::symlink(&target, folder.join("link.txt")).expect("link");
 
+        // What the plain file held, seen through a handle opened before: wiped.
+        let mut before = std::fs::File::open(&copy).expect("open");
+        let mut partial = std::fs::File::open(&old).expect("open");
         let done = tidy(profile.path(), &key());
         assert_eq!((done.sealed, done.leftovers, done.failed), (1, 1, 0));
+        for (what, handle) in [("the copy", &mut before), ("the .partial", &mut partial)] {
+            let mut was = Vec::new();
+            std::io::Read::read_to_end(handle, &mut was).expect("read");
+            assert!(
+                !was.is_empty() && was.iter().all(|b| *b == 0),
+                "{what} wiped"
+            );
+        }
         assert!(sealed::looks_sealed(&copy).expect("read"));
         assert_eq!(
             sealed::read(&key(), &copy, 100).expect("read"),

@@ -85,11 +85,9 @@ pub(crate) async fn upload(
     // An earlier version's plain copy is sealed first (the start's tidying may not have
     // reached it yet).
     let opens = blocking(move || {
-        super::copies::seal_in_place(&files, &checked)
-            .map(|_| sealed::opens(&files, &checked))
-            .unwrap_or(false)
+        super::copies::seal_in_place(&files, &checked).map(|_| sealed::opens(&files, &checked))
     })
-    .await?;
+    .await??;
     if !opens {
         return Err(ClientError::CopyUnreadable);
     }
@@ -130,6 +128,14 @@ pub(crate) async fn download(
     target: &Path,
 ) -> Result<()> {
     let key = shared.cache.files_key();
+    // An earlier version's plain download is sealed in place (and wiped), not fetched again:
+    // offline it still opens.
+    let (files, plain) = (key.clone(), target.to_owned());
+    blocking(move || match super::is_regular(&plain) {
+        true => super::copies::seal_in_place(&files, &plain).map(drop),
+        false => Ok(()),
+    })
+    .await??;
     // A link in its place is not the copy (its rename below replaces the link, not its target).
     if let Ok(meta) = tokio::fs::symlink_metadata(target).await
         && meta.is_file()

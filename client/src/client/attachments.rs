@@ -116,13 +116,15 @@ impl Client {
             let key = self.shared.cache.files_key().clone();
             let checked = local.clone();
             let opens = blocking(move || {
+                if !attachments::is_regular(&checked) {
+                    return Ok(false);
+                }
                 // An earlier version's plain copy is sealed first (the start's tidying may not
-                // have reached it yet).
-                attachments::is_regular(&checked)
-                    && attachments::seal_in_place(&key, &checked).is_ok()
-                    && crate::sealed::opens(&key, &checked)
+                // have reached it yet); one that cannot be (a full disk) is not deleted below.
+                attachments::seal_in_place(&key, &checked)?;
+                Ok::<_, ClientError>(crate::sealed::opens(&key, &checked))
             })
-            .await?;
+            .await??;
             if opens || message.file_url.is_none() {
                 return Ok(Some(local).filter(|l| attachments::is_regular(l)));
             }
@@ -141,22 +143,30 @@ impl Client {
         Ok(Some(target))
     }
 
-    /// `read` of this computer's copy of an attachment; a downloaded copy that does not read
-    /// (damaged past its start) is deleted and downloaded once more.
+    /// `read` of this computer's copy of an attachment; a copy that does not read (damaged past
+    /// its start) is deleted and downloaded once more, when the file is on the server.
     async fn with_copy<T: Send + 'static>(
         &self,
         sender: &UserId,
         client_id: &ClientId,
         read: impl Fn(PathBuf) -> Result<T> + Clone + Send + 'static,
     ) -> Result<Option<T>> {
-        let received = self.profile.dir().join("attachments").join("received");
+        let root = self.profile.dir().join("attachments");
+        let on_server = self
+            .shared
+            .cache
+            .message_by_client_id(sender, client_id.as_str())?
+            .is_some_and(|m| m.file_url.is_some());
         for last_try in [false, true] {
             let Some(path) = self.attachment_path(sender, client_id).await? else {
                 return Ok(None);
             };
             let (reading, copy) = (read.clone(), path.clone());
             match blocking(move || reading(copy)).await? {
-                Err(ClientError::CopyUnreadable) if !last_try && path.starts_with(&received) => {
+                Err(ClientError::CopyUnreadable)
+                    if !last_try && on_server && path.starts_with(&root) =>
+                {
+                    // Its folder holds nothing else (a download's, a sender's copy's).
                     if let Some(folder) = path.parent() {
                         let _ = std::fs::remove_dir_all(folder);
                     }

@@ -519,7 +519,8 @@ fn holding(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Files sent and received are sealed in both profiles (no file there holds their bytes); a
+/// Files sent and received are sealed in both profiles (no file there holds their bytes); an
+/// earlier version's plain download is sealed in place as it is read, offline too; a
 /// viewer gets a plain copy in this process's folder under `opened/`, which goes at logout
 /// (also on a personal computer, which keeps the sealed ones), while a stopped process's go at
 /// the next start; a copy an earlier version kept plain is sealed at start and still reads; a
@@ -528,7 +529,7 @@ fn holding(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_are_sealed_at_rest_and_opened_through_plain_copies_that_do_not_stay() {
     let BothOnline {
-        data: _data,
+        data,
         profiles,
         server,
         alice,
@@ -573,6 +574,22 @@ async fn files_are_sealed_at_rest_and_opened_through_plain_copies_that_do_not_st
     bytes[100_000] ^= 1;
     std::fs::write(&sealed_copy, &bytes).unwrap();
     assert_eq!(contents(&patel, &sent).await, report, "downloaded again");
+
+    // Offline, an earlier version's plain download is sealed in place as it is read (it could
+    // not be fetched again), and the plain file's blocks are zeroed.
+    std::fs::write(&sealed_copy, &report).unwrap();
+    let mut plain = std::fs::File::open(&sealed_copy).unwrap();
+    let port = server.addr.port();
+    server.stop().await;
+    assert_eq!(contents(&patel, &sent).await, report, "read offline");
+    let mut was = Vec::new();
+    std::io::Read::read_to_end(&mut plain, &mut was).unwrap();
+    assert!(
+        was.len() == report.len() && was.iter().all(|b| *b == 0),
+        "wiped"
+    );
+    assert_eq!(holding(profiles.1.path(), needle), Vec::<PathBuf>::new());
+    let server = InProcessServer::start(data.path(), port).await;
 
     // Opened: a plain copy, private, in `opened/`.
     let opened = patel

@@ -20,15 +20,17 @@ use std::path::{Path, PathBuf};
 /// A 1x1 PNG.
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
 
-async fn wait_offline(client: &clinic_client::Client) {
+/// Waits until `client`'s connection is in a state `reached` accepts.
+async fn wait_state(client: &Client, reached: impl Fn(&ConnectionState) -> bool) {
     let mut state = client.watch_state();
-    tokio::time::timeout(
-        PATIENCE,
-        state.wait_for(|s| matches!(s, ConnectionState::Offline { .. })),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    tokio::time::timeout(PATIENCE, state.wait_for(|s| reached(s)))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+async fn wait_offline(client: &Client) {
+    wait_state(client, |s| matches!(s, ConnectionState::Offline { .. })).await;
 }
 
 /// What a message's attachment holds, read from this computer's copy (sealed on disk).
@@ -164,11 +166,7 @@ async fn a_file_queued_offline_is_delivered_once_on_reconnect() {
         .find(|m| m.client_id == sent.client_id)
         .unwrap();
     assert_eq!(received.file_url, file_message.file_url);
-    let path = doctor
-        .attachment_path(&received.sender_id, &received.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let path = attachment_copy(&doctor, received).await;
     assert!(path.starts_with(doctor_profile.path()));
     assert_eq!(path.file_name().unwrap(), "scan.png");
     assert_ne!(std::fs::read(&path).unwrap(), PNG, "sealed");
@@ -351,11 +349,7 @@ async fn a_received_file_keeps_an_extension_its_type_allows_and_stays_private() 
     alice.wait_outbox_empty(PATIENCE).await.unwrap();
     wait_for_file(&patel, &conversation, &sent).await;
 
-    let path = patel
-        .attachment_path(&sent.sender_id, &sent.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let path = attachment_copy(&patel, &sent).await;
     let saved = path.file_name().unwrap().to_str().unwrap().to_owned();
     assert!(
         saved.ends_with(".txt") && !saved.contains(".html"),
@@ -371,11 +365,7 @@ async fn a_received_file_keeps_an_extension_its_type_allows_and_stays_private() 
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let again = patel
-            .attachment_path(&sent.sender_id, &sent.client_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let again = attachment_copy(&patel, &sent).await;
         assert_eq!(again, path, "the download is reused");
         assert_eq!(mode(&again), 0o600);
     }
@@ -495,11 +485,7 @@ async fn the_clinics_own_upload_limit_is_the_apps() {
         .into_iter()
         .find(|m| m.content == "past the default")
         .unwrap();
-    let path = patel
-        .attachment_path(&received.sender_id, &received.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let path = attachment_copy(&patel, &received).await;
     assert_eq!(contents(&patel, &received).await.len(), 26 << 20);
     assert!(std::fs::metadata(&path).unwrap().len() > 26 << 20, "sealed");
     patel.disconnect().await;
@@ -565,11 +551,7 @@ async fn files_are_sealed_at_rest_and_opened_through_plain_copies_that_do_not_st
     }
 
     // Damaged past its first chunk: read as damaged, deleted and downloaded once more.
-    let sealed_copy = patel
-        .attachment_path(&sent.sender_id, &sent.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let sealed_copy = attachment_copy(&patel, &sent).await;
     let mut bytes = std::fs::read(&sealed_copy).unwrap();
     bytes[100_000] ^= 1;
     std::fs::write(&sealed_copy, &bytes).unwrap();
@@ -703,5 +685,54 @@ async fn a_sent_copy_that_does_not_open_parks_its_send() {
         );
     }
     drop(server);
+    alice.disconnect().await;
+}
+
+/// A session the clinic ends on the server takes the plain copies handed to viewers with it
+/// (nobody is signed in to own them any more); the sealed copies stay with the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_by_the_clinic_takes_the_viewers_copies() {
+    let BothOnline {
+        data,
+        profiles,
+        server: _server,
+        alice,
+        patel,
+        conversation,
+    } = alice_and_patel_online().await;
+    let originals = tempfile::tempdir().unwrap();
+    let tag = prefix("ended");
+    let (sent, _) = file_then_text(
+        &alice,
+        &conversation,
+        &originals.path().join("letter.pdf"),
+        b"%PDF-1.4 referral",
+        &tag,
+    );
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    wait_for_file(&patel, &conversation, &sent).await;
+    let opened = patel
+        .attachment_to_open(&sent.sender_id, &sent.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed_copy = attachment_copy(&patel, &sent).await;
+    assert!(opened.exists() && sealed_copy.exists());
+
+    let revoke = data.path().to_owned();
+    tokio::task::spawn_blocking(move || clinic_server::sessions::revoke_user(&revoke, "dr.patel"))
+        .await
+        .unwrap()
+        .unwrap();
+    wait_state(&patel, |s| matches!(s, ConnectionState::SignedOut { .. })).await;
+    assert!(
+        !opened.exists(),
+        "the viewer's plain copy went with the session"
+    );
+    assert!(sealed_copy.exists(), "the sealed copy stays");
+    assert!(
+        profiles.1.path().join("attachments/opened").is_dir(),
+        "only this process's own folder went"
+    );
     alice.disconnect().await;
 }

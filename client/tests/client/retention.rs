@@ -154,11 +154,7 @@ async fn a_purge_takes_emergencies_files_and_unread_counts_from_every_device() {
             .any(|m| m.client_id == sent.client_id)
     })
     .await;
-    let download = patel
-        .attachment_path(&sent.sender_id, &sent.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let download = attachment_copy(&patel, &sent).await;
     assert!(download.is_file());
     let own_copy = std::path::PathBuf::from(
         alice

@@ -215,16 +215,8 @@ async fn an_unsent_attachment_leaves_both_computers() {
             .any(|m| m.client_id == queued.client_id && m.id.is_some())
     })
     .await;
-    let downloaded = patel
-        .attachment_path(&queued.sender_id, &queued.client_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let copy = alice
-        .attachment_path(&queued.sender_id, &queued.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let downloaded = attachment_copy(&patel, &queued).await;
+    let copy = attachment_copy(&alice, &queued).await;
     assert!(downloaded.is_file() && copy.is_file());
     let id = alice
         .history(&conversation, 500, None)

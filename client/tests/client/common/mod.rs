@@ -543,3 +543,12 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// This computer's (sealed) copy of `message`'s attachment, which it must have.
+pub async fn attachment_copy(client: &Client, message: &LocalMessage) -> PathBuf {
+    client
+        .attachment_path(&message.sender_id, &message.client_id)
+        .await
+        .unwrap()
+        .unwrap()
+}

@@ -37,7 +37,8 @@ pub struct LocalMessage {
     /// Why this send is parked (status `FAILED`), as a sentence for people.
     pub error: Option<String>,
     /// The stable code of that reason (a protocol error code such as `forbidden` or
-    /// `internal`, or the client's own: `file_missing`, `network`), for programs to branch on.
+    /// `internal`, or the client's own: `file_missing`, `disk_full`, `network`), for programs to
+    /// branch on.
     #[serde(default)]
     pub error_code: Option<String>,
     /// The sender's own copy of an attachment on this machine (kept in the profile, so the

@@ -1,5 +1,5 @@
 //! Why a send is parked, said twice: a stable code for programs (the protocol's error code, or
-//! the client's own `file_missing` / `network`) and a sentence for people. Never a Debug string.
+//! the client's own `file_missing` / `disk_full` / `network`) and a sentence for people. Never a Debug string.
 
 use crate::error::ClientError;
 use clinic_protocol::ErrorCode;
@@ -58,6 +58,15 @@ impl Refusal {
                     transient: false,
                 }
             }
+            // This computer's disk, not the file: its copy is intact and is sent once there is
+            // room (sealing an earlier version's plain copy writes a new one first).
+            ClientError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => Self {
+                code: "disk_full".to_owned(),
+                sentence: "This computer's disk is full, so the file could not be prepared for \
+                           sending."
+                    .to_owned(),
+                transient: true,
+            },
             ClientError::Io(_) | ClientError::Invalid(_) | ClientError::CopyUnreadable => Self {
                 code: "file_missing".to_owned(),
                 sentence: "The file to send can no longer be read on this computer.".to_owned(),
@@ -160,5 +169,17 @@ mod tests {
         let missing = Refusal::of_upload(&ClientError::Io(std::io::Error::other("gone")));
         assert_eq!(missing.code, "file_missing");
         assert!(!missing.sentence.contains("Io"), "never Debug output");
+        let damaged = Refusal::of_upload(&ClientError::CopyUnreadable);
+        assert_eq!(
+            (damaged.code.as_str(), damaged.transient),
+            ("file_missing", false)
+        );
+        let full = Refusal::of_upload(&ClientError::Io(std::io::ErrorKind::StorageFull.into()));
+        assert_eq!((full.code.as_str(), full.transient), ("disk_full", true));
+        assert_eq!(
+            full.parked_sentence(5),
+            "This computer's disk is full, so the file could not be prepared for sending. Tried \
+             5 times; press Retry to try again."
+        );
     }
 }

@@ -180,7 +180,8 @@ export type LocalMessage = { id: MessageId | null, seq: Seq | null, clientId: Cl
 error: string | null, 
 /**
  * The stable code of that reason (a protocol error code such as `forbidden` or
- * `internal`, or the client's own: `file_missing`, `network`), for programs to branch on.
+ * `internal`, or the client's own: `file_missing`, `disk_full`, `network`), for programs to
+ * branch on.
  */
 errorCode: string | null, 
 /**

@@ -179,13 +179,23 @@ impl Client {
 
     /// The content of a message's attachment (as [`Client::attachment_path`] finds it), if it
     /// has at most `at_most` bytes: for a preview. `None` when the message has no attachment
-    /// or it is larger; [`ClientError::CopyUnreadable`] when this computer's copy does not open.
+    /// or it is larger (a larger file is not downloaded for it); [`ClientError::CopyUnreadable`]
+    /// when this computer's copy does not open.
     pub async fn attachment_contents(
         &self,
         sender: &UserId,
         client_id: &ClientId,
         at_most: u64,
     ) -> Result<Option<Contents>> {
+        let larger = self
+            .shared
+            .cache
+            .message_by_client_id(sender, client_id.as_str())?
+            .and_then(|m| m.file_size)
+            .is_some_and(|size| size > at_most);
+        if larger {
+            return Ok(None);
+        }
         let key = self.shared.cache.files_key().clone();
         let read = move |path: PathBuf| {
             let bytes = crate::sealed::read(&key, &path, at_most)?;

@@ -349,6 +349,14 @@ async fn a_received_file_keeps_an_extension_its_type_allows_and_stays_private() 
     alice.wait_outbox_empty(PATIENCE).await.unwrap();
     wait_for_file(&patel, &conversation, &sent).await;
 
+    // A preview of at most 4 bytes downloads nothing of a larger file.
+    let preview = patel
+        .attachment_contents(&sent.sender_id, &sent.client_id, 4)
+        .await
+        .unwrap();
+    assert_eq!(preview, None);
+    assert_eq!(files_under(&profiles.1.path().join("attachments")), Vec::<PathBuf>::new());
+
     let path = attachment_copy(&patel, &sent).await;
     let saved = path.file_name().unwrap().to_str().unwrap().to_owned();
     assert!(

@@ -24,23 +24,24 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 /// What each chunk gains sealed (its Poly1305 tag).
 const TAG: usize = 16;
 
-/// The key of a cache's attachments. Never printed.
-#[derive(Clone)]
-pub struct FilesKey(chacha20poly1305::Key);
+/// The key of a cache's attachments. Never printed; zeroed in memory when dropped (as the
+/// cipher made from it zeroes its own copy).
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct FilesKey([u8; 32]);
 
 impl FilesKey {
     /// Derived from the cache's key (HKDF-SHA256), so the one key in the credential store
     /// opens both and losing it loses both; a separate purpose, so neither use weakens the other.
     pub(crate) fn derive(cache_key: &[u8; 32]) -> Self {
-        let mut key = chacha20poly1305::Key::default();
+        let mut key = Self([0; 32]);
         hkdf::Hkdf::<sha2::Sha256>::new(None, cache_key)
-            .expand(b"clinic: attachments at rest, v1", &mut key)
+            .expand(b"clinic: attachments at rest, v1", &mut key.0)
             .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
-        Self(key)
+        key
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&self.0)
+        XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&self.0))
     }
 }
 
@@ -313,6 +314,20 @@ mod tests {
 
     fn key(byte: u8) -> FilesKey {
         FilesKey::derive(&[byte; 32])
+    }
+
+    #[test]
+    fn keys_are_zeroed_in_memory_when_dropped() {
+        // Checked by the compiler: each zeroes itself in its `Drop`.
+        fn zeroed_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        zeroed_on_drop::<FilesKey>();
+        zeroed_on_drop::<crate::cache::CacheKey>();
+        zeroed_on_drop::<XChaCha20Poly1305>();
+        // And the zeroing reaches the key's bytes.
+        let mut files = key(7);
+        assert_ne!(files.0, [0; 32]);
+        zeroize::Zeroize::zeroize(&mut files);
+        assert_eq!(files.0, [0; 32]);
     }
 
     /// Where the tests' copies are kept (the place they are sealed for).

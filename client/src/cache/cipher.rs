@@ -7,30 +7,33 @@ use crate::error::{ClientError, Result};
 use rand::RngCore;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// The first bytes of every plaintext SQLite file; an SQLCipher file starts with random salt.
 const PLAINTEXT_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// A cache's key. Never printed: `Debug` shows nothing of it.
-#[derive(Clone, PartialEq, Eq)]
+/// A cache's key. Never printed: `Debug` shows nothing of it. Zeroed in memory when dropped,
+/// as are the texts made from it here.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct CacheKey([u8; 32]);
 
 impl CacheKey {
     pub fn random() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(bytes)
+        let mut key = Self([0; 32]);
+        rand::rngs::OsRng.fill_bytes(&mut key.0);
+        key
     }
 
     /// The form kept in a credential store (64 hex digits).
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0))
     }
 
     /// `None` for anything but 64 hex digits (a damaged entry is treated like a missing one).
     pub fn from_hex(s: &str) -> Option<Self> {
-        let bytes = hex::decode(s.trim()).ok()?;
-        Some(Self(bytes.try_into().ok()?))
+        let mut key = Self([0; 32]);
+        hex::decode_to_slice(s.trim(), &mut key.0).ok()?;
+        Some(key)
     }
 
     /// The key of the files kept with this cache (derived from this one).
@@ -39,8 +42,8 @@ impl CacheKey {
     }
 
     /// The SQL literal SQLCipher takes for a raw key (hex digits only, so nothing to escape).
-    fn literal(&self) -> String {
-        format!("\"x'{}'\"", self.to_hex())
+    fn literal(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("\"x'{}'\"", *self.to_hex()))
     }
 }
 
@@ -53,7 +56,7 @@ impl std::fmt::Debug for CacheKey {
 /// Keys a fresh connection and proves the key fits: SQLCipher only notices a wrong key at the
 /// first read, which then fails with "file is not a database".
 pub(super) fn unlock(conn: &Connection, key: &CacheKey) -> Result<()> {
-    conn.execute_batch(&format!("PRAGMA key = {};", key.literal()))?;
+    conn.execute_batch(&Zeroizing::new(format!("PRAGMA key = {};", *key.literal())))?;
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     }) {
@@ -116,7 +119,10 @@ pub(super) fn migrate_plaintext(path: &Path, key: &CacheKey) -> Result<()> {
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         conn.execute(
-            &format!("ATTACH DATABASE ?1 AS encrypted KEY {}", key.literal()),
+            &Zeroizing::new(format!(
+                "ATTACH DATABASE ?1 AS encrypted KEY {}",
+                *key.literal()
+            )),
             [target.to_string_lossy()],
         )?;
         conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;

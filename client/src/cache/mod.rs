@@ -310,8 +310,9 @@ impl Cache {
         cipher::wipe_leftovers(path)?;
         let stored = store
             .load(&account)?
+            .map(zeroize::Zeroizing::new)
             .as_deref()
-            .and_then(CacheKey::from_hex);
+            .and_then(|hex| CacheKey::from_hex(hex));
         let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
         let plaintext = cipher::is_plaintext(path)?;
         let mut reset = None;

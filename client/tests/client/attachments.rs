@@ -355,7 +355,10 @@ async fn a_received_file_keeps_an_extension_its_type_allows_and_stays_private() 
         .await
         .unwrap();
     assert_eq!(preview, None);
-    assert_eq!(files_under(&profiles.1.path().join("attachments")), Vec::<PathBuf>::new());
+    assert_eq!(
+        files_under(&profiles.1.path().join("attachments")),
+        Vec::<PathBuf>::new()
+    );
 
     let path = attachment_copy(&patel, &sent).await;
     let saved = path.file_name().unwrap().to_str().unwrap().to_owned();

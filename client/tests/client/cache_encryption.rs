@@ -127,7 +127,7 @@ async fn a_wrong_key_deletes_the_cache_tells_the_user_and_history_comes_back() {
         Some(other.to_hex().as_str()),
         "the new cache uses the key the store holds now"
     );
-    assert_ne!(old, other.to_hex());
+    assert_ne!(old, *other.to_hex());
 
     // Re-synced from the server by the normal catch-up.
     alice.connect();

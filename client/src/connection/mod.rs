@@ -40,9 +40,13 @@ pub const EMERGENCY_RETRY: Duration = Duration::from_secs(2);
 /// Doctors are few; patients, the many, keep the full backoff.
 pub const DOCTOR_RETRY: Duration = Duration::from_secs(5);
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
-const PING_EVERY: Duration = Duration::from_secs(15);
-/// No frame at all (not even a pong) for this long: the server or the network is gone.
-const SILENCE_LIMIT: Duration = Duration::from_secs(45);
+/// A ping this often: the server's pong is what tells a live link from one that went silent
+/// without closing (a server that froze, a network gone between, a laptop's link dropped).
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// No frame at all (not even a pong) for this long: the server or the network is gone. Short,
+/// since a doctor is warned only once the app knows it is offline (three pongs missed; a
+/// server under load still answers pings from its socket tasks, not its writer).
+const SILENCE_LIMIT: Duration = Duration::from_secs(15);
 /// A send in flight and no answer for this long: the socket is broken; start over on a fresh
 /// one (the entry is sent again with the same `clientId`).
 const ACK_TIMEOUT: Duration = Duration::from_secs(60);

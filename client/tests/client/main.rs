@@ -38,5 +38,6 @@ mod search_offline;
 mod seen;
 mod send_queue;
 mod server_crash;
+mod silent_server;
 mod unsend;
 mod unsend_notices;

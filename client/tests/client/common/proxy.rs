@@ -5,7 +5,8 @@
 //! or letting the server see an upload's first bytes and then nothing more, so that the server
 //! abandons it) and WebSocket frame by frame (counting connections and frame types, answering chosen sends
 //! with `error internal`, changes and catch-up requests with `error unavailable` itself, holding
-//! the server's frames back).
+//! the server's frames back), or going silent as a frozen server does (connections stay open, nothing
+//! is read or answered, not even a ping).
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
@@ -99,6 +100,8 @@ struct Rules {
     pause_next_upload: AtomicBool,
     /// Upload requests seen, stalled, paused or relayed.
     uploads: AtomicUsize,
+    /// True while the proxy is silent.
+    silent: tokio::sync::watch::Sender<bool>,
 }
 
 /// The proxy; stops with the test's runtime.
@@ -202,6 +205,18 @@ impl Proxy {
         self.rules.released.notify_waiters();
     }
 
+    /// From now on nothing is read or answered on any connection, old or new, and none is
+    /// closed: what a client meets when the server froze or the network between went down
+    /// without a word. Pings go unanswered.
+    pub fn go_silent(&self) {
+        self.rules.silent.send_replace(true);
+    }
+
+    /// Ends the silence: the connections it held are closed, new ones are served.
+    pub fn speak_again(&self) {
+        self.rules.silent.send_replace(false);
+    }
+
     /// WebSocket connections opened through the proxy so far.
     pub fn ws_connections(&self) -> usize {
         self.rules.ws_connections.load(Ordering::SeqCst)
@@ -220,6 +235,8 @@ impl Proxy {
 }
 
 async fn handle(client: TcpStream, route: Arc<Route>) {
+    // Taken by the kernel, never answered until the silence ends.
+    until(&mut route.rules.silent.subscribe(), false).await;
     let Ok(client) = route.tls.acceptor.accept(client).await else {
         return;
     };
@@ -308,6 +325,11 @@ async fn relay_http(
     let _ = down.await;
 }
 
+/// Until the proxy's silence is `value` (a guard of the value is not held across an await).
+async fn until(silent: &mut tokio::sync::watch::Receiver<bool>, value: bool) {
+    let _ = silent.wait_for(|s| *s == value).await.map(drop);
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -336,7 +358,19 @@ async fn relay_ws(client: impl AsyncRead + AsyncWrite + Unpin, route: Arc<Route>
     let (answers_tx, mut answers_rx) = tokio::sync::mpsc::unbounded_channel::<Ws>();
     let up_rules = Arc::clone(&rules);
     let up = async move {
-        while let Some(Ok(frame)) = from_client.next().await {
+        let mut silent = up_rules.silent.subscribe();
+        loop {
+            let frame = tokio::select! {
+                frame = from_client.next() => Some(frame),
+                () = until(&mut silent, true) => None,
+            };
+            let Some(frame) = frame else {
+                // Not read again (a ping read would be answered): held open until the silence
+                // ends, then dropped.
+                until(&mut silent, false).await;
+                break;
+            };
+            let Some(Ok(frame)) = frame else { break };
             if let Ws::Text(text) = &frame {
                 let value: serde_json::Value =
                     serde_json::from_str(text.as_str()).unwrap_or_default();
@@ -390,8 +424,11 @@ async fn relay_ws(client: impl AsyncRead + AsyncWrite + Unpin, route: Arc<Route>
         }
     };
     let down = async move {
+        let mut silent = rules.silent.subscribe();
         loop {
+            let mut went_silent = false;
             tokio::select! {
+                () = until(&mut silent, true) => went_silent = true,
                 frame = from_server.next() => {
                     let Some(Ok(frame)) = frame else { break };
                     while rules.hold_server_frames.load(Ordering::SeqCst) {
@@ -410,6 +447,10 @@ async fn relay_ws(client: impl AsyncRead + AsyncWrite + Unpin, route: Arc<Route>
                         break;
                     }
                 }
+            }
+            if went_silent {
+                until(&mut silent, false).await;
+                break;
             }
         }
     };

@@ -228,9 +228,10 @@ pub(crate) fn open_for_viewer(
     sealed_path: &Path,
     name: &str,
 ) -> Result<PathBuf> {
-    let digest = hex::encode(Sha256::digest(sealed_path.as_os_str().as_encoded_bytes()));
     let own = own_folder(profile_dir)?;
-    let dir = own.join(digest.get(..32).unwrap_or(&digest));
+    let dir = own.join(viewer_folder_name(
+        sealed_path.parent().unwrap_or(sealed_path),
+    ));
     let temp = temp_in(&dir)?;
     let mut out = std::io::BufWriter::new(temp);
     sealed::open_into(key, sealed_path, &mut out)?;
@@ -254,6 +255,40 @@ pub(crate) fn open_for_viewer(
     }
     persist(temp, &target)?;
     Ok(target)
+}
+
+/// The name of the folder, in a process's folder under `opened/`, that holds the viewer's copy
+/// of the copy kept in `copy_folder` (each copy has a folder of its own).
+fn viewer_folder_name(copy_folder: &Path) -> String {
+    let digest = hex::encode(Sha256::digest(copy_folder.as_os_str().as_encoded_bytes()));
+    digest.get(..32).unwrap_or(&digest).to_owned()
+}
+
+/// Deletes the plain copies handed to viewers, by any process, of the copy kept in
+/// `copy_folder` (`<profile>/attachments/<side>/<folder>`): the message was unsent, retracted
+/// or purged, so no plain copy of its file stays for the rest of a shift. A viewer that has
+/// one open keeps reading it until it closes it; its name is gone.
+pub(crate) fn remove_viewer_copies(copy_folder: &Path) {
+    let Some(attachments) = copy_folder
+        .parent()
+        .and_then(Path::parent)
+        .filter(|a| a.file_name().is_some_and(|n| n == "attachments"))
+    else {
+        return;
+    };
+    let name = viewer_folder_name(copy_folder);
+    let Ok(folders) = std::fs::read_dir(attachments.join("opened")) else {
+        return;
+    };
+    for folder in folders.flatten() {
+        // Real folders only: a link is never followed.
+        if folder.file_type().is_ok_and(|t| t.is_dir()) {
+            let copy = folder.path().join(&name);
+            if std::fs::symlink_metadata(&copy).is_ok_and(|m| m.is_dir()) {
+                remove_folder(&copy);
+            }
+        }
+    }
 }
 
 /// Deletes the plain copies handed to viewers by this process and by processes that stopped

@@ -6,7 +6,7 @@
 mod copies;
 mod transfer;
 
-pub(crate) use copies::{open_for_viewer, seal_in_place, tidy};
+pub(crate) use copies::{open_for_viewer, remove_viewer_copies, seal_in_place, tidy};
 pub use copies::{remove_opened, remove_stopped_viewers};
 pub(crate) use transfer::{download, store_copy, upload};
 
@@ -60,9 +60,12 @@ fn received_dir(profile_dir: &Path, server: &str, file_url: &str) -> PathBuf {
         .join(key.get(..32).unwrap_or(&key))
 }
 
-/// Deletes the download of `file_url`, whatever name it was saved under.
+/// Deletes the download of `file_url`, whatever name it was saved under, and the plain copies
+/// viewers were given of it.
 pub(crate) fn remove_received(profile_dir: &Path, server: &str, file_url: &str) {
-    remove_folder(&received_dir(profile_dir, server, file_url));
+    let folder = received_dir(profile_dir, server, file_url);
+    remove_viewer_copies(&folder);
+    remove_folder(&folder);
 }
 
 /// Deletes every file sent and received in the profile (logout on a shared computer). Links
@@ -131,10 +134,12 @@ pub fn ask_before_opening(path: &Path, mine: bool) -> Option<String> {
     }
 }
 
-/// Deletes the sender's copy of a discarded send (and its folder, which holds nothing else).
+/// Deletes the sender's copy of a discarded, unsent or purged message (and its folder, which
+/// holds nothing else), and the plain copies viewers were given of it.
 pub(crate) fn remove_copy(path: &Path) {
     let _ = std::fs::remove_file(path);
     if let Some(dir) = path.parent() {
+        remove_viewer_copies(dir);
         let _ = std::fs::remove_dir(dir);
     }
 }

@@ -747,3 +747,71 @@ async fn a_session_ended_by_the_clinic_takes_the_viewers_copies() {
     );
     alice.disconnect().await;
 }
+
+/// A file its sender unsends takes the plain copies viewers were given of it with it, on both
+/// computers, while the apps stay open (a doctor's shift): not only the sealed copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsent_file_takes_the_viewers_plain_copies_with_it() {
+    let BothOnline {
+        data: _data,
+        profiles: _profiles,
+        server: _server,
+        alice,
+        patel,
+        conversation,
+    } = alice_and_patel_online().await;
+    let originals = tempfile::tempdir().unwrap();
+    let tag = prefix("unsent-file");
+    let (sent, _) = file_then_text(
+        &alice,
+        &conversation,
+        &originals.path().join("rash.png"),
+        PNG,
+        &tag,
+    );
+    alice.wait_outbox_empty(PATIENCE).await.unwrap();
+    wait_for_file(&patel, &conversation, &sent).await;
+    let theirs = patel
+        .attachment_to_open(&sent.sender_id, &sent.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mine = alice
+        .attachment_to_open(&sent.sender_id, &sent.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = (
+        attachment_copy(&alice, &sent).await,
+        attachment_copy(&patel, &sent).await,
+    );
+    assert!(theirs.exists() && mine.exists() && sealed.0.exists() && sealed.1.exists());
+
+    let id = alice
+        .history(&conversation, 50, None)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.client_id == sent.client_id)
+        .and_then(|m| m.id)
+        .unwrap();
+    alice.unsend(&id, None, false).unwrap();
+    let gone = |client: &Client| {
+        client
+            .history(&conversation, 50, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.id.as_ref() == Some(&id) && m.retracted.is_some())
+    };
+    wait_until(&patel, "the unsend reaches patel", || gone(&patel)).await;
+    wait_until(&alice, "the server confirms the unsend", || gone(&alice)).await;
+    for (what, path) in [
+        ("patel's plain copy", &theirs),
+        ("alice's plain copy", &mine),
+        ("alice's sealed copy", &sealed.0),
+        ("patel's sealed copy", &sealed.1),
+    ] {
+        wait_until(&patel, what, || !path.exists()).await;
+    }
+    alice.disconnect().await;
+    patel.disconnect().await;
+}

@@ -80,6 +80,27 @@ impl Conn {
         })
     }
 
+    /// When the clinic's window for the change `client_id` ended (its message's sending time
+    /// and the window the server announced), if both are known here.
+    fn window_end(&self, client_id: &ClientId) -> Option<chrono::DateTime<chrono::Utc>> {
+        let change = self
+            .shared
+            .cache
+            .queued_changes()
+            .ok()?
+            .into_iter()
+            .find(|c| &c.client_id == client_id)?;
+        let windows = self.shared.cache.clinic_info().ok()??.message_windows?;
+        let secs = match change.body {
+            ChangeBody::Edit(_) => windows.edit_secs,
+            ChangeBody::Retract(_) => windows.retract_secs_for(self.shared.user.role),
+        };
+        let message = self.shared.cache.message_by_id(&change.message_id).ok()??;
+        message
+            .created_at
+            .checked_add_signed(chrono::Duration::seconds(i64::from(secs)))
+    }
+
     /// An `error` answering our change `client_id`.
     pub(super) fn change_refused(
         &mut self,
@@ -116,10 +137,23 @@ impl Conn {
             return Ok(());
         }
         let verb = self.verb_of(client_id)?;
+        let ended = self.window_end(client_id);
         self.changes.settled(client_id);
         let shared = &self.shared;
         let notice = if code == ErrorCode::TooLate {
-            format!("Couldn't {verb}: too late. {why}")
+            match ended.filter(|ended| *ended <= chrono::Utc::now()) {
+                // This computer's time, as every other time the app shows (the server's
+                // sentence gives its own, in UTC).
+                Some(ended) => format!(
+                    "Couldn't {verb}: too late. The time for it ended at {}.",
+                    crate::time::showable(ended)
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M")
+                ),
+                // What this computer knows says it was in time (the message's time here, or
+                // the window, is not the server's): the server's own sentence, said once.
+                _ => format!("Couldn't {verb}: too late. {}", without_too_late(why)),
+            }
         } else {
             format!("Couldn't {verb}: {why}")
         };
@@ -129,5 +163,37 @@ impl Conn {
             .map_err(failed)?;
         shared.emit_messages(changed);
         Ok(())
+    }
+}
+
+/// The server's "Too late to unsend: that ended at …" without its first words, which the
+/// notice already says ("That ended at …").
+fn without_too_late(why: &str) -> String {
+    match why.split_once(": ") {
+        Some((head, rest)) if head.starts_with("Too late to ") => {
+            let mut chars = rest.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
+        }
+        _ => why.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_too_late;
+
+    #[test]
+    fn the_servers_too_late_is_said_once() {
+        assert_eq!(
+            without_too_late(
+                "Too late to unsend: that ended at 2026-12-07 23:04 UTC, 1 minute after it was sent."
+            ),
+            "That ended at 2026-12-07 23:04 UTC, 1 minute after it was sent."
+        );
+        assert_eq!(without_too_late("Something else: x"), "Something else: x");
+        assert_eq!(without_too_late("Too late to edit: "), "");
     }
 }

@@ -270,6 +270,11 @@ async fn an_unsend_queued_offline_and_refused_as_too_late_leaves_the_message_and
     let notice = stands.change_notice.clone().unwrap();
     assert!(notice.starts_with("Couldn't unsend: too late."), "{notice}");
     assert!(notice.contains("ended at"), "{notice}");
+    assert_eq!(
+        notice.to_lowercase().matches("too late").count(),
+        1,
+        "said once: {notice}"
+    );
     assert_eq!(stands.content, text, "nothing is lost");
     assert!(stands.retracted.is_none() && stands.pending_change.is_none());
     // The server and the other side still have it.

@@ -429,6 +429,9 @@ async fn the_cli_unsends_edits_retracts_and_shows_tombstones_and_edits_in_histor
     let (code, _, err) = cli(alice, &["edit", &second, " "]);
     assert_eq!(code, Some(1));
     assert!(err.contains("to remove it, unsend it"), "{err}");
+    // Edited first: its tombstone says nothing of the edit.
+    let (code, _, err) = cli(patel, &["edit", &doctors, &tag, "doctor,", "edited"]);
+    assert_eq!(code, Some(0), "{err}");
     // Misdirected needs a reason; the doctor retracts his own with one.
     let (code, _, err) = cli(patel, &["retract", &doctors, "--misdirected"]);
     assert_eq!(code, Some(1));
@@ -445,6 +448,8 @@ async fn the_cli_unsends_edits_retracts_and_shows_tombstones_and_edits_in_histor
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("Message retracted by dr.patel at"), "{out}");
+    let tombstone = out.lines().find(|l| l.contains("Message retracted")).unwrap();
+    assert!(!tombstone.contains("(edited"), "{tombstone}");
 
     assert_eq!(cli(patel, &["sync"]).0, Some(0));
     let (_, lines, _) = cli(patel, &["history", "--with", "alice"]);

@@ -1313,8 +1313,10 @@ fn line(client: &Client, m: &LocalMessage) -> String {
         ),
         None => with_file(message_text(&m.content), m),
     };
+    // A tombstone has no text left to have been edited.
     let edited = m
         .edited
+        .filter(|_| m.retracted.is_none())
         .map(|e| format!(" (edited {})", stamp(e.at)))
         .unwrap_or_default();
     let written = written_note(m.written_at, m.created_at);

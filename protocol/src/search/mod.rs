@@ -76,7 +76,9 @@ pub enum QueryError {
     TooManyTerms,
     #[error("Add a word to look for: a search cannot be only -words.")]
     OnlyExcluded,
-    #[error("{key}:{value} is not a date: write {key}:YYYY-MM-DD, for example {key}:2026-03-01.")]
+    // Said with the value quoted first: a UI puts a sentence's first letter in capitals, which
+    // made "before:x" read "Before:x".
+    #[error("“{value}” is not a date: write {key}:YYYY-MM-DD, for example {key}:2026-03-01.")]
     BadDate { key: String, value: String },
     #[error("~{0} is too short: a part of a word needs at least {MIN_SUBSTRING_CHARS} letters.")]
     ShortPart(String),

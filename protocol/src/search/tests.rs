@@ -93,7 +93,7 @@ fn refusals_say_what_to_do() {
     let bad = parse("before:March").unwrap_err();
     assert_eq!(
         bad.to_string(),
-        "before:March is not a date: write before:YYYY-MM-DD, for example before:2026-03-01."
+        "“March” is not a date: write before:YYYY-MM-DD, for example before:2026-03-01."
     );
 }
 

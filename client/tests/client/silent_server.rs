@@ -1,6 +1,7 @@
 //! A server that goes silent without closing the connection (it froze, or the network between
 //! went down without a word): the client notices from the pongs that stop coming, well before the
-//! minute it once took, says it is offline with why, and a message sent meanwhile reaches the
+//! minute it once took, says it is offline with why, searches this computer's cache at once
+//! while it tries again (not after the try's timeout), and a message sent meanwhile reaches the
 //! server once when it answers again.
 
 #![allow(clippy::unwrap_used)]
@@ -22,6 +23,9 @@ async fn a_server_gone_silent_is_noticed_and_a_send_goes_once_it_answers() {
     let conversation = patel.conversation_with("alice").unwrap();
     patel.connect();
     patel.wait_online(PATIENCE).await.unwrap();
+    let earlier = prefix("heard");
+    patel.send(&conversation, &earlier, false).unwrap();
+    patel.wait_outbox_empty(PATIENCE).await.unwrap();
 
     let mut state = patel.watch_state();
     proxy.go_silent();
@@ -48,6 +52,34 @@ async fn a_server_gone_silent_is_noticed_and_a_send_goes_once_it_answers() {
         silent_since.elapsed()
     );
     assert_eq!(patel.queued(), 1);
+
+    // Trying again, at a server that takes the connection and says nothing: a search does not
+    // wait for a request's timeout.
+    tokio::time::timeout(
+        PATIENCE,
+        state.wait_for(|s| {
+            matches!(
+                s,
+                ConnectionState::Connecting {
+                    last_error: Some(_),
+                    ..
+                }
+            )
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let asked = Instant::now();
+    let found = patel.search(&earlier, None, None).await.unwrap();
+    assert!(found.offline, "answered by this computer's cache");
+    assert_eq!(found.results.len(), 1);
+    // 1 s while reconnecting; 4 s (the try's connect timeout) when only "offline" counted.
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
 
     proxy.speak_again();
     patel.wait_online(PATIENCE).await.unwrap();

@@ -448,7 +448,10 @@ async fn the_cli_unsends_edits_retracts_and_shows_tombstones_and_edits_in_histor
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("Message retracted by dr.patel at"), "{out}");
-    let tombstone = out.lines().find(|l| l.contains("Message retracted")).unwrap();
+    let tombstone = out
+        .lines()
+        .find(|l| l.contains("Message retracted"))
+        .unwrap();
     assert!(!tombstone.contains("(edited"), "{tombstone}");
 
     assert_eq!(cli(patel, &["sync"]).0, Some(0));

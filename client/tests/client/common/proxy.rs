@@ -6,7 +6,7 @@
 //! abandons it) and WebSocket frame by frame (counting connections and frame types, answering chosen sends
 //! with `error internal`, changes and catch-up requests with `error unavailable` itself, holding
 //! the server's frames back), or going silent as a frozen server does (connections stay open, nothing
-//! is read or answered, not even a ping).
+//! is read or answered, not even a ping; an HTTP connection open as it goes silent is dropped).
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
@@ -255,7 +255,13 @@ async fn handle(client: TcpStream, route: Arc<Route>) {
     if websocket {
         relay_ws(client, route).await;
     } else {
-        relay_http(client, route).await;
+        // An HTTP connection open as the proxy goes silent is dropped (a request on it then
+        // fails at once and the client opens another, which meets the silence).
+        let mut silent = route.rules.silent.subscribe();
+        tokio::select! {
+            () = relay_http(client, route) => {}
+            () = until(&mut silent, true) => {}
+        }
     }
 }
 

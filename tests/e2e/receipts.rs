@@ -1,7 +1,8 @@
 //! True receipts in the real window: a message is read only when the app's window has the focus
 //! and the message is on screen. Dr. Nguyen's app with Bob (the CLI) writing: nothing is read
 //! while another program is in front or while the message is scrolled out of view, and it is
-//! read once both hold. Bob's own history (from the server) is what says "read".
+//! read once both hold; a conversation opens at its first unread message, so what is below it
+//! stays unread until scrolled to. Bob's own history (from the server) is what says "read".
 
 use super::{World, signed_in};
 use anyhow::{Context, Result, bail};
@@ -134,7 +135,7 @@ async fn has_focus(app: &App, focused: bool) -> Result<()> {
 
 /// Scrolls the message list to its top or bottom, as a reader would, and waits until it stays
 /// there (the app handles a scroll in the frame after it).
-async fn scroll_list(app: &App, to_top: bool) -> Result<()> {
+pub(super) async fn scroll_list(app: &App, to_top: bool) -> Result<()> {
     let top = if to_top { "0" } else { "el.scrollHeight" };
     // As a reader's wheel does it: the wheel event, then the scroll. The list tells the reader's
     // scrolling from layout's (a resize, a row measured) by the input before it.
@@ -171,9 +172,19 @@ pub(super) async fn true_receipts(w: &World) -> Result<()> {
     has_focus(&app, true).await?;
     app.click("conversation-bob").await?;
     app.wait("chat-window").await?;
-    // Opened at the bottom with the window in front: the newest message is seen and read.
-    read_for_bob(w, &format!("{tag} history 30"))
-        .context("what is on screen in a focused window is read")?;
+    // Opened at the first unread message, under the "New messages" divider, not at the bottom:
+    // the newest, below the fold, is not read until the reader scrolls down to it (opened at the
+    // bottom, every message above it was marked read unseen).
+    app.wait("unread-divider").await?;
+    let newest = format!("{tag} history 30");
+    // Two seconds is many times the app's own path from "seen" to the server.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.shot(&app, "receipt-opened-at-unread", false).await?;
+    if status_for_bob(w, &newest)? == "READ" {
+        bail!("the newest message, below the fold as the conversation opened, was marked read");
+    }
+    scroll_list(&app, false).await?;
+    read_for_bob(w, &newest).context("what is on screen in a focused window is read")?;
 
     // Another program in front: a new message shows in the app but is not read.
     let away = format!("{tag} sent while another program was in front");

@@ -3,6 +3,7 @@
 import { ChatLayout } from './components/ChatLayout';
 import { LockScreen } from './components/LockScreen';
 import { LoginScreen } from './components/LoginScreen';
+import { useFocusMemory } from './components/useFocusAcrossLock';
 import { useLockKeys } from './components/useLockKeys';
 import { useTextSizeKeys } from './components/useTextSizeKeys';
 import { useChat } from './store/hooks';
@@ -12,6 +13,8 @@ export function App() {
   const user = useChat((s) => s.session?.user);
   const locked = useChat((s) => s.lock?.locked === true);
   useLockKeys();
+  // Where the focus was when the app locked, for the chat drawn again after the unlock.
+  const focusMemory = useFocusMemory();
   useTextSizeKeys();
   if (phase === 'starting')
     return (
@@ -21,5 +24,5 @@ export function App() {
     );
   if (phase === 'login' || !user) return <LoginScreen />;
   if (locked) return <LockScreen />;
-  return <ChatLayout me={user} />;
+  return <ChatLayout me={user} focusMemory={focusMemory} />;
 }

@@ -17,6 +17,7 @@ import './styles/chat.css';
 import './styles/emergency.css';
 import './styles/lock.css';
 import './styles/search.css';
+import './styles/unread.css';
 import './styles/responsive.css';
 import './styles/dark.css';
 

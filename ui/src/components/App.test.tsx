@@ -436,6 +436,24 @@ describe('patient chat', () => {
     await s.user.click(screen.getByTestId('emergency-cancel'));
   });
 
+  it('the emergency dialog moves nothing under the pointer when the connection drops while it is open', async () => {
+    const s = await renderApp(setup({ messages: history(1) }));
+    await openChat(s.user, 'doc');
+    await s.user.click(screen.getByTestId('emergency-button'));
+    const dialog = screen.getByTestId('emergency-confirm');
+    const before = [...dialog.querySelectorAll('*')];
+    act(() => s.fake.setConnection({ state: 'offline' }));
+    const notice = within(dialog).getByTestId('emergency-dialog-offline');
+    expect(notice).toHaveRole('status');
+    // It comes after everything that was there (the buttons last), so nothing is pushed down;
+    // held from its top (emergency.css), the dialog grows downwards.
+    const send = within(dialog).getByTestId('emergency-confirm-send');
+    expect(send.compareDocumentPosition(notice) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+    expect(before.every((el) => el.compareDocumentPosition(notice) & Node.DOCUMENT_POSITION_FOLLOWING)).toBe(
+      true,
+    );
+  });
+
   it("shows the clinic's emergency number in the dialog, offline, and when nobody has answered", async () => {
     const clinic = { emergencyPhone: '+44 20 7946 0000', emergencyRepeatSecs: 30 };
     const s = await renderApp(setup({ clinic, connection: { state: 'offline' } }));
@@ -990,6 +1008,10 @@ describe('search', () => {
       setup({ as: DOCTOR, messages: [found, ...history(60).map((m) => ({ ...m, seq: (m.seq ?? 0) + 1 }))] }),
     );
     await screen.findByTestId('conversation-pat');
+    // A short placeholder (it fits beside a long connection badge); the shortcut is told.
+    expect(screen.getByTestId('search-input')).toHaveAttribute('placeholder', 'Search…');
+    expect(screen.getByTestId('search-input')).toHaveAttribute('title', expect.stringContaining('Ctrl+K'));
+    expect(screen.getByTestId('search-input')).toHaveAttribute('aria-keyshortcuts', 'Control+K');
     await s.user.keyboard('{Control>}k{/Control}');
     expect(screen.getByTestId('search-input')).toHaveFocus();
     await s.user.keyboard('RASH{Enter}');

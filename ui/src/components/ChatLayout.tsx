@@ -17,6 +17,7 @@ import { PatientInfoPanel } from './PatientInfoPanel';
 import { SearchBox } from './SearchBox';
 import { SettingsPanel } from './SettingsPanel';
 import { focusIsNowhere } from './focus';
+import { useFocusAcrossLock, type FocusMemory } from './useFocusAcrossLock';
 
 /** Error toasts go away by themselves after this long. */
 const NOTICE_MS = 8000;
@@ -55,8 +56,9 @@ function Notice() {
   );
 }
 
-export function ChatLayout({ me }: { me: User }) {
+export function ChatLayout({ me, focusMemory }: { me: User; focusMemory: FocusMemory }) {
   const store = useStore();
+  useFocusAcrossLock(focusMemory);
   const active = useChat((s) => s.active);
   const resting = useChat((s) => s.availability === 'DO_NOT_DISTURB');
   const problems = useWarnings();

@@ -1,7 +1,7 @@
 import { act, cleanup, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { ChatStore, DRAFT_SAVE_MS } from '../store/chatStore';
-import { DOCTOR, DOCTOR2, PATIENT, emergency, history, setup } from '../test/fixtures';
+import { DOCTOR, DOCTOR2, PATIENT, PATIENT2, emergency, history, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
 
 describe('what is being written', () => {
@@ -35,6 +35,18 @@ describe('what is being written', () => {
     await s.user.click(screen.getByTestId(`conversation-${DOCTOR.username}`));
     await s.user.click(screen.getByTestId(`conversation-${DOCTOR2.username}`));
     expect(screen.getByTestId('message-input')).toHaveValue('');
+  });
+
+  it('comes back with the caret after its words, where typing goes on', async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    await s.user.type(screen.getByTestId('message-input'), 'Hello Bob');
+    await s.user.click(screen.getByTestId(`conversation-${DOCTOR2.username}`));
+    await s.user.click(screen.getByTestId(`conversation-${DOCTOR.username}`));
+    const input = screen.getByTestId('message-input');
+    expect(input).toHaveFocus();
+    await s.user.keyboard('ZZ');
+    expect(input).toHaveValue('Hello BobZZ');
   });
 
   it('leave the page when the session ends (IT ended it) and come back at the next sign-in', async () => {
@@ -180,6 +192,48 @@ describe('what is being written', () => {
     expect(s.fake.callsOf('resolve_emergency')).toEqual([
       { emergencyId: 'e1', note: 'Called Alice, ambulance sent.' },
     ]);
+  });
+
+  it("a note being written as the app locked has the focus back after the unlock, never the open conversation's draft", async () => {
+    const taken = emergency({
+      state: 'ACKNOWLEDGED',
+      acknowledgedBy: DOCTOR.id,
+      raisedAt: new Date().toISOString(),
+    });
+    const other = msg({ seq: 9, patientId: PATIENT2.id, senderId: PATIENT2.id, content: 'Hi' });
+    const s = await renderApp(setup({ as: DOCTOR, emergencies: [taken], messages: [other] }));
+    // Another patient's conversation is open, with words waiting in its composer.
+    await s.user.click(await screen.findByTestId(`conversation-${PATIENT2.username}`));
+    await s.user.type(screen.getByTestId('message-input'), 'Quinn, please book a visit');
+    const banner = screen.getByTestId('emergency-banner');
+    await s.user.click(within(banner).getByTestId('emergency-resolve'));
+    await s.user.type(within(banner).getByTestId('emergency-resolve-note'), 'Called him');
+    await s.user.keyboard('{Control>}l{/Control}');
+    await s.user.type(
+      await screen.findByTestId('lock-screen').then(() => screen.getByTestId('unlock-secret')),
+      'password{Enter}',
+    );
+    const note = await screen.findByDisplayValue('Called him');
+    await waitFor(() =>
+      expect(screen.getByTestId('message-input')).toHaveValue('Quinn, please book a visit'),
+    );
+    expect(note).toHaveFocus();
+    await s.user.keyboard(' back');
+    expect(note).toHaveValue('Called him back');
+    expect(screen.getByTestId('message-input')).toHaveValue('Quinn, please book a visit');
+  });
+
+  it('the composer being written in as the app locked has the focus back, the caret after its words', async () => {
+    const s = await renderApp(setup({ as: PATIENT, messages: history(3) }));
+    await s.user.click(await screen.findByTestId(`conversation-${DOCTOR.username}`));
+    await s.user.type(screen.getByTestId('message-input'), 'Hello Bob');
+    await s.user.keyboard('{Control>}l{/Control}');
+    await screen.findByTestId('lock-screen');
+    await s.user.type(screen.getByTestId('unlock-secret'), 'password{Enter}');
+    const input = await screen.findByDisplayValue('Hello Bob');
+    expect(input).toHaveFocus();
+    await s.user.keyboard('!');
+    expect(input).toHaveValue('Hello Bob!');
   });
 
   it('a note for an emergency another doctor resolved is forgotten, also one kept across a restart', async () => {

@@ -21,7 +21,7 @@ import type { Emergency } from '../types';
 import { Icon } from './Icon';
 import { useNow } from './useNow';
 import { composing } from '../logic/keys';
-import { composer, focusIsNowhere } from './focus';
+import { caretAtEnd, composer, focusIsNowhere } from './focus';
 
 /** A time that must not wrap between its parts ("08:08 / PM" in a narrow banner). */
 const unbroken = (time: string) => time.replace(/ /g, '\u00a0');
@@ -266,6 +266,8 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
             // A first Escape counts only while the doctor stays in the note: one press hours
             // later, after other work, must not throw it away.
             onBlur={() => setEscapeArmed(false)}
+            // A note drawn back after an unlock is written on after its words.
+            ref={caretAtEnd}
             onKeyDown={(ev) => {
               // Escape puts the note away (thrown away, see `stopResolving`), never sends it;
               // one with words in it, at the second press.

@@ -133,14 +133,6 @@ export function EmergencyButton({
                 another cannot be added until then.
               </p>
             )}
-            {!online && (
-              <p className="emergency-offline" data-testid="emergency-dialog-offline">
-                {notYourServer
-                  ? `${NOT_YOUR_SERVER_PATIENT} The alert goes out once the clinic has put that right.`
-                  : 'You are offline: the alert goes out as soon as we are connected.'}{' '}
-                Call {emergencyNumber(clinic)} now if you need help.
-              </p>
-            )}
             {!waiting && (
               <label className="field">
                 <span>What is happening? (optional)</span>
@@ -197,6 +189,17 @@ export function EmergencyButton({
                 </button>
               )}
             </div>
+            {/* Below the buttons, and the dialog held from its top: the connection dropping
+                while it is open must not move Send from under the pointer (a click meant for it
+                landed in the text box). */}
+            {!online && (
+              <p className="emergency-offline" role="status" data-testid="emergency-dialog-offline">
+                {notYourServer
+                  ? `${NOT_YOUR_SERVER_PATIENT} The alert goes out once the clinic has put that right.`
+                  : 'You are offline: the alert goes out as soon as we are connected.'}{' '}
+                Call {emergencyNumber(clinic)} now if you need help.
+              </p>
+            )}
           </div>
         </div>
       )}

@@ -20,7 +20,7 @@ import {
   unsendLabel,
 } from '../logic/messageChanges';
 import { retryCanHelp } from '../logic/messages';
-import { useChat, useStore } from '../store/hooks';
+import { useChat, useOffline, useStore } from '../store/hooks';
 import type { LocalMessage } from '../types';
 import { FilePreview } from './FilePreview';
 import {
@@ -112,7 +112,7 @@ export const MessageBubble = memo(function MessageBubble({
   // keep it from the clinic.
   const waiting = mine && message.status === 'SENDING' && !message.id;
   const unsent = waiting && !message.onItsWay && !message.isEmergency;
-  const offline = useChat((s) => s.connection.state !== 'online');
+  const offline = useOffline();
   const menu = useMessageMenu(message, (now) => {
     const change = { message, mine, role, windows, now };
     return {

@@ -48,6 +48,19 @@ describe('unsend and edit', () => {
     expect(chat).not.toHaveTextContent('wrong dose');
   });
 
+  it('an unsend made offline says it waits for the connection, as a send does, until it is back', async () => {
+    const s = setup({ messages: [msg({ seq: 1, content: 'wrong dose', createdAt: recent() })] });
+    const { user, chat } = await renderChat(s, 'doc');
+    act(() => s.fake.setConnection({ state: 'offline' }));
+    const bubble = within(chat).getAllByTestId('message').at(-1) as HTMLElement;
+    await user.click(within(await menuOf(bubble)).getByTestId('message-action-unsend'));
+    await user.click(await within(bubble).findByTestId('message-unsend-confirm'));
+    const pending = await within(bubble).findByTestId('message-change-pending');
+    expect(pending).toHaveTextContent('Taking back… Waits for the connection.');
+    act(() => s.fake.setConnection({ state: 'online' }));
+    await waitFor(() => expect(pending).toHaveTextContent(/^Taking back…$/));
+  });
+
   it('an unsend the server keeps answering "not now" says it is still tried, and why, until it is done', async () => {
     const s = setup({ messages: [msg({ seq: 1, content: 'wrong dose', createdAt: recent() })] });
     const { user, chat } = await renderChat(s, 'doc');
@@ -203,9 +216,19 @@ describe('unsend and edit', () => {
     await user.click(within(menu).getByTestId('message-action-misdirected'));
     const form = await within(bubble).findByTestId('message-misdirected');
     expect(within(form).getByTestId('message-misdirected-reason')).toHaveFocus();
-    // No reason, no taking back.
-    expect(within(form).getByTestId('message-misdirected-confirm')).toBeDisabled();
-    await user.type(within(form).getByTestId('message-misdirected-reason'), '  meant for another patient ');
+    // No reason, no taking back: said beside the field, which has the focus to write one.
+    const reason = within(form).getByTestId('message-misdirected-reason');
+    expect(reason).toHaveAccessibleName("Say why, for the clinic's record (they will not see it):");
+    await user.click(within(form).getByTestId('message-misdirected-confirm'));
+    expect(s.fake.callsOf('unsend_message')).toEqual([]);
+    expect(within(form).getByTestId('message-misdirected-needed')).toHaveTextContent(
+      'Say why first: it can only be retracted with a reason.',
+    );
+    expect(reason).toHaveAccessibleDescription('Say why first: it can only be retracted with a reason.');
+    expect(reason).toHaveAttribute('aria-invalid', 'true');
+    expect(reason).toHaveFocus();
+    await user.type(reason, '  meant for another patient ');
+    expect(within(form).queryByTestId('message-misdirected-needed')).toBeNull();
     await user.click(within(form).getByTestId('message-misdirected-confirm'));
     expect(s.fake.callsOf('unsend_message')).toEqual([
       { messageId: 'm1', reason: 'meant for another patient', misdirected: true },

@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from 'react';
 import { dayLabel, formatDateTime, formatTime } from '../logic/format';
 import { editedText, tombstoneText, unsendLabel, type ReplyBeforeEdit } from '../logic/messageChanges';
 import { composing } from '../logic/keys';
-import { useStore } from '../store/hooks';
+import { useOffline, useStore } from '../store/hooks';
 import type { LocalMessage, MessageVersion, Role } from '../types';
 
 export function Tombstone({
@@ -128,9 +128,13 @@ export function ConfirmUnsend({ messageId, role, onDone }: ConfirmProps) {
 export function ConfirmMisdirected({ messageId, role, onDone }: ConfirmProps) {
   const store = useStore();
   const [reason, setReason] = useState('');
+  // Tried without a reason: said next to the field (the client refuses one without), rather
+  // than a button that does nothing.
+  const [needsReason, setNeedsReason] = useState(false);
   const field = useRef<HTMLTextAreaElement>(null);
   useEffect(() => field.current?.focus(), []);
   const label = unsendLabel(role);
+  const fieldId = `misdirected-${messageId}`;
   return (
     <form
       className="bubble-confirm bubble-misdirected"
@@ -139,29 +143,47 @@ export function ConfirmMisdirected({ messageId, role, onDone }: ConfirmProps) {
       data-testid="message-misdirected"
       onSubmit={(e) => {
         e.preventDefault();
-        if (!reason.trim()) return;
+        if (!reason.trim()) {
+          setNeedsReason(true);
+          field.current?.focus();
+          return;
+        }
         onDone();
         void store.unsend(messageId, reason.trim(), true);
       }}
     >
       <span>
         Sent to the wrong person? {label} it: its text and file go from both sides, and the other side sees
-        that you did. Say why, for the clinic's record (they will not see it).
+        that you did.
       </span>
+      <label className="bubble-misdirected-label" htmlFor={fieldId}>
+        Say why, for the clinic&apos;s record (they will not see it):
+      </label>
       <textarea
         ref={field}
-        aria-label="Why it is taken back"
+        id={fieldId}
         data-testid="message-misdirected-reason"
+        placeholder="For example: meant for another patient"
         value={reason}
         maxLength={250}
-        onChange={(e) => setReason(e.target.value)}
+        aria-invalid={needsReason}
+        aria-describedby={needsReason ? `${fieldId}-needed` : undefined}
+        onChange={(e) => {
+          setReason(e.target.value);
+          if (e.target.value.trim()) setNeedsReason(false);
+        }}
       />
-      <button
-        type="submit"
-        className="link-button"
-        data-testid="message-misdirected-confirm"
-        disabled={!reason.trim()}
-      >
+      {needsReason && (
+        <p
+          className="bubble-misdirected-needed"
+          role="alert"
+          id={`${fieldId}-needed`}
+          data-testid="message-misdirected-needed"
+        >
+          Say why first: it can only be {label === 'Retract' ? 'retracted' : 'unsent'} with a reason.
+        </p>
+      )}
+      <button type="submit" className="link-button" data-testid="message-misdirected-confirm">
         {label}
       </button>
       <button type="button" className="link-button" onClick={onDone}>
@@ -223,11 +245,14 @@ export function Editor({ message, onDone }: { message: LocalMessage; onDone: () 
 /** A change of mine still waiting for the server, or the server's refusal of one. */
 export function ChangeState({ message }: { message: LocalMessage }) {
   const pending = message.pendingChange;
+  // Offline, it goes nowhere until the connection is back: said as a send waiting says it.
+  const offline = useOffline();
   if (pending)
     return (
       <>
         <p className="bubble-pending" data-testid="message-change-pending">
           {pending.kind === 'retract' ? 'Taking back…' : `Saving edit: ${pending.content ?? ''}`}
+          {offline && ' Waits for the connection.'}
         </p>
         {/* The server keeps answering "not now": still tried, and why it waits. */}
         {message.changeNotice && (

@@ -21,6 +21,7 @@ import type { PickedFile } from '../types';
 import { FilePreview } from './FilePreview';
 import { Icon } from './Icon';
 import { composing } from '../logic/keys';
+import { caretAtEnd } from './focus';
 
 /**
  * Sizes the composer to its text: one line when empty, growing up to a limit. Measuring sets its
@@ -84,6 +85,9 @@ export function MessageInput({ conversationKey }: { conversationKey: string }) {
   const [dragging, setDragging] = useState(false);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   useAutoGrow(inputRef, text);
+  // A draft drawn back in its field is written on after its words: the browser would put the
+  // caret before them, and what is typed next in front of the draft.
+  useLayoutEffect(() => caretAtEnd(inputRef.current), []);
   const typing = useMemo(() => new TypingSender((t) => store.setTyping(t)), [store]);
 
   // Leaving a conversation ends "typing" there. (ChatLayout keys ChatWindow by conversation, so

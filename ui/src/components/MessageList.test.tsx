@@ -85,12 +85,14 @@ afterEach(() => {
   saved.clear();
 });
 
+/** The patient's conversation, the doctor's messages in it read (so it opens at the newest). */
 function conversation(count: number): ConversationMessages {
   const items = Array.from({ length: count }, (_, i) =>
     msg({
       seq: i + 1,
       id: `m${i + 1}`,
       senderId: i % 2 ? DOCTOR.id : PATIENT.id,
+      status: 'READ',
       content: `A message long enough to wrap onto another line in a narrow window (${i + 1}).`,
     }),
   );
@@ -370,7 +372,7 @@ describe('the new messages button', () => {
   function partlyRead(count: number, readUpTo: number): ConversationMessages {
     const data = conversation(count);
     const items = data.items.map((m) =>
-      m.senderId === DOCTOR.id && (m.seq ?? 0) <= readUpTo ? { ...m, status: 'READ' as const } : m,
+      m.senderId === DOCTOR.id && (m.seq ?? 0) > readUpTo ? { ...m, status: 'DELIVERED' as const } : m,
     );
     return { ...data, items };
   }
@@ -389,7 +391,7 @@ describe('the new messages button', () => {
   }
 
   it('is not there while the list follows the newest message, read or not', () => {
-    const { rerender } = open(30);
+    const { rerender } = open(40);
     rerender(42);
     expect(box.scrollTop).toBe(maxTop());
     expect(screen.queryByTestId('jump-to-latest')).toBeNull();
@@ -447,5 +449,145 @@ describe('the messages as one Tab stop', () => {
     );
     expect(drawn).not.toContain('m40');
     expect(stops()).toHaveLength(1);
+  });
+});
+
+describe('opening a conversation with unread messages', () => {
+  /** Rows as tall as the list estimates them, so nothing moves as they are measured (jsdom's
+   * scrollTo, which the virtualiser corrects with, does nothing). */
+  const ROW = 72;
+  beforeEach(() => {
+    const offsetHeight = Object.getOwnPropertyDescriptor(HTMLElement.prototype, 'offsetHeight');
+    Object.defineProperty(HTMLElement.prototype, 'offsetHeight', {
+      configurable: true,
+      get(this: HTMLElement) {
+        return isList(this) ? box.clientHeight : ROW;
+      },
+    });
+    vi.stubGlobal('IntersectionObserver', GeometryIntersectionObserver);
+    box.scrollHeight = 40 * ROW;
+    return () => {
+      if (offsetHeight) Object.defineProperty(HTMLElement.prototype, 'offsetHeight', offsetHeight);
+    };
+  });
+
+  /** Tells what share of a message shows, from its row's place and the list's scrollTop, as the
+   * browser would (once, when the row is first watched: enough for rows drawn after a scroll). */
+  class GeometryIntersectionObserver {
+    private readonly callback: IntersectionObserverCallback;
+    constructor(callback: IntersectionObserverCallback) {
+      this.callback = callback;
+    }
+    observe(target: HTMLElement) {
+      queueMicrotask(() => {
+        const row = target.closest<HTMLElement>('.message-row');
+        const top = Number(/translateY\((-?[\d.]+)px\)/.exec(row?.style.transform ?? '')?.[1] ?? NaN);
+        const shown = Math.max(
+          0,
+          Math.min(top + ROW, box.scrollTop + box.clientHeight) - Math.max(top, box.scrollTop),
+        );
+        const entry = {
+          target,
+          isIntersecting: shown > 0,
+          intersectionRect: { height: shown },
+          boundingClientRect: { height: ROW },
+          rootBounds: { height: box.clientHeight },
+        } as unknown as IntersectionObserverEntry;
+        this.callback([entry], this as unknown as IntersectionObserver);
+      });
+    }
+    unobserve() {}
+    disconnect() {}
+    takeRecords() {
+      return [];
+    }
+  }
+
+  /** 40 messages; the patient's last `unread` are not read by the doctor, all else is. */
+  function withUnread(unread: number, count = 40): ConversationMessages {
+    const items = Array.from({ length: count }, (_, i) => {
+      const fresh = i >= 40 - unread;
+      return msg({
+        seq: i + 1,
+        id: `m${i + 1}`,
+        senderId: fresh || i % 2 ? PATIENT.id : DOCTOR.id,
+        status: fresh ? 'DELIVERED' : 'READ',
+      });
+    });
+    return { items, hasOlder: false, loadingOlder: false, loaded: true };
+  }
+
+  /** Opens it as the doctor; `seen()` is what the list last reported on screen. */
+  async function open(unread: number) {
+    const store = setup().store;
+    let onScreen: ReadonlySet<string> = new Set();
+    const view = (data: ConversationMessages) => (
+      <StoreProvider store={store}>
+        <MessageList
+          data={data}
+          me={DOCTOR.id}
+          onLoadOlder={() => {}}
+          onScreenChange={(ids) => (onScreen = ids)}
+        />
+      </StoreProvider>
+    );
+    const data = withUnread(unread);
+    const { rerender } = render(view(data));
+    const list = screen.getByTestId('message-list');
+    // The browser's scroll event for where the list opened, and the rows drawn there seen.
+    fireEvent.scroll(list);
+    await act(async () => {});
+    return {
+      list,
+      data,
+      seen: () => [...onScreen].sort(),
+      rerender: (data: ConversationMessages) => rerender(view(data)),
+    };
+  }
+
+  const dividerAbove = () =>
+    screen
+      .getByTestId('unread-divider')
+      .closest('.message-row')
+      ?.querySelector('[data-message-id]')
+      ?.getAttribute('data-message-id');
+
+  it('starts at the first unread message, under a divider, and does not report the later ones as seen', async () => {
+    const { list, data, seen, rerender } = await open(15);
+    // m26 is the first unread: its row (divider and all) is at the top of the view.
+    expect(screen.getByRole('separator', { name: 'New messages' })).toBe(
+      screen.getByTestId('unread-divider'),
+    );
+    expect(dividerAbove()).toBe('m26');
+    expect(box.scrollTop).toBe(25 * ROW);
+    expect(seen()).toEqual(['m26', 'm27', 'm28', 'm29', 'm30', 'm31', 'm32', 'm33']);
+    expect(screen.getByTestId('jump-to-latest')).toBeInTheDocument();
+
+    // What was seen is marked read: the divider stays where the unread began.
+    const read = data.items.map((m) => ((m.seq ?? 0) <= 33 ? { ...m, status: 'READ' as const } : m));
+    rerender({ ...data, items: read });
+    expect(dividerAbove()).toBe('m26');
+
+    // Down at the bottom, the list follows the newest message again.
+    box.scrollTop = maxTop();
+    fireEvent.scroll(list);
+    box.scrollHeight = 42 * ROW;
+    rerender({ ...data, items: [...read, msg({ seq: 41 }), msg({ seq: 42 })] });
+    expect(box.scrollTop).toBe(maxTop());
+    expect(dividerAbove()).toBe('m26');
+  });
+
+  it('opens at the bottom, with no divider, when nothing is unread', async () => {
+    const { seen } = await open(0);
+    expect(box.scrollTop).toBe(maxTop());
+    expect(screen.queryByTestId('unread-divider')).toBeNull();
+    expect(seen()).toContain('m40');
+  });
+
+  it('opens at the bottom when the unread messages all show there, the divider above them', async () => {
+    const { seen } = await open(3);
+    expect(box.scrollTop).toBe(maxTop());
+    expect(dividerAbove()).toBe('m38');
+    expect(seen()).toEqual(expect.arrayContaining(['m38', 'm39', 'm40']));
   });
 });

@@ -2,7 +2,9 @@
 // user scrolls near the top, keeps the view pinned to the bottom when new messages arrive, and
 // reports which messages are on screen (the store marks read only what was seen); a day's first
 // message has the day above it. Rows inserted above what the reader sees (an older page) leave the
-// messages on screen exactly where they were (see logic/scrollAnchor.ts).
+// messages on screen exactly where they were (see logic/scrollAnchor.ts). A conversation opened
+// with unread messages opens at the first of them, under a "New messages" divider, not at the
+// bottom: opened at the bottom, everything above it would be marked read unseen.
 
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type RefObject } from 'react';
@@ -10,6 +12,7 @@ import { resolutionRows } from '../logic/emergency';
 import { dayLabel, sameDay } from '../logic/format';
 import { shouldLoadOlder } from '../logic/paging';
 import { isOnScreen } from '../logic/receipts';
+import { firstUnread, isUnread } from '../logic/unread';
 import {
   anchorShifted,
   estimatedScrollTop,
@@ -297,6 +300,33 @@ export function MessageList({
     if (last !== before.last && items[items.length - 1]?.senderId === me) follow(true);
   }, [items, me, follow]);
 
+  // Where the unread messages began when the conversation was opened: decided once, when its
+  // messages are loaded, so the divider stays put as they are read (the list is drawn anew for
+  // each conversation opened). `undefined` until then, `null` for nothing unread.
+  const [unreadFrom, setUnreadFrom] = useState<string | null | undefined>(undefined);
+  if (unreadFrom === undefined && data.loaded) {
+    const first = firstUnread(items, me);
+    setUnreadFrom(first && identity(first));
+  }
+  // Opened with unread messages: the first one goes to the top of the view, and the list stops
+  // following the bottom, so only what shows is marked read and the reader scrolls down through
+  // the rest. When they all fit above the bottom, the browser stops the list at the bottom and it
+  // follows as usual. A message jumped to (focusId) is where the view opens instead.
+  const openedAtUnread = useRef(false);
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    const canvas = canvasRef.current;
+    if (openedAtUnread.current || unreadFrom === undefined || !el || !canvas) return;
+    openedAtUnread.current = true;
+    const index = items.findIndex((m) => identity(m) === unreadFrom);
+    if (focusId || index < 0) return;
+    // Asked now, not read from the last render: the rows drawn in this commit were just measured.
+    const start = virtualizer.getOffsetForIndex(index, 'start')?.[0];
+    if (start === undefined) return;
+    el.scrollTop = canvas.offsetTop + start;
+    follow(el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX);
+  }, [unreadFrom, items, focusId, virtualizer, follow]);
+
   // One Tab stop for the messages, not one each: the one last focused while it is here, else the
   // newest; the arrow keys go from it to the others.
   const [current, setCurrent] = useState<string | null>(null);
@@ -524,15 +554,7 @@ export function MessageList({
   // was on screen is marked read up to its newest), and the list no longer follows them. In
   // another doctor's conversation (opened from an emergency) none is to this user: what the
   // patient wrote to that doctor is not news waiting for this one.
-  const unseen = behind
-    ? items.filter(
-        (m) =>
-          m.senderId !== me &&
-          (m.patientId === me || m.doctorId === me) &&
-          m.status !== 'READ' &&
-          !m.retracted,
-      ).length
-    : 0;
+  const unseen = behind ? items.filter((m) => isUnread(m, me)).length : 0;
   const toLatest = () => {
     const el = scrollRef.current;
     // Asked to go down: an earlier wheel up no longer holds the list back.
@@ -580,6 +602,16 @@ export function MessageList({
                 {newDay && (
                   <div className="day-divider" role="separator" data-testid="day-divider">
                     <span>{dayLabel(msg.createdAt, today)}</span>
+                  </div>
+                )}
+                {unreadFrom === identity(msg) && (
+                  <div
+                    className="unread-divider"
+                    role="separator"
+                    aria-label="New messages"
+                    data-testid="unread-divider"
+                  >
+                    <span>New messages</span>
                   </div>
                 )}
                 <div className="message-cell" data-message-id={msg.id ?? undefined} ref={messageRef}>

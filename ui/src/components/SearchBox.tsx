@@ -141,8 +141,12 @@ export function SearchBox({ me }: { me: User }) {
           type="search"
           className="search-input"
           data-testid="search-input"
-          placeholder="Search, then Enter (Ctrl+K)"
+          // Short enough to fit beside a long connection badge ("Search, then Ente" was cut);
+          // how to search, and Ctrl+K, are its tooltip and what a screen reader says.
+          placeholder="Search…"
+          title="Search messages: type, then press Enter. Ctrl+K comes here from anywhere."
           aria-label="Search messages"
+          aria-keyshortcuts="Control+K"
           value={query}
           onChange={(e) => setQuery(e.target.value)}
           onKeyDown={(e) => {

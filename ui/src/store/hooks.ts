@@ -26,3 +26,8 @@ export function usePeerStatus(userId: string | undefined): PeerStatus {
   const store = useStore();
   return useChat(() => (userId ? store.peerStatus(userId) : 'unknown'));
 }
+
+/** The app has no connection to the clinic now: what waits to be sent says so. */
+export function useOffline(): boolean {
+  return useChat((s) => s.connection.state !== 'online');
+}

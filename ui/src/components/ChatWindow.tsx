@@ -73,7 +73,9 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
           {initials(other?.name ?? patientName ?? '?')}
         </span>
         <div className="chat-title">
-          <h2 data-testid="chat-title">{title}</h2>
+          <h2 data-testid="chat-title" title={title}>
+            {title}
+          </h2>
           <span className="chat-subtitle">
             {!mine && !other && (
               <span data-testid="chat-elsewhere">

@@ -160,30 +160,30 @@ pub fn run(data_dir: &Path, command: AuditCommand) -> anyhow::Result<()> {
                 outcome,
             };
             let rows = report::query(data_dir, &actor, &filter)?;
-            print!("{}", report::render_entries(format.into(), &rows));
+            out!(@raw "{}", report::render_entries(format.into(), &rows));
         }
         AuditCommand::AccessReport { patient, format } => {
             let rows = report::access_report(data_dir, &actor, &patient)?;
-            print!("{}", report::render_access(format.into(), &rows));
+            out!(@raw "{}", report::render_access(format.into(), &rows));
         }
         AuditCommand::Review { since, format } => {
             let from = Utc::now().timestamp_millis() - since;
             let rows = report::review(data_dir, &actor, from)?;
-            print!("{}", report::render_entries(format.into(), &rows));
+            out!(@raw "{}", report::render_entries(format.into(), &rows));
         }
         AuditCommand::Originals { message, format } => {
             let rows = audit::originals::originals(data_dir, &actor, &message)?;
             if rows.is_empty() && matches!(format, FormatArg::Table) {
-                println!("message {message} was never edited, unsent or retracted");
+                out!("message {message} was never edited, unsent or retracted");
             } else {
-                print!("{}", audit::originals::render(format.into(), &rows));
+                out!(@raw "{}", audit::originals::render(format.into(), &rows));
             }
         }
         AuditCommand::Verify { heads } => match report::verify(data_dir, &actor, &heads)? {
             Ok(rows) if heads.is_empty() => {
-                println!("the audit log is intact: {rows} rows, every link checked");
+                out!("the audit log is intact: {rows} rows, every link checked");
             }
-            Ok(rows) => println!(
+            Ok(rows) => out!(
                 "the audit log is intact: {rows} rows, every link checked, and it holds the {} \
                  chain head{} you gave",
                 heads.len(),

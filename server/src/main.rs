@@ -1,5 +1,23 @@
 //! `clinic-server`: serve, manage accounts and sessions, retention and legal holds, the audit log, back up, seed a demo clinic.
 
+/// `println!` (and, as `out!(@raw ...)`, `print!`) that ends the program quietly once nobody
+/// reads its output (`clinic-server audit access ... | head`), where `println!` panics with a
+/// backtrace; another failure to write is said on stderr (exit 1).
+macro_rules! out {
+    (@raw $($arg:tt)*) => {
+        crate::wrote({
+            use std::io::Write as _;
+            write!(std::io::stdout().lock(), $($arg)*)
+        })
+    };
+    ($($arg:tt)*) => {
+        crate::wrote({
+            use std::io::Write as _;
+            writeln!(std::io::stdout().lock(), $($arg)*)
+        })
+    };
+}
+
 mod audit_cli;
 mod records_cli;
 
@@ -532,10 +550,10 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Tls(TlsCommand::Fingerprint { tls_cert }) => {
             let print = clinic_server::tls::fingerprint(&data_dir, tls_cert.as_deref())?;
-            println!("Pairing code of {}:\n", print.source.display());
-            println!("    {}\n", print.code);
-            println!("{}", print.qr);
-            println!(
+            out!("Pairing code of {}:\n", print.source.display());
+            out!("    {}\n", print.code);
+            out!("{}", print.qr);
+            out!(
                 "Give this code to the people who set up the app: they enter it (or compare it) \
                  when they first connect. Keep {} secret: whoever has it can impersonate this \
                  server.",
@@ -552,9 +570,9 @@ fn run() -> anyhow::Result<()> {
         Command::Restore { file } => restore(&data_dir, &file),
         Command::Init => {
             if datadir::init(&data_dir)? {
-                println!("created an empty clinic database in {}", data_dir.display());
+                out!("created an empty clinic database in {}", data_dir.display());
             } else {
-                println!(
+                out!(
                     "{} already holds a clinic database; nothing done",
                     data_dir.display()
                 );
@@ -567,9 +585,9 @@ fn run() -> anyhow::Result<()> {
                 bail!("{} already has accounts; nothing done", data_dir.display());
             }
             for user in clinic.users {
-                println!("{}\t{}\t{}", user.username, user.role.as_str(), user.name);
+                out!("{}\t{}\t{}", user.username, user.role.as_str(), user.name);
             }
-            println!("password for every account: {}", demo::DEMO_PASSWORD);
+            out!("password for every account: {}", demo::DEMO_PASSWORD);
             Ok(())
         }
     }
@@ -598,7 +616,7 @@ fn serve(listen: &str, config: Config) -> anyhow::Result<()> {
             "https"
         };
         // Scripts and tests read this line to find the port.
-        println!("listening on {scheme}://{addr}");
+        out!("listening on {scheme}://{addr}");
         std::io::stdout().flush().ok();
         tracing::info!(data_dir = %config.data_dir.display(), "serving on {addr}");
         clinic_server::run(listener, config, shutdown_signal()).await?;
@@ -657,9 +675,9 @@ fn session_secs(text: &str) -> Result<f64, String> {
 fn sessions_command(data_dir: &Path, command: SessionsCommand) -> anyhow::Result<()> {
     match command {
         SessionsCommand::List { user } => {
-            println!("SESSION\tUSER\tSIGNED IN (UTC)\tLAST USED (UTC)\tENDS AT THE LATEST (UTC)");
+            out!("SESSION\tUSER\tSIGNED IN (UTC)\tLAST USED (UTC)\tENDS AT THE LATEST (UTC)");
             for s in sessions::list(data_dir, user.as_deref())? {
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}",
                     s.id,
                     for_terminal(&s.username),
@@ -673,13 +691,13 @@ fn sessions_command(data_dir: &Path, command: SessionsCommand) -> anyhow::Result
             user: Some(user), ..
         } => {
             let count = sessions::revoke_user(data_dir, &user)?;
-            println!("ended {count} sessions of {user}");
+            out!("ended {count} sessions of {user}");
         }
         SessionsCommand::Revoke {
             session: Some(id), ..
         } => {
             sessions::revoke_session(data_dir, &id)?;
-            println!("ended session {id}");
+            out!("ended session {id}");
         }
         SessionsCommand::Revoke { .. } => bail!("give --user U or --session ID"),
     }
@@ -728,9 +746,9 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
                 },
             )?;
             if new_clinic {
-                println!("created a new clinic database in {}", data_dir.display());
+                out!("created a new clinic database in {}", data_dir.display());
             }
-            println!(
+            out!(
                 "created {} ({}) id {}",
                 user.username,
                 user.role.as_str(),
@@ -738,11 +756,11 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
             );
         }
         UserCommand::List => {
-            println!("USERNAME\tROLE\tNAME\tDATE OF BIRTH\tBLOOD GROUP\tACCOUNT");
+            out!("USERNAME\tROLE\tNAME\tDATE OF BIRTH\tBLOOD GROUP\tACCOUNT");
             for account in accounts::list_users(data_dir)? {
                 let user = account.user;
                 // Names are free text: none of it may act on IT's terminal or split the line.
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     for_terminal(&user.username),
                     user.role.as_str(),
@@ -762,11 +780,11 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Disable { username } => {
             accounts::set_disabled(data_dir, &username, true)?;
-            println!("disabled {username}");
+            out!("disabled {username}");
         }
         UserCommand::Enable { username } => {
             accounts::set_disabled(data_dir, &username, false)?;
-            println!("enabled {username}");
+            out!("enabled {username}");
         }
         UserCommand::ResetPassword {
             username,
@@ -774,7 +792,7 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
         } => {
             let password = read_password()?;
             accounts::reset_password(data_dir, &username, &password)?;
-            println!("password reset for {username}; their sessions are revoked");
+            out!("password reset for {username}; their sessions are revoked");
         }
     }
     Ok(())
@@ -862,12 +880,12 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
         export_failed(data_dir, to, &err);
         return Err(err).context(format!("copying the database to {}", to.display()));
     }
-    println!("backed up {} to {}", source_path.display(), to.display());
-    println!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");
+    out!("backed up {} to {}", source_path.display(), to.display());
+    out!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");
     // Its CA, so that a restored server is the one the apps paired with.
     let ca_to = clinic_server::tls::keep::beside(to);
     match clinic_server::tls::keep::backup(data_dir, to) {
-        Ok(true) => println!(
+        Ok(true) => out!(
             "copied the clinic CA to {} (as secret as the data: whoever has its ca.key can \
              impersonate this server)",
             ca_to.display()
@@ -890,7 +908,7 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
             return Err(err).with_context(|| format!("copying files to {}", files_to.display()));
         }
     };
-    println!("copied {copied} new files to {}", files_to.display());
+    out!("copied {copied} new files to {}", files_to.display());
     Ok(())
 }
 
@@ -906,7 +924,7 @@ fn export_failed(data_dir: &Path, to: &Path, err: &dyn std::fmt::Display) {
 
 fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
     let restored = clinic_server::restore::restore(data_dir, file)?;
-    println!(
+    out!(
         "restored {} into {}: {} accounts, {} messages, last change {}",
         file.display(),
         data_dir.display(),
@@ -915,19 +933,17 @@ fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
         restored.last_change
     );
     if let Some(previous) = restored.previous {
-        println!(
+        out!(
             "the database that was there (with its log) is in {}",
             previous.display()
         );
     }
-    println!("copied {} files", restored.files_copied);
+    out!("copied {} files", restored.files_copied);
     match &restored.ca {
         clinic_server::tls::keep::Restored::Put => {
-            println!(
-                "put the clinic CA kept with the backup in place: paired apps connect as before"
-            );
+            out!("put the clinic CA kept with the backup in place: paired apps connect as before");
         }
-        clinic_server::tls::keep::Restored::Replaced(aside) => println!(
+        clinic_server::tls::keep::Restored::Replaced(aside) => out!(
             "put the clinic CA kept with the backup in place of this folder's own, which is now \
              in {} (apps paired with the backup's clinic connect as before)",
             aside.display()
@@ -961,4 +977,15 @@ fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What `out!` does with a write's result.
+fn wrote(written: std::io::Result<()>) {
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("clinic-server: cannot write the output: {e}");
+        std::process::exit(1);
+    }
 }

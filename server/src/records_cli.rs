@@ -87,14 +87,14 @@ pub fn retention(data_dir: &Path, command: RetentionCommand) -> anyhow::Result<(
     match command {
         RetentionCommand::Preview { retention } => {
             let Some(policy) = retention.policy()? else {
-                println!("{OFF}");
+                out!("{OFF}");
                 return Ok(());
             };
             let due = admin::preview(data_dir, &policy).context("previewing retention")?;
             let (held, go): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| d.held);
-            println!("PATIENT\tDOCTOR\tMESSAGES\tLAST MESSAGE (UTC)\tKEEP UNTIL (UTC)\t");
+            out!("PATIENT\tDOCTOR\tMESSAGES\tLAST MESSAGE (UTC)\tKEEP UNTIL (UTC)\t");
             for d in go.iter().chain(&held) {
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     for_terminal(&d.patient),
                     for_terminal(&d.doctor),
@@ -105,7 +105,7 @@ pub fn retention(data_dir: &Path, command: RetentionCommand) -> anyhow::Result<(
                 );
             }
             let messages: u64 = go.iter().map(|d| d.messages).sum();
-            println!(
+            out!(
                 "{} conversations ({messages} messages) would be removed under {}; {} kept by a hold.",
                 go.len(),
                 policy.period,
@@ -115,19 +115,19 @@ pub fn retention(data_dir: &Path, command: RetentionCommand) -> anyhow::Result<(
         }
         RetentionCommand::Run { retention } => {
             let Some(policy) = retention.policy()? else {
-                println!("{OFF}");
+                out!("{OFF}");
                 return Ok(());
             };
             let purged = admin::run(data_dir, &policy).context("running retention")?;
             for p in &purged {
-                println!(
+                out!(
                     "removed {} messages of {} with {}",
                     p.messages,
                     for_terminal(&p.patient),
                     for_terminal(&p.doctor)
                 );
             }
-            println!(
+            out!(
                 "{} conversations removed under {}.",
                 purged.len(),
                 policy.period
@@ -145,15 +145,15 @@ pub fn hold(data_dir: &Path, command: HoldCommand) -> anyhow::Result<()> {
             reason,
         } => {
             let id = admin::hold_add(data_dir, &patient, doctor.as_deref(), &reason)?;
-            println!("hold {id} placed: retention keeps these conversations until it is released");
+            out!("hold {id} placed: retention keeps these conversations until it is released");
         }
         HoldCommand::List { all } => {
             let holds = admin::holds(data_dir, all)?;
             if holds.is_empty() {
-                println!("no {}holds", if all { "" } else { "active " });
+                out!("no {}holds", if all { "" } else { "active " });
                 return Ok(());
             }
-            println!("ID\tPATIENT\tDOCTOR\tPLACED (UTC)\tREASON\tRELEASED (UTC)");
+            out!("ID\tPATIENT\tDOCTOR\tPLACED (UTC)\tREASON\tRELEASED (UTC)");
             for h in holds {
                 let released = match (h.released_at, h.release_reason) {
                     (Some(at), Some(why)) => {
@@ -161,7 +161,7 @@ pub fn hold(data_dir: &Path, command: HoldCommand) -> anyhow::Result<()> {
                     }
                     _ => String::new(),
                 };
-                println!(
+                out!(
                     "{}\t{}\t{}\t{}\t{}\t{released}",
                     h.id,
                     for_terminal(&h.patient),
@@ -173,7 +173,7 @@ pub fn hold(data_dir: &Path, command: HoldCommand) -> anyhow::Result<()> {
         }
         HoldCommand::Release { id, reason } => {
             admin::hold_release(data_dir, id, &reason)?;
-            println!("hold {id} released; nothing was deleted");
+            out!("hold {id} released; nothing was deleted");
         }
     }
     Ok(())

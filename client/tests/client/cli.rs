@@ -24,6 +24,18 @@ async fn the_cli_logs_in_follows_and_logs_out() {
     let out = clinic(profile.path()).arg("whoami").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("alice"));
     assert_eq!(out.status.code(), Some(0));
+    // Its reader gone before it writes (`clinic whoami | true`): it ends quietly, no panic.
+    let mut child = clinic(profile.path())
+        .arg("whoami")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.is_empty(), "{said}");
     // `--server` naming another server than the profile's is refused, not ignored (a sync
     // would have gone on with the old one); naming its own is fine.
     let elsewhere = "https://127.0.0.1:9";

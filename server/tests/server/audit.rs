@@ -1272,6 +1272,23 @@ async fn the_audit_commands_and_their_refusals() {
     }
     assert_eq!(count(), before, "a refused command wrote nothing");
     let _ = c;
+    // Its reader gone before it writes (`clinic-server audit query ... | head`): it ends
+    // quietly, no panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg("--data-dir")
+        .arg(d)
+        .args(["audit", "query", "--patient", "pat1"])
+        .env("RUST_LOG", "warn")
+        .env("USER", "it-admin")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&closed.stderr);
+    assert_eq!(closed.status.code(), Some(0), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
 }
 
 #[test]

@@ -20,6 +20,22 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// `println!` that ends the program quietly once nobody reads its output (`clinic history |
+/// head`), where `println!` panics with a backtrace; another failure to write is said on stderr
+/// (exit 1).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("clinic: cannot write the output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod catch_up;
 
 /// Exit codes beyond 0 (success) and 1 (any other error).
@@ -398,7 +414,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 } else {
                     "login failed"
                 })?;
-            println!(
+            out!(
                 "logged in as {} ({})",
                 for_terminal(&client.user().username),
                 for_terminal(&client.user().name)
@@ -412,7 +428,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let has_pin = client.lock_status().has_pin;
             let said = match client.unlock(secret).await? {
                 Unlock::Unlocked => {
-                    println!("unlocked");
+                    out!("unlocked");
                     return Ok(0);
                 }
                 Unlock::Wrong { left, wait } => {
@@ -435,14 +451,14 @@ async fn run(cli: Cli) -> Result<u8> {
             let client = open(&cli)?;
             let personal = client.lock_status().device == clinic_client::lock::Device::Personal;
             if client.logout().await? {
-                println!("logged out");
+                out!("logged out");
             } else if personal {
-                println!(
+                out!(
                     "logged out here; your clinic's server could not be reached to end the \
                      session, so the next sign-in to it on this computer ends it"
                 );
             } else {
-                println!(
+                out!(
                     "logged out here; your clinic's server could not be reached to end the \
                      session, which ends by itself once unused for the server's idle time"
                 );
@@ -456,9 +472,9 @@ async fn run(cli: Cli) -> Result<u8> {
             let profile = Profile::new(profile_dir(&cli)?);
             let url = clinic_client::api::login_address(server)?;
             if profile.forget_pin(&url)? {
-                println!("forgot the pairing with {url}");
+                out!("forgot the pairing with {url}");
             } else {
-                println!("{url} was not paired");
+                out!("{url} was not paired");
             }
         }
         Command::Whoami => {
@@ -475,7 +491,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 ) => return Err(e.into()),
                 Err(e) => (client.user().clone(), Some(e)),
             };
-            println!(
+            out!(
                 "{} ({}, {}) on {}",
                 for_terminal(&user.username),
                 for_terminal(&user.name),
@@ -503,7 +519,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 Some(path) => client.send_with_attachment(&conversation, &text, false, path)?,
                 None => client.send(&conversation, &text, *emergency)?,
             };
-            println!("queued {}", message.client_id);
+            out!("queued {}", message.client_id);
         }
         Command::Emergencies { json } => {
             let client = open(&cli)?;
@@ -540,7 +556,7 @@ async fn run(cli: Cli) -> Result<u8> {
                         .reopened_at
                         .map(|at| format!(", again {}", stamp(at)))
                         .unwrap_or_default();
-                    println!(
+                    out!(
                         "{} {} {}{by} (raised {}{again}){written}",
                         for_terminal(e.id.as_str()),
                         for_terminal(&e.patient_name),
@@ -566,7 +582,7 @@ async fn run(cli: Cli) -> Result<u8> {
                         .await?
                 }
             };
-            println!(
+            out!(
                 "{} {}",
                 for_terminal(emergency.id.as_str()),
                 emergency.state.as_str()
@@ -585,7 +601,7 @@ async fn run(cli: Cli) -> Result<u8> {
                     client.set_availability(wanted).await?
                 }
             };
-            println!(
+            out!(
                 "{}",
                 match availability {
                     Availability::Available => "available",
@@ -625,7 +641,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 print_json(&history)?;
             } else {
                 for message in &history {
-                    println!("{}", line(&client, message));
+                    out!("{}", line(&client, message));
                 }
             }
         }
@@ -675,7 +691,7 @@ async fn run(cli: Cli) -> Result<u8> {
             } else {
                 for c in &list {
                     let flag = if c.has_emergency { " EMERGENCY" } else { "" };
-                    println!(
+                    out!(
                         "{} ({} unread){flag}",
                         for_terminal(&c.other_party.username),
                         c.unread_count
@@ -692,11 +708,11 @@ async fn run(cli: Cli) -> Result<u8> {
             match action {
                 Some(OutboxAction::Retry { client_id }) => {
                     client.retry(&ClientId::new(client_id))?;
-                    println!("queued {client_id} again");
+                    out!("queued {client_id} again");
                 }
                 Some(OutboxAction::Discard { client_id }) => {
                     client.discard(&ClientId::new(client_id))?;
-                    println!("discarded {client_id}");
+                    out!("discarded {client_id}");
                 }
                 None if *json => print_json(&client.outbox()?)?,
                 None => {
@@ -708,7 +724,7 @@ async fn run(cli: Cli) -> Result<u8> {
                             }
                             _ => String::new(),
                         };
-                        println!(
+                        out!(
                             "{} {} {}{} {}{reason}",
                             for_terminal(item.client_id.as_str()),
                             item.state,
@@ -718,7 +734,7 @@ async fn run(cli: Cli) -> Result<u8> {
                         );
                     }
                     let failed = items.iter().filter(|i| i.state == "failed").count();
-                    println!("queued {}, failed {failed}", items.len() - failed);
+                    out!("queued {}, failed {failed}", items.len() - failed);
                 }
             }
         }
@@ -808,7 +824,7 @@ async fn sync(client: &Client, timeout: u64, attempts: u32) -> Result<u8> {
     }
     client.disconnect().await;
     let failed = client.failed_count()?;
-    println!("synced; {failed} failed sends");
+    out!("synced; {failed} failed sends");
     Ok(if failed > 0 { EXIT_SENDS_FAILED } else { 0 })
 }
 
@@ -860,7 +876,7 @@ async fn settle(client: &Client, id: &MessageId, timeout: u64) -> Result<u8> {
         eprintln!("clinic: {}", for_terminal(notice));
         return Ok(EXIT_SENDS_FAILED);
     }
-    println!("{}", line(client, &message));
+    out!("{}", line(client, &message));
     Ok(0)
 }
 
@@ -904,7 +920,7 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
         {
             print_lines(client, order.rest());
             if json {
-                println!("{}", json_for_terminal(&serde_json::to_string(&event)?));
+                out!("{}", json_for_terminal(&serde_json::to_string(&event)?));
             }
             client.disconnect().await;
             return Err(ClientError::NotYourServer.into());
@@ -913,7 +929,7 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
             continue;
         }
         if json {
-            println!("{}", json_for_terminal(&serde_json::to_string(&event)?));
+            out!("{}", json_for_terminal(&serde_json::to_string(&event)?));
             continue;
         }
         match &event {
@@ -940,7 +956,7 @@ async fn tail(client: &Client, with: &str, json: bool) -> Result<()> {
 /// `messages` as `tail` prints them, one line each.
 fn print_lines(client: &Client, messages: Vec<LocalMessage>) {
     for m in messages {
-        println!("{}", line(client, &m));
+        out!("{}", line(client, &m));
     }
 }
 
@@ -1121,18 +1137,18 @@ fn print_results(client: &Client, page: &Found) {
     };
     match (&page.server_note, page.offline) {
         (Some(note), _) => {
-            println!(
+            out!(
                 "({} Only the messages on this computer were searched.)",
                 for_terminal(note)
             );
         }
-        (None, true) => println!(
+        (None, true) => out!(
             "(the clinic's server cannot be reached: only the messages on this computer were searched)"
         ),
         (None, false) => {}
     }
     if page.results.is_empty() {
-        println!("no messages found");
+        out!("no messages found");
     }
     for hit in &page.results {
         let m = &hit.message;
@@ -1142,7 +1158,7 @@ fn print_results(client: &Client, page: &Found) {
             &m.patient_id
         };
         let emergency = if m.is_emergency { " EMERGENCY" } else { "" };
-        println!(
+        out!(
             "{} {} -> {}{emergency}: {}{}",
             stamp(m.created_at),
             name(&m.sender_id),
@@ -1152,7 +1168,7 @@ fn print_results(client: &Client, page: &Found) {
         );
     }
     if let Some(cursor) = &page.next_cursor {
-        println!("more: clinic search --cursor {} ...", for_terminal(cursor));
+        out!("more: clinic search --cursor {} ...", for_terminal(cursor));
     }
 }
 
@@ -1183,7 +1199,7 @@ fn marked(snippet: &Snippet, bold: bool) -> String {
 
 /// `value` as pretty JSON on stdout, with nothing in its strings that acts on a terminal.
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!(
+    out!(
         "{}",
         json_for_terminal(&serde_json::to_string_pretty(value)?)
     );

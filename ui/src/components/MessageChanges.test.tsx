@@ -228,7 +228,10 @@ describe('unsend and edit', () => {
     expect(reason).toHaveAttribute('aria-invalid', 'true');
     expect(reason).toHaveFocus();
     await user.type(reason, '  meant for another patient ');
-    expect(within(form).queryByTestId('message-misdirected-needed')).toBeNull();
+    // Its place kept, so the button does not move up under the pointer; no longer said.
+    expect(within(form).getByTestId('message-misdirected-needed')).toHaveClass('is-met');
+    expect(within(form).getByTestId('message-misdirected-needed')).toHaveAttribute('aria-hidden', 'true');
+    expect(reason).toHaveAttribute('aria-invalid', 'false');
     await user.click(within(form).getByTestId('message-misdirected-confirm'));
     expect(s.fake.callsOf('unsend_message')).toEqual([
       { messageId: 'm1', reason: 'meant for another patient', misdirected: true },

@@ -131,6 +131,7 @@ export function ConfirmMisdirected({ messageId, role, onDone }: ConfirmProps) {
   // Tried without a reason: said next to the field (the client refuses one without), rather
   // than a button that does nothing.
   const [needsReason, setNeedsReason] = useState(false);
+  const missing = needsReason && !reason.trim();
   const field = useRef<HTMLTextAreaElement>(null);
   useEffect(() => field.current?.focus(), []);
   const label = unsendLabel(role);
@@ -166,17 +167,17 @@ export function ConfirmMisdirected({ messageId, role, onDone }: ConfirmProps) {
         placeholder="For example: meant for another patient"
         value={reason}
         maxLength={250}
-        aria-invalid={needsReason}
-        aria-describedby={needsReason ? `${fieldId}-needed` : undefined}
-        onChange={(e) => {
-          setReason(e.target.value);
-          if (e.target.value.trim()) setNeedsReason(false);
-        }}
+        aria-invalid={missing}
+        aria-describedby={missing ? `${fieldId}-needed` : undefined}
+        onChange={(e) => setReason(e.target.value)}
       />
+      {/* Once said, its place is kept (hidden) while a reason is written: the button below
+          must not move up under the pointer on its way to it. */}
       {needsReason && (
         <p
-          className="bubble-misdirected-needed"
-          role="alert"
+          className={`bubble-misdirected-needed${missing ? '' : ' is-met'}`}
+          role={missing ? 'alert' : undefined}
+          aria-hidden={!missing}
           id={`${fieldId}-needed`}
           data-testid="message-misdirected-needed"
         >

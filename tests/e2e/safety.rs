@@ -49,9 +49,15 @@ pub(super) fn resolve_all(doctor: &Cli, patient_name: &str) -> Result<()> {
 pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     resolve_all(&w.nguyen, "Bob Kowalski")?;
     let (driver, app) = w.app(&w.profile("dr.nguyen")).await?;
-    signed_in(w, &app, "dr.nguyen").await?;
+    signed_in(w, &app, "dr.nguyen")
+        .await
+        .context("dr.nguyen signed in")?;
     w.nguyen.run(&["availability", "dnd"])?;
-    w.outside(&app, "availability-set-elsewhere").await?;
+    // Each step says what it was: a clean-clone run once failed here with only "webdriver
+    // returned error:" (the next scenario's app then did not start in time either).
+    w.outside(&app, "availability-set-elsewhere")
+        .await
+        .context("the transcript read after the availability set elsewhere")?;
     app.wait("dnd-indicator")
         .await
         .context("the top bar says do not disturb")?;
@@ -73,7 +79,9 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     app.wait_css(&item)
         .await
         .context("the banner shows on do-not-disturb")?;
-    app.wait("banner-dnd").await?;
+    app.wait("banner-dnd")
+        .await
+        .context("the banner says do not disturb")?;
     app.wait_until(
         &format!("{item} [data-testid=emergency-text]"),
         "the patient's words in the banner",
@@ -95,13 +103,16 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     )
     .await?;
     app.wait_css(&format!("{item} [data-testid=emergency-acknowledge]"))
-        .await?;
+        .await
+        .context("the emergency's Acknowledge")?;
     // Shown, not rung: on do-not-disturb the device rings only once the emergency escalates
     // (two minutes, longer than this scenario waits).
     app.wait_css("[data-testid=emergency-banner][data-alerting=false]")
         .await
         .context("the device not ringing on do-not-disturb")?;
-    w.shot(&app, "dnd-emergency", false).await?;
+    w.shot(&app, "dnd-emergency", false)
+        .await
+        .context("the screenshot of the emergency on do-not-disturb")?;
 
     click_css(&app, &format!("{item} [data-testid=emergency-open-chat]")).await?;
     app.wait_until(

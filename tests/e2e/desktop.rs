@@ -927,7 +927,16 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
     app.wait_css(QUIET)
         .await
         .context("the alarm stops once the server confirmed")?;
-    app.click("conversation-alice").await?;
+    // Bob's new emergency moves his row to the top of the list as the server's news comes in: a
+    // click at where Alice's row was can land on his. Chosen until her conversation is open.
+    app.wait_script(
+        "alice's conversation open",
+        "const t = document.querySelector('[data-testid=chat-title]');
+         if (t && t.textContent.includes('Alice Martin')) return true;
+         document.querySelector('[data-testid=conversation-alice]')?.click();
+         return false;",
+    )
+    .await?;
     app.wait("patient-info").await?;
     // Opened at the first message the doctor has not read (earlier scenarios' among them): the
     // doctor scrolls down to the newest.

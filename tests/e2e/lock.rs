@@ -38,6 +38,9 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("patel-lock")).await?;
     log_in(&app, &w.url, "dr.patel", &w.code).await?;
     app.click("conversation-alice").await?;
+    // Opened at the first message this doctor has not read (earlier scenarios' among them): the
+    // newest is further down.
+    super::receipts::scroll_list(&app, false).await?;
     app.wait_until("[data-testid=message]", "alice's message", |found| {
         found.iter().any(|(t, _)| t.contains(&secret))
     })

@@ -323,6 +323,8 @@ pub(crate) async fn app_lock(w: &World) -> Result<()> {
     // delivered once.
     log_in(&app, &w.url, "bob", &w.code).await?;
     app.click("conversation-dr.patel").await?;
+    // Opened at the first message she has not read: her press, the newest, is further down.
+    super::receipts::scroll_list(&app, false).await?;
     app.wait_until(
         "[data-testid=message][data-mine=true]:not([data-status=SENDING])",
         "the press from the lock screen, sent",

@@ -208,6 +208,8 @@ pub(super) async fn second_emergency_joins(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("alice")).await?;
     signed_in(w, &app, "alice").await?;
     app.click("conversation-dr.patel").await?;
+    // Opened at the first message she has not read: the resolution is under her last press.
+    super::receipts::scroll_list(&app, false).await?;
     resolution_under_last_press(&app)
         .await
         .context("after a restart")?;

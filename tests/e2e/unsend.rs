@@ -67,6 +67,8 @@ pub(super) async fn unsend(w: &World) -> Result<()> {
     let (driver, app) = w.app(&w.profile("patel-unsend")).await?;
     signed_in(w, &app, "dr.patel").await?;
     click_css(&app, "[data-testid=conversation-bob]").await?;
+    // Opened at the first message this doctor has not read: the newest is further down.
+    super::receipts::scroll_list(&app, false).await?;
     app.wait_until(
         "[data-testid=message-tombstone]",
         "the tombstone in the doctor's window",

@@ -606,7 +606,7 @@ export function MessageList({
                 )}
                 {unreadFrom === identity(msg) && (
                   <div
-                    className="unread-divider"
+                    className="day-divider unread-divider"
                     role="separator"
                     aria-label="New messages"
                     data-testid="unread-divider"

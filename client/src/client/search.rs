@@ -71,8 +71,8 @@ impl Client {
         // The live connection waits to retry (up to half a minute, with jitter): the server
         // may be back before then, so a search asks it all the same, but only briefly, and
         // has the connection try at once when it answers.
-        // Trying again after a failure counts: a try at a server that froze takes up to its
-        // 10 s timeout, and the search would wait as long.
+        // Trying again after a failure counts: a try at a server that froze takes up to the
+        // connect's 4 s timeout, and the search would wait as long.
         let offline = matches!(
             self.state(),
             ConnectionState::Offline { .. }

@@ -87,6 +87,31 @@ describe('login', () => {
   });
 });
 
+describe('the day changes', () => {
+  it('after midnight, the list and the conversation stop calling yesterday today once the window is back', async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      vi.setSystemTime(new Date(2026, 11, 7, 23, 50));
+      const at = new Date(2026, 11, 7, 14, 30).toISOString();
+      const s = await renderApp(setup({ messages: [msg({ seq: 1, senderId: DOCTOR.id, createdAt: at })] }));
+      const chat = await openChat(s.user, 'doc');
+      const row = screen.getByTestId('conversation-doc');
+      expect(row).toHaveTextContent(formatTime(at));
+      expect(within(chat).getByTestId('day-divider')).toHaveTextContent('Today');
+      // The window sat hidden past midnight, its timers held back; it is shown again.
+      vi.setSystemTime(new Date(2026, 11, 8, 0, 0, 30));
+      act(() => void window.dispatchEvent(new Event('focus')));
+      expect(within(chat).getByTestId('day-divider')).toHaveTextContent('Yesterday');
+      expect(row.querySelector('time')).toHaveTextContent(
+        formatShortDate(at, new Date(2026, 11, 8, 0, 0, 30)),
+      );
+      expect(row.querySelector('time')?.textContent).not.toBe(formatTime(at));
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe('message actions and links', () => {
   it('right-click opens the app menu; copy puts the text on the clipboard; a link opens in the browser', async () => {
     const text = 'Forms: https://clinic.example/forms. <b>bold</b>';

@@ -10,16 +10,20 @@ import { EmergencyBadge } from './EmergencyBadge';
 import { OnlineStatus } from './OnlineStatus';
 import { PatientPicker } from './PatientPicker';
 import { composer } from './focus';
+import { useNow } from './useNow';
 
 function ConversationItem({
   c,
   me,
   selected,
   tabbable,
+  today,
 }: {
   c: Conversation;
   me: User;
   selected: boolean;
+  /** The list's clock: a time alone means today, so yesterday's rows must change at midnight. */
+  today: Date;
   /** The list's one Tab stop (the arrow keys go to the others). */
   tabbable: boolean;
 }) {
@@ -51,7 +55,7 @@ function ConversationItem({
           <span className="conversation-top">
             <span className="conversation-name">{other.name}</span>
             {c.lastMessage && (
-              <time className="conversation-time">{formatShortDate(c.lastMessage.createdAt)}</time>
+              <time className="conversation-time">{formatShortDate(c.lastMessage.createdAt, today)}</time>
             )}
           </span>
           <span className="conversation-bottom">
@@ -79,6 +83,7 @@ const HOLD_AFTER_MOVE_MS = 10_000;
 export function ConversationList({ me }: { me: User }) {
   const conversations = useChat((s) => s.conversations);
   const active = useChat((s) => s.active);
+  const today = new Date(useNow(60_000, ''));
   // While the pointer is over the list its rows stay put (a click must open the row it aims at);
   // not once the window is left, nor long after the pointer last moved (a pointer parked there
   // must not keep new rows at the end for good).
@@ -141,6 +146,7 @@ export function ConversationList({ me }: { me: User }) {
       >
         {shown.map((c) => (
           <ConversationItem
+            today={today}
             key={c.otherParty.id}
             c={c}
             me={me}

@@ -145,7 +145,7 @@ pub(super) async fn dnd_doctor_sees_emergency(w: &World) -> Result<()> {
     app.wait_until(
         &format!("{item} [data-testid=emergency-taken-by]"),
         "who took it (this doctor: 'you') and when",
-        |found| found.iter().any(|(t, _)| t.contains("acknowledged by you")),
+        |found| found.iter().any(|(t, _)| t.contains("Acknowledged by you")),
     )
     .await?;
     w.nguyen.run(&["availability", "available"])?;

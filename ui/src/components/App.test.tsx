@@ -641,7 +641,7 @@ describe('doctor view', () => {
     const s = await renderApp(setup({ as: DOCTOR, emergencies: [taken] }));
     const banner = await screen.findByTestId('emergency-banner');
     expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent(
-      `acknowledged by ${DOCTOR2.name}`,
+      `Acknowledged by ${DOCTOR2.name}`,
     );
     expect(within(banner).getByTestId('emergency-taken')).toHaveTextContent(/^✓ Taken$/);
     await s.user.click(within(banner).getByTestId('emergency-resolve'));
@@ -722,7 +722,7 @@ describe('doctor view', () => {
       ),
     );
     expect(within(banner).getByTestId('emergency-escalated')).toHaveTextContent(
-      'escalated before a doctor took it: every doctor is alerted',
+      'Escalated before a doctor took it: every doctor is alerted',
     );
     act(() => s.fake.upsertEmergency(emergency({ id: 'e9', messageId: 'm-sos', raisedAt }), false, sos));
     const text = within(banner).getByTestId('emergency-text');
@@ -736,7 +736,7 @@ describe('doctor view', () => {
     expect(document.querySelector('[data-highlighted=true]')).toHaveTextContent('My chest hurts');
 
     await s.user.click(within(banner).getByTestId('emergency-acknowledge'));
-    expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent('acknowledged by you');
+    expect(within(banner).getByTestId('emergency-taken-by')).toHaveTextContent('Acknowledged by you');
     expect(within(banner).getByTestId('emergency-taken')).toHaveTextContent('✓ Taken by you');
 
     // By keyboard: the pill goes once available, and its focus goes on to Settings.

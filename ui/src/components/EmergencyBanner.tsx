@@ -132,7 +132,6 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
                 : `Raised at ${formatTime(e.raisedAt)}`
             }
           >
-            {e.state === 'RAISED' ? 'needs help · ' : ''}
             {e.reopenedAt ? 'raised again' : 'raised'} {formatAge(waitingSince(e), now)} (
             {unbroken(formatTime(waitingSince(e)))})
           </span>
@@ -148,21 +147,24 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
               reached the clinic
             </span>
           )}
-          {e.escalatedAt && e.state === 'RAISED' && (
-            <span className="banner-escalated" data-testid="emergency-escalated">
-              {' '}
-              {escalatedWhileWaiting(e)
-                ? `· escalated ${formatAge(e.escalatedAt, now)}: nobody has acknowledged it yet`
-                : '· escalated before a doctor took it: every doctor is alerted'}
-            </span>
-          )}
-          {e.state !== 'RAISED' && (
+        </span>
+        {/* Where it stands, on a line of its own whatever it says, so the card keeps its height
+            as it is taken and the cards under it stay where they were. */}
+        <span className="banner-state" data-testid="emergency-state">
+          {e.state !== 'RAISED' ? (
             <span data-testid="emergency-taken-by">
-              {' '}
-              · acknowledged by {mine ? 'you' : (e.acknowledgedByName ?? 'a doctor')}
+              Acknowledged by {mine ? 'you' : (e.acknowledgedByName ?? 'a doctor')}
               {e.acknowledgedAt &&
                 ` at ${unbroken(formatTime(e.acknowledgedAt))} (${formatAge(e.acknowledgedAt, now)})`}
             </span>
+          ) : e.escalatedAt ? (
+            <span className="banner-escalated" data-testid="emergency-escalated">
+              {escalatedWhileWaiting(e)
+                ? `Escalated ${formatAge(e.escalatedAt, now)}: not acknowledged yet`
+                : 'Escalated before a doctor took it: every doctor is alerted'}
+            </span>
+          ) : (
+            'Needs a doctor: not acknowledged yet'
           )}
         </span>
         {preview && (
@@ -196,27 +198,36 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
         >
           Open chat
         </button>
-        {/* The same slot either way, so nothing moves under the pointer once it is taken. */}
-        {e.state === 'RAISED' ? (
-          <button
-            type="button"
-            className="banner-button strong banner-slot"
-            data-testid="emergency-acknowledge"
-            disabled={busy}
-            onClick={(ev) => {
-              const hadFocus = document.activeElement === ev.currentTarget;
-              void run(() => store.acknowledge(e.id)).then((ok) => {
-                if (ok && hadFocus && focusFree()) resolveButton.current?.focus();
-              });
-            }}
-          >
+        {/* The same cell either way, as wide as the wider of the two, so nothing moves under the
+            pointer once it is taken. */}
+        <span className="banner-cell">
+          {e.state === 'RAISED' ? (
+            <button
+              type="button"
+              className="banner-button strong banner-slot"
+              data-testid="emergency-acknowledge"
+              disabled={busy}
+              onClick={(ev) => {
+                const hadFocus = document.activeElement === ev.currentTarget;
+                void run(() => store.acknowledge(e.id)).then((ok) => {
+                  if (ok && hadFocus && focusFree()) resolveButton.current?.focus();
+                });
+              }}
+            >
+              Acknowledge
+            </button>
+          ) : (
+            <span className="banner-button banner-slot is-taken" data-testid="emergency-taken">
+              {mine ? '✓ Taken by you' : '✓ Taken'}
+            </span>
+          )}
+          <span className="banner-button strong banner-slot banner-stand-in" aria-hidden="true">
             Acknowledge
-          </button>
-        ) : (
-          <span className="banner-button banner-slot is-taken" data-testid="emergency-taken">
-            {mine ? '✓ Taken by you' : '✓ Taken'}
           </span>
-        )}
+          <span className="banner-button banner-slot is-taken banner-stand-in" aria-hidden="true">
+            ✓ Taken by you
+          </span>
+        </span>
         {!resolving && (
           <button
             type="button"
@@ -386,19 +397,6 @@ export function EmergencyBanner() {
             Taken: {open.map((e) => e.patientName).join(', ')}
           </span>
         )}
-        {allTaken && (
-          <button
-            type="button"
-            className="banner-button"
-            data-testid="banner-fold"
-            aria-expanded={!folded}
-            onFocus={() => (foldHadFocus.current = true)}
-            onBlur={() => (foldHadFocus.current = false)}
-            onClick={() => setFoldedIds(folded ? null : open.map((e) => e.id))}
-          >
-            {folded ? 'Show' : 'Hide'}
-          </button>
-        )}
         {resting && !alerting && (
           <span className="banner-quiet" data-testid="banner-dnd">
             Do not disturb: this device stays quiet until an emergency escalates
@@ -409,16 +407,46 @@ export function EmergencyBanner() {
             This device cannot ring (no sound device): watch this screen
           </span>
         )}
-        {alerting && ringable && (
-          <button
-            type="button"
-            className="banner-button"
-            data-testid="silence-alarm"
-            onClick={() => void store.silence()}
-          >
-            <Icon name="bellOff" size={16} /> Silence this device
-          </button>
-        )}
+        {/* One place for the title's button, as wide as the widest it can hold (an unseen stand-in
+            keeps the room), so the title's height stays as the doctor acknowledges and the cards
+            do not move under the pointer on the way to "Resolve…". */}
+        <span className="banner-cell">
+          {alerting && ringable ? (
+            // Keyed: a different button, not this one relabelled, so a focus on one is not
+            // carried over to the other.
+            <button
+              key="silence"
+              type="button"
+              className="banner-button"
+              data-testid="silence-alarm"
+              onClick={() => void store.silence()}
+            >
+              <Icon name="bellOff" size={16} /> Silence this device
+            </button>
+          ) : allTaken ? (
+            <button
+              key="fold"
+              type="button"
+              className="banner-button"
+              data-testid="banner-fold"
+              aria-expanded={!folded}
+              onFocus={() => (foldHadFocus.current = true)}
+              onBlur={() => (foldHadFocus.current = false)}
+              onClick={() => setFoldedIds(folded ? null : open.map((e) => e.id))}
+            >
+              {folded ? 'Show' : 'Hide'}
+            </button>
+          ) : null}
+          <span className="banner-button banner-stand-in" aria-hidden="true" data-testid="banner-stand-in">
+            {ringable ? (
+              <>
+                <Icon name="bellOff" size={16} /> Silence this device
+              </>
+            ) : (
+              'Hide'
+            )}
+          </span>
+        </span>
       </div>
       {/* Hidden, not removed: a note being written in it stays. */}
       <ul className="banner-list" hidden={folded}>

@@ -144,28 +144,44 @@ export function ChatWindow({ active, me }: { active: ConversationKey; me: User }
  * the patient's conversation with another doctor: where to read what the patient wrote (that
  * conversation, read only, at the press).
  */
+/**
+ * In a doctor's own conversation with a patient, her open emergency raised in her conversation
+ * with another doctor: where it stands, and a way to read it there. Opened from the banner's
+ * "Open chat" before anyone took it, this is where a doctor who has a conversation with her
+ * lands, and nothing else here would say the emergency is elsewhere.
+ */
 function TakenElsewhere({ conversation, me }: { conversation: ConversationKey; me: string }) {
   const store = useStore();
-  const taken = useChat((s) =>
-    s.emergencies.find(
-      (e) =>
-        conversation.doctorId === me &&
-        e.state === 'ACKNOWLEDGED' &&
-        e.acknowledgedBy === me &&
-        e.patientId === conversation.patientId &&
-        e.doctorId !== conversation.doctorId,
-    ),
-  );
-  if (!taken) return null;
+  const emergencies = useChat((s) => s.emergencies);
+  const elsewhere =
+    conversation.doctorId === me
+      ? emergencies.filter(
+          (e) =>
+            e.state !== 'RESOLVED' &&
+            e.patientId === conversation.patientId &&
+            e.doctorId !== conversation.doctorId,
+        )
+      : [];
+  // The one this doctor took first; else the one still waiting for a doctor; else any.
+  const shown =
+    elsewhere.find((e) => e.acknowledgedBy === me) ??
+    elsewhere.find((e) => e.state === 'RAISED') ??
+    elsewhere[0];
+  if (!shown) return null;
+  const where = 'raised in their conversation with another doctor';
   return (
-    <p className="chat-note" role="note" data-testid="taken-elsewhere">
-      You took {taken.patientName}&apos;s emergency, raised in their conversation with another doctor.{' '}
+    <p className="chat-note" role="note" data-testid="taken-elsewhere" data-state={shown.state}>
+      {shown.state === 'RAISED'
+        ? `${shown.patientName}'s emergency, ${where}, is waiting for a doctor: nobody has acknowledged it yet.`
+        : shown.acknowledgedBy === me
+          ? `You took ${shown.patientName}'s emergency, ${where}.`
+          : `${shown.patientName}'s emergency, ${where}, was taken by ${shown.acknowledgedByName ?? 'another doctor'}.`}{' '}
       <button
         type="button"
         className="link-button"
         data-testid="taken-elsewhere-open"
         onClick={() =>
-          void store.openMessage({ patientId: taken.patientId, doctorId: taken.doctorId }, taken.messageId)
+          void store.openMessage({ patientId: shown.patientId, doctorId: shown.doctorId }, shown.messageId)
         }
       >
         Read what they wrote

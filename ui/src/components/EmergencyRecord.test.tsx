@@ -157,6 +157,41 @@ describe('an emergency resolved', () => {
     expect(screen.queryByTestId('taken-elsewhere')).toBeNull();
   });
 
+  it("a doctor with a conversation of their own with her is told there, before anyone took it, that her emergency is in another doctor's", async () => {
+    const raised = emergency({ raisedAt: new Date().toISOString() });
+    const press = msg({ seq: 1, id: 'm1', content: 'I fell', isEmergency: true, messageType: 'EMERGENCY' });
+    const before = msg({ seq: 1, doctorId: DOCTOR2.id, senderId: DOCTOR2.id, content: 'See you on Friday' });
+    const s = await renderApp(setup({ as: DOCTOR2, messages: [before, press], emergencies: [raised] }));
+    const theirs = { patientId: PATIENT.id, doctorId: DOCTOR.id };
+    const own = { patientId: PATIENT.id, doctorId: DOCTOR2.id };
+    await screen.findByTestId('conversation-pat');
+    // "Open chat" in the banner leads to their own conversation with her, where they can write.
+    await s.user.click(within(screen.getByTestId('emergency-banner')).getByTestId('emergency-open-chat'));
+    await waitFor(() => expect(s.store.getState().active).toEqual(own));
+    const note = await screen.findByTestId('taken-elsewhere');
+    expect(note).toHaveTextContent(
+      `${PATIENT.name}'s emergency, raised in their conversation with another doctor, is waiting for a doctor: nobody has acknowledged it yet.`,
+    );
+    // Another doctor takes it: the line says who.
+    act(() =>
+      s.fake.upsertEmergency({
+        ...raised,
+        state: 'ACKNOWLEDGED',
+        acknowledgedBy: DOCTOR.id,
+        acknowledgedByName: DOCTOR.name,
+        acknowledgedAt: new Date().toISOString(),
+      }),
+    );
+    await waitFor(() =>
+      expect(screen.getByTestId('taken-elsewhere')).toHaveTextContent(
+        `${PATIENT.name}'s emergency, raised in their conversation with another doctor, was taken by ${DOCTOR.name}.`,
+      ),
+    );
+    await s.user.click(screen.getByTestId('taken-elsewhere-open'));
+    await waitFor(() => expect(s.store.getState().active).toEqual(theirs));
+    expect(await screen.findByTestId('not-your-conversation')).toBeInTheDocument();
+  });
+
   it('after a day the status line no longer says it; the conversation still does', async () => {
     const resolvedAt = new Date(Date.now() - 25 * 3600_000).toISOString();
     const s = await renderApp(setup({ as: PATIENT, ...resolvedClinic(resolvedAt) }));

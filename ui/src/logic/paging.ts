@@ -3,6 +3,9 @@
 /** Messages per page asked of load_messages. */
 export const PAGE_SIZE = 50;
 
+/** Pages a conversation may load as it opens to reach its first unread message (500 messages). */
+export const UNREAD_PAGES = 10;
+
 /** How close (in rows) to the top the first visible row must be to trigger loading. */
 export const LOAD_OLDER_THRESHOLD = 5;
 

@@ -17,7 +17,26 @@ describe('readMark (the receipt rule)', () => {
   it('marks up to the newest unread message on screen, never one below the fold', () => {
     // The emergency "e" is below the fold: the mark names "d", so "e" stays unread.
     expect(readMark(items, ME, { focused: true, onScreen: new Set(['b', 'c', 'd']) })).toBe('d');
-    expect(readMark(items, ME, { focused: true, onScreen: new Set(['d', 'e']) })).toBe('e');
+    expect(readMark(items, ME, { focused: true, onScreen: new Set(['d', 'e']), seen: new Set(['b']) })).toBe(
+      'e',
+    );
+  });
+
+  it('never goes past an unread message not seen: one skipped stays unread, with what follows it', () => {
+    // A jump to the bottom (a reply sent, a search result) shows "d" and "e"; "b" was never seen.
+    expect(readMark(items, ME, { focused: true, onScreen: new Set(['d', 'e']) })).toBeNull();
+    // Seen earlier in this conversation, it no longer holds the mark back.
+    expect(readMark(items, ME, { focused: true, onScreen: new Set(['e']), seen: new Set(['b', 'd']) })).toBe(
+      'e',
+    );
+    // Seen "b" but not "d": the mark stops at "b", and "d" and "e" stay unread.
+    expect(readMark(items, ME, { focused: true, onScreen: new Set(['e']), seen: new Set(['b']) })).toBe('b');
+  });
+
+  it('a message taken back, nothing to read, does not hold the mark back', () => {
+    const gone = { ...m('b', 'pat'), retracted: { at: 'x' } } as unknown as LocalMessage;
+    const list = [m('a', 'pat', 'READ'), gone, m('d', 'pat')];
+    expect(readMark(list, ME, { focused: true, onScreen: new Set(['d']) })).toBe('d');
   });
 
   it('marks nothing when the unread messages are off screen or already read', () => {

@@ -106,6 +106,57 @@ describe('messages', () => {
     expect(fake.callsOf('load_messages')).toHaveLength(3);
   });
 
+  it('opens at its first unread message however many pages back, and a read mark never passes one not seen', async () => {
+    // 100 unread from the doctor after 20 read ones: two pages and a part.
+    const all = Array.from({ length: 120 }, (_, i) =>
+      msg({
+        seq: i + 1,
+        senderId: DOCTOR.id,
+        status: i < 20 ? 'READ' : 'DELIVERED',
+        content: `note ${i + 1}`,
+      }),
+    );
+    const { fake, store } = setup({ messages: all });
+    await store.start();
+    await store.select(KEY);
+    const loaded = store.getState().messages[keyOf(KEY)];
+    // Pages were loaded until the oldest loaded one was read: the first unread (21) is in.
+    expect(fake.callsOf('load_messages')).toEqual([
+      { ...KEY, limit: PAGE_SIZE },
+      { ...KEY, beforeSeq: 71, limit: PAGE_SIZE },
+      { ...KEY, beforeSeq: 21, limit: PAGE_SIZE },
+    ]);
+    expect(loaded.items).toHaveLength(120);
+    expect(loaded.hasOlder).toBe(false);
+    const ids = (from: number, to: number) => new Set(loaded.items.slice(from - 1, to).map((m) => m.id!));
+    const focus = vi.spyOn(document, 'hasFocus').mockReturnValue(true);
+    // A jump to the bottom (a reply sent): the newest show, the 98 before them were never seen.
+    store.setOnScreen(KEY, ids(119, 120));
+    await flush();
+    expect(fake.callsOf('mark_read')).toEqual([]);
+    // The doctor reads from the first unread down: the mark follows what was seen, in order.
+    store.setOnScreen(KEY, ids(21, 30));
+    await flush();
+    expect(fake.callsOf('mark_read')).toEqual([{ ...KEY, messageId: 'm30' }]);
+    store.setOnScreen(KEY, ids(31, 118));
+    await flush();
+    // 119 and 120 were seen before: the mark reaches the newest.
+    expect(fake.callsOf('mark_read').at(-1)).toEqual({ ...KEY, messageId: 'm120' });
+    focus.mockRestore();
+  });
+
+  it('stops loading pages as it opens after ten, with no read message found', async () => {
+    const all = Array.from({ length: 700 }, (_, i) =>
+      msg({ seq: i + 1, senderId: DOCTOR.id, status: 'DELIVERED', content: `note ${i + 1}` }),
+    );
+    const { fake, store } = setup({ messages: all });
+    await store.start();
+    await store.select(KEY);
+    expect(fake.callsOf('load_messages')).toHaveLength(10);
+    expect(store.getState().messages[keyOf(KEY)]).toMatchObject({ hasOlder: true });
+    expect(store.getState().messages[keyOf(KEY)].items).toHaveLength(500);
+  });
+
   it('sends optimistically, queues offline, and turns SENT when back online', async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true });
     const { fake, store } = setup({ connection: { state: 'offline', queued: 0 }, ackDelayMs: 10 });

@@ -14,9 +14,10 @@ import {
   sameMessage,
   upsertMessage,
 } from '../logic/messages';
-import { PAGE_SIZE, pageHasMore } from '../logic/paging';
+import { PAGE_SIZE, UNREAD_PAGES, pageHasMore } from '../logic/paging';
 import { peerStatus, type PeerStatus } from '../logic/presence';
 import { readMark } from '../logic/receipts';
+import { isUnread } from '../logic/unread';
 import { loginErrorText, pairingToCompare } from '../logic/login';
 import { normalizeSettings } from '../logic/settings';
 import { applyTyping } from '../logic/typing';
@@ -96,6 +97,9 @@ export class ChatStore {
   private leaveForOwn = false;
   /** Emergencies whose words are being looked up ([`emergencyText`]), by user and id. */
   private textsAsked = new Set<string>();
+  /** Ids of messages seen (on screen while the window had focus), by conversation key: a read
+   * mark goes up to the newest of an unbroken run of them (logic/receipts.ts). */
+  private seen = new Map<string, Set<MessageId>>();
   /** The read mark on its way, so that a burst of reports asks once. */
   private marking: MessageId | null = null;
   /** Commands on their way whose answer is a snapshot, and what events said meanwhile. */
@@ -430,6 +434,7 @@ export class ChatStore {
     this.draftEpoch += 1;
     this.drafts.clear();
     this.stagedFiles.clear();
+    this.seen.clear();
     // This computer's settings (the text size) are not the session's: they stay.
     // Nor is the address the sign-in form offers (the session's own, after a logout).
     const lastServer = this.state.session?.serverUrl ?? this.state.lastServer;
@@ -660,7 +665,7 @@ export class ChatStore {
     // Follow its typing indicators from now on (not only after typing in it myself).
     this.backend.viewConversation(key).catch((err: unknown) => console.warn('view_conversation', err));
     if (!this.state.messages[keyOf(key)]?.loaded) {
-      await Promise.all([this.loadPage(key, undefined), this.loadPurgedAt(key), this.loadResolutions(key)]);
+      await Promise.all([this.loadOpening(key), this.loadPurgedAt(key), this.loadResolutions(key)]);
     }
     await this.markSeen();
   }
@@ -738,6 +743,44 @@ export class ChatStore {
     await this.loadPage(key, beforeSeq);
   }
 
+  /**
+   * A conversation's first pages: the newest, and the ones before it while the oldest loaded
+   * message waits to be read or the list counts more unread than are loaded (at most
+   * `UNREAD_PAGES` in all), so that it opens at its first unread message rather than below
+   * unread ones never loaded, which a read mark would then pass over unseen.
+   */
+  private async loadOpening(key: ConversationKey): Promise<void> {
+    const me = this.state.session?.user.id;
+    const listed = this.state.conversations.find((c) => sameKey(c, key))?.unreadCount ?? 0;
+    try {
+      const newest = await this.backend.loadMessages({ ...key, limit: PAGE_SIZE });
+      let items = mergeMessages([], newest);
+      let hasOlder = pageHasMore(newest.length, PAGE_SIZE);
+      for (let pages = 1; pages < UNREAD_PAGES && hasOlder && me; pages++) {
+        const unread = items.filter((m) => isUnread(m, me));
+        const oldest = items.find((m) => m.seq !== null);
+        if (!(oldest && isUnread(oldest, me)) && unread.length >= listed) break;
+        const beforeSeq = oldestSeq(items);
+        if (beforeSeq === undefined) break;
+        const older = await this.backend.loadMessages({ ...key, beforeSeq, limit: PAGE_SIZE });
+        items = mergeMessages(items, older);
+        hasOlder = pageHasMore(older.length, PAGE_SIZE);
+      }
+      // Locked while the answers travelled: the page holds no message.
+      if (this.state.lock?.locked) return;
+      this.patchMessages(key, (m) => ({
+        ...m,
+        items: mergeMessages(m.items, items),
+        hasOlder,
+        loaded: true,
+        loadingOlder: false,
+      }));
+    } catch (err) {
+      this.patchMessages(key, (m) => ({ ...m, loadingOlder: false }));
+      this.set({ notice: `Could not load messages: ${describe(err)}` });
+    }
+  }
+
   /** The newest page (no `beforeSeq`) or the one before `beforeSeq`, merged into the list. */
   private async loadPage(key: ConversationKey, beforeSeq: number | undefined): Promise<void> {
     try {
@@ -771,7 +814,12 @@ export class ChatStore {
     if (!active || !session) return;
     const items = this.state.messages[keyOf(active)]?.items ?? [];
     if (!hasUnread(items, session.user.id)) return;
-    const messageId = readMark(items, session.user.id, { focused: windowFocused(), onScreen: this.onScreen });
+    const focused = windowFocused();
+    const key = keyOf(active);
+    const seen = this.seen.get(key) ?? new Set<MessageId>();
+    if (focused) for (const id of this.onScreen) seen.add(id);
+    this.seen.set(key, seen);
+    const messageId = readMark(items, session.user.id, { focused, onScreen: this.onScreen, seen });
     if (messageId === null || messageId === this.marking) return;
     this.marking = messageId;
     try {

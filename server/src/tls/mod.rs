@@ -18,6 +18,7 @@ pub mod pki;
 use crate::config::Config;
 use clinic_protocol::pairing::PairingCode;
 use pki::{Ca, Names, TlsPaths};
+use rustls::InconsistentKeys;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -78,6 +79,9 @@ pub enum TlsError {
     Generate(String),
     #[error("{0}")]
     Invalid(String),
+    /// The private key given is not the one of the certificate.
+    #[error("the private key is not the certificate's (they do not belong together)")]
+    KeyMismatch,
 }
 
 impl TlsError {
@@ -240,7 +244,11 @@ impl Source {
                 if let Some((chain, key_pem)) = &stored {
                     let reason = renewal_reason(chain, ca, &wanted, *renew_before);
                     match reason {
-                        None if first => return certified(chain.clone(), key_pem).map(Some),
+                        None if first => match certified(chain.clone(), key_pem) {
+                            Ok(key) => return Ok(Some(key)),
+                            // Its key replaced or damaged: a new one from the clinic CA.
+                            Err(e) => tracing::info!("renewing the server certificate: {e}"),
+                        },
                         None => return Ok(None),
                         Some(reason) => tracing::info!("renewing the server certificate: {reason}"),
                     }
@@ -261,7 +269,15 @@ impl Source {
                         cert.display()
                     )));
                 }
-                let loaded = certified(chain, &pki::read(key)?)?;
+                let loaded = certified(chain, &pki::read(key)?).map_err(|e| match e {
+                    TlsError::KeyMismatch => TlsError::Invalid(format!(
+                        "{} is not the private key of the certificate in {}: give the key that \
+                         was made with that certificate (--tls-key)",
+                        key.display(),
+                        cert.display()
+                    )),
+                    other => other,
+                })?;
                 warn_if_readable_by_others(key);
                 if !first {
                     tracing::info!("reloaded the server certificate from {}", cert.display());
@@ -349,7 +365,16 @@ fn certified(chain: Vec<Vec<u8>>, key_pem: &str) -> Result<Arc<CertifiedKey>, Tl
         .load_private_key(key)
         .map_err(|e| TlsError::Invalid(format!("unusable private key: {e}")))?;
     let chain = chain.into_iter().map(CertificateDer::from).collect();
-    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+    let certified = CertifiedKey::new(chain, signing);
+    // A key that is not the certificate's would be served as it is, and every handshake would
+    // fail with nothing said here: a silent outage.
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => {
+            Ok(Arc::new(certified))
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::KeyMismatch),
+        Err(e) => Err(TlsError::Invalid(format!("unusable certificate: {e}"))),
+    }
 }
 
 /// Hands every handshake the current certificate; swapped by [`ServerTls::refresh`].

@@ -1,6 +1,7 @@
 //! HTTPS on the server: plain HTTP to the TLS port gets no data; `--tls off` refuses a
 //! non-loopback address; the server certificate is renewed from the same CA without a restart
-//! (and when the names change across one); the clinic's own certificate files work;
+//! (and when the names change across one, or its stored key is not its own); the clinic's own
+//! certificate files work, and with a key not the certificate's the server does not start;
 //! `tls fingerprint` prints the code of the CA clients pin.
 #![allow(clippy::unwrap_used)]
 
@@ -9,6 +10,7 @@ use crate::common;
 use clinic_protocol::pairing::PairingCode;
 use clinic_server::tls::pki::{TlsPaths, ensure_ca, leaf_info, pem_certificates};
 use common::{TestServer, WAIT, tls_config};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -280,4 +282,97 @@ async fn the_clinics_own_certificate_files_are_served() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_stored_server_key_that_is_not_its_certificates_gets_a_new_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn(dir.path(), &[]);
+    let tls = tls_config(dir.path());
+    let before = presented(&addr, Arc::clone(&tls)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Someone put another key in its place (a restore of half a folder, a slip of IT's).
+    let key = TlsPaths::new(dir.path()).leaf_key();
+    std::fs::write(&key, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+
+    let (mut child, addr) = spawn(dir.path(), &[]);
+    // The handshake verifies the new certificate against the same CA, and its key with it.
+    let after = presented(&addr, tls).await;
+    assert_ne!(
+        before[0], after[0],
+        "a new certificate, for a key that fits it"
+    );
+    assert_eq!(before[1], after[1], "from the same CA");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn the_clinics_own_certificate_with_a_key_not_its_own_is_refused_at_start() {
+    use rcgen::{CertificateParams, KeyPair};
+    let files = tempfile::tempdir().unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&leaf_key)
+        .unwrap();
+    let (cert, key) = (
+        files.path().join("chain.pem"),
+        files.path().join("other.key"),
+    );
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = common::Spawned(
+        common::serve_command(
+            dir.path(),
+            &[
+                "--init",
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+            ],
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    // Served as it was, every handshake failed and nothing was said: it must not start at all.
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "it started with a key that cannot serve"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(!out.contains("listening"), "it never listened: {out}");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains(&format!(
+            "{} is not the private key of the certificate in {}",
+            key.display(),
+            cert.display()
+        )),
+        "{err}"
+    );
 }

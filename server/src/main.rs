@@ -818,98 +818,192 @@ fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
     // The destination first: a backup that cannot even be created exported nothing, and the
     // audit log must not say it did.
     let created = !to.exists();
-    // Health data: the copy is as private as the original, and so is its files' folder.
+    // Health data: the copy is as private as the original, and so is its files' folder. An
+    // earlier backup there is only looked at here: the copy is made beside it and takes its
+    // place once whole, so a copy that fails (a full disk) leaves it as it was.
     let checked = datadir::own_private_file(to)
         .with_context(|| format!("cannot write the backup to {}", to.display()))?;
+    drop(checked);
+    let placeholder = Placeholder { to, created };
     let mut files_to = to.as_os_str().to_owned();
     files_to.push(".files");
     let files_to = PathBuf::from(files_to);
-    if let Err(err) = datadir::own_private_dir(&files_to) {
-        drop(checked);
-        if created {
-            let _ = std::fs::remove_file(to);
-        }
-        return Err(err).with_context(|| format!("cannot write the backup to {}", to.display()));
-    }
-    // Emptied first: an earlier backup's header would have SQLite open its `-wal` beside it.
-    let opened = checked
-        .set_len(0)
+    datadir::own_private_dir(&files_to)
+        .with_context(|| format!("cannot write the backup to {}", to.display()))?;
+    let partial = Partial::beside(to)
+        .with_context(|| format!("cannot write the backup beside {}", to.display()))?;
+    let kept = |err: anyhow::Error| match created {
+        true => err,
+        false => err.context(format!(
+            "the earlier backup at {} is kept as it was",
+            to.display()
+        )),
+    };
+    // SQLite opens it by name (its own open follows no link at the file); it must be the file
+    // made, not one swapped in since by someone who can write in that folder.
+    let mut target = rusqlite::Connection::open(partial.path())
         .map_err(anyhow::Error::from)
-        .and_then(|()| {
-            // SQLite opens it again by name (its own open follows no link at the file); it must
-            // be the file checked, not one swapped in since by someone who can write there.
-            let target = rusqlite::Connection::open(to)?;
-            if !datadir::is_same_file(&checked, to) {
-                bail!("it was replaced while the backup was being made");
-            }
-            Ok(target)
-        });
-    drop(checked);
-    let mut target = match opened {
-        Ok(target) => target,
-        Err(err) => {
-            if created {
-                let _ = std::fs::remove_file(to);
-            }
-            return Err(err)
-                .with_context(|| format!("cannot write the backup to {}", to.display()));
-        }
-    };
+        .and_then(
+            |target| match datadir::is_same_file(partial.file(), partial.path()) {
+                true => Ok(target),
+                false => bail!("it was replaced while the backup was being made"),
+            },
+        )
+        .with_context(|| format!("cannot write the backup to {}", to.display()))?;
     // Recorded in the database before it is copied: the backup holds the head it was made at.
-    let (head_id, head_hash) = match clinic_server::audit::record_export(data_dir, to) {
-        Ok(head) => head,
-        Err(err) => {
-            drop(target);
-            if created {
-                let _ = std::fs::remove_file(to);
-            }
-            return Err(err).context("recording the backup in the audit log");
-        }
-    };
+    let (head_id, head_hash) = clinic_server::audit::record_export(data_dir, to)
+        .context("recording the backup in the audit log")?;
     // No journal file beside the copy: SQLite would open one by name, where a link could send
-    // the pages of a half-made copy (a failed copy is said to have failed, and left).
+    // the pages of a half-made copy (a failed copy is said to have failed, and removed).
     let copied = target
         .query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))
         .and_then(|()| rusqlite::backup::Backup::new(&source, &mut target))
         .and_then(|backup| {
             backup.run_to_completion(256, std::time::Duration::from_millis(5), None)
         });
+    drop(target);
     if let Err(err) = copied {
         // The EXPORT row is written and stays (the log is append-only): a second one says
         // that this backup was not made.
         export_failed(data_dir, to, &err);
-        return Err(err).context(format!("copying the database to {}", to.display()));
+        return Err(kept(
+            anyhow::Error::from(err).context(format!("copying the database to {}", to.display())),
+        ));
     }
-    out!("backed up {} to {}", source_path.display(), to.display());
-    out!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");
     // Its CA, so that a restored server is the one the apps paired with.
     let ca_to = clinic_server::tls::keep::beside(to);
-    match clinic_server::tls::keep::backup(data_dir, to) {
-        Ok(true) => out!(
-            "copied the clinic CA to {} (as secret as the data: whoever has its ca.key can \
-             impersonate this server)",
-            ca_to.display()
-        ),
-        Ok(false) => {}
+    let ca_copied = match clinic_server::tls::keep::backup(data_dir, to) {
+        Ok(copied) => copied,
         Err(err) => {
             export_failed(data_dir, to, &err);
-            return Err(err)
-                .with_context(|| format!("copying the clinic CA to {}", ca_to.display()));
+            return Err(kept(
+                anyhow::Error::from(err)
+                    .context(format!("copying the clinic CA to {}", ca_to.display())),
+            ));
         }
-    }
+    };
     // After the database: every file it refers to is still there (only unattached uploads are
-    // ever deleted).
-    let copied = match clinic_server::files::backup(data_dir, &files_to) {
+    // ever deleted). Added to the folder an earlier backup there shares: its files stay.
+    let files_copied = match clinic_server::files::backup(data_dir, &files_to) {
         Ok(copied) => copied,
         Err(err) => {
             // The database was copied, its files not all: not a backup to restore from, and
             // the audit log says so as it does for a copy that failed.
             export_failed(data_dir, to, &err);
-            return Err(err).with_context(|| format!("copying files to {}", files_to.display()));
+            return Err(kept(
+                anyhow::Error::from(err)
+                    .context(format!("copying files to {}", files_to.display())),
+            ));
         }
     };
-    out!("copied {copied} new files to {}", files_to.display());
+    if let Err(err) = partial.put_in_place(to) {
+        export_failed(data_dir, to, &err);
+        return Err(kept(
+            anyhow::Error::from(err).context(format!("putting the backup at {}", to.display())),
+        ));
+    }
+    placeholder.keep();
+    out!("backed up {} to {}", source_path.display(), to.display());
+    out!("audit chain head: row {head_id}, hash {head_hash} (keep this line with the backup)");
+    if ca_copied {
+        out!(
+            "copied the clinic CA to {} (as secret as the data: whoever has its ca.key can \
+             impersonate this server)",
+            ca_to.display()
+        );
+    }
+    out!("copied {files_copied} new files to {}", files_to.display());
     Ok(())
+}
+
+/// The empty file a new backup's name got as its destination was checked: removed again unless
+/// the backup took its place (a backup that failed leaves nothing under its name).
+struct Placeholder<'a> {
+    to: &'a Path,
+    created: bool,
+}
+
+impl Placeholder<'_> {
+    fn keep(mut self) {
+        self.created = false;
+    }
+}
+
+impl Drop for Placeholder<'_> {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = std::fs::remove_file(self.to);
+        }
+    }
+}
+
+/// A backup's copy being made beside its destination (`.NAME.partial-PID`, private, made anew),
+/// removed unless it took the destination's place.
+struct Partial {
+    path: PathBuf,
+    file: std::fs::File,
+    placed: bool,
+}
+
+impl Partial {
+    fn beside(to: &Path) -> std::io::Result<Self> {
+        let name = to.file_name().unwrap_or_default().to_string_lossy();
+        let dir = to.parent().filter(|p| !p.as_os_str().is_empty());
+        let path = dir
+            .unwrap_or(Path::new("."))
+            .join(format!(".{name}.partial-{}", std::process::id()));
+        // One left by a command killed with this process id: never followed, replaced.
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() || meta.is_symlink() => std::fs::remove_file(&path)?,
+            _ => {}
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path)?;
+        Ok(Self {
+            path,
+            file,
+            placed: false,
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// Written to the disk, then renamed over `to` (an earlier backup, or the placeholder).
+    fn put_in_place(mut self, to: &Path) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.path, to)?;
+        self.placed = true;
+        // An earlier backup's log and shared memory, had anything opened it in WAL mode: SQLite
+        // would apply that log to this copy.
+        for suffix in ["-wal", "-shm"] {
+            let mut beside = to.as_os_str().to_owned();
+            beside.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(beside));
+        }
+        if let Some(dir) = to.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Ok(dir) = std::fs::File::open(dir)
+        {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Records that the backup to `to` was not made after all (its `EXPORT` row is written and

@@ -177,6 +177,86 @@ fn exports(dir: &Path) -> Vec<(String, String)> {
         .unwrap()
 }
 
+/// Copies of backups being made, left in `dir`.
+fn partials(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".partial-"))
+        .collect()
+}
+
+#[test]
+fn a_backup_that_fails_over_an_earlier_one_leaves_the_earlier_one_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(cli(dir.path(), &["demo"], None).status.success());
+    let earlier = dir.path().join("earlier.db");
+    let out = cli(
+        dir.path(),
+        &["backup", "--to", earlier.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = std::fs::read(&earlier).unwrap();
+
+    // The next one over it fails half-way (a full disk, here a file size limit of 64 KiB).
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 128; exec \"$0\" --data-dir \"$1\" backup --to \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg(dir.path())
+        .arg(&earlier)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "the earlier backup at {} is kept as it was",
+            earlier.display()
+        )),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read(&earlier).unwrap(),
+        before,
+        "the earlier backup was changed"
+    );
+    assert_eq!(partials(dir.path()), Vec::<String>::new());
+
+    // It still restores, with the demo clinic in it.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = cli(fresh.path(), &["restore", earlier.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("messages"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A backup that works replaces it.
+    let out = cli(
+        dir.path(),
+        &["backup", "--to", earlier.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(partials(dir.path()), Vec::<String>::new());
+}
+
 #[test]
 fn a_backup_that_was_not_made_is_not_recorded_as_an_export() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,6 +305,12 @@ fn a_backup_that_was_not_made_is_not_recorded_as_an_export() {
     let outcomes: Vec<&str> = rows.iter().map(|(o, _)| o.as_str()).collect();
     assert_eq!(outcomes, ["OK", "FAILED"], "{rows:?}");
     assert!(rows[1].1.contains("spoiled.db"), "{rows:?}");
+    // Nothing is left under its name, nor half a copy beside it.
+    assert!(
+        !spoiled.exists(),
+        "a failed backup left a file under its name"
+    );
+    assert_eq!(partials(dir.path()), Vec::<String>::new());
 
     // A backup that was made: one EXPORT row, OK.
     let good = dir.path().join("good.db");

@@ -209,6 +209,13 @@ pub fn set_disabled(data_dir: &Path, username: &str, disabled: bool) -> Result<(
     Ok(())
 }
 
+/// How many doctors' accounts are enabled: none left means a patient's emergency reaches no
+/// doctor's app (the clinic's alarm only), which `user disable` says.
+pub fn active_doctors(data_dir: &Path) -> Result<usize, AccountError> {
+    let conn = open(data_dir)?;
+    Ok(users::active_ids_with_role(&conn, Role::Doctor)?.len())
+}
+
 /// Sets a new password and revokes every token of the account.
 pub fn reset_password(data_dir: &Path, username: &str, password: &str) -> Result<(), AccountError> {
     check_password(password)?;

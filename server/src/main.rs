@@ -781,6 +781,13 @@ fn user(data_dir: &Path, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Disable { username } => {
             accounts::set_disabled(data_dir, &username, true)?;
             out!("disabled {username}");
+            if accounts::active_doctors(data_dir)? == 0 {
+                eprintln!(
+                    "clinic-server: warning: no doctor's account is enabled any more: a \
+                     patient's emergency now reaches no doctor's app, only this server's alarm \
+                     (`user add --role doctor` or `user enable`)"
+                );
+            }
         }
         UserCommand::Enable { username } => {
             accounts::set_disabled(data_dir, &username, false)?;

@@ -103,6 +103,20 @@ pub(crate) fn check_access(
     }
 }
 
+/// The doctor of `key`, if `caller` is its patient and that doctor's account is disabled (a
+/// doctor who left the clinic).
+fn departed_doctor(
+    conn: &Connection,
+    caller: &User,
+    key: &ConversationKey,
+) -> Result<Option<Arc<Peer>>, StoreError> {
+    if caller.role != Role::Patient || key.patient_id != caller.id {
+        return Ok(None);
+    }
+    Ok(peers::lookup(conn, &key.doctor_id)?
+        .filter(|doctor| doctor.user.role == Role::Doctor && doctor.disabled))
+}
+
 /// What a send did.
 #[derive(Debug, Clone)]
 pub(crate) struct Sent {
@@ -237,7 +251,22 @@ pub(crate) fn send(
         });
     }
     let key = ConversationKey::new(new.patient_id.clone(), new.doctor_id.clone());
-    let other = check_access(conn, sender, &key)?;
+    let other = match check_access(conn, sender, &key) {
+        Ok(other) => other,
+        Err(refused) => match departed_doctor(conn, sender, &key)? {
+            // Her doctor left the clinic (disabled): her emergency still goes out, to every
+            // doctor as any emergency does, and another takes it from that conversation.
+            Some(doctor) if new.is_emergency => doctor,
+            Some(doctor) => {
+                return Err(StoreError::forbidden(format!(
+                    "{} no longer takes messages here (the account is disabled): write to \
+                     another doctor of the clinic",
+                    doctor.user.name
+                )));
+            }
+            None => return Err(refused),
+        },
+    };
     if new.is_emergency && sender.role != Role::Patient {
         return Err(StoreError::forbidden(
             "only patients can raise an emergency",

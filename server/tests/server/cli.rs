@@ -82,14 +82,32 @@ fn user_management_and_backup() {
         "{list}"
     );
 
+    let out = cli(dir.path(), &["user", "disable", "amy"], None);
+    assert!(out.status.success());
     assert!(
-        cli(dir.path(), &["user", "disable", "amy"], None)
-            .status
-            .success()
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         stdout(&cli(dir.path(), &["user", "list"], None))
             .contains("amy\tPATIENT\tAmy Pond\t1989-04-01\tO+\tdisabled")
+    );
+    // The clinic's only doctor disabled: said, since no emergency would reach a doctor's app.
+    let out = cli(dir.path(), &["user", "disable", "dr.who"], None);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "no doctor's account is enabled any more: a patient's emergency now reaches no \
+             doctor's app"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        cli(dir.path(), &["user", "enable", "dr.who"], None)
+            .status
+            .success()
     );
     assert!(
         cli(dir.path(), &["user", "enable", "amy"], None)

@@ -222,8 +222,9 @@ async fn bearer_header_at_upgrade_authenticates() {
 }
 
 /// The writer keeps the accounts a send checks in memory; the CLI changes accounts from another
-/// connection. A send to an account the CLI just disabled is refused, and one to an account it
-/// enabled again goes through, with no restart and no wait.
+/// connection. A send to an account the CLI just disabled is refused (saying why), but not the
+/// patient's emergency, which every other doctor is alerted of; a send to an account it enabled
+/// again goes through, with no restart and no wait.
 #[tokio::test]
 async fn a_send_to_an_account_the_cli_just_disabled_is_refused() {
     let server = TestServer::start().await;
@@ -244,9 +245,25 @@ async fn a_send_to_an_account_the_cli_just_disabled_is_refused() {
     pat.send(send_frame("c-2", &c.pat1, &c.doc1, "after disabling"))
         .await;
     let refused = pat.expect("error").await;
-    assert_eq!(refused["code"], "not_found");
-    assert_eq!(refused["message"], "no such doctor");
+    assert_eq!(refused["code"], "forbidden");
+    assert_eq!(
+        refused["message"],
+        format!(
+            "{} no longer takes messages here (the account is disabled): write to another \
+             doctor of the clinic",
+            c.doc1.user.name
+        )
+    );
     assert_eq!(refused["clientId"], "c-2");
+
+    // Her doctor left, and she needs help: the emergency goes out all the same.
+    let (mut doc2, _) = Ws::connect(&server, &c.doc2.token).await;
+    let mut sos = send_frame("c-sos", &c.pat1, &c.doc1, "I fell and cannot get up");
+    sos["isEmergency"] = true.into();
+    pat.send(sos).await;
+    assert_eq!(pat.expect("message:ack").await["clientId"], "c-sos");
+    let alert = doc2.expect("emergency:alert").await;
+    assert_eq!(alert["message"]["content"], "I fell and cannot get up");
 
     cli(false).await.unwrap().unwrap();
     pat.send(send_frame("c-3", &c.pat1, &c.doc1, "after enabling"))

@@ -1,6 +1,6 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { DOCTOR, PATIENT, emergency, history, setup } from '../test/fixtures';
+import { DOCTOR, PATIENT, emergency, history, msg, setup } from '../test/fixtures';
 import { renderApp } from '../test/render';
 
 describe('the emergency banner and the keyboard', () => {
@@ -152,5 +152,49 @@ describe('the emergency banner and a doctor typing elsewhere', () => {
     await waitFor(() => expect(within(banner).getByTestId('emergency-taken')).toBeInTheDocument());
     await act(async () => {});
     expect(input).toHaveFocus();
+  });
+});
+
+describe("the emergency banner's words", () => {
+  const raisedAt = new Date(Date.now() - 60_000).toISOString();
+  const first = msg({
+    seq: 1,
+    id: 'm1',
+    content: 'FIRST PRESS: dizzy',
+    isEmergency: true,
+    messageType: 'EMERGENCY',
+    createdAt: raisedAt,
+  });
+  const second = msg({
+    seq: 2,
+    id: 'm2',
+    content: 'SECOND PRESS: now unconscious',
+    isEmergency: true,
+    messageType: 'EMERGENCY',
+    createdAt: new Date(Date.now() - 30_000).toISOString(),
+  });
+
+  it('keep the newest press when an alert repeated after a reconnect carries the first one', async () => {
+    const e = emergency({ raisedAt });
+    const s = await renderApp(setup({ as: DOCTOR, messages: [first] }));
+    act(() => s.fake.upsertEmergency(e, true, first));
+    act(() => s.fake.upsertEmergency(e, true, second));
+    const banner = await screen.findByTestId('emergency-banner');
+    await waitFor(() =>
+      expect(within(banner).getByTestId('emergency-text')).toHaveTextContent('now unconscious'),
+    );
+    // The server restarted: its alert, repeated, names the press that raised it.
+    act(() => s.fake.upsertEmergency(e, true, first));
+    expect(within(banner).getByTestId('emergency-text')).toHaveTextContent('now unconscious');
+  });
+
+  it("after the app's own restart, show the newest press in the cache, not the alert's first", async () => {
+    const e = emergency({ raisedAt });
+    const s = await renderApp(setup({ as: DOCTOR, messages: [first, second] }));
+    act(() => s.fake.upsertEmergency(e, true, first));
+    const banner = await screen.findByTestId('emergency-banner');
+    await waitFor(() =>
+      expect(within(banner).getByTestId('emergency-text')).toHaveTextContent('now unconscious'),
+    );
   });
 });

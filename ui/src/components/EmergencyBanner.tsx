@@ -61,8 +61,9 @@ function EmergencyItem({ e, now }: { e: Emergency; now: number }) {
   const store = useStore();
   const { text, written } = usePatientText(e);
   useEffect(() => {
-    if (!text) void store.emergencyText(e);
-  }, [store, e, text]);
+    // Once per emergency and state (the store keeps count): a later press may be in the cache.
+    void store.emergencyText(e);
+  }, [store, e]);
   const [expanded, setExpanded] = useState(false);
   // Her words in quotes; the line the app added to a press from its lock screen after them.
   const { said, aside } = patientWords(text ?? '');

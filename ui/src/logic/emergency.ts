@@ -256,6 +256,15 @@ export function newestPress(messages: readonly LocalMessage[], e: Emergency): Lo
   return newest;
 }
 
+/**
+ * Of the press shown for an emergency and one heard now, the one to show: the same message as it
+ * is now, else the later (by seq).
+ */
+export function newerPress(shown: LocalMessage | undefined, heard: LocalMessage): LocalMessage {
+  if (!shown || shown.id === heard.id) return heard;
+  return (heard.seq ?? -1) >= (shown.seq ?? -1) ? heard : shown;
+}
+
 /** The number to tell a patient to call: the clinic's, else a plain "emergency services". */
 export function emergencyNumber(clinic: ClinicInfo | null): string {
   return clinic?.emergencyPhone ?? 'your local emergency number';

@@ -5,7 +5,13 @@
 
 import { BackendError, type Backend } from '../backend';
 import { keyOf, sameKey } from '../logic/conversations';
-import { emergencyNumber, newestPress, shownWhileLocked, upsertEmergency } from '../logic/emergency';
+import {
+  emergencyNumber,
+  newerPress,
+  newestPress,
+  shownWhileLocked,
+  upsertEmergency,
+} from '../logic/emergency';
 import {
   hasUnread,
   mergeMessages,
@@ -315,7 +321,14 @@ export class ChatStore {
         this.keepResolved(shown);
         if (e.message) {
           const message = e.message;
-          this.set((s) => ({ emergencyMessages: { ...s.emergencyMessages, [e.emergency.id]: message } }));
+          // An alert repeated after a reconnect carries the press that raised it: a later press
+          // already shown stays.
+          this.set((s) => ({
+            emergencyMessages: {
+              ...s.emergencyMessages,
+              [e.emergency.id]: newerPress(s.emergencyMessages[e.emergency.id], message),
+            },
+          }));
           this.onMessage(message);
         }
         return;
@@ -400,6 +413,8 @@ export class ChatStore {
       this.saveEpoch += 1;
       this.drafts.clear();
       this.stagedFiles.clear();
+      // The banner's words are dropped with the page: looked up again after the unlock.
+      this.textsAsked.clear();
       if (Object.keys(kept).length > 0)
         this.backend.keepDrafts(kept).catch((err: unknown) => console.warn('keep_drafts', err));
       this.set((s) => ({
@@ -435,6 +450,7 @@ export class ChatStore {
     this.drafts.clear();
     this.stagedFiles.clear();
     this.seen.clear();
+    this.textsAsked.clear();
     // This computer's settings (the text size) are not the session's: they stay.
     // Nor is the address the sign-in form offers (the session's own, after a logout).
     const lastServer = this.state.session?.serverUrl ?? this.state.lastServer;
@@ -1008,15 +1024,16 @@ export class ChatStore {
   }
 
   /**
-   * The banner's words for an emergency this app heard no alert of since it started (it was
-   * restarted, or the emergency is taken and alerts no more): its newest press, from the
-   * conversation's newest page in this computer's cache. One lookup at a time per emergency
-   * and user, asked again when the banner's emergency changes; the list of messages is left as
-   * it is, and nothing is kept when the app locked meanwhile.
+   * The banner's words for an emergency: its newest press, from the conversation's newest page in
+   * this computer's cache, unless a newer one is shown already. An alert carries the press that
+   * raised it, also when repeated after a restart of the server or of this app, while the patient
+   * may have pressed again since with words that matter more ("now unconscious"). Looked up once
+   * per emergency and state (and user), one lookup at a time; the list of messages is left as it
+   * is, and nothing is kept when the app locked meanwhile.
    */
   async emergencyText(e: Emergency): Promise<void> {
-    const asked = `${this.state.session?.user.id ?? ''}|${e.id}`;
-    if (this.state.lock?.locked || this.state.emergencyMessages[e.id] || this.textsAsked.has(asked)) return;
+    const asked = `${this.state.session?.user.id ?? ''}|${e.id}|${e.state}|${e.reopenedAt ?? ''}`;
+    if (this.state.lock?.locked || this.textsAsked.has(asked)) return;
     this.textsAsked.add(asked);
     try {
       const page = await this.backend.loadMessages({
@@ -1025,11 +1042,15 @@ export class ChatStore {
         limit: PAGE_SIZE,
       });
       const newest = newestPress(page, e);
-      if (newest && !this.state.lock?.locked && !this.state.emergencyMessages[e.id])
-        this.set((s) => ({ emergencyMessages: { ...s.emergencyMessages, [e.id]: newest } }));
+      if (newest && !this.state.lock?.locked)
+        this.set((s) => ({
+          emergencyMessages: {
+            ...s.emergencyMessages,
+            [e.id]: newerPress(s.emergencyMessages[e.id], newest),
+          },
+        }));
     } catch (err) {
       console.warn('emergency text', err);
-    } finally {
       this.textsAsked.delete(asked);
     }
   }

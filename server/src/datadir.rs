@@ -367,6 +367,66 @@ pub fn check_database(data_dir: &Path, init: bool) -> Result<(), ServerError> {
     }
 }
 
+/// Refuses, before anything is made or listens (a certificate authority among them), a database
+/// the server would refuse once open: one that is no SQLite database at all, another program's
+/// (no clinic schema, tables of its own), or one a newer clinic-server made. Nothing is written.
+pub fn check_schema(data_dir: &Path) -> Result<(), ServerError> {
+    if !has_database(data_dir) {
+        return Ok(());
+    }
+    let path = db_path(data_dir);
+    let damaged = |detail: &str| ServerError::Damaged {
+        path: path.clone(),
+        detail: detail.to_owned(),
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let version = match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
+        Ok(version) => version,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(damaged("it is not a database"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let known = crate::store::schema_versions();
+    if usize::try_from(version).map_or(true, |v| v > known) {
+        return Err(ServerError::NewerSchema {
+            path,
+            found: version,
+            known,
+        });
+    }
+    if version == 0 {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%' \
+             ORDER BY name LIMIT 6",
+        )?;
+        let tables = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        if !tables.is_empty() {
+            let mut named = tables
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if tables.len() > 5 {
+                named.push_str(", ...");
+            }
+            return Err(ServerError::NotClinicDatabase {
+                path,
+                tables: format!("the tables {named}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a data folder a restore was interrupted in (the note says where the old database
 /// went; see `restore::interrupted`).
 pub fn refuse_half_restored(data_dir: &Path) -> Result<(), ServerError> {

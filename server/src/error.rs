@@ -53,6 +53,24 @@ pub enum ServerError {
     /// A restore was interrupted while it moved databases (the sentence says what to do).
     #[error("{0}")]
     RestoreInterrupted(String),
+    #[error(
+        "{path} is another program's database (it holds {tables}), not a clinic's: check \
+         --data-dir; nothing was changed"
+    )]
+    NotClinicDatabase {
+        path: std::path::PathBuf,
+        tables: String,
+    },
+    #[error(
+        "the database {path} was made by a newer clinic-server (schema {found}; this one knows up \
+         to {known}): run that version again, or restore a backup this one made; nothing was \
+         changed"
+    )]
+    NewerSchema {
+        path: std::path::PathBuf,
+        found: i64,
+        known: usize,
+    },
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("serving failed: {0}")]

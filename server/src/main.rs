@@ -601,6 +601,7 @@ fn serve(listen: &str, config: Config) -> anyhow::Result<()> {
         // a folder with no database, or one another server holds. `run` holds the folder for
         // good; this asks once first, waiting as it does for a server still stopping.
         datadir::check_database(&config.data_dir, config.init)?;
+        datadir::check_schema(&config.data_dir)?;
         if datadir::has_database(&config.data_dir) {
             drop(datadir::hold_waiting(&config.data_dir, clinic_server::HOLD_PATIENCE).await?);
         }

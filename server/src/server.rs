@@ -41,6 +41,7 @@ pub async fn run(
     // Checked before anything is created: a wrong folder must not become a new empty clinic
     // (nor get a certificate authority).
     datadir::check_database(&config.data_dir, config.init)?;
+    datadir::check_schema(&config.data_dir)?;
     datadir::prepare_folder(&config.data_dir)?;
     let _held = datadir::hold_waiting(&config.data_dir, HOLD_PATIENCE).await?;
     // Again, now that it is held: a restore that held it while this start waited may have been

@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub(crate) use error::StoreError;
+pub(crate) use schema::latest as schema_versions;
 pub(crate) use writer::{Seqs, Writer};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

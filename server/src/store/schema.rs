@@ -233,7 +233,6 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// The schema version this server writes.
-#[cfg(test)]
 pub(crate) fn latest() -> usize {
     MIGRATIONS.len()
 }

@@ -474,3 +474,58 @@ async fn a_second_server_on_a_folder_in_use_is_refused_before_it_listens() {
     // The first one serves on.
     first.login("pat").await;
 }
+
+/// A database the server would refuse once open is refused before it listens or makes anything
+/// (a certificate authority among them), and is left as it was: another program's file named
+/// `clinic.db`, and one a newer clinic-server made.
+#[test]
+fn another_programs_or_a_newer_servers_database_is_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clinic.db");
+    {
+        let other = rusqlite::Connection::open(&db).unwrap();
+        other
+            .execute_batch("CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('soup');")
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let out = run_cli(dir.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(
+        !out.status.success(),
+        "another program's database is not served"
+    );
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!(
+            "{} is another program's database (it holds the tables recipes), not a clinic's",
+            db.display()
+        )),
+        "{said}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    assert!(!dir.path().join("tls").exists(), "no CA was made");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file was changed");
+    // `--init` does not make it one either.
+    let out = run_cli(dir.path(), &["serve", "--init", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file was changed");
+
+    // A clinic whose schema is newer than this server's.
+    let newer = tempfile::tempdir().unwrap();
+    assert!(run_cli(newer.path(), &["init"]).status.success());
+    let db = newer.path().join("clinic.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 999)
+        .unwrap();
+    let out = run_cli(newer.path(), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(
+        said.contains("was made by a newer clinic-server (schema 999; this one knows up to"),
+        "{said}"
+    );
+    assert!(!said.contains("Error code"), "{said}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    assert!(!newer.path().join("tls").exists(), "no CA was made");
+}

@@ -1078,6 +1078,14 @@ fn restore(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
             file.display()
         );
     }
+    // The accounts are the backup's too: what IT did since to keep someone out is undone.
+    eprintln!(
+        "warning: the accounts and sessions are as they were when the backup was taken ({}): \
+         a session ended, an account disabled or a password reset since then is undone. Do it \
+         again now (`sessions revoke`, `user disable`, `user reset-password`), before the \
+         server serves",
+        restored.last_change
+    );
     Ok(())
 }
 

@@ -562,5 +562,14 @@ async fn a_restore_says_what_becomes_of_the_clinic_ca() {
         "{}",
         text(&out)
     );
+    // What IT did since the backup to keep someone out is undone: said, with what to do.
+    assert!(
+        text(&out).contains(
+            "a session ended, an account disabled or a password reset since then is undone. Do \
+             it again now (`sessions revoke`, `user disable`, `user reset-password`)"
+        ),
+        "{}",
+        text(&out)
+    );
     drop((dir, vault));
 }

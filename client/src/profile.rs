@@ -128,6 +128,12 @@ impl Profile {
         Ok(self.load_pins()?.remove(server_url))
     }
 
+    /// Every CA this profile trusts, at whatever address (a server moved to another address
+    /// is known by its CA).
+    pub fn pinned(&self) -> Result<Vec<Trust>> {
+        Ok(self.load_pins()?.into_values().collect())
+    }
+
     pub fn save_pin(&self, server_url: &str, trust: &Trust) -> Result<()> {
         let mut pins = self.load_pins()?;
         pins.insert(server_url.to_owned(), trust.clone());

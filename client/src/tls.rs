@@ -357,11 +357,13 @@ impl ServerCertVerifier for Recorder {
     }
 }
 
-/// The pin to use for `server` (normalized base URL) given what the profile holds and what the
-/// user asked for. `None` for plain `http://` to this computer.
+/// The pin to use for `server` (normalized base URL) given what the profile holds for it
+/// (`saved`), the CAs it trusts at other addresses (`known`), and what the user asked for. `None`
+/// for plain `http://` to this computer.
 pub(crate) async fn resolve(
     server: &Url,
     saved: Option<Trust>,
+    known: &[Trust],
     pairing: Pairing,
 ) -> Result<Option<Trust>> {
     check_plain_http(server)?;
@@ -389,6 +391,12 @@ pub(crate) async fn resolve(
     match pairing {
         Pairing::Saved => {
             let presented = fetch_server_ca(server.as_str()).await?;
+            // The clinic paired with at another address (IT moved the server, or it is reached
+            // by another name): its CA is known, and the connection that follows checks the
+            // server's certificate against it, which a server without its key cannot pass.
+            if known.contains(&presented.trust()) {
+                return Ok(Some(presented.trust()));
+            }
             Err(ClientError::NotPaired {
                 code: presented.code.to_string(),
             })

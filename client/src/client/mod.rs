@@ -140,7 +140,13 @@ impl Client {
         // Before the server is asked for a token: nowhere it could not be kept privately.
         profile.check_private()?;
         let ask = async {
-            let trust = tls::resolve(&base, profile.pin(base.as_str())?, pairing).await?;
+            let trust = tls::resolve(
+                &base,
+                profile.pin(base.as_str())?,
+                &profile.pinned()?,
+                pairing,
+            )
+            .await?;
             let api = Api::new(base.as_str(), trust.as_ref())?;
             let response = api.login(username, password).await?;
             Ok::<_, ClientError>((trust, api, response))

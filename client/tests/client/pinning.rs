@@ -1,7 +1,9 @@
 //! TLS pinning end to end: the CLI and the client core pair with the real server by its code,
 //! then refuse a man-in-the-middle proxy that takes the server's place with another certificate
 //! (with exactly the sentence `CHANGED`), whether it shows its own CA or a copy of the clinic's;
-//! and they accept a renewed server certificate from the same CA. Plain http:// is refused to anything but this computer.
+//! and they accept a renewed server certificate from the same CA, and the paired clinic's server
+//! at another address without its code again. Plain http:// is refused to anything but this
+//! computer.
 
 #![allow(clippy::unwrap_used)]
 
@@ -301,5 +303,37 @@ async fn plain_http_is_refused_to_other_computers_and_typos_are_caught() {
             .pin(&format!("{url}/"))
             .unwrap()
             .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_paired_clinic_at_another_address_is_known_by_its_ca_and_another_clinic_is_not() {
+    let data = demo_data_dir();
+    let server = InProcessServer::start(data.path(), 0).await;
+    let url = server.url();
+    let profile = tempfile::tempdir().unwrap();
+    let out = cli_login_with(profile.path(), &url, Some(&code_for(&url)));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // IT moved the clinic's server, or it is reached by another name: no code asked again.
+    let moved = url.replace("127.0.0.1", "localhost");
+    assert_ne!(moved, url);
+    let out = cli_login_with(profile.path(), &moved, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = clinic(profile.path())
+        .args(["sync", "--attempts", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Another clinic's server (another CA): its code to compare with the paper, as before.
+    let other_data = demo_data_dir();
+    let other = InProcessServer::start(other_data.path(), 0).await;
+    let out = cli_login_with(profile.path(), &other.url(), None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&code_for(&other.url())),
+        "{}",
+        stderr(&out)
     );
 }

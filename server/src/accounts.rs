@@ -92,10 +92,24 @@ fn validate(account: &NewAccount) -> Result<(), AccountError> {
             "username must be 1-{MAX_USERNAME} characters of a-z, 0-9, '.', '_', '-', '@'"
         )));
     }
-    if account.name.trim().is_empty() || account.name.len() > MAX_NAME {
+    if account.name.trim().is_empty() {
+        return Err(AccountError::Invalid(
+            "the name is blank: give the person's name as the apps should show it".into(),
+        ));
+    }
+    if account.name.len() > MAX_NAME {
         return Err(AccountError::Invalid(format!(
-            "name must be 1-{MAX_NAME} bytes"
+            "the name is too long (at most {MAX_NAME} bytes, about {MAX_NAME} letters)"
         )));
+    }
+    // A name is shown in lists, banners and terminals: a control character there (an escape
+    // sequence) is no one's name and could repaint IT's terminal.
+    if account.name.chars().any(char::is_control) {
+        return Err(AccountError::Invalid(
+            "the name holds a control character (a tab, a line break, an escape): give it as \
+             plain text"
+                .into(),
+        ));
     }
     check_password(&account.password)?;
     // Retention counts from a patient's birthday: one in the future (a typo for 1999) would

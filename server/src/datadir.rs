@@ -635,9 +635,20 @@ pub async fn hold_waiting(
     patience: std::time::Duration,
 ) -> Result<Held, ServerError> {
     let deadline = tokio::time::Instant::now() + patience;
+    let mut said = false;
     loop {
         match hold(data_dir) {
             Err(ServerError::InUse { .. }) if tokio::time::Instant::now() < deadline => {
+                // Said at once, not after the wait: IT sees why nothing happens yet.
+                if !said {
+                    said = true;
+                    eprintln!(
+                        "clinic-server: another clinic-server is using the data folder {}; \
+                         waiting up to {} s for it to stop",
+                        data_dir.display(),
+                        patience.as_secs()
+                    );
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             other => return other,

@@ -183,7 +183,9 @@ enum Command {
     /// clinic CA into the folder FILE.tls/ (keep it as secret as the data), and the uploaded
     /// files into the folder FILE.files/ (only files not already there are copied).
     Backup {
-        #[arg(long)]
+        /// The backup's file: a new one, or an earlier backup to replace (it is replaced only
+        /// once the new copy is whole). FILE.tls/ and FILE.files/ go beside it.
+        #[arg(long, value_name = "FILE")]
         to: PathBuf,
     },
     /// Create an empty clinic database in the data folder if it has none (a new installation;
@@ -193,7 +195,12 @@ enum Command {
     /// its files (FILE.files/). Stop the server first. Nothing changes until the backup is
     /// checked, upgraded and its files copied; then the database that was there is moved into
     /// a new before-restore-TIME folder, never deleted.
-    Restore { file: PathBuf },
+    Restore {
+        /// The backup's database file (as given to `backup --to`); FILE.files/ and FILE.tls/
+        /// beside it are read too.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Create the demo clinic (password for every account: clinic-demo).
     Demo,
 }
@@ -607,7 +614,7 @@ fn serve(listen: &str, config: Config) -> anyhow::Result<()> {
         }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {}", bind_failure(&e)))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         check_listen(&config.tls, addr)?;
         clinic_server::tls::prepare_files(&config, addr)?;
@@ -623,6 +630,22 @@ fn serve(listen: &str, config: Config) -> anyhow::Result<()> {
         clinic_server::run(listener, config, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// Why a `--listen` address cannot be listened on, in IT's words (not "os error 98").
+fn bind_failure(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::AddrInUse => "the port is in use by another program (another \
+             clinic-server?); `ss -ltnp` names it, or choose another port with --listen"
+            .to_owned(),
+        std::io::ErrorKind::AddrNotAvailable => "this computer has no such address; check \
+             --listen (`ip -brief address` lists this computer's addresses, 0.0.0.0 means all)"
+            .to_owned(),
+        std::io::ErrorKind::PermissionDenied => "not allowed to this account (ports below 1024 \
+             need privileges; the default port is 8470)"
+            .to_owned(),
+        _ => err.to_string(),
+    }
 }
 
 async fn shutdown_signal() {
@@ -714,6 +737,9 @@ fn read_password() -> anyhow::Result<String> {
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.chars().count() < 8 {
         bail!("the password must have at least 8 characters");
+    }
+    if password.trim().is_empty() {
+        bail!("the password is only spaces: give a real one");
     }
     Ok(password)
 }

@@ -19,9 +19,10 @@ pub(super) async fn metrics(
     ClientAddress(client): ClientAddress,
 ) -> Result<impl IntoResponse, ApiError> {
     if !allowed(state.config.metrics, client) {
-        return Err(ApiError::forbidden(
-            "metrics are served only to the clinic's network (see --metrics)",
-        ));
+        return Err(ApiError::forbidden(match state.config.metrics {
+            MetricsAccess::Off => "metrics are not served on this server (--metrics off)",
+            _ => "metrics are served only to the clinic's network (see --metrics)",
+        }));
     }
     let handle =
         metrics::handle().ok_or_else(|| ApiError::unavailable("metrics are not recorded"))?;

@@ -471,6 +471,12 @@ async fn a_second_server_on_a_folder_in_use_is_refused_before_it_listens() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(!said.contains("listening on"), "{said}");
     assert!(stderr(&out).contains("stop it first"), "{}", stderr(&out));
+    // What it waited for was said as it began to wait, not only once it gave up.
+    assert!(
+        stderr(&out).contains("waiting up to 10 s for it to stop"),
+        "{}",
+        stderr(&out)
+    );
     // The first one serves on.
     first.login("pat").await;
 }

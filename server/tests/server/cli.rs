@@ -421,12 +421,31 @@ fn user_list_shows_a_hostile_name_as_text() {
         "patient",
         "--password-stdin",
     ];
+    // Refused as it is given: a control character is no one's name.
     let out = cli(dir.path(), &add, Some("a long password\n"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the name holds a control character"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut plain = add;
+    plain[5] = "Mallory";
+    let out = cli(dir.path(), &plain, Some("a long password\n"));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // One stored before names were checked (an older version's, a restored backup's) is still
+    // listed as text.
+    rusqlite::Connection::open(dir.path().join("clinic.db"))
+        .unwrap()
+        .execute(
+            "UPDATE users SET name = ?1 WHERE username = 'mallory'",
+            [add[5]],
+        )
+        .unwrap();
     let list = stdout(&cli(dir.path(), &["user", "list"], None));
     assert_eq!(
         list,
@@ -780,4 +799,58 @@ fn the_packaged_settings_file_names_every_setting() {
         .filter(|s| **s != "CLINIC_DATA_DIR" && !named.contains(s))
         .collect();
     assert!(missing.is_empty(), "not in clinic-server.env: {missing:?}");
+}
+
+#[test]
+fn an_address_that_cannot_be_listened_on_is_said_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(cli(dir.path(), &["init"], None).status.success());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let serve = |listen: &str| {
+        let out = cli(dir.path(), &["serve", "--listen", listen], None);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = serve(&format!("127.0.0.1:{port}"));
+    assert!(
+        said.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: the port is in use by another program"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("os error"), "{said}");
+    // An address this computer does not have (nothing is sent to it: the bind fails here).
+    let said = serve("192.0.2.1:8470");
+    assert!(said.contains("this computer has no such address"), "{said}");
+    drop(taken);
+}
+
+#[test]
+fn a_blank_name_and_a_password_of_spaces_are_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = |name: &str, password: &str| {
+        let out = cli(
+            dir.path(),
+            &[
+                "user",
+                "add",
+                "--username",
+                "ann",
+                "--name",
+                name,
+                "--role",
+                "patient",
+                "--password-stdin",
+            ],
+            Some(password),
+        );
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = add("   ", "a good password\n");
+    assert!(said.contains("the name is blank"), "{said}");
+    assert!(!said.contains("bytes"), "{said}");
+    let said = add("Ann Smith", "          \n");
+    assert!(said.contains("the password is only spaces"), "{said}");
 }

@@ -327,6 +327,23 @@ async fn readiness_tells_free_bytes_only_to_the_clinics_network() {
                 body["freeBytes"].as_u64().is_some()
             };
             assert_eq!(said, told, "{access:?}, full {full}: {body}");
+            // `/metrics` refused says why: off for everyone, or only the clinic's network.
+            let response = server
+                .http
+                .get(server.url("/metrics"))
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = common::split(response).await;
+            if access == clinic_server::MetricsAccess::Off {
+                assert_eq!(status, 403, "{body}");
+                assert_eq!(
+                    body["message"],
+                    "metrics are not served on this server (--metrics off)"
+                );
+            } else {
+                assert_eq!(status, 200);
+            }
         }
     }
 }

@@ -112,6 +112,38 @@ describe('the day changes', () => {
   });
 });
 
+describe("the doctor's patient panel", () => {
+  it('says when the emergency was taken, not since when it was first raised', async () => {
+    const raisedAt = new Date(2026, 11, 8, 2, 20).toISOString();
+    const reopenedAt = new Date(2026, 11, 8, 2, 35).toISOString();
+    const acknowledgedAt = new Date(2026, 11, 8, 2, 41).toISOString();
+    const taken = emergency({
+      raisedAt,
+      reopenedAt,
+      state: 'ACKNOWLEDGED',
+      acknowledgedAt,
+      acknowledgedBy: DOCTOR.id,
+      acknowledgedByName: DOCTOR.name,
+    });
+    const s = await renderApp(
+      setup({ as: DOCTOR, messages: [msg({ seq: 1, status: 'READ' })], emergencies: [taken] }),
+    );
+    await openChat(s.user, 'pat');
+    expect(await screen.findByTestId('patient-emergency-when')).toHaveTextContent(
+      `taken ${formatShortDate(acknowledgedAt)}`,
+    );
+    // Pressed again: raised again, from then.
+    act(() =>
+      s.fake.upsertEmergency({ ...taken, state: 'RAISED', acknowledgedAt: null, acknowledgedBy: null }),
+    );
+    await waitFor(() =>
+      expect(screen.getByTestId('patient-emergency-when')).toHaveTextContent(
+        `raised again ${formatShortDate(reopenedAt)}`,
+      ),
+    );
+  });
+});
+
 describe('message actions and links', () => {
   it('right-click opens the app menu; copy puts the text on the clipboard; a link opens in the browser', async () => {
     const text = 'Forms: https://clinic.example/forms. <b>bold</b>';

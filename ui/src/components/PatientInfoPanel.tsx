@@ -3,8 +3,19 @@
 import { sameKey } from '../logic/conversations';
 import { formatShortDate, initials } from '../logic/format';
 import { useChat } from '../store/hooks';
-import type { ConversationKey } from '../types';
+import type { ConversationKey, Emergency } from '../types';
 import { EmergencyBadge } from './EmergencyBadge';
+
+/**
+ * When the emergency came to stand as it does: raised (again, once a press reopened it), taken,
+ * or resolved. "Since" the first raise read wrong for one taken again after a later press.
+ */
+function emergencyWhen(e: Emergency): string {
+  if (e.state === 'ACKNOWLEDGED' && e.acknowledgedAt) return `taken ${formatShortDate(e.acknowledgedAt)}`;
+  if (e.state === 'RESOLVED' && e.resolvedAt) return `resolved ${formatShortDate(e.resolvedAt)}`;
+  if (e.reopenedAt) return `raised again ${formatShortDate(e.reopenedAt)}`;
+  return `raised ${formatShortDate(e.raisedAt)}`;
+}
 
 export function PatientInfoPanel({ active }: { active: ConversationKey }) {
   const conversations = useChat((s) => s.conversations);
@@ -30,7 +41,7 @@ export function PatientInfoPanel({ active }: { active: ConversationKey }) {
       {conv.emergency && (
         <div className="patient-emergency">
           <EmergencyBadge state={conv.emergency.state} />
-          <span>since {formatShortDate(conv.emergency.raisedAt)}</span>
+          <span data-testid="patient-emergency-when">{emergencyWhen(conv.emergency)}</span>
         </div>
       )}
     </aside>

@@ -144,6 +144,47 @@ describe("the doctor's patient panel", () => {
   });
 });
 
+describe('a long conversation list', () => {
+  it('has a box that finds a patient by name, offline too, and Escape clears it', async () => {
+    const s = await renderApp(setup({ as: DOCTOR, messages: [msg({ seq: 1, status: 'READ' })] }));
+    await screen.findByTestId('conversation-pat');
+    // Six rows or fewer: no box.
+    expect(screen.queryByTestId('conversation-find')).toBeNull();
+    const template = s.fake.conversationList()[0];
+    const names = [
+      'Alice Martin',
+      'Bob Kowalski',
+      'José Núñez',
+      'Maria Lopez',
+      'Liam Chen',
+      'Zoe Park',
+      'Yuki Sato',
+    ];
+    const many = names.map((name, i) => ({
+      ...template,
+      patientId: `p-${i}`,
+      otherParty: { ...template.otherParty, id: `p-${i}`, name, username: name.split(' ')[0].toLowerCase() },
+    }));
+    act(() => s.fake.setConnection({ state: 'offline' }));
+    act(() => s.fake.emit({ type: 'conversations', conversations: many }));
+    const find = await screen.findByTestId('conversation-find');
+    await s.user.type(find, 'nun');
+    const list = screen.getByTestId('conversation-list');
+    expect(
+      within(list)
+        .getAllByRole('button')
+        .map((b) => b.getAttribute('title')),
+    ).toEqual(['José Núñez']);
+    await s.user.clear(find);
+    await s.user.type(find, 'nobody');
+    expect(within(list).queryAllByRole('button')).toHaveLength(0);
+    expect(screen.getByTestId('conversation-find-none')).toHaveTextContent('Nobody here is named “nobody”.');
+    await s.user.keyboard('{Escape}');
+    expect(find).toHaveValue('');
+    expect(within(list).getAllByRole('button')).toHaveLength(names.length);
+  });
+});
+
 describe('message actions and links', () => {
   it('right-click opens the app menu; copy puts the text on the clipboard; a link opens in the browser', async () => {
     const text = 'Forms: https://clinic.example/forms. <b>bold</b>';

@@ -2,7 +2,7 @@
 // online dots, unread counts and emergency badges.
 
 import { type KeyboardEvent, useCallback, useEffect, useRef, useState } from 'react';
-import { keepOrder, keyOf, preview, sameKey } from '../logic/conversations';
+import { keepOrder, keyOf, matchesFind, preview, sameKey } from '../logic/conversations';
 import { formatShortDate, initials } from '../logic/format';
 import { useChat, usePeerStatus, useStore } from '../store/hooks';
 import type { Conversation, User } from '../types';
@@ -77,6 +77,9 @@ function ConversationItem({
   );
 }
 
+/** Rows above which the list has a box to find one by name. */
+const FIND_FROM = 6;
+
 /** How long after the pointer last moved over the list its order is still held. */
 const HOLD_AFTER_MOVE_MS = 10_000;
 
@@ -110,13 +113,18 @@ export function ConversationList({ me }: { me: User }) {
       clearTimeout(idle.current);
     };
   }, [release]);
+  // A long list (a doctor's shift) gets a box that narrows it to the rows whose name matches:
+  // from the conversations on this computer, offline too.
+  const [find, setFind] = useState('');
+  const findable = conversations.length > FIND_FROM;
+  const listed = findable && find.trim() ? shown.filter((c) => matchesFind(c, find)) : shown;
   // One Tab stop for the rows: the one last focused while it is listed, else the open one, else
   // the first; Up, Down, Home and End go through them.
   const [current, setCurrent] = useState<string | null>(null);
   const tabbable =
-    (current && shown.some((c) => keyOf(c) === current) ? current : null) ??
-    (active && shown.some((c) => sameKey(active, c)) ? keyOf(active) : null) ??
-    (shown[0] ? keyOf(shown[0]) : null);
+    (current && listed.some((c) => keyOf(c) === current) ? current : null) ??
+    (active && listed.some((c) => sameKey(active, c)) ? keyOf(active) : null) ??
+    (listed[0] ? keyOf(listed[0]) : null);
   const onKeyDown = (e: KeyboardEvent<HTMLUListElement>) => {
     const rows = [...e.currentTarget.querySelectorAll<HTMLElement>('button.conversation')];
     const at = rows.indexOf(e.target as HTMLElement);
@@ -132,6 +140,31 @@ export function ConversationList({ me }: { me: User }) {
       <h2 className="sidebar-title">{heading}</h2>
       {me.role === 'DOCTOR' && <PatientPicker />}
       {conversations.length === 0 && <p className="empty-hint">Nobody here yet.</p>}
+      {findable && (
+        <input
+          type="search"
+          className="conversation-find"
+          data-testid="conversation-find"
+          placeholder={me.role === 'PATIENT' ? 'Find a doctor…' : 'Find a patient…'}
+          aria-label={me.role === 'PATIENT' ? 'Find a doctor by name' : 'Find a patient by name'}
+          value={find}
+          onChange={(e) => setFind(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Escape' && find) {
+              e.preventDefault();
+              e.stopPropagation();
+              setFind('');
+            }
+          }}
+          autoComplete="off"
+          spellCheck={false}
+        />
+      )}
+      {findable && find.trim() && listed.length === 0 && (
+        <p className="empty-hint" data-testid="conversation-find-none">
+          Nobody here is named “{find.trim()}”.
+        </p>
+      )}
       <ul
         className="conversation-list"
         data-testid="conversation-list"
@@ -140,11 +173,11 @@ export function ConversationList({ me }: { me: User }) {
         onMouseLeave={release}
         onKeyDown={onKeyDown}
         onFocus={(e) => {
-          const row = shown[[...e.currentTarget.querySelectorAll('button.conversation')].indexOf(e.target)];
+          const row = listed[[...e.currentTarget.querySelectorAll('button.conversation')].indexOf(e.target)];
           if (row) setCurrent(keyOf(row));
         }}
       >
-        {shown.map((c) => (
+        {listed.map((c) => (
           <ConversationItem
             today={today}
             key={c.otherParty.id}

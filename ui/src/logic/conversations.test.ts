@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DOCTOR, PATIENT, msg, sessionOf } from '../test/fixtures';
 import type { Conversation, Message } from '../types';
-import { keepOrder, keyOf, keyWith, preview, sameKey, totalUnread } from './conversations';
+import { keepOrder, keyOf, keyWith, matchesFind, preview, sameKey, totalUnread } from './conversations';
 
 describe('conversation keys', () => {
   it('are stable strings and compare by both ids', () => {
@@ -72,5 +72,22 @@ describe('the order held under the pointer', () => {
     expect(keepOrder(held, next).map((c) => c.doctorId)).toEqual(['a', 'b', 'c', 'n1', 'n2']);
     // A row gone is gone.
     expect(keepOrder(held, ['b', 'a'].map(row)).map((c) => c.doctorId)).toEqual(['a', 'b']);
+  });
+});
+
+describe('finding a row by name', () => {
+  const row = (name: string, username: string) =>
+    ({ otherParty: { ...PATIENT, name, username } }) as unknown as Conversation;
+  const jose = row('José María Núñez', 'jose.nunez');
+
+  it('matches words at the start of the name, without accents or case, or in the username', () => {
+    expect(matchesFind(jose, '')).toBe(true);
+    expect(matchesFind(jose, 'jose')).toBe(true);
+    expect(matchesFind(jose, 'NUÑ')).toBe(true);
+    expect(matchesFind(jose, 'maria nu')).toBe(true);
+    expect(matchesFind(jose, 'ria')).toBe(false);
+    expect(matchesFind(jose, 'e.nu')).toBe(true);
+    expect(matchesFind(jose, 'maria smith')).toBe(false);
+    expect(matchesFind(row("Aoife O'Brien", 'aoife'), 'brien')).toBe(true);
   });
 });

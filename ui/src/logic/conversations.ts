@@ -51,3 +51,19 @@ export function preview(c: Conversation, me: User): string {
   if (mine && m.status === 'FAILED') return `Not sent: ${body}`;
   return mine ? `You: ${body}` : body;
 }
+
+/** Letters as a person types them: lower case, without accents ("José" is found by "jose"). */
+function folded(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+}
+
+/**
+ * Whether the row of `c` is one a person looking for `query` means: every word typed starts a
+ * word of the other person's name, or is in their username. A blank query matches every row.
+ */
+export function matchesFind(c: Conversation, query: string): boolean {
+  const words = folded(query).split(/\s+/).filter(Boolean);
+  const name = folded(c.otherParty.name).split(/[\s.'-]+/);
+  const username = folded(c.otherParty.username);
+  return words.every((w) => name.some((n) => n.startsWith(w)) || username.includes(w));
+}

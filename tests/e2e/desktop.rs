@@ -650,6 +650,15 @@ async fn attachments(w: &World) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The shell has answered the open (the copy is made before the viewer starts): quit only
+    // then, so the contract's transcript holds the answer every time, not only when it won the
+    // race with the quit.
+    app.wait_script(
+        "the shell's answer to open_attachment",
+        "return (window.__CLINIC_TRANSCRIPT__ || []).some(l => l.kind === 'call'
+           && l.command === 'open_attachment' && 'ok' in l);",
+    )
+    .await?;
     w.quit_by_sigterm(app).await?;
     drop(driver);
     let left = files_under(&opened);

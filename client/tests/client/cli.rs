@@ -436,9 +436,10 @@ fn acts_on_a_terminal(printed: &str) -> bool {
 }
 
 /// A patient named with escape sequences (OSC 52 writes the clipboard, a one-byte CSI, an
-/// override) who writes a message whose second line looks like one from the doctor: every
-/// command shows the name with its controls escaped, and the forged line indented under her
-/// message, never as an entry of its own.
+/// override; the server refuses such a name now, so it is one stored before that, or by
+/// another way into the database) who writes a message whose second line looks like one from
+/// the doctor: every command shows the name with its controls escaped, and the forged line
+/// indented under her message, never as an entry of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_shows_hostile_names_and_text_without_letting_them_act() {
     let data = demo_data_dir();
@@ -447,7 +448,7 @@ async fn the_cli_shows_hostile_names_and_text_without_letting_them_act() {
         data.path(),
         clinic_server::accounts::NewAccount {
             username: "mallory".into(),
-            name: name.into(),
+            name: "Mallory".into(),
             role: clinic_protocol::Role::Patient,
             password: PASSWORD.into(),
             date_of_birth: None,
@@ -455,6 +456,13 @@ async fn the_cli_shows_hostile_names_and_text_without_letting_them_act() {
         },
     )
     .unwrap();
+    rusqlite::Connection::open(data.path().join("clinic.db"))
+        .unwrap()
+        .execute(
+            "UPDATE users SET name = ?1 WHERE username = 'mallory'",
+            [name],
+        )
+        .unwrap();
     let (mallory, patel) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let server = InProcessServer::start(data.path(), 0).await;
     let url = server.url();

@@ -933,9 +933,26 @@ async fn emergency_as_doctor(w: &World) -> Result<()> {
     .context("bob's emergency")?
     .click()
     .await?;
-    app.wait_css(QUIET)
-        .await
-        .context("the alarm stops once the server confirmed")?;
+    if let Err(e) = app.wait_css(QUIET).await {
+        // What the page had: its cards, its acknowledgements and the shell's last alarms.
+        let state = app
+            .script(
+                "const t = window.__CLINIC_TRANSCRIPT__ || [];
+                 return {
+                   cards: [...document.querySelectorAll('[data-testid=emergency-item]')]
+                     .map(i => i.dataset.state + ' ' + i.textContent.slice(0, 50)),
+                   acks: t.filter(l => l.kind === 'call' && l.command === 'acknowledge_emergency')
+                     .map(l => [l.args, l.ok === undefined ? l.error : 'ok']),
+                   alarms: t.filter(l => l.kind === 'event' && l.event.type === 'alarm')
+                     .slice(-3).map(l => l.event.ringing),
+                 };",
+            )
+            .await
+            .unwrap_or_default();
+        return Err(e.context(format!(
+            "the alarm stops once the server confirmed (the page: {state})"
+        )));
+    }
     // Bob's new emergency moves his row to the top of the list as the server's news comes in: a
     // click at where Alice's row was can land on his. Chosen until her conversation is open.
     app.wait_script(

@@ -158,22 +158,25 @@ pub(super) async fn scroll_list(app: &App, to_top: bool) -> Result<()> {
     .await
 }
 
-/// Scrolls the message list down to its end as a reader does, half a view at a time with a
-/// pause between (each message passes on screen), not in one jump: a message skipped by a jump
+/// Scrolls the message list down to its end as a reader does, a third of a view at a time, each
+/// step only once the page has drawn the last one (two animation frames: the intersection
+/// observer that says what is on screen runs as a frame is drawn, and software rendering under
+/// load can take longer than any fixed pause), not in one jump: a message skipped by a jump
 /// stays unread, with everything after it.
 pub(super) async fn read_down(app: &App) -> Result<()> {
     app.wait_script(
         "the list to be read down to its end",
         "const el = document.querySelector('[data-testid=message-list]');
+         if (window.__drawn === false) return false;
          if (el.scrollHeight - el.scrollTop - el.clientHeight < 2) {
            window.__settled = (window.__settled || 0) + 1;
            return window.__settled >= 5;
          }
          window.__settled = 0;
-         if (Date.now() - (window.__stepped || 0) < 200) return false;
-         window.__stepped = Date.now();
+         window.__drawn = false;
          el.dispatchEvent(new WheelEvent('wheel', { deltaY: 1, bubbles: true }));
-         el.scrollTop = el.scrollTop + el.clientHeight / 2;
+         el.scrollTop = el.scrollTop + el.clientHeight / 3;
+         requestAnimationFrame(() => requestAnimationFrame(() => { window.__drawn = true; }));
          return false;",
     )
     .await

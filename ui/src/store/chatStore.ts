@@ -821,9 +821,10 @@ export class ChatStore {
   }
 
   /**
-   * Marks as read what the user has seen: the newest unread message on screen while the window
-   * has focus, and everything before it (logic/receipts.ts). Messages below the fold, or
-   * arriving while the window is in the background, stay unread until they are seen.
+   * Marks as read what the user has seen: up to the newest unread message that, with every unread
+   * one before it, was on screen while the window had focus, now or earlier in this conversation
+   * (logic/receipts.ts). Messages below the fold, passed over by a jump, or arriving while the
+   * window is in the background, stay unread until they are seen.
    */
   async markSeen(): Promise<void> {
     const { active, session } = this.state;

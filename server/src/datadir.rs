@@ -379,10 +379,14 @@ pub fn check_schema(data_dir: &Path) -> Result<(), ServerError> {
         path: path.clone(),
         detail: detail.to_owned(),
     };
-    let conn = rusqlite::Connection::open_with_flags(
+    // What this cannot open or read (a file of another account's, a lock) is left to the checks
+    // after it, which say what to do about that: only what it recognises is refused here.
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
         &path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    ) else {
+        return Ok(());
+    };
     let version = match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
         Ok(version) => version,
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -390,7 +394,7 @@ pub fn check_schema(data_dir: &Path) -> Result<(), ServerError> {
         {
             return Err(damaged("it is not a database"));
         }
-        Err(e) => return Err(e.into()),
+        Err(_) => return Ok(()),
     };
     let known = crate::store::schema_versions();
     if usize::try_from(version).map_or(true, |v| v > known) {

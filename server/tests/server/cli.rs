@@ -195,6 +195,20 @@ fn exports(dir: &Path) -> Vec<(String, String)> {
         .unwrap()
 }
 
+/// `backup --to to` of the clinic in `dir` on a disk that fills half-way through the copy
+/// (files limited to 64 KiB: the smallest clinic's database is about 270 KiB).
+fn backup_on_a_full_disk(dir: &Path, to: &Path) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 128; exec \"$0\" --data-dir \"$1\" backup --to \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_clinic-server"))
+        .arg(dir)
+        .arg(to)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
 /// Copies of backups being made, left in `dir`.
 fn partials(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -222,15 +236,7 @@ fn a_backup_that_fails_over_an_earlier_one_leaves_the_earlier_one_whole() {
     let before = std::fs::read(&earlier).unwrap();
 
     // The next one over it fails half-way (a full disk, here a file size limit of 64 KiB).
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 128; exec \"$0\" --data-dir \"$1\" backup --to \"$2\"")
-        .arg(env!("CARGO_BIN_EXE_clinic-server"))
-        .arg(dir.path())
-        .arg(&earlier)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = backup_on_a_full_disk(dir.path(), &earlier);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -304,15 +310,7 @@ fn a_backup_that_was_not_made_is_not_recorded_as_an_export() {
     // about 270 KiB): the EXPORT row written before the copy is followed by one saying it
     // failed.
     let spoiled = dir.path().join("spoiled.db");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 128; exec \"$0\" --data-dir \"$1\" backup --to \"$2\"")
-        .arg(env!("CARGO_BIN_EXE_clinic-server"))
-        .arg(dir.path())
-        .arg(&spoiled)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = backup_on_a_full_disk(dir.path(), &spoiled);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("copying the database"),
